@@ -1,0 +1,6 @@
+"""``python -m fnn ...``: the same as the ``fnn`` console script."""
+import sys
+
+from fnn.cli import main
+
+sys.exit(main())

@@ -1,0 +1,430 @@
+"""Activation functions, each beside its hand-written derivative.
+
+Elementwise activations come as a pair ``f(x)`` / ``f_grad(x, y=None)``: ``f_grad`` is the
+derivative ``f'(x)`` elementwise; ``y = f(x)`` may be passed in when the caller already has it
+(sigmoid, tanh, silu reuse it). softmax and log_softmax are not elementwise, so they come with a
+vector-Jacobian product ``f_vjp(x, y, dy)`` instead. Every function maps an array of any shape to
+an array of the same shape and floating dtype (integer inputs become the default float dtype);
+softmax/log_softmax act along ``axis`` (default: the last). No derivative uses jax's autodiff.
+
+Kinks take the value that ``jax.grad`` gives of the same forward function, which is also what
+``jax.nn`` (Keras 3's JAX backend) gives: relu'(0) = 0, relu6'(0) = relu6'(6) = 0,
+hard_sigmoid'(-3) = hard_sigmoid'(3) = 0, leaky_relu'(0) = 1 (the x >= 0 branch) and
+elu'(0) = alpha (the x <= 0 branch).
+
+The layers consume activations only through :func:`get`, which returns an :class:`Activation`
+``(name, fn, vjp)``; equal names and hyperparameters give equal, equally hashed Activations,
+because jitted training functions are cached on them.
+"""
+from __future__ import annotations
+
+import math
+import numbers
+import operator
+from typing import Any, Callable, NamedTuple
+
+import jax.numpy as jnp
+from jax import Array, lax
+
+_SQRT_HALF = math.sqrt(0.5)
+_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+_SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+_GELU_CUBIC = 0.044715
+# Klambauer et al. (2017) to full precision, as jax.nn.selu and torch use; Keras's docstring
+# quotes them rounded to 1.67326324 and 1.05070098.
+SELU_ALPHA = 1.6732632423543772848170429916717
+SELU_SCALE = 1.0507009873554804934193349852946
+
+
+def _as_float(x: Any) -> Array:
+    x = jnp.asarray(x)
+    if not jnp.issubdtype(x.dtype, jnp.inexact):
+        x = x.astype(float)  # the default float dtype (float32 unless x64 is enabled)
+    return x
+
+
+# ---------------------------------------------------------------------------------------------
+# Elementwise activations: forward f(x) and derivative f_grad(x, y=None) = f'(x).
+# ---------------------------------------------------------------------------------------------
+
+def linear(x: Array) -> Array:
+    """Identity: ``f(x) = x``."""
+    return _as_float(x)
+
+
+def linear_grad(x: Array, y: Array | None = None) -> Array:
+    """``f'(x) = 1``."""
+    return jnp.ones_like(_as_float(x))
+
+
+def sigmoid(x: Array) -> Array:
+    """``f(x) = 1 / (1 + exp(-x))``, via lax.logistic (no overflow at either tail)."""
+    return lax.logistic(_as_float(x))
+
+
+def sigmoid_grad(x: Array, y: Array | None = None) -> Array:
+    """``f'(x) = f(x) (1 - f(x))``."""
+    y = sigmoid(x) if y is None else y
+    return y * (1 - y)
+
+
+def tanh(x: Array) -> Array:
+    """``f(x) = tanh(x)``."""
+    return jnp.tanh(_as_float(x))
+
+
+def tanh_grad(x: Array, y: Array | None = None) -> Array:
+    """``f'(x) = 1 - tanh(x)^2``, as ``(1 - y)(1 + y)``: 1 - y is exact where y nears 1."""
+    y = tanh(x) if y is None else y
+    return (1 - y) * (1 + y)
+
+
+def relu(x: Array) -> Array:
+    """``f(x) = max(x, 0)``. Written as a select so NaN propagates and f'(0) = 0."""
+    x = _as_float(x)
+    return jnp.where(x <= 0, 0, x)
+
+
+def relu_grad(x: Array, y: Array | None = None) -> Array:
+    """``f'(x) = 1 if x > 0 else 0`` (0 at the kink)."""
+    x = _as_float(x)
+    return (x > 0).astype(x.dtype)
+
+
+def relu6(x: Array) -> Array:
+    """``f(x) = min(max(x, 0), 6)``. f'(0) = f'(6) = 0, as jax.nn.relu6."""
+    x = _as_float(x)
+    return jnp.where(x <= 0, 0, jnp.where(x >= 6, 6, x))
+
+
+def relu6_grad(x: Array, y: Array | None = None) -> Array:
+    """``f'(x) = 1 if 0 < x < 6 else 0``."""
+    x = _as_float(x)
+    return ((x > 0) & (x < 6)).astype(x.dtype)
+
+
+def leaky_relu(x: Array, negative_slope: float = 0.2) -> Array:
+    """``f(x) = x if x >= 0 else negative_slope * x`` (Keras 3's default slope 0.2)."""
+    x = _as_float(x)
+    return jnp.where(x >= 0, x, negative_slope * x)
+
+
+def leaky_relu_grad(x: Array, y: Array | None = None, negative_slope: float = 0.2) -> Array:
+    """``f'(x) = 1 if x >= 0 else negative_slope`` (1 at the kink, as jax.nn.leaky_relu)."""
+    x = _as_float(x)
+    return jnp.where(x >= 0, 1, negative_slope).astype(x.dtype)
+
+
+def elu(x: Array, alpha: float = 1.0) -> Array:
+    """``f(x) = x if x > 0 else alpha (exp(x) - 1)``."""
+    x = _as_float(x)
+    # exp only sees x <= 0, so the unused branch cannot overflow; a select rather than
+    # minimum(x, 0), whose autodiff splits the kink 50/50, so jax.grad agrees with elu_grad.
+    return jnp.where(x > 0, x, alpha * jnp.expm1(jnp.where(x > 0, 0, x)))
+
+
+def elu_grad(x: Array, y: Array | None = None, alpha: float = 1.0) -> Array:
+    """``f'(x) = 1 if x > 0 else alpha exp(x)`` (alpha at the kink).
+
+    Not ``y + alpha``: that cancels to noise for x << 0, while exp costs nothing extra here.
+    """
+    x = _as_float(x)
+    return jnp.where(x > 0, 1, alpha * jnp.exp(jnp.where(x > 0, 0, x))).astype(x.dtype)
+
+
+def selu(x: Array) -> Array:
+    """``f(x) = scale * elu(x, alpha)`` with the SELU constants SELU_SCALE, SELU_ALPHA."""
+    return SELU_SCALE * elu(x, SELU_ALPHA)
+
+
+def selu_grad(x: Array, y: Array | None = None) -> Array:
+    """``f'(x) = scale if x > 0 else scale alpha exp(x)``."""
+    return SELU_SCALE * elu_grad(x, alpha=SELU_ALPHA)
+
+
+def gelu(x: Array, approximate: bool = False) -> Array:
+    """Exact GELU ``f(x) = x Phi(x) = (x/2) erfc(-x / sqrt 2)`` (Keras 3's default).
+
+    ``erfc`` rather than ``1 + erf``, which cancels for x < 0. ``approximate=True`` is gelu_tanh.
+    """
+    if approximate:
+        return gelu_tanh(x)
+    x = _as_float(x)
+    return 0.5 * x * lax.erfc(-x * _SQRT_HALF)
+
+
+def gelu_grad(x: Array, y: Array | None = None, approximate: bool = False) -> Array:
+    """``f'(x) = Phi(x) + x phi(x)`` with phi the standard normal density."""
+    if approximate:
+        return gelu_tanh_grad(x, y)
+    x = _as_float(x)
+    return 0.5 * lax.erfc(-x * _SQRT_HALF) + x * jnp.exp(-0.5 * x * x) * _INV_SQRT_2PI
+
+
+def gelu_tanh(x: Array) -> Array:
+    """Tanh-approximate GELU ``f(x) = (x/2)(1 + tanh(u))``, ``u = sqrt(2/pi)(x + 0.044715 x^3)``.
+
+    Computed as ``x sigmoid(2u)``, the same function without cancellation for x < 0.
+    """
+    x = _as_float(x)
+    u = _SQRT_2_OVER_PI * (x + _GELU_CUBIC * x * x * x)
+    return x * lax.logistic(2 * u)
+
+
+def gelu_tanh_grad(x: Array, y: Array | None = None) -> Array:
+    """``f'(x) = s + 2 x s (1 - s) u'`` with ``s = sigmoid(2u)``, ``u' = sqrt(2/pi)(1 + 3 0.044715 x^2)``."""
+    x = _as_float(x)
+    x2 = x * x
+    s = lax.logistic(2 * _SQRT_2_OVER_PI * (x + _GELU_CUBIC * x2 * x))
+    du = _SQRT_2_OVER_PI * (1 + 3 * _GELU_CUBIC * x2)
+    return s + 2 * x * s * (1 - s) * du
+
+
+def silu(x: Array) -> Array:
+    """SiLU / swish ``f(x) = x sigmoid(x)``."""
+    x = _as_float(x)
+    return x * lax.logistic(x)
+
+
+def silu_grad(x: Array, y: Array | None = None) -> Array:
+    """``f'(x) = s + x s (1 - s) = s + f(x)(1 - s)``, ``s = sigmoid(x)``."""
+    x = _as_float(x)
+    s = lax.logistic(x)
+    y = x * s if y is None else y
+    return s + y * (1 - s)
+
+
+swish = silu
+swish_grad = silu_grad
+
+
+def softplus(x: Array) -> Array:
+    """``f(x) = log(1 + exp(x))``, as ``logaddexp(x, 0)`` (no overflow)."""
+    return jnp.logaddexp(_as_float(x), 0)
+
+
+def softplus_grad(x: Array, y: Array | None = None) -> Array:
+    """``f'(x) = sigmoid(x)``."""
+    return sigmoid(x)
+
+
+def softsign(x: Array) -> Array:
+    """``f(x) = x / (1 + |x|)``."""
+    x = _as_float(x)
+    return x / (1 + jnp.abs(x))
+
+
+def softsign_grad(x: Array, y: Array | None = None) -> Array:
+    """``f'(x) = 1 / (1 + |x|)^2`` (from x: ``(1 - |y|)^2`` loses precision as |y| -> 1)."""
+    x = _as_float(x)
+    d = 1 + jnp.abs(x)
+    return 1 / (d * d)
+
+
+def hard_sigmoid(x: Array) -> Array:
+    """``f(x) = relu6(x + 3) / 6`` (Keras 3's definition): 0 below -3, 1 above 3."""
+    return relu6(_as_float(x) + 3) / 6
+
+
+def hard_sigmoid_grad(x: Array, y: Array | None = None) -> Array:
+    """``f'(x) = 1/6 if -3 < x < 3 else 0`` (0 at ±3)."""
+    z = _as_float(x) + 3  # test z, not x, so rounding in x + 3 agrees with the forward
+    return jnp.where((z > 0) & (z < 6), 1 / 6, 0).astype(z.dtype)
+
+
+def mish(x: Array) -> Array:
+    """``f(x) = x tanh(softplus(x))``."""
+    x = _as_float(x)
+    return x * jnp.tanh(softplus(x))
+
+
+def mish_grad(x: Array, y: Array | None = None) -> Array:
+    """``f'(x) = t + x (1 - t^2) sigmoid(x)``, ``t = tanh(softplus(x))``."""
+    x = _as_float(x)
+    t = jnp.tanh(softplus(x))
+    return t + x * (1 - t * t) * lax.logistic(x)
+
+
+# ---------------------------------------------------------------------------------------------
+# Along-an-axis activations: forward f(x) and vector-Jacobian product f_vjp(x, y, dy).
+# ---------------------------------------------------------------------------------------------
+
+def softmax(x: Array, axis: int = -1) -> Array:
+    """``f(x)_i = exp(x_i) / sum_j exp(x_j)`` along ``axis``, shifted by the max (no overflow)."""
+    x = _as_float(x)
+    e = jnp.exp(x - lax.stop_gradient(jnp.max(x, axis=axis, keepdims=True)))
+    return e / jnp.sum(e, axis=axis, keepdims=True)
+
+
+def softmax_vjp(x: Array, y: Array | None, dy: Array, axis: int = -1) -> Array:
+    """``dx = y * (dy - sum(dy * y))``, the sum along ``axis``; ``y = softmax(x)`` or None."""
+    y = softmax(x, axis) if y is None else y
+    return y * (dy - jnp.sum(dy * y, axis=axis, keepdims=True))
+
+
+def log_softmax(x: Array, axis: int = -1) -> Array:
+    """``f(x)_i = x_i - log sum_j exp(x_j)`` along ``axis``, shifted by the max (no overflow)."""
+    x = _as_float(x)
+    z = x - lax.stop_gradient(jnp.max(x, axis=axis, keepdims=True))
+    return z - jnp.log(jnp.sum(jnp.exp(z), axis=axis, keepdims=True))
+
+
+def log_softmax_vjp(x: Array, y: Array | None, dy: Array, axis: int = -1) -> Array:
+    """``dx = dy - exp(y) * sum(dy)``, the sum along ``axis``; ``y = log_softmax(x)`` or None."""
+    y = log_softmax(x, axis) if y is None else y
+    return dy - jnp.exp(y) * jnp.sum(dy, axis=axis, keepdims=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Registry
+# ---------------------------------------------------------------------------------------------
+
+class Activation(NamedTuple):
+    """An activation as the layers consume it: ``y = fn(x)``, ``dx = vjp(x, y, dy)``."""
+
+    name: str
+    fn: Callable[[Array], Array]
+    vjp: Callable[[Array, Array, Array], Array]
+
+    def __call__(self, x: Array) -> Array:
+        return self.fn(x)
+
+
+class _Bound:
+    """``functools.partial`` with value equality and hashing (partial compares by identity)."""
+
+    __slots__ = ("func", "args", "kwargs")
+
+    def __init__(self, func: Callable, *args: Any, **kwargs: Any):
+        self.func, self.args, self.kwargs = func, args, tuple(sorted(kwargs.items()))
+
+    def __call__(self, *more: Any) -> Array:
+        return self.func(*self.args, *more, **dict(self.kwargs))
+
+    def _key(self) -> tuple:
+        return (self.func, self.args, self.kwargs)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Bound) and self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        parts = [getattr(a, "__name__", repr(a)) for a in self.args]
+        parts += [f"{k}={v!r}" for k, v in self.kwargs]
+        return f"{self.func.__name__}({', '.join(parts)})"
+
+
+def _elementwise_vjp(grad: Callable, x: Array, y: Array, dy: Array, **params: Any) -> Array:
+    return dy * grad(x, y, **params)
+
+
+class _Spec(NamedTuple):
+    fn: Callable
+    grad: Callable | None  # elementwise derivative (x, y=None, **params)
+    vjp: Callable | None  # along-an-axis (x, y, dy, **params)
+    defaults: dict
+
+
+_REGISTRY: dict[str, _Spec] = {
+    "linear": _Spec(linear, linear_grad, None, {}),
+    "sigmoid": _Spec(sigmoid, sigmoid_grad, None, {}),
+    "tanh": _Spec(tanh, tanh_grad, None, {}),
+    "relu": _Spec(relu, relu_grad, None, {}),
+    "relu6": _Spec(relu6, relu6_grad, None, {}),
+    "leaky_relu": _Spec(leaky_relu, leaky_relu_grad, None, {"negative_slope": 0.2}),
+    "elu": _Spec(elu, elu_grad, None, {"alpha": 1.0}),
+    "selu": _Spec(selu, selu_grad, None, {}),
+    "gelu": _Spec(gelu, gelu_grad, None, {}),
+    "gelu_tanh": _Spec(gelu_tanh, gelu_tanh_grad, None, {}),
+    "silu": _Spec(silu, silu_grad, None, {}),
+    "softplus": _Spec(softplus, softplus_grad, None, {}),
+    "softsign": _Spec(softsign, softsign_grad, None, {}),
+    "hard_sigmoid": _Spec(hard_sigmoid, hard_sigmoid_grad, None, {}),
+    "mish": _Spec(mish, mish_grad, None, {}),
+    "softmax": _Spec(softmax, None, softmax_vjp, {"axis": -1}),
+    "log_softmax": _Spec(log_softmax, None, log_softmax_vjp, {"axis": -1}),
+}
+_ALIASES = {"swish": "silu", "gelu_approximate": "gelu_tanh"}
+# Keyword spellings other libraries use for the same hyperparameter (Keras 2 / tf.nn: alpha).
+_KWARG_ALIASES = {"leaky_relu": {"alpha": "negative_slope"}}
+
+
+def names() -> list[str]:
+    """All known activation names, aliases included, sorted."""
+    return sorted([*_REGISTRY, *_ALIASES])
+
+
+def _check_params(name: str, defaults: dict, kwargs: dict) -> dict:
+    for old, new in _KWARG_ALIASES.get(name, {}).items():
+        if old in kwargs:
+            if new in kwargs:
+                raise TypeError(f"activation {name!r}: give {new!r} or {old!r}, not both")
+            kwargs[new] = kwargs.pop(old)
+    unknown = sorted(set(kwargs) - set(defaults))
+    if unknown:
+        allowed = ", ".join(defaults) or "none"
+        raise TypeError(f"activation {name!r} got unexpected keyword(s) {unknown}; allowed: {allowed}")
+    params = dict(defaults)
+    for key, value in kwargs.items():
+        if isinstance(defaults[key], int):
+            try:
+                params[key] = operator.index(value)
+            except TypeError:
+                raise TypeError(f"activation {name!r}: {key} must be an int, got {value!r}") from None
+        else:
+            if isinstance(value, bool) or not isinstance(value, numbers.Real):
+                raise TypeError(f"activation {name!r}: {key} must be a real number, got {value!r}")
+            if not math.isfinite(value):
+                raise ValueError(f"activation {name!r}: {key} must be finite, got {value!r}")
+            params[key] = float(value)
+    return params
+
+
+def get(identifier: str | Activation | None = None, **kwargs: Any) -> Activation:
+    """Look an activation up by name (aliases and hyperparameters as keywords).
+
+    ``None`` means "linear". An :class:`Activation` passes through unchanged. Examples:
+    ``get("relu")``, ``get("leaky_relu", negative_slope=0.1)``, ``get("elu", alpha=0.5)``,
+    ``get("gelu", approximate=True)`` (= ``get("gelu_tanh")``), ``get("softmax", axis=1)``.
+    Raises ValueError for an unknown name (listing the known ones), TypeError for anything that
+    is not a name/Activation/None and for unexpected or ill-typed keywords.
+    """
+    if isinstance(identifier, Activation):
+        if kwargs:
+            raise TypeError("activation: keyword arguments only apply to a name, not an Activation")
+        return identifier
+    if identifier is None:
+        identifier = "linear"
+    if not isinstance(identifier, str):
+        raise TypeError(
+            f"activation must be a name (str), an Activation or None, got "
+            f"{type(identifier).__name__}; wrap a custom function as Activation(name, fn, vjp)"
+        )
+    name = _ALIASES.get(identifier, identifier)
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown activation {identifier!r}; known names: {', '.join(names())}")
+    if name == "gelu" and "approximate" in kwargs:
+        approximate = kwargs.pop("approximate")
+        if not isinstance(approximate, bool):
+            raise TypeError(f"activation 'gelu': approximate must be a bool, got {approximate!r}")
+        name = "gelu_tanh" if approximate else "gelu"
+    spec = _REGISTRY[name]
+    params = _check_params(name, spec.defaults, dict(kwargs))
+    if spec.grad is None:
+        return Activation(name, _Bound(spec.fn, **params), _Bound(spec.vjp, **params))
+    fn = _Bound(spec.fn, **params) if params else spec.fn
+    return Activation(name, fn, _Bound(_elementwise_vjp, spec.grad, **params))
+
+
+def derivative(identifier: str | Activation | None, x: Array, **kwargs: Any) -> Array:
+    """Elementwise derivative ``f'(x)`` of an activation (same shape and dtype as ``x``).
+
+    ValueError for softmax/log_softmax, whose Jacobian is not diagonal (use their ``vjp``).
+    """
+    act = get(identifier, **kwargs)
+    if act.name in ("softmax", "log_softmax"):
+        raise ValueError(f"activation {act.name!r} is not elementwise; use get({act.name!r}).vjp")
+    x = _as_float(x)
+    return act.vjp(x, act.fn(x), jnp.ones_like(x))

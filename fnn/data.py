@@ -1,0 +1,240 @@
+"""Data preparation: validation of arrays, batching, train/validation split, one-hot, scaling.
+
+Everything here runs on the host before anything is compiled, in NumPy (jax arrays are accepted
+and kept where no copy is needed). Batching follows Keras's ``Model.fit`` for in-memory arrays:
+``ceil(N / B)`` batches per epoch, the last one partial, a fresh permutation per epoch when
+shuffling, and ``validation_split`` taking the last samples before any shuffle.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Iterator
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+__all__ = [
+    "check_arrays", "num_batches", "permutation", "batches", "train_val_split", "one_hot",
+    "Standardizer", "standardize",
+]
+
+
+def _as_array(a: Any, name: str) -> Any:
+    if a is None:
+        raise ValueError(f"{name} is required; got None")
+    if isinstance(a, (np.ndarray, jax.Array)):
+        arr = a
+    else:
+        try:
+            arr = np.asarray(a)
+        except (ValueError, TypeError) as err:  # ragged nested lists, odd objects
+            raise TypeError(f"{name} must be an array of numbers; got {type(a).__name__} "
+                            f"({err})") from None
+    if not (jnp.issubdtype(arr.dtype, jnp.number) or arr.dtype == np.bool_):
+        raise TypeError(f"{name} must hold numbers; got dtype {arr.dtype}")
+    return arr
+
+
+def _check_finite(a: Any, name: str) -> None:
+    if not jnp.issubdtype(a.dtype, jnp.inexact):
+        return
+    xp = jnp if isinstance(a, jax.Array) else np
+    bad = ~xp.isfinite(a)
+    if bool(bad.any()):
+        count = int(bad.sum())
+        first = tuple(int(i) for i in np.argwhere(np.asarray(bad))[0])
+        raise ValueError(f"{name} contains {count} NaN/inf value(s), the first at index "
+                         f"{first}; clean or impute the data first")
+
+
+def check_arrays(x: Any, y: Any = None, *, names: tuple[str, str] = ("x", "y"),
+                 x_ndim: int | None = 2, n_features: int | None = None,
+                 allow_nonfinite: bool = False) -> tuple[Any, Any]:
+    """Validate inputs and targets before anything is compiled; return them as arrays.
+
+    Checks: numeric dtype (TypeError otherwise); x of rank ``x_ndim`` (samples, features) when
+    given; ``n_features`` features when given; y of rank >= 1; at least one sample; the same
+    number of samples in x and y; no NaN/inf unless ``allow_nonfinite``. Errors are ValueErrors
+    that name the argument (``names``, e.g. ``("validation_data[0]", "validation_data[1]")``)
+    and say what was expected. Lists become NumPy arrays; NumPy and jax arrays are kept.
+    """
+    x_name, y_name = names
+    x = _as_array(x, x_name)
+    if x_ndim is not None and x.ndim != x_ndim:
+        want = "(samples, features)" if x_ndim == 2 else f"rank {x_ndim}"
+        raise ValueError(f"{x_name} must be {want}; got shape {tuple(x.shape)} "
+                         f"(rank {x.ndim})")
+    if x.ndim < 1:
+        raise ValueError(f"{x_name} must have a leading samples axis; got a scalar")
+    if x.shape[0] == 0:
+        raise ValueError(f"{x_name} is empty (0 samples)")
+    if n_features is not None and x.shape[-1] != n_features:
+        raise ValueError(f"{x_name} must have {n_features} features (last axis); got shape "
+                         f"{tuple(x.shape)}")
+    if not allow_nonfinite:
+        _check_finite(x, x_name)
+    if y is None:
+        return x, None
+    y = _as_array(y, y_name)
+    if y.ndim < 1:
+        raise ValueError(f"{y_name} must have a leading samples axis; got a scalar")
+    if y.shape[0] != x.shape[0]:
+        raise ValueError(f"{x_name} and {y_name} must hold the same number of samples; got "
+                         f"{x.shape[0]} in {x_name} and {y.shape[0]} in {y_name}")
+    if not allow_nonfinite:
+        _check_finite(y, y_name)
+    return x, y
+
+
+def _check_batch_size(batch_size: Any) -> int:
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
+            or batch_size < 1:
+        raise ValueError(f"batch_size must be an int >= 1; got {batch_size!r}")
+    return int(batch_size)
+
+
+def num_batches(n: int, batch_size: int) -> int:
+    """Iterations per epoch: ``ceil(n / batch_size)`` (the last batch may be partial)."""
+    batch_size = _check_batch_size(batch_size)
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
+        raise ValueError(f"n must be an int >= 0; got {n!r}")
+    return -(-int(n) // batch_size)
+
+
+def permutation(key: jax.Array, n: int) -> np.ndarray:
+    """A permutation of ``range(n)`` drawn from a jax PRNG key (raw or typed), as NumPy int64.
+
+    Deterministic in the key and independent of ``jax_enable_x64``.
+    """
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
+        raise ValueError(f"n must be an int >= 0; got {n!r}")
+    return np.asarray(jax.random.permutation(key, int(n))).astype(np.int64)
+
+
+def batches(x: Any, y: Any, batch_size: int, *, shuffle: bool = False,
+            key: jax.Array | None = None) -> Iterator[tuple[Any, Any]]:
+    """Yield ``(x_batch, y_batch)`` in Keras's order: ``ceil(N / B)`` batches, the last partial.
+
+    With ``shuffle=True`` the samples are taken in the order of ``permutation(key, N)`` (one
+    epoch; pass a new key per epoch). ``y`` may be None (batches of ``(x_batch, None)``).
+    """
+    batch_size = _check_batch_size(batch_size)
+    n = x.shape[0]
+    if y is not None and y.shape[0] != n:
+        raise ValueError(f"x and y must hold the same number of samples; got {n} and "
+                         f"{y.shape[0]}")
+    if shuffle:
+        if key is None:
+            raise ValueError("shuffle=True needs key= (a jax PRNG key)")
+        order = permutation(key, n)
+    for start in range(0, n, batch_size):
+        if shuffle:
+            idx = order[start:start + batch_size]
+            yield x[idx], (None if y is None else y[idx])
+        else:
+            stop = start + batch_size
+            yield x[start:stop], (None if y is None else y[start:stop])
+
+
+def train_val_split(x: Any, y: Any, validation_split: float
+                    ) -> tuple[tuple[Any, Any], tuple[Any, Any]]:
+    """Keras's ``validation_split``: the LAST fraction of the samples, in order, no shuffle.
+
+    ``split_at = floor(N * (1 - validation_split))``; returns
+    ``((x[:split_at], y[:split_at]), (x[split_at:], y[split_at:]))``. A split that leaves either
+    part empty is a ValueError, as in Keras.
+    """
+    if isinstance(validation_split, bool) or not isinstance(validation_split, (float, int)) \
+            or not 0.0 < validation_split < 1.0:
+        raise ValueError(f"validation_split must be a float in (0, 1); got {validation_split!r}")
+    n = x.shape[0]
+    if y is not None and y.shape[0] != n:
+        raise ValueError(f"x and y must hold the same number of samples; got {n} and "
+                         f"{y.shape[0]}")
+    split_at = int(math.floor(n * (1.0 - validation_split)))
+    if split_at == 0 or split_at == n:
+        raise ValueError(f"validation_split={validation_split} leaves no training or no "
+                         f"validation sample out of {n}; use more data or another split")
+    y_tr = None if y is None else y[:split_at]
+    y_val = None if y is None else y[split_at:]
+    return (x[:split_at], y_tr), (x[split_at:], y_val)
+
+
+def one_hot(labels: Any, num_classes: int | None = None, dtype: Any = np.float32) -> np.ndarray:
+    """One-hot rows ``out[i, labels[i]] = 1`` of shape (N, C) from int labels (N,) or (N, 1).
+
+    ``num_classes`` defaults to ``max(labels) + 1`` (Keras's ``to_categorical``). Labels must be
+    integers (integral floats are accepted) in ``[0, num_classes)``.
+    """
+    labels = np.asarray(labels)
+    if labels.ndim > 1 and labels.shape[-1] == 1:
+        labels = labels.reshape(labels.shape[:-1])
+    if labels.size and not np.issubdtype(labels.dtype, np.integer):
+        if not np.issubdtype(labels.dtype, np.floating) or \
+                not np.all(np.isfinite(labels)) or np.any(labels != np.round(labels)):
+            raise ValueError(f"labels must be integer class indices; got dtype {labels.dtype}")
+    labels = labels.astype(np.int64)
+    if num_classes is None:
+        num_classes = int(labels.max()) + 1 if labels.size else 0
+    if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) \
+            or num_classes < 1:
+        raise ValueError(f"num_classes must be an int >= 1; got {num_classes!r}")
+    if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
+        raise ValueError(f"labels must lie in [0, {num_classes}); got values from "
+                         f"{labels.min()} to {labels.max()}")
+    return (labels[..., None] == np.arange(num_classes)).astype(dtype)
+
+
+@dataclasses.dataclass(frozen=True)
+class Standardizer:
+    """Feature scaling ``(x - mean) / std`` with statistics of the training data only.
+
+    ``std`` is the population standard deviation (ddof=0, like scikit-learn's StandardScaler);
+    a constant feature (std 0, or within rounding of 0) gets std 1 so it maps to 0, not NaN.
+    """
+
+    mean: np.ndarray
+    std: np.ndarray
+
+    @classmethod
+    def fit(cls, x: Any, axis: int = 0) -> Standardizer:
+        """Statistics of ``x`` along ``axis`` (the samples), computed in float64."""
+        x = np.asarray(x, dtype=np.float64)
+        if x.ndim == 0 or x.shape[axis] == 0:
+            raise ValueError(f"x must hold at least one sample to fit; got shape {x.shape}")
+        mean = x.mean(axis=axis)
+        std = x.std(axis=axis)
+        # Rounding leaves std ~ eps * |mean| for a constant column; treat that as zero.
+        tiny = 10 * np.finfo(np.float64).eps * np.maximum(np.abs(mean), 1.0)
+        std = np.where(std <= tiny, 1.0, std)
+        return cls(mean, std)
+
+    def transform(self, x: Any, dtype: Any = None) -> np.ndarray:
+        """``(x - mean) / std`` in ``dtype`` (default: x's float dtype, else float32)."""
+        x = np.asarray(x)
+        if dtype is None:
+            dtype = x.dtype if np.issubdtype(x.dtype, np.floating) else np.float32
+        if x.shape[-1:] != self.mean.shape[-1:]:
+            raise ValueError(f"x has {x.shape[-1:]} features, the Standardizer was fit on "
+                             f"{self.mean.shape}")
+        return ((x - self.mean) / self.std).astype(dtype)
+
+    def inverse_transform(self, z: Any, dtype: Any = None) -> np.ndarray:
+        """``z * std + mean``, undoing :meth:`transform`."""
+        z = np.asarray(z)
+        if dtype is None:
+            dtype = z.dtype if np.issubdtype(z.dtype, np.floating) else np.float32
+        return (z * self.std + self.mean).astype(dtype)
+
+
+def standardize(x_train: Any, *others: Any) -> tuple[np.ndarray, ...]:
+    """Scale ``x_train`` and each of ``others`` with statistics of ``x_train`` (see Standardizer).
+
+    Returns the scaled arrays in the order given; keep ``Standardizer.fit(x_train)`` if you need
+    the statistics afterwards.
+    """
+    s = Standardizer.fit(x_train)
+    return tuple(s.transform(a) for a in (x_train, *others))

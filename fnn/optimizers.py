@@ -1,0 +1,952 @@
+r"""Optimizers as ``(init, update)`` pairs, gradient transforms, and ``apply_updates``.
+
+Each optimizer follows the update rule that ``torch.optim`` documents for the same name; its
+docstring writes the rule out with :math:`g_t` the gradient, :math:`\theta` the parameters,
+:math:`t` the step counting from 1 and :math:`\gamma` the learning rate. ``update(grads, state,
+params=None)`` returns ``(updates, state)`` where ``updates`` is the *change* to add to the
+parameters (``apply_updates``), exactly as optax does, so either library's transforms compose.
+
+Hyperparameters live in the state as 0-d arrays (``state.hparams``), so a new learning rate
+(``set_learning_rate``) never recompiles and states with different hyperparameters can be vmapped.
+A term switched off at construction (``momentum=0``, ``weight_decay=0``) is left out of
+``hparams``: it costs nothing and cannot be switched on later. Flags (``nesterov``, ``amsgrad``,
+``centered``) shape the computation and stay Python values.
+
+Moments are kept in float32 or wider (bfloat16/float16 parameters included) and updates are cast
+back to the parameter dtype; ``eps`` is never allowed to round to zero.
+"""
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+Array = jax.Array
+Params = Any
+OptState = Any
+Schedule = Callable[[Array], Array]
+
+__all__ = [
+    "GradientTransformation", "apply_updates", "set_learning_rate", "get_learning_rate",
+    "sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adadelta", "adam", "adamw", "adamax",
+    "nadam", "radam", "rprop", "lion",
+    "chain", "clip_by_global_norm", "clip_by_value", "add_decayed_weights", "scale",
+    "scale_by_schedule", "masked", "global_norm", "get", "names",
+]
+
+
+class GradientTransformation(NamedTuple):
+    """``init(params) -> state`` and ``update(grads, state, params=None) -> (updates, state)``."""
+    init: Callable[[Params], OptState]
+    update: Callable[..., tuple[Params, OptState]]
+
+
+def apply_updates(params: Params, updates: Params) -> Params:
+    """``params + updates`` leaf by leaf, each result in its parameter's dtype."""
+    return jax.tree.map(lambda p, u: (p + u).astype(jnp.asarray(p).dtype), params, updates)
+
+
+# ---------------------------------------------------------------------------------------------
+# Hyperparameters: validation, arrays in the state, learning-rate access.
+
+def _real(name: str, value, lo: float = -math.inf, hi: float = math.inf,
+          lo_open: bool = False, hi_open: bool = False) -> float:
+    """``value`` as a finite float in the interval, else a ValueError/TypeError naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, (numbers.Real, np.ndarray, np.generic, jax.Array)):
+        raise TypeError(f"{name} must be a real number, got {value!r}")
+    try:
+        v = float(value)
+    except (TypeError, jax.errors.ConcretizationTypeError) as e:
+        raise TypeError(f"{name} must be a concrete real number, got {value!r}") from e
+    if not math.isfinite(v):
+        raise ValueError(f"{name} must be finite, got {value!r}")
+    if v < lo or v > hi or (lo_open and v == lo) or (hi_open and v == hi):
+        interval = f"{'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'}"
+        raise ValueError(f"{name} must be in {interval}, got {value!r}")
+    return v
+
+
+def _beta(name: str, value) -> float:
+    return _real(name, value, 0.0, 1.0, hi_open=True)
+
+
+def _scalar_dtype():
+    """float64 when x64 is enabled: scalar algebra (bias corrections) in the widest dtype available."""
+    return jnp.asarray(0.0).dtype
+
+
+def _moment_dtype(dtype):
+    return jnp.promote_types(dtype, jnp.float32)
+
+
+class _Hyper:
+    """Validated hyperparameters of one optimizer; builds ``hparams`` and advances a schedule.
+
+    ``hparams["learning_rate"]`` is always the rate the *next* update uses. With a schedule it
+    holds ``schedule(count) * hparams["lr_scale"]``; ``set_learning_rate`` rescales ``lr_scale``
+    so the rest of the schedule follows the new value.
+    """
+
+    def __init__(self, learning_rate, **values: float):
+        self.schedule = learning_rate if callable(learning_rate) else None
+        if self.schedule is None:
+            values = {"learning_rate": _real("learning_rate", learning_rate, lo=0.0), **values}
+        self.values = values
+
+    def init(self) -> dict[str, Array]:
+        dt = _scalar_dtype()
+        hp = {k: jnp.asarray(v, dt) for k, v in self.values.items()}
+        if "eps" in hp and self.values["eps"] > 0:
+            hp["eps"] = jnp.maximum(hp["eps"], jnp.finfo(dt).tiny)
+        if self.schedule is not None:
+            hp["learning_rate"] = jnp.asarray(self.schedule(jnp.zeros((), jnp.int32)), dt)
+            hp["lr_scale"] = jnp.ones((), dt)
+        return hp
+
+    def advance(self, hp: dict[str, Array], count: Array) -> dict[str, Array]:
+        if self.schedule is None:
+            return hp
+        scale_ = hp["lr_scale"]
+        return {**hp, "learning_rate": jnp.asarray(self.schedule(count), scale_.dtype) * scale_}
+
+
+def _is_opt_state(x) -> bool:
+    return (hasattr(x, "_fields") and "hparams" in x._fields and isinstance(x.hparams, dict)
+            and "learning_rate" in x.hparams)
+
+
+def _check_lr(lr) -> None:
+    if not isinstance(lr, jax.core.Tracer):
+        a = np.asarray(lr, dtype=float)
+        if not np.all(np.isfinite(a)) or np.any(a < 0):
+            raise ValueError(f"learning_rate must be finite and >= 0, got {lr!r}")
+
+
+def set_learning_rate(state: OptState, learning_rate) -> OptState:
+    """The state with every optimizer's learning rate set to ``learning_rate`` (nested/chained states too).
+
+    The new value has the old one's dtype and shape (a scalar broadcasts over a vmapped batch of
+    states), so jitted updates do not recompile. With a schedule, the next update uses
+    ``learning_rate`` and the remaining schedule is multiplied by ``learning_rate / current`` (left
+    as it is while the current scheduled value is 0), so ReduceLROnPlateau scales the schedule.
+    """
+    _check_lr(learning_rate)
+    found = []
+
+    def replace(x):
+        if not _is_opt_state(x):
+            return x
+        found.append(True)
+        hp = dict(x.hparams)
+        old = hp["learning_rate"]
+        new = jnp.broadcast_to(jnp.asarray(learning_rate, old.dtype), old.shape)
+        if "lr_scale" in hp:
+            nonzero = old != 0
+            hp["lr_scale"] = jnp.where(nonzero, hp["lr_scale"] * new / jnp.where(nonzero, old, 1), hp["lr_scale"])
+        hp["learning_rate"] = new
+        return x._replace(hparams=hp)
+
+    new_state = jax.tree.map(replace, state, is_leaf=_is_opt_state)
+    if not found:
+        raise ValueError("state holds no learning rate (no optimizer state with hparams['learning_rate'])")
+    return new_state
+
+
+def get_learning_rate(state: OptState) -> Array:
+    """The learning rate the next update uses (the first one found in a nested/chained state)."""
+    for node in jax.tree.leaves(state, is_leaf=_is_opt_state):
+        if _is_opt_state(node):
+            return node.hparams["learning_rate"]
+    raise ValueError("state holds no learning rate (no optimizer state with hparams['learning_rate'])")
+
+
+# ---------------------------------------------------------------------------------------------
+# Leaf-wise machinery shared by the optimizers.
+
+def _zeros(params: Params, fill: float = 0.0) -> Params:
+    return jax.tree.map(lambda p: jnp.full(jnp.shape(p), fill, _moment_dtype(jnp.asarray(p).dtype)), params)
+
+
+def _cast(dtype, *scalars: Array) -> tuple[Array, ...]:
+    return tuple(jnp.asarray(s).astype(dtype) for s in scalars)
+
+
+def _eps(eps: Array, dtype) -> Array:
+    # A tiny positive eps that underflows in `dtype` would turn 0/0 into NaN.
+    return jnp.maximum(eps.astype(dtype), jnp.where(eps > 0, jnp.finfo(dtype).tiny, 0).astype(dtype))
+
+
+def _leafwise(fn: Callable, n_out: int, grads: Params, params: Params | None, *buffers: Params):
+    """Trees ``(updates, *new_buffers)`` from ``fn(g, p, *b) -> (update, *new_b)`` applied per leaf.
+
+    ``g`` and ``p`` arrive in the moments' dtype (float32 or wider); the update goes back to the
+    parameter dtype (the gradient's when ``params`` is None).
+    """
+    ref = grads if params is None else params
+
+    def leaf(g, r, *b):
+        dt = _moment_dtype(r.dtype)
+        out = fn(g.astype(dt), None if params is None else r.astype(dt), *b)
+        return (out[0].astype(r.dtype),) + tuple(out[1:])
+
+    treedef = jax.tree.structure(grads)
+    columns = treedef.flatten_up_to(jax.tree.map(leaf, grads, ref, *buffers))
+    if not columns:
+        return tuple(treedef.unflatten([]) for _ in range(n_out))
+    return tuple(treedef.unflatten(list(c)) for c in zip(*columns))
+
+
+def _need_params(params, name: str, why: str) -> None:
+    if params is None:
+        raise ValueError(f"{name}.update needs params (for {why}); call update(grads, state, params)")
+
+
+def _l2(g: Array, p: Array | None, hp: dict[str, Array]) -> Array:
+    """PyTorch's coupled weight decay: the L2 term ``weight_decay * theta`` joins the gradient."""
+    return g + hp["weight_decay"].astype(g.dtype) * p if "weight_decay" in hp else g
+
+
+def _on(**values: float) -> dict[str, float]:
+    """Only the terms that are switched on (non-zero)."""
+    return {k: v for k, v in values.items() if v != 0}
+
+
+def _count0() -> Array:
+    return jnp.zeros((), jnp.int32)
+
+
+# ---------------------------------------------------------------------------------------------
+# Optimizers.
+
+class SgdState(NamedTuple):
+    count: Array
+    momentum_buffer: Params | None
+    hparams: dict[str, Array]
+
+
+def sgd(learning_rate: float | Schedule = 1e-2, momentum: float = 0.0, dampening: float = 0.0,
+        nesterov: bool = False, weight_decay: float = 0.0) -> GradientTransformation:
+    r"""Stochastic gradient descent, ``torch.optim.SGD``.
+
+    .. math::
+        g_t \leftarrow g_t + \lambda\theta_{t-1};\quad
+        b_t \leftarrow \mu b_{t-1} + (1-\tau) g_t \;(b_1 = g_1);\quad
+        d_t = g_t + \mu b_t \text{ (nesterov) else } b_t \text{ (} g_t \text{ when } \mu = 0);\quad
+        \theta_t \leftarrow \theta_{t-1} - \gamma d_t
+
+    with :math:`\mu` = momentum, :math:`\tau` = dampening, :math:`\lambda` = weight_decay.
+    """
+    mom = _real("momentum", momentum, lo=0.0)
+    damp = _real("dampening", dampening, 0.0, 1.0)
+    wd = _real("weight_decay", weight_decay, lo=0.0)
+    if nesterov and (mom == 0 or damp != 0):
+        raise ValueError(f"nesterov=True requires momentum > 0 and dampening == 0, "
+                         f"got momentum={momentum!r}, dampening={dampening!r}")
+    hyper = _Hyper(learning_rate, **_on(momentum=mom, weight_decay=wd),
+                   **({"dampening": damp} if mom else {}))
+
+    def init(params):
+        return SgdState(_count0(), _zeros(params) if mom else None, hyper.init())
+
+    def update(grads, state, params=None):
+        hp = state.hparams
+        if wd:
+            _need_params(params, "sgd", "weight_decay")
+        # b_1 = g_1 undamped: the first step weighs the gradient by 1 instead of 1 - dampening.
+        g_weight = jnp.where(state.count == 0, 1.0, 1.0 - hp["dampening"]) if mom else None
+
+        def leaf(g, p, *buf):
+            lr, = _cast(g.dtype, hp["learning_rate"])
+            g = _l2(g, p, hp)
+            if not mom:
+                return (-lr * g,)
+            mu, c = _cast(g.dtype, hp["momentum"], g_weight)
+            b = mu * buf[0] + c * g
+            return -lr * (g + mu * b if nesterov else b), b
+
+        buffers = (state.momentum_buffer,) if mom else ()
+        updates, *new = _leafwise(leaf, 1 + len(buffers), grads, params, *buffers)
+        count = state.count + 1
+        return updates, SgdState(count, new[0] if mom else None, hyper.advance(hp, count))
+
+    return GradientTransformation(init, update)
+
+
+def momentum(learning_rate: float | Schedule = 1e-2, momentum: float = 0.9, dampening: float = 0.0,
+             weight_decay: float = 0.0) -> GradientTransformation:
+    """``sgd`` with heavy-ball momentum (default 0.9)."""
+    return sgd(learning_rate, momentum=momentum, dampening=dampening, weight_decay=weight_decay)
+
+
+def nesterov(learning_rate: float | Schedule = 1e-2, momentum: float = 0.9,
+             weight_decay: float = 0.0) -> GradientTransformation:
+    """``sgd`` with Nesterov momentum (default 0.9), PyTorch's formulation."""
+    return sgd(learning_rate, momentum=momentum, nesterov=True, weight_decay=weight_decay)
+
+
+class AdagradState(NamedTuple):
+    count: Array
+    sum: Params
+    hparams: dict[str, Array]
+
+
+def adagrad(learning_rate: float | Schedule = 1e-2, lr_decay: float = 0.0,
+            initial_accumulator_value: float = 0.0, eps: float = 1e-10,
+            weight_decay: float = 0.0) -> GradientTransformation:
+    r"""Adagrad, ``torch.optim.Adagrad``.
+
+    .. math::
+        g_t \leftarrow g_t + \lambda\theta_{t-1};\quad
+        \tilde\gamma = \gamma / (1 + (t-1)\eta);\quad
+        s_t \leftarrow s_{t-1} + g_t^2 \;(s_0 = \text{initial\_accumulator\_value});\quad
+        \theta_t \leftarrow \theta_{t-1} - \tilde\gamma\, g_t / (\sqrt{s_t} + \epsilon)
+
+    with :math:`\eta` = lr_decay.
+    """
+    decay = _real("lr_decay", lr_decay, lo=0.0)
+    acc0 = _real("initial_accumulator_value", initial_accumulator_value, lo=0.0)
+    e = _real("eps", eps, lo=0.0)
+    wd = _real("weight_decay", weight_decay, lo=0.0)
+    hyper = _Hyper(learning_rate, lr_decay=decay, eps=e, **_on(weight_decay=wd))
+
+    def init(params):
+        return AdagradState(_count0(), _zeros(params, acc0), hyper.init())
+
+    def update(grads, state, params=None):
+        hp = state.hparams
+        if wd:
+            _need_params(params, "adagrad", "weight_decay")
+        clr = hp["learning_rate"] / (1.0 + state.count * hp["lr_decay"])
+
+        def leaf(g, p, s):
+            lr, = _cast(g.dtype, clr)
+            g = _l2(g, p, hp)
+            s = s + g * g
+            return -lr * g / (jnp.sqrt(s) + _eps(hp["eps"], g.dtype)), s
+
+        updates, s = _leafwise(leaf, 2, grads, params, state.sum)
+        count = state.count + 1
+        return updates, AdagradState(count, s, hyper.advance(hp, count))
+
+    return GradientTransformation(init, update)
+
+
+class RmspropState(NamedTuple):
+    count: Array
+    nu: Params
+    mu: Params | None
+    momentum_buffer: Params | None
+    hparams: dict[str, Array]
+
+
+def rmsprop(learning_rate: float | Schedule = 1e-2, decay: float = 0.99, eps: float = 1e-8,
+            momentum: float = 0.0, centered: bool = False, weight_decay: float = 0.0) -> GradientTransformation:
+    r"""RMSprop, ``torch.optim.RMSprop`` (``decay`` is torch's ``alpha``).
+
+    .. math::
+        g_t \leftarrow g_t + \lambda\theta_{t-1};\quad
+        v_t \leftarrow \alpha v_{t-1} + (1-\alpha) g_t^2;\quad
+        \tilde v_t = v_t - \bar g_t^2,\; \bar g_t \leftarrow \alpha \bar g_{t-1} + (1-\alpha) g_t
+        \text{ (centered) else } v_t;
+
+        b_t \leftarrow \mu b_{t-1} + g_t / (\sqrt{\tilde v_t} + \epsilon),\;
+        \theta_t \leftarrow \theta_{t-1} - \gamma b_t \text{ (momentum } \mu > 0 \text{) else }
+        \theta_t \leftarrow \theta_{t-1} - \gamma g_t / (\sqrt{\tilde v_t} + \epsilon)
+    """
+    a = _real("decay", decay, 0.0, 1.0)
+    e = _real("eps", eps, lo=0.0)
+    mom = _real("momentum", momentum, lo=0.0)
+    wd = _real("weight_decay", weight_decay, lo=0.0)
+    hyper = _Hyper(learning_rate, decay=a, eps=e, **_on(momentum=mom, weight_decay=wd))
+
+    def init(params):
+        return RmspropState(_count0(), _zeros(params), _zeros(params) if centered else None,
+                            _zeros(params) if mom else None, hyper.init())
+
+    def update(grads, state, params=None):
+        hp = state.hparams
+        if wd:
+            _need_params(params, "rmsprop", "weight_decay")
+
+        def leaf(g, p, v, *rest):
+            lr, alpha = _cast(g.dtype, hp["learning_rate"], hp["decay"])
+            g = _l2(g, p, hp)
+            v = alpha * v + (1 - alpha) * g * g
+            out = [v]
+            if centered:
+                gbar = alpha * rest[0] + (1 - alpha) * g
+                out.append(gbar)
+                v = v - gbar * gbar
+            step = g / (jnp.sqrt(v) + _eps(hp["eps"], g.dtype))
+            if mom:
+                mu, = _cast(g.dtype, hp["momentum"])
+                step = mu * rest[-1] + step
+                out.append(step)
+            return (-lr * step, *out)
+
+        buffers = [state.nu] + ([state.mu] if centered else []) + ([state.momentum_buffer] if mom else [])
+        updates, nu, *rest = _leafwise(leaf, 1 + len(buffers), grads, params, *buffers)
+        mu = rest.pop(0) if centered else None
+        buf = rest.pop(0) if mom else None
+        count = state.count + 1
+        return updates, RmspropState(count, nu, mu, buf, hyper.advance(hp, count))
+
+    return GradientTransformation(init, update)
+
+
+class AdadeltaState(NamedTuple):
+    count: Array
+    nu: Params
+    delta: Params
+    hparams: dict[str, Array]
+
+
+def adadelta(learning_rate: float | Schedule = 1.0, rho: float = 0.9, eps: float = 1e-6,
+             weight_decay: float = 0.0) -> GradientTransformation:
+    r"""Adadelta, ``torch.optim.Adadelta``.
+
+    .. math::
+        g_t \leftarrow g_t + \lambda\theta_{t-1};\quad
+        v_t \leftarrow \rho v_{t-1} + (1-\rho) g_t^2;\quad
+        \Delta x_t = \frac{\sqrt{u_{t-1} + \epsilon}}{\sqrt{v_t + \epsilon}} g_t;\quad
+        u_t \leftarrow \rho u_{t-1} + (1-\rho) \Delta x_t^2;\quad
+        \theta_t \leftarrow \theta_{t-1} - \gamma \Delta x_t
+    """
+    r = _real("rho", rho, 0.0, 1.0)
+    e = _real("eps", eps, lo=0.0)
+    wd = _real("weight_decay", weight_decay, lo=0.0)
+    hyper = _Hyper(learning_rate, rho=r, eps=e, **_on(weight_decay=wd))
+
+    def init(params):
+        return AdadeltaState(_count0(), _zeros(params), _zeros(params), hyper.init())
+
+    def update(grads, state, params=None):
+        hp = state.hparams
+        if wd:
+            _need_params(params, "adadelta", "weight_decay")
+
+        def leaf(g, p, v, u):
+            lr, rho_ = _cast(g.dtype, hp["learning_rate"], hp["rho"])
+            eps_ = _eps(hp["eps"], g.dtype)
+            g = _l2(g, p, hp)
+            v = rho_ * v + (1 - rho_) * g * g
+            dx = jnp.sqrt(u + eps_) / jnp.sqrt(v + eps_) * g
+            return -lr * dx, v, rho_ * u + (1 - rho_) * dx * dx
+
+        updates, v, u = _leafwise(leaf, 3, grads, params, state.nu, state.delta)
+        count = state.count + 1
+        return updates, AdadeltaState(count, v, u, hyper.advance(hp, count))
+
+    return GradientTransformation(init, update)
+
+
+class AdamState(NamedTuple):
+    count: Array
+    mu: Params
+    nu: Params
+    nu_max: Params | None
+    hparams: dict[str, Array]
+
+
+def _adam(name: str, decoupled: bool, learning_rate, b1, b2, eps, weight_decay, amsgrad) -> GradientTransformation:
+    hyper = _Hyper(learning_rate, b1=_beta("b1", b1), b2=_beta("b2", b2), eps=_real("eps", eps, lo=0.0),
+                   **_on(weight_decay=_real("weight_decay", weight_decay, lo=0.0)))
+    wd = "weight_decay" in hyper.values
+
+    def init(params):
+        return AdamState(_count0(), _zeros(params), _zeros(params), _zeros(params) if amsgrad else None,
+                         hyper.init())
+
+    def update(grads, state, params=None):
+        hp = state.hparams
+        if wd:
+            _need_params(params, name, "weight_decay")
+        t = (state.count + 1).astype(hp["b1"].dtype)
+        step_size = hp["learning_rate"] / (1 - hp["b1"] ** t)
+        bc2_sqrt = jnp.sqrt(1 - hp["b2"] ** t)
+
+        def leaf(g, p, m, v, *vmax):
+            b1_, b2_, ss, bc = _cast(g.dtype, hp["b1"], hp["b2"], step_size, bc2_sqrt)
+            u = 0.0
+            if decoupled and wd:
+                u = -(hp["learning_rate"] * hp["weight_decay"]).astype(g.dtype) * p
+            elif wd:
+                g = _l2(g, p, hp)
+            m = b1_ * m + (1 - b1_) * g
+            v = b2_ * v + (1 - b2_) * g * g
+            out = [m, v]
+            if amsgrad:
+                v = jnp.maximum(vmax[0], v)
+                out.append(v)
+            return (u - ss * m / (jnp.sqrt(v) / bc + _eps(hp["eps"], g.dtype)), *out)
+
+        buffers = [state.mu, state.nu] + ([state.nu_max] if amsgrad else [])
+        updates, mu, nu, *vmax = _leafwise(leaf, 1 + len(buffers), grads, params, *buffers)
+        count = state.count + 1
+        return updates, AdamState(count, mu, nu, vmax[0] if amsgrad else None, hyper.advance(hp, count))
+
+    return GradientTransformation(init, update)
+
+
+def adam(learning_rate: float | Schedule = 1e-3, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8,
+         weight_decay: float = 0.0, amsgrad: bool = False) -> GradientTransformation:
+    r"""Adam, ``torch.optim.Adam`` (L2 weight decay joins the gradient).
+
+    .. math::
+        g_t \leftarrow g_t + \lambda\theta_{t-1};\quad
+        m_t \leftarrow \beta_1 m_{t-1} + (1-\beta_1) g_t;\quad
+        v_t \leftarrow \beta_2 v_{t-1} + (1-\beta_2) g_t^2;\quad
+        \hat v_t = \max(\hat v_{t-1}, v_t) \text{ (amsgrad) else } v_t;
+
+        \theta_t \leftarrow \theta_{t-1} - \frac{\gamma}{1-\beta_1^t}\,
+        m_t \Big/ \Big(\sqrt{\hat v_t} / \sqrt{1-\beta_2^t} + \epsilon\Big)
+
+    AMSGrad keeps the running maximum of the raw :math:`v_t` and bias-corrects it afterwards, as
+    PyTorch does.
+    """
+    return _adam("adam", False, learning_rate, b1, b2, eps, weight_decay, amsgrad)
+
+
+def adamw(learning_rate: float | Schedule = 1e-3, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8,
+          weight_decay: float = 1e-2, amsgrad: bool = False) -> GradientTransformation:
+    r"""AdamW, ``torch.optim.AdamW``: Adam with decoupled weight decay.
+
+    .. math::
+        \theta_t \leftarrow \theta_{t-1} - \gamma\lambda\theta_{t-1}
+        - \frac{\gamma}{1-\beta_1^t}\, m_t \Big/ \Big(\sqrt{\hat v_t} / \sqrt{1-\beta_2^t} + \epsilon\Big)
+
+    with :math:`m_t, \hat v_t` as in ``adam`` computed from the raw gradient.
+    """
+    return _adam("adamw", True, learning_rate, b1, b2, eps, weight_decay, amsgrad)
+
+
+class AdamaxState(NamedTuple):
+    count: Array
+    mu: Params
+    nu: Params
+    hparams: dict[str, Array]
+
+
+def adamax(learning_rate: float | Schedule = 2e-3, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8,
+           weight_decay: float = 0.0) -> GradientTransformation:
+    r"""Adamax, ``torch.optim.Adamax`` (``nu`` is the infinity norm :math:`u_t`).
+
+    .. math::
+        g_t \leftarrow g_t + \lambda\theta_{t-1};\quad
+        m_t \leftarrow \beta_1 m_{t-1} + (1-\beta_1) g_t;\quad
+        u_t \leftarrow \max(\beta_2 u_{t-1}, |g_t| + \epsilon);\quad
+        \theta_t \leftarrow \theta_{t-1} - \frac{\gamma}{1-\beta_1^t}\, m_t / u_t
+    """
+    hyper = _Hyper(learning_rate, b1=_beta("b1", b1), b2=_beta("b2", b2), eps=_real("eps", eps, lo=0.0),
+                   **_on(weight_decay=_real("weight_decay", weight_decay, lo=0.0)))
+    wd = "weight_decay" in hyper.values
+
+    def init(params):
+        return AdamaxState(_count0(), _zeros(params), _zeros(params), hyper.init())
+
+    def update(grads, state, params=None):
+        hp = state.hparams
+        if wd:
+            _need_params(params, "adamax", "weight_decay")
+        t = (state.count + 1).astype(hp["b1"].dtype)
+        step_size = hp["learning_rate"] / (1 - hp["b1"] ** t)
+
+        def leaf(g, p, m, u):
+            b1_, b2_, ss = _cast(g.dtype, hp["b1"], hp["b2"], step_size)
+            g = _l2(g, p, hp)
+            m = b1_ * m + (1 - b1_) * g
+            u = jnp.maximum(b2_ * u, jnp.abs(g) + _eps(hp["eps"], g.dtype))
+            return -ss * m / u, m, u
+
+        updates, m, u = _leafwise(leaf, 3, grads, params, state.mu, state.nu)
+        count = state.count + 1
+        return updates, AdamaxState(count, m, u, hyper.advance(hp, count))
+
+    return GradientTransformation(init, update)
+
+
+class NadamState(NamedTuple):
+    count: Array
+    mu: Params
+    nu: Params
+    mu_product: Array
+    hparams: dict[str, Array]
+
+
+def nadam(learning_rate: float | Schedule = 2e-3, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8,
+          weight_decay: float = 0.0, momentum_decay: float = 4e-3) -> GradientTransformation:
+    r"""NAdam, ``torch.optim.NAdam`` (Dozat's momentum schedule).
+
+    .. math::
+        g_t \leftarrow g_t + \lambda\theta_{t-1};\quad
+        \mu_t = \beta_1 (1 - \tfrac12 0.96^{t\psi});\quad
+        m_t \leftarrow \beta_1 m_{t-1} + (1-\beta_1) g_t;\quad
+        v_t \leftarrow \beta_2 v_{t-1} + (1-\beta_2) g_t^2;
+
+        \hat m_t = \frac{\mu_{t+1} m_t}{1 - \prod_{i=1}^{t+1}\mu_i} + \frac{(1-\mu_t) g_t}{1 - \prod_{i=1}^{t}\mu_i};\quad
+        \theta_t \leftarrow \theta_{t-1} - \gamma \hat m_t \big/ \big(\sqrt{v_t / (1-\beta_2^t)} + \epsilon\big)
+
+    with :math:`\psi` = momentum_decay; ``mu_product`` holds :math:`\prod_{i\le t}\mu_i`.
+    """
+    hyper = _Hyper(learning_rate, b1=_beta("b1", b1), b2=_beta("b2", b2), eps=_real("eps", eps, lo=0.0),
+                   momentum_decay=_real("momentum_decay", momentum_decay, lo=0.0),
+                   **_on(weight_decay=_real("weight_decay", weight_decay, lo=0.0)))
+    wd = "weight_decay" in hyper.values
+
+    def init(params):
+        return NadamState(_count0(), _zeros(params), _zeros(params), jnp.ones((), _scalar_dtype()), hyper.init())
+
+    def update(grads, state, params=None):
+        hp = state.hparams
+        if wd:
+            _need_params(params, "nadam", "weight_decay")
+        b1_, psi = hp["b1"], hp["momentum_decay"]
+        t = (state.count + 1).astype(b1_.dtype)
+        mu_t = b1_ * (1 - 0.5 * 0.96 ** (t * psi))
+        mu_next = b1_ * (1 - 0.5 * 0.96 ** ((t + 1) * psi))
+        mu_product = state.mu_product * mu_t
+        coef_g = hp["learning_rate"] * (1 - mu_t) / (1 - mu_product)
+        coef_m = hp["learning_rate"] * mu_next / (1 - mu_product * mu_next)
+        bc2 = 1 - hp["b2"] ** t
+
+        def leaf(g, p, m, v):
+            b1c, b2c, cg, cm, bc = _cast(g.dtype, b1_, hp["b2"], coef_g, coef_m, bc2)
+            g = _l2(g, p, hp)
+            m = b1c * m + (1 - b1c) * g
+            v = b2c * v + (1 - b2c) * g * g
+            denom = jnp.sqrt(v / bc) + _eps(hp["eps"], g.dtype)
+            return -(cg * g + cm * m) / denom, m, v
+
+        updates, m, v = _leafwise(leaf, 3, grads, params, state.mu, state.nu)
+        count = state.count + 1
+        return updates, NadamState(count, m, v, mu_product.astype(state.mu_product.dtype),
+                                   hyper.advance(hp, count))
+
+    return GradientTransformation(init, update)
+
+
+class RadamState(NamedTuple):
+    count: Array
+    mu: Params
+    nu: Params
+    hparams: dict[str, Array]
+
+
+def radam(learning_rate: float | Schedule = 1e-3, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8,
+          weight_decay: float = 0.0) -> GradientTransformation:
+    r"""RAdam, ``torch.optim.RAdam`` (variance rectification, threshold 5).
+
+    .. math::
+        g_t \leftarrow g_t + \lambda\theta_{t-1};\quad
+        m_t, v_t \text{ as in Adam};\quad \hat m_t = m_t / (1-\beta_1^t);\quad
+        \rho_\infty = \frac{2}{1-\beta_2} - 1;\quad
+        \rho_t = \rho_\infty - \frac{2t\beta_2^t}{1-\beta_2^t};
+
+        \text{if } \rho_t > 5:\;
+        r_t = \sqrt{\frac{(\rho_t-4)(\rho_t-2)\rho_\infty}{(\rho_\infty-4)(\rho_\infty-2)\rho_t}},\;
+        l_t = \frac{\sqrt{1-\beta_2^t}}{\sqrt{v_t} + \epsilon},\;
+        \theta_t \leftarrow \theta_{t-1} - \gamma \hat m_t r_t l_t;\quad
+        \text{else } \theta_t \leftarrow \theta_{t-1} - \gamma \hat m_t
+    """
+    hyper = _Hyper(learning_rate, b1=_beta("b1", b1), b2=_beta("b2", b2), eps=_real("eps", eps, lo=0.0),
+                   **_on(weight_decay=_real("weight_decay", weight_decay, lo=0.0)))
+    wd = "weight_decay" in hyper.values
+
+    def init(params):
+        return RadamState(_count0(), _zeros(params), _zeros(params), hyper.init())
+
+    def update(grads, state, params=None):
+        hp = state.hparams
+        if wd:
+            _need_params(params, "radam", "weight_decay")
+        b2_ = hp["b2"]
+        t = (state.count + 1).astype(b2_.dtype)
+        bc2 = 1 - b2_ ** t
+        rho_inf = 2 / (1 - b2_) - 1
+        rho_t = rho_inf - 2 * t * b2_ ** t / bc2
+        rectify = rho_t > 5
+        # The guard keeps the (discarded) unrectified branch free of sqrt of a negative number.
+        rho_safe = jnp.where(rectify, rho_t, 5.0)
+        r_t = jnp.sqrt((rho_safe - 4) * (rho_safe - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_safe))
+        step_size = hp["learning_rate"] / (1 - hp["b1"] ** t)
+
+        def leaf(g, p, m, v):
+            b1c, b2c, ss, r, bc = _cast(g.dtype, hp["b1"], b2_, step_size, r_t, jnp.sqrt(bc2))
+            g = _l2(g, p, hp)
+            m = b1c * m + (1 - b1c) * g
+            v = b2c * v + (1 - b2c) * g * g
+            adaptive = jnp.where(rectify, r * bc / (jnp.sqrt(v) + _eps(hp["eps"], g.dtype)), 1.0)
+            return -ss * m * adaptive, m, v
+
+        updates, m, v = _leafwise(leaf, 3, grads, params, state.mu, state.nu)
+        count = state.count + 1
+        return updates, RadamState(count, m, v, hyper.advance(hp, count))
+
+    return GradientTransformation(init, update)
+
+
+class RpropState(NamedTuple):
+    count: Array
+    prev: Params
+    step_size: Params
+    hparams: dict[str, Array]
+
+
+def rprop(learning_rate: float | Schedule = 1e-2, etas: tuple[float, float] = (0.5, 1.2),
+          step_sizes: tuple[float, float] = (1e-6, 50.0)) -> GradientTransformation:
+    r"""Rprop, ``torch.optim.Rprop``; the update returned is *this* step's.
+
+    .. math::
+        \eta_t = \mathrm{clip}(\eta_{t-1}\eta_+, \Gamma_{min}, \Gamma_{max}) \text{ if } g_{t-1} g_t > 0;\;
+        \mathrm{clip}(\eta_{t-1}\eta_-, \Gamma_{min}, \Gamma_{max}) \text{ and } g_t \leftarrow 0
+        \text{ if } g_{t-1} g_t < 0;\; \eta_{t-1} \text{ otherwise};
+
+        \theta_t \leftarrow \theta_{t-1} - \eta_t\,\mathrm{sign}(g_t);\quad g_{t-1} \leftarrow g_t
+
+    with :math:`\eta_0` = learning_rate (it only seeds the step sizes: changing it after the first
+    update has no effect, as in PyTorch), :math:`(\eta_-, \eta_+)` = etas and
+    :math:`(\Gamma_{min}, \Gamma_{max})` = step_sizes.
+    """
+    if len(etas) != 2 or len(step_sizes) != 2:
+        raise ValueError(f"etas and step_sizes must be pairs, got etas={etas!r}, step_sizes={step_sizes!r}")
+    eta_minus = _real("etas[0]", etas[0], 0.0, 1.0, lo_open=True, hi_open=True)
+    eta_plus = _real("etas[1]", etas[1], lo=1.0, lo_open=True)
+    smin = _real("step_sizes[0]", step_sizes[0], lo=0.0)
+    smax = _real("step_sizes[1]", step_sizes[1], lo=smin)
+    hyper = _Hyper(learning_rate, eta_minus=eta_minus, eta_plus=eta_plus, step_size_min=smin, step_size_max=smax)
+
+    def init(params):
+        return RpropState(_count0(), _zeros(params), _zeros(params), hyper.init())
+
+    def update(grads, state, params=None):
+        hp = state.hparams
+        first = state.count == 0
+
+        def leaf(g, p, prev, step):
+            lr, em, ep, lo, hi = _cast(g.dtype, hp["learning_rate"], hp["eta_minus"], hp["eta_plus"],
+                                       hp["step_size_min"], hp["step_size_max"])
+            step = jnp.where(first, lr, step)
+            agree = g * prev
+            step = jnp.clip(jnp.where(agree > 0, step * ep, jnp.where(agree < 0, step * em, step)), lo, hi)
+            g = jnp.where(agree < 0, 0.0, g)
+            return -step * jnp.sign(g), g, step
+
+        updates, prev, step = _leafwise(leaf, 3, grads, params, state.prev, state.step_size)
+        count = state.count + 1
+        return updates, RpropState(count, prev, step, hyper.advance(hp, count))
+
+    return GradientTransformation(init, update)
+
+
+class LionState(NamedTuple):
+    count: Array
+    mu: Params
+    hparams: dict[str, Array]
+
+
+def lion(learning_rate: float | Schedule = 1e-4, b1: float = 0.9, b2: float = 0.99,
+         weight_decay: float = 0.0) -> GradientTransformation:
+    r"""Lion (Chen et al. 2023, Algorithm 2; ``torch.optim`` has none), decoupled weight decay.
+
+    .. math::
+        c_t = \beta_1 m_{t-1} + (1-\beta_1) g_t;\quad
+        \theta_t \leftarrow \theta_{t-1} - \gamma\,(\mathrm{sign}(c_t) + \lambda\theta_{t-1});\quad
+        m_t \leftarrow \beta_2 m_{t-1} + (1-\beta_2) g_t
+    """
+    hyper = _Hyper(learning_rate, b1=_beta("b1", b1), b2=_beta("b2", b2),
+                   **_on(weight_decay=_real("weight_decay", weight_decay, lo=0.0)))
+    wd = "weight_decay" in hyper.values
+
+    def init(params):
+        return LionState(_count0(), _zeros(params), hyper.init())
+
+    def update(grads, state, params=None):
+        hp = state.hparams
+        if wd:
+            _need_params(params, "lion", "weight_decay")
+
+        def leaf(g, p, m):
+            lr, b1_, b2_ = _cast(g.dtype, hp["learning_rate"], hp["b1"], hp["b2"])
+            d = jnp.sign(b1_ * m + (1 - b1_) * g)
+            if wd:
+                d = d + hp["weight_decay"].astype(g.dtype) * p
+            return -lr * d, b2_ * m + (1 - b2_) * g
+
+        updates, m = _leafwise(leaf, 2, grads, params, state.mu)
+        count = state.count + 1
+        return updates, LionState(count, m, hyper.advance(hp, count))
+
+    return GradientTransformation(init, update)
+
+
+# ---------------------------------------------------------------------------------------------
+# Transforms.
+
+class EmptyState(NamedTuple):
+    """State of a stateless transform."""
+
+
+class ScaleByScheduleState(NamedTuple):
+    count: Array
+
+
+class MaskedState(NamedTuple):
+    inner_state: OptState
+
+
+class MaskedNode(NamedTuple):
+    """Stands in for a masked-out leaf inside ``masked``'s inner transform: a node with no leaves."""
+
+
+def chain(*transforms: GradientTransformation) -> GradientTransformation:
+    """Apply ``transforms`` in order, each to the previous one's updates; the state is their tuple."""
+    for i, t in enumerate(transforms):
+        if not (callable(getattr(t, "init", None)) and callable(getattr(t, "update", None))):
+            raise TypeError(f"transforms[{i}] must have init and update, got {t!r}")
+
+    def init(params):
+        return tuple(t.init(params) for t in transforms)
+
+    def update(updates, state, params=None):
+        if len(state) != len(transforms):
+            raise ValueError(f"state has {len(state)} entries for {len(transforms)} transforms")
+        new_state = []
+        for t, s in zip(transforms, state):
+            updates, s = t.update(updates, s, params)
+            new_state.append(s)
+        return updates, tuple(new_state)
+
+    return GradientTransformation(init, update)
+
+
+def _stateless(fn: Callable[[Params, Params | None], Params]) -> GradientTransformation:
+    return GradientTransformation(lambda params: EmptyState(),
+                                  lambda updates, state, params=None: (fn(updates, params), state))
+
+
+def global_norm(tree: Params) -> Array:
+    """``sqrt(sum of squares of every leaf)``, accumulated in float32 or wider."""
+    leaves = jax.tree.leaves(tree)
+    if not leaves:
+        return jnp.zeros((), jnp.float32)
+    dt = _moment_dtype(jnp.result_type(*leaves))
+    return jnp.sqrt(sum(jnp.sum(jnp.square(x.astype(dt))) for x in leaves))
+
+
+def clip_by_global_norm(max_norm: float) -> GradientTransformation:
+    """Scale all updates by ``min(1, max_norm / global_norm(updates))`` (Keras's global_clipnorm)."""
+    limit = _real("max_norm", max_norm, lo=0.0, lo_open=True)
+
+    def fn(updates, params):
+        norm = global_norm(updates)
+        factor = jnp.minimum(1.0, limit / norm)  # norm == 0 gives inf -> 1, no NaN
+        return jax.tree.map(lambda u: (u * factor.astype(_moment_dtype(u.dtype))).astype(u.dtype), updates)
+    return _stateless(fn)
+
+
+def clip_by_value(clip_value: float) -> GradientTransformation:
+    """Clip every update element to ``[-clip_value, clip_value]`` (Keras's clipvalue)."""
+    c = _real("clip_value", clip_value, lo=0.0)
+    return _stateless(lambda updates, params: jax.tree.map(lambda u: jnp.clip(u, -c, c).astype(u.dtype), updates))
+
+
+def add_decayed_weights(weight_decay: float) -> GradientTransformation:
+    """``updates + weight_decay * params`` (L2 into the gradient when placed before an optimizer)."""
+    wd = _real("weight_decay", weight_decay, lo=0.0)
+
+    def fn(updates, params):
+        _need_params(params, "add_decayed_weights", "weight_decay")
+        return jax.tree.map(lambda u, p: (u + wd * p).astype(u.dtype), updates, params)
+    return _stateless(fn)
+
+
+def scale(step_size: float) -> GradientTransformation:
+    """``step_size * updates`` (``scale(-lr)`` turns a gradient into a descent step)."""
+    s = _real("step_size", step_size)
+    return _stateless(lambda updates, params: jax.tree.map(lambda u: (u * s).astype(u.dtype), updates))
+
+
+def scale_by_schedule(schedule: Schedule) -> GradientTransformation:
+    """``schedule(count) * updates`` with ``count`` the number of earlier updates (from 0)."""
+    if not callable(schedule):
+        raise TypeError(f"schedule must be callable step -> value, got {schedule!r}")
+
+    def update(updates, state, params=None):
+        factor = schedule(state.count)
+        updates = jax.tree.map(lambda u: (u * jnp.asarray(factor).astype(_moment_dtype(u.dtype))).astype(u.dtype),
+                               updates)
+        return updates, ScaleByScheduleState(state.count + 1)
+
+    return GradientTransformation(lambda params: ScaleByScheduleState(_count0()), update)
+
+
+def _static_bool(value, where: str) -> bool:
+    if isinstance(value, jax.core.Tracer) or not (isinstance(value, (bool, np.bool_))
+                                                 or (hasattr(value, "dtype") and value.shape == ()
+                                                     and value.dtype == bool)):
+        raise TypeError(f"mask leaves must be Python bools, got {value!r} at {where}")
+    return bool(value)
+
+
+def masked(inner: GradientTransformation, mask: Params | Callable[[Params], Params]) -> GradientTransformation:
+    """Apply ``inner`` to the leaves where ``mask`` is True; every other leaf gets a ZERO update.
+
+    ``mask`` is a pytree of bools with the structure of params (or a prefix of it), or a function
+    ``params -> mask``. Masked-out leaves get no optimizer state at all (frozen layers cost nothing).
+    """
+    def resolve(tree):
+        m = mask(tree) if callable(mask) else mask
+        try:
+            return jax.tree.map(lambda mk, sub: jax.tree.map(lambda _: _static_bool(mk, "mask"), sub), m, tree)
+        except ValueError as e:
+            raise ValueError(f"mask must have the structure of params (or a prefix of it): {e}") from e
+
+    def keep(tree, m):
+        return jax.tree.map(lambda x, keep_: x if keep_ else MaskedNode(), tree, m)
+
+    def init(params):
+        return MaskedState(inner.init(keep(params, resolve(params))))
+
+    def update(updates, state, params=None):
+        m = resolve(params if params is not None else updates)
+        inner_updates, inner_state = inner.update(
+            keep(updates, m), state.inner_state, None if params is None else keep(params, m))
+        flat, treedef = jax.tree.flatten(updates)
+        kept = iter(jax.tree.leaves(inner_updates))
+        out = [next(kept) if k else jnp.zeros_like(u) for u, k in zip(flat, treedef.flatten_up_to(m))]
+        return treedef.unflatten(out), MaskedState(inner_state)
+
+    return GradientTransformation(init, update)
+
+
+# ---------------------------------------------------------------------------------------------
+# Registry (the CLI's names).
+
+_OPTIMIZERS: dict[str, Callable[..., GradientTransformation]] = {
+    "sgd": sgd, "momentum": momentum, "nesterov": nesterov, "adagrad": adagrad, "rmsprop": rmsprop,
+    "adadelta": adadelta, "adam": adam, "adamw": adamw, "adamax": adamax, "nadam": nadam,
+    "radam": radam, "rprop": rprop, "lion": lion,
+}
+
+
+def names() -> list[str]:
+    """The optimizer names ``get`` knows."""
+    return sorted(_OPTIMIZERS)
+
+
+def get(name: str | GradientTransformation, **kwargs) -> GradientTransformation:
+    """The optimizer called ``name`` (case-insensitive) built with ``kwargs``; a transformation passes through."""
+    if isinstance(name, GradientTransformation):
+        if kwargs:
+            raise TypeError("keyword arguments cannot be applied to an already built optimizer")
+        return name
+    if not isinstance(name, str):
+        raise TypeError(f"name must be an optimizer name (str), got {name!r}")
+    key = name.lower()
+    if key not in _OPTIMIZERS:
+        raise ValueError(f"unknown optimizer {name!r}; known optimizers: {', '.join(names())}")
+    return _OPTIMIZERS[key](**kwargs)

@@ -1,0 +1,205 @@
+"""Learning-rate schedules: functions ``step -> learning rate``.
+
+``step`` counts optimizer updates from 0 (the first update uses ``schedule(0)``). Every schedule is
+a pure, jittable function of an integer (or integer array) step and returns an array in the default
+float dtype; the hyperparameters are checked when the schedule is built, so a bad value raises a
+``ValueError`` naming the argument before anything is compiled. Pass a schedule as
+``learning_rate=`` to any optimizer in :mod:`fnn.optimizers`.
+
+Argument names follow optax (``init_value``, ``end_value``, ``transition_steps``...);
+``piecewise_constant`` follows Keras's ``PiecewiseConstantDecay`` and ``one_cycle`` follows
+PyTorch's ``OneCycleLR`` (two phases, cosine annealing).
+"""
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Callable, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+Array = jax.Array
+Schedule = Callable[[Array], Array]
+
+__all__ = [
+    "Schedule", "constant", "exponential_decay", "piecewise_constant", "cosine_decay",
+    "warmup_cosine_decay", "linear", "polynomial", "one_cycle",
+]
+
+
+def _real(name: str, value, lo: float = -math.inf, hi: float = math.inf,
+          lo_open: bool = False, hi_open: bool = False) -> float:
+    """``value`` as a finite float in the interval, else a ValueError/TypeError naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, (numbers.Real, np.ndarray, np.generic, jax.Array)):
+        raise TypeError(f"{name} must be a real number, got {value!r}")
+    try:
+        v = float(value)
+    except (TypeError, jax.errors.ConcretizationTypeError) as e:
+        raise TypeError(f"{name} must be a concrete real number, got {value!r}") from e
+    if not math.isfinite(v):
+        raise ValueError(f"{name} must be finite, got {value!r}")
+    if v < lo or v > hi or (lo_open and v == lo) or (hi_open and v == hi):
+        interval = f"{'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'}"
+        raise ValueError(f"{name} must be in {interval}, got {value!r}")
+    return v
+
+
+def _steps(name: str, value, minimum: int) -> int:
+    """A whole number of steps >= ``minimum``."""
+    v = _real(name, value, lo=minimum)
+    if v != int(v):
+        raise ValueError(f"{name} must be a whole number of steps, got {value!r}")
+    return int(v)
+
+
+def _float_step(step) -> Array:
+    return jnp.asarray(step).astype(jnp.asarray(0.0).dtype)
+
+
+def constant(value: float) -> Schedule:
+    """``lr(step) = value``."""
+    v = _real("value", value)
+    return lambda step: jnp.full(jnp.shape(step), v, jnp.asarray(0.0).dtype)
+
+
+def exponential_decay(init_value: float, transition_steps: int, decay_rate: float,
+                      transition_begin: int = 0, staircase: bool = False,
+                      end_value: float | None = None) -> Schedule:
+    """``lr(step) = init_value * decay_rate ** (t / transition_steps)``, ``t = max(step - transition_begin, 0)``.
+
+    With ``staircase=True`` the exponent is ``floor(t / transition_steps)`` (Keras's ExponentialDecay
+    with ``staircase``). ``end_value`` bounds the result: a floor when decaying (``decay_rate < 1``), a
+    ceiling when growing.
+    """
+    v0 = _real("init_value", init_value)
+    n = _steps("transition_steps", transition_steps, 1)
+    rate = _real("decay_rate", decay_rate, lo=0.0, lo_open=True)
+    begin = _steps("transition_begin", transition_begin, 0)
+    end = None if end_value is None else _real("end_value", end_value)
+
+    def schedule(step):
+        p = jnp.maximum(_float_step(step) - begin, 0.0) / n
+        if staircase:
+            p = jnp.floor(p)
+        v = v0 * rate ** p
+        if end is not None:
+            v = jnp.maximum(v, end) if rate < 1 else jnp.minimum(v, end)
+        return v
+    return schedule
+
+
+def piecewise_constant(boundaries: Sequence[int], values: Sequence[float]) -> Schedule:
+    """``values[0]`` while ``step <= boundaries[0]``, ``values[i]`` while ``boundaries[i-1] < step <= boundaries[i]``,
+    and ``values[-1]`` after the last boundary (Keras's PiecewiseConstantDecay).
+    """
+    bs = [_real(f"boundaries[{i}]", b) for i, b in enumerate(boundaries)]
+    vs = [_real(f"values[{i}]", v) for i, v in enumerate(values)]
+    if len(vs) != len(bs) + 1:
+        raise ValueError(f"values must have len(boundaries) + 1 = {len(bs) + 1} entries, got {len(vs)}")
+    if any(b1 <= b0 for b0, b1 in zip(bs, bs[1:])):
+        raise ValueError(f"boundaries must be strictly increasing, got {list(boundaries)}")
+    b_arr, v_arr = np.asarray(bs), np.asarray(vs)
+
+    def schedule(step):
+        index = jnp.sum(_float_step(step)[..., None] > b_arr, axis=-1)
+        return jnp.asarray(v_arr, jnp.asarray(0.0).dtype)[index]
+    return schedule
+
+
+def _cosine(fraction: Array) -> Array:
+    """0.5 (1 + cos(pi f)): 1 at f=0, 0 at f=1."""
+    return 0.5 * (1.0 + jnp.cos(jnp.pi * fraction))
+
+
+def cosine_decay(init_value: float, decay_steps: int, alpha: float = 0.0) -> Schedule:
+    """``lr(step) = init_value * ((1 - alpha) * 0.5 (1 + cos(pi min(step, decay_steps) / decay_steps)) + alpha)``.
+
+    Keras's CosineDecay and optax's cosine_decay_schedule: from ``init_value`` down to
+    ``alpha * init_value`` at ``decay_steps``, then constant.
+    """
+    v0 = _real("init_value", init_value)
+    n = _steps("decay_steps", decay_steps, 1)
+    a = _real("alpha", alpha, 0.0, 1.0)
+
+    def schedule(step):
+        f = jnp.minimum(_float_step(step), n) / n
+        return v0 * ((1.0 - a) * _cosine(f) + a)
+    return schedule
+
+
+def warmup_cosine_decay(init_value: float, peak_value: float, warmup_steps: int, decay_steps: int,
+                        end_value: float = 0.0) -> Schedule:
+    """Linear warmup then cosine decay (optax's warmup_cosine_decay_schedule).
+
+    ``lr = init + (peak - init) step / warmup_steps`` for ``step < warmup_steps``, then
+    ``lr = end + (peak - end) 0.5 (1 + cos(pi min(step - W, D - W) / (D - W)))`` with ``W =
+    warmup_steps`` and ``D = decay_steps`` (the total, warmup included).
+    """
+    v0 = _real("init_value", init_value)
+    peak = _real("peak_value", peak_value)
+    end = _real("end_value", end_value)
+    w = _steps("warmup_steps", warmup_steps, 0)
+    d = _steps("decay_steps", decay_steps, w + 1)
+
+    def schedule(step):
+        s = _float_step(step)
+        warm = v0 + (peak - v0) * s / max(w, 1)
+        cool = end + (peak - end) * _cosine(jnp.clip(s - w, 0.0, d - w) / (d - w))
+        return jnp.where(s < w, warm, cool)
+    return schedule
+
+
+def polynomial(init_value: float, end_value: float, power: float, transition_steps: int,
+               transition_begin: int = 0) -> Schedule:
+    """``lr = (init - end) (1 - t / transition_steps) ** power + end``, ``t = clip(step - begin, 0, transition_steps)``.
+
+    Keras's PolynomialDecay (without ``cycle``) and optax's polynomial_schedule.
+    """
+    v0 = _real("init_value", init_value)
+    end = _real("end_value", end_value)
+    pw = _real("power", power, lo=0.0, lo_open=True)
+    n = _steps("transition_steps", transition_steps, 1)
+    begin = _steps("transition_begin", transition_begin, 0)
+
+    def schedule(step):
+        t = jnp.clip(_float_step(step) - begin, 0.0, n)
+        # (n - t) / n is exactly 0 at the end, so the last value is exactly end_value.
+        return (v0 - end) * ((n - t) / n) ** pw + end
+    return schedule
+
+
+def linear(init_value: float, end_value: float, transition_steps: int,
+           transition_begin: int = 0) -> Schedule:
+    """``polynomial`` with ``power=1``: straight line from ``init_value`` to ``end_value``, then constant."""
+    return polynomial(init_value, end_value, 1.0, transition_steps, transition_begin)
+
+
+def one_cycle(total_steps: int, peak_value: float, pct_start: float = 0.3, div_factor: float = 25.0,
+              final_div_factor: float = 1e4) -> Schedule:
+    """PyTorch's ``OneCycleLR`` (``anneal_strategy="cos"``, two phases), learning rate only.
+
+    ``initial = peak / div_factor`` and ``minimum = initial / final_div_factor``. Phase 1 anneals
+    from ``initial`` to ``peak`` over steps ``[0, E1]`` with ``E1 = pct_start * total_steps - 1``;
+    phase 2 anneals from ``peak`` to ``minimum`` over ``[E1, total_steps - 1]``. Annealing is
+    ``end + (start - end) 0.5 (1 + cos(pi pct))``. Steps past the end hold ``minimum``.
+    """
+    n = _steps("total_steps", total_steps, 2)
+    peak = _real("peak_value", peak_value)
+    pct = _real("pct_start", pct_start, 0.0, 1.0, lo_open=True, hi_open=True)
+    div = _real("div_factor", div_factor, lo=0.0, lo_open=True)
+    final_div = _real("final_div_factor", final_div_factor, lo=0.0, lo_open=True)
+    e1, e2 = pct * n - 1.0, n - 1.0
+    if not 0.0 < e1 < e2:
+        raise ValueError(f"pct_start * total_steps must lie in (1, total_steps), got "
+                         f"pct_start={pct_start!r}, total_steps={total_steps!r}")
+    initial = peak / div
+    minimum = initial / final_div
+
+    def schedule(step):
+        s = jnp.minimum(_float_step(step), e2)
+        up = peak + (initial - peak) * _cosine(s / e1)
+        down = minimum + (peak - minimum) * _cosine((s - e1) / (e2 - e1))
+        return jnp.where(s <= e1, up, down)
+    return schedule

@@ -1,0 +1,39 @@
+"""Test-wide settings: float64 available everywhere (gradient checks need it).
+
+Tests that want float32 ask for it explicitly (``dtype=jnp.float32``).
+"""
+import jax
+
+jax.config.update("jax_enable_x64", True)
+
+import pytest  # noqa: E402
+
+_BACKEND_COMPILES = [0]
+
+
+def _count_compiles(event, duration, **kwargs):
+    if event == "/jax/core/compile/backend_compile_duration":
+        _BACKEND_COMPILES[0] += 1
+
+
+jax.monitoring.register_event_duration_secs_listener(_count_compiles)
+
+
+class CompileCounter:
+    """``with compiles() as c: ...`` then ``c.count``: XLA compilations inside the block."""
+
+    def __enter__(self):
+        self._start = _BACKEND_COMPILES[0]
+        return self
+
+    def __exit__(self, *exc):
+        self.count = _BACKEND_COMPILES[0] - self._start
+
+    @property
+    def so_far(self) -> int:
+        return _BACKEND_COMPILES[0] - self._start
+
+
+@pytest.fixture
+def compiles():
+    return CompileCounter

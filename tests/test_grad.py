@@ -1,0 +1,184 @@
+"""Hand-written gradients vs jax.grad vs finite differences; gradcheck and with_manual_vjp."""
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import fnn
+from fnn import layers as L
+
+KEY = jax.random.PRNGKey(0)
+SMOOTH_ACTIVATIONS = ["linear", "tanh", "sigmoid", "relu", "elu", "gelu", "softplus", "silu", "leaky_relu", "selu"]
+
+
+def _data(n, d, c, *, kind="sparse", seed=0):
+    rng = np.random.default_rng(seed)
+    x = jnp.asarray(rng.normal(size=(n, d)))
+    if kind == "sparse":
+        y = jnp.asarray(rng.integers(0, c, size=n))
+    elif kind == "binary":
+        y = jnp.asarray(rng.integers(0, 2, size=(n, c)).astype(float))
+    else:
+        y = jnp.asarray(rng.normal(size=(n, c)))
+    return x, y
+
+
+def test_done_when_gradcheck_mlp_32_32_10_sparse_ce_float64():
+    net = fnn.mlp([32, 32, 10])
+    params = net.init(KEY, (12,), jnp.float64)
+    x, y = _data(16, 12, 10)
+    loss = fnn.losses.get("sparse_categorical_crossentropy", from_logits=True)
+    report = fnn.gradcheck(net, loss, params, x, y)
+    assert report.passed, str(report)
+    assert report.max_error_autodiff < 1e-10
+    assert report.max_error_fd < 1e-6
+    assert len(report.rows) == 6 and {r.leaf for r in report.rows} == {"w", "b"}
+    text = str(report)
+    assert "dense_2" in text and "PASSED" in text
+
+
+@pytest.mark.parametrize("mode", ["manual", "autodiff"])
+def test_value_and_grad_modes_agree_and_match_numpy(mode):
+    net = fnn.mlp([3], activation="linear")
+    params = net.init(KEY, (2,), jnp.float64)
+    x, y = _data(5, 2, 3, kind="regression")
+    value, grads = fnn.value_and_grad(net, "mse", mode)(params, x, y)
+    w, b = np.asarray(params[0]["w"]), np.asarray(params[0]["b"])
+    xn, yn = np.asarray(x), np.asarray(y)
+    r = xn @ w + b - yn
+    np.testing.assert_allclose(value, np.mean(r ** 2), rtol=1e-12)
+    np.testing.assert_allclose(grads[0]["w"], xn.T @ (2 * r / r.size), rtol=1e-12)
+    np.testing.assert_allclose(grads[0]["b"], (2 * r / r.size).sum(0), rtol=1e-12)
+
+
+class TestJitVariants(chex.TestCase):
+    @chex.variants(with_jit=True, without_jit=True)
+    def test_manual_equals_autodiff_with_and_without_jit(self):
+        net = fnn.serial(L.Dense(5, "tanh"), L.LayerNorm(), L.Dense(4, "relu"), L.Dense(3))
+        params = net.init(KEY, (4,), jnp.float64)
+        x, y = _data(6, 4, 3)
+        loss = fnn.losses.get("sparse_categorical_crossentropy", from_logits=True)
+        manual = self.variant(fnn.value_and_grad(net, loss, "manual"))
+        auto = self.variant(fnn.value_and_grad(net, loss, "autodiff"))
+        chex.assert_trees_all_close(manual(params, x, y), auto(params, x, y), rtol=1e-10)
+
+
+_LOSSES = {
+    "mse": ("regression", {}),
+    "mae": ("regression", {}),
+    "huber": ("regression", {}),
+    "log_cosh": ("regression", {}),
+    "binary_crossentropy": ("binary", {"from_logits": True}),
+    "categorical_crossentropy": ("onehot", {"from_logits": True}),
+    "sparse_categorical_crossentropy": ("sparse", {"from_logits": True}),
+}
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    widths=st.lists(st.integers(1, 16), min_size=1, max_size=4),
+    acts=st.lists(st.sampled_from(SMOOTH_ACTIVATIONS), min_size=4, max_size=4),
+    loss_name=st.sampled_from(sorted(_LOSSES)),
+    batch=st.integers(1, 9),
+    d_in=st.integers(1, 6),
+    seed=st.integers(0, 2**16),
+)
+def test_property_random_mlps_manual_equals_autodiff_and_gradcheck(widths, acts, loss_name, batch, d_in, seed):
+    kind, opts = _LOSSES[loss_name]
+    c = widths[-1] if kind != "sparse" else max(widths[-1], 2)
+    widths = widths[:-1] + [c]
+    net = fnn.serial(*[L.Dense(w, acts[i]) for i, w in enumerate(widths[:-1])], L.Dense(c))
+    params = net.init(jax.random.PRNGKey(seed), (d_in,), jnp.float64)
+    x, y = _data(batch, d_in, c, kind="regression" if kind == "regression" else ("binary" if kind == "binary" else "sparse"), seed=seed)
+    if kind == "onehot":
+        y = jax.nn.one_hot(y, c, dtype=jnp.float64)
+    loss = fnn.losses.get(loss_name, **opts)
+    v_m, g_m = fnn.value_and_grad(net, loss, "manual")(params, x, y)
+    v_a, g_a = jax.value_and_grad(lambda p: loss(y, net.apply(p, x)))(params)
+    np.testing.assert_allclose(v_m, v_a, rtol=1e-12)
+    chex.assert_trees_all_close(g_m, g_a, rtol=1e-9, atol=1e-13)
+    # Random points sit at a kink (relu, mae) with probability ~0, so finite differences apply.
+    report = fnn.gradcheck(net, loss, params, x, y, rtol_fd=1e-5)
+    assert report.passed, str(report)
+
+
+def _wrong_dense(units):
+    """A Dense layer whose backward doubles the kernel gradient: the kind of bug gradcheck is for."""
+    good = L.Dense(units, "tanh", name="buggy")
+
+    def backward(params, cache, dy):
+        grads, dx = good.backward(params, cache, dy)
+        return {**grads, "w": 2.0 * grads["w"]}, dx
+
+    return good._replace(backward=backward)
+
+
+def test_gradcheck_fails_on_a_wrong_backward_and_names_the_layer():
+    net = fnn.serial(L.Dense(4, "tanh"), _wrong_dense(3), L.Dense(2))
+    params = net.init(KEY, (3,), jnp.float64)
+    x, y = _data(5, 3, 2, kind="regression")
+    report = fnn.gradcheck(net, "mse", params, x, y)
+    assert not report.passed and not bool(report)
+    assert report.failed_layers == ["buggy_0"]
+    bad = [r for r in report.rows if not r.passed]
+    assert [(r.layer_name, r.leaf) for r in bad] == [("buggy_0", "w")]
+    assert bad[0].manual_vs_autodiff > 0.1
+    assert "FAILED in buggy_0" in str(report)
+
+
+def test_gradcheck_with_dropout_key_and_subsampled_large_leaf():
+    net = fnn.serial(L.Dense(40, "tanh"), L.Dropout(0.5), L.Dense(2))
+    params = net.init(KEY, (30,), jnp.float64)
+    x, y = _data(4, 30, 2, kind="regression")
+    report = fnn.gradcheck(net, "mse", params, x, y, key=jax.random.PRNGKey(7), fd_max_entries=100)
+    assert report.passed, str(report)
+    kernel = next(r for r in report.rows if r.layer == 0 and r.leaf == "w")
+    assert kernel.fd_entries == 100 and kernel.shape == (30, 40)
+
+
+def test_gradcheck_casts_float32_inputs_to_float64():
+    net = fnn.mlp([4, 2], activation="tanh")
+    params = net.init(KEY, (3,), jnp.float32)
+    x, y = _data(5, 3, 2)
+    report = fnn.gradcheck(net, fnn.losses.get("sparse_categorical_crossentropy", from_logits=True), params,
+                           jnp.asarray(x, jnp.float32), y)
+    assert report.passed and report.max_error_autodiff < 1e-10
+
+
+def test_with_manual_vjp_runs_the_hand_written_backward():
+    net = fnn.mlp([5, 3], activation="tanh")
+    params = net.init(KEY, (4,), jnp.float64)
+    x, y = _data(6, 4, 3, kind="regression")
+    apply = fnn.with_manual_vjp(net)
+    f = lambda p: jnp.sum(jnp.sin(apply(p, x)))  # noqa: E731 - arbitrary JAX code around the network
+    g_manual = jax.jit(jax.grad(f))(params)
+    g_auto = jax.grad(lambda p: jnp.sum(jnp.sin(net.apply(p, x))))(params)
+    chex.assert_trees_all_close(g_manual, g_auto, rtol=1e-10)
+    dx = jax.grad(lambda xx: jnp.sum(apply(params, xx)))(x)
+    np.testing.assert_allclose(dx, jax.grad(lambda xx: jnp.sum(net.apply(params, xx)))(x), rtol=1e-10)
+    # Proof that it is our backward that runs: a wrong backward shows through jax.grad.
+    bad = fnn.serial(_wrong_dense(3))
+    pb = bad.init(KEY, (4,), jnp.float64)
+    g_bad = jax.grad(lambda p: jnp.sum(fnn.with_manual_vjp(bad)(p, x)))(pb)
+    g_true = jax.grad(lambda p: jnp.sum(bad.apply(p, x)))(pb)
+    np.testing.assert_allclose(g_bad[0]["w"], 2 * g_true[0]["w"], rtol=1e-10)
+
+
+def test_bad_arguments():
+    net = fnn.mlp([2])
+    with pytest.raises(ValueError, match="mode"):
+        fnn.value_and_grad(net, "mse", "numeric")
+    with pytest.raises(TypeError, match="autodiff"):
+        fnn.value_and_grad(net, lambda a, b: jnp.sum(a - b), "manual")
+    with pytest.raises(ValueError, match="known|unknown"):
+        fnn.value_and_grad(net, "no_such_loss")
+    f = fnn.value_and_grad(net, lambda yt, yp: jnp.mean((yt - yp) ** 2), "autodiff")  # plain callables are fine
+    params = net.init(KEY, (3,), jnp.float64)
+    v, _ = f(params, jnp.ones((2, 3)), jnp.zeros((2, 2)))
+    assert np.isfinite(v)
+    drop = fnn.serial(L.Dense(2), L.Dropout(0.5))
+    with pytest.raises(ValueError, match="key"):
+        fnn.value_and_grad(drop, "mse")(drop.init(KEY, (3,)), jnp.ones((2, 3)), jnp.zeros((2, 2)))

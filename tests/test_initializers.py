@@ -1,0 +1,168 @@
+"""Initializers: Keras's formulas checked by bounds and sample statistics against limits and
+standard deviations computed here from the fans, plus determinism, dtypes and the registry."""
+import math
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from fnn import initializers as I
+
+FI, FO = 250, 400  # one kernel shape for every statistical test: 1e5 samples
+SHAPE = (FI, FO)
+N = FI * FO
+KEY = jax.random.PRNGKey(0)
+
+
+def _truncated_std(a=2.0):
+    """Std of a standard normal truncated to [-a, a], from the closed form."""
+    pdf = math.exp(-a * a / 2) / math.sqrt(2 * math.pi)
+    mass = math.erf(a / math.sqrt(2))  # P(|z| <= a)
+    return math.sqrt(1 - 2 * a * pdf / mass)
+
+
+# name -> variance s of the Keras formula, for (fan_in, fan_out) = (FI, FO)
+VARIANCE = {
+    "glorot_uniform": 2 / (FI + FO), "glorot_normal": 2 / (FI + FO),
+    "he_uniform": 2 / FI, "he_normal": 2 / FI,
+    "lecun_uniform": 1 / FI, "lecun_normal": 1 / FI,
+}
+
+
+def test_truncation_constant():
+    assert _truncated_std() == pytest.approx(I.TRUNCATED_NORMAL_STD, rel=1e-12)
+
+
+@pytest.mark.parametrize("name", ["glorot_uniform", "he_uniform", "lecun_uniform"])
+def test_uniform_bounds_and_statistics(name):
+    limit = {"glorot_uniform": math.sqrt(6 / (FI + FO)), "he_uniform": math.sqrt(6 / FI),
+             "lecun_uniform": math.sqrt(3 / FI)}[name]
+    w = np.asarray(getattr(I, name)()(KEY, SHAPE), dtype=np.float64)
+    chex.assert_shape(w, SHAPE)
+    assert np.abs(w).max() <= limit
+    assert np.abs(w).max() > 0.999 * limit  # the whole interval is used
+    std = limit / math.sqrt(3)
+    assert abs(w.mean()) < 5 * std / math.sqrt(N)
+    assert w.std() == pytest.approx(std, rel=0.015)
+    assert w.std() == pytest.approx(math.sqrt(VARIANCE[name]), rel=0.015)
+
+
+@pytest.mark.parametrize("name", ["glorot_normal", "he_normal", "lecun_normal"])
+def test_truncated_normal_bounds_and_statistics(name):
+    s = VARIANCE[name]
+    scale = math.sqrt(s) / 0.87962566103423978
+    w = np.asarray(getattr(I, name)()(KEY, SHAPE), dtype=np.float64)
+    assert np.abs(w).max() <= 2 * scale * (1 + 1e-6)  # truncated at two (unscaled) stds
+    assert np.abs(w).max() > 1.99 * scale
+    expected_std = scale * _truncated_std()  # == sqrt(s): the correction undoes the truncation
+    assert abs(w.mean()) < 5 * expected_std / math.sqrt(N)
+    assert w.std() == pytest.approx(expected_std, rel=0.015)
+    assert w.std() == pytest.approx(math.sqrt(s), rel=0.015)
+
+
+def test_plain_random_initializers():
+    w = np.asarray(I.random_normal()(KEY, SHAPE), dtype=np.float64)
+    assert abs(w.mean()) < 5 * 0.05 / math.sqrt(N)
+    assert w.std() == pytest.approx(0.05, rel=0.015)
+    assert (np.abs(w) > 2 * 0.05).mean() == pytest.approx(0.0455, abs=0.005)  # not truncated
+    w = np.asarray(I.random_uniform()(KEY, SHAPE), dtype=np.float64)
+    assert -0.05 <= w.min() < -0.0499 and 0.0499 < w.max() <= 0.05
+    assert w.std() == pytest.approx(0.1 / math.sqrt(12), rel=0.015)
+    w = np.asarray(I.truncated_normal(mean=1.0, stddev=0.1)(KEY, SHAPE), dtype=np.float64)
+    assert np.abs(w - 1.0).max() <= 0.2 * (1 + 1e-6)
+    assert w.mean() == pytest.approx(1.0, abs=5 * 0.1 / math.sqrt(N))
+    assert w.std() == pytest.approx(0.1 * _truncated_std(), rel=0.015)  # Keras does not rescale
+    w = np.asarray(I.random_uniform(2.0, 3.0)(KEY, (10,)))
+    assert np.all((w >= 2.0) & (w <= 3.0))
+
+
+def test_constant_initializers():
+    np.testing.assert_array_equal(np.asarray(I.zeros()(KEY, (2, 3))), np.zeros((2, 3)))
+    np.testing.assert_array_equal(np.asarray(I.ones()(KEY, (4,))), np.ones(4))
+    np.testing.assert_array_equal(np.asarray(I.constant(2.5)(KEY, (2, 2))), np.full((2, 2), 2.5))
+    z = I.zeros()(KEY, (3,), jnp.int32)
+    assert z.dtype == jnp.int32
+    assert I.zeros()(KEY, ()).shape == ()  # constants need no fans
+
+
+def test_compute_fans():
+    assert I.compute_fans((3, 4)) == (3, 4)
+    assert I.compute_fans((7,)) == (7, 7)
+    assert I.compute_fans((3, 3, 16, 32)) == (3 * 3 * 16, 3 * 3 * 32)  # receptive-field rule
+    # a >2-D kernel is scaled by its fans too
+    w = np.asarray(I.he_uniform()(KEY, (2, 5, 8, 6)))
+    assert np.abs(w).max() <= math.sqrt(6 / (2 * 5 * 8))
+
+
+def test_determinism_keys_and_dtypes():
+    for factory in [I.glorot_uniform, I.he_normal, I.random_normal, I.random_uniform]:
+        init = factory()
+        a, b = init(KEY, (8, 5)), init(KEY, (8, 5))
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+        c = init(jax.random.PRNGKey(1), (8, 5))
+        assert not np.array_equal(np.asarray(a), np.asarray(c))
+        assert a.dtype == jnp.float32  # the default, even with x64 on
+        assert init(KEY, (8, 5), jnp.float64).dtype == jnp.float64
+        assert init(jax.random.key(3), (8, 5)).shape == (8, 5)  # typed keys work too
+
+
+def test_get_names_and_equality():
+    assert I.names() == sorted(I.names())
+    for name in ["glorot_uniform", "glorot_normal", "he_uniform", "he_normal", "lecun_uniform",
+                 "lecun_normal", "zeros", "ones", "random_normal", "random_uniform",
+                 "truncated_normal", "constant", "variance_scaling", "zero", "one", "normal",
+                 "uniform"]:
+        assert name in I.names()
+        assert callable(I.get(name))
+    assert I.get("he_normal") == I.he_normal() and hash(I.get("he_normal")) == hash(I.he_normal())
+    assert I.get("glorot_uniform") != I.get("glorot_normal")
+    assert I.get("glorot_uniform") == I.variance_scaling(1.0, "fan_avg", "uniform")
+    assert I.get("he_normal") == I.variance_scaling(2.0, "fan_in", "truncated_normal")
+    assert I.get("zero") == I.zeros() and I.get("normal") == I.random_normal()
+    assert I.get("xavier_uniform") == I.glorot_uniform()
+    assert I.get("random_normal", stddev=0.1) == I.random_normal(stddev=0.1) != I.random_normal()
+
+    def custom(key, shape, dtype=jnp.float32):
+        return jnp.full(shape, 7.0, dtype)
+
+    assert I.get(custom) is custom
+
+
+def test_errors():
+    with pytest.raises(ValueError, match="unknown initializer 'glorot'.*glorot_normal.*zeros"):
+        I.get("glorot")
+    with pytest.raises(TypeError, match="name \\(str\\) or a callable"):
+        I.get(3)
+    with pytest.raises(TypeError, match="'he_normal'.*unexpected keyword"):
+        I.get("he_normal", scale=2.0)
+    with pytest.raises(TypeError, match="only apply to a name"):
+        I.get(I.zeros(), value=1.0)
+    init = I.glorot_uniform()
+    with pytest.raises(ValueError, match="at least one dimension"):
+        init(KEY, ())
+    with pytest.raises(ValueError, match="zero fan"):
+        init(KEY, (0, 5))
+    with pytest.raises(ValueError, match="zero fan"):
+        I.he_normal()(KEY, (4, 0))
+    with pytest.raises(ValueError, match="non-negative"):
+        init(KEY, (-1, 5))
+    with pytest.raises(TypeError, match="shape must be a sequence of ints"):
+        init(KEY, (2.5, 3))
+    with pytest.raises(TypeError, match="dtype must be a floating dtype"):
+        init(KEY, (2, 3), jnp.int32)
+    with pytest.raises(ValueError, match="minval must be <= maxval"):
+        I.random_uniform(1.0, 0.0)
+    with pytest.raises(ValueError, match="stddev must be non-negative"):
+        I.random_normal(stddev=-1.0)
+    with pytest.raises(ValueError, match="mean must be finite"):
+        I.random_normal(mean=float("nan"))
+    with pytest.raises(TypeError, match="stddev must be a real number"):
+        I.truncated_normal(stddev="0.1")
+    with pytest.raises(ValueError, match="mode must be one of"):
+        I.variance_scaling(mode="fan_sum")
+    with pytest.raises(ValueError, match="distribution must be one of"):
+        I.variance_scaling(distribution="laplace")
+    with pytest.raises(ValueError, match="scale must be positive"):
+        I.variance_scaling(scale=0.0)

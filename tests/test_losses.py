@@ -1,0 +1,620 @@
+"""fnn.losses against independent NumPy float64 references of Keras 3's formulas, jax.grad of the
+same fnn loss, central finite differences, and numbers quoted from Keras's docstrings."""
+from __future__ import annotations
+
+import dataclasses
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from fnn import losses as L
+
+EPS = 1e-7  # keras.backend.epsilon()
+N, D, C = 6, 4, 4
+
+
+# ---------------------------------------------------------------------------------------------
+# NumPy float64 references: per-sample losses, written from Keras's source, not from fnn.
+# ---------------------------------------------------------------------------------------------
+
+def _sigmoid(z):
+    return np.where(z >= 0, 1 / (1 + np.exp(-np.abs(z))), np.exp(-np.abs(z)) / (1 + np.exp(-np.abs(z))))
+
+
+def _log_softmax(z, axis=-1):
+    m = np.max(z, axis=axis, keepdims=True)
+    return z - m - np.log(np.sum(np.exp(z - m), axis=axis, keepdims=True))
+
+
+def ref_mse(t, p):
+    return np.mean((t - p) ** 2, axis=-1)
+
+
+def ref_mae(t, p):
+    return np.mean(np.abs(t - p), axis=-1)
+
+
+def ref_mape(t, p):
+    return 100.0 * np.mean(np.abs((t - p) / np.maximum(np.abs(t), EPS)), axis=-1)
+
+
+def ref_msle(t, p):
+    return np.mean((np.log(np.maximum(p, EPS) + 1.0) - np.log(np.maximum(t, EPS) + 1.0)) ** 2, axis=-1)
+
+
+def ref_huber(t, p, delta=1.0):
+    e = p - t
+    return np.mean(np.where(np.abs(e) <= delta, 0.5 * e ** 2, delta * np.abs(e) - 0.5 * delta ** 2), axis=-1)
+
+
+def ref_log_cosh(t, p):
+    return np.mean(np.log(np.cosh(p - t)), axis=-1)
+
+
+def _ref_bce_elem(t, p, from_logits):
+    if from_logits:  # -t log sigmoid(z) - (1-t) log sigmoid(-z), via logaddexp
+        return t * np.logaddexp(0.0, -p) + (1 - t) * np.logaddexp(0.0, p)
+    c = np.clip(p, EPS, 1 - EPS)
+    return -(t * np.log(c) + (1 - t) * np.log(1 - c))
+
+
+def ref_bce(t, p, from_logits=False, label_smoothing=0.0):
+    t = t * (1 - label_smoothing) + 0.5 * label_smoothing
+    return np.mean(_ref_bce_elem(t, p, from_logits), axis=-1)
+
+
+def ref_focal(t, p, apply_class_balancing=False, alpha=0.25, gamma=2.0, from_logits=False, label_smoothing=0.0):
+    t = t * (1 - label_smoothing) + 0.5 * label_smoothing
+    s = _sigmoid(p) if from_logits else p
+    bce = _ref_bce_elem(t, p, from_logits)
+    p_t = t * s + (1 - t) * (1 - s)
+    loss = (1 - p_t) ** gamma * bce
+    if apply_class_balancing:
+        loss = (t * alpha + (1 - t) * (1 - alpha)) * loss
+    return np.mean(loss, axis=-1)
+
+
+def ref_cce(t, p, from_logits=False, label_smoothing=0.0, axis=-1):
+    t = t * (1 - label_smoothing) + label_smoothing / p.shape[axis]
+    if from_logits:
+        logq = _log_softmax(p, axis)
+    else:
+        logq = np.log(np.clip(p / np.sum(p, axis=axis, keepdims=True), EPS, 1 - EPS))
+    return -np.sum(t * logq, axis=axis)
+
+
+def ref_scce(labels, p, from_logits=False):
+    labels = np.asarray(labels).reshape(p.shape[:-1])
+    return ref_cce(np.eye(p.shape[-1])[labels], p, from_logits)
+
+
+def ref_kld(t, p):
+    t, p = np.clip(t, EPS, 1), np.clip(p, EPS, 1)
+    return np.sum(t * np.log(t / p), axis=-1)
+
+
+def ref_poisson(t, p):
+    return np.mean(p - t * np.log(p + EPS), axis=-1)
+
+
+def _hinge_labels(t):
+    return 2 * t - 1 if np.all((t == 0) | (t == 1)) else t
+
+
+def ref_hinge(t, p):
+    return np.mean(np.maximum(1 - _hinge_labels(t) * p, 0), axis=-1)
+
+
+def ref_squared_hinge(t, p):
+    return np.mean(np.maximum(1 - _hinge_labels(t) * p, 0) ** 2, axis=-1)
+
+
+def ref_categorical_hinge(t, p):
+    return np.maximum(np.max((1 - t) * p, axis=-1) - np.sum(t * p, axis=-1) + 1, 0)
+
+
+def ref_cosine(t, p, axis=-1):
+    nt = np.maximum(np.linalg.norm(t, axis=axis), EPS)
+    npred = np.maximum(np.linalg.norm(p, axis=axis), EPS)
+    return -np.sum(t * p, axis=axis) / (nt * npred)
+
+
+# ---------------------------------------------------------------------------------------------
+# Cases: (id, loss name, options, y_true, y_pred, reference per-sample function).
+# ---------------------------------------------------------------------------------------------
+
+def _cases():
+    rng = np.random.default_rng(0)
+    normal = lambda *s: rng.normal(size=s)  # noqa: E731
+    onehot = np.eye(C)[rng.integers(0, C, N)]
+    labels = rng.integers(0, C, N)
+    bits = rng.integers(0, 2, (N, D)).astype(float)
+    probs = rng.uniform(0.02, 0.98, (N, D))
+    unnormalised = rng.uniform(0.05, 1.0, (N, C))          # cce renormalises these
+    dist = lambda: rng.dirichlet(np.ones(C), N)  # noqa: E731
+    msle_pred = np.abs(normal(N, D)) * 2
+    msle_pred[0, :2] = [-0.5, 0.0]                         # clipped to eps: zero gradient
+    soft = rng.uniform(0, 1, (N, D))
+    return [
+        ("mse", "mean_squared_error", {}, normal(N, D), normal(N, D), ref_mse),
+        ("mae", "mean_absolute_error", {}, normal(N, D), normal(N, D), ref_mae),
+        ("mape", "mean_absolute_percentage_error", {}, normal(N, D), normal(N, D), ref_mape),
+        ("msle", "mean_squared_logarithmic_error", {}, np.abs(normal(N, D)), msle_pred, ref_msle),
+        ("huber", "huber", {}, normal(N, D), 2 * normal(N, D), ref_huber),
+        ("huber_delta", "huber", {"delta": 0.3}, normal(N, D), normal(N, D),
+         lambda t, p: ref_huber(t, p, 0.3)),
+        ("log_cosh", "log_cosh", {}, normal(N, D), 3 * normal(N, D), ref_log_cosh),
+        ("bce", "binary_crossentropy", {}, bits, probs, ref_bce),
+        ("bce_soft_ls", "binary_crossentropy", {"label_smoothing": 0.2}, soft, probs,
+         lambda t, p: ref_bce(t, p, label_smoothing=0.2)),
+        ("bce_logits", "binary_crossentropy", {"from_logits": True}, bits, 3 * normal(N, D),
+         lambda t, p: ref_bce(t, p, True)),
+        ("bce_logits_ls", "binary_crossentropy", {"from_logits": True, "label_smoothing": 0.1}, bits,
+         3 * normal(N, D), lambda t, p: ref_bce(t, p, True, 0.1)),
+        ("focal", "binary_focal_crossentropy", {}, bits, probs, ref_focal),
+        ("focal_bal_ls", "binary_focal_crossentropy",
+         {"apply_class_balancing": True, "alpha": 0.4, "gamma": 3.0, "label_smoothing": 0.1}, bits, probs,
+         lambda t, p: ref_focal(t, p, True, 0.4, 3.0, False, 0.1)),
+        ("focal_logits", "binary_focal_crossentropy", {"from_logits": True, "gamma": 1.5}, bits,
+         3 * normal(N, D), lambda t, p: ref_focal(t, p, gamma=1.5, from_logits=True)),
+        ("cce", "categorical_crossentropy", {}, onehot, unnormalised, ref_cce),
+        ("cce_ls", "categorical_crossentropy", {"label_smoothing": 0.1}, onehot, unnormalised,
+         lambda t, p: ref_cce(t, p, label_smoothing=0.1)),
+        ("cce_logits", "categorical_crossentropy", {"from_logits": True}, onehot, 3 * normal(N, C),
+         lambda t, p: ref_cce(t, p, True)),
+        ("cce_logits_soft_ls", "categorical_crossentropy", {"from_logits": True, "label_smoothing": 0.3},
+         dist(), 3 * normal(N, C), lambda t, p: ref_cce(t, p, True, 0.3)),
+        ("scce", "sparse_categorical_crossentropy", {}, labels, unnormalised, ref_scce),
+        ("scce_logits", "sparse_categorical_crossentropy", {"from_logits": True}, labels, 3 * normal(N, C),
+         lambda t, p: ref_scce(t, p, True)),
+        ("kld", "kl_divergence", {}, dist(), dist(), ref_kld),
+        ("poisson", "poisson", {}, rng.poisson(2.0, (N, D)).astype(float), rng.uniform(0.1, 4, (N, D)),
+         ref_poisson),
+        ("hinge_pm1", "hinge", {}, rng.choice([-1.0, 1.0], (N, D)), normal(N, D), ref_hinge),
+        ("hinge_01", "hinge", {}, bits, normal(N, D), ref_hinge),
+        ("squared_hinge", "squared_hinge", {}, bits, normal(N, D), ref_squared_hinge),
+        ("categorical_hinge", "categorical_hinge", {}, onehot, normal(N, C), ref_categorical_hinge),
+        ("cosine", "cosine_similarity", {}, normal(N, D), normal(N, D), ref_cosine),
+    ]
+
+
+CASES = _cases()
+IDS = [c[0] for c in CASES]
+
+
+def _fn(name):
+    return getattr(L, name), getattr(L, name + "_grad")
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_value_matches_numpy_reference(case):
+    _, name, opts, t, p, ref = case
+    value_fn, _ = _fn(name)
+    expected = ref(t, p)
+    loss = L.get(name, **opts)
+    np.testing.assert_allclose(loss.per_sample(t, p), expected, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(value_fn(t, p, **opts), expected.mean(), rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(loss(t, p), expected.mean(), rtol=1e-12, atol=1e-14)
+    w = np.linspace(0.0, 2.0, N)  # Keras: sum(w l) / N, not divided by sum(w)
+    np.testing.assert_allclose(loss(t, p, sample_weight=w), np.sum(w * expected) / N, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_grad_matches_jax_grad(case):
+    _, name, opts, t, p, _ = case
+    value_fn, grad_fn = _fn(name)
+    p = jnp.asarray(p)
+    w = jnp.linspace(0.5, 1.5, N)
+    for sw in (None, w):
+        expected = jax.grad(lambda q: value_fn(t, q, sample_weight=sw, **opts))(p)
+        got = grad_fn(t, p, sample_weight=sw, **opts)
+        chex.assert_shape(got, p.shape)
+        np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-15)
+    loss = L.get(name, **opts)
+    value, grad = loss.value_and_grad(t, p, sample_weight=w)
+    np.testing.assert_allclose(value, loss(t, p, sample_weight=w), rtol=1e-15)
+    np.testing.assert_allclose(grad, loss.grad(t, p, sample_weight=w), rtol=1e-15)
+    np.testing.assert_allclose(grad, grad_fn(t, p, sample_weight=w, **opts), rtol=1e-15)
+
+
+def _central_differences(f, p, h=1e-6):
+    p = np.asarray(p, dtype=np.float64)
+    g = np.zeros_like(p)
+    for idx in np.ndindex(p.shape):
+        up, down = p.copy(), p.copy()
+        up[idx] += h
+        down[idx] -= h
+        g[idx] = (float(f(up)) - float(f(down))) / (2 * h)
+    return g
+
+
+@pytest.mark.parametrize("case_id", ["msle", "huber", "cce", "cce_logits_soft_ls", "focal_bal_ls",
+                                     "focal_logits", "kld", "cosine"])
+def test_grad_matches_finite_differences(case_id):
+    _, name, opts, t, p, _ = CASES[IDS.index(case_id)]
+    value_fn, grad_fn = _fn(name)
+    fd = _central_differences(lambda q: value_fn(t, q, **opts), p)
+    smooth = np.abs(p - EPS) > 1e-5  # msle's y_pred = 0 sits on the clip's kink: one-sided there
+    assert smooth.sum() >= p.size - 1
+    np.testing.assert_allclose(np.asarray(grad_fn(t, p, **opts))[smooth], fd[smooth], rtol=1e-6, atol=1e-8)
+
+
+# ---------------------------------------------------------------------------------------------
+# Extremes: probabilities exactly 0 and 1, logits of +-1e4.
+# ---------------------------------------------------------------------------------------------
+
+# Tiled to the (N, D) of the cases above: eager jax compiles each op once per shape.
+T_BIN = np.tile([[0.0, 1.0, 0.0, 1.0], [1.0, 0.0, 0.0, 1.0]], (N // 2, 1))
+P_EDGE = np.tile([[0.0, 1.0, 1.0, 0.0], [1.0, 0.0, 0.5, 1.0]], (N // 2, 1))
+Z_HUGE = np.tile([[-1e4, 1e4, 1e4, -1e4], [1e4, -1e4, 0.3, 1e4]], (N // 2, 1))
+
+
+@pytest.mark.parametrize("name,opts,p,ref", [
+    ("binary_crossentropy", {}, P_EDGE, ref_bce),
+    ("binary_crossentropy", {"from_logits": True}, Z_HUGE, lambda t, p: ref_bce(t, p, True)),
+    ("binary_focal_crossentropy", {}, P_EDGE, ref_focal),
+    ("binary_focal_crossentropy", {"from_logits": True, "apply_class_balancing": True}, Z_HUGE,
+     lambda t, p: ref_focal(t, p, True, from_logits=True)),
+    ("categorical_crossentropy", {}, P_EDGE, ref_cce),
+    ("categorical_crossentropy", {"from_logits": True, "label_smoothing": 0.1}, Z_HUGE,
+     lambda t, p: ref_cce(t, p, True, 0.1)),
+    ("kl_divergence", {}, P_EDGE, ref_kld),
+], ids=["bce", "bce_logits", "focal", "focal_logits", "cce", "cce_logits", "kld"])
+def test_extreme_inputs_are_finite_and_exact(name, opts, p, ref):
+    value_fn, grad_fn = _fn(name)
+    expected = ref(T_BIN, p)
+    assert np.all(np.isfinite(expected))
+    value, grad = L.get(name, **opts).value_and_grad(T_BIN, p)
+    np.testing.assert_allclose(value, expected.mean(), rtol=1e-12)
+    assert np.all(np.isfinite(grad))
+    np.testing.assert_allclose(grad, jax.grad(lambda q: value_fn(T_BIN, q, **opts))(jnp.asarray(p)),
+                               rtol=1e-10, atol=1e-15)
+
+
+def test_clipped_probabilities_have_zero_gradient():
+    # bce: every p in {0, 1} is clipped to [1e-7, 1 - 1e-7], so only the 0.5 entry moves.
+    g = L.binary_crossentropy_grad(T_BIN, P_EDGE)
+    expected = np.zeros_like(P_EDGE)
+    expected[1::2, 2] = (0.5 - 0.0) / (0.5 * 0.5) / P_EDGE.size
+    np.testing.assert_allclose(g, expected, rtol=1e-12)
+    # per pair of rows: five right answers at the clip (-log(1 - 1e-7)), a wrong 0 (-log 1e-7),
+    # a wrong 1 (-log(1 - fl(1 - 1e-7))) and one 0.5
+    per_pair = -5 * np.log(1 - EPS) - np.log(EPS) - np.log(1 - (1 - EPS)) + np.log(2)
+    np.testing.assert_allclose(L.binary_crossentropy(T_BIN, P_EDGE), per_pair / 8, rtol=1e-12)
+
+
+def test_logit_gradients_are_the_fused_form():
+    z = Z_HUGE
+    np.testing.assert_allclose(L.binary_crossentropy_grad(T_BIN, z, from_logits=True),
+                               (_sigmoid(z) - T_BIN) / z.size, rtol=1e-12, atol=1e-300)
+    soft = np.exp(_log_softmax(z))
+    np.testing.assert_allclose(L.categorical_crossentropy_grad(T_BIN / T_BIN.sum(-1, keepdims=True), z,
+                                                               from_logits=True),
+                               (soft - T_BIN / 2) / N, rtol=1e-12, atol=1e-300)
+    labels = np.tile([0, 1], N // 2)
+    value, grad = L.get("sparse_categorical_crossentropy", from_logits=True).value_and_grad(labels, z)
+    np.testing.assert_allclose(value, ref_scce(labels, z, True).mean(), rtol=1e-12)
+    np.testing.assert_allclose(grad, (soft - np.eye(4)[labels]) / N, rtol=1e-12, atol=1e-300)
+    assert np.isfinite(value) and value > 1e3  # a wrong class at 1e4 costs ~2e4, not inf
+
+
+def test_float32_stays_float32_and_finite():
+    names = ("binary_crossentropy", "categorical_crossentropy", "binary_focal_crossentropy")
+    run = jax.jit(lambda t, z: [L.get(n, from_logits=True).value_and_grad(t, z) for n in names])
+    for value, grad in run(jnp.asarray(T_BIN, jnp.float32), jnp.asarray(Z_HUGE, jnp.float32)):
+        assert value.dtype == jnp.float32 and grad.dtype == jnp.float32
+        assert np.isfinite(value) and np.all(np.isfinite(grad))
+
+
+# ---------------------------------------------------------------------------------------------
+# Keras 3 docstring examples (keras/src/losses/losses.py), values as printed there.
+# ---------------------------------------------------------------------------------------------
+
+CCE_T = [[0, 1, 0], [0, 0, 1]]
+CCE_P = [[0.05, 0.95, 0], [0.1, 0.8, 0.1]]
+BIN_T = [[0, 1], [0, 0]]
+BIN_P = [[0.6, 0.4], [0.4, 0.6]]
+LOGITS_T = np.array([[0, 1], [0, 0]])
+LOGITS_P = np.array([[-18.6, 0.51], [2.94, -12.8]])
+
+
+@pytest.mark.parametrize("got,expected,tol", [
+    # CategoricalCrossentropy: 1.177, sample_weight [0.3, 0.7]: 0.814, reduction=None: [0.0513, 2.303]
+    (lambda: L.categorical_crossentropy(CCE_T, CCE_P), 1.177, 1e-3),
+    (lambda: L.categorical_crossentropy(CCE_T, CCE_P, sample_weight=[0.3, 0.7]), 0.814, 1e-3),
+    (lambda: L.get("categorical_crossentropy").per_sample(CCE_T, CCE_P), [0.0513, 2.303], 1e-3),
+    # SparseCategoricalCrossentropy with y_true = [1, 2]: the same numbers.
+    (lambda: L.sparse_categorical_crossentropy([1, 2], CCE_P), 1.177, 1e-3),
+    (lambda: L.sparse_categorical_crossentropy([1, 2], CCE_P, sample_weight=np.array([0.3, 0.7])), 0.814, 1e-3),
+    # to_categorical docstring: categorical_crossentropy(a, b) -> [0.10536 0.82807 0.1011 1.77196]
+    (lambda: L.get("categorical_crossentropy").per_sample(
+        np.eye(4), np.array([.9, .04, .03, .03, .3, .45, .15, .13, .04, .01, .94, .05, .12, .21, .5, .17])
+        .reshape(4, 4)), [0.10536, 0.82807, 0.1011, 1.77196], 1e-5),
+    # binary_crossentropy: [0.916, 0.714]
+    (lambda: L.get("binary_crossentropy").per_sample(BIN_T, BIN_P), [0.916, 0.714], 1e-3),
+    # BinaryCrossentropy(from_logits=True): 0.8654 (flat and 2x2), sample_weight [0.8, 0.2]: 0.243,
+    # reduction=None: [0.235, 1.496]
+    (lambda: L.binary_crossentropy([0, 1, 0, 0], [-18.6, 0.51, 2.94, -12.8], from_logits=True), 0.8654, 1e-4),
+    (lambda: L.binary_crossentropy(LOGITS_T, LOGITS_P, from_logits=True), 0.8654, 1e-4),
+    (lambda: L.binary_crossentropy(LOGITS_T, LOGITS_P, from_logits=True, sample_weight=[0.8, 0.2]), 0.243, 1e-3),
+    (lambda: L.get("binary_crossentropy", from_logits=True).per_sample(LOGITS_T, LOGITS_P),
+     [0.235, 1.496], 1e-3),
+    # binary_focal_crossentropy(gamma=2) on probabilities: [0.330, 0.206]
+    (lambda: L.get("binary_focal_crossentropy", gamma=2).per_sample(BIN_T, BIN_P), [0.330, 0.206], 1e-3),
+    # BinaryFocalCrossentropy(from_logits=True): gamma=2: 0.691, balanced: 0.51
+    (lambda: L.binary_focal_crossentropy([0, 1, 0, 0], [-18.6, 0.51, 2.94, -12.8], gamma=2, from_logits=True),
+     0.691, 1e-3),
+    (lambda: L.binary_focal_crossentropy([0, 1, 0, 0], [-18.6, 0.51, 2.94, -12.8], apply_class_balancing=True,
+                                         gamma=2, from_logits=True), 0.51, 5e-3),
+    # 2x2, gamma=3: 0.647, balanced 0.482; sample_weight [0.8, 0.2]: 0.133, balanced 0.097
+    (lambda: L.binary_focal_crossentropy(LOGITS_T, LOGITS_P, gamma=3, from_logits=True), 0.647, 1e-3),
+    (lambda: L.binary_focal_crossentropy(LOGITS_T, LOGITS_P, apply_class_balancing=True, gamma=3,
+                                         from_logits=True), 0.482, 1e-3),
+    (lambda: L.binary_focal_crossentropy(LOGITS_T, LOGITS_P, gamma=3, from_logits=True,
+                                         sample_weight=[0.8, 0.2]), 0.133, 1e-3),
+    (lambda: L.binary_focal_crossentropy(LOGITS_T, LOGITS_P, apply_class_balancing=True, gamma=3,
+                                         from_logits=True, sample_weight=[0.8, 0.2]), 0.097, 1e-3),
+    # gamma=4, reduction="sum": 1.222 (balanced 0.914), i.e. a mean of 0.611 (0.457) over 2 samples
+    (lambda: L.binary_focal_crossentropy(LOGITS_T, LOGITS_P, gamma=4, from_logits=True), 1.222 / 2, 1e-3),
+    (lambda: L.binary_focal_crossentropy(LOGITS_T, LOGITS_P, apply_class_balancing=True, gamma=4,
+                                         from_logits=True), 0.914 / 2, 1e-3),
+    # gamma=5, reduction=None: [0.0017, 1.1561], balanced [0.0004, 0.8670]
+    (lambda: L.get("binary_focal_crossentropy", gamma=5, from_logits=True).per_sample(LOGITS_T, LOGITS_P),
+     [0.0017, 1.1561], 1e-4),
+    (lambda: L.get("binary_focal_crossentropy", gamma=5, from_logits=True, apply_class_balancing=True)
+     .per_sample(LOGITS_T, LOGITS_P), [0.0004, 0.8670], 1e-4),
+    # huber: 0.155; log_cosh: 0.108
+    (lambda: L.huber([[0, 1], [0, 0]], [[0.6, 0.4], [0.4, 0.6]]), 0.155, 1e-6),
+    (lambda: L.log_cosh([[0.0, 1.0], [0.0, 0.0]], [[1.0, 1.0], [0.0, 0.0]]), 0.108, 1e-3),
+    # cosine_similarity: [-0., -0.99999994, 0.99999994] (float32 rounding of -1, 1)
+    (lambda: L.get("cosine_similarity").per_sample([[0., 1.], [1., 1.], [1., 1.]], [[1., 0.], [1., 1.], [-1., -1.]]),
+     [0.0, -1.0, 1.0], 1e-6),
+])
+def test_keras_docstring_examples(got, expected, tol):
+    # one compilation per example is cheaper than eager op-by-op dispatch at a new shape
+    np.testing.assert_allclose(jax.jit(got)(), expected, atol=tol, rtol=0)
+
+
+# ---------------------------------------------------------------------------------------------
+# Options: label smoothing, ignore_class, sparse label shapes, sample_weight, hinge labels, axis.
+# ---------------------------------------------------------------------------------------------
+
+def test_label_smoothing_is_target_smoothing():
+    _, _, _, t, p, _ = CASES[IDS.index("cce_logits")]
+    smoothed = t * 0.8 + 0.2 / C
+    np.testing.assert_allclose(L.categorical_crossentropy(t, p, from_logits=True, label_smoothing=0.2),
+                               L.categorical_crossentropy(smoothed, p, from_logits=True), rtol=1e-13)
+    _, _, _, t, p, _ = CASES[IDS.index("bce")]
+    np.testing.assert_allclose(L.binary_crossentropy_grad(t, p, label_smoothing=0.3),
+                               L.binary_crossentropy_grad(t * 0.7 + 0.15, p), rtol=1e-13)
+
+
+def test_ignore_class_masks_samples_and_rescales_the_mean():
+    rng = np.random.default_rng(1)
+    z = rng.normal(size=(N, C)) * 2
+    labels = np.array([0, -1, 3, 2, -1, 1])
+    valid = labels != -1
+    for from_logits, p in ((True, z), (False, np.exp(z))):
+        loss = L.get("sparse_categorical_crossentropy", from_logits=from_logits, ignore_class=-1)
+        per_ref = ref_scce(np.where(valid, labels, 0), p, from_logits)
+        value, grad = loss.value_and_grad(labels, p)
+        np.testing.assert_allclose(value, per_ref[valid].mean(), rtol=1e-12)
+        np.testing.assert_allclose(loss.per_sample(labels, p), np.where(valid, per_ref, 0.0), rtol=1e-12)
+        assert np.all(np.asarray(grad)[~valid] == 0)
+        np.testing.assert_allclose(grad, jax.grad(lambda q: loss(labels, q))(jnp.asarray(p)), rtol=1e-10, atol=1e-15)
+        w = np.linspace(0.5, 3.0, N)
+        np.testing.assert_allclose(loss(labels, p, sample_weight=w),
+                                   np.sum((w * per_ref)[valid]) / valid.sum(), rtol=1e-12)
+        np.testing.assert_allclose(loss.grad(labels, p, sample_weight=w),
+                                   jax.grad(lambda q: loss(labels, q, sample_weight=w))(jnp.asarray(p)),
+                                   rtol=1e-10, atol=1e-15)
+    # Every sample ignored: Keras's divide_no_nan gives 0, with a zero gradient.
+    loss = L.get("sparse_categorical_crossentropy", from_logits=True, ignore_class=-1)
+    value, grad = loss.value_and_grad(-np.ones(3, int), z[:3])
+    assert float(value) == 0.0 and np.all(np.asarray(grad) == 0)
+    # ignore_class may be a real class id (Keras's "void" class 0).
+    loss0 = L.get("sparse_categorical_crossentropy", from_logits=True, ignore_class=0)
+    ids = np.abs(labels)  # [0, 1, 3, 2, 1, 1]: sample 0 is ignored
+    np.testing.assert_allclose(loss0(ids, z), ref_scce(ids, z, True)[1:].mean(), rtol=1e-12)
+
+
+def test_sparse_labels_of_shape_n_1_equal_shape_n():
+    _, _, _, labels, z, _ = CASES[IDS.index("scce_logits")]
+    a = L.get("sparse_categorical_crossentropy", from_logits=True).value_and_grad(labels, z)
+    b = L.get("sparse_categorical_crossentropy", from_logits=True).value_and_grad(labels[:, None], z)
+    chex.assert_trees_all_close(a, b, rtol=0, atol=0)
+    # float labels holding integers are accepted, as Keras casts them
+    np.testing.assert_allclose(L.sparse_categorical_crossentropy(labels.astype(float), z, from_logits=True), a[0])
+
+
+def test_sample_weight_shapes():
+    _, _, _, t, p, ref = CASES[IDS.index("mse")]
+    per = ref(t, p)
+    w = np.arange(1.0, N + 1)
+    for sw in (w, w[:, None], jnp.asarray(w)):
+        np.testing.assert_allclose(L.mean_squared_error(t, p, sample_weight=sw), np.sum(w * per) / N, rtol=1e-13)
+    np.testing.assert_allclose(L.mean_squared_error(t, p, sample_weight=2.0), 2 * per.mean(), rtol=1e-13)
+    with pytest.raises(ValueError, match=r"sample_weight shape \(5,\)"):
+        L.mean_squared_error(t, p, sample_weight=np.ones(5))
+
+
+def test_rank1_and_trailing_one_shapes():
+    rng = np.random.default_rng(2)
+    t, p = rng.integers(0, 2, 8).astype(float), rng.uniform(0.05, 0.95, 8)
+    w = np.linspace(0, 1, 8)
+    bce = L.get("binary_crossentropy")
+
+    @jax.jit  # one compilation instead of eager dispatch at four new shapes
+    def run(t, p, w):
+        return (bce.per_sample(t, p), bce(t, p, sample_weight=w), bce(t, p[:, None]), bce.grad(t, p[:, None]),
+                bce(t[:, None], p))
+
+    per_sample, weighted, expanded, grad_expanded, squeezed = run(t, p, w)
+    per = _ref_bce_elem(t, p, False)  # rank 1: each entry is a sample
+    np.testing.assert_allclose(per_sample, per, rtol=1e-12)
+    np.testing.assert_allclose(weighted, np.sum(w * per) / 8, rtol=1e-12)
+    # (N,) targets against (N, 1) predictions and back, as Keras's squeeze_or_expand_to_same_rank
+    np.testing.assert_allclose(expanded, per.mean(), rtol=1e-12)
+    chex.assert_shape(grad_expanded, (8, 1))
+    np.testing.assert_allclose(squeezed, per.mean(), rtol=1e-12)
+
+
+def test_hinge_converts_01_labels_only_when_all_are_binary():
+    rng = np.random.default_rng(3)
+    t01 = rng.integers(0, 2, (N, D)).astype(float)
+    p = rng.normal(size=(N, D))
+    np.testing.assert_allclose(L.hinge(t01, p), L.hinge(2 * t01 - 1, p), rtol=1e-14)
+    mixed = t01.copy()
+    mixed[0, 0] = -1.0  # not all in {0, 1}: labels used as given
+    np.testing.assert_allclose(L.hinge(mixed, p), ref_hinge(mixed, p).mean(), rtol=1e-13)
+    np.testing.assert_allclose(L.squared_hinge(mixed, p), np.mean(np.maximum(1 - mixed * p, 0) ** 2), rtol=1e-13)
+
+
+def test_class_axis_other_than_last():
+    rng = np.random.default_rng(4)
+    t = np.moveaxis(np.eye(3)[rng.integers(0, 3, (2, 5))], -1, 1)  # (2, 3, 5), classes on axis 1
+    z = rng.normal(size=(2, 3, 5))
+    cce = L.get("categorical_crossentropy", from_logits=True, axis=1, label_smoothing=0.1)
+    cos = L.get("cosine_similarity", axis=1)
+
+    @jax.jit
+    def run(t, z):
+        return (cce.per_sample(t, z), cce.value_and_grad(t, z), jax.grad(lambda q: cce(t, q))(z),
+                cos.value_and_grad(t, z), jax.grad(lambda q: cos(t, q))(z))
+
+    per, (value, grad), autodiff, (cos_value, cos_grad), cos_autodiff = run(t, z)
+    chex.assert_shape(per, (2, 5))
+    np.testing.assert_allclose(value, ref_cce(t, z, True, 0.1, axis=1).mean(), rtol=1e-12)
+    np.testing.assert_allclose(grad, autodiff, rtol=1e-10, atol=1e-15)
+    np.testing.assert_allclose(cos_value, ref_cosine(t, z, axis=1).mean(), rtol=1e-12)
+    np.testing.assert_allclose(cos_grad, cos_autodiff, rtol=1e-10)
+
+
+def test_cosine_of_a_zero_prediction_is_zero_with_a_finite_gradient():
+    _, _, _, t, p, _ = CASES[IDS.index("cosine")]
+    p = p.copy()
+    p[0] = 0.0
+    value, grad = L.get("cosine_similarity").value_and_grad(t, p)
+    np.testing.assert_allclose(value, ref_cosine(t, p).mean(), rtol=1e-12)
+    # below the 1e-7 norm floor the loss is -t^ . p / 1e-7: linear, gradient -t^ / (1e-7 n)
+    np.testing.assert_allclose(grad[0], -t[0] / np.linalg.norm(t[0]) / EPS / N, rtol=1e-12)
+    np.testing.assert_allclose(grad, jax.grad(lambda q: L.cosine_similarity(t, q))(jnp.asarray(p)), rtol=1e-10)
+
+
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 2 ** 31 - 1), ignore=st.sampled_from([None, -1, 1]),
+       from_logits=st.booleans(), scale=st.sampled_from([0.1, 3.0, 30.0]))
+def test_sparse_ce_grad_property(seed, ignore, from_logits, scale):
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(-1 if ignore == -1 else 0, C, N)
+    z = rng.normal(size=(N, C)) * scale
+    p = z if from_logits else np.exp(z / scale)
+    loss = L.get("sparse_categorical_crossentropy", from_logits=from_logits, ignore_class=ignore)
+    value, grad = loss.value_and_grad(labels, p)
+    valid = labels != ignore
+    if valid.any():
+        per = ref_scce(np.where(valid, labels, 0), p, from_logits)
+        np.testing.assert_allclose(value, per[valid].mean(), rtol=1e-11)
+    np.testing.assert_allclose(grad, jax.grad(lambda q: loss(labels, q))(jnp.asarray(p)), rtol=1e-10, atol=1e-15)
+
+
+# ---------------------------------------------------------------------------------------------
+# get(), Loss objects, errors, jit.
+# ---------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("alias,name", [
+    ("mse", "mean_squared_error"), ("MSE", "mean_squared_error"), ("MeanSquaredError", "mean_squared_error"),
+    ("mae", "mean_absolute_error"), ("mape", "mean_absolute_percentage_error"),
+    ("msle", "mean_squared_logarithmic_error"), ("kld", "kl_divergence"),
+    ("kullback_leibler_divergence", "kl_divergence"), ("KLDivergence", "kl_divergence"),
+    ("huber_loss", "huber"), ("logcosh", "log_cosh"),
+    ("SparseCategoricalCrossentropy", "sparse_categorical_crossentropy"),
+])
+def test_aliases_resolve_to_canonical_names(alias, name):
+    loss = L.get(alias)
+    assert loss.name == name and loss == L.get(name)
+
+
+def test_names_cover_the_spec():
+    spec = ["mean_squared_error", "mse", "mean_absolute_error", "mae", "mean_absolute_percentage_error", "mape",
+            "mean_squared_logarithmic_error", "msle", "huber", "log_cosh", "binary_crossentropy",
+            "binary_focal_crossentropy", "categorical_crossentropy", "sparse_categorical_crossentropy",
+            "kl_divergence", "kld", "poisson", "hinge", "squared_hinge", "categorical_hinge", "cosine_similarity"]
+    assert set(spec) <= set(L.names())
+    for name in L.names():
+        value_fn, grad_fn = _fn(L.get(name).name)
+        assert callable(value_fn) and callable(grad_fn)
+
+
+def test_loss_objects_are_values():
+    a = L.get("categorical_crossentropy", from_logits=True)
+    b = L.get("categorical_crossentropy", label_smoothing=0, from_logits=True, axis=-1)
+    assert a == b and hash(a) == hash(b) and a.from_logits and not L.get("mse").from_logits
+    assert a.options == (("axis", -1), ("from_logits", True), ("label_smoothing", 0.0))
+    assert L.get(a, label_smoothing=0.1) != a and L.get(a, label_smoothing=0.1).from_logits
+    assert L.get(a) == a
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        a.name = "mse"
+
+
+def test_get_errors():
+    with pytest.raises(ValueError, match="unknown loss 'mean_sqared_error'.*known names:.*mean_squared_error"):
+        L.get("mean_sqared_error")
+    with pytest.raises(TypeError, match=r"unexpected option\(s\) \['from_logits'\].*takes: no options"):
+        L.get("mse", from_logits=True)
+    with pytest.raises(TypeError, match=r"'ignore_clas'.*from_logits, ignore_class, axis"):
+        L.get("sparse_categorical_crossentropy", ignore_clas=-1)
+    with pytest.raises(TypeError, match="from_logits must be a bool"):
+        L.get("binary_crossentropy", from_logits="yes")
+    with pytest.raises(TypeError, match="delta must be a real number"):
+        L.get("huber", delta="1")
+    with pytest.raises(TypeError, match="must be a name"):
+        L.get(3)
+    for name in ("binary_crossentropy", "categorical_crossentropy", "binary_focal_crossentropy"):
+        with pytest.raises(ValueError, match=r"label_smoothing must be in \[0, 1\], got 1.5"):
+            L.get(name, label_smoothing=1.5)
+    with pytest.raises(ValueError, match="label_smoothing must be in"):
+        L.categorical_crossentropy(CCE_T, CCE_P, label_smoothing=-0.1)
+
+
+def test_shape_and_label_errors():
+    with pytest.raises(ValueError, match=r"y_true shape \(5, 4\) does not match y_pred shape \(6, 4\)"):
+        L.mean_squared_error(np.zeros((5, 4)), np.zeros((6, 4)))
+    with pytest.raises(ValueError, match=r"y_true shape \(6, 3\) does not match y_pred shape \(6, 4\)"):
+        L.get("categorical_crossentropy").grad(np.zeros((6, 3)), np.ones((6, 4)))
+    with pytest.raises(ValueError, match=r"y_true shape \(5,\) does not match y_pred shape \(6, 4\)"):
+        L.sparse_categorical_crossentropy(np.zeros(5, int), np.ones((6, 4)))
+    with pytest.raises(ValueError, match=r"labels must be in \[0, 4\).*got \[-1, 4\]"):
+        L.sparse_categorical_crossentropy(np.array([0, 4, -1, 1]), np.ones((4, 4)))
+    with pytest.raises(ValueError, match=r"labels must be in \[0, 4\) .*ignore_class=-1.*got \[7\]"):
+        L.sparse_categorical_crossentropy(np.array([0, 7, -1, 1]), np.ones((4, 4)), ignore_class=-1)
+    with pytest.raises(ValueError, match="integer class ids"):
+        L.sparse_categorical_crossentropy(np.array([0.5, 1.0]), np.ones((2, 4)))
+    with pytest.raises(ValueError, match="y_train: .*labels must be in"):
+        L.check_targets("sparse_categorical_crossentropy", np.array([0, 9]), (2, 4), name="y_train")
+    with pytest.raises(ValueError, match=r"y_train: .*\(2, 3\) does not match y_pred shape \(2, 4\)"):
+        L.check_targets(L.get("mse"), np.zeros((2, 3)), (2, 4), name="y_train")
+    L.check_targets("sparse_categorical_crossentropy", np.array([[0], [3]]), (2, 4))
+
+
+def test_jit_with_loss_as_static_argument():
+    # Shape checks run at trace time; value checks are skipped for tracers instead of failing.
+    @jax.jit
+    def step(labels, z):
+        return L.get("sparse_categorical_crossentropy", from_logits=True, ignore_class=-1).value_and_grad(labels, z)
+
+    _, _, _, labels, z, ref = CASES[IDS.index("scce_logits")]
+    value, grad = step(labels, z)
+    np.testing.assert_allclose(value, ref(labels, z).mean(), rtol=1e-12)
+
+    f = jax.jit(lambda loss, t, p: loss.value_and_grad(t, p), static_argnums=0)
+    _, _, opts, t, p, ref = CASES[IDS.index("focal_logits")]
+    value, grad = f(L.get("binary_focal_crossentropy", **opts), t, p)
+    np.testing.assert_allclose(value, ref(t, p).mean(), rtol=1e-12)
+    np.testing.assert_allclose(grad, L.binary_focal_crossentropy_grad(t, p, **opts), rtol=1e-12)
+    with pytest.raises(ValueError, match="does not match"):
+        jax.jit(L.mean_squared_error)(np.zeros((2, 3)), np.zeros((3, 3)))

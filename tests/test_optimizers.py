@@ -1,0 +1,624 @@
+"""Optimizers and transforms against independent float64 NumPy references of torch.optim's rules."""
+from __future__ import annotations
+
+import math
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import fnn.optimizers as O
+import fnn.schedules as S
+
+GOLDEN_RTOL = 1e-12
+
+# ------------------------------------------------------------------------------------------------
+# Independent references, written from the pseudo-code in torch.optim's documentation. They work on
+# one flat float64 vector (every rule is elementwise) and return theta after each step; `lr` may be
+# a function of the 0-based step index.
+
+
+def _lr(lr, t):
+    return lr(t - 1) if callable(lr) else lr
+
+
+def ref_sgd(theta, grads, lr=1e-2, momentum=0.0, dampening=0.0, nesterov=False, weight_decay=0.0):
+    out, b = [], None
+    for t, g in enumerate(grads, 1):
+        if weight_decay != 0:
+            g = g + weight_decay * theta
+        if momentum != 0:
+            b = g.copy() if t == 1 else momentum * b + (1 - dampening) * g
+            g = g + momentum * b if nesterov else b
+        theta = theta - _lr(lr, t) * g
+        out.append(theta)
+    return out
+
+
+def ref_adagrad(theta, grads, lr=1e-2, lr_decay=0.0, initial_accumulator_value=0.0, eps=1e-10, weight_decay=0.0):
+    out, state_sum = [], np.full_like(theta, initial_accumulator_value)
+    for t, g in enumerate(grads, 1):
+        clr = _lr(lr, t) / (1 + (t - 1) * lr_decay)
+        if weight_decay != 0:
+            g = g + weight_decay * theta
+        state_sum = state_sum + g ** 2
+        theta = theta - clr * g / (np.sqrt(state_sum) + eps)
+        out.append(theta)
+    return out
+
+
+def ref_rmsprop(theta, grads, lr=1e-2, alpha=0.99, eps=1e-8, momentum=0.0, centered=False, weight_decay=0.0):
+    out = []
+    v, g_ave, b = np.zeros_like(theta), np.zeros_like(theta), np.zeros_like(theta)
+    for t, g in enumerate(grads, 1):
+        if weight_decay != 0:
+            g = g + weight_decay * theta
+        v = alpha * v + (1 - alpha) * g ** 2
+        v_tilde = v
+        if centered:
+            g_ave = alpha * g_ave + (1 - alpha) * g
+            v_tilde = v_tilde - g_ave ** 2
+        if momentum > 0:
+            b = momentum * b + g / (np.sqrt(v_tilde) + eps)
+            theta = theta - _lr(lr, t) * b
+        else:
+            theta = theta - _lr(lr, t) * g / (np.sqrt(v_tilde) + eps)
+        out.append(theta)
+    return out
+
+
+def ref_adadelta(theta, grads, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0.0):
+    out, v, u = [], np.zeros_like(theta), np.zeros_like(theta)
+    for t, g in enumerate(grads, 1):
+        if weight_decay != 0:
+            g = g + weight_decay * theta
+        v = v * rho + g ** 2 * (1 - rho)
+        dx = np.sqrt(u + eps) / np.sqrt(v + eps) * g
+        u = u * rho + dx ** 2 * (1 - rho)
+        theta = theta - _lr(lr, t) * dx
+        out.append(theta)
+    return out
+
+
+def ref_adam(theta, grads, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False,
+             decoupled=False):
+    b1, b2 = betas
+    out, m, v, v_max = [], np.zeros_like(theta), np.zeros_like(theta), np.zeros_like(theta)
+    for t, g in enumerate(grads, 1):
+        if decoupled:
+            theta = theta - _lr(lr, t) * weight_decay * theta
+        elif weight_decay != 0:
+            g = g + weight_decay * theta
+        m = b1 * m + (1 - b1) * g
+        v = b2 * v + (1 - b2) * g ** 2
+        m_hat = m / (1 - b1 ** t)
+        if amsgrad:
+            v_max = np.maximum(v_max, v)
+            v_hat = v_max / (1 - b2 ** t)
+        else:
+            v_hat = v / (1 - b2 ** t)
+        theta = theta - _lr(lr, t) * m_hat / (np.sqrt(v_hat) + eps)
+        out.append(theta)
+    return out
+
+
+def ref_adamw(theta, grads, weight_decay=1e-2, **kw):
+    return ref_adam(theta, grads, weight_decay=weight_decay, decoupled=True, **kw)
+
+
+def ref_adamax(theta, grads, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
+    b1, b2 = betas
+    out, m, u = [], np.zeros_like(theta), np.zeros_like(theta)
+    for t, g in enumerate(grads, 1):
+        if weight_decay != 0:
+            g = g + weight_decay * theta
+        m = b1 * m + (1 - b1) * g
+        u = np.maximum(b2 * u, np.abs(g) + eps)
+        theta = theta - _lr(lr, t) * m / ((1 - b1 ** t) * u)
+        out.append(theta)
+    return out
+
+
+def ref_nadam(theta, grads, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, momentum_decay=4e-3):
+    b1, b2 = betas
+    out, m, v = [], np.zeros_like(theta), np.zeros_like(theta)
+    mus = {}
+
+    def mu(i):
+        return mus.setdefault(i, b1 * (1 - 0.5 * 0.96 ** (i * momentum_decay)))
+
+    for t, g in enumerate(grads, 1):
+        if weight_decay != 0:
+            g = g + weight_decay * theta
+        m = b1 * m + (1 - b1) * g
+        v = b2 * v + (1 - b2) * g ** 2
+        prod_t = math.prod(mu(i) for i in range(1, t + 1))
+        prod_next = prod_t * mu(t + 1)
+        m_hat = mu(t + 1) * m / (1 - prod_next) + (1 - mu(t)) * g / (1 - prod_t)
+        v_hat = v / (1 - b2 ** t)
+        theta = theta - _lr(lr, t) * m_hat / (np.sqrt(v_hat) + eps)
+        out.append(theta)
+    return out
+
+
+def ref_radam(theta, grads, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
+    b1, b2 = betas
+    out, m, v = [], np.zeros_like(theta), np.zeros_like(theta)
+    rho_inf = 2 / (1 - b2) - 1
+    for t, g in enumerate(grads, 1):
+        if weight_decay != 0:
+            g = g + weight_decay * theta
+        m = b1 * m + (1 - b1) * g
+        v = b2 * v + (1 - b2) * g ** 2
+        m_hat = m / (1 - b1 ** t)
+        rho_t = rho_inf - 2 * t * b2 ** t / (1 - b2 ** t)
+        if rho_t > 5:
+            l_t = math.sqrt(1 - b2 ** t) / (np.sqrt(v) + eps)
+            r_t = math.sqrt((rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t))
+            theta = theta - _lr(lr, t) * m_hat * r_t * l_t
+        else:
+            theta = theta - _lr(lr, t) * m_hat
+        out.append(theta)
+    return out
+
+
+def ref_rprop(theta, grads, lr=1e-2, etas=(0.5, 1.2), step_sizes=(1e-6, 50.0)):
+    eta_minus, eta_plus = etas
+    smin, smax = step_sizes
+    out, g_prev, eta = [], np.zeros_like(theta), np.full_like(theta, lr)
+    for g in grads:
+        g = g.copy()
+        for i in range(len(g)):  # element by element, as the pseudo-code reads
+            if g_prev[i] * g[i] > 0:
+                eta[i] = min(eta[i] * eta_plus, smax)
+            elif g_prev[i] * g[i] < 0:
+                eta[i] = max(eta[i] * eta_minus, smin)
+                g[i] = 0.0
+        theta = theta - eta * np.sign(g)
+        g_prev = g
+        out.append(theta)
+    return out
+
+
+def ref_lion(theta, grads, lr=1e-4, betas=(0.9, 0.99), weight_decay=0.0):
+    b1, b2 = betas
+    out, m = [], np.zeros_like(theta)
+    for t, g in enumerate(grads, 1):
+        c = b1 * m + (1 - b1) * g
+        theta = theta - _lr(lr, t) * (np.sign(c) + weight_decay * theta)
+        m = b2 * m + (1 - b2) * g
+        out.append(theta)
+    return out
+
+
+# ------------------------------------------------------------------------------------------------
+# Fixed problem: a two-leaf pytree and a fixed sequence of gradients. "b" always has a positive
+# gradient (Rprop's step sizes grow), "w" changes sign at random, and a few entries are exactly 0.
+
+def _problem(steps: int):
+    rng = np.random.default_rng(1234)
+    params = {"b": rng.normal(size=(4,)), "w": rng.normal(size=(3, 4))}
+    grads = []
+    for k in range(steps):
+        g = {"b": np.abs(rng.normal(size=(4,))) * 0.5 + 0.1, "w": rng.normal(size=(3, 4)) * (1 + k % 3)}
+        g["w"][k % 3, k % 4] = 0.0
+        grads.append(g)
+    return params, grads
+
+
+def _flat(tree) -> np.ndarray:
+    return np.concatenate([np.ravel(np.asarray(x, np.float64)) for x in jax.tree.leaves(tree)])
+
+
+def _trajectory(opt, params, grads):
+    params = jax.tree.map(jnp.asarray, params)
+    state, out = opt.init(params), []
+    for g in grads:
+        updates, state = opt.update(jax.tree.map(jnp.asarray, g), state, params)
+        params = O.apply_updates(params, updates)
+        out.append(_flat(params))
+    return out
+
+
+def _decay_lr(k):
+    return 0.1 * 0.5 ** (k / 2)
+
+
+def _piecewise_lr(k):
+    return 0.1 if k <= 1 else (0.05 if k <= 3 else 0.01)
+
+
+GOLDEN = [
+    # (id, optimizer, reference, steps)
+    ("sgd", O.sgd(), ref_sgd, 6),
+    ("sgd-momentum", O.sgd(0.1, momentum=0.9), lambda th, g: ref_sgd(th, g, 0.1, momentum=0.9), 6),
+    ("sgd-dampening", O.sgd(0.1, momentum=0.9, dampening=0.3),
+     lambda th, g: ref_sgd(th, g, 0.1, momentum=0.9, dampening=0.3), 6),
+    ("sgd-nesterov", O.sgd(0.1, momentum=0.9, nesterov=True),
+     lambda th, g: ref_sgd(th, g, 0.1, momentum=0.9, nesterov=True), 6),
+    ("sgd-weight_decay", O.sgd(0.1, weight_decay=0.1), lambda th, g: ref_sgd(th, g, 0.1, weight_decay=0.1), 6),
+    ("sgd-all", O.sgd(0.05, momentum=0.8, dampening=0.5, weight_decay=0.2),
+     lambda th, g: ref_sgd(th, g, 0.05, momentum=0.8, dampening=0.5, weight_decay=0.2), 6),
+    ("sgd-nesterov-wd", O.sgd(0.05, momentum=0.8, nesterov=True, weight_decay=0.2),
+     lambda th, g: ref_sgd(th, g, 0.05, momentum=0.8, nesterov=True, weight_decay=0.2), 6),
+    ("momentum", O.momentum(0.1), lambda th, g: ref_sgd(th, g, 0.1, momentum=0.9), 6),
+    ("nesterov", O.nesterov(0.1), lambda th, g: ref_sgd(th, g, 0.1, momentum=0.9, nesterov=True), 6),
+    ("sgd-momentum-schedule", O.sgd(S.piecewise_constant([1, 3], [0.1, 0.05, 0.01]), momentum=0.9),
+     lambda th, g: ref_sgd(th, g, _piecewise_lr, momentum=0.9), 6),
+    ("adagrad", O.adagrad(), ref_adagrad, 6),
+    ("adagrad-lr_decay", O.adagrad(0.1, lr_decay=0.3), lambda th, g: ref_adagrad(th, g, 0.1, lr_decay=0.3), 6),
+    ("adagrad-initial_accumulator", O.adagrad(0.1, initial_accumulator_value=0.5),
+     lambda th, g: ref_adagrad(th, g, 0.1, initial_accumulator_value=0.5), 6),
+    ("adagrad-wd-eps", O.adagrad(0.1, eps=1e-3, weight_decay=0.1),
+     lambda th, g: ref_adagrad(th, g, 0.1, eps=1e-3, weight_decay=0.1), 6),
+    ("rmsprop", O.rmsprop(), ref_rmsprop, 6),
+    ("rmsprop-centered", O.rmsprop(centered=True), lambda th, g: ref_rmsprop(th, g, centered=True), 6),
+    ("rmsprop-momentum", O.rmsprop(momentum=0.9), lambda th, g: ref_rmsprop(th, g, momentum=0.9), 6),
+    ("rmsprop-all", O.rmsprop(0.05, decay=0.9, momentum=0.5, centered=True, weight_decay=0.1),
+     lambda th, g: ref_rmsprop(th, g, 0.05, alpha=0.9, momentum=0.5, centered=True, weight_decay=0.1), 6),
+    ("adadelta", O.adadelta(), ref_adadelta, 6),
+    ("adadelta-all", O.adadelta(0.5, rho=0.5, eps=1e-3, weight_decay=0.1),
+     lambda th, g: ref_adadelta(th, g, 0.5, rho=0.5, eps=1e-3, weight_decay=0.1), 6),
+    ("adam", O.adam(), ref_adam, 6),
+    ("adam-amsgrad", O.adam(amsgrad=True), lambda th, g: ref_adam(th, g, amsgrad=True), 6),
+    ("adam-weight_decay", O.adam(weight_decay=0.1), lambda th, g: ref_adam(th, g, weight_decay=0.1), 6),
+    ("adam-amsgrad-all", O.adam(0.1, b1=0.5, b2=0.6, eps=1e-4, weight_decay=0.1, amsgrad=True),
+     lambda th, g: ref_adam(th, g, 0.1, betas=(0.5, 0.6), eps=1e-4, weight_decay=0.1, amsgrad=True), 6),
+    ("adam-schedule", O.adam(S.exponential_decay(0.1, 2, 0.5)), lambda th, g: ref_adam(th, g, _decay_lr), 6),
+    ("adamw", O.adamw(), ref_adamw, 6),
+    ("adamw-amsgrad", O.adamw(0.1, b2=0.6, weight_decay=0.5, amsgrad=True),
+     lambda th, g: ref_adamw(th, g, lr=0.1, betas=(0.9, 0.6), weight_decay=0.5, amsgrad=True), 6),
+    ("adamax", O.adamax(), ref_adamax, 6),
+    ("adamax-all", O.adamax(0.1, b1=0.5, b2=0.6, eps=1e-3, weight_decay=0.1),
+     lambda th, g: ref_adamax(th, g, 0.1, betas=(0.5, 0.6), eps=1e-3, weight_decay=0.1), 6),
+    ("nadam", O.nadam(), ref_nadam, 6),
+    ("nadam-weight_decay", O.nadam(0.1, weight_decay=0.1), lambda th, g: ref_nadam(th, g, 0.1, weight_decay=0.1), 6),
+    ("nadam-momentum_decay", O.nadam(b1=0.8, momentum_decay=0.1),
+     lambda th, g: ref_nadam(th, g, betas=(0.8, 0.999), momentum_decay=0.1), 6),
+    # 10 steps so that RAdam's rectified branch (rho_t > 5 from t = 6) runs several times.
+    ("radam", O.radam(), ref_radam, 10),
+    ("radam-all", O.radam(0.1, b2=0.9, weight_decay=0.1),
+     lambda th, g: ref_radam(th, g, 0.1, betas=(0.9, 0.9), weight_decay=0.1), 10),
+    ("rprop", O.rprop(), ref_rprop, 6),
+    ("rprop-all", O.rprop(0.1, etas=(0.3, 1.5), step_sizes=(1e-2, 0.2)),
+     lambda th, g: ref_rprop(th, g, 0.1, etas=(0.3, 1.5), step_sizes=(1e-2, 0.2)), 6),
+    ("lion", O.lion(), ref_lion, 6),
+    ("lion-all", O.lion(0.1, b1=0.5, b2=0.7, weight_decay=0.3),
+     lambda th, g: ref_lion(th, g, 0.1, betas=(0.5, 0.7), weight_decay=0.3), 6),
+]
+
+
+@pytest.mark.parametrize("name,opt,ref,steps", GOLDEN, ids=[c[0] for c in GOLDEN])
+def test_golden_trajectory_matches_torch_rule(name, opt, ref, steps):
+    params, grads = _problem(steps)
+    ours = _trajectory(opt, params, grads)
+    expected = ref(_flat(params), [_flat(g) for g in grads])
+    for t, (a, b) in enumerate(zip(ours, expected), 1):
+        np.testing.assert_allclose(a, b, rtol=GOLDEN_RTOL, atol=0, err_msg=f"{name}, step {t}")
+
+
+def test_golden_options_are_exercised():
+    """The option configs really take their own paths on the fixed problem (else they test nothing)."""
+    params, grads = _problem(10)
+    th, gs = _flat(params), [_flat(g) for g in grads]
+    diff = lambda a, b: np.max(np.abs(a[-1] - b[-1])) > 1e-6  # noqa: E731
+    assert diff(ref_adam(th, gs[:6], 0.1, betas=(0.5, 0.6), amsgrad=True), ref_adam(th, gs[:6], 0.1, betas=(0.5, 0.6)))
+    # RAdam's configs (b2 = 0.999 and 0.9, 10 steps) run both the plain and the rectified branch.
+    for b2 in (0.999, 0.9):
+        rho = [(2 / (1 - b2) - 1) - 2 * t * b2 ** t / (1 - b2 ** t) for t in range(1, 11)]
+        assert rho[0] <= 5 < rho[-1]
+    # Rprop: some step sizes hit each bound, and some gradient signs flip.
+    rp = ref_rprop(th, gs[:6], 0.1, etas=(0.3, 1.5), step_sizes=(1e-2, 0.2))
+    moves = np.abs(np.diff(np.stack([th] + rp), axis=0))
+    assert np.any(np.isclose(moves, 0.2)) and np.any(np.isclose(moves, 1e-2)) and np.any(moves == 0)
+
+
+def test_rprop_returns_this_steps_update():
+    """optax's rprop returns the previous step's update; ours (like torch) moves on the first step."""
+    opt = O.rprop(0.1)
+    params = {"x": jnp.array([1.0, -1.0, 2.0])}
+    g = {"x": jnp.array([3.0, -0.5, 0.0])}
+    updates, state = opt.update(g, opt.init(params), params)
+    np.testing.assert_array_equal(updates["x"], [-0.1, 0.1, 0.0])
+    updates, _ = opt.update(g, state, params)  # same signs: step grows by eta_plus at once
+    np.testing.assert_allclose(updates["x"], [-0.12, 0.12, 0.0], rtol=1e-15)
+
+
+# ------------------------------------------------------------------------------------------------
+# Convergence under jit (float32): a quadratic plus Rosenbrock, separable, so one run checks both.
+
+_A = np.array([[3.0, 0.5], [0.5, 1.0]])
+_B = np.array([1.0, -2.0])
+
+
+def _objective(p):
+    x, y = p["quad"], p["rosen"]
+    quad = 0.5 * x @ jnp.asarray(_A, x.dtype) @ x - jnp.asarray(_B, x.dtype) @ x
+    return quad + (1 - y[0]) ** 2 + 100 * (y[1] - y[0] ** 2) ** 2
+
+
+CONVERGENCE = [
+    ("sgd", dict(learning_rate=2e-3), 5e-3), ("momentum", dict(learning_rate=1e-3), 5e-3),
+    ("nesterov", dict(learning_rate=1e-3), 5e-3), ("adagrad", dict(learning_rate=0.5), 5e-3),
+    ("rmsprop", dict(learning_rate=1e-3), 5e-3),
+    # Adadelta's effective step does not shrink near the optimum, so it circles in the valley.
+    ("adadelta", dict(learning_rate=0.1), 6e-2),
+    ("adam", dict(learning_rate=2e-2), 5e-3), ("adamw", dict(learning_rate=2e-2, weight_decay=0.0), 5e-3),
+    ("adamax", dict(learning_rate=2e-2), 5e-3), ("nadam", dict(learning_rate=1e-2), 5e-3),
+    ("radam", dict(learning_rate=3e-3), 5e-3), ("rprop", dict(learning_rate=1e-2), 5e-3),
+    ("lion", dict(learning_rate=1e-3), 5e-3),
+]
+
+
+@pytest.mark.parametrize("name,kwargs,rosen_tol", CONVERGENCE, ids=[c[0] for c in CONVERGENCE])
+def test_converges_under_jit_on_quadratic_and_rosenbrock(name, kwargs, rosen_tol):
+    opt = O.get(name, **kwargs)
+    p0 = {"quad": jnp.zeros(2, jnp.float32), "rosen": jnp.array([-1.0, 1.0], jnp.float32)}
+
+    @jax.jit
+    def run(p):
+        def step(carry, _):
+            p, s = carry
+            u, s = opt.update(jax.grad(_objective)(p), s, p)
+            return (O.apply_updates(p, u), s), None
+        return jax.lax.scan(step, (p, opt.init(p)), None, length=10_000)[0][0]
+
+    p = run(p0)
+    chex.assert_trees_all_equal_dtypes(p, p0)
+    np.testing.assert_allclose(p["quad"], np.linalg.solve(_A, _B), atol=2e-3)
+    np.testing.assert_allclose(p["rosen"], [1.0, 1.0], atol=rosen_tol)
+
+
+# ------------------------------------------------------------------------------------------------
+# Structure, dtypes, low precision.
+
+def _all_optimizers():
+    return [(n, O.get(n)) for n in O.names()]
+
+
+def test_structure_dtype_and_low_precision_zero_gradients():
+    params = {"dense": [{"w": jnp.full((2, 3), 0.5, jnp.bfloat16), "b": jnp.zeros(3, jnp.float16)}],
+              "scale": (jnp.ones((), jnp.float32),)}
+    zeros = jax.tree.map(jnp.zeros_like, params)
+    ones = jax.tree.map(jnp.ones_like, params)
+    for name, opt in _all_optimizers():
+        state = opt.init(params)
+        for g in (zeros, ones, zeros):
+            updates, state = opt.update(g, state, params)
+            chex.assert_trees_all_equal_shapes_and_dtypes(updates, params)
+            chex.assert_tree_all_finite(updates)
+            chex.assert_tree_all_finite(state)
+        moments = [x for x in jax.tree.leaves(state) if x.ndim == 2]  # buffers of the (2, 3) leaf
+        assert all(m.dtype == jnp.float32 for m in moments) and (moments or name == "sgd"), name
+        new = O.apply_updates(params, updates)
+        chex.assert_trees_all_equal_shapes_and_dtypes(new, params)
+        if name not in ("adamw",):  # adamw's default decoupled decay moves params even at g = 0
+            fresh, _ = opt.update(zeros, opt.init(params), params)
+            chex.assert_trees_all_equal(fresh, zeros)
+
+
+def test_eps_never_rounds_to_zero():
+    params = {"x": jnp.ones(3, jnp.float32)}
+    g = {"x": jnp.zeros(3, jnp.float32)}
+    for opt in (O.adam(eps=1e-50), O.rmsprop(eps=1e-50), O.adagrad(eps=1e-60), O.nadam(eps=1e-50),
+                O.adadelta(eps=1e-50), O.radam(eps=1e-50)):
+        state = opt.init(params)
+        for _ in range(7):
+            updates, state = opt.update(g, state, params)
+        chex.assert_trees_all_equal(updates, g)
+
+
+def test_apply_updates_keeps_each_leaf_dtype():
+    params = {"a": jnp.ones(2, jnp.bfloat16), "b": jnp.ones(2, jnp.float32)}
+    updates = {"a": jnp.full(2, 0.25, jnp.float32), "b": jnp.full(2, 0.5, jnp.float64)}
+    new = O.apply_updates(params, updates)
+    chex.assert_trees_all_equal_dtypes(new, params)
+    np.testing.assert_array_equal(np.asarray(new["a"], np.float32), [1.25, 1.25])
+    np.testing.assert_array_equal(new["b"], [1.5, 1.5])
+
+
+def test_weight_decay_needs_params():
+    params = {"x": jnp.ones(2)}
+    for opt in (O.sgd(weight_decay=0.1), O.adamw(), O.lion(weight_decay=0.1), O.add_decayed_weights(0.1)):
+        with pytest.raises(ValueError, match="params"):
+            opt.update(params, opt.init(params))
+
+
+# ------------------------------------------------------------------------------------------------
+# Hyperparameters in the state: no recompilation, vmap over learning rates, set/get.
+
+def test_no_recompilation_on_second_call_or_new_learning_rate():
+    traces = []
+    params = {"w": jnp.ones((2, 2), jnp.float32)}
+    g = {"w": jnp.full((2, 2), 0.5, jnp.float32)}
+    for opt in (O.sgd(0.1, momentum=0.9), O.adam(S.cosine_decay(1e-2, 10))):
+        traces.clear()
+
+        @jax.jit
+        def step(state):
+            traces.append(1)  # runs only while tracing
+            return opt.update(g, state, params)
+
+        state = opt.init(params)
+        _, state = step(state)
+        _, state = step(state)
+        for lr in (0.5, np.float32(0.25), jnp.asarray(0.125, jnp.float32)):
+            state = O.set_learning_rate(state, lr)
+            _, state = step(state)
+        assert len(traces) == 1
+
+
+def test_set_learning_rate_takes_effect():
+    params, g = {"w": jnp.ones(3)}, {"w": jnp.array([1.0, -2.0, 0.5])}
+    opt = O.sgd(0.1)
+    state = O.set_learning_rate(opt.init(params), 0.5)
+    updates, state = opt.update(g, state, params)
+    np.testing.assert_allclose(updates["w"], -0.5 * g["w"], rtol=1e-15)
+    assert float(O.get_learning_rate(state)) == 0.5
+
+
+def test_learning_rate_found_in_nested_states():
+    params = {"w": jnp.ones(3), "b": jnp.ones(2)}
+    opt = O.chain(O.clip_by_global_norm(1.0), O.masked(O.adam(3e-3), {"w": True, "b": False}))
+    state = opt.init(params)
+    assert float(O.get_learning_rate(state)) == pytest.approx(3e-3, rel=1e-15)
+    state = O.set_learning_rate(state, 1e-4)
+    assert float(O.get_learning_rate(state)) == pytest.approx(1e-4, rel=1e-15)
+    assert float(state[1].inner_state.hparams["learning_rate"]) == pytest.approx(1e-4, rel=1e-15)
+    stateless = O.chain(O.clip_by_value(1.0)).init(params)
+    for call in (lambda: O.get_learning_rate(stateless), lambda: O.set_learning_rate(stateless, 0.1)):
+        with pytest.raises(ValueError, match="learning rate"):
+            call()
+    with pytest.raises(ValueError, match="learning_rate"):
+        O.set_learning_rate(state, -1.0)
+
+
+def test_schedule_learning_rate_reports_and_rescales():
+    sched = S.exponential_decay(0.1, 1, 0.5)  # 0.1 * 0.5**k
+    opt = O.sgd(sched)
+    params, g = {"w": jnp.ones(2)}, {"w": jnp.ones(2)}
+    state = opt.init(params)
+    for k in range(3):
+        assert float(O.get_learning_rate(state)) == pytest.approx(0.1 * 0.5 ** k, rel=1e-14)
+        updates, state = opt.update(g, state, params)
+        np.testing.assert_allclose(updates["w"], -0.1 * 0.5 ** k, rtol=1e-14)
+    # ReduceLROnPlateau-style: scale the current rate by 0.1; the schedule keeps decaying from there.
+    state = O.set_learning_rate(state, 0.1 * O.get_learning_rate(state))
+    for k in range(3, 6):
+        updates, state = opt.update(g, state, params)
+        np.testing.assert_allclose(updates["w"], -0.01 * 0.5 ** k, rtol=1e-14)
+    # While the scheduled value is 0 there is nothing to rescale; the next step uses the set value.
+    warm = O.sgd(S.linear(0.0, 1.0, 4))
+    state = O.set_learning_rate(warm.init(params), 0.3)
+    updates, state = warm.update(g, state, params)
+    np.testing.assert_allclose(updates["w"], -0.3, rtol=1e-15)
+    updates, state = warm.update(g, state, params)
+    np.testing.assert_allclose(updates["w"], -0.25, rtol=1e-15)
+
+
+def test_vmap_over_states_with_different_learning_rates():
+    lrs = jnp.array([1e-3, 1e-2, 1e-1])
+    params, grads = _problem(2)
+    params, grads = jax.tree.map(jnp.asarray, params), [jax.tree.map(jnp.asarray, g) for g in grads]
+    for opt in (O.adam(), O.sgd(momentum=0.9, nesterov=True)):
+        states = jax.vmap(lambda lr: O.set_learning_rate(opt.init(params), lr))(lrs)
+        step = jax.jit(jax.vmap(opt.update, in_axes=(None, 0, None)))
+        batched = []
+        for g in grads:
+            updates, states = step(g, states, params)
+            batched.append(updates)
+        np.testing.assert_array_equal(O.get_learning_rate(states), lrs)
+        for i, lr in enumerate(np.asarray(lrs)):
+            state = O.set_learning_rate(opt.init(params), lr)
+            for g, b in zip(grads, batched):
+                updates, state = opt.update(g, state, params)
+                chex.assert_trees_all_close(updates, jax.tree.map(lambda x: x[i], b), rtol=1e-13)
+
+
+# ------------------------------------------------------------------------------------------------
+# Transforms.
+
+def test_masked_gives_zero_updates_and_no_state_to_frozen_leaves():
+    params = {"w": jnp.array([1.0, 2.0]), "b": jnp.array([3.0]), "frozen": {"k": jnp.ones((2, 2))}}
+    g = {"w": jnp.array([0.5, -1.0]), "b": jnp.array([2.0]), "frozen": {"k": jnp.ones((2, 2))}}
+    for mask in ({"w": True, "b": True, "frozen": False},               # a prefix of params
+                 lambda p: jax.tree.map(lambda x: x.ndim == 1, p)):     # a function of params
+        opt = O.masked(O.adam(0.1), mask)
+        state = opt.init(params)
+        assert all(x.ndim <= 1 for x in jax.tree.leaves(state))  # no moments for the frozen leaf
+        updates, state = opt.update(g, state, params)
+        np.testing.assert_array_equal(updates["frozen"]["k"], np.zeros((2, 2)))
+        plain = O.adam(0.1)
+        expected, _ = plain.update({"w": g["w"], "b": g["b"]}, plain.init({"w": params["w"], "b": params["b"]}))
+        np.testing.assert_allclose(updates["w"], expected["w"], rtol=1e-15)
+        np.testing.assert_allclose(updates["b"], expected["b"], rtol=1e-15)
+    with pytest.raises(ValueError, match="mask"):
+        O.masked(O.sgd(), {"w": True}).init(params)
+    with pytest.raises(TypeError, match="mask"):
+        jax.jit(lambda m: O.masked(O.sgd(), {"w": m, "b": True, "frozen": True}).init(params))(True)
+
+
+def test_clip_by_global_norm():
+    opt = O.clip_by_global_norm(1.0)
+    g = {"a": jnp.array([3.0, 0.0]), "b": jnp.array([[4.0]])}
+    clipped, _ = opt.update(g, opt.init(g))
+    np.testing.assert_allclose(_flat(clipped), [0.6, 0.0, 0.8], rtol=1e-15)
+    small = jax.tree.map(lambda x: x / 10, g)  # norm 0.5: untouched
+    np.testing.assert_array_equal(_flat(opt.update(small, opt.init(g))[0]), _flat(small))
+    zero = jax.tree.map(jnp.zeros_like, g)
+    np.testing.assert_array_equal(_flat(opt.update(zero, opt.init(g))[0]), np.zeros(3))
+    half = {"x": jnp.full((4,), 3.0, jnp.bfloat16)}  # norm 6 -> scaled by 1/6
+    out, _ = opt.update(half, opt.init(half))
+    assert out["x"].dtype == jnp.bfloat16
+    np.testing.assert_allclose(np.asarray(out["x"], np.float32), 0.5, rtol=1e-2)
+    with pytest.raises(ValueError, match="max_norm"):
+        O.clip_by_global_norm(0.0)
+
+
+def test_clip_scale_decay_schedule_and_chain():
+    params = {"x": jnp.array([1.0, -2.0, 3.0])}
+    g = {"x": jnp.array([0.5, -4.0, 2.0])}
+    run = lambda t: t.update(g, t.init(params), params)[0]["x"]  # noqa: E731
+    np.testing.assert_array_equal(run(O.clip_by_value(1.0)), [0.5, -1.0, 1.0])
+    np.testing.assert_array_equal(run(O.scale(-0.5)), [-0.25, 2.0, -1.0])
+    np.testing.assert_allclose(run(O.add_decayed_weights(0.1)), [0.6, -4.2, 2.3], rtol=1e-15)
+    sched = O.scale_by_schedule(lambda c: 2.0 ** -c)
+    state = sched.init(params)
+    for k in range(3):
+        u, state = sched.update(g, state)
+        np.testing.assert_array_equal(u["x"], g["x"] * 2.0 ** -k)
+    # chain order: clip, then L2 term, then SGD with lr 1 (= negation).
+    chained = run(O.chain(O.clip_by_value(1.0), O.add_decayed_weights(0.1), O.sgd(1.0)))
+    np.testing.assert_allclose(chained, [-0.6, 1.2, -1.3], rtol=1e-15)
+    with pytest.raises(TypeError, match="transforms"):
+        O.chain(O.sgd(), "adam")
+    with pytest.raises(TypeError, match="schedule"):
+        O.scale_by_schedule(0.1)
+
+
+# ------------------------------------------------------------------------------------------------
+# Validation and the registry.
+
+INVALID = [
+    (O.sgd, dict(learning_rate=-1.0), "learning_rate"), (O.sgd, dict(learning_rate=float("nan")), "learning_rate"),
+    (O.sgd, dict(momentum=-0.1), "momentum"), (O.sgd, dict(weight_decay=-1e-4), "weight_decay"),
+    (O.sgd, dict(nesterov=True), "nesterov"), (O.sgd, dict(momentum=0.9, dampening=0.1, nesterov=True), "nesterov"),
+    (O.sgd, dict(dampening=1.5, momentum=0.9), "dampening"),
+    (O.adagrad, dict(lr_decay=-1.0), "lr_decay"), (O.adagrad, dict(eps=-1e-10), "eps"),
+    (O.adagrad, dict(initial_accumulator_value=-0.1), "initial_accumulator_value"),
+    (O.rmsprop, dict(decay=1.1), "decay"), (O.rmsprop, dict(eps=float("inf")), "eps"),
+    (O.adadelta, dict(rho=-0.5), "rho"),
+    (O.adam, dict(b1=1.0), "b1"), (O.adam, dict(b2=-0.1), "b2"), (O.adam, dict(eps=-1e-8), "eps"),
+    (O.adamw, dict(weight_decay=-0.01), "weight_decay"), (O.adamax, dict(b2=float("nan")), "b2"),
+    (O.nadam, dict(momentum_decay=-4e-3), "momentum_decay"), (O.radam, dict(b1=1.5), "b1"),
+    (O.rprop, dict(etas=(1.2, 0.5)), "etas"), (O.rprop, dict(step_sizes=(1.0, 0.5)), "step_sizes"),
+    (O.rprop, dict(step_sizes=(-1.0, 0.5)), "step_sizes"), (O.lion, dict(b2=1.0), "b2"),
+    (O.lion, dict(learning_rate=-1e-4), "learning_rate"),
+]
+
+
+@pytest.mark.parametrize("factory,kwargs,argname", INVALID)
+def test_invalid_hyperparameters_raise_naming_the_argument(factory, kwargs, argname):
+    with pytest.raises(ValueError, match=argname):
+        factory(**kwargs)
+
+
+def test_non_numeric_hyperparameters_raise_type_error():
+    with pytest.raises(TypeError, match="learning_rate"):
+        O.adam(learning_rate="0.1")
+    with pytest.raises(TypeError, match="b1"):
+        O.adam(b1=None)
+
+
+def test_registry():
+    assert O.names() == sorted(["sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adadelta", "adam", "adamw",
+                                "adamax", "nadam", "radam", "rprop", "lion"])
+    opt = O.get("Adam", learning_rate=0.5)
+    assert float(O.get_learning_rate(opt.init({"x": jnp.ones(1)}))) == 0.5
+    assert O.get(opt) is opt
+    with pytest.raises(ValueError, match="adamw"):  # the message lists the known names
+        O.get("adamx")
+    with pytest.raises(TypeError):
+        O.get(3)

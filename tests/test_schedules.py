@@ -1,0 +1,116 @@
+"""Schedules against closed forms written in plain Python (float64)."""
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+import fnn.schedules as S
+
+STEPS = np.arange(0, 40)
+
+
+def _values(schedule, steps=STEPS) -> np.ndarray:
+    """The schedule on a vector of steps; the same values one scalar step at a time under jit."""
+    vector = np.asarray(schedule(jnp.asarray(steps, jnp.int32)))
+    scalar = jax.jit(schedule)
+    for s in (0, int(steps[len(steps) // 2]), int(steps[-1])):
+        np.testing.assert_allclose(scalar(jnp.int32(s)), vector[list(steps).index(s)], rtol=1e-13, atol=1e-16)
+    return vector
+
+
+def _one_cycle_torch(step, total, peak, pct_start, div, final_div):
+    """torch.optim.lr_scheduler.OneCycleLR.get_lr, anneal_strategy='cos', three_phase=False."""
+    initial = peak / div
+    minimum = initial / final_div
+    phases = [(float(pct_start * total) - 1, initial, peak), (total - 1, peak, minimum)]
+    start_step = 0
+    for i, (end_step, start_lr, end_lr) in enumerate(phases):
+        if step <= end_step or i == len(phases) - 1:
+            pct = (step - start_step) / (end_step - start_step)
+            return end_lr + (start_lr - end_lr) / 2.0 * (math.cos(math.pi * pct) + 1)
+        start_step = end_step
+
+
+CASES = [
+    ("constant", S.constant(0.3), lambda k: 0.3),
+    ("exponential", S.exponential_decay(0.1, 5, 0.5), lambda k: 0.1 * 0.5 ** (k / 5)),
+    ("exponential-staircase", S.exponential_decay(0.1, 5, 0.5, staircase=True), lambda k: 0.1 * 0.5 ** (k // 5)),
+    ("exponential-begin-end", S.exponential_decay(0.1, 4, 0.5, transition_begin=10, end_value=0.01),
+     lambda k: max(0.1 * 0.5 ** (max(k - 10, 0) / 4), 0.01)),
+    ("exponential-growth-end", S.exponential_decay(0.1, 4, 2.0, end_value=0.5),
+     lambda k: min(0.1 * 2.0 ** (k / 4), 0.5)),
+    ("piecewise", S.piecewise_constant([5, 12], [1.0, 0.5, 0.1]),
+     lambda k: 1.0 if k <= 5 else (0.5 if k <= 12 else 0.1)),
+    ("cosine", S.cosine_decay(0.2, 30), lambda k: 0.2 * 0.5 * (1 + math.cos(math.pi * min(k, 30) / 30))),
+    ("cosine-alpha", S.cosine_decay(0.2, 30, alpha=0.1),
+     lambda k: 0.2 * (0.9 * 0.5 * (1 + math.cos(math.pi * min(k, 30) / 30)) + 0.1)),
+    ("warmup-cosine", S.warmup_cosine_decay(0.0, 1.0, 5, 25, end_value=0.05),
+     lambda k: k / 5 if k < 5 else 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(k - 5, 20) / 20))),
+    ("warmup-cosine-no-warmup", S.warmup_cosine_decay(0.3, 1.0, 0, 20),
+     lambda k: 0.5 * (1 + math.cos(math.pi * min(k, 20) / 20))),
+    ("linear", S.linear(1.0, 0.1, 20), lambda k: 1.0 + (0.1 - 1.0) * min(k, 20) / 20),
+    ("linear-begin", S.linear(1.0, 0.0, 10, transition_begin=5),
+     lambda k: 1.0 - min(max(k - 5, 0), 10) / 10),
+    ("polynomial", S.polynomial(1.0, 0.01, 2.0, 25), lambda k: 0.99 * (1 - min(k, 25) / 25) ** 2 + 0.01),
+    ("one_cycle", S.one_cycle(30, 0.5), lambda k: _one_cycle_torch(min(k, 29), 30, 0.5, 0.3, 25.0, 1e4)),
+    ("one_cycle-options", S.one_cycle(35, 2.0, pct_start=0.4, div_factor=10.0, final_div_factor=100.0),
+     lambda k: _one_cycle_torch(min(k, 34), 35, 2.0, 0.4, 10.0, 100.0)),
+]
+
+
+@pytest.mark.parametrize("name,schedule,closed_form", CASES, ids=[c[0] for c in CASES])
+def test_schedule_matches_closed_form(name, schedule, closed_form):
+    np.testing.assert_allclose(_values(schedule), [closed_form(int(k)) for k in STEPS], rtol=1e-12, atol=1e-15)
+
+
+def test_one_cycle_endpoints():
+    values = np.asarray(S.one_cycle(100, 1.0)(jnp.arange(120)))
+    assert values[0] == pytest.approx(1.0 / 25, rel=1e-12)
+    assert values.max() == pytest.approx(1.0, rel=1e-12) and values.argmax() == 29  # pct_start * 100 - 1
+    assert values[99] == pytest.approx(1.0 / 25 / 1e4, rel=1e-9)
+    np.testing.assert_allclose(values[99:], values[99])  # holds the minimum past the end
+
+
+@settings(max_examples=25, deadline=None)
+@given(init=st.floats(1e-4, 10.0), alpha=st.floats(0.0, 1.0), decay_steps=st.integers(1, 500),
+       step=st.integers(0, 1000))
+def test_cosine_decay_bounds_and_monotone(init, alpha, decay_steps, step):
+    sched = S.cosine_decay(init, decay_steps, alpha)
+    now, nxt = float(sched(step)), float(sched(step + 1))
+    assert alpha * init * (1 - 1e-12) <= now <= init * (1 + 1e-12)
+    assert nxt <= now * (1 + 1e-12)
+
+
+INVALID = [
+    (lambda: S.constant(float("nan")), "value"),
+    (lambda: S.exponential_decay(0.1, 0, 0.5), "transition_steps"),
+    (lambda: S.exponential_decay(0.1, 10, -0.5), "decay_rate"),
+    (lambda: S.exponential_decay(0.1, 2.5, 0.5), "transition_steps"),
+    (lambda: S.piecewise_constant([5, 3], [1.0, 0.5, 0.1]), "boundaries"),
+    (lambda: S.piecewise_constant([5], [1.0]), "values"),
+    (lambda: S.cosine_decay(0.1, 10, alpha=1.5), "alpha"),
+    (lambda: S.cosine_decay(float("inf"), 10), "init_value"),
+    (lambda: S.warmup_cosine_decay(0.0, 1.0, 10, 10), "decay_steps"),
+    (lambda: S.warmup_cosine_decay(0.0, 1.0, -1, 10), "warmup_steps"),
+    (lambda: S.polynomial(1.0, 0.0, -1.0, 10), "power"),
+    (lambda: S.linear(1.0, 0.0, 0), "transition_steps"),
+    (lambda: S.one_cycle(100, 1.0, pct_start=1.0), "pct_start"),
+    (lambda: S.one_cycle(100, 1.0, div_factor=0.0), "div_factor"),
+    (lambda: S.one_cycle(2, 1.0), "pct_start"),
+]
+
+
+@pytest.mark.parametrize("build,argname", INVALID)
+def test_invalid_arguments_raise_naming_them(build, argname):
+    with pytest.raises(ValueError, match=argname):
+        build()
+
+
+def test_non_numeric_argument_is_a_type_error():
+    with pytest.raises(TypeError, match="init_value"):
+        S.cosine_decay("0.1", 10)

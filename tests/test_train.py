@@ -1,0 +1,243 @@
+"""fit against an explicit NumPy float64 loop written from Keras's rules; steps, resume, NaN, caching."""
+import math
+import warnings
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import fnn
+from fnn import optimizers as O
+from fnn.callbacks import EarlyStopping, ReduceLROnPlateau, TerminateOnNaN
+
+KEY = jax.random.PRNGKey(0)
+NET = fnn.mlp([3, 2], activation="tanh")
+MSE = fnn.losses.get("mse")
+
+
+def _problem(n=10, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=(n, 4)), rng.normal(size=(n, 2))
+
+
+def _numpy_mse_grads(p, x, y):
+    """Forward/backward of tanh-Dense(3) -> Dense(2) with MSE, in float64 NumPy."""
+    z1 = x @ p[0]["w"] + p[0]["b"]
+    h = np.tanh(z1)
+    out = h @ p[1]["w"] + p[1]["b"]
+    r = out - y
+    loss = np.mean(r ** 2)
+    d_out = 2 * r / r.size
+    dh = d_out @ p[1]["w"].T
+    dz1 = dh * (1 - h ** 2)
+    grads = [{"w": x.T @ dz1, "b": dz1.sum(0)}, {"w": h.T @ d_out, "b": d_out.sum(0)}]
+    return loss, grads
+
+
+def _keras_sgd_reference(p, x, y, *, lr, batch_size, epochs, orders):
+    """Keras's loop: ceil(N/B) iterations, the last partial batch kept, epoch loss =
+    batch-size-weighted mean of pre-update batch losses."""
+    p = jax.tree.map(lambda a: np.array(a, np.float64), p)
+    n = len(x)
+    losses = []
+    for e in range(epochs):
+        order = orders[e]
+        total = 0.0
+        for it in range(math.ceil(n / batch_size)):
+            idx = order[it * batch_size:(it + 1) * batch_size]
+            value, g = _numpy_mse_grads(p, x[idx], y[idx])
+            total += value * len(idx)
+            p = jax.tree.map(lambda a, b: a - lr * b, p, g)
+        losses.append(total / n)
+    return p, losses
+
+
+def _perm(key, epoch, n):
+    """The permutation fit draws for ``epoch`` (documented: fold_in(key, epoch), first split)."""
+    return np.asarray(jax.random.permutation(jax.random.split(jax.random.fold_in(key, epoch))[0], n))
+
+
+@pytest.mark.parametrize("batch_size,shuffle", [(3, False), (3, True), (10, False), (1, True)])
+def test_fit_sgd_equals_numpy_keras_loop(batch_size, shuffle):
+    x, y = _problem()
+    params = NET.init(KEY, (4,), jnp.float64)
+    k = jax.random.PRNGKey(42)
+    res = fnn.fit(NET, params, O.sgd(0.1), MSE, x, y, batch_size=batch_size, epochs=2, shuffle=shuffle, key=k,
+                  verbose=0)
+    orders = [_perm(k, e, 10) if shuffle else np.arange(10) for e in range(2)]
+    ref_p, ref_losses = _keras_sgd_reference(params, x, y, lr=0.1, batch_size=batch_size, epochs=2, orders=orders)
+    assert res.history.iterations_per_epoch == math.ceil(10 / batch_size)
+    np.testing.assert_allclose(res.history["loss"], ref_losses, rtol=1e-12)
+    chex.assert_trees_all_close(res.params, ref_p, rtol=1e-12)
+    # the caller's params are untouched (fit works on copies and donates those)
+    chex.assert_trees_all_close(params, NET.init(KEY, (4,), jnp.float64))
+
+
+def test_validation_split_takes_the_last_samples_before_shuffling():
+    x, y = _problem(10)
+    params = NET.init(KEY, (4,), jnp.float64)
+    res = fnn.fit(NET, params, O.sgd(0.1), MSE, x, y, batch_size=4, epochs=1, validation_split=0.3,
+                  key=jax.random.PRNGKey(1), verbose=0)
+    # 7 training samples -> ceil(7/4) = 2 iterations; validation = samples 7, 8, 9 at end-of-epoch weights
+    assert res.history.iterations_per_epoch == 2
+    orders = [_perm(jax.random.PRNGKey(1), 0, 7)]
+    ref_p, ref_losses = _keras_sgd_reference(params, x[:7], y[:7], lr=0.1, batch_size=4, epochs=1, orders=orders)
+    np.testing.assert_allclose(res.history["loss"], ref_losses, rtol=1e-12)
+    np.testing.assert_allclose(res.history["val_loss"], [_numpy_mse_grads(ref_p, x[7:], y[7:])[0]], rtol=1e-12)
+
+
+def test_manual_and_autodiff_fit_give_the_same_params_and_second_fit_compiles_nothing(compiles):
+    x, y = _problem(13)
+    params = NET.init(KEY, (4,), jnp.float64)
+    opt = O.adam(1e-2)
+    kw = dict(batch_size=4, epochs=3, key=KEY, verbose=0, metrics=["mae"], validation_split=0.25)
+    manual = fnn.fit(NET, params, opt, MSE, x, y, grad="manual", **kw)
+    auto = fnn.fit(NET, params, opt, MSE, x, y, grad="autodiff", **kw)
+    chex.assert_trees_all_close(manual.params, auto.params, rtol=1e-10)
+    np.testing.assert_allclose(manual.history["val_mae"], auto.history["val_mae"], rtol=1e-10)
+    with compiles() as c:
+        again = fnn.fit(NET, params, opt, fnn.losses.get("mse"), x, y, grad="manual", **kw)
+    assert c.count == 0
+    chex.assert_trees_all_close(again.params, manual.params, rtol=0, atol=0)
+
+
+def test_terminate_on_nan_returns_last_finite_params_and_says_why():
+    x, y = _problem(12)
+    x = x * 1e3
+    params = NET.init(KEY, (4,), jnp.float64)
+    res = fnn.fit(NET, params, O.sgd(1e6), MSE, x, y, batch_size=2, epochs=50, shuffle=False,
+                  callbacks=[TerminateOnNaN()], verbose=0)
+    assert res.history.stop_reason == "nan" and 1 <= res.history.epochs_run < 50
+    assert not np.isfinite(res.history["loss"][-1]) and np.all(np.isfinite(res.history["loss"][:-1]))
+    assert all(bool(jnp.all(jnp.isfinite(leaf))) for leaf in jax.tree.leaves(res.params))
+    # Reproduce by hand: step until the first non-finite batch loss; fit returns the params before it.
+    step = fnn.train_step(NET, MSE, O.sgd(1e6))
+    p, s = jax.tree.map(jnp.array, params), O.sgd(1e6).init(params)
+    done = False
+    for _ in range(res.history.epochs_run):
+        for i in range(6):
+            last = jax.tree.map(jnp.array, p)
+            p, s, value = step(p, s, jnp.asarray(x[2 * i:2 * i + 2]), jnp.asarray(y[2 * i:2 * i + 2]))
+            if not np.isfinite(float(value)):
+                done = True
+                break
+        if done:
+            break
+    assert done
+    chex.assert_trees_all_close(res.params, last, rtol=0, atol=0)
+
+
+def test_nonfinite_loss_without_callback_warns_at_epoch_end():
+    x, y = _problem(8)
+    params = NET.init(KEY, (4,), jnp.float64)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        res = fnn.fit(NET, params, O.sgd(1e6), MSE, x * 1e3, y, batch_size=2, epochs=40, shuffle=False, verbose=0)
+    assert res.history.epochs_run == 40 and not np.isfinite(res.history["loss"][-1])
+    nonfinite = [w for w in caught if "non-finite" in str(w.message)]
+    assert len(nonfinite) == 1 and nonfinite[0].category is RuntimeWarning  # once, not every epoch
+
+
+def test_reduce_lr_on_plateau_changes_the_rate_without_recompiling(compiles):
+    x, y = _problem(8)
+    params = NET.init(KEY, (4,), jnp.float64)
+    opt = O.sgd(0.8)
+    fnn.fit(NET, params, opt, MSE, x, y, batch_size=8, epochs=1, verbose=0)  # compile once
+    # min_delta=10 means no epoch ever counts as an improvement: the rate halves every epoch after the first
+    cb = ReduceLROnPlateau(monitor="loss", factor=0.5, patience=1, min_delta=10.0)
+    with compiles() as c:
+        res = fnn.fit(NET, params, opt, MSE, x, y, batch_size=8, epochs=5, verbose=0, callbacks=[cb])
+    assert c.count == 0
+    np.testing.assert_allclose(float(O.get_learning_rate(res.opt_state)), 0.8 * 0.5 ** 4, rtol=1e-12)
+    # logged: the rate each epoch ran with (reduced at the end of epochs 2..5)
+    np.testing.assert_allclose(res.history["learning_rate"], [0.8, 0.8, 0.4, 0.2, 0.1], rtol=1e-12)
+
+
+def test_early_stopping_restores_best_weights_in_fit():
+    x, y = _problem(10)
+    params = NET.init(KEY, (4,), jnp.float64)
+    es = EarlyStopping(monitor="loss", patience=1, restore_best_weights=True)
+    # A huge rate makes the loss bounce; the restored weights are those of the best epoch.
+    res = fnn.fit(NET, params, O.sgd(3.0), MSE, x, y, batch_size=10, epochs=8, shuffle=False, verbose=0,
+                  callbacks=[es])
+    losses = res.history["loss"]
+    best = int(np.argmin(losses))
+    # the loss reported for epoch e is measured before epoch e's update: the weights after epoch best-1
+    replay = fnn.fit(NET, params, O.sgd(3.0), MSE, x, y, batch_size=10, epochs=best + 1, shuffle=False, verbose=0)
+    chex.assert_trees_all_close(res.params, replay.params, rtol=0, atol=0)
+
+
+def test_checkpoint_resume_is_bit_identical(tmp_path):
+    x, y = _problem(11)
+    net = fnn.serial(fnn.Dense(5, "relu"), fnn.Dropout(0.3), fnn.Dense(2))
+    params = net.init(KEY, (4,), jnp.float64)
+    opt = O.adam(1e-2)
+    kw = dict(batch_size=3, key=jax.random.PRNGKey(9), verbose=0)
+    full = fnn.fit(net, params, opt, MSE, x, y, epochs=4, **kw)
+    path = str(tmp_path / "run.npz")
+    part = fnn.fit(net, params, opt, MSE, x, y, epochs=2, checkpoint=path, **kw)  # "interrupted" after 2
+    resumed = fnn.fit(net, params, opt, MSE, x, y, epochs=4, checkpoint=path, **kw)
+    assert part.history.epochs_run == 2 and resumed.history.epochs == [0, 1, 2, 3]
+    chex.assert_trees_all_close(resumed.params, full.params, rtol=0, atol=0)
+    chex.assert_trees_all_close(resumed.opt_state, full.opt_state, rtol=0, atol=0)
+    np.testing.assert_array_equal(resumed.history["loss"], full.history["loss"])
+
+
+def test_digits_reaches_96_percent_test_accuracy():
+    (x_tr, y_tr), (x_te, y_te) = fnn.datasets.load("digits")
+    net = fnn.mlp([64, 64, 10])
+    params = net.init(KEY, (x_tr.shape[1],))
+    loss = fnn.losses.get("sparse_categorical_crossentropy", from_logits=True)
+    res = fnn.fit(net, params, O.adam(1e-3), loss, x_tr, y_tr, batch_size=32, epochs=30, key=KEY, verbose=0,
+                  metrics=["accuracy"])
+    out = fnn.evaluate(net, res.params, loss, x_te, y_te, metrics=["accuracy"])
+    assert out["accuracy"] >= 0.96, out
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(batch_size=0), "batch_size"),
+    (dict(epochs=-1), "epochs"),
+    (dict(validation_split=1.0), "validation_split"),
+    (dict(grad="numeric"), "grad"),
+    (dict(verbose=3), "verbose"),
+])
+def test_bad_arguments_raise_before_compiling(kwargs, match):
+    x, y = _problem(6)
+    params = NET.init(KEY, (4,), jnp.float64)
+    with pytest.raises((ValueError, TypeError), match=match):
+        fnn.fit(NET, params, O.sgd(0.1), MSE, x, y, **kwargs)
+
+
+def test_bad_data_raises_with_names():
+    x, y = _problem(6)
+    params = NET.init(KEY, (4,), jnp.float64)
+    with pytest.raises(ValueError, match="same number of samples"):
+        fnn.fit(NET, params, O.sgd(0.1), MSE, x, y[:5], verbose=0)
+    with pytest.raises(ValueError, match=r"expects 4 input features, got 3"):
+        fnn.fit(NET, params, O.sgd(0.1), MSE, x[:, :3], y, verbose=0)
+    bad = x.copy()
+    bad[2, 1] = np.nan
+    with pytest.raises(ValueError, match="x"):
+        fnn.fit(NET, params, O.sgd(0.1), MSE, bad, y, verbose=0)
+    with pytest.raises(ValueError, match="shape"):
+        fnn.fit(NET, params, O.sgd(0.1), MSE, x, y[:, :1], verbose=0)
+    sce = fnn.losses.get("sparse_categorical_crossentropy", from_logits=True)
+    with pytest.raises(ValueError, match=r"\[0, 2\)"):
+        fnn.fit(NET, params, O.sgd(0.1), sce, x, np.array([0, 1, 2, 0, 1, 0]), verbose=0)
+    with pytest.raises(TypeError, match="opt"):
+        fnn.fit(NET, params, "adam", MSE, x, y, verbose=0)
+
+
+def test_train_step_and_eval_step():
+    x, y = _problem(6)
+    params = NET.init(KEY, (4,), jnp.float64)
+    opt = O.sgd(0.1)
+    step = fnn.train_step(NET, MSE, opt)
+    new_p, _, value = step(jax.tree.map(jnp.array, params), opt.init(params), jnp.asarray(x), jnp.asarray(y))
+    ref_loss, g = _numpy_mse_grads(jax.tree.map(np.asarray, params), x, y)
+    np.testing.assert_allclose(value, ref_loss, rtol=1e-12)
+    chex.assert_trees_all_close(new_p, jax.tree.map(lambda a, b: a - 0.1 * b, params, g), rtol=1e-12)
+    out = fnn.eval_step(NET, MSE, metrics=["mae"])(new_p, jnp.asarray(x), jnp.asarray(y))
+    assert set(out) == {"loss", "mae"}

@@ -1,19 +1,39 @@
-"""fnn: fully-connected neural networks as pure JAX functions with hand-written backprop.
+"""fnn: fully-connected neural networks as pure JAX functions, with hand-written backpropagation.
 
-(Temporary lazy form while the package is assembled.)
+>>> import fnn, jax
+>>> net = fnn.mlp([64, 10], activation="relu")
+>>> params = net.init(jax.random.PRNGKey(0), (8,))
+
+Everything public is listed in ``__all__``; submodules (``fnn.losses``, ``fnn.optimizers``,
+``fnn.callbacks``...) are public namespaces of their own.
 """
-import importlib
+from fnn import (
+    activations,
+    callbacks,
+    checkpoint,
+    data,
+    datasets,
+    initializers,
+    losses,
+    metrics,
+    optimizers,
+    schedules,
+)
+from fnn.grad import GradcheckReport, gradcheck, value_and_grad, with_manual_vjp
+from fnn.layers import Activation, Dense, Dropout, Flatten, Layer, LayerNorm, Network, mlp, serial
+from fnn.metrics import evaluate
+from fnn.train import FitResult, History, eval_step, fit, train_step
 
-_SOURCES = {
-    "Layer": "layers", "Network": "layers", "Dense": "layers", "Activation": "layers", "Dropout": "layers",
-    "LayerNorm": "layers", "Flatten": "layers", "serial": "layers", "mlp": "layers",
-    "value_and_grad": "grad", "gradcheck": "grad", "GradcheckReport": "grad", "with_manual_vjp": "grad",
-    "fit": "train", "FitResult": "train", "History": "train", "train_step": "train", "eval_step": "train",
-    "evaluate": "metrics",
-}
+__version__ = "0.1.0"
 
-
-def __getattr__(name):
-    if name in _SOURCES:
-        return getattr(importlib.import_module(f"fnn.{_SOURCES[name]}"), name)
-    return importlib.import_module(f"fnn.{name}")
+__all__ = [
+    # layers and networks
+    "Layer", "Network", "Dense", "Activation", "Dropout", "LayerNorm", "Flatten", "serial", "mlp",
+    # gradients
+    "value_and_grad", "gradcheck", "GradcheckReport", "with_manual_vjp",
+    # training
+    "fit", "FitResult", "History", "train_step", "eval_step", "evaluate",
+    # namespaces
+    "activations", "initializers", "losses", "optimizers", "schedules", "callbacks", "metrics",
+    "data", "datasets", "checkpoint",
+]

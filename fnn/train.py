@@ -70,7 +70,7 @@ def train_step(net: Network, loss, opt, grad: str = "manual") -> Callable:
 def eval_step(net: Network, loss, metrics: Sequence = ()) -> Callable:
     """A jitted ``(params, x, y) -> {"loss": ..., metric: ...}`` on one batch (eval mode)."""
     loss = _losses.get(loss) if isinstance(loss, str) else loss
-    ms = tuple(_metrics.get(m, loss=loss) for m in metrics)
+    ms = _metrics.resolve(metrics, loss=loss)
 
     @jax.jit
     def evaluate(params, x, y):
@@ -343,11 +343,11 @@ def fit(
     n = x_tr.shape[0]
     if n == 0:
         raise ValueError("no training samples left after validation_split")
-    _check_against_network(net, params, loss, x_tr, y_tr, "x", "y")
+    out_shape = _check_against_network(net, params, loss, x_tr, y_tr, "x", "y")
     if x_val is not None:
         _check_against_network(net, params, loss, x_val, y_val, "validation x", "validation y")
 
-    ms = tuple(_metrics.get(m, loss=loss, y_true_shape=y_tr.shape) for m in metrics)
+    ms = _metrics.resolve(metrics, loss=loss, y_true_shape=y_tr.shape, y_pred_shape=out_shape)
     cbs = _callbacks.CallbackList(callbacks)
     if net.needs_key and key is None:
         key = jax.random.PRNGKey(0)
@@ -446,7 +446,8 @@ def _check_int(name: str, value, minimum: int) -> None:
 
 
 def _check_against_network(net, params, loss, x, y, xname, yname) -> None:
-    """Shape-checks ``loss(y, net(params, x))`` by tracing (no compilation, no FLOPs)."""
+    """Shape-checks ``loss(y, net(params, x))`` by tracing (no compilation, no FLOPs); returns
+    the output shape."""
     try:
         out = jax.eval_shape(lambda p, xb: net.apply(p, xb), params, jax.ShapeDtypeStruct(x.shape, jnp.float32))
     except ValueError as e:
@@ -454,3 +455,4 @@ def _check_against_network(net, params, loss, x, y, xname, yname) -> None:
     if y.shape[0] != out.shape[0]:
         raise ValueError(f"{xname} and {yname} have different numbers of samples: {x.shape[0]} vs {y.shape[0]}")
     _losses.check_targets(loss, y, out.shape, name=yname)
+    return out.shape

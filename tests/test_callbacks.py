@@ -1,0 +1,132 @@
+"""Callbacks on scripted monitor sequences (Keras's algorithms), without compiling anything."""
+import csv
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import fnn
+from fnn import optimizers as O
+from fnn.callbacks import (CSVLogger, EarlyStopping, FitContext, LearningRateScheduler, ModelCheckpoint,
+                           ReduceLROnPlateau, StopAtThreshold)
+from fnn.train import History
+
+
+def _run(cb, values, monitor="loss", opt_state=None):
+    """Drives ``cb`` through epochs whose params are ``{"w": epoch}``; returns (epochs run, ctx)."""
+    ctx = FitContext(net=None, params={"w": jnp.asarray(-1.0)}, opt_state=opt_state, history=History(1),
+                     epochs=len(values), iterations_per_epoch=1)
+    cb.on_train_begin(ctx)
+    ran = 0
+    for epoch, value in enumerate(values):
+        cb.on_epoch_begin(epoch, ctx)
+        ctx.params = {"w": jnp.asarray(float(epoch))}
+        logs = {monitor: value}
+        cb.on_epoch_end(epoch, logs, ctx)
+        ran += 1
+        if ctx.stop_training:
+            break
+    cb.on_train_end(ctx)
+    return ran, ctx
+
+
+@pytest.mark.parametrize("kwargs,values,monitor,expected_epochs", [
+    # patience 2: 0.95 and 0.92 do not beat 0.9 -> stop after epoch index 3
+    (dict(patience=2), [1.0, 0.9, 0.95, 0.92, 0.91, 0.8], "loss", 4),
+    # patience 0 stops at the first non-improving epoch
+    (dict(patience=0), [1.0, 0.9, 0.95, 0.5], "loss", 3),
+    # min_delta 0.05: 0.97 is not enough of an improvement on 1.0
+    (dict(patience=1, min_delta=0.05), [1.0, 0.97, 0.96, 0.9], "loss", 2),
+    # negative min_delta is taken by its absolute value, as in Keras
+    (dict(patience=1, min_delta=-0.05), [1.0, 0.97, 0.96, 0.9], "loss", 2),
+    # mode auto maximises accuracy; an equal value is no improvement
+    (dict(monitor="val_accuracy", patience=1), [0.5, 0.6, 0.6, 0.55], "val_accuracy", 3),
+    # explicit mode max on a loss-like name
+    (dict(monitor="score", mode="max", patience=1), [1.0, 2.0, 1.5, 3.0], "score", 3),
+    # baseline never beaten: improvements don't reset the wait, the first non-improvement stops
+    (dict(patience=2, baseline=0.5), [0.9, 0.8, 0.85, 0.7], "loss", 3),
+    # the same sequence without baseline runs on
+    (dict(patience=2), [0.9, 0.8, 0.85, 0.7], "loss", 4),
+    # start_from_epoch: the first two epochs are not monitored at all
+    (dict(patience=1, start_from_epoch=2), [5.0, 6.0, 1.0, 1.1, 1.2], "loss", 4),
+])
+def test_early_stopping_scripted(kwargs, values, monitor, expected_epochs):
+    kwargs.setdefault("monitor", monitor)
+    ran, ctx = _run(EarlyStopping(**kwargs), values, monitor)
+    assert ran == expected_epochs
+    assert ctx.stop_training == (expected_epochs < len(values))
+    if ctx.stop_training:
+        assert ctx.stop_reason == "early_stopping"
+
+
+def test_early_stopping_restores_best_weights_when_epochs_run_out():
+    ran, ctx = _run(EarlyStopping(monitor="loss", patience=10, restore_best_weights=True), [3.0, 1.0, 2.0, 2.5])
+    assert ran == 4 and not ctx.stop_training
+    assert float(ctx.params["w"]) == 1.0  # epoch 1 was best
+
+
+def test_early_stopping_restores_best_weights_on_stop_and_without_flag_keeps_last():
+    _, ctx = _run(EarlyStopping(monitor="loss", patience=1, restore_best_weights=True), [3.0, 1.0, 2.0, 0.5])
+    assert ctx.stop_training and float(ctx.params["w"]) == 1.0
+    _, ctx = _run(EarlyStopping(monitor="loss", patience=1), [3.0, 1.0, 2.0, 0.5])
+    assert float(ctx.params["w"]) == 2.0
+
+
+def test_early_stopping_missing_monitor_warns_and_never_stops():
+    with pytest.warns(RuntimeWarning, match="val_loss"):
+        ran, ctx = _run(EarlyStopping(patience=0), [1.0, 2.0, 3.0], monitor="loss")
+    assert ran == 3 and not ctx.stop_training
+
+
+def test_stop_at_threshold():
+    ran, ctx = _run(StopAtThreshold("loss", 0.5), [1.0, 0.7, 0.5, 0.1])
+    assert ran == 3 and ctx.stop_reason == "threshold"
+    ran, _ = _run(StopAtThreshold("val_accuracy", 0.9), [0.5, 0.95, 0.97], monitor="val_accuracy")
+    assert ran == 2
+
+
+def test_reduce_lr_on_plateau_scripted_with_cooldown_and_min_lr():
+    state = O.sgd(1.0).init({"w": jnp.zeros(2)})
+    cb = ReduceLROnPlateau(monitor="loss", factor=0.5, patience=1, cooldown=1, min_lr=0.3, min_delta=0.0)
+    _, ctx = _run(cb, [1.0, 1.0, 1.0, 1.0, 1.0, 1.0], opt_state=state)
+    # e1: reduce to .5 (cooldown 1); e2: cooling down; e3: reduce to max(.25, .3) = .3; then at min_lr
+    assert float(O.get_learning_rate(ctx.opt_state)) == pytest.approx(0.3)
+
+
+def test_learning_rate_scheduler_and_plain_callable_in_fit():
+    net = fnn.mlp([2])
+    params = net.init(jnp.zeros(2, jnp.uint32), (3,), jnp.float64)
+    x, y = np.ones((4, 3)), np.zeros((4, 2))
+    seen = []
+
+    def stop_after_two(epoch, logs):
+        seen.append((epoch, sorted(logs)))
+        return epoch == 1
+
+    res = fnn.fit(net, params, O.sgd(0.1), "mse", x, y, epochs=5, verbose=0,
+                  callbacks=[LearningRateScheduler(lambda e, lr: 0.1 / (e + 1)), stop_after_two])
+    assert res.history.epochs_run == 2 and res.history.stop_reason.startswith("callback")
+    np.testing.assert_allclose(res.history["learning_rate"], [0.1, 0.05])
+    assert seen == [(0, ["learning_rate", "loss"]), (1, ["learning_rate", "loss"])]
+    with pytest.raises(TypeError, match="callbacks"):
+        fnn.fit(net, params, O.sgd(0.1), "mse", x, y, epochs=1, verbose=0, callbacks=[42])
+
+
+def test_csv_logger_and_model_checkpoint_best_only(tmp_path):
+    log = tmp_path / "log.csv"
+    ckpt = tmp_path / "best.npz"
+    cb_csv = CSVLogger(str(log))
+    cb_ckpt = ModelCheckpoint(str(ckpt), monitor="loss", save_best_only=True)
+    ctx = FitContext(net=None, params={"w": jnp.asarray(0.0)}, opt_state=None, history=History(1), epochs=3,
+                     iterations_per_epoch=1)
+    for cb in (cb_csv, cb_ckpt):
+        cb.on_train_begin(ctx)
+    for epoch, value in enumerate([2.0, 1.0, 1.5]):
+        ctx.params = {"w": jnp.asarray(float(epoch))}
+        for cb in (cb_csv, cb_ckpt):
+            cb.on_epoch_end(epoch, {"loss": value, "acc": 0.1 * epoch}, ctx)
+    rows = list(csv.reader(open(log)))
+    assert rows[0] == ["epoch", "acc", "loss"] and len(rows) == 4
+    assert [float(r[2]) for r in rows[1:]] == [2.0, 1.0, 1.5]
+    loaded = fnn.checkpoint.load(str(ckpt), params={"w": jnp.asarray(0.0)})
+    assert float(loaded.params["w"]) == 1.0 and loaded.epoch == 2  # best epoch (index 1) saved, not the last

@@ -51,7 +51,8 @@ def main() -> None:
         print(f"trained {name}")
 
     print(f"\n{epochs} epochs, batch 32, sorted by final validation loss:")
-    print(f"{'optimizer':>9} | {'lr':>6} | {'train loss':>10} | {'val loss':>8} | {'test acc':>8} | {'seconds':>7}")
+    print(f"{'optimizer':>9} | {'lr':>6} | {'train loss':>10} | {'val loss':>8} | {'test acc':>8} | "
+          f"{'seconds':>7}")
     for name, lr, train, val, acc, seconds in sorted(rows, key=lambda r: r[3]):
         print(f"{name:>9} | {lr:6g} | {train:10.4f} | {val:8.4f} | {acc:8.3f} | {seconds:7.3f}")
 

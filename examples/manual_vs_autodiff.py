@@ -58,7 +58,7 @@ def main() -> None:
         dy = 2 * (y - t) / y.size           # dL/dy for L = mean((y - t)^2)
         dw, db, dx = x.T @ dy, dy.sum(axis=0), dy @ w.T   # backward: the chain rule
 
-        y_fnn, cache = layer.forward(params, jnp.asarray(x))
+        _, cache = layer.forward(params, jnp.asarray(x))
         grads, dx_fnn = layer.backward(params, cache, jnp.asarray(dy))
         auto = jax.grad(lambda p: fnn.losses.mean_squared_error(t, layer.apply(p, jnp.asarray(x))))(params)
         grads, dx_fnn, auto = jax.tree.map(np.asarray, (grads, dx_fnn, auto))  # leave jax's float64 here
@@ -77,7 +77,8 @@ def main() -> None:
     autodiff = jax.jit(fnn.value_and_grad(net, loss, mode="autodiff"))
     (v1, g1), (v2, g2) = manual(params, x_train, y_train), autodiff(params, x_train, y_train)
     gap = max(float(jnp.max(jnp.abs(a - b))) for a, b in zip(jax.tree.leaves(g1), jax.tree.leaves(g2)))
-    print(f"\nnetwork {'-'.join(map(str, [64, *sizes]))} (tanh): loss {float(v1):.6f} (manual) vs {float(v2):.6f} (autodiff), "
+    print(f"\nnetwork {'-'.join(map(str, [64, *sizes]))} (tanh): loss {float(v1):.6f} (manual) vs "
+          f"{float(v2):.6f} (autodiff), "
           f"largest gradient difference {gap:.1e} (float32 rounding)")
 
     print("\ngradcheck on 16 samples in float64:")

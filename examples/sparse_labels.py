@@ -39,7 +39,8 @@ def main() -> None:
     onehot = fnn.data.one_hot(y_train[:100], 10)
     print(f"sparse CE on labels {float(sparse(y_train[:100], logits)):.6f} = "
           f"categorical CE on one-hot rows {float(dense(onehot, logits)):.6f}")
-    gap = np.max(np.abs(np.asarray(sparse.grad(y_train[:100], logits)) - np.asarray(dense.grad(onehot, logits))))
+    gap = np.max(np.abs(np.asarray(sparse.grad(y_train[:100], logits))
+                        - np.asarray(dense.grad(onehot, logits))))
     print(f"largest difference between their gradients: {gap:.1e}")
 
     result = fnn.fit(net, params, fnn.optimizers.adam(learning_rate=2e-3), sparse, x_train, y_train,

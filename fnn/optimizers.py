@@ -17,12 +17,15 @@ back to the parameter dtype; ``eps`` is never allowed to round to zero.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple
+from typing import Callable, NamedTuple
 
-import jax
 import jax.numpy as jnp
 
 from fnn.transforms import (  # noqa: F401 - re-exported: fnn.optimizers is the public namespace
+    Array,
+    OptState,
+    Params,
+    Schedule,
     EmptyState,
     GradientTransformation,
     MaskedNode,
@@ -52,11 +55,6 @@ from fnn.transforms import (  # noqa: F401 - re-exported: fnn.optimizers is the 
     scale_by_schedule,
     set_learning_rate,
 )
-
-Array = jax.Array
-Params = Any
-OptState = Any
-Schedule = Callable[[Array], Array]
 
 __all__ = [
     "GradientTransformation", "apply_updates", "set_learning_rate", "get_learning_rate",

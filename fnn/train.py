@@ -106,12 +106,14 @@ def _batch_sums(loss, ms, y, y_pred, value):
     return sums
 
 
-def _eval_sums(net, loss, ms, params, x, y, batch_size: int):
+def _eval_sums(net, loss, ms, params, x, y, batch_size: int, shard=None):
     """Summed loss/metrics of ``(x, y)`` in batches of ``batch_size`` (full ones scanned, then the rest)."""
     n = x.shape[0]
     nb, rem = divmod(n, batch_size)
 
     def one(xb, yb):
+        if shard is not None:
+            xb, yb = shard(xb, yb)
         y_pred = net.apply(params, xb)
         return _batch_sums(loss, ms, yb, y_pred, loss(yb, y_pred))
 
@@ -144,14 +146,32 @@ class _EpochSpec(NamedTuple):
     stop_on_nan: bool
     val_batch_size: int
     unroll: int
+    mesh: Any = None  # a data mesh (fnn.parallel.data_mesh): batches sharded along "batch"
 
 
 @functools.lru_cache(maxsize=32)
 def _compiled_epoch(spec: _EpochSpec):
     """The jitted epoch for ``spec``; cached so a second ``fit`` with the same objects and
     shapes reuses the compiled program (jit's own cache handles the shapes)."""
+    epoch = _epoch_fn(spec)
+    if spec.mesh is None:
+        return jax.jit(epoch, donate_argnums=(0, 1))
+    from fnn import parallel as _parallel  # parallel builds on train, not the other way round
+
+    return _parallel.jit_replicated(epoch, spec.mesh, donate_argnums=(0, 1))
+
+
+def _epoch_fn(spec: _EpochSpec):
+    """The pure epoch ``(params, opt_state, x, y, perm, key, x_val, y_val) -> (params,
+    opt_state, bad, sums, val)`` for ``spec`` (``fnn.parallel.fit_many`` vmaps it)."""
     net, loss, ms, B = spec.net, spec.loss, spec.metrics, spec.batch_size
     step = _step_fn(net, loss, spec.opt, spec.grad)
+    if spec.mesh is None:
+        shard = lambda *arrays: arrays  # noqa: E731
+    else:
+        from fnn import parallel as _parallel
+
+        shard = functools.partial(_parallel.shard_batch, mesh=spec.mesh)
 
     def guarded_step(carry, xb, yb, key):
         params, opt_state, bad, sums = carry
@@ -179,9 +199,9 @@ def _compiled_epoch(spec: _EpochSpec):
         def take(start, size):
             if spec.shuffle:
                 idx = jax.lax.dynamic_slice_in_dim(perm, start, size)
-                return jnp.take(x, idx, axis=0), jnp.take(y, idx, axis=0)
-            return (jax.lax.dynamic_slice_in_dim(x, start, size),
-                    jax.lax.dynamic_slice_in_dim(y, start, size))
+                return shard(jnp.take(x, idx, axis=0), jnp.take(y, idx, axis=0))
+            return shard(jax.lax.dynamic_slice_in_dim(x, start, size),
+                         jax.lax.dynamic_slice_in_dim(y, start, size))
 
         def body(carry, i):
             xb, yb = take(i * B, B)
@@ -195,10 +215,11 @@ def _compiled_epoch(spec: _EpochSpec):
             k = None if key is None else jax.random.fold_in(key, nb)
             carry, _ = guarded_step(carry, xb, yb, k)
         params, opt_state, bad, sums = carry
-        val = None if x_val is None else _eval_sums(net, loss, ms, params, x_val, y_val, spec.val_batch_size)
+        val = None if x_val is None else _eval_sums(net, loss, ms, params, x_val, y_val, spec.val_batch_size,
+                                                    shard=shard)
         return params, opt_state, bad, sums, val
 
-    return jax.jit(epoch, donate_argnums=(0, 1))
+    return epoch
 
 
 # --------------------------------------------------------------------------------------------
@@ -296,6 +317,7 @@ def fit(
     opt_state: Any = None,
     checkpoint: str | None = None,
     unroll: int | None = None,
+    mesh: Any = None,
 ) -> FitResult:
     """Trains ``net`` from ``params`` with ``opt`` on ``loss(y, net(params, x))``, Keras-style.
 
@@ -309,45 +331,29 @@ def fit(
       with the weights before that batch's update; ``val_*`` use the end-of-epoch weights.
     * ``opt_state`` continues a previous run (default ``opt.init(params)``); ``checkpoint=path``
       saves after every epoch and, if the file exists, resumes from it.
+    * ``mesh=fnn.parallel.data_mesh()`` trains data-parallel: params, optimizer state and data
+      are replicated on the mesh's devices, every batch is split along its ``"batch"`` axis
+      (any batch size; uneven splits are fine) and the gradient is summed across devices, so
+      the result equals one device's up to float rounding. After ``fnn.parallel.initialize``
+      (many processes) each process passes ITS OWN SHARD of ``x``/``y`` (and of
+      ``validation_data``); the data set is their concatenation in process order.
 
     Returns ``FitResult(params, opt_state, history)``. The caller's arrays are never donated.
     """
     # ---- validate everything before anything is compiled (SPEC §5) --------------------------
-    _check_grad(grad)
-    loss = _losses.get(loss) if isinstance(loss, str) else loss
-    if not isinstance(loss, _losses.Loss):
-        raise TypeError(f"loss must be a loss name or an fnn.losses.Loss, got {type(loss).__name__}")
-    if not isinstance(opt, tuple) or not hasattr(opt, "init") or not hasattr(opt, "update"):
-        raise TypeError(f"opt must be an (init, update) GradientTransformation, got {type(opt).__name__}")
-    batch_size = 32 if batch_size is None else batch_size
-    _check_int("batch_size", batch_size, 1)
-    _check_int("epochs", epochs, 0)
+    loss, batch_size = _check_settings(grad, loss, opt, batch_size, epochs, unroll, validation_split)
     _check_int("initial_epoch", initial_epoch, 0)
     if verbose not in (0, 1, 2):
         raise ValueError(f"verbose must be 0, 1 or 2, got {verbose!r}")
-    if unroll is not None:
-        _check_int("unroll", unroll, 1)
-    if not 0.0 <= validation_split < 1.0:
-        raise ValueError(f"validation_split must be in [0, 1), got {validation_split!r}")
+    if mesh is not None:
+        from fnn import parallel as _parallel
 
-    x, y = _data.check_arrays(x, y)
-    if validation_data is not None:
-        if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
-            raise ValueError("validation_data must be a pair (x_val, y_val)")
-        x_val, y_val = _data.check_arrays(*validation_data, names=("validation_data[0]", "validation_data[1]"))
-        x_tr, y_tr = x, y
-    elif validation_split > 0:
-        (x_tr, y_tr), (x_val, y_val) = _data.train_val_split(x, y, validation_split)
-    else:
-        x_tr, y_tr, x_val, y_val = x, y, None, None
+        mesh = _parallel.check_mesh(mesh)
+        # Many processes: each passed its own shard; every one now holds the same global data.
+        x, y, validation_data = _parallel.gather_process_data(x, y, validation_data, mesh=mesh)
+    x_tr, y_tr, x_val, y_val, ms = _prepare_data(net, params, loss, x, y, validation_split, validation_data,
+                                                 metrics)
     n = x_tr.shape[0]
-    if n == 0:
-        raise ValueError("no training samples left after validation_split")
-    out_shape = _check_against_network(net, params, loss, x_tr, y_tr, "x", "y")
-    if x_val is not None:
-        _check_against_network(net, params, loss, x_val, y_val, "validation x", "validation y")
-
-    ms = _metrics.resolve(metrics, loss=loss, y_true_shape=y_tr.shape, y_pred_shape=out_shape)
     cbs = _callbacks.CallbackList(callbacks)
     if net.needs_key and key is None:
         key = jax.random.PRNGKey(0)
@@ -355,11 +361,7 @@ def fit(
         key = jax.random.PRNGKey(0)
 
     # ---- working copies on the device -------------------------------------------------------
-    dtype = _param_dtype(params)
-    to_dev = lambda a: jnp.asarray(a, dtype) if np.issubdtype(np.asarray(a).dtype, np.floating) else jnp.asarray(a)  # noqa: E731
-    x_tr, y_tr = to_dev(x_tr), to_dev(y_tr)
-    if x_val is not None:
-        x_val, y_val = to_dev(x_val), to_dev(y_val)
+    x_tr, y_tr, x_val, y_val = _to_device(_param_dtype(params), x_tr, y_tr, x_val, y_val)
     params = _copy_tree(params)
     opt_state = opt.init(params) if opt_state is None else _copy_tree(opt_state)
     history = History(math.ceil(n / batch_size))
@@ -372,12 +374,11 @@ def fit(
             if resumed.history:
                 history = History.from_dict(resumed.history)
 
-    spec = _EpochSpec(
-        net=net, loss=loss, opt=opt, grad=grad, metrics=ms, batch_size=min(batch_size, n),
-        shuffle=bool(shuffle), stop_on_nan=cbs.stop_on_nan,
-        val_batch_size=min(validation_batch_size or max(batch_size, 256), x_val.shape[0] if x_val is not None else 1),
-        unroll=unroll or _default_unroll(batch_size, n),
-    )
+    place = (lambda tree: tree) if mesh is None else functools.partial(_parallel.replicate, mesh=mesh)  # noqa: E731
+    # Data parallel: params, state and data replicated on every device; each batch is split.
+    x_tr, y_tr, x_val, y_val, params, opt_state = place((x_tr, y_tr, x_val, y_val, params, opt_state))
+    spec = _epoch_spec(net, loss, opt, grad, ms, batch_size, n, shuffle, cbs.stop_on_nan, x_val,
+                       validation_batch_size, unroll, mesh)
     epoch_fn = _compiled_epoch(spec)
 
     ctx = _callbacks.FitContext(net=net, params=params, opt_state=opt_state, history=history,
@@ -392,6 +393,8 @@ def fit(
         perm_key, drop_key = jax.random.split(jax.random.fold_in(key, epoch))
         perm = jax.random.permutation(perm_key, n) if shuffle else None
         t0 = time.perf_counter()
+        # (with a mesh, callbacks' new arrays are put back on every device; a no-op otherwise)
+        params, opt_state, perm, drop_key = place((params, opt_state, perm, drop_key))
         params, opt_state, bad, sums, val = epoch_fn(
             params, opt_state, x_tr, y_tr, perm, drop_key if net.needs_key else None, x_val, y_val)
         sums, val, bad = jax.device_get((sums, val, bad))  # the one host sync of the epoch
@@ -423,8 +426,10 @@ def fit(
 
 
 def _default_unroll(batch_size: int, n: int) -> int:
-    # Small batches are dominated by per-iteration overhead, which unrolling amortises.
-    return 8 if batch_size <= 8 else (4 if batch_size <= 64 else 1)
+    # Measured on CPU (64-64-64-10, Adam): unrolling the scan multiplied compile time (x2.5 at
+    # batch 32, x5 at batch 1) and made epochs no faster (slower at batch 1), so the body is
+    # compiled once. ``fit(unroll=k)`` still lets a user try more.
+    return 1
 
 
 def _logs(ms, sums, val) -> dict[str, float]:
@@ -436,6 +441,63 @@ def _logs(ms, sums, val) -> dict[str, float]:
         for m in ms:
             logs["val_" + m.name] = float(m.result(*val[m.name]))
     return logs
+
+
+def _check_settings(grad, loss, opt, batch_size, epochs, unroll, validation_split):
+    """Checks fit's (and fit_many's) settings; returns the resolved loss and batch size."""
+    _check_grad(grad)
+    loss = _losses.get(loss) if isinstance(loss, str) else loss
+    if not isinstance(loss, _losses.Loss):
+        raise TypeError(f"loss must be a loss name or an fnn.losses.Loss, got {type(loss).__name__}")
+    if not isinstance(opt, tuple) or not hasattr(opt, "init") or not hasattr(opt, "update"):
+        raise TypeError(f"opt must be an (init, update) GradientTransformation, got {type(opt).__name__}")
+    batch_size = 32 if batch_size is None else batch_size
+    _check_int("batch_size", batch_size, 1)
+    _check_int("epochs", epochs, 0)
+    if unroll is not None:
+        _check_int("unroll", unroll, 1)
+    if not 0.0 <= validation_split < 1.0:
+        raise ValueError(f"validation_split must be in [0, 1), got {validation_split!r}")
+    return loss, batch_size
+
+
+def _prepare_data(net, params, loss, x, y, validation_split, validation_data, metrics):
+    """Checked ``(x_tr, y_tr, x_val, y_val, metrics)``: the validation split, shapes against the
+    network, and the resolved metrics (``x_val`` is None without validation)."""
+    x, y = _data.check_arrays(x, y)
+    if validation_data is not None:
+        if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+            raise ValueError("validation_data must be a pair (x_val, y_val)")
+        x_val, y_val = _data.check_arrays(*validation_data, names=("validation_data[0]", "validation_data[1]"))
+        x_tr, y_tr = x, y
+    elif validation_split > 0:
+        (x_tr, y_tr), (x_val, y_val) = _data.train_val_split(x, y, validation_split)
+    else:
+        x_tr, y_tr, x_val, y_val = x, y, None, None
+    if x_tr.shape[0] == 0:
+        raise ValueError("no training samples left after validation_split")
+    out_shape = _check_against_network(net, params, loss, x_tr, y_tr, "x", "y")
+    if x_val is not None:
+        _check_against_network(net, params, loss, x_val, y_val, "validation x", "validation y")
+    ms = _metrics.resolve(metrics, loss=loss, y_true_shape=y_tr.shape, y_pred_shape=out_shape)
+    return x_tr, y_tr, x_val, y_val, ms
+
+
+def _epoch_spec(net, loss, opt, grad, ms, batch_size, n, shuffle, stop_on_nan, x_val,
+                validation_batch_size, unroll, mesh=None) -> _EpochSpec:
+    return _EpochSpec(
+        net=net, loss=loss, opt=opt, grad=grad, metrics=ms, batch_size=min(batch_size, n),
+        shuffle=bool(shuffle), stop_on_nan=stop_on_nan,
+        val_batch_size=min(validation_batch_size or max(batch_size, 256), x_val.shape[0] if x_val is not None else 1),
+        unroll=unroll or _default_unroll(batch_size, n), mesh=mesh,
+    )
+
+
+def _to_device(dtype, *arrays):
+    """Floating arrays in the parameters' dtype (None stays None)."""
+    return tuple(None if a is None else
+                 jnp.asarray(a, dtype) if np.issubdtype(a.dtype, np.floating) else jnp.asarray(a)
+                 for a in arrays)
 
 
 def _check_int(name: str, value, minimum: int) -> None:

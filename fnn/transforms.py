@@ -8,13 +8,13 @@ A transformation is an ``(init, update)`` pair with ``update(grads, state, param
 """
 from __future__ import annotations
 
-import math
-import numbers
 from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from fnn._validate import real as _real
 
 Array = jax.Array
 Params = Any
@@ -41,23 +41,6 @@ def apply_updates(params: Params, updates: Params) -> Params:
 
 # ---------------------------------------------------------------------------------------------
 # Hyperparameters: validation, arrays in the state, learning-rate access.
-
-def _real(name: str, value, lo: float = -math.inf, hi: float = math.inf,
-          lo_open: bool = False, hi_open: bool = False) -> float:
-    """``value`` as a finite float in the interval, else a ValueError/TypeError naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, (numbers.Real, np.ndarray, np.generic, jax.Array)):
-        raise TypeError(f"{name} must be a real number, got {value!r}")
-    try:
-        v = float(value)
-    except (TypeError, jax.errors.ConcretizationTypeError) as e:
-        raise TypeError(f"{name} must be a concrete real number, got {value!r}") from e
-    if not math.isfinite(v):
-        raise ValueError(f"{name} must be finite, got {value!r}")
-    if v < lo or v > hi or (lo_open and v == lo) or (hi_open and v == hi):
-        interval = f"{'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'}"
-        raise ValueError(f"{name} must be in {interval}, got {value!r}")
-    return v
-
 
 def _beta(name: str, value) -> float:
     return _real(name, value, 0.0, 1.0, hi_open=True)

@@ -1,0 +1,219 @@
+"""The ``fnn`` command line, run in-process through ``fnn.cli.main`` (one subprocess for ``python -m fnn``).
+
+Tiny settings (iris, one small hidden layer, two epochs) keep the compilations few and cheap.
+"""
+import csv
+import json
+import math
+import os
+import subprocess
+import sys
+
+import jax
+import numpy as np
+import pytest
+
+import fnn
+from fnn.cli import DEFAULT_LEARNING_RATES, main
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _table_rows(text):
+    """The data rows of the Markdown table in ``text`` as lists of stripped cells."""
+    lines = [l for l in text.splitlines() if l.startswith("|")]
+    assert set(lines[1].replace("|", "")) == {"-"}, "second table line must be the separator"
+    return [[c.strip() for c in l.strip("|").split("|")] for l in lines[2:]], \
+        [c.strip() for c in lines[0].strip("|").split("|")]
+
+
+def _numpy_mlp_loss_and_grads(params, x, labels):
+    """float64 NumPy reference: 1 hidden relu layer, linear output, mean sparse CE, and its gradient."""
+    w1, b1 = (np.asarray(params[0][k], np.float64) for k in ("w", "b"))
+    w2, b2 = (np.asarray(params[1][k], np.float64) for k in ("w", "b"))
+    a = x @ w1 + b1
+    h = np.maximum(a, 0.0)
+    z = h @ w2 + b2
+    z = z - z.max(axis=1, keepdims=True)
+    p = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
+    n = x.shape[0]
+    loss = -np.mean(np.log(p[np.arange(n), labels]))
+    dz = p.copy()
+    dz[np.arange(n), labels] -= 1.0
+    dz /= n
+    dh = (dz @ w2.T) * (a > 0)
+    grads = [{"w": x.T @ dh, "b": dh.sum(0)}, {"w": h.T @ dz, "b": dz.sum(0)}]
+    return loss, grads
+
+
+def test_compare_table_results_and_plots(tmp_path, capsys):
+    out = tmp_path / "cmp"
+    rc = main(["compare", "--dataset", "iris", "--optimizers", "sgd,adam", "--batch-sizes", "full,16",
+               "--epochs", "2", "--seeds", "2", "--hidden", "8", "--out", str(out)])
+    assert rc == 0
+    stdout = capsys.readouterr().out
+    rows, head = _table_rows(stdout)
+    assert head == ["optimizer", "lr", "batch", "it/epoch", "epochs", "train loss", "val loss",
+                    "test accuracy", "time (s)"]
+    # iris: 120 training samples, the last 20 % (24) held out -> 96; ceil(96 / 16) = 6.
+    assert [r[:5] for r in rows] == [
+        ["sgd", "0.1", "full (96)", "1", "2"], ["sgd", "0.1", "16", str(math.ceil(96 / 16)), "2"],
+        ["adam", "0.002", "full (96)", "1", "2"], ["adam", "0.002", "16", "6", "2"]]
+
+    results = json.loads((out / "results.json").read_text())
+    runs = results["runs"]
+    assert [(r["optimizer"], r["batch"], r["batch_size"]) for r in runs] == [
+        ("sgd", "full", 96), ("sgd", "16", 16), ("adam", "full", 96), ("adam", "16", 16)]
+    for run, row in zip(runs, rows):
+        assert len(run["seeds"]) == 2
+        finals = [s["history"]["loss"][-1] for s in run["seeds"]]
+        mean, std = run["summary"]["loss"]
+        np.testing.assert_allclose([mean, std], [np.mean(finals), np.std(finals)], rtol=1e-12)
+        assert row[5] == f"{mean:.4f} ± {std:.4f}"
+        accs = [s["test"]["accuracy"] for s in run["seeds"]]
+        assert all(0.0 <= a <= 1.0 for a in accs)
+        assert row[7] == f"{np.mean(accs):.4f} ± {np.std(accs):.4f}"
+        for s in run["seeds"]:
+            assert s["epochs_run"] == 2 and len(s["history"]["val_loss"]) == 2 and len(s["epoch_times"]) == 2
+
+    # Independent check of a full-batch SGD run: same initial parameters for every optimizer
+    # (seed s initialises with split(PRNGKey(s))[0]); epoch 1's loss is the loss at those
+    # parameters, epoch 2's the loss after ONE gradient-descent step w <- w - 0.1 dL/dw.
+    (x, y), _ = fnn.datasets.load("iris")
+    x_tr, y_tr, x_val, y_val = x[:96].astype(np.float64), y[:96], x[96:].astype(np.float64), y[96:]
+    net = fnn.mlp([8, 3])
+    for seed in range(2):
+        params = net.init(jax.random.split(jax.random.PRNGKey(seed))[0], (4,))
+        loss0, grads = _numpy_mlp_loss_and_grads(params, x_tr, y_tr)
+        stepped = jax.tree.map(lambda p, g: np.asarray(p, np.float64) - 0.1 * g, params, grads)
+        loss1, _ = _numpy_mlp_loss_and_grads(stepped, x_tr, y_tr)
+        val0, _ = _numpy_mlp_loss_and_grads(stepped, x_val, y_val)
+        sgd_full, adam_full = runs[0]["seeds"][seed]["history"], runs[2]["seeds"][seed]["history"]
+        np.testing.assert_allclose(sgd_full["loss"], [loss0, loss1], rtol=2e-5)
+        np.testing.assert_allclose(sgd_full["val_loss"][0], val0, rtol=2e-5)
+        np.testing.assert_allclose(adam_full["loss"][0], loss0, rtol=2e-5)
+
+    with open(out / "results.csv", newline="") as f:
+        table = list(csv.DictReader(f))
+    assert [(r["optimizer"], r["batch"], r["iterations_per_epoch"]) for r in table] == [
+        ("sgd", "full", "1"), ("sgd", "16", "6"), ("adam", "full", "1"), ("adam", "16", "6")]
+    for r, run in zip(table, runs):
+        np.testing.assert_allclose(float(r["loss_mean"]), run["summary"]["loss"][0], rtol=1e-5)
+        np.testing.assert_allclose(float(r["val_loss_mean"]), run["summary"]["val_loss"][0], rtol=1e-5)
+        assert r["seeds"] == "2"
+
+    import matplotlib.image
+
+    for name in ("loss_vs_epoch.png", "loss_vs_time.png"):
+        data = (out / name).read_bytes()
+        assert data[:8] == PNG_SIGNATURE
+        image = matplotlib.image.imread(out / name)
+        assert image.ndim == 3 and image.shape[0] > 200 and image.shape[1] > 400
+        assert image.std() > 0.01  # something was drawn
+
+
+def test_train_save_resume_continues_exactly(tmp_path, capsys):
+    common = ["train", "--dataset", "iris", "--hidden", "8", "--optimizer", "adam", "--lr", "0.01",
+              "--batch-size", "16", "--verbose", "0"]
+    a, b, c = (str(tmp_path / n) for n in ("a.npz", "b.npz", "c.npz"))
+    assert main(common + ["--epochs", "2", "--save", a]) == 0
+    first = capsys.readouterr().out
+    assert "saved checkpoint (epoch 2)" in first and "test: loss" in first and "accuracy" in first
+    assert main(common + ["--epochs", "4", "--resume", a, "--save", b, "--verbose", "1"]) == 0
+    assert "resumed from" in capsys.readouterr().out
+    assert main(common + ["--epochs", "4", "--save", c]) == 0
+    resumed, straight = fnn.checkpoint.load(b), fnn.checkpoint.load(c)
+    assert resumed.epoch == straight.epoch == 4
+    # 2 epochs + resume for 2 more = 4 epochs in one go: same shuffles, same optimizer state.
+    for k, v in straight.params.items():
+        np.testing.assert_allclose(resumed.params[k], v, rtol=1e-6, atol=1e-7)
+    for name in ("loss", "val_loss", "accuracy"):
+        assert len(resumed.history["history"][name]) == 4
+        np.testing.assert_allclose(resumed.history["history"][name], straight.history["history"][name],
+                                   rtol=1e-6)
+    assert resumed.extra["hidden"] == [8] and resumed.extra["optimizer"] == "adam"
+
+    # A checkpoint of another network is refused with one line, before any training.
+    rc = main(["train", "--dataset", "iris", "--hidden", "5", "--resume", a, "--verbose", "0"])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.count("\n") == 1 and "--resume" in err and "Traceback" not in err
+
+
+def test_gradcheck_prints_layer_table_and_time_ratio(capsys):
+    rc = main(["gradcheck", "--dataset", "iris", "--hidden", "4", "--samples", "8", "--repeats", "3"])
+    out = capsys.readouterr().out
+    assert rc == 0
+    for layer, leaf, shape in (("dense_0", "w", "4x4"), ("dense_0", "b", "4"), ("dense_1", "w", "4x3")):
+        assert any(l.split()[:3] == [layer, leaf, shape] and l.rstrip().endswith("ok")
+                   for l in out.splitlines())
+    assert "gradcheck PASSED" in out
+    ratio = float(out.split("manual/autodiff ratio")[1].split()[0])
+    assert 0 < ratio < 100
+
+
+def test_datasets_lists_names_tasks_and_shapes(tmp_path, capsys):
+    assert main(["datasets"]) == 0
+    lines = {l.split()[0]: l for l in capsys.readouterr().out.splitlines()[2:]}
+    assert sorted(lines) == fnn.datasets.names()
+    # scikit-learn's digits: 1797 images of 8x8 pixels, split 80/20.
+    digits = lines["digits"]
+    assert "classification" in digits and "(1438, 64)" in digits and "(359, 64)" in digits
+    assert "regression" in lines["diabetes"] and "needs --path" in lines["mnist"]
+
+    rng = np.random.default_rng(0)
+    npz = tmp_path / "mnist.npz"
+    np.savez(npz, x_train=rng.integers(0, 256, (12, 28, 28), dtype=np.uint8), y_train=np.arange(12) % 10,
+             x_test=rng.integers(0, 256, (5, 28, 28), dtype=np.uint8), y_test=np.arange(5))
+    assert main(["datasets", "--path", str(npz)]) == 0
+    lines = {l.split()[0]: l for l in capsys.readouterr().out.splitlines()[2:]}
+    assert "(12, 784)" in lines["mnist"] and "(5, 784)" in lines["mnist"]
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["compare", "--optimizers", "sgd,adamz"], ["adamz", "known optimizers", "adam", "lion"]),
+    (["train", "--optimizer", "nope"], ["nope", "known optimizers"]),
+    (["train", "--dataset", "cifar"], ["cifar", "digits", "iris"]),
+    (["gradcheck", "--loss", "l3"], ["l3", "known losses", "mean_squared_error"]),
+    (["compare", "--epochs", "0"], ["--epochs", "positive integer"]),
+    (["train", "--epochs", "-2"], ["--epochs", "positive integer"]),
+    (["train", "--batch-size", "0"], ["--batch-size", "'full'"]),
+    (["compare", "--batch-sizes", "32,x"], ["--batch-sizes", "'full'"]),
+    (["compare", "--hidden", "64,,8"], ["--hidden", "64,64"]),
+    (["train", "--hidden", "-4"], ["--hidden", "positive"]),
+    (["train", "--lr", "0"], ["--lr", "positive"]),
+    (["compare", "--seeds", "two"], ["--seeds", "positive integer"]),
+    (["compare", "--validation-split", "1.5"], ["--validation-split", "[0, 1)"]),
+    (["train", "--activation", "rellu"], ["rellu", "relu", "tanh"]),
+    (["compare", "--grad", "numeric"], ["--grad", "manual", "autodiff"]),
+    (["train", "--dataset", "mnist"], ["mnist", "--path"]),
+    (["train", "--dataset", "diabetes", "--loss", "sparse_categorical_crossentropy"],
+     ["does not fit", "diabetes"]),
+    (["train", "--resume", "/nonexistent/ck.npz"], ["--resume", "no checkpoint"]),
+    (["frobnicate"], ["frobnicate", "compare", "train"]),
+    ([], ["COMMAND"]),
+])
+def test_bad_arguments_exit_2_with_one_line(argv, expected, capsys):
+    rc = main(argv)
+    captured = capsys.readouterr()
+    assert rc == 2
+    assert captured.out == ""
+    assert captured.err.endswith("\n") and captured.err.count("\n") == 1, captured.err
+    assert "error:" in captured.err and "Traceback" not in captured.err
+    for fragment in expected:
+        assert fragment in captured.err, (fragment, captured.err)
+
+
+def test_help_documents_default_learning_rates(capsys):
+    assert main(["compare", "--help"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    for name, lr in DEFAULT_LEARNING_RATES.items():
+        assert f"{name} {lr:g}" in out
+
+
+def test_python_dash_m_fnn_reports_errors_as_a_process():
+    proc = subprocess.run([sys.executable, "-m", "fnn", "compare", "--batch-sizes", "0"], check=False,
+                          capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "JAX_PLATFORMS": "cpu"})
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1
+    assert proc.stderr.startswith("fnn compare: error: argument --batch-sizes")

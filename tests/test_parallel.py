@@ -1,0 +1,296 @@
+"""fnn.parallel: data-parallel fit on 8 CPU devices and over 2 processes equals one device;
+sweep / fit_many of K models equals K separate fits; bad input."""
+import os
+import pathlib
+import subprocess
+import sys
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from jax.sharding import AxisType, Mesh
+
+import fnn
+from fnn import parallel
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+TIMEOUT = 300
+
+
+# --------------------------------------------------------------------------------------------
+# Subprocesses: the device count is fixed when JAX starts, so 8 devices and 2 processes each
+# need processes of their own. They start with the first test of the module and run while
+# the in-process tests do; the tests that read them come last.
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module", autouse=True)
+def runs(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("parallel")
+    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    env["JAX_PLATFORMS"] = "cpu"
+    started = {
+        "mesh": (tmp / "mesh.npz", [sys.executable, str(ROOT / "tests" / "_parallel_worker.py")]),
+        "processes": (tmp / "processes.npz", [sys.executable, str(ROOT / "examples" / "multiprocess_launcher.py"),
+                                               "--processes", "2", "--devices-per-process", "2", "--x64",
+                                               "--no-check", "--timeout", str(TIMEOUT), "--out"]),
+    }
+    procs = {name: subprocess.Popen(cmd + [str(out)], env=env, cwd=ROOT, stdout=subprocess.PIPE,
+                                    stderr=subprocess.STDOUT, text=True)
+             for name, (out, cmd) in started.items()}
+    yield {name: (procs[name], out) for name, (out, _) in started.items()}
+    for p in procs.values():
+        if p.poll() is None:
+            p.kill()
+
+
+def _finish(run):
+    proc, out = run
+    log, _ = proc.communicate(timeout=TIMEOUT)
+    assert proc.returncode == 0, log
+    return np.load(out), log
+
+
+# --------------------------------------------------------------------------------------------
+# Many models
+# --------------------------------------------------------------------------------------------
+
+NET = fnn.serial(fnn.Dense(8, activation="tanh"), fnn.Dropout(0.2), fnn.Dense(3))
+LOSS = fnn.losses.get("sparse_categorical_crossentropy", from_logits=True)
+OPT = fnn.optimizers.sgd(0.1, momentum=0.9, weight_decay=1e-3)
+# 33 rows, the last 7 for validation; 26 training rows in batches of 7: 7, 7, 7, 5.
+SETTINGS = dict(batch_size=7, epochs=2, validation_split=0.2, metrics=["accuracy"])
+
+
+def _data():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(33, 4))
+    return x, (x[:, 0] + x[:, 1] ** 2 > 0.5).astype(np.int32) + (x[:, 2] > 1)
+
+
+def _f64(tree):
+    return jax.tree.map(lambda a: a.astype(jnp.float64), tree)
+
+
+def _with_hparams(state, **values):
+    return state._replace(hparams={**state.hparams, **{k: jnp.asarray(v, state.hparams[k].dtype)
+                                                       for k, v in values.items()}})
+
+
+@pytest.fixture(scope="module")
+def swept():
+    x, y = _data()
+    return parallel.sweep(NET, OPT, LOSS, x, y, seeds=[0, 1], learning_rates=[0.05, 0.2],
+                          weight_decays=[0.0, 0.01], dtype=jnp.float64, **SETTINGS)
+
+
+def test_sweep_equals_separate_fits(swept):
+    """K = 2 seeds x 2 learning rates x 2 weight decays = 8 models in one program, each equal
+    (float64) to its own fit: same init, shuffles and dropout masks, hyperparameters in the state."""
+    x, y = _data()
+    res = swept
+    assert [tuple(c.values()) for c in res.configs] == [
+        (s, lr, wd) for s in (0, 1) for lr in (0.05, 0.2) for wd in (0.0, 0.01)]
+    chex.assert_tree_shape_prefix(res.params, (8,))
+    chex.assert_tree_shape_prefix(res.opt_state, (8,))
+    assert len(res.histories) == 8
+    for i, c in enumerate(res.configs):
+        init_key, fit_key = jax.random.split(jax.random.PRNGKey(c["seed"]))
+        p0 = _f64(NET.init(init_key, (4,)))
+        state = _with_hparams(OPT.init(p0), learning_rate=c["learning_rate"], weight_decay=c["weight_decay"])
+        ref = fnn.fit(NET, p0, OPT, LOSS, x, y, key=fit_key, opt_state=state, verbose=0, **SETTINGS)
+        got = res.result(i)
+        # the swept values sit in the state where a freshly built optimizer puts them
+        built = fnn.optimizers.sgd(c["learning_rate"], momentum=0.9, weight_decay=c["weight_decay"] or 1.0)
+        want = {**built.init(p0).hparams, "weight_decay": c["weight_decay"]}
+        chex.assert_trees_all_close(dict(got.opt_state.hparams), want, rtol=1e-7)
+        chex.assert_trees_all_equal_dtypes(got.params, ref.params)
+        assert jax.tree.leaves(got.params)[0].dtype == jnp.float64
+        chex.assert_trees_all_close(got.params, ref.params, rtol=1e-12, atol=1e-14)
+        chex.assert_trees_all_close(got.opt_state, ref.opt_state, rtol=1e-12, atol=1e-14)
+        assert got.history.keys() == ref.history.keys() == {"loss", "accuracy", "val_loss", "val_accuracy"}
+        for k in ref.history.keys():
+            np.testing.assert_allclose(got.history[k], ref.history[k], rtol=1e-12, atol=1e-14)
+        assert got.history.iterations_per_epoch == ref.history.iterations_per_epoch == 4
+    # the models really differ: seeds, learning rates and weight decays all change the result
+    finals = np.array([h["loss"][-1] for h in res.histories])
+    assert len(np.unique(np.round(finals, 12))) == 8
+
+
+def test_sweep_again_with_other_values_compiles_nothing(swept, compiles):
+    """Hyperparameters are arrays in the state: a second sweep of the same shapes reuses the program."""
+    x, y = _data()
+    with compiles() as c:
+        again = parallel.sweep(NET, OPT, LOSS, x, y, seeds=[5, 6], learning_rates=[0.01, 0.02],
+                               weight_decays=[0.1, 0.0], dtype=jnp.float64, **SETTINGS)
+    assert c.count == 0
+    assert again.configs[0] == {"seed": 5, "learning_rate": 0.01, "weight_decay": 0.1}
+
+
+def test_fit_many_with_one_shared_key(swept, compiles):
+    """8 stacked inits, ONE key for all (same shuffles and masks): each model equals
+    fit(key=key); the same compiled program as the sweep's."""
+    x, y = _data()
+    key = jax.random.PRNGKey(7)
+    inits = [_f64(NET.init(jax.random.PRNGKey(s), (4,))) for s in range(10, 18)]
+    stacked = jax.tree.map(lambda *a: jnp.stack(a), *inits)
+    with compiles() as c:
+        res = parallel.fit_many(NET, stacked, OPT, LOSS, x, y, key=key, **SETTINGS)
+    assert c.count <= 2  # the per-epoch key helpers for one key's shape; no epoch program
+    for i in (0, 5):
+        ref = fnn.fit(NET, inits[i], OPT, LOSS, x, y, key=key, verbose=0, **SETTINGS)
+        chex.assert_trees_all_close(res.result(i).params, ref.params, rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(res.histories[i]["val_loss"], ref.history["val_loss"], rtol=1e-12)
+    assert res.configs == [{}] * 8
+
+
+def test_best_picks_the_lowest_last_monitor(swept):
+    last_val = [h["val_loss"][-1] for h in swept.histories]
+    assert swept.best() == int(np.argmin(last_val))
+    assert swept.best("loss") == int(np.argmin([h["loss"][-1] for h in swept.histories]))
+    assert swept.best("val_accuracy", mode="max") == int(np.argmax([h["val_accuracy"][-1] for h in swept.histories]))
+    with pytest.raises(ValueError, match="monitor 'auc' was not recorded"):
+        swept.best("auc")
+    with pytest.raises(ValueError, match="mode"):
+        swept.best(mode="lowest")
+
+
+# --------------------------------------------------------------------------------------------
+# Meshes, shards, bad input
+# --------------------------------------------------------------------------------------------
+
+
+def test_data_mesh_and_check_mesh():
+    mesh = parallel.data_mesh()
+    assert mesh.axis_names == ("batch",) and mesh.axis_types == (AxisType.Auto,)
+    assert mesh.devices.size == jax.device_count()
+    explicit = jax.make_mesh((1,), ("batch",))  # jax's default axis type is Explicit
+    assert parallel.check_mesh(explicit).axis_types == (AxisType.Auto,)
+    with pytest.raises(TypeError, match="mesh must be a jax.sharding.Mesh"):
+        parallel.check_mesh("cpu")
+    with pytest.raises(ValueError, match="axis named 'batch'.*'data'"):
+        parallel.check_mesh(Mesh(np.array(jax.devices()[:1]), ("data",)))
+    with pytest.raises(ValueError, match="at least one device"):
+        parallel.data_mesh([])
+
+
+def test_fit_rejects_a_bad_mesh_before_compiling(compiles):
+    x, y = _data()
+    params = NET.init(jax.random.PRNGKey(0), (4,))
+    with compiles() as c:
+        with pytest.raises(TypeError, match="mesh must be a jax.sharding.Mesh"):
+            fnn.fit(NET, params, OPT, LOSS, x, y, mesh=object(), verbose=0)
+        with pytest.raises(ValueError, match="axis named 'batch'"):
+            fnn.fit(NET, params, OPT, LOSS, x, y, mesh=Mesh(np.array(jax.devices()[:1]), ("model",)), verbose=0)
+    assert c.count == 0
+
+
+def test_single_process_gather_is_the_identity():
+    x, y = _data()
+    gx, gy, val = parallel.gather_process_data(x, y, (x[:3], y[:3]), mesh=parallel.data_mesh())
+    assert gx is x and gy is y and val[0] is not None
+
+
+@given(n=st.integers(0, 40), count=st.integers(1, 7))
+def test_process_shards_concatenate_to_the_whole(n, count):
+    a = np.arange(n * 2).reshape(n, 2)
+    shards = [parallel.process_shard(a, index=i, count=count) for i in range(count)]
+    np.testing.assert_array_equal(np.concatenate(shards), a)
+    sizes = [len(s) for s in shards]
+    assert max(sizes) - min(sizes) <= 1 and sizes == sorted(sizes, reverse=True)
+
+
+def test_process_shard_and_initialize_bad_input():
+    with pytest.raises(ValueError, match=r"index must be in \[0, count=2\)"):
+        parallel.process_shard(np.zeros(4), index=2, count=2)
+    with pytest.raises(ValueError, match="count must be >= 1"):
+        parallel.process_shard(np.zeros(4), index=0, count=0)
+    with pytest.raises(ValueError, match=r"cpu_collectives must be one of \('gloo', 'mpi'\)"):
+        parallel.initialize("127.0.0.1:1", 2, 0, cpu_collectives="nccl")
+    with pytest.raises(ValueError, match=r"process_id must be in \[0, num_processes=2\)"):
+        parallel.initialize("127.0.0.1:1", 2, 2)
+    with pytest.raises(TypeError, match="local_device_count must be an int"):
+        parallel.initialize("127.0.0.1:1", 2, 0, local_device_count=1.5)
+
+
+def test_sweep_and_fit_many_bad_input(compiles):
+    x, y = _data()
+    with compiles() as c:
+        with pytest.raises(ValueError, match="no hyperparameter 'weight_decay'.*learning_rate.*weight_decay=0"):
+            parallel.sweep(NET, fnn.optimizers.sgd(0.1), LOSS, x, y, weight_decays=[0.0, 0.1])
+        with pytest.raises(ValueError, match="no hyperparameter 'nope'"):
+            parallel.sweep(NET, OPT, LOSS, x, y, hparams={"nope": [1.0]})
+        with pytest.raises(ValueError, match="learning_rates must hold at least one value"):
+            parallel.sweep(NET, OPT, LOSS, x, y, learning_rates=[])
+        with pytest.raises(ValueError, match="learning_rates must be >= 0"):
+            parallel.sweep(NET, OPT, LOSS, x, y, learning_rates=[0.1, -1.0])
+        with pytest.raises(ValueError, match="momentum values must be finite"):
+            parallel.sweep(NET, OPT, LOSS, x, y, hparams={"momentum": [0.5, float("nan")]})
+        with pytest.raises(TypeError, match="seeds must be ints"):
+            parallel.sweep(NET, OPT, LOSS, x, y, seeds=[0.5])
+        with pytest.raises(TypeError, match="sweep\\(\\) sets 'key' itself"):
+            parallel.sweep(NET, OPT, LOSS, x, y, key=jax.random.PRNGKey(0))
+        with pytest.raises(ValueError, match="learning_rate given twice"):
+            parallel.sweep(NET, OPT, LOSS, x, y, learning_rates=[0.1], hparams={"learning_rate": [0.2]})
+        p = NET.init(jax.random.PRNGKey(0), (4,))
+        with pytest.raises(ValueError, match="params must be stacked"):
+            parallel.fit_many(NET, [{"w": jnp.zeros((2, 4, 8)), "b": jnp.zeros((3, 8))}, {}, {}], OPT, LOSS, x, y)
+        stacked = jax.tree.map(lambda a: jnp.stack([a, a]), p)
+        with pytest.raises(ValueError, match="key holds 3 keys for 2 models"):
+            parallel.fit_many(NET, stacked, OPT, LOSS, x, y, key=jax.random.split(jax.random.PRNGKey(0), 3))
+        with pytest.raises(ValueError, match="configs must have one entry per model"):
+            parallel.fit_many(NET, stacked, OPT, LOSS, x, y, configs=[{}])
+        with pytest.raises(ValueError, match="batch_size must be >= 1"):
+            parallel.fit_many(NET, stacked, OPT, LOSS, x, y, batch_size=0)
+        with pytest.raises(ValueError, match="same number of samples"):
+            parallel.fit_many(NET, stacked, OPT, LOSS, x, y[:-1])
+    assert c.count == 0
+
+
+# --------------------------------------------------------------------------------------------
+# The subprocess runs (started with the first test of this module)
+# --------------------------------------------------------------------------------------------
+
+
+def test_sharded_fit_on_8_devices_equals_one_device(runs):
+    """float32, shuffled, Dropout, validation and accuracy; batches of 12, 12 and 5 rows on 8
+    devices (none divisible by 8): manual and autodiff gradients."""
+    d, _ = _finish(runs["mesh"])
+    for case in ("manual", "autodiff"):
+        names = sorted(k.split("/", 2)[2] for k in d if k.startswith(f"{case}/single/"))
+        assert any(n.startswith("history/val_") for n in names) == (case == "manual")
+        for n in names:
+            single, mesh = d[f"{case}/single/{n}"], d[f"{case}/mesh/{n}"]
+            if n.startswith("devices"):
+                assert (int(single), int(mesh)) == (1, 8)  # the sharded run really used 8 devices
+            else:
+                assert single.dtype == np.float32 or n.startswith("history")
+                np.testing.assert_allclose(mesh, single, rtol=1e-5, atol=1e-6, err_msg=f"{case} {n}")
+        # and training did something: the weights moved from their start
+        assert not np.allclose(d[f"{case}/single/param0"], 0)
+
+
+def test_two_processes_equal_one_process(runs):
+    """2 processes x 2 CPU devices (gloo collectives), each feeding its shard of the rows, give
+    the params and history of one process on all the rows (float64)."""
+    d, log = _finish(runs["processes"])
+    assert "process 0/2: 102 of 203 rows, 2 of 4 devices" in log
+    assert "process 1/2: 101 of 203 rows, 2 of 4 devices" in log
+    sys.path.insert(0, str(ROOT / "examples"))
+    try:
+        import multiprocess_launcher
+    finally:
+        sys.path.pop(0)
+    net, params, opt, loss, x, y, settings = multiprocess_launcher.problem()
+    ref = fnn.fit(net, params, opt, loss, x, y, **settings)
+    leaves = jax.tree.leaves(ref.params)
+    assert leaves[0].dtype == np.float64
+    for i, leaf in enumerate(leaves):
+        np.testing.assert_allclose(d[f"arr_{i}"], leaf, rtol=1e-10, atol=1e-12)
+    for k, v in ref.history.history.items():
+        np.testing.assert_allclose(d["history_" + k], v, rtol=1e-10, atol=1e-12)
+    assert set(ref.history.keys()) == {"loss", "accuracy", "val_loss", "val_accuracy"}

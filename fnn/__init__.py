@@ -17,11 +17,13 @@ from fnn import (
     losses,
     metrics,
     optimizers,
+    parallel,
     schedules,
 )
 from fnn.grad import GradcheckReport, gradcheck, value_and_grad, with_manual_vjp
 from fnn.layers import Activation, Dense, Dropout, Flatten, Layer, LayerNorm, Network, mlp, serial
 from fnn.metrics import evaluate
+from fnn.many import SweepResult, fit_many, sweep
 from fnn.train import FitResult, History, eval_step, fit, train_step
 
 __version__ = "0.1.0"
@@ -32,8 +34,8 @@ __all__ = [
     # gradients
     "value_and_grad", "gradcheck", "GradcheckReport", "with_manual_vjp",
     # training
-    "fit", "FitResult", "History", "train_step", "eval_step", "evaluate",
+    "fit", "FitResult", "History", "train_step", "eval_step", "evaluate", "fit_many", "sweep", "SweepResult",
     # namespaces
     "activations", "initializers", "losses", "optimizers", "schedules", "callbacks", "metrics",
-    "data", "datasets", "checkpoint",
+    "data", "datasets", "checkpoint", "parallel",
 ]

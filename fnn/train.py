@@ -163,7 +163,7 @@ def _compiled_epoch(spec: _EpochSpec):
 
 def _epoch_fn(spec: _EpochSpec):
     """The pure epoch ``(params, opt_state, x, y, perm, key, x_val, y_val) -> (params,
-    opt_state, bad, sums, val)`` for ``spec`` (``fnn.parallel.fit_many`` vmaps it)."""
+    opt_state, bad, sums, val)`` for ``spec`` (``fnn.many.fit_many`` vmaps it)."""
     net, loss, ms, B = spec.net, spec.loss, spec.metrics, spec.batch_size
     step = _step_fn(net, loss, spec.opt, spec.grad)
     if spec.mesh is None:

@@ -84,7 +84,7 @@ def _with_hparams(state, **values):
 @pytest.fixture(scope="module")
 def swept():
     x, y = _data()
-    return parallel.sweep(NET, OPT, LOSS, x, y, seeds=[0, 1], learning_rates=[0.05, 0.2],
+    return fnn.sweep(NET, OPT, LOSS, x, y, seeds=[0, 1], learning_rates=[0.05, 0.2],
                           weight_decays=[0.0, 0.01], dtype=jnp.float64, **SETTINGS)
 
 
@@ -125,7 +125,7 @@ def test_sweep_again_with_other_values_compiles_nothing(swept, compiles):
     """Hyperparameters are arrays in the state: a second sweep of the same shapes reuses the program."""
     x, y = _data()
     with compiles() as c:
-        again = parallel.sweep(NET, OPT, LOSS, x, y, seeds=[5, 6], learning_rates=[0.01, 0.02],
+        again = fnn.sweep(NET, OPT, LOSS, x, y, seeds=[5, 6], learning_rates=[0.01, 0.02],
                                weight_decays=[0.1, 0.0], dtype=jnp.float64, **SETTINGS)
     assert c.count == 0
     assert again.configs[0] == {"seed": 5, "learning_rate": 0.01, "weight_decay": 0.1}
@@ -139,7 +139,7 @@ def test_fit_many_with_one_shared_key(swept, compiles):
     inits = [_f64(NET.init(jax.random.PRNGKey(s), (4,))) for s in range(10, 18)]
     stacked = jax.tree.map(lambda *a: jnp.stack(a), *inits)
     with compiles() as c:
-        res = parallel.fit_many(NET, stacked, OPT, LOSS, x, y, key=key, **SETTINGS)
+        res = fnn.fit_many(NET, stacked, OPT, LOSS, x, y, key=key, **SETTINGS)
     assert c.count <= 2  # the per-epoch key helpers for one key's shape; no epoch program
     for i in (0, 5):
         ref = fnn.fit(NET, inits[i], OPT, LOSS, x, y, key=key, verbose=0, **SETTINGS)
@@ -219,36 +219,41 @@ def test_process_shard_and_initialize_bad_input():
 
 def test_sweep_and_fit_many_bad_input(compiles):
     x, y = _data()
+    p = NET.init(jax.random.PRNGKey(0), (4,))
+    stacked = jax.tree.map(lambda a: jnp.stack([a, a]), p)
+    unstacked = [{"w": jnp.zeros((2, 4, 8)), "b": jnp.zeros((3, 8))}, {}, {}]
+    three_keys = jax.random.split(jax.random.PRNGKey(0), 3)
     with compiles() as c:
         with pytest.raises(ValueError, match="no hyperparameter 'weight_decay'.*learning_rate.*weight_decay=0"):
-            parallel.sweep(NET, fnn.optimizers.sgd(0.1), LOSS, x, y, weight_decays=[0.0, 0.1])
+            fnn.sweep(NET, fnn.optimizers.sgd(0.1), LOSS, x, y, weight_decays=[0.0, 0.1])
         with pytest.raises(ValueError, match="no hyperparameter 'nope'"):
-            parallel.sweep(NET, OPT, LOSS, x, y, hparams={"nope": [1.0]})
+            fnn.sweep(NET, OPT, LOSS, x, y, hparams={"nope": [1.0]})
         with pytest.raises(ValueError, match="learning_rates must hold at least one value"):
-            parallel.sweep(NET, OPT, LOSS, x, y, learning_rates=[])
+            fnn.sweep(NET, OPT, LOSS, x, y, learning_rates=[])
         with pytest.raises(ValueError, match="learning_rates must be >= 0"):
-            parallel.sweep(NET, OPT, LOSS, x, y, learning_rates=[0.1, -1.0])
+            fnn.sweep(NET, OPT, LOSS, x, y, learning_rates=[0.1, -1.0])
         with pytest.raises(ValueError, match="momentum values must be finite"):
-            parallel.sweep(NET, OPT, LOSS, x, y, hparams={"momentum": [0.5, float("nan")]})
+            fnn.sweep(NET, OPT, LOSS, x, y, hparams={"momentum": [0.5, float("nan")]})
         with pytest.raises(TypeError, match="seeds must be ints"):
-            parallel.sweep(NET, OPT, LOSS, x, y, seeds=[0.5])
+            fnn.sweep(NET, OPT, LOSS, x, y, seeds=[0.5])
         with pytest.raises(TypeError, match="sweep\\(\\) sets 'key' itself"):
-            parallel.sweep(NET, OPT, LOSS, x, y, key=jax.random.PRNGKey(0))
+            fnn.sweep(NET, OPT, LOSS, x, y, key=jax.random.PRNGKey(0))
         with pytest.raises(ValueError, match="learning_rate given twice"):
-            parallel.sweep(NET, OPT, LOSS, x, y, learning_rates=[0.1], hparams={"learning_rate": [0.2]})
-        p = NET.init(jax.random.PRNGKey(0), (4,))
+            fnn.sweep(NET, OPT, LOSS, x, y, learning_rates=[0.1], hparams={"learning_rate": [0.2]})
         with pytest.raises(ValueError, match="params must be stacked"):
-            parallel.fit_many(NET, [{"w": jnp.zeros((2, 4, 8)), "b": jnp.zeros((3, 8))}, {}, {}], OPT, LOSS, x, y)
-        stacked = jax.tree.map(lambda a: jnp.stack([a, a]), p)
-        with pytest.raises(ValueError, match="key holds 3 keys for 2 models"):
-            parallel.fit_many(NET, stacked, OPT, LOSS, x, y, key=jax.random.split(jax.random.PRNGKey(0), 3))
-        with pytest.raises(ValueError, match="configs must have one entry per model"):
-            parallel.fit_many(NET, stacked, OPT, LOSS, x, y, configs=[{}])
+            fnn.fit_many(NET, unstacked, OPT, LOSS, x, y)
         with pytest.raises(ValueError, match="batch_size must be >= 1"):
-            parallel.fit_many(NET, stacked, OPT, LOSS, x, y, batch_size=0)
-        with pytest.raises(ValueError, match="same number of samples"):
-            parallel.fit_many(NET, stacked, OPT, LOSS, x, y[:-1])
+            fnn.fit_many(NET, stacked, OPT, LOSS, x, y, batch_size=0)
     assert c.count == 0
+    # (after the data checks, which fit shares and which may stage a tiny label-range kernel)
+    with pytest.raises(ValueError, match="key holds 3 keys for 2 models"):
+        fnn.fit_many(NET, stacked, OPT, LOSS, x, y, key=three_keys)
+    with pytest.raises(ValueError, match="configs must have one entry per model"):
+        fnn.fit_many(NET, stacked, OPT, LOSS, x, y, configs=[{}])
+    with pytest.raises(ValueError, match="same number of samples"):
+        fnn.fit_many(NET, stacked, OPT, LOSS, x, y[:-1])
+    with pytest.raises(ValueError, match="opt_state must be stacked"):
+        fnn.fit_many(NET, stacked, OPT, LOSS, x, y, opt_state=OPT.init(p))
 
 
 # --------------------------------------------------------------------------------------------

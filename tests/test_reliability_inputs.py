@@ -13,7 +13,8 @@ distillation) are valid targets, and categorical_accuracy compares argmax(y_true
 losses and metrics require one integer label per sample in [0, C): one-hot rows are rejected.
 """
 import re
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -261,8 +262,8 @@ def test_fit_rejects_foreign_and_corrupt_checkpoints_and_keeps_the_file(tmp_path
     fnn.checkpoint.save(other, params=_WRONG_PARAMS, opt_state=OPT.init(_WRONG_PARAMS), epoch=1)
     for path, pattern in [(good, r"params_only.npz: the checkpoint holds no opt_state"),
                           (cut, r"cut.npz: not a readable fnn checkpoint \(corrupt, truncated"),
-                          (other, r"other.npz: checkpoint does not match the template: "
-                                  r"params\[0\]\['b'\]: shape \(6,\) in the file vs \(7,\)")]:
+                          (other, (r"other.npz: checkpoint does not match the template: "
+                                   r"params\[0\]\['b'\]: shape \(6,\) in the file vs \(7,\)"))]:
         before = path.read_bytes()
         with pytest.raises(ValueError, match=pattern):
             fnn.fit(NET, PARAMS, OPT, MSE, x, y, checkpoint=path, verbose=0)
@@ -295,7 +296,8 @@ EVAL_CASES = [
     Case("y_shape", lambda n: (lambda: fnn.evaluate(NET, PARAMS, MSE, _data(n)[0], _data(n)[1][:, :2])),
          ValueError, (r"^y: ", r"y_true shape \({n}, 2\) does not match y_pred shape \({n}, 3\)"),
          gap="the error comes from inside the loss, without naming the argument y"),
-    Case("nan_in_y", lambda n: (lambda: fnn.evaluate(NET, PARAMS, MSE, _data(n)[0], _with(_data(n)[1], (2, 2), np.nan))),
+    Case("nan_in_y", lambda n: (lambda: fnn.evaluate(NET, PARAMS, MSE, _data(n)[0],
+                                                     _with(_data(n)[1], (2, 2), np.nan))),
          ValueError, (r"^y contains 1 NaN/inf value\(s\), the first at index \(2, 2\)",)),
     Case("empty", lambda n: (lambda: fnn.evaluate(NET, PARAMS, MSE, _data(n)[0][:0], _data(n)[1][:0])),
          ValueError, (r"x is empty",)),
@@ -464,10 +466,11 @@ def test_property_nonfinite_data_is_located(where, value, row, col, extra):
 
 
 @settings(max_examples=20, deadline=None)
-@given(widths=st.lists(st.integers(1, 4), min_size=1, max_size=3), other=st.lists(st.integers(1, 4), min_size=1, max_size=3))
+@given(widths=st.lists(st.integers(1, 4), min_size=1, max_size=3),
+       other=st.lists(st.integers(1, 4), min_size=1, max_size=3))
 def test_property_checkpoint_load_accepts_only_the_same_tree(tmp_path_factory, widths, other):
     path = tmp_path_factory.mktemp("ck") / "p.npz"
-    make = lambda ws: [{"w": np.full((a, b), 0.5), "b": np.arange(b, dtype=np.float32)}  # noqa: E731
+    make = lambda ws: [{"w": np.full((a, b), 0.5), "b": np.arange(b, dtype=np.float32)}
                        for a, b in zip([2] + ws[:-1], ws)]
     saved = make(widths)
     fnn.checkpoint.save(path, params=saved, epoch=1)

@@ -1,0 +1,299 @@
+"""Many models at once: K networks trained in ONE compiled program.
+
+:func:`fit_many` trains K models stacked along a leading axis (params, optimizer states with
+per-model hyperparameters, per-model shuffling keys) with ``vmap`` of fit's own epoch
+(:func:`fnn.train._epoch_fn`), so every model follows exactly ``fit``'s semantics.
+:func:`sweep` builds the K models from a grid of seeds and hyperparameters (learning rate,
+weight decay, any ``hparams`` entry of the optimizer state) — the comparison work fnn exists for.
+"""
+from __future__ import annotations
+
+import functools
+import itertools
+import math
+import time
+from typing import Any, NamedTuple, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from fnn import train as _train
+from fnn.layers import Network
+from fnn.transforms import set_learning_rate
+
+Array = jax.Array
+
+__all__ = ["fit_many", "sweep", "SweepResult"]
+
+# --------------------------------------------------------------------------------------------
+# Many models: fit's epoch under vmap
+# --------------------------------------------------------------------------------------------
+
+
+class SweepResult(NamedTuple):
+    """What :func:`fit_many` / :func:`sweep` return for K models.
+
+    ``params`` and ``opt_state`` are stacked: every leaf has a leading axis of length K.
+    ``histories[i]`` is model i's :class:`fnn.History` (same entries as ``fit``'s);
+    ``configs[i]`` the settings that made model i (``seed``, swept hyperparameters).
+    """
+
+    params: Any
+    opt_state: Any
+    histories: list
+    configs: list
+
+    def result(self, i: int) -> _train.FitResult:
+        """Model ``i`` as a ``FitResult``, as ``fit`` would have returned it."""
+        return _train.FitResult(_model(self.params, i), _model(self.opt_state, i), self.histories[i])
+
+    def best(self, monitor: str | None = None, mode: str = "min") -> int:
+        """Index of the model with the best last-epoch ``monitor`` (default ``val_loss`` when
+        recorded, else ``loss``); non-finite values rank last."""
+        if mode not in ("min", "max"):
+            raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
+        h0 = self.histories[0]
+        monitor = monitor or ("val_loss" if "val_loss" in h0 else "loss")
+        if monitor not in h0:
+            raise ValueError(f"monitor {monitor!r} was not recorded; recorded: {sorted(h0.keys())}")
+        last = np.array([h[monitor][-1] if h[monitor] else np.nan for h in self.histories], float)
+        last = np.where(np.isfinite(last), last if mode == "min" else -last, np.inf)
+        return int(np.argmin(last))
+
+
+@functools.lru_cache(maxsize=16)
+def _compiled_many(spec: _train._EpochSpec):
+    """fit's epoch for ``spec`` vmapped over models: params, state, permutation and dropout key
+    on axis 0, the data shared."""
+    epoch = _train._epoch_fn(spec)
+    in_axes = (0, 0, None, None, 0 if spec.shuffle else None, 0 if spec.net.needs_key else None, None, None)
+    return jax.jit(jax.vmap(epoch, in_axes=in_axes), donate_argnums=(0, 1))
+
+
+@functools.partial(jax.jit, static_argnums=(2, 3))
+def _epoch_keys(keys, epoch, n: int, shuffle: bool):
+    """fit's per-epoch ``(perm, dropout key)`` for each of the K stacked ``keys``."""
+    def one(k):
+        perm_key, drop_key = jax.random.split(jax.random.fold_in(k, epoch))
+        return (jax.random.permutation(perm_key, n) if shuffle else None), drop_key
+
+    return jax.vmap(one)(keys)
+
+
+def _model(tree, i: int):
+    """Model ``i``'s slice of a tree stacked over models (None stays None)."""
+    return None if tree is None else jax.tree.map(lambda a: a[i], tree)
+
+
+def _is_key(a) -> bool:
+    return jax.dtypes.issubdtype(a.dtype, jax.dtypes.prng_key)
+
+
+def _num_models(tree, name: str = "params") -> int:
+    leaves = jax.tree.leaves(tree)
+    if not leaves:
+        raise ValueError(f"{name} has no arrays")
+    sizes = {np.shape(l)[0] if np.ndim(l) else None for l in leaves}
+    if len(sizes) != 1 or None in sizes:
+        raise ValueError(f"{name} must be stacked: every leaf with the same leading axis of K models "
+                         f"(e.g. jax.tree.map(lambda *a: jnp.stack(a), *trees)); got leading sizes {sizes}")
+    return sizes.pop()
+
+
+def fit_many(
+    net: Network,
+    params: Any,
+    opt: Any,
+    loss: Any,
+    x: Any,
+    y: Any,
+    *,
+    key: Array | None = None,
+    opt_state: Any = None,
+    batch_size: int | None = 32,
+    epochs: int = 1,
+    shuffle: bool = True,
+    validation_split: float = 0.0,
+    validation_data: tuple | None = None,
+    validation_batch_size: int | None = None,
+    metrics: Sequence = (),
+    grad: str = "manual",
+    verbose: int = 0,
+    unroll: int | None = None,
+    configs: Sequence[dict] | None = None,
+) -> SweepResult:
+    """Trains K models at once on the same data: ``fit``'s compiled epoch under ``jax.vmap``, one
+    program for all K.
+
+    ``params`` is stacked (each leaf has a leading axis of K models); ``opt_state`` (default
+    ``vmap(opt.init)(params)``) carries each model's hyperparameters as arrays, so models may
+    differ in learning rate, weight decay... (see :func:`sweep`). ``key`` is one PRNG key shared
+    by all models (the same shuffles and dropout masks) or K stacked keys. Model i's params and
+    history equal ``fit(net, params[i], opt, loss, x, y, key=key[i], opt_state=opt_state[i],
+    ...)`` with the same settings (no callbacks) up to float rounding. ``verbose=1`` prints one
+    line per epoch (the spread of the models' losses).
+    """
+    loss, batch_size = _train._check_settings(grad, loss, opt, batch_size, epochs, unroll, validation_split)
+    if verbose not in (0, 1, 2):
+        raise ValueError(f"verbose must be 0, 1 or 2, got {verbose!r}")
+    k_models = _num_models(params)
+    one_model = jax.tree.map(lambda a: jax.ShapeDtypeStruct(np.shape(a)[1:], a.dtype), params)  # shapes only
+    x_tr, y_tr, x_val, y_val, ms = _train._prepare_data(net, one_model, loss, x, y, validation_split,
+                                                        validation_data, metrics)
+    n = x_tr.shape[0]
+    if key is not None:
+        key = key if isinstance(key, jax.Array) else jnp.asarray(key)
+        single = 0 if _is_key(key) else 1
+        if key.ndim not in (single, single + 1):
+            raise ValueError(f"key must be one PRNG key or K={k_models} stacked keys, got shape {key.shape}")
+        if key.ndim == single + 1 and key.shape[0] != k_models:
+            raise ValueError(f"key holds {key.shape[0]} keys for {k_models} models")
+    if configs is None:
+        configs = [{} for _ in range(k_models)]
+    elif len(configs) != k_models:
+        raise ValueError(f"configs must have one entry per model ({k_models}), got {len(configs)}")
+    if opt_state is not None and _num_models(opt_state, "opt_state") != k_models:
+        raise ValueError(f"opt_state must be stacked over the same {k_models} models as params")
+
+    if key is None:
+        key, single = jax.random.PRNGKey(0), 1
+    # One key for all: K copies of it, so that both cases run the same compiled program.
+    keys = jnp.broadcast_to(key, (k_models,) + key.shape[key.ndim - single:])
+    x_tr, y_tr, x_val, y_val = _train._to_device(_train._param_dtype(params), x_tr, y_tr, x_val, y_val)
+    params = _train._copy_tree(params)
+    opt_state = jax.vmap(opt.init)(params) if opt_state is None else _train._copy_tree(opt_state)
+    spec = _train._epoch_spec(net, loss, opt, grad, ms, batch_size, n, shuffle, False, x_val,
+                              validation_batch_size, unroll)
+    epoch_fn = _compiled_many(spec)
+
+    histories = [_train.History(math.ceil(n / batch_size)) for _ in range(k_models)]
+    for epoch in range(epochs):
+        perm, drop_key = _epoch_keys(keys, epoch, n, bool(shuffle))
+        t0 = time.perf_counter()
+        params, opt_state, _, sums, val = epoch_fn(
+            params, opt_state, x_tr, y_tr, perm, drop_key if net.needs_key else None, x_val, y_val)
+        sums, val = jax.device_get((sums, val))  # the one host sync of the epoch
+        seconds = time.perf_counter() - t0
+        for i, h in enumerate(histories):
+            h.append(epoch, _train._logs(ms, _model(sums, i), _model(val, i)), seconds)
+        if verbose:
+            last = np.array([h["loss"][-1] for h in histories])
+            ok = last[np.isfinite(last)]
+            spread = f"min {ok.min():.4g} / median {np.median(ok):.4g} / max {ok.max():.4g}" if ok.size else "-"
+            print(f"Epoch {epoch + 1}/{epochs} - {k_models} models - {seconds:.2f}s - loss {spread}"
+                  + (f" ({last.size - ok.size} non-finite)" if ok.size < last.size else ""), flush=True)
+    return SweepResult(params, opt_state, histories, [dict(c) for c in configs])
+
+
+def _set_hparam(state: Any, name: str, values: Array) -> Any:
+    """``state`` with hyperparameter ``name`` set to ``values`` (shape (K,)) in every optimizer
+    state that holds it."""
+    if name == "learning_rate":
+        return set_learning_rate(state, values)
+    has = lambda node: hasattr(node, "_fields") and "hparams" in node._fields and isinstance(node.hparams, dict)  # noqa: E731
+    known: set[str] = set()
+    found = []
+
+    def replace(node):
+        if not has(node):
+            return node
+        known.update(node.hparams)
+        if name not in node.hparams:
+            return node
+        found.append(True)
+        old = node.hparams[name]
+        return node._replace(hparams={**node.hparams, name: jnp.broadcast_to(jnp.asarray(values, old.dtype), old.shape)})
+
+    new = jax.tree.map(replace, state, is_leaf=has)
+    if not found:
+        raise ValueError(f"the optimizer state holds no hyperparameter {name!r}; it holds: "
+                         f"{', '.join(sorted(known)) or 'none'} (a term switched off at construction, "
+                         f"e.g. weight_decay=0, cannot be swept: build the optimizer with a nonzero value)")
+    return new
+
+
+def _values(name: str, values: Any) -> list:
+    if isinstance(values, (str, bytes)) or not isinstance(values, (Sequence, np.ndarray, jax.Array)):
+        raise TypeError(f"{name} must be a sequence of values, got {type(values).__name__}")
+    values = list(np.asarray(values).tolist()) if not isinstance(values, list) else list(values)
+    if not values:
+        raise ValueError(f"{name} must hold at least one value, got an empty sequence")
+    return values
+
+
+def sweep(
+    net: Network,
+    opt: Any,
+    loss: Any,
+    x: Any,
+    y: Any,
+    *,
+    seeds: Sequence[int] = (0,),
+    learning_rates: Sequence[float] | None = None,
+    weight_decays: Sequence[float] | None = None,
+    hparams: dict[str, Sequence[float]] | None = None,
+    input_shape: tuple[int, ...] | None = None,
+    dtype: Any = None,
+    **fit_kwargs: Any,
+) -> SweepResult:
+    """Trains one model per point of the grid ``seeds x learning_rates x weight_decays x
+    hparams`` in one compiled program (:func:`fit_many`).
+
+    Model with seed ``s`` starts from ``net.init(init_key, input_shape)`` and trains with
+    ``key=fit_key`` where ``init_key, fit_key = jax.random.split(jax.random.PRNGKey(s))``; its
+    optimizer state is ``opt.init(params)`` with the swept hyperparameters set (``learning_rate``
+    through ``set_learning_rate``, so schedules are rescaled). ``hparams`` names any other entry
+    of the state's ``hparams`` (``momentum``, ``b1``...). A term must exist to be swept: build
+    ``opt`` with a nonzero ``weight_decay`` to sweep weight decays (0 is then a valid value).
+    ``input_shape`` defaults to ``x.shape[1:]``; ``dtype`` (e.g. ``jnp.float64``) casts the
+    initial params, and so the training, to that dtype; ``fit_kwargs`` go to :func:`fit_many`
+    (``batch_size``, ``epochs``, ``validation_split``, ``metrics``, ``grad``...).
+    ``result.configs[i]`` says which grid point model i is.
+    """
+    for bad in ("key", "opt_state", "configs"):
+        if bad in fit_kwargs:
+            raise TypeError(f"sweep() sets {bad!r} itself from the seeds and hyperparameters; use fit_many to pass it")
+    if not isinstance(opt, tuple) or not hasattr(opt, "init"):
+        raise TypeError(f"opt must be an (init, update) GradientTransformation, got {type(opt).__name__}")
+    axes = {"seed": _values("seeds", seeds)}
+    for s in axes["seed"]:
+        if isinstance(s, bool) or not isinstance(s, (int, np.integer)):
+            raise TypeError(f"seeds must be ints, got {s!r}")
+    swept = dict(hparams or {})
+    for name, vals in (("learning_rate", learning_rates), ("weight_decay", weight_decays)):
+        if vals is not None:
+            if name in swept:
+                raise ValueError(f"{name} given twice (keyword and hparams)")
+            swept[name] = vals
+    for name, vals in swept.items():
+        vals = _values(name if name not in ("learning_rate", "weight_decay") else name + "s", vals)
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in vals):
+            raise ValueError(f"{name} values must be finite numbers, got {vals}")
+        if name == "learning_rate" and min(vals) < 0:
+            raise ValueError(f"learning_rates must be >= 0, got {vals}")
+        axes[name] = vals
+    configs = [dict(zip(axes, point)) for point in itertools.product(*axes.values())]
+
+    if input_shape is None:
+        input_shape = tuple(np.shape(x)[1:])
+    dtype = None if dtype is None else jnp.dtype(dtype)
+    # Fail on a hyperparameter the state lacks before anything runs (shapes only, no compile).
+    state_shape = jax.eval_shape(opt.init, jax.eval_shape(lambda k: net.init(k, input_shape), jax.random.PRNGKey(0)))
+    for name in axes:
+        if name != "seed":
+            _set_hparam(state_shape, name, np.zeros((), np.float32))
+    inits, fit_keys = {}, {}
+    for s in dict.fromkeys(axes["seed"]):
+        init_key, fit_keys[s] = jax.random.split(jax.random.PRNGKey(s))
+        inits[s] = net.init(init_key, input_shape)
+        if dtype is not None:
+            inits[s] = jax.tree.map(lambda a: a.astype(dtype) if jnp.issubdtype(a.dtype, jnp.floating) else a,
+                                    inits[s])
+    params = jax.tree.map(lambda *a: jnp.stack(a), *[inits[c["seed"]] for c in configs])
+    key = jnp.stack([fit_keys[c["seed"]] for c in configs])
+    opt_state = jax.vmap(opt.init)(params)
+    for name in axes:
+        if name != "seed":
+            opt_state = _set_hparam(opt_state, name, np.array([c[name] for c in configs]))
+    return fit_many(net, params, opt, loss, x, y, key=key, opt_state=opt_state, configs=configs, **fit_kwargs)

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from fnn import callbacks as _callbacks
@@ -22,6 +23,7 @@ from fnn import losses as _losses
 from fnn import metrics as _metrics
 from fnn import optimizers as _optimizers
 from fnn.layers import mlp
+from fnn.many import fit_many
 from fnn.train import fit
 
 # Rates that train the default digits network well in a few dozen epochs with batch size 32.
@@ -134,14 +136,20 @@ def _run_comparison(problem: _Problem, *, optimizers: Sequence[str], batch_sizes
     """Trains one network per (optimizer, batch size, seed) and returns one dict per run.
 
     For a given seed every run starts from the same initial parameters and sees the batches in
-    the same order. The first fit of each run only compiles (it is timed as ``compile_s``), so
-    ``train_s`` is the training time proper.
+    the same order. The seeds of a run train together, vmapped in one program (``fnn.fit_many``);
+    each seed's ``train_s`` is then the shared wall time divided by the number of seeds. The first
+    call of each run only compiles (it is timed as ``compile_s``), so ``train_s`` is the training
+    time proper.
     """
     (x_tr, y_tr), val = _split(problem, validation_split)
     net = mlp([*hidden, problem.output_size], activation=activation)
     n_in = x_tr.shape[1]
     keys = [jax.random.split(jax.random.PRNGKey(s)) for s in range(seeds)]
     inits = [net.init(k[0], (n_in,)) for k in keys]
+    # Seeds train together in one compiled program unless per-seed early stopping needs fit's callbacks.
+    together = seeds > 1 and (early_stopping is None or val is None)
+    stacked = jax.tree.map(lambda *leaves: jnp.stack(leaves), *inits)
+    stacked_keys = jnp.stack([k[1] for k in keys])
     runs = []
     for name in optimizers:
         lr = _lr(name, learning_rate)
@@ -151,20 +159,33 @@ def _run_comparison(problem: _Problem, *, optimizers: Sequence[str], batch_sizes
 
             same = {"batch_size": batch, "shuffle": True, "validation_data": val,
                     "metrics": [problem.metric], "grad": grad, "verbose": 0}
-            t0 = time.perf_counter()
-            fit(net, inits[0], opt, problem.loss, x_tr, y_tr, epochs=1, key=keys[0][1], **same)
-            compile_s = time.perf_counter() - t0
+            if together:
+                # All seeds in one vmapped program (fnn.fit_many); each equals its own fit.
+                t0 = time.perf_counter()
+                fit_many(net, stacked, opt, problem.loss, x_tr, y_tr, epochs=1, key=stacked_keys, **same)
+                compile_s = time.perf_counter() - t0
+                many = fit_many(net, stacked, opt, problem.loss, x_tr, y_tr, epochs=epochs, key=stacked_keys,
+                                **same)
+                results = [many.result(i) for i in range(seeds)]
+            else:
+                t0 = time.perf_counter()
+                fit(net, inits[0], opt, problem.loss, x_tr, y_tr, epochs=1, key=keys[0][1], **same)
+                compile_s = time.perf_counter() - t0
+                results = None
             per_seed = []
             for seed in range(seeds):
-                cbs = [] if early_stopping is None or val is None else [
-                    _callbacks.EarlyStopping(patience=early_stopping, restore_best_weights=True)]
-                result = fit(net, inits[seed], opt, problem.loss, x_tr, y_tr, epochs=epochs,
-                             key=keys[seed][1], callbacks=cbs, **same)
+                if together:
+                    result = results[seed]
+                else:
+                    cbs = [] if early_stopping is None or val is None else [
+                        _callbacks.EarlyStopping(patience=early_stopping, restore_best_weights=True)]
+                    result = fit(net, inits[seed], opt, problem.loss, x_tr, y_tr, epochs=epochs,
+                                 key=keys[seed][1], callbacks=cbs, **same)
                 h = result.history
                 test = _metrics.evaluate(net, result.params, problem.loss, problem.x_test,
                                          problem.y_test, metrics=[problem.metric], batch_size=1024)
                 per_seed.append({"seed": seed, "epochs_run": h.epochs_run, "history": h.history,
-                                 "epoch_times": h.times, "train_s": float(sum(h.times)),
+                                 "epoch_times": h.times, "train_s": float(sum(h.times)) / (seeds if together else 1),
                                  "stop_reason": h.stop_reason, "test": test})
             runs.append(_summarise(name, lr, bs, batch, h.iterations_per_epoch, compile_s, per_seed,
                                    problem.metric.name))

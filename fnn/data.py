@@ -35,15 +35,30 @@ def _as_array(a: Any, name: str) -> Any:
                             f"({err})") from None
     if not (jnp.issubdtype(arr.dtype, jnp.number) or arr.dtype == np.bool_):
         raise TypeError(f"{name} must hold numbers; got dtype {arr.dtype}")
+    if jnp.issubdtype(arr.dtype, jnp.complexfloating):
+        raise TypeError(f"{name} must hold real numbers; got dtype {arr.dtype}")
     return arr
+
+
+@jax.jit
+def _finite_sum(a: jax.Array) -> jax.Array:
+    # NaN and inf propagate through a sum, which XLA forms in one fused pass (all(isfinite(a))
+    # materialised a boolean copy of the data on CPU); a finite overflow is re-checked exactly.
+    return jnp.isfinite(jnp.sum(a, dtype=jnp.promote_types(a.dtype, jnp.float32)))
 
 
 def _check_finite(a: Any, name: str) -> None:
     if not jnp.issubdtype(a.dtype, jnp.inexact):
         return
-    xp = jnp if isinstance(a, jax.Array) else np
-    bad = ~xp.isfinite(a)
-    if bool(bad.any()):
+    if isinstance(a, jax.Array):
+        ok = bool(_finite_sum(a)) or bool(jnp.all(jnp.isfinite(a)))
+    else:
+        # NaN and inf propagate through a sum, which NumPy forms with a small cast buffer; only if
+        # it is not finite (or a finite sum overflowed) is an elementwise check needed.
+        with np.errstate(over="ignore", invalid="ignore"):
+            ok = math.isfinite(float(np.sum(a, dtype=np.float64))) or bool(np.isfinite(a).all())
+    if not ok:
+        bad = ~np.isfinite(np.asarray(a))
         count = int(bad.sum())
         first = tuple(int(i) for i in np.argwhere(np.asarray(bad))[0])
         raise ValueError(f"{name} contains {count} NaN/inf value(s), the first at index "

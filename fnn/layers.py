@@ -411,5 +411,6 @@ def mlp(
         raise ValueError("mlp: sizes must name at least the output size")
     for s in sizes:
         _check_units(s, "mlp sizes")
+    _activations.get(activation)  # an unknown name fails here, hidden layers or not
     hidden = [Dense(s, activation, **dense_kwargs) for s in sizes[:-1]]
     return serial(*hidden, Dense(sizes[-1], output_activation, **dense_kwargs))

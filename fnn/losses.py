@@ -336,18 +336,21 @@ def _sparse_labels(y_true: Any, p: Array, ax: int, ignore_class, loss: str) -> A
                          f"(expected integer labels of shape {per_shape} or {per_shape + (1,)})")
     host = _concrete(y_true)
     if host is not None:
-        host = host.reshape(per_shape)
-        if not np.issubdtype(host.dtype, np.integer) and not np.all(host == np.round(host)):
-            raise ValueError(f"{loss}: y_true must hold integer class ids, got non-integer values")
-        n_classes = p.shape[ax]
-        bad = (host < 0) | (host >= n_classes)
-        if ignore_class is not None:
-            bad &= host != ignore_class
-        if np.any(bad):
-            raise ValueError(f"{loss}: labels must be in [0, {n_classes}) (the number of classes in y_pred)"
-                             f"{'' if ignore_class is None else f' or equal ignore_class={ignore_class}'}; "
-                             f"got {np.unique(host[bad])[:5].tolist()}")
+        _check_label_values(host.reshape(per_shape), p.shape[ax], ignore_class, loss)
     return labels.astype(jnp.int32)
+
+
+def _check_label_values(host: np.ndarray, n_classes: int, ignore_class, loss: str) -> None:
+    """Integer class ids in [0, n_classes) (or ignore_class), checked in NumPy."""
+    if not np.issubdtype(host.dtype, np.integer) and not np.all(host == np.round(host)):
+        raise ValueError(f"{loss}: y_true must hold integer class ids, got non-integer values")
+    bad = (host < 0) | (host >= n_classes)
+    if ignore_class is not None:
+        bad &= host != ignore_class
+    if np.any(bad):
+        raise ValueError(f"{loss}: labels must be in [0, {n_classes}) (the number of classes in y_pred)"
+                         f"{'' if ignore_class is None else f' or equal ignore_class={ignore_class}'}; "
+                         f"got {np.unique(host[bad])[:5].tolist()}")
 
 
 def _sparse_categorical_crossentropy(y_true, y_pred, from_logits, ignore_class, axis) -> _Terms:
@@ -755,9 +758,9 @@ def check_targets(loss: str | Loss, y_true: Any, y_pred_shape: tuple, name: str 
                                                                                  np.asarray(y_true).dtype))
         if loss.name == "sparse_categorical_crossentropy":
             opts = dict(loss.options)
-            p = jax.ShapeDtypeStruct(shape, jnp.float32)
-            _sparse_labels(np.asarray(y_true), p, _norm_axis(opts["axis"], len(shape), loss.name),
-                           opts["ignore_class"], loss.name)
+            # the shapes were checked by eval_shape above; the values in NumPy, compiling nothing
+            _check_label_values(np.asarray(y_true), shape[_norm_axis(opts["axis"], len(shape), loss.name)],
+                                opts["ignore_class"], loss.name)
     except ValueError as e:
         raise ValueError(f"{name}: {e}") from None
 

@@ -409,19 +409,21 @@ def resolve(metrics: Any, *, loss: Any = None, y_true_shape: Sequence[int] | Non
 # Batched evaluation.
 
 def _batch_sums(net: Any, loss: Callable[..., Any], metrics: tuple[Metric, ...], params: Any,
-                xb: jax.Array, yb: jax.Array) -> tuple[jax.Array, tuple[Any, ...]]:
-    """Loss means and metric (sum, count) of each batch in ``xb`` (nb, B, ...), one scan."""
+                x: jax.Array, y: jax.Array, start: int, nb: int, b: int) -> tuple[jax.Array, tuple[Any, ...]]:
+    """Loss means and metric (sum, count) of the ``nb`` batches of ``b`` samples from ``start``,
+    one scan slicing the arrays as given: no slice or reshape of the data set is materialised."""
 
-    def one(_, batch):
-        x, y = batch
-        y_pred = net.apply(params, x)
-        return None, (loss(y, y_pred), tuple(m.update(y, y_pred) for m in metrics))
+    def one(_, i):
+        xb = jax.lax.dynamic_slice_in_dim(x, start + i * b, b)
+        yb = jax.lax.dynamic_slice_in_dim(y, start + i * b, b)
+        y_pred = net.apply(params, xb)
+        return None, (loss(yb, y_pred), tuple(m.update(yb, y_pred) for m in metrics))
 
-    _, out = jax.lax.scan(one, None, (xb, yb))
+    _, out = jax.lax.scan(one, None, jnp.arange(nb))
     return out
 
 
-_batch_sums_static = jax.jit(_batch_sums, static_argnums=(0, 1, 2))
+_batch_sums_static = jax.jit(_batch_sums, static_argnums=(0, 1, 2, 6, 7, 8))
 
 
 def _compiled(net: Any, loss: Any, metrics: tuple[Metric, ...]) -> Callable[..., Any]:
@@ -429,8 +431,9 @@ def _compiled(net: Any, loss: Any, metrics: tuple[Metric, ...]) -> Callable[...,
         hash((net, loss, metrics))
     except TypeError:
         # An unhashable network or loss cannot key jit's cache: compile a closure for this call.
-        return jax.jit(lambda p, xb, yb: _batch_sums(net, loss, metrics, p, xb, yb))
-    return lambda p, xb, yb: _batch_sums_static(net, loss, metrics, p, xb, yb)
+        return jax.jit(lambda p, x, y, start, nb, b: _batch_sums(net, loss, metrics, p, x, y, start, nb, b),
+                       static_argnums=(3, 4, 5))
+    return lambda p, x, y, start, nb, b: _batch_sums_static(net, loss, metrics, p, x, y, start, nb, b)
 
 
 def _get_loss(loss: Any) -> Callable[..., Any]:
@@ -464,20 +467,31 @@ def evaluate(net: Any, params: Any, loss: Any, x: Any, y: Any, metrics: Any = ()
     x, y = _data.check_arrays(x, y)
     loss_fn = _get_loss(loss)
     n = x.shape[0]
-    y_pred_shape = jax.eval_shape(net.apply, params, jax.ShapeDtypeStruct((1, *x.shape[1:]),
-                                                                          x.dtype)).shape
+    try:
+        y_pred_shape = jax.eval_shape(net.apply, params, jax.ShapeDtypeStruct((1, *x.shape[1:]),
+                                                                              x.dtype)).shape
+    except ValueError as e:
+        raise ValueError(f"x of shape {tuple(x.shape)} does not fit the network: {e}") from None
+    from fnn import losses as _losses  # late, as in _get_loss
+    if isinstance(loss_fn, _losses.Loss):
+        _losses.check_targets(loss_fn, y, (n, *y_pred_shape[1:]), name="y")
     ms = resolve(metrics, loss=loss_fn, y_true_shape=y.shape, y_pred_shape=y_pred_shape)
     run = _compiled(net, loss_fn, ms)
 
     b = int(min(batch_size, n))
     full = n // b
     pieces = []
+    m = full * b
+    if isinstance(x, jax.Array) and isinstance(y, jax.Array):
+        # on the device already: the scan slices the batches out, nothing is copied
+        parts = [(x, y, 0), (x, y, m)]
+    else:
+        # host arrays: each call transfers only the rows it reads (NumPy slices are views)
+        parts = [(x[:m], y[:m], 0), (x[m:], y[m:], 0)]
     if full:
-        m = full * b
-        pieces.append((b, run(params, x[:m].reshape(full, b, *x.shape[1:]),
-                              y[:m].reshape(full, b, *y.shape[1:]))))
-    if n > full * b:
-        pieces.append((n - full * b, run(params, x[full * b:][None], y[full * b:][None])))
+        pieces.append((b, run(params, *parts[0], full, b)))
+    if n > m:
+        pieces.append((n - m, run(params, *parts[1], 1, n - m)))
 
     loss_total = 0.0
     sums = np.zeros(len(ms))

@@ -345,6 +345,12 @@ def fit(
     _check_int("initial_epoch", initial_epoch, 0)
     if verbose not in (0, 1, 2):
         raise ValueError(f"verbose must be 0, 1 or 2, got {verbose!r}")
+    if validation_batch_size is not None:
+        _check_int("validation_batch_size", validation_batch_size, 1)
+    if not isinstance(shuffle, (bool, np.bool_)):
+        raise TypeError(f"shuffle must be a bool, got {shuffle!r}")
+    if key is not None:
+        _check_key(key)
     if mesh is not None:
         from fnn import parallel as _parallel
 
@@ -354,7 +360,12 @@ def fit(
     x_tr, y_tr, x_val, y_val, ms = _prepare_data(net, params, loss, x, y, validation_split, validation_data,
                                                  metrics)
     n = x_tr.shape[0]
+    if opt_state is not None:
+        _check_opt_state(opt, params, opt_state)
     cbs = _callbacks.CallbackList(callbacks)
+    # The checkpoint is read before any work, against abstract templates: a bad file costs nothing.
+    resumed = None if checkpoint is None else _checkpoint.resume(
+        checkpoint, params=params, opt_state=jax.eval_shape(opt.init, params) if opt_state is None else opt_state)
     if net.needs_key and key is None:
         key = jax.random.PRNGKey(0)
     if key is None:
@@ -366,13 +377,11 @@ def fit(
     opt_state = opt.init(params) if opt_state is None else _copy_tree(opt_state)
     history = History(math.ceil(n / batch_size))
 
-    if checkpoint is not None:
-        resumed = _checkpoint.resume(checkpoint, params=params, opt_state=opt_state)
-        if resumed is not None:
-            params, opt_state = _copy_tree(resumed.params), _copy_tree(resumed.opt_state)
-            initial_epoch = int(resumed.epoch)
-            if resumed.history:
-                history = History.from_dict(resumed.history)
+    if resumed is not None:
+        params, opt_state = _copy_tree(resumed.params), _copy_tree(resumed.opt_state)
+        initial_epoch = int(resumed.epoch)
+        if resumed.history:
+            history = History.from_dict(resumed.history)
 
     place = (lambda tree: tree) if mesh is None else functools.partial(_parallel.replicate, mesh=mesh)  # noqa: E731
     # Data parallel: params, state and data replicated on every device; each batch is split.
@@ -456,9 +465,45 @@ def _check_settings(grad, loss, opt, batch_size, epochs, unroll, validation_spli
     _check_int("epochs", epochs, 0)
     if unroll is not None:
         _check_int("unroll", unroll, 1)
+    if isinstance(validation_split, bool) or not isinstance(validation_split, (int, float, np.integer, np.floating)):
+        raise TypeError(f"validation_split must be a float in [0, 1), got {validation_split!r}")
     if not 0.0 <= validation_split < 1.0:
         raise ValueError(f"validation_split must be in [0, 1), got {validation_split!r}")
     return loss, batch_size
+
+
+def _check_key(key) -> None:
+    ok = isinstance(key, (jax.Array, np.ndarray)) and (
+        jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key) or (key.dtype == np.uint32 and key.ndim == 1))
+    if not ok:
+        raise TypeError("key must be a jax PRNG key (jax.random.PRNGKey(seed) or jax.random.key(seed)), "
+                        f"got {key!r}")
+
+
+def _check_params_fit_network(net, params, input_shape) -> None:
+    """Dense layers take their sizes from the params: params of another width would silently
+    train another network. A structural mismatch is left to net.apply's message."""
+    want = jax.eval_shape(lambda k: net.init(k, input_shape), jax.random.PRNGKey(0))
+    got, got_def = jax.tree_util.tree_flatten_with_path(params)
+    ref, ref_def = jax.tree_util.tree_flatten_with_path(want)
+    if got_def != ref_def:
+        return
+    diffs = [f"params{jax.tree_util.keystr(p)} has shape {tuple(np.shape(a))}, the network builds {tuple(w.shape)}"
+             for (p, a), (_, w) in zip(got, ref) if tuple(np.shape(a)) != tuple(w.shape)]
+    if diffs:
+        raise ValueError(f"params do not fit the network for inputs of shape {tuple(input_shape)}: "
+                         + "; ".join(diffs))
+
+
+def _check_opt_state(opt, params, opt_state) -> None:
+    want = jax.eval_shape(opt.init, params)
+    same = jax.tree.structure(opt_state) == jax.tree.structure(want) and all(
+        tuple(np.shape(a)) == tuple(w.shape) for a, w in zip(jax.tree.leaves(opt_state), jax.tree.leaves(want)))
+    if not same:
+        raise ValueError("opt_state does not match opt.init(params) (another optimizer's state, or one "
+                         f"initialised with other params): got {jax.tree.structure(opt_state)}, "
+                         f"expected {jax.tree.structure(want)} with shapes "
+                         f"{[tuple(w.shape) for w in jax.tree.leaves(want)]}")
 
 
 def _prepare_data(net, params, loss, x, y, validation_split, validation_data, metrics):
@@ -514,6 +559,7 @@ def _check_against_network(net, params, loss, x, y, xname, yname) -> None:
         out = jax.eval_shape(lambda p, xb: net.apply(p, xb), params, jax.ShapeDtypeStruct(x.shape, jnp.float32))
     except ValueError as e:
         raise ValueError(f"{xname} of shape {x.shape} does not fit the network: {e}") from None
+    _check_params_fit_network(net, params, x.shape[1:])
     if y.shape[0] != out.shape[0]:
         raise ValueError(f"{xname} and {yname} have different numbers of samples: {x.shape[0]} vs {y.shape[0]}")
     _losses.check_targets(loss, y, out.shape, name=yname)

@@ -36,6 +36,7 @@ class GradientTransformation(NamedTuple):
 
 def apply_updates(params: Params, updates: Params) -> Params:
     """``params + updates`` leaf by leaf, each result in its parameter's dtype."""
+    _check_like_grads(updates, params, "params", what="updates")
     return jax.tree.map(lambda p, u: (p + u).astype(jnp.asarray(p).dtype), params, updates)
 
 
@@ -152,12 +153,28 @@ def _eps(eps: Array, dtype) -> Array:
     return jnp.maximum(eps.astype(dtype), jnp.where(eps > 0, jnp.finfo(dtype).tiny, 0).astype(dtype))
 
 
+def _check_like_grads(grads: Params, tree: Params | None, name: str, what: str = "grads") -> None:
+    """``tree`` (params, a state buffer, updates) must have ``grads``' structure and shapes."""
+    if tree is None:
+        return
+    if jax.tree.structure(tree) != jax.tree.structure(grads):
+        raise ValueError(f"{what} and {name} have different tree structures: {what} "
+                         f"{jax.tree.structure(grads)}, {name} {jax.tree.structure(tree)}")
+    for (path, g), t in zip(jax.tree_util.tree_flatten_with_path(grads)[0], jax.tree.leaves(tree)):
+        if jnp.shape(g) != jnp.shape(t):
+            raise ValueError(f"{what}{jax.tree_util.keystr(path)} has shape {jnp.shape(g)} but "
+                             f"{name}{jax.tree_util.keystr(path)} has shape {jnp.shape(t)}")
+
+
 def _leafwise(fn: Callable, n_out: int, grads: Params, params: Params | None, *buffers: Params):
     """Trees ``(updates, *new_buffers)`` from ``fn(g, p, *b) -> (update, *new_b)`` applied per leaf.
 
     ``g`` and ``p`` arrive in the moments' dtype (float32 or wider); the update goes back to the
     parameter dtype (the gradient's when ``params`` is None).
     """
+    _check_like_grads(grads, params, "params")
+    for b in buffers:
+        _check_like_grads(grads, b, "state")
     ref = grads if params is None else params
 
     def leaf(g, r, *b):

@@ -138,14 +138,18 @@ def block(tree) -> None:
 
 
 def interleaved(runners: dict[str, Callable[[], Any]], n_rounds: int,
-                between: Callable[[], None] | None = None) -> dict[str, list[float]]:
+                between: Callable[[], None] | None = None, warmup: bool = False) -> dict[str, list[float]]:
     """Seconds per call of each runner over ``n_rounds`` rounds; in each round every runner runs
     once, starting one runner later than the round before (so none always follows the same
     neighbour), and ``between`` runs after each round (e.g. the peak measurement).
 
-    A runner does its own blocking: it returns only when its work is done.
+    A runner does its own blocking: it returns only when its work is done. ``warmup`` runs
+    every runner once, untimed, first.
     """
     names = list(runners)
+    if warmup:
+        for n in names:
+            runners[n]()
     times: dict[str, list[float]] = {n: [] for n in names}
     for r in range(n_rounds):
         order = names[r % len(names):] + names[: r % len(names)] if names else []

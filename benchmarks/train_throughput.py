@@ -55,7 +55,8 @@ class Runner(NamedTuple):
     run: Callable[[], Any]
     samples: int
     iterations: int
-    note: str = ""
+    note: str = ""     # set when only part of an epoch is timed
+    detail: str = ""   # shown beside the runner's name (its settings)
 
 
 class Problem(NamedTuple):
@@ -163,7 +164,7 @@ def hand_scan_runner(pb: Problem, batch_size: int, unroll: int) -> Runner:
         state["p"], state["s"], mean_loss = epoch(state["p"], state["s"], x, y, k)
         float(mean_loss)  # the epoch's loss reaches the host, as fit's does
 
-    return Runner(run, n, math.ceil(n / B))
+    return Runner(run, n, math.ceil(n / B), detail=f"unroll {min(unroll, max(nb, 1))}")
 
 
 def optax_step_runner(pb: Problem, batch_size: int) -> Runner:
@@ -198,10 +199,12 @@ def optax_step_runner(pb: Problem, batch_size: int) -> Runner:
     return Runner(run, n, math.ceil(n / B))
 
 
-def torch_runner(pb: Problem, batch_size: int, max_iters: int, adam_impl: str) -> Runner:
+def torch_runner(pb: Problem, batch_size: int, max_iters: int, adam_impl: str, threads: int = 0) -> Runner:
     import torch
     import torch.nn.functional as F
 
+    if threads:
+        torch.set_num_threads(threads)
     torch.manual_seed(pb.seed)
     dt = {jnp.float32: torch.float32, jnp.bfloat16: torch.bfloat16, jnp.float16: torch.float16}[pb.dtype]
     dev = "cuda" if jax.default_backend() == "gpu" and torch.cuda.is_available() else "cpu"
@@ -231,7 +234,7 @@ def torch_runner(pb: Problem, batch_size: int, max_iters: int, adam_impl: str) -
         value.item()  # synchronises (CUDA) like the other runners' loss read-back
 
     note = f"{iters} of {math.ceil(n / B)} iterations" if iters < math.ceil(n / B) else ""
-    return Runner(run, samples, iters, note)
+    return Runner(run, samples, iters, note, detail=f"{adam_impl} Adam, {torch.get_num_threads()} threads")
 
 
 def keras_runner(pb: Problem, batch_size: int, max_iters: int) -> Runner:
@@ -267,14 +270,25 @@ def _make_runner(name: str, pb: Problem, B: int, args) -> Runner:
     if name == "fnn_autodiff":
         return fnn_runner(pb, B, "autodiff", args.unroll)
     if name == "hand_scan":
-        return hand_scan_runner(pb, B, args.scan_unroll)
+        return hand_scan_runner(pb, B, scan_unroll(args, B, pb.x.shape[0]))
     if name == "optax_step":
         return optax_step_runner(pb, B)
     if name == "torch_eager":
-        return torch_runner(pb, B, args.slow_iters, args.torch_adam)
+        return torch_runner(pb, B, args.slow_iters, args.torch_adam, args.torch_threads)
     if name == "keras_fit":
         return keras_runner(pb, B, args.slow_iters)
     raise ValueError(name)
+
+
+def scan_unroll(args, batch_size: int, n: int) -> int:
+    """The hand-written scan's unroll: ``--scan-unroll``, else the one fit uses, so the two
+    compiled loops differ only by what fit adds."""
+    if args.scan_unroll is not None:
+        return args.scan_unroll
+    if args.unroll is not None:
+        return args.unroll
+    default = getattr(fnn.train, "_default_unroll", None)
+    return int(default(batch_size, n)) if callable(default) else 1
 
 
 def _available(name: str) -> str | None:
@@ -307,10 +321,13 @@ def build_parser():
     p.add_argument("--runners", default=",".join(ALL_RUNNERS),
                    help="comma-separated subset of " + ",".join(ALL_RUNNERS))
     p.add_argument("--unroll", type=int, default=None, help="fit's unroll (default: fit's own choice)")
-    p.add_argument("--scan-unroll", type=int, default=1, help="unroll of the hand-written scan")
+    p.add_argument("--scan-unroll", type=int, default=None,
+                   help="unroll of the hand-written scan (default: the same as fit's)")
     p.add_argument("--slow-iters", type=int, default=1000,
                    help="iterations per round for PyTorch and Keras when an epoch has more")
     p.add_argument("--torch-adam", default="fused", choices=["fused", "foreach", "default"])
+    p.add_argument("--torch-threads", type=int, default=0,
+                   help="torch.set_num_threads (0: PyTorch's default, one per core)")
     p.add_argument("--peak-size", type=int, default=2048, help="matmul size of the peak measurement")
     return p
 
@@ -352,7 +369,7 @@ def main(argv: list[str] | None = None) -> dict:
         for name, r in runners.items():
             t = C.median(times[name])
             sps = r.samples / t
-            results.append({"batch_size": B, "runner": name, "samples": r.samples,
+            results.append({"batch_size": B, "runner": name, "detail": r.detail, "samples": r.samples,
                             "iterations": r.iterations, "seconds": times[name], "median_s": t,
                             "samples_per_s": sps, "us_per_iter": 1e6 * t / r.iterations,
                             "flops_per_s": sps * flops, "note": r.note})
@@ -420,7 +437,8 @@ def report(payload: dict) -> str:
     rows = []
     for r in results:
         fm = _sps(results, r["batch_size"], "fnn_manual")
-        rows.append([r["batch_size"], LABELS[r["runner"]] + (" †" if r["note"] else ""),
+        label = LABELS[r["runner"]] + (f" ({r['detail']})" if r.get("detail") else "")
+        rows.append([r["batch_size"], label + (" †" if r["note"] else ""),
                      r["samples_per_s"], r["us_per_iter"], r["flops_per_s"] / 1e9, r["pct_peak"],
                      None if fm is None else fm / r["samples_per_s"]])
     lines.append(C.markdown_table(

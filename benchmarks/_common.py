@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import gc
 import json
 import math
 import os
@@ -31,13 +32,21 @@ def parser(description: str) -> argparse.ArgumentParser:
     p.add_argument("--json", metavar="PATH", help="also write the results as JSON to PATH")
     p.add_argument("--quick", action="store_true", help="a fast smoke run: tiny sizes, 1 round")
     p.add_argument("--rounds", type=int, default=None,
-                   help="timed rounds (the median is reported); default 3, 1 with --quick")
+                   help="timed rounds (the median is reported); default 3 (train_throughput: 5), 1 with --quick")
     p.add_argument("--seed", type=int, default=0)
     return p
 
 
-def rounds(args: argparse.Namespace) -> int:
-    r = args.rounds if args.rounds is not None else (1 if args.quick else 3)
+def quick_defaults(p: argparse.ArgumentParser, args: argparse.Namespace, **small) -> None:
+    """With ``--quick``, the options the user left at their defaults take the ``small`` values."""
+    if args.quick:
+        for k, v in small.items():
+            if getattr(args, k) == p.get_default(k):
+                setattr(args, k, v)
+
+
+def rounds(args: argparse.Namespace, default: int = 3) -> int:
+    r = args.rounds if args.rounds is not None else (1 if args.quick else default)
     if r < 1:
         raise SystemExit("--rounds must be >= 1")
     return r
@@ -52,10 +61,14 @@ def dtype_of(name: str):
 
 def markdown_table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     """A GitHub Markdown table; floats get a width-appropriate number of digits."""
+    rows = [list(r) for r in rows]
     cells = [[_fmt(c) for c in row] for row in rows]
     widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headers)]
-    line = lambda r: "| " + " | ".join(c.rjust(w) for c, w in zip(r, widths)) + " |"  # noqa: E731
-    sep = "|" + "|".join("-" * (w + 1) + ":" for w in widths) + "|"
+    # Text columns read best left-aligned, numbers right-aligned.
+    text = [any(isinstance(r[i], str) for r in rows) for i in range(len(headers))]
+    pad = lambda c, w, t: c.ljust(w) if t else c.rjust(w)  # noqa: E731
+    line = lambda r: "| " + " | ".join(pad(c, w, t) for c, w, t in zip(r, widths, text)) + " |"  # noqa: E731
+    sep = "|" + "|".join((":" + "-" * (w + 1)) if t else ("-" * (w + 1) + ":") for w, t in zip(widths, text)) + "|"
     return "\n".join([line(headers), sep] + [line(r) for r in cells])
 
 
@@ -144,7 +157,8 @@ def interleaved(runners: dict[str, Callable[[], Any]], n_rounds: int,
     neighbour), and ``between`` runs after each round (e.g. the peak measurement).
 
     A runner does its own blocking: it returns only when its work is done. ``warmup`` runs
-    every runner once, untimed, first.
+    every runner once, untimed, first. The garbage collector runs before each timed call, not
+    during it.
     """
     names = list(runners)
     if warmup:
@@ -154,27 +168,29 @@ def interleaved(runners: dict[str, Callable[[], Any]], n_rounds: int,
     for r in range(n_rounds):
         order = names[r % len(names):] + names[: r % len(names)] if names else []
         for n in order:
-            t0 = time.perf_counter()
-            runners[n]()
-            times[n].append(time.perf_counter() - t0)
+            times[n].append(_timed(runners[n]))
         if between is not None:
             between()
     return times
 
 
+def _timed(fn: Callable[[], Any]) -> float:
+    """Seconds of one call, garbage collected before and not during it (as ``timeit`` does), so
+    one runner's garbage never pauses another's timing."""
+    gc.collect()
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        t0 = time.perf_counter()
+        fn()
+        return time.perf_counter() - t0
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def median(xs: Sequence[float]) -> float:
     return float(statistics.median(xs))
-
-
-def time_calls(fn: Callable[[], Any], min_seconds: float = 0.05, max_calls: int = 10_000) -> float:
-    """Seconds per call of ``fn`` (which must block), calling it until ``min_seconds`` passed."""
-    calls, t0 = 0, time.perf_counter()
-    while True:
-        fn()
-        calls += 1
-        dt = time.perf_counter() - t0
-        if dt >= min_seconds or calls >= max_calls:
-            return dt / calls
 
 
 # --------------------------------------------------------------------------------------------

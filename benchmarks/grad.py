@@ -107,10 +107,10 @@ def configs(args) -> list[tuple[int, int, int]]:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    args = build_parser().parse_args(argv)
-    if args.quick:
-        args.widths, args.depths, args.batches = [16, 32], [1, 2], [1, 8]
-        args.width, args.depth, args.batch, args.features, args.steps = 16, 1, 8, 32, 4
+    p = build_parser()
+    args = p.parse_args(argv)
+    C.quick_defaults(p, args, widths=[16, 32], depths=[1, 2], batches=[1, 8], width=16, depth=1, batch=8,
+                     features=32, steps=4)
     args.n_rounds = C.rounds(args)
     dtype = C.dtype_of(args.dtype)
     results = []

@@ -87,9 +87,9 @@ def build_parser():
 
 
 def main(argv: list[str] | None = None) -> dict:
-    args = build_parser().parse_args(argv)
-    if args.quick:
-        args.sizes, args.calls = [32, 64, 10], 2
+    p = build_parser()
+    args = p.parse_args(argv)
+    C.quick_defaults(p, args, sizes=[32, 64, 10], calls=2)
     n_rounds = C.rounds(args)
     dtype = C.dtype_of(args.dtype)
     try:

@@ -23,18 +23,17 @@ given as % of it, counting ``6W - 2W1`` FLOP per sample.
 """
 from __future__ import annotations
 
-import functools
 import math
 import os
 import sys
-from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 import fnn
 from benchmarks import _common as C
+from benchmarks._baselines import (Problem, Runner, hand_scan_runner, keras_runner, optax_step_runner,
+                                  torch_runner)
 
 ALL_RUNNERS = ("fnn_manual", "fnn_autodiff", "hand_scan", "optax_step", "torch_eager", "keras_fit")
 LABELS = {"fnn_manual": "fnn manual", "fnn_autodiff": "fnn autodiff", "hand_scan": "hand scan",
@@ -50,24 +49,6 @@ BEST_BASELINE_BATCHES = (128, 1024)
 PEAK_TARGET = {1024: 80.0}
 
 
-class Runner(NamedTuple):
-    """``run()`` trains for one epoch (or ``samples`` samples) and returns when it is done."""
-    run: Callable[[], Any]
-    samples: int
-    iterations: int
-    note: str = ""     # set when only part of an epoch is timed
-    detail: str = ""   # shown beside the runner's name (its settings)
-
-
-class Problem(NamedTuple):
-    sizes: tuple[int, ...]          # input, hidden..., classes
-    x: np.ndarray
-    y: np.ndarray
-    dtype: Any
-    lr: float
-    seed: int
-
-
 # --------------------------------------------------------------------------------------------
 # Runners
 # --------------------------------------------------------------------------------------------
@@ -81,6 +62,7 @@ def fnn_runner(pb: Problem, batch_size: int, grad: str, unroll: int | None) -> R
     x, y = jnp.asarray(pb.x, pb.dtype), jnp.asarray(pb.y)
     key = jax.random.PRNGKey(pb.seed + 1)
     state = {"params": params, "opt_state": None, "epoch": 0}
+    epoch_times: list[float] = []
 
     def run():
         # Epoch e of a resumed run: a fresh permutation every call, as in a multi-epoch fit.
@@ -90,178 +72,15 @@ def fnn_runner(pb: Problem, batch_size: int, grad: str, unroll: int | None) -> R
                     opt_state=state["opt_state"])
         state.update(params=r.params, opt_state=r.opt_state, epoch=e + 1)
         C.block(r.params)
+        epoch_times.append(r.history.times[-1])
+        if e == 0:
+            # The set-up call: also run fit's resume path (a given opt_state) for zero epochs, so
+            # its small eager kernels are compiled before timing starts.
+            fnn.fit(net, r.params, opt, loss, x, y, batch_size=batch_size, epochs=1, initial_epoch=1,
+                    key=key, verbose=0, grad=grad, unroll=unroll, opt_state=r.opt_state)
 
     n = pb.x.shape[0]
-    return Runner(run, n, math.ceil(n / batch_size))
-
-
-def _jax_mlp(sizes, dtype, seed):
-    """Plain-JAX MLP with Keras's initialisation (glorot uniform, zero bias)."""
-    keys = jax.random.split(jax.random.PRNGKey(seed), len(sizes) - 1)
-    params = []
-    for k, fi, fo in zip(keys, sizes[:-1], sizes[1:]):
-        lim = math.sqrt(6.0 / (fi + fo))
-        params.append({"w": jax.random.uniform(k, (fi, fo), jnp.float32, -lim, lim).astype(dtype),
-                       "b": jnp.zeros((fo,), dtype)})
-
-    def apply(p, x):
-        for layer in p[:-1]:
-            x = jax.nn.relu(x @ layer["w"] + layer["b"])
-        return x @ p[-1]["w"] + p[-1]["b"]
-
-    return params, apply
-
-
-def _optax_problem(pb: Problem):
-    import optax
-
-    params, apply = _jax_mlp(pb.sizes, pb.dtype, pb.seed)
-    tx = optax.adam(pb.lr)
-
-    def loss_fn(p, xb, yb):
-        logits = apply(p, xb).astype(jnp.float32)
-        return optax.softmax_cross_entropy_with_integer_labels(logits, yb).mean()
-
-    def step(p, s, xb, yb):
-        value, g = jax.value_and_grad(loss_fn)(p, xb, yb)
-        updates, s = tx.update(g, s, p)
-        return optax.apply_updates(p, updates), s, value
-
-    return params, tx, step
-
-
-def hand_scan_runner(pb: Problem, batch_size: int, unroll: int) -> Runner:
-    params, tx, step = _optax_problem(pb)
-    x, y = jnp.asarray(pb.x, pb.dtype), jnp.asarray(pb.y)
-    n = x.shape[0]
-    B = min(batch_size, n)
-    nb, rem = divmod(n, B)
-
-    @functools.partial(jax.jit, donate_argnums=(0, 1))
-    def epoch(p, s, x, y, key):
-        perm = jax.random.permutation(key, n)
-
-        def batch(start, size):
-            idx = jax.lax.dynamic_slice_in_dim(perm, start, size)
-            return jnp.take(x, idx, axis=0), jnp.take(y, idx, axis=0)
-
-        def body(carry, i):
-            p, s, total = carry
-            p, s, value = step(p, s, *batch(i * B, B))
-            return (p, s, total + value * B), None
-
-        (p, s, total), _ = jax.lax.scan(body, (p, s, jnp.zeros((), jnp.float32)), jnp.arange(nb),
-                                        unroll=min(unroll, nb))
-        if rem:
-            p, s, value = step(p, s, *batch(nb * B, rem))
-            total = total + value * rem
-        return p, s, total / n
-
-    state = {"p": params, "s": tx.init(params), "key": jax.random.PRNGKey(pb.seed + 1)}
-
-    def run():
-        state["key"], k = jax.random.split(state["key"])
-        state["p"], state["s"], mean_loss = epoch(state["p"], state["s"], x, y, k)
-        float(mean_loss)  # the epoch's loss reaches the host, as fit's does
-
-    return Runner(run, n, math.ceil(n / B), detail=f"unroll {min(unroll, max(nb, 1))}")
-
-
-def optax_step_runner(pb: Problem, batch_size: int) -> Runner:
-    params, tx, step = _optax_problem(pb)
-    x, y = jnp.asarray(pb.x, pb.dtype), jnp.asarray(pb.y)
-    n = x.shape[0]
-    B = min(batch_size, n)
-    nb, rem = divmod(n, B)
-
-    @functools.partial(jax.jit, donate_argnums=(0, 1), static_argnums=(6,))
-    def jstep(p, s, x, y, perm, start, size):
-        idx = jax.lax.dynamic_slice_in_dim(perm, start, size)
-        return step(p, s, jnp.take(x, idx, axis=0), jnp.take(y, idx, axis=0))
-
-    permute = jax.jit(jax.random.permutation, static_argnums=(1,))
-    state = {"p": params, "s": tx.init(params), "key": jax.random.PRNGKey(pb.seed + 1)}
-
-    def run():
-        state["key"], k = jax.random.split(state["key"])
-        perm = permute(k, n)
-        p, s, losses = state["p"], state["s"], []
-        for i in range(nb):
-            p, s, value = jstep(p, s, x, y, perm, i * B, B)
-            losses.append(value)
-        if rem:
-            p, s, value = jstep(p, s, x, y, perm, nb * B, rem)
-            losses.append(value)
-        state["p"], state["s"] = p, s
-        float(losses[-1])  # the last step is done, so every step is
-        C.block(p)
-
-    return Runner(run, n, math.ceil(n / B))
-
-
-def torch_runner(pb: Problem, batch_size: int, max_iters: int, adam_impl: str, threads: int = 0) -> Runner:
-    import torch
-    import torch.nn.functional as F
-
-    if threads:
-        torch.set_num_threads(threads)
-    torch.manual_seed(pb.seed)
-    dt = {jnp.float32: torch.float32, jnp.bfloat16: torch.bfloat16, jnp.float16: torch.float16}[pb.dtype]
-    dev = "cuda" if jax.default_backend() == "gpu" and torch.cuda.is_available() else "cpu"
-    layers = []
-    for i, (fi, fo) in enumerate(zip(pb.sizes[:-1], pb.sizes[1:])):
-        layers.append(torch.nn.Linear(fi, fo))
-        if i < len(pb.sizes) - 2:
-            layers.append(torch.nn.ReLU())
-    model = torch.nn.Sequential(*layers).to(device=dev, dtype=dt)
-    kw = {"fused": True} if adam_impl == "fused" else ({"foreach": True} if adam_impl == "foreach" else {})
-    opt = torch.optim.Adam(model.parameters(), lr=pb.lr, **kw)
-    x = torch.from_numpy(pb.x).to(device=dev, dtype=dt)
-    y = torch.from_numpy(pb.y).long().to(dev)
-    n = x.shape[0]
-    B = min(batch_size, n)
-    iters = min(math.ceil(n / B), max_iters)
-    samples = min(n, iters * B)
-
-    def run():
-        perm = torch.randperm(n, device=dev)
-        for i in range(iters):
-            idx = perm[i * B:(i + 1) * B]
-            opt.zero_grad(set_to_none=True)
-            value = F.cross_entropy(model(x[idx]).float(), y[idx])
-            value.backward()
-            opt.step()
-        value.item()  # synchronises (CUDA) like the other runners' loss read-back
-
-    note = f"{iters} of {math.ceil(n / B)} iterations" if iters < math.ceil(n / B) else ""
-    return Runner(run, samples, iters, note, detail=f"{adam_impl} Adam, {torch.get_num_threads()} threads")
-
-
-def keras_runner(pb: Problem, batch_size: int, max_iters: int) -> Runner:
-    import keras
-
-    if keras.backend.backend() != "jax":
-        raise RuntimeError(f"keras uses the {keras.backend.backend()!r} backend, not 'jax' "
-                           "(set KERAS_BACKEND=jax before anything imports keras)")
-    dtype_name = {jnp.float32: "float32", jnp.bfloat16: "bfloat16", jnp.float16: "float16"}[pb.dtype]
-    keras.utils.set_random_seed(pb.seed)
-    layers = [keras.Input((pb.sizes[0],))]
-    layers += [keras.layers.Dense(s, activation="relu", dtype=dtype_name) for s in pb.sizes[1:-1]]
-    layers += [keras.layers.Dense(pb.sizes[-1], dtype=dtype_name)]
-    model = keras.Sequential(layers)
-    model.compile(optimizer=keras.optimizers.Adam(pb.lr),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), jit_compile=True)
-    n = pb.x.shape[0]
-    B = min(batch_size, n)
-    iters = min(math.ceil(n / B), max_iters)
-    samples = min(n, iters * B)
-    x, y = pb.x[:samples], pb.y[:samples]
-
-    def run():
-        model.fit(x, y, batch_size=B, epochs=1, shuffle=True, verbose=0)
-
-    note = f"{iters} of {math.ceil(n / B)} iterations" if iters < math.ceil(n / B) else ""
-    return Runner(run, samples, iters, note)
+    return Runner(run, n, math.ceil(n / batch_size), epoch_times=epoch_times)
 
 
 def _make_runner(name: str, pb: Problem, B: int, args) -> Runner:
@@ -270,7 +89,7 @@ def _make_runner(name: str, pb: Problem, B: int, args) -> Runner:
     if name == "fnn_autodiff":
         return fnn_runner(pb, B, "autodiff", args.unroll)
     if name == "hand_scan":
-        return hand_scan_runner(pb, B, scan_unroll(args, B, pb.x.shape[0]))
+        return hand_scan_runner(pb, B, scan_unroll(B, pb.x.shape[0], args.unroll, args.scan_unroll))
     if name == "optax_step":
         return optax_step_runner(pb, B)
     if name == "torch_eager":
@@ -280,13 +99,13 @@ def _make_runner(name: str, pb: Problem, B: int, args) -> Runner:
     raise ValueError(name)
 
 
-def scan_unroll(args, batch_size: int, n: int) -> int:
-    """The hand-written scan's unroll: ``--scan-unroll``, else the one fit uses, so the two
-    compiled loops differ only by what fit adds."""
-    if args.scan_unroll is not None:
-        return args.scan_unroll
-    if args.unroll is not None:
-        return args.unroll
+def scan_unroll(batch_size: int, n: int, unroll: int | None = None, scan_unroll: int | None = None) -> int:
+    """The hand-written scan's unroll: ``scan_unroll`` if given, else the one fit uses (``unroll``
+    or fit's default), so the two compiled loops differ only by what fit adds."""
+    if scan_unroll is not None:
+        return scan_unroll
+    if unroll is not None:
+        return unroll
     default = getattr(fnn.train, "_default_unroll", None)
     return int(default(batch_size, n)) if callable(default) else 1
 
@@ -333,12 +152,10 @@ def build_parser():
 
 
 def main(argv: list[str] | None = None) -> dict:
-    args = build_parser().parse_args(argv)
-    if args.quick:
-        args.n, args.hidden, args.features = min(args.n, 512), [32], min(args.features, 64)
-        args.batch_sizes = [b for b in args.batch_sizes if b <= 32] or [32]
-        args.slow_iters, args.peak_size = min(args.slow_iters, 32), min(args.peak_size, 256)
-    n_rounds = C.rounds(args)
+    p = build_parser()
+    args = p.parse_args(argv)
+    C.quick_defaults(p, args, n=512, hidden=[32], features=64, batch_sizes=[1, 32], slow_iters=32, peak_size=256)
+    n_rounds = C.rounds(args, default=5)
     dtype = C.dtype_of(args.dtype)
     wanted = [r.strip() for r in args.runners.split(",") if r.strip()]
     unknown = sorted(set(wanted) - set(ALL_RUNNERS))
@@ -369,10 +186,16 @@ def main(argv: list[str] | None = None) -> dict:
         for name, r in runners.items():
             t = C.median(times[name])
             sps = r.samples / t
-            results.append({"batch_size": B, "runner": name, "detail": r.detail, "samples": r.samples,
-                            "iterations": r.iterations, "seconds": times[name], "median_s": t,
-                            "samples_per_s": sps, "us_per_iter": 1e6 * t / r.iterations,
-                            "flops_per_s": sps * flops, "note": r.note})
+            row = {"batch_size": B, "runner": name, "detail": r.detail, "samples": r.samples,
+                   "iterations": r.iterations, "seconds": times[name], "median_s": t,
+                   "samples_per_s": sps, "us_per_iter": 1e6 * t / r.iterations,
+                   "flops_per_s": sps * flops, "note": r.note}
+            if r.epoch_times is not None:
+                # What one more epoch costs inside a multi-epoch fit: fit's own per-call set-up
+                # (input checks, optimizer init) left out.
+                row["epoch_only_s"] = C.median(r.epoch_times[-n_rounds:])
+                row["epoch_only_samples_per_s"] = r.samples / row["epoch_only_s"]
+            results.append(row)
         print(f"batch {B}: done", file=sys.stderr, flush=True)
     for row in results:
         row["pct_peak"] = 100.0 * row["flops_per_s"] / peak.best
@@ -443,6 +266,11 @@ def report(payload: dict) -> str:
                      None if fm is None else fm / r["samples_per_s"]])
     lines.append(C.markdown_table(
         ["batch", "runner", "samples/s", "µs/iter", "GFLOP/s", "% peak", "fnn manual ×"], rows))
+    inner = [f"{r['batch_size']}: {r['epoch_only_samples_per_s']:,.0f}" for r in results
+             if r["runner"] == "fnn_manual" and "epoch_only_samples_per_s" in r]
+    if inner:
+        lines += ["", "fnn manual, the epoch alone (fit's History.times: without fit's per-call set-up, "
+                  "as each further epoch of a multi-epoch fit costs), samples/s at batch " + "; ".join(inner)]
     notes = sorted({f"{LABELS[r['runner']]} @ {r['batch_size']}: {r['note']}" for r in results if r["note"]})
     if notes:
         lines += ["", "† timed on a fixed subset of the epoch: " + "; ".join(notes)]

@@ -1,0 +1,187 @@
+"""Smoke tests of ``benchmarks/``: each script's ``main`` in --quick mode at tiny sizes (the
+numbers are meaningless there; what is checked is that every runner runs, the table and JSON
+hold consistent figures), plus exact checks of the shared helpers."""
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+
+import numpy as np
+import pytest
+
+# benchmarks/ is a folder of scripts beside the package, not installed with it; pyproject's
+# ``pythonpath = ["."]`` puts the checkout on sys.path however pytest was started.
+from benchmarks import _common as C
+from benchmarks import compile as bench_compile
+from benchmarks import grad as bench_grad
+from benchmarks import optimizers as bench_optimizers
+from benchmarks import scaling as bench_scaling
+from benchmarks import train_throughput as bench_tt
+
+
+def _positive_finite(*xs):
+    return all(isinstance(x, float) and math.isfinite(x) and x > 0 for x in xs)
+
+
+# --------------------------------------------------------------------------------------------
+# Shared helpers: exact numbers
+# --------------------------------------------------------------------------------------------
+
+
+def test_mlp_flops_per_sample_is_6w_minus_2w1():
+    # 784-256-256-10: W = 200704 + 65536 + 2560 = 268800, W1 = 200704.
+    assert C.mlp_flops_per_sample([784, 256, 256, 10]) == 6 * 268800 - 2 * 200704
+    # One layer: the input gradient is never needed, so forward + weight gradient = 4 W.
+    assert C.mlp_flops_per_sample([3, 5]) == 4 * 15
+
+
+def test_markdown_table_aligns_text_left_and_numbers_right():
+    table = C.markdown_table(["name", "value"], [["adam", 1234567.0], ["sgd", 0.5]])
+    assert table.split("\n") == [
+        "| name |     value |",
+        "|:-----|----------:|",
+        "| adam | 1,234,567 |",
+        "| sgd  |      0.50 |",
+    ]
+    assert C.markdown_table(["x"], [[None], [float("nan")]]).split("\n")[2:] == ["|   - |", "| nan |"]
+
+
+def test_interleaved_rotates_the_order_and_times_every_round():
+    calls = []
+    runners = {k: (lambda k=k: calls.append(k)) for k in "abc"}
+    between = []
+    times = C.interleaved(runners, 3, between=lambda: between.append(len(calls)))
+    assert calls == list("abc" + "bca" + "cab")
+    assert between == [3, 6, 9]
+    assert {k: len(v) for k, v in times.items()} == {"a": 3, "b": 3, "c": 3}
+
+
+def test_synthetic_classification_is_reproducible_and_learnable():
+    x, y = C.synthetic_classification(200, 7, 3, seed=4)
+    x2, y2 = C.synthetic_classification(200, 7, 3, seed=4)
+    assert x.dtype == np.float32 and y.dtype == np.int32 and x.shape == (200, 7) and y.shape == (200,)
+    np.testing.assert_array_equal(x, x2)
+    np.testing.assert_array_equal(y, y2)
+    assert set(np.unique(y)) <= {0, 1, 2} and len(np.unique(y)) > 1
+    assert 0.0 <= x.min() and x.max() < 1.0
+
+
+def test_scaling_sample_count_is_whole_batches_within_caps():
+    args = bench_scaling.build_parser().parse_args(["--epoch-gflop", "1", "--max-n", "1000", "--max-iters", "5",
+                                                    "--min-iters", "2"])
+    assert bench_scaling.samples_for(1e6, 32, args) == 5 * 32           # iteration cap
+    assert bench_scaling.samples_for(1e3, 7, args) == 5 * 7             # iteration cap again
+    args.max_iters = 10_000
+    assert bench_scaling.samples_for(1e3, 7, args) == (1000 // 7) * 7   # sample cap
+    assert bench_scaling.samples_for(1e12, 64, args) == 2 * 64          # at least min_iters batches
+    assert bench_scaling.samples_for(1e8, 3, args) == 3 * 3             # 10 samples of work: 3 batches
+
+
+def test_train_throughput_targets_from_results():
+    rows = [(1, "fnn_manual", 100.0), (1, "torch_eager", 8.0), (1, "keras_fit", 25.0), (1, "optax_step", 50.0),
+            (1, "hand_scan", 90.0), (1, "fnn_autodiff", 80.0),
+            (1024, "fnn_manual", 10.0), (1024, "hand_scan", 12.5), (1024, "optax_step", 9.0)]
+    results = [{"batch_size": b, "runner": r, "samples_per_s": s, "pct_peak": 81.0} for b, r, s in rows]
+    got = {(t["batch_size"], t["target"]): (t["measured"], t["met"]) for t in bench_tt.evaluate_targets(results)}
+    assert got[(1, "fnn / torch eager >= 10x")] == (12.5, True)
+    assert got[(1, "fnn / keras fit >= 5x")] == (4.0, False)
+    assert got[(1, "fnn / optax step >= 3x")] == (2.0, False)
+    assert got[(1, "fnn / hand scan >= 1x")] == (pytest.approx(100 / 90), True)
+    assert got[(1, "manual time / autodiff time <= 1")] == (0.8, True)
+    assert got[(1024, "fnn / best baseline (hand scan) >= 1x")] == (0.8, False)
+    assert got[(1024, "fnn % of matmul peak >= 80")] == (81.0, True)
+    assert not any(k[0] == 32 for k in got)  # no batch-32 rows: nothing to check
+
+
+def test_hand_scan_unroll_follows_fit_unless_given():
+    assert bench_tt.scan_unroll(8, 100, unroll=None, scan_unroll=3) == 3
+    assert bench_tt.scan_unroll(8, 100, unroll=2) == 2
+    assert bench_tt.scan_unroll(8, 100) >= 1
+
+
+def test_bad_runner_name_is_rejected():
+    with pytest.raises(SystemExit, match="unknown.*'nope'.*known"):
+        bench_tt.main(["--quick", "--runners", "fnn_manual,nope"])
+
+
+# --------------------------------------------------------------------------------------------
+# Each benchmark end to end, --quick
+# --------------------------------------------------------------------------------------------
+
+
+def test_train_throughput_quick(tmp_path, capsys):
+    path = tmp_path / "tt.json"
+    out = bench_tt.main(["--quick", "--n", "48", "--batch-sizes", "8", "--slow-iters", "3",
+                         "--peak-size", "64", "--json", str(path)])
+    printed = capsys.readouterr().out
+    ran = {r["runner"] for r in out["results"]}
+    assert {"fnn_manual", "fnn_autodiff", "hand_scan", "optax_step"} <= ran
+    for name, pkg in (("torch_eager", "torch"), ("keras_fit", "keras")):
+        # Either it ran, or it is reported as skipped because its package is missing.
+        if importlib.util.find_spec(pkg) is None:
+            assert name in out["skipped"] and "not importable" in out["skipped"][name]
+        else:
+            assert name in ran, out["skipped"]
+    peak = out["peak_flops"]
+    assert _positive_finite(peak)
+    for r in out["results"]:
+        assert _positive_finite(r["samples_per_s"], r["median_s"])
+        assert r["samples_per_s"] == pytest.approx(r["samples"] / r["median_s"])
+        assert r["pct_peak"] == pytest.approx(100 * r["samples_per_s"] * out["flops_per_sample"] / peak)
+        assert len(r["seconds"]) == out["rounds"] == 1
+        assert r["iterations"] == (math.ceil(48 / 8) if r["runner"] not in ("torch_eager", "keras_fit") else 3)
+    assert "| batch | runner" in printed and "fnn manual" in printed and "hand scan (unroll" in printed
+    assert "† timed on a fixed subset" in printed  # the slow baselines ran 3 of 6 iterations
+    saved = json.loads(path.read_text())
+    assert saved["results"][0]["samples_per_s"] == out["results"][0]["samples_per_s"]
+    assert saved["machine"]["nproc"] >= 1 and saved["sizes"] == [64, 32, 10]
+
+
+def test_grad_quick_agrees_with_autodiff(tmp_path):
+    out = bench_grad.main(["--quick", "--widths", "16", "--depths", "1", "--batches", "1",
+                           "--json", str(tmp_path / "g.json")])
+    # One axis at a time around (width 16, depth 1, batch 8), the base measured once.
+    assert [(r["width"], r["depth"], r["batch"]) for r in out["results"]] == [(16, 1, 8), (16, 1, 1)]
+    for r in out["results"]:
+        assert _positive_finite(r["manual_s"], r["autodiff_s"])
+        assert r["ratio"] == pytest.approx(r["manual_s"] / r["autodiff_s"])
+        assert r["rel_diff"] < 1e-5  # float32 params: hand-written and jax.grad agree to rounding
+    assert json.loads((tmp_path / "g.json").read_text())["benchmark"] == "grad"
+
+
+def test_grad_max_rel_diff_is_relative_to_the_reference():
+    a = {"w": np.array([1.0, 2.0]), "b": np.array([0.0])}
+    b = {"w": np.array([1.0, 4.0]), "b": np.array([0.5])}
+    assert bench_grad.max_rel_diff(a, b) == pytest.approx(2.0 / 4.0)
+
+
+def test_optimizers_quick(tmp_path):
+    out = bench_optimizers.main(["--quick", "--only", "sgd,adam", "--json", str(tmp_path / "o.json")])
+    assert [r["optimizer"] for r in out["results"]] == ["sgd", "adam"]
+    assert out["n_params"] == 32 * 64 + 64 + 64 * 10 + 10
+    for r in out["results"]:
+        assert _positive_finite(r["fnn_s"], r["optax_s"])
+        assert r["speedup"] == pytest.approx(r["optax_s"] / r["fnn_s"])
+    with pytest.raises(SystemExit, match="unknown.*known"):
+        bench_optimizers.main(["--quick", "--only", "adamm"])
+
+
+def test_scaling_quick(tmp_path):
+    out = bench_scaling.main(["--quick", "--widths", "16", "--depths", "1", "--batch-sizes", "16",
+                              "--json", str(tmp_path / "s.json")])
+    assert [(r["axis"], r["width"], r["depth"], r["batch"]) for r in out["results"]] == [
+        ("width", 16, 1, 16), ("depth", 16, 1, 16), ("batch", 16, 1, 16)]
+    for r in out["results"]:
+        assert r["n"] % r["batch"] == 0 and r["iterations"] == r["n"] // r["batch"]
+        assert _positive_finite(r["samples_per_s"], r["pct_peak"])
+
+
+def test_compile_quick(tmp_path):
+    out = bench_compile.main(["--quick", "--batch-sizes", "8", "--json", str(tmp_path / "c.json")])
+    whats = [r["what"] for r in out["results"]]
+    assert whats[:2] == ["fit epoch", "train_step"]
+    for r in out["results"]:
+        # A first call with new objects compiles; the second reuses it and is far cheaper.
+        assert r["xla_s"] > 0 and r["first_s"] > r["second_s"]
+        assert r["compile_s"] == pytest.approx(r["trace_s"] + r["xla_s"])

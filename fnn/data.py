@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import weakref
 from collections.abc import Iterator
 from typing import Any
 
@@ -47,11 +48,30 @@ def _finite_sum(a: jax.Array) -> jax.Array:
     return jnp.isfinite(jnp.sum(a, dtype=jnp.promote_types(a.dtype, jnp.float32)))
 
 
+# jax Arrays already found finite, by id, each entry removed when its array dies. A jax.Array
+# is immutable, so a second fit on the same device arrays skips a full pass over them.
+_FINITE: dict[int, weakref.ref] = {}
+
+
+def _known_finite(a: jax.Array) -> bool:
+    ref = _FINITE.get(id(a))
+    return ref is not None and ref() is a
+
+
+def _remember_finite(a: jax.Array) -> None:
+    key = id(a)
+    _FINITE[key] = weakref.ref(a, lambda _, key=key: _FINITE.pop(key, None))
+
+
 def _check_finite(a: Any, name: str) -> None:
     if not jnp.issubdtype(a.dtype, jnp.inexact):
         return
     if isinstance(a, jax.Array):
+        if _known_finite(a):
+            return
         ok = bool(_finite_sum(a)) or bool(jnp.all(jnp.isfinite(a)))
+        if ok:
+            _remember_finite(a)
     else:
         # NaN and inf propagate through a sum, which NumPy forms with a small cast buffer; only if
         # it is not finite (or a finite sum overflowed) is an elementwise check needed.
@@ -122,11 +142,17 @@ def num_batches(n: int, batch_size: int) -> int:
 def permutation(key: jax.Array, n: int) -> np.ndarray:
     """A permutation of ``range(n)`` drawn from a jax PRNG key (raw or typed), as NumPy int64.
 
-    Deterministic in the key and independent of ``jax_enable_x64``.
+    The key's bits seed NumPy's PCG64 (``np.random.default_rng(key_data).permutation(n)``):
+    deterministic in the key, the same on every process and independent of
+    ``jax_enable_x64``. Drawn on the host because XLA:CPU sorts to permute (5 ms for
+    n = 12800, against 0.2 ms here), and fit draws one per epoch.
     """
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
         raise ValueError(f"n must be an int >= 0; got {n!r}")
-    return np.asarray(jax.random.permutation(key, int(n))).astype(np.int64)
+    if not isinstance(key, (jax.Array, np.ndarray)):
+        raise TypeError(f"key must be a jax PRNG key; got {type(key).__name__}")
+    bits = jax.random.key_data(key) if jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key) else key
+    return np.random.default_rng(np.asarray(bits, np.uint32).ravel()).permutation(int(n))
 
 
 def batches(x: Any, y: Any, batch_size: int, *, shuffle: bool = False,

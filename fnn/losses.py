@@ -30,6 +30,7 @@ pass the gradient on the closed interval (``x == bound`` counts as inside) and g
 """
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 import operator
@@ -754,8 +755,8 @@ def check_targets(loss: str | Loss, y_true: Any, y_pred_shape: tuple, name: str 
     loss = get(loss)
     shape = tuple(y_pred_shape)
     try:
-        jax.eval_shape(lambda t: loss(t, jnp.zeros(shape)), jax.ShapeDtypeStruct(np.shape(y_true),
-                                                                                 np.asarray(y_true).dtype))
+        dtype = y_true.dtype if hasattr(y_true, "dtype") else np.asarray(y_true).dtype
+        _check_target_shapes(loss, tuple(np.shape(y_true)), np.dtype(dtype), shape)
         if loss.name == "sparse_categorical_crossentropy":
             opts = dict(loss.options)
             # the shapes were checked by eval_shape above; the values in NumPy, compiling nothing
@@ -763,6 +764,12 @@ def check_targets(loss: str | Loss, y_true: Any, y_pred_shape: tuple, name: str 
                                 opts["ignore_class"], loss.name)
     except ValueError as e:
         raise ValueError(f"{name}: {e}") from None
+
+
+@functools.lru_cache(maxsize=256)
+def _check_target_shapes(loss: Loss, y_shape: tuple, y_dtype: np.dtype, y_pred_shape: tuple) -> None:
+    # Traces the loss (nothing runs); cached because fit checks the same shapes on every call.
+    jax.eval_shape(lambda t: loss(t, jnp.zeros(y_pred_shape)), jax.ShapeDtypeStruct(y_shape, y_dtype))
 
 
 __all__ = [

@@ -71,14 +71,21 @@ def _compiled_many(spec: _train._EpochSpec):
     return jax.jit(jax.vmap(epoch, in_axes=in_axes), donate_argnums=(0, 1))
 
 
-@functools.partial(jax.jit, static_argnums=(2, 3))
-def _epoch_keys(keys, epoch, n: int, shuffle: bool):
-    """fit's per-epoch ``(perm, dropout key)`` for each of the K stacked ``keys``."""
-    def one(k):
-        perm_key, drop_key = jax.random.split(jax.random.fold_in(k, epoch))
-        return (jax.random.permutation(perm_key, n) if shuffle else None), drop_key
+@jax.jit
+def _split_keys(keys, epoch):
+    """fit's per-epoch ``(permutation key, dropout key)`` for each of the K stacked ``keys``."""
+    return jax.vmap(lambda k: tuple(jax.random.split(jax.random.fold_in(k, epoch))))(keys)
 
-    return jax.vmap(one)(keys)
+
+def _epoch_keys(keys, epoch: int, n: int, shuffle: bool):
+    """fit's per-epoch ``(perm, dropout key)`` for each model: the (K, n) orders drawn on the
+    host as fit draws them, and the (K,) dropout keys."""
+    perm_keys, drop_keys = _split_keys(keys, epoch)
+    if not shuffle:
+        return None, drop_keys
+    if _is_key(perm_keys):
+        perm_keys = jax.random.key_data(perm_keys)
+    return np.stack([_train._epoch_permutation(k, n) for k in np.asarray(perm_keys)]), drop_keys
 
 
 def _model(tree, i: int):

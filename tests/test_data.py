@@ -31,16 +31,20 @@ def test_batches_in_order_with_last_partial_batch():
     np.testing.assert_array_equal(got[-1][1], [9])
 
 
-# n from a few values: every new n compiles jax.random.permutation again.
+def _numpy_permutation(key, n):
+    """The documented rule: the key's two uint32 words seed NumPy's default generator."""
+    return np.random.default_rng(np.asarray(key, np.uint32)).permutation(n)
+
+
 @settings(max_examples=15, deadline=None)
-@given(n=st.sampled_from([1, 10, 29]), b=st.integers(1, 12), seed=st.integers(0, 2**31 - 1))
+@given(n=st.integers(1, 40), b=st.integers(1, 12), seed=st.integers(0, 2**31 - 1))
 def test_shuffled_batches_follow_the_key_permutation(n, b, seed):
     key = jax.random.PRNGKey(seed)
     x = np.arange(n)[:, None] * 10
     y = np.arange(n)
     got = list(data.batches(x, y, b, shuffle=True, key=key))
     order = np.concatenate([yb for _, yb in got])
-    np.testing.assert_array_equal(order, np.asarray(jax.random.permutation(key, n)))
+    np.testing.assert_array_equal(order, _numpy_permutation(key, n))
     np.testing.assert_array_equal(np.sort(order), np.arange(n))   # each sample exactly once
     assert len(got) == -(-n // b)
     for xb, yb in got:
@@ -53,9 +57,13 @@ def test_permutation_is_deterministic_and_key_type_agnostic():
     np.testing.assert_array_equal(p, data.permutation(raw, 12))
     np.testing.assert_array_equal(p, data.permutation(typed, 12))
     assert p.dtype == np.int64 and sorted(p) == list(range(12))
+    np.testing.assert_array_equal(p, _numpy_permutation(raw, 12))
+    assert data.permutation(raw, 0).shape == (0,)
     assert not np.array_equal(p, data.permutation(jax.random.PRNGKey(4), 12))
     with pytest.raises(ValueError, match="n must be"):
         data.permutation(raw, -1)
+    with pytest.raises(TypeError, match="key must be"):
+        data.permutation(3, 12)
 
 
 def test_shuffle_needs_a_key_and_lengths_must_match():
@@ -202,3 +210,21 @@ def test_check_arrays_types_features_and_options():
     assert np.isnan(x[0, 0])
     x, _ = data.check_arrays(np.zeros((2, 3, 4)), np.zeros(2), x_ndim=None)
     assert x.shape == (2, 3, 4)
+
+
+def test_finite_check_remembers_checked_device_arrays_only_while_they_live():
+    import gc
+
+    x = jnp.ones((3, 2))
+    bad = jnp.array([[1.0, jnp.inf]])
+    data.check_arrays(x, None)
+    assert data._known_finite(x)
+    for _ in range(2):  # a rejected array is never remembered: it fails every time
+        with pytest.raises(ValueError, match=r"x contains 1 NaN/inf value\(s\), the first at index \(0, 1\)"):
+            data.check_arrays(bad, None)
+    assert not data._known_finite(bad)
+    assert not data._known_finite(jnp.ones((3, 2)))  # equal values, another array
+    key = id(x)
+    del x
+    gc.collect()
+    assert key not in data._FINITE

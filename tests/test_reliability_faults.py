@@ -20,6 +20,7 @@ import pytest
 
 import fnn
 from fnn import checkpoint
+from fnn import data
 from fnn import optimizers as O
 from fnn.callbacks import Callback, TerminateOnNaN
 
@@ -201,7 +202,7 @@ def _overflowing(position, key):
     """Finite data (it passes the NaN check) with one sample of 1e200 whose loss overflows to inf;
     returns the data, the epoch-0 order fit uses, and the row of the bad sample."""
     x, y = _problem(11, seed=1)
-    order = np.asarray(jax.random.permutation(jax.random.split(jax.random.fold_in(key, 0))[0], 11))
+    order = data.permutation(jax.random.split(jax.random.fold_in(key, 0))[0], 11)
     bad = int(order[0] if position == "first batch" else order[-1])
     x[bad] = 1e200
     return x, y, order

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import fnn
+from fnn import data
 from fnn import optimizers as O
 from fnn.callbacks import EarlyStopping, ReduceLROnPlateau, TerminateOnNaN
 
@@ -56,7 +57,7 @@ def _keras_sgd_reference(p, x, y, *, lr, batch_size, epochs, orders):
 
 def _perm(key, epoch, n):
     """The permutation fit draws for ``epoch`` (documented: fold_in(key, epoch), first split)."""
-    return np.asarray(jax.random.permutation(jax.random.split(jax.random.fold_in(key, epoch))[0], n))
+    return data.permutation(jax.random.split(jax.random.fold_in(key, epoch))[0], n)
 
 
 @pytest.mark.parametrize("batch_size,shuffle", [(3, False), (3, True), (10, False), (1, True)])
@@ -228,6 +229,28 @@ def test_bad_data_raises_with_names():
         fnn.fit(NET, params, O.sgd(0.1), sce, x, np.array([0, 1, 2, 0, 1, 0]), verbose=0)
     with pytest.raises(TypeError, match="opt"):
         fnn.fit(NET, params, "adam", MSE, x, y, verbose=0)
+
+
+def test_checks_cached_between_fits_still_reject_what_does_not_fit():
+    """fit caches its traced shape checks and remembers finite device arrays; neither may let a
+    later call with other shapes, wider params or bad labels through."""
+    x, y = _problem(6)
+    params = NET.init(KEY, (4,), jnp.float64)
+    xd, yd = jnp.asarray(x), jnp.asarray(y)
+    for _ in range(2):  # the second round runs on the cached checks
+        fnn.fit(NET, params, O.sgd(0.1), MSE, xd, yd, epochs=0, verbose=0)
+        wider = fnn.mlp([5, 2], activation="tanh").init(KEY, (4,), jnp.float64)
+        with pytest.raises(ValueError, match=r"params do not fit the network.*\(4, 5\).*\(4, 3\)"):
+            fnn.fit(NET, wider, O.sgd(0.1), MSE, xd, yd, epochs=0, verbose=0)
+        with pytest.raises(ValueError, match=r"expects 4 input features, got 3"):
+            fnn.fit(NET, params, O.sgd(0.1), MSE, xd[:, :3], yd, epochs=0, verbose=0)
+        with pytest.raises(ValueError, match="shape"):
+            fnn.fit(NET, params, O.sgd(0.1), MSE, xd, yd[:, :1], epochs=0, verbose=0)
+        sce = fnn.losses.get("sparse_categorical_crossentropy", from_logits=True)
+        labels = np.array([0, 1, 0, 0, 1, 0])
+        fnn.fit(NET, params, O.sgd(0.1), sce, xd, labels, epochs=0, verbose=0)
+        with pytest.raises(ValueError, match=r"\[0, 2\)"):  # same shapes, a bad value
+            fnn.fit(NET, params, O.sgd(0.1), sce, xd, np.where(labels == 1, 2, 0), epochs=0, verbose=0)
 
 
 def test_train_step_and_eval_step():

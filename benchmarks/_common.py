@@ -124,6 +124,17 @@ def machine_line(info: dict[str, Any]) -> str:
             f"({info['backend']}: {info['device']}){load}")
 
 
+def finish(name: str, args: argparse.Namespace, report: Callable[[dict], str], *,
+           machine: dict | None = None, **fields: Any) -> dict[str, Any]:
+    """Every benchmark's ending: the payload (name, machine, arguments and ``fields``), its
+    Markdown ``report`` printed, and the JSON written when ``--json`` asked for it."""
+    payload = {"benchmark": name, "machine": machine_info() if machine is None else machine,
+               "args": vars(args), **fields}
+    print(report(payload))
+    write_json(args.json, payload)
+    return payload
+
+
 def write_json(path: str | None, payload: dict[str, Any]) -> None:
     if path:
         d = os.path.dirname(os.path.abspath(path))

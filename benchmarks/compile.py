@@ -139,11 +139,7 @@ def main(argv: list[str] | None = None) -> dict:
             results.append({"what": f"hand scan epoch (unroll {u})", "batch": B, "grad": "jax.grad",
                             **scan_latency(args.sizes, x, y, B, u, dtype, args.seed)})
         print(f"batch {B}: done", file=sys.stderr, flush=True)
-    payload = {"benchmark": "compile", "machine": C.machine_info(), "args": vars(args), "results": results,
-               "fit_target_s": FIT_TARGET_S}
-    print(report(payload))
-    C.write_json(args.json, payload)
-    return payload
+    return C.finish("compile", args, report, results=results, fit_target_s=FIT_TARGET_S)
 
 
 def report(payload: dict) -> str:

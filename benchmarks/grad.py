@@ -117,10 +117,7 @@ def main(argv: list[str] | None = None) -> dict:
     for w, d, b in configs(args):
         results.append(measure(w, d, b, args, dtype))
         print(f"width {w} depth {d} batch {b}: done", file=sys.stderr, flush=True)
-    payload = {"benchmark": "grad", "machine": C.machine_info(), "args": vars(args), "results": results}
-    print(report(payload))
-    C.write_json(args.json, payload)
-    return payload
+    return C.finish("grad", args, report, results=results)
 
 
 def report(payload: dict) -> str:

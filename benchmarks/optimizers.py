@@ -118,12 +118,8 @@ def main(argv: list[str] | None = None) -> dict:
                         "speedup": t["optax"] / t["fnn"], "note": note, "times": times})
         del runners
         print(f"{name}: done", file=sys.stderr, flush=True)
-    payload = {"benchmark": "optimizers", "machine": C.machine_info(), "args": vars(args),
-               "n_params": n_params, "leaves": len(jax.tree.leaves(params)), "rounds": n_rounds,
-               "results": results}
-    print(report(payload))
-    C.write_json(args.json, payload)
-    return payload
+    return C.finish("optimizers", args, report, n_params=n_params, leaves=len(jax.tree.leaves(params)),
+                    rounds=n_rounds, results=results)
 
 
 def report(payload: dict) -> str:

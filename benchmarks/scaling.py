@@ -115,12 +115,8 @@ def main(argv: list[str] | None = None) -> dict:
         results.append({"axis": axis, "width": w, "depth": d, "batch": b, **measured[w, d, b]})
     for r in results:
         r["pct_peak"] = 100.0 * r["flops_per_s"] / peak.best
-    payload = {"benchmark": "scaling", "machine": C.machine_info(), "args": vars(args), "rounds": n_rounds,
-               "peak_flops": peak.best, "peak_matmul": f"{args.peak_size}x{args.peak_size} {args.dtype}",
-               "results": results}
-    print(report(payload))
-    C.write_json(args.json, payload)
-    return payload
+    return C.finish("scaling", args, report, rounds=n_rounds, peak_flops=peak.best,
+                    peak_matmul=f"{args.peak_size}x{args.peak_size} {args.dtype}", results=results)
 
 
 def report(payload: dict) -> str:

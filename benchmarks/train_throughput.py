@@ -201,13 +201,9 @@ def main(argv: list[str] | None = None) -> dict:
         row["pct_peak"] = 100.0 * row["flops_per_s"] / peak.best
 
     targets = evaluate_targets(results)
-    payload = {"benchmark": "train_throughput", "machine": info, "args": vars(args),
-               "sizes": sizes, "flops_per_sample": flops, "peak_flops": peak.best,
-               "peak_matmul": f"{args.peak_size}x{args.peak_size} {args.dtype}", "rounds": n_rounds,
-               "results": results, "targets": targets, "skipped": skipped}
-    print(report(payload))
-    C.write_json(args.json, payload)
-    return payload
+    return C.finish("train_throughput", args, report, machine=info, sizes=sizes, flops_per_sample=flops,
+                    peak_flops=peak.best, peak_matmul=f"{args.peak_size}x{args.peak_size} {args.dtype}",
+                    rounds=n_rounds, results=results, targets=targets, skipped=skipped)
 
 
 def _sps(results, B, name):

@@ -1,0 +1,391 @@
+"""The numerics of :mod:`fnn.losses`: each loss's per-sample value beside its hand-written
+derivative with respect to ``y_pred`` (a "kernel"), and the one reduction they all share.
+
+A kernel returns :class:`_Terms` ``(l_i, dl_i/dy_pred, axis, valid)``; :func:`_apply` turns them
+into Keras's ``"sum_over_batch_size"`` scalar and its gradient, with the optional
+``sample_weight``. The rules (clipping at ``EPSILON``, kinks, Keras departures) are in
+:mod:`fnn.losses`'s docstring; the public functions, ``Loss`` and ``get`` live there.
+"""
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+Array = jax.Array
+
+EPSILON = 1e-7  # keras.backend.epsilon()
+_LOG2 = math.log(2.0)
+
+
+class _Terms(NamedTuple):
+    per: Array                  # per-sample losses l_i
+    dper: Array                 # d l_i / d y_pred, shape of y_pred (l_i depends on its row only)
+    axis: int | None            # the axis of y_pred reduced into l_i; None: elementwise
+    valid: Array | None = None  # sparse CE's ignore_class mask (per-sample shape)
+
+
+# ---------------------------------------------------------------------------------------------
+# Shared helpers: argument checks, clipping, reduction.
+# ---------------------------------------------------------------------------------------------
+
+def _as_float(x: Any) -> Array:
+    x = jnp.asarray(x)
+    if not jnp.issubdtype(x.dtype, jnp.floating):
+        x = x.astype(float)  # the default float dtype (float32 unless x64 is enabled)
+    return x
+
+
+def _concrete(x: Any) -> np.ndarray | None:
+    """Host copy of ``x``'s values, or None for a tracer (value checks are skipped under jit)."""
+    if isinstance(x, jax.core.Tracer):
+        return None
+    return np.asarray(x)
+
+
+def _norm_axis(axis: Any, ndim: int, loss: str) -> int:
+    if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
+        raise TypeError(f"{loss}: axis must be an int, got {axis!r}")
+    if not -ndim <= axis < ndim:
+        raise ValueError(f"{loss}: axis {axis} is out of range for y_pred of rank {ndim}")
+    return int(axis) % ndim
+
+
+def _pair(y_true: Any, y_pred: Any, loss: str) -> tuple[Array, Array]:
+    """``(y_true, y_pred)`` as floats of y_pred's dtype and of y_pred's shape."""
+    p = _as_float(y_pred)
+    t = jnp.asarray(y_true)
+    if p.ndim == 0:
+        raise ValueError(f"{loss}: y_pred must have at least one axis (the batch), got a scalar")
+    if t.shape != p.shape:
+        trailing_one = (t.shape + (1,) == p.shape) or (t.shape == p.shape + (1,))
+        if not trailing_one:
+            raise ValueError(f"{loss}: y_true shape {t.shape} does not match y_pred shape {p.shape}")
+        t = t.reshape(p.shape)
+    return t.astype(p.dtype), p
+
+
+def _elementwise(y_true: Any, y_pred: Any, loss: str, axis: int = -1):
+    """``(t, p, axis)``: axis is None for rank-1 inputs (each entry is a sample)."""
+    t, p = _pair(y_true, y_pred, loss)
+    return t, p, (None if p.ndim == 1 else _norm_axis(axis, p.ndim, loss))
+
+
+def _check_smoothing(label_smoothing: Any, loss: str) -> None:
+    if isinstance(label_smoothing, (numbers.Real, np.floating)) and not 0 <= label_smoothing <= 1:
+        raise ValueError(f"{loss}: label_smoothing must be in [0, 1], got {label_smoothing!r}")
+
+
+def _clip(x: Array, lo: float, hi: float) -> tuple[Array, Array]:
+    """``(clip(x, lo, hi), lo <= x <= hi)``; as a select, so jax.grad passes 1 on the closed interval."""
+    return jnp.where(x < lo, lo, jnp.where(x > hi, hi, x)), (x >= lo) & (x <= hi)
+
+
+def _mean_terms(e: Array, de: Array, axis: int | None) -> _Terms:
+    """Per-sample mean of an elementwise loss ``e`` over ``axis`` (d/dp: ``de / D``)."""
+    if axis is None:
+        return _Terms(e, de, None)
+    return _Terms(jnp.mean(e, axis=axis), de / e.shape[axis], axis)
+
+
+def _sample_weight(sample_weight: Any, shape: tuple, dtype) -> Array:
+    w = jnp.asarray(sample_weight, dtype=dtype)
+    if w.shape == shape + (1,):
+        w = w.reshape(shape)
+    elif w.ndim <= len(shape) and w.shape == shape[: w.ndim]:
+        w = w.reshape(w.shape + (1,) * (len(shape) - w.ndim))
+    else:
+        raise ValueError(f"sample_weight shape {w.shape} does not match the per-sample loss shape {shape} "
+                         f"(expected {shape[:1]} or {shape})")
+    return jnp.broadcast_to(w, shape)
+
+
+def _coefficients(terms: _Terms, sample_weight: Any):
+    """``d loss / d l_i``: ``w_i / n``; with an ignore mask, Keras's ``w_i m_i / sum(m)`` (0 if none valid)."""
+    per = terms.per
+    if sample_weight is None and terms.valid is None:
+        return 1.0 / max(per.size, 1)
+    w = 1.0 if sample_weight is None else _sample_weight(sample_weight, per.shape, per.dtype)
+    if terms.valid is None:
+        return w / max(per.size, 1)
+    m = terms.valid.astype(per.dtype)
+    # Keras scales by total/valid then divides by total; valid is a count, so max(., 1) is its
+    # divide_no_nan (every m_i is 0 when valid is 0).
+    return jnp.broadcast_to(w * m / jnp.maximum(jnp.sum(m), 1.0), per.shape)
+
+
+def _apply(kernel: Callable[..., _Terms], y_true, y_pred, sample_weight, options: dict, want: str):
+    terms = kernel(y_true, y_pred, **options)
+    if want == "per_sample":
+        return terms.per
+    coef = _coefficients(terms, sample_weight)
+    value = jnp.sum(coef * terms.per)
+    if want == "value":
+        return value
+    if not isinstance(coef, float) and terms.axis is not None:
+        coef = jnp.expand_dims(coef, terms.axis)
+    grad = terms.dper * coef
+    return grad if want == "grad" else (value, grad)
+
+
+# ---------------------------------------------------------------------------------------------
+# Kernels: per-sample loss l_i and its derivative d l_i / d y_pred, side by side.
+# ---------------------------------------------------------------------------------------------
+
+def _mse(y_true, y_pred) -> _Terms:
+    """``l = mean_j (p - t)^2``;  ``dl/dp = 2 (p - t) / D``."""
+    t, p, axis = _elementwise(y_true, y_pred, "mean_squared_error")
+    d = p - t
+    return _mean_terms(d * d, 2 * d, axis)
+
+
+def _mae(y_true, y_pred) -> _Terms:
+    """``l = mean_j |p - t|``;  ``dl/dp = sign(p - t) / D`` (+1 at p == t)."""
+    t, p, axis = _elementwise(y_true, y_pred, "mean_absolute_error")
+    d = p - t
+    return _mean_terms(jnp.abs(d), jnp.where(d >= 0, 1.0, -1.0).astype(p.dtype), axis)
+
+
+def _mape(y_true, y_pred) -> _Terms:
+    """``l = 100 mean_j |p - t| / max(|t|, eps)``;  ``dl/dp = 100 sign(p - t) / (max(|t|, eps) D)``."""
+    t, p, axis = _elementwise(y_true, y_pred, "mean_absolute_percentage_error")
+    d, scale = p - t, 100.0 / jnp.maximum(jnp.abs(t), EPSILON)
+    return _mean_terms(scale * jnp.abs(d), scale * jnp.where(d >= 0, 1.0, -1.0), axis)
+
+
+def _msle(y_true, y_pred) -> _Terms:
+    """``l = mean_j (log(1 + max(p, eps)) - log(1 + max(t, eps)))^2``;
+    ``dl/dp = 2 r / ((1 + p) D)`` where p >= eps, else 0 (r is the log ratio)."""
+    t, p, axis = _elementwise(y_true, y_pred, "mean_squared_logarithmic_error")
+    pc, inside = _clip(p, EPSILON, jnp.inf)
+    r = jnp.log1p(pc) - jnp.log1p(jnp.maximum(t, EPSILON))
+    return _mean_terms(r * r, jnp.where(inside, 2 * r / (1 + pc), 0.0), axis)
+
+
+def _huber(y_true, y_pred, delta) -> _Terms:
+    """``e = p - t``; ``l = mean_j (e^2/2 if |e| <= delta else delta |e| - delta^2/2)``;
+    ``dl/dp = (e if |e| <= delta else delta sign(e)) / D``."""
+    t, p, axis = _elementwise(y_true, y_pred, "huber")
+    e = p - t
+    a = jnp.abs(e)
+    quad = a <= delta
+    loss = jnp.where(quad, 0.5 * e * e, delta * a - 0.5 * delta * delta)
+    return _mean_terms(loss, jnp.where(quad, e, delta * jnp.sign(e)), axis)
+
+
+def _log_cosh(y_true, y_pred) -> _Terms:
+    """``l = mean_j log cosh(e)``, ``e = p - t``, as Keras's ``e + softplus(-2e) - log 2``;
+    ``dl/dp = tanh(e) / D``."""
+    t, p, axis = _elementwise(y_true, y_pred, "log_cosh")
+    e = p - t
+    return _mean_terms(e + jax.nn.softplus(-2.0 * e) - _LOG2, jnp.tanh(e), axis)
+
+
+def _poisson(y_true, y_pred) -> _Terms:
+    """``l = mean_j (p - t log(p + eps))``;  ``dl/dp = (1 - t / (p + eps)) / D``."""
+    t, p, axis = _elementwise(y_true, y_pred, "poisson")
+    return _mean_terms(p - t * jnp.log(p + EPSILON), 1 - t / (p + EPSILON), axis)
+
+
+def _hinge_labels(t: Array) -> Array:
+    # Keras converts {0, 1} labels to {-1, 1} when every label of the batch is 0 or 1.
+    binary = jnp.all((t == 0) | (t == 1))
+    return jnp.where(binary, 2 * t - 1, t)
+
+
+def _hinge(y_true, y_pred) -> _Terms:
+    """``m = 1 - t p``; ``l = mean_j max(m, 0)``;  ``dl/dp = -t [m > 0] / D`` (t in {-1, 1})."""
+    t, p, axis = _elementwise(y_true, y_pred, "hinge")
+    t = _hinge_labels(t)
+    m = 1 - t * p
+    return _mean_terms(jnp.where(m > 0, m, 0.0), jnp.where(m > 0, -t, 0.0), axis)
+
+
+def _squared_hinge(y_true, y_pred) -> _Terms:
+    """``l = mean_j max(1 - t p, 0)^2``;  ``dl/dp = -2 t max(1 - t p, 0) / D`` (t in {-1, 1})."""
+    t, p, axis = _elementwise(y_true, y_pred, "squared_hinge")
+    t = _hinge_labels(t)
+    m = 1 - t * p
+    h = jnp.where(m > 0, m, 0.0)
+    return _mean_terms(h * h, -2 * t * h, axis)
+
+
+def _bce_probs(t: Array, p: Array) -> tuple[Array, Array]:
+    """``c = clip(p, eps, 1-eps)``; ``e = -(t log c + (1-t) log(1-c))``; ``de/dp = (c-t)/(c(1-c))`` inside."""
+    c, inside = _clip(p, EPSILON, 1.0 - EPSILON)
+    e = -(t * jnp.log(c) + (1 - t) * jnp.log(1 - c))
+    return e, jnp.where(inside, (c - t) / (c * (1 - c)), 0.0)
+
+
+def _bce_logits(t: Array, z: Array) -> tuple[Array, Array, Array]:
+    """``e = -t log sig(z) - (1-t) log sig(-z) = max(z, 0) - t z + log1p(exp(-|z|))``;
+    ``de/dz = sig(z) - t``. One exp and one log1p serve the value, sigmoid and gradient."""
+    u = jnp.exp(-jnp.abs(z))
+    e = jnp.maximum(z, 0.0) - t * z + jnp.log1p(u)
+    s = jnp.where(z >= 0, 1.0, u) / (1 + u)
+    return e, s - t, s
+
+
+def _binary_crossentropy(y_true, y_pred, from_logits, label_smoothing, axis) -> _Terms:
+    """``t' = t (1 - ls) + ls / 2``; ``l = mean_j e(t', p)`` with ``e`` from ``_bce_probs``
+    or ``_bce_logits`` (then ``dl/dz = (sigmoid(z) - t') / D``)."""
+    _check_smoothing(label_smoothing, "binary_crossentropy")
+    t, p, ax = _elementwise(y_true, y_pred, "binary_crossentropy", axis)
+    t = t * (1 - label_smoothing) + 0.5 * label_smoothing
+    e, de = _bce_logits(t, p)[:2] if from_logits else _bce_probs(t, p)
+    return _mean_terms(e, de, ax)
+
+
+def _focal_factor(q: Array, gamma) -> tuple[Array, Array]:
+    """``(q^gamma, gamma q^(gamma-1))``; at q = 0 the derivative is 1 for gamma = 1, else 0
+    (q = 0 only where sigmoid has saturated, so for gamma < 1 this is the limit, not inf)."""
+    nonzero = q != 0
+    q_safe = jnp.where(nonzero, q, 1.0)
+    dq = jnp.where(nonzero, gamma * q_safe ** (gamma - 1), jnp.where(gamma == 1, 1.0, 0.0))
+    return q ** gamma, dq
+
+
+def _binary_focal_crossentropy(y_true, y_pred, apply_class_balancing, alpha, gamma, from_logits,
+                               label_smoothing, axis) -> _Terms:
+    """``t' = t (1 - ls) + ls / 2``; ``s = p`` (or ``sigmoid(z)``); ``p_t = t' s + (1-t')(1-s)``;
+    ``l = mean_j w (1 - p_t)^gamma bce(t', s)``, ``w = t' alpha + (1-t')(1-alpha)`` if balancing else 1;
+    ``dl/dp = w (-gamma (1-p_t)^(gamma-1) (2t'-1) s' bce + (1-p_t)^gamma dbce) / D``,
+    with ``s' = 1`` (probabilities) or ``s (1 - s)`` (logits)."""
+    _check_smoothing(label_smoothing, "binary_focal_crossentropy")
+    t, p, ax = _elementwise(y_true, y_pred, "binary_focal_crossentropy", axis)
+    t = t * (1 - label_smoothing) + 0.5 * label_smoothing
+    if from_logits:
+        bce, dbce, s = _bce_logits(t, p)
+        ds = s * (1 - s)
+    else:
+        (bce, dbce), s, ds = _bce_probs(t, p), p, 1.0
+    q = 1 - (t * s + (1 - t) * (1 - s))
+    f, df = _focal_factor(q, gamma)
+    e, de = f * bce, f * dbce - df * (2 * t - 1) * ds * bce
+    if apply_class_balancing:
+        w = t * alpha + (1 - t) * (1 - alpha)
+        e, de = w * e, w * de
+    return _mean_terms(e, de, ax)
+
+
+def _cross_entropy(t: Array, p: Array, from_logits: bool, axis: int) -> tuple[Array, Array]:
+    """Per-sample ``-sum_j t_j log q_j`` and its derivative.
+
+    Logits: ``log q = log_softmax(z)``; ``dl/dz = sum(t) softmax(z) - t`` (``softmax(z) - t``
+    for targets summing to 1), from the one log_softmax. Probabilities: ``q = clip(p / S, eps,
+    1-eps)``, ``S = sum_j p_j``; with ``u = -t / q`` (0 where clipped), ``dl/dp = (u - sum(u p / S)) / S``.
+    """
+    if from_logits:
+        logq = jax.nn.log_softmax(p, axis=axis)
+        per = -jnp.sum(t * logq, axis=axis)
+        return per, jnp.sum(t, axis=axis, keepdims=True) * jnp.exp(logq) - t
+    total = jnp.sum(p, axis=axis, keepdims=True)
+    r = p / total
+    q, inside = _clip(r, EPSILON, 1.0 - EPSILON)
+    per = -jnp.sum(t * jnp.log(q), axis=axis)
+    u = jnp.where(inside, -t / q, 0.0)
+    return per, (u - jnp.sum(u * r, axis=axis, keepdims=True)) / total
+
+
+def _categorical_crossentropy(y_true, y_pred, from_logits, label_smoothing, axis) -> _Terms:
+    """``t' = t (1 - ls) + ls / C``; ``l = -sum_j t'_j log q_j`` (see ``_cross_entropy``)."""
+    _check_smoothing(label_smoothing, "categorical_crossentropy")
+    t, p = _pair(y_true, y_pred, "categorical_crossentropy")
+    ax = _norm_axis(axis, p.ndim, "categorical_crossentropy")
+    t = t * (1 - label_smoothing) + label_smoothing / p.shape[ax]
+    per, dper = _cross_entropy(t, p, from_logits, ax)
+    return _Terms(per, dper, ax)
+
+
+def _sparse_labels(y_true: Any, p: Array, ax: int, ignore_class, loss: str) -> Array:
+    """Integer labels of the per-sample shape; value checks when concrete."""
+    labels = jnp.asarray(y_true)
+    per_shape = p.shape[:ax] + p.shape[ax + 1:]
+    if labels.ndim == p.ndim and labels.shape[-1] == 1:
+        labels = labels.reshape(labels.shape[:-1])
+    if labels.shape != per_shape:
+        raise ValueError(f"{loss}: y_true shape {jnp.shape(y_true)} does not match y_pred shape {p.shape} "
+                         f"(expected integer labels of shape {per_shape} or {per_shape + (1,)})")
+    host = _concrete(y_true)
+    if host is not None:
+        _check_label_values(host.reshape(per_shape), p.shape[ax], ignore_class, loss)
+    return labels.astype(jnp.int32)
+
+
+def _check_label_values(host: np.ndarray, n_classes: int, ignore_class, loss: str) -> None:
+    """Integer class ids in [0, n_classes) (or ignore_class), checked in NumPy."""
+    if not np.issubdtype(host.dtype, np.integer) and not np.all(host == np.round(host)):
+        raise ValueError(f"{loss}: y_true must hold integer class ids, got non-integer values")
+    bad = (host < 0) | (host >= n_classes)
+    if ignore_class is not None:
+        bad &= host != ignore_class
+    if np.any(bad):
+        raise ValueError(f"{loss}: labels must be in [0, {n_classes}) (the number of classes in y_pred)"
+                         f"{'' if ignore_class is None else f' or equal ignore_class={ignore_class}'}; "
+                         f"got {np.unique(host[bad])[:5].tolist()}")
+
+
+def _sparse_categorical_crossentropy(y_true, y_pred, from_logits, ignore_class, axis) -> _Terms:
+    """``l_i = -log q_{i, y_i}`` (``q`` as in ``_cross_entropy``); with ``ignore_class``, samples
+    labelled so give ``l_i = 0``, zero gradient, and the mean runs over the other samples."""
+    loss = "sparse_categorical_crossentropy"
+    p = _as_float(y_pred)
+    if p.ndim == 0:
+        raise ValueError(f"{loss}: y_pred must have a class axis, got a scalar")
+    ax = _norm_axis(axis, p.ndim, loss)
+    labels = _sparse_labels(y_true, p, ax, ignore_class, loss)
+    valid = None if ignore_class is None else labels != ignore_class
+    if valid is not None:
+        labels = jnp.where(valid, labels, 0)
+    t = jax.nn.one_hot(labels, p.shape[ax], dtype=p.dtype, axis=ax)
+    per, dper = _cross_entropy(t, p, from_logits, ax)
+    if valid is not None:
+        per = jnp.where(valid, per, 0.0)
+        dper = jnp.where(jnp.expand_dims(valid, ax), dper, 0.0)
+    return _Terms(per, dper, ax, valid)
+
+
+def _class_axis(y_true, y_pred, loss: str, axis: int = -1):
+    t, p = _pair(y_true, y_pred, loss)
+    return t, p, _norm_axis(axis, p.ndim, loss)
+
+
+def _kl_divergence(y_true, y_pred) -> _Terms:
+    """``t' = clip(t, eps, 1)``, ``q = clip(p, eps, 1)``; ``l = sum_j t' log(t' / q)``;
+    ``dl/dp = -t' / q`` where eps <= p <= 1, else 0."""
+    t, p, ax = _class_axis(y_true, y_pred, "kl_divergence")
+    t = jnp.clip(t, EPSILON, 1.0)
+    q, inside = _clip(p, EPSILON, 1.0)
+    return _Terms(jnp.sum(t * jnp.log(t / q), axis=ax), jnp.where(inside, -t / q, 0.0), ax)
+
+
+def _categorical_hinge(y_true, y_pred) -> _Terms:
+    """``pos = sum_j t p``, ``neg = max_j (1 - t) p``; ``l = max(neg - pos + 1, 0)``;
+    ``dl/dp = [l > 0] ((1 - t) 1[argmax] / #ties - t)``."""
+    t, p, ax = _class_axis(y_true, y_pred, "categorical_hinge")
+    r = (1 - t) * p
+    neg = jnp.max(r, axis=ax, keepdims=True)
+    m = jnp.squeeze(neg, ax) - jnp.sum(t * p, axis=ax) + 1
+    at_max = (r == neg).astype(p.dtype)
+    d = (1 - t) * at_max / jnp.sum(at_max, axis=ax, keepdims=True) - t
+    return _Terms(jnp.where(m > 0, m, 0.0), jnp.where(jnp.expand_dims(m > 0, ax), d, 0.0), ax)
+
+
+def _cosine_similarity(y_true, y_pred, axis) -> _Terms:
+    """``t^ = t / max(|t|, eps)``, ``n = max(|p|, eps)``, ``p^ = p / n``; ``l = -sum_j t^ p^``
+    (Keras returns the negative cosine); ``dl/dp = -(t^ - [|p| > eps] (t^ . p^) p^) / n``."""
+    t, p, ax = _class_axis(y_true, y_pred, "cosine_similarity", axis)
+    eps2 = EPSILON * EPSILON
+    t_sq = jnp.sum(t * t, axis=ax, keepdims=True)
+    t_hat = t / jnp.sqrt(jnp.where(t_sq > eps2, t_sq, eps2))
+    p_sq = jnp.sum(p * p, axis=ax, keepdims=True)
+    active = p_sq > eps2
+    n = jnp.sqrt(jnp.where(active, p_sq, eps2))
+    p_hat = p / n
+    cos = jnp.sum(t_hat * p_hat, axis=ax, keepdims=True)
+    dper = -(t_hat - jnp.where(active, cos, 0.0) * p_hat) / n
+    return _Terms(-jnp.squeeze(cos, ax), dper, ax)

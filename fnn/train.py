@@ -515,16 +515,24 @@ def _signature(tree) -> tuple:
                           for a in leaves)
 
 
+def _abstract(params_signature: tuple):
+    treedef, leaves = params_signature
+    return jax.tree.unflatten(treedef, [jax.ShapeDtypeStruct(shape, dtype) for shape, dtype in leaves])
+
+
+# Both cached: fit checks the same shapes on every call, and tracing a network costs
+# milliseconds. A check that raises is not cached, so it raises again on the next call.
 @functools.lru_cache(maxsize=256)
 def _network_output_shape(net, params_signature: tuple, x_shape: tuple) -> tuple:
     """``net.apply``'s output shape for params of ``params_signature`` and inputs of
-    ``x_shape`` (traced, nothing runs), after checking the params fit the network. Cached:
-    fit checks the same shapes on every call, and tracing a network costs milliseconds."""
-    treedef, leaves = params_signature
-    params = jax.tree.unflatten(treedef, [jax.ShapeDtypeStruct(shape, dtype) for shape, dtype in leaves])
-    out = jax.eval_shape(net.apply, params, jax.ShapeDtypeStruct(x_shape, jnp.float32))
-    _check_params_fit_network(net, params, x_shape[1:])
+    ``x_shape`` (traced, nothing runs)."""
+    out = jax.eval_shape(net.apply, _abstract(params_signature), jax.ShapeDtypeStruct(x_shape, jnp.float32))
     return tuple(out.shape)
+
+
+@functools.lru_cache(maxsize=256)
+def _check_params_fit_network_cached(net, params_signature: tuple, input_shape: tuple) -> None:
+    _check_params_fit_network(net, _abstract(params_signature), input_shape)
 
 
 def _check_opt_state(opt, params, opt_state) -> None:
@@ -587,12 +595,12 @@ def _check_int(name: str, value, minimum: int) -> None:
 def _check_against_network(net, params, loss, x, y, xname, yname) -> None:
     """Shape-checks ``loss(y, net(params, x))`` by tracing (no compilation, no FLOPs); returns
     the output shape."""
+    signature = _signature(params)
     try:
-        out_shape = _network_output_shape(net, _signature(params), tuple(x.shape))
+        out_shape = _network_output_shape(net, signature, tuple(x.shape))
     except ValueError as e:
-        if str(e).startswith("params do not fit"):
-            raise
         raise ValueError(f"{xname} of shape {x.shape} does not fit the network: {e}") from None
+    _check_params_fit_network_cached(net, signature, tuple(x.shape[1:]))
     if y.shape[0] != out_shape[0]:
         raise ValueError(f"{xname} and {yname} have different numbers of samples: {x.shape[0]} vs {y.shape[0]}")
     _losses.check_targets(loss, y, out_shape, name=yname)

@@ -17,3 +17,19 @@ def test_api_tour_runs_as_written(tmp_path):
     out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
     assert "gradcheck PASSED" in out.stdout
+
+
+def test_the_library_imports_no_optax_flax_torch_or_keras():
+    """README: fnn never depends on optax, flax or torch (the test extra installs optax for the
+    benchmarks' baselines, so check what importing and training with fnn actually loads)."""
+    code = (
+        "import sys, numpy as np, jax, fnn\n"
+        "net = fnn.mlp([4, 2])\n"
+        "p = net.init(jax.random.PRNGKey(0), (3,))\n"
+        "fnn.fit(net, p, fnn.optimizers.adam(), 'mse', np.ones((8, 3)), np.ones((8, 2)), verbose=0)\n"
+        "bad = sorted({m.split('.')[0] for m in sys.modules} & {'optax', 'flax', 'torch', 'keras'})\n"
+        "print(bad)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.strip() == "[]"

@@ -1,4 +1,4 @@
-"""Argument validation shared by the modules that take numeric hyperparameters."""
+"""Argument validation shared by the modules that take numbers: hyperparameters, counts, sizes."""
 from __future__ import annotations
 
 import math
@@ -23,3 +23,12 @@ def real(name: str, value, lo: float = -math.inf, hi: float = math.inf,
         interval = f"{'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'}"
         raise ValueError(f"{name} must be in {interval}, got {value!r}")
     return v
+
+
+def integer(name: str, value, minimum: int) -> int:
+    """``value`` as an int >= ``minimum`` (bools refused), else a TypeError/ValueError naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return int(value)

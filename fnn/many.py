@@ -18,6 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from fnn import _fit_checks as _checks
 from fnn import train as _train
 from fnn.layers import Network
 from fnn.transforms import set_learning_rate
@@ -141,12 +142,12 @@ def fit_many(
     ...)`` with the same settings (no callbacks) up to float rounding. ``verbose=1`` prints one
     line per epoch (the spread of the models' losses).
     """
-    loss, batch_size = _train._check_settings(grad, loss, opt, batch_size, epochs, unroll, validation_split)
+    loss, batch_size = _checks.check_settings(grad, loss, opt, batch_size, epochs, unroll, validation_split)
     if verbose not in (0, 1, 2):
         raise ValueError(f"verbose must be 0, 1 or 2, got {verbose!r}")
     k_models = _num_models(params)
     one_model = jax.tree.map(lambda a: jax.ShapeDtypeStruct(np.shape(a)[1:], a.dtype), params)  # shapes only
-    x_tr, y_tr, x_val, y_val, ms = _train._prepare_data(net, one_model, loss, x, y, validation_split,
+    x_tr, y_tr, x_val, y_val, ms = _checks.prepare_data(net, one_model, loss, x, y, validation_split,
                                                         validation_data, metrics)
     n = x_tr.shape[0]
     if key is not None:

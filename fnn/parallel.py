@@ -24,7 +24,7 @@ from jax.experimental import multihost_utils
 from jax.sharding import AxisType, Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from fnn import train as _train
+from fnn._validate import integer as _integer
 
 Array = jax.Array
 
@@ -128,11 +128,11 @@ def initialize(coordinator_address: str | None = None, num_processes: int | None
     if cpu_collectives not in ("gloo", "mpi"):
         raise ValueError(f"cpu_collectives must be one of ('gloo', 'mpi'), got {cpu_collectives!r}")
     if local_device_count is not None:
-        _train._check_int("local_device_count", local_device_count, 1)
+        _integer("local_device_count", local_device_count, 1)
     if num_processes is not None:
-        _train._check_int("num_processes", num_processes, 1)
+        _integer("num_processes", num_processes, 1)
     if process_id is not None:
-        _train._check_int("process_id", process_id, 0)
+        _integer("process_id", process_id, 0)
         if num_processes is not None and process_id >= num_processes:
             raise ValueError(f"process_id must be in [0, num_processes={num_processes}), got {process_id}")
     jax.config.update("jax_cpu_collectives_implementation", cpu_collectives)
@@ -147,8 +147,8 @@ def process_shard(a: Any, *, index: int | None = None, count: int | None = None)
     ``0..count-1`` gives ``a`` back, which is how ``fit(mesh=...)`` reassembles them."""
     index = jax.process_index() if index is None else index
     count = jax.process_count() if count is None else count
-    _train._check_int("count", count, 1)
-    _train._check_int("index", index, 0)
+    _integer("count", count, 1)
+    _integer("index", index, 0)
     if index >= count:
         raise ValueError(f"index must be in [0, count={count}), got {index}")
     n = len(a)

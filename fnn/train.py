@@ -24,7 +24,9 @@ from fnn import data as _data
 from fnn import losses as _losses
 from fnn import metrics as _metrics
 from fnn import optimizers as _optimizers
-from fnn.grad import MODES, value_and_grad
+from fnn import _fit_checks as _checks
+from fnn._validate import integer as _integer
+from fnn.grad import value_and_grad
 from fnn.layers import Network
 
 Array = jax.Array
@@ -56,7 +58,7 @@ def train_step(net: Network, loss, opt, grad: str = "manual") -> Callable:
     ``key`` feeds Dropout (train mode); networks without Dropout ignore it.
     """
     loss = _losses.get(loss) if isinstance(loss, str) else loss
-    _check_grad(grad)
+    _checks.check_grad(grad)
     inner = _step_fn(net, loss, opt, grad)
 
     @functools.partial(jax.jit, donate_argnums=(0, 1))
@@ -81,11 +83,6 @@ def eval_step(net: Network, loss, metrics: Sequence = ()) -> Callable:
         return out
 
     return evaluate
-
-
-def _check_grad(grad: str) -> None:
-    if grad not in MODES:
-        raise ValueError(f"grad must be one of {MODES}, got {grad!r}")
 
 
 # --------------------------------------------------------------------------------------------
@@ -341,27 +338,27 @@ def fit(
     Returns ``FitResult(params, opt_state, history)``. The caller's arrays are never donated.
     """
     # ---- validate everything before anything is compiled (SPEC §5) --------------------------
-    loss, batch_size = _check_settings(grad, loss, opt, batch_size, epochs, unroll, validation_split)
-    _check_int("initial_epoch", initial_epoch, 0)
+    loss, batch_size = _checks.check_settings(grad, loss, opt, batch_size, epochs, unroll, validation_split)
+    _integer("initial_epoch", initial_epoch, 0)
     if verbose not in (0, 1, 2):
         raise ValueError(f"verbose must be 0, 1 or 2, got {verbose!r}")
     if validation_batch_size is not None:
-        _check_int("validation_batch_size", validation_batch_size, 1)
+        _integer("validation_batch_size", validation_batch_size, 1)
     if not isinstance(shuffle, (bool, np.bool_)):
         raise TypeError(f"shuffle must be a bool, got {shuffle!r}")
     if key is not None:
-        _check_key(key)
+        _checks.check_key(key)
     if mesh is not None:
         from fnn import parallel as _parallel
 
         mesh = _parallel.check_mesh(mesh)
         # Many processes: each passed its own shard; every one now holds the same global data.
         x, y, validation_data = _parallel.gather_process_data(x, y, validation_data, mesh=mesh)
-    x_tr, y_tr, x_val, y_val, ms = _prepare_data(net, params, loss, x, y, validation_split, validation_data,
+    x_tr, y_tr, x_val, y_val, ms = _checks.prepare_data(net, params, loss, x, y, validation_split, validation_data,
                                                  metrics)
     n = x_tr.shape[0]
     if opt_state is not None:
-        _check_opt_state(opt, params, opt_state)
+        _checks.check_opt_state(opt, params, opt_state)
     cbs = _callbacks.CallbackList(callbacks)
     # The checkpoint is read before any work, against abstract templates: a bad file costs nothing.
     resumed = None if checkpoint is None else _checkpoint.resume(
@@ -465,109 +462,6 @@ def _logs(ms, sums, val) -> dict[str, float]:
     return logs
 
 
-def _check_settings(grad, loss, opt, batch_size, epochs, unroll, validation_split):
-    """Checks fit's (and fit_many's) settings; returns the resolved loss and batch size."""
-    _check_grad(grad)
-    loss = _losses.get(loss) if isinstance(loss, str) else loss
-    if not isinstance(loss, _losses.Loss):
-        raise TypeError(f"loss must be a loss name or an fnn.losses.Loss, got {type(loss).__name__}")
-    if not isinstance(opt, tuple) or not hasattr(opt, "init") or not hasattr(opt, "update"):
-        raise TypeError(f"opt must be an (init, update) GradientTransformation, got {type(opt).__name__}")
-    batch_size = 32 if batch_size is None else batch_size
-    _check_int("batch_size", batch_size, 1)
-    _check_int("epochs", epochs, 0)
-    if unroll is not None:
-        _check_int("unroll", unroll, 1)
-    if isinstance(validation_split, bool) or not isinstance(validation_split, (int, float, np.integer, np.floating)):
-        raise TypeError(f"validation_split must be a float in [0, 1), got {validation_split!r}")
-    if not 0.0 <= validation_split < 1.0:
-        raise ValueError(f"validation_split must be in [0, 1), got {validation_split!r}")
-    return loss, batch_size
-
-
-def _check_key(key) -> None:
-    ok = isinstance(key, (jax.Array, np.ndarray)) and (
-        jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key) or (key.dtype == np.uint32 and key.ndim == 1))
-    if not ok:
-        raise TypeError("key must be a jax PRNG key (jax.random.PRNGKey(seed) or jax.random.key(seed)), "
-                        f"got {key!r}")
-
-
-def _check_params_fit_network(net, params, input_shape) -> None:
-    """Dense layers take their sizes from the params: params of another width would silently
-    train another network. A structural mismatch is left to net.apply's message."""
-    want = jax.eval_shape(lambda k: net.init(k, input_shape), jax.random.PRNGKey(0))
-    got, got_def = jax.tree_util.tree_flatten_with_path(params)
-    ref, ref_def = jax.tree_util.tree_flatten_with_path(want)
-    if got_def != ref_def:
-        return
-    diffs = [f"params{jax.tree_util.keystr(p)} has shape {tuple(a.shape)}, the network builds {tuple(w.shape)}"
-             for (p, a), (_, w) in zip(got, ref) if tuple(a.shape) != tuple(w.shape)]
-    if diffs:
-        raise ValueError(f"params do not fit the network for inputs of shape {tuple(input_shape)}: "
-                         + "; ".join(diffs))
-
-
-def _signature(tree) -> tuple:
-    """A hashable ``(treedef, ((shape, dtype), ...))`` of a tree of arrays."""
-    leaves, treedef = jax.tree.flatten(tree)
-    return treedef, tuple((tuple(np.shape(a)), np.dtype(a.dtype if hasattr(a, "dtype") else np.asarray(a).dtype))
-                          for a in leaves)
-
-
-def _abstract(params_signature: tuple):
-    treedef, leaves = params_signature
-    return jax.tree.unflatten(treedef, [jax.ShapeDtypeStruct(shape, dtype) for shape, dtype in leaves])
-
-
-# Both cached: fit checks the same shapes on every call, and tracing a network costs
-# milliseconds. A check that raises is not cached, so it raises again on the next call.
-@functools.lru_cache(maxsize=256)
-def _network_output_shape(net, params_signature: tuple, x_shape: tuple) -> tuple:
-    """``net.apply``'s output shape for params of ``params_signature`` and inputs of
-    ``x_shape`` (traced, nothing runs)."""
-    out = jax.eval_shape(net.apply, _abstract(params_signature), jax.ShapeDtypeStruct(x_shape, jnp.float32))
-    return tuple(out.shape)
-
-
-@functools.lru_cache(maxsize=256)
-def _check_params_fit_network_cached(net, params_signature: tuple, input_shape: tuple) -> None:
-    _check_params_fit_network(net, _abstract(params_signature), input_shape)
-
-
-def _check_opt_state(opt, params, opt_state) -> None:
-    want = jax.eval_shape(opt.init, params)
-    same = jax.tree.structure(opt_state) == jax.tree.structure(want) and all(
-        tuple(np.shape(a)) == tuple(w.shape) for a, w in zip(jax.tree.leaves(opt_state), jax.tree.leaves(want)))
-    if not same:
-        raise ValueError("opt_state does not match opt.init(params) (another optimizer's state, or one "
-                         f"initialised with other params): got {jax.tree.structure(opt_state)}, "
-                         f"expected {jax.tree.structure(want)} with shapes "
-                         f"{[tuple(w.shape) for w in jax.tree.leaves(want)]}")
-
-
-def _prepare_data(net, params, loss, x, y, validation_split, validation_data, metrics):
-    """Checked ``(x_tr, y_tr, x_val, y_val, metrics)``: the validation split, shapes against the
-    network, and the resolved metrics (``x_val`` is None without validation)."""
-    x, y = _data.check_arrays(x, y)
-    if validation_data is not None:
-        if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
-            raise ValueError("validation_data must be a pair (x_val, y_val)")
-        x_val, y_val = _data.check_arrays(*validation_data, names=("validation_data[0]", "validation_data[1]"))
-        x_tr, y_tr = x, y
-    elif validation_split > 0:
-        (x_tr, y_tr), (x_val, y_val) = _data.train_val_split(x, y, validation_split)
-    else:
-        x_tr, y_tr, x_val, y_val = x, y, None, None
-    if x_tr.shape[0] == 0:
-        raise ValueError("no training samples left after validation_split")
-    out_shape = _check_against_network(net, params, loss, x_tr, y_tr, "x", "y")
-    if x_val is not None:
-        _check_against_network(net, params, loss, x_val, y_val, "validation x", "validation y")
-    ms = _metrics.resolve(metrics, loss=loss, y_true_shape=y_tr.shape, y_pred_shape=out_shape)
-    return x_tr, y_tr, x_val, y_val, ms
-
-
 def _epoch_spec(net, loss, opt, grad, ms, batch_size, n, shuffle, stop_on_nan, x_val,
                 validation_batch_size, unroll, mesh=None) -> _EpochSpec:
     return _EpochSpec(
@@ -585,23 +479,3 @@ def _to_device(dtype, *arrays):
                  for a in arrays)
 
 
-def _check_int(name: str, value, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-
-
-def _check_against_network(net, params, loss, x, y, xname, yname) -> None:
-    """Shape-checks ``loss(y, net(params, x))`` by tracing (no compilation, no FLOPs); returns
-    the output shape."""
-    signature = _signature(params)
-    try:
-        out_shape = _network_output_shape(net, signature, tuple(x.shape))
-    except ValueError as e:
-        raise ValueError(f"{xname} of shape {x.shape} does not fit the network: {e}") from None
-    _check_params_fit_network_cached(net, signature, tuple(x.shape[1:]))
-    if y.shape[0] != out_shape[0]:
-        raise ValueError(f"{xname} and {yname} have different numbers of samples: {x.shape[0]} vs {y.shape[0]}")
-    _losses.check_targets(loss, y, out_shape, name=yname)
-    return out_shape

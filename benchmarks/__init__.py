@@ -10,7 +10,11 @@ Markdown table and can write its numbers as JSON:
 * ``optimizers``  update-step time of each fnn optimizer vs optax's on a ~10M-parameter pytree.
 * ``scaling``     fit throughput as width, depth and batch size grow.
 * ``compile``     first-call latency of a fit epoch and of ``train_step``.
-* ``gpu.sh``      the large-size runs for a GPU (float32 and bfloat16).
+* ``breakdown``   fit's step split into its gradient and its optimizer update, against the
+  memory floor of the update: what bounds each batch size.
+* ``adam_layouts`` Adam's state stacked or in one flat buffer against fnn's per-leaf arrays.
+* ``gpu.sh``      the large-size runs for a GPU (float32 and bfloat16); ``--smoke`` checks the
+  script at tiny sizes on any backend.
 
 Every ratio compares runners timed in the same process, in interleaved rounds (each runner
 once per round, the order rotated), and reports medians: the machine's speed drifts, and

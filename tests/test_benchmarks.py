@@ -13,6 +13,8 @@ import pytest
 # benchmarks/ is a folder of scripts beside the package, not installed with it; pyproject's
 # ``pythonpath = ["."]`` puts the checkout on sys.path however pytest was started.
 from benchmarks import _common as C
+from benchmarks import adam_layouts as bench_adam_layouts
+from benchmarks import breakdown as bench_breakdown
 from benchmarks import compile as bench_compile
 from benchmarks import grad as bench_grad
 from benchmarks import optimizers as bench_optimizers
@@ -193,3 +195,94 @@ def test_compile_quick(tmp_path):
         # A first call with new objects compiles; the second reuses it and is far cheaper.
         assert r["xla_s"] > 0 and r["first_s"] > r["second_s"]
         assert r["compile_s"] == pytest.approx(r["trace_s"] + r["xla_s"])
+
+
+def test_breakdown_update_scan_equals_repeated_updates():
+    import jax
+    import jax.numpy as jnp
+
+    import fnn
+
+    params = {"w": jnp.array([[0.5, -1.0], [2.0, 0.25]]), "b": jnp.array([0.1, -0.2])}
+    grads = {"w": jnp.array([[0.3, -0.1], [0.0, 2.0]]), "b": jnp.array([-1.0, 0.5])}
+    opt = fnn.optimizers.adam(0.1)
+    run, carry = bench_breakdown.update_scan(opt, params, grads, 3)
+    run()
+    p, s = params, opt.init(params)
+    for i in range(3):
+        g = jax.tree.map(lambda a: a * np.float32(1 + 1e-7 * i), grads)
+        u, s = opt.update(g, s, p)
+        p = fnn.optimizers.apply_updates(p, u)
+    for a, b in zip(jax.tree.leaves(carry[0]), jax.tree.leaves(p)):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-6)
+    assert int(carry[1].count) == 3
+    # The caller's params are copied, never donated.
+    np.testing.assert_array_equal(np.asarray(params["w"]), [[0.5, -1.0], [2.0, 0.25]])
+
+
+def test_breakdown_quick(tmp_path):
+    out = bench_breakdown.main(["--quick", "--batch-sizes", "1", "4", "--json", str(tmp_path / "b.json")])
+    parts = list(bench_breakdown.PARTS)
+    assert [(r["batch_size"], r["part"]) for r in out["results"]] == [(b, p) for b in (1, 4) for p in parts]
+    for r in out["results"]:
+        assert _positive_finite(r["us_per_step"])
+        # fit's steps are the epoch's iterations (ceil(256 / B)); the scans run at least 4.
+        assert r["steps"] == (math.ceil(256 / r["batch_size"]) if r["part"].startswith("fit") else
+                              max(4, math.ceil(256 / r["batch_size"])))
+    d = {x["batch_size"]: x for x in out["derived"]}
+    us = {(r["batch_size"], r["part"]): r["us_per_step"] for r in out["results"]}
+    assert d[4]["gradient_us"] == pytest.approx(us[(4, "fit, sgd")] - us[(4, "sgd alone")])
+    assert d[1]["adam_share"] == pytest.approx(us[(1, "adam alone")] / us[(1, "fit, adam")])
+    assert out["parameters"] == 64 * 32 + 32 + 32 * 10 + 10
+    assert json.loads((tmp_path / "b.json").read_text())["benchmark"] == "breakdown"
+
+
+def test_gpu_sh_smoke_runs_every_step_and_reads_the_target_back(tmp_path):
+    # The GPU script cannot run its real sizes here; --smoke runs the same steps at tiny sizes on
+    # any backend, so a typo in it is caught before a GPU is lent.
+    import pathlib
+    import subprocess
+
+    script = pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / "gpu.sh"
+    proc = subprocess.run(["bash", str(script), "--smoke", str(tmp_path)], capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    runs = {"train_throughput_mnist": ("train_throughput", "float32"),
+            "train_throughput_32_float32": ("train_throughput", "float32"),
+            "train_throughput_32_bfloat16": ("train_throughput", "bfloat16"),
+            "scaling_float32": ("scaling", "float32"), "scaling_bfloat16": ("scaling", "bfloat16")}
+    for name, (benchmark, dtype) in runs.items():
+        payload = json.loads((tmp_path / f"{name}.json").read_text())
+        assert (payload["benchmark"], payload["args"]["dtype"]) == (benchmark, dtype)
+        assert (tmp_path / f"{name}.md").read_text().startswith("## ")
+    lines = [ln for ln in proc.stdout.splitlines() if "width-32 MLP at batch 16" in ln]
+    assert [ln.split(":")[0] for ln in lines] == ["float32", "bfloat16"]
+
+
+def test_adam_layouts_update_equals_fnn_adam():
+    # The script's Adam is fnn's rule: one step on the same numbers gives fnn's update.
+    import jax.numpy as jnp
+
+    import fnn
+
+    g, p = jnp.array([0.5, -2.0, 0.0]), jnp.array([1.0, 0.25, -3.0])
+    m, v = jnp.array([0.1, 0.2, -0.3]), jnp.array([0.01, 0.04, 0.09])
+    opt = fnn.optimizers.adam(bench_adam_layouts.LR)
+    state = opt.init(p)._replace(count=jnp.asarray(4), mu=m, nu=v)
+    u, s = opt.update(g, state, p)
+    p2, m2, v2 = bench_adam_layouts.adam(g, p, m, v, 5.0)
+    np.testing.assert_allclose(np.asarray(p2), np.asarray(p + u), rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(m2), np.asarray(s.mu), rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(v2), np.asarray(s.nu), rtol=1e-6)
+
+
+def test_adam_layouts_quick(tmp_path):
+    out = bench_adam_layouts.main(["--quick", "--json", str(tmp_path / "a.json")])
+    assert [(r["what"], r["layout"]) for r in out["results"]] == [
+        ("update alone", "separate"), ("update alone", "stacked m,v"), ("update alone", "stacked p,m,v"),
+        ("update alone", "separate, no sqrt/div"), ("update alone", "chunked (64)"), ("batch-1 epoch", "per leaf"), ("batch-1 epoch", "flat")]
+    for r in out["results"]:
+        assert _positive_finite(r["us_per_step"], r["vs_fnn_layout"])
+    assert out["parameters"] == 16 * 8 + 8 + 8 * 4 + 4
+    assert out["epoch_max_abs_diff"] < 1e-5  # the two layouts train the same network
+    assert out["chunked_max_abs_diff"] < 1e-6

@@ -12,7 +12,8 @@ Markdown table and can write its numbers as JSON:
 * ``compile``     first-call latency of a fit epoch and of ``train_step``.
 * ``breakdown``   fit's step split into its gradient and its optimizer update, against the
   memory floor of the update: what bounds each batch size.
-* ``adam_layouts`` Adam's state stacked or in one flat buffer against fnn's per-leaf arrays.
+* ``adam_layouts`` Adam's state stacked, chunked or in one flat buffer against fnn's per-leaf
+  arrays, and a control without the square root and division.
 * ``gpu.sh``      the large-size runs for a GPU (float32 and bfloat16); ``--smoke`` checks the
   script at tiny sizes on any backend.
 

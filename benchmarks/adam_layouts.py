@@ -49,25 +49,21 @@ def adam_without_sqrt_div(g, p, m, v, t):
     return p - LR / (1 - B1 ** t) * m * (v * inv_bc + EPS), m, v
 
 
-def _grad_at(G, i):
-    return G * (1 + 1e-7 * i).astype(G.dtype)
-
-
 def update_layouts(n: int, steps: int, seed: int, chunk: int) -> dict:
     """name -> (jitted donated scan, initial carry) for the update alone on ``n`` elements."""
     G = jax.random.normal(jax.random.PRNGKey(seed), (n,), jnp.float32)
     t_of = lambda i: (i + 1).astype(jnp.float32)  # noqa: E731
 
     def separate(c, i):
-        return adam(_grad_at(G, i), *c, t_of(i)), None
+        return adam(C.step_scaled(G, i), *c, t_of(i)), None
 
     def control(c, i):
-        return adam_without_sqrt_div(_grad_at(G, i), *c, t_of(i)), None
+        return adam_without_sqrt_div(C.step_scaled(G, i), *c, t_of(i)), None
 
     npad = -(-n // chunk) * chunk  # the chunked layout pads its buffers to whole chunks
 
     def chunked(c, i):
-        g = jnp.pad(_grad_at(G, i), (0, npad - n))
+        g = jnp.pad(C.step_scaled(G, i), (0, npad - n))
 
         def one_chunk(k, c):
             piece = lambda a: jax.lax.dynamic_slice(a, (k * chunk,), (chunk,))  # noqa: E731
@@ -77,11 +73,11 @@ def update_layouts(n: int, steps: int, seed: int, chunk: int) -> dict:
         return jax.lax.fori_loop(0, npad // chunk, one_chunk, c), None
 
     def stacked_mv(c, i):
-        p, m, v = adam(_grad_at(G, i), c[0], c[1][0], c[1][1], t_of(i))
+        p, m, v = adam(C.step_scaled(G, i), c[0], c[1][0], c[1][1], t_of(i))
         return (p, jnp.stack([m, v])), None
 
     def stacked_pmv(c, i):
-        return jnp.stack(adam(_grad_at(G, i), c[0], c[1], c[2], t_of(i))), None
+        return jnp.stack(adam(C.step_scaled(G, i), c[0], c[1], c[2], t_of(i))), None
 
     # Fresh buffers for every call: the scans donate them.
     z, o = lambda: jnp.zeros(n), lambda: jnp.ones(n)  # noqa: E731

@@ -32,7 +32,7 @@ import jax.numpy as jnp
 import fnn
 from benchmarks import _common as C
 from benchmarks._baselines import Problem
-from benchmarks.train_throughput import fnn_runner
+from benchmarks.train_throughput import fnn_model, fnn_runner
 
 PARTS = ("fit, adam", "fit, sgd", "adam alone", "sgd alone", "memory floor")
 
@@ -45,9 +45,7 @@ def update_scan(opt, params, grads, steps: int):
     def scan(params, state, grads):
         def body(carry, i):
             p, s = carry
-            scale = (1 + 1e-7 * i).astype(jnp.float32)
-            g = jax.tree.map(lambda a: a * scale.astype(a.dtype), grads)
-            u, s = opt.update(g, s, p)
+            u, s = opt.update(C.step_scaled(grads, i), s, p)
             return (fnn.optimizers.apply_updates(p, u), s), None
 
         return jax.lax.scan(body, (params, state), jnp.arange(steps))[0]
@@ -67,8 +65,7 @@ def floor_scan(params, steps: int):
     @functools.partial(jax.jit, donate_argnums=0)
     def scan(bufs):
         def body(bufs, i):
-            scale = (1 + 1e-7 * i).astype(jnp.float32)
-            return jax.tree.map(lambda a: a * scale.astype(a.dtype), bufs), None
+            return C.step_scaled(bufs, i), None
 
         return jax.lax.scan(body, bufs, jnp.arange(steps))[0]
 
@@ -82,9 +79,7 @@ def floor_scan(params, steps: int):
 
 
 def first_batch_grads(pb: Problem, batch_size: int):
-    net = fnn.mlp(list(pb.sizes[1:]), activation="relu")
-    params = net.init(jax.random.PRNGKey(pb.seed), (pb.sizes[0],), pb.dtype)
-    loss = fnn.losses.get("sparse_categorical_crossentropy", from_logits=True)
+    net, params, loss = fnn_model(pb)
     _, g = fnn.value_and_grad(net, loss, "manual")(params, jnp.asarray(pb.x[:batch_size], pb.dtype),
                                                    jnp.asarray(pb.y[:batch_size]))
     return params, g

@@ -54,12 +54,17 @@ PEAK_TARGET = {1024: 80.0}
 # --------------------------------------------------------------------------------------------
 
 
-def fnn_runner(pb: Problem, batch_size: int, grad: str, unroll: int | None, opt=None) -> Runner:
-    """One ``fnn.fit`` epoch per call (Adam with the problem's learning rate unless ``opt``)."""
+def fnn_model(pb: Problem):
+    """The problem's network (ReLU MLP of ``pb.sizes``), its initial params and its loss."""
     net = fnn.mlp(list(pb.sizes[1:]), activation="relu")
     params = net.init(jax.random.PRNGKey(pb.seed), (pb.sizes[0],), pb.dtype)
+    return net, params, fnn.losses.get("sparse_categorical_crossentropy", from_logits=True)
+
+
+def fnn_runner(pb: Problem, batch_size: int, grad: str, unroll: int | None, opt=None) -> Runner:
+    """One ``fnn.fit`` epoch per call (Adam with the problem's learning rate unless ``opt``)."""
+    net, params, loss = fnn_model(pb)
     opt = fnn.optimizers.adam(pb.lr) if opt is None else opt
-    loss = fnn.losses.get("sparse_categorical_crossentropy", from_logits=True)
     x, y = jnp.asarray(pb.x, pb.dtype), jnp.asarray(pb.y)
     key = jax.random.PRNGKey(pb.seed + 1)
     state = {"params": params, "opt_state": None, "epoch": 0}

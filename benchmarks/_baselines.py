@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -46,7 +47,7 @@ def _jax_mlp(sizes, dtype, seed):
     """Plain-JAX MLP with Keras's initialisation (glorot uniform, zero bias)."""
     keys = jax.random.split(jax.random.PRNGKey(seed), len(sizes) - 1)
     params = []
-    for k, fi, fo in zip(keys, sizes[:-1], sizes[1:]):
+    for k, fi, fo in zip(keys, sizes[:-1], sizes[1:], strict=True):
         lim = math.sqrt(6.0 / (fi + fo))
         params.append({"w": jax.random.uniform(k, (fi, fo), jnp.float32, -lim, lim).astype(dtype),
                        "b": jnp.zeros((fo,), dtype)})
@@ -156,7 +157,7 @@ def torch_runner(pb: Problem, batch_size: int, max_iters: int, adam_impl: str, t
     dt = {jnp.float32: torch.float32, jnp.bfloat16: torch.bfloat16, jnp.float16: torch.float16}[pb.dtype]
     dev = "cuda" if jax.default_backend() == "gpu" and torch.cuda.is_available() else "cpu"
     layers = []
-    for i, (fi, fo) in enumerate(zip(pb.sizes[:-1], pb.sizes[1:])):
+    for i, (fi, fo) in enumerate(zip(pb.sizes[:-1], pb.sizes[1:], strict=True)):
         layers.append(torch.nn.Linear(fi, fo))
         if i < len(pb.sizes) - 2:
             layers.append(torch.nn.ReLU())

@@ -11,7 +11,8 @@ import os
 import platform
 import statistics
 import time
-from typing import Any, Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -66,9 +67,9 @@ def markdown_table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str
     widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headers)]
     # Text columns read best left-aligned, numbers right-aligned.
     text = [any(isinstance(r[i], str) for r in rows) for i in range(len(headers))]
-    pad = lambda c, w, t: c.ljust(w) if t else c.rjust(w)  # noqa: E731
-    line = lambda r: "| " + " | ".join(pad(c, w, t) for c, w, t in zip(r, widths, text)) + " |"  # noqa: E731
-    sep = "|" + "|".join((":" + "-" * (w + 1)) if t else ("-" * (w + 1) + ":") for w, t in zip(widths, text)) + "|"
+    pad = lambda c, w, t: c.ljust(w) if t else c.rjust(w)
+    line = lambda r: "| " + " | ".join(pad(c, w, t) for c, w, t in zip(r, widths, text, strict=True)) + " |"
+    sep = "|" + "|".join((":" + "-" * (w + 1)) if t else ("-" * (w + 1) + ":") for w, t in zip(widths, text, strict=True)) + "|"
     return "\n".join([line(headers), sep] + [line(r) for r in cells])
 
 
@@ -238,7 +239,7 @@ def mlp_flops_per_sample(sizes: Sequence[int]) -> float:
     """Training FLOPs per sample of a dense MLP with layer sizes ``sizes`` (input first):
     ``6 W - 2 W1`` — forward 2W, weight gradients 2W, input gradients 2W except the first
     layer's, which nothing needs. Biases and activations are left out (they are O(units))."""
-    ws = [a * b for a, b in zip(sizes[:-1], sizes[1:])]
+    ws = [a * b for a, b in zip(sizes[:-1], sizes[1:], strict=True)]
     return 6.0 * sum(ws) - 2.0 * ws[0]
 
 

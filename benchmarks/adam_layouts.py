@@ -52,7 +52,7 @@ def adam_without_sqrt_div(g, p, m, v, t):
 def update_layouts(n: int, steps: int, seed: int, chunk: int) -> dict:
     """name -> (jitted donated scan, initial carry) for the update alone on ``n`` elements."""
     G = jax.random.normal(jax.random.PRNGKey(seed), (n,), jnp.float32)
-    t_of = lambda i: (i + 1).astype(jnp.float32)  # noqa: E731
+    t_of = lambda i: (i + 1).astype(jnp.float32)
 
     def separate(c, i):
         return adam(C.step_scaled(G, i), *c, t_of(i)), None
@@ -66,9 +66,9 @@ def update_layouts(n: int, steps: int, seed: int, chunk: int) -> dict:
         g = jnp.pad(C.step_scaled(G, i), (0, npad - n))
 
         def one_chunk(k, c):
-            piece = lambda a: jax.lax.dynamic_slice(a, (k * chunk,), (chunk,))  # noqa: E731
+            piece = lambda a: jax.lax.dynamic_slice(a, (k * chunk,), (chunk,))
             new = adam(piece(g), *map(piece, c), t_of(i))
-            return tuple(jax.lax.dynamic_update_slice(a, u, (k * chunk,)) for a, u in zip(c, new))
+            return tuple(jax.lax.dynamic_update_slice(a, u, (k * chunk,)) for a, u in zip(c, new, strict=True))
 
         return jax.lax.fori_loop(0, npad // chunk, one_chunk, c), None
 
@@ -80,7 +80,7 @@ def update_layouts(n: int, steps: int, seed: int, chunk: int) -> dict:
         return jnp.stack(adam(C.step_scaled(G, i), c[0], c[1], c[2], t_of(i))), None
 
     # Fresh buffers for every call: the scans donate them.
-    z, o = lambda: jnp.zeros(n), lambda: jnp.ones(n)  # noqa: E731
+    z, o = lambda: jnp.zeros(n), lambda: jnp.ones(n)
     bodies = {"separate": (separate, lambda: (z(), z(), o())),
               "stacked m,v": (stacked_mv, lambda: (z(), jnp.stack([z(), o()]))),
               "stacked p,m,v": (stacked_pmv, lambda: jnp.stack([z(), z(), o()])),
@@ -96,7 +96,7 @@ def epoch_layouts(sizes, n: int, seed: int) -> dict:
     x = jax.random.uniform(key, (n, 1, sizes[0]))
     y = jax.nn.one_hot(jax.random.randint(jax.random.fold_in(key, 1), (n, 1), 0, sizes[-1]), sizes[-1])
     params = [(0.05 * jax.random.normal(jax.random.fold_in(key, 2 + i), (a, b)), jnp.zeros(b))
-              for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:]))]
+              for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=True))]
 
     def loss(ps, xb, yb):
         for w, b in ps[:-1]:
@@ -108,7 +108,7 @@ def epoch_layouts(sizes, n: int, seed: int) -> dict:
     offsets = np.cumsum([0] + [a.size for a in leaves])
 
     def unflat(P):
-        return jax.tree.unflatten(tdef, [P[a:b].reshape(s.shape) for a, b, s in zip(offsets[:-1], offsets[1:], leaves)])
+        return jax.tree.unflatten(tdef, [P[a:b].reshape(s.shape) for a, b, s in zip(offsets[:-1], offsets[1:], leaves, strict=True)])
 
     def flat(tree):
         return jnp.concatenate([a.reshape(-1) for a in jax.tree.leaves(tree)])
@@ -117,7 +117,7 @@ def epoch_layouts(sizes, n: int, seed: int) -> dict:
         ps, ms, vs, t = c
         g = jax.grad(loss)(ps, *xy)
         new = [adam(*a, t + 1) for a in zip(jax.tree.leaves(g), jax.tree.leaves(ps), jax.tree.leaves(ms),
-                                              jax.tree.leaves(vs))]
+                                              jax.tree.leaves(vs), strict=True)]
         ps, ms, vs = (jax.tree.unflatten(tdef, [u[k] for u in new]) for k in range(3))
         return (ps, ms, vs, t + 1), None
 
@@ -126,8 +126,8 @@ def epoch_layouts(sizes, n: int, seed: int) -> dict:
         P, M, V = adam(flat(jax.grad(loss)(unflat(P), *xy)), P, M, V, t + 1)
         return (P, M, V, t + 1), None
 
-    zeros = lambda tree: jax.tree.map(jnp.zeros_like, tree)  # noqa: E731
-    copy = lambda tree: jax.tree.map(jnp.copy, tree)  # noqa: E731
+    zeros = lambda tree: jax.tree.map(jnp.zeros_like, tree)
+    copy = lambda tree: jax.tree.map(jnp.copy, tree)
     epochs = {"per leaf": (per_leaf, lambda: (copy(params), zeros(params), zeros(params), jnp.float32(0))),
               "flat": (flat_buffer, lambda: (flat(params), *zeros((flat(params), flat(params))), jnp.float32(0)))}
     return {name: (jax.jit(lambda c, body=body: jax.lax.scan(body, c, (x, y), unroll=2)[0], donate_argnums=0),
@@ -160,14 +160,14 @@ def main(argv: list[str] | None = None) -> dict:
     C.quick_defaults(p, args, sizes=[16, 8, 4], steps=8, n=16, chunk=64)
     n_rounds = C.rounds(args, default=5)
     sizes = tuple(args.sizes)
-    n_params = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
+    n_params = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:], strict=True))
     info = C.machine_info()
     results = []
     epochs, unflat = epoch_layouts(sizes, args.n, args.seed)
     # The two epochs train the same network: their parameters after one epoch agree.
     a = epochs["per leaf"][0](epochs["per leaf"][1]())[0]
     b = unflat(epochs["flat"][0](epochs["flat"][1]())[0])
-    max_diff = max(float(jnp.max(jnp.abs(u - w))) for u, w in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
+    max_diff = max(float(jnp.max(jnp.abs(u - w))) for u, w in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True))
     updates = update_layouts(n_params, args.steps, args.seed, args.chunk)
     # The chunked update is the separate one, slice by slice: the same parameters after a call.
     a = updates["separate"][0](updates["separate"][1]())[0]

@@ -64,9 +64,15 @@ def problem(sizes, n, seed, dtype):
     return jnp.asarray(x, dtype), jnp.asarray(y)
 
 
+_FRESH = [0]
+
+
 def fresh(sizes, dtype, seed):
-    """New network, loss and optimizer objects: nothing compiled for them yet."""
-    net = fnn.mlp(list(sizes[1:]), activation="relu")
+    """New network, loss and optimizer objects: nothing compiled for them yet. fnn caches
+    compiled programs on structure (an equal network reuses them), so each call names its layers
+    anew: a network never seen before, with the same shapes."""
+    _FRESH[0] += 1
+    net = fnn.mlp(list(sizes[1:]), activation="relu", name=f"dense{_FRESH[0]}")
     params = net.init(jax.random.PRNGKey(seed), (sizes[0],), dtype)
     return net, params, fnn.optimizers.adam(1e-3), fnn.losses.get("sparse_categorical_crossentropy", from_logits=True)
 

@@ -46,7 +46,7 @@ def max_rel_diff(a, b) -> float:
     """``max |a - b| / max |b|`` over all leaves of two pytrees (compared in float64 on the host)."""
     la = [np.asarray(t, np.float64) for t in jax.tree.leaves(a)]
     lb = [np.asarray(t, np.float64) for t in jax.tree.leaves(b)]
-    num = max(float(np.max(np.abs(x - y))) for x, y in zip(la, lb))
+    num = max(float(np.max(np.abs(x - y))) for x, y in zip(la, lb, strict=True))
     den = max(float(np.max(np.abs(y))) for y in lb)
     return num / den if den > 0 else num
 

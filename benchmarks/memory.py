@@ -169,7 +169,7 @@ def main(argv: list[str] | None = None) -> dict:
                "peak_above_baseline_over_data": net_ratio, "fnn_peak_mib": fnn_peak,
                "fnn_peak_over_data": fnn_peak / data_mib, "target": args.target,
                "meets_target": ratio < args.target, "evaluate": scores,
-               "phases": [dict(zip(("phase", "rss_before_mib", "peak_mib", "seconds"), r))
+               "phases": [dict(zip(("phase", "rss_before_mib", "peak_mib", "seconds"), r, strict=True))
                           for r in phases.rows]}
     _common.write_json(args.json, payload)
     return payload

@@ -48,7 +48,7 @@ def pairs():
 def param_tree(sizes, dtype, seed):
     keys = jax.random.split(jax.random.PRNGKey(seed), 2 * (len(sizes) - 1))
     tree = []
-    for i, (fi, fo) in enumerate(zip(sizes[:-1], sizes[1:])):
+    for i, (fi, fo) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
         tree.append({"w": (0.02 * jax.random.normal(keys[2 * i], (fi, fo), jnp.float32)).astype(dtype),
                      "b": (0.02 * jax.random.normal(keys[2 * i + 1], (fo,), jnp.float32)).astype(dtype)})
     return tree

@@ -50,8 +50,8 @@ def main(argv: list[str] | None = None) -> dict:
     keys = jax.random.split(jax.random.PRNGKey(args.seed), 2 * kmax)
     inits = [net.init(keys[i], (args.features,)) for i in range(kmax)]
     lrs = np.geomspace(1e-4, 1e-2, kmax)
-    states = [fnn.optimizers.set_learning_rate(opt.init(q), float(lr)) for q, lr in zip(inits, lrs)]
-    stack = lambda trees: jax.tree.map(lambda *a: jnp.stack(a), *trees)  # noqa: E731
+    states = [fnn.optimizers.set_learning_rate(opt.init(q), float(lr)) for q, lr in zip(inits, lrs, strict=True)]
+    stack = lambda trees: jax.tree.map(lambda *a: jnp.stack(a), *trees)
 
     def one_fit():
         r = fnn.fit(net, inits[0], opt, loss, x, y, key=keys[kmax], opt_state=states[0], verbose=0, **settings)

@@ -32,8 +32,7 @@ import jax.numpy as jnp
 
 import fnn
 from benchmarks import _common as C
-from benchmarks._baselines import (Problem, Runner, hand_scan_runner, keras_runner, optax_step_runner,
-                                  torch_runner)
+from benchmarks._baselines import Problem, Runner, hand_scan_runner, keras_runner, optax_step_runner, torch_runner
 
 ALL_RUNNERS = ("fnn_manual", "fnn_autodiff", "hand_scan", "optax_step", "torch_eager", "keras_fit")
 LABELS = {"fnn_manual": "fnn manual", "fnn_autodiff": "fnn autodiff", "hand_scan": "hand scan",
@@ -125,7 +124,7 @@ def _available(name: str) -> str | None:
         os.environ.setdefault("KERAS_BACKEND", "jax")
     try:
         __import__(pkg)
-    except Exception as e:  # noqa: BLE001 - any import failure means "skip, and say why"
+    except Exception as e:
         return f"{pkg} not importable ({type(e).__name__}: {e})"
     return None
 
@@ -186,7 +185,7 @@ def main(argv: list[str] | None = None) -> dict:
                 r = _make_runner(name, pb, B, args)
                 r.run()  # compile / warm up
                 runners[name] = r
-            except Exception as e:  # noqa: BLE001 - a broken baseline is reported, not fatal
+            except Exception as e:
                 skipped[f"{name}@{B}"] = f"{type(e).__name__}: {e}"
         times = C.interleaved({k: r.run for k, r in runners.items()}, n_rounds, peak.measure)
         for name, r in runners.items():

@@ -46,7 +46,7 @@ def main() -> None:
     # From logits to probabilities and decisions, for the first five test samples.
     z = np.asarray(net.apply(result.params, x_test[:5])).ravel()
     p = 1.0 / (1.0 + np.exp(-z))
-    for zi, pi, yi in zip(z, p, y_test[:5].ravel()):
+    for zi, pi, yi in zip(z, p, y_test[:5].ravel(), strict=True):
         print(f"logit {zi:+7.3f} -> p(class 1) {pi:.3f} -> predicted {int(pi > 0.5)}, true {int(yi)}")
 
 

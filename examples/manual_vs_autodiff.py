@@ -76,7 +76,7 @@ def main() -> None:
     manual = jax.jit(fnn.value_and_grad(net, loss, mode="manual"))
     autodiff = jax.jit(fnn.value_and_grad(net, loss, mode="autodiff"))
     (v1, g1), (v2, g2) = manual(params, x_train, y_train), autodiff(params, x_train, y_train)
-    gap = max(float(jnp.max(jnp.abs(a - b))) for a, b in zip(jax.tree.leaves(g1), jax.tree.leaves(g2)))
+    gap = max(float(jnp.max(jnp.abs(a - b))) for a, b in zip(jax.tree.leaves(g1), jax.tree.leaves(g2), strict=True))
     print(f"\nnetwork {'-'.join(map(str, [64, *sizes]))} (tanh): loss {float(v1):.6f} (manual) vs "
           f"{float(v2):.6f} (autodiff), "
           f"largest gradient difference {gap:.1e} (float32 rounding)")

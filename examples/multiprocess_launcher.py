@@ -98,7 +98,7 @@ def launch(args) -> None:
     single = fnn.fit(net, params, opt, loss, x, y, **settings)
     saved = np.load(out)
     many = [saved[f"arr_{i}"] for i in range(len(jax.tree.leaves(single.params)))]
-    diff = max(float(np.max(np.abs(a - np.asarray(b)))) for a, b in zip(many, jax.tree.leaves(single.params)))
+    diff = max(float(np.max(np.abs(a - np.asarray(b)))) for a, b in zip(many, jax.tree.leaves(single.params), strict=True))
     print(f"{args.processes} processes x {args.devices_per_process} devices vs one process: "
           f"max |params difference| {diff:.3g}; final loss {single.history['loss'][-1]:.6f}")
 

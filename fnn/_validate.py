@@ -1,34 +1,180 @@
-"""Argument validation shared by the modules that take numbers: hyperparameters, counts, sizes."""
+"""Argument checks shared by every public function, with one rule: a wrong *type* raises
+``TypeError``, a bad *value* of the right type raises ``ValueError``, and the message names the
+argument and says what was expected.
+
+NumPy scalars and 0-d arrays are welcome wherever Python numbers are (``np.float32(0.2)``,
+``np.int64(3)``); ``bool`` is never a number. ``hyper`` lets traced values through unchecked, so
+that functions which take hyperparameters also run inside ``jit``/``vmap`` (hyperparameters
+held in an optimizer state arrive as tracers).
+"""
+
 from __future__ import annotations
 
 import math
 import numbers
+import os
+from collections.abc import Iterable
+from typing import Any, TypeVar
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
+T = TypeVar("T")
 
-def real(name: str, value, lo: float = -math.inf, hi: float = math.inf,
-          lo_open: bool = False, hi_open: bool = False) -> float:
-    """``value`` as a finite float in the interval, else a ValueError/TypeError naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, (numbers.Real, np.ndarray, np.generic, jax.Array)):
-        raise TypeError(f"{name} must be a real number, got {value!r}")
-    try:
-        v = float(value)
-    except (TypeError, jax.errors.ConcretizationTypeError) as e:
-        raise TypeError(f"{name} must be a concrete real number, got {value!r}") from e
-    if not math.isfinite(v):
+
+def is_traced(value: Any) -> bool:
+    """True for an abstract value (inside ``jit``, ``vmap``, ``grad``): it cannot be checked."""
+    return isinstance(value, jax.core.Tracer)
+
+
+def _interval(lo: float, hi: float, lo_open: bool, hi_open: bool) -> str:
+    """``in [lo, hi)``, ``> lo``, ``<= hi``...: what a value must be, in words."""
+    if math.isfinite(lo) and math.isfinite(hi):
+        return f"in {'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'}"
+    if math.isfinite(lo):
+        return f"{'>' if lo_open else '>='} {lo:g}"
+    return f"{'<' if hi_open else '<='} {hi:g}"
+
+
+def _as_real(name: str, value: Any, what: str = "a real number") -> float:
+    """Python and NumPy real numbers (0-d NumPy arrays too); not bools, not jax arrays."""
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be {what}, got {value!r}")
+    if isinstance(value, numbers.Real):
+        return float(value)
+    if isinstance(value, (np.ndarray, np.generic)) and np.ndim(value) == 0 and value.dtype.kind in "iuf":
+        return float(value)
+    raise TypeError(f"{name} must be {what}, got {value!r}")
+
+
+def real(
+    name: str,
+    value: Any,
+    lo: float = -math.inf,
+    hi: float = math.inf,
+    *,
+    lo_open: bool = False,
+    hi_open: bool = False,
+    what: str = "a real number",
+) -> float:
+    """``value`` as a finite float in the interval ``lo..hi`` (closed unless ``*_open``);
+    ``what`` describes the expected type in the TypeError."""
+    v = _as_real(name, value, what)
+    interval = math.isfinite(lo) and math.isfinite(hi)
+    if not math.isfinite(v) and not interval:
         raise ValueError(f"{name} must be finite, got {value!r}")
-    if v < lo or v > hi or (lo_open and v == lo) or (hi_open and v == hi):
-        interval = f"{'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'}"
-        raise ValueError(f"{name} must be in {interval}, got {value!r}")
+    if not math.isfinite(v) or v < lo or v > hi or (lo_open and v == lo) or (hi_open and v == hi):
+        raise ValueError(f"{name} must be {_interval(lo, hi, lo_open, hi_open)}, got {value!r}")
     return v
 
 
-def integer(name: str, value, minimum: int) -> int:
-    """``value`` as an int >= ``minimum`` (bools refused), else a TypeError/ValueError naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return int(value)
+def hyper(
+    name: str,
+    value: Any,
+    lo: float = -math.inf,
+    hi: float = math.inf,
+    *,
+    lo_open: bool = False,
+    hi_open: bool = False,
+) -> Any:
+    """:func:`real` for a hyperparameter, which may also be a scalar jax array (a value held in
+    an optimizer state): a concrete one is checked and returned as it is, a traced one passes
+    unchecked. Numbers come back as floats."""
+    if isinstance(value, jax.Array):
+        if np.ndim(value) != 0 or not jnp.issubdtype(value.dtype, jnp.number):
+            raise TypeError(f"{name} must be a scalar, got an array of shape {np.shape(value)} and dtype {value.dtype}")
+        if not is_traced(value):
+            real(name, np.asarray(value), lo, hi, lo_open=lo_open, hi_open=hi_open)
+        return value
+    return real(name, value, lo, hi, lo_open=lo_open, hi_open=hi_open)
+
+
+def integer(name: str, value: Any, minimum: int | None = None, maximum: int | None = None) -> int:
+    """``value`` as an int in ``[minimum, maximum]`` (NumPy integers welcome, floats and bools not)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Integral, np.integer)):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
+    v = int(value)
+    if minimum is not None and v < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {v}")
+    if maximum is not None and v > maximum:
+        raise ValueError(f"{name} must be <= {maximum}, got {v}")
+    return v
+
+
+def boolean(name: str, value: Any) -> bool:
+    """``value`` as a bool (``np.bool_`` welcome; 0/1 and strings are not bools)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a bool, got {type(value).__name__} {value!r}")
+    return bool(value)
+
+
+def choice(name: str, value: T, options: Iterable[T]) -> T:
+    """``value`` if it is one of ``options`` (compared with ``==``); the message lists them."""
+    options = tuple(options)
+    types = {type(o) for o in options}
+    if types and not any(isinstance(value, t) for t in types):
+        raise TypeError(f"{name} must be one of {options}, got {type(value).__name__} {value!r}")
+    if value not in options:
+        raise ValueError(f"{name} must be one of {options}, got {value!r}")
+    return value
+
+
+# ---------------------------------------------------------------------------------------------
+# PRNG keys: typed (jax.random.key) and raw (jax.random.PRNGKey, uint32[2]) alike.
+
+
+def is_typed_key(value: Any) -> bool:
+    return jax.dtypes.issubdtype(getattr(value, "dtype", None), jax.dtypes.prng_key)
+
+
+def is_key(value: Any) -> bool:
+    """A single PRNG key, typed (``jax.random.key``) or raw (``jax.random.PRNGKey``)."""
+    if not isinstance(value, (jax.Array, np.ndarray)):
+        return False
+    if is_typed_key(value):
+        return value.ndim == 0
+    return value.dtype == np.uint32 and value.ndim == 1 and value.shape[0] >= 2
+
+
+def key(name: str, value: Any) -> Any:
+    """``value`` if it is one PRNG key (typed or raw); TypeError otherwise."""
+    if is_key(value):
+        return value
+    if isinstance(value, (jax.Array, np.ndarray)) and (is_typed_key(value) or value.dtype == np.uint32):
+        raise ValueError(
+            f"{name} must be ONE PRNG key, got an array of keys of shape {value.shape} (take one, e.g. {name}[0])"
+        )
+    raise TypeError(f"{name} must be a jax PRNG key (jax.random.key(seed) or jax.random.PRNGKey(seed)), got {value!r}")
+
+
+def key_data(value: Any) -> Any:
+    """The raw uint32 bits of a key or of stacked keys (typed keys unwrapped, raw ones as they are)."""
+    return jax.random.key_data(value) if is_typed_key(value) else value
+
+
+# ---------------------------------------------------------------------------------------------
+# Paths.
+
+
+def path(name: str, value: Any, *, writable: bool = False) -> str:
+    """``value`` as a path string (str or ``os.PathLike``); with ``writable``, its folder must
+    exist and be writable and the path itself must not be a folder, so that a run that will
+    save there fails now rather than after training."""
+    if not isinstance(value, (str, os.PathLike)):
+        raise TypeError(f"{name} must be a path (str or os.PathLike), got {type(value).__name__} {value!r}")
+    p = os.fspath(value)
+    if isinstance(p, bytes):
+        p = os.fsdecode(p)
+    if not p:
+        raise ValueError(f"{name} must be a non-empty path")
+    if writable:
+        folder = os.path.dirname(os.path.abspath(p))
+        if os.path.isdir(p):
+            raise ValueError(f"{name} {p!r} is a folder; it must name a file")
+        if not os.path.isdir(folder):
+            what = "is not a folder" if os.path.exists(folder) else "does not exist"
+            raise ValueError(f"{name} {p!r}: its folder {folder!r} {what}")
+        if not os.access(folder, os.W_OK):
+            raise ValueError(f"{name} {p!r}: its folder {folder!r} is not writable")
+    return p

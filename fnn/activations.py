@@ -19,12 +19,15 @@ because jitted training functions are cached on them.
 from __future__ import annotations
 
 import math
-import numbers
-import operator
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax.numpy as jnp
 from jax import Array, lax
+
+from fnn._registry import Registry
+from fnn._validate import boolean, integer, real
+from fnn._values import bound
 
 _SQRT_HALF = math.sqrt(0.5)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
@@ -32,6 +35,35 @@ _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 _GELU_CUBIC = 0.044715
 # Klambauer et al. (2017) to full precision, as jax.nn.selu and torch use; Keras's docstring
 # quotes them rounded to 1.67326324 and 1.05070098.
+__all__ = [
+    "Activation",
+    "get",
+    "names",
+    "derivative",
+    "SELU_ALPHA",
+    "SELU_SCALE",
+    "swish",
+    "softmax",
+    "softmax_vjp",
+    "log_softmax",
+    "log_softmax_vjp",
+    "linear", "linear_grad",
+    "sigmoid", "sigmoid_grad",
+    "tanh", "tanh_grad",
+    "relu", "relu_grad",
+    "relu6", "relu6_grad",
+    "leaky_relu", "leaky_relu_grad",
+    "elu", "elu_grad",
+    "selu", "selu_grad",
+    "gelu", "gelu_grad",
+    "gelu_tanh", "gelu_tanh_grad",
+    "silu", "silu_grad",
+    "softplus", "softplus_grad",
+    "softsign", "softsign_grad",
+    "hard_sigmoid", "hard_sigmoid_grad",
+    "mish", "mish_grad",
+]
+
 SELU_ALPHA = 1.6732632423543772848170429916717
 SELU_SCALE = 1.0507009873554804934193349852946
 
@@ -290,32 +322,6 @@ class Activation(NamedTuple):
         return self.fn(x)
 
 
-class _Bound:
-    """``functools.partial`` with value equality and hashing (partial compares by identity)."""
-
-    __slots__ = ("func", "args", "kwargs")
-
-    def __init__(self, func: Callable, *args: Any, **kwargs: Any):
-        self.func, self.args, self.kwargs = func, args, tuple(sorted(kwargs.items()))
-
-    def __call__(self, *more: Any) -> Array:
-        return self.func(*self.args, *more, **dict(self.kwargs))
-
-    def _key(self) -> tuple:
-        return (self.func, self.args, self.kwargs)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, _Bound) and self._key() == other._key()
-
-    def __hash__(self) -> int:
-        return hash(self._key())
-
-    def __repr__(self) -> str:
-        parts = [getattr(a, "__name__", repr(a)) for a in self.args]
-        parts += [f"{k}={v!r}" for k, v in self.kwargs]
-        return f"{self.func.__name__}({', '.join(parts)})"
-
-
 def _elementwise_vjp(grad: Callable, x: Array, y: Array, dy: Array, **params: Any) -> Array:
     return dy * grad(x, y, **params)
 
@@ -346,14 +352,14 @@ _REGISTRY: dict[str, _Spec] = {
     "softmax": _Spec(softmax, None, softmax_vjp, {"axis": -1}),
     "log_softmax": _Spec(log_softmax, None, log_softmax_vjp, {"axis": -1}),
 }
-_ALIASES = {"swish": "silu", "gelu_approximate": "gelu_tanh"}
+_NAMES = Registry("activation", _REGISTRY, aliases={"swish": "silu", "gelu_approximate": "gelu_tanh"})
 # Keyword spellings other libraries use for the same hyperparameter (Keras 2 / tf.nn: alpha).
 _KWARG_ALIASES = {"leaky_relu": {"alpha": "negative_slope"}}
 
 
 def names() -> list[str]:
     """All known activation names, aliases included, sorted."""
-    return sorted([*_REGISTRY, *_ALIASES])
+    return _NAMES.names()
 
 
 def _check_params(name: str, defaults: dict, kwargs: dict) -> dict:
@@ -368,17 +374,8 @@ def _check_params(name: str, defaults: dict, kwargs: dict) -> dict:
         raise TypeError(f"activation {name!r} got unexpected keyword(s) {unknown}; allowed: {allowed}")
     params = dict(defaults)
     for key, value in kwargs.items():
-        if isinstance(defaults[key], int):
-            try:
-                params[key] = operator.index(value)
-            except TypeError:
-                raise TypeError(f"activation {name!r}: {key} must be an int, got {value!r}") from None
-        else:
-            if isinstance(value, bool) or not isinstance(value, numbers.Real):
-                raise TypeError(f"activation {name!r}: {key} must be a real number, got {value!r}")
-            if not math.isfinite(value):
-                raise ValueError(f"activation {name!r}: {key} must be finite, got {value!r}")
-            params[key] = float(value)
+        where = f"activation {name!r}: {key}"
+        params[key] = integer(where, value) if isinstance(defaults[key], int) else real(where, value)
     return params
 
 
@@ -402,20 +399,16 @@ def get(identifier: str | Activation | None = None, **kwargs: Any) -> Activation
             f"activation must be a name (str), an Activation or None, got "
             f"{type(identifier).__name__}; wrap a custom function as Activation(name, fn, vjp)"
         )
-    name = _ALIASES.get(identifier, identifier)
-    if name not in _REGISTRY:
-        raise ValueError(f"unknown activation {identifier!r}; known names: {', '.join(names())}")
+    name = _NAMES.canonical(identifier)
     if name == "gelu" and "approximate" in kwargs:
-        approximate = kwargs.pop("approximate")
-        if not isinstance(approximate, bool):
-            raise TypeError(f"activation 'gelu': approximate must be a bool, got {approximate!r}")
-        name = "gelu_tanh" if approximate else "gelu"
+        name = "gelu_tanh" if boolean("activation 'gelu': approximate", kwargs.pop("approximate")) else "gelu"
     spec = _REGISTRY[name]
     params = _check_params(name, spec.defaults, dict(kwargs))
     if spec.grad is None:
-        return Activation(name, _Bound(spec.fn, **params), _Bound(spec.vjp, **params))
-    fn = _Bound(spec.fn, **params) if params else spec.fn
-    return Activation(name, fn, _Bound(_elementwise_vjp, spec.grad, **params))
+        assert spec.vjp is not None  # along-an-axis activations carry a vjp instead
+        return Activation(name, bound(spec.fn, **params), bound(spec.vjp, **params))
+    fn = bound(spec.fn, **params) if params else spec.fn
+    return Activation(name, fn, bound(_elementwise_vjp, spec.grad, **params))
 
 
 def derivative(identifier: str | Activation | None, x: Array, **kwargs: Any) -> Array:
@@ -428,3 +421,8 @@ def derivative(identifier: str | Activation | None, x: Array, **kwargs: Any) -> 
         raise ValueError(f"activation {act.name!r} is not elementwise; use get({act.name!r}).vjp")
     x = _as_float(x)
     return act.vjp(x, act.fn(x), jnp.ones_like(x))
+
+
+def __dir__() -> list[str]:
+    """The public API only (implementation imports stay out of ``dir``)."""
+    return sorted(__all__)

@@ -14,8 +14,9 @@ import csv
 import math
 import os
 import sys
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -304,7 +305,7 @@ class CallbackList:
     def __init__(self, callbacks: Sequence | None):
         if callbacks is None:
             callbacks = ()
-        if isinstance(callbacks, (Callback,)) or callable(callbacks) and not isinstance(callbacks, (list, tuple)):
+        if isinstance(callbacks, (Callback,)) or (callable(callbacks) and not isinstance(callbacks, (list, tuple))):
             callbacks = (callbacks,)
         self.items = []
         for i, cb in enumerate(callbacks):
@@ -368,3 +369,8 @@ class Progress:
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
+
+
+def __dir__() -> list[str]:
+    """The public API only (implementation imports stay out of ``dir``)."""
+    return sorted(__all__)

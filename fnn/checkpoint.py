@@ -16,6 +16,7 @@ Writes go to a temporary file in the target directory, are flushed to disk and t
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
@@ -25,6 +26,8 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from fnn._validate import integer
 
 __all__ = ["Checkpoint", "save", "load", "resume", "FORMAT_VERSION"]
 
@@ -138,8 +141,7 @@ def save(path: str | os.PathLike, *, params: Any, opt_state: Any = None, epoch: 
     entries) or JSON-like values.
     """
     path = os.fspath(path)
-    if isinstance(epoch, bool) or not isinstance(epoch, (int, np.integer)) or epoch < 0:
-        raise ValueError(f"epoch must be an int >= 0; got {epoch!r}")
+    epoch = integer("epoch", epoch, 0)
     arrays: dict[str, np.ndarray] = {}
     trees: dict[str, Any] = {}
     for tree_name, tree in (("params", params), ("opt_state", opt_state), ("key", key)):
@@ -175,15 +177,13 @@ def save(path: str | os.PathLike, *, params: Any, opt_state: Any = None, epoch: 
                                suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
+            np.savez(f, **arrays)  # type: ignore[arg-type]  # numpy's stub types the first kwarg
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
-        except FileNotFoundError:
-            pass
         raise
     _fsync_dir(directory)
 
@@ -236,7 +236,7 @@ def _restore(path: str, tree_name: str, record: Mapping[str, Any] | None,
                              f"template was given")
         return None
     stored = {leaf["path"]: leaf for leaf in record["leaves"]}
-    for p, leaf in stored.items():
+    for p in stored:
         if tree_name + p not in arrays:
             raise ValueError(f"{path}: entry {tree_name + p} is listed but missing (corrupt file)")
     if template is None:
@@ -308,3 +308,8 @@ def resume(path: str | os.PathLike, *, params: Any = None, opt_state: Any = None
     if not os.path.exists(os.fspath(path)):
         return None
     return load(path, params=params, opt_state=opt_state)
+
+
+def __dir__() -> list[str]:
+    """The public API only (implementation imports stay out of ``dir``)."""
+    return sorted(__all__)

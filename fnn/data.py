@@ -17,6 +17,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from fnn._validate import boolean, integer, key_data, real
+from fnn._validate import key as check_key
+
 __all__ = [
     "check_arrays", "num_batches", "permutation", "batches", "train_val_split", "one_hot",
     "Standardizer", "standardize",
@@ -60,7 +63,10 @@ def _known_finite(a: jax.Array) -> bool:
 
 def _remember_finite(a: jax.Array) -> None:
     key = id(a)
-    _FINITE[key] = weakref.ref(a, lambda _, key=key: _FINITE.pop(key, None))
+    def forget(_: object, key: int = key) -> None:
+        _FINITE.pop(key, None)
+
+    _FINITE[key] = weakref.ref(a, forget)
 
 
 def _check_finite(a: Any, name: str) -> None:
@@ -124,19 +130,10 @@ def check_arrays(x: Any, y: Any = None, *, names: tuple[str, str] = ("x", "y"),
     return x, y
 
 
-def _check_batch_size(batch_size: Any) -> int:
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
-            or batch_size < 1:
-        raise ValueError(f"batch_size must be an int >= 1; got {batch_size!r}")
-    return int(batch_size)
-
-
 def num_batches(n: int, batch_size: int) -> int:
     """Iterations per epoch: ``ceil(n / batch_size)`` (the last batch may be partial)."""
-    batch_size = _check_batch_size(batch_size)
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
-        raise ValueError(f"n must be an int >= 0; got {n!r}")
-    return -(-int(n) // batch_size)
+    batch_size = integer("batch_size", batch_size, 1)
+    return -(-integer("n", n, 0) // batch_size)
 
 
 def permutation(key: jax.Array, n: int) -> np.ndarray:
@@ -144,15 +141,12 @@ def permutation(key: jax.Array, n: int) -> np.ndarray:
 
     The key's bits seed NumPy's PCG64 (``np.random.default_rng(key_data).permutation(n)``):
     deterministic in the key, the same on every process and independent of
-    ``jax_enable_x64``. Drawn on the host because XLA:CPU sorts to permute (5 ms for
-    n = 12800, against 0.2 ms here), and fit draws one per epoch.
+    ``jax_enable_x64``. Drawn on the host because XLA:CPU sorts to permute, and fit draws one
+    per epoch (figures: benchmarks/RESULTS.md, "What changed in the library").
     """
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
-        raise ValueError(f"n must be an int >= 0; got {n!r}")
-    if not isinstance(key, (jax.Array, np.ndarray)):
-        raise TypeError(f"key must be a jax PRNG key; got {type(key).__name__}")
-    bits = jax.random.key_data(key) if jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key) else key
-    return np.random.default_rng(np.asarray(bits, np.uint32).ravel()).permutation(int(n))
+    n = integer("n", n, 0)
+    bits = key_data(check_key("key", key))
+    return np.random.default_rng(np.asarray(bits, np.uint32).ravel()).permutation(n)
 
 
 def batches(x: Any, y: Any, batch_size: int, *, shuffle: bool = False,
@@ -162,7 +156,8 @@ def batches(x: Any, y: Any, batch_size: int, *, shuffle: bool = False,
     With ``shuffle=True`` the samples are taken in the order of ``permutation(key, N)`` (one
     epoch; pass a new key per epoch). ``y`` may be None (batches of ``(x_batch, None)``).
     """
-    batch_size = _check_batch_size(batch_size)
+    batch_size = integer("batch_size", batch_size, 1)
+    shuffle = boolean("shuffle", shuffle)
     n = x.shape[0]
     if y is not None and y.shape[0] != n:
         raise ValueError(f"x and y must hold the same number of samples; got {n} and "
@@ -188,14 +183,14 @@ def train_val_split(x: Any, y: Any, validation_split: float
     ``((x[:split_at], y[:split_at]), (x[split_at:], y[split_at:]))``. A split that leaves either
     part empty is a ValueError, as in Keras.
     """
-    if isinstance(validation_split, bool) or not isinstance(validation_split, (float, int)) \
-            or not 0.0 < validation_split < 1.0:
-        raise ValueError(f"validation_split must be a float in (0, 1); got {validation_split!r}")
+    validation_split = real(
+        "validation_split", validation_split, 0.0, 1.0, lo_open=True, hi_open=True, what="a float in (0, 1)"
+    )
     n = x.shape[0]
     if y is not None and y.shape[0] != n:
         raise ValueError(f"x and y must hold the same number of samples; got {n} and "
                          f"{y.shape[0]}")
-    split_at = int(math.floor(n * (1.0 - validation_split)))
+    split_at = math.floor(n * (1.0 - validation_split))
     if split_at == 0 or split_at == n:
         raise ValueError(f"validation_split={validation_split} leaves no training or no "
                          f"validation sample out of {n}; use more data or another split")
@@ -213,16 +208,15 @@ def one_hot(labels: Any, num_classes: int | None = None, dtype: Any = np.float32
     labels = np.asarray(labels)
     if labels.ndim > 1 and labels.shape[-1] == 1:
         labels = labels.reshape(labels.shape[:-1])
-    if labels.size and not np.issubdtype(labels.dtype, np.integer):
-        if not np.issubdtype(labels.dtype, np.floating) or \
-                not np.all(np.isfinite(labels)) or np.any(labels != np.round(labels)):
-            raise ValueError(f"labels must be integer class indices; got dtype {labels.dtype}")
+    integral = np.issubdtype(labels.dtype, np.integer) or (
+        np.issubdtype(labels.dtype, np.floating) and np.all(np.isfinite(labels)) and np.all(labels == np.round(labels))
+    )
+    if labels.size and not integral:
+        raise ValueError(f"labels must be integer class indices; got dtype {labels.dtype}")
     labels = labels.astype(np.int64)
     if num_classes is None:
         num_classes = int(labels.max()) + 1 if labels.size else 0
-    if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) \
-            or num_classes < 1:
-        raise ValueError(f"num_classes must be an int >= 1; got {num_classes!r}")
+    num_classes = integer("num_classes", num_classes, 1)
     if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
         raise ValueError(f"labels must lie in [0, {num_classes}); got values from "
                          f"{labels.min()} to {labels.max()}")
@@ -279,3 +273,8 @@ def standardize(x_train: Any, *others: Any) -> tuple[np.ndarray, ...]:
     """
     s = Standardizer.fit(x_train)
     return tuple(s.transform(a) for a in (x_train, *others))
+
+
+def __dir__() -> list[str]:
+    """The public API only (implementation imports stay out of ``dir``)."""
+    return sorted(__all__)

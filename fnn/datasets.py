@@ -27,6 +27,9 @@ from typing import Any
 import jax
 import numpy as np
 
+from fnn._registry import Registry
+from fnn._validate import integer, key_data, real
+from fnn._validate import key as check_key
 from fnn.data import Standardizer
 
 __all__ = ["load", "names", "info"]
@@ -41,7 +44,7 @@ def _split(x: np.ndarray, y: np.ndarray, stratify: bool) -> Split:
     """The fixed 80/20 split; per class when ``stratify`` so both parts keep the class mix."""
     rng = np.random.default_rng(_SPLIT_SEED)
     n = x.shape[0]
-    n_test = int(round(_TEST_FRACTION * n))
+    n_test = round(_TEST_FRACTION * n)
     if stratify:
         labels = y.reshape(n, -1)[:, 0]
         classes, sizes = np.unique(labels, return_counts=True)
@@ -51,7 +54,7 @@ def _split(x: np.ndarray, y: np.ndarray, stratify: bool) -> Split:
         order = np.argsort(-(quota - take), kind="stable")
         take[order[:n_test - take.sum()]] += 1
         test = np.concatenate([rng.permutation(np.flatnonzero(labels == c))[:k]
-                               for c, k in zip(classes, take)])
+                               for c, k in zip(classes, take, strict=True)])
     else:
         test = rng.permutation(n)[:n_test]
     mask = np.zeros(n, bool)
@@ -109,27 +112,17 @@ def _rng(seed: int | None, key: jax.Array | None) -> np.random.Generator:
     if key is not None:
         if seed is not None:
             raise ValueError("give seed= or key=, not both")
-        if jax.dtypes.issubdtype(getattr(key, "dtype", None), jax.dtypes.prng_key):
-            key = jax.random.key_data(key)
-        return np.random.default_rng(np.asarray(key, dtype=np.uint32).ravel().tolist())
-    if seed is None:
-        seed = 0
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise TypeError(f"seed must be an int; got {seed!r}")
-    return np.random.default_rng(int(seed))
+        bits = key_data(check_key("key", key))
+        return np.random.default_rng(np.asarray(bits, dtype=np.uint32).ravel().tolist())
+    return np.random.default_rng(integer("seed", 0 if seed is None else seed))
 
 
 def _check_n(n_samples: Any, minimum: int) -> int:
-    if isinstance(n_samples, bool) or not isinstance(n_samples, (int, np.integer)) \
-            or n_samples < minimum:
-        raise ValueError(f"n_samples must be an int >= {minimum}; got {n_samples!r}")
-    return int(n_samples)
+    return integer("n_samples", n_samples, minimum)
 
 
 def _check_noise(noise: Any) -> float:
-    if not isinstance(noise, (int, float)) or isinstance(noise, bool) or noise < 0:
-        raise ValueError(f"noise must be a float >= 0; got {noise!r}")
-    return float(noise)
+    return real("noise", noise, lo=0.0)
 
 
 def spirals(n_samples: int = 900, *, n_classes: int = 3, noise: float = 0.2,
@@ -137,8 +130,7 @@ def spirals(n_samples: int = 900, *, n_classes: int = 3, noise: float = 0.2,
     """``n_classes`` interleaved spiral arms in 2-D (CS231n): for arm j and r in [0, 1],
     ``t = 4 (j + r) + noise * N(0, 1)``, ``x = r (sin t, cos t)``; labels j (int32)."""
     n = _check_n(n_samples, 10)
-    if isinstance(n_classes, bool) or not isinstance(n_classes, int) or n_classes < 2:
-        raise ValueError(f"n_classes must be an int >= 2; got {n_classes!r}")
+    n_classes = integer("n_classes", n_classes, 2)
     noise, rng = _check_noise(noise), _rng(seed, key)
     sizes = [n // n_classes + (j < n % n_classes) for j in range(n_classes)]
     xs, ys = [], []
@@ -193,7 +185,7 @@ def sine(n_samples: int = 1000, *, noise: float = 0.1, seed: int | None = None,
 # ----------------------------------------------------------------------------------------------
 # MNIST-like images from local files.
 
-_IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+_IDX_DTYPES: dict[int, Any] = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 _IDX_PARTS = {
     "x_train": ("train-images", "idx3"), "y_train": ("train-labels", "idx1"),
     "x_test": ("t10k-images", "idx3"), "y_test": ("t10k-labels", "idx1"),
@@ -321,15 +313,16 @@ _SUGGESTED = {
 }
 
 
+_NAMES = Registry("data set", _LOADERS, known="data sets")
+
+
 def names() -> list[str]:
     """The names :func:`load` accepts."""
-    return sorted(_LOADERS)
+    return _NAMES.names()
 
 
 def _check_name(name: Any) -> str:
-    if not isinstance(name, str) or name.lower() not in _LOADERS:
-        raise ValueError(f"unknown data set {name!r}; known data sets: {', '.join(names())}")
-    return name.lower()
+    return _NAMES.canonical(name)
 
 
 def info(name: str) -> dict[str, Any]:
@@ -356,9 +349,14 @@ def load(name: str, **kwargs: Any) -> Split:
     (N, 784)); the scikit-learn sets take none.
     """
     loader = _LOADERS[_check_name(name)]
-    accepted = [p for p in inspect.signature(loader).parameters]
+    accepted = list(inspect.signature(loader).parameters)
     unknown = sorted(set(kwargs) - set(accepted))
     if unknown:
         raise TypeError(f"data set {name!r} does not take {unknown}; it accepts "
                         f"{accepted or 'no keywords'}")
     return loader(**kwargs)
+
+
+def __dir__() -> list[str]:
+    """The public API only (implementation imports stay out of ``dir``)."""
+    return sorted(__all__)

@@ -11,8 +11,8 @@
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import jax
 import jax.numpy as jnp
@@ -23,6 +23,7 @@ from fnn import losses as _losses
 from fnn.layers import Network
 
 Array = jax.Array
+ArrayLike = jax.typing.ArrayLike
 
 __all__ = ["value_and_grad", "gradcheck", "GradcheckReport", "GradcheckRow", "with_manual_vjp", "MODES"]
 
@@ -166,8 +167,8 @@ class GradcheckReport:
              f"{r.manual_vs_fd:.2e}", str(r.fd_entries), "ok" if r.passed else "FAIL")
             for r in self.rows
         ]
-        widths = [max(len(str(c)) for c in col) for col in zip(head, *body)]
-        fmt = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
+        widths = [max(len(str(c)) for c in col) for col in zip(head, *body, strict=True)]
+        fmt = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
         lines = [fmt(head), fmt(["-" * w for w in widths])] + [fmt(b) for b in body]
         verdict = "PASSED" if self.passed else f"FAILED in {', '.join(self.failed_layers)}"
         lines.append(
@@ -201,8 +202,8 @@ def gradcheck(
     net: Network,
     loss,
     params: list,
-    x: Array,
-    y: Array,
+    x: ArrayLike,
+    y: ArrayLike,
     *,
     key: Array | None = None,
     eps: float = 1e-6,
@@ -247,7 +248,7 @@ def gradcheck(
         leaves = jax.tree.leaves(params64)
         offsets = np.cumsum([0] + [leaf.size for leaf in leaves])
         chosen = []
-        for i, leaf in enumerate(leaves):
+        for leaf in leaves:
             idx = np.arange(leaf.size)
             if fd_max_entries is not None and leaf.size > fd_max_entries:
                 idx = np.sort(rng.choice(leaf.size, fd_max_entries, replace=False))
@@ -268,10 +269,10 @@ def gradcheck(
     pos = 0
     leaf_no = 0
     names = getattr(net, "names", tuple(f"layer_{i}" for i in range(len(params))))
-    for layer_i, (pm, pa) in enumerate(zip(g_manual, g_auto)):
+    for layer_i, (pm, pa) in enumerate(zip(g_manual, g_auto, strict=True)):
         with_path, _ = jax.tree_util.tree_flatten_with_path(pm)
         leaves_a = jax.tree.leaves(pa)
-        for (path, gm), ga in zip(with_path, leaves_a):
+        for (path, gm), ga in zip(with_path, leaves_a, strict=True):
             idx = chosen[leaf_no]
             gm_np, ga_np = np.asarray(gm, np.float64), np.asarray(ga, np.float64)
             fd = fd_flat[pos:pos + idx.size]
@@ -290,3 +291,8 @@ def gradcheck(
                 passed=bool(e_auto <= rtol_autodiff and e_fd <= rtol_fd),
             ))
     return GradcheckReport(tuple(rows), float(value), rtol_autodiff, rtol_fd)
+
+
+def __dir__() -> list[str]:
+    """The public API only (implementation imports stay out of ``dir``)."""
+    return sorted(__all__)

@@ -27,11 +27,36 @@ import dataclasses
 import math
 import numbers
 import operator
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 from jax import Array
+
+from fnn._registry import Registry
+from fnn._validate import choice, real
+
+__all__ = [
+    "Initializer",
+    "TRUNCATED_NORMAL_STD",
+    "compute_fans",
+    "variance_scaling",
+    "glorot_uniform",
+    "glorot_normal",
+    "he_uniform",
+    "he_normal",
+    "lecun_uniform",
+    "lecun_normal",
+    "random_normal",
+    "truncated_normal",
+    "random_uniform",
+    "constant",
+    "zeros",
+    "ones",
+    "names",
+    "get",
+]
 
 Initializer = Callable[..., Array]  # (key, shape, dtype=jnp.float32) -> Array
 
@@ -43,10 +68,9 @@ _DISTRIBUTIONS = ("truncated_normal", "untruncated_normal", "uniform")
 
 
 def _canonical_shape(shape: int | Sequence[int]) -> tuple[int, ...]:
-    if isinstance(shape, numbers.Integral):
-        shape = (shape,)
+    seq = (shape,) if isinstance(shape, numbers.Integral) else shape
     try:
-        dims = tuple(operator.index(d) for d in shape)
+        dims = tuple(operator.index(d) for d in seq)  # type: ignore[union-attr]
     except TypeError:
         raise TypeError(f"shape must be a sequence of ints, got {shape!r}") from None
     if any(d < 0 for d in dims):
@@ -126,26 +150,14 @@ class _Constant:
         return jnp.full(_canonical_shape(shape), self.value, dtype)
 
 
-def _real(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {value!r}")
-    if not math.isfinite(value):
-        raise ValueError(f"{name} must be finite, got {value!r}")
-    return float(value)
-
-
 def variance_scaling(scale: float = 1.0, mode: str = "fan_in",
                      distribution: str = "truncated_normal") -> Initializer:
     """Keras's VarianceScaling: variance ``scale / fan`` (see the module docstring)."""
-    scale = _real("scale", scale)
-    if scale <= 0:
-        raise ValueError(f"scale must be positive, got {scale}")
-    if mode not in _MODES:
-        raise ValueError(f"mode must be one of {', '.join(_MODES)}; got {mode!r}")
+    scale = real("scale", scale, lo=0.0, lo_open=True)
+    mode = choice("mode", mode, _MODES)
     if distribution == "normal":  # Keras's legacy spelling
         distribution = "truncated_normal"
-    if distribution not in _DISTRIBUTIONS:
-        raise ValueError(f"distribution must be one of {', '.join(_DISTRIBUTIONS)}; got {distribution!r}")
+    distribution = choice("distribution", distribution, _DISTRIBUTIONS)
     return _VarianceScaling(scale, mode, distribution)
 
 
@@ -181,24 +193,18 @@ def lecun_normal() -> Initializer:
 
 def random_normal(mean: float = 0.0, stddev: float = 0.05) -> Initializer:
     """``N(mean, stddev^2)``, untruncated (Keras's RandomNormal defaults)."""
-    stddev = _real("stddev", stddev)
-    if stddev < 0:
-        raise ValueError(f"stddev must be non-negative, got {stddev}")
-    return _Random("normal", _real("mean", mean), stddev)
+    return _Random("normal", real("mean", mean), real("stddev", stddev, lo=0.0))
 
 
 def truncated_normal(mean: float = 0.0, stddev: float = 0.05) -> Initializer:
     """``mean + stddev * z``, ``z`` standard normal truncated to [-2, 2] (Keras's TruncatedNormal;
     like Keras, not rescaled: the resulting std is ``0.88 stddev``)."""
-    stddev = _real("stddev", stddev)
-    if stddev < 0:
-        raise ValueError(f"stddev must be non-negative, got {stddev}")
-    return _Random("truncated_normal", _real("mean", mean), stddev)
+    return _Random("truncated_normal", real("mean", mean), real("stddev", stddev, lo=0.0))
 
 
 def random_uniform(minval: float = -0.05, maxval: float = 0.05) -> Initializer:
     """``U(minval, maxval)`` (Keras's RandomUniform defaults)."""
-    minval, maxval = _real("minval", minval), _real("maxval", maxval)
+    minval, maxval = real("minval", minval), real("maxval", maxval)
     if minval > maxval:
         raise ValueError(f"minval must be <= maxval, got minval={minval}, maxval={maxval}")
     return _Random("uniform", minval, maxval)
@@ -206,7 +212,7 @@ def random_uniform(minval: float = -0.05, maxval: float = 0.05) -> Initializer:
 
 def constant(value: float = 0.0) -> Initializer:
     """Every entry ``value``; any dtype."""
-    return _Constant(_real("value", value))
+    return _Constant(real("value", value))
 
 
 def zeros() -> Initializer:
@@ -235,16 +241,25 @@ _FACTORIES: dict[str, Callable[..., Initializer]] = {
     "ones": ones,
 }
 # Keras's aliases, plus the PyTorch names for the same formulas.
-_ALIASES = {
-    "normal": "random_normal", "uniform": "random_uniform", "zero": "zeros", "one": "ones",
-    "xavier_uniform": "glorot_uniform", "xavier_normal": "glorot_normal",
-    "kaiming_uniform": "he_uniform", "kaiming_normal": "he_normal",
-}
+_NAMES = Registry(
+    "initializer",
+    _FACTORIES,
+    aliases={
+        "normal": "random_normal",
+        "uniform": "random_uniform",
+        "zero": "zeros",
+        "one": "ones",
+        "xavier_uniform": "glorot_uniform",
+        "xavier_normal": "glorot_normal",
+        "kaiming_uniform": "he_uniform",
+        "kaiming_normal": "he_normal",
+    },
+)
 
 
 def names() -> list[str]:
     """All known initializer names, aliases included, sorted."""
-    return sorted([*_FACTORIES, *_ALIASES])
+    return _NAMES.names()
 
 
 def get(identifier: str | Initializer, **kwargs: Any) -> Initializer:
@@ -254,9 +269,7 @@ def get(identifier: str | Initializer, **kwargs: Any) -> Initializer:
     (listing the known ones); TypeError for anything that is neither a name nor a callable.
     """
     if isinstance(identifier, str):
-        factory = _FACTORIES.get(_ALIASES.get(identifier, identifier))
-        if factory is None:
-            raise ValueError(f"unknown initializer {identifier!r}; known names: {', '.join(names())}")
+        factory = _NAMES.lookup(identifier)
         try:
             return factory(**kwargs)
         except TypeError as e:  # e.g. an unexpected keyword: say which initializer got it
@@ -266,3 +279,8 @@ def get(identifier: str | Initializer, **kwargs: Any) -> Initializer:
             raise TypeError("initializer: keyword arguments only apply to a name, not a callable")
         return identifier
     raise TypeError(f"initializer must be a name (str) or a callable, got {type(identifier).__name__}")
+
+
+def __dir__() -> list[str]:
+    """The public API only (implementation imports stay out of ``dir``)."""
+    return sorted(__all__)

@@ -24,13 +24,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from fnn import data as _data
+from fnn._registry import Registry
+from fnn._validate import integer
 
 __all__ = [
     "Metric", "binary_accuracy", "categorical_accuracy", "sparse_categorical_accuracy",
     "top_k_categorical_accuracy", "sparse_top_k_categorical_accuracy", "mae", "mse", "rmse",
     "mean_absolute_error", "mean_squared_error", "root_mean_squared_error",
-    "get", "resolve", "names", "evaluate",
+    "get", "resolve", "names",
 ]
 
 
@@ -110,8 +111,7 @@ def _sparse_categorical_matches(y_true, y_pred):
 def _in_top_k(labels: jax.Array, y_pred: jax.Array, k: int) -> jax.Array:
     # Keras's jax in_top_k: rank = 1 + #(scores strictly above the label's score), so a tie with
     # the label counts in its favour; a NaN score at the label never counts.
-    if not isinstance(k, int) or k < 1:
-        raise ValueError(f"k must be a positive int; got {k!r}")
+    k = integer("k", k, 1)
     at_label = jnp.take_along_axis(y_pred, labels[..., None], axis=-1)
     at_label = jnp.where(jnp.isnan(at_label), -jnp.inf, at_label)
     rank = 1 + jnp.sum(y_pred > at_label, axis=-1)
@@ -264,12 +264,17 @@ _REGISTRY: dict[str, tuple[Callable[..., Any], dict[str, Any], bool]] = {
     "mse": (_squared_errors, {}, False),
     "rmse": (_squared_errors, {}, True),
 }
-_ALIASES = {
-    "mean_absolute_error": "mae",
-    "mean_squared_error": "mse",
-    "root_mean_squared_error": "rmse",
-}
-_ACCURACY = ("accuracy", "acc")
+_NAMES = Registry(
+    "metric",
+    {**_REGISTRY, "accuracy": None},
+    aliases={
+        "mean_absolute_error": "mae",
+        "mean_squared_error": "mse",
+        "root_mean_squared_error": "rmse",
+        "acc": "accuracy",
+    },
+    known="metrics",
+)
 
 # Losses that decide what "accuracy" means, whatever the shapes (Keras 2's rule); any other loss
 # leaves the decision to the shapes (Keras 3's rule).
@@ -280,7 +285,7 @@ _CATEGORICAL_LOSSES = {"categorical_crossentropy", "cce"}
 
 def names() -> list[str]:
     """Every name :func:`get` accepts, aliases included."""
-    return sorted([*_REGISTRY, *_ALIASES, *_ACCURACY])
+    return _NAMES.names()
 
 
 def _loss_name(loss: Any) -> str | None:
@@ -353,14 +358,13 @@ def get(identifier: str | Metric | Callable[..., Any], *, loss: Any = None,
                             f"({identifier.name!r}); build it with them instead")
         return identifier
     if isinstance(identifier, str):
-        key = identifier.lower()
-        if key in _ACCURACY:
+        key = _NAMES.canonical(identifier)
+        # Keras keeps the name asked for ("acc" stays "acc"); a class name is logged in snake case.
+        name = identifier if identifier in _NAMES.names() else key
+        if key == "accuracy":
             key = _resolve_accuracy(loss, y_true_shape, y_pred_shape)
             if key != "binary_accuracy":
                 options.pop("from_logits", None)  # argmax does not care about logits
-        key = _ALIASES.get(key, key)
-        if key not in _REGISTRY:
-            raise ValueError(f"unknown metric {identifier!r}; known metrics: {', '.join(names())}")
         scores, defaults, root = _REGISTRY[key]
         unknown = set(options) - set(defaults)
         if unknown:
@@ -369,7 +373,7 @@ def get(identifier: str | Metric | Callable[..., Any], *, loss: Any = None,
         if "from_logits" in defaults and "from_logits" not in options and loss is not None:
             options["from_logits"] = _loss_from_logits(loss)
         settings = {**defaults, **options}
-        return Metric(identifier, scores, tuple(sorted(settings.items())), root)
+        return Metric(name, scores, tuple(sorted(settings.items())), root)
     if callable(identifier):
         name = getattr(identifier, "__name__", None) or type(identifier).__name__
         return Metric(name, identifier, tuple(sorted(options.items())))
@@ -405,103 +409,6 @@ def resolve(metrics: Any, *, loss: Any = None, y_true_shape: Sequence[int] | Non
     return tuple(out)
 
 
-# ----------------------------------------------------------------------------------------------
-# Batched evaluation.
-
-def _batch_sums(net: Any, loss: Callable[..., Any], metrics: tuple[Metric, ...], params: Any,
-                x: jax.Array, y: jax.Array, start: int, nb: int, b: int) -> tuple[jax.Array, tuple[Any, ...]]:
-    """Loss means and metric (sum, count) of the ``nb`` batches of ``b`` samples from ``start``,
-    one scan slicing the arrays as given: no slice or reshape of the data set is materialised."""
-
-    def one(_, i):
-        xb = jax.lax.dynamic_slice_in_dim(x, start + i * b, b)
-        yb = jax.lax.dynamic_slice_in_dim(y, start + i * b, b)
-        y_pred = net.apply(params, xb)
-        return None, (loss(yb, y_pred), tuple(m.update(yb, y_pred) for m in metrics))
-
-    _, out = jax.lax.scan(one, None, jnp.arange(nb))
-    return out
-
-
-_batch_sums_static = jax.jit(_batch_sums, static_argnums=(0, 1, 2, 6, 7, 8))
-
-
-def _compiled(net: Any, loss: Any, metrics: tuple[Metric, ...]) -> Callable[..., Any]:
-    try:
-        hash((net, loss, metrics))
-    except TypeError:
-        # An unhashable network or loss cannot key jit's cache: compile a closure for this call.
-        return jax.jit(lambda p, x, y, start, nb, b: _batch_sums(net, loss, metrics, p, x, y, start, nb, b),
-                       static_argnums=(3, 4, 5))
-    return lambda p, x, y, start, nb, b: _batch_sums_static(net, loss, metrics, p, x, y, start, nb, b)
-
-
-def _get_loss(loss: Any) -> Callable[..., Any]:
-    if isinstance(loss, str):
-        from fnn import losses  # imported late: metrics works without losses for custom losses
-        return losses.get(loss)
-    if not callable(loss):
-        raise TypeError(f"loss must be a loss name or a callable (y_true, y_pred) -> mean; "
-                        f"got {loss!r}")
-    return loss
-
-
-def evaluate(net: Any, params: Any, loss: Any, x: Any, y: Any, metrics: Any = (),
-             batch_size: int | None = None) -> dict[str, float]:
-    """Loss and metrics of ``net.apply(params, .)`` on ``(x, y)``, computed batch by batch.
-
-    Batches follow Keras (``batch_size`` default 32, the last partial batch kept, order kept).
-    All full batches run in one compiled ``lax.scan``; the remainder, if any, in one more call
-    of the same compiled function at its own shape. The loss is ``sum_b n_b * loss_b / N`` (the
-    exact mean over samples for a batch-mean loss) and each metric is ``result(sum, count)`` of
-    its summed partials, added up in float64 on the host.
-
-    Returns:
-      ``{"loss": float, <metric name>: float, ...}``.
-    """
-    if batch_size is None:
-        batch_size = 32
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
-            or batch_size < 1:
-        raise ValueError(f"batch_size must be an int >= 1; got {batch_size!r}")
-    x, y = _data.check_arrays(x, y)
-    loss_fn = _get_loss(loss)
-    n = x.shape[0]
-    try:
-        y_pred_shape = jax.eval_shape(net.apply, params, jax.ShapeDtypeStruct((1, *x.shape[1:]),
-                                                                              x.dtype)).shape
-    except ValueError as e:
-        raise ValueError(f"x of shape {tuple(x.shape)} does not fit the network: {e}") from None
-    from fnn import losses as _losses  # late, as in _get_loss
-    if isinstance(loss_fn, _losses.Loss):
-        _losses.check_targets(loss_fn, y, (n, *y_pred_shape[1:]), name="y")
-    ms = resolve(metrics, loss=loss_fn, y_true_shape=y.shape, y_pred_shape=y_pred_shape)
-    run = _compiled(net, loss_fn, ms)
-
-    b = int(min(batch_size, n))
-    full = n // b
-    pieces = []
-    m = full * b
-    if isinstance(x, jax.Array) and isinstance(y, jax.Array):
-        # on the device already: the scan slices the batches out, nothing is copied
-        parts = [(x, y, 0), (x, y, m)]
-    else:
-        # host arrays: each call transfers only the rows it reads (NumPy slices are views)
-        parts = [(x[:m], y[:m], 0), (x[m:], y[m:], 0)]
-    if full:
-        pieces.append((b, run(params, *parts[0], full, b)))
-    if n > m:
-        pieces.append((n - m, run(params, *parts[1], 1, n - m)))
-
-    loss_total = 0.0
-    sums = np.zeros(len(ms))
-    counts = np.zeros(len(ms))
-    for size, (losses_b, partials) in pieces:
-        loss_total += size * float(np.sum(np.asarray(losses_b, dtype=np.float64)))
-        for i, (s, c) in enumerate(partials):
-            sums[i] += float(np.sum(np.asarray(s, dtype=np.float64)))
-            counts[i] += float(np.sum(np.asarray(c, dtype=np.float64)))
-    out = {"loss": loss_total / n}
-    for i, m in enumerate(ms):
-        out[m.name] = float(m.result(sums[i], counts[i]))
-    return out
+def __dir__() -> list[str]:
+    """The public API only (implementation imports stay out of ``dir``)."""
+    return sorted(__all__)

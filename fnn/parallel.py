@@ -16,7 +16,8 @@
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import jax
 import numpy as np
@@ -24,7 +25,7 @@ from jax.experimental import multihost_utils
 from jax.sharding import AxisType, Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from fnn._validate import integer as _integer
+from fnn._validate import integer
 
 Array = jax.Array
 
@@ -128,11 +129,11 @@ def initialize(coordinator_address: str | None = None, num_processes: int | None
     if cpu_collectives not in ("gloo", "mpi"):
         raise ValueError(f"cpu_collectives must be one of ('gloo', 'mpi'), got {cpu_collectives!r}")
     if local_device_count is not None:
-        _integer("local_device_count", local_device_count, 1)
+        integer("local_device_count", local_device_count, 1)
     if num_processes is not None:
-        _integer("num_processes", num_processes, 1)
+        integer("num_processes", num_processes, 1)
     if process_id is not None:
-        _integer("process_id", process_id, 0)
+        integer("process_id", process_id, 0)
         if num_processes is not None and process_id >= num_processes:
             raise ValueError(f"process_id must be in [0, num_processes={num_processes}), got {process_id}")
     jax.config.update("jax_cpu_collectives_implementation", cpu_collectives)
@@ -147,8 +148,8 @@ def process_shard(a: Any, *, index: int | None = None, count: int | None = None)
     ``0..count-1`` gives ``a`` back, which is how ``fit(mesh=...)`` reassembles them."""
     index = jax.process_index() if index is None else index
     count = jax.process_count() if count is None else count
-    _integer("count", count, 1)
-    _integer("index", index, 0)
+    integer("count", count, 1)
+    integer("index", index, 0)
     if index >= count:
         raise ValueError(f"index must be in [0, count={count}), got {index}")
     n = len(a)
@@ -210,3 +211,8 @@ def gather_process_data(x: Any, y: Any, validation_data: tuple | None = None, *,
         validation_data = (_gather_rows(validation_data[0], "validation_data[0]", pmesh),
                            _gather_rows(validation_data[1], "validation_data[1]", pmesh))
     return x, y, validation_data
+
+
+def __dir__() -> list[str]:
+    """The public API only (implementation imports stay out of ``dir``)."""
+    return sorted(__all__)

@@ -12,12 +12,14 @@ PyTorch's ``OneCycleLR`` (two phases, cosine annealing).
 """
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from fnn._registry import Registry
 from fnn._validate import real as _real
 
 Array = jax.Array
@@ -25,7 +27,7 @@ Schedule = Callable[[Array], Array]
 
 __all__ = [
     "Schedule", "constant", "exponential_decay", "piecewise_constant", "cosine_decay",
-    "warmup_cosine_decay", "linear", "polynomial", "one_cycle",
+    "warmup_cosine_decay", "linear", "polynomial", "one_cycle", "get", "names",
 ]
 
 
@@ -81,7 +83,7 @@ def piecewise_constant(boundaries: Sequence[int], values: Sequence[float]) -> Sc
     vs = [_real(f"values[{i}]", v) for i, v in enumerate(values)]
     if len(vs) != len(bs) + 1:
         raise ValueError(f"values must have len(boundaries) + 1 = {len(bs) + 1} entries, got {len(vs)}")
-    if any(b1 <= b0 for b0, b1 in zip(bs, bs[1:])):
+    if any(b1 <= b0 for b0, b1 in zip(bs, bs[1:], strict=False)):
         raise ValueError(f"boundaries must be strictly increasing, got {list(boundaries)}")
     b_arr, v_arr = np.asarray(bs), np.asarray(vs)
 
@@ -186,3 +188,48 @@ def one_cycle(total_steps: int, peak_value: float, pct_start: float = 0.3, div_f
         down = minimum + (peak - minimum) * _cosine((s - e1) / (e2 - e1))
         return jnp.where(s <= e1, up, down)
     return schedule
+
+
+# Keras's class names (ExponentialDecay, PiecewiseConstantDecay, CosineDecay, PolynomialDecay),
+# optax's function names and PyTorch's OneCycleLR all resolve.
+_NAMES: Registry[Callable[..., Schedule]] = Registry(
+    "schedule",
+    {
+        "constant": constant,
+        "exponential_decay": exponential_decay,
+        "piecewise_constant": piecewise_constant,
+        "cosine_decay": cosine_decay,
+        "warmup_cosine_decay": warmup_cosine_decay,
+        "linear": linear,
+        "polynomial": polynomial,
+        "one_cycle": one_cycle,
+    },
+    aliases={
+        "piecewise_constant_decay": "piecewise_constant",
+        "polynomial_decay": "polynomial",
+        "one_cycle_lr": "one_cycle",
+        "cosine_decay_schedule": "cosine_decay",
+        "warmup_cosine_decay_schedule": "warmup_cosine_decay",
+        "exponential_decay_schedule": "exponential_decay",
+        "linear_schedule": "linear",
+        "polynomial_schedule": "polynomial",
+        "constant_schedule": "constant",
+    },
+)
+
+
+def names() -> list[str]:
+    """The schedule names :func:`get` knows, aliases included."""
+    return _NAMES.names()
+
+
+def get(name: str, **kwargs: Any) -> Schedule:
+    """The schedule called ``name`` (``"cosine_decay"``, ``"CosineDecay"``, ``"OneCycleLR"``...)
+    built with ``kwargs``."""
+    factory: Callable[..., Schedule] = _NAMES.lookup(name)
+    return factory(**kwargs)
+
+
+def __dir__() -> list[str]:
+    """The public API only (implementation imports stay out of ``dir``)."""
+    return sorted(__all__)

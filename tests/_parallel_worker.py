@@ -9,11 +9,11 @@ import sys
 
 os.environ["XLA_FLAGS"] = os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=8"
 
-import jax  # noqa: E402
-import numpy as np  # noqa: E402
+import jax
+import numpy as np
 
-import fnn  # noqa: E402
-from fnn import parallel  # noqa: E402
+import fnn
+from fnn import parallel
 
 
 def main(out: str) -> None:

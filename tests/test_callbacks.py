@@ -7,8 +7,15 @@ import pytest
 
 import fnn
 from fnn import optimizers as O
-from fnn.callbacks import (CSVLogger, EarlyStopping, FitContext, LearningRateScheduler, ModelCheckpoint,
-                           ReduceLROnPlateau, StopAtThreshold)
+from fnn.callbacks import (
+    CSVLogger,
+    EarlyStopping,
+    FitContext,
+    LearningRateScheduler,
+    ModelCheckpoint,
+    ReduceLROnPlateau,
+    StopAtThreshold,
+)
 from fnn.train import History
 
 
@@ -125,7 +132,8 @@ def test_csv_logger_and_model_checkpoint_best_only(tmp_path):
         ctx.params = {"w": jnp.asarray(float(epoch))}
         for cb in (cb_csv, cb_ckpt):
             cb.on_epoch_end(epoch, {"loss": value, "acc": 0.1 * epoch}, ctx)
-    rows = list(csv.reader(open(log)))
+    with open(log) as f:
+        rows = list(csv.reader(f))
     assert rows[0] == ["epoch", "acc", "loss"] and len(rows) == 4
     assert [float(r[2]) for r in rows[1:]] == [2.0, 1.0, 1.5]
     loaded = fnn.checkpoint.load(str(ckpt), params={"w": jnp.asarray(0.0)})

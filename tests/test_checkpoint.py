@@ -234,7 +234,7 @@ def test_mismatch_messages_say_what_differs(tmp_path):
 
 
 def test_save_argument_errors(tmp_path):
-    with pytest.raises(ValueError, match="epoch must be an int >= 0"):
+    with pytest.raises(ValueError, match="epoch must be >= 0"):
         checkpoint.save(tmp_path / "x.npz", params=_params(), epoch=-1)
     with pytest.raises(TypeError, match="extra 'fn' must be JSON-like"):
         checkpoint.save(tmp_path / "x.npz", params=_params(), fn=print)

@@ -64,7 +64,7 @@ def test_compare_table_results_and_plots(tmp_path, capsys):
     runs = results["runs"]
     assert [(r["optimizer"], r["batch"], r["batch_size"]) for r in runs] == [
         ("sgd", "full", 96), ("sgd", "16", 16), ("adam", "full", 96), ("adam", "16", 16)]
-    for run, row in zip(runs, rows):
+    for run, row in zip(runs, rows, strict=True):
         assert len(run["seeds"]) == 2
         finals = [s["history"]["loss"][-1] for s in run["seeds"]]
         mean, std = run["summary"]["loss"]
@@ -97,7 +97,7 @@ def test_compare_table_results_and_plots(tmp_path, capsys):
         table = list(csv.DictReader(f))
     assert [(r["optimizer"], r["batch"], r["iterations_per_epoch"]) for r in table] == [
         ("sgd", "full", "1"), ("sgd", "16", "6"), ("adam", "full", "1"), ("adam", "16", "6")]
-    for r, run in zip(table, runs):
+    for r, run in zip(table, runs, strict=True):
         np.testing.assert_allclose(float(r["loss_mean"]), run["summary"]["loss"][0], rtol=1e-5)
         np.testing.assert_allclose(float(r["val_loss_mean"]), run["summary"]["val_loss"][0], rtol=1e-5)
         assert r["seeds"] == "2"

@@ -3,7 +3,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from fnn import data
 
@@ -14,11 +15,13 @@ def test_num_batches(n, b, want):
     assert data.num_batches(n, b) == want
 
 
-@pytest.mark.parametrize("b", [0, -1, 2.0, True, None])
-def test_bad_batch_size(b):
-    with pytest.raises(ValueError, match="batch_size must be an int >= 1"):
+@pytest.mark.parametrize("b,error", [(0, ValueError), (-1, ValueError), (2.0, TypeError), (True, TypeError),
+                                     (None, TypeError)])
+def test_bad_batch_size(b, error):
+    """A bad value is a ValueError, a wrong type a TypeError (the rule of every check in fnn)."""
+    with pytest.raises(error, match="batch_size must be (>= 1|an int)"):
         data.num_batches(10, b)
-    with pytest.raises(ValueError, match="batch_size"):
+    with pytest.raises(error, match="batch_size"):
         list(data.batches(np.zeros((3, 1)), None, b))
 
 
@@ -85,9 +88,10 @@ def test_train_val_split_takes_the_last_samples(n, split, split_at):
     np.testing.assert_array_equal(np.concatenate([x_tr, x_val]), x)
 
 
-@pytest.mark.parametrize("split", [0.0, 1.0, -0.1, 1.5, "0.2", True])
-def test_train_val_split_rejects_bad_fraction(split):
-    with pytest.raises(ValueError, match="validation_split must be a float in"):
+@pytest.mark.parametrize("split,error", [(0.0, ValueError), (1.0, ValueError), (-0.1, ValueError), (1.5, ValueError),
+                                         ("0.2", TypeError), (True, TypeError)])
+def test_train_val_split_rejects_bad_fraction(split, error):
+    with pytest.raises(error, match=r"validation_split must be (a float )?in \(0, 1\)"):
         data.train_val_split(np.zeros((10, 1)), np.zeros(10), split)
 
 

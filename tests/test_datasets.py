@@ -55,7 +55,7 @@ def test_sklearn_sets(name):
         np.testing.assert_allclose(x_tr.mean(0), 0, atol=1e-5)
         np.testing.assert_allclose(x_tr.std(0), 1, rtol=1e-4)
     # The two parts are a partition of the original samples (as a multiset of rows).
-    sort_rows = lambda a: a[np.lexsort(a.T[::-1])]  # noqa: E731
+    sort_rows = lambda a: a[np.lexsort(a.T[::-1])]
     np.testing.assert_allclose(sort_rows(x_all), sort_rows(x_raw), rtol=1e-5, atol=1e-4)
     y_all = np.concatenate([y_tr, y_te]).reshape(-1)
     np.testing.assert_array_equal(np.sort(y_all), np.sort(y_raw.astype(y_all.dtype)))
@@ -131,9 +131,9 @@ def test_generator_formulas_without_noise():
 
 
 def test_generator_argument_errors():
-    with pytest.raises(ValueError, match="n_samples must be an int >= 10"):
+    with pytest.raises(ValueError, match="n_samples must be >= 10"):
         datasets.load("moons", n_samples=3)
-    with pytest.raises(ValueError, match="noise must be a float >= 0"):
+    with pytest.raises(ValueError, match="noise must be >= 0"):
         datasets.load("xor", noise=-1.0)
     with pytest.raises(ValueError, match="seed= or key="):
         datasets.load("sine", seed=1, key=jax.random.PRNGKey(1))

@@ -153,7 +153,7 @@ def test_with_manual_vjp_runs_the_hand_written_backward():
     params = net.init(KEY, (4,), jnp.float64)
     x, y = _data(6, 4, 3, kind="regression")
     apply = fnn.with_manual_vjp(net)
-    f = lambda p: jnp.sum(jnp.sin(apply(p, x)))  # noqa: E731 - arbitrary JAX code around the network
+    f = lambda p: jnp.sum(jnp.sin(apply(p, x)))
     g_manual = jax.jit(jax.grad(f))(params)
     g_auto = jax.grad(lambda p: jnp.sum(jnp.sin(net.apply(p, x))))(params)
     chex.assert_trees_all_close(g_manual, g_auto, rtol=1e-10)

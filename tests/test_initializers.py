@@ -154,7 +154,7 @@ def test_errors():
         init(KEY, (2, 3), jnp.int32)
     with pytest.raises(ValueError, match="minval must be <= maxval"):
         I.random_uniform(1.0, 0.0)
-    with pytest.raises(ValueError, match="stddev must be non-negative"):
+    with pytest.raises(ValueError, match="stddev must be >= 0"):
         I.random_normal(stddev=-1.0)
     with pytest.raises(ValueError, match="mean must be finite"):
         I.random_normal(mean=float("nan"))
@@ -164,5 +164,5 @@ def test_errors():
         I.variance_scaling(mode="fan_sum")
     with pytest.raises(ValueError, match="distribution must be one of"):
         I.variance_scaling(distribution="laplace")
-    with pytest.raises(ValueError, match="scale must be positive"):
+    with pytest.raises(ValueError, match="scale must be > 0"):
         I.variance_scaling(scale=0.0)

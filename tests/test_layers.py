@@ -90,9 +90,11 @@ def test_dropout_eval_is_identity_and_train_needs_key():
     np.testing.assert_array_equal(layer.backward({}, cache, x)[1], x)
     with pytest.raises(ValueError, match="key"):
         layer.forward({}, x, train=True)
-    for bad in (-0.1, 1.0, 1.5, "0.5"):
+    for bad in (-0.1, 1.0, 1.5):
         with pytest.raises(ValueError, match="rate"):
             L.Dropout(bad)
+    with pytest.raises(TypeError, match="rate"):  # a wrong type is a TypeError, as everywhere
+        L.Dropout("0.5")
 
 
 def test_dense_defaults_keras_glorot_uniform_and_zero_bias():

@@ -9,7 +9,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from fnn import losses as L
 
@@ -129,13 +130,13 @@ def ref_cosine(t, p, axis=-1):
 
 def _cases():
     rng = np.random.default_rng(0)
-    normal = lambda *s: rng.normal(size=s)  # noqa: E731
+    normal = lambda *s: rng.normal(size=s)
     onehot = np.eye(C)[rng.integers(0, C, N)]
     labels = rng.integers(0, C, N)
     bits = rng.integers(0, 2, (N, D)).astype(float)
     probs = rng.uniform(0.02, 0.98, (N, D))
     unnormalised = rng.uniform(0.05, 1.0, (N, C))          # cce renormalises these
-    dist = lambda: rng.dirichlet(np.ones(C), N)  # noqa: E731
+    dist = lambda: rng.dirichlet(np.ones(C), N)
     msle_pred = np.abs(normal(N, D)) * 2
     msle_pred[0, :2] = [-0.5, 0.0]                         # clipped to eps: zero gradient
     soft = rng.uniform(0, 1, (N, D))

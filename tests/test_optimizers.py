@@ -295,7 +295,7 @@ def test_golden_trajectory_matches_torch_rule(name, opt, ref, steps):
     params, grads = _problem(steps)
     ours = _trajectory(opt, params, grads)
     expected = ref(_flat(params), [_flat(g) for g in grads])
-    for t, (a, b) in enumerate(zip(ours, expected), 1):
+    for t, (a, b) in enumerate(zip(ours, expected, strict=True), 1):
         np.testing.assert_allclose(a, b, rtol=GOLDEN_RTOL, atol=0, err_msg=f"{name}, step {t}")
 
 
@@ -303,7 +303,7 @@ def test_golden_options_are_exercised():
     """The option configs really take their own paths on the fixed problem (else they test nothing)."""
     params, grads = _problem(10)
     th, gs = _flat(params), [_flat(g) for g in grads]
-    diff = lambda a, b: np.max(np.abs(a[-1] - b[-1])) > 1e-6  # noqa: E731
+    diff = lambda a, b: np.max(np.abs(a[-1] - b[-1])) > 1e-6
     assert diff(ref_adam(th, gs[:6], 0.1, betas=(0.5, 0.6), amsgrad=True), ref_adam(th, gs[:6], 0.1, betas=(0.5, 0.6)))
     # RAdam's configs (b2 = 0.999 and 0.9, 10 steps) run both the plain and the rectified branch.
     for b2 in (0.999, 0.9):
@@ -512,7 +512,7 @@ def test_vmap_over_states_with_different_learning_rates():
         np.testing.assert_array_equal(O.get_learning_rate(states), lrs)
         for i, lr in enumerate(np.asarray(lrs)):
             state = O.set_learning_rate(opt.init(params), lr)
-            for g, b in zip(grads, batched):
+            for g, b in zip(grads, batched, strict=True):
                 updates, state = opt.update(g, state, params)
                 chex.assert_trees_all_close(updates, jax.tree.map(lambda x: x[i], b), rtol=1e-13)
 
@@ -520,24 +520,183 @@ def test_vmap_over_states_with_different_learning_rates():
 # ------------------------------------------------------------------------------------------------
 # Transforms.
 
-def test_masked_gives_zero_updates_and_no_state_to_frozen_leaves():
+def test_masked_passes_other_leaves_through_as_optax_does():
+    """optax.masked: the inner transform runs on the leaves marked True; every other leaf's update
+    passes through UNTOUCHED (not zeroed), and masked-out leaves get no inner state."""
     params = {"w": jnp.array([1.0, 2.0]), "b": jnp.array([3.0]), "frozen": {"k": jnp.ones((2, 2))}}
-    g = {"w": jnp.array([0.5, -1.0]), "b": jnp.array([2.0]), "frozen": {"k": jnp.ones((2, 2))}}
+    g = {"w": jnp.array([0.5, -1.0]), "b": jnp.array([2.0]), "frozen": {"k": jnp.full((2, 2), 0.25)}}
     for mask in ({"w": True, "b": True, "frozen": False},               # a prefix of params
                  lambda p: jax.tree.map(lambda x: x.ndim == 1, p)):     # a function of params
         opt = O.masked(O.adam(0.1), mask)
         state = opt.init(params)
-        assert all(x.ndim <= 1 for x in jax.tree.leaves(state))  # no moments for the frozen leaf
+        assert all(x.ndim <= 1 for x in jax.tree.leaves(state))  # no moments for the masked-out leaf
         updates, state = opt.update(g, state, params)
-        np.testing.assert_array_equal(updates["frozen"]["k"], np.zeros((2, 2)))
+        np.testing.assert_array_equal(updates["frozen"]["k"], g["frozen"]["k"])  # untouched
         plain = O.adam(0.1)
         expected, _ = plain.update({"w": g["w"], "b": g["b"]}, plain.init({"w": params["w"], "b": params["b"]}))
         np.testing.assert_allclose(updates["w"], expected["w"], rtol=1e-15)
         np.testing.assert_allclose(updates["b"], expected["b"], rtol=1e-15)
+    # optax's documented recipe: decay the weights only, and still train the biases.
+    recipe = O.chain(O.masked(O.add_decayed_weights(0.1), {"w": True, "b": False}), O.sgd(1.0))
+    p2, g2 = {"w": jnp.array([1.0, -2.0]), "b": jnp.array([3.0])}, {"w": jnp.array([0.5, 0.5]), "b": jnp.array([2.0])}
+    u, _ = recipe.update(g2, recipe.init(p2), p2)
+    np.testing.assert_allclose(u["w"], [-(0.5 + 0.1), -(0.5 - 0.2)], rtol=1e-15)
+    np.testing.assert_array_equal(u["b"], [-2.0])  # the bias trains: its update is -lr * g
     with pytest.raises(ValueError, match="mask"):
         O.masked(O.sgd(), {"w": True}).init(params)
     with pytest.raises(TypeError, match="mask"):
         jax.jit(lambda m: O.masked(O.sgd(), {"w": m, "b": True, "frozen": True}).init(params))(True)
+
+
+def test_masked_equals_optax_masked():
+    optax = pytest.importorskip("optax")
+    params, grads = _problem(3)
+    params = jax.tree.map(jnp.asarray, params)
+    mask = {"b": False, "w": True}
+    ours = O.chain(O.masked(O.add_decayed_weights(0.3), mask), O.masked(O.scale_by_adam(), mask), O.scale(-0.1))
+    theirs = optax.chain(optax.masked(optax.add_decayed_weights(0.3), mask),
+                         optax.masked(optax.scale_by_adam(eps_root=0.0), mask), optax.scale(-0.1))
+    s1, s2 = ours.init(params), theirs.init(params)
+    for g in grads:
+        g = jax.tree.map(jnp.asarray, g)
+        u1, s1 = ours.update(g, s1, params)
+        u2, s2 = theirs.update(g, s2, params)
+        np.testing.assert_array_equal(u1["b"], u2["b"])  # passed through by both: -0.1 * g
+        np.testing.assert_allclose(u1["w"], u2["w"], rtol=1e-6)  # optax's adam puts eps differently
+
+
+def test_freeze_zeroes_marked_leaves_and_masked_spares_their_state():
+    params = {"w": jnp.array([1.0, 2.0]), "b": jnp.array([3.0]), "frozen": {"k": jnp.ones((2, 2))}}
+    g = {"w": jnp.array([0.5, -1.0]), "b": jnp.array([2.0]), "frozen": {"k": jnp.ones((2, 2))}}
+    frozen = {"w": False, "b": False, "frozen": True}
+    trainable = jax.tree.map(lambda f: not f, frozen)
+    u, _ = O.freeze(frozen).update(g, O.freeze(frozen).init(params))
+    np.testing.assert_array_equal(u["frozen"]["k"], np.zeros((2, 2)))
+    np.testing.assert_array_equal(u["w"], g["w"])
+    # Train w and b with Adam, hold "frozen" constant and keep no moments for it.
+    opt = O.chain(O.masked(O.adam(0.1), trainable), O.freeze(frozen))
+    state = opt.init(params)
+    assert all(x.ndim <= 1 for x in jax.tree.leaves(state))
+    updates, state = opt.update(g, state, params)
+    np.testing.assert_array_equal(updates["frozen"]["k"], np.zeros((2, 2)))
+    plain = O.adam(0.1)
+    expected, _ = plain.update({"w": g["w"], "b": g["b"]}, plain.init({"w": params["w"], "b": params["b"]}))
+    np.testing.assert_allclose(updates["w"], expected["w"], rtol=1e-15)
+    np.testing.assert_allclose(updates["b"], expected["b"], rtol=1e-15)
+
+
+# ------------------------------------------------------------------------------------------------
+# Optimizers are chains of public transforms; new ones are built from them.
+
+# Each named optimizer and the chain of public pieces it is documented to be.
+AS_CHAINS = [
+    (O.sgd(0.1, momentum=0.9, dampening=0.3, weight_decay=0.2),
+     O.chain(O.add_decayed_weights(0.2), O.trace(0.9, 0.3), O.scale_by_learning_rate(0.1))),
+    (O.nesterov(0.05), O.chain(O.trace(0.9, nesterov=True), O.scale_by_learning_rate(0.05))),
+    (O.adagrad(0.1, lr_decay=0.1, initial_accumulator_value=0.2),
+     O.chain(O.scale_by_adagrad(0.2, 1e-10, 0.1), O.scale_by_learning_rate(0.1))),
+    (O.rmsprop(0.01, momentum=0.5, centered=True, weight_decay=0.1),
+     O.chain(O.add_decayed_weights(0.1), O.scale_by_rms(0.99, 1e-8, centered=True), O.trace(0.5),
+             O.scale_by_learning_rate(0.01))),
+    (O.adadelta(0.5), O.chain(O.scale_by_adadelta(0.9, 1e-6), O.scale_by_learning_rate(0.5))),
+    (O.adam(0.1, amsgrad=True, weight_decay=0.1),
+     O.chain(O.add_decayed_weights(0.1), O.scale_by_adam(amsgrad=True), O.scale_by_learning_rate(0.1))),
+    (O.adamw(0.1), O.chain(O.scale_by_adam(), O.add_decayed_weights(1e-2), O.scale_by_learning_rate(0.1))),
+    (O.adamax(0.1), O.chain(O.scale_by_adamax(), O.scale_by_learning_rate(0.1))),
+    (O.nadam(0.1), O.chain(O.scale_by_nadam(), O.scale_by_learning_rate(0.1))),
+    (O.radam(0.1), O.chain(O.scale_by_radam(), O.scale_by_learning_rate(0.1))),
+    (O.rprop(0.1), O.chain(O.scale_by_rprop(0.1), O.scale(-1.0))),
+    (O.lion(0.1, weight_decay=0.5), O.chain(O.scale_by_lion(), O.add_decayed_weights(0.5), O.scale_by_learning_rate(0.1))),
+]
+
+
+@pytest.mark.parametrize("named,chained", AS_CHAINS, ids=lambda c: "")
+def test_named_optimizers_are_their_documented_chains(named, chained):
+    params, grads = _problem(8)
+    a, b = _trajectory(named, params, grads), _trajectory(chained, params, grads)
+    for x, y in zip(a, b, strict=True):
+        np.testing.assert_allclose(x, y, rtol=1e-13, atol=1e-15)
+    # the named one is the chain with its hyperparameters held in the state
+    state = named.init(jax.tree.map(jnp.asarray, params))
+    assert isinstance(state, O.InjectHyperparamsState) and isinstance(state.inner_state, tuple)
+    assert jax.tree.structure(state.inner_state) == jax.tree.structure(chained.init(jax.tree.map(jnp.asarray, params)))
+
+
+def ref_lamb(params, grads, lr, b1=0.9, b2=0.999, eps=1e-6, weight_decay=0.01):
+    """LAMB (You et al. 2020, Algorithm 2 with phi = identity), per leaf, NumPy float64."""
+    theta = {k: np.asarray(v, np.float64) for k, v in params.items()}
+    m = {k: np.zeros_like(v) for k, v in theta.items()}
+    v_ = {k: np.zeros_like(v) for k, v in theta.items()}
+    out = []
+    for t, g in enumerate(grads, 1):
+        for k in theta:
+            m[k] = b1 * m[k] + (1 - b1) * g[k]
+            v_[k] = b2 * v_[k] + (1 - b2) * g[k] ** 2
+            r = (m[k] / (1 - b1 ** t)) / (np.sqrt(v_[k] / (1 - b2 ** t)) + eps) + weight_decay * theta[k]
+            pn, rn = np.linalg.norm(theta[k]), np.linalg.norm(r)
+            ratio = pn / rn if pn > 0 and rn > 0 else 1.0
+            theta[k] = theta[k] - lr * ratio * r
+        out.append(_flat(theta))
+    return out
+
+
+def test_lamb_built_from_public_pieces_matches_numpy_reference():
+    def lamb(learning_rate, weight_decay=0.01):
+        return O.chain(O.scale_by_adam(eps=1e-6), O.add_decayed_weights(weight_decay), O.scale_by_trust_ratio(),
+                       O.scale_by_learning_rate(learning_rate))
+
+    params, grads = _problem(6)
+    params["z"] = np.zeros(3)  # a zero-norm leaf: ratio 1, not 0/0
+    for g in grads:
+        g["z"] = np.linspace(-1.0, 1.0, 3)
+    want = ref_lamb(params, grads, 0.05)
+    for opt in (lamb(0.05), O.inject_hyperparams(lamb)(learning_rate=0.05)):
+        got = _trajectory(opt, params, grads)
+        for t, (a, b) in enumerate(zip(got, want, strict=True), 1):
+            np.testing.assert_allclose(a, b, rtol=GOLDEN_RTOL, atol=0, err_msg=f"step {t}")
+    # injected: the learning rate lives in the state and can be set without rebuilding
+    state = O.inject_hyperparams(lamb)(learning_rate=0.05).init(jax.tree.map(jnp.asarray, params))
+    assert O.get_hyperparams(state).keys() == {"learning_rate", "weight_decay"}
+    assert float(O.get_learning_rate(O.set_learning_rate(state, 0.5))) == 0.5
+
+
+def test_same_family_other_values_share_the_update_function(compiles):
+    """Hyperparameter values are data: equal update functions, one compiled program."""
+    assert O.adam(1e-3).update == O.adam(0.5, b1=0.8, eps=1e-6).update
+    assert hash(O.adam(1e-3).update) == hash(O.adam(0.5).update)
+    assert O.adam(1e-3).update != O.adam(1e-3, amsgrad=True).update  # an option changes the program
+    assert O.adam(1e-3).update != O.adam(1e-3, weight_decay=0.1).update  # a term switched on too
+    assert O.adam(1e-3).update != O.adamw(1e-3).update
+    assert O.sgd(0.1, momentum=0.9).update == O.sgd(0.2, momentum=0.5).update
+    params = {"w": jnp.ones((2, 2), jnp.float32)}
+    g = {"w": jnp.full((2, 2), 0.5, jnp.float32)}
+    step = jax.jit(lambda update, s: update(g, s, params), static_argnums=0)
+    first = O.adam(1e-3)
+    step(first.update, first.init(params))
+    with compiles() as c:
+        second = O.adam(0.25, b2=0.99)
+        u, _ = step(second.update, second.init(params))
+    assert c.count == 0
+    np.testing.assert_allclose(u["w"], -0.25, rtol=1e-5)
+
+
+def test_inject_hyperparams_schedules_and_set_hyperparams():
+    params, g = {"w": jnp.ones(2)}, {"w": jnp.ones(2)}
+    opt = O.inject_hyperparams(O.sgd)(learning_rate=S.exponential_decay(0.1, 1, 0.5), momentum=0.9)
+    state = opt.init(params)
+    assert set(O.get_hyperparams(state)) == {"learning_rate", "momentum", "dampening", "weight_decay"}
+    state = O.set_hyperparams(state, momentum=0.0)  # plain SGD from now on
+    update = jax.jit(opt.update)  # the factory now sees tracers
+    for k in range(3):
+        assert float(O.get_learning_rate(state)) == pytest.approx(0.1 * 0.5 ** k, rel=1e-14)
+        u, state = update(g, state, params)
+        np.testing.assert_allclose(u["w"], -0.1 * 0.5 ** k, rtol=1e-14)
+    with pytest.raises(ValueError, match="no hyperparameter 'nope'.*learning_rate"):
+        O.set_hyperparams(state, nope=1.0)
+    with pytest.raises(ValueError, match="momentum"):
+        O.inject_hyperparams(O.sgd)(learning_rate=0.1, momentum=-1.0)  # checked when built
+    with pytest.raises(TypeError, match="unexpected keyword|got an unexpected"):
+        O.inject_hyperparams(O.sgd)(learning_rate=0.1, betas=0.9)
 
 
 def test_clip_by_global_norm():
@@ -560,7 +719,7 @@ def test_clip_by_global_norm():
 def test_clip_scale_decay_schedule_and_chain():
     params = {"x": jnp.array([1.0, -2.0, 3.0])}
     g = {"x": jnp.array([0.5, -4.0, 2.0])}
-    run = lambda t: t.update(g, t.init(params), params)[0]["x"]  # noqa: E731
+    run = lambda t: t.update(g, t.init(params), params)[0]["x"]
     np.testing.assert_array_equal(run(O.clip_by_value(1.0)), [0.5, -1.0, 1.0])
     np.testing.assert_array_equal(run(O.scale(-0.5)), [-0.25, 2.0, -1.0])
     np.testing.assert_allclose(run(O.add_decayed_weights(0.1)), [0.6, -4.2, 2.3], rtol=1e-15)

@@ -19,8 +19,7 @@ import numpy as np
 import pytest
 
 import fnn
-from fnn import checkpoint
-from fnn import data
+from fnn import checkpoint, data
 from fnn import optimizers as O
 from fnn.callbacks import Callback, TerminateOnNaN
 
@@ -174,7 +173,7 @@ def test_same_key_gives_bit_identical_runs_and_other_keys_differ(full_run):
     x, y = _problem()
     _same_run(fnn.fit(DROPNET, params, OPT, MSE, x, y, epochs=EPOCHS, **RUN), full)
     other = fnn.fit(DROPNET, params, OPT, MSE, x, y, epochs=EPOCHS, **{**RUN, "key": jax.random.PRNGKey(8)})
-    assert all(not np.array_equal(a, b) for a, b in zip(jax.tree.leaves(other.params), jax.tree.leaves(full.params)))
+    assert all(not np.array_equal(a, b) for a, b in zip(jax.tree.leaves(other.params), jax.tree.leaves(full.params), strict=True))
     assert other.history["loss"] != full.history["loss"]
 
 
@@ -366,7 +365,7 @@ def test_inputs_of_1e6_give_finite_gradients_matching_autodiff(dtype):
         assert _finite((value, g)), a
         np.testing.assert_allclose(value, value_a, rtol=1e-6 if dtype == jnp.float32 else 1e-12, err_msg=a)
         scale = max(float(jnp.max(jnp.abs(l))) for l in jax.tree.leaves(g_a))
-        for l, l_a in zip(jax.tree.leaves(g), jax.tree.leaves(g_a)):
+        for l, l_a in zip(jax.tree.leaves(g), jax.tree.leaves(g_a), strict=True):
             np.testing.assert_allclose(l, l_a, rtol=1e-4 if dtype == jnp.float32 else 1e-10,
                                        atol=1e-6 * scale, err_msg=a)
 
@@ -402,8 +401,8 @@ def test_float64_end_to_end_matches_a_numpy_adam_loop():
     tight = dict(rtol=1e-12, atol=1e-15)
     np.testing.assert_allclose(res.params[0]["w"], w, **tight)
     np.testing.assert_allclose(res.params[0]["b"], b, **tight)
-    np.testing.assert_allclose(res.opt_state.mu[0]["w"], m[0], **tight)
-    np.testing.assert_allclose(res.opt_state.nu[0]["w"], v[0], rtol=1e-12, atol=1e-18)
+    np.testing.assert_allclose(res.opt_state.inner_state[0].mu[0]["w"], m[0], **tight)
+    np.testing.assert_allclose(res.opt_state.inner_state[0].nu[0]["w"], v[0], rtol=1e-12, atol=1e-18)
     floats = [a for a in jax.tree.leaves((res.params, res.opt_state)) if jnp.issubdtype(a.dtype, jnp.floating)]
     assert {str(a.dtype) for a in floats} == {"float64"}
     # float32 data is cast exactly: the same run on the float64 values is bit-identical
@@ -426,14 +425,14 @@ def test_bfloat16_params_train_with_float32_moments(tmp_path):
     _, g = jax.jit(fnn.value_and_grad(net, MSE, "manual"))(
         params, jnp.asarray(x, jnp.bfloat16), jnp.asarray(y, jnp.bfloat16))
     one_b1, one_b2 = np.float32(1) - np.float32(0.9), np.float32(1) - np.float32(0.999)
-    for leaf, mu, nu, grad in zip(jax.tree.leaves(one.params), jax.tree.leaves(one.opt_state.mu),
-                                  jax.tree.leaves(one.opt_state.nu), jax.tree.leaves(g)):
+    for leaf, mu, nu, grad in zip(jax.tree.leaves(one.params), jax.tree.leaves(one.opt_state.inner_state[0].mu),
+                                  jax.tree.leaves(one.opt_state.inner_state[0].nu), jax.tree.leaves(g), strict=True):
         assert leaf.dtype == jnp.bfloat16 and mu.dtype == nu.dtype == jnp.float32
         g_fit = np.asarray(mu) / one_b1
         np.testing.assert_allclose(nu, one_b2 * g_fit * g_fit, rtol=1e-5, atol=1e-30)
         np.testing.assert_allclose(g_fit, np.asarray(grad, np.float32), rtol=2 ** -7, atol=1e-6)
     # first Adam step = -lr * sign(g) (up to eps), rounded once into bfloat16
-    for p0, p1, grad in zip(jax.tree.leaves(params), jax.tree.leaves(one.params), jax.tree.leaves(g)):
+    for p0, p1, grad in zip(jax.tree.leaves(params), jax.tree.leaves(one.params), jax.tree.leaves(g), strict=True):
         g32 = np.asarray(grad, np.float32)
         step = (np.float32(-0.01) * g32 / (np.abs(g32) + np.float32(1e-8))).astype(ml_dtypes.bfloat16)
         want = (np.asarray(p0).astype(ml_dtypes.bfloat16) + step).astype(np.float32)

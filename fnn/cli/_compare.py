@@ -23,8 +23,7 @@ from fnn import losses as _losses
 from fnn import metrics as _metrics
 from fnn import optimizers as _optimizers
 from fnn.layers import mlp
-from fnn.many import fit_many
-from fnn.train import fit
+from fnn.train import evaluate, fit, fit_many
 
 # Rates that train the default digits network well in a few dozen epochs with batch size 32.
 DEFAULT_LEARNING_RATES: dict[str, float] = {
@@ -32,10 +31,10 @@ DEFAULT_LEARNING_RATES: dict[str, float] = {
     "adadelta": 1.0, "adam": 2e-3, "adamw": 2e-3, "adamax": 2e-3, "nadam": 2e-3, "radam": 2e-3,
     "rprop": 1e-2, "lion": 3e-4,
 }
-_FILE_DATASETS = ("mnist", "fashion_mnist")
+FILE_DATASETS = ("mnist", "fashion_mnist")
 
 
-class _UsageError(Exception):
+class UsageError(Exception):
     """A bad argument found after parsing (a data set, checkpoint or loss that does not fit)."""
 
 
@@ -45,7 +44,7 @@ class _UsageError(Exception):
 # --------------------------------------------------------------------------------------------
 
 
-class _Problem(NamedTuple):
+class Problem(NamedTuple):
     name: str
     task: str
     x_train: np.ndarray
@@ -65,20 +64,20 @@ def _make_loss(name: str) -> _losses.Loss:
         return _losses.get(name)
 
 
-def _load_problem(dataset: str, loss_name: str | None = None, path: str | None = None) -> _Problem:
+def load_problem(dataset: str, loss_name: str | None = None, path: str | None = None) -> Problem:
     """Loads ``dataset`` and shapes its targets for ``loss_name`` (default: the suggested loss).
 
     Classification labels stay integers for sparse categorical crossentropy and become one-hot
-    rows for every other loss. Raises _UsageError when the data cannot be had or do not fit.
+    rows for every other loss. Raises UsageError when the data cannot be had or do not fit.
     """
     info = _datasets.info(dataset)
-    if dataset in _FILE_DATASETS and path is None:
-        raise _UsageError(f"data set {dataset!r} is read from local files: give --path (a folder "
+    if dataset in FILE_DATASETS and path is None:
+        raise UsageError(f"data set {dataset!r} is read from local files: give --path (a folder "
                          "with the four IDX files, or an .npz with x_train, y_train, x_test, y_test)")
     try:
         (x_tr, y_tr), (x_te, y_te) = _datasets.load(dataset, **({"path": path} if path else {}))
     except (ValueError, FileNotFoundError) as err:
-        raise _UsageError(str(err)) from None
+        raise UsageError(str(err)) from None
     loss = _make_loss(loss_name or info["loss"])
     out = info["output_size"]
     if info["task"] == "classification":
@@ -88,27 +87,27 @@ def _load_problem(dataset: str, loss_name: str | None = None, path: str | None =
     try:
         _losses.check_targets(loss, y_tr, (y_tr.shape[0], out), name=f"{dataset} targets")
     except ValueError as err:
-        raise _UsageError(f"loss {loss.name!r} does not fit data set {dataset!r}: {err}") from None
+        raise UsageError(f"loss {loss.name!r} does not fit data set {dataset!r}: {err}") from None
     metric_name = info["metrics"][0]
     metric = _metrics.get(metric_name, loss=loss, y_true_shape=y_tr.shape, y_pred_shape=(1, out))
-    return _Problem(dataset, info["task"], x_tr, y_tr, x_te, y_te, out, loss, metric)
+    return Problem(dataset, info["task"], x_tr, y_tr, x_te, y_te, out, loss, metric)
 
 
-def _split(problem: _Problem, validation_split: float):
+def split_problem(problem: Problem, validation_split: float):
     """(train, validation or None): the LAST fraction held out, as Keras's validation_split."""
     if validation_split == 0:
         return (problem.x_train, problem.y_train), None
     try:
         return _data.train_val_split(problem.x_train, problem.y_train, validation_split)
     except ValueError as err:
-        raise _UsageError(str(err)) from None
+        raise UsageError(str(err)) from None
 
 
-def _describe_net(n_in: int, hidden: Sequence[int], n_out: int, activation: str) -> str:
+def describe_net(n_in: int, hidden: Sequence[int], n_out: int, activation: str) -> str:
     return "-".join(map(str, (n_in, *hidden, n_out))) + f" ({activation})"
 
 
-def _lr(name: str, override: float | None) -> float:
+def default_learning_rate(name: str, override: float | None) -> float:
     return override if override is not None else DEFAULT_LEARNING_RATES.get(name, 1e-3)
 
 
@@ -128,7 +127,7 @@ def _mean_curve(curves: Sequence[Sequence[float]]) -> list[float]:
     return [float(np.mean([c[i] for c in curves if len(c) > i])) for i in range(longest)]
 
 
-def _run_comparison(problem: _Problem, *, optimizers: Sequence[str], batch_sizes: Sequence[int | None],
+def run_comparison(problem: Problem, *, optimizers: Sequence[str], batch_sizes: Sequence[int | None],
                    epochs: int, hidden: Sequence[int], activation: str = "relu", seeds: int = 3,
                    learning_rate: float | None = None, grad: str = "manual",
                    validation_split: float = 0.2, early_stopping: int | None = None,
@@ -141,7 +140,7 @@ def _run_comparison(problem: _Problem, *, optimizers: Sequence[str], batch_sizes
     call of each run only compiles (it is timed as ``compile_s``), so ``train_s`` is the training
     time proper.
     """
-    (x_tr, y_tr), val = _split(problem, validation_split)
+    (x_tr, y_tr), val = split_problem(problem, validation_split)
     net = mlp([*hidden, problem.output_size], activation=activation)
     n_in = x_tr.shape[1]
     keys = [jax.random.split(jax.random.PRNGKey(s)) for s in range(seeds)]
@@ -152,7 +151,7 @@ def _run_comparison(problem: _Problem, *, optimizers: Sequence[str], batch_sizes
     stacked_keys = jnp.stack([k[1] for k in keys])
     runs = []
     for name in optimizers:
-        lr = _lr(name, learning_rate)
+        lr = default_learning_rate(name, learning_rate)
         opt = _optimizers.get(name, learning_rate=lr)  # one object: fit reuses its compiled epoch
         for bs in batch_sizes:
             batch = x_tr.shape[0] if bs is None else bs
@@ -171,8 +170,8 @@ def _run_comparison(problem: _Problem, *, optimizers: Sequence[str], batch_sizes
                 t0 = time.perf_counter()
                 fit(net, inits[0], opt, problem.loss, x_tr, y_tr, epochs=1, key=keys[0][1], **same)
                 compile_s = time.perf_counter() - t0
-                results = None
-            per_seed = []
+                results = []
+            per_seed: list[dict[str, Any]] = []
             for seed in range(seeds):
                 if together:
                     result = results[seed]
@@ -182,7 +181,7 @@ def _run_comparison(problem: _Problem, *, optimizers: Sequence[str], batch_sizes
                     result = fit(net, inits[seed], opt, problem.loss, x_tr, y_tr, epochs=epochs,
                                  key=keys[seed][1], callbacks=cbs, **same)
                 h = result.history
-                test = _metrics.evaluate(net, result.params, problem.loss, problem.x_test,
+                test = evaluate(net, result.params, problem.loss, problem.x_test,
                                          problem.y_test, metrics=[problem.metric], batch_size=1024)
                 per_seed.append({"seed": seed, "epochs_run": h.epochs_run, "history": h.history,
                                  "epoch_times": h.times, "train_s": float(sum(h.times)) / (seeds if together else 1),
@@ -198,7 +197,7 @@ def _run_comparison(problem: _Problem, *, optimizers: Sequence[str], batch_sizes
 
 
 def _summarise(name, lr, bs, batch, iterations, compile_s, per_seed, metric_name) -> dict[str, Any]:
-    summary = {
+    summary: dict[str, tuple[float, float]] = {
         "epochs": _mean_std([s["epochs_run"] for s in per_seed]),
         "loss": _mean_std([s["history"]["loss"][-1] for s in per_seed]),
         "train_s": _mean_std([s["train_s"] for s in per_seed]),
@@ -212,13 +211,14 @@ def _summarise(name, lr, bs, batch, iterations, compile_s, per_seed, metric_name
             "summary": summary, "seeds": per_seed}
 
 
-def _cell(mean: float, std: float, fmt: str, with_std: bool) -> str:
+def _cell(mean_std: tuple[float, float], fmt: str, with_std: bool) -> str:
+    mean, std = mean_std
     if not math.isfinite(mean):
         return "diverged"
     return f"{mean:{fmt}} ± {std:{fmt}}" if with_std else f"{mean:{fmt}}"
 
 
-def _format_table(runs: Sequence[dict[str, Any]], metric_name: str) -> str:
+def format_table(runs: Sequence[dict[str, Any]], metric_name: str) -> str:
     """The comparison as a Markdown table (mean ± std over seeds when there are several)."""
     with_std = len(runs[0]["seeds"]) > 1
     head = ["optimizer", "lr", "batch", "it/epoch", "epochs", "train loss", "val loss",
@@ -231,18 +231,18 @@ def _format_table(runs: Sequence[dict[str, Any]], metric_name: str) -> str:
             r["optimizer"], f"{r['learning_rate']:g}",
             r["batch"] if r["batch"] != "full" else f"full ({r['batch_size']})",
             str(r["iterations_per_epoch"]), f"{epochs:g}",
-            _cell(*s["loss"], ".4f", with_std),
-            _cell(*s["val_loss"], ".4f", with_std) if "val_loss" in s else "-",
-            _cell(*s["test_" + metric_name], ".4f", with_std),
-            _cell(*s["train_s"], ".3f", with_std),
+            _cell(s["loss"], ".4f", with_std),
+            _cell(s["val_loss"], ".4f", with_std) if "val_loss" in s else "-",
+            _cell(s["test_" + metric_name], ".4f", with_std),
+            _cell(s["train_s"], ".3f", with_std),
         ])
-    widths = [max(len(c) for c in col) for col in zip(head, *rows)]
-    line = lambda cells: "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths)) + " |"  # noqa: E731
+    widths = [max(len(c) for c in col) for col in zip(head, *rows, strict=True)]
+    line = lambda cells: "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)) + " |"
     return "\n".join([line(head), "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
                      + [line(r) for r in rows])
 
 
-def _write_results(out_dir: str, config: dict, runs: Sequence[dict], metric_name: str) -> None:
+def write_results(out_dir: str, config: dict, runs: Sequence[dict], metric_name: str) -> None:
     os.makedirs(out_dir, exist_ok=True)
     with open(os.path.join(out_dir, "results.json"), "w") as f:
         json.dump({"config": config, "runs": runs}, f, indent=1, allow_nan=True)
@@ -268,7 +268,7 @@ def _pyplot():
     return plt
 
 
-def _plot_runs(runs: Sequence[dict[str, Any]], out_dir: str, title: str) -> list[str]:
+def plot_runs(runs: Sequence[dict[str, Any]], out_dir: str, title: str) -> list[str]:
     """Writes loss_vs_epoch.png and loss_vs_time.png (train and validation panels, one line per
     run, mean over seeds); returns the paths, or [] when matplotlib is missing."""
     plt = _pyplot()
@@ -283,7 +283,7 @@ def _plot_runs(runs: Sequence[dict[str, Any]], out_dir: str, title: str) -> list
     paths = []
     for x_name in ("epoch", "time"):
         fig, axes = plt.subplots(1, len(panels), figsize=(6.5 * len(panels), 4.8), squeeze=False)
-        for ax, key in zip(axes[0], panels):
+        for ax, key in zip(axes[0], panels, strict=True):
             for r in runs:
                 y = _mean_curve([s["history"][key] for s in r["seeds"]])
                 if x_name == "epoch":

@@ -1,7 +1,7 @@
 """The numerics of :mod:`fnn.losses`: each loss's per-sample value beside its hand-written
 derivative with respect to ``y_pred`` (a "kernel"), and the one reduction they all share.
 
-A kernel returns :class:`_Terms` ``(l_i, dl_i/dy_pred, axis, valid)``; :func:`_apply` turns them
+A kernel returns :class:`Terms` ``(l_i, dl_i/dy_pred, axis, valid)``; :func:`apply_kernel` turns them
 into Keras's ``"sum_over_batch_size"`` scalar and its gradient, with the optional
 ``sample_weight``. The rules (clipping at ``EPSILON``, kinks, Keras departures) are in
 :mod:`fnn.losses`'s docstring; the public functions, ``Loss`` and ``get`` live there.
@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -22,7 +23,7 @@ EPSILON = 1e-7  # keras.backend.epsilon()
 _LOG2 = math.log(2.0)
 
 
-class _Terms(NamedTuple):
+class Terms(NamedTuple):
     per: Array                  # per-sample losses l_i
     dper: Array                 # d l_i / d y_pred, shape of y_pred (l_i depends on its row only)
     axis: int | None            # the axis of y_pred reduced into l_i; None: elementwise
@@ -47,7 +48,7 @@ def _concrete(x: Any) -> np.ndarray | None:
     return np.asarray(x)
 
 
-def _norm_axis(axis: Any, ndim: int, loss: str) -> int:
+def norm_axis(axis: Any, ndim: int, loss: str) -> int:
     if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
         raise TypeError(f"{loss}: axis must be an int, got {axis!r}")
     if not -ndim <= axis < ndim:
@@ -72,11 +73,11 @@ def _pair(y_true: Any, y_pred: Any, loss: str) -> tuple[Array, Array]:
 def _elementwise(y_true: Any, y_pred: Any, loss: str, axis: int = -1):
     """``(t, p, axis)``: axis is None for rank-1 inputs (each entry is a sample)."""
     t, p = _pair(y_true, y_pred, loss)
-    return t, p, (None if p.ndim == 1 else _norm_axis(axis, p.ndim, loss))
+    return t, p, (None if p.ndim == 1 else norm_axis(axis, p.ndim, loss))
 
 
-def _check_smoothing(label_smoothing: Any, loss: str) -> None:
-    if isinstance(label_smoothing, (numbers.Real, np.floating)) and not 0 <= label_smoothing <= 1:
+def check_smoothing(label_smoothing: Any, loss: str) -> None:
+    if isinstance(label_smoothing, (numbers.Real, np.floating)) and not 0 <= float(label_smoothing) <= 1:
         raise ValueError(f"{loss}: label_smoothing must be in [0, 1], got {label_smoothing!r}")
 
 
@@ -85,11 +86,11 @@ def _clip(x: Array, lo: float, hi: float) -> tuple[Array, Array]:
     return jnp.where(x < lo, lo, jnp.where(x > hi, hi, x)), (x >= lo) & (x <= hi)
 
 
-def _mean_terms(e: Array, de: Array, axis: int | None) -> _Terms:
+def _mean_terms(e: Array, de: Array, axis: int | None) -> Terms:
     """Per-sample mean of an elementwise loss ``e`` over ``axis`` (d/dp: ``de / D``)."""
     if axis is None:
-        return _Terms(e, de, None)
-    return _Terms(jnp.mean(e, axis=axis), de / e.shape[axis], axis)
+        return Terms(e, de, None)
+    return Terms(jnp.mean(e, axis=axis), de / e.shape[axis], axis)
 
 
 def _sample_weight(sample_weight: Any, shape: tuple, dtype) -> Array:
@@ -104,7 +105,7 @@ def _sample_weight(sample_weight: Any, shape: tuple, dtype) -> Array:
     return jnp.broadcast_to(w, shape)
 
 
-def _coefficients(terms: _Terms, sample_weight: Any):
+def _coefficients(terms: Terms, sample_weight: Any):
     """``d loss / d l_i``: ``w_i / n``; with an ignore mask, Keras's ``w_i m_i / sum(m)`` (0 if none valid)."""
     per = terms.per
     if sample_weight is None and terms.valid is None:
@@ -118,7 +119,7 @@ def _coefficients(terms: _Terms, sample_weight: Any):
     return jnp.broadcast_to(w * m / jnp.maximum(jnp.sum(m), 1.0), per.shape)
 
 
-def _apply(kernel: Callable[..., _Terms], y_true, y_pred, sample_weight, options: dict, want: str):
+def apply_kernel(kernel: Callable[..., Terms], y_true, y_pred, sample_weight, options: dict, want: str):
     terms = kernel(y_true, y_pred, **options)
     if want == "per_sample":
         return terms.per
@@ -136,28 +137,28 @@ def _apply(kernel: Callable[..., _Terms], y_true, y_pred, sample_weight, options
 # Kernels: per-sample loss l_i and its derivative d l_i / d y_pred, side by side.
 # ---------------------------------------------------------------------------------------------
 
-def _mse(y_true, y_pred) -> _Terms:
+def mse_terms(y_true, y_pred) -> Terms:
     """``l = mean_j (p - t)^2``;  ``dl/dp = 2 (p - t) / D``."""
     t, p, axis = _elementwise(y_true, y_pred, "mean_squared_error")
     d = p - t
     return _mean_terms(d * d, 2 * d, axis)
 
 
-def _mae(y_true, y_pred) -> _Terms:
+def mae_terms(y_true, y_pred) -> Terms:
     """``l = mean_j |p - t|``;  ``dl/dp = sign(p - t) / D`` (+1 at p == t)."""
     t, p, axis = _elementwise(y_true, y_pred, "mean_absolute_error")
     d = p - t
     return _mean_terms(jnp.abs(d), jnp.where(d >= 0, 1.0, -1.0).astype(p.dtype), axis)
 
 
-def _mape(y_true, y_pred) -> _Terms:
+def mape_terms(y_true, y_pred) -> Terms:
     """``l = 100 mean_j |p - t| / max(|t|, eps)``;  ``dl/dp = 100 sign(p - t) / (max(|t|, eps) D)``."""
     t, p, axis = _elementwise(y_true, y_pred, "mean_absolute_percentage_error")
     d, scale = p - t, 100.0 / jnp.maximum(jnp.abs(t), EPSILON)
     return _mean_terms(scale * jnp.abs(d), scale * jnp.where(d >= 0, 1.0, -1.0), axis)
 
 
-def _msle(y_true, y_pred) -> _Terms:
+def msle_terms(y_true, y_pred) -> Terms:
     """``l = mean_j (log(1 + max(p, eps)) - log(1 + max(t, eps)))^2``;
     ``dl/dp = 2 r / ((1 + p) D)`` where p >= eps, else 0 (r is the log ratio)."""
     t, p, axis = _elementwise(y_true, y_pred, "mean_squared_logarithmic_error")
@@ -166,7 +167,7 @@ def _msle(y_true, y_pred) -> _Terms:
     return _mean_terms(r * r, jnp.where(inside, 2 * r / (1 + pc), 0.0), axis)
 
 
-def _huber(y_true, y_pred, delta) -> _Terms:
+def huber_terms(y_true, y_pred, delta) -> Terms:
     """``e = p - t``; ``l = mean_j (e^2/2 if |e| <= delta else delta |e| - delta^2/2)``;
     ``dl/dp = (e if |e| <= delta else delta sign(e)) / D``."""
     t, p, axis = _elementwise(y_true, y_pred, "huber")
@@ -177,7 +178,7 @@ def _huber(y_true, y_pred, delta) -> _Terms:
     return _mean_terms(loss, jnp.where(quad, e, delta * jnp.sign(e)), axis)
 
 
-def _log_cosh(y_true, y_pred) -> _Terms:
+def log_cosh_terms(y_true, y_pred) -> Terms:
     """``l = mean_j log cosh(e)``, ``e = p - t``, as Keras's ``e + softplus(-2e) - log 2``;
     ``dl/dp = tanh(e) / D``."""
     t, p, axis = _elementwise(y_true, y_pred, "log_cosh")
@@ -185,7 +186,7 @@ def _log_cosh(y_true, y_pred) -> _Terms:
     return _mean_terms(e + jax.nn.softplus(-2.0 * e) - _LOG2, jnp.tanh(e), axis)
 
 
-def _poisson(y_true, y_pred) -> _Terms:
+def poisson_terms(y_true, y_pred) -> Terms:
     """``l = mean_j (p - t log(p + eps))``;  ``dl/dp = (1 - t / (p + eps)) / D``."""
     t, p, axis = _elementwise(y_true, y_pred, "poisson")
     return _mean_terms(p - t * jnp.log(p + EPSILON), 1 - t / (p + EPSILON), axis)
@@ -197,7 +198,7 @@ def _hinge_labels(t: Array) -> Array:
     return jnp.where(binary, 2 * t - 1, t)
 
 
-def _hinge(y_true, y_pred) -> _Terms:
+def hinge_terms(y_true, y_pred) -> Terms:
     """``m = 1 - t p``; ``l = mean_j max(m, 0)``;  ``dl/dp = -t [m > 0] / D`` (t in {-1, 1})."""
     t, p, axis = _elementwise(y_true, y_pred, "hinge")
     t = _hinge_labels(t)
@@ -205,7 +206,7 @@ def _hinge(y_true, y_pred) -> _Terms:
     return _mean_terms(jnp.where(m > 0, m, 0.0), jnp.where(m > 0, -t, 0.0), axis)
 
 
-def _squared_hinge(y_true, y_pred) -> _Terms:
+def squared_hinge_terms(y_true, y_pred) -> Terms:
     """``l = mean_j max(1 - t p, 0)^2``;  ``dl/dp = -2 t max(1 - t p, 0) / D`` (t in {-1, 1})."""
     t, p, axis = _elementwise(y_true, y_pred, "squared_hinge")
     t = _hinge_labels(t)
@@ -230,10 +231,10 @@ def _bce_logits(t: Array, z: Array) -> tuple[Array, Array, Array]:
     return e, s - t, s
 
 
-def _binary_crossentropy(y_true, y_pred, from_logits, label_smoothing, axis) -> _Terms:
+def binary_crossentropy_terms(y_true, y_pred, from_logits, label_smoothing, axis) -> Terms:
     """``t' = t (1 - ls) + ls / 2``; ``l = mean_j e(t', p)`` with ``e`` from ``_bce_probs``
     or ``_bce_logits`` (then ``dl/dz = (sigmoid(z) - t') / D``)."""
-    _check_smoothing(label_smoothing, "binary_crossentropy")
+    check_smoothing(label_smoothing, "binary_crossentropy")
     t, p, ax = _elementwise(y_true, y_pred, "binary_crossentropy", axis)
     t = t * (1 - label_smoothing) + 0.5 * label_smoothing
     e, de = _bce_logits(t, p)[:2] if from_logits else _bce_probs(t, p)
@@ -249,20 +250,20 @@ def _focal_factor(q: Array, gamma) -> tuple[Array, Array]:
     return q ** gamma, dq
 
 
-def _binary_focal_crossentropy(y_true, y_pred, apply_class_balancing, alpha, gamma, from_logits,
-                               label_smoothing, axis) -> _Terms:
+def binary_focal_crossentropy_terms(y_true, y_pred, apply_class_balancing, alpha, gamma, from_logits,
+                               label_smoothing, axis) -> Terms:
     """``t' = t (1 - ls) + ls / 2``; ``s = p`` (or ``sigmoid(z)``); ``p_t = t' s + (1-t')(1-s)``;
     ``l = mean_j w (1 - p_t)^gamma bce(t', s)``, ``w = t' alpha + (1-t')(1-alpha)`` if balancing else 1;
     ``dl/dp = w (-gamma (1-p_t)^(gamma-1) (2t'-1) s' bce + (1-p_t)^gamma dbce) / D``,
     with ``s' = 1`` (probabilities) or ``s (1 - s)`` (logits)."""
-    _check_smoothing(label_smoothing, "binary_focal_crossentropy")
+    check_smoothing(label_smoothing, "binary_focal_crossentropy")
     t, p, ax = _elementwise(y_true, y_pred, "binary_focal_crossentropy", axis)
     t = t * (1 - label_smoothing) + 0.5 * label_smoothing
     if from_logits:
         bce, dbce, s = _bce_logits(t, p)
         ds = s * (1 - s)
     else:
-        (bce, dbce), s, ds = _bce_probs(t, p), p, 1.0
+        (bce, dbce), s, ds = _bce_probs(t, p), p, jnp.ones((), p.dtype)
     q = 1 - (t * s + (1 - t) * (1 - s))
     f, df = _focal_factor(q, gamma)
     e, de = f * bce, f * dbce - df * (2 * t - 1) * ds * bce
@@ -291,14 +292,14 @@ def _cross_entropy(t: Array, p: Array, from_logits: bool, axis: int) -> tuple[Ar
     return per, (u - jnp.sum(u * r, axis=axis, keepdims=True)) / total
 
 
-def _categorical_crossentropy(y_true, y_pred, from_logits, label_smoothing, axis) -> _Terms:
+def categorical_crossentropy_terms(y_true, y_pred, from_logits, label_smoothing, axis) -> Terms:
     """``t' = t (1 - ls) + ls / C``; ``l = -sum_j t'_j log q_j`` (see ``_cross_entropy``)."""
-    _check_smoothing(label_smoothing, "categorical_crossentropy")
+    check_smoothing(label_smoothing, "categorical_crossentropy")
     t, p = _pair(y_true, y_pred, "categorical_crossentropy")
-    ax = _norm_axis(axis, p.ndim, "categorical_crossentropy")
+    ax = norm_axis(axis, p.ndim, "categorical_crossentropy")
     t = t * (1 - label_smoothing) + label_smoothing / p.shape[ax]
     per, dper = _cross_entropy(t, p, from_logits, ax)
-    return _Terms(per, dper, ax)
+    return Terms(per, dper, ax)
 
 
 def _sparse_labels(y_true: Any, p: Array, ax: int, ignore_class, loss: str) -> Array:
@@ -312,11 +313,11 @@ def _sparse_labels(y_true: Any, p: Array, ax: int, ignore_class, loss: str) -> A
                          f"(expected integer labels of shape {per_shape} or {per_shape + (1,)})")
     host = _concrete(y_true)
     if host is not None:
-        _check_label_values(host.reshape(per_shape), p.shape[ax], ignore_class, loss)
+        check_label_values(host.reshape(per_shape), p.shape[ax], ignore_class, loss)
     return labels.astype(jnp.int32)
 
 
-def _check_label_values(host: np.ndarray, n_classes: int, ignore_class, loss: str) -> None:
+def check_label_values(host: np.ndarray, n_classes: int, ignore_class, loss: str) -> None:
     """Integer class ids in [0, n_classes) (or ignore_class), checked in NumPy."""
     if not np.issubdtype(host.dtype, np.integer) and not np.all(host == np.round(host)):
         raise ValueError(f"{loss}: y_true must hold integer class ids, got non-integer values")
@@ -329,14 +330,14 @@ def _check_label_values(host: np.ndarray, n_classes: int, ignore_class, loss: st
                          f"got {np.unique(host[bad])[:5].tolist()}")
 
 
-def _sparse_categorical_crossentropy(y_true, y_pred, from_logits, ignore_class, axis) -> _Terms:
+def sparse_categorical_crossentropy_terms(y_true, y_pred, from_logits, ignore_class, axis) -> Terms:
     """``l_i = -log q_{i, y_i}`` (``q`` as in ``_cross_entropy``); with ``ignore_class``, samples
     labelled so give ``l_i = 0``, zero gradient, and the mean runs over the other samples."""
     loss = "sparse_categorical_crossentropy"
     p = _as_float(y_pred)
     if p.ndim == 0:
         raise ValueError(f"{loss}: y_pred must have a class axis, got a scalar")
-    ax = _norm_axis(axis, p.ndim, loss)
+    ax = norm_axis(axis, p.ndim, loss)
     labels = _sparse_labels(y_true, p, ax, ignore_class, loss)
     valid = None if ignore_class is None else labels != ignore_class
     if valid is not None:
@@ -346,24 +347,24 @@ def _sparse_categorical_crossentropy(y_true, y_pred, from_logits, ignore_class, 
     if valid is not None:
         per = jnp.where(valid, per, 0.0)
         dper = jnp.where(jnp.expand_dims(valid, ax), dper, 0.0)
-    return _Terms(per, dper, ax, valid)
+    return Terms(per, dper, ax, valid)
 
 
 def _class_axis(y_true, y_pred, loss: str, axis: int = -1):
     t, p = _pair(y_true, y_pred, loss)
-    return t, p, _norm_axis(axis, p.ndim, loss)
+    return t, p, norm_axis(axis, p.ndim, loss)
 
 
-def _kl_divergence(y_true, y_pred) -> _Terms:
+def kl_divergence_terms(y_true, y_pred) -> Terms:
     """``t' = clip(t, eps, 1)``, ``q = clip(p, eps, 1)``; ``l = sum_j t' log(t' / q)``;
     ``dl/dp = -t' / q`` where eps <= p <= 1, else 0."""
     t, p, ax = _class_axis(y_true, y_pred, "kl_divergence")
     t = jnp.clip(t, EPSILON, 1.0)
     q, inside = _clip(p, EPSILON, 1.0)
-    return _Terms(jnp.sum(t * jnp.log(t / q), axis=ax), jnp.where(inside, -t / q, 0.0), ax)
+    return Terms(jnp.sum(t * jnp.log(t / q), axis=ax), jnp.where(inside, -t / q, 0.0), ax)
 
 
-def _categorical_hinge(y_true, y_pred) -> _Terms:
+def categorical_hinge_terms(y_true, y_pred) -> Terms:
     """``pos = sum_j t p``, ``neg = max_j (1 - t) p``; ``l = max(neg - pos + 1, 0)``;
     ``dl/dp = [l > 0] ((1 - t) 1[argmax] / #ties - t)``."""
     t, p, ax = _class_axis(y_true, y_pred, "categorical_hinge")
@@ -372,10 +373,10 @@ def _categorical_hinge(y_true, y_pred) -> _Terms:
     m = jnp.squeeze(neg, ax) - jnp.sum(t * p, axis=ax) + 1
     at_max = (r == neg).astype(p.dtype)
     d = (1 - t) * at_max / jnp.sum(at_max, axis=ax, keepdims=True) - t
-    return _Terms(jnp.where(m > 0, m, 0.0), jnp.where(jnp.expand_dims(m > 0, ax), d, 0.0), ax)
+    return Terms(jnp.where(m > 0, m, 0.0), jnp.where(jnp.expand_dims(m > 0, ax), d, 0.0), ax)
 
 
-def _cosine_similarity(y_true, y_pred, axis) -> _Terms:
+def cosine_similarity_terms(y_true, y_pred, axis) -> Terms:
     """``t^ = t / max(|t|, eps)``, ``n = max(|p|, eps)``, ``p^ = p / n``; ``l = -sum_j t^ p^``
     (Keras returns the negative cosine); ``dl/dp = -(t^ - [|p| > eps] (t^ . p^) p^) / n``."""
     t, p, ax = _class_axis(y_true, y_pred, "cosine_similarity", axis)
@@ -388,4 +389,4 @@ def _cosine_similarity(y_true, y_pred, axis) -> _Terms:
     p_hat = p / n
     cos = jnp.sum(t_hat * p_hat, axis=ax, keepdims=True)
     dper = -(t_hat - jnp.where(active, cos, 0.0) * p_hat) / n
-    return _Terms(-jnp.squeeze(cos, ax), dper, ax)
+    return Terms(-jnp.squeeze(cos, ax), dper, ax)

@@ -25,26 +25,23 @@ from fnn import callbacks as _callbacks
 from fnn import checkpoint as _checkpoint
 from fnn import datasets as _datasets
 from fnn import losses as _losses
-from fnn import metrics as _metrics
 from fnn import optimizers as _optimizers
-from fnn._compare import (  # noqa: F401 - DEFAULT_LEARNING_RATES is public through this module
-    _FILE_DATASETS,
+from fnn.cli._compare import (
     DEFAULT_LEARNING_RATES,
-    _describe_net,
-    _format_table,
-    _load_problem,
-    _lr,
-    _plot_runs,
-    _run_comparison,
-    _split,
-    _UsageError,
-    _write_results,
+    FILE_DATASETS,
+    UsageError,
+    default_learning_rate,
+    describe_net,
+    format_table,
+    load_problem,
+    plot_runs,
+    run_comparison,
+    split_problem,
+    write_results,
 )
 from fnn.grad import MODES, gradcheck, value_and_grad
 from fnn.layers import mlp
-from fnn.train import History, fit
-
-__all__ = ["DEFAULT_LEARNING_RATES", "DEFAULT_OPTIMIZERS", "build_parser", "main"]
+from fnn.train import History, evaluate, fit
 
 DEFAULT_OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adadelta", "adam",
                       "adamw", "nadam", "radam", "lion")
@@ -152,17 +149,17 @@ def _loss(text: str) -> str:
 
 
 def _cmd_compare(args) -> int:
-    problem = _load_problem(args.dataset, args.loss, args.path)
+    problem = load_problem(args.dataset, args.loss, args.path)
     if args.validation_split == 0 and args.early_stopping is not None:
-        raise _UsageError("--early-stopping watches the validation loss: give --validation-split > 0")
-    n_val = 0 if args.validation_split == 0 else len(_split(problem, args.validation_split)[1][0])
+        raise UsageError("--early-stopping watches the validation loss: give --validation-split > 0")
+    n_val = 0 if args.validation_split == 0 else len(split_problem(problem, args.validation_split)[1][0])
     n_tr = len(problem.x_train) - n_val
-    net_text = _describe_net(problem.x_train.shape[1], args.hidden, problem.output_size, args.activation)
+    net_text = describe_net(problem.x_train.shape[1], args.hidden, problem.output_size, args.activation)
     print(f"fnn compare: {problem.name}, {n_tr} train / {n_val} validation / {len(problem.x_test)} test "
           f"samples; network {net_text}; loss {problem.loss.name}; {args.epochs} epochs; "
           f"{args.seeds} seed(s); grad {args.grad}", flush=True)
     t0 = time.perf_counter()
-    runs = _run_comparison(problem, optimizers=args.optimizers, batch_sizes=args.batch_sizes,
+    runs = run_comparison(problem, optimizers=args.optimizers, batch_sizes=args.batch_sizes,
                           epochs=args.epochs, hidden=args.hidden, activation=args.activation,
                           seeds=args.seeds, learning_rate=args.lr, grad=args.grad,
                           validation_split=args.validation_split, early_stopping=args.early_stopping,
@@ -170,7 +167,7 @@ def _cmd_compare(args) -> int:
     wall = time.perf_counter() - t0
     metric_name = problem.metric.name
     print()
-    print(_format_table(runs, metric_name))
+    print(format_table(runs, metric_name))
     key = "val_loss" if "val_loss" in runs[0]["summary"] else "loss"
     finite = [r for r in runs if math.isfinite(r["summary"][key][0])]
     if finite:
@@ -179,9 +176,9 @@ def _cmd_compare(args) -> int:
     config = {k: v for k, v in vars(args).items() if k != "func"}
     config.update(n_train=n_tr, n_validation=n_val, n_test=len(problem.x_test), network=net_text,
                   loss_name=problem.loss.name, metric=metric_name, wall_s=wall)
-    _write_results(args.out, config, runs, metric_name)
+    write_results(args.out, config, runs, metric_name)
     title = f"{problem.name}: {net_text}, {args.seeds} seed(s)"
-    plots = [] if args.no_plots else _plot_runs(runs, args.out, title)
+    plots = [] if args.no_plots else plot_runs(runs, args.out, title)
     print(f"wrote {os.path.join(args.out, 'results.json')}, results.csv"
           + (", " + ", ".join(os.path.basename(p) for p in plots) if plots else ""))
     if not plots and not args.no_plots:
@@ -198,19 +195,19 @@ def _cmd_compare(args) -> int:
 def _merge_histories(old: History, new: History) -> History:
     merged = History(new.iterations_per_epoch)
     for h in (old, new):
-        for epoch, t, i in zip(h.epochs, h.times, range(len(h.epochs))):
+        for epoch, t, i in zip(h.epochs, h.times, range(len(h.epochs)), strict=True):
             merged.append(epoch, {k: v[i] for k, v in h.history.items()}, t)
     merged.stop_reason, merged.stopped_epoch = new.stop_reason, new.stopped_epoch
     return merged
 
 
 def _cmd_train(args) -> int:
-    problem = _load_problem(args.dataset, args.loss, args.path)
+    problem = load_problem(args.dataset, args.loss, args.path)
     if args.early_stopping is not None and args.validation_split == 0:
-        raise _UsageError("--early-stopping watches the validation loss: give --validation-split > 0")
-    (x_tr, y_tr), val = _split(problem, args.validation_split)
+        raise UsageError("--early-stopping watches the validation loss: give --validation-split > 0")
+    (x_tr, y_tr), val = split_problem(problem, args.validation_split)
     net = mlp([*args.hidden, problem.output_size], activation=args.activation)
-    lr = _lr(args.optimizer, args.lr)
+    lr = default_learning_rate(args.optimizer, args.lr)
     opt = _optimizers.get(args.optimizer, learning_rate=lr)
     init_key, key = jax.random.split(jax.random.PRNGKey(args.seed))
     params = net.init(init_key, (x_tr.shape[1],))
@@ -219,16 +216,16 @@ def _cmd_train(args) -> int:
         try:
             ckpt = _checkpoint.load(args.resume, params=params, opt_state=opt.init(params))
         except FileNotFoundError as err:
-            raise _UsageError(f"--resume: {err}") from None
+            raise UsageError(f"--resume: {err}") from None
         except ValueError as err:
-            raise _UsageError(f"--resume: {err} (--hidden, --activation and --optimizer must match "
+            raise UsageError(f"--resume: {err} (--hidden, --activation and --optimizer must match "
                              "the run that wrote it)") from None
         params, opt_state, initial_epoch = ckpt.params, ckpt.opt_state, ckpt.epoch
         key = ckpt.key if ckpt.key is not None else key
         old_history = History.from_dict(ckpt.history or {})
         print(f"resumed from {args.resume} at epoch {initial_epoch}", flush=True)
     batch = x_tr.shape[0] if args.batch_size is None else args.batch_size
-    net_text = _describe_net(x_tr.shape[1], args.hidden, problem.output_size, args.activation)
+    net_text = describe_net(x_tr.shape[1], args.hidden, problem.output_size, args.activation)
     print(f"fnn train: {problem.name}, network {net_text}, "
           f"{args.optimizer}(lr={lr:g}), batch {batch} ({math.ceil(len(x_tr) / batch)} it/epoch), "
           f"loss {problem.loss.name}", flush=True)
@@ -238,12 +235,12 @@ def _cmd_train(args) -> int:
                  key=key, validation_data=val, metrics=[problem.metric], callbacks=cbs, grad=args.grad,
                  verbose=args.verbose, initial_epoch=initial_epoch, opt_state=opt_state)
     history = _merge_histories(old_history, result.history)
-    if history.stop_reason == "early_stopping":
+    if history.stop_reason == "early_stopping" and history.stopped_epoch is not None:
         print(f"early stopping after epoch {history.stopped_epoch + 1} (best weights restored)")
     last = {k: v[-1] for k, v in history.history.items() if v}
     if last:
         print("final epoch: " + ", ".join(f"{k} {v:.4f}" for k, v in last.items()))
-    test = _metrics.evaluate(net, result.params, problem.loss, problem.x_test, problem.y_test,
+    test = evaluate(net, result.params, problem.loss, problem.x_test, problem.y_test,
                              metrics=[problem.metric], batch_size=1024)
     print("test: " + ", ".join(f"{k} {v:.4f}" for k, v in test.items()))
     if args.save:
@@ -272,14 +269,14 @@ def _median_seconds(fn, *args, repeats: int) -> float:
 
 
 def _cmd_gradcheck(args) -> int:
-    problem = _load_problem(args.dataset, args.loss, args.path)
+    problem = load_problem(args.dataset, args.loss, args.path)
     net = mlp([*args.hidden, problem.output_size], activation=args.activation)
     n_in = problem.x_train.shape[1]
     x, y = problem.x_train[:args.samples], problem.y_train[:args.samples]
     with jax.enable_x64(True):
         params64 = net.init(jax.random.PRNGKey(args.seed), (n_in,), dtype=np.float64)
         report = gradcheck(net, problem.loss, params64, x.astype(np.float64), y)
-    net_text = _describe_net(n_in, args.hidden, problem.output_size, args.activation)
+    net_text = describe_net(n_in, args.hidden, problem.output_size, args.activation)
     print(f"fnn gradcheck: {problem.name}, network {net_text}, "
           f"loss {problem.loss.name}, {len(x)} samples, float64\n")
     print(report)
@@ -305,18 +302,18 @@ def _cmd_datasets(args) -> int:
     for name in _datasets.names():
         info = _datasets.info(name)
         shapes = ["needs --path"] * 3
-        if name not in _FILE_DATASETS or args.path:
+        if name not in FILE_DATASETS or args.path:
             try:
-                kwargs = {"path": args.path} if name in _FILE_DATASETS else {}
+                kwargs = {"path": args.path} if name in FILE_DATASETS else {}
                 (x_tr, y_tr), (x_te, _) = _datasets.load(name, **kwargs)
                 shapes = [str(x_tr.shape), str(y_tr.shape), str(x_te.shape)]
             except (ImportError, ValueError, FileNotFoundError) as err:
                 shapes = [f"unavailable: {str(err).splitlines()[0][:60]}", "", ""]
         rows.append([name, info["task"], str(info["num_classes"] or "-"), info["source"], info["loss"],
                      *shapes])
-    widths = [max(len(c) for c in col) for col in zip(head, *rows)]
+    widths = [max(len(c) for c in col) for col in zip(head, *rows, strict=True)]
     for r in [head, ["-" * w for w in widths], *rows]:
-        print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
     return 0
 
 
@@ -421,7 +418,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(stop.code or 0)
     try:
         return args.func(args)
-    except _UsageError as err:
+    except UsageError as err:
         print(f"fnn {args.command}: error: {err}", file=sys.stderr)
         return 2
     except ImportError as err:

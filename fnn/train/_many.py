@@ -1,35 +1,30 @@
 """Many models at once: K networks trained in ONE compiled program.
 
 :func:`fit_many` trains K models stacked along a leading axis (params, optimizer states with
-per-model hyperparameters, per-model shuffling keys) with ``vmap`` of fit's own epoch
-(:func:`fnn.train._epoch_fn`), so every model follows exactly ``fit``'s semantics.
+per-model hyperparameters, per-model shuffling keys) with ``vmap`` of fit's own epoch, prepared
+and looped exactly as :func:`fnn.fit` does, so every model follows ``fit``'s semantics.
 :func:`sweep` builds the K models from a grid of seeds and hyperparameters (learning rate,
-weight decay, any ``hparams`` entry of the optimizer state) — the comparison work fnn exists for.
+weight decay, any ``hparams`` entry of the optimizer state): the comparison work fnn exists for.
 """
+
 from __future__ import annotations
 
-import functools
 import itertools
 import math
-import time
-from typing import Any, NamedTuple, Sequence
+from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from fnn import _fit_checks as _checks
-from fnn import train as _train
-from fnn.layers import Network
-from fnn.transforms import set_learning_rate
+from fnn._validate import is_typed_key, key_data
+from fnn.optimizers import set_hyperparams, set_learning_rate
+from fnn.train._epoch import epoch_permutation, logs
+from fnn.train._fit import FitResult, History
+from fnn.train._loop import copy_tree, prepare, run_epochs
 
 Array = jax.Array
-
-__all__ = ["fit_many", "sweep", "SweepResult"]
-
-# --------------------------------------------------------------------------------------------
-# Many models: fit's epoch under vmap
-# --------------------------------------------------------------------------------------------
 
 
 class SweepResult(NamedTuple):
@@ -45,9 +40,9 @@ class SweepResult(NamedTuple):
     histories: list
     configs: list
 
-    def result(self, i: int) -> _train.FitResult:
+    def result(self, i: int) -> FitResult:
         """Model ``i`` as a ``FitResult``, as ``fit`` would have returned it."""
-        return _train.FitResult(_model(self.params, i), _model(self.opt_state, i), self.histories[i])
+        return FitResult(_model(self.params, i), _model(self.opt_state, i), self.histories[i])
 
     def best(self, monitor: str | None = None, mode: str = "min") -> int:
         """Index of the model with the best last-epoch ``monitor`` (default ``val_loss`` when
@@ -63,30 +58,10 @@ class SweepResult(NamedTuple):
         return int(np.argmin(last))
 
 
-@functools.lru_cache(maxsize=16)
-def _compiled_many(spec: _train._EpochSpec):
-    """fit's epoch for ``spec`` vmapped over models: params, state, permutation and dropout key
-    on axis 0, the data shared."""
-    epoch = _train._epoch_fn(spec)
-    in_axes = (0, 0, None, None, 0 if spec.shuffle else None, 0 if spec.net.needs_key else None, None, None)
-    return jax.jit(jax.vmap(epoch, in_axes=in_axes), donate_argnums=(0, 1))
-
-
 @jax.jit
 def _split_keys(keys, epoch):
     """fit's per-epoch ``(permutation key, dropout key)`` for each of the K stacked ``keys``."""
     return jax.vmap(lambda k: tuple(jax.random.split(jax.random.fold_in(k, epoch))))(keys)
-
-
-def _epoch_keys(keys, epoch: int, n: int, shuffle: bool):
-    """fit's per-epoch ``(perm, dropout key)`` for each model: the (K, n) orders drawn on the
-    host as fit draws them, and the (K,) dropout keys."""
-    perm_keys, drop_keys = _split_keys(keys, epoch)
-    if not shuffle:
-        return None, drop_keys
-    if _is_key(perm_keys):
-        perm_keys = jax.random.key_data(perm_keys)
-    return np.stack([_train._epoch_permutation(k, n) for k in np.asarray(perm_keys)]), drop_keys
 
 
 def _model(tree, i: int):
@@ -94,23 +69,37 @@ def _model(tree, i: int):
     return None if tree is None else jax.tree.map(lambda a: a[i], tree)
 
 
-def _is_key(a) -> bool:
-    return jax.dtypes.issubdtype(a.dtype, jax.dtypes.prng_key)
-
-
 def _num_models(tree, name: str = "params") -> int:
     leaves = jax.tree.leaves(tree)
     if not leaves:
         raise ValueError(f"{name} has no arrays")
-    sizes = {np.shape(l)[0] if np.ndim(l) else None for l in leaves}
+    sizes = {np.shape(leaf)[0] if np.ndim(leaf) else None for leaf in leaves}
     if len(sizes) != 1 or None in sizes:
-        raise ValueError(f"{name} must be stacked: every leaf with the same leading axis of K models "
-                         f"(e.g. jax.tree.map(lambda *a: jnp.stack(a), *trees)); got leading sizes {sizes}")
-    return sizes.pop()
+        raise ValueError(
+            f"{name} must be stacked: every leaf with the same leading axis of K models "
+            f"(e.g. jax.tree.map(lambda *a: jnp.stack(a), *trees)); got leading sizes {sizes}"
+        )
+    size = sizes.pop()
+    assert size is not None
+    return int(size)
+
+
+def _stacked_keys(key: Any, k_models: int) -> Array:
+    """K keys: one shared key broadcast (the same shuffles and masks), or K stacked keys."""
+    if key is None:
+        key = jax.random.PRNGKey(0)
+    key = key if isinstance(key, jax.Array) else jnp.asarray(key)
+    single = 0 if is_typed_key(key) else 1
+    if key.ndim not in (single, single + 1) or (not is_typed_key(key) and key.dtype != np.uint32):
+        raise ValueError(f"key must be one PRNG key or K={k_models} stacked keys, got shape {key.shape}")
+    if key.ndim == single + 1 and key.shape[0] != k_models:
+        raise ValueError(f"key holds {key.shape[0]} keys for {k_models} models")
+    # One key for all: K copies of it, so that both cases run the same compiled program.
+    return jnp.broadcast_to(key, (k_models,) + key.shape[key.ndim - single :])
 
 
 def fit_many(
-    net: Network,
+    net: Any,
     params: Any,
     opt: Any,
     loss: Any,
@@ -142,21 +131,14 @@ def fit_many(
     ...)`` with the same settings (no callbacks) up to float rounding. ``verbose=1`` prints one
     line per epoch (the spread of the models' losses).
     """
-    loss, batch_size = _checks.check_settings(grad, loss, opt, batch_size, epochs, unroll, validation_split)
-    if verbose not in (0, 1, 2):
-        raise ValueError(f"verbose must be 0, 1 or 2, got {verbose!r}")
     k_models = _num_models(params)
     one_model = jax.tree.map(lambda a: jax.ShapeDtypeStruct(np.shape(a)[1:], a.dtype), params)  # shapes only
-    x_tr, y_tr, x_val, y_val, ms = _checks.prepare_data(net, one_model, loss, x, y, validation_split,
-                                                        validation_data, metrics)
-    n = x_tr.shape[0]
-    if key is not None:
-        key = key if isinstance(key, jax.Array) else jnp.asarray(key)
-        single = 0 if _is_key(key) else 1
-        if key.ndim not in (single, single + 1):
-            raise ValueError(f"key must be one PRNG key or K={k_models} stacked keys, got shape {key.shape}")
-        if key.ndim == single + 1 and key.shape[0] != k_models:
-            raise ValueError(f"key holds {key.shape[0]} keys for {k_models} models")
+    run = prepare(
+        net, one_model, opt, loss, x, y, grad=grad, batch_size=batch_size, epochs=epochs, unroll=unroll,
+        shuffle=shuffle, verbose=verbose, validation_split=validation_split, validation_data=validation_data,
+        validation_batch_size=validation_batch_size, metrics=metrics, models=True,
+    )  # fmt: skip
+    keys = _stacked_keys(key, k_models)
     if configs is None:
         configs = [{} for _ in range(k_models)]
     elif len(configs) != k_models:
@@ -164,61 +146,46 @@ def fit_many(
     if opt_state is not None and _num_models(opt_state, "opt_state") != k_models:
         raise ValueError(f"opt_state must be stacked over the same {k_models} models as params")
 
-    if key is None:
-        key, single = jax.random.PRNGKey(0), 1
-    # One key for all: K copies of it, so that both cases run the same compiled program.
-    keys = jnp.broadcast_to(key, (k_models,) + key.shape[key.ndim - single:])
-    x_tr, y_tr, x_val, y_val = _train._to_device(_train._param_dtype(params), x_tr, y_tr, x_val, y_val)
-    params = _train._copy_tree(params)
-    opt_state = jax.vmap(opt.init)(params) if opt_state is None else _train._copy_tree(opt_state)
-    spec = _train._epoch_spec(net, loss, opt, grad, ms, batch_size, n, shuffle, False, x_val,
-                              validation_batch_size, unroll)
-    epoch_fn = _compiled_many(spec)
+    params = copy_tree(params)
+    opt_state = jax.vmap(opt.init)(params) if opt_state is None else copy_tree(opt_state)
+    histories = [History(run.iterations_per_epoch) for _ in range(k_models)]
 
-    histories = [_train.History(math.ceil(n / batch_size)) for _ in range(k_models)]
-    for epoch in range(epochs):
-        perm, drop_key = _epoch_keys(keys, epoch, n, bool(shuffle))
-        t0 = time.perf_counter()
-        params, opt_state, _, sums, val = epoch_fn(
-            params, opt_state, x_tr, y_tr, perm, drop_key if net.needs_key else None, x_val, y_val)
-        sums, val = jax.device_get((sums, val))  # the one host sync of the epoch
-        seconds = time.perf_counter() - t0
+    def inputs(epoch):
+        """fit's per-epoch ``(perm, dropout key)`` for each model: the (K, n) orders drawn on the
+        host as fit draws them, and the (K,) dropout keys."""
+        perm_keys, drop_keys = _split_keys(keys, epoch)
+        perm = None
+        if run.spec.shuffle:
+            perm = np.stack([epoch_permutation(k, run.n) for k in np.asarray(key_data(perm_keys))])
+        return perm, drop_keys if net.needs_key else None
+
+    def end(epoch, params, opt_state, bad, sums, val, seconds):
         for i, h in enumerate(histories):
-            h.append(epoch, _train._logs(ms, _model(sums, i), _model(val, i)), seconds)
+            h.append(epoch, logs(run.metrics, _model(sums, i), _model(val, i)), seconds)
         if verbose:
             last = np.array([h["loss"][-1] for h in histories])
             ok = last[np.isfinite(last)]
             spread = f"min {ok.min():.4g} / median {np.median(ok):.4g} / max {ok.max():.4g}" if ok.size else "-"
-            print(f"Epoch {epoch + 1}/{epochs} - {k_models} models - {seconds:.2f}s - loss {spread}"
-                  + (f" ({last.size - ok.size} non-finite)" if ok.size < last.size else ""), flush=True)
+            print(
+                f"Epoch {epoch + 1}/{epochs} - {k_models} models - {seconds:.2f}s - loss {spread}"
+                + (f" ({last.size - ok.size} non-finite)" if ok.size < last.size else ""),
+                flush=True,
+            )
+        return params, opt_state, False
+
+    params, opt_state = run_epochs(
+        run, params, opt_state, epochs=epochs, initial_epoch=0, inputs=inputs,
+        begin=lambda epoch, p, s: (p, s), end=end,
+    )  # fmt: skip
     return SweepResult(params, opt_state, histories, [dict(c) for c in configs])
 
 
-def _set_hparam(state: Any, name: str, values: Array) -> Any:
+def _set_hparam(state: Any, name: str, values: Any) -> Any:
     """``state`` with hyperparameter ``name`` set to ``values`` (shape (K,)) in every optimizer
-    state that holds it."""
+    state that holds it (the learning rate through ``set_learning_rate``: schedules rescale)."""
     if name == "learning_rate":
         return set_learning_rate(state, values)
-    has = lambda node: hasattr(node, "_fields") and "hparams" in node._fields and isinstance(node.hparams, dict)  # noqa: E731
-    known: set[str] = set()
-    found = []
-
-    def replace(node):
-        if not has(node):
-            return node
-        known.update(node.hparams)
-        if name not in node.hparams:
-            return node
-        found.append(True)
-        old = node.hparams[name]
-        return node._replace(hparams={**node.hparams, name: jnp.broadcast_to(jnp.asarray(values, old.dtype), old.shape)})
-
-    new = jax.tree.map(replace, state, is_leaf=has)
-    if not found:
-        raise ValueError(f"the optimizer state holds no hyperparameter {name!r}; it holds: "
-                         f"{', '.join(sorted(known)) or 'none'} (a term switched off at construction, "
-                         f"e.g. weight_decay=0, cannot be swept: build the optimizer with a nonzero value)")
-    return new
+    return set_hyperparams(state, **{name: values})
 
 
 def _values(name: str, values: Any) -> list:
@@ -231,7 +198,7 @@ def _values(name: str, values: Any) -> list:
 
 
 def sweep(
-    net: Network,
+    net: Any,
     opt: Any,
     loss: Any,
     x: Any,
@@ -281,16 +248,14 @@ def sweep(
         if name == "learning_rate" and min(vals) < 0:
             raise ValueError(f"learning_rates must be >= 0, got {vals}")
         axes[name] = vals
-    configs = [dict(zip(axes, point)) for point in itertools.product(*axes.values())]
+    configs = [dict(zip(axes, point, strict=True)) for point in itertools.product(*axes.values())]
 
     if input_shape is None:
         input_shape = tuple(np.shape(x)[1:])
     dtype = None if dtype is None else jnp.dtype(dtype)
-    # Fail on a hyperparameter the state lacks before anything runs (shapes only, no compile).
-    state_shape = jax.eval_shape(opt.init, jax.eval_shape(lambda k: net.init(k, input_shape), jax.random.PRNGKey(0)))
-    for name in axes:
-        if name != "seed":
-            _set_hparam(state_shape, name, np.zeros((), np.float32))
+    # Fail on a hyperparameter the state lacks before anything runs (traced: nothing compiles).
+    params_shape = jax.eval_shape(lambda k: net.init(k, input_shape), jax.random.PRNGKey(0))
+    jax.eval_shape(lambda p: [_set_hparam(opt.init(p), name, 0.0) for name in axes if name != "seed"], params_shape)
     inits, fit_keys = {}, {}
     for s in dict.fromkeys(axes["seed"]):
         init_key, fit_keys[s] = jax.random.split(jax.random.PRNGKey(s))

@@ -1,0 +1,189 @@
+"""The layer protocol, and networks as layers.
+
+A :class:`Layer` is three pure functions, in the spirit of ``jax.example_libraries.stax``
+with the reverse pass written out by hand beside each forward:
+
+* ``init(key, input_shape, dtype) -> (output_shape, params)``; shapes exclude the batch axis.
+* ``forward(params, x, *, key=None, train=False) -> (y, cache)``; ``cache`` is a pytree of
+  arrays holding exactly what ``backward`` needs.
+* ``backward(params, cache, dy) -> (dparams, dx)``; the vector-Jacobian product of
+  ``forward`` at the point it cached, with ``dparams`` shaped like ``params``.
+
+:func:`serial` composes layers into a :class:`Network`, which is itself a layer: it has
+``forward``, ``backward``, ``name``, ``needs_key`` and the layer's init as
+``init_with_shape``, so networks nest in ``serial`` as they are. Its ``backward`` runs the
+layers in reverse (the chain rule, layer by layer).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from fnn._values import Static
+
+Array = jax.Array
+Params = Any
+Shape = tuple[int, ...]
+
+
+class FeatureMismatchError(ValueError):
+    """An input whose trailing size differs from what a layer was built for."""
+
+
+def as_shape(input_shape: int | Sequence[int]) -> Shape:
+    if isinstance(input_shape, int):
+        input_shape = (input_shape,)
+    try:
+        shape = tuple(int(d) for d in input_shape)
+    except TypeError:
+        raise TypeError(
+            f"input_shape must be an int or a tuple of ints (without the batch axis), got {input_shape!r}"
+        ) from None
+    if not shape or any(d < 1 for d in shape):
+        raise ValueError(f"input_shape must be non-empty with positive sizes, got {shape}")
+    return shape
+
+
+def output_shape_of(init: Callable[..., tuple[Shape, Params]], input_shape: int | Sequence[int]) -> Shape:
+    """The output shape ``init`` gives for ``input_shape``, traced: nothing is allocated."""
+    shape = as_shape(input_shape)
+    out = jax.eval_shape(lambda k: Static(tuple(init(k, shape)[0])), jax.random.PRNGKey(0))
+    return out.value
+
+
+class Layer(NamedTuple):
+    """A layer: pure ``init``/``forward``/``backward`` functions plus a display name.
+
+    ``needs_key`` marks layers that draw randomness in training (Dropout); ``serial`` hands
+    those, and only those, a fresh subkey.
+    """
+
+    init: Callable[..., tuple[Shape, Params]]
+    forward: Callable[..., tuple[Array, Any]]
+    backward: Callable[[Params, Any, Array], tuple[Params, Array]]
+    name: str
+    needs_key: bool = False
+
+    def init_with_shape(self, key: Array, input_shape: int | Sequence[int], dtype: Any = jnp.float32) -> tuple[Shape, Params]:
+        """``(output_shape, params)``: the layer's ``init`` (the name networks share)."""
+        return self.init(key, input_shape, dtype)
+
+    def output_shape(self, input_shape: int | Sequence[int]) -> Shape:
+        """The output shape (without the batch axis) for inputs of ``input_shape``."""
+        return output_shape_of(self.init, input_shape)
+
+
+@dataclass(frozen=True)
+class Network:
+    """A stack of layers, and a layer itself (see the module docstring); the ``net`` of the API.
+
+    ``params`` is a list with one entry per layer (a nested network's entry is its own list).
+    Networks compare by value: two built from the same description are equal, so compiled
+    training programs cached on one serve the other.
+    """
+
+    layers: tuple[Layer | Network, ...]
+    names: tuple[str, ...] = field(default=())
+    name: str = "serial"
+
+    def __post_init__(self) -> None:
+        if not self.names:
+            object.__setattr__(self, "names", _unique_names(self.layers))
+
+    @property
+    def needs_key(self) -> bool:
+        return any(layer.needs_key for layer in self.layers)
+
+    def init(self, key: Array, input_shape: int | Sequence[int], dtype: Any = jnp.float32) -> list:
+        """Initial params (a list, one entry per layer) for inputs of ``input_shape`` (no batch axis)."""
+        return self.init_with_shape(key, input_shape, dtype)[1]
+
+    def init_with_shape(self, key: Array, input_shape: int | Sequence[int], dtype: Any = jnp.float32) -> tuple[Shape, list]:
+        """``(output_shape, params)``: the network's init as a layer's."""
+        shape = as_shape(input_shape)
+        params = []
+        for layer, k in zip(self.layers, jax.random.split(key, len(self.layers)), strict=True):
+            shape, p = layer.init_with_shape(k, shape, dtype)
+            params.append(p)
+        return shape, params
+
+    def output_shape(self, input_shape: int | Sequence[int]) -> Shape:
+        """The output shape (without the batch axis) for inputs of ``input_shape``."""
+        return output_shape_of(self.init_with_shape, input_shape)
+
+    def forward(self, params: list, x: Array, *, key: Array | None = None, train: bool = False) -> tuple[Array, list]:
+        """``(y, cache)``: the output and what :meth:`backward` needs. ``x``: (batch, *input_shape)."""
+        self._check_params(params)
+        keys = self._layer_keys(key, train)
+        caches = []
+        for i, (layer, p) in enumerate(zip(self.layers, params, strict=True)):
+            try:
+                x, c = layer.forward(p, x, key=keys[i], train=train)
+            except FeatureMismatchError as e:
+                raise FeatureMismatchError(f"layer {i} ({self.names[i]}) {e}") from None
+            caches.append(c)
+        return x, caches
+
+    def apply(self, params: list, x: Array, *, key: Array | None = None, train: bool = False) -> Array:
+        """The network's output ``y`` for a batch ``x``; pure, jittable and vmappable."""
+        return self.forward(params, x, key=key, train=train)[0]
+
+    __call__ = apply
+
+    def backward(self, params: list, cache: list, dy: Array) -> tuple[list, Array]:
+        """Reverse pass: ``(dparams, dx)`` for the output cotangent ``dy`` (chain rule, last layer first)."""
+        self._check_params(params)
+        grads: list = [None] * len(self.layers)
+        for i in reversed(range(len(self.layers))):
+            grads[i], dy = self.layers[i].backward(params[i], cache[i], dy)
+        return grads, dy
+
+    def as_layer(self, name: str | None = None) -> Layer:
+        """This network as a :class:`Layer` tuple (a network already is one; kept for code
+        that wants the tuple)."""
+        return Layer(self.init_with_shape, self.forward, self.backward, name or self.name, self.needs_key)
+
+    def _layer_keys(self, key: Array | None, train: bool) -> list:
+        if key is None or not train:
+            return [None] * len(self.layers)
+        n = sum(layer.needs_key for layer in self.layers)
+        sub = iter(jax.random.split(key, n)) if n else iter(())
+        return [next(sub) if layer.needs_key else None for layer in self.layers]
+
+    def _check_params(self, params: Any) -> None:
+        if not isinstance(params, (list, tuple)) or len(params) != len(self.layers):
+            got = (
+                f"a {type(params).__name__} of length {len(params)}"
+                if isinstance(params, (list, tuple))
+                else type(params).__name__
+            )
+            raise ValueError(f"params must be a list with one entry per layer ({len(self.layers)}), got {got}")
+
+    def __repr__(self) -> str:
+        return f"Network({', '.join(self.names)})"
+
+
+def _unique_names(layers: Sequence[Layer | Network]) -> tuple[str, ...]:
+    counts: dict[str, int] = {}
+    names = []
+    for layer in layers:
+        n = counts.get(layer.name, 0)
+        counts[layer.name] = n + 1
+        names.append(f"{layer.name}_{n}")
+    return tuple(names)
+
+
+def serial(*layers: Layer | Network, name: str = "serial") -> Network:
+    """Composes layers (and networks, which are layers) in order:
+    ``serial(Dense(64, "relu"), Dropout(0.1), Dense(10))``."""
+    if not layers:
+        raise ValueError("serial needs at least one layer")
+    for i, layer in enumerate(layers):
+        if not isinstance(layer, (Layer, Network)):
+            raise TypeError(f"serial: argument {i} must be a Layer or Network, got {type(layer).__name__}")
+    return Network(tuple(layers), name=name)

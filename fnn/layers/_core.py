@@ -1,0 +1,279 @@
+"""The built-in layers, each forward beside its hand-written backward: Dense, Activation,
+Dropout, LayerNorm, Flatten; and :func:`mlp`.
+
+Each layer's functions are module-level rules bound to the layer's configuration by value
+(:func:`fnn._values.bound`), so ``Dense(64, "relu") == Dense(64, "relu")`` and networks built
+from the same description compare equal.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from fnn import activations, initializers
+from fnn._validate import integer, real
+from fnn._values import bound
+from fnn.layers._base import FeatureMismatchError, Layer, Network, Shape, as_shape, serial
+
+Array = jax.Array
+
+
+def _check_features(x: Array, expected: int) -> None:
+    if x.ndim < 1 or x.shape[-1] != expected:
+        got = x.shape[-1] if x.ndim else "a scalar"
+        raise FeatureMismatchError(f"expects {expected} input features, got {got} (input shape {x.shape})")
+
+
+def _sum_leading(a: Array) -> Array:
+    """Sums every axis but the last: the batch (and any other leading) axes."""
+    return a.reshape(-1, a.shape[-1]).sum(axis=0)
+
+
+def _same_shape_init(key: Array, input_shape: Any, dtype: Any = jnp.float32) -> tuple[Shape, dict]:
+    return as_shape(input_shape), {}
+
+
+# --------------------------------------------------------------------------------------------
+# Dense: y = act(x @ w + b)
+# --------------------------------------------------------------------------------------------
+
+
+def _dense_init(units, kernel_init, bias_init, use_bias, key, input_shape, dtype=jnp.float32):
+    shape = as_shape(input_shape)
+    kw, kb = jax.random.split(key)
+    w = kernel_init(kw, (shape[-1], units), dtype)
+    params = {"w": w, "b": bias_init(kb, (units,), dtype)} if use_bias else {"w": w}
+    return (*shape[:-1], units), params
+
+
+def _dense_forward(act, use_bias, params, x, *, key=None, train=False):
+    _check_features(x, params["w"].shape[0])
+    z = x @ params["w"]
+    if use_bias:
+        z = z + params["b"]
+    if act is None:  # linear: nothing to cache but the input
+        return z, (x,)
+    y = act.fn(z)
+    return y, (x, z, y)
+
+
+def _dense_backward(act, use_bias, params, cache, dy):
+    if act is None:
+        (x,), dz = cache, dy
+    else:
+        x, z, y = cache
+        dz = act.vjp(z, y, dy)
+    x2, dz2 = x.reshape(-1, x.shape[-1]), dz.reshape(-1, dz.shape[-1])
+    # Contract over the shared axes in place: ``x.T @ dz`` and ``dz @ w.T`` leave a transposed
+    # copy of each kernel in the step (figure: benchmarks/RESULTS.md, "What changed in the library").
+    dw = jax.lax.dot_general(x2, dz2, (((0,), (0,)), ((), ())))
+    dx = jax.lax.dot_general(dz, params["w"], (((dz.ndim - 1,), (1,)), ((), ())))
+    grads = {"w": dw, "b": _sum_leading(dz)} if use_bias else {"w": dw}
+    return grads, dx
+
+
+def Dense(
+    units: int,
+    activation: str | activations.Activation | None = None,
+    *,
+    use_bias: bool = True,
+    kernel_initializer: str | Callable = "glorot_uniform",
+    bias_initializer: str | Callable = "zeros",
+    name: str = "dense",
+) -> Layer:
+    """Fully-connected layer ``y = act(x @ w + b)``; params ``{"w": (in, out), "b": (out,)}``.
+
+    Backward, with ``z = x @ w + b`` and ``dz = act'(z) * dy`` (a VJP for softmax)::
+
+        dw = x^T dz      (in, out)      db = sum_batch dz      (out,)      dx = dz w^T   (..., in)
+
+    Defaults follow Keras: glorot_uniform kernel, zero bias, no activation.
+    """
+    units = _check_units(units)
+    act = activations.get(activation)
+    # The identity is skipped by what it computes, not by its name: a custom Activation
+    # called "linear" still runs.
+    fwd_act = None if act == activations.get("linear") else act
+    kernel_init = initializers.get(kernel_initializer)
+    bias_init = initializers.get(bias_initializer)
+    use_bias = bool(use_bias)
+    return Layer(
+        bound(_dense_init, units, kernel_init, bias_init, use_bias),
+        bound(_dense_forward, fwd_act, use_bias),
+        bound(_dense_backward, fwd_act, use_bias),
+        name,
+    )
+
+
+def _check_units(units: Any, what: str = "units") -> int:
+    return integer(what, units, 1)
+
+
+# --------------------------------------------------------------------------------------------
+# Activation: y = act(x)
+# --------------------------------------------------------------------------------------------
+
+
+def _activation_forward(act, params, x, *, key=None, train=False):
+    y = act.fn(x)
+    return y, (x, y)
+
+
+def _activation_backward(act, params, cache, dy):
+    x, y = cache
+    return {}, act.vjp(x, y, dy)
+
+
+def Activation(activation: str | activations.Activation, *, name: str | None = None) -> Layer:
+    """Elementwise (or softmax) activation as a layer of its own; no params. ``dx = act'(x) dy``."""
+    act = activations.get(activation)
+    return Layer(_same_shape_init, bound(_activation_forward, act), bound(_activation_backward, act), name or act.name)
+
+
+# --------------------------------------------------------------------------------------------
+# Dropout: y = x * m / (1 - rate),  m ~ Bernoulli(1 - rate)
+# --------------------------------------------------------------------------------------------
+
+
+def _dropout_forward(keep, name, params, x, *, key=None, train=False):
+    if not train or keep == 1.0:
+        return x, ()
+    if key is None:
+        raise ValueError(f"{name}: train=True needs a PRNG key (pass key=...)")
+    mask = jax.random.bernoulli(key, keep, x.shape)
+    return jnp.where(mask, x / jnp.asarray(keep, x.dtype), jnp.zeros((), x.dtype)), (mask,)
+
+
+def _dropout_backward(keep, params, cache, dy):
+    if not cache:  # evaluation mode: identity
+        return {}, dy
+    (mask,) = cache
+    return {}, jnp.where(mask, dy / jnp.asarray(keep, dy.dtype), jnp.zeros((), dy.dtype))
+
+
+def Dropout(rate: float, *, name: str = "dropout") -> Layer:
+    """Inverted dropout: in training each unit is zeroed with probability ``rate`` and the
+    survivors scaled by ``1/(1-rate)``, so evaluation (``train=False``) is the identity.
+
+    Backward uses the same mask: ``dx = dy * m / (1 - rate)``. Training needs ``key=``.
+    """
+    keep = 1.0 - real("Dropout rate", rate, 0.0, 1.0, hi_open=True)
+    return Layer(_same_shape_init, bound(_dropout_forward, keep, name), bound(_dropout_backward, keep), name, needs_key=True)
+
+
+# --------------------------------------------------------------------------------------------
+# LayerNorm: y = (x - mean) / sqrt(var + eps) * scale + offset, over the last axis
+# --------------------------------------------------------------------------------------------
+
+
+def _layernorm_init(center, scale, key, input_shape, dtype=jnp.float32):
+    shape = as_shape(input_shape)
+    params = {}
+    if scale:
+        params["scale"] = jnp.ones((shape[-1],), dtype)
+    if center:
+        params["offset"] = jnp.zeros((shape[-1],), dtype)
+    return shape, params
+
+
+def _layernorm_forward(epsilon, center, scale, params, x, *, key=None, train=False):
+    if "scale" in params or "offset" in params:
+        _check_features(x, (params.get("scale", params.get("offset"))).shape[0])
+    mu = jnp.mean(x, axis=-1, keepdims=True)
+    xc = x - mu
+    r = jax.lax.rsqrt(jnp.mean(xc * xc, axis=-1, keepdims=True) + jnp.asarray(epsilon, x.dtype))
+    xh = xc * r
+    y = xh * params["scale"] if scale else xh
+    if center:
+        y = y + params["offset"]
+    return y, (xh, r)
+
+
+def _layernorm_backward(center, scale, params, cache, dy):
+    xh, r = cache
+    g = dy * params["scale"] if scale else dy
+    dx = r * (g - jnp.mean(g, axis=-1, keepdims=True) - xh * jnp.mean(g * xh, axis=-1, keepdims=True))
+    grads = {}
+    if scale:
+        grads["scale"] = _sum_leading(dy * xh)
+    if center:
+        grads["offset"] = _sum_leading(dy)
+    return grads, dx
+
+
+def LayerNorm(
+    *, epsilon: float = 1e-3, center: bool = True, scale: bool = True, name: str = "layer_norm"
+) -> Layer:
+    """Layer normalisation over the last axis (Keras defaults: ``epsilon=1e-3``, learned
+    ``scale`` (ones) and ``offset`` (zeros)).
+
+    With ``xh = (x - mu) * r``, ``r = 1/sqrt(var + eps)`` and ``g = dy * scale``, the backward is::
+
+        dx = r * (g - mean(g) - xh * mean(g * xh))        dscale = sum_batch dy * xh
+        doffset = sum_batch dy
+    """
+    epsilon = real("LayerNorm epsilon", epsilon, lo=0.0, lo_open=True)
+    center, scale = bool(center), bool(scale)
+    return Layer(
+        bound(_layernorm_init, center, scale),
+        bound(_layernorm_forward, epsilon, center, scale),
+        bound(_layernorm_backward, center, scale),
+        name,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Flatten: (N, d1, d2, ...) -> (N, d1*d2*...)
+# --------------------------------------------------------------------------------------------
+
+
+def _flatten_init(key, input_shape, dtype=jnp.float32):
+    return (math.prod(as_shape(input_shape)),), {}
+
+
+def _flatten_forward(params, x, *, key=None, train=False):
+    # A zero-size array remembers the input's shape inside the cache pytree without holding any
+    # data, so the cache stays a pytree of arrays (jit/scan friendly).
+    return x.reshape(x.shape[0], -1), (jnp.zeros((0, *x.shape[1:]), x.dtype),)
+
+
+def _flatten_backward(params, cache, dy):
+    (like,) = cache
+    return {}, dy.reshape((dy.shape[0], *like.shape[1:]))
+
+
+def Flatten(*, name: str = "flatten") -> Layer:
+    """Flattens every axis but the batch axis; backward reshapes ``dy`` back."""
+    return Layer(_flatten_init, _flatten_forward, _flatten_backward, name)
+
+
+# --------------------------------------------------------------------------------------------
+# mlp
+# --------------------------------------------------------------------------------------------
+
+
+def mlp(
+    sizes: int | Sequence[int],
+    activation: str | activations.Activation = "relu",
+    output_activation: str | activations.Activation | None = None,
+    **dense_kwargs: Any,
+) -> Network:
+    """A multi-layer perceptron: ``Dense(s, activation)`` for each hidden size, then a Dense
+    output layer with ``output_activation`` (linear by default, so losses take logits).
+
+    ``mlp([256, 256, 10], activation="relu")`` is 784 -> 256 -> 256 -> 10 once initialised
+    with ``input_shape=(784,)``.
+    """
+    sizes = [sizes] if isinstance(sizes, int) else list(sizes)
+    if not sizes:
+        raise ValueError("mlp: sizes must name at least the output size")
+    for s in sizes:
+        _check_units(s, "mlp sizes")
+    activations.get(activation)  # an unknown name fails here, hidden layers or not
+    hidden = [Dense(s, activation, **dense_kwargs) for s in sizes[:-1]]
+    return serial(*hidden, Dense(sizes[-1], output_activation, **dense_kwargs))

@@ -1,0 +1,161 @@
+"""Losses with Keras 3's names, argument order ``(y_true, y_pred)``, numerics and defaults.
+
+Every loss ``name(y_true, y_pred, ..., sample_weight=None) -> scalar`` sits beside its
+hand-written gradient ``name_grad(...)`` with respect to ``y_pred`` (same shape as ``y_pred``).
+No gradient here uses jax's autodiff. The kernels that compute both (each per-sample loss
+beside its derivative) and the shared reduction are in ``_kernels.py``.
+
+Reduction (Keras's ``"sum_over_batch_size"``): the elementwise loss is first reduced over the
+feature/class axis to per-sample values ``l_i`` (shape ``y_pred.shape`` without that axis), then
+``loss = sum_i w_i l_i / n`` with ``n`` the number of per-sample values and ``w`` the optional
+``sample_weight`` (default 1; shape ``(N,)``, scalar, or the per-sample shape). A rank-1
+``y_pred`` of shape ``(N,)`` is N samples of one output each for the elementwise losses (the
+value equals Keras's); for the class-axis losses (categorical CE, sparse CE, KL divergence,
+categorical hinge, cosine similarity) it is one sample. ``y_true`` of shape ``(N,)`` pairs with
+``y_pred`` of shape ``(N, 1)`` and vice versa (Keras's ``squeeze_or_expand_to_same_rank``).
+(Keras reduces a rank-1 batch to one scalar first, so it would scale a weighted one by mean(w).)
+
+Numerics follow Keras 3 (``keras/src/losses/losses.py`` and the JAX backend's ``nn.py``):
+``EPSILON = 1e-7``; probabilities are clipped to ``[EPSILON, 1 - EPSILON]``; categorical CE
+renormalises ``y_pred`` to sum 1 along the class axis before clipping; logits go through
+log-sigmoid / log-softmax. Two documented departures: binary focal CE with ``from_logits=True``
+takes the log-sigmoid form (Keras clips ``sigmoid(z)``, so the two differ only for |z| > ~16,
+where Keras's gradient vanishes); sparse CE's ignored samples get their label replaced by 0
+instead of Keras's ``y_pred * mask`` (same value, but no NaN in the gradient). MSLE uses
+``log1p(x)`` for Keras's ``log(x + 1)`` (equal up to rounding, exact for small x).
+
+Kinks and clips: a gradient equals ``jax.grad`` of the forward formula as written here. Clips
+pass the gradient on the closed interval (``x == bound`` counts as inside) and give 0 outside;
+``|y_pred - y_true|`` has derivative +1 at 0; hinge terms ``max(m, 0)`` have derivative 0 at
+``m = 0``; the max in categorical hinge splits its gradient evenly among ties.
+"""
+
+from fnn.losses._functions import (
+    binary_crossentropy as binary_crossentropy,
+)
+from fnn.losses._functions import (
+    binary_crossentropy_grad as binary_crossentropy_grad,
+)
+from fnn.losses._functions import (
+    binary_focal_crossentropy as binary_focal_crossentropy,
+)
+from fnn.losses._functions import (
+    binary_focal_crossentropy_grad as binary_focal_crossentropy_grad,
+)
+from fnn.losses._functions import (
+    categorical_crossentropy as categorical_crossentropy,
+)
+from fnn.losses._functions import (
+    categorical_crossentropy_grad as categorical_crossentropy_grad,
+)
+from fnn.losses._functions import (
+    categorical_hinge as categorical_hinge,
+)
+from fnn.losses._functions import (
+    categorical_hinge_grad as categorical_hinge_grad,
+)
+from fnn.losses._functions import (
+    cosine_similarity as cosine_similarity,
+)
+from fnn.losses._functions import (
+    cosine_similarity_grad as cosine_similarity_grad,
+)
+from fnn.losses._functions import (
+    hinge as hinge,
+)
+from fnn.losses._functions import (
+    hinge_grad as hinge_grad,
+)
+from fnn.losses._functions import (
+    huber as huber,
+)
+from fnn.losses._functions import (
+    huber_grad as huber_grad,
+)
+from fnn.losses._functions import (
+    kl_divergence as kl_divergence,
+)
+from fnn.losses._functions import (
+    kl_divergence_grad as kl_divergence_grad,
+)
+from fnn.losses._functions import (
+    log_cosh as log_cosh,
+)
+from fnn.losses._functions import (
+    log_cosh_grad as log_cosh_grad,
+)
+from fnn.losses._functions import (
+    mean_absolute_error as mean_absolute_error,
+)
+from fnn.losses._functions import (
+    mean_absolute_error_grad as mean_absolute_error_grad,
+)
+from fnn.losses._functions import (
+    mean_absolute_percentage_error as mean_absolute_percentage_error,
+)
+from fnn.losses._functions import (
+    mean_absolute_percentage_error_grad as mean_absolute_percentage_error_grad,
+)
+from fnn.losses._functions import (
+    mean_squared_error as mean_squared_error,
+)
+from fnn.losses._functions import (
+    mean_squared_error_grad as mean_squared_error_grad,
+)
+from fnn.losses._functions import (
+    mean_squared_logarithmic_error as mean_squared_logarithmic_error,
+)
+from fnn.losses._functions import (
+    mean_squared_logarithmic_error_grad as mean_squared_logarithmic_error_grad,
+)
+from fnn.losses._functions import (
+    poisson as poisson,
+)
+from fnn.losses._functions import (
+    poisson_grad as poisson_grad,
+)
+from fnn.losses._functions import (
+    sparse_categorical_crossentropy as sparse_categorical_crossentropy,
+)
+from fnn.losses._functions import (
+    sparse_categorical_crossentropy_grad as sparse_categorical_crossentropy_grad,
+)
+from fnn.losses._functions import (
+    squared_hinge as squared_hinge,
+)
+from fnn.losses._functions import (
+    squared_hinge_grad as squared_hinge_grad,
+)
+from fnn.losses._kernels import EPSILON as EPSILON
+from fnn.losses._loss import (
+    Loss as Loss,
+)
+from fnn.losses._loss import (
+    check_targets as check_targets,
+)
+from fnn.losses._loss import (
+    get as get,
+)
+from fnn.losses._loss import (
+    names as names,
+)
+
+__all__ = [
+    "EPSILON", "Loss", "get", "names", "check_targets",
+    "mean_squared_error", "mean_squared_error_grad",
+    "mean_absolute_error", "mean_absolute_error_grad",
+    "mean_absolute_percentage_error", "mean_absolute_percentage_error_grad",
+    "mean_squared_logarithmic_error", "mean_squared_logarithmic_error_grad",
+    "huber", "huber_grad",
+    "log_cosh", "log_cosh_grad",
+    "binary_crossentropy", "binary_crossentropy_grad",
+    "binary_focal_crossentropy", "binary_focal_crossentropy_grad",
+    "categorical_crossentropy", "categorical_crossentropy_grad",
+    "sparse_categorical_crossentropy", "sparse_categorical_crossentropy_grad",
+    "kl_divergence", "kl_divergence_grad",
+    "poisson", "poisson_grad",
+    "hinge", "hinge_grad",
+    "squared_hinge", "squared_hinge_grad",
+    "categorical_hinge", "categorical_hinge_grad",
+    "cosine_similarity", "cosine_similarity_grad",
+]  # fmt: skip

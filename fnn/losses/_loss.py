@@ -1,0 +1,193 @@
+"""Losses by name: the registry, :class:`Loss` objects and :func:`get`, and the eager target
+checks ``fit`` and ``evaluate`` run before compiling anything.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from fnn._registry import Registry
+from fnn._validate import boolean, integer, real
+from fnn.losses._kernels import (
+    Terms,
+    apply_kernel,
+    binary_crossentropy_terms,
+    binary_focal_crossentropy_terms,
+    categorical_crossentropy_terms,
+    categorical_hinge_terms,
+    check_label_values,
+    check_smoothing,
+    cosine_similarity_terms,
+    hinge_terms,
+    huber_terms,
+    kl_divergence_terms,
+    log_cosh_terms,
+    mae_terms,
+    mape_terms,
+    mse_terms,
+    msle_terms,
+    norm_axis,
+    poisson_terms,
+    sparse_categorical_crossentropy_terms,
+    squared_hinge_terms,
+)
+
+Array = jax.Array
+
+# ---------------------------------------------------------------------------------------------
+# Registry, Loss objects, get().
+# ---------------------------------------------------------------------------------------------
+
+class _Spec(NamedTuple):
+    kernel: Callable[..., Terms]
+    defaults: dict
+
+
+_REGISTRY: dict[str, _Spec] = {
+    "mean_squared_error": _Spec(mse_terms, {}),
+    "mean_absolute_error": _Spec(mae_terms, {}),
+    "mean_absolute_percentage_error": _Spec(mape_terms, {}),
+    "mean_squared_logarithmic_error": _Spec(msle_terms, {}),
+    "huber": _Spec(huber_terms, {"delta": 1.0}),
+    "log_cosh": _Spec(log_cosh_terms, {}),
+    "binary_crossentropy": _Spec(binary_crossentropy_terms,
+                                 {"from_logits": False, "label_smoothing": 0.0, "axis": -1}),
+    "binary_focal_crossentropy": _Spec(binary_focal_crossentropy_terms, {
+        "apply_class_balancing": False, "alpha": 0.25, "gamma": 2.0, "from_logits": False,
+        "label_smoothing": 0.0, "axis": -1}),
+    "categorical_crossentropy": _Spec(categorical_crossentropy_terms,
+                                      {"from_logits": False, "label_smoothing": 0.0, "axis": -1}),
+    "sparse_categorical_crossentropy": _Spec(sparse_categorical_crossentropy_terms,
+                                             {"from_logits": False, "ignore_class": None, "axis": -1}),
+    "kl_divergence": _Spec(kl_divergence_terms, {}),
+    "poisson": _Spec(poisson_terms, {}),
+    "hinge": _Spec(hinge_terms, {}),
+    "squared_hinge": _Spec(squared_hinge_terms, {}),
+    "categorical_hinge": _Spec(categorical_hinge_terms, {}),
+    "cosine_similarity": _Spec(cosine_similarity_terms, {"axis": -1}),
+}
+
+_NAMES = Registry(
+    "loss",
+    _REGISTRY,
+    aliases={
+        "mse": "mean_squared_error",
+        "mae": "mean_absolute_error",
+        "mape": "mean_absolute_percentage_error",
+        "msle": "mean_squared_logarithmic_error",
+        "kld": "kl_divergence",
+        "kullback_leibler_divergence": "kl_divergence",
+        "huber_loss": "huber",
+        "logcosh": "log_cosh",
+    },
+)
+
+
+def names() -> list[str]:
+    """Every loss name :func:`get` knows, canonical names and aliases, sorted."""
+    return _NAMES.names()
+
+
+def _check_option(name: str, key: str, value: Any, default: Any) -> Any:
+    where = f"loss {name!r}: {key}"
+    if isinstance(default, bool):
+        return boolean(where, value)
+    if key == "ignore_class" or isinstance(default, int):
+        return None if value is None and key == "ignore_class" else integer(where, value)
+    value = real(where, value)
+    if key == "label_smoothing":
+        check_smoothing(value, name)
+    return value
+
+
+@dataclass(frozen=True)
+class Loss:
+    """A named loss with its options; hashable and compared by value (jitted code is cached on it).
+
+    Build one with :func:`get`. ``options`` holds every option of the loss (defaults filled
+    in) as sorted ``(key, value)`` pairs.
+    """
+
+    name: str
+    options: tuple = ()
+
+    def __post_init__(self):
+        if self.name not in _REGISTRY:
+            _NAMES.canonical(self.name)  # ValueError listing the known names
+            raise ValueError(f"{self.name!r} is not a canonical loss name; use fnn.losses.get({self.name!r})")
+
+    def _run(self, y_true, y_pred, sample_weight, want):
+        return apply_kernel(_REGISTRY[self.name].kernel, y_true, y_pred, sample_weight, dict(self.options), want)
+
+    def __call__(self, y_true, y_pred, sample_weight=None) -> Array:
+        """The scalar loss."""
+        return self._run(y_true, y_pred, sample_weight, "value")
+
+    def grad(self, y_true, y_pred, sample_weight=None) -> Array:
+        """``d loss / d y_pred`` (hand-written), shape of ``y_pred``."""
+        return self._run(y_true, y_pred, sample_weight, "grad")
+
+    def value_and_grad(self, y_true, y_pred, sample_weight=None) -> tuple[Array, Array]:
+        """``(loss, d loss / d y_pred)`` from one pass (the softmax/sigmoid is shared)."""
+        return self._run(y_true, y_pred, sample_weight, "both")
+
+    def per_sample(self, y_true, y_pred) -> Array:
+        """Unweighted per-sample losses ``l_i`` (shape ``(N,)`` for the usual 2-D ``y_pred``)."""
+        return self._run(y_true, y_pred, None, "per_sample")
+
+    @property
+    def from_logits(self) -> bool:
+        return bool(dict(self.options).get("from_logits", False))
+
+
+def get(identifier: str | Loss, **options: Any) -> Loss:
+    """A :class:`Loss` from a name (Keras's function or class name, or an alias) and options.
+
+    ``get("sparse_categorical_crossentropy", from_logits=True)``, ``get("mse")``,
+    ``get("huber", delta=0.5)``. A Loss passes through, with ``options`` overriding its own.
+    Raises ValueError for an unknown name (listing the known ones) or a bad option value,
+    TypeError for an option the loss does not take or of the wrong type.
+    """
+    if isinstance(identifier, Loss):
+        name, merged = identifier.name, {**dict(identifier.options), **options}
+    elif isinstance(identifier, str):
+        name, merged = _NAMES.canonical(identifier), options
+    else:
+        raise TypeError(f"loss must be a name (str) or an fnn.losses.Loss, got {type(identifier).__name__}")
+    defaults = _REGISTRY[name].defaults
+    unknown = sorted(set(merged) - set(defaults))
+    if unknown:
+        raise TypeError(f"loss {name!r} got unexpected option(s) {unknown}; "
+                        f"it takes: {', '.join(defaults) or 'no options'}")
+    values = {k: _check_option(name, k, merged.get(k, d), d) for k, d in defaults.items()}
+    return Loss(name, tuple(sorted(values.items())))
+
+
+def check_targets(loss: str | Loss, y_true: Any, y_pred_shape: tuple, name: str = "y_true") -> None:
+    """Eager check (before any compiled code runs) that ``y_true`` fits ``loss`` and predictions
+    of shape ``y_pred_shape``: matching shapes, and for sparse CE integer labels in [0, C)."""
+    loss = get(loss)
+    shape = tuple(y_pred_shape)
+    try:
+        dtype = y_true.dtype if hasattr(y_true, "dtype") else np.asarray(y_true).dtype
+        _check_target_shapes(loss, tuple(np.shape(y_true)), np.dtype(dtype), shape)
+        if loss.name == "sparse_categorical_crossentropy":
+            opts = dict(loss.options)
+            # the shapes were checked by eval_shape above; the values in NumPy, compiling nothing
+            check_label_values(np.asarray(y_true), shape[norm_axis(opts["axis"], len(shape), loss.name)],
+                                opts["ignore_class"], loss.name)
+    except ValueError as e:
+        raise ValueError(f"{name}: {e}") from None
+
+
+@functools.lru_cache(maxsize=256)
+def _check_target_shapes(loss: Loss, y_shape: tuple, y_dtype: np.dtype, y_pred_shape: tuple) -> None:
+    # Traces the loss (nothing runs); cached because fit checks the same shapes on every call.
+    jax.eval_shape(lambda t: loss(t, jnp.zeros(y_pred_shape)), jax.ShapeDtypeStruct(y_shape, y_dtype))

@@ -1,0 +1,199 @@
+r"""The protocol every optimizer and transform follows, and the leaf-wise machinery under them.
+
+A transformation is an ``(init, update)`` pair: ``init(params) -> state`` and
+``update(updates, state, params=None) -> (updates, state)``, where ``updates`` is the change to
+add to the parameters (:func:`apply_updates`). This is optax's ``GradientTransformation``, so
+either library's transforms compose with the other's.
+
+Built-in transforms are values: their ``init`` and ``update`` are compared by the function and
+configuration they were built from (:func:`fnn._values.bound`), so two optimizers built from the
+same description share compiled programs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from fnn._values import bound
+
+Array = jax.Array
+Params = Any
+Updates = Any
+OptState = Any
+Schedule = Callable[[Array], Array]
+
+
+class GradientTransformation(NamedTuple):
+    """``init(params) -> state`` and ``update(updates, state, params=None) -> (updates, state)``."""
+
+    init: Callable[[Params], OptState]
+    update: Callable[..., tuple[Updates, OptState]]
+
+
+class EmptyState(NamedTuple):
+    """State of a stateless transform."""
+
+
+def apply_updates(params: Params, updates: Updates) -> Params:
+    """``params + updates`` leaf by leaf, each result in its parameter's dtype."""
+    check_like(updates, params, "params", what="updates")
+    return jax.tree.map(lambda p, u: (p + u).astype(jnp.asarray(p).dtype), params, updates)
+
+
+# ---------------------------------------------------------------------------------------------
+# Composition.
+
+
+def _chain_init(transforms: tuple[GradientTransformation, ...], params: Params) -> tuple:
+    return tuple(t.init(params) for t in transforms)
+
+
+def _chain_update(
+    transforms: tuple[GradientTransformation, ...], updates: Updates, state: tuple, params: Params = None
+) -> tuple[Updates, tuple]:
+    if not isinstance(state, tuple) or len(state) != len(transforms):
+        got = len(state) if isinstance(state, tuple) else type(state).__name__
+        raise ValueError(f"chain: state has {got} entries for {len(transforms)} transforms")
+    new_state = []
+    for t, s in zip(transforms, state, strict=True):
+        updates, s = t.update(updates, s, params)
+        new_state.append(s)
+    return updates, tuple(new_state)
+
+
+def chain(*transforms: GradientTransformation) -> GradientTransformation:
+    """Applies ``transforms`` in order, each to the previous one's updates; the state is the
+    tuple of their states. ``chain(scale_by_adam(), scale_by_learning_rate(1e-3))`` is Adam."""
+    for i, t in enumerate(transforms):
+        if not (callable(getattr(t, "init", None)) and callable(getattr(t, "update", None))):
+            raise TypeError(f"chain: transforms[{i}] must have init and update, got {t!r}")
+    ts = tuple(GradientTransformation(t.init, t.update) for t in transforms)
+    return GradientTransformation(bound(_chain_init, ts), bound(_chain_update, ts))
+
+
+def _empty_init(params: Params) -> EmptyState:
+    return EmptyState()
+
+
+def _stateless_update(fn: Callable, updates: Updates, state: Any, params: Params = None) -> tuple[Updates, Any]:
+    return fn(updates, params), state
+
+
+def stateless(fn: Callable[[Updates, Params | None], Updates]) -> GradientTransformation:
+    """A transform without state from ``fn(updates, params) -> updates``."""
+    if not callable(fn):
+        raise TypeError(f"stateless: fn must be callable (updates, params) -> updates, got {fn!r}")
+    return GradientTransformation(_empty_init, bound(_stateless_update, fn))
+
+
+def _identity(updates: Updates, params: Params) -> Updates:
+    return updates
+
+
+def identity() -> GradientTransformation:
+    """Passes the updates through unchanged."""
+    return stateless(_identity)
+
+
+def _zeros_fn(updates: Updates, params: Params) -> Updates:
+    return jax.tree.map(jnp.zeros_like, updates)
+
+
+def set_to_zero() -> GradientTransformation:
+    """Every update becomes 0 (with :func:`masked`: frozen parameters; see :func:`freeze`)."""
+    return stateless(_zeros_fn)
+
+
+# ---------------------------------------------------------------------------------------------
+# Leaf-wise machinery: dtypes, shapes, per-leaf rules.
+
+
+def scalar_dtype() -> Any:
+    """float64 when x64 is enabled: scalar algebra (bias corrections) in the widest dtype available."""
+    return jnp.asarray(0.0).dtype
+
+
+def moment_dtype(dtype: Any) -> Any:
+    """Optimizer buffers are kept in float32 or wider, whatever the parameters' dtype."""
+    return jnp.promote_types(dtype, jnp.float32)
+
+
+def zeros_like_moments(tree: Params, fill: Any = 0.0) -> Params:
+    """A buffer per leaf of ``tree``, filled with ``fill``, in the leaf's moment dtype."""
+    return jax.tree.map(lambda p: jnp.full(jnp.shape(p), fill, moment_dtype(jnp.asarray(p).dtype)), tree)
+
+
+def count0() -> Array:
+    return jnp.zeros((), jnp.int32)
+
+
+def cast(dtype: Any, *scalars: Any) -> tuple[Array, ...]:
+    return tuple(jnp.asarray(s).astype(dtype) for s in scalars)
+
+
+def safe_eps(eps: Any, dtype: Any) -> Array:
+    """``eps`` in ``dtype``, never rounded to 0 when it is positive (0/0 would give NaN)."""
+    eps = jnp.asarray(eps)
+    return jnp.maximum(eps.astype(dtype), jnp.where(eps > 0, jnp.finfo(dtype).tiny, 0).astype(dtype))
+
+
+def check_like(grads: Params, tree: Params | None, name: str, what: str = "grads") -> None:
+    """``tree`` (params, a state buffer, updates) must have ``grads``' structure and shapes."""
+    if tree is None:
+        return
+    if tree_structure(tree) != tree_structure(grads):
+        raise ValueError(
+            f"{what} and {name} have different tree structures: {what} "
+            f"{jax.tree.structure(grads)}, {name} {jax.tree.structure(tree)}"
+        )
+    for (path, g), t in zip(jax.tree_util.tree_flatten_with_path(grads)[0], jax.tree.leaves(tree), strict=True):
+        if jnp.shape(g) != jnp.shape(t):
+            raise ValueError(
+                f"{what}{jax.tree_util.keystr(path)} has shape {jnp.shape(g)} but "
+                f"{name}{jax.tree_util.keystr(path)} has shape {jnp.shape(t)}"
+            )
+
+
+def tree_structure(tree: Any) -> Any:
+    """``jax.tree.structure`` typed loosely: jaxlib ships no stubs for ``PyTreeDef``."""
+    return jax.tree.structure(tree)
+
+
+def need_params(params: Params | None, who: str, why: str) -> None:
+    if params is None:
+        raise ValueError(f"{who}.update needs params (for {why}); call update(updates, state, params)")
+
+
+def leafwise(fn: Callable, n_out: int, updates: Updates, params: Params | None, *buffers: Params) -> tuple:
+    """Trees ``(updates, *new_buffers)`` from ``fn(u, p, *b) -> (update, *new_b)`` applied per leaf.
+
+    ``u`` and ``p`` arrive in the moments' dtype (float32 or wider); the update goes back to
+    the dtype of ``updates``' leaf, the buffers stay in theirs.
+    """
+    check_like(updates, params, "params", what="updates")
+    for b in buffers:
+        check_like(updates, b, "state", what="updates")
+
+    def leaf(u, p, *b):
+        dt = moment_dtype(u.dtype)
+        out = fn(u.astype(dt), None if p is None else p.astype(dt), *b)
+        return (out[0].astype(u.dtype), *out[1:])
+
+    treedef = tree_structure(updates)
+    ps = treedef.flatten_up_to(params) if params is not None else [None] * treedef.num_leaves
+    columns = [
+        leaf(u, p, *bs)
+        for u, p, *bs in zip(treedef.flatten_up_to(updates), ps, *(treedef.flatten_up_to(b) for b in buffers), strict=True)
+    ]
+    if not columns:
+        return tuple(treedef.unflatten([]) for _ in range(n_out))
+    return tuple(treedef.unflatten(list(c)) for c in zip(*columns, strict=True))
+
+
+def tree_scale(tree: Updates, factor: Any) -> Updates:
+    """Every leaf times a scalar ``factor``, computed in the moment dtype, cast back."""
+    return jax.tree.map(lambda u: (u.astype(moment_dtype(u.dtype)) * jnp.asarray(factor).astype(moment_dtype(u.dtype))).astype(u.dtype), tree)

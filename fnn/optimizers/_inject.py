@@ -1,0 +1,269 @@
+r"""Hyperparameters as data: :func:`inject_hyperparams`, the one place where they become state.
+
+``inject_hyperparams(factory)(**hyperparams)`` builds ``factory``'s transform with every numeric
+hyperparameter held in the optimizer state (``state.hparams``) as a 0-d array and passed to
+``factory`` afresh at each update. So
+
+* a new value (``set_learning_rate``, ``set_hyperparams``, a callback, a sweep) changes an
+  array, never the program: nothing recompiles, and states can be vmapped over values;
+* two optimizers built from the same factory and options, differing only in hyperparameter
+  values, have EQUAL ``update`` functions, so compiled training programs keyed on them are
+  shared (``fnn.fit`` keys its cache of compiled epochs on ``opt.update``);
+* a hyperparameter given as a schedule (any callable ``step -> value``) is evaluated at each
+  update; ``hparams`` holds the value the NEXT update uses.
+
+Everything that is not a number or a callable (bools, None, strings, tuples) is passed through
+as a static option; ``static_args`` names further arguments to keep static.
+"""
+
+from __future__ import annotations
+
+import inspect
+import numbers
+from collections.abc import Callable, Iterable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from fnn._validate import is_traced
+from fnn._values import bound
+from fnn.optimizers._base import (
+    Array,
+    GradientTransformation,
+    OptState,
+    Params,
+    Updates,
+    check_like,
+    count0,
+    scalar_dtype,
+)
+
+
+class InjectHyperparamsState(NamedTuple):
+    """``count`` updates so far; ``hparams`` the values the next update uses; ``scales`` one
+    factor per scheduled hyperparameter (``hparams[h] = schedule_h(count) * scales[h]``, so
+    setting ``h`` rescales the rest of its schedule); ``inner_state`` the transform's own."""
+
+    count: Array  # type: ignore[assignment]  # the field shadows tuple.count, as in optax
+    hparams: dict[str, Array]
+    scales: dict[str, Array]
+    inner_state: OptState
+
+
+def _is_number(value: Any) -> bool:
+    if isinstance(value, (bool, np.bool_)):
+        return False
+    if isinstance(value, numbers.Real):
+        return True
+    return (
+        isinstance(value, (np.ndarray, np.generic, jax.Array))
+        and np.ndim(value) == 0
+        and np.dtype(value.dtype).kind in "iuf"
+    )
+
+
+def _as_array(value: Any, dtype: Any) -> Array:
+    """Floats in the hyperparameter dtype (a positive value never rounds to 0), ints as ints."""
+    if is_traced(value):
+        return value.astype(dtype) if jnp.issubdtype(value.dtype, jnp.floating) else value
+    v = np.asarray(value)
+    if v.dtype.kind != "f" and not isinstance(value, float):
+        return jnp.asarray(v)
+    out = v.astype(dtype)
+    if v > 0 and out == 0:  # on the host: no tiny programs compiled for a scalar
+        out = np.asarray(np.finfo(dtype).tiny, dtype)
+    return jnp.asarray(out)
+
+
+class _Spec(NamedTuple):
+    """What an injected transform's program depends on: everything but the numeric values."""
+
+    factory: Callable[..., GradientTransformation]
+    static: tuple[tuple[str, Any], ...]
+    schedules: tuple[tuple[str, Callable[[Array], Array]], ...]
+    numeric: tuple[str, ...]
+    dtype: Any
+
+    def build(self, hp: dict[str, Any]) -> GradientTransformation:
+        return self.factory(**dict(self.static), **hp)
+
+
+def _inject_init(spec: _Spec, values: tuple[tuple[str, Any], ...], params: Params) -> InjectHyperparamsState:
+    dtype = spec.dtype or scalar_dtype()
+    hp = {name: _as_array(v, dtype) for name, v in values}
+    scales = {}
+    for name, schedule in spec.schedules:
+        hp[name] = jnp.asarray(schedule(count0()), dtype)
+        scales[name] = jnp.ones((), dtype)
+    return InjectHyperparamsState(count0(), hp, scales, spec.build(hp).init(params))
+
+
+def _inject_update(
+    spec: _Spec, updates: Updates, state: InjectHyperparamsState, params: Params = None
+) -> tuple[Updates, InjectHyperparamsState]:
+    check_like(updates, params, "params")  # the optimizer's entry: name the user's grads
+    # A factory that injects its own (a named optimizer) keeps values in its own state: ours rule.
+    inner_state = _map_hparam_nodes(lambda node: _override(node, state.hparams), state.inner_state)
+    updates, inner_state = spec.build(state.hparams).update(updates, inner_state, params)
+    count = state.count + 1
+    hp = dict(state.hparams)
+    for name, schedule in spec.schedules:
+        hp[name] = jnp.asarray(schedule(count), hp[name].dtype) * state.scales[name]
+    return updates, InjectHyperparamsState(count, hp, state.scales, inner_state)
+
+
+def inject_hyperparams(
+    factory: Callable[..., GradientTransformation],
+    *,
+    static_args: Iterable[str] = (),
+    hyperparam_dtype: Any = None,
+) -> Callable[..., GradientTransformation]:
+    """``factory``'s transform with its numeric hyperparameters held in the state (see the
+    module docstring). Returns a function taking ``factory``'s own arguments.
+
+    >>> import fnn.optimizers as O
+    >>> opt = O.inject_hyperparams(O.adam)(learning_rate=1e-3)   # any factory will do
+    >>> O.adam(1e-3).update == O.adam(0.5).update                 # the named optimizers are injected
+    True
+
+    ``hyperparam_dtype`` defaults to float64 when x64 is enabled at ``init``, else float32.
+    The factory is called once at construction (so bad values fail there) and once per update
+    with the state's arrays.
+    """
+    if not callable(factory):
+        raise TypeError(f"inject_hyperparams: factory must be callable, got {factory!r}")
+    signature = inspect.signature(factory)
+    keep_static = frozenset(static_args)
+
+    def build(*args: Any, **kwargs: Any) -> GradientTransformation:
+        try:
+            arguments = signature.bind(*args, **kwargs)
+        except TypeError as e:
+            raise TypeError(f"{getattr(factory, '__name__', 'factory')}: {e}") from None
+        arguments.apply_defaults()
+        numeric, schedules, static = {}, {}, {}
+        for name, value in arguments.arguments.items():
+            if name in keep_static:
+                static[name] = value
+            elif _is_number(value):
+                numeric[name] = value
+            elif callable(value):
+                schedules[name] = value
+            else:
+                static[name] = value
+        # Built once (abstractly: nothing runs) with the given values, so that a bad
+        # hyperparameter fails here rather than at the first update.
+        jax.eval_shape(lambda: (factory(**static, **numeric, **{n: s(count0()) for n, s in schedules.items()}), 0)[1])
+        spec = _Spec(factory, tuple(static.items()), tuple(schedules.items()), tuple(numeric), hyperparam_dtype)
+        return GradientTransformation(bound(_inject_init, spec, tuple(numeric.items())), bound(_inject_update, spec))
+
+    build.__name__ = f"inject_hyperparams({getattr(factory, '__name__', 'factory')})"
+    build.__doc__ = factory.__doc__
+    return build
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading and setting hyperparameters in any state (nested, chained, masked, vmapped).
+
+
+def _holds_hparams(node: Any) -> bool:
+    return hasattr(node, "_fields") and "hparams" in node._fields and isinstance(node.hparams, dict)
+
+
+def _map_hparam_nodes(fn: Callable[[Any], Any], state: OptState) -> OptState:
+    """``fn`` applied to every state node holding ``hparams``, nested ones included."""
+
+    def visit(node: Any) -> Any:
+        if not _holds_hparams(node):
+            return node
+        node = fn(node)
+        rest = {f: jax.tree.map(visit, getattr(node, f), is_leaf=_holds_hparams) for f in node._fields if f != "hparams"}
+        return node._replace(**rest)
+
+    return jax.tree.map(visit, state, is_leaf=_holds_hparams)
+
+
+def _override(node: Any, values: dict[str, Array]) -> Any:
+    hp = {k: (jnp.asarray(values[k], v.dtype) if k in values else v) for k, v in node.hparams.items()}
+    return node._replace(hparams=hp)
+
+
+def get_hyperparams(state: OptState) -> dict[str, Array]:
+    """The hyperparameters the next update uses (of the first injected state found)."""
+    for node in jax.tree.leaves(state, is_leaf=_holds_hparams):
+        if _holds_hparams(node):
+            return dict(node.hparams)
+    raise ValueError("the optimizer state holds no hyperparameters (no state built by inject_hyperparams)")
+
+
+def set_hyperparams(state: OptState, **values: Any) -> OptState:
+    """``state`` with each named hyperparameter set in every injected state that holds it.
+
+    A new value takes the old one's dtype and shape (a scalar broadcasts over a vmapped batch
+    of states), so jitted updates do not recompile. A scheduled hyperparameter is set for the
+    next update and the rest of its schedule is multiplied by ``new / current`` (left alone
+    while the current value is 0), so ReduceLROnPlateau scales a schedule.
+    """
+    found = dict.fromkeys(values, False)
+    known: set[str] = set()
+
+    def replace(node: Any) -> Any:
+        known.update(node.hparams)
+        hp = dict(node.hparams)
+        scales = dict(getattr(node, "scales", None) or {})
+        for name, value in values.items():
+            if name not in hp:
+                continue
+            found[name] = True
+            old = hp[name]
+            if is_traced(value) or is_traced(old) or (name in scales and is_traced(scales[name])):
+                new = jnp.broadcast_to(jnp.asarray(value, old.dtype), jnp.shape(old))
+                if name in scales:
+                    nonzero = old != 0
+                    scales[name] = jnp.where(nonzero, scales[name] * new / jnp.where(nonzero, old, 1), scales[name])
+            else:  # between epochs, on the host: no device program for a scalar
+                old_h = np.asarray(old)
+                new_h = np.broadcast_to(np.asarray(value, old_h.dtype), old_h.shape)
+                if name in scales:
+                    scale = np.asarray(scales[name])
+                    ratio = new_h / np.where(old_h != 0, old_h, 1)
+                    scales[name] = jnp.asarray(np.where(old_h != 0, scale * ratio, scale).astype(scale.dtype))
+                new = jnp.asarray(new_h)
+            hp[name] = new
+        changes = {"hparams": hp, **({"scales": scales} if "scales" in node._fields else {})}
+        return node._replace(**changes)
+
+    new_state = _map_hparam_nodes(replace, state)
+    missing = [name for name, ok in found.items() if not ok]
+    if missing:
+        raise ValueError(
+            f"the optimizer state holds no hyperparameter {missing[0]!r}; it holds: "
+            f"{', '.join(sorted(known)) or 'none'} (a term switched off at construction, e.g. "
+            "weight_decay=0, cannot be set later: build the optimizer with a nonzero value)"
+        )
+    return new_state
+
+
+def _check_lr(learning_rate: Any) -> None:
+    if not is_traced(learning_rate):
+        a = np.asarray(learning_rate, dtype=float)
+        if not np.all(np.isfinite(a)) or np.any(a < 0):
+            raise ValueError(f"learning_rate must be finite and >= 0, got {learning_rate!r}")
+
+
+def set_learning_rate(state: OptState, learning_rate: Any) -> OptState:
+    """The state with every optimizer's learning rate set to ``learning_rate`` (nested and
+    chained states too): :func:`set_hyperparams` for ``learning_rate``, checked ``>= 0``."""
+    _check_lr(learning_rate)
+    get_learning_rate(state)  # a state without one gets that said plainly
+    return set_hyperparams(state, learning_rate=learning_rate)
+
+
+def get_learning_rate(state: OptState) -> Array:
+    """The learning rate the next update uses (the first one found in a nested/chained state)."""
+    for node in jax.tree.leaves(state, is_leaf=_holds_hparams):
+        if _holds_hparams(node) and "learning_rate" in node.hparams:
+            return node.hparams["learning_rate"]
+    raise ValueError("state holds no learning rate (no optimizer state with hparams['learning_rate'])")

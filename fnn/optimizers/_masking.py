@@ -1,0 +1,86 @@
+"""Applying a transform to some leaves only: :func:`masked` (optax's semantics) and :func:`freeze`.
+
+``masked(inner, mask)`` runs ``inner`` on the leaves where the mask is True and passes every
+other leaf's update through UNTOUCHED, exactly as ``optax.masked``: so optax's recipe
+``chain(masked(add_decayed_weights(0.1), {"w": True, "b": False}), sgd(1.0))`` decays the
+weights and still trains the biases. To hold parameters constant, use :func:`freeze` (which is
+``masked(set_to_zero(), mask)``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import numpy as np
+
+from fnn._values import bound
+from fnn.optimizers._base import GradientTransformation, OptState, Params, Updates, set_to_zero, tree_structure
+
+Mask = Any  # a pytree of bools with the structure of params (or a prefix of it), or params -> such a tree
+
+
+class MaskedState(NamedTuple):
+    inner_state: OptState
+
+
+class MaskedNode(NamedTuple):
+    """Stands in for a masked-out leaf inside ``masked``'s inner transform: a node with no leaves."""
+
+
+def _static_bool(value: Any, where: str) -> bool:
+    ok = isinstance(value, (bool, np.bool_)) or (
+        hasattr(value, "dtype") and np.shape(value) == () and value.dtype == bool and not isinstance(value, jax.core.Tracer)
+    )
+    if not ok:
+        raise TypeError(f"mask leaves must be Python bools (the mask is static), got {value!r} at {where}")
+    return bool(value)
+
+
+def _resolve(mask: Mask | Callable[[Params], Mask], tree: Params) -> Params:
+    """The mask as a full tree of Python bools with ``tree``'s structure."""
+    m = mask(tree) if callable(mask) else mask
+    try:
+        return jax.tree.map(lambda mk, sub: jax.tree.map(lambda _: _static_bool(mk, "mask"), sub), m, tree)
+    except ValueError as e:
+        raise ValueError(f"mask must have the structure of params (or a prefix of it): {e}") from e
+
+
+def _keep(tree: Params, m: Params) -> Params:
+    return jax.tree.map(lambda x, keep: x if keep else MaskedNode(), tree, m)
+
+
+def _masked_init(inner: GradientTransformation, mask: Mask, params: Params) -> MaskedState:
+    return MaskedState(inner.init(_keep(params, _resolve(mask, params))))
+
+
+def _masked_update(
+    inner: GradientTransformation, mask: Mask, updates: Updates, state: MaskedState, params: Params = None
+) -> tuple[Updates, MaskedState]:
+    m = _resolve(mask, params if params is not None else updates)
+    inner_updates, inner_state = inner.update(
+        _keep(updates, m), state.inner_state, None if params is None else _keep(params, m)
+    )
+    flat, treedef = jax.tree.leaves(updates), tree_structure(updates)
+    done = iter(jax.tree.leaves(inner_updates))
+    out = [next(done) if k else u for u, k in zip(flat, treedef.flatten_up_to(m), strict=True)]
+    return treedef.unflatten(out), MaskedState(inner_state)
+
+
+def masked(inner: GradientTransformation, mask: Mask | Callable[[Params], Mask]) -> GradientTransformation:
+    """Applies ``inner`` to the leaves where ``mask`` is True; every other leaf's update passes
+    through unchanged (``optax.masked``).
+
+    ``mask`` is a pytree of bools with the structure of params (or a prefix of it), or a
+    function ``params -> mask``. Masked-out leaves get no inner state at all.
+    """
+    return GradientTransformation(bound(_masked_init, inner, mask), bound(_masked_update, inner, mask))
+
+
+def freeze(mask: Mask | Callable[[Params], Mask]) -> GradientTransformation:
+    """Zero updates where ``mask`` is True (those parameters stay as they are); the other leaves
+    pass through. Put it last: ``chain(adamw(1e-3), freeze({"w": False, "b": True}))`` trains
+    only ``w``. To also spare the frozen leaves any optimizer state, run the optimizer masked:
+    ``chain(masked(adam(1e-3), trainable), freeze(frozen))``."""
+    return masked(set_to_zero(), mask)

@@ -1,0 +1,171 @@
+"""The checks ``fit``, ``fit_many`` and ``evaluate`` make before anything is compiled: their
+settings, the params and optimizer state against the network and optimizer, and the data
+against the network and the loss. Every failure is a ValueError or TypeError naming the
+argument.
+
+The traced shape checks are cached: a second ``fit`` with the same shapes costs no tracing.
+"""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from fnn import losses, metrics
+from fnn._cache import structural_cache
+from fnn._validate import boolean, choice, integer, real
+from fnn.data import check_arrays, train_val_split
+from fnn.grad import MODES
+
+
+def check_grad(grad: Any) -> str:
+    return choice("grad", grad, MODES)
+
+
+def resolve_loss(loss: Any) -> Any:
+    """A loss name becomes an :class:`fnn.losses.Loss`; a Loss or a callable passes through."""
+    if isinstance(loss, str):
+        return losses.get(loss)
+    if not callable(loss):
+        raise TypeError(
+            f"loss must be a loss name or an fnn.losses.Loss, got {type(loss).__name__} "
+            "(or a callable (y_true, y_pred) -> loss, trained with grad='autodiff')"
+        )
+    return loss
+
+
+def check_settings(
+    grad: Any, loss: Any, opt: Any, batch_size: Any, epochs: Any, unroll: Any, validation_split: Any, verbose: Any
+) -> tuple[Any, int]:
+    """Checks the settings ``fit`` and ``fit_many`` share; returns the resolved loss and batch size."""
+    check_grad(grad)
+    loss = resolve_loss(loss)
+    if grad == "manual" and not isinstance(loss, losses.Loss):
+        raise TypeError(
+            "loss must be a loss name or an fnn.losses.Loss (which carries its hand-written gradient) "
+            f"for grad='manual'; got {type(loss).__name__}. Plain callables train with grad='autodiff'."
+        )
+    if not isinstance(opt, tuple) or not callable(getattr(opt, "init", None)) or not callable(getattr(opt, "update", None)):
+        raise TypeError(f"opt must be an (init, update) GradientTransformation, got {type(opt).__name__}")
+    batch_size = integer("batch_size", 32 if batch_size is None else batch_size, 1)
+    integer("epochs", epochs, 0)
+    if unroll is not None:
+        integer("unroll", unroll, 1)
+    real("validation_split", validation_split, 0.0, 1.0, hi_open=True, what="a float in [0, 1)")
+    choice("verbose", verbose, (0, 1, 2))
+    return loss, batch_size
+
+
+def check_shuffle(shuffle: Any) -> bool:
+    return boolean("shuffle", shuffle)
+
+
+def _check_params_fit_network(net: Any, params: Any, input_shape: tuple) -> None:
+    """Dense layers take their sizes from the params: params of another width would silently
+    train another network. A structural mismatch is left to net.apply's message."""
+    want = jax.eval_shape(lambda k: net.init(k, input_shape), jax.random.PRNGKey(0))
+    got, got_def = jax.tree_util.tree_flatten_with_path(params)
+    ref, ref_def = jax.tree_util.tree_flatten_with_path(want)
+    if cast(Any, got_def) != ref_def:  # (jaxlib ships no stubs for PyTreeDef)
+        return
+    diffs = [
+        f"params{jax.tree_util.keystr(p)} has shape {tuple(a.shape)}, the network builds {tuple(w.shape)}"
+        for (p, a), (_, w) in zip(got, ref, strict=True)
+        if tuple(a.shape) != tuple(w.shape)
+    ]
+    if diffs:
+        raise ValueError(f"params do not fit the network for inputs of shape {tuple(input_shape)}: " + "; ".join(diffs))
+
+
+def signature(tree: Any) -> tuple:
+    """A hashable ``(treedef, ((shape, dtype), ...))`` of a tree of arrays."""
+    leaves, treedef = jax.tree.flatten(tree)
+    return treedef, tuple(
+        (tuple(np.shape(a)), np.dtype(a.dtype if hasattr(a, "dtype") else np.asarray(a).dtype)) for a in leaves
+    )
+
+
+def abstract(params_signature: tuple) -> Any:
+    treedef, leaves = params_signature
+    return jax.tree.unflatten(treedef, [jax.ShapeDtypeStruct(shape, dtype) for shape, dtype in leaves])
+
+
+# Both cached: fit checks the same shapes on every call, and tracing a network costs
+# milliseconds. A check that raises is not cached, so it raises again on the next call.
+@structural_cache(maxsize=256)
+def network_output_shape(net: Any, params_signature: tuple, x_shape: tuple, x_dtype: Any = jnp.float32) -> tuple:
+    """``net.apply``'s output shape for params of ``params_signature`` and inputs of
+    ``x_shape`` (traced, nothing runs)."""
+    out = jax.eval_shape(net.apply, abstract(params_signature), jax.ShapeDtypeStruct(x_shape, x_dtype))
+    return tuple(out.shape)
+
+
+@structural_cache(maxsize=256)
+def _check_params_fit_network_cached(net: Any, params_signature: tuple, input_shape: tuple) -> None:
+    _check_params_fit_network(net, abstract(params_signature), input_shape)
+
+
+def check_opt_state(opt: Any, params: Any, opt_state: Any) -> None:
+    want = jax.eval_shape(opt.init, params)
+    same = cast(Any, jax.tree.structure(opt_state)) == jax.tree.structure(want) and all(
+        tuple(np.shape(a)) == tuple(w.shape)
+        for a, w in zip(jax.tree.leaves(opt_state), jax.tree.leaves(want), strict=True)
+    )
+    if not same:
+        raise ValueError(
+            "opt_state does not match opt.init(params) (another optimizer's state, or one "
+            f"initialised with other params): got {jax.tree.structure(opt_state)}, "
+            f"expected {jax.tree.structure(want)} with shapes "
+            f"{[tuple(w.shape) for w in jax.tree.leaves(want)]}"
+        )
+
+
+def split_data(
+    x: Any, y: Any, validation_split: float, validation_data: Any
+) -> tuple[Any, Any, Any, Any]:
+    """``(x_tr, y_tr, x_val, y_val)`` checked (``x_val`` is None without validation)."""
+    x, y = check_arrays(x, y)
+    if validation_data is not None:
+        if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+            raise ValueError("validation_data must be a pair (x_val, y_val)")
+        x_val, y_val = check_arrays(*validation_data, names=("validation_data[0]", "validation_data[1]"))
+        return x, y, x_val, y_val
+    if validation_split > 0:
+        (x_tr, y_tr), (x_val, y_val) = train_val_split(x, y, validation_split)
+        return x_tr, y_tr, x_val, y_val
+    return x, y, None, None
+
+
+def prepare_data(
+    net: Any, params: Any, loss: Any, x: Any, y: Any, validation_split: float, validation_data: Any, metric_ids: Any
+) -> tuple[Any, Any, Any, Any, tuple]:
+    """Checked ``(x_tr, y_tr, x_val, y_val, metrics)``: the validation split, shapes against the
+    network, and the resolved metrics (``x_val`` is None without validation)."""
+    x_tr, y_tr, x_val, y_val = split_data(x, y, validation_split, validation_data)
+    if x_tr.shape[0] == 0:
+        raise ValueError("no training samples left after validation_split")
+    out_shape = check_against_network(net, params, loss, x_tr, y_tr, "x", "y")
+    if x_val is not None:
+        check_against_network(net, params, loss, x_val, y_val, "validation x", "validation y")
+    ms = metrics.resolve(metric_ids, loss=loss, y_true_shape=y_tr.shape, y_pred_shape=out_shape)
+    return x_tr, y_tr, x_val, y_val, ms
+
+
+def check_against_network(net: Any, params: Any, loss: Any, x: Any, y: Any, xname: str, yname: str) -> tuple:
+    """Shape-checks ``loss(y, net(params, x))`` by tracing (no compilation, no FLOPs); returns
+    the output shape."""
+    sig = signature(params)
+    try:
+        out_shape = network_output_shape(net, sig, tuple(x.shape))
+    except ValueError as e:
+        raise ValueError(f"{xname} of shape {x.shape} does not fit the network: {e}") from None
+    if hasattr(net, "init"):
+        _check_params_fit_network_cached(net, sig, tuple(x.shape[1:]))
+    if y.shape[0] != out_shape[0]:
+        raise ValueError(f"{xname} and {yname} have different numbers of samples: {x.shape[0]} vs {y.shape[0]}")
+    if isinstance(loss, losses.Loss):
+        losses.check_targets(loss, y, out_shape, name=yname)
+    return out_shape

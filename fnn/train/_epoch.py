@@ -1,0 +1,228 @@
+"""One step, one evaluation pass and one epoch, as pure functions; the epoch compiled once per
+structure.
+
+The lesson's loop (forward, loss, backward, update, repeated for ``ceil(N / batch_size)``
+iterations per epoch) runs as ONE XLA program per epoch: the full batches in a ``lax.scan``,
+the last partial batch (kept, as Keras keeps it) as one more step, then the validation pass,
+with losses and metrics summed on the device and read by the host once per epoch.
+
+Every evaluation (the epoch's validation pass, :func:`fnn.evaluate`, :func:`fnn.eval_step`)
+goes through :func:`eval_sums`, so all three report the same numbers.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from fnn import parallel
+from fnn._cache import structural_cache
+from fnn.data import permutation
+from fnn.grad import value_and_grad
+from fnn.metrics import Metric
+from fnn.optimizers import apply_updates
+
+Array = jax.Array
+Sums = dict[str, tuple[Array, Array]]
+
+
+def step_fn(net: Any, loss: Any, update: Callable, grad: str) -> Callable:
+    """Pure ``(params, opt_state, x, y, key) -> (params, opt_state, loss, y_pred)``."""
+    vg = value_and_grad(net, loss, grad, train=True, return_output=True)
+
+    def step(params, opt_state, x, y, key):
+        value, grads, y_pred = vg(params, x, y, key=key)
+        updates, opt_state = update(grads, opt_state, params)
+        return apply_updates(params, updates), opt_state, value, y_pred
+
+    return step
+
+
+def _add(a: Any, b: Any) -> Any:
+    return jax.tree.map(jnp.add, a, b)
+
+
+def batch_sums(loss: Any, metrics: Sequence[Metric], y: Array, y_pred: Array, value: Array) -> Sums:
+    """Loss and metric partial sums of one batch: the loss weighted by the batch size."""
+    n = y_pred.shape[0]
+    sums = {"loss": (value * n, jnp.asarray(n, value.dtype))}
+    for m in metrics:
+        sums[m.name] = m.update(y, y_pred)
+    return sums
+
+
+def eval_sums(
+    net: Any, loss: Any, metrics: Sequence[Metric], params: Any, x: Array, y: Array, batch_size: int, shard=None
+) -> Sums:
+    """Summed loss and metrics of ``net.apply(params, x)`` against ``y`` (eval mode), in batches
+    of ``batch_size`` in order: the full ones in one scan, then the rest (Keras's batching)."""
+    n = x.shape[0]
+    nb, rem = divmod(n, batch_size)
+
+    def one(xb, yb):
+        if shard is not None:
+            xb, yb = shard(xb, yb)
+        y_pred = net.apply(params, xb)
+        return batch_sums(loss, metrics, yb, y_pred, jnp.asarray(loss(yb, y_pred)))
+
+    total = None
+    if nb:
+
+        def body(acc, i):
+            xb = jax.lax.dynamic_slice_in_dim(x, i * batch_size, batch_size)
+            yb = jax.lax.dynamic_slice_in_dim(y, i * batch_size, batch_size)
+            return _add(acc, one(xb, yb)), None
+
+        first = one(x[:batch_size], y[:batch_size])
+        total = jax.lax.scan(body, first, jnp.arange(1, nb))[0] if nb > 1 else first
+    if rem:
+        s = one(x[nb * batch_size :], y[nb * batch_size :])
+        total = s if total is None else _add(total, s)
+    assert total is not None  # n >= 1: checked before anything is traced
+    return total
+
+
+def results(metrics: Sequence[Metric], sums: Sums, prefix: str = "") -> dict[str, Any]:
+    """``{"loss": ..., <metric>: ...}`` from summed partials (jax arrays in, jax arrays out:
+    usable under jit)."""
+    total, count = sums["loss"]
+    out = {prefix + "loss": total / count}
+    for m in metrics:
+        out[prefix + m.name] = m.result(*sums[m.name])
+    return out
+
+
+def logs(metrics: Sequence[Metric], sums: Sums, val: Sums | None) -> dict[str, float]:
+    """An epoch's log entries as Python floats, from sums already on the host."""
+    out = {k: float(v) for k, v in results(metrics, sums).items()}
+    if val is not None:
+        out.update({k: float(v) for k, v in results(metrics, val, "val_").items()})
+    return out
+
+
+class EpochSpec(NamedTuple):
+    """Everything static about a compiled epoch; its cache key (compared by value)."""
+
+    net: Any
+    loss: Any
+    update: Callable
+    grad: str
+    metrics: tuple
+    batch_size: int
+    shuffle: bool
+    stop_on_nan: bool
+    val_batch_size: int
+    unroll: int
+    mesh: Any = None  # a data mesh (fnn.parallel.data_mesh): batches sharded along "batch"
+    models: bool = False  # K models stacked along axis 0 (fit_many): the epoch under vmap
+
+
+def epoch_fn(spec: EpochSpec) -> Callable:
+    """The pure epoch ``(params, opt_state, x, y, perm, key, x_val, y_val) -> (params,
+    opt_state, bad, sums, val)`` for ONE model."""
+    net, loss, ms, B = spec.net, spec.loss, spec.metrics, spec.batch_size
+    step = step_fn(net, loss, spec.update, spec.grad)
+    shard = None if spec.mesh is None else functools.partial(parallel.shard_batch, mesh=spec.mesh)
+
+    def guarded_step(carry, xb, yb, key):
+        params, opt_state, bad, sums = carry
+        new_params, new_state, value, y_pred = step(params, opt_state, xb, yb, key)
+        s = batch_sums(loss, ms, yb, y_pred, value)
+        if spec.stop_on_nan:
+            # Once a batch loss is non-finite the rest of the epoch leaves the weights alone:
+            # fit returns the last finite params (TerminateOnNaN).
+            now_bad = bad | ~jnp.isfinite(value)
+            keep = lambda old, new: jax.tree.map(lambda o, n_: jnp.where(now_bad, o, n_), old, new)
+            new_params, new_state = keep(params, new_params), keep(opt_state, new_state)
+            s = jax.tree.map(lambda v: jnp.where(bad, jnp.zeros_like(v), v), s)
+            bad = now_bad
+        return (new_params, new_state, bad, _add(sums, s)), value
+
+    def epoch(params, opt_state, x, y, perm, key, x_val, y_val):
+        n = x.shape[0]
+        nb, rem = divmod(n, B)
+        zero_sums = jax.tree.map(
+            jnp.zeros_like,
+            jax.eval_shape(
+                lambda: batch_sums(
+                    loss, ms, y[:B], net.apply(params, x[:B]), jnp.zeros((), jnp.result_type(float))
+                )
+            ),
+        )
+        carry = (params, opt_state, jnp.zeros((), bool), zero_sums)
+
+        def take(start, size):
+            if spec.shuffle:
+                idx = jax.lax.dynamic_slice_in_dim(perm, start, size)
+                xb, yb = jnp.take(x, idx, axis=0), jnp.take(y, idx, axis=0)
+            else:
+                xb, yb = jax.lax.dynamic_slice_in_dim(x, start, size), jax.lax.dynamic_slice_in_dim(y, start, size)
+            return (xb, yb) if shard is None else shard(xb, yb)
+
+        def body(carry, i):
+            xb, yb = take(i * B, B)
+            k = None if key is None else jax.random.fold_in(key, i)
+            return guarded_step(carry, xb, yb, k)
+
+        if nb:
+            carry, _ = jax.lax.scan(body, carry, jnp.arange(nb), unroll=min(spec.unroll, nb))
+        if rem:
+            xb, yb = take(nb * B, rem)
+            k = None if key is None else jax.random.fold_in(key, nb)
+            carry, _ = guarded_step(carry, xb, yb, k)
+        params, opt_state, bad, sums = carry
+        val = None if x_val is None else eval_sums(net, loss, ms, params, x_val, y_val, spec.val_batch_size, shard)
+        return params, opt_state, bad, sums, val
+
+    return epoch
+
+
+@structural_cache(maxsize=32)
+def compiled_epoch(spec: EpochSpec) -> Callable:
+    """The jitted epoch for ``spec``, params and state donated; a second ``fit`` with an equal
+    spec (the same structure: equal network, loss, metrics and optimizer ``update``) reuses it,
+    and jit's own cache handles the shapes. ``spec.models``: vmapped over stacked models, the
+    data shared."""
+    epoch = epoch_fn(spec)
+    if spec.models:
+        in_axes = (0, 0, None, None, 0 if spec.shuffle else None, 0 if spec.net.needs_key else None, None, None)
+        return jax.jit(jax.vmap(epoch, in_axes=in_axes), donate_argnums=(0, 1))
+    if spec.mesh is None:
+        return jax.jit(epoch, donate_argnums=(0, 1))
+    return parallel.jit_replicated(epoch, spec.mesh, donate_argnums=(0, 1))
+
+
+def default_unroll(batch_size: int, n: int) -> int:
+    # Small steps gain from overlapping two scan bodies; large ones are matmul-bound and only
+    # compile longer (figures: benchmarks/RESULTS.md, "What changed in the library").
+    return 2 if batch_size <= 64 and n >= 2 * batch_size else 1
+
+
+def epoch_permutation(perm_key: Any, n: int) -> np.ndarray:
+    """An epoch's sample order (:func:`fnn.data.permutation`) as int32 indices, whatever
+    ``jax_enable_x64`` says."""
+    return permutation(perm_key, n).astype(np.int32)
+
+
+def train_step(net: Any, loss: Any, opt: Any, grad: str = "manual") -> Callable:
+    """A jitted ``step(params, opt_state, x, y, key=None) -> (params, opt_state, loss)``.
+
+    ``params`` and ``opt_state`` are donated: pass the returned ones to the next call.
+    ``key`` feeds Dropout (train mode); networks without Dropout ignore it.
+    """
+    from fnn.train._checks import check_grad, resolve_loss
+
+    check_grad(grad)
+    inner = step_fn(net, resolve_loss(loss), opt.update, grad)
+
+    @functools.partial(jax.jit, donate_argnums=(0, 1))
+    def step(params, opt_state, x, y, key=None):
+        params, opt_state, value, _ = inner(params, opt_state, x, y, key)
+        return params, opt_state, value
+
+    return step

@@ -1,0 +1,125 @@
+"""What ``fit`` and ``fit_many`` share: one preparation path (checks, data on the device, the
+compiled epoch) and one epoch loop (one program run and one host sync per epoch)."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from fnn._validate import integer
+from fnn.train._checks import check_settings, check_shuffle, prepare_data
+from fnn.train._epoch import EpochSpec, compiled_epoch, default_unroll
+
+
+class Prepared(NamedTuple):
+    """Checked settings and data, ready to train: the data on the device in the parameters'
+    float dtype, and the compiled epoch."""
+
+    loss: Any
+    metrics: tuple
+    n: int
+    iterations_per_epoch: int
+    data: tuple  # (x, y, x_val, y_val); x_val and y_val None without validation
+    spec: EpochSpec
+    epoch: Callable
+
+
+def param_dtype(params: Any) -> Any:
+    leaves = [leaf for leaf in jax.tree.leaves(params) if jnp.issubdtype(leaf.dtype, jnp.floating)]
+    return leaves[0].dtype if leaves else jnp.float32
+
+
+def to_device(dtype: Any, *arrays: Any) -> tuple:
+    """Floating arrays in ``dtype`` (None stays None), on the default device."""
+    return tuple(
+        None if a is None else jnp.asarray(a, dtype) if np.issubdtype(a.dtype, np.floating) else jnp.asarray(a)
+        for a in arrays
+    )
+
+
+def copy_tree(tree: Any) -> Any:
+    # A fresh buffer for every leaf: training donates its working copies, never the caller's arrays.
+    return jax.tree.map(lambda a: jnp.array(a, copy=True), tree)
+
+
+def prepare(
+    net: Any,
+    params: Any,
+    opt: Any,
+    loss: Any,
+    x: Any,
+    y: Any,
+    *,
+    grad: Any,
+    batch_size: Any,
+    epochs: Any,
+    unroll: Any,
+    shuffle: Any,
+    verbose: Any,
+    validation_split: Any,
+    validation_data: Any,
+    validation_batch_size: Any,
+    metrics: Any,
+    stop_on_nan: bool = False,
+    mesh: Any = None,
+    models: bool = False,
+) -> Prepared:
+    """Checks everything (nothing is compiled before the last check passed), moves the data to
+    the device and fetches the compiled epoch. ``params`` is one model's params (or their
+    shapes: ``jax.ShapeDtypeStruct`` leaves); ``models``: the epoch is vmapped over stacked models."""
+    loss, batch_size = check_settings(grad, loss, opt, batch_size, epochs, unroll, validation_split, verbose)
+    if validation_batch_size is not None:
+        integer("validation_batch_size", validation_batch_size, 1)
+    shuffle = check_shuffle(shuffle)
+    x_tr, y_tr, x_val, y_val, ms = prepare_data(net, params, loss, x, y, validation_split, validation_data, metrics)
+    n = x_tr.shape[0]
+    spec = EpochSpec(
+        net=net,
+        loss=loss,
+        update=opt.update,
+        grad=grad,
+        metrics=ms,
+        batch_size=min(batch_size, n),
+        shuffle=shuffle,
+        stop_on_nan=stop_on_nan,
+        val_batch_size=min(validation_batch_size or max(batch_size, 256), 1 if x_val is None else x_val.shape[0]),
+        unroll=unroll or default_unroll(batch_size, n),
+        mesh=mesh,
+        models=models,
+    )
+    data = to_device(param_dtype(params), x_tr, y_tr, x_val, y_val)
+    return Prepared(loss, ms, n, math.ceil(n / batch_size), data, spec, compiled_epoch(spec))
+
+
+def run_epochs(
+    run: Prepared,
+    params: Any,
+    opt_state: Any,
+    *,
+    epochs: int,
+    initial_epoch: int,
+    inputs: Callable[[int], tuple[Any, Any]],
+    begin: Callable[[int, Any, Any], tuple[Any, Any]],
+    end: Callable[..., tuple[Any, Any, bool]],
+) -> tuple[Any, Any]:
+    """The epoch loop: ``begin(epoch, params, opt_state)`` may change the state (callbacks),
+    ``inputs(epoch)`` gives the epoch's ``(permutation, dropout key)``, the compiled epoch runs,
+    its sums come to the host in ONE transfer, and ``end(epoch, params, opt_state, bad, sums,
+    val, seconds)`` returns ``(params, opt_state, stop)``."""
+    x, y, x_val, y_val = run.data
+    for epoch in range(initial_epoch, epochs):
+        params, opt_state = begin(epoch, params, opt_state)
+        t0 = time.perf_counter()
+        perm, drop_key = inputs(epoch)
+        params, opt_state, bad, sums, val = run.epoch(params, opt_state, x, y, perm, drop_key, x_val, y_val)
+        sums, val, bad = jax.device_get((sums, val, bad))  # the one host sync of the epoch
+        params, opt_state, stop = end(epoch, params, opt_state, bad, sums, val, time.perf_counter() - t0)
+        if stop:
+            break
+    return params, opt_state

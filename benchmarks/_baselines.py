@@ -10,6 +10,7 @@ same MLP (ReLU hidden layers, Adam, softmax cross-entropy on logits) for one epo
 Every runner keeps its own parameters and optimizer state between calls (training goes on, as
 in a multi-epoch run) and returns only when its work is done.
 """
+
 from __future__ import annotations
 
 import functools
@@ -26,16 +27,17 @@ from benchmarks import _common as C
 
 class Runner(NamedTuple):
     """``run()`` trains for one epoch (or ``samples`` samples) and returns when it is done."""
+
     run: Callable[[], Any]
     samples: int
     iterations: int
-    note: str = ""     # set when only part of an epoch is timed
-    detail: str = ""   # shown beside the runner's name (its settings)
+    note: str = ""  # set when only part of an epoch is timed
+    detail: str = ""  # shown beside the runner's name (its settings)
     epoch_times: list | None = None  # fit's own per-epoch times (History.times), one per run
 
 
 class Problem(NamedTuple):
-    sizes: tuple[int, ...]          # input, hidden..., classes
+    sizes: tuple[int, ...]  # input, hidden..., classes
     x: np.ndarray
     y: np.ndarray
     dtype: Any
@@ -49,8 +51,9 @@ def _jax_mlp(sizes, dtype, seed):
     params = []
     for k, fi, fo in zip(keys, sizes[:-1], sizes[1:], strict=True):
         lim = math.sqrt(6.0 / (fi + fo))
-        params.append({"w": jax.random.uniform(k, (fi, fo), jnp.float32, -lim, lim).astype(dtype),
-                       "b": jnp.zeros((fo,), dtype)})
+        params.append(
+            {"w": jax.random.uniform(k, (fi, fo), jnp.float32, -lim, lim).astype(dtype), "b": jnp.zeros((fo,), dtype)}
+        )
 
     def apply(p, x):
         for layer in p[:-1]:
@@ -98,8 +101,9 @@ def hand_scan_runner(pb: Problem, batch_size: int, unroll: int) -> Runner:
             p, s, value = step(p, s, *batch(i * B, B))
             return (p, s, total + value * B), None
 
-        (p, s, total), _ = jax.lax.scan(body, (p, s, jnp.zeros((), jnp.float32)), jnp.arange(nb),
-                                        unroll=min(unroll, nb))
+        (p, s, total), _ = jax.lax.scan(
+            body, (p, s, jnp.zeros((), jnp.float32)), jnp.arange(nb), unroll=min(unroll, nb)
+        )
         if rem:
             p, s, value = step(p, s, *batch(nb * B, rem))
             total = total + value * rem
@@ -174,7 +178,7 @@ def torch_runner(pb: Problem, batch_size: int, max_iters: int, adam_impl: str, t
     def run():
         perm = torch.randperm(n, device=dev)
         for i in range(iters):
-            idx = perm[i * B:(i + 1) * B]
+            idx = perm[i * B : (i + 1) * B]
             opt.zero_grad(set_to_none=True)
             value = F.cross_entropy(model(x[idx]).float(), y[idx])
             value.backward()
@@ -189,16 +193,21 @@ def keras_runner(pb: Problem, batch_size: int, max_iters: int) -> Runner:
     import keras
 
     if keras.backend.backend() != "jax":
-        raise RuntimeError(f"keras uses the {keras.backend.backend()!r} backend, not 'jax' "
-                           "(set KERAS_BACKEND=jax before anything imports keras)")
+        raise RuntimeError(
+            f"keras uses the {keras.backend.backend()!r} backend, not 'jax' "
+            "(set KERAS_BACKEND=jax before anything imports keras)"
+        )
     dtype_name = {jnp.float32: "float32", jnp.bfloat16: "bfloat16", jnp.float16: "float16"}[pb.dtype]
     keras.utils.set_random_seed(pb.seed)
     layers = [keras.Input((pb.sizes[0],))]
     layers += [keras.layers.Dense(s, activation="relu", dtype=dtype_name) for s in pb.sizes[1:-1]]
     layers += [keras.layers.Dense(pb.sizes[-1], dtype=dtype_name)]
     model = keras.Sequential(layers)
-    model.compile(optimizer=keras.optimizers.Adam(pb.lr),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), jit_compile=True)
+    model.compile(
+        optimizer=keras.optimizers.Adam(pb.lr),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        jit_compile=True,
+    )
     n = pb.x.shape[0]
     B = min(batch_size, n)
     iters = min(math.ceil(n / B), max_iters)

@@ -1,5 +1,6 @@
 """What every benchmark shares: the command line, interleaved timing, the matmul peak, the
 MLP FLOP count, synthetic data, Markdown tables and the JSON record."""
+
 from __future__ import annotations
 
 import argparse
@@ -28,12 +29,15 @@ DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16, "float16": jnp.float
 
 def parser(description: str) -> argparse.ArgumentParser:
     """An ArgumentParser with the options every benchmark takes."""
-    p = argparse.ArgumentParser(description=description,
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = argparse.ArgumentParser(description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--json", metavar="PATH", help="also write the results as JSON to PATH")
     p.add_argument("--quick", action="store_true", help="a fast smoke run: tiny sizes, 1 round")
-    p.add_argument("--rounds", type=int, default=None,
-                   help="timed rounds (the median is reported); default 3 (train_throughput: 5), 1 with --quick")
+    p.add_argument(
+        "--rounds",
+        type=int,
+        default=None,
+        help="timed rounds (the median is reported); default 3 (train_throughput: 5), 1 with --quick",
+    )
     p.add_argument("--seed", type=int, default=0)
     return p
 
@@ -69,7 +73,11 @@ def markdown_table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str
     text = [any(isinstance(r[i], str) for r in rows) for i in range(len(headers))]
     pad = lambda c, w, t: c.ljust(w) if t else c.rjust(w)
     line = lambda r: "| " + " | ".join(pad(c, w, t) for c, w, t in zip(r, widths, text, strict=True)) + " |"
-    sep = "|" + "|".join((":" + "-" * (w + 1)) if t else ("-" * (w + 1) + ":") for w, t in zip(widths, text, strict=True)) + "|"
+    sep = (
+        "|"
+        + "|".join((":" + "-" * (w + 1)) if t else ("-" * (w + 1) + ":") for w, t in zip(widths, text, strict=True))
+        + "|"
+    )
     return "\n".join([line(headers), sep] + [line(r) for r in cells])
 
 
@@ -121,16 +129,23 @@ def machine_info() -> dict[str, Any]:
 def machine_line(info: dict[str, Any]) -> str:
     load = info.get("loadavg")
     load = f", load average {load[0]:.2f} at start" if load else ""
-    return (f"{info['date']} · {info['cpu']} · nproc {info['nproc']} · JAX {info['jax']} "
-            f"({info['backend']}: {info['device']}){load}")
+    return (
+        f"{info['date']} · {info['cpu']} · nproc {info['nproc']} · JAX {info['jax']} "
+        f"({info['backend']}: {info['device']}){load}"
+    )
 
 
-def finish(name: str, args: argparse.Namespace, report: Callable[[dict], str], *,
-           machine: dict | None = None, **fields: Any) -> dict[str, Any]:
+def finish(
+    name: str, args: argparse.Namespace, report: Callable[[dict], str], *, machine: dict | None = None, **fields: Any
+) -> dict[str, Any]:
     """Every benchmark's ending: the payload (name, machine, arguments and ``fields``), its
     Markdown ``report`` printed, and the JSON written when ``--json`` asked for it."""
-    payload = {"benchmark": name, "machine": machine_info() if machine is None else machine,
-               "args": vars(args), **fields}
+    payload = {
+        "benchmark": name,
+        "machine": machine_info() if machine is None else machine,
+        "args": vars(args),
+        **fields,
+    }
     print(report(payload))
     write_json(args.json, payload)
     return payload
@@ -162,8 +177,12 @@ def block(tree) -> None:
     jax.block_until_ready(tree)
 
 
-def interleaved(runners: dict[str, Callable[[], Any]], n_rounds: int,
-                between: Callable[[], None] | None = None, warmup: bool = False) -> dict[str, list[float]]:
+def interleaved(
+    runners: dict[str, Callable[[], Any]],
+    n_rounds: int,
+    between: Callable[[], None] | None = None,
+    warmup: bool = False,
+) -> dict[str, list[float]]:
     """Seconds per call of each runner over ``n_rounds`` rounds; in each round every runner runs
     once, starting one runner later than the round before (so none always follows the same
     neighbour), and ``between`` runs after each round (e.g. the peak measurement).
@@ -178,7 +197,7 @@ def interleaved(runners: dict[str, Callable[[], Any]], n_rounds: int,
             runners[n]()
     times: dict[str, list[float]] = {n: [] for n in names}
     for r in range(n_rounds):
-        order = names[r % len(names):] + names[: r % len(names)] if names else []
+        order = names[r % len(names) :] + names[: r % len(names)] if names else []
         for n in order:
             times[n].append(_timed(runners[n]))
         if between is not None:
@@ -227,7 +246,7 @@ class MatmulPeak:
         self.best = 0.0
 
     def measure(self) -> float:
-        flops = 2.0 * self.n ** 3
+        flops = 2.0 * self.n**3
         for _ in range(self.reps):
             t0 = time.perf_counter()
             block(self.fn(self.a, self.b))
@@ -248,8 +267,9 @@ def mlp_flops_per_sample(sizes: Sequence[int]) -> float:
 # --------------------------------------------------------------------------------------------
 
 
-def synthetic_classification(n: int, features: int = 784, classes: int = 10,
-                             seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def synthetic_classification(
+    n: int, features: int = 784, classes: int = 10, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """MNIST-shaped synthetic data: float32 pixels in [0, 1) and int32 labels that depend on
     them (a random linear teacher), so the loss actually falls."""
     rng = np.random.default_rng(seed)
@@ -268,5 +288,4 @@ def step_scaled(tree, i):
 
 def cast_tree(tree, dtype):
     """Floating leaves of ``tree`` as ``dtype`` (other leaves untouched)."""
-    return jax.tree.map(
-        lambda a: a.astype(dtype) if jnp.issubdtype(a.dtype, jnp.floating) else a, tree)
+    return jax.tree.map(lambda a: a.astype(dtype) if jnp.issubdtype(a.dtype, jnp.floating) else a, tree)

@@ -1,7 +1,8 @@
 """Adam's state laid out other ways: what XLA:CPU makes of them (the layouts fnn did not adopt).
 
 At batch 1 Adam is most of fnn's step (see ``breakdown``). Other layouts promise fewer passes
-over the state, or passes that stay in cache, and this script measures them against fnn's own (one ``p``, ``m``, ``v`` array per
+over the state, or passes that stay in cache, and this script measures them against fnn's own
+(one ``p``, ``m``, ``v`` array per
 leaf), each compiled on its own and timed in interleaved rounds (median, µs per step):
 
 * the update alone, on one flat buffer of the MLP's parameter count, in a ``lax.scan`` of
@@ -19,6 +20,7 @@ leaf), each compiled on its own and timed in interleaved rounds (median, µs per
 
     python -m benchmarks.adam_layouts [--quick] [--json out.json]
 """
+
 from __future__ import annotations
 
 import jax
@@ -37,16 +39,16 @@ def _moments(g, m, v):
 def adam(g, p, m, v, t):
     """Adam in fnn's arithmetic (one division per element), step ``t`` counted from 1."""
     m, v = _moments(g, m, v)
-    inv_bc = 1 / jnp.sqrt(1 - B2 ** t)
-    return p - LR / (1 - B1 ** t) * m / (jnp.sqrt(v) * inv_bc + EPS), m, v
+    inv_bc = 1 / jnp.sqrt(1 - B2**t)
+    return p - LR / (1 - B1**t) * m / (jnp.sqrt(v) * inv_bc + EPS), m, v
 
 
 def adam_without_sqrt_div(g, p, m, v, t):
     """A control, not an optimizer: :func:`adam`'s passes and memory traffic with ``sqrt`` and
     ``/`` replaced by ``*``, so that its time against Adam's is the cost of those two operations."""
     m, v = _moments(g, m, v)
-    inv_bc = 1 / jnp.sqrt(1 - B2 ** t)
-    return p - LR / (1 - B1 ** t) * m * (v * inv_bc + EPS), m, v
+    inv_bc = 1 / jnp.sqrt(1 - B2**t)
+    return p - LR / (1 - B1**t) * m * (v * inv_bc + EPS), m, v
 
 
 def update_layouts(n: int, steps: int, seed: int, chunk: int) -> dict:
@@ -81,13 +83,17 @@ def update_layouts(n: int, steps: int, seed: int, chunk: int) -> dict:
 
     # Fresh buffers for every call: the scans donate them.
     z, o = lambda: jnp.zeros(n), lambda: jnp.ones(n)
-    bodies = {"separate": (separate, lambda: (z(), z(), o())),
-              "stacked m,v": (stacked_mv, lambda: (z(), jnp.stack([z(), o()]))),
-              "stacked p,m,v": (stacked_pmv, lambda: jnp.stack([z(), z(), o()])),
-              "separate, no sqrt/div": (control, lambda: (z(), z(), o())),
-              f"chunked ({chunk})": (chunked, lambda: (jnp.zeros(npad), jnp.zeros(npad), jnp.ones(npad)))}
-    return {name: (jax.jit(lambda c, body=body: jax.lax.scan(body, c, jnp.arange(steps))[0], donate_argnums=0),
-                   init) for name, (body, init) in bodies.items()}
+    bodies = {
+        "separate": (separate, lambda: (z(), z(), o())),
+        "stacked m,v": (stacked_mv, lambda: (z(), jnp.stack([z(), o()]))),
+        "stacked p,m,v": (stacked_pmv, lambda: jnp.stack([z(), z(), o()])),
+        "separate, no sqrt/div": (control, lambda: (z(), z(), o())),
+        f"chunked ({chunk})": (chunked, lambda: (jnp.zeros(npad), jnp.zeros(npad), jnp.ones(npad))),
+    }
+    return {
+        name: (jax.jit(lambda c, body=body: jax.lax.scan(body, c, jnp.arange(steps))[0], donate_argnums=0), init)
+        for name, (body, init) in bodies.items()
+    }
 
 
 def epoch_layouts(sizes, n: int, seed: int) -> dict:
@@ -95,8 +101,10 @@ def epoch_layouts(sizes, n: int, seed: int) -> dict:
     key = jax.random.PRNGKey(seed)
     x = jax.random.uniform(key, (n, 1, sizes[0]))
     y = jax.nn.one_hot(jax.random.randint(jax.random.fold_in(key, 1), (n, 1), 0, sizes[-1]), sizes[-1])
-    params = [(0.05 * jax.random.normal(jax.random.fold_in(key, 2 + i), (a, b)), jnp.zeros(b))
-              for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=True))]
+    params = [
+        (0.05 * jax.random.normal(jax.random.fold_in(key, 2 + i), (a, b)), jnp.zeros(b))
+        for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=True))
+    ]
 
     def loss(ps, xb, yb):
         for w, b in ps[:-1]:
@@ -108,7 +116,9 @@ def epoch_layouts(sizes, n: int, seed: int) -> dict:
     offsets = np.cumsum([0] + [a.size for a in leaves])
 
     def unflat(P):
-        return jax.tree.unflatten(tdef, [P[a:b].reshape(s.shape) for a, b, s in zip(offsets[:-1], offsets[1:], leaves, strict=True)])
+        return jax.tree.unflatten(
+            tdef, [P[a:b].reshape(s.shape) for a, b, s in zip(offsets[:-1], offsets[1:], leaves, strict=True)]
+        )
 
     def flat(tree):
         return jnp.concatenate([a.reshape(-1) for a in jax.tree.leaves(tree)])
@@ -116,8 +126,10 @@ def epoch_layouts(sizes, n: int, seed: int) -> dict:
     def per_leaf(c, xy):
         ps, ms, vs, t = c
         g = jax.grad(loss)(ps, *xy)
-        new = [adam(*a, t + 1) for a in zip(jax.tree.leaves(g), jax.tree.leaves(ps), jax.tree.leaves(ms),
-                                              jax.tree.leaves(vs), strict=True)]
+        new = [
+            adam(*a, t + 1)
+            for a in zip(jax.tree.leaves(g), jax.tree.leaves(ps), jax.tree.leaves(ms), jax.tree.leaves(vs), strict=True)
+        ]
         ps, ms, vs = (jax.tree.unflatten(tdef, [u[k] for u in new]) for k in range(3))
         return (ps, ms, vs, t + 1), None
 
@@ -128,10 +140,14 @@ def epoch_layouts(sizes, n: int, seed: int) -> dict:
 
     zeros = lambda tree: jax.tree.map(jnp.zeros_like, tree)
     copy = lambda tree: jax.tree.map(jnp.copy, tree)
-    epochs = {"per leaf": (per_leaf, lambda: (copy(params), zeros(params), zeros(params), jnp.float32(0))),
-              "flat": (flat_buffer, lambda: (flat(params), *zeros((flat(params), flat(params))), jnp.float32(0)))}
-    return {name: (jax.jit(lambda c, body=body: jax.lax.scan(body, c, (x, y), unroll=2)[0], donate_argnums=0),
-                   init) for name, (body, init) in epochs.items()}, unflat
+    epochs = {
+        "per leaf": (per_leaf, lambda: (copy(params), zeros(params), zeros(params), jnp.float32(0))),
+        "flat": (flat_buffer, lambda: (flat(params), *zeros((flat(params), flat(params))), jnp.float32(0))),
+    }
+    return {
+        name: (jax.jit(lambda c, body=body: jax.lax.scan(body, c, (x, y), unroll=2)[0], donate_argnums=0), init)
+        for name, (body, init) in epochs.items()
+    }, unflat
 
 
 def runner(fn, init):
@@ -173,28 +189,50 @@ def main(argv: list[str] | None = None) -> dict:
     a = updates["separate"][0](updates["separate"][1]())[0]
     b = updates[f"chunked ({args.chunk})"][0](updates[f"chunked ({args.chunk})"][1]())[0][:n_params]
     chunked_diff = float(jnp.max(jnp.abs(a - b)))
-    for what, layouts, steps in [("update alone", updates, args.steps),
-                                 ("batch-1 epoch", epochs, args.n)]:
+    for what, layouts, steps in [("update alone", updates, args.steps), ("batch-1 epoch", epochs, args.n)]:
         times = C.interleaved({k: runner(*v) for k, v in layouts.items()}, n_rounds)
         base = C.median(times[next(iter(layouts))])
         for name in layouts:
             t = C.median(times[name])
-            results.append({"what": what, "layout": name, "steps": steps, "seconds": times[name],
-                            "us_per_step": 1e6 * t / steps, "vs_fnn_layout": t / base})
-    return C.finish("adam_layouts", args, report, machine=info, sizes=sizes, parameters=n_params,
-                    rounds=n_rounds, results=results, epoch_max_abs_diff=max_diff,
-                    chunked_max_abs_diff=chunked_diff)
+            results.append(
+                {
+                    "what": what,
+                    "layout": name,
+                    "steps": steps,
+                    "seconds": times[name],
+                    "us_per_step": 1e6 * t / steps,
+                    "vs_fnn_layout": t / base,
+                }
+            )
+    return C.finish(
+        "adam_layouts",
+        args,
+        report,
+        machine=info,
+        sizes=sizes,
+        parameters=n_params,
+        rounds=n_rounds,
+        results=results,
+        epoch_max_abs_diff=max_diff,
+        chunked_max_abs_diff=chunked_diff,
+    )
 
 
 def report(payload: dict) -> str:
-    lines = [f"## adam_layouts — Adam over {payload['parameters']:,} float32 parameters "
-             f"(MLP {'-'.join(map(str, payload['sizes']))}), median of {payload['rounds']} rounds", "",
-             C.machine_line(payload["machine"]), "",
-             C.markdown_table(["what", "layout", "µs/step", "time × fnn's layout"],
-                              [[r["what"], r["layout"], r["us_per_step"], r["vs_fnn_layout"]]
-                               for r in payload["results"]]), "",
-             f"Per-leaf and flat epochs agree to {payload['epoch_max_abs_diff']:.1e} (max |Δparam| after one epoch); "
-             f"separate and chunked updates to {payload['chunked_max_abs_diff']:.1e} (after one call)."]
+    lines = [
+        f"## adam_layouts — Adam over {payload['parameters']:,} float32 parameters "
+        f"(MLP {'-'.join(map(str, payload['sizes']))}), median of {payload['rounds']} rounds",
+        "",
+        C.machine_line(payload["machine"]),
+        "",
+        C.markdown_table(
+            ["what", "layout", "µs/step", "time × fnn's layout"],
+            [[r["what"], r["layout"], r["us_per_step"], r["vs_fnn_layout"]] for r in payload["results"]],
+        ),
+        "",
+        f"Per-leaf and flat epochs agree to {payload['epoch_max_abs_diff']:.1e} (max |Δparam| after one epoch); "
+        f"separate and chunked updates to {payload['chunked_max_abs_diff']:.1e} (after one call).",
+    ]
     return "\n".join(lines)
 
 

@@ -20,6 +20,7 @@ The derived lines give the gradient (``fit, sgd`` minus ``sgd alone``) and Adam'
 
     python -m benchmarks.breakdown [--quick] [--json out.json] [--batch-sizes 1 32 1024]
 """
+
 from __future__ import annotations
 
 import functools
@@ -80,8 +81,9 @@ def floor_scan(params, steps: int):
 
 def first_batch_grads(pb: Problem, batch_size: int):
     net, params, loss = fnn_model(pb)
-    _, g = fnn.value_and_grad(net, loss, "manual")(params, jnp.asarray(pb.x[:batch_size], pb.dtype),
-                                                   jnp.asarray(pb.y[:batch_size]))
+    _, g = fnn.value_and_grad(net, loss, "manual")(
+        params, jnp.asarray(pb.x[:batch_size], pb.dtype), jnp.asarray(pb.y[:batch_size])
+    )
     return params, g
 
 
@@ -93,8 +95,7 @@ def build_parser():
     p.add_argument("--hidden", type=int, nargs="+", default=[256, 256])
     p.add_argument("--classes", type=int, default=10)
     p.add_argument("--dtype", default="float32", choices=sorted(C.DTYPES))
-    p.add_argument("--min-steps", type=int, default=1000,
-                   help="least steps per call of the scans without a network")
+    p.add_argument("--min-steps", type=int, default=1000, help="least steps per call of the scans without a network")
     return p
 
 
@@ -124,12 +125,28 @@ def main(argv: list[str] | None = None) -> dict:
         for part in PARTS:
             t = C.median(times[part])
             steps = iterations if part.startswith("fit") else alone
-            results.append({"batch_size": B, "part": part, "steps": steps, "seconds": times[part],
-                            "median_s": t, "us_per_step": 1e6 * t / steps})
+            results.append(
+                {
+                    "batch_size": B,
+                    "part": part,
+                    "steps": steps,
+                    "seconds": times[part],
+                    "median_s": t,
+                    "us_per_step": 1e6 * t / steps,
+                }
+            )
         print(f"batch {B}: done", file=sys.stderr, flush=True)
-    return C.finish("breakdown", args, report, machine=info, sizes=sizes, rounds=n_rounds,
-                    parameters=sum(int(a.size) for a in jax.tree.leaves(params)), results=results,
-                    derived=derive(results))
+    return C.finish(
+        "breakdown",
+        args,
+        report,
+        machine=info,
+        sizes=sizes,
+        rounds=n_rounds,
+        parameters=sum(int(a.size) for a in jax.tree.leaves(params)),
+        results=results,
+        derived=derive(results),
+    )
 
 
 def _us(results, B, part):
@@ -141,27 +158,56 @@ def derive(results: list[dict]) -> list[dict]:
     out = []
     for B in sorted({r["batch_size"] for r in results}):
         step = _us(results, B, "fit, adam")
-        out.append({"batch_size": B, "step_us": step,
-                    "gradient_us": _us(results, B, "fit, sgd") - _us(results, B, "sgd alone"),
-                    "adam_us": _us(results, B, "adam alone"),
-                    "adam_share": _us(results, B, "adam alone") / step,
-                    "floor_us": _us(results, B, "memory floor")})
+        out.append(
+            {
+                "batch_size": B,
+                "step_us": step,
+                "gradient_us": _us(results, B, "fit, sgd") - _us(results, B, "sgd alone"),
+                "adam_us": _us(results, B, "adam alone"),
+                "adam_share": _us(results, B, "adam alone") / step,
+                "floor_us": _us(results, B, "memory floor"),
+            }
+        )
     return out
 
 
 def report(payload: dict) -> str:
     results = payload["results"]
-    lines = [f"## breakdown — MLP {'-'.join(map(str, payload['sizes']))} ({payload['parameters']:,} "
-             f"parameters), {payload['args']['dtype']}, N={payload['args']['n']}, median of "
-             f"{payload['rounds']} rounds", "", C.machine_line(payload["machine"]), ""]
-    rows = [[r["batch_size"], r["part"], r["us_per_step"], 100.0 * r["us_per_step"] / _us(results, r["batch_size"], "fit, adam")]
-            for r in results]
+    lines = [
+        f"## breakdown — MLP {'-'.join(map(str, payload['sizes']))} ({payload['parameters']:,} "
+        f"parameters), {payload['args']['dtype']}, N={payload['args']['n']}, median of "
+        f"{payload['rounds']} rounds",
+        "",
+        C.machine_line(payload["machine"]),
+        "",
+    ]
+    rows = [
+        [
+            r["batch_size"],
+            r["part"],
+            r["us_per_step"],
+            100.0 * r["us_per_step"] / _us(results, r["batch_size"], "fit, adam"),
+        ]
+        for r in results
+    ]
     lines.append(C.markdown_table(["batch", "part", "µs/step", "% of fit, adam"], rows))
-    lines += ["", C.markdown_table(
-        ["batch", "fit, adam µs", "gradient µs (fit, sgd − sgd alone)", "adam alone µs", "adam share",
-         "memory floor µs"],
-        [[d["batch_size"], d["step_us"], d["gradient_us"], d["adam_us"], d["adam_share"], d["floor_us"]]
-         for d in payload["derived"]])]
+    lines += [
+        "",
+        C.markdown_table(
+            [
+                "batch",
+                "fit, adam µs",
+                "gradient µs (fit, sgd − sgd alone)",
+                "adam alone µs",
+                "adam share",
+                "memory floor µs",
+            ],
+            [
+                [d["batch_size"], d["step_us"], d["gradient_us"], d["adam_us"], d["adam_share"], d["floor_us"]]
+                for d in payload["derived"]
+            ],
+        ),
+    ]
     return "\n".join(lines)
 
 

@@ -6,10 +6,12 @@ its second; the difference is what compiling the epoch costs. JAX's own compile 
 it into tracing + lowering and XLA compilation. A warm-up fit with other objects of the same
 shapes runs first, so one-time process costs (JAX's start-up, the permutation's kernels) are
 not counted. The same for ``train_step`` (one batch), and for the hand-written ``lax.scan``
-epoch of ``benchmarks.train_throughput`` when optax is installed, as a reference. The fit target (< 2 s) is checked on the compile events' total.
+epoch of ``benchmarks.train_throughput`` when optax is installed, as a reference. The fit target
+(< 2 s) is checked on the compile events' total.
 
     python -m benchmarks.compile [--quick] [--json out.json] [--batch-sizes 1 32 128 1024]
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -55,8 +57,14 @@ def first_and_second(fn) -> dict:
     t0 = time.perf_counter()
     fn()
     second = time.perf_counter() - t0
-    return {"first_s": first, "second_s": second, "extra_s": first - second,
-            "trace_s": ev["trace"], "xla_s": ev["xla"], "compile_s": ev["trace"] + ev["xla"]}
+    return {
+        "first_s": first,
+        "second_s": second,
+        "extra_s": first - second,
+        "trace_s": ev["trace"],
+        "xla_s": ev["xla"],
+        "compile_s": ev["trace"] + ev["xla"],
+    }
 
 
 def problem(sizes, n, seed, dtype):
@@ -80,8 +88,22 @@ def fresh(sizes, dtype, seed):
 def fit_latency(sizes, x, y, batch: int, grad: str, unroll, dtype, seed) -> dict:
     def once():
         net, params, opt, loss = fresh(sizes, dtype, seed)
-        return lambda: C.block(fnn.fit(net, params, opt, loss, x, y, batch_size=batch, epochs=1,
-                                       key=jax.random.PRNGKey(seed), verbose=0, grad=grad, unroll=unroll).params)
+        return lambda: C.block(
+            fnn.fit(
+                net,
+                params,
+                opt,
+                loss,
+                x,
+                y,
+                batch_size=batch,
+                epochs=1,
+                key=jax.random.PRNGKey(seed),
+                verbose=0,
+                grad=grad,
+                unroll=unroll,
+            ).params
+        )
 
     once()()  # warm-up: same shapes, other objects
     return first_and_second(once())
@@ -136,14 +158,32 @@ def main(argv: list[str] | None = None) -> dict:
     results = []
     for B in args.batch_sizes:
         for grad in args.grads:
-            results.append({"what": "fit epoch", "batch": B, "grad": grad,
-                            **fit_latency(args.sizes, x, y, B, grad, args.unroll, dtype, args.seed)})
-            results.append({"what": "train_step", "batch": B, "grad": grad,
-                            **step_latency(args.sizes, x, y, B, grad, dtype, args.seed)})
+            results.append(
+                {
+                    "what": "fit epoch",
+                    "batch": B,
+                    "grad": grad,
+                    **fit_latency(args.sizes, x, y, B, grad, args.unroll, dtype, args.seed),
+                }
+            )
+            results.append(
+                {
+                    "what": "train_step",
+                    "batch": B,
+                    "grad": grad,
+                    **step_latency(args.sizes, x, y, B, grad, dtype, args.seed),
+                }
+            )
         if have_optax:
             u = scan_unroll(B, args.n, args.unroll)
-            results.append({"what": f"hand scan epoch (unroll {u})", "batch": B, "grad": "jax.grad",
-                            **scan_latency(args.sizes, x, y, B, u, dtype, args.seed)})
+            results.append(
+                {
+                    "what": f"hand scan epoch (unroll {u})",
+                    "batch": B,
+                    "grad": "jax.grad",
+                    **scan_latency(args.sizes, x, y, B, u, dtype, args.seed),
+                }
+            )
         print(f"batch {B}: done", file=sys.stderr, flush=True)
     return C.finish("compile", args, report, results=results, fit_target_s=FIT_TARGET_S)
 
@@ -155,15 +195,46 @@ def report(payload: dict) -> str:
         met = None
         if r["what"] == "fit epoch":
             met = "yes" if r["compile_s"] < payload["fit_target_s"] else "**NO**"
-        rows.append([r["what"], r["batch"], r["grad"], r["first_s"], r["second_s"], r["extra_s"],
-                     r["trace_s"], r["xla_s"], r["compile_s"], met])
-    return "\n".join([
-        f"## compile — first-call latency, MLP {'-'.join(map(str, a['sizes']))}, Adam, N={a['n']}, {a['dtype']}",
-        "", C.machine_line(payload["machine"]), "",
-        C.markdown_table(["what", "batch", "grad", "first call s", "second call s", "first - second s",
-                          "trace+lower s", "XLA compile s", "compile s", f"< {payload['fit_target_s']:g} s"], rows),
-        "", "compile s = trace+lower + XLA compile, from JAX's compile events during the first call; "
-            "first - second also holds the run-to-run noise of one epoch."])
+        rows.append(
+            [
+                r["what"],
+                r["batch"],
+                r["grad"],
+                r["first_s"],
+                r["second_s"],
+                r["extra_s"],
+                r["trace_s"],
+                r["xla_s"],
+                r["compile_s"],
+                met,
+            ]
+        )
+    return "\n".join(
+        [
+            f"## compile — first-call latency, MLP {'-'.join(map(str, a['sizes']))}, Adam, N={a['n']}, {a['dtype']}",
+            "",
+            C.machine_line(payload["machine"]),
+            "",
+            C.markdown_table(
+                [
+                    "what",
+                    "batch",
+                    "grad",
+                    "first call s",
+                    "second call s",
+                    "first - second s",
+                    "trace+lower s",
+                    "XLA compile s",
+                    "compile s",
+                    f"< {payload['fit_target_s']:g} s",
+                ],
+                rows,
+            ),
+            "",
+            "compile s = trace+lower + XLA compile, from JAX's compile events during the first call; "
+            "first - second also holds the run-to-run noise of one epoch.",
+        ]
+    )
 
 
 if __name__ == "__main__":

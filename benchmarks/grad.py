@@ -9,6 +9,7 @@ costs nothing), timed in interleaved rounds, median reported. The difference is
 
     python -m benchmarks.grad [--quick] [--json out.json] [--widths ...] [--depths ...] [--batches ...]
 """
+
 from __future__ import annotations
 
 import sys
@@ -64,15 +65,21 @@ def measure(width: int, depth: int, batch: int, args, dtype) -> dict:
     outs = {m: loops[m](params, x, y) for m in MODES}  # compile, and keep for the comparison
     C.block(outs)
     one = {m: jax.jit(fnn.value_and_grad(net, loss, m))(params, x[:batch], y[:batch])[1] for m in MODES}
-    times = C.interleaved({m: (lambda m=m: C.block(loops[m](params, x, y))) for m in MODES}, args.n_rounds,
-                          warmup=True)
+    times = C.interleaved({m: (lambda m=m: C.block(loops[m](params, x, y))) for m in MODES}, args.n_rounds, warmup=True)
     t = {m: C.median(times[m]) / steps for m in MODES}
     flops = C.mlp_flops_per_sample(sizes) * batch
-    return {"width": width, "depth": depth, "batch": batch, "steps": steps,
-            "manual_s": t["manual"], "autodiff_s": t["autodiff"], "ratio": t["manual"] / t["autodiff"],
-            "manual_gflops": flops / t["manual"] / 1e9,
-            "rel_diff": max_rel_diff(one["manual"], one["autodiff"]),
-            "times": times}
+    return {
+        "width": width,
+        "depth": depth,
+        "batch": batch,
+        "steps": steps,
+        "manual_s": t["manual"],
+        "autodiff_s": t["autodiff"],
+        "ratio": t["manual"] / t["autodiff"],
+        "manual_gflops": flops / t["manual"] / 1e9,
+        "rel_diff": max_rel_diff(one["manual"], one["autodiff"]),
+        "times": times,
+    }
 
 
 def build_parser():
@@ -109,8 +116,9 @@ def configs(args) -> list[tuple[int, int, int]]:
 def main(argv: list[str] | None = None) -> dict:
     p = build_parser()
     args = p.parse_args(argv)
-    C.quick_defaults(p, args, widths=[16, 32], depths=[1, 2], batches=[1, 8], width=16, depth=1, batch=8,
-                     features=32, steps=4)
+    C.quick_defaults(
+        p, args, widths=[16, 32], depths=[1, 2], batches=[1, 8], width=16, depth=1, batch=8, features=32, steps=4
+    )
     args.n_rounds = C.rounds(args)
     dtype = C.dtype_of(args.dtype)
     results = []
@@ -122,16 +130,44 @@ def main(argv: list[str] | None = None) -> dict:
 
 def report(payload: dict) -> str:
     a = payload["args"]
-    rows = [[r["width"], r["depth"], r["batch"], r["manual_s"] * 1e6, r["autodiff_s"] * 1e6, r["ratio"],
-             r["manual_gflops"], r["rel_diff"]] for r in payload["results"]]
+    rows = [
+        [
+            r["width"],
+            r["depth"],
+            r["batch"],
+            r["manual_s"] * 1e6,
+            r["autodiff_s"] * 1e6,
+            r["ratio"],
+            r["manual_gflops"],
+            r["rel_diff"],
+        ]
+        for r in payload["results"]
+    ]
     worst = max((r["ratio"] for r in payload["results"]), default=float("nan"))
-    return "\n".join([
-        f"## grad — hand-written backward vs jax.grad ({a['dtype']}, input {a['features']}, "
-        f"{a['classes']} classes, median of {a['n_rounds']} rounds)", "",
-        C.machine_line(payload["machine"]), "",
-        C.markdown_table(["width", "depth", "batch", "manual µs", "autodiff µs", "manual / autodiff",
-                          "manual GFLOP/s", "max rel diff"], rows),
-        "", f"Largest manual/autodiff time ratio: {worst:.3f} (target <= 1.0 at every size)."])
+    return "\n".join(
+        [
+            f"## grad — hand-written backward vs jax.grad ({a['dtype']}, input {a['features']}, "
+            f"{a['classes']} classes, median of {a['n_rounds']} rounds)",
+            "",
+            C.machine_line(payload["machine"]),
+            "",
+            C.markdown_table(
+                [
+                    "width",
+                    "depth",
+                    "batch",
+                    "manual µs",
+                    "autodiff µs",
+                    "manual / autodiff",
+                    "manual GFLOP/s",
+                    "max rel diff",
+                ],
+                rows,
+            ),
+            "",
+            f"Largest manual/autodiff time ratio: {worst:.3f} (target <= 1.0 at every size).",
+        ]
+    )
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ to ``/proc/self/clear_refs``, Linux only; elsewhere only the whole-run peak is r
 the NumPy copy before training, as a user who "keeps the data on device" would; ``numpy``
 (default) passes NumPy arrays, so fit and evaluate each make their own device copy.
 """
+
 from __future__ import annotations
 
 import gc
@@ -35,7 +36,7 @@ import numpy as np
 import fnn
 from benchmarks import _common
 
-_MIB = 2.0 ** 20
+_MIB = 2.0**20
 
 
 def _status_kib(field: str) -> int | None:
@@ -102,8 +103,12 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--hidden", type=int, default=128)
     p.add_argument("--classes", type=int, default=10)
     p.add_argument("--batch-size", type=int, default=256)
-    p.add_argument("--input", choices=("numpy", "device"), default="numpy",
-                   help="pass NumPy arrays, or move the data to the device once beforehand")
+    p.add_argument(
+        "--input",
+        choices=("numpy", "device"),
+        default="numpy",
+        help="pass NumPy arrays, or move the data to the device once beforehand",
+    )
     p.add_argument("--target", type=float, default=2.5, help="allowed peak RSS / data size")
     args = p.parse_args(argv)
     n = int(20_000 if args.quick else args.samples)
@@ -132,11 +137,17 @@ def main(argv: list[str] | None = None) -> dict:
         x, y = phases.run("device_put", lambda: (jax.device_put(x), jax.device_put(y)))
         gc.collect()
     phases.run("check_arrays", lambda: (fnn.data.check_arrays(x, y), None)[1])
-    result = phases.run("fit", lambda: fnn.fit(
-        net, params, opt, loss, x, y, batch_size=args.batch_size, epochs=1, shuffle=True,
-        key=key, verbose=0).params)
-    scores = phases.run("evaluate", lambda: fnn.evaluate(
-        net, result, loss, x, y, metrics=["accuracy"], batch_size=args.batch_size))
+    result = phases.run(
+        "fit",
+        lambda: (
+            fnn.fit(
+                net, params, opt, loss, x, y, batch_size=args.batch_size, epochs=1, shuffle=True, key=key, verbose=0
+            ).params
+        ),
+    )
+    scores = phases.run(
+        "evaluate", lambda: fnn.evaluate(net, result, loss, x, y, metrics=["accuracy"], batch_size=args.batch_size)
+    )
 
     whole_peak = max(peak_mib(), max(r[2] for r in phases.rows))
     if not phases.resettable:  # only the whole-run peak is meaningful
@@ -148,29 +159,44 @@ def main(argv: list[str] | None = None) -> dict:
     fnn_peak = max(r[2] for r in phases.rows if r[0] in ("check_arrays", "fit", "evaluate"))
 
     info = _common.machine_info()
-    print(f"# Peak resident memory: fit + evaluate on {n:,} x {args.features} float32 "
-          f"({args.input} input)\n")
+    print(f"# Peak resident memory: fit + evaluate on {n:,} x {args.features} float32 ({args.input} input)\n")
     print(_common.machine_line(info) + "\n")
-    rows = [(name, before, peak, peak / data_mib, (peak - baseline) / data_mib, secs)
-            for name, before, peak, secs in phases.rows]
-    print(_common.markdown_table(
-        ["phase", "RSS before (MiB)", "peak RSS (MiB)", "peak / data", "(peak - baseline) / data",
-         "seconds"], rows))
+    rows = [
+        (name, before, peak, peak / data_mib, (peak - baseline) / data_mib, secs)
+        for name, before, peak, secs in phases.rows
+    ]
+    print(
+        _common.markdown_table(
+            ["phase", "RSS before (MiB)", "peak RSS (MiB)", "peak / data", "(peak - baseline) / data", "seconds"], rows
+        )
+    )
     verdict = "meets" if ratio < args.target else "MISSES"
-    print(f"\ndata (x + y): {data_mib:,.0f} MiB; baseline RSS {baseline:,.0f} MiB; whole-run peak "
-          f"{whole_peak:,.0f} MiB = {ratio:.2f}x the data ({net_ratio:.2f}x above baseline); "
-          f"{verdict} the < {args.target}x target. Peak while fnn runs: {fnn_peak:,.0f} MiB = "
-          f"{fnn_peak / data_mib:.2f}x. evaluate: {scores}")
+    print(
+        f"\ndata (x + y): {data_mib:,.0f} MiB; baseline RSS {baseline:,.0f} MiB; whole-run peak "
+        f"{whole_peak:,.0f} MiB = {ratio:.2f}x the data ({net_ratio:.2f}x above baseline); "
+        f"{verdict} the < {args.target}x target. Peak while fnn runs: {fnn_peak:,.0f} MiB = "
+        f"{fnn_peak / data_mib:.2f}x. evaluate: {scores}"
+    )
     if not phases.resettable:
         print("(this platform cannot reset the high-water mark: per-phase peaks are cumulative)")
-    payload = {"benchmark": "memory", "machine": info, "samples": n, "features": args.features,
-               "input": args.input, "data_mib": data_mib, "baseline_mib": baseline,
-               "peak_mib": whole_peak, "peak_over_data": ratio,
-               "peak_above_baseline_over_data": net_ratio, "fnn_peak_mib": fnn_peak,
-               "fnn_peak_over_data": fnn_peak / data_mib, "target": args.target,
-               "meets_target": ratio < args.target, "evaluate": scores,
-               "phases": [dict(zip(("phase", "rss_before_mib", "peak_mib", "seconds"), r, strict=True))
-                          for r in phases.rows]}
+    payload = {
+        "benchmark": "memory",
+        "machine": info,
+        "samples": n,
+        "features": args.features,
+        "input": args.input,
+        "data_mib": data_mib,
+        "baseline_mib": baseline,
+        "peak_mib": whole_peak,
+        "peak_over_data": ratio,
+        "peak_above_baseline_over_data": net_ratio,
+        "fnn_peak_mib": fnn_peak,
+        "fnn_peak_over_data": fnn_peak / data_mib,
+        "target": args.target,
+        "meets_target": ratio < args.target,
+        "evaluate": scores,
+        "phases": [dict(zip(("phase", "rss_before_mib", "peak_mib", "seconds"), r, strict=True)) for r in phases.rows],
+    }
     _common.write_json(args.json, payload)
     return payload
 

@@ -10,6 +10,7 @@ element differs slightly, as the table notes.
 
     python -m benchmarks.optimizers [--quick] [--json out.json] [--only adam,sgd]
 """
+
 from __future__ import annotations
 
 import functools
@@ -37,8 +38,11 @@ def pairs():
         "adam": (fnn.optimizers.adam(1e-3), optax.adam(1e-3), ""),
         "adamw": (fnn.optimizers.adamw(1e-3), optax.adamw(1e-3, weight_decay=1e-2), ""),
         "adamax": (fnn.optimizers.adamax(2e-3), optax.adamax(2e-3), ""),
-        "nadam": (fnn.optimizers.nadam(2e-3), optax.nadam(2e-3),
-                  "fnn: torch's momentum-decay schedule; optax: Dozat's rule"),
+        "nadam": (
+            fnn.optimizers.nadam(2e-3),
+            optax.nadam(2e-3),
+            "fnn: torch's momentum-decay schedule; optax: Dozat's rule",
+        ),
         "radam": (fnn.optimizers.radam(1e-3), optax.radam(1e-3), ""),
         "rprop": (fnn.optimizers.rprop(1e-2), optax.rprop(1e-2), ""),
         "lion": (fnn.optimizers.lion(1e-4), optax.lion(1e-4), ""),
@@ -49,8 +53,12 @@ def param_tree(sizes, dtype, seed):
     keys = jax.random.split(jax.random.PRNGKey(seed), 2 * (len(sizes) - 1))
     tree = []
     for i, (fi, fo) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
-        tree.append({"w": (0.02 * jax.random.normal(keys[2 * i], (fi, fo), jnp.float32)).astype(dtype),
-                     "b": (0.02 * jax.random.normal(keys[2 * i + 1], (fo,), jnp.float32)).astype(dtype)})
+        tree.append(
+            {
+                "w": (0.02 * jax.random.normal(keys[2 * i], (fi, fo), jnp.float32)).astype(dtype),
+                "b": (0.02 * jax.random.normal(keys[2 * i + 1], (fo,), jnp.float32)).astype(dtype),
+            }
+        )
     return tree
 
 
@@ -78,8 +86,13 @@ def stepper(opt, apply_updates, params, grads, calls: int):
 
 def build_parser():
     p = C.parser(__doc__.split("\n")[0])
-    p.add_argument("--sizes", type=int, nargs="+", default=[784, 2048, 2048, 2048, 10],
-                   help="layer sizes of the MLP whose parameter tree is updated")
+    p.add_argument(
+        "--sizes",
+        type=int,
+        nargs="+",
+        default=[784, 2048, 2048, 2048, 10],
+        help="layer sizes of the MLP whose parameter tree is updated",
+    )
     p.add_argument("--calls", type=int, default=5, help="steps per timed round")
     p.add_argument("--only", default="", help="comma-separated optimizer names (default: all)")
     p.add_argument("--dtype", default="float32", choices=sorted(C.DTYPES))
@@ -110,27 +123,52 @@ def main(argv: list[str] | None = None) -> dict:
     results = []
     for name in names:
         f_opt, o_opt, note = table[name]
-        runners = {"fnn": stepper(f_opt, fnn.optimizers.apply_updates, params, grads, args.calls),
-                   "optax": stepper(o_opt, optax.apply_updates, params, grads, args.calls)}
+        runners = {
+            "fnn": stepper(f_opt, fnn.optimizers.apply_updates, params, grads, args.calls),
+            "optax": stepper(o_opt, optax.apply_updates, params, grads, args.calls),
+        }
         times = C.interleaved(runners, n_rounds)
         t = {k: C.median(v) / args.calls for k, v in times.items()}
-        results.append({"optimizer": name, "fnn_s": t["fnn"], "optax_s": t["optax"],
-                        "speedup": t["optax"] / t["fnn"], "note": note, "times": times})
+        results.append(
+            {
+                "optimizer": name,
+                "fnn_s": t["fnn"],
+                "optax_s": t["optax"],
+                "speedup": t["optax"] / t["fnn"],
+                "note": note,
+                "times": times,
+            }
+        )
         del runners
         print(f"{name}: done", file=sys.stderr, flush=True)
-    return C.finish("optimizers", args, report, n_params=n_params, leaves=len(jax.tree.leaves(params)),
-                    rounds=n_rounds, results=results)
+    return C.finish(
+        "optimizers",
+        args,
+        report,
+        n_params=n_params,
+        leaves=len(jax.tree.leaves(params)),
+        rounds=n_rounds,
+        results=results,
+    )
 
 
 def report(payload: dict) -> str:
     a = payload["args"]
-    rows = [[r["optimizer"], r["fnn_s"] * 1e3, r["optax_s"] * 1e3, r["speedup"], r["note"] or None]
-            for r in payload["results"]]
-    return "\n".join([
-        f"## optimizers — one update step on {payload['n_params']:,} parameters in {payload['leaves']} leaves "
-        f"(MLP {'-'.join(map(str, a['sizes']))}, {a['dtype']}), median of {payload['rounds']} rounds "
-        f"of {a['calls']} steps", "", C.machine_line(payload["machine"]), "",
-        C.markdown_table(["optimizer", "fnn ms", "optax ms", "optax / fnn", "note"], rows)])
+    rows = [
+        [r["optimizer"], r["fnn_s"] * 1e3, r["optax_s"] * 1e3, r["speedup"], r["note"] or None]
+        for r in payload["results"]
+    ]
+    return "\n".join(
+        [
+            f"## optimizers — one update step on {payload['n_params']:,} parameters in {payload['leaves']} leaves "
+            f"(MLP {'-'.join(map(str, a['sizes']))}, {a['dtype']}), median of {payload['rounds']} rounds "
+            f"of {a['calls']} steps",
+            "",
+            C.machine_line(payload["machine"]),
+            "",
+            C.markdown_table(["optimizer", "fnn ms", "optax ms", "optax / fnn", "note"], rows),
+        ]
+    )
 
 
 if __name__ == "__main__":

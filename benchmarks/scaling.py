@@ -11,6 +11,7 @@ width 64..4096 and depth 1..8 and batch 1..4096 in full (powers of two).
 
     python -m benchmarks.scaling [--quick | --full] [--json out.json] [--dtype bfloat16]
 """
+
 from __future__ import annotations
 
 import math
@@ -22,8 +23,11 @@ import jax.numpy as jnp
 import fnn
 from benchmarks import _common as C
 
-FULL = {"widths": [64, 128, 256, 512, 1024, 2048, 4096], "depths": [1, 2, 3, 4, 5, 6, 7, 8],
-        "batch_sizes": [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096]}
+FULL = {
+    "widths": [64, 128, 256, 512, 1024, 2048, 4096],
+    "depths": [1, 2, 3, 4, 5, 6, 7, 8],
+    "batch_sizes": [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096],
+}
 
 
 def samples_for(flops_per_sample: float, batch: int, args) -> int:
@@ -44,21 +48,51 @@ def runner(width: int, depth: int, batch: int, args, dtype):
     net = fnn.mlp(list(sizes[1:]), activation="relu")
     opt = fnn.optimizers.adam(1e-3)
     loss = fnn.losses.get("sparse_categorical_crossentropy", from_logits=True)
-    state = {"params": C.cast_tree(net.init(jax.random.PRNGKey(args.seed), (args.features,), dtype), dtype),
-             "opt_state": None, "epoch": 0}
+    state = {
+        "params": C.cast_tree(net.init(jax.random.PRNGKey(args.seed), (args.features,), dtype), dtype),
+        "opt_state": None,
+        "epoch": 0,
+    }
     key = jax.random.PRNGKey(args.seed + 1)
 
     def run():
         e = state["epoch"]
-        r = fnn.fit(net, state["params"], opt, loss, x, y, batch_size=batch, epochs=e + 1, initial_epoch=e,
-                    shuffle=True, key=key, verbose=0, grad=args.grad, opt_state=state["opt_state"])
+        r = fnn.fit(
+            net,
+            state["params"],
+            opt,
+            loss,
+            x,
+            y,
+            batch_size=batch,
+            epochs=e + 1,
+            initial_epoch=e,
+            shuffle=True,
+            key=key,
+            verbose=0,
+            grad=args.grad,
+            opt_state=state["opt_state"],
+        )
         state.update(params=r.params, opt_state=r.opt_state, epoch=e + 1)
         C.block(r.params)
 
     run()  # compile; then fit's resume path (a given opt_state) for zero epochs, so nothing
     # compiles inside the timed calls
-    fnn.fit(net, state["params"], opt, loss, x, y, batch_size=batch, epochs=state["epoch"],
-            initial_epoch=state["epoch"], key=key, verbose=0, grad=args.grad, opt_state=state["opt_state"])
+    fnn.fit(
+        net,
+        state["params"],
+        opt,
+        loss,
+        x,
+        y,
+        batch_size=batch,
+        epochs=state["epoch"],
+        initial_epoch=state["epoch"],
+        key=key,
+        verbose=0,
+        grad=args.grad,
+        opt_state=state["opt_state"],
+    )
     return run, n, flops
 
 
@@ -74,8 +108,11 @@ def build_parser():
     p.add_argument("--widths", type=int, nargs="+", default=[64, 256, 1024, 4096])
     p.add_argument("--depths", type=int, nargs="+", default=[1, 2, 4, 8])
     p.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 32, 128, 1024, 4096])
-    p.add_argument("--full", action="store_true", help="the full sweeps (" +
-                   "; ".join(f"{k} {v[0]}..{v[-1]}" for k, v in FULL.items()) + ")")
+    p.add_argument(
+        "--full",
+        action="store_true",
+        help="the full sweeps (" + "; ".join(f"{k} {v[0]}..{v[-1]}" for k, v in FULL.items()) + ")",
+    )
     p.add_argument("--width", type=int, default=256, help="width while depth or batch varies")
     p.add_argument("--depth", type=int, default=2, help="depth while width or batch varies")
     p.add_argument("--batch", type=int, default=128, help="batch while width or depth varies")
@@ -96,9 +133,21 @@ def main(argv: list[str] | None = None) -> dict:
     args = p.parse_args(argv)
     if args.full:
         args.widths, args.depths, args.batch_sizes = FULL["widths"], FULL["depths"], FULL["batch_sizes"]
-    C.quick_defaults(p, args, widths=[16, 32], depths=[1, 2], batch_sizes=[1, 16], width=16, depth=1, batch=16,
-                     features=32, epoch_gflop=0.001, max_n=256, min_iters=1,
-                     peak_size=256)
+    C.quick_defaults(
+        p,
+        args,
+        widths=[16, 32],
+        depths=[1, 2],
+        batch_sizes=[1, 16],
+        width=16,
+        depth=1,
+        batch=16,
+        features=32,
+        epoch_gflop=0.001,
+        max_n=256,
+        min_iters=1,
+        peak_size=256,
+    )
     n_rounds = C.rounds(args)
     dtype = C.dtype_of(args.dtype)
     peak = C.MatmulPeak(args.peak_size, dtype)
@@ -109,29 +158,52 @@ def main(argv: list[str] | None = None) -> dict:
             run, n, flops = runner(w, d, b, args, dtype)
             times = C.interleaved({"fit": run}, n_rounds, peak.measure)["fit"]
             t = C.median(times)
-            measured[w, d, b] = {"n": n, "iterations": math.ceil(n / b), "median_s": t, "samples_per_s": n / t,
-                                 "flops_per_s": n * flops / t, "times": times}
+            measured[w, d, b] = {
+                "n": n,
+                "iterations": math.ceil(n / b),
+                "median_s": t,
+                "samples_per_s": n / t,
+                "flops_per_s": n * flops / t,
+                "times": times,
+            }
             print(f"width {w} depth {d} batch {b}: done", file=sys.stderr, flush=True)
         results.append({"axis": axis, "width": w, "depth": d, "batch": b, **measured[w, d, b]})
     for r in results:
         r["pct_peak"] = 100.0 * r["flops_per_s"] / peak.best
-    return C.finish("scaling", args, report, rounds=n_rounds, peak_flops=peak.best,
-                    peak_matmul=f"{args.peak_size}x{args.peak_size} {args.dtype}", results=results)
+    return C.finish(
+        "scaling",
+        args,
+        report,
+        rounds=n_rounds,
+        peak_flops=peak.best,
+        peak_matmul=f"{args.peak_size}x{args.peak_size} {args.dtype}",
+        results=results,
+    )
 
 
 def report(payload: dict) -> str:
     a = payload["args"]
-    lines = [f"## scaling — fnn.fit ({a['grad']} gradients, Adam, {a['dtype']}), median of {payload['rounds']} rounds",
-             "", C.machine_line(payload["machine"]),
-             f"matmul peak ({payload['peak_matmul']}, best seen): {payload['peak_flops'] / 1e9:.1f} GFLOP/s; "
-             f"base: width {a['width']}, depth {a['depth']}, batch {a['batch']}; {a['features']} inputs, "
-             f"{a['classes']} classes"]
+    lines = [
+        f"## scaling — fnn.fit ({a['grad']} gradients, Adam, {a['dtype']}), median of {payload['rounds']} rounds",
+        "",
+        C.machine_line(payload["machine"]),
+        f"matmul peak ({payload['peak_matmul']}, best seen): {payload['peak_flops'] / 1e9:.1f} GFLOP/s; "
+        f"base: width {a['width']}, depth {a['depth']}, batch {a['batch']}; {a['features']} inputs, "
+        f"{a['classes']} classes",
+    ]
     for axis in ("width", "depth", "batch"):
-        rows = [[r[axis], r["n"], r["samples_per_s"], r["flops_per_s"] / 1e9, r["pct_peak"]]
-                for r in payload["results"] if r["axis"] == axis]
+        rows = [
+            [r[axis], r["n"], r["samples_per_s"], r["flops_per_s"] / 1e9, r["pct_peak"]]
+            for r in payload["results"]
+            if r["axis"] == axis
+        ]
         if rows:
-            lines += ["", f"By {axis}:", "",
-                      C.markdown_table([axis, "samples/epoch", "samples/s", "GFLOP/s", "% peak"], rows)]
+            lines += [
+                "",
+                f"By {axis}:",
+                "",
+                C.markdown_table([axis, "samples/epoch", "samples/s", "GFLOP/s", "% peak"], rows),
+            ]
     return "\n".join(lines)
 
 

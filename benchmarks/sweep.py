@@ -13,6 +13,7 @@ the first-call (compile) time of the K-model program is reported beside.
 Per-model time = (time of the K-model call) / K; speedup = (one fit) / (per-model sweep time),
 medians over interleaved rounds.
 """
+
 from __future__ import annotations
 
 import time
@@ -58,11 +59,12 @@ def main(argv: list[str] | None = None) -> dict:
         _common.block(r.params)
 
     def sweep_of(k):
-        params, state, key = stack(inits[:k]), stack(states[:k]), keys[kmax:kmax + k]
+        params, state, key = stack(inits[:k]), stack(states[:k]), keys[kmax : kmax + k]
 
         def run():
             r = fnn.fit_many(net, params, opt, loss, x, y, key=key, opt_state=state, **settings)
             _common.block(r.params)
+
         return run
 
     runners = {"fit": one_fit}
@@ -79,25 +81,49 @@ def main(argv: list[str] | None = None) -> dict:
     fit_s = _common.median(times["fit"])
 
     info = _common.machine_info()
-    print(f"# Sweep: K models in one program vs K separate fits ({args.samples} x {args.features} -> "
-          f"{args.hidden} -> 10, batch {args.batch_size}, {args.epochs} epochs, Adam)\n")
+    print(
+        f"# Sweep: K models in one program vs K separate fits ({args.samples} x {args.features} -> "
+        f"{args.hidden} -> 10, batch {args.batch_size}, {args.epochs} epochs, Adam)\n"
+    )
     print(_common.machine_line(info) + "\n")
     rows, records = [], []
     for k in ks:
         total = _common.median(times[f"K={k}"])
         per_model = total / k
         rows.append((k, total, per_model * 1e3, fit_s * 1e3, k * fit_s, fit_s / per_model, compile_s[f"K={k}"]))
-        records.append({"k": k, "sweep_seconds": total, "per_model_seconds": per_model,
-                        "separate_fit_seconds": fit_s, "separate_total_seconds": k * fit_s,
-                        "speedup": fit_s / per_model, "first_call_seconds": compile_s[f"K={k}"]})
-    print(_common.markdown_table(
-        ["K", "sweep (s)", "per model (ms)", "one fit (ms)", "K fits (s)", "speedup", "sweep 1st call (s)"], rows))
+        records.append(
+            {
+                "k": k,
+                "sweep_seconds": total,
+                "per_model_seconds": per_model,
+                "separate_fit_seconds": fit_s,
+                "separate_total_seconds": k * fit_s,
+                "speedup": fit_s / per_model,
+                "first_call_seconds": compile_s[f"K={k}"],
+            }
+        )
+    print(
+        _common.markdown_table(
+            ["K", "sweep (s)", "per model (ms)", "one fit (ms)", "K fits (s)", "speedup", "sweep 1st call (s)"], rows
+        )
+    )
     best = max(records, key=lambda r: r["speedup"])
-    print(f"\nbest: K={best['k']} trains each model {best['speedup']:.1f}x faster than a separate fit "
-          f"(one fit {fit_s * 1e3:.1f} ms; its first call, compiling, took {compile_s['fit']:.2f} s)")
-    payload = {"benchmark": "sweep", "machine": info, "samples": args.samples, "features": args.features,
-               "hidden": args.hidden, "batch_size": args.batch_size, "epochs": args.epochs, "rounds": n_rounds,
-               "fit_first_call_seconds": compile_s["fit"], "rows": records}
+    print(
+        f"\nbest: K={best['k']} trains each model {best['speedup']:.1f}x faster than a separate fit "
+        f"(one fit {fit_s * 1e3:.1f} ms; its first call, compiling, took {compile_s['fit']:.2f} s)"
+    )
+    payload = {
+        "benchmark": "sweep",
+        "machine": info,
+        "samples": args.samples,
+        "features": args.features,
+        "hidden": args.hidden,
+        "batch_size": args.batch_size,
+        "epochs": args.epochs,
+        "rounds": n_rounds,
+        "fit_first_call_seconds": compile_s["fit"],
+        "rows": records,
+    }
     _common.write_json(args.json, payload)
     return payload
 

@@ -21,6 +21,7 @@ given as % of it, counting ``6W - 2W1`` FLOP per sample.
 
     python -m benchmarks.train_throughput [--quick] [--json out.json]
 """
+
 from __future__ import annotations
 
 import math
@@ -35,14 +36,24 @@ from benchmarks import _common as C
 from benchmarks._baselines import Problem, Runner, hand_scan_runner, keras_runner, optax_step_runner, torch_runner
 
 ALL_RUNNERS = ("fnn_manual", "fnn_autodiff", "hand_scan", "optax_step", "torch_eager", "keras_fit")
-LABELS = {"fnn_manual": "fnn manual", "fnn_autodiff": "fnn autodiff", "hand_scan": "hand scan",
-          "optax_step": "optax step", "torch_eager": "torch eager", "keras_fit": "keras fit"}
+LABELS = {
+    "fnn_manual": "fnn manual",
+    "fnn_autodiff": "fnn autodiff",
+    "hand_scan": "hand scan",
+    "optax_step": "optax step",
+    "torch_eager": "torch eager",
+    "keras_fit": "keras fit",
+}
 BASELINES = ("hand_scan", "optax_step", "torch_eager", "keras_fit")
 
 # (batch size, baseline, minimum speed-up of fnn manual) from the issue.
 TARGETS = [
-    (1, "torch_eager", 10.0), (1, "keras_fit", 5.0), (1, "optax_step", 3.0),
-    (32, "optax_step", 1.5), (32, "torch_eager", 2.0), (32, "keras_fit", 2.0),
+    (1, "torch_eager", 10.0),
+    (1, "keras_fit", 5.0),
+    (1, "optax_step", 3.0),
+    (32, "optax_step", 1.5),
+    (32, "torch_eager", 2.0),
+    (32, "keras_fit", 2.0),
 ]
 BEST_BASELINE_BATCHES = (128, 1024)
 PEAK_TARGET = {1024: 80.0}
@@ -72,17 +83,45 @@ def fnn_runner(pb: Problem, batch_size: int, grad: str, unroll: int | None, opt=
     def run():
         # Epoch e of a resumed run: a fresh permutation every call, as in a multi-epoch fit.
         e = state["epoch"]
-        r = fnn.fit(net, state["params"], opt, loss, x, y, batch_size=batch_size, epochs=e + 1,
-                    initial_epoch=e, shuffle=True, key=key, verbose=0, grad=grad, unroll=unroll,
-                    opt_state=state["opt_state"])
+        r = fnn.fit(
+            net,
+            state["params"],
+            opt,
+            loss,
+            x,
+            y,
+            batch_size=batch_size,
+            epochs=e + 1,
+            initial_epoch=e,
+            shuffle=True,
+            key=key,
+            verbose=0,
+            grad=grad,
+            unroll=unroll,
+            opt_state=state["opt_state"],
+        )
         state.update(params=r.params, opt_state=r.opt_state, epoch=e + 1)
         C.block(r.params)
         epoch_times.append(r.history.times[-1])
         if e == 0:
             # The set-up call: also run fit's resume path (a given opt_state) for zero epochs, so
             # its small eager kernels are compiled before timing starts.
-            fnn.fit(net, r.params, opt, loss, x, y, batch_size=batch_size, epochs=1, initial_epoch=1,
-                    key=key, verbose=0, grad=grad, unroll=unroll, opt_state=r.opt_state)
+            fnn.fit(
+                net,
+                r.params,
+                opt,
+                loss,
+                x,
+                y,
+                batch_size=batch_size,
+                epochs=1,
+                initial_epoch=1,
+                key=key,
+                verbose=0,
+                grad=grad,
+                unroll=unroll,
+                opt_state=r.opt_state,
+            )
 
     n = pb.x.shape[0]
     return Runner(run, n, math.ceil(n / batch_size), epoch_times=epoch_times)
@@ -142,16 +181,20 @@ def build_parser():
     p.add_argument("--hidden", type=int, nargs="+", default=[256, 256])
     p.add_argument("--classes", type=int, default=10)
     p.add_argument("--dtype", default="float32", choices=sorted(C.DTYPES))
-    p.add_argument("--runners", default=",".join(ALL_RUNNERS),
-                   help="comma-separated subset of " + ",".join(ALL_RUNNERS))
+    p.add_argument(
+        "--runners", default=",".join(ALL_RUNNERS), help="comma-separated subset of " + ",".join(ALL_RUNNERS)
+    )
     p.add_argument("--unroll", type=int, default=None, help="fit's unroll (default: fit's own choice)")
-    p.add_argument("--scan-unroll", type=int, default=None,
-                   help="unroll of the hand-written scan (default: the same as fit's)")
-    p.add_argument("--slow-iters", type=int, default=1000,
-                   help="iterations per round for PyTorch and Keras when an epoch has more")
+    p.add_argument(
+        "--scan-unroll", type=int, default=None, help="unroll of the hand-written scan (default: the same as fit's)"
+    )
+    p.add_argument(
+        "--slow-iters", type=int, default=1000, help="iterations per round for PyTorch and Keras when an epoch has more"
+    )
     p.add_argument("--torch-adam", default="fused", choices=["fused", "foreach", "default"])
-    p.add_argument("--torch-threads", type=int, default=0,
-                   help="torch.set_num_threads (0: PyTorch's default, one per core)")
+    p.add_argument(
+        "--torch-threads", type=int, default=0, help="torch.set_num_threads (0: PyTorch's default, one per core)"
+    )
     p.add_argument("--peak-size", type=int, default=2048, help="matmul size of the peak measurement")
     return p
 
@@ -191,10 +234,19 @@ def main(argv: list[str] | None = None) -> dict:
         for name, r in runners.items():
             t = C.median(times[name])
             sps = r.samples / t
-            row = {"batch_size": B, "runner": name, "detail": r.detail, "samples": r.samples,
-                   "iterations": r.iterations, "seconds": times[name], "median_s": t,
-                   "samples_per_s": sps, "us_per_iter": 1e6 * t / r.iterations,
-                   "flops_per_s": sps * flops, "note": r.note}
+            row = {
+                "batch_size": B,
+                "runner": name,
+                "detail": r.detail,
+                "samples": r.samples,
+                "iterations": r.iterations,
+                "seconds": times[name],
+                "median_s": t,
+                "samples_per_s": sps,
+                "us_per_iter": 1e6 * t / r.iterations,
+                "flops_per_s": sps * flops,
+                "note": r.note,
+            }
             if r.epoch_times is not None:
                 # What one more epoch costs inside a multi-epoch fit: fit's own per-call set-up
                 # (input checks, optimizer init) left out.
@@ -206,9 +258,20 @@ def main(argv: list[str] | None = None) -> dict:
         row["pct_peak"] = 100.0 * row["flops_per_s"] / peak.best
 
     targets = evaluate_targets(results)
-    return C.finish("train_throughput", args, report, machine=info, sizes=sizes, flops_per_sample=flops,
-                    peak_flops=peak.best, peak_matmul=f"{args.peak_size}x{args.peak_size} {args.dtype}",
-                    rounds=n_rounds, results=results, targets=targets, skipped=skipped)
+    return C.finish(
+        "train_throughput",
+        args,
+        report,
+        machine=info,
+        sizes=sizes,
+        flops_per_sample=flops,
+        peak_flops=peak.best,
+        peak_matmul=f"{args.peak_size}x{args.peak_size} {args.dtype}",
+        rounds=n_rounds,
+        results=results,
+        targets=targets,
+        skipped=skipped,
+    )
 
 
 def _sps(results, B, name):
@@ -241,9 +304,9 @@ def evaluate_targets(results: list[dict]) -> list[dict]:
             if bases:
                 best, bname = max(bases)
                 add(f"fnn / best baseline ({LABELS[bname]}) >= 1x", B, fm / best, 1.0)
-        if (hs := _sps(results, B, "hand_scan")):
+        if hs := _sps(results, B, "hand_scan"):
             add("fnn / hand scan >= 1x", B, fm / hs, 1.0)
-        if (ad := _sps(results, B, "fnn_autodiff")):
+        if ad := _sps(results, B, "fnn_autodiff"):
             add("manual time / autodiff time <= 1", B, ad / fm, 1.0, higher_is_better=False)
         if B in PEAK_TARGET:
             pct = next(r["pct_peak"] for r in results if r["batch_size"] == B and r["runner"] == "fnn_manual")
@@ -253,33 +316,58 @@ def evaluate_targets(results: list[dict]) -> list[dict]:
 
 def report(payload: dict) -> str:
     results = payload["results"]
-    lines = [f"## train_throughput — MLP {'-'.join(map(str, payload['sizes']))}, Adam, "
-             f"N={payload['args']['n']}, {payload['args']['dtype']}, median of {payload['rounds']} rounds",
-             "", C.machine_line(payload["machine"]),
-             f"matmul peak ({payload['peak_matmul']}, best seen): {payload['peak_flops'] / 1e9:.1f} GFLOP/s; "
-             f"{payload['flops_per_sample'] / 1e6:.3f} MFLOP per sample (6W - 2W1)", ""]
+    lines = [
+        f"## train_throughput — MLP {'-'.join(map(str, payload['sizes']))}, Adam, "
+        f"N={payload['args']['n']}, {payload['args']['dtype']}, median of {payload['rounds']} rounds",
+        "",
+        C.machine_line(payload["machine"]),
+        f"matmul peak ({payload['peak_matmul']}, best seen): {payload['peak_flops'] / 1e9:.1f} GFLOP/s; "
+        f"{payload['flops_per_sample'] / 1e6:.3f} MFLOP per sample (6W - 2W1)",
+        "",
+    ]
     rows = []
     for r in results:
         fm = _sps(results, r["batch_size"], "fnn_manual")
         label = LABELS[r["runner"]] + (f" ({r['detail']})" if r.get("detail") else "")
-        rows.append([r["batch_size"], label + (" †" if r["note"] else ""),
-                     r["samples_per_s"], r["us_per_iter"], r["flops_per_s"] / 1e9, r["pct_peak"],
-                     None if fm is None else fm / r["samples_per_s"]])
-    lines.append(C.markdown_table(
-        ["batch", "runner", "samples/s", "µs/iter", "GFLOP/s", "% peak", "fnn manual ×"], rows))
-    inner = [f"{r['batch_size']}: {r['epoch_only_samples_per_s']:,.0f}" for r in results
-             if r["runner"] == "fnn_manual" and "epoch_only_samples_per_s" in r]
+        rows.append(
+            [
+                r["batch_size"],
+                label + (" †" if r["note"] else ""),
+                r["samples_per_s"],
+                r["us_per_iter"],
+                r["flops_per_s"] / 1e9,
+                r["pct_peak"],
+                None if fm is None else fm / r["samples_per_s"],
+            ]
+        )
+    lines.append(
+        C.markdown_table(["batch", "runner", "samples/s", "µs/iter", "GFLOP/s", "% peak", "fnn manual ×"], rows)
+    )
+    inner = [
+        f"{r['batch_size']}: {r['epoch_only_samples_per_s']:,.0f}"
+        for r in results
+        if r["runner"] == "fnn_manual" and "epoch_only_samples_per_s" in r
+    ]
     if inner:
-        lines += ["", "fnn manual, the epoch alone (fit's History.times: without fit's per-call set-up, "
-                  "as each further epoch of a multi-epoch fit costs), samples/s at batch " + "; ".join(inner)]
+        lines += [
+            "",
+            "fnn manual, the epoch alone (fit's History.times: without fit's per-call set-up, "
+            "as each further epoch of a multi-epoch fit costs), samples/s at batch " + "; ".join(inner),
+        ]
     notes = sorted({f"{LABELS[r['runner']]} @ {r['batch_size']}: {r['note']}" for r in results if r["note"]})
     if notes:
         lines += ["", "† timed on a fixed subset of the epoch: " + "; ".join(notes)]
     if payload["targets"]:
-        lines += ["", C.markdown_table(
-            ["batch", "target", "measured", "met"],
-            [[t["batch_size"], t["target"], t["measured"], "yes" if t["met"] else "**NO**"]
-             for t in payload["targets"]])]
+        lines += [
+            "",
+            C.markdown_table(
+                ["batch", "target", "measured", "met"],
+                [
+                    [t["batch_size"], t["target"], t["measured"], "yes" if t["met"] else "**NO**"]
+                    for t in payload["targets"]
+                ],
+            ),
+        ]
     if payload["skipped"]:
         lines += ["", "Skipped: " + "; ".join(f"{k} ({v})" for k, v in payload["skipped"].items())]
     return "\n".join(lines)

@@ -9,6 +9,7 @@ is why the network's last layer stays linear. A sample is predicted 1 when p > 0
 
 Run: python examples/binary.py [--quick]
 """
+
 import argparse
 import os
 
@@ -32,13 +33,26 @@ def main() -> None:
     params = net.init(jax.random.PRNGKey(0), input_shape=(30,))
     loss = fnn.losses.get("binary_crossentropy", from_logits=True)
 
-    result = fnn.fit(net, params, fnn.optimizers.adam(learning_rate=1e-3), loss, x_train, y_train,
-                     batch_size=32, epochs=3 if quick else 40, key=jax.random.PRNGKey(1),
-                     validation_split=0.2, metrics=["accuracy"], verbose=0)
+    result = fnn.fit(
+        net,
+        params,
+        fnn.optimizers.adam(learning_rate=1e-3),
+        loss,
+        x_train,
+        y_train,
+        batch_size=32,
+        epochs=3 if quick else 40,
+        key=jax.random.PRNGKey(1),
+        validation_split=0.2,
+        metrics=["accuracy"],
+        verbose=0,
+    )
     h = result.history
     for epoch in sorted({0, len(h["loss"]) // 2, len(h["loss"]) - 1}):
-        print(f"epoch {epoch + 1:3d}: loss {h['loss'][epoch]:.4f}  val_loss {h['val_loss'][epoch]:.4f}  "
-              f"val_accuracy {h['val_accuracy'][epoch]:.3f}")
+        print(
+            f"epoch {epoch + 1:3d}: loss {h['loss'][epoch]:.4f}  val_loss {h['val_loss'][epoch]:.4f}  "
+            f"val_accuracy {h['val_accuracy'][epoch]:.3f}"
+        )
 
     test = fnn.evaluate(net, result.params, loss, x_test, y_test, metrics=["accuracy"])
     print(f"test loss {test['loss']:.4f}, test accuracy {test['accuracy']:.3f}")

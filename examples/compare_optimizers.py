@@ -14,6 +14,7 @@ in the SAME order; only the update rule (and its usual learning rate) changes. T
 
 Run: python examples/compare_optimizers.py [--quick]
 """
+
 import argparse
 import os
 
@@ -42,17 +43,29 @@ def main() -> None:
     rows = []
     for name in names:
         opt = fnn.optimizers.get(name, learning_rate=LEARNING_RATES[name])
-        result = fnn.fit(net, params0, opt, loss, x_train, y_train, batch_size=32, epochs=epochs,
-                         key=jax.random.PRNGKey(1), validation_split=0.2, metrics=["accuracy"], verbose=0)
+        result = fnn.fit(
+            net,
+            params0,
+            opt,
+            loss,
+            x_train,
+            y_train,
+            batch_size=32,
+            epochs=epochs,
+            key=jax.random.PRNGKey(1),
+            validation_split=0.2,
+            metrics=["accuracy"],
+            verbose=0,
+        )
         h = result.history
         test = fnn.evaluate(net, result.params, loss, x_test, y_test, metrics=["accuracy"])
-        rows.append((name, LEARNING_RATES[name], h["loss"][-1], h["val_loss"][-1], test["accuracy"],
-                     sum(h.times[1:])))  # epoch 1 includes compilation
+        rows.append(
+            (name, LEARNING_RATES[name], h["loss"][-1], h["val_loss"][-1], test["accuracy"], sum(h.times[1:]))
+        )  # epoch 1 includes compilation
         print(f"trained {name}")
 
     print(f"\n{epochs} epochs, batch 32, sorted by final validation loss:")
-    print(f"{'optimizer':>9} | {'lr':>6} | {'train loss':>10} | {'val loss':>8} | {'test acc':>8} | "
-          f"{'seconds':>7}")
+    print(f"{'optimizer':>9} | {'lr':>6} | {'train loss':>10} | {'val loss':>8} | {'test acc':>8} | {'seconds':>7}")
     for name, lr, train, val, acc, seconds in sorted(rows, key=lambda r: r[3]):
         print(f"{name:>9} | {lr:6g} | {train:10.4f} | {val:8.4f} | {acc:8.3f} | {seconds:7.3f}")
 

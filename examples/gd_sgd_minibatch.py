@@ -14,6 +14,7 @@ Everything else is held fixed: same network, same initial parameters, same plain
 
 Run: python examples/gd_sgd_minibatch.py [--quick] [--plot curves.png]
 """
+
 import argparse
 import math
 import os
@@ -40,10 +41,23 @@ def main() -> None:
 
     runs = {}
     for label, batch_size in (("GD (B=N)", n), ("SGD (B=1)", 1), ("mini-batch (B=32)", 32)):
-        print(f"{label:18s} N={n}, B={batch_size}: ceil({n}/{batch_size}) = "
-              f"{math.ceil(n / batch_size)} iterations per epoch")
-        result = fnn.fit(net, params0, opt, loss, x, y, batch_size=batch_size, epochs=epochs,
-                         shuffle=True, key=jax.random.PRNGKey(1), verbose=0)
+        print(
+            f"{label:18s} N={n}, B={batch_size}: ceil({n}/{batch_size}) = "
+            f"{math.ceil(n / batch_size)} iterations per epoch"
+        )
+        result = fnn.fit(
+            net,
+            params0,
+            opt,
+            loss,
+            x,
+            y,
+            batch_size=batch_size,
+            epochs=epochs,
+            shuffle=True,
+            key=jax.random.PRNGKey(1),
+            verbose=0,
+        )
         runs[label] = result.history
 
     print(f"\ntraining loss after each epoch ({epochs} epochs, learning rate 0.05):")
@@ -60,7 +74,7 @@ def main() -> None:
         try:
             import matplotlib
         except ImportError:
-            print("matplotlib is not installed: no plot (pip install \"fnn[examples]\")")
+            print('matplotlib is not installed: no plot (pip install "fnn[examples]")')
             return
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt

@@ -17,6 +17,7 @@ This example does the same thing in three steps:
 
 Run: python examples/manual_vs_autodiff.py [--quick]
 """
+
 import argparse
 import os
 import statistics
@@ -54,18 +55,20 @@ def main() -> None:
         params = layer.init(jax.random.PRNGKey(0), input_shape=(3,), dtype=jnp.float64)
         w, b = np.asarray(params[0]["w"]), np.asarray(params[0]["b"])
 
-        y = x @ w + b                       # forward
-        dy = 2 * (y - t) / y.size           # dL/dy for L = mean((y - t)^2)
-        dw, db, dx = x.T @ dy, dy.sum(axis=0), dy @ w.T   # backward: the chain rule
+        y = x @ w + b  # forward
+        dy = 2 * (y - t) / y.size  # dL/dy for L = mean((y - t)^2)
+        dw, db, dx = x.T @ dy, dy.sum(axis=0), dy @ w.T  # backward: the chain rule
 
         _, cache = layer.forward(params, jnp.asarray(x))
         grads, dx_fnn = layer.backward(params, cache, jnp.asarray(dy))
         auto = jax.grad(lambda p: fnn.losses.mean_squared_error(t, layer.apply(p, jnp.asarray(x))))(params)
         grads, dx_fnn, auto = jax.tree.map(np.asarray, (grads, dx_fnn, auto))  # leave jax's float64 here
     print("one Dense layer + MSE, NumPy by hand vs fnn's backward vs jax.grad (largest differences):")
-    print(f"  dW: {np.abs(dw - grads[0]['w']).max():.1e} / {np.abs(dw - auto[0]['w']).max():.1e}   "
-          f"db: {np.abs(db - grads[0]['b']).max():.1e} / {np.abs(db - auto[0]['b']).max():.1e}   "
-          f"dx: {np.abs(dx - dx_fnn).max():.1e}")
+    print(
+        f"  dW: {np.abs(dw - grads[0]['w']).max():.1e} / {np.abs(dw - auto[0]['w']).max():.1e}   "
+        f"db: {np.abs(db - grads[0]['b']).max():.1e} / {np.abs(db - auto[0]['b']).max():.1e}   "
+        f"dx: {np.abs(dx - dx_fnn).max():.1e}"
+    )
 
     # ---- 2. A whole network ------------------------------------------------------------------
     (x_train, y_train), _ = fnn.datasets.load("digits")
@@ -77,9 +80,11 @@ def main() -> None:
     autodiff = jax.jit(fnn.value_and_grad(net, loss, mode="autodiff"))
     (v1, g1), (v2, g2) = manual(params, x_train, y_train), autodiff(params, x_train, y_train)
     gap = max(float(jnp.max(jnp.abs(a - b))) for a, b in zip(jax.tree.leaves(g1), jax.tree.leaves(g2), strict=True))
-    print(f"\nnetwork {'-'.join(map(str, [64, *sizes]))} (tanh): loss {float(v1):.6f} (manual) vs "
-          f"{float(v2):.6f} (autodiff), "
-          f"largest gradient difference {gap:.1e} (float32 rounding)")
+    print(
+        f"\nnetwork {'-'.join(map(str, [64, *sizes]))} (tanh): loss {float(v1):.6f} (manual) vs "
+        f"{float(v2):.6f} (autodiff), "
+        f"largest gradient difference {gap:.1e} (float32 rounding)"
+    )
 
     print("\ngradcheck on 16 samples in float64:")
     with jax.enable_x64(True):
@@ -90,8 +95,10 @@ def main() -> None:
     repeats = 5 if quick else 50
     t_manual = median_seconds(manual, params, x_train, y_train, repeats=repeats)
     t_auto = median_seconds(autodiff, params, x_train, y_train, repeats=repeats)
-    print(f"\none loss + gradient on {len(x_train)} samples, compiled, median of {repeats}: manual "
-          f"{t_manual * 1e3:.3f} ms, autodiff {t_auto * 1e3:.3f} ms (ratio {t_manual / t_auto:.2f})")
+    print(
+        f"\none loss + gradient on {len(x_train)} samples, compiled, median of {repeats}: manual "
+        f"{t_manual * 1e3:.3f} ms, autodiff {t_auto * 1e3:.3f} ms (ratio {t_manual / t_auto:.2f})"
+    )
 
 
 if __name__ == "__main__":

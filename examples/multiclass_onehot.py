@@ -12,6 +12,7 @@ per epoch. ``fnn.fit`` at the end runs the same loop compiled, with mini-batches
 
 Run: python examples/multiclass_onehot.py [--quick]
 """
+
 import argparse
 import os
 
@@ -44,9 +45,9 @@ def main() -> None:
 
     @jax.jit  # compile the whole step once; later calls reuse the compiled program
     def step(params, opt_state, x, y):
-        y_pred, cache = net.forward(params, x, train=True)      # forward: keep what backward needs
-        value, dy = loss.value_and_grad(y, y_pred)              # loss and dL/dy_pred
-        grads, _ = net.backward(params, cache, dy)              # backward: chain rule
+        y_pred, cache = net.forward(params, x, train=True)  # forward: keep what backward needs
+        value, dy = loss.value_and_grad(y, y_pred)  # loss and dL/dy_pred
+        grads, _ = net.backward(params, cache, dy)  # backward: chain rule
         updates, opt_state = opt.update(grads, opt_state, params)  # sgd: updates = -lr * grads
         return fnn.optimizers.apply_updates(params, updates), opt_state, value
 
@@ -58,17 +59,31 @@ def main() -> None:
     # The class with the largest logit is the prediction (softmax keeps the order).
     probs = jax.nn.softmax(net.apply(params, x_test), axis=-1)
     accuracy = float(np.mean(np.argmax(probs, axis=-1) == labels_test))
-    print(f"hand-written loop: test accuracy {accuracy:.3f}; probabilities of the first test sample "
-          f"{np.round(np.asarray(probs[0]), 3)} (label {labels_test[0]})")
+    print(
+        f"hand-written loop: test accuracy {accuracy:.3f}; probabilities of the first test sample "
+        f"{np.round(np.asarray(probs[0]), 3)} (label {labels_test[0]})"
+    )
 
     # The same model trained by fnn.fit: Keras-style mini-batches, metrics and history.
     params0 = net.init(jax.random.PRNGKey(0), input_shape=(4,))
-    result = fnn.fit(net, params0, fnn.optimizers.adam(learning_rate=1e-2), loss, x_train, y_train,
-                     batch_size=16, epochs=5 if quick else 60, key=jax.random.PRNGKey(1),
-                     metrics=["accuracy"], verbose=0)
+    result = fnn.fit(
+        net,
+        params0,
+        fnn.optimizers.adam(learning_rate=1e-2),
+        loss,
+        x_train,
+        y_train,
+        batch_size=16,
+        epochs=5 if quick else 60,
+        key=jax.random.PRNGKey(1),
+        metrics=["accuracy"],
+        verbose=0,
+    )
     test = fnn.evaluate(net, result.params, loss, x_test, y_test, metrics=["accuracy"])
-    print(f"fnn.fit (adam, batch 16, {result.history.iterations_per_epoch} iterations/epoch): "
-          f"test loss {test['loss']:.4f}, test accuracy {test['accuracy']:.3f}")
+    print(
+        f"fnn.fit (adam, batch 16, {result.history.iterations_per_epoch} iterations/epoch): "
+        f"test loss {test['loss']:.4f}, test accuracy {test['accuracy']:.3f}"
+    )
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ and prints how far apart the two results are.
 
 Run: python examples/multiprocess_launcher.py [--processes 2] [--devices-per-process 2] [--quick]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,8 +41,9 @@ def problem():
     params = jax.tree.map(lambda a: a.astype(jax.numpy.result_type(float)), net.init(jax.random.PRNGKey(0), (6,)))
     loss = fnn.losses.get("sparse_categorical_crossentropy", from_logits=True)
     # batch 20 leaves a remainder batch of 3 (203 * 0.8 = 162 training rows): uneven on purpose
-    settings = dict(batch_size=20, epochs=3, key=jax.random.PRNGKey(1), validation_split=0.2,
-                    metrics=["accuracy"], verbose=0)
+    settings = dict(
+        batch_size=20, epochs=3, key=jax.random.PRNGKey(1), validation_split=0.2, metrics=["accuracy"], verbose=0
+    )
     return net, params, fnn.optimizers.adam(1e-2), loss, x, y, settings
 
 
@@ -53,19 +55,26 @@ def worker(args) -> None:
 
     if args.x64:
         jax.config.update("jax_enable_x64", True)
-    parallel.initialize(f"127.0.0.1:{args.port}", num_processes=args.processes, process_id=args.process_id,
-                            local_device_count=args.devices_per_process)
+    parallel.initialize(
+        f"127.0.0.1:{args.port}",
+        num_processes=args.processes,
+        process_id=args.process_id,
+        local_device_count=args.devices_per_process,
+    )
     net, params, opt, loss, x, y, settings = problem()
     x_mine, y_mine = parallel.process_shard(x), parallel.process_shard(y)
     result = fnn.fit(net, params, opt, loss, x_mine, y_mine, mesh=parallel.data_mesh(), **settings)
     h = result.history
-    print(f"process {jax.process_index()}/{jax.process_count()}: {len(x_mine)} of {len(x)} rows, "
-          f"{jax.local_device_count()} of {jax.device_count()} devices, final loss {h['loss'][-1]:.6f}",
-          flush=True)
+    print(
+        f"process {jax.process_index()}/{jax.process_count()}: {len(x_mine)} of {len(x)} rows, "
+        f"{jax.local_device_count()} of {jax.device_count()} devices, final loss {h['loss'][-1]:.6f}",
+        flush=True,
+    )
     if args.out and jax.process_index() == 0:
         leaves = jax.tree.leaves(result.params)
-        np.savez(args.out, *[np.asarray(a) for a in leaves],
-                 **{"history_" + k: np.asarray(v) for k, v in h.history.items()})
+        np.savez(
+            args.out, *[np.asarray(a) for a in leaves], **{"history_" + k: np.asarray(v) for k, v in h.history.items()}
+        )
     jax.distributed.shutdown()
 
 
@@ -74,8 +83,18 @@ def launch(args) -> None:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     out = args.out or os.path.join(tempfile.mkdtemp(), "params.npz")
-    cmd = [sys.executable, os.path.abspath(__file__), "--port", str(port), "--processes", str(args.processes),
-           "--devices-per-process", str(args.devices_per_process), "--out", out] + (["--x64"] if args.x64 else [])
+    cmd = [
+        sys.executable,
+        os.path.abspath(__file__),
+        "--port",
+        str(port),
+        "--processes",
+        str(args.processes),
+        "--devices-per-process",
+        str(args.devices_per_process),
+        "--out",
+        out,
+    ] + (["--x64"] if args.x64 else [])
     procs = [subprocess.Popen(cmd + ["--process-id", str(i)]) for i in range(args.processes)]
     try:
         codes = [p.wait(timeout=args.timeout) for p in procs]
@@ -98,9 +117,13 @@ def launch(args) -> None:
     single = fnn.fit(net, params, opt, loss, x, y, **settings)
     saved = np.load(out)
     many = [saved[f"arr_{i}"] for i in range(len(jax.tree.leaves(single.params)))]
-    diff = max(float(np.max(np.abs(a - np.asarray(b)))) for a, b in zip(many, jax.tree.leaves(single.params), strict=True))
-    print(f"{args.processes} processes x {args.devices_per_process} devices vs one process: "
-          f"max |params difference| {diff:.3g}; final loss {single.history['loss'][-1]:.6f}")
+    diff = max(
+        float(np.max(np.abs(a - np.asarray(b)))) for a, b in zip(many, jax.tree.leaves(single.params), strict=True)
+    )
+    print(
+        f"{args.processes} processes x {args.devices_per_process} devices vs one process: "
+        f"max |params difference| {diff:.3g}; final loss {single.history['loss'][-1]:.6f}"
+    )
 
 
 def main() -> None:

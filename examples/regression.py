@@ -9,6 +9,7 @@ on clean targets and on targets with a few gross errors, and judged on the clean
 
 Run: python examples/regression.py [--quick]
 """
+
 import argparse
 import os
 
@@ -53,14 +54,25 @@ def main() -> None:
     print(f"{'loss':>5} | {'targets':>9} | {'test MAE':>9} | {'test RMSE':>9}")
     for name in ("mse", "mae"):
         for label, targets in (("clean", z_train), ("5% wrong", z_corrupt)):
-            result = fnn.fit(net, params0, opt, name, x_train, targets, batch_size=32, epochs=epochs,
-                             key=jax.random.PRNGKey(1), verbose=0)
+            result = fnn.fit(
+                net,
+                params0,
+                opt,
+                name,
+                x_train,
+                targets,
+                batch_size=32,
+                epochs=epochs,
+                key=jax.random.PRNGKey(1),
+                verbose=0,
+            )
             pred = np.asarray(net.apply(result.params, x_test)) * y_std + y_mean  # original units
             mae = float(np.mean(np.abs(pred - y_test)))
             rmse = float(np.sqrt(np.mean((pred - y_test) ** 2)))
             print(f"{name:>5} | {label:>9} | {mae:9.2f} | {rmse:9.2f}")
     print("\nOn clean targets the two losses end up close. The wrong targets pull the MSE model")
     print("(its gradient grows with the error) much further than the MAE model (its gradient does not).")
+
 
 if __name__ == "__main__":
     main()

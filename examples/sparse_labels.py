@@ -10,6 +10,7 @@ that both losses agree, trains on the integer labels and prints a confusion matr
 
 Run: python examples/sparse_labels.py [--quick]
 """
+
 import argparse
 import os
 
@@ -37,18 +38,32 @@ def main() -> None:
     # Same logits, labels given two ways: same loss, same gradient.
     logits = net.apply(params, x_train[:100])
     onehot = fnn.data.one_hot(y_train[:100], 10)
-    print(f"sparse CE on labels {float(sparse(y_train[:100], logits)):.6f} = "
-          f"categorical CE on one-hot rows {float(dense(onehot, logits)):.6f}")
-    gap = np.max(np.abs(np.asarray(sparse.grad(y_train[:100], logits))
-                        - np.asarray(dense.grad(onehot, logits))))
+    print(
+        f"sparse CE on labels {float(sparse(y_train[:100], logits)):.6f} = "
+        f"categorical CE on one-hot rows {float(dense(onehot, logits)):.6f}"
+    )
+    gap = np.max(np.abs(np.asarray(sparse.grad(y_train[:100], logits)) - np.asarray(dense.grad(onehot, logits))))
     print(f"largest difference between their gradients: {gap:.1e}")
 
-    result = fnn.fit(net, params, fnn.optimizers.adam(learning_rate=2e-3), sparse, x_train, y_train,
-                     batch_size=32, epochs=2 if quick else 30, key=jax.random.PRNGKey(1),
-                     validation_split=0.2, metrics=["accuracy"], verbose=0)
+    result = fnn.fit(
+        net,
+        params,
+        fnn.optimizers.adam(learning_rate=2e-3),
+        sparse,
+        x_train,
+        y_train,
+        batch_size=32,
+        epochs=2 if quick else 30,
+        key=jax.random.PRNGKey(1),
+        validation_split=0.2,
+        metrics=["accuracy"],
+        verbose=0,
+    )
     h = result.history
-    print(f"{h.epochs_run} epochs of {h.iterations_per_epoch} iterations: loss {h['loss'][-1]:.4f}, "
-          f"val_accuracy {h['val_accuracy'][-1]:.3f}")
+    print(
+        f"{h.epochs_run} epochs of {h.iterations_per_epoch} iterations: loss {h['loss'][-1]:.4f}, "
+        f"val_accuracy {h['val_accuracy'][-1]:.3f}"
+    )
     test = fnn.evaluate(net, result.params, sparse, x_test, y_test, metrics=["accuracy"])
     print(f"test loss {test['loss']:.4f}, test accuracy {test['accuracy']:.3f}")
 

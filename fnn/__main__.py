@@ -1,4 +1,5 @@
 """``python -m fnn ...``: the same as the ``fnn`` console script."""
+
 import sys
 
 from fnn.cli import main

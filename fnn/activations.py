@@ -16,6 +16,7 @@ The layers consume activations only through :func:`get`, which returns an :class
 ``(name, fn, vjp)``; equal names and hyperparameters give equal, equally hashed Activations,
 because jitted training functions are cached on them.
 """
+
 from __future__ import annotations
 
 import math
@@ -47,21 +48,36 @@ __all__ = [
     "softmax_vjp",
     "log_softmax",
     "log_softmax_vjp",
-    "linear", "linear_grad",
-    "sigmoid", "sigmoid_grad",
-    "tanh", "tanh_grad",
-    "relu", "relu_grad",
-    "relu6", "relu6_grad",
-    "leaky_relu", "leaky_relu_grad",
-    "elu", "elu_grad",
-    "selu", "selu_grad",
-    "gelu", "gelu_grad",
-    "gelu_tanh", "gelu_tanh_grad",
-    "silu", "silu_grad",
-    "softplus", "softplus_grad",
-    "softsign", "softsign_grad",
-    "hard_sigmoid", "hard_sigmoid_grad",
-    "mish", "mish_grad",
+    "linear",
+    "linear_grad",
+    "sigmoid",
+    "sigmoid_grad",
+    "tanh",
+    "tanh_grad",
+    "relu",
+    "relu_grad",
+    "relu6",
+    "relu6_grad",
+    "leaky_relu",
+    "leaky_relu_grad",
+    "elu",
+    "elu_grad",
+    "selu",
+    "selu_grad",
+    "gelu",
+    "gelu_grad",
+    "gelu_tanh",
+    "gelu_tanh_grad",
+    "silu",
+    "silu_grad",
+    "softplus",
+    "softplus_grad",
+    "softsign",
+    "softsign_grad",
+    "hard_sigmoid",
+    "hard_sigmoid_grad",
+    "mish",
+    "mish_grad",
 ]
 
 SELU_ALPHA = 1.6732632423543772848170429916717
@@ -78,6 +94,7 @@ def _as_float(x: Any) -> Array:
 # ---------------------------------------------------------------------------------------------
 # Elementwise activations: forward f(x) and derivative f_grad(x, y=None) = f'(x).
 # ---------------------------------------------------------------------------------------------
+
 
 def linear(x: Array) -> Array:
     """Identity: ``f(x) = x``."""
@@ -281,6 +298,7 @@ def mish_grad(x: Array, y: Array | None = None) -> Array:
 # Along-an-axis activations: forward f(x) and vector-Jacobian product f_vjp(x, y, dy).
 # ---------------------------------------------------------------------------------------------
 
+
 def softmax(x: Array, axis: int = -1) -> Array:
     """``f(x)_i = exp(x_i) / sum_j exp(x_j)`` along ``axis``, shifted by the max (no overflow)."""
     x = _as_float(x)
@@ -310,6 +328,7 @@ def log_softmax_vjp(x: Array, y: Array | None, dy: Array, axis: int = -1) -> Arr
 # ---------------------------------------------------------------------------------------------
 # Registry
 # ---------------------------------------------------------------------------------------------
+
 
 class Activation(NamedTuple):
     """An activation as the layers consume it: ``y = fn(x)``, ``dx = vjp(x, y, dy)``."""

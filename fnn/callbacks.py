@@ -8,6 +8,7 @@ the history, and ``stop_training``. Epochs run on the device as one program, so 
 epoch boundaries, never single batches; per-batch NaN detection happens inside the compiled
 epoch when :class:`TerminateOnNaN` is present.
 """
+
 from __future__ import annotations
 
 import csv
@@ -25,8 +26,16 @@ from fnn import checkpoint as _checkpoint
 from fnn import optimizers as _optimizers
 
 __all__ = [
-    "Callback", "FitContext", "EarlyStopping", "TerminateOnNaN", "ReduceLROnPlateau",
-    "LearningRateScheduler", "ModelCheckpoint", "CSVLogger", "StopAtThreshold", "LambdaCallback",
+    "Callback",
+    "FitContext",
+    "EarlyStopping",
+    "TerminateOnNaN",
+    "ReduceLROnPlateau",
+    "LearningRateScheduler",
+    "ModelCheckpoint",
+    "CSVLogger",
+    "StopAtThreshold",
+    "LambdaCallback",
 ]
 
 
@@ -90,8 +99,9 @@ def _get_monitored(logs: dict, monitor: str, who: str):
     if monitor not in logs:
         import warnings
 
-        warnings.warn(f"{who}: metric {monitor!r} is not available; available: {sorted(logs)}",
-                      RuntimeWarning, stacklevel=3)
+        warnings.warn(
+            f"{who}: metric {monitor!r} is not available; available: {sorted(logs)}", RuntimeWarning, stacklevel=3
+        )
         return None
     return logs[monitor]
 
@@ -107,9 +117,17 @@ class EarlyStopping(Callback):
     also when the epochs run out.
     """
 
-    def __init__(self, monitor: str = "val_loss", min_delta: float = 0.0, patience: int = 0,
-                 mode: str = "auto", baseline: float | None = None, restore_best_weights: bool = False,
-                 start_from_epoch: int = 0, verbose: int = 0):
+    def __init__(
+        self,
+        monitor: str = "val_loss",
+        min_delta: float = 0.0,
+        patience: int = 0,
+        mode: str = "auto",
+        baseline: float | None = None,
+        restore_best_weights: bool = False,
+        start_from_epoch: int = 0,
+        verbose: int = 0,
+    ):
         if patience < 0:
             raise ValueError(f"patience must be >= 0, got {patience}")
         self.monitor, self.patience, self.baseline = monitor, patience, baseline
@@ -177,8 +195,17 @@ class ReduceLROnPlateau(Callback):
     ``factor`` after ``patience`` epochs without improvement of ``monitor``; Keras's algorithm
     with ``cooldown`` and ``min_lr``."""
 
-    def __init__(self, monitor: str = "val_loss", factor: float = 0.1, patience: int = 10, mode: str = "auto",
-                 min_delta: float = 1e-4, cooldown: int = 0, min_lr: float = 0.0, verbose: int = 0):
+    def __init__(
+        self,
+        monitor: str = "val_loss",
+        factor: float = 0.1,
+        patience: int = 10,
+        mode: str = "auto",
+        min_delta: float = 1e-4,
+        cooldown: int = 0,
+        min_lr: float = 0.0,
+        verbose: int = 0,
+    ):
         if not 0.0 < factor < 1.0:
             raise ValueError(f"factor must be in (0, 1), got {factor}")
         self.monitor, self.factor, self.patience = monitor, factor, patience
@@ -236,9 +263,20 @@ class ModelCheckpoint(Callback):
     in it, formatted like Keras) each epoch, or only when ``monitor`` improves with
     ``save_best_only``. Writes are atomic (see :mod:`fnn.checkpoint`)."""
 
-    def __init__(self, filepath: str, monitor: str = "val_loss", save_best_only: bool = False, mode: str = "auto",
-                 verbose: int = 0):
-        self.filepath, self.monitor, self.save_best_only, self.verbose = os.fspath(filepath), monitor, save_best_only, verbose
+    def __init__(
+        self,
+        filepath: str,
+        monitor: str = "val_loss",
+        save_best_only: bool = False,
+        mode: str = "auto",
+        verbose: int = 0,
+    ):
+        self.filepath, self.monitor, self.save_best_only, self.verbose = (
+            os.fspath(filepath),
+            monitor,
+            save_best_only,
+            verbose,
+        )
         self.mode = _monitor_op(monitor, mode)
         self.best = None
 
@@ -251,8 +289,9 @@ class ModelCheckpoint(Callback):
             if self.best is not None and not (current > self.best if self.mode == "max" else current < self.best):
                 return
             self.best = current
-        _checkpoint.save(path, params=ctx.params, opt_state=ctx.opt_state, epoch=epoch + 1,
-                         history=ctx.history.to_dict())
+        _checkpoint.save(
+            path, params=ctx.params, opt_state=ctx.opt_state, epoch=epoch + 1, history=ctx.history.to_dict()
+        )
         if self.verbose:
             print(f"Epoch {epoch + 1}: saved checkpoint to {path}")
 
@@ -315,7 +354,9 @@ class CallbackList:
             elif callable(cb):
                 self.items.append(LambdaCallback(cb))
             else:
-                raise TypeError(f"callbacks[{i}] must be a Callback or a callable fn(epoch, logs), got {type(cb).__name__}")
+                raise TypeError(
+                    f"callbacks[{i}] must be a Callback or a callable fn(epoch, logs), got {type(cb).__name__}"
+                )
 
     @property
     def stop_on_nan(self) -> bool:
@@ -354,8 +395,13 @@ class Progress:
         if verbose == 1 and epochs > initial_epoch:
             from tqdm.auto import tqdm
 
-            self.bar = tqdm(total=(epochs - initial_epoch) * iterations, unit="it", dynamic_ncols=True,
-                            desc=f"Epoch {initial_epoch}/{epochs}", file=sys.stderr)
+            self.bar = tqdm(
+                total=(epochs - initial_epoch) * iterations,
+                unit="it",
+                dynamic_ncols=True,
+                desc=f"Epoch {initial_epoch}/{epochs}",
+                file=sys.stderr,
+            )
 
     def update(self, epoch: int, logs: dict, seconds: float) -> None:
         if self.bar is not None:
@@ -363,8 +409,10 @@ class Progress:
             self.bar.set_postfix_str(_format_logs(logs), refresh=False)
             self.bar.update(self.iterations)
         elif self.verbose == 2:
-            print(f"Epoch {epoch + 1}/{self.epochs} - {self.iterations} it - {seconds:.2f}s - {_format_logs(logs)}",
-                  flush=True)
+            print(
+                f"Epoch {epoch + 1}/{self.epochs} - {self.iterations} it - {seconds:.2f}s - {_format_logs(logs)}",
+                flush=True,
+            )
 
     def close(self) -> None:
         if self.bar is not None:

@@ -14,6 +14,7 @@ rewrapped with their implementation, so every leaf round-trips bit for bit.
 Writes go to a temporary file in the target directory, are flushed to disk and then
 ``os.replace``d over the target: a failure at any point leaves the previous checkpoint intact.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -50,6 +51,7 @@ class Checkpoint(NamedTuple):
 # ----------------------------------------------------------------------------------------------
 # Leaves <-> storable NumPy arrays.
 
+
 def _is_key(leaf: Any) -> bool:
     return jax.dtypes.issubdtype(getattr(leaf, "dtype", None), jax.dtypes.prng_key)
 
@@ -81,8 +83,7 @@ def _encode(leaf: Any) -> tuple[np.ndarray, dict[str, Any]]:
     """(array to store, metadata to restore it)."""
     if _is_key(leaf):
         data = np.asarray(jax.random.key_data(leaf))
-        return data, {"dtype": str(leaf.dtype), "shape": list(leaf.shape),
-                      "impl": str(jax.random.key_impl(leaf))}
+        return data, {"dtype": str(leaf.dtype), "shape": list(leaf.shape), "impl": str(jax.random.key_impl(leaf))}
     arr = _as_numpy(leaf)
     meta = {"dtype": str(arr.dtype), "shape": list(arr.shape)}
     if arr.dtype.kind == "V" or arr.dtype.type.__module__ != "numpy":
@@ -104,6 +105,7 @@ def _decode(stored: np.ndarray, meta: Mapping[str, Any]) -> Any:
 # ----------------------------------------------------------------------------------------------
 # JSON.
 
+
 def _jsonable(value: Any, where: str) -> Any:
     if isinstance(value, Mapping):
         return {str(k): _jsonable(v, f"{where}[{k!r}]") for k, v in value.items()}
@@ -113,8 +115,9 @@ def _jsonable(value: Any, where: str) -> Any:
         return np.asarray(value).item()
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
-    raise TypeError(f"{where} must be JSON-like (numbers, strings, lists, dicts) or an array; "
-                    f"got {type(value).__name__}")
+    raise TypeError(
+        f"{where} must be JSON-like (numbers, strings, lists, dicts) or an array; got {type(value).__name__}"
+    )
 
 
 def _history_dict(history: Any) -> Any:
@@ -132,8 +135,17 @@ def _history_dict(history: Any) -> Any:
 # ----------------------------------------------------------------------------------------------
 # save / load.
 
-def save(path: str | os.PathLike, *, params: Any, opt_state: Any = None, epoch: int = 0,
-         key: Any = None, history: Any = None, **extra: Any) -> None:
+
+def save(
+    path: str | os.PathLike,
+    *,
+    params: Any,
+    opt_state: Any = None,
+    epoch: int = 0,
+    key: Any = None,
+    history: Any = None,
+    **extra: Any,
+) -> None:
     """Write a checkpoint atomically to ``path`` (used exactly as given; parents are created).
 
     ``params``/``opt_state``/``key`` are pytrees of arrays (key: a raw uint32 key or a typed
@@ -165,16 +177,19 @@ def save(path: str | os.PathLike, *, params: Any, opt_state: Any = None, epoch: 
         else:
             extra_json[name] = _jsonable(value, f"extra {name!r}")
     meta = {
-        "format": "fnn.checkpoint", "version": FORMAT_VERSION, "epoch": int(epoch),
-        "history": _jsonable(_history_dict(history), "history"), "extra": extra_json,
-        "extra_arrays": extra_arrays, "trees": trees,
+        "format": "fnn.checkpoint",
+        "version": FORMAT_VERSION,
+        "epoch": int(epoch),
+        "history": _jsonable(_history_dict(history), "history"),
+        "extra": extra_json,
+        "extra_arrays": extra_arrays,
+        "trees": trees,
     }
     arrays[_META] = np.asarray(json.dumps(meta))
 
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.",
-                               suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
             np.savez(f, **arrays)  # type: ignore[arg-type]  # numpy's stub types the first kwarg
@@ -220,20 +235,21 @@ def _read(path: str) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     except FileNotFoundError:
         raise
     except Exception as err:  # BadZipFile, EOFError, zlib.error, ValueError, OSError, ...
-        raise ValueError(f"{path}: not a readable fnn checkpoint (corrupt, truncated or "
-                         f"foreign file): {err}") from None
+        raise ValueError(f"{path}: not a readable fnn checkpoint (corrupt, truncated or foreign file): {err}") from None
     if meta.get("version") != FORMAT_VERSION:
-        raise ValueError(f"{path}: checkpoint format version {meta.get('version')} is not "
-                         f"supported (this fnn reads version {FORMAT_VERSION})")
+        raise ValueError(
+            f"{path}: checkpoint format version {meta.get('version')} is not "
+            f"supported (this fnn reads version {FORMAT_VERSION})"
+        )
     return meta, arrays
 
 
-def _restore(path: str, tree_name: str, record: Mapping[str, Any] | None,
-             arrays: Mapping[str, np.ndarray], template: Any) -> Any:
+def _restore(
+    path: str, tree_name: str, record: Mapping[str, Any] | None, arrays: Mapping[str, np.ndarray], template: Any
+) -> Any:
     if record is None:
         if template is not None:
-            raise ValueError(f"{path}: the checkpoint holds no {tree_name}, but a {tree_name} "
-                             f"template was given")
+            raise ValueError(f"{path}: the checkpoint holds no {tree_name}, but a {tree_name} template was given")
         return None
     stored = {leaf["path"]: leaf for leaf in record["leaves"]}
     for p in stored:
@@ -253,28 +269,25 @@ def _restore(path: str, tree_name: str, record: Mapping[str, Any] | None,
         if missing:
             parts.append(f"missing from the file: {', '.join(tree_name + p for p in missing)}")
         if unexpected:
-            parts.append(f"in the file but not in the template: "
-                         f"{', '.join(tree_name + p for p in unexpected)}")
-        raise ValueError(f"{path}: {tree_name} structure differs from the template; "
-                         + "; ".join(parts))
+            parts.append(f"in the file but not in the template: {', '.join(tree_name + p for p in unexpected)}")
+        raise ValueError(f"{path}: {tree_name} structure differs from the template; " + "; ".join(parts))
     if str(treedef) != record["treedef"]:
-        raise ValueError(f"{path}: {tree_name} tree structure differs from the template: file "
-                         f"{record['treedef']} vs template {treedef}")
+        raise ValueError(
+            f"{path}: {tree_name} tree structure differs from the template: file "
+            f"{record['treedef']} vs template {treedef}"
+        )
     diffs = []
     for p, leaf in want.items():
         m = stored[p]
         shape = _leaf_shape(leaf)
         if tuple(m["shape"]) != shape:
-            diffs.append(f"{tree_name}{p}: shape {tuple(m['shape'])} in the file vs {shape} "
-                         f"in the template")
+            diffs.append(f"{tree_name}{p}: shape {tuple(m['shape'])} in the file vs {shape} in the template")
         dtype = _leaf_dtype(leaf)
         if m["dtype"] != dtype:
-            diffs.append(f"{tree_name}{p}: dtype {m['dtype']} in the file vs {dtype} in the "
-                         f"template")
+            diffs.append(f"{tree_name}{p}: dtype {m['dtype']} in the file vs {dtype} in the template")
     if diffs:
         raise ValueError(f"{path}: checkpoint does not match the template: " + "; ".join(diffs))
-    return jax.tree_util.tree_unflatten(
-        treedef, [_decode(arrays[tree_name + p], stored[p]) for p in want])
+    return jax.tree_util.tree_unflatten(treedef, [_decode(arrays[tree_name + p], stored[p]) for p in want])
 
 
 def load(path: str | os.PathLike, *, params: Any = None, opt_state: Any = None) -> Checkpoint:
@@ -289,17 +302,17 @@ def load(path: str | os.PathLike, *, params: Any = None, opt_state: Any = None) 
     path = os.fspath(path)
     meta, arrays = _read(path)
     trees = meta.get("trees", {})
-    out = {name: _restore(path, name, trees.get(name), arrays, tmpl)
-           for name, tmpl in (("params", params), ("opt_state", opt_state), ("key", None))}
+    out = {
+        name: _restore(path, name, trees.get(name), arrays, tmpl)
+        for name, tmpl in (("params", params), ("opt_state", opt_state), ("key", None))
+    }
     extra = dict(meta.get("extra", {}))
     for name, m in meta.get("extra_arrays", {}).items():
         extra[name] = _decode(arrays[f"extra[{name!r}]"], m)
-    return Checkpoint(out["params"], out["opt_state"], int(meta["epoch"]), out["key"],
-                      meta.get("history"), extra)
+    return Checkpoint(out["params"], out["opt_state"], int(meta["epoch"]), out["key"], meta.get("history"), extra)
 
 
-def resume(path: str | os.PathLike, *, params: Any = None, opt_state: Any = None
-           ) -> Checkpoint | None:
+def resume(path: str | os.PathLike, *, params: Any = None, opt_state: Any = None) -> Checkpoint | None:
     """:func:`load` if a checkpoint exists at ``path``, else None (a fresh start).
 
     A file that exists but does not load (corrupt, or another model's) is an error, never

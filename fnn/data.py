@@ -5,6 +5,7 @@ and kept where no copy is needed). Batching follows Keras's ``Model.fit`` for in
 ``ceil(N / B)`` batches per epoch, the last one partial, a fresh permutation per epoch when
 shuffling, and ``validation_split`` taking the last samples before any shuffle.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -21,8 +22,14 @@ from fnn._validate import boolean, integer, key_data, real
 from fnn._validate import key as check_key
 
 __all__ = [
-    "check_arrays", "num_batches", "permutation", "batches", "train_val_split", "one_hot",
-    "Standardizer", "standardize",
+    "check_arrays",
+    "num_batches",
+    "permutation",
+    "batches",
+    "train_val_split",
+    "one_hot",
+    "Standardizer",
+    "standardize",
 ]
 
 
@@ -35,8 +42,7 @@ def _as_array(a: Any, name: str) -> Any:
         try:
             arr = np.asarray(a)
         except (ValueError, TypeError) as err:  # ragged nested lists, odd objects
-            raise TypeError(f"{name} must be an array of numbers; got {type(a).__name__} "
-                            f"({err})") from None
+            raise TypeError(f"{name} must be an array of numbers; got {type(a).__name__} ({err})") from None
     if not (jnp.issubdtype(arr.dtype, jnp.number) or arr.dtype == np.bool_):
         raise TypeError(f"{name} must hold numbers; got dtype {arr.dtype}")
     if jnp.issubdtype(arr.dtype, jnp.complexfloating):
@@ -63,6 +69,7 @@ def _known_finite(a: jax.Array) -> bool:
 
 def _remember_finite(a: jax.Array) -> None:
     key = id(a)
+
     def forget(_: object, key: int = key) -> None:
         _FINITE.pop(key, None)
 
@@ -87,13 +94,20 @@ def _check_finite(a: Any, name: str) -> None:
         bad = ~np.isfinite(np.asarray(a))
         count = int(bad.sum())
         first = tuple(int(i) for i in np.argwhere(np.asarray(bad))[0])
-        raise ValueError(f"{name} contains {count} NaN/inf value(s), the first at index "
-                         f"{first}; clean or impute the data first")
+        raise ValueError(
+            f"{name} contains {count} NaN/inf value(s), the first at index {first}; clean or impute the data first"
+        )
 
 
-def check_arrays(x: Any, y: Any = None, *, names: tuple[str, str] = ("x", "y"),
-                 x_ndim: int | None = 2, n_features: int | None = None,
-                 allow_nonfinite: bool = False) -> tuple[Any, Any]:
+def check_arrays(
+    x: Any,
+    y: Any = None,
+    *,
+    names: tuple[str, str] = ("x", "y"),
+    x_ndim: int | None = 2,
+    n_features: int | None = None,
+    allow_nonfinite: bool = False,
+) -> tuple[Any, Any]:
     """Validate inputs and targets before anything is compiled; return them as arrays.
 
     Checks: numeric dtype (TypeError otherwise); x of rank ``x_ndim`` (samples, features) when
@@ -106,15 +120,13 @@ def check_arrays(x: Any, y: Any = None, *, names: tuple[str, str] = ("x", "y"),
     x = _as_array(x, x_name)
     if x_ndim is not None and x.ndim != x_ndim:
         want = "(samples, features)" if x_ndim == 2 else f"rank {x_ndim}"
-        raise ValueError(f"{x_name} must be {want}; got shape {tuple(x.shape)} "
-                         f"(rank {x.ndim})")
+        raise ValueError(f"{x_name} must be {want}; got shape {tuple(x.shape)} (rank {x.ndim})")
     if x.ndim < 1:
         raise ValueError(f"{x_name} must have a leading samples axis; got a scalar")
     if x.shape[0] == 0:
         raise ValueError(f"{x_name} is empty (0 samples)")
     if n_features is not None and x.shape[-1] != n_features:
-        raise ValueError(f"{x_name} must have {n_features} features (last axis); got shape "
-                         f"{tuple(x.shape)}")
+        raise ValueError(f"{x_name} must have {n_features} features (last axis); got shape {tuple(x.shape)}")
     if not allow_nonfinite:
         _check_finite(x, x_name)
     if y is None:
@@ -123,8 +135,10 @@ def check_arrays(x: Any, y: Any = None, *, names: tuple[str, str] = ("x", "y"),
     if y.ndim < 1:
         raise ValueError(f"{y_name} must have a leading samples axis; got a scalar")
     if y.shape[0] != x.shape[0]:
-        raise ValueError(f"{x_name} and {y_name} must hold the same number of samples; got "
-                         f"{x.shape[0]} in {x_name} and {y.shape[0]} in {y_name}")
+        raise ValueError(
+            f"{x_name} and {y_name} must hold the same number of samples; got "
+            f"{x.shape[0]} in {x_name} and {y.shape[0]} in {y_name}"
+        )
     if not allow_nonfinite:
         _check_finite(y, y_name)
     return x, y
@@ -149,8 +163,9 @@ def permutation(key: jax.Array, n: int) -> np.ndarray:
     return np.random.default_rng(np.asarray(bits, np.uint32).ravel()).permutation(n)
 
 
-def batches(x: Any, y: Any, batch_size: int, *, shuffle: bool = False,
-            key: jax.Array | None = None) -> Iterator[tuple[Any, Any]]:
+def batches(
+    x: Any, y: Any, batch_size: int, *, shuffle: bool = False, key: jax.Array | None = None
+) -> Iterator[tuple[Any, Any]]:
     """Yield ``(x_batch, y_batch)`` in Keras's order: ``ceil(N / B)`` batches, the last partial.
 
     With ``shuffle=True`` the samples are taken in the order of ``permutation(key, N)`` (one
@@ -160,23 +175,21 @@ def batches(x: Any, y: Any, batch_size: int, *, shuffle: bool = False,
     shuffle = boolean("shuffle", shuffle)
     n = x.shape[0]
     if y is not None and y.shape[0] != n:
-        raise ValueError(f"x and y must hold the same number of samples; got {n} and "
-                         f"{y.shape[0]}")
+        raise ValueError(f"x and y must hold the same number of samples; got {n} and {y.shape[0]}")
     if shuffle:
         if key is None:
             raise ValueError("shuffle=True needs key= (a jax PRNG key)")
         order = permutation(key, n)
     for start in range(0, n, batch_size):
         if shuffle:
-            idx = order[start:start + batch_size]
+            idx = order[start : start + batch_size]
             yield x[idx], (None if y is None else y[idx])
         else:
             stop = start + batch_size
             yield x[start:stop], (None if y is None else y[start:stop])
 
 
-def train_val_split(x: Any, y: Any, validation_split: float
-                    ) -> tuple[tuple[Any, Any], tuple[Any, Any]]:
+def train_val_split(x: Any, y: Any, validation_split: float) -> tuple[tuple[Any, Any], tuple[Any, Any]]:
     """Keras's ``validation_split``: the LAST fraction of the samples, in order, no shuffle.
 
     ``split_at = floor(N * (1 - validation_split))``; returns
@@ -188,12 +201,13 @@ def train_val_split(x: Any, y: Any, validation_split: float
     )
     n = x.shape[0]
     if y is not None and y.shape[0] != n:
-        raise ValueError(f"x and y must hold the same number of samples; got {n} and "
-                         f"{y.shape[0]}")
+        raise ValueError(f"x and y must hold the same number of samples; got {n} and {y.shape[0]}")
     split_at = math.floor(n * (1.0 - validation_split))
     if split_at == 0 or split_at == n:
-        raise ValueError(f"validation_split={validation_split} leaves no training or no "
-                         f"validation sample out of {n}; use more data or another split")
+        raise ValueError(
+            f"validation_split={validation_split} leaves no training or no "
+            f"validation sample out of {n}; use more data or another split"
+        )
     y_tr = None if y is None else y[:split_at]
     y_val = None if y is None else y[split_at:]
     return (x[:split_at], y_tr), (x[split_at:], y_val)
@@ -218,8 +232,7 @@ def one_hot(labels: Any, num_classes: int | None = None, dtype: Any = np.float32
         num_classes = int(labels.max()) + 1 if labels.size else 0
     num_classes = integer("num_classes", num_classes, 1)
     if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
-        raise ValueError(f"labels must lie in [0, {num_classes}); got values from "
-                         f"{labels.min()} to {labels.max()}")
+        raise ValueError(f"labels must lie in [0, {num_classes}); got values from {labels.min()} to {labels.max()}")
     return (labels[..., None] == np.arange(num_classes)).astype(dtype)
 
 
@@ -253,8 +266,7 @@ class Standardizer:
         if dtype is None:
             dtype = x.dtype if np.issubdtype(x.dtype, np.floating) else np.float32
         if x.shape[-1:] != self.mean.shape[-1:]:
-            raise ValueError(f"x has {x.shape[-1:]} features, the Standardizer was fit on "
-                             f"{self.mean.shape}")
+            raise ValueError(f"x has {x.shape[-1:]} features, the Standardizer was fit on {self.mean.shape}")
         return ((x - self.mean) / self.std).astype(dtype)
 
     def inverse_transform(self, z: Any, dtype: Any = None) -> np.ndarray:

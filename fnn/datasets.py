@@ -16,6 +16,7 @@ classification, drawn with ``numpy.random.default_rng(0)`` and shuffled within e
 the training part's mean and std (``fnn.data.Standardizer``), except digits (pixels / 16),
 MNIST-like images (pixels / 255) and the synthetic sets (already of unit scale).
 """
+
 from __future__ import annotations
 
 import gzip
@@ -52,9 +53,10 @@ def _split(x: np.ndarray, y: np.ndarray, stratify: bool) -> Split:
         quota = _TEST_FRACTION * sizes
         take = np.floor(quota).astype(int)
         order = np.argsort(-(quota - take), kind="stable")
-        take[order[:n_test - take.sum()]] += 1
-        test = np.concatenate([rng.permutation(np.flatnonzero(labels == c))[:k]
-                               for c, k in zip(classes, take, strict=True)])
+        take[order[: n_test - take.sum()]] += 1
+        test = np.concatenate(
+            [rng.permutation(np.flatnonzero(labels == c))[:k] for c, k in zip(classes, take, strict=True)]
+        )
     else:
         test = rng.permutation(n)[:n_test]
     mask = np.zeros(n, bool)
@@ -80,16 +82,18 @@ def _targets(y: np.ndarray, task: str) -> np.ndarray:
 # ----------------------------------------------------------------------------------------------
 # scikit-learn's bundled data.
 
+
 def _sklearn(loader: str, task: str, scale: Callable[[Split], Split]) -> Callable[..., Split]:
     def load_() -> Split:
         try:
             from sklearn import datasets as skd
         except ImportError as err:
-            raise ImportError(f"data set {loader[5:]!r} is read from scikit-learn's bundled "
-                              f"files; install it with: pip install \"fnn[datasets]\"") from err
+            raise ImportError(
+                f"data set {loader[5:]!r} is read from scikit-learn's bundled "
+                f'files; install it with: pip install "fnn[datasets]"'
+            ) from err
         x, y = getattr(skd, loader)(return_X_y=True)
-        split = _split(np.asarray(x, np.float64), _targets(np.asarray(y), task),
-                       stratify=task != "regression")
+        split = _split(np.asarray(x, np.float64), _targets(np.asarray(y), task), stratify=task != "regression")
         return scale(split)
 
     load_.__name__ = loader[5:]
@@ -100,11 +104,13 @@ def _divide(by: float) -> Callable[[Split], Split]:
     def scale(split: Split) -> Split:
         (x_tr, y_tr), (x_te, y_te) = split
         return ((x_tr / by).astype(np.float32), y_tr), ((x_te / by).astype(np.float32), y_te)
+
     return scale
 
 
 # ----------------------------------------------------------------------------------------------
 # Synthetic sets.
+
 
 def _rng(seed: int | None, key: jax.Array | None) -> np.random.Generator:
     """A NumPy generator from an int seed or a jax key (raw or typed); NumPy's streams do not
@@ -125,8 +131,14 @@ def _check_noise(noise: Any) -> float:
     return real("noise", noise, lo=0.0)
 
 
-def spirals(n_samples: int = 900, *, n_classes: int = 3, noise: float = 0.2,
-            seed: int | None = None, key: jax.Array | None = None) -> Split:
+def spirals(
+    n_samples: int = 900,
+    *,
+    n_classes: int = 3,
+    noise: float = 0.2,
+    seed: int | None = None,
+    key: jax.Array | None = None,
+) -> Split:
     """``n_classes`` interleaved spiral arms in 2-D (CS231n): for arm j and r in [0, 1],
     ``t = 4 (j + r) + noise * N(0, 1)``, ``x = r (sin t, cos t)``; labels j (int32)."""
     n = _check_n(n_samples, 10)
@@ -143,8 +155,7 @@ def spirals(n_samples: int = 900, *, n_classes: int = 3, noise: float = 0.2,
     return _split(x, y, stratify=True)
 
 
-def moons(n_samples: int = 1000, *, noise: float = 0.1, seed: int | None = None,
-          key: jax.Array | None = None) -> Split:
+def moons(n_samples: int = 1000, *, noise: float = 0.1, seed: int | None = None, key: jax.Array | None = None) -> Split:
     """Two interleaving half circles (scikit-learn's ``make_moons`` formula): upper
     ``(cos a, sin a)`` label 0, lower ``(1 - cos a, 0.5 - sin a)`` label 1, a in [0, pi], plus
     ``noise * N(0, 1)`` on each coordinate. y float32 (N, 1)."""
@@ -153,15 +164,15 @@ def moons(n_samples: int = 1000, *, noise: float = 0.1, seed: int | None = None,
     n_out = n // 2
     n_in = n - n_out
     a_out, a_in = np.linspace(0.0, np.pi, n_out), np.linspace(0.0, np.pi, n_in)
-    x = np.concatenate([np.stack([np.cos(a_out), np.sin(a_out)], 1),
-                        np.stack([1.0 - np.cos(a_in), 0.5 - np.sin(a_in)], 1)])
+    x = np.concatenate(
+        [np.stack([np.cos(a_out), np.sin(a_out)], 1), np.stack([1.0 - np.cos(a_in), 0.5 - np.sin(a_in)], 1)]
+    )
     x = x + noise * rng.standard_normal(x.shape)
     y = np.concatenate([np.zeros(n_out), np.ones(n_in)])
     return _split(x.astype(np.float32), _targets(y, "binary"), stratify=True)
 
 
-def xor(n_samples: int = 1000, *, noise: float = 0.0, seed: int | None = None,
-        key: jax.Array | None = None) -> Split:
+def xor(n_samples: int = 1000, *, noise: float = 0.0, seed: int | None = None, key: jax.Array | None = None) -> Split:
     """Points uniform in [-1, 1]^2 labelled 1 where the signs differ (``x0 * x1 < 0``); the
     label is taken before ``noise * N(0, 1)`` is added to the points. y float32 (N, 1)."""
     n = _check_n(n_samples, 10)
@@ -172,8 +183,7 @@ def xor(n_samples: int = 1000, *, noise: float = 0.0, seed: int | None = None,
     return _split(x.astype(np.float32), _targets(y, "binary"), stratify=True)
 
 
-def sine(n_samples: int = 1000, *, noise: float = 0.1, seed: int | None = None,
-         key: jax.Array | None = None) -> Split:
+def sine(n_samples: int = 1000, *, noise: float = 0.1, seed: int | None = None, key: jax.Array | None = None) -> Split:
     """Regression ``y = sin(x) + noise * N(0, 1)`` with x uniform in [-pi, pi]; x and y (N, 1)."""
     n = _check_n(n_samples, 5)
     noise, rng = _check_noise(noise), _rng(seed, key)
@@ -187,8 +197,10 @@ def sine(n_samples: int = 1000, *, noise: float = 0.1, seed: int | None = None,
 
 _IDX_DTYPES: dict[int, Any] = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 _IDX_PARTS = {
-    "x_train": ("train-images", "idx3"), "y_train": ("train-labels", "idx1"),
-    "x_test": ("t10k-images", "idx3"), "y_test": ("t10k-labels", "idx1"),
+    "x_train": ("train-images", "idx3"),
+    "y_train": ("train-labels", "idx1"),
+    "x_test": ("t10k-images", "idx3"),
+    "y_test": ("t10k-labels", "idx1"),
 }
 
 
@@ -214,8 +226,10 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
     dtype = np.dtype(_IDX_DTYPES[raw[2]])
     expected = int(np.prod(shape)) * dtype.itemsize
     if len(raw) - header != expected:
-        raise ValueError(f"{path}: IDX data holds {len(raw) - header} bytes, shape {shape} "
-                         f"needs {expected} (truncated or corrupt file)")
+        raise ValueError(
+            f"{path}: IDX data holds {len(raw) - header} bytes, shape {shape} "
+            f"needs {expected} (truncated or corrupt file)"
+        )
     return np.frombuffer(raw, dtype, offset=header).reshape(shape).astype(dtype.newbyteorder("="))
 
 
@@ -227,8 +241,9 @@ def _find_idx(folder: str, stem: str, kind: str) -> str:
             if os.path.isfile(candidate):
                 return candidate
     expected = ", ".join(f"{s}-{k}-ubyte" for s, k in _IDX_PARTS.values())
-    raise FileNotFoundError(f"{folder}: no {stem}-{kind}-ubyte[.gz] file; expected the four "
-                            f"IDX files {expected} (fnn never downloads data)")
+    raise FileNotFoundError(
+        f"{folder}: no {stem}-{kind}-ubyte[.gz] file; expected the four IDX files {expected} (fnn never downloads data)"
+    )
 
 
 def _read_npz(path: str) -> dict[str, np.ndarray]:
@@ -242,17 +257,18 @@ def _read_npz(path: str) -> dict[str, np.ndarray]:
         raise ValueError(f"{path}: not a readable .npz file ({err})") from None
     missing = [k for k in _IDX_PARTS if k not in arrays]
     if missing:
-        raise ValueError(f"{path}: the .npz lacks {missing}; it needs x_train, y_train, "
-                         f"x_test, y_test")
+        raise ValueError(f"{path}: the .npz lacks {missing}; it needs x_train, y_train, x_test, y_test")
     return arrays
 
 
 def _images(name: str) -> Callable[..., Split]:
     def load_(path: str | os.PathLike | None = None, *, flatten: bool = True) -> Split:
         if path is None:
-            raise ValueError(f"data set {name!r} is read from local files: pass path= (a folder "
-                             f"with the four IDX files, or an .npz with x_train, y_train, x_test,"
-                             f" y_test); fnn never downloads data")
+            raise ValueError(
+                f"data set {name!r} is read from local files: pass path= (a folder "
+                f"with the four IDX files, or an .npz with x_train, y_train, x_test,"
+                f" y_test); fnn never downloads data"
+            )
         path = os.fspath(path)
         if not os.path.exists(path):
             raise FileNotFoundError(f"{name}: {path} does not exist (fnn never downloads data)")
@@ -264,8 +280,7 @@ def _images(name: str) -> Callable[..., Split]:
         for part in ("train", "test"):
             x, y = arrays[f"x_{part}"], arrays[f"y_{part}"]
             if x.shape[0] != y.shape[0]:
-                raise ValueError(f"{path}: x_{part} has {x.shape[0]} images but y_{part} has "
-                                 f"{y.shape[0]} labels")
+                raise ValueError(f"{path}: x_{part} has {x.shape[0]} images but y_{part} has {y.shape[0]} labels")
             x = x.astype(np.float32) / 255.0
             out.append((x.reshape(x.shape[0], -1) if flatten else x, y.astype(np.int32).ravel()))
         return out[0], out[1]
@@ -335,9 +350,14 @@ def info(name: str) -> dict[str, Any]:
     task, num_classes, features, source = _INFO[name]
     loss, metric = _SUGGESTED[task]
     return {
-        "name": name, "task": task, "num_classes": num_classes, "num_features": features,
+        "name": name,
+        "task": task,
+        "num_classes": num_classes,
+        "num_features": features,
         "output_size": num_classes if task == "classification" else 1,
-        "loss": loss, "metrics": [metric], "source": source,
+        "loss": loss,
+        "metrics": [metric],
+        "source": source,
     }
 
 
@@ -352,8 +372,7 @@ def load(name: str, **kwargs: Any) -> Split:
     accepted = list(inspect.signature(loader).parameters)
     unknown = sorted(set(kwargs) - set(accepted))
     if unknown:
-        raise TypeError(f"data set {name!r} does not take {unknown}; it accepts "
-                        f"{accepted or 'no keywords'}")
+        raise TypeError(f"data set {name!r} does not take {unknown}; it accepts {accepted or 'no keywords'}")
     return loader(**kwargs)
 
 

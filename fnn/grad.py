@@ -9,6 +9,7 @@
 * :func:`with_manual_vjp` turns the hand-written backward into a ``jax.custom_vjp`` rule, so any
   JAX code that differentiates through the network runs our reverse pass.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -163,8 +164,15 @@ class GradcheckReport:
     def __str__(self) -> str:
         head = ("layer", "param", "shape", "manual vs autodiff", "manual vs FD", "FD entries", "")
         body = [
-            (r.layer_name, r.leaf, "x".join(map(str, r.shape)) or "()", f"{r.manual_vs_autodiff:.2e}",
-             f"{r.manual_vs_fd:.2e}", str(r.fd_entries), "ok" if r.passed else "FAIL")
+            (
+                r.layer_name,
+                r.leaf,
+                "x".join(map(str, r.shape)) or "()",
+                f"{r.manual_vs_autodiff:.2e}",
+                f"{r.manual_vs_fd:.2e}",
+                str(r.fd_entries),
+                "ok" if r.passed else "FAIL",
+            )
             for r in self.rows
         ]
         widths = [max(len(str(c)) for c in col) for col in zip(head, *body, strict=True)]
@@ -253,7 +261,9 @@ def gradcheck(
             if fd_max_entries is not None and leaf.size > fd_max_entries:
                 idx = np.sort(rng.choice(leaf.size, fd_max_entries, replace=False))
             chosen.append(idx)
-        all_idx = jnp.asarray(np.concatenate([offsets[i] + c for i, c in enumerate(chosen)]) if chosen else np.zeros(0, int))
+        all_idx = jnp.asarray(
+            np.concatenate([offsets[i] + c for i, c in enumerate(chosen)]) if chosen else np.zeros(0, int)
+        )
 
         @jax.jit
         def central(indices):
@@ -275,21 +285,23 @@ def gradcheck(
         for (path, gm), ga in zip(with_path, leaves_a, strict=True):
             idx = chosen[leaf_no]
             gm_np, ga_np = np.asarray(gm, np.float64), np.asarray(ga, np.float64)
-            fd = fd_flat[pos:pos + idx.size]
+            fd = fd_flat[pos : pos + idx.size]
             pos += idx.size
             leaf_no += 1
             e_auto = _rel_error(gm_np, ga_np)
             e_fd = _rel_error(gm_np.reshape(-1)[idx], fd)
-            rows.append(GradcheckRow(
-                layer=layer_i,
-                layer_name=names[layer_i],
-                leaf=_path_name(path),
-                shape=tuple(gm.shape),
-                manual_vs_autodiff=e_auto,
-                manual_vs_fd=e_fd,
-                fd_entries=int(idx.size),
-                passed=bool(e_auto <= rtol_autodiff and e_fd <= rtol_fd),
-            ))
+            rows.append(
+                GradcheckRow(
+                    layer=layer_i,
+                    layer_name=names[layer_i],
+                    leaf=_path_name(path),
+                    shape=tuple(gm.shape),
+                    manual_vs_autodiff=e_auto,
+                    manual_vs_fd=e_fd,
+                    fd_entries=int(idx.size),
+                    passed=bool(e_auto <= rtol_autodiff and e_fd <= rtol_fd),
+                )
+            )
     return GradcheckReport(tuple(rows), float(value), rtol_autodiff, rtol_fd)
 
 

@@ -21,6 +21,7 @@ glorot = (1, fan_avg), he = (2, fan_in), lecun = (1, fan_in); so glorot_uniform 
 
 Initializers are frozen dataclasses: equal arguments give equal, equally hashed initializers.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -150,8 +151,7 @@ class _Constant:
         return jnp.full(_canonical_shape(shape), self.value, dtype)
 
 
-def variance_scaling(scale: float = 1.0, mode: str = "fan_in",
-                     distribution: str = "truncated_normal") -> Initializer:
+def variance_scaling(scale: float = 1.0, mode: str = "fan_in", distribution: str = "truncated_normal") -> Initializer:
     """Keras's VarianceScaling: variance ``scale / fan`` (see the module docstring)."""
     scale = real("scale", scale, lo=0.0, lo_open=True)
     mode = choice("mode", mode, _MODES)

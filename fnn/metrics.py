@@ -13,6 +13,7 @@ not the mean of per-batch ``rmse``s, and the last batch may be smaller), so each
 ``"accuracy"`` (or ``"acc"``) is resolved the way Keras resolves it, from the loss and the shapes
 of targets and outputs; see :func:`get`.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -28,15 +29,27 @@ from fnn._registry import Registry
 from fnn._validate import integer
 
 __all__ = [
-    "Metric", "binary_accuracy", "categorical_accuracy", "sparse_categorical_accuracy",
-    "top_k_categorical_accuracy", "sparse_top_k_categorical_accuracy", "mae", "mse", "rmse",
-    "mean_absolute_error", "mean_squared_error", "root_mean_squared_error",
-    "get", "resolve", "names",
+    "Metric",
+    "binary_accuracy",
+    "categorical_accuracy",
+    "sparse_categorical_accuracy",
+    "top_k_categorical_accuracy",
+    "sparse_top_k_categorical_accuracy",
+    "mae",
+    "mse",
+    "rmse",
+    "mean_absolute_error",
+    "mean_squared_error",
+    "root_mean_squared_error",
+    "get",
+    "resolve",
+    "names",
 ]
 
 
 # ----------------------------------------------------------------------------------------------
 # Per-element scores. Each returns a float array whose mean is the metric.
+
 
 def _float_dtype(*arrays: jax.Array) -> jnp.dtype:
     # Scores are 0/1 or squared errors: sum them in at least float32 so that a bfloat16 or
@@ -57,7 +70,8 @@ def _same_rank(y_true: jax.Array, y_pred: jax.Array) -> tuple[jax.Array, jax.Arr
     if y_true.shape != y_pred.shape:
         raise ValueError(
             f"y_true and y_pred must have the same shape (up to a trailing 1); "
-            f"got y_true {y_true.shape} and y_pred {y_pred.shape}")
+            f"got y_true {y_true.shape} and y_pred {y_pred.shape}"
+        )
     return y_true, y_pred
 
 
@@ -68,7 +82,8 @@ def _sparse_labels(y_true: jax.Array, y_pred: jax.Array) -> jax.Array:
     if y_true.shape != y_pred.shape[:-1]:
         raise ValueError(
             f"sparse y_true must hold one integer label per sample, shape {y_pred.shape[:-1]} "
-            f"or {y_pred.shape[:-1] + (1,)}; got y_true {y_true.shape} for y_pred {y_pred.shape}")
+            f"or {y_pred.shape[:-1] + (1,)}; got y_true {y_true.shape} for y_pred {y_pred.shape}"
+        )
     return y_true.astype(jnp.int32)
 
 
@@ -76,7 +91,8 @@ def _one_hot_check(y_true: jax.Array, y_pred: jax.Array) -> None:
     if y_true.shape != y_pred.shape:
         raise ValueError(
             f"categorical y_true must be one-hot with the shape of y_pred; got y_true "
-            f"{y_true.shape} and y_pred {y_pred.shape} (use the sparse_ metric for labels)")
+            f"{y_true.shape} and y_pred {y_pred.shape} (use the sparse_ metric for labels)"
+        )
 
 
 def _binary_matches(y_true, y_pred, threshold: float = 0.5, from_logits: bool = False):
@@ -86,8 +102,7 @@ def _binary_matches(y_true, y_pred, threshold: float = 0.5, from_logits: bool = 
     dtype = _float_dtype(y_pred)
     y_true, y_pred = _same_rank(y_true, y_pred)
     if from_logits and not 0.0 < threshold < 1.0:
-        raise ValueError(f"threshold must be a probability in (0, 1) with from_logits=True; "
-                         f"got {threshold}")
+        raise ValueError(f"threshold must be a probability in (0, 1) with from_logits=True; got {threshold}")
     cut = math.log(threshold / (1.0 - threshold)) if from_logits else threshold
     predicted = (y_pred > cut).astype(dtype)
     return (y_true.astype(dtype) == predicted).astype(dtype)
@@ -150,6 +165,7 @@ def _squared_errors(y_true, y_pred):
 # ----------------------------------------------------------------------------------------------
 # The streaming form.
 
+
 @dataclasses.dataclass(frozen=True)
 class Metric:
     """A named metric as partial sums: ``value = sum(scores) / count`` (``sqrt`` of it if root).
@@ -194,8 +210,7 @@ class Metric:
         return self.result(*self.update(y_true, y_pred))
 
 
-def _scalar(fn: Callable[..., jax.Array], y_true, y_pred, root: bool = False,
-            **options) -> jax.Array:
+def _scalar(fn: Callable[..., jax.Array], y_true, y_pred, root: bool = False, **options) -> jax.Array:
     s = fn(y_true, y_pred, **options)
     return jnp.sqrt(jnp.mean(s)) if root else jnp.mean(s)
 
@@ -312,8 +327,7 @@ def _loss_from_logits(loss: Any) -> bool:
     return bool(value)
 
 
-def _resolve_accuracy(loss: Any, y_true_shape: Sequence[int] | None,
-                      y_pred_shape: Sequence[int] | None) -> str:
+def _resolve_accuracy(loss: Any, y_true_shape: Sequence[int] | None, y_pred_shape: Sequence[int] | None) -> str:
     loss_name = _loss_name(loss)
     if loss_name in _BINARY_LOSSES:
         return "binary_accuracy"
@@ -325,22 +339,30 @@ def _resolve_accuracy(loss: Any, y_true_shape: Sequence[int] | None,
         raise ValueError(
             "metric 'accuracy' is resolved from the loss or the shapes: pass loss= (a "
             "crossentropy) or y_true_shape= and y_pred_shape=, or name the accuracy you mean "
-            "(binary_accuracy, categorical_accuracy, sparse_categorical_accuracy)")
+            "(binary_accuracy, categorical_accuracy, sparse_categorical_accuracy)"
+        )
     y_pred_shape = tuple(y_pred_shape)
     if len(y_pred_shape) < 2 or y_pred_shape[-1] == 1:
         return "binary_accuracy"
     if y_true_shape is None:
-        raise ValueError("metric 'accuracy' needs y_true_shape= to tell labels from one-hot "
-                         "targets when the loss is not a crossentropy")
+        raise ValueError(
+            "metric 'accuracy' needs y_true_shape= to tell labels from one-hot "
+            "targets when the loss is not a crossentropy"
+        )
     y_true_shape = tuple(y_true_shape)
     if len(y_true_shape) < len(y_pred_shape) or (y_true_shape and y_true_shape[-1] == 1):
         return "sparse_categorical_accuracy"
     return "categorical_accuracy"
 
 
-def get(identifier: str | Metric | Callable[..., Any], *, loss: Any = None,
-        y_true_shape: Sequence[int] | None = None, y_pred_shape: Sequence[int] | None = None,
-        **options: Any) -> Metric:
+def get(
+    identifier: str | Metric | Callable[..., Any],
+    *,
+    loss: Any = None,
+    y_true_shape: Sequence[int] | None = None,
+    y_pred_shape: Sequence[int] | None = None,
+    **options: Any,
+) -> Metric:
     """A :class:`Metric` from a name, a Metric, or a function ``(y_true, y_pred) -> scores``.
 
     ``"accuracy"``/``"acc"`` resolves as in Keras: binary_accuracy for a binary (focal)
@@ -354,8 +376,10 @@ def get(identifier: str | Metric | Callable[..., Any], *, loss: Any = None,
     """
     if isinstance(identifier, Metric):
         if options:
-            raise TypeError(f"options {sorted(options)} cannot be applied to a Metric instance "
-                            f"({identifier.name!r}); build it with them instead")
+            raise TypeError(
+                f"options {sorted(options)} cannot be applied to a Metric instance "
+                f"({identifier.name!r}); build it with them instead"
+            )
         return identifier
     if isinstance(identifier, str):
         key = _NAMES.canonical(identifier)
@@ -368,8 +392,10 @@ def get(identifier: str | Metric | Callable[..., Any], *, loss: Any = None,
         scores, defaults, root = _REGISTRY[key]
         unknown = set(options) - set(defaults)
         if unknown:
-            raise TypeError(f"metric {identifier!r} got unknown option(s) {sorted(unknown)}; "
-                            f"it accepts {sorted(defaults) or 'none'}")
+            raise TypeError(
+                f"metric {identifier!r} got unknown option(s) {sorted(unknown)}; "
+                f"it accepts {sorted(defaults) or 'none'}"
+            )
         if "from_logits" in defaults and "from_logits" not in options and loss is not None:
             options["from_logits"] = _loss_from_logits(loss)
         settings = {**defaults, **options}
@@ -380,8 +406,13 @@ def get(identifier: str | Metric | Callable[..., Any], *, loss: Any = None,
     raise TypeError(f"metric must be a name, a Metric or a callable; got {identifier!r}")
 
 
-def resolve(metrics: Any, *, loss: Any = None, y_true_shape: Sequence[int] | None = None,
-            y_pred_shape: Sequence[int] | None = None) -> tuple[Metric, ...]:
+def resolve(
+    metrics: Any,
+    *,
+    loss: Any = None,
+    y_true_shape: Sequence[int] | None = None,
+    y_pred_shape: Sequence[int] | None = None,
+) -> tuple[Metric, ...]:
     """:func:`get` over a list of identifiers (None or one identifier allowed).
 
     Repeated names get Keras's suffixes ``_1``, ``_2``; a metric called ``loss`` is refused since
@@ -398,8 +429,7 @@ def resolve(metrics: Any, *, loss: Any = None, y_true_shape: Sequence[int] | Non
     for identifier in metrics:
         m = get(identifier, loss=loss, y_true_shape=y_true_shape, y_pred_shape=y_pred_shape)
         if m.name == "loss" or m.name.startswith("val_"):
-            raise ValueError(f"metric name {m.name!r} is reserved (it would clash with the "
-                             "loss or validation entries)")
+            raise ValueError(f"metric name {m.name!r} is reserved (it would clash with the loss or validation entries)")
         if m.name in seen:
             seen[m.name] += 1
             m = dataclasses.replace(m, name=f"{m.name}_{seen[m.name] - 1}")

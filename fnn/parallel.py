@@ -14,6 +14,7 @@
   process order), after which every process runs the same SPMD program on the global mesh.
 * **Many models** live in :mod:`fnn.many` (``fit_many``/``sweep``: K models in one program).
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
@@ -30,8 +31,15 @@ from fnn._validate import integer
 Array = jax.Array
 
 __all__ = [
-    "BATCH_AXIS", "data_mesh", "check_mesh", "shard_batch", "replicate", "jit_replicated",
-    "initialize", "process_shard", "gather_process_data",
+    "BATCH_AXIS",
+    "data_mesh",
+    "check_mesh",
+    "shard_batch",
+    "replicate",
+    "jit_replicated",
+    "initialize",
+    "process_shard",
+    "gather_process_data",
 ]
 
 BATCH_AXIS = "batch"
@@ -61,13 +69,16 @@ def check_mesh(mesh: Any) -> Mesh:
     if not isinstance(mesh, Mesh):
         raise TypeError(f"mesh must be a jax.sharding.Mesh (e.g. fnn.parallel.data_mesh()), got {type(mesh).__name__}")
     if BATCH_AXIS not in mesh.axis_names:
-        raise ValueError(f"mesh must have an axis named {BATCH_AXIS!r} to split batches along; "
-                         f"got axes {tuple(mesh.axis_names)}")
+        raise ValueError(
+            f"mesh must have an axis named {BATCH_AXIS!r} to split batches along; got axes {tuple(mesh.axis_names)}"
+        )
     if jax.process_count() > 1:
         owners = {d.process_index for d in mesh.devices.flat}
         if len(owners) != jax.process_count():
-            raise ValueError(f"mesh spans processes {sorted(owners)} of {jax.process_count()}; a data mesh must "
-                             "hold devices of every process (use fnn.parallel.data_mesh())")
+            raise ValueError(
+                f"mesh spans processes {sorted(owners)} of {jax.process_count()}; a data mesh must "
+                "hold devices of every process (use fnn.parallel.data_mesh())"
+            )
     if any(t != AxisType.Auto for t in mesh.axis_types):
         mesh = Mesh(mesh.devices, mesh.axis_names, axis_types=(AxisType.Auto,) * len(mesh.axis_names))
     return mesh
@@ -114,9 +125,15 @@ def jit_replicated(fn: Callable, mesh: Mesh, **jit_kwargs: Any) -> Callable:
 # --------------------------------------------------------------------------------------------
 
 
-def initialize(coordinator_address: str | None = None, num_processes: int | None = None,
-               process_id: int | None = None, *, local_device_count: int | None = None,
-               cpu_collectives: str = "gloo", **kwargs: Any) -> None:
+def initialize(
+    coordinator_address: str | None = None,
+    num_processes: int | None = None,
+    process_id: int | None = None,
+    *,
+    local_device_count: int | None = None,
+    cpu_collectives: str = "gloo",
+    **kwargs: Any,
+) -> None:
     """``jax.distributed.initialize`` for an fnn run over many processes; call it first, before
     any JAX computation.
 
@@ -154,7 +171,7 @@ def process_shard(a: Any, *, index: int | None = None, count: int | None = None)
         raise ValueError(f"index must be in [0, count={count}), got {index}")
     n = len(a)
     bounds = [i * (n // count) + min(i, n % count) for i in range(count + 1)]
-    return a[bounds[index]:bounds[index + 1]]
+    return a[bounds[index] : bounds[index + 1]]
 
 
 def _process_mesh() -> Mesh:
@@ -180,21 +197,24 @@ def _gather_rows(a: Any, name: str, pmesh: Mesh) -> np.ndarray:
     # Shapes and dtypes first, so that a mismatch is the same clear error on every process.
     desc = np.zeros(10, np.int32)
     desc[0], desc[1], desc[2] = local.shape[0], local.ndim, ord(local.dtype.char)
-    desc[3:3 + min(local.ndim - 1, 7)] = local.shape[1:8]
+    desc[3 : 3 + min(local.ndim - 1, 7)] = local.shape[1:8]
     descs = _allgather_blocks(desc, pmesh)
     if len({tuple(d[1:]) for d in descs}) > 1:
-        got = [f"{tuple(int(s) for s in d[3:2 + d[1]])} {np.dtype(chr(d[2]))}" for d in descs]
-        raise ValueError(f"{name}: every process must pass rows of the same shape and dtype; "
-                         f"got per-row shape and dtype {got} (process 0, 1, ...)")
+        got = [f"{tuple(int(s) for s in d[3 : 2 + d[1]])} {np.dtype(chr(d[2]))}" for d in descs]
+        raise ValueError(
+            f"{name}: every process must pass rows of the same shape and dtype; "
+            f"got per-row shape and dtype {got} (process 0, 1, ...)"
+        )
     counts = descs[:, 0]
     padded = np.zeros((int(counts.max()),) + local.shape[1:], local.dtype)
-    padded[:len(local)] = local
+    padded[: len(local)] = local
     blocks = _allgather_blocks(padded, pmesh)
-    return np.concatenate([blocks[p, :counts[p]] for p in range(len(counts))])
+    return np.concatenate([blocks[p, : counts[p]] for p in range(len(counts))])
 
 
-def gather_process_data(x: Any, y: Any, validation_data: tuple | None = None, *,
-                        mesh: Mesh) -> tuple[Any, Any, tuple | None]:
+def gather_process_data(
+    x: Any, y: Any, validation_data: tuple | None = None, *, mesh: Mesh
+) -> tuple[Any, Any, tuple | None]:
     """With a mesh over many processes: the global ``(x, y, validation_data)``, each the
     concatenation (in process order) of the shards the processes passed; unchanged otherwise.
 
@@ -208,8 +228,10 @@ def gather_process_data(x: Any, y: Any, validation_data: tuple | None = None, *,
     if validation_data is not None:
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
             raise ValueError("validation_data must be a pair (x_val, y_val)")
-        validation_data = (_gather_rows(validation_data[0], "validation_data[0]", pmesh),
-                           _gather_rows(validation_data[1], "validation_data[1]", pmesh))
+        validation_data = (
+            _gather_rows(validation_data[0], "validation_data[0]", pmesh),
+            _gather_rows(validation_data[1], "validation_data[1]", pmesh),
+        )
     return x, y, validation_data
 
 

@@ -10,6 +10,7 @@ Argument names follow optax (``init_value``, ``end_value``, ``transition_steps``
 ``piecewise_constant`` follows Keras's ``PiecewiseConstantDecay`` and ``one_cycle`` follows
 PyTorch's ``OneCycleLR`` (two phases, cosine annealing).
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
@@ -26,8 +27,17 @@ Array = jax.Array
 Schedule = Callable[[Array], Array]
 
 __all__ = [
-    "Schedule", "constant", "exponential_decay", "piecewise_constant", "cosine_decay",
-    "warmup_cosine_decay", "linear", "polynomial", "one_cycle", "get", "names",
+    "Schedule",
+    "constant",
+    "exponential_decay",
+    "piecewise_constant",
+    "cosine_decay",
+    "warmup_cosine_decay",
+    "linear",
+    "polynomial",
+    "one_cycle",
+    "get",
+    "names",
 ]
 
 
@@ -49,9 +59,14 @@ def constant(value: float) -> Schedule:
     return lambda step: jnp.full(jnp.shape(step), v, jnp.asarray(0.0).dtype)
 
 
-def exponential_decay(init_value: float, transition_steps: int, decay_rate: float,
-                      transition_begin: int = 0, staircase: bool = False,
-                      end_value: float | None = None) -> Schedule:
+def exponential_decay(
+    init_value: float,
+    transition_steps: int,
+    decay_rate: float,
+    transition_begin: int = 0,
+    staircase: bool = False,
+    end_value: float | None = None,
+) -> Schedule:
     """``lr(step) = init_value * decay_rate ** (t / transition_steps)``, ``t = max(step - transition_begin, 0)``.
 
     With ``staircase=True`` the exponent is ``floor(t / transition_steps)`` (Keras's ExponentialDecay
@@ -68,10 +83,11 @@ def exponential_decay(init_value: float, transition_steps: int, decay_rate: floa
         p = jnp.maximum(_float_step(step) - begin, 0.0) / n
         if staircase:
             p = jnp.floor(p)
-        v = v0 * rate ** p
+        v = v0 * rate**p
         if end is not None:
             v = jnp.maximum(v, end) if rate < 1 else jnp.minimum(v, end)
         return v
+
     return schedule
 
 
@@ -90,6 +106,7 @@ def piecewise_constant(boundaries: Sequence[int], values: Sequence[float]) -> Sc
     def schedule(step):
         index = jnp.sum(_float_step(step)[..., None] > b_arr, axis=-1)
         return jnp.asarray(v_arr, jnp.asarray(0.0).dtype)[index]
+
     return schedule
 
 
@@ -111,11 +128,13 @@ def cosine_decay(init_value: float, decay_steps: int, alpha: float = 0.0) -> Sch
     def schedule(step):
         f = jnp.minimum(_float_step(step), n) / n
         return v0 * ((1.0 - a) * _cosine(f) + a)
+
     return schedule
 
 
-def warmup_cosine_decay(init_value: float, peak_value: float, warmup_steps: int, decay_steps: int,
-                        end_value: float = 0.0) -> Schedule:
+def warmup_cosine_decay(
+    init_value: float, peak_value: float, warmup_steps: int, decay_steps: int, end_value: float = 0.0
+) -> Schedule:
     """Linear warmup then cosine decay (optax's warmup_cosine_decay_schedule).
 
     ``lr = init + (peak - init) step / warmup_steps`` for ``step < warmup_steps``, then
@@ -133,11 +152,13 @@ def warmup_cosine_decay(init_value: float, peak_value: float, warmup_steps: int,
         warm = v0 + (peak - v0) * s / max(w, 1)
         cool = end + (peak - end) * _cosine(jnp.clip(s - w, 0.0, d - w) / (d - w))
         return jnp.where(s < w, warm, cool)
+
     return schedule
 
 
-def polynomial(init_value: float, end_value: float, power: float, transition_steps: int,
-               transition_begin: int = 0) -> Schedule:
+def polynomial(
+    init_value: float, end_value: float, power: float, transition_steps: int, transition_begin: int = 0
+) -> Schedule:
     """``lr = (init - end) (1 - t / transition_steps) ** power + end``, ``t = clip(step - begin, 0, transition_steps)``.
 
     Keras's PolynomialDecay (without ``cycle``) and optax's polynomial_schedule.
@@ -152,17 +173,18 @@ def polynomial(init_value: float, end_value: float, power: float, transition_ste
         t = jnp.clip(_float_step(step) - begin, 0.0, n)
         # (n - t) / n is exactly 0 at the end, so the last value is exactly end_value.
         return (v0 - end) * ((n - t) / n) ** pw + end
+
     return schedule
 
 
-def linear(init_value: float, end_value: float, transition_steps: int,
-           transition_begin: int = 0) -> Schedule:
+def linear(init_value: float, end_value: float, transition_steps: int, transition_begin: int = 0) -> Schedule:
     """``polynomial`` with ``power=1``: straight line from ``init_value`` to ``end_value``, then constant."""
     return polynomial(init_value, end_value, 1.0, transition_steps, transition_begin)
 
 
-def one_cycle(total_steps: int, peak_value: float, pct_start: float = 0.3, div_factor: float = 25.0,
-              final_div_factor: float = 1e4) -> Schedule:
+def one_cycle(
+    total_steps: int, peak_value: float, pct_start: float = 0.3, div_factor: float = 25.0, final_div_factor: float = 1e4
+) -> Schedule:
     """PyTorch's ``OneCycleLR`` (``anneal_strategy="cos"``, two phases), learning rate only.
 
     ``initial = peak / div_factor`` and ``minimum = initial / final_div_factor``. Phase 1 anneals
@@ -177,8 +199,10 @@ def one_cycle(total_steps: int, peak_value: float, pct_start: float = 0.3, div_f
     final_div = _real("final_div_factor", final_div_factor, lo=0.0, lo_open=True)
     e1, e2 = pct * n - 1.0, n - 1.0
     if not 0.0 < e1 < e2:
-        raise ValueError(f"pct_start * total_steps must lie in (1, total_steps), got "
-                         f"pct_start={pct_start!r}, total_steps={total_steps!r}")
+        raise ValueError(
+            f"pct_start * total_steps must lie in (1, total_steps), got "
+            f"pct_start={pct_start!r}, total_steps={total_steps!r}"
+        )
     initial = peak / div
     minimum = initial / final_div
 
@@ -187,6 +211,7 @@ def one_cycle(total_steps: int, peak_value: float, pct_start: float = 0.3, div_f
         up = peak + (initial - peak) * _cosine(s / e1)
         down = minimum + (peak - minimum) * _cosine((s - e1) / (e2 - e1))
         return jnp.where(s <= e1, up, down)
+
     return schedule
 
 

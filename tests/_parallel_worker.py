@@ -4,6 +4,7 @@ The device count must be fixed before JAX initialises, hence a process of its ow
 npz with, per case, the params (flattened leaves) and the history of both runs; the test
 compares them. Usage: python tests/_parallel_worker.py OUT.npz
 """
+
 import os
 import sys
 
@@ -23,8 +24,10 @@ def main(out: str) -> None:
     y = rng.integers(0, 3, size=37)
     # 37 * 0.8 -> 29 training rows in batches of 12: 12, 12 and a remainder of 5, none divisible by 8.
     cases = {
-        "manual": (fnn.serial(fnn.Dense(16, activation="tanh"), fnn.Dropout(0.25), fnn.Dense(3)),
-                   dict(grad="manual", validation_split=0.2, metrics=["accuracy"])),
+        "manual": (
+            fnn.serial(fnn.Dense(16, activation="tanh"), fnn.Dropout(0.25), fnn.Dense(3)),
+            dict(grad="manual", validation_split=0.2, metrics=["accuracy"]),
+        ),
         "autodiff": (fnn.mlp([16, 3], activation="relu"), dict(grad="autodiff", shuffle=False)),
     }
     loss = fnn.losses.get("sparse_categorical_crossentropy", from_logits=True)
@@ -33,8 +36,20 @@ def main(out: str) -> None:
     for name, (net, kw) in cases.items():
         params = net.init(jax.random.PRNGKey(1), (5,))
         for where, m in (("single", None), ("mesh", mesh)):
-            r = fnn.fit(net, params, fnn.optimizers.adam(1e-2), loss, x, y, batch_size=12, epochs=3,
-                        key=jax.random.PRNGKey(3), verbose=0, mesh=m, **kw)
+            r = fnn.fit(
+                net,
+                params,
+                fnn.optimizers.adam(1e-2),
+                loss,
+                x,
+                y,
+                batch_size=12,
+                epochs=3,
+                key=jax.random.PRNGKey(3),
+                verbose=0,
+                mesh=m,
+                **kw,
+            )
             for i, leaf in enumerate(jax.tree.leaves(r.params)):
                 record[f"{name}/{where}/param{i}"] = np.asarray(leaf)
                 record[f"{name}/{where}/devices{i}"] = np.asarray(len(leaf.sharding.device_set))

@@ -2,6 +2,7 @@
 
 Tests that want float32 ask for it explicitly (``dtype=jnp.float32``).
 """
+
 import jax
 from hypothesis import settings
 

@@ -1,5 +1,6 @@
 """Activations: hand-written derivatives against jax.grad / jax.vjp of the same forward and
 finite differences, forward values against NumPy float64 formulas, stability, the registry."""
+
 import math
 
 import chex
@@ -18,10 +19,23 @@ SELU_SCALE = 1.0507009873554804934193349852946
 
 # (name, kwargs) of every elementwise activation, with some non-default hyperparameters.
 ELEMENTWISE = [
-    ("linear", {}), ("sigmoid", {}), ("tanh", {}), ("relu", {}), ("relu6", {}),
-    ("leaky_relu", {}), ("leaky_relu", {"negative_slope": 0.1}), ("elu", {}),
-    ("elu", {"alpha": 0.5}), ("selu", {}), ("gelu", {}), ("gelu_tanh", {}), ("silu", {}),
-    ("softplus", {}), ("softsign", {}), ("hard_sigmoid", {}), ("mish", {}),
+    ("linear", {}),
+    ("sigmoid", {}),
+    ("tanh", {}),
+    ("relu", {}),
+    ("relu6", {}),
+    ("leaky_relu", {}),
+    ("leaky_relu", {"negative_slope": 0.1}),
+    ("elu", {}),
+    ("elu", {"alpha": 0.5}),
+    ("selu", {}),
+    ("gelu", {}),
+    ("gelu_tanh", {}),
+    ("silu", {}),
+    ("softplus", {}),
+    ("softsign", {}),
+    ("hard_sigmoid", {}),
+    ("mish", {}),
 ]
 IDS = [n + "".join(f"-{k}={v}" for k, v in kw.items()) for n, kw in ELEMENTWISE]
 KINKS = np.array([-3.0, 0.0, 3.0, 6.0])
@@ -72,6 +86,7 @@ def _np_reference(name, x, negative_slope=0.2, alpha=1.0):
 
 # ------------------------------------------------------------------------- forward values
 
+
 @pytest.mark.parametrize("name,kw", ELEMENTWISE, ids=IDS)
 def test_forward_matches_numpy_float64(name, kw):
     x = _sample(seed=1, scale=3.0)
@@ -110,6 +125,7 @@ def test_gelu_approximate_keyword_matches_gelu_tanh():
 
 # ------------------------------------------------------------------------- derivatives
 
+
 @pytest.mark.parametrize("name,kw", ELEMENTWISE, ids=IDS)
 def test_grad_and_vjp_match_autodiff_float64(name, kw):
     act = A.get(name, **kw)
@@ -122,8 +138,9 @@ def test_grad_and_vjp_match_autodiff_float64(name, kw):
     # where the derivative is tiny.
     np.testing.assert_allclose(np.asarray(manual), np.asarray(auto), rtol=1e-10, atol=1e-15)
     _, pullback = jax.vjp(act.fn, x)
-    np.testing.assert_allclose(np.asarray(act.vjp(x, act.fn(x), dy)), np.asarray(pullback(dy)[0]),
-                               rtol=1e-10, atol=1e-15)
+    np.testing.assert_allclose(
+        np.asarray(act.vjp(x, act.fn(x), dy)), np.asarray(pullback(dy)[0]), rtol=1e-10, atol=1e-15
+    )
     # the module-level f_grad works without y too
     grad_fn = getattr(A, name + "_grad")
     np.testing.assert_allclose(np.asarray(grad_fn(x, **kw)), np.asarray(manual), rtol=1e-14)
@@ -135,8 +152,7 @@ def test_grad_matches_autodiff_float32(name):
     x = jnp.asarray(_sample(seed=6), dtype=jnp.float32)
     manual = A.derivative(name, x)
     assert manual.dtype == jnp.float32
-    np.testing.assert_allclose(np.asarray(manual), np.asarray(jax.vmap(jax.grad(act.fn))(x)),
-                               rtol=2e-6, atol=1e-7)
+    np.testing.assert_allclose(np.asarray(manual), np.asarray(jax.vmap(jax.grad(act.fn))(x)), rtol=2e-6, atol=1e-7)
 
 
 @settings(max_examples=20, deadline=None)
@@ -148,8 +164,7 @@ def test_grad_matches_central_differences(values):
     for name, kw in ELEMENTWISE:
         act = A.get(name, **kw)
         fd = (np.asarray(act(x + h)) - np.asarray(act(x - h))) / (2 * h)
-        np.testing.assert_allclose(np.asarray(A.derivative(act, x)), fd, rtol=1e-6, atol=1e-8,
-                                   err_msg=name)
+        np.testing.assert_allclose(np.asarray(A.derivative(act, x)), fd, rtol=1e-6, atol=1e-8, err_msg=name)
 
 
 @pytest.mark.parametrize("name", ["softmax", "log_softmax"])
@@ -159,11 +174,11 @@ def test_softmax_vjps_match_autodiff(name, axis):
     x, dy = (jnp.asarray(rng.normal(size=(4, 5)) * 3) for _ in range(2))
     act = A.get(name, axis=axis)
     y, pullback = jax.vjp(act.fn, x)
-    np.testing.assert_allclose(np.asarray(act.vjp(x, y, dy)), np.asarray(pullback(dy)[0]),
-                               rtol=1e-10, atol=1e-14)
+    np.testing.assert_allclose(np.asarray(act.vjp(x, y, dy)), np.asarray(pullback(dy)[0]), rtol=1e-10, atol=1e-14)
     vjp_fn = getattr(A, name + "_vjp")  # y=None recomputes the forward
-    np.testing.assert_allclose(np.asarray(vjp_fn(x, None, dy, axis=axis)),
-                               np.asarray(pullback(dy)[0]), rtol=1e-10, atol=1e-14)
+    np.testing.assert_allclose(
+        np.asarray(vjp_fn(x, None, dy, axis=axis)), np.asarray(pullback(dy)[0]), rtol=1e-10, atol=1e-14
+    )
     # float32 too
     x32, dy32 = x.astype(jnp.float32), dy.astype(jnp.float32)
     y32, pullback32 = jax.vjp(act.fn, x32)
@@ -229,10 +244,29 @@ def test_dtype_preserved_and_ints_promoted():
 
 # ------------------------------------------------------------------------- registry
 
+
 def test_names_sorted_and_complete():
-    expected = {"linear", "sigmoid", "tanh", "relu", "relu6", "leaky_relu", "elu", "selu", "gelu",
-                "gelu_tanh", "gelu_approximate", "silu", "swish", "softplus", "softsign",
-                "hard_sigmoid", "mish", "softmax", "log_softmax"}
+    expected = {
+        "linear",
+        "sigmoid",
+        "tanh",
+        "relu",
+        "relu6",
+        "leaky_relu",
+        "elu",
+        "selu",
+        "gelu",
+        "gelu_tanh",
+        "gelu_approximate",
+        "silu",
+        "swish",
+        "softplus",
+        "softsign",
+        "hard_sigmoid",
+        "mish",
+        "softmax",
+        "log_softmax",
+    }
     assert A.names() == sorted(A.names())
     assert set(A.names()) == expected
 

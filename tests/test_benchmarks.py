@@ -1,6 +1,7 @@
 """Smoke tests of ``benchmarks/``: each script's ``main`` in --quick mode at tiny sizes (the
 numbers are meaningless there; what is checked is that every runner runs, the table and JSON
 hold consistent figures), plus exact checks of the shared helpers."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -70,20 +71,29 @@ def test_synthetic_classification_is_reproducible_and_learnable():
 
 
 def test_scaling_sample_count_is_whole_batches_within_caps():
-    args = bench_scaling.build_parser().parse_args(["--epoch-gflop", "1", "--max-n", "1000", "--max-iters", "5",
-                                                    "--min-iters", "2"])
-    assert bench_scaling.samples_for(1e6, 32, args) == 5 * 32           # iteration cap
-    assert bench_scaling.samples_for(1e3, 7, args) == 5 * 7             # iteration cap again
+    args = bench_scaling.build_parser().parse_args(
+        ["--epoch-gflop", "1", "--max-n", "1000", "--max-iters", "5", "--min-iters", "2"]
+    )
+    assert bench_scaling.samples_for(1e6, 32, args) == 5 * 32  # iteration cap
+    assert bench_scaling.samples_for(1e3, 7, args) == 5 * 7  # iteration cap again
     args.max_iters = 10_000
-    assert bench_scaling.samples_for(1e3, 7, args) == (1000 // 7) * 7   # sample cap
-    assert bench_scaling.samples_for(1e12, 64, args) == 2 * 64          # at least min_iters batches
-    assert bench_scaling.samples_for(1e8, 3, args) == 3 * 3             # 10 samples of work: 3 batches
+    assert bench_scaling.samples_for(1e3, 7, args) == (1000 // 7) * 7  # sample cap
+    assert bench_scaling.samples_for(1e12, 64, args) == 2 * 64  # at least min_iters batches
+    assert bench_scaling.samples_for(1e8, 3, args) == 3 * 3  # 10 samples of work: 3 batches
 
 
 def test_train_throughput_targets_from_results():
-    rows = [(1, "fnn_manual", 100.0), (1, "torch_eager", 8.0), (1, "keras_fit", 25.0), (1, "optax_step", 50.0),
-            (1, "hand_scan", 90.0), (1, "fnn_autodiff", 80.0),
-            (1024, "fnn_manual", 10.0), (1024, "hand_scan", 12.5), (1024, "optax_step", 9.0)]
+    rows = [
+        (1, "fnn_manual", 100.0),
+        (1, "torch_eager", 8.0),
+        (1, "keras_fit", 25.0),
+        (1, "optax_step", 50.0),
+        (1, "hand_scan", 90.0),
+        (1, "fnn_autodiff", 80.0),
+        (1024, "fnn_manual", 10.0),
+        (1024, "hand_scan", 12.5),
+        (1024, "optax_step", 9.0),
+    ]
     results = [{"batch_size": b, "runner": r, "samples_per_s": s, "pct_peak": 81.0} for b, r, s in rows]
     got = {(t["batch_size"], t["target"]): (t["measured"], t["met"]) for t in bench_tt.evaluate_targets(results)}
     assert got[(1, "fnn / torch eager >= 10x")] == (12.5, True)
@@ -114,13 +124,18 @@ def test_bad_runner_name_is_rejected():
 
 def test_train_throughput_quick(tmp_path, capsys):
     path = tmp_path / "tt.json"
-    out = bench_tt.main(["--quick", "--n", "48", "--batch-sizes", "8", "--slow-iters", "3",
-                         "--peak-size", "64", "--json", str(path)])
+    out = bench_tt.main(
+        ["--quick", "--n", "48", "--batch-sizes", "8", "--slow-iters", "3", "--peak-size", "64", "--json", str(path)]
+    )
     printed = capsys.readouterr().out
     ran = {r["runner"] for r in out["results"]}
     assert {"fnn_manual", "fnn_autodiff"} <= ran
-    for name, pkg in (("hand_scan", "optax"), ("optax_step", "optax"), ("torch_eager", "torch"),
-                      ("keras_fit", "keras")):
+    for name, pkg in (
+        ("hand_scan", "optax"),
+        ("optax_step", "optax"),
+        ("torch_eager", "torch"),
+        ("keras_fit", "keras"),
+    ):
         # Either it ran, or it is reported as skipped because its package is missing.
         if importlib.util.find_spec(pkg) is None:
             assert name in out["skipped"] and "not importable" in out["skipped"][name]
@@ -144,8 +159,9 @@ def test_train_throughput_quick(tmp_path, capsys):
 
 
 def test_grad_quick_agrees_with_autodiff(tmp_path):
-    out = bench_grad.main(["--quick", "--widths", "16", "--depths", "1", "--batches", "1",
-                           "--json", str(tmp_path / "g.json")])
+    out = bench_grad.main(
+        ["--quick", "--widths", "16", "--depths", "1", "--batches", "1", "--json", str(tmp_path / "g.json")]
+    )
     # One axis at a time around (width 16, depth 1, batch 8), the base measured once.
     assert [(r["width"], r["depth"], r["batch"]) for r in out["results"]] == [(16, 1, 8), (16, 1, 1)]
     for r in out["results"]:
@@ -178,10 +194,14 @@ def test_optimizers_quick(tmp_path):
 
 
 def test_scaling_quick(tmp_path):
-    out = bench_scaling.main(["--quick", "--widths", "16", "--depths", "1", "--batch-sizes", "16",
-                              "--json", str(tmp_path / "s.json")])
+    out = bench_scaling.main(
+        ["--quick", "--widths", "16", "--depths", "1", "--batch-sizes", "16", "--json", str(tmp_path / "s.json")]
+    )
     assert [(r["axis"], r["width"], r["depth"], r["batch"]) for r in out["results"]] == [
-        ("width", 16, 1, 16), ("depth", 16, 1, 16), ("batch", 16, 1, 16)]
+        ("width", 16, 1, 16),
+        ("depth", 16, 1, 16),
+        ("batch", 16, 1, 16),
+    ]
     for r in out["results"]:
         assert r["n"] % r["batch"] == 0 and r["iterations"] == r["n"] // r["batch"]
         assert _positive_finite(r["samples_per_s"], r["pct_peak"])
@@ -227,8 +247,11 @@ def test_breakdown_quick(tmp_path):
     for r in out["results"]:
         assert _positive_finite(r["us_per_step"])
         # fit's steps are the epoch's iterations (ceil(256 / B)); the scans run at least 4.
-        assert r["steps"] == (math.ceil(256 / r["batch_size"]) if r["part"].startswith("fit") else
-                              max(4, math.ceil(256 / r["batch_size"])))
+        assert r["steps"] == (
+            math.ceil(256 / r["batch_size"])
+            if r["part"].startswith("fit")
+            else max(4, math.ceil(256 / r["batch_size"]))
+        )
     d = {x["batch_size"]: x for x in out["derived"]}
     us = {(r["batch_size"], r["part"]): r["us_per_step"] for r in out["results"]}
     assert d[4]["gradient_us"] == pytest.approx(us[(4, "fit, sgd")] - us[(4, "sgd alone")])
@@ -244,13 +267,15 @@ def test_gpu_sh_smoke_runs_every_step_and_reads_the_target_back(tmp_path):
     import subprocess
 
     script = pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / "gpu.sh"
-    proc = subprocess.run(["bash", str(script), "--smoke", str(tmp_path)], capture_output=True, text=True,
-                          timeout=600)
+    proc = subprocess.run(["bash", str(script), "--smoke", str(tmp_path)], capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    runs = {"train_throughput_mnist": ("train_throughput", "float32"),
-            "train_throughput_32_float32": ("train_throughput", "float32"),
-            "train_throughput_32_bfloat16": ("train_throughput", "bfloat16"),
-            "scaling_float32": ("scaling", "float32"), "scaling_bfloat16": ("scaling", "bfloat16")}
+    runs = {
+        "train_throughput_mnist": ("train_throughput", "float32"),
+        "train_throughput_32_float32": ("train_throughput", "float32"),
+        "train_throughput_32_bfloat16": ("train_throughput", "bfloat16"),
+        "scaling_float32": ("scaling", "float32"),
+        "scaling_bfloat16": ("scaling", "bfloat16"),
+    }
     for name, (benchmark, dtype) in runs.items():
         payload = json.loads((tmp_path / f"{name}.json").read_text())
         assert (payload["benchmark"], payload["args"]["dtype"]) == (benchmark, dtype)
@@ -269,7 +294,9 @@ def test_adam_layouts_update_equals_fnn_adam():
     m, v = jnp.array([0.1, 0.2, -0.3]), jnp.array([0.01, 0.04, 0.09])
     opt = fnn.optimizers.adam(bench_adam_layouts.LR)
     state = opt.init(p)
-    adam_state = state.inner_state[0]._replace(count=jnp.asarray(4, jnp.int32), mu=m, nu=v)  # chain: Adam, then the rate
+    adam_state = state.inner_state[0]._replace(
+        count=jnp.asarray(4, jnp.int32), mu=m, nu=v
+    )  # chain: Adam, then the rate
     state = state._replace(inner_state=(adam_state, *state.inner_state[1:]))
     u, s = opt.update(g, state, p)
     p2, m2, v2 = bench_adam_layouts.adam(g, p, m, v, 5.0)
@@ -281,8 +308,14 @@ def test_adam_layouts_update_equals_fnn_adam():
 def test_adam_layouts_quick(tmp_path):
     out = bench_adam_layouts.main(["--quick", "--json", str(tmp_path / "a.json")])
     assert [(r["what"], r["layout"]) for r in out["results"]] == [
-        ("update alone", "separate"), ("update alone", "stacked m,v"), ("update alone", "stacked p,m,v"),
-        ("update alone", "separate, no sqrt/div"), ("update alone", "chunked (64)"), ("batch-1 epoch", "per leaf"), ("batch-1 epoch", "flat")]
+        ("update alone", "separate"),
+        ("update alone", "stacked m,v"),
+        ("update alone", "stacked p,m,v"),
+        ("update alone", "separate, no sqrt/div"),
+        ("update alone", "chunked (64)"),
+        ("batch-1 epoch", "per leaf"),
+        ("batch-1 epoch", "flat"),
+    ]
     for r in out["results"]:
         assert _positive_finite(r["us_per_step"], r["vs_fnn_layout"])
     assert out["parameters"] == 16 * 8 + 8 + 8 * 4 + 4

@@ -1,4 +1,5 @@
 """Callbacks on scripted monitor sequences (Keras's algorithms), without compiling anything."""
+
 import csv
 
 import jax.numpy as jnp
@@ -21,8 +22,14 @@ from fnn.train import History
 
 def _run(cb, values, monitor="loss", opt_state=None):
     """Drives ``cb`` through epochs whose params are ``{"w": epoch}``; returns (epochs run, ctx)."""
-    ctx = FitContext(net=None, params={"w": jnp.asarray(-1.0)}, opt_state=opt_state, history=History(1),
-                     epochs=len(values), iterations_per_epoch=1)
+    ctx = FitContext(
+        net=None,
+        params={"w": jnp.asarray(-1.0)},
+        opt_state=opt_state,
+        history=History(1),
+        epochs=len(values),
+        iterations_per_epoch=1,
+    )
     cb.on_train_begin(ctx)
     ran = 0
     for epoch, value in enumerate(values):
@@ -37,26 +44,29 @@ def _run(cb, values, monitor="loss", opt_state=None):
     return ran, ctx
 
 
-@pytest.mark.parametrize("kwargs,values,monitor,expected_epochs", [
-    # patience 2: 0.95 and 0.92 do not beat 0.9 -> stop after epoch index 3
-    (dict(patience=2), [1.0, 0.9, 0.95, 0.92, 0.91, 0.8], "loss", 4),
-    # patience 0 stops at the first non-improving epoch
-    (dict(patience=0), [1.0, 0.9, 0.95, 0.5], "loss", 3),
-    # min_delta 0.05: 0.97 is not enough of an improvement on 1.0
-    (dict(patience=1, min_delta=0.05), [1.0, 0.97, 0.96, 0.9], "loss", 2),
-    # negative min_delta is taken by its absolute value, as in Keras
-    (dict(patience=1, min_delta=-0.05), [1.0, 0.97, 0.96, 0.9], "loss", 2),
-    # mode auto maximises accuracy; an equal value is no improvement
-    (dict(monitor="val_accuracy", patience=1), [0.5, 0.6, 0.6, 0.55], "val_accuracy", 3),
-    # explicit mode max on a loss-like name
-    (dict(monitor="score", mode="max", patience=1), [1.0, 2.0, 1.5, 3.0], "score", 3),
-    # baseline never beaten: improvements don't reset the wait, the first non-improvement stops
-    (dict(patience=2, baseline=0.5), [0.9, 0.8, 0.85, 0.7], "loss", 3),
-    # the same sequence without baseline runs on
-    (dict(patience=2), [0.9, 0.8, 0.85, 0.7], "loss", 4),
-    # start_from_epoch: the first two epochs are not monitored at all
-    (dict(patience=1, start_from_epoch=2), [5.0, 6.0, 1.0, 1.1, 1.2], "loss", 4),
-])
+@pytest.mark.parametrize(
+    "kwargs,values,monitor,expected_epochs",
+    [
+        # patience 2: 0.95 and 0.92 do not beat 0.9 -> stop after epoch index 3
+        (dict(patience=2), [1.0, 0.9, 0.95, 0.92, 0.91, 0.8], "loss", 4),
+        # patience 0 stops at the first non-improving epoch
+        (dict(patience=0), [1.0, 0.9, 0.95, 0.5], "loss", 3),
+        # min_delta 0.05: 0.97 is not enough of an improvement on 1.0
+        (dict(patience=1, min_delta=0.05), [1.0, 0.97, 0.96, 0.9], "loss", 2),
+        # negative min_delta is taken by its absolute value, as in Keras
+        (dict(patience=1, min_delta=-0.05), [1.0, 0.97, 0.96, 0.9], "loss", 2),
+        # mode auto maximises accuracy; an equal value is no improvement
+        (dict(monitor="val_accuracy", patience=1), [0.5, 0.6, 0.6, 0.55], "val_accuracy", 3),
+        # explicit mode max on a loss-like name
+        (dict(monitor="score", mode="max", patience=1), [1.0, 2.0, 1.5, 3.0], "score", 3),
+        # baseline never beaten: improvements don't reset the wait, the first non-improvement stops
+        (dict(patience=2, baseline=0.5), [0.9, 0.8, 0.85, 0.7], "loss", 3),
+        # the same sequence without baseline runs on
+        (dict(patience=2), [0.9, 0.8, 0.85, 0.7], "loss", 4),
+        # start_from_epoch: the first two epochs are not monitored at all
+        (dict(patience=1, start_from_epoch=2), [5.0, 6.0, 1.0, 1.1, 1.2], "loss", 4),
+    ],
+)
 def test_early_stopping_scripted(kwargs, values, monitor, expected_epochs):
     kwargs.setdefault("monitor", monitor)
     ran, ctx = _run(EarlyStopping(**kwargs), values, monitor)
@@ -110,8 +120,17 @@ def test_learning_rate_scheduler_and_plain_callable_in_fit():
         seen.append((epoch, sorted(logs)))
         return epoch == 1
 
-    res = fnn.fit(net, params, O.sgd(0.1), "mse", x, y, epochs=5, verbose=0,
-                  callbacks=[LearningRateScheduler(lambda e, lr: 0.1 / (e + 1)), stop_after_two])
+    res = fnn.fit(
+        net,
+        params,
+        O.sgd(0.1),
+        "mse",
+        x,
+        y,
+        epochs=5,
+        verbose=0,
+        callbacks=[LearningRateScheduler(lambda e, lr: 0.1 / (e + 1)), stop_after_two],
+    )
     assert res.history.epochs_run == 2 and res.history.stop_reason.startswith("callback")
     np.testing.assert_allclose(res.history["learning_rate"], [0.1, 0.05])
     assert seen == [(0, ["learning_rate", "loss"]), (1, ["learning_rate", "loss"])]
@@ -124,8 +143,9 @@ def test_csv_logger_and_model_checkpoint_best_only(tmp_path):
     ckpt = tmp_path / "best.npz"
     cb_csv = CSVLogger(str(log))
     cb_ckpt = ModelCheckpoint(str(ckpt), monitor="loss", save_best_only=True)
-    ctx = FitContext(net=None, params={"w": jnp.asarray(0.0)}, opt_state=None, history=History(1), epochs=3,
-                     iterations_per_epoch=1)
+    ctx = FitContext(
+        net=None, params={"w": jnp.asarray(0.0)}, opt_state=None, history=History(1), epochs=3, iterations_per_epoch=1
+    )
     for cb in (cb_csv, cb_ckpt):
         cb.on_train_begin(ctx)
     for epoch, value in enumerate([2.0, 1.0, 1.5]):

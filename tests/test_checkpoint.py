@@ -1,4 +1,5 @@
 """fnn.checkpoint: bit-exact round trips, atomic writes, and clear errors."""
+
 import os
 import zipfile
 from typing import NamedTuple
@@ -21,27 +22,29 @@ class AdamState(NamedTuple):
 def _params(seed=0):
     rng = np.random.default_rng(seed)
     return [
-        {"w": jnp.asarray(rng.normal(size=(3, 4)), jnp.float32),
-         "b": jnp.asarray(rng.normal(size=4), jnp.float32)},
-        {},                                                          # parameter-free layer
-        {"w": jnp.asarray(rng.normal(size=(4, 2)), jnp.bfloat16),
-         "b": jnp.asarray(rng.normal(size=2), jnp.float64)},
+        {"w": jnp.asarray(rng.normal(size=(3, 4)), jnp.float32), "b": jnp.asarray(rng.normal(size=4), jnp.float32)},
+        {},  # parameter-free layer
+        {"w": jnp.asarray(rng.normal(size=(4, 2)), jnp.bfloat16), "b": jnp.asarray(rng.normal(size=2), jnp.float64)},
     ]
 
 
 def _state(params):
-    return (AdamState(jnp.asarray(7, jnp.int32),
-                      jax.tree.map(lambda p: p * 0.5, params),
-                      jax.tree.map(lambda p: p * p, params)),
-            {"lr": jnp.asarray(1e-3, jnp.float32)})
+    return (
+        AdamState(
+            jnp.asarray(7, jnp.int32), jax.tree.map(lambda p: p * 0.5, params), jax.tree.map(lambda p: p * p, params)
+        ),
+        {"lr": jnp.asarray(1e-3, jnp.float32)},
+    )
 
 
 def _bits(tree):
     """Leaves as (dtype, raw bytes): equality means bit-identical, NaNs and -0.0 included."""
+
     def one(a):
         a = jax.random.key_data(a) if jax.dtypes.issubdtype(a.dtype, jax.dtypes.prng_key) else a
         a = np.asarray(a)
         return str(a.dtype), a.shape, a.tobytes()
+
     return [one(a) for a in jax.tree.leaves(tree)]
 
 
@@ -52,8 +55,17 @@ def test_round_trip_is_bit_exact(tmp_path):
     key = jax.random.PRNGKey(42)
     history = {"loss": [1.5, 0.75, float("nan")], "val_accuracy": [0.5, 0.625, 0.75]}
     path = tmp_path / "ckpt.npz"
-    checkpoint.save(path, params=params, opt_state=state, epoch=3, key=key, history=history,
-                    best_epoch=2, note="run-a", mask=np.array([True, False]))
+    checkpoint.save(
+        path,
+        params=params,
+        opt_state=state,
+        epoch=3,
+        key=key,
+        history=history,
+        best_epoch=2,
+        note="run-a",
+        mask=np.array([True, False]),
+    )
     ck = checkpoint.load(path, params=_params(1), opt_state=_state(_params(1)))
     assert isinstance(ck, checkpoint.Checkpoint)
     chex.assert_trees_all_equal_structs(ck.params, params)
@@ -70,9 +82,15 @@ def test_round_trip_is_bit_exact(tmp_path):
     np.testing.assert_array_equal(ck.extra["mask"], [True, False])
     # The file is a plain .npz keyed by tree paths.
     with np.load(path) as z:
-        assert {"params[0]['w']", "params[2]['b']", "opt_state[0].count",
-                "opt_state[0].mu[0]['w']", "opt_state[1]['lr']", "key"} <= set(z.files)
-        assert z["params[2]['w']"].dtype == np.uint16        # bfloat16 stored as its bits
+        assert {
+            "params[0]['w']",
+            "params[2]['b']",
+            "opt_state[0].count",
+            "opt_state[0].mu[0]['w']",
+            "opt_state[1]['lr']",
+            "key",
+        } <= set(z.files)
+        assert z["params[2]['w']"].dtype == np.uint16  # bfloat16 stored as its bits
     assert os.listdir(tmp_path) == ["ckpt.npz"]
 
 
@@ -84,15 +102,14 @@ def test_typed_keys_round_trip(tmp_path, impl):
     assert ck.key.dtype == key.dtype and ck.key.shape == (3,)
     assert str(jax.random.key_impl(ck.key)) == impl
     assert _bits(ck.key) == _bits(key)
-    np.testing.assert_array_equal(jax.random.normal(ck.key[1], (4,)),
-                                  jax.random.normal(key[1], (4,)))
+    np.testing.assert_array_equal(jax.random.normal(ck.key[1], (4,)), jax.random.normal(key[1], (4,)))
 
 
 def test_typed_key_inside_a_tree_and_abstract_templates(tmp_path):
     params = {"w": jnp.arange(6.0).reshape(2, 3), "k": jax.random.key(1)}
-    state = {"count": jnp.asarray(3), "step_size": 0.5}       # a Python float leaf
+    state = {"count": jnp.asarray(3), "step_size": 0.5}  # a Python float leaf
     checkpoint.save(tmp_path / "a.npz", params=params, opt_state=state)
-    template = jax.eval_shape(lambda: params)                  # ShapeDtypeStructs only
+    template = jax.eval_shape(lambda: params)  # ShapeDtypeStructs only
     ck = checkpoint.load(tmp_path / "a.npz", params=template, opt_state=state)
     assert _bits(ck.params) == _bits(params)
     assert float(ck.opt_state["step_size"]) == 0.5
@@ -110,13 +127,14 @@ def test_load_without_templates_gives_flat_dicts(tmp_path):
 
 # ---------------------------------------------------------------- atomic writes
 
+
 def test_failure_mid_write_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
     path = tmp_path / "run.npz"
     old = _params(0)
     checkpoint.save(path, params=old, epoch=1)
 
     def exploding_savez(f, **arrays):
-        f.write(b"PK\x03\x04 half a zip file")                # partial bytes, then the crash
+        f.write(b"PK\x03\x04 half a zip file")  # partial bytes, then the crash
         raise OSError("disk full")
 
     monkeypatch.setattr(checkpoint.np, "savez", exploding_savez)
@@ -125,7 +143,7 @@ def test_failure_mid_write_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
     monkeypatch.undo()
     ck = checkpoint.load(path, params=old)
     assert ck.epoch == 1 and _bits(ck.params) == _bits(old)
-    assert os.listdir(tmp_path) == ["run.npz"]                 # the temporary file is gone
+    assert os.listdir(tmp_path) == ["run.npz"]  # the temporary file is gone
 
 
 def test_failed_rename_and_interrupt_leave_no_temp_files(tmp_path, monkeypatch):
@@ -144,7 +162,7 @@ def test_failed_rename_and_interrupt_leave_no_temp_files(tmp_path, monkeypatch):
 
 
 def test_save_overwrites_and_creates_parent_folders(tmp_path):
-    path = tmp_path / "deep" / "er" / "model.ckpt"           # used as given, no .npz added
+    path = tmp_path / "deep" / "er" / "model.ckpt"  # used as given, no .npz added
     checkpoint.save(path, params=_params(0), epoch=1)
     checkpoint.save(path, params=_params(1), epoch=2)
     ck = checkpoint.load(path, params=_params(0))
@@ -154,12 +172,12 @@ def test_save_overwrites_and_creates_parent_folders(tmp_path):
 
 # ---------------------------------------------------------------- bad files
 
+
 def test_truncated_corrupt_and_foreign_files(tmp_path):
     path = tmp_path / "good.npz"
     checkpoint.save(path, params=_params(), history={"loss": [1.0]})
     raw = path.read_bytes()
-    for name, content in [("truncated.npz", raw[:len(raw) // 2]), ("empty.npz", b""),
-                          ("noise.npz", os.urandom(300))]:
+    for name, content in [("truncated.npz", raw[: len(raw) // 2]), ("empty.npz", b""), ("noise.npz", os.urandom(300))]:
         (tmp_path / name).write_bytes(content)
         with pytest.raises(ValueError, match=f"{name}: not a readable fnn checkpoint"):
             checkpoint.load(tmp_path / name)
@@ -193,34 +211,47 @@ def test_resume_returns_none_only_when_there_is_no_file(tmp_path):
 
 # ---------------------------------------------------------------- template mismatches
 
+
 def test_mismatch_messages_say_what_differs(tmp_path):
     path = tmp_path / "m.npz"
     params = _params()
     checkpoint.save(path, params=params, opt_state=_state(params))
 
     bigger = _params() + [{"w": jnp.ones((2, 2))}]
-    with pytest.raises(ValueError, match=r"params structure differs.*missing from the file: "
-                                         r"params\[3\]\['w'\]"):
+    with pytest.raises(
+        ValueError,
+        match=r"params structure differs.*missing from the file: "
+        r"params\[3\]\['w'\]",
+    ):
         checkpoint.load(path, params=bigger)
 
     smaller = _params()[:1]
-    with pytest.raises(ValueError, match=r"in the file but not in the template: "
-                                         r"params\[2\]\['b'\], params\[2\]\['w'\]"):
+    with pytest.raises(
+        ValueError,
+        match=r"in the file but not in the template: "
+        r"params\[2\]\['b'\], params\[2\]\['w'\]",
+    ):
         checkpoint.load(path, params=smaller)
 
     transposed = _params()
     transposed[0]["w"] = transposed[0]["w"].T
-    with pytest.raises(ValueError, match=r"params\[0\]\['w'\]: shape \(3, 4\) in the file vs "
-                                         r"\(4, 3\) in the template"):
+    with pytest.raises(
+        ValueError,
+        match=r"params\[0\]\['w'\]: shape \(3, 4\) in the file vs "
+        r"\(4, 3\) in the template",
+    ):
         checkpoint.load(path, params=transposed)
 
     recast = _params()
     recast[2]["w"] = recast[2]["w"].astype(jnp.float32)
-    with pytest.raises(ValueError, match=r"params\[2\]\['w'\]: dtype bfloat16 in the file vs "
-                                         r"float32 in the template"):
+    with pytest.raises(
+        ValueError,
+        match=r"params\[2\]\['w'\]: dtype bfloat16 in the file vs "
+        r"float32 in the template",
+    ):
         checkpoint.load(path, params=recast)
 
-    as_tuple = tuple(_params())                               # same paths, another node type
+    as_tuple = tuple(_params())  # same paths, another node type
     with pytest.raises(ValueError, match="tree structure differs from the template"):
         checkpoint.load(path, params=as_tuple)
 

@@ -2,6 +2,7 @@
 
 Tiny settings (iris, one small hidden layer, two epochs) keep the compilations few and cheap.
 """
+
 import csv
 import json
 import math
@@ -23,8 +24,9 @@ def _table_rows(text):
     """The data rows of the Markdown table in ``text`` as lists of stripped cells."""
     lines = [l for l in text.splitlines() if l.startswith("|")]
     assert set(lines[1].replace("|", "")) == {"-"}, "second table line must be the separator"
-    return [[c.strip() for c in l.strip("|").split("|")] for l in lines[2:]], \
-        [c.strip() for c in lines[0].strip("|").split("|")]
+    return [[c.strip() for c in l.strip("|").split("|")] for l in lines[2:]], [
+        c.strip() for c in lines[0].strip("|").split("|")
+    ]
 
 
 def _numpy_mlp_loss_and_grads(params, x, labels):
@@ -48,22 +50,55 @@ def _numpy_mlp_loss_and_grads(params, x, labels):
 
 def test_compare_table_results_and_plots(tmp_path, capsys):
     out = tmp_path / "cmp"
-    rc = main(["compare", "--dataset", "iris", "--optimizers", "sgd,adam", "--batch-sizes", "full,16",
-               "--epochs", "2", "--seeds", "2", "--hidden", "8", "--out", str(out)])
+    rc = main(
+        [
+            "compare",
+            "--dataset",
+            "iris",
+            "--optimizers",
+            "sgd,adam",
+            "--batch-sizes",
+            "full,16",
+            "--epochs",
+            "2",
+            "--seeds",
+            "2",
+            "--hidden",
+            "8",
+            "--out",
+            str(out),
+        ]
+    )
     assert rc == 0
     stdout = capsys.readouterr().out
     rows, head = _table_rows(stdout)
-    assert head == ["optimizer", "lr", "batch", "it/epoch", "epochs", "train loss", "val loss",
-                    "test accuracy", "time (s)"]
+    assert head == [
+        "optimizer",
+        "lr",
+        "batch",
+        "it/epoch",
+        "epochs",
+        "train loss",
+        "val loss",
+        "test accuracy",
+        "time (s)",
+    ]
     # iris: 120 training samples, the last 20 % (24) held out -> 96; ceil(96 / 16) = 6.
     assert [r[:5] for r in rows] == [
-        ["sgd", "0.1", "full (96)", "1", "2"], ["sgd", "0.1", "16", str(math.ceil(96 / 16)), "2"],
-        ["adam", "0.002", "full (96)", "1", "2"], ["adam", "0.002", "16", "6", "2"]]
+        ["sgd", "0.1", "full (96)", "1", "2"],
+        ["sgd", "0.1", "16", str(math.ceil(96 / 16)), "2"],
+        ["adam", "0.002", "full (96)", "1", "2"],
+        ["adam", "0.002", "16", "6", "2"],
+    ]
 
     results = json.loads((out / "results.json").read_text())
     runs = results["runs"]
     assert [(r["optimizer"], r["batch"], r["batch_size"]) for r in runs] == [
-        ("sgd", "full", 96), ("sgd", "16", 16), ("adam", "full", 96), ("adam", "16", 16)]
+        ("sgd", "full", 96),
+        ("sgd", "16", 16),
+        ("adam", "full", 96),
+        ("adam", "16", 16),
+    ]
     for run, row in zip(runs, rows, strict=True):
         assert len(run["seeds"]) == 2
         finals = [s["history"]["loss"][-1] for s in run["seeds"]]
@@ -96,7 +131,11 @@ def test_compare_table_results_and_plots(tmp_path, capsys):
     with open(out / "results.csv", newline="") as f:
         table = list(csv.DictReader(f))
     assert [(r["optimizer"], r["batch"], r["iterations_per_epoch"]) for r in table] == [
-        ("sgd", "full", "1"), ("sgd", "16", "6"), ("adam", "full", "1"), ("adam", "16", "6")]
+        ("sgd", "full", "1"),
+        ("sgd", "16", "6"),
+        ("adam", "full", "1"),
+        ("adam", "16", "6"),
+    ]
     for r, run in zip(table, runs, strict=True):
         np.testing.assert_allclose(float(r["loss_mean"]), run["summary"]["loss"][0], rtol=1e-5)
         np.testing.assert_allclose(float(r["val_loss_mean"]), run["summary"]["val_loss"][0], rtol=1e-5)
@@ -113,8 +152,21 @@ def test_compare_table_results_and_plots(tmp_path, capsys):
 
 
 def test_train_save_resume_continues_exactly(tmp_path, capsys):
-    common = ["train", "--dataset", "iris", "--hidden", "8", "--optimizer", "adam", "--lr", "0.01",
-              "--batch-size", "16", "--verbose", "0"]
+    common = [
+        "train",
+        "--dataset",
+        "iris",
+        "--hidden",
+        "8",
+        "--optimizer",
+        "adam",
+        "--lr",
+        "0.01",
+        "--batch-size",
+        "16",
+        "--verbose",
+        "0",
+    ]
     a, b, c = (str(tmp_path / n) for n in ("a.npz", "b.npz", "c.npz"))
     assert main(common + ["--epochs", "2", "--save", a]) == 0
     first = capsys.readouterr().out
@@ -129,8 +181,7 @@ def test_train_save_resume_continues_exactly(tmp_path, capsys):
         np.testing.assert_allclose(resumed.params[k], v, rtol=1e-6, atol=1e-7)
     for name in ("loss", "val_loss", "accuracy"):
         assert len(resumed.history["history"][name]) == 4
-        np.testing.assert_allclose(resumed.history["history"][name], straight.history["history"][name],
-                                   rtol=1e-6)
+        np.testing.assert_allclose(resumed.history["history"][name], straight.history["history"][name], rtol=1e-6)
     assert resumed.extra["hidden"] == [8] and resumed.extra["optimizer"] == "adam"
 
     # A checkpoint of another network is refused with one line, before any training.
@@ -144,8 +195,7 @@ def test_gradcheck_prints_layer_table_and_time_ratio(capsys):
     out = capsys.readouterr().out
     assert rc == 0
     for layer, leaf, shape in (("dense_0", "w", "4x4"), ("dense_0", "b", "4"), ("dense_1", "w", "4x3")):
-        assert any(l.split()[:3] == [layer, leaf, shape] and l.rstrip().endswith("ok")
-                   for l in out.splitlines())
+        assert any(l.split()[:3] == [layer, leaf, shape] and l.rstrip().endswith("ok") for l in out.splitlines())
     assert "gradcheck PASSED" in out
     ratio = float(out.split("manual/autodiff ratio")[1].split()[0])
     assert 0 < ratio < 100
@@ -162,36 +212,43 @@ def test_datasets_lists_names_tasks_and_shapes(tmp_path, capsys):
 
     rng = np.random.default_rng(0)
     npz = tmp_path / "mnist.npz"
-    np.savez(npz, x_train=rng.integers(0, 256, (12, 28, 28), dtype=np.uint8), y_train=np.arange(12) % 10,
-             x_test=rng.integers(0, 256, (5, 28, 28), dtype=np.uint8), y_test=np.arange(5))
+    np.savez(
+        npz,
+        x_train=rng.integers(0, 256, (12, 28, 28), dtype=np.uint8),
+        y_train=np.arange(12) % 10,
+        x_test=rng.integers(0, 256, (5, 28, 28), dtype=np.uint8),
+        y_test=np.arange(5),
+    )
     assert main(["datasets", "--path", str(npz)]) == 0
     lines = {l.split()[0]: l for l in capsys.readouterr().out.splitlines()[2:]}
     assert "(12, 784)" in lines["mnist"] and "(5, 784)" in lines["mnist"]
 
 
-@pytest.mark.parametrize("argv, expected", [
-    (["compare", "--optimizers", "sgd,adamz"], ["adamz", "known optimizers", "adam", "lion"]),
-    (["train", "--optimizer", "nope"], ["nope", "known optimizers"]),
-    (["train", "--dataset", "cifar"], ["cifar", "digits", "iris"]),
-    (["gradcheck", "--loss", "l3"], ["l3", "known losses", "mean_squared_error"]),
-    (["compare", "--epochs", "0"], ["--epochs", "positive integer"]),
-    (["train", "--epochs", "-2"], ["--epochs", "positive integer"]),
-    (["train", "--batch-size", "0"], ["--batch-size", "'full'"]),
-    (["compare", "--batch-sizes", "32,x"], ["--batch-sizes", "'full'"]),
-    (["compare", "--hidden", "64,,8"], ["--hidden", "64,64"]),
-    (["train", "--hidden", "-4"], ["--hidden", "positive"]),
-    (["train", "--lr", "0"], ["--lr", "positive"]),
-    (["compare", "--seeds", "two"], ["--seeds", "positive integer"]),
-    (["compare", "--validation-split", "1.5"], ["--validation-split", "[0, 1)"]),
-    (["train", "--activation", "rellu"], ["rellu", "relu", "tanh"]),
-    (["compare", "--grad", "numeric"], ["--grad", "manual", "autodiff"]),
-    (["train", "--dataset", "mnist"], ["mnist", "--path"]),
-    (["train", "--dataset", "diabetes", "--loss", "sparse_categorical_crossentropy"],
-     ["does not fit", "diabetes"]),
-    (["train", "--resume", "/nonexistent/ck.npz"], ["--resume", "no checkpoint"]),
-    (["frobnicate"], ["frobnicate", "compare", "train"]),
-    ([], ["COMMAND"]),
-])
+@pytest.mark.parametrize(
+    "argv, expected",
+    [
+        (["compare", "--optimizers", "sgd,adamz"], ["adamz", "known optimizers", "adam", "lion"]),
+        (["train", "--optimizer", "nope"], ["nope", "known optimizers"]),
+        (["train", "--dataset", "cifar"], ["cifar", "digits", "iris"]),
+        (["gradcheck", "--loss", "l3"], ["l3", "known losses", "mean_squared_error"]),
+        (["compare", "--epochs", "0"], ["--epochs", "positive integer"]),
+        (["train", "--epochs", "-2"], ["--epochs", "positive integer"]),
+        (["train", "--batch-size", "0"], ["--batch-size", "'full'"]),
+        (["compare", "--batch-sizes", "32,x"], ["--batch-sizes", "'full'"]),
+        (["compare", "--hidden", "64,,8"], ["--hidden", "64,64"]),
+        (["train", "--hidden", "-4"], ["--hidden", "positive"]),
+        (["train", "--lr", "0"], ["--lr", "positive"]),
+        (["compare", "--seeds", "two"], ["--seeds", "positive integer"]),
+        (["compare", "--validation-split", "1.5"], ["--validation-split", "[0, 1)"]),
+        (["train", "--activation", "rellu"], ["rellu", "relu", "tanh"]),
+        (["compare", "--grad", "numeric"], ["--grad", "manual", "autodiff"]),
+        (["train", "--dataset", "mnist"], ["mnist", "--path"]),
+        (["train", "--dataset", "diabetes", "--loss", "sparse_categorical_crossentropy"], ["does not fit", "diabetes"]),
+        (["train", "--resume", "/nonexistent/ck.npz"], ["--resume", "no checkpoint"]),
+        (["frobnicate"], ["frobnicate", "compare", "train"]),
+        ([], ["COMMAND"]),
+    ],
+)
 def test_bad_arguments_exit_2_with_one_line(argv, expected, capsys):
     rc = main(argv)
     captured = capsys.readouterr()
@@ -211,9 +268,14 @@ def test_help_documents_default_learning_rates(capsys):
 
 
 def test_python_dash_m_fnn_reports_errors_as_a_process():
-    proc = subprocess.run([sys.executable, "-m", "fnn", "compare", "--batch-sizes", "0"], check=False,
-                          capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "JAX_PLATFORMS": "cpu"})
+    proc = subprocess.run(
+        [sys.executable, "-m", "fnn", "compare", "--batch-sizes", "0"],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "JAX_PLATFORMS": "cpu"},
+    )
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1
     assert proc.stderr.startswith("fnn compare: error: argument --batch-sizes")

@@ -1,4 +1,5 @@
 """fnn.data: Keras's batching and split rules, one-hot, scaling, and input validation."""
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -9,14 +10,14 @@ from hypothesis import strategies as st
 from fnn import data
 
 
-@pytest.mark.parametrize("n,b,want", [(10, 3, 4), (10, 10, 1), (10, 1, 10), (10, 32, 1),
-                                      (0, 4, 0), (9, 3, 3)])
+@pytest.mark.parametrize("n,b,want", [(10, 3, 4), (10, 10, 1), (10, 1, 10), (10, 32, 1), (0, 4, 0), (9, 3, 3)])
 def test_num_batches(n, b, want):
     assert data.num_batches(n, b) == want
 
 
-@pytest.mark.parametrize("b,error", [(0, ValueError), (-1, ValueError), (2.0, TypeError), (True, TypeError),
-                                     (None, TypeError)])
+@pytest.mark.parametrize(
+    "b,error", [(0, ValueError), (-1, ValueError), (2.0, TypeError), (True, TypeError), (None, TypeError)]
+)
 def test_bad_batch_size(b, error):
     """A bad value is a ValueError, a wrong type a TypeError (the rule of every check in fnn)."""
     with pytest.raises(error, match="batch_size must be (>= 1|an int)"):
@@ -48,10 +49,10 @@ def test_shuffled_batches_follow_the_key_permutation(n, b, seed):
     got = list(data.batches(x, y, b, shuffle=True, key=key))
     order = np.concatenate([yb for _, yb in got])
     np.testing.assert_array_equal(order, _numpy_permutation(key, n))
-    np.testing.assert_array_equal(np.sort(order), np.arange(n))   # each sample exactly once
+    np.testing.assert_array_equal(np.sort(order), np.arange(n))  # each sample exactly once
     assert len(got) == -(-n // b)
     for xb, yb in got:
-        np.testing.assert_array_equal(xb[:, 0], yb * 10)             # x and y stay paired
+        np.testing.assert_array_equal(xb[:, 0], yb * 10)  # x and y stay paired
 
 
 def test_permutation_is_deterministic_and_key_type_agnostic():
@@ -77,8 +78,9 @@ def test_shuffle_needs_a_key_and_lengths_must_match():
 
 
 # Keras: split_at = floor(N * (1 - validation_split)); the validation part is the tail.
-@pytest.mark.parametrize("n,split,split_at", [(10, 0.2, 8), (10, 0.25, 7), (3, 0.5, 1),
-                                              (7, 0.1, 6), (100, 0.33, 67), (10, 0.3, 7)])
+@pytest.mark.parametrize(
+    "n,split,split_at", [(10, 0.2, 8), (10, 0.25, 7), (3, 0.5, 1), (7, 0.1, 6), (100, 0.33, 67), (10, 0.3, 7)]
+)
 def test_train_val_split_takes_the_last_samples(n, split, split_at):
     x = np.arange(n * 2).reshape(n, 2)
     y = np.arange(n)
@@ -88,8 +90,17 @@ def test_train_val_split_takes_the_last_samples(n, split, split_at):
     np.testing.assert_array_equal(np.concatenate([x_tr, x_val]), x)
 
 
-@pytest.mark.parametrize("split,error", [(0.0, ValueError), (1.0, ValueError), (-0.1, ValueError), (1.5, ValueError),
-                                         ("0.2", TypeError), (True, TypeError)])
+@pytest.mark.parametrize(
+    "split,error",
+    [
+        (0.0, ValueError),
+        (1.0, ValueError),
+        (-0.1, ValueError),
+        (1.5, ValueError),
+        ("0.2", TypeError),
+        (True, TypeError),
+    ],
+)
 def test_train_val_split_rejects_bad_fraction(split, error):
     with pytest.raises(error, match=r"validation_split must be (a float )?in \(0, 1\)"):
         data.train_val_split(np.zeros((10, 1)), np.zeros(10), split)
@@ -103,12 +114,13 @@ def test_train_val_split_rejects_empty_parts(n, split):
 
 
 def test_train_val_split_without_targets():
-    (x_tr, y_tr), (x_val, y_val) = data.train_val_split(np.arange(5)[:, None], None, 0.4)
+    (_x_tr, y_tr), (x_val, y_val) = data.train_val_split(np.arange(5)[:, None], None, 0.4)
     assert y_tr is None and y_val is None
     np.testing.assert_array_equal(x_val[:, 0], [3, 4])
 
 
 # ---------------------------------------------------------------- one-hot
+
 
 @pytest.mark.parametrize("shape", [(6,), (6, 1)])
 def test_one_hot_matches_identity_rows(shape):
@@ -135,10 +147,11 @@ def test_one_hot_accepts_integral_floats_and_rejects_the_rest():
 
 # ---------------------------------------------------------------- standardisation
 
+
 def test_standardizer_uses_training_statistics_only():
     rng = np.random.default_rng(0)
     x_train = rng.normal(3.0, 2.0, size=(50, 3))
-    x_train[:, 2] = 7.1                       # constant column: std 0 -> 1
+    x_train[:, 2] = 7.1  # constant column: std 0 -> 1
     x_test = rng.normal(size=(5, 3))
     s = data.Standardizer.fit(x_train)
     mean, std = x_train.mean(0), x_train.std(0)
@@ -152,7 +165,7 @@ def test_standardizer_uses_training_statistics_only():
     zt = s.transform(x_train)
     np.testing.assert_allclose(zt[:, :2].mean(0), 0, atol=1e-12)
     np.testing.assert_allclose(zt[:, :2].std(0), 1, rtol=1e-12)
-    np.testing.assert_allclose(zt[:, 2], 0, atol=1e-12)   # mean of 7.1s is 7.1 + O(eps)
+    np.testing.assert_allclose(zt[:, 2], 0, atol=1e-12)  # mean of 7.1s is 7.1 + O(eps)
 
 
 def test_standardize_function_and_dtypes():
@@ -160,8 +173,7 @@ def test_standardize_function_and_dtypes():
     x_test = np.ones((2, 3), dtype=np.float32)
     a, b = data.standardize(x_train, x_test)
     assert a.dtype == np.float32 and b.dtype == np.float32
-    np.testing.assert_allclose(b, np.broadcast_to((1 - x_train.mean(0)) / x_train.std(0), (2, 3)),
-                               rtol=1e-6)
+    np.testing.assert_allclose(b, np.broadcast_to((1 - x_train.mean(0)) / x_train.std(0), (2, 3)), rtol=1e-6)
     assert data.Standardizer.fit(x_train).transform(np.ones((1, 3), int)).dtype == np.float32
     with pytest.raises(ValueError, match="features"):
         data.Standardizer.fit(x_train).transform(np.ones((1, 4)))
@@ -171,30 +183,50 @@ def test_standardize_function_and_dtypes():
 
 # ---------------------------------------------------------------- check_arrays
 
+
 def test_check_arrays_accepts_and_converts():
     x, y = data.check_arrays([[1.0, 2.0], [3.0, 4.0]], [0, 1])
     assert isinstance(x, np.ndarray) and x.shape == (2, 2) and y.shape == (2,)
     xj = jnp.ones((3, 2))
     x2, y2 = data.check_arrays(xj, jnp.zeros((3, 1)))
     assert x2 is xj and y2.shape == (3, 1)
-    x3, y3 = data.check_arrays(np.ones((3, 2)), None)
+    _x3, y3 = data.check_arrays(np.ones((3, 2)), None)
     assert y3 is None
 
 
-@pytest.mark.parametrize("x,y,names,pattern", [
-    (np.zeros((4, 2)), np.zeros(3), ("x", "y"),
-     "x and y must hold the same number of samples; got 4 in x and 3 in y"),
-    (np.zeros((0, 2)), np.zeros(0), ("x", "y"), r"x is empty \(0 samples\)"),
-    (np.zeros(4), np.zeros(4), ("x", "y"), r"x must be \(samples, features\); got shape \(4,\)"),
-    (np.zeros((4, 2)), np.float64(1.0), ("x", "y"), "y must have a leading samples axis"),
-    (np.array([[1.0, np.nan]]), np.zeros(1), ("x", "y"),
-     r"x contains 1 NaN/inf value\(s\), the first at index \(0, 1\)"),
-    (np.zeros((2, 2)), np.array([0.0, np.inf]), ("validation_data[0]", "validation_data[1]"),
-     r"validation_data\[1\] contains 1 NaN/inf"),
-    (np.zeros((3, 2)), np.zeros(2), ("validation_data[0]", "validation_data[1]"),
-     r"got 3 in validation_data\[0\] and 2 in validation_data\[1\]"),
-    (None, np.zeros(2), ("x", "y"), "x is required"),
-])
+@pytest.mark.parametrize(
+    "x,y,names,pattern",
+    [
+        (
+            np.zeros((4, 2)),
+            np.zeros(3),
+            ("x", "y"),
+            "x and y must hold the same number of samples; got 4 in x and 3 in y",
+        ),
+        (np.zeros((0, 2)), np.zeros(0), ("x", "y"), r"x is empty \(0 samples\)"),
+        (np.zeros(4), np.zeros(4), ("x", "y"), r"x must be \(samples, features\); got shape \(4,\)"),
+        (np.zeros((4, 2)), np.float64(1.0), ("x", "y"), "y must have a leading samples axis"),
+        (
+            np.array([[1.0, np.nan]]),
+            np.zeros(1),
+            ("x", "y"),
+            r"x contains 1 NaN/inf value\(s\), the first at index \(0, 1\)",
+        ),
+        (
+            np.zeros((2, 2)),
+            np.array([0.0, np.inf]),
+            ("validation_data[0]", "validation_data[1]"),
+            r"validation_data\[1\] contains 1 NaN/inf",
+        ),
+        (
+            np.zeros((3, 2)),
+            np.zeros(2),
+            ("validation_data[0]", "validation_data[1]"),
+            r"got 3 in validation_data\[0\] and 2 in validation_data\[1\]",
+        ),
+        (None, np.zeros(2), ("x", "y"), "x is required"),
+    ],
+)
 def test_check_arrays_errors_name_the_argument(x, y, names, pattern):
     with pytest.raises(ValueError, match=pattern):
         data.check_arrays(x, y, names=names)
@@ -205,8 +237,7 @@ def test_check_arrays_types_features_and_options():
         data.check_arrays(np.array([["a"]]), np.zeros(1))
     with pytest.raises(TypeError, match="y must be an array of numbers"):
         data.check_arrays(np.zeros((2, 1)), [[1], [1, 2]])
-    with pytest.raises(ValueError,
-                       match=r"x must have 3 features \(last axis\); got shape \(2, 4\)"):
+    with pytest.raises(ValueError, match=r"x must have 3 features \(last axis\); got shape \(2, 4\)"):
         data.check_arrays(np.zeros((2, 4)), np.zeros(2), n_features=3)
     with pytest.raises(ValueError, match="NaN"):
         data.check_arrays(jnp.array([[jnp.nan]]), None)

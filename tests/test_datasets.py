@@ -1,4 +1,5 @@
 """fnn.datasets: shapes, dtypes, the fixed split, generators' formulas, local MNIST files."""
+
 import gzip
 import struct
 import sys
@@ -37,11 +38,11 @@ def test_sklearn_sets(name):
     split = datasets.load(name)
     _check_layout(split, task, features)
     (x_tr, y_tr), (x_te, y_te) = split
-    assert len(x_te) == round(0.2 * n) and len(x_tr) + len(x_te) == n     # 80/20
+    assert len(x_te) == round(0.2 * n) and len(x_tr) + len(x_te) == n  # 80/20
     x_raw, y_raw = loader(return_X_y=True)
     x_all = np.concatenate([x_tr, x_te]).astype(np.float64)
     if name == "digits":
-        x_all = x_all * 16                                   # digits: pixels / 16
+        x_all = x_all * 16  # digits: pixels / 16
     else:
         # Each feature is an increasing affine image of the raw one (sorted values lie on a
         # line); undo it, then the TRAINING part alone must have had mean 0 and std 1.
@@ -49,7 +50,7 @@ def test_sklearn_sets(name):
             slope, icept = np.polyfit(np.sort(x_raw[:, j]), np.sort(x_all[:, j]), 1)
             assert slope > 0
             x_all[:, j] = (x_all[:, j] - icept) / slope
-            raw_train = x_all[:len(x_tr), j]
+            raw_train = x_all[: len(x_tr), j]
             assert 1 / slope == pytest.approx(raw_train.std(), rel=1e-4)
             assert -icept / slope == pytest.approx(raw_train.mean(), rel=1e-4, abs=1e-6)
         np.testing.assert_allclose(x_tr.mean(0), 0, atol=1e-5)
@@ -66,14 +67,14 @@ def test_sklearn_sets(name):
             share = np.mean(y_raw == c)
             assert abs(np.sum(y_te.reshape(-1) == c) - share * len(y_te)) <= 1
     # Fixed split: loading again gives identical arrays.
-    (x_tr2, y_tr2), (x_te2, y_te2) = datasets.load(name)
+    (x_tr2, _y_tr2), (_x_te2, y_te2) = datasets.load(name)
     np.testing.assert_array_equal(x_tr, x_tr2)
     np.testing.assert_array_equal(y_te, y_te2)
 
 
 def test_train_part_is_shuffled_so_validation_split_sees_every_class():
     (_, y_tr), _ = datasets.load("iris")
-    assert set(y_tr[-24:]) == {0, 1, 2}         # the last 20 % of training data
+    assert set(y_tr[-24:]) == {0, 1, 2}  # the last 20 % of training data
 
 
 def test_missing_sklearn_names_the_extra(monkeypatch):
@@ -84,9 +85,11 @@ def test_missing_sklearn_names_the_extra(monkeypatch):
 
 # ---------------------------------------------------------------- synthetic sets
 
-@pytest.mark.parametrize("name,task,features", [("spirals", "classification", 2),
-                                                ("moons", "binary", 2), ("xor", "binary", 2),
-                                                ("sine", "regression", 1)])
+
+@pytest.mark.parametrize(
+    "name,task,features",
+    [("spirals", "classification", 2), ("moons", "binary", 2), ("xor", "binary", 2), ("sine", "regression", 1)],
+)
 def test_synthetic_sets_are_deterministic(name, task, features):
     split = datasets.load(name, n_samples=100, seed=3)
     _check_layout(split, task, features)
@@ -99,7 +102,7 @@ def test_synthetic_sets_are_deterministic(name, task, features):
     assert not np.array_equal(x_tr, x_other)
     key = jax.random.PRNGKey(7)
     (xk, _), _ = datasets.load(name, n_samples=100, key=key)
-    (xk2, _), _ = datasets.load(name, n_samples=100, key=jax.random.key(7))   # typed key
+    (xk2, _), _ = datasets.load(name, n_samples=100, key=jax.random.key(7))  # typed key
     np.testing.assert_array_equal(xk, xk2)
     if task == "binary":
         assert set(np.unique(y_tr)) == {0.0, 1.0}
@@ -109,7 +112,7 @@ def test_generator_formulas_without_noise():
     (x, y), (xt, yt) = datasets.load("moons", n_samples=200, noise=0.0)
     x, y = np.concatenate([x, xt]).astype(float), np.concatenate([y, yt])[:, 0]
     upper, lower = x[y == 0], x[y == 1]
-    np.testing.assert_allclose(np.hypot(*upper.T), 1, atol=1e-6)                # unit circle
+    np.testing.assert_allclose(np.hypot(*upper.T), 1, atol=1e-6)  # unit circle
     np.testing.assert_allclose(np.hypot(lower[:, 0] - 1, lower[:, 1] - 0.5), 1, atol=1e-6)
     assert (len(upper), len(lower)) == (100, 100)
 
@@ -125,8 +128,8 @@ def test_generator_formulas_without_noise():
     assert np.bincount(np.concatenate([y, yt])).tolist() == [75] * 4
     r = np.hypot(*x.astype(float).T)
     assert r.max() <= 1 + 1e-6
-    theta = np.arctan2(x[:, 0], x[:, 1])          # x = r (sin t, cos t)
-    t = 4 * (y + r)                               # t = 4 (j + r) on arm j
+    theta = np.arctan2(x[:, 0], x[:, 1])  # x = r (sin t, cos t)
+    t = 4 * (y + r)  # t = 4 (j + r) on arm j
     np.testing.assert_allclose(np.cos(theta[r > 0.05]), np.cos(t[r > 0.05]), atol=1e-4)
 
 
@@ -147,9 +150,9 @@ def test_generator_argument_errors():
 
 # ---------------------------------------------------------------- local MNIST-like files
 
+
 def _idx(array, code):
-    header = struct.pack(">BBBB", 0, 0, code, array.ndim) + struct.pack(
-        f">{array.ndim}I", *array.shape)
+    header = struct.pack(">BBBB", 0, 0, code, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
     return header + array.tobytes()
 
 
@@ -188,8 +191,7 @@ def test_read_idx_other_dtypes_and_corruption(tmp_path):
     np.testing.assert_array_equal(got, arr)
     assert got.dtype == np.int32
     (tmp_path / "short").write_bytes(_idx(arr, 0x0C)[:-3])
-    with pytest.raises(ValueError,
-                       match=r"short: IDX data holds 21 bytes, shape \(2, 3\) needs 24"):
+    with pytest.raises(ValueError, match=r"short: IDX data holds 21 bytes, shape \(2, 3\) needs 24"):
         datasets.read_idx(tmp_path / "short")
     (tmp_path / "junk").write_bytes(b"PK\x03\x04 not idx")
     with pytest.raises(ValueError, match="junk: not an IDX file"):
@@ -201,12 +203,14 @@ def test_read_idx_other_dtypes_and_corruption(tmp_path):
 
 def test_mnist_from_npz(tmp_path):
     rng = np.random.default_rng(1)
-    arrays = {"x_train": rng.integers(0, 256, (4, 28, 28), dtype=np.uint8),
-              "y_train": np.array([0, 1, 2, 3], np.uint8),
-              "x_test": rng.integers(0, 256, (2, 28, 28), dtype=np.uint8),
-              "y_test": np.array([9, 8], np.uint8)}
+    arrays = {
+        "x_train": rng.integers(0, 256, (4, 28, 28), dtype=np.uint8),
+        "y_train": np.array([0, 1, 2, 3], np.uint8),
+        "x_test": rng.integers(0, 256, (2, 28, 28), dtype=np.uint8),
+        "y_test": np.array([9, 8], np.uint8),
+    }
     np.savez(tmp_path / "mnist.npz", **arrays)
-    (x_tr, y_tr), (x_te, y_te) = datasets.load("mnist", path=tmp_path / "mnist.npz")
+    (_x_tr, _y_tr), (x_te, y_te) = datasets.load("mnist", path=tmp_path / "mnist.npz")
     np.testing.assert_array_equal(x_te, arrays["x_test"].reshape(2, -1) / np.float32(255))
     np.testing.assert_array_equal(y_te, [9, 8])
     np.savez(tmp_path / "partial.npz", x_train=arrays["x_train"])
@@ -223,23 +227,42 @@ def test_mnist_missing_files_never_download(tmp_path):
     with pytest.raises(FileNotFoundError, match="does not exist"):
         datasets.load("fashion_mnist", path=tmp_path / "nowhere")
     with pytest.raises(FileNotFoundError, match="no train-images-idx3-ubyte"):
-        datasets.load("mnist", path=tmp_path)           # an empty folder
+        datasets.load("mnist", path=tmp_path)  # an empty folder
 
 
 # ---------------------------------------------------------------- names and info
 
+
 def test_names_info_and_unknown():
-    assert datasets.names() == sorted(["digits", "iris", "breast_cancer", "diabetes", "wine",
-                                       "spirals", "moons", "xor", "sine", "mnist",
-                                       "fashion_mnist"])
+    assert datasets.names() == sorted(
+        [
+            "digits",
+            "iris",
+            "breast_cancer",
+            "diabetes",
+            "wine",
+            "spirals",
+            "moons",
+            "xor",
+            "sine",
+            "mnist",
+            "fashion_mnist",
+        ]
+    )
     for name in datasets.names():
         info = datasets.info(name)
         assert info["task"] in ("classification", "binary", "regression")
         assert info["loss"] in ("sparse_categorical_crossentropy", "binary_crossentropy", "mse")
     assert datasets.info("digits") | {} == {
-        "name": "digits", "task": "classification", "num_classes": 10, "num_features": 64,
-        "output_size": 10, "loss": "sparse_categorical_crossentropy", "metrics": ["accuracy"],
-        "source": "sklearn"}
+        "name": "digits",
+        "task": "classification",
+        "num_classes": 10,
+        "num_features": 64,
+        "output_size": 10,
+        "loss": "sparse_categorical_crossentropy",
+        "metrics": ["accuracy"],
+        "source": "sklearn",
+    }
     assert datasets.info("breast_cancer")["output_size"] == 1
     assert datasets.info("diabetes")["num_classes"] is None
     with pytest.raises(ValueError, match="unknown data set 'cifar10'; known data sets: .*digits"):

@@ -1,4 +1,5 @@
 """Smoke tests of examples/: each script runs in-process with --quick and prints what it teaches."""
+
 import math
 import pathlib
 import re
@@ -22,8 +23,16 @@ def _floats_after(text, label):
 
 
 def test_the_lesson_examples_exist():
-    tested = {"regression.py", "binary.py", "multiclass_onehot.py", "sparse_labels.py",
-              "gd_sgd_minibatch.py", "compare_optimizers.py", "manual_vs_autodiff.py", "mnist_local.py"}
+    tested = {
+        "regression.py",
+        "binary.py",
+        "multiclass_onehot.py",
+        "sparse_labels.py",
+        "gd_sgd_minibatch.py",
+        "compare_optimizers.py",
+        "manual_vs_autodiff.py",
+        "mnist_local.py",
+    }
     assert tested <= {p.name for p in EXAMPLES.glob("*.py")}
 
 
@@ -37,7 +46,11 @@ def test_regression(monkeypatch, capsys):
     np.testing.assert_allclose(mae, np.sign(errors) / 4, rtol=1e-6)
     rows = [l.split("|") for l in out.splitlines() if l.strip().startswith(("mse |", "mae |"))]
     assert [(r[0].strip(), r[1].strip()) for r in rows] == [
-        ("mse", "clean"), ("mse", "5% wrong"), ("mae", "clean"), ("mae", "5% wrong")]
+        ("mse", "clean"),
+        ("mse", "5% wrong"),
+        ("mae", "clean"),
+        ("mae", "5% wrong"),
+    ]
     assert all(0 < float(r[2]) <= float(r[3]) for r in rows)  # MAE <= RMSE always
 
 
@@ -107,8 +120,13 @@ def test_mnist_local_without_files_exits_cleanly(monkeypatch, capsys):
 def test_mnist_local_with_an_npz(monkeypatch, capsys, tmp_path):
     rng = np.random.default_rng(0)
     npz = tmp_path / "mnist.npz"
-    np.savez(npz, x_train=rng.integers(0, 256, (64, 28, 28), dtype=np.uint8), y_train=rng.integers(0, 10, 64),
-             x_test=rng.integers(0, 256, (20, 28, 28), dtype=np.uint8), y_test=rng.integers(0, 10, 20))
+    np.savez(
+        npz,
+        x_train=rng.integers(0, 256, (64, 28, 28), dtype=np.uint8),
+        y_train=rng.integers(0, 10, 64),
+        x_test=rng.integers(0, 256, (20, 28, 28), dtype=np.uint8),
+        y_test=rng.integers(0, 10, 20),
+    )
     out = run_example("mnist_local.py", monkeypatch, capsys, "--path", str(npz))
     assert "x_train (64, 784), x_test (20, 784)" in out
     assert 0 <= _floats_after(out, "test accuracy")[0] <= 1

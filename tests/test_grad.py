@@ -1,4 +1,5 @@
 """Hand-written gradients vs jax.grad vs finite differences; gradcheck and with_manual_vjp."""
+
 import chex
 import jax
 import jax.numpy as jnp
@@ -49,7 +50,7 @@ def test_value_and_grad_modes_agree_and_match_numpy(mode):
     w, b = np.asarray(params[0]["w"]), np.asarray(params[0]["b"])
     xn, yn = np.asarray(x), np.asarray(y)
     r = xn @ w + b - yn
-    np.testing.assert_allclose(value, np.mean(r ** 2), rtol=1e-12)
+    np.testing.assert_allclose(value, np.mean(r**2), rtol=1e-12)
     np.testing.assert_allclose(grads[0]["w"], xn.T @ (2 * r / r.size), rtol=1e-12)
     np.testing.assert_allclose(grads[0]["b"], (2 * r / r.size).sum(0), rtol=1e-12)
 
@@ -92,7 +93,13 @@ def test_property_random_mlps_manual_equals_autodiff_and_gradcheck(widths, acts,
     widths = widths[:-1] + [c]
     net = fnn.serial(*[L.Dense(w, acts[i]) for i, w in enumerate(widths[:-1])], L.Dense(c))
     params = net.init(jax.random.PRNGKey(seed), (d_in,), jnp.float64)
-    x, y = _data(batch, d_in, c, kind="regression" if kind == "regression" else ("binary" if kind == "binary" else "sparse"), seed=seed)
+    x, y = _data(
+        batch,
+        d_in,
+        c,
+        kind="regression" if kind == "regression" else ("binary" if kind == "binary" else "sparse"),
+        seed=seed,
+    )
     if kind == "onehot":
         y = jax.nn.one_hot(y, c, dtype=jnp.float64)
     loss = fnn.losses.get(loss_name, **opts)
@@ -143,15 +150,16 @@ def test_gradcheck_casts_float32_inputs_to_float64():
     net = fnn.mlp([4, 2], activation="tanh")
     params = net.init(KEY, (3,), jnp.float32)
     x, y = _data(5, 3, 2)
-    report = fnn.gradcheck(net, fnn.losses.get("sparse_categorical_crossentropy", from_logits=True), params,
-                           jnp.asarray(x, jnp.float32), y)
+    report = fnn.gradcheck(
+        net, fnn.losses.get("sparse_categorical_crossentropy", from_logits=True), params, jnp.asarray(x, jnp.float32), y
+    )
     assert report.passed and report.max_error_autodiff < 1e-10
 
 
 def test_with_manual_vjp_runs_the_hand_written_backward():
     net = fnn.mlp([5, 3], activation="tanh")
     params = net.init(KEY, (4,), jnp.float64)
-    x, y = _data(6, 4, 3, kind="regression")
+    x, _y = _data(6, 4, 3, kind="regression")
     apply = fnn.with_manual_vjp(net)
     f = lambda p: jnp.sum(jnp.sin(apply(p, x)))
     g_manual = jax.jit(jax.grad(f))(params)

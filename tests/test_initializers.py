@@ -1,5 +1,6 @@
 """Initializers: Keras's formulas checked by bounds and sample statistics against limits and
 standard deviations computed here from the fans, plus determinism, dtypes and the registry."""
+
 import math
 
 import chex
@@ -25,9 +26,12 @@ def _truncated_std(a=2.0):
 
 # name -> variance s of the Keras formula, for (fan_in, fan_out) = (FI, FO)
 VARIANCE = {
-    "glorot_uniform": 2 / (FI + FO), "glorot_normal": 2 / (FI + FO),
-    "he_uniform": 2 / FI, "he_normal": 2 / FI,
-    "lecun_uniform": 1 / FI, "lecun_normal": 1 / FI,
+    "glorot_uniform": 2 / (FI + FO),
+    "glorot_normal": 2 / (FI + FO),
+    "he_uniform": 2 / FI,
+    "he_normal": 2 / FI,
+    "lecun_uniform": 1 / FI,
+    "lecun_normal": 1 / FI,
 }
 
 
@@ -37,8 +41,11 @@ def test_truncation_constant():
 
 @pytest.mark.parametrize("name", ["glorot_uniform", "he_uniform", "lecun_uniform"])
 def test_uniform_bounds_and_statistics(name):
-    limit = {"glorot_uniform": math.sqrt(6 / (FI + FO)), "he_uniform": math.sqrt(6 / FI),
-             "lecun_uniform": math.sqrt(3 / FI)}[name]
+    limit = {
+        "glorot_uniform": math.sqrt(6 / (FI + FO)),
+        "he_uniform": math.sqrt(6 / FI),
+        "lecun_uniform": math.sqrt(3 / FI),
+    }[name]
     w = np.asarray(getattr(I, name)()(KEY, SHAPE), dtype=np.float64)
     chex.assert_shape(w, SHAPE)
     assert np.abs(w).max() <= limit
@@ -110,10 +117,25 @@ def test_determinism_keys_and_dtypes():
 
 def test_get_names_and_equality():
     assert I.names() == sorted(I.names())
-    for name in ["glorot_uniform", "glorot_normal", "he_uniform", "he_normal", "lecun_uniform",
-                 "lecun_normal", "zeros", "ones", "random_normal", "random_uniform",
-                 "truncated_normal", "constant", "variance_scaling", "zero", "one", "normal",
-                 "uniform"]:
+    for name in [
+        "glorot_uniform",
+        "glorot_normal",
+        "he_uniform",
+        "he_normal",
+        "lecun_uniform",
+        "lecun_normal",
+        "zeros",
+        "ones",
+        "random_normal",
+        "random_uniform",
+        "truncated_normal",
+        "constant",
+        "variance_scaling",
+        "zero",
+        "one",
+        "normal",
+        "uniform",
+    ]:
         assert name in I.names()
         assert callable(I.get(name))
     assert I.get("he_normal") == I.he_normal() and hash(I.get("he_normal")) == hash(I.he_normal())

@@ -1,4 +1,5 @@
 """Layers: shapes, params layout, and every hand-written backward against ``jax.vjp``."""
+
 import chex
 import jax
 import jax.numpy as jnp
@@ -29,8 +30,21 @@ def _vjp_check(layer, input_shape, dtype, rtol, *, batch=5, train=False, key=Non
     return params, y
 
 
-DENSE_ACTIVATIONS = ["linear", "relu", "tanh", "sigmoid", "elu", "gelu", "softplus", "softmax", "log_softmax",
-                     "leaky_relu", "selu", "silu", "mish"]
+DENSE_ACTIVATIONS = [
+    "linear",
+    "relu",
+    "tanh",
+    "sigmoid",
+    "elu",
+    "gelu",
+    "softplus",
+    "softmax",
+    "log_softmax",
+    "leaky_relu",
+    "selu",
+    "silu",
+    "mish",
+]
 
 
 @pytest.mark.parametrize("activation", DENSE_ACTIVATIONS)
@@ -64,7 +78,9 @@ def test_layernorm_with_nontrivial_params_matches_numpy():
     params = {"scale": jnp.arange(1.0, 6.0), "offset": jnp.linspace(-1, 1, 5)}
     x = np.random.default_rng(0).normal(size=(3, 5))
     y, cache = layer.forward(params, jnp.asarray(x))
-    ref = (x - x.mean(-1, keepdims=True)) / np.sqrt(x.var(-1, keepdims=True) + 1e-3) * np.arange(1.0, 6.0) + np.linspace(-1, 1, 5)
+    ref = (x - x.mean(-1, keepdims=True)) / np.sqrt(x.var(-1, keepdims=True) + 1e-3) * np.arange(
+        1.0, 6.0
+    ) + np.linspace(-1, 1, 5)
     np.testing.assert_allclose(y, ref, rtol=1e-12)
     dy = jnp.asarray(np.random.default_rng(1).normal(size=(3, 5)))
     _, vjp = jax.vjp(lambda p, xx: layer.forward(p, xx)[0], params, jnp.asarray(x))

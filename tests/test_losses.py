@@ -1,5 +1,6 @@
 """fnn.losses against independent NumPy float64 references of Keras 3's formulas, jax.grad of the
 same fnn loss, central finite differences, and numbers quoted from Keras's docstrings."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -21,6 +22,7 @@ N, D, C = 6, 4, 4
 # ---------------------------------------------------------------------------------------------
 # NumPy float64 references: per-sample losses, written from Keras's source, not from fnn.
 # ---------------------------------------------------------------------------------------------
+
 
 def _sigmoid(z):
     return np.where(z >= 0, 1 / (1 + np.exp(-np.abs(z))), np.exp(-np.abs(z)) / (1 + np.exp(-np.abs(z))))
@@ -49,7 +51,7 @@ def ref_msle(t, p):
 
 def ref_huber(t, p, delta=1.0):
     e = p - t
-    return np.mean(np.where(np.abs(e) <= delta, 0.5 * e ** 2, delta * np.abs(e) - 0.5 * delta ** 2), axis=-1)
+    return np.mean(np.where(np.abs(e) <= delta, 0.5 * e**2, delta * np.abs(e) - 0.5 * delta**2), axis=-1)
 
 
 def ref_log_cosh(t, p):
@@ -128,6 +130,7 @@ def ref_cosine(t, p, axis=-1):
 # Cases: (id, loss name, options, y_true, y_pred, reference per-sample function).
 # ---------------------------------------------------------------------------------------------
 
+
 def _cases():
     rng = np.random.default_rng(0)
     normal = lambda *s: rng.normal(size=s)
@@ -135,10 +138,10 @@ def _cases():
     labels = rng.integers(0, C, N)
     bits = rng.integers(0, 2, (N, D)).astype(float)
     probs = rng.uniform(0.02, 0.98, (N, D))
-    unnormalised = rng.uniform(0.05, 1.0, (N, C))          # cce renormalises these
+    unnormalised = rng.uniform(0.05, 1.0, (N, C))  # cce renormalises these
     dist = lambda: rng.dirichlet(np.ones(C), N)
     msle_pred = np.abs(normal(N, D)) * 2
-    msle_pred[0, :2] = [-0.5, 0.0]                         # clipped to eps: zero gradient
+    msle_pred[0, :2] = [-0.5, 0.0]  # clipped to eps: zero gradient
     soft = rng.uniform(0, 1, (N, D))
     return [
         ("mse", "mean_squared_error", {}, normal(N, D), normal(N, D), ref_mse),
@@ -146,35 +149,86 @@ def _cases():
         ("mape", "mean_absolute_percentage_error", {}, normal(N, D), normal(N, D), ref_mape),
         ("msle", "mean_squared_logarithmic_error", {}, np.abs(normal(N, D)), msle_pred, ref_msle),
         ("huber", "huber", {}, normal(N, D), 2 * normal(N, D), ref_huber),
-        ("huber_delta", "huber", {"delta": 0.3}, normal(N, D), normal(N, D),
-         lambda t, p: ref_huber(t, p, 0.3)),
+        ("huber_delta", "huber", {"delta": 0.3}, normal(N, D), normal(N, D), lambda t, p: ref_huber(t, p, 0.3)),
         ("log_cosh", "log_cosh", {}, normal(N, D), 3 * normal(N, D), ref_log_cosh),
         ("bce", "binary_crossentropy", {}, bits, probs, ref_bce),
-        ("bce_soft_ls", "binary_crossentropy", {"label_smoothing": 0.2}, soft, probs,
-         lambda t, p: ref_bce(t, p, label_smoothing=0.2)),
-        ("bce_logits", "binary_crossentropy", {"from_logits": True}, bits, 3 * normal(N, D),
-         lambda t, p: ref_bce(t, p, True)),
-        ("bce_logits_ls", "binary_crossentropy", {"from_logits": True, "label_smoothing": 0.1}, bits,
-         3 * normal(N, D), lambda t, p: ref_bce(t, p, True, 0.1)),
+        (
+            "bce_soft_ls",
+            "binary_crossentropy",
+            {"label_smoothing": 0.2},
+            soft,
+            probs,
+            lambda t, p: ref_bce(t, p, label_smoothing=0.2),
+        ),
+        (
+            "bce_logits",
+            "binary_crossentropy",
+            {"from_logits": True},
+            bits,
+            3 * normal(N, D),
+            lambda t, p: ref_bce(t, p, True),
+        ),
+        (
+            "bce_logits_ls",
+            "binary_crossentropy",
+            {"from_logits": True, "label_smoothing": 0.1},
+            bits,
+            3 * normal(N, D),
+            lambda t, p: ref_bce(t, p, True, 0.1),
+        ),
         ("focal", "binary_focal_crossentropy", {}, bits, probs, ref_focal),
-        ("focal_bal_ls", "binary_focal_crossentropy",
-         {"apply_class_balancing": True, "alpha": 0.4, "gamma": 3.0, "label_smoothing": 0.1}, bits, probs,
-         lambda t, p: ref_focal(t, p, True, 0.4, 3.0, False, 0.1)),
-        ("focal_logits", "binary_focal_crossentropy", {"from_logits": True, "gamma": 1.5}, bits,
-         3 * normal(N, D), lambda t, p: ref_focal(t, p, gamma=1.5, from_logits=True)),
+        (
+            "focal_bal_ls",
+            "binary_focal_crossentropy",
+            {"apply_class_balancing": True, "alpha": 0.4, "gamma": 3.0, "label_smoothing": 0.1},
+            bits,
+            probs,
+            lambda t, p: ref_focal(t, p, True, 0.4, 3.0, False, 0.1),
+        ),
+        (
+            "focal_logits",
+            "binary_focal_crossentropy",
+            {"from_logits": True, "gamma": 1.5},
+            bits,
+            3 * normal(N, D),
+            lambda t, p: ref_focal(t, p, gamma=1.5, from_logits=True),
+        ),
         ("cce", "categorical_crossentropy", {}, onehot, unnormalised, ref_cce),
-        ("cce_ls", "categorical_crossentropy", {"label_smoothing": 0.1}, onehot, unnormalised,
-         lambda t, p: ref_cce(t, p, label_smoothing=0.1)),
-        ("cce_logits", "categorical_crossentropy", {"from_logits": True}, onehot, 3 * normal(N, C),
-         lambda t, p: ref_cce(t, p, True)),
-        ("cce_logits_soft_ls", "categorical_crossentropy", {"from_logits": True, "label_smoothing": 0.3},
-         dist(), 3 * normal(N, C), lambda t, p: ref_cce(t, p, True, 0.3)),
+        (
+            "cce_ls",
+            "categorical_crossentropy",
+            {"label_smoothing": 0.1},
+            onehot,
+            unnormalised,
+            lambda t, p: ref_cce(t, p, label_smoothing=0.1),
+        ),
+        (
+            "cce_logits",
+            "categorical_crossentropy",
+            {"from_logits": True},
+            onehot,
+            3 * normal(N, C),
+            lambda t, p: ref_cce(t, p, True),
+        ),
+        (
+            "cce_logits_soft_ls",
+            "categorical_crossentropy",
+            {"from_logits": True, "label_smoothing": 0.3},
+            dist(),
+            3 * normal(N, C),
+            lambda t, p: ref_cce(t, p, True, 0.3),
+        ),
         ("scce", "sparse_categorical_crossentropy", {}, labels, unnormalised, ref_scce),
-        ("scce_logits", "sparse_categorical_crossentropy", {"from_logits": True}, labels, 3 * normal(N, C),
-         lambda t, p: ref_scce(t, p, True)),
+        (
+            "scce_logits",
+            "sparse_categorical_crossentropy",
+            {"from_logits": True},
+            labels,
+            3 * normal(N, C),
+            lambda t, p: ref_scce(t, p, True),
+        ),
         ("kld", "kl_divergence", {}, dist(), dist(), ref_kld),
-        ("poisson", "poisson", {}, rng.poisson(2.0, (N, D)).astype(float), rng.uniform(0.1, 4, (N, D)),
-         ref_poisson),
+        ("poisson", "poisson", {}, rng.poisson(2.0, (N, D)).astype(float), rng.uniform(0.1, 4, (N, D)), ref_poisson),
         ("hinge_pm1", "hinge", {}, rng.choice([-1.0, 1.0], (N, D)), normal(N, D), ref_hinge),
         ("hinge_01", "hinge", {}, bits, normal(N, D), ref_hinge),
         ("squared_hinge", "squared_hinge", {}, bits, normal(N, D), ref_squared_hinge),
@@ -233,8 +287,9 @@ def _central_differences(f, p, h=1e-6):
     return g
 
 
-@pytest.mark.parametrize("case_id", ["msle", "huber", "cce", "cce_logits_soft_ls", "focal_bal_ls",
-                                     "focal_logits", "kld", "cosine"])
+@pytest.mark.parametrize(
+    "case_id", ["msle", "huber", "cce", "cce_logits_soft_ls", "focal_bal_ls", "focal_logits", "kld", "cosine"]
+)
 def test_grad_matches_finite_differences(case_id):
     _, name, opts, t, p, _ = CASES[IDS.index(case_id)]
     value_fn, grad_fn = _fn(name)
@@ -254,26 +309,39 @@ P_EDGE = np.tile([[0.0, 1.0, 1.0, 0.0], [1.0, 0.0, 0.5, 1.0]], (N // 2, 1))
 Z_HUGE = np.tile([[-1e4, 1e4, 1e4, -1e4], [1e4, -1e4, 0.3, 1e4]], (N // 2, 1))
 
 
-@pytest.mark.parametrize("name,opts,p,ref", [
-    ("binary_crossentropy", {}, P_EDGE, ref_bce),
-    ("binary_crossentropy", {"from_logits": True}, Z_HUGE, lambda t, p: ref_bce(t, p, True)),
-    ("binary_focal_crossentropy", {}, P_EDGE, ref_focal),
-    ("binary_focal_crossentropy", {"from_logits": True, "apply_class_balancing": True}, Z_HUGE,
-     lambda t, p: ref_focal(t, p, True, from_logits=True)),
-    ("categorical_crossentropy", {}, P_EDGE, ref_cce),
-    ("categorical_crossentropy", {"from_logits": True, "label_smoothing": 0.1}, Z_HUGE,
-     lambda t, p: ref_cce(t, p, True, 0.1)),
-    ("kl_divergence", {}, P_EDGE, ref_kld),
-], ids=["bce", "bce_logits", "focal", "focal_logits", "cce", "cce_logits", "kld"])
+@pytest.mark.parametrize(
+    "name,opts,p,ref",
+    [
+        ("binary_crossentropy", {}, P_EDGE, ref_bce),
+        ("binary_crossentropy", {"from_logits": True}, Z_HUGE, lambda t, p: ref_bce(t, p, True)),
+        ("binary_focal_crossentropy", {}, P_EDGE, ref_focal),
+        (
+            "binary_focal_crossentropy",
+            {"from_logits": True, "apply_class_balancing": True},
+            Z_HUGE,
+            lambda t, p: ref_focal(t, p, True, from_logits=True),
+        ),
+        ("categorical_crossentropy", {}, P_EDGE, ref_cce),
+        (
+            "categorical_crossentropy",
+            {"from_logits": True, "label_smoothing": 0.1},
+            Z_HUGE,
+            lambda t, p: ref_cce(t, p, True, 0.1),
+        ),
+        ("kl_divergence", {}, P_EDGE, ref_kld),
+    ],
+    ids=["bce", "bce_logits", "focal", "focal_logits", "cce", "cce_logits", "kld"],
+)
 def test_extreme_inputs_are_finite_and_exact(name, opts, p, ref):
-    value_fn, grad_fn = _fn(name)
+    value_fn, _grad_fn = _fn(name)
     expected = ref(T_BIN, p)
     assert np.all(np.isfinite(expected))
     value, grad = L.get(name, **opts).value_and_grad(T_BIN, p)
     np.testing.assert_allclose(value, expected.mean(), rtol=1e-12)
     assert np.all(np.isfinite(grad))
-    np.testing.assert_allclose(grad, jax.grad(lambda q: value_fn(T_BIN, q, **opts))(jnp.asarray(p)),
-                               rtol=1e-10, atol=1e-15)
+    np.testing.assert_allclose(
+        grad, jax.grad(lambda q: value_fn(T_BIN, q, **opts))(jnp.asarray(p)), rtol=1e-10, atol=1e-15
+    )
 
 
 def test_clipped_probabilities_have_zero_gradient():
@@ -290,12 +358,16 @@ def test_clipped_probabilities_have_zero_gradient():
 
 def test_logit_gradients_are_the_fused_form():
     z = Z_HUGE
-    np.testing.assert_allclose(L.binary_crossentropy_grad(T_BIN, z, from_logits=True),
-                               (_sigmoid(z) - T_BIN) / z.size, rtol=1e-12, atol=1e-300)
+    np.testing.assert_allclose(
+        L.binary_crossentropy_grad(T_BIN, z, from_logits=True), (_sigmoid(z) - T_BIN) / z.size, rtol=1e-12, atol=1e-300
+    )
     soft = np.exp(_log_softmax(z))
-    np.testing.assert_allclose(L.categorical_crossentropy_grad(T_BIN / T_BIN.sum(-1, keepdims=True), z,
-                                                               from_logits=True),
-                               (soft - T_BIN / 2) / N, rtol=1e-12, atol=1e-300)
+    np.testing.assert_allclose(
+        L.categorical_crossentropy_grad(T_BIN / T_BIN.sum(-1, keepdims=True), z, from_logits=True),
+        (soft - T_BIN / 2) / N,
+        rtol=1e-12,
+        atol=1e-300,
+    )
     labels = np.tile([0, 1], N // 2)
     value, grad = L.get("sparse_categorical_crossentropy", from_logits=True).value_and_grad(labels, z)
     np.testing.assert_allclose(value, ref_scce(labels, z, True).mean(), rtol=1e-12)
@@ -323,58 +395,108 @@ LOGITS_T = np.array([[0, 1], [0, 0]])
 LOGITS_P = np.array([[-18.6, 0.51], [2.94, -12.8]])
 
 
-@pytest.mark.parametrize("got,expected,tol", [
-    # CategoricalCrossentropy: 1.177, sample_weight [0.3, 0.7]: 0.814, reduction=None: [0.0513, 2.303]
-    (lambda: L.categorical_crossentropy(CCE_T, CCE_P), 1.177, 1e-3),
-    (lambda: L.categorical_crossentropy(CCE_T, CCE_P, sample_weight=[0.3, 0.7]), 0.814, 1e-3),
-    (lambda: L.get("categorical_crossentropy").per_sample(CCE_T, CCE_P), [0.0513, 2.303], 1e-3),
-    # SparseCategoricalCrossentropy with y_true = [1, 2]: the same numbers.
-    (lambda: L.sparse_categorical_crossentropy([1, 2], CCE_P), 1.177, 1e-3),
-    (lambda: L.sparse_categorical_crossentropy([1, 2], CCE_P, sample_weight=np.array([0.3, 0.7])), 0.814, 1e-3),
-    # to_categorical docstring: categorical_crossentropy(a, b) -> [0.10536 0.82807 0.1011 1.77196]
-    (lambda: L.get("categorical_crossentropy").per_sample(
-        np.eye(4), np.array([.9, .04, .03, .03, .3, .45, .15, .13, .04, .01, .94, .05, .12, .21, .5, .17])
-        .reshape(4, 4)), [0.10536, 0.82807, 0.1011, 1.77196], 1e-5),
-    # binary_crossentropy: [0.916, 0.714]
-    (lambda: L.get("binary_crossentropy").per_sample(BIN_T, BIN_P), [0.916, 0.714], 1e-3),
-    # BinaryCrossentropy(from_logits=True): 0.8654 (flat and 2x2), sample_weight [0.8, 0.2]: 0.243,
-    # reduction=None: [0.235, 1.496]
-    (lambda: L.binary_crossentropy([0, 1, 0, 0], [-18.6, 0.51, 2.94, -12.8], from_logits=True), 0.8654, 1e-4),
-    (lambda: L.binary_crossentropy(LOGITS_T, LOGITS_P, from_logits=True), 0.8654, 1e-4),
-    (lambda: L.binary_crossentropy(LOGITS_T, LOGITS_P, from_logits=True, sample_weight=[0.8, 0.2]), 0.243, 1e-3),
-    (lambda: L.get("binary_crossentropy", from_logits=True).per_sample(LOGITS_T, LOGITS_P),
-     [0.235, 1.496], 1e-3),
-    # binary_focal_crossentropy(gamma=2) on probabilities: [0.330, 0.206]
-    (lambda: L.get("binary_focal_crossentropy", gamma=2).per_sample(BIN_T, BIN_P), [0.330, 0.206], 1e-3),
-    # BinaryFocalCrossentropy(from_logits=True): gamma=2: 0.691, balanced: 0.51
-    (lambda: L.binary_focal_crossentropy([0, 1, 0, 0], [-18.6, 0.51, 2.94, -12.8], gamma=2, from_logits=True),
-     0.691, 1e-3),
-    (lambda: L.binary_focal_crossentropy([0, 1, 0, 0], [-18.6, 0.51, 2.94, -12.8], apply_class_balancing=True,
-                                         gamma=2, from_logits=True), 0.51, 5e-3),
-    # 2x2, gamma=3: 0.647, balanced 0.482; sample_weight [0.8, 0.2]: 0.133, balanced 0.097
-    (lambda: L.binary_focal_crossentropy(LOGITS_T, LOGITS_P, gamma=3, from_logits=True), 0.647, 1e-3),
-    (lambda: L.binary_focal_crossentropy(LOGITS_T, LOGITS_P, apply_class_balancing=True, gamma=3,
-                                         from_logits=True), 0.482, 1e-3),
-    (lambda: L.binary_focal_crossentropy(LOGITS_T, LOGITS_P, gamma=3, from_logits=True,
-                                         sample_weight=[0.8, 0.2]), 0.133, 1e-3),
-    (lambda: L.binary_focal_crossentropy(LOGITS_T, LOGITS_P, apply_class_balancing=True, gamma=3,
-                                         from_logits=True, sample_weight=[0.8, 0.2]), 0.097, 1e-3),
-    # gamma=4, reduction="sum": 1.222 (balanced 0.914), i.e. a mean of 0.611 (0.457) over 2 samples
-    (lambda: L.binary_focal_crossentropy(LOGITS_T, LOGITS_P, gamma=4, from_logits=True), 1.222 / 2, 1e-3),
-    (lambda: L.binary_focal_crossentropy(LOGITS_T, LOGITS_P, apply_class_balancing=True, gamma=4,
-                                         from_logits=True), 0.914 / 2, 1e-3),
-    # gamma=5, reduction=None: [0.0017, 1.1561], balanced [0.0004, 0.8670]
-    (lambda: L.get("binary_focal_crossentropy", gamma=5, from_logits=True).per_sample(LOGITS_T, LOGITS_P),
-     [0.0017, 1.1561], 1e-4),
-    (lambda: L.get("binary_focal_crossentropy", gamma=5, from_logits=True, apply_class_balancing=True)
-     .per_sample(LOGITS_T, LOGITS_P), [0.0004, 0.8670], 1e-4),
-    # huber: 0.155; log_cosh: 0.108
-    (lambda: L.huber([[0, 1], [0, 0]], [[0.6, 0.4], [0.4, 0.6]]), 0.155, 1e-6),
-    (lambda: L.log_cosh([[0.0, 1.0], [0.0, 0.0]], [[1.0, 1.0], [0.0, 0.0]]), 0.108, 1e-3),
-    # cosine_similarity: [-0., -0.99999994, 0.99999994] (float32 rounding of -1, 1)
-    (lambda: L.get("cosine_similarity").per_sample([[0., 1.], [1., 1.], [1., 1.]], [[1., 0.], [1., 1.], [-1., -1.]]),
-     [0.0, -1.0, 1.0], 1e-6),
-])
+@pytest.mark.parametrize(
+    "got,expected,tol",
+    [
+        # CategoricalCrossentropy: 1.177, sample_weight [0.3, 0.7]: 0.814, reduction=None: [0.0513, 2.303]
+        (lambda: L.categorical_crossentropy(CCE_T, CCE_P), 1.177, 1e-3),
+        (lambda: L.categorical_crossentropy(CCE_T, CCE_P, sample_weight=[0.3, 0.7]), 0.814, 1e-3),
+        (lambda: L.get("categorical_crossentropy").per_sample(CCE_T, CCE_P), [0.0513, 2.303], 1e-3),
+        # SparseCategoricalCrossentropy with y_true = [1, 2]: the same numbers.
+        (lambda: L.sparse_categorical_crossentropy([1, 2], CCE_P), 1.177, 1e-3),
+        (lambda: L.sparse_categorical_crossentropy([1, 2], CCE_P, sample_weight=np.array([0.3, 0.7])), 0.814, 1e-3),
+        # to_categorical docstring: categorical_crossentropy(a, b) -> [0.10536 0.82807 0.1011 1.77196]
+        (
+            lambda: L.get("categorical_crossentropy").per_sample(
+                np.eye(4),
+                np.array(
+                    [0.9, 0.04, 0.03, 0.03, 0.3, 0.45, 0.15, 0.13, 0.04, 0.01, 0.94, 0.05, 0.12, 0.21, 0.5, 0.17]
+                ).reshape(4, 4),
+            ),
+            [0.10536, 0.82807, 0.1011, 1.77196],
+            1e-5,
+        ),
+        # binary_crossentropy: [0.916, 0.714]
+        (lambda: L.get("binary_crossentropy").per_sample(BIN_T, BIN_P), [0.916, 0.714], 1e-3),
+        # BinaryCrossentropy(from_logits=True): 0.8654 (flat and 2x2), sample_weight [0.8, 0.2]: 0.243,
+        # reduction=None: [0.235, 1.496]
+        (lambda: L.binary_crossentropy([0, 1, 0, 0], [-18.6, 0.51, 2.94, -12.8], from_logits=True), 0.8654, 1e-4),
+        (lambda: L.binary_crossentropy(LOGITS_T, LOGITS_P, from_logits=True), 0.8654, 1e-4),
+        (lambda: L.binary_crossentropy(LOGITS_T, LOGITS_P, from_logits=True, sample_weight=[0.8, 0.2]), 0.243, 1e-3),
+        (lambda: L.get("binary_crossentropy", from_logits=True).per_sample(LOGITS_T, LOGITS_P), [0.235, 1.496], 1e-3),
+        # binary_focal_crossentropy(gamma=2) on probabilities: [0.330, 0.206]
+        (lambda: L.get("binary_focal_crossentropy", gamma=2).per_sample(BIN_T, BIN_P), [0.330, 0.206], 1e-3),
+        # BinaryFocalCrossentropy(from_logits=True): gamma=2: 0.691, balanced: 0.51
+        (
+            lambda: L.binary_focal_crossentropy([0, 1, 0, 0], [-18.6, 0.51, 2.94, -12.8], gamma=2, from_logits=True),
+            0.691,
+            1e-3,
+        ),
+        (
+            lambda: L.binary_focal_crossentropy(
+                [0, 1, 0, 0], [-18.6, 0.51, 2.94, -12.8], apply_class_balancing=True, gamma=2, from_logits=True
+            ),
+            0.51,
+            5e-3,
+        ),
+        # 2x2, gamma=3: 0.647, balanced 0.482; sample_weight [0.8, 0.2]: 0.133, balanced 0.097
+        (lambda: L.binary_focal_crossentropy(LOGITS_T, LOGITS_P, gamma=3, from_logits=True), 0.647, 1e-3),
+        (
+            lambda: L.binary_focal_crossentropy(
+                LOGITS_T, LOGITS_P, apply_class_balancing=True, gamma=3, from_logits=True
+            ),
+            0.482,
+            1e-3,
+        ),
+        (
+            lambda: L.binary_focal_crossentropy(
+                LOGITS_T, LOGITS_P, gamma=3, from_logits=True, sample_weight=[0.8, 0.2]
+            ),
+            0.133,
+            1e-3,
+        ),
+        (
+            lambda: L.binary_focal_crossentropy(
+                LOGITS_T, LOGITS_P, apply_class_balancing=True, gamma=3, from_logits=True, sample_weight=[0.8, 0.2]
+            ),
+            0.097,
+            1e-3,
+        ),
+        # gamma=4, reduction="sum": 1.222 (balanced 0.914), i.e. a mean of 0.611 (0.457) over 2 samples
+        (lambda: L.binary_focal_crossentropy(LOGITS_T, LOGITS_P, gamma=4, from_logits=True), 1.222 / 2, 1e-3),
+        (
+            lambda: L.binary_focal_crossentropy(
+                LOGITS_T, LOGITS_P, apply_class_balancing=True, gamma=4, from_logits=True
+            ),
+            0.914 / 2,
+            1e-3,
+        ),
+        # gamma=5, reduction=None: [0.0017, 1.1561], balanced [0.0004, 0.8670]
+        (
+            lambda: L.get("binary_focal_crossentropy", gamma=5, from_logits=True).per_sample(LOGITS_T, LOGITS_P),
+            [0.0017, 1.1561],
+            1e-4,
+        ),
+        (
+            lambda: L.get(
+                "binary_focal_crossentropy", gamma=5, from_logits=True, apply_class_balancing=True
+            ).per_sample(LOGITS_T, LOGITS_P),
+            [0.0004, 0.8670],
+            1e-4,
+        ),
+        # huber: 0.155; log_cosh: 0.108
+        (lambda: L.huber([[0, 1], [0, 0]], [[0.6, 0.4], [0.4, 0.6]]), 0.155, 1e-6),
+        (lambda: L.log_cosh([[0.0, 1.0], [0.0, 0.0]], [[1.0, 1.0], [0.0, 0.0]]), 0.108, 1e-3),
+        # cosine_similarity: [-0., -0.99999994, 0.99999994] (float32 rounding of -1, 1)
+        (
+            lambda: L.get("cosine_similarity").per_sample(
+                [[0.0, 1.0], [1.0, 1.0], [1.0, 1.0]], [[1.0, 0.0], [1.0, 1.0], [-1.0, -1.0]]
+            ),
+            [0.0, -1.0, 1.0],
+            1e-6,
+        ),
+    ],
+)
 def test_keras_docstring_examples(got, expected, tol):
     # one compilation per example is cheaper than eager op-by-op dispatch at a new shape
     np.testing.assert_allclose(jax.jit(got)(), expected, atol=tol, rtol=0)
@@ -384,14 +506,19 @@ def test_keras_docstring_examples(got, expected, tol):
 # Options: label smoothing, ignore_class, sparse label shapes, sample_weight, hinge labels, axis.
 # ---------------------------------------------------------------------------------------------
 
+
 def test_label_smoothing_is_target_smoothing():
     _, _, _, t, p, _ = CASES[IDS.index("cce_logits")]
     smoothed = t * 0.8 + 0.2 / C
-    np.testing.assert_allclose(L.categorical_crossentropy(t, p, from_logits=True, label_smoothing=0.2),
-                               L.categorical_crossentropy(smoothed, p, from_logits=True), rtol=1e-13)
+    np.testing.assert_allclose(
+        L.categorical_crossentropy(t, p, from_logits=True, label_smoothing=0.2),
+        L.categorical_crossentropy(smoothed, p, from_logits=True),
+        rtol=1e-13,
+    )
     _, _, _, t, p, _ = CASES[IDS.index("bce")]
-    np.testing.assert_allclose(L.binary_crossentropy_grad(t, p, label_smoothing=0.3),
-                               L.binary_crossentropy_grad(t * 0.7 + 0.15, p), rtol=1e-13)
+    np.testing.assert_allclose(
+        L.binary_crossentropy_grad(t, p, label_smoothing=0.3), L.binary_crossentropy_grad(t * 0.7 + 0.15, p), rtol=1e-13
+    )
 
 
 def test_ignore_class_masks_samples_and_rescales_the_mean():
@@ -408,11 +535,15 @@ def test_ignore_class_masks_samples_and_rescales_the_mean():
         assert np.all(np.asarray(grad)[~valid] == 0)
         np.testing.assert_allclose(grad, jax.grad(lambda q: loss(labels, q))(jnp.asarray(p)), rtol=1e-10, atol=1e-15)
         w = np.linspace(0.5, 3.0, N)
-        np.testing.assert_allclose(loss(labels, p, sample_weight=w),
-                                   np.sum((w * per_ref)[valid]) / valid.sum(), rtol=1e-12)
-        np.testing.assert_allclose(loss.grad(labels, p, sample_weight=w),
-                                   jax.grad(lambda q: loss(labels, q, sample_weight=w))(jnp.asarray(p)),
-                                   rtol=1e-10, atol=1e-15)
+        np.testing.assert_allclose(
+            loss(labels, p, sample_weight=w), np.sum((w * per_ref)[valid]) / valid.sum(), rtol=1e-12
+        )
+        np.testing.assert_allclose(
+            loss.grad(labels, p, sample_weight=w),
+            jax.grad(lambda q: loss(labels, q, sample_weight=w))(jnp.asarray(p)),
+            rtol=1e-10,
+            atol=1e-15,
+        )
     # Every sample ignored: Keras's divide_no_nan gives 0, with a zero gradient.
     loss = L.get("sparse_categorical_crossentropy", from_logits=True, ignore_class=-1)
     value, grad = loss.value_and_grad(-np.ones(3, int), z[:3])
@@ -451,8 +582,13 @@ def test_rank1_and_trailing_one_shapes():
 
     @jax.jit  # one compilation instead of eager dispatch at four new shapes
     def run(t, p, w):
-        return (bce.per_sample(t, p), bce(t, p, sample_weight=w), bce(t, p[:, None]), bce.grad(t, p[:, None]),
-                bce(t[:, None], p))
+        return (
+            bce.per_sample(t, p),
+            bce(t, p, sample_weight=w),
+            bce(t, p[:, None]),
+            bce.grad(t, p[:, None]),
+            bce(t[:, None], p),
+        )
 
     per_sample, weighted, expanded, grad_expanded, squeezed = run(t, p, w)
     per = _ref_bce_elem(t, p, False)  # rank 1: each entry is a sample
@@ -484,8 +620,13 @@ def test_class_axis_other_than_last():
 
     @jax.jit
     def run(t, z):
-        return (cce.per_sample(t, z), cce.value_and_grad(t, z), jax.grad(lambda q: cce(t, q))(z),
-                cos.value_and_grad(t, z), jax.grad(lambda q: cos(t, q))(z))
+        return (
+            cce.per_sample(t, z),
+            cce.value_and_grad(t, z),
+            jax.grad(lambda q: cce(t, q))(z),
+            cos.value_and_grad(t, z),
+            jax.grad(lambda q: cos(t, q))(z),
+        )
 
     per, (value, grad), autodiff, (cos_value, cos_grad), cos_autodiff = run(t, z)
     chex.assert_shape(per, (2, 5))
@@ -507,8 +648,12 @@ def test_cosine_of_a_zero_prediction_is_zero_with_a_finite_gradient():
 
 
 @settings(max_examples=20, deadline=None)
-@given(seed=st.integers(0, 2 ** 31 - 1), ignore=st.sampled_from([None, -1, 1]),
-       from_logits=st.booleans(), scale=st.sampled_from([0.1, 3.0, 30.0]))
+@given(
+    seed=st.integers(0, 2**31 - 1),
+    ignore=st.sampled_from([None, -1, 1]),
+    from_logits=st.booleans(),
+    scale=st.sampled_from([0.1, 3.0, 30.0]),
+)
 def test_sparse_ce_grad_property(seed, ignore, from_logits, scale):
     rng = np.random.default_rng(seed)
     labels = rng.integers(-1 if ignore == -1 else 0, C, N)
@@ -527,24 +672,53 @@ def test_sparse_ce_grad_property(seed, ignore, from_logits, scale):
 # get(), Loss objects, errors, jit.
 # ---------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("alias,name", [
-    ("mse", "mean_squared_error"), ("MSE", "mean_squared_error"), ("MeanSquaredError", "mean_squared_error"),
-    ("mae", "mean_absolute_error"), ("mape", "mean_absolute_percentage_error"),
-    ("msle", "mean_squared_logarithmic_error"), ("kld", "kl_divergence"),
-    ("kullback_leibler_divergence", "kl_divergence"), ("KLDivergence", "kl_divergence"),
-    ("huber_loss", "huber"), ("logcosh", "log_cosh"),
-    ("SparseCategoricalCrossentropy", "sparse_categorical_crossentropy"),
-])
+
+@pytest.mark.parametrize(
+    "alias,name",
+    [
+        ("mse", "mean_squared_error"),
+        ("MSE", "mean_squared_error"),
+        ("MeanSquaredError", "mean_squared_error"),
+        ("mae", "mean_absolute_error"),
+        ("mape", "mean_absolute_percentage_error"),
+        ("msle", "mean_squared_logarithmic_error"),
+        ("kld", "kl_divergence"),
+        ("kullback_leibler_divergence", "kl_divergence"),
+        ("KLDivergence", "kl_divergence"),
+        ("huber_loss", "huber"),
+        ("logcosh", "log_cosh"),
+        ("SparseCategoricalCrossentropy", "sparse_categorical_crossentropy"),
+    ],
+)
 def test_aliases_resolve_to_canonical_names(alias, name):
     loss = L.get(alias)
     assert loss.name == name and loss == L.get(name)
 
 
 def test_names_cover_the_spec():
-    spec = ["mean_squared_error", "mse", "mean_absolute_error", "mae", "mean_absolute_percentage_error", "mape",
-            "mean_squared_logarithmic_error", "msle", "huber", "log_cosh", "binary_crossentropy",
-            "binary_focal_crossentropy", "categorical_crossentropy", "sparse_categorical_crossentropy",
-            "kl_divergence", "kld", "poisson", "hinge", "squared_hinge", "categorical_hinge", "cosine_similarity"]
+    spec = [
+        "mean_squared_error",
+        "mse",
+        "mean_absolute_error",
+        "mae",
+        "mean_absolute_percentage_error",
+        "mape",
+        "mean_squared_logarithmic_error",
+        "msle",
+        "huber",
+        "log_cosh",
+        "binary_crossentropy",
+        "binary_focal_crossentropy",
+        "categorical_crossentropy",
+        "sparse_categorical_crossentropy",
+        "kl_divergence",
+        "kld",
+        "poisson",
+        "hinge",
+        "squared_hinge",
+        "categorical_hinge",
+        "cosine_similarity",
+    ]
     assert set(spec) <= set(L.names())
     for name in L.names():
         value_fn, grad_fn = _fn(L.get(name).name)

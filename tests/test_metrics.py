@@ -1,4 +1,5 @@
 """fnn.metrics against NumPy float64 formulas written here from Keras's definitions."""
+
 import collections
 import dataclasses
 import math
@@ -20,9 +21,9 @@ RNG = np.random.default_rng(0)
 
 # ---------------------------------------------------------------- NumPy references (float64)
 
+
 def ref_binary(y_true, y_pred, threshold=0.5):
-    return np.mean(np.asarray(y_true, float).reshape(-1) ==
-                   (np.asarray(y_pred).reshape(-1) > threshold))
+    return np.mean(np.asarray(y_true, float).reshape(-1) == (np.asarray(y_pred).reshape(-1) > threshold))
 
 
 def ref_top_k(labels, y_pred, k):
@@ -34,17 +35,18 @@ def ref_top_k(labels, y_pred, k):
 
 # ---------------------------------------------------------------- pure functions
 
-@pytest.mark.parametrize("shape_true,shape_pred", [((12,), (12,)), ((12, 1), (12, 1)),
-                                                   ((12,), (12, 1)), ((12, 1), (12,)),
-                                                   ((6, 3), (6, 3))])
+
+@pytest.mark.parametrize(
+    "shape_true,shape_pred", [((12,), (12,)), ((12, 1), (12, 1)), ((12,), (12, 1)), ((12, 1), (12,)), ((6, 3), (6, 3))]
+)
 def test_binary_accuracy_shapes_and_threshold(shape_true, shape_pred):
     n = int(np.prod(shape_true))
     y_true = RNG.integers(0, 2, n).astype(float).reshape(shape_true)
     y_pred = RNG.uniform(size=n).reshape(shape_pred)
-    assert float(metrics.binary_accuracy(y_true, y_pred)) == pytest.approx(
-        ref_binary(y_true, y_pred))
+    assert float(metrics.binary_accuracy(y_true, y_pred)) == pytest.approx(ref_binary(y_true, y_pred))
     assert float(metrics.binary_accuracy(y_true, y_pred, threshold=0.7)) == pytest.approx(
-        ref_binary(y_true, y_pred, 0.7))
+        ref_binary(y_true, y_pred, 0.7)
+    )
 
 
 def test_binary_accuracy_is_strictly_greater_and_logits_cut_at_zero():
@@ -58,8 +60,9 @@ def test_binary_accuracy_is_strictly_greater_and_logits_cut_at_zero():
     z = np.linspace(-3, 3, 25)
     labels = (RNG.uniform(size=25) > 0.5).astype(float)
     p = 1 / (1 + np.exp(-z))
-    assert float(metrics.binary_accuracy(labels, z, threshold=0.7, from_logits=True)) == \
-        pytest.approx(ref_binary(labels, p, 0.7))
+    assert float(metrics.binary_accuracy(labels, z, threshold=0.7, from_logits=True)) == pytest.approx(
+        ref_binary(labels, p, 0.7)
+    )
     with pytest.raises(ValueError, match="threshold"):
         metrics.binary_accuracy(labels, z, threshold=1.5, from_logits=True)
 
@@ -77,14 +80,11 @@ def test_categorical_family_matches_numpy(shape, seed):
     want = np.mean(labels == np.argmax(y_pred, axis=1))
     assert float(metrics.categorical_accuracy(one_hot, y_pred)) == pytest.approx(want)
     assert float(metrics.sparse_categorical_accuracy(labels, y_pred)) == pytest.approx(want)
-    assert float(metrics.sparse_categorical_accuracy(labels[:, None], y_pred)) == \
-        pytest.approx(want)
+    assert float(metrics.sparse_categorical_accuracy(labels[:, None], y_pred)) == pytest.approx(want)
     for k in (1, 2, 5):
         want_k = ref_top_k(labels, y_pred, k)
-        assert float(metrics.top_k_categorical_accuracy(one_hot, y_pred, k=k)) == \
-            pytest.approx(want_k)
-        assert float(metrics.sparse_top_k_categorical_accuracy(labels, y_pred, k=k)) == \
-            pytest.approx(want_k)
+        assert float(metrics.top_k_categorical_accuracy(one_hot, y_pred, k=k)) == pytest.approx(want_k)
+        assert float(metrics.sparse_top_k_categorical_accuracy(labels, y_pred, k=k)) == pytest.approx(want_k)
 
 
 def test_top_k_tie_counts_as_hit_and_nan_never():
@@ -97,16 +97,14 @@ def test_top_k_tie_counts_as_hit_and_nan_never():
     assert float(metrics.sparse_top_k_categorical_accuracy(labels, y_pred, k=4)) == 1.0
 
 
-@pytest.mark.parametrize("shape_true,shape_pred", [((8, 3), (8, 3)), ((8,), (8, 1)),
-                                                   ((8, 1), (8,))])
+@pytest.mark.parametrize("shape_true,shape_pred", [((8, 3), (8, 3)), ((8,), (8, 1)), ((8, 1), (8,))])
 def test_regression_metrics(shape_true, shape_pred):
     y_true = RNG.normal(size=shape_true)
     y_pred = RNG.normal(size=shape_pred)
-    err = y_pred.reshape(-1) - y_true.reshape(-1)   # elementwise, never an (N, N) broadcast
+    err = y_pred.reshape(-1) - y_true.reshape(-1)  # elementwise, never an (N, N) broadcast
     assert float(metrics.mae(y_true, y_pred)) == pytest.approx(np.mean(np.abs(err)), rel=1e-12)
-    assert float(metrics.mse(y_true, y_pred)) == pytest.approx(np.mean(err ** 2), rel=1e-12)
-    assert float(metrics.rmse(y_true, y_pred)) == pytest.approx(np.sqrt(np.mean(err ** 2)),
-                                                                rel=1e-12)
+    assert float(metrics.mse(y_true, y_pred)) == pytest.approx(np.mean(err**2), rel=1e-12)
+    assert float(metrics.rmse(y_true, y_pred)) == pytest.approx(np.sqrt(np.mean(err**2)), rel=1e-12)
     assert metrics.mean_squared_error is metrics.mse
 
 
@@ -123,20 +121,21 @@ def test_shape_errors_name_the_arguments():
 
 # ---------------------------------------------------------------- streaming form
 
+
 def test_streamed_rmse_is_root_of_the_overall_mean_not_mean_of_batch_roots():
     y_true = RNG.normal(size=(10, 2))
     y_pred = y_true + RNG.normal(size=(10, 2)) * np.linspace(0.1, 3, 10)[:, None]
     m = metrics.get("rmse")
     total = count = 0.0
     per_batch = []
-    for lo, hi in [(0, 4), (4, 8), (8, 10)]:          # uneven last batch
+    for lo, hi in [(0, 4), (4, 8), (8, 10)]:  # uneven last batch
         s, c = m.update(y_true[lo:hi], y_pred[lo:hi])
         total, count = total + float(s), count + float(c)
         per_batch.append(float(m(y_true[lo:hi], y_pred[lo:hi])))
     want = np.sqrt(np.mean((y_pred - y_true) ** 2))
     assert float(m.result(total, count)) == pytest.approx(want, rel=1e-12)
-    assert abs(np.mean(per_batch) - want) > 1e-3      # the naive average is really different
-    assert count == 20.0                               # elements, as Keras's Mean counts them
+    assert abs(np.mean(per_batch) - want) > 1e-3  # the naive average is really different
+    assert count == 20.0  # elements, as Keras's Mean counts them
 
 
 def test_metric_is_hashable_by_value_and_jittable():
@@ -169,10 +168,10 @@ def test_float32_inputs_give_float32_partials():
 
 
 def test_custom_callables_per_sample_and_scalar():
-    def abs_sum(y_true, y_pred):            # one score per sample
+    def abs_sum(y_true, y_pred):  # one score per sample
         return jnp.sum(jnp.abs(y_pred - y_true), axis=-1)
 
-    def batch_mean(y_true, y_pred):         # already a batch mean: weighted by batch size
+    def batch_mean(y_true, y_pred):  # already a batch mean: weighted by batch size
         return jnp.mean(y_pred - y_true)
 
     y_true, y_pred = np.zeros((5, 2)), np.arange(10.0).reshape(5, 2)
@@ -185,6 +184,7 @@ def test_custom_callables_per_sample_and_scalar():
 
 # ---------------------------------------------------------------- names and resolution
 
+
 class _Loss:
     """Stand-in for an fnn.losses.Loss: a name, options, and the batch mean."""
 
@@ -195,18 +195,21 @@ class _Loss:
         return jnp.mean(jnp.square(y_pred - y_true))
 
 
-@pytest.mark.parametrize("loss,yt,yp,want", [
-    ("binary_crossentropy", (8, 1), (8, 1), "_binary_matches"),
-    ("binary_focal_crossentropy", (8, 3), (8, 3), "_binary_matches"),   # multi-label
-    ("sparse_categorical_crossentropy", None, None, "_sparse_categorical_matches"),
-    ("categorical_crossentropy", None, None, "_categorical_matches"),
-    (_Loss("sparse_categorical_crossentropy"), None, None, "_sparse_categorical_matches"),
-    ("mse", (8, 1), (8, 1), "_binary_matches"),            # output of size 1
-    ("mse", (8,), (8,), "_binary_matches"),
-    (None, (8,), (8, 5), "_sparse_categorical_matches"),   # rank one less
-    (None, (8, 1), (8, 5), "_sparse_categorical_matches"),  # trailing 1
-    ("hinge", (8, 5), (8, 5), "_categorical_matches"),      # one-hot
-])
+@pytest.mark.parametrize(
+    "loss,yt,yp,want",
+    [
+        ("binary_crossentropy", (8, 1), (8, 1), "_binary_matches"),
+        ("binary_focal_crossentropy", (8, 3), (8, 3), "_binary_matches"),  # multi-label
+        ("sparse_categorical_crossentropy", None, None, "_sparse_categorical_matches"),
+        ("categorical_crossentropy", None, None, "_categorical_matches"),
+        (_Loss("sparse_categorical_crossentropy"), None, None, "_sparse_categorical_matches"),
+        ("mse", (8, 1), (8, 1), "_binary_matches"),  # output of size 1
+        ("mse", (8,), (8,), "_binary_matches"),
+        (None, (8,), (8, 5), "_sparse_categorical_matches"),  # rank one less
+        (None, (8, 1), (8, 5), "_sparse_categorical_matches"),  # trailing 1
+        ("hinge", (8, 5), (8, 5), "_categorical_matches"),  # one-hot
+    ],
+)
 def test_accuracy_resolution(loss, yt, yp, want):
     m = metrics.get("accuracy", loss=loss, y_true_shape=yt, y_pred_shape=yp)
     assert m.scores.__name__ == want
@@ -218,9 +221,8 @@ def test_accuracy_follows_logits_of_the_loss():
     m = metrics.get("accuracy", loss=_Loss("binary_crossentropy", from_logits=True))
     assert dict(m.options)["from_logits"] is True
     logits, labels = np.array([-0.1, 0.2, 3.0]), np.array([0.0, 1.0, 1.0])
-    assert float(m(labels, logits)) == 1.0   # thresholded at 0, not at 0.5
-    explicit = metrics.get("binary_accuracy", loss=_Loss("binary_crossentropy", True),
-                           from_logits=False)
+    assert float(m(labels, logits)) == 1.0  # thresholded at 0, not at 0.5
+    explicit = metrics.get("binary_accuracy", loss=_Loss("binary_crossentropy", True), from_logits=False)
     assert dict(explicit.options)["from_logits"] is False
     # from_logits is meaningless for argmax metrics and is dropped there, not an error.
     m = metrics.get("accuracy", loss="sparse_categorical_crossentropy", from_logits=True)
@@ -228,10 +230,9 @@ def test_accuracy_follows_logits_of_the_loss():
 
 
 def test_names_aliases_and_errors():
-    assert {"accuracy", "acc", "mae", "mean_absolute_error", "rmse",
-            "root_mean_squared_error"} <= set(metrics.names())
+    assert {"accuracy", "acc", "mae", "mean_absolute_error", "rmse", "root_mean_squared_error"} <= set(metrics.names())
     assert metrics.get("mean_absolute_error").scores is metrics.get("mae").scores
-    assert metrics.get("mean_absolute_error").name == "mean_absolute_error"   # Keras keeps it
+    assert metrics.get("mean_absolute_error").name == "mean_absolute_error"  # Keras keeps it
     with pytest.raises(ValueError, match="unknown metric 'f1'.*binary_accuracy.*rmse"):
         metrics.get("f1")
     with pytest.raises(TypeError, match="unknown option.*'k'"):
@@ -284,26 +285,30 @@ class _SparseLoss(_Loss):
 
 def test_evaluate_matches_numpy_over_all_samples():
     x, labels, params = _data()
-    out = fnn.evaluate(LINEAR, params, _SparseLoss(4), x, labels,
-                           metrics=["accuracy", metrics.get("sparse_top_k_categorical_accuracy",
-                                                            k=2)], batch_size=32)
+    out = fnn.evaluate(
+        LINEAR,
+        params,
+        _SparseLoss(4),
+        x,
+        labels,
+        metrics=["accuracy", metrics.get("sparse_top_k_categorical_accuracy", k=2)],
+        batch_size=32,
+    )
     y_pred = x @ params["w"] + params["b"]
     assert out.keys() == {"loss", "accuracy", "sparse_top_k_categorical_accuracy"}
     assert out["loss"] == pytest.approx(np.mean((np.eye(4)[labels] - y_pred) ** 2), rel=1e-12)
     assert out["accuracy"] == pytest.approx(np.mean(np.argmax(y_pred, 1) == labels))
-    assert out["sparse_top_k_categorical_accuracy"] == pytest.approx(
-        ref_top_k(labels, y_pred, 2))
+    assert out["sparse_top_k_categorical_accuracy"] == pytest.approx(ref_top_k(labels, y_pred, 2))
 
 
 @pytest.mark.parametrize("batch_size", [None, 1, 7, 70, 500])
 def test_evaluate_regression_any_batch_size(batch_size):
     x, _, params = _data(n=70, c=2)
     y = np.random.default_rng(2).normal(size=(70, 2))
-    out = fnn.evaluate(LINEAR, params, _Loss("mse"), x, y, ["rmse", "mae"],
-                           batch_size=batch_size)
+    out = fnn.evaluate(LINEAR, params, _Loss("mse"), x, y, ["rmse", "mae"], batch_size=batch_size)
     err = x @ params["w"] + params["b"] - y
-    assert out["loss"] == pytest.approx(np.mean(err ** 2), rel=1e-12)
-    assert out["rmse"] == pytest.approx(np.sqrt(np.mean(err ** 2)), rel=1e-12)
+    assert out["loss"] == pytest.approx(np.mean(err**2), rel=1e-12)
+    assert out["rmse"] == pytest.approx(np.sqrt(np.mean(err**2)), rel=1e-12)
     assert out["mae"] == pytest.approx(np.mean(np.abs(err)), rel=1e-12)
 
 
@@ -314,23 +319,21 @@ def test_evaluate_compiles_once_per_batch_shape(compiles):
     with compiles() as c:
         out1 = fnn.evaluate(LINEAR, params, loss, x, labels, ["accuracy"], batch_size=16)
         out2 = fnn.evaluate(LINEAR, params, loss, x, labels, ["accuracy"], batch_size=16)
-    assert c.count == 0      # 3 full batches scanned + remainder: one program, cached
+    assert c.count == 0  # 3 full batches scanned + remainder: one program, cached
     assert out1 == out2
 
 
 def test_evaluate_with_fnn_losses_by_name_and_object():
     x, labels, params = _data(n=45)
     z = x @ params["w"] + params["b"]
-    log_p = z - np.log(np.sum(np.exp(z - z.max(1, keepdims=True)), 1, keepdims=True)) \
-        - z.max(1, keepdims=True)
+    log_p = z - np.log(np.sum(np.exp(z - z.max(1, keepdims=True)), 1, keepdims=True)) - z.max(1, keepdims=True)
     want = -np.mean(log_p[np.arange(45), labels])
     loss = fnn_losses.get("sparse_categorical_crossentropy", from_logits=True)
     out = fnn.evaluate(LINEAR, params, loss, x, labels, ["acc"], batch_size=8)
     assert out["loss"] == pytest.approx(want, rel=1e-10)
     assert out["acc"] == pytest.approx(np.mean(np.argmax(z, 1) == labels))
     y = (z[:, :1] > 0).astype(float)
-    out = fnn.evaluate(LINEAR, {"w": params["w"][:, :1], "b": params["b"][:1]}, "mse",
-                           x, y, batch_size=8)
+    out = fnn.evaluate(LINEAR, {"w": params["w"][:, :1], "b": params["b"][:1]}, "mse", x, y, batch_size=8)
     assert out["loss"] == pytest.approx(np.mean((z[:, :1] - y) ** 2), rel=1e-12)
     # A logits loss makes "accuracy" threshold the logits at 0.
     m = metrics.get("accuracy", loss=fnn_losses.get("binary_crossentropy", from_logits=True))
@@ -352,7 +355,8 @@ def test_evaluate_bad_input():
 
 def test_evaluate_unhashable_network_still_works():
     import types
-    net = types.SimpleNamespace(apply=LINEAR.apply)     # SimpleNamespace is unhashable
+
+    net = types.SimpleNamespace(apply=LINEAR.apply)  # SimpleNamespace is unhashable
     with pytest.raises(TypeError):
         hash(net)
     x, _, params = _data(n=11, c=1)

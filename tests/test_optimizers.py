@@ -1,4 +1,5 @@
 """Optimizers and transforms against independent float64 NumPy references of torch.optim's rules."""
+
 from __future__ import annotations
 
 import math
@@ -43,7 +44,7 @@ def ref_adagrad(theta, grads, lr=1e-2, lr_decay=0.0, initial_accumulator_value=0
         clr = _lr(lr, t) / (1 + (t - 1) * lr_decay)
         if weight_decay != 0:
             g = g + weight_decay * theta
-        state_sum = state_sum + g ** 2
+        state_sum = state_sum + g**2
         theta = theta - clr * g / (np.sqrt(state_sum) + eps)
         out.append(theta)
     return out
@@ -55,11 +56,11 @@ def ref_rmsprop(theta, grads, lr=1e-2, alpha=0.99, eps=1e-8, momentum=0.0, cente
     for t, g in enumerate(grads, 1):
         if weight_decay != 0:
             g = g + weight_decay * theta
-        v = alpha * v + (1 - alpha) * g ** 2
+        v = alpha * v + (1 - alpha) * g**2
         v_tilde = v
         if centered:
             g_ave = alpha * g_ave + (1 - alpha) * g
-            v_tilde = v_tilde - g_ave ** 2
+            v_tilde = v_tilde - g_ave**2
         if momentum > 0:
             b = momentum * b + g / (np.sqrt(v_tilde) + eps)
             theta = theta - _lr(lr, t) * b
@@ -74,16 +75,15 @@ def ref_adadelta(theta, grads, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0.0):
     for t, g in enumerate(grads, 1):
         if weight_decay != 0:
             g = g + weight_decay * theta
-        v = v * rho + g ** 2 * (1 - rho)
+        v = v * rho + g**2 * (1 - rho)
         dx = np.sqrt(u + eps) / np.sqrt(v + eps) * g
-        u = u * rho + dx ** 2 * (1 - rho)
+        u = u * rho + dx**2 * (1 - rho)
         theta = theta - _lr(lr, t) * dx
         out.append(theta)
     return out
 
 
-def ref_adam(theta, grads, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False,
-             decoupled=False):
+def ref_adam(theta, grads, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False, decoupled=False):
     b1, b2 = betas
     out, m, v, v_max = [], np.zeros_like(theta), np.zeros_like(theta), np.zeros_like(theta)
     for t, g in enumerate(grads, 1):
@@ -92,13 +92,13 @@ def ref_adam(theta, grads, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0
         elif weight_decay != 0:
             g = g + weight_decay * theta
         m = b1 * m + (1 - b1) * g
-        v = b2 * v + (1 - b2) * g ** 2
-        m_hat = m / (1 - b1 ** t)
+        v = b2 * v + (1 - b2) * g**2
+        m_hat = m / (1 - b1**t)
         if amsgrad:
             v_max = np.maximum(v_max, v)
-            v_hat = v_max / (1 - b2 ** t)
+            v_hat = v_max / (1 - b2**t)
         else:
-            v_hat = v / (1 - b2 ** t)
+            v_hat = v / (1 - b2**t)
         theta = theta - _lr(lr, t) * m_hat / (np.sqrt(v_hat) + eps)
         out.append(theta)
     return out
@@ -116,7 +116,7 @@ def ref_adamax(theta, grads, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay
             g = g + weight_decay * theta
         m = b1 * m + (1 - b1) * g
         u = np.maximum(b2 * u, np.abs(g) + eps)
-        theta = theta - _lr(lr, t) * m / ((1 - b1 ** t) * u)
+        theta = theta - _lr(lr, t) * m / ((1 - b1**t) * u)
         out.append(theta)
     return out
 
@@ -133,11 +133,11 @@ def ref_nadam(theta, grads, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=
         if weight_decay != 0:
             g = g + weight_decay * theta
         m = b1 * m + (1 - b1) * g
-        v = b2 * v + (1 - b2) * g ** 2
+        v = b2 * v + (1 - b2) * g**2
         prod_t = math.prod(mu(i) for i in range(1, t + 1))
         prod_next = prod_t * mu(t + 1)
         m_hat = mu(t + 1) * m / (1 - prod_next) + (1 - mu(t)) * g / (1 - prod_t)
-        v_hat = v / (1 - b2 ** t)
+        v_hat = v / (1 - b2**t)
         theta = theta - _lr(lr, t) * m_hat / (np.sqrt(v_hat) + eps)
         out.append(theta)
     return out
@@ -151,11 +151,11 @@ def ref_radam(theta, grads, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=
         if weight_decay != 0:
             g = g + weight_decay * theta
         m = b1 * m + (1 - b1) * g
-        v = b2 * v + (1 - b2) * g ** 2
-        m_hat = m / (1 - b1 ** t)
-        rho_t = rho_inf - 2 * t * b2 ** t / (1 - b2 ** t)
+        v = b2 * v + (1 - b2) * g**2
+        m_hat = m / (1 - b1**t)
+        rho_t = rho_inf - 2 * t * b2**t / (1 - b2**t)
         if rho_t > 5:
-            l_t = math.sqrt(1 - b2 ** t) / (np.sqrt(v) + eps)
+            l_t = math.sqrt(1 - b2**t) / (np.sqrt(v) + eps)
             r_t = math.sqrt((rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t))
             theta = theta - _lr(lr, t) * m_hat * r_t * l_t
         else:
@@ -197,6 +197,7 @@ def ref_lion(theta, grads, lr=1e-4, betas=(0.9, 0.99), weight_decay=0.0):
 # Fixed problem: a two-leaf pytree and a fixed sequence of gradients. "b" always has a positive
 # gradient (Rprop's step sizes grow), "w" changes sign at random, and a few entries are exactly 0.
 
+
 def _problem(steps: int):
     rng = np.random.default_rng(1234)
     params = {"b": rng.normal(size=(4,)), "w": rng.normal(size=(3, 4))}
@@ -234,59 +235,123 @@ GOLDEN = [
     # (id, optimizer, reference, steps)
     ("sgd", O.sgd(), ref_sgd, 6),
     ("sgd-momentum", O.sgd(0.1, momentum=0.9), lambda th, g: ref_sgd(th, g, 0.1, momentum=0.9), 6),
-    ("sgd-dampening", O.sgd(0.1, momentum=0.9, dampening=0.3),
-     lambda th, g: ref_sgd(th, g, 0.1, momentum=0.9, dampening=0.3), 6),
-    ("sgd-nesterov", O.sgd(0.1, momentum=0.9, nesterov=True),
-     lambda th, g: ref_sgd(th, g, 0.1, momentum=0.9, nesterov=True), 6),
+    (
+        "sgd-dampening",
+        O.sgd(0.1, momentum=0.9, dampening=0.3),
+        lambda th, g: ref_sgd(th, g, 0.1, momentum=0.9, dampening=0.3),
+        6,
+    ),
+    (
+        "sgd-nesterov",
+        O.sgd(0.1, momentum=0.9, nesterov=True),
+        lambda th, g: ref_sgd(th, g, 0.1, momentum=0.9, nesterov=True),
+        6,
+    ),
     ("sgd-weight_decay", O.sgd(0.1, weight_decay=0.1), lambda th, g: ref_sgd(th, g, 0.1, weight_decay=0.1), 6),
-    ("sgd-all", O.sgd(0.05, momentum=0.8, dampening=0.5, weight_decay=0.2),
-     lambda th, g: ref_sgd(th, g, 0.05, momentum=0.8, dampening=0.5, weight_decay=0.2), 6),
-    ("sgd-nesterov-wd", O.sgd(0.05, momentum=0.8, nesterov=True, weight_decay=0.2),
-     lambda th, g: ref_sgd(th, g, 0.05, momentum=0.8, nesterov=True, weight_decay=0.2), 6),
+    (
+        "sgd-all",
+        O.sgd(0.05, momentum=0.8, dampening=0.5, weight_decay=0.2),
+        lambda th, g: ref_sgd(th, g, 0.05, momentum=0.8, dampening=0.5, weight_decay=0.2),
+        6,
+    ),
+    (
+        "sgd-nesterov-wd",
+        O.sgd(0.05, momentum=0.8, nesterov=True, weight_decay=0.2),
+        lambda th, g: ref_sgd(th, g, 0.05, momentum=0.8, nesterov=True, weight_decay=0.2),
+        6,
+    ),
     ("momentum", O.momentum(0.1), lambda th, g: ref_sgd(th, g, 0.1, momentum=0.9), 6),
     ("nesterov", O.nesterov(0.1), lambda th, g: ref_sgd(th, g, 0.1, momentum=0.9, nesterov=True), 6),
-    ("sgd-momentum-schedule", O.sgd(S.piecewise_constant([1, 3], [0.1, 0.05, 0.01]), momentum=0.9),
-     lambda th, g: ref_sgd(th, g, _piecewise_lr, momentum=0.9), 6),
+    (
+        "sgd-momentum-schedule",
+        O.sgd(S.piecewise_constant([1, 3], [0.1, 0.05, 0.01]), momentum=0.9),
+        lambda th, g: ref_sgd(th, g, _piecewise_lr, momentum=0.9),
+        6,
+    ),
     ("adagrad", O.adagrad(), ref_adagrad, 6),
     ("adagrad-lr_decay", O.adagrad(0.1, lr_decay=0.3), lambda th, g: ref_adagrad(th, g, 0.1, lr_decay=0.3), 6),
-    ("adagrad-initial_accumulator", O.adagrad(0.1, initial_accumulator_value=0.5),
-     lambda th, g: ref_adagrad(th, g, 0.1, initial_accumulator_value=0.5), 6),
-    ("adagrad-wd-eps", O.adagrad(0.1, eps=1e-3, weight_decay=0.1),
-     lambda th, g: ref_adagrad(th, g, 0.1, eps=1e-3, weight_decay=0.1), 6),
+    (
+        "adagrad-initial_accumulator",
+        O.adagrad(0.1, initial_accumulator_value=0.5),
+        lambda th, g: ref_adagrad(th, g, 0.1, initial_accumulator_value=0.5),
+        6,
+    ),
+    (
+        "adagrad-wd-eps",
+        O.adagrad(0.1, eps=1e-3, weight_decay=0.1),
+        lambda th, g: ref_adagrad(th, g, 0.1, eps=1e-3, weight_decay=0.1),
+        6,
+    ),
     ("rmsprop", O.rmsprop(), ref_rmsprop, 6),
     ("rmsprop-centered", O.rmsprop(centered=True), lambda th, g: ref_rmsprop(th, g, centered=True), 6),
     ("rmsprop-momentum", O.rmsprop(momentum=0.9), lambda th, g: ref_rmsprop(th, g, momentum=0.9), 6),
-    ("rmsprop-all", O.rmsprop(0.05, decay=0.9, momentum=0.5, centered=True, weight_decay=0.1),
-     lambda th, g: ref_rmsprop(th, g, 0.05, alpha=0.9, momentum=0.5, centered=True, weight_decay=0.1), 6),
+    (
+        "rmsprop-all",
+        O.rmsprop(0.05, decay=0.9, momentum=0.5, centered=True, weight_decay=0.1),
+        lambda th, g: ref_rmsprop(th, g, 0.05, alpha=0.9, momentum=0.5, centered=True, weight_decay=0.1),
+        6,
+    ),
     ("adadelta", O.adadelta(), ref_adadelta, 6),
-    ("adadelta-all", O.adadelta(0.5, rho=0.5, eps=1e-3, weight_decay=0.1),
-     lambda th, g: ref_adadelta(th, g, 0.5, rho=0.5, eps=1e-3, weight_decay=0.1), 6),
+    (
+        "adadelta-all",
+        O.adadelta(0.5, rho=0.5, eps=1e-3, weight_decay=0.1),
+        lambda th, g: ref_adadelta(th, g, 0.5, rho=0.5, eps=1e-3, weight_decay=0.1),
+        6,
+    ),
     ("adam", O.adam(), ref_adam, 6),
     ("adam-amsgrad", O.adam(amsgrad=True), lambda th, g: ref_adam(th, g, amsgrad=True), 6),
     ("adam-weight_decay", O.adam(weight_decay=0.1), lambda th, g: ref_adam(th, g, weight_decay=0.1), 6),
-    ("adam-amsgrad-all", O.adam(0.1, b1=0.5, b2=0.6, eps=1e-4, weight_decay=0.1, amsgrad=True),
-     lambda th, g: ref_adam(th, g, 0.1, betas=(0.5, 0.6), eps=1e-4, weight_decay=0.1, amsgrad=True), 6),
+    (
+        "adam-amsgrad-all",
+        O.adam(0.1, b1=0.5, b2=0.6, eps=1e-4, weight_decay=0.1, amsgrad=True),
+        lambda th, g: ref_adam(th, g, 0.1, betas=(0.5, 0.6), eps=1e-4, weight_decay=0.1, amsgrad=True),
+        6,
+    ),
     ("adam-schedule", O.adam(S.exponential_decay(0.1, 2, 0.5)), lambda th, g: ref_adam(th, g, _decay_lr), 6),
     ("adamw", O.adamw(), ref_adamw, 6),
-    ("adamw-amsgrad", O.adamw(0.1, b2=0.6, weight_decay=0.5, amsgrad=True),
-     lambda th, g: ref_adamw(th, g, lr=0.1, betas=(0.9, 0.6), weight_decay=0.5, amsgrad=True), 6),
+    (
+        "adamw-amsgrad",
+        O.adamw(0.1, b2=0.6, weight_decay=0.5, amsgrad=True),
+        lambda th, g: ref_adamw(th, g, lr=0.1, betas=(0.9, 0.6), weight_decay=0.5, amsgrad=True),
+        6,
+    ),
     ("adamax", O.adamax(), ref_adamax, 6),
-    ("adamax-all", O.adamax(0.1, b1=0.5, b2=0.6, eps=1e-3, weight_decay=0.1),
-     lambda th, g: ref_adamax(th, g, 0.1, betas=(0.5, 0.6), eps=1e-3, weight_decay=0.1), 6),
+    (
+        "adamax-all",
+        O.adamax(0.1, b1=0.5, b2=0.6, eps=1e-3, weight_decay=0.1),
+        lambda th, g: ref_adamax(th, g, 0.1, betas=(0.5, 0.6), eps=1e-3, weight_decay=0.1),
+        6,
+    ),
     ("nadam", O.nadam(), ref_nadam, 6),
     ("nadam-weight_decay", O.nadam(0.1, weight_decay=0.1), lambda th, g: ref_nadam(th, g, 0.1, weight_decay=0.1), 6),
-    ("nadam-momentum_decay", O.nadam(b1=0.8, momentum_decay=0.1),
-     lambda th, g: ref_nadam(th, g, betas=(0.8, 0.999), momentum_decay=0.1), 6),
+    (
+        "nadam-momentum_decay",
+        O.nadam(b1=0.8, momentum_decay=0.1),
+        lambda th, g: ref_nadam(th, g, betas=(0.8, 0.999), momentum_decay=0.1),
+        6,
+    ),
     # 10 steps so that RAdam's rectified branch (rho_t > 5 from t = 6) runs several times.
     ("radam", O.radam(), ref_radam, 10),
-    ("radam-all", O.radam(0.1, b2=0.9, weight_decay=0.1),
-     lambda th, g: ref_radam(th, g, 0.1, betas=(0.9, 0.9), weight_decay=0.1), 10),
+    (
+        "radam-all",
+        O.radam(0.1, b2=0.9, weight_decay=0.1),
+        lambda th, g: ref_radam(th, g, 0.1, betas=(0.9, 0.9), weight_decay=0.1),
+        10,
+    ),
     ("rprop", O.rprop(), ref_rprop, 6),
-    ("rprop-all", O.rprop(0.1, etas=(0.3, 1.5), step_sizes=(1e-2, 0.2)),
-     lambda th, g: ref_rprop(th, g, 0.1, etas=(0.3, 1.5), step_sizes=(1e-2, 0.2)), 6),
+    (
+        "rprop-all",
+        O.rprop(0.1, etas=(0.3, 1.5), step_sizes=(1e-2, 0.2)),
+        lambda th, g: ref_rprop(th, g, 0.1, etas=(0.3, 1.5), step_sizes=(1e-2, 0.2)),
+        6,
+    ),
     ("lion", O.lion(), ref_lion, 6),
-    ("lion-all", O.lion(0.1, b1=0.5, b2=0.7, weight_decay=0.3),
-     lambda th, g: ref_lion(th, g, 0.1, betas=(0.5, 0.7), weight_decay=0.3), 6),
+    (
+        "lion-all",
+        O.lion(0.1, b1=0.5, b2=0.7, weight_decay=0.3),
+        lambda th, g: ref_lion(th, g, 0.1, betas=(0.5, 0.7), weight_decay=0.3),
+        6,
+    ),
 ]
 
 
@@ -307,7 +372,7 @@ def test_golden_options_are_exercised():
     assert diff(ref_adam(th, gs[:6], 0.1, betas=(0.5, 0.6), amsgrad=True), ref_adam(th, gs[:6], 0.1, betas=(0.5, 0.6)))
     # RAdam's configs (b2 = 0.999 and 0.9, 10 steps) run both the plain and the rectified branch.
     for b2 in (0.999, 0.9):
-        rho = [(2 / (1 - b2) - 1) - 2 * t * b2 ** t / (1 - b2 ** t) for t in range(1, 11)]
+        rho = [(2 / (1 - b2) - 1) - 2 * t * b2**t / (1 - b2**t) for t in range(1, 11)]
         assert rho[0] <= 5 < rho[-1]
     # Rprop: some step sizes hit each bound, and some gradient signs flip.
     rp = ref_rprop(th, gs[:6], 0.1, etas=(0.3, 1.5), step_sizes=(1e-2, 0.2))
@@ -340,14 +405,19 @@ def _objective(p):
 
 
 CONVERGENCE = [
-    ("sgd", dict(learning_rate=2e-3), 5e-3), ("momentum", dict(learning_rate=1e-3), 5e-3),
-    ("nesterov", dict(learning_rate=1e-3), 5e-3), ("adagrad", dict(learning_rate=0.5), 5e-3),
+    ("sgd", dict(learning_rate=2e-3), 5e-3),
+    ("momentum", dict(learning_rate=1e-3), 5e-3),
+    ("nesterov", dict(learning_rate=1e-3), 5e-3),
+    ("adagrad", dict(learning_rate=0.5), 5e-3),
     ("rmsprop", dict(learning_rate=1e-3), 5e-3),
     # Adadelta's effective step does not shrink near the optimum, so it circles in the valley.
     ("adadelta", dict(learning_rate=0.1), 6e-2),
-    ("adam", dict(learning_rate=2e-2), 5e-3), ("adamw", dict(learning_rate=2e-2, weight_decay=0.0), 5e-3),
-    ("adamax", dict(learning_rate=2e-2), 5e-3), ("nadam", dict(learning_rate=1e-2), 5e-3),
-    ("radam", dict(learning_rate=3e-3), 5e-3), ("rprop", dict(learning_rate=1e-2), 5e-3),
+    ("adam", dict(learning_rate=2e-2), 5e-3),
+    ("adamw", dict(learning_rate=2e-2, weight_decay=0.0), 5e-3),
+    ("adamax", dict(learning_rate=2e-2), 5e-3),
+    ("nadam", dict(learning_rate=1e-2), 5e-3),
+    ("radam", dict(learning_rate=3e-3), 5e-3),
+    ("rprop", dict(learning_rate=1e-2), 5e-3),
     ("lion", dict(learning_rate=1e-3), 5e-3),
 ]
 
@@ -363,6 +433,7 @@ def test_converges_under_jit_on_quadratic_and_rosenbrock(name, kwargs, rosen_tol
             p, s = carry
             u, s = opt.update(jax.grad(_objective)(p), s, p)
             return (O.apply_updates(p, u), s), None
+
         return jax.lax.scan(step, (p, opt.init(p)), None, length=10_000)[0][0]
 
     p = run(p0)
@@ -374,13 +445,16 @@ def test_converges_under_jit_on_quadratic_and_rosenbrock(name, kwargs, rosen_tol
 # ------------------------------------------------------------------------------------------------
 # Structure, dtypes, low precision.
 
+
 def _all_optimizers():
     return [(n, O.get(n)) for n in O.names()]
 
 
 def test_structure_dtype_and_low_precision_zero_gradients():
-    params = {"dense": [{"w": jnp.full((2, 3), 0.5, jnp.bfloat16), "b": jnp.zeros(3, jnp.float16)}],
-              "scale": (jnp.ones((), jnp.float32),)}
+    params = {
+        "dense": [{"w": jnp.full((2, 3), 0.5, jnp.bfloat16), "b": jnp.zeros(3, jnp.float16)}],
+        "scale": (jnp.ones((), jnp.float32),),
+    }
     zeros = jax.tree.map(jnp.zeros_like, params)
     ones = jax.tree.map(jnp.ones_like, params)
     for name, opt in _all_optimizers():
@@ -402,8 +476,14 @@ def test_structure_dtype_and_low_precision_zero_gradients():
 def test_eps_never_rounds_to_zero():
     params = {"x": jnp.ones(3, jnp.float32)}
     g = {"x": jnp.zeros(3, jnp.float32)}
-    for opt in (O.adam(eps=1e-50), O.rmsprop(eps=1e-50), O.adagrad(eps=1e-60), O.nadam(eps=1e-50),
-                O.adadelta(eps=1e-50), O.radam(eps=1e-50)):
+    for opt in (
+        O.adam(eps=1e-50),
+        O.rmsprop(eps=1e-50),
+        O.adagrad(eps=1e-60),
+        O.nadam(eps=1e-50),
+        O.adadelta(eps=1e-50),
+        O.radam(eps=1e-50),
+    ):
         state = opt.init(params)
         for _ in range(7):
             updates, state = opt.update(g, state, params)
@@ -428,6 +508,7 @@ def test_weight_decay_needs_params():
 
 # ------------------------------------------------------------------------------------------------
 # Hyperparameters in the state: no recompilation, vmap over learning rates, set/get.
+
 
 def test_no_recompilation_on_second_call_or_new_learning_rate():
     traces = []
@@ -481,14 +562,14 @@ def test_schedule_learning_rate_reports_and_rescales():
     params, g = {"w": jnp.ones(2)}, {"w": jnp.ones(2)}
     state = opt.init(params)
     for k in range(3):
-        assert float(O.get_learning_rate(state)) == pytest.approx(0.1 * 0.5 ** k, rel=1e-14)
+        assert float(O.get_learning_rate(state)) == pytest.approx(0.1 * 0.5**k, rel=1e-14)
         updates, state = opt.update(g, state, params)
-        np.testing.assert_allclose(updates["w"], -0.1 * 0.5 ** k, rtol=1e-14)
+        np.testing.assert_allclose(updates["w"], -0.1 * 0.5**k, rtol=1e-14)
     # ReduceLROnPlateau-style: scale the current rate by 0.1; the schedule keeps decaying from there.
     state = O.set_learning_rate(state, 0.1 * O.get_learning_rate(state))
     for k in range(3, 6):
         updates, state = opt.update(g, state, params)
-        np.testing.assert_allclose(updates["w"], -0.01 * 0.5 ** k, rtol=1e-14)
+        np.testing.assert_allclose(updates["w"], -0.01 * 0.5**k, rtol=1e-14)
     # While the scheduled value is 0 there is nothing to rescale; the next step uses the set value.
     warm = O.sgd(S.linear(0.0, 1.0, 4))
     state = O.set_learning_rate(warm.init(params), 0.3)
@@ -520,13 +601,16 @@ def test_vmap_over_states_with_different_learning_rates():
 # ------------------------------------------------------------------------------------------------
 # Transforms.
 
+
 def test_masked_passes_other_leaves_through_as_optax_does():
     """optax.masked: the inner transform runs on the leaves marked True; every other leaf's update
     passes through UNTOUCHED (not zeroed), and masked-out leaves get no inner state."""
     params = {"w": jnp.array([1.0, 2.0]), "b": jnp.array([3.0]), "frozen": {"k": jnp.ones((2, 2))}}
     g = {"w": jnp.array([0.5, -1.0]), "b": jnp.array([2.0]), "frozen": {"k": jnp.full((2, 2), 0.25)}}
-    for mask in ({"w": True, "b": True, "frozen": False},               # a prefix of params
-                 lambda p: jax.tree.map(lambda x: x.ndim == 1, p)):     # a function of params
+    for mask in (
+        {"w": True, "b": True, "frozen": False},  # a prefix of params
+        lambda p: jax.tree.map(lambda x: x.ndim == 1, p),
+    ):  # a function of params
         opt = O.masked(O.adam(0.1), mask)
         state = opt.init(params)
         assert all(x.ndim <= 1 for x in jax.tree.leaves(state))  # no moments for the masked-out leaf
@@ -554,8 +638,11 @@ def test_masked_equals_optax_masked():
     params = jax.tree.map(jnp.asarray, params)
     mask = {"b": False, "w": True}
     ours = O.chain(O.masked(O.add_decayed_weights(0.3), mask), O.masked(O.scale_by_adam(), mask), O.scale(-0.1))
-    theirs = optax.chain(optax.masked(optax.add_decayed_weights(0.3), mask),
-                         optax.masked(optax.scale_by_adam(eps_root=0.0), mask), optax.scale(-0.1))
+    theirs = optax.chain(
+        optax.masked(optax.add_decayed_weights(0.3), mask),
+        optax.masked(optax.scale_by_adam(eps_root=0.0), mask),
+        optax.scale(-0.1),
+    )
     s1, s2 = ours.init(params), theirs.init(params)
     for g in grads:
         g = jax.tree.map(jnp.asarray, g)
@@ -590,23 +677,38 @@ def test_freeze_zeroes_marked_leaves_and_masked_spares_their_state():
 
 # Each named optimizer and the chain of public pieces it is documented to be.
 AS_CHAINS = [
-    (O.sgd(0.1, momentum=0.9, dampening=0.3, weight_decay=0.2),
-     O.chain(O.add_decayed_weights(0.2), O.trace(0.9, 0.3), O.scale_by_learning_rate(0.1))),
+    (
+        O.sgd(0.1, momentum=0.9, dampening=0.3, weight_decay=0.2),
+        O.chain(O.add_decayed_weights(0.2), O.trace(0.9, 0.3), O.scale_by_learning_rate(0.1)),
+    ),
     (O.nesterov(0.05), O.chain(O.trace(0.9, nesterov=True), O.scale_by_learning_rate(0.05))),
-    (O.adagrad(0.1, lr_decay=0.1, initial_accumulator_value=0.2),
-     O.chain(O.scale_by_adagrad(0.2, 1e-10, 0.1), O.scale_by_learning_rate(0.1))),
-    (O.rmsprop(0.01, momentum=0.5, centered=True, weight_decay=0.1),
-     O.chain(O.add_decayed_weights(0.1), O.scale_by_rms(0.99, 1e-8, centered=True), O.trace(0.5),
-             O.scale_by_learning_rate(0.01))),
+    (
+        O.adagrad(0.1, lr_decay=0.1, initial_accumulator_value=0.2),
+        O.chain(O.scale_by_adagrad(0.2, 1e-10, 0.1), O.scale_by_learning_rate(0.1)),
+    ),
+    (
+        O.rmsprop(0.01, momentum=0.5, centered=True, weight_decay=0.1),
+        O.chain(
+            O.add_decayed_weights(0.1),
+            O.scale_by_rms(0.99, 1e-8, centered=True),
+            O.trace(0.5),
+            O.scale_by_learning_rate(0.01),
+        ),
+    ),
     (O.adadelta(0.5), O.chain(O.scale_by_adadelta(0.9, 1e-6), O.scale_by_learning_rate(0.5))),
-    (O.adam(0.1, amsgrad=True, weight_decay=0.1),
-     O.chain(O.add_decayed_weights(0.1), O.scale_by_adam(amsgrad=True), O.scale_by_learning_rate(0.1))),
+    (
+        O.adam(0.1, amsgrad=True, weight_decay=0.1),
+        O.chain(O.add_decayed_weights(0.1), O.scale_by_adam(amsgrad=True), O.scale_by_learning_rate(0.1)),
+    ),
     (O.adamw(0.1), O.chain(O.scale_by_adam(), O.add_decayed_weights(1e-2), O.scale_by_learning_rate(0.1))),
     (O.adamax(0.1), O.chain(O.scale_by_adamax(), O.scale_by_learning_rate(0.1))),
     (O.nadam(0.1), O.chain(O.scale_by_nadam(), O.scale_by_learning_rate(0.1))),
     (O.radam(0.1), O.chain(O.scale_by_radam(), O.scale_by_learning_rate(0.1))),
     (O.rprop(0.1), O.chain(O.scale_by_rprop(0.1), O.scale(-1.0))),
-    (O.lion(0.1, weight_decay=0.5), O.chain(O.scale_by_lion(), O.add_decayed_weights(0.5), O.scale_by_learning_rate(0.1))),
+    (
+        O.lion(0.1, weight_decay=0.5),
+        O.chain(O.scale_by_lion(), O.add_decayed_weights(0.5), O.scale_by_learning_rate(0.1)),
+    ),
 ]
 
 
@@ -632,7 +734,7 @@ def ref_lamb(params, grads, lr, b1=0.9, b2=0.999, eps=1e-6, weight_decay=0.01):
         for k in theta:
             m[k] = b1 * m[k] + (1 - b1) * g[k]
             v_[k] = b2 * v_[k] + (1 - b2) * g[k] ** 2
-            r = (m[k] / (1 - b1 ** t)) / (np.sqrt(v_[k] / (1 - b2 ** t)) + eps) + weight_decay * theta[k]
+            r = (m[k] / (1 - b1**t)) / (np.sqrt(v_[k] / (1 - b2**t)) + eps) + weight_decay * theta[k]
             pn, rn = np.linalg.norm(theta[k]), np.linalg.norm(r)
             ratio = pn / rn if pn > 0 and rn > 0 else 1.0
             theta[k] = theta[k] - lr * ratio * r
@@ -642,8 +744,12 @@ def ref_lamb(params, grads, lr, b1=0.9, b2=0.999, eps=1e-6, weight_decay=0.01):
 
 def test_lamb_built_from_public_pieces_matches_numpy_reference():
     def lamb(learning_rate, weight_decay=0.01):
-        return O.chain(O.scale_by_adam(eps=1e-6), O.add_decayed_weights(weight_decay), O.scale_by_trust_ratio(),
-                       O.scale_by_learning_rate(learning_rate))
+        return O.chain(
+            O.scale_by_adam(eps=1e-6),
+            O.add_decayed_weights(weight_decay),
+            O.scale_by_trust_ratio(),
+            O.scale_by_learning_rate(learning_rate),
+        )
 
     params, grads = _problem(6)
     params["z"] = np.zeros(3)  # a zero-norm leaf: ratio 1, not 0/0
@@ -688,9 +794,9 @@ def test_inject_hyperparams_schedules_and_set_hyperparams():
     state = O.set_hyperparams(state, momentum=0.0)  # plain SGD from now on
     update = jax.jit(opt.update)  # the factory now sees tracers
     for k in range(3):
-        assert float(O.get_learning_rate(state)) == pytest.approx(0.1 * 0.5 ** k, rel=1e-14)
+        assert float(O.get_learning_rate(state)) == pytest.approx(0.1 * 0.5**k, rel=1e-14)
         u, state = update(g, state, params)
-        np.testing.assert_allclose(u["w"], -0.1 * 0.5 ** k, rtol=1e-14)
+        np.testing.assert_allclose(u["w"], -0.1 * 0.5**k, rtol=1e-14)
     with pytest.raises(ValueError, match="no hyperparameter 'nope'.*learning_rate"):
         O.set_hyperparams(state, nope=1.0)
     with pytest.raises(ValueError, match="momentum"):
@@ -723,11 +829,11 @@ def test_clip_scale_decay_schedule_and_chain():
     np.testing.assert_array_equal(run(O.clip_by_value(1.0)), [0.5, -1.0, 1.0])
     np.testing.assert_array_equal(run(O.scale(-0.5)), [-0.25, 2.0, -1.0])
     np.testing.assert_allclose(run(O.add_decayed_weights(0.1)), [0.6, -4.2, 2.3], rtol=1e-15)
-    sched = O.scale_by_schedule(lambda c: 2.0 ** -c)
+    sched = O.scale_by_schedule(lambda c: 2.0**-c)
     state = sched.init(params)
     for k in range(3):
         u, state = sched.update(g, state)
-        np.testing.assert_array_equal(u["x"], g["x"] * 2.0 ** -k)
+        np.testing.assert_array_equal(u["x"], g["x"] * 2.0**-k)
     # chain order: clip, then L2 term, then SGD with lr 1 (= negation).
     chained = run(O.chain(O.clip_by_value(1.0), O.add_decayed_weights(0.1), O.sgd(1.0)))
     np.testing.assert_allclose(chained, [-0.6, 1.2, -1.3], rtol=1e-15)
@@ -741,19 +847,30 @@ def test_clip_scale_decay_schedule_and_chain():
 # Validation and the registry.
 
 INVALID = [
-    (O.sgd, dict(learning_rate=-1.0), "learning_rate"), (O.sgd, dict(learning_rate=float("nan")), "learning_rate"),
-    (O.sgd, dict(momentum=-0.1), "momentum"), (O.sgd, dict(weight_decay=-1e-4), "weight_decay"),
-    (O.sgd, dict(nesterov=True), "nesterov"), (O.sgd, dict(momentum=0.9, dampening=0.1, nesterov=True), "nesterov"),
+    (O.sgd, dict(learning_rate=-1.0), "learning_rate"),
+    (O.sgd, dict(learning_rate=float("nan")), "learning_rate"),
+    (O.sgd, dict(momentum=-0.1), "momentum"),
+    (O.sgd, dict(weight_decay=-1e-4), "weight_decay"),
+    (O.sgd, dict(nesterov=True), "nesterov"),
+    (O.sgd, dict(momentum=0.9, dampening=0.1, nesterov=True), "nesterov"),
     (O.sgd, dict(dampening=1.5, momentum=0.9), "dampening"),
-    (O.adagrad, dict(lr_decay=-1.0), "lr_decay"), (O.adagrad, dict(eps=-1e-10), "eps"),
+    (O.adagrad, dict(lr_decay=-1.0), "lr_decay"),
+    (O.adagrad, dict(eps=-1e-10), "eps"),
     (O.adagrad, dict(initial_accumulator_value=-0.1), "initial_accumulator_value"),
-    (O.rmsprop, dict(decay=1.1), "decay"), (O.rmsprop, dict(eps=float("inf")), "eps"),
+    (O.rmsprop, dict(decay=1.1), "decay"),
+    (O.rmsprop, dict(eps=float("inf")), "eps"),
     (O.adadelta, dict(rho=-0.5), "rho"),
-    (O.adam, dict(b1=1.0), "b1"), (O.adam, dict(b2=-0.1), "b2"), (O.adam, dict(eps=-1e-8), "eps"),
-    (O.adamw, dict(weight_decay=-0.01), "weight_decay"), (O.adamax, dict(b2=float("nan")), "b2"),
-    (O.nadam, dict(momentum_decay=-4e-3), "momentum_decay"), (O.radam, dict(b1=1.5), "b1"),
-    (O.rprop, dict(etas=(1.2, 0.5)), "etas"), (O.rprop, dict(step_sizes=(1.0, 0.5)), "step_sizes"),
-    (O.rprop, dict(step_sizes=(-1.0, 0.5)), "step_sizes"), (O.lion, dict(b2=1.0), "b2"),
+    (O.adam, dict(b1=1.0), "b1"),
+    (O.adam, dict(b2=-0.1), "b2"),
+    (O.adam, dict(eps=-1e-8), "eps"),
+    (O.adamw, dict(weight_decay=-0.01), "weight_decay"),
+    (O.adamax, dict(b2=float("nan")), "b2"),
+    (O.nadam, dict(momentum_decay=-4e-3), "momentum_decay"),
+    (O.radam, dict(b1=1.5), "b1"),
+    (O.rprop, dict(etas=(1.2, 0.5)), "etas"),
+    (O.rprop, dict(step_sizes=(1.0, 0.5)), "step_sizes"),
+    (O.rprop, dict(step_sizes=(-1.0, 0.5)), "step_sizes"),
+    (O.lion, dict(b2=1.0), "b2"),
     (O.lion, dict(learning_rate=-1e-4), "learning_rate"),
 ]
 
@@ -772,8 +889,23 @@ def test_non_numeric_hyperparameters_raise_type_error():
 
 
 def test_registry():
-    assert O.names() == sorted(["sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adadelta", "adam", "adamw",
-                                "adamax", "nadam", "radam", "rprop", "lion"])
+    assert O.names() == sorted(
+        [
+            "sgd",
+            "momentum",
+            "nesterov",
+            "adagrad",
+            "rmsprop",
+            "adadelta",
+            "adam",
+            "adamw",
+            "adamax",
+            "nadam",
+            "radam",
+            "rprop",
+            "lion",
+        ]
+    )
     opt = O.get("Adam", learning_rate=0.5)
     assert float(O.get_learning_rate(opt.init({"x": jnp.ones(1)}))) == 0.5
     assert O.get(opt) is opt

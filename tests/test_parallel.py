@@ -1,5 +1,6 @@
 """fnn.parallel: data-parallel fit on 8 CPU devices and over 2 processes equals one device;
 sweep / fit_many of K models equals K separate fits; bad input."""
+
 import os
 import pathlib
 import subprocess
@@ -35,13 +36,29 @@ def runs(tmp_path_factory):
     env["JAX_PLATFORMS"] = "cpu"
     started = {
         "mesh": (tmp / "mesh.npz", [sys.executable, str(ROOT / "tests" / "_parallel_worker.py")]),
-        "processes": (tmp / "processes.npz", [sys.executable, str(ROOT / "examples" / "multiprocess_launcher.py"),
-                                               "--processes", "2", "--devices-per-process", "2", "--x64",
-                                               "--no-check", "--timeout", str(TIMEOUT), "--out"]),
+        "processes": (
+            tmp / "processes.npz",
+            [
+                sys.executable,
+                str(ROOT / "examples" / "multiprocess_launcher.py"),
+                "--processes",
+                "2",
+                "--devices-per-process",
+                "2",
+                "--x64",
+                "--no-check",
+                "--timeout",
+                str(TIMEOUT),
+                "--out",
+            ],
+        ),
     }
-    procs = {name: subprocess.Popen(cmd + [str(out)], env=env, cwd=ROOT, stdout=subprocess.PIPE,
-                                    stderr=subprocess.STDOUT, text=True)
-             for name, (out, cmd) in started.items()}
+    procs = {
+        name: subprocess.Popen(
+            cmd + [str(out)], env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
+        for name, (out, cmd) in started.items()
+    }
     yield {name: (procs[name], out) for name, (out, _) in started.items()}
     for p in procs.values():
         if p.poll() is None:
@@ -77,15 +94,26 @@ def _f64(tree):
 
 
 def _with_hparams(state, **values):
-    return state._replace(hparams={**state.hparams, **{k: jnp.asarray(v, state.hparams[k].dtype)
-                                                       for k, v in values.items()}})
+    return state._replace(
+        hparams={**state.hparams, **{k: jnp.asarray(v, state.hparams[k].dtype) for k, v in values.items()}}
+    )
 
 
 @pytest.fixture(scope="module")
 def swept():
     x, y = _data()
-    return fnn.sweep(NET, OPT, LOSS, x, y, seeds=[0, 1], learning_rates=[0.05, 0.2],
-                          weight_decays=[0.0, 0.01], dtype=jnp.float64, **SETTINGS)
+    return fnn.sweep(
+        NET,
+        OPT,
+        LOSS,
+        x,
+        y,
+        seeds=[0, 1],
+        learning_rates=[0.05, 0.2],
+        weight_decays=[0.0, 0.01],
+        dtype=jnp.float64,
+        **SETTINGS,
+    )
 
 
 def test_sweep_equals_separate_fits(swept):
@@ -94,7 +122,8 @@ def test_sweep_equals_separate_fits(swept):
     x, y = _data()
     res = swept
     assert [tuple(c.values()) for c in res.configs] == [
-        (s, lr, wd) for s in (0, 1) for lr in (0.05, 0.2) for wd in (0.0, 0.01)]
+        (s, lr, wd) for s in (0, 1) for lr in (0.05, 0.2) for wd in (0.0, 0.01)
+    ]
     chex.assert_tree_shape_prefix(res.params, (8,))
     chex.assert_tree_shape_prefix(res.opt_state, (8,))
     assert len(res.histories) == 8
@@ -113,7 +142,7 @@ def test_sweep_equals_separate_fits(swept):
         chex.assert_trees_all_close(got.params, ref.params, rtol=1e-12, atol=1e-14)
         chex.assert_trees_all_close(got.opt_state, ref.opt_state, rtol=1e-12, atol=1e-14)
         assert got.history.keys() == ref.history.keys() == {"loss", "accuracy", "val_loss", "val_accuracy"}
-        for k in ref.history.keys():
+        for k in ref.history:
             np.testing.assert_allclose(got.history[k], ref.history[k], rtol=1e-12, atol=1e-14)
         assert got.history.iterations_per_epoch == ref.history.iterations_per_epoch == 4
     # the models really differ: seeds, learning rates and weight decays all change the result
@@ -125,8 +154,18 @@ def test_sweep_again_with_other_values_compiles_nothing(swept, compiles):
     """Hyperparameters are arrays in the state: a second sweep of the same shapes reuses the program."""
     x, y = _data()
     with compiles() as c:
-        again = fnn.sweep(NET, OPT, LOSS, x, y, seeds=[5, 6], learning_rates=[0.01, 0.02],
-                               weight_decays=[0.1, 0.0], dtype=jnp.float64, **SETTINGS)
+        again = fnn.sweep(
+            NET,
+            OPT,
+            LOSS,
+            x,
+            y,
+            seeds=[5, 6],
+            learning_rates=[0.01, 0.02],
+            weight_decays=[0.1, 0.0],
+            dtype=jnp.float64,
+            **SETTINGS,
+        )
     assert c.count == 0
     assert again.configs[0] == {"seed": 5, "learning_rate": 0.01, "weight_decay": 0.1}
 

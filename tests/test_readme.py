@@ -1,4 +1,5 @@
 """The README's API tour runs as written (in a fresh process: it must not rely on x64 being on)."""
+
 import pathlib
 import re
 import subprocess

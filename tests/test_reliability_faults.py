@@ -4,6 +4,7 @@ checkpoint writes, interrupted and resumed runs, determinism, and float64 / bflo
 Every comparison of a resumed or repeated run is bit for bit (CPU), through the raw bytes of
 each leaf. The uninterrupted reference run is computed once per module.
 """
+
 import io
 import os
 import subprocess
@@ -59,6 +60,7 @@ def full_run():
 
 # ---------------------------------------------------------------- interrupted and resumed runs
 
+
 class Interrupt(Callback):
     """Raises ``exc`` at ``hook`` of epoch ``at``: a crash, a Ctrl-C, a pre-empted job."""
 
@@ -74,19 +76,22 @@ class Interrupt(Callback):
             raise self.exc("interrupted")
 
 
-@pytest.mark.parametrize("hook,at,exc,saved_epochs", [
-    ("begin", 2, KeyboardInterrupt, 2),   # after two epochs were saved
-    ("end", 1, RuntimeError, 1),          # epoch 1 ran but its checkpoint was never written
-    ("begin", 0, KeyboardInterrupt, None),  # nothing saved yet: resuming is a fresh start
-])
-def test_run_interrupted_by_an_exception_resumes_bit_identically(tmp_path, full_run, hook, at, exc,
-                                                                 saved_epochs):
+@pytest.mark.parametrize(
+    "hook,at,exc,saved_epochs",
+    [
+        ("begin", 2, KeyboardInterrupt, 2),  # after two epochs were saved
+        ("end", 1, RuntimeError, 1),  # epoch 1 ran but its checkpoint was never written
+        ("begin", 0, KeyboardInterrupt, None),  # nothing saved yet: resuming is a fresh start
+    ],
+)
+def test_run_interrupted_by_an_exception_resumes_bit_identically(tmp_path, full_run, hook, at, exc, saved_epochs):
     params, full = full_run
     x, y = _problem()
     path = tmp_path / "run.npz"
     with pytest.raises(exc, match="interrupted"):
-        fnn.fit(DROPNET, params, OPT, MSE, x, y, epochs=EPOCHS, checkpoint=path,
-                callbacks=[Interrupt(hook, at, exc)], **RUN)
+        fnn.fit(
+            DROPNET, params, OPT, MSE, x, y, epochs=EPOCHS, checkpoint=path, callbacks=[Interrupt(hook, at, exc)], **RUN
+        )
     if saved_epochs is None:
         assert not path.exists()
     else:
@@ -108,7 +113,7 @@ def test_failed_save_mid_run_keeps_the_previous_checkpoint_and_resumes(tmp_path,
         if len(calls) == 3:
             buf = io.BytesIO()
             real_savez(buf, **arrays)
-            f.write(buf.getvalue()[: len(buf.getvalue()) // 2])     # a truncated archive, then the crash
+            f.write(buf.getvalue()[: len(buf.getvalue()) // 2])  # a truncated archive, then the crash
             raise OSError(28, "No space left on device")
         return real_savez(f, **arrays)
 
@@ -116,7 +121,7 @@ def test_failed_save_mid_run_keeps_the_previous_checkpoint_and_resumes(tmp_path,
     with pytest.raises(OSError, match="No space left"):
         fnn.fit(DROPNET, params, OPT, MSE, x, y, epochs=EPOCHS, checkpoint=path, **RUN)
     monkeypatch.undo()
-    assert os.listdir(tmp_path) == ["run.npz"]                        # no half-written temp file
+    assert os.listdir(tmp_path) == ["run.npz"]  # no half-written temp file
     two = fnn.fit(DROPNET, params, OPT, MSE, x, y, epochs=2, **RUN)
     ck = checkpoint.load(path, params=two.params, opt_state=two.opt_state)
     assert ck.epoch == 2 and _bits(ck.params) == _bits(two.params)
@@ -149,7 +154,7 @@ def test_process_killed_mid_write_leaves_the_previous_checkpoint_readable(tmp_pa
     np.testing.assert_array_equal(ck.params["w"], np.arange(6.0))
     stray = [f for f in os.listdir(tmp_path) if f != "run.npz"]
     assert len(stray) == 1 and stray[0].startswith(".run.npz.") and stray[0].endswith(".tmp")
-    checkpoint.save(path, params={"w": np.ones(6)}, epoch=2)            # the next save just works
+    checkpoint.save(path, params={"w": np.ones(6)}, epoch=2)  # the next save just works
     assert checkpoint.load(path, params={"w": np.zeros(6)}).epoch == 2
 
 
@@ -168,12 +173,16 @@ def test_truncated_checkpoint_stops_fit_and_is_left_for_inspection(tmp_path, ful
 
 # ---------------------------------------------------------------- determinism
 
+
 def test_same_key_gives_bit_identical_runs_and_other_keys_differ(full_run):
     params, full = full_run
     x, y = _problem()
     _same_run(fnn.fit(DROPNET, params, OPT, MSE, x, y, epochs=EPOCHS, **RUN), full)
     other = fnn.fit(DROPNET, params, OPT, MSE, x, y, epochs=EPOCHS, **{**RUN, "key": jax.random.PRNGKey(8)})
-    assert all(not np.array_equal(a, b) for a, b in zip(jax.tree.leaves(other.params), jax.tree.leaves(full.params), strict=True))
+    assert all(
+        not np.array_equal(a, b)
+        for a, b in zip(jax.tree.leaves(other.params), jax.tree.leaves(full.params), strict=True)
+    )
     assert other.history["loss"] != full.history["loss"]
 
 
@@ -182,10 +191,11 @@ def test_shuffle_order_and_dropout_each_follow_the_key():
     plain = fnn.mlp([6, 2])
     p_plain = plain.init(KEY, (4,), jnp.float64)
     p_drop = DROPNET.init(KEY, (4,), jnp.float64)
-    for name, net, p, shuffle in (("shuffle only", plain, p_plain, True),
-                                  ("dropout only", DROPNET, p_drop, False)):
-        a, b, c = (fnn.fit(net, p, OPT, MSE, x, y, epochs=2, batch_size=3, shuffle=shuffle, key=k, verbose=0)
-                   for k in (RUN_KEY, RUN_KEY, jax.random.PRNGKey(8)))
+    for name, net, p, shuffle in (("shuffle only", plain, p_plain, True), ("dropout only", DROPNET, p_drop, False)):
+        a, b, c = (
+            fnn.fit(net, p, OPT, MSE, x, y, epochs=2, batch_size=3, shuffle=shuffle, key=k, verbose=0)
+            for k in (RUN_KEY, RUN_KEY, jax.random.PRNGKey(8))
+        )
         assert _bits(a.params) == _bits(b.params), name
         assert _bits(a.params) != _bits(c.params), name
     assert _bits(DROPNET.init(KEY, (4,))) == _bits(DROPNET.init(KEY, (4,)))
@@ -213,8 +223,20 @@ def test_terminate_on_nan_stops_at_the_first_bad_batch_with_last_finite_state(tm
     x, y, order = _overflowing(position, key)
     params = RELU.init(KEY, (4,), jnp.float64)
     path = tmp_path / "nan.npz"
-    res = fnn.fit(RELU, params, OPT, MSE, x, y, batch_size=4, epochs=3, key=key, verbose=0,
-                  callbacks=[TerminateOnNaN()], checkpoint=path)
+    res = fnn.fit(
+        RELU,
+        params,
+        OPT,
+        MSE,
+        x,
+        y,
+        batch_size=4,
+        epochs=3,
+        key=key,
+        verbose=0,
+        callbacks=[TerminateOnNaN()],
+        checkpoint=path,
+    )
     assert res.history.stop_reason == "nan" and res.history.stopped_epoch == 0
     assert res.history.epochs_run == 1 and not np.isfinite(res.history["loss"][0])
     # Replay with the single-step API in fit's order (batches of 4, 4, 3).
@@ -222,9 +244,10 @@ def test_terminate_on_nan_stops_at_the_first_bad_batch_with_last_finite_state(tm
     p, s = jax.tree.map(jnp.array, params), OPT.init(params)
     good = 0
     for start in (0, 4, 8):
-        idx = order[start:start + 4]
-        new_p, new_s, value = step(jax.tree.map(jnp.array, p), jax.tree.map(jnp.array, s), jnp.asarray(x[idx]),
-                                   jnp.asarray(y[idx]))
+        idx = order[start : start + 4]
+        new_p, new_s, value = step(
+            jax.tree.map(jnp.array, p), jax.tree.map(jnp.array, s), jnp.asarray(x[idx]), jnp.asarray(y[idx])
+        )
         if not np.isfinite(float(value)):
             break
         p, s, good = new_p, new_s, good + 1
@@ -248,11 +271,12 @@ def test_without_terminate_on_nan_fit_warns_once_pointing_at_the_caller():
     hits = [w for w in caught if issubclass(w.category, RuntimeWarning) and "non-finite" in str(w.message)]
     assert len(hits) == 1, [str(w.message) for w in caught]
     assert "epoch 1" in str(hits[0].message) and "TerminateOnNaN" in str(hits[0].message)
-    assert hits[0].filename == __file__                       # stacklevel points at this call
+    assert hits[0].filename == __file__  # stacklevel points at this call
     assert res.history.epochs_run == 3 and res.history.stop_reason == "epochs"
 
 
 # ---------------------------------------------------------------- gradients at kinks and extremes
+
 
 def _both(net, loss, params, x, y):
     """(manual, autodiff) (value, grads), jitted together: one compilation per call."""
@@ -268,14 +292,14 @@ def _finite(tree):
 def test_relu_at_exactly_zero_gives_zero_subgradient():
     rng = np.random.default_rng(0)
     params = RELU.init(KEY, (4,), jnp.float64)
-    params[0] = {"w": jnp.zeros((4, 3)), "b": jnp.zeros(3)}             # every pre-activation is 0
+    params[0] = {"w": jnp.zeros((4, 3)), "b": jnp.zeros(3)}  # every pre-activation is 0
     x, y = rng.normal(size=(5, 4)), rng.normal(size=(5, 2))
     (value, g), (value_a, g_a) = _both(RELU, MSE, params, x, y)
     chex.assert_trees_all_close(g, g_a, rtol=1e-12, atol=0)
-    out = np.asarray(params[1]["b"])                                   # h = 0, so y_pred = b1
+    out = np.asarray(params[1]["b"])  # h = 0, so y_pred = b1
     np.testing.assert_allclose([value, value_a], np.mean((out - y) ** 2), rtol=1e-12)
     d_out = 2 * (out - y) / y.size
-    np.testing.assert_array_equal(g[0]["w"], 0)                         # relu'(0) = 0
+    np.testing.assert_array_equal(g[0]["w"], 0)  # relu'(0) = 0
     np.testing.assert_array_equal(g[1]["w"], 0)
     np.testing.assert_allclose(g[1]["b"], d_out.sum(0), rtol=1e-12)
 
@@ -286,11 +310,11 @@ def test_mae_at_zero_residual_is_finite_and_matches_autodiff():
     params = net.init(KEY, (3,), jnp.float64)
     x = rng.normal(size=(6, 3))
     y = np.asarray(net.apply(params, x)).copy()
-    y[::2] += rng.normal(size=(3, 2))                                   # half the residuals exactly 0
+    y[::2] += rng.normal(size=(3, 2))  # half the residuals exactly 0
     mae = fnn.losses.get("mae")
     (value, g), (value_a, g_a) = _both(net, mae, params, x, y)
     r = np.asarray(net.apply(params, x)) - y
-    d = np.where(r >= 0, 1.0, -1.0) / r.size                            # the documented +1 at r == 0
+    d = np.where(r >= 0, 1.0, -1.0) / r.size  # the documented +1 at r == 0
     np.testing.assert_allclose([value, value_a], np.abs(r).mean(), rtol=1e-12)
     np.testing.assert_allclose(g[0]["w"], x.T @ d, rtol=1e-12)
     chex.assert_trees_all_close(g, g_a, rtol=1e-12)
@@ -315,7 +339,7 @@ def test_saturated_outputs_and_huge_logits_give_finite_exact_gradients(dtype):
     log_q = z - z.max(1, keepdims=True)
     log_q -= np.log(np.exp(log_q).sum(1, keepdims=True))
     with np.errstate(over="ignore"):
-        sigmoid = 1 / (1 + np.exp(-z))                                # exp(1e4) = inf -> exactly 0
+        sigmoid = 1 / (1 + np.exp(-z))  # exp(1e4) = inf -> exactly 0
     for name, (loss, y) in cases.items():
         (value, g), (value_a, g_a) = _both(net, loss, params, x, jnp.asarray(y, dtype if y.dtype.kind == "f" else None))
         assert _finite((value, g)), name
@@ -334,19 +358,34 @@ def test_saturated_outputs_and_huge_logits_give_finite_exact_gradients(dtype):
     (value, g), (value_a, g_a) = _both(sig, bce, params, x, jnp.asarray(onehot, dtype))
     assert _finite((value, g)) and _finite(g_a)
     npdt = np.dtype(dtype)
-    eps = npdt.type(1e-7)                                  # the clip bounds live in the data's dtype
+    eps = npdt.type(1e-7)  # the clip bounds live in the data's dtype
     p = np.clip(sigmoid.astype(npdt), eps, npdt.type(1) - eps).astype(np.float64)
     want = np.mean(-(onehot * np.log(p) + (1 - onehot) * np.log(1 - p)))
     np.testing.assert_allclose([value, value_a], want, rtol=1e-4 if dtype == jnp.float32 else 1e-12)
-    np.testing.assert_array_equal(g[0]["w"], 0)          # clipped: no gradient flows, like Keras
+    np.testing.assert_array_equal(g[0]["w"], 0)  # clipped: no gradient flows, like Keras
     chex.assert_trees_all_close(g, g_a, **tol)
 
 
-ACTIVATIONS = ["sigmoid", "tanh", "relu", "relu6", "leaky_relu", "elu", "selu", "gelu", "gelu_tanh",
-               "silu", "softplus", "softsign", "hard_sigmoid", "mish", "linear"]
+ACTIVATIONS = [
+    "sigmoid",
+    "tanh",
+    "relu",
+    "relu6",
+    "leaky_relu",
+    "elu",
+    "selu",
+    "gelu",
+    "gelu_tanh",
+    "silu",
+    "softplus",
+    "softsign",
+    "hard_sigmoid",
+    "mish",
+    "linear",
+]
 
 
-@pytest.mark.parametrize("dtype", [jnp.float32])   # float64 has 10^300 of headroom: nothing to learn
+@pytest.mark.parametrize("dtype", [jnp.float32])  # float64 has 10^300 of headroom: nothing to learn
 def test_inputs_of_1e6_give_finite_gradients_matching_autodiff(dtype):
     nets = {a: fnn.mlp([3, 2], activation=a) for a in ACTIVATIONS}
     params = {a: net.init(KEY, (2,), dtype) for a, net in nets.items()}
@@ -357,8 +396,10 @@ def test_inputs_of_1e6_give_finite_gradients_matching_autodiff(dtype):
     def all_grads(ps):
         out = {}
         for a, net in nets.items():
-            out[a] = (fnn.value_and_grad(net, MSE, "manual")(ps[a], x, y),
-                      fnn.value_and_grad(net, MSE, "autodiff")(ps[a], x, y))
+            out[a] = (
+                fnn.value_and_grad(net, MSE, "manual")(ps[a], x, y),
+                fnn.value_and_grad(net, MSE, "autodiff")(ps[a], x, y),
+            )
         return out
 
     for a, ((value, g), (value_a, g_a)) in all_grads(params).items():
@@ -366,11 +407,13 @@ def test_inputs_of_1e6_give_finite_gradients_matching_autodiff(dtype):
         np.testing.assert_allclose(value, value_a, rtol=1e-6 if dtype == jnp.float32 else 1e-12, err_msg=a)
         scale = max(float(jnp.max(jnp.abs(l))) for l in jax.tree.leaves(g_a))
         for l, l_a in zip(jax.tree.leaves(g), jax.tree.leaves(g_a), strict=True):
-            np.testing.assert_allclose(l, l_a, rtol=1e-4 if dtype == jnp.float32 else 1e-10,
-                                       atol=1e-6 * scale, err_msg=a)
+            np.testing.assert_allclose(
+                l, l_a, rtol=1e-4 if dtype == jnp.float32 else 1e-10, atol=1e-6 * scale, err_msg=a
+            )
 
 
 # ---------------------------------------------------------------- dtypes end to end
+
 
 def _numpy_adam_linear(w, b, x, y, steps, lr=1e-2, b1=0.9, b2=0.999, eps=1e-8):
     """Full-batch Adam (torch.optim.Adam's rule) on y_pred = x w + b with MSE, in float64."""
@@ -384,7 +427,7 @@ def _numpy_adam_linear(w, b, x, y, steps, lr=1e-2, b1=0.9, b2=0.999, eps=1e-8):
         for i, g in enumerate(grads):
             m[i] = b1 * m[i] + (1 - b1) * g
             v[i] = b2 * v[i] + (1 - b2) * g * g
-            theta[i] = theta[i] - lr / (1 - b1 ** t) * m[i] / (np.sqrt(v[i]) / np.sqrt(1 - b2 ** t) + eps)
+            theta[i] = theta[i] - lr / (1 - b1**t) * m[i] / (np.sqrt(v[i]) / np.sqrt(1 - b2**t) + eps)
     return theta, m, v
 
 
@@ -395,8 +438,9 @@ def test_float64_end_to_end_matches_a_numpy_adam_loop():
     x32 = rng.normal(size=(8, 3)).astype(np.float32)
     y = rng.normal(size=(8, 2))
     res = fnn.fit(net, params, OPT, MSE, x32, y, batch_size=8, epochs=5, shuffle=False, verbose=0)
-    (w, b), m, v = _numpy_adam_linear(np.asarray(params[0]["w"]), np.asarray(params[0]["b"]),
-                                      x32.astype(np.float64), y, steps=5)
+    (w, b), m, v = _numpy_adam_linear(
+        np.asarray(params[0]["w"]), np.asarray(params[0]["b"]), x32.astype(np.float64), y, steps=5
+    )
     # float32 moments or a float32 copy of the data would be off by ~1e-7, not 1e-13
     tight = dict(rtol=1e-12, atol=1e-15)
     np.testing.assert_allclose(res.params[0]["w"], w, **tight)
@@ -406,8 +450,7 @@ def test_float64_end_to_end_matches_a_numpy_adam_loop():
     floats = [a for a in jax.tree.leaves((res.params, res.opt_state)) if jnp.issubdtype(a.dtype, jnp.floating)]
     assert {str(a.dtype) for a in floats} == {"float64"}
     # float32 data is cast exactly: the same run on the float64 values is bit-identical
-    again = fnn.fit(net, params, OPT, MSE, x32.astype(np.float64), y, batch_size=8, epochs=5,
-                    shuffle=False, verbose=0)
+    again = fnn.fit(net, params, OPT, MSE, x32.astype(np.float64), y, batch_size=8, epochs=5, shuffle=False, verbose=0)
     assert _bits(again.params) == _bits(res.params)
     out = fnn.evaluate(net, res.params, MSE, x32, y, batch_size=3)
     np.testing.assert_allclose(out["loss"], np.mean((x32.astype(np.float64) @ w + b - y) ** 2), rtol=1e-12)
@@ -423,20 +466,26 @@ def test_bfloat16_params_train_with_float32_moments(tmp_path):
     # float32 rounding -- which bfloat16 moments (8-bit mantissa) could not.
     one = fnn.fit(net, params, OPT, MSE, x, y, batch_size=12, epochs=1, shuffle=False, verbose=0)
     _, g = jax.jit(fnn.value_and_grad(net, MSE, "manual"))(
-        params, jnp.asarray(x, jnp.bfloat16), jnp.asarray(y, jnp.bfloat16))
+        params, jnp.asarray(x, jnp.bfloat16), jnp.asarray(y, jnp.bfloat16)
+    )
     one_b1, one_b2 = np.float32(1) - np.float32(0.9), np.float32(1) - np.float32(0.999)
-    for leaf, mu, nu, grad in zip(jax.tree.leaves(one.params), jax.tree.leaves(one.opt_state.inner_state[0].mu),
-                                  jax.tree.leaves(one.opt_state.inner_state[0].nu), jax.tree.leaves(g), strict=True):
+    for leaf, mu, nu, grad in zip(
+        jax.tree.leaves(one.params),
+        jax.tree.leaves(one.opt_state.inner_state[0].mu),
+        jax.tree.leaves(one.opt_state.inner_state[0].nu),
+        jax.tree.leaves(g),
+        strict=True,
+    ):
         assert leaf.dtype == jnp.bfloat16 and mu.dtype == nu.dtype == jnp.float32
         g_fit = np.asarray(mu) / one_b1
         np.testing.assert_allclose(nu, one_b2 * g_fit * g_fit, rtol=1e-5, atol=1e-30)
-        np.testing.assert_allclose(g_fit, np.asarray(grad, np.float32), rtol=2 ** -7, atol=1e-6)
+        np.testing.assert_allclose(g_fit, np.asarray(grad, np.float32), rtol=2**-7, atol=1e-6)
     # first Adam step = -lr * sign(g) (up to eps), rounded once into bfloat16
     for p0, p1, grad in zip(jax.tree.leaves(params), jax.tree.leaves(one.params), jax.tree.leaves(g), strict=True):
         g32 = np.asarray(grad, np.float32)
         step = (np.float32(-0.01) * g32 / (np.abs(g32) + np.float32(1e-8))).astype(ml_dtypes.bfloat16)
         want = (np.asarray(p0).astype(ml_dtypes.bfloat16) + step).astype(np.float32)
-        np.testing.assert_allclose(np.asarray(p1, np.float32), want, rtol=2 ** -7, atol=1e-30)
+        np.testing.assert_allclose(np.asarray(p1, np.float32), want, rtol=2**-7, atol=1e-30)
     # a longer run: still bfloat16, finite, learning; and its checkpoint resumes bit-identically
     kw = dict(batch_size=4, key=RUN_KEY, verbose=0)
     full = fnn.fit(net, params, OPT, MSE, x, y, epochs=6, **kw)

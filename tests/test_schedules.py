@@ -1,4 +1,5 @@
 """Schedules against closed forms written in plain Python (float64)."""
+
 from __future__ import annotations
 
 import math
@@ -41,26 +42,46 @@ CASES = [
     ("constant", S.constant(0.3), lambda k: 0.3),
     ("exponential", S.exponential_decay(0.1, 5, 0.5), lambda k: 0.1 * 0.5 ** (k / 5)),
     ("exponential-staircase", S.exponential_decay(0.1, 5, 0.5, staircase=True), lambda k: 0.1 * 0.5 ** (k // 5)),
-    ("exponential-begin-end", S.exponential_decay(0.1, 4, 0.5, transition_begin=10, end_value=0.01),
-     lambda k: max(0.1 * 0.5 ** (max(k - 10, 0) / 4), 0.01)),
-    ("exponential-growth-end", S.exponential_decay(0.1, 4, 2.0, end_value=0.5),
-     lambda k: min(0.1 * 2.0 ** (k / 4), 0.5)),
-    ("piecewise", S.piecewise_constant([5, 12], [1.0, 0.5, 0.1]),
-     lambda k: 1.0 if k <= 5 else (0.5 if k <= 12 else 0.1)),
+    (
+        "exponential-begin-end",
+        S.exponential_decay(0.1, 4, 0.5, transition_begin=10, end_value=0.01),
+        lambda k: max(0.1 * 0.5 ** (max(k - 10, 0) / 4), 0.01),
+    ),
+    (
+        "exponential-growth-end",
+        S.exponential_decay(0.1, 4, 2.0, end_value=0.5),
+        lambda k: min(0.1 * 2.0 ** (k / 4), 0.5),
+    ),
+    (
+        "piecewise",
+        S.piecewise_constant([5, 12], [1.0, 0.5, 0.1]),
+        lambda k: 1.0 if k <= 5 else (0.5 if k <= 12 else 0.1),
+    ),
     ("cosine", S.cosine_decay(0.2, 30), lambda k: 0.2 * 0.5 * (1 + math.cos(math.pi * min(k, 30) / 30))),
-    ("cosine-alpha", S.cosine_decay(0.2, 30, alpha=0.1),
-     lambda k: 0.2 * (0.9 * 0.5 * (1 + math.cos(math.pi * min(k, 30) / 30)) + 0.1)),
-    ("warmup-cosine", S.warmup_cosine_decay(0.0, 1.0, 5, 25, end_value=0.05),
-     lambda k: k / 5 if k < 5 else 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(k - 5, 20) / 20))),
-    ("warmup-cosine-no-warmup", S.warmup_cosine_decay(0.3, 1.0, 0, 20),
-     lambda k: 0.5 * (1 + math.cos(math.pi * min(k, 20) / 20))),
+    (
+        "cosine-alpha",
+        S.cosine_decay(0.2, 30, alpha=0.1),
+        lambda k: 0.2 * (0.9 * 0.5 * (1 + math.cos(math.pi * min(k, 30) / 30)) + 0.1),
+    ),
+    (
+        "warmup-cosine",
+        S.warmup_cosine_decay(0.0, 1.0, 5, 25, end_value=0.05),
+        lambda k: k / 5 if k < 5 else 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(k - 5, 20) / 20)),
+    ),
+    (
+        "warmup-cosine-no-warmup",
+        S.warmup_cosine_decay(0.3, 1.0, 0, 20),
+        lambda k: 0.5 * (1 + math.cos(math.pi * min(k, 20) / 20)),
+    ),
     ("linear", S.linear(1.0, 0.1, 20), lambda k: 1.0 + (0.1 - 1.0) * min(k, 20) / 20),
-    ("linear-begin", S.linear(1.0, 0.0, 10, transition_begin=5),
-     lambda k: 1.0 - min(max(k - 5, 0), 10) / 10),
+    ("linear-begin", S.linear(1.0, 0.0, 10, transition_begin=5), lambda k: 1.0 - min(max(k - 5, 0), 10) / 10),
     ("polynomial", S.polynomial(1.0, 0.01, 2.0, 25), lambda k: 0.99 * (1 - min(k, 25) / 25) ** 2 + 0.01),
     ("one_cycle", S.one_cycle(30, 0.5), lambda k: _one_cycle_torch(min(k, 29), 30, 0.5, 0.3, 25.0, 1e4)),
-    ("one_cycle-options", S.one_cycle(35, 2.0, pct_start=0.4, div_factor=10.0, final_div_factor=100.0),
-     lambda k: _one_cycle_torch(min(k, 34), 35, 2.0, 0.4, 10.0, 100.0)),
+    (
+        "one_cycle-options",
+        S.one_cycle(35, 2.0, pct_start=0.4, div_factor=10.0, final_div_factor=100.0),
+        lambda k: _one_cycle_torch(min(k, 34), 35, 2.0, 0.4, 10.0, 100.0),
+    ),
 ]
 
 
@@ -78,8 +99,12 @@ def test_one_cycle_endpoints():
 
 
 @settings(max_examples=25, deadline=None)
-@given(init=st.floats(1e-4, 10.0), alpha=st.floats(0.0, 1.0, allow_subnormal=False), decay_steps=st.integers(1, 500),
-       step=st.integers(0, 1000))
+@given(
+    init=st.floats(1e-4, 10.0),
+    alpha=st.floats(0.0, 1.0, allow_subnormal=False),
+    decay_steps=st.integers(1, 500),
+    step=st.integers(0, 1000),
+)
 def test_cosine_decay_bounds_and_monotone(init, alpha, decay_steps, step):
     sched = S.cosine_decay(init, decay_steps, alpha)
     now, nxt = float(sched(step)), float(sched(step + 1))

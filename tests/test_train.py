@@ -1,4 +1,5 @@
 """fit against an explicit NumPy float64 loop written from Keras's rules; steps, resume, NaN, caching."""
+
 import math
 import warnings
 
@@ -29,10 +30,10 @@ def _numpy_mse_grads(p, x, y):
     h = np.tanh(z1)
     out = h @ p[1]["w"] + p[1]["b"]
     r = out - y
-    loss = np.mean(r ** 2)
+    loss = np.mean(r**2)
     d_out = 2 * r / r.size
     dh = d_out @ p[1]["w"].T
-    dz1 = dh * (1 - h ** 2)
+    dz1 = dh * (1 - h**2)
     grads = [{"w": x.T @ dz1, "b": dz1.sum(0)}, {"w": h.T @ d_out, "b": d_out.sum(0)}]
     return loss, grads
 
@@ -47,7 +48,7 @@ def _keras_sgd_reference(p, x, y, *, lr, batch_size, epochs, orders):
         order = orders[e]
         total = 0.0
         for it in range(math.ceil(n / batch_size)):
-            idx = order[it * batch_size:(it + 1) * batch_size]
+            idx = order[it * batch_size : (it + 1) * batch_size]
             value, g = _numpy_mse_grads(p, x[idx], y[idx])
             total += value * len(idx)
             p = jax.tree.map(lambda a, b: a - lr * b, p, g)
@@ -65,8 +66,9 @@ def test_fit_sgd_equals_numpy_keras_loop(batch_size, shuffle):
     x, y = _problem()
     params = NET.init(KEY, (4,), jnp.float64)
     k = jax.random.PRNGKey(42)
-    res = fnn.fit(NET, params, O.sgd(0.1), MSE, x, y, batch_size=batch_size, epochs=2, shuffle=shuffle, key=k,
-                  verbose=0)
+    res = fnn.fit(
+        NET, params, O.sgd(0.1), MSE, x, y, batch_size=batch_size, epochs=2, shuffle=shuffle, key=k, verbose=0
+    )
     orders = [_perm(k, e, 10) if shuffle else np.arange(10) for e in range(2)]
     ref_p, ref_losses = _keras_sgd_reference(params, x, y, lr=0.1, batch_size=batch_size, epochs=2, orders=orders)
     assert res.history.iterations_per_epoch == math.ceil(10 / batch_size)
@@ -79,8 +81,19 @@ def test_fit_sgd_equals_numpy_keras_loop(batch_size, shuffle):
 def test_validation_split_takes_the_last_samples_before_shuffling():
     x, y = _problem(10)
     params = NET.init(KEY, (4,), jnp.float64)
-    res = fnn.fit(NET, params, O.sgd(0.1), MSE, x, y, batch_size=4, epochs=1, validation_split=0.3,
-                  key=jax.random.PRNGKey(1), verbose=0)
+    res = fnn.fit(
+        NET,
+        params,
+        O.sgd(0.1),
+        MSE,
+        x,
+        y,
+        batch_size=4,
+        epochs=1,
+        validation_split=0.3,
+        key=jax.random.PRNGKey(1),
+        verbose=0,
+    )
     # 7 training samples -> ceil(7/4) = 2 iterations; validation = samples 7, 8, 9 at end-of-epoch weights
     assert res.history.iterations_per_epoch == 2
     orders = [_perm(jax.random.PRNGKey(1), 0, 7)]
@@ -108,8 +121,19 @@ def test_terminate_on_nan_returns_last_finite_params_and_says_why():
     x, y = _problem(12)
     x = x * 1e3
     params = NET.init(KEY, (4,), jnp.float64)
-    res = fnn.fit(NET, params, O.sgd(1e6), MSE, x, y, batch_size=2, epochs=50, shuffle=False,
-                  callbacks=[TerminateOnNaN()], verbose=0)
+    res = fnn.fit(
+        NET,
+        params,
+        O.sgd(1e6),
+        MSE,
+        x,
+        y,
+        batch_size=2,
+        epochs=50,
+        shuffle=False,
+        callbacks=[TerminateOnNaN()],
+        verbose=0,
+    )
     assert res.history.stop_reason == "nan" and 1 <= res.history.epochs_run < 50
     assert not np.isfinite(res.history["loss"][-1]) and np.all(np.isfinite(res.history["loss"][:-1]))
     assert all(bool(jnp.all(jnp.isfinite(leaf))) for leaf in jax.tree.leaves(res.params))
@@ -120,7 +144,7 @@ def test_terminate_on_nan_returns_last_finite_params_and_says_why():
     for _ in range(res.history.epochs_run):
         for i in range(6):
             last = jax.tree.map(jnp.array, p)
-            p, s, value = step(p, s, jnp.asarray(x[2 * i:2 * i + 2]), jnp.asarray(y[2 * i:2 * i + 2]))
+            p, s, value = step(p, s, jnp.asarray(x[2 * i : 2 * i + 2]), jnp.asarray(y[2 * i : 2 * i + 2]))
             if not np.isfinite(float(value)):
                 done = True
                 break
@@ -151,7 +175,7 @@ def test_reduce_lr_on_plateau_changes_the_rate_without_recompiling(compiles):
     with compiles() as c:
         res = fnn.fit(NET, params, opt, MSE, x, y, batch_size=8, epochs=5, verbose=0, callbacks=[cb])
     assert c.count == 0
-    np.testing.assert_allclose(float(O.get_learning_rate(res.opt_state)), 0.8 * 0.5 ** 4, rtol=1e-12)
+    np.testing.assert_allclose(float(O.get_learning_rate(res.opt_state)), 0.8 * 0.5**4, rtol=1e-12)
     # logged: the rate each epoch ran with (reduced at the end of epochs 2..5)
     np.testing.assert_allclose(res.history["learning_rate"], [0.8, 0.8, 0.4, 0.2, 0.1], rtol=1e-12)
 
@@ -161,8 +185,7 @@ def test_early_stopping_restores_best_weights_in_fit():
     params = NET.init(KEY, (4,), jnp.float64)
     es = EarlyStopping(monitor="loss", patience=1, restore_best_weights=True)
     # A huge rate makes the loss bounce; the restored weights are those of the best epoch.
-    res = fnn.fit(NET, params, O.sgd(3.0), MSE, x, y, batch_size=10, epochs=8, shuffle=False, verbose=0,
-                  callbacks=[es])
+    res = fnn.fit(NET, params, O.sgd(3.0), MSE, x, y, batch_size=10, epochs=8, shuffle=False, verbose=0, callbacks=[es])
     losses = res.history["loss"]
     best = int(np.argmin(losses))
     # the loss reported for epoch e is measured before epoch e's update: the weights after epoch best-1
@@ -191,19 +214,23 @@ def test_digits_reaches_96_percent_test_accuracy():
     net = fnn.mlp([64, 64, 10])
     params = net.init(KEY, (x_tr.shape[1],))
     loss = fnn.losses.get("sparse_categorical_crossentropy", from_logits=True)
-    res = fnn.fit(net, params, O.adam(1e-3), loss, x_tr, y_tr, batch_size=32, epochs=30, key=KEY, verbose=0,
-                  metrics=["accuracy"])
+    res = fnn.fit(
+        net, params, O.adam(1e-3), loss, x_tr, y_tr, batch_size=32, epochs=30, key=KEY, verbose=0, metrics=["accuracy"]
+    )
     out = fnn.evaluate(net, res.params, loss, x_te, y_te, metrics=["accuracy"])
     assert out["accuracy"] >= 0.96, out
 
 
-@pytest.mark.parametrize("kwargs,match", [
-    (dict(batch_size=0), "batch_size"),
-    (dict(epochs=-1), "epochs"),
-    (dict(validation_split=1.0), "validation_split"),
-    (dict(grad="numeric"), "grad"),
-    (dict(verbose=3), "verbose"),
-])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        (dict(batch_size=0), "batch_size"),
+        (dict(epochs=-1), "epochs"),
+        (dict(validation_split=1.0), "validation_split"),
+        (dict(grad="numeric"), "grad"),
+        (dict(verbose=3), "verbose"),
+    ],
+)
 def test_bad_arguments_raise_before_compiling(kwargs, match):
     x, y = _problem(6)
     params = NET.init(KEY, (4,), jnp.float64)

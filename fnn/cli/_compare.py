@@ -2,6 +2,7 @@
 from the same initial parameters, summarise (mean ± std over seeds), and write the table,
 ``results.json``, ``results.csv`` and the loss plots. The argument handling lives in
 :mod:`fnn.cli`."""
+
 from __future__ import annotations
 
 import csv
@@ -27,16 +28,25 @@ from fnn.train import evaluate, fit, fit_many
 
 # Rates that train the default digits network well in a few dozen epochs with batch size 32.
 DEFAULT_LEARNING_RATES: dict[str, float] = {
-    "sgd": 0.1, "momentum": 0.05, "nesterov": 0.05, "adagrad": 0.05, "rmsprop": 1e-3,
-    "adadelta": 1.0, "adam": 2e-3, "adamw": 2e-3, "adamax": 2e-3, "nadam": 2e-3, "radam": 2e-3,
-    "rprop": 1e-2, "lion": 3e-4,
+    "sgd": 0.1,
+    "momentum": 0.05,
+    "nesterov": 0.05,
+    "adagrad": 0.05,
+    "rmsprop": 1e-3,
+    "adadelta": 1.0,
+    "adam": 2e-3,
+    "adamw": 2e-3,
+    "adamax": 2e-3,
+    "nadam": 2e-3,
+    "radam": 2e-3,
+    "rprop": 1e-2,
+    "lion": 3e-4,
 }
 FILE_DATASETS = ("mnist", "fashion_mnist")
 
 
 class UsageError(Exception):
     """A bad argument found after parsing (a data set, checkpoint or loss that does not fit)."""
-
 
 
 # --------------------------------------------------------------------------------------------
@@ -72,8 +82,10 @@ def load_problem(dataset: str, loss_name: str | None = None, path: str | None = 
     """
     info = _datasets.info(dataset)
     if dataset in FILE_DATASETS and path is None:
-        raise UsageError(f"data set {dataset!r} is read from local files: give --path (a folder "
-                         "with the four IDX files, or an .npz with x_train, y_train, x_test, y_test)")
+        raise UsageError(
+            f"data set {dataset!r} is read from local files: give --path (a folder "
+            "with the four IDX files, or an .npz with x_train, y_train, x_test, y_test)"
+        )
     try:
         (x_tr, y_tr), (x_te, y_te) = _datasets.load(dataset, **({"path": path} if path else {}))
     except (ValueError, FileNotFoundError) as err:
@@ -127,11 +139,21 @@ def _mean_curve(curves: Sequence[Sequence[float]]) -> list[float]:
     return [float(np.mean([c[i] for c in curves if len(c) > i])) for i in range(longest)]
 
 
-def run_comparison(problem: Problem, *, optimizers: Sequence[str], batch_sizes: Sequence[int | None],
-                   epochs: int, hidden: Sequence[int], activation: str = "relu", seeds: int = 3,
-                   learning_rate: float | None = None, grad: str = "manual",
-                   validation_split: float = 0.2, early_stopping: int | None = None,
-                   log=None) -> list[dict[str, Any]]:
+def run_comparison(
+    problem: Problem,
+    *,
+    optimizers: Sequence[str],
+    batch_sizes: Sequence[int | None],
+    epochs: int,
+    hidden: Sequence[int],
+    activation: str = "relu",
+    seeds: int = 3,
+    learning_rate: float | None = None,
+    grad: str = "manual",
+    validation_split: float = 0.2,
+    early_stopping: int | None = None,
+    log=None,
+) -> list[dict[str, Any]]:
     """Trains one network per (optimizer, batch size, seed) and returns one dict per run.
 
     For a given seed every run starts from the same initial parameters and sees the batches in
@@ -156,15 +178,20 @@ def run_comparison(problem: Problem, *, optimizers: Sequence[str], batch_sizes: 
         for bs in batch_sizes:
             batch = x_tr.shape[0] if bs is None else bs
 
-            same = {"batch_size": batch, "shuffle": True, "validation_data": val,
-                    "metrics": [problem.metric], "grad": grad, "verbose": 0}
+            same = {
+                "batch_size": batch,
+                "shuffle": True,
+                "validation_data": val,
+                "metrics": [problem.metric],
+                "grad": grad,
+                "verbose": 0,
+            }
             if together:
                 # All seeds in one vmapped program (fnn.fit_many); each equals its own fit.
                 t0 = time.perf_counter()
                 fit_many(net, stacked, opt, problem.loss, x_tr, y_tr, epochs=1, key=stacked_keys, **same)
                 compile_s = time.perf_counter() - t0
-                many = fit_many(net, stacked, opt, problem.loss, x_tr, y_tr, epochs=epochs, key=stacked_keys,
-                                **same)
+                many = fit_many(net, stacked, opt, problem.loss, x_tr, y_tr, epochs=epochs, key=stacked_keys, **same)
                 results = [many.result(i) for i in range(seeds)]
             else:
                 t0 = time.perf_counter()
@@ -176,23 +203,54 @@ def run_comparison(problem: Problem, *, optimizers: Sequence[str], batch_sizes: 
                 if together:
                     result = results[seed]
                 else:
-                    cbs = [] if early_stopping is None or val is None else [
-                        _callbacks.EarlyStopping(patience=early_stopping, restore_best_weights=True)]
-                    result = fit(net, inits[seed], opt, problem.loss, x_tr, y_tr, epochs=epochs,
-                                 key=keys[seed][1], callbacks=cbs, **same)
+                    cbs = (
+                        []
+                        if early_stopping is None or val is None
+                        else [_callbacks.EarlyStopping(patience=early_stopping, restore_best_weights=True)]
+                    )
+                    result = fit(
+                        net,
+                        inits[seed],
+                        opt,
+                        problem.loss,
+                        x_tr,
+                        y_tr,
+                        epochs=epochs,
+                        key=keys[seed][1],
+                        callbacks=cbs,
+                        **same,
+                    )
                 h = result.history
-                test = evaluate(net, result.params, problem.loss, problem.x_test,
-                                         problem.y_test, metrics=[problem.metric], batch_size=1024)
-                per_seed.append({"seed": seed, "epochs_run": h.epochs_run, "history": h.history,
-                                 "epoch_times": h.times, "train_s": float(sum(h.times)) / (seeds if together else 1),
-                                 "stop_reason": h.stop_reason, "test": test})
-            runs.append(_summarise(name, lr, bs, batch, h.iterations_per_epoch, compile_s, per_seed,
-                                   problem.metric.name))
+                test = evaluate(
+                    net,
+                    result.params,
+                    problem.loss,
+                    problem.x_test,
+                    problem.y_test,
+                    metrics=[problem.metric],
+                    batch_size=1024,
+                )
+                per_seed.append(
+                    {
+                        "seed": seed,
+                        "epochs_run": h.epochs_run,
+                        "history": h.history,
+                        "epoch_times": h.times,
+                        "train_s": float(sum(h.times)) / (seeds if together else 1),
+                        "stop_reason": h.stop_reason,
+                        "test": test,
+                    }
+                )
+            runs.append(
+                _summarise(name, lr, bs, batch, h.iterations_per_epoch, compile_s, per_seed, problem.metric.name)
+            )
             if log is not None:
                 r = runs[-1]
-                log(f"{name:>9} batch {r['batch']:>5}: compiled in {compile_s:5.1f} s, {seeds} seed(s) "
+                log(
+                    f"{name:>9} batch {r['batch']:>5}: compiled in {compile_s:5.1f} s, {seeds} seed(s) "
                     f"trained in {sum(s['train_s'] for s in per_seed):6.2f} s, "
-                    f"final loss {r['summary']['loss'][0]:.4g}")
+                    f"final loss {r['summary']['loss'][0]:.4g}"
+                )
     return runs
 
 
@@ -206,9 +264,16 @@ def _summarise(name, lr, bs, batch, iterations, compile_s, per_seed, metric_name
     }
     if "val_loss" in per_seed[0]["history"]:
         summary["val_loss"] = _mean_std([s["history"]["val_loss"][-1] for s in per_seed])
-    return {"optimizer": name, "learning_rate": lr, "batch": "full" if bs is None else str(bs),
-            "batch_size": batch, "iterations_per_epoch": iterations, "compile_s": compile_s,
-            "summary": summary, "seeds": per_seed}
+    return {
+        "optimizer": name,
+        "learning_rate": lr,
+        "batch": "full" if bs is None else str(bs),
+        "batch_size": batch,
+        "iterations_per_epoch": iterations,
+        "compile_s": compile_s,
+        "summary": summary,
+        "seeds": per_seed,
+    }
 
 
 def _cell(mean_std: tuple[float, float], fmt: str, with_std: bool) -> str:
@@ -221,25 +286,37 @@ def _cell(mean_std: tuple[float, float], fmt: str, with_std: bool) -> str:
 def format_table(runs: Sequence[dict[str, Any]], metric_name: str) -> str:
     """The comparison as a Markdown table (mean ± std over seeds when there are several)."""
     with_std = len(runs[0]["seeds"]) > 1
-    head = ["optimizer", "lr", "batch", "it/epoch", "epochs", "train loss", "val loss",
-            f"test {metric_name}", "time (s)"]
+    head = [
+        "optimizer",
+        "lr",
+        "batch",
+        "it/epoch",
+        "epochs",
+        "train loss",
+        "val loss",
+        f"test {metric_name}",
+        "time (s)",
+    ]
     rows = []
     for r in runs:
         s = r["summary"]
         epochs = s["epochs"][0]
-        rows.append([
-            r["optimizer"], f"{r['learning_rate']:g}",
-            r["batch"] if r["batch"] != "full" else f"full ({r['batch_size']})",
-            str(r["iterations_per_epoch"]), f"{epochs:g}",
-            _cell(s["loss"], ".4f", with_std),
-            _cell(s["val_loss"], ".4f", with_std) if "val_loss" in s else "-",
-            _cell(s["test_" + metric_name], ".4f", with_std),
-            _cell(s["train_s"], ".3f", with_std),
-        ])
+        rows.append(
+            [
+                r["optimizer"],
+                f"{r['learning_rate']:g}",
+                r["batch"] if r["batch"] != "full" else f"full ({r['batch_size']})",
+                str(r["iterations_per_epoch"]),
+                f"{epochs:g}",
+                _cell(s["loss"], ".4f", with_std),
+                _cell(s["val_loss"], ".4f", with_std) if "val_loss" in s else "-",
+                _cell(s["test_" + metric_name], ".4f", with_std),
+                _cell(s["train_s"], ".3f", with_std),
+            ]
+        )
     widths = [max(len(c) for c in col) for col in zip(head, *rows, strict=True)]
     line = lambda cells: "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)) + " |"
-    return "\n".join([line(head), "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
-                     + [line(r) for r in rows])
+    return "\n".join([line(head), "|" + "|".join("-" * (w + 2) for w in widths) + "|"] + [line(r) for r in rows])
 
 
 def write_results(out_dir: str, config: dict, runs: Sequence[dict], metric_name: str) -> None:
@@ -249,13 +326,24 @@ def write_results(out_dir: str, config: dict, runs: Sequence[dict], metric_name:
     stats = ["loss", "val_loss", "test_" + metric_name, "test_loss", "epochs", "train_s"]
     with open(os.path.join(out_dir, "results.csv"), "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["optimizer", "learning_rate", "batch", "batch_size", "iterations_per_epoch",
-                    "seeds", "compile_s"] + [f"{k}_{m}" for k in stats for m in ("mean", "std")])
+        w.writerow(
+            ["optimizer", "learning_rate", "batch", "batch_size", "iterations_per_epoch", "seeds", "compile_s"]
+            + [f"{k}_{m}" for k in stats for m in ("mean", "std")]
+        )
         for r in runs:
             s = r["summary"]
-            w.writerow([r["optimizer"], r["learning_rate"], r["batch"], r["batch_size"],
-                        r["iterations_per_epoch"], len(r["seeds"]), f"{r['compile_s']:.3f}"]
-                       + [f"{v:.6g}" for k in stats for v in s.get(k, (math.nan, math.nan))])
+            w.writerow(
+                [
+                    r["optimizer"],
+                    r["learning_rate"],
+                    r["batch"],
+                    r["batch_size"],
+                    r["iterations_per_epoch"],
+                    len(r["seeds"]),
+                    f"{r['compile_s']:.3f}",
+                ]
+                + [f"{v:.6g}" for k in stats for v in s.get(k, (math.nan, math.nan))]
+            )
 
 
 def _pyplot():
@@ -265,6 +353,7 @@ def _pyplot():
         return None
     matplotlib.use("Agg")  # files only: works without a display
     import matplotlib.pyplot as plt
+
     return plt
 
 
@@ -291,8 +380,14 @@ def plot_runs(runs: Sequence[dict[str, Any]], out_dir: str, title: str) -> list[
                 else:
                     x = np.cumsum(_mean_curve([s["epoch_times"] for s in r["seeds"]]))
                 label = r["optimizer"] + (f" (B={r['batch']})" if len(batches) > 1 else "")
-                ax.plot(x, y, styles[batches.index(r["batch"]) % len(styles)],
-                        color=palette[names.index(r["optimizer"]) % len(palette)], label=label, linewidth=1.5)
+                ax.plot(
+                    x,
+                    y,
+                    styles[batches.index(r["batch"]) % len(styles)],
+                    color=palette[names.index(r["optimizer"]) % len(palette)],
+                    label=label,
+                    linewidth=1.5,
+                )
             ax.set_yscale("log")
             if x_name == "time":
                 ax.set_xscale("log")

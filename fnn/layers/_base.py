@@ -69,7 +69,9 @@ class Layer(NamedTuple):
     name: str
     needs_key: bool = False
 
-    def init_with_shape(self, key: Array, input_shape: int | Sequence[int], dtype: Any = jnp.float32) -> tuple[Shape, Params]:
+    def init_with_shape(
+        self, key: Array, input_shape: int | Sequence[int], dtype: Any = jnp.float32
+    ) -> tuple[Shape, Params]:
         """``(output_shape, params)``: the layer's ``init`` (the name networks share)."""
         return self.init(key, input_shape, dtype)
 
@@ -103,7 +105,9 @@ class Network:
         """Initial params (a list, one entry per layer) for inputs of ``input_shape`` (no batch axis)."""
         return self.init_with_shape(key, input_shape, dtype)[1]
 
-    def init_with_shape(self, key: Array, input_shape: int | Sequence[int], dtype: Any = jnp.float32) -> tuple[Shape, list]:
+    def init_with_shape(
+        self, key: Array, input_shape: int | Sequence[int], dtype: Any = jnp.float32
+    ) -> tuple[Shape, list]:
         """``(output_shape, params)``: the network's init as a layer's."""
         shape = as_shape(input_shape)
         params = []

@@ -163,7 +163,9 @@ def Dropout(rate: float, *, name: str = "dropout") -> Layer:
     Backward uses the same mask: ``dx = dy * m / (1 - rate)``. Training needs ``key=``.
     """
     keep = 1.0 - real("Dropout rate", rate, 0.0, 1.0, hi_open=True)
-    return Layer(_same_shape_init, bound(_dropout_forward, keep, name), bound(_dropout_backward, keep), name, needs_key=True)
+    return Layer(
+        _same_shape_init, bound(_dropout_forward, keep, name), bound(_dropout_backward, keep), name, needs_key=True
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -206,9 +208,7 @@ def _layernorm_backward(center, scale, params, cache, dy):
     return grads, dx
 
 
-def LayerNorm(
-    *, epsilon: float = 1e-3, center: bool = True, scale: bool = True, name: str = "layer_norm"
-) -> Layer:
+def LayerNorm(*, epsilon: float = 1e-3, center: bool = True, scale: bool = True, name: str = "layer_norm") -> Layer:
     """Layer normalisation over the last axis (Keras defaults: ``epsilon=1e-3``, learned
     ``scale`` (ones) and ``offset`` (zeros)).
 

@@ -33,6 +33,7 @@ Array = jax.Array
 # Public loss functions and their gradients with respect to y_pred.
 # ---------------------------------------------------------------------------------------------
 
+
 def mean_squared_error(y_true, y_pred, sample_weight=None) -> Array:
     """``mean_i w_i mean_j (y_pred_ij - y_true_ij)^2``."""
     return apply_kernel(mse_terms, y_true, y_pred, sample_weight, {}, "value")
@@ -93,58 +94,90 @@ def log_cosh_grad(y_true, y_pred, sample_weight=None) -> Array:
     return apply_kernel(log_cosh_terms, y_true, y_pred, sample_weight, {}, "grad")
 
 
-def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1,
-                        sample_weight=None) -> Array:
+def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1, sample_weight=None) -> Array:
     """``mean_i w_i mean_j -(t log p + (1-t) log(1-p))``, p clipped to [1e-7, 1-1e-7] (or
     ``p = sigmoid(y_pred)`` computed stably), ``t = y_true (1 - ls) + ls/2``."""
     opts = {"from_logits": from_logits, "label_smoothing": label_smoothing, "axis": axis}
     return apply_kernel(binary_crossentropy_terms, y_true, y_pred, sample_weight, opts, "value")
 
 
-def binary_crossentropy_grad(y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1,
-                             sample_weight=None) -> Array:
+def binary_crossentropy_grad(
+    y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1, sample_weight=None
+) -> Array:
     """Logits: ``w_i (sigmoid(z) - t) / (n D)``; probabilities: ``w_i (p - t) / (p (1-p) n D)``
     where p is not clipped, else 0."""
     opts = {"from_logits": from_logits, "label_smoothing": label_smoothing, "axis": axis}
     return apply_kernel(binary_crossentropy_terms, y_true, y_pred, sample_weight, opts, "grad")
 
 
-def binary_focal_crossentropy(y_true, y_pred, apply_class_balancing=False, alpha=0.25, gamma=2.0,
-                              from_logits=False, label_smoothing=0.0, axis=-1, sample_weight=None) -> Array:
+def binary_focal_crossentropy(
+    y_true,
+    y_pred,
+    apply_class_balancing=False,
+    alpha=0.25,
+    gamma=2.0,
+    from_logits=False,
+    label_smoothing=0.0,
+    axis=-1,
+    sample_weight=None,
+) -> Array:
     """Focal BCE (Lin et al. 2018): ``mean_i w_i mean_j a (1 - p_t)^gamma bce`` with
     ``p_t = t p + (1-t)(1-p)`` and ``a = t alpha + (1-t)(1-alpha)`` if ``apply_class_balancing``."""
-    opts = {"apply_class_balancing": apply_class_balancing, "alpha": alpha, "gamma": gamma,
-            "from_logits": from_logits, "label_smoothing": label_smoothing, "axis": axis}
+    opts = {
+        "apply_class_balancing": apply_class_balancing,
+        "alpha": alpha,
+        "gamma": gamma,
+        "from_logits": from_logits,
+        "label_smoothing": label_smoothing,
+        "axis": axis,
+    }
     return apply_kernel(binary_focal_crossentropy_terms, y_true, y_pred, sample_weight, opts, "value")
 
 
-def binary_focal_crossentropy_grad(y_true, y_pred, apply_class_balancing=False, alpha=0.25, gamma=2.0,
-                                   from_logits=False, label_smoothing=0.0, axis=-1,
-                                   sample_weight=None) -> Array:
+def binary_focal_crossentropy_grad(
+    y_true,
+    y_pred,
+    apply_class_balancing=False,
+    alpha=0.25,
+    gamma=2.0,
+    from_logits=False,
+    label_smoothing=0.0,
+    axis=-1,
+    sample_weight=None,
+) -> Array:
     """Product rule on ``(1 - p_t)^gamma bce`` (see ``binary_focal_crossentropy_terms``)."""
-    opts = {"apply_class_balancing": apply_class_balancing, "alpha": alpha, "gamma": gamma,
-            "from_logits": from_logits, "label_smoothing": label_smoothing, "axis": axis}
+    opts = {
+        "apply_class_balancing": apply_class_balancing,
+        "alpha": alpha,
+        "gamma": gamma,
+        "from_logits": from_logits,
+        "label_smoothing": label_smoothing,
+        "axis": axis,
+    }
     return apply_kernel(binary_focal_crossentropy_terms, y_true, y_pred, sample_weight, opts, "grad")
 
 
-def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1,
-                             sample_weight=None) -> Array:
+def categorical_crossentropy(
+    y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1, sample_weight=None
+) -> Array:
     """``mean_i w_i (-sum_j t_j log q_j)``, ``q = clip(p / sum p, 1e-7, 1-1e-7)`` or
     ``log q = log_softmax(y_pred)``, ``t = y_true (1 - ls) + ls / C``."""
     opts = {"from_logits": from_logits, "label_smoothing": label_smoothing, "axis": axis}
     return apply_kernel(categorical_crossentropy_terms, y_true, y_pred, sample_weight, opts, "value")
 
 
-def categorical_crossentropy_grad(y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1,
-                                  sample_weight=None) -> Array:
+def categorical_crossentropy_grad(
+    y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1, sample_weight=None
+) -> Array:
     """Logits: ``w_i (softmax(z) - t) / n`` (times ``sum t``); probabilities: through the
     renormalisation and the clip (see ``_cross_entropy``)."""
     opts = {"from_logits": from_logits, "label_smoothing": label_smoothing, "axis": axis}
     return apply_kernel(categorical_crossentropy_terms, y_true, y_pred, sample_weight, opts, "grad")
 
 
-def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, ignore_class=None, axis=-1,
-                                    sample_weight=None) -> Array:
+def sparse_categorical_crossentropy(
+    y_true, y_pred, from_logits=False, ignore_class=None, axis=-1, sample_weight=None
+) -> Array:
     """Categorical CE with integer labels ``y_true`` of shape ``(N,)`` or ``(N, 1)``. Samples
     whose label is ``ignore_class`` count 0 and the mean is over the others (Keras's mask rule:
     ``sum_i w_i m_i l_i / sum_i m_i``, 0 when every sample is ignored)."""
@@ -152,8 +185,9 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, ignore_cl
     return apply_kernel(sparse_categorical_crossentropy_terms, y_true, y_pred, sample_weight, opts, "value")
 
 
-def sparse_categorical_crossentropy_grad(y_true, y_pred, from_logits=False, ignore_class=None, axis=-1,
-                                         sample_weight=None) -> Array:
+def sparse_categorical_crossentropy_grad(
+    y_true, y_pred, from_logits=False, ignore_class=None, axis=-1, sample_weight=None
+) -> Array:
     """Logits: ``w_i (softmax(z) - onehot(y)) / n``; ignored samples get 0."""
     opts = {"from_logits": from_logits, "ignore_class": ignore_class, "axis": axis}
     return apply_kernel(sparse_categorical_crossentropy_terms, y_true, y_pred, sample_weight, opts, "grad")
@@ -217,5 +251,3 @@ def cosine_similarity(y_true, y_pred, axis=-1, sample_weight=None) -> Array:
 def cosine_similarity_grad(y_true, y_pred, axis=-1, sample_weight=None) -> Array:
     """``-w_i (t^ - cos p^) / (|p| n)``."""
     return apply_kernel(cosine_similarity_terms, y_true, y_pred, sample_weight, {"axis": axis}, "grad")
-
-

@@ -6,6 +6,7 @@ into Keras's ``"sum_over_batch_size"`` scalar and its gradient, with the optiona
 ``sample_weight``. The rules (clipping at ``EPSILON``, kinks, Keras departures) are in
 :mod:`fnn.losses`'s docstring; the public functions, ``Loss`` and ``get`` live there.
 """
+
 from __future__ import annotations
 
 import math
@@ -24,15 +25,16 @@ _LOG2 = math.log(2.0)
 
 
 class Terms(NamedTuple):
-    per: Array                  # per-sample losses l_i
-    dper: Array                 # d l_i / d y_pred, shape of y_pred (l_i depends on its row only)
-    axis: int | None            # the axis of y_pred reduced into l_i; None: elementwise
+    per: Array  # per-sample losses l_i
+    dper: Array  # d l_i / d y_pred, shape of y_pred (l_i depends on its row only)
+    axis: int | None  # the axis of y_pred reduced into l_i; None: elementwise
     valid: Array | None = None  # sparse CE's ignore_class mask (per-sample shape)
 
 
 # ---------------------------------------------------------------------------------------------
 # Shared helpers: argument checks, clipping, reduction.
 # ---------------------------------------------------------------------------------------------
+
 
 def _as_float(x: Any) -> Array:
     x = jnp.asarray(x)
@@ -100,8 +102,10 @@ def _sample_weight(sample_weight: Any, shape: tuple, dtype) -> Array:
     elif w.ndim <= len(shape) and w.shape == shape[: w.ndim]:
         w = w.reshape(w.shape + (1,) * (len(shape) - w.ndim))
     else:
-        raise ValueError(f"sample_weight shape {w.shape} does not match the per-sample loss shape {shape} "
-                         f"(expected {shape[:1]} or {shape})")
+        raise ValueError(
+            f"sample_weight shape {w.shape} does not match the per-sample loss shape {shape} "
+            f"(expected {shape[:1]} or {shape})"
+        )
     return jnp.broadcast_to(w, shape)
 
 
@@ -136,6 +140,7 @@ def apply_kernel(kernel: Callable[..., Terms], y_true, y_pred, sample_weight, op
 # ---------------------------------------------------------------------------------------------
 # Kernels: per-sample loss l_i and its derivative d l_i / d y_pred, side by side.
 # ---------------------------------------------------------------------------------------------
+
 
 def mse_terms(y_true, y_pred) -> Terms:
     """``l = mean_j (p - t)^2``;  ``dl/dp = 2 (p - t) / D``."""
@@ -247,11 +252,12 @@ def _focal_factor(q: Array, gamma) -> tuple[Array, Array]:
     nonzero = q != 0
     q_safe = jnp.where(nonzero, q, 1.0)
     dq = jnp.where(nonzero, gamma * q_safe ** (gamma - 1), jnp.where(gamma == 1, 1.0, 0.0))
-    return q ** gamma, dq
+    return q**gamma, dq
 
 
-def binary_focal_crossentropy_terms(y_true, y_pred, apply_class_balancing, alpha, gamma, from_logits,
-                               label_smoothing, axis) -> Terms:
+def binary_focal_crossentropy_terms(
+    y_true, y_pred, apply_class_balancing, alpha, gamma, from_logits, label_smoothing, axis
+) -> Terms:
     """``t' = t (1 - ls) + ls / 2``; ``s = p`` (or ``sigmoid(z)``); ``p_t = t' s + (1-t')(1-s)``;
     ``l = mean_j w (1 - p_t)^gamma bce(t', s)``, ``w = t' alpha + (1-t')(1-alpha)`` if balancing else 1;
     ``dl/dp = w (-gamma (1-p_t)^(gamma-1) (2t'-1) s' bce + (1-p_t)^gamma dbce) / D``,
@@ -305,12 +311,14 @@ def categorical_crossentropy_terms(y_true, y_pred, from_logits, label_smoothing,
 def _sparse_labels(y_true: Any, p: Array, ax: int, ignore_class, loss: str) -> Array:
     """Integer labels of the per-sample shape; value checks when concrete."""
     labels = jnp.asarray(y_true)
-    per_shape = p.shape[:ax] + p.shape[ax + 1:]
+    per_shape = p.shape[:ax] + p.shape[ax + 1 :]
     if labels.ndim == p.ndim and labels.shape[-1] == 1:
         labels = labels.reshape(labels.shape[:-1])
     if labels.shape != per_shape:
-        raise ValueError(f"{loss}: y_true shape {jnp.shape(y_true)} does not match y_pred shape {p.shape} "
-                         f"(expected integer labels of shape {per_shape} or {per_shape + (1,)})")
+        raise ValueError(
+            f"{loss}: y_true shape {jnp.shape(y_true)} does not match y_pred shape {p.shape} "
+            f"(expected integer labels of shape {per_shape} or {per_shape + (1,)})"
+        )
     host = _concrete(y_true)
     if host is not None:
         check_label_values(host.reshape(per_shape), p.shape[ax], ignore_class, loss)
@@ -325,9 +333,11 @@ def check_label_values(host: np.ndarray, n_classes: int, ignore_class, loss: str
     if ignore_class is not None:
         bad &= host != ignore_class
     if np.any(bad):
-        raise ValueError(f"{loss}: labels must be in [0, {n_classes}) (the number of classes in y_pred)"
-                         f"{'' if ignore_class is None else f' or equal ignore_class={ignore_class}'}; "
-                         f"got {np.unique(host[bad])[:5].tolist()}")
+        raise ValueError(
+            f"{loss}: labels must be in [0, {n_classes}) (the number of classes in y_pred)"
+            f"{'' if ignore_class is None else f' or equal ignore_class={ignore_class}'}; "
+            f"got {np.unique(host[bad])[:5].tolist()}"
+        )
 
 
 def sparse_categorical_crossentropy_terms(y_true, y_pred, from_logits, ignore_class, axis) -> Terms:

@@ -45,6 +45,7 @@ Array = jax.Array
 # Registry, Loss objects, get().
 # ---------------------------------------------------------------------------------------------
 
+
 class _Spec(NamedTuple):
     kernel: Callable[..., Terms]
     defaults: dict
@@ -57,15 +58,24 @@ _REGISTRY: dict[str, _Spec] = {
     "mean_squared_logarithmic_error": _Spec(msle_terms, {}),
     "huber": _Spec(huber_terms, {"delta": 1.0}),
     "log_cosh": _Spec(log_cosh_terms, {}),
-    "binary_crossentropy": _Spec(binary_crossentropy_terms,
-                                 {"from_logits": False, "label_smoothing": 0.0, "axis": -1}),
-    "binary_focal_crossentropy": _Spec(binary_focal_crossentropy_terms, {
-        "apply_class_balancing": False, "alpha": 0.25, "gamma": 2.0, "from_logits": False,
-        "label_smoothing": 0.0, "axis": -1}),
-    "categorical_crossentropy": _Spec(categorical_crossentropy_terms,
-                                      {"from_logits": False, "label_smoothing": 0.0, "axis": -1}),
-    "sparse_categorical_crossentropy": _Spec(sparse_categorical_crossentropy_terms,
-                                             {"from_logits": False, "ignore_class": None, "axis": -1}),
+    "binary_crossentropy": _Spec(binary_crossentropy_terms, {"from_logits": False, "label_smoothing": 0.0, "axis": -1}),
+    "binary_focal_crossentropy": _Spec(
+        binary_focal_crossentropy_terms,
+        {
+            "apply_class_balancing": False,
+            "alpha": 0.25,
+            "gamma": 2.0,
+            "from_logits": False,
+            "label_smoothing": 0.0,
+            "axis": -1,
+        },
+    ),
+    "categorical_crossentropy": _Spec(
+        categorical_crossentropy_terms, {"from_logits": False, "label_smoothing": 0.0, "axis": -1}
+    ),
+    "sparse_categorical_crossentropy": _Spec(
+        sparse_categorical_crossentropy_terms, {"from_logits": False, "ignore_class": None, "axis": -1}
+    ),
     "kl_divergence": _Spec(kl_divergence_terms, {}),
     "poisson": _Spec(poisson_terms, {}),
     "hinge": _Spec(hinge_terms, {}),
@@ -164,8 +174,9 @@ def get(identifier: str | Loss, **options: Any) -> Loss:
     defaults = _REGISTRY[name].defaults
     unknown = sorted(set(merged) - set(defaults))
     if unknown:
-        raise TypeError(f"loss {name!r} got unexpected option(s) {unknown}; "
-                        f"it takes: {', '.join(defaults) or 'no options'}")
+        raise TypeError(
+            f"loss {name!r} got unexpected option(s) {unknown}; it takes: {', '.join(defaults) or 'no options'}"
+        )
     values = {k: _check_option(name, k, merged.get(k, d), d) for k, d in defaults.items()}
     return Loss(name, tuple(sorted(values.items())))
 
@@ -181,8 +192,12 @@ def check_targets(loss: str | Loss, y_true: Any, y_pred_shape: tuple, name: str 
         if loss.name == "sparse_categorical_crossentropy":
             opts = dict(loss.options)
             # the shapes were checked by eval_shape above; the values in NumPy, compiling nothing
-            check_label_values(np.asarray(y_true), shape[norm_axis(opts["axis"], len(shape), loss.name)],
-                                opts["ignore_class"], loss.name)
+            check_label_values(
+                np.asarray(y_true),
+                shape[norm_axis(opts["axis"], len(shape), loss.name)],
+                opts["ignore_class"],
+                loss.name,
+            )
     except ValueError as e:
         raise ValueError(f"{name}: {e}") from None
 

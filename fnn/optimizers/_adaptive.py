@@ -83,7 +83,9 @@ def _adam_update(b1, b2, eps, amsgrad, updates, state, params=None):
     return out, ScaleByAdamState(state.count + 1, mu, nu, vmax[0] if amsgrad else None)
 
 
-def scale_by_adam(b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8, amsgrad: bool = False) -> GradientTransformation:
+def scale_by_adam(
+    b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8, amsgrad: bool = False
+) -> GradientTransformation:
     r"""Adam's direction (``torch.optim.Adam``), bias-corrected.
 
     .. math::
@@ -248,7 +250,7 @@ def _rms_init(decay, eps, centered, params) -> ScaleByRmsState:
 
 def _rms_update(decay, eps, centered, updates, state, params=None):
     def leaf(u, _, v, *gbar):
-        a, = cast(u.dtype, decay)
+        (a,) = cast(u.dtype, decay)
         v = a * v + (1 - a) * u * u
         out = [v]
         if centered:
@@ -287,7 +289,7 @@ def _adagrad_update(initial_accumulator_value, eps, lr_decay, updates, state, pa
     decay = 1 / (1 + state.count.astype(scalar_dtype()) * jnp.asarray(lr_decay, scalar_dtype()))
 
     def leaf(u, _, s):
-        d, = cast(u.dtype, decay)
+        (d,) = cast(u.dtype, decay)
         s = s + u * u
         return d * u / (jnp.sqrt(s) + safe_eps(eps, u.dtype)), s
 
@@ -326,7 +328,7 @@ def _adadelta_init(rho, eps, params) -> ScaleByAdadeltaState:
 
 def _adadelta_update(rho, eps, updates, state, params=None):
     def leaf(u, _, v, d):
-        r, = cast(u.dtype, rho)
+        (r,) = cast(u.dtype, rho)
         e = safe_eps(eps, u.dtype)
         v = r * v + (1 - r) * u * u
         dx = jnp.sqrt(d + e) / jnp.sqrt(v + e) * u

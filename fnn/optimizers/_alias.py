@@ -86,7 +86,8 @@ def sgd(
     nesterov = boolean("nesterov", nesterov)
     if nesterov and (_on(mom) is None or _on(damp) is not None):
         raise ValueError(
-            f"nesterov=True requires momentum > 0 and dampening == 0, got momentum={momentum!r}, dampening={dampening!r}"
+            "nesterov=True requires momentum > 0 and dampening == 0, "
+            f"got momentum={momentum!r}, dampening={dampening!r}"
         )
     return inject_hyperparams(_sgd)(
         _learning_rate(learning_rate), _on(mom), None if _on(mom) is None else damp, nesterov, _on(wd)
@@ -100,7 +101,9 @@ def momentum(
     return sgd(learning_rate, momentum=momentum, dampening=dampening, weight_decay=weight_decay)
 
 
-def nesterov(learning_rate: LearningRate = 1e-2, momentum: float = 0.9, weight_decay: float = 0.0) -> GradientTransformation:
+def nesterov(
+    learning_rate: LearningRate = 1e-2, momentum: float = 0.9, weight_decay: float = 0.0
+) -> GradientTransformation:
     """``sgd`` with Nesterov momentum (default 0.9), PyTorch's formulation."""
     return sgd(learning_rate, momentum=momentum, nesterov=True, weight_decay=weight_decay)
 
@@ -178,7 +181,9 @@ def rmsprop(
     e = hyper("eps", eps, lo=0.0)
     mom = hyper("momentum", momentum, lo=0.0)
     wd = hyper("weight_decay", weight_decay, lo=0.0)
-    return inject_hyperparams(_rmsprop)(_learning_rate(learning_rate), a, e, _on(mom), boolean("centered", centered), _on(wd))
+    return inject_hyperparams(_rmsprop)(
+        _learning_rate(learning_rate), a, e, _on(mom), boolean("centered", centered), _on(wd)
+    )
 
 
 def _adadelta(learning_rate, rho, eps, weight_decay) -> GradientTransformation:
@@ -297,9 +302,7 @@ def adamax(
 
 
 def _nadam(learning_rate, b1, b2, eps, weight_decay, momentum_decay) -> GradientTransformation:
-    return chain(
-        *_l2(weight_decay), scale_by_nadam(b1, b2, eps, momentum_decay), scale_by_learning_rate(learning_rate)
-    )
+    return chain(*_l2(weight_decay), scale_by_nadam(b1, b2, eps, momentum_decay), scale_by_learning_rate(learning_rate))
 
 
 def nadam(
@@ -318,7 +321,8 @@ def nadam(
         m_t \leftarrow \beta_1 m_{t-1} + (1-\beta_1) g_t;\quad
         v_t \leftarrow \beta_2 v_{t-1} + (1-\beta_2) g_t^2;
 
-        \hat m_t = \frac{\mu_{t+1} m_t}{1 - \prod_{i=1}^{t+1}\mu_i} + \frac{(1-\mu_t) g_t}{1 - \prod_{i=1}^{t}\mu_i};\quad
+        \hat m_t = \frac{\mu_{t+1} m_t}{1 - \prod_{i=1}^{t+1}\mu_i}
+        + \frac{(1-\mu_t) g_t}{1 - \prod_{i=1}^{t}\mu_i};\quad
         \theta_t \leftarrow \theta_{t-1} - \gamma \hat m_t \big/ \big(\sqrt{v_t / (1-\beta_2^t)} + \epsilon\big)
 
     with :math:`\psi` = momentum_decay.

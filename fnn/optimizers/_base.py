@@ -187,7 +187,9 @@ def leafwise(fn: Callable, n_out: int, updates: Updates, params: Params | None, 
     ps = treedef.flatten_up_to(params) if params is not None else [None] * treedef.num_leaves
     columns = [
         leaf(u, p, *bs)
-        for u, p, *bs in zip(treedef.flatten_up_to(updates), ps, *(treedef.flatten_up_to(b) for b in buffers), strict=True)
+        for u, p, *bs in zip(
+            treedef.flatten_up_to(updates), ps, *(treedef.flatten_up_to(b) for b in buffers), strict=True
+        )
     ]
     if not columns:
         return tuple(treedef.unflatten([]) for _ in range(n_out))
@@ -196,4 +198,7 @@ def leafwise(fn: Callable, n_out: int, updates: Updates, params: Params | None, 
 
 def tree_scale(tree: Updates, factor: Any) -> Updates:
     """Every leaf times a scalar ``factor``, computed in the moment dtype, cast back."""
-    return jax.tree.map(lambda u: (u.astype(moment_dtype(u.dtype)) * jnp.asarray(factor).astype(moment_dtype(u.dtype))).astype(u.dtype), tree)
+    return jax.tree.map(
+        lambda u: (u.astype(moment_dtype(u.dtype)) * jnp.asarray(factor).astype(moment_dtype(u.dtype))).astype(u.dtype),
+        tree,
+    )

@@ -179,7 +179,9 @@ def _map_hparam_nodes(fn: Callable[[Any], Any], state: OptState) -> OptState:
         if not _holds_hparams(node):
             return node
         node = fn(node)
-        rest = {f: jax.tree.map(visit, getattr(node, f), is_leaf=_holds_hparams) for f in node._fields if f != "hparams"}
+        rest = {
+            f: jax.tree.map(visit, getattr(node, f), is_leaf=_holds_hparams) for f in node._fields if f != "hparams"
+        }
         return node._replace(**rest)
 
     return jax.tree.map(visit, state, is_leaf=_holds_hparams)

@@ -31,7 +31,10 @@ class MaskedNode(NamedTuple):
 
 def _static_bool(value: Any, where: str) -> bool:
     ok = isinstance(value, (bool, np.bool_)) or (
-        hasattr(value, "dtype") and np.shape(value) == () and value.dtype == bool and not isinstance(value, jax.core.Tracer)
+        hasattr(value, "dtype")
+        and np.shape(value) == ()
+        and value.dtype == bool
+        and not isinstance(value, jax.core.Tracer)
     )
     if not ok:
         raise TypeError(f"mask leaves must be Python bools (the mask is static), got {value!r} at {where}")

@@ -70,7 +70,9 @@ def _negated(schedule: Schedule, count: Array) -> Array:
     return -jnp.asarray(schedule(count))
 
 
-def scale_by_learning_rate(learning_rate: float | Array | Schedule, *, flip_sign: bool = True) -> GradientTransformation:
+def scale_by_learning_rate(
+    learning_rate: float | Array | Schedule, *, flip_sign: bool = True
+) -> GradientTransformation:
     r"""``-learning_rate * updates``: the last link of every optimizer's chain.
 
     ``learning_rate`` is a number (``>= 0``), a scalar array, or a schedule ``step -> rate``
@@ -83,9 +85,7 @@ def scale_by_learning_rate(learning_rate: float | Array | Schedule, *, flip_sign
     return scale(-lr if flip else lr)
 
 
-def _trust_ratio(
-    min_norm: Any, trust_coefficient: Any, eps: Any, updates: Updates, params: Params
-) -> Updates:
+def _trust_ratio(min_norm: Any, trust_coefficient: Any, eps: Any, updates: Updates, params: Params) -> Updates:
     need_params(params, "scale_by_trust_ratio", "the parameter norms")
 
     def leaf(u, p):

@@ -48,7 +48,11 @@ def check_settings(
             "loss must be a loss name or an fnn.losses.Loss (which carries its hand-written gradient) "
             f"for grad='manual'; got {type(loss).__name__}. Plain callables train with grad='autodiff'."
         )
-    if not isinstance(opt, tuple) or not callable(getattr(opt, "init", None)) or not callable(getattr(opt, "update", None)):
+    if (
+        not isinstance(opt, tuple)
+        or not callable(getattr(opt, "init", None))
+        or not callable(getattr(opt, "update", None))
+    ):
         raise TypeError(f"opt must be an (init, update) GradientTransformation, got {type(opt).__name__}")
     batch_size = integer("batch_size", 32 if batch_size is None else batch_size, 1)
     integer("epochs", epochs, 0)
@@ -123,9 +127,7 @@ def check_opt_state(opt: Any, params: Any, opt_state: Any) -> None:
         )
 
 
-def split_data(
-    x: Any, y: Any, validation_split: float, validation_data: Any
-) -> tuple[Any, Any, Any, Any]:
+def split_data(x: Any, y: Any, validation_split: float, validation_data: Any) -> tuple[Any, Any, Any, Any]:
     """``(x_tr, y_tr, x_val, y_val)`` checked (``x_val`` is None without validation)."""
     x, y = check_arrays(x, y)
     if validation_data is not None:

@@ -149,9 +149,7 @@ def epoch_fn(spec: EpochSpec) -> Callable:
         zero_sums = jax.tree.map(
             jnp.zeros_like,
             jax.eval_shape(
-                lambda: batch_sums(
-                    loss, ms, y[:B], net.apply(params, x[:B]), jnp.zeros((), jnp.result_type(float))
-                )
+                lambda: batch_sums(loss, ms, y[:B], net.apply(params, x[:B]), jnp.zeros((), jnp.result_type(float)))
             ),
         )
         carry = (params, opt_state, jnp.zeros((), bool), zero_sums)

@@ -55,6 +55,9 @@ class History:
     def keys(self):
         return self.history.keys()
 
+    def __iter__(self):
+        return iter(self.history)
+
     def to_dict(self) -> dict:
         return {
             "history": self.history,

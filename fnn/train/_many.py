@@ -261,8 +261,7 @@ def sweep(
         init_key, fit_keys[s] = jax.random.split(jax.random.PRNGKey(s))
         inits[s] = net.init(init_key, input_shape)
         if dtype is not None:
-            inits[s] = jax.tree.map(lambda a: a.astype(dtype) if jnp.issubdtype(a.dtype, jnp.floating) else a,
-                                    inits[s])
+            inits[s] = jax.tree.map(lambda a: a.astype(dtype) if jnp.issubdtype(a.dtype, jnp.floating) else a, inits[s])
     params = jax.tree.map(lambda *a: jnp.stack(a), *[inits[c["seed"]] for c in configs])
     key = jnp.stack([fit_keys[c["seed"]] for c in configs])
     opt_state = jax.vmap(opt.init)(params)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -21,6 +22,8 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 
 from fnn import losses as _losses
+from fnn._cache import structural_cache
+from fnn._validate import real
 from fnn.layers import Network
 
 Array = jax.Array
@@ -206,6 +209,34 @@ def _to_float64(tree):
     )
 
 
+@structural_cache(maxsize=32)
+def _gradcheck_programs(net: Network, loss: Any, train: bool) -> tuple[Callable, Callable]:
+    """gradcheck's two compiled programs for a network and loss, kept (keyed on structure) so
+    that checking the same network again compiles nothing: the manual and autodiff gradients
+    together, and central differences over a list of flat parameter indices."""
+    manual = value_and_grad(net, loss, "manual", train=train)
+    autodiff = value_and_grad(net, loss, "autodiff", train=train)
+
+    @jax.jit
+    def both(params, x, y, key):
+        value, g_manual = manual(params, x, y, key=key)
+        return value, g_manual, autodiff(params, x, y, key=key)[1]
+
+    @jax.jit
+    def central(params, x, y, key, indices, eps):
+        flat, unravel = ravel_pytree(params)
+
+        def one(i):
+            e = jnp.zeros_like(flat).at[i].set(eps)
+            plus = loss(y, net.apply(unravel(flat + e), x, key=key, train=train))
+            minus = loss(y, net.apply(unravel(flat - e), x, key=key, train=train))
+            return (plus - minus) / (2 * eps)
+
+        return jax.lax.map(one, indices, batch_size=128)
+
+    return both, central
+
+
 def gradcheck(
     net: Network,
     loss,
@@ -230,26 +261,13 @@ def gradcheck(
     every evaluation, so finite differences stay consistent).
     """
     loss = _resolve_loss(loss, "manual")
-    if eps <= 0:
-        raise ValueError(f"eps must be > 0, got {eps!r}")
+    eps = real("eps", eps, lo=0.0, lo_open=True)
     train = key is not None
+    both, central = _gradcheck_programs(net, loss, train)
     with jax.enable_x64(True):
         params64, x64 = _to_float64(params), _to_float64(x)
         y64 = _to_float64(y)
-        manual = value_and_grad(net, loss, "manual", train=train)
-        autodiff = value_and_grad(net, loss, "autodiff", train=train)
-
-        @jax.jit
-        def both(p, xx, yy, k):
-            value, g_manual = manual(p, xx, yy, key=k)
-            return value, g_manual, autodiff(p, xx, yy, key=k)[1]
-
         value, g_manual, g_auto = both(params64, x64, y64, key)
-
-        flat, unravel = ravel_pytree(params64)
-
-        def objective(theta):
-            return loss(y64, net.apply(unravel(theta), x64, key=key, train=train))
 
         # Which flat entries to difference: all of a small leaf, a random subset of a large one.
         rng = np.random.default_rng(seed)
@@ -265,15 +283,7 @@ def gradcheck(
             np.concatenate([offsets[i] + c for i, c in enumerate(chosen)]) if chosen else np.zeros(0, int)
         )
 
-        @jax.jit
-        def central(indices):
-            def one(i):
-                e = jnp.zeros_like(flat).at[i].set(eps)
-                return (objective(flat + e) - objective(flat - e)) / (2 * eps)
-
-            return jax.lax.map(one, indices, batch_size=128)
-
-        fd_flat = np.asarray(central(all_idx)) if all_idx.size else np.zeros(0)
+        fd_flat = np.asarray(central(params64, x64, y64, key, all_idx, eps)) if all_idx.size else np.zeros(0)
 
     rows = []
     pos = 0

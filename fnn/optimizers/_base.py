@@ -48,19 +48,19 @@ def apply_updates(params: Params, updates: Updates) -> Params:
 # Composition.
 
 
-def _chain_init(transforms: tuple[GradientTransformation, ...], params: Params) -> tuple:
-    return tuple(t.init(params) for t in transforms)
+def _chain_init(inits: tuple[Callable, ...], params: Params) -> tuple:
+    return tuple(init(params) for init in inits)
 
 
 def _chain_update(
-    transforms: tuple[GradientTransformation, ...], updates: Updates, state: tuple, params: Params = None
+    updates_fns: tuple[Callable, ...], updates: Updates, state: tuple, params: Params = None
 ) -> tuple[Updates, tuple]:
-    if not isinstance(state, tuple) or len(state) != len(transforms):
+    if not isinstance(state, tuple) or len(state) != len(updates_fns):
         got = len(state) if isinstance(state, tuple) else type(state).__name__
-        raise ValueError(f"chain: state has {got} entries for {len(transforms)} transforms")
+        raise ValueError(f"chain: state has {got} entries for {len(updates_fns)} transforms")
     new_state = []
-    for t, s in zip(transforms, state, strict=True):
-        updates, s = t.update(updates, s, params)
+    for update, s in zip(updates_fns, state, strict=True):
+        updates, s = update(updates, s, params)
         new_state.append(s)
     return updates, tuple(new_state)
 
@@ -71,8 +71,10 @@ def chain(*transforms: GradientTransformation) -> GradientTransformation:
     for i, t in enumerate(transforms):
         if not (callable(getattr(t, "init", None)) and callable(getattr(t, "update", None))):
             raise TypeError(f"chain: transforms[{i}] must have init and update, got {t!r}")
-    ts = tuple(GradientTransformation(t.init, t.update) for t in transforms)
-    return GradientTransformation(bound(_chain_init, ts), bound(_chain_update, ts))
+    # The update depends on the parts' updates only: chains of equal structure share programs.
+    return GradientTransformation(
+        bound(_chain_init, tuple(t.init for t in transforms)), bound(_chain_update, tuple(t.update for t in transforms))
+    )
 
 
 def _empty_init(params: Params) -> EmptyState:

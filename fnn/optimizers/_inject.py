@@ -28,7 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from fnn._validate import is_traced
-from fnn._values import bound
+from fnn._values import bound, freeze
 from fnn.optimizers._base import (
     Array,
     GradientTransformation,
@@ -90,14 +90,49 @@ class _Spec(NamedTuple):
         return self.factory(**dict(self.static), **hp)
 
 
-def _inject_init(spec: _Spec, values: tuple[tuple[str, Any], ...], params: Params) -> InjectHyperparamsState:
+def _init_from_arrays(spec: _Spec, params: Params, hp: dict[str, Array]) -> InjectHyperparamsState:
+    """The state, from the hyperparameters already as arrays (traced when ``init`` is jitted)."""
     dtype = spec.dtype or scalar_dtype()
-    hp = {name: _as_array(v, dtype) for name, v in values}
+    hp = dict(hp)
     scales = {}
     for name, schedule in spec.schedules:
         hp[name] = jnp.asarray(schedule(count0()), dtype)
         scales[name] = jnp.ones((), dtype)
     return InjectHyperparamsState(count0(), hp, scales, spec.build(hp).init(params))
+
+
+class InjectInit:
+    """An injected transform's ``init``: ``init(params) -> state``. Compared by its factory
+    AND values; ``template`` (compared by the factory alone) takes the values as an input,
+    ``values`` gives them as arrays, so a compiled ``template`` serves every optimizer of the
+    family (``fnn.fit`` jits it once)."""
+
+    __slots__ = ("__weakref__", "key", "spec", "template", "values")
+
+    def __init__(self, spec: _Spec, values: tuple[tuple[str, Any], ...]) -> None:
+        self.spec, self.values = spec, values
+        self.template = bound(_template, spec)
+        self.key = freeze((spec, values))
+
+    def arrays(self) -> dict[str, Array]:
+        dtype = self.spec.dtype or scalar_dtype()
+        return {name: _as_array(v, dtype) for name, v in self.values}
+
+    def __call__(self, params: Params) -> InjectHyperparamsState:
+        return _init_from_arrays(self.spec, params, self.arrays())
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, InjectInit) and self.key == other.key
+
+    def __hash__(self) -> int:
+        return hash(self.key)
+
+    def __repr__(self) -> str:
+        return f"inject_init({getattr(self.spec.factory, '__name__', 'factory')}, {dict(self.values)})"
+
+
+def _template(spec: _Spec, params: Params, hp: dict[str, Array]) -> InjectHyperparamsState:
+    return _init_from_arrays(spec, params, hp)
 
 
 def _inject_update(
@@ -157,7 +192,7 @@ def inject_hyperparams(
         # hyperparameter fails here rather than at the first update.
         jax.eval_shape(lambda: (factory(**static, **numeric, **{n: s(count0()) for n, s in schedules.items()}), 0)[1])
         spec = _Spec(factory, tuple(static.items()), tuple(schedules.items()), tuple(numeric), hyperparam_dtype)
-        return GradientTransformation(bound(_inject_init, spec, tuple(numeric.items())), bound(_inject_update, spec))
+        return GradientTransformation(InjectInit(spec, tuple(numeric.items())), bound(_inject_update, spec))
 
     build.__name__ = f"inject_hyperparams({getattr(factory, '__name__', 'factory')})"
     build.__doc__ = factory.__doc__

@@ -54,15 +54,15 @@ def _keep(tree: Params, m: Params) -> Params:
     return jax.tree.map(lambda x, keep: x if keep else MaskedNode(), tree, m)
 
 
-def _masked_init(inner: GradientTransformation, mask: Mask, params: Params) -> MaskedState:
-    return MaskedState(inner.init(_keep(params, _resolve(mask, params))))
+def _masked_init(init: Callable, mask: Mask, params: Params) -> MaskedState:
+    return MaskedState(init(_keep(params, _resolve(mask, params))))
 
 
 def _masked_update(
-    inner: GradientTransformation, mask: Mask, updates: Updates, state: MaskedState, params: Params = None
+    update: Callable, mask: Mask, updates: Updates, state: MaskedState, params: Params = None
 ) -> tuple[Updates, MaskedState]:
     m = _resolve(mask, params if params is not None else updates)
-    inner_updates, inner_state = inner.update(
+    inner_updates, inner_state = update(
         _keep(updates, m), state.inner_state, None if params is None else _keep(params, m)
     )
     flat, treedef = jax.tree.leaves(updates), tree_structure(updates)
@@ -78,7 +78,7 @@ def masked(inner: GradientTransformation, mask: Mask | Callable[[Params], Mask])
     ``mask`` is a pytree of bools with the structure of params (or a prefix of it), or a
     function ``params -> mask``. Masked-out leaves get no inner state at all.
     """
-    return GradientTransformation(bound(_masked_init, inner, mask), bound(_masked_update, inner, mask))
+    return GradientTransformation(bound(_masked_init, inner.init, mask), bound(_masked_update, inner.update, mask))
 
 
 def freeze(mask: Mask | Callable[[Params], Mask]) -> GradientTransformation:

@@ -90,9 +90,18 @@ class FitResult(NamedTuple):
 
 
 @structural_cache(maxsize=32)
-def jitted_init(init: Any) -> Any:
-    """``opt.init`` as one compiled call (eagerly it dispatches once per leaf and buffer)."""
-    return jax.jit(init)
+def _jitted(fn: Any) -> Any:
+    return jax.jit(fn)
+
+
+def init_state(opt: Any, params: Any) -> Any:
+    """``opt.init(params)`` as one compiled call (eagerly it dispatches once per leaf and
+    buffer). An injected optimizer's hyperparameter values are inputs of that program, so
+    optimizers that differ only in values share it."""
+    template = getattr(opt.init, "template", None)
+    if template is not None:
+        return _jitted(template)(params, opt.init.arrays())
+    return _jitted(opt.init)(params)
 
 
 def fit(
@@ -168,7 +177,7 @@ def fit(
 
     # ---- working copies on the device -------------------------------------------------------
     params = copy_tree(params)
-    opt_state = jitted_init(opt.init)(params) if opt_state is None else copy_tree(opt_state)
+    opt_state = init_state(opt, params) if opt_state is None else copy_tree(opt_state)
     history = History(run.iterations_per_epoch)
     if resumed is not None:
         params, opt_state = copy_tree(resumed.params), copy_tree(resumed.opt_state)

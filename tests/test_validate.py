@@ -1,0 +1,146 @@
+"""One validation rule everywhere: a wrong TYPE is a TypeError, a bad VALUE of the right type a
+ValueError, the message names the argument; NumPy scalars are welcome wherever Python numbers are."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import fnn
+from fnn import _validate as V
+
+NET = fnn.mlp([3])
+PARAMS = NET.init(jax.random.PRNGKey(0), (2,))
+X, Y = np.zeros((4, 2), np.float32), np.zeros((4, 3), np.float32)
+
+
+def test_real():
+    assert V.real("a", 3) == 3.0 and V.real("a", np.float32(0.25)) == 0.25 and V.real("a", np.int64(2)) == 2.0
+    assert V.real("a", np.asarray(1.5)) == 1.5
+    for bad in ("1", None, True, np.bool_(True), [1.0], jnp.asarray(1.0)):
+        with pytest.raises(TypeError, match="^a must be a real number"):
+            V.real("a", bad)
+    with pytest.raises(ValueError, match="a must be finite, got nan"):
+        V.real("a", float("nan"))
+    with pytest.raises(ValueError, match=r"a must be in \[0, 1\), got 1.0"):
+        V.real("a", 1.0, 0.0, 1.0, hi_open=True)
+    with pytest.raises(ValueError, match=r"a must be in \[0, 1\), got nan"):  # an interval names itself
+        V.real("a", float("nan"), 0.0, 1.0, hi_open=True)
+    with pytest.raises(ValueError, match="a must be > 0, got 0.0"):
+        V.real("a", 0.0, lo=0.0, lo_open=True)
+    with pytest.raises(TypeError, match="a must be a float in"):
+        V.real("a", "x", 0.0, 1.0, what="a float in [0, 1)")
+
+
+def test_hyper_takes_scalar_arrays_and_tracers():
+    assert V.hyper("lr", 0.5) == 0.5
+    a = jnp.asarray(0.5)
+    assert V.hyper("lr", a) is a
+    with pytest.raises(ValueError, match="lr must be >= 0"):
+        V.hyper("lr", jnp.asarray(-1.0), lo=0.0)
+    with pytest.raises(TypeError, match="lr must be a scalar"):
+        V.hyper("lr", jnp.ones(2))
+    seen = []
+    jax.jit(lambda t: seen.append(V.hyper("lr", t, lo=0.0)) or t)(-1.0)  # traced: unchecked
+    assert isinstance(seen[0], jax.core.Tracer)
+
+
+def test_integer_boolean_choice():
+    assert V.integer("n", np.int64(3), 1) == 3 and isinstance(V.integer("n", np.int64(3)), int)
+    for bad in (2.0, "2", True, None, np.float32(2)):
+        with pytest.raises(TypeError, match="^n must be an int"):
+            V.integer("n", bad)
+    with pytest.raises(ValueError, match="^n must be >= 1, got 0"):
+        V.integer("n", 0, 1)
+    with pytest.raises(ValueError, match="^n must be <= 5, got 6"):
+        V.integer("n", 6, maximum=5)
+    assert V.boolean("b", np.bool_(True)) is True
+    for bad in (1, "yes", None):
+        with pytest.raises(TypeError, match="^b must be a bool"):
+            V.boolean("b", bad)
+    assert V.choice("c", "x", ("x", "y")) == "x"
+    with pytest.raises(ValueError, match=r"^c must be one of \('x', 'y'\), got 'z'"):
+        V.choice("c", "z", ("x", "y"))
+    with pytest.raises(TypeError, match="^c must be one of"):
+        V.choice("c", 3, ("x", "y"))
+
+
+def test_keys_typed_and_raw():
+    raw, typed = jax.random.PRNGKey(0), jax.random.key(0)
+    assert V.key("key", raw) is raw and V.key("key", typed) is typed
+    np.testing.assert_array_equal(V.key_data(typed), jax.random.key_data(typed))
+    np.testing.assert_array_equal(V.key_data(raw), raw)
+    for bad in (3, np.zeros(2, np.float32), "k"):
+        with pytest.raises(TypeError, match="^key must be a jax PRNG key"):
+            V.key("key", bad)
+    with pytest.raises(ValueError, match="ONE PRNG key"):
+        V.key("key", jax.random.split(raw, 3))
+
+
+def test_path(tmp_path):
+    assert V.path("out", tmp_path / "f.npz", writable=True) == str(tmp_path / "f.npz")
+    with pytest.raises(TypeError, match="out must be a path"):
+        V.path("out", 3)
+    with pytest.raises(ValueError, match="is a folder"):
+        V.path("out", tmp_path, writable=True)
+    with pytest.raises(ValueError, match="does not exist"):
+        V.path("out", tmp_path / "nope" / "f.npz", writable=True)
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ValueError, match="is not a folder"):
+        V.path("out", tmp_path / "file" / "f.npz", writable=True)
+
+
+# The same argument, checked the same way wherever it appears in the public API.
+SAME_RULE = [
+    (
+        "fit batch_size float",
+        lambda: fnn.fit(NET, PARAMS, fnn.optimizers.sgd(), "mse", X, Y, batch_size=2.5),
+        TypeError,
+    ),
+    ("evaluate batch_size float", lambda: fnn.evaluate(NET, PARAMS, "mse", X, Y, batch_size=2.5), TypeError),
+    ("num_batches batch_size float", lambda: fnn.data.num_batches(4, 2.5), TypeError),
+    ("fit batch_size 0", lambda: fnn.fit(NET, PARAMS, fnn.optimizers.sgd(), "mse", X, Y, batch_size=0), ValueError),
+    ("evaluate batch_size 0", lambda: fnn.evaluate(NET, PARAMS, "mse", X, Y, batch_size=0), ValueError),
+    ("num_batches batch_size 0", lambda: fnn.data.num_batches(4, 0), ValueError),
+    ("sgd learning_rate string", lambda: fnn.optimizers.sgd("0.1"), TypeError),
+    ("sgd learning_rate negative", lambda: fnn.optimizers.sgd(-0.1), ValueError),
+    ("scale_by_adam b1 string", lambda: fnn.optimizers.scale_by_adam(b1="0.9"), TypeError),
+    ("scale_by_adam b1 1.0", lambda: fnn.optimizers.scale_by_adam(b1=1.0), ValueError),
+    ("Dense units float", lambda: fnn.Dense(2.0), TypeError),
+    ("Dense units 0", lambda: fnn.Dense(0), ValueError),
+    ("Dropout rate string", lambda: fnn.Dropout("0.5"), TypeError),
+    ("Dropout rate 1", lambda: fnn.Dropout(1.0), ValueError),
+    ("schedule value string", lambda: fnn.schedules.constant("1"), TypeError),
+    ("initializer stddev negative", lambda: fnn.initializers.random_normal(stddev=-1.0), ValueError),
+    ("loss option type", lambda: fnn.losses.get("huber", delta="1"), TypeError),
+    ("activation option type", lambda: fnn.activations.get("elu", alpha="1"), TypeError),
+    ("moons n_samples float", lambda: fnn.datasets.load("moons", n_samples=100.0), TypeError),
+    ("moons noise negative", lambda: fnn.datasets.load("moons", noise=-1.0), ValueError),
+    ("fit shuffle string", lambda: fnn.fit(NET, PARAMS, fnn.optimizers.sgd(), "mse", X, Y, shuffle="no"), TypeError),
+    ("fit verbose 3", lambda: fnn.fit(NET, PARAMS, fnn.optimizers.sgd(), "mse", X, Y, verbose=3), ValueError),
+    ("fit key int", lambda: fnn.fit(NET, PARAMS, fnn.optimizers.sgd(), "mse", X, Y, key=3), TypeError),
+    ("registry name int", lambda: fnn.optimizers.get(3), TypeError),
+    ("registry unknown name", lambda: fnn.optimizers.get("adamm"), ValueError),
+]
+
+
+@pytest.mark.parametrize("what,call,error", SAME_RULE, ids=[c[0] for c in SAME_RULE])
+def test_public_api_follows_the_rule(what, call, error, compiles):
+    with compiles() as c, pytest.raises(error):
+        call()
+    assert c.count == 0  # raised before anything was compiled
+
+
+def test_numpy_scalars_work_where_python_numbers_do():
+    opt = fnn.optimizers.adam(np.float32(1e-3), b1=np.float64(0.9), weight_decay=np.float32(0.0))
+    assert float(fnn.optimizers.get_learning_rate(opt.init(PARAMS))) == pytest.approx(1e-3, rel=1e-6)
+    assert fnn.Dense(np.int64(3)) == fnn.Dense(3)
+    assert fnn.mlp([np.int64(3)]) == fnn.mlp([3])
+    assert fnn.losses.get("huber", delta=np.float32(0.5)) == fnn.losses.get("huber", delta=0.5)
+    assert fnn.data.num_batches(np.int64(10), np.int32(3)) == 4
+    out = fnn.evaluate(NET, PARAMS, "mse", X, Y, batch_size=np.int64(2))
+    assert out["loss"] >= 0
+    sched = fnn.schedules.cosine_decay(np.float32(1.0), np.int64(10))
+    assert float(sched(0)) == pytest.approx(1.0)

@@ -23,6 +23,7 @@ from jax.flatten_util import ravel_pytree
 
 from fnn import losses as _losses
 from fnn._cache import structural_cache
+from fnn._compat import float64
 from fnn._validate import real
 from fnn.layers import Network
 
@@ -264,7 +265,7 @@ def gradcheck(
     eps = real("eps", eps, lo=0.0, lo_open=True)
     train = key is not None
     both, central = _gradcheck_programs(net, loss, train)
-    with jax.enable_x64(True):
+    with float64():
         params64, x64 = _to_float64(params), _to_float64(x)
         y64 = _to_float64(y)
         value, g_manual, g_auto = both(params64, x64, y64, key)

@@ -27,6 +27,7 @@ from fnn import checkpoint as _checkpoint
 from fnn import datasets as _datasets
 from fnn import losses as _losses
 from fnn import optimizers as _optimizers
+from fnn._compat import float64
 from fnn.cli._compare import (
     DEFAULT_LEARNING_RATES,
     FILE_DATASETS,
@@ -339,7 +340,7 @@ def _cmd_gradcheck(args) -> int:
     net = mlp([*args.hidden, problem.output_size], activation=args.activation)
     n_in = problem.x_train.shape[1]
     x, y = problem.x_train[: args.samples], problem.y_train[: args.samples]
-    with jax.enable_x64(True):
+    with float64():
         params64 = net.init(jax.random.PRNGKey(args.seed), (n_in,), dtype=np.float64)
         report = gradcheck(net, problem.loss, params64, x.astype(np.float64), y)
     net_text = describe_net(n_in, args.hidden, problem.output_size, args.activation)

@@ -28,7 +28,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from fnn._validate import integer
+from fnn._validate import integer, is_typed_key
 
 __all__ = ["Checkpoint", "save", "load", "resume", "FORMAT_VERSION"]
 
@@ -52,10 +52,6 @@ class Checkpoint(NamedTuple):
 # Leaves <-> storable NumPy arrays.
 
 
-def _is_key(leaf: Any) -> bool:
-    return jax.dtypes.issubdtype(getattr(leaf, "dtype", None), jax.dtypes.prng_key)
-
-
 def _as_numpy(leaf: Any) -> np.ndarray:
     """A leaf as the NumPy array it stands for (Python scalars take jax's default dtype)."""
     if isinstance(leaf, (np.ndarray, jax.Array, np.generic)):
@@ -68,7 +64,7 @@ def _leaf_dtype(leaf: Any) -> str:
 
     Templates may be arrays, Python scalars or ``jax.ShapeDtypeStruct`` (from ``eval_shape``).
     """
-    if _is_key(leaf) or isinstance(leaf, jax.ShapeDtypeStruct):
+    if is_typed_key(leaf) or isinstance(leaf, jax.ShapeDtypeStruct):
         return str(leaf.dtype)
     return str(_as_numpy(leaf).dtype)
 
@@ -81,7 +77,7 @@ def _leaf_shape(leaf: Any) -> tuple[int, ...]:
 
 def _encode(leaf: Any) -> tuple[np.ndarray, dict[str, Any]]:
     """(array to store, metadata to restore it)."""
-    if _is_key(leaf):
+    if is_typed_key(leaf):
         data = np.asarray(jax.random.key_data(leaf))
         return data, {"dtype": str(leaf.dtype), "shape": list(leaf.shape), "impl": str(jax.random.key_impl(leaf))}
     arr = _as_numpy(leaf)

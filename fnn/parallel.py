@@ -26,7 +26,7 @@ from jax.experimental import multihost_utils
 from jax.sharding import AxisType, Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from fnn._validate import integer
+from fnn._validate import integer, is_typed_key
 
 Array = jax.Array
 
@@ -94,7 +94,7 @@ def shard_batch(*arrays: Array, mesh: Mesh) -> tuple[Array, ...]:
 
 
 def _put_replicated(a, sharding: NamedSharding):
-    if isinstance(a, jax.Array) and jax.dtypes.issubdtype(a.dtype, jax.dtypes.prng_key):
+    if isinstance(a, jax.Array) and is_typed_key(a):
         data = _put_replicated(jax.random.key_data(a), sharding)
         return jax.random.wrap_key_data(data, impl=jax.random.key_impl(a))
     if isinstance(a, jax.Array) and a.sharding.is_equivalent_to(sharding, a.ndim):

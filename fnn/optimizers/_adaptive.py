@@ -107,8 +107,13 @@ class ScaleByAdamaxState(NamedTuple):
     nu: Params
 
 
+def _two_moments(state: Any, params: Params) -> Any:
+    """``state(count=0, mu=0, nu=0)`` for the rules that keep two moment buffers."""
+    return state(count0(), zeros_like_moments(params), zeros_like_moments(params))
+
+
 def _adamax_init(b1, b2, eps, params) -> ScaleByAdamaxState:
-    return ScaleByAdamaxState(count0(), zeros_like_moments(params), zeros_like_moments(params))
+    return _two_moments(ScaleByAdamaxState, params)
 
 
 def _adamax_update(b1, b2, eps, updates, state, params=None):
@@ -194,7 +199,7 @@ class ScaleByRadamState(NamedTuple):
 
 
 def _radam_init(b1, b2, eps, params) -> ScaleByRadamState:
-    return ScaleByRadamState(count0(), zeros_like_moments(params), zeros_like_moments(params))
+    return _two_moments(ScaleByRadamState, params)
 
 
 def _radam_update(b1, b2, eps, updates, state, params=None):

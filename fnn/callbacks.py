@@ -57,7 +57,7 @@ class FitContext:
         self.stop_training = True
         self.stop_reason = self.stop_reason or reason
 
-    def snapshot(self, tree):
+    def snapshot(self, tree: Any) -> Any:
         """A copy with fresh buffers: fit donates the live params to the next epoch."""
         return jax.tree.map(lambda a: jnp.array(a, copy=True), tree)
 
@@ -80,7 +80,7 @@ class LambdaCallback(Callback):
     def __init__(self, fn: Callable[[int, dict], Any]):
         self.fn = fn
 
-    def on_epoch_end(self, epoch, logs, ctx):
+    def on_epoch_end(self, epoch: int, logs: dict, ctx: FitContext) -> None:
         if self.fn(epoch, dict(logs)):
             ctx.stop(f"callback {getattr(self.fn, '__name__', 'fn')}")
 
@@ -142,14 +142,14 @@ class EarlyStopping(Callback):
             return value - self.min_delta > reference
         return value - self.min_delta < reference
 
-    def on_train_begin(self, ctx):
+    def on_train_begin(self, ctx: FitContext) -> None:
         self.wait = 0
         self.stopped_epoch = 0
         self.best = None
         self.best_weights = None
         self.best_epoch = 0
 
-    def on_epoch_end(self, epoch, logs, ctx):
+    def on_epoch_end(self, epoch: int, logs: dict, ctx: FitContext) -> None:
         current = _get_monitored(logs, self.monitor, "EarlyStopping")
         if current is None or epoch < self.start_from_epoch:
             return
@@ -171,7 +171,7 @@ class EarlyStopping(Callback):
             self.stopped_epoch = epoch
             ctx.stop("early_stopping")
 
-    def on_train_end(self, ctx):
+    def on_train_end(self, ctx: FitContext) -> None:
         if self.restore_best_weights and self.best_weights is not None:
             ctx.params = self.best_weights
         if self.stopped_epoch > 0 and self.verbose:
@@ -185,7 +185,7 @@ class TerminateOnNaN(Callback):
     further update is applied, and the epoch reports it.
     """
 
-    def on_epoch_end(self, epoch, logs, ctx):
+    def on_epoch_end(self, epoch: int, logs: dict, ctx: FitContext) -> None:
         if not math.isfinite(logs.get("loss", 0.0)):
             ctx.stop("nan")
 
@@ -212,11 +212,11 @@ class ReduceLROnPlateau(Callback):
         self.mode = _monitor_op(monitor, mode)
         self.min_delta, self.cooldown, self.min_lr, self.verbose = min_delta, cooldown, min_lr, verbose
 
-    def on_train_begin(self, ctx):
+    def on_train_begin(self, ctx: FitContext) -> None:
         self.wait, self.cooldown_counter = 0, 0
         self.best = -math.inf if self.mode == "max" else math.inf
 
-    def on_epoch_end(self, epoch, logs, ctx):
+    def on_epoch_end(self, epoch: int, logs: dict, ctx: FitContext) -> None:
         current = _get_monitored(logs, self.monitor, "ReduceLROnPlateau")
         logs_lr = float(_optimizers.get_learning_rate(ctx.opt_state))
         logs["learning_rate"] = logs_lr  # the rate this epoch ran with, as Keras logs it
@@ -244,7 +244,7 @@ class LearningRateScheduler(Callback):
     def __init__(self, schedule: Callable[[int, float], float], verbose: int = 0):
         self.schedule, self.verbose = schedule, verbose
 
-    def on_epoch_begin(self, epoch, ctx):
+    def on_epoch_begin(self, epoch: int, ctx: FitContext) -> None:
         lr = float(_optimizers.get_learning_rate(ctx.opt_state))
         new_lr = float(self.schedule(epoch, lr))
         if not math.isfinite(new_lr) or new_lr < 0:
@@ -254,7 +254,7 @@ class LearningRateScheduler(Callback):
         if self.verbose:
             print(f"Epoch {epoch + 1}: LearningRateScheduler setting learning rate to {new_lr:.6g}.")
 
-    def on_epoch_end(self, epoch, logs, ctx):
+    def on_epoch_end(self, epoch: int, logs: dict, ctx: FitContext) -> None:
         logs["learning_rate"] = self._lr
 
 
@@ -280,7 +280,7 @@ class ModelCheckpoint(Callback):
         self.mode = _monitor_op(monitor, mode)
         self.best = None
 
-    def on_epoch_end(self, epoch, logs, ctx):
+    def on_epoch_end(self, epoch: int, logs: dict, ctx: FitContext) -> None:
         path = self.filepath.format(epoch=epoch + 1, **logs)
         if self.save_best_only:
             current = _get_monitored(logs, self.monitor, "ModelCheckpoint")
@@ -303,12 +303,12 @@ class CSVLogger(Callback):
         self.filename, self.separator, self.append = os.fspath(filename), separator, append
         self._keys: list[str] | None = None
 
-    def on_train_begin(self, ctx):
+    def on_train_begin(self, ctx: FitContext) -> None:
         self._keys = None
         if not self.append and os.path.exists(self.filename):
             os.remove(self.filename)
 
-    def on_epoch_end(self, epoch, logs, ctx):
+    def on_epoch_end(self, epoch: int, logs: dict, ctx: FitContext) -> None:
         new_file = not os.path.exists(self.filename) or os.path.getsize(self.filename) == 0
         if self._keys is None:
             self._keys = sorted(logs)
@@ -327,7 +327,7 @@ class StopAtThreshold(Callback):
         self.monitor, self.value = monitor, value
         self.mode = _monitor_op(monitor, mode)
 
-    def on_epoch_end(self, epoch, logs, ctx):
+    def on_epoch_end(self, epoch: int, logs: dict, ctx: FitContext) -> None:
         current = _get_monitored(logs, self.monitor, "StopAtThreshold")
         if current is not None and (current >= self.value if self.mode == "max" else current <= self.value):
             ctx.stop("threshold")
@@ -368,16 +368,16 @@ class CallbackList:
             if fn is not None:
                 fn(*args)
 
-    def on_train_begin(self, ctx):
+    def on_train_begin(self, ctx: FitContext) -> None:
         self._call("on_train_begin", ctx)
 
-    def on_epoch_begin(self, epoch, ctx):
+    def on_epoch_begin(self, epoch: int, ctx: FitContext) -> None:
         self._call("on_epoch_begin", epoch, ctx)
 
-    def on_epoch_end(self, epoch, logs, ctx):
+    def on_epoch_end(self, epoch: int, logs: dict, ctx: FitContext) -> None:
         self._call("on_epoch_end", epoch, logs, ctx)
 
-    def on_train_end(self, ctx):
+    def on_train_end(self, ctx: FitContext) -> None:
         self._call("on_train_end", ctx)
 
 

@@ -35,7 +35,7 @@ __all__ = ["value_and_grad", "gradcheck", "GradcheckReport", "GradcheckRow", "wi
 MODES = ("manual", "autodiff")
 
 
-def _resolve_loss(loss, mode: str):
+def _resolve_loss(loss: Any, mode: str) -> Any:
     if isinstance(loss, str):
         return _losses.get(loss)
     if isinstance(loss, _losses.Loss):
@@ -56,7 +56,12 @@ def _check_mode(mode: str) -> None:
 
 
 def value_and_grad(
-    net: Network, loss, mode: str = "manual", *, train: bool = True, return_output: bool = False
+    net: Network,
+    loss: str | _losses.Loss | Callable,
+    mode: str = "manual",
+    *,
+    train: bool = True,
+    return_output: bool = False,
 ) -> Callable:
     """``f(params, x, y, *, key=None, sample_weight=None) -> (loss_value, grads)``.
 
@@ -68,13 +73,13 @@ def value_and_grad(
     The function is pure and jittable.
     """
     _check_mode(mode)
-    loss = _resolve_loss(loss, mode)
+    loss_fn = _resolve_loss(loss, mode)
 
     if mode == "manual":
 
         def manual(params, x, y, *, key=None, sample_weight=None):
             y_pred, cache = net.forward(params, x, key=key, train=train)
-            value, dy = loss.value_and_grad(y, y_pred, sample_weight=sample_weight)
+            value, dy = loss_fn.value_and_grad(y, y_pred, sample_weight=sample_weight)
             grads, _ = net.backward(params, cache, dy)  # the input gradient is dead code under jit
             return (value, grads, y_pred) if return_output else (value, grads)
 
@@ -84,8 +89,8 @@ def value_and_grad(
         def objective(p):
             y_pred = net.apply(p, x, key=key, train=train)
             if sample_weight is None:
-                return loss(y, y_pred), y_pred
-            return loss(y, y_pred, sample_weight=sample_weight), y_pred
+                return loss_fn(y, y_pred), y_pred
+            return loss_fn(y, y_pred, sample_weight=sample_weight), y_pred
 
         (value, y_pred), grads = jax.value_and_grad(objective, has_aux=True)(params)
         return (value, grads, y_pred) if return_output else (value, grads)
@@ -240,7 +245,7 @@ def _gradcheck_programs(net: Network, loss: Any, train: bool) -> tuple[Callable,
 
 def gradcheck(
     net: Network,
-    loss,
+    loss: str | _losses.Loss,
     params: list,
     x: ArrayLike,
     y: ArrayLike,

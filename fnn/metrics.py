@@ -215,7 +215,9 @@ def _scalar(fn: Callable[..., jax.Array], y_true, y_pred, root: bool = False, **
     return jnp.sqrt(jnp.mean(s)) if root else jnp.mean(s)
 
 
-def binary_accuracy(y_true, y_pred, threshold: float = 0.5, from_logits: bool = False) -> jax.Array:
+def binary_accuracy(
+    y_true: jax.typing.ArrayLike, y_pred: jax.typing.ArrayLike, threshold: float = 0.5, from_logits: bool = False
+) -> jax.Array:
     """``mean(y_true == (y_pred > threshold))`` over all elements.
 
     Shapes: y_true and y_pred (N,) or (N, k), a trailing 1 on either side is squeezed. With
@@ -224,38 +226,40 @@ def binary_accuracy(y_true, y_pred, threshold: float = 0.5, from_logits: bool = 
     return _scalar(_binary_matches, y_true, y_pred, threshold=threshold, from_logits=from_logits)
 
 
-def categorical_accuracy(y_true, y_pred) -> jax.Array:
+def categorical_accuracy(y_true: jax.typing.ArrayLike, y_pred: jax.typing.ArrayLike) -> jax.Array:
     """``mean(argmax(y_true, -1) == argmax(y_pred, -1))``; y_true one-hot (N, C), y_pred (N, C)."""
     return _scalar(_categorical_matches, y_true, y_pred)
 
 
-def sparse_categorical_accuracy(y_true, y_pred) -> jax.Array:
+def sparse_categorical_accuracy(y_true: jax.typing.ArrayLike, y_pred: jax.typing.ArrayLike) -> jax.Array:
     """``mean(y_true == argmax(y_pred, -1))``; y_true int labels (N,) or (N, 1), y_pred (N, C)."""
     return _scalar(_sparse_categorical_matches, y_true, y_pred)
 
 
-def top_k_categorical_accuracy(y_true, y_pred, k: int = 5) -> jax.Array:
+def top_k_categorical_accuracy(y_true: jax.typing.ArrayLike, y_pred: jax.typing.ArrayLike, k: int = 5) -> jax.Array:
     """Share of samples whose true class (argmax of one-hot y_true (N, C)) is among the k
     largest of y_pred (N, C); ties with the true class's score count as hits (Keras)."""
     return _scalar(_top_k_matches, y_true, y_pred, k=k)
 
 
-def sparse_top_k_categorical_accuracy(y_true, y_pred, k: int = 5) -> jax.Array:
+def sparse_top_k_categorical_accuracy(
+    y_true: jax.typing.ArrayLike, y_pred: jax.typing.ArrayLike, k: int = 5
+) -> jax.Array:
     """:func:`top_k_categorical_accuracy` with integer labels (N,) or (N, 1)."""
     return _scalar(_sparse_top_k_matches, y_true, y_pred, k=k)
 
 
-def mae(y_true, y_pred) -> jax.Array:
+def mae(y_true: jax.typing.ArrayLike, y_pred: jax.typing.ArrayLike) -> jax.Array:
     """Mean absolute error ``mean(|y_pred - y_true|)`` over all elements."""
     return _scalar(_absolute_errors, y_true, y_pred)
 
 
-def mse(y_true, y_pred) -> jax.Array:
+def mse(y_true: jax.typing.ArrayLike, y_pred: jax.typing.ArrayLike) -> jax.Array:
     """Mean squared error ``mean((y_pred - y_true)^2)`` over all elements."""
     return _scalar(_squared_errors, y_true, y_pred)
 
 
-def rmse(y_true, y_pred) -> jax.Array:
+def rmse(y_true: jax.typing.ArrayLike, y_pred: jax.typing.ArrayLike) -> jax.Array:
     """Root mean squared error ``sqrt(mean((y_pred - y_true)^2))``; streamed, the mean runs over
     all samples of the data set before the root is taken."""
     return _scalar(_squared_errors, y_true, y_pred, root=True)

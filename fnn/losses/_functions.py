@@ -28,73 +28,91 @@ from fnn.losses._kernels import (
 )
 
 Array = jax.Array
+ArrayLike = jax.typing.ArrayLike
 
 # ---------------------------------------------------------------------------------------------
 # Public loss functions and their gradients with respect to y_pred.
 # ---------------------------------------------------------------------------------------------
 
 
-def mean_squared_error(y_true, y_pred, sample_weight=None) -> Array:
+def mean_squared_error(y_true: ArrayLike, y_pred: ArrayLike, sample_weight: ArrayLike | None = None) -> Array:
     """``mean_i w_i mean_j (y_pred_ij - y_true_ij)^2``."""
     return apply_kernel(mse_terms, y_true, y_pred, sample_weight, {}, "value")
 
 
-def mean_squared_error_grad(y_true, y_pred, sample_weight=None) -> Array:
+def mean_squared_error_grad(y_true: ArrayLike, y_pred: ArrayLike, sample_weight: ArrayLike | None = None) -> Array:
     """``2 w_i (y_pred - y_true) / (n D)``."""
     return apply_kernel(mse_terms, y_true, y_pred, sample_weight, {}, "grad")
 
 
-def mean_absolute_error(y_true, y_pred, sample_weight=None) -> Array:
+def mean_absolute_error(y_true: ArrayLike, y_pred: ArrayLike, sample_weight: ArrayLike | None = None) -> Array:
     """``mean_i w_i mean_j |y_pred_ij - y_true_ij|``."""
     return apply_kernel(mae_terms, y_true, y_pred, sample_weight, {}, "value")
 
 
-def mean_absolute_error_grad(y_true, y_pred, sample_weight=None) -> Array:
+def mean_absolute_error_grad(y_true: ArrayLike, y_pred: ArrayLike, sample_weight: ArrayLike | None = None) -> Array:
     """``w_i sign(y_pred - y_true) / (n D)`` (+1 at a tie)."""
     return apply_kernel(mae_terms, y_true, y_pred, sample_weight, {}, "grad")
 
 
-def mean_absolute_percentage_error(y_true, y_pred, sample_weight=None) -> Array:
+def mean_absolute_percentage_error(
+    y_true: ArrayLike, y_pred: ArrayLike, sample_weight: ArrayLike | None = None
+) -> Array:
     """``100 mean_i w_i mean_j |y_pred - y_true| / max(|y_true|, 1e-7)``."""
     return apply_kernel(mape_terms, y_true, y_pred, sample_weight, {}, "value")
 
 
-def mean_absolute_percentage_error_grad(y_true, y_pred, sample_weight=None) -> Array:
+def mean_absolute_percentage_error_grad(
+    y_true: ArrayLike, y_pred: ArrayLike, sample_weight: ArrayLike | None = None
+) -> Array:
     """``100 w_i sign(y_pred - y_true) / (max(|y_true|, 1e-7) n D)``."""
     return apply_kernel(mape_terms, y_true, y_pred, sample_weight, {}, "grad")
 
 
-def mean_squared_logarithmic_error(y_true, y_pred, sample_weight=None) -> Array:
+def mean_squared_logarithmic_error(
+    y_true: ArrayLike, y_pred: ArrayLike, sample_weight: ArrayLike | None = None
+) -> Array:
     """``mean_i w_i mean_j (log(1 + max(y_pred, 1e-7)) - log(1 + max(y_true, 1e-7)))^2``."""
     return apply_kernel(msle_terms, y_true, y_pred, sample_weight, {}, "value")
 
 
-def mean_squared_logarithmic_error_grad(y_true, y_pred, sample_weight=None) -> Array:
+def mean_squared_logarithmic_error_grad(
+    y_true: ArrayLike, y_pred: ArrayLike, sample_weight: ArrayLike | None = None
+) -> Array:
     """``2 w_i r / ((1 + y_pred) n D)`` where ``y_pred >= 1e-7`` (0 below); r the log ratio."""
     return apply_kernel(msle_terms, y_true, y_pred, sample_weight, {}, "grad")
 
 
-def huber(y_true, y_pred, delta=1.0, sample_weight=None) -> Array:
+def huber(y_true: ArrayLike, y_pred: ArrayLike, delta: float = 1.0, sample_weight: ArrayLike | None = None) -> Array:
     """Huber: quadratic ``e^2/2`` for ``|e| <= delta``, linear ``delta |e| - delta^2/2`` beyond."""
     return apply_kernel(huber_terms, y_true, y_pred, sample_weight, {"delta": delta}, "value")
 
 
-def huber_grad(y_true, y_pred, delta=1.0, sample_weight=None) -> Array:
+def huber_grad(
+    y_true: ArrayLike, y_pred: ArrayLike, delta: float = 1.0, sample_weight: ArrayLike | None = None
+) -> Array:
     """``w_i clip(y_pred - y_true, -delta, delta) / (n D)``."""
     return apply_kernel(huber_terms, y_true, y_pred, sample_weight, {"delta": delta}, "grad")
 
 
-def log_cosh(y_true, y_pred, sample_weight=None) -> Array:
+def log_cosh(y_true: ArrayLike, y_pred: ArrayLike, sample_weight: ArrayLike | None = None) -> Array:
     """``mean_i w_i mean_j log cosh(y_pred - y_true)``, overflow-free."""
     return apply_kernel(log_cosh_terms, y_true, y_pred, sample_weight, {}, "value")
 
 
-def log_cosh_grad(y_true, y_pred, sample_weight=None) -> Array:
+def log_cosh_grad(y_true: ArrayLike, y_pred: ArrayLike, sample_weight: ArrayLike | None = None) -> Array:
     """``w_i tanh(y_pred - y_true) / (n D)``."""
     return apply_kernel(log_cosh_terms, y_true, y_pred, sample_weight, {}, "grad")
 
 
-def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1, sample_weight=None) -> Array:
+def binary_crossentropy(
+    y_true: ArrayLike,
+    y_pred: ArrayLike,
+    from_logits: bool = False,
+    label_smoothing: float = 0.0,
+    axis: int = -1,
+    sample_weight: ArrayLike | None = None,
+) -> Array:
     """``mean_i w_i mean_j -(t log p + (1-t) log(1-p))``, p clipped to [1e-7, 1-1e-7] (or
     ``p = sigmoid(y_pred)`` computed stably), ``t = y_true (1 - ls) + ls/2``."""
     opts = {"from_logits": from_logits, "label_smoothing": label_smoothing, "axis": axis}
@@ -102,7 +120,12 @@ def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, 
 
 
 def binary_crossentropy_grad(
-    y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1, sample_weight=None
+    y_true: ArrayLike,
+    y_pred: ArrayLike,
+    from_logits: bool = False,
+    label_smoothing: float = 0.0,
+    axis: int = -1,
+    sample_weight: ArrayLike | None = None,
 ) -> Array:
     """Logits: ``w_i (sigmoid(z) - t) / (n D)``; probabilities: ``w_i (p - t) / (p (1-p) n D)``
     where p is not clipped, else 0."""
@@ -111,15 +134,15 @@ def binary_crossentropy_grad(
 
 
 def binary_focal_crossentropy(
-    y_true,
-    y_pred,
-    apply_class_balancing=False,
-    alpha=0.25,
-    gamma=2.0,
-    from_logits=False,
-    label_smoothing=0.0,
-    axis=-1,
-    sample_weight=None,
+    y_true: ArrayLike,
+    y_pred: ArrayLike,
+    apply_class_balancing: bool = False,
+    alpha: float = 0.25,
+    gamma: float = 2.0,
+    from_logits: bool = False,
+    label_smoothing: float = 0.0,
+    axis: int = -1,
+    sample_weight: ArrayLike | None = None,
 ) -> Array:
     """Focal BCE (Lin et al. 2018): ``mean_i w_i mean_j a (1 - p_t)^gamma bce`` with
     ``p_t = t p + (1-t)(1-p)`` and ``a = t alpha + (1-t)(1-alpha)`` if ``apply_class_balancing``."""
@@ -135,15 +158,15 @@ def binary_focal_crossentropy(
 
 
 def binary_focal_crossentropy_grad(
-    y_true,
-    y_pred,
-    apply_class_balancing=False,
-    alpha=0.25,
-    gamma=2.0,
-    from_logits=False,
-    label_smoothing=0.0,
-    axis=-1,
-    sample_weight=None,
+    y_true: ArrayLike,
+    y_pred: ArrayLike,
+    apply_class_balancing: bool = False,
+    alpha: float = 0.25,
+    gamma: float = 2.0,
+    from_logits: bool = False,
+    label_smoothing: float = 0.0,
+    axis: int = -1,
+    sample_weight: ArrayLike | None = None,
 ) -> Array:
     """Product rule on ``(1 - p_t)^gamma bce`` (see ``binary_focal_crossentropy_terms``)."""
     opts = {
@@ -158,7 +181,12 @@ def binary_focal_crossentropy_grad(
 
 
 def categorical_crossentropy(
-    y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1, sample_weight=None
+    y_true: ArrayLike,
+    y_pred: ArrayLike,
+    from_logits: bool = False,
+    label_smoothing: float = 0.0,
+    axis: int = -1,
+    sample_weight: ArrayLike | None = None,
 ) -> Array:
     """``mean_i w_i (-sum_j t_j log q_j)``, ``q = clip(p / sum p, 1e-7, 1-1e-7)`` or
     ``log q = log_softmax(y_pred)``, ``t = y_true (1 - ls) + ls / C``."""
@@ -167,7 +195,12 @@ def categorical_crossentropy(
 
 
 def categorical_crossentropy_grad(
-    y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1, sample_weight=None
+    y_true: ArrayLike,
+    y_pred: ArrayLike,
+    from_logits: bool = False,
+    label_smoothing: float = 0.0,
+    axis: int = -1,
+    sample_weight: ArrayLike | None = None,
 ) -> Array:
     """Logits: ``w_i (softmax(z) - t) / n`` (times ``sum t``); probabilities: through the
     renormalisation and the clip (see ``_cross_entropy``)."""
@@ -176,7 +209,12 @@ def categorical_crossentropy_grad(
 
 
 def sparse_categorical_crossentropy(
-    y_true, y_pred, from_logits=False, ignore_class=None, axis=-1, sample_weight=None
+    y_true: ArrayLike,
+    y_pred: ArrayLike,
+    from_logits: bool = False,
+    ignore_class: int | None = None,
+    axis: int = -1,
+    sample_weight: ArrayLike | None = None,
 ) -> Array:
     """Categorical CE with integer labels ``y_true`` of shape ``(N,)`` or ``(N, 1)``. Samples
     whose label is ``ignore_class`` count 0 and the mean is over the others (Keras's mask rule:
@@ -186,68 +224,77 @@ def sparse_categorical_crossentropy(
 
 
 def sparse_categorical_crossentropy_grad(
-    y_true, y_pred, from_logits=False, ignore_class=None, axis=-1, sample_weight=None
+    y_true: ArrayLike,
+    y_pred: ArrayLike,
+    from_logits: bool = False,
+    ignore_class: int | None = None,
+    axis: int = -1,
+    sample_weight: ArrayLike | None = None,
 ) -> Array:
     """Logits: ``w_i (softmax(z) - onehot(y)) / n``; ignored samples get 0."""
     opts = {"from_logits": from_logits, "ignore_class": ignore_class, "axis": axis}
     return apply_kernel(sparse_categorical_crossentropy_terms, y_true, y_pred, sample_weight, opts, "grad")
 
 
-def kl_divergence(y_true, y_pred, sample_weight=None) -> Array:
+def kl_divergence(y_true: ArrayLike, y_pred: ArrayLike, sample_weight: ArrayLike | None = None) -> Array:
     """``mean_i w_i sum_j t log(t / p)``, t and p clipped to [1e-7, 1]."""
     return apply_kernel(kl_divergence_terms, y_true, y_pred, sample_weight, {}, "value")
 
 
-def kl_divergence_grad(y_true, y_pred, sample_weight=None) -> Array:
+def kl_divergence_grad(y_true: ArrayLike, y_pred: ArrayLike, sample_weight: ArrayLike | None = None) -> Array:
     """``-w_i t / (p n)`` where p is not clipped, else 0."""
     return apply_kernel(kl_divergence_terms, y_true, y_pred, sample_weight, {}, "grad")
 
 
-def poisson(y_true, y_pred, sample_weight=None) -> Array:
+def poisson(y_true: ArrayLike, y_pred: ArrayLike, sample_weight: ArrayLike | None = None) -> Array:
     """``mean_i w_i mean_j (p - t log(p + 1e-7))``."""
     return apply_kernel(poisson_terms, y_true, y_pred, sample_weight, {}, "value")
 
 
-def poisson_grad(y_true, y_pred, sample_weight=None) -> Array:
+def poisson_grad(y_true: ArrayLike, y_pred: ArrayLike, sample_weight: ArrayLike | None = None) -> Array:
     """``w_i (1 - t / (p + 1e-7)) / (n D)``."""
     return apply_kernel(poisson_terms, y_true, y_pred, sample_weight, {}, "grad")
 
 
-def hinge(y_true, y_pred, sample_weight=None) -> Array:
+def hinge(y_true: ArrayLike, y_pred: ArrayLike, sample_weight: ArrayLike | None = None) -> Array:
     """``mean_i w_i mean_j max(1 - t p, 0)``; {0, 1} labels become {-1, 1} as in Keras."""
     return apply_kernel(hinge_terms, y_true, y_pred, sample_weight, {}, "value")
 
 
-def hinge_grad(y_true, y_pred, sample_weight=None) -> Array:
+def hinge_grad(y_true: ArrayLike, y_pred: ArrayLike, sample_weight: ArrayLike | None = None) -> Array:
     """``-w_i t [1 - t p > 0] / (n D)``."""
     return apply_kernel(hinge_terms, y_true, y_pred, sample_weight, {}, "grad")
 
 
-def squared_hinge(y_true, y_pred, sample_weight=None) -> Array:
+def squared_hinge(y_true: ArrayLike, y_pred: ArrayLike, sample_weight: ArrayLike | None = None) -> Array:
     """``mean_i w_i mean_j max(1 - t p, 0)^2``; {0, 1} labels become {-1, 1}."""
     return apply_kernel(squared_hinge_terms, y_true, y_pred, sample_weight, {}, "value")
 
 
-def squared_hinge_grad(y_true, y_pred, sample_weight=None) -> Array:
+def squared_hinge_grad(y_true: ArrayLike, y_pred: ArrayLike, sample_weight: ArrayLike | None = None) -> Array:
     """``-2 w_i t max(1 - t p, 0) / (n D)``."""
     return apply_kernel(squared_hinge_terms, y_true, y_pred, sample_weight, {}, "grad")
 
 
-def categorical_hinge(y_true, y_pred, sample_weight=None) -> Array:
+def categorical_hinge(y_true: ArrayLike, y_pred: ArrayLike, sample_weight: ArrayLike | None = None) -> Array:
     """``mean_i w_i max(max_j (1-t) p - sum_j t p + 1, 0)``."""
     return apply_kernel(categorical_hinge_terms, y_true, y_pred, sample_weight, {}, "value")
 
 
-def categorical_hinge_grad(y_true, y_pred, sample_weight=None) -> Array:
+def categorical_hinge_grad(y_true: ArrayLike, y_pred: ArrayLike, sample_weight: ArrayLike | None = None) -> Array:
     """``w_i [l_i > 0] ((1-t) e_argmax - t) / n``."""
     return apply_kernel(categorical_hinge_terms, y_true, y_pred, sample_weight, {}, "grad")
 
 
-def cosine_similarity(y_true, y_pred, axis=-1, sample_weight=None) -> Array:
+def cosine_similarity(
+    y_true: ArrayLike, y_pred: ArrayLike, axis: int = -1, sample_weight: ArrayLike | None = None
+) -> Array:
     """``-mean_i w_i cos(y_true_i, y_pred_i)`` (NEGATIVE cosine, as Keras; norms floored at 1e-7)."""
     return apply_kernel(cosine_similarity_terms, y_true, y_pred, sample_weight, {"axis": axis}, "value")
 
 
-def cosine_similarity_grad(y_true, y_pred, axis=-1, sample_weight=None) -> Array:
+def cosine_similarity_grad(
+    y_true: ArrayLike, y_pred: ArrayLike, axis: int = -1, sample_weight: ArrayLike | None = None
+) -> Array:
     """``-w_i (t^ - cos p^) / (|p| n)``."""
     return apply_kernel(cosine_similarity_terms, y_true, y_pred, sample_weight, {"axis": axis}, "grad")

@@ -40,6 +40,7 @@ from fnn.losses._kernels import (
 )
 
 Array = jax.Array
+ArrayLike = jax.typing.ArrayLike
 
 # ---------------------------------------------------------------------------------------------
 # Registry, Loss objects, get().
@@ -133,22 +134,24 @@ class Loss:
             _NAMES.canonical(self.name)  # ValueError listing the known names
             raise ValueError(f"{self.name!r} is not a canonical loss name; use fnn.losses.get({self.name!r})")
 
-    def _run(self, y_true, y_pred, sample_weight, want):
+    def _run(self, y_true: ArrayLike, y_pred: ArrayLike, sample_weight: ArrayLike | None, want: str) -> Any:
         return apply_kernel(_REGISTRY[self.name].kernel, y_true, y_pred, sample_weight, dict(self.options), want)
 
-    def __call__(self, y_true, y_pred, sample_weight=None) -> Array:
+    def __call__(self, y_true: ArrayLike, y_pred: ArrayLike, sample_weight: ArrayLike | None = None) -> Array:
         """The scalar loss."""
         return self._run(y_true, y_pred, sample_weight, "value")
 
-    def grad(self, y_true, y_pred, sample_weight=None) -> Array:
+    def grad(self, y_true: ArrayLike, y_pred: ArrayLike, sample_weight: ArrayLike | None = None) -> Array:
         """``d loss / d y_pred`` (hand-written), shape of ``y_pred``."""
         return self._run(y_true, y_pred, sample_weight, "grad")
 
-    def value_and_grad(self, y_true, y_pred, sample_weight=None) -> tuple[Array, Array]:
+    def value_and_grad(
+        self, y_true: ArrayLike, y_pred: ArrayLike, sample_weight: ArrayLike | None = None
+    ) -> tuple[Array, Array]:
         """``(loss, d loss / d y_pred)`` from one pass (the softmax/sigmoid is shared)."""
         return self._run(y_true, y_pred, sample_weight, "both")
 
-    def per_sample(self, y_true, y_pred) -> Array:
+    def per_sample(self, y_true: ArrayLike, y_pred: ArrayLike) -> Array:
         """Unweighted per-sample losses ``l_i`` (shape ``(N,)`` for the usual 2-D ``y_pred``)."""
         return self._run(y_true, y_pred, None, "per_sample")
 

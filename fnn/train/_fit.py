@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, KeysView, Sequence
 from typing import Any, NamedTuple
 
 import jax
@@ -52,10 +52,10 @@ class History:
     def __contains__(self, name: str) -> bool:
         return name in self.history
 
-    def keys(self):
+    def keys(self) -> KeysView[str]:
         return self.history.keys()
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[str]:
         return iter(self.history)
 
     def to_dict(self) -> dict:

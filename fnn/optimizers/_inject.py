@@ -111,7 +111,7 @@ class InjectInit:
 
     def __init__(self, spec: _Spec, values: tuple[tuple[str, Any], ...]) -> None:
         self.spec, self.values = spec, values
-        self.template = bound(_template, spec)
+        self.template = bound(_init_from_arrays, spec)
         self.key = freeze((spec, values))
 
     def arrays(self) -> dict[str, Array]:
@@ -129,10 +129,6 @@ class InjectInit:
 
     def __repr__(self) -> str:
         return f"inject_init({getattr(self.spec.factory, '__name__', 'factory')}, {dict(self.values)})"
-
-
-def _template(spec: _Spec, params: Params, hp: dict[str, Array]) -> InjectHyperparamsState:
-    return _init_from_arrays(spec, params, hp)
 
 
 def _inject_update(
@@ -188,9 +184,14 @@ def inject_hyperparams(
                 schedules[name] = value
             else:
                 static[name] = value
-        # Built once (abstractly: nothing runs) with the given values, so that a bad
-        # hyperparameter fails here rather than at the first update.
-        jax.eval_shape(lambda: (factory(**static, **numeric, **{n: s(count0()) for n, s in schedules.items()}), 0)[1])
+        # Built once with the given values, so that a bad hyperparameter fails here rather than at
+        # the first update (with schedules abstractly, so that no schedule runs eagerly).
+        if schedules:
+            jax.eval_shape(
+                lambda: (factory(**static, **numeric, **{n: s(count0()) for n, s in schedules.items()}), 0)[1]
+            )
+        else:
+            factory(**static, **numeric)
         spec = _Spec(factory, tuple(static.items()), tuple(schedules.items()), tuple(numeric), hyperparam_dtype)
         return GradientTransformation(InjectInit(spec, tuple(numeric.items())), bound(_inject_update, spec))
 

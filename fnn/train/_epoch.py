@@ -26,6 +26,7 @@ from fnn.data import permutation
 from fnn.grad import value_and_grad
 from fnn.metrics import Metric
 from fnn.optimizers import apply_updates
+from fnn.train._checks import check_grad, resolve_loss
 
 Array = jax.Array
 Sums = dict[str, tuple[Array, Array]]
@@ -213,8 +214,6 @@ def train_step(net: Any, loss: Any, opt: Any, grad: str = "manual") -> Callable:
     ``params`` and ``opt_state`` are donated: pass the returned ones to the next call.
     ``key`` feeds Dropout (train mode); networks without Dropout ignore it.
     """
-    from fnn.train._checks import check_grad, resolve_loss
-
     check_grad(grad)
     inner = step_fn(net, resolve_loss(loss), opt.update, grad)
 

@@ -14,12 +14,11 @@ import jax
 from fnn import callbacks as callbacks_
 from fnn import checkpoint as checkpoint_
 from fnn import parallel
-from fnn._cache import structural_cache
 from fnn._validate import integer
 from fnn._validate import key as check_key
 from fnn.train._checks import check_opt_state
 from fnn.train._epoch import epoch_permutation, logs
-from fnn.train._loop import copy_tree, prepare, run_epochs
+from fnn.train._loop import copy_tree, init_state, prepare, run_epochs
 
 Array = jax.Array
 
@@ -87,21 +86,6 @@ class FitResult(NamedTuple):
     params: Any
     opt_state: Any
     history: History
-
-
-@structural_cache(maxsize=32)
-def _jitted(fn: Any) -> Any:
-    return jax.jit(fn)
-
-
-def init_state(opt: Any, params: Any) -> Any:
-    """``opt.init(params)`` as one compiled call (eagerly it dispatches once per leaf and
-    buffer). An injected optimizer's hyperparameter values are inputs of that program, so
-    optimizers that differ only in values share it."""
-    template = getattr(opt.init, "template", None)
-    if template is not None:
-        return _jitted(template)(params, opt.init.arrays())
-    return _jitted(opt.init)(params)
 
 
 def fit(

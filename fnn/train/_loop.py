@@ -12,6 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from fnn._cache import structural_cache
 from fnn._validate import integer
 from fnn.train._checks import check_settings, check_shuffle, prepare_data
 from fnn.train._epoch import EpochSpec, compiled_epoch, default_unroll
@@ -46,6 +47,21 @@ def to_device(dtype: Any, *arrays: Any) -> tuple:
 def copy_tree(tree: Any) -> Any:
     # A fresh buffer for every leaf: training donates its working copies, never the caller's arrays.
     return jax.tree.map(lambda a: jnp.array(a, copy=True), tree)
+
+
+@structural_cache(maxsize=32)
+def _jitted(fn: Any) -> Any:
+    return jax.jit(fn)
+
+
+def init_state(opt: Any, params: Any) -> Any:
+    """``opt.init(params)`` as one compiled call (eagerly it dispatches once per leaf and
+    buffer). An injected optimizer's hyperparameter values are inputs of that program, so
+    optimizers that differ only in values share it."""
+    template = getattr(opt.init, "template", None)
+    if template is not None:
+        return _jitted(template)(params, opt.init.arrays())
+    return _jitted(opt.init)(params)
 
 
 def prepare(

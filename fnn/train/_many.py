@@ -9,6 +9,7 @@ weight decay, any ``hparams`` entry of the optimizer state): the comparison work
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from collections.abc import Sequence
@@ -22,7 +23,7 @@ from fnn._validate import is_typed_key, key_data
 from fnn.optimizers import set_hyperparams, set_learning_rate
 from fnn.train._epoch import epoch_permutation, logs
 from fnn.train._fit import FitResult, History
-from fnn.train._loop import copy_tree, prepare, run_epochs
+from fnn.train._loop import copy_tree, init_state, prepare, run_epochs
 
 Array = jax.Array
 
@@ -82,6 +83,11 @@ def _num_models(tree, name: str = "params") -> int:
     size = sizes.pop()
     assert size is not None
     return int(size)
+
+
+def _init_states(opt: Any, params: Any) -> Any:
+    """``vmap(opt.init)(params)`` for stacked params, through fit's compiled init."""
+    return jax.vmap(functools.partial(init_state, opt))(params)
 
 
 def _stacked_keys(key: Any, k_models: int) -> Array:
@@ -147,7 +153,7 @@ def fit_many(
         raise ValueError(f"opt_state must be stacked over the same {k_models} models as params")
 
     params = copy_tree(params)
-    opt_state = jax.vmap(opt.init)(params) if opt_state is None else copy_tree(opt_state)
+    opt_state = _init_states(opt, params) if opt_state is None else copy_tree(opt_state)
     histories = [History(run.iterations_per_epoch) for _ in range(k_models)]
 
     def inputs(epoch):
@@ -264,7 +270,7 @@ def sweep(
             inits[s] = jax.tree.map(lambda a: a.astype(dtype) if jnp.issubdtype(a.dtype, jnp.floating) else a, inits[s])
     params = jax.tree.map(lambda *a: jnp.stack(a), *[inits[c["seed"]] for c in configs])
     key = jnp.stack([fit_keys[c["seed"]] for c in configs])
-    opt_state = jax.vmap(opt.init)(params)
+    opt_state = _init_states(opt, params)
     for name in axes:
         if name != "seed":
             opt_state = _set_hparam(opt_state, name, np.array([c[name] for c in configs]))

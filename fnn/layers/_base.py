@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import jax
 import jax.numpy as jnp
@@ -111,10 +111,16 @@ class Network:
         """``(output_shape, params)``: the network's init as a layer's."""
         shape = as_shape(input_shape)
         params = []
-        for layer, k in zip(self.layers, jax.random.split(key, len(self.layers)), strict=True):
-            shape, p = layer.init_with_shape(k, shape, dtype)
+        for i, (layer, k) in enumerate(zip(self.layers, jax.random.split(key, len(self.layers)), strict=True)):
+            out = layer.init_with_shape(k, shape, dtype)
+            if not (isinstance(out, tuple) and len(out) == 2 and _is_shape(out[0])):
+                raise TypeError(
+                    f"layer {i} ({self.names[i]}): init(key, input_shape, dtype) must return (output_shape, "
+                    f"params) with output_shape a tuple of ints (the Layer protocol); got {_describe(out)}"
+                )
+            shape, p = out
             params.append(p)
-        return shape, params
+        return tuple(shape), params
 
     def output_shape(self, input_shape: int | Sequence[int]) -> Shape:
         """The output shape (without the batch axis) for inputs of ``input_shape``."""
@@ -127,9 +133,15 @@ class Network:
         caches = []
         for i, (layer, p) in enumerate(zip(self.layers, params, strict=True)):
             try:
-                x, c = layer.forward(p, x, key=keys[i], train=train)
+                out = layer.forward(p, x, key=keys[i], train=train)
             except FeatureMismatchError as e:
                 raise FeatureMismatchError(f"layer {i} ({self.names[i]}) {e}") from None
+            if not (isinstance(out, tuple) and len(out) == 2 and hasattr(out[0], "shape")):
+                raise TypeError(
+                    f"layer {i} ({self.names[i]}): forward(params, x, *, key, train) must return (y, cache) "
+                    f"(the Layer protocol; cache holds what backward needs); got {_describe(out)}"
+                )
+            x, c = out
             caches.append(c)
         return x, caches
 
@@ -144,7 +156,14 @@ class Network:
         self._check_params(params)
         grads: list = [None] * len(self.layers)
         for i in reversed(range(len(self.layers))):
-            grads[i], dy = self.layers[i].backward(params[i], cache[i], dy)
+            out = self.layers[i].backward(params[i], cache[i], dy)
+            if not (isinstance(out, tuple) and len(out) == 2):
+                raise TypeError(
+                    f"layer {i} ({self.names[i]}): backward(params, cache, dy) must return (dparams, dx) "
+                    f"(the Layer protocol); got {_describe(out)}"
+                )
+            grads[i], dy = out
+            _check_dparams(i, self.names[i], params[i], grads[i])
         return grads, dy
 
     def as_layer(self, name: str | None = None) -> Layer:
@@ -170,6 +189,37 @@ class Network:
 
     def __repr__(self) -> str:
         return f"Network({', '.join(self.names)})"
+
+
+def _is_shape(value: Any) -> bool:
+    return isinstance(value, (tuple, list)) and all(isinstance(d, int) for d in value)
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, tuple):
+        return f"a tuple of {len(value)} ({', '.join(type(v).__name__ for v in value)})"
+    return f"an object of type {type(value).__name__}"
+
+
+def _leaf_names(tree: Any) -> list[str]:
+    return [
+        jax.tree_util.keystr(path) or "(the whole tree)" for path, _ in jax.tree_util.tree_flatten_with_path(tree)[0]
+    ]
+
+
+def _check_dparams(i: int, name: str, params: Any, dparams: Any) -> None:
+    """A backward must return one gradient per parameter leaf, in the params' structure."""
+    if cast(Any, jax.tree.structure(dparams)) != jax.tree.structure(params):
+        raise ValueError(
+            f"layer {i} ({name}): backward returned dparams with leaves {_leaf_names(dparams)} "
+            f"for params with leaves {_leaf_names(params)}; dparams must have the structure of params"
+        )
+    for (path, g), p in zip(jax.tree_util.tree_flatten_with_path(dparams)[0], jax.tree.leaves(params), strict=True):
+        if jnp.shape(g) != jnp.shape(p):
+            raise ValueError(
+                f"layer {i} ({name}): backward returned dparams{jax.tree_util.keystr(path)} of shape "
+                f"{jnp.shape(g)} for a parameter of shape {jnp.shape(p)}"
+            )
 
 
 def _unique_names(layers: Sequence[Layer | Network]) -> tuple[str, ...]:

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -24,7 +25,7 @@ from jax.flatten_util import ravel_pytree
 from fnn import losses as _losses
 from fnn._cache import structural_cache
 from fnn._compat import float64
-from fnn._validate import real
+from fnn._validate import boolean, real
 from fnn.layers import Network
 
 Array = jax.Array
@@ -98,24 +99,49 @@ def value_and_grad(
     return autodiff
 
 
-def with_manual_vjp(net: Network, *, train: bool = False) -> Callable:
-    """``apply(params, x, key=None) -> y`` whose derivative under ``jax.grad``/``jax.vjp`` is the
-    network's hand-written backward (registered with ``jax.custom_vjp``)."""
+_FORWARD_MODE = (
+    "fnn.with_manual_vjp: forward-mode differentiation (jax.jvp, jax.jacfwd, jax.linearize of the "
+    "function itself) cannot run a hand-written backward pass, which is reverse mode. What works: "
+    "jax.grad, jax.vjp, jax.jacrev, forward-over-reverse such as jax.jvp(jax.grad(f)) for "
+    "Hessian-vector products, and jax.hessian. For forward mode differentiate net.apply instead."
+)
 
-    @jax.custom_vjp
-    def apply(params, x, key=None):
+
+def with_manual_vjp(net: Network, *, train: bool = False) -> Callable:
+    """``apply(params, x, *, key=None, train=train) -> y``, as ``net.apply``, whose derivative under
+    ``jax.grad``/``jax.vjp`` (reverse mode) is the network's hand-written backward, registered
+    with ``jax.custom_vjp``.
+
+    ``train`` (default: the value given here) switches the layers' training mode and ``key``
+    feeds Dropout, per call, exactly as in ``net.apply``. Reverse mode, ``jax.jacrev``,
+    forward-over-reverse (``jax.jvp(jax.grad(f))``) and ``jax.hessian`` work; plain forward mode
+    (``jax.jvp``, ``jax.jacfwd`` of the function itself) does not and says so.
+    """
+    default_train = boolean("train", train)
+
+    @functools.partial(jax.custom_vjp, nondiff_argnums=(3,))
+    def run(params, x, key, train):
         return net.forward(params, x, key=key, train=train)[0]
 
-    def fwd(params, x, key=None):
+    def fwd(params, x, key, train):
         y, cache = net.forward(params, x, key=key, train=train)
         return y, (params, cache)
 
-    def bwd(res, dy):
+    def bwd(train, res, dy):
         params, cache = res
         dparams, dx = net.backward(params, cache, dy)
         return dparams, dx, None
 
-    apply.defvjp(fwd, bwd)
+    run.defvjp(fwd, bwd)
+
+    def apply(params: Any, x: Any, *, key: Array | None = None, train: bool = default_train) -> Array:
+        try:
+            return run(params, x, key, boolean("train", train))
+        except TypeError as e:
+            if "custom_vjp" in str(e) and "forward-mode" in str(e):
+                raise TypeError(_FORWARD_MODE) from None
+            raise
+
     return apply
 
 

@@ -33,6 +33,7 @@ from fnn._values import bound
 _SQRT_HALF = math.sqrt(0.5)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+_GELU_CLIP = 1e4
 _GELU_CUBIC = 0.044715
 # Klambauer et al. (2017) to full precision, as jax.nn.selu and torch use; Keras's docstring
 # quotes them rounded to 1.67326324 and 1.05070098.
@@ -213,20 +214,24 @@ def gelu_grad(x: Array, y: Array | None = None, approximate: bool = False) -> Ar
 def gelu_tanh(x: Array) -> Array:
     """Tanh-approximate GELU ``f(x) = (x/2)(1 + tanh(u))``, ``u = sqrt(2/pi)(x + 0.044715 x^3)``.
 
-    Computed as ``x sigmoid(2u)``, the same function without cancellation for x < 0.
+    Computed as ``x sigmoid(2u)``, the same function without cancellation for x < 0. The cubic
+    is evaluated at ``x`` clipped to ``[-1e4, 1e4]``, where ``sigmoid(2u)`` is already exactly 0 or 1:
+    ``x^3`` would overflow (float32: for ``|x| >= 7e12``) and give NaN derivatives.
     """
     x = _as_float(x)
-    u = _SQRT_2_OVER_PI * (x + _GELU_CUBIC * x * x * x)
+    xc = jnp.clip(x, -_GELU_CLIP, _GELU_CLIP)
+    u = _SQRT_2_OVER_PI * (xc + _GELU_CUBIC * xc * xc * xc)
     return x * lax.logistic(2 * u)
 
 
 def gelu_tanh_grad(x: Array, y: Array | None = None) -> Array:
     """``f'(x) = s + 2 x s (1 - s) u'`` with ``s = sigmoid(2u)``, ``u' = sqrt(2/pi)(1 + 3 0.044715 x^2)``."""
     x = _as_float(x)
-    x2 = x * x
-    s = lax.logistic(2 * _SQRT_2_OVER_PI * (x + _GELU_CUBIC * x2 * x))
+    xc = jnp.clip(x, -_GELU_CLIP, _GELU_CLIP)  # beyond it s(1 - s) is exactly 0 (see gelu_tanh)
+    x2 = xc * xc
+    s = lax.logistic(2 * _SQRT_2_OVER_PI * (xc + _GELU_CUBIC * x2 * xc))
     du = _SQRT_2_OVER_PI * (1 + 3 * _GELU_CUBIC * x2)
-    return s + 2 * x * s * (1 - s) * du
+    return s + 2 * xc * s * (1 - s) * du
 
 
 def silu(x: Array) -> Array:

@@ -1,4 +1,13 @@
-"""Hand-written gradients vs jax.grad vs finite differences; gradcheck and with_manual_vjp."""
+"""Hand-written gradients vs jax.grad vs finite differences; gradcheck and with_manual_vjp.
+
+Compilations: each test runs its own numeric work as one jitted program (gradcheck brings its
+own two); eager calls would compile every primitive at every shape on their own. Params come
+from NumPy in ``net.init``'s structure (``_params``: a compiled init holds a threefry PRNG per
+layer, which costs more compile time than the gradients) and inputs are placed with
+``jax.device_put`` (``jnp.asarray`` compiles a small program of its own per shape and dtype).
+"""
+
+import functools
 
 import chex
 import jax
@@ -17,19 +26,37 @@ SMOOTH_ACTIVATIONS = ["linear", "tanh", "sigmoid", "relu", "elu", "gelu", "softp
 
 def _data(n, d, c, *, kind="sparse", seed=0):
     rng = np.random.default_rng(seed)
-    x = jnp.asarray(rng.normal(size=(n, d)))
+    x = rng.normal(size=(n, d))
     if kind == "sparse":
-        y = jnp.asarray(rng.integers(0, c, size=n))
+        y = rng.integers(0, c, size=n)
     elif kind == "binary":
-        y = jnp.asarray(rng.integers(0, 2, size=(n, c)).astype(float))
+        y = rng.integers(0, 2, size=(n, c)).astype(float)
     else:
-        y = jnp.asarray(rng.normal(size=(n, c)))
-    return x, y
+        y = rng.normal(size=(n, c))
+    return jax.device_put(x), jax.device_put(y)
+
+
+def _params(net, input_shape, dtype=jnp.float64, seed=0):
+    """Params with ``net.init``'s structure, dtypes and distribution (glorot-uniform kernels ``w``,
+    unit ``scale``, zero biases and offsets), drawn by NumPy. The points at which gradients are
+    checked are arbitrary; ``net.init`` itself is tested in test_layers.py. A compiled init would
+    hold a threefry PRNG per layer, most of the compile time of these tests."""
+    rng = np.random.default_rng(seed)
+
+    def draw(path, leaf):
+        name = path[-1].key
+        if name == "w":
+            limit = np.sqrt(6 / (leaf.shape[0] + leaf.shape[1]))
+            return rng.uniform(-limit, limit, leaf.shape).astype(leaf.dtype)
+        return (np.ones if name == "scale" else np.zeros)(leaf.shape, leaf.dtype)
+
+    shapes = jax.eval_shape(lambda: net.init(KEY, input_shape, dtype))  # traced, not compiled
+    return jax.device_put(jax.tree_util.tree_map_with_path(draw, shapes))
 
 
 def test_done_when_gradcheck_mlp_32_32_10_sparse_ce_float64():
     net = fnn.mlp([32, 32, 10])
-    params = net.init(KEY, (12,), jnp.float64)
+    params = _params(net, (12,))
     x, y = _data(16, 12, 10)
     loss = fnn.losses.get("sparse_categorical_crossentropy", from_logits=True)
     report = fnn.gradcheck(net, loss, params, x, y)
@@ -41,12 +68,24 @@ def test_done_when_gradcheck_mlp_32_32_10_sparse_ce_float64():
     assert "dense_2" in text and "PASSED" in text
 
 
-@pytest.mark.parametrize("mode", ["manual", "autodiff"])
-def test_value_and_grad_modes_agree_and_match_numpy(mode):
+@pytest.fixture(scope="module")
+def linear_mse_by_mode():
+    """``x, y, params, {mode: (value, grads)}`` for both modes, from one compiled program."""
     net = fnn.mlp([3], activation="linear")
-    params = net.init(KEY, (2,), jnp.float64)
     x, y = _data(5, 2, 3, kind="regression")
-    value, grads = fnn.value_and_grad(net, "mse", mode)(params, x, y)
+    params = _params(net, (2,))
+
+    @jax.jit
+    def both_modes(params, x, y):
+        return {mode: fnn.value_and_grad(net, "mse", mode)(params, x, y) for mode in ["manual", "autodiff"]}
+
+    return x, y, params, both_modes(params, x, y)
+
+
+@pytest.mark.parametrize("mode", ["manual", "autodiff"])
+def test_value_and_grad_modes_agree_and_match_numpy(linear_mse_by_mode, mode):
+    x, y, params, by_mode = linear_mse_by_mode
+    value, grads = by_mode[mode]
     w, b = np.asarray(params[0]["w"]), np.asarray(params[0]["b"])
     xn, yn = np.asarray(x), np.asarray(y)
     r = xn @ w + b - yn
@@ -59,7 +98,7 @@ class TestJitVariants(chex.TestCase):
     @chex.variants(with_jit=True, without_jit=True)
     def test_manual_equals_autodiff_with_and_without_jit(self):
         net = fnn.serial(L.Dense(5, "tanh"), L.LayerNorm(), L.Dense(4, "relu"), L.Dense(3))
-        params = net.init(KEY, (4,), jnp.float64)
+        params = _params(net, (4,))
         x, y = _data(6, 4, 3)
         loss = fnn.losses.get("sparse_categorical_crossentropy", from_logits=True)
         manual = self.variant(fnn.value_and_grad(net, loss, "manual"))
@@ -78,6 +117,15 @@ _LOSSES = {
 }
 
 
+@functools.partial(jax.jit, static_argnums=(0, 1))
+def _both_gradients(net, loss, params, x, y):
+    """The hand-written value and gradient, and jax.value_and_grad of the same composition: one
+    compiled program per example (gradcheck then brings its own two)."""
+    manual = fnn.value_and_grad(net, loss, "manual")(params, x, y)
+    autodiff = jax.value_and_grad(lambda p: loss(y, net.apply(p, x)))(params)
+    return manual, autodiff
+
+
 @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     widths=st.lists(st.integers(1, 16), min_size=1, max_size=4),
@@ -92,7 +140,6 @@ def test_property_random_mlps_manual_equals_autodiff_and_gradcheck(widths, acts,
     c = widths[-1] if kind != "sparse" else max(widths[-1], 2)
     widths = widths[:-1] + [c]
     net = fnn.serial(*[L.Dense(w, acts[i]) for i, w in enumerate(widths[:-1])], L.Dense(c))
-    params = net.init(jax.random.PRNGKey(seed), (d_in,), jnp.float64)
     x, y = _data(
         batch,
         d_in,
@@ -101,10 +148,10 @@ def test_property_random_mlps_manual_equals_autodiff_and_gradcheck(widths, acts,
         seed=seed,
     )
     if kind == "onehot":
-        y = jax.nn.one_hot(y, c, dtype=jnp.float64)
+        y = jax.device_put(np.eye(c)[np.asarray(y)])  # one-hot float64 rows, placed without compiling
     loss = fnn.losses.get(loss_name, **opts)
-    v_m, g_m = fnn.value_and_grad(net, loss, "manual")(params, x, y)
-    v_a, g_a = jax.value_and_grad(lambda p: loss(y, net.apply(p, x)))(params)
+    params = _params(net, (d_in,), seed=[seed, 1])  # a stream apart from the data's
+    (v_m, g_m), (v_a, g_a) = _both_gradients(net, loss, params, x, y)
     np.testing.assert_allclose(v_m, v_a, rtol=1e-12)
     chex.assert_trees_all_close(g_m, g_a, rtol=1e-9, atol=1e-13)
     # Random points sit at a kink (relu, mae) with probability ~0, so finite differences apply.
@@ -125,7 +172,7 @@ def _wrong_dense(units):
 
 def test_gradcheck_fails_on_a_wrong_backward_and_names_the_layer():
     net = fnn.serial(L.Dense(4, "tanh"), _wrong_dense(3), L.Dense(2))
-    params = net.init(KEY, (3,), jnp.float64)
+    params = _params(net, (3,))
     x, y = _data(5, 3, 2, kind="regression")
     report = fnn.gradcheck(net, "mse", params, x, y)
     assert not report.passed and not bool(report)
@@ -138,7 +185,7 @@ def test_gradcheck_fails_on_a_wrong_backward_and_names_the_layer():
 
 def test_gradcheck_with_dropout_key_and_subsampled_large_leaf():
     net = fnn.serial(L.Dense(40, "tanh"), L.Dropout(0.5), L.Dense(2))
-    params = net.init(KEY, (30,), jnp.float64)
+    params = _params(net, (30,))
     x, y = _data(4, 30, 2, kind="regression")
     report = fnn.gradcheck(net, "mse", params, x, y, key=jax.random.PRNGKey(7), fd_max_entries=100)
     assert report.passed, str(report)
@@ -148,31 +195,35 @@ def test_gradcheck_with_dropout_key_and_subsampled_large_leaf():
 
 def test_gradcheck_casts_float32_inputs_to_float64():
     net = fnn.mlp([4, 2], activation="tanh")
-    params = net.init(KEY, (3,), jnp.float32)
+    params = _params(net, (3,), jnp.float32)
     x, y = _data(5, 3, 2)
-    report = fnn.gradcheck(
-        net, fnn.losses.get("sparse_categorical_crossentropy", from_logits=True), params, jnp.asarray(x, jnp.float32), y
-    )
+    x32 = jax.device_put(np.asarray(x, np.float32))
+    report = fnn.gradcheck(net, fnn.losses.get("sparse_categorical_crossentropy", from_logits=True), params, x32, y)
     assert report.passed and report.max_error_autodiff < 1e-10
 
 
 def test_with_manual_vjp_runs_the_hand_written_backward():
     net = fnn.mlp([5, 3], activation="tanh")
-    params = net.init(KEY, (4,), jnp.float64)
     x, _y = _data(6, 4, 3, kind="regression")
     apply = fnn.with_manual_vjp(net)
-    f = lambda p: jnp.sum(jnp.sin(apply(p, x)))
-    g_manual = jax.jit(jax.grad(f))(params)
-    g_auto = jax.grad(lambda p: jnp.sum(jnp.sin(net.apply(p, x))))(params)
-    chex.assert_trees_all_close(g_manual, g_auto, rtol=1e-10)
-    dx = jax.grad(lambda xx: jnp.sum(apply(params, xx)))(x)
-    np.testing.assert_allclose(dx, jax.grad(lambda xx: jnp.sum(net.apply(params, xx)))(x), rtol=1e-10)
-    # Proof that it is our backward that runs: a wrong backward shows through jax.grad.
     bad = fnn.serial(_wrong_dense(3))
-    pb = bad.init(KEY, (4,), jnp.float64)
-    g_bad = jax.grad(lambda p: jnp.sum(fnn.with_manual_vjp(bad)(p, x)))(pb)
-    g_true = jax.grad(lambda p: jnp.sum(bad.apply(p, x)))(pb)
-    np.testing.assert_allclose(g_bad[0]["w"], 2 * g_true[0]["w"], rtol=1e-10)
+
+    @jax.jit  # every gradient below in one compiled program
+    def gradients(params, pb, x):
+        f = lambda p: jnp.sum(jnp.sin(apply(p, x)))
+        g_manual = jax.grad(f)(params)
+        g_auto = jax.grad(lambda p: jnp.sum(jnp.sin(net.apply(p, x))))(params)
+        dx = jax.grad(lambda xx: jnp.sum(apply(params, xx)))(x)
+        dx_auto = jax.grad(lambda xx: jnp.sum(net.apply(params, xx)))(x)
+        g_bad = jax.grad(lambda p: jnp.sum(fnn.with_manual_vjp(bad)(p, x)))(pb)
+        g_true = jax.grad(lambda p: jnp.sum(bad.apply(p, x)))(pb)
+        return (g_manual, g_auto), (dx, dx_auto), (g_bad, g_true)
+
+    (g_manual, g_auto), (dx, dx_auto), (g_bad, g_true) = gradients(_params(net, (4,)), _params(bad, (4,)), x)
+    chex.assert_trees_all_close(g_manual, g_auto, rtol=1e-10)
+    np.testing.assert_allclose(dx, dx_auto, rtol=1e-10)
+    # Proof that it is our backward that runs: a wrong backward shows through jax.grad.
+    np.testing.assert_allclose(g_bad[0]["w"], 2 * np.asarray(g_true[0]["w"]), rtol=1e-10)
 
 
 def test_bad_arguments():
@@ -184,9 +235,9 @@ def test_bad_arguments():
     with pytest.raises(ValueError, match="known|unknown"):
         fnn.value_and_grad(net, "no_such_loss")
     f = fnn.value_and_grad(net, lambda yt, yp: jnp.mean((yt - yp) ** 2), "autodiff")  # plain callables are fine
-    params = net.init(KEY, (3,), jnp.float64)
-    v, _ = f(params, jnp.ones((2, 3)), jnp.zeros((2, 2)))
+    # jitted: one program rather than an eager compilation per primitive
+    v, _ = jax.jit(f)(_params(net, (3,)), np.ones((2, 3)), np.zeros((2, 2)))
     assert np.isfinite(v)
     drop = fnn.serial(L.Dense(2), L.Dropout(0.5))
-    with pytest.raises(ValueError, match="key"):
-        fnn.value_and_grad(drop, "mse")(drop.init(KEY, (3,)), jnp.ones((2, 3)), jnp.zeros((2, 2)))
+    with pytest.raises(ValueError, match="key"):  # raised while tracing: nothing compiles
+        jax.jit(lambda: fnn.value_and_grad(drop, "mse")(drop.init(KEY, (3,)), jnp.ones((2, 3)), jnp.zeros((2, 2))))()

@@ -1,4 +1,13 @@
-"""Layers: shapes, params layout, and every hand-written backward against ``jax.vjp``."""
+"""Layers: shapes, params layout, and every hand-written backward against ``jax.vjp``.
+
+Compilations: every check runs its numeric work as one jitted program (a parametrised family
+as one program for all its cases, in a module-scoped fixture); eager calls would compile every
+primitive at every shape and dtype on their own. Inputs reach the programs as NumPy arrays
+(``jnp.asarray`` compiles a small program of its own per shape and dtype), and where params are
+only a point to evaluate at they are drawn by NumPy in init's structure (``_like_init``).
+"""
+
+import functools
 
 import chex
 import jax
@@ -12,22 +21,62 @@ from fnn import layers as L
 KEY = jax.random.PRNGKey(0)
 
 
-def _vjp_check(layer, input_shape, dtype, rtol, *, batch=5, train=False, key=None, x=None):
-    """Backward of ``layer`` vs jax.vjp of its own forward with a random cotangent."""
-    k1, k2, k3 = jax.random.split(jax.random.PRNGKey(1), 3)
-    _, params = layer.init(k1, input_shape, dtype)
-    if x is None:
-        x = jax.random.normal(k2, (batch,) + tuple(input_shape), dtype)
-    y, cache = layer.forward(params, x, key=key, train=train)
-    dy = jax.random.normal(k3, y.shape, dtype)
-    dparams, dx = layer.backward(params, cache, dy)
-    _, vjp = jax.vjp(lambda p, xx: layer.forward(p, xx, key=key, train=train)[0], params, x)
-    ref_dparams, ref_dx = vjp(dy)
+def _like_init(init, seed=1):
+    """The params ``init()`` returns, in structure and dtypes (traced, not compiled) and in
+    distribution (glorot-uniform kernels ``w``, unit ``scale``, zero biases and offsets), drawn
+    by NumPy. For tests where the params are only a point to evaluate at: a compiled init holds a
+    threefry PRNG per layer, seconds of compile time each. The tests of init itself use init."""
+    rng = np.random.default_rng(seed)
+
+    def draw(path, leaf):
+        name = path[-1].key
+        if name == "w":
+            limit = np.sqrt(6 / (leaf.shape[-2] + leaf.shape[-1]))
+            return rng.uniform(-limit, limit, leaf.shape).astype(leaf.dtype)
+        return (np.ones if name == "scale" else np.zeros)(leaf.shape, leaf.dtype)
+
+    return jax.device_put(jax.tree_util.tree_map_with_path(draw, jax.eval_shape(init)))
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _backward_and_vjp(layers, params, xs, dys, keys):
+    """For each ``(layer, train)`` in ``layers``: its output, its backward and jax.vjp of its
+    forward at ``params[i]``, input ``xs[i]`` and cotangent ``dys[i]``; one compiled program."""
+    out = []
+    for (layer, train), p, x, dy, key in zip(layers, params, xs, dys, keys, strict=True):
+        y, cache = layer.forward(p, x, key=key, train=train)
+        _, vjp = jax.vjp(lambda pp, xx: layer.forward(pp, xx, key=key, train=train)[0], p, x)
+        out.append((p, y, layer.backward(p, cache, dy), vjp(dy)))
+    return out
+
+
+def _vjp_checks(cases, dtype, *, batch=5, train=False, key=None):
+    """Backward of each ``(layer, input_shape)`` vs jax.vjp of its own forward, at params shaped
+    by the layer's init and a random input and cotangent:
+    ``[(params, y, (dparams, dx), (ref_dparams, ref_dx))]``, all from one compiled program."""
+    params, xs, dys = [], [], []
+    for layer, input_shape in cases:
+        rng = np.random.default_rng(1)
+        params.append(_like_init(lambda: layer.init(KEY, input_shape, dtype)[1]))
+        xs.append(rng.standard_normal((batch, *input_shape)).astype(np.dtype(dtype)))
+        dys.append(rng.standard_normal((batch, *layer.output_shape(input_shape))).astype(np.dtype(dtype)))
+    layers = tuple((layer, train) for layer, _ in cases)
+    return _backward_and_vjp(layers, params, xs, dys, [key] * len(cases))
+
+
+def _assert_vjp(result, dtype, rtol):
+    params, y, (dparams, dx), (ref_dparams, ref_dx) = result
     chex.assert_trees_all_equal_shapes_and_dtypes(dparams, ref_dparams)
     chex.assert_trees_all_close(dparams, ref_dparams, rtol=rtol, atol=rtol)
     np.testing.assert_allclose(dx, ref_dx, rtol=rtol, atol=rtol)
     assert dx.dtype == dtype
     return params, y
+
+
+def _vjp_check(layer, input_shape, dtype, rtol, **kwargs):
+    """Backward of ``layer`` vs jax.vjp of its own forward with a random cotangent."""
+    (result,) = _vjp_checks([(layer, input_shape)], dtype, **kwargs)
+    return _assert_vjp(result, dtype, rtol)
 
 
 DENSE_ACTIVATIONS = [
@@ -47,14 +96,33 @@ DENSE_ACTIVATIONS = [
 ]
 
 
+DENSE_ACTIVATIONS_FLOAT32 = ["relu", "tanh", "softmax"]
+
+
+def _dense_pairs(activations, units, input_shape, dtype):
+    results = _vjp_checks([(L.Dense(units, a), input_shape) for a in activations], dtype)
+    return dict(zip(activations, results, strict=True))
+
+
+@pytest.fixture(scope="module")
+def dense_pairs_float64():
+    """The float64 family's backward/vjp pairs, all cases in one compiled program."""
+    return _dense_pairs(DENSE_ACTIVATIONS, 4, (3,), jnp.float64)
+
+
+@pytest.fixture(scope="module")
+def dense_pairs_float32():
+    return _dense_pairs(DENSE_ACTIVATIONS_FLOAT32, 6, (7,), jnp.float32)
+
+
 @pytest.mark.parametrize("activation", DENSE_ACTIVATIONS)
-def test_dense_backward_matches_vjp_float64(activation):
-    _vjp_check(L.Dense(4, activation), (3,), jnp.float64, 1e-10)
+def test_dense_backward_matches_vjp_float64(dense_pairs_float64, activation):
+    _assert_vjp(dense_pairs_float64[activation], jnp.float64, 1e-10)
 
 
-@pytest.mark.parametrize("activation", ["relu", "tanh", "softmax"])
-def test_dense_backward_matches_vjp_float32(activation):
-    _vjp_check(L.Dense(6, activation), (7,), jnp.float32, 1e-5)
+@pytest.mark.parametrize("activation", DENSE_ACTIVATIONS_FLOAT32)
+def test_dense_backward_matches_vjp_float32(dense_pairs_float32, activation):
+    _assert_vjp(dense_pairs_float32[activation], jnp.float32, 1e-5)
 
 
 def test_dense_without_bias_and_with_leading_axes():
@@ -64,43 +132,60 @@ def test_dense_without_bias_and_with_leading_axes():
 
 @pytest.mark.parametrize("dtype,rtol", [(jnp.float64, 1e-10), (jnp.float32, 1e-5)])
 def test_activation_layernorm_flatten_backward(dtype, rtol):
-    _vjp_check(L.Activation("gelu_tanh"), (4,), dtype, rtol)
-    _vjp_check(L.Activation("softmax"), (4,), dtype, rtol)
-    _vjp_check(L.LayerNorm(), (6,), dtype, rtol)
-    _vjp_check(L.LayerNorm(center=False), (6,), dtype, rtol)
-    _vjp_check(L.LayerNorm(scale=False), (6,), dtype, rtol)
-    _vjp_check(L.Flatten(), (2, 3), dtype, rtol)
+    cases = _vjp_checks(
+        [
+            (L.Activation("gelu_tanh"), (4,)),
+            (L.Activation("softmax"), (4,)),
+            (L.LayerNorm(), (6,)),
+            (L.LayerNorm(center=False), (6,)),
+            (L.LayerNorm(scale=False), (6,)),
+            (L.Flatten(), (2, 3)),
+        ],
+        dtype,
+    )
+    for result in cases:  # one program for the six layers
+        _assert_vjp(result, dtype, rtol)
 
 
 def test_layernorm_with_nontrivial_params_matches_numpy():
     layer = L.LayerNorm(epsilon=1e-3)
-    _, params = layer.init(KEY, (5,), jnp.float64)
-    params = {"scale": jnp.arange(1.0, 6.0), "offset": jnp.linspace(-1, 1, 5)}
+    params = {"scale": np.arange(1.0, 6.0), "offset": np.linspace(-1, 1, 5)}
     x = np.random.default_rng(0).normal(size=(3, 5))
-    y, cache = layer.forward(params, jnp.asarray(x))
+    dy = np.random.default_rng(1).normal(size=(3, 5))
+
+    @jax.jit
+    def run(params, x, dy):
+        layer.init(KEY, (5,), jnp.float64)  # traced as before; the params above stand in for its own
+        y, cache = layer.forward(params, x)
+        _, vjp = jax.vjp(lambda p, xx: layer.forward(p, xx)[0], params, x)
+        return y, layer.backward(params, cache, dy), vjp(dy)
+
+    y, backward, reference = run(params, x, dy)
     ref = (x - x.mean(-1, keepdims=True)) / np.sqrt(x.var(-1, keepdims=True) + 1e-3) * np.arange(
         1.0, 6.0
     ) + np.linspace(-1, 1, 5)
     np.testing.assert_allclose(y, ref, rtol=1e-12)
-    dy = jnp.asarray(np.random.default_rng(1).normal(size=(3, 5)))
-    _, vjp = jax.vjp(lambda p, xx: layer.forward(p, xx)[0], params, jnp.asarray(x))
-    chex.assert_trees_all_close(layer.backward(params, cache, dy), vjp(dy), rtol=1e-10)
+    chex.assert_trees_all_close(backward, reference, rtol=1e-10)
 
 
 def test_dropout_train_backward_matches_vjp_and_statistics():
     layer = L.Dropout(0.3)
     _vjp_check(layer, (50,), jnp.float64, 1e-12, batch=4, train=True, key=jax.random.PRNGKey(3))
-    x = jnp.ones((200, 500))
-    y, _ = layer.forward({}, x, key=jax.random.PRNGKey(4), train=True)
-    dropped = float(jnp.mean(y == 0))
-    assert abs(dropped - 0.3) < 0.01  # rate is the fraction DROPPED
+
+    @jax.jit
+    def statistics(key):
+        y, _ = layer.forward({}, jnp.ones((200, 500)), key=key, train=True)
+        return y, jnp.mean(y == 0), jnp.mean(y)
+
+    y, dropped, mean = statistics(jax.random.PRNGKey(4))
+    assert abs(float(dropped) - 0.3) < 0.01  # rate is the fraction DROPPED
     np.testing.assert_allclose(np.unique(np.asarray(y)), [0.0, 1 / 0.7], rtol=1e-6)  # inverted scaling
-    assert abs(float(jnp.mean(y)) - 1.0) < 0.01
+    assert abs(float(mean) - 1.0) < 0.01
 
 
 def test_dropout_eval_is_identity_and_train_needs_key():
     layer = L.Dropout(0.5)
-    x = jnp.arange(6.0).reshape(2, 3)
+    x = jax.device_put(np.arange(6.0).reshape(2, 3))
     y, cache = layer.forward({}, x, train=False)
     np.testing.assert_array_equal(y, x)
     np.testing.assert_array_equal(layer.backward({}, cache, x)[1], x)
@@ -114,7 +199,7 @@ def test_dropout_eval_is_identity_and_train_needs_key():
 
 
 def test_dense_defaults_keras_glorot_uniform_and_zero_bias():
-    _, params = L.Dense(300).init(KEY, (200,), jnp.float32)
+    _, params = jax.jit(lambda k: L.Dense(300).init(k, (200,), jnp.float32))(KEY)
     limit = np.sqrt(6 / (200 + 300))
     w = np.asarray(params["w"])
     assert w.shape == (200, 300) and params["b"].shape == (300,)
@@ -126,14 +211,20 @@ def test_dense_defaults_keras_glorot_uniform_and_zero_bias():
 
 def test_mlp_params_layout_and_forward_formula():
     net = fnn.mlp([4, 3], activation="tanh")
-    params = net.init(KEY, (5,), jnp.float64)
+    x = np.random.default_rng(0).normal(size=(7, 5))
+
+    @jax.jit
+    def init_and_apply(key, x):
+        params = net.init(key, (5,), jnp.float64)
+        return params, net.apply(params, x)
+
+    params, y = init_and_apply(KEY, x)
     chex.assert_tree_shape_prefix(params, ())
     assert [sorted(p) for p in params] == [["b", "w"], ["b", "w"]]
     chex.assert_shape([params[0]["w"], params[0]["b"], params[1]["w"], params[1]["b"]], [(5, 4), (4,), (4, 3), (3,)])
-    x = np.random.default_rng(0).normal(size=(7, 5))
     p = jax.tree.map(np.asarray, params)
     ref = np.tanh(x @ p[0]["w"] + p[0]["b"]) @ p[1]["w"] + p[1]["b"]  # output layer linear
-    np.testing.assert_allclose(net.apply(params, jnp.asarray(x)), ref, rtol=1e-12)
+    np.testing.assert_allclose(y, ref, rtol=1e-12)
     assert net.output_shape((5,)) == (3,)
     assert net.names == ("dense_0", "dense_1")
 
@@ -141,24 +232,28 @@ def test_mlp_params_layout_and_forward_formula():
 def test_serial_backward_runs_layers_in_reverse_and_nests():
     inner = fnn.serial(L.Dense(4, "relu"), L.LayerNorm())
     net = fnn.serial(L.Flatten(), inner, L.Dropout(0.2), L.Dense(3, "softmax"))
-    params = net.init(KEY, (2, 3), jnp.float64)
-    x = jax.random.normal(jax.random.PRNGKey(1), (5, 2, 3), jnp.float64)
-    k = jax.random.PRNGKey(2)
-    y, cache = net.forward(params, x, key=k, train=True)
-    dy = jax.random.normal(jax.random.PRNGKey(3), y.shape, jnp.float64)
-    grads, dx = net.backward(params, cache, dy)
-    _, vjp = jax.vjp(lambda p, xx: net.apply(p, xx, key=k, train=True), params, x)
-    chex.assert_trees_all_close((grads, dx), vjp(dy), rtol=1e-10, atol=1e-12)
+    params = _like_init(lambda: net.init(KEY, (2, 3), jnp.float64))
+    rng = np.random.default_rng(1)
+    x, dy = rng.normal(size=(5, 2, 3)), rng.normal(size=(5, 3))  # NumPy draws: the only PRNG left is Dropout's
+
+    @jax.jit
+    def backward_and_vjp(params, x, dy, k):
+        _, cache = net.forward(params, x, key=k, train=True)
+        _, vjp = jax.vjp(lambda p, xx: net.apply(p, xx, key=k, train=True), params, x)
+        return net.backward(params, cache, dy), vjp(dy)
+
+    (grads, dx), reference = backward_and_vjp(params, x, dy, jax.random.PRNGKey(2))
+    chex.assert_trees_all_close((grads, dx), reference, rtol=1e-10, atol=1e-12)
     assert net.needs_key and not fnn.mlp([2]).needs_key
 
 
 def test_feature_mismatch_names_layer_and_sizes():
     net = fnn.mlp([4, 2])
-    params = net.init(KEY, (3,))
+    params = _like_init(lambda: net.init(KEY, (3,), jnp.float32))
     with pytest.raises(ValueError, match=r"layer 0 \(dense_0\).*expects 3 input features, got 5"):
-        net.apply(params, jnp.ones((2, 5)))
+        net.apply(params, jax.device_put(np.ones((2, 5))))
     with pytest.raises(ValueError, match="one entry per layer"):
-        net.apply(params[:1], jnp.ones((2, 3)))
+        net.apply(params[:1], jax.device_put(np.ones((2, 3))))
 
 
 def test_bad_constructor_arguments():
@@ -178,8 +273,8 @@ class TestJit(chex.TestCase):
     @chex.variants(with_jit=True, without_jit=True)
     def test_forward_backward_same_with_and_without_jit(self):
         net = fnn.mlp([6, 3], activation="gelu")
-        params = net.init(KEY, (4,), jnp.float64)
-        x = jax.random.normal(jax.random.PRNGKey(5), (3, 4), jnp.float64)
+        params = _like_init(lambda: net.init(KEY, (4,), jnp.float64))
+        x = jax.device_put(np.random.default_rng(5).normal(size=(3, 4)))
 
         @self.variant
         def run(p, xx):
@@ -193,8 +288,11 @@ class TestJit(chex.TestCase):
 
 def test_vmap_over_params():
     net = fnn.mlp([3, 2])
-    keys = jax.random.split(KEY, 4)
-    params = jax.vmap(lambda k: net.init(k, (5,)))(keys)
-    x = jnp.ones((6, 5))
-    y = jax.vmap(net.apply, in_axes=(0, None))(params, x)
+
+    @jax.jit
+    def run(key, x):
+        params = jax.vmap(lambda k: net.init(k, (5,)))(jax.random.split(key, 4))
+        return jax.vmap(net.apply, in_axes=(0, None))(params, x)
+
+    y = run(KEY, np.ones((6, 5)))
     chex.assert_shape(y, (4, 6, 2))

@@ -56,7 +56,7 @@ def _as_numpy(leaf: Any) -> np.ndarray:
     """A leaf as the NumPy array it stands for (Python scalars take jax's default dtype)."""
     if isinstance(leaf, (np.ndarray, jax.Array, np.generic)):
         return np.asarray(leaf)
-    return np.asarray(jnp.asarray(leaf))
+    return np.asarray(leaf, dtype=jax.dtypes.canonicalize_dtype(np.asarray(leaf).dtype))
 
 
 def _leaf_dtype(leaf: Any) -> str:
@@ -90,12 +90,12 @@ def _encode(leaf: Any) -> tuple[np.ndarray, dict[str, Any]]:
 
 def _decode(stored: np.ndarray, meta: Mapping[str, Any]) -> Any:
     if "impl" in meta:
-        return jax.random.wrap_key_data(jnp.asarray(stored), impl=meta["impl"])
+        return jax.random.wrap_key_data(jax.device_put(stored), impl=meta["impl"])
     dtype = jnp.dtype(meta["dtype"])
     arr = stored.view(dtype) if stored.dtype != dtype else stored
     if jax.dtypes.canonicalize_dtype(dtype) != dtype:
         return arr  # a 64-bit leaf without jax_enable_x64: keep it exact in NumPy
-    return jnp.asarray(arr)
+    return jax.device_put(arr)  # (jnp.asarray would compile a program per shape)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -191,7 +191,7 @@ class GradcheckReport:
 
     @property
     def failed_layers(self) -> list[str]:
-        return sorted({r.layer_name for r in self.rows if not r.passed}, key=lambda n: n)
+        return sorted({r.layer_name for r in self.rows if not r.passed})
 
     def __bool__(self) -> bool:
         return self.passed
@@ -234,11 +234,16 @@ def _rel_error(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.max(np.abs(a - b), initial=0.0) / scale)
 
 
-def _to_float64(tree):
-    return jax.tree.map(
-        lambda a: jnp.asarray(a, jnp.float64) if jnp.issubdtype(jnp.asarray(a).dtype, jnp.floating) else jnp.asarray(a),
-        tree,
-    )
+def _to_float64(tree: Any) -> Any:
+    """Floating leaves as float64 (call with x64 on); host data converted on the host."""
+
+    def one(a: Any) -> Any:
+        if isinstance(a, jax.Array):
+            return a.astype(jnp.float64) if jnp.issubdtype(a.dtype, jnp.floating) else a
+        a = np.asarray(a)
+        return jax.device_put(a.astype(np.float64) if np.issubdtype(a.dtype, np.floating) else a)
+
+    return jax.tree.map(one, tree)
 
 
 @structural_cache(maxsize=32)
@@ -311,9 +316,7 @@ def gradcheck(
             if fd_max_entries is not None and leaf.size > fd_max_entries:
                 idx = np.sort(rng.choice(leaf.size, fd_max_entries, replace=False))
             chosen.append(idx)
-        all_idx = jnp.asarray(
-            np.concatenate([offsets[i] + c for i, c in enumerate(chosen)]) if chosen else np.zeros(0, int)
-        )
+        all_idx = np.concatenate([offsets[i] + c for i, c in enumerate(chosen)]) if chosen else np.zeros(0, int)
 
         fd_flat = np.asarray(central(params64, x64, y64, key, all_idx, eps)) if all_idx.size else np.zeros(0)
 

@@ -49,14 +49,19 @@ def _steps(name: str, value, minimum: int) -> int:
     return int(v)
 
 
+def _float_dtype() -> Any:
+    """The default float dtype: float64 when x64 is enabled, else float32."""
+    return jax.dtypes.canonicalize_dtype(np.float64)
+
+
 def _float_step(step) -> Array:
-    return jnp.asarray(step).astype(jnp.asarray(0.0).dtype)
+    return jnp.asarray(step).astype(_float_dtype())
 
 
 def constant(value: float) -> Schedule:
     """``lr(step) = value``."""
     v = _real("value", value)
-    return lambda step: jnp.full(jnp.shape(step), v, jnp.asarray(0.0).dtype)
+    return lambda step: jnp.full(jnp.shape(step), v, _float_dtype())
 
 
 def exponential_decay(
@@ -105,7 +110,7 @@ def piecewise_constant(boundaries: Sequence[int], values: Sequence[float]) -> Sc
 
     def schedule(step):
         index = jnp.sum(_float_step(step)[..., None] > b_arr, axis=-1)
-        return jnp.asarray(v_arr, jnp.asarray(0.0).dtype)[index]
+        return jnp.asarray(v_arr, _float_dtype())[index]
 
     return schedule
 

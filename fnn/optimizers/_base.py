@@ -17,6 +17,7 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from fnn._values import bound
 
@@ -116,7 +117,7 @@ def set_to_zero() -> GradientTransformation:
 
 def scalar_dtype() -> Any:
     """float64 when x64 is enabled: scalar algebra (bias corrections) in the widest dtype available."""
-    return jnp.asarray(0.0).dtype
+    return jax.dtypes.canonicalize_dtype(np.float64)
 
 
 def moment_dtype(dtype: Any) -> Any:

@@ -70,11 +70,11 @@ def _as_array(value: Any, dtype: Any) -> Array:
         return value.astype(dtype) if jnp.issubdtype(value.dtype, jnp.floating) else value
     v = np.asarray(value)
     if v.dtype.kind != "f" and not isinstance(value, float):
-        return jnp.asarray(v)
+        return jax.device_put(v.astype(jax.dtypes.canonicalize_dtype(v.dtype)))
     out = v.astype(dtype)
     if v > 0 and out == 0:  # on the host: no tiny programs compiled for a scalar
         out = np.asarray(np.finfo(dtype).tiny, dtype)
-    return jnp.asarray(out)
+    return jax.device_put(out)
 
 
 class _Spec(NamedTuple):
@@ -267,8 +267,8 @@ def set_hyperparams(state: OptState, **values: Any) -> OptState:
                 if name in scales:
                     scale = np.asarray(scales[name])
                     ratio = new_h / np.where(old_h != 0, old_h, 1)
-                    scales[name] = jnp.asarray(np.where(old_h != 0, scale * ratio, scale).astype(scale.dtype))
-                new = jnp.asarray(new_h)
+                    scales[name] = jax.device_put(np.where(old_h != 0, scale * ratio, scale).astype(scale.dtype))
+                new = jax.device_put(np.ascontiguousarray(new_h))
             hp[name] = new
         changes = {"hparams": hp, **({"scales": scales} if "scales" in node._fields else {})}
         return node._replace(**changes)

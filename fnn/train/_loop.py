@@ -37,11 +37,19 @@ def param_dtype(params: Any) -> Any:
 
 
 def to_device(dtype: Any, *arrays: Any) -> tuple:
-    """Floating arrays in ``dtype`` (None stays None), on the default device."""
-    return tuple(
-        None if a is None else jnp.asarray(a, dtype) if np.issubdtype(a.dtype, np.floating) else jnp.asarray(a)
-        for a in arrays
-    )
+    """Floating arrays in ``dtype`` (None stays None), on the default device. Host arrays are
+    converted on the host and transferred (``jnp.asarray`` would compile a program per shape)."""
+
+    def one(a: Any) -> Any:
+        if a is None:
+            return None
+        floating = np.issubdtype(a.dtype, np.floating)
+        if isinstance(a, jax.Array):
+            return a.astype(dtype) if floating and a.dtype != dtype else a
+        a = np.asarray(a, dtype) if floating else np.asarray(a)
+        return jax.device_put(a.astype(jax.dtypes.canonicalize_dtype(a.dtype), copy=False))
+
+    return tuple(one(a) for a in arrays)
 
 
 def copy_tree(tree: Any) -> Any:

@@ -94,7 +94,7 @@ def _stacked_keys(key: Any, k_models: int) -> Array:
     """K keys: one shared key broadcast (the same shuffles and masks), or K stacked keys."""
     if key is None:
         key = jax.random.PRNGKey(0)
-    key = key if isinstance(key, jax.Array) else jnp.asarray(key)
+    key = key if isinstance(key, jax.Array) else jax.device_put(np.asarray(key))
     single = 0 if is_typed_key(key) else 1
     if key.ndim not in (single, single + 1) or (not is_typed_key(key) and key.dtype != np.uint32):
         raise ValueError(f"key must be one PRNG key or K={k_models} stacked keys, got shape {key.shape}")

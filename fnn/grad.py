@@ -152,7 +152,8 @@ def with_manual_vjp(net: Network, *, train: bool = False) -> Callable:
 
 @dataclass(frozen=True)
 class GradcheckRow:
-    """One parameter leaf: how far the manual gradient is from autodiff and finite differences."""
+    """One parameter leaf (or the input, ``layer_name="input"``, ``leaf="dx"``): how far the
+    manual gradient is from autodiff and from finite differences."""
 
     layer: int
     layer_name: str
@@ -168,14 +169,20 @@ class GradcheckRow:
 class GradcheckReport:
     """Result of :func:`gradcheck`. ``passed`` is the overall verdict; ``str(report)`` is a table.
 
-    Errors are relative to the leaf's scale: ``max|a - b| / max(max|a|, max|b|)``, which stays
-    meaningful where individual entries are (near) zero.
+    An error is ``max|a - b| / max(max|a|, max|b|, floor)`` over a leaf: relative to the leaf's
+    scale, which stays meaningful where single entries are (near) 0, and to an absolute floor
+    where the whole leaf is (near) 0, as ``atol`` does in ``torch.autograd.gradcheck``. The
+    floors are stated in the report: ``floor_autodiff`` is 1e-3 of the largest gradient entry of
+    the whole check; ``floor_fd`` the same, or finite differences' own rounding
+    (``10 eps_float64 max(|loss|, 1) / (h rtol_fd)``) if larger.
     """
 
     rows: tuple[GradcheckRow, ...]
     loss_value: float
     rtol_autodiff: float
     rtol_fd: float
+    floor_autodiff: float = 0.0
+    floor_fd: float = 0.0
 
     @property
     def passed(self) -> bool:
@@ -219,16 +226,20 @@ class GradcheckReport:
             f"(rtol {self.rtol_autodiff:g}), {self.max_error_fd:.2e} vs finite differences "
             f"(rtol {self.rtol_fd:g}); loss {self.loss_value:.6g}"
         )
+        lines.append(
+            f"(errors relative to max(|leaf|, floor); floor {self.floor_autodiff:.1e} vs autodiff, "
+            f"{self.floor_fd:.1e} vs finite differences; the input gradient is the row 'input dx')"
+        )
         return "\n".join(lines)
 
 
-def _path_name(path) -> str:
+def _path_name(path: Any) -> str:
     parts = [str(getattr(k, "key", getattr(k, "idx", getattr(k, "name", k)))) for k in path]
     return ".".join(parts) or "-"
 
 
-def _rel_error(a: np.ndarray, b: np.ndarray) -> float:
-    scale = max(np.max(np.abs(a), initial=0.0), np.max(np.abs(b), initial=0.0))
+def _rel_error(a: np.ndarray, b: np.ndarray, floor: float = 0.0) -> float:
+    scale = max(np.max(np.abs(a), initial=0.0), np.max(np.abs(b), initial=0.0), floor)
     if scale == 0.0:
         return 0.0
     return float(np.max(np.abs(a - b), initial=0.0) / scale)
@@ -250,23 +261,26 @@ def _to_float64(tree: Any) -> Any:
 def _gradcheck_programs(net: Network, loss: Any, train: bool) -> tuple[Callable, Callable]:
     """gradcheck's two compiled programs for a network and loss, kept (keyed on structure) so
     that checking the same network again compiles nothing: the manual and autodiff gradients
-    together, and central differences over a list of flat parameter indices."""
-    manual = value_and_grad(net, loss, "manual", train=train)
-    autodiff = value_and_grad(net, loss, "autodiff", train=train)
+    with respect to params AND the input, and central differences over flat indices of
+    ``(params, x)``."""
 
     @jax.jit
     def both(params, x, y, key):
-        value, g_manual = manual(params, x, y, key=key)
-        return value, g_manual, autodiff(params, x, y, key=key)[1]
+        y_pred, cache = net.forward(params, x, key=key, train=train)
+        value, dy = loss.value_and_grad(y, y_pred)
+        g_manual, dx_manual = net.backward(params, cache, dy)
+        objective = lambda p, xx: loss(y, net.apply(p, xx, key=key, train=train))
+        g_auto, dx_auto = jax.grad(objective, argnums=(0, 1))(params, x)
+        return value, (g_manual, dx_manual), (g_auto, dx_auto)
 
     @jax.jit
     def central(params, x, y, key, indices, eps):
-        flat, unravel = ravel_pytree(params)
+        flat, unravel = ravel_pytree((params, x))
 
         def one(i):
             e = jnp.zeros_like(flat).at[i].set(eps)
-            plus = loss(y, net.apply(unravel(flat + e), x, key=key, train=train))
-            minus = loss(y, net.apply(unravel(flat - e), x, key=key, train=train))
+            plus = loss(y, net.apply(*unravel(flat + e), key=key, train=train))
+            minus = loss(y, net.apply(*unravel(flat - e), key=key, train=train))
             return (plus - minus) / (2 * eps)
 
         return jax.lax.map(one, indices, batch_size=128)
@@ -288,11 +302,13 @@ def gradcheck(
     fd_max_entries: int | None = 4096,
     seed: int = 0,
 ) -> GradcheckReport:
-    """Checks the hand-written gradient of ``loss(y, net(params, x))`` in float64.
+    """Checks the hand-written gradients of ``loss(y, net(params, x))`` in float64: with respect
+    to every parameter leaf AND to the input ``x`` (the row ``input dx``, which also covers
+    layers without parameters).
 
-    For every layer and parameter leaf it reports the relative error of the manual gradient
-    against ``jax.grad`` and against central finite differences
-    ``(L(p + eps e_i) - L(p - eps e_i)) / (2 eps)``. Leaves with more than ``fd_max_entries``
+    Each manual gradient is compared with ``jax.grad`` and with central finite differences
+    ``(L(p + eps e_i) - L(p - eps e_i)) / (2 eps)``; errors are relative with an absolute floor
+    (see :class:`GradcheckReport`). Leaves (and inputs) with more than ``fd_max_entries``
     entries are finite-differenced on a random subset of that size (drawn from ``seed``).
     With ``key`` given, Dropout runs in training mode with that fixed key (the same mask for
     every evaluation, so finite differences stay consistent).
@@ -304,11 +320,11 @@ def gradcheck(
     with float64():
         params64, x64 = _to_float64(params), _to_float64(x)
         y64 = _to_float64(y)
-        value, g_manual, g_auto = both(params64, x64, y64, key)
+        value, (g_manual, dx_manual), (g_auto, dx_auto) = both(params64, x64, y64, key)
 
         # Which flat entries to difference: all of a small leaf, a random subset of a large one.
         rng = np.random.default_rng(seed)
-        leaves = jax.tree.leaves(params64)
+        leaves = [*jax.tree.leaves(params64), x64]
         offsets = np.cumsum([0] + [leaf.size for leaf in leaves])
         chosen = []
         for leaf in leaves:
@@ -316,40 +332,38 @@ def gradcheck(
             if fd_max_entries is not None and leaf.size > fd_max_entries:
                 idx = np.sort(rng.choice(leaf.size, fd_max_entries, replace=False))
             chosen.append(idx)
-        all_idx = np.concatenate([offsets[i] + c for i, c in enumerate(chosen)]) if chosen else np.zeros(0, int)
-
+        all_idx = np.concatenate([offsets[i] + c for i, c in enumerate(chosen)])
         fd_flat = np.asarray(central(params64, x64, y64, key, all_idx, eps)) if all_idx.size else np.zeros(0)
+
+    names = getattr(net, "names", tuple(f"layer_{i}" for i in range(len(params))))
+    entries = []  # (layer, name, leaf, manual, autodiff)
+    for layer_i, (pm, pa) in enumerate(zip(g_manual, g_auto, strict=True)):
+        with_path, _ = jax.tree_util.tree_flatten_with_path(pm)
+        for (path, gm), ga in zip(with_path, jax.tree.leaves(pa), strict=True):
+            entries.append((layer_i, names[layer_i], _path_name(path), gm, ga))
+    entries.append((-1, "input", "dx", dx_manual, dx_auto))
+    as_np = [(np.asarray(m, np.float64), np.asarray(a, np.float64)) for *_, m, a in entries]
+    scale = max((max(np.max(np.abs(m), initial=0.0), np.max(np.abs(a), initial=0.0)) for m, a in as_np), default=0.0)
+    floor_autodiff = 1e-3 * scale
+    floor_fd = max(1e-3 * scale, 10 * np.finfo(np.float64).eps * max(abs(float(value)), 1.0) / (eps * rtol_fd))
 
     rows = []
     pos = 0
-    leaf_no = 0
-    names = getattr(net, "names", tuple(f"layer_{i}" for i in range(len(params))))
-    for layer_i, (pm, pa) in enumerate(zip(g_manual, g_auto, strict=True)):
-        with_path, _ = jax.tree_util.tree_flatten_with_path(pm)
-        leaves_a = jax.tree.leaves(pa)
-        for (path, gm), ga in zip(with_path, leaves_a, strict=True):
-            idx = chosen[leaf_no]
-            gm_np, ga_np = np.asarray(gm, np.float64), np.asarray(ga, np.float64)
-            fd = fd_flat[pos : pos + idx.size]
-            pos += idx.size
-            leaf_no += 1
-            e_auto = _rel_error(gm_np, ga_np)
-            e_fd = _rel_error(gm_np.reshape(-1)[idx], fd)
-            rows.append(
-                GradcheckRow(
-                    layer=layer_i,
-                    layer_name=names[layer_i],
-                    leaf=_path_name(path),
-                    shape=tuple(gm.shape),
-                    manual_vs_autodiff=e_auto,
-                    manual_vs_fd=e_fd,
-                    fd_entries=int(idx.size),
-                    passed=bool(e_auto <= rtol_autodiff and e_fd <= rtol_fd),
-                )
+    for (layer_i, layer_name, leaf, gm, _), (gm_np, ga_np), idx in zip(entries, as_np, chosen, strict=True):
+        fd = fd_flat[pos : pos + idx.size]
+        pos += idx.size
+        e_auto = _rel_error(gm_np, ga_np, floor_autodiff)
+        e_fd = _rel_error(gm_np.reshape(-1)[idx], fd, floor_fd)
+        rows.append(
+            GradcheckRow(
+                layer=layer_i,
+                layer_name=layer_name,
+                leaf=leaf,
+                shape=tuple(np.shape(gm)),
+                manual_vs_autodiff=e_auto,
+                manual_vs_fd=e_fd,
+                fd_entries=int(idx.size),
+                passed=bool(e_auto <= rtol_autodiff and e_fd <= rtol_fd),
             )
-    return GradcheckReport(tuple(rows), float(value), rtol_autodiff, rtol_fd)
-
-
-def __dir__() -> list[str]:
-    """The public API only (implementation imports stay out of ``dir``)."""
-    return sorted(__all__)
+        )
+    return GradcheckReport(tuple(rows), float(value), rtol_autodiff, rtol_fd, float(floor_autodiff), float(floor_fd))

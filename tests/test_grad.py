@@ -63,7 +63,8 @@ def test_done_when_gradcheck_mlp_32_32_10_sparse_ce_float64():
     assert report.passed, str(report)
     assert report.max_error_autodiff < 1e-10
     assert report.max_error_fd < 1e-6
-    assert len(report.rows) == 6 and {r.leaf for r in report.rows} == {"w", "b"}
+    assert len(report.rows) == 7 and {r.leaf for r in report.rows[:6]} == {"w", "b"}
+    assert (report.rows[-1].layer_name, report.rows[-1].leaf, report.rows[-1].shape) == ("input", "dx", (16, 12))
     text = str(report)
     assert "dense_2" in text and "PASSED" in text
 

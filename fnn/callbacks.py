@@ -22,8 +22,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from fnn import checkpoint as _checkpoint
-from fnn import optimizers as _optimizers
+from fnn import checkpoint as _checkpoint, optimizers as _optimizers
 
 __all__ = [
     "Callback",

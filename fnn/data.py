@@ -18,8 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from fnn._validate import boolean, integer, key_data, real
-from fnn._validate import key as check_key
+from fnn._validate import boolean, integer, key as check_key, key_data, real
 
 __all__ = [
     "check_arrays",

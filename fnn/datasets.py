@@ -29,8 +29,7 @@ import jax
 import numpy as np
 
 from fnn._registry import Registry
-from fnn._validate import integer, key_data, real
-from fnn._validate import key as check_key
+from fnn._validate import integer, key as check_key, key_data, real
 from fnn.data import Standardizer
 
 __all__ = ["load", "names", "info"]

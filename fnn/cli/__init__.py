@@ -6,11 +6,7 @@ in-process and returns the exit status; the compare engine lives in ``_compare.p
 from fnn.cli._compare import DEFAULT_LEARNING_RATES as DEFAULT_LEARNING_RATES
 from fnn.cli._main import (
     DEFAULT_OPTIMIZERS as DEFAULT_OPTIMIZERS,
-)
-from fnn.cli._main import (
     build_parser as build_parser,
-)
-from fnn.cli._main import (
     main as main,
 )
 

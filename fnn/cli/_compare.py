@@ -17,12 +17,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from fnn import callbacks as _callbacks
-from fnn import data as _data
-from fnn import datasets as _datasets
-from fnn import losses as _losses
-from fnn import metrics as _metrics
-from fnn import optimizers as _optimizers
+from fnn import (
+    callbacks as _callbacks,
+    data as _data,
+    datasets as _datasets,
+    losses as _losses,
+    metrics as _metrics,
+    optimizers as _optimizers,
+)
 from fnn.layers import mlp
 from fnn.train import evaluate, fit, fit_many
 

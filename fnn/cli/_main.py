@@ -21,12 +21,14 @@ from collections.abc import Sequence
 import jax
 import numpy as np
 
-from fnn import activations as _activations
-from fnn import callbacks as _callbacks
-from fnn import checkpoint as _checkpoint
-from fnn import datasets as _datasets
-from fnn import losses as _losses
-from fnn import optimizers as _optimizers
+from fnn import (
+    activations as _activations,
+    callbacks as _callbacks,
+    checkpoint as _checkpoint,
+    datasets as _datasets,
+    losses as _losses,
+    optimizers as _optimizers,
+)
 from fnn._compat import float64
 from fnn.cli._compare import (
     DEFAULT_LEARNING_RATES,

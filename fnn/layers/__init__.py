@@ -13,32 +13,16 @@ are); :func:`mlp` builds the usual stack of Dense layers. A layer of your own is
 
 from fnn.layers._base import (
     FeatureMismatchError as FeatureMismatchError,
-)
-from fnn.layers._base import (
     Layer as Layer,
-)
-from fnn.layers._base import (
     Network as Network,
-)
-from fnn.layers._base import (
     serial as serial,
 )
 from fnn.layers._core import (
     Activation as Activation,
-)
-from fnn.layers._core import (
     Dense as Dense,
-)
-from fnn.layers._core import (
     Dropout as Dropout,
-)
-from fnn.layers._core import (
     Flatten as Flatten,
-)
-from fnn.layers._core import (
     LayerNorm as LayerNorm,
-)
-from fnn.layers._core import (
     mlp as mlp,
 )
 

@@ -36,116 +36,49 @@ The gradients are checked against finite differences and NumPy references.
 
 from fnn.losses._functions import (
     binary_crossentropy as binary_crossentropy,
-)
-from fnn.losses._functions import (
     binary_crossentropy_grad as binary_crossentropy_grad,
-)
-from fnn.losses._functions import (
     binary_focal_crossentropy as binary_focal_crossentropy,
-)
-from fnn.losses._functions import (
     binary_focal_crossentropy_grad as binary_focal_crossentropy_grad,
-)
-from fnn.losses._functions import (
     categorical_crossentropy as categorical_crossentropy,
-)
-from fnn.losses._functions import (
     categorical_crossentropy_grad as categorical_crossentropy_grad,
-)
-from fnn.losses._functions import (
     categorical_hinge as categorical_hinge,
-)
-from fnn.losses._functions import (
     categorical_hinge_grad as categorical_hinge_grad,
-)
-from fnn.losses._functions import (
     cosine_similarity as cosine_similarity,
-)
-from fnn.losses._functions import (
     cosine_similarity_grad as cosine_similarity_grad,
-)
-from fnn.losses._functions import (
     hinge as hinge,
-)
-from fnn.losses._functions import (
     hinge_grad as hinge_grad,
-)
-from fnn.losses._functions import (
     huber as huber,
-)
-from fnn.losses._functions import (
     huber_grad as huber_grad,
-)
-from fnn.losses._functions import (
     kl_divergence as kl_divergence,
-)
-from fnn.losses._functions import (
     kl_divergence_grad as kl_divergence_grad,
-)
-from fnn.losses._functions import (
     log_cosh as log_cosh,
-)
-from fnn.losses._functions import (
     log_cosh_grad as log_cosh_grad,
-)
-from fnn.losses._functions import (
     mean_absolute_error as mean_absolute_error,
-)
-from fnn.losses._functions import (
     mean_absolute_error_grad as mean_absolute_error_grad,
-)
-from fnn.losses._functions import (
     mean_absolute_percentage_error as mean_absolute_percentage_error,
-)
-from fnn.losses._functions import (
     mean_absolute_percentage_error_grad as mean_absolute_percentage_error_grad,
-)
-from fnn.losses._functions import (
     mean_squared_error as mean_squared_error,
-)
-from fnn.losses._functions import (
     mean_squared_error_grad as mean_squared_error_grad,
-)
-from fnn.losses._functions import (
     mean_squared_logarithmic_error as mean_squared_logarithmic_error,
-)
-from fnn.losses._functions import (
     mean_squared_logarithmic_error_grad as mean_squared_logarithmic_error_grad,
-)
-from fnn.losses._functions import (
     poisson as poisson,
-)
-from fnn.losses._functions import (
     poisson_grad as poisson_grad,
-)
-from fnn.losses._functions import (
     sparse_categorical_crossentropy as sparse_categorical_crossentropy,
-)
-from fnn.losses._functions import (
     sparse_categorical_crossentropy_grad as sparse_categorical_crossentropy_grad,
-)
-from fnn.losses._functions import (
     squared_hinge as squared_hinge,
-)
-from fnn.losses._functions import (
     squared_hinge_grad as squared_hinge_grad,
 )
 from fnn.losses._kernels import EPSILON as EPSILON
 from fnn.losses._loss import (
     Loss as Loss,
-)
-from fnn.losses._loss import (
     check_targets as check_targets,
-)
-from fnn.losses._loss import (
+    custom as custom,
     get as get,
-)
-from fnn.losses._loss import (
     names as names,
 )
 
 __all__ = [
-    "EPSILON", "Loss", "get", "names", "check_targets",
+    "EPSILON", "Loss", "get", "custom", "names", "check_targets",
     "mean_squared_error", "mean_squared_error_grad",
     "mean_absolute_error", "mean_absolute_error_grad",
     "mean_absolute_percentage_error", "mean_absolute_percentage_error_grad",

@@ -15,6 +15,7 @@ import numpy as np
 
 from fnn._registry import Registry
 from fnn._validate import boolean, integer, real
+from fnn._values import bound
 from fnn.losses._kernels import (
     Terms,
     apply_kernel,
@@ -122,20 +123,23 @@ def _check_option(name: str, key: str, value: Any, default: Any) -> Any:
 class Loss:
     """A named loss with its options; hashable and compared by value (jitted code is cached on it).
 
-    Build one with :func:`get`. ``options`` holds every option of the loss (defaults filled
-    in) as sorted ``(key, value)`` pairs.
+    Build one with :func:`get` (the built-in losses) or :func:`custom` (your own, with its
+    gradient). ``options`` holds every option of the loss (defaults filled in) as sorted
+    ``(key, value)`` pairs; ``kernel`` is set for a custom loss only.
     """
 
     name: str
     options: tuple = ()
+    kernel: Callable[..., Terms] | None = None
 
-    def __post_init__(self):
-        if self.name not in _REGISTRY:
+    def __post_init__(self) -> None:
+        if self.kernel is None and self.name not in _REGISTRY:
             _NAMES.canonical(self.name)  # ValueError listing the known names
             raise ValueError(f"{self.name!r} is not a canonical loss name; use fnn.losses.get({self.name!r})")
 
     def _run(self, y_true: ArrayLike, y_pred: ArrayLike, sample_weight: ArrayLike | None, want: str) -> Any:
-        return apply_kernel(_REGISTRY[self.name].kernel, y_true, y_pred, sample_weight, dict(self.options), want)
+        kernel = _REGISTRY[self.name].kernel if self.kernel is None else self.kernel
+        return apply_kernel(kernel, y_true, y_pred, sample_weight, dict(self.options), want)
 
     def __call__(self, y_true: ArrayLike, y_pred: ArrayLike, sample_weight: ArrayLike | None = None) -> Array:
         """The scalar loss."""
@@ -168,6 +172,10 @@ def get(identifier: str | Loss, **options: Any) -> Loss:
     Raises ValueError for an unknown name (listing the known ones) or a bad option value,
     TypeError for an option the loss does not take or of the wrong type.
     """
+    if isinstance(identifier, Loss) and identifier.kernel is not None:  # a custom loss
+        if options:
+            raise TypeError(f"custom loss {identifier.name!r} takes no options; build it with them instead")
+        return identifier
     if isinstance(identifier, Loss):
         name, merged = identifier.name, {**dict(identifier.options), **options}
     elif isinstance(identifier, str):
@@ -182,6 +190,64 @@ def get(identifier: str | Loss, **options: Any) -> Loss:
         )
     values = {k: _check_option(name, k, merged.get(k, d), d) for k, d in defaults.items()}
     return Loss(name, tuple(sorted(values.items())))
+
+
+def _custom_terms(
+    name: str,
+    fn: Callable[[Array, Array], Array],
+    grad: Callable[[Array, Array], Array] | None,
+    y_true: Any,
+    y_pred: Any,
+) -> Terms:
+    t, p = jnp.asarray(y_true), jnp.asarray(y_pred)
+    if not jnp.issubdtype(p.dtype, jnp.floating):
+        p = p.astype(float)
+    if grad is None:  # the derivative of each sample's loss with respect to its own row
+        per, pullback = jax.vjp(lambda q: fn(t, q), p)
+        dper = pullback(jnp.ones_like(per))[0]
+    else:
+        per, dper = fn(t, p), grad(t, p)
+    per, dper = jnp.asarray(per), jnp.asarray(dper)
+    if per.ndim == 0 or dper.shape != p.shape or per.shape not in (p.shape, p.shape[:-1]):
+        raise ValueError(
+            f"custom loss {name!r}: fn must return one loss per sample, shape {p.shape[:-1]} (or "
+            f"{p.shape} for one per element) and grad the shape of y_pred {p.shape}; got fn "
+            f"{per.shape} and grad {dper.shape}"
+        )
+    return Terms(per.astype(p.dtype), dper.astype(p.dtype), None if per.shape == p.shape else p.ndim - 1)
+
+
+def custom(
+    name: str,
+    fn: Callable[[Array, Array], Array],
+    grad: Callable[[Array, Array], Array] | None = None,
+) -> Loss:
+    """Your own loss, usable everywhere a built-in one is (``value_and_grad`` in both modes,
+    ``gradcheck``, ``fit``, ``fit_many``, ``evaluate``, the compiled-program caches).
+
+    ``fn(y_true, y_pred)`` returns the loss of each sample, ``l_i`` (shape ``y_pred.shape[:-1]``,
+    or ``y_pred.shape`` for one loss per element); ``grad(y_true, y_pred)`` returns its
+    hand-written derivative ``dl_i / dy_pred`` (shape of ``y_pred``; when it is omitted it is
+    taken from ``jax.vjp`` of ``fn``). fnn adds the reduction every loss shares: the mean over
+    samples, with ``sample_weight``. ``jax.grad`` of the loss is ``grad``::
+
+        tau = 0.9
+        pinball = fnn.losses.custom(
+            "pinball",
+            lambda t, p: jnp.mean(jnp.maximum(tau * (t - p), (tau - 1) * (t - p)), axis=-1),
+            lambda t, p: jnp.where(t - p > 0, -tau, 1 - tau) / p.shape[-1],
+        )
+
+    The loss compares by ``(name, fn, grad)``: build it once and reuse it, so that compiled
+    programs keyed on it are reused too.
+    """
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"custom loss: name must be a non-empty str, got {name!r}")
+    if not callable(fn):
+        raise TypeError(f"custom loss {name!r}: fn must be callable (y_true, y_pred) -> per-sample losses")
+    if grad is not None and not callable(grad):
+        raise TypeError(f"custom loss {name!r}: grad must be callable (y_true, y_pred) -> d loss_i / d y_pred")
+    return Loss(name, (), bound(_custom_terms, name, fn, grad))
 
 
 def check_targets(loss: str | Loss, y_true: Any, y_pred_shape: tuple, name: str = "y_true") -> None:

@@ -26,185 +26,75 @@ LAMB::
 
 from fnn.optimizers._adaptive import (
     ScaleByAdadeltaState as ScaleByAdadeltaState,
-)
-from fnn.optimizers._adaptive import (
     ScaleByAdagradState as ScaleByAdagradState,
-)
-from fnn.optimizers._adaptive import (
     ScaleByAdamaxState as ScaleByAdamaxState,
-)
-from fnn.optimizers._adaptive import (
     ScaleByAdamState as ScaleByAdamState,
-)
-from fnn.optimizers._adaptive import (
     ScaleByLionState as ScaleByLionState,
-)
-from fnn.optimizers._adaptive import (
     ScaleByNadamState as ScaleByNadamState,
-)
-from fnn.optimizers._adaptive import (
     ScaleByRadamState as ScaleByRadamState,
-)
-from fnn.optimizers._adaptive import (
     ScaleByRmsState as ScaleByRmsState,
-)
-from fnn.optimizers._adaptive import (
     ScaleByRpropState as ScaleByRpropState,
-)
-from fnn.optimizers._adaptive import (
     scale_by_adadelta as scale_by_adadelta,
-)
-from fnn.optimizers._adaptive import (
     scale_by_adagrad as scale_by_adagrad,
-)
-from fnn.optimizers._adaptive import (
     scale_by_adam as scale_by_adam,
-)
-from fnn.optimizers._adaptive import (
     scale_by_adamax as scale_by_adamax,
-)
-from fnn.optimizers._adaptive import (
     scale_by_lion as scale_by_lion,
-)
-from fnn.optimizers._adaptive import (
     scale_by_nadam as scale_by_nadam,
-)
-from fnn.optimizers._adaptive import (
     scale_by_radam as scale_by_radam,
-)
-from fnn.optimizers._adaptive import (
     scale_by_rms as scale_by_rms,
-)
-from fnn.optimizers._adaptive import (
     scale_by_rprop as scale_by_rprop,
 )
 from fnn.optimizers._alias import (
     adadelta as adadelta,
-)
-from fnn.optimizers._alias import (
     adagrad as adagrad,
-)
-from fnn.optimizers._alias import (
     adam as adam,
-)
-from fnn.optimizers._alias import (
     adamax as adamax,
-)
-from fnn.optimizers._alias import (
     adamw as adamw,
-)
-from fnn.optimizers._alias import (
     get as get,
-)
-from fnn.optimizers._alias import (
     lion as lion,
-)
-from fnn.optimizers._alias import (
     momentum as momentum,
-)
-from fnn.optimizers._alias import (
     nadam as nadam,
-)
-from fnn.optimizers._alias import (
     names as names,
-)
-from fnn.optimizers._alias import (
     nesterov as nesterov,
-)
-from fnn.optimizers._alias import (
     radam as radam,
-)
-from fnn.optimizers._alias import (
     rmsprop as rmsprop,
-)
-from fnn.optimizers._alias import (
     rprop as rprop,
-)
-from fnn.optimizers._alias import (
     sgd as sgd,
 )
 from fnn.optimizers._base import (
     EmptyState as EmptyState,
-)
-from fnn.optimizers._base import (
     GradientTransformation as GradientTransformation,
-)
-from fnn.optimizers._base import (
     apply_updates as apply_updates,
-)
-from fnn.optimizers._base import (
     chain as chain,
-)
-from fnn.optimizers._base import (
     identity as identity,
-)
-from fnn.optimizers._base import (
     set_to_zero as set_to_zero,
-)
-from fnn.optimizers._base import (
     stateless as stateless,
 )
 from fnn.optimizers._inject import (
     InjectHyperparamsState as InjectHyperparamsState,
-)
-from fnn.optimizers._inject import (
     get_hyperparams as get_hyperparams,
-)
-from fnn.optimizers._inject import (
     get_learning_rate as get_learning_rate,
-)
-from fnn.optimizers._inject import (
     inject_hyperparams as inject_hyperparams,
-)
-from fnn.optimizers._inject import (
     set_hyperparams as set_hyperparams,
-)
-from fnn.optimizers._inject import (
     set_learning_rate as set_learning_rate,
 )
 from fnn.optimizers._masking import (
     MaskedNode as MaskedNode,
-)
-from fnn.optimizers._masking import (
     MaskedState as MaskedState,
-)
-from fnn.optimizers._masking import (
     freeze as freeze,
-)
-from fnn.optimizers._masking import (
     masked as masked,
 )
 from fnn.optimizers._transform import (
     ScaleByScheduleState as ScaleByScheduleState,
-)
-from fnn.optimizers._transform import (
     TraceState as TraceState,
-)
-from fnn.optimizers._transform import (
     add_decayed_weights as add_decayed_weights,
-)
-from fnn.optimizers._transform import (
     clip_by_global_norm as clip_by_global_norm,
-)
-from fnn.optimizers._transform import (
     clip_by_value as clip_by_value,
-)
-from fnn.optimizers._transform import (
     global_norm as global_norm,
-)
-from fnn.optimizers._transform import (
     scale as scale,
-)
-from fnn.optimizers._transform import (
     scale_by_learning_rate as scale_by_learning_rate,
-)
-from fnn.optimizers._transform import (
     scale_by_schedule as scale_by_schedule,
-)
-from fnn.optimizers._transform import (
     scale_by_trust_ratio as scale_by_trust_ratio,
-)
-from fnn.optimizers._transform import (
     trace as trace,
 )
 

@@ -9,13 +9,8 @@ and every evaluation (validation, ``evaluate``, ``eval_step``) one pass.
 """
 
 from fnn.train._epoch import train_step as train_step
-from fnn.train._evaluate import eval_step as eval_step
-from fnn.train._evaluate import evaluate as evaluate
-from fnn.train._fit import FitResult as FitResult
-from fnn.train._fit import History as History
-from fnn.train._fit import fit as fit
-from fnn.train._many import SweepResult as SweepResult
-from fnn.train._many import fit_many as fit_many
-from fnn.train._many import sweep as sweep
+from fnn.train._evaluate import eval_step as eval_step, evaluate as evaluate
+from fnn.train._fit import FitResult as FitResult, History as History, fit as fit
+from fnn.train._many import SweepResult as SweepResult, fit_many as fit_many, sweep as sweep
 
 __all__ = ["fit", "FitResult", "History", "fit_many", "sweep", "SweepResult", "train_step", "eval_step", "evaluate"]

@@ -11,11 +11,8 @@ from typing import Any, NamedTuple
 
 import jax
 
-from fnn import callbacks as callbacks_
-from fnn import checkpoint as checkpoint_
-from fnn import parallel
-from fnn._validate import integer
-from fnn._validate import key as check_key
+from fnn import callbacks as callbacks_, checkpoint as checkpoint_, parallel
+from fnn._validate import integer, key as check_key
 from fnn.train._checks import check_opt_state
 from fnn.train._epoch import epoch_permutation, logs
 from fnn.train._loop import copy_tree, init_state, prepare, run_epochs

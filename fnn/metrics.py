@@ -300,6 +300,12 @@ _NAMES = Registry(
 _BINARY_LOSSES = {"binary_crossentropy", "binary_focal_crossentropy", "bce"}
 _SPARSE_LOSSES = {"sparse_categorical_crossentropy"}
 _CATEGORICAL_LOSSES = {"categorical_crossentropy", "cce"}
+# Losses of regression targets, for which "accuracy" would silently compare real values for equality.
+_REGRESSION_LOSSES = {
+    "mean_squared_error", "mse", "mean_absolute_error", "mae", "mean_absolute_percentage_error", "mape",
+    "mean_squared_logarithmic_error", "msle", "huber", "huber_loss", "log_cosh", "logcosh", "poisson",
+    "cosine_similarity",
+}  # fmt: skip
 
 
 def names() -> list[str]:
@@ -333,6 +339,12 @@ def _loss_from_logits(loss: Any) -> bool:
 
 def _resolve_accuracy(loss: Any, y_true_shape: Sequence[int] | None, y_pred_shape: Sequence[int] | None) -> str:
     loss_name = _loss_name(loss)
+    if loss_name in _REGRESSION_LOSSES:
+        raise ValueError(
+            f"metric 'accuracy' means nothing for the regression loss {loss_name!r} (it would count exact "
+            "equalities of real numbers): use 'mae', 'mse' or 'rmse', or name the accuracy you mean "
+            "(binary_accuracy, categorical_accuracy, sparse_categorical_accuracy)"
+        )
     if loss_name in _BINARY_LOSSES:
         return "binary_accuracy"
     if loss_name in _SPARSE_LOSSES:

@@ -14,8 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 import fnn
 from fnn import layers as L
@@ -242,3 +241,159 @@ def test_bad_arguments():
     drop = fnn.serial(L.Dense(2), L.Dropout(0.5))
     with pytest.raises(ValueError, match="key"):  # raised while tracing: nothing compiles
         jax.jit(lambda: fnn.value_and_grad(drop, "mse")(drop.init(KEY, (3,)), jnp.ones((2, 3)), jnp.zeros((2, 2))))()
+
+
+# ------------------------------------------------------------------------- gradcheck's verdicts
+
+
+def _custom(name, init, forward, backward):
+    return L.Layer(init, forward, backward, name)
+
+
+def _same_shape(key, input_shape, dtype=jnp.float32):
+    return tuple(input_shape), {}
+
+
+def test_gradcheck_fails_a_wrong_input_gradient():
+    """A first layer y = 3x whose backward returns dx = 0: every parameter gradient is right,
+    the input gradient 100 % wrong, and gradcheck says so in its own row."""
+    bad = _custom("times3", _same_shape, lambda p, x, key=None, train=False: (3 * x, ()), lambda p, c, dy: ({}, 0 * dy))
+    net = fnn.serial(bad, L.Dense(3))
+    x, y = _data(6, 4, 3)
+    report = fnn.gradcheck(
+        net, fnn.losses.get("sparse_categorical_crossentropy", from_logits=True), _params(net, (4,)), x, y
+    )
+    assert not report.passed and report.failed_layers == ["input"]
+    (row,) = [r for r in report.rows if not r.passed]
+    assert (row.layer_name, row.leaf, row.shape) == ("input", "dx", (6, 4))
+    assert row.manual_vs_autodiff == pytest.approx(1.0) and row.manual_vs_fd == pytest.approx(1.0, rel=1e-6)
+    good = _custom(
+        "times3", _same_shape, lambda p, x, key=None, train=False: (3 * x, ()), lambda p, c, dy: ({}, 3 * dy)
+    )
+    assert fnn.gradcheck(fnn.serial(good, L.Dense(3)), "mse", _params(net, (4,)), x, jnp.zeros((6, 3))).passed
+
+
+def _two_leaf_layer(backward_leaves):
+    def init(key, input_shape, dtype=jnp.float32):
+        return tuple(input_shape), {"s": jnp.ones(input_shape[-1:], dtype), "t": jnp.zeros(input_shape[-1:], dtype)}
+
+    def forward(params, x, key=None, train=False):
+        return x * params["s"] + params["t"], (x,)
+
+    def backward(params, cache, dy):
+        (x,) = cache
+        full = {"s": jnp.sum(dy * x, axis=0), "t": jnp.sum(dy, axis=0)}
+        return {k: full[k] for k in backward_leaves}, dy * params["s"]
+
+    return L.Layer(init, forward, backward, "affine")
+
+
+def test_a_backward_with_a_missing_leaf_is_named():
+    net = fnn.serial(_two_leaf_layer(["s"]), L.Dense(2))
+    params, (x, y) = _params(net, (3,)), _data(4, 3, 2, kind="regression")
+    message = (
+        r"layer 0 \(affine_0\): backward returned dparams with leaves \[\"\['s'\]\"\] "
+        r"for params with leaves \[\"\['s'\]\", \"\['t'\]\"\]"
+    )
+    with pytest.raises(ValueError, match=message):
+        fnn.gradcheck(net, "mse", params, x, y)
+    with pytest.raises(ValueError, match=message):
+        fnn.value_and_grad(net, "mse")(params, x, y)
+    assert fnn.gradcheck(fnn.serial(_two_leaf_layer(["s", "t"]), L.Dense(2)), "mse", params, x, y).passed
+
+
+def test_a_layer_that_breaks_the_protocol_is_named():
+    only_y = _custom("only_y", _same_shape, lambda p, x, key=None, train=False: x, lambda p, c, dy: ({}, dy))
+    only_params = _custom("only_params", lambda k, s, d=jnp.float32: {"a": 1, "b": 2, "c": 3}, None, None)
+    x = jnp.ones((2, 3))
+    with pytest.raises(TypeError, match=r"layer 0 \(only_y_0\): forward.*must return \(y, cache\)"):
+        fnn.serial(only_y).apply([{}], x)
+    with pytest.raises(TypeError, match=r"layer 1 \(only_params_0\): init.*must return \(output_shape, params\)"):
+        fnn.serial(L.Dense(3), only_params).init(KEY, (3,))
+
+
+# Every loss, from logits and from probabilities, at a zero-initialised network: every logit is 0
+# (for probabilities, every output 0.5), which is where autodiff of a max(z, 0) or |z| used to
+# differ from the true derivative, and some true gradients are exactly 0.
+ZERO_INIT_LOSSES = [
+    ("sparse_categorical_crossentropy", {"from_logits": True}, "sparse", None),
+    ("sparse_categorical_crossentropy", {}, "sparse", "softmax"),
+    ("categorical_crossentropy", {"from_logits": True}, "onehot", None),
+    ("categorical_crossentropy", {}, "onehot", "softmax"),
+    ("binary_crossentropy", {"from_logits": True}, "binary", None),
+    ("binary_crossentropy", {}, "binary", "sigmoid"),
+    ("binary_focal_crossentropy", {"from_logits": True}, "binary", None),
+    ("binary_focal_crossentropy", {"from_logits": True, "gamma": 0.5}, "binary", None),
+    ("binary_focal_crossentropy", {}, "binary", "sigmoid"),
+    ("mean_squared_error", {}, "regression", None),
+    ("hinge", {}, "binary", None),
+]
+
+
+@pytest.mark.parametrize("name,opts,kind,out", ZERO_INIT_LOSSES, ids=lambda v: v if isinstance(v, str) else "")
+def test_a_zero_initialised_network_passes_gradcheck(name, opts, kind, out):
+    c = 1 if kind == "binary" else 3
+    net = fnn.mlp([4, c], activation="tanh", kernel_initializer="zeros", output_activation=out)
+    shapes = jax.eval_shape(lambda: net.init(KEY, (5,), jnp.float64))
+    params = jax.device_put(jax.tree.map(lambda s: np.zeros(s.shape, s.dtype), shapes))
+    x, y = _data(6, 5, c, kind="sparse" if kind in ("sparse", "onehot") else kind)
+    if kind == "sparse":
+        y = np.arange(6) % 3  # balanced: the bias gradient is exactly 0
+    if kind == "onehot":
+        y = np.eye(3)[np.arange(6) % 3]
+    report = fnn.gradcheck(net, fnn.losses.get(name, **opts), params, x, y)
+    assert report.passed, str(report)
+
+
+def test_with_manual_vjp_takes_key_and_train_per_call_and_names_forward_mode():
+    net = fnn.serial(L.Dense(6, "tanh"), L.Dropout(0.5), L.Dense(2))
+    params, (x, _y) = _params(net, (3,)), _data(5, 3, 2, kind="regression")
+    apply = fnn.with_manual_vjp(net)
+
+    @jax.jit
+    def run(params, x, k1, k2):
+        return apply(params, x, key=k1, train=True), apply(params, x, key=k2, train=True), apply(params, x)
+
+    a, b, ev = run(params, x, jax.random.PRNGKey(1), jax.random.PRNGKey(2))
+    assert not np.allclose(a, b)  # the key is used: two keys, two masks
+    np.testing.assert_allclose(
+        a, jax.jit(lambda p, xx, k: net.apply(p, xx, key=k, train=True))(params, x, jax.random.PRNGKey(1))
+    )
+    np.testing.assert_array_equal(ev, jax.jit(net.apply)(params, x))  # eval mode by default
+    with pytest.raises(TypeError, match="forward-mode.*jax.grad.*jax.hessian"):
+        jax.jvp(lambda xx: apply(params, xx), (x,), (jnp.ones_like(x),))
+    hvp = jax.jit(
+        lambda xx: jax.jvp(jax.grad(lambda z: jnp.sum(apply(params, z) ** 2)), (xx,), (jnp.ones_like(xx),))[1]
+    )(x)
+    hvp_auto = jax.jit(
+        lambda xx: jax.jvp(jax.grad(lambda z: jnp.sum(net.apply(params, z) ** 2)), (xx,), (jnp.ones_like(xx),))[1]
+    )(x)
+    np.testing.assert_allclose(hvp, hvp_auto, rtol=1e-10)
+
+
+def test_a_custom_loss_through_the_documented_door():
+    tau = 0.9
+    pinball = fnn.losses.custom(
+        "pinball",
+        lambda t, p: jnp.mean(jnp.maximum(tau * (t - p), (tau - 1) * (t - p)), axis=-1),
+        lambda t, p: jnp.where(t - p > 0, -tau, 1 - tau) / p.shape[-1],
+    )
+    net = fnn.mlp([6, 1], activation="tanh")
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(128, 3))
+    y = x[:, :1] + rng.normal(size=(128, 1))
+    params = _params(net, (3,))
+    assert fnn.gradcheck(net, pinball, params, x[:16], y[:16]).passed
+    e = y[:16] - np.asarray(jax.jit(net.apply)(params, x[:16]))
+    np.testing.assert_allclose(
+        jax.jit(pinball)(y[:16], y[:16] - e), np.mean(np.maximum(tau * e, (tau - 1) * e)), rtol=1e-12
+    )
+    res = fnn.fit(
+        net, params, fnn.optimizers.adam(2e-2), pinball, x, y, batch_size=32, epochs=40, verbose=0, grad="manual"
+    )
+    assert res.history["loss"][-1] < 0.6 * res.history["loss"][0]
+    below = np.mean(y < np.asarray(jax.jit(net.apply)(res.params, x)))
+    assert 0.8 < below < 0.97  # the 90th percentile, roughly
+    assert fnn.evaluate(net, res.params, pinball, x, y)["loss"] == pytest.approx(res.history["loss"][-1], rel=0.1)
+    with pytest.raises(TypeError, match="fn must be callable"):
+        fnn.losses.custom("nope", 3)

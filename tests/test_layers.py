@@ -296,3 +296,51 @@ def test_vmap_over_params():
 
     y = run(KEY, np.ones((6, 5)))
     chex.assert_shape(y, (4, 6, 2))
+
+
+# ------------------------------------------------------------------------- networks are layers
+
+
+def test_a_network_is_a_layer_and_nests_as_it_is():
+    inner = fnn.serial(L.Dense(5, "tanh"), L.Dense(4))
+    net = fnn.serial(inner, L.Activation("relu"), L.Dense(3), name="outer")
+    assert net.layers[0] is inner  # no conversion: the network itself is the first layer
+    for attr in ("init_with_shape", "forward", "backward", "name", "needs_key"):
+        assert hasattr(inner, attr) and hasattr(L.Dense(2), attr)
+    shape, params = inner.init_with_shape(KEY, (3,))  # the layer protocol's init
+    assert shape == (4,) and len(params) == 2
+    params = net.init(KEY, (3,), jnp.float64)
+    assert len(params) == 3 and len(params[0]) == 2  # the nested network's entry is its own list
+    x = jnp.asarray(np.random.default_rng(0).normal(size=(6, 3)))
+    flat = fnn.serial(*inner.layers, L.Activation("relu"), L.Dense(3))
+    flat_params = [*params[0], *params[1:]]
+    np.testing.assert_array_equal(net.apply(params, x), flat.apply(flat_params, x))
+    y, cache = net.forward(params, x)
+    dy = jnp.ones_like(y)
+    (g_nested, dx_nested), (g_flat, dx_flat) = (
+        net.backward(params, cache, dy),
+        flat.backward(flat_params, flat.forward(flat_params, x)[1], dy),
+    )
+    chex.assert_trees_all_close([*g_nested[0], *g_nested[1:]], g_flat, rtol=1e-13)
+    np.testing.assert_allclose(dx_nested, dx_flat, rtol=1e-13)
+    assert net.as_layer().init(KEY, (3,))[0] == (3,)  # the Layer tuple view still works
+
+
+def test_output_shape_is_traced_without_side_effects():
+    net = fnn.serial(L.Flatten(), fnn.mlp([7, 2]))
+    assert net.output_shape((3, 4)) == (2,)
+    assert L.Dense(5).output_shape((3, 4)) == (3, 5)
+    assert jax.eval_shape(lambda k: net.init(k, (3, 4)), KEY)[1][1]["w"].shape == (7, 2)
+
+
+def test_dense_skips_the_identity_by_its_function_not_its_name():
+    square = fnn.activations.Activation("linear", lambda x: x * x, lambda x, y, dy: 2 * x * dy)
+    layer = L.Dense(2, activation=square)
+    params = {"w": jnp.asarray([[1.0, -2.0]]), "b": jnp.asarray([0.5, 0.0])}
+    x = jnp.asarray([[3.0]])
+    y, cache = layer.forward(params, x)
+    np.testing.assert_array_equal(y, [[12.25, 36.0]])  # (3 + 0.5)^2, (-6)^2: squared, not skipped
+    grads, dx = layer.backward(params, cache, jnp.ones_like(y))
+    np.testing.assert_array_equal(grads["b"], [7.0, -12.0])
+    np.testing.assert_array_equal(dx, [[7.0 * 1.0 - 12.0 * -2.0]])
+    assert L.Dense(2, activation="linear") == L.Dense(2)  # the real identity is still skipped

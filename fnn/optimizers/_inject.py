@@ -268,7 +268,7 @@ def set_hyperparams(state: OptState, **values: Any) -> OptState:
                     scale = np.asarray(scales[name])
                     ratio = new_h / np.where(old_h != 0, old_h, 1)
                     scales[name] = jax.device_put(np.where(old_h != 0, scale * ratio, scale).astype(scale.dtype))
-                new = jax.device_put(np.ascontiguousarray(new_h))
+                new = jax.device_put(np.array(new_h))
             hp[name] = new
         changes = {"hparams": hp, **({"scales": scales} if "scales" in node._fields else {})}
         return node._replace(**changes)

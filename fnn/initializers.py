@@ -104,6 +104,18 @@ def compute_fans(shape: int | Sequence[int]) -> tuple[int, int]:
     return fan_in, fan_out
 
 
+def _flat(draw: Callable[..., Array], key: Array, shape: tuple[int, ...], dtype: Any, *bounds: float) -> Array:
+    """``draw`` over ``shape``, drawn as one flat vector and reshaped: the same bits (threefry
+    fills in row-major order), and XLA:CPU compiles a 1-D draw several times faster than an N-D
+    one (figures: benchmarks/RESULTS.md, "initializers")."""
+    size = math.prod(shape)
+    if draw is jax.random.truncated_normal:
+        return draw(key, *bounds, (size,), dtype).reshape(shape)
+    if draw is jax.random.uniform:
+        return draw(key, (size,), dtype, *bounds).reshape(shape)
+    return draw(key, (size,), dtype).reshape(shape)
+
+
 @dataclasses.dataclass(frozen=True)
 class _VarianceScaling:
     scale: float
@@ -118,11 +130,11 @@ class _VarianceScaling:
         shape = _canonical_shape(shape)
         if self.distribution == "uniform":
             limit = math.sqrt(3.0 * variance)
-            return jax.random.uniform(key, shape, dtype, -limit, limit)
+            return _flat(jax.random.uniform, key, shape, dtype, -limit, limit)
         if self.distribution == "truncated_normal":
             std = math.sqrt(variance) / TRUNCATED_NORMAL_STD
-            return std * jax.random.truncated_normal(key, -2.0, 2.0, shape, dtype)
-        return math.sqrt(variance) * jax.random.normal(key, shape, dtype)
+            return std * _flat(jax.random.truncated_normal, key, shape, dtype, -2.0, 2.0)
+        return math.sqrt(variance) * _flat(jax.random.normal, key, shape, dtype)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -134,11 +146,11 @@ class _Random:
     def __call__(self, key: Array, shape: int | Sequence[int], dtype: Any = jnp.float32) -> Array:
         dtype, shape = _float_dtype(dtype), _canonical_shape(shape)
         if self.distribution == "uniform":
-            return jax.random.uniform(key, shape, dtype, self.a, self.b)
+            return _flat(jax.random.uniform, key, shape, dtype, self.a, self.b)
         if self.distribution == "normal":
-            z = jax.random.normal(key, shape, dtype)
+            z = _flat(jax.random.normal, key, shape, dtype)
         else:
-            z = jax.random.truncated_normal(key, -2.0, 2.0, shape, dtype)
+            z = _flat(jax.random.truncated_normal, key, shape, dtype, -2.0, 2.0)
         return self.a + self.b * z
 
 

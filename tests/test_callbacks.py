@@ -2,6 +2,7 @@
 
 import csv
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -103,7 +104,7 @@ def test_stop_at_threshold():
 
 
 def test_reduce_lr_on_plateau_scripted_with_cooldown_and_min_lr():
-    state = O.sgd(1.0).init({"w": jnp.zeros(2)})
+    state = O.sgd(1.0).init({"w": np.zeros(2)})
     cb = ReduceLROnPlateau(monitor="loss", factor=0.5, patience=1, cooldown=1, min_lr=0.3, min_delta=0.0)
     _, ctx = _run(cb, [1.0, 1.0, 1.0, 1.0, 1.0, 1.0], opt_state=state)
     # e1: reduce to .5 (cooldown 1); e2: cooling down; e3: reduce to max(.25, .3) = .3; then at min_lr
@@ -112,7 +113,7 @@ def test_reduce_lr_on_plateau_scripted_with_cooldown_and_min_lr():
 
 def test_learning_rate_scheduler_and_plain_callable_in_fit():
     net = fnn.mlp([2])
-    params = net.init(jnp.zeros(2, jnp.uint32), (3,), jnp.float64)
+    params = jax.jit(lambda key: net.init(key, (3,), jnp.float64))(np.zeros(2, np.uint32))  # one program
     x, y = np.ones((4, 3)), np.zeros((4, 2))
     seen = []
 

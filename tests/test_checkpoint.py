@@ -19,15 +19,21 @@ class AdamState(NamedTuple):
     nu: list
 
 
+def _device(x, dtype):
+    """A device array converted on the host: jnp.asarray(x, dtype) compiles a program per shape."""
+    return jax.device_put(np.asarray(x).astype(dtype))
+
+
 def _params(seed=0):
     rng = np.random.default_rng(seed)
     return [
-        {"w": jnp.asarray(rng.normal(size=(3, 4)), jnp.float32), "b": jnp.asarray(rng.normal(size=4), jnp.float32)},
+        {"w": _device(rng.normal(size=(3, 4)), np.float32), "b": _device(rng.normal(size=4), np.float32)},
         {},  # parameter-free layer
-        {"w": jnp.asarray(rng.normal(size=(4, 2)), jnp.bfloat16), "b": jnp.asarray(rng.normal(size=2), jnp.float64)},
+        {"w": _device(rng.normal(size=(4, 2)), jnp.bfloat16), "b": _device(rng.normal(size=2), np.float64)},
     ]
 
 
+@jax.jit  # one program for the whole state (op by op, every leaf's products compile their own)
 def _state(params):
     return (
         AdamState(
@@ -50,7 +56,9 @@ def _bits(tree):
 
 def test_round_trip_is_bit_exact(tmp_path):
     params = _params()
-    params[0]["b"] = params[0]["b"].at[0].set(jnp.nan).at[1].set(-0.0)
+    b = np.array(params[0]["b"])
+    b[0], b[1] = np.nan, -0.0
+    params[0]["b"] = jax.device_put(b)
     state = _state(params)
     key = jax.random.PRNGKey(42)
     history = {"loss": [1.5, 0.75, float("nan")], "val_accuracy": [0.5, 0.625, 0.75]}
@@ -96,17 +104,18 @@ def test_round_trip_is_bit_exact(tmp_path):
 
 @pytest.mark.parametrize("impl", ["threefry2x32", "rbg"])
 def test_typed_keys_round_trip(tmp_path, impl):
-    key = jax.random.split(jax.random.key(5, impl=impl), 3)
-    checkpoint.save(tmp_path / "k.npz", params={"w": jnp.ones(2)}, key=key)
+    key = jax.jit(lambda: jax.random.split(jax.random.key(5, impl=impl), 3))()  # one program, not op by op
+    checkpoint.save(tmp_path / "k.npz", params={"w": np.ones(2)}, key=key)
     ck = checkpoint.load(tmp_path / "k.npz")
     assert ck.key.dtype == key.dtype and ck.key.shape == (3,)
     assert str(jax.random.key_impl(ck.key)) == impl
     assert _bits(ck.key) == _bits(key)
-    np.testing.assert_array_equal(jax.random.normal(ck.key[1], (4,)), jax.random.normal(key[1], (4,)))
+    draw = jax.jit(lambda k: jax.random.normal(k[1], (4,)))  # one program for both keys
+    np.testing.assert_array_equal(draw(ck.key), draw(key))
 
 
 def test_typed_key_inside_a_tree_and_abstract_templates(tmp_path):
-    params = {"w": jnp.arange(6.0).reshape(2, 3), "k": jax.random.key(1)}
+    params = {"w": jax.device_put(np.arange(6.0).reshape(2, 3)), "k": jax.random.key(1)}
     state = {"count": jnp.asarray(3), "step_size": 0.5}  # a Python float leaf
     checkpoint.save(tmp_path / "a.npz", params=params, opt_state=state)
     template = jax.eval_shape(lambda: params)  # ShapeDtypeStructs only
@@ -217,7 +226,7 @@ def test_mismatch_messages_say_what_differs(tmp_path):
     params = _params()
     checkpoint.save(path, params=params, opt_state=_state(params))
 
-    bigger = _params() + [{"w": jnp.ones((2, 2))}]
+    bigger = _params() + [{"w": jax.device_put(np.ones((2, 2)))}]
     with pytest.raises(
         ValueError,
         match=r"params structure differs.*missing from the file: "
@@ -234,7 +243,7 @@ def test_mismatch_messages_say_what_differs(tmp_path):
         checkpoint.load(path, params=smaller)
 
     transposed = _params()
-    transposed[0]["w"] = transposed[0]["w"].T
+    transposed[0]["w"] = jax.device_put(np.asarray(transposed[0]["w"]).T)
     with pytest.raises(
         ValueError,
         match=r"params\[0\]\['w'\]: shape \(3, 4\) in the file vs "
@@ -243,7 +252,7 @@ def test_mismatch_messages_say_what_differs(tmp_path):
         checkpoint.load(path, params=transposed)
 
     recast = _params()
-    recast[2]["w"] = recast[2]["w"].astype(jnp.float32)
+    recast[2]["w"] = _device(recast[2]["w"], np.float32)
     with pytest.raises(
         ValueError,
         match=r"params\[2\]\['w'\]: dtype bfloat16 in the file vs "

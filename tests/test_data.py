@@ -1,7 +1,6 @@
 """fnn.data: Keras's batching and split rules, one-hot, scaling, and input validation."""
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -187,8 +186,8 @@ def test_standardize_function_and_dtypes():
 def test_check_arrays_accepts_and_converts():
     x, y = data.check_arrays([[1.0, 2.0], [3.0, 4.0]], [0, 1])
     assert isinstance(x, np.ndarray) and x.shape == (2, 2) and y.shape == (2,)
-    xj = jnp.ones((3, 2))
-    x2, y2 = data.check_arrays(xj, jnp.zeros((3, 1)))
+    xj = jax.device_put(np.ones((3, 2)))  # device arrays made on the host: nothing compiles
+    x2, y2 = data.check_arrays(xj, jax.device_put(np.zeros((3, 1))))
     assert x2 is xj and y2.shape == (3, 1)
     _x3, y3 = data.check_arrays(np.ones((3, 2)), None)
     assert y3 is None
@@ -240,7 +239,7 @@ def test_check_arrays_types_features_and_options():
     with pytest.raises(ValueError, match=r"x must have 3 features \(last axis\); got shape \(2, 4\)"):
         data.check_arrays(np.zeros((2, 4)), np.zeros(2), n_features=3)
     with pytest.raises(ValueError, match="NaN"):
-        data.check_arrays(jnp.array([[jnp.nan]]), None)
+        data.check_arrays(jax.device_put(np.full((3, 2), np.nan)), None)  # the shape of the arrays below
     x, _ = data.check_arrays(np.array([[np.nan]]), None, allow_nonfinite=True)
     assert np.isnan(x[0, 0])
     x, _ = data.check_arrays(np.zeros((2, 3, 4)), np.zeros(2), x_ndim=None)
@@ -250,15 +249,17 @@ def test_check_arrays_types_features_and_options():
 def test_finite_check_remembers_checked_device_arrays_only_while_they_live():
     import gc
 
-    x = jnp.ones((3, 2))
-    bad = jnp.array([[1.0, jnp.inf]])
+    x = jax.device_put(np.ones((3, 2)))
+    bad = np.ones((3, 2))  # one shape for every device array of this file: one finite check compiled
+    bad[0, 1] = np.inf
+    bad = jax.device_put(bad)
     data.check_arrays(x, None)
     assert data._known_finite(x)
     for _ in range(2):  # a rejected array is never remembered: it fails every time
         with pytest.raises(ValueError, match=r"x contains 1 NaN/inf value\(s\), the first at index \(0, 1\)"):
             data.check_arrays(bad, None)
     assert not data._known_finite(bad)
-    assert not data._known_finite(jnp.ones((3, 2)))  # equal values, another array
+    assert not data._known_finite(jax.device_put(np.ones((3, 2))))  # equal values, another array
     key = id(x)
     del x
     gc.collect()

@@ -81,7 +81,7 @@ def test_plain_random_initializers():
     assert np.abs(w - 1.0).max() <= 0.2 * (1 + 1e-6)
     assert w.mean() == pytest.approx(1.0, abs=5 * 0.1 / math.sqrt(N))
     assert w.std() == pytest.approx(0.1 * _truncated_std(), rel=0.015)  # Keras does not rescale
-    w = np.asarray(I.random_uniform(2.0, 3.0)(KEY, (10,)))
+    w = np.asarray(I.random_uniform(2.0, 3.0)(KEY, SHAPE))
     assert np.all((w >= 2.0) & (w <= 3.0))
 
 
@@ -98,21 +98,25 @@ def test_compute_fans():
     assert I.compute_fans((3, 4)) == (3, 4)
     assert I.compute_fans((7,)) == (7, 7)
     assert I.compute_fans((3, 3, 16, 32)) == (3 * 3 * 16, 3 * 3 * 32)  # receptive-field rule
-    # a >2-D kernel is scaled by its fans too
-    w = np.asarray(I.he_uniform()(KEY, (2, 5, 8, 6)))
-    assert np.abs(w).max() <= math.sqrt(6 / (2 * 5 * 8))
+    # a >2-D kernel is scaled by its fans too (receptive field 1 * 2: fan_in 2 * FI, not FI).
+    # (XLA on CPU takes ~10 s to compile the random bits of a small kernel like (2, 5, 8, 6),
+    # whose loops it unrolls; 1e5 draws of this shape compile in well under a second.)
+    w = np.asarray(I.he_uniform()(KEY, (1, 2, FI, FO)))
+    assert np.abs(w).max() <= math.sqrt(6 / (2 * FI))
 
 
 def test_determinism_keys_and_dtypes():
+    # SHAPE, as the statistical tests: the float32 programs are compiled already (a small shape
+    # compiles slowly: XLA on CPU unrolls its loops).
     for factory in [I.glorot_uniform, I.he_normal, I.random_normal, I.random_uniform]:
         init = factory()
-        a, b = init(KEY, (8, 5)), init(KEY, (8, 5))
+        a, b = init(KEY, SHAPE), init(KEY, SHAPE)
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
-        c = init(jax.random.PRNGKey(1), (8, 5))
+        c = init(jax.random.PRNGKey(1), SHAPE)
         assert not np.array_equal(np.asarray(a), np.asarray(c))
         assert a.dtype == jnp.float32  # the default, even with x64 on
-        assert init(KEY, (8, 5), jnp.float64).dtype == jnp.float64
-        assert init(jax.random.key(3), (8, 5)).shape == (8, 5)  # typed keys work too
+        assert init(KEY, SHAPE, jnp.float64).dtype == jnp.float64
+        assert init(jax.random.key(3), SHAPE).shape == SHAPE  # typed keys work too
 
 
 def test_get_names_and_equality():

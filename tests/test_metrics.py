@@ -9,12 +9,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 import fnn
-from fnn import losses as fnn_losses
-from fnn import metrics
+from fnn import losses as fnn_losses, metrics
 
 RNG = np.random.default_rng(0)
 
@@ -43,31 +41,58 @@ def test_binary_accuracy_shapes_and_threshold(shape_true, shape_pred):
     n = int(np.prod(shape_true))
     y_true = RNG.integers(0, 2, n).astype(float).reshape(shape_true)
     y_pred = RNG.uniform(size=n).reshape(shape_pred)
-    assert float(metrics.binary_accuracy(y_true, y_pred)) == pytest.approx(ref_binary(y_true, y_pred))
-    assert float(metrics.binary_accuracy(y_true, y_pred, threshold=0.7)) == pytest.approx(
-        ref_binary(y_true, y_pred, 0.7)
-    )
+    # one compiled program for both thresholds
+    at_half, at_07 = jax.jit(
+        lambda t, p: (metrics.binary_accuracy(t, p), metrics.binary_accuracy(t, p, threshold=0.7))
+    )(y_true, y_pred)
+    assert float(at_half) == pytest.approx(ref_binary(y_true, y_pred))
+    assert float(at_07) == pytest.approx(ref_binary(y_true, y_pred, 0.7))
 
 
 def test_binary_accuracy_is_strictly_greater_and_logits_cut_at_zero():
     y_true = np.array([0.0, 1.0, 1.0, 0.0])
     probs = np.array([0.5, 0.5, 0.9, 0.2])
-    # 0.5 is not > 0.5: predicted 0, so the second sample is a miss.
-    assert float(metrics.binary_accuracy(y_true, probs)) == 0.75
     logits = np.log(probs / (1 - probs))
-    assert float(metrics.binary_accuracy(y_true, logits, from_logits=True)) == 0.75
-    # A logit threshold follows the probability one: sigmoid(z) > 0.7 <=> z > log(0.7/0.3).
     z = np.linspace(-3, 3, 25)
     labels = (RNG.uniform(size=25) > 0.5).astype(float)
+
+    @jax.jit  # the three accuracies in one compiled program
+    def run(y_true, probs, logits, labels, z):
+        return (
+            metrics.binary_accuracy(y_true, probs),
+            metrics.binary_accuracy(y_true, logits, from_logits=True),
+            metrics.binary_accuracy(labels, z, threshold=0.7, from_logits=True),
+        )
+
+    on_probs, on_logits, on_z = run(y_true, probs, logits, labels, z)
+    # 0.5 is not > 0.5: predicted 0, so the second sample is a miss.
+    assert float(on_probs) == 0.75
+    assert float(on_logits) == 0.75
+    # A logit threshold follows the probability one: sigmoid(z) > 0.7 <=> z > log(0.7/0.3).
     p = 1 / (1 + np.exp(-z))
-    assert float(metrics.binary_accuracy(labels, z, threshold=0.7, from_logits=True)) == pytest.approx(
-        ref_binary(labels, p, 0.7)
-    )
+    assert float(on_z) == pytest.approx(ref_binary(labels, p, 0.7))
     with pytest.raises(ValueError, match="threshold"):
         metrics.binary_accuracy(labels, z, threshold=1.5, from_logits=True)
 
 
-# Few distinct shapes (each new shape compiles every eager op again); values vary freely.
+@jax.jit
+def _categorical_family(labels, one_hot, y_pred):
+    """Every categorical metric of one example, in one program compiled once per shape."""
+    return (
+        metrics.categorical_accuracy(one_hot, y_pred),
+        metrics.sparse_categorical_accuracy(labels, y_pred),
+        metrics.sparse_categorical_accuracy(labels[:, None], y_pred),
+        {
+            k: (
+                metrics.top_k_categorical_accuracy(one_hot, y_pred, k=k),
+                metrics.sparse_top_k_categorical_accuracy(labels, y_pred, k=k),
+            )
+            for k in (1, 2, 5)
+        },
+    )
+
+
+# Few distinct shapes (each new shape compiles the program again); values vary freely.
 @settings(max_examples=20, deadline=None)
 @given(shape=st.sampled_from([(1, 2), (9, 3), (9, 6)]), seed=st.integers(0, 10_000))
 def test_categorical_family_matches_numpy(shape, seed):
@@ -78,23 +103,27 @@ def test_categorical_family_matches_numpy(shape, seed):
     y_pred = np.round(rng.uniform(size=(n, c)), 1)
     one_hot = np.eye(c)[labels]
     want = np.mean(labels == np.argmax(y_pred, axis=1))
-    assert float(metrics.categorical_accuracy(one_hot, y_pred)) == pytest.approx(want)
-    assert float(metrics.sparse_categorical_accuracy(labels, y_pred)) == pytest.approx(want)
-    assert float(metrics.sparse_categorical_accuracy(labels[:, None], y_pred)) == pytest.approx(want)
+    categorical, sparse, sparse_n_1, top_k = _categorical_family(labels, one_hot, y_pred)
+    assert float(categorical) == pytest.approx(want)
+    assert float(sparse) == pytest.approx(want)
+    assert float(sparse_n_1) == pytest.approx(want)
     for k in (1, 2, 5):
         want_k = ref_top_k(labels, y_pred, k)
-        assert float(metrics.top_k_categorical_accuracy(one_hot, y_pred, k=k)) == pytest.approx(want_k)
-        assert float(metrics.sparse_top_k_categorical_accuracy(labels, y_pred, k=k)) == pytest.approx(want_k)
+        assert float(top_k[k][0]) == pytest.approx(want_k)
+        assert float(top_k[k][1]) == pytest.approx(want_k)
 
 
 def test_top_k_tie_counts_as_hit_and_nan_never():
     y_pred = np.array([[0.3, 0.3, 0.3, 0.1], [np.nan, 0.2, 0.1, 0.0]])
     labels = np.array([2, 0])
+    top1, top3, top4 = jax.jit(
+        lambda labels, y_pred: [metrics.sparse_top_k_categorical_accuracy(labels, y_pred, k=k) for k in (1, 3, 4)]
+    )(labels, y_pred)
     # Sample 0: label ties with two others -> rank 1 -> hit even for k=1. Sample 1: a NaN at
     # the label ranks below every number (rank 4 of 4): a miss until k covers all classes.
-    assert float(metrics.sparse_top_k_categorical_accuracy(labels, y_pred, k=1)) == 0.5
-    assert float(metrics.sparse_top_k_categorical_accuracy(labels, y_pred, k=3)) == 0.5
-    assert float(metrics.sparse_top_k_categorical_accuracy(labels, y_pred, k=4)) == 1.0
+    assert float(top1) == 0.5
+    assert float(top3) == 0.5
+    assert float(top4) == 1.0
 
 
 @pytest.mark.parametrize("shape_true,shape_pred", [((8, 3), (8, 3)), ((8,), (8, 1)), ((8, 1), (8,))])
@@ -102,9 +131,10 @@ def test_regression_metrics(shape_true, shape_pred):
     y_true = RNG.normal(size=shape_true)
     y_pred = RNG.normal(size=shape_pred)
     err = y_pred.reshape(-1) - y_true.reshape(-1)  # elementwise, never an (N, N) broadcast
-    assert float(metrics.mae(y_true, y_pred)) == pytest.approx(np.mean(np.abs(err)), rel=1e-12)
-    assert float(metrics.mse(y_true, y_pred)) == pytest.approx(np.mean(err**2), rel=1e-12)
-    assert float(metrics.rmse(y_true, y_pred)) == pytest.approx(np.sqrt(np.mean(err**2)), rel=1e-12)
+    mae, mse, rmse = jax.jit(lambda t, p: (metrics.mae(t, p), metrics.mse(t, p), metrics.rmse(t, p)))(y_true, y_pred)
+    assert float(mae) == pytest.approx(np.mean(np.abs(err)), rel=1e-12)
+    assert float(mse) == pytest.approx(np.mean(err**2), rel=1e-12)
+    assert float(rmse) == pytest.approx(np.sqrt(np.mean(err**2)), rel=1e-12)
     assert metrics.mean_squared_error is metrics.mse
 
 
@@ -126,12 +156,13 @@ def test_streamed_rmse_is_root_of_the_overall_mean_not_mean_of_batch_roots():
     y_true = RNG.normal(size=(10, 2))
     y_pred = y_true + RNG.normal(size=(10, 2)) * np.linspace(0.1, 3, 10)[:, None]
     m = metrics.get("rmse")
+    batch = jax.jit(lambda t, p: (m.update(t, p), m(t, p)))  # compiled once per batch shape
     total = count = 0.0
     per_batch = []
     for lo, hi in [(0, 4), (4, 8), (8, 10)]:  # uneven last batch
-        s, c = m.update(y_true[lo:hi], y_pred[lo:hi])
+        (s, c), value = batch(y_true[lo:hi], y_pred[lo:hi])
         total, count = total + float(s), count + float(c)
-        per_batch.append(float(m(y_true[lo:hi], y_pred[lo:hi])))
+        per_batch.append(float(value))
     want = np.sqrt(np.mean((y_pred - y_true) ** 2))
     assert float(m.result(total, count)) == pytest.approx(want, rel=1e-12)
     assert abs(np.mean(per_batch) - want) > 1e-3  # the naive average is really different
@@ -150,8 +181,8 @@ def test_metric_is_hashable_by_value_and_jittable():
     def partial(y_true, y_pred):
         return metrics.get("sparse_categorical_accuracy").update(y_true, y_pred)
 
-    labels = jnp.array([0, 1, 2, 1])
-    y_pred = jnp.eye(3)[jnp.array([0, 1, 1, 1])]
+    labels = np.array([0, 1, 2, 1])
+    y_pred = np.eye(3)[[0, 1, 1, 1]]
     s, c = partial(labels, y_pred)
     chex.assert_shape((s, c), ())
     assert (float(s), float(c)) == (3.0, 4.0)
@@ -162,7 +193,7 @@ def test_metric_is_hashable_by_value_and_jittable():
 
 def test_float32_inputs_give_float32_partials():
     m = metrics.get("mse")
-    s, c = m.update(jnp.ones((3, 2), jnp.float32), jnp.zeros((3, 2), jnp.bfloat16))
+    s, c = jax.jit(m.update)(np.ones((3, 2), np.float32), np.zeros((3, 2), jnp.bfloat16))
     assert s.dtype == jnp.float32 and c.dtype == jnp.float32
     assert float(s) == 6.0 and float(c) == 6.0
 
@@ -177,8 +208,8 @@ def test_custom_callables_per_sample_and_scalar():
     y_true, y_pred = np.zeros((5, 2)), np.arange(10.0).reshape(5, 2)
     m = metrics.get(abs_sum)
     assert m.name == "abs_sum"
-    assert [float(v) for v in m.update(y_true, y_pred)] == [45.0, 5.0]
-    s, c = metrics.get(batch_mean).update(y_true, y_pred)
+    assert [float(v) for v in jax.jit(m.update)(y_true, y_pred)] == [45.0, 5.0]
+    s, c = jax.jit(metrics.get(batch_mean).update)(y_true, y_pred)
     assert (float(s), float(c)) == (4.5 * 5, 5.0)
 
 
@@ -203,8 +234,8 @@ class _Loss:
         ("sparse_categorical_crossentropy", None, None, "_sparse_categorical_matches"),
         ("categorical_crossentropy", None, None, "_categorical_matches"),
         (_Loss("sparse_categorical_crossentropy"), None, None, "_sparse_categorical_matches"),
-        ("mse", (8, 1), (8, 1), "_binary_matches"),  # output of size 1
-        ("mse", (8,), (8,), "_binary_matches"),
+        (None, (8, 1), (8, 1), "_binary_matches"),  # output of size 1
+        ("squared_hinge", (8,), (8,), "_binary_matches"),
         (None, (8,), (8, 5), "_sparse_categorical_matches"),  # rank one less
         (None, (8, 1), (8, 5), "_sparse_categorical_matches"),  # trailing 1
         ("hinge", (8, 5), (8, 5), "_categorical_matches"),  # one-hot
@@ -217,11 +248,19 @@ def test_accuracy_resolution(loss, yt, yp, want):
     assert metrics.get("acc", loss=loss, y_true_shape=yt, y_pred_shape=yp).name == "acc"
 
 
+@pytest.mark.parametrize("loss", ["mse", "mae", "huber", _Loss("mean_squared_error"), "poisson"])
+def test_accuracy_with_a_regression_loss_is_refused(loss):
+    """Exact equality of real numbers would silently report ~0: say so and name what fits."""
+    with pytest.raises(ValueError, match=r"metric 'accuracy' means nothing for the regression loss .*'mae'"):
+        metrics.get("accuracy", loss=loss, y_true_shape=(8, 1), y_pred_shape=(8, 1))
+    assert metrics.get("binary_accuracy", loss=loss).name == "binary_accuracy"  # named, it is your call
+
+
 def test_accuracy_follows_logits_of_the_loss():
     m = metrics.get("accuracy", loss=_Loss("binary_crossentropy", from_logits=True))
     assert dict(m.options)["from_logits"] is True
     logits, labels = np.array([-0.1, 0.2, 3.0]), np.array([0.0, 1.0, 1.0])
-    assert float(m(labels, logits)) == 1.0  # thresholded at 0, not at 0.5
+    assert float(jax.jit(m)(labels, logits)) == 1.0  # thresholded at 0, not at 0.5
     explicit = metrics.get("binary_accuracy", loss=_Loss("binary_crossentropy", True), from_logits=False)
     assert dict(explicit.options)["from_logits"] is False
     # from_logits is meaningless for argmax metrics and is dropped there, not an error.
@@ -301,11 +340,16 @@ def test_evaluate_matches_numpy_over_all_samples():
     assert out["sparse_top_k_categorical_accuracy"] == pytest.approx(ref_top_k(labels, y_pred, 2))
 
 
+# One loss object for the family: evaluate caches its program on (network, loss, metrics, batch
+# size capped at N), so batch_size=500 reuses the program of batch_size=70.
+_MSE = _Loss("mse")
+
+
 @pytest.mark.parametrize("batch_size", [None, 1, 7, 70, 500])
 def test_evaluate_regression_any_batch_size(batch_size):
     x, _, params = _data(n=70, c=2)
     y = np.random.default_rng(2).normal(size=(70, 2))
-    out = fnn.evaluate(LINEAR, params, _Loss("mse"), x, y, ["rmse", "mae"], batch_size=batch_size)
+    out = fnn.evaluate(LINEAR, params, _MSE, x, y, ["rmse", "mae"], batch_size=batch_size)
     err = x @ params["w"] + params["b"] - y
     assert out["loss"] == pytest.approx(np.mean(err**2), rel=1e-12)
     assert out["rmse"] == pytest.approx(np.sqrt(np.mean(err**2)), rel=1e-12)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -17,11 +16,15 @@ STEPS = np.arange(0, 40)
 
 
 def _values(schedule, steps=STEPS) -> np.ndarray:
-    """The schedule on a vector of steps; the same values one scalar step at a time under jit."""
-    vector = np.asarray(schedule(jnp.asarray(steps, jnp.int32)))
-    scalar = jax.jit(schedule)
-    for s in (0, int(steps[len(steps) // 2]), int(steps[-1])):
-        np.testing.assert_allclose(scalar(jnp.int32(s)), vector[list(steps).index(s)], rtol=1e-13, atol=1e-16)
+    """The schedule on a vector of steps; the same values one scalar step at a time (both in one
+    compiled program: op by op, each schedule would compile a program per operation)."""
+    picked = (0, int(steps[len(steps) // 2]), int(steps[-1]))
+    vector, scalars = jax.jit(lambda v, ss: (schedule(v), [schedule(s) for s in ss]))(
+        np.asarray(steps, np.int32), [np.int32(s) for s in picked]
+    )
+    vector = np.asarray(vector)
+    for s, value in zip(picked, scalars, strict=True):
+        np.testing.assert_allclose(value, vector[list(steps).index(s)], rtol=1e-13, atol=1e-16)
     return vector
 
 
@@ -91,7 +94,7 @@ def test_schedule_matches_closed_form(name, schedule, closed_form):
 
 
 def test_one_cycle_endpoints():
-    values = np.asarray(S.one_cycle(100, 1.0)(jnp.arange(120)))
+    values = np.asarray(jax.jit(S.one_cycle(100, 1.0))(np.arange(120)))
     assert values[0] == pytest.approx(1.0 / 25, rel=1e-12)
     assert values.max() == pytest.approx(1.0, rel=1e-12) and values.argmax() == 29  # pct_start * 100 - 1
     assert values[99] == pytest.approx(1.0 / 25 / 1e4, rel=1e-9)

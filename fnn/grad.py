@@ -367,3 +367,8 @@ def gradcheck(
             )
         )
     return GradcheckReport(tuple(rows), float(value), rtol_autodiff, rtol_fd, float(floor_autodiff), float(floor_fd))
+
+
+def __dir__() -> list[str]:
+    """The public API only (implementation imports stay out of ``dir``)."""
+    return sorted(__all__)

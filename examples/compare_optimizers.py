@@ -36,7 +36,7 @@ def main() -> None:
     epochs = 2 if quick else 20
 
     (x_train, y_train), (x_test, y_test) = fnn.datasets.load("digits")
-    net = fnn.mlp([64, 10], activation="relu")
+    net = fnn.mlp([32, 10] if quick else [64, 10], activation="relu")
     params0 = net.init(jax.random.PRNGKey(0), input_shape=(64,))  # shared starting point
     loss = fnn.losses.get("sparse_categorical_crossentropy", from_logits=True)
 

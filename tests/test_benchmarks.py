@@ -1,6 +1,11 @@
 """Smoke tests of ``benchmarks/``: each script's ``main`` in --quick mode at tiny sizes (the
 numbers are meaningless there; what is checked is that every runner runs, the table and JSON
-hold consistent figures), plus exact checks of the shared helpers."""
+hold consistent figures), plus exact checks of the shared helpers.
+
+The end-to-end runs are marked ``slow`` (``pytest -m "not slow"`` leaves them out). They pass
+the smallest sizes that still show what they check: few samples (often one batch, so that each
+compiled epoch is a single step) and ``--unroll 1`` where the loop's unrolling is not the point.
+"""
 
 from __future__ import annotations
 
@@ -13,14 +18,16 @@ import pytest
 
 # benchmarks/ is a folder of scripts beside the package, not installed with it; pyproject's
 # ``pythonpath = ["."]`` puts the checkout on sys.path however pytest was started.
-from benchmarks import _common as C
-from benchmarks import adam_layouts as bench_adam_layouts
-from benchmarks import breakdown as bench_breakdown
-from benchmarks import compile as bench_compile
-from benchmarks import grad as bench_grad
-from benchmarks import optimizers as bench_optimizers
-from benchmarks import scaling as bench_scaling
-from benchmarks import train_throughput as bench_tt
+from benchmarks import (
+    _common as C,
+    adam_layouts as bench_adam_layouts,
+    breakdown as bench_breakdown,
+    compile as bench_compile,
+    grad as bench_grad,
+    optimizers as bench_optimizers,
+    scaling as bench_scaling,
+    train_throughput as bench_tt,
+)
 
 
 def _positive_finite(*xs):
@@ -122,10 +129,25 @@ def test_bad_runner_name_is_rejected():
 # --------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_train_throughput_quick(tmp_path, capsys):
     path = tmp_path / "tt.json"
     out = bench_tt.main(
-        ["--quick", "--n", "48", "--batch-sizes", "8", "--slow-iters", "3", "--peak-size", "64", "--json", str(path)]
+        [
+            "--quick",
+            "--n",
+            "16",
+            "--batch-sizes",
+            "8",
+            "--slow-iters",
+            "1",
+            "--peak-size",
+            "64",
+            "--unroll",
+            "1",
+            "--json",
+            str(path),
+        ]
     )
     printed = capsys.readouterr().out
     ran = {r["runner"] for r in out["results"]}
@@ -148,16 +170,17 @@ def test_train_throughput_quick(tmp_path, capsys):
         assert r["samples_per_s"] == pytest.approx(r["samples"] / r["median_s"])
         assert r["pct_peak"] == pytest.approx(100 * r["samples_per_s"] * out["flops_per_sample"] / peak)
         assert len(r["seconds"]) == out["rounds"] == 1
-        assert r["iterations"] == (math.ceil(48 / 8) if r["runner"] not in ("torch_eager", "keras_fit") else 3)
+        assert r["iterations"] == (math.ceil(16 / 8) if r["runner"] not in ("torch_eager", "keras_fit") else 1)
     assert "| batch | runner" in printed and "fnn manual" in printed
     assert ("hand scan (unroll" in printed) == ("hand_scan" in ran)
-    # the slow baselines ran 3 of the 6 iterations
+    # the slow baselines ran 1 of the 2 iterations
     assert ("† timed on a fixed subset" in printed) == bool(ran & {"torch_eager", "keras_fit"})
     saved = json.loads(path.read_text())
     assert saved["results"][0]["samples_per_s"] == out["results"][0]["samples_per_s"]
     assert saved["machine"]["nproc"] >= 1 and saved["sizes"] == [64, 32, 10]
 
 
+@pytest.mark.slow
 def test_grad_quick_agrees_with_autodiff(tmp_path):
     out = bench_grad.main(
         ["--quick", "--widths", "16", "--depths", "1", "--batches", "1", "--json", str(tmp_path / "g.json")]
@@ -177,6 +200,7 @@ def test_grad_max_rel_diff_is_relative_to_the_reference():
     assert bench_grad.max_rel_diff(a, b) == pytest.approx(2.0 / 4.0)
 
 
+@pytest.mark.slow
 def test_optimizers_quick(tmp_path):
     args = ["--quick", "--only", "sgd,adam", "--json", str(tmp_path / "o.json")]
     if importlib.util.find_spec("optax") is None:  # the test extra installs it; say so if it is not
@@ -193,9 +217,25 @@ def test_optimizers_quick(tmp_path):
         bench_optimizers.main(["--quick", "--only", "adamm"])
 
 
+@pytest.mark.slow
 def test_scaling_quick(tmp_path):
+    # --max-n 16: one batch of 16 samples per epoch; the peak's matmul as train_throughput's above
     out = bench_scaling.main(
-        ["--quick", "--widths", "16", "--depths", "1", "--batch-sizes", "16", "--json", str(tmp_path / "s.json")]
+        [
+            "--quick",
+            "--widths",
+            "16",
+            "--depths",
+            "1",
+            "--batch-sizes",
+            "16",
+            "--max-n",
+            "16",
+            "--peak-size",
+            "64",
+            "--json",
+            str(tmp_path / "s.json"),
+        ]
     )
     assert [(r["axis"], r["width"], r["depth"], r["batch"]) for r in out["results"]] == [
         ("width", 16, 1, 16),
@@ -207,8 +247,10 @@ def test_scaling_quick(tmp_path):
         assert _positive_finite(r["samples_per_s"], r["pct_peak"])
 
 
+@pytest.mark.slow
 def test_compile_quick(tmp_path):
-    out = bench_compile.main(["--quick", "--batch-sizes", "8", "--json", str(tmp_path / "c.json")])
+    # one batch of 8 samples: the smallest epoch program
+    out = bench_compile.main(["--quick", "--batch-sizes", "8", "--n", "8", "--json", str(tmp_path / "c.json")])
     whats = [r["what"] for r in out["results"]]
     assert whats[:2] == ["fit epoch", "train_step"]
     for r in out["results"]:
@@ -228,10 +270,11 @@ def test_breakdown_update_scan_equals_repeated_updates():
     opt = fnn.optimizers.adam(0.1)
     run, carry = bench_breakdown.update_scan(opt, params, grads, 3)
     run()
+    update = jax.jit(opt.update)  # one compilation for the three calls
     p, s = params, opt.init(params)
     for i in range(3):
         g = jax.tree.map(lambda a: a * np.float32(1 + 1e-7 * i), grads)
-        u, s = opt.update(g, s, p)
+        u, s = update(g, s, p)
         p = fnn.optimizers.apply_updates(p, u)
     for a, b in zip(jax.tree.leaves(carry[0]), jax.tree.leaves(p), strict=True):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-6)
@@ -240,17 +283,16 @@ def test_breakdown_update_scan_equals_repeated_updates():
     np.testing.assert_array_equal(np.asarray(params["w"]), [[0.5, -1.0], [2.0, 0.25]])
 
 
+@pytest.mark.slow
 def test_breakdown_quick(tmp_path):
-    out = bench_breakdown.main(["--quick", "--batch-sizes", "1", "4", "--json", str(tmp_path / "b.json")])
+    out = bench_breakdown.main(["--quick", "--n", "8", "--batch-sizes", "1", "4", "--json", str(tmp_path / "b.json")])
     parts = list(bench_breakdown.PARTS)
     assert [(r["batch_size"], r["part"]) for r in out["results"]] == [(b, p) for b in (1, 4) for p in parts]
     for r in out["results"]:
         assert _positive_finite(r["us_per_step"])
-        # fit's steps are the epoch's iterations (ceil(256 / B)); the scans run at least 4.
+        # fit's steps are the epoch's iterations (ceil(8 / B): 8 and 2); the scans run at least 4.
         assert r["steps"] == (
-            math.ceil(256 / r["batch_size"])
-            if r["part"].startswith("fit")
-            else max(4, math.ceil(256 / r["batch_size"]))
+            math.ceil(8 / r["batch_size"]) if r["part"].startswith("fit") else max(4, math.ceil(8 / r["batch_size"]))
         )
     d = {x["batch_size"]: x for x in out["derived"]}
     us = {(r["batch_size"], r["part"]): r["us_per_step"] for r in out["results"]}
@@ -260,14 +302,29 @@ def test_breakdown_quick(tmp_path):
     assert json.loads((tmp_path / "b.json").read_text())["benchmark"] == "breakdown"
 
 
+@pytest.mark.slow
 def test_gpu_sh_smoke_runs_every_step_and_reads_the_target_back(tmp_path):
     # The GPU script cannot run its real sizes here; --smoke runs the same steps at tiny sizes on
     # any backend, so a typo in it is caught before a GPU is lent.
+    import os
     import pathlib
     import subprocess
 
     script = pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / "gpu.sh"
-    proc = subprocess.run(["bash", str(script), "--smoke", str(tmp_path)], capture_output=True, text=True, timeout=600)
+    # Its steps are separate processes, and compiling is most of what they do at these sizes: a
+    # compilation cache of their own lets a later one load what an earlier one compiled (the
+    # random initialisers, the float32 and bfloat16 epochs that train_throughput and scaling
+    # share), and XLA skips LLVM's optimisations (the smoke run's timings mean nothing anyway).
+    env = {
+        **os.environ,
+        "JAX_COMPILATION_CACHE_DIR": str(tmp_path / "jax-cache"),
+        "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
+        "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "-1",
+        "XLA_FLAGS": (os.environ.get("XLA_FLAGS", "") + " --xla_backend_optimization_level=0").strip(),
+    }
+    proc = subprocess.run(
+        ["bash", str(script), "--smoke", str(tmp_path)], capture_output=True, text=True, timeout=600, env=env
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     runs = {
         "train_throughput_mnist": ("train_throughput", "float32"),
@@ -305,6 +362,7 @@ def test_adam_layouts_update_equals_fnn_adam():
     np.testing.assert_allclose(np.asarray(v2), np.asarray(s.inner_state[0].nu), rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_adam_layouts_quick(tmp_path):
     out = bench_adam_layouts.main(["--quick", "--json", str(tmp_path / "a.json")])
     assert [(r["what"], r["layout"]) for r in out["results"]] == [

@@ -1,4 +1,9 @@
-"""Smoke tests of examples/: each script runs in-process with --quick and prints what it teaches."""
+"""Smoke tests of examples/: each script runs in-process with --quick and prints what it teaches.
+
+The runs that train are marked ``slow`` (``pytest -m "not slow"`` leaves them out). They share
+this process, so programs compiled by one example (the same network, loss and optimizer on the
+same data) are reused by the next: the quick settings keep such shapes alike where they can.
+"""
 
 import math
 import pathlib
@@ -36,6 +41,7 @@ def test_the_lesson_examples_exist():
     assert tested <= {p.name for p in EXAMPLES.glob("*.py")}
 
 
+@pytest.mark.slow
 def test_regression(monkeypatch, capsys):
     out = run_example("regression.py", monkeypatch, capsys)
     # The printed gradients are the formulas 2 (p - t) / N and sign(p - t) / N for t = 0, N = 4.
@@ -54,6 +60,7 @@ def test_regression(monkeypatch, capsys):
     assert all(0 < float(r[2]) <= float(r[3]) for r in rows)  # MAE <= RMSE always
 
 
+@pytest.mark.slow
 def test_binary(monkeypatch, capsys):
     out = run_example("binary.py", monkeypatch, capsys)
     lines = [l for l in out.splitlines() if l.startswith("logit")]
@@ -65,6 +72,7 @@ def test_binary(monkeypatch, capsys):
     assert 0 <= _floats_after(out, "test accuracy")[0] <= 1
 
 
+@pytest.mark.slow
 def test_multiclass_onehot(monkeypatch, capsys):
     out = run_example("multiclass_onehot.py", monkeypatch, capsys)
     losses = _floats_after(out, "training loss")
@@ -73,6 +81,7 @@ def test_multiclass_onehot(monkeypatch, capsys):
     assert all(0 <= a <= 1 for a in _floats_after(out, "test accuracy"))
 
 
+@pytest.mark.slow
 def test_sparse_labels(monkeypatch, capsys):
     out = run_example("sparse_labels.py", monkeypatch, capsys)
     pattern = r"sparse CE on labels ([0-9.]+) = categorical CE on one-hot rows ([0-9.]+)"
@@ -85,6 +94,7 @@ def test_sparse_labels(monkeypatch, capsys):
     np.testing.assert_allclose(np.trace(confusion) / 359, _floats_after(out, "test accuracy")[0], atol=1e-3)
 
 
+@pytest.mark.slow
 def test_gd_sgd_minibatch(monkeypatch, capsys, tmp_path):
     png = tmp_path / "curves.png"
     out = run_example("gd_sgd_minibatch.py", monkeypatch, capsys, "--plot", str(png))
@@ -96,6 +106,7 @@ def test_gd_sgd_minibatch(monkeypatch, capsys, tmp_path):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.slow
 def test_compare_optimizers(monkeypatch, capsys):
     out = run_example("compare_optimizers.py", monkeypatch, capsys)
     rows = [l.split("|") for l in out.splitlines() if l.strip().startswith(("sgd |", "adam |"))]
@@ -104,6 +115,7 @@ def test_compare_optimizers(monkeypatch, capsys):
     assert val == sorted(val)  # sorted by validation loss, as it says
 
 
+@pytest.mark.slow
 def test_manual_vs_autodiff(monkeypatch, capsys):
     out = run_example("manual_vs_autodiff.py", monkeypatch, capsys)
     first = out.splitlines()[1]
@@ -117,6 +129,7 @@ def test_mnist_local_without_files_exits_cleanly(monkeypatch, capsys):
     assert "--path" in out and "Nothing to do" in out
 
 
+@pytest.mark.slow
 def test_mnist_local_with_an_npz(monkeypatch, capsys, tmp_path):
     rng = np.random.default_rng(0)
     npz = tmp_path / "mnist.npz"

@@ -1,5 +1,10 @@
 """fnn.parallel: data-parallel fit on 8 CPU devices and over 2 processes equals one device;
-sweep / fit_many of K models equals K separate fits; bad input."""
+sweep / fit_many of K models equals K separate fits; bad input.
+
+The subprocess runs and the whole-training comparisons (the sweep's) are marked ``slow``
+(``pytest -m "not slow"`` leaves them out, and then no subprocess is started); the checks of
+meshes, shards and bad input stay in the fast tier.
+"""
 
 import os
 import pathlib
@@ -11,8 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 from jax.sharding import AxisType, Mesh
 
 import fnn
@@ -30,10 +34,20 @@ TIMEOUT = 300
 
 
 @pytest.fixture(scope="module", autouse=True)
+def _start_runs_early(request):
+    """Starts the subprocesses with the module's first test, if a test that reads them was
+    selected (with ``-m "not slow"`` none is, and nothing is started)."""
+    if any("runs" in item.fixturenames for item in request.session.items if item.module is request.module):
+        request.getfixturevalue("runs")
+
+
+@pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("parallel")
     env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
     env["JAX_PLATFORMS"] = "cpu"
+    # The workers import this checkout's fnn, installed or not.
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     started = {
         "mesh": (tmp / "mesh.npz", [sys.executable, str(ROOT / "tests" / "_parallel_worker.py")]),
         "processes": (
@@ -63,6 +77,7 @@ def runs(tmp_path_factory):
     for p in procs.values():
         if p.poll() is None:
             p.kill()
+        p.communicate()  # reaps it and closes its pipe, also when no test read it
 
 
 def _finish(run):
@@ -79,8 +94,9 @@ def _finish(run):
 NET = fnn.serial(fnn.Dense(8, activation="tanh"), fnn.Dropout(0.2), fnn.Dense(3))
 LOSS = fnn.losses.get("sparse_categorical_crossentropy", from_logits=True)
 OPT = fnn.optimizers.sgd(0.1, momentum=0.9, weight_decay=1e-3)
-# 33 rows, the last 7 for validation; 26 training rows in batches of 7: 7, 7, 7, 5.
-SETTINGS = dict(batch_size=7, epochs=2, validation_split=0.2, metrics=["accuracy"])
+# 33 rows, the last 7 for validation; 26 training rows in batches of 7: 7, 7, 7, 5. (unroll=1:
+# the epoch's loop body compiled once, not twice; the sweep and each fit use the same.)
+SETTINGS = dict(batch_size=7, epochs=2, validation_split=0.2, metrics=["accuracy"], unroll=1)
 
 
 def _data():
@@ -91,6 +107,14 @@ def _data():
 
 def _f64(tree):
     return jax.tree.map(lambda a: a.astype(jnp.float64), tree)
+
+
+def _zero_params():
+    """Zeros of NET's parameter shapes, for the bad-input checks: their values do not matter, and
+    drawing them would compile the initialisers."""
+    return jax.tree.map(
+        lambda s: np.zeros(s.shape, s.dtype), jax.eval_shape(lambda: NET.init(jax.random.PRNGKey(0), (4,)))
+    )
 
 
 def _with_hparams(state, **values):
@@ -116,6 +140,7 @@ def swept():
     )
 
 
+@pytest.mark.slow
 def test_sweep_equals_separate_fits(swept):
     """K = 2 seeds x 2 learning rates x 2 weight decays = 8 models in one program, each equal
     (float64) to its own fit: same init, shuffles and dropout masks, hyperparameters in the state."""
@@ -150,6 +175,7 @@ def test_sweep_equals_separate_fits(swept):
     assert len(np.unique(np.round(finals, 12))) == 8
 
 
+@pytest.mark.slow
 def test_sweep_again_with_other_values_compiles_nothing(swept, compiles):
     """Hyperparameters are arrays in the state: a second sweep of the same shapes reuses the program."""
     x, y = _data()
@@ -170,6 +196,7 @@ def test_sweep_again_with_other_values_compiles_nothing(swept, compiles):
     assert again.configs[0] == {"seed": 5, "learning_rate": 0.01, "weight_decay": 0.1}
 
 
+@pytest.mark.slow
 def test_fit_many_with_one_shared_key(swept, compiles):
     """8 stacked inits, ONE key for all (same shuffles and masks): each model equals
     fit(key=key); the same compiled program as the sweep's."""
@@ -187,6 +214,7 @@ def test_fit_many_with_one_shared_key(swept, compiles):
     assert res.configs == [{}] * 8
 
 
+@pytest.mark.slow
 def test_best_picks_the_lowest_last_monitor(swept):
     last_val = [h["val_loss"][-1] for h in swept.histories]
     assert swept.best() == int(np.argmin(last_val))
@@ -219,7 +247,7 @@ def test_data_mesh_and_check_mesh():
 
 def test_fit_rejects_a_bad_mesh_before_compiling(compiles):
     x, y = _data()
-    params = NET.init(jax.random.PRNGKey(0), (4,))
+    params = _zero_params()
     with compiles() as c:
         with pytest.raises(TypeError, match="mesh must be a jax.sharding.Mesh"):
             fnn.fit(NET, params, OPT, LOSS, x, y, mesh=object(), verbose=0)
@@ -258,8 +286,8 @@ def test_process_shard_and_initialize_bad_input():
 
 def test_sweep_and_fit_many_bad_input(compiles):
     x, y = _data()
-    p = NET.init(jax.random.PRNGKey(0), (4,))
-    stacked = jax.tree.map(lambda a: jnp.stack([a, a]), p)
+    p = _zero_params()
+    stacked = jax.tree.map(lambda a: np.stack([a, a]), p)
     unstacked = [{"w": jnp.zeros((2, 4, 8)), "b": jnp.zeros((3, 8))}, {}, {}]
     three_keys = jax.random.split(jax.random.PRNGKey(0), 3)
     with compiles() as c:
@@ -300,6 +328,7 @@ def test_sweep_and_fit_many_bad_input(compiles):
 # --------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_sharded_fit_on_8_devices_equals_one_device(runs):
     """float32, shuffled, Dropout, validation and accuracy; batches of 12, 12 and 5 rows on 8
     devices (none divisible by 8): manual and autodiff gradients."""
@@ -318,6 +347,7 @@ def test_sharded_fit_on_8_devices_equals_one_device(runs):
         assert not np.allclose(d[f"{case}/single/param0"], 0)
 
 
+@pytest.mark.slow
 def test_two_processes_equal_one_process(runs):
     """2 processes x 2 CPU devices (gloo collectives), each feeding its shard of the rows, give
     the params and history of one process on all the rows (float64)."""

@@ -2,7 +2,10 @@
 checkpoint writes, interrupted and resumed runs, determinism, and float64 / bfloat16 end to end.
 
 Every comparison of a resumed or repeated run is bit for bit (CPU), through the raw bytes of
-each leaf. The uninterrupted reference run is computed once per module.
+each leaf. The uninterrupted reference run is computed once per module, and every run of the
+same settings reuses its compiled epoch. The fits pass ``unroll=1`` (the loop body compiled
+once, not twice: unrolling is not what is tested here). The subprocess test and the multi-run
+end-to-end checks (determinism across keys, bfloat16 training) are marked ``slow``.
 """
 
 import io
@@ -20,8 +23,7 @@ import numpy as np
 import pytest
 
 import fnn
-from fnn import checkpoint, data
-from fnn import optimizers as O
+from fnn import checkpoint, data, optimizers as O
 from fnn.callbacks import Callback, TerminateOnNaN
 
 KEY = jax.random.PRNGKey(0)
@@ -30,7 +32,7 @@ MSE = fnn.losses.get("mse")
 OPT = O.adam(1e-2)
 # Shuffling and dropout both draw from the key: a resumed run must replay both exactly.
 DROPNET = fnn.serial(fnn.Dense(6, "relu"), fnn.Dropout(0.25), fnn.Dense(2))
-RUN = dict(batch_size=3, key=RUN_KEY, verbose=0, validation_split=0.2)
+RUN = dict(batch_size=3, key=RUN_KEY, verbose=0, validation_split=0.2, unroll=1)
 EPOCHS = 4
 
 
@@ -129,6 +131,7 @@ def test_failed_save_mid_run_keeps_the_previous_checkpoint_and_resumes(tmp_path,
     _same_run(fnn.fit(DROPNET, params, OPT, MSE, x, y, epochs=EPOCHS, checkpoint=path, **RUN), full)
 
 
+@pytest.mark.slow
 def test_process_killed_mid_write_leaves_the_previous_checkpoint_readable(tmp_path):
     path = tmp_path / "run.npz"
     script = textwrap.dedent(f"""
@@ -186,14 +189,18 @@ def test_same_key_gives_bit_identical_runs_and_other_keys_differ(full_run):
     assert other.history["loss"] != full.history["loss"]
 
 
+@pytest.mark.slow  # six whole runs and two programs of their own
 def test_shuffle_order_and_dropout_each_follow_the_key():
     x, y = _problem()
-    plain = fnn.mlp([6, 2])
+    plain = fnn.mlp([3, 2], activation="relu")  # RELU below: its fits in batches of 4 reuse this program
     p_plain = plain.init(KEY, (4,), jnp.float64)
     p_drop = DROPNET.init(KEY, (4,), jnp.float64)
-    for name, net, p, shuffle in (("shuffle only", plain, p_plain, True), ("dropout only", DROPNET, p_drop, False)):
+    for name, net, p, shuffle, batch in (
+        ("shuffle only", plain, p_plain, True, 4),
+        ("dropout only", DROPNET, p_drop, False, 3),
+    ):
         a, b, c = (
-            fnn.fit(net, p, OPT, MSE, x, y, epochs=2, batch_size=3, shuffle=shuffle, key=k, verbose=0)
+            fnn.fit(net, p, OPT, MSE, x, y, epochs=2, batch_size=batch, shuffle=shuffle, key=k, verbose=0, unroll=1)
             for k in (RUN_KEY, RUN_KEY, jax.random.PRNGKey(8))
         )
         assert _bits(a.params) == _bits(b.params), name
@@ -234,6 +241,7 @@ def test_terminate_on_nan_stops_at_the_first_bad_batch_with_last_finite_state(tm
         epochs=3,
         key=key,
         verbose=0,
+        unroll=1,
         callbacks=[TerminateOnNaN()],
         checkpoint=path,
     )
@@ -267,7 +275,7 @@ def test_without_terminate_on_nan_fit_warns_once_pointing_at_the_caller():
     params = RELU.init(KEY, (4,), jnp.float64)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        res = fnn.fit(RELU, params, OPT, MSE, x, y, batch_size=4, epochs=3, key=key, verbose=0)
+        res = fnn.fit(RELU, params, OPT, MSE, x, y, batch_size=4, epochs=3, key=key, verbose=0, unroll=1)
     hits = [w for w in caught if issubclass(w.category, RuntimeWarning) and "non-finite" in str(w.message)]
     assert len(hits) == 1, [str(w.message) for w in caught]
     assert "epoch 1" in str(hits[0].message) and "TerminateOnNaN" in str(hits[0].message)
@@ -456,6 +464,7 @@ def test_float64_end_to_end_matches_a_numpy_adam_loop():
     np.testing.assert_allclose(out["loss"], np.mean((x32.astype(np.float64) @ w + b - y) ** 2), rtol=1e-12)
 
 
+@pytest.mark.slow  # bfloat16 training end to end: four runs, a checkpoint and a resume
 def test_bfloat16_params_train_with_float32_moments(tmp_path):
     net = fnn.mlp([5, 2], activation="tanh")
     params = net.init(KEY, (4,), jnp.bfloat16)
@@ -487,7 +496,7 @@ def test_bfloat16_params_train_with_float32_moments(tmp_path):
         want = (np.asarray(p0).astype(ml_dtypes.bfloat16) + step).astype(np.float32)
         np.testing.assert_allclose(np.asarray(p1, np.float32), want, rtol=2**-7, atol=1e-30)
     # a longer run: still bfloat16, finite, learning; and its checkpoint resumes bit-identically
-    kw = dict(batch_size=4, key=RUN_KEY, verbose=0)
+    kw = dict(batch_size=4, key=RUN_KEY, verbose=0, unroll=1)
     full = fnn.fit(net, params, OPT, MSE, x, y, epochs=6, **kw)
     assert all(a.dtype == jnp.bfloat16 for a in jax.tree.leaves(full.params))
     assert np.all(np.isfinite(full.history["loss"])) and full.history["loss"][-1] < full.history["loss"][0]

@@ -21,8 +21,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 import fnn
 from fnn import optimizers as O
@@ -390,15 +389,17 @@ def test_fit_rejects_bad_input_before_compiling_and_keeps_the_callers_arrays(i, 
 
 
 def test_fit_leaves_numpy_inputs_and_a_passed_opt_state_untouched():
-    x, y, _ = _data(12)
+    x, y, _ = _data(10)
     x32 = x.astype(np.float32)
     copies = x32.copy(), y.copy()
-    res = _fit(x32, y, batch_size=5)  # float32 data, float64 params: fit casts a copy
+    # float32 data, float64 params: fit casts a copy. (The settings of
+    # test_batch_size_above_n_is_one_full_batch_with_validation: one compiled epoch for both.)
+    res = _fit(x32, y, batch_size=8, epochs=2, validation_split=0.2, key=KEY)
     np.testing.assert_array_equal(x32, copies[0])
     np.testing.assert_array_equal(y, copies[1])
     assert x32.dtype == np.float32
     assert _bits(PARAMS) == PARAM_BITS and _bits(STATE) == STATE_BITS
-    assert int(res.opt_state.count) == 3 and int(STATE.count) == 0  # continued from STATE, a copy
+    assert int(res.opt_state.count) == 2 and int(STATE.count) == 0  # continued from STATE, a copy
 
 
 # ---------------------------------------------------------------- checkpoint files given to fit
@@ -433,7 +434,10 @@ def test_fit_rejects_foreign_and_corrupt_checkpoints_and_keeps_the_file(tmp_path
 
 def test_fit_reads_the_checkpoint_before_compiling_anything(tmp_path, compiles):
     net = fnn.mlp([37, C])
-    params = net.init(KEY, (D,), jnp.float64)
+    # zeros of init's shapes: the values do not matter, and drawing them would compile
+    params = jax.tree.map(
+        lambda s: np.zeros(s.shape, s.dtype), jax.eval_shape(lambda: net.init(KEY, (D,), jnp.float64))
+    )
     (tmp_path / "junk.npz").write_bytes(b"PK\x03\x04 not really a zip")
     x, y, _ = _data(409)
     with compiles() as c, pytest.raises(ValueError, match="junk.npz: not a readable fnn checkpoint"):

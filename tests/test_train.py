@@ -1,4 +1,10 @@
-"""fit against an explicit NumPy float64 loop written from Keras's rules; steps, resume, NaN, caching."""
+"""fit against an explicit NumPy float64 loop written from Keras's rules; steps, resume, NaN, caching.
+
+Compilations are the cost here, so tests reuse each other's programs where the point allows:
+fits of the same network, loss, batch size and shuffling on as many samples share one compiled
+epoch (the rate lives in the optimizer state), and ``unroll=1`` compiles a loop body once where
+the unrolling is not what a test is about. The run on a real data set is marked ``slow``.
+"""
 
 import math
 import warnings
@@ -10,8 +16,7 @@ import numpy as np
 import pytest
 
 import fnn
-from fnn import data
-from fnn import optimizers as O
+from fnn import data, optimizers as O
 from fnn.callbacks import EarlyStopping, ReduceLROnPlateau, TerminateOnNaN
 
 KEY = jax.random.PRNGKey(0)
@@ -106,7 +111,7 @@ def test_manual_and_autodiff_fit_give_the_same_params_and_second_fit_compiles_no
     x, y = _problem(13)
     params = NET.init(KEY, (4,), jnp.float64)
     opt = O.adam(1e-2)
-    kw = dict(batch_size=4, epochs=3, key=KEY, verbose=0, metrics=["mae"], validation_split=0.25)
+    kw = dict(batch_size=4, epochs=3, key=KEY, verbose=0, metrics=["mae"], validation_split=0.25, unroll=1)
     manual = fnn.fit(NET, params, opt, MSE, x, y, grad="manual", **kw)
     auto = fnn.fit(NET, params, opt, MSE, x, y, grad="autodiff", **kw)
     chex.assert_trees_all_close(manual.params, auto.params, rtol=1e-10)
@@ -155,25 +160,25 @@ def test_terminate_on_nan_returns_last_finite_params_and_says_why():
 
 
 def test_nonfinite_loss_without_callback_warns_at_epoch_end():
-    x, y = _problem(8)
+    x, y = _problem(10)  # 10 samples in batches of 3, unshuffled: the program of test_fit_sgd_equals_numpy_keras_loop
     params = NET.init(KEY, (4,), jnp.float64)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        res = fnn.fit(NET, params, O.sgd(1e6), MSE, x * 1e3, y, batch_size=2, epochs=40, shuffle=False, verbose=0)
+        res = fnn.fit(NET, params, O.sgd(1e6), MSE, x * 1e3, y, batch_size=3, epochs=40, shuffle=False, verbose=0)
     assert res.history.epochs_run == 40 and not np.isfinite(res.history["loss"][-1])
     nonfinite = [w for w in caught if "non-finite" in str(w.message)]
     assert len(nonfinite) == 1 and nonfinite[0].category is RuntimeWarning  # once, not every epoch
 
 
 def test_reduce_lr_on_plateau_changes_the_rate_without_recompiling(compiles):
-    x, y = _problem(8)
+    x, y = _problem(10)  # one unshuffled batch of 10: the program of test_fit_sgd_equals_numpy_keras_loop
     params = NET.init(KEY, (4,), jnp.float64)
     opt = O.sgd(0.8)
-    fnn.fit(NET, params, opt, MSE, x, y, batch_size=8, epochs=1, verbose=0)  # compile once
+    fnn.fit(NET, params, opt, MSE, x, y, batch_size=10, epochs=1, shuffle=False, verbose=0)  # compile once
     # min_delta=10 means no epoch ever counts as an improvement: the rate halves every epoch after the first
     cb = ReduceLROnPlateau(monitor="loss", factor=0.5, patience=1, min_delta=10.0)
     with compiles() as c:
-        res = fnn.fit(NET, params, opt, MSE, x, y, batch_size=8, epochs=5, verbose=0, callbacks=[cb])
+        res = fnn.fit(NET, params, opt, MSE, x, y, batch_size=10, epochs=5, shuffle=False, verbose=0, callbacks=[cb])
     assert c.count == 0
     np.testing.assert_allclose(float(O.get_learning_rate(res.opt_state)), 0.8 * 0.5**4, rtol=1e-12)
     # logged: the rate each epoch ran with (reduced at the end of epochs 2..5)
@@ -195,10 +200,11 @@ def test_early_stopping_restores_best_weights_in_fit():
 
 def test_checkpoint_resume_is_bit_identical(tmp_path):
     x, y = _problem(11)
-    net = fnn.serial(fnn.Dense(5, "relu"), fnn.Dropout(0.3), fnn.Dense(2))
+    # (the network and settings of test_reliability_faults' reference run: one compiled epoch for both)
+    net = fnn.serial(fnn.Dense(6, "relu"), fnn.Dropout(0.25), fnn.Dense(2))
     params = net.init(KEY, (4,), jnp.float64)
     opt = O.adam(1e-2)
-    kw = dict(batch_size=3, key=jax.random.PRNGKey(9), verbose=0)
+    kw = dict(batch_size=3, key=jax.random.PRNGKey(9), verbose=0, validation_split=0.2, unroll=1)
     full = fnn.fit(net, params, opt, MSE, x, y, epochs=4, **kw)
     path = str(tmp_path / "run.npz")
     part = fnn.fit(net, params, opt, MSE, x, y, epochs=2, checkpoint=path, **kw)  # "interrupted" after 2
@@ -209,6 +215,7 @@ def test_checkpoint_resume_is_bit_identical(tmp_path):
     np.testing.assert_array_equal(resumed.history["loss"], full.history["loss"])
 
 
+@pytest.mark.slow
 def test_digits_reaches_96_percent_test_accuracy():
     (x_tr, y_tr), (x_te, y_te) = fnn.datasets.load("digits")
     net = fnn.mlp([64, 64, 10])

@@ -107,6 +107,32 @@ def test_validation_split_takes_the_last_samples_before_shuffling():
     np.testing.assert_allclose(res.history["val_loss"], [_numpy_mse_grads(ref_p, x[7:], y[7:])[0]], rtol=1e-12)
 
 
+def test_fit_takes_every_loss_form_evaluate_takes():
+    """A plain callable (grad="autodiff") and a loss built with fnn.losses.custom (its hand-written
+    gradient, grad="manual") both train as Keras's loop says; fit_many takes the custom loss too,
+    and evaluate agrees with the history."""
+    x, y = _problem()
+    params = NET.init(KEY, (4,), jnp.float64)
+    ref_p, ref_losses = _keras_sgd_reference(params, x, y, lr=0.1, batch_size=4, epochs=2, orders=[np.arange(10)] * 2)
+    plain = lambda t, p: jnp.mean((t - p) ** 2)
+    mine = fnn.losses.custom(
+        "my_mse", lambda t, p: jnp.mean((t - p) ** 2, axis=-1), lambda t, p: 2 * (p - t) / p.shape[-1]
+    )
+    kw = dict(batch_size=4, epochs=2, shuffle=False, verbose=0, unroll=1)
+    for loss, grad in [(plain, "autodiff"), (mine, "manual"), (mine, "autodiff")]:
+        res = fnn.fit(NET, params, O.sgd(0.1), loss, x, y, grad=grad, **kw)
+        np.testing.assert_allclose(res.history["loss"], ref_losses, rtol=1e-12)
+        chex.assert_trees_all_close(res.params, ref_p, rtol=1e-12)
+        assert fnn.evaluate(NET, res.params, loss, x, y)["loss"] == pytest.approx(
+            _numpy_mse_grads(ref_p, x, y)[0], rel=1e-12
+        )
+    many = fnn.fit_many(NET, jax.tree.map(lambda a: jnp.stack([a, a]), params), O.sgd(0.1), mine, x, y, **kw)
+    for h in many.histories:
+        np.testing.assert_allclose(h["loss"], ref_losses, rtol=1e-12)
+    with pytest.raises(TypeError, match="Plain callables train with grad='autodiff'"):
+        fnn.fit(NET, params, O.sgd(0.1), plain, x, y, grad="manual", **kw)
+
+
 def test_manual_and_autodiff_fit_give_the_same_params_and_second_fit_compiles_nothing(compiles):
     x, y = _problem(13)
     params = NET.init(KEY, (4,), jnp.float64)

@@ -150,8 +150,9 @@ def scan_unroll(batch_size: int, n: int, unroll: int | None = None, scan_unroll:
         return scan_unroll
     if unroll is not None:
         return unroll
-    default = getattr(fnn.train, "_default_unroll", None)
-    return int(default(batch_size, n)) if callable(default) else 1
+    from fnn.train._epoch import default_unroll  # fit's own rule (internal: benchmarks mirror it)
+
+    return default_unroll(batch_size, n)
 
 
 def _available(name: str) -> str | None:

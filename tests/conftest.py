@@ -3,8 +3,15 @@
 Tests that want float32 ask for it explicitly (``dtype=jnp.float32``).
 """
 
+import os
+
 import jax
 from hypothesis import settings
+
+# The CLI's persistent compilation cache stays off in the tests (and the processes they start):
+# no files in the user's cache folder, and each test compiles what it measures. The test of the
+# cache turns it on with --cache-dir.
+os.environ["FNN_COMPILATION_CACHE"] = "0"
 
 jax.config.update("jax_enable_x64", True)
 

@@ -289,3 +289,78 @@ def test_python_dash_m_fnn_reports_errors_as_a_process():
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1
     assert proc.stderr.startswith("fnn compare: error: argument --batch-sizes")
+
+
+_COUNTING_RUN = """
+import collections, json, sys
+import jax
+counts = collections.Counter()
+COMPILE = "/jax/core/compile/backend_compile_duration"
+jax.monitoring.register_event_duration_secs_listener(
+    lambda event, duration, **kw: counts.update([event]) if event == COMPILE else None
+)
+jax.monitoring.register_event_listener(lambda event, **kw: counts.update([event]))
+from fnn.cli import main
+rc = main(sys.argv[1:])
+print(json.dumps({"rc": rc, "compiles": counts[COMPILE],  # XLA compilations or cache reads
+                  "requests": counts["/jax/compilation_cache/compile_requests_use_cache"],
+                  "misses": counts["/jax/compilation_cache/cache_misses"],
+                  "hits": counts["/jax/compilation_cache/cache_hits"]}))
+"""
+
+
+@pytest.mark.slow
+def test_compare_twice_with_the_persistent_cache_compiles_nothing_the_second_time(tmp_path):
+    """Two fresh processes of the same ``fnn compare``: the first fills the cache folder, the
+    second compiles nothing (every program comes from the cache) and prints the same table."""
+    cache = tmp_path / "cache"
+    args = ["compare", "--dataset", "iris", "--hidden", "4", "--epochs", "2", "--seeds", "2"]
+    args += ["--optimizers", "sgd,adam", "--batch-sizes", "16,full", "--no-plots", "--cache-dir", str(cache)]
+    args += ["--jobs", "1"]  # one compilation at a time: no two threads racing for the same entry
+    runs = []
+    for i in range(2):
+        proc = subprocess.run(
+            [sys.executable, "-c", _COUNTING_RUN, *args, "--out", str(tmp_path / f"out{i}")],
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env={**os.environ, "JAX_PLATFORMS": "cpu"},
+        )
+        assert proc.returncode == 0, proc.stderr
+        runs.append((json.loads(proc.stdout.strip().splitlines()[-1]), proc.stdout))
+    (first, out1), (second, out2) = runs
+    assert first["rc"] == second["rc"] == 0
+    # every program of the first run compiled and written; every one of the second read back
+    assert first["requests"] == first["misses"] == first["compiles"] > 5 and first["hits"] == 0
+    assert len(list(cache.iterdir())) == first["misses"]
+    assert second["misses"] == 0 and second["hits"] == second["requests"] == first["requests"]
+    table = lambda out: [line for line in out.splitlines() if line.startswith("|") and "time" not in line]
+    strip_times = lambda rows: [row.rsplit("|", 3)[0] for row in rows]  # the time column differs
+    assert strip_times(table(out1)) == strip_times(table(out2))
+    # --no-cache reads nothing from it (a process of its own, so everything is compiled again)
+    proc = subprocess.run(
+        [sys.executable, "-c", _COUNTING_RUN, *args, "--no-cache", "--out", str(tmp_path / "out2")],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "JAX_PLATFORMS": "cpu"},
+    )
+    third = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert third["hits"] == third["misses"] == 0 and third["compiles"] == first["compiles"]
+
+
+def test_a_cache_dir_that_cannot_be_written_is_refused_in_one_line(tmp_path, capsys):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    rc = main(["compare", "--dataset", "iris", "--cache-dir", str(blocker / "cache")])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.count("\n") == 1 and "--cache-dir" in err and "--no-cache" in err
+
+
+def test_help_names_the_cache_folder_and_the_switches(capsys, monkeypatch):
+    monkeypatch.setenv("FNN_CACHE_DIR", "/somewhere/fnn-cache")
+    assert main(["compare", "--help"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "/somewhere/fnn-cache" in out and "--no-cache" in out and "FNN_COMPILATION_CACHE=0" in out

@@ -2,6 +2,7 @@
 
 import gzip
 import struct
+import subprocess
 import sys
 
 import jax
@@ -70,6 +71,22 @@ def test_sklearn_sets(name):
     (x_tr2, _y_tr2), (_x_te2, y_te2) = datasets.load(name)
     np.testing.assert_array_equal(x_tr, x_tr2)
     np.testing.assert_array_equal(y_te, y_te2)
+
+
+@pytest.mark.parametrize("loader", ["load_digits", "load_iris", "load_breast_cancer", "load_wine"])
+def test_bundled_files_read_directly_equal_sklearns_loaders(loader):
+    x, y = datasets._read_bundled_csv(loader)
+    x_ref, y_ref = getattr(skd, loader)(return_X_y=True)
+    np.testing.assert_array_equal(x, x_ref)
+    np.testing.assert_array_equal(y, y_ref)
+    assert x.dtype == np.float64 and y.dtype == y_ref.dtype
+
+
+@pytest.mark.slow
+def test_loading_digits_does_not_import_sklearn():
+    code = "import sys, fnn; fnn.datasets.load('digits'); print('sklearn' in sys.modules)"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert proc.stdout.strip() == "False"
 
 
 def test_train_part_is_shuffled_so_validation_split_sees_every_class():

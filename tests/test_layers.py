@@ -344,3 +344,36 @@ def test_dense_skips_the_identity_by_its_function_not_its_name():
     np.testing.assert_array_equal(grads["b"], [7.0, -12.0])
     np.testing.assert_array_equal(dx, [[7.0 * 1.0 - 12.0 * -2.0]])
     assert L.Dense(2, activation="linear") == L.Dense(2)  # the real identity is still skipped
+
+
+def test_init_is_one_compiled_program_shared_by_equal_networks(compiles):
+    """All the initializers in one program (not one per shape); an equal network, and the same
+    dtype spelled otherwise, reuse it; the values are the eager init's."""
+    key = jax.random.PRNGKey(3)
+    net = fnn.mlp([7, 5, 3], activation="tanh")  # shapes no other test initialises
+    with compiles() as c:
+        params = net.init(key, (6,))
+    assert c.count == 1
+    with compiles() as c:
+        again = fnn.mlp([7, 5, 3], activation="tanh").init(key, (6,), "float32")
+    assert c.count == 0
+    chex.assert_trees_all_equal(params, again)
+    chex.assert_trees_all_close(params, net.init_with_shape(key, (6,))[1], rtol=1e-6, atol=0)
+    chex.assert_trees_all_equal_dtypes(params, again)
+
+
+def test_a_layer_whose_init_needs_concrete_values_is_initialised_eagerly():
+    def init(key, input_shape, dtype=jnp.float32):
+        n = int(jax.random.randint(key, (), 2, 5))  # a Python int from the key: not traceable
+        return (n,), {"w": jnp.ones((input_shape[-1], n), dtype)}
+
+    def forward(params, x, key=None, train=False):
+        return x @ params["w"], x
+
+    def backward(params, x, dy):
+        return {"w": x.T @ dy}, dy @ params["w"].T
+
+    net = fnn.serial(L.Layer(init, forward, backward, "random_width"), L.Dense(2))
+    params = net.init(KEY, (3,))
+    n = int(jax.random.randint(jax.random.split(KEY, 2)[0], (), 2, 5))
+    assert params[0]["w"].shape == (3, n) and params[1]["w"].shape == (n, 2)

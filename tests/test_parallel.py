@@ -226,6 +226,17 @@ def test_best_picks_the_lowest_last_monitor(swept):
         swept.best(mode="lowest")
 
 
+@pytest.mark.slow
+def test_result_takes_python_and_numpy_indices_and_refuses_others(swept):
+    last, first = swept.result(-1), swept.result(np.int64(0))
+    chex.assert_trees_all_equal(last.params, jax.tree.map(lambda a: a[7], swept.params))
+    chex.assert_trees_all_equal(first.opt_state, jax.tree.map(lambda a: a[0], swept.opt_state))
+    assert last.history is swept.histories[7]
+    for bad in (8, -9, 1.0, True):
+        with pytest.raises(IndexError, match="out of range for 8 models"):
+            swept.result(bad)
+
+
 # --------------------------------------------------------------------------------------------
 # Meshes, shards, bad input
 # --------------------------------------------------------------------------------------------

@@ -5,12 +5,13 @@ from the same initial parameters, summarise (mean ± std over seeds), and write 
 
 from __future__ import annotations
 
+import concurrent.futures
 import csv
 import json
 import math
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 import jax
@@ -141,6 +142,26 @@ def _mean_curve(curves: Sequence[Sequence[float]]) -> list[float]:
     return [float(np.mean([c[i] for c in curves if len(c) > i])) for i in range(longest)]
 
 
+def compile_concurrently(
+    warm_up: Callable[[Any], None], jobs: Sequence[Any], threads: int | None = None
+) -> list[float]:
+    """Runs ``warm_up(job)`` for every job in a pool of ``threads`` threads (default one per
+    core) and returns each one's wall seconds. XLA compiles with Python's GIL released, so the
+    runs' programs compile side by side (tracing them still takes turns); each time includes
+    waiting for the others."""
+
+    def timed(job: Any) -> float:
+        t0 = time.perf_counter()
+        warm_up(job)
+        return time.perf_counter() - t0
+
+    workers = max(1, min(len(jobs), threads or os.cpu_count() or 1))
+    if workers == 1:
+        return [timed(job) for job in jobs]
+    with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(timed, jobs))
+
+
 def run_comparison(
     problem: Problem,
     *,
@@ -155,14 +176,17 @@ def run_comparison(
     validation_split: float = 0.2,
     early_stopping: int | None = None,
     log=None,
+    compile_threads: int | None = None,
 ) -> list[dict[str, Any]]:
     """Trains one network per (optimizer, batch size, seed) and returns one dict per run.
 
     For a given seed every run starts from the same initial parameters and sees the batches in
     the same order. The seeds of a run train together, vmapped in one program (``fnn.fit_many``);
-    each seed's ``train_s`` is then the shared wall time divided by the number of seeds. The first
-    call of each run only compiles (it is timed as ``compile_s``), so ``train_s`` is the training
-    time proper.
+    each seed's ``train_s`` is then the shared wall time divided by the number of seeds. Every
+    run is first warmed up for one epoch, which compiles its programs, the runs side by side in
+    threads (``compile_threads``, default one per core; :func:`compile_concurrently`; each run's
+    ``compile_s``), so ``train_s`` is the
+    training time proper.
     """
     (x_tr, y_tr), val = split_problem(problem, validation_split)
     net = mlp([*hidden, problem.output_size], activation=activation)
@@ -173,13 +197,12 @@ def run_comparison(
     together = seeds > 1 and (early_stopping is None or val is None)
     stacked = jax.tree.map(lambda *leaves: jnp.stack(leaves), *inits)
     stacked_keys = jnp.stack([k[1] for k in keys])
-    runs = []
+    configs = []
     for name in optimizers:
         lr = default_learning_rate(name, learning_rate)
         opt = _optimizers.get(name, learning_rate=lr)  # one object: fit reuses its compiled epoch
         for bs in batch_sizes:
             batch = x_tr.shape[0] if bs is None else bs
-
             same = {
                 "batch_size": batch,
                 "shuffle": True,
@@ -188,71 +211,76 @@ def run_comparison(
                 "grad": grad,
                 "verbose": 0,
             }
+            configs.append((name, lr, opt, bs, batch, same))
+
+    def warm_up(config) -> None:
+        # One epoch compiles every program the run needs (and the runs of equal settings share them).
+        _, _, opt, _, _, same = config
+        if together:
+            fit_many(net, stacked, opt, problem.loss, x_tr, y_tr, epochs=1, key=stacked_keys, **same)
+        else:
+            fit(net, inits[0], opt, problem.loss, x_tr, y_tr, epochs=1, key=keys[0][1], **same)
+
+    compile_times = compile_concurrently(warm_up, configs, compile_threads)
+    runs = []
+    for (name, lr, opt, bs, batch, same), compile_s in zip(configs, compile_times, strict=True):
+        if together:
+            # All seeds in one vmapped program (fnn.fit_many); each equals its own fit.
+            many = fit_many(net, stacked, opt, problem.loss, x_tr, y_tr, epochs=epochs, key=stacked_keys, **same)
+            results = [many.result(i) for i in range(seeds)]
+        else:
+            results = []
+        per_seed: list[dict[str, Any]] = []
+        for seed in range(seeds):
             if together:
-                # All seeds in one vmapped program (fnn.fit_many); each equals its own fit.
-                t0 = time.perf_counter()
-                fit_many(net, stacked, opt, problem.loss, x_tr, y_tr, epochs=1, key=stacked_keys, **same)
-                compile_s = time.perf_counter() - t0
-                many = fit_many(net, stacked, opt, problem.loss, x_tr, y_tr, epochs=epochs, key=stacked_keys, **same)
-                results = [many.result(i) for i in range(seeds)]
+                result = results[seed]
             else:
-                t0 = time.perf_counter()
-                fit(net, inits[0], opt, problem.loss, x_tr, y_tr, epochs=1, key=keys[0][1], **same)
-                compile_s = time.perf_counter() - t0
-                results = []
-            per_seed: list[dict[str, Any]] = []
-            for seed in range(seeds):
-                if together:
-                    result = results[seed]
-                else:
-                    cbs = (
-                        []
-                        if early_stopping is None or val is None
-                        else [_callbacks.EarlyStopping(patience=early_stopping, restore_best_weights=True)]
-                    )
-                    result = fit(
-                        net,
-                        inits[seed],
-                        opt,
-                        problem.loss,
-                        x_tr,
-                        y_tr,
-                        epochs=epochs,
-                        key=keys[seed][1],
-                        callbacks=cbs,
-                        **same,
-                    )
-                h = result.history
-                test = evaluate(
+                cbs = (
+                    []
+                    if early_stopping is None or val is None
+                    else [_callbacks.EarlyStopping(patience=early_stopping, restore_best_weights=True)]
+                )
+                result = fit(
                     net,
-                    result.params,
+                    inits[seed],
+                    opt,
                     problem.loss,
-                    problem.x_test,
-                    problem.y_test,
-                    metrics=[problem.metric],
-                    batch_size=1024,
+                    x_tr,
+                    y_tr,
+                    epochs=epochs,
+                    key=keys[seed][1],
+                    callbacks=cbs,
+                    **same,
                 )
-                per_seed.append(
-                    {
-                        "seed": seed,
-                        "epochs_run": h.epochs_run,
-                        "history": h.history,
-                        "epoch_times": h.times,
-                        "train_s": float(sum(h.times)) / (seeds if together else 1),
-                        "stop_reason": h.stop_reason,
-                        "test": test,
-                    }
-                )
-            runs.append(
-                _summarise(name, lr, bs, batch, h.iterations_per_epoch, compile_s, per_seed, problem.metric.name)
+            h = result.history
+            test = evaluate(
+                net,
+                result.params,
+                problem.loss,
+                problem.x_test,
+                problem.y_test,
+                metrics=[problem.metric],
+                batch_size=1024,
             )
-            if log is not None:
-                r = runs[-1]
-                log(
-                    f"{name:>9} batch {r['batch']:>5}: compiled in {compile_s:5.1f} s, {seeds} seed(s) "
-                    f"trained in {sum(s['train_s'] for s in per_seed):6.2f} s, "
-                    f"final loss {r['summary']['loss'][0]:.4g}"
-                )
+            per_seed.append(
+                {
+                    "seed": seed,
+                    "epochs_run": h.epochs_run,
+                    "history": h.history,
+                    "epoch_times": h.times,
+                    "train_s": float(sum(h.times)) / (seeds if together else 1),
+                    "stop_reason": h.stop_reason,
+                    "test": test,
+                }
+            )
+        runs.append(_summarise(name, lr, bs, batch, h.iterations_per_epoch, compile_s, per_seed, problem.metric.name))
+        if log is not None:
+            r = runs[-1]
+            log(
+                f"{name:>9} batch {r['batch']:>5}: compiled in {compile_s:5.1f} s, {seeds} seed(s) "
+                f"trained in {sum(s['train_s'] for s in per_seed):6.2f} s, "
+                f"final loss {r['summary']['loss'][0]:.4g}"
+            )
     return runs
 
 

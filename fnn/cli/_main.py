@@ -190,6 +190,7 @@ def _cmd_compare(args) -> int:
         grad=args.grad,
         validation_split=args.validation_split,
         early_stopping=args.early_stopping,
+        compile_threads=args.jobs,
         log=lambda m: print(m, file=sys.stderr, flush=True),
     )
     wall = time.perf_counter() - t0
@@ -452,6 +453,58 @@ def _add_training_args(p: argparse.ArgumentParser) -> None:
     )
 
 
+def default_cache_dir() -> str:
+    """Where the CLI keeps JAX's persistent compilation cache: ``$FNN_CACHE_DIR``, else
+    ``$XDG_CACHE_HOME/fnn/jax``, else ``~/.cache/fnn/jax``."""
+    if os.environ.get("FNN_CACHE_DIR"):
+        return os.environ["FNN_CACHE_DIR"]
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "fnn", "jax")
+
+
+def _add_cache_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--cache-dir",
+        default=None,
+        metavar="DIR",
+        help="JAX's persistent compilation cache: a second run compiles nothing the first compiled "
+        f"(default {default_cache_dir()}; $FNN_CACHE_DIR sets it, FNN_COMPILATION_CACHE=0 turns the "
+        "default off)",
+    )
+    p.add_argument("--no-cache", action="store_true", help="neither read nor write the compilation cache")
+
+
+def _cache_dir(args) -> str | None:
+    """The cache folder this run uses, or None: ``--no-cache`` wins, then ``--cache-dir``, then
+    ``FNN_COMPILATION_CACHE=0``, then the default."""
+    if getattr(args, "no_cache", True):
+        return None
+    if args.cache_dir is not None:
+        return args.cache_dir
+    if os.environ.get("FNN_COMPILATION_CACHE", "").strip().lower() in ("0", "false", "no", "off"):
+        return None
+    return default_cache_dir()
+
+
+def _use_compilation_cache(path: str) -> None:
+    """JAX's persistent compilation cache in ``path`` for the rest of this process, for every
+    program however small or quick to compile (the CLI compiles many small ones). It takes
+    effect only where nothing has been compiled yet in the process, as at the CLI's start."""
+    try:
+        os.makedirs(path, exist_ok=True)
+        probe = os.path.join(path, f".fnn-write-check-{os.getpid()}")
+        with open(probe, "w"):
+            pass
+        os.remove(probe)
+    except OSError as err:
+        raise UsageError(
+            f"--cache-dir {path!r} is not a writable folder ({err.strerror}); give another or --no-cache"
+        ) from None
+    jax.config.update("jax_compilation_cache_dir", path)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``fnn`` argument parser (sub-commands compare, train, gradcheck, datasets)."""
     parser = _Parser(
@@ -490,6 +543,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", type=_positive_int, default=3, help="seeds per run (default 3)")
     p.add_argument("--out", default="fnn-compare", metavar="DIR", help="output folder (default fnn-compare)")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    p.add_argument(
+        "--jobs",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help=f"runs compiled side by side (default: one per core, here {os.cpu_count() or 1})",
+    )
+    _add_cache_args(p)
     p.set_defaults(func=_cmd_compare)
 
     p = sub.add_parser("train", help="train one network with a progress bar; checkpoint save/resume")
@@ -507,12 +568,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=1,
         help="1: progress bar (default), 2: one line per epoch, 0: quiet",
     )
+    _add_cache_args(p)
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("gradcheck", help="hand-written vs autodiff vs finite-difference gradients, per layer")
     _add_model_args(p, "32")
     p.add_argument("--samples", type=_positive_int, default=32, help="batch used for the check (default 32)")
     p.add_argument("--repeats", type=_positive_int, default=20, help="timed calls per mode (default 20)")
+    _add_cache_args(p)
     p.set_defaults(func=_cmd_gradcheck)
 
     p = sub.add_parser("datasets", help="list the data sets with their task and shapes")
@@ -529,6 +592,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as stop:  # --help (0) or a bad argument (2): a status, also in-process
         return int(stop.code or 0)
     try:
+        cache = _cache_dir(args)
+        if cache is not None:
+            _use_compilation_cache(cache)
         return args.func(args)
     except UsageError as err:
         print(f"fnn {args.command}: error: {err}", file=sys.stderr)

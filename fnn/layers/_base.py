@@ -24,6 +24,7 @@ from typing import Any, NamedTuple, cast
 import jax
 import jax.numpy as jnp
 
+from fnn._cache import structural_cache
 from fnn._values import Static
 
 Array = jax.Array
@@ -80,6 +81,29 @@ class Layer(NamedTuple):
         return output_shape_of(self.init, input_shape)
 
 
+# What a layer's init may raise under jit that it would not raise eagerly (concrete values used
+# as Python numbers): such a network is initialised eagerly.
+_UNTRACEABLE = (
+    jax.errors.ConcretizationTypeError,
+    jax.errors.TracerArrayConversionError,
+    jax.errors.TracerBoolConversionError,
+    jax.errors.TracerIntegerConversionError,
+)
+
+
+def _dtype_key(dtype: Any) -> Any:
+    """``jnp.float32``, ``"float32"`` and ``np.dtype("float32")`` as one cache key."""
+    try:
+        return jnp.dtype(dtype) if dtype is not None else None
+    except TypeError:
+        return dtype  # the layers' initializers say what is wrong with it
+
+
+@structural_cache(maxsize=64)
+def _init_program(net: Network, shape: Shape, dtype: Any) -> Callable[[Array], list]:
+    return jax.jit(lambda key: net.init_with_shape(key, shape, dtype)[1])
+
+
 @dataclass(frozen=True)
 class Network:
     """A stack of layers, and a layer itself (see the module docstring); the ``net`` of the API.
@@ -102,8 +126,17 @@ class Network:
         return any(layer.needs_key for layer in self.layers)
 
     def init(self, key: Array, input_shape: int | Sequence[int], dtype: Any = jnp.float32) -> list:
-        """Initial params (a list, one entry per layer) for inputs of ``input_shape`` (no batch axis)."""
-        return self.init_with_shape(key, input_shape, dtype)[1]
+        """Initial params (a list, one entry per layer) for inputs of ``input_shape`` (no batch axis).
+
+        All the layers' initializers run as ONE compiled program, shared by equal networks (drawn
+        eagerly, each initializer shape would compile programs of its own). The values are those
+        of :meth:`init_with_shape`; a layer whose init cannot be traced runs eagerly instead.
+        """
+        shape = as_shape(input_shape)
+        try:
+            return _init_program(self, shape, _dtype_key(dtype))(key)
+        except _UNTRACEABLE:
+            return self.init_with_shape(key, shape, dtype)[1]
 
     def init_with_shape(
         self, key: Array, input_shape: int | Sequence[int], dtype: Any = jnp.float32

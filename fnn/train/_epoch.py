@@ -197,9 +197,18 @@ def compiled_epoch(spec: EpochSpec) -> Callable:
 
 
 def default_unroll(batch_size: int, n: int) -> int:
-    # Small steps gain from overlapping two scan bodies; large ones are matmul-bound and only
-    # compile longer (figures: benchmarks/RESULTS.md, "What changed in the library").
-    return 2 if batch_size <= 64 and n >= 2 * batch_size else 1
+    # Small steps gain from overlapping two scan bodies, but only a long epoch repays the ~1.5x
+    # compile time; large steps are matmul-bound and only compile longer (figures:
+    # benchmarks/RESULTS.md, "What changed in the library" and "time to result").
+    return 2 if batch_size <= 64 and n >= 256 * batch_size else 1
+
+
+@jax.jit
+def epoch_keys(key: Any, epoch: Any) -> tuple[Any, Any]:
+    """fit's ``(permutation key, dropout key)`` of ``epoch``: ``split(fold_in(key, epoch))``, as
+    one compiled call (eagerly, three)."""
+    perm_key, drop_key = jax.random.split(jax.random.fold_in(key, epoch))
+    return perm_key, drop_key
 
 
 def epoch_permutation(perm_key: Any, n: int) -> np.ndarray:

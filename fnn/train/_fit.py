@@ -14,7 +14,7 @@ import jax
 from fnn import callbacks as callbacks_, checkpoint as checkpoint_, parallel
 from fnn._validate import integer, key as check_key
 from fnn.train._checks import check_opt_state
-from fnn.train._epoch import epoch_permutation, logs
+from fnn.train._epoch import epoch_keys, epoch_permutation, logs
 from fnn.train._loop import copy_tree, init_state, prepare, run_epochs
 
 Array = jax.Array
@@ -185,7 +185,7 @@ def fit(
         return place((ctx.params, ctx.opt_state))
 
     def inputs(epoch):
-        perm_key, drop_key = jax.random.split(jax.random.fold_in(key, epoch))
+        perm_key, drop_key = epoch_keys(key, epoch)
         perm = epoch_permutation(perm_key, run.n) if run.spec.shuffle else None
         return place((perm, drop_key if net.needs_key else None))
 

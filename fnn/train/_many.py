@@ -21,7 +21,7 @@ import numpy as np
 
 from fnn._validate import is_typed_key, key_data
 from fnn.optimizers import set_hyperparams, set_learning_rate
-from fnn.train._epoch import epoch_permutation, logs
+from fnn.train._epoch import epoch_keys, epoch_permutation, logs
 from fnn.train._fit import FitResult, History
 from fnn.train._loop import copy_tree, init_state, prepare, run_epochs
 
@@ -43,7 +43,11 @@ class SweepResult(NamedTuple):
 
     def result(self, i: int) -> FitResult:
         """Model ``i`` as a ``FitResult``, as ``fit`` would have returned it."""
-        return FitResult(_model(self.params, i), _model(self.opt_state, i), self.histories[i])
+        k = len(self.histories)
+        if not isinstance(i, (int, np.integer)) or isinstance(i, bool) or not -k <= i < k:
+            raise IndexError(f"model index {i!r} out of range for {k} models")
+        params, opt_state = _take_model((self.params, self.opt_state), int(i) % k)
+        return FitResult(params, opt_state, self.histories[i])
 
     def best(self, monitor: str | None = None, mode: str = "min") -> int:
         """Index of the model with the best last-epoch ``monitor`` (default ``val_loss`` when
@@ -62,7 +66,14 @@ class SweepResult(NamedTuple):
 @jax.jit
 def _split_keys(keys, epoch):
     """fit's per-epoch ``(permutation key, dropout key)`` for each of the K stacked ``keys``."""
-    return jax.vmap(lambda k: tuple(jax.random.split(jax.random.fold_in(k, epoch))))(keys)
+    return jax.vmap(epoch_keys, in_axes=(0, None))(keys, epoch)
+
+
+@jax.jit
+def _take_model(tree, i):
+    """Model ``i``'s slice of a stacked tree in one compiled call (indexed eagerly, each leaf's
+    shape compiles programs of its own)."""
+    return jax.tree.map(lambda a: a[i], tree)
 
 
 def _model(tree, i: int):

@@ -128,11 +128,12 @@ def _can_import(python: str, module: str) -> bool:
     return subprocess.run([python, "-c", f"import {module}"], capture_output=True, env=env).returncode == 0
 
 
-def _process(cmd: list[str], env: dict | None = None):
-    """A runner: one fresh process, which must succeed."""
+def _process(cmd: list[str], env: dict | None = None, cwd: str | None = None):
+    """A runner: one fresh process, which must succeed (run in ``cwd``: ``python -m`` puts the
+    working folder first on sys.path)."""
 
     def run() -> None:
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=cwd)
         if proc.returncode != 0:
             raise RuntimeError(f"{cmd[:4]}... failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
 
@@ -197,6 +198,12 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--optimizers", default=",".join(OPTIMIZERS))
     p.add_argument("--no-sweep", action="store_true", help="skip the learning-rate sweep")
+    p.add_argument(
+        "--before",
+        metavar="DIR",
+        default=None,
+        help="also time `fnn compare` of another checkout (an older fnn, without a cache) as 'fnn before'",
+    )
     args = p.parse_args(argv)
     C.quick_defaults(p, args, epochs=2, seeds=1, optimizers="sgd,adam")
     n_rounds = C.rounds(args)
@@ -217,6 +224,10 @@ def main(argv: list[str] | None = None) -> dict:
             _process([*fnn_cmd, "--cache-dir", cold_dir], env)()
 
         runners = {"fnn cold": cold, "fnn warm": _process([*fnn_cmd, "--cache-dir", warm_dir], env)}
+        if args.before:
+            before_cmd = [a for a in fnn_cmd if a != "--no-plots"] + ["--no-plots"]
+            before_env = {**env, "PYTHONPATH": os.path.abspath(args.before)}
+            runners["fnn before"] = _process(before_cmd, before_env, cwd=work)
         notes = []
         wanted = [b for b in args.baselines.split(",") if b and b != "none"]
         for name, module, job in (("torch", "torch", _TORCH_JOB), ("keras", "keras", _KERAS_JOB)):
@@ -231,7 +242,8 @@ def main(argv: list[str] | None = None) -> dict:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     med = {k: C.median(v) for k, v in times.items()}
-    ratios = {f"{b} / {f}": med[b] / med[f] for b in ("torch", "keras") if b in med for f in ("fnn cold", "fnn warm")}
+    baselines = ("torch", "keras", "fnn before")
+    ratios = {f"{b} / {f}": med[b] / med[f] for b in baselines if b in med for f in ("fnn cold", "fnn warm")}
     swept = None if args.no_sweep else sweep(quick=args.quick)
 
     def report(payload: dict) -> str:

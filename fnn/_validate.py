@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import numbers
 import os
+import tempfile
 from collections.abc import Iterable
 from typing import Any, TypeVar
 
@@ -137,9 +138,19 @@ def is_key(value: Any) -> bool:
     return value.dtype == np.uint32 and value.ndim == 1 and value.shape[0] >= 2
 
 
+def _raw_key_shape() -> tuple[int, ...]:
+    """The shape of a raw key of the default PRNG implementation ((2,) for threefry)."""
+    return tuple(jax.eval_shape(lambda: jax.random.key_data(jax.random.key(0))).shape)
+
+
 def key(name: str, value: Any) -> Any:
     """``value`` if it is one PRNG key (typed or raw); TypeError otherwise."""
     if is_key(value):
+        if not is_typed_key(value) and tuple(value.shape) != _raw_key_shape():
+            raise ValueError(
+                f"{name} must be a PRNG key: a raw key is uint32 of shape {_raw_key_shape()} "
+                f"(jax.random.PRNGKey(seed)), got shape {tuple(value.shape)}"
+            )
         return value
     if isinstance(value, (jax.Array, np.ndarray)) and (is_typed_key(value) or value.dtype == np.uint32):
         raise ValueError(
@@ -157,10 +168,13 @@ def key_data(value: Any) -> Any:
 # Paths.
 
 
-def path(name: str, value: Any, *, writable: bool = False) -> str:
-    """``value`` as a path string (str or ``os.PathLike``); with ``writable``, its folder must
-    exist and be writable and the path itself must not be a folder, so that a run that will
-    save there fails now rather than after training."""
+def path(name: str, value: Any, *, writable: bool = False, folder: bool = False) -> str:
+    """``value`` as a path string (str or ``os.PathLike``).
+
+    With ``writable``, a run that will write there fails now rather than after training: the
+    path must not be a folder (or, with ``folder``, must be one or not exist yet), and the
+    nearest part of it that exists must be a folder, in which a file can be written now (the
+    missing folders are created, as saving would create them)."""
     if not isinstance(value, (str, os.PathLike)):
         raise TypeError(f"{name} must be a path (str or os.PathLike), got {type(value).__name__} {value!r}")
     p = os.fspath(value)
@@ -169,12 +183,21 @@ def path(name: str, value: Any, *, writable: bool = False) -> str:
     if not p:
         raise ValueError(f"{name} must be a non-empty path")
     if writable:
-        folder = os.path.dirname(os.path.abspath(p))
-        if os.path.isdir(p):
+        full = os.path.abspath(p)
+        if folder and os.path.exists(full) and not os.path.isdir(full):
+            raise ValueError(f"{name} {p!r} is a file; it must name a folder")
+        if not folder and os.path.isdir(full):
             raise ValueError(f"{name} {p!r} is a folder; it must name a file")
-        if not os.path.isdir(folder):
-            what = "is not a folder" if os.path.exists(folder) else "does not exist"
-            raise ValueError(f"{name} {p!r}: its folder {folder!r} {what}")
-        if not os.access(folder, os.W_OK):
-            raise ValueError(f"{name} {p!r}: its folder {folder!r} is not writable")
+        existing = full if folder else os.path.dirname(full)
+        while not os.path.lexists(existing):
+            existing = os.path.dirname(existing)
+        if not os.path.isdir(existing):
+            raise ValueError(f"{name} {p!r}: {existing!r} is a file, not a folder")
+        where = full if folder else os.path.dirname(full)
+        try:  # the only sure test of writing is to write (permissions, read-only or virtual file systems)
+            os.makedirs(where, exist_ok=True)
+            with tempfile.NamedTemporaryFile(dir=where, prefix=".fnn-write-check-"):
+                pass
+        except OSError as err:
+            raise ValueError(f"{name} {p!r}: cannot write in {where!r} ({err.strerror})") from None
     return p

@@ -21,8 +21,10 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from fnn import checkpoint as _checkpoint, optimizers as _optimizers
+from fnn._validate import path as check_path
 
 __all__ = [
     "Callback",
@@ -270,8 +272,10 @@ class ModelCheckpoint(Callback):
         mode: str = "auto",
         verbose: int = 0,
     ):
+        # A bad place to write fails here, not after the first epoch ("{...}" folders are formatted per epoch).
+        templated = "{" in os.path.dirname(os.fspath(filepath) if isinstance(filepath, os.PathLike) else str(filepath))
         self.filepath, self.monitor, self.save_best_only, self.verbose = (
-            os.fspath(filepath),
+            check_path("filepath", filepath, writable=not templated),
             monitor,
             save_best_only,
             verbose,
@@ -299,7 +303,8 @@ class CSVLogger(Callback):
     """Appends one CSV row per epoch (``epoch`` then the log names, sorted) to ``filename``."""
 
     def __init__(self, filename: str, separator: str = ",", append: bool = False):
-        self.filename, self.separator, self.append = os.fspath(filename), separator, append
+        self.filename = check_path("filename", filename, writable=True)  # fails here, not after an epoch
+        self.separator, self.append = separator, append
         self._keys: list[str] | None = None
 
     def on_train_begin(self, ctx: FitContext) -> None:
@@ -348,6 +353,10 @@ class CallbackList:
         self.items = []
         for i, cb in enumerate(callbacks):
             hooks = ("on_train_begin", "on_epoch_begin", "on_epoch_end", "on_train_end")
+            if isinstance(cb, type):
+                raise TypeError(
+                    f"callbacks[{i}] is the class {cb.__name__}, not a callback: pass an instance, {cb.__name__}(...)"
+                )
             if any(hasattr(cb, h) for h in hooks):
                 self.items.append(cb)
             elif callable(cb):
@@ -381,7 +390,10 @@ class CallbackList:
 
 
 def _format_logs(logs: dict) -> str:
-    return " - ".join(f"{k}: {v:.4f}" for k, v in logs.items())
+    # a callback may put anything in the logs: numbers get 4 decimals, the rest is shown as it is
+    return " - ".join(
+        f"{k}: {v:.4f}" if isinstance(v, (int, float, np.number)) else f"{k}: {v}" for k, v in logs.items()
+    )
 
 
 class Progress:

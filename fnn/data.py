@@ -42,7 +42,7 @@ def _as_array(a: Any, name: str) -> Any:
             arr = np.asarray(a)
         except (ValueError, TypeError) as err:  # ragged nested lists, odd objects
             raise TypeError(f"{name} must be an array of numbers; got {type(a).__name__} ({err})") from None
-    if not (jnp.issubdtype(arr.dtype, jnp.number) or arr.dtype == np.bool_):
+    if arr.dtype.kind in "mM" or not (jnp.issubdtype(arr.dtype, jnp.number) or arr.dtype == np.bool_):
         raise TypeError(f"{name} must hold numbers; got dtype {arr.dtype}")
     if jnp.issubdtype(arr.dtype, jnp.complexfloating):
         raise TypeError(f"{name} must hold real numbers; got dtype {arr.dtype}")

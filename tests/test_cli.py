@@ -364,3 +364,21 @@ def test_help_names_the_cache_folder_and_the_switches(capsys, monkeypatch):
     assert main(["compare", "--help"]) == 0
     out = " ".join(capsys.readouterr().out.split())
     assert "/somewhere/fnn-cache" in out and "--no-cache" in out and "FNN_COMPILATION_CACHE=0" in out
+
+
+@pytest.mark.parametrize(
+    "argv,words",
+    [
+        (["compare", "--out", "{file}"], ["--out", "is a file; it must name a folder"]),
+        (["compare", "--out", "{file}/sub"], ["--out", "is a file, not a folder"]),
+        (["train", "--save", "{folder}"], ["--save", "is a folder; it must name a file"]),
+        (["train", "--save", "{file}/ck.npz"], ["--save", "is a file, not a folder"]),
+    ],
+)
+def test_bad_output_paths_exit_2_before_anything_is_compiled(tmp_path, capsys, compiles, argv, words):
+    (tmp_path / "f").write_text("")
+    argv = [a.format(file=tmp_path / "f", folder=tmp_path) for a in argv]
+    with compiles() as c:
+        rc = main([*argv, "--dataset", "iris", "--hidden", "4", "--epochs", "1"])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.count("\n") == 1 and all(w in err for w in words) and c.count == 0

@@ -271,6 +271,62 @@ def test_bad_arguments_raise_before_compiling(kwargs, match):
         fnn.fit(NET, params, O.sgd(0.1), MSE, x, y, **kwargs)
 
 
+def test_bad_output_paths_fail_before_anything_is_compiled(tmp_path, compiles):
+    from fnn.callbacks import CSVLogger, ModelCheckpoint
+
+    x, y = _problem()
+    params = NET.init(KEY, (4,), jnp.float64)
+    (tmp_path / "f").write_text("")
+    with compiles() as c:
+        with pytest.raises(ValueError, match="checkpoint .*f/ck.npz.*is a file, not a folder"):
+            fnn.fit(NET, params, O.sgd(0.1), MSE, x, y, checkpoint=tmp_path / "f" / "ck.npz", verbose=0)
+        with pytest.raises(ValueError, match="checkpoint .* is a folder; it must name a file"):
+            fnn.fit(NET, params, O.sgd(0.1), MSE, x, y, checkpoint=tmp_path, verbose=0)
+        with pytest.raises(ValueError, match="filepath .* is a file, not a folder"):
+            ModelCheckpoint(str(tmp_path / "f" / "best.npz"))
+        with pytest.raises(ValueError, match="filename .* is a folder"):
+            CSVLogger(tmp_path)
+    assert c.count == 0
+    # a folder that does not exist yet is created, as saving would
+    ModelCheckpoint(tmp_path / "new" / "best.npz")
+    assert (tmp_path / "new").is_dir()
+
+
+def test_unclear_errors_name_the_argument(compiles):
+    from fnn.callbacks import Callback, EarlyStopping
+
+    x, y = _problem()
+    params = NET.init(KEY, (4,), jnp.float64)
+    no_b = [{"w": params[0]["w"]}, params[1]]
+    fit = lambda **kw: fnn.fit(NET, params, O.sgd(0.1), MSE, **{"x": x, "y": y, "verbose": 0, **kw})
+    with compiles() as c:
+        with pytest.raises(ValueError, match="y is required; got None"):
+            fit(y=None)
+        with pytest.raises(TypeError, match=r"callbacks\[0\] is the class EarlyStopping.*EarlyStopping\(\.\.\.\)"):
+            fit(callbacks=[EarlyStopping])
+        for call in (
+            lambda: fnn.fit(NET, no_b, O.sgd(0.1), MSE, x, y, verbose=0),
+            lambda: fnn.evaluate(NET, no_b, MSE, x, y),
+        ):
+            with pytest.raises(
+                ValueError, match=r"params do not have the network's structure.*missing params\[0\]\['b'\]"
+            ):
+                call()
+        with pytest.raises(
+            ValueError, match=r"key must be a PRNG key: a raw key is uint32 of shape \(2,\).*got shape \(3,\)"
+        ):
+            fit(key=np.zeros(3, np.uint32))
+        with pytest.raises(TypeError, match="x must hold numbers; got dtype timedelta64"):
+            fit(x=x.astype("timedelta64[s]"))
+    assert c.count == 0
+
+    class Note(Callback):  # puts a string in the logs: the per-epoch line prints it as it is
+        def on_epoch_end(self, epoch, logs, ctx=None):
+            logs["note"] = "hello"
+
+    fit(callbacks=[Note()], verbose=2, epochs=1, unroll=1)
+
+
 def test_bad_data_raises_with_names():
     x, y = _problem(6)
     params = NET.init(KEY, (4,), jnp.float64)

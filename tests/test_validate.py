@@ -3,6 +3,8 @@ ValueError, the message names the argument; NumPy scalars are welcome wherever P
 
 from __future__ import annotations
 
+import sys
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -81,15 +83,29 @@ def test_keys_typed_and_raw():
 
 def test_path(tmp_path):
     assert V.path("out", tmp_path / "f.npz", writable=True) == str(tmp_path / "f.npz")
+    # folders that do not exist yet are fine (saving creates them) ...
+    assert V.path("out", tmp_path / "new" / "deeper" / "f.npz", writable=True)
+    assert V.path("out", tmp_path / "new-folder", writable=True, folder=True)
+    assert V.path("out", tmp_path, writable=True, folder=True) == str(tmp_path)
     with pytest.raises(TypeError, match="out must be a path"):
         V.path("out", 3)
-    with pytest.raises(ValueError, match="is a folder"):
+    with pytest.raises(ValueError, match="is a folder; it must name a file"):
         V.path("out", tmp_path, writable=True)
-    with pytest.raises(ValueError, match="does not exist"):
-        V.path("out", tmp_path / "nope" / "f.npz", writable=True)
     (tmp_path / "file").write_text("x")
-    with pytest.raises(ValueError, match="is not a folder"):
+    # ... but not under a regular file, and a folder is not a file
+    with pytest.raises(ValueError, match="is a file, not a folder"):
         V.path("out", tmp_path / "file" / "f.npz", writable=True)
+    with pytest.raises(ValueError, match="is a file, not a folder"):
+        V.path("out", tmp_path / "file" / "sub" / "f.npz", writable=True)
+    with pytest.raises(ValueError, match="is a file; it must name a folder"):
+        V.path("out", tmp_path / "file", writable=True, folder=True)
+    assert not list((tmp_path / "new" / "deeper").iterdir())  # the write check left nothing behind
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="/proc is Linux's")
+def test_path_where_nothing_can_be_written():
+    with pytest.raises(ValueError, match=r"cannot write in '/proc/fnn-no-such-folder'"):
+        V.path("out", "/proc/fnn-no-such-folder/f.npz", writable=True)
 
 
 # The same argument, checked the same way wherever it appears in the public API.

@@ -30,6 +30,7 @@ from fnn import (
     optimizers as _optimizers,
 )
 from fnn._compat import float64
+from fnn._validate import path as check_path
 from fnn.cli._compare import (
     DEFAULT_LEARNING_RATES,
     FILE_DATASETS,
@@ -164,7 +165,16 @@ def _loss(text: str) -> str:
         raise argparse.ArgumentTypeError(f"unknown loss {text!r}; known losses: {', '.join(_losses.names())}") from None
 
 
+def _output_path(option: str, value: str, *, folder: bool = False) -> str:
+    """``value`` checked before any work: the run writes there at its end."""
+    try:
+        return check_path(option, value, writable=True, folder=folder)
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+
+
 def _cmd_compare(args) -> int:
+    args.out = _output_path("--out", args.out, folder=True)
     problem = load_problem(args.dataset, args.loss, args.path)
     if args.validation_split == 0 and args.early_stopping is not None:
         raise UsageError("--early-stopping watches the validation loss: give --validation-split > 0")
@@ -240,6 +250,8 @@ def _merge_histories(old: History, new: History) -> History:
 
 
 def _cmd_train(args) -> int:
+    if args.save:
+        args.save = _output_path("--save", args.save)
     problem = load_problem(args.dataset, args.loss, args.path)
     if args.early_stopping is not None and args.validation_split == 0:
         raise UsageError("--early-stopping watches the validation loss: give --validation-split > 0")

@@ -67,13 +67,26 @@ def check_shuffle(shuffle: Any) -> bool:
     return boolean("shuffle", shuffle)
 
 
-def _check_params_fit_network(net: Any, params: Any, input_shape: tuple) -> None:
+def _check_params_fit_network(net: Any, params: Any, input_shape: tuple, shapes: bool = True) -> None:
     """Dense layers take their sizes from the params: params of another width would silently
     train another network. A structural mismatch is left to net.apply's message."""
     want = jax.eval_shape(lambda k: net.init(k, input_shape), jax.random.PRNGKey(0))
     got, got_def = jax.tree_util.tree_flatten_with_path(params)
     ref, ref_def = jax.tree_util.tree_flatten_with_path(want)
     if cast(Any, got_def) != ref_def:  # (jaxlib ships no stubs for PyTreeDef)
+        if isinstance(params, (list, tuple)) and isinstance(want, list) and len(params) != len(want):
+            return  # the network names a wrong number of layers itself
+        got_paths = {jax.tree_util.keystr(p) for p, _ in got}
+        ref_paths = {jax.tree_util.keystr(p) for p, _ in ref}
+        missing, extra = sorted(ref_paths - got_paths), sorted(got_paths - ref_paths)
+        if missing or extra:
+            said = [f"missing params{k}" for k in missing] + [f"unexpected params{k}" for k in extra]
+            raise ValueError(
+                f"params do not have the network's structure (net.init(key, {tuple(input_shape)}) builds it): "
+                + "; ".join(said)
+            )
+        return
+    if not shapes:
         return
     diffs = [
         f"params{jax.tree_util.keystr(p)} has shape {tuple(a.shape)}, the network builds {tuple(w.shape)}"
@@ -108,8 +121,10 @@ def network_output_shape(net: Any, params_signature: tuple, x_shape: tuple, x_dt
 
 
 @structural_cache(maxsize=256)
-def _check_params_fit_network_cached(net: Any, params_signature: tuple, input_shape: tuple) -> None:
-    _check_params_fit_network(net, abstract(params_signature), input_shape)
+def _check_params_fit_network_cached(
+    net: Any, params_signature: tuple, input_shape: tuple, shapes: bool = True
+) -> None:
+    _check_params_fit_network(net, abstract(params_signature), input_shape, shapes)
 
 
 def check_opt_state(opt: Any, params: Any, opt_state: Any) -> None:
@@ -129,6 +144,8 @@ def check_opt_state(opt: Any, params: Any, opt_state: Any) -> None:
 
 def split_data(x: Any, y: Any, validation_split: float, validation_data: Any) -> tuple[Any, Any, Any, Any]:
     """``(x_tr, y_tr, x_val, y_val)`` checked (``x_val`` is None without validation)."""
+    if y is None:
+        raise ValueError("y is required; got None")
     x, y = check_arrays(x, y)
     if validation_data is not None:
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
@@ -160,6 +177,8 @@ def check_against_network(net: Any, params: Any, loss: Any, x: Any, y: Any, xnam
     """Shape-checks ``loss(y, net(params, x))`` by tracing (no compilation, no FLOPs); returns
     the output shape."""
     sig = signature(params)
+    if hasattr(net, "init"):  # missing or extra leaves named before the network trips over them
+        _check_params_fit_network_cached(net, sig, tuple(x.shape[1:]), False)
     try:
         out_shape = network_output_shape(net, sig, tuple(x.shape))
     except ValueError as e:

@@ -12,7 +12,7 @@ from typing import Any, NamedTuple
 import jax
 
 from fnn import callbacks as callbacks_, checkpoint as checkpoint_, parallel
-from fnn._validate import integer, key as check_key
+from fnn._validate import integer, key as check_key, path as check_path
 from fnn.train._checks import check_opt_state
 from fnn.train._epoch import epoch_keys, epoch_permutation, logs
 from fnn.train._loop import copy_tree, init_state, prepare, run_epochs
@@ -151,6 +151,8 @@ def fit(
     # The checkpoint is read before any work, against abstract templates: a bad file costs nothing.
     resumed = None
     if checkpoint is not None:
+        # Where it will be written is checked too: a bad path fails now, not after training.
+        checkpoint = check_path("checkpoint", checkpoint, writable=True)
         template = jax.eval_shape(opt.init, params) if opt_state is None else opt_state
         resumed = checkpoint_.resume(checkpoint, params=params, opt_state=template)
     if key is None:

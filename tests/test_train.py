@@ -327,6 +327,21 @@ def test_unclear_errors_name_the_argument(compiles):
     fit(callbacks=[Note()], verbose=2, epochs=1, unroll=1)
 
 
+def test_the_same_checkpointed_fit_twice_with_numpy_float64_params_and_x64_off(tmp_path):
+    """Without x64, NumPy float64 params train as float32; the checkpoint written by the first
+    call is read back by the second (which then has nothing left to train) with the same result."""
+    enable_x64 = jax.enable_x64 if hasattr(jax, "enable_x64") else jax.experimental.enable_x64
+    x, y = _problem()
+    with enable_x64(False):
+        params = jax.tree.map(lambda a: np.asarray(a, np.float64), NET.init(KEY, (4,)))
+        kw = dict(epochs=2, batch_size=5, verbose=0, unroll=1, checkpoint=tmp_path / "ck.npz")
+        first = fnn.fit(NET, params, O.sgd(0.1), MSE, x, y, **kw)
+        second = fnn.fit(NET, params, O.sgd(0.1), MSE, x, y, **kw)
+    assert jax.tree.leaves(first.params)[0].dtype == jnp.float32
+    chex.assert_trees_all_equal(first.params, second.params)
+    assert second.history["loss"] == first.history["loss"]
+
+
 def test_bad_data_raises_with_names():
     x, y = _problem(6)
     params = NET.init(KEY, (4,), jnp.float64)

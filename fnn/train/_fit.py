@@ -154,7 +154,9 @@ def fit(
         # Where it will be written is checked too: a bad path fails now, not after training.
         checkpoint = check_path("checkpoint", checkpoint, writable=True)
         template = jax.eval_shape(opt.init, params) if opt_state is None else opt_state
-        resumed = checkpoint_.resume(checkpoint, params=params, opt_state=template)
+        # against the arrays training will hold (NumPy float64 becomes float32 without x64)
+        params_template = jax.eval_shape(lambda tree: tree, params)
+        resumed = checkpoint_.resume(checkpoint, params=params_template, opt_state=template)
     if key is None:
         key = jax.random.PRNGKey(0)
 

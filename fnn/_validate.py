@@ -10,6 +10,7 @@ held in an optimizer state arrive as tracers).
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 import os
@@ -140,6 +141,11 @@ def is_key(value: Any) -> bool:
 
 def _raw_key_shape() -> tuple[int, ...]:
     """The shape of a raw key of the default PRNG implementation ((2,) for threefry)."""
+    return _raw_key_shape_of(str(getattr(jax.config, "jax_default_prng_impl", "threefry2x32")))
+
+
+@functools.cache
+def _raw_key_shape_of(impl: str) -> tuple[int, ...]:
     return tuple(jax.eval_shape(lambda: jax.random.key_data(jax.random.key(0))).shape)
 
 

@@ -503,15 +503,9 @@ def _use_compilation_cache(path: str) -> None:
     program however small or quick to compile (the CLI compiles many small ones). It takes
     effect only where nothing has been compiled yet in the process, as at the CLI's start."""
     try:
-        os.makedirs(path, exist_ok=True)
-        probe = os.path.join(path, f".fnn-write-check-{os.getpid()}")
-        with open(probe, "w"):
-            pass
-        os.remove(probe)
-    except OSError as err:
-        raise UsageError(
-            f"--cache-dir {path!r} is not a writable folder ({err.strerror}); give another or --no-cache"
-        ) from None
+        path = check_path("--cache-dir", path, writable=True, folder=True)
+    except ValueError as err:
+        raise UsageError(f"{err}; give another or --no-cache") from None
     jax.config.update("jax_compilation_cache_dir", path)
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)

@@ -133,8 +133,13 @@ class Network:
         of :meth:`init_with_shape`; a layer whose init cannot be traced runs eagerly instead.
         """
         shape = as_shape(input_shape)
+        cache_key = (self, shape, _dtype_key(dtype))
         try:
-            return _init_program(self, shape, _dtype_key(dtype))(key)
+            hash(cache_key)
+        except TypeError:  # not cacheable: a program compiled on every call would cost more than eager
+            return self.init_with_shape(key, shape, dtype)[1]
+        try:
+            return _init_program(*cache_key)(key)
         except _UNTRACEABLE:
             return self.init_with_shape(key, shape, dtype)[1]
 

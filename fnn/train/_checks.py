@@ -67,10 +67,19 @@ def check_shuffle(shuffle: Any) -> bool:
     return boolean("shuffle", shuffle)
 
 
+@structural_cache(maxsize=256)
+def _abstract_init(net: Any, input_shape: tuple) -> Any:
+    """The params ``net.init`` builds for inputs of ``input_shape``, as shapes (traced once for
+    both checks below)."""
+    return jax.eval_shape(lambda k: net.init(k, input_shape), jax.random.PRNGKey(0))
+
+
 def _check_params_fit_network(net: Any, params: Any, input_shape: tuple, shapes: bool = True) -> None:
-    """Dense layers take their sizes from the params: params of another width would silently
-    train another network. A structural mismatch is left to net.apply's message."""
-    want = jax.eval_shape(lambda k: net.init(k, input_shape), jax.random.PRNGKey(0))
+    """Params must have the network's structure (missing or extra leaves are named), and, with
+    ``shapes``, its shapes: Dense layers take their sizes from the params, so params of another
+    width would silently train another network. A wrong number of layers is left to the
+    network's own message."""
+    want = _abstract_init(net, tuple(input_shape))
     got, got_def = jax.tree_util.tree_flatten_with_path(params)
     ref, ref_def = jax.tree_util.tree_flatten_with_path(want)
     if cast(Any, got_def) != ref_def:  # (jaxlib ships no stubs for PyTreeDef)

@@ -41,21 +41,9 @@ import numpy as np
 
 import fnn
 from benchmarks import _common as C
-from fnn.cli import DEFAULT_LEARNING_RATES
+from fnn.cli import DEFAULT_LEARNING_RATES, DEFAULT_OPTIMIZERS
 
-OPTIMIZERS = (
-    "sgd",
-    "momentum",
-    "nesterov",
-    "adagrad",
-    "rmsprop",
-    "adadelta",
-    "adam",
-    "adamw",
-    "nadam",
-    "radam",
-    "lion",
-)
+OPTIMIZERS = DEFAULT_OPTIMIZERS  # fnn compare's default job
 
 _TORCH_JOB = r"""
 import sys, time, numpy as np, torch

@@ -4,8 +4,13 @@ Layout of the file (plain ``numpy.savez``, readable without fnn):
 
 * one entry per array leaf, named ``<tree><keystr(path)>``, e.g. ``params[0]['w']``,
   ``opt_state[0].mu[1]['b']``, ``key``; ``extra`` arrays as ``extra['name']``;
+* ``callbacks``: the callbacks' state (``fit`` saves it so that a resumed run continues them
+  exactly): nested dicts and lists whose numbers, strings and ``None`` go to the JSON (floats
+  round-trip exactly, ``inf`` and ``nan`` included) and whose arrays are entries
+  ``callbacks<path>``, e.g. ``callbacks[0]['best_weights'][1]['w']``;
 * ``__fnn_checkpoint__``: a JSON string with the format version, epoch, history, the JSON part
-  of ``extra``, and for each tree its treedef string and per-leaf path, dtype and shape.
+  of ``extra`` and ``callbacks``, and for each tree its treedef string and per-leaf path, dtype
+  and shape.
 
 Dtypes NumPy cannot store (bfloat16, float8, ...) are stored as an unsigned-int view of the same
 width and viewed back on load; typed PRNG keys are stored as ``jax.random.key_data`` and
@@ -46,6 +51,7 @@ class Checkpoint(NamedTuple):
     key: Any
     history: dict[str, list[Any]] | None
     extra: dict[str, Any]
+    callbacks: Any = None
 
 
 # ----------------------------------------------------------------------------------------------
@@ -128,6 +134,38 @@ def _history_dict(history: Any) -> Any:
     raise TypeError(f"history must be a dict name -> list; got {type(history).__name__}")
 
 
+_ARRAY = "__array__"  # marks, in the JSON of a state, where an array entry goes back
+
+
+def _encode_state(value: Any, where: str, arrays: dict[str, np.ndarray], metas: dict[str, Any]) -> Any:
+    """A nested state as JSON, its arrays moved to ``arrays`` (entry ``where``) with their
+    metadata in ``metas``."""
+    if isinstance(value, (np.ndarray, jax.Array)):
+        stored, meta = _encode(value)
+        arrays[where], metas[where] = stored, meta
+        return {_ARRAY: where}
+    if isinstance(value, Mapping):
+        if any(not isinstance(k, str) for k in value) or _ARRAY in value:
+            raise TypeError(f"{where}: a state's dict keys must be strings (and not {_ARRAY!r})")
+        return {k: _encode_state(v, f"{where}[{k!r}]", arrays, metas) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_encode_state(v, f"{where}[{i}]", arrays, metas) for i, v in enumerate(value)]
+    return _jsonable(value, where)
+
+
+def _decode_state(value: Any, path: str, arrays: Mapping[str, np.ndarray], metas: Mapping[str, Any]) -> Any:
+    if isinstance(value, dict) and _ARRAY in value:
+        entry = value[_ARRAY]
+        if entry not in arrays or entry not in metas:
+            raise ValueError(f"{path}: entry {entry} is listed but missing (corrupt file)")
+        return _decode(arrays[entry], metas[entry])
+    if isinstance(value, dict):
+        return {k: _decode_state(v, path, arrays, metas) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_decode_state(v, path, arrays, metas) for v in value]
+    return value
+
+
 # ----------------------------------------------------------------------------------------------
 # save / load.
 
@@ -140,13 +178,16 @@ def save(
     epoch: int = 0,
     key: Any = None,
     history: Any = None,
+    callbacks: Any = None,
     **extra: Any,
 ) -> None:
     """Write a checkpoint atomically to ``path`` (used exactly as given; parents are created).
 
     ``params``/``opt_state``/``key`` are pytrees of arrays (key: a raw uint32 key or a typed
-    key); ``history`` a dict name -> list of numbers; ``extra`` keywords are arrays (stored as
-    entries) or JSON-like values.
+    key); ``history`` a dict name -> list of numbers; ``callbacks`` a nested state (dicts with
+    string keys, lists, numbers, strings, None and arrays; what ``fit`` gathers from each
+    callback's ``get_state``); ``extra`` keywords are arrays (stored as entries) or JSON-like
+    values.
     """
     path = os.fspath(path)
     epoch = integer("epoch", epoch, 0)
@@ -172,6 +213,8 @@ def save(
             extra_arrays[name] = meta
         else:
             extra_json[name] = _jsonable(value, f"extra {name!r}")
+    callbacks_meta: dict[str, Any] = {}
+    callbacks_json = _encode_state(callbacks, "callbacks", arrays, callbacks_meta)
     meta = {
         "format": "fnn.checkpoint",
         "version": FORMAT_VERSION,
@@ -179,6 +222,8 @@ def save(
         "history": _jsonable(_history_dict(history), "history"),
         "extra": extra_json,
         "extra_arrays": extra_arrays,
+        "callbacks": callbacks_json,
+        "callbacks_arrays": callbacks_meta,
         "trees": trees,
     }
     arrays[_META] = np.asarray(json.dumps(meta))
@@ -305,7 +350,10 @@ def load(path: str | os.PathLike, *, params: Any = None, opt_state: Any = None) 
     extra = dict(meta.get("extra", {}))
     for name, m in meta.get("extra_arrays", {}).items():
         extra[name] = _decode(arrays[f"extra[{name!r}]"], m)
-    return Checkpoint(out["params"], out["opt_state"], int(meta["epoch"]), out["key"], meta.get("history"), extra)
+    callbacks = _decode_state(meta.get("callbacks"), path, arrays, meta.get("callbacks_arrays", {}))
+    return Checkpoint(
+        out["params"], out["opt_state"], int(meta["epoch"]), out["key"], meta.get("history"), extra, callbacks
+    )
 
 
 def resume(path: str | os.PathLike, *, params: Any = None, opt_state: Any = None) -> Checkpoint | None:

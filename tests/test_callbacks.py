@@ -1,6 +1,7 @@
 """Callbacks on scripted monitor sequences (Keras's algorithms), without compiling anything."""
 
 import csv
+import math
 
 import jax
 import jax.numpy as jnp
@@ -159,3 +160,68 @@ def test_csv_logger_and_model_checkpoint_best_only(tmp_path):
     assert [float(r[2]) for r in rows[1:]] == [2.0, 1.0, 1.5]
     loaded = fnn.checkpoint.load(str(ckpt), params={"w": jnp.asarray(0.0)})
     assert float(loaded.params["w"]) == 1.0 and loaded.epoch == 2  # best epoch (index 1) saved, not the last
+
+
+class _KerasReduceLROnPlateau:
+    """Keras 3.15's ReduceLROnPlateau, line for line (keras/src/callbacks/reduce_lr_on_plateau.py
+    and monitor_callback.py), on a plain learning rate: the reference the callback must follow."""
+
+    def __init__(self, mode, factor, patience, min_delta, cooldown, min_lr, lr):
+        self.less = mode == "min"
+        self.min_delta = abs(min_delta) * (-1 if self.less else 1)
+        self.factor, self.patience, self.cooldown, self.min_lr, self.lr = factor, patience, cooldown, min_lr, lr
+        self.best, self.wait, self.cooldown_counter = None, 0, 0
+
+    def improvement(self, value, reference):
+        if reference is None:
+            return True
+        v = value - self.min_delta
+        return v < reference if self.less else v > reference
+
+    def epoch_end(self, current):
+        logged = self.lr
+        if self.cooldown_counter > 0:
+            self.cooldown_counter -= 1
+            self.wait = 0
+        if self.improvement(current, self.best):
+            self.best, self.wait = current, 0
+        elif not self.cooldown_counter > 0:
+            self.wait += 1
+            if self.wait >= self.patience and self.lr > np.float32(self.min_lr):
+                self.lr = max(self.lr * self.factor, self.min_lr)
+                self.cooldown_counter, self.wait = self.cooldown, 0
+        return logged
+
+
+def _plateau_rates(cb, values, lr, monitor="loss"):
+    opt = O.sgd(lr)
+    ctx = FitContext(None, {"w": jnp.zeros(())}, opt.init({"w": jnp.zeros(())}), History(1), len(values), 1)
+    cb.on_train_begin(ctx)
+    rates = []
+    for epoch, value in enumerate(values):
+        logs = {monitor: value}
+        cb.on_epoch_end(epoch, logs, ctx)
+        rates.append(logs["learning_rate"])
+    return rates
+
+
+def test_reduce_lr_on_plateau_starts_with_best_unset_as_keras_3():
+    # The issue's sequence: the first epoch is always an improvement, even an infinite one.
+    cb = ReduceLROnPlateau(monitor="loss", factor=0.5, patience=1)
+    np.testing.assert_allclose(_plateau_rates(cb, [math.inf, math.inf, 1.0, 0.9], 0.05), [0.05, 0.05, 0.025, 0.025])
+
+
+@pytest.mark.parametrize("mode", ["min", "max"])
+@pytest.mark.parametrize("min_delta", [0.0, 0.05, -0.05])
+@pytest.mark.parametrize("patience,cooldown,min_lr", [(0, 0, 0.0), (1, 0, 0.0), (2, 1, 0.01), (1, 2, 0.02)])
+def test_reduce_lr_on_plateau_follows_keras_step_by_step(mode, min_delta, patience, cooldown, min_lr):
+    rng = np.random.default_rng(patience * 7 + cooldown)
+    values = list(np.round(rng.normal(1.0, 0.1, size=25), 2))  # rounded: ties and near-ties happen
+    values[3] = values[4] = math.inf if mode == "min" else -math.inf
+    ref = _KerasReduceLROnPlateau(mode, 0.5, patience, min_delta, cooldown, min_lr, 0.1)
+    want = [ref.epoch_end(v) for v in values]
+    cb = ReduceLROnPlateau(monitor="loss", mode=mode, factor=0.5, patience=patience, min_delta=min_delta,
+                           cooldown=cooldown, min_lr=min_lr)  # fmt: skip
+    got = _plateau_rates(cb, values, 0.1)
+    np.testing.assert_allclose(got, want, rtol=1e-6)  # the rate is held in float32 by the state
+    assert len(set(want)) > 2  # the sequence does exercise reductions

@@ -44,6 +44,12 @@ def step_fn(net: Any, loss: Any, update: Callable, grad: str) -> Callable:
     return step
 
 
+def all_finite(tree: Any) -> Array:
+    """Whether every floating leaf of ``tree`` is finite (a scalar bool)."""
+    flags = [jnp.all(jnp.isfinite(leaf)) for leaf in jax.tree.leaves(tree) if jnp.issubdtype(leaf.dtype, jnp.inexact)]
+    return jnp.all(jnp.stack(flags)) if flags else jnp.asarray(True)
+
+
 def _add(a: Any, b: Any) -> Any:
     return jax.tree.map(jnp.add, a, b)
 
@@ -135,9 +141,10 @@ def epoch_fn(spec: EpochSpec) -> Callable:
         new_params, new_state, value, y_pred = step(params, opt_state, xb, yb, key)
         s = batch_sums(loss, ms, yb, y_pred, value)
         if spec.stop_on_nan:
-            # Once a batch loss is non-finite the rest of the epoch leaves the weights alone:
-            # fit returns the last finite params (TerminateOnNaN).
-            now_bad = bad | ~jnp.isfinite(value)
+            # Once a batch loss or its update is non-finite (a finite loss can still give a NaN
+            # step: eps=0 on a dead unit, a rate that overflows) the rest of the epoch leaves the
+            # weights alone: fit returns the last finite params (TerminateOnNaN).
+            now_bad = bad | ~jnp.isfinite(value) | ~all_finite(new_params)
             keep = lambda old, new: jax.tree.map(lambda o, n_: jnp.where(now_bad, o, n_), old, new)
             new_params, new_state = keep(params, new_params), keep(opt_state, new_state)
             s = jax.tree.map(lambda v: jnp.where(bad, jnp.zeros_like(v), v), s)

@@ -42,6 +42,15 @@ class History:
         for k, v in logs.items():
             self.history.setdefault(k, []).append(v)
 
+    def update_last(self, logs: dict[str, float]) -> None:
+        """Entries added to the last epoch's logs after it was appended (by callbacks)."""
+        for k, v in logs.items():
+            values = self.history.setdefault(k, [])
+            if len(values) == len(self.epochs):
+                values[-1] = v
+            else:
+                values.append(v)
+
     def __getitem__(self, name: str) -> list[float]:
         return self.history[name]
 
@@ -144,8 +153,15 @@ def fit(
     run = prepare(
         net, params, opt, loss, x, y, grad=grad, batch_size=batch_size, epochs=epochs, unroll=unroll,
         shuffle=shuffle, verbose=verbose, validation_split=validation_split, validation_data=validation_data,
-        validation_batch_size=validation_batch_size, metrics=metrics, stop_on_nan=cbs.stop_on_nan, mesh=mesh,
+        validation_batch_size=validation_batch_size, metrics=metrics, stop_on_nan=cbs.has(callbacks_.TerminateOnNaN),
+        mesh=mesh,
     )  # fmt: skip
+    log_names = {"loss", *(m.name for m in run.metrics)}
+    if run.data[2] is not None:
+        log_names |= {"val_" + name for name in log_names}
+    for cb in cbs.items:  # a checkpoint name the logs cannot fill fails now, not after an epoch
+        if isinstance(cb, callbacks_.ModelCheckpoint):
+            cb.check_logs(log_names | {"learning_rate"})
     if opt_state is not None:
         check_opt_state(opt, params, opt_state)
     # The checkpoint is read before any work, against abstract templates: a bad file costs nothing.
@@ -169,6 +185,9 @@ def fit(
         initial_epoch = int(resumed.epoch)
         if resumed.history:
             history = History.from_dict(resumed.history)
+        if history.stop_reason != "epochs":
+            # The interrupted run had stopped (early stopping, NaN, a callback): so does this one.
+            initial_epoch = max(initial_epoch, epochs)
     # Data parallel: params, state and data replicated on every device; each batch is split.
     place = (lambda tree: tree) if mesh is None else functools.partial(parallel.replicate, mesh=mesh)
     run = run._replace(data=place(run.data))
@@ -176,13 +195,14 @@ def fit(
 
     ctx = callbacks_.FitContext(
         net=net, params=params, opt_state=opt_state, history=history, epochs=epochs,
-        iterations_per_epoch=history.iterations_per_epoch,
+        iterations_per_epoch=history.iterations_per_epoch, defer_saves=True,
     )  # fmt: skip
     progress = callbacks_.Progress(verbose, epochs, initial_epoch, history.iterations_per_epoch)
     warned: list[int] = []
 
     def begin(epoch, params, opt_state):
         ctx.epoch = epoch
+        progress.begin(epoch)
         cbs.on_epoch_begin(epoch, ctx)
         # callbacks may have changed hyperparameters held in the state (with a mesh, their new
         # arrays are put back on every device; a no-op otherwise)
@@ -207,19 +227,24 @@ def fit(
                 RuntimeWarning,
                 stacklevel=4,
             )
+        # The epoch is in the history while the callbacks run (a checkpoint they ask for holds
+        # it); what they add to the logs (learning_rate) joins it afterwards.
+        history.append(epoch, entries, seconds)
         cbs.on_epoch_end(epoch, entries, ctx)
-        history.append(epoch, entries, seconds)  # after the callbacks, which may add entries (learning_rate)
-        progress.update(epoch, entries, seconds)
-        if checkpoint is not None:
-            checkpoint_.save(
-                checkpoint, params=ctx.params, opt_state=ctx.opt_state, epoch=epoch + 1, key=key,
-                history=history.to_dict(),
-            )  # fmt: skip
+        history.update_last(entries)
         if ctx.stop_training and history.stop_reason == "epochs":
             history.stop_reason, history.stopped_epoch = ctx.stop_reason or "callback", epoch
+        # Every checkpoint of the epoch is written now, with the whole epoch and the callbacks'
+        # state: resuming from any of them continues exactly as the uninterrupted run.
+        for path in [*ctx.pending_saves, *([checkpoint] if checkpoint is not None else [])]:
+            callbacks_.write_checkpoint(path, ctx, cbs, key)
+        ctx.pending_saves.clear()
+        progress.update(epoch, entries, seconds)
         return ctx.params, ctx.opt_state, ctx.stop_training
 
     cbs.on_train_begin(ctx)
+    if resumed is not None:
+        cbs.set_state(resumed.callbacks, f"fit: resuming from {checkpoint}")
     ctx.params, ctx.opt_state = run_epochs(
         run, params, opt_state, epochs=epochs, initial_epoch=initial_epoch, inputs=inputs, begin=begin, end=end
     )

@@ -1,0 +1,49 @@
+"""Callbacks: what ``fit`` consults between epochs (Keras's algorithms, host-side only).
+
+A callback is an object with any of ``on_train_begin(ctx)``, ``on_epoch_begin(epoch, ctx)``,
+``on_epoch_end(epoch, logs, ctx)``, ``on_train_end(ctx)``, or a plain callable
+``fn(epoch, logs)`` called at each epoch's end (returning ``True`` stops training). ``ctx`` is a
+:class:`FitContext`: the current params and optimizer state (which a callback may replace),
+the history, and ``stop_training``. Epochs run on the device as one program, so callbacks see
+epoch boundaries, never single batches; per-batch NaN detection happens inside the compiled
+epoch when :class:`TerminateOnNaN` is present.
+
+A callback that keeps state across epochs implements ``get_state()``/``set_state(state)``
+(see :class:`Callback`): ``fit`` saves that state in its checkpoints and gives it back when it
+resumes, so a resumed run is bit-identical to an uninterrupted one. Every built-in callback does.
+"""
+
+from fnn.callbacks._base import (
+    Callback as Callback,
+    CallbackList as CallbackList,
+    FitContext as FitContext,
+    LambdaCallback as LambdaCallback,
+    write_checkpoint as write_checkpoint,
+)
+from fnn.callbacks._files import CSVLogger as CSVLogger, ModelCheckpoint as ModelCheckpoint
+from fnn.callbacks._monitor import (
+    EarlyStopping as EarlyStopping,
+    LearningRateScheduler as LearningRateScheduler,
+    ReduceLROnPlateau as ReduceLROnPlateau,
+    StopAtThreshold as StopAtThreshold,
+    TerminateOnNaN as TerminateOnNaN,
+)
+from fnn.callbacks._progress import Progress as Progress
+
+__all__ = [
+    "Callback",
+    "FitContext",
+    "EarlyStopping",
+    "TerminateOnNaN",
+    "ReduceLROnPlateau",
+    "LearningRateScheduler",
+    "ModelCheckpoint",
+    "CSVLogger",
+    "StopAtThreshold",
+    "LambdaCallback",
+]
+
+
+def __dir__() -> list[str]:
+    """The public API only (implementation imports stay out of ``dir``)."""
+    return sorted(__all__)

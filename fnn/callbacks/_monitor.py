@@ -1,0 +1,246 @@
+"""Callbacks that watch a logged value between epochs (Keras 3's algorithms), and the ones that
+change the learning rate or stop on a bad loss."""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import jax
+
+from fnn import optimizers as optimizers_
+from fnn.callbacks._base import Callback, FitContext
+
+
+def monitor_mode(monitor: str, mode: str) -> str:
+    """Keras's rule: ``mode='auto'`` maximises accuracy-like and AUC-like names, else minimises."""
+    if mode not in ("auto", "min", "max"):
+        raise ValueError(f"mode must be 'auto', 'min' or 'max', got {mode!r}")
+    if mode == "auto":
+        name = monitor.removeprefix("val_")
+        maximised = ("auc", "precision", "recall", "f1", "f1_score", "r2", "r2_score")
+        mode = "max" if (name.startswith("acc") or name.endswith("accuracy") or name in maximised) else "min"
+    return mode
+
+
+def monitored(logs: dict, monitor: str, who: str) -> Any:
+    """``logs[monitor]``, or None with a warning naming what is available."""
+    if monitor not in logs:
+        warnings.warn(
+            f"{who}: metric {monitor!r} is not available; available: {sorted(logs)}", RuntimeWarning, stacklevel=3
+        )
+        return None
+    return logs[monitor]
+
+
+class MonitorCallback(Callback):
+    """Keras 3's ``MonitorCallback``: ``best`` starts unset (the first value is always an
+    improvement), ``min_delta`` is taken as its absolute value, and a value improves on the
+    reference when ``value - min_delta > reference`` (mode max) or ``value + min_delta <
+    reference`` (mode min)."""
+
+    def __init__(self, monitor: str, mode: str, min_delta: float):
+        self.monitor = monitor
+        self.mode = monitor_mode(monitor, mode)
+        self.min_delta = abs(float(min_delta))
+        self.best: float | None = None
+
+    def improved(self, value: float, reference: float | None) -> bool:
+        if reference is None:
+            return True
+        if self.mode == "max":
+            return value - self.min_delta > reference
+        return value + self.min_delta < reference
+
+
+class EarlyStopping(MonitorCallback):
+    """Stops when ``monitor`` stops improving (Keras 3's algorithm).
+
+    An epoch improves when ``current - min_delta > best`` (mode max) or
+    ``current + min_delta < best`` (mode min; ``min_delta`` is taken as its absolute value).
+    After ``patience`` epochs without improvement (counted from ``start_from_epoch``) training
+    stops. With ``baseline``, the first improvement must also beat it. With
+    ``restore_best_weights``, the best epoch's weights are restored whenever training ends —
+    also when the epochs run out. Its state (best value and weights, wait) is saved with fit's
+    checkpoints.
+    """
+
+    def __init__(
+        self,
+        monitor: str = "val_loss",
+        min_delta: float = 0.0,
+        patience: int = 0,
+        mode: str = "auto",
+        baseline: float | None = None,
+        restore_best_weights: bool = False,
+        start_from_epoch: int = 0,
+        verbose: int = 0,
+    ):
+        if patience < 0:
+            raise ValueError(f"patience must be >= 0, got {patience}")
+        super().__init__(monitor, mode, min_delta)
+        self.patience, self.baseline = patience, baseline
+        self.restore_best_weights, self.start_from_epoch, self.verbose = restore_best_weights, start_from_epoch, verbose
+        self.on_train_begin(None)
+
+    def on_train_begin(self, ctx: FitContext | None) -> None:
+        self.wait = 0
+        self.stopped_epoch = 0
+        self.best = None
+        self.best_weights: Any = None
+        self.best_epoch = 0
+        self._best_leaves: list | None = None  # restored weights, shaped like ctx.params on first use
+
+    def _weights(self, ctx: FitContext) -> Any:
+        if self._best_leaves is not None:
+            self.best_weights = jax.tree.unflatten(jax.tree.structure(ctx.params), self._best_leaves)
+            self._best_leaves = None
+        return self.best_weights
+
+    def on_epoch_end(self, epoch: int, logs: dict, ctx: FitContext) -> None:
+        current = monitored(logs, self.monitor, "EarlyStopping")
+        if current is None or epoch < self.start_from_epoch:
+            return
+        if self.restore_best_weights and self._weights(ctx) is None:
+            # Keras starts from the first epoch's weights, whether or not it improves.
+            self.best_weights = ctx.snapshot(ctx.params)
+            self.best_epoch = epoch
+        self.wait += 1
+        if self.improved(current, self.best):
+            self.best = current
+            self.best_epoch = epoch
+            if self.restore_best_weights:
+                self.best_weights = ctx.snapshot(ctx.params)
+            # Only restart the wait if we beat both the baseline and our previous best.
+            if self.baseline is None or self.improved(current, self.baseline):
+                self.wait = 0
+            return
+        if self.wait >= self.patience and epoch > 0:
+            self.stopped_epoch = epoch
+            ctx.stop("early_stopping")
+
+    def on_train_end(self, ctx: FitContext) -> None:
+        if self.restore_best_weights and self._weights(ctx) is not None:
+            ctx.params = self.best_weights
+        if self.stopped_epoch > 0 and self.verbose:
+            print(f"Epoch {self.stopped_epoch + 1}: early stopping")
+
+    def get_state(self) -> dict[str, Any]:
+        weights = self._best_leaves if self._best_leaves is not None else self.best_weights
+        return {
+            "wait": self.wait,
+            "stopped_epoch": self.stopped_epoch,
+            "best": self.best,
+            "best_epoch": self.best_epoch,
+            "best_weights": None if weights is None else jax.tree.leaves(weights),
+        }
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        self.wait, self.stopped_epoch = int(state["wait"]), int(state["stopped_epoch"])
+        self.best, self.best_epoch = state["best"], int(state["best_epoch"])
+        self.best_weights, self._best_leaves = None, state.get("best_weights")
+
+
+class TerminateOnNaN(Callback):
+    """Stops at the first batch whose loss or updated params are non-finite; ``fit`` then
+    returns (and checkpoints) the last finite params.
+
+    ``fit`` sees this callback and compiles a guard into the epoch: the update of a bad batch is
+    not applied, no further update is, and the epoch reports it.
+    """
+
+    def on_epoch_end(self, epoch: int, logs: dict, ctx: FitContext) -> None:
+        if not math.isfinite(logs.get("loss", 0.0)):
+            ctx.stop("nan")
+
+
+class ReduceLROnPlateau(MonitorCallback):
+    """Multiplies the learning rate (held in the optimizer state, so nothing recompiles) by
+    ``factor`` after ``patience`` epochs without improvement of ``monitor``; Keras 3's
+    algorithm with ``cooldown`` and ``min_lr`` (``best`` starts unset, ``abs(min_delta)``).
+    Logs ``learning_rate``, the rate the epoch ran with. Its state is saved with fit's
+    checkpoints."""
+
+    def __init__(
+        self,
+        monitor: str = "val_loss",
+        factor: float = 0.1,
+        patience: int = 10,
+        mode: str = "auto",
+        min_delta: float = 1e-4,
+        cooldown: int = 0,
+        min_lr: float = 0.0,
+        verbose: int = 0,
+    ):
+        if not 0.0 < factor < 1.0:
+            raise ValueError(f"factor must be in (0, 1), got {factor}")
+        super().__init__(monitor, mode, min_delta)
+        self.factor, self.patience = factor, patience
+        self.cooldown, self.min_lr, self.verbose = cooldown, min_lr, verbose
+        self.on_train_begin(None)
+
+    def on_train_begin(self, ctx: FitContext | None) -> None:
+        self.wait, self.cooldown_counter, self.best = 0, 0, None
+
+    def on_epoch_end(self, epoch: int, logs: dict, ctx: FitContext) -> None:
+        current = monitored(logs, self.monitor, "ReduceLROnPlateau")
+        lr = float(optimizers_.get_learning_rate(ctx.opt_state))
+        logs["learning_rate"] = lr
+        if current is None:
+            return
+        if self.cooldown_counter > 0:
+            self.cooldown_counter -= 1
+            self.wait = 0
+        if self.improved(current, self.best):
+            self.best, self.wait = current, 0
+        elif self.cooldown_counter <= 0:
+            self.wait += 1
+            # Keras compares with the float32 min_lr: a rate stored in float32 stops there.
+            if self.wait >= self.patience and lr > float(jax.numpy.float32(self.min_lr)):
+                new_lr = max(lr * self.factor, self.min_lr)
+                ctx.opt_state = optimizers_.set_learning_rate(ctx.opt_state, new_lr)
+                if self.verbose:
+                    print(f"Epoch {epoch + 1}: ReduceLROnPlateau reducing learning rate to {new_lr:.6g}.")
+                self.cooldown_counter, self.wait = self.cooldown, 0
+
+    def get_state(self) -> dict[str, Any]:
+        return {"wait": self.wait, "cooldown_counter": self.cooldown_counter, "best": self.best}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        self.wait, self.cooldown_counter, self.best = int(state["wait"]), int(state["cooldown_counter"]), state["best"]
+
+
+class LearningRateScheduler(Callback):
+    """At each epoch's start sets the learning rate to ``schedule(epoch, lr)`` (Keras's signature)."""
+
+    def __init__(self, schedule: Callable[[int, float], float], verbose: int = 0):
+        self.schedule, self.verbose = schedule, verbose
+
+    def on_epoch_begin(self, epoch: int, ctx: FitContext) -> None:
+        lr = float(optimizers_.get_learning_rate(ctx.opt_state))
+        new_lr = float(self.schedule(epoch, lr))
+        if not math.isfinite(new_lr) or new_lr < 0:
+            raise ValueError(f"LearningRateScheduler: schedule returned an invalid learning rate {new_lr!r}")
+        ctx.opt_state = optimizers_.set_learning_rate(ctx.opt_state, new_lr)
+        self._lr = new_lr
+        if self.verbose:
+            print(f"Epoch {epoch + 1}: LearningRateScheduler setting learning rate to {new_lr:.6g}.")
+
+    def on_epoch_end(self, epoch: int, logs: dict, ctx: FitContext) -> None:
+        logs["learning_rate"] = self._lr
+
+
+class StopAtThreshold(Callback):
+    """Stops once ``monitor`` reaches ``value``: at or below it for losses, at or above it for
+    accuracy-like names (``mode`` as in EarlyStopping)."""
+
+    def __init__(self, monitor: str = "loss", value: float = 0.0, mode: str = "auto"):
+        self.monitor, self.value = monitor, value
+        self.mode = monitor_mode(monitor, mode)
+
+    def on_epoch_end(self, epoch: int, logs: dict, ctx: FitContext) -> None:
+        current = monitored(logs, self.monitor, "StopAtThreshold")
+        if current is not None and (current >= self.value if self.mode == "max" else current <= self.value):
+            ctx.stop("threshold")

@@ -1,0 +1,241 @@
+"""Resuming with callbacks (issue 16 items 1-4): every built-in callback's state travels with
+fit's checkpoints, so an interrupted and resumed run is bit-identical to an uninterrupted one --
+params, optimizer state, history, the CSV log and every checkpoint file -- with shuffling,
+Dropout and validation_split; a NaN guard that never keeps NaN params; finished and stopped
+runs that stay finished.
+
+All fits share one compiled epoch (same network, loss, optimizer family, TerminateOnNaN present,
+unroll=1)."""
+
+import os
+import pathlib
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import fnn
+from fnn import checkpoint, optimizers as O
+from fnn.callbacks import (
+    Callback,
+    CSVLogger,
+    EarlyStopping,
+    LambdaCallback,
+    LearningRateScheduler,
+    ModelCheckpoint,
+    ReduceLROnPlateau,
+    StopAtThreshold,
+    TerminateOnNaN,
+)
+
+KEY = jax.random.PRNGKey(0)
+NET = fnn.serial(fnn.Dense(6, "relu"), fnn.Dropout(0.25), fnn.Dense(2))
+MSE = fnn.losses.get("mse")
+RUN = dict(batch_size=3, key=jax.random.PRNGKey(7), verbose=0, validation_split=0.2, unroll=1, shuffle=True)
+EPOCHS = 9
+
+
+def _problem(n=11):
+    rng = np.random.default_rng(0)
+    return rng.normal(size=(n, 4)), rng.normal(size=(n, 2))
+
+
+def _bits(tree):
+    return [(str(np.asarray(a).dtype), np.shape(a), np.asarray(a).tobytes()) for a in jax.tree.leaves(tree)]
+
+
+class Interrupt(Callback):
+    """Raises KeyboardInterrupt at the end of epoch ``at`` -- after the callbacks before it ran
+    (the CSV row of that epoch is written) and before the epoch's checkpoints are."""
+
+    def __init__(self, at):
+        self.at = at
+
+    def on_epoch_end(self, epoch, logs, ctx):
+        if epoch == self.at:
+            raise KeyboardInterrupt("interrupted")
+
+
+def _callbacks(folder: pathlib.Path, lr: str, at=None):
+    # min_delta=10 on losses of ~1: the first epoch is the only improvement, so the waits run
+    # through the interruption; EarlyStopping stops at epoch 6, ReduceLROnPlateau halves the
+    # rate after epochs 2, 4 and 6.
+    rate = (
+        ReduceLROnPlateau(monitor="loss", min_delta=10, patience=2, factor=0.5)
+        if lr == "plateau"
+        else LearningRateScheduler(lambda e, lr: lr * 0.9 if e else 0.05)
+    )
+    return [
+        EarlyStopping(monitor="val_loss", min_delta=10, patience=6, restore_best_weights=True),
+        rate,
+        ModelCheckpoint(folder / "best.npz", monitor="val_loss", save_best_only=True),
+        ModelCheckpoint(folder / "ep{epoch}.npz"),
+        CSVLogger(folder / "log.csv"),
+        TerminateOnNaN(),
+        StopAtThreshold(monitor="loss", value=-1.0),
+        LambdaCallback(lambda epoch, logs: None),
+        Interrupt(at),
+    ]
+
+
+def _same_checkpoint(a: pathlib.Path, b: pathlib.Path):
+    ca, cb = checkpoint.load(a), checkpoint.load(b)
+    assert ca.epoch == cb.epoch
+    assert _bits(ca.params) == _bits(cb.params) and _bits(ca.opt_state) == _bits(cb.opt_state)
+    ha, hb = dict(ca.history), dict(cb.history)
+    ha.pop("times"), hb.pop("times")
+    assert ha == hb
+    assert _bits(ca.callbacks) == _bits(cb.callbacks)
+    strip = lambda s: jax.tree.map(lambda v: None if isinstance(v, (np.ndarray, jax.Array)) else v, s)
+    assert strip(ca.callbacks) == strip(cb.callbacks)
+
+
+@pytest.mark.parametrize("lr", ["plateau", "schedule"])
+def test_interrupted_run_with_every_builtin_callback_resumes_bit_identically(tmp_path, lr):
+    x, y = _problem()
+    params = NET.init(KEY, (4,), jnp.float64)
+    opt = O.adam(0.05)
+    full_dir, cut_dir = tmp_path / "full", tmp_path / "cut"
+    full = fnn.fit(
+        NET, params, opt, MSE, x, y, epochs=EPOCHS, checkpoint=full_dir / "run.npz",
+        callbacks=_callbacks(full_dir, lr), **RUN,
+    )  # fmt: skip
+    if lr == "plateau":
+        assert full.history.stop_reason == "early_stopping" and full.history.epochs == list(range(7))
+        assert full.history["learning_rate"] == [0.05] * 3 + [0.025] * 2 + [0.0125] * 2
+    with pytest.raises(KeyboardInterrupt):
+        fnn.fit(
+            NET, params, opt, MSE, x, y, epochs=EPOCHS, checkpoint=cut_dir / "run.npz",
+            callbacks=_callbacks(cut_dir, lr, at=4), **RUN,
+        )  # fmt: skip
+    assert checkpoint.load(cut_dir / "run.npz").epoch == 4  # epoch 4 ran; its checkpoint never came
+    # A new process: new callback objects, the same command.
+    resumed = fnn.fit(
+        NET, params, opt, MSE, x, y, epochs=EPOCHS, checkpoint=cut_dir / "run.npz",
+        callbacks=_callbacks(cut_dir, lr), **RUN,
+    )  # fmt: skip
+    assert _bits(resumed.params) == _bits(full.params)  # restore_best_weights: the same best epoch
+    assert _bits(resumed.opt_state) == _bits(full.opt_state)
+    assert resumed.history.epochs == full.history.epochs
+    assert resumed.history.history == full.history.history
+    assert (resumed.history.stop_reason, resumed.history.stopped_epoch) == (
+        full.history.stop_reason,
+        full.history.stopped_epoch,
+    )
+    assert (cut_dir / "log.csv").read_text() == (full_dir / "log.csv").read_text()
+    assert sorted(os.listdir(cut_dir)) == sorted(os.listdir(full_dir))
+    for name in os.listdir(full_dir):
+        if name.endswith(".npz"):
+            _same_checkpoint(full_dir / name, cut_dir / name)
+
+
+def test_finished_and_stopped_runs_stay_finished_and_checkpoint_files_hold_their_epochs(tmp_path):
+    x, y = _problem()
+    params = NET.init(KEY, (4,), jnp.float64)
+    opt = O.adam(0.05)
+    cbs = lambda: [
+        EarlyStopping(monitor="val_loss", min_delta=10, patience=2, restore_best_weights=True),
+        ModelCheckpoint(tmp_path / "ep{epoch}.npz"),
+        TerminateOnNaN(),
+    ]
+    first = fnn.fit(NET, params, opt, MSE, x, y, epochs=EPOCHS, checkpoint=tmp_path / "run.npz", callbacks=cbs(), **RUN)
+    assert first.history.stop_reason == "early_stopping" and first.history.epochs == [0, 1, 2]
+    saved = checkpoint.load(tmp_path / "run.npz")
+    assert saved.history["stop_reason"] == "early_stopping"  # saved after the stop was decided
+    # The identical call again: nothing more is trained, and the same (restored best) params return.
+    again = fnn.fit(NET, params, opt, MSE, x, y, epochs=EPOCHS, checkpoint=tmp_path / "run.npz", callbacks=cbs(), **RUN)
+    assert _bits(again.params) == _bits(first.params) and _bits(again.opt_state) == _bits(first.opt_state)
+    assert again.history.epochs == [0, 1, 2] and again.history.history == first.history.history
+    # A ModelCheckpoint file written after epoch 2 (1-based) holds exactly two epochs, and a run
+    # resumed from it continues with epoch index 2.
+    ep2 = checkpoint.load(tmp_path / "ep2.npz")
+    assert ep2.epoch == 2 and ep2.history["epochs"] == [0, 1] and len(ep2.history["history"]["loss"]) == 2
+    os.replace(tmp_path / "ep2.npz", tmp_path / "from2.npz")
+    cont = fnn.fit(NET, params, opt, MSE, x, y, epochs=4, checkpoint=tmp_path / "from2.npz", verbose=0,
+                   batch_size=3, key=RUN["key"], validation_split=0.2, unroll=1)  # fmt: skip
+    assert cont.history.epochs == [0, 1, 2, 3]
+
+
+def test_callbacks_without_saved_state_are_named_in_a_warning(tmp_path):
+    x, y = _problem()
+    params = NET.init(KEY, (4,), jnp.float64)
+    path = tmp_path / "run.npz"
+    fnn.fit(NET, params, O.adam(0.05), MSE, x, y, epochs=1, checkpoint=path, callbacks=[TerminateOnNaN()], **RUN)
+    with pytest.warns(RuntimeWarning, match=r"callbacks\[1\] \(EarlyStopping\)"):
+        fnn.fit(
+            NET, params, O.adam(0.05), MSE, x, y, epochs=2, checkpoint=path,
+            callbacks=[TerminateOnNaN(), EarlyStopping(monitor="loss", patience=1)], **RUN,
+        )  # fmt: skip
+
+
+class _UserCallback(Callback):
+    """A user's stateful callback: counts epochs across interruptions."""
+
+    def __init__(self):
+        self.seen = 0
+
+    def on_epoch_end(self, epoch, logs, ctx):
+        self.seen += 1
+        logs["seen"] = float(self.seen)
+
+    def get_state(self):
+        return {"seen": self.seen, "weights": [jnp.arange(3.0)]}
+
+    def set_state(self, state):
+        assert np.array_equal(state["weights"][0], np.arange(3.0))
+        self.seen = state["seen"]
+
+
+def test_a_user_callback_state_round_trips(tmp_path):
+    x, y = _problem()
+    params = NET.init(KEY, (4,), jnp.float64)
+    path = tmp_path / "run.npz"
+    fnn.fit(NET, params, O.adam(0.05), MSE, x, y, epochs=2, checkpoint=path,
+            callbacks=[TerminateOnNaN(), _UserCallback()], **RUN)  # fmt: skip
+    res = fnn.fit(NET, params, O.adam(0.05), MSE, x, y, epochs=3, checkpoint=path,
+                  callbacks=[TerminateOnNaN(), _UserCallback()], **RUN)  # fmt: skip
+    assert res.history["seen"] == [1.0, 2.0, 3.0]
+
+
+# ---------------------------------------------------------------- the NaN guard (item 1)
+
+
+def _dead_relu_problem():
+    # Every hidden unit is dead on every sample (negative bias): the loss is finite, the hidden
+    # gradients are exactly zero, and Adam with eps=0 divides 0 by 0.
+    x = np.abs(np.random.default_rng(1).normal(size=(12, 4)))
+    y = np.random.default_rng(2).normal(size=(12, 2))
+    params = NET.init(KEY, (4,), jnp.float64)
+    params[0] = {"w": jnp.abs(params[0]["w"]) * 0 - 1.0, "b": jnp.full((6,), -1.0)}
+    return x, y, params
+
+
+@pytest.mark.parametrize(
+    "opt",
+    [
+        pytest.param(O.adam(0.01, eps=0.0), id="adam-eps0-dead-relu"),
+        pytest.param(O.rmsprop(0.01, eps=0.0), id="rmsprop-eps0-dead-relu"),
+        pytest.param(O.sgd(lambda step: jnp.where(step < 3, 0.01, jnp.nan)), id="schedule-nan-at-step-3"),
+    ],
+)
+def test_terminate_on_nan_never_keeps_nan_params(tmp_path, opt):
+    x, y, params = _dead_relu_problem()
+    path = tmp_path / "run.npz"
+    kw = dict(batch_size=4, key=jax.random.PRNGKey(3), verbose=0, unroll=1, shuffle=False)
+    res = fnn.fit(NET, params, opt, MSE, x, y, epochs=3, checkpoint=path, callbacks=[TerminateOnNaN()], **kw)
+    assert res.history.stop_reason == "nan"
+    assert all(np.isfinite(leaf).all() for leaf in jax.tree.leaves(res.params))
+    saved = checkpoint.load(path, params=params)
+    assert _bits(saved.params) == _bits(res.params)
+
+
+def test_terminate_on_nan_guards_an_overflowing_step_in_float32():
+    x, y = _problem(12)
+    params = NET.init(KEY, (4,), jnp.float32)
+    kw = dict(batch_size=4, key=jax.random.PRNGKey(3), verbose=0, unroll=1, shuffle=False)
+    res = fnn.fit(NET, params, O.sgd(3e38), MSE, x.astype(np.float32), y.astype(np.float32), epochs=2,
+                  callbacks=[TerminateOnNaN()], **kw)  # fmt: skip
+    assert res.history.stop_reason == "nan" and res.history.epochs == [0]
+    # the first step already overflows: the params are the initial ones, untouched
+    assert _bits(res.params) == _bits(params)

@@ -89,7 +89,15 @@ def hyper(
         if not is_traced(value):
             real(name, np.asarray(value), lo, hi, lo_open=lo_open, hi_open=hi_open)
         return value
-    return real(name, value, lo, hi, lo_open=lo_open, hi_open=hi_open)
+    v = real(name, value, lo, hi, lo_open=lo_open, hi_open=hi_open)
+    # Held in the state as the default float (float32 without x64): 1e39 would be stored as inf.
+    dtype = jax.dtypes.canonicalize_dtype(np.float64)
+    if abs(v) > float(np.finfo(dtype).max):
+        raise ValueError(
+            f"{name}={value!r} overflows {np.dtype(dtype).name}, the dtype optimizer states hold it in "
+            f"(largest: {np.finfo(dtype).max:.3g}; enable jax_enable_x64 for float64)"
+        )
+    return v
 
 
 def integer(name: str, value: Any, minimum: int | None = None, maximum: int | None = None) -> int:

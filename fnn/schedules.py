@@ -25,6 +25,7 @@ from fnn._validate import real as _real
 
 Array = jax.Array
 Schedule = Callable[[Array], Array]
+"""The type of a schedule: a function ``step -> learning rate`` (``step`` counts updates from 0)."""
 
 __all__ = [
     "Schedule",
@@ -49,6 +50,11 @@ def _steps(name: str, value, minimum: int) -> int:
     return int(v)
 
 
+def _rate(name: str, value: Any) -> float:
+    """A rate a schedule gives: finite and >= 0 (a negative learning rate ascends the loss)."""
+    return _real(name, value, lo=0.0)
+
+
 def _float_dtype() -> Any:
     """The default float dtype: float64 when x64 is enabled, else float32."""
     return jax.dtypes.canonicalize_dtype(np.float64)
@@ -59,8 +65,20 @@ def _float_step(step) -> Array:
 
 
 def constant(value: float) -> Schedule:
-    """``lr(step) = value``."""
-    v = _real("value", value)
+    """``lr(step) = value``.
+
+    Args:
+        value: The rate.
+
+    Returns:
+        The schedule, ``step -> learning rate`` (jittable; an integer array of steps gives an
+        array of rates).
+
+    Raises:
+        ValueError: For a value out of range or a step count that is not a whole number.
+        TypeError: For a value of the wrong type.
+    """
+    v = _rate("value", value)
     return lambda step: jnp.full(jnp.shape(step), v, _float_dtype())
 
 
@@ -77,12 +95,34 @@ def exponential_decay(
     With ``staircase=True`` the exponent is ``floor(t / transition_steps)`` (Keras's ExponentialDecay
     with ``staircase``). ``end_value`` bounds the result: a floor when decaying (``decay_rate < 1``), a
     ceiling when growing.
+
+    Args:
+        init_value: The rate at ``transition_begin``.
+        transition_steps: Steps per factor of ``decay_rate`` (>= 1).
+        decay_rate: The factor per ``transition_steps`` (> 0; > 1 grows).
+        transition_begin: Steps held at ``init_value`` first (>= 0).
+        staircase: Decay in whole steps of ``transition_steps``.
+        end_value: The bound (floor when decaying, ceiling when growing), or None.
+
+    Returns:
+        The schedule, ``step -> learning rate`` (jittable; an integer array of steps gives an
+        array of rates).
+
+    Raises:
+        ValueError: For a value out of range or a step count that is not a whole number.
+        TypeError: For a value of the wrong type.
+
+    Examples:
+        >>> import fnn
+        >>> lr = fnn.schedules.exponential_decay(1.0, transition_steps=10, decay_rate=0.5)
+        >>> [float(lr(s)) for s in (0, 10, 20)]
+        [1.0, 0.5, 0.25]
     """
-    v0 = _real("init_value", init_value)
+    v0 = _rate("init_value", init_value)
     n = _steps("transition_steps", transition_steps, 1)
     rate = _real("decay_rate", decay_rate, lo=0.0, lo_open=True)
     begin = _steps("transition_begin", transition_begin, 0)
-    end = None if end_value is None else _real("end_value", end_value)
+    end = None if end_value is None else _rate("end_value", end_value)
 
     def schedule(step):
         p = jnp.maximum(_float_step(step) - begin, 0.0) / n
@@ -99,9 +139,27 @@ def exponential_decay(
 def piecewise_constant(boundaries: Sequence[int], values: Sequence[float]) -> Schedule:
     """``values[0]`` while ``step <= boundaries[0]``, ``values[i]`` while ``boundaries[i-1] < step <= boundaries[i]``,
     and ``values[-1]`` after the last boundary (Keras's PiecewiseConstantDecay).
+
+    Args:
+        boundaries: Strictly increasing steps where the value changes.
+        values: ``len(boundaries) + 1`` rates.
+
+    Returns:
+        The schedule, ``step -> learning rate`` (jittable; an integer array of steps gives an
+        array of rates).
+
+    Raises:
+        ValueError: For a value out of range or a step count that is not a whole number.
+        TypeError: For a value of the wrong type.
+
+    Examples:
+        >>> import fnn
+        >>> lr = fnn.schedules.piecewise_constant([2, 4], [1.0, 0.5, 0.25])
+        >>> [float(lr(s)) for s in (0, 2, 3, 5)]
+        [1.0, 1.0, 0.5, 0.25]
     """
     bs = [_real(f"boundaries[{i}]", b) for i, b in enumerate(boundaries)]
-    vs = [_real(f"values[{i}]", v) for i, v in enumerate(values)]
+    vs = [_rate(f"values[{i}]", v) for i, v in enumerate(values)]
     if len(vs) != len(bs) + 1:
         raise ValueError(f"values must have len(boundaries) + 1 = {len(bs) + 1} entries, got {len(vs)}")
     if any(b1 <= b0 for b0, b1 in zip(bs, bs[1:], strict=False)):
@@ -125,8 +183,27 @@ def cosine_decay(init_value: float, decay_steps: int, alpha: float = 0.0) -> Sch
 
     Keras's CosineDecay and optax's cosine_decay_schedule: from ``init_value`` down to
     ``alpha * init_value`` at ``decay_steps``, then constant.
+
+    Args:
+        init_value: The rate at step 0.
+        decay_steps: Steps to the end of the decay (>= 1).
+        alpha: The final rate as a fraction of ``init_value``, in [0, 1].
+
+    Returns:
+        The schedule, ``step -> learning rate`` (jittable; an integer array of steps gives an
+        array of rates).
+
+    Raises:
+        ValueError: For a value out of range or a step count that is not a whole number.
+        TypeError: For a value of the wrong type.
+
+    Examples:
+        >>> import fnn
+        >>> lr = fnn.schedules.cosine_decay(1.0, decay_steps=10)
+        >>> [float(lr(s)) for s in (0, 5, 10, 20)]
+        [1.0, 0.5, 0.0, 0.0]
     """
-    v0 = _real("init_value", init_value)
+    v0 = _rate("init_value", init_value)
     n = _steps("decay_steps", decay_steps, 1)
     a = _real("alpha", alpha, 0.0, 1.0)
 
@@ -145,10 +222,25 @@ def warmup_cosine_decay(
     ``lr = init + (peak - init) step / warmup_steps`` for ``step < warmup_steps``, then
     ``lr = end + (peak - end) 0.5 (1 + cos(pi min(step - W, D - W) / (D - W)))`` with ``W =
     warmup_steps`` and ``D = decay_steps`` (the total, warmup included).
+
+    Args:
+        init_value: The rate at step 0.
+        peak_value: The rate at the end of the warmup.
+        warmup_steps: W, the warmup's length (>= 0).
+        decay_steps: D, the total length, warmup included (> W).
+        end_value: The rate from step D on.
+
+    Returns:
+        The schedule, ``step -> learning rate`` (jittable; an integer array of steps gives an
+        array of rates).
+
+    Raises:
+        ValueError: For a value out of range or a step count that is not a whole number.
+        TypeError: For a value of the wrong type.
     """
-    v0 = _real("init_value", init_value)
-    peak = _real("peak_value", peak_value)
-    end = _real("end_value", end_value)
+    v0 = _rate("init_value", init_value)
+    peak = _rate("peak_value", peak_value)
+    end = _rate("end_value", end_value)
     w = _steps("warmup_steps", warmup_steps, 0)
     d = _steps("decay_steps", decay_steps, w + 1)
 
@@ -167,9 +259,24 @@ def polynomial(
     """``lr = (init - end) (1 - t / transition_steps) ** power + end``, ``t = clip(step - begin, 0, transition_steps)``.
 
     Keras's PolynomialDecay (without ``cycle``) and optax's polynomial_schedule.
+
+    Args:
+        init_value: The rate up to ``transition_begin``.
+        end_value: The rate from ``transition_begin + transition_steps`` on.
+        power: The polynomial's power (> 0).
+        transition_steps: The length of the transition (>= 1).
+        transition_begin: Steps held at ``init_value`` first (>= 0).
+
+    Returns:
+        The schedule, ``step -> learning rate`` (jittable; an integer array of steps gives an
+        array of rates).
+
+    Raises:
+        ValueError: For a value out of range or a step count that is not a whole number.
+        TypeError: For a value of the wrong type.
     """
-    v0 = _real("init_value", init_value)
-    end = _real("end_value", end_value)
+    v0 = _rate("init_value", init_value)
+    end = _rate("end_value", end_value)
     pw = _real("power", power, lo=0.0, lo_open=True)
     n = _steps("transition_steps", transition_steps, 1)
     begin = _steps("transition_begin", transition_begin, 0)
@@ -183,7 +290,28 @@ def polynomial(
 
 
 def linear(init_value: float, end_value: float, transition_steps: int, transition_begin: int = 0) -> Schedule:
-    """``polynomial`` with ``power=1``: straight line from ``init_value`` to ``end_value``, then constant."""
+    """``polynomial`` with ``power=1``: straight line from ``init_value`` to ``end_value``, then constant.
+
+    Args:
+        init_value: The rate up to ``transition_begin``.
+        end_value: The rate from ``transition_begin + transition_steps`` on.
+        transition_steps: The length of the line (>= 1).
+        transition_begin: Steps held at ``init_value`` first (>= 0).
+
+    Returns:
+        The schedule, ``step -> learning rate`` (jittable; an integer array of steps gives an
+        array of rates).
+
+    Raises:
+        ValueError: For a value out of range or a step count that is not a whole number.
+        TypeError: For a value of the wrong type.
+
+    Examples:
+        >>> import fnn
+        >>> lr = fnn.schedules.linear(1.0, 0.0, transition_steps=4)
+        >>> [float(lr(s)) for s in range(6)]
+        [1.0, 0.75, 0.5, 0.25, 0.0, 0.0]
+    """
     return polynomial(init_value, end_value, 1.0, transition_steps, transition_begin)
 
 
@@ -196,9 +324,25 @@ def one_cycle(
     from ``initial`` to ``peak`` over steps ``[0, E1]`` with ``E1 = pct_start * total_steps - 1``;
     phase 2 anneals from ``peak`` to ``minimum`` over ``[E1, total_steps - 1]``. Annealing is
     ``end + (start - end) 0.5 (1 + cos(pi pct))``. Steps past the end hold ``minimum``.
+
+    Args:
+        total_steps: The cycle's length in steps (>= 2).
+        peak_value: The largest rate.
+        pct_start: The fraction of the cycle spent rising, in (0, 1).
+        div_factor: ``peak / initial`` (> 0).
+        final_div_factor: ``initial / minimum`` (> 0).
+
+    Returns:
+        The schedule, ``step -> learning rate`` (jittable; an integer array of steps gives an
+        array of rates).
+
+    Raises:
+        ValueError: For a value out of range or a step count that is not a whole number.
+        TypeError: For a value of the wrong type.
+        ValueError: If ``pct_start * total_steps`` does not lie in (1, total_steps).
     """
     n = _steps("total_steps", total_steps, 2)
-    peak = _real("peak_value", peak_value)
+    peak = _rate("peak_value", peak_value)
     pct = _real("pct_start", pct_start, 0.0, 1.0, lo_open=True, hi_open=True)
     div = _real("div_factor", div_factor, lo=0.0, lo_open=True)
     final_div = _real("final_div_factor", final_div_factor, lo=0.0, lo_open=True)
@@ -249,13 +393,35 @@ _NAMES: Registry[Callable[..., Schedule]] = Registry(
 
 
 def names() -> list[str]:
-    """The schedule names :func:`get` knows, aliases included."""
+    """The schedule names :func:`get` knows, aliases included.
+
+    Returns:
+        The names, sorted.
+    """
     return _NAMES.names()
 
 
 def get(name: str, **kwargs: Any) -> Schedule:
     """The schedule called ``name`` (``"cosine_decay"``, ``"CosineDecay"``, ``"OneCycleLR"``...)
-    built with ``kwargs``."""
+    built with ``kwargs``.
+
+    Args:
+        name: A schedule name (:func:`names`; case and underscores ignored).
+        **kwargs: The schedule's arguments.
+
+    Returns:
+        The schedule.
+
+    Raises:
+        ValueError: For an unknown name (listing the known ones) or a bad argument value.
+        TypeError: For arguments the schedule does not take.
+
+    Examples:
+        >>> import fnn
+        >>> lr = fnn.schedules.get("CosineDecay", init_value=1.0, decay_steps=10)
+        >>> float(lr(5))
+        0.5
+    """
     factory: Callable[..., Schedule] = _NAMES.lookup(name)
     return factory(**kwargs)
 

@@ -216,7 +216,6 @@ def _dead_relu_problem():
     [
         pytest.param(O.adam(0.01, eps=0.0), id="adam-eps0-dead-relu"),
         pytest.param(O.rmsprop(0.01, eps=0.0), id="rmsprop-eps0-dead-relu"),
-        pytest.param(O.sgd(lambda step: jnp.where(step < 3, 0.01, jnp.nan)), id="schedule-nan-at-step-3"),
     ],
 )
 def test_terminate_on_nan_never_keeps_nan_params(tmp_path, opt):

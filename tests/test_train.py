@@ -358,8 +358,10 @@ def test_bad_data_raises_with_names():
     sce = fnn.losses.get("sparse_categorical_crossentropy", from_logits=True)
     with pytest.raises(ValueError, match=r"\[0, 2\)"):
         fnn.fit(NET, params, O.sgd(0.1), sce, x, np.array([0, 1, 2, 0, 1, 0]), verbose=0)
-    with pytest.raises(TypeError, match="opt"):
-        fnn.fit(NET, params, "adam", MSE, x, y, verbose=0)
+    with pytest.raises(TypeError, match=r"opt must be .* or an optimizer name.*fnn\.optimizers\.names"):
+        fnn.fit(NET, params, 0.01, MSE, x, y, verbose=0)
+    with pytest.raises(ValueError, match="adamm.*adam"):  # an unknown name lists the known ones
+        fnn.fit(NET, params, "adamm", MSE, x, y, verbose=0)
 
 
 def test_checks_cached_between_fits_still_reject_what_does_not_fit():

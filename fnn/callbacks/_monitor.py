@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 import jax
+import numpy as np
 
 from fnn import optimizers as optimizers_
 from fnn.callbacks._base import Callback, FitContext
@@ -198,7 +199,7 @@ class ReduceLROnPlateau(MonitorCallback):
         elif self.cooldown_counter <= 0:
             self.wait += 1
             # Keras compares with the float32 min_lr: a rate stored in float32 stops there.
-            if self.wait >= self.patience and lr > float(jax.numpy.float32(self.min_lr)):
+            if self.wait >= self.patience and lr > float(np.float32(self.min_lr)):
                 new_lr = max(lr * self.factor, self.min_lr)
                 ctx.opt_state = optimizers_.set_learning_rate(ctx.opt_state, new_lr)
                 if self.verbose:

@@ -42,9 +42,15 @@ from fnn.optimizers._base import (
 
 
 class InjectHyperparamsState(NamedTuple):
-    """``count`` updates so far; ``hparams`` the values the next update uses; ``scales`` one
-    factor per scheduled hyperparameter (``hparams[h] = schedule_h(count) * scales[h]``, so
-    setting ``h`` rescales the rest of its schedule); ``inner_state`` the transform's own."""
+    """State of an injected transform (:func:`inject_hyperparams`).
+
+    Attributes:
+        count: Updates so far.
+        hparams: ``{name: value}``, the values the next update uses (0-d arrays).
+        scales: One factor per scheduled hyperparameter (``hparams[h] = schedule_h(count) *
+            scales[h]``, so setting ``h`` rescales the rest of its schedule).
+        inner_state: The transform's own state.
+    """
 
     count: Array  # type: ignore[assignment]  # the field shadows tuple.count, as in optax
     hparams: dict[str, Array]
@@ -154,14 +160,34 @@ def inject_hyperparams(
     """``factory``'s transform with its numeric hyperparameters held in the state (see the
     module docstring). Returns a function taking ``factory``'s own arguments.
 
-    >>> import fnn.optimizers as O
-    >>> opt = O.inject_hyperparams(O.adam)(learning_rate=1e-3)   # any factory will do
-    >>> O.adam(1e-3).update == O.adam(0.5).update                 # the named optimizers are injected
-    True
-
     ``hyperparam_dtype`` defaults to float64 when x64 is enabled at ``init``, else float32.
     The factory is called once at construction (so bad values fail there) and once per update
     with the state's arrays.
+
+    Args:
+        factory: A function of hyperparameters returning a :class:`GradientTransformation`
+            (any optimizer or transform factory, your own included).
+        static_args: Names of ``factory``'s arguments to keep static (out of the state) even
+            when they are numbers, e.g. one that fixes the state's shape.
+        hyperparam_dtype: The dtype of the floating hyperparameters in the state (None: the
+            widest float enabled).
+
+    Returns:
+        A function with ``factory``'s signature returning the injected transform, whose state is
+        an :class:`InjectHyperparamsState`.
+
+    Raises:
+        TypeError: If ``factory`` is not callable; when building, for arguments ``factory``
+            does not take.
+        ValueError: When building, for a bad hyperparameter value (``factory`` runs once there).
+
+    Examples:
+        >>> import fnn.optimizers as O
+        >>> opt = O.inject_hyperparams(O.scale_by_learning_rate)(learning_rate=0.5)
+        >>> float(O.get_learning_rate(opt.init([0.0])))
+        0.5
+        >>> O.adam(1e-3).update == O.adam(0.5).update  # the named optimizers are injected
+        True
     """
     if not callable(factory):
         raise TypeError(f"inject_hyperparams: factory must be callable, got {factory!r}")
@@ -229,7 +255,24 @@ def _override(node: Any, values: dict[str, Array]) -> Any:
 
 
 def get_hyperparams(state: OptState) -> dict[str, Array]:
-    """The hyperparameters the next update uses (of the first injected state found)."""
+    """The hyperparameters the next update uses (of the first injected state found).
+
+    Args:
+        state: An optimizer state (nested, chained, masked or vmapped).
+
+    Returns:
+        ``{name: value}``, each value an array (0-d, or batched in a vmapped state).
+
+    Raises:
+        ValueError: If the state holds no hyperparameters (no state built by
+            :func:`inject_hyperparams`).
+
+    Examples:
+        >>> import fnn
+        >>> state = fnn.optimizers.sgd(0.5, momentum=0.25).init([0.0])
+        >>> {k: float(v) for k, v in fnn.optimizers.get_hyperparams(state).items()}
+        {'learning_rate': 0.5, 'momentum': 0.25, 'dampening': 0.0}
+    """
     for node in jax.tree.leaves(state, is_leaf=_holds_hparams):
         if _holds_hparams(node):
             return dict(node.hparams)
@@ -243,6 +286,25 @@ def set_hyperparams(state: OptState, **values: Any) -> OptState:
     of states), so jitted updates do not recompile. A scheduled hyperparameter is set for the
     next update and the rest of its schedule is multiplied by ``new / current`` (left alone
     while the current value is 0), so ReduceLROnPlateau scales a schedule.
+
+    Args:
+        state: An optimizer state (nested, chained, masked or vmapped).
+        **values: ``name=value`` for each hyperparameter to set.
+
+    Returns:
+        The new state (the one given is not changed).
+
+    Raises:
+        ValueError: If the state holds no hyperparameter of a given name (the message lists the
+            ones it holds; a term switched off at construction, e.g. ``weight_decay=0``, cannot be
+            set later).
+
+    Examples:
+        >>> import fnn
+        >>> state = fnn.optimizers.sgd(0.5, momentum=0.5).init([0.0])
+        >>> state = fnn.optimizers.set_hyperparams(state, momentum=0.75)
+        >>> float(fnn.optimizers.get_hyperparams(state)["momentum"])
+        0.75
     """
     found = dict.fromkeys(values, False)
     known: set[str] = set()
@@ -263,7 +325,13 @@ def set_hyperparams(state: OptState, **values: Any) -> OptState:
                     scales[name] = jnp.where(nonzero, scales[name] * new / jnp.where(nonzero, old, 1), scales[name])
             else:  # between epochs, on the host: no device program for a scalar
                 old_h = np.asarray(old)
-                new_h = np.broadcast_to(np.asarray(value, old_h.dtype), old_h.shape)
+                with np.errstate(over="ignore"):
+                    new_h = np.broadcast_to(np.asarray(value, old_h.dtype), old_h.shape)
+                if np.issubdtype(new_h.dtype, np.floating) and not np.all(np.isfinite(new_h)):
+                    raise ValueError(
+                        f"{name}={value!r} is not finite in {old_h.dtype}, the dtype the state holds it in "
+                        f"(largest: {np.finfo(old_h.dtype).max:.3g})"
+                    )
                 if name in scales:
                     scale = np.asarray(scales[name])
                     ratio = new_h / np.where(old_h != 0, old_h, 1)
@@ -293,14 +361,43 @@ def _check_lr(learning_rate: Any) -> None:
 
 def set_learning_rate(state: OptState, learning_rate: Any) -> OptState:
     """The state with every optimizer's learning rate set to ``learning_rate`` (nested and
-    chained states too): :func:`set_hyperparams` for ``learning_rate``, checked ``>= 0``."""
+    chained states too): :func:`set_hyperparams` for ``learning_rate``, checked ``>= 0``.
+
+    Args:
+        state: An optimizer state (nested, chained, masked or vmapped).
+        learning_rate: The new rate, ``>= 0`` (a scalar, or an array of the batch's shape in a
+            vmapped state).
+
+    Returns:
+        The new state; jitted updates do not recompile.
+
+    Raises:
+        ValueError: If the rate is negative or not finite, or the state holds no learning rate.
+
+    Examples:
+        >>> import fnn
+        >>> state = fnn.optimizers.adam(1e-3).init({"w": [0.0]})
+        >>> state = fnn.optimizers.set_learning_rate(state, 0.25)
+        >>> float(fnn.optimizers.get_learning_rate(state))
+        0.25
+    """
     _check_lr(learning_rate)
     get_learning_rate(state)  # a state without one gets that said plainly
     return set_hyperparams(state, learning_rate=learning_rate)
 
 
 def get_learning_rate(state: OptState) -> Array:
-    """The learning rate the next update uses (the first one found in a nested/chained state)."""
+    """The learning rate the next update uses (the first one found in a nested/chained state).
+
+    Args:
+        state: An optimizer state (nested, chained, masked or vmapped).
+
+    Returns:
+        The learning rate, an array.
+
+    Raises:
+        ValueError: If the state holds no learning rate.
+    """
     for node in jax.tree.leaves(state, is_leaf=_holds_hparams):
         if _holds_hparams(node) and "learning_rate" in node.hparams:
             return node.hparams["learning_rate"]

@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from fnn import losses, metrics
+from fnn import losses, metrics, optimizers
 from fnn._cache import structural_cache
 from fnn._validate import boolean, choice, integer, real
 from fnn.data import check_arrays, train_val_split
@@ -48,12 +48,7 @@ def check_settings(
             "loss must be a loss name or an fnn.losses.Loss (which carries its hand-written gradient) "
             f"for grad='manual'; got {type(loss).__name__}. Plain callables train with grad='autodiff'."
         )
-    if (
-        not isinstance(opt, tuple)
-        or not callable(getattr(opt, "init", None))
-        or not callable(getattr(opt, "update", None))
-    ):
-        raise TypeError(f"opt must be an (init, update) GradientTransformation, got {type(opt).__name__}")
+    resolve_opt(opt)
     batch_size = integer("batch_size", 32 if batch_size is None else batch_size, 1)
     integer("epochs", epochs, 0)
     if unroll is not None:
@@ -136,19 +131,105 @@ def _check_params_fit_network_cached(
     _check_params_fit_network(net, abstract(params_signature), input_shape, shapes)
 
 
-def check_opt_state(opt: Any, params: Any, opt_state: Any) -> None:
-    want = jax.eval_shape(opt.init, params)
-    same = cast(Any, jax.tree.structure(opt_state)) == jax.tree.structure(want) and all(
-        tuple(np.shape(a)) == tuple(w.shape)
-        for a, w in zip(jax.tree.leaves(opt_state), jax.tree.leaves(want), strict=True)
-    )
-    if not same:
-        raise ValueError(
-            "opt_state does not match opt.init(params) (another optimizer's state, or one "
-            f"initialised with other params): got {jax.tree.structure(opt_state)}, "
-            f"expected {jax.tree.structure(want)} with shapes "
-            f"{[tuple(w.shape) for w in jax.tree.leaves(want)]}"
+def resolve_opt(opt: Any) -> Any:
+    """An optimizer name (``"adam"``, as Keras accepts) becomes ``fnn.optimizers.get(name)``
+    with its default hyperparameters; a GradientTransformation passes through."""
+    if isinstance(opt, str):
+        return optimizers.get(opt)
+    if (
+        not isinstance(opt, tuple)
+        or not callable(getattr(opt, "init", None))
+        or not callable(getattr(opt, "update", None))
+    ):
+        raise TypeError(
+            f"opt must be an (init, update) GradientTransformation or an optimizer name, got {type(opt).__name__} "
+            '(e.g. opt=fnn.optimizers.adam(learning_rate=1e-3), opt="adam"; names: fnn.optimizers.names())'
         )
+    return opt
+
+
+def check_params_dtypes(params: Any, name: str = "params") -> None:
+    """Every params leaf a floating array: integer params would train as a silent no-op."""
+    for path, leaf in jax.tree_util.tree_flatten_with_path(params)[0]:
+        dtype = np.dtype(leaf.dtype) if hasattr(leaf, "dtype") else np.asarray(leaf).dtype
+        if not jnp.issubdtype(dtype, jnp.floating):
+            raise TypeError(
+                f"{name}{jax.tree_util.keystr(path)} has dtype {dtype}: params must be floating arrays "
+                "(integer params cannot move by a fractional step; initialise them with net.init)"
+            )
+
+
+def check_opt_state(opt: Any, params: Any, opt_state: Any, name: str = "opt_state", models: int | None = None) -> None:
+    """``opt_state`` must be what ``opt.init(params)`` builds: the same structure (another
+    optimizer's state is named as such), shapes and dtypes. ``models``: stacked over that many
+    models (fit_many)."""
+    want = jax.eval_shape(opt.init, params)
+    got_leaves, got_def = jax.tree_util.tree_flatten_with_path(opt_state)
+    want_leaves, want_def = jax.tree_util.tree_flatten_with_path(want)
+    if cast(Any, got_def) != want_def:
+        got_paths = {jax.tree_util.keystr(p) for p, _ in got_leaves}
+        want_paths = {jax.tree_util.keystr(p) for p, _ in want_leaves}
+        detail = "; ".join(
+            [f"missing {name}{p}" for p in sorted(want_paths - got_paths)][:4]
+            + [f"unexpected {name}{p}" for p in sorted(got_paths - want_paths)][:4]
+        )
+        raise ValueError(
+            f"{name} does not match opt.init(params): another optimizer's state, or one initialised with other "
+            f"params ({detail or f'structure {got_def} vs {want_def}'}); pass opt_state=None to start afresh"
+        )
+    diffs = []
+    for (path, a), (_, w) in zip(got_leaves, want_leaves, strict=True):
+        shape = tuple(np.shape(a))[0 if models is None else 1 :]
+        dtype = np.dtype(a.dtype) if hasattr(a, "dtype") else np.asarray(a).dtype
+        if shape != tuple(w.shape):
+            diffs.append(f"{name}{jax.tree_util.keystr(path)} has shape {shape}, opt.init(params) builds {w.shape}")
+        elif dtype != w.dtype:
+            diffs.append(f"{name}{jax.tree_util.keystr(path)} has dtype {dtype}, opt.init(params) builds {w.dtype}")
+    if diffs:
+        raise ValueError(
+            f"{name} does not match opt.init(params) (a state built for params of other shapes or dtypes): "
+            + "; ".join(diffs[:4])
+            + (f"; and {len(diffs) - 4} more" if len(diffs) > 4 else "")
+        )
+
+
+def check_schedules(opt: Any, steps: int) -> None:
+    """The scheduled hyperparameters of ``opt`` over the ``steps`` updates a run makes: finite,
+    and a learning rate >= 0 (a negative one ascends the loss; a NaN one ruins the params).
+    A schedule is a function of the step, so its values are known before training; one that
+    cannot take an array of steps is left to run."""
+    schedules = getattr(getattr(opt.init, "spec", None), "schedules", ()) or ()
+    for name, fn in schedules:
+        try:
+            with jax.ensure_compile_time_eval(), np.errstate(all="ignore"):
+                values = np.asarray(jax.device_get(fn(np.arange(steps, dtype=np.int32))), dtype=float)
+        except Exception:  # a schedule of scalars only (Python control flow on the step)
+            continue
+        values = np.broadcast_to(values, (steps,)) if values.ndim == 0 else values.reshape(-1)[:steps]
+        bad = ~np.isfinite(values) | ((values < 0) if name == "learning_rate" else False)
+        if bad.any():
+            first = int(np.argmax(bad))
+            raise ValueError(
+                f"opt: the {name} schedule gives {float(values[first])!r} at step {first} (of the {steps} updates this "
+                f"run makes); {name} must be finite{' and >= 0' if name == 'learning_rate' else ''}"
+            )
+
+
+def hyperparams_differ(opt: Any, opt_state: Any) -> list[str]:
+    """The hyperparameters ``opt`` was built with that ``opt_state`` holds other values of
+    (the state's win: they are the run's, ReduceLROnPlateau's reductions included)."""
+    built = dict(getattr(opt.init, "values", ()) or ())
+    try:
+        held = optimizers.get_hyperparams(opt_state)
+    except ValueError:
+        return []
+    out = []
+    for k, v in built.items():
+        if k in held and np.ndim(held[k]) == 0 and not isinstance(v, bool):
+            mine = np.asarray(v, np.asarray(held[k]).dtype)
+            if float(held[k]) != float(mine):
+                out.append(f"{k}={float(held[k]):.6g} (opt says {float(mine):.6g})")
+    return out
 
 
 def split_data(x: Any, y: Any, validation_split: float, validation_data: Any) -> tuple[Any, Any, Any, Any]:
@@ -179,7 +260,21 @@ def prepare_data(
     if x_val is not None:
         check_against_network(net, params, loss, x_val, y_val, "validation x", "validation y")
     ms = metrics.resolve(metric_ids, loss=loss, y_true_shape=y_tr.shape, y_pred_shape=out_shape)
-    return x_tr, y_tr, x_val, y_val, ms
+    return x_tr, sparse_labels(loss, y_tr), x_val, sparse_labels(loss, y_val), ms
+
+
+def sparse_labels(loss: Any, y: Any) -> Any:
+    """Class indices held as floats become int32 (already checked to be integers): the data is
+    moved in the params' float dtype, and bfloat16 or float16 would round labels above 256 or
+    2048 to other classes. Labels are never cast to a lower-precision float."""
+    if (
+        y is None
+        or not isinstance(loss, losses.Loss)
+        or loss.name != "sparse_categorical_crossentropy"
+        or not jnp.issubdtype(y.dtype, jnp.floating)
+    ):
+        return y
+    return y.astype(jnp.int32) if isinstance(y, jax.Array) else np.asarray(y).astype(np.int32)
 
 
 def check_against_network(net: Any, params: Any, loss: Any, x: Any, y: Any, xname: str, yname: str) -> tuple:

@@ -13,7 +13,13 @@ import jax
 
 from fnn import callbacks as callbacks_, checkpoint as checkpoint_, parallel
 from fnn._validate import integer, key as check_key, path as check_path
-from fnn.train._checks import check_opt_state
+from fnn.train._checks import (
+    check_opt_state,
+    check_params_dtypes,
+    check_schedules,
+    hyperparams_differ,
+    resolve_opt,
+)
 from fnn.train._epoch import epoch_keys, epoch_permutation, logs
 from fnn.train._loop import copy_tree, init_state, prepare, run_epochs
 
@@ -137,6 +143,10 @@ def fit(
       the result equals one device's up to float rounding. After ``fnn.parallel.initialize``
       (many processes) each process passes ITS OWN SHARD of ``x``/``y`` (and of
       ``validation_data``); the data set is their concatenation in process order.
+    * ``opt`` is a GradientTransformation or an optimizer name (``"adam"``: its defaults). When
+      ``opt_state`` (or a checkpoint) is given, its hyperparameters win over ``opt``'s (they are
+      the run's, with any ReduceLROnPlateau reduction); a given ``opt_state`` whose values differ
+      from ``opt``'s is named in a warning.
     * ``grad="manual"`` runs the hand-written backward pass; ``"autodiff"`` is ``jax.grad``
       (and also trains a plain callable loss).
 
@@ -149,6 +159,8 @@ def fit(
         mesh = parallel.check_mesh(mesh)
         # Many processes: each passed its own shard; every one now holds the same global data.
         x, y, validation_data = parallel.gather_process_data(x, y, validation_data, mesh=mesh)
+    opt = resolve_opt(opt)
+    check_params_dtypes(params)
     cbs = callbacks_.CallbackList(callbacks)
     run = prepare(
         net, params, opt, loss, x, y, grad=grad, batch_size=batch_size, epochs=epochs, unroll=unroll,
@@ -156,6 +168,7 @@ def fit(
         validation_batch_size=validation_batch_size, metrics=metrics, stop_on_nan=cbs.has(callbacks_.TerminateOnNaN),
         mesh=mesh,
     )  # fmt: skip
+    check_schedules(opt, max(epochs * run.iterations_per_epoch, 1))
     log_names = {"loss", *(m.name for m in run.metrics)}
     if run.data[2] is not None:
         log_names |= {"val_" + name for name in log_names}
@@ -164,6 +177,14 @@ def fit(
             cb.check_logs(log_names | {"learning_rate"})
     if opt_state is not None:
         check_opt_state(opt, params, opt_state)
+        differ = hyperparams_differ(opt, opt_state)
+        if differ:
+            warnings.warn(
+                f"fit: opt_state holds {', '.join(differ)}; training continues with the state's values "
+                "(set them with fnn.optimizers.set_hyperparams(opt_state, ...), or pass opt_state=None)",
+                RuntimeWarning,
+                stacklevel=2,
+            )
     # The checkpoint is read before any work, against abstract templates: a bad file costs nothing.
     resumed = None
     if checkpoint is not None:

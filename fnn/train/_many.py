@@ -21,6 +21,7 @@ import numpy as np
 
 from fnn._validate import is_typed_key, key_data
 from fnn.optimizers import set_hyperparams, set_learning_rate
+from fnn.train._checks import check_opt_state, check_params_dtypes, resolve_opt
 from fnn.train._epoch import epoch_keys, epoch_permutation, logs
 from fnn.train._fit import FitResult, History
 from fnn.train._loop import copy_tree, init_state, prepare, run_epochs
@@ -148,8 +149,14 @@ def fit_many(
     ...)`` with the same settings (no callbacks) up to float rounding. ``verbose=1`` prints one
     line per epoch (the spread of the models' losses).
     """
+    opt = resolve_opt(opt)
+    check_params_dtypes(params)
     k_models = _num_models(params)
     one_model = jax.tree.map(lambda a: jax.ShapeDtypeStruct(np.shape(a)[1:], a.dtype), params)  # shapes only
+    if opt_state is not None:
+        if _num_models(opt_state, "opt_state") != k_models:
+            raise ValueError(f"opt_state must be stacked over the same {k_models} models as params")
+        check_opt_state(opt, one_model, opt_state, models=k_models)
     run = prepare(
         net, one_model, opt, loss, x, y, grad=grad, batch_size=batch_size, epochs=epochs, unroll=unroll,
         shuffle=shuffle, verbose=verbose, validation_split=validation_split, validation_data=validation_data,
@@ -160,8 +167,6 @@ def fit_many(
         configs = [{} for _ in range(k_models)]
     elif len(configs) != k_models:
         raise ValueError(f"configs must have one entry per model ({k_models}), got {len(configs)}")
-    if opt_state is not None and _num_models(opt_state, "opt_state") != k_models:
-        raise ValueError(f"opt_state must be stacked over the same {k_models} models as params")
 
     params = copy_tree(params)
     opt_state = _init_states(opt, params) if opt_state is None else copy_tree(opt_state)
@@ -246,8 +251,7 @@ def sweep(
     for bad in ("key", "opt_state", "configs"):
         if bad in fit_kwargs:
             raise TypeError(f"sweep() sets {bad!r} itself from the seeds and hyperparameters; use fit_many to pass it")
-    if not isinstance(opt, tuple) or not hasattr(opt, "init"):
-        raise TypeError(f"opt must be an (init, update) GradientTransformation, got {type(opt).__name__}")
+    opt = resolve_opt(opt)
     axes = {"seed": _values("seeds", seeds)}
     for s in axes["seed"]:
         if isinstance(s, bool) or not isinstance(s, (int, np.integer)):

@@ -26,6 +26,12 @@ from fnn import (
     schedules as schedules,
     train as train,
 )
+from fnn._summary import (
+    LayerSummary as LayerSummary,
+    Summary as Summary,
+    count_params as count_params,
+    summary as summary,
+)
 from fnn.grad import (
     GradcheckReport as GradcheckReport,
     gradcheck as gradcheck,
@@ -51,6 +57,7 @@ from fnn.train import (
     evaluate as evaluate,
     fit as fit,
     fit_many as fit_many,
+    predict as predict,
     sweep as sweep,
     train_step as train_step,
 )
@@ -63,10 +70,11 @@ except _PackageNotFoundError:  # a source tree that was never installed
 __all__ = [
     # layers and networks
     "Layer", "Network", "Dense", "Activation", "Dropout", "LayerNorm", "Flatten", "serial", "mlp",
+    "summary", "Summary", "LayerSummary", "count_params",
     # gradients
     "value_and_grad", "gradcheck", "GradcheckReport", "with_manual_vjp",
     # training
-    "fit", "FitResult", "History", "train_step", "eval_step", "evaluate", "fit_many", "sweep", "SweepResult",
+    "fit", "FitResult", "History", "train_step", "eval_step", "evaluate", "predict", "fit_many", "sweep", "SweepResult",
     # namespaces
     "activations", "initializers", "layers", "losses", "grad", "optimizers", "schedules", "train",
     "callbacks", "metrics", "data", "datasets", "checkpoint", "parallel",

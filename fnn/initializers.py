@@ -1,4 +1,5 @@
-"""Weight initializers with Keras's formulas, in the jax.nn.initializers calling style.
+"""Weight initializers with Keras's formulas under Keras's names and PyTorch's under PyTorch's,
+in the jax.nn.initializers calling style.
 
 Each public factory returns an initializer ``init(key, shape, dtype=jnp.float32) -> Array``::
 
@@ -18,6 +19,14 @@ Variance scaling with ``s = scale / fan`` (``fan`` = fan_in, fan_out or their me
 
 glorot = (1, fan_avg), he = (2, fan_in), lecun = (1, fan_in); so glorot_uniform is
 ``U(±sqrt(6 / (fi + fo)))``, he_uniform ``U(±sqrt(6 / fi))``, lecun_uniform ``U(±sqrt(3 / fi))``.
+
+The PyTorch names follow ``torch.nn.init`` (with the fans above: fnn's kernels are ``(in, out)``,
+torch's ``(out, in)``, and both call ``in`` fan_in): ``xavier_uniform`` is ``U(±gain sqrt(6 /
+(fi + fo)))``, ``xavier_normal`` an UNTRUNCATED ``N(0, gain^2 2 / (fi + fo))``, ``kaiming_uniform``
+``U(±gain sqrt(3 / fan))`` and ``kaiming_normal`` an untruncated ``N(0, gain^2 / fan)``, with
+``gain = calculate_gain(nonlinearity, a)`` (``sqrt(2)`` for torch's default ``leaky_relu``, ``a=0``).
+So ``xavier_uniform() == glorot_uniform()`` and ``kaiming_uniform() == he_uniform()``, while
+``xavier_normal``/``kaiming_normal`` draw the plain normal that glorot_normal/he_normal truncate.
 
 Initializers are frozen dataclasses: equal arguments give equal, equally hashed initializers.
 """
@@ -49,6 +58,11 @@ __all__ = [
     "he_normal",
     "lecun_uniform",
     "lecun_normal",
+    "xavier_uniform",
+    "xavier_normal",
+    "kaiming_uniform",
+    "kaiming_normal",
+    "calculate_gain",
     "random_normal",
     "truncated_normal",
     "random_uniform",
@@ -203,6 +217,103 @@ def lecun_normal() -> Initializer:
     return _VarianceScaling(1.0, "fan_in", "truncated_normal")
 
 
+_NONLINEARITIES = (
+    "linear", "sigmoid", "tanh", "relu", "leaky_relu", "selu",
+    "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d",
+)  # fmt: skip
+
+
+def _gain_squared(nonlinearity: str, param: float | None) -> float:
+    """``calculate_gain(nonlinearity, param) ** 2``, formed without a square root so that the
+    defaults give exact scales (``kaiming_uniform() == he_uniform()``, scale 2.0)."""
+    if nonlinearity == "tanh":
+        return 25.0 / 9.0
+    if nonlinearity == "relu":
+        return 2.0
+    if nonlinearity == "leaky_relu":
+        slope = 0.01 if param is None else param
+        return 2.0 / (1.0 + slope * slope)
+    if nonlinearity == "selu":
+        return 9.0 / 16.0
+    return 1.0  # linear, sigmoid, conv*
+
+
+def _check_gain_args(nonlinearity: Any, param: Any, name: str = "param") -> tuple[str, float | None]:
+    nonlinearity = choice("nonlinearity", nonlinearity, _NONLINEARITIES)
+    return nonlinearity, (None if param is None else real(name, param))
+
+
+def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
+    """PyTorch's ``torch.nn.init.calculate_gain``: the factor the std of a layer's weights gets
+    for the nonlinearity after it.
+
+    linear, sigmoid and conv*: 1; tanh: 5/3; relu: ``sqrt(2)``; leaky_relu:
+    ``sqrt(2 / (1 + slope^2))`` with ``slope = param`` (default 0.01); selu: 3/4.
+
+    Args:
+      nonlinearity: one of the names above (PyTorch's spelling).
+      param: the negative slope of leaky_relu (ignored by the others).
+
+    Returns:
+      The gain, a float.
+
+    Raises:
+      ValueError: an unknown nonlinearity or a non-finite ``param``.
+      TypeError: a ``param`` that is not a real number.
+    """
+    nonlinearity, param = _check_gain_args(nonlinearity, param)
+    return math.sqrt(_gain_squared(nonlinearity, param))
+
+
+def xavier_uniform(gain: float = 1.0) -> Initializer:
+    """PyTorch's ``xavier_uniform_``: ``U(-a, a)``, ``a = gain * sqrt(6 / (fan_in + fan_out))``
+    (``xavier_uniform() == glorot_uniform()``).
+
+    Raises:
+      ValueError: ``gain <= 0``.
+    """
+    gain = real("gain", gain, lo=0.0, lo_open=True)
+    return _VarianceScaling(gain * gain, "fan_avg", "uniform")
+
+
+def xavier_normal(gain: float = 1.0) -> Initializer:
+    """PyTorch's ``xavier_normal_``: ``N(0, std^2)``, ``std = gain * sqrt(2 / (fan_in + fan_out))``,
+    NOT truncated (Keras's glorot_normal is).
+
+    Raises:
+      ValueError: ``gain <= 0``.
+    """
+    gain = real("gain", gain, lo=0.0, lo_open=True)
+    return _VarianceScaling(gain * gain, "fan_avg", "untruncated_normal")
+
+
+def _kaiming(a: Any, mode: Any, nonlinearity: Any, distribution: str) -> Initializer:
+    mode = choice("mode", mode, ("fan_in", "fan_out"))
+    nonlinearity, slope = _check_gain_args(nonlinearity, a, "a")
+    return _VarianceScaling(_gain_squared(nonlinearity, slope), mode, distribution)
+
+
+def kaiming_uniform(a: float = 0.0, mode: str = "fan_in", nonlinearity: str = "leaky_relu") -> Initializer:
+    """PyTorch's ``kaiming_uniform_``: ``U(-bound, bound)``, ``bound = gain * sqrt(3 / fan)``,
+    ``gain = calculate_gain(nonlinearity, a)`` and ``fan`` the ``mode`` fan; the defaults give
+    ``U(±sqrt(6 / fan_in))`` (``kaiming_uniform() == he_uniform()``).
+
+    Raises:
+      ValueError: an unknown ``mode`` (fan_in, fan_out) or ``nonlinearity``.
+    """
+    return _kaiming(a, mode, nonlinearity, "uniform")
+
+
+def kaiming_normal(a: float = 0.0, mode: str = "fan_in", nonlinearity: str = "leaky_relu") -> Initializer:
+    """PyTorch's ``kaiming_normal_``: ``N(0, std^2)``, ``std = gain / sqrt(fan)``, NOT truncated
+    (Keras's he_normal is); the defaults give ``std = sqrt(2 / fan_in)``.
+
+    Raises:
+      ValueError: an unknown ``mode`` (fan_in, fan_out) or ``nonlinearity``.
+    """
+    return _kaiming(a, mode, nonlinearity, "untruncated_normal")
+
+
 def random_normal(mean: float = 0.0, stddev: float = 0.05) -> Initializer:
     """``N(mean, stddev^2)``, untruncated (Keras's RandomNormal defaults)."""
     return _Random("normal", real("mean", mean), real("stddev", stddev, lo=0.0))
@@ -244,6 +355,10 @@ _FACTORIES: dict[str, Callable[..., Initializer]] = {
     "he_normal": he_normal,
     "lecun_uniform": lecun_uniform,
     "lecun_normal": lecun_normal,
+    "xavier_uniform": xavier_uniform,
+    "xavier_normal": xavier_normal,
+    "kaiming_uniform": kaiming_uniform,
+    "kaiming_normal": kaiming_normal,
     "random_normal": random_normal,
     "truncated_normal": truncated_normal,
     "random_uniform": random_uniform,
@@ -252,20 +367,11 @@ _FACTORIES: dict[str, Callable[..., Initializer]] = {
     "zeros": zeros,
     "ones": ones,
 }
-# Keras's aliases, plus the PyTorch names for the same formulas.
+# Keras's aliases. The PyTorch names are factories of their own: torch's normals are untruncated.
 _NAMES = Registry(
     "initializer",
     _FACTORIES,
-    aliases={
-        "normal": "random_normal",
-        "uniform": "random_uniform",
-        "zero": "zeros",
-        "one": "ones",
-        "xavier_uniform": "glorot_uniform",
-        "xavier_normal": "glorot_normal",
-        "kaiming_uniform": "he_uniform",
-        "kaiming_normal": "he_normal",
-    },
+    aliases={"normal": "random_normal", "uniform": "random_uniform", "zero": "zeros", "one": "ones"},
 )
 
 

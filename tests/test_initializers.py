@@ -1,5 +1,6 @@
-"""Initializers: Keras's formulas checked by bounds and sample statistics against limits and
-standard deviations computed here from the fans, plus determinism, dtypes and the registry."""
+"""Initializers: Keras's formulas under Keras's names and PyTorch's under PyTorch's, checked by
+bounds, sample statistics and Kolmogorov–Smirnov distances against limits, standard deviations
+and distributions computed here from the fans, plus determinism, dtypes and the registry."""
 
 import math
 
@@ -9,6 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+import fnn
 from fnn import initializers as I
 
 FI, FO = 250, 400  # one kernel shape for every statistical test: 1e5 samples
@@ -192,3 +194,134 @@ def test_errors():
         I.variance_scaling(distribution="laplace")
     with pytest.raises(ValueError, match="scale must be > 0"):
         I.variance_scaling(scale=0.0)
+
+
+# ---------------------------------------------------------------------------------------------
+# PyTorch's names follow torch.nn.init: untruncated normals; Keras's names truncate at ±2.
+# 1e6 draws of ONE shape (one compiled draw per distribution), fan_in != fan_out so that the
+# fan each formula uses shows.
+
+A, B = 800, 1250
+BIG = (A, B)
+M = A * B
+KS_LIMIT = 1.95 / math.sqrt(M)  # Kolmogorov–Smirnov critical value at the 0.1 % level
+
+
+def _ks(w, cdf):
+    """The Kolmogorov–Smirnov statistic ``sup |F_n - F|`` of the draws ``w`` against ``cdf``."""
+    v = np.sort(np.ravel(w))
+    f, i = cdf(v), np.arange(1, v.size + 1)
+    return max((i / v.size - f).max(), (f - (i - 1) / v.size).max())
+
+
+def _phi(v):
+    from scipy.special import ndtr  # scikit-learn's dependency: there wherever the test extras are
+
+    return ndtr(v)
+
+
+def _normal(std):
+    return lambda v: _phi(v / std)
+
+
+def _truncated(scale):
+    """Keras's draw ``scale * t``, ``t`` a standard normal truncated to [-2, 2]."""
+    lo, mass = _phi(-2.0), _phi(2.0) - _phi(-2.0)
+    return lambda v: np.clip((_phi(v / scale) - lo) / mass, 0.0, 1.0)
+
+
+@pytest.mark.parametrize(
+    "init, std",
+    [
+        (I.get("xavier_normal"), math.sqrt(2 / (A + B))),
+        (I.get("kaiming_normal"), math.sqrt(2 / A)),  # torch's defaults: leaky_relu, a=0, fan_in
+    ],
+)
+def test_torch_normals_are_untruncated(init, std):
+    w = np.asarray(init(KEY, BIG), dtype=np.float64)
+    assert abs(w.mean()) < 5 * std / math.sqrt(M)
+    assert w.std() == pytest.approx(std, rel=0.005)
+    # P(|z| > 3) = 0.27 % for a normal: ~2700 draws; a truncated normal has none
+    assert (np.abs(w) > 3 * std).mean() == pytest.approx(0.0027, rel=0.1)
+    assert _ks(w, _normal(std)) < KS_LIMIT
+    assert _ks(w, _truncated(std / I.TRUNCATED_NORMAL_STD)) > 5 * KS_LIMIT  # the test tells them apart
+
+
+@pytest.mark.parametrize(
+    "init, std",
+    [(I.get("glorot_normal"), math.sqrt(2 / (A + B))), (I.get("he_normal"), math.sqrt(2 / A))],
+)
+def test_keras_normals_are_truncated(init, std):
+    scale = std / I.TRUNCATED_NORMAL_STD  # the std of the normal before truncation
+    w = np.asarray(init(KEY, BIG), dtype=np.float64)
+    assert np.abs(w).max() <= 2 * scale * (1 + 1e-6)  # none beyond 2 (unscaled) stds
+    assert np.abs(w).max() > 1.999 * scale
+    assert w.std() == pytest.approx(std, rel=0.005)  # the correction restores the std
+    assert _ks(w, _truncated(scale)) < KS_LIMIT
+    assert _ks(w, _normal(std)) > 5 * KS_LIMIT
+
+
+def test_torch_normal_options_scale_the_same_draw():
+    """mode, nonlinearity, a and gain as torch.nn.init takes them: the same standard normal
+    draw, scaled by torch's std."""
+    z = np.asarray(I.xavier_normal()(KEY, BIG), dtype=np.float64) / math.sqrt(2 / (A + B))
+    cases = [
+        (I.xavier_normal(gain=2.0), 2 * math.sqrt(2 / (A + B))),
+        (I.kaiming_normal(mode="fan_out"), math.sqrt(2 / B)),
+        (I.kaiming_normal(nonlinearity="relu"), math.sqrt(2 / A)),
+        (I.kaiming_normal(a=0.2), math.sqrt(2 / (1 + 0.04)) / math.sqrt(A)),
+        (I.kaiming_normal(nonlinearity="tanh"), (5 / 3) / math.sqrt(A)),
+        (I.get("kaiming_normal", nonlinearity="selu", mode="fan_out"), 0.75 / math.sqrt(B)),
+    ]
+    for init, std in cases:
+        np.testing.assert_allclose(np.asarray(init(KEY, BIG), dtype=np.float64), std * z, rtol=1e-5, atol=1e-7 * std)
+
+
+@pytest.mark.parametrize(
+    "init, bound",
+    [
+        (I.get("xavier_uniform"), math.sqrt(6 / (A + B))),
+        (I.get("kaiming_uniform"), math.sqrt(6 / A)),  # gain sqrt(2) * sqrt(3 / fan_in)
+        (I.kaiming_uniform(mode="fan_out", nonlinearity="relu"), math.sqrt(6 / B)),
+        (I.kaiming_uniform(a=math.sqrt(5)), math.sqrt(1 / A)),  # torch's nn.Linear default weight
+        (I.xavier_uniform(gain=I.calculate_gain("tanh")), (5 / 3) * math.sqrt(6 / (A + B))),
+    ],
+)
+def test_torch_uniforms_use_torch_bounds(init, bound):
+    w = np.asarray(init(KEY, BIG), dtype=np.float64)
+    assert -bound <= w.min() < -0.9999 * bound and 0.9999 * bound < w.max() <= bound
+    assert _ks(w, lambda v: np.clip((v + bound) / (2 * bound), 0.0, 1.0)) < KS_LIMIT
+
+
+def test_torch_names_in_the_registry_and_their_equalities():
+    # the uniforms are the same formulas as Keras's; the normals are not
+    assert I.get("xavier_uniform") == I.xavier_uniform() == I.glorot_uniform()
+    assert I.get("kaiming_uniform") == I.kaiming_uniform() == I.he_uniform()
+    assert I.get("XavierNormal") == I.xavier_normal() != I.glorot_normal()
+    assert I.get("kaiming_normal") == I.kaiming_normal() != I.he_normal()
+    assert I.get("kaiming_normal", mode="fan_out") == I.kaiming_normal(mode="fan_out")
+    assert I.get("kaiming_normal") == I.variance_scaling(2.0, "fan_in", "untruncated_normal")
+    assert I.get("xavier_normal") == I.variance_scaling(1.0, "fan_avg", "untruncated_normal")
+    for name in ["xavier_uniform", "xavier_normal", "kaiming_uniform", "kaiming_normal"]:
+        assert name in I.names()
+    d = fnn.Dense(4, kernel_initializer="kaiming_normal")
+    assert d == fnn.Dense(4, kernel_initializer=I.kaiming_normal())
+
+
+def test_calculate_gain_is_torchs():
+    assert I.calculate_gain("linear") == I.calculate_gain("sigmoid") == I.calculate_gain("conv2d") == 1.0
+    assert I.calculate_gain("tanh") == pytest.approx(5 / 3, rel=1e-15)
+    assert I.calculate_gain("relu") == pytest.approx(math.sqrt(2), rel=1e-15)
+    assert I.calculate_gain("leaky_relu") == pytest.approx(math.sqrt(2 / (1 + 0.01**2)), rel=1e-15)
+    assert I.calculate_gain("leaky_relu", 0.2) == pytest.approx(math.sqrt(2 / 1.04), rel=1e-15)
+    assert I.calculate_gain("selu") == 0.75
+    with pytest.raises(ValueError, match="nonlinearity must be one of.*'leaky_relu'.*got 'gelu'"):
+        I.calculate_gain("gelu")
+    with pytest.raises(TypeError, match="param must be a real number"):
+        I.calculate_gain("leaky_relu", "0.1")
+    with pytest.raises(ValueError, match="gain must be > 0"):
+        I.xavier_normal(gain=0.0)
+    with pytest.raises(ValueError, match="mode must be one of \\('fan_in', 'fan_out'\\), got 'fan_avg'"):
+        I.kaiming_normal(mode="fan_avg")
+    with pytest.raises(TypeError, match="a must be a real number"):
+        I.kaiming_uniform(a="0.2")

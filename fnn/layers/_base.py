@@ -28,6 +28,7 @@ from fnn._cache import structural_cache
 from fnn._values import Static
 
 Array = jax.Array
+ArrayLike = Any  # a jax or NumPy array, nested lists, a scalar: what jnp.asarray takes
 Params = Any
 Shape = tuple[int, ...]
 
@@ -62,6 +63,33 @@ class Layer(NamedTuple):
 
     ``needs_key`` marks layers that draw randomness in training (Dropout); ``serial`` hands
     those, and only those, a fresh subkey.
+
+    Write your own as three functions with the derivative beside the forward; it then works
+    everywhere a built-in layer does (``serial``, ``value_and_grad``, ``gradcheck``, ``fit``).
+
+    Attributes:
+        init: ``(key, input_shape, dtype) -> (output_shape, params)``; shapes exclude the batch axis.
+        forward: ``(params, x, *, key=None, train=False) -> (y, cache)``.
+        backward: ``(params, cache, dy) -> (dparams, dx)``, ``dparams`` shaped like ``params``.
+        name: The display name (networks number repeats: ``dense_0``, ``dense_1``).
+        needs_key: True if the layer draws randomness in training.
+
+    Examples:
+        ``y = x * s``, one learned scale per feature:
+
+        >>> import fnn, jax, jax.numpy as jnp
+        >>> def init(key, input_shape, dtype=jnp.float32):
+        ...     return tuple(input_shape), {"s": jnp.ones(input_shape[-1:], dtype)}
+        >>> def forward(params, x, *, key=None, train=False):
+        ...     return x * params["s"], (x,)
+        >>> def backward(params, cache, dy):
+        ...     (x,) = cache
+        ...     return {"s": jnp.sum(dy * x, axis=0)}, dy * params["s"]
+        >>> scale = fnn.Layer(init, forward, backward, "scale")
+        >>> net = fnn.serial(scale, fnn.Dense(1))
+        >>> params = net.init(jax.random.PRNGKey(0), (3,))
+        >>> params[0]["s"].tolist(), net.apply(params, jnp.ones((2, 3))).shape
+        ([1.0, 1.0, 1.0], (2, 1))
     """
 
     init: Callable[..., tuple[Shape, Params]]
@@ -73,11 +101,27 @@ class Layer(NamedTuple):
     def init_with_shape(
         self, key: Array, input_shape: int | Sequence[int], dtype: Any = jnp.float32
     ) -> tuple[Shape, Params]:
-        """``(output_shape, params)``: the layer's ``init`` (the name networks share)."""
+        """``(output_shape, params)``: the layer's ``init`` (the name networks share).
+
+        Args:
+            key: A PRNG key.
+            input_shape: The input's shape without the batch axis (an int for one axis).
+            dtype: The params' dtype.
+
+        Returns:
+            ``(output_shape, params)``.
+        """
         return self.init(key, input_shape, dtype)
 
     def output_shape(self, input_shape: int | Sequence[int]) -> Shape:
-        """The output shape (without the batch axis) for inputs of ``input_shape``."""
+        """The output shape (without the batch axis) for inputs of ``input_shape``.
+
+        Args:
+            input_shape: The input's shape without the batch axis (an int for one axis).
+
+        Returns:
+            The output shape; nothing is allocated (the init is traced).
+        """
         return output_shape_of(self.init, input_shape)
 
 
@@ -111,6 +155,23 @@ class Network:
     ``params`` is a list with one entry per layer (a nested network's entry is its own list).
     Networks compare by value: two built from the same description are equal, so compiled
     training programs cached on one serve the other.
+
+    Attributes:
+        layers: The layers (and nested networks), in order.
+        names: Each layer's unique name (``dense_0``, ``dropout_0``, ``dense_1``...).
+        name: The network's own name (as a layer inside another network).
+
+    Examples:
+        >>> import fnn, jax, jax.numpy as jnp
+        >>> net = fnn.serial(fnn.Dense(4), fnn.Dense(2))
+        >>> net.names, net.output_shape((3,))
+        (('dense_0', 'dense_1'), (2,))
+        >>> params = net.init(jax.random.PRNGKey(0), (3,))
+        >>> x = jnp.ones((5, 3))
+        >>> y, cache = net.forward(params, x)
+        >>> dparams, dx = net.backward(params, cache, jnp.ones_like(y))
+        >>> y.shape, dparams[0]["w"].shape, dx.shape
+        ((5, 2), (3, 4), (5, 3))
     """
 
     layers: tuple[Layer | Network, ...]
@@ -123,6 +184,12 @@ class Network:
 
     @property
     def needs_key(self) -> bool:
+        """True if a layer draws randomness in training (Dropout): ``apply``/``forward`` with
+        ``train=True`` then need ``key=``.
+
+        Returns:
+            Whether any layer needs a key.
+        """
         return any(layer.needs_key for layer in self.layers)
 
     def init(self, key: Array, input_shape: int | Sequence[int], dtype: Any = jnp.float32) -> list:
@@ -131,6 +198,20 @@ class Network:
         All the layers' initializers run as ONE compiled program, shared by equal networks (drawn
         eagerly, each initializer shape would compile programs of its own). The values are those
         of :meth:`init_with_shape`; a layer whose init cannot be traced runs eagerly instead.
+
+        Args:
+            key: A PRNG key.
+            input_shape: The input's shape without the batch axis (an int for one axis).
+            dtype: The params' dtype.
+
+        Returns:
+            The params: a list with one entry per layer (a Dense entry is ``{"w": (in, out),
+            "b": (out,)}``, a layer without parameters has ``{}``).
+
+        Raises:
+            ValueError: For an empty shape or a size below 1.
+            TypeError: For a shape that is not an int or a tuple of ints; for a layer whose init
+                breaks the protocol (the message names the layer).
         """
         shape = as_shape(input_shape)
         cache_key = (self, shape, _dtype_key(dtype))
@@ -146,7 +227,20 @@ class Network:
     def init_with_shape(
         self, key: Array, input_shape: int | Sequence[int], dtype: Any = jnp.float32
     ) -> tuple[Shape, list]:
-        """``(output_shape, params)``: the network's init as a layer's."""
+        """``(output_shape, params)``: the network's init as a layer's.
+
+        Args:
+            key: A PRNG key.
+            input_shape: The input's shape without the batch axis (an int for one axis).
+            dtype: The params' dtype.
+
+        Returns:
+            ``(output_shape, params)``.
+
+        Raises:
+            ValueError: For an empty shape or a size below 1.
+            TypeError: For a bad shape, or a layer whose init breaks the protocol.
+        """
         shape = as_shape(input_shape)
         params = []
         for i, (layer, k) in enumerate(zip(self.layers, jax.random.split(key, len(self.layers)), strict=True)):
@@ -161,12 +255,41 @@ class Network:
         return tuple(shape), params
 
     def output_shape(self, input_shape: int | Sequence[int]) -> Shape:
-        """The output shape (without the batch axis) for inputs of ``input_shape``."""
+        """The output shape (without the batch axis) for inputs of ``input_shape``.
+
+        Args:
+            input_shape: The input's shape without the batch axis (an int for one axis).
+
+        Returns:
+            The output shape; nothing is allocated (the inits are traced).
+        """
         return output_shape_of(self.init_with_shape, input_shape)
 
-    def forward(self, params: list, x: Array, *, key: Array | None = None, train: bool = False) -> tuple[Array, list]:
-        """``(y, cache)``: the output and what :meth:`backward` needs. ``x``: (batch, *input_shape)."""
+    def forward(
+        self, params: list, x: ArrayLike, *, key: Array | None = None, train: bool = False
+    ) -> tuple[Array, list]:
+        """``(y, cache)``: the output and what :meth:`backward` needs. ``x``: (batch, *input_shape),
+        a jax array or anything ``jnp.asarray`` takes (a NumPy array, nested lists).
+
+        Args:
+            params: The network's params (a list, one entry per layer).
+            x: A batch of inputs.
+            key: A PRNG key for the layers that draw randomness in training (Dropout).
+            train: Training mode (Dropout active).
+
+        Returns:
+            ``(y, cache)``: the output and a list with one cache per layer.
+
+        Raises:
+            ValueError: If ``params`` does not hold one entry per layer, or Dropout trains without
+                ``key``.
+            FeatureMismatchError: If ``x`` has the wrong number of features (a ValueError naming
+                the layer).
+            TypeError: For a layer whose forward breaks the protocol (the message names it).
+        """
         self._check_params(params)
+        if not isinstance(x, jax.Array):  # tracers are jax Arrays: nothing changes under jit
+            x = jnp.asarray(x)
         keys = self._layer_keys(key, train)
         caches = []
         for i, (layer, p) in enumerate(zip(self.layers, params, strict=True)):
@@ -183,14 +306,43 @@ class Network:
             caches.append(c)
         return x, caches
 
-    def apply(self, params: list, x: Array, *, key: Array | None = None, train: bool = False) -> Array:
-        """The network's output ``y`` for a batch ``x``; pure, jittable and vmappable."""
+    def apply(self, params: list, x: ArrayLike, *, key: Array | None = None, train: bool = False) -> Array:
+        """The network's output ``y`` for a batch ``x`` (a jax array, a NumPy array or nested
+        lists); pure, jittable and vmappable.
+
+        Args:
+            params: The network's params.
+            x: A batch of inputs.
+            key: A PRNG key for the layers that draw randomness in training (Dropout).
+            train: Training mode (Dropout active).
+
+        Returns:
+            The output ``y``.
+
+        Raises:
+            ValueError: As :meth:`forward`.
+            FeatureMismatchError: If ``x`` has the wrong number of features.
+        """
         return self.forward(params, x, key=key, train=train)[0]
 
     __call__ = apply
 
     def backward(self, params: list, cache: list, dy: Array) -> tuple[list, Array]:
-        """Reverse pass: ``(dparams, dx)`` for the output cotangent ``dy`` (chain rule, last layer first)."""
+        """Reverse pass: ``(dparams, dx)`` for the output cotangent ``dy`` (chain rule, last layer first).
+
+        Args:
+            params: The network's params.
+            cache: The cache :meth:`forward` returned.
+            dy: The cotangent of the output (e.g. the loss's gradient with respect to ``y_pred``).
+
+        Returns:
+            ``(dparams, dx)``: gradients in the structure of ``params``, and of the input.
+
+        Raises:
+            ValueError: If ``params`` does not hold one entry per layer, or a layer's ``dparams``
+                does not have its params' structure and shapes (the message names the layer).
+            TypeError: For a layer whose backward breaks the protocol.
+        """
         self._check_params(params)
         grads: list = [None] * len(self.layers)
         for i in reversed(range(len(self.layers))):
@@ -206,7 +358,14 @@ class Network:
 
     def as_layer(self, name: str | None = None) -> Layer:
         """This network as a :class:`Layer` tuple (a network already is one; kept for code
-        that wants the tuple)."""
+        that wants the tuple).
+
+        Args:
+            name: The layer's name (None: the network's).
+
+        Returns:
+            A :class:`Layer` of the network's functions.
+        """
         return Layer(self.init_with_shape, self.forward, self.backward, name or self.name, self.needs_key)
 
     def _layer_keys(self, key: Array | None, train: bool) -> list:
@@ -272,7 +431,26 @@ def _unique_names(layers: Sequence[Layer | Network]) -> tuple[str, ...]:
 
 def serial(*layers: Layer | Network, name: str = "serial") -> Network:
     """Composes layers (and networks, which are layers) in order:
-    ``serial(Dense(64, "relu"), Dropout(0.1), Dense(10))``."""
+    ``serial(Dense(64, "relu"), Dropout(0.1), Dense(10))``.
+
+    Args:
+        *layers: Layers and networks, in order (at least one).
+        name: The network's name (as a layer inside another network).
+
+    Returns:
+        The :class:`Network`.
+
+    Raises:
+        ValueError: Without layers.
+        TypeError: For an argument that is not a Layer or a Network.
+
+    Examples:
+        >>> import fnn
+        >>> block = fnn.serial(fnn.Dense(8, activation="relu"), fnn.Dropout(0.1))
+        >>> net = fnn.serial(block, fnn.Dense(2))  # networks nest as layers
+        >>> net.names, net.needs_key
+        (('serial_0', 'dense_0'), True)
+    """
     if not layers:
         raise ValueError("serial needs at least one layer")
     for i, layer in enumerate(layers):

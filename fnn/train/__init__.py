@@ -1,5 +1,5 @@
 """Training: one compiled step, one compiled epoch, ``fit`` with Keras's semantics, many models
-at once (``fit_many``, ``sweep``) and evaluation.
+at once (``fit_many``, ``sweep``), evaluation and batched prediction (``predict``).
 
 The lesson's loop (forward, loss, backward, update, repeated for ``ceil(N / batch_size)``
 iterations per epoch until a stopping criterion holds) runs as ONE XLA program per epoch; the
@@ -12,5 +12,8 @@ from fnn.train._epoch import train_step as train_step
 from fnn.train._evaluate import eval_step as eval_step, evaluate as evaluate
 from fnn.train._fit import FitResult as FitResult, History as History, fit as fit
 from fnn.train._many import SweepResult as SweepResult, fit_many as fit_many, sweep as sweep
+from fnn.train._predict import predict as predict
 
-__all__ = ["fit", "FitResult", "History", "fit_many", "sweep", "SweepResult", "train_step", "eval_step", "evaluate"]
+__all__ = [
+    "fit", "FitResult", "History", "fit_many", "sweep", "SweepResult", "train_step", "eval_step", "evaluate", "predict",
+]  # fmt: skip

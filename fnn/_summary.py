@@ -1,0 +1,273 @@
+"""A network's summary, as Keras's ``model.summary()`` and torchinfo print it: one row per layer
+(name, type, output shape, parameter count), nested networks expanded beneath their own row,
+and the totals; and :func:`count_params` for any params pytree.
+
+Shapes come from tracing (``jax.eval_shape``): nothing is allocated, run or compiled.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+import numbers
+from collections.abc import Sequence
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from fnn import layers
+from fnn._validate import integer
+from fnn._values import Static
+
+__all__ = ["LayerSummary", "Summary", "summary", "count_params"]
+
+
+def count_params(params: Any) -> int:
+    """The number of scalars in a params pytree: ``sum(prod(leaf.shape))`` over its leaves.
+
+    ``len(params)`` is the number of layers of a :func:`fnn.serial` network;
+    ``count_params(params)`` the number of weights (Keras's ``model.count_params()``).
+    ``fnn.count_params(fnn.mlp([32, 10]).init(key, (20,)))`` is ``20*32 + 32 + 32*10 + 10 = 1002``.
+
+    Args:
+      params: a pytree of arrays (jax or NumPy, or ``jax.ShapeDtypeStruct``); Python numbers
+        count one each.
+
+    Returns:
+      The total, an int (0 for a tree without leaves).
+
+    Raises:
+      TypeError: a leaf that is neither an array nor a number.
+
+    Examples:
+      >>> import fnn, jax
+      >>> params = fnn.mlp([32, 10]).init(jax.random.PRNGKey(0), (20,))
+      >>> len(params), fnn.count_params(params)
+      (2, 1002)
+    """
+    total = 0
+    for leaf in jax.tree.leaves(params):
+        shape = getattr(leaf, "shape", None)
+        if shape is None:
+            if not isinstance(leaf, (numbers.Number, np.generic)):
+                raise TypeError(f"params must be a pytree of arrays; found a leaf of type {type(leaf).__name__}")
+            total += 1
+        else:
+            total += math.prod(shape)
+    return int(total)
+
+
+class LayerSummary(NamedTuple):
+    """One row of a :class:`Summary`.
+
+    ``name`` is the layer's path in the network (``"dense_1"``; inside a nested network
+    ``"serial_0/dense_1"``), ``kind`` its type (``"Dense"``, ``"Activation"``, ``"Dropout"``,
+    ``"LayerNorm"``, ``"Flatten"``, ``"Network"`` for a nested network, ``"Layer"`` for one of
+    your own), ``output_shape`` its output with ``None`` for the batch axis, ``params`` the
+    number of scalars in its params (a nested network: all of its layers') and ``depth`` 0 for
+    the network's own layers, one more per level of nesting.
+    """
+
+    name: str
+    kind: str
+    output_shape: tuple
+    params: int
+    depth: int
+
+
+def _readable_bytes(n: float) -> str:
+    """Keras's ``readable_memory_size``: ``3.91 KB`` (1024 to the unit)."""
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if n < 1024:
+            return f"{n:.2f} {unit}"
+        n /= 1024
+    return f"{n:.2f} PB"
+
+
+@dataclasses.dataclass(frozen=True)
+class Summary:
+    """What :func:`summary` found; ``str()`` (and ``repr()``, so a REPL shows it) is the table.
+
+    ``rows`` lists every layer in order (nested networks expanded after their own row);
+    ``total_params == trainable_params`` (fnn has no frozen weights: freeze with
+    :func:`fnn.optimizers.masked`), ``non_trainable_params == 0``; ``param_bytes`` is their size
+    in ``dtype``. Shapes carry ``None`` for the batch axis.
+    """
+
+    name: str
+    input_shape: tuple
+    output_shape: tuple
+    rows: tuple[LayerSummary, ...]
+    total_params: int
+    trainable_params: int
+    non_trainable_params: int
+    param_bytes: int
+    dtype: str
+
+    def __str__(self) -> str:
+        itemsize = self.param_bytes / self.total_params if self.total_params else 0
+        head = ("Layer (type)", "Output shape", "Params")
+        cells = [
+            ("  " * r.depth + f"{r.name.rsplit('/', 1)[-1]} ({r.kind})", str(r.output_shape), f"{r.params:,}")
+            for r in self.rows
+        ]
+        widths = [max(len(head[i]), *(len(c[i]) for c in cells)) for i in range(3)]
+        line = lambda c: f"{c[0]:<{widths[0]}}   {c[1]:<{widths[1]}}   {c[2]:>{widths[2]}}"
+        rule = "=" * (sum(widths) + 6)
+        body = [line(c) for c in cells]
+        sizes = lambda n: f"{n:,} ({_readable_bytes(n * itemsize)})"
+        return "\n".join(
+            [
+                f'Network: "{self.name}"   input shape: {self.input_shape}   dtype: {self.dtype}',
+                rule,
+                line(head),
+                rule,
+                *body,
+                rule,
+                f"Total params: {sizes(self.total_params)}",
+                f"Trainable params: {sizes(self.trainable_params)}",
+                f"Non-trainable params: {sizes(self.non_trainable_params)}",
+            ]
+        )
+
+    __repr__ = __str__
+
+
+@functools.cache
+def _builtin_kinds() -> dict[Any, str]:
+    """The built-in layers, known by the rule their ``forward`` binds (a layer carries only a
+    display name, which the user may choose)."""
+    probes = {
+        "Dense": layers.Dense(1),
+        "Activation": layers.Activation("linear"),
+        "Dropout": layers.Dropout(0.5),
+        "LayerNorm": layers.LayerNorm(),
+        "Flatten": layers.Flatten(),
+    }
+    return {_rule(layer.forward): kind for kind, layer in probes.items()}
+
+
+def _rule(forward: Any) -> Any:
+    return getattr(forward, "fn", forward)  # a bound rule's function, or the function itself
+
+
+def _kind(layer: Any) -> str:
+    if isinstance(layer, layers.Network):
+        return "Network"
+    try:
+        return _builtin_kinds().get(_rule(layer.forward), "Layer")
+    except TypeError:  # an unhashable forward: a layer of the user's
+        return "Layer"
+
+
+def _walk(net: layers.Network, key: Any, x: Any, dtype: Any, prefix: str, depth: int, rows: list) -> tuple[Any, int]:
+    """Appends the rows of ``net``'s layers for the (traced) input ``x``; returns its output and
+    parameter count. Keys are split as ``Network.init_with_shape`` splits them."""
+    total = 0
+    for name, layer, k in zip(net.names, net.layers, jax.random.split(key, len(net.layers)), strict=True):
+        path = prefix + name
+        if isinstance(layer, layers.Network):
+            at = len(rows)
+            rows.append(None)  # its own row goes before its layers'
+            x, n = _walk(layer, k, x, dtype, path + "/", depth + 1, rows)
+        else:
+            _, p = layer.init_with_shape(k, tuple(x.shape[1:]), dtype)
+            out = layer.forward(p, x, key=None, train=False)
+            if not (isinstance(out, tuple) and len(out) == 2 and hasattr(out[0], "shape")):
+                raise TypeError(f"layer {path}: forward(params, x, *, key, train) must return (y, cache)")
+            x, n = out[0], count_params(p)
+            at = len(rows)
+            rows.append(None)
+        rows[at] = LayerSummary(path, _kind(layer), (None, *x.shape[1:]), n, depth)
+        total += n
+    return x, total
+
+
+def _input_shape(input_shape: Any) -> tuple[int, ...]:
+    if isinstance(input_shape, (numbers.Integral, np.integer)) and not isinstance(input_shape, bool):
+        input_shape = (input_shape,)
+    if not isinstance(input_shape, Sequence) or isinstance(input_shape, str):
+        raise TypeError(f"input_shape must be an int or a tuple of ints (without the batch axis), got {input_shape!r}")
+    if not input_shape:
+        raise ValueError("input_shape must name at least one axis (without the batch axis), got ()")
+    return tuple(integer(f"input_shape[{i}]", d, 1) for i, d in enumerate(input_shape))
+
+
+def summary(net: Any, input_shape: int | Sequence[int], dtype: Any = jnp.float32) -> Summary:
+    """Keras's ``model.summary()`` / torchinfo's ``summary``: the layers of ``net`` with their
+    output shapes and parameter counts, for inputs of ``input_shape`` (without the batch axis).
+
+    ``print(fnn.summary(fnn.mlp([32, 10]), (20,)))`` shows two Dense rows, ``(None, 32)`` with
+    ``20*32 + 32 = 672`` params and ``(None, 10)`` with ``32*10 + 10 = 330``, and 1,002 in total.
+    Nested networks get a row of their own (their layers' total) followed by their layers,
+    indented; Activation, Dropout and Flatten rows count 0. Everything is traced with
+    ``jax.eval_shape``: nothing is allocated or compiled.
+
+    Args:
+      net: an :func:`fnn.serial` network (or a single :class:`fnn.Layer`).
+      input_shape: the shape of one sample, an int or a tuple of ints.
+      dtype: the params' dtype (it sets ``param_bytes``; float64 counts as float32 unless
+        ``jax_enable_x64`` is on, as ``net.init`` would build it).
+
+    Returns:
+      A :class:`Summary`: ``str()`` is the table; ``rows``, ``total_params``... are fields.
+
+    Raises:
+      TypeError: ``net`` not a Network or Layer; ``input_shape`` not an int or ints; ``dtype``
+        not a floating dtype.
+      ValueError: an empty ``input_shape`` or a size < 1; inputs the network does not fit.
+
+    Examples:
+      >>> import fnn
+      >>> s = fnn.summary(fnn.mlp([32, 10]), (20,))
+      >>> s.total_params, [(r.name, r.output_shape, r.params) for r in s.rows]
+      (1002, [('dense_0', (None, 32), 672), ('dense_1', (None, 10), 330)])
+      >>> print(s)
+      Network: "serial"   input shape: (None, 20)   dtype: float32
+      =======================================
+      Layer (type)      Output shape   Params
+      =======================================
+      dense_0 (Dense)   (None, 32)        672
+      dense_1 (Dense)   (None, 10)        330
+      =======================================
+      Total params: 1,002 (3.91 KB)
+      Trainable params: 1,002 (3.91 KB)
+      Non-trainable params: 0 (0.00 B)
+    """
+    if isinstance(net, layers.Layer):
+        net = layers.Network((net,), name=net.name)
+    if not isinstance(net, layers.Network):
+        raise TypeError(f"net must be an fnn Network (fnn.serial, fnn.mlp) or Layer, got {type(net).__name__}")
+    shape = _input_shape(input_shape)
+    try:
+        np_dtype = jnp.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"dtype must be a floating dtype, got {dtype!r}") from None
+    if not jnp.issubdtype(np_dtype, jnp.floating):
+        raise TypeError(f"dtype must be a floating dtype, got {np_dtype}")
+    # what net.init would build: float64 is float32 unless jax_enable_x64 is on
+    np_dtype = jax.dtypes.canonicalize_dtype(np_dtype)
+
+    def trace() -> Static:
+        # The key is made inside the trace: even seeding a concrete key runs (and compiles) a program.
+        key = jax.random.PRNGKey(0)
+        rows: list = []
+        x = jnp.zeros((1, *shape), np_dtype)  # a tracer's worth: eval_shape allocates nothing
+        y, total = _walk(net, key, x, np_dtype, "", 0, rows)
+        return Static((tuple(rows), (None, *y.shape[1:]), total))
+
+    rows, out_shape, total = jax.eval_shape(trace).value
+    return Summary(
+        name=net.name,
+        input_shape=(None, *shape),
+        output_shape=out_shape,
+        rows=rows,
+        total_params=total,
+        trainable_params=total,
+        non_trainable_params=0,
+        param_bytes=total * np_dtype.itemsize,
+        dtype=str(np_dtype),
+    )

@@ -1,0 +1,84 @@
+"""``predict``: the network's outputs over a data set, batch by batch, as one compiled program
+cached on the network and the batch size (Keras's ``Model.predict``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from fnn._cache import structural_cache
+from fnn._validate import integer
+from fnn.data import check_arrays
+from fnn.train._checks import check_against_network
+
+Array = jax.Array
+
+
+def batched_apply(net: Any, params: Any, x: Array, batch_size: int) -> Array:
+    """``net.apply(params, x)`` (eval mode) in batches of ``batch_size`` in order: the full ones
+    in one scan (``lax.map``), then the rest, concatenated along the samples axis."""
+    n = x.shape[0]
+    nb, rem = divmod(n, batch_size)
+    outs = []
+    if nb:
+        full = x[: nb * batch_size].reshape(nb, batch_size, *x.shape[1:])
+        ys = jax.lax.map(lambda xb: net.apply(params, xb), full)
+        outs.append(ys.reshape(nb * batch_size, *ys.shape[2:]))
+    if rem:
+        outs.append(net.apply(params, x[nb * batch_size :]))
+    return outs[0] if len(outs) == 1 else jnp.concatenate(outs, axis=0)
+
+
+@structural_cache(maxsize=32)
+def _compiled(net: Any, batch_size: int) -> Callable:
+    return jax.jit(lambda params, x: batched_apply(net, params, x, batch_size))
+
+
+def predict(net: Any, params: Any, x: Any, batch_size: int | None = 32) -> Any:
+    """The outputs ``net.apply(params, x)`` in evaluation mode (Dropout off), computed in batches.
+
+    Batches follow Keras's ``Model.predict``: ``batch_size`` samples each (default 32), in order,
+    the last partial batch kept; the outputs are concatenated, so row ``i`` of the result is the
+    output for ``x[i]``. The whole pass is ONE compiled program, cached on the network and the
+    batch size (jit's own cache handles the shapes): a second call with the same shapes compiles
+    nothing. Batching bounds the memory of the intermediate activations, not of ``x``.
+
+    Args:
+      net: the network (anything with ``apply(params, x)``, e.g. :func:`fnn.mlp`).
+      params: its parameters (``net.init``'s structure and shapes).
+      x: inputs ``(samples, *input_shape)``: a jax array, a NumPy array or nested lists.
+      batch_size: samples per batch, an int >= 1 (``None``: 32); more than the samples is one batch.
+
+    Returns:
+      ``(samples, *output_shape)``: a jax array for a jax ``x``, otherwise a NumPy array.
+
+    Raises:
+      TypeError: ``x`` not numeric; ``batch_size`` not an int.
+      ValueError: ``x`` without a samples axis, empty, holding NaN/inf, or not fitting the
+        network; ``params`` of another structure or shape than the network's; ``batch_size < 1``.
+
+    Examples:
+      >>> import fnn, jax, numpy as np
+      >>> net = fnn.mlp([4, 2])
+      >>> params = net.init(jax.random.PRNGKey(0), (3,))
+      >>> y = fnn.predict(net, params, np.ones((5, 3)), batch_size=2)  # batches of 2, 2 and 1
+      >>> type(y).__name__, y.shape
+      ('ndarray', (5, 2))
+    """
+    batch_size = integer("batch_size", 32 if batch_size is None else batch_size, 1)
+    is_jax = isinstance(x, jax.Array)
+    x, _ = check_arrays(x, x_ndim=None)
+    if x.ndim < 2:
+        raise ValueError(
+            f"x must be (samples, *input_shape), with a samples axis first; got shape {tuple(x.shape)} "
+            "(one sample: x[None])"
+        )
+    # The params-vs-network and x-vs-network checks fit and evaluate make; with no targets, x
+    # stands in for y (only its sample count is read, and it matches by construction).
+    check_against_network(net, params, None, x, x, "x", "x")
+    y = _compiled(net, min(batch_size, x.shape[0]))(params, x)
+    return y if is_jax else np.asarray(y)

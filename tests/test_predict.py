@@ -1,0 +1,117 @@
+"""predict against a NumPy float64 forward pass, over batch sizes that split the data every way
+(1, 7, N, > N); the kinds and dtypes out follow those in; evaluation mode; one compiled program
+per network, batch size and shapes; bad input named before anything is compiled. And
+``net.apply`` on NumPy arrays and nested lists.
+
+Every network here is built once at module level: its programs are compiled once per batch size
+and shapes, and tests share them.
+"""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import fnn
+
+KEY = jax.random.PRNGKey(0)
+N, D = 10, 4
+NET = fnn.mlp([3, 2], activation="tanh")
+PARAMS = NET.init(KEY, (D,), jnp.float64)
+X = np.random.default_rng(0).normal(size=(N, D))
+
+
+def _numpy_forward(p, x):
+    """tanh-Dense(3) -> Dense(2) in float64 NumPy, one row at a time (no batching at all)."""
+    p = jax.tree.map(lambda a: np.asarray(a, np.float64), p)
+    rows = [np.tanh(r @ p[0]["w"] + p[0]["b"]) @ p[1]["w"] + p[1]["b"] for r in np.asarray(x, np.float64)]
+    return np.stack(rows)
+
+
+@pytest.mark.parametrize("batch_size", [1, 7, N, 25, None])
+def test_predict_equals_the_forward_pass_for_every_batch_split(batch_size):
+    ref = _numpy_forward(PARAMS, X)
+    y = fnn.predict(NET, PARAMS, X, batch_size=batch_size)
+    assert isinstance(y, np.ndarray) and y.dtype == np.float64 and y.shape == (N, 2)
+    np.testing.assert_allclose(y, ref, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(y, np.asarray(NET.apply(PARAMS, X)), rtol=1e-12, atol=1e-14)
+
+
+def test_kinds_in_are_kinds_out():
+    ref = _numpy_forward(PARAMS, X)
+    y = fnn.predict(NET, PARAMS, jnp.asarray(X), batch_size=7)
+    assert isinstance(y, jax.Array) and y.dtype == jnp.float64
+    np.testing.assert_allclose(np.asarray(y), ref, rtol=1e-12, atol=1e-14)
+    y = fnn.predict(NET, PARAMS, X.tolist(), batch_size=7)  # nested lists: NumPy out, as Keras
+    assert isinstance(y, np.ndarray) and y.dtype == np.float64
+    np.testing.assert_allclose(y, ref, rtol=1e-12, atol=1e-14)
+    # float32 params and inputs stay float32, with x64 on
+    p32 = jax.tree.map(lambda a: a.astype(jnp.float32), PARAMS)
+    y = fnn.predict(NET, p32, X.astype(np.float32), batch_size=7)
+    assert isinstance(y, np.ndarray) and y.dtype == np.float32
+    np.testing.assert_allclose(y, ref, rtol=1e-5, atol=1e-6)
+    assert fnn.train.predict is fnn.predict
+
+
+def test_a_second_call_with_the_same_shapes_compiles_nothing(compiles):
+    fnn.predict(NET, PARAMS, X, batch_size=4)
+    x2 = np.random.default_rng(1).normal(size=(N, D))  # new values, same shapes
+    p2 = NET.init(jax.random.PRNGKey(1), (D,), jnp.float64)
+    with compiles() as c:
+        y = fnn.predict(NET, p2, x2, batch_size=4)
+        # a new network object built from the same description shares the program
+        fnn.predict(fnn.mlp([3, 2], activation="tanh"), p2, x2, batch_size=4)
+    assert c.count == 0
+    np.testing.assert_allclose(y, _numpy_forward(p2, x2), rtol=1e-12, atol=1e-14)
+
+
+def test_evaluation_mode_dropout_off_and_inputs_of_higher_rank():
+    net = fnn.serial(fnn.Flatten(), fnn.Dense(3, "tanh"), fnn.Dropout(0.5), fnn.Dense(2))
+    params = net.init(KEY, (2, 2), jnp.float64)
+    x = X.reshape(N, 2, 2)
+    y = fnn.predict(net, params, x, batch_size=3)
+    # Dropout in evaluation mode is the identity: the same as the network without it
+    ref = _numpy_forward([params[1], params[3]], X)
+    np.testing.assert_allclose(y, ref, rtol=1e-12, atol=1e-14)
+    assert net.needs_key  # and no key was needed
+
+
+def test_bad_input_is_named_before_anything_is_compiled(compiles):
+    no_b = [{"w": PARAMS[0]["w"]}, PARAMS[1]]
+    wide = fnn.mlp([5, 2]).init(KEY, (D,), jnp.float64)  # another hidden width: x fits, the shapes do not
+    nan_x = X.copy()
+    nan_x[3, 1] = np.nan
+    with compiles() as c:
+        with pytest.raises(ValueError, match="batch_size must be >= 1, got 0"):
+            fnn.predict(NET, PARAMS, X, batch_size=0)
+        with pytest.raises(TypeError, match="batch_size must be an int"):
+            fnn.predict(NET, PARAMS, X, batch_size=2.5)
+        with pytest.raises(ValueError, match=r"x must be \(samples, \*input_shape\).*shape \(4,\)"):
+            fnn.predict(NET, PARAMS, X[0])
+        with pytest.raises(ValueError, match="x is empty"):
+            fnn.predict(NET, PARAMS, X[:0])
+        with pytest.raises(TypeError, match="x must hold numbers"):
+            fnn.predict(NET, PARAMS, np.array([["a"] * D]))
+        with pytest.raises(ValueError, match=r"x contains 1 NaN/inf value\(s\), the first at index \(3, 1\)"):
+            fnn.predict(NET, PARAMS, nan_x)
+        with pytest.raises(
+            ValueError, match=r"x of shape \(10, 5\) does not fit the network.*expects 4 input features"
+        ):
+            fnn.predict(NET, PARAMS, np.ones((N, D + 1)))
+        with pytest.raises(ValueError, match=r"params do not have the network's structure.*missing params\[0\]\['b'\]"):
+            fnn.predict(NET, no_b, X)
+        with pytest.raises(ValueError, match=r"params\[0\]\['w'\] has shape \(4, 5\), the network builds \(4, 3\)"):
+            fnn.predict(NET, wide, X)
+    assert c.count == 0
+
+
+def test_apply_takes_numpy_arrays_and_nested_lists():
+    ref = _numpy_forward(PARAMS, X)
+    for x in (X, X.tolist(), jnp.asarray(X)):
+        y = NET.apply(PARAMS, x)
+        assert isinstance(y, jax.Array) and y.dtype == jnp.float64
+        np.testing.assert_allclose(np.asarray(y), ref, rtol=1e-12, atol=1e-14)
+    y, _ = NET.forward(PARAMS, X[:2].tolist())
+    np.testing.assert_allclose(np.asarray(y), ref[:2], rtol=1e-12, atol=1e-14)
+    with pytest.raises(ValueError, match=r"layer 0 \(dense_0\).*expects 4 input features, got 3"):
+        NET.apply(PARAMS, [[1.0, 2.0, 3.0]])

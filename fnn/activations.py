@@ -84,7 +84,9 @@ __all__ = [
 ]
 
 SELU_ALPHA = 1.6732632423543772848170429916717
+"""SELU's ``alpha`` (Klambauer et al. 2017, to full precision, as ``jax.nn.selu`` and torch)."""
 SELU_SCALE = 1.0507009873554804934193349852946
+"""SELU's ``scale`` (Klambauer et al. 2017, to full precision)."""
 
 
 def _as_float(x: Any) -> Array:
@@ -100,75 +102,200 @@ def _as_float(x: Any) -> Array:
 
 
 def linear(x: Array) -> Array:
-    """Identity: ``f(x) = x``."""
+    """Identity: ``f(x) = x``.
+
+    Args:
+        x: Input array, any shape (integers become the default float dtype).
+
+    Returns:
+        ``f(x)``, of the shape of ``x``.
+    """
     return _as_float(x)
 
 
 def linear_grad(x: Array, y: Array | None = None) -> Array:
-    """``f'(x) = 1``."""
+    """``f'(x) = 1``.
+
+    Args:
+        x: The forward's input, any shape.
+        y: ``f(x)`` if the caller already has it; not needed here.
+
+    Returns:
+        ``f'(x)`` elementwise, of the shape and float dtype of ``x``.
+    """
     return jnp.ones_like(_as_float(x))
 
 
 def sigmoid(x: Array) -> Array:
-    """``f(x) = 1 / (1 + exp(-x))``, via lax.logistic (no overflow at either tail)."""
+    """``f(x) = 1 / (1 + exp(-x))``, via lax.logistic (no overflow at either tail).
+
+    Args:
+        x: Input array, any shape (integers become the default float dtype).
+
+    Returns:
+        ``f(x)``, of the shape of ``x``.
+
+    Examples:
+        >>> import fnn
+        >>> fnn.activations.sigmoid([0.0]).tolist()
+        [0.5]
+    """
     return lax.logistic(_as_float(x))
 
 
 def sigmoid_grad(x: Array, y: Array | None = None) -> Array:
-    """``f'(x) = f(x) (1 - f(x))``."""
+    """``f'(x) = f(x) (1 - f(x))``.
+
+    Args:
+        x: The forward's input, any shape.
+        y: ``f(x)`` if the caller already has it (reused instead of recomputed), else None.
+
+    Returns:
+        ``f'(x)`` elementwise, of the shape and float dtype of ``x``.
+
+    Examples:
+        >>> import fnn
+        >>> fnn.activations.sigmoid_grad([0.0]).tolist()
+        [0.25]
+    """
     y = sigmoid(x) if y is None else y
     return y * (1 - y)
 
 
 def tanh(x: Array) -> Array:
-    """``f(x) = tanh(x)``."""
+    """``f(x) = tanh(x)``.
+
+    Args:
+        x: Input array, any shape (integers become the default float dtype).
+
+    Returns:
+        ``f(x)``, of the shape of ``x``.
+    """
     return jnp.tanh(_as_float(x))
 
 
 def tanh_grad(x: Array, y: Array | None = None) -> Array:
-    """``f'(x) = 1 - tanh(x)^2``, as ``(1 - y)(1 + y)``: 1 - y is exact where y nears 1."""
+    """``f'(x) = 1 - tanh(x)^2``, as ``(1 - y)(1 + y)``: 1 - y is exact where y nears 1.
+
+    Args:
+        x: The forward's input, any shape.
+        y: ``f(x)`` if the caller already has it (reused instead of recomputed), else None.
+
+    Returns:
+        ``f'(x)`` elementwise, of the shape and float dtype of ``x``.
+    """
     y = tanh(x) if y is None else y
     return (1 - y) * (1 + y)
 
 
 def relu(x: Array) -> Array:
-    """``f(x) = max(x, 0)``. Written as a select so NaN propagates and f'(0) = 0."""
+    """``f(x) = max(x, 0)``. Written as a select so NaN propagates and f'(0) = 0.
+
+    Args:
+        x: Input array, any shape (integers become the default float dtype).
+
+    Returns:
+        ``f(x)``, of the shape of ``x``.
+
+    Examples:
+        >>> import fnn
+        >>> fnn.activations.relu([-1.0, 0.0, 2.0]).tolist()
+        [0.0, 0.0, 2.0]
+    """
     x = _as_float(x)
     return jnp.where(x <= 0, 0, x)
 
 
 def relu_grad(x: Array, y: Array | None = None) -> Array:
-    """``f'(x) = 1 if x > 0 else 0`` (0 at the kink)."""
+    """``f'(x) = 1 if x > 0 else 0`` (0 at the kink).
+
+    Args:
+        x: The forward's input, any shape.
+        y: ``f(x)`` if the caller already has it; not needed here.
+
+    Returns:
+        ``f'(x)`` elementwise, of the shape and float dtype of ``x``.
+
+    Examples:
+        >>> import fnn
+        >>> fnn.activations.relu_grad([-1.0, 0.0, 2.0]).tolist()
+        [0.0, 0.0, 1.0]
+    """
     x = _as_float(x)
     return (x > 0).astype(x.dtype)
 
 
 def relu6(x: Array) -> Array:
-    """``f(x) = min(max(x, 0), 6)``. f'(0) = f'(6) = 0, as jax.nn.relu6."""
+    """``f(x) = min(max(x, 0), 6)``. f'(0) = f'(6) = 0, as jax.nn.relu6.
+
+    Args:
+        x: Input array, any shape (integers become the default float dtype).
+
+    Returns:
+        ``f(x)``, of the shape of ``x``.
+    """
     x = _as_float(x)
     return jnp.where(x <= 0, 0, jnp.where(x >= 6, 6, x))
 
 
 def relu6_grad(x: Array, y: Array | None = None) -> Array:
-    """``f'(x) = 1 if 0 < x < 6 else 0``."""
+    """``f'(x) = 1 if 0 < x < 6 else 0``.
+
+    Args:
+        x: The forward's input, any shape.
+        y: ``f(x)`` if the caller already has it; not needed here.
+
+    Returns:
+        ``f'(x)`` elementwise, of the shape and float dtype of ``x``.
+    """
     x = _as_float(x)
     return ((x > 0) & (x < 6)).astype(x.dtype)
 
 
 def leaky_relu(x: Array, negative_slope: float = 0.2) -> Array:
-    """``f(x) = x if x >= 0 else negative_slope * x`` (Keras 3's default slope 0.2)."""
+    """``f(x) = x if x >= 0 else negative_slope * x`` (Keras 3's default slope 0.2).
+
+    Args:
+        x: Input array, any shape (integers become the default float dtype).
+        negative_slope: The slope for ``x < 0`` (Keras 3's default 0.2).
+
+    Returns:
+        ``f(x)``, of the shape of ``x``.
+
+    Examples:
+        >>> import fnn
+        >>> fnn.activations.leaky_relu([-1.0, 2.0], negative_slope=0.5).tolist()
+        [-0.5, 2.0]
+    """
     x = _as_float(x)
     return jnp.where(x >= 0, x, negative_slope * x)
 
 
 def leaky_relu_grad(x: Array, y: Array | None = None, negative_slope: float = 0.2) -> Array:
-    """``f'(x) = 1 if x >= 0 else negative_slope`` (1 at the kink, as jax.nn.leaky_relu)."""
+    """``f'(x) = 1 if x >= 0 else negative_slope`` (1 at the kink, as jax.nn.leaky_relu).
+
+    Args:
+        x: The forward's input, any shape.
+        y: ``f(x)`` if the caller already has it; not needed here.
+        negative_slope: The slope for ``x < 0`` (Keras 3's default 0.2).
+
+    Returns:
+        ``f'(x)`` elementwise, of the shape and float dtype of ``x``.
+    """
     x = _as_float(x)
     return jnp.where(x >= 0, 1, negative_slope).astype(x.dtype)
 
 
 def elu(x: Array, alpha: float = 1.0) -> Array:
-    """``f(x) = x if x > 0 else alpha (exp(x) - 1)``."""
+    """``f(x) = x if x > 0 else alpha (exp(x) - 1)``.
+
+    Args:
+        x: Input array, any shape (integers become the default float dtype).
+        alpha: The scale of the negative branch.
+
+    Returns:
+        ``f(x)``, of the shape of ``x``.
+    """
     x = _as_float(x)
     # exp only sees x <= 0, so the unused branch cannot overflow; a select rather than
     # minimum(x, 0), whose autodiff splits the kink 50/50, so jax.grad agrees with elu_grad.
@@ -179,18 +306,41 @@ def elu_grad(x: Array, y: Array | None = None, alpha: float = 1.0) -> Array:
     """``f'(x) = 1 if x > 0 else alpha exp(x)`` (alpha at the kink).
 
     Not ``y + alpha``: that cancels to noise for x << 0, while exp costs nothing extra here.
+
+    Args:
+        x: The forward's input, any shape.
+        y: ``f(x)`` if the caller already has it; not needed here.
+        alpha: The scale of the negative branch.
+
+    Returns:
+        ``f'(x)`` elementwise, of the shape and float dtype of ``x``.
     """
     x = _as_float(x)
     return jnp.where(x > 0, 1, alpha * jnp.exp(jnp.where(x > 0, 0, x))).astype(x.dtype)
 
 
 def selu(x: Array) -> Array:
-    """``f(x) = scale * elu(x, alpha)`` with the SELU constants SELU_SCALE, SELU_ALPHA."""
+    """``f(x) = scale * elu(x, alpha)`` with the SELU constants :data:`SELU_SCALE`, :data:`SELU_ALPHA`.
+
+    Args:
+        x: Input array, any shape (integers become the default float dtype).
+
+    Returns:
+        ``f(x)``, of the shape of ``x``.
+    """
     return SELU_SCALE * elu(x, SELU_ALPHA)
 
 
 def selu_grad(x: Array, y: Array | None = None) -> Array:
-    """``f'(x) = scale if x > 0 else scale alpha exp(x)``."""
+    """``f'(x) = scale if x > 0 else scale alpha exp(x)``.
+
+    Args:
+        x: The forward's input, any shape.
+        y: ``f(x)`` if the caller already has it; not needed here.
+
+    Returns:
+        ``f'(x)`` elementwise, of the shape and float dtype of ``x``.
+    """
     return SELU_SCALE * elu_grad(x, alpha=SELU_ALPHA)
 
 
@@ -198,6 +348,13 @@ def gelu(x: Array, approximate: bool = False) -> Array:
     """Exact GELU ``f(x) = x Phi(x) = (x/2) erfc(-x / sqrt 2)`` (Keras 3's default).
 
     ``erfc`` rather than ``1 + erf``, which cancels for x < 0. ``approximate=True`` is gelu_tanh.
+
+    Args:
+        x: Input array, any shape (integers become the default float dtype).
+        approximate: True for the tanh approximation (:func:`gelu_tanh`).
+
+    Returns:
+        ``f(x)``, of the shape of ``x``.
     """
     if approximate:
         return gelu_tanh(x)
@@ -206,7 +363,16 @@ def gelu(x: Array, approximate: bool = False) -> Array:
 
 
 def gelu_grad(x: Array, y: Array | None = None, approximate: bool = False) -> Array:
-    """``f'(x) = Phi(x) + x phi(x)`` with phi the standard normal density."""
+    """``f'(x) = Phi(x) + x phi(x)`` with phi the standard normal density.
+
+    Args:
+        x: The forward's input, any shape.
+        y: ``f(x)`` if the caller already has it; not needed here.
+        approximate: True for the tanh approximation (:func:`gelu_tanh`).
+
+    Returns:
+        ``f'(x)`` elementwise, of the shape and float dtype of ``x``.
+    """
     if approximate:
         return gelu_tanh_grad(x, y)
     x = _as_float(x)
@@ -219,6 +385,12 @@ def gelu_tanh(x: Array) -> Array:
     Computed as ``x sigmoid(2u)``, the same function without cancellation for x < 0. The cubic
     is evaluated at ``x`` clipped to ``[-1e4, 1e4]``, where ``sigmoid(2u)`` is already exactly 0 or 1:
     ``x^3`` would overflow (float32: for ``|x| >= 7e12``) and give NaN derivatives.
+
+    Args:
+        x: Input array, any shape (integers become the default float dtype).
+
+    Returns:
+        ``f(x)``, of the shape of ``x``.
     """
     x = _as_float(x)
     xc = jnp.clip(x, -_GELU_CLIP, _GELU_CLIP)
@@ -227,7 +399,15 @@ def gelu_tanh(x: Array) -> Array:
 
 
 def gelu_tanh_grad(x: Array, y: Array | None = None) -> Array:
-    """``f'(x) = s + 2 x s (1 - s) u'`` with ``s = sigmoid(2u)``, ``u' = sqrt(2/pi)(1 + 3 0.044715 x^2)``."""
+    """``f'(x) = s + 2 x s (1 - s) u'`` with ``s = sigmoid(2u)``, ``u' = sqrt(2/pi)(1 + 3 0.044715 x^2)``.
+
+    Args:
+        x: The forward's input, any shape.
+        y: ``f(x)`` if the caller already has it; not needed here.
+
+    Returns:
+        ``f'(x)`` elementwise, of the shape and float dtype of ``x``.
+    """
     x = _as_float(x)
     xc = jnp.clip(x, -_GELU_CLIP, _GELU_CLIP)  # beyond it s(1 - s) is exactly 0 (see gelu_tanh)
     x2 = xc * xc
@@ -237,13 +417,28 @@ def gelu_tanh_grad(x: Array, y: Array | None = None) -> Array:
 
 
 def silu(x: Array) -> Array:
-    """SiLU / swish ``f(x) = x sigmoid(x)``."""
+    """SiLU / swish ``f(x) = x sigmoid(x)``.
+
+    Args:
+        x: Input array, any shape (integers become the default float dtype).
+
+    Returns:
+        ``f(x)``, of the shape of ``x``.
+    """
     x = _as_float(x)
     return x * lax.logistic(x)
 
 
 def silu_grad(x: Array, y: Array | None = None) -> Array:
-    """``f'(x) = s + x s (1 - s) = s + f(x)(1 - s)``, ``s = sigmoid(x)``."""
+    """``f'(x) = s + x s (1 - s) = s + f(x)(1 - s)``, ``s = sigmoid(x)``.
+
+    Args:
+        x: The forward's input, any shape.
+        y: ``f(x)`` if the caller already has it (reused instead of recomputed), else None.
+
+    Returns:
+        ``f'(x)`` elementwise, of the shape and float dtype of ``x``.
+    """
     x = _as_float(x)
     s = lax.logistic(x)
     y = x * s if y is None else y
@@ -254,47 +449,112 @@ swish_grad = silu_grad
 
 
 def softplus(x: Array) -> Array:
-    """``f(x) = log(1 + exp(x))``, as ``logaddexp(x, 0)`` (no overflow)."""
+    """``f(x) = log(1 + exp(x))``, as ``logaddexp(x, 0)`` (no overflow).
+
+    Args:
+        x: Input array, any shape (integers become the default float dtype).
+
+    Returns:
+        ``f(x)``, of the shape of ``x``.
+    """
     return jnp.logaddexp(_as_float(x), 0)
 
 
 def softplus_grad(x: Array, y: Array | None = None) -> Array:
-    """``f'(x) = sigmoid(x)``."""
+    """``f'(x) = sigmoid(x)``.
+
+    Args:
+        x: The forward's input, any shape.
+        y: ``f(x)`` if the caller already has it; not needed here.
+
+    Returns:
+        ``f'(x)`` elementwise, of the shape and float dtype of ``x``.
+    """
     return sigmoid(x)
 
 
 def softsign(x: Array) -> Array:
-    """``f(x) = x / (1 + |x|)``."""
+    """``f(x) = x / (1 + |x|)``.
+
+    Args:
+        x: Input array, any shape (integers become the default float dtype).
+
+    Returns:
+        ``f(x)``, of the shape of ``x``.
+    """
     x = _as_float(x)
     return x / (1 + jnp.abs(x))
 
 
 def softsign_grad(x: Array, y: Array | None = None) -> Array:
-    """``f'(x) = 1 / (1 + |x|)^2`` (from x: ``(1 - |y|)^2`` loses precision as |y| -> 1)."""
+    """``f'(x) = 1 / (1 + |x|)^2`` (from x: ``(1 - |y|)^2`` loses precision as |y| -> 1).
+
+    Args:
+        x: The forward's input, any shape.
+        y: ``f(x)`` if the caller already has it; not needed here.
+
+    Returns:
+        ``f'(x)`` elementwise, of the shape and float dtype of ``x``.
+    """
     x = _as_float(x)
     d = 1 + jnp.abs(x)
     return 1 / (d * d)
 
 
 def hard_sigmoid(x: Array) -> Array:
-    """``f(x) = relu6(x + 3) / 6`` (Keras 3's definition): 0 below -3, 1 above 3."""
+    """``f(x) = relu6(x + 3) / 6`` (Keras 3's definition): 0 below -3, 1 above 3.
+
+    Args:
+        x: Input array, any shape (integers become the default float dtype).
+
+    Returns:
+        ``f(x)``, of the shape of ``x``.
+
+    Examples:
+        >>> import fnn
+        >>> fnn.activations.hard_sigmoid([-4.0, 0.0, 4.0]).tolist()
+        [0.0, 0.5, 1.0]
+    """
     return relu6(_as_float(x) + 3) / 6
 
 
 def hard_sigmoid_grad(x: Array, y: Array | None = None) -> Array:
-    """``f'(x) = 1/6 if -3 < x < 3 else 0`` (0 at ±3)."""
+    """``f'(x) = 1/6 if -3 < x < 3 else 0`` (0 at ±3).
+
+    Args:
+        x: The forward's input, any shape.
+        y: ``f(x)`` if the caller already has it; not needed here.
+
+    Returns:
+        ``f'(x)`` elementwise, of the shape and float dtype of ``x``.
+    """
     z = _as_float(x) + 3  # test z, not x, so rounding in x + 3 agrees with the forward
     return jnp.where((z > 0) & (z < 6), 1 / 6, 0).astype(z.dtype)
 
 
 def mish(x: Array) -> Array:
-    """``f(x) = x tanh(softplus(x))``."""
+    """``f(x) = x tanh(softplus(x))``.
+
+    Args:
+        x: Input array, any shape (integers become the default float dtype).
+
+    Returns:
+        ``f(x)``, of the shape of ``x``.
+    """
     x = _as_float(x)
     return x * jnp.tanh(softplus(x))
 
 
 def mish_grad(x: Array, y: Array | None = None) -> Array:
-    """``f'(x) = t + x (1 - t^2) sigmoid(x)``, ``t = tanh(softplus(x))``."""
+    """``f'(x) = t + x (1 - t^2) sigmoid(x)``, ``t = tanh(softplus(x))``.
+
+    Args:
+        x: The forward's input, any shape.
+        y: ``f(x)`` if the caller already has it; not needed here.
+
+    Returns:
+        ``f'(x)`` elementwise, of the shape and float dtype of ``x``.
+    """
     x = _as_float(x)
     t = jnp.tanh(softplus(x))
     return t + x * (1 - t * t) * lax.logistic(x)
@@ -306,27 +566,68 @@ def mish_grad(x: Array, y: Array | None = None) -> Array:
 
 
 def softmax(x: Array, axis: int = -1) -> Array:
-    """``f(x)_i = exp(x_i) / sum_j exp(x_j)`` along ``axis``, shifted by the max (no overflow)."""
+    """``f(x)_i = exp(x_i) / sum_j exp(x_j)`` along ``axis``, shifted by the max (no overflow).
+
+    Args:
+        x: Input array, any shape (integers become the default float dtype).
+        axis: The axis to normalise along.
+
+    Returns:
+        Probabilities of the shape of ``x``, summing to 1 along ``axis``.
+
+    Examples:
+        >>> import fnn
+        >>> fnn.activations.softmax([[0.0, 0.0]]).tolist()
+        [[0.5, 0.5]]
+    """
     x = _as_float(x)
     e = jnp.exp(x - lax.stop_gradient(jnp.max(x, axis=axis, keepdims=True)))
     return e / jnp.sum(e, axis=axis, keepdims=True)
 
 
 def softmax_vjp(x: Array, y: Array | None, dy: Array, axis: int = -1) -> Array:
-    """``dx = y * (dy - sum(dy * y))``, the sum along ``axis``; ``y = softmax(x)`` or None."""
+    """``dx = y * (dy - sum(dy * y))``, the sum along ``axis``; ``y = softmax(x)`` or None.
+
+    Args:
+        x: The forward's input.
+        y: ``softmax(x, axis)`` if the caller has it, else None (recomputed).
+        dy: The cotangent of the output, of the shape of ``x``.
+        axis: The axis the forward normalised along.
+
+    Returns:
+        ``dx``, the vector-Jacobian product, of the shape of ``x``.
+    """
     y = softmax(x, axis) if y is None else y
     return y * (dy - jnp.sum(dy * y, axis=axis, keepdims=True))
 
 
 def log_softmax(x: Array, axis: int = -1) -> Array:
-    """``f(x)_i = x_i - log sum_j exp(x_j)`` along ``axis``, shifted by the max (no overflow)."""
+    """``f(x)_i = x_i - log sum_j exp(x_j)`` along ``axis``, shifted by the max (no overflow).
+
+    Args:
+        x: Input array, any shape (integers become the default float dtype).
+        axis: The axis to normalise along.
+
+    Returns:
+        Log-probabilities of the shape of ``x``.
+    """
     x = _as_float(x)
     z = x - lax.stop_gradient(jnp.max(x, axis=axis, keepdims=True))
     return z - jnp.log(jnp.sum(jnp.exp(z), axis=axis, keepdims=True))
 
 
 def log_softmax_vjp(x: Array, y: Array | None, dy: Array, axis: int = -1) -> Array:
-    """``dx = dy - exp(y) * sum(dy)``, the sum along ``axis``; ``y = log_softmax(x)`` or None."""
+    """``dx = dy - exp(y) * sum(dy)``, the sum along ``axis``; ``y = log_softmax(x)`` or None.
+
+    Args:
+        x: The forward's input.
+        y: ``log_softmax(x, axis)`` if the caller has it, else None (recomputed).
+        dy: The cotangent of the output, of the shape of ``x``.
+        axis: The axis the forward normalised along.
+
+    Returns:
+        ``dx``, the vector-Jacobian product, of the shape of ``x``.
+    """
     y = log_softmax(x, axis) if y is None else y
     return dy - jnp.exp(y) * jnp.sum(dy, axis=axis, keepdims=True)
 
@@ -393,13 +694,37 @@ log_softmax = _with_derivative(log_softmax, _log_softmax_jvp)
 
 
 class Activation(NamedTuple):
-    """An activation as the layers consume it: ``y = fn(x)``, ``dx = vjp(x, y, dy)``."""
+    """An activation as the layers consume it: ``y = fn(x)``, ``dx = vjp(x, y, dy)``.
+
+    Build one with :func:`get` (the built-in ones), or directly for your own: ``Dense`` and the
+    ``Activation`` layer take it as they take a name. Equal names and hyperparameters give equal,
+    equally hashed Activations (compiled training programs are cached on them).
+
+    Attributes:
+        name: The display name (the canonical name for a built-in).
+        fn: The forward ``x -> y``, any shape to the same shape.
+        vjp: ``(x, y, dy) -> dx``, the vector-Jacobian product, written by hand.
+
+    Examples:
+        >>> import fnn
+        >>> square = fnn.activations.Activation("square", lambda x: x * x, lambda x, y, dy: 2 * x * dy)
+        >>> square(3.0), square.vjp(3.0, 9.0, 1.0)
+        (9.0, 6.0)
+    """
 
     name: str
     fn: Callable[[Array], Array]
     vjp: Callable[[Array, Array, Array], Array]
 
     def __call__(self, x: Array) -> Array:
+        """``fn(x)``.
+
+        Args:
+            x: Input array.
+
+        Returns:
+            ``fn(x)``.
+        """
         return self.fn(x)
 
 
@@ -439,7 +764,11 @@ _KWARG_ALIASES = {"leaky_relu": {"alpha": "negative_slope"}}
 
 
 def names() -> list[str]:
-    """All known activation names, aliases included, sorted."""
+    """All known activation names, aliases included, sorted.
+
+    Returns:
+        The names :func:`get` accepts.
+    """
     return _NAMES.names()
 
 
@@ -463,11 +792,30 @@ def _check_params(name: str, defaults: dict, kwargs: dict) -> dict:
 def get(identifier: str | Activation | None = None, **kwargs: Any) -> Activation:
     """Look an activation up by name (aliases and hyperparameters as keywords).
 
-    ``None`` means "linear". An :class:`Activation` passes through unchanged. Examples:
-    ``get("relu")``, ``get("leaky_relu", negative_slope=0.1)``, ``get("elu", alpha=0.5)``,
-    ``get("gelu", approximate=True)`` (= ``get("gelu_tanh")``), ``get("softmax", axis=1)``.
-    Raises ValueError for an unknown name (listing the known ones), TypeError for anything that
-    is not a name/Activation/None and for unexpected or ill-typed keywords.
+    ``None`` means "linear". An :class:`Activation` passes through unchanged. Names ignore case
+    and underscores, so Keras's and PyTorch's class names resolve (``"ReLU"``, ``"LeakyReLU"``).
+
+    Args:
+        identifier: A name (``"relu"``, ``"leaky_relu"``...), an :class:`Activation`, or None.
+        **kwargs: The activation's hyperparameters: ``negative_slope`` (leaky_relu; Keras 2's
+            ``alpha`` too), ``alpha`` (elu), ``approximate`` (gelu: True gives gelu_tanh),
+            ``axis`` (softmax, log_softmax).
+
+    Returns:
+        The :class:`Activation`, with its hand-written ``vjp``.
+
+    Raises:
+        ValueError: For an unknown name (the message lists the known ones).
+        TypeError: For anything that is not a name, an Activation or None, and for unexpected
+            or ill-typed keywords.
+
+    Examples:
+        >>> import fnn
+        >>> act = fnn.activations.get("leaky_relu", negative_slope=0.5)
+        >>> act.name, act.fn([-1.0]).tolist()
+        ('leaky_relu', [-0.5])
+        >>> fnn.activations.get("gelu", approximate=True).name
+        'gelu_tanh'
     """
     if isinstance(identifier, Activation):
         if kwargs:
@@ -495,7 +843,23 @@ def get(identifier: str | Activation | None = None, **kwargs: Any) -> Activation
 def derivative(identifier: str | Activation | None, x: Array, **kwargs: Any) -> Array:
     """Elementwise derivative ``f'(x)`` of an activation (same shape and dtype as ``x``).
 
-    ValueError for softmax/log_softmax, whose Jacobian is not diagonal (use their ``vjp``).
+    Args:
+        identifier: As in :func:`get`: a name, an :class:`Activation` or None.
+        x: Where to take the derivative, any shape.
+        **kwargs: The activation's hyperparameters, as in :func:`get`.
+
+    Returns:
+        ``f'(x)`` elementwise, of the shape of ``x``.
+
+    Raises:
+        ValueError: For softmax and log_softmax, whose Jacobian is not diagonal (use their
+            ``vjp``), and for an unknown name.
+        TypeError: As :func:`get`.
+
+    Examples:
+        >>> import fnn
+        >>> fnn.activations.derivative("relu", [-1.0, 3.0]).tolist()
+        [0.0, 1.0]
     """
     act = get(identifier, **kwargs)
     if act.name in ("softmax", "log_softmax"):

@@ -16,16 +16,31 @@ Dtypes NumPy cannot store (bfloat16, float8, ...) are stored as an unsigned-int 
 width and viewed back on load; typed PRNG keys are stored as ``jax.random.key_data`` and
 rewrapped with their implementation, so every leaf round-trips bit for bit.
 
-Writes go to a temporary file in the target directory, are flushed to disk and then
-``os.replace``d over the target: a failure at any point leaves the previous checkpoint intact.
+Writes go to a temporary file ``.<name>.<random>.tmp`` beside the target, are flushed to disk and
+then ``os.replace``d over it: a failure at any point leaves the previous checkpoint intact. The
+writer holds an exclusive ``flock`` on its temporary file until the rename; a writer killed mid-save
+(``kill -9``, power loss) leaves its file unlocked, and the next save of the same target removes
+every such file that nobody holds (only names of that pattern; where files cannot be locked, on
+Windows or a file system without locks, those older than an hour). A replaced file keeps
+its permission bits, a new one gets ``0o666`` less the umask like ``open``, and a symlink is
+written through: its target is replaced (created, when dangling), never the link.
+
+:func:`load` checks the file against its own metadata before using any of it: the metadata's
+fields and types, every entry listed exactly once and present, nothing unlisted, and each stored
+array's dtype and shape against the declared ones (in the encodings above); any disagreement is a
+ValueError naming the file and the field. Fields this version does not know are ignored.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
-import tempfile
+import re
+import secrets
+import stat
+import time
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
@@ -34,6 +49,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from fnn._validate import integer, is_typed_key
+
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None  # type: ignore[assignment]
 
 __all__ = ["Checkpoint", "save", "load", "resume", "FORMAT_VERSION"]
 
@@ -153,17 +173,179 @@ def _encode_state(value: Any, where: str, arrays: dict[str, np.ndarray], metas: 
     return _jsonable(value, where)
 
 
-def _decode_state(value: Any, path: str, arrays: Mapping[str, np.ndarray], metas: Mapping[str, Any]) -> Any:
+def _decode_state(value: Any, arrays: Mapping[str, np.ndarray], metas: Mapping[str, Any]) -> Any:
+    if isinstance(value, dict) and _ARRAY in value:
+        return _decode(arrays[value[_ARRAY]], metas[value[_ARRAY]])
+    if isinstance(value, dict):
+        return {k: _decode_state(v, arrays, metas) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_decode_state(v, arrays, metas) for v in value]
+    return value
+
+
+# ----------------------------------------------------------------------------------------------
+# A file checked against its own metadata. The checks raise TypeError / ValueError naming the
+# field; load adds the file's name (save reuses the history check on what it is given).
+
+_SCALAR = (type(None), bool, int, float, str)
+
+
+def _check_history(history: Any) -> None:
+    """None, a dict name -> list of numbers / strings / None, or ``fit``'s ``History.to_dict()``
+    (told apart by its ``history`` dict): its listed fields typed, one time per epoch."""
+    if history is None:
+        return
+    if not isinstance(history, Mapping):
+        raise TypeError(f"history must be a dict, got {type(history).__name__}")
+    if not isinstance(history.get("history"), Mapping):
+        _check_logs("history", history, None)
+        return
+    epochs = history.get("epochs", [])
+    for name in ("epochs", "times"):
+        values = history.get(name, [])
+        if not isinstance(values, list):
+            raise TypeError(f"history[{name!r}] must be a list, got {type(values).__name__}")
+        for i, v in enumerate(values):
+            if name == "epochs":
+                integer(f"history['epochs'][{i}]", v, 0)
+            elif isinstance(v, bool) or not isinstance(v, (int, float)):
+                raise TypeError(f"history['times'][{i}] must be a number, got {type(v).__name__}")
+    if len(history.get("times", epochs)) != len(epochs):
+        raise ValueError(f"history['times'] has {len(history['times'])} values for {len(epochs)} epochs")
+    integer("history['iterations_per_epoch']", history.get("iterations_per_epoch", 0), 0)
+    if not isinstance(history.get("stop_reason", ""), str):
+        raise TypeError(f"history['stop_reason'] must be a string, got {history['stop_reason']!r}")
+    if history.get("stopped_epoch") is not None:
+        integer("history['stopped_epoch']", history["stopped_epoch"], 0)
+    _check_logs("history['history']", history["history"], len(epochs))
+
+
+def _check_logs(where: str, logs: Mapping[str, Any], epochs: int | None) -> None:
+    for name, values in logs.items():
+        if not isinstance(values, list):
+            raise TypeError(f"{where}[{name!r}] must be a list, got {type(values).__name__}")
+        for i, v in enumerate(values):
+            if not isinstance(v, _SCALAR):
+                raise TypeError(f"{where}[{name!r}][{i}] must be a number, a string or None, got {type(v).__name__}")
+        if epochs is not None and len(values) > epochs:
+            raise ValueError(f"{where}[{name!r}] has {len(values)} values for {epochs} epochs")
+
+
+def _mapping(where: str, value: Any) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise TypeError(f"{where} must be a dict, got {type(value).__name__}")
+    return value
+
+
+@functools.lru_cache(maxsize=64)
+def _key_struct(impl: str, shape: tuple[int, ...], dtype: str) -> jax.ShapeDtypeStruct:
+    """What ``wrap_key_data`` makes of such stored data (JAX's own checks; traced, never run)."""
+    return jax.eval_shape(lambda d: jax.random.wrap_key_data(d, impl=impl), jax.ShapeDtypeStruct(shape, dtype))
+
+
+def _check_leaf(where: str, meta: Any, stored: np.ndarray | None) -> None:
+    """A leaf's metadata, and the stored array against it (in the encodings of :func:`_encode`)."""
+    meta = _mapping(f"{where}: its metadata", meta)
+    dtype, shape = meta.get("dtype"), meta.get("shape")
+    if not isinstance(dtype, str):
+        raise TypeError(f"{where}: dtype must be a string, got {dtype!r}")
+    if not isinstance(shape, list) or any(isinstance(d, bool) or not isinstance(d, int) or d < 0 for d in shape):
+        raise ValueError(f"{where}: shape must be a list of sizes >= 0, got {shape!r}")
+    if stored is None:
+        raise ValueError(f"{where}: the entry is listed but missing")
+    if "impl" in meta:
+        impl = meta["impl"]
+        if not isinstance(impl, str):
+            raise TypeError(f"{where}: a typed key's impl must be a string, got {impl!r}")
+        try:
+            made = _key_struct(impl, stored.shape, str(stored.dtype))
+        except Exception as err:  # unknown impl (ValueError), data of the wrong shape or dtype (TypeError)
+            why = str(err).split(" for impl=")[0]  # (the rest is the implementation's repr)
+            raise ValueError(f"{where}: key data {stored.dtype}{list(stored.shape)}, impl {impl!r}: {why}") from None
+        if str(made.dtype) != dtype or made.shape != tuple(shape):
+            raise ValueError(
+                f"{where}: key data with impl {impl!r} makes {made.dtype}{list(made.shape)}, "
+                f"but the metadata says {dtype}{shape}"
+            )
+        return
+    try:
+        declared = np.dtype(jnp.dtype(dtype))
+    except TypeError:
+        hint = " (a typed key needs its impl)" if dtype.startswith("key<") else ""
+        raise ValueError(f"{where}: unknown dtype {dtype!r}{hint}") from None
+    if declared.type.__module__ != "numpy":  # ml_dtypes: its unsigned-int view
+        want = np.dtype(f"u{declared.itemsize}")
+        if stored.dtype != want:
+            raise ValueError(f"{where}: stored as {stored.dtype}, but {dtype} is stored as its {want} view")
+    elif declared.kind not in "biufc":
+        raise ValueError(f"{where}: dtype {dtype!r} is not an array dtype a checkpoint stores")
+    elif stored.dtype != declared:
+        raise ValueError(f"{where}: stored as {stored.dtype}, but the metadata says {dtype}")
+    if stored.shape != tuple(shape):
+        raise ValueError(f"{where}: stored with shape {stored.shape}, but the metadata says {tuple(shape)}")
+
+
+def _check_markers(value: Any, where: str, listed: Mapping[str, Any], used: set[str]) -> None:
+    """The array markers of a state's JSON: each ``{"__array__": entry}`` alone, entry listed."""
     if isinstance(value, dict) and _ARRAY in value:
         entry = value[_ARRAY]
-        if entry not in arrays or entry not in metas:
-            raise ValueError(f"{path}: entry {entry} is listed but missing (corrupt file)")
-        return _decode(arrays[entry], metas[entry])
-    if isinstance(value, dict):
-        return {k: _decode_state(v, path, arrays, metas) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_decode_state(v, path, arrays, metas) for v in value]
-    return value
+        if len(value) != 1 or not isinstance(entry, str):
+            raise ValueError(f"{where}: an array marker must be {{{_ARRAY!r}: entry name}} alone, got {value!r}")
+        if entry not in listed:
+            raise ValueError(f"{where}: entry {entry} is not in callbacks_arrays")
+        used.add(entry)
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            _check_markers(v, f"{where}[{k!r}]", listed, used)
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            _check_markers(v, f"{where}[{i}]", listed, used)
+
+
+def _check(meta: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> None:
+    """Every field :func:`save` writes (``callbacks`` since the callbacks' state was added)."""
+    for field in ("epoch", "history", "extra", "extra_arrays", "trees"):
+        if field not in meta:
+            raise ValueError(f"{field}: missing from the metadata")
+    integer("epoch", meta["epoch"], 0)
+    _check_history(meta["history"])
+    claimed: set[str] = set()
+
+    def claim(entry: str, leaf: Any) -> None:
+        if entry in claimed:
+            raise ValueError(f"{entry}: listed twice")
+        claimed.add(entry)
+        _check_leaf(entry, leaf, arrays.get(entry))
+
+    for name, record in _mapping("trees", meta["trees"]).items():
+        if name not in _TREES:
+            raise ValueError(f"trees: unknown tree {name!r} (a checkpoint holds {', '.join(_TREES)})")
+        record = _mapping(f"trees[{name!r}]", record)
+        if not isinstance(record.get("treedef"), str):
+            raise TypeError(f"trees[{name!r}]: treedef must be a string, got {record.get('treedef')!r}")
+        if not isinstance(record.get("leaves"), list):
+            raise TypeError(f"trees[{name!r}]: leaves must be a list, got {record.get('leaves')!r}")
+        for i, leaf in enumerate(record["leaves"]):
+            leaf = _mapping(f"trees[{name!r}]['leaves'][{i}]", leaf)
+            if not isinstance(leaf.get("path"), str):
+                raise TypeError(f"trees[{name!r}]['leaves'][{i}]: path must be a string, got {leaf.get('path')!r}")
+            claim(name + leaf["path"], leaf)
+    extra = _mapping("extra", meta["extra"])
+    for name, leaf in _mapping("extra_arrays", meta["extra_arrays"]).items():
+        if name in extra:
+            raise ValueError(f"extra: {name!r} listed twice (as a JSON value and as an array)")
+        claim(f"extra[{name!r}]", leaf)
+    listed = _mapping("callbacks_arrays", meta.get("callbacks_arrays", {}))
+    for entry, leaf in listed.items():
+        claim(entry, leaf)
+    used: set[str] = set()
+    _check_markers(meta.get("callbacks"), "callbacks", listed, used)
+    for entry in listed:
+        if entry not in used:
+            raise ValueError(f"{entry}: listed in callbacks_arrays but not used by the callbacks' state")
+    unlisted = sorted(set(arrays) - claimed)
+    if unlisted:
+        raise ValueError(f"{', '.join(unlisted)}: in the file but not described by the metadata")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -181,7 +363,8 @@ def save(
     callbacks: Any = None,
     **extra: Any,
 ) -> None:
-    """Write a checkpoint atomically to ``path`` (used exactly as given; parents are created).
+    """Write a checkpoint atomically to ``path`` (used exactly as given; parents are created; a
+    symlink is written through, the mode of a file replaced is kept).
 
     ``params``/``opt_state``/``key`` are pytrees of arrays (key: a raw uint32 key or a typed
     key); ``history`` a dict name -> list of numbers; ``callbacks`` a nested state (dicts with
@@ -215,11 +398,13 @@ def save(
             extra_json[name] = _jsonable(value, f"extra {name!r}")
     callbacks_meta: dict[str, Any] = {}
     callbacks_json = _encode_state(callbacks, "callbacks", arrays, callbacks_meta)
+    history = _jsonable(_history_dict(history), "history")
+    _check_history(history)  # what load would refuse is refused now
     meta = {
         "format": "fnn.checkpoint",
         "version": FORMAT_VERSION,
         "epoch": int(epoch),
-        "history": _jsonable(_history_dict(history), "history"),
+        "history": history,
         "extra": extra_json,
         "extra_arrays": extra_arrays,
         "callbacks": callbacks_json,
@@ -227,21 +412,101 @@ def save(
         "trees": trees,
     }
     arrays[_META] = np.asarray(json.dumps(meta))
+    _write(path, arrays)
 
-    directory = os.path.dirname(os.path.abspath(path))
+
+# ----------------------------------------------------------------------------------------------
+# Writing: atomic, locked, cleaning up after writers that were killed.
+
+_STALE_AFTER = 3600.0  # seconds; only where files cannot be locked
+
+
+def _write(path: str, arrays: Mapping[str, np.ndarray]) -> None:
+    target = os.path.realpath(path)  # through a symlink: os.replace would replace the link itself
+    directory, name = os.path.split(target)
     os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
+    _remove_stale(directory, name)
     try:
-        with os.fdopen(fd, "wb") as f:
+        mode: int | None = stat.S_IMODE(os.stat(target).st_mode)
+    except FileNotFoundError:
+        mode = None  # the temporary file already has open()'s mode: 0o666 less the umask
+    fd, tmp = _create_temp(directory, name)
+    try:
+        with os.fdopen(fd, "wb") as f:  # closed (and unlocked) only after the rename
             np.savez(f, **arrays)  # type: ignore[arg-type]  # numpy's stub types the first kwarg
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
+            if mode is not None:
+                os.chmod(tmp, mode)
+            if fcntl is None:
+                f.close()  # Windows cannot rename an open file
+            os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
     _fsync_dir(directory)
+
+
+def _create_temp(directory: str, name: str) -> tuple[int, str]:
+    """A new empty ``.<name>.<random>.tmp`` beside the target, exclusively locked."""
+    while True:
+        tmp = os.path.join(directory, f".{name}.{secrets.token_hex(6)}.tmp")
+        try:
+            fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+        except FileExistsError:
+            continue
+        if fcntl is None:
+            return fd, tmp
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except OSError:  # a file system without locks: unlocked, as on Windows
+            return fd, tmp
+        # A cleaner may have taken the file for stale between its creation and this lock: it
+        # removes only while holding the lock, so once locked the name is still ours, or gone.
+        with contextlib.suppress(FileNotFoundError):
+            if os.path.samestat(os.stat(tmp), os.fstat(fd)):
+                return fd, tmp
+        os.close(fd)
+
+
+def _remove_stale(directory: str, name: str) -> None:
+    """Removes the temporary files of this target that no live writer holds (best effort)."""
+    pattern = re.compile(re.escape(f".{name}.") + r"[a-z0-9_]+\.tmp")  # also tempfile.mkstemp's names
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return
+    for entry in names:
+        if pattern.fullmatch(entry):
+            with contextlib.suppress(OSError):
+                _remove_if_unheld(os.path.join(directory, entry))
+
+
+def _remove_if_unheld(candidate: str) -> None:
+    if fcntl is not None:
+        flags = os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0)
+        try:
+            fd = os.open(candidate, os.O_RDWR | flags)  # NFS emulates flock with locks needing write access
+        except PermissionError:
+            fd = os.open(candidate, os.O_RDONLY | flags)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return  # a writer is at work on it
+        except OSError:
+            os.close(fd)  # a file system without locks: judged by age, below
+        else:
+            try:
+                held = os.fstat(fd)
+                if stat.S_ISREG(held.st_mode) and os.path.samestat(held, os.lstat(candidate)):
+                    os.unlink(candidate)  # while holding the lock (see _create_temp)
+            finally:
+                os.close(fd)
+            return
+    if time.time() - os.lstat(candidate).st_mtime > _STALE_AFTER:
+        os.unlink(candidate)
 
 
 def _fsync_dir(directory: str) -> None:
@@ -293,9 +558,6 @@ def _restore(
             raise ValueError(f"{path}: the checkpoint holds no {tree_name}, but a {tree_name} template was given")
         return None
     stored = {leaf["path"]: leaf for leaf in record["leaves"]}
-    for p in stored:
-        if tree_name + p not in arrays:
-            raise ValueError(f"{path}: entry {tree_name + p} is listed but missing (corrupt file)")
     if template is None:
         values = {p: _decode(arrays[tree_name + p], m) for p, m in stored.items()}
         # Without a template a single-leaf tree comes back as the leaf, otherwise as a flat
@@ -338,22 +600,25 @@ def load(path: str | os.PathLike, *, params: Any = None, opt_state: Any = None) 
     structure; the file must match them in paths, tree structure, shapes and dtypes, or a
     ValueError says exactly what differs. Without a template a tree comes back as a flat dict
     ``{keystr path: array}``. Missing file: FileNotFoundError; corrupt, truncated or foreign
-    file: ValueError naming the path.
+    file, or one whose arrays or metadata disagree with each other: ValueError naming the path
+    and the field.
     """
     path = os.fspath(path)
     meta, arrays = _read(path)
-    trees = meta.get("trees", {})
+    try:
+        _check(meta, arrays)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{path}: corrupt checkpoint (disagrees with its own metadata): {err}") from None
+    trees = meta["trees"]
     out = {
         name: _restore(path, name, trees.get(name), arrays, tmpl)
         for name, tmpl in (("params", params), ("opt_state", opt_state), ("key", None))
     }
-    extra = dict(meta.get("extra", {}))
-    for name, m in meta.get("extra_arrays", {}).items():
+    extra = dict(meta["extra"])
+    for name, m in meta["extra_arrays"].items():
         extra[name] = _decode(arrays[f"extra[{name!r}]"], m)
-    callbacks = _decode_state(meta.get("callbacks"), path, arrays, meta.get("callbacks_arrays", {}))
-    return Checkpoint(
-        out["params"], out["opt_state"], int(meta["epoch"]), out["key"], meta.get("history"), extra, callbacks
-    )
+    callbacks = _decode_state(meta.get("callbacks"), arrays, meta.get("callbacks_arrays", {}))
+    return Checkpoint(out["params"], out["opt_state"], meta["epoch"], out["key"], meta["history"], extra, callbacks)
 
 
 def resume(path: str | os.PathLike, *, params: Any = None, opt_state: Any = None) -> Checkpoint | None:

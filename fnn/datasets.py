@@ -364,7 +364,11 @@ _NAMES = Registry("data set", _LOADERS, known="data sets")
 
 
 def names() -> list[str]:
-    """The names :func:`load` accepts."""
+    """The names :func:`load` accepts.
+
+    Returns:
+        The data set names, sorted.
+    """
     return _NAMES.names()
 
 
@@ -377,7 +381,24 @@ def info(name: str) -> dict[str, Any]:
     "regression"), num_classes (None for regression), num_features, output_size (units of the
     last layer), loss and metric suggestions (the loss expects logits: build it with
     ``from_logits=True`` when the last layer is linear), and source ("sklearn", "synthetic",
-    "file"). spirals' num_classes is for the default ``n_classes=3``."""
+    "file"). spirals' num_classes is for the default ``n_classes=3``.
+
+    Args:
+        name: A data set name (:func:`names`).
+
+    Returns:
+        ``{"name", "task", "num_classes", "num_features", "output_size", "loss", "metrics",
+        "source"}``.
+
+    Raises:
+        ValueError: For an unknown name (listing the known ones).
+
+    Examples:
+        >>> import fnn
+        >>> d = fnn.datasets.info("iris")
+        >>> d["task"], d["num_features"], d["output_size"], d["loss"]
+        ('classification', 4, 3, 'sparse_categorical_crossentropy')
+    """
     name = _check_name(name)
     task, num_classes, features, source = _INFO[name]
     loss, metric = _SUGGESTED[task]
@@ -399,6 +420,25 @@ def load(name: str, **kwargs: Any) -> Split:
     Keywords: synthetic sets take ``n_samples``, ``noise``, ``seed`` or ``key`` (spirals also
     ``n_classes``); mnist / fashion_mnist need ``path`` and take ``flatten`` (default True:
     (N, 784)); the scikit-learn sets take none.
+
+    Args:
+        name: A data set name (:func:`names`).
+        **kwargs: The data set's keywords (above).
+
+    Returns:
+        ``(x_train, y_train), (x_test, y_test)``.
+
+    Raises:
+        ValueError: For an unknown name, a bad keyword value, or an unreadable file.
+        TypeError: For a keyword the data set does not take.
+        FileNotFoundError: For a ``path`` that does not exist or lacks the IDX files.
+        ImportError: For a scikit-learn set when scikit-learn is not installed.
+
+    Examples:
+        >>> import fnn
+        >>> (x_tr, y_tr), (x_te, y_te) = fnn.datasets.load("xor", n_samples=100, seed=0)
+        >>> x_tr.shape, y_tr.shape, x_te.shape, str(x_tr.dtype)
+        ((80, 2), (80, 1), (20, 2), 'float32')
     """
     loader = _LOADERS[_check_name(name)]
     accepted = list(inspect.signature(loader).parameters)

@@ -34,6 +34,7 @@ ArrayLike = jax.typing.ArrayLike
 __all__ = ["value_and_grad", "gradcheck", "GradcheckReport", "GradcheckRow", "with_manual_vjp", "MODES"]
 
 MODES = ("manual", "autodiff")
+"""The values of ``mode``: the hand-written backward pass, or ``jax.grad`` of the same function."""
 
 
 def _resolve_loss(loss: Any, mode: str) -> Any:
@@ -72,6 +73,35 @@ def value_and_grad(
     train switch (Dropout then needs ``key``). With ``return_output=True`` the function
     returns ``(loss_value, grads, y_pred)`` (training metrics reuse the forward pass).
     The function is pure and jittable.
+
+    Args:
+        net: The network (:func:`fnn.serial`, :func:`fnn.mlp`), or any object with the
+            ``forward``/``backward``/``apply`` of a :class:`fnn.Network`.
+        loss: A loss name, an :class:`fnn.losses.Loss`, or (``mode="autodiff"`` only) any
+            callable ``(y_true, y_pred) -> scalar``.
+        mode: ``"manual"`` (the hand-written backward) or ``"autodiff"`` (``jax.grad``).
+        train: The layers' train switch (Dropout is active in training and then needs ``key``).
+        return_output: Also return the network's output ``y_pred``.
+
+    Returns:
+        ``f(params, x, y, *, key=None, sample_weight=None)`` returning ``(loss_value, grads)``, or
+        ``(loss_value, grads, y_pred)`` with ``return_output``.
+
+    Raises:
+        ValueError: For an unknown ``mode`` or loss name.
+        TypeError: For a loss that is not a name or a Loss with ``mode="manual"`` (it carries no
+            hand-written gradient), or not callable with ``mode="autodiff"``.
+
+    Examples:
+        >>> import fnn, jax, jax.numpy as jnp
+        >>> net = fnn.mlp([3, 2], activation="tanh")
+        >>> params = net.init(jax.random.PRNGKey(0), (4,))
+        >>> x, y = jnp.ones((5, 4)), jnp.array([0, 1, 0, 1, 1])
+        >>> loss = fnn.losses.get("sparse_categorical_crossentropy", from_logits=True)
+        >>> value, grads = jax.jit(fnn.value_and_grad(net, loss))(params, x, y)
+        >>> value2, grads2 = jax.jit(fnn.value_and_grad(net, loss, mode="autodiff"))(params, x, y)
+        >>> bool(jnp.allclose(grads[0]["w"], grads2[0]["w"])), grads[1]["b"].shape
+        (True, (2,))
     """
     _check_mode(mode)
     loss_fn = _resolve_loss(loss, mode)
@@ -116,6 +146,27 @@ def with_manual_vjp(net: Network, *, train: bool = False) -> Callable:
     feeds Dropout, per call, exactly as in ``net.apply``. Reverse mode, ``jax.jacrev``,
     forward-over-reverse (``jax.jvp(jax.grad(f))``) and ``jax.hessian`` work; plain forward mode
     (``jax.jvp``, ``jax.jacfwd`` of the function itself) does not and says so.
+
+    Args:
+        net: The network.
+        train: The default of the returned function's ``train`` keyword.
+
+    Returns:
+        ``apply(params, x, *, key=None, train=train) -> y``.
+
+    Raises:
+        TypeError: When called with a ``train`` that is not a bool; under forward-mode
+            differentiation (the message says what works instead).
+
+    Examples:
+        >>> import fnn, jax, jax.numpy as jnp
+        >>> net = fnn.mlp([2], activation="relu")
+        >>> params = net.init(jax.random.PRNGKey(0), (3,))
+        >>> apply = fnn.with_manual_vjp(net)
+        >>> x = jnp.ones((4, 3))
+        >>> g = jax.jit(jax.grad(lambda p: jnp.sum(apply(p, x))))(params)  # runs net.backward
+        >>> g[0]["w"].shape
+        (3, 2)
     """
     default_train = boolean("train", train)
 
@@ -153,7 +204,18 @@ def with_manual_vjp(net: Network, *, train: bool = False) -> Callable:
 @dataclass(frozen=True)
 class GradcheckRow:
     """One parameter leaf (or the input, ``layer_name="input"``, ``leaf="dx"``): how far the
-    manual gradient is from autodiff and from finite differences."""
+    manual gradient is from autodiff and from finite differences.
+
+    Attributes:
+        layer: The layer's index (-1 for the input row).
+        layer_name: The layer's name in the network (``dense_0``...), or ``"input"``.
+        leaf: The leaf's path inside the layer's params (``w``, ``b``...), or ``"dx"``.
+        shape: The leaf's shape.
+        manual_vs_autodiff: The relative error of the manual gradient against ``jax.grad``.
+        manual_vs_fd: The relative error against central finite differences.
+        fd_entries: How many entries were finite-differenced.
+        passed: Both errors within their tolerances.
+    """
 
     layer: int
     layer_name: str
@@ -175,6 +237,14 @@ class GradcheckReport:
     floors are stated in the report: ``floor_autodiff`` is 1e-3 of the largest gradient entry of
     the whole check; ``floor_fd`` the same, or finite differences' own rounding
     (``10 eps_float64 max(|loss|, 1) / (h rtol_fd)``) if larger.
+
+    Attributes:
+        rows: One :class:`GradcheckRow` per parameter leaf, then the input's.
+        loss_value: The loss at the checked point (float64).
+        rtol_autodiff: The tolerance against autodiff.
+        rtol_fd: The tolerance against finite differences.
+        floor_autodiff: The absolute floor of the errors against autodiff.
+        floor_fd: The absolute floor of the errors against finite differences.
     """
 
     rows: tuple[GradcheckRow, ...]
@@ -186,18 +256,38 @@ class GradcheckReport:
 
     @property
     def passed(self) -> bool:
+        """True if every row passed (``bool(report)`` is the same).
+
+        Returns:
+            The verdict.
+        """
         return all(r.passed for r in self.rows)
 
     @property
     def max_error_autodiff(self) -> float:
+        """The largest relative error against autodiff over the rows.
+
+        Returns:
+            The error (0 without rows).
+        """
         return max((r.manual_vs_autodiff for r in self.rows), default=0.0)
 
     @property
     def max_error_fd(self) -> float:
+        """The largest relative error against finite differences over the rows.
+
+        Returns:
+            The error (0 without rows).
+        """
         return max((r.manual_vs_fd for r in self.rows), default=0.0)
 
     @property
     def failed_layers(self) -> list[str]:
+        """The layers where a row failed.
+
+        Returns:
+            Their names, sorted (``"input"`` for the input row).
+        """
         return sorted({r.layer_name for r in self.rows if not r.passed})
 
     def __bool__(self) -> bool:
@@ -312,6 +402,37 @@ def gradcheck(
     entries are finite-differenced on a random subset of that size (drawn from ``seed``).
     With ``key`` given, Dropout runs in training mode with that fixed key (the same mask for
     every evaluation, so finite differences stay consistent).
+
+    Args:
+        net: The network.
+        loss: A loss name or an :class:`fnn.losses.Loss` (it must carry its hand-written gradient).
+        params: The network's params (cast to float64 for the check).
+        x: A (small) batch of inputs.
+        y: Its targets.
+        key: A PRNG key to run Dropout in training mode with a fixed mask; None: evaluation mode.
+        eps: The finite-difference step h (> 0).
+        rtol_autodiff: The largest relative error of manual vs autodiff that passes.
+        rtol_fd: The largest relative error of manual vs finite differences that passes.
+        fd_max_entries: Finite-difference at most this many entries per leaf (None: all).
+        seed: Draws the subset of entries of a large leaf.
+
+    Returns:
+        A :class:`GradcheckReport`: one row per parameter leaf and one for the input, the verdict
+        in ``passed``, and a table as ``str(report)``.
+
+    Raises:
+        ValueError: For a ``eps`` that is not positive, an unknown loss name, or params that do
+            not fit the network.
+        TypeError: For a loss that is not a name or a Loss.
+
+    Examples:
+        >>> import fnn, jax, jax.numpy as jnp
+        >>> net = fnn.mlp([2])
+        >>> params = net.init(jax.random.PRNGKey(0), (3,))
+        >>> x = jax.random.normal(jax.random.PRNGKey(1), (4, 3))
+        >>> report = fnn.gradcheck(net, "mse", params, x, jnp.zeros((4, 2)))
+        >>> report.passed, [(r.layer_name, r.leaf) for r in report.rows]
+        (True, [('dense_0', 'b'), ('dense_0', 'w'), ('input', 'dx')])
     """
     loss = _resolve_loss(loss, "manual")
     eps = real("eps", eps, lo=0.0, lo_open=True)

@@ -42,6 +42,7 @@ __all__ = [
 ]
 
 BATCH_AXIS = "batch"
+"""The name of the mesh axis that batches are split along."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -51,7 +52,22 @@ BATCH_AXIS = "batch"
 
 def data_mesh(devices: Sequence[jax.Device] | None = None) -> Mesh:
     """A 1-D mesh with axis ``"batch"`` (``AxisType.Auto``) over ``devices`` (default: all
-    devices, i.e. every local device, and every process's devices after :func:`initialize`)."""
+    devices, i.e. every local device, and every process's devices after :func:`initialize`).
+
+    Args:
+        devices: The devices (None: ``jax.devices()``).
+
+    Returns:
+        The mesh, to pass as ``fit(..., mesh=...)``.
+
+    Raises:
+        ValueError: For an empty sequence of devices.
+
+    Examples:
+        >>> import fnn
+        >>> fnn.parallel.data_mesh().axis_names
+        ('batch',)
+    """
     devices = jax.devices() if devices is None else list(devices)
     if not devices:
         raise ValueError("devices must name at least one device, got an empty sequence")
@@ -64,6 +80,17 @@ def check_mesh(mesh: Any) -> Mesh:
     ``jax.make_mesh`` makes ``Explicit`` axes by default; under them a contraction over the
     sharded batch axis would need an explicit output sharding, which the partitioner infers
     on an ``Auto`` mesh over the same devices.
+
+    Args:
+        mesh: A ``jax.sharding.Mesh`` with an axis named ``"batch"``.
+
+    Returns:
+        The mesh, its axes ``Auto``.
+
+    Raises:
+        TypeError: If ``mesh`` is not a Mesh.
+        ValueError: If it has no ``"batch"`` axis, or (many processes) does not hold devices of
+            every process.
     """
     if not isinstance(mesh, Mesh):
         raise TypeError(f"mesh must be a jax.sharding.Mesh (e.g. fnn.parallel.data_mesh()), got {type(mesh).__name__}")
@@ -87,6 +114,13 @@ def shard_batch(*arrays: Array, mesh: Mesh) -> tuple[Array, ...]:
     """Inside jit: each array's leading (sample) axis split along the mesh axis ``"batch"``.
 
     Works for any length; an uneven split is padded and masked by the partitioner.
+
+    Args:
+        *arrays: Arrays with a leading sample axis (traced, inside ``jit``).
+        mesh: The data mesh.
+
+    Returns:
+        The arrays, each constrained to be split along ``"batch"``.
     """
     sharding = NamedSharding(mesh, P(BATCH_AXIS))
     return tuple(jax.lax.with_sharding_constraint(a, sharding) for a in arrays)
@@ -107,14 +141,31 @@ def _put_replicated(a, sharding: NamedSharding):
 
 def replicate(tree: Any, mesh: Mesh) -> Any:
     """Every leaf of ``tree`` replicated on all devices of ``mesh`` (leaves already there are
-    returned as they are). With many processes, each must pass the same values."""
+    returned as they are). With many processes, each must pass the same values.
+
+    Args:
+        tree: A pytree of arrays (params, optimizer state, data).
+        mesh: The mesh.
+
+    Returns:
+        The tree with every leaf replicated on the mesh's devices (PRNG keys included).
+    """
     sharding = NamedSharding(mesh, P())
     return jax.tree.map(lambda a: _put_replicated(a, sharding), tree)
 
 
 def jit_replicated(fn: Callable, mesh: Mesh, **jit_kwargs: Any) -> Callable:
     """``jax.jit(fn)`` taking and returning arrays replicated on ``mesh`` (the data-parallel epoch:
-    only the batches inside it are split)."""
+    only the batches inside it are split).
+
+    Args:
+        fn: The function.
+        mesh: The mesh.
+        **jit_kwargs: Further arguments to ``jax.jit`` (``donate_argnums``...).
+
+    Returns:
+        The jitted function.
+    """
     sharding = NamedSharding(mesh, P())
     return jax.jit(fn, in_shardings=sharding, out_shardings=sharding, **jit_kwargs)
 
@@ -141,6 +192,18 @@ def initialize(
     (``jax_num_cpu_devices``). Other keywords go to ``jax.distributed.initialize``
     (``local_device_ids``, ``initialization_timeout``...). On GPU/TPU clusters the arguments can
     usually be left out: JAX detects them from the environment (SLURM, Cloud TPU...).
+
+    Args:
+        coordinator_address: ``host:port`` of process 0 (None: from the environment).
+        num_processes: The number of processes (None: from the environment).
+        process_id: This process's index in ``[0, num_processes)``.
+        local_device_count: Split this process's CPU into that many devices (None: leave it).
+        cpu_collectives: ``"gloo"`` or ``"mpi"``.
+        **kwargs: Further arguments to ``jax.distributed.initialize``.
+
+    Raises:
+        ValueError: For unknown collectives, counts below 1, or a ``process_id`` out of range.
+        TypeError: For counts that are not integers.
     """
     if cpu_collectives not in ("gloo", "mpi"):
         raise ValueError(f"cpu_collectives must be one of ('gloo', 'mpi'), got {cpu_collectives!r}")
@@ -161,7 +224,25 @@ def initialize(
 def process_shard(a: Any, *, index: int | None = None, count: int | None = None) -> Any:
     """This process's contiguous block of the rows of ``a`` (``np.array_split`` order: the first
     ``N % count`` blocks have one row more). Concatenating the blocks of processes
-    ``0..count-1`` gives ``a`` back, which is how ``fit(mesh=...)`` reassembles them."""
+    ``0..count-1`` gives ``a`` back, which is how ``fit(mesh=...)`` reassembles them.
+
+    Args:
+        a: The full array (or anything with ``len`` and slicing), samples first.
+        index: This process's index (None: ``jax.process_index()``).
+        count: The number of processes (None: ``jax.process_count()``).
+
+    Returns:
+        The rows of block ``index``.
+
+    Raises:
+        ValueError: For ``count < 1`` or ``index`` outside ``[0, count)``.
+        TypeError: For an index or count that is not an integer.
+
+    Examples:
+        >>> import fnn, numpy as np
+        >>> [fnn.parallel.process_shard(np.arange(5), index=i, count=2).tolist() for i in range(2)]
+        [[0, 1, 2], [3, 4]]
+    """
     index = jax.process_index() if index is None else index
     count = jax.process_count() if count is None else count
     integer("count", count, 1)
@@ -219,6 +300,19 @@ def gather_process_data(
 
     Built with ``jax.make_array_from_process_local_data`` and one all-gather, so every process
     ends with the same host arrays (fit then replicates them and splits each batch).
+
+    Args:
+        x: This process's inputs, samples first.
+        y: This process's targets.
+        validation_data: This process's ``(x_val, y_val)``, or None.
+        mesh: The data mesh (:func:`data_mesh`).
+
+    Returns:
+        ``(x, y, validation_data)``, global.
+
+    Raises:
+        ValueError: If the processes' rows differ in shape or dtype (the same message on every
+            process), or ``validation_data`` is not a pair.
     """
     if {d.process_index for d in mesh.devices.flat} == {jax.process_index()}:
         return x, y, validation_data

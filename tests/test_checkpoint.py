@@ -1,6 +1,13 @@
 """fnn.checkpoint: bit-exact round trips, atomic writes, and clear errors."""
 
+import json
 import os
+import signal
+import stat
+import subprocess
+import sys
+import threading
+import time
 import zipfile
 from typing import NamedTuple
 
@@ -281,3 +288,457 @@ def test_save_argument_errors(tmp_path):
     with pytest.raises(TypeError, match=r"history\['loss'\]\[0\] must be JSON-like"):
         checkpoint.save(tmp_path / "x.npz", params=_params(), history={"loss": [object()]})
     assert not (tmp_path / "x.npz").exists()
+
+
+# ---------------------------------------------------------------- files that disagree with themselves
+# Each file below is a valid zip archive (every CRC checks out) whose entries or metadata were
+# edited by hand: load must refuse it with a ValueError naming the file and the field, never
+# return garbage or fail later with a KeyError, a JAX TypeError or a message without the path.
+
+_FIT_HISTORY = {
+    "history": {"loss": [1.5, 0.5], "val_loss": [2.0, None], "note": ["a", "b"]},
+    "epochs": [0, 1],
+    "times": [0.25, 0.5],
+    "iterations_per_epoch": 3,
+    "stop_reason": "epochs",
+    "stopped_epoch": None,
+}
+
+
+@pytest.fixture(scope="module")
+def good_file(tmp_path_factory):
+    """One checkpoint holding every kind of entry: float32, bfloat16 and float64 leaves, an int32
+    count, a typed key, fit's history, extra JSON and arrays, callbacks' state with an array."""
+    path = tmp_path_factory.mktemp("good") / "good.npz"
+    params = {
+        "w": _device(np.arange(6.0).reshape(2, 3), np.float32),
+        "h": _device([0.5, 1.5, -2.0], jnp.bfloat16),
+        "d": np.array([0.1, 0.2]),
+    }
+    opt_state = {"count": jax.device_put(np.int32(4)), "mu": {"w": _device(np.ones((2, 3)), np.float32)}}
+    checkpoint.save(
+        path,
+        params=params,
+        opt_state=opt_state,
+        epoch=2,
+        key=jax.random.key(3),
+        history=_FIT_HISTORY,
+        callbacks=[{"best": 0.5, "weights": {"w": _device([1.0, 2.0], np.float32)}}, None],
+        note="run-a",
+        mask=np.array([1, 2], np.int32),
+    )
+    return path
+
+
+def _edit(src, dst, edit):
+    """Copy checkpoint ``src`` to ``dst`` with ``edit(meta, arrays)`` applied (valid checksums)."""
+    with np.load(src) as z:
+        arrays = {k: z[k] for k in z.files}
+    meta = json.loads(str(arrays.pop("__fnn_checkpoint__")))
+    edit(meta, arrays)
+    np.savez(dst, __fnn_checkpoint__=np.asarray(json.dumps(meta)), **arrays)
+    return dst
+
+
+def _leaf(meta, tree, path):
+    return next(leaf for leaf in meta["trees"][tree]["leaves"] if leaf["path"] == path)
+
+
+def _set(d, *keys_value):
+    *keys, last, value = keys_value
+    for k in keys:
+        d = d[k]
+    d[last] = value
+
+
+_W, _H, _COUNT = "params['w']", "params['h']", "opt_state['count']"
+
+# (case id, edit(meta, arrays), regex the message must match after "<file>: ")
+_CORRUPT = [
+    # ---- stored arrays that disagree with their declared dtype / shape
+    ("float64-for-float32", lambda m, a: a.update({_W: a[_W].astype(np.float64)}), r"params\['w'\].*float64.*float32"),
+    ("float-count", lambda m, a: a.update({_COUNT: np.float32(4.0)}), r"opt_state\['count'\].*float32.*int32"),
+    ("wrong-shape", lambda m, a: a.update({_W: a[_W].reshape(3, 2)}), r"params\['w'\].*\(3, 2\).*\(2, 3\)"),
+    ("bfloat16-as-uint8", lambda m, a: a.update({_H: a[_H].view(np.uint8)}), r"params\['h'\].*uint8.*bfloat16"),
+    ("bfloat16-as-uint32", lambda m, a: a.update({_H: np.zeros(3, np.uint32)}), r"params\['h'\].*uint32.*bfloat16"),
+    ("bfloat16-as-float16", lambda m, a: a.update({_H: a[_H].view(np.float16)}), r"params\['h'\].*float16.*bfloat16"),
+    ("declared-dtype-edited", lambda m, a: _leaf(m, "params", "['d']").update(dtype="float32"), r"params\['d'\]"),
+    ("declared-shape-edited", lambda m, a: _leaf(m, "params", "['w']").update(shape=[6]), r"params\['w'\].*\(6,\)"),
+    ("extra-array-dtype", lambda m, a: a.update({"extra['mask']": np.array([1.0, 2.0])}), r"extra\['mask'\]"),
+    (
+        "callbacks-array-dtype",
+        lambda m, a: a.update({"callbacks[0]['weights']['w']": np.array([1.0, 2.0])}),
+        r"callbacks\[0\]\['weights'\]\['w'\].*float64.*float32",
+    ),
+    ("key-data-shape", lambda m, a: a.update({"key": np.zeros(3, np.uint32)}), r"key.*fry"),
+    ("key-data-dtype", lambda m, a: a.update({"key": a["key"].astype(np.int64)}), r"key"),
+    ("key-impl-unknown", lambda m, a: _leaf(m, "key", "").update(impl="nope"), r"key.*'nope'"),
+    ("key-impl-not-str", lambda m, a: _leaf(m, "key", "").update(impl=3), r"key.*impl"),
+    ("key-dtype-disagrees-with-impl", lambda m, a: _leaf(m, "key", "").update(impl="rbg"), r"key"),
+    ("key-without-impl", lambda m, a: _leaf(m, "key", "").pop("impl"), r"key.*key<fry>"),
+    ("unknown-dtype", lambda m, a: _leaf(m, "params", "['w']").update(dtype="float33"), r"params\['w'\].*float33"),
+    ("object-dtype", lambda m, a: _leaf(m, "params", "['w']").update(dtype="object"), r"params\['w'\].*object"),
+    ("dtype-not-str", lambda m, a: _leaf(m, "params", "['w']").update(dtype=5), r"params\['w'\].*dtype"),
+    ("shape-not-list", lambda m, a: _leaf(m, "params", "['w']").update(shape="2,3"), r"params\['w'\].*shape"),
+    ("shape-negative", lambda m, a: _leaf(m, "params", "['w']").update(shape=[-2, 3]), r"params\['w'\].*shape"),
+    ("shape-float", lambda m, a: _leaf(m, "params", "['w']").update(shape=[2.0, 3]), r"params\['w'\].*shape"),
+    # ---- entries missing or unexplained
+    ("missing-leaf-array", lambda m, a: a.pop(_W), r"params\['w'\].*missing"),
+    ("missing-extra-array", lambda m, a: a.pop("extra['mask']"), r"extra\['mask'\].*missing"),
+    ("missing-callbacks-array", lambda m, a: a.pop("callbacks[0]['weights']['w']"), r"callbacks.*missing"),
+    ("stowaway-entry", lambda m, a: a.update(stowaway=np.ones(2)), r"stowaway.*not described"),
+    # ---- the metadata's own structure
+    ("epoch-string", lambda m, a: m.update(epoch="2"), r"epoch"),
+    ("epoch-float", lambda m, a: m.update(epoch=2.5), r"epoch"),
+    ("epoch-negative", lambda m, a: m.update(epoch=-1), r"epoch must be >= 0"),
+    ("epoch-bool", lambda m, a: m.update(epoch=True), r"epoch"),
+    ("epoch-missing", lambda m, a: m.pop("epoch"), r"epoch.*missing"),
+    ("trees-not-dict", lambda m, a: m.update(trees=[]), r"trees"),
+    ("trees-missing", lambda m, a: m.pop("trees"), r"trees.*missing"),
+    ("tree-unknown", lambda m, a: m["trees"].update(weights=m["trees"]["params"]), r"trees.*'weights'"),
+    ("tree-not-dict", lambda m, a: m["trees"].update(params="x"), r"trees\['params'\]"),
+    ("treedef-not-str", lambda m, a: m["trees"]["params"].update(treedef=42), r"params.*treedef"),
+    ("leaves-not-list", lambda m, a: m["trees"]["params"].update(leaves="oops"), r"params.*leaves"),
+    ("leaves-missing", lambda m, a: m["trees"]["params"].pop("leaves"), r"params.*leaves"),
+    (
+        "leaf-not-dict",
+        lambda m, a: m["trees"]["params"]["leaves"].append(7),
+        r"params'\]\['leaves'\]\[3\] must be a dict",
+    ),
+    ("leaf-without-dtype", lambda m, a: _leaf(m, "params", "['w']").pop("dtype"), r"params\['w'\].*dtype"),
+    (
+        "leaf-without-path",
+        lambda m, a: m["trees"]["params"]["leaves"][0].pop("path"),
+        r"params'\]\['leaves'\]\[0\]: path must be a string",
+    ),
+    ("leaf-path-not-str", lambda m, a: m["trees"]["params"]["leaves"][0].update(path=1), r"params.*path"),
+    (
+        "leaf-listed-twice",
+        lambda m, a: m["trees"]["params"]["leaves"].append(_leaf(m, "params", "['w']")),
+        r"params\['w'\].*twice",
+    ),
+    ("history-not-dict", lambda m, a: m.update(history=[1, 2]), r"history"),
+    ("history-missing", lambda m, a: m.pop("history"), r"history.*missing"),
+    (
+        "history-values-not-list",
+        lambda m, a: _set(m, "history", "history", "loss", 1.5),
+        r"history\['history'\]\['loss'\] must be a list",
+    ),
+    (
+        "history-nested",
+        lambda m, a: _set(m, "history", "history", "loss", [[1.5]]),
+        r"history\['history'\]\['loss'\]\[0\] must be a number",
+    ),
+    (
+        "epochs-not-ints",
+        lambda m, a: _set(m, "history", "epochs", [0, 1.5]),
+        r"history\['epochs'\]\[1\] must be an int",
+    ),
+    ("epochs-negative", lambda m, a: _set(m, "history", "epochs", [0, -1]), r"history\['epochs'\]\[1\] must be >= 0"),
+    (
+        "times-not-numbers",
+        lambda m, a: _set(m, "history", "times", [0.1, "x"]),
+        r"history\['times'\]\[1\] must be a number",
+    ),
+    ("times-length", lambda m, a: _set(m, "history", "times", [0.1]), r"history.*times.*epochs"),
+    ("history-longer-than-epochs", lambda m, a: _set(m, "history", "history", "loss", [1, 2, 3]), r"loss.*epochs"),
+    ("iterations-float", lambda m, a: _set(m, "history", "iterations_per_epoch", 3.5), r"iterations_per_epoch"),
+    ("iterations-negative", lambda m, a: _set(m, "history", "iterations_per_epoch", -3), r"iterations_per_epoch"),
+    ("stop-reason-not-str", lambda m, a: _set(m, "history", "stop_reason", 0), r"stop_reason"),
+    ("stopped-epoch-str", lambda m, a: _set(m, "history", "stopped_epoch", "1"), r"stopped_epoch"),
+    ("plain-history-values", lambda m, a: m.update(history={"loss": "1.5"}), r"history\['loss'\]"),
+    ("extra-not-dict", lambda m, a: m.update(extra=[1]), r"extra"),
+    ("extra-missing", lambda m, a: m.pop("extra"), r"extra.*missing"),
+    ("extra-arrays-not-dict", lambda m, a: m.update(extra_arrays=[]), r"extra_arrays"),
+    ("extra-array-meta-not-dict", lambda m, a: m["extra_arrays"].update(mask="int32"), r"extra\['mask'\].*metadata"),
+    ("extra-name-twice", lambda m, a: m["extra"].update(mask=1), r"extra.*'mask'.*twice"),
+    ("callbacks-arrays-not-dict", lambda m, a: m.update(callbacks_arrays=[]), r"callbacks_arrays"),
+    ("callbacks-marker-not-str", lambda m, a: _set(m, "callbacks", 0, "weights", "w", {"__array__": 3}), r"callbacks"),
+    (
+        "callbacks-marker-unknown",
+        lambda m, a: _set(m, "callbacks", 0, "weights", "w", {"__array__": "callbacks[9]"}),
+        r"callbacks\[9\]",
+    ),
+    (
+        "callbacks-marker-extra-keys",
+        lambda m, a: _set(m, "callbacks", 0, "weights", "w", {"__array__": "callbacks[0]['weights']['w']", "x": 1}),
+        r"callbacks.*__array__",
+    ),
+    (
+        "callbacks-array-unused",
+        lambda m, a: _set(m, "callbacks", 0, "weights", "w", 1.0),
+        r"callbacks\[0\]\['weights'\]\['w'\].*not used",
+    ),
+    (
+        "callbacks-array-meta-shape",
+        lambda m, a: m["callbacks_arrays"]["callbacks[0]['weights']['w']"].update(shape=[3]),
+        r"callbacks\[0\]\['weights'\]\['w'\].*\(3,\)",
+    ),
+]
+
+
+@pytest.mark.parametrize("edit, message", [c[1:] for c in _CORRUPT], ids=[c[0] for c in _CORRUPT])
+def test_files_that_disagree_with_their_own_metadata_are_refused_naming_file_and_field(
+    tmp_path, good_file, edit, message
+):
+    bad = _edit(good_file, tmp_path / "bad.npz", edit)
+    with pytest.raises(ValueError, match=r"bad\.npz: .*" + message):
+        checkpoint.load(bad)
+    with pytest.raises(ValueError, match=r"bad\.npz: "):
+        checkpoint.resume(bad)
+
+
+def test_a_template_does_not_hide_a_stored_array_of_another_dtype(tmp_path, good_file):
+    # The metadata matches the template, the stored bits do not: refused before any comparison.
+    ck = checkpoint.load(good_file)
+    bad = _edit(good_file, tmp_path / "bad.npz", _CORRUPT[0][1])
+    with pytest.raises(ValueError, match=r"bad\.npz: .*params\['w'\].*float64"):
+        checkpoint.load(bad, params={"w": ck.params["['w']"], "h": ck.params["['h']"], "d": ck.params["['d']"]})
+
+
+def test_the_hand_edited_copy_of_a_good_file_still_loads(tmp_path, good_file):
+    # The editing helper itself changes nothing: every case above fails on its edit alone.
+    same = _edit(good_file, tmp_path / "same.npz", lambda m, a: None)
+    ck = checkpoint.load(same)
+    assert ck.epoch == 2 and ck.history == _FIT_HISTORY and ck.extra["note"] == "run-a"
+    np.testing.assert_array_equal(ck.params["['w']"], np.arange(6.0).reshape(2, 3))
+    assert ck.params["['h']"].dtype == jnp.bfloat16 and ck.params["['d']"].dtype == np.float64
+    assert ck.opt_state["['count']"].dtype == jnp.int32 and int(ck.opt_state["['count']"]) == 4
+    assert str(jax.random.key_impl(ck.key)) == "threefry2x32"
+    np.testing.assert_array_equal(ck.callbacks[0]["weights"]["w"], [1.0, 2.0])
+    assert ck.callbacks[0]["best"] == 0.5 and ck.callbacks[1] is None
+    np.testing.assert_array_equal(ck.extra["mask"], [1, 2])
+
+
+def test_older_files_and_every_documented_encoding_still_load(tmp_path):
+    # A version-1 file written before callbacks were saved has no callbacks entries at all.
+    path = tmp_path / "old.npz"
+    checkpoint.save(path, params={"w": np.ones(2, np.float32)}, history={"loss": [1.0, None, "x"]})
+    old = _edit(path, tmp_path / "older.npz", lambda m, a: (m.pop("callbacks"), m.pop("callbacks_arrays")))
+    ck = checkpoint.load(old)
+    assert ck.callbacks is None and ck.history == {"loss": [1.0, None, "x"]}
+    # int4 / float8 (one-byte views), 0-d bfloat16, int64, rbg keys, empty trees.
+    params = {
+        "i4": np.array([1, -2, 3], jnp.int4),
+        "f8": np.array([0.5, 2.0], jnp.float8_e4m3fn),
+        "s": np.array(1.5, jnp.bfloat16),
+        "n": np.array([2**40], np.int64),
+        "e": {},
+    }
+    key = jax.random.key(1, impl="rbg")
+    checkpoint.save(tmp_path / "enc.npz", params=params, opt_state={}, key=key)
+    ck = checkpoint.load(tmp_path / "enc.npz")
+    for name in ("i4", "f8", "s", "n"):
+        assert _bits(ck.params[f"['{name}']"]) == _bits(params[name])
+    assert ck.opt_state == {} and _bits(ck.key) == _bits(key)
+
+
+def test_save_refuses_a_history_load_would_refuse(tmp_path):
+    with pytest.raises(TypeError, match=r"history\['loss'\] must be a list"):
+        checkpoint.save(tmp_path / "x.npz", params=_params(), history={"loss": 1.0})
+    with pytest.raises(TypeError, match=r"history\['loss'\]\[0\] must be a number, a string or None"):
+        checkpoint.save(tmp_path / "x.npz", params=_params(), history={"loss": [[1.0]]})
+    with pytest.raises(ValueError, match=r"history\['epochs'\]\[0\] must be >= 0"):
+        checkpoint.save(tmp_path / "x.npz", params=_params(), history={**_FIT_HISTORY, "epochs": [-1, 0]})
+    assert not (tmp_path / "x.npz").exists()
+
+
+# ---------------------------------------------------------------- temporary files, modes, symlinks
+
+posix_only = pytest.mark.skipif(os.name != "posix", reason="file modes, symlinks and flock are POSIX")
+
+
+def test_stale_temporary_files_of_the_target_are_removed_by_the_next_save(tmp_path):
+    # Left by writers killed mid-save (kill -9, power loss): nobody holds their lock any more.
+    stale = [".run.npz.k2j4h5g6.tmp", ".run.npz.ab_12xyz.tmp"]
+    others = [".run.npz.notes", "run.npz.k2j4h5g6.tmp", ".other.npz.k2j4h5g6.tmp", ".run.npz.x.k2j4h5g6.tmp"]
+    for name in stale + others:
+        (tmp_path / name).write_bytes(b"PK\x03\x04 half a zip file")
+    checkpoint.save(tmp_path / "run.npz", params=_params(), epoch=1)
+    assert sorted(os.listdir(tmp_path)) == sorted(["run.npz", *others])
+    assert checkpoint.load(tmp_path / "run.npz").epoch == 1
+
+
+@posix_only
+def test_a_temporary_file_still_being_written_is_left_alone(tmp_path, monkeypatch):
+    # A save in another thread is blocked half way; a second save of the same target runs to
+    # completion meanwhile. It must not delete the first one's temporary file from under it.
+    path = tmp_path / "run.npz"
+    real_savez, writing, proceed, result = np.savez, threading.Event(), threading.Event(), []
+
+    def slow_savez(f, **arrays):
+        if threading.current_thread().name == "slow-writer":
+            writing.set()
+            assert proceed.wait(60)
+        return real_savez(f, **arrays)
+
+    def slow_save():
+        try:
+            checkpoint.save(path, params=_params(1), epoch=2)
+            result.append("ok")
+        except BaseException as err:  # reported by the main thread
+            result.append(err)
+
+    monkeypatch.setattr(checkpoint.np, "savez", slow_savez)
+    writer = threading.Thread(target=slow_save, name="slow-writer")
+    writer.start()
+    try:
+        assert writing.wait(60)
+        (pending,) = [f for f in os.listdir(tmp_path) if f.endswith(".tmp")]
+        checkpoint.save(path, params=_params(0), epoch=1)
+        assert sorted(os.listdir(tmp_path)) == sorted(["run.npz", pending])
+        assert checkpoint.load(path).epoch == 1
+    finally:
+        proceed.set()
+        writer.join(60)
+    assert result == ["ok"]
+    assert os.listdir(tmp_path) == ["run.npz"]
+    ck = checkpoint.load(path, params=_params(0))
+    assert ck.epoch == 2 and _bits(ck.params) == _bits(_params(1))
+
+
+_CHILD = """
+import io, os, signal, sys, time
+import numpy as np
+from fnn import checkpoint
+path, mode = sys.argv[1], sys.argv[2]
+real = np.savez
+def savez(f, **arrays):
+    buf = io.BytesIO()
+    real(buf, **arrays)
+    f.write(buf.getvalue()[:300])
+    f.flush()
+    open(path + ".writing", "w").close()
+    if mode == "kill":
+        os.kill(os.getpid(), signal.SIGKILL)  # no handler, no cleanup
+    while not os.path.exists(path + ".go"):
+        time.sleep(0.01)
+    f.seek(0)
+    f.truncate()
+    real(f, **arrays)
+np.savez = savez
+checkpoint.save(path, params={"w": np.full(3, 7.0)}, epoch=7)
+"""
+
+
+@pytest.mark.slow
+@posix_only
+def test_kill_9_mid_save_leaves_a_temporary_file_the_next_save_removes_but_never_a_live_one(tmp_path):
+    path = str(tmp_path / "run.npz")
+    checkpoint.save(path, params={"w": np.zeros(3)}, epoch=1)
+    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
+
+    def child(mode):
+        return subprocess.Popen([sys.executable, "-c", _CHILD, path, mode], env=env, stderr=subprocess.PIPE)
+
+    def wait_writing(proc):
+        deadline = time.monotonic() + 120
+        while not os.path.exists(path + ".writing"):
+            assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        os.unlink(path + ".writing")
+
+    killed = child("kill")
+    assert killed.wait(120) == -signal.SIGKILL, killed.stderr.read().decode()[-2000:]
+    killed.stderr.close()
+    os.unlink(path + ".writing")
+    (stray,) = [f for f in os.listdir(tmp_path) if f != "run.npz"]
+    assert stray.startswith(".run.npz.") and stray.endswith(".tmp")
+    checkpoint.save(path, params={"w": np.ones(3)}, epoch=2)
+    assert os.listdir(tmp_path) == ["run.npz"]  # the dead writer's file is gone
+    assert checkpoint.load(path).epoch == 2
+
+    live = child("wait")
+    try:
+        wait_writing(live)
+        (pending,) = [f for f in os.listdir(tmp_path) if f != "run.npz"]
+        checkpoint.save(path, params={"w": np.ones(3)}, epoch=3)
+        assert sorted(os.listdir(tmp_path)) == sorted(["run.npz", pending])  # the live one stays
+        open(path + ".go", "w").close()
+        assert live.wait(120) == 0, live.stderr.read().decode()[-2000:]
+    finally:
+        live.kill()
+        live.wait()
+        live.stderr.close()
+    os.unlink(path + ".go")
+    assert os.listdir(tmp_path) == ["run.npz"]
+    ck = checkpoint.load(path)
+    assert ck.epoch == 7
+    np.testing.assert_array_equal(ck.params["['w']"], np.full(3, 7.0))
+
+
+@posix_only
+def test_replacing_a_checkpoint_keeps_its_mode_and_a_new_one_follows_the_umask(tmp_path):
+    path = tmp_path / "run.npz"
+    checkpoint.save(path, params=_params(), epoch=1)
+    for mode in (0o640, 0o444, 0o664):
+        os.chmod(path, mode)
+        checkpoint.save(path, params=_params(), epoch=2)
+        assert stat.S_IMODE(os.stat(path).st_mode) == mode
+    old = os.umask(0o027)
+    try:
+        checkpoint.save(tmp_path / "new.npz", params=_params())
+        checkpoint.save(tmp_path / "deep" / "new.npz", params=_params())
+    finally:
+        os.umask(old)
+    # what open(path, "w") would have given: 0o666 without the umask's bits
+    assert stat.S_IMODE(os.stat(tmp_path / "new.npz").st_mode) == 0o640
+    assert stat.S_IMODE(os.stat(tmp_path / "deep" / "new.npz").st_mode) == 0o640
+
+
+@posix_only
+def test_saving_through_a_symlink_writes_its_target(tmp_path):
+    store, links = tmp_path / "store", tmp_path / "links"
+    store.mkdir()
+    links.mkdir()
+    checkpoint.save(store / "real.npz", params=_params(0), epoch=1)
+    (links / "latest.npz").symlink_to("../store/real.npz")  # relative, as ln -s makes them
+    (store / ".real.npz.k2j4h5g6.tmp").write_bytes(b"left by a killed save")
+    checkpoint.save(links / "latest.npz", params=_params(1), epoch=2)
+    assert os.path.islink(links / "latest.npz")
+    assert os.listdir(links) == ["latest.npz"] and os.listdir(store) == ["real.npz"]
+    ck = checkpoint.load(store / "real.npz", params=_params(0))
+    assert ck.epoch == 2 and _bits(ck.params) == _bits(_params(1))
+    # A dangling link (its target not written yet, nor its folder): the target is created.
+    (links / "next.npz").symlink_to(store / "later" / "next.npz")
+    checkpoint.save(links / "next.npz", params=_params(0), epoch=3)
+    assert os.path.islink(links / "next.npz") and checkpoint.load(links / "next.npz").epoch == 3
+    assert os.listdir(store / "later") == ["next.npz"]
+
+
+@posix_only
+def test_a_temporary_file_taken_for_stale_before_its_lock_is_made_anew(tmp_path, monkeypatch):
+    # Another save's cleanup may find the new file in the instant between its creation and its
+    # lock, and remove it: the writer must notice and start a new file, not rename a ghost.
+    real_flock, removed = checkpoint.fcntl.flock, []
+
+    def flock(fd, operation):
+        if operation == checkpoint.fcntl.LOCK_EX and not removed:
+            (name,) = [f for f in os.listdir(tmp_path) if f.endswith(".tmp")]
+            os.unlink(tmp_path / name)
+            removed.append(name)
+        return real_flock(fd, operation)
+
+    monkeypatch.setattr(checkpoint.fcntl, "flock", flock)
+    checkpoint.save(tmp_path / "run.npz", params=_params(), epoch=5)
+    monkeypatch.undo()
+    assert len(removed) == 1 and os.listdir(tmp_path) == ["run.npz"]
+    assert checkpoint.load(tmp_path / "run.npz").epoch == 5
+
+
+@posix_only
+def test_on_a_file_system_without_locks_saves_work_and_only_old_temporary_files_go(tmp_path, monkeypatch):
+    def no_locks(fd, operation):
+        raise OSError(37, "No locks available")
+
+    monkeypatch.setattr(checkpoint.fcntl, "flock", no_locks)
+    old, recent = tmp_path / ".run.npz.aaaa1111.tmp", tmp_path / ".run.npz.bbbb2222.tmp"
+    old.write_bytes(b"x")
+    recent.write_bytes(b"x")
+    two_hours_ago = time.time() - 7200
+    os.utime(old, (two_hours_ago, two_hours_ago))
+    checkpoint.save(tmp_path / "run.npz", params=_params(), epoch=1)  # the new file is not locked
+    monkeypatch.undo()
+    assert sorted(os.listdir(tmp_path)) == [recent.name, "run.npz"]  # it may be a live writer's
+    assert checkpoint.load(tmp_path / "run.npz").epoch == 1

@@ -272,8 +272,8 @@ def test_names_aliases_and_errors():
     assert {"accuracy", "acc", "mae", "mean_absolute_error", "rmse", "root_mean_squared_error"} <= set(metrics.names())
     assert metrics.get("mean_absolute_error").scores is metrics.get("mae").scores
     assert metrics.get("mean_absolute_error").name == "mean_absolute_error"  # Keras keeps it
-    with pytest.raises(ValueError, match="unknown metric 'f1'.*binary_accuracy.*rmse"):
-        metrics.get("f1")
+    with pytest.raises(ValueError, match="unknown metric 'f2'.*binary_accuracy.*rmse"):
+        metrics.get("f2")
     with pytest.raises(TypeError, match="unknown option.*'k'"):
         metrics.get("mae", k=3)
     with pytest.raises(ValueError, match="pass loss="):
@@ -409,3 +409,401 @@ def test_evaluate_unhashable_network_still_works():
     want = np.mean((x @ params["w"] + params["b"] - y) ** 2)
     assert out["loss"] == pytest.approx(want, rel=1e-12)
     assert out["mse"] == pytest.approx(want, rel=1e-12)
+
+
+# ---------------------------------------------------------------- auc, precision, recall, f1, r2
+
+
+def _scores(n=1000, seed=0):
+    """Binary labels and scores in [0, 1] that rank positives higher, with ties (rounded)."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, n)
+    s = np.clip(0.35 + 0.25 * y + 0.3 * rng.normal(size=n), 0.0, 1.0)
+    s[:50] = np.round(s[:50], 1)  # exact ties, some on thresholds; 0 and 1 themselves
+    return y, s
+
+
+def ref_counts(y, p, w, num_thresholds):
+    """Keras's confusion counts in float64: label y != 0, predicted where clip(p, 0, 1) > t_j."""
+    t = np.array([-1e-7] + [(i + 1) / (num_thresholds - 1) for i in range(num_thresholds - 2)] + [1 + 1e-7])
+    pos = (np.asarray(y).reshape(-1) != 0).astype(float)
+    above = np.clip(np.asarray(p, float).reshape(-1), 0, 1)[:, None] > t
+    w = np.ones_like(pos) if w is None else np.asarray(w, float).reshape(-1)
+    tp, fp = (w * pos) @ above, (w * (1 - pos)) @ above
+    return tp, fp, np.sum(w * (1 - pos)) - fp, np.sum(w * pos) - tp
+
+
+def ref_auc(y, p, w=None, num_thresholds=200, curve="ROC", method="interpolation"):
+    tp, fp, tn, fn = ref_counts(y, p, w, num_thresholds)
+    area = 0.0
+    for a in range(num_thresholds - 1):  # interval between thresholds a and b = a + 1
+        b = a + 1
+        if curve == "PR" and method == "interpolation":
+            # Davis & Goadrich: precision = TP / P with TP and P linear in between.
+            pa, pb = tp[a] + fp[a], tp[b] + fp[b]
+            if pa - pb > 0:
+                slope = (tp[a] - tp[b]) / (pa - pb)
+                log_ratio = np.log(pa / pb) if pb > 0 else 0.0
+                area += slope * (tp[a] - tp[b] + (tp[b] - slope * pb) * log_ratio) / (tp[b] + fn[b])
+            continue
+        if curve == "ROC":
+            x = [f / (f + n) if f + n else 0.0 for f, n in ((fp[a], tn[a]), (fp[b], tn[b]))]
+            h = [t / (t + f) if t + f else 0.0 for t, f in ((tp[a], fn[a]), (tp[b], fn[b]))]
+        else:
+            x = [t / (t + f) if t + f else 0.0 for t, f in ((tp[a], fn[a]), (tp[b], fn[b]))]
+            h = [t / (t + f) if t + f else 0.0 for t, f in ((tp[a], fp[a]), (tp[b], fp[b]))]
+        height = {"interpolation": (h[0] + h[1]) / 2, "minoring": min(h), "majoring": max(h)}[method]
+        area += (x[0] - x[1]) * height
+    return area
+
+
+# The counts depend only on num_thresholds and from_logits: one update serves every curve and
+# summation method, each its own Metric (and result).
+_AUCS = {
+    "roc": metrics.get("auc"),
+    "pr": metrics.get("AUC", curve="PR"),
+    "roc_min": metrics.get("auc", summation_method="minoring"),
+    "roc_max": metrics.get("auc", summation_method="majoring"),
+    "pr_min": metrics.get("auc", curve="pr", summation_method="Minoring"),
+}
+
+
+@jax.jit
+def _auc_updates(y, s, w):
+    """The AUC's partial counts of one batch, unweighted and weighted (one program per shape)."""
+    return _AUCS["roc"].update(y, s), _AUCS["roc"].update(y, s, sample_weight=w)
+
+
+def _stream(update, *arrays, bounds=(0, 256, 512, 768, 1000)):
+    """Partials of uneven batches added up (here on the host), as a compiled epoch adds them."""
+    parts = [update(*(a[lo:hi] for a in arrays)) for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)]
+    return jax.tree.map(lambda *xs: sum(np.asarray(x) for x in xs), *parts)
+
+
+def test_auc_matches_sklearn_and_keras_streamed_over_uneven_batches():
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    y, s = _scores()
+    w = np.random.default_rng(1).uniform(0.2, 3.0, size=y.shape)
+    whole = jax.device_get(_auc_updates(y, s, w))  # one batch of 1000
+    streamed = _stream(_auc_updates, y, s, w)  # 256 + 256 + 256 + 232
+    for a, b in zip(whole[0], streamed[0], strict=True):
+        assert np.array_equal(a, b)  # integer counts add exactly
+    for a, b in zip(whole[1], streamed[1], strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-9)  # weighted ones up to rounding
+    auc = {}
+    for k, m in _AUCS.items():
+        o = dict(m.options)
+        got = [float(m.result(*whole[0])), float(m.result(*streamed[0])), float(m.result(*streamed[1]))]
+        want = [ref_auc(y, s, None, 200, o["curve"], o["summation_method"])] * 2
+        want += [ref_auc(y, s, w, 200, o["curve"], o["summation_method"])]
+        np.testing.assert_allclose(got, want, rtol=1e-10, err_msg=k)
+        auc[k] = got[1:]
+    for i, sw in enumerate((None, w)):
+        exact = roc_auc_score(y, s, sample_weight=sw)
+        assert abs(auc["roc"][i] - exact) < 1e-3
+        # within each bucket the true curve is monotone: the lower and upper sums bracket it
+        assert auc["roc_min"][i] <= exact <= auc["roc_max"][i]
+        # Davis-Goadrich interpolation is not the step-wise average precision; they agree closely
+        assert abs(auc["pr"][i] - average_precision_score(y, s, sample_weight=sw)) < 5e-3
+        assert auc["pr_min"][i] <= auc["pr"][i]
+    assert 0.6 < auc["roc"][0] < 0.95  # a real signal, not a degenerate curve
+
+
+def test_auc_keras_examples_logits_and_one_batch_form():
+    y, s = _scores(200, seed=2)
+    logits = np.log(s.clip(1e-6, 1 - 1e-6) / (1 - s.clip(1e-6, 1 - 1e-6)))
+    m = metrics.get("auc", num_thresholds=3)
+
+    @jax.jit
+    def run(y, s, z):
+        return (
+            metrics.auc(y, s, curve="PR", num_thresholds=50),
+            metrics.auc(y, z, "PR", 50, from_logits=True),
+            # keras.metrics.AUC's docstring: thresholds [-eps, 0.5, 1 + eps] give 0.75, 1.0 weighted
+            m(jnp.array([0, 0, 1, 1]), jnp.array([0.0, 0.5, 0.3, 0.9])),
+            m(jnp.array([0, 0, 1, 1]), jnp.array([0.0, 0.5, 0.3, 0.9]), sample_weight=jnp.array([1, 0, 0, 1])),
+        )
+
+    on_probs, on_logits, keras, keras_weighted = run(y, s, logits)
+    assert float(on_probs) == pytest.approx(ref_auc(y, s, None, 50, "PR"), rel=1e-10)
+    assert float(on_logits) == pytest.approx(float(on_probs), abs=1e-3)  # sigmoid(logit(s)) ~ s
+    assert (float(keras), float(keras_weighted)) == pytest.approx((0.75, 1.0))
+    # A logits loss makes the AUC read logits, as it does binary accuracy.
+    assert dict(metrics.get("auc", loss=_Loss("binary_crossentropy", from_logits=True)).options)["from_logits"]
+
+
+# precision and recall share their counts, as do the averages of F1: one update for each group
+_THRESHOLD_METRICS = {
+    "precision": metrics.get("precision"),
+    "recall": metrics.get("recall"),
+    "precision_c1": metrics.get("precision", class_id=1, threshold=0.3),
+    "recall_c1": metrics.get("recall", class_id=1, threshold=0.3),
+    "f1_micro": metrics.get("f1", average="micro"),
+    "f1_macro": metrics.get("F1Score"),
+    "f1_weighted": metrics.get("f1_score", average="weighted"),
+    "f1_argmax": metrics.get("f1", average="macro", threshold=None),
+}
+_SHARED = {"recall": "precision", "recall_c1": "precision_c1", "f1_macro": "f1_micro", "f1_weighted": "f1_micro"}
+
+
+@jax.jit
+def _threshold_family(y, p, w):
+    ms = {k: m for k, m in _THRESHOLD_METRICS.items() if k not in _SHARED}
+    return {k: (m.update(y, p), m.update(y, p, w)) for k, m in ms.items()}
+
+
+def test_precision_recall_f1_match_sklearn_streamed():
+    from sklearn.metrics import f1_score, precision_score, recall_score
+
+    rng = np.random.default_rng(3)
+    n, c = 1000, 3
+    y = (rng.uniform(size=(n, c)) < [0.2, 0.5, 0.3]).astype(float)  # multi-label 0/1 columns
+    p = np.clip(0.3 * y + rng.uniform(size=(n, c)) * 0.7, 0, 1)
+    w = rng.uniform(0.0, 2.0, size=n)
+    streamed = _stream(_threshold_family, y, p, w)  # sklearn sees the whole set at once
+    pred = (p > 0.5).astype(int)
+    argmax = np.eye(c, dtype=int)[p.argmax(1)]
+    for i, sw in enumerate((None, w)):
+        got = {}
+        for k, m in _THRESHOLD_METRICS.items():
+            got[k] = float(m.result(*streamed[_SHARED.get(k, k)][i]))
+        kw = {"sample_weight": sw, "zero_division": 0.0}
+        # Keras pools all elements (no class_id): sklearn on the flattened columns
+        flat = {"sample_weight": None if sw is None else np.repeat(sw, c)}
+        assert got["precision"] == pytest.approx(precision_score(y.ravel(), pred.ravel(), **flat), rel=1e-10)
+        assert got["recall"] == pytest.approx(recall_score(y.ravel(), pred.ravel(), **flat), rel=1e-10)
+        assert got["precision_c1"] == pytest.approx(precision_score(y[:, 1], p[:, 1] > 0.3, **kw), rel=1e-10)
+        assert got["recall_c1"] == pytest.approx(recall_score(y[:, 1], p[:, 1] > 0.3, **kw), rel=1e-10)
+        for average in ("micro", "macro", "weighted"):  # Keras's epsilons: ~1e-9 relative here
+            assert got[f"f1_{average}"] == pytest.approx(f1_score(y, pred, average=average, **kw), rel=1e-6)
+        assert got["f1_argmax"] == pytest.approx(f1_score(y, argmax, average="macro", **kw), rel=1e-6)
+
+
+def test_binary_precision_recall_f1_one_batch_forms():
+    from sklearn.metrics import f1_score, precision_score, recall_score
+
+    y = np.array([0, 1, 1, 1, 0, 1, 0, 0])
+    z = np.array([2.0, -1.0, 0.5, 3.0, -2.0, 0.0, 0.1, -0.1])  # logits
+
+    @jax.jit
+    def run(y, z):
+        on_logits = [f(y, z, from_logits=True) for f in (metrics.precision, metrics.recall, metrics.f1)]
+        # Keras's Precision docstring example, weighted: 1.0
+        keras = metrics.get("precision")(y[:4], jnp.array([1.0, 0.0, 1.0, 1.0]), jnp.array([0, 0, 1, 0]))
+        return on_logits + [metrics.precision(y[:, None], (z > 0).astype(float)[:, None]), keras]
+
+    got = [float(v) for v in run(y, z)]
+    pred = (z > 0).astype(int)  # sigmoid(z) > 0.5; sigmoid(0) = 0.5 is not above
+    assert got[:3] == pytest.approx([precision_score(y, pred), recall_score(y, pred), f1_score(y, pred)], rel=1e-6)
+    assert got[3] == got[0] and got[4] == 1.0
+    # nothing predicted positive: 0, not NaN (divide_no_nan), on the host too
+    assert float(metrics.get("precision").result(np.float32(0), np.float32(0), np.float32(3))) == 0.0
+
+
+_R2S = (metrics.get("r2"), metrics.get("R2Score", class_aggregation="variance_weighted_average"))
+
+
+@jax.jit
+def _r2_updates(y, p, w):
+    return _R2S[0].update(y, p), _R2S[0].update(y, p, w)  # the sums serve both aggregations
+
+
+def test_r2_streamed_equals_sklearn():
+    from sklearn.metrics import r2_score
+
+    rng = np.random.default_rng(4)
+    y = rng.normal(size=(1000, 3)) * [1.0, 3.0, 0.5] + [0.0, 10.0, -2.0]
+    p = y + rng.normal(size=y.shape) * [0.5, 2.0, 0.6]
+    w = rng.uniform(0.0, 2.0, size=1000)
+    plain, weighted = _stream(_r2_updates, y, p, w)
+    for m, multi in zip(_R2S, ("uniform_average", "variance_weighted"), strict=True):
+        assert float(m.result(*plain)) == pytest.approx(r2_score(y, p, multioutput=multi), abs=1e-6)
+        assert float(m.result(*weighted)) == pytest.approx(r2_score(y, p, sample_weight=w, multioutput=multi), abs=1e-6)
+    # (N,) against (N, 1); constant targets: 1 if predicted exactly, else 0 (sklearn's force_finite)
+    one_col = jax.jit(lambda y, p, c: (metrics.r2(y, p), metrics.r2(c, c), metrics.r2(c, p)))
+    got = one_col(y[:, 0], p[:, :1], np.full(1000, 2.0))
+    assert float(got[0]) == pytest.approx(r2_score(y[:, 0], p[:, 0]), abs=1e-6)
+    assert (float(got[1]), float(got[2])) == (1.0, 0.0)
+    assert math.isnan(float(_R2S[0].result(*np.zeros((4, 3)))))  # nothing counted
+
+
+def test_sample_weight_of_mean_metrics_matches_numpy():
+    rng = np.random.default_rng(5)
+    y, p = rng.normal(size=(6, 2)), rng.normal(size=(6, 2))
+    w, w_el = rng.uniform(0, 2, 6), rng.uniform(0, 2, (6, 2))
+    labels, scores = rng.integers(0, 3, 6), rng.uniform(size=(6, 3))
+    bits, probs = (rng.uniform(size=6) > 0.5).astype(float), rng.uniform(size=6)
+
+    @jax.jit
+    def run(y, p, w, w_el, labels, scores, bits, probs):
+        g = metrics.get
+        return {
+            "mae": g("mae").update(y, p, w),
+            "mae_col": g("mae").update(y, p, w[:, None]),
+            "mse_el": g("mse").update(y, p, w_el),
+            "rmse": g("rmse")(y, p, w),
+            "rmse_scalar": g("rmse")(y, p, 2.5),
+            "rmse_none": g("rmse")(y, p),
+            "rmse_ones": g("rmse")(y, p, jnp.ones(6)),
+            "sparse": g("sparse_categorical_accuracy")(labels, scores, w),
+            "top2": g("sparse_top_k_categorical_accuracy", k=2)(labels, scores, w),
+            "binary": g("binary_accuracy")(bits[:, None], probs, w),
+            "batch_mean": metrics.get(lambda t, q: jnp.mean(q - t)).update(y, p, w),
+            "small_weights": g("mae")(jnp.zeros(2), jnp.array([1.0, 3.0]), jnp.array([0.1, 0.3])),
+        }
+
+    got = run(y, p, w, w_el, labels, scores, bits, probs)
+    err = p - y
+    np.testing.assert_allclose(got["mae"], (np.sum(w[:, None] * np.abs(err)), 2 * w.sum()), rtol=1e-12)
+    np.testing.assert_allclose(got["mae_col"], got["mae"], rtol=1e-12)
+    np.testing.assert_allclose(got["mse_el"], (np.sum(w_el * err**2), w_el.sum()), rtol=1e-12)
+    assert float(got["rmse"]) == pytest.approx(np.sqrt(np.sum(w[:, None] * err**2) / (2 * w.sum())), rel=1e-12)
+    assert float(got["rmse_scalar"]) == pytest.approx(float(got["rmse_none"]), rel=1e-12)
+    assert float(got["rmse_ones"]) == pytest.approx(float(got["rmse_none"]), rel=1e-12)
+    hit = labels == scores.argmax(1)
+    assert float(got["sparse"]) == pytest.approx(np.sum(w * hit) / w.sum(), rel=1e-12)
+    assert float(got["top2"]) == pytest.approx(np.sum(w * (ref_top_k_hits(labels, scores, 2))) / w.sum(), rel=1e-12)
+    assert float(got["binary"]) == pytest.approx(np.sum(w * (bits == (probs > 0.5))) / w.sum(), rel=1e-12)
+    np.testing.assert_allclose(got["batch_mean"], (np.mean(err) * w.sum(), w.sum()), rtol=1e-12)
+    # weights summing to less than 1 still divide by their own sum
+    assert float(got["small_weights"]) == pytest.approx(2.5, rel=1e-12)
+    with pytest.raises(ValueError, match=r"sample_weight of shape \(5,\) does not fit 6 samples"):
+        jax.jit(metrics.get("mae").update)(y, p, np.ones(5))  # traced only: nothing compiles
+    with pytest.raises(ValueError, match=r"sample_weight of shape \(6, 3\)"):
+        jax.jit(metrics.get("auc").update)(bits, probs, np.ones((6, 3)))
+
+
+def ref_top_k_hits(labels, y_pred, k):
+    at = y_pred[np.arange(len(labels)), labels]
+    return 1 + np.sum(y_pred > at[:, None], axis=1) <= k
+
+
+def test_new_metrics_by_name_are_hashable_by_value():
+    a = metrics.get("auc", curve="PR", num_thresholds=500)
+    b = metrics.get("AUC", curve="pr", num_thresholds=500)
+    assert a == b and hash(a) == hash(b) and a.name == b.name == "auc"
+    assert a != metrics.get("auc", curve="PR", num_thresholds=499)
+    assert metrics.get("precision") != metrics.get("recall")  # same counts, another result
+    names = {n: metrics.get(n).name for n in ("Precision", "Recall", "F1Score", "f1", "R2Score", "r2", "r2_score")}
+    assert names == {
+        "Precision": "precision", "Recall": "recall", "F1Score": "f1_score", "f1": "f1",
+        "R2Score": "r2_score", "r2": "r2", "r2_score": "r2_score",
+    }  # fmt: skip
+    assert {"auc", "precision", "recall", "f1", "f1_score", "r2", "r2_score"} <= set(metrics.names())
+    assert [m.name for m in metrics.resolve(["auc", "AUC", a])] == ["auc", "auc_1", "auc_2"]
+
+
+@pytest.mark.parametrize(
+    "name,options,error,match",
+    [
+        ("auc", {"num_thresholds": 1}, ValueError, "num_thresholds must be >= 2"),
+        ("auc", {"num_thresholds": 2.5}, TypeError, "num_thresholds must be an int"),
+        ("auc", {"curve": "PRC"}, ValueError, r"curve must be one of \('ROC', 'PR'\), got 'PRC'"),
+        ("auc", {"summation_method": "trapezoid"}, ValueError, "summation_method must be one of"),
+        ("auc", {"from_logits": 1}, TypeError, "from_logits must be a bool"),
+        ("precision", {"threshold": 1.5}, ValueError, r"threshold must be in \[0, 1\]"),
+        ("recall", {"class_id": -1}, ValueError, "class_id must be >= 0"),
+        ("f1", {"average": "samples"}, ValueError, "average must be one of"),
+        ("f1", {"threshold": -0.1}, ValueError, "threshold must be in"),
+        ("r2", {"class_aggregation": None}, TypeError, "class_aggregation must be one of"),
+        ("auc", {"multi_label": True}, TypeError, r"unknown option.*'multi_label'"),
+    ],
+)
+def test_bad_options_name_the_argument(name, options, error, match):
+    with pytest.raises(error, match=match):
+        metrics.get(name, **options)
+
+
+def test_bad_shapes_name_the_arguments():
+    with pytest.raises(ValueError, match=r"y_true .* y_pred"):
+        metrics.auc(np.zeros(4), np.zeros((4, 2)))
+    with pytest.raises(ValueError, match=r"class_id=3 needs y_pred of shape \(N, C\) with C > 3"):
+        metrics.recall(np.zeros((4, 3)), np.zeros((4, 3)), class_id=3)
+    with pytest.raises(ValueError, match=r"f1_score expects .* \(N,\) or \(N, C\)"):
+        metrics.f1(np.zeros((2, 2, 2)), np.zeros((2, 2, 2)))
+    with pytest.raises(ValueError, match=r"r2_score expects .* \(N,\) or \(N, k\)"):
+        metrics.r2(np.zeros((2, 2, 2)), np.zeros((2, 2, 2)))
+    with pytest.raises(ValueError, match="num_thresholds must be >= 2"):
+        metrics.auc(np.zeros(4), np.zeros(4), num_thresholds=0)
+
+
+# ---------------------------------------------------------------- labels and target checks
+
+
+def test_sparse_accuracy_refuses_fractional_and_out_of_range_labels():
+    scores = np.eye(3)
+    with pytest.raises(ValueError, match="sparse_categorical_accuracy: y_true must hold integer class ids"):
+        metrics.sparse_categorical_accuracy(np.array([1.5, 0.9, 2.0]), scores)
+    with pytest.raises(ValueError, match=r"sparse_top_k_categorical_accuracy: labels must be in \[0, 3\).*\[3\]"):
+        metrics.sparse_top_k_categorical_accuracy(np.array([0, 3, 1]), scores, k=1)
+    assert float(metrics.sparse_categorical_accuracy(np.array([0.0, 1.0, 1.0]), scores)) == pytest.approx(2 / 3)
+    # Under jit the labels are traced: fit and evaluate call check_targets with the real values.
+    ms = metrics.resolve(["acc", "mae"], loss="sparse_categorical_crossentropy")
+    with pytest.raises(ValueError, match="^y: metric 'acc': y_true must hold integer class ids"):
+        metrics.check_targets(ms, np.array([1.5, 0.9, 2.0]), (3, 3), name="y")
+    with pytest.raises(ValueError, match=r"^validation y: metric 'acc': labels must be in \[0, 3\).*\[-1\]"):
+        metrics.check_targets(ms, np.array([[0], [-1], [2]]), (3, 3), name="validation y")
+    with pytest.raises(ValueError, match=r"one integer label per sample, shape \(3,\) or \(3, 1\)"):
+        metrics.check_targets(ms, np.eye(3), (3, 3))
+    ignoring = fnn_losses.get("sparse_categorical_crossentropy", ignore_class=-1)
+    metrics.check_targets(ms, np.array([0, -1, 2]), (3, 3), loss=ignoring)  # the loss's ignore_class
+    metrics.check_targets(metrics.resolve(["mae"]), np.array([1.5]), (1, 1))  # no sparse metric: nothing to check
+
+
+def test_resolve_refuses_a_metric_that_does_not_fit_the_targets_before_compiling(compiles):
+    x, labels, params = _data(n=12)
+    with compiles() as c:
+        with pytest.raises(
+            ValueError,
+            match=r"^metrics\[1\] = 'categorical_accuracy' does not fit targets y of shape \(12,\) and outputs "
+            r"of shape \(12, 4\).*one-hot.*for integer labels use 'sparse_categorical_accuracy'",
+        ):
+            metrics.resolve(["acc", "categorical_accuracy"], y_true_shape=(12,), y_pred_shape=(12, 4))
+        with pytest.raises(ValueError, match=r"metrics\[0\] = 'CategoricalAccuracy' \('categorical_accuracy'\)"):
+            fnn.evaluate(LINEAR, params, _SparseLoss(4), x, labels, ["CategoricalAccuracy"])
+        with pytest.raises(ValueError, match=r"metrics\[0\].*for one-hot targets use 'top_k_categorical_accuracy'"):
+            metrics.resolve(["sparse_top_k_categorical_accuracy"], y_true_shape=(12, 4), y_pred_shape=(12, 4))
+        with pytest.raises(ValueError, match=r"metrics\[0\] = 'auc' .*y_true and y_pred must have the same shape"):
+            metrics.resolve(["auc"], y_true_shape=(12,), y_pred_shape=(12, 4))
+    assert c.count == 0
+
+
+# ---------------------------------------------------------------- through evaluate and fit
+
+
+def test_evaluate_streams_the_new_metrics_and_reads_logits_from_the_loss():
+    x, _, params = _data(n=70, c=1)
+    z = x @ params["w"] + params["b"]
+    y = (z[:, 0] + np.random.default_rng(6).normal(size=70) > 0).astype(float)
+    bce = fnn_losses.get("binary_crossentropy", from_logits=True)
+    names = ["auc", metrics.get("auc", curve="PR", loss=bce), "f1"]
+    out = fnn.evaluate(LINEAR, params, bce, x, y, names, batch_size=16)  # 4 batches of 16 and one of 6
+    # the loss's from_logits reaches the threshold metrics: the sigmoid is applied
+    want = jax.jit(
+        lambda y, z: {
+            "auc": metrics.auc(y, z, from_logits=True),
+            "auc_1": metrics.auc(y, z, curve="PR", from_logits=True),
+            "f1": metrics.f1(y, z, from_logits=True),
+        }
+    )(y, z)
+    assert out.keys() == {"loss", *want}
+    for k, v in want.items():
+        assert out[k] == pytest.approx(float(v), rel=1e-10), k
+
+
+@pytest.mark.slow
+def test_fit_logs_a_streamed_auc_for_training_and_validation():
+    x, _, params = _data(n=70, c=1)
+    y = (x @ params["w"][:, 0] + np.random.default_rng(6).normal(size=70) > 0).astype(float)
+    bce = fnn_losses.get("binary_crossentropy", from_logits=True)
+    net = fnn.mlp([1])
+    p0 = net.init(jax.random.key(0), (3,), jnp.float64)
+    res = fnn.fit(
+        net, p0, fnn.optimizers.sgd(0.1), bce, x[:50], y[:50], batch_size=16, epochs=1, shuffle=False,
+        validation_data=(x[50:], y[50:]), metrics=["auc", "r2"], verbose=0,
+    )  # fmt: skip
+    val = fnn.evaluate(net, res.params, bce, x[50:], y[50:], ["auc", "r2"])
+    assert res.history.history["val_auc"][0] == pytest.approx(val["auc"], rel=1e-10)
+    assert res.history.history["val_r2"][0] == pytest.approx(val["r2"], rel=1e-10)
+    assert 0.0 <= res.history.history["auc"][0] <= 1.0

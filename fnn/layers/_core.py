@@ -93,6 +93,30 @@ def Dense(
         dw = x^T dz      (in, out)      db = sum_batch dz      (out,)      dx = dz w^T   (..., in)
 
     Defaults follow Keras: glorot_uniform kernel, zero bias, no activation.
+
+    Args:
+        units: The output size (>= 1).
+        activation: A name, an :class:`fnn.activations.Activation`, or None (linear).
+        use_bias: Add the bias ``b``.
+        kernel_initializer: A name (:mod:`fnn.initializers`) or an initializer
+            ``(key, shape, dtype) -> array``.
+        bias_initializer: As ``kernel_initializer``.
+        name: The layer's name.
+
+    Returns:
+        The :class:`Layer`.
+
+    Raises:
+        ValueError: For ``units < 1`` or an unknown activation or initializer name.
+        TypeError: For a ``units`` that is not an integer, or an activation or initializer of
+            the wrong type.
+
+    Examples:
+        >>> import fnn, jax, jax.numpy as jnp
+        >>> layer = fnn.Dense(3, activation="relu")
+        >>> shape, params = layer.init(jax.random.PRNGKey(0), (2,))
+        >>> shape, params["w"].shape, params["b"].tolist()
+        ((3,), (2, 3), [0.0, 0.0, 0.0])
     """
     units = _check_units(units)
     act = activations.get(activation)
@@ -130,7 +154,19 @@ def _activation_backward(act, params, cache, dy):
 
 
 def Activation(activation: str | activations.Activation, *, name: str | None = None) -> Layer:
-    """Elementwise (or softmax) activation as a layer of its own; no params. ``dx = act'(x) dy``."""
+    """Elementwise (or softmax) activation as a layer of its own; no params. ``dx = act'(x) dy``.
+
+    Args:
+        activation: A name or an :class:`fnn.activations.Activation`.
+        name: The layer's name (None: the activation's).
+
+    Returns:
+        The :class:`Layer`.
+
+    Raises:
+        ValueError: For an unknown activation name.
+        TypeError: For an activation of the wrong type.
+    """
     act = activations.get(activation)
     return Layer(_same_shape_init, bound(_activation_forward, act), bound(_activation_backward, act), name or act.name)
 
@@ -161,6 +197,27 @@ def Dropout(rate: float, *, name: str = "dropout") -> Layer:
     survivors scaled by ``1/(1-rate)``, so evaluation (``train=False``) is the identity.
 
     Backward uses the same mask: ``dx = dy * m / (1 - rate)``. Training needs ``key=``.
+
+    Args:
+        rate: The probability of zeroing a unit, in [0, 1).
+        name: The layer's name.
+
+    Returns:
+        The :class:`Layer` (``needs_key``).
+
+    Raises:
+        ValueError: For a rate outside [0, 1); at forward, training without ``key``.
+        TypeError: For a rate that is not a number.
+
+    Examples:
+        >>> import fnn, jax, jax.numpy as jnp
+        >>> net = fnn.serial(fnn.Dropout(0.5))
+        >>> x = jnp.ones((1, 4))
+        >>> net.apply([{}], x).tolist()  # evaluation: the identity
+        [[1.0, 1.0, 1.0, 1.0]]
+        >>> y = net.apply([{}], x, key=jax.random.PRNGKey(0), train=True)  # zeros, or 1 / (1 - 0.5)
+        >>> set(y[0].tolist()) <= {0.0, 2.0}
+        True
     """
     keep = 1.0 - real("Dropout rate", rate, 0.0, 1.0, hi_open=True)
     return Layer(
@@ -216,6 +273,19 @@ def LayerNorm(*, epsilon: float = 1e-3, center: bool = True, scale: bool = True,
 
         dx = r * (g - mean(g) - xh * mean(g * xh))        dscale = sum_batch dy * xh
         doffset = sum_batch dy
+
+    Args:
+        epsilon: Added to the variance (> 0).
+        center: Learn the offset.
+        scale: Learn the scale.
+        name: The layer's name.
+
+    Returns:
+        The :class:`Layer`.
+
+    Raises:
+        ValueError: For ``epsilon <= 0``.
+        TypeError: For an ``epsilon`` that is not a number.
     """
     epsilon = real("LayerNorm epsilon", epsilon, lo=0.0, lo_open=True)
     center, scale = bool(center), bool(scale)
@@ -248,7 +318,14 @@ def _flatten_backward(params, cache, dy):
 
 
 def Flatten(*, name: str = "flatten") -> Layer:
-    """Flattens every axis but the batch axis; backward reshapes ``dy`` back."""
+    """Flattens every axis but the batch axis; backward reshapes ``dy`` back.
+
+    Args:
+        name: The layer's name.
+
+    Returns:
+        The :class:`Layer`.
+    """
     return Layer(_flatten_init, _flatten_forward, _flatten_backward, name)
 
 
@@ -268,6 +345,26 @@ def mlp(
 
     ``mlp([256, 256, 10], activation="relu")`` is 784 -> 256 -> 256 -> 10 once initialised
     with ``input_shape=(784,)``.
+
+    Args:
+        sizes: The hidden sizes then the output size (an int: a single Dense layer).
+        activation: The hidden layers' activation.
+        output_activation: The output layer's activation (None: linear).
+        **dense_kwargs: Further :func:`Dense` arguments for every layer (``kernel_initializer``,
+            ``use_bias``...).
+
+    Returns:
+        The :class:`Network`.
+
+    Raises:
+        ValueError: For no sizes, a size below 1, or an unknown activation name.
+        TypeError: For a size that is not an integer.
+
+    Examples:
+        >>> import fnn
+        >>> net = fnn.mlp([16, 16, 3], activation="relu")  # 4 -> 16 -> 16 -> 3 for 4 features
+        >>> net.names, net.output_shape((4,))
+        (('dense_0', 'dense_1', 'dense_2'), (3,))
     """
     sizes = [sizes] if isinstance(sizes, int) else list(sizes)
     if not sizes:

@@ -23,6 +23,8 @@ from jax.custom_derivatives import SymbolicZero
 Array = jax.Array
 
 EPSILON = 1e-7  # keras.backend.epsilon()
+"""The clip of probabilities, ``[EPSILON, 1 - EPSILON]``, and the floor of norms and divisors
+(``keras.backend.epsilon()``)."""
 _LOG2 = math.log(2.0)
 
 

@@ -103,7 +103,11 @@ _NAMES = Registry(
 
 
 def names() -> list[str]:
-    """Every loss name :func:`get` knows, canonical names and aliases, sorted."""
+    """Every loss name :func:`get` knows, canonical names and aliases, sorted.
+
+    Returns:
+        The names, e.g. ``"mse"`` beside ``"mean_squared_error"``.
+    """
     return _NAMES.names()
 
 
@@ -124,8 +128,24 @@ class Loss:
     """A named loss with its options; hashable and compared by value (jitted code is cached on it).
 
     Build one with :func:`get` (the built-in losses) or :func:`custom` (your own, with its
-    gradient). ``options`` holds every option of the loss (defaults filled in) as sorted
-    ``(key, value)`` pairs; ``kernel`` is set for a custom loss only.
+    gradient); ``fit``, ``evaluate``, ``value_and_grad`` and ``gradcheck`` take either, or a name.
+
+    Attributes:
+        name: The canonical loss name (or a custom loss's own).
+        options: Every option of the loss (defaults filled in) as sorted ``(key, value)`` pairs.
+        kernel: The per-sample kernel of a custom loss; None for a built-in one.
+
+    Raises:
+        ValueError: Built directly with a name that is not canonical (use :func:`get`).
+
+    Examples:
+        >>> import fnn
+        >>> loss = fnn.losses.get("mse")
+        >>> value, grad = loss.value_and_grad([[0.0, 0.0]], [[1.0, 3.0]])
+        >>> float(value), grad.tolist()
+        (5.0, [[1.0, 3.0]])
+        >>> loss.per_sample([[0.0], [0.0]], [[1.0], [2.0]]).tolist()
+        [1.0, 4.0]
     """
 
     name: str
@@ -142,35 +162,106 @@ class Loss:
         return apply_kernel(kernel, y_true, y_pred, sample_weight, dict(self.options), want)
 
     def __call__(self, y_true: ArrayLike, y_pred: ArrayLike, sample_weight: ArrayLike | None = None) -> Array:
-        """The scalar loss."""
+        """The scalar loss.
+
+        Args:
+            y_true: Targets (see the loss's function in :mod:`fnn.losses` for the shapes).
+            y_pred: Predictions.
+            sample_weight: Optional per-sample weights (``(N,)``, a scalar, or the per-sample shape).
+
+        Returns:
+            The weighted mean of the per-sample losses, a scalar.
+
+        Raises:
+            ValueError: If the shapes do not match.
+        """
         return self._run(y_true, y_pred, sample_weight, "value")
 
     def grad(self, y_true: ArrayLike, y_pred: ArrayLike, sample_weight: ArrayLike | None = None) -> Array:
-        """``d loss / d y_pred`` (hand-written), shape of ``y_pred``."""
+        """``d loss / d y_pred`` (hand-written), shape of ``y_pred``.
+
+        Args:
+            y_true: Targets.
+            y_pred: Predictions.
+            sample_weight: Optional per-sample weights.
+
+        Returns:
+            The gradient with respect to ``y_pred``, of its shape.
+
+        Raises:
+            ValueError: If the shapes do not match.
+        """
         return self._run(y_true, y_pred, sample_weight, "grad")
 
     def value_and_grad(
         self, y_true: ArrayLike, y_pred: ArrayLike, sample_weight: ArrayLike | None = None
     ) -> tuple[Array, Array]:
-        """``(loss, d loss / d y_pred)`` from one pass (the softmax/sigmoid is shared)."""
+        """``(loss, d loss / d y_pred)`` from one pass (the softmax/sigmoid is shared).
+
+        Args:
+            y_true: Targets.
+            y_pred: Predictions.
+            sample_weight: Optional per-sample weights.
+
+        Returns:
+            The scalar loss and its gradient with respect to ``y_pred``.
+
+        Raises:
+            ValueError: If the shapes do not match.
+        """
         return self._run(y_true, y_pred, sample_weight, "both")
 
     def per_sample(self, y_true: ArrayLike, y_pred: ArrayLike) -> Array:
-        """Unweighted per-sample losses ``l_i`` (shape ``(N,)`` for the usual 2-D ``y_pred``)."""
+        """Unweighted per-sample losses ``l_i`` (shape ``(N,)`` for the usual 2-D ``y_pred``).
+
+        Args:
+            y_true: Targets.
+            y_pred: Predictions.
+
+        Returns:
+            One loss per sample (per element for a rank-1 ``y_pred`` of an elementwise loss).
+
+        Raises:
+            ValueError: If the shapes do not match.
+        """
         return self._run(y_true, y_pred, None, "per_sample")
 
     @property
     def from_logits(self) -> bool:
+        """Whether the loss takes logits (its ``from_logits`` option; False if it has none).
+
+        Returns:
+            The ``from_logits`` option.
+        """
         return bool(dict(self.options).get("from_logits", False))
 
 
 def get(identifier: str | Loss, **options: Any) -> Loss:
     """A :class:`Loss` from a name (Keras's function or class name, or an alias) and options.
 
-    ``get("sparse_categorical_crossentropy", from_logits=True)``, ``get("mse")``,
-    ``get("huber", delta=0.5)``. A Loss passes through, with ``options`` overriding its own.
-    Raises ValueError for an unknown name (listing the known ones) or a bad option value,
-    TypeError for an option the loss does not take or of the wrong type.
+    A Loss passes through, with ``options`` overriding its own (a custom loss takes none).
+
+    Args:
+        identifier: A name (``"mse"``, ``"MeanSquaredError"``, ``"sparse_categorical_crossentropy"``...)
+            or a :class:`Loss`.
+        **options: The loss's options (``from_logits``, ``label_smoothing``, ``axis``, ``delta``,
+            ``ignore_class``, ``gamma``...; :func:`names` lists the losses, each function here its
+            options).
+
+    Returns:
+        The :class:`Loss`, every option filled in.
+
+    Raises:
+        ValueError: For an unknown name (listing the known ones) or a bad option value.
+        TypeError: For an option the loss does not take or of the wrong type.
+
+    Examples:
+        >>> import fnn
+        >>> loss = fnn.losses.get("SparseCategoricalCrossentropy", from_logits=True)
+        >>> loss.name, loss.from_logits
+        ('sparse_categorical_crossentropy', True)
+        >>> fnn.losses.get("huber", delta=0.5).options
+        (('delta', 0.5),)
     """
     if isinstance(identifier, Loss) and identifier.kernel is not None:  # a custom loss
         if options:
@@ -229,17 +320,38 @@ def custom(
     or ``y_pred.shape`` for one loss per element); ``grad(y_true, y_pred)`` returns its
     hand-written derivative ``dl_i / dy_pred`` (shape of ``y_pred``; when it is omitted it is
     taken from ``jax.vjp`` of ``fn``). fnn adds the reduction every loss shares: the mean over
-    samples, with ``sample_weight``. ``jax.grad`` of the loss is ``grad``::
-
-        tau = 0.9
-        pinball = fnn.losses.custom(
-            "pinball",
-            lambda t, p: jnp.mean(jnp.maximum(tau * (t - p), (tau - 1) * (t - p)), axis=-1),
-            lambda t, p: jnp.where(t - p > 0, -tau, 1 - tau) / p.shape[-1],
-        )
+    samples, with ``sample_weight``. ``jax.grad`` of the loss is ``grad``.
 
     The loss compares by ``(name, fn, grad)``: build it once and reuse it, so that compiled
     programs keyed on it are reused too.
+
+    Args:
+        name: The loss's name (in reports and histories).
+        fn: ``(y_true, y_pred) -> l``, the per-sample losses.
+        grad: ``(y_true, y_pred) -> dl/dy_pred``, each sample's derivative with respect to its own
+            row of ``y_pred``; None to take it from ``jax.vjp`` of ``fn``.
+
+    Returns:
+        A :class:`Loss`.
+
+    Raises:
+        TypeError: If ``name`` is not a non-empty string or ``fn`` / ``grad`` is not callable.
+        ValueError: When called, if ``fn`` or ``grad`` returns the wrong shape.
+
+    Examples:
+        The pinball (quantile) loss with ``tau = 0.75``, whose minimiser is the 75th percentile:
+
+        >>> import fnn, jax.numpy as jnp
+        >>> tau = 0.75
+        >>> pinball = fnn.losses.custom(
+        ...     "pinball",
+        ...     lambda t, p: jnp.mean(jnp.maximum(tau * (t - p), (tau - 1) * (t - p)), axis=-1),
+        ...     lambda t, p: jnp.where(t - p > 0, -tau, 1 - tau) / p.shape[-1],
+        ... )
+        >>> float(pinball([[1.0], [0.0]], [[0.0], [1.0]]))  # (0.75 + 0.25) / 2
+        0.5
+        >>> pinball.grad([[1.0], [0.0]], [[0.0], [1.0]]).tolist()
+        [[-0.375], [0.125]]
     """
     if not isinstance(name, str) or not name:
         raise TypeError(f"custom loss: name must be a non-empty str, got {name!r}")
@@ -252,7 +364,26 @@ def custom(
 
 def check_targets(loss: str | Loss, y_true: Any, y_pred_shape: tuple, name: str = "y_true") -> None:
     """Eager check (before any compiled code runs) that ``y_true`` fits ``loss`` and predictions
-    of shape ``y_pred_shape``: matching shapes, and for sparse CE integer labels in [0, C)."""
+    of shape ``y_pred_shape``: matching shapes, and for sparse CE integer labels in [0, C).
+
+    Args:
+        loss: A loss name or :class:`Loss`.
+        y_true: The targets, as given to ``fit`` or ``evaluate``.
+        y_pred_shape: The shape of the network's output for those samples.
+        name: How the message names ``y_true``.
+
+    Raises:
+        ValueError: If the shapes do not fit the loss, or sparse CE labels are not integers in
+            ``[0, C)``; the message starts with ``name``.
+        TypeError: If ``loss`` is not a name or a Loss.
+
+    Examples:
+        >>> import fnn
+        >>> fnn.losses.check_targets("sparse_categorical_crossentropy", [0, 3], (2, 3))
+        Traceback (most recent call last):
+        ...
+        ValueError: y_true: sparse_categorical_crossentropy: labels must be in [0, 3) ...; got [3]
+    """
     loss = get(loss)
     shape = tuple(y_pred_shape)
     try:

@@ -50,6 +50,11 @@ def _transform(init, update, *config: Any) -> GradientTransformation:
 
 
 class ScaleByAdamState(NamedTuple):
+    """State of :func:`scale_by_adam`: ``count`` updates so far, moments ``mu`` (m) and ``nu`` (v),
+    and ``nu_max`` (the running maximum of v with ``amsgrad``, else None); buffers shaped like the
+    params, in float32 or wider.
+    """
+
     count: Array  # type: ignore[assignment]  # the field shadows tuple.count, as in optax
     mu: Params
     nu: Params
@@ -97,11 +102,26 @@ def scale_by_adam(
 
     AMSGrad keeps the running maximum of the raw :math:`v_t` and bias-corrects it afterwards,
     as PyTorch does.
+
+    Args:
+        b1: β1 in [0, 1), the decay of the first moment.
+        b2: β2 in [0, 1), the decay of the second moment.
+        eps: ε >= 0, added to the denominator.
+        amsgrad: Keep the running maximum of the second moment.
+
+    Returns:
+        The transform, a :class:`GradientTransformation`.
+
+    Raises:
+        ValueError: For a hyperparameter out of range.
+        TypeError: For a hyperparameter of the wrong type.
     """
     return _transform(_adam_init, _adam_update, _beta("b1", b1), _beta("b2", b2), _eps(eps), bool(amsgrad))
 
 
 class ScaleByAdamaxState(NamedTuple):
+    """State of :func:`scale_by_adamax`: ``count``, ``mu`` (m) and ``nu`` (the infinity norm n)."""
+
     count: Array  # type: ignore[assignment]  # the field shadows tuple.count, as in optax
     mu: Params
     nu: Params
@@ -137,11 +157,27 @@ def scale_by_adamax(b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8) -> Gr
         m_t = \beta_1 m_{t-1} + (1-\beta_1) u_t;\quad
         n_t = \max(\beta_2 n_{t-1}, |u_t| + \epsilon);\quad
         \text{out}_t = \frac{m_t}{(1-\beta_1^t)\, n_t}
+
+    Args:
+        b1: β1 in [0, 1), the decay of the first moment.
+        b2: β2 in [0, 1), the decay of the infinity norm.
+        eps: ε >= 0, added to the denominator.
+
+    Returns:
+        The transform, a :class:`GradientTransformation`.
+
+    Raises:
+        ValueError: For a hyperparameter out of range.
+        TypeError: For a hyperparameter of the wrong type.
     """
     return _transform(_adamax_init, _adamax_update, _beta("b1", b1), _beta("b2", b2), _eps(eps))
 
 
 class ScaleByNadamState(NamedTuple):
+    """State of :func:`scale_by_nadam`: ``count``, ``mu`` (m), ``nu`` (v) and ``mu_product``
+    (the product of the momentum schedule so far).
+    """
+
     count: Array  # type: ignore[assignment]  # the field shadows tuple.count, as in optax
     mu: Params
     nu: Params
@@ -187,12 +223,27 @@ def scale_by_nadam(
         + \frac{(1-\mu_t) u_t}{1 - \prod_{i=1}^{t}\mu_i}\Big) \Big/ \big(\sqrt{v_t / (1-\beta_2^t)} + \epsilon\big)
 
     with :math:`\psi` = momentum_decay; ``mu_product`` holds :math:`\prod_{i\le t}\mu_i`.
+
+    Args:
+        b1: β1 in [0, 1), the decay of the first moment.
+        b2: β2 in [0, 1), the decay of the second moment.
+        eps: ε >= 0, added to the denominator.
+        momentum_decay: ψ >= 0.
+
+    Returns:
+        The transform, a :class:`GradientTransformation`.
+
+    Raises:
+        ValueError: For a hyperparameter out of range.
+        TypeError: For a hyperparameter of the wrong type.
     """
     psi = hyper("momentum_decay", momentum_decay, lo=0.0)
     return _transform(_nadam_init, _nadam_update, _beta("b1", b1), _beta("b2", b2), _eps(eps), psi)
 
 
 class ScaleByRadamState(NamedTuple):
+    """State of :func:`scale_by_radam`: ``count``, ``mu`` (m) and ``nu`` (v)."""
+
     count: Array  # type: ignore[assignment]  # the field shadows tuple.count, as in optax
     mu: Params
     nu: Params
@@ -236,6 +287,18 @@ def scale_by_radam(b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8) -> Gra
         \text{out}_t = \hat m_t\, r_t\, \frac{\sqrt{1-\beta_2^t}}{\sqrt{v_t} + \epsilon} \text{ if } \rho_t > 5,
         \; r_t = \sqrt{\frac{(\rho_t-4)(\rho_t-2)\rho_\infty}{(\rho_\infty-4)(\rho_\infty-2)\rho_t}};
         \quad \hat m_t \text{ otherwise}
+
+    Args:
+        b1: β1 in [0, 1), the decay of the first moment.
+        b2: β2 in [0, 1), the decay of the second moment.
+        eps: ε >= 0, added to the denominator.
+
+    Returns:
+        The transform, a :class:`GradientTransformation`.
+
+    Raises:
+        ValueError: For a hyperparameter out of range.
+        TypeError: For a hyperparameter of the wrong type.
     """
     return _transform(_radam_init, _radam_update, _beta("b1", b1), _beta("b2", b2), _eps(eps))
 
@@ -245,6 +308,8 @@ def scale_by_radam(b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8) -> Gra
 
 
 class ScaleByRmsState(NamedTuple):
+    """State of :func:`scale_by_rms`: ``nu`` (the mean square) and ``mu`` (the mean, when centered; else None)."""
+
     nu: Params
     mu: Params | None
 
@@ -277,11 +342,25 @@ def scale_by_rms(decay: float = 0.99, eps: float = 1e-8, centered: bool = False)
         \tilde v_t = v_t - \bar u_t^2,\; \bar u_t = \alpha \bar u_{t-1} + (1-\alpha) u_t
         \text{ (centered) else } v_t;\quad
         \text{out}_t = u_t / (\sqrt{\tilde v_t} + \epsilon)
+
+    Args:
+        decay: α in [0, 1], the decay of the mean square.
+        eps: ε >= 0, added to the denominator.
+        centered: Subtract the square of the running mean of ``u``.
+
+    Returns:
+        The transform, a :class:`GradientTransformation`.
+
+    Raises:
+        ValueError: For a hyperparameter out of range.
+        TypeError: For a hyperparameter of the wrong type.
     """
     return _transform(_rms_init, _rms_update, hyper("decay", decay, 0.0, 1.0), _eps(eps), bool(centered))
 
 
 class ScaleByAdagradState(NamedTuple):
+    """State of :func:`scale_by_adagrad`: ``count`` and ``sum`` (the sum of squares s)."""
+
     count: Array  # type: ignore[assignment]  # the field shadows tuple.count, as in optax
     sum: Params
 
@@ -312,6 +391,18 @@ def scale_by_adagrad(
         \text{out}_t = \frac{u_t}{(1 + (t-1)\eta)(\sqrt{s_t} + \epsilon)}
 
     with :math:`\eta` = lr_decay.
+
+    Args:
+        initial_accumulator_value: s_0 >= 0.
+        eps: ε >= 0, added to the denominator.
+        lr_decay: η >= 0.
+
+    Returns:
+        The transform, a :class:`GradientTransformation`.
+
+    Raises:
+        ValueError: For a hyperparameter out of range.
+        TypeError: For a hyperparameter of the wrong type.
     """
     return _transform(
         _adagrad_init,
@@ -323,6 +414,8 @@ def scale_by_adagrad(
 
 
 class ScaleByAdadeltaState(NamedTuple):
+    """State of :func:`scale_by_adadelta`: ``nu`` (v, of the updates) and ``delta`` (d, of the steps)."""
+
     nu: Params
     delta: Params
 
@@ -350,6 +443,17 @@ def scale_by_adadelta(rho: float = 0.9, eps: float = 1e-6) -> GradientTransforma
         v_t = \rho v_{t-1} + (1-\rho) u_t^2;\quad
         \text{out}_t = \Delta_t = \frac{\sqrt{d_{t-1} + \epsilon}}{\sqrt{v_t + \epsilon}} u_t;\quad
         d_t = \rho d_{t-1} + (1-\rho) \Delta_t^2
+
+    Args:
+        rho: ρ in [0, 1], the decay of both running averages.
+        eps: ε >= 0, added to the denominator.
+
+    Returns:
+        The transform, a :class:`GradientTransformation`.
+
+    Raises:
+        ValueError: For a hyperparameter out of range.
+        TypeError: For a hyperparameter of the wrong type.
     """
     return _transform(_adadelta_init, _adadelta_update, hyper("rho", rho, 0.0, 1.0), _eps(eps))
 
@@ -359,6 +463,8 @@ def scale_by_adadelta(rho: float = 0.9, eps: float = 1e-6) -> GradientTransforma
 
 
 class ScaleByRpropState(NamedTuple):
+    """State of :func:`scale_by_rprop`: ``count``, ``prev`` (the previous update) and ``step_size`` (η per element)."""
+
     count: Array  # type: ignore[assignment]  # the field shadows tuple.count, as in optax
     prev: Params
     step_size: Params
@@ -400,6 +506,20 @@ def scale_by_rprop(
 
     with :math:`\eta_0` = learning_rate (it only seeds the step sizes: it is read at the first
     update, as in PyTorch). The output is a positive step: negate it (``scale(-1)``) to descend.
+
+    Args:
+        learning_rate: η_0 >= 0, the initial step size.
+        eta_minus: η- in (0, 1), the factor that shrinks a step size on a sign flip.
+        eta_plus: η+ > 1, the factor that grows it while the sign holds.
+        step_size_min: Γmin >= 0.
+        step_size_max: Γmax >= Γmin.
+
+    Returns:
+        The transform, a :class:`GradientTransformation`.
+
+    Raises:
+        ValueError: For a hyperparameter out of range.
+        TypeError: For a hyperparameter of the wrong type.
     """
     lo = hyper("step_size_min", step_size_min, lo=0.0)
     return _transform(
@@ -414,6 +534,8 @@ def scale_by_rprop(
 
 
 class ScaleByLionState(NamedTuple):
+    """State of :func:`scale_by_lion`: ``mu`` (the momentum m)."""
+
     mu: Params
 
 
@@ -436,5 +558,16 @@ def scale_by_lion(b1: float = 0.9, b2: float = 0.99) -> GradientTransformation:
     .. math::
         \text{out}_t = \mathrm{sign}(\beta_1 m_{t-1} + (1-\beta_1) u_t);\quad
         m_t = \beta_2 m_{t-1} + (1-\beta_2) u_t
+
+    Args:
+        b1: β1 in [0, 1), the interpolation whose sign is the update.
+        b2: β2 in [0, 1), the decay of the momentum.
+
+    Returns:
+        The transform, a :class:`GradientTransformation`.
+
+    Raises:
+        ValueError: For a hyperparameter out of range.
+        TypeError: For a hyperparameter of the wrong type.
     """
     return _transform(_lion_init, _lion_update, _beta("b1", b1), _beta("b2", b2))

@@ -79,6 +79,32 @@ def sgd(
 
     with :math:`\mu` = momentum, :math:`\tau` = dampening, :math:`\lambda` = weight_decay.
     ``= chain(add_decayed_weights(λ), trace(μ, τ, nesterov), scale_by_learning_rate(γ))``.
+
+    Args:
+        learning_rate: γ, a float ``>= 0`` or a schedule ``step -> rate`` (:mod:`fnn.schedules`;
+            ``step`` counts updates from 0).
+        momentum: μ, the heavy-ball momentum (0: plain SGD, no momentum buffer).
+        dampening: τ in [0, 1], damping of the gradient's weight in the momentum buffer.
+        nesterov: Nesterov momentum (needs ``momentum > 0`` and ``dampening == 0``).
+        weight_decay: λ, L2 added to the gradient (0: the term is left out of the chain).
+
+    Returns:
+        The optimizer, a :class:`GradientTransformation` with its hyperparameters held in the
+        state (:func:`inject_hyperparams`).
+
+    Raises:
+        ValueError: For a value out of range (a negative learning rate, a beta outside [0, 1)...).
+        TypeError: For a value of the wrong type.
+        ValueError: ``nesterov=True`` without momentum or with dampening.
+
+    Examples:
+        >>> import fnn, jax.numpy as jnp
+        >>> opt = fnn.optimizers.sgd(0.5)
+        >>> params = {"w": jnp.array([1.0, 2.0])}
+        >>> state = opt.init(params)
+        >>> updates, state = opt.update({"w": jnp.array([1.0, -1.0])}, state, params)
+        >>> fnn.optimizers.apply_updates(params, updates)["w"].tolist()
+        [0.5, 2.5]
     """
     mom = hyper("momentum", momentum, lo=0.0)
     damp = hyper("dampening", dampening, 0.0, 1.0)
@@ -97,14 +123,45 @@ def sgd(
 def momentum(
     learning_rate: LearningRate = 1e-2, momentum: float = 0.9, dampening: float = 0.0, weight_decay: float = 0.0
 ) -> GradientTransformation:
-    """``sgd`` with heavy-ball momentum (default 0.9)."""
+    """``sgd`` with heavy-ball momentum (default 0.9).
+
+    Args:
+        learning_rate: γ, a float ``>= 0`` or a schedule ``step -> rate`` (:mod:`fnn.schedules`;
+            ``step`` counts updates from 0).
+        momentum: μ, the heavy-ball momentum.
+        dampening: τ in [0, 1].
+        weight_decay: λ, L2 added to the gradient (0: the term is left out of the chain).
+
+    Returns:
+        The optimizer, a :class:`GradientTransformation` with its hyperparameters held in the
+        state (:func:`inject_hyperparams`).
+
+    Raises:
+        ValueError: For a value out of range (a negative learning rate, a beta outside [0, 1)...).
+        TypeError: For a value of the wrong type.
+    """
     return sgd(learning_rate, momentum=momentum, dampening=dampening, weight_decay=weight_decay)
 
 
 def nesterov(
     learning_rate: LearningRate = 1e-2, momentum: float = 0.9, weight_decay: float = 0.0
 ) -> GradientTransformation:
-    """``sgd`` with Nesterov momentum (default 0.9), PyTorch's formulation."""
+    """``sgd`` with Nesterov momentum (default 0.9), PyTorch's formulation.
+
+    Args:
+        learning_rate: γ, a float ``>= 0`` or a schedule ``step -> rate`` (:mod:`fnn.schedules`;
+            ``step`` counts updates from 0).
+        momentum: μ, the Nesterov momentum (> 0).
+        weight_decay: λ, L2 added to the gradient (0: the term is left out of the chain).
+
+    Returns:
+        The optimizer, a :class:`GradientTransformation` with its hyperparameters held in the
+        state (:func:`inject_hyperparams`).
+
+    Raises:
+        ValueError: For a value out of range (a negative learning rate, a beta outside [0, 1)...).
+        TypeError: For a value of the wrong type.
+    """
     return sgd(learning_rate, momentum=momentum, nesterov=True, weight_decay=weight_decay)
 
 
@@ -137,6 +194,22 @@ def adagrad(
 
     with :math:`\eta` = lr_decay.
     ``= chain(add_decayed_weights(λ), scale_by_adagrad(s_0, ε, η), scale_by_learning_rate(γ))``.
+
+    Args:
+        learning_rate: γ, a float ``>= 0`` or a schedule ``step -> rate`` (:mod:`fnn.schedules`;
+            ``step`` counts updates from 0).
+        lr_decay: η, the learning rate decays as γ / (1 + (t-1)η).
+        initial_accumulator_value: s_0, the starting value of the sum of squares (>= 0).
+        eps: ε, added to the denominator for numerical stability (>= 0).
+        weight_decay: λ, L2 added to the gradient (0: the term is left out of the chain).
+
+    Returns:
+        The optimizer, a :class:`GradientTransformation` with its hyperparameters held in the
+        state (:func:`inject_hyperparams`).
+
+    Raises:
+        ValueError: For a value out of range (a negative learning rate, a beta outside [0, 1)...).
+        TypeError: For a value of the wrong type.
     """
     decay = hyper("lr_decay", lr_decay, lo=0.0)
     acc0 = hyper("initial_accumulator_value", initial_accumulator_value, lo=0.0)
@@ -176,6 +249,23 @@ def rmsprop(
         \theta_t \leftarrow \theta_{t-1} - \gamma g_t / (\sqrt{\tilde v_t} + \epsilon)
 
     ``= chain(add_decayed_weights(λ), scale_by_rms(α, ε, centered), trace(μ), scale_by_learning_rate(γ))``.
+
+    Args:
+        learning_rate: γ, a float ``>= 0`` or a schedule ``step -> rate`` (:mod:`fnn.schedules`;
+            ``step`` counts updates from 0).
+        decay: α in [0, 1], the decay of the mean square (torch's ``alpha``).
+        eps: ε, added to the denominator for numerical stability (>= 0).
+        momentum: μ, momentum on the scaled step (0: none).
+        centered: Divide by the variance estimate instead of the mean square.
+        weight_decay: λ, L2 added to the gradient (0: the term is left out of the chain).
+
+    Returns:
+        The optimizer, a :class:`GradientTransformation` with its hyperparameters held in the
+        state (:func:`inject_hyperparams`).
+
+    Raises:
+        ValueError: For a value out of range (a negative learning rate, a beta outside [0, 1)...).
+        TypeError: For a value of the wrong type.
     """
     a = hyper("decay", decay, 0.0, 1.0)
     e = hyper("eps", eps, lo=0.0)
@@ -203,6 +293,21 @@ def adadelta(
         \theta_t \leftarrow \theta_{t-1} - \gamma \Delta x_t
 
     ``= chain(add_decayed_weights(λ), scale_by_adadelta(ρ, ε), scale_by_learning_rate(γ))``.
+
+    Args:
+        learning_rate: γ, a float ``>= 0`` or a schedule ``step -> rate`` (:mod:`fnn.schedules`;
+            ``step`` counts updates from 0).
+        rho: ρ in [0, 1], the decay of both running averages.
+        eps: ε, added to the denominator for numerical stability (>= 0).
+        weight_decay: λ, L2 added to the gradient (0: the term is left out of the chain).
+
+    Returns:
+        The optimizer, a :class:`GradientTransformation` with its hyperparameters held in the
+        state (:func:`inject_hyperparams`).
+
+    Raises:
+        ValueError: For a value out of range (a negative learning rate, a beta outside [0, 1)...).
+        TypeError: For a value of the wrong type.
     """
     r = hyper("rho", rho, 0.0, 1.0)
     e = hyper("eps", eps, lo=0.0)
@@ -249,6 +354,31 @@ def adam(
         m_t \Big/ \Big(\sqrt{\hat v_t} / \sqrt{1-\beta_2^t} + \epsilon\Big)
 
     ``= chain(add_decayed_weights(λ), scale_by_adam(β1, β2, ε, amsgrad), scale_by_learning_rate(γ))``.
+
+    Args:
+        learning_rate: γ, a float ``>= 0`` or a schedule ``step -> rate`` (:mod:`fnn.schedules`;
+            ``step`` counts updates from 0).
+        b1: β1, the decay of the first moment, in [0, 1).
+        b2: β2, the decay of the second moment, in [0, 1).
+        eps: ε, added to the denominator for numerical stability (>= 0).
+        weight_decay: λ, L2 added to the gradient (0: the term is left out of the chain).
+        amsgrad: Use the running maximum of the second moment (AMSGrad).
+
+    Returns:
+        The optimizer, a :class:`GradientTransformation` with its hyperparameters held in the
+        state (:func:`inject_hyperparams`).
+
+    Raises:
+        ValueError: For a value out of range (a negative learning rate, a beta outside [0, 1)...).
+        TypeError: For a value of the wrong type.
+
+    Examples:
+        >>> import fnn
+        >>> opt = fnn.optimizers.adam(1e-3)
+        >>> round(float(fnn.optimizers.get_learning_rate(opt.init({"w": [0.0]}))), 6)
+        0.001
+        >>> opt.update == fnn.optimizers.adam(0.5).update  # values live in the state: one program
+        True
     """
     b1, b2 = _betas(b1, b2)
     e, wd = hyper("eps", eps, lo=0.0), hyper("weight_decay", weight_decay, lo=0.0)
@@ -272,6 +402,23 @@ def adamw(
 
     with :math:`m_t, \hat v_t` as in ``adam`` computed from the raw gradient.
     ``= chain(scale_by_adam(β1, β2, ε, amsgrad), add_decayed_weights(λ), scale_by_learning_rate(γ))``.
+
+    Args:
+        learning_rate: γ, a float ``>= 0`` or a schedule ``step -> rate`` (:mod:`fnn.schedules`;
+            ``step`` counts updates from 0).
+        b1: β1, the decay of the first moment, in [0, 1).
+        b2: β2, the decay of the second moment, in [0, 1).
+        eps: ε, added to the denominator for numerical stability (>= 0).
+        weight_decay: λ, decoupled weight decay (0: the term is left out of the chain).
+        amsgrad: Use the running maximum of the second moment (AMSGrad).
+
+    Returns:
+        The optimizer, a :class:`GradientTransformation` with its hyperparameters held in the
+        state (:func:`inject_hyperparams`).
+
+    Raises:
+        ValueError: For a value out of range (a negative learning rate, a beta outside [0, 1)...).
+        TypeError: For a value of the wrong type.
     """
     b1, b2 = _betas(b1, b2)
     e, wd = hyper("eps", eps, lo=0.0), hyper("weight_decay", weight_decay, lo=0.0)
@@ -295,6 +442,22 @@ def adamax(
         \theta_t \leftarrow \theta_{t-1} - \frac{\gamma}{1-\beta_1^t}\, m_t / u_t
 
     ``= chain(add_decayed_weights(λ), scale_by_adamax(β1, β2, ε), scale_by_learning_rate(γ))``.
+
+    Args:
+        learning_rate: γ, a float ``>= 0`` or a schedule ``step -> rate`` (:mod:`fnn.schedules`;
+            ``step`` counts updates from 0).
+        b1: β1, the decay of the first moment, in [0, 1).
+        b2: β2, the decay of the infinity norm, in [0, 1).
+        eps: ε, added to the denominator for numerical stability (>= 0).
+        weight_decay: λ, L2 added to the gradient (0: the term is left out of the chain).
+
+    Returns:
+        The optimizer, a :class:`GradientTransformation` with its hyperparameters held in the
+        state (:func:`inject_hyperparams`).
+
+    Raises:
+        ValueError: For a value out of range (a negative learning rate, a beta outside [0, 1)...).
+        TypeError: For a value of the wrong type.
     """
     b1, b2 = _betas(b1, b2)
     e, wd = hyper("eps", eps, lo=0.0), hyper("weight_decay", weight_decay, lo=0.0)
@@ -327,6 +490,23 @@ def nadam(
 
     with :math:`\psi` = momentum_decay.
     ``= chain(add_decayed_weights(λ), scale_by_nadam(β1, β2, ε, ψ), scale_by_learning_rate(γ))``.
+
+    Args:
+        learning_rate: γ, a float ``>= 0`` or a schedule ``step -> rate`` (:mod:`fnn.schedules`;
+            ``step`` counts updates from 0).
+        b1: β1, the decay of the first moment, in [0, 1).
+        b2: β2, the decay of the second moment, in [0, 1).
+        eps: ε, added to the denominator for numerical stability (>= 0).
+        weight_decay: λ, L2 added to the gradient (0: the term is left out of the chain).
+        momentum_decay: ψ, the momentum schedule's decay (>= 0).
+
+    Returns:
+        The optimizer, a :class:`GradientTransformation` with its hyperparameters held in the
+        state (:func:`inject_hyperparams`).
+
+    Raises:
+        ValueError: For a value out of range (a negative learning rate, a beta outside [0, 1)...).
+        TypeError: For a value of the wrong type.
     """
     b1, b2 = _betas(b1, b2)
     e, wd = hyper("eps", eps, lo=0.0), hyper("weight_decay", weight_decay, lo=0.0)
@@ -356,6 +536,22 @@ def radam(
         \text{else } \theta_t \leftarrow \theta_{t-1} - \gamma \hat m_t
 
     ``= chain(add_decayed_weights(λ), scale_by_radam(β1, β2, ε), scale_by_learning_rate(γ))``.
+
+    Args:
+        learning_rate: γ, a float ``>= 0`` or a schedule ``step -> rate`` (:mod:`fnn.schedules`;
+            ``step`` counts updates from 0).
+        b1: β1, the decay of the first moment, in [0, 1).
+        b2: β2, the decay of the second moment, in [0, 1).
+        eps: ε, added to the denominator for numerical stability (>= 0).
+        weight_decay: λ, L2 added to the gradient (0: the term is left out of the chain).
+
+    Returns:
+        The optimizer, a :class:`GradientTransformation` with its hyperparameters held in the
+        state (:func:`inject_hyperparams`).
+
+    Raises:
+        ValueError: For a value out of range (a negative learning rate, a beta outside [0, 1)...).
+        TypeError: For a value of the wrong type.
     """
     b1, b2 = _betas(b1, b2)
     e, wd = hyper("eps", eps, lo=0.0), hyper("weight_decay", weight_decay, lo=0.0)
@@ -388,6 +584,21 @@ def rprop(
     update has no effect, as in PyTorch), :math:`(\eta_-, \eta_+)` = etas and
     :math:`(\Gamma_{min}, \Gamma_{max})` = step_sizes.
     ``= chain(scale_by_rprop(η_0, η_-, η_+, Γ_min, Γ_max), scale(-1))``.
+
+    Args:
+        learning_rate: η_0, the initial step size: a float ``>= 0`` or a schedule ``step -> rate``
+            (:mod:`fnn.schedules`; ``step`` counts updates from 0).
+        etas: ``(η-, η+)``, the factors that shrink (0 < η- < 1) and grow (η+ > 1) the step sizes.
+        step_sizes: ``(Γmin, Γmax)``, the bounds of the step sizes.
+
+    Returns:
+        The optimizer, a :class:`GradientTransformation` with its hyperparameters held in the
+        state (:func:`inject_hyperparams`).
+
+    Raises:
+        ValueError: For a value out of range (a negative learning rate, a beta outside [0, 1)...).
+        TypeError: For a value of the wrong type.
+        ValueError: ``etas`` or ``step_sizes`` are not pairs (TypeError if not sequences).
     """
     if not isinstance(etas, (tuple, list)) or not isinstance(step_sizes, (tuple, list)):
         raise TypeError(f"etas and step_sizes must be pairs, got etas={etas!r}, step_sizes={step_sizes!r}")
@@ -416,6 +627,21 @@ def lion(
         m_t \leftarrow \beta_2 m_{t-1} + (1-\beta_2) g_t
 
     ``= chain(scale_by_lion(β1, β2), add_decayed_weights(λ), scale_by_learning_rate(γ))``.
+
+    Args:
+        learning_rate: γ, a float ``>= 0`` or a schedule ``step -> rate`` (:mod:`fnn.schedules`;
+            ``step`` counts updates from 0).
+        b1: β1, the interpolation of the update's sign, in [0, 1).
+        b2: β2, the decay of the momentum, in [0, 1).
+        weight_decay: λ, decoupled weight decay (0: the term is left out of the chain).
+
+    Returns:
+        The optimizer, a :class:`GradientTransformation` with its hyperparameters held in the
+        state (:func:`inject_hyperparams`).
+
+    Raises:
+        ValueError: For a value out of range (a negative learning rate, a beta outside [0, 1)...).
+        TypeError: For a value of the wrong type.
     """
     b1, b2 = _betas(b1, b2)
     wd = hyper("weight_decay", weight_decay, lo=0.0)
@@ -447,13 +673,38 @@ _REGISTRY: Registry[Callable[..., GradientTransformation]] = Registry(
 
 
 def names() -> list[str]:
-    """The optimizer names :func:`get` knows."""
+    """The optimizer names :func:`get` knows.
+
+    Returns:
+        The optimizer names :func:`get` knows, sorted.
+    """
     return _REGISTRY.names()
 
 
 def get(name: str | GradientTransformation, **kwargs: Any) -> GradientTransformation:
     """The optimizer called ``name`` (``"adam"``, ``"Adam"``, ``"RMSprop"``...) built with
-    ``kwargs``; a transformation passes through."""
+    ``kwargs``; a transformation passes through.
+
+    Names ignore case and underscores, so Keras's and PyTorch's class names resolve.
+
+    Args:
+        name: An optimizer name (:func:`names`), or a built optimizer (returned as it is).
+        **kwargs: The optimizer's arguments (``learning_rate``, ``momentum``...).
+
+    Returns:
+        The optimizer.
+
+    Raises:
+        ValueError: For an unknown name (listing the known ones).
+        TypeError: For keywords given with an already built optimizer, or ones the optimizer
+            does not take.
+
+    Examples:
+        >>> import fnn
+        >>> opt = fnn.optimizers.get("RMSprop", learning_rate=0.5)
+        >>> fnn.optimizers.get_learning_rate(opt.init([0.0])).item()
+        0.5
+    """
     if isinstance(name, GradientTransformation):
         if kwargs:
             raise TypeError("keyword arguments cannot be applied to an already built optimizer")

@@ -29,18 +29,42 @@ Schedule = Callable[[Array], Array]
 
 
 class GradientTransformation(NamedTuple):
-    """``init(params) -> state`` and ``update(updates, state, params=None) -> (updates, state)``."""
+    """``init(params) -> state`` and ``update(updates, state, params=None) -> (updates, state)``.
+
+    This is optax's protocol: either library's transforms and optimizers compose with the other's.
+
+    Attributes:
+        init: ``params -> state``.
+        update: ``(updates, state, params=None) -> (updates, state)``; ``updates`` is what
+            :func:`apply_updates` adds to the params.
+    """
 
     init: Callable[[Params], OptState]
     update: Callable[..., tuple[Updates, OptState]]
 
 
 class EmptyState(NamedTuple):
-    """State of a stateless transform."""
+    """State of a stateless transform (no fields)."""
 
 
 def apply_updates(params: Params, updates: Updates) -> Params:
-    """``params + updates`` leaf by leaf, each result in its parameter's dtype."""
+    """``params + updates`` leaf by leaf, each result in its parameter's dtype.
+
+    Args:
+        params: The parameter pytree.
+        updates: A pytree of the same structure and shapes (from an optimizer's ``update``).
+
+    Returns:
+        The new params.
+
+    Raises:
+        ValueError: If the structures or shapes differ.
+
+    Examples:
+        >>> import fnn, jax.numpy as jnp
+        >>> fnn.optimizers.apply_updates({"w": jnp.array([1.0])}, {"w": jnp.array([0.5])})["w"].tolist()
+        [1.5]
+    """
     check_like(updates, params, "params", what="updates")
     return jax.tree.map(lambda p, u: (p + u).astype(jnp.asarray(p).dtype), params, updates)
 
@@ -68,7 +92,27 @@ def _chain_update(
 
 def chain(*transforms: GradientTransformation) -> GradientTransformation:
     """Applies ``transforms`` in order, each to the previous one's updates; the state is the
-    tuple of their states. ``chain(scale_by_adam(), scale_by_learning_rate(1e-3))`` is Adam."""
+    tuple of their states. ``chain(scale_by_adam(), scale_by_learning_rate(1e-3))`` is Adam.
+
+    Args:
+        *transforms: The transforms, applied in order.
+
+    Returns:
+        The composition, a :class:`GradientTransformation`.
+
+    Raises:
+        TypeError: If a transform has no callable ``init`` and ``update``.
+        ValueError: At update, if the state does not hold one entry per transform.
+
+    Examples:
+        >>> import fnn, jax.numpy as jnp
+        >>> O = fnn.optimizers
+        >>> opt = O.chain(O.clip_by_value(1.0), O.scale_by_learning_rate(0.5))
+        >>> params = {"w": jnp.array([0.0, 0.0])}
+        >>> updates, _ = opt.update({"w": jnp.array([4.0, -0.5])}, opt.init(params), params)
+        >>> updates["w"].tolist()
+        [-0.5, 0.25]
+    """
     for i, t in enumerate(transforms):
         if not (callable(getattr(t, "init", None)) and callable(getattr(t, "update", None))):
             raise TypeError(f"chain: transforms[{i}] must have init and update, got {t!r}")
@@ -87,7 +131,17 @@ def _stateless_update(fn: Callable, updates: Updates, state: Any, params: Params
 
 
 def stateless(fn: Callable[[Updates, Params | None], Updates]) -> GradientTransformation:
-    """A transform without state from ``fn(updates, params) -> updates``."""
+    """A transform without state from ``fn(updates, params) -> updates``.
+
+    Args:
+        fn: ``(updates, params) -> updates`` (``params`` may be None).
+
+    Returns:
+        The transform; its state is an :class:`EmptyState`.
+
+    Raises:
+        TypeError: If ``fn`` is not callable.
+    """
     if not callable(fn):
         raise TypeError(f"stateless: fn must be callable (updates, params) -> updates, got {fn!r}")
     return GradientTransformation(_empty_init, bound(_stateless_update, fn))
@@ -98,7 +152,11 @@ def _identity(updates: Updates, params: Params) -> Updates:
 
 
 def identity() -> GradientTransformation:
-    """Passes the updates through unchanged."""
+    """Passes the updates through unchanged.
+
+    Returns:
+        The transform.
+    """
     return stateless(_identity)
 
 
@@ -107,7 +165,11 @@ def _zeros_fn(updates: Updates, params: Params) -> Updates:
 
 
 def set_to_zero() -> GradientTransformation:
-    """Every update becomes 0 (with :func:`masked`: frozen parameters; see :func:`freeze`)."""
+    """Every update becomes 0 (with :func:`masked`: frozen parameters; see :func:`freeze`).
+
+    Returns:
+        The transform.
+    """
     return stateless(_zeros_fn)
 
 

@@ -22,6 +22,8 @@ Mask = Any  # a pytree of bools with the structure of params (or a prefix of it)
 
 
 class MaskedState(NamedTuple):
+    """State of :func:`masked`: ``inner_state``, the inner transform's state over the selected leaves."""
+
     inner_state: OptState
 
 
@@ -77,6 +79,30 @@ def masked(inner: GradientTransformation, mask: Mask | Callable[[Params], Mask])
 
     ``mask`` is a pytree of bools with the structure of params (or a prefix of it), or a
     function ``params -> mask``. Masked-out leaves get no inner state at all.
+
+    Args:
+        inner: The transform for the selected leaves.
+        mask: A pytree of Python bools with the structure of params (or a prefix of it), or a
+            function ``params -> mask``.
+
+    Returns:
+        The masked transform; its state is a :class:`MaskedState`.
+
+    Raises:
+        TypeError: At init/update, for mask leaves that are not Python bools.
+        ValueError: At init/update, for a mask whose structure does not fit the params.
+
+    Examples:
+        Decay the weights, not the biases, and still train both:
+
+        >>> import fnn, jax.numpy as jnp
+        >>> O = fnn.optimizers
+        >>> opt = O.chain(O.masked(O.add_decayed_weights(0.5), {"w": True, "b": False}), O.sgd(1.0))
+        >>> params = {"w": jnp.array([2.0]), "b": jnp.array([2.0])}
+        >>> grads = {"w": jnp.array([1.0]), "b": jnp.array([1.0])}
+        >>> updates, _ = opt.update(grads, opt.init(params), params)
+        >>> updates["w"].tolist(), updates["b"].tolist()
+        ([-2.0], [-1.0])
     """
     return GradientTransformation(bound(_masked_init, inner.init, mask), bound(_masked_update, inner.update, mask))
 
@@ -85,5 +111,26 @@ def freeze(mask: Mask | Callable[[Params], Mask]) -> GradientTransformation:
     """Zero updates where ``mask`` is True (those parameters stay as they are); the other leaves
     pass through. Put it last: ``chain(adamw(1e-3), freeze({"w": False, "b": True}))`` trains
     only ``w``. To also spare the frozen leaves any optimizer state, run the optimizer masked:
-    ``chain(masked(adam(1e-3), trainable), freeze(frozen))``."""
+    ``chain(masked(adam(1e-3), trainable), freeze(frozen))``.
+
+    Args:
+        mask: A pytree of Python bools (True: frozen) with the structure of params (or a prefix
+            of it), or a function ``params -> mask``.
+
+    Returns:
+        The transform.
+
+    Raises:
+        TypeError: At init/update, for mask leaves that are not Python bools.
+        ValueError: At init/update, for a mask whose structure does not fit the params.
+
+    Examples:
+        >>> import fnn, jax.numpy as jnp
+        >>> O = fnn.optimizers
+        >>> opt = O.chain(O.sgd(1.0), O.freeze({"w": False, "b": True}))
+        >>> params = {"w": jnp.array([2.0]), "b": jnp.array([2.0])}
+        >>> updates, _ = opt.update({"w": jnp.array([1.0]), "b": jnp.array([1.0])}, opt.init(params), params)
+        >>> updates["w"].tolist(), updates["b"].tolist()
+        ([-1.0], [0.0])
+    """
     return masked(set_to_zero(), mask)

@@ -41,11 +41,30 @@ def _scale(step_size: Any, updates: Updates, params: Params) -> Updates:
 
 
 def scale(step_size: float | Array) -> GradientTransformation:
-    """``step_size * updates`` (``scale(-lr)`` turns a gradient into a descent step)."""
+    """``step_size * updates`` (``scale(-lr)`` turns a gradient into a descent step).
+
+    Args:
+        step_size: The factor, a number or a scalar array.
+
+    Returns:
+        The transform, a :class:`GradientTransformation`.
+
+    Raises:
+        ValueError: For a hyperparameter out of range.
+        TypeError: For a hyperparameter of the wrong type.
+
+    Examples:
+        >>> import fnn, jax.numpy as jnp
+        >>> t = fnn.optimizers.scale(-0.5)
+        >>> t.update([jnp.array(2.0)], t.init(None))[0][0].tolist()
+        -1.0
+    """
     return stateless(bound(_scale, hyper("step_size", step_size)))
 
 
 class ScaleByScheduleState(NamedTuple):
+    """State of :func:`scale_by_schedule`: ``count``, the updates so far (the schedule's step)."""
+
     count: Array  # type: ignore[assignment]  # the field shadows tuple.count, as in optax
 
 
@@ -60,7 +79,17 @@ def _schedule_update(
 
 
 def scale_by_schedule(schedule: Schedule) -> GradientTransformation:
-    """``schedule(count) * updates`` with ``count`` the number of earlier updates (from 0)."""
+    """``schedule(count) * updates`` with ``count`` the number of earlier updates (from 0).
+
+    Args:
+        schedule: ``step -> factor`` (e.g. from :mod:`fnn.schedules`).
+
+    Returns:
+        The transform, a :class:`GradientTransformation`.
+
+    Raises:
+        TypeError: If ``schedule`` is not callable.
+    """
     if not callable(schedule):
         raise TypeError(f"schedule must be callable step -> value, got {schedule!r}")
     return GradientTransformation(bound(_schedule_init, schedule), bound(_schedule_update, schedule))
@@ -73,10 +102,21 @@ def _negated(schedule: Schedule, count: Array) -> Array:
 def scale_by_learning_rate(
     learning_rate: float | Array | Schedule, *, flip_sign: bool = True
 ) -> GradientTransformation:
-    r"""``-learning_rate * updates``: the last link of every optimizer's chain.
+    """``-learning_rate * updates``: the last link of every optimizer's chain.
 
     ``learning_rate`` is a number (``>= 0``), a scalar array, or a schedule ``step -> rate``
     (``step`` counts updates from 0). ``flip_sign=False`` scales without negating (ascent).
+
+    Args:
+        learning_rate: A number ``>= 0``, a scalar array, or a schedule ``step -> rate``.
+        flip_sign: Negate (descent); False scales without negating (ascent).
+
+    Returns:
+        The transform, a :class:`GradientTransformation`.
+
+    Raises:
+        ValueError: For a hyperparameter out of range.
+        TypeError: For a hyperparameter of the wrong type.
     """
     flip = boolean("flip_sign", flip_sign)
     if callable(learning_rate):
@@ -108,6 +148,19 @@ def scale_by_trust_ratio(
 
     ``c`` = trust_coefficient, :math:`n_0` = min_norm. LAMB is
     ``chain(scale_by_adam(), add_decayed_weights(wd), scale_by_trust_ratio(), scale_by_learning_rate(lr))``.
+
+    Args:
+        min_norm: n_0 >= 0, the floor of both norms.
+        trust_coefficient: c >= 0.
+        eps: ε >= 0, added to the update's norm.
+
+    Returns:
+        The transform, a :class:`GradientTransformation`.
+
+    Raises:
+        ValueError: For a hyperparameter out of range.
+        TypeError: For a hyperparameter of the wrong type.
+        ValueError: At update, without ``params`` (this transform reads them).
     """
     return stateless(
         bound(
@@ -124,7 +177,19 @@ def scale_by_trust_ratio(
 
 
 def global_norm(tree: Updates) -> Array:
-    """``sqrt(sum of squares of every leaf)``, accumulated in float32 or wider."""
+    """``sqrt(sum of squares of every leaf)``, accumulated in float32 or wider.
+
+    Args:
+        tree: A pytree of arrays (updates, gradients...).
+
+    Returns:
+        The norm, a scalar (0 for a tree without leaves).
+
+    Examples:
+        >>> import fnn, jax.numpy as jnp
+        >>> float(fnn.optimizers.global_norm({"w": jnp.array([3.0]), "b": jnp.array([4.0])}))
+        5.0
+    """
     leaves = jax.tree.leaves(tree)
     if not leaves:
         return jnp.zeros((), jnp.float32)
@@ -138,7 +203,25 @@ def _clip_global(max_norm: Any, updates: Updates, params: Params) -> Updates:
 
 
 def clip_by_global_norm(max_norm: float) -> GradientTransformation:
-    """Scale all updates by ``min(1, max_norm / global_norm(updates))`` (Keras's global_clipnorm)."""
+    """Scale all updates by ``min(1, max_norm / global_norm(updates))`` (Keras's global_clipnorm).
+
+    Args:
+        max_norm: The largest global norm let through (> 0).
+
+    Returns:
+        The transform, a :class:`GradientTransformation`.
+
+    Raises:
+        ValueError: For a hyperparameter out of range.
+        TypeError: For a hyperparameter of the wrong type.
+
+    Examples:
+        >>> import fnn, jax.numpy as jnp
+        >>> clip = fnn.optimizers.clip_by_global_norm(5.0)
+        >>> updates, _ = clip.update({"w": jnp.array([6.0, 8.0])}, clip.init(None))  # norm 10
+        >>> updates["w"].tolist()
+        [3.0, 4.0]
+    """
     return stateless(bound(_clip_global, hyper("max_norm", max_norm, lo=0.0, lo_open=True)))
 
 
@@ -147,7 +230,18 @@ def _clip_value(clip_value: Any, updates: Updates, params: Params) -> Updates:
 
 
 def clip_by_value(clip_value: float) -> GradientTransformation:
-    """Clip every update element to ``[-clip_value, clip_value]`` (Keras's clipvalue)."""
+    """Clip every update element to ``[-clip_value, clip_value]`` (Keras's clipvalue).
+
+    Args:
+        clip_value: The bound (>= 0).
+
+    Returns:
+        The transform, a :class:`GradientTransformation`.
+
+    Raises:
+        ValueError: For a hyperparameter out of range.
+        TypeError: For a hyperparameter of the wrong type.
+    """
     return stateless(bound(_clip_value, hyper("clip_value", clip_value, lo=0.0)))
 
 
@@ -161,12 +255,32 @@ def _decay(weight_decay: Any, updates: Updates, params: Params) -> Updates:
 
 
 def add_decayed_weights(weight_decay: float | Array = 0.0, mask: Any = None) -> GradientTransformation:
-    r"""``updates + weight_decay * params``.
+    """``updates + weight_decay * params``.
 
     Where it sits in the chain says which decay it is: BEFORE the direction transform it is L2
     regularisation coupled into the gradient (``torch.optim.Adam(weight_decay=...)``); AFTER it,
     just before :func:`scale_by_learning_rate`, it is decoupled decay (AdamW, Lion).
     ``mask`` (a tree of bools or ``params -> tree``) limits it to the leaves marked True.
+
+    Args:
+        weight_decay: λ >= 0, a number or a scalar array.
+        mask: None (every leaf), a pytree of bools with the structure of params (or a prefix of
+            it), or a function ``params -> mask``.
+
+    Returns:
+        The transform, a :class:`GradientTransformation`.
+
+    Raises:
+        ValueError: For a hyperparameter out of range.
+        TypeError: For a hyperparameter of the wrong type.
+        ValueError: At update, without ``params`` (this transform reads them).
+
+    Examples:
+        >>> import fnn, jax.numpy as jnp
+        >>> decay = fnn.optimizers.add_decayed_weights(0.5)
+        >>> params = {"w": jnp.array([2.0])}
+        >>> decay.update({"w": jnp.array([1.0])}, decay.init(params), params)[0]["w"].tolist()
+        [2.0]
     """
     t = stateless(bound(_decay, hyper("weight_decay", weight_decay, lo=0.0)))
     if mask is None:
@@ -181,6 +295,9 @@ def add_decayed_weights(weight_decay: float | Array = 0.0, mask: Any = None) -> 
 
 
 class TraceState(NamedTuple):
+    """State of :func:`trace`: ``count`` updates so far and ``trace``, the momentum buffer b
+    (shaped like the params)."""
+
     count: Array  # type: ignore[assignment]  # the field shadows tuple.count, as in optax
     trace: Params
 
@@ -212,6 +329,19 @@ def trace(decay: float | Array = 0.9, dampening: float | Array = 0.0, nesterov: 
         \text{out}_t = u_t + \mu b_t \text{ (nesterov) else } b_t
 
     with :math:`\mu` = decay and :math:`\tau` = dampening.
+
+    Args:
+        decay: μ >= 0, the momentum.
+        dampening: τ in [0, 1].
+        nesterov: Nesterov's variant (needs ``decay > 0`` and ``dampening == 0``).
+
+    Returns:
+        The transform, a :class:`GradientTransformation`.
+
+    Raises:
+        ValueError: For a hyperparameter out of range.
+        TypeError: For a hyperparameter of the wrong type.
+        ValueError: ``nesterov=True`` with ``decay == 0`` or ``dampening != 0``.
     """
     decay = hyper("decay", decay, lo=0.0)
     dampening = hyper("dampening", dampening, 0.0, 1.0)

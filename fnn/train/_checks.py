@@ -8,6 +8,7 @@ The traced shape checks are cached: a second ``fit`` with the same shapes costs 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, cast
 
 import jax
@@ -232,35 +233,110 @@ def hyperparams_differ(opt: Any, opt_state: Any) -> list[str]:
     return out
 
 
-def split_data(x: Any, y: Any, validation_split: float, validation_data: Any) -> tuple[Any, Any, Any, Any]:
-    """``(x_tr, y_tr, x_val, y_val)`` checked (``x_val`` is None without validation)."""
+def check_sample_weight(sample_weight: Any, n: int, name: str = "sample_weight") -> np.ndarray:
+    """Per-sample weights as a float64 NumPy ``(n,)`` array: real, finite and >= 0 (``(n, 1)``
+    is squeezed, a scalar broadcast)."""
+    try:
+        w = np.asarray(jax.device_get(sample_weight))
+    except Exception as err:
+        raise TypeError(f"{name} must be an array of per-sample weights, got {type(sample_weight).__name__}") from err
+    if w.dtype == object or not (np.issubdtype(w.dtype, np.integer) or np.issubdtype(w.dtype, np.floating)):
+        raise TypeError(f"{name} must hold real numbers, got dtype {w.dtype}")
+    if w.ndim == 0:
+        w = np.broadcast_to(w, (n,))
+    elif w.ndim == 2 and w.shape[1] == 1:
+        w = w[:, 0]
+    if w.shape != (n,):
+        raise ValueError(f"{name} must have one weight per sample, shape ({n},); got shape {w.shape}")
+    w = w.astype(np.float64)
+    if not np.all(np.isfinite(w)) or np.any(w < 0):
+        bad = int(np.argmax(~np.isfinite(w) | (w < 0)))
+        raise ValueError(f"{name} must be finite and >= 0; {name}[{bad}] is {w[bad]}")
+    return w
+
+
+def class_weights(class_weight: Any, y: Any) -> np.ndarray:
+    """Keras's ``class_weight``: the sample weight of each sample is its class's weight (1 for a
+    class not named). The class is ``argmax`` of one-hot or probability rows, else the rounded
+    label."""
+    if not isinstance(class_weight, Mapping):
+        raise TypeError(f"class_weight must be a dict {{class index: weight}}, got {type(class_weight).__name__}")
+    table = {}
+    for k, v in class_weight.items():
+        if isinstance(k, (bool, np.bool_)) or not isinstance(k, (int, np.integer)) or k < 0:
+            raise ValueError(f"class_weight keys must be class indices (ints >= 0), got {k!r}")
+        table[int(k)] = real(f"class_weight[{k}]", v, lo=0.0)
+    labels = np.asarray(jax.device_get(y))
+    if labels.ndim > 1:
+        labels = np.argmax(labels, axis=-1) if labels.shape[-1] != 1 else labels[..., 0]
+    classes = np.round(labels.reshape(labels.shape[0], -1)[:, 0]).astype(np.int64)
+    return np.array([table.get(int(c), 1.0) for c in classes], np.float64)
+
+
+def split_data(
+    x: Any, y: Any, validation_split: float, validation_data: Any, sample_weight: Any = None, class_weight: Any = None
+) -> tuple[Any, Any, Any, Any, Any, Any]:
+    """``(x_tr, y_tr, w_tr, x_val, y_val, w_val)`` checked (``x_val`` is None without
+    validation; the ``w``'s are float64 NumPy sample weights or None). ``validation_data`` is
+    ``(x_val, y_val)`` or ``(x_val, y_val, sample_weight_val)``; ``validation_split`` splits
+    ``sample_weight`` with the samples; ``class_weight`` weighs the training samples only."""
     if y is None:
         raise ValueError("y is required; got None")
     x, y = check_arrays(x, y)
+    if sample_weight is not None and class_weight is not None:
+        raise ValueError("pass sample_weight or class_weight, not both (Keras refuses both too)")
+    w = None
+    if sample_weight is not None:
+        w = check_sample_weight(sample_weight, x.shape[0])
+    elif class_weight is not None:
+        w = class_weights(class_weight, y)
     if validation_data is not None:
-        if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
-            raise ValueError("validation_data must be a pair (x_val, y_val)")
-        x_val, y_val = check_arrays(*validation_data, names=("validation_data[0]", "validation_data[1]"))
-        return x, y, x_val, y_val
+        if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+            raise ValueError(
+                "validation_data must be a pair (x_val, y_val) or a triple (x_val, y_val, sample_weight_val)"
+            )
+        x_val, y_val = check_arrays(*validation_data[:2], names=("validation_data[0]", "validation_data[1]"))
+        w_val = None
+        if len(validation_data) == 3 and validation_data[2] is not None:
+            w_val = check_sample_weight(validation_data[2], x_val.shape[0], "validation_data[2]")
+        return x, y, w, x_val, y_val, w_val
     if validation_split > 0:
         (x_tr, y_tr), (x_val, y_val) = train_val_split(x, y, validation_split)
-        return x_tr, y_tr, x_val, y_val
-    return x, y, None, None
+        cut = x_tr.shape[0]
+        w_tr, w_val = (None, None) if w is None else (w[:cut], w[cut:] if sample_weight is not None else None)
+        return x_tr, y_tr, w_tr, x_val, y_val, w_val
+    return x, y, w, None, None, None
 
 
 def prepare_data(
-    net: Any, params: Any, loss: Any, x: Any, y: Any, validation_split: float, validation_data: Any, metric_ids: Any
-) -> tuple[Any, Any, Any, Any, tuple]:
-    """Checked ``(x_tr, y_tr, x_val, y_val, metrics)``: the validation split, shapes against the
-    network, and the resolved metrics (``x_val`` is None without validation)."""
-    x_tr, y_tr, x_val, y_val = split_data(x, y, validation_split, validation_data)
+    net: Any,
+    params: Any,
+    loss: Any,
+    x: Any,
+    y: Any,
+    validation_split: float,
+    validation_data: Any,
+    metric_ids: Any,
+    sample_weight: Any = None,
+    class_weight: Any = None,
+) -> tuple[Any, Any, Any, Any, Any, Any, tuple]:
+    """Checked ``(x_tr, y_tr, w_tr, x_val, y_val, w_val, metrics)``: the validation split,
+    shapes against the network, sample weights, and the resolved metrics (``x_val`` is None
+    without validation, a ``w`` None without weights)."""
+    x_tr, y_tr, w_tr, x_val, y_val, w_val = split_data(
+        x, y, validation_split, validation_data, sample_weight, class_weight
+    )
     if x_tr.shape[0] == 0:
         raise ValueError("no training samples left after validation_split")
     out_shape = check_against_network(net, params, loss, x_tr, y_tr, "x", "y")
     if x_val is not None:
-        check_against_network(net, params, loss, x_val, y_val, "validation x", "validation y")
+        val_shape = check_against_network(net, params, loss, x_val, y_val, "validation x", "validation y")
     ms = metrics.resolve(metric_ids, loss=loss, y_true_shape=y_tr.shape, y_pred_shape=out_shape)
-    return x_tr, sparse_labels(loss, y_tr), x_val, sparse_labels(loss, y_val), ms
+    # the metrics' label values, concretely (under jit a float label would be truncated)
+    metrics.check_targets(ms, y_tr, out_shape, name="y", loss=loss)
+    if x_val is not None:
+        metrics.check_targets(ms, y_val, val_shape, name="validation y", loss=loss)
+    return x_tr, sparse_labels(loss, y_tr), w_tr, x_val, sparse_labels(loss, y_val), w_val, ms
 
 
 def sparse_labels(loss: Any, y: Any) -> Any:

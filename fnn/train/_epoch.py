@@ -29,15 +29,16 @@ from fnn.optimizers import apply_updates
 from fnn.train._checks import check_grad, resolve_loss
 
 Array = jax.Array
-Sums = dict[str, tuple[Array, Array]]
+Sums = dict[str, tuple[Array, ...]]  # each metric's partial sums
 
 
 def step_fn(net: Any, loss: Any, update: Callable, grad: str) -> Callable:
-    """Pure ``(params, opt_state, x, y, key) -> (params, opt_state, loss, y_pred)``."""
+    """Pure ``(params, opt_state, x, y, key, w=None) -> (params, opt_state, loss, y_pred)``;
+    ``w``: per-sample weights of the batch (Keras's ``sample_weight``)."""
     vg = value_and_grad(net, loss, grad, train=True, return_output=True)
 
-    def step(params, opt_state, x, y, key):
-        value, grads, y_pred = vg(params, x, y, key=key)
+    def step(params, opt_state, x, y, key, w=None):
+        value, grads, y_pred = vg(params, x, y, key=key, sample_weight=w)
         updates, opt_state = update(grads, opt_state, params)
         return apply_updates(params, updates), opt_state, value, y_pred
 
@@ -54,41 +55,53 @@ def _add(a: Any, b: Any) -> Any:
     return jax.tree.map(jnp.add, a, b)
 
 
-def batch_sums(loss: Any, metrics: Sequence[Metric], y: Array, y_pred: Array, value: Array) -> Sums:
-    """Loss and metric partial sums of one batch: the loss weighted by the batch size."""
+def batch_sums(loss: Any, metrics: Sequence[Metric], y: Array, y_pred: Array, value: Array, w: Any = None) -> Sums:
+    """Loss and metric partial sums of one batch: the loss weighted by the batch size (with
+    sample weights, the batch loss is already Keras's ``sum(w * loss) / batch size``), each
+    metric's partials weighted by ``w``."""
     n = y_pred.shape[0]
     sums = {"loss": (value * n, jnp.asarray(n, value.dtype))}
     for m in metrics:
-        sums[m.name] = m.update(y, y_pred)
+        sums[m.name] = m.update(y, y_pred) if w is None else m.update(y, y_pred, sample_weight=w)
     return sums
 
 
 def eval_sums(
-    net: Any, loss: Any, metrics: Sequence[Metric], params: Any, x: Array, y: Array, batch_size: int, shard=None
+    net: Any,
+    loss: Any,
+    metrics: Sequence[Metric],
+    params: Any,
+    x: Array,
+    y: Array,
+    batch_size: int,
+    shard=None,
+    w: Any = None,
 ) -> Sums:
     """Summed loss and metrics of ``net.apply(params, x)`` against ``y`` (eval mode), in batches
-    of ``batch_size`` in order: the full ones in one scan, then the rest (Keras's batching)."""
+    of ``batch_size`` in order: the full ones in one scan, then the rest (Keras's batching).
+    ``w``: per-sample weights, or None."""
     n = x.shape[0]
     nb, rem = divmod(n, batch_size)
+    arrays = (x, y) if w is None else (x, y, w)
 
-    def one(xb, yb):
+    def one(*batch):
         if shard is not None:
-            xb, yb = shard(xb, yb)
+            batch = shard(*batch)
+        xb, yb, wb = (*batch, None)[:3]
         y_pred = net.apply(params, xb)
-        return batch_sums(loss, metrics, yb, y_pred, jnp.asarray(loss(yb, y_pred)))
+        value = loss(yb, y_pred) if wb is None else loss(yb, y_pred, sample_weight=wb)
+        return batch_sums(loss, metrics, yb, y_pred, jnp.asarray(value), wb)
 
     total = None
     if nb:
 
         def body(acc, i):
-            xb = jax.lax.dynamic_slice_in_dim(x, i * batch_size, batch_size)
-            yb = jax.lax.dynamic_slice_in_dim(y, i * batch_size, batch_size)
-            return _add(acc, one(xb, yb)), None
+            return _add(acc, one(*(jax.lax.dynamic_slice_in_dim(a, i * batch_size, batch_size) for a in arrays))), None
 
-        first = one(x[:batch_size], y[:batch_size])
+        first = one(*(a[:batch_size] for a in arrays))
         total = jax.lax.scan(body, first, jnp.arange(1, nb))[0] if nb > 1 else first
     if rem:
-        s = one(x[nb * batch_size :], y[nb * batch_size :])
+        s = one(*(a[nb * batch_size :] for a in arrays))
         total = s if total is None else _add(total, s)
     assert total is not None  # n >= 1: checked before anything is traced
     return total
@@ -130,16 +143,17 @@ class EpochSpec(NamedTuple):
 
 
 def epoch_fn(spec: EpochSpec) -> Callable:
-    """The pure epoch ``(params, opt_state, x, y, perm, key, x_val, y_val) -> (params,
-    opt_state, bad, sums, val)`` for ONE model."""
+    """The pure epoch ``(params, opt_state, x, y, w, perm, key, x_val, y_val, w_val) ->
+    (params, opt_state, bad, sums, val)`` for ONE model (``w``, ``w_val``: sample weights or
+    None)."""
     net, loss, ms, B = spec.net, spec.loss, spec.metrics, spec.batch_size
     step = step_fn(net, loss, spec.update, spec.grad)
     shard = None if spec.mesh is None else functools.partial(parallel.shard_batch, mesh=spec.mesh)
 
-    def guarded_step(carry, xb, yb, key):
+    def guarded_step(carry, xb, yb, wb, key):
         params, opt_state, bad, sums = carry
-        new_params, new_state, value, y_pred = step(params, opt_state, xb, yb, key)
-        s = batch_sums(loss, ms, yb, y_pred, value)
+        new_params, new_state, value, y_pred = step(params, opt_state, xb, yb, key, wb)
+        s = batch_sums(loss, ms, yb, y_pred, value, wb)
         if spec.stop_on_nan:
             # Once a batch loss or its update is non-finite (a finite loss can still give a NaN
             # step: eps=0 on a dead unit, a rate that overflows) the rest of the epoch leaves the
@@ -151,38 +165,38 @@ def epoch_fn(spec: EpochSpec) -> Callable:
             bad = now_bad
         return (new_params, new_state, bad, _add(sums, s)), value
 
-    def epoch(params, opt_state, x, y, perm, key, x_val, y_val):
+    def epoch(params, opt_state, x, y, w, perm, key, x_val, y_val, w_val):
         n = x.shape[0]
         nb, rem = divmod(n, B)
-        zero_sums = jax.tree.map(
-            jnp.zeros_like,
-            jax.eval_shape(
-                lambda: batch_sums(loss, ms, y[:B], net.apply(params, x[:B]), jnp.zeros((), jnp.result_type(float)))
-            ),
-        )
+        first = (y[:B], net.apply(params, x[:B]), jnp.zeros((), jnp.result_type(float)), None if w is None else w[:B])
+        zero_sums = jax.tree.map(jnp.zeros_like, jax.eval_shape(lambda: batch_sums(loss, ms, *first)))
         carry = (params, opt_state, jnp.zeros((), bool), zero_sums)
+        arrays = (x, y) if w is None else (x, y, w)
 
         def take(start, size):
             if spec.shuffle:
                 idx = jax.lax.dynamic_slice_in_dim(perm, start, size)
-                xb, yb = jnp.take(x, idx, axis=0), jnp.take(y, idx, axis=0)
+                batch = tuple(jnp.take(a, idx, axis=0) for a in arrays)
             else:
-                xb, yb = jax.lax.dynamic_slice_in_dim(x, start, size), jax.lax.dynamic_slice_in_dim(y, start, size)
-            return (xb, yb) if shard is None else shard(xb, yb)
+                batch = tuple(jax.lax.dynamic_slice_in_dim(a, start, size) for a in arrays)
+            batch = batch if shard is None else shard(*batch)
+            return (*batch, None)[:3]
 
         def body(carry, i):
-            xb, yb = take(i * B, B)
+            xb, yb, wb = take(i * B, B)
             k = None if key is None else jax.random.fold_in(key, i)
-            return guarded_step(carry, xb, yb, k)
+            return guarded_step(carry, xb, yb, wb, k)
 
         if nb:
             carry, _ = jax.lax.scan(body, carry, jnp.arange(nb), unroll=min(spec.unroll, nb))
         if rem:
-            xb, yb = take(nb * B, rem)
+            xb, yb, wb = take(nb * B, rem)
             k = None if key is None else jax.random.fold_in(key, nb)
-            carry, _ = guarded_step(carry, xb, yb, k)
+            carry, _ = guarded_step(carry, xb, yb, wb, k)
         params, opt_state, bad, sums = carry
-        val = None if x_val is None else eval_sums(net, loss, ms, params, x_val, y_val, spec.val_batch_size, shard)
+        val = None
+        if x_val is not None:
+            val = eval_sums(net, loss, ms, params, x_val, y_val, spec.val_batch_size, shard, w_val)
         return params, opt_state, bad, sums, val
 
     return epoch
@@ -196,7 +210,18 @@ def compiled_epoch(spec: EpochSpec) -> Callable:
     data shared."""
     epoch = epoch_fn(spec)
     if spec.models:
-        in_axes = (0, 0, None, None, 0 if spec.shuffle else None, 0 if spec.net.needs_key else None, None, None)
+        in_axes = (
+            0,
+            0,
+            None,
+            None,
+            None,
+            0 if spec.shuffle else None,
+            0 if spec.net.needs_key else None,
+            None,
+            None,
+            None,
+        )
         return jax.jit(jax.vmap(epoch, in_axes=in_axes), donate_argnums=(0, 1))
     if spec.mesh is None:
         return jax.jit(epoch, donate_argnums=(0, 1))

@@ -7,22 +7,30 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import jax
+import numpy as np
 
 from fnn import metrics as metrics_
 from fnn._cache import structural_cache
 from fnn._validate import integer
 from fnn.data import check_arrays
-from fnn.train._checks import check_against_network, resolve_loss
+from fnn.train._checks import check_against_network, check_sample_weight, resolve_loss
 from fnn.train._epoch import eval_sums, results
 
 
 @structural_cache(maxsize=32)
 def _compiled(net: Any, loss: Any, metrics: tuple, batch_size: int) -> Callable:
-    return jax.jit(lambda params, x, y: eval_sums(net, loss, metrics, params, x, y, batch_size))
+    return jax.jit(lambda params, x, y, w: eval_sums(net, loss, metrics, params, x, y, batch_size, w=w))
 
 
 def evaluate(
-    net: Any, params: Any, loss: Any, x: Any, y: Any, metrics: Sequence[Any] = (), batch_size: int | None = None
+    net: Any,
+    params: Any,
+    loss: Any,
+    x: Any,
+    y: Any,
+    metrics: Sequence[Any] = (),
+    batch_size: int | None = None,
+    sample_weight: Any = None,
 ) -> dict[str, float]:
     """Loss and metrics of ``net.apply(params, .)`` on ``(x, y)``, computed batch by batch.
 
@@ -32,6 +40,8 @@ def evaluate(
     ``sum_b n_b loss_b / N`` (the exact mean over samples for a batch-mean loss) and each
     metric is ``result(sum, count)`` of its summed partials.
 
+    ``sample_weight`` (``(N,)``, finite, >= 0) weighs the samples as in :func:`fit`.
+
     Returns:
       ``{"loss": float, <metric name>: float, ...}``.
     """
@@ -40,7 +50,13 @@ def evaluate(
     loss = resolve_loss(loss)
     out_shape = check_against_network(net, params, loss, x, y, "x", "y")
     ms = metrics_.resolve(metrics, loss=loss, y_true_shape=y.shape, y_pred_shape=out_shape)
-    sums = _compiled(net, loss, ms, min(batch_size, x.shape[0]))(params, x, y)
+    metrics_.check_targets(ms, y, out_shape, name="y", loss=loss)
+    w = None if sample_weight is None else check_sample_weight(sample_weight, x.shape[0])
+    if w is not None:  # in the params' float dtype, as fit moves them
+        w = w.astype(
+            next((a.dtype for a in jax.tree.leaves(params) if np.issubdtype(a.dtype, np.floating)), np.float32)
+        )
+    sums = _compiled(net, loss, ms, min(batch_size, x.shape[0]))(params, x, y, w)
     return {k: float(v) for k, v in results(ms, jax.device_get(sums)).items()}
 
 

@@ -124,6 +124,8 @@ def fit(
     checkpoint: str | None = None,
     unroll: int | None = None,
     mesh: Any = None,
+    sample_weight: Any = None,
+    class_weight: dict[int, float] | None = None,
 ) -> FitResult:
     """Trains ``net`` from ``params`` with ``opt`` on ``loss(y, net(params, x))``, Keras-style.
 
@@ -132,7 +134,11 @@ def fit(
     * ``shuffle=True`` draws a new permutation each epoch from ``key`` (epoch ``e`` uses
       ``fold_in(key, e)``, so resumed runs repeat the same order); ``False`` keeps the order.
     * ``validation_split`` holds out the LAST fraction of the samples, before any shuffling;
-      ``validation_data=(x_val, y_val)`` takes precedence.
+      ``validation_data=(x_val, y_val)`` or ``(x_val, y_val, sample_weight_val)`` takes precedence.
+    * ``sample_weight`` (``(N,)``, finite, >= 0) weighs each sample's loss as Keras does: a
+      batch's loss is ``sum(w * loss) / batch size``, and metrics are weighted means.
+      ``class_weight={class: weight}`` gives each training sample its class's weight (1 for
+      classes not named; the class is the label, or the argmax of one-hot rows). Not both.
     * The epoch's ``loss`` is the batch-size-weighted mean of the batch losses, each computed
       with the weights before that batch's update; ``val_*`` use the end-of-epoch weights.
     * ``opt_state`` continues a previous run (default ``opt.init(params)``); ``checkpoint=path``
@@ -166,11 +172,11 @@ def fit(
         net, params, opt, loss, x, y, grad=grad, batch_size=batch_size, epochs=epochs, unroll=unroll,
         shuffle=shuffle, verbose=verbose, validation_split=validation_split, validation_data=validation_data,
         validation_batch_size=validation_batch_size, metrics=metrics, stop_on_nan=cbs.has(callbacks_.TerminateOnNaN),
-        mesh=mesh,
+        mesh=mesh, sample_weight=sample_weight, class_weight=class_weight,
     )  # fmt: skip
     check_schedules(opt, max(epochs * run.iterations_per_epoch, 1))
     log_names = {"loss", *(m.name for m in run.metrics)}
-    if run.data[2] is not None:
+    if run.data[3] is not None:
         log_names |= {"val_" + name for name in log_names}
     for cb in cbs.items:  # a checkpoint name the logs cannot fill fails now, not after an epoch
         if isinstance(cb, callbacks_.ModelCheckpoint):

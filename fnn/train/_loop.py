@@ -26,7 +26,7 @@ class Prepared(NamedTuple):
     metrics: tuple
     n: int
     iterations_per_epoch: int
-    data: tuple  # (x, y, x_val, y_val); x_val and y_val None without validation
+    data: tuple  # (x, y, w, x_val, y_val, w_val): the w's are sample weights or None; *_val None without validation
     spec: EpochSpec
     epoch: Callable
 
@@ -36,9 +36,31 @@ def param_dtype(params: Any) -> Any:
     return leaves[0].dtype if leaves else jnp.float32
 
 
+# XLA:CPU adopts a NumPy array aligned to this many bytes as a device buffer without copying it
+# (jax.device_put); any other host array is copied.
+_ALIGN = 64
+
+
+def _adoptable(a: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """``a`` converted to ``dtype``, C-ordered, in memory aligned to ``_ALIGN`` bytes: on CPU the
+    conversion's copy becomes the device array (``astype``'s copy would sit at any alignment,
+    and the transfer would copy it again); elsewhere it is the source of the one transfer."""
+    nbytes = a.size * dtype.itemsize
+    raw = np.empty(nbytes + _ALIGN, np.uint8)
+    start = -raw.ctypes.data % _ALIGN
+    out = raw[start : start + nbytes].view(dtype).reshape(a.shape)
+    np.copyto(out, a, casting="unsafe")
+    return out
+
+
 def to_device(dtype: Any, *arrays: Any) -> tuple:
     """Floating arrays in ``dtype`` (None stays None), on the default device. Host arrays are
-    converted on the host and transferred (``jnp.asarray`` would compile a program per shape)."""
+    converted on the host and transferred (``jnp.asarray`` would compile a program per shape).
+
+    Memory: a host array that needs converting (float64 for float32 params, int64 labels
+    without x64, ...) is converted once, into memory XLA:CPU adopts, so the device array is the
+    only copy; one already in its dtype is transferred as it is (one device copy, none where
+    XLA:CPU can adopt it); a jax array already in its dtype is used as it is."""
 
     def one(a: Any) -> Any:
         if a is None:
@@ -46,8 +68,11 @@ def to_device(dtype: Any, *arrays: Any) -> tuple:
         floating = np.issubdtype(a.dtype, np.floating)
         if isinstance(a, jax.Array):
             return a.astype(dtype) if floating and a.dtype != dtype else a
-        a = np.asarray(a, dtype) if floating else np.asarray(a)
-        return jax.device_put(a.astype(jax.dtypes.canonicalize_dtype(a.dtype), copy=False))
+        a = np.asarray(a)
+        target = np.dtype(jax.dtypes.canonicalize_dtype(dtype if floating else a.dtype))
+        if a.dtype != target:
+            a = _adoptable(a, target)
+        return jax.device_put(a)
 
     return tuple(one(a) for a in arrays)
 
@@ -95,6 +120,8 @@ def prepare(
     stop_on_nan: bool = False,
     mesh: Any = None,
     models: bool = False,
+    sample_weight: Any = None,
+    class_weight: Any = None,
 ) -> Prepared:
     """Checks everything (nothing is compiled before the last check passed), moves the data to
     the device and fetches the compiled epoch. ``params`` is one model's params (or their
@@ -103,7 +130,9 @@ def prepare(
     if validation_batch_size is not None:
         integer("validation_batch_size", validation_batch_size, 1)
     shuffle = check_shuffle(shuffle)
-    x_tr, y_tr, x_val, y_val, ms = prepare_data(net, params, loss, x, y, validation_split, validation_data, metrics)
+    x_tr, y_tr, w_tr, x_val, y_val, w_val, ms = prepare_data(
+        net, params, loss, x, y, validation_split, validation_data, metrics, sample_weight, class_weight
+    )
     n = x_tr.shape[0]
     spec = EpochSpec(
         net=net,
@@ -119,7 +148,7 @@ def prepare(
         mesh=mesh,
         models=models,
     )
-    data = to_device(param_dtype(params), x_tr, y_tr, x_val, y_val)
+    data = to_device(param_dtype(params), x_tr, y_tr, w_tr, x_val, y_val, w_val)
     return Prepared(loss, ms, n, math.ceil(n / batch_size), data, spec, compiled_epoch(spec))
 
 
@@ -138,12 +167,12 @@ def run_epochs(
     ``inputs(epoch)`` gives the epoch's ``(permutation, dropout key)``, the compiled epoch runs,
     its sums come to the host in ONE transfer, and ``end(epoch, params, opt_state, bad, sums,
     val, seconds)`` returns ``(params, opt_state, stop)``."""
-    x, y, x_val, y_val = run.data
+    x, y, w, x_val, y_val, w_val = run.data
     for epoch in range(initial_epoch, epochs):
         params, opt_state = begin(epoch, params, opt_state)
         t0 = time.perf_counter()
         perm, drop_key = inputs(epoch)
-        params, opt_state, bad, sums, val = run.epoch(params, opt_state, x, y, perm, drop_key, x_val, y_val)
+        params, opt_state, bad, sums, val = run.epoch(params, opt_state, x, y, w, perm, drop_key, x_val, y_val, w_val)
         sums, val, bad = jax.device_get((sums, val, bad))  # the one host sync of the epoch
         params, opt_state, stop = end(epoch, params, opt_state, bad, sums, val, time.perf_counter() - t0)
         if stop:

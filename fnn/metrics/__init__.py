@@ -1,0 +1,90 @@
+"""Metrics with Keras 3 semantics, in a streaming form.
+
+Every metric is a pure function ``(y_true, y_pred) -> scalar`` on one batch. A compiled epoch
+cannot average per-batch values (``rmse`` or the AUC of a data set is not the mean of per-batch
+values, and the last batch may be smaller), so each metric is also a :class:`Metric` whose
+``update`` returns one batch's partial sums and whose ``result`` turns the totals into the
+value::
+
+    m = fnn.metrics.get("rmse")
+    s, c = m.update(y_true_batch, y_pred_batch)      # jittable; add these up on device
+    value = m.result(total_s, total_c)               # sqrt(total_s / total_c)
+
+    m = fnn.metrics.get("AUC", curve="PR", num_thresholds=500)
+    parts = m.update(y_true_batch, y_pred_batch, sample_weight=w)   # (tp, fp, tn, fn) per threshold
+    value = m.result(*totals)
+
+Means (accuracies, ``mae``, ``mse``, ``rmse``) sum per-element scores and their count; ``auc``,
+``precision``, ``recall`` and ``f1_score`` sum confusion counts; ``r2_score`` sums ``y``,
+``y^2``, the squared residuals and the count. Every ``update`` takes an optional
+``sample_weight`` (Keras's semantics: weighted sums over weighted counts; None is unweighted).
+
+``"accuracy"`` (or ``"acc"``) is resolved the way Keras resolves it, from the loss and the shapes
+of targets and outputs; see :func:`get`. :func:`resolve` checks a list of metrics against the
+shapes of targets and outputs without compiling anything, and :func:`check_targets` checks
+concrete label values (integer class ids for the sparse metrics), which jit cannot see.
+"""
+
+from fnn.metrics._accuracy import (
+    binary_accuracy as binary_accuracy,
+    categorical_accuracy as categorical_accuracy,
+    sparse_categorical_accuracy as sparse_categorical_accuracy,
+    sparse_top_k_categorical_accuracy as sparse_top_k_categorical_accuracy,
+    top_k_categorical_accuracy as top_k_categorical_accuracy,
+)
+from fnn.metrics._base import Metric as Metric
+from fnn.metrics._confusion import (
+    auc as auc,
+    f1_score as f1_score,
+    precision as precision,
+    recall as recall,
+)
+from fnn.metrics._regression import (
+    mae as mae,
+    mse as mse,
+    r2_score as r2_score,
+    rmse as rmse,
+)
+from fnn.metrics._resolve import (
+    check_targets as check_targets,
+    get as get,
+    names as names,
+    resolve as resolve,
+)
+
+mean_absolute_error = mae
+mean_squared_error = mse
+root_mean_squared_error = rmse
+f1 = f1_score
+r2 = r2_score
+
+__all__ = [
+    "Metric",
+    "binary_accuracy",
+    "categorical_accuracy",
+    "sparse_categorical_accuracy",
+    "top_k_categorical_accuracy",
+    "sparse_top_k_categorical_accuracy",
+    "mae",
+    "mse",
+    "rmse",
+    "mean_absolute_error",
+    "mean_squared_error",
+    "root_mean_squared_error",
+    "r2_score",
+    "r2",
+    "auc",
+    "precision",
+    "recall",
+    "f1_score",
+    "f1",
+    "get",
+    "resolve",
+    "check_targets",
+    "names",
+]
+
+
+def __dir__() -> list[str]:
+    """The public API only (implementation imports stay out of ``dir``)."""
+    return sorted(__all__)

@@ -1,0 +1,167 @@
+"""Accuracies (binary, categorical, sparse, top-k) as per-element 0/1 scores, with Keras 3's
+rules, and the value check of sparse labels (integer class ids in [0, C)), the losses' rule.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from fnn._validate import integer, is_traced
+from fnn.losses._kernels import check_label_values
+from fnn.metrics._base import Entry, float_dtype, same_rank
+
+Array = jax.Array
+
+
+def _label_shape(y_true_shape: tuple[int, ...], y_pred_shape: tuple[int, ...], metric: str) -> tuple[int, ...]:
+    """The labels' shape without a trailing 1, checked against ``y_pred_shape[:-1]``."""
+    shape = tuple(y_true_shape)
+    if len(shape) == len(y_pred_shape) and shape and shape[-1] == 1:
+        shape = shape[:-1]
+    if shape != tuple(y_pred_shape[:-1]):
+        want = tuple(y_pred_shape[:-1])
+        raise ValueError(
+            f"{metric}: sparse y_true must hold one integer label per sample, shape {want} or "
+            f"{want + (1,)}; got y_true {tuple(y_true_shape)} for y_pred {tuple(y_pred_shape)}"
+        )
+    return shape
+
+
+def check_labels(y_true: Any, y_pred_shape: tuple[int, ...], metric: str, ignore_class: Any = None) -> None:
+    """Concrete labels (NumPy, compiling nothing) against predictions of ``y_pred_shape``: one per
+    sample, integer class ids in ``[0, C)`` (or ``ignore_class``), as the sparse losses demand."""
+    host = np.asarray(y_true)
+    shape = _label_shape(host.shape, tuple(y_pred_shape), metric)
+    check_label_values(host.reshape(shape), int(y_pred_shape[-1]), ignore_class, metric)
+
+
+def _sparse_labels(y_true: Array, y_pred: Array, metric: str) -> Array:
+    """Integer labels of shape ``y_pred.shape[:-1]`` from (N,) or (N, 1) targets; their values are
+    checked when concrete (under jit they are traced: see :func:`fnn.metrics.check_targets`)."""
+    shape = _label_shape(y_true.shape, y_pred.shape, metric)
+    if not is_traced(y_true):
+        check_labels(y_true, y_pred.shape, metric)
+    return y_true.reshape(shape).astype(jnp.int32)
+
+
+def _one_hot_check(y_true: Array, y_pred: Array) -> None:
+    if y_true.shape != y_pred.shape:
+        raise ValueError(
+            f"categorical y_true must be one-hot with the shape of y_pred; got y_true "
+            f"{y_true.shape} and y_pred {y_pred.shape} (use the sparse_ metric for labels)"
+        )
+
+
+def _binary_matches(y_true: Any, y_pred: Any, threshold: float = 0.5, from_logits: bool = False) -> Array:
+    """``[y_true == (y_pred > t)]`` elementwise; with logits the threshold is ``log(t/(1-t))``
+    (0 for t = 0.5), the same decision as ``sigmoid(y_pred) > t``."""
+    y_true, y_pred = jnp.asarray(y_true), jnp.asarray(y_pred)
+    dtype = float_dtype(y_pred)
+    y_true, y_pred = same_rank(y_true, y_pred)
+    if from_logits and not 0.0 < threshold < 1.0:
+        raise ValueError(f"threshold must be a probability in (0, 1) with from_logits=True; got {threshold}")
+    cut = math.log(threshold / (1.0 - threshold)) if from_logits else threshold
+    predicted = (y_pred > cut).astype(dtype)
+    return (y_true.astype(dtype) == predicted).astype(dtype)
+
+
+def _categorical_matches(y_true: Any, y_pred: Any) -> Array:
+    """``[argmax y_true == argmax y_pred]`` per sample (first index wins ties, as argmax)."""
+    y_true, y_pred = jnp.asarray(y_true), jnp.asarray(y_pred)
+    _one_hot_check(y_true, y_pred)
+    hit = jnp.argmax(y_true, axis=-1) == jnp.argmax(y_pred, axis=-1)
+    return hit.astype(float_dtype(y_pred))
+
+
+def _sparse_categorical_matches(y_true: Any, y_pred: Any) -> Array:
+    """``[y_true == argmax y_pred]`` per sample, labels of shape (N,) or (N, 1)."""
+    y_true, y_pred = jnp.asarray(y_true), jnp.asarray(y_pred)
+    labels = _sparse_labels(y_true, y_pred, "sparse_categorical_accuracy")
+    return (labels == jnp.argmax(y_pred, axis=-1)).astype(float_dtype(y_pred))
+
+
+def _in_top_k(labels: Array, y_pred: Array, k: int) -> Array:
+    # Keras's jax in_top_k: rank = 1 + #(scores strictly above the label's score), so a tie with
+    # the label counts in its favour; a NaN score at the label never counts.
+    k = integer("k", k, 1)
+    at_label = jnp.take_along_axis(y_pred, labels[..., None], axis=-1)
+    at_label = jnp.where(jnp.isnan(at_label), -jnp.inf, at_label)
+    rank = 1 + jnp.sum(y_pred > at_label, axis=-1)
+    return (rank <= k).astype(float_dtype(y_pred))
+
+
+def _top_k_matches(y_true: Any, y_pred: Any, k: int = 5) -> Array:
+    """``[argmax y_true among the k largest y_pred]`` per sample."""
+    y_true, y_pred = jnp.asarray(y_true), jnp.asarray(y_pred)
+    _one_hot_check(y_true, y_pred)
+    return _in_top_k(jnp.argmax(y_true, axis=-1), y_pred, k)
+
+
+def _sparse_top_k_matches(y_true: Any, y_pred: Any, k: int = 5) -> Array:
+    """``[y_true among the k largest y_pred]`` per sample."""
+    y_true, y_pred = jnp.asarray(y_true), jnp.asarray(y_pred)
+    return _in_top_k(_sparse_labels(y_true, y_pred, "sparse_top_k_categorical_accuracy"), y_pred, k)
+
+
+def _mean(scores: Any, y_true: Any, y_pred: Any, **options: Any) -> Array:
+    return jnp.mean(scores(y_true, y_pred, **options))
+
+
+def binary_accuracy(
+    y_true: jax.typing.ArrayLike, y_pred: jax.typing.ArrayLike, threshold: float = 0.5, from_logits: bool = False
+) -> Array:
+    """``mean(y_true == (y_pred > threshold))`` over all elements.
+
+    Shapes: y_true and y_pred (N,) or (N, k), a trailing 1 on either side is squeezed. With
+    ``from_logits=True`` y_pred are logits and the cut is ``log(t / (1 - t))`` (0 for t = 0.5).
+    """
+    return _mean(_binary_matches, y_true, y_pred, threshold=threshold, from_logits=from_logits)
+
+
+def categorical_accuracy(y_true: jax.typing.ArrayLike, y_pred: jax.typing.ArrayLike) -> Array:
+    """``mean(argmax(y_true, -1) == argmax(y_pred, -1))``; y_true one-hot (N, C), y_pred (N, C)."""
+    return _mean(_categorical_matches, y_true, y_pred)
+
+
+def sparse_categorical_accuracy(y_true: jax.typing.ArrayLike, y_pred: jax.typing.ArrayLike) -> Array:
+    """``mean(y_true == argmax(y_pred, -1))``; y_true integer labels (N,) or (N, 1), y_pred (N, C).
+
+    Concrete labels must be integer class ids in [0, C) (a float label such as 1.5 is refused,
+    not truncated), the rule of the sparse losses.
+    """
+    return _mean(_sparse_categorical_matches, y_true, y_pred)
+
+
+def top_k_categorical_accuracy(y_true: jax.typing.ArrayLike, y_pred: jax.typing.ArrayLike, k: int = 5) -> Array:
+    """Share of samples whose true class (argmax of one-hot y_true (N, C)) is among the k
+    largest of y_pred (N, C); ties with the true class's score count as hits (Keras)."""
+    return _mean(_top_k_matches, y_true, y_pred, k=k)
+
+
+def sparse_top_k_categorical_accuracy(y_true: jax.typing.ArrayLike, y_pred: jax.typing.ArrayLike, k: int = 5) -> Array:
+    """:func:`top_k_categorical_accuracy` with integer labels (N,) or (N, 1)."""
+    return _mean(_sparse_top_k_matches, y_true, y_pred, k=k)
+
+
+ENTRIES = {
+    "binary_accuracy": Entry(_binary_matches, {"threshold": 0.5, "from_logits": False}),
+    "categorical_accuracy": Entry(_categorical_matches, {}),
+    "sparse_categorical_accuracy": Entry(_sparse_categorical_matches, {}),
+    "top_k_categorical_accuracy": Entry(_top_k_matches, {"k": 5}),
+    "sparse_top_k_categorical_accuracy": Entry(_sparse_top_k_matches, {"k": 5}),
+}
+# The scores that read integer labels: their values are checked on the host before fitting.
+SPARSE_LABEL_SCORES = {_sparse_categorical_matches, _sparse_top_k_matches}
+# What to use instead when targets are of the other kind (labels vs one-hot rows).
+_OR_ACCURACY = " (or 'accuracy', resolved from the shapes)"
+ALTERNATIVES = {
+    _categorical_matches: "for integer labels use 'sparse_categorical_accuracy'" + _OR_ACCURACY,
+    _sparse_categorical_matches: "for one-hot targets use 'categorical_accuracy'" + _OR_ACCURACY,
+    _top_k_matches: "for integer labels use 'sparse_top_k_categorical_accuracy'",
+    _sparse_top_k_matches: "for one-hot targets use 'top_k_categorical_accuracy'",
+}

@@ -1,0 +1,158 @@
+"""The streaming form every metric shares: :class:`Metric`, its registry entry, and the helpers
+the scores use (dtypes, Keras's same-rank rule, sample weights, safe division on host or device).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from types import ModuleType
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+Array = jax.Array
+
+
+def float_dtype(*arrays: Any) -> Any:
+    """At least float32, wider if an input is: running totals of 0/1 scores or squared errors
+    must not be rounded by a bfloat16 or integer prediction."""
+    dtypes = [a.dtype for a in arrays if jnp.issubdtype(a.dtype, jnp.floating)]
+    return jnp.result_type(jnp.float32, *dtypes)
+
+
+def same_rank(y_true: Array, y_pred: Array) -> tuple[Array, Array]:
+    """Keras's ``squeeze_or_expand_to_same_rank``: (N,) against (N, 1) compares elementwise.
+
+    Without it ``y_true - y_pred`` would broadcast (N,) - (N, 1) to an (N, N) matrix.
+    """
+    if y_true.ndim == y_pred.ndim + 1 and y_true.shape[-1] == 1:
+        y_true = jnp.squeeze(y_true, -1)
+    elif y_pred.ndim == y_true.ndim + 1 and y_pred.shape[-1] == 1:
+        y_pred = jnp.squeeze(y_pred, -1)
+    if y_true.shape != y_pred.shape:
+        raise ValueError(
+            f"y_true and y_pred must have the same shape (up to a trailing 1); "
+            f"got y_true {y_true.shape} and y_pred {y_pred.shape}"
+        )
+    return y_true, y_pred
+
+
+def sample_weights(sample_weight: Any, shape: tuple[int, ...], dtype: Any) -> Array:
+    """``sample_weight`` broadcast to scores of ``shape`` (Keras): a scalar, one weight per
+    sample ``(N,)`` or ``(N, 1)``, or one per element (any shape that broadcasts from the left)."""
+    w = jnp.asarray(sample_weight, dtype=dtype)
+    while w.ndim > len(shape) and w.shape[-1] == 1:
+        w = jnp.squeeze(w, -1)
+    fits = w.ndim <= len(shape) and all(a in (1, b) for a, b in zip(w.shape, shape, strict=False))
+    if not fits:
+        n = f"{shape[0]} samples" if shape else "one sample"
+        raise ValueError(
+            f"sample_weight of shape {w.shape} does not fit {n} (scores of shape {shape}): pass a "
+            f"scalar, one weight per sample {shape[:1]}, or one per element {shape}"
+        )
+    return jnp.broadcast_to(w.reshape(w.shape + (1,) * (len(shape) - w.ndim)), shape)
+
+
+def namespace(*totals: Any) -> ModuleType:
+    """``jax.numpy`` for jax arrays (usable inside jit), NumPy for totals already on the host."""
+    return jnp if any(isinstance(t, jax.Array) for t in totals) else np
+
+
+def divide_no_nan(xp: ModuleType, num: Any, den: Any) -> Any:
+    """``num / den``, 0 where ``den == 0`` (Keras's ``divide_no_nan``; NumPy never warns)."""
+    nonzero = den != 0
+    return xp.where(nonzero, num / xp.where(nonzero, den, 1), 0)
+
+
+class Entry(NamedTuple):
+    """A registry entry: what :func:`fnn.metrics.get` builds a :class:`Metric` from.
+
+    ``check`` validates the options (naming the bad one) and returns them normalised, so equal
+    configurations give equal (hashable) metrics.
+    """
+
+    scores: Callable[..., Any]
+    defaults: dict[str, Any]
+    root: bool = False
+    finish: Callable[..., Any] | None = None
+    check: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Metric:
+    """A named metric in streaming form: ``update`` gives one batch's partial sums (jittable),
+    the caller adds them up on the device, and ``result`` turns the totals into the value.
+
+    Frozen and compared by value, so it is hashable and can be a static argument of ``jax.jit``
+    (a compiled epoch is cached on its metrics).
+
+    Two kinds:
+
+    * a mean (``finish`` is None): ``scores(y_true, y_pred, **options)`` gives per-element (or
+      per-sample) scores ``s``; ``update`` returns ``(sum w*s, sum w)`` with ``w`` the broadcast
+      ``sample_weight`` (1 by default, so the count of scores) and ``result`` is
+      ``total / count`` (``sqrt`` of it if ``root``). A scalar score is read as the batch mean
+      and weighted by the batch size (by ``sum(sample_weight)`` with weights).
+    * sums of statistics (``finish`` given): ``scores(y_true, y_pred, sample_weight, **options)``
+      returns a tuple of arrays (confusion counts, sums of ``y`` and ``y^2``...) and
+      ``result(*totals)`` is ``finish(*totals, **options)``.
+
+    Attributes:
+      name: the key in histories and in :func:`fnn.evaluate`'s result.
+      scores: the per-batch function described above.
+      options: keyword options of ``scores`` (and ``finish``) as a sorted tuple of pairs.
+      root: report ``sqrt(total / count)`` (rmse) instead of ``total / count``.
+      finish: ``(*totals, **options) -> value`` for the statistics kind; None for a mean.
+    """
+
+    name: str
+    scores: Callable[..., Any]
+    options: tuple[tuple[str, Any], ...] = ()
+    root: bool = False
+    finish: Callable[..., Any] | None = None
+
+    def update(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> tuple[Any, ...]:
+        """One batch's partial sums, a tuple of float arrays (jittable); add them up across
+        batches and pass the totals to :meth:`result`.
+
+        ``sample_weight`` (Keras's semantics): a scalar, one weight per sample ``(N,)``, or one
+        per element; weighted sums over weighted counts. None is the unweighted metric.
+        """
+        if self.finish is not None:
+            return tuple(self.scores(y_true, y_pred, sample_weight, **dict(self.options)))
+        y_pred = jnp.asarray(y_pred)
+        s = jnp.asarray(self.scores(y_true, y_pred, **dict(self.options)))
+        dtype = float_dtype(s, y_pred)
+        if s.ndim == 0:
+            n = y_pred.shape[0] if y_pred.ndim else 1
+            if sample_weight is None:
+                return s.astype(dtype) * n, jnp.asarray(n, dtype)
+            total = jnp.sum(sample_weights(sample_weight, (n,), dtype))
+            return s.astype(dtype) * total, total
+        if sample_weight is None:
+            return jnp.sum(s, dtype=dtype), jnp.asarray(s.size, dtype)
+        w = sample_weights(sample_weight, s.shape, dtype)
+        return jnp.sum(s.astype(dtype) * w), jnp.sum(w)
+
+    def result(self, *totals: Any) -> Any:
+        """The metric from the summed partials of :meth:`update`; a mean is NaN when nothing
+        was counted.
+
+        Jax arrays in, a jax array out (usable inside jit); host arrays stay in NumPy.
+        """
+        if self.finish is not None:
+            return self.finish(*totals, **dict(self.options))
+        total, count = totals
+        xp = namespace(total, count)
+        total, count = xp.asarray(total), xp.asarray(count)
+        # weighted counts can lie in (0, 1): divide by the count itself wherever it is not 0
+        counted = count != 0
+        mean = xp.where(counted, total / xp.where(counted, count, 1), xp.nan)
+        return xp.sqrt(mean) if self.root else mean
+
+    def __call__(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> Any:
+        """The metric on one batch."""
+        return self.result(*self.update(y_true, y_pred, sample_weight))

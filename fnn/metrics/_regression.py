@@ -1,0 +1,129 @@
+"""Regression metrics: mean absolute / squared errors and their root, and R^2 streamed exactly
+from the sums of ``y``, ``y^2``, the squared residuals and the count.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from fnn._validate import choice
+from fnn.metrics._base import Entry, float_dtype, namespace, same_rank, sample_weights
+
+Array = jax.Array
+
+R2_AGGREGATIONS = ("uniform_average", "variance_weighted_average")
+
+
+def _errors(y_true: Any, y_pred: Any) -> Array:
+    y_true, y_pred = jnp.asarray(y_true), jnp.asarray(y_pred)
+    dtype = float_dtype(y_pred, y_true)
+    y_true, y_pred = same_rank(y_true.astype(dtype), y_pred.astype(dtype))
+    return y_pred - y_true
+
+
+def _absolute_errors(y_true: Any, y_pred: Any) -> Array:
+    """``|y_pred - y_true|`` elementwise."""
+    return jnp.abs(_errors(y_true, y_pred))
+
+
+def _squared_errors(y_true: Any, y_pred: Any) -> Array:
+    """``(y_pred - y_true)^2`` elementwise."""
+    return jnp.square(_errors(y_true, y_pred))
+
+
+def mae(y_true: jax.typing.ArrayLike, y_pred: jax.typing.ArrayLike) -> Array:
+    """Mean absolute error ``mean(|y_pred - y_true|)`` over all elements."""
+    return jnp.mean(_absolute_errors(y_true, y_pred))
+
+
+def mse(y_true: jax.typing.ArrayLike, y_pred: jax.typing.ArrayLike) -> Array:
+    """Mean squared error ``mean((y_pred - y_true)^2)`` over all elements."""
+    return jnp.mean(_squared_errors(y_true, y_pred))
+
+
+def rmse(y_true: jax.typing.ArrayLike, y_pred: jax.typing.ArrayLike) -> Array:
+    """Root mean squared error ``sqrt(mean((y_pred - y_true)^2))``; streamed, the mean runs over
+    all samples of the data set before the root is taken."""
+    return jnp.sqrt(jnp.mean(_squared_errors(y_true, y_pred)))
+
+
+def _r2_sums(y_true: Any, y_pred: Any, sample_weight: Any, class_aggregation: str) -> tuple[Array, ...]:
+    """Per output column: ``(sum w y, sum w y^2, sum w (y - y_pred)^2, sum w)``."""
+    del class_aggregation  # used by the result only
+    t, p = jnp.asarray(y_true), jnp.asarray(y_pred)
+    dtype = float_dtype(p, t)
+    t, p = same_rank(t.astype(dtype), p.astype(dtype))
+    if t.ndim == 1:
+        t, p = t[:, None], p[:, None]
+    if t.ndim != 2:
+        raise ValueError(
+            f"r2_score expects y_true and y_pred of shape (N,) or (N, k); got {jnp.shape(y_true)} "
+            f"and {jnp.shape(y_pred)}"
+        )
+    if sample_weight is None:
+        w = jnp.ones((), dtype)
+        count = jnp.full(t.shape[1:], t.shape[0], dtype)
+    else:
+        w = sample_weights(sample_weight, t.shape, dtype)
+        count = jnp.sum(w, axis=0)
+    wt = w * t
+    return jnp.sum(wt, axis=0), jnp.sum(wt * t, axis=0), jnp.sum(w * jnp.square(t - p), axis=0), count
+
+
+def _r2_value(total: Any, squares: Any, residual: Any, count: Any, class_aggregation: str) -> Any:
+    """``1 - SS_res / SS_tot`` per column with ``SS_tot = sum w y^2 - (sum w y)^2 / sum w``;
+    constant targets give 0, or 1 if predicted exactly (scikit-learn's ``force_finite``)."""
+    xp = namespace(total, squares, residual, count)
+    counted = count != 0
+    ss_tot = squares - total * (total / xp.where(counted, count, 1))
+    varies = ss_tot != 0
+    raw = xp.where(varies, 1 - residual / xp.where(varies, ss_tot, 1), xp.where(residual == 0, 1.0, 0.0))
+    value = xp.mean(raw)
+    if class_aggregation == "variance_weighted_average":
+        weight = xp.sum(ss_tot)
+        value = xp.where(weight != 0, xp.sum(ss_tot * raw) / xp.where(weight != 0, weight, 1), value)
+    return xp.where(xp.all(counted), value, xp.nan)
+
+
+def _r2_options(options: dict[str, Any]) -> dict[str, Any]:
+    choice("class_aggregation", options["class_aggregation"], R2_AGGREGATIONS)
+    return options
+
+
+def r2_score(
+    y_true: jax.typing.ArrayLike, y_pred: jax.typing.ArrayLike, class_aggregation: str = "uniform_average"
+) -> Array:
+    """Coefficient of determination (Keras's ``R2Score``, scikit-learn's ``r2_score``).
+
+    Per output column ``R2 = 1 - SS_res / SS_tot`` with ``SS_res = sum (y - y_pred)^2`` and
+    ``SS_tot = sum (y - mean(y))^2``; streamed, the sums run over the whole data set (kept as
+    ``sum y``, ``sum y^2``, ``SS_res`` and the count), so the value equals the one-batch value.
+    Constant targets give 0 (1 if predicted exactly). With float32 targets whose mean is large
+    against their spread, ``sum y^2 - (sum y)^2 / n`` loses digits: use float64 there.
+
+    Args:
+      y_true: targets of shape (N,) or (N, k) (a trailing 1 on either side is squeezed).
+      y_pred: predictions of the same shape.
+      class_aggregation: ``"uniform_average"`` (mean over the k columns) or
+        ``"variance_weighted_average"`` (weighted by each column's ``SS_tot``).
+
+    Returns:
+      The scalar R^2.
+
+    Raises:
+      ValueError: mismatched shapes, a rank above 2, or an unknown ``class_aggregation``.
+    """
+    _r2_options({"class_aggregation": class_aggregation})
+    total, squares, residual, count = _r2_sums(y_true, y_pred, None, class_aggregation)
+    return _r2_value(total, squares, residual, count, class_aggregation)
+
+
+ENTRIES = {
+    "mae": Entry(_absolute_errors, {}),
+    "mse": Entry(_squared_errors, {}),
+    "rmse": Entry(_squared_errors, {}, root=True),
+    "r2_score": Entry(_r2_sums, {"class_aggregation": "uniform_average"}, finish=_r2_value, check=_r2_options),
+}

@@ -1,0 +1,276 @@
+"""Metrics by name: the registry, :func:`get` (Keras's resolution of ``"accuracy"``),
+:func:`resolve` for a list (with a shape check that compiles nothing), and
+:func:`check_targets`, the check of concrete label values before anything is compiled.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from fnn._registry import Registry
+from fnn.metrics._accuracy import ALTERNATIVES, ENTRIES as ACCURACY, SPARSE_LABEL_SCORES, check_labels
+from fnn.metrics._base import Entry, Metric
+from fnn.metrics._confusion import ENTRIES as CONFUSION
+from fnn.metrics._regression import ENTRIES as REGRESSION
+
+_REGISTRY: dict[str, Entry] = {**ACCURACY, **REGRESSION, **CONFUSION}
+_BUILTIN = {e.scores for e in _REGISTRY.values()}
+_NAMES = Registry(
+    "metric",
+    {**_REGISTRY, "accuracy": None},
+    aliases={
+        "mean_absolute_error": "mae",
+        "mean_squared_error": "mse",
+        "root_mean_squared_error": "rmse",
+        "acc": "accuracy",
+        "f1": "f1_score",
+        "r2": "r2_score",
+    },
+    known="metrics",
+)
+
+# Losses that decide what "accuracy" means, whatever the shapes (Keras 2's rule); any other loss
+# leaves the decision to the shapes (Keras 3's rule).
+_BINARY_LOSSES = {"binary_crossentropy", "binary_focal_crossentropy", "bce"}
+_SPARSE_LOSSES = {"sparse_categorical_crossentropy"}
+_CATEGORICAL_LOSSES = {"categorical_crossentropy", "cce"}
+# Losses of regression targets, for which "accuracy" would silently compare real values for equality.
+_REGRESSION_LOSSES = {
+    "mean_squared_error", "mse", "mean_absolute_error", "mae", "mean_absolute_percentage_error", "mape",
+    "mean_squared_logarithmic_error", "msle", "huber", "huber_loss", "log_cosh", "logcosh", "poisson",
+    "cosine_similarity",
+}  # fmt: skip
+
+
+def names() -> list[str]:
+    """Every name :func:`get` accepts, aliases included."""
+    return _NAMES.names()
+
+
+def _loss_name(loss: Any) -> str | None:
+    if loss is None:
+        return None
+    if isinstance(loss, str):
+        return loss.lower()
+    for attr in ("name", "__name__"):
+        value = getattr(loss, attr, None)
+        if isinstance(value, str):
+            return value.lower()
+    func = getattr(loss, "func", None)  # functools.partial of a loss function
+    return _loss_name(func) if func is not None else None
+
+
+def _loss_option(loss: Any, key: str) -> Any:
+    value = getattr(loss, key, None)
+    if value is None:
+        for attr in ("keywords", "kwargs", "options", "config"):
+            mapping = getattr(loss, attr, None)
+            if isinstance(mapping, tuple):  # an fnn Loss keeps its options as sorted pairs
+                try:
+                    mapping = dict(mapping)
+                except (TypeError, ValueError):
+                    continue
+            if isinstance(mapping, dict) and key in mapping:
+                return mapping[key]
+    return value
+
+
+def _resolve_accuracy(loss: Any, y_true_shape: Sequence[int] | None, y_pred_shape: Sequence[int] | None) -> str:
+    loss_name = _loss_name(loss)
+    if loss_name in _REGRESSION_LOSSES:
+        raise ValueError(
+            f"metric 'accuracy' means nothing for the regression loss {loss_name!r} (it would count exact "
+            "equalities of real numbers): use 'mae', 'mse' or 'rmse', or name the accuracy you mean "
+            "(binary_accuracy, categorical_accuracy, sparse_categorical_accuracy)"
+        )
+    if loss_name in _BINARY_LOSSES:
+        return "binary_accuracy"
+    if loss_name in _SPARSE_LOSSES:
+        return "sparse_categorical_accuracy"
+    if loss_name in _CATEGORICAL_LOSSES:
+        return "categorical_accuracy"
+    if y_pred_shape is None:
+        raise ValueError(
+            "metric 'accuracy' is resolved from the loss or the shapes: pass loss= (a "
+            "crossentropy) or y_true_shape= and y_pred_shape=, or name the accuracy you mean "
+            "(binary_accuracy, categorical_accuracy, sparse_categorical_accuracy)"
+        )
+    y_pred_shape = tuple(y_pred_shape)
+    if len(y_pred_shape) < 2 or y_pred_shape[-1] == 1:
+        return "binary_accuracy"
+    if y_true_shape is None:
+        raise ValueError(
+            "metric 'accuracy' needs y_true_shape= to tell labels from one-hot "
+            "targets when the loss is not a crossentropy"
+        )
+    y_true_shape = tuple(y_true_shape)
+    if len(y_true_shape) < len(y_pred_shape) or (y_true_shape and y_true_shape[-1] == 1):
+        return "sparse_categorical_accuracy"
+    return "categorical_accuracy"
+
+
+def get(
+    identifier: str | Metric | Callable[..., Any],
+    *,
+    loss: Any = None,
+    y_true_shape: Sequence[int] | None = None,
+    y_pred_shape: Sequence[int] | None = None,
+    **options: Any,
+) -> Metric:
+    """A :class:`Metric` from a name, a Metric, or a function ``(y_true, y_pred) -> scores``.
+
+    Names ignore case and underscores, so Keras's class names resolve (``"AUC"``,
+    ``"Precision"``, ``"F1Score"``, ``"R2Score"``, ``"SparseCategoricalAccuracy"``).
+    ``"accuracy"``/``"acc"`` resolves as in Keras: binary_accuracy for a binary (focal)
+    crossentropy loss or an output of size 1, sparse_categorical_accuracy for sparse categorical
+    crossentropy or integer targets (rank one less than the output, or a last dimension of 1),
+    categorical_accuracy otherwise. The metric keeps the name it was asked for (``"acc"`` stays
+    ``"acc"``, as Keras names history entries). A loss with ``from_logits=True`` makes the
+    threshold metrics (binary_accuracy, auc, precision, recall, f1_score) read logits unless
+    ``from_logits`` is given here.
+
+    Options (validated here; equal options give equal, hashable metrics):
+    binary_accuracy ``threshold``, ``from_logits``; the top-k metrics ``k``; auc ``curve``
+    (``"ROC"``/``"PR"``), ``num_thresholds`` (>= 2), ``summation_method``, ``from_logits``;
+    precision and recall ``threshold``, ``class_id``, ``from_logits``; f1_score ``average``
+    (``"micro"``/``"macro"``/``"weighted"``), ``threshold`` (None: argmax), ``from_logits``;
+    r2_score ``class_aggregation``. E.g. ``get("auc", curve="PR", num_thresholds=500)``.
+    """
+    if isinstance(identifier, Metric):
+        if options:
+            raise TypeError(
+                f"options {sorted(options)} cannot be applied to a Metric instance "
+                f"({identifier.name!r}); build it with them instead"
+            )
+        return identifier
+    if isinstance(identifier, str):
+        key = _NAMES.canonical(identifier)
+        # Keras keeps the name asked for ("acc" stays "acc"); a class name is logged in snake case.
+        name = identifier if identifier in _NAMES.names() else key
+        if key == "accuracy":
+            key = _resolve_accuracy(loss, y_true_shape, y_pred_shape)
+            if key != "binary_accuracy":
+                options.pop("from_logits", None)  # argmax does not care about logits
+        entry = _REGISTRY[key]
+        unknown = set(options) - set(entry.defaults)
+        if unknown:
+            raise TypeError(
+                f"metric {identifier!r} got unknown option(s) {sorted(unknown)}; "
+                f"it accepts {sorted(entry.defaults) or 'none'}"
+            )
+        if "from_logits" in entry.defaults and "from_logits" not in options and loss is not None:
+            options["from_logits"] = bool(_loss_option(loss, "from_logits"))
+        settings = {**entry.defaults, **options}
+        if entry.check is not None:
+            settings = entry.check(settings)
+        return Metric(name, entry.scores, tuple(sorted(settings.items())), entry.root, entry.finish)
+    if callable(identifier):
+        name = getattr(identifier, "__name__", None) or type(identifier).__name__
+        return Metric(name, identifier, tuple(sorted(options.items())))
+    raise TypeError(f"metric must be a name, a Metric or a callable; got {identifier!r}")
+
+
+@functools.lru_cache(maxsize=256)
+def _trace(metric: Metric, y_true_shape: tuple, y_pred_shape: tuple) -> None:
+    # Traces one update on abstract arrays: shape errors surface, nothing is compiled or run.
+    jax.eval_shape(
+        metric.update, jax.ShapeDtypeStruct(y_true_shape, jnp.float32), jax.ShapeDtypeStruct(y_pred_shape, jnp.float32)
+    )
+
+
+def _check_shapes(i: int, identifier: Any, m: Metric, y_true_shape: tuple, y_pred_shape: tuple) -> None:
+    if m.scores not in _BUILTIN:
+        return  # a user's function may need the real dtype of y: it meets its data when compiled
+    try:
+        try:
+            hash(m)
+        except TypeError:
+            _trace.__wrapped__(m, y_true_shape, y_pred_shape)
+        else:
+            _trace(m, y_true_shape, y_pred_shape)
+    except (ValueError, TypeError) as e:
+        asked = isinstance(identifier, str) and identifier != m.name
+        what = f"{identifier!r} ({m.name!r})" if asked else repr(m.name)
+        message = (
+            f"metrics[{i}] = {what} does not fit targets y of shape {y_true_shape} and outputs of "
+            f"shape {y_pred_shape}: {e}"
+        )
+        if m.scores in ALTERNATIVES:
+            message += f"; {ALTERNATIVES[m.scores]}"
+        raise type(e)(message) from None
+
+
+def resolve(
+    metrics: Any,
+    *,
+    loss: Any = None,
+    y_true_shape: Sequence[int] | None = None,
+    y_pred_shape: Sequence[int] | None = None,
+) -> tuple[Metric, ...]:
+    """:func:`get` over a list of identifiers (None or one identifier allowed).
+
+    Repeated names get Keras's suffixes ``_1``, ``_2``; a metric called ``loss`` is refused since
+    it would overwrite the loss entry. With both shapes given, each built-in metric is traced
+    once on abstract arrays of those shapes (nothing compiles): a metric that does not fit the
+    targets (``categorical_accuracy`` with integer labels...) raises a ValueError naming
+    ``metrics[i]``, the shapes, and what to use instead.
+    """
+    if metrics is None:
+        return ()
+    if isinstance(metrics, (str, Metric)) or callable(metrics):
+        metrics = [metrics]
+    if not isinstance(metrics, Iterable):
+        raise TypeError(f"metrics must be a list of names, Metrics or callables; got {metrics!r}")
+    out: list[Metric] = []
+    seen: dict[str, int] = {}
+    for i, identifier in enumerate(metrics):
+        m = get(identifier, loss=loss, y_true_shape=y_true_shape, y_pred_shape=y_pred_shape)
+        if m.name == "loss" or m.name.startswith("val_"):
+            raise ValueError(f"metric name {m.name!r} is reserved (it would clash with the loss or validation entries)")
+        if y_true_shape is not None and y_pred_shape is not None:
+            _check_shapes(i, identifier, m, tuple(y_true_shape), tuple(y_pred_shape))
+        if m.name in seen:
+            seen[m.name] += 1
+            m = dataclasses.replace(m, name=f"{m.name}_{seen[m.name] - 1}")
+        else:
+            seen[m.name] = 1
+        out.append(m)
+    return tuple(out)
+
+
+def check_targets(
+    metrics: Sequence[Metric], y_true: Any, y_pred_shape: Sequence[int], name: str = "y_true", *, loss: Any = None
+) -> None:
+    """Eager check of concrete target values against resolved metrics, before anything compiles
+    (under jit the labels are traced, so the metrics cannot look at them there).
+
+    The sparse metrics (sparse_categorical_accuracy, sparse_top_k_categorical_accuracy) need one
+    integer class id in ``[0, C)`` per sample, the rule of the sparse losses: float labels such
+    as 1.5 are refused rather than truncated. A sparse loss's ``ignore_class`` is allowed too.
+
+    Args:
+      metrics: resolved metrics (:func:`resolve`'s result).
+      y_true: the targets (NumPy or jax array).
+      y_pred_shape: the shape of the outputs, ``(N, C)``.
+      name: how the message names the targets (``"y"``, ``"validation y"``).
+      loss: the loss, for its ``ignore_class``.
+
+    Raises:
+      ValueError: naming ``name`` and the metric, for a non-integer or out-of-range label or
+        targets of the wrong shape.
+    """
+    sparse = [m for m in metrics if m.scores in SPARSE_LABEL_SCORES]
+    if not sparse:
+        return
+    ignore_class = None if loss is None else _loss_option(loss, "ignore_class")
+    for m in sparse:
+        try:
+            check_labels(y_true, tuple(y_pred_shape), f"metric {m.name!r}", ignore_class)
+        except ValueError as e:
+            raise ValueError(f"{name}: {e}") from None

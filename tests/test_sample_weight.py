@@ -1,0 +1,120 @@
+"""Sample and class weights in fit and evaluate, with Keras's semantics: a batch's loss is
+``sum(w * loss_i) / batch size``, metrics are weighted means, ``class_weight`` is the per-class
+``sample_weight``, validation data may carry weights as a third element."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import fnn
+from fnn import optimizers as O
+
+KEY = jax.random.PRNGKey(0)
+NET = fnn.mlp([5, 3], activation="tanh")
+
+
+def _problem(n=12):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(n, 4))
+    labels = rng.integers(0, 3, size=n)
+    return x, labels, rng.uniform(0.0, 2.0, size=n)
+
+
+def _reference_loss(params, x, labels, w):
+    """Sparse categorical cross-entropy from logits, weighted, Keras's reduction: sum(w*l)/N."""
+    h = jnp.tanh(x @ params[0]["w"] + params[0]["b"])
+    z = h @ params[1]["w"] + params[1]["b"]
+    logp = jax.nn.log_softmax(z)
+    per_sample = -jnp.take_along_axis(logp, labels[:, None], axis=1)[:, 0]
+    return jnp.sum(w * per_sample) / x.shape[0]
+
+
+SCE = fnn.losses.get("sparse_categorical_crossentropy", from_logits=True)
+
+
+def test_a_weighted_full_batch_step_follows_the_hand_weighted_gradient():
+    x, labels, w = _problem()
+    params = NET.init(KEY, (4,), jnp.float64)
+    res = fnn.fit(NET, params, O.sgd(0.5), SCE, x, labels, sample_weight=w, batch_size=12, epochs=1,
+                  shuffle=False, verbose=0)  # fmt: skip
+    value, grads = jax.value_and_grad(_reference_loss)(params, x, labels, w)
+    want = jax.tree.map(lambda p, g: p - 0.5 * g, params, grads)
+    for a, b in zip(jax.tree.leaves(res.params), jax.tree.leaves(want), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(res.history["loss"][0], float(value), rtol=1e-12)
+
+
+def test_weights_scale_the_gradient_not_the_batching():
+    # Doubling every weight doubles the step of SGD; weights of one are no weights at all.
+    x, labels, _ = _problem()
+    params = NET.init(KEY, (4,), jnp.float64)
+    kw = dict(batch_size=5, epochs=1, shuffle=False, verbose=0)
+    plain = fnn.fit(NET, params, O.sgd(0.2), SCE, x, labels, **kw)
+    ones = fnn.fit(NET, params, O.sgd(0.2), SCE, x, labels, sample_weight=np.ones(12), **kw)
+    twice = fnn.fit(NET, params, O.sgd(0.1), SCE, x, labels, sample_weight=np.full(12, 2.0), **kw)
+    for a, b, c in zip(*(jax.tree.leaves(r.params) for r in (plain, ones, twice)), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-13)
+        np.testing.assert_allclose(a, c, rtol=1e-12)
+
+
+def test_class_weight_equals_the_corresponding_sample_weight():
+    x, labels, _ = _problem()
+    params = NET.init(KEY, (4,), jnp.float64)
+    cw = {0: 0.5, 1: 2.0}  # class 2 not named: weight 1, as in Keras
+    kw = dict(batch_size=5, epochs=2, key=jax.random.PRNGKey(3), verbose=0, metrics=["accuracy"])
+    by_class = fnn.fit(NET, params, O.adam(0.05), SCE, x, labels, class_weight=cw, **kw)
+    sw = np.array([cw.get(int(c), 1.0) for c in labels])
+    by_sample = fnn.fit(NET, params, O.adam(0.05), SCE, x, labels, sample_weight=sw, **kw)
+    assert by_class.history.history == by_sample.history.history
+    for a, b in zip(jax.tree.leaves(by_class.params), jax.tree.leaves(by_sample.params), strict=True):
+        np.testing.assert_array_equal(a, b)
+    # one-hot targets: the class is the argmax of the row
+    one_hot = np.eye(3)[labels]
+    cce = fnn.losses.get("categorical_crossentropy", from_logits=True)
+    a = fnn.fit(NET, params, O.adam(0.05), cce, x, one_hot, class_weight=cw, **kw)
+    b = fnn.fit(NET, params, O.adam(0.05), cce, x, one_hot, sample_weight=sw, **kw)
+    assert a.history.history == b.history.history
+
+
+def test_evaluate_and_validation_weights_match_numpy():
+    x, labels, w = _problem()
+    params = NET.init(KEY, (4,), jnp.float64)
+    want = float(_reference_loss(params, x, labels, w))
+    got = fnn.evaluate(NET, params, SCE, x, labels, sample_weight=w, batch_size=12, metrics=["accuracy"])
+    np.testing.assert_allclose(got["loss"], want, rtol=1e-12)
+    z = NET.apply(params, x)
+    hit = (np.argmax(z, axis=1) == labels).astype(float)
+    np.testing.assert_allclose(got["accuracy"], np.sum(w * hit) / np.sum(w), rtol=1e-12)  # a weighted mean
+    # validation data with weights as its third element (Keras), and validation_split splits them
+    res = fnn.fit(NET, params, O.sgd(0.0), SCE, x[:8], labels[:8], validation_data=(x[8:], labels[8:], w[8:]),
+                  batch_size=4, verbose=0, shuffle=False)  # fmt: skip
+    np.testing.assert_allclose(res.history["val_loss"][0], float(_reference_loss(params, x[8:], labels[8:], w[8:])),
+                               rtol=1e-12)  # fmt: skip
+    split = fnn.fit(NET, params, O.sgd(0.0), SCE, x, labels, sample_weight=w, validation_split=1 / 3,
+                    batch_size=4, verbose=0, shuffle=False)  # fmt: skip
+    assert split.history["val_loss"] == res.history["val_loss"]
+    assert split.history["loss"][0] == pytest.approx(float(_reference_loss(params, x[:8], labels[:8], w[:8])),
+                                                     rel=1e-12)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "kwargs,error,message",
+    [
+        (dict(sample_weight=np.ones(5)), ValueError, r"sample_weight must have one weight per sample, shape \(12,\)"),
+        (dict(sample_weight=-np.ones(12)), ValueError, r"sample_weight must be finite and >= 0; sample_weight\[0\]"),
+        (dict(sample_weight=np.full(12, np.nan)), ValueError, "sample_weight must be finite"),
+        (dict(sample_weight=["a"] * 12), TypeError, "sample_weight must hold real numbers"),
+        (dict(class_weight=[1.0, 2.0]), TypeError, r"class_weight must be a dict"),
+        (dict(class_weight={0: -1.0}), ValueError, r"class_weight\[0\] must be >= 0"),
+        (dict(class_weight={"a": 1.0}), ValueError, "class_weight keys must be class indices"),
+        (dict(class_weight={0: 1.0}, sample_weight=np.ones(12)), ValueError, "not both"),
+        (dict(validation_data=(np.ones((2, 4)), np.zeros(2), np.ones(3))), ValueError, r"validation_data\[2\]"),
+    ],
+)
+def test_bad_weights_are_named_before_anything_compiles(kwargs, error, message, compiles):
+    x, labels, _ = _problem()
+    params = NET.init(KEY, (4,), jnp.float64)
+    with compiles() as c, pytest.raises(error, match=message):
+        fnn.fit(NET, params, O.sgd(0.1), SCE, x, labels, verbose=0, **kwargs)
+    assert c.count == 0

@@ -11,7 +11,7 @@ extension rewrites:
 * a paragraph ending in ``::`` (reST's literal block) into one ending in ``:``;
 * doctest lines (``>>>``) outside an Examples section into a ``pycon`` code block.
 
-It also restores the activations: ``relu = _with_derivative(relu, ...)`` rebinds each function
+It also restores the activations: ``relu = with_derivative(relu, ...)`` rebinds each function
 to a ``jax.custom_jvp`` wrapper, which static analysis sees as a plain attribute; the function
 (its signature and docstring, kept by ``functools.wraps``) is what the reference should show.
 """
@@ -47,7 +47,7 @@ class FnnDocstrings(griffe.Extension):
         for name, member in list(mod.members.items()):
             if member.is_alias or not member.is_attribute:
                 continue
-            match = re.match(r"_with_derivative\((\w+),", str(member.value or ""))
+            match = re.match(r"with_derivative\((\w+),", str(member.value or ""))
             if match and match.group(1) in defined:
                 func = defined[match.group(1)]
                 if func.docstring is not None:

@@ -1,8 +1,21 @@
 """fnn: fully-connected neural networks as pure JAX functions, with hand-written backpropagation.
 
+A network is a pair of pure functions over a params pytree (:func:`mlp`, :func:`serial`); each
+layer, activation and loss carries its hand-written derivative beside its forward rule, which
+:func:`gradcheck` compares with ``jax.grad`` and finite differences. Optimizers are optax-style
+chains (:mod:`fnn.optimizers`), and :func:`fit` trains with Keras's semantics, one compiled
+program per epoch (:mod:`fnn.train`, :mod:`fnn.callbacks`, :mod:`fnn.checkpoint`).
+
 >>> import fnn, jax
 >>> net = fnn.mlp([64, 10], activation="relu")
 >>> params = net.init(jax.random.PRNGKey(0), (8,))
+>>> fnn.count_params(params)  # 8*64 + 64 + 64*10 + 10
+1226
+
+With ``loss = fnn.losses.get("sparse_categorical_crossentropy", from_logits=True)`` (the last
+layer is linear: it outputs logits), ``result = fnn.fit(net, params, "adam", loss, x, y,
+epochs=10)`` trains it on ``x`` of shape ``(N, 8)`` and integer labels ``y`` of shape ``(N,)``,
+and ``fnn.predict(net, result.params, x)`` runs it.
 
 Everything public is listed in ``__all__``; the namespaces (``fnn.layers``, ``fnn.losses``,
 ``fnn.optimizers``, ``fnn.train``, ``fnn.callbacks``...) are public too and list their own.

@@ -33,20 +33,20 @@ def count_params(params: Any) -> int:
     ``fnn.count_params(fnn.mlp([32, 10]).init(key, (20,)))`` is ``20*32 + 32 + 32*10 + 10 = 1002``.
 
     Args:
-      params: a pytree of arrays (jax or NumPy, or ``jax.ShapeDtypeStruct``); Python numbers
-        count one each.
+        params: A pytree of arrays (jax or NumPy, or ``jax.ShapeDtypeStruct``); Python numbers
+            count one each.
 
     Returns:
-      The total, an int (0 for a tree without leaves).
+        The total, an int (0 for a tree without leaves).
 
     Raises:
-      TypeError: a leaf that is neither an array nor a number.
+        TypeError: For a leaf that is neither an array nor a number.
 
     Examples:
-      >>> import fnn, jax
-      >>> params = fnn.mlp([32, 10]).init(jax.random.PRNGKey(0), (20,))
-      >>> len(params), fnn.count_params(params)
-      (2, 1002)
+        >>> import fnn, jax
+        >>> params = fnn.mlp([32, 10]).init(jax.random.PRNGKey(0), (20,))
+        >>> len(params), fnn.count_params(params)
+        (2, 1002)
     """
     total = 0
     for leaf in jax.tree.leaves(params):
@@ -69,6 +69,14 @@ class LayerSummary(NamedTuple):
     your own), ``output_shape`` its output with ``None`` for the batch axis, ``params`` the
     number of scalars in its params (a nested network: all of its layers') and ``depth`` 0 for
     the network's own layers, one more per level of nesting.
+
+    Attributes:
+        name: The layer's path in the network, ``"/"``-separated.
+        kind: Its type: ``"Dense"``, ``"Activation"``, ``"Dropout"``, ``"LayerNorm"``,
+            ``"Flatten"``, ``"Network"`` or ``"Layer"``.
+        output_shape: Its output shape, ``None`` for the batch axis.
+        params: The number of scalars in its params.
+        depth: Its nesting level, 0 for the network's own layers.
     """
 
     name: str
@@ -95,6 +103,17 @@ class Summary:
     ``total_params == trainable_params`` (fnn has no frozen weights: freeze with
     :func:`fnn.optimizers.masked`), ``non_trainable_params == 0``; ``param_bytes`` is their size
     in ``dtype``. Shapes carry ``None`` for the batch axis.
+
+    Attributes:
+        name: The network's name.
+        input_shape: The input shape, ``(None, *input_shape)``.
+        output_shape: The network's output shape, ``(None, ...)``.
+        rows: One :class:`LayerSummary` per layer, nested networks expanded.
+        total_params: The number of scalars in the params.
+        trainable_params: The same number (every parameter trains).
+        non_trainable_params: 0.
+        param_bytes: ``total_params`` times the itemsize of ``dtype``.
+        dtype: The params' dtype, as a string (``"float32"``).
     """
 
     name: str
@@ -108,6 +127,7 @@ class Summary:
     dtype: str
 
     def __str__(self) -> str:
+        """The table, as Keras prints it."""
         itemsize = self.param_bytes / self.total_params if self.total_params else 0
         head = ("Layer (type)", "Output shape", "Params")
         cells = [
@@ -207,35 +227,37 @@ def summary(net: Any, input_shape: int | Sequence[int], dtype: Any = jnp.float32
     ``jax.eval_shape``: nothing is allocated or compiled.
 
     Args:
-      net: an :func:`fnn.serial` network (or a single :class:`fnn.Layer`).
-      input_shape: the shape of one sample, an int or a tuple of ints.
-      dtype: the params' dtype (it sets ``param_bytes``; float64 counts as float32 unless
-        ``jax_enable_x64`` is on, as ``net.init`` would build it).
+        net: An :func:`fnn.serial` network (or a single :class:`fnn.Layer`).
+        input_shape: The shape of one sample, an int or a tuple of ints.
+        dtype: The params' dtype (it sets ``param_bytes``; float64 counts as float32 unless
+            ``jax_enable_x64`` is on, as ``net.init`` would build it).
 
     Returns:
-      A :class:`Summary`: ``str()`` is the table; ``rows``, ``total_params``... are fields.
+        A :class:`Summary`: ``str()`` is the table; ``rows``, ``total_params``... are fields.
 
     Raises:
-      TypeError: ``net`` not a Network or Layer; ``input_shape`` not an int or ints; ``dtype``
-        not a floating dtype.
-      ValueError: an empty ``input_shape`` or a size < 1; inputs the network does not fit.
+        TypeError: For ``net`` not a Network or Layer; ``input_shape`` not an int or ints;
+            ``dtype`` not a floating dtype; a layer whose ``forward`` does not return
+            ``(y, cache)``.
+        ValueError: For an empty ``input_shape`` or a size < 1; inputs the network does not
+            fit.
 
     Examples:
-      >>> import fnn
-      >>> s = fnn.summary(fnn.mlp([32, 10]), (20,))
-      >>> s.total_params, [(r.name, r.output_shape, r.params) for r in s.rows]
-      (1002, [('dense_0', (None, 32), 672), ('dense_1', (None, 10), 330)])
-      >>> print(s)
-      Network: "serial"   input shape: (None, 20)   dtype: float32
-      =======================================
-      Layer (type)      Output shape   Params
-      =======================================
-      dense_0 (Dense)   (None, 32)        672
-      dense_1 (Dense)   (None, 10)        330
-      =======================================
-      Total params: 1,002 (3.91 KB)
-      Trainable params: 1,002 (3.91 KB)
-      Non-trainable params: 0 (0.00 B)
+        >>> import fnn
+        >>> s = fnn.summary(fnn.mlp([32, 10]), (20,))
+        >>> s.total_params, [(r.name, r.output_shape, r.params) for r in s.rows]
+        (1002, [('dense_0', (None, 32), 672), ('dense_1', (None, 10), 330)])
+        >>> print(s)
+        Network: "serial"   input shape: (None, 20)   dtype: float32
+        =======================================
+        Layer (type)      Output shape   Params
+        =======================================
+        dense_0 (Dense)   (None, 32)        672
+        dense_1 (Dense)   (None, 10)        330
+        =======================================
+        Total params: 1,002 (3.91 KB)
+        Trainable params: 1,002 (3.91 KB)
+        Non-trainable params: 0 (0.00 B)
     """
     if isinstance(net, layers.Layer):
         net = layers.Network((net,), name=net.name)

@@ -114,6 +114,32 @@ def check_arrays(
     number of samples in x and y; no NaN/inf unless ``allow_nonfinite``. Errors are ValueErrors
     that name the argument (``names``, e.g. ``("validation_data[0]", "validation_data[1]")``)
     and say what was expected. Lists become NumPy arrays; NumPy and jax arrays are kept.
+
+    Args:
+        x: Inputs, an array or nested lists, samples first.
+        y: Targets, samples first, or None.
+        names: How messages name ``x`` and ``y``.
+        x_ndim: The rank ``x`` must have (None: any rank >= 1).
+        n_features: The size ``x``'s last axis must have (None: any).
+        allow_nonfinite: Accept NaN and inf.
+
+    Returns:
+        ``(x, y)`` as arrays (``y`` None if it was).
+
+    Raises:
+        TypeError: For data that is not numeric (or not real).
+        ValueError: For a wrong rank or feature count, no samples, different sample counts, or
+            NaN/inf values (the message gives their count and the first index).
+
+    Examples:
+        >>> import fnn
+        >>> x, y = fnn.data.check_arrays([[1.0, 2.0], [3.0, 4.0]], [0, 1])
+        >>> x.shape, y.shape
+        ((2, 2), (2,))
+        >>> fnn.data.check_arrays([[1.0, 2.0]], [0, 1])
+        Traceback (most recent call last):
+        ...
+        ValueError: x and y must hold the same number of samples; got 1 in x and 2 in y
     """
     x_name, y_name = names
     x = _as_array(x, x_name)
@@ -144,7 +170,24 @@ def check_arrays(
 
 
 def num_batches(n: int, batch_size: int) -> int:
-    """Iterations per epoch: ``ceil(n / batch_size)`` (the last batch may be partial)."""
+    """Iterations per epoch: ``ceil(n / batch_size)`` (the last batch may be partial).
+
+    Args:
+        n: The number of samples (>= 0).
+        batch_size: The batch size (>= 1).
+
+    Returns:
+        The number of batches.
+
+    Raises:
+        ValueError: For ``batch_size < 1`` or ``n < 0``.
+        TypeError: For non-integers.
+
+    Examples:
+        >>> import fnn
+        >>> fnn.data.num_batches(1150, 32), fnn.data.num_batches(1150, 1150), fnn.data.num_batches(1150, 1)
+        (36, 1, 1150)
+    """
     batch_size = integer("batch_size", batch_size, 1)
     return -(-integer("n", n, 0) // batch_size)
 
@@ -156,6 +199,22 @@ def permutation(key: jax.Array, n: int) -> np.ndarray:
     deterministic in the key, the same on every process and independent of
     ``jax_enable_x64``. Drawn on the host because XLA:CPU sorts to permute, and fit draws one
     per epoch (figures: benchmarks/RESULTS.md, "What changed in the library").
+
+    Args:
+        key: A jax PRNG key (``jax.random.key(seed)`` or ``jax.random.PRNGKey(seed)``).
+        n: The number of samples (>= 0).
+
+    Returns:
+        The permutation, shape ``(n,)``.
+
+    Raises:
+        TypeError: If ``key`` is not a PRNG key or ``n`` not an integer.
+        ValueError: For ``n < 0``.
+
+    Examples:
+        >>> import fnn, jax
+        >>> sorted(fnn.data.permutation(jax.random.PRNGKey(0), 5).tolist())
+        [0, 1, 2, 3, 4]
     """
     n = integer("n", n, 0)
     bits = key_data(check_key("key", key))
@@ -169,6 +228,26 @@ def batches(
 
     With ``shuffle=True`` the samples are taken in the order of ``permutation(key, N)`` (one
     epoch; pass a new key per epoch). ``y`` may be None (batches of ``(x_batch, None)``).
+
+    Args:
+        x: Inputs, samples first.
+        y: Targets, samples first, or None.
+        batch_size: The batch size (>= 1).
+        shuffle: Take the samples in a random order.
+        key: The PRNG key of the order (needed with ``shuffle``).
+
+    Yields:
+        ``(x_batch, y_batch)`` pairs.
+
+    Raises:
+        ValueError: For ``batch_size < 1``, different sample counts, or ``shuffle`` without
+            ``key``.
+        TypeError: For a ``batch_size`` that is not an integer or a ``shuffle`` that is not a bool.
+
+    Examples:
+        >>> import fnn, numpy as np
+        >>> [xb.tolist() for xb, _ in fnn.data.batches(np.arange(5), None, 2)]
+        [[0, 1], [2, 3], [4]]
     """
     batch_size = integer("batch_size", batch_size, 1)
     shuffle = boolean("shuffle", shuffle)
@@ -193,7 +272,27 @@ def train_val_split(x: Any, y: Any, validation_split: float) -> tuple[tuple[Any,
 
     ``split_at = floor(N * (1 - validation_split))``; returns
     ``((x[:split_at], y[:split_at]), (x[split_at:], y[split_at:]))``. A split that leaves either
-    part empty is a ValueError, as in Keras.
+    part empty is a ValueError, as in Keras. The parts share the input's memory where they can
+    (NumPy views; a jax array on a CPU device); a jax array on an accelerator is copied.
+
+    Args:
+        x: Inputs, samples first.
+        y: Targets, samples first, or None.
+        validation_split: The fraction held out, in (0, 1).
+
+    Returns:
+        ``((x_train, y_train), (x_val, y_val))``.
+
+    Raises:
+        ValueError: For a fraction outside (0, 1), different sample counts, or a split that
+            leaves either part empty.
+        TypeError: For a fraction that is not a number.
+
+    Examples:
+        >>> import fnn, numpy as np
+        >>> (x_tr, _), (x_val, _) = fnn.data.train_val_split(np.arange(10), None, 0.2)
+        >>> x_tr.tolist(), x_val.tolist()
+        ([0, 1, 2, 3, 4, 5, 6, 7], [8, 9])
     """
     validation_split = real(
         "validation_split", validation_split, 0.0, 1.0, lo_open=True, hi_open=True, what="a float in (0, 1)"
@@ -207,9 +306,39 @@ def train_val_split(x: Any, y: Any, validation_split: float) -> tuple[tuple[Any,
             f"validation_split={validation_split} leaves no training or no "
             f"validation sample out of {n}; use more data or another split"
         )
-    y_tr = None if y is None else y[:split_at]
-    y_val = None if y is None else y[split_at:]
-    return (x[:split_at], y_tr), (x[split_at:], y_val)
+    x_tr, x_val = _split_rows(x, split_at)
+    y_tr, y_val = (None, None) if y is None else _split_rows(y, split_at)
+    return (x_tr, y_tr), (x_val, y_val)
+
+
+def _cpu_view(a: jax.Array) -> np.ndarray | None:
+    """A read-only NumPy view of the buffer of a jax array held by one CPU device (None for any
+    other array). Through DLPack: ``np.asarray`` would cache the view on ``a`` for good."""
+    devices = a.devices()
+    if (
+        getattr(a, "weak_type", False)
+        or not a.is_fully_addressable
+        or len(devices) != 1
+        or next(iter(devices)).platform != "cpu"
+    ):
+        return None
+    exporter: Any = a  # (numpy's stubs type __dlpack__'s stream keyword narrower than jax's)
+    try:
+        return np.from_dlpack(exporter)
+    except (BufferError, TypeError, ValueError, RuntimeError):  # a dtype DLPack lacks (bfloat16)
+        return None
+
+
+def _split_rows(a: Any, at: int) -> tuple[Any, Any]:
+    """``(a[:at], a[at:])`` sharing ``a``'s memory where it can: NumPy views; for a jax array
+    on a CPU device, arrays over its buffer (XLA:CPU adopts host memory aligned to 64 bytes
+    without copying, so only a part that starts off that alignment is copied). Slicing a jax
+    array anywhere else copies it: both parts together, the whole array again."""
+    view = _cpu_view(a) if isinstance(a, jax.Array) else None
+    if view is None:
+        return a[:at], a[at:]
+    where = a.sharding if getattr(a, "committed", True) else None  # a slice keeps its placement
+    return jax.device_put(view[:at], where), jax.device_put(view[at:], where)
 
 
 def one_hot(labels: Any, num_classes: int | None = None, dtype: Any = np.float32) -> np.ndarray:
@@ -217,6 +346,23 @@ def one_hot(labels: Any, num_classes: int | None = None, dtype: Any = np.float32
 
     ``num_classes`` defaults to ``max(labels) + 1`` (Keras's ``to_categorical``). Labels must be
     integers (integral floats are accepted) in ``[0, num_classes)``.
+
+    Args:
+        labels: Integer class ids, shape ``(N,)`` or ``(N, 1)``.
+        num_classes: C (None: ``max(labels) + 1``).
+        dtype: The dtype of the result.
+
+    Returns:
+        The one-hot rows, shape ``(N, C)``.
+
+    Raises:
+        ValueError: For labels that are not integers or lie outside ``[0, num_classes)``, or
+            ``num_classes < 1``.
+
+    Examples:
+        >>> import fnn
+        >>> fnn.data.one_hot([0, 2], 3).tolist()
+        [[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]]
     """
     labels = np.asarray(labels)
     if labels.ndim > 1 and labels.shape[-1] == 1:
@@ -241,6 +387,18 @@ class Standardizer:
 
     ``std`` is the population standard deviation (ddof=0, like scikit-learn's StandardScaler);
     a constant feature (std 0, or within rounding of 0) gets std 1 so it maps to 0, not NaN.
+
+    Attributes:
+        mean: The per-feature mean of the training data (float64).
+        std: The per-feature standard deviation (float64; 1 for a constant feature).
+
+    Examples:
+        >>> import fnn
+        >>> s = fnn.data.Standardizer.fit([[0.0, 5.0], [2.0, 5.0]])
+        >>> s.transform([[1.0, 5.0], [4.0, 5.0]]).tolist()
+        [[0.0, 0.0], [3.0, 0.0]]
+        >>> s.inverse_transform([[3.0, 0.0]]).tolist()
+        [[4.0, 5.0]]
     """
 
     mean: np.ndarray
@@ -248,7 +406,18 @@ class Standardizer:
 
     @classmethod
     def fit(cls, x: Any, axis: int = 0) -> Standardizer:
-        """Statistics of ``x`` along ``axis`` (the samples), computed in float64."""
+        """Statistics of ``x`` along ``axis`` (the samples), computed in float64.
+
+        Args:
+            x: Training data, samples along ``axis``.
+            axis: The samples axis.
+
+        Returns:
+            The fitted Standardizer.
+
+        Raises:
+            ValueError: If ``x`` holds no sample.
+        """
         x = np.asarray(x, dtype=np.float64)
         if x.ndim == 0 or x.shape[axis] == 0:
             raise ValueError(f"x must hold at least one sample to fit; got shape {x.shape}")
@@ -260,7 +429,18 @@ class Standardizer:
         return cls(mean, std)
 
     def transform(self, x: Any, dtype: Any = None) -> np.ndarray:
-        """``(x - mean) / std`` in ``dtype`` (default: x's float dtype, else float32)."""
+        """``(x - mean) / std`` in ``dtype`` (default: x's float dtype, else float32).
+
+        Args:
+            x: Data with the features the Standardizer was fit on (last axis).
+            dtype: The result's dtype (None: x's float dtype, else float32).
+
+        Returns:
+            The scaled data.
+
+        Raises:
+            ValueError: If the feature count differs from the fit's.
+        """
         x = np.asarray(x)
         if dtype is None:
             dtype = x.dtype if np.issubdtype(x.dtype, np.floating) else np.float32
@@ -269,7 +449,15 @@ class Standardizer:
         return ((x - self.mean) / self.std).astype(dtype)
 
     def inverse_transform(self, z: Any, dtype: Any = None) -> np.ndarray:
-        """``z * std + mean``, undoing :meth:`transform`."""
+        """``z * std + mean``, undoing :meth:`transform`.
+
+        Args:
+            z: Scaled data.
+            dtype: The result's dtype (None: z's float dtype, else float32).
+
+        Returns:
+            The data in its original units.
+        """
         z = np.asarray(z)
         if dtype is None:
             dtype = z.dtype if np.issubdtype(z.dtype, np.floating) else np.float32
@@ -281,6 +469,22 @@ def standardize(x_train: Any, *others: Any) -> tuple[np.ndarray, ...]:
 
     Returns the scaled arrays in the order given; keep ``Standardizer.fit(x_train)`` if you need
     the statistics afterwards.
+
+    Args:
+        x_train: The training inputs, samples first (the statistics come from them).
+        *others: Further arrays to scale the same way (validation, test).
+
+    Returns:
+        The scaled ``x_train`` and ``others``, in order.
+
+    Raises:
+        ValueError: If ``x_train`` holds no sample or an array's feature count differs.
+
+    Examples:
+        >>> import fnn
+        >>> x_tr, x_te = fnn.data.standardize([[0.0], [2.0]], [[4.0]])
+        >>> x_tr.tolist(), x_te.tolist()
+        ([[-1.0], [1.0]], [[3.0]])
     """
     s = Standardizer.fit(x_train)
     return tuple(s.transform(a) for a in (x_train, *others))

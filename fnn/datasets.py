@@ -313,8 +313,16 @@ def _images(name: str) -> Callable[..., Split]:
             x, y = arrays[f"x_{part}"], arrays[f"y_{part}"]
             if x.shape[0] != y.shape[0]:
                 raise ValueError(f"{path}: x_{part} has {x.shape[0]} images but y_{part} has {y.shape[0]} labels")
+            labels = np.asarray(y).ravel()
+            if labels.size and (
+                not np.issubdtype(labels.dtype, np.number)
+                or not np.all(np.isfinite(labels))
+                or np.any(labels != np.round(labels))
+                or np.any(labels < 0)
+            ):
+                raise ValueError(f"{path}: y_{part} must hold class indices (whole numbers >= 0), not {labels[:3]}...")
             x = x.astype(np.float32) / 255.0
-            out.append((x.reshape(x.shape[0], -1) if flatten else x, y.astype(np.int32).ravel()))
+            out.append((x.reshape(x.shape[0], -1) if flatten else x, labels.astype(np.int32)))
         return out[0], out[1]
 
     load_.__name__ = name

@@ -74,9 +74,13 @@ __all__ = [
 ]
 
 Initializer = Callable[..., Array]  # (key, shape, dtype=jnp.float32) -> Array
+"""The type of an initializer: ``init(key, shape, dtype=jnp.float32) -> Array``, ``shape`` an int
+or a sequence of ints, ``key`` a PRNG key (ignored by the constant initializers)."""
 
 # Std of a standard normal truncated to [-2, 2].
 TRUNCATED_NORMAL_STD = 0.87962566103423978
+"""The standard deviation of a standard normal truncated to [-2, 2]; the variance-scaling
+truncated normals divide by it, so that their std is ``sqrt(scale / fan)``."""
 
 _MODES = ("fan_in", "fan_out", "fan_avg")
 _DISTRIBUTIONS = ("truncated_normal", "untruncated_normal", "uniform")
@@ -104,6 +108,22 @@ def compute_fans(shape: int | Sequence[int]) -> tuple[int, int]:
     """``(fan_in, fan_out)`` of a kernel shape, by Keras's rule (see the module docstring).
 
     ValueError for a scalar shape or a zero fan, where variance scaling has no meaning.
+
+    Args:
+        shape: A kernel shape, an int or a sequence of ints: ``(in, out)``, ``(n,)``, or
+            ``(*receptive_field, in, out)``.
+
+    Returns:
+        ``(fan_in, fan_out)``, ints.
+
+    Raises:
+        TypeError: For a shape that is not an int or a sequence of ints.
+        ValueError: For a negative size, an empty shape ``()``, or a zero fan.
+
+    Examples:
+        >>> import fnn
+        >>> fnn.initializers.compute_fans((3, 5)), fnn.initializers.compute_fans((2, 2, 3, 5))
+        ((3, 5), (12, 20))
     """
     dims = _canonical_shape(shape)
     if not dims:
@@ -178,7 +198,34 @@ class _Constant:
 
 
 def variance_scaling(scale: float = 1.0, mode: str = "fan_in", distribution: str = "truncated_normal") -> Initializer:
-    """Keras's VarianceScaling: variance ``scale / fan`` (see the module docstring)."""
+    """Keras's VarianceScaling: variance ``scale / fan`` (see the module docstring).
+
+    Args:
+        scale: The variance's numerator, a finite float > 0.
+        mode: Which fan divides it: ``"fan_in"``, ``"fan_out"`` or ``"fan_avg"`` (their mean).
+        distribution: ``"truncated_normal"`` (``"normal"``, Keras's legacy spelling, is the
+            same), ``"untruncated_normal"`` or ``"uniform"``.
+
+    Returns:
+        An initializer ``init(key, shape, dtype=jnp.float32) -> Array`` (a frozen dataclass:
+        equal arguments give equal initializers). Calling it raises ValueError for a shape
+        without a fan (no axis, a zero size), TypeError for a non-floating ``dtype``.
+
+    Raises:
+        TypeError: For a ``scale`` that is not a real number, or a ``mode``/``distribution``
+            that is not a string.
+        ValueError: For ``scale <= 0`` or non-finite, or an unknown ``mode`` or
+            ``distribution``.
+
+    Examples:
+        >>> import fnn, jax
+        >>> init = fnn.initializers.variance_scaling(2.0, "fan_in", "uniform")
+        >>> init == fnn.initializers.he_uniform()
+        True
+        >>> w = init(jax.random.PRNGKey(0), (3, 5))
+        >>> w.shape, bool(abs(w).max() <= (3 * 2.0 / 3) ** 0.5)  # limit sqrt(3 scale / fan_in)
+        ((3, 5), True)
+    """
     scale = real("scale", scale, lo=0.0, lo_open=True)
     mode = choice("mode", mode, _MODES)
     if distribution == "normal":  # Keras's legacy spelling
@@ -188,32 +235,90 @@ def variance_scaling(scale: float = 1.0, mode: str = "fan_in", distribution: str
 
 
 def glorot_uniform() -> Initializer:
-    """``U(-limit, limit)``, ``limit = sqrt(6 / (fan_in + fan_out))`` (Xavier uniform)."""
+    """``U(-limit, limit)``, ``limit = sqrt(6 / (fan_in + fan_out))`` (Xavier uniform).
+
+    Keras's default kernel initializer (fnn's Dense uses it too). The same as
+    ``variance_scaling(1.0, "fan_avg", "uniform")`` and PyTorch's ``xavier_uniform()``.
+
+    Returns:
+        An initializer ``init(key, shape, dtype=jnp.float32) -> Array`` (a frozen dataclass:
+        equal arguments give equal initializers). Calling it raises ValueError for a shape
+        without a fan (no axis, a zero size), TypeError for a non-floating ``dtype``.
+
+    Examples:
+        >>> import fnn, jax
+        >>> w = fnn.initializers.glorot_uniform()(jax.random.PRNGKey(0), (3, 5))
+        >>> w.shape, bool(abs(w).max() <= (6 / (3 + 5)) ** 0.5)
+        ((3, 5), True)
+    """
     return _VarianceScaling(1.0, "fan_avg", "uniform")
 
 
 def glorot_normal() -> Initializer:
-    """Truncated normal (±2) with std ``sqrt(2 / (fan_in + fan_out))`` (Xavier normal)."""
+    """Truncated normal (±2) with std ``sqrt(2 / (fan_in + fan_out))`` (Xavier normal).
+
+    ``variance_scaling(1.0, "fan_avg", "truncated_normal")``; PyTorch's :func:`xavier_normal`
+    draws an untruncated normal.
+
+    Returns:
+        An initializer ``init(key, shape, dtype=jnp.float32) -> Array`` (a frozen dataclass:
+        equal arguments give equal initializers). Calling it raises ValueError for a shape
+        without a fan (no axis, a zero size), TypeError for a non-floating ``dtype``.
+    """
     return _VarianceScaling(1.0, "fan_avg", "truncated_normal")
 
 
 def he_uniform() -> Initializer:
-    """``U(-limit, limit)``, ``limit = sqrt(6 / fan_in)`` (Kaiming uniform)."""
+    """``U(-limit, limit)``, ``limit = sqrt(6 / fan_in)`` (Kaiming uniform).
+
+    ``variance_scaling(2.0, "fan_in", "uniform")``.
+
+    Returns:
+        An initializer ``init(key, shape, dtype=jnp.float32) -> Array`` (a frozen dataclass:
+        equal arguments give equal initializers). Calling it raises ValueError for a shape
+        without a fan (no axis, a zero size), TypeError for a non-floating ``dtype``.
+    """
     return _VarianceScaling(2.0, "fan_in", "uniform")
 
 
 def he_normal() -> Initializer:
-    """Truncated normal (±2) with std ``sqrt(2 / fan_in)`` (Kaiming normal)."""
+    """Truncated normal (±2) with std ``sqrt(2 / fan_in)`` (Kaiming normal).
+
+    ``variance_scaling(2.0, "fan_in", "truncated_normal")``; PyTorch's :func:`kaiming_normal`
+    draws an untruncated normal.
+
+    Returns:
+        An initializer ``init(key, shape, dtype=jnp.float32) -> Array`` (a frozen dataclass:
+        equal arguments give equal initializers). Calling it raises ValueError for a shape
+        without a fan (no axis, a zero size), TypeError for a non-floating ``dtype``.
+    """
     return _VarianceScaling(2.0, "fan_in", "truncated_normal")
 
 
 def lecun_uniform() -> Initializer:
-    """``U(-limit, limit)``, ``limit = sqrt(3 / fan_in)``."""
+    """``U(-limit, limit)``, ``limit = sqrt(3 / fan_in)``.
+
+    ``variance_scaling(1.0, "fan_in", "uniform")``.
+
+    Returns:
+        An initializer ``init(key, shape, dtype=jnp.float32) -> Array`` (a frozen dataclass:
+        equal arguments give equal initializers). Calling it raises ValueError for a shape
+        without a fan (no axis, a zero size), TypeError for a non-floating ``dtype``.
+    """
     return _VarianceScaling(1.0, "fan_in", "uniform")
 
 
 def lecun_normal() -> Initializer:
-    """Truncated normal (±2) with std ``sqrt(1 / fan_in)`` (for selu networks)."""
+    """Truncated normal (±2) with std ``sqrt(1 / fan_in)`` (for selu networks).
+
+    ``variance_scaling(1.0, "fan_in", "truncated_normal")``; PyTorch's
+    ``kaiming_normal(nonlinearity="linear")`` draws an untruncated normal.
+
+    Returns:
+        An initializer ``init(key, shape, dtype=jnp.float32) -> Array`` (a frozen dataclass:
+        equal arguments give equal initializers). Calling it raises ValueError for a shape
+        without a fan (no axis, a zero size), TypeError for a non-floating ``dtype``.
+    """
     return _VarianceScaling(1.0, "fan_in", "truncated_normal")
 
 
@@ -251,15 +356,21 @@ def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
     ``sqrt(2 / (1 + slope^2))`` with ``slope = param`` (default 0.01); selu: 3/4.
 
     Args:
-      nonlinearity: one of the names above (PyTorch's spelling).
-      param: the negative slope of leaky_relu (ignored by the others).
+        nonlinearity: One of the names above (PyTorch's spelling).
+        param: The negative slope of leaky_relu (ignored by the others; None: 0.01).
 
     Returns:
-      The gain, a float.
+        The gain, a float.
 
     Raises:
-      ValueError: an unknown nonlinearity or a non-finite ``param``.
-      TypeError: a ``param`` that is not a real number.
+        ValueError: For an unknown nonlinearity or a non-finite ``param``.
+        TypeError: For a ``nonlinearity`` that is not a string, or a ``param`` that is not a
+            real number.
+
+    Examples:
+        >>> import fnn
+        >>> fnn.initializers.calculate_gain("relu") == 2**0.5, fnn.initializers.calculate_gain("tanh")
+        (True, 1.6666666666666667)
     """
     nonlinearity, param = _check_gain_args(nonlinearity, param)
     return math.sqrt(_gain_squared(nonlinearity, param))
@@ -269,8 +380,22 @@ def xavier_uniform(gain: float = 1.0) -> Initializer:
     """PyTorch's ``xavier_uniform_``: ``U(-a, a)``, ``a = gain * sqrt(6 / (fan_in + fan_out))``
     (``xavier_uniform() == glorot_uniform()``).
 
+    Args:
+        gain: The factor of the bound, a finite float > 0 (e.g. ``calculate_gain("tanh")``).
+
+    Returns:
+        An initializer ``init(key, shape, dtype=jnp.float32) -> Array`` (a frozen dataclass:
+        equal arguments give equal initializers). Calling it raises ValueError for a shape
+        without a fan (no axis, a zero size), TypeError for a non-floating ``dtype``.
+
     Raises:
-      ValueError: ``gain <= 0``.
+        ValueError: For ``gain <= 0`` or non-finite.
+        TypeError: For a ``gain`` that is not a real number.
+
+    Examples:
+        >>> import fnn
+        >>> fnn.initializers.xavier_uniform() == fnn.initializers.glorot_uniform()
+        True
     """
     gain = real("gain", gain, lo=0.0, lo_open=True)
     return _VarianceScaling(gain * gain, "fan_avg", "uniform")
@@ -280,8 +405,17 @@ def xavier_normal(gain: float = 1.0) -> Initializer:
     """PyTorch's ``xavier_normal_``: ``N(0, std^2)``, ``std = gain * sqrt(2 / (fan_in + fan_out))``,
     NOT truncated (Keras's glorot_normal is).
 
+    Args:
+        gain: The factor of the std, a finite float > 0.
+
+    Returns:
+        An initializer ``init(key, shape, dtype=jnp.float32) -> Array`` (a frozen dataclass:
+        equal arguments give equal initializers). Calling it raises ValueError for a shape
+        without a fan (no axis, a zero size), TypeError for a non-floating ``dtype``.
+
     Raises:
-      ValueError: ``gain <= 0``.
+        ValueError: For ``gain <= 0`` or non-finite.
+        TypeError: For a ``gain`` that is not a real number.
     """
     gain = real("gain", gain, lo=0.0, lo_open=True)
     return _VarianceScaling(gain * gain, "fan_avg", "untruncated_normal")
@@ -298,8 +432,26 @@ def kaiming_uniform(a: float = 0.0, mode: str = "fan_in", nonlinearity: str = "l
     ``gain = calculate_gain(nonlinearity, a)`` and ``fan`` the ``mode`` fan; the defaults give
     ``U(±sqrt(6 / fan_in))`` (``kaiming_uniform() == he_uniform()``).
 
+    Args:
+        a: The negative slope of leaky_relu (used with ``nonlinearity="leaky_relu"`` only).
+        mode: ``"fan_in"`` (keeps the forward pass's variance) or ``"fan_out"`` (the
+            backward pass's).
+        nonlinearity: The activation after the layer, as :func:`calculate_gain` names it.
+
+    Returns:
+        An initializer ``init(key, shape, dtype=jnp.float32) -> Array`` (a frozen dataclass:
+        equal arguments give equal initializers). Calling it raises ValueError for a shape
+        without a fan (no axis, a zero size), TypeError for a non-floating ``dtype``.
+
     Raises:
-      ValueError: an unknown ``mode`` (fan_in, fan_out) or ``nonlinearity``.
+        ValueError: For an unknown ``mode`` or ``nonlinearity``, or a non-finite ``a``.
+        TypeError: For a ``mode``/``nonlinearity`` that is not a string, or an ``a`` that is
+            not a real number.
+
+    Examples:
+        >>> import fnn
+        >>> fnn.initializers.kaiming_uniform() == fnn.initializers.he_uniform()
+        True
     """
     return _kaiming(a, mode, nonlinearity, "uniform")
 
@@ -308,25 +460,80 @@ def kaiming_normal(a: float = 0.0, mode: str = "fan_in", nonlinearity: str = "le
     """PyTorch's ``kaiming_normal_``: ``N(0, std^2)``, ``std = gain / sqrt(fan)``, NOT truncated
     (Keras's he_normal is); the defaults give ``std = sqrt(2 / fan_in)``.
 
+    Args:
+        a: The negative slope of leaky_relu (used with ``nonlinearity="leaky_relu"`` only).
+        mode: ``"fan_in"`` (keeps the forward pass's variance) or ``"fan_out"`` (the
+            backward pass's).
+        nonlinearity: The activation after the layer, as :func:`calculate_gain` names it.
+
+    Returns:
+        An initializer ``init(key, shape, dtype=jnp.float32) -> Array`` (a frozen dataclass:
+        equal arguments give equal initializers). Calling it raises ValueError for a shape
+        without a fan (no axis, a zero size), TypeError for a non-floating ``dtype``.
+
     Raises:
-      ValueError: an unknown ``mode`` (fan_in, fan_out) or ``nonlinearity``.
+        ValueError: For an unknown ``mode`` or ``nonlinearity``, or a non-finite ``a``.
+        TypeError: For a ``mode``/``nonlinearity`` that is not a string, or an ``a`` that is
+            not a real number.
     """
     return _kaiming(a, mode, nonlinearity, "untruncated_normal")
 
 
 def random_normal(mean: float = 0.0, stddev: float = 0.05) -> Initializer:
-    """``N(mean, stddev^2)``, untruncated (Keras's RandomNormal defaults)."""
+    """``N(mean, stddev^2)``, untruncated (Keras's RandomNormal defaults).
+
+    Args:
+        mean: The mean, a finite float.
+        stddev: The standard deviation (before truncation), a finite float >= 0.
+
+    Returns:
+        An initializer ``init(key, shape, dtype=jnp.float32) -> Array``; calling it raises
+        TypeError for a non-floating ``dtype`` or a shape that is not ints, ValueError for a
+        negative size.
+
+    Raises:
+        TypeError: For a ``mean`` or ``stddev`` that is not a real number.
+        ValueError: For a non-finite ``mean``, or ``stddev`` < 0 or non-finite.
+    """
     return _Random("normal", real("mean", mean), real("stddev", stddev, lo=0.0))
 
 
 def truncated_normal(mean: float = 0.0, stddev: float = 0.05) -> Initializer:
     """``mean + stddev * z``, ``z`` standard normal truncated to [-2, 2] (Keras's TruncatedNormal;
-    like Keras, not rescaled: the resulting std is ``0.88 stddev``)."""
+    like Keras, not rescaled: the resulting std is ``0.88 stddev``).
+
+    Args:
+        mean: The mean, a finite float.
+        stddev: The standard deviation (before truncation), a finite float >= 0.
+
+    Returns:
+        An initializer ``init(key, shape, dtype=jnp.float32) -> Array``; calling it raises
+        TypeError for a non-floating ``dtype`` or a shape that is not ints, ValueError for a
+        negative size.
+
+    Raises:
+        TypeError: For a ``mean`` or ``stddev`` that is not a real number.
+        ValueError: For a non-finite ``mean``, or ``stddev`` < 0 or non-finite.
+    """
     return _Random("truncated_normal", real("mean", mean), real("stddev", stddev, lo=0.0))
 
 
 def random_uniform(minval: float = -0.05, maxval: float = 0.05) -> Initializer:
-    """``U(minval, maxval)`` (Keras's RandomUniform defaults)."""
+    """``U(minval, maxval)`` (Keras's RandomUniform defaults).
+
+    Args:
+        minval: The lower bound, a finite float.
+        maxval: The upper bound, a finite float >= ``minval``.
+
+    Returns:
+        An initializer ``init(key, shape, dtype=jnp.float32) -> Array``; calling it raises
+        TypeError for a non-floating ``dtype`` or a shape that is not ints, ValueError for a
+        negative size.
+
+    Raises:
+        TypeError: For a bound that is not a real number.
+        ValueError: For a non-finite bound, or ``minval > maxval``.
+    """
     minval, maxval = real("minval", minval), real("maxval", maxval)
     if minval > maxval:
         raise ValueError(f"minval must be <= maxval, got minval={minval}, maxval={maxval}")
@@ -334,17 +541,41 @@ def random_uniform(minval: float = -0.05, maxval: float = 0.05) -> Initializer:
 
 
 def constant(value: float = 0.0) -> Initializer:
-    """Every entry ``value``; any dtype."""
+    """Every entry ``value``; any dtype.
+
+    Args:
+        value: The value, a finite float (cast to the requested dtype).
+
+    Returns:
+        An initializer ``init(key, shape, dtype=jnp.float32) -> Array`` (``key`` unused).
+
+    Raises:
+        TypeError: For a ``value`` that is not a real number.
+        ValueError: For a non-finite ``value``.
+
+    Examples:
+        >>> import fnn, jax
+        >>> fnn.initializers.constant(0.5)(jax.random.PRNGKey(0), (2,)).tolist()
+        [0.5, 0.5]
+    """
     return _Constant(real("value", value))
 
 
 def zeros() -> Initializer:
-    """Every entry 0 (Keras's default bias initializer); any dtype."""
+    """Every entry 0 (Keras's default bias initializer); any dtype.
+
+    Returns:
+        An initializer ``init(key, shape, dtype=jnp.float32) -> Array`` (``key`` unused).
+    """
     return _Constant(0.0)
 
 
 def ones() -> Initializer:
-    """Every entry 1; any dtype."""
+    """Every entry 1; any dtype.
+
+    Returns:
+        An initializer ``init(key, shape, dtype=jnp.float32) -> Array`` (``key`` unused).
+    """
     return _Constant(1.0)
 
 
@@ -376,7 +607,17 @@ _NAMES = Registry(
 
 
 def names() -> list[str]:
-    """All known initializer names, aliases included, sorted."""
+    """All known initializer names, aliases included, sorted.
+
+    Returns:
+        The names :func:`get` accepts (also in any case, without underscores: Keras's class
+        names such as ``"GlorotUniform"`` resolve).
+
+    Examples:
+        >>> import fnn
+        >>> "glorot_uniform" in fnn.initializers.names(), "zero" in fnn.initializers.names()
+        (True, True)
+    """
     return _NAMES.names()
 
 
@@ -385,6 +626,26 @@ def get(identifier: str | Initializer, **kwargs: Any) -> Initializer:
 
     ``get("he_normal")``, ``get("random_normal", stddev=0.1)``. ValueError for an unknown name
     (listing the known ones); TypeError for anything that is neither a name nor a callable.
+
+    Args:
+        identifier: An initializer name (:func:`names`; case and underscores ignored), or an
+            initializer (any callable), returned as it is.
+        **kwargs: The named initializer's arguments (``stddev``, ``gain``...).
+
+    Returns:
+        The initializer.
+
+    Raises:
+        ValueError: For an unknown name, or a bad argument value.
+        TypeError: For an ``identifier`` that is neither a name nor a callable, keywords given
+            with a callable, or a keyword the named initializer does not take.
+
+    Examples:
+        >>> import fnn
+        >>> fnn.initializers.get("GlorotUniform") == fnn.initializers.glorot_uniform()
+        True
+        >>> fnn.initializers.get("random_normal", stddev=0.1) == fnn.initializers.random_normal(stddev=0.1)
+        True
     """
     if isinstance(identifier, str):
         factory = _NAMES.lookup(identifier)

@@ -153,7 +153,7 @@ def test_failure_mid_write_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
         f.write(b"PK\x03\x04 half a zip file")  # partial bytes, then the crash
         raise OSError("disk full")
 
-    monkeypatch.setattr(checkpoint.np, "savez", exploding_savez)
+    monkeypatch.setattr(np, "savez", exploding_savez)
     with pytest.raises(OSError, match="disk full"):
         checkpoint.save(path, params=_params(1), epoch=2)
     monkeypatch.undo()
@@ -169,7 +169,7 @@ def test_failed_rename_and_interrupt_leave_no_temp_files(tmp_path, monkeypatch):
     def no_replace(src, dst):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(checkpoint.os, "replace", no_replace)
+    monkeypatch.setattr(os, "replace", no_replace)
     with pytest.raises(KeyboardInterrupt):
         checkpoint.save(path, params=_params(1), epoch=2)
     monkeypatch.undo()
@@ -579,7 +579,7 @@ def test_a_temporary_file_still_being_written_is_left_alone(tmp_path, monkeypatc
         except BaseException as err:  # reported by the main thread
             result.append(err)
 
-    monkeypatch.setattr(checkpoint.np, "savez", slow_savez)
+    monkeypatch.setattr(np, "savez", slow_savez)
     writer = threading.Thread(target=slow_save, name="slow-writer")
     writer.start()
     try:
@@ -711,16 +711,18 @@ def test_saving_through_a_symlink_writes_its_target(tmp_path):
 def test_a_temporary_file_taken_for_stale_before_its_lock_is_made_anew(tmp_path, monkeypatch):
     # Another save's cleanup may find the new file in the instant between its creation and its
     # lock, and remove it: the writer must notice and start a new file, not rename a ghost.
-    real_flock, removed = checkpoint.fcntl.flock, []
+    import fcntl
+
+    real_flock, removed = fcntl.flock, []
 
     def flock(fd, operation):
-        if operation == checkpoint.fcntl.LOCK_EX and not removed:
+        if operation == fcntl.LOCK_EX and not removed:
             (name,) = [f for f in os.listdir(tmp_path) if f.endswith(".tmp")]
             os.unlink(tmp_path / name)
             removed.append(name)
         return real_flock(fd, operation)
 
-    monkeypatch.setattr(checkpoint.fcntl, "flock", flock)
+    monkeypatch.setattr(fcntl, "flock", flock)
     checkpoint.save(tmp_path / "run.npz", params=_params(), epoch=5)
     monkeypatch.undo()
     assert len(removed) == 1 and os.listdir(tmp_path) == ["run.npz"]
@@ -729,10 +731,12 @@ def test_a_temporary_file_taken_for_stale_before_its_lock_is_made_anew(tmp_path,
 
 @posix_only
 def test_on_a_file_system_without_locks_saves_work_and_only_old_temporary_files_go(tmp_path, monkeypatch):
+    import fcntl
+
     def no_locks(fd, operation):
         raise OSError(37, "No locks available")
 
-    monkeypatch.setattr(checkpoint.fcntl, "flock", no_locks)
+    monkeypatch.setattr(fcntl, "flock", no_locks)
     old, recent = tmp_path / ".run.npz.aaaa1111.tmp", tmp_path / ".run.npz.bbbb2222.tmp"
     old.write_bytes(b"x")
     recent.write_bytes(b"x")

@@ -236,6 +236,13 @@ def test_mnist_from_npz(tmp_path):
     (tmp_path / "broken.npz").write_bytes(b"garbage")
     with pytest.raises(ValueError, match="broken.npz: not a readable .npz"):
         datasets.load("mnist", path=tmp_path / "broken.npz")
+    # float labels that are class indices load; fractional ones are refused, never truncated
+    np.savez(tmp_path / "floats.npz", **{**arrays, "y_test": np.array([9.0, 8.0])})
+    np.testing.assert_array_equal(datasets.load("mnist", path=tmp_path / "floats.npz")[1][1], [9, 8])
+    for bad in ([9.5, 8.0], [np.nan, 1.0], [-1.0, 2.0]):
+        np.savez(tmp_path / "bad.npz", **{**arrays, "y_test": np.array(bad)})
+        with pytest.raises(ValueError, match=r"bad.npz: y_test must hold class indices"):
+            datasets.load("mnist", path=tmp_path / "bad.npz")
 
 
 def test_mnist_missing_files_never_download(tmp_path):

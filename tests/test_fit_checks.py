@@ -125,3 +125,16 @@ def test_learning_rates_that_cannot_be_held_or_are_negative_are_refused():
             O.set_learning_rate(state, 1e39)  # the state holds float32: 1e39 would be stored as inf
         with pytest.raises(ValueError, match=r"learning_rate=1e\+39 overflows float32"):
             O.sgd(1e39)
+
+
+def test_a_checkpoint_name_the_logs_cannot_fill_fails_before_training(tmp_path, compiles):
+    x, y = _problem()
+    params = NET.init(KEY, (3,), jnp.float64)
+    cb = fnn.callbacks.ModelCheckpoint(tmp_path / "ck-{epoch:02d}-{val_loss:.3f}.npz")
+    with compiles() as c, pytest.raises(ValueError, match=r"\{val_loss\}.*there is no validation data"):
+        fnn.fit(NET, params, O.sgd(0.1), MSE, x, y, verbose=0, callbacks=[cb])
+    assert c.count == 0
+    # with validation data the same name is filled, and the file is a resumable checkpoint
+    fnn.fit(NET, params, O.sgd(0.1), MSE, x, y, verbose=0, callbacks=[cb], validation_split=0.25, epochs=1)
+    (path,) = tmp_path.iterdir()
+    assert path.name.startswith("ck-01-") and fnn.checkpoint.load(path).epoch == 1

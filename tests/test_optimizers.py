@@ -993,3 +993,17 @@ def test_registry():
         O.get("adamx")
     with pytest.raises(TypeError):
         O.get(3)
+
+
+@pytest.mark.parametrize(
+    "call,message",
+    [
+        (lambda: O.adam(lr=0.1), r"adam\(\) takes learning_rate=, not lr="),
+        (lambda: O.get("SGD", lr=0.1), r"sgd\(\) takes learning_rate=, not lr="),
+        (lambda: O.rmsprop(epsilon=1e-7), r"rmsprop\(\) takes eps=, not epsilon="),
+        (lambda: O.adamw(betas=(0.9, 0.99)), r"adamw\(\) takes b1= and b2=, not betas="),
+    ],
+)
+def test_other_libraries_argument_names_say_which_is_meant(call, message):
+    with pytest.raises(TypeError, match=message):
+        call()

@@ -13,7 +13,8 @@ CLASS_NAMES = [
     (fnn.activations.get, "LeakyReLU", "leaky_relu"),
     (fnn.activations.get, "Swish", "silu"),
     (fnn.initializers.get, "GlorotUniform", fnn.initializers.glorot_uniform()),
-    (fnn.initializers.get, "KaimingNormal", fnn.initializers.he_normal()),
+    (fnn.initializers.get, "KaimingNormal", fnn.initializers.kaiming_normal()),  # torch names follow torch
+    (fnn.initializers.get, "HeNormal", fnn.initializers.he_normal()),
     (fnn.losses.get, "MeanSquaredError", "mean_squared_error"),
     (fnn.losses.get, "KLDivergence", "kl_divergence"),
     (fnn.losses.get, "SparseCategoricalCrossentropy", "sparse_categorical_crossentropy"),

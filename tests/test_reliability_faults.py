@@ -119,7 +119,7 @@ def test_failed_save_mid_run_keeps_the_previous_checkpoint_and_resumes(tmp_path,
             raise OSError(28, "No space left on device")
         return real_savez(f, **arrays)
 
-    monkeypatch.setattr(checkpoint.np, "savez", disk_full_on_third_save)
+    monkeypatch.setattr(np, "savez", disk_full_on_third_save)
     with pytest.raises(OSError, match="No space left"):
         fnn.fit(DROPNET, params, OPT, MSE, x, y, epochs=EPOCHS, checkpoint=path, **RUN)
     monkeypatch.undo()

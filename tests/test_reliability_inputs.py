@@ -281,10 +281,16 @@ FIT_CASES = [
         r"validation_split must be a (float|number)",
     ),
     _fit_case(
-        "validation_data_triple",
+        "validation_data_triple",  # a third element is sample weights, one per sample (Keras)
         lambda x, y, l, n: ((x, y), {"validation_data": (x, y, y)}),
         ValueError,
-        r"validation_data must be a pair \(x_val, y_val\)",
+        r"validation_data\[2\] must have one weight per sample",
+    ),
+    _fit_case(
+        "validation_data_quadruple",
+        lambda x, y, l, n: ((x, y), {"validation_data": (x, y, y, y)}),
+        ValueError,
+        r"validation_data must be a pair \(x_val, y_val\) or a triple",
     ),
     _fit_case(
         "validation_features",

@@ -11,6 +11,20 @@ epoch when :class:`TerminateOnNaN` is present.
 A callback that keeps state across epochs implements ``get_state()``/``set_state(state)``
 (see :class:`Callback`): ``fit`` saves that state in its checkpoints and gives it back when it
 resumes, so a resumed run is bit-identical to an uninterrupted one. Every built-in callback does.
+
+The built-in callbacks (Keras 3's algorithms where Keras has one):
+
+* :class:`EarlyStopping` stops when a monitored value stops improving (and can restore the
+  best weights); :class:`StopAtThreshold` stops once it reaches a target;
+  :class:`TerminateOnNaN` stops at the first non-finite batch, keeping the last finite params.
+* :class:`ReduceLROnPlateau` and :class:`LearningRateScheduler` change the learning rate held
+  in the optimizer state (nothing recompiles) and log ``learning_rate``.
+* :class:`ModelCheckpoint` writes resumable checkpoints; :class:`CSVLogger` one CSV row per
+  epoch; both continue a resumed run's files.
+* :class:`LambdaCallback` wraps ``fn(epoch, logs)``.
+
+Callbacks run in list order at each hook; a value a callback logs (``learning_rate``) is seen
+by the callbacks after it.
 """
 
 from fnn.callbacks._base import (

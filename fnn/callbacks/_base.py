@@ -12,9 +12,37 @@ import jax.numpy as jnp
 from fnn import checkpoint as checkpoint_
 
 
+@jax.jit
+def copy_tree(tree: Any) -> Any:
+    """A fresh buffer for every leaf, in one compiled call (leaf by leaf, each shape would
+    compile and dispatch a program of its own)."""
+    return jax.tree.map(jnp.copy, tree)
+
+
 @dataclass
 class FitContext:
-    """The training state callbacks see (and may change) between epochs."""
+    """The training state callbacks see (and may change) between epochs.
+
+    ``fit`` builds one per run and passes it to every hook. A callback may replace ``params``
+    or ``opt_state`` (``on_epoch_begin``: the next epoch trains from them; ``on_train_end``:
+    ``fit`` returns them), e.g. set the learning rate with
+    :func:`fnn.optimizers.set_learning_rate`. The arrays of ``params`` and ``opt_state`` are
+    donated to the next epoch: keep a copy with :meth:`snapshot`, never the arrays themselves.
+
+    Attributes:
+        net: The network being trained.
+        params: The current parameters (after the epoch, in ``on_epoch_end``).
+        opt_state: The current optimizer state (its ``hparams`` hold the learning rate...).
+        history: The run's :class:`fnn.History`; in ``on_epoch_end`` it already holds the
+            epoch.
+        epochs: The ``epochs`` ``fit`` was given (training stops before this epoch).
+        iterations_per_epoch: The optimizer steps of one epoch.
+        epoch: The current epoch, counted from 0.
+        stop_training: Set (by :meth:`stop`) to end training after this epoch's callbacks.
+        stop_reason: Why, recorded as ``history.stop_reason`` (the first reason given wins).
+        defer_saves: Set by ``fit``: :meth:`save` then waits for the end of the epoch.
+        pending_saves: The paths :meth:`save` was asked for this epoch (written by ``fit``).
+    """
 
     net: Any
     params: Any
@@ -31,18 +59,38 @@ class FitContext:
     pending_saves: list[str] = field(default_factory=list)
 
     def stop(self, reason: str) -> None:
+        """Ends training after the current epoch's callbacks (Keras's
+        ``model.stop_training = True``).
+
+        Args:
+            reason: Recorded as ``history.stop_reason`` unless another callback gave one first
+                (``"early_stopping"``, ``"nan"``, ``"threshold"``... or your own).
+        """
         self.stop_training = True
         self.stop_reason = self.stop_reason or reason
 
     def snapshot(self, tree: Any) -> Any:
-        """A copy with fresh buffers: fit donates the live params to the next epoch."""
-        return jax.tree.map(lambda a: jnp.array(a, copy=True), tree)
+        """A copy with fresh buffers: fit donates the live params to the next epoch.
+
+        Args:
+            tree: A pytree of arrays (``ctx.params``, ``ctx.opt_state``).
+
+        Returns:
+            The same tree with every leaf copied.
+        """
+        return copy_tree(tree)
 
     def save(self, path: str, epoch: int) -> None:
         """A checkpoint of the run after ``epoch`` at ``path``. Under ``fit`` it is resumable
         (params, optimizer state, epoch, key, history and callbacks' state) and written at the
         end of the epoch, after every callback has run; otherwise now, without the key and the
-        callbacks' state."""
+        callbacks' state.
+
+        Args:
+            path: The file to write (atomically; its folders are created).
+            epoch: The epoch just finished, counted from 0 (the file records ``epoch + 1``
+                epochs done).
+        """
         if self.defer_saves:
             self.pending_saves.append(path)
             return
@@ -57,31 +105,122 @@ class Callback:
     strings, None, lists, dicts and arrays) and takes it back in ``set_state``: ``fit`` saves it
     in its checkpoint and restores it (after ``on_train_begin``) when it resumes, so a resumed
     run continues exactly where the interrupted one stopped.
+
+    ``fit`` calls the hooks of its callbacks in list order: ``on_train_begin`` once, then for
+    each epoch ``on_epoch_begin`` and ``on_epoch_end``, then ``on_train_end`` (also when no
+    epoch runs, e.g. a resumed run that had finished). The checkpoint matches each saved state
+    to the callback of the same class at the same position in the list; a stateful callback
+    with no saved state starts afresh, with a RuntimeWarning.
+
+    Examples:
+        A callback with state, resumed with its run:
+
+        >>> import fnn, jax, numpy as np, os, tempfile
+        >>> class CountEpochs(fnn.callbacks.Callback):
+        ...     def __init__(self):
+        ...         self.seen = 0
+        ...     def on_epoch_end(self, epoch, logs, ctx):
+        ...         self.seen += 1
+        ...     def get_state(self):
+        ...         return {"seen": self.seen}
+        ...     def set_state(self, state):
+        ...         self.seen = state["seen"]
+        >>> net = fnn.mlp([1])
+        >>> params = net.init(jax.random.PRNGKey(0), (3,))
+        >>> x = np.linspace(-1, 1, 24, dtype=np.float32).reshape(8, 3)
+        >>> y = x.sum(axis=1, keepdims=True)
+        >>> tmp = tempfile.TemporaryDirectory()
+        >>> path = os.path.join(tmp.name, "run.npz")
+        >>> run = dict(batch_size=4, verbose=0, checkpoint=path)
+        >>> _ = fnn.fit(net, params, "sgd", "mse", x, y, epochs=1, callbacks=[CountEpochs()], **run)
+        >>> counter = CountEpochs()
+        >>> _ = fnn.fit(net, params, "sgd", "mse", x, y, epochs=3, callbacks=[counter], **run)
+        >>> counter.seen  # 1 epoch restored from the checkpoint, 2 run now
+        3
+        >>> tmp.cleanup()
     """
 
-    def on_train_begin(self, ctx: FitContext) -> None: ...
+    def on_train_begin(self, ctx: FitContext) -> None:
+        """Called once, before the first epoch (and before a resumed state is restored).
 
-    def on_epoch_begin(self, epoch: int, ctx: FitContext) -> None: ...
+        Args:
+            ctx: The run's :class:`FitContext`.
+        """
 
-    def on_epoch_end(self, epoch: int, logs: dict, ctx: FitContext) -> None: ...
+    def on_epoch_begin(self, epoch: int, ctx: FitContext) -> None:
+        """Called before each epoch; ``ctx.params``/``ctx.opt_state`` set here are trained.
 
-    def on_train_end(self, ctx: FitContext) -> None: ...
+        Args:
+            epoch: The epoch about to run, counted from 0.
+            ctx: The run's :class:`FitContext`.
+        """
+
+    def on_epoch_end(self, epoch: int, logs: dict, ctx: FitContext) -> None:
+        """Called after each epoch, with its logs; ``ctx.stop(reason)`` ends training.
+
+        Args:
+            epoch: The epoch just run, counted from 0.
+            logs: ``{"loss": ..., <metric>: ..., "val_loss": ...}`` of the epoch, Python floats.
+                Entries a callback adds (``learning_rate``) join the history and the logs the
+                later callbacks see.
+            ctx: The run's :class:`FitContext` (``ctx.params``: the weights after the epoch).
+        """
+
+    def on_train_end(self, ctx: FitContext) -> None:
+        """Called once, after the last epoch; ``ctx.params`` set here is what ``fit`` returns.
+
+        Args:
+            ctx: The run's :class:`FitContext`.
+        """
 
     def get_state(self) -> dict[str, Any]:
-        """The state to save with a checkpoint (default: none)."""
+        """The state to save with a checkpoint (default: none).
+
+        Returns:
+            A dict of numbers, strings, None, lists, dicts (with string keys) and arrays;
+            empty for a stateless callback. Anything else makes the checkpoint's write fail
+            with a TypeError.
+        """
         return {}
 
     def set_state(self, state: dict[str, Any]) -> None:
-        """Takes back what ``get_state`` returned (default: nothing to restore)."""
+        """Takes back what ``get_state`` returned (default: nothing to restore).
+
+        Args:
+            state: The dict ``get_state`` returned when the checkpoint was written, read back
+                from the file: arrays come back as jax arrays of the same shape and dtype,
+                tuples as lists, 0-d arrays as Python numbers.
+        """
 
 
 class LambdaCallback(Callback):
-    """Wraps ``fn(epoch, logs)``; a truthy return value stops training."""
+    """Wraps ``fn(epoch, logs)``; a truthy return value stops training.
+
+    ``fit`` wraps a plain callable in its ``callbacks`` list in one. Training then stops with
+    ``history.stop_reason == "callback <fn's name>"``. ``fn`` gets a copy of the logs.
+
+    Args:
+        fn: ``fn(epoch, logs) -> stop``, called at each epoch's end (epoch counted from 0).
+
+    Examples:
+        >>> import fnn, jax, numpy as np
+        >>> net = fnn.mlp([1])
+        >>> params = net.init(jax.random.PRNGKey(0), (3,))
+        >>> x = np.linspace(-1, 1, 24, dtype=np.float32).reshape(8, 3)
+        >>> y = x.sum(axis=1, keepdims=True)
+        >>> def second_epoch(epoch, logs):
+        ...     return epoch == 1
+        >>> cb = fnn.callbacks.LambdaCallback(second_epoch)
+        >>> h = fnn.fit(net, params, "sgd", "mse", x, y, batch_size=4, epochs=5, verbose=0, callbacks=[cb]).history
+        >>> h.epochs, h.stop_reason
+        ([0, 1], 'callback second_epoch')
+    """
 
     def __init__(self, fn: Callable[[int, dict], Any]):
         self.fn = fn
 
     def on_epoch_end(self, epoch: int, logs: dict, ctx: FitContext) -> None:
+        """Calls ``fn(epoch, logs)`` and stops training if it returns a truthy value."""
         if self.fn(epoch, dict(logs)):
             ctx.stop(f"callback {getattr(self.fn, '__name__', 'fn')}")
 

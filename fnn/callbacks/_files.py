@@ -31,7 +31,74 @@ class ModelCheckpoint(MonitorCallback):
     when ``monitor`` improves with ``save_best_only``. ``{epoch}`` and log names may appear in
     ``filepath``, formatted like Keras (``"ck-{epoch:02d}-{val_loss:.3f}.npz"``); a name the logs
     will not have is an error before training starts. Writes are atomic (see
-    :mod:`fnn.checkpoint`)."""
+    :mod:`fnn.checkpoint`).
+
+    Each file is written at the end of its epoch, after every callback has run, so it holds
+    the whole epoch: the history with that epoch, and every callback's state after it (this
+    one's ``best`` included). ``fnn.fit(..., checkpoint=<file>)`` with the same settings then
+    continues exactly as the uninterrupted run would have. ``{epoch}`` counts from 1 (the
+    epochs done), as Keras's; the other fields are the epoch's logs (``loss``, metrics,
+    ``val_*``, and ``learning_rate`` when :class:`ReduceLROnPlateau` or
+    :class:`LearningRateScheduler` logs it: list that callback before this one). Before
+    training ``fit`` checks every field against the names its logs will have, and the path
+    (its folder writable; a folder with fields is checked when formatted).
+
+    With ``save_best_only``, a file is written only when ``monitor`` improves on the best so
+    far (Keras 3: ``best`` starts unset, so the first monitored epoch is saved; a non-finite
+    value never is); ``best`` is saved with the checkpoints, so a resumed run compares with the
+    best before the interruption. Without it every epoch is saved (a fixed ``filepath`` is
+    overwritten each epoch).
+
+    Args:
+        filepath: Where to write, a str or ``os.PathLike``; may hold ``str.format`` fields
+            (``"ck-{epoch:02d}-{val_loss:.3f}.npz"``).
+        monitor: The logged value ``save_best_only`` watches.
+        save_best_only: Save only when ``monitor`` improves.
+        mode: ``"min"``, ``"max"`` or ``"auto"`` (max for accuracy-like names, as in
+            :class:`EarlyStopping`).
+        verbose: 1 prints each save.
+
+    Attributes:
+        filepath: The path template, as a str.
+        fields: The names of its ``str.format`` fields.
+        best: The best monitored value saved so far (None before the first).
+
+    Raises:
+        TypeError: For a ``filepath`` that is not a str or path.
+        ValueError: For a ``filepath`` that is not a valid format string, names a folder, or
+            cannot be written in (checked here when its folder has no fields, else at each
+            save); an unknown ``mode``; from ``fit``, before training, for a field the logs will
+            not have (``{val_loss}`` without validation data). ``{learning_rate}`` passes that
+            check and fails at the first epoch's end when no callback before this one logs it.
+
+    Warns:
+        RuntimeWarning: With ``save_best_only``, at each epoch whose logs lack ``monitor``
+            (nothing is saved then).
+
+    Examples:
+        >>> import fnn, jax, numpy as np, os, tempfile
+        >>> net = fnn.mlp([1])
+        >>> params = net.init(jax.random.PRNGKey(0), (3,))
+        >>> x = np.linspace(-1, 1, 24, dtype=np.float32).reshape(8, 3)
+        >>> y = x.sum(axis=1, keepdims=True)
+        >>> tmp = tempfile.TemporaryDirectory()
+        >>> each = fnn.callbacks.ModelCheckpoint(os.path.join(tmp.name, "ck-{epoch:02d}.npz"))
+        >>> _ = fnn.fit(net, params, "sgd", "mse", x, y, batch_size=4, epochs=2, verbose=0, callbacks=[each])
+        >>> sorted(os.listdir(tmp.name))
+        ['ck-01.npz', 'ck-02.npz']
+        >>> first = os.path.join(tmp.name, "ck-01.npz")  # resume from epoch 1's file
+        >>> fnn.fit(net, params, "sgd", "mse", x, y, batch_size=4, epochs=2, verbose=0, checkpoint=first).history.epochs
+        [0, 1]
+
+        A field the logs will not have fails before anything is compiled:
+
+        >>> bad = fnn.callbacks.ModelCheckpoint(os.path.join(tmp.name, "ck-{val_loss:.3f}.npz"))
+        >>> fnn.fit(net, params, "sgd", "mse", x, y, verbose=0, callbacks=[bad])
+        Traceback (most recent call last):
+        ...
+        ValueError: ModelCheckpoint: filepath '...' names {val_loss}, which the logs will not have (there is no ...
+        >>> tmp.cleanup()
+    """
 
     def __init__(
         self,
@@ -52,7 +119,16 @@ class ModelCheckpoint(MonitorCallback):
         self.save_best_only, self.verbose = save_best_only, verbose
 
     def check_logs(self, names: set[str]) -> None:
-        """Called by ``fit`` before anything is compiled, with the names the logs will hold."""
+        """Called by ``fit`` before anything is compiled, with the names the logs will hold.
+
+        Args:
+            names: The log names of the run (``loss``, metrics, ``val_*``...); ``epoch`` is
+                always available.
+
+        Raises:
+            ValueError: For a field of ``filepath`` that is not among them (the message lists
+                the available names).
+        """
         unknown = [f for f in self.fields if f not in names and f != "epoch"]
         if unknown:
             why = " (there is no validation data)" if any(f.startswith("val_") for f in unknown) else ""
@@ -62,6 +138,8 @@ class ModelCheckpoint(MonitorCallback):
             )
 
     def on_epoch_end(self, epoch: int, logs: dict, ctx: FitContext) -> None:
+        """Formats the path from the epoch and its logs and asks ``ctx`` to save there (under
+        ``fit``, once every callback has run); with ``save_best_only``, only on improvement."""
         try:
             path = self.filepath.format(epoch=epoch + 1, **logs)
         except (KeyError, IndexError) as err:
@@ -79,9 +157,11 @@ class ModelCheckpoint(MonitorCallback):
             print(f"Epoch {epoch + 1}: saving checkpoint to {path}")
 
     def get_state(self) -> dict[str, Any]:
+        """``{"best": ...}``, the best monitored value saved so far."""
         return {"best": self.best}
 
     def set_state(self, state: dict[str, Any]) -> None:
+        """Takes back :meth:`get_state`'s dict."""
         self.best = state["best"]
 
 
@@ -98,6 +178,43 @@ class CSVLogger(Callback):
 
     ``append=False`` (Keras's default) starts a new file when training starts; a resumed run
     keeps the rows of the epochs its checkpoint holds (and drops any written after it).
+
+    The columns are fixed by the first epoch's logs (a name missing later is written ``NA``);
+    floats are written as the shortest text that reads back as the same float32 (``0.001``,
+    not ``0.0010000000474974513``). The header is written when the file is new or empty.
+    ``append=True`` adds the rows to an existing file. A run resumed by ``fit`` from a
+    checkpoint continues the file whatever ``append`` says: it keeps the header and the rows of
+    the epochs before the first one it runs, drops later rows (written after the checkpoint, by
+    the interrupted run) and keeps the columns the checkpoint recorded; a fresh run with
+    ``append=False`` that trains no epoch removes the old file.
+
+    Args:
+        filename: The CSV file, a str or ``os.PathLike``; its folder must be writable.
+        separator: The field separator.
+        append: Append to an existing file instead of starting a new one.
+
+    Attributes:
+        filename: The file, as a str.
+
+    Raises:
+        TypeError: For a ``filename`` that is not a str or path.
+        ValueError: For a ``filename`` that names a folder or cannot be written in.
+
+    Examples:
+        >>> import fnn, jax, numpy as np, os, tempfile
+        >>> net = fnn.mlp([1])
+        >>> params = net.init(jax.random.PRNGKey(0), (3,))
+        >>> x = np.linspace(-1, 1, 24, dtype=np.float32).reshape(8, 3)
+        >>> y = x.sum(axis=1, keepdims=True)
+        >>> tmp = tempfile.TemporaryDirectory()
+        >>> import pathlib
+        >>> path = os.path.join(tmp.name, "log.csv")
+        >>> _ = fnn.fit(net, params, "sgd", "mse", x, y, batch_size=4, epochs=2, verbose=0,
+        ...             callbacks=[fnn.callbacks.CSVLogger(path)])
+        >>> rows = pathlib.Path(path).read_text().splitlines()
+        >>> rows[0], len(rows)
+        ('epoch,loss', 3)
+        >>> tmp.cleanup()
     """
 
     def __init__(self, filename: str, separator: str = ",", append: bool = False):
@@ -107,6 +224,7 @@ class CSVLogger(Callback):
         self._resumed = False
 
     def on_train_begin(self, ctx: FitContext) -> None:
+        """Starts afresh (a resumed run's state, restored after, marks the run as resumed)."""
         self._keys, self._resumed, self._started = None, False, False
 
     def _start(self, epoch: int) -> None:
@@ -123,6 +241,7 @@ class CSVLogger(Callback):
             os.remove(self.filename)
 
     def on_epoch_end(self, epoch: int, logs: dict, ctx: FitContext) -> None:
+        """Writes the epoch's row (at the first epoch, prepares the file first)."""
         if not self._started:
             self._start(epoch)
         new_file = not os.path.exists(self.filename) or os.path.getsize(self.filename) == 0
@@ -135,11 +254,15 @@ class CSVLogger(Callback):
             w.writerow([epoch] + [csv_number(logs.get(k, "NA")) for k in self._keys])
 
     def on_train_end(self, ctx: FitContext) -> None:
+        """Removes the old file of a fresh run that trained no epoch (``append=False``)."""
         if not self._started and not self._resumed and not self.append and os.path.exists(self.filename):
             os.remove(self.filename)  # a fresh run that trained no epoch leaves no old rows behind
 
     def get_state(self) -> dict[str, Any]:
+        """``{"keys": ...}``, the columns after ``epoch`` (None before the first row)."""
         return {"keys": self._keys}
 
     def set_state(self, state: dict[str, Any]) -> None:
+        """Takes back :meth:`get_state`'s dict and marks the run as resumed (the file is
+        continued, not restarted)."""
         self._keys, self._resumed = state.get("keys"), True

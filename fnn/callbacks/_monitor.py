@@ -66,6 +66,51 @@ class EarlyStopping(MonitorCallback):
     ``restore_best_weights``, the best epoch's weights are restored whenever training ends —
     also when the epochs run out. Its state (best value and weights, wait) is saved with fit's
     checkpoints.
+
+    Keras 3's details: ``best`` starts unset, so the first monitored epoch always improves;
+    the wait counts every monitored epoch and is reset by an improvement that also beats
+    ``baseline``; training stops when ``wait >= patience`` (never at epoch 0), with
+    ``history.stop_reason == "early_stopping"``. ``restore_best_weights`` keeps a copy of the
+    best epoch's weights (from the first monitored epoch on) and puts it in ``ctx.params`` at
+    the end. Epochs before ``start_from_epoch`` and epochs whose logs lack ``monitor`` are not
+    counted. Resumed from a checkpoint, the wait, the best value and the best weights continue.
+
+    Args:
+        monitor: The logged value to watch (``"val_loss"``, ``"loss"``, ``"val_accuracy"``...).
+        min_delta: The least change that counts as an improvement (its absolute value is used).
+        patience: Epochs without improvement before stopping, an int >= 0.
+        mode: ``"min"``, ``"max"``, or ``"auto"`` (max for accuracy-like names, ``auc``,
+            ``precision``, ``recall``, ``f1_score``, ``r2_score``; min otherwise).
+        baseline: A value the monitored one must beat for the wait to be reset, or None.
+        restore_best_weights: Return the best epoch's weights instead of the last ones.
+        start_from_epoch: The first epoch (counted from 0) that is monitored.
+        verbose: 1 prints the epoch it stopped at.
+
+    Attributes:
+        best: The best monitored value so far (None before the first).
+        best_epoch: The epoch it was logged at.
+        best_weights: The weights of that epoch with ``restore_best_weights``, else None.
+        wait: Epochs counted since the last improvement.
+        stopped_epoch: The epoch training stopped at (0 if it did not stop).
+
+    Raises:
+        ValueError: For ``patience < 0`` or a ``mode`` other than ``"auto"``, ``"min"``,
+            ``"max"``.
+
+    Warns:
+        RuntimeWarning: At each epoch whose logs lack ``monitor`` (the message lists those
+            available), e.g. ``"val_loss"`` without validation data.
+
+    Examples:
+        >>> import fnn, jax, numpy as np
+        >>> net = fnn.mlp([1])
+        >>> params = net.init(jax.random.PRNGKey(0), (3,))
+        >>> x = np.linspace(-1, 1, 24, dtype=np.float32).reshape(8, 3)
+        >>> y = x.sum(axis=1, keepdims=True)
+        >>> stop = fnn.callbacks.EarlyStopping(monitor="loss", min_delta=100.0, patience=1)
+        >>> h = fnn.fit(net, params, "sgd", "mse", x, y, batch_size=4, epochs=5, verbose=0, callbacks=[stop]).history
+        >>> h.epochs, h.stop_reason, stop.best_epoch  # no later epoch improves by 100
+        ([0, 1], 'early_stopping', 0)
     """
 
     def __init__(
@@ -87,6 +132,7 @@ class EarlyStopping(MonitorCallback):
         self.on_train_begin(None)
 
     def on_train_begin(self, ctx: FitContext | None) -> None:
+        """Starts afresh: no best value, no wait (a resumed run's state is restored after)."""
         self.wait = 0
         self.stopped_epoch = 0
         self.best = None
@@ -101,6 +147,8 @@ class EarlyStopping(MonitorCallback):
         return self.best_weights
 
     def on_epoch_end(self, epoch: int, logs: dict, ctx: FitContext) -> None:
+        """Compares ``logs[monitor]`` with the best so far; stops after ``patience`` epochs
+        without improvement."""
         current = monitored(logs, self.monitor, "EarlyStopping")
         if current is None or epoch < self.start_from_epoch:
             return
@@ -123,12 +171,15 @@ class EarlyStopping(MonitorCallback):
             ctx.stop("early_stopping")
 
     def on_train_end(self, ctx: FitContext) -> None:
+        """With ``restore_best_weights``, puts the best epoch's weights in ``ctx.params``."""
         if self.restore_best_weights and self._weights(ctx) is not None:
             ctx.params = self.best_weights
         if self.stopped_epoch > 0 and self.verbose:
             print(f"Epoch {self.stopped_epoch + 1}: early stopping")
 
     def get_state(self) -> dict[str, Any]:
+        """``{"wait", "stopped_epoch", "best", "best_epoch", "best_weights"}`` (the weights as
+        a list of leaves, or None)."""
         weights = self._best_leaves if self._best_leaves is not None else self.best_weights
         return {
             "wait": self.wait,
@@ -139,6 +190,8 @@ class EarlyStopping(MonitorCallback):
         }
 
     def set_state(self, state: dict[str, Any]) -> None:
+        """Takes back :meth:`get_state`'s dict (the weights are rebuilt in the params'
+        structure when next used)."""
         self.wait, self.stopped_epoch = int(state["wait"]), int(state["stopped_epoch"])
         self.best, self.best_epoch = state["best"], int(state["best_epoch"])
         self.best_weights, self._best_leaves = None, state.get("best_weights")
@@ -150,9 +203,16 @@ class TerminateOnNaN(Callback):
 
     ``fit`` sees this callback and compiles a guard into the epoch: the update of a bad batch is
     not applied, no further update is, and the epoch reports it.
+
+    Training then ends with ``history.stop_reason == "nan"`` and ``history.stopped_epoch`` the
+    epoch of the bad batch; that epoch's logs count its batches up to the bad one included. A
+    checkpoint written at that epoch holds the last finite params, and resuming it stays
+    stopped. Without this callback a non-finite epoch loss only warns (RuntimeWarning) and
+    training goes on. It has no arguments and no state.
     """
 
     def on_epoch_end(self, epoch: int, logs: dict, ctx: FitContext) -> None:
+        """Stops training if the epoch's ``loss`` is not finite."""
         if not math.isfinite(logs.get("loss", 0.0)):
             ctx.stop("nan")
 
@@ -162,7 +222,54 @@ class ReduceLROnPlateau(MonitorCallback):
     ``factor`` after ``patience`` epochs without improvement of ``monitor``; Keras 3's
     algorithm with ``cooldown`` and ``min_lr`` (``best`` starts unset, ``abs(min_delta)``).
     Logs ``learning_rate``, the rate the epoch ran with. Its state is saved with fit's
-    checkpoints."""
+    checkpoints.
+
+    Keras 3's algorithm, at each epoch's end: ``best`` starts unset (the first monitored value
+    is an improvement), and a value improves when ``current + |min_delta| < best`` (mode min)
+    or ``current - |min_delta| > best`` (mode max). An improvement resets the wait; otherwise,
+    outside a cooldown, the wait grows, and when it reaches ``patience`` while the rate is above
+    ``min_lr`` the rate becomes ``max(lr * factor, min_lr)`` and the wait restarts; then each
+    of ``cooldown`` epochs resets the wait (Keras's counting: the last of them already counts
+    toward the next wait). The new rate is written into the optimizer state
+    with :func:`fnn.optimizers.set_learning_rate` (a schedule is rescaled), so it holds in the
+    next epoch, in the returned ``opt_state``, and in checkpoints. Resumed from a checkpoint,
+    the wait, cooldown and best value continue.
+
+    Args:
+        monitor: The logged value to watch.
+        factor: The factor the rate is multiplied by, in (0, 1).
+        patience: Epochs without improvement before a reduction.
+        mode: ``"min"``, ``"max"`` or ``"auto"`` (as in :class:`EarlyStopping`).
+        min_delta: The least change that counts as an improvement (its absolute value is used).
+        cooldown: Epochs after a reduction that reset the wait.
+        min_lr: The rate is never reduced below this.
+        verbose: 1 prints each reduction.
+
+    Attributes:
+        best: The best monitored value so far (None before the first).
+        wait: Epochs counted without improvement.
+        cooldown_counter: Cooldown epochs left.
+
+    Raises:
+        ValueError: For a ``factor`` outside (0, 1) or an unknown ``mode``; at an epoch's end,
+            for an optimizer state that holds no learning rate.
+
+    Warns:
+        RuntimeWarning: At each epoch whose logs lack ``monitor`` (no change is made then).
+
+    Examples:
+        >>> import fnn, jax, numpy as np
+        >>> net = fnn.mlp([1])
+        >>> params = net.init(jax.random.PRNGKey(0), (3,))
+        >>> x = np.linspace(-1, 1, 24, dtype=np.float32).reshape(8, 3)
+        >>> y = x.sum(axis=1, keepdims=True)
+        >>> plateau = fnn.callbacks.ReduceLROnPlateau(monitor="loss", min_delta=100.0, patience=1, factor=0.5)
+        >>> h = fnn.fit(net, params, "sgd", "mse", x, y, batch_size=4, epochs=3, verbose=0, callbacks=[plateau]).history
+        >>> [round(lr, 6) for lr in h["learning_rate"]]  # the rate each epoch ran with
+        [0.01, 0.01, 0.005]
+        >>> sorted(plateau.get_state())
+        ['best', 'cooldown_counter', 'wait']
+    """
 
     def __init__(
         self,
@@ -183,9 +290,11 @@ class ReduceLROnPlateau(MonitorCallback):
         self.on_train_begin(None)
 
     def on_train_begin(self, ctx: FitContext | None) -> None:
+        """Starts afresh: no best value, no wait, no cooldown."""
         self.wait, self.cooldown_counter, self.best = 0, 0, None
 
     def on_epoch_end(self, epoch: int, logs: dict, ctx: FitContext) -> None:
+        """Logs ``learning_rate`` and reduces the rate in ``ctx.opt_state`` on a plateau."""
         current = monitored(logs, self.monitor, "ReduceLROnPlateau")
         lr = float(optimizers_.get_learning_rate(ctx.opt_state))
         logs["learning_rate"] = lr
@@ -207,19 +316,50 @@ class ReduceLROnPlateau(MonitorCallback):
                 self.cooldown_counter, self.wait = self.cooldown, 0
 
     def get_state(self) -> dict[str, Any]:
+        """``{"wait", "cooldown_counter", "best"}`` (the rate itself lives in the optimizer
+        state, which the checkpoint holds)."""
         return {"wait": self.wait, "cooldown_counter": self.cooldown_counter, "best": self.best}
 
     def set_state(self, state: dict[str, Any]) -> None:
+        """Takes back :meth:`get_state`'s dict."""
         self.wait, self.cooldown_counter, self.best = int(state["wait"]), int(state["cooldown_counter"]), state["best"]
 
 
 class LearningRateScheduler(Callback):
-    """At each epoch's start sets the learning rate to ``schedule(epoch, lr)`` (Keras's signature)."""
+    """At each epoch's start sets the learning rate to ``schedule(epoch, lr)`` (Keras's signature).
+
+    ``lr`` is the rate the optimizer state holds (the previous epoch's); the new one is written
+    with :func:`fnn.optimizers.set_learning_rate`, so nothing recompiles. The epoch's logs get
+    ``learning_rate``. The rate lives in the optimizer state, so a resumed run continues it with
+    no state of the callback's own. For a rate that changes every step, give the optimizer a
+    schedule (:mod:`fnn.schedules`) instead.
+
+    Args:
+        schedule: ``schedule(epoch, lr) -> new lr``, epoch counted from 0; the result must be
+            finite and >= 0.
+        verbose: 1 prints each new rate.
+
+    Raises:
+        ValueError: At an epoch's start, for a schedule that returns a negative or non-finite
+            rate, or an optimizer state that holds no learning rate.
+
+    Examples:
+        >>> import fnn, jax, numpy as np
+        >>> net = fnn.mlp([1])
+        >>> params = net.init(jax.random.PRNGKey(0), (3,))
+        >>> x = np.linspace(-1, 1, 24, dtype=np.float32).reshape(8, 3)
+        >>> y = x.sum(axis=1, keepdims=True)
+        >>> halve = fnn.callbacks.LearningRateScheduler(lambda epoch, lr: 0.1 * 0.5**epoch)
+        >>> h = fnn.fit(net, params, "sgd", "mse", x, y, batch_size=4, epochs=3, verbose=0, callbacks=[halve]).history
+        >>> [round(lr, 6) for lr in h["learning_rate"]]
+        [0.1, 0.05, 0.025]
+    """
 
     def __init__(self, schedule: Callable[[int, float], float], verbose: int = 0):
         self.schedule, self.verbose = schedule, verbose
 
     def on_epoch_begin(self, epoch: int, ctx: FitContext) -> None:
+        """Sets the rate in ``ctx.opt_state`` to ``schedule(epoch, lr)``."""
         lr = float(optimizers_.get_learning_rate(ctx.opt_state))
         new_lr = float(self.schedule(epoch, lr))
         if not math.isfinite(new_lr) or new_lr < 0:
@@ -230,18 +370,48 @@ class LearningRateScheduler(Callback):
             print(f"Epoch {epoch + 1}: LearningRateScheduler setting learning rate to {new_lr:.6g}.")
 
     def on_epoch_end(self, epoch: int, logs: dict, ctx: FitContext) -> None:
+        """Logs ``learning_rate``, the rate the epoch ran with."""
         logs["learning_rate"] = self._lr
 
 
 class StopAtThreshold(Callback):
     """Stops once ``monitor`` reaches ``value``: at or below it for losses, at or above it for
-    accuracy-like names (``mode`` as in EarlyStopping)."""
+    accuracy-like names (``mode`` as in EarlyStopping).
+
+    Checked at each epoch's end; training then ends with ``history.stop_reason ==
+    "threshold"`` (a resumed run stays stopped). Not a Keras callback: the stopping criterion
+    "train until the loss is below a target". It has no state.
+
+    Args:
+        monitor: The logged value to watch.
+        value: The target.
+        mode: ``"min"`` (stop at ``<= value``), ``"max"`` (stop at ``>= value``) or ``"auto"``
+            (max for accuracy-like names, as in :class:`EarlyStopping`).
+
+    Raises:
+        ValueError: For a ``mode`` other than ``"auto"``, ``"min"``, ``"max"``.
+
+    Warns:
+        RuntimeWarning: At each epoch whose logs lack ``monitor``.
+
+    Examples:
+        >>> import fnn, jax, numpy as np
+        >>> net = fnn.mlp([1])
+        >>> params = net.init(jax.random.PRNGKey(0), (3,))
+        >>> x = np.linspace(-1, 1, 24, dtype=np.float32).reshape(8, 3)
+        >>> y = x.sum(axis=1, keepdims=True)
+        >>> target = fnn.callbacks.StopAtThreshold(monitor="loss", value=100.0)
+        >>> h = fnn.fit(net, params, "sgd", "mse", x, y, batch_size=4, epochs=5, verbose=0, callbacks=[target]).history
+        >>> h.epochs, h.stop_reason
+        ([0], 'threshold')
+    """
 
     def __init__(self, monitor: str = "loss", value: float = 0.0, mode: str = "auto"):
         self.monitor, self.value = monitor, value
         self.mode = monitor_mode(monitor, mode)
 
     def on_epoch_end(self, epoch: int, logs: dict, ctx: FitContext) -> None:
+        """Stops training once ``logs[monitor]`` has reached ``value``."""
         current = monitored(logs, self.monitor, "StopAtThreshold")
         if current is not None and (current >= self.value if self.mode == "max" else current <= self.value):
             ctx.stop("threshold")

@@ -34,37 +34,21 @@ categorical hinge splits its gradient evenly among ties; binary CE from logits h
 The gradients are checked against finite differences and NumPy references.
 """
 
-from fnn.losses._functions import (
+from fnn.losses._crossentropy import (
     binary_crossentropy as binary_crossentropy,
     binary_crossentropy_grad as binary_crossentropy_grad,
     binary_focal_crossentropy as binary_focal_crossentropy,
     binary_focal_crossentropy_grad as binary_focal_crossentropy_grad,
     categorical_crossentropy as categorical_crossentropy,
     categorical_crossentropy_grad as categorical_crossentropy_grad,
-    categorical_hinge as categorical_hinge,
-    categorical_hinge_grad as categorical_hinge_grad,
-    cosine_similarity as cosine_similarity,
-    cosine_similarity_grad as cosine_similarity_grad,
-    hinge as hinge,
-    hinge_grad as hinge_grad,
-    huber as huber,
-    huber_grad as huber_grad,
-    kl_divergence as kl_divergence,
-    kl_divergence_grad as kl_divergence_grad,
-    log_cosh as log_cosh,
-    log_cosh_grad as log_cosh_grad,
-    mean_absolute_error as mean_absolute_error,
-    mean_absolute_error_grad as mean_absolute_error_grad,
-    mean_absolute_percentage_error as mean_absolute_percentage_error,
-    mean_absolute_percentage_error_grad as mean_absolute_percentage_error_grad,
-    mean_squared_error as mean_squared_error,
-    mean_squared_error_grad as mean_squared_error_grad,
-    mean_squared_logarithmic_error as mean_squared_logarithmic_error,
-    mean_squared_logarithmic_error_grad as mean_squared_logarithmic_error_grad,
-    poisson as poisson,
-    poisson_grad as poisson_grad,
     sparse_categorical_crossentropy as sparse_categorical_crossentropy,
     sparse_categorical_crossentropy_grad as sparse_categorical_crossentropy_grad,
+)
+from fnn.losses._hinge import (
+    categorical_hinge as categorical_hinge,
+    categorical_hinge_grad as categorical_hinge_grad,
+    hinge as hinge,
+    hinge_grad as hinge_grad,
     squared_hinge as squared_hinge,
     squared_hinge_grad as squared_hinge_grad,
 )
@@ -75,6 +59,28 @@ from fnn.losses._loss import (
     custom as custom,
     get as get,
     names as names,
+)
+from fnn.losses._probabilistic import (
+    kl_divergence as kl_divergence,
+    kl_divergence_grad as kl_divergence_grad,
+    poisson as poisson,
+    poisson_grad as poisson_grad,
+)
+from fnn.losses._regression import (
+    cosine_similarity as cosine_similarity,
+    cosine_similarity_grad as cosine_similarity_grad,
+    huber as huber,
+    huber_grad as huber_grad,
+    log_cosh as log_cosh,
+    log_cosh_grad as log_cosh_grad,
+    mean_absolute_error as mean_absolute_error,
+    mean_absolute_error_grad as mean_absolute_error_grad,
+    mean_absolute_percentage_error as mean_absolute_percentage_error,
+    mean_absolute_percentage_error_grad as mean_absolute_percentage_error_grad,
+    mean_squared_error as mean_squared_error,
+    mean_squared_error_grad as mean_squared_error_grad,
+    mean_squared_logarithmic_error as mean_squared_logarithmic_error,
+    mean_squared_logarithmic_error_grad as mean_squared_logarithmic_error_grad,
 )
 
 __all__ = [

@@ -53,10 +53,15 @@ from fnn.metrics._resolve import (
 )
 
 mean_absolute_error = mae
+"""Keras's name for :func:`mae` (the same function)."""
 mean_squared_error = mse
+"""Keras's name for :func:`mse` (the same function)."""
 root_mean_squared_error = rmse
+"""Keras's name for :func:`rmse` (the same function)."""
 f1 = f1_score
+"""Short for :func:`f1_score` (the same function)."""
 r2 = r2_score
+"""Short for :func:`r2_score` (the same function)."""
 
 __all__ = [
     "Metric",

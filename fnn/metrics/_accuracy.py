@@ -119,12 +119,49 @@ def binary_accuracy(
 
     Shapes: y_true and y_pred (N,) or (N, k), a trailing 1 on either side is squeezed. With
     ``from_logits=True`` y_pred are logits and the cut is ``log(t / (1 - t))`` (0 for t = 0.5).
+
+    Args:
+        y_true: 0/1 targets, the shape of ``y_pred`` (up to a trailing 1).
+        y_pred: Probabilities (or logits with ``from_logits=True``), (N,) or (N, k).
+        threshold: The cut: a prediction is 1 when ``y_pred > threshold`` (strictly).
+        from_logits: ``y_pred`` are logits; ``threshold`` must then be in (0, 1).
+
+    Returns:
+        The share of matching elements, a scalar array.
+
+    Raises:
+        ValueError: For shapes that differ beyond a trailing 1, or with ``from_logits=True`` a
+            ``threshold`` outside (0, 1).
+
+    Examples:
+        >>> import fnn
+        >>> float(fnn.metrics.binary_accuracy([0, 1, 1, 0], [0.2, 0.8, 0.4, 0.6]))
+        0.5
     """
     return _mean(_binary_matches, y_true, y_pred, threshold=threshold, from_logits=from_logits)
 
 
 def categorical_accuracy(y_true: jax.typing.ArrayLike, y_pred: jax.typing.ArrayLike) -> Array:
-    """``mean(argmax(y_true, -1) == argmax(y_pred, -1))``; y_true one-hot (N, C), y_pred (N, C)."""
+    """``mean(argmax(y_true, -1) == argmax(y_pred, -1))``; y_true one-hot (N, C), y_pred (N, C).
+
+    Ties go to the first index, as ``argmax``.
+
+    Args:
+        y_true: One-hot (or probability) targets (N, C).
+        y_pred: Scores (N, C): probabilities or logits alike.
+
+    Returns:
+        The share of samples whose predicted class is the true one, a scalar array.
+
+    Raises:
+        ValueError: For ``y_true`` not of ``y_pred``'s shape (integer labels want
+            :func:`sparse_categorical_accuracy`).
+
+    Examples:
+        >>> import fnn
+        >>> float(fnn.metrics.categorical_accuracy([[0, 1], [1, 0]], [[0.3, 0.7], [0.4, 0.6]]))
+        0.5
+    """
     return _mean(_categorical_matches, y_true, y_pred)
 
 
@@ -133,18 +170,79 @@ def sparse_categorical_accuracy(y_true: jax.typing.ArrayLike, y_pred: jax.typing
 
     Concrete labels must be integer class ids in [0, C) (a float label such as 1.5 is refused,
     not truncated), the rule of the sparse losses.
+
+    Args:
+        y_true: Integer class ids (N,) or (N, 1) (floats holding integers are accepted).
+        y_pred: Scores (N, C).
+
+    Returns:
+        The share of samples whose predicted class is the label, a scalar array.
+
+    Raises:
+        ValueError: For labels not of shape (N,) or (N, 1), or (concrete ones) not integers in
+            [0, C).
+
+    Examples:
+        >>> import fnn
+        >>> scores = [[0.1, 0.8, 0.1], [0.6, 0.3, 0.1], [0.2, 0.5, 0.3]]
+        >>> round(float(fnn.metrics.sparse_categorical_accuracy([1, 0, 2], scores)), 4)
+        0.6667
     """
     return _mean(_sparse_categorical_matches, y_true, y_pred)
 
 
 def top_k_categorical_accuracy(y_true: jax.typing.ArrayLike, y_pred: jax.typing.ArrayLike, k: int = 5) -> Array:
     """Share of samples whose true class (argmax of one-hot y_true (N, C)) is among the k
-    largest of y_pred (N, C); ties with the true class's score count as hits (Keras)."""
+    largest of y_pred (N, C); ties with the true class's score count as hits (Keras).
+
+    A NaN score of the true class never counts as a hit.
+
+    Args:
+        y_true: One-hot targets (N, C).
+        y_pred: Scores (N, C).
+        k: How many of the largest scores count, an int >= 1.
+
+    Returns:
+        The share of hits, a scalar array.
+
+    Raises:
+        TypeError: For a ``k`` that is not an int.
+        ValueError: For ``k < 1``, or ``y_true`` not of ``y_pred``'s shape.
+
+    Examples:
+        >>> import fnn, jax, numpy as np
+        >>> scores = np.array([[0.1, 0.8, 0.1], [0.6, 0.3, 0.1], [0.2, 0.5, 0.3]])
+        >>> one_hot = np.eye(3)[[1, 0, 2]]
+        >>> top2 = jax.jit(fnn.metrics.top_k_categorical_accuracy, static_argnames="k")
+        >>> float(top2(one_hot, scores, k=2))  # the third sample's class 2 is its second best
+        1.0
+    """
     return _mean(_top_k_matches, y_true, y_pred, k=k)
 
 
 def sparse_top_k_categorical_accuracy(y_true: jax.typing.ArrayLike, y_pred: jax.typing.ArrayLike, k: int = 5) -> Array:
-    """:func:`top_k_categorical_accuracy` with integer labels (N,) or (N, 1)."""
+    """:func:`top_k_categorical_accuracy` with integer labels (N,) or (N, 1).
+
+    Args:
+        y_true: Integer class ids (N,) or (N, 1), checked as in
+            :func:`sparse_categorical_accuracy`.
+        y_pred: Scores (N, C).
+        k: How many of the largest scores count, an int >= 1.
+
+    Returns:
+        The share of samples whose label is among the ``k`` largest scores, a scalar array.
+
+    Raises:
+        TypeError: For a ``k`` that is not an int.
+        ValueError: For ``k < 1``, or labels of the wrong shape or (concrete ones) not integers
+            in [0, C).
+
+    Examples:
+        >>> import fnn
+        >>> scores = [[0.1, 0.8, 0.1], [0.6, 0.3, 0.1], [0.2, 0.5, 0.3]]
+        >>> float(fnn.metrics.sparse_top_k_categorical_accuracy([1, 0, 2], scores, k=2))
+        1.0
+    """
     return _mean(_sparse_top_k_matches, y_true, y_pred, k=k)
 
 

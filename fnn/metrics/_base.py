@@ -100,12 +100,25 @@ class Metric:
       returns a tuple of arrays (confusion counts, sums of ``y`` and ``y^2``...) and
       ``result(*totals)`` is ``finish(*totals, **options)``.
 
+    Build one with :func:`fnn.metrics.get` (by name, with options) rather than directly.
+
     Attributes:
-      name: the key in histories and in :func:`fnn.evaluate`'s result.
-      scores: the per-batch function described above.
-      options: keyword options of ``scores`` (and ``finish``) as a sorted tuple of pairs.
-      root: report ``sqrt(total / count)`` (rmse) instead of ``total / count``.
-      finish: ``(*totals, **options) -> value`` for the statistics kind; None for a mean.
+        name: The key in histories and in :func:`fnn.evaluate`'s result.
+        scores: The per-batch function described above.
+        options: Keyword options of ``scores`` (and ``finish``) as a sorted tuple of pairs.
+        root: Report ``sqrt(total / count)`` (rmse) instead of ``total / count``.
+        finish: ``(*totals, **options) -> value`` for the statistics kind; None for a mean.
+
+    Examples:
+        Streamed over two batches, rmse is the root of the mean over all samples:
+
+        >>> import fnn
+        >>> m = fnn.metrics.get("rmse")
+        >>> first = m.update([0.0, 0.0], [3.0, 4.0])  # (sum of squared errors, count)
+        >>> second = m.update([0.0], [0.0])
+        >>> totals = [a + b for a, b in zip(first, second)]
+        >>> round(float(m.result(*totals)), 4)  # sqrt(25 / 3)
+        2.8868
     """
 
     name: str
@@ -120,6 +133,20 @@ class Metric:
 
         ``sample_weight`` (Keras's semantics): a scalar, one weight per sample ``(N,)``, or one
         per element; weighted sums over weighted counts. None is the unweighted metric.
+
+        Args:
+            y_true: The batch's targets.
+            y_pred: The batch's predictions.
+            sample_weight: A scalar, ``(N,)``/``(N, 1)`` per-sample weights, or one weight per
+                element; None for none.
+
+        Returns:
+            The partial sums: ``(sum w*s, sum w)`` for a mean, the statistics' tuple
+            otherwise.
+
+        Raises:
+            ValueError: For targets and predictions of mismatched shapes, or a
+                ``sample_weight`` that does not broadcast to the scores.
         """
         if self.finish is not None:
             return tuple(self.scores(y_true, y_pred, sample_weight, **dict(self.options)))
@@ -142,6 +169,12 @@ class Metric:
         was counted.
 
         Jax arrays in, a jax array out (usable inside jit); host arrays stay in NumPy.
+
+        Args:
+            *totals: The partial sums of :meth:`update`, each summed over the batches.
+
+        Returns:
+            The metric's value, a scalar (array).
         """
         if self.finish is not None:
             return self.finish(*totals, **dict(self.options))
@@ -154,5 +187,14 @@ class Metric:
         return xp.sqrt(mean) if self.root else mean
 
     def __call__(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> Any:
-        """The metric on one batch."""
+        """The metric on one batch: ``result(*update(y_true, y_pred, sample_weight))``.
+
+        Args:
+            y_true: The targets.
+            y_pred: The predictions.
+            sample_weight: As in :meth:`update`.
+
+        Returns:
+            The metric's value, a scalar array.
+        """
         return self.result(*self.update(y_true, y_pred, sample_weight))

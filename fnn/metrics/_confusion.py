@@ -220,18 +220,31 @@ def auc(
     are pooled: y (N,) or (N, k) are N*k binary decisions.
 
     Args:
-      y_true: labels, positive where nonzero; the shape of ``y_pred`` (up to a trailing 1).
-      y_pred: probabilities in [0, 1] (or logits with ``from_logits=True``).
-      curve: ``"ROC"`` or ``"PR"`` (lower case accepted).
-      num_thresholds: number of thresholds, >= 2; more approximate the exact area better.
-      summation_method: ``"interpolation"``, ``"minoring"`` or ``"majoring"``.
-      from_logits: apply the sigmoid to ``y_pred`` first.
+        y_true: Labels, positive where nonzero; the shape of ``y_pred`` (up to a trailing 1).
+        y_pred: Probabilities in [0, 1] (or logits with ``from_logits=True``); values outside
+            [0, 1] are clipped.
+        curve: ``"ROC"`` or ``"PR"`` (lower case accepted).
+        num_thresholds: The number of thresholds, an int >= 2; more approximate the exact area
+            better.
+        summation_method: ``"interpolation"``, ``"minoring"`` or ``"majoring"``.
+        from_logits: Apply the sigmoid to ``y_pred`` first.
 
     Returns:
-      The scalar area.
+        The scalar area, in [0, 1].
 
     Raises:
-      ValueError: a bad option (named) or mismatched shapes. TypeError: an option of the wrong type.
+        ValueError: For a bad option value (named: an unknown ``curve`` or
+            ``summation_method``, ``num_thresholds < 2``) or shapes that differ beyond a
+            trailing 1.
+        TypeError: For an option of the wrong type (a non-int ``num_thresholds``, a non-bool
+            ``from_logits``...).
+
+    Examples:
+        >>> import fnn, jax, numpy as np
+        >>> y, p = np.array([0, 0, 1, 1]), np.array([0.1, 0.4, 0.35, 0.8])
+        >>> auc = jax.jit(fnn.metrics.auc)  # jittable, as every metric
+        >>> round(float(auc(y, p)), 4)  # 3 of the 4 (positive, negative) pairs ranked right
+        0.75
     """
     given = {"curve": curve, "num_thresholds": num_thresholds, "summation_method": summation_method}
     o = _auc_options({**given, "from_logits": from_logits})
@@ -250,17 +263,25 @@ def precision(
     pooled over all elements (Keras's ``Precision``); 0 when nothing is predicted positive.
 
     Args:
-      y_true: labels of the shape of ``y_pred`` (up to a trailing 1).
-      y_pred: probabilities (or logits with ``from_logits=True``), (N,) or (N, C).
-      threshold: the cut, in [0, 1].
-      class_id: only column ``class_id`` of an (N, C) output counts.
-      from_logits: apply the sigmoid to ``y_pred`` first.
+        y_true: Labels of the shape of ``y_pred`` (up to a trailing 1), positive where nonzero.
+        y_pred: Probabilities (or logits with ``from_logits=True``), (N,) or (N, C).
+        threshold: The cut, in [0, 1]: positive when ``y_pred > threshold``.
+        class_id: Only column ``class_id`` of an (N, C) output counts (None: every element).
+        from_logits: Apply the sigmoid to ``y_pred`` first.
 
     Returns:
-      The scalar precision.
+        The scalar precision.
 
     Raises:
-      ValueError: a bad option (named) or mismatched shapes. TypeError: an option of the wrong type.
+        ValueError: For a bad option value (named: ``threshold`` outside [0, 1], ``class_id``
+            < 0 or not a column of ``y_pred``) or shapes that differ beyond a trailing 1.
+        TypeError: For an option of the wrong type.
+
+    Examples:
+        >>> import fnn, jax, numpy as np
+        >>> y, p = np.array([0, 1, 1, 0]), np.array([0.2, 0.8, 0.4, 0.6])
+        >>> float(jax.jit(fnn.metrics.precision)(y, p))  # 1 of the 2 predicted positives
+        0.5
     """
     o = _threshold_options(dict(threshold=threshold, class_id=class_id, from_logits=from_logits))
     return _precision_value(*_threshold_counts(y_true, y_pred, None, **o))
@@ -276,17 +297,25 @@ def recall(
     """``tp / (tp + fn)``, as :func:`precision` (Keras's ``Recall``); 0 without positive labels.
 
     Args:
-      y_true: labels of the shape of ``y_pred`` (up to a trailing 1).
-      y_pred: probabilities (or logits with ``from_logits=True``), (N,) or (N, C).
-      threshold: the cut, in [0, 1].
-      class_id: only column ``class_id`` of an (N, C) output counts.
-      from_logits: apply the sigmoid to ``y_pred`` first.
+        y_true: Labels of the shape of ``y_pred`` (up to a trailing 1), positive where nonzero.
+        y_pred: Probabilities (or logits with ``from_logits=True``), (N,) or (N, C).
+        threshold: The cut, in [0, 1]: positive when ``y_pred > threshold``.
+        class_id: Only column ``class_id`` of an (N, C) output counts (None: every element).
+        from_logits: Apply the sigmoid to ``y_pred`` first.
 
     Returns:
-      The scalar recall.
+        The scalar recall.
 
     Raises:
-      ValueError: a bad option (named) or mismatched shapes. TypeError: an option of the wrong type.
+        ValueError: For a bad option value (named: ``threshold`` outside [0, 1], ``class_id``
+            < 0 or not a column of ``y_pred``) or shapes that differ beyond a trailing 1.
+        TypeError: For an option of the wrong type.
+
+    Examples:
+        >>> import fnn, jax, numpy as np
+        >>> y, p = np.array([0, 1, 1, 0]), np.array([0.2, 0.8, 0.4, 0.6])
+        >>> float(jax.jit(fnn.metrics.recall)(y, p))  # 1 of the 2 positives found
+        0.5
     """
     o = _threshold_options(dict(threshold=threshold, class_id=class_id, from_logits=from_logits))
     return _recall_value(*_threshold_counts(y_true, y_pred, None, **o))
@@ -307,18 +336,28 @@ def f1_score(
     ``R = tp / (tp + fn + eps)``, ``F1 = 2 P R / (P + R + eps)``, ``eps = 1e-7``.
 
     Args:
-      y_true: 0/1 targets of the shape of ``y_pred`` (up to a trailing 1).
-      y_pred: scores (N,) or (N, C).
-      average: ``"micro"`` (F1 of the counts pooled over columns), ``"macro"`` (mean of the
-        columns' F1) or ``"weighted"`` (their mean weighted by each column's positive labels).
-      threshold: the cut in [0, 1], or None for the row's argmax.
-      from_logits: apply the sigmoid to ``y_pred`` first.
+        y_true: 0/1 targets of the shape of ``y_pred`` (up to a trailing 1).
+        y_pred: Scores (N,) or (N, C).
+        average: ``"micro"`` (F1 of the counts pooled over columns), ``"macro"`` (mean of the
+            columns' F1) or ``"weighted"`` (their mean weighted by each column's positive
+            labels).
+        threshold: The cut in [0, 1], or None for the row's argmax (ties all count; a zero
+            score never does).
+        from_logits: Apply the sigmoid to ``y_pred`` first.
 
     Returns:
-      The scalar F1.
+        The scalar F1.
 
     Raises:
-      ValueError: a bad option (named), mismatched shapes or a rank above 2.
+        ValueError: For a bad option value (named: an unknown ``average``, ``threshold``
+            outside [0, 1]), shapes that differ beyond a trailing 1, or a rank above 2.
+        TypeError: For an option of the wrong type.
+
+    Examples:
+        >>> import fnn, jax, numpy as np
+        >>> y, p = np.array([0, 1, 1, 0]), np.array([0.2, 0.8, 0.4, 0.6])
+        >>> round(float(jax.jit(fnn.metrics.f1_score)(y, p)), 4)  # P = R = 0.5
+        0.5
     """
     o = _f1_options(dict(average=average, threshold=threshold, from_logits=from_logits))
     tp, fp, fn, support = _f1_counts(y_true, y_pred, None, **o)

@@ -35,18 +35,66 @@ def _squared_errors(y_true: Any, y_pred: Any) -> Array:
 
 
 def mae(y_true: jax.typing.ArrayLike, y_pred: jax.typing.ArrayLike) -> Array:
-    """Mean absolute error ``mean(|y_pred - y_true|)`` over all elements."""
+    """Mean absolute error ``mean(|y_pred - y_true|)`` over all elements.
+
+    Args:
+        y_true: Targets, (N,) or (N, k) (a trailing 1 on either side is squeezed).
+        y_pred: Predictions of the same shape.
+
+    Returns:
+        A scalar array, in the wider of float32 and the inputs' float dtype.
+
+    Raises:
+        ValueError: For shapes that differ beyond a trailing 1.
+
+    Examples:
+        >>> import fnn
+        >>> float(fnn.metrics.mae([0.0, 0.0, 0.0, 0.0], [0.0, 0.0, 3.0, 4.0]))
+        1.75
+    """
     return jnp.mean(_absolute_errors(y_true, y_pred))
 
 
 def mse(y_true: jax.typing.ArrayLike, y_pred: jax.typing.ArrayLike) -> Array:
-    """Mean squared error ``mean((y_pred - y_true)^2)`` over all elements."""
+    """Mean squared error ``mean((y_pred - y_true)^2)`` over all elements.
+
+    Args:
+        y_true: Targets, (N,) or (N, k) (a trailing 1 on either side is squeezed).
+        y_pred: Predictions of the same shape.
+
+    Returns:
+        A scalar array, in the wider of float32 and the inputs' float dtype.
+
+    Raises:
+        ValueError: For shapes that differ beyond a trailing 1.
+
+    Examples:
+        >>> import fnn
+        >>> float(fnn.metrics.mse([0.0, 0.0, 0.0, 0.0], [0.0, 0.0, 3.0, 4.0]))
+        6.25
+    """
     return jnp.mean(_squared_errors(y_true, y_pred))
 
 
 def rmse(y_true: jax.typing.ArrayLike, y_pred: jax.typing.ArrayLike) -> Array:
     """Root mean squared error ``sqrt(mean((y_pred - y_true)^2))``; streamed, the mean runs over
-    all samples of the data set before the root is taken."""
+    all samples of the data set before the root is taken.
+
+    Args:
+        y_true: Targets, (N,) or (N, k) (a trailing 1 on either side is squeezed).
+        y_pred: Predictions of the same shape.
+
+    Returns:
+        A scalar array, in the wider of float32 and the inputs' float dtype.
+
+    Raises:
+        ValueError: For shapes that differ beyond a trailing 1.
+
+    Examples:
+        >>> import fnn
+        >>> float(fnn.metrics.rmse([0.0, 0.0, 0.0, 0.0], [0.0, 0.0, 3.0, 4.0]))
+        2.5
+    """
     return jnp.sqrt(jnp.mean(_squared_errors(y_true, y_pred)))
 
 
@@ -105,16 +153,24 @@ def r2_score(
     against their spread, ``sum y^2 - (sum y)^2 / n`` loses digits: use float64 there.
 
     Args:
-      y_true: targets of shape (N,) or (N, k) (a trailing 1 on either side is squeezed).
-      y_pred: predictions of the same shape.
-      class_aggregation: ``"uniform_average"`` (mean over the k columns) or
-        ``"variance_weighted_average"`` (weighted by each column's ``SS_tot``).
+        y_true: Targets of shape (N,) or (N, k) (a trailing 1 on either side is squeezed).
+        y_pred: Predictions of the same shape.
+        class_aggregation: ``"uniform_average"`` (mean over the k columns) or
+            ``"variance_weighted_average"`` (weighted by each column's ``SS_tot``).
 
     Returns:
-      The scalar R^2.
+        The scalar R^2 (NaN for no samples).
 
     Raises:
-      ValueError: mismatched shapes, a rank above 2, or an unknown ``class_aggregation``.
+        ValueError: For mismatched shapes, a rank above 2, or an unknown
+            ``class_aggregation``.
+        TypeError: For a ``class_aggregation`` that is not a string.
+
+    Examples:
+        >>> import fnn, jax, numpy as np
+        >>> y, p = np.array([1.0, 2.0, 3.0, 4.0]), np.array([1.0, 2.0, 3.0, 5.0])
+        >>> round(float(jax.jit(fnn.metrics.r2_score)(y, p)), 4)  # 1 - SS_res / SS_tot = 1 - 1/5
+        0.8
     """
     _r2_options({"class_aggregation": class_aggregation})
     total, squares, residual, count = _r2_sums(y_true, y_pred, None, class_aggregation)

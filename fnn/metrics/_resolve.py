@@ -49,7 +49,16 @@ _REGRESSION_LOSSES = {
 
 
 def names() -> list[str]:
-    """Every name :func:`get` accepts, aliases included."""
+    """Every name :func:`get` accepts, aliases included.
+
+    Returns:
+        The names, sorted (``get`` also accepts them in any case, without underscores).
+
+    Examples:
+        >>> import fnn
+        >>> "auc" in fnn.metrics.names(), "accuracy" in fnn.metrics.names()
+        (True, True)
+    """
     return _NAMES.names()
 
 
@@ -135,12 +144,45 @@ def get(
     threshold metrics (binary_accuracy, auc, precision, recall, f1_score) read logits unless
     ``from_logits`` is given here.
 
-    Options (validated here; equal options give equal, hashable metrics):
+    Options (equal options give equal, hashable metrics; auc's, precision's, recall's,
+    f1_score's and r2_score's are validated here, binary_accuracy's and the top-k metrics' when
+    the metric is first traced, which :func:`resolve` with shapes does before any compilation):
     binary_accuracy ``threshold``, ``from_logits``; the top-k metrics ``k``; auc ``curve``
     (``"ROC"``/``"PR"``), ``num_thresholds`` (>= 2), ``summation_method``, ``from_logits``;
     precision and recall ``threshold``, ``class_id``, ``from_logits``; f1_score ``average``
     (``"micro"``/``"macro"``/``"weighted"``), ``threshold`` (None: argmax), ``from_logits``;
     r2_score ``class_aggregation``. E.g. ``get("auc", curve="PR", num_thresholds=500)``.
+
+    A callable ``identifier`` becomes a mean metric named after it: its per-element (or
+    per-sample) scores are averaged over the data set, and ``options`` are passed to it.
+
+    Args:
+        identifier: A metric name (:func:`names`), a :class:`Metric` (returned as it is), or a
+            function ``(y_true, y_pred, **options) -> scores``.
+        loss: The loss the metric goes with (a name or a Loss): resolves ``"accuracy"`` and
+            gives its ``from_logits`` to the threshold metrics.
+        y_true_shape: The targets' shape, to resolve ``"accuracy"``.
+        y_pred_shape: The outputs' shape, to resolve ``"accuracy"``.
+        **options: The metric's options (above).
+
+    Returns:
+        The :class:`Metric` (hashable; equal options give equal metrics).
+
+    Raises:
+        TypeError: For options given with a Metric instance, an option the metric does not
+            take, an option of the wrong type, or an ``identifier`` that is neither a name, a
+            Metric nor callable.
+        ValueError: For an unknown name (listing the known ones), a bad option value,
+            ``"accuracy"`` with a regression loss, or ``"accuracy"`` that neither the loss nor
+            the shapes resolve.
+
+    Examples:
+        >>> import fnn
+        >>> m = fnn.metrics.get("acc", loss="sparse_categorical_crossentropy")
+        >>> m.name, float(m([1, 0], [[0.2, 0.8], [0.3, 0.7]]))  # sparse_categorical_accuracy
+        ('acc', 0.5)
+        >>> dict(fnn.metrics.get("AUC", curve="pr").options)["curve"]
+        'PR'
     """
     if isinstance(identifier, Metric):
         if options:
@@ -220,6 +262,29 @@ def resolve(
     once on abstract arrays of those shapes (nothing compiles): a metric that does not fit the
     targets (``categorical_accuracy`` with integer labels...) raises a ValueError naming
     ``metrics[i]``, the shapes, and what to use instead.
+
+    Args:
+        metrics: A list of identifiers (names, Metrics, callables), one identifier, or None.
+        loss: The loss, as in :func:`get`.
+        y_true_shape: The targets' shape (with the samples axis).
+        y_pred_shape: The outputs' shape (with the samples axis).
+
+    Returns:
+        A tuple of :class:`Metric` with distinct names (empty for None).
+
+    Raises:
+        TypeError: For ``metrics`` that is not a list of identifiers, and :func:`get`'s.
+        ValueError: For a metric named ``loss`` or ``val_*``, a metric that does not fit the
+            shapes, and :func:`get`'s.
+
+    Examples:
+        >>> import fnn
+        >>> [m.name for m in fnn.metrics.resolve(["mae", "mae", "rmse"])]
+        ['mae', 'mae_1', 'rmse']
+        >>> fnn.metrics.resolve(["categorical_accuracy"], y_true_shape=(8,), y_pred_shape=(8, 3))
+        Traceback (most recent call last):
+        ...
+        ValueError: metrics[0] = 'categorical_accuracy' does not fit targets y of shape (8,) and outputs ...
     """
     if metrics is None:
         return ()
@@ -255,15 +320,24 @@ def check_targets(
     as 1.5 are refused rather than truncated. A sparse loss's ``ignore_class`` is allowed too.
 
     Args:
-      metrics: resolved metrics (:func:`resolve`'s result).
-      y_true: the targets (NumPy or jax array).
-      y_pred_shape: the shape of the outputs, ``(N, C)``.
-      name: how the message names the targets (``"y"``, ``"validation y"``).
-      loss: the loss, for its ``ignore_class``.
+        metrics: Resolved metrics (:func:`resolve`'s result); only the sparse ones look.
+        y_true: The targets (NumPy or jax array, concrete).
+        y_pred_shape: The shape of the outputs, ``(N, C)``.
+        name: How the message names the targets (``"y"``, ``"validation y"``).
+        loss: The loss, for its ``ignore_class``.
 
     Raises:
-      ValueError: naming ``name`` and the metric, for a non-integer or out-of-range label or
-        targets of the wrong shape.
+        ValueError: Naming ``name`` and the metric, for a non-integer or out-of-range label or
+            targets of the wrong shape.
+
+    Examples:
+        >>> import fnn
+        >>> ms = fnn.metrics.resolve(["sparse_categorical_accuracy"])
+        >>> fnn.metrics.check_targets(ms, [0, 2], (2, 3))  # fine: nothing returned
+        >>> fnn.metrics.check_targets(ms, [0.0, 1.5], (2, 3), name="y")
+        Traceback (most recent call last):
+        ...
+        ValueError: y: metric 'sparse_categorical_accuracy': y_true must hold integer class ids, got non-integer values
     """
     sparse = [m for m in metrics if m.scores in SPARSE_LABEL_SCORES]
     if not sparse:

@@ -24,42 +24,48 @@ LAMB::
                  scale_by_learning_rate(1e-3))
 """
 
+from fnn.optimizers._adam import (
+    ScaleByAdamaxState as ScaleByAdamaxState,
+    ScaleByAdamState as ScaleByAdamState,
+    ScaleByNadamState as ScaleByNadamState,
+    ScaleByRadamState as ScaleByRadamState,
+    scale_by_adam as scale_by_adam,
+    scale_by_adamax as scale_by_adamax,
+    scale_by_nadam as scale_by_nadam,
+    scale_by_radam as scale_by_radam,
+)
 from fnn.optimizers._adaptive import (
     ScaleByAdadeltaState as ScaleByAdadeltaState,
     ScaleByAdagradState as ScaleByAdagradState,
-    ScaleByAdamaxState as ScaleByAdamaxState,
-    ScaleByAdamState as ScaleByAdamState,
-    ScaleByLionState as ScaleByLionState,
-    ScaleByNadamState as ScaleByNadamState,
-    ScaleByRadamState as ScaleByRadamState,
     ScaleByRmsState as ScaleByRmsState,
-    ScaleByRpropState as ScaleByRpropState,
     scale_by_adadelta as scale_by_adadelta,
     scale_by_adagrad as scale_by_adagrad,
-    scale_by_adam as scale_by_adam,
-    scale_by_adamax as scale_by_adamax,
-    scale_by_lion as scale_by_lion,
-    scale_by_nadam as scale_by_nadam,
-    scale_by_radam as scale_by_radam,
     scale_by_rms as scale_by_rms,
-    scale_by_rprop as scale_by_rprop,
 )
 from fnn.optimizers._alias import (
-    adadelta as adadelta,
-    adagrad as adagrad,
+    get as get,
+    names as names,
+)
+from fnn.optimizers._alias_adam import (
     adam as adam,
     adamax as adamax,
     adamw as adamw,
-    get as get,
-    lion as lion,
-    momentum as momentum,
     nadam as nadam,
-    names as names,
-    nesterov as nesterov,
     radam as radam,
+)
+from fnn.optimizers._alias_adaptive import (
+    adadelta as adadelta,
+    adagrad as adagrad,
     rmsprop as rmsprop,
-    rprop as rprop,
+)
+from fnn.optimizers._alias_sgd import (
+    momentum as momentum,
+    nesterov as nesterov,
     sgd as sgd,
+)
+from fnn.optimizers._alias_sign import (
+    lion as lion,
+    rprop as rprop,
 )
 from fnn.optimizers._base import (
     EmptyState as EmptyState,
@@ -83,6 +89,12 @@ from fnn.optimizers._masking import (
     MaskedState as MaskedState,
     freeze as freeze,
     masked as masked,
+)
+from fnn.optimizers._sign import (
+    ScaleByLionState as ScaleByLionState,
+    ScaleByRpropState as ScaleByRpropState,
+    scale_by_lion as scale_by_lion,
+    scale_by_rprop as scale_by_rprop,
 )
 from fnn.optimizers._transform import (
     ScaleByScheduleState as ScaleByScheduleState,

@@ -1,7 +1,7 @@
 r"""Generic transforms: scaling (by a constant, a learning rate, a schedule, a trust ratio),
 clipping, weight decay and momentum.
 
-Each rule is written once here and reused by the named optimizers in ``_alias.py``. Every
+Each rule is written once here and reused by the named optimizers in ``_alias_*.py``. Every
 hyperparameter may be a Python number (checked when the transform is built) or a scalar array
 (a value :func:`inject_hyperparams` keeps in the optimizer state, traced under ``jit``).
 """

@@ -6,6 +6,19 @@ iterations per epoch until a stopping criterion holds) runs as ONE XLA program p
 host reads its sums once per epoch. ``batch_size=N`` is full-batch gradient descent,
 ``batch_size=1`` is SGD. ``fit`` and ``fit_many`` share one preparation path and one epoch loop,
 and every evaluation (validation, ``evaluate``, ``eval_step``) one pass.
+
+* :func:`fit` trains one model (Keras's ``Model.fit``: batching, shuffling, validation,
+  metrics, sample and class weights, :mod:`fnn.callbacks`, resumable checkpoints, data-parallel
+  meshes) and returns a :class:`FitResult` with its :class:`History`.
+* :func:`fit_many` trains K stacked models in one program; :func:`sweep` builds them from a
+  grid of seeds and hyperparameters; both return a :class:`SweepResult`.
+* :func:`evaluate` and :func:`predict` run a data set through the network in batches (eval
+  mode); :func:`train_step` and :func:`eval_step` are the jitted one-batch steps, for loops of
+  your own.
+
+Every argument and the data are checked before anything is compiled (a TypeError or ValueError
+naming the argument), and compiled programs are cached on the structure: a second call with
+the same network, loss, metrics, optimizer family and shapes compiles nothing.
 """
 
 from fnn.train._epoch import train_step as train_step

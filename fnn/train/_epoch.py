@@ -60,7 +60,7 @@ def batch_sums(loss: Any, metrics: Sequence[Metric], y: Array, y_pred: Array, va
     sample weights, the batch loss is already Keras's ``sum(w * loss) / batch size``), each
     metric's partials weighted by ``w``."""
     n = y_pred.shape[0]
-    sums = {"loss": (value * n, jnp.asarray(n, value.dtype))}
+    sums: Sums = {"loss": (value * n, jnp.asarray(n, value.dtype))}
     for m in metrics:
         sums[m.name] = m.update(y, y_pred) if w is None else m.update(y, y_pred, sample_weight=w)
     return sums
@@ -254,6 +254,46 @@ def train_step(net: Any, loss: Any, opt: Any, grad: str = "manual") -> Callable:
 
     ``params`` and ``opt_state`` are donated: pass the returned ones to the next call.
     ``key`` feeds Dropout (train mode); networks without Dropout ignore it.
+
+    One optimizer step on one batch, the step :func:`fit` scans over: forward in train mode,
+    ``loss(y, y_pred)``, the gradient (hand-written or ``jax.grad``), ``opt.update``, then
+    ``params + updates``. The returned loss is the batch's, computed with the weights before
+    the update. For your own training loop; :func:`fit` adds batching, shuffling, metrics,
+    validation and callbacks.
+
+    Args:
+        net: The network (:func:`fnn.mlp`, :func:`fnn.serial`).
+        loss: A loss name, an :class:`fnn.losses.Loss`, or with ``grad="autodiff"`` any
+            callable ``(y_true, y_pred) -> scalar``.
+        opt: The optimizer, a GradientTransformation (an optimizer name is not taken here:
+            build it with :func:`fnn.optimizers.get`); ``opt_state`` is ``opt.init(params)``.
+        grad: ``"manual"`` (the hand-written backward pass) or ``"autodiff"`` (``jax.grad``).
+
+    Returns:
+        ``step(params, opt_state, x, y, key=None) -> (params, opt_state, loss)``, jitted, its
+        first two arguments donated (their buffers are reused: do not read them afterwards);
+        ``x`` a batch of inputs ``(B, ...)``, ``y`` its targets, ``loss`` a 0-d array.
+
+    Raises:
+        TypeError: For a ``grad`` that is not a string, a ``loss`` that is neither a name nor
+            callable, or a plain callable loss with ``grad="manual"`` (it carries no
+            hand-written gradient).
+        ValueError: For an unknown ``grad`` or loss name. Shape errors of the data surface when
+            the step is called.
+
+    Examples:
+        >>> import fnn, jax, numpy as np
+        >>> net = fnn.mlp([1])
+        >>> params = net.init(jax.random.PRNGKey(0), (3,))
+        >>> x = np.linspace(-1, 1, 24, dtype=np.float32).reshape(8, 3)
+        >>> y = x.sum(axis=1, keepdims=True)
+        >>> opt = fnn.optimizers.sgd(0.1)
+        >>> step = fnn.train_step(net, "mse", opt)
+        >>> p, s = jax.tree.map(jax.numpy.copy, params), opt.init(params)  # copies: they are donated
+        >>> p, s, first = step(p, s, x, y)
+        >>> p, s, second = step(p, s, x, y)
+        >>> bool(second < first)
+        True
     """
     check_grad(grad)
     inner = step_fn(net, resolve_loss(loss), opt.update, grad)

@@ -7,14 +7,14 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import jax
-import numpy as np
 
 from fnn import metrics as metrics_
 from fnn._cache import structural_cache
 from fnn._validate import integer
 from fnn.data import check_arrays
-from fnn.train._checks import check_against_network, check_sample_weight, resolve_loss
+from fnn.train._checks import check_against_network, check_sample_weight, resolve_loss, sparse_labels
 from fnn.train._epoch import eval_sums, results
+from fnn.train._loop import param_dtype, to_device
 
 
 @structural_cache(maxsize=32)
@@ -42,8 +42,45 @@ def evaluate(
 
     ``sample_weight`` (``(N,)``, finite, >= 0) weighs the samples as in :func:`fit`.
 
+    The network runs in evaluation mode (Dropout off). This is the pass :func:`fit` runs on its
+    validation data, so ``evaluate`` on ``validation_data`` gives the epoch's ``val_*`` values.
+    Everything is checked before anything is compiled, as in :func:`fit`.
+
+    Args:
+        net: The network (anything with ``apply(params, x)``, e.g. :func:`fnn.mlp`).
+        params: Its parameters (``net.init``'s structure and shapes).
+        loss: A loss name, an :class:`fnn.losses.Loss`, or any callable
+            ``(y_true, y_pred) -> scalar`` (taking ``sample_weight=`` when weights are given).
+        x: Inputs ``(N, features)``: a NumPy or jax array or nested lists, finite.
+        y: Targets with ``N`` rows, of the shape the loss expects.
+        metrics: Metric names, :class:`fnn.metrics.Metric` objects or callables, as in
+            :func:`fit` (``"accuracy"`` resolved from the loss and the shapes).
+        batch_size: Samples per batch, an int >= 1 (None: 32); above ``N``, one batch.
+        sample_weight: Per-sample weights ``(N,)`` (or ``(N, 1)``, or a scalar), finite and
+            >= 0, or None.
+
     Returns:
-      ``{"loss": float, <metric name>: float, ...}``.
+        ``{"loss": float, <metric name>: float, ...}``, Python floats.
+
+    Raises:
+        TypeError: For a non-int ``batch_size``, non-numeric data or weights, a ``loss`` that
+            is neither a name nor callable, or metrics that are not names, Metrics or callables.
+        ValueError: For ``batch_size < 1``; an unknown loss or metric name; ``x`` not
+            ``(N, features)``, empty or non-finite, ``x`` and ``y`` of different lengths, data
+            that does not fit the network or the loss; params of another structure or shapes
+            than the network's; a metric that does not fit the targets (or labels it cannot
+            take); ``sample_weight`` of the wrong shape, negative or non-finite.
+
+    Examples:
+        >>> import fnn, jax, numpy as np
+        >>> net = fnn.mlp([1])
+        >>> params = net.init(jax.random.PRNGKey(0), (3,))
+        >>> x = np.linspace(-1, 1, 24, dtype=np.float32).reshape(8, 3)
+        >>> y = x.sum(axis=1, keepdims=True)
+        >>> logs = fnn.evaluate(net, params, "mse", x, y, metrics=["mae"], batch_size=4)
+        >>> w, b = np.asarray(params[0]["w"]), np.asarray(params[0]["b"])
+        >>> sorted(logs), bool(np.isclose(logs["loss"], np.mean((x @ w + b - y) ** 2)))
+        (['loss', 'mae'], True)
     """
     batch_size = integer("batch_size", 32 if batch_size is None else batch_size, 1)
     x, y = check_arrays(x, y)
@@ -52,16 +89,49 @@ def evaluate(
     ms = metrics_.resolve(metrics, loss=loss, y_true_shape=y.shape, y_pred_shape=out_shape)
     metrics_.check_targets(ms, y, out_shape, name="y", loss=loss)
     w = None if sample_weight is None else check_sample_weight(sample_weight, x.shape[0])
-    if w is not None:  # in the params' float dtype, as fit moves them
-        w = w.astype(
-            next((a.dtype for a in jax.tree.leaves(params) if np.issubdtype(a.dtype, np.floating)), np.float32)
-        )
+    # The data moves as fit moves it: floats in the params' dtype, converted once on the host
+    # (no second copy), class indices kept as integers.
+    x, y, w = to_device(param_dtype(params), x, sparse_labels(loss, y), w)
     sums = _compiled(net, loss, ms, min(batch_size, x.shape[0]))(params, x, y, w)
     return {k: float(v) for k, v in results(ms, jax.device_get(sums)).items()}
 
 
 def eval_step(net: Any, loss: Any, metrics: Sequence[Any] = ()) -> Callable:
-    """A jitted ``(params, x, y) -> {"loss": ..., metric: ...}`` on one batch (eval mode)."""
+    """A jitted ``(params, x, y) -> {"loss": ..., metric: ...}`` on one batch (eval mode).
+
+    The values are those :func:`evaluate` gives for the batch (the same pass, with the whole
+    batch as one); they are 0-d jax arrays, so the step can run inside your own jitted loop.
+    Metrics are resolved without the shapes: ``"accuracy"`` needs a crossentropy loss here (or
+    name the accuracy you mean).
+
+    Args:
+        net: The network (anything with ``apply(params, x)``).
+        loss: A loss name, an :class:`fnn.losses.Loss`, or any callable
+            ``(y_true, y_pred) -> scalar``.
+        metrics: Metric names, :class:`fnn.metrics.Metric` objects or callables.
+
+    Returns:
+        ``step(params, x, y) -> {"loss": Array, <metric name>: Array, ...}``, jitted; ``x``
+        a batch of inputs ``(B, ...)``, ``y`` its targets.
+
+    Raises:
+        TypeError: For a ``loss`` that is neither a name nor callable, or metrics that are not
+            names, Metrics or callables.
+        ValueError: For an unknown loss or metric name, an ``"accuracy"`` that neither the loss
+            nor shapes can resolve, or a metric named ``loss`` or ``val_*``. Shape errors of
+            the data surface when the step is called.
+
+    Examples:
+        >>> import fnn, jax, numpy as np
+        >>> net = fnn.mlp([1])
+        >>> params = net.init(jax.random.PRNGKey(0), (3,))
+        >>> x = np.linspace(-1, 1, 24, dtype=np.float32).reshape(8, 3)
+        >>> y = x.sum(axis=1, keepdims=True)
+        >>> step = fnn.eval_step(net, "mse", ["mae"])
+        >>> out = step(params, x, y)
+        >>> sorted(out), out["loss"].shape
+        (['loss', 'mae'], ())
+    """
     loss = resolve_loss(loss)
     ms = metrics_.resolve(metrics, loss=loss)
 

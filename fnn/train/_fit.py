@@ -1,5 +1,6 @@
 """``fit``: Keras's ``Model.fit`` semantics over the compiled epoch, with callbacks, resumable
-checkpoints and data-parallel training on a mesh."""
+checkpoints and data-parallel training on a mesh; :class:`History` and :class:`FitResult`, what
+it returns."""
 
 from __future__ import annotations
 
@@ -27,8 +28,39 @@ Array = jax.Array
 
 
 class History:
-    """What ``fit`` recorded: ``history`` maps each name (``loss``, metrics, ``val_*``) to one
-    value per epoch; ``epochs`` lists the epoch indices run."""
+    """What ``fit`` recorded, epoch by epoch (Keras's ``History``).
+
+    ``history`` maps each name (``loss``, metrics, ``val_*``, and what callbacks log, such as
+    ``learning_rate``) to one value per epoch; ``epochs`` lists the epoch indices run (counted
+    from 0; a resumed run's history starts with the epochs its checkpoint holds). The object
+    reads like the dict: ``h["loss"]``, ``"val_loss" in h``, ``list(h)``, ``h.keys()``.
+
+    Args:
+        iterations_per_epoch: The optimizer steps of one epoch, ``ceil(N / batch_size)``.
+
+    Attributes:
+        history: ``{name: [value per epoch]}``, Python floats.
+        epochs: The epoch indices run, in order.
+        iterations_per_epoch: The optimizer steps of one epoch.
+        stop_reason: Why training ended: ``"epochs"`` (the epochs ran out), ``"early_stopping"``,
+            ``"nan"`` (a non-finite batch loss or update, with
+            :class:`fnn.callbacks.TerminateOnNaN`), ``"threshold"`` (:class:`fnn.callbacks.StopAtThreshold`),
+            ``"callback <name>"`` (a callable that returned True) or the reason a callback gave
+            :meth:`fnn.callbacks.FitContext.stop`. A resumed run whose reason is not
+            ``"epochs"`` stays stopped.
+        stopped_epoch: The epoch training stopped at (None when the epochs ran out).
+        times: The seconds each epoch took (on the host, device work included).
+
+    Examples:
+        >>> import fnn
+        >>> h = fnn.History(iterations_per_epoch=2)
+        >>> h.append(0, {"loss": 0.5, "val_loss": 0.75}, seconds=0.01)
+        >>> h.append(1, {"loss": 0.25, "val_loss": 0.5}, seconds=0.01)
+        >>> h["loss"], h.epochs, h.epochs_run, "val_loss" in h
+        ([0.5, 0.25], [0, 1], 2, True)
+        >>> fnn.History.from_dict(h.to_dict())["val_loss"]
+        [0.75, 0.5]
+    """
 
     def __init__(self, iterations_per_epoch: int = 0):
         self.history: dict[str, list[float]] = {}
@@ -40,16 +72,29 @@ class History:
 
     @property
     def epochs_run(self) -> int:
+        """The number of epochs recorded, ``len(epochs)``."""
         return len(self.epochs)
 
     def append(self, epoch: int, logs: dict[str, float], seconds: float) -> None:
+        """Records one epoch (``fit`` calls it after each epoch).
+
+        Args:
+            epoch: The epoch's index.
+            logs: ``{name: value}`` of the epoch; each value is appended to ``history[name]``.
+            seconds: The time the epoch took.
+        """
         self.epochs.append(epoch)
         self.times.append(seconds)
         for k, v in logs.items():
             self.history.setdefault(k, []).append(v)
 
     def update_last(self, logs: dict[str, float]) -> None:
-        """Entries added to the last epoch's logs after it was appended (by callbacks)."""
+        """Entries added to the last epoch's logs after it was appended (by callbacks).
+
+        Args:
+            logs: The last epoch's logs: a name already recorded for that epoch is overwritten,
+                a new one (``learning_rate``) appended.
+        """
         for k, v in logs.items():
             values = self.history.setdefault(k, [])
             if len(values) == len(self.epochs):
@@ -58,18 +103,28 @@ class History:
                 values.append(v)
 
     def __getitem__(self, name: str) -> list[float]:
+        """``history[name]``, one value per epoch; KeyError for a name never logged."""
         return self.history[name]
 
     def __contains__(self, name: str) -> bool:
+        """Whether ``name`` was logged."""
         return name in self.history
 
     def keys(self) -> KeysView[str]:
+        """The logged names."""
         return self.history.keys()
 
     def __iter__(self) -> Iterator[str]:
+        """The logged names."""
         return iter(self.history)
 
     def to_dict(self) -> dict:
+        """Everything recorded as a JSON-like dict (what a checkpoint stores).
+
+        Returns:
+            ``{"history", "epochs", "times", "iterations_per_epoch", "stop_reason",
+            "stopped_epoch"}``.
+        """
         return {
             "history": self.history,
             "epochs": self.epochs,
@@ -81,6 +136,14 @@ class History:
 
     @classmethod
     def from_dict(cls, d: dict) -> History:
+        """A History from :meth:`to_dict`'s dict (missing entries take their defaults).
+
+        Args:
+            d: The dict, as :meth:`to_dict` wrote it.
+
+        Returns:
+            The History.
+        """
         h = cls(int(d.get("iterations_per_epoch", 0)))
         h.history = {k: list(v) for k, v in d.get("history", {}).items()}
         h.epochs = list(d.get("epochs", []))
@@ -90,14 +153,38 @@ class History:
         return h
 
     def __repr__(self) -> str:
+        """The epochs run and each name's last value."""
         last = {k: round(v[-1], 6) for k, v in self.history.items() if v}
         return f"History(epochs_run={self.epochs_run}, iterations_per_epoch={self.iterations_per_epoch}, last={last})"
 
 
 class FitResult(NamedTuple):
+    """What :func:`fit` returns: ``params, opt_state, history = fnn.fit(...)``.
+
+    Attributes:
+        params: The trained parameters, with the structure of the ``params`` given (fresh
+            arrays: the caller's are never donated). With
+            ``EarlyStopping(restore_best_weights=True)``, the best epoch's.
+        opt_state: The optimizer state after the last update (pass it as ``opt_state`` to
+            continue training); its hyperparameters are the run's, ReduceLROnPlateau's
+            reductions included.
+        history: The :class:`History` of the run.
+    """
+
     params: Any
     opt_state: Any
     history: History
+
+    def __repr__(self) -> str:
+        """The number of arrays and values of ``params`` and ``opt_state``, and the history."""
+
+        # the arrays would fill the screen: their shapes say what a reader needs
+        def shapes(tree: Any) -> str:
+            leaves = jax.tree.leaves(tree)
+            size = sum(int(getattr(a, "size", 1)) for a in leaves)
+            return f"<{len(leaves)} arrays, {size:,} values>"
+
+        return f"FitResult(params={shapes(self.params)}, opt_state={shapes(self.opt_state)}, history={self.history!r})"
 
 
 def fit(
@@ -157,6 +244,144 @@ def fit(
       (and also trains a plain callable loss).
 
     Returns ``FitResult(params, opt_state, history)``. The caller's arrays are never donated.
+
+    Every argument is checked, and the data against the network and the loss (by tracing),
+    before anything is compiled: a mistake costs no compilation and no epoch. Each epoch is ONE
+    compiled program (the batches in a ``lax.scan``, then the validation pass) with one host
+    sync; a second ``fit`` with the same structure (network, loss, metrics, optimizer family,
+    batch size, data shapes, validation or not) compiles nothing.
+
+    **Resuming** (``checkpoint=path``). The file is written atomically after every epoch, once
+    every callback has run: params, optimizer state, the epochs done, ``key``, the history and
+    each callback's ``get_state()``. When ``path`` exists at the start, the run continues from
+    it: its params and optimizer state replace the ``params`` and ``opt_state`` given (which
+    then serve as templates the file must match in structure, shapes and dtypes), ``initial_epoch``
+    becomes the epochs it holds, its history is continued, and each callback's state is given
+    back (``set_state``, after ``on_train_begin``). With the same ``key`` and settings the
+    resumed run is bit-identical to an uninterrupted one (the order of epoch ``e`` depends on
+    ``key`` and ``e`` only; the key stored in the file is not read back). A run that stopped
+    (early stopping, NaN, a callback: its ``history.stop_reason`` is not ``"epochs"``) stays
+    stopped whatever ``epochs`` says: no epoch runs and the stored result comes back. One that
+    ran out of epochs runs only the epochs beyond those it holds: none for the same ``epochs``,
+    the rest for a larger one.
+
+    Args:
+        net: The network (:func:`fnn.mlp`, :func:`fnn.serial`): anything with
+            ``init``/``apply``/``forward``/``backward`` and ``needs_key``.
+        params: The initial parameters, ``net.init(key, input_shape)``'s structure, shapes and
+            floating dtypes (training runs in their dtype; the data is cast to it). Never
+            modified or donated.
+        opt: An optimizer (a GradientTransformation such as ``fnn.optimizers.adam(1e-3)``) or
+            an optimizer name (``"adam"``, ``"SGD"``...: :func:`fnn.optimizers.get` with its
+            defaults).
+        loss: A loss name (``"mse"``, ``"sparse_categorical_crossentropy"``...), an
+            :class:`fnn.losses.Loss` (:func:`fnn.losses.get` with options, or
+            :func:`fnn.losses.custom`), or with ``grad="autodiff"`` any callable
+            ``(y_true, y_pred) -> scalar``.
+        x: Inputs ``(N, features)``: a NumPy or jax array or nested lists, finite.
+        y: Targets with ``N`` rows, of the shape the loss expects for the network's outputs
+            (``(N,)`` or ``(N, 1)`` integer labels for a sparse loss, ``(N, C)`` one-hot...).
+        batch_size: Samples per optimizer step, an int >= 1 (None: 32); above ``N``, one
+            batch of ``N``.
+        epochs: The epoch to stop at (Keras's meaning: the last epoch run is ``epochs - 1``,
+            counted from 0, whatever ``initial_epoch``), an int >= 0.
+        shuffle: Draw a new sample order each epoch (from ``key``); False keeps the order.
+        key: A PRNG key (``jax.random.key(s)`` or ``jax.random.PRNGKey(s)``) for the shuffles
+            and Dropout; epoch ``e`` uses ``split(fold_in(key, e))``. None: ``PRNGKey(0)``.
+        validation_split: The fraction in [0, 1) of the samples held out, the LAST ones (before
+            any shuffling), with their ``sample_weight``; ignored when ``validation_data`` is
+            given.
+        validation_data: ``(x_val, y_val)`` or ``(x_val, y_val, sample_weight_val)``, evaluated
+            after each epoch (eval mode) and logged as ``val_loss`` and ``val_<metric>``.
+            ``class_weight`` does not apply to it.
+        validation_batch_size: Samples per batch of the validation pass, an int >= 1 (None:
+            ``max(batch_size, 256)``); it changes memory use, not the values.
+        metrics: Metric names (``"accuracy"`` resolved from the loss and shapes as Keras
+            does, ``"mae"``, ``"auc"``...), :class:`fnn.metrics.Metric` objects, or callables
+            ``(y_true, y_pred) -> scores``; each is logged under its name (``val_`` prefixed for
+            validation), computed over the whole epoch from summed partials.
+        callbacks: :class:`fnn.callbacks.Callback` objects (or any object with the hooks), or
+            callables ``fn(epoch, logs)`` called at each epoch's end (a truthy return stops
+            training); run in order, between epochs.
+        grad: ``"manual"`` (the hand-written backward pass) or ``"autodiff"`` (``jax.grad``).
+        verbose: 0 silent, 1 a progress bar (tqdm, on stderr), 2 one line per epoch (stdout).
+        initial_epoch: The epoch to start at, an int >= 0 (epochs before it are not run); a
+            checkpoint being resumed sets it.
+        opt_state: The optimizer state to continue from (None: ``opt.init(params)``); it must
+            be what ``opt.init(params)`` builds (structure, shapes, dtypes), and its
+            hyperparameters are the ones used.
+        checkpoint: A file path: saved after every epoch and, if it exists at the start,
+            resumed from (see above). Its folder must be writable (checked first).
+        unroll: The ``lax.scan`` unroll of the epoch's steps, an int >= 1 (None: 2 for small
+            batches of long epochs, else 1); a speed setting, the results are the same.
+        mesh: A data mesh (:func:`fnn.parallel.data_mesh`) to train data-parallel on, or None
+            for one device.
+        sample_weight: Per-sample weights ``(N,)`` (or ``(N, 1)``, or a scalar), finite and
+            >= 0, for the loss and the metrics. With many processes, the weights of the whole
+            (concatenated) data set.
+        class_weight: ``{class index: weight}`` (weights finite, >= 0): each training sample
+            gets its class's weight, 1 for classes not named. Not with ``sample_weight``.
+
+    Returns:
+        ``FitResult(params, opt_state, history)`` (:class:`FitResult`): the trained parameters,
+        the optimizer state, and the :class:`History` (one entry per epoch run, and why
+        training ended).
+
+    Raises:
+        TypeError: For an argument of the wrong type, named in the message: an ``opt`` that is
+            neither a GradientTransformation nor a name, a ``loss`` that is not a name, Loss or
+            callable (or a plain callable with ``grad="manual"``), params with non-floating
+            leaves, a non-int ``batch_size``/``epochs``/``unroll``/``initial_epoch``/
+            ``validation_batch_size``, a non-bool ``shuffle``, a ``key`` that is not a PRNG key,
+            non-numeric data or weights, a ``class_weight`` that is not a dict, a callback
+            class instead of an instance (or something neither a callback nor callable), a
+            ``checkpoint`` that is not a path, a ``mesh`` that is not a Mesh.
+        ValueError: For a bad value, named in the message: an unknown optimizer, loss or metric
+            name; ``grad`` not ``"manual"``/``"autodiff"``, ``verbose`` not 0/1/2,
+            ``batch_size``/``unroll``/``validation_batch_size`` < 1, ``epochs``/``initial_epoch``
+            < 0, ``validation_split`` outside [0, 1); a ``key`` holding several keys; ``y``
+            None; ``x`` not ``(N, features)``, empty or non-finite, ``x`` and ``y`` of different
+            lengths, data that does not fit the network or the loss (labels out of range...),
+            a metric that does not fit the targets; params or ``opt_state`` that do not match
+            the network or ``opt.init(params)``; a schedule of ``opt`` that gives a non-finite
+            value or a negative learning rate over the run; bad ``sample_weight`` (shape,
+            negative, non-finite) or ``class_weight`` keys, both of them given; a
+            ``validation_data`` that is not a pair or triple; no training samples left after
+            ``validation_split``; a ``checkpoint`` path that is a folder or cannot be written, or
+            an existing checkpoint that is corrupt or does not match ``params``/``opt_state``; a
+            :class:`fnn.callbacks.ModelCheckpoint` filepath naming a log the run will not have;
+            a mesh without a ``"batch"`` axis. Exceptions raised by callbacks propagate.
+
+    Warns:
+        RuntimeWarning: When the given ``opt_state`` holds other hyperparameter values than
+            ``opt`` was built with (the state's are used); when an epoch's loss is not finite
+            and there is no :class:`fnn.callbacks.TerminateOnNaN`; when a resumed checkpoint
+            holds no state for a stateful callback (it starts afresh).
+
+    Examples:
+        >>> import fnn, jax, numpy as np
+        >>> net = fnn.mlp([1])
+        >>> params = net.init(jax.random.PRNGKey(0), (3,))
+        >>> x = np.linspace(-1, 1, 24, dtype=np.float32).reshape(8, 3)
+        >>> y = x.sum(axis=1, keepdims=True)
+        >>> result = fnn.fit(net, params, "sgd", "mse", x, y, batch_size=4, epochs=2, verbose=0)
+        >>> result.history.epochs, result.history.iterations_per_epoch, list(result.history)
+        ([0, 1], 2, ['loss'])
+
+        Resuming: a run interrupted after one epoch continues from its checkpoint to the same
+        weights, bit for bit; a finished run stays finished.
+
+        >>> import os, tempfile
+        >>> tmp = tempfile.TemporaryDirectory()
+        >>> path = os.path.join(tmp.name, "run.npz")
+        >>> _ = fnn.fit(net, params, "sgd", "mse", x, y, batch_size=4, epochs=1, verbose=0, checkpoint=path)
+        >>> resumed = fnn.fit(net, params, "sgd", "mse", x, y, batch_size=4, epochs=2, verbose=0, checkpoint=path)
+        >>> resumed.history.epochs, bool((resumed.params[0]["w"] == result.params[0]["w"]).all())
+        ([0, 1], True)
+        >>> again = fnn.fit(net, params, "sgd", "mse", x, y, batch_size=4, epochs=2, verbose=0, checkpoint=path)
+        >>> again.history.epochs_run, bool((again.params[0]["w"] == result.params[0]["w"]).all())
+        (2, True)
+        >>> tmp.cleanup()
     """
     initial_epoch = integer("initial_epoch", initial_epoch, 0)
     if key is not None:
@@ -269,12 +494,14 @@ def fit(
         progress.update(epoch, entries, seconds)
         return ctx.params, ctx.opt_state, ctx.stop_training
 
-    cbs.on_train_begin(ctx)
-    if resumed is not None:
-        cbs.set_state(resumed.callbacks, f"fit: resuming from {checkpoint}")
-    ctx.params, ctx.opt_state = run_epochs(
-        run, params, opt_state, epochs=epochs, initial_epoch=initial_epoch, inputs=inputs, begin=begin, end=end
-    )
-    cbs.on_train_end(ctx)
-    progress.close()
+    try:
+        cbs.on_train_begin(ctx)
+        if resumed is not None:
+            cbs.set_state(resumed.callbacks, f"fit: resuming from {checkpoint}")
+        ctx.params, ctx.opt_state = run_epochs(
+            run, params, opt_state, epochs=epochs, initial_epoch=initial_epoch, inputs=inputs, begin=begin, end=end
+        )
+        cbs.on_train_end(ctx)
+    finally:  # an interrupted run ends its progress line before whatever is printed next
+        progress.close()
     return FitResult(ctx.params, ctx.opt_state, history)

@@ -14,6 +14,7 @@ import numpy as np
 
 from fnn._cache import structural_cache
 from fnn._validate import integer
+from fnn.callbacks._base import copy_tree as copy_tree  # training donates copies, never the caller's arrays
 from fnn.train._checks import check_settings, check_shuffle, prepare_data
 from fnn.train._epoch import EpochSpec, compiled_epoch, default_unroll
 
@@ -75,13 +76,6 @@ def to_device(dtype: Any, *arrays: Any) -> tuple:
         return jax.device_put(a)
 
     return tuple(one(a) for a in arrays)
-
-
-@jax.jit
-def copy_tree(tree: Any) -> Any:
-    """A fresh buffer for every leaf (training donates its working copies, never the caller's
-    arrays), in one compiled call: copied leaf by leaf, each shape compiles a program of its own."""
-    return jax.tree.map(jnp.copy, tree)
 
 
 @structural_cache(maxsize=32)

@@ -35,6 +35,25 @@ class SweepResult(NamedTuple):
     ``params`` and ``opt_state`` are stacked: every leaf has a leading axis of length K.
     ``histories[i]`` is model i's :class:`fnn.History` (same entries as ``fit``'s);
     ``configs[i]`` the settings that made model i (``seed``, swept hyperparameters).
+
+    Attributes:
+        params: The trained parameters of the K models, each leaf ``(K, ...)``.
+        opt_state: Their optimizer states, each leaf ``(K, ...)`` (per-model hyperparameters
+            included).
+        histories: K :class:`fnn.History` objects, model i's at index i.
+        configs: K dicts: the grid point of each model (:func:`sweep`: ``{"seed": s,
+            "learning_rate": lr, ...}``), or the ``configs`` given to :func:`fit_many` (empty
+            dicts by default).
+
+    Examples:
+        >>> import fnn
+        >>> h0, h1 = fnn.History(), fnn.History()
+        >>> h0.append(0, {"loss": 0.5}, seconds=0.0)
+        >>> h1.append(0, {"loss": 0.25}, seconds=0.0)
+        >>> result = fnn.SweepResult(None, None, [h0, h1], [{"seed": 0}, {"seed": 1}])
+        >>> i = result.best()  # the lowest last-epoch loss (no val_loss was recorded)
+        >>> i, result.configs[i]
+        (1, {'seed': 1})
     """
 
     params: Any
@@ -43,7 +62,18 @@ class SweepResult(NamedTuple):
     configs: list
 
     def result(self, i: int) -> FitResult:
-        """Model ``i`` as a ``FitResult``, as ``fit`` would have returned it."""
+        """Model ``i`` as a ``FitResult``, as ``fit`` would have returned it.
+
+        Args:
+            i: The model's index, an int in ``[-K, K)`` (negative counts from the end).
+
+        Returns:
+            ``FitResult(params, opt_state, history)`` of model ``i``, its arrays sliced off the
+            stacked ones (one compiled call).
+
+        Raises:
+            IndexError: For an index out of range or not an int.
+        """
         k = len(self.histories)
         if not isinstance(i, (int, np.integer)) or isinstance(i, bool) or not -k <= i < k:
             raise IndexError(f"model index {i!r} out of range for {k} models")
@@ -52,7 +82,20 @@ class SweepResult(NamedTuple):
 
     def best(self, monitor: str | None = None, mode: str = "min") -> int:
         """Index of the model with the best last-epoch ``monitor`` (default ``val_loss`` when
-        recorded, else ``loss``); non-finite values rank last."""
+        recorded, else ``loss``); non-finite values rank last.
+
+        Args:
+            monitor: A logged name (``"val_accuracy"``...), or None for ``val_loss`` when
+                recorded, else ``loss``.
+            mode: ``"min"`` (lowest is best) or ``"max"`` (highest is best).
+
+        Returns:
+            The index of the best model (the first one on ties).
+
+        Raises:
+            ValueError: For a ``mode`` other than ``"min"``/``"max"``, or a ``monitor`` that was
+                not recorded (the message lists those that were).
+        """
         if mode not in ("min", "max"):
             raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
         h0 = self.histories[0]
@@ -148,6 +191,60 @@ def fit_many(
     history equal ``fit(net, params[i], opt, loss, x, y, key=key[i], opt_state=opt_state[i],
     ...)`` with the same settings (no callbacks) up to float rounding. ``verbose=1`` prints one
     line per epoch (the spread of the models' losses).
+
+    Every model trains for all ``epochs`` (there are no callbacks, checkpoints, sample weights
+    or meshes here: use :func:`fit` for those); a model whose loss turns non-finite keeps
+    training without a warning, and :meth:`SweepResult.best` ranks it last. The data is checked
+    once, as :func:`fit` checks it, before anything is compiled.
+
+    Args:
+        net: The network, shared by the K models.
+        params: The K models' initial parameters, stacked: each leaf of one model's params
+            with a leading axis of K (``jax.tree.map(lambda *a: jnp.stack(a), *trees)``).
+        opt: An optimizer (GradientTransformation) or an optimizer name, as in :func:`fit`.
+        loss: A loss name, an :class:`fnn.losses.Loss`, or with ``grad="autodiff"`` a callable.
+        x: Inputs ``(N, features)``, shared by the K models.
+        y: Targets with ``N`` rows.
+        key: One PRNG key (every model gets the same shuffles and Dropout masks), K stacked
+            keys ``(K, ...)``, or None (``PRNGKey(0)`` for all).
+        opt_state: The K optimizer states, stacked, each what ``opt.init`` builds for one
+            model (None: ``vmap(opt.init)(params)``, every model with ``opt``'s values).
+        batch_size: As in :func:`fit` (None: 32).
+        epochs: The number of epochs, an int >= 0.
+        shuffle: Draw a new sample order each epoch (per model, from its key).
+        validation_split: As in :func:`fit`: the last fraction of the samples held out.
+        validation_data: ``(x_val, y_val)`` (or with ``sample_weight_val``), as in :func:`fit`.
+        validation_batch_size: As in :func:`fit`.
+        metrics: As in :func:`fit`; every model logs them.
+        grad: ``"manual"`` or ``"autodiff"``.
+        verbose: 0 silent; 1 or 2 one line per epoch with the min / median / max of the
+            models' losses.
+        unroll: As in :func:`fit`.
+        configs: K dicts describing the models, returned in :attr:`SweepResult.configs`
+            (None: K empty dicts).
+
+    Returns:
+        A :class:`SweepResult`: the stacked params and optimizer states, K histories, and the
+        configs.
+
+    Raises:
+        TypeError: For an argument of the wrong type, as :func:`fit` names it (``opt``,
+            ``loss``, non-floating params, non-int sizes, non-numeric data...).
+        ValueError: For the bad values :func:`fit` refuses; params that are not stacked (a
+            leaf without the common leading axis, or no arrays at all); an ``opt_state`` not
+            stacked over the same K models or not matching ``opt.init``; a ``key`` that is
+            neither one key nor K keys; ``configs`` not of length K.
+
+    Examples:
+        >>> import fnn, jax, jax.numpy as jnp, numpy as np
+        >>> net = fnn.mlp([1])
+        >>> k0, k1 = jax.random.split(jax.random.PRNGKey(0))
+        >>> stacked = jax.tree.map(lambda *a: jnp.stack(a), net.init(k0, (3,)), net.init(k1, (3,)))
+        >>> x = np.linspace(-1, 1, 24, dtype=np.float32).reshape(8, 3)
+        >>> y = x.sum(axis=1, keepdims=True)
+        >>> result = fnn.fit_many(net, stacked, "sgd", "mse", x, y, batch_size=4, epochs=1)
+        >>> result.params[0]["w"].shape, len(result.histories), result.histories[1].epochs
+        ((2, 3, 1), 2, [0])
     """
     opt = resolve_opt(opt)
     check_params_dtypes(params)
@@ -247,6 +344,55 @@ def sweep(
     initial params, and so the training, to that dtype; ``fit_kwargs`` go to :func:`fit_many`
     (``batch_size``, ``epochs``, ``validation_split``, ``metrics``, ``grad``...).
     ``result.configs[i]`` says which grid point model i is.
+
+    The grid is the product over the seeds, then the ``hparams`` entries in their order, then
+    the learning rates and the weight decays: model ``i`` is the ``i``-th point of
+    ``itertools.product`` over them (the last axis varies fastest). Every
+    hyperparameter name is checked against the optimizer state (traced, nothing compiled)
+    before anything runs.
+
+    Args:
+        net: The network (it must have ``init``).
+        opt: An optimizer or an optimizer name, built with every term to sweep (a nonzero
+            ``weight_decay`` to sweep weight decays).
+        loss: A loss name, an :class:`fnn.losses.Loss`, or with ``grad="autodiff"`` a callable.
+        x: Inputs ``(N, features)``.
+        y: Targets with ``N`` rows.
+        seeds: The seeds, ints: each gives a model's initial params and its training key.
+        learning_rates: The learning rates to try (finite, >= 0), or None to keep ``opt``'s.
+        weight_decays: The weight decays to try (finite), or None.
+        hparams: ``{name: values}`` for further hyperparameters held in the optimizer state
+            (``{"momentum": [0.0, 0.9]}``); ``learning_rate``/``weight_decay`` may be given here
+            instead of by keyword, not both.
+        input_shape: The shape of one sample for ``net.init`` (None: ``x.shape[1:]``).
+        dtype: A floating dtype to cast the initial params to (None: ``net.init``'s).
+        **fit_kwargs: Further :func:`fit_many` arguments (``batch_size``, ``epochs``,
+            ``validation_split``, ``validation_data``, ``metrics``, ``grad``, ``verbose``...);
+            not ``key``, ``opt_state`` or ``configs``, which the sweep sets.
+
+    Returns:
+        A :class:`SweepResult` whose ``configs[i]`` is model i's grid point, ``{"seed": s,
+        "learning_rate": lr, ...}``.
+
+    Raises:
+        TypeError: For ``key``, ``opt_state`` or ``configs`` in ``fit_kwargs``; a seed that is
+            not an int; a grid that is not a sequence (a string, a number); and the type errors
+            of :func:`fit_many`.
+        ValueError: For an empty grid; a hyperparameter given both by keyword and in
+            ``hparams``; values that are not finite numbers, or a negative learning rate; a
+            hyperparameter the optimizer state does not hold (a term switched off in ``opt``);
+            and the value errors of :func:`fit_many`.
+
+    Examples:
+        >>> import fnn, numpy as np
+        >>> x = np.linspace(-1, 1, 24, dtype=np.float32).reshape(8, 3)
+        >>> y = x.sum(axis=1, keepdims=True)
+        >>> result = fnn.sweep(fnn.mlp([1]), "sgd", "mse", x, y, learning_rates=[0.01, 0.1], batch_size=4, epochs=1)
+        >>> result.configs
+        [{'seed': 0, 'learning_rate': 0.01}, {'seed': 0, 'learning_rate': 0.1}]
+        >>> best = result.best()
+        >>> result.configs[best], result.result(best).params[0]["w"].shape
+        ({'seed': 0, 'learning_rate': 0.1}, (3, 1))
     """
     for bad in ("key", "opt_state", "configs"):
         if bad in fit_kwargs:

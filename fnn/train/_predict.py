@@ -48,26 +48,28 @@ def predict(net: Any, params: Any, x: Any, batch_size: int | None = 32) -> Any:
     nothing. Batching bounds the memory of the intermediate activations, not of ``x``.
 
     Args:
-      net: the network (anything with ``apply(params, x)``, e.g. :func:`fnn.mlp`).
-      params: its parameters (``net.init``'s structure and shapes).
-      x: inputs ``(samples, *input_shape)``: a jax array, a NumPy array or nested lists.
-      batch_size: samples per batch, an int >= 1 (``None``: 32); more than the samples is one batch.
+        net: The network (anything with ``apply(params, x)``, e.g. :func:`fnn.mlp`).
+        params: Its parameters (``net.init``'s structure and shapes).
+        x: Inputs ``(samples, *input_shape)``: a jax array, a NumPy array or nested lists.
+        batch_size: Samples per batch, an int >= 1 (``None``: 32); more than the samples is one
+            batch.
 
     Returns:
-      ``(samples, *output_shape)``: a jax array for a jax ``x``, otherwise a NumPy array.
+        ``(samples, *output_shape)``: a jax array for a jax ``x``, otherwise a NumPy array.
 
     Raises:
-      TypeError: ``x`` not numeric; ``batch_size`` not an int.
-      ValueError: ``x`` without a samples axis, empty, holding NaN/inf, or not fitting the
-        network; ``params`` of another structure or shape than the network's; ``batch_size < 1``.
+        TypeError: ``x`` not numeric; ``batch_size`` not an int.
+        ValueError: ``x`` without a samples axis, empty, holding NaN/inf, or not fitting the
+            network; ``params`` of another structure or shape than the network's;
+            ``batch_size < 1``.
 
     Examples:
-      >>> import fnn, jax, numpy as np
-      >>> net = fnn.mlp([4, 2])
-      >>> params = net.init(jax.random.PRNGKey(0), (3,))
-      >>> y = fnn.predict(net, params, np.ones((5, 3)), batch_size=2)  # batches of 2, 2 and 1
-      >>> type(y).__name__, y.shape
-      ('ndarray', (5, 2))
+        >>> import fnn, jax, numpy as np
+        >>> net = fnn.mlp([4, 2])
+        >>> params = net.init(jax.random.PRNGKey(0), (3,))
+        >>> y = fnn.predict(net, params, np.ones((5, 3)), batch_size=2)  # batches of 2, 2 and 1
+        >>> type(y).__name__, y.shape
+        ('ndarray', (5, 2))
     """
     batch_size = integer("batch_size", 32 if batch_size is None else batch_size, 1)
     is_jax = isinstance(x, jax.Array)

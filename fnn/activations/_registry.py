@@ -1,0 +1,227 @@
+"""Activations as the layers consume them: :class:`Activation` ``(name, fn, vjp)``, looked up
+by name with :func:`get` (equal names and hyperparameters give equal, equally hashed
+Activations, because jitted training functions are cached on them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax.numpy as jnp
+from jax import Array
+
+from fnn._registry import Registry
+from fnn._validate import boolean, integer, real
+from fnn._values import bound
+from fnn.activations._base import as_float
+from fnn.activations._rectifiers import (
+    elu,
+    elu_grad,
+    hard_sigmoid,
+    hard_sigmoid_grad,
+    leaky_relu,
+    leaky_relu_grad,
+    linear,
+    linear_grad,
+    relu,
+    relu6,
+    relu6_grad,
+    relu_grad,
+    selu,
+    selu_grad,
+)
+from fnn.activations._smooth import (
+    gelu,
+    gelu_grad,
+    gelu_tanh,
+    gelu_tanh_grad,
+    mish,
+    mish_grad,
+    sigmoid,
+    sigmoid_grad,
+    silu,
+    silu_grad,
+    softplus,
+    softplus_grad,
+    softsign,
+    softsign_grad,
+    tanh,
+    tanh_grad,
+)
+from fnn.activations._softmax import log_softmax, log_softmax_vjp, softmax, softmax_vjp
+
+
+class Activation(NamedTuple):
+    """An activation as the layers consume it: ``y = fn(x)``, ``dx = vjp(x, y, dy)``.
+
+    Build one with :func:`get` (the built-in ones), or directly for your own: ``Dense`` and the
+    ``Activation`` layer take it as they take a name. Equal names and hyperparameters give equal,
+    equally hashed Activations (compiled training programs are cached on them).
+
+    Attributes:
+        name: The display name (the canonical name for a built-in).
+        fn: The forward ``x -> y``, any shape to the same shape.
+        vjp: ``(x, y, dy) -> dx``, the vector-Jacobian product, written by hand.
+
+    Examples:
+        >>> import fnn
+        >>> square = fnn.activations.Activation("square", lambda x: x * x, lambda x, y, dy: 2 * x * dy)
+        >>> square(3.0), square.vjp(3.0, 9.0, 1.0)
+        (9.0, 6.0)
+    """
+
+    name: str
+    fn: Callable[[Array], Array]
+    vjp: Callable[[Array, Array, Array], Array]
+
+    def __call__(self, x: Array) -> Array:
+        """``fn(x)``.
+
+        Args:
+            x: Input array.
+
+        Returns:
+            ``fn(x)``.
+        """
+        return self.fn(x)
+
+
+def _elementwise_vjp(grad: Callable, x: Array, y: Array, dy: Array, **params: Any) -> Array:
+    return dy * grad(x, y, **params)
+
+
+class _Spec(NamedTuple):
+    fn: Callable
+    grad: Callable | None  # elementwise derivative (x, y=None, **params)
+    vjp: Callable | None  # along-an-axis (x, y, dy, **params)
+    defaults: dict
+
+
+_REGISTRY: dict[str, _Spec] = {
+    "linear": _Spec(linear, linear_grad, None, {}),
+    "sigmoid": _Spec(sigmoid, sigmoid_grad, None, {}),
+    "tanh": _Spec(tanh, tanh_grad, None, {}),
+    "relu": _Spec(relu, relu_grad, None, {}),
+    "relu6": _Spec(relu6, relu6_grad, None, {}),
+    "leaky_relu": _Spec(leaky_relu, leaky_relu_grad, None, {"negative_slope": 0.2}),
+    "elu": _Spec(elu, elu_grad, None, {"alpha": 1.0}),
+    "selu": _Spec(selu, selu_grad, None, {}),
+    "gelu": _Spec(gelu, gelu_grad, None, {}),
+    "gelu_tanh": _Spec(gelu_tanh, gelu_tanh_grad, None, {}),
+    "silu": _Spec(silu, silu_grad, None, {}),
+    "softplus": _Spec(softplus, softplus_grad, None, {}),
+    "softsign": _Spec(softsign, softsign_grad, None, {}),
+    "hard_sigmoid": _Spec(hard_sigmoid, hard_sigmoid_grad, None, {}),
+    "mish": _Spec(mish, mish_grad, None, {}),
+    "softmax": _Spec(softmax, None, softmax_vjp, {"axis": -1}),
+    "log_softmax": _Spec(log_softmax, None, log_softmax_vjp, {"axis": -1}),
+}
+_NAMES = Registry("activation", _REGISTRY, aliases={"swish": "silu", "gelu_approximate": "gelu_tanh"})
+# Keyword spellings other libraries use for the same hyperparameter (Keras 2 / tf.nn: alpha).
+_KWARG_ALIASES = {"leaky_relu": {"alpha": "negative_slope"}}
+
+
+def names() -> list[str]:
+    """All known activation names, aliases included, sorted.
+
+    Returns:
+        The names :func:`get` accepts.
+    """
+    return _NAMES.names()
+
+
+def _check_params(name: str, defaults: dict, kwargs: dict) -> dict:
+    for old, new in _KWARG_ALIASES.get(name, {}).items():
+        if old in kwargs:
+            if new in kwargs:
+                raise TypeError(f"activation {name!r}: give {new!r} or {old!r}, not both")
+            kwargs[new] = kwargs.pop(old)
+    unknown = sorted(set(kwargs) - set(defaults))
+    if unknown:
+        allowed = ", ".join(defaults) or "none"
+        raise TypeError(f"activation {name!r} got unexpected keyword(s) {unknown}; allowed: {allowed}")
+    params = dict(defaults)
+    for key, value in kwargs.items():
+        where = f"activation {name!r}: {key}"
+        params[key] = integer(where, value) if isinstance(defaults[key], int) else real(where, value)
+    return params
+
+
+def get(identifier: str | Activation | None = None, **kwargs: Any) -> Activation:
+    """Look an activation up by name (aliases and hyperparameters as keywords).
+
+    ``None`` means "linear". An :class:`Activation` passes through unchanged. Names ignore case
+    and underscores, so Keras's and PyTorch's class names resolve (``"ReLU"``, ``"LeakyReLU"``).
+
+    Args:
+        identifier: A name (``"relu"``, ``"leaky_relu"``...), an :class:`Activation`, or None.
+        **kwargs: The activation's hyperparameters: ``negative_slope`` (leaky_relu; Keras 2's
+            ``alpha`` too), ``alpha`` (elu), ``approximate`` (gelu: True gives gelu_tanh),
+            ``axis`` (softmax, log_softmax).
+
+    Returns:
+        The :class:`Activation`, with its hand-written ``vjp``.
+
+    Raises:
+        ValueError: For an unknown name (the message lists the known ones).
+        TypeError: For anything that is not a name, an Activation or None, and for unexpected
+            or ill-typed keywords.
+
+    Examples:
+        >>> import fnn
+        >>> act = fnn.activations.get("leaky_relu", negative_slope=0.5)
+        >>> act.name, act.fn([-1.0]).tolist()
+        ('leaky_relu', [-0.5])
+        >>> fnn.activations.get("gelu", approximate=True).name
+        'gelu_tanh'
+    """
+    if isinstance(identifier, Activation):
+        if kwargs:
+            raise TypeError("activation: keyword arguments only apply to a name, not an Activation")
+        return identifier
+    if identifier is None:
+        identifier = "linear"
+    if not isinstance(identifier, str):
+        raise TypeError(
+            f"activation must be a name (str), an Activation or None, got "
+            f"{type(identifier).__name__}; wrap a custom function as Activation(name, fn, vjp)"
+        )
+    name = _NAMES.canonical(identifier)
+    if name == "gelu" and "approximate" in kwargs:
+        name = "gelu_tanh" if boolean("activation 'gelu': approximate", kwargs.pop("approximate")) else "gelu"
+    spec = _REGISTRY[name]
+    params = _check_params(name, spec.defaults, dict(kwargs))
+    if spec.grad is None:
+        assert spec.vjp is not None  # along-an-axis activations carry a vjp instead
+        return Activation(name, bound(spec.fn, **params), bound(spec.vjp, **params))
+    fn = bound(spec.fn, **params) if params else spec.fn
+    return Activation(name, fn, bound(_elementwise_vjp, spec.grad, **params))
+
+
+def derivative(identifier: str | Activation | None, x: Array, **kwargs: Any) -> Array:
+    """Elementwise derivative ``f'(x)`` of an activation (same shape and dtype as ``x``).
+
+    Args:
+        identifier: As in :func:`get`: a name, an :class:`Activation` or None.
+        x: Where to take the derivative, any shape.
+        **kwargs: The activation's hyperparameters, as in :func:`get`.
+
+    Returns:
+        ``f'(x)`` elementwise, of the shape of ``x``.
+
+    Raises:
+        ValueError: For softmax and log_softmax, whose Jacobian is not diagonal (use their
+            ``vjp``), and for an unknown name.
+        TypeError: As :func:`get`.
+
+    Examples:
+        >>> import fnn
+        >>> fnn.activations.derivative("relu", [-1.0, 3.0]).tolist()
+        [0.0, 1.0]
+    """
+    act = get(identifier, **kwargs)
+    if act.name in ("softmax", "log_softmax"):
+        raise ValueError(f"activation {act.name!r} is not elementwise; use get({act.name!r}).vjp")
+    x = as_float(x)
+    return act.vjp(x, act.fn(x), jnp.ones_like(x))

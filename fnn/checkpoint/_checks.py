@@ -1,0 +1,178 @@
+"""A loaded file checked against its own metadata, before any of it is used.
+
+The checks raise TypeError / ValueError naming the field; ``load`` adds the file's name
+(``save`` reuses the history check on what it is given).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from fnn._validate import integer
+from fnn.checkpoint._format import ARRAY, TREES
+
+_SCALAR = (type(None), bool, int, float, str)
+
+
+def check_history(history: Any) -> None:
+    """None, a dict name -> list of numbers / strings / None, or ``fit``'s ``History.to_dict()``
+    (told apart by its ``history`` dict): its listed fields typed, one time per epoch."""
+    if history is None:
+        return
+    if not isinstance(history, Mapping):
+        raise TypeError(f"history must be a dict, got {type(history).__name__}")
+    if not isinstance(history.get("history"), Mapping):
+        _check_logs("history", history, None)
+        return
+    epochs = history.get("epochs", [])
+    for name in ("epochs", "times"):
+        values = history.get(name, [])
+        if not isinstance(values, list):
+            raise TypeError(f"history[{name!r}] must be a list, got {type(values).__name__}")
+        for i, v in enumerate(values):
+            if name == "epochs":
+                integer(f"history['epochs'][{i}]", v, 0)
+            elif isinstance(v, bool) or not isinstance(v, (int, float)):
+                raise TypeError(f"history['times'][{i}] must be a number, got {type(v).__name__}")
+    if len(history.get("times", epochs)) != len(epochs):
+        raise ValueError(f"history['times'] has {len(history['times'])} values for {len(epochs)} epochs")
+    integer("history['iterations_per_epoch']", history.get("iterations_per_epoch", 0), 0)
+    if not isinstance(history.get("stop_reason", ""), str):
+        raise TypeError(f"history['stop_reason'] must be a string, got {history['stop_reason']!r}")
+    if history.get("stopped_epoch") is not None:
+        integer("history['stopped_epoch']", history["stopped_epoch"], 0)
+    _check_logs("history['history']", history["history"], len(epochs))
+
+
+def _check_logs(where: str, logs: Mapping[str, Any], epochs: int | None) -> None:
+    for name, values in logs.items():
+        if not isinstance(values, list):
+            raise TypeError(f"{where}[{name!r}] must be a list, got {type(values).__name__}")
+        for i, v in enumerate(values):
+            if not isinstance(v, _SCALAR):
+                raise TypeError(f"{where}[{name!r}][{i}] must be a number, a string or None, got {type(v).__name__}")
+        if epochs is not None and len(values) > epochs:
+            raise ValueError(f"{where}[{name!r}] has {len(values)} values for {epochs} epochs")
+
+
+def _mapping(where: str, value: Any) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise TypeError(f"{where} must be a dict, got {type(value).__name__}")
+    return value
+
+
+@functools.lru_cache(maxsize=64)
+def _key_struct(impl: str, shape: tuple[int, ...], dtype: str) -> jax.ShapeDtypeStruct:
+    """What ``wrap_key_data`` makes of such stored data (JAX's own checks; traced, never run)."""
+    return jax.eval_shape(lambda d: jax.random.wrap_key_data(d, impl=impl), jax.ShapeDtypeStruct(shape, dtype))
+
+
+def _check_leaf(where: str, meta: Any, stored: np.ndarray | None) -> None:
+    """A leaf's metadata, and the stored array against it (in the encodings of :func:`encode`)."""
+    meta = _mapping(f"{where}: its metadata", meta)
+    dtype, shape = meta.get("dtype"), meta.get("shape")
+    if not isinstance(dtype, str):
+        raise TypeError(f"{where}: dtype must be a string, got {dtype!r}")
+    if not isinstance(shape, list) or any(isinstance(d, bool) or not isinstance(d, int) or d < 0 for d in shape):
+        raise ValueError(f"{where}: shape must be a list of sizes >= 0, got {shape!r}")
+    if stored is None:
+        raise ValueError(f"{where}: the entry is listed but missing")
+    if "impl" in meta:
+        impl = meta["impl"]
+        if not isinstance(impl, str):
+            raise TypeError(f"{where}: a typed key's impl must be a string, got {impl!r}")
+        try:
+            made = _key_struct(impl, stored.shape, str(stored.dtype))
+        except Exception as err:  # unknown impl (ValueError), data of the wrong shape or dtype (TypeError)
+            why = str(err).split(" for impl=")[0]  # (the rest is the implementation's repr)
+            raise ValueError(f"{where}: key data {stored.dtype}{list(stored.shape)}, impl {impl!r}: {why}") from None
+        if str(made.dtype) != dtype or made.shape != tuple(shape):
+            raise ValueError(
+                f"{where}: key data with impl {impl!r} makes {made.dtype}{list(made.shape)}, "
+                f"but the metadata says {dtype}{shape}"
+            )
+        return
+    try:
+        declared = np.dtype(jnp.dtype(dtype))
+    except TypeError:
+        hint = " (a typed key needs its impl)" if dtype.startswith("key<") else ""
+        raise ValueError(f"{where}: unknown dtype {dtype!r}{hint}") from None
+    if declared.type.__module__ != "numpy":  # ml_dtypes: its unsigned-int view
+        want = np.dtype(f"u{declared.itemsize}")
+        if stored.dtype != want:
+            raise ValueError(f"{where}: stored as {stored.dtype}, but {dtype} is stored as its {want} view")
+    elif declared.kind not in "biufc":
+        raise ValueError(f"{where}: dtype {dtype!r} is not an array dtype a checkpoint stores")
+    elif stored.dtype != declared:
+        raise ValueError(f"{where}: stored as {stored.dtype}, but the metadata says {dtype}")
+    if stored.shape != tuple(shape):
+        raise ValueError(f"{where}: stored with shape {stored.shape}, but the metadata says {tuple(shape)}")
+
+
+def _check_markers(value: Any, where: str, listed: Mapping[str, Any], used: set[str]) -> None:
+    """The array markers of a state's JSON: each ``{"__array__": entry}`` alone, entry listed."""
+    if isinstance(value, dict) and ARRAY in value:
+        entry = value[ARRAY]
+        if len(value) != 1 or not isinstance(entry, str):
+            raise ValueError(f"{where}: an array marker must be {{{ARRAY!r}: entry name}} alone, got {value!r}")
+        if entry not in listed:
+            raise ValueError(f"{where}: entry {entry} is not in callbacks_arrays")
+        used.add(entry)
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            _check_markers(v, f"{where}[{k!r}]", listed, used)
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            _check_markers(v, f"{where}[{i}]", listed, used)
+
+
+def check_file(meta: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> None:
+    """Every field :func:`save` writes (``callbacks`` since the callbacks' state was added)."""
+    for field in ("epoch", "history", "extra", "extra_arrays", "trees"):
+        if field not in meta:
+            raise ValueError(f"{field}: missing from the metadata")
+    integer("epoch", meta["epoch"], 0)
+    check_history(meta["history"])
+    claimed: set[str] = set()
+
+    def claim(entry: str, leaf: Any) -> None:
+        if entry in claimed:
+            raise ValueError(f"{entry}: listed twice")
+        claimed.add(entry)
+        _check_leaf(entry, leaf, arrays.get(entry))
+
+    for name, record in _mapping("trees", meta["trees"]).items():
+        if name not in TREES:
+            raise ValueError(f"trees: unknown tree {name!r} (a checkpoint holds {', '.join(TREES)})")
+        record = _mapping(f"trees[{name!r}]", record)
+        if not isinstance(record.get("treedef"), str):
+            raise TypeError(f"trees[{name!r}]: treedef must be a string, got {record.get('treedef')!r}")
+        if not isinstance(record.get("leaves"), list):
+            raise TypeError(f"trees[{name!r}]: leaves must be a list, got {record.get('leaves')!r}")
+        for i, leaf in enumerate(record["leaves"]):
+            leaf = _mapping(f"trees[{name!r}]['leaves'][{i}]", leaf)
+            if not isinstance(leaf.get("path"), str):
+                raise TypeError(f"trees[{name!r}]['leaves'][{i}]: path must be a string, got {leaf.get('path')!r}")
+            claim(name + leaf["path"], leaf)
+    extra = _mapping("extra", meta["extra"])
+    for name, leaf in _mapping("extra_arrays", meta["extra_arrays"]).items():
+        if name in extra:
+            raise ValueError(f"extra: {name!r} listed twice (as a JSON value and as an array)")
+        claim(f"extra[{name!r}]", leaf)
+    listed = _mapping("callbacks_arrays", meta.get("callbacks_arrays", {}))
+    for entry, leaf in listed.items():
+        claim(entry, leaf)
+    used: set[str] = set()
+    _check_markers(meta.get("callbacks"), "callbacks", listed, used)
+    for entry in listed:
+        if entry not in used:
+            raise ValueError(f"{entry}: listed in callbacks_arrays but not used by the callbacks' state")
+    unlisted = sorted(set(arrays) - claimed)
+    if unlisted:
+        raise ValueError(f"{', '.join(unlisted)}: in the file but not described by the metadata")

@@ -1,0 +1,129 @@
+"""The file format: leaves as storable NumPy arrays (and back), and the JSON of the metadata,
+the history and the callbacks' state (its arrays moved out to entries of their own).
+
+The layout itself is described in :mod:`fnn.checkpoint`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from fnn._validate import is_typed_key
+
+FORMAT_VERSION = 1
+META = "__fnn_checkpoint__"  # the entry holding the JSON metadata
+TREES = ("params", "opt_state", "key")
+
+
+# ----------------------------------------------------------------------------------------------
+# Leaves <-> storable NumPy arrays.
+
+
+def _as_numpy(leaf: Any) -> np.ndarray:
+    """A leaf as the NumPy array it stands for (Python scalars take jax's default dtype)."""
+    if isinstance(leaf, (np.ndarray, jax.Array, np.generic)):
+        return np.asarray(leaf)
+    return np.asarray(leaf, dtype=jax.dtypes.canonicalize_dtype(np.asarray(leaf).dtype))
+
+
+def leaf_dtype(leaf: Any) -> str:
+    """The dtype a leaf is checked and restored with (``key<fry>`` style for typed keys).
+
+    Templates may be arrays, Python scalars or ``jax.ShapeDtypeStruct`` (from ``eval_shape``).
+    """
+    if is_typed_key(leaf) or isinstance(leaf, jax.ShapeDtypeStruct):
+        return str(leaf.dtype)
+    return str(_as_numpy(leaf).dtype)
+
+
+def leaf_shape(leaf: Any) -> tuple[int, ...]:
+    if isinstance(leaf, jax.ShapeDtypeStruct):
+        return tuple(leaf.shape)
+    return tuple(np.shape(leaf))
+
+
+def encode(leaf: Any) -> tuple[np.ndarray, dict[str, Any]]:
+    """(array to store, metadata to restore it)."""
+    if is_typed_key(leaf):
+        data = np.asarray(jax.random.key_data(leaf))
+        return data, {"dtype": str(leaf.dtype), "shape": list(leaf.shape), "impl": str(jax.random.key_impl(leaf))}
+    arr = _as_numpy(leaf)
+    meta = {"dtype": str(arr.dtype), "shape": list(arr.shape)}
+    if arr.dtype.kind == "V" or arr.dtype.type.__module__ != "numpy":
+        # ml_dtypes (bfloat16, float8_*, int4) would be saved as opaque void bytes.
+        arr = arr.view(np.dtype(f"u{arr.dtype.itemsize}"))
+    return arr, meta
+
+
+def decode(stored: np.ndarray, meta: Mapping[str, Any]) -> Any:
+    if "impl" in meta:
+        return jax.random.wrap_key_data(jax.device_put(stored), impl=meta["impl"])
+    dtype = jnp.dtype(meta["dtype"])
+    arr = stored.view(dtype) if stored.dtype != dtype else stored
+    if jax.dtypes.canonicalize_dtype(dtype) != dtype:
+        return arr  # a 64-bit leaf without jax_enable_x64: keep it exact in NumPy
+    return jax.device_put(arr)  # (jnp.asarray would compile a program per shape)
+
+
+# ----------------------------------------------------------------------------------------------
+# JSON.
+
+
+def jsonable(value: Any, where: str) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v, f"{where}[{k!r}]") for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v, f"{where}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, (np.ndarray, jax.Array, np.generic)) and np.ndim(value) == 0:
+        return np.asarray(value).item()
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    raise TypeError(
+        f"{where} must be JSON-like (numbers, strings, lists, dicts) or an array; got {type(value).__name__}"
+    )
+
+
+def history_dict(history: Any) -> Any:
+    if history is None or isinstance(history, Mapping):
+        return history
+    for attr in ("history", "_asdict", "to_dict"):
+        value = getattr(history, attr, None)
+        if isinstance(value, Mapping):
+            return value
+        if callable(value):
+            return value()
+    raise TypeError(f"history must be a dict name -> list; got {type(history).__name__}")
+
+
+ARRAY = "__array__"  # marks, in the JSON of a state, where an array entry goes back
+
+
+def encode_state(value: Any, where: str, arrays: dict[str, np.ndarray], metas: dict[str, Any]) -> Any:
+    """A nested state as JSON, its arrays moved to ``arrays`` (entry ``where``) with their
+    metadata in ``metas``."""
+    if isinstance(value, (np.ndarray, jax.Array)):
+        stored, meta = encode(value)
+        arrays[where], metas[where] = stored, meta
+        return {ARRAY: where}
+    if isinstance(value, Mapping):
+        if any(not isinstance(k, str) for k in value) or ARRAY in value:
+            raise TypeError(f"{where}: a state's dict keys must be strings (and not {ARRAY!r})")
+        return {k: encode_state(v, f"{where}[{k!r}]", arrays, metas) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [encode_state(v, f"{where}[{i}]", arrays, metas) for i, v in enumerate(value)]
+    return jsonable(value, where)
+
+
+def decode_state(value: Any, arrays: Mapping[str, np.ndarray], metas: Mapping[str, Any]) -> Any:
+    if isinstance(value, dict) and ARRAY in value:
+        return decode(arrays[value[ARRAY]], metas[value[ARRAY]])
+    if isinstance(value, dict):
+        return {k: decode_state(v, arrays, metas) for k, v in value.items()}
+    if isinstance(value, list):
+        return [decode_state(v, arrays, metas) for v in value]
+    return value

@@ -1,0 +1,217 @@
+"""save, load and resume: pytrees flattened to entries and the metadata that describes them,
+written atomically; read back, checked, and matched against the caller's templates.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from typing import Any, NamedTuple
+
+import jax
+import numpy as np
+
+from fnn._validate import integer
+from fnn.checkpoint._atomic import write
+from fnn.checkpoint._checks import check_file, check_history
+from fnn.checkpoint._format import (
+    FORMAT_VERSION,
+    META,
+    decode,
+    decode_state,
+    encode,
+    encode_state,
+    history_dict,
+    jsonable,
+    leaf_dtype,
+    leaf_shape,
+)
+
+
+class Checkpoint(NamedTuple):
+    """What :func:`load` returns. ``history`` is a dict name -> list; ``extra`` a dict."""
+
+    params: Any
+    opt_state: Any
+    epoch: int
+    key: Any
+    history: dict[str, list[Any]] | None
+    extra: dict[str, Any]
+    callbacks: Any = None
+
+
+# ----------------------------------------------------------------------------------------------
+# save / load.
+
+
+def save(
+    path: str | os.PathLike,
+    *,
+    params: Any,
+    opt_state: Any = None,
+    epoch: int = 0,
+    key: Any = None,
+    history: Any = None,
+    callbacks: Any = None,
+    **extra: Any,
+) -> None:
+    """Write a checkpoint atomically to ``path`` (used exactly as given; parents are created; a
+    symlink is written through, the mode of a file replaced is kept).
+
+    ``params``/``opt_state``/``key`` are pytrees of arrays (key: a raw uint32 key or a typed
+    key); ``history`` a dict name -> list of numbers; ``callbacks`` a nested state (dicts with
+    string keys, lists, numbers, strings, None and arrays; what ``fit`` gathers from each
+    callback's ``get_state``); ``extra`` keywords are arrays (stored as entries) or JSON-like
+    values.
+    """
+    path = os.fspath(path)
+    epoch = integer("epoch", epoch, 0)
+    arrays: dict[str, np.ndarray] = {}
+    trees: dict[str, Any] = {}
+    for tree_name, tree in (("params", params), ("opt_state", opt_state), ("key", key)):
+        if tree is None:
+            continue
+        flat, treedef = jax.tree_util.tree_flatten_with_path(tree)
+        leaves = []
+        for p, leaf in flat:
+            entry = tree_name + jax.tree_util.keystr(p)
+            stored, meta = encode(leaf)
+            arrays[entry] = stored
+            leaves.append({"path": jax.tree_util.keystr(p), **meta})
+        trees[tree_name] = {"treedef": str(treedef), "leaves": leaves}
+    extra_json: dict[str, Any] = {}
+    extra_arrays: dict[str, Any] = {}
+    for name, value in extra.items():
+        if isinstance(value, (np.ndarray, jax.Array)):
+            stored, meta = encode(value)
+            arrays[f"extra[{name!r}]"] = stored
+            extra_arrays[name] = meta
+        else:
+            extra_json[name] = jsonable(value, f"extra {name!r}")
+    callbacks_meta: dict[str, Any] = {}
+    callbacks_json = encode_state(callbacks, "callbacks", arrays, callbacks_meta)
+    history = jsonable(history_dict(history), "history")
+    check_history(history)  # what load would refuse is refused now
+    meta = {
+        "format": "fnn.checkpoint",
+        "version": FORMAT_VERSION,
+        "epoch": int(epoch),
+        "history": history,
+        "extra": extra_json,
+        "extra_arrays": extra_arrays,
+        "callbacks": callbacks_json,
+        "callbacks_arrays": callbacks_meta,
+        "trees": trees,
+    }
+    arrays[META] = np.asarray(json.dumps(meta))
+    write(path, arrays)
+
+
+def _read(path: str) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"no checkpoint at {path}")
+    try:
+        # Our own handle: np.load(path) leaks its file when the zip directory is unreadable.
+        with open(path, "rb") as f:
+            z = np.load(f, allow_pickle=False)
+            if not isinstance(z, np.lib.npyio.NpzFile):
+                raise ValueError("a single .npy array, not an .npz archive")
+            if META not in z.files:
+                raise ValueError("no fnn metadata entry; not an fnn checkpoint")
+            arrays = {k: z[k] for k in z.files}  # reads (and CRC-checks) every entry now
+        meta = json.loads(str(arrays.pop(META)))
+        if not isinstance(meta, dict) or meta.get("format") != "fnn.checkpoint":
+            raise ValueError("metadata is not an fnn checkpoint's")
+    except FileNotFoundError:
+        raise
+    except Exception as err:  # BadZipFile, EOFError, zlib.error, ValueError, OSError, ...
+        raise ValueError(f"{path}: not a readable fnn checkpoint (corrupt, truncated or foreign file): {err}") from None
+    if meta.get("version") != FORMAT_VERSION:
+        raise ValueError(
+            f"{path}: checkpoint format version {meta.get('version')} is not "
+            f"supported (this fnn reads version {FORMAT_VERSION})"
+        )
+    return meta, arrays
+
+
+def _restore(
+    path: str, tree_name: str, record: Mapping[str, Any] | None, arrays: Mapping[str, np.ndarray], template: Any
+) -> Any:
+    if record is None:
+        if template is not None:
+            raise ValueError(f"{path}: the checkpoint holds no {tree_name}, but a {tree_name} template was given")
+        return None
+    stored = {leaf["path"]: leaf for leaf in record["leaves"]}
+    if template is None:
+        values = {p: decode(arrays[tree_name + p], m) for p, m in stored.items()}
+        # Without a template a single-leaf tree comes back as the leaf, otherwise as a flat
+        # dict keyed by path strings.
+        return values[""] if list(values) == [""] else values
+    flat, treedef = jax.tree_util.tree_flatten_with_path(template)
+    want = {jax.tree_util.keystr(p): leaf for p, leaf in flat}
+    missing = [p for p in want if p not in stored]
+    unexpected = [p for p in stored if p not in want]
+    if missing or unexpected:
+        parts = []
+        if missing:
+            parts.append(f"missing from the file: {', '.join(tree_name + p for p in missing)}")
+        if unexpected:
+            parts.append(f"in the file but not in the template: {', '.join(tree_name + p for p in unexpected)}")
+        raise ValueError(f"{path}: {tree_name} structure differs from the template; " + "; ".join(parts))
+    if str(treedef) != record["treedef"]:
+        raise ValueError(
+            f"{path}: {tree_name} tree structure differs from the template: file "
+            f"{record['treedef']} vs template {treedef}"
+        )
+    diffs = []
+    for p, leaf in want.items():
+        m = stored[p]
+        shape = leaf_shape(leaf)
+        if tuple(m["shape"]) != shape:
+            diffs.append(f"{tree_name}{p}: shape {tuple(m['shape'])} in the file vs {shape} in the template")
+        dtype = leaf_dtype(leaf)
+        if m["dtype"] != dtype:
+            diffs.append(f"{tree_name}{p}: dtype {m['dtype']} in the file vs {dtype} in the template")
+    if diffs:
+        raise ValueError(f"{path}: checkpoint does not match the template: " + "; ".join(diffs))
+    return jax.tree_util.tree_unflatten(treedef, [decode(arrays[tree_name + p], stored[p]) for p in want])
+
+
+def load(path: str | os.PathLike, *, params: Any = None, opt_state: Any = None) -> Checkpoint:
+    """Read a checkpoint written by :func:`save`.
+
+    ``params``/``opt_state`` are templates (e.g. freshly initialised ones) that give the tree
+    structure; the file must match them in paths, tree structure, shapes and dtypes, or a
+    ValueError says exactly what differs. Without a template a tree comes back as a flat dict
+    ``{keystr path: array}``. Missing file: FileNotFoundError; corrupt, truncated or foreign
+    file, or one whose arrays or metadata disagree with each other: ValueError naming the path
+    and the field.
+    """
+    path = os.fspath(path)
+    meta, arrays = _read(path)
+    try:
+        check_file(meta, arrays)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{path}: corrupt checkpoint (disagrees with its own metadata): {err}") from None
+    trees = meta["trees"]
+    out = {
+        name: _restore(path, name, trees.get(name), arrays, tmpl)
+        for name, tmpl in (("params", params), ("opt_state", opt_state), ("key", None))
+    }
+    extra = dict(meta["extra"])
+    for name, m in meta["extra_arrays"].items():
+        extra[name] = decode(arrays[f"extra[{name!r}]"], m)
+    callbacks = decode_state(meta.get("callbacks"), arrays, meta.get("callbacks_arrays", {}))
+    return Checkpoint(out["params"], out["opt_state"], meta["epoch"], out["key"], meta["history"], extra, callbacks)
+
+
+def resume(path: str | os.PathLike, *, params: Any = None, opt_state: Any = None) -> Checkpoint | None:
+    """:func:`load` if a checkpoint exists at ``path``, else None (a fresh start).
+
+    A file that exists but does not load (corrupt, or another model's) is an error, never
+    silently ignored.
+    """
+    if not os.path.exists(os.fspath(path)):
+        return None
+    return load(path, params=params, opt_state=opt_state)

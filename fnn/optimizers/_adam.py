@@ -1,0 +1,285 @@
+r"""Adam and its relatives as direction transforms (what they are, and the notation of their
+formulas: ``_direction.py``): :func:`scale_by_adam` (AMSGrad included), :func:`scale_by_adamax`,
+:func:`scale_by_nadam` and :func:`scale_by_radam`, all bias-corrected.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax.numpy as jnp
+
+from fnn._validate import hyper
+from fnn.optimizers._base import (
+    Array,
+    GradientTransformation,
+    Params,
+    cast,
+    count0,
+    leafwise,
+    safe_eps,
+    scalar_dtype,
+    zeros_like_moments,
+)
+from fnn.optimizers._direction import bound_transform, check_beta, check_eps
+
+
+def _step(count: Array) -> Array:
+    """``t`` (from 1) in the scalar dtype: bias corrections are computed there."""
+    return (count + 1).astype(scalar_dtype())
+
+
+class ScaleByAdamState(NamedTuple):
+    """State of :func:`scale_by_adam`: ``count`` updates so far, moments ``mu`` (m) and ``nu`` (v),
+    and ``nu_max`` (the running maximum of v with ``amsgrad``, else None); buffers shaped like the
+    params, in float32 or wider.
+    """
+
+    count: Array  # type: ignore[assignment]  # the field shadows tuple.count, as in optax
+    mu: Params
+    nu: Params
+    nu_max: Params | None
+
+
+def _adam_init(b1, b2, eps, amsgrad, params) -> ScaleByAdamState:
+    z = zeros_like_moments
+    return ScaleByAdamState(count0(), z(params), z(params), z(params) if amsgrad else None)
+
+
+def _adam_update(b1, b2, eps, amsgrad, updates, state, params=None):
+    t = _step(state.count)
+    inv_bc1 = 1 / (1 - jnp.asarray(b1, t.dtype) ** t)
+    # sqrt(v_hat) = sqrt(v) / sqrt(1 - b2^t): multiply by the scalar reciprocal, so each
+    # element pays one division, not two (XLA keeps IEEE division; it is Adam's hot spot).
+    inv_bc2_sqrt = 1 / jnp.sqrt(1 - jnp.asarray(b2, t.dtype) ** t)
+
+    def leaf(u, _, m, v, *vmax):
+        b1_, b2_, c1, c2 = cast(u.dtype, b1, b2, inv_bc1, inv_bc2_sqrt)
+        m = b1_ * m + (1 - b1_) * u
+        v = b2_ * v + (1 - b2_) * u * u
+        out = [m, v]
+        if amsgrad:
+            v = jnp.maximum(vmax[0], v)
+            out.append(v)
+        return (c1 * m / (jnp.sqrt(v) * c2 + safe_eps(eps, u.dtype)), *out)
+
+    buffers = [state.mu, state.nu] + ([state.nu_max] if amsgrad else [])
+    out, mu, nu, *vmax = leafwise(leaf, 1 + len(buffers), updates, None, *buffers)
+    return out, ScaleByAdamState(state.count + 1, mu, nu, vmax[0] if amsgrad else None)
+
+
+def scale_by_adam(
+    b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8, amsgrad: bool = False
+) -> GradientTransformation:
+    r"""Adam's direction (``torch.optim.Adam``), bias-corrected.
+
+    .. math::
+        m_t = \beta_1 m_{t-1} + (1-\beta_1) u_t;\quad
+        v_t = \beta_2 v_{t-1} + (1-\beta_2) u_t^2;\quad
+        \hat v_t = \max(\hat v_{t-1}, v_t) \text{ (amsgrad) else } v_t;
+
+        \text{out}_t = \frac{m_t}{1-\beta_1^t} \Big/ \Big(\sqrt{\hat v_t} / \sqrt{1-\beta_2^t} + \epsilon\Big)
+
+    AMSGrad keeps the running maximum of the raw :math:`v_t` and bias-corrects it afterwards,
+    as PyTorch does.
+
+    Args:
+        b1: β1 in [0, 1), the decay of the first moment.
+        b2: β2 in [0, 1), the decay of the second moment.
+        eps: ε >= 0, added to the denominator.
+        amsgrad: Keep the running maximum of the second moment.
+
+    Returns:
+        The transform, a :class:`GradientTransformation`.
+
+    Raises:
+        ValueError: For a hyperparameter out of range.
+        TypeError: For a hyperparameter of the wrong type.
+    """
+    return bound_transform(
+        _adam_init, _adam_update, check_beta("b1", b1), check_beta("b2", b2), check_eps(eps), bool(amsgrad)
+    )
+
+
+class ScaleByAdamaxState(NamedTuple):
+    """State of :func:`scale_by_adamax`: ``count``, ``mu`` (m) and ``nu`` (the infinity norm n)."""
+
+    count: Array  # type: ignore[assignment]  # the field shadows tuple.count, as in optax
+    mu: Params
+    nu: Params
+
+
+def _two_moments(state: Any, params: Params) -> Any:
+    """``state(count=0, mu=0, nu=0)`` for the rules that keep two moment buffers."""
+    return state(count0(), zeros_like_moments(params), zeros_like_moments(params))
+
+
+def _adamax_init(b1, b2, eps, params) -> ScaleByAdamaxState:
+    return _two_moments(ScaleByAdamaxState, params)
+
+
+def _adamax_update(b1, b2, eps, updates, state, params=None):
+    t = _step(state.count)
+    inv_bc1 = 1 / (1 - jnp.asarray(b1, t.dtype) ** t)
+
+    def leaf(u, _, m, n):
+        b1_, b2_, c1 = cast(u.dtype, b1, b2, inv_bc1)
+        m = b1_ * m + (1 - b1_) * u
+        n = jnp.maximum(b2_ * n, jnp.abs(u) + safe_eps(eps, u.dtype))
+        return c1 * m / n, m, n
+
+    out, mu, nu = leafwise(leaf, 3, updates, None, state.mu, state.nu)
+    return out, ScaleByAdamaxState(state.count + 1, mu, nu)
+
+
+def scale_by_adamax(b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8) -> GradientTransformation:
+    r"""Adamax's direction (``torch.optim.Adamax``; ``nu`` is the infinity norm :math:`n_t`).
+
+    .. math::
+        m_t = \beta_1 m_{t-1} + (1-\beta_1) u_t;\quad
+        n_t = \max(\beta_2 n_{t-1}, |u_t| + \epsilon);\quad
+        \text{out}_t = \frac{m_t}{(1-\beta_1^t)\, n_t}
+
+    Args:
+        b1: β1 in [0, 1), the decay of the first moment.
+        b2: β2 in [0, 1), the decay of the infinity norm.
+        eps: ε >= 0, added to the denominator.
+
+    Returns:
+        The transform, a :class:`GradientTransformation`.
+
+    Raises:
+        ValueError: For a hyperparameter out of range.
+        TypeError: For a hyperparameter of the wrong type.
+    """
+    return bound_transform(_adamax_init, _adamax_update, check_beta("b1", b1), check_beta("b2", b2), check_eps(eps))
+
+
+class ScaleByNadamState(NamedTuple):
+    """State of :func:`scale_by_nadam`: ``count``, ``mu`` (m), ``nu`` (v) and ``mu_product``
+    (the product of the momentum schedule so far).
+    """
+
+    count: Array  # type: ignore[assignment]  # the field shadows tuple.count, as in optax
+    mu: Params
+    nu: Params
+    mu_product: Array
+
+
+def _nadam_init(b1, b2, eps, momentum_decay, params) -> ScaleByNadamState:
+    z = zeros_like_moments
+    return ScaleByNadamState(count0(), z(params), z(params), jnp.ones((), scalar_dtype()))
+
+
+def _nadam_update(b1, b2, eps, momentum_decay, updates, state, params=None):
+    t = _step(state.count)
+    b1s, psi = jnp.asarray(b1, t.dtype), jnp.asarray(momentum_decay, t.dtype)
+    mu_t = b1s * (1 - 0.5 * 0.96 ** (t * psi))
+    mu_next = b1s * (1 - 0.5 * 0.96 ** ((t + 1) * psi))
+    mu_product = state.mu_product * mu_t
+    coef_u = (1 - mu_t) / (1 - mu_product)
+    coef_m = mu_next / (1 - mu_product * mu_next)
+    inv_bc2_sqrt = 1 / jnp.sqrt(1 - jnp.asarray(b2, t.dtype) ** t)  # one division per element, as in adam
+
+    def leaf(u, _, m, v):
+        b1_, b2_, cu, cm, c2 = cast(u.dtype, b1, b2, coef_u, coef_m, inv_bc2_sqrt)
+        m = b1_ * m + (1 - b1_) * u
+        v = b2_ * v + (1 - b2_) * u * u
+        return (cu * u + cm * m) / (jnp.sqrt(v) * c2 + safe_eps(eps, u.dtype)), m, v
+
+    out, mu, nu = leafwise(leaf, 3, updates, None, state.mu, state.nu)
+    return out, ScaleByNadamState(state.count + 1, mu, nu, mu_product.astype(state.mu_product.dtype))
+
+
+def scale_by_nadam(
+    b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8, momentum_decay: float = 4e-3
+) -> GradientTransformation:
+    r"""NAdam's direction (``torch.optim.NAdam``, Dozat's momentum schedule).
+
+    .. math::
+        \mu_t = \beta_1 (1 - \tfrac12 0.96^{t\psi});\quad
+        m_t = \beta_1 m_{t-1} + (1-\beta_1) u_t;\quad
+        v_t = \beta_2 v_{t-1} + (1-\beta_2) u_t^2;
+
+        \text{out}_t = \Big(\frac{\mu_{t+1} m_t}{1 - \prod_{i=1}^{t+1}\mu_i}
+        + \frac{(1-\mu_t) u_t}{1 - \prod_{i=1}^{t}\mu_i}\Big) \Big/ \big(\sqrt{v_t / (1-\beta_2^t)} + \epsilon\big)
+
+    with :math:`\psi` = momentum_decay; ``mu_product`` holds :math:`\prod_{i\le t}\mu_i`.
+
+    Args:
+        b1: β1 in [0, 1), the decay of the first moment.
+        b2: β2 in [0, 1), the decay of the second moment.
+        eps: ε >= 0, added to the denominator.
+        momentum_decay: ψ >= 0.
+
+    Returns:
+        The transform, a :class:`GradientTransformation`.
+
+    Raises:
+        ValueError: For a hyperparameter out of range.
+        TypeError: For a hyperparameter of the wrong type.
+    """
+    psi = hyper("momentum_decay", momentum_decay, lo=0.0)
+    return bound_transform(_nadam_init, _nadam_update, check_beta("b1", b1), check_beta("b2", b2), check_eps(eps), psi)
+
+
+class ScaleByRadamState(NamedTuple):
+    """State of :func:`scale_by_radam`: ``count``, ``mu`` (m) and ``nu`` (v)."""
+
+    count: Array  # type: ignore[assignment]  # the field shadows tuple.count, as in optax
+    mu: Params
+    nu: Params
+
+
+def _radam_init(b1, b2, eps, params) -> ScaleByRadamState:
+    return _two_moments(ScaleByRadamState, params)
+
+
+def _radam_update(b1, b2, eps, updates, state, params=None):
+    t = _step(state.count)
+    b2s = jnp.asarray(b2, t.dtype)
+    bc2 = 1 - b2s**t
+    rho_inf = 2 / (1 - b2s) - 1
+    rho_t = rho_inf - 2 * t * b2s**t / bc2
+    rectify = rho_t > 5
+    # The guard keeps the (discarded) unrectified branch free of sqrt of a negative number.
+    rho = jnp.where(rectify, rho_t, 5.0)
+    r_t = jnp.sqrt((rho - 4) * (rho - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho))
+    inv_bc1 = 1 / (1 - jnp.asarray(b1, t.dtype) ** t)
+
+    def leaf(u, _, m, v):
+        b1_, b2_, c1, r, c2 = cast(u.dtype, b1, b2, inv_bc1, r_t, jnp.sqrt(bc2))
+        m = b1_ * m + (1 - b1_) * u
+        v = b2_ * v + (1 - b2_) * u * u
+        adaptive = jnp.where(rectify, r * c2 / (jnp.sqrt(v) + safe_eps(eps, u.dtype)), 1.0)
+        return c1 * m * adaptive, m, v
+
+    out, mu, nu = leafwise(leaf, 3, updates, None, state.mu, state.nu)
+    return out, ScaleByRadamState(state.count + 1, mu, nu)
+
+
+def scale_by_radam(b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8) -> GradientTransformation:
+    r"""RAdam's direction (``torch.optim.RAdam``: variance rectification, threshold 5).
+
+    .. math::
+        m_t, v_t \text{ as in Adam};\quad \hat m_t = m_t / (1-\beta_1^t);\quad
+        \rho_\infty = \frac{2}{1-\beta_2} - 1;\quad
+        \rho_t = \rho_\infty - \frac{2t\beta_2^t}{1-\beta_2^t};
+
+        \text{out}_t = \hat m_t\, r_t\, \frac{\sqrt{1-\beta_2^t}}{\sqrt{v_t} + \epsilon} \text{ if } \rho_t > 5,
+        \; r_t = \sqrt{\frac{(\rho_t-4)(\rho_t-2)\rho_\infty}{(\rho_\infty-4)(\rho_\infty-2)\rho_t}};
+        \quad \hat m_t \text{ otherwise}
+
+    Args:
+        b1: β1 in [0, 1), the decay of the first moment.
+        b2: β2 in [0, 1), the decay of the second moment.
+        eps: ε >= 0, added to the denominator.
+
+    Returns:
+        The transform, a :class:`GradientTransformation`.
+
+    Raises:
+        ValueError: For a hyperparameter out of range.
+        TypeError: For a hyperparameter of the wrong type.
+    """
+    return bound_transform(_radam_init, _radam_update, check_beta("b1", b1), check_beta("b2", b2), check_eps(eps))

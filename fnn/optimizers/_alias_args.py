@@ -1,0 +1,56 @@
+"""What the named optimizers share (their conventions are in ``_alias.py``): the learning rate
+(a rate or a schedule), a term switched off, coupled L2 weight decay, and Adam's betas.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import jax
+
+from fnn._validate import hyper
+from fnn.optimizers._base import GradientTransformation, Schedule
+from fnn.optimizers._direction import check_beta
+from fnn.optimizers._transform import add_decayed_weights
+
+LearningRate = float | Schedule
+
+
+def check_learning_rate(value: Any) -> Any:
+    return value if callable(value) else hyper("learning_rate", value, lo=0.0)
+
+
+def active(value: Any) -> Any:
+    """A term switched off (a number equal to 0) is left out of the chain and the state. An
+    array is always on: it is a value held in a state, which must keep one structure."""
+    return None if not isinstance(value, jax.Array) and float(value) == 0.0 else value
+
+
+def coupled_l2(weight_decay: Any) -> list[GradientTransformation]:
+    return [] if weight_decay is None else [add_decayed_weights(weight_decay)]
+
+
+def check_betas(b1: Any, b2: Any) -> tuple[Any, Any]:
+    return check_beta("b1", b1), check_beta("b2", b2)
+
+
+F = TypeVar("F", bound=Callable[..., GradientTransformation])
+
+# Other libraries' spellings of these arguments, and fnn's (optax's) names for them.
+OTHER_NAMES = {"lr": "learning_rate=", "epsilon": "eps=", "beta_1": "b1=", "beta_2": "b2=", "betas": "b1= and b2="}
+
+
+def other_names(fn: F) -> F:
+    """``fn`` saying which argument is meant when called with Keras's or PyTorch's spelling
+    (``lr=``, ``epsilon=``, ``betas=``...) rather than Python's bare "unexpected keyword"."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> GradientTransformation:
+        for name, ours in OTHER_NAMES.items():
+            if name in kwargs:
+                raise TypeError(f"{fn.__name__}() takes {ours}, not {name}= (Keras's or PyTorch's name for it)")
+        return fn(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]

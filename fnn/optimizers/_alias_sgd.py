@@ -1,0 +1,124 @@
+r"""Stochastic gradient descent, plain or with heavy-ball or Nesterov momentum
+(``torch.optim.SGD``): :func:`sgd`, :func:`momentum` and :func:`nesterov`.
+"""
+
+from __future__ import annotations
+
+from fnn._validate import boolean, hyper
+from fnn.optimizers._alias_args import LearningRate, active, check_learning_rate, coupled_l2, other_names
+from fnn.optimizers._base import GradientTransformation, chain
+from fnn.optimizers._inject import inject_hyperparams
+from fnn.optimizers._transform import scale_by_learning_rate, trace
+
+
+def _sgd(learning_rate, momentum, dampening, nesterov, weight_decay) -> GradientTransformation:
+    links = coupled_l2(weight_decay)
+    if momentum is not None:
+        links.append(trace(momentum, dampening, nesterov))
+    return chain(*links, scale_by_learning_rate(learning_rate))
+
+
+@other_names
+def sgd(
+    learning_rate: LearningRate = 1e-2,
+    momentum: float = 0.0,
+    dampening: float = 0.0,
+    nesterov: bool = False,
+    weight_decay: float = 0.0,
+) -> GradientTransformation:
+    r"""Stochastic gradient descent, ``torch.optim.SGD``.
+
+    .. math::
+        g_t \leftarrow g_t + \lambda\theta_{t-1};\quad
+        b_t \leftarrow \mu b_{t-1} + (1-\tau) g_t \;(b_1 = g_1);\quad
+        d_t = g_t + \mu b_t \text{ (nesterov) else } b_t \text{ (} g_t \text{ when } \mu = 0);\quad
+        \theta_t \leftarrow \theta_{t-1} - \gamma d_t
+
+    with :math:`\mu` = momentum, :math:`\tau` = dampening, :math:`\lambda` = weight_decay.
+    ``= chain(add_decayed_weights(λ), trace(μ, τ, nesterov), scale_by_learning_rate(γ))``.
+
+    Args:
+        learning_rate: γ, a float ``>= 0`` or a schedule ``step -> rate`` (:mod:`fnn.schedules`;
+            ``step`` counts updates from 0).
+        momentum: μ, the heavy-ball momentum (0: plain SGD, no momentum buffer).
+        dampening: τ in [0, 1], damping of the gradient's weight in the momentum buffer.
+        nesterov: Nesterov momentum (needs ``momentum > 0`` and ``dampening == 0``).
+        weight_decay: λ, L2 added to the gradient (0: the term is left out of the chain).
+
+    Returns:
+        The optimizer, a :class:`GradientTransformation` with its hyperparameters held in the
+        state (:func:`inject_hyperparams`).
+
+    Raises:
+        ValueError: For a value out of range (a negative learning rate, a beta outside [0, 1)...).
+        TypeError: For a value of the wrong type.
+        ValueError: ``nesterov=True`` without momentum or with dampening.
+
+    Examples:
+        >>> import fnn, jax.numpy as jnp
+        >>> opt = fnn.optimizers.sgd(0.5)
+        >>> params = {"w": jnp.array([1.0, 2.0])}
+        >>> state = opt.init(params)
+        >>> updates, state = opt.update({"w": jnp.array([1.0, -1.0])}, state, params)
+        >>> fnn.optimizers.apply_updates(params, updates)["w"].tolist()
+        [0.5, 2.5]
+    """
+    mom = hyper("momentum", momentum, lo=0.0)
+    damp = hyper("dampening", dampening, 0.0, 1.0)
+    wd = hyper("weight_decay", weight_decay, lo=0.0)
+    nesterov = boolean("nesterov", nesterov)
+    if nesterov and (active(mom) is None or active(damp) is not None):
+        raise ValueError(
+            "nesterov=True requires momentum > 0 and dampening == 0, "
+            f"got momentum={momentum!r}, dampening={dampening!r}"
+        )
+    return inject_hyperparams(_sgd)(
+        check_learning_rate(learning_rate), active(mom), None if active(mom) is None else damp, nesterov, active(wd)
+    )
+
+
+@other_names
+def momentum(
+    learning_rate: LearningRate = 1e-2, momentum: float = 0.9, dampening: float = 0.0, weight_decay: float = 0.0
+) -> GradientTransformation:
+    """``sgd`` with heavy-ball momentum (default 0.9).
+
+    Args:
+        learning_rate: γ, a float ``>= 0`` or a schedule ``step -> rate`` (:mod:`fnn.schedules`;
+            ``step`` counts updates from 0).
+        momentum: μ, the heavy-ball momentum.
+        dampening: τ in [0, 1].
+        weight_decay: λ, L2 added to the gradient (0: the term is left out of the chain).
+
+    Returns:
+        The optimizer, a :class:`GradientTransformation` with its hyperparameters held in the
+        state (:func:`inject_hyperparams`).
+
+    Raises:
+        ValueError: For a value out of range (a negative learning rate, a beta outside [0, 1)...).
+        TypeError: For a value of the wrong type.
+    """
+    return sgd(learning_rate, momentum=momentum, dampening=dampening, weight_decay=weight_decay)
+
+
+@other_names
+def nesterov(
+    learning_rate: LearningRate = 1e-2, momentum: float = 0.9, weight_decay: float = 0.0
+) -> GradientTransformation:
+    """``sgd`` with Nesterov momentum (default 0.9), PyTorch's formulation.
+
+    Args:
+        learning_rate: γ, a float ``>= 0`` or a schedule ``step -> rate`` (:mod:`fnn.schedules`;
+            ``step`` counts updates from 0).
+        momentum: μ, the Nesterov momentum (> 0).
+        weight_decay: λ, L2 added to the gradient (0: the term is left out of the chain).
+
+    Returns:
+        The optimizer, a :class:`GradientTransformation` with its hyperparameters held in the
+        state (:func:`inject_hyperparams`).
+
+    Raises:
+        ValueError: For a value out of range (a negative learning rate, a beta outside [0, 1)...).
+        TypeError: For a value of the wrong type.
+    """
+    return sgd(learning_rate, momentum=momentum, nesterov=True, weight_decay=weight_decay)

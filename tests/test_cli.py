@@ -382,3 +382,284 @@ def test_bad_output_paths_exit_2_before_anything_is_compiled(tmp_path, capsys, c
         rc = main([*argv, "--dataset", "iris", "--hidden", "4", "--epochs", "1"])
     err = capsys.readouterr().err
     assert rc == 2 and err.count("\n") == 1 and all(w in err for w in words) and c.count == 0
+
+
+# --------------------------------------------------------------------------------------------
+# Bad data files: exit 2 and one line naming the file and the problem, before anything compiles.
+# --------------------------------------------------------------------------------------------
+
+
+def _mnist_like(path, **change):
+    """An .npz shaped like Keras's mnist.npz (12 train / 5 test images of 28x28), with
+    ``change`` replacing (or, given None, dropping) entries."""
+    rng = np.random.default_rng(0)
+    arrays = {
+        "x_train": rng.integers(0, 256, (12, 28, 28), dtype=np.uint8),
+        "y_train": np.arange(12) % 10,
+        "x_test": rng.integers(0, 256, (5, 28, 28), dtype=np.uint8),
+        "y_test": np.arange(5),
+    }
+    arrays.update(change)
+    np.savez(path, **{k: v for k, v in arrays.items() if v is not None})
+
+
+_NAN_IMAGES = np.where(np.arange(12 * 784).reshape(12, 28, 28) == 100, np.nan, 1.0)
+
+BAD_DATA_FILES = {
+    "missing": (None, ["does not exist"]),
+    "not-an-npz": ("text", ["not a readable .npz"]),
+    "wrong-keys": ({"x_test": None}, ["x_test"]),
+    "count-mismatch": ({"y_train": np.arange(11) % 10}, ["x_train", "12", "11"]),
+    "one-hot-labels": ({"y_train": np.eye(10)[np.arange(12) % 10]}, ["y_train", "shape (12, 10)"]),
+    "features-differ": ({"x_test": np.zeros((5, 10, 10), np.uint8)}, ["x_test", "100", "784"]),
+    "nan-pixels": ({"x_train": _NAN_IMAGES}, ["x_train", "NaN"]),
+    "empty-train": ({"x_train": np.zeros((0, 28, 28)), "y_train": np.zeros(0, int)}, ["x_train", "no samples"]),
+    "empty-test": ({"x_test": np.zeros((0, 28, 28)), "y_test": np.zeros(0, int)}, ["x_test", "no samples"]),
+    "fractional-labels": ({"y_train": np.arange(12) % 10 + 0.5}, ["y_train", "whole numbers", "0.5"]),
+    "nan-labels": ({"y_test": np.array([0.0, 1.0, np.nan, 3.0, 4.0])}, ["y_test", "NaN"]),
+    "negative-labels": ({"y_train": np.arange(12) % 10 - 3}, ["y_train", "negative", "-3"]),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_DATA_FILES))
+def test_bad_data_files_exit_2_with_one_line_naming_the_file(tmp_path, capsys, compiles, case):
+    change, words = BAD_DATA_FILES[case]
+    path = tmp_path / f"{case}.npz"
+    if change == "text":
+        path.write_text("not numbers\n")
+    elif change is not None:
+        _mnist_like(path, **change)
+    with compiles() as c:
+        rc = main(["train", "--dataset", "mnist", "--path", str(path), "--hidden", "4", "--epochs", "1"])
+    captured = capsys.readouterr()
+    assert rc == 2 and captured.out == "", captured
+    assert captured.err.count("\n") == 1 and "Traceback" not in captured.err, captured.err
+    assert captured.err.startswith("fnn train: error: ") and str(path) in captured.err, captured.err
+    for word in words:
+        assert word in captured.err, (word, captured.err)
+    assert c.count == 0
+
+
+@pytest.mark.parametrize("command", ["compare", "gradcheck"])
+def test_every_command_refuses_bad_data_the_same_way(tmp_path, capsys, compiles, command):
+    path = tmp_path / "frac.npz"
+    _mnist_like(path, y_test=np.array([0.0, 1.0, 2.25, 3.0, 4.0]))
+    with compiles() as c:
+        rc = main([command, "--dataset", "mnist", "--path", str(path), "--hidden", "4"])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.count("\n") == 1 and str(path) in err and "y_test" in err and "2.25" in err
+    assert c.count == 0
+
+
+def test_good_mnist_like_file_still_loads_and_reports_its_shapes(tmp_path, capsys):
+    path = tmp_path / "ok.npz"
+    # float labels holding whole numbers are labels; a column of them too
+    _mnist_like(path, y_train=(np.arange(12) % 10).astype(np.float64)[:, None])
+    assert main(["datasets", "--path", str(path)]) == 0
+    assert "(12, 784)" in capsys.readouterr().out
+
+
+# --------------------------------------------------------------------------------------------
+# --resume: the saved settings must be the ones given.
+# --------------------------------------------------------------------------------------------
+
+RESUME_BASE = ["train", "--dataset", "moons", "--hidden", "4", "--batch-size", "full", "--verbose", "0"]
+
+
+@pytest.fixture(scope="module")
+def moons_checkpoint(tmp_path_factory):
+    """One epoch of adam at lr 0.01 on moons (2 features, 1 output: xor has the same shapes)."""
+    path = str(tmp_path_factory.mktemp("resume") / "moons.npz")
+    assert main([*RESUME_BASE, "--lr", "0.01", "--epochs", "1", "--save", path]) == 0
+    return path
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "change, words",
+    [
+        (["--lr", "0.5"], ["--lr 0.5 (saved: 0.01)"]),
+        ([], ["--lr 0.002 (saved: 0.01)"]),  # adam's default rate is not the saved one either
+        (["--lr", "0.01", "--activation", "tanh"], ["--activation tanh (saved: relu)"]),
+        (["--lr", "0.01", "--optimizer", "adamw"], ["--optimizer adamw (saved: adam)"]),
+        (["--lr", "0.01", "--dataset", "xor"], ["--dataset xor (saved: moons)"]),
+        (["--lr", "0.01", "--loss", "mse"], ["--loss mean_squared_error (saved: binary_crossentropy)"]),
+        (["--lr", "0.01", "--seed", "1"], ["--seed 1 (saved: 0)"]),
+        (["--lr", "0.01", "--batch-size", "16"], ["--batch-size 16 (saved: full)"]),
+        (["--lr", "0.01", "--validation-split", "0.1"], ["--validation-split 0.1 (saved: 0.2)"]),
+        (["--lr", "0.01", "--early-stopping", "3"], ["--early-stopping 3 (saved: none)"]),
+        (
+            ["--lr", "0.5", "--activation", "tanh", "--seed", "3"],
+            ["--lr 0.5 (saved: 0.01)", "--activation tanh (saved: relu)", "--seed 3 (saved: 0)"],
+        ),
+    ],
+)
+def test_resume_refuses_settings_that_differ_from_the_saved_ones(moons_checkpoint, capsys, compiles, change, words):
+    argv = [*RESUME_BASE, "--epochs", "2", "--resume", moons_checkpoint]
+    with compiles() as c:
+        rc = main([*argv[:-4], *change, *argv[-4:]] if change else argv)
+    captured = capsys.readouterr()
+    assert rc == 2 and captured.out == "", captured
+    assert captured.err.count("\n") == 1 and "Traceback" not in captured.err, captured.err
+    assert f"--resume {moons_checkpoint}" in captured.err
+    for word in words:
+        assert word in captured.err, (word, captured.err)
+    assert c.count == 0  # refused before anything is compiled
+
+
+def _load_moons(path):
+    """The checkpoint with its trees as the CLI builds them (2-4-1 network, adam)."""
+    params = fnn.mlp([4, 1]).init(jax.random.PRNGKey(0), (2,))
+    opt_state = fnn.optimizers.get("adam", learning_rate=0.01).init(params)
+    return fnn.checkpoint.load(path, params=params, opt_state=opt_state)
+
+
+@pytest.mark.slow
+def test_resume_refuses_a_checkpoint_without_key_or_settings(moons_checkpoint, tmp_path, capsys):
+    saved = _load_moons(moons_checkpoint)
+    argv = [*RESUME_BASE, "--lr", "0.01", "--epochs", "2", "--resume"]
+    no_key = str(tmp_path / "no_key.npz")
+    fnn.checkpoint.save(
+        no_key, params=saved.params, opt_state=saved.opt_state, epoch=1, history=saved.history, **saved.extra
+    )
+    assert main([*argv, no_key]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and no_key in err and "PRNG key" in err
+
+    bare = str(tmp_path / "bare.npz")  # what fit(checkpoint=...) or checkpoint.save alone writes
+    fnn.checkpoint.save(bare, params=saved.params, opt_state=saved.opt_state, epoch=1, key=saved.key)
+    assert main([*argv, bare]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and bare in err and "fnn train" in err
+
+
+@pytest.mark.slow
+def test_resume_compares_only_what_an_older_checkpoint_records(moons_checkpoint, tmp_path, capsys):
+    """Checkpoints of earlier versions record dataset, hidden, activation, optimizer and rate."""
+    saved = _load_moons(moons_checkpoint)
+    old = str(tmp_path / "old.npz")
+    kept = {k: saved.extra[k] for k in ("dataset", "hidden", "activation", "optimizer", "learning_rate")}
+    fnn.checkpoint.save(
+        old, params=saved.params, opt_state=saved.opt_state, epoch=1, key=saved.key, history=saved.history, **kept
+    )
+    # a seed the old file does not record is not compared: the saved key carries the run on
+    assert main([*RESUME_BASE, "--lr", "0.01", "--seed", "5", "--epochs", "2", "--resume", old]) == 0
+    assert f"resumed from {old} at epoch 1" in capsys.readouterr().out
+    assert main([*RESUME_BASE, "--lr", "0.02", "--epochs", "2", "--resume", old]) == 2
+    assert "--lr 0.02 (saved: 0.01)" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_a_regression_loss_on_classes_reports_the_accuracy_it_means(capsys):
+    """mse on one-hot rows (or on 0/1 targets) cannot say which accuracy "accuracy" is: the CLI
+    names it instead of failing."""
+    rc = main(["train", "--dataset", "iris", "--loss", "mse", "--hidden", "4", "--epochs", "1", "--verbose", "0"])
+    out = capsys.readouterr().out
+    assert rc == 0 and "loss mean_squared_error" in out and "test: loss" in out
+    test = dict(part.split() for part in out.split("test: ")[1].splitlines()[0].split(", "))
+    assert 0.0 <= float(test["categorical_accuracy"]) <= 1.0
+
+
+def test_help_says_what_resume_compares_and_what_ctrl_c_does(capsys):
+    assert main(["train", "--help"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    for flag in ("--dataset", "--loss", "--hidden", "--activation", "--optimizer", "--lr", "--batch-size", "--seed"):
+        assert flag in out.split("--resume PATH", 1)[1], flag
+    assert "exit 2" in out and "Ctrl-C" in out and "130" in out
+
+
+def test_every_command_has_a_description_and_train_lr_is_its_optimizers(capsys):
+    descriptions = {}
+    for command in ("compare", "train", "gradcheck", "datasets"):
+        assert main([command, "--help"]) == 0
+        text = capsys.readouterr().out
+        # argparse: the usage, a blank line, the description, a blank line, the options
+        descriptions[command] = " ".join(text.split("\n\n")[1].split())
+        assert not descriptions[command].startswith("options:") and len(descriptions[command]) > 100, command
+    assert "early stopping included" in descriptions["train"] and "best epoch" in descriptions["train"]
+    assert "vmapped program" in descriptions["compare"] and "restored best" in descriptions["compare"]
+    assert main(["train", "--help"]) == 0
+    train = " ".join(capsys.readouterr().out.split())
+    lr = train.split("--lr LR ", 1)[1].split(" --grad ", 1)[0]
+    assert lr.startswith("learning rate of --optimizer") and "every optimizer" not in lr
+    assert "adam 0.002" in lr
+    assert main(["compare", "--help"]) == 0
+    assert "one learning rate for every optimizer" in " ".join(capsys.readouterr().out.split())
+
+
+@pytest.mark.slow
+def test_a_network_without_hidden_layer_is_described_as_linear(capsys):
+    """No hidden layer, no activation: the 'tanh' asked for is never used."""
+    argv = ["train", "--dataset", "xor", "--hidden", "none", "--activation", "tanh", "--epochs", "1", "--verbose", "0"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "network 2-1 (linear)" in out and "tanh" not in out
+
+
+def _keras_number(v):
+    """Keras's progress format, written out: 4 decimals, e-notation below 1e-3."""
+    return f"{v:.4f}" if abs(v) > 1e-3 or v == 0 else f"{v:.4e}"
+
+
+def _logged(out, prefix):
+    """``{name: text}`` of the line of ``out`` starting with ``prefix`` (``name value, ...``)."""
+    line = next(line for line in out.splitlines() if line.startswith(prefix))
+    return dict(part.split() for part in line.split(": ", 1)[1].split(", "))
+
+
+ES_TRAIN = ["train", "--dataset", "iris", "--hidden", "4", "--optimizer", "sgd", "--lr", "0.5", "--batch-size", "16"]
+ES_TRAIN += ["--early-stopping", "2", "--verbose", "0"]
+
+
+@pytest.mark.slow
+def test_train_early_stopping_resumed_equals_the_uninterrupted_run(tmp_path, capsys):
+    """EarlyStopping's wait, best value and best weights travel with the checkpoint: a run cut
+    short by a smaller --epochs while EarlyStopping waits, then resumed, stops at the same epoch
+    with the same history and weights as the run never interrupted."""
+    cut, resumed, straight = (str(tmp_path / n) for n in ("cut.npz", "resumed.npz", "straight.npz"))
+    assert main([*ES_TRAIN, "--epochs", "40", "--save", straight]) == 0
+    straight_out = capsys.readouterr().out
+    whole = fnn.checkpoint.load(straight)
+    stop = whole.history["stopped_epoch"]  # counted from 0
+    assert whole.history["stop_reason"] == "early_stopping" and 3 <= stop < 39 and whole.epoch == stop + 1
+    assert f"early stopping after epoch {stop + 1}" in straight_out
+
+    # cut one epoch before the stop: EarlyStopping has waited one epoch of its patience of 2,
+    # so a fresh one (no best value, no wait) would not stop at the same epoch
+    assert main([*ES_TRAIN, "--epochs", str(stop), "--save", cut]) == 0
+    capsys.readouterr()
+    ((entry,),) = [fnn.checkpoint.load(cut).callbacks]
+    assert entry["class"] == "EarlyStopping" and entry["state"]["wait"] == 1
+    assert entry["state"]["best_epoch"] == stop - 2
+
+    assert main([*ES_TRAIN, "--epochs", "40", "--resume", cut, "--save", resumed, "--verbose", "1"]) == 0
+    out, err = capsys.readouterr()
+    assert f"resumed from {cut} at epoch {stop}" in out
+    # the progress bar starts at the epoch that runs (counted from 1), not at 0 or 1
+    assert f"Epoch {stop + 1}/40" in err and f"Epoch {stop}/40" not in err and "Epoch 1/40" not in err
+    again = fnn.checkpoint.load(resumed)
+    untimed = lambda h: {k: v for k, v in h.items() if k != "times"}  # (the epochs' seconds differ)
+    assert again.epoch == whole.epoch and untimed(again.history) == untimed(whole.history)  # bit for bit
+    assert again.history["history"]["val_loss"] == whole.history["history"]["val_loss"]
+    for name, value in whole.params.items():
+        np.testing.assert_array_equal(again.params[name], value)
+    for got, want in zip(again.callbacks, whole.callbacks, strict=True):
+        assert got["state"]["best"] == want["state"]["best"] and got["state"]["stopped_epoch"] == stop
+        for g, w in zip(got["state"]["best_weights"], want["state"]["best_weights"], strict=True):
+            np.testing.assert_array_equal(g, w)
+    # the same report: stop, final epoch, best epoch (restored weights) and their test metrics
+    lines = lambda text: [line for line in text.splitlines() if line.startswith(("early", "final", "best", "test"))]
+    assert lines(out) == lines(straight_out) and len(lines(out)) == 4
+
+    # The CLI's own lines use fit's number format (Keras's), on the saved values.
+    history = whole.history["history"]
+    best = whole.callbacks[0]["state"]["best_epoch"]
+    assert _logged(straight_out, "final epoch") == {k: _keras_number(v[-1]) for k, v in history.items()}
+    assert _logged(straight_out, f"best epoch {best + 1} by val_loss") == {
+        k: _keras_number(v[best]) for k, v in history.items()
+    }
+
+    # A run that early stopping ended stays ended when resumed with more epochs.
+    assert main([*ES_TRAIN, "--epochs", "60", "--resume", resumed]) == 0
+    out = capsys.readouterr().out
+    assert "it had stopped (early stopping): no epoch to run" in out and lines(out) == lines(straight_out)

@@ -138,3 +138,16 @@ def test_a_checkpoint_name_the_logs_cannot_fill_fails_before_training(tmp_path, 
     fnn.fit(NET, params, O.sgd(0.1), MSE, x, y, verbose=0, callbacks=[cb], validation_split=0.25, epochs=1)
     (path,) = tmp_path.iterdir()
     assert path.name.startswith("ck-01-") and fnn.checkpoint.load(path).epoch == 1
+
+
+def test_a_checkpoint_may_name_the_learning_rate_only_after_a_callback_logs_it(tmp_path, compiles):
+    x, y = _problem()
+    params = NET.init(KEY, (3,), jnp.float64)
+    ck = fnn.callbacks.ModelCheckpoint(tmp_path / "ck-{learning_rate:.3g}.npz")
+    plateau = fnn.callbacks.ReduceLROnPlateau(monitor="loss")
+    with compiles() as c, pytest.raises(ValueError, match=r"\{learning_rate\}, which the logs will not have"):
+        fnn.fit(NET, params, O.sgd(0.1), MSE, x, y, verbose=0, callbacks=[ck, plateau])  # logged after it
+    assert c.count == 0
+    fnn.fit(NET, params, O.sgd(0.1), MSE, x, y, verbose=0, callbacks=[plateau, ck], epochs=1)
+    assert [p.name for p in tmp_path.iterdir()] == ["ck-0.1.npz"]
+    assert fnn.train_step(NET, MSE, "sgd") is not None  # names work wherever an optimizer is taken

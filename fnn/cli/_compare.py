@@ -1,134 +1,48 @@
-"""The engine behind ``fnn compare``: load a problem, train every optimizer x batch size x seed
-from the same initial parameters, summarise (mean ± std over seeds), and write the table,
-``results.json``, ``results.csv`` and the loss plots. The argument handling lives in
-:mod:`fnn.cli`."""
+"""The engine behind ``fnn compare``: train every optimizer x batch size x seed from the same
+initial parameters and make one record per run (optimizer x batch size): its seeds' histories
+and test metrics, the summary the table shows, and the curves the plots draw. The table, the
+results files and the plots are written by ``_report.py``; the argument handling lives in
+:mod:`fnn.cli`.
+
+What a record reports, and from which weights:
+
+* ``reported_epoch`` (per seed, counted from 0): the epoch whose weights the test metrics use,
+  and whose training and validation losses the summary reports. Without early stopping it is
+  the last epoch; with it, the best one by validation loss, whose weights
+  ``EarlyStopping(restore_best_weights=True)`` restored. All three numbers of a row therefore
+  describe the same weights.
+* ``train_s``: training time, compilation excluded. The seeds of a run train together in ONE
+  vmapped program (``fnn.fit_many``) unless early stopping needs a ``fit`` per seed
+  (``seeds_together``): the time is then that program's, shared by its seeds, and has no
+  spread over seeds (``summary["train_s"] == [time, None]``); with a ``fit`` per seed it is
+  each seed's own, summarised as mean and standard deviation.
+* ``curves``: what the plots draw, per epoch (counted from 1): the mean over seeds of the
+  training and validation losses and of the cumulative training time. A seed that early
+  stopping ended counts with its last epoch's value for the epochs after it stopped, so every
+  point is a mean over all the seeds; the last time point is ``summary["train_s"][0]``.
+"""
 
 from __future__ import annotations
 
 import concurrent.futures
-import csv
-import json
-import math
 import os
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, NamedTuple
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from fnn import (
-    callbacks as _callbacks,
-    data as _data,
-    datasets as _datasets,
-    losses as _losses,
-    metrics as _metrics,
-    optimizers as _optimizers,
+from fnn import callbacks as _callbacks, optimizers as _optimizers
+from fnn.cli._problem import (  # load_problem: scripts and notes import it from here
+    Problem,
+    default_learning_rate,
+    load_problem as load_problem,
+    split_problem,
 )
 from fnn.layers import mlp
 from fnn.train import evaluate, fit, fit_many
-
-# Rates that train the default digits network well in a few dozen epochs with batch size 32.
-DEFAULT_LEARNING_RATES: dict[str, float] = {
-    "sgd": 0.1,
-    "momentum": 0.05,
-    "nesterov": 0.05,
-    "adagrad": 0.05,
-    "rmsprop": 1e-3,
-    "adadelta": 1.0,
-    "adam": 2e-3,
-    "adamw": 2e-3,
-    "adamax": 2e-3,
-    "nadam": 2e-3,
-    "radam": 2e-3,
-    "rprop": 1e-2,
-    "lion": 3e-4,
-}
-FILE_DATASETS = ("mnist", "fashion_mnist")
-
-
-class UsageError(Exception):
-    """A bad argument found after parsing (a data set, checkpoint or loss that does not fit)."""
-
-
-# --------------------------------------------------------------------------------------------
-# The problem: data, targets shaped for the loss, the loss and the test metric.
-# --------------------------------------------------------------------------------------------
-
-
-class Problem(NamedTuple):
-    name: str
-    task: str
-    x_train: np.ndarray
-    y_train: np.ndarray
-    x_test: np.ndarray
-    y_test: np.ndarray
-    output_size: int
-    loss: _losses.Loss
-    metric: _metrics.Metric
-
-
-def _make_loss(name: str) -> _losses.Loss:
-    # The network's last layer is linear, so every loss that can take logits is told so.
-    try:
-        return _losses.get(name, from_logits=True)
-    except TypeError:
-        return _losses.get(name)
-
-
-def load_problem(dataset: str, loss_name: str | None = None, path: str | None = None) -> Problem:
-    """Loads ``dataset`` and shapes its targets for ``loss_name`` (default: the suggested loss).
-
-    Classification labels stay integers for sparse categorical crossentropy and become one-hot
-    rows for every other loss. Raises UsageError when the data cannot be had or do not fit.
-    """
-    info = _datasets.info(dataset)
-    if dataset in FILE_DATASETS and path is None:
-        raise UsageError(
-            f"data set {dataset!r} is read from local files: give --path (a folder "
-            "with the four IDX files, or an .npz with x_train, y_train, x_test, y_test)"
-        )
-    try:
-        (x_tr, y_tr), (x_te, y_te) = _datasets.load(dataset, **({"path": path} if path else {}))
-    except (ValueError, FileNotFoundError) as err:
-        raise UsageError(str(err)) from None
-    loss = _make_loss(loss_name or info["loss"])
-    out = info["output_size"]
-    if info["task"] == "classification":
-        out = int(max(y_tr.max(), y_te.max())) + 1
-        if loss.name != "sparse_categorical_crossentropy":
-            y_tr, y_te = _data.one_hot(y_tr, out), _data.one_hot(y_te, out)
-    try:
-        _losses.check_targets(loss, y_tr, (y_tr.shape[0], out), name=f"{dataset} targets")
-    except ValueError as err:
-        raise UsageError(f"loss {loss.name!r} does not fit data set {dataset!r}: {err}") from None
-    metric_name = info["metrics"][0]
-    metric = _metrics.get(metric_name, loss=loss, y_true_shape=y_tr.shape, y_pred_shape=(1, out))
-    return Problem(dataset, info["task"], x_tr, y_tr, x_te, y_te, out, loss, metric)
-
-
-def split_problem(problem: Problem, validation_split: float):
-    """(train, validation or None): the LAST fraction held out, as Keras's validation_split."""
-    if validation_split == 0:
-        return (problem.x_train, problem.y_train), None
-    try:
-        return _data.train_val_split(problem.x_train, problem.y_train, validation_split)
-    except ValueError as err:
-        raise UsageError(str(err)) from None
-
-
-def describe_net(n_in: int, hidden: Sequence[int], n_out: int, activation: str) -> str:
-    return "-".join(map(str, (n_in, *hidden, n_out))) + f" ({activation})"
-
-
-def default_learning_rate(name: str, override: float | None) -> float:
-    return override if override is not None else DEFAULT_LEARNING_RATES.get(name, 1e-3)
-
-
-# --------------------------------------------------------------------------------------------
-# fnn compare
-# --------------------------------------------------------------------------------------------
 
 
 def _mean_std(values: Sequence[float]) -> tuple[float, float]:
@@ -136,10 +50,11 @@ def _mean_std(values: Sequence[float]) -> tuple[float, float]:
     return float(np.mean(vals)), float(np.std(vals)) if len(vals) > 1 else 0.0
 
 
-def _mean_curve(curves: Sequence[Sequence[float]]) -> list[float]:
-    """Per-epoch mean over the seeds that reached that epoch (early stopping may cut some)."""
-    longest = max(len(c) for c in curves)
-    return [float(np.mean([c[i] for c in curves if len(c) > i])) for i in range(longest)]
+def _held_mean(series: Sequence[Sequence[float]]) -> list[float]:
+    """Per-epoch mean over the seeds; a seed whose series ended (early stopping) counts with
+    its last value, so that every point averages all the seeds."""
+    longest = max(len(s) for s in series)
+    return [float(np.mean([s[min(i, len(s) - 1)] for s in series])) for i in range(longest)]
 
 
 def compile_concurrently(
@@ -158,8 +73,13 @@ def compile_concurrently(
     workers = max(1, min(len(jobs), threads or os.cpu_count() or 1))
     if workers == 1:
         return [timed(job) for job in jobs]
-    with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=workers)
+    try:
         return list(pool.map(timed, jobs))
+    finally:
+        # On Ctrl-C the compilations not yet started are dropped, not waited for (a `with`
+        # block would run every one of them before letting the interrupt through).
+        pool.shutdown(wait=False, cancel_futures=True)
 
 
 def run_comparison(
@@ -177,24 +97,30 @@ def run_comparison(
     early_stopping: int | None = None,
     log=None,
     compile_threads: int | None = None,
+    finished: list[dict[str, Any]] | None = None,
 ) -> list[dict[str, Any]]:
-    """Trains one network per (optimizer, batch size, seed) and returns one dict per run.
+    """Trains one network per (optimizer, batch size, seed) and returns one record per run
+    (optimizer x batch size; the module's docstring says what it holds).
+
+    Each run is appended to ``finished`` (a new list when None) as soon as it has finished, so
+    a caller interrupted half-way (Ctrl-C) still holds the runs done; the list is returned.
 
     For a given seed every run starts from the same initial parameters and sees the batches in
-    the same order. The seeds of a run train together, vmapped in one program (``fnn.fit_many``);
-    each seed's ``train_s`` is then the shared wall time divided by the number of seeds. Every
-    run is first warmed up for one epoch, which compiles its programs, the runs side by side in
-    threads (``compile_threads``, default one per core; :func:`compile_concurrently`; each run's
-    ``compile_s``), so ``train_s`` is the
-    training time proper.
+    the same order. The seeds of a run train together, vmapped in one program (``fnn.fit_many``),
+    unless early stopping (``early_stopping`` = its patience, on the validation loss, best
+    weights restored) needs a ``fit`` per seed. Every run is first warmed up for one epoch,
+    which compiles its programs, the runs side by side in threads (``compile_threads``, default
+    one per core; :func:`compile_concurrently`; each run's ``compile_s``), so ``train_s`` is
+    the training time proper.
     """
     (x_tr, y_tr), val = split_problem(problem, validation_split)
     net = mlp([*hidden, problem.output_size], activation=activation)
     n_in = x_tr.shape[1]
     keys = [jax.random.split(jax.random.PRNGKey(s)) for s in range(seeds)]
     inits = [net.init(k[0], (n_in,)) for k in keys]
+    stopping = early_stopping is not None and val is not None
     # Seeds train together in one compiled program unless per-seed early stopping needs fit's callbacks.
-    together = seeds > 1 and (early_stopping is None or val is None)
+    together = seeds > 1 and not stopping
     stacked = jax.tree.map(lambda *leaves: jnp.stack(leaves), *inits)
     stacked_keys = jnp.stack([k[1] for k in keys])
     configs = []
@@ -222,24 +148,20 @@ def run_comparison(
             fit(net, inits[0], opt, problem.loss, x_tr, y_tr, epochs=1, key=keys[0][1], **same)
 
     compile_times = compile_concurrently(warm_up, configs, compile_threads)
-    runs = []
+    runs = [] if finished is None else finished
     for (name, lr, opt, bs, batch, same), compile_s in zip(configs, compile_times, strict=True):
         if together:
             # All seeds in one vmapped program (fnn.fit_many); each equals its own fit.
             many = fit_many(net, stacked, opt, problem.loss, x_tr, y_tr, epochs=epochs, key=stacked_keys, **same)
             results = [many.result(i) for i in range(seeds)]
-        else:
-            results = []
         per_seed: list[dict[str, Any]] = []
         for seed in range(seeds):
+            stopper = None
             if together:
                 result = results[seed]
             else:
-                cbs = (
-                    []
-                    if early_stopping is None or val is None
-                    else [_callbacks.EarlyStopping(patience=early_stopping, restore_best_weights=True)]
-                )
+                if early_stopping is not None and val is not None:
+                    stopper = _callbacks.EarlyStopping(patience=early_stopping, restore_best_weights=True)
                 result = fit(
                     net,
                     inits[seed],
@@ -249,7 +171,7 @@ def run_comparison(
                     y_tr,
                     epochs=epochs,
                     key=keys[seed][1],
-                    callbacks=cbs,
+                    callbacks=[] if stopper is None else [stopper],
                     **same,
                 )
             h = result.history
@@ -262,38 +184,87 @@ def run_comparison(
                 metrics=[problem.metric],
                 batch_size=1024,
             )
+            # result.params are the best epoch's weights when early stopping restored them:
+            # the losses reported are that epoch's too
+            reported = h.epochs.index(stopper.best_epoch) if stopper is not None else h.epochs_run - 1
             per_seed.append(
                 {
                     "seed": seed,
                     "epochs_run": h.epochs_run,
+                    "reported_epoch": reported,
                     "history": h.history,
                     "epoch_times": h.times,
-                    "train_s": float(sum(h.times)) / (seeds if together else 1),
+                    "train_s": float(np.cumsum(h.times)[-1]) if h.times else 0.0,
                     "stop_reason": h.stop_reason,
                     "test": test,
                 }
             )
-        runs.append(_summarise(name, lr, bs, batch, h.iterations_per_epoch, compile_s, per_seed, problem.metric.name))
+        runs.append(
+            _summarise(
+                name,
+                lr,
+                bs,
+                batch,
+                h.iterations_per_epoch,
+                compile_s,
+                per_seed,
+                problem.metric.name,
+                together=together,
+                early_stopping=early_stopping if stopping else None,
+            )
+        )
         if log is not None:
             r = runs[-1]
+            trained = r["summary"]["train_s"][0] * (1 if together else seeds)
             log(
                 f"{name:>9} batch {r['batch']:>5}: compiled in {compile_s:5.1f} s, {seeds} seed(s) "
-                f"trained in {sum(s['train_s'] for s in per_seed):6.2f} s, "
+                f"trained in {trained:6.2f} s{' (together, one vmapped program)' if together else ''}, "
                 f"final loss {r['summary']['loss'][0]:.4g}"
             )
     return runs
 
 
-def _summarise(name, lr, bs, batch, iterations, compile_s, per_seed, metric_name) -> dict[str, Any]:
-    summary: dict[str, tuple[float, float]] = {
+def _summarise(
+    name: str,
+    lr: float,
+    bs: int | None,
+    batch: int,
+    iterations: int,
+    compile_s: float,
+    per_seed: list[dict[str, Any]],
+    metric_name: str,
+    *,
+    together: bool,
+    early_stopping: int | None,
+) -> dict[str, Any]:
+    """The run's record: its settings, the summary over seeds (each value ``[mean, std]``,
+    the losses at each seed's ``reported_epoch``) and the curves the plots draw."""
+
+    def at_reported(key: str) -> list[float]:
+        return [s["history"][key][s["reported_epoch"]] for s in per_seed]
+
+    summary: dict[str, Any] = {
         "epochs": _mean_std([s["epochs_run"] for s in per_seed]),
-        "loss": _mean_std([s["history"]["loss"][-1] for s in per_seed]),
-        "train_s": _mean_std([s["train_s"] for s in per_seed]),
+        "loss": _mean_std(at_reported("loss")),
+        # one program trained all the seeds: its time is the run's, and no spread was measured
+        "train_s": (per_seed[0]["train_s"], None) if together else _mean_std([s["train_s"] for s in per_seed]),
         "test_" + metric_name: _mean_std([s["test"][metric_name] for s in per_seed]),
         "test_loss": _mean_std([s["test"]["loss"] for s in per_seed]),
     }
-    if "val_loss" in per_seed[0]["history"]:
-        summary["val_loss"] = _mean_std([s["history"]["val_loss"][-1] for s in per_seed])
+    has_val = "val_loss" in per_seed[0]["history"]
+    if has_val:
+        summary["val_loss"] = _mean_std(at_reported("val_loss"))
+    if early_stopping is not None:
+        summary["best_epoch"] = _mean_std([s["reported_epoch"] + 1 for s in per_seed])  # counted from 1
+    cumulative = [np.cumsum(s["epoch_times"]).tolist() or [0.0] for s in per_seed]
+    curves = {
+        "epoch": list(range(1, max(s["epochs_run"] for s in per_seed) + 1)),
+        # (together: the seeds' times are the one program's, the same list for each)
+        "time_s": cumulative[0] if together else _held_mean(cumulative),
+        "loss": _held_mean([s["history"]["loss"] for s in per_seed]),
+    }
+    if has_val:
+        curves["val_loss"] = _held_mean([s["history"]["val_loss"] for s in per_seed])
     return {
         "optimizer": name,
         "learning_rate": lr,
@@ -301,136 +272,9 @@ def _summarise(name, lr, bs, batch, iterations, compile_s, per_seed, metric_name
         "batch_size": batch,
         "iterations_per_epoch": iterations,
         "compile_s": compile_s,
+        "seeds_together": together,
+        "early_stopping": early_stopping,
         "summary": summary,
+        "curves": curves,
         "seeds": per_seed,
     }
-
-
-def _cell(mean_std: tuple[float, float], fmt: str, with_std: bool) -> str:
-    mean, std = mean_std
-    if not math.isfinite(mean):
-        return "diverged"
-    return f"{mean:{fmt}} ± {std:{fmt}}" if with_std else f"{mean:{fmt}}"
-
-
-def format_table(runs: Sequence[dict[str, Any]], metric_name: str) -> str:
-    """The comparison as a Markdown table (mean ± std over seeds when there are several)."""
-    with_std = len(runs[0]["seeds"]) > 1
-    head = [
-        "optimizer",
-        "lr",
-        "batch",
-        "it/epoch",
-        "epochs",
-        "train loss",
-        "val loss",
-        f"test {metric_name}",
-        "time (s)",
-    ]
-    rows = []
-    for r in runs:
-        s = r["summary"]
-        epochs = s["epochs"][0]
-        rows.append(
-            [
-                r["optimizer"],
-                f"{r['learning_rate']:g}",
-                r["batch"] if r["batch"] != "full" else f"full ({r['batch_size']})",
-                str(r["iterations_per_epoch"]),
-                f"{epochs:g}",
-                _cell(s["loss"], ".4f", with_std),
-                _cell(s["val_loss"], ".4f", with_std) if "val_loss" in s else "-",
-                _cell(s["test_" + metric_name], ".4f", with_std),
-                _cell(s["train_s"], ".3f", with_std),
-            ]
-        )
-    widths = [max(len(c) for c in col) for col in zip(head, *rows, strict=True)]
-    line = lambda cells: "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)) + " |"
-    return "\n".join([line(head), "|" + "|".join("-" * (w + 2) for w in widths) + "|"] + [line(r) for r in rows])
-
-
-def write_results(out_dir: str, config: dict, runs: Sequence[dict], metric_name: str) -> None:
-    os.makedirs(out_dir, exist_ok=True)
-    with open(os.path.join(out_dir, "results.json"), "w") as f:
-        json.dump({"config": config, "runs": runs}, f, indent=1, allow_nan=True)
-    stats = ["loss", "val_loss", "test_" + metric_name, "test_loss", "epochs", "train_s"]
-    with open(os.path.join(out_dir, "results.csv"), "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(
-            ["optimizer", "learning_rate", "batch", "batch_size", "iterations_per_epoch", "seeds", "compile_s"]
-            + [f"{k}_{m}" for k in stats for m in ("mean", "std")]
-        )
-        for r in runs:
-            s = r["summary"]
-            w.writerow(
-                [
-                    r["optimizer"],
-                    r["learning_rate"],
-                    r["batch"],
-                    r["batch_size"],
-                    r["iterations_per_epoch"],
-                    len(r["seeds"]),
-                    f"{r['compile_s']:.3f}",
-                ]
-                + [f"{v:.6g}" for k in stats for v in s.get(k, (math.nan, math.nan))]
-            )
-
-
-def _pyplot():
-    try:
-        import matplotlib
-    except ImportError:
-        return None
-    matplotlib.use("Agg")  # files only: works without a display
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def plot_runs(runs: Sequence[dict[str, Any]], out_dir: str, title: str) -> list[str]:
-    """Writes loss_vs_epoch.png and loss_vs_time.png (train and validation panels, one line per
-    run, mean over seeds); returns the paths, or [] when matplotlib is missing."""
-    plt = _pyplot()
-    if plt is None:
-        return []
-    names = sorted({r["optimizer"] for r in runs}, key=[r["optimizer"] for r in runs].index)
-    batches = sorted({r["batch"] for r in runs}, key=[r["batch"] for r in runs].index)
-    # tab20's dark shades first: ten well-separated colours before any light twin is needed.
-    palette = [plt.get_cmap("tab20")(2 * i + j) for j in (0, 1) for i in range(10)]
-    styles = ["-", "--", ":", "-."]
-    panels = ["loss"] + (["val_loss"] if "val_loss" in runs[0]["seeds"][0]["history"] else [])
-    paths = []
-    for x_name in ("epoch", "time"):
-        fig, axes = plt.subplots(1, len(panels), figsize=(6.5 * len(panels), 4.8), squeeze=False)
-        for ax, key in zip(axes[0], panels, strict=True):
-            for r in runs:
-                y = _mean_curve([s["history"][key] for s in r["seeds"]])
-                if x_name == "epoch":
-                    x = np.arange(1, len(y) + 1)
-                else:
-                    x = np.cumsum(_mean_curve([s["epoch_times"] for s in r["seeds"]]))
-                label = r["optimizer"] + (f" (B={r['batch']})" if len(batches) > 1 else "")
-                ax.plot(
-                    x,
-                    y,
-                    styles[batches.index(r["batch"]) % len(styles)],
-                    color=palette[names.index(r["optimizer"]) % len(palette)],
-                    label=label,
-                    linewidth=1.5,
-                )
-            ax.set_yscale("log")
-            if x_name == "time":
-                ax.set_xscale("log")
-            else:
-                ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
-            ax.set_xlabel("epoch" if x_name == "epoch" else "wall time, compilation excluded (s)")
-            ax.set_ylabel("training loss" if key == "loss" else "validation loss")
-            ax.grid(True, which="both", alpha=0.3)
-        axes[0][-1].legend(fontsize="small", ncol=1 + len(runs) // 12, loc="upper right")
-        fig.suptitle(title, fontsize="medium")
-        fig.tight_layout()
-        path = os.path.join(out_dir, f"loss_vs_{x_name}.png")
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
-        paths.append(path)
-    return paths

@@ -26,7 +26,7 @@ from fnn.data import permutation
 from fnn.grad import value_and_grad
 from fnn.metrics import Metric
 from fnn.optimizers import apply_updates
-from fnn.train._checks import check_grad, resolve_loss
+from fnn.train._checks import check_grad, resolve_loss, resolve_opt
 
 Array = jax.Array
 Sums = dict[str, tuple[Array, ...]]  # each metric's partial sums
@@ -296,7 +296,7 @@ def train_step(net: Any, loss: Any, opt: Any, grad: str = "manual") -> Callable:
         True
     """
     check_grad(grad)
-    inner = step_fn(net, resolve_loss(loss), opt.update, grad)
+    inner = step_fn(net, resolve_loss(loss), resolve_opt(opt).update, grad)
 
     @functools.partial(jax.jit, donate_argnums=(0, 1))
     def step(params, opt_state, x, y, key=None):

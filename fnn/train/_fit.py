@@ -405,7 +405,9 @@ def fit(
         log_names |= {"val_" + name for name in log_names}
     for cb in cbs.items:  # a checkpoint name the logs cannot fill fails now, not after an epoch
         if isinstance(cb, callbacks_.ModelCheckpoint):
-            cb.check_logs(log_names | {"learning_rate"})
+            cb.check_logs(log_names)
+        if isinstance(cb, (callbacks_.ReduceLROnPlateau, callbacks_.LearningRateScheduler)):
+            log_names = log_names | {"learning_rate"}  # logged from here on, for the callbacks after it
     if opt_state is not None:
         check_opt_state(opt, params, opt_state)
         differ = hyperparams_differ(opt, opt_state)

@@ -1,0 +1,231 @@
+"""The ``fnn`` commands' arguments: the types that check each one (an ArgumentTypeError becomes
+argparse's one-line error), the options the commands share, and the compilation cache they use.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+
+import jax
+
+from fnn import (
+    activations as _activations,
+    datasets as _datasets,
+    losses as _losses,
+    optimizers as _optimizers,
+)
+from fnn._validate import path as check_path
+from fnn.cli._common import UsageError
+from fnn.cli._problem import DEFAULT_LEARNING_RATES
+from fnn.grad import MODES
+
+# --------------------------------------------------------------------------------------------
+# Argument types: each raises ArgumentTypeError, which argparse turns into a one-line error.
+# --------------------------------------------------------------------------------------------
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
+    return int(text)
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
+def fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"expected a fraction in [0, 1), got {text!r}")
+    return value
+
+
+def hidden_sizes(text: str) -> tuple[int, ...]:
+    """``"64,64"`` -> (64, 64); ``""`` or ``"none"`` -> () (no hidden layer: a linear model)."""
+    if text.strip().lower() in ("", "none"):
+        return ()
+    parts = [p.strip() for p in text.split(",")]
+    if not all(p.isdigit() and int(p) > 0 for p in parts):
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated positive layer sizes such as 64,64 (or 'none'), got {text!r}"
+        )
+    return tuple(int(p) for p in parts)
+
+
+def batch_size(text: str) -> int | None:
+    """A batch size; ``full`` (None) means the whole training set: gradient descent."""
+    if text.strip().lower() == "full":
+        return None
+    try:
+        return positive_int(text.strip())
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"expected a positive batch size or 'full', got {text!r}") from None
+
+
+def batch_sizes(text: str) -> list[int | None]:
+    return [batch_size(p) for p in text.split(",")]
+
+
+def optimizer_name(text: str) -> str:
+    name = text.strip().lower()
+    if name not in _optimizers.names():
+        raise argparse.ArgumentTypeError(
+            f"unknown optimizer {text!r}; known optimizers: {', '.join(_optimizers.names())}"
+        )
+    return name
+
+
+def optimizer_list(text: str) -> list[str]:
+    if text.strip().lower() == "all":
+        return list(_optimizers.names())
+    names = [optimizer_name(p) for p in text.split(",")]
+    if len(set(names)) != len(names):
+        raise argparse.ArgumentTypeError(f"an optimizer is listed twice in {text!r}")
+    return names
+
+
+def activation_name(text: str) -> str:
+    try:
+        _activations.get(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"unknown activation {text!r}; known activations: {', '.join(_activations.names())}"
+        ) from None
+    return text
+
+
+def loss_name(text: str) -> str:
+    try:
+        return _losses.get(text).name
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"unknown loss {text!r}; known losses: {', '.join(_losses.names())}") from None
+
+
+# --------------------------------------------------------------------------------------------
+# The options the commands share
+# --------------------------------------------------------------------------------------------
+
+
+def lr_help(command: str) -> str:
+    """``--lr``'s help: ``compare`` trains every optimizer at the one rate given, ``train`` its one
+    optimizer; the default is each optimizer's own rate."""
+    rates = ", ".join(f"{k} {v:g}" for k, v in DEFAULT_LEARNING_RATES.items())
+    if command == "compare":
+        return f"one learning rate for every optimizer (default: each optimizer's own: {rates})"
+    return f"learning rate of --optimizer (default: the optimizer's own: {rates})"
+
+
+def add_model_args(p: argparse.ArgumentParser, hidden: str) -> None:
+    p.add_argument(
+        "--dataset",
+        default="digits",
+        choices=_datasets.names(),
+        metavar="NAME",
+        help=f"data set (default digits; one of {', '.join(_datasets.names())})",
+    )
+    p.add_argument("--path", default=None, help="folder or .npz with the files of mnist / fashion_mnist")
+    p.add_argument(
+        "--hidden",
+        type=hidden_sizes,
+        default=hidden_sizes(hidden),
+        metavar="SIZES",
+        help=f"hidden layer sizes, comma-separated (default {hidden}; 'none' for a linear model)",
+    )
+    p.add_argument("--activation", type=activation_name, default="relu", help="hidden-layer activation (default relu)")
+    p.add_argument(
+        "--loss",
+        type=loss_name,
+        default=None,
+        help="loss name (default: the data set's suggestion, e.g. sparse_categorical_crossentropy for digits)",
+    )
+    p.add_argument("--seed", type=non_negative_int, default=0, help="initialisation seed (default 0)")
+
+
+def add_training_args(p: argparse.ArgumentParser, command: str) -> None:
+    p.add_argument("--epochs", type=positive_int, default=None, help="epochs (default %(default)s)")
+    p.add_argument("--lr", type=positive_float, default=None, metavar="LR", help=lr_help(command))
+    p.add_argument(
+        "--grad", choices=MODES, default="manual", help="hand-written backprop (manual, default) or jax.grad (autodiff)"
+    )
+    p.add_argument(
+        "--validation-split",
+        type=fraction,
+        default=0.2,
+        help="last fraction of the training set held out for validation (default 0.2)",
+    )
+    p.add_argument(
+        "--early-stopping",
+        type=non_negative_int,
+        default=None,
+        metavar="PATIENCE",
+        help="stop when the validation loss has not improved for PATIENCE epochs; the best epoch's "
+        "weights are restored (Keras's EarlyStopping(patience=PATIENCE, restore_best_weights=True))",
+    )
+
+
+def default_cache_dir() -> str:
+    """Where the CLI keeps JAX's persistent compilation cache: ``$FNN_CACHE_DIR``, else
+    ``$XDG_CACHE_HOME/fnn/jax``, else ``~/.cache/fnn/jax``."""
+    if os.environ.get("FNN_CACHE_DIR"):
+        return os.environ["FNN_CACHE_DIR"]
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "fnn", "jax")
+
+
+def add_cache_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--cache-dir",
+        default=None,
+        metavar="DIR",
+        help="JAX's persistent compilation cache: a second run compiles nothing the first compiled "
+        f"(default {default_cache_dir()}; $FNN_CACHE_DIR sets it, FNN_COMPILATION_CACHE=0 turns the "
+        "default off)",
+    )
+    p.add_argument("--no-cache", action="store_true", help="neither read nor write the compilation cache")
+
+
+def cache_dir(args) -> str | None:
+    """The cache folder this run uses, or None: ``--no-cache`` wins, then ``--cache-dir``, then
+    ``FNN_COMPILATION_CACHE=0``, then the default."""
+    if getattr(args, "no_cache", True):
+        return None
+    if args.cache_dir is not None:
+        return args.cache_dir
+    if os.environ.get("FNN_COMPILATION_CACHE", "").strip().lower() in ("0", "false", "no", "off"):
+        return None
+    return default_cache_dir()
+
+
+def use_compilation_cache(path: str) -> None:
+    """JAX's persistent compilation cache in ``path`` for the rest of this process, for every
+    program however small or quick to compile (the CLI compiles many small ones). It takes
+    effect only where nothing has been compiled yet in the process, as at the CLI's start."""
+    try:
+        path = check_path("--cache-dir", path, writable=True, folder=True)
+    except ValueError as err:
+        raise UsageError(f"{err}; give another or --no-cache") from None
+    jax.config.update("jax_compilation_cache_dir", path)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)

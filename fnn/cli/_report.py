@@ -1,0 +1,273 @@
+"""What ``fnn compare`` prints and writes from the runs' records (``_compare.py``): the table and
+the notes that say what its numbers are, ``results.json``, ``results.csv`` and the loss plots.
+Everything here reads the records only, so the table, the files and the plots cannot disagree.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import json
+import math
+import os
+import secrets
+from collections.abc import Sequence
+from typing import Any
+
+from fnn.cli._common import csv_cell, number
+
+PLOT_FILES = ("loss_vs_epoch.png", "loss_vs_time.png")
+
+
+# --------------------------------------------------------------------------------------------
+# The table and its notes.
+# --------------------------------------------------------------------------------------------
+
+
+def _seeds(runs: Sequence[dict[str, Any]]) -> int:
+    return len(runs[0]["seeds"]) if runs else 0
+
+
+def _early_stopping(runs: Sequence[dict[str, Any]]) -> int | None:
+    return runs[0].get("early_stopping") if runs else None
+
+
+def _number_pair(mean: float, std: float) -> str:
+    """``mean ± std`` with the mean as ``fit`` logs it (:func:`number`: 4 decimals, e-notation
+    below 1e-3) and the std in the mean's notation, so that the two read alike."""
+    text = number(mean)
+    return f"{text} ± {std:.4e}" if "e" in text else f"{text} ± {std:.4f}"
+
+
+def _cell(mean_std: Sequence[Any], with_std: bool, seconds: bool = False) -> str:
+    mean, std = mean_std
+    if not math.isfinite(mean):
+        return "diverged"
+    if not with_std or std is None:  # one seed, or a time shared by the seeds
+        return f"{mean:.3f}" if seconds else number(mean)
+    return f"{mean:.3f} ± {std:.3f}" if seconds else _number_pair(mean, std)
+
+
+def format_table(runs: Sequence[dict[str, Any]], metric_name: str) -> str:
+    """The comparison as a Markdown table, one row per run (mean ± std over seeds when there
+    are several); :func:`table_notes` says what its columns hold."""
+    with_std = _seeds(runs) > 1
+    stopping = _early_stopping(runs) is not None
+    head = ["optimizer", "lr", "batch", "it/epoch", "epochs"] + (["best epoch"] if stopping else [])
+    head += ["train loss", "val loss", f"test {metric_name}", "time (s)"]
+    rows = []
+    for r in runs:
+        s = r["summary"]
+        rows.append(
+            [
+                r["optimizer"],
+                f"{r['learning_rate']:g}",
+                r["batch"] if r["batch"] != "full" else f"full ({r['batch_size']})",
+                str(r["iterations_per_epoch"]),
+                f"{s['epochs'][0]:g}",
+                *([f"{s['best_epoch'][0]:g}"] if stopping else []),
+                _cell(s["loss"], with_std),
+                _cell(s["val_loss"], with_std) if "val_loss" in s else "-",
+                _cell(s["test_" + metric_name], with_std),
+                _cell(s["train_s"], with_std, seconds=True),
+            ]
+        )
+    widths = [max(len(c) for c in col) for col in zip(head, *rows, strict=True)]
+    line = lambda cells: "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)) + " |"
+    return "\n".join([line(head), "|" + "|".join("-" * (w + 2) for w in widths) + "|"] + [line(r) for r in rows])
+
+
+def curve_note(runs: Sequence[dict[str, Any]]) -> str:
+    """What a plotted line is: the mean over the seeds, and how a seed that stopped early counts."""
+    n = _seeds(runs)
+    if n <= 1:
+        return ""
+    if _early_stopping(runs) is None:
+        return f"mean over {n} seeds"
+    return f"mean over {n} seeds; a seed that stopped early counts with its last epoch's value"
+
+
+def table_notes(runs: Sequence[dict[str, Any]], metric_name: str) -> list[str]:
+    """The lines printed under the table: which weights its losses and test metric describe,
+    what the time is, and what the plots' lines average."""
+    if not runs:
+        return []
+    n, patience = _seeds(runs), _early_stopping(runs)
+    spread = f"mean ± std over {n} seeds, " if n > 1 else ""
+    if patience is not None:
+        weights = (
+            f"at each seed's best epoch by val loss, whose weights EarlyStopping (patience {patience}) "
+            "restored: all three describe the same weights"
+        )
+    else:
+        weights = "at the last epoch: the weights training ended with"
+    notes = [f"train loss, val loss, test {metric_name}: {spread}{weights}"]
+    if runs[0].get("seeds_together"):
+        notes.append(
+            f"time (s): training time (compilation excluded) of the ONE vmapped program that trains a row's {n} "
+            "seeds together (fnn.fit_many); the seeds share it, so it has no spread over seeds"
+        )
+    elif n > 1:
+        notes.append("time (s): each seed's own training time (one fit per seed), compilation excluded, mean ± std")
+    else:
+        notes.append("time (s): training time, compilation excluded")
+    if n > 1:
+        notes.append(f"plots: {curve_note(runs)}")
+    return notes
+
+
+def best_line(runs: Sequence[dict[str, Any]]) -> str | None:
+    """The run with the lowest validation loss (training loss without validation), as the
+    table reports it; None when every run diverged."""
+    if not runs:
+        return None
+    key = "val_loss" if "val_loss" in runs[0]["summary"] else "loss"
+    finite = [r for r in runs if math.isfinite(r["summary"][key][0])]
+    if not finite:
+        return None
+    best = min(finite, key=lambda r: r["summary"][key][0])
+    name = key.replace("_", " ") if key == "val_loss" else "train loss"
+    where = f"lowest {name} at the best epoch" if _early_stopping(runs) is not None else f"lowest final {name}"
+    return f"{where}: {best['optimizer']} (batch {best['batch']})"
+
+
+# --------------------------------------------------------------------------------------------
+# results.json and results.csv
+# --------------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _replacing(path: str, newline: str | None = None):
+    """A text file that replaces ``path`` only once it is complete (a temporary file in the same
+    folder, then ``os.replace``): interrupted half-way, the old file is left as it was."""
+    # (not tempfile.mkstemp: its files are private, 0600, where results are shared like any file)
+    tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.{secrets.token_hex(4)}.tmp")
+    try:
+        with open(tmp, "x", newline=newline) as f:
+            yield f
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def write_results(
+    out_dir: str,
+    config: dict,
+    runs: Sequence[dict],
+    metric_name: str,
+    *,
+    planned: int | None = None,
+) -> None:
+    """``results.json`` (configuration and every run's record) and ``results.csv`` (one row per
+    run: the table's numbers, mean and std columns; a std not measured is an empty cell),
+    each written whole or not at all. ``planned`` runs, when more than ``runs`` holds, mark the
+    results ``"partial": true`` (a comparison interrupted before its end)."""
+    os.makedirs(out_dir, exist_ok=True)
+    planned = len(runs) if planned is None else planned
+    results = {"partial": len(runs) < planned, "runs_planned": planned, "config": config, "runs": runs}
+    with _replacing(os.path.join(out_dir, "results.json")) as f:
+        json.dump(results, f, indent=1, allow_nan=True)
+    stats = ["loss", "val_loss", "test_" + metric_name, "test_loss", "epochs"]
+    stats += ["best_epoch"] if _early_stopping(runs) is not None else []
+    stats += ["train_s"]
+    with _replacing(os.path.join(out_dir, "results.csv"), newline="") as f:
+        w = csv.writer(f)
+        w.writerow(
+            [
+                "optimizer",
+                "learning_rate",
+                "batch",
+                "batch_size",
+                "iterations_per_epoch",
+                "seeds",
+                "seeds_together",
+                "compile_s",
+            ]
+            + [f"{k}_{m}" for k in stats for m in ("mean", "std")]
+        )
+        for r in runs:
+            s = r["summary"]
+            w.writerow(
+                [
+                    r["optimizer"],
+                    csv_cell(r["learning_rate"]),
+                    r["batch"],
+                    r["batch_size"],
+                    r["iterations_per_epoch"],
+                    len(r["seeds"]),
+                    r["seeds_together"],
+                    csv_cell(r["compile_s"]),
+                ]
+                + [csv_cell(v) for k in stats for v in s.get(k, (math.nan, math.nan))]
+            )
+
+
+# --------------------------------------------------------------------------------------------
+# The plots
+# --------------------------------------------------------------------------------------------
+
+
+def _pyplot():
+    try:
+        import matplotlib
+    except ImportError:
+        return None
+    matplotlib.use("Agg")  # files only: works without a display
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_runs(runs: Sequence[dict[str, Any]], out_dir: str, title: str) -> list[str]:
+    """Writes loss_vs_epoch.png and loss_vs_time.png: a training and a validation panel, one
+    line per run drawn from its record's ``curves`` (the mean over seeds, :func:`curve_note`),
+    one legend for both panels beside them. Returns the paths, or [] when matplotlib is
+    missing."""
+    plt = _pyplot()
+    if plt is None or not runs:
+        return []
+    names = sorted({r["optimizer"] for r in runs}, key=[r["optimizer"] for r in runs].index)
+    batches = sorted({r["batch"] for r in runs}, key=[r["batch"] for r in runs].index)
+    # tab20's dark shades first: ten well-separated colours before any light twin is needed.
+    palette = [plt.get_cmap("tab20")(2 * i + j) for j in (0, 1) for i in range(10)]
+    styles = ["-", "--", ":", "-."]
+    panels = ["loss"] + (["val_loss"] if "val_loss" in runs[0]["curves"] else [])
+    note = curve_note(runs)
+    together = bool(runs[0].get("seeds_together"))
+    paths = []
+    for x_name in ("epoch", "time"):
+        fig, axes = plt.subplots(
+            1, len(panels), figsize=(6.5 * len(panels) + 2.5, 4.8), squeeze=False, layout="constrained"
+        )
+        for ax, key in zip(axes[0], panels, strict=True):
+            for r in runs:
+                curves = r["curves"]
+                ax.plot(
+                    curves["epoch" if x_name == "epoch" else "time_s"],
+                    curves[key],
+                    styles[batches.index(r["batch"]) % len(styles)],
+                    color=palette[names.index(r["optimizer"]) % len(palette)],
+                    label=r["optimizer"] + (f" (B={r['batch']})" if len(batches) > 1 else ""),
+                    linewidth=1.5,
+                )
+            ax.set_yscale("log")
+            if x_name == "time":
+                ax.set_xscale("log")
+                program = "the seeds' one vmapped program, " if together else ""
+                ax.set_xlabel(f"training time ({program}compilation excluded), s")
+            else:
+                ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
+                ax.set_xlabel("epoch")
+            ax.set_ylabel("training loss" if key == "loss" else "validation loss")
+            ax.grid(True, which="both", alpha=0.3)
+        # one legend for both panels, outside them: it hides no curve of either
+        handles, labels = axes[0][0].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="outside right upper", fontsize="small", ncol=1 + len(runs) // 16)
+        fig.suptitle(title + (f"\n{note}" if note else ""), fontsize="medium")
+        path = os.path.join(out_dir, PLOT_FILES[0 if x_name == "epoch" else 1])
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        paths.append(path)
+    return paths

@@ -1,0 +1,327 @@
+"""``fnn train``: one network with a progress bar, then the final epoch, the best one (with early
+stopping) and the test metrics; ``--save`` / ``--resume`` checkpoints that continue a run exactly.
+
+A checkpoint of ``fnn train`` is one of :func:`fnn.fit`'s own (the last finished epoch's params
+and optimizer state, the epochs done, the PRNG key, the history and the callbacks' state in the
+layout ``fit`` writes, so ``fit(checkpoint=path, callbacks=[EarlyStopping(...)])`` continues it
+too) plus the run's settings as ``extra`` entries, which ``--resume`` compares with the ones
+given. It is written once, at the end or after Ctrl-C, from a copy of the last finished epoch
+kept in memory (no file per epoch). Resuming gives EarlyStopping back its wait, best value and
+best weights, after its ``on_train_begin`` as ``fit`` does, and a run that had stopped stays
+stopped: the resumed run is the uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import sys
+import time
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from fnn import (
+    activations as _activations,
+    callbacks as _callbacks,
+    checkpoint as _checkpoint,
+    optimizers as _optimizers,
+)
+from fnn.cli._common import (
+    EXIT_BROKEN_PIPE,
+    EXIT_INTERRUPTED,
+    UsageError,
+    number,
+    output_path,
+    silence_broken_streams,
+    stopped,
+)
+from fnn.cli._problem import default_learning_rate, describe_net, load_problem, split_problem
+from fnn.layers import mlp
+from fnn.train import History, evaluate, fit
+
+# What a checkpoint of fnn train records of its run (and --resume compares), by flag.
+_RESUME_SETTINGS = {
+    "dataset": "--dataset",
+    "loss": "--loss",
+    "hidden": "--hidden",
+    "activation": "--activation",
+    "optimizer": "--optimizer",
+    "learning_rate": "--lr",
+    "batch_size": "--batch-size",
+    "validation_split": "--validation-split",
+    "seed": "--seed",
+    "early_stopping": "--early-stopping",
+}
+
+
+def _train_settings(args, problem, lr: float) -> dict[str, Any]:
+    """The settings that define a run of fnn train, as its checkpoint stores them (JSON)."""
+    return {
+        "dataset": problem.name,
+        "loss": problem.loss.name,
+        "hidden": list(args.hidden),
+        "activation": _activations.get(args.activation).name,
+        "optimizer": args.optimizer,
+        "learning_rate": lr,
+        "batch_size": "full" if args.batch_size is None else args.batch_size,
+        "validation_split": args.validation_split,
+        "seed": args.seed,
+        "early_stopping": args.early_stopping,  # the patience, or None
+    }
+
+
+def _shown(value: Any) -> str:
+    if value is None:
+        return "none"
+    if isinstance(value, (list, tuple)):
+        return ",".join(map(str, value)) or "none"
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _same(name: str, given: Any, saved: Any) -> bool:
+    if name == "activation" and isinstance(saved, str):
+        with contextlib.suppress(ValueError):
+            saved = _activations.get(saved).name  # older files: the name as typed
+    if isinstance(given, float) or isinstance(saved, float):
+        return isinstance(saved, (int, float)) and math.isclose(given, saved, rel_tol=1e-9, abs_tol=0.0)
+    if isinstance(given, list):
+        return isinstance(saved, (list, tuple)) and list(saved) == given
+    return bool(given == saved)
+
+
+def _check_resume(path: str, settings: dict[str, Any]) -> None:
+    """Refuses (UsageError) a checkpoint that would not continue THIS run: one not written by
+    fnn train, one without its PRNG key (the batch order would change), or one whose recorded
+    settings differ from the ones given (older files record fewer: only those are compared).
+    Reads the file once, before anything is built."""
+    try:
+        saved = _checkpoint.load(path)
+    except (FileNotFoundError, ValueError) as err:
+        raise UsageError(f"--resume: {err}") from None
+    recorded = [name for name in _RESUME_SETTINGS if name in saved.extra]
+    if not recorded:
+        raise UsageError(
+            f"--resume {path}: not a checkpoint of fnn train (it records none of the run's settings "
+            f"{', '.join(_RESUME_SETTINGS.values())})"
+        )
+    if saved.key is None:
+        raise UsageError(
+            f"--resume {path}: the checkpoint holds no PRNG key, so the batches could not come in the "
+            "order the run would have seen them"
+        )
+    differ = [
+        f"{_RESUME_SETTINGS[name]} {_shown(settings[name])} (saved: {_shown(saved.extra[name])})"
+        for name in recorded
+        if not _same(name, settings[name], saved.extra[name])
+    ]
+    if differ:
+        raise UsageError(
+            f"--resume {path} was saved with other settings: {', '.join(differ)}; give the saved values to continue it"
+        )
+
+
+def _merge_histories(old: History, new: History) -> History:
+    """The resumed run's history: the checkpoint's epochs, then those run now. A run that ran
+    no epoch keeps the checkpoint's reason for stopping."""
+    merged = History(new.iterations_per_epoch or old.iterations_per_epoch)
+    for h in (old, new):
+        for epoch, t, i in zip(h.epochs, h.times, range(len(h.epochs)), strict=True):
+            merged.append(epoch, {k: v[i] for k, v in h.history.items()}, t)
+    last = new if new.epochs else old
+    merged.stop_reason, merged.stopped_epoch = last.stop_reason, last.stopped_epoch
+    return merged
+
+
+@jax.jit
+def _fresh_copy(tree: Any) -> Any:
+    """Every leaf in a new buffer, in ONE dispatch (``FitContext.snapshot`` copies leaf by leaf:
+    an eager op each, which costs more than a small network's whole epoch)."""
+    return jax.tree.map(jnp.copy, tree)
+
+
+class _LastEpoch(_callbacks.Callback):
+    """Goes last in the callbacks. Keeps what a fit has finished, also when it is interrupted:
+    the last epoch's index and logs and, with ``keep``, its params and optimizer state (fresh
+    buffers: fit donates its own to the next epoch) with the state of the callbacks before it,
+    all taken at the same epoch's end. Given ``restore`` (a checkpoint's callbacks' state), it
+    hands those callbacks their state back once their ``on_train_begin`` has reset them, as
+    ``fit`` does when it resumes a checkpoint of its own."""
+
+    def __init__(self, keep: bool, others: list, restore: Any = None, where: str = ""):
+        self.keep, self.others = keep, _callbacks.CallbackList(others)
+        self.restore, self.where = restore, where
+        self.history: Any = None
+        self.current: int | None = None
+        # (epoch, (params, opt_state, callbacks' state) or None, logs, seconds)
+        self.last: tuple[int, Any, dict, float] | None = None
+        self._t0 = 0.0
+
+    def on_train_begin(self, ctx) -> None:
+        self.history = ctx.history
+        if self.restore is not None:
+            self.others.set_state(self.restore, self.where)
+
+    def on_epoch_begin(self, epoch: int, ctx) -> None:
+        self.current, self._t0 = epoch, time.perf_counter()
+
+    def on_epoch_end(self, epoch: int, logs: dict, ctx) -> None:
+        seconds = time.perf_counter() - self._t0
+        kept = (*_fresh_copy((ctx.params, ctx.opt_state)), self.others.get_state()) if self.keep else None
+        self.last = (epoch, kept, dict(logs), seconds)  # one assignment: never half-updated
+
+    def finished(self) -> History:
+        """The history up to the last finished epoch (fit appends an epoch's entry after the
+        callbacks: an interrupt can fall in between)."""
+        assert self.last is not None
+        epoch, _, logs, seconds = self.last
+        h = self.history if self.history is not None else History()
+        out = History(h.iterations_per_epoch)
+        for i, e in enumerate(h.epochs):
+            if e <= epoch:
+                out.append(e, {k: v[i] for k, v in h.history.items() if i < len(v)}, h.times[i])
+        if epoch not in out.epochs:
+            out.append(epoch, logs, seconds)
+        if h.stopped_epoch is not None and h.stopped_epoch <= epoch:
+            out.stop_reason, out.stopped_epoch = h.stop_reason, h.stopped_epoch
+        return out
+
+
+def _values(logs: dict[str, float]) -> str:
+    return ", ".join(f"{k} {number(v)}" for k, v in logs.items())
+
+
+def cmd_train(args) -> int:
+    """``fnn train``: returns the exit status (0, or 130 / 141 when stopped half-way)."""
+    if args.save:
+        args.save = output_path("--save", args.save)
+    problem = load_problem(args.dataset, args.loss, args.path)
+    if args.early_stopping is not None and args.validation_split == 0:
+        raise UsageError("--early-stopping watches the validation loss: give --validation-split > 0")
+    lr = default_learning_rate(args.optimizer, args.lr)
+    settings = _train_settings(args, problem, lr)
+    if args.resume:
+        _check_resume(args.resume, settings)  # before anything is compiled
+    (x_tr, y_tr), val = split_problem(problem, args.validation_split)
+    net = mlp([*args.hidden, problem.output_size], activation=args.activation)
+    opt = _optimizers.get(args.optimizer, learning_rate=lr)
+    init_key, key = jax.random.split(jax.random.PRNGKey(args.seed))
+    params = net.init(init_key, (x_tr.shape[1],))
+    opt_state, initial_epoch, old_history, restore = None, 0, History(), None
+    resumed = None  # (params, opt_state, callbacks' state, epochs): kept when no epoch runs now
+    if args.resume:
+        try:
+            ckpt = _checkpoint.load(args.resume, params=params, opt_state=jax.eval_shape(opt.init, params))
+        except (FileNotFoundError, ValueError) as err:
+            raise UsageError(f"--resume: {err}") from None
+        params, opt_state, initial_epoch, key = ckpt.params, ckpt.opt_state, ckpt.epoch, ckpt.key
+        old_history = History.from_dict(ckpt.history or {})
+        restore = ckpt.callbacks if ckpt.callbacks is not None else []  # older files: none
+        resumed = (ckpt.params, ckpt.opt_state, ckpt.callbacks, ckpt.epoch)
+        print(f"resumed from {args.resume} at epoch {initial_epoch}", flush=True)
+        if old_history.stop_reason != "epochs":
+            # A run that had stopped (early stopping) stays stopped, as fit's own resume does.
+            print(f"it had stopped ({old_history.stop_reason.replace('_', ' ')}): no epoch to run", flush=True)
+            initial_epoch = max(initial_epoch, args.epochs)
+    batch = x_tr.shape[0] if args.batch_size is None else args.batch_size
+    net_text = describe_net(x_tr.shape[1], args.hidden, problem.output_size, args.activation)
+    print(
+        f"fnn train: {problem.name}, network {net_text}, "
+        f"{args.optimizer}(lr={lr:g}), batch {batch} ({math.ceil(len(x_tr) / batch)} it/epoch), "
+        f"loss {problem.loss.name}",
+        flush=True,
+    )
+    stopper = (
+        None
+        if args.early_stopping is None
+        else _callbacks.EarlyStopping(patience=args.early_stopping, restore_best_weights=True)
+    )
+    others = [] if stopper is None else [stopper]
+    last = _LastEpoch(keep=bool(args.save), others=others, restore=restore, where=f"fnn train: --resume {args.resume}")
+    returned = None  # fit's result, once it has returned
+    try:
+        returned = fit(
+            net,
+            params,
+            opt,
+            problem.loss,
+            x_tr,
+            y_tr,
+            batch_size=batch,
+            epochs=args.epochs,
+            key=key,
+            validation_data=val,
+            metrics=[problem.metric],
+            callbacks=[*others, last],
+            grad=args.grad,
+            verbose=args.verbose,
+            initial_epoch=initial_epoch,
+            opt_state=opt_state,
+        )
+        history = _merge_histories(old_history, returned.history)
+        if history.stop_reason == "early_stopping" and history.stopped_epoch is not None:
+            print(f"early stopping after epoch {history.stopped_epoch + 1}")
+        final = {k: v[-1] for k, v in history.history.items() if v}
+        if final:
+            print(f"final epoch {history.epochs[-1] + 1}: {_values(final)}")
+        if stopper is not None and stopper.best is not None and stopper.best_epoch in history.epochs:
+            i = history.epochs.index(stopper.best_epoch)
+            best = {k: v[i] for k, v in history.history.items() if i < len(v)}
+            print(f"best epoch {stopper.best_epoch + 1} by val_loss (weights restored, tested below): {_values(best)}")
+        x_te, y_te = problem.x_test, problem.y_test
+        test = evaluate(net, returned.params, problem.loss, x_te, y_te, metrics=[problem.metric], batch_size=1024)
+        print("test: " + _values(test))
+        stop = None
+    except (KeyboardInterrupt, BrokenPipeError) as err:
+        stop = stopped(err)
+    # (The interrupted fit's frames are gone here, and with them its progress bar, which ends
+    # its line before the one below.)
+    if stop == "pipe":
+        silence_broken_streams()
+    saved = None
+    if args.save:
+        # The last finished epoch as it ended (its params, not the restored best ones, so that a
+        # resumed run goes on from where this one was), else the checkpoint resumed unchanged.
+        if last.last is not None and last.last[1] is not None:
+            epoch, kept = last.last[0], last.last[1]
+            done = (*kept, epoch + 1, returned.history if returned is not None else last.finished())
+        elif resumed is not None:
+            done = (*resumed, History())
+        else:
+            done = None
+        if done is not None:
+            p, state, cb_state, epochs_done, new_history = done
+            _checkpoint.save(
+                args.save,
+                params=p,
+                opt_state=state,
+                epoch=epochs_done,
+                key=key,
+                history=_merge_histories(old_history, new_history).to_dict(),
+                callbacks=cb_state,
+                **settings,
+            )
+            saved = epochs_done
+    if stop is None:
+        if saved is not None:
+            print(f"saved checkpoint (epoch {saved}) to {args.save}")
+        return 0
+    if stop == "pipe":
+        return EXIT_BROKEN_PIPE
+    finished_current = last.last is not None and last.last[0] == last.current
+    during = (
+        " after training"
+        if returned is not None
+        else ""
+        if last.current is None
+        else f" {'after' if finished_current else 'during'} epoch {(last.current or 0) + 1}/{args.epochs}"
+    )
+    if saved is not None:
+        message = f"saved checkpoint (epoch {saved}) to {args.save}; continue with --resume {args.save}"
+    elif args.save:
+        message = "no epoch finished, nothing saved"
+    else:
+        message = "nothing saved (--save PATH keeps the finished epochs)"
+    print(f"fnn train: interrupted{during}; {message}", file=sys.stderr)
+    return EXIT_INTERRUPTED

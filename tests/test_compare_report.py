@@ -1,0 +1,259 @@
+"""``fnn compare``'s report tells the truth: the table, ``results.json``, ``results.csv`` and the
+plots say the same thing, and each number says which weights and which time it is.
+
+Two runs on iris (4 hidden units), each made once for the module through ``fnn.cli.main`` with
+``matplotlib``'s ``Figure.savefig`` watched, so that the tests read what the plots were given:
+
+* ``together``: sgd and adam, batch 16, 3 epochs, 2 seeds: the seeds of a row train together
+  in one vmapped program (``fnn.fit_many``), whose time they share;
+* ``stopped``: sgd at lr 0.5, batch 16, 2 seeds, ``--early-stopping 2``: one ``fit`` per seed,
+  each stopped by EarlyStopping at a later epoch than its best one (whose weights it restores).
+
+The references are independent of the CLI: a ``fnn.fit`` of the same seed with the same
+EarlyStopping, evaluated on the held-out and test samples, and NumPy means and cumulative sums
+of the histories in ``results.json``.
+"""
+
+import contextlib
+import csv
+import io
+import json
+
+import jax
+import matplotlib.figure
+import numpy as np
+import pytest
+
+import fnn
+from fnn.cli import main
+
+pytestmark = pytest.mark.slow
+
+IRIS = ["compare", "--dataset", "iris", "--hidden", "4", "--batch-sizes", "16", "--seeds", "2", "--jobs", "1"]
+RUNS = {
+    "together": ["--optimizers", "sgd,adam", "--epochs", "3"],
+    "stopped": ["--optimizers", "sgd", "--lr", "0.5", "--epochs", "30", "--early-stopping", "2"],
+}
+
+
+def _keras_pair(mean: float, std: float) -> str:
+    """Keras's progress format, written out (4 decimals, e-notation below 1e-3) for the mean,
+    and the std in the mean's notation."""
+    if abs(mean) > 1e-3 or mean == 0:
+        return f"{mean:.4f} ± {std:.4f}"
+    return f"{mean:.4e} ± {std:.4e}"
+
+
+def _table(text):
+    """(head, rows) of the Markdown table in ``text``, cells stripped."""
+    lines = [line for line in text.splitlines() if line.startswith("|")]
+    cells = lambda line: [c.strip() for c in line.strip("|").split("|")]
+    return cells(lines[0]), [cells(line) for line in lines[2:]]
+
+
+def _compare(name, tmp_path_factory):
+    """One ``fnn compare``: its exit status, stdout, results.json, results.csv rows, and every
+    figure it saved as ``{file name: {"lines", "legends", "axes_legends", "title"}}``."""
+    out = tmp_path_factory.mktemp(name)
+    figures = {}
+    save = matplotlib.figure.Figure.savefig
+
+    def watched(fig, path, *args, **kwargs):
+        figures[str(path).rsplit("/", 1)[-1]] = {
+            "axes_legends": [ax.get_legend() for ax in fig.axes],
+            "legends": [[t.get_text() for t in legend.get_texts()] for legend in fig.legends],
+            "title": fig.get_suptitle(),
+            "lines": [
+                [(line.get_label(), np.asarray(line.get_xdata()), np.asarray(line.get_ydata())) for line in ax.lines]
+                for ax in fig.axes
+            ],
+        }
+        return save(fig, path, *args, **kwargs)
+
+    stdout, stderr = io.StringIO(), io.StringIO()
+    with pytest.MonkeyPatch.context() as mp, contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+        mp.setattr(matplotlib.figure.Figure, "savefig", watched)
+        rc = main([*IRIS, *RUNS[name], "--out", str(out)])
+    with open(out / "results.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    return {
+        "name": name,
+        "rc": rc,
+        "out": stdout.getvalue(),
+        "err": stderr.getvalue(),
+        "results": json.loads((out / "results.json").read_text()),
+        "csv": rows,
+        "figures": figures,
+    }
+
+
+@pytest.fixture(scope="module")
+def together(tmp_path_factory):
+    return _compare("together", tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def stopped(tmp_path_factory):
+    return _compare("stopped", tmp_path_factory)
+
+
+@pytest.fixture(params=list(RUNS))
+def run(request):
+    return request.getfixturevalue(request.param)
+
+
+def test_the_table_reports_the_records(run):
+    assert run["rc"] == 0, run["err"]
+    head, rows = _table(run["out"])
+    runs = run["results"]["runs"]
+    stopped = run["name"] == "stopped"
+    assert head == [
+        "optimizer",
+        "lr",
+        "batch",
+        "it/epoch",
+        "epochs",
+        *(["best epoch"] if stopped else []),
+        "train loss",
+        "val loss",
+        "test accuracy",
+        "time (s)",
+    ]
+    col = {name: i for i, name in enumerate(head)}
+    assert len(rows) == len(runs)
+    for row, r in zip(rows, runs, strict=True):
+        seeds = r["seeds"]
+        # the losses at each seed's reported epoch, and the test metric: mean ± std over seeds
+        for name, key in (("train loss", "loss"), ("val loss", "val_loss")):
+            values = [s["history"][key][s["reported_epoch"]] for s in seeds]
+            np.testing.assert_allclose(r["summary"][key], [np.mean(values), np.std(values)], rtol=1e-12)
+            assert row[col[name]] == _keras_pair(np.mean(values), np.std(values))
+        accs = [s["test"]["accuracy"] for s in seeds]
+        assert row[col["test accuracy"]] == _keras_pair(np.mean(accs), np.std(accs))
+        if stopped:
+            best = [s["reported_epoch"] + 1 for s in seeds]
+            assert row[col["best epoch"]] == f"{np.mean(best):g}"
+        else:  # without early stopping the reported epoch is the last one
+            assert all(s["reported_epoch"] == s["epochs_run"] - 1 for s in seeds)
+
+
+def test_early_stopping_reports_val_loss_and_test_metric_of_the_same_weights(stopped):
+    """The reported val loss of each seed is evaluate() on the held-out samples of the weights
+    whose test accuracy is reported: the restored best epoch's, not the last epoch's."""
+    run = stopped
+    assert run["rc"] == 0, run["err"]
+    (x, y), (x_test, y_test) = fnn.datasets.load("iris")
+    x_tr, y_tr, x_val, y_val = x[:96], y[:96], x[96:], y[96:]  # the last 20 % held out
+    net = fnn.mlp([4, 3])
+    loss = fnn.losses.get("sparse_categorical_crossentropy", from_logits=True)
+    (record,) = run["results"]["runs"]
+    later = 0
+    val_losses = []
+    for s in record["seeds"]:
+        init_key, key = jax.random.split(jax.random.PRNGKey(s["seed"]))
+        stop = fnn.callbacks.EarlyStopping(patience=2, restore_best_weights=True)
+        result = fnn.fit(
+            net,
+            net.init(init_key, (4,)),
+            fnn.optimizers.get("sgd", learning_rate=0.5),
+            loss,
+            x_tr,
+            y_tr,
+            batch_size=16,
+            epochs=30,
+            key=key,
+            validation_data=(x_val, y_val),
+            metrics=["accuracy"],
+            callbacks=[stop],
+            verbose=0,
+        )
+        assert s["epochs_run"] == result.history.epochs_run and s["stop_reason"] == "early_stopping"
+        assert s["reported_epoch"] == stop.best_epoch
+        later += stop.best_epoch < s["epochs_run"] - 1
+        on_val = fnn.evaluate(net, result.params, loss, x_val, y_val, metrics=["accuracy"])
+        on_test = fnn.evaluate(net, result.params, loss, x_test, y_test, metrics=["accuracy"])
+        reported = s["history"]["val_loss"][s["reported_epoch"]]
+        np.testing.assert_allclose(reported, on_val["loss"], rtol=1e-5)
+        np.testing.assert_allclose(s["test"]["accuracy"], on_test["accuracy"], rtol=1e-12)
+        np.testing.assert_allclose(s["test"]["loss"], on_test["loss"], rtol=1e-5)
+        assert not np.isclose(reported, s["history"]["val_loss"][-1], rtol=1e-6)  # the last epoch is another
+        val_losses.append(on_val["loss"])
+    assert later == len(record["seeds"])  # every seed went on past its best epoch before stopping
+    np.testing.assert_allclose(record["summary"]["val_loss"][0], np.mean(val_losses), rtol=1e-5)
+    out = run["out"]
+    assert "at each seed's best epoch by val loss, whose weights EarlyStopping (patience 2) restored" in out
+    assert "lowest val loss at the best epoch: sgd (batch 16)" in out and "lowest final" not in out
+
+
+def test_the_time_column_is_the_time_in_results_and_in_the_plot(run):
+    head, rows = _table(run["out"])
+    time_col = head.index("time (s)")
+    runs = run["results"]["runs"]
+    time_plot = run["figures"]["loss_vs_time.png"]
+    for row, r, csv_row in zip(rows, runs, run["csv"], strict=True):
+        per_seed = [float(np.cumsum(s["epoch_times"])[-1]) for s in r["seeds"]]
+        curve = r["curves"]["time_s"]
+        if r["seeds_together"]:
+            # one program trained both seeds: both record its epoch times, and its time is the row's
+            assert r["seeds"][0]["epoch_times"] == r["seeds"][1]["epoch_times"]
+            assert r["summary"]["train_s"] == [per_seed[0], None]
+            assert row[time_col] == f"{per_seed[0]:.3f}" and "±" not in row[time_col]
+            assert csv_row["train_s_std"] == "" and csv_row["seeds_together"] == "True"
+            np.testing.assert_array_equal(curve, np.cumsum(r["seeds"][0]["epoch_times"]))
+        else:
+            mean, std = np.mean(per_seed), np.std(per_seed)
+            np.testing.assert_allclose(r["summary"]["train_s"], [mean, std], rtol=1e-12)
+            assert row[time_col] == f"{mean:.3f} ± {std:.3f}"
+            assert float(csv_row["train_s_std"]) == pytest.approx(std, rel=1e-6, abs=1e-9)
+        assert curve[-1] == r["summary"]["train_s"][0]  # the plot ends at the table's time
+        assert float(csv_row["train_s_mean"]) == pytest.approx(r["summary"]["train_s"][0], rel=1e-6)
+        # what the time plot drew: each panel's line of this run is the record's curve
+        label = r["optimizer"]
+        for panel, key in zip(time_plot["lines"], ("loss", "val_loss"), strict=True):
+            (x, y) = next((x, y) for name, x, y in panel if name == label)
+            np.testing.assert_array_equal(x, curve)
+            np.testing.assert_array_equal(y, r["curves"][key])
+    note = next(line for line in run["out"].splitlines() if line.startswith("time (s):"))
+    if run["name"] == "together":
+        assert "ONE vmapped program" in note and "2 seeds" in note and "no spread" in note
+    else:
+        assert "each seed's own training time" in note
+
+
+def test_the_plotted_curves_are_means_over_all_seeds_and_say_so(run):
+    epoch_plot = run["figures"]["loss_vs_epoch.png"]
+    for r in run["results"]["runs"]:
+        seeds = r["seeds"]
+        longest = max(s["epochs_run"] for s in seeds)
+        for key in ("loss", "val_loss"):
+            # NumPy reference: a seed that stopped early holds its last epoch's value
+            held = np.array([[s["history"][key][min(i, s["epochs_run"] - 1)] for i in range(longest)] for s in seeds])
+            np.testing.assert_allclose(r["curves"][key], held.mean(axis=0), rtol=1e-12)
+        assert r["curves"]["epoch"] == list(range(1, longest + 1))
+        for panel in epoch_plot["lines"]:
+            (x,) = [x for name, x, _ in panel if name == r["optimizer"]]
+            np.testing.assert_array_equal(x, np.arange(1, longest + 1))
+    if run["name"] == "stopped":
+        assert len({s["epochs_run"] for s in r["seeds"]}) == 2  # the seeds stopped at different epochs
+        words = "mean over 2 seeds; a seed that stopped early counts with its last epoch's value"
+    else:
+        words = "mean over 2 seeds"
+    for figure in run["figures"].values():
+        assert words in figure["title"]
+        # one legend for the figure, naming every run; none inside a panel over the curves
+        assert figure["legends"] == [[r["optimizer"] for r in run["results"]["runs"]]]
+        assert figure["axes_legends"] == [None, None]
+    assert f"plots: {words}" in run["out"]
+
+
+def test_results_csv_writes_floats_as_their_shortest_float32_text(run):
+    floats = 0
+    for row in run["csv"]:
+        assert row["learning_rate"] in ("0.1", "0.002", "0.5")
+        for name, cell in row.items():
+            if name in ("optimizer", "batch", "seeds_together") or cell in ("", "nan"):
+                continue
+            shortest = np.format_float_positional(np.float32(float(cell)), unique=True, trim="-")
+            assert cell == shortest or cell.isdigit(), (name, cell)
+            floats += "." in cell
+    assert floats >= 10 * len(run["csv"])

@@ -109,7 +109,7 @@ def test_the_site_builds_with_every_page(site):
         assert (site / "reference" / f"{ns}.html").is_file(), ns
     index = _text(site / "index.html")
     assert "API tour" in index and "fnn.gradcheck(net, loss, params" in index  # the README's tour
-    assert "Bad input fails early and clearly" in _text(site / "guides" / "guarantees.html")
+    assert "Bad input fails early, clearly, and costs nothing" in _text(site / "guides" / "guarantees.html")
 
 
 @pytest.mark.slow

@@ -225,3 +225,21 @@ def test_reduce_lr_on_plateau_follows_keras_step_by_step(mode, min_delta, patien
     got = _plateau_rates(cb, values, 0.1)
     np.testing.assert_allclose(got, want, rtol=1e-6)  # the rate is held in float32 by the state
     assert len(set(want)) > 2  # the sequence does exercise reductions
+
+
+@pytest.mark.parametrize(
+    "make,error,message",
+    [
+        (lambda: EarlyStopping(patience=-1), ValueError, "patience must be >= 0"),
+        (lambda: EarlyStopping(patience=1.5), TypeError, "patience must be an int"),
+        (lambda: EarlyStopping(baseline="low"), TypeError, "baseline"),
+        (lambda: EarlyStopping(monitor=None), TypeError, "monitor must be a log name"),
+        (lambda: ReduceLROnPlateau(factor=1.0), ValueError, r"factor must be in \(0, 1\)"),
+        (lambda: ReduceLROnPlateau(cooldown=-1), ValueError, "cooldown must be >= 0"),
+        (lambda: ReduceLROnPlateau(min_lr=-1e-3), ValueError, "min_lr must be >= 0"),
+        (lambda: StopAtThreshold(value=float("nan")), ValueError, "value must be finite"),
+    ],
+)
+def test_bad_callback_arguments_are_named(make, error, message):
+    with pytest.raises(error, match=message):
+        make()

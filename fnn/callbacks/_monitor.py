@@ -12,6 +12,7 @@ import jax
 import numpy as np
 
 from fnn import optimizers as optimizers_
+from fnn._validate import integer, real
 from fnn.callbacks._base import Callback, FitContext
 
 
@@ -43,6 +44,8 @@ class MonitorCallback(Callback):
     reference`` (mode min)."""
 
     def __init__(self, monitor: str, mode: str, min_delta: float):
+        if not isinstance(monitor, str):
+            raise TypeError(f"monitor must be a log name (str), got {type(monitor).__name__}")
         self.monitor = monitor
         self.mode = monitor_mode(monitor, mode)
         self.min_delta = abs(float(min_delta))
@@ -124,10 +127,10 @@ class EarlyStopping(MonitorCallback):
         start_from_epoch: int = 0,
         verbose: int = 0,
     ):
-        if patience < 0:
-            raise ValueError(f"patience must be >= 0, got {patience}")
+        patience = integer("patience", patience, 0)
+        start_from_epoch = integer("start_from_epoch", start_from_epoch, 0)
         super().__init__(monitor, mode, min_delta)
-        self.patience, self.baseline = patience, baseline
+        self.patience, self.baseline = patience, None if baseline is None else real("baseline", baseline)
         self.restore_best_weights, self.start_from_epoch, self.verbose = restore_best_weights, start_from_epoch, verbose
         self.on_train_begin(None)
 
@@ -282,8 +285,9 @@ class ReduceLROnPlateau(MonitorCallback):
         min_lr: float = 0.0,
         verbose: int = 0,
     ):
-        if not 0.0 < factor < 1.0:
-            raise ValueError(f"factor must be in (0, 1), got {factor}")
+        factor = real("factor", factor, 0.0, 1.0, lo_open=True, hi_open=True)
+        patience, cooldown = integer("patience", patience, 0), integer("cooldown", cooldown, 0)
+        min_lr = real("min_lr", min_lr, lo=0.0)
         super().__init__(monitor, mode, min_delta)
         self.factor, self.patience = factor, patience
         self.cooldown, self.min_lr, self.verbose = cooldown, min_lr, verbose
@@ -407,7 +411,7 @@ class StopAtThreshold(Callback):
     """
 
     def __init__(self, monitor: str = "loss", value: float = 0.0, mode: str = "auto"):
-        self.monitor, self.value = monitor, value
+        self.monitor, self.value = monitor, real("value", value)
         self.mode = monitor_mode(monitor, mode)
 
     def on_epoch_end(self, epoch: int, logs: dict, ctx: FitContext) -> None:

@@ -20,7 +20,6 @@ import time
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 
 from fnn import (
     activations as _activations,
@@ -134,13 +133,6 @@ def _merge_histories(old: History, new: History) -> History:
     return merged
 
 
-@jax.jit
-def _fresh_copy(tree: Any) -> Any:
-    """Every leaf in a new buffer, in ONE dispatch (``FitContext.snapshot`` copies leaf by leaf:
-    an eager op each, which costs more than a small network's whole epoch)."""
-    return jax.tree.map(jnp.copy, tree)
-
-
 class _LastEpoch(_callbacks.Callback):
     """Goes last in the callbacks. Keeps what a fit has finished, also when it is interrupted:
     the last epoch's index and logs and, with ``keep``, its params and optimizer state (fresh
@@ -168,7 +160,7 @@ class _LastEpoch(_callbacks.Callback):
 
     def on_epoch_end(self, epoch: int, logs: dict, ctx) -> None:
         seconds = time.perf_counter() - self._t0
-        kept = (*_fresh_copy((ctx.params, ctx.opt_state)), self.others.get_state()) if self.keep else None
+        kept = (*ctx.snapshot((ctx.params, ctx.opt_state)), self.others.get_state()) if self.keep else None
         self.last = (epoch, kept, dict(logs), seconds)  # one assignment: never half-updated
 
     def finished(self) -> History:

@@ -6,13 +6,13 @@
 from __future__ import annotations
 
 import dataclasses
-import functools
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 
+from fnn._cache import structural_cache
 from fnn._registry import Registry
 from fnn.metrics._accuracy import ALTERNATIVES, ENTRIES as ACCURACY, SPARSE_LABEL_SCORES, check_labels
 from fnn.metrics._base import Entry, Metric
@@ -218,7 +218,7 @@ def get(
     raise TypeError(f"metric must be a name, a Metric or a callable; got {identifier!r}")
 
 
-@functools.lru_cache(maxsize=256)
+@structural_cache(maxsize=256)  # an unhashable metric is traced afresh each time
 def _trace(metric: Metric, y_true_shape: tuple, y_pred_shape: tuple) -> None:
     # Traces one update on abstract arrays: shape errors surface, nothing is compiled or run.
     jax.eval_shape(
@@ -230,12 +230,7 @@ def _check_shapes(i: int, identifier: Any, m: Metric, y_true_shape: tuple, y_pre
     if m.scores not in _BUILTIN:
         return  # a user's function may need the real dtype of y: it meets its data when compiled
     try:
-        try:
-            hash(m)
-        except TypeError:
-            _trace.__wrapped__(m, y_true_shape, y_pred_shape)
-        else:
-            _trace(m, y_true_shape, y_pred_shape)
+        _trace(m, y_true_shape, y_pred_shape)
     except (ValueError, TypeError) as e:
         asked = isinstance(identifier, str) and identifier != m.name
         what = f"{identifier!r} ({m.name!r})" if asked else repr(m.name)

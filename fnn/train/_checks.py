@@ -270,7 +270,10 @@ def class_weights(class_weight: Any, y: Any) -> np.ndarray:
     if labels.ndim > 1:
         labels = np.argmax(labels, axis=-1) if labels.shape[-1] != 1 else labels[..., 0]
     classes = np.round(labels.reshape(labels.shape[0], -1)[:, 0]).astype(np.int64)
-    return np.array([table.get(int(c), 1.0) for c in classes], np.float64)
+    weights = np.ones(classes.shape[0], np.float64)
+    for c, v in table.items():  # one vectorised pass per named class, not a Python loop per sample
+        weights[classes == c] = v
+    return weights
 
 
 def split_data(

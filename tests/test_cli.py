@@ -305,22 +305,27 @@ rc = main(sys.argv[1:])
 print(json.dumps({"rc": rc, "compiles": counts[COMPILE],  # XLA compilations or cache reads
                   "requests": counts["/jax/compilation_cache/compile_requests_use_cache"],
                   "misses": counts["/jax/compilation_cache/cache_misses"],
-                  "hits": counts["/jax/compilation_cache/cache_hits"]}))
+                  "hits": counts["/jax/compilation_cache/cache_hits"],
+                  "store_hits": counts["/fnn/executable_store/hits"],
+                  "store_misses": counts["/fnn/executable_store/misses"]}))
 """
 
 
 @pytest.mark.slow
 def test_compare_twice_with_the_persistent_cache_compiles_nothing_the_second_time(tmp_path):
-    """Two fresh processes of the same ``fnn compare``: the first fills the cache folder, the
-    second compiles nothing (every program comes from the cache) and prints the same table."""
+    """Two fresh processes of the same ``fnn compare``: the first compiles every program and
+    writes each run's epoch to the executable store (``cache/executables``) and everything to
+    JAX's cache; the second compiles nothing (the epochs loaded from the store without asking
+    JAX's cache, every other program read from JAX's cache) and prints the same table."""
     cache = tmp_path / "cache"
     args = ["compare", "--dataset", "iris", "--hidden", "4", "--epochs", "2", "--seeds", "2"]
     args += ["--optimizers", "sgd,adam", "--batch-sizes", "16,full", "--no-plots", "--cache-dir", str(cache)]
     args += ["--jobs", "1"]  # one compilation at a time: no two threads racing for the same entry
-    runs = []
-    for i in range(2):
+    n_runs = 2 * 2  # optimizers x batch sizes: one epoch program each
+
+    def compare(*extra, out):
         proc = subprocess.run(
-            [sys.executable, "-c", _COUNTING_RUN, *args, "--out", str(tmp_path / f"out{i}")],
+            [sys.executable, "-c", _COUNTING_RUN, *args, *extra, "--out", str(tmp_path / out)],
             check=False,
             capture_output=True,
             text=True,
@@ -328,27 +333,33 @@ def test_compare_twice_with_the_persistent_cache_compiles_nothing_the_second_tim
             env={**os.environ, "JAX_PLATFORMS": "cpu"},
         )
         assert proc.returncode == 0, proc.stderr
-        runs.append((json.loads(proc.stdout.strip().splitlines()[-1]), proc.stdout))
-    (first, out1), (second, out2) = runs
-    assert first["rc"] == second["rc"] == 0
-    # every program of the first run compiled and written; every one of the second read back
-    assert first["requests"] == first["misses"] == first["compiles"] > 5 and first["hits"] == 0
-    assert len(list(cache.iterdir())) == first["misses"]
-    assert second["misses"] == 0 and second["hits"] == second["requests"] == first["requests"]
+        counts = json.loads(proc.stdout.strip().splitlines()[-1])
+        assert counts["rc"] == 0
+        return counts, proc.stdout
+
+    (first, out1), (second, out2) = compare(out="out0"), compare(out="out1")
+    # first: every program compiled and written to JAX's cache, each run's epoch to the store too
+    assert first["requests"] == first["misses"] == first["compiles"] > n_runs and first["hits"] == 0
+    assert (first["store_hits"], first["store_misses"]) == (0, n_runs)
+    store = cache / "executables"
+    assert len(list(store.glob("*.exe"))) == n_runs == len(list(store.iterdir()))
+    assert len([p for p in cache.iterdir() if p != store]) == first["misses"]
+    # second: the epochs read from the store, so JAX's cache is asked only for the rest, and
+    # has every one of them
+    assert (second["store_hits"], second["store_misses"]) == (n_runs, 0)
+    assert second["misses"] == 0 and second["hits"] == second["requests"] == first["requests"] - n_runs
+    assert second["compiles"] == second["hits"]  # each one a read from JAX's cache, none compiled
+    assert len(list(store.iterdir())) == n_runs
     table = lambda out: [line for line in out.splitlines() if line.startswith("|") and "time" not in line]
     strip_times = lambda rows: [row.rsplit("|", 3)[0] for row in rows]  # the time column differs
-    assert strip_times(table(out1)) == strip_times(table(out2))
-    # --no-cache reads nothing from it (a process of its own, so everything is compiled again)
-    proc = subprocess.run(
-        [sys.executable, "-c", _COUNTING_RUN, *args, "--no-cache", "--out", str(tmp_path / "out2")],
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "JAX_PLATFORMS": "cpu"},
-    )
-    third = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert third["hits"] == third["misses"] == 0 and third["compiles"] == first["compiles"]
+    assert strip_times(table(out1)) == strip_times(table(out2)) and len(table(out1)) == 1 + n_runs  # separator, runs
+    # --no-cache reads nothing from either (a process of its own, so everything is compiled again)
+    files = sorted(cache.rglob("*"))
+    third, out3 = compare("--no-cache", out="out2")
+    assert third["hits"] == third["misses"] == 0 and sorted(cache.rglob("*")) == files
+    assert third["store_hits"] == third["store_misses"] == 0
+    assert third["compiles"] == first["compiles"]
+    assert strip_times(table(out3)) == strip_times(table(out1))
 
 
 def test_a_cache_dir_that_cannot_be_written_is_refused_in_one_line(tmp_path, capsys):

@@ -377,3 +377,86 @@ def test_a_layer_whose_init_needs_concrete_values_is_initialised_eagerly():
     params = net.init(KEY, (3,))
     n = int(jax.random.randint(jax.random.split(KEY, 2)[0], (), 2, 5))
     assert params[0]["w"].shape == (3, n) and params[1]["w"].shape == (n, 2)
+
+
+# ------------------------------------------------------------------ rows_independent (fit's padding)
+
+
+def _wrapping(layer, name="mine"):
+    """A user Layer whose forward calls ``layer``'s: the same numbers, but not a built-in."""
+    forward = lambda params, x, **kw: layer.forward(params, x, **kw)
+    return L.Layer(layer.init, forward, layer.backward, name, layer.needs_key)
+
+
+ROW_NETS = [
+    (fnn.mlp([5, 3]), (4,)),
+    (
+        fnn.serial(
+            L.Flatten(),
+            L.Dense(6, "relu"),
+            L.Dropout(0.3),
+            L.LayerNorm(),
+            L.Activation("softmax"),
+            L.LayerNorm(center=False, scale=False),
+            L.Dense(2, use_bias=False),
+        ),
+        (2, 3),
+    ),
+    (  # nested networks of built-in layers, two deep
+        fnn.serial(
+            fnn.serial(L.Flatten(), fnn.serial(L.Dense(4, "tanh"), L.LayerNorm())),
+            L.Dropout(0.1),
+            fnn.mlp([3, 2], activation="gelu", output_activation="log_softmax"),
+        ),
+        (2, 2),
+    ),
+]
+
+
+def test_rows_independent_for_networks_of_builtin_layers():
+    """True for built-in layers at any depth, and they are: each output row is the row of that
+    input alone (eval mode), so padding a batch changes no real row."""
+    from fnn.layers._core import rows_independent
+
+    assert all(rows_independent(net) for net, _ in ROW_NETS)
+    rng = np.random.default_rng(0)
+    params = [_like_init(lambda net=net, s=s: net.init(KEY, s, jnp.float64)) for net, s in ROW_NETS]
+    xs = [rng.normal(size=(5, *s)) for _, s in ROW_NETS]
+    idx = np.array([1, 3, 4])
+    nets = tuple(net for net, _ in ROW_NETS)
+
+    @functools.partial(jax.jit, static_argnums=0)
+    def run(nets, params, xs):
+        return [(net.apply(p, x)[idx], net.apply(p, x[idx])) for net, p, x in zip(nets, params, xs, strict=True)]
+
+    for rows_of_all, alone in run(nets, params, xs):
+        np.testing.assert_allclose(rows_of_all, alone, rtol=1e-13, atol=1e-15)
+
+
+def test_rows_independent_is_false_for_a_user_layer_at_any_depth():
+    """A user Layer is not assumed row-independent, even one that only calls a built-in's
+    functions; one such layer anywhere in the nesting is enough."""
+    from fnn.layers._core import rows_independent
+
+    mine = _wrapping(L.Dense(4, "tanh"))
+    assert rows_independent(fnn.serial(L.Dense(4, "tanh"), L.Dense(2)))  # the same net, built-in
+    cases = [
+        fnn.serial(mine, L.Dense(2)),
+        fnn.serial(L.Dense(4), L.Dense(2), _wrapping(L.Activation("relu"))),  # the last layer
+        fnn.serial(L.Flatten(), fnn.serial(L.Dense(3), mine), L.Dense(2)),  # one deep
+        fnn.serial(fnn.serial(fnn.serial(L.LayerNorm(), fnn.serial(mine)), L.Dropout(0.2)), L.Dense(2)),  # 3 deep
+        fnn.serial(_wrapping(L.Dropout(0.5)), L.Dense(2)),
+        fnn.serial(_wrapping(L.Flatten()), L.Dense(2)),
+    ]
+    for net in cases:
+        assert rows_independent(net) is False, net
+
+
+def test_rows_independent_is_false_for_an_activation_across_the_batch():
+    from fnn.layers._core import rows_independent
+
+    centre = fnn.activations.Activation("centre", lambda z: z - jnp.mean(z, axis=0), lambda z, a, dy: dy - dy.mean(0))
+    batch_softmax = fnn.activations.get("softmax", axis=0)
+    for act in (centre, batch_softmax):
+        for net in (fnn.serial(L.Dense(3, act), L.Dense(2)), fnn.serial(L.Dense(3), L.Activation(act))):
+            assert not rows_independent(net), (act.name, net)

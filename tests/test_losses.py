@@ -933,3 +933,182 @@ def test_jax_grad_is_the_hand_written_gradient_at_kinks(name):
     for auto, hand in both(t, p, w):
         assert np.all(np.isfinite(np.asarray(hand))), name
         np.testing.assert_allclose(np.asarray(auto), np.asarray(hand), rtol=1e-12, atol=0)
+
+
+# ---------------------------------------------------------------------------------------------
+# rows_value_and_grad: the loss of some rows of a batch as if the batch held them alone (fit's
+# padded last batch); every rows case of a test runs in ONE compiled program.
+# ---------------------------------------------------------------------------------------------
+
+ROWS = np.array([False, True, True, False, True, True])  # of the N = 6 samples of the cases
+ROWS_IDX = np.flatnonzero(ROWS)
+MY_MSE = L.custom("my_mse", lambda t, p: jnp.mean((t - p) ** 2, axis=-1))  # gradient from jax.vjp
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _rows_and_alone(losses, ts, ps, w, rows):
+    """For each loss (a tuple, static): ``rows_value_and_grad`` of the whole batch with mask ``rows``, and
+    ``value_and_grad`` of the rows ``ROWS_IDX`` alone, each without and with sample weights."""
+    out = []
+    for loss, t, p in zip(losses, ts, ps, strict=True):
+        alone = (t[ROWS_IDX], p[ROWS_IDX])
+        out.append(
+            {
+                "rows": loss.rows_value_and_grad(t, p, None, rows),
+                "rows_w": loss.rows_value_and_grad(t, p, w, rows),
+                "alone": loss.value_and_grad(*alone),
+                "alone_w": loss.value_and_grad(*alone, sample_weight=w[ROWS_IDX]),
+            }
+        )
+    return out
+
+
+def _rows_cases():
+    """The first case of each built-in loss in CASES, a custom loss, and mse on rank-1 and rank-3
+    predictions (per-sample losses of shapes (N,) and (N, T), the mask broadcast over T)."""
+    first = {}
+    for case in CASES:
+        first.setdefault(case[1], case)
+    rng = np.random.default_rng(7)
+    t3, p3 = rng.normal(size=(N, 3, 2)), rng.normal(size=(N, 3, 2))
+    t1, p1 = rng.normal(size=N), rng.normal(size=N)
+    mse = CASES[IDS.index("mse")]
+    extra = [
+        ("custom_mse", MY_MSE, {}, mse[3], mse[4], ref_mse),
+        ("mse_rank1", "mean_squared_error", {}, t1, p1, lambda t, p: (t - p) ** 2),
+        ("mse_rank3", "mean_squared_error", {}, t3, p3, ref_mse),
+    ]
+    return list(first.values()) + extra
+
+
+ROWS_CASES = _rows_cases()
+
+
+def test_rows_cases_cover_every_builtin_loss():
+    canonical = {n for n in L.names() if n == L.get(n).name}
+    assert {L.get(case[1]).name for case in ROWS_CASES} == canonical | {"my_mse"}
+
+
+def _assert_rows_result(value, grad, alone_value, alone_grad, expected, shape):
+    grad = np.asarray(grad)
+    assert grad.shape == shape
+    np.testing.assert_allclose(value, expected, rtol=1e-12, atol=1e-14)  # the NumPy reference
+    np.testing.assert_allclose(value, alone_value, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(grad[ROWS], alone_grad, rtol=1e-12, atol=1e-15)
+    assert np.all(grad[~ROWS] == 0)  # exactly: the layers' batch sums then get nothing from them
+
+
+@pytest.mark.parametrize("case", ROWS_CASES, ids=[c[0] for c in ROWS_CASES])
+def test_rows_value_and_grad_is_the_loss_of_the_rows_alone(case):
+    """Value = mean (Keras: sum(w l) / count) of the NumPy per-sample reference over the selected
+    rows; value and gradient rows equal value_and_grad of those rows alone; other rows' gradient 0."""
+    _, name, opts, t, p, ref = case
+    (out,) = _rows_and_alone((L.get(name, **opts),), [t], [p], W_GRAD, ROWS)  # one program a case
+    per = ref(t, p)
+    w = W_GRAD.reshape((N,) + (1,) * (per.ndim - 1))
+    expected = {"rows": per[ROWS].mean(), "rows_w": np.mean((w * per)[ROWS])}
+    for key in ("rows", "rows_w"):
+        _assert_rows_result(*out[key], *out[key.replace("rows", "alone")], expected[key], np.shape(p))
+    # the weights matter (so the weighted check is not the unweighted one again)
+    assert not np.isclose(out["rows"][0], out["rows_w"][0], rtol=1e-6)
+
+
+def test_rows_value_and_grad_combines_with_ignore_class_and_edge_masks():
+    """Sparse CE with ignore_class: the mean runs over the rows both selected and valid (Keras's
+    sum(w m l) / sum(m) of the selected rows alone); no row selected, or none valid: 0, gradient 0;
+    every row selected: value_and_grad itself."""
+    rng = np.random.default_rng(3)
+    z = rng.normal(size=(N, C)) * 2
+    labels = np.array([0, -1, 3, -1, -1, 1])  # selected rows 1, 2, 4, 5: two valid (2 and 5)
+    w = np.linspace(0.5, 3.0, N)
+    none_valid = np.array([False, True, False, True, False, False])  # rows 1 and 3: both ignored
+    scce = L.get("sparse_categorical_crossentropy", from_logits=True, ignore_class=-1)
+    mse = CASES[IDS.index("mse")]
+    mse_loss = L.get("mse")
+
+    @jax.jit
+    def run(labels, z, w, t, p):
+        return {
+            "rows": scce.rows_value_and_grad(labels, z, None, ROWS),
+            "rows_w": scce.rows_value_and_grad(labels, z, w, ROWS),
+            "alone": scce.value_and_grad(labels[ROWS_IDX], z[ROWS_IDX]),
+            "alone_w": scce.value_and_grad(labels[ROWS_IDX], z[ROWS_IDX], sample_weight=w[ROWS_IDX]),
+            "none_valid": scce.rows_value_and_grad(labels, z, w, none_valid),
+            "no_rows": mse_loss.rows_value_and_grad(t, p, w, np.zeros(N, bool)),
+            "all_rows": mse_loss.rows_value_and_grad(t, p, w, np.ones(N, bool)),
+            "all": mse_loss.value_and_grad(t, p, sample_weight=w),
+        }
+
+    out = run(labels, z, w, mse[3], mse[4])
+    per = ref_scce(np.where(labels == -1, 0, labels), z, True)
+    counted = ROWS & (labels != -1)
+    assert counted.sum() == 2
+    expected = {"rows": per[counted].mean(), "rows_w": np.sum((w * per)[counted]) / counted.sum()}
+    for key in ("rows", "rows_w"):
+        _assert_rows_result(*out[key], *out[key.replace("rows", "alone")], expected[key], z.shape)
+        assert np.all(np.asarray(out[key][1])[ROWS & (labels == -1)] == 0)  # ignored rows: no gradient
+    for key in ("none_valid", "no_rows"):
+        value, grad = out[key]
+        assert float(value) == 0.0 and np.all(np.asarray(grad) == 0), key
+    np.testing.assert_allclose(out["all_rows"][0], out["all"][0], rtol=1e-14)
+    np.testing.assert_allclose(out["all_rows"][1], out["all"][1], rtol=1e-14, atol=0)
+
+
+def test_rows_value_and_grad_ignores_nonfinite_unselected_rows():
+    """A row left out whose loss is inf or NaN (an overflowing square, NaN or infinite logits and
+    probabilities) leaves the value and the selected rows' gradient finite and exact, and gets a
+    gradient of exactly 0, not NaN (0 * inf)."""
+    out_rows = np.flatnonzero(~ROWS)  # rows 0 and 3
+    cases = []
+    for cid, bad in (
+        ("mse", (np.nan, 1e200)),  # NaN; (1e200)^2 overflows to inf
+        ("mae", (np.inf, -np.inf)),
+        ("cce", (np.nan, np.inf)),  # probabilities
+        ("scce_logits", (np.inf, np.nan)),  # log-softmax of inf logits: inf - inf
+        ("bce_logits", (np.nan, -np.inf)),
+        ("focal", (np.nan, np.inf)),
+        ("kld", (np.nan, np.inf)),
+        ("poisson", (np.nan, np.inf)),
+        ("cosine", (np.nan, np.inf)),
+    ):
+        _, name, opts, t, p, _ = CASES[IDS.index(cid)]
+        p = np.array(p, dtype=np.float64)
+        p[out_rows[0], 0], p[out_rows[1], -1] = bad
+        cases.append((L.get(name, **opts), t, p))
+    cases.append((MY_MSE, CASES[0][3], cases[0][2]))  # a custom loss, its gradient from jax.vjp
+
+    @jax.jit
+    def run(ts, ps, w):
+        return [
+            (
+                loss.rows_value_and_grad(t, p, w, ROWS),
+                loss.value_and_grad(t[ROWS_IDX], p[ROWS_IDX], sample_weight=w[ROWS_IDX]),
+                loss.per_sample(t, p),
+            )
+            for (loss, _, _), t, p in zip(cases, ts, ps, strict=True)
+        ]
+
+    results = run([t for _, t, _ in cases], [p for _, _, p in cases], W_GRAD)
+    for (loss, _, _), ((value, grad), (alone_value, alone_grad), per) in zip(cases, results, strict=True):
+        assert not np.all(np.isfinite(np.asarray(per)[~ROWS])), loss.name  # the left-out rows really are bad
+        assert np.isfinite(value) and np.all(np.isfinite(np.asarray(grad))), loss.name
+        np.testing.assert_allclose(value, alone_value, rtol=1e-12, err_msg=loss.name)
+        np.testing.assert_allclose(np.asarray(grad)[ROWS], alone_grad, rtol=1e-12, atol=1e-15, err_msg=loss.name)
+        assert np.all(np.asarray(grad)[~ROWS] == 0), loss.name
+
+
+def test_hinge_rows_convert_labels_as_the_rows_alone_would():
+    """Keras's hinge converts labels to -1/+1 when the batch's labels are all 0 or 1: the rows of a
+    padded batch must be judged alone (rows 2 and 3 hold 0 and 1, the others do not)."""
+    y = np.array([[0.5], [-1.0], [0.0], [1.0]])
+    p = np.array([[0.3], [0.2], [0.4], [-0.1]])
+    rows = np.array([False, False, True, True])
+    run = jax.jit(
+        lambda y, p: [
+            (L.get(n).rows_value_and_grad(y, p, None, rows), L.get(n).value_and_grad(y[2:], p[2:]))
+            for n in ("hinge", "squared_hinge")
+        ]
+    )
+    for (value, grad), (alone_value, alone_grad) in run(y, p):
+        np.testing.assert_allclose(value, alone_value, rtol=1e-12)
+        np.testing.assert_allclose(np.asarray(grad)[2:], alone_grad, rtol=1e-12)

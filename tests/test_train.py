@@ -18,6 +18,7 @@ import pytest
 import fnn
 from fnn import data, optimizers as O
 from fnn.callbacks import EarlyStopping, ReduceLROnPlateau, TerminateOnNaN
+from fnn.train import _epoch, _loop  # private: which epoch program fit took (the padded last batch)
 
 KEY = jax.random.PRNGKey(0)
 NET = fnn.mlp([3, 2], activation="tanh")
@@ -397,3 +398,259 @@ def test_train_step_and_eval_step():
     chex.assert_trees_all_close(new_p, jax.tree.map(lambda a, b: a - 0.1 * b, params, g), rtol=1e-12)
     out = fnn.eval_step(NET, MSE, metrics=["mae"])(new_p, jnp.asarray(x), jnp.asarray(y))
     assert set(out) == {"loss", "mae"}
+
+
+# ---------------------------------------------------------------------------------------------
+# The padded last batch: with built-in layers, a Loss's hand-written gradient and built-in
+# metrics, the last partial batch runs as one more iteration of the epoch's scan (the last B
+# samples, the rows of the previous batch masked out); otherwise as a step of its own. The two
+# paths must give the same numbers. A user Layer wrapping a built-in Dense's functions gives the
+# same network on the unpadded path.
+# ---------------------------------------------------------------------------------------------
+
+
+def _user_layer(layer):
+    """A user Layer whose forward calls ``layer``'s: the same numbers, but not a built-in, so
+    fit does not pad the last batch of a network holding it."""
+    forward = lambda params, x, **kw: layer.forward(params, x, **kw)
+    return fnn.Layer(layer.init, forward, layer.backward, "user_dense", layer.needs_key)
+
+
+PAD_NET = fnn.serial(fnn.Dense(3, "tanh"), fnn.Dense(2))
+USER_NET = fnn.serial(_user_layer(fnn.Dense(3, "tanh")), fnn.Dense(2))
+SCCE = fnn.losses.get("sparse_categorical_crossentropy", from_logits=True)
+
+
+@pytest.fixture
+def epoch_specs(monkeypatch):
+    """The EpochSpec of every epoch program fit and fit_many fetch, in order."""
+    seen = []
+    real = _loop.compiled_epoch
+    monkeypatch.setattr(_loop, "compiled_epoch", lambda spec: seen.append(spec) or real(spec))
+    return seen
+
+
+def _assert_took_both_paths(specs):
+    padded, unpadded = specs[-2:]
+    assert padded.pad_last and not unpadded.pad_last
+    assert padded._replace(net=None, pad_last=False) == unpadded._replace(net=None)  # nothing else differs
+
+
+def _padding_problem(n=13, seed=3):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 4))
+    labels = (x[:, 0] + x[:, 1] > 0).astype(np.int64)
+    return x, rng.normal(size=(n, 2)), labels, rng.uniform(0.2, 2.0, n)
+
+
+PAD_CASES = {
+    # mse, shuffled, sample weights, validation data with its own weights, a mean and a statistics metric
+    "mse-shuffle-sample_weight-validation_data": lambda x, y, labels, w: (
+        MSE,
+        y,
+        dict(
+            shuffle=True,
+            sample_weight=w,
+            validation_data=(x[:5] + 0.5, y[:5], w[:5]),
+            metrics=["mae", "r2"],
+        ),
+    ),
+    # sparse CE in order, class weights, validation_split (7 training rows: batches of 4 and 3)
+    "scce-in_order-class_weight-validation_split": lambda x, y, labels, w: (
+        SCCE,
+        labels,
+        dict(shuffle=False, class_weight={0: 0.4, 1: 2.5}, validation_split=0.4, metrics=["accuracy"]),
+    ),
+    # mse with no weights at all (the mask alone weighs the metrics)
+    "mse-in_order": lambda x, y, labels, w: (MSE, y, dict(shuffle=False, metrics=["mae"])),
+}
+
+
+@pytest.mark.parametrize("case", sorted(PAD_CASES))
+def test_padded_last_batch_fit_equals_the_unpadded_fit(case, epoch_specs):
+    """13 training samples in batches of 4 (the last holds 1), or 7 (the last holds 3): the padded
+    epoch's params, optimizer state, losses and metrics (training and validation) are those of
+    the separate last step, to float64 rounding."""
+    x, y, labels, w = _padding_problem()
+    loss, target, kw = PAD_CASES[case](x, y, labels, w)
+    params = PAD_NET.init(KEY, (4,), jnp.float64)
+    fits = [
+        fnn.fit(net, params, O.adam(0.05), loss, x, target, batch_size=4, epochs=3, key=KEY, verbose=0, unroll=1, **kw)
+        for net in (PAD_NET, USER_NET)
+    ]
+    _assert_took_both_paths(epoch_specs)
+    padded, unpadded = fits
+    n_train = len(fnn.data.train_val_split(x, target, kw["validation_split"])[0][0]) if "validation_split" in kw else 13
+    assert n_train % 4 and padded.history.iterations_per_epoch == math.ceil(n_train / 4)
+    chex.assert_trees_all_close(padded.params, unpadded.params, rtol=1e-12, atol=1e-14)
+    chex.assert_trees_all_close(padded.opt_state, unpadded.opt_state, rtol=1e-12, atol=1e-14)
+    assert set(padded.history.history) == set(unpadded.history.history)
+    assert {"loss", "val_loss"} <= set(padded.history.history) or case == "mse-in_order"
+    for k in padded.history.history:
+        np.testing.assert_allclose(padded.history[k], unpadded.history[k], rtol=1e-12, atol=1e-14, err_msg=k)
+    # and it trained: the weights moved, the loss fell
+    assert not np.allclose(padded.params[0]["w"], params[0]["w"])
+    assert padded.history["loss"][-1] < padded.history["loss"][0]
+
+
+@pytest.mark.parametrize(
+    "case", ["mse-shuffle-sample_weight-validation_data", "scce-in_order-class_weight-validation_split"]
+)
+def test_padded_last_batch_fit_many_equals_the_unpadded_fit_many(case, epoch_specs):
+    """fit_many (the epoch under vmap), two models with their own keys (shuffles): the same."""
+    x, y, labels, w = _padding_problem()
+    loss, target, kw = PAD_CASES[case](x, y, labels, w)
+    kw = {k: v for k, v in kw.items() if k not in ("sample_weight", "class_weight")}  # fit only
+    if "validation_data" in kw:
+        kw["validation_data"] = kw["validation_data"][:2]
+    k0, k1 = jax.random.split(KEY)
+    stacked = jax.tree.map(
+        lambda *a: jnp.stack(a), PAD_NET.init(k0, (4,), jnp.float64), PAD_NET.init(k1, (4,), jnp.float64)
+    )
+    keys = jnp.stack([jax.random.PRNGKey(5), jax.random.PRNGKey(6)])
+    runs = [
+        fnn.fit_many(net, stacked, O.adam(0.05), loss, x, target, key=keys, batch_size=4, epochs=3, unroll=1, **kw)
+        for net in (PAD_NET, USER_NET)
+    ]
+    _assert_took_both_paths(epoch_specs)
+    assert epoch_specs[-1].models
+    padded, unpadded = runs
+    chex.assert_trees_all_close(padded.params, unpadded.params, rtol=1e-12, atol=1e-14)
+    for hp, hu in zip(padded.histories, unpadded.histories, strict=True):
+        assert set(hp.history) == set(hu.history) and "val_loss" in hp.history
+        for k in hp.history:
+            np.testing.assert_allclose(hp[k], hu[k], rtol=1e-12, atol=1e-14, err_msg=k)
+    assert not np.allclose(padded.params[0]["w"][0], padded.params[0]["w"][1])  # two different models
+
+
+def _dot_count(net, n, batch_size=4):
+    """``(padded?, dot_general ops)`` of the lowered (not compiled) epoch program fit would run on
+    ``n`` unshuffled samples: each copy of the step holds the same dots (forward and backward)."""
+    loss, opt = MSE, O.sgd(0.1)
+    spec = _epoch.EpochSpec(
+        net=net,
+        loss=loss,
+        update=opt.update,
+        grad="manual",
+        metrics=(),
+        batch_size=batch_size,
+        shuffle=False,
+        stop_on_nan=True,
+        val_batch_size=1,
+        unroll=1,
+        pad_last=_epoch.can_pad_last(net, loss, (), "manual", None),
+    )
+    params = jax.eval_shape(lambda: net.init(KEY, (4,), jnp.float64))
+    opt_state = jax.eval_shape(opt.init, params)
+    x, y = jax.ShapeDtypeStruct((n, 4), jnp.float64), jax.ShapeDtypeStruct((n, 2), jnp.float64)
+    lowered = jax.jit(_epoch.epoch_fn(spec)).lower(params, opt_state, x, y, None, None, None, None, None, None)
+    return spec.pad_last, lowered.as_text().count("stablehlo.dot_general")
+
+
+def test_the_padded_epoch_holds_one_copy_of_the_step():
+    """7 full batches and a partial one: the padded program has the dot ops of one step (as 8 full
+    batches do); the unpadded one compiles the step twice."""
+    pad_rem, pad_dots_rem = _dot_count(PAD_NET, 7 * 4 + 3)
+    pad_full, pad_dots_full = _dot_count(PAD_NET, 8 * 4)
+    user_rem, user_dots_rem = _dot_count(USER_NET, 7 * 4 + 3)
+    user_full, user_dots_full = _dot_count(USER_NET, 8 * 4)
+    assert (pad_rem, pad_full, user_rem, user_full) == (True, True, False, False)
+    assert pad_dots_rem == pad_dots_full == user_dots_full > 0
+    assert user_dots_rem == 2 * user_dots_full
+
+
+def test_padding_falls_back_where_it_cannot_hold(epoch_specs):
+    """A plain-callable loss, autodiff, a user metric, a mesh or a user layer: the separate last
+    step; a fit with a user metric still trains and logs as the padded fit does."""
+    ms = fnn.metrics.resolve(["mae", "r2"], loss=MSE)
+    can = _epoch.can_pad_last
+    assert can(PAD_NET, MSE, ms, "manual", None)
+    assert can(PAD_NET, SCCE, fnn.metrics.resolve(["accuracy"], loss=SCCE), "manual", None)
+    assert not can(PAD_NET, MSE, ms, "autodiff", None)
+    assert not can(PAD_NET, lambda t, p: jnp.mean((t - p) ** 2), ms, "autodiff", None)
+    assert not can(PAD_NET, MSE, fnn.metrics.resolve(["mae", lambda t, p: jnp.abs(t - p)]), "manual", None)
+    assert not can(PAD_NET, MSE, ms, "manual", fnn.parallel.data_mesh())
+    assert not can(USER_NET, MSE, ms, "manual", None)
+
+    def abs_error(t, p):
+        return jnp.abs(t - p)
+
+    x, y, _, _ = _padding_problem()
+    params = PAD_NET.init(KEY, (4,), jnp.float64)
+    kw = dict(batch_size=4, epochs=3, key=KEY, verbose=0, unroll=1, shuffle=False)  # test_padded_..._fit's mse-in_order
+    builtin = fnn.fit(PAD_NET, params, O.adam(0.05), MSE, x, y, metrics=["mae"], **kw)
+    mine = fnn.fit(PAD_NET, params, O.adam(0.05), MSE, x, y, metrics=[abs_error], **kw)
+    assert epoch_specs[-2].pad_last and not epoch_specs[-1].pad_last
+    chex.assert_trees_all_close(mine.params, builtin.params, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(mine.history["abs_error"], builtin.history["mae"], rtol=1e-12)
+    np.testing.assert_allclose(mine.history["loss"], builtin.history["loss"], rtol=1e-12)
+
+
+def test_terminate_on_nan_in_the_padded_last_batch():
+    """Only the last 2 of 10 samples (unshuffled, batches of 4: the padded batch) have targets
+    whose square overflows float64: fit stops in epoch 0 with the params of the two batches before,
+    on both paths."""
+    x, y = _problem(10)
+    y[8:] = 1e200  # (1e200)^2 = inf: the padded batch's loss (its rows 6 and 7 are masked out)
+    params = PAD_NET.init(KEY, (4,), jnp.float64)
+    kw = dict(batch_size=4, epochs=5, shuffle=False, callbacks=[TerminateOnNaN()], verbose=0, unroll=1)
+    results = [fnn.fit(net, params, O.sgd(0.1), MSE, x, y, **kw) for net in (PAD_NET, USER_NET)]
+    # by hand: two steps on the first two batches
+    step = fnn.train_step(PAD_NET, MSE, O.sgd(0.1))
+    p, s = jax.tree.map(jnp.array, params), O.sgd(0.1).init(params)
+    for i in range(2):
+        p, s, value = step(p, s, jnp.asarray(x[4 * i : 4 * i + 4]), jnp.asarray(y[4 * i : 4 * i + 4]))
+        assert np.isfinite(float(value))
+    for res in results:
+        assert res.history.stop_reason == "nan" and res.history.epochs_run == 1
+        assert not np.isfinite(res.history["loss"][0])
+        assert all(bool(jnp.all(jnp.isfinite(leaf))) for leaf in jax.tree.leaves(res.params))
+        chex.assert_trees_all_close(res.params, p, rtol=1e-14, atol=0)
+
+
+# Where padding must not change a result: nets by protocol, loss functions as metrics, Dropout.
+
+
+def test_a_network_by_protocol_only_still_trains():
+    class Protocol:
+        needs_key = False
+
+        def init(self, key, shape, dtype=jnp.float32):
+            return NET.init(key, shape, dtype)
+
+        def apply(self, params, x, **kw):
+            return NET.apply(params, x, **kw)
+
+        def forward(self, params, x, **kw):
+            return NET.forward(params, x, **kw)
+
+        def backward(self, params, cache, dy):
+            return NET.backward(params, cache, dy)
+
+    x, y = _problem(10)
+    params = NET.init(KEY, (4,), jnp.float64)
+    res = fnn.fit(Protocol(), params, O.sgd(0.1), MSE, x, y, batch_size=3, epochs=2, shuffle=False, verbose=0)
+    ref = fnn.fit(NET, params, O.sgd(0.1), MSE, x, y, batch_size=3, epochs=2, shuffle=False, verbose=0)
+    chex.assert_trees_all_close(res.params, ref.params, rtol=1e-12)
+
+
+def test_a_loss_function_as_metric_logs_the_same_on_both_paths():
+    x, y, _, _ = _padding_problem()
+    params = PAD_NET.init(KEY, (4,), jnp.float64)
+    kw = dict(batch_size=4, epochs=2, key=KEY, verbose=0, unroll=1, shuffle=False)
+    a, b = (
+        fnn.fit(net, params, O.adam(0.05), MSE, x, y, metrics=[fnn.losses.mean_absolute_error], **kw)
+        for net in (PAD_NET, USER_NET)
+    )
+    np.testing.assert_allclose(a.history["mean_absolute_error"], b.history["mean_absolute_error"], rtol=1e-12)
+
+
+def test_dropout_networks_pad_to_the_same_result():
+    net = fnn.serial(fnn.Dense(3, "tanh"), fnn.Dropout(0.3), fnn.Dense(2))
+    user = fnn.serial(_user_layer(fnn.Dense(3, "tanh")), fnn.Dropout(0.3), fnn.Dense(2))
+    x, y = _problem(10)
+    params = net.init(KEY, (4,), jnp.float64)
+    kw = dict(batch_size=4, epochs=1, key=KEY, verbose=0, unroll=1, shuffle=False)
+    a, b = (fnn.fit(n, params, O.sgd(0.1), MSE, x, y, **kw) for n in (net, user))
+    np.testing.assert_allclose(a.history["loss"], b.history["loss"], rtol=1e-12)
+    chex.assert_trees_all_close(a.params, b.params, rtol=1e-12)

@@ -199,6 +199,31 @@ def get(identifier: str | Activation | None = None, **kwargs: Any) -> Activation
     return Activation(name, fn, bound(_elementwise_vjp, spec.grad, **params))
 
 
+# The built-in rules: elementwise ones and those along an axis (with their vjps).
+_ELEMENTWISE = frozenset(spec.fn for spec in _REGISTRY.values() if spec.grad is not None)
+_ALONG_AXIS = {spec.fn: spec.vjp for spec in _REGISTRY.values() if spec.grad is None}
+
+
+def acts_per_sample(act: Any) -> bool:
+    """Whether ``act`` computes each sample's output, and its derivative, from that sample
+    alone: the built-in activations do (softmax and log_softmax along the last axis, their
+    default); an Activation of your own is not assumed to.
+
+    Args:
+        act: An :class:`Activation` (anything else gives False).
+
+    Returns:
+        True for a built-in activation acting within each sample.
+    """
+    if not isinstance(act, Activation):
+        return False
+    fn, params = (act.fn.fn, act.fn.kwargs) if isinstance(act.fn, bound) else (act.fn, {})
+    vjp = act.vjp.fn if isinstance(act.vjp, bound) else act.vjp
+    if fn in _ELEMENTWISE:
+        return vjp is _elementwise_vjp
+    return fn in _ALONG_AXIS and vjp is _ALONG_AXIS[fn] and params.get("axis", -1) == -1
+
+
 def derivative(identifier: str | Activation | None, x: Array, **kwargs: Any) -> Array:
     """Elementwise derivative ``f'(x)`` of an activation (same shape and dtype as ``x``).
 

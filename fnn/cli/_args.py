@@ -16,6 +16,7 @@ from fnn import (
     losses as _losses,
     optimizers as _optimizers,
 )
+from fnn._executables import ExecutableStore
 from fnn._validate import path as check_path
 from fnn.cli._common import UsageError
 from fnn.cli._problem import DEFAULT_LEARNING_RATES
@@ -229,3 +230,20 @@ def use_compilation_cache(path: str) -> None:
     jax.config.update("jax_compilation_cache_dir", path)
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+
+
+# What does not change a compiled program: where the outputs, plots and caches go, how many
+# threads compile.
+_NOT_IN_PROGRAMS = ("func", "out", "no_plots", "jobs", "cache_dir", "no_cache")
+
+
+def executable_store(args) -> ExecutableStore | None:
+    """The store of this command's compiled executables (in the cache folder's ``executables``),
+    or None with ``--no-cache``: its namespace is the command and every setting that could
+    shape a program (all of them but the output, plot, thread and cache options), so a warm
+    run with the same settings loads its programs without tracing them."""
+    folder = cache_dir(args)
+    if folder is None:
+        return None
+    settings = sorted((k, repr(v)) for k, v in vars(args).items() if k not in _NOT_IN_PROGRAMS)
+    return ExecutableStore(os.path.join(folder, "executables"), repr(settings))

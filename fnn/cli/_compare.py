@@ -31,10 +31,10 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from fnn import callbacks as _callbacks, optimizers as _optimizers
+from fnn._executables import ExecutableStore, using
 from fnn.cli._problem import (  # load_problem: scripts and notes import it from here
     Problem,
     default_learning_rate,
@@ -98,6 +98,7 @@ def run_comparison(
     log=None,
     compile_threads: int | None = None,
     finished: list[dict[str, Any]] | None = None,
+    store: ExecutableStore | None = None,
 ) -> list[dict[str, Any]]:
     """Trains one network per (optimizer, batch size, seed) and returns one record per run
     (optimizer x batch size; the module's docstring says what it holds).
@@ -111,7 +112,9 @@ def run_comparison(
     weights restored) needs a ``fit`` per seed. Every run is first warmed up for one epoch,
     which compiles its programs, the runs side by side in threads (``compile_threads``, default
     one per core; :func:`compile_concurrently`; each run's ``compile_s``), so ``train_s`` is
-    the training time proper.
+    the training time proper. ``store``: where the runs' compiled epochs are kept and read
+    back (``fnn._executables.ExecutableStore``, its namespace the command's settings), or
+    None.
     """
     (x_tr, y_tr), val = split_problem(problem, validation_split)
     net = mlp([*hidden, problem.output_size], activation=activation)
@@ -121,8 +124,9 @@ def run_comparison(
     stopping = early_stopping is not None and val is not None
     # Seeds train together in one compiled program unless per-seed early stopping needs fit's callbacks.
     together = seeds > 1 and not stopping
-    stacked = jax.tree.map(lambda *leaves: jnp.stack(leaves), *inits)
-    stacked_keys = jnp.stack([k[1] for k in keys])
+    # stacked on the host: eagerly on the device, each leaf shape would compile a program
+    stacked = jax.device_put(jax.tree.map(lambda *leaves: np.stack(leaves), *jax.device_get(inits)))
+    stacked_keys = jax.device_put(np.stack([np.asarray(k[1]) for k in keys]))
     configs = []
     for name in optimizers:
         lr = default_learning_rate(name, learning_rate)
@@ -139,17 +143,24 @@ def run_comparison(
             }
             configs.append((name, lr, opt, bs, batch, same))
 
+    def run_store(name: str, bs: int | None) -> Any:
+        return using(None if store is None else store.child(f"{name}|{bs}"))
+
     def warm_up(config) -> None:
         # One epoch compiles every program the run needs (and the runs of equal settings share them).
-        _, _, opt, _, _, same = config
+        name, _, opt, bs, _, same = config
+        with run_store(name, bs):
+            warm_up_run(opt, same)
+
+    def warm_up_run(opt, same) -> None:
         if together:
             fit_many(net, stacked, opt, problem.loss, x_tr, y_tr, epochs=1, key=stacked_keys, **same)
         else:
             fit(net, inits[0], opt, problem.loss, x_tr, y_tr, epochs=1, key=keys[0][1], **same)
 
     compile_times = compile_concurrently(warm_up, configs, compile_threads)
-    runs = [] if finished is None else finished
-    for (name, lr, opt, bs, batch, same), compile_s in zip(configs, compile_times, strict=True):
+
+    def train_run(name, lr, opt, bs, batch, same, compile_s) -> dict[str, Any]:
         if together:
             # All seeds in one vmapped program (fnn.fit_many); each equals its own fit.
             many = fit_many(net, stacked, opt, problem.loss, x_tr, y_tr, epochs=epochs, key=stacked_keys, **same)
@@ -199,20 +210,23 @@ def run_comparison(
                     "test": test,
                 }
             )
-        runs.append(
-            _summarise(
-                name,
-                lr,
-                bs,
-                batch,
-                h.iterations_per_epoch,
-                compile_s,
-                per_seed,
-                problem.metric.name,
-                together=together,
-                early_stopping=early_stopping if stopping else None,
-            )
+        return _summarise(
+            name,
+            lr,
+            bs,
+            batch,
+            h.iterations_per_epoch,
+            compile_s,
+            per_seed,
+            problem.metric.name,
+            together=together,
+            early_stopping=early_stopping if stopping else None,
         )
+
+    runs = [] if finished is None else finished
+    for (name, lr, opt, bs, batch, same), compile_s in zip(configs, compile_times, strict=True):
+        with run_store(name, bs):
+            runs.append(train_run(name, lr, opt, bs, batch, same, compile_s))
         if log is not None:
             r = runs[-1]
             trained = r["summary"]["train_s"][0] * (1 if together else seeds)

@@ -39,6 +39,7 @@ from fnn.cli._args import (
     batch_size,
     batch_sizes,
     cache_dir,
+    executable_store,
     optimizer_list,
     optimizer_name,
     positive_int,
@@ -131,6 +132,7 @@ def _cmd_compare(args) -> int:
             compile_threads=args.jobs,
             log=log_line,
             finished=runs,
+            store=executable_store(args),
         )
         config["wall_s"] = wall = time.perf_counter() - t0
         print()

@@ -27,6 +27,8 @@ from fnn import (
     checkpoint as _checkpoint,
     optimizers as _optimizers,
 )
+from fnn._executables import using
+from fnn.cli._args import executable_store
 from fnn.cli._common import (
     EXIT_BROKEN_PIPE,
     EXIT_INTERRUPTED,
@@ -233,24 +235,25 @@ def cmd_train(args) -> int:
     last = _LastEpoch(keep=bool(args.save), others=others, restore=restore, where=f"fnn train: --resume {args.resume}")
     returned = None  # fit's result, once it has returned
     try:
-        returned = fit(
-            net,
-            params,
-            opt,
-            problem.loss,
-            x_tr,
-            y_tr,
-            batch_size=batch,
-            epochs=args.epochs,
-            key=key,
-            validation_data=val,
-            metrics=[problem.metric],
-            callbacks=[*others, last],
-            grad=args.grad,
-            verbose=args.verbose,
-            initial_epoch=initial_epoch,
-            opt_state=opt_state,
-        )
+        with using(executable_store(args)):  # a warm run loads its epoch instead of tracing it
+            returned = fit(
+                net,
+                params,
+                opt,
+                problem.loss,
+                x_tr,
+                y_tr,
+                batch_size=batch,
+                epochs=args.epochs,
+                key=key,
+                validation_data=val,
+                metrics=[problem.metric],
+                callbacks=[*others, last],
+                grad=args.grad,
+                verbose=args.verbose,
+                initial_epoch=initial_epoch,
+                opt_state=opt_state,
+            )
         history = _merge_histories(old_history, returned.history)
         if history.stop_reason == "early_stopping" and history.stopped_epoch is not None:
             print(f"early stopping after epoch {history.stopped_epoch + 1}")

@@ -18,6 +18,7 @@ import jax.numpy as jnp
 from fnn import activations, initializers
 from fnn._validate import integer, real
 from fnn._values import bound
+from fnn.activations._registry import acts_per_sample
 from fnn.layers._base import FeatureMismatchError, Layer, Network, Shape, as_shape, serial
 
 Array = jax.Array
@@ -374,3 +375,45 @@ def mlp(
     activations.get(activation)  # an unknown name fails here, hidden layers or not
     hidden = [Dense(s, activation, **dense_kwargs) for s in sizes[:-1]]
     return serial(*hidden, Dense(sizes[-1], output_activation, **dense_kwargs))
+
+
+# The built-in layers whose output row i depends on input row i alone, given a per-sample
+# activation (the first bound argument of Dense's and Activation's rules).
+_ROW_RULES = {
+    _dropout_forward: _dropout_backward,
+    _layernorm_forward: _layernorm_backward,
+}
+_ACT_RULES = {_dense_forward: _dense_backward, _activation_forward: _activation_backward}
+
+
+def _layer_rows_independent(layer: Layer) -> bool:
+    fwd, bwd = layer.forward, layer.backward
+    if fwd is _flatten_forward:
+        return bwd is _flatten_backward
+    if not (isinstance(fwd, bound) and isinstance(bwd, bound)):
+        return False
+    if _ROW_RULES.get(fwd.fn) is bwd.fn:
+        return True
+    act = fwd.args[0] if fwd.args else None
+    return _ACT_RULES.get(fwd.fn) is bwd.fn and (act is None or acts_per_sample(act))
+
+
+def rows_independent(net: Any) -> bool:
+    """Whether ``net`` computes each sample from that sample alone (so a batch padded with
+    extra rows gives the real rows what they would get alone, gradients included): true of
+    networks of the built-in layers with built-in activations; a layer or activation of your
+    own (or a network that is not an :class:`fnn.Network`) is not assumed to be so.
+
+    Args:
+        net: A network.
+
+    Returns:
+        True if every layer (nested networks included) is a built-in Dense, Activation,
+        Dropout, LayerNorm or Flatten, with activations acting within each sample.
+    """
+    if not isinstance(net, Network):
+        return False
+    return all(
+        rows_independent(layer) if isinstance(layer, Network) else _layer_rows_independent(layer)
+        for layer in net.layers
+    )

@@ -127,10 +127,25 @@ def _coefficients(terms: Terms, sample_weight: Any):
     return jnp.broadcast_to(w * m / jnp.maximum(jnp.sum(m), 1.0), per.shape)
 
 
-def _reduce(kernel: Callable[..., Terms], y_true: Any, y_pred: Any, sample_weight: Any, options: dict, want: str):
+def _reduce(
+    kernel: Callable[..., Terms], y_true: Any, y_pred: Any, sample_weight: Any, options: dict, want: str, rows=None
+):
+    if rows is not None:
+        # The left-out samples become copies of a counted one, so that what a kernel reads off
+        # the whole batch (hinge's "labels all 0/1?") is what the counted samples alone give.
+        j = jnp.argmax(rows)
+        fill = lambda a: jnp.where(jnp.reshape(rows, rows.shape + (1,) * (jnp.ndim(a) - 1)), a, a[j])
+        y_true, y_pred = fill(jnp.asarray(y_true)), fill(jnp.asarray(y_pred))
     terms = kernel(y_true, y_pred, **options)
     if want == "per_sample":
         return terms.per
+    if rows is not None:
+        # Only the samples in ``rows`` count, as if the batch held them alone: they join the
+        # valid mask, whose mean is over the valid samples (ignore_class's rule).
+        inside = jnp.reshape(rows, rows.shape + (1,) * (terms.per.ndim - rows.ndim))
+        inside = jnp.broadcast_to(inside, terms.per.shape)
+        inside = inside if terms.valid is None else inside & terms.valid
+        terms = terms._replace(valid=inside, per=jnp.where(inside, terms.per, 0))  # 0 * inf is NaN
     coef = _coefficients(terms, sample_weight)
     value = jnp.sum(coef * terms.per)
     if want == "value":
@@ -138,7 +153,16 @@ def _reduce(kernel: Callable[..., Terms], y_true: Any, y_pred: Any, sample_weigh
     if not isinstance(coef, float) and terms.axis is not None:
         coef = jnp.expand_dims(coef, terms.axis)
     grad = terms.dper * coef
+    if rows is not None:
+        grad = jnp.where(coef != 0, grad, 0)
     return grad if want == "grad" else (value, grad)
+
+
+def rows_value_and_grad(kernel: Callable[..., Terms], y_true, y_pred, sample_weight, options: dict, rows):
+    """``(loss, d loss / d y_pred)`` of the samples where ``rows`` (bool, ``(N,)``) is True, the
+    others left out as if absent (their gradient 0): how an epoch runs its last partial batch
+    padded to the full batch size, in the same compiled step as the others."""
+    return _reduce(kernel, y_true, y_pred, sample_weight, options, "both", rows)
 
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(0, 1))

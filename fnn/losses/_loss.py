@@ -36,6 +36,7 @@ from fnn.losses._kernels import (
     msle_terms,
     norm_axis,
     poisson_terms,
+    rows_value_and_grad,
     sparse_categorical_crossentropy_terms,
     squared_hinge_terms,
 )
@@ -157,9 +158,16 @@ class Loss:
             _NAMES.canonical(self.name)  # ValueError listing the known names
             raise ValueError(f"{self.name!r} is not a canonical loss name; use fnn.losses.get({self.name!r})")
 
+    def _kernel(self) -> Callable[..., Terms]:
+        return _REGISTRY[self.name].kernel if self.kernel is None else self.kernel
+
     def _run(self, y_true: ArrayLike, y_pred: ArrayLike, sample_weight: ArrayLike | None, want: str) -> Any:
-        kernel = _REGISTRY[self.name].kernel if self.kernel is None else self.kernel
-        return apply_kernel(kernel, y_true, y_pred, sample_weight, dict(self.options), want)
+        return apply_kernel(self._kernel(), y_true, y_pred, sample_weight, dict(self.options), want)
+
+    def rows_value_and_grad(self, y_true: Any, y_pred: Any, sample_weight: Any, rows: Any) -> tuple[Array, Array]:
+        """:meth:`value_and_grad` of the samples where ``rows`` (bool ``(N,)``) is True only, the
+        others counted as absent (gradient 0). For traced use (fit's padded last batch)."""
+        return rows_value_and_grad(self._kernel(), y_true, y_pred, sample_weight, dict(self.options), rows)
 
     def __call__(self, y_true: ArrayLike, y_pred: ArrayLike, sample_weight: ArrayLike | None = None) -> Array:
         """The scalar loss.

@@ -21,6 +21,14 @@ from fnn.metrics._regression import ENTRIES as REGRESSION
 
 _REGISTRY: dict[str, Entry] = {**ACCURACY, **REGRESSION, **CONFUSION}
 _BUILTIN = {e.scores for e in _REGISTRY.values()}
+
+
+def is_builtin(metric: Metric) -> bool:
+    """Whether ``metric`` is one of fnn's own (by name or ``get``), whose scores are per sample
+    and honour ``sample_weight``; a metric of your own is not assumed to."""
+    return metric.scores in _BUILTIN
+
+
 _NAMES = Registry(
     "metric",
     {**_REGISTRY, "accuracy": None},

@@ -24,7 +24,10 @@ from fnn import parallel
 from fnn._cache import structural_cache
 from fnn.data import permutation
 from fnn.grad import value_and_grad
+from fnn.layers._core import rows_independent
+from fnn.losses import Loss
 from fnn.metrics import Metric
+from fnn.metrics._resolve import is_builtin
 from fnn.optimizers import apply_updates
 from fnn.train._checks import check_grad, resolve_loss, resolve_opt
 
@@ -33,12 +36,19 @@ Sums = dict[str, tuple[Array, ...]]  # each metric's partial sums
 
 
 def step_fn(net: Any, loss: Any, update: Callable, grad: str) -> Callable:
-    """Pure ``(params, opt_state, x, y, key, w=None) -> (params, opt_state, loss, y_pred)``;
-    ``w``: per-sample weights of the batch (Keras's ``sample_weight``)."""
+    """Pure ``(params, opt_state, x, y, key, w=None, rows=None) -> (params, opt_state, loss,
+    y_pred)``; ``w``: per-sample weights of the batch (Keras's ``sample_weight``); ``rows``: a
+    bool ``(B,)`` mask of the samples that count (a padded last batch; hand-written gradient
+    and a :class:`fnn.losses.Loss` only), None for all."""
     vg = value_and_grad(net, loss, grad, train=True, return_output=True)
 
-    def step(params, opt_state, x, y, key, w=None):
-        value, grads, y_pred = vg(params, x, y, key=key, sample_weight=w)
+    def step(params, opt_state, x, y, key, w=None, rows=None):
+        if rows is None:
+            value, grads, y_pred = vg(params, x, y, key=key, sample_weight=w)
+        else:  # the padded rows get a zero gradient, so they add nothing to the layers' sums
+            y_pred, cache = net.forward(params, x, key=key, train=True)
+            value, dy = loss.rows_value_and_grad(y, y_pred, w, rows)
+            grads, _ = net.backward(params, cache, dy)
         updates, opt_state = update(grads, opt_state, params)
         return apply_updates(params, updates), opt_state, value, y_pred
 
@@ -55,11 +65,18 @@ def _add(a: Any, b: Any) -> Any:
     return jax.tree.map(jnp.add, a, b)
 
 
-def batch_sums(loss: Any, metrics: Sequence[Metric], y: Array, y_pred: Array, value: Array, w: Any = None) -> Sums:
+def batch_sums(
+    loss: Any, metrics: Sequence[Metric], y: Array, y_pred: Array, value: Array, w: Any = None, rows: Any = None
+) -> Sums:
     """Loss and metric partial sums of one batch: the loss weighted by the batch size (with
     sample weights, the batch loss is already Keras's ``sum(w * loss) / batch size``), each
-    metric's partials weighted by ``w``."""
-    n = y_pred.shape[0]
+    metric's partials weighted by ``w``. ``rows``: the samples that count (bool ``(B,)``), or
+    None for all: the others weigh 0 and the batch size is their count."""
+    n: Any = y_pred.shape[0]
+    if rows is not None:
+        n = jnp.sum(rows).astype(value.dtype)
+        mask = rows.astype(y_pred.dtype)
+        w = mask if w is None else w * jnp.reshape(mask, mask.shape + (1,) * (jnp.ndim(w) - 1))
     sums: Sums = {"loss": (value * n, jnp.asarray(n, value.dtype))}
     for m in metrics:
         sums[m.name] = m.update(y, y_pred) if w is None else m.update(y, y_pred, sample_weight=w)
@@ -140,6 +157,23 @@ class EpochSpec(NamedTuple):
     unroll: int
     mesh: Any = None  # a data mesh (fnn.parallel.data_mesh): batches sharded along "batch"
     models: bool = False  # K models stacked along axis 0 (fit_many): the epoch under vmap
+    pad_last: bool = False  # the last partial batch padded into the scan (can_pad_last)
+
+
+def can_pad_last(net: Any, loss: Any, metrics: Sequence[Metric], grad: str, mesh: Any) -> bool:
+    """Whether an epoch may run its last partial batch padded to the full batch size in the
+    scan: the result is the unpadded step's (up to float summation order) when the network
+    computes each sample alone and draws no randomness (Dropout's mask would be drawn for the
+    padded shape), the loss is an :class:`fnn.losses.Loss` with its hand-written gradient, and
+    every metric is a built-in one (they weigh the padding 0); not on a mesh."""
+    return (
+        mesh is None
+        and grad == "manual"
+        and isinstance(loss, Loss)
+        and all(is_builtin(m) for m in metrics)
+        and rows_independent(net)
+        and not net.needs_key
+    )
 
 
 def epoch_fn(spec: EpochSpec) -> Callable:
@@ -150,10 +184,10 @@ def epoch_fn(spec: EpochSpec) -> Callable:
     step = step_fn(net, loss, spec.update, spec.grad)
     shard = None if spec.mesh is None else functools.partial(parallel.shard_batch, mesh=spec.mesh)
 
-    def guarded_step(carry, xb, yb, wb, key):
+    def guarded_step(carry, xb, yb, wb, key, rows=None):
         params, opt_state, bad, sums = carry
-        new_params, new_state, value, y_pred = step(params, opt_state, xb, yb, key, wb)
-        s = batch_sums(loss, ms, yb, y_pred, value, wb)
+        new_params, new_state, value, y_pred = step(params, opt_state, xb, yb, key, wb, rows)
+        s = batch_sums(loss, ms, yb, y_pred, value, wb, rows)
         if spec.stop_on_nan:
             # Once a batch loss or its update is non-finite (a finite loss can still give a NaN
             # step: eps=0 on a dead unit, a rate that overflows) the rest of the epoch leaves the
@@ -168,8 +202,13 @@ def epoch_fn(spec: EpochSpec) -> Callable:
     def epoch(params, opt_state, x, y, w, perm, key, x_val, y_val, w_val):
         n = x.shape[0]
         nb, rem = divmod(n, B)
+        # The last partial batch runs as one more iteration of the scan, padded to B with the
+        # samples before it, which count for nothing (rows); else as a step of its own, which
+        # is a second copy of the whole step to compile.
+        padded = spec.pad_last and nb > 0 and rem > 0
+        all_rows = jnp.ones((B,), bool) if padded else None
         first = (y[:B], net.apply(params, x[:B]), jnp.zeros((), jnp.result_type(float)), None if w is None else w[:B])
-        zero_sums = jax.tree.map(jnp.zeros_like, jax.eval_shape(lambda: batch_sums(loss, ms, *first)))
+        zero_sums = jax.tree.map(jnp.zeros_like, jax.eval_shape(lambda: batch_sums(loss, ms, *first, all_rows)))
         carry = (params, opt_state, jnp.zeros((), bool), zero_sums)
         arrays = (x, y) if w is None else (x, y, w)
 
@@ -183,13 +222,20 @@ def epoch_fn(spec: EpochSpec) -> Callable:
             return (*batch, None)[:3]
 
         def body(carry, i):
-            xb, yb, wb = take(i * B, B)
             k = None if key is None else jax.random.fold_in(key, i)
-            return guarded_step(carry, xb, yb, wb, k)
+            if not padded:
+                xb, yb, wb = take(i * B, B)
+                return guarded_step(carry, xb, yb, wb, k)
+            # iteration nb: the last B samples, of which the first B - rem were in batch nb - 1
+            xb, yb, wb = take(jnp.minimum(i * B, n - B), B)
+            rows = (i < nb) | (jnp.arange(B) >= B - rem)
+            xb = jnp.where(jnp.reshape(rows, (B,) + (1,) * (xb.ndim - 1)), xb, jnp.zeros((), xb.dtype))
+            return guarded_step(carry, xb, yb, wb, k, rows)
 
-        if nb:
-            carry, _ = jax.lax.scan(body, carry, jnp.arange(nb), unroll=min(spec.unroll, nb))
-        if rem:
+        steps = nb + 1 if padded else nb
+        if steps:
+            carry, _ = jax.lax.scan(body, carry, jnp.arange(steps), unroll=min(spec.unroll, steps))
+        if rem and not padded:
             xb, yb, wb = take(nb * B, rem)
             k = None if key is None else jax.random.fold_in(key, nb)
             carry, _ = guarded_step(carry, xb, yb, wb, k)

@@ -295,7 +295,8 @@ def fit(
             after each epoch (eval mode) and logged as ``val_loss`` and ``val_<metric>``.
             ``class_weight`` does not apply to it.
         validation_batch_size: Samples per batch of the validation pass, an int >= 1 (None:
-            ``max(batch_size, 256)``); it changes memory use, not the values.
+            ``max(batch_size, 1024)``); it changes memory use and the summation order, not
+            the values beyond float rounding.
         metrics: Metric names (``"accuracy"`` resolved from the loss and shapes as Keras
             does, ``"mae"``, ``"auc"``...), :class:`fnn.metrics.Metric` objects, or callables
             ``(y_true, y_pred) -> scores``; each is logged under its name (``val_`` prefixed for

@@ -13,10 +13,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from fnn._cache import structural_cache
+from fnn._executables import call as call_through_store
 from fnn._validate import integer
 from fnn.callbacks._base import copy_tree as copy_tree  # training donates copies, never the caller's arrays
 from fnn.train._checks import check_settings, check_shuffle, prepare_data
-from fnn.train._epoch import EpochSpec, compiled_epoch, default_unroll
+from fnn.train._epoch import EpochSpec, can_pad_last, compiled_epoch, default_unroll
 
 
 class Prepared(NamedTuple):
@@ -78,6 +79,12 @@ def to_device(dtype: Any, *arrays: Any) -> tuple:
     return tuple(one(a) for a in arrays)
 
 
+# The validation pass's default batch (or the training batch, if larger): a validation set up to
+# this size is ONE forward pass in the epoch's program; a larger one compiles two (the batches
+# in a scan, then the last partial one), which is a sixth of a small network's epoch to compile.
+VALIDATION_BATCH = 1024
+
+
 @structural_cache(maxsize=32)
 def _jitted(fn: Any) -> Any:
     return jax.jit(fn)
@@ -137,10 +144,13 @@ def prepare(
         batch_size=min(batch_size, n),
         shuffle=shuffle,
         stop_on_nan=stop_on_nan,
-        val_batch_size=min(validation_batch_size or max(batch_size, 256), 1 if x_val is None else x_val.shape[0]),
+        val_batch_size=min(
+            validation_batch_size or max(batch_size, VALIDATION_BATCH), 1 if x_val is None else x_val.shape[0]
+        ),
         unroll=unroll or default_unroll(batch_size, n),
         mesh=mesh,
         models=models,
+        pad_last=can_pad_last(net, loss, ms, grad, mesh),
     )
     data = to_device(param_dtype(params), x_tr, y_tr, w_tr, x_val, y_val, w_val)
     return Prepared(loss, ms, n, math.ceil(n / batch_size), data, spec, compiled_epoch(spec))
@@ -166,7 +176,11 @@ def run_epochs(
         params, opt_state = begin(epoch, params, opt_state)
         t0 = time.perf_counter()
         perm, drop_key = inputs(epoch)
-        params, opt_state, bad, sums, val = run.epoch(params, opt_state, x, y, w, perm, drop_key, x_val, y_val, w_val)
+        args = (params, opt_state, x, y, w, perm, drop_key, x_val, y_val, w_val)
+        if run.spec.mesh is None:  # an open executable store (the CLI) skips tracing on a warm run
+            params, opt_state, bad, sums, val = call_through_store(run.epoch, "epoch", tuple(run.spec), *args)
+        else:
+            params, opt_state, bad, sums, val = run.epoch(*args)
         sums, val, bad = jax.device_get((sums, val, bad))  # the one host sync of the epoch
         params, opt_state, stop = end(epoch, params, opt_state, bad, sums, val, time.perf_counter() - t0)
         if stop:

@@ -69,7 +69,7 @@ class SweepResult(NamedTuple):
 
         Returns:
             ``FitResult(params, opt_state, history)`` of model ``i``, its arrays sliced off the
-            stacked ones (one compiled call).
+            stacked ones.
 
         Raises:
             IndexError: For an index out of range or not an int.
@@ -114,10 +114,16 @@ def _split_keys(keys, epoch):
 
 
 @jax.jit
+def _take_leaf(a, i):
+    return a[i]
+
+
 def _take_model(tree, i):
-    """Model ``i``'s slice of a stacked tree in one compiled call (indexed eagerly, each leaf's
-    shape compiles programs of its own)."""
-    return jax.tree.map(lambda a: a[i], tree)
+    """Model ``i``'s slice of a stacked tree: one small program per leaf shape and dtype, which
+    every optimizer's state shares (a program per tree would compile again for each optimizer
+    family; ``a[i]`` eagerly, several per leaf)."""
+    i = np.int32(i)
+    return jax.tree.map(lambda a: _take_leaf(a, i), tree)
 
 
 def _model(tree, i: int):

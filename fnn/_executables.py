@@ -1,0 +1,253 @@
+"""Compiled programs kept on disk as executables, so that a second run skips tracing too.
+
+JAX's persistent compilation cache skips XLA's compilation but still traces and lowers every
+program to find its key: for ``fnn compare``'s eleven epochs that is about half of a warm run.
+An :class:`ExecutableStore` keys a program on a *description* of it instead: a namespace that
+the caller vouches for (the command line's settings, which build every object the program
+closes over) plus this process's fingerprint (fnn's own source, the jax and jaxlib versions,
+the device, the host CPU, ``XLA_FLAGS`` and JAX's configuration) plus the program's role and
+its arguments' structure, shapes, dtypes and placements. A hit loads the serialized executable
+(``jax.experimental.serialize_executable``) without tracing anything; a miss compiles through
+``jit`` as usual and writes the executable for next time.
+
+Only callers that can name everything a program depends on may open a store (the CLI does,
+for the objects it builds from strings): a library function compiled from a user's closures
+has no such description, so :func:`call` without an open store is plain ``jitted(*args)``.
+Like JAX's own cache, the folder is trusted: loading an executable runs its code.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import hashlib
+import os
+import pickle
+import platform
+import tempfile
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import jax
+import numpy as np
+from jax.experimental import serialize_executable
+
+_FORMAT = b"fnn-executable-1"
+# jax.monitoring events, one per program looked up: read from the store, or compiled and written
+HIT_EVENT = "/fnn/executable_store/hits"
+MISS_EVENT = "/fnn/executable_store/misses"
+_STORE: contextvars.ContextVar[ExecutableStore | None] = contextvars.ContextVar("fnn_executable_store", default=None)
+# JAX settings that do not change a compiled program (where caches live, what gets logged).
+_IGNORED_CONFIG = ("cache", "log", "traceback", "pprint", "dump")
+
+
+def _source_digest() -> str:
+    """A digest of every source file of the fnn package: another version of fnn (or an edited
+    checkout) never loads this one's programs."""
+    root = os.path.dirname(os.path.abspath(__file__))
+    h = hashlib.sha256()
+    for folder, dirs, files in sorted(os.walk(root)):
+        dirs.sort()
+        for name in sorted(files):
+            if name.endswith(".py"):
+                path = os.path.join(folder, name)
+                h.update(os.path.relpath(path, root).encode())
+                with open(path, "rb") as f:
+                    h.update(f.read())
+    return h.hexdigest()
+
+
+def _cpu_description() -> str:
+    """The host CPU (model and instruction-set flags on Linux): an executable compiled for one
+    CPU may use instructions another lacks."""
+    text = platform.machine() + " " + platform.processor()
+    with contextlib.suppress(OSError):
+        with open("/proc/cpuinfo") as f:
+            lines = f.read().splitlines()
+        wanted = ("model name", "flags", "Features", "CPU implementer", "CPU part")
+        seen = {}
+        for line in lines:
+            key = line.split(":", 1)[0].strip()
+            if key in wanted and key not in seen:
+                seen[key] = line
+        text += "\n" + "\n".join(seen[k] for k in sorted(seen))
+    return text
+
+
+def fingerprint() -> str:
+    """Everything of this process, besides the program itself, that a compiled program depends
+    on: fnn's source, jax and jaxlib, the backend and its devices, the host CPU, ``XLA_FLAGS``
+    and every JAX setting but where caches live and what is logged."""
+    import jaxlib
+
+    devices = jax.devices()
+    config = sorted(
+        (k, repr(v)) for k, v in jax.config.values.items() if not any(word in k for word in _IGNORED_CONFIG)
+    )
+    parts = [
+        _source_digest(),
+        jax.__version__,
+        jaxlib.__version__,
+        devices[0].platform,
+        devices[0].device_kind,
+        devices[0].client.platform_version,
+        str(len(devices)),
+        _cpu_description(),
+        os.environ.get("XLA_FLAGS", ""),
+        repr(config),
+    ]
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()
+
+
+def _describe_value(v: Any) -> str:
+    """A description of a static setting that is the same in every process: plain values by
+    repr, anything else by its type's name and its repr unless that holds a memory address
+    (then by the type's name alone: the store's namespace must say the rest)."""
+    if v is None or isinstance(v, (bool, int, float, str)):
+        return repr(v)
+    if isinstance(v, tuple):
+        return "(" + ",".join(_describe_value(x) for x in v) + ")"
+    t = type(v)
+    text = repr(v)
+    return f"<{t.__module__}.{t.__qualname__}>" if "0x" in text else f"<{t.__module__}.{t.__qualname__}:{text}>"
+
+
+def _signature(args: tuple) -> tuple:
+    """The arguments' tree structure and, per leaf, shape, dtype, weak type and placement (a
+    hashable tuple: looked up on every call, described in full once)."""
+    leaves, tree = jax.tree.flatten(args)
+    sig: list[Any] = [tree]
+    for leaf in leaves:
+        if isinstance(leaf, jax.Array):
+            sig.append((leaf.shape, leaf.dtype, leaf.weak_type, leaf.sharding))
+        elif isinstance(leaf, np.ndarray):
+            sig.append((leaf.shape, leaf.dtype, False, None))
+        else:
+            aval = jax.typeof(leaf)
+            sig.append((aval.shape, aval.dtype, getattr(aval, "weak_type", False), None))
+    return tuple(sig)
+
+
+class ExecutableStore:
+    """Executables in ``folder``, keyed on ``namespace`` (what the caller vouches describes the
+    objects its programs close over), this process's :func:`fingerprint`, the program's role
+    and its arguments. Thread-safe; files are written atomically and a file that cannot be
+    read back (truncated, from another version) is compiled again and replaced."""
+
+    def __init__(self, folder: str, namespace: str, fingerprint_: str | None = None) -> None:
+        self.folder = folder
+        self.prefix = hashlib.sha256(((fingerprint_ or fingerprint()) + "\0" + namespace).encode()).hexdigest()
+        self._loaded: dict[str, Any] = {}  # key -> executable, this process's (children share it)
+        self._lock = threading.Lock()
+        self._counts = {"hits": 0, "misses": 0}
+        self._keys: dict[tuple, str] = {}
+
+    @property
+    def hits(self) -> int:
+        """Executables read from the folder (by this store and its children)."""
+        return self._counts["hits"]
+
+    @property
+    def misses(self) -> int:
+        """Executables compiled and written (by this store and its children)."""
+        return self._counts["misses"]
+
+    def child(self, namespace: str) -> ExecutableStore:
+        """A store in the same folder for programs described further by ``namespace`` (one run
+        of several in a command), sharing this one's fingerprint, loaded executables and counts."""
+        store = ExecutableStore(self.folder, namespace, fingerprint_=self.prefix)
+        store._loaded, store._lock, store._counts = self._loaded, self._lock, self._counts
+        return store
+
+    def key(self, role: str, static: tuple, args: tuple) -> str:
+        """The file name (a sha256) of the program ``role`` with settings ``static`` for
+        ``args``; memoised on the arguments' signature, as every epoch asks again."""
+        # by description, not by value: 1, 1.0 and True are equal keys of a dict
+        lookup = (role, _describe_value(static), _signature(args))
+        key = self._keys.get(lookup)
+        if key is None:
+            text = "\0".join([self.prefix, role, lookup[1], repr(lookup[2])])
+            key = self._keys[lookup] = hashlib.sha256(text.encode()).hexdigest()
+        return key
+
+    def call(self, jitted: Any, role: str, static: tuple, args: tuple) -> Any:
+        key = self.key(role, static, args)
+        with self._lock:
+            compiled = self._loaded.get(key)
+        if compiled is None:
+            compiled = self._load(key, args)
+            if compiled is None:
+                compiled = jitted.lower(*args).compile()
+                self._save(key, compiled)
+                event = "misses"
+            else:
+                event = "hits"
+            with self._lock:
+                self._loaded[key] = compiled
+                self._counts[event] += 1
+            jax.monitoring.record_event(HIT_EVENT if event == "hits" else MISS_EVENT)
+        return compiled(*args)
+
+    def _path(self, key: str) -> str:
+        return os.path.join(self.folder, key + ".exe")
+
+    def _load(self, key: str, args: tuple) -> Any:
+        path = self._path(key)
+        try:
+            with open(path, "rb") as f:
+                blob = f.read()
+        except OSError:
+            return None
+        try:
+            if not blob.startswith(_FORMAT):
+                raise ValueError("not an fnn executable")
+            payload, out_tree = pickle.loads(blob[len(_FORMAT) :])
+            in_tree = jax.tree.structure((args, {}))
+            return serialize_executable.deserialize_and_load(payload, in_tree, out_tree)
+        except Exception:  # any unreadable file: compile again and replace it
+            with contextlib.suppress(OSError):
+                os.remove(path)
+            return None
+
+    def _save(self, key: str, compiled: Any) -> None:
+        try:
+            payload, _, out_tree = serialize_executable.serialize(compiled)
+            blob = _FORMAT + pickle.dumps((payload, out_tree))
+            os.makedirs(self.folder, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=".tmp-", suffix=".exe")
+            try:
+                with os.fdopen(fd, "wb") as f:
+                    f.write(blob)
+                os.replace(tmp, self._path(key))
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.remove(tmp)
+                raise
+        except Exception:  # a cache that cannot be written only costs the next run its time
+            return
+
+
+def current() -> ExecutableStore | None:
+    """The store open in this thread (:func:`using`), or None."""
+    return _STORE.get()
+
+
+@contextlib.contextmanager
+def using(store: ExecutableStore | None) -> Iterator[ExecutableStore | None]:
+    """Opens ``store`` for the programs :func:`call` runs in this thread (None: none)."""
+    token = _STORE.set(store)
+    try:
+        yield store
+    finally:
+        _STORE.reset(token)
+
+
+def call(jitted: Callable, role: str, static: tuple, *args: Any) -> Any:
+    """``jitted(*args)``, through the open store if there is one. ``static``: the program's
+    settings that are not arguments (compared by :func:`_describe_value`), besides what the
+    store's namespace already says."""
+    store = _STORE.get()
+    if store is None or jax.config.values["jax_disable_jit"]:
+        return jitted(*args)
+    return store.call(jitted, role, static, args)

@@ -1,0 +1,354 @@
+"""The executable store (fnn._executables): compiled epochs kept on disk and read back without
+tracing, keyed on a description that must change whenever the program could.
+
+A "second process" is a new :class:`ExecutableStore` on the same folder (its in-process dict is
+empty) after ``jax.clear_caches()`` (nothing traced or compiled in memory either). The stores
+get one fingerprint computed once per module (``fp``): other engineers' edits of fnn's source
+between two stores would change the real one, which is what it is for but not what these tests
+are about. Compilations are the cost: one tiny network, loss and batch size throughout, and tiny
+jitted lambdas where the point is the key rather than training.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import threading
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import fnn
+import fnn._executables as E
+from fnn._executables import HIT_EVENT, MISS_EVENT, ExecutableStore, call, current, fingerprint, using
+
+TRACE = "/jax/core/compile/jaxpr_trace_duration"
+COMPILE = "/jax/core/compile/backend_compile_duration"
+# (event, fun_name) of every trace and XLA compilation, and every store event, in this process
+_EVENTS: list[tuple[str, str | None]] = []
+
+
+def _on_duration(event, duration, **kwargs):
+    if event in (TRACE, COMPILE):
+        _EVENTS.append((event, kwargs.get("fun_name")))
+
+
+def _on_event(event, **kwargs):
+    if event in (HIT_EVENT, MISS_EVENT):
+        _EVENTS.append((event, None))
+
+
+jax.monitoring.register_event_duration_secs_listener(_on_duration)
+jax.monitoring.register_event_listener(_on_event)
+
+NET = fnn.mlp([5, 2])
+LOSS = fnn.losses.get("sparse_categorical_crossentropy", from_logits=True)
+X = np.random.default_rng(0).normal(size=(12, 3)).astype(np.float32)
+Y = np.arange(12) % 2
+SETTINGS = dict(batch_size=4, epochs=2, validation_split=0.25, metrics=["accuracy"], verbose=0)
+
+
+@pytest.fixture(scope="module")
+def fp():
+    return fingerprint()
+
+
+def _train(kind="fit"):
+    """(params, opt_state, histories) of a small fit or fit_many (two models), all seeded."""
+    if kind == "fit":
+        params = NET.init(jax.random.PRNGKey(0), (3,))
+        r = fnn.fit(NET, params, fnn.optimizers.adam(1e-2), LOSS, X, Y, key=jax.random.PRNGKey(1), **SETTINGS)
+        return r.params, r.opt_state, [r.history.history]
+    params = jax.vmap(lambda k: NET.init(k, (3,)))(jax.random.split(jax.random.PRNGKey(0), 2))
+    keys = jax.random.split(jax.random.PRNGKey(1), 2)
+    r = fnn.fit_many(NET, params, fnn.optimizers.adam(1e-2), LOSS, X, Y, key=keys, **SETTINGS)
+    return r.params, r.opt_state, [h.history for h in r.histories]
+
+
+def _assert_identical(a, b):
+    """Bit for bit: the same executable on the same inputs."""
+    assert jax.tree.structure(a[:2]) == jax.tree.structure(b[:2])
+    for u, v in zip(jax.tree.leaves(a[:2]), jax.tree.leaves(b[:2]), strict=True):
+        np.testing.assert_array_equal(np.asarray(u), np.asarray(v))
+    assert a[2] == b[2] and "val_loss" in a[2][0] and len(a[2][0]["loss"]) == SETTINGS["epochs"]
+
+
+def _epoch_work(since):
+    """The epoch's traces and compilations among the events since index ``since``."""
+    return [e for e in _EVENTS[since:] if e[0] in (TRACE, COMPILE) and e[1] in ("epoch", "jit(epoch)")]
+
+
+def _files(folder):
+    return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+
+
+# --- a round trip -----------------------------------------------------------------------------
+
+
+def test_a_new_store_on_the_same_folder_loads_the_epoch_without_tracing_or_compiling_it(tmp_path, fp):
+    jax.clear_caches()  # whatever ran before: the reference fit traces and compiles its epoch
+    start = len(_EVENTS)
+    plain = _train()
+    assert {e[0] for e in _epoch_work(start)} == {TRACE, COMPILE}  # what the check below looks for
+
+    folder = tmp_path / "exe"
+    start = len(_EVENTS)
+    with using(ExecutableStore(str(folder), "ns", fingerprint_=fp)) as first_store:
+        first = _train()
+    # one program for both epochs: compiled once, written once
+    assert (first_store.hits, first_store.misses) == (0, 1)
+    assert [e for e in _EVENTS[start:] if e[0] in (HIT_EVENT, MISS_EVENT)] == [(MISS_EVENT, None)]
+    written = _files(folder)
+    assert len(written) == 1 and written[0].endswith(".exe")
+
+    jax.clear_caches()  # what a second process starts from: nothing traced or compiled
+    start = len(_EVENTS)
+    with using(ExecutableStore(str(folder), "ns", fingerprint_=fp)) as second_store:
+        second = _train()
+    assert (second_store.hits, second_store.misses) == (1, 0)
+    assert [e for e in _EVENTS[start:] if e[0] in (HIT_EVENT, MISS_EVENT)] == [(HIT_EVENT, None)]
+    assert _epoch_work(start) == []
+    # the caches were really cleared: the small programs around the epoch compiled again
+    assert (COMPILE, "jit(epoch_keys)") in _EVENTS[start:]
+    assert _files(folder) == written
+    _assert_identical(first, plain)
+    _assert_identical(second, plain)
+
+
+# --- a different description is a miss, never another program's hit ----------------------------
+
+_DOUBLE = jax.jit(lambda t: jax.tree.map(lambda v: v * 2, t))
+_INC = jax.jit(lambda t: jax.tree.map(lambda v: v + 1, t))
+A = jnp.arange(3, dtype=jnp.float32)
+
+
+def test_the_store_trusts_its_description_so_equal_descriptions_share_a_program(tmp_path, fp):
+    """The control for the next test: a fresh store that is handed another function under the
+    same description runs the stored one, so each miss below is the key's doing."""
+    ExecutableStore(str(tmp_path), "ns", fingerprint_=fp).call(_DOUBLE, "prog", ("s", 1), (A,))
+    store = ExecutableStore(str(tmp_path), "ns", fingerprint_=fp)
+    np.testing.assert_array_equal(store.call(_INC, "prog", ("s", 1), (A,)), [0.0, 2.0, 4.0])
+    assert (store.hits, store.misses) == (1, 0) and len(_files(tmp_path)) == 1
+
+
+@pytest.mark.parametrize(
+    "namespace, role, static, args",
+    [
+        ("other", "prog", ("s", 1), (A,)),
+        ("ns", "other role", ("s", 1), (A,)),
+        ("ns", "prog", ("s", 2), (A,)),
+        ("ns", "prog", ("s", True), (A,)),  # True == 1, but another setting
+        ("ns", "prog", ("s", 1.0), (A,)),
+        ("ns", "prog", ("s", 1), (jnp.arange(4, dtype=jnp.float32),)),
+        ("ns", "prog", ("s", 1), (A.astype(jnp.float64),)),
+        ("ns", "prog", ("s", 1), ({"a": A},)),
+    ],
+    ids=["namespace", "role", "static", "static-bool", "static-float", "shape", "dtype", "tree"],
+)
+def test_another_description_compiles_its_own_program(tmp_path, fp, namespace, role, static, args):
+    ExecutableStore(str(tmp_path), "ns", fingerprint_=fp).call(_DOUBLE, "prog", ("s", 1), (A,))
+    store = ExecutableStore(str(tmp_path), namespace, fingerprint_=fp)
+    out = store.call(_INC, role, static, args)
+    expected = jax.tree.map(lambda v: np.asarray(v) + 1, args[0])  # not the stored program's 2 * v
+    assert jax.tree.structure(out) == jax.tree.structure(expected)
+    for u, v in zip(jax.tree.leaves(out), jax.tree.leaves(expected), strict=True):
+        assert u.dtype == v.dtype
+        np.testing.assert_array_equal(u, v)
+    assert (store.hits, store.misses) == (0, 1) and len(_files(tmp_path)) == 2
+
+
+def test_one_store_tells_settings_apart_that_compare_equal(tmp_path, fp):
+    """``static`` is compared by its description (``1``, ``True`` and ``1.0`` are three settings)
+    within one store too, not only across processes."""
+    store = ExecutableStore(str(tmp_path), "ns", fingerprint_=fp)
+    np.testing.assert_array_equal(store.call(_DOUBLE, "prog", (1,), (A,)), [0.0, 2.0, 4.0])
+    np.testing.assert_array_equal(store.call(_INC, "prog", (True,), (A,)), [1.0, 2.0, 3.0])
+    np.testing.assert_array_equal(store.call(_INC, "prog", (1.0,), (A,)), [1.0, 2.0, 3.0])
+    assert store.misses == 3 and len(_files(tmp_path)) == 3
+
+
+def test_weak_and_strong_scalars_are_different_programs(tmp_path, fp):
+    store = ExecutableStore(str(tmp_path), "ns", fingerprint_=fp)
+    weak = store.call(_DOUBLE, "prog", (), (2.0,))  # a Python float: weakly typed
+    strong = store.call(_DOUBLE, "prog", (), (np.float32(2.0),))
+    assert weak.weak_type and not strong.weak_type and strong.dtype == np.float32
+    assert float(weak) == float(strong) == 4.0
+    assert store.misses == 2 and len(_files(tmp_path)) == 2
+
+
+def test_another_fingerprint_misses(tmp_path, fp, monkeypatch):
+    ExecutableStore(str(tmp_path), "ns", fingerprint_=fp).call(_DOUBLE, "prog", (), (A,))
+    other = ExecutableStore(str(tmp_path), "ns", fingerprint_="another process")
+    np.testing.assert_array_equal(other.call(_INC, "prog", (), (A,)), [1.0, 2.0, 3.0])
+    assert (other.hits, other.misses) == (0, 1)
+
+    # the fingerprint a store computes itself follows XLA_FLAGS (fnn's source held still)
+    monkeypatch.setattr(E, "_source_digest", lambda: "fnn source")
+    monkeypatch.delenv("XLA_FLAGS", raising=False)
+    folder = str(tmp_path / "own")
+    ExecutableStore(folder, "ns").call(_DOUBLE, "prog", (), (A,))
+    same = ExecutableStore(folder, "ns")
+    np.testing.assert_array_equal(same.call(_INC, "prog", (), (A,)), [0.0, 2.0, 4.0])
+    monkeypatch.setenv("XLA_FLAGS", "--xla_cpu_enable_fast_math=false")
+    flagged = ExecutableStore(folder, "ns")
+    np.testing.assert_array_equal(flagged.call(_INC, "prog", (), (A,)), [1.0, 2.0, 3.0])
+    assert (same.hits, same.misses, flagged.hits, flagged.misses) == (1, 0, 0, 1)
+
+
+def test_fingerprint_is_stable_and_follows_what_changes_programs(monkeypatch):
+    assert fingerprint() == fingerprint()
+    monkeypatch.setattr(E, "_source_digest", lambda: "fnn source")
+    monkeypatch.delenv("XLA_FLAGS", raising=False)
+    base = fingerprint()
+    assert fingerprint() == base and len(base) == 64
+    monkeypatch.setattr(E, "_source_digest", lambda: "edited fnn source")
+    assert fingerprint() != base
+    monkeypatch.setattr(E, "_source_digest", lambda: "fnn source")
+    monkeypatch.setenv("XLA_FLAGS", "--xla_cpu_enable_fast_math=false")
+    assert fingerprint() != base
+    monkeypatch.delenv("XLA_FLAGS")
+    assert fingerprint() == base
+    assert jax.config.jax_enable_x64  # conftest
+    try:
+        jax.config.update("jax_enable_x64", False)
+        assert fingerprint() != base
+    finally:
+        jax.config.update("jax_enable_x64", True)
+    assert fingerprint() == base
+    # where caches live and what is logged change no program
+    before = jax.config.jax_persistent_cache_min_entry_size_bytes
+    try:
+        jax.config.update("jax_persistent_cache_min_entry_size_bytes", before + 12345)
+        assert fingerprint() == base
+    finally:
+        jax.config.update("jax_persistent_cache_min_entry_size_bytes", before)
+
+
+# --- damaged files and folders that cannot be written ------------------------------------------
+
+
+def _damage(kind, good):
+    payload, out_tree = pickle.loads(good[len(E._FORMAT) :])
+    return {
+        "truncated": good[: len(good) // 2],
+        "empty": b"",
+        "garbage": bytes(range(256)) * 4,
+        "not-a-pickle": E._FORMAT + b"junk",
+        "not-an-executable": E._FORMAT + pickle.dumps((b"not xla", out_tree)),
+        "truncated-executable": E._FORMAT + pickle.dumps((payload[: len(payload) // 2], out_tree)),
+    }[kind]
+
+
+@pytest.mark.parametrize(
+    "kind", ["truncated", "empty", "garbage", "not-a-pickle", "not-an-executable", "truncated-executable"]
+)
+def test_an_unreadable_file_is_compiled_again_and_replaced(kind, tmp_path, fp):
+    with using(ExecutableStore(str(tmp_path), "ns", fingerprint_=fp)):
+        reference = _train()
+    (name,) = _files(tmp_path)
+    path = tmp_path / name
+    path.write_bytes(_damage(kind, path.read_bytes()))
+    with using(ExecutableStore(str(tmp_path), "ns", fingerprint_=fp)) as store:
+        again = _train()
+    assert (store.hits, store.misses) == (0, 1)
+    _assert_identical(again, reference)
+    assert _files(tmp_path) == [name]  # replaced in place, no temporary file left behind
+    with using(ExecutableStore(str(tmp_path), "ns", fingerprint_=fp)) as store:
+        _assert_identical(_train(), reference)
+    assert (store.hits, store.misses) == (1, 0)
+
+
+def test_a_folder_that_cannot_be_written_costs_only_the_file(tmp_path, fp):
+    reference = _train()
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    folder = blocker / "executables"  # under a regular file: never a folder
+    with using(ExecutableStore(str(folder), "ns", fingerprint_=fp)) as store:
+        result = _train()
+    _assert_identical(result, reference)
+    assert (store.hits, store.misses) == (0, 1)  # compiled once, used for both epochs
+    assert not folder.exists() and blocker.read_text() == "" and _files(tmp_path) == ["a-file"]
+
+
+# --- call and using ------------------------------------------------------------------------------
+
+
+def test_call_without_a_store_or_with_jit_disabled_is_the_plain_call(tmp_path, fp):
+    seen = []
+    result = object()
+
+    def jitted(*args):  # no .lower: the store would fail on it
+        seen.append(args)
+        return result
+
+    assert current() is None
+    assert call(jitted, "prog", ("s",), 1, "two") is result and seen == [(1, "two")]
+    store = ExecutableStore(str(tmp_path / "exe"), "ns", fingerprint_=fp)
+    with using(store) as opened:
+        assert opened is store and current() is store
+        with jax.disable_jit():
+            assert call(jitted, "prog", ("s",), 3) is result
+        with using(None):
+            assert current() is None
+            assert call(jitted, "prog", ("s",), 4) is result
+        assert current() is store
+        np.testing.assert_array_equal(call(_DOUBLE, "prog", (), A), [0.0, 2.0, 4.0])  # through the store
+    assert current() is None
+    assert seen == [(1, "two"), (3,), (4,)]
+    assert (store.hits, store.misses) == (0, 1) and len(_files(tmp_path / "exe")) == 1
+
+
+def test_the_store_closes_even_when_the_block_raises(tmp_path, fp):
+    store = ExecutableStore(str(tmp_path), "ns", fingerprint_=fp)
+    with pytest.raises(RuntimeError, match="inside"), using(store):
+        assert current() is store
+        raise RuntimeError("inside")
+    assert current() is None
+
+
+# --- threads -------------------------------------------------------------------------------------
+
+
+def test_threads_train_at_once_each_through_its_own_child_store(tmp_path, fp):
+    """Two fit_many runs side by side, as ``fnn compare`` warms its runs up (stacked models: the
+    CLI's program), then a fresh store on the same folder: one run read back, one new."""
+    reference = _train("fit_many")
+    parent = ExecutableStore(str(tmp_path), "command", fingerprint_=fp)
+    barrier = threading.Barrier(2)
+    results, seen, errors = {}, {}, []
+
+    def worker(i):
+        try:
+            seen[f"before {i}"] = current()  # a new thread does not see the starting thread's store
+            child = parent.child(f"run {i}")
+            with using(child):
+                barrier.wait(timeout=60)
+                results[i] = _train("fit_many")
+                seen[i] = (current(), child)
+        except BaseException as err:  # reported below, in the test's thread
+            errors.append(err)
+
+    with using(parent):
+        threads = [threading.Thread(target=worker, args=(i,)) for i in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=120)
+        assert current() is parent
+    assert errors == [] and not any(t.is_alive() for t in threads)
+    assert seen["before 0"] is None and seen["before 1"] is None
+    assert all(seen[i][0] is seen[i][1] for i in range(2)) and seen[0][1] is not seen[1][1]
+    # each run's own file; the children's counts are the parent's
+    assert (parent.hits, parent.misses) == (0, 2) and len(_files(tmp_path)) == 2
+    for i in range(2):
+        _assert_identical(results[i], reference)
+
+    fresh = ExecutableStore(str(tmp_path), "command", fingerprint_=fp)
+    with using(fresh.child("run 1")):
+        _assert_identical(_train("fit_many"), reference)
+    with using(fresh.child("run 2")):  # a run the first command did not have
+        _assert_identical(_train("fit_many"), reference)
+    assert (fresh.hits, fresh.misses) == (1, 1) and len(_files(tmp_path)) == 3
+    assert not [n for n in os.listdir(tmp_path) if not n.endswith(".exe") or n.startswith(".tmp-")]

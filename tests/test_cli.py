@@ -338,18 +338,19 @@ def test_compare_twice_with_the_persistent_cache_compiles_nothing_the_second_tim
         return counts, proc.stdout
 
     (first, out1), (second, out2) = compare(out="out0"), compare(out="out1")
-    # first: every program compiled and written to JAX's cache, each run's epoch to the store too
+    # first: every program compiled and written to JAX's cache; each run's epoch and the seeds'
+    # initial params (one program) to the store too
     assert first["requests"] == first["misses"] == first["compiles"] > n_runs and first["hits"] == 0
-    assert (first["store_hits"], first["store_misses"]) == (0, n_runs)
+    assert (first["store_hits"], first["store_misses"]) == (0, n_runs + 1)
     store = cache / "executables"
-    assert len(list(store.glob("*.exe"))) == n_runs == len(list(store.iterdir()))
+    assert len(list(store.glob("*.exe"))) == n_runs + 1 == len(list(store.iterdir()))
     assert len([p for p in cache.iterdir() if p != store]) == first["misses"]
     # second: the epochs read from the store, so JAX's cache is asked only for the rest, and
     # has every one of them
-    assert (second["store_hits"], second["store_misses"]) == (n_runs, 0)
-    assert second["misses"] == 0 and second["hits"] == second["requests"] == first["requests"] - n_runs
+    assert (second["store_hits"], second["store_misses"]) == (n_runs + 1, 0)
+    assert second["misses"] == 0 and second["hits"] == second["requests"] == first["requests"] - n_runs - 1
     assert second["compiles"] == second["hits"]  # each one a read from JAX's cache, none compiled
-    assert len(list(store.iterdir())) == n_runs
+    assert len(list(store.iterdir())) == n_runs + 1
     table = lambda out: [line for line in out.splitlines() if line.startswith("|") and "time" not in line]
     strip_times = lambda rows: [row.rsplit("|", 3)[0] for row in rows]  # the time column differs
     assert strip_times(table(out1)) == strip_times(table(out2)) and len(table(out1)) == 1 + n_runs  # separator, runs

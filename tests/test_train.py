@@ -654,3 +654,23 @@ def test_dropout_networks_pad_to_the_same_result():
     a, b = (fnn.fit(n, params, O.sgd(0.1), MSE, x, y, **kw) for n in (net, user))
     np.testing.assert_allclose(a.history["loss"], b.history["loss"], rtol=1e-12)
     chex.assert_trees_all_close(a.params, b.params, rtol=1e-12)
+
+
+def test_padding_is_taken_only_where_its_waste_is_small():
+    """Padding wastes ``batch - N % batch`` rows per epoch: taken up to 64 rows or 1/32 of N."""
+    assert _epoch.pad_worth(32, 1150)  # fnn compare's digits: 2 rows
+    assert _epoch.pad_worth(128, 1000)  # 24 rows
+    assert _epoch.pad_worth(1024, 100_000)  # 672 rows, 0.7 %
+    assert not _epoch.pad_worth(1024, 12_800)  # train_throughput's batch 1024: 512 rows, 4 %
+    assert not _epoch.pad_worth(32, 1152)  # no partial batch
+    assert not _epoch.pad_worth(32, 20) and not _epoch.pad_worth(32, 32)  # one batch: nothing to share
+    # and prepare puts the decision in the epoch's spec
+    x, y, _, _ = _padding_problem(n=200)
+    params = PAD_NET.init(KEY, (4,), jnp.float64)
+    prepared = [
+        _loop.prepare(PAD_NET, params, O.sgd(0.1), MSE, x[:n], y[:n], batch_size=b, grad="manual", epochs=1,
+                      unroll=None, shuffle=False, verbose=0, validation_split=0.0, validation_data=None,
+                      validation_batch_size=None, metrics=None)
+        for n, b in ((199, 100), (130, 100))
+    ]  # fmt: skip
+    assert [p.spec.pad_last for p in prepared] == [True, False]  # 1 row wasted; 70 rows of 130

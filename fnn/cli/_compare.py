@@ -34,7 +34,8 @@ import jax
 import numpy as np
 
 from fnn import callbacks as _callbacks, optimizers as _optimizers
-from fnn._executables import ExecutableStore, using
+from fnn._cache import structural_cache
+from fnn._executables import ExecutableStore, call, using
 from fnn.cli._problem import (  # load_problem: scripts and notes import it from here
     Problem,
     default_learning_rate,
@@ -55,6 +56,18 @@ def _held_mean(series: Sequence[Sequence[float]]) -> list[float]:
     its last value, so that every point averages all the seeds."""
     longest = max(len(s) for s in series)
     return [float(np.mean([s[min(i, len(s) - 1)] for s in series])) for i in range(longest)]
+
+
+@structural_cache(maxsize=8)
+def _initial_program(net: Any, n_in: int) -> Any:
+    """``seeds (S,) -> (params stacked (S, ...), shuffling keys (S, 2))``: seed s's params are
+    ``net.init(split(PRNGKey(s))[0], (n_in,))`` and its key ``split(PRNGKey(s))[1]``."""
+
+    def one(seed):
+        init_key, shuffle_key = jax.random.split(jax.random.PRNGKey(seed))
+        return net.init(init_key, (n_in,)), shuffle_key
+
+    return jax.jit(jax.vmap(one))
 
 
 def compile_concurrently(
@@ -119,14 +132,16 @@ def run_comparison(
     (x_tr, y_tr), val = split_problem(problem, validation_split)
     net = mlp([*hidden, problem.output_size], activation=activation)
     n_in = x_tr.shape[1]
-    keys = [jax.random.split(jax.random.PRNGKey(s)) for s in range(seeds)]
-    inits = [net.init(k[0], (n_in,)) for k in keys]
+    # every seed's initial params and shuffling key in one program (read back from the store on
+    # a warm run): init with split(PRNGKey(seed))[0], shuffle with [1], as fit would be given
+    with using(store):
+        stacked, stacked_keys = call(_initial_program(net, n_in), "initial", (n_in,), np.arange(seeds, dtype=np.int32))
+    host = jax.device_get(stacked)
+    inits = [jax.device_put(jax.tree.map(lambda a, i=i: a[i], host)) for i in range(seeds)]
+    keys = [jax.device_put(k) for k in np.asarray(stacked_keys)]
     stopping = early_stopping is not None and val is not None
     # Seeds train together in one compiled program unless per-seed early stopping needs fit's callbacks.
     together = seeds > 1 and not stopping
-    # stacked on the host: eagerly on the device, each leaf shape would compile a program
-    stacked = jax.device_put(jax.tree.map(lambda *leaves: np.stack(leaves), *jax.device_get(inits)))
-    stacked_keys = jax.device_put(np.stack([np.asarray(k[1]) for k in keys]))
     configs = []
     for name in optimizers:
         lr = default_learning_rate(name, learning_rate)
@@ -156,7 +171,7 @@ def run_comparison(
         if together:
             fit_many(net, stacked, opt, problem.loss, x_tr, y_tr, epochs=1, key=stacked_keys, **same)
         else:
-            fit(net, inits[0], opt, problem.loss, x_tr, y_tr, epochs=1, key=keys[0][1], **same)
+            fit(net, inits[0], opt, problem.loss, x_tr, y_tr, epochs=1, key=keys[0], **same)
 
     compile_times = compile_concurrently(warm_up, configs, compile_threads)
 
@@ -181,7 +196,7 @@ def run_comparison(
                     x_tr,
                     y_tr,
                     epochs=epochs,
-                    key=keys[seed][1],
+                    key=keys[seed],
                     callbacks=[] if stopper is None else [stopper],
                     **same,
                 )

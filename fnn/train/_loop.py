@@ -17,7 +17,7 @@ from fnn._executables import call as call_through_store
 from fnn._validate import integer
 from fnn.callbacks._base import copy_tree as copy_tree  # training donates copies, never the caller's arrays
 from fnn.train._checks import check_settings, check_shuffle, prepare_data
-from fnn.train._epoch import EpochSpec, can_pad_last, compiled_epoch, default_unroll
+from fnn.train._epoch import EpochSpec, can_pad_last, compiled_epoch, default_unroll, pad_worth
 
 
 class Prepared(NamedTuple):
@@ -150,7 +150,7 @@ def prepare(
         unroll=unroll or default_unroll(batch_size, n),
         mesh=mesh,
         models=models,
-        pad_last=can_pad_last(net, loss, ms, grad, mesh),
+        pad_last=pad_worth(min(batch_size, n), n) and can_pad_last(net, loss, ms, grad, mesh),
     )
     data = to_device(param_dtype(params), x_tr, y_tr, w_tr, x_val, y_val, w_val)
     return Prepared(loss, ms, n, math.ceil(n / batch_size), data, spec, compiled_epoch(spec))

@@ -190,7 +190,7 @@ def main(argv: list[str] | None = None) -> dict:
         "--before",
         metavar="DIR",
         default=None,
-        help="also time `fnn compare` of another checkout (an older fnn, without a cache) as 'fnn before'",
+        help="also time `fnn compare` of another checkout (an older fnn) as 'fnn before', cold (an empty cache)",
     )
     args = p.parse_args(argv)
     C.quick_defaults(p, args, epochs=2, seeds=1, optimizers="sgd,adam")
@@ -214,8 +214,16 @@ def main(argv: list[str] | None = None) -> dict:
         runners = {"fnn cold": cold, "fnn warm": _process([*fnn_cmd, "--cache-dir", warm_dir], env)}
         if args.before:
             before_cmd = [a for a in fnn_cmd if a != "--no-plots"] + ["--no-plots"]
-            before_env = {**env, "PYTHONPATH": os.path.abspath(args.before)}
-            runners["fnn before"] = _process(before_cmd, before_env, cwd=work)
+            # cold every time: its default cache folder (if it has one) in a fresh XDG_CACHE_HOME
+            before_cache = os.path.join(work, "before-cache")
+            before_env = {**env, "PYTHONPATH": os.path.abspath(args.before), "XDG_CACHE_HOME": before_cache}
+            before_run = _process(before_cmd, before_env, cwd=work)
+
+            def before() -> None:
+                shutil.rmtree(before_cache, ignore_errors=True)
+                before_run()
+
+            runners["fnn before"] = before
         notes = []
         wanted = [b for b in args.baselines.split(",") if b and b != "none"]
         for name, module, job in (("torch", "torch", _TORCH_JOB), ("keras", "keras", _KERAS_JOB)):

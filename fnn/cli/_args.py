@@ -200,9 +200,10 @@ def add_cache_args(p: argparse.ArgumentParser) -> None:
         "--cache-dir",
         default=None,
         metavar="DIR",
-        help="JAX's persistent compilation cache: a second run compiles nothing the first compiled "
-        f"(default {default_cache_dir()}; $FNN_CACHE_DIR sets it, FNN_COMPILATION_CACHE=0 turns the "
-        "default off)",
+        help="the compilation cache (JAX's persistent cache, and each run's compiled epoch in its "
+        "executables folder): a second run compiles nothing the first compiled, and traces none of "
+        f"the epochs (default {default_cache_dir()}; $FNN_CACHE_DIR sets it, FNN_COMPILATION_CACHE=0 "
+        "turns the default off)",
     )
     p.add_argument("--no-cache", action="store_true", help="neither read nor write the compilation cache")
 

@@ -3,8 +3,10 @@ structure.
 
 The lesson's loop (forward, loss, backward, update, repeated for ``ceil(N / batch_size)``
 iterations per epoch) runs as ONE XLA program per epoch: the full batches in a ``lax.scan``,
-the last partial batch (kept, as Keras keeps it) as one more step, then the validation pass,
-with losses and metrics summed on the device and read by the host once per epoch.
+the last partial batch (kept, as Keras keeps it) as one more iteration of that scan, padded to
+the full batch with rows that count for nothing (:func:`can_pad_last`, :func:`pad_worth`;
+otherwise as a step of its own, a second copy of the step to compile), then the validation
+pass, with losses and metrics summed on the device and read by the host once per epoch.
 
 Every evaluation (the epoch's validation pass, :func:`fnn.evaluate`, :func:`fnn.eval_step`)
 goes through :func:`eval_sums`, so all three report the same numbers.

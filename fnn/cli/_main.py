@@ -23,6 +23,7 @@ import contextlib
 import os
 import statistics
 import sys
+import textwrap
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -252,8 +253,26 @@ def _cmd_datasets(args) -> int:
 # --------------------------------------------------------------------------------------------
 
 
+class _HelpFormatter(argparse.HelpFormatter):
+    """argparse's help, its lines never broken at a hyphen (a folder such as ``~/.cache/fnn-x``
+    stays whole, to be copied)."""
+
+    def _split_lines(self, text: str, width: int) -> list[str]:
+        return textwrap.wrap(" ".join(text.split()), width, break_on_hyphens=False)
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        return textwrap.fill(
+            " ".join(text.split()), width, initial_indent=indent, subsequent_indent=indent, break_on_hyphens=False
+        )
+
+
 class _Parser(argparse.ArgumentParser):
-    """argparse with its errors on one line (exit status 2, as before)."""
+    """argparse with its errors on one line (exit status 2, as before) and help lines that do
+    not break words at hyphens."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("formatter_class", _HelpFormatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str):
         self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")

@@ -248,6 +248,6 @@ def call(jitted: Callable, role: str, static: tuple, *args: Any) -> Any:
     settings that are not arguments (compared by :func:`_describe_value`), besides what the
     store's namespace already says."""
     store = _STORE.get()
-    if store is None or jax.config.values["jax_disable_jit"]:
+    if store is None or getattr(jax.config, "jax_disable_jit", False):
         return jitted(*args)
     return store.call(jitted, role, static, args)

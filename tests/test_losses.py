@@ -1112,3 +1112,12 @@ def test_hinge_rows_convert_labels_as_the_rows_alone_would():
     for (value, grad), (alone_value, alone_grad) in run(y, p):
         np.testing.assert_allclose(value, alone_value, rtol=1e-12)
         np.testing.assert_allclose(np.asarray(grad)[2:], alone_grad, rtol=1e-12)
+
+
+def test_rows_value_and_grad_names_a_bad_mask():
+    loss = L.get("mse")
+    y = np.zeros((4, 2))
+    with pytest.raises(TypeError, match="rows must be a bool mask"):
+        loss.rows_value_and_grad(y, y, None, np.array([1, 0, 1, 1]))
+    with pytest.raises(ValueError, match=r"rows must have shape \(4,\)"):
+        loss.rows_value_and_grad(y, y, None, np.array([True, False]))

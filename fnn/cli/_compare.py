@@ -136,12 +136,14 @@ def run_comparison(
     # a warm run): init with split(PRNGKey(seed))[0], shuffle with [1], as fit would be given
     with using(store):
         stacked, stacked_keys = call(_initial_program(net, n_in), "initial", (n_in,), np.arange(seeds, dtype=np.int32))
-    host = jax.device_get(stacked)
-    inits = [jax.device_put(jax.tree.map(lambda a, i=i: a[i], host)) for i in range(seeds)]
-    keys = [jax.device_put(k) for k in np.asarray(stacked_keys)]
     stopping = early_stopping is not None and val is not None
     # Seeds train together in one compiled program unless per-seed early stopping needs fit's callbacks.
     together = seeds > 1 and not stopping
+    inits, keys = [], []  # each seed's own, for a fit per seed
+    if not together:
+        host = jax.device_get(stacked)
+        inits = [jax.device_put(jax.tree.map(lambda a, i=i: a[i], host)) for i in range(seeds)]
+        keys = [jax.device_put(k) for k in np.asarray(stacked_keys)]
     configs = []
     for name in optimizers:
         lr = default_learning_rate(name, learning_rate)

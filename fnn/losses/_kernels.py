@@ -134,16 +134,15 @@ def _reduce(
         # The left-out samples become copies of a counted one, so that what a kernel reads off
         # the whole batch (hinge's "labels all 0/1?") is what the counted samples alone give.
         j = jnp.argmax(rows)
-        fill = lambda a: jnp.where(jnp.reshape(rows, rows.shape + (1,) * (jnp.ndim(a) - 1)), a, a[j])
-        y_true, y_pred = fill(jnp.asarray(y_true)), fill(jnp.asarray(y_pred))
+        y_true, y_pred = jnp.asarray(y_true), jnp.asarray(y_pred)
+        y_true, y_pred = (jnp.where(row_mask(rows, a.ndim), a, a[j]) for a in (y_true, y_pred))
     terms = kernel(y_true, y_pred, **options)
     if want == "per_sample":
         return terms.per
     if rows is not None:
         # Only the samples in ``rows`` count, as if the batch held them alone: they join the
         # valid mask, whose mean is over the valid samples (ignore_class's rule).
-        inside = jnp.reshape(rows, rows.shape + (1,) * (terms.per.ndim - rows.ndim))
-        inside = jnp.broadcast_to(inside, terms.per.shape)
+        inside = jnp.broadcast_to(row_mask(rows, terms.per.ndim), terms.per.shape)
         inside = inside if terms.valid is None else inside & terms.valid
         terms = terms._replace(valid=inside, per=jnp.where(inside, terms.per, 0))  # 0 * inf is NaN
     coef = _coefficients(terms, sample_weight)
@@ -158,10 +157,20 @@ def _reduce(
     return grad if want == "grad" else (value, grad)
 
 
+def row_mask(rows: Any, ndim: int) -> Array:
+    """A per-sample mask ``(N,)`` shaped ``(N, 1, ...)`` to broadcast over an array of ``ndim`` axes."""
+    return jnp.reshape(rows, rows.shape + (1,) * (ndim - rows.ndim))
+
+
 def rows_value_and_grad(kernel: Callable[..., Terms], y_true, y_pred, sample_weight, options: dict, rows):
     """``(loss, d loss / d y_pred)`` of the samples where ``rows`` (bool, ``(N,)``) is True, the
     others left out as if absent (their gradient 0): how an epoch runs its last partial batch
     padded to the full batch size, in the same compiled step as the others."""
+    rows = jnp.asarray(rows)
+    if rows.dtype != jnp.bool_:
+        raise TypeError(f"rows must be a bool mask, got dtype {rows.dtype}")
+    if rows.shape != jnp.shape(y_pred)[:1]:
+        raise ValueError(f"rows must have shape {jnp.shape(y_pred)[:1]} (one flag per sample), got {rows.shape}")
     return _reduce(kernel, y_true, y_pred, sample_weight, options, "both", rows)
 
 

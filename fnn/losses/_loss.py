@@ -165,8 +165,23 @@ class Loss:
         return apply_kernel(self._kernel(), y_true, y_pred, sample_weight, dict(self.options), want)
 
     def rows_value_and_grad(self, y_true: Any, y_pred: Any, sample_weight: Any, rows: Any) -> tuple[Array, Array]:
-        """:meth:`value_and_grad` of the samples where ``rows`` (bool ``(N,)``) is True only, the
-        others counted as absent (gradient 0). For traced use (fit's padded last batch)."""
+        """:meth:`value_and_grad` of the samples where ``rows`` is True only, the others counted
+        as absent: the mean is over the selected samples and the others' gradient is exactly 0,
+        whatever they hold (fit's padded last batch runs through it).
+
+        Args:
+            y_true: Targets, ``(N, ...)``.
+            y_pred: Predictions, ``(N, ...)``.
+            sample_weight: Per-sample weights or None, as in :meth:`value_and_grad`.
+            rows: A bool mask ``(N,)``: the samples that count.
+
+        Returns:
+            The scalar loss of the selected samples and its gradient with respect to ``y_pred``.
+
+        Raises:
+            TypeError: For a ``rows`` that is not a bool array.
+            ValueError: For a ``rows`` whose shape is not ``(N,)``, or shapes that do not match.
+        """
         return rows_value_and_grad(self._kernel(), y_true, y_pred, sample_weight, dict(self.options), rows)
 
     def __call__(self, y_true: ArrayLike, y_pred: ArrayLike, sample_weight: ArrayLike | None = None) -> Array:

@@ -28,6 +28,7 @@ from fnn.data import permutation
 from fnn.grad import value_and_grad
 from fnn.layers._core import rows_independent
 from fnn.losses import Loss
+from fnn.losses._kernels import row_mask
 from fnn.metrics import Metric
 from fnn.metrics._resolve import is_builtin
 from fnn.optimizers import apply_updates
@@ -78,7 +79,7 @@ def batch_sums(
     if rows is not None:
         n = jnp.sum(rows).astype(value.dtype)
         mask = rows.astype(y_pred.dtype)
-        w = mask if w is None else w * jnp.reshape(mask, mask.shape + (1,) * (jnp.ndim(w) - 1))
+        w = mask if w is None else w * row_mask(mask, jnp.ndim(w))
     sums: Sums = {"loss": (value * n, jnp.asarray(n, value.dtype))}
     for m in metrics:
         sums[m.name] = m.update(y, y_pred) if w is None else m.update(y, y_pred, sample_weight=w)
@@ -240,7 +241,7 @@ def epoch_fn(spec: EpochSpec) -> Callable:
             # iteration nb: the last B samples, of which the first B - rem were in batch nb - 1
             xb, yb, wb = take(jnp.minimum(i * B, n - B), B)
             rows = (i < nb) | (jnp.arange(B) >= B - rem)
-            xb = jnp.where(jnp.reshape(rows, (B,) + (1,) * (xb.ndim - 1)), xb, jnp.zeros((), xb.dtype))
+            xb = jnp.where(row_mask(rows, xb.ndim), xb, jnp.zeros((), xb.dtype))
             return guarded_step(carry, xb, yb, wb, k, rows)
 
         steps = nb + 1 if padded else nb

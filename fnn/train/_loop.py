@@ -81,7 +81,7 @@ def to_device(dtype: Any, *arrays: Any) -> tuple:
 
 # The validation pass's default batch (or the training batch, if larger): a validation set up to
 # this size is ONE forward pass in the epoch's program; a larger one compiles two (the batches
-# in a scan, then the last partial one), which is a sixth of a small network's epoch to compile.
+# in a scan, then the last partial one): about a tenth of a small network's epoch to compile.
 VALIDATION_BATCH = 1024
 
 

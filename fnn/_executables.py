@@ -10,6 +10,12 @@ its arguments' structure, shapes, dtypes and placements. A hit loads the seriali
 (``jax.experimental.serialize_executable``) without tracing anything; a miss compiles through
 ``jit`` as usual and writes the executable for next time.
 
+A miss whose compilation JAX's persistent cache answered is run but not written: XLA:CPU
+cannot serialize again an executable it deserialized (the copy loads, then fails on its first
+call: "Function ... not found"), so only executables compiled in this process are stored. Such
+a program (the same one under another namespace: ``fnn compare --epochs 40`` after
+``--epochs 30``) keeps JAX's warm cost, tracing and lowering, on every run.
+
 Only callers that can name everything a program depends on may open a store (the CLI does,
 for the objects it builds from strings): a library function compiled from a user's closures
 has no such description, so :func:`call` without an open store is plain ``jitted(*args)``.
@@ -20,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 import hashlib
 import os
 import pickle
@@ -40,9 +47,32 @@ MISS_EVENT = "/fnn/executable_store/misses"
 _STORE: contextvars.ContextVar[ExecutableStore | None] = contextvars.ContextVar("fnn_executable_store", default=None)
 # JAX settings that do not change a compiled program (where caches live, what gets logged).
 _IGNORED_CONFIG = ("cache", "log", "traceback", "pprint", "dump")
+_JAX_CACHE_HIT = "/jax/compilation_cache/cache_hits"
+_jax_cache_hits = threading.local()  # per thread: JAX records the event in the compiling thread
+_listener_lock = threading.Lock()
+_listener_registered = False
 
 
-def _source_digest() -> str:
+def _count_jax_cache_hit(event: str, **_: Any) -> None:
+    if event == _JAX_CACHE_HIT:
+        _jax_cache_hits.n = getattr(_jax_cache_hits, "n", 0) + 1
+
+
+def _compile_fresh(jitted: Any, args: tuple) -> tuple[Any, bool]:
+    """``(jitted compiled for args, whether XLA compiled it here)``: False where JAX's
+    persistent cache answered, which makes an executable that cannot be serialized again."""
+    global _listener_registered
+    with _listener_lock:
+        if not _listener_registered:
+            jax.monitoring.register_event_listener(_count_jax_cache_hit)
+            _listener_registered = True
+    before = getattr(_jax_cache_hits, "n", 0)
+    compiled = jitted.lower(*args).compile()
+    return compiled, getattr(_jax_cache_hits, "n", 0) == before
+
+
+@functools.cache
+def source_digest() -> str:
     """A digest of every source file of the fnn package: another version of fnn (or an edited
     checkout) never loads this one's programs."""
     root = os.path.dirname(os.path.abspath(__file__))
@@ -86,7 +116,7 @@ def fingerprint() -> str:
         (k, repr(v)) for k, v in jax.config.values.items() if not any(word in k for word in _IGNORED_CONFIG)
     )
     parts = [
-        _source_digest(),
+        source_digest(),
         jax.__version__,
         jaxlib.__version__,
         devices[0].platform,
@@ -150,7 +180,8 @@ class ExecutableStore:
 
     @property
     def misses(self) -> int:
-        """Executables compiled and written (by this store and its children)."""
+        """Executables compiled (and written, unless JAX's cache gave them; by this store and
+        its children)."""
         return self._counts["misses"]
 
     def child(self, namespace: str) -> ExecutableStore:
@@ -178,8 +209,9 @@ class ExecutableStore:
         if compiled is None:
             compiled = self._load(key, args)
             if compiled is None:
-                compiled = jitted.lower(*args).compile()
-                self._save(key, compiled)
+                compiled, fresh = _compile_fresh(jitted, args)
+                if fresh:
+                    self._save(key, compiled)
                 event = "misses"
             else:
                 event = "hits"

@@ -51,3 +51,21 @@ class CompileCounter:
 @pytest.fixture
 def compiles():
     return CompileCounter
+
+
+def run_python_json(code: str, *args: str, timeout: float = 300) -> dict:
+    """Runs ``python -c code args...`` in a fresh process on the CPU and returns the JSON object
+    its last line of output prints (a fresh process: JAX's persistent cache is set up at start)."""
+    import json
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "-c", code, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "JAX_PLATFORMS": "cpu"},
+    )
+    assert proc.returncode == 0, proc.stderr
+    return {**json.loads(proc.stdout.strip().splitlines()[-1]), "stdout": proc.stdout}

@@ -257,3 +257,104 @@ def test_results_csv_writes_floats_as_their_shortest_float32_text(run):
             assert cell == shortest or cell.isdigit(), (name, cell)
             floats += "." in cell
     assert floats >= 10 * len(run["csv"])
+
+
+def _records(names, batches, seeds=3, stopping=None, val=True):
+    """Synthetic run records with what plot_runs reads: decreasing curves, 5 epochs."""
+    runs = []
+    for i, name in enumerate(names):
+        for b in batches:
+            epochs = np.arange(1, 6)
+            curves = {"epoch": epochs, "time_s": 0.01 * epochs * (1 + i), "loss": 2.0 / (epochs + i)}
+            if val:
+                curves["val_loss"] = 3.0 / (epochs + i)
+            runs.append(
+                {
+                    "optimizer": name,
+                    "batch": b,
+                    "curves": curves,
+                    "seeds": [{}] * seeds,
+                    "seeds_together": stopping is None,
+                    "early_stopping": stopping,
+                }
+            )
+    return runs
+
+
+@pytest.mark.parametrize(
+    "names,batches,stopping,val",
+    [
+        (["sgd", "adam"], [16], None, True),  # compare's usual figure
+        (["sgd"], [32], 3, False),  # one panel, the long early-stopping note in the title
+        (
+            [
+                "momentum",
+                "nesterov",
+                "adagrad",
+                "rmsprop",
+                "adadelta",
+                "adamw",
+                "radam",
+                "lion",
+                "nadam",
+                "adam",
+                "sgd",
+            ],
+            [1, 128, "full"],
+            None,
+            True,
+        ),  # 33 runs: a legend of 3 columns, long labels
+    ],
+)
+def test_the_plots_lay_out_title_panels_and_legend_without_overlap(names, batches, stopping, val, tmp_path):
+    """The fixed layout (no constrained layout) keeps everything inside the figure: the title
+    above the panels, each panel's ticks and axis labels clear of the other's, and the legend
+    beside the panels, hiding no curve."""
+    from fnn.cli._report import plot_runs
+
+    boxes = {}
+    save = matplotlib.figure.Figure.savefig
+
+    def watched(fig, path, *args, **kwargs):
+        renderer = fig.canvas.get_renderer()
+        fig.draw(renderer)
+        fig_box = fig.bbox
+        boxes[str(path).rsplit("/", 1)[-1]] = {
+            "figure": fig_box,
+            "axes": [ax.get_tightbbox(renderer) for ax in fig.axes],
+            "frames": [ax.get_window_extent(renderer) for ax in fig.axes],
+            "legend": fig.legends[0].get_window_extent(renderer),
+            "title": fig._suptitle.get_window_extent(renderer),
+        }
+        return save(fig, path, *args, **kwargs)
+
+    runs = _records(names, batches, stopping=stopping, val=val)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(matplotlib.figure.Figure, "savefig", watched)
+        paths = plot_runs(runs, str(tmp_path), "digits: 64-64-10 relu, 3 seed(s)")
+    assert len(paths) == 2 and set(boxes) == {"loss_vs_epoch.png", "loss_vs_time.png"}
+
+    def inside(box, outer):
+        return (
+            box.x0 >= outer.x0 - 0.5
+            and box.y0 >= outer.y0 - 0.5
+            and box.x1 <= outer.x1 + 0.5
+            and box.y1 <= outer.y1 + 0.5
+        )
+
+    def apart(a, b):
+        return a.x1 <= b.x0 or b.x1 <= a.x0 or a.y1 <= b.y0 or b.y1 <= a.y0
+
+    for name, b in boxes.items():
+        panels = b["axes"]
+        assert len(panels) == (2 if val else 1), name
+        for box in [*panels, b["legend"], b["title"]]:
+            assert inside(box, b["figure"]), (name, box, b["figure"])
+        for i, box in enumerate(panels):
+            assert apart(box, b["legend"]), (name, "a panel under the legend")
+            assert b["title"].y0 >= box.y1, (name, "the title overlaps a panel")
+            for other in panels[i + 1 :]:
+                assert apart(box, other), (name, "panels overlap")
+        # the panels use the figure: together at least half its width, each 60 % of its height
+        assert sum(f.width for f in b["frames"]) > 0.5 * b["figure"].width
+        assert all(f.height > 0.6 * b["figure"].height for f in b["frames"])

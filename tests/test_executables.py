@@ -19,6 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from conftest import run_python_json
 
 import fnn
 import fnn._executables as E
@@ -185,7 +186,7 @@ def test_another_fingerprint_misses(tmp_path, fp, monkeypatch):
     assert (other.hits, other.misses) == (0, 1)
 
     # the fingerprint a store computes itself follows XLA_FLAGS (fnn's source held still)
-    monkeypatch.setattr(E, "_source_digest", lambda: "fnn source")
+    monkeypatch.setattr(E, "source_digest", lambda: "fnn source")
     monkeypatch.delenv("XLA_FLAGS", raising=False)
     folder = str(tmp_path / "own")
     ExecutableStore(folder, "ns").call(_DOUBLE, "prog", (), (A,))
@@ -199,13 +200,13 @@ def test_another_fingerprint_misses(tmp_path, fp, monkeypatch):
 
 def test_fingerprint_is_stable_and_follows_what_changes_programs(monkeypatch):
     assert fingerprint() == fingerprint()
-    monkeypatch.setattr(E, "_source_digest", lambda: "fnn source")
+    monkeypatch.setattr(E, "source_digest", lambda: "fnn source")
     monkeypatch.delenv("XLA_FLAGS", raising=False)
     base = fingerprint()
     assert fingerprint() == base and len(base) == 64
-    monkeypatch.setattr(E, "_source_digest", lambda: "edited fnn source")
+    monkeypatch.setattr(E, "source_digest", lambda: "edited fnn source")
     assert fingerprint() != base
-    monkeypatch.setattr(E, "_source_digest", lambda: "fnn source")
+    monkeypatch.setattr(E, "source_digest", lambda: "fnn source")
     monkeypatch.setenv("XLA_FLAGS", "--xla_cpu_enable_fast_math=false")
     assert fingerprint() != base
     monkeypatch.delenv("XLA_FLAGS")
@@ -352,3 +353,41 @@ def test_threads_train_at_once_each_through_its_own_child_store(tmp_path, fp):
         _assert_identical(_train("fit_many"), reference)
     assert (fresh.hits, fresh.misses) == (1, 1) and len(_files(tmp_path)) == 3
     assert not [n for n in os.listdir(tmp_path) if not n.endswith(".exe") or n.startswith(".tmp-")]
+
+
+_JAX_CACHE_RUN = """
+import json, sys
+import jax, numpy as np
+jax.config.update("jax_compilation_cache_dir", sys.argv[1])
+jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+from fnn._executables import ExecutableStore, call, using
+
+# random bits and a loop: the kind of program whose re-serialized copy lost its functions
+program = jax.jit(
+    lambda k: jax.random.uniform(k, (7, 5)).sum() + jax.random.normal(jax.random.fold_in(k, 1), (9,)).sum()
+)
+key = jax.random.PRNGKey(0)
+reference = float(program(key))  # compiled by XLA and written to JAX's cache
+out = {}
+for step, namespace in enumerate(["another", "another", "first"]):
+    jax.clear_caches()  # a new process but for JAX's persistent cache, which answers from here on
+    with using(ExecutableStore(sys.argv[2], namespace, fingerprint_="fp")) as store:
+        value = float(call(program, "role", (), key))
+    out[step] = {"value": value, "hits": store.hits, "misses": store.misses}
+print(json.dumps({"reference": reference, "runs": out}))
+"""
+
+
+@pytest.mark.slow
+def test_an_executable_from_jax_cache_is_run_but_never_stored(tmp_path):
+    """XLA:CPU cannot serialize again an executable that JAX's persistent cache deserialized: the
+    copy loads, then fails on its first call ("Function ... not found"). A store miss that JAX's
+    cache answers (the same program under another namespace, or from another version of fnn)
+    runs the program and writes nothing; the next run misses again and runs it again."""
+    jax_cache, folder = tmp_path / "jax", tmp_path / "store"
+    result = run_python_json(_JAX_CACHE_RUN, str(jax_cache), str(folder), timeout=120)
+    runs = [result["runs"][str(i)] for i in range(3)]
+    assert [r["value"] for r in runs] == [result["reference"]] * 3
+    assert [(r["hits"], r["misses"]) for r in runs] == [(0, 1), (0, 1), (0, 1)]
+    assert not folder.exists() or list(folder.iterdir()) == []

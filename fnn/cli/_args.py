@@ -16,7 +16,7 @@ from fnn import (
     losses as _losses,
     optimizers as _optimizers,
 )
-from fnn._executables import ExecutableStore
+from fnn._executables import ExecutableStore, source_digest
 from fnn._validate import path as check_path
 from fnn.cli._common import UsageError
 from fnn.cli._problem import DEFAULT_LEARNING_RATES
@@ -223,12 +223,17 @@ def cache_dir(args) -> str | None:
 def use_compilation_cache(path: str) -> None:
     """JAX's persistent compilation cache in ``path`` for the rest of this process, for every
     program however small or quick to compile (the CLI compiles many small ones). It takes
-    effect only where nothing has been compiled yet in the process, as at the CLI's start."""
+    effect only where nothing has been compiled yet in the process, as at the CLI's start.
+
+    The cache lives in a subfolder per version of fnn's source (``jax-<digest>``): XLA:CPU
+    cannot serialize again an executable read from JAX's cache, so the executable store writes
+    only what was compiled in the process (``fnn._executables``), and a new version of fnn must
+    compile its programs, not read the old version's, for the store to keep them."""
     try:
         path = check_path("--cache-dir", path, writable=True, folder=True)
     except ValueError as err:
         raise UsageError(f"{err}; give another or --no-cache") from None
-    jax.config.update("jax_compilation_cache_dir", path)
+    jax.config.update("jax_compilation_cache_dir", os.path.join(path, "jax-" + source_digest()[:16]))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 

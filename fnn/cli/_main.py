@@ -57,7 +57,15 @@ from fnn.cli._common import (
 )
 from fnn.cli._compare import run_comparison
 from fnn.cli._problem import FILE_DATASETS, describe_net, load_problem, split_problem
-from fnn.cli._report import PLOT_FILES, best_line, format_table, plot_runs, table_notes, write_results
+from fnn.cli._report import (
+    PLOT_FILES,
+    best_line,
+    format_table,
+    import_pyplot_in_background,
+    plot_runs,
+    table_notes,
+    write_results,
+)
 from fnn.cli._train import cmd_train
 from fnn.grad import MODES, gradcheck, value_and_grad
 from fnn.layers import mlp
@@ -106,6 +114,8 @@ def _cmd_compare(args) -> int:
         loss_name=problem.loss.name,
         metric=metric_name,
     )
+    if not args.no_plots:
+        import_pyplot_in_background()  # ready by the time the runs are
     planned = len(args.optimizers) * len(args.batch_sizes)
     runs: list[dict[str, Any]] = []  # the finished runs, also when interrupted
     written = plotted = False

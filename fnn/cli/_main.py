@@ -114,8 +114,8 @@ def _cmd_compare(args) -> int:
         loss_name=problem.loss.name,
         metric=metric_name,
     )
-    if not args.no_plots:
-        import_pyplot_in_background()  # ready by the time the runs are
+    # pyplot imports beside the compilations and is waited for before the timed training
+    importing = None if args.no_plots else import_pyplot_in_background()
     planned = len(args.optimizers) * len(args.batch_sizes)
     runs: list[dict[str, Any]] = []  # the finished runs, also when interrupted
     written = plotted = False
@@ -144,6 +144,7 @@ def _cmd_compare(args) -> int:
             log=log_line,
             finished=runs,
             store=executable_store(args),
+            compiled=None if importing is None else importing.join,
         )
         config["wall_s"] = wall = time.perf_counter() - t0
         print()

@@ -223,8 +223,9 @@ def _pyplot():
 
 def import_pyplot_in_background() -> threading.Thread:
     """Starts importing matplotlib's pyplot in a daemon thread and returns it. The import takes
-    ~1 s of Python; started before the runs, it overlaps the time they spend in XLA with the GIL
-    released, and :func:`plot_runs` finds the module loaded (or waits for the same import)."""
+    ~1 s of Python; started before the runs, it overlaps their compilation (XLA works with the
+    GIL released), and :func:`plot_runs` finds the module loaded (or waits for the same
+    import). Join it before timing anything: it competes for the GIL while it runs."""
     thread = threading.Thread(target=_pyplot, name="fnn-import-pyplot", daemon=True)
     thread.start()
     return thread

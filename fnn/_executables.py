@@ -66,8 +66,9 @@ def _compile_fresh(jitted: Any, args: tuple) -> tuple[Any, bool]:
         if not _listener_registered:
             jax.monitoring.register_event_listener(_count_jax_cache_hit)
             _listener_registered = True
+    lowered = jitted.lower(*args)  # tracing may compile (and read) small programs of its own
     before = getattr(_jax_cache_hits, "n", 0)
-    compiled = jitted.lower(*args).compile()
+    compiled = lowered.compile()
     return compiled, getattr(_jax_cache_hits, "n", 0) == before
 
 

@@ -49,8 +49,6 @@ _STORE: contextvars.ContextVar[ExecutableStore | None] = contextvars.ContextVar(
 _IGNORED_CONFIG = ("cache", "log", "traceback", "pprint", "dump")
 _JAX_CACHE_HIT = "/jax/compilation_cache/cache_hits"
 _jax_cache_hits = threading.local()  # per thread: JAX records the event in the compiling thread
-_listener_lock = threading.Lock()
-_listener_registered = False
 
 
 def _count_jax_cache_hit(event: str, **_: Any) -> None:
@@ -58,14 +56,16 @@ def _count_jax_cache_hit(event: str, **_: Any) -> None:
         _jax_cache_hits.n = getattr(_jax_cache_hits, "n", 0) + 1
 
 
+@functools.cache
+def _listen_for_jax_cache_hits() -> None:
+    # Registered once per process (two threads racing here would only count each hit twice).
+    jax.monitoring.register_event_listener(_count_jax_cache_hit)
+
+
 def _compile_fresh(jitted: Any, args: tuple) -> tuple[Any, bool]:
     """``(jitted compiled for args, whether XLA compiled it here)``: False where JAX's
     persistent cache answered, which makes an executable that cannot be serialized again."""
-    global _listener_registered
-    with _listener_lock:
-        if not _listener_registered:
-            jax.monitoring.register_event_listener(_count_jax_cache_hit)
-            _listener_registered = True
+    _listen_for_jax_cache_hits()
     lowered = jitted.lower(*args)  # tracing may compile (and read) small programs of its own
     before = getattr(_jax_cache_hits, "n", 0)
     compiled = lowered.compile()

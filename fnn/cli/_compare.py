@@ -112,7 +112,7 @@ def run_comparison(
     compile_threads: int | None = None,
     finished: list[dict[str, Any]] | None = None,
     store: ExecutableStore | None = None,
-    compiled: Callable[[], Any] | None = None,
+    after_compiling: Callable[[], Any] | None = None,
 ) -> list[dict[str, Any]]:
     """Trains one network per (optimizer, batch size, seed) and returns one record per run
     (optimizer x batch size; the module's docstring says what it holds).
@@ -128,7 +128,7 @@ def run_comparison(
     one per core; :func:`compile_concurrently`; each run's ``compile_s``), so ``train_s`` is
     the training time proper. ``store``: where the runs' compiled epochs are kept and read
     back (``fnn._executables.ExecutableStore``, its namespace the command's settings), or
-    None. ``compiled``: called once every run is compiled, before the first timed training
+    None. ``after_compiling``: called once every run is compiled, before the first timed training
     (the CLI waits there for work it started beside the compilations, which would otherwise
     compete with the timed runs for Python's lock).
     """
@@ -179,8 +179,8 @@ def run_comparison(
             fit(net, inits[0], opt, problem.loss, x_tr, y_tr, epochs=1, key=keys[0], **same)
 
     compile_times = compile_concurrently(warm_up, configs, compile_threads)
-    if compiled is not None:
-        compiled()
+    if after_compiling is not None:
+        after_compiling()
 
     def train_run(name, lr, opt, bs, batch, same, compile_s) -> dict[str, Any]:
         if together:

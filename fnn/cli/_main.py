@@ -144,7 +144,7 @@ def _cmd_compare(args) -> int:
             log=log_line,
             finished=runs,
             store=executable_store(args),
-            compiled=None if importing is None else importing.join,
+            after_compiling=None if importing is None else importing.join,
         )
         config["wall_s"] = wall = time.perf_counter() - t0
         print()

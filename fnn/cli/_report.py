@@ -258,14 +258,15 @@ def plot_runs(runs: Sequence[dict[str, Any]], out_dir: str, title: str) -> list[
     columns = 1 + len(runs) // 16
     width, height = 6.5 * len(panels) + _LEGEND_COLUMN * columns, 4.8
     top = 0.3 + _TITLE_LINE * (title.count("\n") + 1)
-    right = width - _LEGEND_COLUMN * columns + 0.1  # where the legend starts
-    axes_width = (right - 0.2 - _LEFT - _BETWEEN * (len(panels) - 1)) / len(panels)
+    legend_left = width - _LEGEND_COLUMN * columns + 0.1
+    axes_right = legend_left - 0.2
+    axes_width = (axes_right - _LEFT - _BETWEEN * (len(panels) - 1)) / len(panels)
     paths = []
     for x_name in ("epoch", "time"):
         fig, axes = plt.subplots(1, len(panels), figsize=(width, height), squeeze=False)
         fig.subplots_adjust(
             left=_LEFT / width,
-            right=(right - 0.2) / width,
+            right=axes_right / width,
             bottom=_BOTTOM / height,
             top=1 - top / height,
             wspace=_BETWEEN / axes_width,
@@ -297,7 +298,7 @@ def plot_runs(runs: Sequence[dict[str, Any]], out_dir: str, title: str) -> list[
             handles,
             labels,
             loc="upper left",
-            bbox_to_anchor=(right / width, 1 - top / height),
+            bbox_to_anchor=(legend_left / width, 1 - top / height),
             fontsize="small",
             ncol=columns,
         )

@@ -1,7 +1,5 @@
 """``python -m fnn ...``: the same as the ``fnn`` console script."""
 
-import sys
+from fnn.cli._main import console
 
-from fnn.cli import main
-
-sys.exit(main())
+console()

@@ -6,6 +6,7 @@ The runs that train (``compare``, ``train``, ``gradcheck``) and the subprocess a
 """
 
 import csv
+import importlib.metadata
 import json
 import math
 import os
@@ -19,6 +20,7 @@ from conftest import run_python_json
 
 import fnn
 from fnn.cli import DEFAULT_LEARNING_RATES, main
+from fnn.cli._compare import load_problem, run_comparison  # the engine behind fnn compare
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -669,3 +671,84 @@ def test_train_early_stopping_resumed_equals_the_uninterrupted_run(tmp_path, cap
     assert main([*ES_TRAIN, "--epochs", "60", "--resume", resumed]) == 0
     out = capsys.readouterr().out
     assert "it had stopped (early stopping): no epoch to run" in out and lines(out) == lines(straight_out)
+
+
+def test_compare_trains_runs_side_by_side_with_the_numbers_of_one_at_a_time():
+    """``train_threads`` (the CLI's --jobs) changes when runs train, not what they compute: the
+    same records in the order asked for, bit for bit, but for the times and ``train_jobs``."""
+    problem = load_problem("iris")
+    kw = dict(optimizers=["sgd", "adam", "rmsprop"], batch_sizes=[16, None], epochs=3, hidden=[4], seeds=2)
+    logged: list[str] = []
+    alone = run_comparison(problem, compile_threads=1, train_threads=1, **kw)
+    side = run_comparison(problem, compile_threads=1, train_threads=3, log=logged.append, **kw)
+
+    def numbers(record):
+        timed = ("compile_s", "train_jobs", "summary", "curves", "seeds")
+        untimed = {k: v for k, v in record.items() if k not in timed}
+        summary = {k: v for k, v in record["summary"].items() if k != "train_s"}
+        seeds = [{k: v for k, v in s.items() if k not in ("epoch_times", "train_s")} for s in record["seeds"]]
+        return untimed, summary, seeds, record["curves"]["loss"], record["curves"]["val_loss"]
+
+    assert [(r["optimizer"], r["batch"]) for r in side] == [(o, b) for o in kw["optimizers"] for b in ("16", "full")]
+    assert [numbers(r) for r in side] == [numbers(r) for r in alone]
+    assert {r["train_jobs"] for r in alone} == {1} and {r["train_jobs"] for r in side} == {3}
+    assert len(logged) == 6 and all("trained in" in line for line in logged)  # one line per run, as it ends
+
+
+def test_compare_interrupted_stops_the_runs_training_beside_it(monkeypatch):
+    """Ctrl-C reaches the main thread only: the runs training in the others stop before their
+    next epoch (Cancelled), the ones not started never start, and the finished run is kept."""
+    import fnn.train._fit as fit_module  # one seed: a fit per run
+
+    cancelled = []
+
+    def watched(*args, **kwargs):
+        try:
+            return run_epochs(*args, **kwargs)
+        except Cancelled:
+            cancelled.append(1)
+            raise
+
+    run_epochs, Cancelled = fit_module.run_epochs, fnn.train._loop.Cancelled
+    monkeypatch.setattr(fit_module, "run_epochs", watched)
+
+    def interrupt(line):
+        raise KeyboardInterrupt
+
+    finished: list = []
+    kw = dict(optimizers=["sgd", "adam", "rmsprop", "adagrad"], batch_sizes=[None], hidden=[4], seeds=1)
+    with pytest.raises(KeyboardInterrupt):
+        run_comparison(load_problem("iris"), epochs=2000, train_threads=2, log=interrupt, finished=finished, **kw)
+    assert len(finished) == 1 and finished[0]["seeds"][0]["epochs_run"] == 2000
+    assert 1 <= len(cancelled) <= 2  # the run beside it, and the next one if its thread had taken it
+
+
+_EXITING = """
+import atexit, sys, threading
+from fnn.cli._main import exit_fast
+go = threading.Event()
+worker = threading.Thread(target=lambda: go.wait() and print("thread ended"))
+worker.start()
+atexit.register(lambda: print("atexit ran"))
+sys.stdout.write("buffered, no newline; ")
+go.set()
+exit_fast(3)
+"""
+
+
+@pytest.mark.slow
+def test_the_console_script_skips_the_teardown_but_not_threads_atexit_or_buffers(tmp_path):
+    """``python -m fnn`` and ``fnn`` end through exit_fast: the status, threads joined, atexit
+    handlers run, buffered output written; under a profiler it exits the usual way, so that the
+    profile is written (cProfile writes it after the program returns)."""
+    run = lambda *args: subprocess.run(
+        [sys.executable, *args], capture_output=True, text=True, timeout=120, env={**os.environ, "JAX_PLATFORMS": "cpu"}
+    )
+    proc = run("-c", _EXITING)
+    assert (proc.returncode, proc.stdout, proc.stderr) == (3, "buffered, no newline; thread ended\natexit ran\n", "")
+    script = tmp_path / "exiting.py"
+    script.write_text(_EXITING)
+    profiled = run("-m", "cProfile", "-o", str(tmp_path / "run.prof"), str(script))
+    assert profiled.stdout.startswith("buffered, no newline; thread ended\n") and (tmp_path / "run.prof").stat().st_size
+    scripts = importlib.metadata.entry_points(group="console_scripts")
+    assert [e.value for e in scripts if e.name == "fnn"] == ["fnn.cli._main:console"]

@@ -6,7 +6,9 @@ epoch (the rate lives in the optimizer state), and ``unroll=1`` compiles a loop 
 the unrolling is not what a test is about. The run on a real data set is marked ``slow``.
 """
 
+import concurrent.futures
 import math
+import threading
 import warnings
 
 import chex
@@ -17,7 +19,7 @@ import pytest
 
 import fnn
 from fnn import data, optimizers as O
-from fnn.callbacks import EarlyStopping, ReduceLROnPlateau, TerminateOnNaN
+from fnn.callbacks import Callback, EarlyStopping, ReduceLROnPlateau, TerminateOnNaN
 from fnn.train import _epoch, _loop  # private: which epoch program fit took (the padded last batch)
 
 KEY = jax.random.PRNGKey(0)
@@ -294,7 +296,7 @@ def test_bad_output_paths_fail_before_anything_is_compiled(tmp_path, compiles):
 
 
 def test_unclear_errors_name_the_argument(compiles):
-    from fnn.callbacks import Callback, EarlyStopping
+    from fnn.callbacks import EarlyStopping
 
     x, y = _problem()
     params = NET.init(KEY, (4,), jnp.float64)
@@ -674,3 +676,34 @@ def test_padding_is_taken_only_where_its_waste_is_small():
         for n, b in ((199, 100), (130, 100))
     ]  # fmt: skip
     assert [p.spec.pad_last for p in prepared] == [True, False]  # 1 row wasted; 70 rows of 130
+
+
+def test_training_inside_cancelled_by_stops_before_the_epoch_after_the_event_is_set():
+    """fnn compare's runs in other threads stop on Ctrl-C this way: the epoch running ends, the
+    next one never starts; without the event set, the same fit is untouched."""
+
+    x, y = _problem()
+    event = threading.Event()
+
+    class SetAfterSecond(Callback):
+        def on_epoch_end(self, epoch, logs, ctx=None):
+            self.epochs = epoch + 1
+            if epoch == 1:
+                event.set()
+
+    seen = SetAfterSecond()
+    kw = dict(epochs=5, batch_size=5, verbose=0, unroll=1)
+    with _loop.cancelled_by(event), pytest.raises(_loop.Cancelled, match="before epoch 2"):
+        fnn.fit(NET, NET.init(KEY, (4,)), O.sgd(0.1), MSE, x, y, callbacks=[seen], **kw)
+    assert seen.epochs == 2
+    with _loop.cancelled_by(threading.Event()):
+        inside = fnn.fit(NET, NET.init(KEY, (4,)), O.sgd(0.1), MSE, x, y, **kw)
+    outside = fnn.fit(NET, NET.init(KEY, (4,)), O.sgd(0.1), MSE, x, y, **kw)
+    assert inside.history.epochs_run == 5
+    chex.assert_trees_all_equal(inside.params, outside.params)
+    # the event belongs to the thread (context) that opened it: another thread trains on
+    with _loop.cancelled_by(event):
+        pool = concurrent.futures.ThreadPoolExecutor(1)
+        other = pool.submit(fnn.fit, NET, NET.init(KEY, (4,)), O.sgd(0.1), MSE, x, y, **kw).result()
+        pool.shutdown()
+    assert other.history.epochs_run == 5

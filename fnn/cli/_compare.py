@@ -15,7 +15,9 @@ What a record reports, and from which weights:
   vmapped program (``fnn.fit_many``) unless early stopping needs a ``fit`` per seed
   (``seeds_together``): the time is then that program's, shared by its seeds, and has no
   spread over seeds (``summary["train_s"] == [time, None]``); with a ``fit`` per seed it is
-  each seed's own, summarised as mean and standard deviation.
+  each seed's own, summarised as mean and standard deviation. Runs that train side by side
+  (``train_threads``; the record's ``train_jobs`` says how many at a time) share the machine,
+  and each one's time includes that sharing.
 * ``curves``: what the plots draw, per epoch (counted from 1): the mean over seeds of the
   training and validation losses and of the cumulative training time. A seed that early
   stopping ended counts with its last epoch's value for the epochs after it stopped, so every
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import os
+import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -44,6 +47,7 @@ from fnn.cli._problem import (  # load_problem: scripts and notes import it from
 )
 from fnn.layers import mlp
 from fnn.train import evaluate, fit, fit_many
+from fnn.train._loop import cancelled_by
 
 
 def _mean_std(values: Sequence[float]) -> tuple[float, float]:
@@ -70,6 +74,11 @@ def _initial_program(net: Any, n_in: int) -> Any:
     return jax.jit(jax.vmap(one))
 
 
+def _workers(threads: int | None, jobs: int) -> int:
+    """Threads for ``jobs`` jobs: ``threads``, or one per core when None, at most one per job."""
+    return max(1, min(jobs, threads or os.cpu_count() or 1))
+
+
 def compile_concurrently(
     warm_up: Callable[[Any], None], jobs: Sequence[Any], threads: int | None = None
 ) -> list[float]:
@@ -83,7 +92,7 @@ def compile_concurrently(
         warm_up(job)
         return time.perf_counter() - t0
 
-    workers = max(1, min(len(jobs), threads or os.cpu_count() or 1))
+    workers = _workers(threads, len(jobs))
     if workers == 1:
         return [timed(job) for job in jobs]
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=workers)
@@ -110,6 +119,7 @@ def run_comparison(
     early_stopping: int | None = None,
     log=None,
     compile_threads: int | None = None,
+    train_threads: int | None = 1,
     finished: list[dict[str, Any]] | None = None,
     store: ExecutableStore | None = None,
     after_compiling: Callable[[], Any] | None = None,
@@ -126,7 +136,10 @@ def run_comparison(
     weights restored) needs a ``fit`` per seed. Every run is first warmed up for one epoch,
     which compiles its programs, the runs side by side in threads (``compile_threads``, default
     one per core; :func:`compile_concurrently`; each run's ``compile_s``), so ``train_s`` is
-    the training time proper. ``store``: where the runs' compiled epochs are kept and read
+    the training time proper. The runs then train ``train_threads`` at a time (None: one per
+    core; default 1, each alone), in threads, XLA's programs running with Python's GIL released;
+    ``finished`` keeps the order asked for, and on Ctrl-C the runs still training stop before
+    their next epoch. ``store``: where the runs' compiled epochs are kept and read
     back (``fnn._executables.ExecutableStore``, its namespace the command's settings), or
     None. ``after_compiling``: called once every run is compiled, before the first timed training
     (the CLI waits there for work it started beside the compilations, which would otherwise
@@ -245,18 +258,45 @@ def run_comparison(
             early_stopping=early_stopping if stopping else None,
         )
 
+    workers = _workers(train_threads, len(configs))
+    stop = threading.Event()
+
+    def train_one(i: int) -> dict[str, Any]:
+        name, lr, opt, bs, batch, same = configs[i]
+        with run_store(name, bs), cancelled_by(stop):
+            record = train_run(name, lr, opt, bs, batch, same, compile_times[i])
+        record["train_jobs"] = workers
+        return record
+
     runs = [] if finished is None else finished
-    for (name, lr, opt, bs, batch, same), compile_s in zip(configs, compile_times, strict=True):
-        with run_store(name, bs):
-            runs.append(train_run(name, lr, opt, bs, batch, same, compile_s))
+    first, done = len(runs), {}
+
+    def record(i: int, run: dict[str, Any]) -> None:
+        # the finished runs in the order asked for, also while others still train
+        done[i] = run
+        runs[first:] = [done[j] for j in sorted(done)]
         if log is not None:
-            r = runs[-1]
-            trained = r["summary"]["train_s"][0] * (1 if together else seeds)
+            trained = run["summary"]["train_s"][0] * (1 if together else seeds)
             log(
-                f"{name:>9} batch {r['batch']:>5}: compiled in {compile_s:5.1f} s, {seeds} seed(s) "
-                f"trained in {trained:6.2f} s{' (together, one vmapped program)' if together else ''}, "
-                f"final loss {r['summary']['loss'][0]:.4g}"
+                f"{run['optimizer']:>9} batch {run['batch']:>5}: compiled in {run['compile_s']:5.1f} s, {seeds} "
+                f"seed(s) trained in {trained:6.2f} s{' (together, one vmapped program)' if together else ''}, "
+                f"final loss {run['summary']['loss'][0]:.4g}"
             )
+
+    if workers == 1:
+        for i in range(len(configs)):
+            record(i, train_one(i))
+        return runs
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=workers)
+    futures = {pool.submit(train_one, i): i for i in range(len(configs))}
+    try:
+        for future in concurrent.futures.as_completed(futures):
+            record(futures[future], future.result())
+    finally:
+        # Ctrl-C (main thread only) or a failed run: the runs not started are dropped and those
+        # training stop before their next epoch (their Cancelled is not reported).
+        stop.set()
+        pool.shutdown(wait=True, cancel_futures=True)
     return runs
 
 

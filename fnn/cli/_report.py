@@ -112,6 +112,9 @@ def table_notes(runs: Sequence[dict[str, Any]], metric_name: str) -> list[str]:
         notes.append("time (s): each seed's own training time (one fit per seed), compilation excluded, mean ± std")
     else:
         notes.append("time (s): training time, compilation excluded")
+    jobs = runs[0].get("train_jobs", 1)
+    if jobs > 1:
+        notes[-1] += f"; runs trained {jobs} at a time (--jobs), each time includes sharing the machine"
     if n > 1:
         notes.append(f"plots: {curve_note(runs)}")
     return notes

@@ -3,9 +3,12 @@ compiled epoch) and one epoch loop (one program run and one host sync per epoch)
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import math
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
 import jax
@@ -156,6 +159,25 @@ def prepare(
     return Prepared(loss, ms, n, math.ceil(n / batch_size), data, spec, compiled_epoch(spec))
 
 
+class Cancelled(Exception):
+    """Training stopped before an epoch because :func:`cancelled_by`'s event was set."""
+
+
+_CANCEL: contextvars.ContextVar[threading.Event | None] = contextvars.ContextVar("fnn_cancel", default=None)
+
+
+@contextlib.contextmanager
+def cancelled_by(event: threading.Event) -> Iterator[None]:
+    """Training in this thread raises :class:`Cancelled` before its next epoch once ``event``
+    is set: how ``fnn compare`` stops the runs training in other threads on Ctrl-C, which only
+    the main thread receives."""
+    token = _CANCEL.set(event)
+    try:
+        yield
+    finally:
+        _CANCEL.reset(token)
+
+
 def run_epochs(
     run: Prepared,
     params: Any,
@@ -172,7 +194,10 @@ def run_epochs(
     its sums come to the host in ONE transfer, and ``end(epoch, params, opt_state, bad, sums,
     val, seconds)`` returns ``(params, opt_state, stop)``."""
     x, y, w, x_val, y_val, w_val = run.data
+    cancel = _CANCEL.get()
     for epoch in range(initial_epoch, epochs):
+        if cancel is not None and cancel.is_set():
+            raise Cancelled(f"cancelled before epoch {epoch}")
         params, opt_state = begin(epoch, params, opt_state)
         t0 = time.perf_counter()
         perm, drop_key = inputs(epoch)

@@ -724,8 +724,10 @@ def test_compare_interrupted_stops_the_runs_training_beside_it(monkeypatch):
 
 
 _EXITING = """
-import atexit, sys, threading
+import atexit, concurrent.futures, sys, threading
 from fnn.cli._main import exit_fast
+idle = concurrent.futures.ThreadPoolExecutor(1)
+idle.submit(int).result()  # its worker now waits for work that never comes; exit ends it
 go = threading.Event()
 worker = threading.Thread(target=lambda: go.wait() and print("thread ended"))
 worker.start()

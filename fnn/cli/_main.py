@@ -452,10 +452,9 @@ def exit_fast(status: int) -> NoReturn:
     this returns, it exits the usual way."""
     if sys.getprofile() is not None or sys.gettrace() is not None:
         sys.exit(status)
-    main_thread = threading.main_thread()
-    for thread in threading.enumerate():
-        if thread is not main_thread and not thread.daemon:
-            thread.join()
+    # What Python's exit does first: tell idle thread pools to end (concurrent.futures
+    # registers that with threading), then join every non-daemon thread.
+    getattr(threading, "_shutdown")()  # noqa: B009  (CPython's, absent from the stubs)
     atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
         try:

@@ -264,12 +264,12 @@ def run_comparison(
     def train_one(i: int) -> dict[str, Any]:
         name, lr, opt, bs, batch, same = configs[i]
         with run_store(name, bs), cancelled_by(stop):
-            record = train_run(name, lr, opt, bs, batch, same, compile_times[i])
-        record["train_jobs"] = workers
-        return record
+            run = train_run(name, lr, opt, bs, batch, same, compile_times[i])
+        run["train_jobs"] = workers
+        return run
 
     runs = [] if finished is None else finished
-    first, done = len(runs), {}
+    first, done = len(runs), {}  # index asked for -> finished run
 
     def record(i: int, run: dict[str, Any]) -> None:
         # the finished runs in the order asked for, also while others still train

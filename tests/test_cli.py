@@ -325,6 +325,9 @@ def test_compare_twice_with_the_persistent_cache_compiles_nothing_the_second_tim
     args += ["--optimizers", "sgd,adam", "--batch-sizes", "16,full", "--no-plots", "--cache-dir", str(cache)]
     args += ["--jobs", "1"]  # one compilation at a time: no two threads racing for the same entry
     n_runs = 2 * 2  # optimizers x batch sizes: one epoch program each
+    stored = 2 * n_runs + 1  # each run's epoch and its optimizer states' init, the seeds' params
+    # compiled through the store: those but one init per optimizer (its runs share it in memory)
+    through_store = n_runs + 2 + 1
 
     def compare(*extra, out):
         counts = run_python_json(_COUNTING_RUN, *args, *extra, "--out", str(tmp_path / out))
@@ -332,21 +335,21 @@ def test_compare_twice_with_the_persistent_cache_compiles_nothing_the_second_tim
         return counts, counts["stdout"]
 
     (first, out1), (second, out2) = compare(out="out0"), compare(out="out1")
-    # first: every program compiled and written to JAX's cache; each run's epoch and the seeds'
-    # initial params (one program) to the store too
-    assert first["requests"] == first["misses"] == first["compiles"] > n_runs and first["hits"] == 0
-    assert (first["store_hits"], first["store_misses"]) == (0, n_runs + 1)
+    # first: every program compiled and written to JAX's cache; each run's epoch and optimizer
+    # states' init, and the seeds' initial params (one program), to the store too
+    assert first["requests"] == first["misses"] == first["compiles"] > stored and first["hits"] == 0
+    assert (first["store_hits"], first["store_misses"]) == (0, stored)
     store = cache / "executables"
-    assert len(list(store.glob("*.exe"))) == n_runs + 1 == len(list(store.iterdir()))
+    assert len(list(store.glob("*.exe"))) == stored == len(list(store.iterdir()))
     # JAX's cache in a folder of this version of fnn's source (jax-<digest>), beside the store
     (jax_cache,) = [p for p in cache.iterdir() if p != store]
     assert jax_cache.name.startswith("jax-") and len(list(jax_cache.iterdir())) == first["misses"]
-    # second: the epochs read from the store, so JAX's cache is asked only for the rest, and
-    # has every one of them
-    assert (second["store_hits"], second["store_misses"]) == (n_runs + 1, 0)
-    assert second["misses"] == 0 and second["hits"] == second["requests"] == first["requests"] - n_runs - 1
+    # second: those read from the store, so JAX's cache is asked only for the rest, and has
+    # every one of them
+    assert (second["store_hits"], second["store_misses"]) == (stored, 0)
+    assert second["misses"] == 0 and second["hits"] == second["requests"] == first["requests"] - through_store
     assert second["compiles"] == second["hits"]  # each one a read from JAX's cache, none compiled
-    assert len(list(store.iterdir())) == n_runs + 1
+    assert len(list(store.iterdir())) == stored
     table = lambda out: [line for line in out.splitlines() if line.startswith("|") and "time" not in line]
     strip_times = lambda rows: [row.rsplit("|", 3)[0] for row in rows]  # the time column differs
     assert strip_times(table(out1)) == strip_times(table(out2)) and len(table(out1)) == 1 + n_runs  # separator, runs

@@ -81,6 +81,10 @@ def _epoch_work(since):
     return [e for e in _EVENTS[since:] if e[0] in (TRACE, COMPILE) and e[1] in ("epoch", "jit(epoch)")]
 
 
+# a run's programs in a store: its optimizer state's init and its epoch
+PROGRAMS = 2
+
+
 def _files(folder):
     return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
 
@@ -98,19 +102,20 @@ def test_a_new_store_on_the_same_folder_loads_the_epoch_without_tracing_or_compi
     start = len(_EVENTS)
     with using(ExecutableStore(str(folder), "ns", fingerprint_=fp)) as first_store:
         first = _train()
-    # one program for both epochs: compiled once, written once
-    assert (first_store.hits, first_store.misses) == (0, 1)
-    assert [e for e in _EVENTS[start:] if e[0] in (HIT_EVENT, MISS_EVENT)] == [(MISS_EVENT, None)]
+    # the init and one program for both epochs: each compiled once, written once
+    assert (first_store.hits, first_store.misses) == (0, PROGRAMS)
+    assert [e for e in _EVENTS[start:] if e[0] in (HIT_EVENT, MISS_EVENT)] == [(MISS_EVENT, None)] * PROGRAMS
     written = _files(folder)
-    assert len(written) == 1 and written[0].endswith(".exe")
+    assert len(written) == PROGRAMS and all(name.endswith(".exe") for name in written)
 
     jax.clear_caches()  # what a second process starts from: nothing traced or compiled
     start = len(_EVENTS)
     with using(ExecutableStore(str(folder), "ns", fingerprint_=fp)) as second_store:
         second = _train()
-    assert (second_store.hits, second_store.misses) == (1, 0)
-    assert [e for e in _EVENTS[start:] if e[0] in (HIT_EVENT, MISS_EVENT)] == [(HIT_EVENT, None)]
+    assert (second_store.hits, second_store.misses) == (PROGRAMS, 0)
+    assert [e for e in _EVENTS[start:] if e[0] in (HIT_EVENT, MISS_EVENT)] == [(HIT_EVENT, None)] * PROGRAMS
     assert _epoch_work(start) == []
+    assert not [e for e in _EVENTS[start:] if e[1] in ("opt_init", "jit(opt_init)")]
     # the caches were really cleared: the small programs around the epoch compiled again
     assert (COMPILE, "jit(epoch_keys)") in _EVENTS[start:]
     assert _files(folder) == written
@@ -248,17 +253,19 @@ def _damage(kind, good):
 def test_an_unreadable_file_is_compiled_again_and_replaced(kind, tmp_path, fp):
     with using(ExecutableStore(str(tmp_path), "ns", fingerprint_=fp)):
         reference = _train()
-    (name,) = _files(tmp_path)
-    path = tmp_path / name
-    path.write_bytes(_damage(kind, path.read_bytes()))
+    names = _files(tmp_path)
+    assert len(names) == PROGRAMS
+    for name in names:  # the init's and the epoch's
+        path = tmp_path / name
+        path.write_bytes(_damage(kind, path.read_bytes()))
     with using(ExecutableStore(str(tmp_path), "ns", fingerprint_=fp)) as store:
         again = _train()
-    assert (store.hits, store.misses) == (0, 1)
+    assert (store.hits, store.misses) == (0, PROGRAMS)
     _assert_identical(again, reference)
-    assert _files(tmp_path) == [name]  # replaced in place, no temporary file left behind
+    assert _files(tmp_path) == names  # replaced in place, no temporary file left behind
     with using(ExecutableStore(str(tmp_path), "ns", fingerprint_=fp)) as store:
         _assert_identical(_train(), reference)
-    assert (store.hits, store.misses) == (1, 0)
+    assert (store.hits, store.misses) == (PROGRAMS, 0)
 
 
 def test_a_folder_that_cannot_be_written_costs_only_the_file(tmp_path, fp):
@@ -269,7 +276,7 @@ def test_a_folder_that_cannot_be_written_costs_only_the_file(tmp_path, fp):
     with using(ExecutableStore(str(folder), "ns", fingerprint_=fp)) as store:
         result = _train()
     _assert_identical(result, reference)
-    assert (store.hits, store.misses) == (0, 1)  # compiled once, used for both epochs
+    assert (store.hits, store.misses) == (0, PROGRAMS)  # each compiled once, the epoch used twice
     assert not folder.exists() and blocker.read_text() == "" and _files(tmp_path) == ["a-file"]
 
 
@@ -342,7 +349,7 @@ def test_threads_train_at_once_each_through_its_own_child_store(tmp_path, fp):
     assert seen["before 0"] is None and seen["before 1"] is None
     assert all(seen[i][0] is seen[i][1] for i in range(2)) and seen[0][1] is not seen[1][1]
     # each run's own file; the children's counts are the parent's
-    assert (parent.hits, parent.misses) == (0, 2) and len(_files(tmp_path)) == 2
+    assert (parent.hits, parent.misses) == (0, 2 * PROGRAMS) and len(_files(tmp_path)) == 2 * PROGRAMS
     for i in range(2):
         _assert_identical(results[i], reference)
 
@@ -351,7 +358,7 @@ def test_threads_train_at_once_each_through_its_own_child_store(tmp_path, fp):
         _assert_identical(_train("fit_many"), reference)
     with using(fresh.child("run 2")):  # a run the first command did not have
         _assert_identical(_train("fit_many"), reference)
-    assert (fresh.hits, fresh.misses) == (1, 1) and len(_files(tmp_path)) == 3
+    assert (fresh.hits, fresh.misses) == (PROGRAMS, PROGRAMS) and len(_files(tmp_path)) == 3 * PROGRAMS
     assert not [n for n in os.listdir(tmp_path) if not n.endswith(".exe") or n.startswith(".tmp-")]
 
 

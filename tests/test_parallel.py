@@ -199,6 +199,40 @@ def test_sweep_again_with_other_values_compiles_nothing(swept, compiles):
     assert again.configs[0] == {"seed": 5, "learning_rate": 0.01, "weight_decay": 0.1}
 
 
+def test_fit_many_builds_the_models_optimizer_states_in_one_program_per_family():
+    """The K models' optimizer states: ONE compiled program (opt.init vmapped inside the jit; a
+    vmap outside it broadcasts each unbatched leaf eagerly, a small program per shape), each
+    model's state what ``opt.init`` gives it alone, the hyperparameters broadcast; the same
+    family with other values compiles nothing."""
+    x, y = _data()
+    x = np.concatenate([x, x[:, :2]], axis=1)  # 6 features, 5 models: shapes no other test builds
+    inits = [NET.init(jax.random.PRNGKey(s), (6,)) for s in range(5)]
+    stacked = jax.tree.map(lambda *a: jnp.stack(a), *inits)
+    keys = jax.random.split(jax.random.PRNGKey(3), 5)  # (one key would be broadcast: a program)
+    compiled: list = []
+
+    def listener(event, duration, **kwargs):
+        if event == "/jax/core/compile/backend_compile_duration":
+            compiled.append(kwargs.get("fun_name"))
+
+    jax.monitoring.register_event_duration_secs_listener(listener)
+    try:
+        first = fnn.fit_many(NET, stacked, fnn.optimizers.adamax(0.01), LOSS, x, y, key=keys, epochs=0)
+        n_first = len(compiled)
+        second = fnn.fit_many(NET, stacked, fnn.optimizers.adamax(0.05, b1=0.8), LOSS, x, y, key=keys, epochs=0)
+    finally:
+        jax.monitoring.unregister_event_duration_listener(listener)
+    assert compiled.count("jit(opt_init)") == 1 and "jit(broadcast_in_dim)" not in compiled
+    assert len(compiled) == n_first  # the second family member: nothing compiled
+    for i in (0, 4):
+        alone = fnn.optimizers.adamax(0.01).init(inits[i])
+        chex.assert_trees_all_equal(jax.tree.map(lambda a, i=i: a[i], first.opt_state), alone)
+    for name, value in {"learning_rate": 0.05, "b1": 0.8, "b2": 0.999}.items():
+        got = second.opt_state.hparams[name]
+        np.testing.assert_array_equal(got, np.full(5, value, got.dtype))
+    chex.assert_trees_all_equal(second.params, stacked)  # no epoch ran
+
+
 @pytest.mark.slow
 def test_fit_many_with_one_shared_key(swept, compiles):
     """8 stacked inits, ONE key for all (same shuffles and masks): each model equals

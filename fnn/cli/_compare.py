@@ -199,7 +199,10 @@ def run_comparison(
         if together:
             # All seeds in one vmapped program (fnn.fit_many); each equals its own fit.
             many = fit_many(net, stacked, opt, problem.loss, x_tr, y_tr, epochs=epochs, key=stacked_keys, **same)
-            results = [many.result(i) for i in range(seeds)]
+            # each seed's params sliced on the host, in one transfer: a slice on the device is a
+            # small program per leaf shape, and only the test pass needs them
+            host = jax.device_get(many.params)
+            results = [(jax.tree.map(lambda a, i=i: a[i], host), many.histories[i]) for i in range(seeds)]
         per_seed: list[dict[str, Any]] = []
         for seed in range(seeds):
             stopper = None
@@ -208,7 +211,7 @@ def run_comparison(
             else:
                 if early_stopping is not None and val is not None:
                     stopper = _callbacks.EarlyStopping(patience=early_stopping, restore_best_weights=True)
-                result = fit(
+                fitted = fit(
                     net,
                     inits[seed],
                     opt,
@@ -220,17 +223,18 @@ def run_comparison(
                     callbacks=[] if stopper is None else [stopper],
                     **same,
                 )
-            h = result.history
+                result = fitted.params, fitted.history
+            params, h = result
             test = evaluate(
                 net,
-                result.params,
+                params,
                 problem.loss,
                 problem.x_test,
                 problem.y_test,
                 metrics=[problem.metric],
                 batch_size=1024,
             )
-            # result.params are the best epoch's weights when early stopping restored them:
+            # params are the best epoch's weights when early stopping restored them:
             # the losses reported are that epoch's too
             reported = h.epochs.index(stopper.best_epoch) if stopper is not None else h.epochs_run - 1
             per_seed.append(

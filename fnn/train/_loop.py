@@ -89,18 +89,30 @@ VALIDATION_BATCH = 1024
 
 
 @structural_cache(maxsize=32)
-def _jitted(fn: Any) -> Any:
-    return jax.jit(fn)
+def _init_program(init: Any, models: bool, with_values: bool) -> Any:
+    """``init(params[, values])`` jitted; ``models``: for params stacked over models, every
+    model's state in the same program (vmapped, the hyperparameter values shared and broadcast:
+    outside a jit vmap broadcasts each unbatched leaf eagerly, one small program per shape)."""
+
+    def opt_init(*args: Any) -> Any:  # a name for the program (JAX's logs, its cache's keys)
+        return init(*args)
+
+    if models:
+        return jax.jit(jax.vmap(opt_init, in_axes=(0, None) if with_values else 0))
+    return jax.jit(opt_init)
 
 
-def init_state(opt: Any, params: Any) -> Any:
+def init_state(opt: Any, params: Any, models: bool = False) -> Any:
     """``opt.init(params)`` as one compiled call (eagerly it dispatches once per leaf and
-    buffer). An injected optimizer's hyperparameter values are inputs of that program, so
-    optimizers that differ only in values share it."""
-    template = getattr(opt.init, "template", None)
+    buffer); ``models``: ``vmap(opt.init)(params)`` for params stacked over models. An injected
+    optimizer's hyperparameter values are inputs of that program, so optimizers that differ
+    only in values share it; an open executable store (the CLI) keeps it, untraced on a warm run."""
+    init = opt.init
+    template = getattr(init, "template", None)
     if template is not None:
-        return _jitted(template)(params, opt.init.arrays())
-    return _jitted(opt.init)(params)
+        program = _init_program(template, models, True)
+        return call_through_store(program, "init", (template, models), params, init.arrays())
+    return call_through_store(_init_program(init, models, False), "init", (init, models), params)
 
 
 def prepare(

@@ -9,7 +9,6 @@ weight decay, any ``hparams`` entry of the optimizer state): the comparison work
 
 from __future__ import annotations
 
-import functools
 import itertools
 import math
 from collections.abc import Sequence
@@ -147,8 +146,8 @@ def _num_models(tree, name: str = "params") -> int:
 
 
 def _init_states(opt: Any, params: Any) -> Any:
-    """``vmap(opt.init)(params)`` for stacked params, through fit's compiled init."""
-    return jax.vmap(functools.partial(init_state, opt))(params)
+    """``vmap(opt.init)(params)`` for stacked params, in one compiled call."""
+    return init_state(opt, params, models=True)
 
 
 def _stacked_keys(key: Any, k_models: int) -> Array:

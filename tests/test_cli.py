@@ -324,10 +324,11 @@ def test_compare_twice_with_the_persistent_cache_compiles_nothing_the_second_tim
     args = ["compare", "--dataset", "iris", "--hidden", "4", "--epochs", "2", "--seeds", "2"]
     args += ["--optimizers", "sgd,adam", "--batch-sizes", "16,full", "--no-plots", "--cache-dir", str(cache)]
     args += ["--jobs", "1"]  # one compilation at a time: no two threads racing for the same entry
-    n_runs = 2 * 2  # optimizers x batch sizes: one epoch program each
+    n_optimizers = 2
+    n_runs = n_optimizers * 2  # optimizers x batch sizes: one epoch program each
     stored = 2 * n_runs + 1  # each run's epoch and its optimizer states' init, the seeds' params
     # compiled through the store: those but one init per optimizer (its runs share it in memory)
-    through_store = n_runs + 2 + 1
+    through_store = n_runs + n_optimizers + 1
 
     def compare(*extra, out):
         counts = run_python_json(_COUNTING_RUN, *args, *extra, "--out", str(tmp_path / out))

@@ -109,10 +109,8 @@ def init_state(opt: Any, params: Any, models: bool = False) -> Any:
     only in values share it; an open executable store (the CLI) keeps it, untraced on a warm run."""
     init = opt.init
     template = getattr(init, "template", None)
-    if template is not None:
-        program = _init_program(template, models, True)
-        return call_through_store(program, "init", (template, models), params, init.arrays())
-    return call_through_store(_init_program(init, models, False), "init", (init, models), params)
+    fn, values = (init, ()) if template is None else (template, (init.arrays(),))
+    return call_through_store(_init_program(fn, models, bool(values)), "init", (fn, models), params, *values)
 
 
 def prepare(

@@ -145,11 +145,6 @@ def _num_models(tree, name: str = "params") -> int:
     return int(size)
 
 
-def _init_states(opt: Any, params: Any) -> Any:
-    """``vmap(opt.init)(params)`` for stacked params, in one compiled call."""
-    return init_state(opt, params, models=True)
-
-
 def _stacked_keys(key: Any, k_models: int) -> Array:
     """K keys: one shared key broadcast (the same shuffles and masks), or K stacked keys."""
     if key is None:
@@ -271,7 +266,7 @@ def fit_many(
         raise ValueError(f"configs must have one entry per model ({k_models}), got {len(configs)}")
 
     params = copy_tree(params)
-    opt_state = _init_states(opt, params) if opt_state is None else copy_tree(opt_state)
+    opt_state = init_state(opt, params, models=True) if opt_state is None else copy_tree(opt_state)
     histories = [History(run.iterations_per_epoch) for _ in range(k_models)]
 
     def inputs(epoch):
@@ -436,7 +431,7 @@ def sweep(
             inits[s] = jax.tree.map(lambda a: a.astype(dtype) if jnp.issubdtype(a.dtype, jnp.floating) else a, inits[s])
     params = jax.tree.map(lambda *a: jnp.stack(a), *[inits[c["seed"]] for c in configs])
     key = jnp.stack([fit_keys[c["seed"]] for c in configs])
-    opt_state = _init_states(opt, params)
+    opt_state = init_state(opt, params, models=True)
     for name in axes:
         if name != "seed":
             opt_state = _set_hparam(opt_state, name, np.array([c[name] for c in configs]))

@@ -10,11 +10,18 @@ its arguments' structure, shapes, dtypes and placements. A hit loads the seriali
 (``jax.experimental.serialize_executable``) without tracing anything; a miss compiles through
 ``jit`` as usual and writes the executable for next time.
 
-A miss whose compilation JAX's persistent cache answered is run but not written: XLA:CPU
-cannot serialize again an executable it deserialized (the copy loads, then fails on its first
-call: "Function ... not found"), so only executables compiled in this process are stored. Such
-a program (the same one under another namespace: ``fnn compare --epochs 40`` after
-``--epochs 30``) keeps JAX's warm cost, tracing and lowering, on every run.
+A miss whose compilation JAX's persistent cache answered is run but, as a rule, not written:
+XLA:CPU cannot serialize again an executable it deserialized (the copy loads, then fails on its
+first call: "Function ... not found"), so only executables compiled in this process are stored.
+The exception is a program that this process compiled itself under another key and that lowers
+to the same text (two optimizers whose states' inits are one program, each under its run's
+namespace): the executable compiled here is written under the new key too. Any other such
+program (the same one under another namespace in a later process: ``fnn compare --epochs 40``
+after ``--epochs 30``) keeps JAX's warm cost, tracing and lowering, on every run.
+
+Programs that depend on their arguments alone (a module-level jitted function with no closure:
+copying a tree, an epoch's keys) are called with ``shared=True`` and kept once, whatever the
+namespace.
 
 Only callers that can name everything a program depends on may open a store (the CLI does,
 for the objects it builds from strings): a library function compiled from a user's closures
@@ -62,14 +69,22 @@ def _listen_for_jax_cache_hits() -> None:
     jax.monitoring.register_event_listener(_count_jax_cache_hit)
 
 
-def _compile_fresh(jitted: Any, args: tuple) -> tuple[Any, bool]:
-    """``(jitted compiled for args, whether XLA compiled it here)``: False where JAX's
-    persistent cache answered, which makes an executable that cannot be serialized again."""
+def _compile_fresh(jitted: Any, args: tuple) -> tuple[Any, bool, Any]:
+    """``(jitted compiled for args, whether XLA compiled it here, the lowered program)``: False
+    where JAX's persistent cache answered, which makes an executable that cannot be serialized
+    again."""
     _listen_for_jax_cache_hits()
     lowered = jitted.lower(*args)  # tracing may compile (and read) small programs of its own
     before = getattr(_jax_cache_hits, "n", 0)
     compiled = lowered.compile()
-    return compiled, getattr(_jax_cache_hits, "n", 0) == before
+    return compiled, getattr(_jax_cache_hits, "n", 0) == before, lowered
+
+
+def _program_digest(lowered: Any, args: tuple) -> tuple:
+    """What makes two lowered programs one executable in this process: the program's text and
+    its arguments' shapes, dtypes, weak types and placements (the tree structure aside, which
+    a load takes from the arguments)."""
+    return hashlib.sha256(lowered.as_text().encode()).hexdigest(), _signature(args)[1:]
 
 
 @functools.cache
@@ -164,15 +179,26 @@ class ExecutableStore:
     """Executables in ``folder``, keyed on ``namespace`` (what the caller vouches describes the
     objects its programs close over), this process's :func:`fingerprint`, the program's role
     and its arguments. Thread-safe; files are written atomically and a file that cannot be
-    read back (truncated, from another version) is compiled again and replaced."""
+    read back (truncated, from another version) is compiled again and replaced.
+
+    A *shared* program (:meth:`call` with ``shared=True``: a module-level function of its
+    arguments alone, such as a tree copy) is keyed without the namespace, so every namespace
+    loads the one file. A program compiled in this process and then lowered again to the same
+    text under another key (another namespace's identical optimizer init, which JAX's cache
+    answers) is written under that key too, from the executable compiled here."""
 
     def __init__(self, folder: str, namespace: str, fingerprint_: str | None = None) -> None:
         self.folder = folder
-        self.prefix = hashlib.sha256(((fingerprint_ or fingerprint()) + "\0" + namespace).encode()).hexdigest()
+        root = fingerprint_ or fingerprint()
+        self.prefix = hashlib.sha256((root + "\0" + namespace).encode()).hexdigest()
+        self._shared_prefix = hashlib.sha256((root + "\0shared").encode()).hexdigest()
         self._loaded: dict[str, Any] = {}  # key -> executable, this process's (children share it)
         self._lock = threading.Lock()
         self._counts = {"hits": 0, "misses": 0}
         self._keys: dict[tuple, str] = {}
+        # _program_digest -> serialized executable, of the programs compiled in this process
+        self._compiled_here: dict[tuple, bytes] = {}
+        self._pending: dict[str, threading.Lock] = {}  # key -> held while it loads or compiles
 
     @property
     def hits(self) -> int:
@@ -190,37 +216,59 @@ class ExecutableStore:
         of several in a command), sharing this one's fingerprint, loaded executables and counts."""
         store = ExecutableStore(self.folder, namespace, fingerprint_=self.prefix)
         store._loaded, store._lock, store._counts = self._loaded, self._lock, self._counts
+        store._shared_prefix, store._compiled_here = self._shared_prefix, self._compiled_here
+        store._pending = self._pending
         return store
 
-    def key(self, role: str, static: tuple, args: tuple) -> str:
+    def key(self, role: str, static: tuple, args: tuple, shared: bool = False) -> str:
         """The file name (a sha256) of the program ``role`` with settings ``static`` for
-        ``args``; memoised on the arguments' signature, as every epoch asks again."""
+        ``args`` (``shared``: whatever the namespace); memoised on the arguments' signature, as
+        every epoch asks again."""
         # by description, not by value: 1, 1.0 and True are equal keys of a dict
-        lookup = (role, _describe_value(static), _signature(args))
+        lookup = (role, _describe_value(static), _signature(args), shared)
         key = self._keys.get(lookup)
         if key is None:
-            text = "\0".join([self.prefix, role, lookup[1], repr(lookup[2])])
+            prefix = self._shared_prefix if shared else self.prefix
+            text = "\0".join([prefix, role, lookup[1], repr(lookup[2])])
             key = self._keys[lookup] = hashlib.sha256(text.encode()).hexdigest()
         return key
 
-    def call(self, jitted: Any, role: str, static: tuple, args: tuple) -> Any:
-        key = self.key(role, static, args)
+    def call(self, jitted: Any, role: str, static: tuple, args: tuple, shared: bool = False) -> Any:
+        key = self.key(role, static, args, shared)
         with self._lock:
             compiled = self._loaded.get(key)
-        if compiled is None:
-            compiled = self._load(key, args)
             if compiled is None:
-                compiled, fresh = _compile_fresh(jitted, args)
-                if fresh:
-                    self._save(key, compiled)
-                event = "misses"
-            else:
-                event = "hits"
-            with self._lock:
-                self._loaded[key] = compiled
-                self._counts[event] += 1
-            jax.monitoring.record_event(HIT_EVENT if event == "hits" else MISS_EVENT)
+                pending = self._pending.setdefault(key, threading.Lock())
+        if compiled is None:
+            with pending:  # one thread loads or compiles a key; the others wait for it
+                with self._lock:
+                    compiled = self._loaded.get(key)
+                if compiled is None:
+                    compiled = self._load_or_compile(key, jitted, args)
         return compiled(*args)
+
+    def _load_or_compile(self, key: str, jitted: Any, args: tuple) -> Any:
+        compiled = self._load(key, args)
+        event = "hits"
+        if compiled is None:
+            event = "misses"
+            compiled, fresh, lowered = _compile_fresh(jitted, args)
+            if fresh:
+                payload = self._save(key, compiled)
+                if payload is not None:
+                    with self._lock:
+                        self._compiled_here[_program_digest(lowered, args)] = payload
+            elif self._compiled_here:  # JAX's cache answered: this process may hold the program
+                digest = _program_digest(lowered, args)
+                with self._lock:
+                    payload = self._compiled_here.get(digest)
+                if payload is not None:
+                    self._write(key, payload, compiled.out_tree)
+        with self._lock:
+            self._loaded[key] = compiled
+            self._counts[event] += 1
+        jax.monitoring.record_event(HIT_EVENT if event == "hits" else MISS_EVENT)
+        return compiled
 
     def _path(self, key: str) -> str:
         return os.path.join(self.folder, key + ".exe")
@@ -243,9 +291,18 @@ class ExecutableStore:
                 os.remove(path)
             return None
 
-    def _save(self, key: str, compiled: Any) -> None:
+    def _save(self, key: str, compiled: Any) -> bytes | None:
+        """Writes ``compiled`` under ``key``; returns its serialized executable (None where it
+        cannot be serialized)."""
         try:
             payload, _, out_tree = serialize_executable.serialize(compiled)
+        except Exception:
+            return None
+        self._write(key, payload, out_tree)
+        return payload
+
+    def _write(self, key: str, payload: bytes, out_tree: Any) -> None:
+        try:
             blob = _FORMAT + pickle.dumps((payload, out_tree))
             os.makedirs(self.folder, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=".tmp-", suffix=".exe")
@@ -276,11 +333,13 @@ def using(store: ExecutableStore | None) -> Iterator[ExecutableStore | None]:
         _STORE.reset(token)
 
 
-def call(jitted: Callable, role: str, static: tuple, *args: Any) -> Any:
+def call(jitted: Callable, role: str, static: tuple, *args: Any, shared: bool = False) -> Any:
     """``jitted(*args)``, through the open store if there is one. ``static``: the program's
     settings that are not arguments (compared by :func:`_describe_value`), besides what the
-    store's namespace already says."""
+    store's namespace already says; ``shared``: the program depends on ``role``, ``static``
+    and the arguments alone (a module-level function, no closure), so it is kept once for
+    every namespace."""
     store = _STORE.get()
     if store is None or getattr(jax.config, "jax_disable_jit", False):
         return jitted(*args)
-    return store.call(jitted, role, static, args)
+    return store.call(jitted, role, static, args, shared)

@@ -317,18 +317,21 @@ print(json.dumps({"rc": rc, "compiles": counts[COMPILE],  # XLA compilations or 
 @pytest.mark.slow
 def test_compare_twice_with_the_persistent_cache_compiles_nothing_the_second_time(tmp_path):
     """Two fresh processes of the same ``fnn compare``: the first compiles every program and
-    writes each run's epoch to the executable store (``cache/executables``) and everything to
-    JAX's cache; the second compiles nothing (the epochs loaded from the store without asking
-    JAX's cache, every other program read from JAX's cache) and prints the same table."""
+    writes each to the executable store (``cache/executables``) and to JAX's cache; the second
+    compiles nothing and traces nothing (every program loaded from the store, JAX's cache not
+    even asked) and prints the same table."""
     cache = tmp_path / "cache"
     args = ["compare", "--dataset", "iris", "--hidden", "4", "--epochs", "2", "--seeds", "2"]
     args += ["--optimizers", "sgd,adam", "--batch-sizes", "16,full", "--no-plots", "--cache-dir", str(cache)]
     args += ["--jobs", "1"]  # one compilation at a time: no two threads racing for the same entry
     n_optimizers = 2
     n_runs = n_optimizers * 2  # optimizers x batch sizes: one epoch program each
-    stored = 2 * n_runs + 1  # each run's epoch and its optimizer states' init, the seeds' params
+    # each run's epoch and its optimizer states' init, the seeds' params; and one program for
+    # every run: the params' copy, the epoch's keys, the test pass
+    shared = 3
+    stored = 2 * n_runs + 1 + shared
     # compiled through the store: those but one init per optimizer (its runs share it in memory)
-    through_store = n_runs + n_optimizers + 1
+    through_store = n_runs + n_optimizers + 1 + shared
 
     def compare(*extra, out):
         counts = run_python_json(_COUNTING_RUN, *args, *extra, "--out", str(tmp_path / out))
@@ -336,20 +339,17 @@ def test_compare_twice_with_the_persistent_cache_compiles_nothing_the_second_tim
         return counts, counts["stdout"]
 
     (first, out1), (second, out2) = compare(out="out0"), compare(out="out1")
-    # first: every program compiled and written to JAX's cache; each run's epoch and optimizer
-    # states' init, and the seeds' initial params (one program), to the store too
-    assert first["requests"] == first["misses"] == first["compiles"] > stored and first["hits"] == 0
+    # first: every program compiled and written to JAX's cache, and each through the store
+    assert first["requests"] == first["misses"] == first["compiles"] == through_store and first["hits"] == 0
     assert (first["store_hits"], first["store_misses"]) == (0, stored)
     store = cache / "executables"
     assert len(list(store.glob("*.exe"))) == stored == len(list(store.iterdir()))
     # JAX's cache in a folder of this version of fnn's source (jax-<digest>), beside the store
     (jax_cache,) = [p for p in cache.iterdir() if p != store]
     assert jax_cache.name.startswith("jax-") and len(list(jax_cache.iterdir())) == first["misses"]
-    # second: those read from the store, so JAX's cache is asked only for the rest, and has
-    # every one of them
+    # second: everything read from the store, nothing asked of JAX's cache or compiled
     assert (second["store_hits"], second["store_misses"]) == (stored, 0)
-    assert second["misses"] == 0 and second["hits"] == second["requests"] == first["requests"] - through_store
-    assert second["compiles"] == second["hits"]  # each one a read from JAX's cache, none compiled
+    assert second["requests"] == second["misses"] == second["hits"] == second["compiles"] == 0
     assert len(list(store.iterdir())) == stored
     table = lambda out: [line for line in out.splitlines() if line.startswith("|") and "time" not in line]
     strip_times = lambda rows: [row.rsplit("|", 3)[0] for row in rows]  # the time column differs
@@ -361,6 +361,25 @@ def test_compare_twice_with_the_persistent_cache_compiles_nothing_the_second_tim
     assert third["store_hits"] == third["store_misses"] == 0
     assert third["compiles"] == first["compiles"]
     assert strip_times(table(out3)) == strip_times(table(out1))
+
+
+@pytest.mark.slow
+def test_train_twice_with_the_cache_traces_and_compiles_nothing_the_second_time(tmp_path):
+    """``fnn train``'s programs all go through the executable store: the seed's initial params
+    and key, the optimizer state's init, the params' copy, the epoch's keys, the epoch and the
+    test pass. The second process loads each and asks JAX's cache for nothing; same output."""
+    args = ["train", "--dataset", "iris", "--hidden", "4", "--epochs", "2", "--verbose", "0"]
+    args += ["--cache-dir", str(tmp_path / "cache")]
+    programs = 6
+    first = run_python_json(_COUNTING_RUN, *args)
+    second = run_python_json(_COUNTING_RUN, *args)
+    assert first["rc"] == second["rc"] == 0
+    assert (first["store_hits"], first["store_misses"]) == (0, programs)
+    assert first["requests"] == first["misses"] == first["compiles"] == programs
+    assert (second["store_hits"], second["store_misses"]) == (programs, 0)
+    assert second["requests"] == second["compiles"] == 0
+    lines = lambda out: [line for line in out.splitlines() if line.startswith(("final epoch", "test:"))]
+    assert len(lines(first["stdout"])) == 2 and lines(first["stdout"]) == lines(second["stdout"])
 
 
 def test_a_cache_dir_that_cannot_be_written_is_refused_in_one_line(tmp_path, capsys):

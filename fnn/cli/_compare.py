@@ -37,11 +37,11 @@ import jax
 import numpy as np
 
 from fnn import callbacks as _callbacks, optimizers as _optimizers
-from fnn._cache import structural_cache
-from fnn._executables import ExecutableStore, call, using
+from fnn._executables import ExecutableStore, using
 from fnn.cli._problem import (  # load_problem: scripts and notes import it from here
     Problem,
     default_learning_rate,
+    initial_params,
     load_problem as load_problem,
     split_problem,
 )
@@ -60,18 +60,6 @@ def _held_mean(series: Sequence[Sequence[float]]) -> list[float]:
     its last value, so that every point averages all the seeds."""
     longest = max(len(s) for s in series)
     return [float(np.mean([s[min(i, len(s) - 1)] for s in series])) for i in range(longest)]
-
-
-@structural_cache(maxsize=8)
-def _initial_program(net: Any, n_in: int) -> Any:
-    """``seeds (S,) -> (params stacked (S, ...), shuffling keys (S, 2))``: seed s's params are
-    ``net.init(split(PRNGKey(s))[0], (n_in,))`` and its key ``split(PRNGKey(s))[1]``."""
-
-    def one(seed):
-        init_key, shuffle_key = jax.random.split(jax.random.PRNGKey(seed))
-        return net.init(init_key, (n_in,)), shuffle_key
-
-    return jax.jit(jax.vmap(one))
 
 
 def _workers(threads: int | None, jobs: int) -> int:
@@ -151,7 +139,7 @@ def run_comparison(
     # every seed's initial params and shuffling key in one program (read back from the store on
     # a warm run): init with split(PRNGKey(seed))[0], shuffle with [1], as fit would be given
     with using(store):
-        stacked, stacked_keys = call(_initial_program(net, n_in), "initial", (n_in,), np.arange(seeds, dtype=np.int32))
+        stacked, stacked_keys = initial_params(net, n_in, range(seeds))
     stopping = early_stopping is not None and val is not None
     # Seeds train together in one compiled program unless per-seed early stopping needs fit's callbacks.
     together = seeds > 1 and not stopping
@@ -225,15 +213,16 @@ def run_comparison(
                 )
                 result = fitted.params, fitted.history
             params, h = result
-            test = evaluate(
-                net,
-                params,
-                problem.loss,
-                problem.x_test,
-                problem.y_test,
-                metrics=[problem.metric],
-                batch_size=1024,
-            )
+            with using(store):  # one test program for every run: the command's settings describe it
+                test = evaluate(
+                    net,
+                    params,
+                    problem.loss,
+                    problem.x_test,
+                    problem.y_test,
+                    metrics=[problem.metric],
+                    batch_size=1024,
+                )
             # params are the best epoch's weights when early stopping restored them:
             # the losses reported are that epoch's too
             reported = h.epochs.index(stopper.best_epoch) if stopper is not None else h.epochs_run - 1

@@ -38,7 +38,7 @@ from fnn.cli._common import (
     silence_broken_streams,
     stopped,
 )
-from fnn.cli._problem import default_learning_rate, describe_net, load_problem, split_problem
+from fnn.cli._problem import default_learning_rate, describe_net, initial_params, load_problem, split_problem
 from fnn.layers import mlp
 from fnn.train import History, evaluate, fit
 
@@ -200,8 +200,10 @@ def cmd_train(args) -> int:
     (x_tr, y_tr), val = split_problem(problem, args.validation_split)
     net = mlp([*args.hidden, problem.output_size], activation=args.activation)
     opt = _optimizers.get(args.optimizer, learning_rate=lr)
-    init_key, key = jax.random.split(jax.random.PRNGKey(args.seed))
-    params = net.init(init_key, (x_tr.shape[1],))
+    store = executable_store(args)  # a warm run loads its programs instead of tracing them
+    with using(store):  # init with split(PRNGKey(seed))[0], shuffle with [1]
+        stacked, keys = jax.device_get(initial_params(net, x_tr.shape[1], [args.seed]))
+    params, key = jax.device_put((jax.tree.map(lambda a: a[0], stacked), keys[0]))
     opt_state, initial_epoch, old_history, restore = None, 0, History(), None
     resumed = None  # (params, opt_state, callbacks' state, epochs): kept when no epoch runs now
     if args.resume:
@@ -235,7 +237,7 @@ def cmd_train(args) -> int:
     last = _LastEpoch(keep=bool(args.save), others=others, restore=restore, where=f"fnn train: --resume {args.resume}")
     returned = None  # fit's result, once it has returned
     try:
-        with using(executable_store(args)):  # a warm run loads its epoch instead of tracing it
+        with using(store):
             returned = fit(
                 net,
                 params,
@@ -265,7 +267,8 @@ def cmd_train(args) -> int:
             best = {k: v[i] for k, v in history.history.items() if i < len(v)}
             print(f"best epoch {stopper.best_epoch + 1} by val_loss (weights restored, tested below): {_values(best)}")
         x_te, y_te = problem.x_test, problem.y_test
-        test = evaluate(net, returned.params, problem.loss, x_te, y_te, metrics=[problem.metric], batch_size=1024)
+        with using(store):
+            test = evaluate(net, returned.params, problem.loss, x_te, y_te, metrics=[problem.metric], batch_size=1024)
         print("test: " + _values(test))
         stop = None
     except (KeyboardInterrupt, BrokenPipeError) as err:

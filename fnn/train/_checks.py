@@ -67,7 +67,8 @@ def check_shuffle(shuffle: Any) -> bool:
 def _abstract_init(net: Any, input_shape: tuple) -> Any:
     """The params ``net.init`` builds for inputs of ``input_shape``, as shapes (traced once for
     both checks below)."""
-    return jax.eval_shape(lambda k: net.init(k, input_shape), jax.random.PRNGKey(0))
+    # the key traced too: an eager PRNGKey(0) would compile (or look up) two small programs
+    return jax.eval_shape(lambda: net.init(jax.random.PRNGKey(0), input_shape))
 
 
 def _check_params_fit_network(net: Any, params: Any, input_shape: tuple, shapes: bool = True) -> None:

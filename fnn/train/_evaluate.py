@@ -10,6 +10,7 @@ import jax
 
 from fnn import metrics as metrics_
 from fnn._cache import structural_cache
+from fnn._executables import call as call_through_store
 from fnn._validate import integer
 from fnn.data import check_arrays
 from fnn.train._checks import check_against_network, check_sample_weight, resolve_loss, sparse_labels
@@ -92,7 +93,9 @@ def evaluate(
     # The data moves as fit moves it: floats in the params' dtype, converted once on the host
     # (no second copy), class indices kept as integers.
     x, y, w = to_device(param_dtype(params), x, sparse_labels(loss, y), w)
-    sums = _compiled(net, loss, ms, min(batch_size, x.shape[0]))(params, x, y, w)
+    batch_size = min(batch_size, x.shape[0])
+    # an open executable store (the CLI, whose settings describe net, loss and metrics) skips tracing
+    sums = call_through_store(_compiled(net, loss, ms, batch_size), "evaluate", (batch_size,), params, x, y, w)
     return {k: float(v) for k, v in results(ms, jax.device_get(sums)).items()}
 
 

@@ -22,7 +22,7 @@ from fnn.train._checks import (
     resolve_opt,
 )
 from fnn.train._epoch import epoch_keys, epoch_permutation, logs
-from fnn.train._loop import copy_tree, init_state, prepare, run_epochs
+from fnn.train._loop import copy_tree, epoch_inputs_keys, init_state, prepare, run_epochs
 
 Array = jax.Array
 
@@ -464,7 +464,7 @@ def fit(
         return place((ctx.params, ctx.opt_state))
 
     def inputs(epoch):
-        perm_key, drop_key = epoch_keys(key, epoch)
+        perm_key, drop_key = epoch_inputs_keys(epoch_keys, key, epoch)
         perm = epoch_permutation(perm_key, run.n) if run.spec.shuffle else None
         return place((perm, drop_key if net.needs_key else None))
 

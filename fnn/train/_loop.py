@@ -18,7 +18,7 @@ import numpy as np
 from fnn._cache import structural_cache
 from fnn._executables import call as call_through_store
 from fnn._validate import integer
-from fnn.callbacks._base import copy_tree as copy_tree  # training donates copies, never the caller's arrays
+from fnn.callbacks._base import copy_tree as _copy_tree
 from fnn.train._checks import check_settings, check_shuffle, prepare_data
 from fnn.train._epoch import EpochSpec, can_pad_last, compiled_epoch, default_unroll, pad_worth
 
@@ -34,6 +34,19 @@ class Prepared(NamedTuple):
     data: tuple  # (x, y, w, x_val, y_val, w_val): the w's are sample weights or None; *_val None without validation
     spec: EpochSpec
     epoch: Callable
+
+
+def copy_tree(tree: Any) -> Any:
+    """A fresh buffer for every leaf, in one compiled call: training donates copies, never the
+    caller's arrays. The program depends on the leaves' shapes alone, so an open executable
+    store keeps it once for every run (``shared``)."""
+    return call_through_store(_copy_tree, "copy", (), tree, shared=True)
+
+
+def epoch_inputs_keys(keys_of: Callable, key: Any, epoch: int) -> tuple[Any, Any]:
+    """``keys_of(key, epoch)``: an epoch's ``(permutation key, dropout key)`` from a module-level
+    jitted ``keys_of`` (fit's or fit_many's), kept once in an open executable store."""
+    return call_through_store(keys_of, "epoch_keys", (), key, epoch, shared=True)
 
 
 def param_dtype(params: Any) -> Any:

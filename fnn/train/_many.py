@@ -23,7 +23,7 @@ from fnn.optimizers import set_hyperparams, set_learning_rate
 from fnn.train._checks import check_opt_state, check_params_dtypes, resolve_opt
 from fnn.train._epoch import epoch_keys, epoch_permutation, logs
 from fnn.train._fit import FitResult, History
-from fnn.train._loop import copy_tree, init_state, prepare, run_epochs
+from fnn.train._loop import copy_tree, epoch_inputs_keys, init_state, prepare, run_epochs
 
 Array = jax.Array
 
@@ -272,7 +272,7 @@ def fit_many(
     def inputs(epoch):
         """fit's per-epoch ``(perm, dropout key)`` for each model: the (K, n) orders drawn on the
         host as fit draws them, and the (K,) dropout keys."""
-        perm_keys, drop_keys = _split_keys(keys, epoch)
+        perm_keys, drop_keys = epoch_inputs_keys(_split_keys, keys, epoch)
         perm = None
         if run.spec.shuffle:
             perm = np.stack([epoch_permutation(k, run.n) for k in np.asarray(key_data(perm_keys))])

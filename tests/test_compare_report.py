@@ -207,6 +207,8 @@ def test_the_time_column_is_the_time_in_results_and_in_the_plot(run):
             assert float(csv_row["train_s_std"]) == pytest.approx(std, rel=1e-6, abs=1e-9)
         assert curve[-1] == r["summary"]["train_s"][0]  # the plot ends at the table's time
         assert float(csv_row["train_s_mean"]) == pytest.approx(r["summary"]["train_s"][0], rel=1e-6)
+        # how many runs shared the machine while this one trained, which its time includes
+        assert int(csv_row["train_jobs"]) == r["train_jobs"] >= 1
         # what the time plot drew: each panel's line of this run is the record's curve
         label = r["optimizer"]
         for panel, key in zip(time_plot["lines"], ("loss", "val_loss"), strict=True):

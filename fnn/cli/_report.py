@@ -165,7 +165,8 @@ def write_results(
     planned: int | None = None,
 ) -> None:
     """``results.json`` (configuration and every run's record) and ``results.csv`` (one row per
-    run: the table's numbers, mean and std columns; a std not measured is an empty cell),
+    run: the table's numbers, mean and std columns, a std not measured an empty cell; and
+    ``train_jobs``, how many runs trained at once, which the times include),
     each written whole or not at all. ``planned`` runs, when more than ``runs`` holds, mark the
     results ``"partial": true`` (a comparison interrupted before its end)."""
     os.makedirs(out_dir, exist_ok=True)
@@ -188,6 +189,7 @@ def write_results(
                 "seeds",
                 "seeds_together",
                 "compile_s",
+                "train_jobs",
             ]
             + [f"{k}_{m}" for k in stats for m in ("mean", "std")]
         )
@@ -203,6 +205,7 @@ def write_results(
                     len(r["seeds"]),
                     r["seeds_together"],
                     csv_cell(r["compile_s"]),
+                    r.get("train_jobs", 1),
                 ]
                 + [csv_cell(v) for k in stats for v in s.get(k, (math.nan, math.nan))]
             )

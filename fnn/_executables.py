@@ -280,6 +280,8 @@ class ExecutableStore:
                 blob = f.read()
         except OSError:
             return None
+        with contextlib.suppress(OSError):  # a file's time is its last use: the CLI prunes unused ones
+            os.utime(path)
         try:
             if not blob.startswith(_FORMAT):
                 raise ValueError("not an fnn executable")

@@ -382,6 +382,69 @@ def test_train_twice_with_the_cache_traces_and_compiles_nothing_the_second_time(
     assert len(lines(first["stdout"])) == 2 and lines(first["stdout"]) == lines(second["stdout"])
 
 
+def test_the_cache_drops_what_no_run_used_for_30_days(tmp_path):
+    """Other versions' JAX folders and executables unused for CACHE_KEPT_DAYS go; the current
+    version's folder, recent files and anything that is not the cache's stay; an interrupted
+    write's temporary file goes after a day."""
+    from fnn.cli._args import CACHE_KEPT_DAYS, prune_cache
+
+    now = 1_800_000_000.0
+    day = 24 * 3600.0
+    cache, store = tmp_path / "cache", tmp_path / "cache" / "executables"
+    store.mkdir(parents=True)
+    ages = {  # path -> days since its last use
+        "jax-current": 400,  # this version's: never dropped here (JAX's own)
+        "jax-oldversion": CACHE_KEPT_DAYS + 1,
+        "jax-recentversion": CACHE_KEPT_DAYS - 1,
+        "executables/old.exe": CACHE_KEPT_DAYS + 0.5,
+        "executables/used.exe": 2,
+        "executables/.tmp-a.exe": 1.5,
+        "executables/.tmp-b.exe": 0.5,
+        "executables/notes.txt": 400,  # not the cache's
+        "jax-a-file": 400,  # a file, not a folder
+    }
+    for name, days in ages.items():
+        p = cache / name
+        if name.startswith("jax-") and name != "jax-a-file":
+            p.mkdir()
+            (p / "entry").write_bytes(b"x")
+        else:
+            p.write_bytes(b"x")
+        os.utime(p, (now - days * day, now - days * day))
+    removed = prune_cache(str(cache), str(cache / "jax-current"), now=now)
+    gone = {"jax-oldversion", "executables/old.exe", "executables/.tmp-a.exe"}
+    assert sorted(removed) == sorted(str(cache / name) for name in gone)
+    for name in ages:
+        assert (cache / name).exists() == (name not in gone), name
+    assert prune_cache(str(tmp_path / "nowhere"), str(tmp_path / "nowhere" / "jax-x"), now=now) == []
+
+
+@pytest.mark.slow
+def test_a_command_marks_its_cache_folders_used_and_prunes_the_rest(tmp_path):
+    """``fnn train`` with --cache-dir (fresh processes: the cache is set up once per process):
+    its version's JAX folder dated now, another version's unused one removed, each executable
+    it loads dated now (kept for 30 more days)."""
+    cache = tmp_path / "cache"
+    old = cache / "jax-0000000000000000"
+    old.mkdir(parents=True)
+    long_ago = os.stat(old).st_mtime - 365 * 24 * 3600
+    os.utime(old, (long_ago, long_ago))
+    args = ["train", "--dataset", "iris", "--hidden", "4", "--epochs", "1", "--verbose", "0"]
+    args += ["--cache-dir", str(cache)]
+    assert run_python_json(_COUNTING_RUN, *args)["rc"] == 0
+    assert not old.exists()
+    (current,) = [p for p in cache.iterdir() if p.name.startswith("jax-")]
+    stored = sorted((cache / "executables").iterdir())
+    assert stored and os.stat(current).st_mtime > long_ago
+    days_ago = os.stat(current).st_mtime - 10 * 24 * 3600  # used, but not lately
+    for p in stored:
+        os.utime(p, (days_ago, days_ago))
+    second = run_python_json(_COUNTING_RUN, *args)
+    assert second["rc"] == 0 and second["store_hits"] == len(stored)  # each one loaded, which dates it
+    assert sorted((cache / "executables").iterdir()) == stored
+    assert all(os.stat(p).st_mtime > days_ago for p in stored)
+
+
 def test_a_cache_dir_that_cannot_be_written_is_refused_in_one_line(tmp_path, capsys):
     blocker = tmp_path / "a-file"
     blocker.write_text("")

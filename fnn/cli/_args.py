@@ -5,8 +5,11 @@ argparse's one-line error), the options the commands share, and the compilation 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import os
+import shutil
+import time
 
 import jax
 
@@ -200,10 +203,10 @@ def add_cache_args(p: argparse.ArgumentParser) -> None:
         "--cache-dir",
         default=None,
         metavar="DIR",
-        help="the compilation cache (JAX's persistent cache, and each run's compiled epoch in its "
-        "executables folder): a second run compiles nothing the first compiled, and traces none of "
-        f"the epochs (default {default_cache_dir()}; $FNN_CACHE_DIR sets it, FNN_COMPILATION_CACHE=0 "
-        "turns the default off)",
+        help="the compilation cache (JAX's persistent cache, and every program a run compiles in its "
+        "executables folder): a second run compiles nothing the first compiled, and traces nothing "
+        f"(default {default_cache_dir()}; $FNN_CACHE_DIR sets it, FNN_COMPILATION_CACHE=0 "
+        f"turns the default off; files unused for {CACHE_KEPT_DAYS} days are removed)",
     )
     p.add_argument("--no-cache", action="store_true", help="neither read nor write the compilation cache")
 
@@ -233,9 +236,53 @@ def use_compilation_cache(path: str) -> None:
         path = check_path("--cache-dir", path, writable=True, folder=True)
     except ValueError as err:
         raise UsageError(f"{err}; give another or --no-cache") from None
-    jax.config.update("jax_compilation_cache_dir", os.path.join(path, "jax-" + source_digest()[:16]))
+    current = os.path.join(path, "jax-" + source_digest()[:16])
+    jax.config.update("jax_compilation_cache_dir", current)
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    with contextlib.suppress(OSError):  # the folder's time is its last use (prune_cache reads it)
+        os.makedirs(current, exist_ok=True)
+        os.utime(current)
+    prune_cache(path, current)
+
+
+# What no run used for this long leaves the cache when a command starts: otherwise it only grows
+# (every version of fnn's source and every command's settings compile programs of their own).
+CACHE_KEPT_DAYS = 30
+_DAY = 24 * 3600.0
+
+
+def prune_cache(path: str, current: str, now: float | None = None) -> list[str]:
+    """Removes from the cache folder ``path`` what no run used for :data:`CACHE_KEPT_DAYS` days:
+    JAX's folders of other versions of fnn's source (``jax-<digest>`` but ``current``, each
+    dated by its last use) and executables (``executables/*.exe``, dated by their last write or
+    load), and after a day the temporary files of a write that was interrupted. Returns what was
+    removed; anything that cannot be read or removed stays (it costs only space)."""
+    now = time.time() if now is None else now
+    removed = []
+
+    def older(p: str, days: float) -> bool:
+        try:
+            return os.stat(p).st_mtime < now - days * _DAY
+        except OSError:
+            return False
+
+    with contextlib.suppress(OSError):
+        for name in os.listdir(path):
+            p = os.path.join(path, name)
+            if name.startswith("jax-") and p != current and os.path.isdir(p) and older(p, CACHE_KEPT_DAYS):
+                shutil.rmtree(p, ignore_errors=True)
+                removed.append(p)
+    store = os.path.join(path, "executables")
+    with contextlib.suppress(OSError):
+        for name in os.listdir(store):
+            p = os.path.join(store, name)
+            days = 1.0 if name.startswith(".tmp-") else CACHE_KEPT_DAYS
+            if name.endswith(".exe") and older(p, days):
+                with contextlib.suppress(OSError):
+                    os.remove(p)
+                    removed.append(p)
+    return removed
 
 
 # What does not change a compiled program: where the outputs, plots and caches go, how many

@@ -46,7 +46,7 @@ def copy_tree(tree: Any) -> Any:
 def epoch_inputs_keys(keys_of: Callable, key: Any, epoch: int) -> tuple[Any, Any]:
     """``keys_of(key, epoch)``: an epoch's ``(permutation key, dropout key)`` from a module-level
     jitted ``keys_of`` (fit's or fit_many's), kept once in an open executable store."""
-    return call_through_store(keys_of, "epoch_keys", (), key, epoch, shared=True)
+    return call_through_store(keys_of, keys_of.__name__, (), key, epoch, shared=True)  # a role per function
 
 
 def param_dtype(params: Any) -> Any:

@@ -410,14 +410,19 @@ def test_threads_train_at_once_each_through_its_own_child_store(tmp_path, fp):
     assert not [n for n in os.listdir(tmp_path) if not n.endswith(".exe") or n.startswith(".tmp-")]
 
 
-_JAX_CACHE_RUN = """
+# a fresh process with JAX's persistent cache in argv[1], for every program however small
+_WITH_JAX_CACHE = """
 import json, sys
 import jax, numpy as np
 jax.config.update("jax_compilation_cache_dir", sys.argv[1])
 jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
 jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 from fnn._executables import ExecutableStore, call, using
+"""
 
+_JAX_CACHE_RUN = (
+    _WITH_JAX_CACHE
+    + """
 # random bits and a loop: the kind of program whose re-serialized copy lost its functions
 program = jax.jit(
     lambda k: jax.random.uniform(k, (7, 5)).sum() + jax.random.normal(jax.random.fold_in(k, 1), (9,)).sum()
@@ -432,6 +437,7 @@ for step, namespace in enumerate(["another", "another", "first"]):
     out[step] = {"value": value, "hits": store.hits, "misses": store.misses}
 print(json.dumps({"reference": reference, "runs": out}))
 """
+)
 
 
 @pytest.mark.slow
@@ -448,45 +454,32 @@ def test_an_executable_from_jax_cache_is_run_but_never_stored(tmp_path):
     assert not folder.exists() or list(folder.iterdir()) == []
 
 
-_SAME_TEXT_RUN = """
-import json, sys
-import jax, numpy as np
-jax.config.update("jax_compilation_cache_dir", sys.argv[1])
-jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
-jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
-from fnn._executables import ExecutableStore, call, using
-
+_SAME_TEXT_RUN = (
+    _WITH_JAX_CACHE
+    + """
 # two functions, one program text (the same name, arithmetic and leaf names), other output trees
 pair = jax.jit(lambda x: (x + 1, x * 2))
 named = jax.jit(lambda x: [x + 1, x * 2])  # a list: the text names the leaves result[0], result[1] too
 other_text = jax.jit(lambda x: (x - 1, x * 2))
 x = np.arange(3, dtype=np.float32)
 out = {}
-def run(step, namespace, fn):
-    jax.clear_caches()  # a new process but for JAX's persistent cache
-    with using(ExecutableStore(sys.argv[2], namespace, fingerprint_="fp")) as store:
-        value = call(fn, "role", (), x)
-    leaves, tree = jax.tree.flatten(value)
-    out[step] = {"tree": str(tree), "values": [np.asarray(v).tolist() for v in leaves],
-                 "hits": store.hits, "misses": store.misses}
+parent = ExecutableStore(sys.argv[2], "command", fingerprint_="fp")
 if sys.argv[3] == "one process":
-    parent = ExecutableStore(sys.argv[2], "command", fingerprint_="fp")
     for step, (namespace, fn) in enumerate([("a", pair), ("b", named), ("c", other_text)]):
         with using(parent.child(namespace)):
             value = call(fn, "role", (), x)
         out[step] = {"tree": str(jax.tree.structure(value))}
-    out["counts"] = [parent.hits, parent.misses]
 else:
-    parent = ExecutableStore(sys.argv[2], "command", fingerprint_="fp")
     for step, namespace in enumerate(["b", "a", "c"]):
         jax.clear_caches()
         with using(parent.child(namespace)):
             value = call(pair, "role", (), x)  # the store's program, whatever this function says
         leaves, tree = jax.tree.flatten(value)
         out[step] = {"tree": str(tree), "values": [np.asarray(v).tolist() for v in leaves]}
-    out["counts"] = [parent.hits, parent.misses]
+out["counts"] = [parent.hits, parent.misses]
 print(json.dumps(out))
 """
+)
 
 
 @pytest.mark.slow

@@ -18,6 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from fnn._random import permutation_of_bits as _permutation_of_bits
 from fnn._validate import boolean, integer, key as check_key, key_data, real
 
 __all__ = [
@@ -217,8 +218,7 @@ def permutation(key: jax.Array, n: int) -> np.ndarray:
         [0, 1, 2, 3, 4]
     """
     n = integer("n", n, 0)
-    bits = key_data(check_key("key", key))
-    return np.random.default_rng(np.asarray(bits, np.uint32).ravel()).permutation(n)
+    return _permutation_of_bits(np.asarray(key_data(check_key("key", key))), n)
 
 
 def batches(

@@ -787,16 +787,21 @@ def test_compare_interrupted_stops_the_runs_training_beside_it(monkeypatch):
     import fnn.train._fit as fit_module  # one seed: a fit per run
 
     cancelled = []
+    Cancelled = fnn.train._loop.Cancelled
 
-    def watched(*args, **kwargs):
-        try:
-            return run_epochs(*args, **kwargs)
-        except Cancelled:
-            cancelled.append(1)
-            raise
+    def watched(loop):
+        def run(*args, **kwargs):
+            try:
+                return loop(*args, **kwargs)
+            except Cancelled:
+                cancelled.append(1)
+                raise
 
-    run_epochs, Cancelled = fit_module.run_epochs, fnn.train._loop.Cancelled
-    monkeypatch.setattr(fit_module, "run_epochs", watched)
+        return run
+
+    # fit's two loops: with callbacks, and each epoch queued before the last is recorded
+    monkeypatch.setattr(fit_module, "run_epochs", watched(fit_module.run_epochs))
+    monkeypatch.setattr(fit_module, "run_epochs_queued", watched(fit_module.run_epochs_queued))
 
     def interrupt(line):
         raise KeyboardInterrupt

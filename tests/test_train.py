@@ -86,6 +86,89 @@ def test_fit_sgd_equals_numpy_keras_loop(batch_size, shuffle):
     chex.assert_trees_all_close(params, NET.init(KEY, (4,), jnp.float64))
 
 
+@pytest.mark.parametrize("typed", [False, True], ids=["raw key", "typed key"])
+def test_epoch_orders_read_in_blocks_are_each_epochs_documented_order(typed, monkeypatch):
+    """fit reads its epochs' permutation keys from the device KEY_BLOCK epochs at a time (so the
+    next order is drawn while an epoch runs): every epoch's order, across block boundaries and
+    with x64 off, is still permutation(split(fold_in(key, epoch))[0]) and its dropout key the
+    second split, for one key (fit) and K stacked keys (fit_many); no block past the last epoch
+    is asked for, and without Dropout no per-epoch key program runs."""
+    block = _loop.KEY_BLOCK
+    key = jax.random.key(7) if typed else jax.random.PRNGKey(7)
+    stacked = jax.random.split(key, 3)
+    epochs = 2 * block + 5
+    asked = []
+    plain_call = _loop.call_through_store
+    monkeypatch.setattr(
+        _loop, "call_through_store", lambda f, role, *a, **k: asked.append(role) or plain_call(f, role, *a, **k)
+    )
+
+    def expected(k, epoch):
+        perm_key, drop_key = jax.random.split(jax.random.fold_in(k, epoch))
+        return data.permutation(perm_key, 13), jax.random.key_data(drop_key)
+
+    enable_x64 = jax.enable_x64 if hasattr(jax, "enable_x64") else jax.experimental.enable_x64
+    for x64 in (True, False):
+        with enable_x64(x64):
+            one = _loop.epoch_inputs(_epoch.epoch_keys, key, n=13, shuffle=True, needs_key=True, epochs=epochs)
+            many = _loop.epoch_inputs(
+                fnn.train._many._split_keys, stacked, n=13, shuffle=True, needs_key=False, epochs=epochs
+            )
+            for epoch in (0, 1, block - 1, block, block + 1, 2 * block, epochs - 1):
+                perm, drop = one(epoch)
+                want, want_drop = expected(key, epoch)
+                assert perm.dtype == np.int32
+                np.testing.assert_array_equal(perm, want)
+                np.testing.assert_array_equal(jax.random.key_data(drop), want_drop)
+                perms, none = many(epoch)
+                assert none is None and perms.shape == (3, 13) and perms.dtype == np.int32
+                for i in range(3):
+                    np.testing.assert_array_equal(perms[i], expected(stacked[i], epoch)[0])
+    blocks = [r for r in asked if r.endswith("_block")]
+    # three blocks cover the epochs, each asked for once per source and x64 setting (the next one
+    # as soon as one is read)
+    assert len(blocks) == 12 and blocks.count("epoch_keys_block") == blocks.count("_split_keys_block") == 6
+    # the dropout keys (Dropout only) come per epoch; fit_many's source asked for none
+    assert asked.count("epoch_keys") == 2 * 7 and "_split_keys" not in asked
+
+    short = _loop.epoch_inputs(_epoch.epoch_keys, key, n=13, shuffle=True, needs_key=False, epochs=3)
+    asked.clear()
+    [short(epoch) for epoch in range(3)]
+    assert asked == ["epoch_keys_block"]  # one program for a run shorter than a block
+
+
+def test_without_callbacks_each_epoch_is_queued_before_the_last_is_recorded_and_trains_the_same(monkeypatch):
+    """With nothing between epochs that reads or changes the state (no callback, checkpoint or
+    TerminateOnNaN), fit and fit_many queue epoch e + 1 on the device before epoch e's sums are
+    read and recorded; a fit with a callback records each epoch before the next runs. Both train
+    to the same params, optimizer state and logs, bit for bit, and the times add up."""
+    x, y = _problem(10)
+    params = NET.init(KEY, (4,), jnp.float64)
+    events = []
+    plain_run, plain_append = _loop._run_epoch, fnn.History.append
+    monkeypatch.setattr(_loop, "_run_epoch", lambda *a: events.append("run") or plain_run(*a))
+    monkeypatch.setattr(fnn.History, "append", lambda h, *a, **k: events.append("record") or plain_append(h, *a, **k))
+    kw = dict(batch_size=4, epochs=3, shuffle=True, key=jax.random.PRNGKey(5), validation_split=0.2, verbose=0)
+
+    queued = fnn.fit(NET, params, O.adam(0.05), MSE, x, y, **kw)
+    assert events == ["run", "run", "record", "run", "record", "record"]
+    events.clear()
+    with_callback = fnn.fit(NET, params, O.adam(0.05), MSE, x, y, callbacks=[Callback()], **kw)
+    assert events == ["run", "record"] * 3
+    chex.assert_trees_all_equal(queued.params, with_callback.params)
+    chex.assert_trees_all_equal(queued.opt_state, with_callback.opt_state)
+    assert queued.history.history == with_callback.history.history
+    assert len(queued.history.times) == 3 and all(t > 0 for t in queued.history.times)
+
+    events.clear()
+    stacked = jax.tree.map(lambda a: jnp.stack([a, a]), params)
+    many = fnn.fit_many(NET, stacked, O.adam(0.05), MSE, x, y, **kw)
+    assert events == ["run", "run"] + ["record"] * 2 + ["run"] + ["record"] * 4  # a history per model
+    chex.assert_trees_all_equal(jax.tree.map(lambda a: a[1], many.params), queued.params)
+    for name, values in queued.history.history.items():  # another program (vmapped): equal to the last bit or so
+        np.testing.assert_allclose(many.histories[1][name], values, rtol=1e-13)
+
+
 def test_validation_split_takes_the_last_samples_before_shuffling():
     x, y = _problem(10)
     params = NET.init(KEY, (4,), jnp.float64)

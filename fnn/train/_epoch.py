@@ -24,7 +24,7 @@ import numpy as np
 
 from fnn import parallel
 from fnn._cache import structural_cache
-from fnn.data import permutation
+from fnn._random import permutation_of_bits
 from fnn.grad import value_and_grad
 from fnn.layers._core import rows_independent
 from fnn.losses import Loss
@@ -301,10 +301,13 @@ def epoch_keys(key: Any, epoch: Any) -> tuple[Any, Any]:
     return perm_key, drop_key
 
 
-def epoch_permutation(perm_key: Any, n: int) -> np.ndarray:
-    """An epoch's sample order (:func:`fnn.data.permutation`) as int32 indices, whatever
-    ``jax_enable_x64`` says."""
-    return permutation(perm_key, n).astype(np.int32)
+def epoch_permutation(bits: np.ndarray, n: int) -> np.ndarray:
+    """An epoch's sample order (:func:`fnn.data.permutation` of its permutation key, given as
+    the key's raw bits on the host) as int32 indices, whatever ``jax_enable_x64`` says: ``(n,)``
+    for one key's bits ``(d,)``, ``(K, n)`` for K keys' ``(K, d)``."""
+    if bits.ndim > 1:
+        return np.stack([epoch_permutation(b, n) for b in bits])
+    return permutation_of_bits(bits, n).astype(np.int32)
 
 
 def train_step(net: Any, loss: Any, opt: Any, grad: str = "manual") -> Callable:

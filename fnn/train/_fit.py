@@ -21,8 +21,8 @@ from fnn.train._checks import (
     hyperparams_differ,
     resolve_opt,
 )
-from fnn.train._epoch import epoch_keys, epoch_permutation, logs
-from fnn.train._loop import copy_tree, epoch_inputs_keys, init_state, prepare, run_epochs
+from fnn.train._epoch import epoch_keys, logs
+from fnn.train._loop import copy_tree, epoch_inputs, init_state, prepare, run_epochs, run_epochs_queued
 
 Array = jax.Array
 
@@ -49,7 +49,10 @@ class History:
             :meth:`fnn.callbacks.FitContext.stop`. A resumed run whose reason is not
             ``"epochs"`` stays stopped.
         stopped_epoch: The epoch training stopped at (None when the epochs ran out).
-        times: The seconds each epoch took (on the host, device work included).
+        times: The seconds each epoch took (on the host, device work included); they add up to
+            the training loop's time. Without callbacks or a checkpoint, fit queues each epoch on
+            the device before recording the one before, and an epoch's time runs from the
+            previous epoch's results reaching the host to its own.
 
     Examples:
         >>> import fnn
@@ -463,14 +466,15 @@ def fit(
         # arrays are put back on every device; a no-op otherwise)
         return place((ctx.params, ctx.opt_state))
 
-    def inputs(epoch):
-        perm_key, drop_key = epoch_inputs_keys(epoch_keys, key, epoch)
-        perm = epoch_permutation(perm_key, run.n) if run.spec.shuffle else None
-        return place((perm, drop_key if net.needs_key else None))
+    draw = epoch_inputs(epoch_keys, key, n=run.n, shuffle=run.spec.shuffle, needs_key=net.needs_key, epochs=epochs)
 
-    def end(epoch, params, opt_state, bad, sums, val, seconds):
+    def inputs(epoch):
+        return place(draw(epoch))
+
+    def recorded(epoch, bad, sums, val, seconds, stacklevel):
+        """The epoch's logs, appended to the history (``stacklevel``: the warning's, the caller
+        of fit)."""
         entries = logs(run.metrics, sums, val)
-        ctx.params, ctx.opt_state = params, opt_state
         if bad:
             history.stop_reason, history.stopped_epoch = "nan", epoch
             ctx.stop_training = True
@@ -480,11 +484,19 @@ def fit(
                 f"fit: epoch {epoch + 1} loss is {entries['loss']} (non-finite); "
                 "add fnn.callbacks.TerminateOnNaN() to stop at the first bad batch",
                 RuntimeWarning,
-                stacklevel=4,
+                stacklevel=stacklevel + 1,
             )
+        history.append(epoch, entries, seconds)
+        return entries
+
+    def queued_end(epoch, bad, sums, val, seconds):
+        progress.update(epoch, recorded(epoch, bad, sums, val, seconds, stacklevel=5), seconds)
+
+    def end(epoch, params, opt_state, bad, sums, val, seconds):
+        ctx.params, ctx.opt_state = params, opt_state
         # The epoch is in the history while the callbacks run (a checkpoint they ask for holds
         # it); what they add to the logs (learning_rate) joins it afterwards.
-        history.append(epoch, entries, seconds)
+        entries = recorded(epoch, bad, sums, val, seconds, stacklevel=4)
         cbs.on_epoch_end(epoch, entries, ctx)
         history.update_last(entries)
         if ctx.stop_training and history.stop_reason == "epochs":
@@ -501,9 +513,14 @@ def fit(
         cbs.on_train_begin(ctx)
         if resumed is not None:
             cbs.set_state(resumed.callbacks, f"fit: resuming from {checkpoint}")
-        ctx.params, ctx.opt_state = run_epochs(
-            run, params, opt_state, epochs=epochs, initial_epoch=initial_epoch, inputs=inputs, begin=begin, end=end
-        )
+        if cbs.items or checkpoint is not None or run.spec.stop_on_nan:
+            ctx.params, ctx.opt_state = run_epochs(
+                run, params, opt_state, epochs=epochs, initial_epoch=initial_epoch, inputs=inputs, begin=begin, end=end
+            )
+        else:  # nothing between epochs reads or changes the state: each is queued before the last is recorded
+            ctx.params, ctx.opt_state = run_epochs_queued(
+                run, params, opt_state, epochs=epochs, initial_epoch=initial_epoch, inputs=inputs, end=queued_end
+            )
         cbs.on_train_end(ctx)
     finally:  # an interrupted run ends its progress line before whatever is printed next
         progress.close()

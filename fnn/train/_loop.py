@@ -1,10 +1,13 @@
 """What ``fit`` and ``fit_many`` share: one preparation path (checks, data on the device, the
-compiled epoch) and one epoch loop (one program run and one host sync per epoch)."""
+compiled epoch), the epochs' inputs, and the epoch loop (one program run and one host sync per
+epoch): :func:`run_epochs` when callbacks act between epochs, :func:`run_epochs_queued`, which
+keeps the next epoch queued on the device while the host records the last, when nothing does."""
 
 from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 import math
 import threading
 import time
@@ -17,10 +20,10 @@ import numpy as np
 
 from fnn._cache import structural_cache
 from fnn._executables import call as call_through_store
-from fnn._validate import integer
+from fnn._validate import integer, key_data
 from fnn.callbacks._base import copy_tree as _copy_tree
 from fnn.train._checks import check_settings, check_shuffle, prepare_data
-from fnn.train._epoch import EpochSpec, can_pad_last, compiled_epoch, default_unroll, pad_worth
+from fnn.train._epoch import EpochSpec, can_pad_last, compiled_epoch, default_unroll, epoch_permutation, pad_worth
 
 
 class Prepared(NamedTuple):
@@ -43,10 +46,56 @@ def copy_tree(tree: Any) -> Any:
     return call_through_store(_copy_tree, "copy", (), tree, shared=True)
 
 
-def epoch_inputs_keys(keys_of: Callable, key: Any, epoch: int) -> tuple[Any, Any]:
-    """``keys_of(key, epoch)``: an epoch's ``(permutation key, dropout key)`` from a module-level
-    jitted ``keys_of`` (fit's or fit_many's), kept once in an open executable store."""
-    return call_through_store(keys_of, keys_of.__name__, (), key, epoch, shared=True)  # a role per function
+# The epochs' permutation keys come to the host this many epochs at a time, from one program:
+# reading an epoch's key alone would wait for the epoch running before it (programs run in
+# order on a device), so the next epoch's order could not be drawn while that one runs.
+KEY_BLOCK = 32
+
+
+@functools.cache
+def _key_block(keys_of: Callable) -> Callable:
+    """``keys_of``'s permutation keys of epochs ``start ... start + KEY_BLOCK - 1`` as raw bits
+    (``(KEY_BLOCK, *key_bits)``), jitted."""
+
+    def block(key: Any, start: Any) -> Any:
+        perm_keys, _ = jax.vmap(keys_of, in_axes=(None, 0))(key, start + jnp.arange(KEY_BLOCK))
+        return key_data(perm_keys)
+
+    block.__name__ = block.__qualname__ = f"{keys_of.__name__}_block"  # the program's name and store role
+    return jax.jit(block)
+
+
+def epoch_inputs(keys_of: Callable, key: Any, *, n: int, shuffle: bool, needs_key: bool, epochs: int) -> Callable:
+    """``inputs(epoch) -> (perm, dropout key)`` for :func:`run_epochs`, from a module-level
+    jitted ``keys_of(key, epoch) -> (permutation key, dropout key)`` (fit's, or fit_many's for
+    K stacked keys): ``perm`` the epoch's sample order drawn on the host from its permutation
+    key (int32 ``(n,)``, or ``(K, n)``), None without ``shuffle``; the dropout key (on the
+    device) when ``needs_key``, else None. Every program is kept once in an open executable
+    store. The permutation keys are read :data:`KEY_BLOCK` epochs at a time, the next block
+    asked for as soon as one is read, so drawing an order never waits for a running epoch."""
+    program = _key_block(keys_of)
+    blocks: dict[int, Any] = {}  # first epoch -> the block (its host copy once read)
+
+    def ask(start: int) -> None:
+        if start < epochs and start not in blocks:
+            blocks[start] = call_through_store(program, program.__name__, (), key, start, shared=True)
+
+    def perm_bits(epoch: int) -> np.ndarray:
+        start = epoch - epoch % KEY_BLOCK
+        ask(start)
+        block = blocks[start] = np.asarray(blocks[start])
+        blocks.pop(start - KEY_BLOCK, None)
+        ask(start + KEY_BLOCK)
+        return block[epoch - start]
+
+    def inputs(epoch: int) -> tuple[Any, Any]:
+        perm = epoch_permutation(perm_bits(epoch), n) if shuffle else None
+        if not needs_key:
+            return perm, None
+        _, drop_key = call_through_store(keys_of, keys_of.__name__, (), key, epoch, shared=True)  # a role per function
+        return perm, drop_key
+
+    return inputs
 
 
 def param_dtype(params: Any) -> Any:
@@ -201,6 +250,20 @@ def cancelled_by(event: threading.Event) -> Iterator[None]:
         _CANCEL.reset(token)
 
 
+def _run_epoch(run: Prepared, params: Any, opt_state: Any, perm: Any, drop_key: Any) -> tuple:
+    """The compiled epoch queued on the device: ``(params, opt_state, bad, sums, val)``."""
+    x, y, w, x_val, y_val, w_val = run.data
+    args = (params, opt_state, x, y, w, perm, drop_key, x_val, y_val, w_val)
+    if run.spec.mesh is None:  # an open executable store (the CLI) skips tracing on a warm run
+        return call_through_store(run.epoch, "epoch", tuple(run.spec), *args)
+    return run.epoch(*args)
+
+
+def _cancelled(cancel: threading.Event | None, epoch: int) -> None:
+    if cancel is not None and cancel.is_set():
+        raise Cancelled(f"cancelled before epoch {epoch}")
+
+
 def run_epochs(
     run: Prepared,
     params: Any,
@@ -215,22 +278,60 @@ def run_epochs(
     """The epoch loop: ``begin(epoch, params, opt_state)`` may change the state (callbacks),
     ``inputs(epoch)`` gives the epoch's ``(permutation, dropout key)``, the compiled epoch runs,
     its sums come to the host in ONE transfer, and ``end(epoch, params, opt_state, bad, sums,
-    val, seconds)`` returns ``(params, opt_state, stop)``."""
-    x, y, w, x_val, y_val, w_val = run.data
+    val, seconds)`` returns ``(params, opt_state, stop)``. The next epoch's inputs (a pure
+    function of the epoch: :func:`epoch_inputs`) are drawn while the epoch runs on the device."""
     cancel = _CANCEL.get()
+    ahead = None  # the next epoch's inputs, drawn while this epoch runs on the device
     for epoch in range(initial_epoch, epochs):
-        if cancel is not None and cancel.is_set():
-            raise Cancelled(f"cancelled before epoch {epoch}")
+        _cancelled(cancel, epoch)
         params, opt_state = begin(epoch, params, opt_state)
         t0 = time.perf_counter()
-        perm, drop_key = inputs(epoch)
-        args = (params, opt_state, x, y, w, perm, drop_key, x_val, y_val, w_val)
-        if run.spec.mesh is None:  # an open executable store (the CLI) skips tracing on a warm run
-            params, opt_state, bad, sums, val = call_through_store(run.epoch, "epoch", tuple(run.spec), *args)
-        else:
-            params, opt_state, bad, sums, val = run.epoch(*args)
+        perm, drop_key = inputs(epoch) if ahead is None else ahead
+        params, opt_state, bad, sums, val = _run_epoch(run, params, opt_state, perm, drop_key)
+        ahead = inputs(epoch + 1) if epoch + 1 < epochs else None
         sums, val, bad = jax.device_get((sums, val, bad))  # the one host sync of the epoch
         params, opt_state, stop = end(epoch, params, opt_state, bad, sums, val, time.perf_counter() - t0)
         if stop:
             break
+    return params, opt_state
+
+
+def run_epochs_queued(
+    run: Prepared,
+    params: Any,
+    opt_state: Any,
+    *,
+    epochs: int,
+    inputs: Callable[[int], tuple[Any, Any]],
+    end: Callable[[int, Any, Any, Any, float], None],
+    initial_epoch: int = 0,
+) -> tuple[Any, Any]:
+    """The epoch loop of a run that nothing on the host changes or stops between epochs
+    (:func:`fnn.fit_many`: no callbacks): each epoch is queued on the device BEFORE the previous
+    epoch's sums are read and ``end(epoch, bad, sums, val, seconds)`` records them, so the device
+    never waits for the host between epochs. An epoch's ``seconds`` run from the previous
+    epoch's sums reaching the host (the first epoch's: from the loop's start) to its own: they
+    add up to the loop's time."""
+    cancel = _CANCEL.get()
+    t = time.perf_counter()
+    running = None  # (epoch, bad, sums, val): the epoch queued before this one
+
+    def record(epoch: int, bad: Any, sums: Any, val: Any) -> float:
+        sums, val, bad = jax.device_get((sums, val, bad))  # the one host sync of the epoch
+        now = time.perf_counter()
+        end(epoch, bad, sums, val, now - t)
+        return now
+
+    ahead = inputs(initial_epoch) if epochs > initial_epoch else (None, None)  # the next epoch's inputs
+    for epoch in range(initial_epoch, epochs):
+        _cancelled(cancel, epoch)
+        perm, drop_key = ahead
+        params, opt_state, bad, sums, val = _run_epoch(run, params, opt_state, perm, drop_key)
+        if epoch + 1 < epochs:
+            ahead = inputs(epoch + 1)
+        if running is not None:
+            t = record(*running)
+        running = (epoch, bad, sums, val)
+    if running is not None:
+        record(*running)
     return params, opt_state

@@ -18,12 +18,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from fnn._validate import is_typed_key, key_data
+from fnn._validate import is_typed_key
 from fnn.optimizers import set_hyperparams, set_learning_rate
 from fnn.train._checks import check_opt_state, check_params_dtypes, resolve_opt
-from fnn.train._epoch import epoch_keys, epoch_permutation, logs
+from fnn.train._epoch import epoch_keys, logs
 from fnn.train._fit import FitResult, History
-from fnn.train._loop import copy_tree, epoch_inputs_keys, init_state, prepare, run_epochs
+from fnn.train._loop import copy_tree, epoch_inputs, init_state, prepare, run_epochs_queued
 
 Array = jax.Array
 
@@ -269,16 +269,11 @@ def fit_many(
     opt_state = init_state(opt, params, models=True) if opt_state is None else copy_tree(opt_state)
     histories = [History(run.iterations_per_epoch) for _ in range(k_models)]
 
-    def inputs(epoch):
-        """fit's per-epoch ``(perm, dropout key)`` for each model: the (K, n) orders drawn on the
-        host as fit draws them, and the (K,) dropout keys."""
-        perm_keys, drop_keys = epoch_inputs_keys(_split_keys, keys, epoch)
-        perm = None
-        if run.spec.shuffle:
-            perm = np.stack([epoch_permutation(k, run.n) for k in np.asarray(key_data(perm_keys))])
-        return perm, drop_keys if net.needs_key else None
+    # fit's per-epoch (perm, dropout key) for each model: the (K, n) orders drawn on the host as
+    # fit draws them, and the (K,) dropout keys
+    inputs = epoch_inputs(_split_keys, keys, n=run.n, shuffle=run.spec.shuffle, needs_key=net.needs_key, epochs=epochs)
 
-    def end(epoch, params, opt_state, bad, sums, val, seconds):
+    def end(epoch, bad, sums, val, seconds):
         for i, h in enumerate(histories):
             h.append(epoch, logs(run.metrics, _model(sums, i), _model(val, i)), seconds)
         if verbose:
@@ -290,12 +285,10 @@ def fit_many(
                 + (f" ({last.size - ok.size} non-finite)" if ok.size < last.size else ""),
                 flush=True,
             )
-        return params, opt_state, False
 
-    params, opt_state = run_epochs(
-        run, params, opt_state, epochs=epochs, initial_epoch=0, inputs=inputs,
-        begin=lambda epoch, p, s: (p, s), end=end,
-    )  # fmt: skip
+    # nothing between epochs reads or changes the state (no callbacks): each epoch is queued
+    # before the previous one is recorded
+    params, opt_state = run_epochs_queued(run, params, opt_state, epochs=epochs, inputs=inputs, end=end)
     return SweepResult(params, opt_state, histories, [dict(c) for c in configs])
 
 

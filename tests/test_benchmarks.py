@@ -23,6 +23,7 @@ from benchmarks import (
     adam_layouts as bench_adam_layouts,
     breakdown as bench_breakdown,
     compile as bench_compile,
+    fit_loop as bench_fit_loop,
     grad as bench_grad,
     optimizers as bench_optimizers,
     scaling as bench_scaling,
@@ -246,6 +247,45 @@ def test_scaling_quick(tmp_path):
     for r in out["results"]:
         assert r["n"] % r["batch"] == 0 and r["iterations"] == r["n"] // r["batch"]
         assert _positive_finite(r["samples_per_s"], r["pct_peak"])
+
+
+@pytest.mark.slow
+def test_fit_loop_quick_and_its_floor_trains_what_fit_trains(tmp_path):
+    path = tmp_path / "f.json"
+    out = bench_fit_loop.main(["--quick", "--json", str(path)])
+    assert [(r["batch_size"], r["runner"]) for r in out["records"]] == [(8, "fit"), (8, "fit_many K=2")]
+    for r in out["records"]:
+        assert _positive_finite(r["seconds"], r["floor_seconds"], r["ratio"])
+        assert r["ratio"] == pytest.approx(r["seconds"] / r["floor_seconds"])
+        assert r["ms_per_epoch"] == pytest.approx(1e3 * r["seconds"] / 3)
+    assert json.loads(path.read_text())["records"] == json.loads(json.dumps(out["records"]))
+
+    # the floor is fit's own computation: fit's program on fit's orders gives fit's params
+    import jax
+
+    import fnn
+
+    x, y = C.synthetic_classification(20, 3, 10, seed=1)
+    val = (x[14:], y[14:])
+    x, y = x[:14], y[:14]
+    net, opt = fnn.mlp([4, 10]), fnn.optimizers.adam(1e-2)
+    loss = fnn.losses.get("sparse_categorical_crossentropy", from_logits=True)
+    key = jax.random.PRNGKey(3)
+    params = net.init(key, (3,))
+    fitted = fnn.fit(net, params, opt, loss, x, y, key=key, batch_size=4, epochs=3, validation_data=val, verbose=0)
+    floor = bench_fit_loop.floor_runner(
+        net, params, opt, loss, x, y, val, batch_size=4, epochs=3, key=key, models=False
+    )
+    for a, b in zip(jax.tree.leaves(floor()), jax.tree.leaves((fitted.params, fitted.opt_state)), strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    keys = jax.random.split(key, 2)
+    stacked = jax.tree.map(lambda *a: np.stack(a), *[net.init(k, (3,)) for k in keys])
+    many = fnn.fit_many(net, stacked, opt, loss, x, y, key=keys, batch_size=4, epochs=3, validation_data=val)
+    floor = bench_fit_loop.floor_runner(
+        net, stacked, opt, loss, x, y, val, batch_size=4, epochs=3, key=keys, models=True
+    )
+    for a, b in zip(jax.tree.leaves(floor()), jax.tree.leaves((many.params, many.opt_state)), strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
 
 @pytest.mark.slow

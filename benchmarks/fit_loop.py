@@ -107,8 +107,8 @@ def main(argv: list[str] | None = None) -> dict:
             "fit_many floor": floor_runner(net, stacked, opt, loss, x, y, val, key=stacked_keys, models=True, **same),
         }
         times = {n: _common.median(t) for n, t in _common.interleaved(runners, n_rounds, warmup=True).items()}
-        for name, floor in ((("fit", "fit floor")), (f"fit_many K={args.models}", "fit_many floor")):
-            per_epoch = lambda s: 1e3 * s / args.epochs
+        per_epoch = lambda seconds: 1e3 * seconds / args.epochs
+        for name, floor in (("fit", "fit floor"), (f"fit_many K={args.models}", "fit_many floor")):
             ratio = times[name] / times[floor]
             extra = per_epoch(times[name] - times[floor])
             rows.append((batch, name, per_epoch(times[name]), per_epoch(times[floor]), extra, ratio))

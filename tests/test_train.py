@@ -133,7 +133,8 @@ def test_epoch_orders_read_in_blocks_are_each_epochs_documented_order(typed, mon
 
     short = _loop.epoch_inputs(_epoch.epoch_keys, key, n=13, shuffle=True, needs_key=False, epochs=3)
     asked.clear()
-    [short(epoch) for epoch in range(3)]
+    for epoch in range(3):
+        short(epoch)
     assert asked == ["epoch_keys_block"]  # one program for a run shorter than a block
 
 

@@ -86,15 +86,16 @@ def test_fit_sgd_equals_numpy_keras_loop(batch_size, shuffle):
     chex.assert_trees_all_close(params, NET.init(KEY, (4,), jnp.float64))
 
 
-@pytest.mark.parametrize("typed", [False, True], ids=["raw key", "typed key"])
-def test_epoch_orders_read_in_blocks_are_each_epochs_documented_order(typed, monkeypatch):
-    """fit reads its epochs' permutation keys from the device KEY_BLOCK epochs at a time (so the
-    next order is drawn while an epoch runs): every epoch's order, across block boundaries and
-    with x64 off, is still permutation(split(fold_in(key, epoch))[0]) and its dropout key the
-    second split, for one key (fit) and K stacked keys (fit_many); no block past the last epoch
-    is asked for, and without Dropout no per-epoch key program runs."""
+@pytest.mark.parametrize("impl", ["raw", "threefry2x32", "rbg"], ids=["raw key", "typed key", "rbg key"])
+def test_epoch_orders_drawn_in_blocks_are_each_epochs_documented_order(impl, monkeypatch):
+    """fit takes its epochs' permutation keys KEY_BLOCK epochs at a time (so the next order is
+    drawn while an epoch runs): threefry keys (raw or typed) derived on the host, with no
+    program; other implementations read from the device. Every epoch's order, across block
+    boundaries and with x64 on and off, is still permutation(split(fold_in(key, epoch))[0]) and
+    its dropout key the second split, for one key (fit) and K stacked keys (fit_many); no block
+    past the last epoch is asked for, and without Dropout no per-epoch key program runs."""
     block = _loop.KEY_BLOCK
-    key = jax.random.key(7) if typed else jax.random.PRNGKey(7)
+    key = jax.random.PRNGKey(7) if impl == "raw" else jax.random.key(7, impl=impl)
     stacked = jax.random.split(key, 3)
     epochs = 2 * block + 5
     asked = []
@@ -125,9 +126,12 @@ def test_epoch_orders_read_in_blocks_are_each_epochs_documented_order(typed, mon
                 for i in range(3):
                     np.testing.assert_array_equal(perms[i], expected(stacked[i], epoch)[0])
     blocks = [r for r in asked if r.endswith("_block")]
-    # three blocks cover the epochs, each asked for once per source and x64 setting (the next one
-    # as soon as one is read)
-    assert len(blocks) == 12 and blocks.count("epoch_keys_block") == blocks.count("_split_keys_block") == 6
+    if impl == "rbg":
+        # three blocks cover the epochs, each asked for once per source and x64 setting (the
+        # next one as soon as one is read)
+        assert len(blocks) == 12 and blocks.count("epoch_keys_block") == blocks.count("_split_keys_block") == 6
+    else:
+        assert blocks == []  # threefry keys: the blocks come from the host
     # the dropout keys (Dropout only) come per epoch; fit_many's source asked for none
     assert asked.count("epoch_keys") == 2 * 7 and "_split_keys" not in asked
 
@@ -135,7 +139,8 @@ def test_epoch_orders_read_in_blocks_are_each_epochs_documented_order(typed, mon
     asked.clear()
     for epoch in range(3):
         short(epoch)
-    assert asked == ["epoch_keys_block"]  # one program for a run shorter than a block
+    # one program for a run shorter than a block; none for threefry keys
+    assert asked == (["epoch_keys_block"] if impl == "rbg" else [])
 
 
 def test_without_callbacks_each_epoch_is_queued_before_the_last_is_recorded_and_trains_the_same(monkeypatch):

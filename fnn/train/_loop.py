@@ -20,6 +20,7 @@ import numpy as np
 
 from fnn._cache import structural_cache
 from fnn._executables import call as call_through_store
+from fnn._random import epoch_perm_bits, threefry_bits
 from fnn._validate import integer, key_data
 from fnn.callbacks._base import copy_tree as _copy_tree
 from fnn.train._checks import check_settings, check_shuffle, prepare_data
@@ -46,9 +47,10 @@ def copy_tree(tree: Any) -> Any:
     return call_through_store(_copy_tree, "copy", (), tree, shared=True)
 
 
-# The epochs' permutation keys come to the host this many epochs at a time, from one program:
-# reading an epoch's key alone would wait for the epoch running before it (programs run in
-# order on a device), so the next epoch's order could not be drawn while that one runs.
+# The epochs' permutation keys come this many epochs at a time: threefry keys derived on the
+# host, any other kind from one program (reading an epoch's key alone would wait for the epoch
+# running before it, since programs run in order on a device, so the next epoch's order could
+# not be drawn while that one runs).
 KEY_BLOCK = 32
 
 
@@ -67,18 +69,27 @@ def _key_block(keys_of: Callable) -> Callable:
 
 def epoch_inputs(keys_of: Callable, key: Any, *, n: int, shuffle: bool, needs_key: bool, epochs: int) -> Callable:
     """``inputs(epoch) -> (perm, dropout key)`` for :func:`run_epochs`, from a module-level
-    jitted ``keys_of(key, epoch) -> (permutation key, dropout key)`` (fit's, or fit_many's for
-    K stacked keys): ``perm`` the epoch's sample order drawn on the host from its permutation
-    key (int32 ``(n,)``, or ``(K, n)``), None without ``shuffle``; the dropout key (on the
-    device) when ``needs_key``, else None. Every program is kept once in an open executable
-    store. The permutation keys are read :data:`KEY_BLOCK` epochs at a time, the next block
-    asked for as soon as one is read, so drawing an order never waits for a running epoch."""
+    jitted ``keys_of(key, epoch) -> (permutation key, dropout key)`` that splits
+    ``fold_in(key, epoch)`` for each key (fit's, or fit_many's for K stacked keys): ``perm`` the
+    epoch's sample order drawn on the host from its permutation key (int32 ``(n,)``, or
+    ``(K, n)``), None without ``shuffle``; the dropout key (on the device) when ``needs_key``,
+    else None. Every program is kept once in an open executable store.
+
+    The permutation keys come :data:`KEY_BLOCK` epochs at a time: for threefry keys (jax's
+    default) derived on the host from the key's bits (:func:`fnn._random.epoch_perm_bits`, the
+    same bits; no program to compile); for any other implementation, read from a program on
+    the device, the next block asked for as soon as one is read. Either way drawing an order
+    never waits for a running epoch."""
+    host_key = threefry_bits(key) if shuffle else None
     program = _key_block(keys_of)
     blocks: dict[int, Any] = {}  # first epoch -> the block (its host copy once read)
 
     def ask(start: int) -> None:
         if start < epochs and start not in blocks:
-            blocks[start] = call_through_store(program, program.__name__, (), key, start, shared=True)
+            if host_key is not None:
+                blocks[start] = epoch_perm_bits(host_key, np.arange(start, start + KEY_BLOCK))
+            else:
+                blocks[start] = call_through_store(program, program.__name__, (), key, start, shared=True)
 
     def perm_bits(epoch: int) -> np.ndarray:
         start = epoch - epoch % KEY_BLOCK

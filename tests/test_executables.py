@@ -83,9 +83,9 @@ def _epoch_work(since):
 
 # a run's programs in a store: its optimizer state's init and its epoch, under its namespace
 OWN = 2
-# and the programs of its arguments alone, one file for every namespace: the params' copy and
-# the epoch's keys
-SHARED = 2
+# and the program of its arguments alone, one file for every namespace: the params' copy (the
+# epochs' keys of a threefry key are derived on the host: no program)
+SHARED = 1
 PROGRAMS = OWN + SHARED
 
 

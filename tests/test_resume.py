@@ -9,6 +9,7 @@ unroll=1)."""
 
 import os
 import pathlib
+import re
 
 import jax
 import jax.numpy as jnp
@@ -238,3 +239,25 @@ def test_terminate_on_nan_guards_an_overflowing_step_in_float32():
     assert res.history.stop_reason == "nan" and res.history.epochs == [0]
     # the first step already overflows: the params are the initial ones, untouched
     assert _bits(res.params) == _bits(params)
+
+
+def test_ctrl_c_while_a_checkpoint_is_written_leaves_no_saved_epoch_unreported(tmp_path, monkeypatch, capsys):
+    """fit reports an epoch (verbose=2: its line) before it writes the epoch's checkpoint, so a
+    Ctrl-C during the write leaves the previous checkpoint, and every epoch it holds was shown."""
+    x, y = _problem()
+    params = NET.init(KEY, (4,), jnp.float64)
+    write = fnn.callbacks.write_checkpoint
+
+    def interrupted_at_epoch_3(path, ctx, *args, **kwargs):
+        if ctx.epoch == 3:
+            raise KeyboardInterrupt("interrupted")
+        write(path, ctx, *args, **kwargs)
+
+    monkeypatch.setattr(fnn.callbacks, "write_checkpoint", interrupted_at_epoch_3)
+    with pytest.raises(KeyboardInterrupt):
+        run = {**RUN, "verbose": 2}
+        fnn.fit(NET, params, O.adam(0.05), MSE, x, y, epochs=EPOCHS, checkpoint=tmp_path / "run.npz", **run)
+    shown = [int(n) for n in re.findall(r"Epoch (\d+)/9", capsys.readouterr().out)]
+    saved = checkpoint.load(tmp_path / "run.npz")
+    assert saved.epoch == 3 and len(saved.history["epochs"]) == 3  # the checkpoint of epoch index 2
+    assert shown == [1, 2, 3, 4]  # and the interrupted epoch's line as well

@@ -501,12 +501,14 @@ def fit(
         history.update_last(entries)
         if ctx.stop_training and history.stop_reason == "epochs":
             history.stop_reason, history.stopped_epoch = ctx.stop_reason or "callback", epoch
+        # Reported before it is saved: a Ctrl-C while a checkpoint is written leaves no saved
+        # epoch that the user was not shown.
+        progress.update(epoch, entries, seconds)
         # Every checkpoint of the epoch is written now, with the whole epoch and the callbacks'
         # state: resuming from any of them continues exactly as the uninterrupted run.
         for path in [*ctx.pending_saves, *([checkpoint] if checkpoint is not None else [])]:
             callbacks_.write_checkpoint(path, ctx, cbs, key)
         ctx.pending_saves.clear()
-        progress.update(epoch, entries, seconds)
         return ctx.params, ctx.opt_state, ctx.stop_training
 
     try:

@@ -271,7 +271,7 @@ def main(argv: list[str] | None = None) -> dict:
             out += [
                 "",
                 f"sweep: {swept['trials']} learning rates, new network and optimizer objects per trial: "
-                f"{swept['sweep_total_s']:.2f} s against one fit's compile + {swept['trials']} trainings "
+                f"{swept['sweep_total_s']:.2f} s against one trial's compile + {swept['trials']} trainings "
                 f"({swept['one_fit_first_s'] - swept['one_fit_train_s']:.2f} + {swept['trials']} x "
                 f"{swept['one_fit_train_s']:.3f} s): {swept['ratio_to_one_compile_plus_trainings']:.2f}x "
                 "(goal <= 1.5x)",

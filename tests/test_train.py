@@ -87,6 +87,20 @@ def test_fit_sgd_equals_numpy_keras_loop(batch_size, shuffle):
 
 
 @pytest.mark.parametrize("impl", ["raw", "threefry2x32", "rbg"], ids=["raw key", "typed key", "rbg key"])
+def test_fit_shuffles_in_the_documented_order_whatever_the_key(impl):
+    """Threefry keys (raw or typed: their epoch keys derived on the host) and rbg keys (read
+    from the device) give fit the orders permutation(split(fold_in(key, epoch))[0])."""
+    x, y = _problem()
+    params = NET.init(KEY, (4,), jnp.float64)
+    k = jax.random.PRNGKey(42) if impl == "raw" else jax.random.key(42, impl=impl)
+    res = fnn.fit(NET, params, O.sgd(0.1), MSE, x, y, batch_size=3, epochs=2, shuffle=True, key=k, verbose=0)
+    orders = [_perm(k, e, 10) for e in range(2)]
+    ref_p, ref_losses = _keras_sgd_reference(params, x, y, lr=0.1, batch_size=3, epochs=2, orders=orders)
+    np.testing.assert_allclose(res.history["loss"], ref_losses, rtol=1e-12)
+    chex.assert_trees_all_close(res.params, ref_p, rtol=1e-12)
+
+
+@pytest.mark.parametrize("impl", ["raw", "threefry2x32", "rbg"], ids=["raw key", "typed key", "rbg key"])
 def test_epoch_orders_drawn_in_blocks_are_each_epochs_documented_order(impl, monkeypatch):
     """fit takes its epochs' permutation keys KEY_BLOCK epochs at a time (so the next order is
     drawn while an epoch runs): threefry keys (raw or typed) derived on the host, with no

@@ -254,8 +254,8 @@ def test_ctrl_c_while_a_checkpoint_is_written_leaves_no_saved_epoch_unreported(t
         write(path, ctx, *args, **kwargs)
 
     monkeypatch.setattr(fnn.callbacks, "write_checkpoint", interrupted_at_epoch_3)
+    run = {**RUN, "verbose": 2}
     with pytest.raises(KeyboardInterrupt):
-        run = {**RUN, "verbose": 2}
         fnn.fit(NET, params, O.adam(0.05), MSE, x, y, epochs=EPOCHS, checkpoint=tmp_path / "run.npz", **run)
     shown = [int(n) for n in re.findall(r"Epoch (\d+)/9", capsys.readouterr().out)]
     saved = checkpoint.load(tmp_path / "run.npz")

@@ -326,12 +326,11 @@ def test_compare_twice_with_the_persistent_cache_compiles_nothing_the_second_tim
     args += ["--jobs", "1"]  # one compilation at a time: no two threads racing for the same entry
     n_optimizers = 2
     n_runs = n_optimizers * 2  # optimizers x batch sizes: one epoch program each
-    # each run's epoch and its optimizer states' init, the seeds' params; and one program for
-    # every run: the params' copy, the test pass (the epochs' keys come from the host)
+    # each run's epoch, the seeds' params; and one program for every run: the params' copy, the
+    # test pass (the epochs' keys come from the host, and the optimizers' states, zeros and
+    # hyperparameter values, are filled on the host)
     shared = 2
-    stored = 2 * n_runs + 1 + shared
-    # compiled through the store: those but one init per optimizer (its runs share it in memory)
-    through_store = n_runs + n_optimizers + 1 + shared
+    stored = through_store = n_runs + 1 + shared
 
     def compare(*extra, out):
         counts = run_python_json(_COUNTING_RUN, *args, *extra, "--out", str(tmp_path / out))
@@ -366,12 +365,12 @@ def test_compare_twice_with_the_persistent_cache_compiles_nothing_the_second_tim
 @pytest.mark.slow
 def test_train_twice_with_the_cache_traces_and_compiles_nothing_the_second_time(tmp_path):
     """``fnn train``'s programs all go through the executable store: the seed's initial params
-    and key, the optimizer state's init, the params' copy, the epoch and the test pass (the
-    epochs' keys come from the host). The second process loads each and asks JAX's cache for
-    nothing; same output."""
+    and key, the params' copy, the epoch and the test pass (the epochs' keys and the optimizer
+    state come from the host). The second process loads each and asks JAX's cache for nothing;
+    same output."""
     args = ["train", "--dataset", "iris", "--hidden", "4", "--epochs", "2", "--verbose", "0"]
     args += ["--cache-dir", str(tmp_path / "cache")]
-    programs = 5
+    programs = 4
     first = run_python_json(_COUNTING_RUN, *args)
     second = run_python_json(_COUNTING_RUN, *args)
     assert first["rc"] == second["rc"] == 0

@@ -199,16 +199,8 @@ def test_sweep_again_with_other_values_compiles_nothing(swept, compiles):
     assert again.configs[0] == {"seed": 5, "learning_rate": 0.01, "weight_decay": 0.1}
 
 
-def test_fit_many_builds_the_models_optimizer_states_in_one_program_per_family():
-    """The K models' optimizer states: ONE compiled program (opt.init vmapped inside the jit; a
-    vmap outside it broadcasts each unbatched leaf eagerly, a small program per shape), each
-    model's state what ``opt.init`` gives it alone, the hyperparameters broadcast; the same
-    family with other values compiles nothing."""
-    x, y = _data()
-    x = np.concatenate([x, x[:, :2]], axis=1)  # 6 features, 5 models: shapes no other test builds
-    inits = [NET.init(jax.random.PRNGKey(s), (6,)) for s in range(5)]
-    stacked = jax.tree.map(lambda *a: jnp.stack(a), *inits)
-    keys = jax.random.split(jax.random.PRNGKey(3), 5)  # (one key would be broadcast: a program)
+def _compiled_names(run):
+    """The names of the programs XLA compiles while ``run()`` runs, and its result."""
     compiled: list = []
 
     def listener(event, duration, **kwargs):
@@ -217,13 +209,30 @@ def test_fit_many_builds_the_models_optimizer_states_in_one_program_per_family()
 
     jax.monitoring.register_event_duration_secs_listener(listener)
     try:
-        first = fnn.fit_many(NET, stacked, fnn.optimizers.adamax(0.01), LOSS, x, y, key=keys, epochs=0)
-        n_first = len(compiled)
-        second = fnn.fit_many(NET, stacked, fnn.optimizers.adamax(0.05, b1=0.8), LOSS, x, y, key=keys, epochs=0)
+        return compiled, run()
     finally:
         jax.monitoring.unregister_event_duration_listener(listener)
-    assert compiled.count("jit(opt_init)") == 1 and "jit(broadcast_in_dim)" not in compiled
-    assert len(compiled) == n_first  # the second family member: nothing compiled
+
+
+def test_fit_many_fills_the_models_optimizer_states_on_the_host():
+    """The K models' optimizer states of a built-in family (zeros, a step count, the
+    hyperparameter values broadcast over models): no program at all, neither the vmapped init
+    nor a small one per leaf shape; each model's state what ``opt.init`` gives it alone, the
+    hyperparameters broadcast."""
+    x, y = _data()
+    x = np.concatenate([x, x[:, :2]], axis=1)  # 6 features, 5 models: shapes no other test builds
+    inits = [NET.init(jax.random.PRNGKey(s), (6,)) for s in range(5)]
+    stacked = jax.tree.map(lambda *a: jnp.stack(a), *inits)
+    keys = jax.random.split(jax.random.PRNGKey(3), 5)  # (one key would be broadcast: a program)
+    fnn.fit_many(NET, stacked, fnn.optimizers.sgd(0.1), LOSS, x, y, key=keys, epochs=0)  # the programs besides the init
+
+    def both():
+        first = fnn.fit_many(NET, stacked, fnn.optimizers.adamax(0.01), LOSS, x, y, key=keys, epochs=0)
+        second = fnn.fit_many(NET, stacked, fnn.optimizers.adamax(0.05, b1=0.8), LOSS, x, y, key=keys, epochs=0)
+        return first, second
+
+    compiled, (first, second) = _compiled_names(both)
+    assert compiled == []
     for i in (0, 4):
         alone = fnn.optimizers.adamax(0.01).init(inits[i])
         chex.assert_trees_all_equal(jax.tree.map(lambda a, i=i: a[i], first.opt_state), alone)
@@ -231,6 +240,27 @@ def test_fit_many_builds_the_models_optimizer_states_in_one_program_per_family()
         got = second.opt_state.hparams[name]
         np.testing.assert_array_equal(got, np.full(5, value, got.dtype))
     chex.assert_trees_all_equal(second.params, stacked)  # no epoch ran
+
+
+def test_fit_many_builds_a_computed_optimizer_state_in_one_program():
+    """An optimizer whose init computes from the params (here a scaled copy): ONE compiled
+    program for the K models' states (opt.init vmapped inside the jit; a vmap outside it
+    broadcasts each unbatched leaf eagerly, a small program per shape), each model's state
+    what ``opt.init`` gives it alone; a second fit compiles no init again."""
+    x, y = _data()
+    x = np.concatenate([x, x[:, :1]], axis=1)  # 5 features, 3 models: shapes no other test builds
+    inits = [NET.init(jax.random.PRNGKey(s), (5,)) for s in range(3)]
+    stacked = jax.tree.map(lambda *a: jnp.stack(a), *inits)
+    keys = jax.random.split(jax.random.PRNGKey(3), 3)
+    halves = fnn.optimizers.GradientTransformation(
+        lambda params: jax.tree.map(lambda p: 0.5 * p, params), lambda g, state, params=None: (g, state)
+    )
+    run = lambda: fnn.fit_many(NET, stacked, halves, LOSS, x, y, key=keys, epochs=0)
+    compiled, first = _compiled_names(run)
+    assert compiled.count("jit(opt_init)") == 1 and "jit(broadcast_in_dim)" not in compiled
+    assert "jit(opt_init)" not in _compiled_names(run)[0]
+    for i in (0, 2):
+        chex.assert_trees_all_equal(jax.tree.map(lambda a, i=i: a[i], first.opt_state), halves.init(inits[i]))
 
 
 @pytest.mark.slow

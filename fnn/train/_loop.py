@@ -20,6 +20,7 @@ import numpy as np
 
 from fnn._cache import structural_cache
 from fnn._executables import call as call_through_store
+from fnn._host_eval import evaluate_on_host
 from fnn._random import epoch_perm_bits, threefry_bits
 from fnn._validate import integer, key_data
 from fnn.callbacks._base import copy_tree as _copy_tree
@@ -177,13 +178,21 @@ def _init_program(init: Any, models: bool, with_values: bool) -> Any:
 
 def init_state(opt: Any, params: Any, models: bool = False) -> Any:
     """``opt.init(params)`` as one compiled call (eagerly it dispatches once per leaf and
-    buffer); ``models``: ``vmap(opt.init)(params)`` for params stacked over models. An injected
+    buffer), or filled on the host where it only fills constants and copies values (no
+    program: :func:`fnn._host_eval.evaluate_on_host`); ``models``: ``vmap(opt.init)(params)``
+    for params stacked over models. An injected
     optimizer's hyperparameter values are inputs of that program, so optimizers that differ
     only in values share it; an open executable store (the CLI) keeps it, untraced on a warm run."""
     init = opt.init
     template = getattr(init, "template", None)
     fn, values = (init, ()) if template is None else (template, (init.arrays(),))
-    return call_through_store(_init_program(fn, models, bool(values)), "init", (fn, models), params, *values)
+    program = _init_program(fn, models, bool(values))
+    # a state of zeros and copied values (every built-in optimizer's) is filled on the host: no
+    # program to compile, or to load on a warm run
+    state = evaluate_on_host(program, params, *values)
+    if state is not None:
+        return state
+    return call_through_store(program, "init", (fn, models), params, *values)
 
 
 def prepare(

@@ -1,0 +1,186 @@
+"""fnn/_host_eval.py: programs of fills and copies evaluated on the host, equal to XLA's results
+in every bit, dtype, weak type and placement; every other program left to the compiler."""
+
+import chex
+import hypothesis.strategies as st
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from hypothesis import given, settings
+
+import fnn
+from fnn import _host_eval as host_eval
+from fnn._host_eval import evaluate_on_host
+from fnn.train._loop import _init_program, init_state
+
+
+def _same_arrays(got, want):
+    """Structure, shapes, dtypes, weak types, bits (NaNs included), placement and commitment."""
+    assert jax.tree.structure(got) == jax.tree.structure(want)
+    for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(want), strict=True):
+        assert isinstance(a, jax.Array) and (a.shape, a.dtype, a.weak_type) == (b.shape, b.dtype, b.weak_type)
+        bits = lambda x: np.ascontiguousarray(x).reshape(-1).view(np.uint8)
+        np.testing.assert_array_equal(bits(a), bits(b))
+        assert a.sharding == b.sharding and a._committed == b._committed
+
+
+def _compiled(fn, *args):
+    """``fn(*args)`` compiled by XLA: the reference."""
+    return jax.jit(fn)(*args)
+
+
+def _params(sizes=(4, 3), n_in=5, dtype=jnp.float32, models=0):
+    net = fnn.mlp(list(sizes))
+    if not models:
+        return jax.tree.map(lambda a: a.astype(dtype), net.init(jax.random.PRNGKey(0), (n_in,)))
+    keys = jax.random.split(jax.random.PRNGKey(0), models)
+    return jax.tree.map(lambda a: a.astype(dtype), jax.vmap(lambda k: net.init(k, (n_in,)))(keys))
+
+
+@pytest.mark.parametrize("name", fnn.optimizers.names())
+@pytest.mark.parametrize("models", [0, 3])
+def test_every_builtin_optimizer_state_is_filled_on_the_host_as_xla_fills_it(name, models, compiles):
+    """Each built-in family's init, alone and vmapped over 3 models, float32 and float64: no
+    compilation, and the arrays XLA's program gives."""
+    for dtype in (jnp.float32, jnp.float64):
+        params = _params(dtype=dtype, models=models)
+        opt = fnn.optimizers.get(name, learning_rate=0.03)
+        template, values = opt.init.template, opt.init.arrays()
+        program = _init_program(template, bool(models), True)
+        with compiles() as c:
+            state = init_state(opt, params, models=bool(models))
+        assert c.count == 0
+        _same_arrays(state, program(params, values))
+        if not models:
+            _same_arrays(state, opt.init(params))  # the optimizer's own init, called eagerly
+
+
+@settings(max_examples=12)
+@given(
+    name=st.sampled_from(fnn.optimizers.names()),
+    sizes=st.lists(st.integers(1, 5), min_size=1, max_size=3),
+    n_in=st.integers(1, 4),
+    models=st.sampled_from([0, 1, 2]),
+    lr=st.floats(1e-6, 10.0, allow_subnormal=False),
+)
+def test_host_states_equal_xla_over_random_architectures(name, sizes, n_in, models, lr):
+    params = _params(tuple(sizes), n_in, models=models)
+    opt = fnn.optimizers.get(name, learning_rate=lr)
+    program = _init_program(opt.init.template, bool(models), True)
+    _same_arrays(init_state(opt, params, models=bool(models)), program(params, opt.init.arrays()))
+
+
+def test_placement_follows_the_inputs_the_program_uses():
+    """As jit places its results: committed to the device of a committed input the program
+    uses (a copy of committed params), uncommitted where it uses only uncommitted inputs or
+    none (jit drops the params adam's init only takes the shapes of)."""
+    opt = fnn.optimizers.adam(1e-3)
+    copies = jax.jit(lambda p: jax.tree.map(jnp.copy, p))
+    for committed, params in [(False, _params()), (True, jax.device_put(_params(), jax.devices()[0]))]:
+        state = init_state(opt, params)
+        _same_arrays(state, _compiled(opt.init, params))
+        assert {leaf._committed for leaf in jax.tree.leaves(state)} == {False}
+        copied = evaluate_on_host(copies, params)
+        _same_arrays(copied, copies(params))
+        assert {leaf._committed for leaf in jax.tree.leaves(copied)} == {committed}
+
+
+def test_every_leaf_is_a_buffer_of_its_own_that_fit_may_donate():
+    """Leaves of equal fills never share memory (the epoch donates them), and a fit from the
+    host state equals a fit from XLA's."""
+    params = _params()
+    opt = fnn.optimizers.adam(1e-2)
+    state = init_state(opt, params)
+    pointers = [leaf.unsafe_buffer_pointer() for leaf in jax.tree.leaves(state) if leaf.size]
+    assert len(set(pointers)) == len(pointers)
+    x = np.random.default_rng(0).normal(size=(16, 5))
+    y = np.random.default_rng(1).integers(0, 3, size=16)
+    net, loss = fnn.mlp([4, 3]), fnn.losses.get("sparse_categorical_crossentropy")
+    kwargs = dict(epochs=2, batch_size=8, key=jax.random.PRNGKey(2), verbose=0)
+    from_host = fnn.fit(net, params, opt, loss, x, y, opt_state=state, **kwargs)
+    from_xla = fnn.fit(net, params, opt, loss, x, y, opt_state=_compiled(opt.init, params), **kwargs)
+    chex.assert_trees_all_equal((from_host.params, from_host.opt_state), (from_xla.params, from_xla.opt_state))
+    chex.assert_trees_all_equal(state, _compiled(opt.init, params))  # the caller's state: not donated
+
+
+def _zeros_like(p):
+    return jax.tree.map(jnp.zeros_like, p)
+
+
+@pytest.mark.parametrize(
+    "fn",
+    [
+        pytest.param(lambda p: {"z": _zeros_like(p), "n": jnp.zeros((), jnp.int32)}, id="zeros"),
+        pytest.param(lambda p: jax.tree.map(jnp.copy, p), id="copies"),
+        pytest.param(lambda p: {"ones": jax.tree.map(lambda a: jnp.full(a.shape[::-1], 2.5, a.dtype), p)}, id="full"),
+        pytest.param(lambda p: jnp.asarray(np.arange(3, dtype=np.int32)).astype(jnp.float32), id="int-to-float"),
+        pytest.param(lambda p: jnp.array([True, False]).astype(jnp.int8), id="bool-to-int"),
+        pytest.param(lambda p: jnp.broadcast_to(jnp.float64(0.1).astype(jnp.float32), (2,)), id="f64-to-f32"),
+        pytest.param(lambda p: -jnp.reshape(jnp.full((2, 3), 1.5, jnp.float32), (3, 2)), id="neg-reshape"),
+        pytest.param(lambda p: jnp.squeeze(jnp.zeros((1, 4, 1))), id="squeeze"),
+        pytest.param(lambda p: (jnp.float32(2) * p[0]["w"], jnp.zeros(3))[1], id="dead-arithmetic"),
+        pytest.param(lambda p: jnp.full((2,), jnp.nan, jnp.float32), id="nan"),
+    ],
+)
+def test_fills_copies_and_exact_conversions_run_on_the_host(fn, compiles):
+    params = _params()
+    program = jax.jit(fn)
+    want = _compiled(fn, params)
+    with compiles() as c:
+        got = evaluate_on_host(program, params)
+    assert got is not None and c.count == 0
+    _same_arrays(got, want)
+
+
+@pytest.mark.parametrize(
+    "fn",
+    [
+        pytest.param(lambda p: jax.tree.map(lambda a: 0.5 * a, p), id="arithmetic"),
+        pytest.param(lambda p: jnp.exp(jnp.ones(3)), id="transcendental"),
+        pytest.param(lambda p: jax.random.normal(jax.random.PRNGKey(0), (3,)), id="random"),
+        pytest.param(lambda p: jnp.full((3,), 2.7).astype(jnp.int32), id="float-to-int"),
+        pytest.param(lambda p: {"w": jnp.asarray(0.0)}, id="weakly-typed-result"),
+        pytest.param(lambda p: jnp.full((2, 3), 1.5), id="weakly-typed-fill"),
+        pytest.param(lambda p: jax.jit(_zeros_like)(p), id="nested-jit"),
+        pytest.param(lambda p: (jax.debug.print("{}", p[0]["b"]), _zeros_like(p))[1], id="effect"),
+    ],
+)
+def test_any_other_program_is_left_to_the_compiler(fn):
+    """None: the caller compiles. (The compiled program itself still runs and gives its answer.)"""
+    params = _params()
+    assert evaluate_on_host(jax.jit(fn), params) is None
+
+
+def test_an_unfoldable_init_still_gets_its_state_from_one_program(compiles):
+    """A user's optimizer whose init computes (here a scaled copy of the params): init_state
+    compiles it once, and its state is the init's."""
+    params = _params(sizes=(2, 7), n_in=3)
+    halves = fnn.optimizers.GradientTransformation(
+        lambda p: jax.tree.map(lambda a: 0.5 * a, p), lambda g, state, params=None: (g, state)
+    )
+    with compiles() as c:
+        state = init_state(halves, params)
+    assert c.count == 1
+    chex.assert_trees_all_equal(state, jax.tree.map(lambda a: 0.5 * a, params))
+
+
+def test_non_array_inputs_and_disabled_jit_are_left_to_the_caller():
+    fills = jax.jit(lambda *args: jnp.zeros(2))
+    assert evaluate_on_host(fills, _params()) is not None
+    assert evaluate_on_host(fills, 1.0) is None  # a Python number
+    assert evaluate_on_host(fills, _params(), np.float32(1)) is None  # a NumPy value: not on a device
+    with jax.disable_jit():
+        assert evaluate_on_host(jax.jit(_zeros_like), _params()) is None
+
+
+def test_a_large_state_is_left_to_the_compiler(monkeypatch):
+    """Past MAX_BYTES a compiled fill is the faster: None, and init_state compiles it."""
+    params = _params()
+    opt = fnn.optimizers.adam(1e-3)
+    program = _init_program(opt.init.template, False, True)
+    nbytes = sum(leaf.nbytes for leaf in jax.tree.leaves(program(params, opt.init.arrays())))
+    monkeypatch.setattr(host_eval, "MAX_BYTES", nbytes)
+    assert evaluate_on_host(program, params, opt.init.arrays()) is not None  # up to it: the host
+    monkeypatch.setattr(host_eval, "MAX_BYTES", nbytes - 1)
+    assert evaluate_on_host(program, params, opt.init.arrays()) is None

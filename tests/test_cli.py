@@ -814,6 +814,38 @@ def test_compare_interrupted_stops_the_runs_training_beside_it(monkeypatch):
     assert 1 <= len(cancelled) <= 2  # the run beside it, and the next one if its thread had taken it
 
 
+def test_the_console_script_freezes_the_imports_objects_before_running(monkeypatch):
+    """console() freezes what the imports made (Python's full collections then skip it) before
+    main runs; the command's own objects are collected as usual."""
+    import gc
+
+    import fnn.cli._main as cli_main
+
+    seen = {}
+
+    def fake_main():
+        seen["frozen"] = gc.get_freeze_count()
+        garbage = []
+        garbage.append(garbage)  # a cycle the command makes: still collectable
+        del garbage
+        seen["collected"] = gc.collect()
+        return 0
+
+    def fake_exit(status):
+        raise SystemExit(status)
+
+    monkeypatch.setattr(cli_main, "main", fake_main)
+    monkeypatch.setattr(cli_main, "exit_fast", fake_exit)
+    gc.unfreeze()
+    try:
+        with pytest.raises(SystemExit) as stop:
+            cli_main.console()
+    finally:
+        gc.unfreeze()
+    assert stop.value.code == 0
+    assert seen["frozen"] > 10_000 and seen["collected"] >= 1
+
+
 _EXITING = """
 import atexit, concurrent.futures, sys, threading
 from fnn.cli._main import exit_fast

@@ -56,7 +56,7 @@ def test_every_builtin_optimizer_state_is_filled_on_the_host_as_xla_fills_it(nam
             _same_arrays(state, opt.init(params))  # the optimizer's own init, called eagerly
 
 
-@settings(max_examples=12)
+@settings(max_examples=6)
 @given(
     name=st.sampled_from(fnn.optimizers.names()),
     sizes=st.lists(st.integers(1, 5), min_size=1, max_size=3),

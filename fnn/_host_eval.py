@@ -7,9 +7,9 @@ an executable to load) to write zeros. :func:`evaluate_on_host` runs such a prog
 with NumPy, with rules only for the primitives whose result NumPy computes bit for bit
 (broadcasts, reshapes, copies, negation, exact conversions), and transfers the leaves: the
 arrays equal the compiled program's in shape, dtype, weak type, bits and placement. Any
-other program (arithmetic, random numbers, effects, nested calls, a weakly typed result,
-inputs on several devices, or results over ``MAX_BYTES``, which a compiled program fills faster)
-answers None and is compiled as before.
+other program (arithmetic, random numbers or typed keys, effects, nested calls, a weakly typed
+result, inputs on several devices, or results over ``MAX_BYTES``, which a compiled program
+fills faster) answers None and is compiled as before.
 """
 
 from __future__ import annotations
@@ -67,6 +67,11 @@ _RULES: dict[str, Callable[..., Any]] = {
     "copy_p": lambda x: x,
     "neg": np.negative,
 }
+
+
+def _numeric(aval: Any) -> bool:
+    dtype = getattr(aval, "dtype", None)
+    return dtype is not None and not jax.dtypes.issubdtype(dtype, jax.dtypes.extended)
 
 
 def _needed(jaxpr: Any) -> set:
@@ -142,6 +147,9 @@ def evaluate_on_host(jitted: Any, *args: Any) -> Any:
     if sum(v.aval.size * v.aval.dtype.itemsize for v in jaxpr.outvars) > MAX_BYTES:
         return None
     needed = _needed(jaxpr)
+    variables = [*jaxpr.outvars, *jaxpr.invars, *jaxpr.constvars]
+    if not all(_numeric(v.aval) for v in variables if isinstance(v, jex_core.Var) and v in needed):
+        return None  # a typed PRNG key (an extended dtype) has no NumPy value
     device = _placement([leaf for var, leaf in zip(jaxpr.invars, leaves, strict=True) if var in needed])
     values = None if device is False else _run(traced.jaxpr, leaves, needed)
     if values is None:

@@ -152,6 +152,19 @@ def test_any_other_program_is_left_to_the_compiler(fn):
     assert evaluate_on_host(jax.jit(fn), params) is None
 
 
+def test_typed_keys_are_left_to_the_compiler():
+    """A typed PRNG key (an extended dtype, no NumPy value) in the state, from a constant or an
+    input: None, not an error; init_state then compiles, and the state holds the key."""
+    key = jax.random.key(7)
+    params = _params()
+    assert evaluate_on_host(jax.jit(lambda p: {"key": key, "z": jnp.zeros(2)}), params) is None
+    assert evaluate_on_host(jax.jit(lambda p, k: {"key": k}), params, key) is None
+    keyed = fnn.optimizers.GradientTransformation(lambda p: {"key": key}, lambda g, state, params=None: (g, state))
+    state = init_state(keyed, params)
+    assert jax.dtypes.issubdtype(state["key"].dtype, jax.dtypes.prng_key)
+    np.testing.assert_array_equal(jax.random.key_data(state["key"]), jax.random.key_data(key))
+
+
 def test_an_unfoldable_init_still_gets_its_state_from_one_program(compiles):
     """A user's optimizer whose init computes (here a scaled copy of the params): init_state
     compiles it once, and its state is the init's."""

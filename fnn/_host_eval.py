@@ -2,8 +2,9 @@
 
 An optimizer's ``init`` (``zeros_like`` per leaf, a step count of 0, the hyperparameter values
 copied or broadcast over models) is a program of fills and copies. Compiled, it costs XLA a
-whole compilation (~0.1-0.2 s on a 2-core machine, for every optimizer family; on a warm run
-an executable to load) to write zeros. :func:`evaluate_on_host` runs such a program's jaxpr
+whole compilation to write zeros, for every optimizer family (on a 2-core machine ~0.04 s alone,
+~0.16 s beside the epochs' compilations of a cold ``fnn compare``; on a warm run an executable
+to load). :func:`evaluate_on_host` runs such a program's jaxpr
 with NumPy, with rules only for the primitives whose result NumPy computes bit for bit
 (broadcasts, reshapes, copies, negation, exact conversions), and transfers the leaves: the
 arrays equal the compiled program's in shape, dtype, weak type, bits and placement. Any
@@ -22,8 +23,8 @@ import numpy as np
 from jax.extend import core as jex_core
 
 # Results up to this size are filled on the host. Filling and transferring costs ~1 ms per MiB
-# on CPU (an Adam state of 16 MiB: 16-20 ms), compiling and running the fill program ~40 ms
-# whatever its size: past ~32 MiB the compiler is the faster.
+# on CPU (an Adam state of 16 MiB: 16-20 ms; of 61 MiB: 31-150 ms), compiling and running the
+# fill program ~40 ms whatever its size: somewhere between the two the compiler is the faster.
 MAX_BYTES = 1 << 24
 
 

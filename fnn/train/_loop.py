@@ -178,11 +178,12 @@ def _init_program(init: Any, models: bool, with_values: bool) -> Any:
 
 def init_state(opt: Any, params: Any, models: bool = False) -> Any:
     """``opt.init(params)`` as one compiled call (eagerly it dispatches once per leaf and
-    buffer), or filled on the host where it only fills constants and copies values (no
-    program: :func:`fnn._host_eval.evaluate_on_host`); ``models``: ``vmap(opt.init)(params)``
-    for params stacked over models. An injected
+    buffer), or filled on the host where it only fills constants and copies values, as every
+    built-in optimizer's does (no program: :func:`fnn._host_eval.evaluate_on_host`);
+    ``models``: ``vmap(opt.init)(params)`` for params stacked over models. An injected
     optimizer's hyperparameter values are inputs of that program, so optimizers that differ
-    only in values share it; an open executable store (the CLI) keeps it, untraced on a warm run."""
+    only in values share it; an open executable store (the CLI) keeps a compiled one, untraced
+    on a warm run."""
     init = opt.init
     template = getattr(init, "template", None)
     fn, values = (init, ()) if template is None else (template, (init.arrays(),))

@@ -14,10 +14,10 @@ A miss whose compilation JAX's persistent cache answered is run but, as a rule, 
 XLA:CPU cannot serialize again an executable it deserialized (the copy loads, then fails on its
 first call: "Function ... not found"), so only executables compiled in this process are stored.
 The exception is a program that this process compiled itself under another key and that lowers
-to the same text (two optimizers whose states' inits are one program, each under its run's
-namespace): the executable compiled here is written under the new key too. Any other such
-program (the same one under another namespace in a later process: ``fnn compare --epochs 40``
-after ``--epochs 30``) keeps JAX's warm cost, tracing and lowering, on every run.
+to the same text (two runs whose programs lower alike, each under its run's namespace): the
+executable compiled here is written under the new key too. Any other such program (the same one
+under another namespace in a later process: ``fnn compare --early-stopping 6`` after
+``--early-stopping 5``) keeps JAX's warm cost, tracing and lowering, on every run.
 
 Programs that depend on their arguments alone (a module-level jitted function with no closure:
 copying a tree, an epoch's keys) are called with ``shared=True`` and kept once, whatever the

@@ -21,6 +21,7 @@ from conftest import run_python_json
 import fnn
 from fnn.cli import DEFAULT_LEARNING_RATES, main
 from fnn.cli._compare import load_problem, run_comparison  # the engine behind fnn compare
+from fnn.cli._problem import default_learning_rate, split_problem
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -360,6 +361,37 @@ def test_compare_twice_with_the_persistent_cache_compiles_nothing_the_second_tim
     assert third["store_hits"] == third["store_misses"] == 0
     assert third["compiles"] == first["compiles"]
     assert strip_times(table(out3)) == strip_times(table(out1))
+
+
+@pytest.mark.slow
+def test_compare_with_other_epochs_seed_and_rate_reuses_every_stored_program(tmp_path):
+    """The epochs (a bound of the host's loop), the first seed and the learning rate (values the
+    programs take as inputs) are left out of the store's namespace: a second process with other
+    values of all three loads every program the first stored, compiles nothing and traces
+    nothing, and trains what those values ask for."""
+    cache = tmp_path / "cache"
+    args = ["compare", "--dataset", "iris", "--hidden", "4", "--seeds", "2", "--optimizers", "sgd,adam"]
+    args += ["--batch-sizes", "16", "--no-plots", "--cache-dir", str(cache), "--jobs", "1"]
+    first = run_python_json(_COUNTING_RUN, *args, "--epochs", "2", "--out", str(tmp_path / "a"))
+    second = run_python_json(
+        _COUNTING_RUN, *args, "--epochs", "3", "--seed", "4", "--lr", "0.05", "--out", str(tmp_path / "b")
+    )
+    assert first["rc"] == second["rc"] == 0
+    stored = first["store_misses"]
+    assert stored >= 3 and first["store_hits"] == 0
+    assert (second["store_hits"], second["store_misses"]) == (stored, 0)
+    assert second["requests"] == second["compiles"] == 0
+    runs = json.loads((tmp_path / "b" / "results.json").read_text())["runs"]
+    assert [r["learning_rate"] for r in runs] == [0.05, 0.05]
+    assert all([s["seed"] for s in r["seeds"]] == [4, 5] and r["summary"]["epochs"][0] == 3 for r in runs)
+    # what the loaded programs trained is what programs compiled for these values train
+    fresh = run_python_json(
+        _COUNTING_RUN, *args, "--epochs", "3", "--seed", "4", "--lr", "0.05", "--no-cache", "--out", str(tmp_path / "c")
+    )
+    assert fresh["rc"] == 0 and fresh["compiles"] > 0
+    again = json.loads((tmp_path / "c" / "results.json").read_text())["runs"]
+    histories = lambda rs: [[s["history"] for s in r["seeds"]] for r in rs]
+    assert histories(runs) == histories(again)
 
 
 @pytest.mark.slow
@@ -779,6 +811,38 @@ def test_compare_trains_runs_side_by_side_with_the_numbers_of_one_at_a_time():
     assert [numbers(r) for r in side] == [numbers(r) for r in alone]
     assert {r["train_jobs"] for r in alone} == {1} and {r["train_jobs"] for r in side} == {3}
     assert len(logged) == 6 and all("trained in" in line for line in logged)  # one line per run, as it ends
+
+
+def test_compare_seed_is_the_first_of_the_runs_seeds():
+    """``--seed S`` (run_comparison's ``seed``): a run trains seeds S, S+1, ...; each seed's
+    record is the fit from ``split(PRNGKey(seed))`` (init with [0], shuffle with [1]), and
+    another first seed trains other networks."""
+    problem = load_problem("iris")
+    kw = dict(optimizers=["adam"], batch_sizes=[16], epochs=2, hidden=[4], seeds=2)
+    (run,) = run_comparison(problem, seed=5, **kw)
+    (first,) = run_comparison(problem, **kw)
+    assert [s["seed"] for s in run["seeds"]] == [5, 6] and [s["seed"] for s in first["seeds"]] == [0, 1]
+    (x_tr, y_tr), val = split_problem(problem, 0.2)
+    net = fnn.mlp([4, problem.output_size])
+    for record in run["seeds"]:
+        init_key, key = jax.random.split(jax.random.PRNGKey(record["seed"]))
+        alone = fnn.fit(
+            net,
+            net.init(init_key, (x_tr.shape[1],)),
+            fnn.optimizers.get("adam", learning_rate=default_learning_rate("adam", None)),
+            problem.loss,
+            x_tr,
+            y_tr,
+            batch_size=16,
+            epochs=2,
+            key=key,
+            validation_data=val,
+            metrics=[problem.metric],
+            verbose=0,
+        )
+        for name, values in alone.history.history.items():
+            np.testing.assert_allclose(record["history"][name], values, rtol=1e-5)
+    assert run["seeds"][0]["history"]["loss"] != first["seeds"][0]["history"]["loss"]
 
 
 def test_compare_interrupted_stops_the_runs_training_beside_it(monkeypatch):

@@ -141,7 +141,7 @@ def lr_help(command: str) -> str:
     return f"learning rate of --optimizer (default: the optimizer's own: {rates})"
 
 
-def add_model_args(p: argparse.ArgumentParser, hidden: str) -> None:
+def add_model_args(p: argparse.ArgumentParser, hidden: str, seed_help: str = "initialisation seed") -> None:
     p.add_argument(
         "--dataset",
         default="digits",
@@ -164,7 +164,7 @@ def add_model_args(p: argparse.ArgumentParser, hidden: str) -> None:
         default=None,
         help="loss name (default: the data set's suggestion, e.g. sparse_categorical_crossentropy for digits)",
     )
-    p.add_argument("--seed", type=non_negative_int, default=0, help="initialisation seed (default 0)")
+    p.add_argument("--seed", type=non_negative_int, default=0, help=f"{seed_help} (default 0)")
 
 
 def add_training_args(p: argparse.ArgumentParser, command: str) -> None:
@@ -286,15 +286,19 @@ def prune_cache(path: str, current: str, now: float | None = None) -> list[str]:
 
 
 # What does not change a compiled program: where the outputs, plots and caches go, how many
-# threads compile.
-_NOT_IN_PROGRAMS = ("func", "out", "no_plots", "jobs", "cache_dir", "no_cache")
+# threads compile; how many epochs run (a bound of the host's loop), the seed and the learning
+# rate (values the programs take as inputs: the seeds' initial params, the injected
+# hyperparameters). A program's key also holds its static settings and its arguments' shapes,
+# so leaving one of these out can only make two runs share a program they both run.
+_NOT_IN_PROGRAMS = ("func", "out", "no_plots", "jobs", "cache_dir", "no_cache", "epochs", "seed", "lr")
 
 
 def executable_store(args) -> ExecutableStore | None:
     """The store of this command's compiled executables (in the cache folder's ``executables``),
     or None with ``--no-cache``: its namespace is the command and every setting that could
-    shape a program (all of them but the output, plot, thread and cache options), so a warm
-    run with the same settings loads its programs without tracing them."""
+    shape a program (all of them but the output, plot, thread and cache options, the epochs,
+    the seed and the learning rate), so a warm run with the same settings, or other values of
+    those, loads its programs without tracing them."""
     folder = cache_dir(args)
     if folder is None:
         return None

@@ -101,6 +101,7 @@ def run_comparison(
     hidden: Sequence[int],
     activation: str = "relu",
     seeds: int = 3,
+    seed: int = 0,
     learning_rate: float | None = None,
     grad: str = "manual",
     validation_split: float = 0.2,
@@ -118,10 +119,11 @@ def run_comparison(
     Each run is appended to ``finished`` (a new list when None) as soon as it has finished, so
     a caller interrupted half-way (Ctrl-C) still holds the runs done; the list is returned.
 
-    For a given seed every run starts from the same initial parameters and sees the batches in
-    the same order. The seeds of a run train together, vmapped in one program (``fnn.fit_many``),
-    unless early stopping (``early_stopping`` = its patience, on the validation loss, best
-    weights restored) needs a ``fit`` per seed. Every run is first warmed up for one epoch,
+    The seeds are ``seed, seed + 1, ..., seed + seeds - 1``. For a given seed every run starts
+    from the same initial parameters and sees the batches in the same order. The seeds of a run
+    train together, vmapped in one program (``fnn.fit_many``), unless early stopping
+    (``early_stopping`` = its patience, on the validation loss, best weights restored) needs a
+    ``fit`` per seed. Every run is first warmed up for one epoch,
     which compiles its programs, the runs side by side in threads (``compile_threads``, default
     one per core; :func:`compile_concurrently`; each run's ``compile_s``), so ``train_s`` is
     the training time proper. The runs then train ``train_threads`` at a time (None: one per
@@ -139,7 +141,7 @@ def run_comparison(
     # every seed's initial params and shuffling key in one program (read back from the store on
     # a warm run): init with split(PRNGKey(seed))[0], shuffle with [1], as fit would be given
     with using(store):
-        stacked, stacked_keys = initial_params(net, n_in, range(seeds))
+        stacked, stacked_keys = initial_params(net, n_in, range(seed, seed + seeds))
     stopping = early_stopping is not None and val is not None
     # Seeds train together in one compiled program unless per-seed early stopping needs fit's callbacks.
     together = seeds > 1 and not stopping
@@ -192,22 +194,22 @@ def run_comparison(
             host = jax.device_get(many.params)
             results = [(jax.tree.map(lambda a, i=i: a[i], host), many.histories[i]) for i in range(seeds)]
         per_seed: list[dict[str, Any]] = []
-        for seed in range(seeds):
+        for i in range(seeds):
             stopper = None
             if together:
-                result = results[seed]
+                result = results[i]
             else:
                 if early_stopping is not None and val is not None:
                     stopper = _callbacks.EarlyStopping(patience=early_stopping, restore_best_weights=True)
                 fitted = fit(
                     net,
-                    inits[seed],
+                    inits[i],
                     opt,
                     problem.loss,
                     x_tr,
                     y_tr,
                     epochs=epochs,
-                    key=keys[seed],
+                    key=keys[i],
                     callbacks=[] if stopper is None else [stopper],
                     **same,
                 )
@@ -228,7 +230,7 @@ def run_comparison(
             reported = h.epochs.index(stopper.best_epoch) if stopper is not None else h.epochs_run - 1
             per_seed.append(
                 {
-                    "seed": seed,
+                    "seed": seed + i,
                     "epochs_run": h.epochs_run,
                     "reported_epoch": reported,
                     "history": h.history,

@@ -127,7 +127,7 @@ def _cmd_compare(args) -> int:
         print(
             f"fnn compare: {problem.name}, {n_tr} train / {n_val} validation / {len(problem.x_test)} test "
             f"samples; network {net_text}; loss {problem.loss.name}; {args.epochs} epochs; "
-            f"{args.seeds} seed(s); grad {args.grad}"
+            f"{args.seeds} seed(s){f' from {args.seed}' if args.seed else ''}; grad {args.grad}"
             + (f"; early stopping (patience {args.early_stopping})" if args.early_stopping is not None else ""),
             flush=True,
         )
@@ -139,6 +139,7 @@ def _cmd_compare(args) -> int:
             hidden=args.hidden,
             activation=args.activation,
             seeds=args.seeds,
+            seed=args.seed,
             learning_rate=args.lr,
             grad=args.grad,
             validation_split=args.validation_split,
@@ -316,7 +317,7 @@ def build_parser() -> argparse.ArgumentParser:
         'finished so far go to results.json and results.csv, marked "partial": true, and the exit '
         "status is 130.",
     )
-    add_model_args(p, "64,64")
+    add_model_args(p, "64,64", seed_help="the first seed: a run trains seeds SEED, SEED+1, ..., one per --seeds")
     add_training_args(p, "compare")
     p.set_defaults(epochs=30)
     p.add_argument(

@@ -241,6 +241,33 @@ def test_terminate_on_nan_guards_an_overflowing_step_in_float32():
     assert _bits(res.params) == _bits(params)
 
 
+def test_a_real_ctrl_c_at_an_epochs_end_lands_after_its_line_and_checkpoint(tmp_path, capsys):
+    """A SIGINT while epoch 3's end is handled (here raised by a callback, where the CLI's own
+    keeps the state it saves on Ctrl-C) is delivered once that end is done: the epoch is in
+    the history, its line printed and its checkpoint written, then KeyboardInterrupt. Without
+    that, the interrupt cut the end in two and left an epoch kept that was never shown."""
+    import signal
+
+    x, y = _problem()
+    params = NET.init(KEY, (4,), jnp.float64)
+    seen = []
+
+    def ctrl_c_at_epoch_3(epoch, logs):
+        seen.append(epoch)
+        if epoch == 2:
+            signal.raise_signal(signal.SIGINT)
+
+    run = {**RUN, "verbose": 2}
+    with pytest.raises(KeyboardInterrupt):
+        fnn.fit(NET, params, O.adam(0.05), MSE, x, y, epochs=EPOCHS, checkpoint=tmp_path / "run.npz",
+                callbacks=[LambdaCallback(ctrl_c_at_epoch_3)], **run)  # fmt: skip
+    shown = [int(n) for n in re.findall(r"Epoch (\d+)/9", capsys.readouterr().out)]
+    saved = checkpoint.load(tmp_path / "run.npz")
+    assert seen == [0, 1, 2] and shown == [1, 2, 3]
+    assert saved.epoch == 3 and len(saved.history["epochs"]) == 3
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
 def test_ctrl_c_while_a_checkpoint_is_written_leaves_no_saved_epoch_unreported(tmp_path, monkeypatch, capsys):
     """fit reports an epoch (verbose=2: its line) before it writes the epoch's checkpoint, so a
     Ctrl-C during the write leaves the previous checkpoint, and every epoch it holds was shown."""

@@ -13,6 +13,7 @@ from typing import Any, NamedTuple
 import jax
 
 from fnn import callbacks as callbacks_, checkpoint as checkpoint_, parallel
+from fnn._interrupts import interrupts_held
 from fnn._validate import integer, key as check_key, path as check_path
 from fnn.train._checks import (
     check_opt_state,
@@ -493,16 +494,20 @@ def fit(
         progress.update(epoch, recorded(epoch, bad, sums, val, seconds, stacklevel=5), seconds)
 
     def end(epoch, params, opt_state, bad, sums, val, seconds):
+        # One piece for Ctrl-C: the epoch is recorded, shown to the callbacks, printed and saved,
+        # or (a Ctrl-C before this) none of these; one during it is delivered at its end.
+        with interrupts_held():
+            return _end(epoch, params, opt_state, bad, sums, val, seconds)
+
+    def _end(epoch, params, opt_state, bad, sums, val, seconds):
         ctx.params, ctx.opt_state = params, opt_state
         # The epoch is in the history while the callbacks run (a checkpoint they ask for holds
         # it); what they add to the logs (learning_rate) joins it afterwards.
-        entries = recorded(epoch, bad, sums, val, seconds, stacklevel=4)
+        entries = recorded(epoch, bad, sums, val, seconds, stacklevel=5)
         cbs.on_epoch_end(epoch, entries, ctx)
         history.update_last(entries)
         if ctx.stop_training and history.stop_reason == "epochs":
             history.stop_reason, history.stopped_epoch = ctx.stop_reason or "callback", epoch
-        # Reported before it is saved: a Ctrl-C while a checkpoint is written leaves no saved
-        # epoch that the user was not shown.
         progress.update(epoch, entries, seconds)
         # Every checkpoint of the epoch is written now, with the whole epoch and the callbacks'
         # state: resuming from any of them continues exactly as the uninterrupted run.

@@ -1,0 +1,71 @@
+"""fnn/_interrupts.py: Ctrl-C (a real SIGINT) held over a section and delivered at its end."""
+
+import signal
+import threading
+
+import pytest
+
+from fnn._interrupts import interrupts_held
+
+
+def test_a_ctrl_c_inside_is_delivered_when_the_block_ends():
+    done = []
+    with pytest.raises(KeyboardInterrupt):
+        with interrupts_held():
+            signal.raise_signal(signal.SIGINT)
+            done.append("after the signal")  # the block runs on to its end
+        done.append("after the block")
+    assert done == ["after the signal"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_a_second_ctrl_c_goes_through_at_once():
+    done = []
+    with pytest.raises(KeyboardInterrupt), interrupts_held():
+        signal.raise_signal(signal.SIGINT)
+        done.append(1)
+        signal.raise_signal(signal.SIGINT)
+        done.append(2)
+    assert done == [1]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_nothing_held_nothing_delivered_and_an_error_drops_the_held_ctrl_c():
+    with interrupts_held():
+        pass
+    with pytest.raises(ValueError, match="the block's own"), interrupts_held():
+        signal.raise_signal(signal.SIGINT)
+        raise ValueError("the block's own")
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_the_handler_in_place_is_the_one_called(monkeypatch):
+    calls = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: calls.append(signum))
+    try:
+        with interrupts_held():
+            signal.raise_signal(signal.SIGINT)
+            assert calls == []
+        assert calls == [signal.SIGINT]
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # not a Python handler: left alone
+        with interrupts_held():
+            assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+            signal.raise_signal(signal.SIGINT)  # ignored, as it would be outside
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def test_outside_the_main_thread_it_holds_nothing():
+    seen, errors = [], []
+
+    def worker():
+        try:
+            with interrupts_held():
+                seen.append(signal.getsignal(signal.SIGINT))
+        except BaseException as err:  # reported in the test's thread
+            errors.append(err)
+
+    t = threading.Thread(target=worker)
+    t.start()
+    t.join(timeout=30)
+    assert errors == [] and seen == [signal.default_int_handler]

@@ -24,8 +24,9 @@ def interrupts_held() -> Iterator[None]:
     block goes to that handler at once, so a block that hangs (a user's callback) can still be
     interrupted. A block that raises drops a held Ctrl-C (the exception ends the run anyway).
 
-    It holds nothing outside the main thread (where Python runs no signal handler and none can
-    be set), or where SIGINT's handler was not set from Python (ignored, the OS default)."""
+    It holds nothing outside the main thread of the main interpreter (where Python runs no
+    signal handler and none can be set), or where SIGINT's handler was not set from Python
+    (ignored, the OS default)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -33,14 +34,21 @@ def interrupts_held() -> Iterator[None]:
     if not callable(previous):
         yield
         return
-    held: list[tuple[int, Any]] = []
+    held: list[tuple[int, Any]] | None = []
 
     def hold(signum: int, frame: Any) -> None:
+        assert held is not None  # installed only with a list to hold in
         if held:  # the second Ctrl-C: at once
             previous(signum, frame)
         held.append((signum, frame))
 
-    signal.signal(signal.SIGINT, hold)
+    try:
+        signal.signal(signal.SIGINT, hold)
+    except ValueError:  # the main thread of another interpreter than the main one
+        held = None
+    if held is None:
+        yield
+        return
     try:
         yield
     finally:

@@ -145,12 +145,12 @@ def evaluate_on_host(jitted: Any, *args: Any) -> Any:
         return None
     if any(getattr(v.aval, "weak_type", False) for v in jaxpr.outvars):
         return None  # a transferred array is never weakly typed
-    if sum(v.aval.size * v.aval.dtype.itemsize for v in jaxpr.outvars) > MAX_BYTES:
-        return None
     needed = _needed(jaxpr)
     variables = [*jaxpr.outvars, *jaxpr.invars, *jaxpr.constvars]
     if not all(_numeric(v.aval) for v in variables if isinstance(v, jex_core.Var) and v in needed):
         return None  # a typed PRNG key (an extended dtype) has no NumPy value
+    if sum(v.aval.size * v.aval.dtype.itemsize for v in jaxpr.outvars) > MAX_BYTES:
+        return None
     device = _placement([leaf for var, leaf in zip(jaxpr.invars, leaves, strict=True) if var in needed])
     values = None if device is False else _run(traced.jaxpr, leaves, needed)
     if values is None:

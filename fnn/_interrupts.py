@@ -34,19 +34,19 @@ def interrupts_held() -> Iterator[None]:
     if not callable(previous):
         yield
         return
-    held: list[tuple[int, Any]] | None = []
+    held: list[tuple[int, Any]] = []
 
     def hold(signum: int, frame: Any) -> None:
-        assert held is not None  # installed only with a list to hold in
         if held:  # the second Ctrl-C: at once
             previous(signum, frame)
         held.append((signum, frame))
 
     try:
         signal.signal(signal.SIGINT, hold)
+        installed = True
     except ValueError:  # the main thread of another interpreter than the main one
-        held = None
-    if held is None:
+        installed = False
+    if not installed:
         yield
         return
     try:

@@ -497,23 +497,20 @@ def fit(
         # One piece for Ctrl-C: the epoch is recorded, shown to the callbacks, printed and saved,
         # or (a Ctrl-C before this) none of these; one during it is delivered at its end.
         with interrupts_held():
-            return _end(epoch, params, opt_state, bad, sums, val, seconds)
-
-    def _end(epoch, params, opt_state, bad, sums, val, seconds):
-        ctx.params, ctx.opt_state = params, opt_state
-        # The epoch is in the history while the callbacks run (a checkpoint they ask for holds
-        # it); what they add to the logs (learning_rate) joins it afterwards.
-        entries = recorded(epoch, bad, sums, val, seconds, stacklevel=5)
-        cbs.on_epoch_end(epoch, entries, ctx)
-        history.update_last(entries)
-        if ctx.stop_training and history.stop_reason == "epochs":
-            history.stop_reason, history.stopped_epoch = ctx.stop_reason or "callback", epoch
-        progress.update(epoch, entries, seconds)
-        # Every checkpoint of the epoch is written now, with the whole epoch and the callbacks'
-        # state: resuming from any of them continues exactly as the uninterrupted run.
-        for path in [*ctx.pending_saves, *([checkpoint] if checkpoint is not None else [])]:
-            callbacks_.write_checkpoint(path, ctx, cbs, key)
-        ctx.pending_saves.clear()
+            ctx.params, ctx.opt_state = params, opt_state
+            # The epoch is in the history while the callbacks run (a checkpoint they ask for
+            # holds it); what they add to the logs (learning_rate) joins it afterwards.
+            entries = recorded(epoch, bad, sums, val, seconds, stacklevel=4)
+            cbs.on_epoch_end(epoch, entries, ctx)
+            history.update_last(entries)
+            if ctx.stop_training and history.stop_reason == "epochs":
+                history.stop_reason, history.stopped_epoch = ctx.stop_reason or "callback", epoch
+            progress.update(epoch, entries, seconds)
+            # Every checkpoint of the epoch is written now, with the whole epoch and the
+            # callbacks' state: resuming from any of them continues exactly as the uninterrupted run.
+            for path in [*ctx.pending_saves, *([checkpoint] if checkpoint is not None else [])]:
+                callbacks_.write_checkpoint(path, ctx, cbs, key)
+            ctx.pending_saves.clear()
         return ctx.params, ctx.opt_state, ctx.stop_training
 
     try:

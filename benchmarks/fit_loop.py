@@ -55,7 +55,8 @@ def floor_runner(net, params, opt, loss, x, y, val, *, batch_size, epochs, key, 
         p = _loop.copy_tree(params)
         s = _loop.init_state(opt, p, models=models)
         for perm in perms:
-            p, s, _, sums, v = run.epoch(p, s, xs, ys, w, perm, None, xv, yv, wv)
+            p, s, _, sums = run.epoch(p, s, xs, ys, w, perm, None)
+            v = None if run.validation is None else run.validation(p, xv, yv, wv)
         _common.block((p, s, sums, v))
         return p, s
 

@@ -192,6 +192,7 @@ class ExecutableStore:
         root = fingerprint_ or fingerprint()
         self.prefix = hashlib.sha256((root + "\0" + namespace).encode()).hexdigest()
         self._shared_prefix = hashlib.sha256((root + "\0shared").encode()).hexdigest()
+        self._common_prefix = self.prefix  # a child's is its root's: see call's ``common``
         self._loaded: dict[str, Any] = {}  # key -> executable, this process's (children share it)
         self._lock = threading.Lock()
         self._counts = {"hits": 0, "misses": 0}
@@ -217,24 +218,27 @@ class ExecutableStore:
         store = ExecutableStore(self.folder, namespace, fingerprint_=self.prefix)
         store._loaded, store._lock, store._counts = self._loaded, self._lock, self._counts
         store._shared_prefix, store._compiled_here = self._shared_prefix, self._compiled_here
-        store._pending = self._pending
+        store._common_prefix, store._pending = self._common_prefix, self._pending
         return store
 
-    def key(self, role: str, static: tuple, args: tuple, shared: bool = False) -> str:
+    def key(self, role: str, static: tuple, args: tuple, shared: bool = False, common: bool = False) -> str:
         """The file name (a sha256) of the program ``role`` with settings ``static`` for
-        ``args`` (``shared``: whatever the namespace); memoised on the arguments' signature, as
-        every epoch asks again."""
+        ``args`` (``shared``: whatever the namespace; ``common``: in the root store's
+        namespace, whatever a child's adds); memoised on the arguments' signature, as every
+        epoch asks again."""
         # by description, not by value: 1, 1.0 and True are equal keys of a dict
-        lookup = (role, _describe_value(static), _signature(args), shared)
+        lookup = (role, _describe_value(static), _signature(args), shared, common)
         key = self._keys.get(lookup)
         if key is None:
-            prefix = self._shared_prefix if shared else self.prefix
+            prefix = self._shared_prefix if shared else self._common_prefix if common else self.prefix
             text = "\0".join([prefix, role, lookup[1], repr(lookup[2])])
             key = self._keys[lookup] = hashlib.sha256(text.encode()).hexdigest()
         return key
 
-    def call(self, jitted: Any, role: str, static: tuple, args: tuple, shared: bool = False) -> Any:
-        key = self.key(role, static, args, shared)
+    def call(
+        self, jitted: Any, role: str, static: tuple, args: tuple, shared: bool = False, common: bool = False
+    ) -> Any:
+        key = self.key(role, static, args, shared, common)
         with self._lock:
             compiled = self._loaded.get(key)
             if compiled is None:
@@ -335,13 +339,14 @@ def using(store: ExecutableStore | None) -> Iterator[ExecutableStore | None]:
         _STORE.reset(token)
 
 
-def call(jitted: Callable, role: str, static: tuple, *args: Any, shared: bool = False) -> Any:
+def call(jitted: Callable, role: str, static: tuple, *args: Any, shared: bool = False, common: bool = False) -> Any:
     """``jitted(*args)``, through the open store if there is one. ``static``: the program's
     settings that are not arguments (compared by :func:`_describe_value`), besides what the
     store's namespace already says; ``shared``: the program depends on ``role``, ``static``
     and the arguments alone (a module-level function, no closure), so it is kept once for
-    every namespace."""
+    every namespace; ``common``: it depends on nothing a child store's namespace adds (one run's
+    optimizer: the validation pass), so it is kept once for every run of a command."""
     store = _STORE.get()
     if store is None or getattr(jax.config, "jax_disable_jit", False):
         return jitted(*args)
-    return store.call(jitted, role, static, args, shared)
+    return store.call(jitted, role, static, args, shared, common)

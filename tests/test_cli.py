@@ -328,9 +328,10 @@ def test_compare_twice_with_the_persistent_cache_compiles_nothing_the_second_tim
     n_optimizers = 2
     n_runs = n_optimizers * 2  # optimizers x batch sizes: one epoch program each
     # each run's epoch, the seeds' params; and one program for every run: the params' copy, the
+    # validation pass (the runs differ only in what it does not hold: optimizer, batch size), the
     # test pass (the epochs' keys come from the host, and the optimizers' states, zeros and
     # hyperparameter values, are filled on the host)
-    shared = 2
+    shared = 3
     stored = through_store = n_runs + 1 + shared
 
     def compare(*extra, out):
@@ -397,12 +398,12 @@ def test_compare_with_other_epochs_seed_and_rate_reuses_every_stored_program(tmp
 @pytest.mark.slow
 def test_train_twice_with_the_cache_traces_and_compiles_nothing_the_second_time(tmp_path):
     """``fnn train``'s programs all go through the executable store: the seed's initial params
-    and key, the params' copy, the epoch and the test pass (the epochs' keys and the optimizer
-    state come from the host). The second process loads each and asks JAX's cache for nothing;
-    same output."""
+    and key, the params' copy, the epoch, the validation pass and the test pass (the epochs' keys
+    and the optimizer state come from the host). The second process loads each and asks JAX's
+    cache for nothing; same output."""
     args = ["train", "--dataset", "iris", "--hidden", "4", "--epochs", "2", "--verbose", "0"]
     args += ["--cache-dir", str(tmp_path / "cache")]
-    programs = 4
+    programs = 5
     first = run_python_json(_COUNTING_RUN, *args)
     second = run_python_json(_COUNTING_RUN, *args)
     assert first["rc"] == second["rc"] == 0

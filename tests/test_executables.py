@@ -87,7 +87,10 @@ OWN = 1
 # and the program of its arguments alone, one file for every namespace: the params' copy (the
 # epochs' keys of a threefry key are derived on the host: no program)
 SHARED = 1
-PROGRAMS = OWN + SHARED
+# and the validation pass (network, loss and metrics: what the command's namespace says, not a
+# run's), one file for every run of a command
+COMMON = 1
+PROGRAMS = OWN + SHARED + COMMON
 
 
 def _files(folder):
@@ -107,7 +110,8 @@ def test_a_new_store_on_the_same_folder_loads_the_epoch_without_tracing_or_compi
     start = len(_EVENTS)
     with using(ExecutableStore(str(folder), "ns", fingerprint_=fp)) as first_store:
         first = _train()
-    # one program for both epochs, and the params' copy: each compiled once, written once
+    # one program for both epochs, the validation pass and the params' copy: each compiled once,
+    # written once
     assert (first_store.hits, first_store.misses) == (0, PROGRAMS)
     assert [e for e in _EVENTS[start:] if e[0] in (HIT_EVENT, MISS_EVENT)] == [(MISS_EVENT, None)] * PROGRAMS
     written = _files(folder)
@@ -144,6 +148,23 @@ def test_the_store_trusts_its_description_so_equal_descriptions_share_a_program(
     store = ExecutableStore(str(tmp_path), "ns", fingerprint_=fp)
     np.testing.assert_array_equal(store.call(_INC, "prog", ("s", 1), (A,)), [0.0, 2.0, 4.0])
     assert (store.hits, store.misses) == (1, 0) and len(_files(tmp_path)) == 1
+
+
+def test_a_common_program_is_one_file_for_every_run_of_a_command_and_no_other(tmp_path, fp):
+    """``common=True`` keys a program on the root store's namespace: every child (a run) of a
+    command, and a later process's, loads the one file; another command's namespace, and a
+    child's own (not common) program of the same role, are misses."""
+    command = ExecutableStore(str(tmp_path), "command", fingerprint_=fp)
+    command.child("run a").call(_DOUBLE, "prog", ("s", 1), (A,), common=True)
+    later = ExecutableStore(str(tmp_path), "command", fingerprint_=fp)
+    for store in (later.child("run b"), later.child("run a").child("deeper"), later):
+        np.testing.assert_array_equal(store.call(_INC, "prog", ("s", 1), (A,), common=True), [0.0, 2.0, 4.0])
+    assert (later.hits, later.misses) == (1, 0) and len(_files(tmp_path)) == 1  # loaded once, then held
+    other = ExecutableStore(str(tmp_path), "other command", fingerprint_=fp)
+    np.testing.assert_array_equal(other.child("run a").call(_INC, "prog", ("s", 1), (A,), common=True), [1.0, 2.0, 3.0])
+    own = ExecutableStore(str(tmp_path), "command", fingerprint_=fp).child("run a")
+    np.testing.assert_array_equal(own.call(_INC, "prog", ("s", 1), (A,)), [1.0, 2.0, 3.0])
+    assert len(_files(tmp_path)) == 3
 
 
 @pytest.mark.parametrize(
@@ -397,9 +418,10 @@ def test_threads_train_at_once_each_through_its_own_child_store(tmp_path, fp):
     assert errors == [] and not any(t.is_alive() for t in threads)
     assert seen["before 0"] is None and seen["before 1"] is None
     assert all(seen[i][0] is seen[i][1] for i in range(2)) and seen[0][1] is not seen[1][1]
-    # each run's own files and one of each shared program (compiled by one thread while the other
-    # waited); the children's counts are the parent's
-    assert (parent.hits, parent.misses) == (0, 2 * OWN + SHARED) and len(_files(tmp_path)) == 2 * OWN + SHARED
+    # each run's own files and one of each shared and common program (compiled by one thread while
+    # the other waited); the children's counts are the parent's
+    once = SHARED + COMMON
+    assert (parent.hits, parent.misses) == (0, 2 * OWN + once) and len(_files(tmp_path)) == 2 * OWN + once
     for i in range(2):
         _assert_identical(results[i], reference)
 
@@ -408,8 +430,8 @@ def test_threads_train_at_once_each_through_its_own_child_store(tmp_path, fp):
         _assert_identical(_train("fit_many"), reference)
     with using(fresh.child("run 2")):  # a run the first command did not have
         _assert_identical(_train("fit_many"), reference)
-    # the shared programs loaded once for both runs
-    assert (fresh.hits, fresh.misses) == (PROGRAMS, OWN) and len(_files(tmp_path)) == 3 * OWN + SHARED
+    # the shared and common programs loaded once for both runs
+    assert (fresh.hits, fresh.misses) == (PROGRAMS, OWN) and len(_files(tmp_path)) == 3 * OWN + once
     assert not [n for n in os.listdir(tmp_path) if not n.endswith(".exe") or n.startswith(".tmp-")]
 
 

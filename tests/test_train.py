@@ -254,6 +254,41 @@ def test_manual_and_autodiff_fit_give_the_same_params_and_second_fit_compiles_no
     chex.assert_trees_all_close(again.params, manual.params, rtol=0, atol=0)
 
 
+def test_fits_that_differ_in_optimizer_and_batch_size_share_one_validation_program():
+    """The validation pass is a program of its own, on the network, loss and metrics alone: a
+    second fit with another optimizer family and batch size compiles its epoch and nothing else,
+    and every fit's ``val_*`` are what ``evaluate`` gives on the validation data with its
+    params (the last epoch's)."""
+    net = fnn.mlp([7, 2], activation="tanh")  # a width no other test uses: nothing compiled yet
+    x, y = _problem(23)
+    x_val, y_val = _problem(9, seed=1)
+    params = net.init(KEY, (4,), jnp.float64)
+    kw = dict(epochs=2, key=KEY, verbose=0, metrics=["mae"], validation_data=(x_val, y_val))
+    names = []
+
+    def listener(event, duration, **info):
+        if event == "/jax/core/compile/backend_compile_duration":
+            names.append(info.get("fun_name"))
+
+    jax.monitoring.register_event_duration_secs_listener(listener)
+    try:
+        runs = [
+            fnn.fit(net, params, O.sgd(0.1), MSE, x, y, batch_size=4, **kw),
+            fnn.fit(net, params, O.adam(0.01), MSE, x, y, batch_size=8, **kw),
+            fnn.fit(net, params, O.rmsprop(0.01), MSE, x, y, batch_size=4, validation_batch_size=4, **kw),
+        ]
+    finally:
+        jax.monitoring.unregister_event_duration_listener(listener)
+    # the third asks for other validation batches: a validation program of its own
+    assert names.count("jit(validation)") == 2 and names.count("jit(epoch)") == 3
+    for run, val_batch in zip(runs, (None, None, 4), strict=True):
+        ref = fnn.evaluate(net, run.params, MSE, x_val, y_val, metrics=["mae"], batch_size=val_batch or 1024)
+        assert len(run.history["val_loss"]) == 2
+        np.testing.assert_allclose(run.history["val_loss"][-1], ref["loss"], rtol=1e-12)
+        np.testing.assert_allclose(run.history["val_mae"][-1], ref["mae"], rtol=1e-12)
+    assert runs[0].history["val_loss"] != runs[1].history["val_loss"]  # the runs' own params
+
+
 def test_terminate_on_nan_returns_last_finite_params_and_says_why():
     x, y = _problem(12)
     x = x * 1e3
@@ -641,14 +676,13 @@ def _dot_count(net, n, batch_size=4):
         batch_size=batch_size,
         shuffle=False,
         stop_on_nan=True,
-        val_batch_size=1,
         unroll=1,
         pad_last=_epoch.can_pad_last(net, loss, (), "manual", None),
     )
     params = jax.eval_shape(lambda: net.init(KEY, (4,), jnp.float64))
     opt_state = jax.eval_shape(opt.init, params)
     x, y = jax.ShapeDtypeStruct((n, 4), jnp.float64), jax.ShapeDtypeStruct((n, 2), jnp.float64)
-    lowered = jax.jit(_epoch.epoch_fn(spec)).lower(params, opt_state, x, y, None, None, None, None, None, None)
+    lowered = jax.jit(_epoch.epoch_fn(spec)).lower(params, opt_state, x, y, None, None, None)
     return spec.pad_last, lowered.as_text().count("stablehlo.dot_general")
 
 

@@ -5,11 +5,17 @@ The lesson's loop (forward, loss, backward, update, repeated for ``ceil(N / batc
 iterations per epoch) runs as ONE XLA program per epoch: the full batches in a ``lax.scan``,
 the last partial batch (kept, as Keras keeps it) as one more iteration of that scan, padded to
 the full batch with rows that count for nothing (:func:`can_pad_last`, :func:`pad_worth`;
-otherwise as a step of its own, a second copy of the step to compile), then the validation
-pass, with losses and metrics summed on the device and read by the host once per epoch.
+otherwise as a step of its own, a second copy of the step to compile), with losses and metrics
+summed on the device and read by the host once per epoch.
 
-Every evaluation (the epoch's validation pass, :func:`fnn.evaluate`, :func:`fnn.eval_step`)
-goes through :func:`eval_sums`, so all three report the same numbers.
+The validation pass after each epoch is a program of its own (:func:`compiled_validation`), queued
+right behind the epoch: it depends on the network, loss and metrics alone, so runs that differ
+only in the optimizer (``fnn compare``'s) share it, where inside the epoch it was compiled again
+with every optimizer's epoch (a third of the epoch's kernels, and XLA:CPU's compile time goes by
+kernels).
+
+Every evaluation (the validation pass, :func:`fnn.evaluate`, :func:`fnn.eval_step`) goes
+through :func:`eval_sums`, so all three report the same numbers.
 """
 
 from __future__ import annotations
@@ -156,7 +162,6 @@ class EpochSpec(NamedTuple):
     batch_size: int
     shuffle: bool
     stop_on_nan: bool
-    val_batch_size: int
     unroll: int
     mesh: Any = None  # a data mesh (fnn.parallel.data_mesh): batches sharded along "batch"
     models: bool = False  # K models stacked along axis 0 (fit_many): the epoch under vmap
@@ -189,9 +194,8 @@ def can_pad_last(net: Any, loss: Any, metrics: Sequence[Metric], grad: str, mesh
 
 
 def epoch_fn(spec: EpochSpec) -> Callable:
-    """The pure epoch ``(params, opt_state, x, y, w, perm, key, x_val, y_val, w_val) ->
-    (params, opt_state, bad, sums, val)`` for ONE model (``w``, ``w_val``: sample weights or
-    None)."""
+    """The pure epoch ``(params, opt_state, x, y, w, perm, key) -> (params, opt_state, bad,
+    sums)`` for ONE model (``w``: sample weights or None)."""
     net, loss, ms, B = spec.net, spec.loss, spec.metrics, spec.batch_size
     step = step_fn(net, loss, spec.update, spec.grad)
     shard = None if spec.mesh is None else functools.partial(parallel.shard_batch, mesh=spec.mesh)
@@ -211,7 +215,7 @@ def epoch_fn(spec: EpochSpec) -> Callable:
             bad = now_bad
         return (new_params, new_state, bad, _add(sums, s)), value
 
-    def epoch(params, opt_state, x, y, w, perm, key, x_val, y_val, w_val):
+    def epoch(params, opt_state, x, y, w, perm, key):
         n = x.shape[0]
         nb, rem = divmod(n, B)
         # The last partial batch runs as one more iteration of the scan, padded to B with the
@@ -251,11 +255,7 @@ def epoch_fn(spec: EpochSpec) -> Callable:
             xb, yb, wb = take(nb * B, rem)
             k = None if key is None else jax.random.fold_in(key, nb)
             carry, _ = guarded_step(carry, xb, yb, wb, k)
-        params, opt_state, bad, sums = carry
-        val = None
-        if x_val is not None:
-            val = eval_sums(net, loss, ms, params, x_val, y_val, spec.val_batch_size, shard, w_val)
-        return params, opt_state, bad, sums, val
+        return carry
 
     return epoch
 
@@ -268,22 +268,41 @@ def compiled_epoch(spec: EpochSpec) -> Callable:
     data shared."""
     epoch = epoch_fn(spec)
     if spec.models:
-        in_axes = (
-            0,
-            0,
-            None,
-            None,
-            None,
-            0 if spec.shuffle else None,
-            0 if spec.net.needs_key else None,
-            None,
-            None,
-            None,
-        )
+        in_axes = (0, 0, None, None, None, 0 if spec.shuffle else None, 0 if spec.net.needs_key else None)
         return jax.jit(jax.vmap(epoch, in_axes=in_axes), donate_argnums=(0, 1))
     if spec.mesh is None:
         return jax.jit(epoch, donate_argnums=(0, 1))
     return parallel.jit_replicated(epoch, spec.mesh, donate_argnums=(0, 1))
+
+
+class ValidationSpec(NamedTuple):
+    """Everything static about a compiled validation pass; its cache key (compared by value).
+    No optimizer, batch size or shuffling: fits that differ only in those share the program."""
+
+    net: Any
+    loss: Any
+    metrics: tuple
+    batch_size: int
+    mesh: Any = None
+    models: bool = False
+
+
+@structural_cache(maxsize=32)
+def compiled_validation(spec: ValidationSpec) -> Callable:
+    """The jitted validation pass ``(params, x_val, y_val, w_val) -> sums`` (:func:`eval_sums`
+    in batches of ``spec.batch_size``), run after each epoch on the epoch's params (not donated:
+    the next epoch takes them); ``spec.models``: vmapped over stacked models, the data shared."""
+    net, loss, ms, B = spec.net, spec.loss, spec.metrics, spec.batch_size
+    shard = None if spec.mesh is None else functools.partial(parallel.shard_batch, mesh=spec.mesh)
+
+    def validation(params, x_val, y_val, w_val):
+        return eval_sums(net, loss, ms, params, x_val, y_val, B, shard, w_val)
+
+    if spec.models:
+        return jax.jit(jax.vmap(validation, in_axes=(0, None, None, None)))
+    if spec.mesh is None:
+        return jax.jit(validation)
+    return parallel.jit_replicated(validation, spec.mesh)
 
 
 def default_unroll(batch_size: int, n: int) -> int:

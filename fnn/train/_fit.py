@@ -251,9 +251,10 @@ def fit(
 
     Every argument is checked, and the data against the network and the loss (by tracing),
     before anything is compiled: a mistake costs no compilation and no epoch. Each epoch is ONE
-    compiled program (the batches in a ``lax.scan``, then the validation pass) with one host
-    sync; a second ``fit`` with the same structure (network, loss, metrics, optimizer family,
-    batch size, data shapes, validation or not) compiles nothing.
+    compiled program (the batches in a ``lax.scan``), then the validation pass (a program of the
+    network, loss and metrics alone, which fits with other optimizers or batch sizes share), with
+    one host sync; a second ``fit`` with the same structure (network, loss, metrics, optimizer
+    family, batch size, data shapes, validation or not) compiles nothing.
 
     **Resuming** (``checkpoint=path``). The file is written atomically after every epoch, once
     every callback has run: params, optimizer state, the epochs done, ``key``, the history and

@@ -25,12 +25,21 @@ from fnn._random import epoch_perm_bits, threefry_bits
 from fnn._validate import integer, key_data
 from fnn.callbacks._base import copy_tree as _copy_tree
 from fnn.train._checks import check_settings, check_shuffle, prepare_data
-from fnn.train._epoch import EpochSpec, can_pad_last, compiled_epoch, default_unroll, epoch_permutation, pad_worth
+from fnn.train._epoch import (
+    EpochSpec,
+    ValidationSpec,
+    can_pad_last,
+    compiled_epoch,
+    compiled_validation,
+    default_unroll,
+    epoch_permutation,
+    pad_worth,
+)
 
 
 class Prepared(NamedTuple):
     """Checked settings and data, ready to train: the data on the device in the parameters'
-    float dtype, and the compiled epoch."""
+    float dtype, the compiled epoch and validation pass."""
 
     loss: Any
     metrics: tuple
@@ -39,6 +48,8 @@ class Prepared(NamedTuple):
     data: tuple  # (x, y, w, x_val, y_val, w_val): the w's are sample weights or None; *_val None without validation
     spec: EpochSpec
     epoch: Callable
+    val_spec: ValidationSpec | None  # None without validation data
+    validation: Callable | None
 
 
 def copy_tree(tree: Any) -> Any:
@@ -240,16 +251,18 @@ def prepare(
         batch_size=min(batch_size, n),
         shuffle=shuffle,
         stop_on_nan=stop_on_nan,
-        val_batch_size=min(
-            validation_batch_size or max(batch_size, VALIDATION_BATCH), 1 if x_val is None else x_val.shape[0]
-        ),
         unroll=unroll or default_unroll(batch_size, n),
         mesh=mesh,
         models=models,
         pad_last=pad_worth(min(batch_size, n), n) and can_pad_last(net, loss, ms, grad, mesh),
     )
+    val_spec = None
+    if x_val is not None:
+        val_batch = min(validation_batch_size or max(batch_size, VALIDATION_BATCH), x_val.shape[0])
+        val_spec = ValidationSpec(net, loss, ms, val_batch, mesh, models)
     data = to_device(param_dtype(params), x_tr, y_tr, w_tr, x_val, y_val, w_val)
-    return Prepared(loss, ms, n, math.ceil(n / batch_size), data, spec, compiled_epoch(spec))
+    validation = None if val_spec is None else compiled_validation(val_spec)
+    return Prepared(loss, ms, n, math.ceil(n / batch_size), data, spec, compiled_epoch(spec), val_spec, validation)
 
 
 class Cancelled(Exception):
@@ -272,12 +285,24 @@ def cancelled_by(event: threading.Event) -> Iterator[None]:
 
 
 def _run_epoch(run: Prepared, params: Any, opt_state: Any, perm: Any, drop_key: Any) -> tuple:
-    """The compiled epoch queued on the device: ``(params, opt_state, bad, sums, val)``."""
+    """The compiled epoch and then its validation pass, queued on the device: ``(params,
+    opt_state, bad, sums, val)``, ``val`` None without validation data."""
     x, y, w, x_val, y_val, w_val = run.data
-    args = (params, opt_state, x, y, w, perm, drop_key, x_val, y_val, w_val)
-    if run.spec.mesh is None:  # an open executable store (the CLI) skips tracing on a warm run
-        return call_through_store(run.epoch, "epoch", tuple(run.spec), *args)
-    return run.epoch(*args)
+    args = (params, opt_state, x, y, w, perm, drop_key)
+    # an open executable store (the CLI) skips tracing on a warm run
+    stored = run.spec.mesh is None
+    if stored:
+        params, opt_state, bad, sums = call_through_store(run.epoch, "epoch", tuple(run.spec), *args)
+    else:
+        params, opt_state, bad, sums = run.epoch(*args)
+    val = None
+    if run.validation is not None and run.val_spec is not None:
+        val_args = (params, x_val, y_val, w_val)
+        if stored:  # the same for every run of a command: one file (the command's namespace)
+            val = call_through_store(run.validation, "validation", tuple(run.val_spec), *val_args, common=True)
+        else:
+            val = run.validation(*val_args)
+    return params, opt_state, bad, sums, val
 
 
 def _cancelled(cancel: threading.Event | None, epoch: int) -> None:

@@ -56,7 +56,7 @@ def floor_runner(net, params, opt, loss, x, y, val, *, batch_size, epochs, key, 
         s = _loop.init_state(opt, p, models=models)
         for perm in perms:
             p, s, _, sums = run.epoch(p, s, xs, ys, w, perm, None)
-            v = None if run.validation is None else run.validation(p, xv, yv, wv)
+            v = None if run.validation is None else run.validation[1](p, xv, yv, wv)
         _common.block((p, s, sums, v))
         return p, s
 

@@ -276,8 +276,9 @@ def compiled_epoch(spec: EpochSpec) -> Callable:
 
 
 class ValidationSpec(NamedTuple):
-    """Everything static about a compiled validation pass; its cache key (compared by value).
-    No optimizer, batch size or shuffling: fits that differ only in those share the program."""
+    """Everything static about a compiled evaluation pass (fit's validation after each epoch,
+    :func:`fnn.evaluate`); its cache key (compared by value). No optimizer, batch size or
+    shuffling: fits that differ only in those share the program."""
 
     net: Any
     loss: Any
@@ -289,9 +290,10 @@ class ValidationSpec(NamedTuple):
 
 @structural_cache(maxsize=32)
 def compiled_validation(spec: ValidationSpec) -> Callable:
-    """The jitted validation pass ``(params, x_val, y_val, w_val) -> sums`` (:func:`eval_sums`
-    in batches of ``spec.batch_size``), run after each epoch on the epoch's params (not donated:
-    the next epoch takes them); ``spec.models``: vmapped over stacked models, the data shared."""
+    """The jitted evaluation pass ``(params, x_val, y_val, w_val) -> sums`` (:func:`eval_sums`
+    in batches of ``spec.batch_size``): fit runs it after each epoch on the epoch's params (not
+    donated: the next epoch takes them), :func:`fnn.evaluate` once; ``spec.models``: vmapped
+    over stacked models, the data shared."""
     net, loss, ms, B = spec.net, spec.loss, spec.metrics, spec.batch_size
     shard = None if spec.mesh is None else functools.partial(parallel.shard_batch, mesh=spec.mesh)
 

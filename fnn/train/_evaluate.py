@@ -1,5 +1,6 @@
 """Evaluation: :func:`evaluate` over a data set and :func:`eval_step` on one batch, both through
-the epoch's own validation pass (:func:`fnn.train._epoch.eval_sums`), so the three agree."""
+fit's own validation pass (:func:`fnn.train._epoch.eval_sums`; evaluate runs its very program,
+:func:`fnn.train._epoch.compiled_validation`), so the three agree."""
 
 from __future__ import annotations
 
@@ -9,18 +10,12 @@ from typing import Any
 import jax
 
 from fnn import metrics as metrics_
-from fnn._cache import structural_cache
 from fnn._executables import call as call_through_store
 from fnn._validate import integer
 from fnn.data import check_arrays
 from fnn.train._checks import check_against_network, check_sample_weight, resolve_loss, sparse_labels
-from fnn.train._epoch import eval_sums, results
+from fnn.train._epoch import ValidationSpec, compiled_validation, eval_sums, results
 from fnn.train._loop import param_dtype, to_device
-
-
-@structural_cache(maxsize=32)
-def _compiled(net: Any, loss: Any, metrics: tuple, batch_size: int) -> Callable:
-    return jax.jit(lambda params, x, y, w: eval_sums(net, loss, metrics, params, x, y, batch_size, w=w))
 
 
 def evaluate(
@@ -95,7 +90,9 @@ def evaluate(
     x, y, w = to_device(param_dtype(params), x, sparse_labels(loss, y), w)
     batch_size = min(batch_size, x.shape[0])
     # an open executable store (the CLI, whose settings describe net, loss and metrics) skips tracing
-    sums = call_through_store(_compiled(net, loss, ms, batch_size), "evaluate", (batch_size,), params, x, y, w)
+    # fit's validation pass: the same program (and the same one for equal settings)
+    program = compiled_validation(ValidationSpec(net, loss, ms, batch_size))
+    sums = call_through_store(program, "evaluate", (batch_size,), params, x, y, w)
     return {k: float(v) for k, v in results(ms, jax.device_get(sums)).items()}
 
 

@@ -48,8 +48,7 @@ class Prepared(NamedTuple):
     data: tuple  # (x, y, w, x_val, y_val, w_val): the w's are sample weights or None; *_val None without validation
     spec: EpochSpec
     epoch: Callable
-    val_spec: ValidationSpec | None  # None without validation data
-    validation: Callable | None
+    validation: tuple[ValidationSpec, Callable] | None  # the compiled pass and its spec; None without validation data
 
 
 def copy_tree(tree: Any) -> Any:
@@ -256,13 +255,13 @@ def prepare(
         models=models,
         pad_last=pad_worth(min(batch_size, n), n) and can_pad_last(net, loss, ms, grad, mesh),
     )
-    val_spec = None
+    validation = None
     if x_val is not None:
         val_batch = min(validation_batch_size or max(batch_size, VALIDATION_BATCH), x_val.shape[0])
         val_spec = ValidationSpec(net, loss, ms, val_batch, mesh, models)
+        validation = val_spec, compiled_validation(val_spec)
     data = to_device(param_dtype(params), x_tr, y_tr, w_tr, x_val, y_val, w_val)
-    validation = None if val_spec is None else compiled_validation(val_spec)
-    return Prepared(loss, ms, n, math.ceil(n / batch_size), data, spec, compiled_epoch(spec), val_spec, validation)
+    return Prepared(loss, ms, n, math.ceil(n / batch_size), data, spec, compiled_epoch(spec), validation)
 
 
 class Cancelled(Exception):
@@ -296,12 +295,13 @@ def _run_epoch(run: Prepared, params: Any, opt_state: Any, perm: Any, drop_key: 
     else:
         params, opt_state, bad, sums = run.epoch(*args)
     val = None
-    if run.validation is not None and run.val_spec is not None:
+    if run.validation is not None:
+        val_spec, validation = run.validation
         val_args = (params, x_val, y_val, w_val)
         if stored:  # the same for every run of a command: one file (the command's namespace)
-            val = call_through_store(run.validation, "validation", tuple(run.val_spec), *val_args, common=True)
+            val = call_through_store(validation, "validation", tuple(val_spec), *val_args, common=True)
         else:
-            val = run.validation(*val_args)
+            val = validation(*val_args)
     return params, opt_state, bad, sums, val
 
 

@@ -157,6 +157,7 @@ def test_property_random_mlps_manual_equals_autodiff_and_gradcheck(widths, acts,
     # Random points sit at a kink (relu, mae) with probability ~0, so finite differences apply.
     report = fnn.gradcheck(net, loss, params, x, y, rtol_fd=1e-5)
     assert report.passed, str(report)
+    assert not any(r.fd_kinks for r in report.rows), str(report)  # smooth here: no entry taken for a kink
 
 
 def _wrong_dense(units):
@@ -271,6 +272,72 @@ def test_gradcheck_fails_a_wrong_input_gradient():
         "times3", _same_shape, lambda p, x, key=None, train=False: (3 * x, ()), lambda p, c, dy: ({}, 3 * dy)
     )
     assert fnn.gradcheck(fnn.serial(good, L.Dense(3)), "mse", _params(net, (4,)), x, jnp.zeros((6, 3))).passed
+
+
+def _relu_layer(slope_at_positive):
+    """relu whose hand-written backward multiplies by ``slope_at_positive`` where x > 0 (1: right).
+    (jax.nn.relu's derivative at 0 is 0, as this backward's; jnp.maximum's would be 1/2.)"""
+    forward = lambda p, x, key=None, train=False: (jax.nn.relu(x), (x,))
+    backward = lambda p, cache, dy: ({}, dy * jnp.where(cache[0] > 0, slope_at_positive, 0.0))
+    return _custom("my_relu", _same_shape, forward, backward)
+
+
+def test_gradcheck_at_exact_kinks_passes_a_right_backward_and_fails_a_wrong_one():
+    """Central differences average the two one-sided slopes at a kink; gradcheck finds such
+    entries (their slopes' jump does not shrink with the step) and judges them by those slopes
+    and autodiff."""
+    x, y = _data(4, 3, 1, kind="regression")
+    x = x.at[0].set(0.0)  # an all-zero sample through zero biases: every relu of it sits at 0
+    for first in (L.Dense(5, "relu"), fnn.serial(L.Dense(5), _relu_layer(1.0))):
+        net = fnn.serial(first, L.Dense(1))
+        report = fnn.gradcheck(net, "mse", _params(net, (3,)), x, y)
+        assert report.passed, str(report)
+        kinks = {(r.layer_name, r.leaf): r.fd_kinks for r in report.rows}
+        assert kinks[("input", "dx")] == 3 and sum(kinks.values()) >= 8, kinks  # dx of row 0; the biases
+        assert "(3 at kinks)" in str(report) and "passes between them or equal to autodiff's" in str(report)
+    # the same place with a backward 1 % off: autodiff still judges it, and the smooth entries too
+    net = fnn.serial(fnn.serial(L.Dense(5), _relu_layer(1.01)), L.Dense(1))
+    report = fnn.gradcheck(net, "mse", _params(net, (3,)), x, y)
+    assert not report.passed and report.failed_layers == ["input", "serial_0"]
+    assert report.max_error_autodiff > 5e-3 and report.max_error_fd > 5e-3
+    # pre-activations pinned at other kinks (w = 0, b = the kink): relu6 at 6, hard_sigmoid at -3
+    for act, at in (("relu6", 6.0), ("hard_sigmoid", -3.0)):
+        net = fnn.serial(L.Dense(2, act), L.Dense(1))
+        params = _params(net, (3,))
+        params[0] = {"w": jnp.zeros((3, 2)), "b": jnp.full((2,), at)}
+        report = fnn.gradcheck(net, "mse", params, x, y)
+        assert report.passed and report.rows[0].fd_kinks == 2, str(report)
+
+
+def test_at_a_kink_any_slope_between_the_one_sided_ones_passes_and_one_outside_fails():
+    """jnp.maximum(x, 0)'s autodiff slope at 0 is 1/2; a backward taking 0 or 1 there is as
+    right (each is a one-sided slope), one taking 3 is not. One hidden unit, so that each
+    checked entry moves the unit's pre-activation one way only."""
+    x, y = _data(4, 3, 1, kind="regression")
+    x = x.at[0].set(0.0)
+
+    def layer(slope_at_zero):
+        forward = lambda p, x, key=None, train=False: (jnp.maximum(x, 0.0), (x,))
+        slope = lambda x: jnp.where(x > 0, 1.0, jnp.where(x == 0, slope_at_zero, 0.0))
+        return _custom("max0", _same_shape, forward, lambda p, cache, dy: ({}, dy * slope(cache[0])))
+
+    for at_zero, passes in ((0.0, True), (1.0, True), (0.5, True), (3.0, False)):
+        net = fnn.serial(L.Dense(1), layer(at_zero), L.Dense(1))
+        report = fnn.gradcheck(net, "mse", _params(net, (3,)), x, y)
+        assert report.passed == passes, (at_zero, str(report))
+        # b; row 0 of dx (1/2, the central differences' own answer, needs no second look)
+        assert (report.rows[0].fd_kinks, report.rows[-1].fd_kinks) == ((0, 0) if at_zero == 0.5 else (1, 3))
+
+
+def test_gradcheck_passes_where_the_second_derivative_jumps():
+    """softsign is C^1 at 0 (slope 1) but its second derivative jumps from 2 to -2: central
+    differences err by O(h) there, not O(h^2); Richardson's second look removes most of it."""
+    net = fnn.serial(L.Dense(2, "softsign"), L.Dense(1))
+    params = _params(net, (3,))
+    params[0] = {"w": jnp.zeros((3, 2)), "b": jnp.zeros(2)}
+    x, y = _data(4, 3, 1, kind="regression")
+    report = fnn.gradcheck(net, "mse", params, x, y)
+    assert report.passed and not any(r.fd_kinks for r in report.rows), str(report)
 
 
 def _two_leaf_layer(backward_leaves):

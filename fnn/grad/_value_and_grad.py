@@ -1,0 +1,179 @@
+"""``value_and_grad`` (the hand-written reverse pass or ``jax.grad`` of the same composition)
+and ``with_manual_vjp`` (the hand-written pass as a ``jax.custom_vjp`` rule)."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+import jax
+
+from fnn import losses as _losses
+from fnn._validate import boolean
+from fnn.layers import Network
+
+Array = jax.Array
+ArrayLike = jax.typing.ArrayLike
+
+MODES = ("manual", "autodiff")
+"""The values of ``mode``: the hand-written backward pass, or ``jax.grad`` of the same function."""
+
+
+def resolve_loss(loss: Any, mode: str) -> Any:
+    if isinstance(loss, str):
+        return _losses.get(loss)
+    if isinstance(loss, _losses.Loss):
+        return loss
+    if mode == "manual":
+        raise TypeError(
+            "loss must be a loss name or an fnn.losses.Loss (which carries its hand-written gradient) "
+            f"for mode='manual'; got {type(loss).__name__}. Plain callables work with mode='autodiff'."
+        )
+    if not callable(loss):
+        raise TypeError(f"loss must be a loss name, an fnn.losses.Loss or a callable, got {type(loss).__name__}")
+    return loss
+
+
+def check_mode(mode: str) -> None:
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+
+
+def value_and_grad(
+    net: Network,
+    loss: str | _losses.Loss | Callable,
+    mode: str = "manual",
+    *,
+    train: bool = True,
+    return_output: bool = False,
+) -> Callable:
+    """``f(params, x, y, *, key=None, sample_weight=None) -> (loss_value, grads)``.
+
+    ``grads`` has the structure of ``params``. ``mode="manual"`` runs the hand-written chain
+    rule ``dL/dparams = net.backward(params, cache, dL/dy_pred)``; ``mode="autodiff"`` is
+    ``jax.value_and_grad`` of ``loss(y, net.apply(params, x))``. ``train`` is the layers'
+    train switch (Dropout then needs ``key``). With ``return_output=True`` the function
+    returns ``(loss_value, grads, y_pred)`` (training metrics reuse the forward pass).
+    The function is pure and jittable.
+
+    Args:
+        net: The network (:func:`fnn.serial`, :func:`fnn.mlp`), or any object with the
+            ``forward``/``backward``/``apply`` of a :class:`fnn.Network`.
+        loss: A loss name, an :class:`fnn.losses.Loss`, or (``mode="autodiff"`` only) any
+            callable ``(y_true, y_pred) -> scalar``.
+        mode: ``"manual"`` (the hand-written backward) or ``"autodiff"`` (``jax.grad``).
+        train: The layers' train switch (Dropout is active in training and then needs ``key``).
+        return_output: Also return the network's output ``y_pred``.
+
+    Returns:
+        ``f(params, x, y, *, key=None, sample_weight=None)`` returning ``(loss_value, grads)``, or
+        ``(loss_value, grads, y_pred)`` with ``return_output``.
+
+    Raises:
+        ValueError: For an unknown ``mode`` or loss name.
+        TypeError: For a loss that is not a name or a Loss with ``mode="manual"`` (it carries no
+            hand-written gradient), or not callable with ``mode="autodiff"``.
+
+    Examples:
+        >>> import fnn, jax, jax.numpy as jnp
+        >>> net = fnn.mlp([3, 2], activation="tanh")
+        >>> params = net.init(jax.random.PRNGKey(0), (4,))
+        >>> x, y = jnp.ones((5, 4)), jnp.array([0, 1, 0, 1, 1])
+        >>> loss = fnn.losses.get("sparse_categorical_crossentropy", from_logits=True)
+        >>> value, grads = jax.jit(fnn.value_and_grad(net, loss))(params, x, y)
+        >>> value2, grads2 = jax.jit(fnn.value_and_grad(net, loss, mode="autodiff"))(params, x, y)
+        >>> bool(jnp.allclose(grads[0]["w"], grads2[0]["w"])), grads[1]["b"].shape
+        (True, (2,))
+    """
+    check_mode(mode)
+    loss_fn = resolve_loss(loss, mode)
+
+    if mode == "manual":
+
+        def manual(params, x, y, *, key=None, sample_weight=None):
+            y_pred, cache = net.forward(params, x, key=key, train=train)
+            value, dy = loss_fn.value_and_grad(y, y_pred, sample_weight=sample_weight)
+            grads, _ = net.backward(params, cache, dy)  # the input gradient is dead code under jit
+            return (value, grads, y_pred) if return_output else (value, grads)
+
+        return manual
+
+    def autodiff(params, x, y, *, key=None, sample_weight=None):
+        def objective(p):
+            y_pred = net.apply(p, x, key=key, train=train)
+            if sample_weight is None:
+                return loss_fn(y, y_pred), y_pred
+            return loss_fn(y, y_pred, sample_weight=sample_weight), y_pred
+
+        (value, y_pred), grads = jax.value_and_grad(objective, has_aux=True)(params)
+        return (value, grads, y_pred) if return_output else (value, grads)
+
+    return autodiff
+
+
+_FORWARD_MODE = (
+    "fnn.with_manual_vjp: forward-mode differentiation (jax.jvp, jax.jacfwd, jax.linearize of the "
+    "function itself) cannot run a hand-written backward pass, which is reverse mode. What works: "
+    "jax.grad, jax.vjp, jax.jacrev, forward-over-reverse such as jax.jvp(jax.grad(f)) for "
+    "Hessian-vector products, and jax.hessian. For forward mode differentiate net.apply instead."
+)
+
+
+def with_manual_vjp(net: Network, *, train: bool = False) -> Callable:
+    """``apply(params, x, *, key=None, train=train) -> y``, as ``net.apply``, whose derivative under
+    ``jax.grad``/``jax.vjp`` (reverse mode) is the network's hand-written backward, registered
+    with ``jax.custom_vjp``.
+
+    ``train`` (default: the value given here) switches the layers' training mode and ``key``
+    feeds Dropout, per call, exactly as in ``net.apply``. Reverse mode, ``jax.jacrev``,
+    forward-over-reverse (``jax.jvp(jax.grad(f))``) and ``jax.hessian`` work; plain forward mode
+    (``jax.jvp``, ``jax.jacfwd`` of the function itself) does not and says so.
+
+    Args:
+        net: The network.
+        train: The default of the returned function's ``train`` keyword.
+
+    Returns:
+        ``apply(params, x, *, key=None, train=train) -> y``.
+
+    Raises:
+        TypeError: When called with a ``train`` that is not a bool; under forward-mode
+            differentiation (the message says what works instead).
+
+    Examples:
+        >>> import fnn, jax, jax.numpy as jnp
+        >>> net = fnn.mlp([2], activation="relu")
+        >>> params = net.init(jax.random.PRNGKey(0), (3,))
+        >>> apply = fnn.with_manual_vjp(net)
+        >>> x = jnp.ones((4, 3))
+        >>> g = jax.jit(jax.grad(lambda p: jnp.sum(apply(p, x))))(params)  # runs net.backward
+        >>> g[0]["w"].shape
+        (3, 2)
+    """
+    default_train = boolean("train", train)
+
+    @functools.partial(jax.custom_vjp, nondiff_argnums=(3,))
+    def run(params, x, key, train):
+        return net.forward(params, x, key=key, train=train)[0]
+
+    def fwd(params, x, key, train):
+        y, cache = net.forward(params, x, key=key, train=train)
+        return y, (params, cache)
+
+    def bwd(train, res, dy):
+        params, cache = res
+        dparams, dx = net.backward(params, cache, dy)
+        return dparams, dx, None
+
+    run.defvjp(fwd, bwd)
+
+    def apply(params: Any, x: Any, *, key: Array | None = None, train: bool = default_train) -> Array:
+        try:
+            return run(params, x, key, boolean("train", train))
+        except TypeError as e:
+            if "custom_vjp" in str(e) and "forward-mode" in str(e):
+                raise TypeError(_FORWARD_MODE) from None
+            raise
+
+    return apply

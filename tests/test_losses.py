@@ -658,6 +658,10 @@ def test_sample_weight_shapes():
     np.testing.assert_allclose(values[3], 2 * per.mean(), rtol=1e-13)
     with pytest.raises(ValueError, match=r"sample_weight shape \(5,\)"):  # a shape check: raised while tracing
         jax.jit(lambda t, p: L.mean_squared_error(t, p, sample_weight=np.ones(5)))(t, p)
+    # the shapes it takes, each named once
+    expected = rf"per-sample loss shape \({N},\) \(expected \({N},\), \({N}, 1\) or a scalar\)$"
+    with pytest.raises(ValueError, match=expected):
+        L.mean_squared_error(t, p, sample_weight=np.ones(N + 1))
 
 
 def test_rank1_and_trailing_one_shapes():
@@ -776,6 +780,8 @@ def test_sparse_ce_grad_property(seed, ignore, from_logits, scale):
         ("mape", "mean_absolute_percentage_error"),
         ("msle", "mean_squared_logarithmic_error"),
         ("kld", "kl_divergence"),
+        ("bce", "binary_crossentropy"),  # Keras 3's alias
+        ("BCE", "binary_crossentropy"),
         ("kullback_leibler_divergence", "kl_divergence"),
         ("KLDivergence", "kl_divergence"),
         ("huber_loss", "huber"),
@@ -847,6 +853,26 @@ def test_get_errors():
             L.get(name, label_smoothing=1.5)
     with pytest.raises(ValueError, match="label_smoothing must be in"):
         L.categorical_crossentropy(CCE_T, CCE_P, label_smoothing=-0.1)
+    # each option's documented range, by get() and by the functions alike (Keras checks none)
+    t, p = np.zeros((2, 3)), np.full((2, 3), 0.5)
+    for name, option, bad, expected in (
+        ("huber", "delta", 0.0, "> 0"),
+        ("huber", "delta", -1.0, "> 0"),
+        ("binary_focal_crossentropy", "gamma", -1.0, ">= 0"),
+        ("binary_focal_crossentropy", "alpha", 2.0, r"in \[0, 1\]"),
+        ("binary_focal_crossentropy", "alpha", -0.5, r"in \[0, 1\]"),
+    ):
+        message = rf"{name}: {option} must be {expected}, got {bad}"
+        with pytest.raises(ValueError, match=message):
+            L.get(name, **{option: bad})
+        with pytest.raises(ValueError, match=message):
+            getattr(L, name)(t, p, **{option: bad})
+        with pytest.raises(ValueError, match=message):
+            getattr(L, f"{name}_grad")(t, p, **{option: bad})
+    assert L.get("huber", delta=1e-3)([[0.0]], [[1.0]]) == pytest.approx(1e-3 - 0.5e-6)
+    assert L.get("binary_focal_crossentropy", gamma=0.0, alpha=1.0) == L.get(
+        "binary_focal_crossentropy", gamma=0, alpha=1
+    )
 
 
 def test_shape_and_label_errors():

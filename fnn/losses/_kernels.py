@@ -20,6 +20,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.custom_derivatives import SymbolicZero
 
+from fnn._validate import real
+
 Array = jax.Array
 
 EPSILON = 1e-7  # keras.backend.epsilon()
@@ -82,9 +84,21 @@ def _elementwise(y_true: Any, y_pred: Any, loss: str, axis: int = -1):
     return t, p, (None if p.ndim == 1 else norm_axis(axis, p.ndim, loss))
 
 
-def check_smoothing(label_smoothing: Any, loss: str) -> None:
-    if isinstance(label_smoothing, (numbers.Real, np.floating)) and not 0 <= float(label_smoothing) <= 1:
-        raise ValueError(f"{loss}: label_smoothing must be in [0, 1], got {label_smoothing!r}")
+# A loss option's valid values: (low, high, low excluded, high excluded).
+OPTION_RANGES = {
+    "label_smoothing": (0.0, 1.0, False, False),
+    "alpha": (0.0, 1.0, False, False),
+    "gamma": (0.0, math.inf, False, False),
+    "delta": (0.0, math.inf, True, False),
+}
+
+
+def check_option_range(value: Any, option: str, loss: str) -> None:
+    """A concrete value of ``option`` outside :data:`OPTION_RANGES` is a ValueError naming it (a
+    traced one is the caller's: it cannot be checked before running)."""
+    if option in OPTION_RANGES and isinstance(value, (numbers.Real, np.floating, np.ndarray)):
+        lo, hi, lo_open, hi_open = OPTION_RANGES[option]
+        real(f"{loss}: {option}", float(value), lo, hi, lo_open=lo_open, hi_open=hi_open)
 
 
 def _clip(x: Array, lo: float, hi: float) -> tuple[Array, Array]:
@@ -108,7 +122,7 @@ def _sample_weight(sample_weight: Any, shape: tuple, dtype) -> Array:
     else:
         raise ValueError(
             f"sample_weight shape {w.shape} does not match the per-sample loss shape {shape} "
-            f"(expected {shape[:1]} or {shape})"
+            f"(expected {', '.join(str(s) for s in dict.fromkeys((shape[:1], shape, shape + (1,))))} or a scalar)"
         )
     return jnp.broadcast_to(w, shape)
 
@@ -259,6 +273,7 @@ def msle_terms(y_true, y_pred) -> Terms:
 def huber_terms(y_true, y_pred, delta) -> Terms:
     """``e = p - t``; ``l = mean_j (e^2/2 if |e| <= delta else delta |e| - delta^2/2)``;
     ``dl/dp = (e if |e| <= delta else delta sign(e)) / D``."""
+    check_option_range(delta, "delta", "huber")
     t, p, axis = _elementwise(y_true, y_pred, "huber")
     e = p - t
     a = jnp.abs(e)
@@ -323,7 +338,7 @@ def _bce_logits(t: Array, z: Array) -> tuple[Array, Array, Array]:
 def binary_crossentropy_terms(y_true, y_pred, from_logits, label_smoothing, axis) -> Terms:
     """``t' = t (1 - ls) + ls / 2``; ``l = mean_j e(t', p)`` with ``e`` from ``_bce_probs``
     or ``_bce_logits`` (then ``dl/dz = (sigmoid(z) - t') / D``)."""
-    check_smoothing(label_smoothing, "binary_crossentropy")
+    check_option_range(label_smoothing, "label_smoothing", "binary_crossentropy")
     t, p, ax = _elementwise(y_true, y_pred, "binary_crossentropy", axis)
     t = t * (1 - label_smoothing) + 0.5 * label_smoothing
     e, de = _bce_logits(t, p)[:2] if from_logits else _bce_probs(t, p)
@@ -346,7 +361,8 @@ def binary_focal_crossentropy_terms(
     ``l = mean_j w (1 - p_t)^gamma bce(t', s)``, ``w = t' alpha + (1-t')(1-alpha)`` if balancing else 1;
     ``dl/dp = w (-gamma (1-p_t)^(gamma-1) (2t'-1) s' bce + (1-p_t)^gamma dbce) / D``,
     with ``s' = 1`` (probabilities) or ``s (1 - s)`` (logits)."""
-    check_smoothing(label_smoothing, "binary_focal_crossentropy")
+    for option, value in (("label_smoothing", label_smoothing), ("alpha", alpha), ("gamma", gamma)):
+        check_option_range(value, option, "binary_focal_crossentropy")
     t, p, ax = _elementwise(y_true, y_pred, "binary_focal_crossentropy", axis)
     t = t * (1 - label_smoothing) + 0.5 * label_smoothing
     if from_logits:
@@ -384,7 +400,7 @@ def _cross_entropy(t: Array, p: Array, from_logits: bool, axis: int) -> tuple[Ar
 
 def categorical_crossentropy_terms(y_true, y_pred, from_logits, label_smoothing, axis) -> Terms:
     """``t' = t (1 - ls) + ls / C``; ``l = -sum_j t'_j log q_j`` (see ``_cross_entropy``)."""
-    check_smoothing(label_smoothing, "categorical_crossentropy")
+    check_option_range(label_smoothing, "label_smoothing", "categorical_crossentropy")
     t, p = _pair(y_true, y_pred, "categorical_crossentropy")
     ax = norm_axis(axis, p.ndim, "categorical_crossentropy")
     t = t * (1 - label_smoothing) + label_smoothing / p.shape[ax]

@@ -24,7 +24,7 @@ from fnn.losses._kernels import (
     categorical_crossentropy_terms,
     categorical_hinge_terms,
     check_label_values,
-    check_smoothing,
+    check_option_range,
     cosine_similarity_terms,
     hinge_terms,
     huber_terms,
@@ -96,6 +96,7 @@ _NAMES = Registry(
         "mape": "mean_absolute_percentage_error",
         "msle": "mean_squared_logarithmic_error",
         "kld": "kl_divergence",
+        "bce": "binary_crossentropy",
         "kullback_leibler_divergence": "kl_divergence",
         "huber_loss": "huber",
         "logcosh": "log_cosh",
@@ -119,8 +120,7 @@ def _check_option(name: str, key: str, value: Any, default: Any) -> Any:
     if key == "ignore_class" or isinstance(default, int):
         return None if value is None and key == "ignore_class" else integer(where, value)
     value = real(where, value)
-    if key == "label_smoothing":
-        check_smoothing(value, name)
+    check_option_range(value, key, name)
     return value
 
 

@@ -30,7 +30,7 @@ def is_traced(value: Any) -> bool:
     return isinstance(value, jax.core.Tracer)
 
 
-def _interval(lo: float, hi: float, lo_open: bool, hi_open: bool) -> str:
+def interval(lo: float, hi: float, lo_open: bool, hi_open: bool) -> str:
     """``in [lo, hi)``, ``> lo``, ``<= hi``...: what a value must be, in words."""
     if math.isfinite(lo) and math.isfinite(hi):
         return f"in {'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'}"
@@ -63,11 +63,11 @@ def real(
     """``value`` as a finite float in the interval ``lo..hi`` (closed unless ``*_open``);
     ``what`` describes the expected type in the TypeError."""
     v = _as_real(name, value, what)
-    interval = math.isfinite(lo) and math.isfinite(hi)
-    if not math.isfinite(v) and not interval:
+    bounded = math.isfinite(lo) and math.isfinite(hi)
+    if not math.isfinite(v) and not bounded:
         raise ValueError(f"{name} must be finite, got {value!r}")
     if not math.isfinite(v) or v < lo or v > hi or (lo_open and v == lo) or (hi_open and v == hi):
-        raise ValueError(f"{name} must be {_interval(lo, hi, lo_open, hi_open)}, got {value!r}")
+        raise ValueError(f"{name} must be {interval(lo, hi, lo_open, hi_open)}, got {value!r}")
     return v
 
 

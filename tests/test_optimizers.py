@@ -875,6 +875,71 @@ def test_inject_hyperparams_schedules_and_set_hyperparams():
         O.inject_hyperparams(O.sgd)(learning_rate=0.1, betas=0.9)
 
 
+# Every hyperparameter each named optimizer holds (all switched on), and how its constructor takes it.
+_HELD = {
+    "sgd": dict(momentum=0.9, dampening=0.1, weight_decay=0.1),
+    "adagrad": dict(lr_decay=0.1, weight_decay=0.1),
+    "rmsprop": dict(momentum=0.9, weight_decay=0.1),
+    "adadelta": dict(weight_decay=0.1),
+    "adam": dict(weight_decay=0.1),
+    "adamw": dict(),
+    "adamax": dict(weight_decay=0.1),
+    "nadam": dict(weight_decay=0.1),
+    "radam": dict(weight_decay=0.1),
+    "rprop": dict(step_sizes=(0.0, 50.0)),
+    "lion": dict(weight_decay=0.1),
+}
+_AS_ARGUMENT = {  # rprop takes pairs
+    "eta_minus": lambda v: {"etas": (v, 1.2)},
+    "eta_plus": lambda v: {"etas": (0.5, v)},
+    "step_size_min": lambda v: {"step_sizes": (v, 50.0)},
+    "step_size_max": lambda v: {"step_sizes": (0.0, v)},
+}
+
+
+def _accepts(call):
+    try:
+        call()
+    except ValueError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("name", sorted(_HELD))
+def test_set_hyperparams_takes_the_values_the_constructor_takes(name):
+    """A value set into a state is checked as the optimizer's constructor checks it (SPEC: a
+    negative learning rate is refused before any compiled code runs): no silent ascent or NaN."""
+    factory = getattr(O, name)
+    state = factory(**_HELD[name]).init({"w": jnp.ones(2)})
+    held = O.get_hyperparams(state)
+    for hp in held:
+        for v in (-1.0, 0.0, 0.5, 1.0, 1.5, np.nan, np.inf):
+            as_arg = _AS_ARGUMENT.get(hp, lambda v, hp=hp: {hp: v})(v)
+            built = _accepts(lambda: factory(**{**_HELD[name], **as_arg}))
+            set_ = _accepts(lambda: O.set_hyperparams(state, **{hp: v}))
+            # rmsprop's decay is in [0, 1]; trace's decay (a momentum) >= 0: the state's check is the wider
+            assert set_ == built or (hp == "decay" and v == 1.5 and set_), (name, hp, v, built, set_)
+    with pytest.raises(ValueError, match=r"learning_rate must be finite and >= 0, got -0.1"):
+        O.set_hyperparams(state, learning_rate=-0.1)
+    with pytest.raises(TypeError, match="learning_rate must be a real number"):
+        O.set_hyperparams(state, learning_rate="fast")
+
+
+def test_set_hyperparams_checks_every_value_of_a_vmapped_state_and_leaves_traced_ones():
+    opt = O.adam(1e-3)
+    states = jax.vmap(lambda lr: O.set_learning_rate(opt.init({"w": jnp.ones(2)}), lr))(jnp.array([1e-3, 1e-2]))
+    O.set_hyperparams(states, b1=np.array([0.8, 0.9]))
+    with pytest.raises(ValueError, match=r"b1 must be finite and in \[0, 1\), got array\(\[0.9, 1. \]\)"):
+        O.set_hyperparams(states, b1=np.array([0.9, 1.0]))
+    traced = jax.jit(lambda s, b1: O.get_hyperparams(O.set_hyperparams(s, b1=b1))["b1"])
+    np.testing.assert_allclose(traced(states, 0.5), [0.5, 0.5])
+    # a name of your own factory's: only finiteness is known
+    mine = O.inject_hyperparams(O.scale)(step_size=-2.0).init({"w": jnp.ones(2)})
+    assert float(O.get_hyperparams(O.set_hyperparams(mine, step_size=-3.0))["step_size"]) == -3.0
+    with pytest.raises(ValueError, match="step_size must be finite, got nan"):
+        O.set_hyperparams(mine, step_size=np.nan)
+
+
 def test_clip_by_global_norm():
     opt = O.clip_by_global_norm(1.0)
     g = {"a": np.array([3.0, 0.0]), "b": np.array([[4.0]])}

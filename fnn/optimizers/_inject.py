@@ -19,6 +19,7 @@ as a static option; ``static_args`` names further arguments to keep static.
 from __future__ import annotations
 
 import inspect
+import math
 import numbers
 from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple
@@ -27,7 +28,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from fnn._validate import is_traced
+from fnn._validate import interval, is_traced
 from fnn._values import bound, freeze
 from fnn.optimizers._base import (
     Array,
@@ -297,7 +298,11 @@ def set_hyperparams(state: OptState, **values: Any) -> OptState:
     Raises:
         ValueError: If the state holds no hyperparameter of a given name (the message lists the
             ones it holds; a term switched off at construction, e.g. ``weight_decay=0``, cannot be
-            set later).
+            set later), or for a value that is not finite or out of the range the optimizers'
+            constructors take (``learning_rate``, ``eps``, ``weight_decay``, ``momentum`` >= 0;
+            ``b1``, ``b2`` in [0, 1); ``dampening``, ``rho`` in [0, 1]; ...). A traced value is
+            not checked.
+        TypeError: For a value that is not a number.
 
     Examples:
         >>> import fnn
@@ -306,6 +311,8 @@ def set_hyperparams(state: OptState, **values: Any) -> OptState:
         >>> float(fnn.optimizers.get_hyperparams(state)["momentum"])
         0.75
     """
+    for name, value in values.items():
+        _check_value(name, value)
     found = dict.fromkeys(values, False)
     known: set[str] = set()
 
@@ -352,11 +359,44 @@ def set_hyperparams(state: OptState, **values: Any) -> OptState:
     return new_state
 
 
-def _check_lr(learning_rate: Any) -> None:
-    if not is_traced(learning_rate):
-        a = np.asarray(learning_rate, dtype=float)
-        if not np.all(np.isfinite(a)) or np.any(a < 0):
-            raise ValueError(f"learning_rate must be finite and >= 0, got {learning_rate!r}")
+# The ranges fnn's constructors take for the hyperparameters its optimizers hold, as
+# ``(low, high, low excluded, high excluded)``; a name that two transforms use with different
+# ranges gets the wider (``decay``: rmsprop's [0, 1], trace's >= 0). Names not here (your own
+# factories') are only checked to be finite.
+_RANGES: dict[str, tuple[float, float, bool, bool]] = {
+    "learning_rate": (0.0, math.inf, False, False),
+    "eps": (0.0, math.inf, False, False),
+    "weight_decay": (0.0, math.inf, False, False),
+    "b1": (0.0, 1.0, False, True),
+    "b2": (0.0, 1.0, False, True),
+    "momentum": (0.0, math.inf, False, False),
+    "dampening": (0.0, 1.0, False, False),
+    "decay": (0.0, math.inf, False, False),
+    "rho": (0.0, 1.0, False, False),
+    "lr_decay": (0.0, math.inf, False, False),
+    "momentum_decay": (0.0, math.inf, False, False),
+    "eta_minus": (0.0, 1.0, True, True),
+    "eta_plus": (1.0, math.inf, True, False),
+    "step_size_min": (0.0, math.inf, False, False),
+    "step_size_max": (0.0, math.inf, False, False),
+}
+
+
+def _check_value(name: str, value: Any) -> None:
+    """A concrete new value (a scalar, or one per vmapped state) is finite and in its range; a
+    traced one is the caller's to check."""
+    if is_traced(value):
+        return
+    try:
+        a = np.asarray(value, dtype=float)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a real number (or an array of them), got {value!r}") from None
+    lo, hi, lo_open, hi_open = _RANGES.get(name, (-math.inf, math.inf, False, False))
+    low_ok = a > lo if lo_open else a >= lo
+    high_ok = a < hi if hi_open else a <= hi
+    if not np.all(np.isfinite(a) & low_ok & high_ok):
+        expected = f"finite and {interval(lo, hi, lo_open, hi_open)}" if name in _RANGES else "finite"
+        raise ValueError(f"{name} must be {expected}, got {value!r}")
 
 
 def set_learning_rate(state: OptState, learning_rate: Any) -> OptState:
@@ -381,7 +421,7 @@ def set_learning_rate(state: OptState, learning_rate: Any) -> OptState:
         >>> float(fnn.optimizers.get_learning_rate(state))
         0.25
     """
-    _check_lr(learning_rate)
+    _check_value("learning_rate", learning_rate)
     get_learning_rate(state)  # a state without one gets that said plainly
     return set_hyperparams(state, learning_rate=learning_rate)
 

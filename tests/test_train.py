@@ -7,6 +7,7 @@ the unrolling is not what a test is about. The run on a real data set is marked 
 """
 
 import concurrent.futures
+import json
 import math
 import threading
 import warnings
@@ -211,6 +212,27 @@ def test_validation_split_takes_the_last_samples_before_shuffling():
     ref_p, ref_losses = _keras_sgd_reference(params, x[:7], y[:7], lr=0.1, batch_size=4, epochs=1, orders=orders)
     np.testing.assert_allclose(res.history["loss"], ref_losses, rtol=1e-12)
     np.testing.assert_allclose(res.history["val_loss"], [_numpy_mse_grads(ref_p, x[7:], y[7:])[0]], rtol=1e-12)
+
+
+def test_the_history_is_the_dict_of_logged_values_as_keras_gives_it():
+    x, y = _problem(10)
+    res = fnn.fit(NET, NET.init(KEY, (4,), jnp.float64), O.sgd(0.1), MSE, x, y, batch_size=4, epochs=3,
+                  validation_split=0.2, metrics=["mae"], verbose=0)  # fmt: skip
+    h = res.history
+    # SPEC: history is a dict name -> list (one per epoch); Keras's History.history / .epoch too
+    assert isinstance(h, dict) and h.history is h and h.epoch == h.epochs == [0, 1, 2]
+    assert sorted(h) == sorted(h.keys()) == ["loss", "mae", "val_loss", "val_mae"] and len(h) == 4
+    assert all(isinstance(v, list) and len(v) == 3 and all(isinstance(f, float) for f in v) for v in h.values())
+    assert dict(h.items()) == h and h.get("accuracy") is None and h.get("loss") is h["loss"]
+    assert json.loads(json.dumps(h)) == dict(h)
+    with pytest.raises(KeyError):
+        h["accuracy"]
+    # bookkeeping beside the dict survives the checkpoint's round trip; the copy is not shared
+    back = fnn.History.from_dict(json.loads(json.dumps(h.to_dict())))
+    assert back == h and back.epochs == h.epochs and back.iterations_per_epoch == 2
+    assert back.stop_reason == "epochs" and back.times == h.times
+    back["loss"].append(0.0)
+    assert len(h["loss"]) == 3
 
 
 def test_fit_takes_every_loss_form_evaluate_takes():
@@ -431,6 +453,42 @@ def test_bad_output_paths_fail_before_anything_is_compiled(tmp_path, compiles):
     # a folder that does not exist yet is created, as saving would
     ModelCheckpoint(tmp_path / "new" / "best.npz")
     assert (tmp_path / "new").is_dir()
+
+
+def test_a_plain_callable_loss_weighs_samples_only_through_its_sample_weight_keyword(compiles):
+    x, y = _problem()
+    params = NET.init(KEY, (4,), jnp.float64)
+    w = np.linspace(0.5, 2.0, 10)
+    plain = lambda t, p: jnp.mean((t - p) ** 2)
+    kw = dict(batch_size=4, epochs=2, shuffle=False, verbose=0, unroll=1)
+    with compiles() as c:
+        for weights, name in (
+            (dict(sample_weight=w), "sample_weight"),
+            (dict(class_weight={0: 2.0}), "class_weight"),
+            (dict(validation_data=(x, y, w)), r"validation_data\[2\]"),
+        ):
+            with pytest.raises(
+                TypeError, match=rf"^{name} given, but the loss <lambda> is a plain callable.*losses\.custom"
+            ):
+                fnn.fit(NET, params, O.sgd(0.1), plain, x, y, grad="autodiff", **weights, **kw)
+        with pytest.raises(TypeError, match="^sample_weight given, but the loss <lambda>"):
+            fnn.evaluate(NET, params, plain, x, y, sample_weight=w)
+    assert c.count == 0
+
+    def weighted(t, p, sample_weight=None):  # Keras's sum_over_batch_size of the weighted values
+        per_sample = jnp.mean((t - p) ** 2, axis=-1)
+        return jnp.mean(per_sample if sample_weight is None else per_sample * sample_weight)
+
+    mine = fnn.fit(
+        NET, params, O.sgd(0.1), weighted, x, y, grad="autodiff", sample_weight=w, validation_data=(x, y, w), **kw
+    )
+    builtin = fnn.fit(NET, params, O.sgd(0.1), MSE, x, y, sample_weight=w, validation_data=(x, y, w), **kw)
+    for name in ("loss", "val_loss"):
+        np.testing.assert_allclose(mine.history[name], builtin.history[name], rtol=1e-12)
+    chex.assert_trees_all_close(mine.params, builtin.params, rtol=1e-12)
+    assert fnn.evaluate(NET, mine.params, weighted, x, y, sample_weight=w)["loss"] == pytest.approx(
+        builtin.history["val_loss"][-1], rel=1e-12
+    )
 
 
 def test_unclear_errors_name_the_argument(compiles):

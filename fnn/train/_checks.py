@@ -8,6 +8,7 @@ The traced shape checks are cached: a second ``fit`` with the same shapes costs 
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Mapping
 from typing import Any, cast
 
@@ -20,6 +21,33 @@ from fnn._cache import structural_cache
 from fnn._validate import boolean, choice, integer, real
 from fnn.data import check_arrays, train_val_split
 from fnn.grad import MODES
+
+
+def takes_sample_weight(fn: Any) -> bool:
+    """Whether ``fn`` can be called with a ``sample_weight=`` keyword (True when its signature
+    cannot be read: the call then says for itself)."""
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return True
+    return any(
+        p.kind is p.VAR_KEYWORD or (p.name == "sample_weight" and p.kind is not p.POSITIONAL_ONLY) for p in params
+    )
+
+
+def check_loss_weighs(loss: Any, **weights: Any) -> None:
+    """A plain callable loss must take ``sample_weight=`` for the weights given (named by their
+    argument); an :class:`fnn.losses.Loss` always does."""
+    given = [name for name, w in weights.items() if w is not None]
+    if not given or isinstance(loss, losses.Loss) or takes_sample_weight(loss):
+        return
+    name = getattr(loss, "__name__", type(loss).__name__)
+    raise TypeError(
+        f"{' and '.join(given)} given, but the loss {name} is a plain callable (y_true, y_pred) without "
+        "a sample_weight= keyword, so it cannot weigh samples: add that keyword to it, or make it a "
+        "Loss of per-sample values with fnn.losses.custom(name, fn), which weighs them as the "
+        "built-in losses do"
+    )
 
 
 def check_grad(grad: Any) -> str:
@@ -327,9 +355,12 @@ def prepare_data(
     """Checked ``(x_tr, y_tr, w_tr, x_val, y_val, w_val, metrics)``: the validation split,
     shapes against the network, sample weights, and the resolved metrics (``x_val`` is None
     without validation, a ``w`` None without weights)."""
+    check_loss_weighs(loss, sample_weight=sample_weight, class_weight=class_weight)
     x_tr, y_tr, w_tr, x_val, y_val, w_val = split_data(
         x, y, validation_split, validation_data, sample_weight, class_weight
     )
+    if validation_data is not None:
+        check_loss_weighs(loss, **{"validation_data[2]": w_val})
     if x_tr.shape[0] == 0:
         raise ValueError("no training samples left after validation_split")
     out_shape = check_against_network(net, params, loss, x_tr, y_tr, "x", "y")

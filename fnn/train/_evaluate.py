@@ -13,7 +13,13 @@ from fnn import metrics as metrics_
 from fnn._executables import call as call_through_store
 from fnn._validate import integer
 from fnn.data import check_arrays
-from fnn.train._checks import check_against_network, check_sample_weight, resolve_loss, sparse_labels
+from fnn.train._checks import (
+    check_against_network,
+    check_loss_weighs,
+    check_sample_weight,
+    resolve_loss,
+    sparse_labels,
+)
 from fnn.train._epoch import ValidationSpec, compiled_validation, eval_sums, results
 from fnn.train._loop import param_dtype, to_device
 
@@ -60,7 +66,8 @@ def evaluate(
 
     Raises:
         TypeError: For a non-int ``batch_size``, non-numeric data or weights, a ``loss`` that
-            is neither a name nor callable, or metrics that are not names, Metrics or callables.
+            is neither a name nor callable (or a plain callable without a ``sample_weight=``
+            keyword when ``sample_weight`` is given), or metrics that are not names, Metrics or callables.
         ValueError: For ``batch_size < 1``; an unknown loss or metric name; ``x`` not
             ``(N, features)``, empty or non-finite, ``x`` and ``y`` of different lengths, data
             that does not fit the network or the loss; params of another structure or shapes
@@ -81,6 +88,7 @@ def evaluate(
     batch_size = integer("batch_size", 32 if batch_size is None else batch_size, 1)
     x, y = check_arrays(x, y)
     loss = resolve_loss(loss)
+    check_loss_weighs(loss, sample_weight=sample_weight)
     out_shape = check_against_network(net, params, loss, x, y, "x", "y")
     ms = metrics_.resolve(metrics, loss=loss, y_true_shape=y.shape, y_pred_shape=out_shape)
     metrics_.check_targets(ms, y, out_shape, name="y", loss=loss)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import functools
 import math
 import warnings
-from collections.abc import Iterator, KeysView, Sequence
+from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 import jax
@@ -28,20 +28,21 @@ from fnn.train._loop import copy_tree, epoch_inputs, init_state, prepare, run_ep
 Array = jax.Array
 
 
-class History:
+class History(dict[str, list[float]]):
     """What ``fit`` recorded, epoch by epoch (Keras's ``History``).
 
-    ``history`` maps each name (``loss``, metrics, ``val_*``, and what callbacks log, such as
-    ``learning_rate``) to one value per epoch; ``epochs`` lists the epoch indices run (counted
-    from 0; a resumed run's history starts with the epochs its checkpoint holds). The object
-    reads like the dict: ``h["loss"]``, ``"val_loss" in h``, ``list(h)``, ``h.keys()``.
+    A History IS the dict of what was logged: it maps each name (``loss``, metrics, ``val_*``,
+    and what callbacks log, such as ``learning_rate``) to one value per epoch, so ``h["loss"]``,
+    ``h.items()``, ``dict(h)`` and ``json.dumps(h)`` work as on any dict, and ``h.history`` (the
+    Keras spelling) is ``h`` itself. Beside the dict it keeps the run's bookkeeping: ``epochs``
+    lists the epoch indices run (counted from 0; a resumed run's history starts with the epochs
+    its checkpoint holds).
 
     Args:
         iterations_per_epoch: The optimizer steps of one epoch, ``ceil(N / batch_size)``.
 
     Attributes:
-        history: ``{name: [value per epoch]}``, Python floats.
-        epochs: The epoch indices run, in order.
+        epochs: The epoch indices run, in order (``epoch`` is Keras's name for it).
         iterations_per_epoch: The optimizer steps of one epoch.
         stop_reason: Why training ended: ``"epochs"`` (the epochs ran out), ``"early_stopping"``,
             ``"nan"`` (a non-finite batch loss or update, with
@@ -60,19 +61,31 @@ class History:
         >>> h = fnn.History(iterations_per_epoch=2)
         >>> h.append(0, {"loss": 0.5, "val_loss": 0.75}, seconds=0.01)
         >>> h.append(1, {"loss": 0.25, "val_loss": 0.5}, seconds=0.01)
-        >>> h["loss"], h.epochs, h.epochs_run, "val_loss" in h
-        ([0.5, 0.25], [0, 1], 2, True)
+        >>> h["loss"], h.epochs, h.epochs_run, "val_loss" in h, isinstance(h, dict)
+        ([0.5, 0.25], [0, 1], 2, True, True)
+        >>> dict(h) == h.history == {"loss": [0.5, 0.25], "val_loss": [0.75, 0.5]}
+        True
         >>> fnn.History.from_dict(h.to_dict())["val_loss"]
         [0.75, 0.5]
     """
 
     def __init__(self, iterations_per_epoch: int = 0):
-        self.history: dict[str, list[float]] = {}
+        super().__init__()
         self.epochs: list[int] = []
         self.iterations_per_epoch = iterations_per_epoch
         self.stop_reason: str = "epochs"
         self.stopped_epoch: int | None = None
         self.times: list[float] = []
+
+    @property
+    def history(self) -> dict[str, list[float]]:
+        """``{name: [value per epoch]}``: the History itself (Keras's ``History.history``)."""
+        return self
+
+    @property
+    def epoch(self) -> list[int]:
+        """Keras's name for :attr:`epochs`."""
+        return self.epochs
 
     @property
     def epochs_run(self) -> int:
@@ -90,7 +103,7 @@ class History:
         self.epochs.append(epoch)
         self.times.append(seconds)
         for k, v in logs.items():
-            self.history.setdefault(k, []).append(v)
+            self.setdefault(k, []).append(v)
 
     def update_last(self, logs: dict[str, float]) -> None:
         """Entries added to the last epoch's logs after it was appended (by callbacks).
@@ -100,27 +113,11 @@ class History:
                 a new one (``learning_rate``) appended.
         """
         for k, v in logs.items():
-            values = self.history.setdefault(k, [])
+            values = self.setdefault(k, [])
             if len(values) == len(self.epochs):
                 values[-1] = v
             else:
                 values.append(v)
-
-    def __getitem__(self, name: str) -> list[float]:
-        """``history[name]``, one value per epoch; KeyError for a name never logged."""
-        return self.history[name]
-
-    def __contains__(self, name: str) -> bool:
-        """Whether ``name`` was logged."""
-        return name in self.history
-
-    def keys(self) -> KeysView[str]:
-        """The logged names."""
-        return self.history.keys()
-
-    def __iter__(self) -> Iterator[str]:
-        """The logged names."""
-        return iter(self.history)
 
     def to_dict(self) -> dict:
         """Everything recorded as a JSON-like dict (what a checkpoint stores).
@@ -130,7 +127,7 @@ class History:
             "stopped_epoch"}``.
         """
         return {
-            "history": self.history,
+            "history": {k: list(v) for k, v in self.items()},
             "epochs": self.epochs,
             "times": self.times,
             "iterations_per_epoch": self.iterations_per_epoch,
@@ -149,7 +146,7 @@ class History:
             The History.
         """
         h = cls(int(d.get("iterations_per_epoch", 0)))
-        h.history = {k: list(v) for k, v in d.get("history", {}).items()}
+        h.update({k: list(v) for k, v in d.get("history", {}).items()})
         h.epochs = list(d.get("epochs", []))
         h.times = list(d.get("times", []))
         h.stop_reason = d.get("stop_reason", "epochs")
@@ -158,7 +155,7 @@ class History:
 
     def __repr__(self) -> str:
         """The epochs run and each name's last value."""
-        last = {k: round(v[-1], 6) for k, v in self.history.items() if v}
+        last = {k: round(v[-1], 6) for k, v in self.items() if v}
         return f"History(epochs_run={self.epochs_run}, iterations_per_epoch={self.iterations_per_epoch}, last={last})"
 
 
@@ -282,7 +279,8 @@ def fit(
         loss: A loss name (``"mse"``, ``"sparse_categorical_crossentropy"``...), an
             :class:`fnn.losses.Loss` (:func:`fnn.losses.get` with options, or
             :func:`fnn.losses.custom`), or with ``grad="autodiff"`` any callable
-            ``(y_true, y_pred) -> scalar``.
+            ``(y_true, y_pred) -> scalar`` (taking ``sample_weight=`` when weights are given:
+            ``sample_weight``, ``class_weight`` or weighted ``validation_data``).
         x: Inputs ``(N, features)``: a NumPy or jax array or nested lists, finite.
         y: Targets with ``N`` rows, of the shape the loss expects for the network's outputs
             (``(N,)`` or ``(N, 1)`` integer labels for a sparse loss, ``(N, C)`` one-hot...).
@@ -336,7 +334,8 @@ def fit(
     Raises:
         TypeError: For an argument of the wrong type, named in the message: an ``opt`` that is
             neither a GradientTransformation nor a name, a ``loss`` that is not a name, Loss or
-            callable (or a plain callable with ``grad="manual"``), params with non-floating
+            callable (or a plain callable with ``grad="manual"``, or one without a
+            ``sample_weight=`` keyword when weights are given), params with non-floating
             leaves, a non-int ``batch_size``/``epochs``/``unroll``/``initial_epoch``/
             ``validation_batch_size``, a non-bool ``shuffle``, a ``key`` that is not a PRNG key,
             non-numeric data or weights, a ``class_weight`` that is not a dict, a callback

@@ -347,8 +347,10 @@ def gradcheck(
     slopes = np.full((fd.size, 2), np.nan)
     out = np.flatnonzero(np.abs(manual_fd - fd) > tol)
     if out.size:  # a second look at the entries outside tolerance, with the step halved
+        # padded to a power of two: a few shapes of the compiled program serve every check
+        padded = np.resize(all_idx[out], max(8, 1 << (out.size - 1).bit_length()))
         with float64():
-            _, f_half = difference(all_idx[out], eps / 2)
+            f_half = difference(padded, eps / 2)[1][: out.size]
         # Richardson: (4 D(h/2) - D(h)) / 3 cancels central differences' h^2 term; where the loss's
         # second derivative jumps (softsign at 0) the error is O(h) and this cuts it to a third
         fd[out] = (4 * (f_half[:, 0] - f_half[:, 1]) / eps - fd[out]) / 3

@@ -19,8 +19,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from fnn import layers
-from fnn._validate import integer
 from fnn._values import Static
+from fnn.layers._base import UNTRACEABLE, as_shape
 
 __all__ = ["LayerSummary", "Summary", "summary", "count_params"]
 
@@ -206,16 +206,6 @@ def _walk(net: layers.Network, key: Any, x: Any, dtype: Any, prefix: str, depth:
     return x, total
 
 
-def _input_shape(input_shape: Any) -> tuple[int, ...]:
-    if isinstance(input_shape, (numbers.Integral, np.integer)) and not isinstance(input_shape, bool):
-        input_shape = (input_shape,)
-    if not isinstance(input_shape, Sequence) or isinstance(input_shape, str):
-        raise TypeError(f"input_shape must be an int or a tuple of ints (without the batch axis), got {input_shape!r}")
-    if not input_shape:
-        raise ValueError("input_shape must name at least one axis (without the batch axis), got ()")
-    return tuple(integer(f"input_shape[{i}]", d, 1) for i, d in enumerate(input_shape))
-
-
 def summary(net: Any, input_shape: int | Sequence[int], dtype: Any = jnp.float32) -> Summary:
     """Keras's ``model.summary()`` / torchinfo's ``summary``: the layers of ``net`` with their
     output shapes and parameter counts, for inputs of ``input_shape`` (without the batch axis).
@@ -263,7 +253,7 @@ def summary(net: Any, input_shape: int | Sequence[int], dtype: Any = jnp.float32
         net = layers.Network((net,), name=net.name)
     if not isinstance(net, layers.Network):
         raise TypeError(f"net must be an fnn Network (fnn.serial, fnn.mlp) or Layer, got {type(net).__name__}")
-    shape = _input_shape(input_shape)
+    shape = as_shape(input_shape)
     try:
         np_dtype = jnp.dtype(dtype)
     except TypeError:
@@ -281,7 +271,10 @@ def summary(net: Any, input_shape: int | Sequence[int], dtype: Any = jnp.float32
         y, total = _walk(net, key, x, np_dtype, "", 0, rows)
         return Static((tuple(rows), (None, *y.shape[1:]), total))
 
-    rows, out_shape, total = jax.eval_shape(trace).value
+    try:
+        rows, out_shape, total = jax.eval_shape(trace).value
+    except UNTRACEABLE:  # a layer's init that needs concrete values: run as Network.init runs it
+        rows, out_shape, total = trace().value
     return Summary(
         name=net.name,
         input_shape=(None, *shape),

@@ -168,6 +168,71 @@ def test_layernorm_with_nontrivial_params_matches_numpy():
     chex.assert_trees_all_close(backward, reference, rtol=1e-10)
 
 
+@pytest.mark.parametrize("dtype", [jnp.float16, jnp.bfloat16])
+def test_layernorm_in_low_precision_computes_its_statistics_in_float32(dtype):
+    """As Keras: float16's (x - mu)^2 overflows at |x - mu| > 256, and bfloat16's mean of values
+    near 40 keeps ~2 significant digits; computed in float32 and rounded once, the result is the
+    exact one rounded to the dtype. The backward follows (float32 inside, dy's dtype out)."""
+    layer = L.LayerNorm(epsilon=1e-3)
+    rng = np.random.default_rng(0)
+    x64 = np.concatenate([[[-300.0, 0.0, 300.0, 100.0, 5.0]], 40 + 2 * rng.normal(size=(3, 5))])
+    dy64 = rng.normal(size=x64.shape)
+    params64 = {"scale": np.linspace(0.5, 2.0, 5), "offset": np.linspace(-1, 1, 5)}
+    low = lambda a: jnp.asarray(a, dtype)
+    params = jax.tree.map(low, params64)
+    run = jax.jit(lambda p, x, dy: (lambda yc: (yc[0], layer.backward(p, yc[1], dy)))(layer.forward(p, x)))
+    y, (grads, dx) = run(params, low(x64), low(dy64))
+    # the reference: float64 on the dtype's own inputs
+    f64 = lambda t: jax.tree.map(lambda a: np.asarray(a, np.float64), t)  # x64 is on in the tests
+    y_ref, vjp = jax.vjp(lambda p, x: layer.forward(p, x)[0], f64(params), f64(low(x64)))
+    g_ref, dx_ref = vjp(f64(low(dy64)))
+    assert y.dtype == dx.dtype == grads["scale"].dtype == dtype
+    eps = float(jnp.finfo(dtype).eps)
+    np.testing.assert_allclose(np.asarray(y, np.float64), y_ref, rtol=eps, atol=eps)  # one rounding
+    np.testing.assert_allclose(np.asarray(dx, np.float64), dx_ref, rtol=4 * eps, atol=4 * eps * np.abs(dx_ref).max())
+    for k in grads:
+        np.testing.assert_allclose(
+            np.asarray(grads[k], np.float64), g_ref[k], rtol=4 * eps, atol=4 * eps * np.abs(g_ref[k]).max()
+        )
+
+
+def test_dropout_of_integer_data_is_real_and_flatten_takes_an_empty_batch():
+    pixels = jnp.arange(1, 9, dtype=jnp.uint8).reshape(2, 4)
+    y, _ = L.Dropout(0.5).forward({}, pixels, key=jax.random.PRNGKey(0), train=True)
+    assert jnp.issubdtype(y.dtype, jnp.floating)
+    np.testing.assert_array_equal(np.asarray(y)[np.asarray(y) != 0] / 2, np.asarray(pixels)[np.asarray(y) != 0])
+    net = fnn.serial(L.Flatten(), L.Dense(2))
+    params = net.init(KEY, (2, 3))
+    y, cache = net.forward(params, jnp.ones((0, 2, 3)))
+    assert y.shape == (0, 2) and net.backward(params, cache, y)[1].shape == (0, 2, 3)
+
+
+def test_gradients_take_their_parameters_dtype_as_jax_grad_gives_them():
+    net = fnn.serial(L.Dense(4, "tanh"), L.LayerNorm(), L.Dense(2))
+    params = net.init(KEY, (3,), jnp.bfloat16)
+    x, y = jnp.ones((5, 3), jnp.float32), jnp.zeros((5, 2), jnp.float32)
+    dtypes = lambda tree: jax.tree.map(lambda a: a.dtype, tree)
+    _, manual = fnn.value_and_grad(net, "mse", mode="manual")(params, x, y)
+    _, auto = fnn.value_and_grad(net, "mse", mode="autodiff")(params, x, y)
+    assert dtypes(manual) == dtypes(auto) == dtypes(params)
+
+
+def test_input_shape_must_be_ints_never_coerced():
+    net = fnn.mlp([4])
+    for bad, error, message in (
+        ((3.7,), TypeError, r"input_shape\[0\] must be an int, got float 3.7"),
+        ("12", TypeError, "input_shape must be an int or a tuple of ints"),
+        (True, TypeError, "input_shape must be an int or a tuple of ints"),
+        ((3, 0), ValueError, r"input_shape\[1\] must be >= 1, got 0"),
+        ((), ValueError, "input_shape must name at least one axis"),
+    ):
+        for call in (lambda: net.init(KEY, bad), lambda: net.output_shape(bad), lambda: fnn.summary(net, bad)):
+            with pytest.raises(error, match=message):
+                call()
+    for good in (3, np.int64(3), (3,), [3], np.array([3])):
+        assert net.output_shape(good) == (4,)
+
+
 def test_dropout_train_backward_matches_vjp_and_statistics():
     layer = L.Dropout(0.3)
     _vjp_check(layer, (50,), jnp.float64, 1e-12, batch=4, train=True, key=jax.random.PRNGKey(3))
@@ -257,6 +322,10 @@ def test_feature_mismatch_names_layer_and_sizes():
 
 
 def test_bad_constructor_arguments():
+    assert fnn.mlp(np.int64(3)) == fnn.mlp(3) == fnn.mlp(np.array([3]))
+    for bad in ("64", 3.0, None, True):
+        with pytest.raises(TypeError, match="mlp: sizes must be an int or a sequence of ints"):
+            fnn.mlp(bad)
     with pytest.raises(ValueError, match="units"):
         L.Dense(0)
     with pytest.raises(ValueError, match="sizes"):
@@ -377,6 +446,12 @@ def test_a_layer_whose_init_needs_concrete_values_is_initialised_eagerly():
     params = net.init(KEY, (3,))
     n = int(jax.random.randint(jax.random.split(KEY, 2)[0], (), 2, 5))
     assert params[0]["w"].shape == (3, n) and params[1]["w"].shape == (n, 2)
+    # the shape queries run it eagerly too (with PRNGKey(0), split as init splits it)
+    width = lambda key: int(jax.random.randint(key, (), 2, 5))
+    assert net.output_shape((3,)) == (2,) and net.layers[0].output_shape((3,)) == (width(jax.random.PRNGKey(0)),)
+    m = width(jax.random.split(jax.random.PRNGKey(0), 2)[0])
+    report = fnn.summary(net, (3,))
+    assert report.total_params == 3 * m + m * 2 + 2 and report.rows[0].output_shape == (None, m)
 
 
 # ------------------------------------------------------------------ rows_independent (fit's padding)

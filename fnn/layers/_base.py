@@ -17,14 +17,17 @@ layers in reverse (the chain rule, layer by layer).
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, cast
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from fnn._cache import structural_cache
+from fnn._validate import integer
 from fnn._values import Static
 
 Array = jax.Array
@@ -38,24 +41,38 @@ class FeatureMismatchError(ValueError):
 
 
 def as_shape(input_shape: int | Sequence[int]) -> Shape:
-    if isinstance(input_shape, int):
-        input_shape = (input_shape,)
-    try:
-        shape = tuple(int(d) for d in input_shape)
-    except TypeError:
-        raise TypeError(
-            f"input_shape must be an int or a tuple of ints (without the batch axis), got {input_shape!r}"
-        ) from None
-    if not shape or any(d < 1 for d in shape):
-        raise ValueError(f"input_shape must be non-empty with positive sizes, got {shape}")
-    return shape
+    """``input_shape`` (an int, or a sequence of them, without the batch axis) as a tuple of
+    positive ints; anything else is a TypeError or ValueError naming it (no silent ``int()``)."""
+    dims: Any = input_shape
+    if isinstance(dims, (numbers.Integral, np.integer)) and not isinstance(dims, (bool, np.bool_)):
+        dims = (dims,)
+    elif isinstance(dims, np.ndarray) and dims.ndim == 1:
+        dims = dims.tolist()
+    if not isinstance(dims, Sequence) or isinstance(dims, (str, bytes)):
+        raise TypeError(f"input_shape must be an int or a tuple of ints (without the batch axis), got {dims!r}")
+    if not dims:
+        raise ValueError("input_shape must name at least one axis (without the batch axis), got ()")
+    return tuple(integer(f"input_shape[{i}]", d, 1) for i, d in enumerate(dims))
+
+
+# What a layer's init may raise under jit that it would not raise eagerly (concrete values used
+# as Python numbers): such a network is initialised eagerly.
+UNTRACEABLE = (
+    jax.errors.ConcretizationTypeError,
+    jax.errors.TracerArrayConversionError,
+    jax.errors.TracerBoolConversionError,
+    jax.errors.TracerIntegerConversionError,
+)
 
 
 def output_shape_of(init: Callable[..., tuple[Shape, Params]], input_shape: int | Sequence[int]) -> Shape:
-    """The output shape ``init`` gives for ``input_shape``, traced: nothing is allocated."""
+    """The output shape ``init`` gives for ``input_shape``, traced: nothing is allocated (an init
+    that cannot be traced runs eagerly, as ``Network.init`` runs it)."""
     shape = as_shape(input_shape)
-    out = jax.eval_shape(lambda k: Static(tuple(init(k, shape)[0])), jax.random.PRNGKey(0))
-    return out.value
+    try:
+        return jax.eval_shape(lambda k: Static(tuple(init(k, shape)[0])), jax.random.PRNGKey(0)).value
+    except UNTRACEABLE:
+        return tuple(init(jax.random.PRNGKey(0), shape)[0])
 
 
 class Layer(NamedTuple):
@@ -123,16 +140,6 @@ class Layer(NamedTuple):
             The output shape; nothing is allocated (the init is traced).
         """
         return output_shape_of(self.init, input_shape)
-
-
-# What a layer's init may raise under jit that it would not raise eagerly (concrete values used
-# as Python numbers): such a network is initialised eagerly.
-_UNTRACEABLE = (
-    jax.errors.ConcretizationTypeError,
-    jax.errors.TracerArrayConversionError,
-    jax.errors.TracerBoolConversionError,
-    jax.errors.TracerIntegerConversionError,
-)
 
 
 def _dtype_key(dtype: Any) -> Any:
@@ -221,7 +228,7 @@ class Network:
             return self.init_with_shape(key, shape, dtype)[1]
         try:
             return _init_program(*cache_key)(key)
-        except _UNTRACEABLE:
+        except UNTRACEABLE:
             return self.init_with_shape(key, shape, dtype)[1]
 
     def init_with_shape(
@@ -354,6 +361,8 @@ class Network:
                 )
             grads[i], dy = out
             _check_dparams(i, self.names[i], params[i], grads[i])
+            # a gradient takes its parameter's dtype, as jax.grad's does (bfloat16 params, float32 data)
+            grads[i] = jax.tree.map(lambda g, p: g if g.dtype == p.dtype else g.astype(p.dtype), grads[i], params[i])
         return grads, dy
 
     def as_layer(self, name: str | None = None) -> Layer:

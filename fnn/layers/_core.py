@@ -9,11 +9,13 @@ from the same description compare equal.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from fnn import activations, initializers
 from fnn._validate import integer, real
@@ -182,6 +184,8 @@ def _dropout_forward(keep, name, params, x, *, key=None, train=False):
         return x, ()
     if key is None:
         raise ValueError(f"{name}: train=True needs a PRNG key (pass key=...)")
+    if not jnp.issubdtype(x.dtype, jnp.inexact):  # integer data (pixels): scaled, it is real
+        x = x.astype(jnp.result_type(float))
     mask = jax.random.bernoulli(key, keep, x.shape)
     return jnp.where(mask, x / jnp.asarray(keep, x.dtype), jnp.zeros((), x.dtype)), (mask,)
 
@@ -244,6 +248,9 @@ def _layernorm_init(center, scale, key, input_shape, dtype=jnp.float32):
 def _layernorm_forward(epsilon, center, scale, params, x, *, key=None, train=False):
     if "scale" in params or "offset" in params:
         _check_features(x, (params.get("scale", params.get("offset"))).shape[0])
+    # statistics in float32 at least (as Keras): float16's (x - mu)^2 overflows at |x - mu| > 256
+    out_dtype = jnp.result_type(x.dtype if jnp.issubdtype(x.dtype, jnp.inexact) else float, *params.values())
+    x = x.astype(jnp.promote_types(x.dtype, jnp.float32))
     mu = jnp.mean(x, axis=-1, keepdims=True)
     xc = x - mu
     r = jax.lax.rsqrt(jnp.mean(xc * xc, axis=-1, keepdims=True) + jnp.asarray(epsilon, x.dtype))
@@ -251,19 +258,19 @@ def _layernorm_forward(epsilon, center, scale, params, x, *, key=None, train=Fal
     y = xh * params["scale"] if scale else xh
     if center:
         y = y + params["offset"]
-    return y, (xh, r)
+    return y.astype(out_dtype), (xh, r)
 
 
 def _layernorm_backward(center, scale, params, cache, dy):
-    xh, r = cache
-    g = dy * params["scale"] if scale else dy
+    xh, r = cache  # in the forward's statistics dtype (float32 at least)
+    g = dy.astype(xh.dtype) * params["scale"] if scale else dy.astype(xh.dtype)
     dx = r * (g - jnp.mean(g, axis=-1, keepdims=True) - xh * jnp.mean(g * xh, axis=-1, keepdims=True))
     grads = {}
     if scale:
-        grads["scale"] = _sum_leading(dy * xh)
+        grads["scale"] = _sum_leading(dy.astype(xh.dtype) * xh).astype(params["scale"].dtype)
     if center:
-        grads["offset"] = _sum_leading(dy)
-    return grads, dx
+        grads["offset"] = _sum_leading(dy).astype(params["offset"].dtype)
+    return grads, dx.astype(dy.dtype)
 
 
 def LayerNorm(*, epsilon: float = 1e-3, center: bool = True, scale: bool = True, name: str = "layer_norm") -> Layer:
@@ -310,7 +317,8 @@ def _flatten_init(key, input_shape, dtype=jnp.float32):
 def _flatten_forward(params, x, *, key=None, train=False):
     # A zero-size array remembers the input's shape inside the cache pytree without holding any
     # data, so the cache stays a pytree of arrays (jit/scan friendly).
-    return x.reshape(x.shape[0], -1), (jnp.zeros((0, *x.shape[1:]), x.dtype),)
+    # the size, not -1: an empty batch has no size to infer it from
+    return x.reshape(x.shape[0], math.prod(x.shape[1:])), (jnp.zeros((0, *x.shape[1:]), x.dtype),)
 
 
 def _flatten_backward(params, cache, dy):
@@ -359,7 +367,8 @@ def mlp(
 
     Raises:
         ValueError: For no sizes, a size below 1, or an unknown activation name.
-        TypeError: For a size that is not an integer.
+        TypeError: For ``sizes`` that is neither an int nor a sequence of them, or a size that
+            is not an integer.
 
     Examples:
         >>> import fnn
@@ -367,7 +376,16 @@ def mlp(
         >>> net.names, net.output_shape((4,))
         (('dense_0', 'dense_1', 'dense_2'), (3,))
     """
-    sizes = [sizes] if isinstance(sizes, int) else list(sizes)
+    if isinstance(sizes, (numbers.Integral, np.integer)) and not isinstance(sizes, (bool, np.bool_)):
+        sizes = [int(sizes)]
+    elif isinstance(sizes, np.ndarray) and sizes.ndim == 1:
+        sizes = sizes.tolist()
+    elif isinstance(sizes, Sequence) and not isinstance(sizes, (str, bytes)):
+        sizes = list(sizes)
+    else:
+        raise TypeError(
+            f"mlp: sizes must be an int or a sequence of ints (hidden sizes, then the output's), got {sizes!r}"
+        )
     if not sizes:
         raise ValueError("mlp: sizes must name at least the output size")
     for s in sizes:

@@ -221,6 +221,17 @@ def permutation(key: jax.Array, n: int) -> np.ndarray:
     return _permutation_of_bits(np.asarray(key_data(check_key("key", key))), n)
 
 
+def _samples_first(a: Any, name: str) -> Any:
+    """``a`` as an array of samples: nested lists become NumPy arrays; a scalar is refused."""
+    if a is None:
+        return None
+    if not hasattr(a, "shape"):
+        a = np.asarray(a)
+    if len(a.shape) == 0:
+        raise ValueError(f"{name} must hold samples (an array of rank >= 1), got a scalar")
+    return a
+
+
 def batches(
     x: Any, y: Any, batch_size: int, *, shuffle: bool = False, key: jax.Array | None = None
 ) -> Iterator[tuple[Any, Any]]:
@@ -230,7 +241,7 @@ def batches(
     epoch; pass a new key per epoch). ``y`` may be None (batches of ``(x_batch, None)``).
 
     Args:
-        x: Inputs, samples first.
+        x: Inputs, samples first (an array or nested lists).
         y: Targets, samples first, or None.
         batch_size: The batch size (>= 1).
         shuffle: Take the samples in a random order.
@@ -251,6 +262,7 @@ def batches(
     """
     batch_size = integer("batch_size", batch_size, 1)
     shuffle = boolean("shuffle", shuffle)
+    x, y = _samples_first(x, "x"), _samples_first(y, "y")
     n = x.shape[0]
     if y is not None and y.shape[0] != n:
         raise ValueError(f"x and y must hold the same number of samples; got {n} and {y.shape[0]}")
@@ -276,7 +288,7 @@ def train_val_split(x: Any, y: Any, validation_split: float) -> tuple[tuple[Any,
     (NumPy views; a jax array on a CPU device); a jax array on an accelerator is copied.
 
     Args:
-        x: Inputs, samples first.
+        x: Inputs, samples first (an array or nested lists).
         y: Targets, samples first, or None.
         validation_split: The fraction held out, in (0, 1).
 
@@ -297,6 +309,7 @@ def train_val_split(x: Any, y: Any, validation_split: float) -> tuple[tuple[Any,
     validation_split = real(
         "validation_split", validation_split, 0.0, 1.0, lo_open=True, hi_open=True, what="a float in (0, 1)"
     )
+    x, y = _samples_first(x, "x"), _samples_first(y, "y")
     n = x.shape[0]
     if y is not None and y.shape[0] != n:
         raise ValueError(f"x and y must hold the same number of samples; got {n} and {y.shape[0]}")

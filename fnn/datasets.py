@@ -152,7 +152,7 @@ def _rng(seed: int | None, key: jax.Array | None) -> np.random.Generator:
             raise ValueError("give seed= or key=, not both")
         bits = key_data(check_key("key", key))
         return np.random.default_rng(np.asarray(bits, dtype=np.uint32).ravel().tolist())
-    return np.random.default_rng(integer("seed", 0 if seed is None else seed))
+    return np.random.default_rng(integer("seed", 0 if seed is None else seed, 0))
 
 
 def _check_n(n_samples: Any, minimum: int) -> int:
@@ -286,7 +286,8 @@ def _read_npz(path: str) -> dict[str, np.ndarray]:
             files = z.files  # AttributeError for a bare .npy: reported below
             arrays = {k: z[k] for k in _IDX_PARTS if k in files}
     except Exception as err:  # BadZipFile, OSError, EOFError, "pickled data", a bare .npy, ...
-        raise ValueError(f"{path}: not a readable .npz file ({err})") from None
+        why = "not an .npz archive" if "pickled" in str(err) else str(err)  # numpy's text suggests an unsafe load
+        raise ValueError(f"{path}: not a readable .npz file ({why})") from None
     missing = [k for k in _IDX_PARTS if k not in arrays]
     if missing:
         raise ValueError(f"{path}: the .npz lacks {missing}; it needs x_train, y_train, x_test, y_test")

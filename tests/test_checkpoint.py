@@ -212,6 +212,10 @@ def test_truncated_corrupt_and_foreign_files(tmp_path):
     np.save(tmp_path / "single.npy", np.ones(3))
     with pytest.raises(ValueError, match="single.npy: .*not an .npz"):
         checkpoint.load(tmp_path / "single.npy")
+    # a text file: numpy's own text would suggest loading it with allow_pickle
+    (tmp_path / "notes.txt").write_text("hello\n")
+    with pytest.raises(ValueError, match=r"notes.txt: not a readable fnn checkpoint .*: not an .npz archive$"):
+        checkpoint.load(tmp_path / "notes.txt")
     with pytest.raises(FileNotFoundError, match="no checkpoint at .*missing.npz"):
         checkpoint.load(tmp_path / "missing.npz")
 
@@ -541,6 +545,21 @@ def test_save_refuses_a_history_load_would_refuse(tmp_path):
     with pytest.raises(ValueError, match=r"history\['epochs'\]\[0\] must be >= 0"):
         checkpoint.save(tmp_path / "x.npz", params=_params(), history={**_FIT_HISTORY, "epochs": [-1, 0]})
     assert not (tmp_path / "x.npz").exists()
+
+
+def test_save_refuses_leaves_load_could_not_read_and_keeps_the_previous_file(tmp_path):
+    path = tmp_path / "x.npz"
+    checkpoint.save(path, params=_params(), epoch=3)
+    before = path.read_bytes()
+    for kw, where in (
+        (dict(params={"w": jnp.ones(2), "name": "dense"}), r"params\['name'\]: .*got str of dtype <U5"),
+        (dict(params=_params(), opt_state=[np.array([None, 1], dtype=object)]), r"opt_state\[0\]: .*dtype object"),
+        (dict(params=_params(), mask=np.array(["a", "b"])), r"extra 'mask': .*dtype <U1"),
+    ):
+        with pytest.raises(TypeError, match=rf"{where}"):
+            checkpoint.save(path, **kw)
+        assert path.read_bytes() == before
+    assert checkpoint.load(path).epoch == 3
 
 
 # ---------------------------------------------------------------- temporary files, modes, symlinks

@@ -111,6 +111,18 @@ def test_train_val_split_rejects_empty_parts(n, split):
         data.train_val_split(np.zeros((n, 1)), np.zeros(n), split)
 
 
+def test_batches_and_split_take_nested_lists_as_arrays_and_refuse_a_scalar():
+    x, y = [[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]], [0, 1, 0]
+    got = [(xb.tolist(), yb.tolist()) for xb, yb in data.batches(x, y, 2)]
+    assert got == [([[1.0, 2.0], [3.0, 4.0]], [0, 1]), ([[5.0, 6.0]], [0])]
+    (x_tr, y_tr), (x_val, y_val) = data.train_val_split(x, y, 0.34)  # floor(3 * 0.66) = 1
+    assert (x_tr.tolist(), y_tr.tolist(), x_val.tolist(), y_val.tolist()) == (x[:1], [0], x[1:], [1, 0])
+    with pytest.raises(ValueError, match="x must hold samples .*got a scalar"):
+        list(data.batches(3.0, None, 2))
+    with pytest.raises(ValueError, match="y must hold samples .*got a scalar"):
+        data.train_val_split(x, 1, 0.5)
+
+
 def test_train_val_split_without_targets():
     (_x_tr, y_tr), (x_val, y_val) = data.train_val_split(np.arange(5)[:, None], None, 0.4)
     assert y_tr is None and y_val is None

@@ -157,6 +157,9 @@ def test_generator_argument_errors():
         datasets.load("xor", noise=-1.0)
     with pytest.raises(ValueError, match="seed= or key="):
         datasets.load("sine", seed=1, key=jax.random.PRNGKey(1))
+    for name in ("moons", "spirals", "xor", "sine"):
+        with pytest.raises(ValueError, match="^seed must be >= 0, got -1$"):
+            datasets.load(name, seed=-1)
     with pytest.raises(ValueError, match="n_classes"):
         datasets.load("spirals", n_classes=1)
     with pytest.raises(TypeError, match=r"'moons' does not take \['n_classes'\]; it accepts"):

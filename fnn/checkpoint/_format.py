@@ -47,12 +47,18 @@ def leaf_shape(leaf: Any) -> tuple[int, ...]:
     return tuple(np.shape(leaf))
 
 
-def encode(leaf: Any) -> tuple[np.ndarray, dict[str, Any]]:
-    """(array to store, metadata to restore it)."""
+def encode(leaf: Any, where: str) -> tuple[np.ndarray, dict[str, Any]]:
+    """(array to store, metadata to restore it); a leaf that is not numbers (a string, an object
+    array) is a TypeError naming ``where``: load could not read it back."""
     if is_typed_key(leaf):
         data = np.asarray(jax.random.key_data(leaf))
         return data, {"dtype": str(leaf.dtype), "shape": list(leaf.shape), "impl": str(jax.random.key_impl(leaf))}
     arr = _as_numpy(leaf)
+    if arr.dtype.kind not in "biufc" and arr.dtype.type.__module__ == "numpy":
+        raise TypeError(
+            f"{where}: a checkpoint stores arrays of numbers (bool, int, float, complex, bfloat16...); "
+            f"got {type(leaf).__name__} of dtype {arr.dtype}"
+        )
     meta = {"dtype": str(arr.dtype), "shape": list(arr.shape)}
     if arr.dtype.kind == "V" or arr.dtype.type.__module__ != "numpy":
         # ml_dtypes (bfloat16, float8_*, int4) would be saved as opaque void bytes.
@@ -107,7 +113,7 @@ def encode_state(value: Any, where: str, arrays: dict[str, np.ndarray], metas: d
     """A nested state as JSON, its arrays moved to ``arrays`` (entry ``where``) with their
     metadata in ``metas``."""
     if isinstance(value, (np.ndarray, jax.Array)):
-        stored, meta = encode(value)
+        stored, meta = encode(value, where)
         arrays[where], metas[where] = stored, meta
         return {ARRAY: where}
     if isinstance(value, Mapping):

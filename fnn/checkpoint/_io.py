@@ -30,7 +30,10 @@ from fnn.checkpoint._format import (
 
 
 class Checkpoint(NamedTuple):
-    """What :func:`load` returns. ``history`` is a dict name -> list; ``extra`` a dict."""
+    """What :func:`load` returns. ``history`` is what was saved: a dict name -> list, or for the
+    checkpoints of ``fit`` and ``fnn train`` a :class:`fnn.History`'s ``to_dict()`` record
+    (``{"history": {name: list}, "epochs": ..., "times": ..., ...}``, which
+    ``fnn.History.from_dict`` reads back); ``extra`` a dict."""
 
     params: Any
     opt_state: Any
@@ -60,7 +63,9 @@ def save(
     symlink is written through, the mode of a file replaced is kept).
 
     ``params``/``opt_state``/``key`` are pytrees of arrays (key: a raw uint32 key or a typed
-    key); ``history`` a dict name -> list of numbers; ``callbacks`` a nested state (dicts with
+    key), each leaf an array of numbers (a string or object leaf is refused before anything is
+    written); ``history`` a dict name -> list of numbers (a :class:`fnn.History` gives its
+    logs), or a ``History.to_dict()`` record; ``callbacks`` a nested state (dicts with
     string keys, lists, numbers, strings, None and arrays; what ``fit`` gathers from each
     callback's ``get_state``); ``extra`` keywords are arrays (stored as entries) or JSON-like
     values.
@@ -76,7 +81,7 @@ def save(
         leaves = []
         for p, leaf in flat:
             entry = tree_name + jax.tree_util.keystr(p)
-            stored, meta = encode(leaf)
+            stored, meta = encode(leaf, entry)
             arrays[entry] = stored
             leaves.append({"path": jax.tree_util.keystr(p), **meta})
         trees[tree_name] = {"treedef": str(treedef), "leaves": leaves}
@@ -84,7 +89,7 @@ def save(
     extra_arrays: dict[str, Any] = {}
     for name, value in extra.items():
         if isinstance(value, (np.ndarray, jax.Array)):
-            stored, meta = encode(value)
+            stored, meta = encode(value, f"extra {name!r}")
             arrays[f"extra[{name!r}]"] = stored
             extra_arrays[name] = meta
         else:
@@ -126,7 +131,8 @@ def _read(path: str) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     except FileNotFoundError:
         raise
     except Exception as err:  # BadZipFile, EOFError, zlib.error, ValueError, OSError, ...
-        raise ValueError(f"{path}: not a readable fnn checkpoint (corrupt, truncated or foreign file): {err}") from None
+        why = "not an .npz archive" if "pickled" in str(err) else str(err)  # numpy's text suggests an unsafe load
+        raise ValueError(f"{path}: not a readable fnn checkpoint (corrupt, truncated or foreign file): {why}") from None
     if meta.get("version") != FORMAT_VERSION:
         raise ValueError(
             f"{path}: checkpoint format version {meta.get('version')} is not "

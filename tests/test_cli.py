@@ -260,6 +260,14 @@ def test_datasets_lists_names_tasks_and_shapes(tmp_path, capsys):
         ),
         (["frobnicate"], ["frobnicate", "compare", "train"]),
         ([], ["COMMAND"]),
+        (["train", "--dataset", "iris", "--path", "x.npz"], ["--path", "mnist, fashion_mnist", "'iris'"]),
+        (["compare", "--dataset", "iris", "--path", "x.npz"], ["--path", "'iris' comes with fnn"]),
+        (["train", "--dataset", "mnist", "--path", ""], ["--path must be a non-empty path"]),
+        (["train", "--dataset", "iris", "--hidden", "4", "--save", ""], ["--save must be a non-empty path"]),
+        (["train", "--dataset", "iris", "--hidden", "4", "--resume", ""], ["--resume must be a non-empty path"]),
+        (["train", "--seed", str(2**32)], ["--seed", "[0, 4294967295]", "4294967296"]),
+        (["compare", "--seed", str(2**32 - 2), "--seeds", "3"], ["--seed 4294967294 with --seeds 3", "4294967295"]),
+        (["compare", "--batch-sizes", "16,full,16"], ["--batch-sizes", "listed twice"]),
     ],
 )
 def test_bad_arguments_exit_2_with_one_line(argv, expected, capsys):

@@ -46,6 +46,16 @@ def non_negative_int(text: str) -> int:
     return int(text)
 
 
+SEED_MAX = 2**32 - 1  # a PRNG key holds a 32-bit seed: larger ones would wrap onto smaller ones
+
+
+def seed(text: str) -> int:
+    value = non_negative_int(text)
+    if value > SEED_MAX:
+        raise argparse.ArgumentTypeError(f"expected a seed in [0, {SEED_MAX}] (2**32 - 1), got {text!r}")
+    return value
+
+
 def positive_float(text: str) -> float:
     try:
         value = float(text)
@@ -89,7 +99,10 @@ def batch_size(text: str) -> int | None:
 
 
 def batch_sizes(text: str) -> list[int | None]:
-    return [batch_size(p) for p in text.split(",")]
+    sizes = [batch_size(p) for p in text.split(",")]
+    if len(set(sizes)) != len(sizes):
+        raise argparse.ArgumentTypeError(f"a batch size is listed twice in {text!r}")
+    return sizes
 
 
 def optimizer_name(text: str) -> str:
@@ -164,7 +177,7 @@ def add_model_args(p: argparse.ArgumentParser, hidden: str, seed_help: str = "in
         default=None,
         help="loss name (default: the data set's suggestion, e.g. sparse_categorical_crossentropy for digits)",
     )
-    p.add_argument("--seed", type=non_negative_int, default=0, help=f"{seed_help} (default 0)")
+    p.add_argument("--seed", type=seed, default=0, help=f"{seed_help} (default 0)")
 
 
 def add_training_args(p: argparse.ArgumentParser, command: str) -> None:

@@ -37,6 +37,7 @@ import numpy as np
 from fnn import datasets as _datasets
 from fnn._compat import float64
 from fnn.cli._args import (
+    SEED_MAX,
     add_cache_args,
     add_model_args,
     add_training_args,
@@ -101,6 +102,8 @@ def _remove_stale_plots(out: str) -> None:
 
 def _cmd_compare(args) -> int:
     args.out = output_path("--out", args.out, folder=True)
+    if args.seed + args.seeds - 1 > SEED_MAX:
+        raise UsageError(f"--seed {args.seed} with --seeds {args.seeds} goes past the largest seed, {SEED_MAX}")
     problem = load_problem(args.dataset, args.loss, args.path)
     if args.validation_split == 0 and args.early_stopping is not None:
         raise UsageError("--early-stopping watches the validation loss: give --validation-split > 0")

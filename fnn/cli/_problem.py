@@ -173,6 +173,13 @@ def load_problem(dataset: str, loss_name: str | None = None, path: str | None = 
     >= 0, parts of other shapes) or do not fit the loss.
     """
     info = _datasets.info(dataset)
+    if path is not None and dataset not in FILE_DATASETS:
+        raise UsageError(
+            f"--path is for the data sets read from local files ({', '.join(FILE_DATASETS)}); "
+            f"{dataset!r} comes with fnn"
+        )
+    if path is not None and not os.fspath(path):
+        raise UsageError("--path must be a non-empty path")
     if dataset in FILE_DATASETS and path is None:
         raise UsageError(
             f"data set {dataset!r} is read from local files: give --path (a folder "

@@ -188,8 +188,10 @@ def _values(logs: dict[str, float]) -> str:
 
 def cmd_train(args) -> int:
     """``fnn train``: returns the exit status (0, or 130 / 141 when stopped half-way)."""
-    if args.save:
+    if args.save is not None:  # "" too: a --save "$UNSET" must not lose the checkpoint quietly
         args.save = output_path("--save", args.save)
+    if args.resume is not None and not args.resume:
+        raise UsageError("--resume must be a non-empty path (the checkpoint to continue)")
     problem = load_problem(args.dataset, args.loss, args.path)
     if args.early_stopping is not None and args.validation_split == 0:
         raise UsageError("--early-stopping watches the validation loss: give --validation-split > 0")

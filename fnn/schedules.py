@@ -158,6 +158,9 @@ def piecewise_constant(boundaries: Sequence[int], values: Sequence[float]) -> Sc
         >>> [float(lr(s)) for s in (0, 2, 3, 5)]
         [1.0, 1.0, 0.5, 0.25]
     """
+    for name, seq in (("boundaries", boundaries), ("values", values)):
+        if not isinstance(seq, (Sequence, np.ndarray)) or isinstance(seq, (str, bytes)):
+            raise TypeError(f"{name} must be a sequence of numbers, got {seq!r}")
     bs = [_real(f"boundaries[{i}]", b) for i, b in enumerate(boundaries)]
     vs = [_rate(f"values[{i}]", v) for i, v in enumerate(values)]
     if len(vs) != len(bs) + 1:

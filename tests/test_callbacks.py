@@ -11,6 +11,7 @@ import pytest
 import fnn
 from fnn import optimizers as O
 from fnn.callbacks import (
+    Callback,
     CSVLogger,
     EarlyStopping,
     FitContext,
@@ -138,6 +139,53 @@ def test_learning_rate_scheduler_and_plain_callable_in_fit():
     assert seen == [(0, ["learning_rate", "loss"]), (1, ["learning_rate", "loss"])]
     with pytest.raises(TypeError, match="callbacks"):
         fnn.fit(net, params, O.sgd(0.1), "mse", x, y, epochs=1, verbose=0, callbacks=[42])
+
+
+def _small_fit(**kw):
+    net = fnn.mlp([1])
+    params = [{"w": jnp.full((2, 1), 0.5, jnp.float64), "b": jnp.zeros(1, jnp.float64)}]
+    x = np.linspace(-1, 1, 16).reshape(8, 2)
+    return fnn.fit(net, params, O.sgd(0.1), "mse", x, x.sum(1, keepdims=True), batch_size=4, verbose=0, **kw)
+
+
+def test_learning_rate_scheduler_takes_keras_one_argument_form_too():
+    for schedule in (lambda epoch: 0.1 * 0.5**epoch, lambda epoch, lr: 0.1 * 0.5**epoch):
+        h = _small_fit(epochs=3, callbacks=[LearningRateScheduler(schedule)]).history
+        np.testing.assert_allclose(h["learning_rate"], [0.1, 0.05, 0.025])
+    with pytest.raises(TypeError, match="schedule must be callable"):
+        LearningRateScheduler(0.1)
+
+
+def test_a_callback_of_yours_may_log_what_a_checkpoint_path_names_and_logs_are_python_numbers(tmp_path):
+    class Score(Callback):
+        def on_epoch_end(self, epoch, logs, ctx=None):
+            logs["score"] = jnp.asarray(0.25) * (epoch + 1)  # a jax scalar, as a metric of yours gives
+
+    template = str(tmp_path / "ck-{epoch:02d}-{score:.2f}.npz")
+    h = _small_fit(epochs=2, callbacks=[Score(), ModelCheckpoint(template)]).history
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ck-01-0.25.npz", "ck-02-0.50.npz"]
+    assert h["score"] == [0.25, 0.5] and all(type(v) is float for v in h["score"])
+    # listed before the callback that logs it, or never logged: refused before training / at the epoch's end
+    with pytest.raises(ValueError, match=r"names \{score\}, which the logs will not have"):
+        _small_fit(epochs=1, callbacks=[ModelCheckpoint(template), Score()])
+    with pytest.raises(ValueError, match=r"names 'nothing', which the logs do not have"):
+        _small_fit(epochs=1, callbacks=[Score(), ModelCheckpoint(str(tmp_path / "{nothing}.npz"))])
+
+
+def test_csv_logger_appended_to_by_a_resumed_run_keeps_the_rows_of_runs_before_it(tmp_path):
+    log, ck = tmp_path / "log.csv", tmp_path / "ck.npz"
+    _small_fit(epochs=4, callbacks=[CSVLogger(log, append=True)])  # an earlier run: epochs 0-3
+    _small_fit(epochs=2, callbacks=[CSVLogger(log, append=True)], checkpoint=ck)
+    _small_fit(epochs=3, callbacks=[CSVLogger(log, append=True)], checkpoint=ck)  # resumed at 2
+    with log.open(newline="") as f:
+        rows = list(csv.reader(f))
+    assert rows[0] == ["epoch", "loss"] and [r[0] for r in rows[1:]] == ["0", "1", "2", "3", "0", "1", "2"]
+    assert rows[1:5] == rows[5:7] + [rows[3], rows[4]]  # the same training: the same losses
+    for bad in (";;", "", 1, "\n", '"'):
+        with pytest.raises((ValueError, TypeError), match="separator must be one character"):
+            CSVLogger(tmp_path / "x.csv", separator=bad)
+    with pytest.raises(TypeError, match="append must be a bool"):
+        CSVLogger(tmp_path / "x.csv", append="yes")
 
 
 def test_csv_logger_and_model_checkpoint_best_only(tmp_path):

@@ -142,3 +142,7 @@ def test_invalid_arguments_raise_naming_them(build, argname):
 def test_non_numeric_argument_is_a_type_error():
     with pytest.raises(TypeError, match="init_value"):
         S.cosine_decay("0.1", 10)
+    with pytest.raises(TypeError, match="boundaries must be a sequence of numbers, got None"):
+        S.piecewise_constant(None, [1.0])
+    with pytest.raises(TypeError, match="values must be a sequence of numbers, got 1.0"):
+        S.piecewise_constant([1], 1.0)

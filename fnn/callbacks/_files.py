@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from fnn._validate import path as check_path
+from fnn._validate import boolean, path as check_path
 from fnn.callbacks._base import Callback, FitContext
 from fnn.callbacks._monitor import MonitorCallback, monitored
 
@@ -39,9 +39,11 @@ class ModelCheckpoint(MonitorCallback):
     continues exactly as the uninterrupted run would have. ``{epoch}`` counts from 1 (the
     epochs done), as Keras's; the other fields are the epoch's logs (``loss``, metrics,
     ``val_*``, and ``learning_rate`` when :class:`ReduceLROnPlateau` or
-    :class:`LearningRateScheduler` logs it: list that callback before this one). Before
-    training ``fit`` checks every field against the names its logs will have, and the path
-    (its folder writable; a folder with fields is checked when formatted).
+    :class:`LearningRateScheduler` logs it, and what a callback of your own adds: list that
+    callback before this one). Before training ``fit`` checks every field against the names its
+    logs will have (unless a callback of your own comes first: the logs it adds are known only
+    at the epoch's end, where a missing name is the same ValueError), and the path (its folder
+    writable; a folder with fields is checked when formatted).
 
     With ``save_best_only``, a file is written only when ``monitor`` improves on the best so
     far (Keras 3: ``best`` starts unset, so the first monitored epoch is saved; a non-finite
@@ -68,8 +70,9 @@ class ModelCheckpoint(MonitorCallback):
         ValueError: For a ``filepath`` that is not a valid format string, names a folder, or
             cannot be written in (checked here when its folder has no fields, else at each
             save); an unknown ``mode``; from ``fit``, before training, for a field the logs will
-            not have (``{val_loss}`` without validation data). ``{learning_rate}`` passes that
-            check and fails at the first epoch's end when no callback before this one logs it.
+            not have (``{val_loss}`` without validation data, ``{learning_rate}`` without a
+            callback before this one that logs it), or at an epoch's end for a field a callback
+            of your own listed before this one did not log.
 
     Warns:
         RuntimeWarning: With ``save_best_only``, at each epoch whose logs lack ``monitor``
@@ -173,6 +176,20 @@ def csv_number(value: Any) -> Any:
     return value
 
 
+def _rows_before(rows: list[list[str]], epoch: int) -> list[list[str]]:
+    """The rows a run resumed at ``epoch`` keeps: every row of the runs appended before it, and
+    its own (the last block of increasing epochs) before ``epoch``."""
+    epochs = [int(r[0]) if r and r[0].lstrip("-").isdigit() else None for r in rows]
+    start, after = len(rows), None  # where the last block of increasing epochs begins
+    while start > 0:
+        e = epochs[start - 1]
+        if e is None or (after is not None and e >= after):
+            break
+        start, after = start - 1, e
+    own = [r for r, e in zip(rows[start:], epochs[start:], strict=True) if e is not None and e < epoch]
+    return rows[:start] + own
+
+
 class CSVLogger(Callback):
     """Writes one CSV row per epoch (``epoch`` then the log names, sorted) to ``filename``.
 
@@ -183,22 +200,24 @@ class CSVLogger(Callback):
     floats are written as the shortest text that reads back as the same float32 (``0.001``,
     not ``0.0010000000474974513``). The header is written when the file is new or empty.
     ``append=True`` adds the rows to an existing file. A run resumed by ``fit`` from a
-    checkpoint continues the file whatever ``append`` says: it keeps the header and the rows of
-    the epochs before the first one it runs, drops later rows (written after the checkpoint, by
-    the interrupted run) and keeps the columns the checkpoint recorded; a fresh run with
+    checkpoint continues the file whatever ``append`` says: it keeps the header, the rows of
+    the runs appended before it and its own rows of the epochs before the first one it runs
+    (its own: the last block of increasing epochs), drops its later rows (written after the
+    checkpoint, by the interrupted run) and keeps the columns the checkpoint recorded; a fresh run with
     ``append=False`` that trains no epoch removes the old file.
 
     Args:
         filename: The CSV file, a str or ``os.PathLike``; its folder must be writable.
-        separator: The field separator.
+        separator: The field separator, one character.
         append: Append to an existing file instead of starting a new one.
 
     Attributes:
         filename: The file, as a str.
 
     Raises:
-        TypeError: For a ``filename`` that is not a str or path.
-        ValueError: For a ``filename`` that names a folder or cannot be written in.
+        TypeError: For a ``filename`` that is not a str or path, or an ``append`` that is not a bool.
+        ValueError: For a ``filename`` that names a folder or cannot be written in, or a
+            ``separator`` that is not one character (or is a quote or a line break).
 
     Examples:
         >>> import fnn, jax, numpy as np, os, tempfile
@@ -219,7 +238,9 @@ class CSVLogger(Callback):
 
     def __init__(self, filename: str, separator: str = ",", append: bool = False):
         self.filename = check_path("filename", filename, writable=True)  # fails here, not after an epoch
-        self.separator, self.append = separator, append
+        if not (isinstance(separator, str) and len(separator) == 1 and separator not in "\r\n\"'"):
+            raise ValueError(f"separator must be one character (not a quote or line break), got {separator!r}")
+        self.separator, self.append = separator, boolean("append", append)
         self._keys: list[str] | None = None
         self._resumed = False
 
@@ -234,7 +255,7 @@ class CSVLogger(Callback):
         if self._resumed and os.path.exists(self.filename):
             with open(self.filename, newline="") as f:
                 rows = list(csv.reader(f, delimiter=self.separator))
-            keep = rows[:1] + [r for r in rows[1:] if r and r[0].lstrip("-").isdigit() and int(r[0]) < epoch]
+            keep = rows[:1] + _rows_before(rows[1:], epoch)
             with open(self.filename, "w", newline="") as f:
                 csv.writer(f, delimiter=self.separator).writerows(keep)
         elif not self.append and not self._resumed and os.path.exists(self.filename):

@@ -3,6 +3,7 @@ change the learning rate or stop on a bad loss."""
 
 from __future__ import annotations
 
+import inspect
 import math
 import warnings
 from collections.abc import Callable
@@ -329,6 +330,17 @@ class ReduceLROnPlateau(MonitorCallback):
         self.wait, self.cooldown_counter, self.best = int(state["wait"]), int(state["cooldown_counter"]), state["best"]
 
 
+def _takes_two_arguments(fn: Callable[..., Any]) -> bool:
+    """Whether ``fn`` can be called as ``fn(epoch, lr)`` (True when its signature cannot be read)."""
+    try:
+        params = list(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):
+        return True
+    if any(p.kind is p.VAR_POSITIONAL for p in params):
+        return True
+    return sum(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in params) >= 2
+
+
 class LearningRateScheduler(Callback):
     """At each epoch's start sets the learning rate to ``schedule(epoch, lr)`` (Keras's signature).
 
@@ -339,11 +351,13 @@ class LearningRateScheduler(Callback):
     schedule (:mod:`fnn.schedules`) instead.
 
     Args:
-        schedule: ``schedule(epoch, lr) -> new lr``, epoch counted from 0; the result must be
-            finite and >= 0.
+        schedule: ``schedule(epoch, lr) -> new lr``, epoch counted from 0, or ``schedule(epoch)``
+            (Keras's older form; a function of one positional argument is called so); the
+            result must be finite and >= 0.
         verbose: 1 prints each new rate.
 
     Raises:
+        TypeError: For a ``schedule`` that is not callable.
         ValueError: At an epoch's start, for a schedule that returns a negative or non-finite
             rate, or an optimizer state that holds no learning rate.
 
@@ -359,13 +373,16 @@ class LearningRateScheduler(Callback):
         [0.1, 0.05, 0.025]
     """
 
-    def __init__(self, schedule: Callable[[int, float], float], verbose: int = 0):
+    def __init__(self, schedule: Callable[[int, float], float] | Callable[[int], float], verbose: int = 0):
+        if not callable(schedule):
+            raise TypeError(f"LearningRateScheduler: schedule must be callable, got {type(schedule).__name__}")
         self.schedule, self.verbose = schedule, verbose
+        self._takes_lr = _takes_two_arguments(schedule)
 
     def on_epoch_begin(self, epoch: int, ctx: FitContext) -> None:
         """Sets the rate in ``ctx.opt_state`` to ``schedule(epoch, lr)``."""
         lr = float(optimizers_.get_learning_rate(ctx.opt_state))
-        new_lr = float(self.schedule(epoch, lr))
+        new_lr = float(self.schedule(epoch, lr) if self._takes_lr else self.schedule(epoch))  # type: ignore[call-arg]
         if not math.isfinite(new_lr) or new_lr < 0:
             raise ValueError(f"LearningRateScheduler: schedule returned an invalid learning rate {new_lr!r}")
         ctx.opt_state = optimizers_.set_learning_rate(ctx.opt_state, new_lr)

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 import jax
+import numpy as np
 
 from fnn import callbacks as callbacks_, checkpoint as checkpoint_, parallel
 from fnn._interrupts import interrupts_held
@@ -26,6 +27,14 @@ from fnn.train._epoch import epoch_keys, logs
 from fnn.train._loop import copy_tree, epoch_inputs, init_state, prepare, run_epochs, run_epochs_queued
 
 Array = jax.Array
+
+
+def _plain(value: Any) -> Any:
+    """A 0-d array a callback logged (a jax or NumPy scalar) as the Python number a resumed
+    run's history reads back; anything else as it is."""
+    if isinstance(value, (np.ndarray, np.generic, jax.Array)) and np.ndim(value) == 0:
+        return value.item()
+    return value
 
 
 class History(dict[str, list[float]]):
@@ -103,7 +112,7 @@ class History(dict[str, list[float]]):
         self.epochs.append(epoch)
         self.times.append(seconds)
         for k, v in logs.items():
-            self.setdefault(k, []).append(v)
+            self.setdefault(k, []).append(_plain(v))
 
     def update_last(self, logs: dict[str, float]) -> None:
         """Entries added to the last epoch's logs after it was appended (by callbacks).
@@ -115,9 +124,9 @@ class History(dict[str, list[float]]):
         for k, v in logs.items():
             values = self.setdefault(k, [])
             if len(values) == len(self.epochs):
-                values[-1] = v
+                values[-1] = _plain(v)
             else:
-                values.append(v)
+                values.append(_plain(v))
 
     def to_dict(self) -> dict:
         """Everything recorded as a JSON-like dict (what a checkpoint stores).
@@ -408,11 +417,14 @@ def fit(
     log_names = {"loss", *(m.name for m in run.metrics)}
     if run.data[3] is not None:
         log_names |= {"val_" + name for name in log_names}
+    known = True  # whether log_names is all the logs can hold at this point of the list
     for cb in cbs.items:  # a checkpoint name the logs cannot fill fails now, not after an epoch
-        if isinstance(cb, callbacks_.ModelCheckpoint):
+        if isinstance(cb, callbacks_.ModelCheckpoint) and known:
             cb.check_logs(log_names)
         if isinstance(cb, (callbacks_.ReduceLROnPlateau, callbacks_.LearningRateScheduler)):
             log_names = log_names | {"learning_rate"}  # logged from here on, for the callbacks after it
+        elif not type(cb).__module__.startswith("fnn."):
+            known = False  # a callback of the user's may log anything: its names show at the epoch's end
     if opt_state is not None:
         check_opt_state(opt, params, opt_state)
         differ = hyperparams_differ(opt, opt_state)

@@ -19,6 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from fnn import layers
+from fnn._validate import floating_dtype
 from fnn._values import Static
 from fnn.layers._base import UNTRACEABLE, as_shape
 
@@ -254,12 +255,7 @@ def summary(net: Any, input_shape: int | Sequence[int], dtype: Any = jnp.float32
     if not isinstance(net, layers.Network):
         raise TypeError(f"net must be an fnn Network (fnn.serial, fnn.mlp) or Layer, got {type(net).__name__}")
     shape = as_shape(input_shape)
-    try:
-        np_dtype = jnp.dtype(dtype)
-    except TypeError:
-        raise TypeError(f"dtype must be a floating dtype, got {dtype!r}") from None
-    if not jnp.issubdtype(np_dtype, jnp.floating):
-        raise TypeError(f"dtype must be a floating dtype, got {np_dtype}")
+    np_dtype = floating_dtype("dtype", dtype)
     # what net.init would build: float64 is float32 unless jax_enable_x64 is on
     np_dtype = jax.dtypes.canonicalize_dtype(np_dtype)
 

@@ -112,6 +112,17 @@ def integer(name: str, value: Any, minimum: int | None = None, maximum: int | No
     return v
 
 
+def floating_dtype(name: str, value: Any) -> np.dtype:
+    """``value`` as a floating dtype (``jnp.float32``, ``"bfloat16"``, ``np.float64``...)."""
+    try:
+        dtype = jnp.dtype(value)
+    except TypeError:
+        raise TypeError(f"{name} must be a floating dtype, got {value!r}") from None
+    if not jnp.issubdtype(dtype, jnp.floating):
+        raise TypeError(f"{name} must be a floating dtype, got {dtype}")
+    return dtype
+
+
 def boolean(name: str, value: Any) -> bool:
     """``value`` as a bool (``np.bool_`` welcome; 0/1 and strings are not bools)."""
     if not isinstance(value, (bool, np.bool_)):

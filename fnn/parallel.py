@@ -61,16 +61,24 @@ def data_mesh(devices: Sequence[jax.Device] | None = None) -> Mesh:
         The mesh, to pass as ``fit(..., mesh=...)``.
 
     Raises:
-        ValueError: For an empty sequence of devices.
+        ValueError: For an empty sequence of devices, or one that names a device twice.
+        TypeError: For ``devices`` that is not a sequence of jax devices (an int is not one).
 
     Examples:
         >>> import fnn
         >>> fnn.parallel.data_mesh().axis_names
         ('batch',)
     """
+    if devices is not None and not isinstance(devices, (Sequence, np.ndarray)):
+        raise TypeError(f"devices must be a sequence of jax devices, got {type(devices).__name__}")
     devices = jax.devices() if devices is None else list(devices)
     if not devices:
         raise ValueError("devices must name at least one device, got an empty sequence")
+    for i, d in enumerate(devices):
+        if not isinstance(d, jax.Device):
+            raise TypeError(f"devices[{i}] must be a jax device (jax.devices()[k]), got {type(d).__name__} {d!r}")
+    if len(set(devices)) != len(devices):
+        raise ValueError(f"devices must be distinct; {len(devices) - len(set(devices))} repeat(s) in {devices}")
     return Mesh(np.asarray(devices, dtype=object), (BATCH_AXIS,), axis_types=(AxisType.Auto,))
 
 

@@ -182,6 +182,7 @@ def test_sweep_equals_separate_fits(swept):
 def test_sweep_again_with_other_values_compiles_nothing(swept, compiles):
     """Hyperparameters are arrays in the state: a second sweep of the same shapes reuses the program."""
     x, y = _data()
+    rates = [np.float64(0.01), jax.device_put(0.02)]  # NumPy's and jax's scalars, read as Python's
     with compiles() as c:
         again = fnn.sweep(
             NET,
@@ -190,13 +191,14 @@ def test_sweep_again_with_other_values_compiles_nothing(swept, compiles):
             x,
             y,
             seeds=[5, 6],
-            learning_rates=[0.01, 0.02],
+            learning_rates=rates,
             weight_decays=[0.1, 0.0],
             dtype=jnp.float64,
             **SETTINGS,
         )
     assert c.count == 0
     assert again.configs[0] == {"seed": 5, "learning_rate": 0.01, "weight_decay": 0.1}
+    assert all(type(cfg["learning_rate"]) is float for cfg in again.configs)
 
 
 def _compiled_names(run):
@@ -299,8 +301,11 @@ def test_result_takes_python_and_numpy_indices_and_refuses_others(swept):
     chex.assert_trees_all_equal(last.params, jax.tree.map(lambda a: a[7], swept.params))
     chex.assert_trees_all_equal(first.opt_state, jax.tree.map(lambda a: a[0], swept.opt_state))
     assert last.history is swept.histories[7]
-    for bad in (8, -9, 1.0, True):
+    for bad in (8, -9):
         with pytest.raises(IndexError, match="out of range for 8 models"):
+            swept.result(bad)
+    for bad, kind in ((1.0, "float 1.0"), (True, "bool True")):
+        with pytest.raises(IndexError, match=f"model index must be an int, got {kind}"):
             swept.result(bad)
 
 
@@ -321,6 +326,14 @@ def test_data_mesh_and_check_mesh():
         parallel.check_mesh(Mesh(np.array(jax.devices()[:1]), ("data",)))
     with pytest.raises(ValueError, match="at least one device"):
         parallel.data_mesh([])
+    device = jax.devices()[0]
+    with pytest.raises(TypeError, match="devices must be a sequence of jax devices, got "):
+        parallel.data_mesh(device)
+    with pytest.raises(TypeError, match=r"devices\[0\] must be a jax device .*got int 0"):
+        parallel.data_mesh([0])
+    with pytest.raises(ValueError, match=r"devices must be distinct; 1 repeat\(s\)"):
+        parallel.data_mesh([device, device])
+    assert parallel.data_mesh(jax.devices()).devices.size == jax.device_count()
 
 
 def test_fit_rejects_a_bad_mesh_before_compiling(compiles):
@@ -381,6 +394,10 @@ def test_sweep_and_fit_many_bad_input(compiles):
             fnn.sweep(NET, OPT, LOSS, x, y, hparams={"momentum": [0.5, float("nan")]})
         with pytest.raises(TypeError, match="seeds must be ints"):
             fnn.sweep(NET, OPT, LOSS, x, y, seeds=[0.5])
+        with pytest.raises(TypeError, match="dtype must be a floating dtype, got int32"):
+            fnn.sweep(NET, OPT, LOSS, x, y, dtype=jnp.int32)
+        with pytest.raises(ValueError, match="learning_rate values must be finite"):
+            fnn.sweep(NET, OPT, LOSS, x, y, learning_rates=[np.float32(np.inf)])
         with pytest.raises(TypeError, match="sweep\\(\\) sets 'key' itself"):
             fnn.sweep(NET, OPT, LOSS, x, y, key=jax.random.PRNGKey(0))
         with pytest.raises(ValueError, match="learning_rate given twice"):

@@ -102,6 +102,16 @@ def test_bad_input_is_named_before_anything_is_compiled(compiles):
             fnn.predict(NET, no_b, X)
         with pytest.raises(ValueError, match=r"params\[0\]\['w'\] has shape \(4, 5\), the network builds \(4, 3\)"):
             fnn.predict(NET, wide, X)
+        # the params' own fault, not x's: a list too short, params still stacked by fit_many
+        with pytest.raises(
+            ValueError, match=r"^params must be a list with one entry per layer \(\d\), got a list of length 1$"
+        ):
+            fnn.predict(NET, PARAMS[:1], X)
+        stacked = jax.tree.map(lambda a: np.stack([a, a]), PARAMS)
+        with pytest.raises(
+            ValueError, match=r"^params do not fit the network .*params\[0\]\['w'\] has shape \(2, 4, 3\)"
+        ):
+            fnn.predict(NET, stacked, X)
     assert c.count == 0
 
 

@@ -388,6 +388,16 @@ def sparse_labels(loss: Any, y: Any) -> Any:
     return y.astype(jnp.int32) if isinstance(y, jax.Array) else np.asarray(y).astype(np.int32)
 
 
+def _ranks_differ(net: Any, params: Any, input_shape: tuple) -> bool:
+    """Whether a params leaf has another rank than the network builds for ``input_shape``."""
+    try:
+        built = jax.eval_shape(lambda k: net.init(k, input_shape), jax.random.PRNGKey(0))
+        pairs = zip(jax.tree.leaves(params), jax.tree.leaves(built), strict=True)
+        return any(np.ndim(p) != len(b.shape) for p, b in pairs)
+    except (TypeError, ValueError):
+        return False  # structures that differ are named by the check that follows
+
+
 def check_against_network(net: Any, params: Any, loss: Any, x: Any, y: Any, xname: str, yname: str) -> tuple:
     """Shape-checks ``loss(y, net(params, x))`` by tracing (no compilation, no FLOPs); returns
     the output shape."""
@@ -397,6 +407,11 @@ def check_against_network(net: Any, params: Any, loss: Any, x: Any, y: Any, xnam
     try:
         out_shape = network_output_shape(net, sig, tuple(x.shape))
     except ValueError as e:
+        if str(e).startswith("params"):  # the params' own structure, whatever x is
+            raise ValueError(str(e)) from None
+        if hasattr(net, "init") and _ranks_differ(net, params, tuple(x.shape[1:])):
+            # a leaf of another rank (params still stacked by fit_many...): the params are at fault
+            _check_params_fit_network_cached(net, sig, tuple(x.shape[1:]))
         raise ValueError(f"{xname} of shape {x.shape} does not fit the network: {e}") from None
     if hasattr(net, "init"):
         _check_params_fit_network_cached(net, sig, tuple(x.shape[1:]))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import numbers
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
@@ -18,7 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from fnn._validate import is_typed_key
+from fnn._validate import floating_dtype, is_typed_key
 from fnn.optimizers import set_hyperparams, set_learning_rate
 from fnn.train._checks import check_opt_state, check_params_dtypes, resolve_opt
 from fnn.train._epoch import epoch_keys, logs
@@ -74,7 +75,9 @@ class SweepResult(NamedTuple):
             IndexError: For an index out of range or not an int.
         """
         k = len(self.histories)
-        if not isinstance(i, (int, np.integer)) or isinstance(i, bool) or not -k <= i < k:
+        if not isinstance(i, (int, np.integer)) or isinstance(i, bool):
+            raise IndexError(f"model index must be an int, got {type(i).__name__} {i!r}")
+        if not -k <= i < k:
             raise IndexError(f"model index {i!r} out of range for {k} models")
         params, opt_state = _take_model((self.params, self.opt_state), int(i) % k)
         return FitResult(params, opt_state, self.histories[i])
@@ -300,6 +303,15 @@ def _set_hparam(state: Any, name: str, values: Any) -> Any:
     return set_hyperparams(state, **{name: values})
 
 
+def _finite_number(v: Any) -> bool:
+    """A finite real number: Python's, NumPy's or a 0-d jax array's (not a bool)."""
+    if isinstance(v, (bool, np.bool_)):
+        return False
+    if isinstance(v, (np.ndarray, jax.Array)) and np.ndim(v) == 0 and np.dtype(v.dtype).kind in "iuf":
+        v = v.item()
+    return isinstance(v, (numbers.Real, np.integer, np.floating)) and math.isfinite(float(v))
+
+
 def _values(name: str, values: Any) -> list:
     if isinstance(values, (str, bytes)) or not isinstance(values, (Sequence, np.ndarray, jax.Array)):
         raise TypeError(f"{name} must be a sequence of values, got {type(values).__name__}")
@@ -369,8 +381,8 @@ def sweep(
 
     Raises:
         TypeError: For ``key``, ``opt_state`` or ``configs`` in ``fit_kwargs``; a seed that is
-            not an int; a grid that is not a sequence (a string, a number); and the type errors
-            of :func:`fit_many`.
+            not an int; a grid that is not a sequence (a string, a number); a ``dtype`` that is
+            not a floating dtype; and the type errors of :func:`fit_many`.
         ValueError: For an empty grid; a hyperparameter given both by keyword and in
             ``hparams``; values that are not finite numbers, or a negative learning rate; a
             hyperparameter the optimizer state does not hold (a term switched off in ``opt``);
@@ -403,8 +415,10 @@ def sweep(
             swept[name] = vals
     for name, vals in swept.items():
         vals = _values(name if name not in ("learning_rate", "weight_decay") else name + "s", vals)
-        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in vals):
+        if not all(_finite_number(v) for v in vals):
             raise ValueError(f"{name} values must be finite numbers, got {vals}")
+        # the configs hold Python numbers, whatever scalars the grid was given in
+        vals = [v.item() if isinstance(v, (np.generic, np.ndarray, jax.Array)) else v for v in vals]
         if name == "learning_rate" and min(vals) < 0:
             raise ValueError(f"learning_rates must be >= 0, got {vals}")
         axes[name] = vals
@@ -412,7 +426,8 @@ def sweep(
 
     if input_shape is None:
         input_shape = tuple(np.shape(x)[1:])
-    dtype = None if dtype is None else jnp.dtype(dtype)
+    if dtype is not None:
+        dtype = floating_dtype("dtype", dtype)
     # Fail on a hyperparameter the state lacks before anything runs (traced: nothing compiles).
     params_shape = jax.eval_shape(lambda k: net.init(k, input_shape), jax.random.PRNGKey(0))
     jax.eval_shape(lambda p: [_set_hparam(opt.init(p), name, 0.0) for name in axes if name != "seed"], params_shape)

@@ -123,6 +123,12 @@ def floating_dtype(name: str, value: Any) -> np.dtype:
     return dtype
 
 
+def npz_reason(err: BaseException) -> str:
+    """Why ``np.load(..., allow_pickle=False)`` refused a file, in words fit for a user: numpy's
+    own text for a file that is not an archive suggests loading it with pickles allowed."""
+    return "not an .npz archive" if "pickled" in str(err) else str(err)
+
+
 def boolean(name: str, value: Any) -> bool:
     """``value`` as a bool (``np.bool_`` welcome; 0/1 and strings are not bools)."""
     if not isinstance(value, (bool, np.bool_)):

@@ -30,7 +30,7 @@ import jax
 import numpy as np
 
 from fnn._registry import Registry
-from fnn._validate import integer, key as check_key, key_data, real
+from fnn._validate import integer, key as check_key, key_data, npz_reason, real
 from fnn.data import Standardizer
 
 __all__ = ["load", "names", "info"]
@@ -286,8 +286,7 @@ def _read_npz(path: str) -> dict[str, np.ndarray]:
             files = z.files  # AttributeError for a bare .npy: reported below
             arrays = {k: z[k] for k in _IDX_PARTS if k in files}
     except Exception as err:  # BadZipFile, OSError, EOFError, "pickled data", a bare .npy, ...
-        why = "not an .npz archive" if "pickled" in str(err) else str(err)  # numpy's text suggests an unsafe load
-        raise ValueError(f"{path}: not a readable .npz file ({why})") from None
+        raise ValueError(f"{path}: not a readable .npz file ({npz_reason(err)})") from None
     missing = [k for k in _IDX_PARTS if k not in arrays]
     if missing:
         raise ValueError(f"{path}: the .npz lacks {missing}; it needs x_train, y_train, x_test, y_test")

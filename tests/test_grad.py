@@ -329,6 +329,19 @@ def test_at_a_kink_any_slope_between_the_one_sided_ones_passes_and_one_outside_f
         assert (report.rows[0].fd_kinks, report.rows[-1].fd_kinks) == ((0, 0) if at_zero == 0.5 else (1, 3))
 
 
+def test_a_custom_loss_gradient_wrong_only_at_its_kink_fails():
+    """jax.grad of a custom loss runs its own grad, so at the loss's kink (|e| at e = 0) only the
+    one-sided slopes can judge it: 1 (a slope) passes, 3 (outside [-1, 1]) does not."""
+    x, y = jnp.array([[1.0, 2.0], [-1.0, 0.5], [0.3, -0.7]]), jnp.zeros((3, 1))
+    net = fnn.mlp([1])
+    params = [{"w": jnp.zeros((2, 1)), "b": jnp.zeros(1)}]  # every prediction at the kink e = 0
+    for at_zero, passes in ((1.0, True), (3.0, False)):
+        grad = lambda t, p, a=at_zero: jnp.where(p > t, 1.0, jnp.where(p < t, -1.0, a)) / p.shape[-1]
+        mae = fnn.losses.custom(f"mae_{at_zero:g}", lambda t, p: jnp.mean(jnp.abs(p - t), axis=-1), grad)
+        report = fnn.gradcheck(net, mae, params, x, y)
+        assert report.passed == passes and report.rows[0].fd_kinks == 1, str(report)
+
+
 def test_gradcheck_passes_where_the_second_derivative_jumps():
     """softsign is C^1 at 0 (slope 1) but its second derivative jumps from 2 to -2: central
     differences err by O(h) there, not O(h^2); Richardson's second look removes most of it."""

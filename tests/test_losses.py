@@ -870,6 +870,11 @@ def test_get_errors():
         with pytest.raises(ValueError, match=message):
             getattr(L, f"{name}_grad")(t, p, **{option: bad})
     assert L.get("huber", delta=1e-3)([[0.0]], [[1.0]]) == pytest.approx(1e-3 - 0.5e-6)
+    # an option per output (alpha of each class) is checked entry by entry
+    focal = lambda a: L.binary_focal_crossentropy(t, p, apply_class_balancing=True, alpha=a)
+    np.testing.assert_allclose(focal(np.array([0.25, 0.25, 0.25])), focal(0.25), rtol=1e-12)
+    with pytest.raises(ValueError, match=r"binary_focal_crossentropy: alpha must be in \[0, 1\], got 1.5"):
+        focal(np.array([0.25, 1.5, 0.5]))
     assert L.get("binary_focal_crossentropy", gamma=0.0, alpha=1.0) == L.get(
         "binary_focal_crossentropy", gamma=0, alpha=1
     )

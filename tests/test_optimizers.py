@@ -933,6 +933,13 @@ def test_set_hyperparams_checks_every_value_of_a_vmapped_state_and_leaves_traced
         O.set_hyperparams(states, b1=np.array([0.9, 1.0]))
     traced = jax.jit(lambda s, b1: O.get_hyperparams(O.set_hyperparams(s, b1=b1))["b1"])
     np.testing.assert_allclose(traced(states, 0.5), [0.5, 0.5])
+    # rprop's limits hold between its two step sizes, as its constructor has them
+    rprop = O.rprop(step_sizes=(1e-3, 50.0)).init({"w": jnp.ones(2)})
+    with pytest.raises(ValueError, match="step_size_max must be >= step_size_min"):
+        O.set_hyperparams(rprop, step_size_max=1e-4)
+    assert float(O.get_hyperparams(O.set_hyperparams(rprop, step_size_max=1e-3))["step_size_max"]) == pytest.approx(
+        1e-3
+    )
     # a name of your own factory's: only finiteness is known
     mine = O.inject_hyperparams(O.scale)(step_size=-2.0).init({"w": jnp.ones(2)})
     assert float(O.get_hyperparams(O.set_hyperparams(mine, step_size=-3.0))["step_size"]) == -3.0

@@ -394,6 +394,8 @@ def test_sweep_and_fit_many_bad_input(compiles):
             fnn.sweep(NET, OPT, LOSS, x, y, hparams={"momentum": [0.5, float("nan")]})
         with pytest.raises(TypeError, match="seeds must be ints"):
             fnn.sweep(NET, OPT, LOSS, x, y, seeds=[0.5])
+        with pytest.raises(ValueError, match=r"b1 must be finite and in \[0, 1\), got 1.0"):
+            fnn.sweep(NET, fnn.optimizers.adam(1e-3), LOSS, x, y, hparams={"b1": [0.9, 1.0]})
         with pytest.raises(TypeError, match="dtype must be a floating dtype, got int32"):
             fnn.sweep(NET, OPT, LOSS, x, y, dtype=jnp.int32)
         with pytest.raises(ValueError, match="learning_rate values must be finite"):

@@ -12,7 +12,7 @@ from typing import Any, NamedTuple
 import jax
 import numpy as np
 
-from fnn._validate import integer
+from fnn._validate import integer, npz_reason
 from fnn.checkpoint._atomic import write
 from fnn.checkpoint._checks import check_file, check_history
 from fnn.checkpoint._format import (
@@ -131,8 +131,9 @@ def _read(path: str) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     except FileNotFoundError:
         raise
     except Exception as err:  # BadZipFile, EOFError, zlib.error, ValueError, OSError, ...
-        why = "not an .npz archive" if "pickled" in str(err) else str(err)  # numpy's text suggests an unsafe load
-        raise ValueError(f"{path}: not a readable fnn checkpoint (corrupt, truncated or foreign file): {why}") from None
+        raise ValueError(
+            f"{path}: not a readable fnn checkpoint (corrupt, truncated or foreign file): {npz_reason(err)}"
+        ) from None
     if meta.get("version") != FORMAT_VERSION:
         raise ValueError(
             f"{path}: checkpoint format version {meta.get('version')} is not "

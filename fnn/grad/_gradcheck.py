@@ -18,6 +18,7 @@ from fnn._compat import float64
 from fnn._validate import real
 from fnn.grad._value_and_grad import resolve_loss
 from fnn.layers import Network
+from fnn.losses._loss import has_own_gradient
 
 Array = jax.Array
 ArrayLike = jax.typing.ArrayLike
@@ -170,15 +171,18 @@ def _judge_leaf(
     floor_autodiff: float,
     floor_fd: float,
     rtol_autodiff: float,
+    independent: bool,
 ) -> tuple[float, float, int]:
     """A leaf's ``(error vs autodiff, error vs finite differences, entries at kinks)``.
 
     ``fd`` are the differences of the entries ``idx``, ``slopes`` their one-sided slopes
     ``(low, high)`` where they sit at a kink (NaN rows elsewhere). At a kink, a slope between the
     two one-sided ones is a valid choice (jax.nn.relu takes 0 at 0, jnp.maximum 1/2): an entry
-    there passes if it lies between them (within ``tol``) or equals autodiff's; where it lies
-    between them it is left out of the autodiff error, where it equals autodiff's out of the
-    finite-difference error, and otherwise it counts in both.
+    there passes if it lies between them (within ``tol``) or, when autodiff is ``independent``
+    of the hand-written derivatives, equals autodiff's (several units kinked at once can sum
+    their choices outside the two slopes); where it lies between them it is left out of the
+    autodiff error, where it equals an independent autodiff's out of the finite-difference
+    error, and otherwise it counts in both.
     """
     m = manual[idx]
     kink = ~np.isnan(slopes[:, 0])
@@ -188,7 +192,7 @@ def _judge_leaf(
     auto_diff = np.abs(manual - auto)
     auto_diff[idx[in_hull]] = 0.0
     e_auto = float(np.max(auto_diff, initial=0.0) / auto_scale) if auto_scale else 0.0
-    agrees = np.abs(m - auto[idx]) <= rtol_autodiff * auto_scale
+    agrees = independent & (np.abs(m - auto[idx]) <= rtol_autodiff * auto_scale)
     fd_diff = np.where(kink, np.where(agrees, 0.0, off_hull), np.abs(m - fd))
     fd_scale = max(np.max(np.abs(m), initial=0.0), np.max(np.abs(fd), initial=0.0), floor_fd)
     e_fd = float(np.max(fd_diff, initial=0.0) / fd_scale) if fd_scale else 0.0
@@ -264,7 +268,11 @@ def gradcheck(
     entry sits at a kink (relu at 0, relu6 at 6, an all-zero input row through a zero bias...),
     where finite differences have no single answer and frameworks choose (``jax.nn.relu``
     takes 0 at 0, ``jnp.maximum(x, 0)`` 1/2): it passes if it lies between the one-sided slopes
-    or equals ``jax.grad``'s, and is counted in the row's ``fd_kinks``. Leaves (and inputs)
+    or equals ``jax.grad``'s (several units kinked at once may sum their choices outside the
+    two slopes), and is counted in the row's ``fd_kinks``. Where ``jax.grad`` runs your own
+    derivative (a :func:`fnn.losses.custom` loss given ``grad``) it is no independent check,
+    and the slopes alone judge; so is an :class:`fnn.activations.Activation` of yours given its
+    own derivative: check that one away from its kinks. Leaves (and inputs)
     with more than ``fd_max_entries`` entries are finite-differenced on a random subset of that
     size (drawn from ``seed``). With ``key`` given, Dropout runs in training mode with that fixed key (the same mask for
     every evaluation, so finite differences stay consistent).
@@ -364,13 +372,15 @@ def gradcheck(
         left = 2 * left - (f0 - f_h[out, 1]) / eps
         slopes[out[kink]] = np.sort(np.stack([left, right], axis=1)[kink], axis=1)
 
+    # a loss's own grad is what jax.grad of it runs: at its kinks only the slopes judge it
+    independent = not has_own_gradient(loss)
     rows = []
     for (layer_i, layer_name, leaf, gm, _), (gm_np, ga_np), idx, lo, hi in zip(
         entries, as_np, chosen, bounds[:-1], bounds[1:], strict=True
     ):
         e_auto, e_fd, kinks = _judge_leaf(
             gm_np.reshape(-1), ga_np.reshape(-1), idx, fd[lo:hi], slopes[lo:hi], tol[lo:hi], floor_autodiff,
-            floor_fd, rtol_autodiff,
+            floor_fd, rtol_autodiff, independent,
         )  # fmt: skip
         rows.append(
             GradcheckRow(

@@ -98,7 +98,8 @@ def check_option_range(value: Any, option: str, loss: str) -> None:
     traced one is the caller's: it cannot be checked before running)."""
     if option in OPTION_RANGES and isinstance(value, (numbers.Real, np.floating, np.ndarray)):
         lo, hi, lo_open, hi_open = OPTION_RANGES[option]
-        real(f"{loss}: {option}", float(value), lo, hi, lo_open=lo_open, hi_open=hi_open)
+        for v in np.asarray(value, dtype=float).reshape(-1):  # one per output, or one for all
+            real(f"{loss}: {option}", float(v), lo, hi, lo_open=lo_open, hi_open=hi_open)
 
 
 def _clip(x: Array, lo: float, hi: float) -> tuple[Array, Array]:

@@ -306,6 +306,13 @@ def get(identifier: str | Loss, **options: Any) -> Loss:
     return Loss(name, tuple(sorted(values.items())))
 
 
+def has_own_gradient(loss: Any) -> bool:
+    """Whether ``loss`` is a :func:`custom` loss given its own ``grad``: ``jax.grad`` of it then
+    runs that code, so it is no independent check of it."""
+    kernel = getattr(loss, "kernel", None)
+    return isinstance(kernel, bound) and kernel.fn is _custom_terms and kernel.args[2] is not None
+
+
 def _custom_terms(
     name: str,
     fn: Callable[[Array, Array], Array],

@@ -345,6 +345,7 @@ def set_hyperparams(state: OptState, **values: Any) -> OptState:
                     scales[name] = jax.device_put(np.where(old_h != 0, scale * ratio, scale).astype(scale.dtype))
                 new = jax.device_put(np.array(new_h))
             hp[name] = new
+        _check_step_sizes(hp, values)
         changes = {"hparams": hp, **({"scales": scales} if "scales" in node._fields else {})}
         return node._replace(**changes)
 
@@ -380,6 +381,16 @@ _RANGES: dict[str, tuple[float, float, bool, bool]] = {
     "step_size_min": (0.0, math.inf, False, False),
     "step_size_max": (0.0, math.inf, False, False),
 }
+
+
+def _check_step_sizes(hp: dict[str, Any], values: dict[str, Any]) -> None:
+    """rprop's limits, as its constructor has them: ``step_size_max >= step_size_min``."""
+    names = ("step_size_min", "step_size_max")
+    if not (set(names) <= set(hp) and set(names) & set(values)) or any(is_traced(hp[n]) for n in names):
+        return
+    lo, hi = (np.asarray(hp[n]) for n in names)
+    if np.any(hi < lo):
+        raise ValueError(f"step_size_max must be >= step_size_min ({lo.tolist()}), got {hi.tolist()}")
 
 
 def _check_value(name: str, value: Any) -> None:

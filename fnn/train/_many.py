@@ -428,9 +428,12 @@ def sweep(
         input_shape = tuple(np.shape(x)[1:])
     if dtype is not None:
         dtype = floating_dtype("dtype", dtype)
-    # Fail on a hyperparameter the state lacks before anything runs (traced: nothing compiles).
+    # Fail on a hyperparameter the state lacks, or a value out of its range, before anything runs
+    # (traced: nothing compiles).
     params_shape = jax.eval_shape(lambda k: net.init(k, input_shape), jax.random.PRNGKey(0))
-    jax.eval_shape(lambda p: [_set_hparam(opt.init(p), name, 0.0) for name in axes if name != "seed"], params_shape)
+    jax.eval_shape(
+        lambda p: [_set_hparam(opt.init(p), n, v) for n in axes if n != "seed" for v in axes[n]], params_shape
+    )
     inits, fit_keys = {}, {}
     for s in dict.fromkeys(axes["seed"]):
         init_key, fit_keys[s] = jax.random.split(jax.random.PRNGKey(s))

@@ -217,6 +217,34 @@ def test_gradients_take_their_parameters_dtype_as_jax_grad_gives_them():
     assert dtypes(manual) == dtypes(auto) == dtypes(params)
 
 
+def test_a_user_activation_s_bad_vjp_and_a_bare_layer_are_named():
+    x, y = np.ones((8, 3)), np.zeros((8, 1))
+    for name, vjp, got in (
+        ("flat", lambda x, y, dy: jnp.sum(dy, 0), r"got shape \(4,\)"),
+        ("pair", lambda x, y, dy: (dy, dy), "got tuple"),
+    ):
+        act = fnn.activations.Activation(name, jnp.tanh, vjp)
+        net = fnn.serial(L.Dense(4, act), L.Dense(1))
+        params = net.init(KEY, (3,), jnp.float64)
+        message = rf"activation '{name}': vjp\(x, y, dy\) must return one array of x's shape \(8, 4\), {got}"
+        for call in (
+            lambda: fnn.gradcheck(net, "mse", params, x, y),
+            lambda: fnn.fit(net, params, "sgd", "mse", x, y, verbose=0),
+        ):
+            with pytest.raises(ValueError, match=message):
+                call()
+    layer = L.Dense(1)
+    params = layer.init(KEY, (3,))[1]
+    for call in (
+        lambda: fnn.fit(layer, params, "sgd", "mse", x, y, verbose=0),
+        lambda: fnn.gradcheck(layer, "mse", params, x, y),
+    ):
+        with pytest.raises(
+            TypeError, match=r"net is a single fnn.Layer \('dense'\), not a network: wrap it, fnn.serial"
+        ):
+            call()
+
+
 def test_input_shape_must_be_ints_never_coerced():
     net = fnn.mlp([4])
     for bad, error, message in (

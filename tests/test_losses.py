@@ -880,6 +880,15 @@ def test_get_errors():
     )
 
 
+def test_a_custom_loss_returning_tuples_is_named():
+    bad = L.custom("pairs", lambda t, p: jnp.mean((p - t) ** 2, axis=-1), lambda t, p: (2 * (p - t) / p.shape[-1], 0.0))
+    with pytest.raises(
+        ValueError,
+        match="custom loss 'pairs': fn and grad must each return one array; got fn an array and grad a tuple",
+    ):
+        bad.value_and_grad(np.zeros((4, 2)), np.ones((4, 2)))
+
+
 def test_shape_and_label_errors():
     with pytest.raises(ValueError, match=r"y_true shape \(5, 4\) does not match y_pred shape \(6, 4\)"):
         L.mean_squared_error(np.zeros((5, 4)), np.zeros((6, 4)))

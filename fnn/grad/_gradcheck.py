@@ -18,6 +18,7 @@ from fnn._compat import float64
 from fnn._validate import real
 from fnn.grad._value_and_grad import resolve_loss
 from fnn.layers import Network
+from fnn.layers._base import check_net
 from fnn.losses._loss import has_own_gradient
 
 Array = jax.Array
@@ -308,6 +309,7 @@ def gradcheck(
         >>> report.passed, [(r.layer_name, r.leaf) for r in report.rows]
         (True, [('dense_0', 'b'), ('dense_0', 'w'), ('input', 'dx')])
     """
+    check_net(net)
     loss = resolve_loss(loss, "manual")
     eps = real("eps", eps, lo=0.0, lo_open=True)
     train = key is not None

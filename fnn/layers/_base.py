@@ -438,6 +438,14 @@ def _unique_names(layers: Sequence[Layer | Network]) -> tuple[str, ...]:
     return tuple(names)
 
 
+def check_net(net: Any) -> None:
+    """``net`` a network (anything with ``apply(params, x)``); a single Layer is named as one."""
+    if isinstance(net, Layer):
+        raise TypeError(f"net is a single fnn.Layer ({net.name!r}), not a network: wrap it, fnn.serial(layer)")
+    if not callable(getattr(net, "apply", None)):
+        raise TypeError(f"net must be a network with apply(params, x) (fnn.serial, fnn.mlp), got {type(net).__name__}")
+
+
 def serial(*layers: Layer | Network, name: str = "serial") -> Network:
     """Composes layers (and networks, which are layers) in order:
     ``serial(Dense(64, "relu"), Dropout(0.1), Dense(10))``.

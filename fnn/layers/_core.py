@@ -65,12 +65,25 @@ def _dense_forward(act, use_bias, params, x, *, key=None, train=False):
     return y, (x, z, y)
 
 
+def _vjp(act: Any, x: Array, y: Array, dy: Array) -> Array:
+    """``act.vjp(x, y, dy)``, refused unless it is one array of ``x``'s shape (an activation of
+    the user's own: its mistake named here, not by the layer before it)."""
+    dx = act.vjp(x, y, dy)
+    if not hasattr(dx, "shape") or tuple(dx.shape) != tuple(x.shape):
+        got = f"shape {tuple(dx.shape)}" if hasattr(dx, "shape") else type(dx).__name__
+        raise ValueError(
+            f"activation {getattr(act, 'name', act)!r}: vjp(x, y, dy) must return one array of x's shape "
+            f"{tuple(x.shape)}, got {got}"
+        )
+    return dx
+
+
 def _dense_backward(act, use_bias, params, cache, dy):
     if act is None:
         (x,), dz = cache, dy
     else:
         x, z, y = cache
-        dz = act.vjp(z, y, dy)
+        dz = _vjp(act, z, y, dy)
     x2, dz2 = x.reshape(-1, x.shape[-1]), dz.reshape(-1, dz.shape[-1])
     # Contract over the shared axes in place: ``x.T @ dz`` and ``dz @ w.T`` leave a transposed
     # copy of each kernel in the step (figure: benchmarks/RESULTS.md, "What changed in the library").
@@ -153,7 +166,7 @@ def _activation_forward(act, params, x, *, key=None, train=False):
 
 def _activation_backward(act, params, cache, dy):
     x, y = cache
-    return {}, act.vjp(x, y, dy)
+    return {}, _vjp(act, x, y, dy)
 
 
 def Activation(activation: str | activations.Activation, *, name: str | None = None) -> Layer:

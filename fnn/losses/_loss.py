@@ -328,6 +328,11 @@ def _custom_terms(
         dper = pullback(jnp.ones_like(per))[0]
     else:
         per, dper = fn(t, p), grad(t, p)
+    if isinstance(per, (tuple, list)) or isinstance(dper, (tuple, list)):
+        what = lambda v: "an array" if hasattr(v, "shape") else f"a {type(v).__name__}"
+        raise ValueError(
+            f"custom loss {name!r}: fn and grad must each return one array; got fn {what(per)} and grad {what(dper)}"
+        )
     per, dper = jnp.asarray(per), jnp.asarray(dper)
     if per.ndim == 0 or dper.shape != p.shape or per.shape not in (p.shape, p.shape[:-1]):
         raise ValueError(

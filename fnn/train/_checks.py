@@ -21,6 +21,7 @@ from fnn._cache import structural_cache
 from fnn._validate import boolean, choice, integer, real
 from fnn.data import check_arrays, train_val_split
 from fnn.grad import MODES
+from fnn.layers._base import check_net
 
 
 def takes_sample_weight(fn: Any) -> bool:
@@ -401,6 +402,7 @@ def _ranks_differ(net: Any, params: Any, input_shape: tuple) -> bool:
 def check_against_network(net: Any, params: Any, loss: Any, x: Any, y: Any, xname: str, yname: str) -> tuple:
     """Shape-checks ``loss(y, net(params, x))`` by tracing (no compilation, no FLOPs); returns
     the output shape."""
+    check_net(net)
     sig = signature(params)
     if hasattr(net, "init"):  # missing or extra leaves named before the network trips over them
         _check_params_fit_network_cached(net, sig, tuple(x.shape[1:]), False)

@@ -353,6 +353,14 @@ def test_gradcheck_passes_where_the_second_derivative_jumps():
     assert report.passed and not any(r.fd_kinks for r in report.rows), str(report)
 
 
+def test_a_first_layer_whose_dx_has_another_shape_is_named():
+    flat = _custom("flat", _same_shape, lambda p, x, key=None, train=False: (x, ()), lambda p, c, dy: ({}, dy[0]))
+    net = fnn.serial(flat, L.Dense(2))
+    x, y = _data(5, 3, 2, kind="regression")
+    with pytest.raises(ValueError, match=r"input gradient has shape \(3,\), x \(5, 3\): the backward of flat_0"):
+        fnn.gradcheck(net, "mse", _params(net, (3,)), x, y)
+
+
 def _two_leaf_layer(backward_leaves):
     def init(key, input_shape, dtype=jnp.float32):
         return tuple(input_shape), {"s": jnp.ones(input_shape[-1:], dtype), "t": jnp.zeros(input_shape[-1:], dtype)}

@@ -318,6 +318,12 @@ def gradcheck(
         params64, x64 = _to_float64(params), _to_float64(x)
         y64 = _to_float64(y)
         value, (g_manual, dx_manual), (g_auto, dx_auto) = both(params64, x64, y64, key)
+        if np.shape(dx_manual) != np.shape(x64):
+            first = getattr(net, "names", ("the first layer",))[0]
+            raise ValueError(
+                f"the input gradient has shape {np.shape(dx_manual)}, x {np.shape(x64)}: the backward of "
+                f"{first} (or of a layer after it) returns dx of another shape than its input"
+            )
 
         # Which flat entries to difference: all of a small leaf, a random subset of a large one.
         rng = np.random.default_rng(seed)

@@ -245,6 +245,30 @@ def test_a_user_activation_s_bad_vjp_and_a_bare_layer_are_named():
             call()
 
 
+def test_a_layer_whose_init_and_forward_disagree_is_named_not_x():
+    def layer(declared, param):  # sizes relative to the input's features (0, 0: a right layer)
+        init = lambda key, shape, dtype=jnp.float32: (
+            (shape[-1] + declared,),
+            {"s": jnp.ones((shape[-1] + param,), dtype)},
+        )
+        forward = lambda p, x, key=None, train=False: (x * p["s"], x)
+        return L.Layer(init, forward, lambda p, x, dy: ({"s": jnp.sum(dy * x, 0)}, dy * p["s"]), "mine")
+
+    x, y = np.ones((8, 3)), np.zeros((8, 1))
+    for declared, param, message in (
+        (2, 0, r"layer 0 \(mine_0\): its init declares the output shape \(5,\), its forward gives \(3,\)"),
+        (0, -1, r"layer 0 \(mine_0\): its forward fails on inputs of shape \(8, 3\) with the params its init builds"),
+    ):
+        net = fnn.serial(layer(declared, param), L.Dense(1))
+        params = net.init(KEY, (3,))
+        with pytest.raises(ValueError, match=message):
+            fnn.fit(net, params, "sgd", "mse", x, y, verbose=0)
+    # a wrong x is still x's fault
+    net = fnn.serial(layer(0, 0), L.Dense(1))
+    with pytest.raises(ValueError, match=r"^x of shape \(8, 4\) does not fit the network"):
+        fnn.fit(net, net.init(KEY, (3,)), "sgd", "mse", np.ones((8, 4)), y, verbose=0)
+
+
 def test_input_shape_must_be_ints_never_coerced():
     net = fnn.mlp([4])
     for bad, error, message in (

@@ -19,6 +19,7 @@ import numpy as np
 from fnn import losses, metrics, optimizers
 from fnn._cache import structural_cache
 from fnn._validate import boolean, choice, integer, real
+from fnn._values import Static
 from fnn.data import check_arrays, train_val_split
 from fnn.grad import MODES
 from fnn.layers._base import check_net
@@ -389,6 +390,35 @@ def sparse_labels(loss: Any, y: Any) -> Any:
     return y.astype(jnp.int32) if isinstance(y, jax.Array) else np.asarray(y).astype(np.int32)
 
 
+def _layer_at_fault(net: Any, x_shape: tuple) -> str | None:
+    """The first layer of ``net`` whose forward disagrees with its own init (fails on the params
+    that init builds, or gives another output shape than init declares), in words; None when
+    every layer agrees with itself (traced: nothing runs)."""
+    layers_, names = getattr(net, "layers", None), getattr(net, "names", None)
+    if layers_ is None or names is None:
+        return None
+
+    def walk(key: Any) -> Static:
+        x = jnp.zeros(x_shape, jnp.float32)
+        for i, (layer, name) in enumerate(zip(layers_, names, strict=True)):
+            declared, p = layer.init_with_shape(key, tuple(x.shape[1:]))
+            try:
+                y = layer.forward(p, x)[0]
+            except Exception as err:  # whatever the layer raises: it is the layer's
+                return Static(f"layer {i} ({name}): its forward fails on inputs of shape {x.shape} "
+                              f"with the params its init builds: {err}")  # fmt: skip
+            if tuple(y.shape[1:]) != tuple(declared):
+                return Static(f"layer {i} ({name}): its init declares the output shape {tuple(declared)}, "
+                              f"its forward gives {tuple(y.shape[1:])}")  # fmt: skip
+            x = y
+        return Static(None)
+
+    try:
+        return jax.eval_shape(walk, jax.random.PRNGKey(0)).value
+    except Exception:  # an init that cannot be traced, or the walk's own failure: no verdict
+        return None
+
+
 def _ranks_differ(net: Any, params: Any, input_shape: tuple) -> bool:
     """Whether a params leaf has another rank than the network builds for ``input_shape``."""
     try:
@@ -414,6 +444,9 @@ def check_against_network(net: Any, params: Any, loss: Any, x: Any, y: Any, xnam
         if hasattr(net, "init") and _ranks_differ(net, params, tuple(x.shape[1:])):
             # a leaf of another rank (params still stacked by fit_many...): the params are at fault
             _check_params_fit_network_cached(net, sig, tuple(x.shape[1:]))
+        blame = _layer_at_fault(net, tuple(x.shape))
+        if blame:  # a layer of the user's whose init and forward disagree: x is not at fault
+            raise ValueError(blame) from None
         raise ValueError(f"{xname} of shape {x.shape} does not fit the network: {e}") from None
     if hasattr(net, "init"):
         _check_params_fit_network_cached(net, sig, tuple(x.shape[1:]))

@@ -162,6 +162,35 @@ def _path_name(path: Any) -> str:
     return ".".join(parts) or "-"
 
 
+def _second_look(
+    difference: Callable, all_idx: np.ndarray, out: np.ndarray, eps: float, f0: Any, f_h: np.ndarray,
+    fd: np.ndarray, tol: np.ndarray,
+) -> np.ndarray:  # fmt: skip
+    """The entries ``out`` (outside tolerance) differenced again with the step halved: ``fd[out]``
+    becomes Richardson's value, and the result holds the one-sided slopes ``(low, high)`` of
+    the entries that sit at a kink (NaN rows elsewhere)."""
+    slopes = np.full((fd.size, 2), np.nan)
+    if not out.size:
+        return slopes
+    # padded to a power of two: a few shapes of the compiled program serve every check
+    padded = np.resize(all_idx[out], max(8, 1 << (out.size - 1).bit_length()))
+    with float64():
+        f_half = difference(padded, eps / 2)[1][: out.size]
+    # Richardson: (4 D(h/2) - D(h)) / 3 cancels central differences' h^2 term; where the loss's
+    # second derivative jumps (softsign at 0) the error is O(h) and this cuts it to a third
+    fd[out] = (4 * (f_half[:, 0] - f_half[:, 1]) / eps - fd[out]) / 3
+    # A kink within the step: the one-sided slopes differ by a jump that does not shrink with
+    # the step (a smooth loss's differ by ~f'' h).
+    right, left = (f_half[:, 0] - f0) / (eps / 2), (f0 - f_half[:, 1]) / (eps / 2)
+    jump_h = (f_h[out, 0] - 2 * f0 + f_h[out, 1]) / eps
+    kink = (np.abs(jump_h) > tol[out]) & (np.abs(right - left) >= 0.75 * np.abs(jump_h))
+    # each side's slope, its O(h) term cancelled: 2 S(h/2) - S(h)
+    right = 2 * right - (f_h[out, 0] - f0) / eps
+    left = 2 * left - (f0 - f_h[out, 1]) / eps
+    slopes[out[kink]] = np.sort(np.stack([left, right], axis=1)[kink], axis=1)
+    return slopes
+
+
 def _judge_leaf(
     manual: np.ndarray,
     auto: np.ndarray,
@@ -359,26 +388,8 @@ def gradcheck(
     for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
         leaf_scale = max(np.max(np.abs(manual_fd[lo:hi]), initial=0.0), np.max(np.abs(fd[lo:hi]), initial=0.0))
         tol[lo:hi] = rtol_fd * max(leaf_scale, floor_fd)
-    # One-sided slopes of the entries at a kink, (low, high); NaN elsewhere.
-    slopes = np.full((fd.size, 2), np.nan)
     out = np.flatnonzero(np.abs(manual_fd - fd) > tol)
-    if out.size:  # a second look at the entries outside tolerance, with the step halved
-        # padded to a power of two: a few shapes of the compiled program serve every check
-        padded = np.resize(all_idx[out], max(8, 1 << (out.size - 1).bit_length()))
-        with float64():
-            f_half = difference(padded, eps / 2)[1][: out.size]
-        # Richardson: (4 D(h/2) - D(h)) / 3 cancels central differences' h^2 term; where the loss's
-        # second derivative jumps (softsign at 0) the error is O(h) and this cuts it to a third
-        fd[out] = (4 * (f_half[:, 0] - f_half[:, 1]) / eps - fd[out]) / 3
-        # A kink within the step: the one-sided slopes differ by a jump that does not shrink
-        # with the step (a smooth loss's differ by ~f'' h).
-        right, left = (f_half[:, 0] - f0) / (eps / 2), (f0 - f_half[:, 1]) / (eps / 2)
-        jump_h = (f_h[out, 0] - 2 * f0 + f_h[out, 1]) / eps
-        kink = (np.abs(jump_h) > tol[out]) & (np.abs(right - left) >= 0.75 * np.abs(jump_h))
-        # each side's slope, its O(h) term cancelled: 2 S(h/2) - S(h)
-        right = 2 * right - (f_h[out, 0] - f0) / eps
-        left = 2 * left - (f0 - f_h[out, 1]) / eps
-        slopes[out[kink]] = np.sort(np.stack([left, right], axis=1)[kink], axis=1)
+    slopes = _second_look(difference, all_idx, out, eps, f0, f_h, fd, tol)
 
     # a loss's own grad is what jax.grad of it runs: at its kinks only the slopes judge it
     independent = not has_own_gradient(loss)

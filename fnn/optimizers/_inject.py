@@ -432,9 +432,8 @@ def set_learning_rate(state: OptState, learning_rate: Any) -> OptState:
         >>> float(fnn.optimizers.get_learning_rate(state))
         0.25
     """
-    _check_value("learning_rate", learning_rate)
     get_learning_rate(state)  # a state without one gets that said plainly
-    return set_hyperparams(state, learning_rate=learning_rate)
+    return set_hyperparams(state, learning_rate=learning_rate)  # which checks the value
 
 
 def get_learning_rate(state: OptState) -> Array:

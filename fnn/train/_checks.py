@@ -25,7 +25,7 @@ from fnn.grad import MODES
 from fnn.layers._base import check_net
 
 
-def takes_sample_weight(fn: Any) -> bool:
+def _takes_sample_weight(fn: Any) -> bool:
     """Whether ``fn`` can be called with a ``sample_weight=`` keyword (True when its signature
     cannot be read: the call then says for itself)."""
     try:
@@ -41,7 +41,7 @@ def check_loss_weighs(loss: Any, **weights: Any) -> None:
     """A plain callable loss must take ``sample_weight=`` for the weights given (named by their
     argument); an :class:`fnn.losses.Loss` always does."""
     given = [name for name, w in weights.items() if w is not None]
-    if not given or isinstance(loss, losses.Loss) or takes_sample_weight(loss):
+    if not given or isinstance(loss, losses.Loss) or _takes_sample_weight(loss):
         return
     name = getattr(loss, "__name__", type(loss).__name__)
     raise TypeError(

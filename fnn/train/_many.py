@@ -431,9 +431,8 @@ def sweep(
     # Fail on a hyperparameter the state lacks, or a value out of its range, before anything runs
     # (traced: nothing compiles).
     params_shape = jax.eval_shape(lambda k: net.init(k, input_shape), jax.random.PRNGKey(0))
-    jax.eval_shape(
-        lambda p: [_set_hparam(opt.init(p), n, v) for n in axes if n != "seed" for v in axes[n]], params_shape
-    )
+    state_shape = jax.eval_shape(opt.init, params_shape)
+    jax.eval_shape(lambda s: [_set_hparam(s, n, v) for n in axes if n != "seed" for v in axes[n]], state_shape)
     inits, fit_keys = {}, {}
     for s in dict.fromkeys(axes["seed"]):
         init_key, fit_keys[s] = jax.random.split(jax.random.PRNGKey(s))

@@ -156,6 +156,22 @@ def test_learning_rate_scheduler_takes_keras_one_argument_form_too():
         LearningRateScheduler(0.1)
 
 
+def test_learning_rate_scheduler_logs_the_rate_the_state_holds():
+    """Keras logs float(optimizer.learning_rate): the rate in the optimizer's dtype, not the
+    schedule's Python float (0.045 is 0.04500000178813934 in float32)."""
+    f32_sgd = O.inject_hyperparams(
+        lambda learning_rate: O.chain(O.scale_by_learning_rate(learning_rate)), hyperparam_dtype=jnp.float32
+    )(learning_rate=0.1)
+    net, x = fnn.mlp([1]), np.linspace(-1, 1, 16).reshape(8, 2)
+    params = [{"w": jnp.full((2, 1), 0.5, jnp.float64), "b": jnp.zeros(1, jnp.float64)}]
+    scheduler = LearningRateScheduler(lambda epoch: 0.045 * 0.9**epoch)
+    y = x.sum(1, keepdims=True)
+    result = fnn.fit(net, params, f32_sgd, "mse", x, y, epochs=2, verbose=0, callbacks=[scheduler])
+    want = [float(np.float32(0.045)), float(np.float32(0.045 * 0.9))]
+    assert result.history["learning_rate"] == want != [0.045, 0.045 * 0.9]
+    assert float(O.get_learning_rate(result.opt_state)) == want[-1]
+
+
 def test_a_callback_of_yours_may_log_what_a_checkpoint_path_names_and_logs_are_python_numbers(tmp_path):
     class Score(Callback):
         def on_epoch_end(self, epoch, logs, ctx=None):

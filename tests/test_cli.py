@@ -6,6 +6,7 @@ The runs that train (``compare``, ``train``, ``gradcheck``) and the subprocess a
 """
 
 import csv
+import errno
 import importlib.metadata
 import json
 import math
@@ -159,7 +160,7 @@ def test_compare_table_results_and_plots(tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_train_save_resume_continues_exactly(tmp_path, capsys):
+def test_train_save_resume_continues_exactly(tmp_path, capsys, monkeypatch):
     common = [
         "train",
         "--dataset",
@@ -196,6 +197,17 @@ def test_train_save_resume_continues_exactly(tmp_path, capsys):
     rc = main(["train", "--dataset", "iris", "--hidden", "4", "--resume", a, "--verbose", "0"])
     err = capsys.readouterr().err
     assert rc == 2 and err.count("\n") == 1 and "--resume" in err and "Traceback" not in err
+
+    # A save the system refuses (a full disk) is one line and status 1; the last checkpoint stays.
+    def full_disk(directory, name):
+        raise OSError(errno.ENOSPC, "No space left on device", directory)
+
+    before = (tmp_path / "c.npz").read_bytes()
+    monkeypatch.setattr("fnn.checkpoint._atomic._create_temp", full_disk)
+    assert main(common + ["--epochs", "4", "--save", c]) == 1
+    err = capsys.readouterr().err
+    assert err == f"fnn train: error: [Errno 28] No space left on device: '{tmp_path}'\n"
+    assert (tmp_path / "c.npz").read_bytes() == before
 
 
 @pytest.mark.slow
@@ -347,7 +359,13 @@ def test_compare_twice_with_the_persistent_cache_compiles_nothing_the_second_tim
         assert counts["rc"] == 0
         return counts, counts["stdout"]
 
+    # plots of an earlier run in --out go, as the new results come without any
+    (tmp_path / "out1").mkdir()
+    stale = [tmp_path / "out1" / name for name in ("loss_vs_epoch.png", "loss_vs_time.png")]
+    for path in stale:
+        path.write_bytes(PNG_SIGNATURE)
     (first, out1), (second, out2) = compare(out="out0"), compare(out="out1")
+    assert not any(path.exists() for path in stale) and (tmp_path / "out1" / "results.json").exists()
     # first: every program compiled and written to JAX's cache, and each through the store
     assert first["requests"] == first["misses"] == first["compiles"] == through_store and first["hits"] == 0
     assert (first["store_hits"], first["store_misses"]) == (0, stored)

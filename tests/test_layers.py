@@ -217,6 +217,15 @@ def test_gradients_take_their_parameters_dtype_as_jax_grad_gives_them():
     assert dtypes(manual) == dtypes(auto) == dtypes(params)
 
 
+def _gradcheck_and_fit_refuse(net, params, x, y, error, message):
+    for call in (
+        lambda: fnn.gradcheck(net, "mse", params, x, y),
+        lambda: fnn.fit(net, params, "sgd", "mse", x, y, verbose=0),
+    ):
+        with pytest.raises(error, match=message):
+            call()
+
+
 def test_a_user_activation_s_bad_vjp_and_a_bare_layer_are_named():
     x, y = np.ones((8, 3)), np.zeros((8, 1))
     for name, vjp, got in (
@@ -227,12 +236,7 @@ def test_a_user_activation_s_bad_vjp_and_a_bare_layer_are_named():
         net = fnn.serial(L.Dense(4, act), L.Dense(1))
         params = net.init(KEY, (3,), jnp.float64)
         message = rf"activation '{name}': vjp\(x, y, dy\) must return one array of x's shape \(8, 4\), {got}"
-        for call in (
-            lambda: fnn.gradcheck(net, "mse", params, x, y),
-            lambda: fnn.fit(net, params, "sgd", "mse", x, y, verbose=0),
-        ):
-            with pytest.raises(ValueError, match=message):
-                call()
+        _gradcheck_and_fit_refuse(net, params, x, y, ValueError, message)
     layer = L.Dense(1)
     params = layer.init(KEY, (3,))[1]
     for call in (
@@ -267,6 +271,40 @@ def test_a_layer_whose_init_and_forward_disagree_is_named_not_x():
     net = fnn.serial(layer(0, 0), L.Dense(1))
     with pytest.raises(ValueError, match=r"^x of shape \(8, 4\) does not fit the network"):
         fnn.fit(net, net.init(KEY, (3,)), "sgd", "mse", np.ones((8, 4)), y, verbose=0)
+
+
+def test_a_user_layer_s_mistake_is_named_where_the_next_layer_trips_over_it():
+    def user(name, forward, backward=lambda p, c, dy: ((), dy)):
+        return L.Layer(lambda key, shape, dtype=jnp.float32: (tuple(shape), ()), forward, backward, name)
+
+    x, y = np.ones((8, 6)), np.zeros((8, 3))
+    # its forward gives one feature fewer than its init declares: the Dense after it fails
+    chop = user("chop", lambda p, x, key=None, train=False: (x[:, :-1], None))
+    net = fnn.serial(L.Dense(5), chop, L.Dense(3))
+    params = net.init(KEY, (6,))
+    message = (
+        r"layer 1 \(chop_0\): its init declares the output shape \(5,\) for inputs of shape \(5,\), "
+        r"its forward gives \(4,\)"
+    )
+    outer = fnn.serial(L.Dense(6), net)
+    outer_params = [outer.init(KEY, (6,))[0], params]
+    for call in (
+        lambda: net.apply(params, x),
+        lambda: fnn.gradcheck(net, "mse", params, x, y),
+        lambda: outer.apply(outer_params, x),
+    ):
+        with pytest.raises(L.FeatureMismatchError, match=message):
+            call()
+    # a forward that fails of its own is named with the shape it got
+    bug = user("bug", lambda p, x, key=None, train=False: (x @ jnp.ones((2, 2)), None))
+    with pytest.raises(TypeError, match=r"^layer 1 \(bug_0\): forward fails on inputs of shape \(8, 5\): dot_general"):
+        fnn.serial(L.Dense(5), bug).apply(fnn.serial(L.Dense(5), bug).init(KEY, (6,)), x)
+    # a backward whose dx is not of its input's shape: the layer before it fails on that dy
+    double = user("double", lambda p, x, key=None, train=False: (2 * x, None), lambda p, c, dy: ((), (2 * dy)[:, :-1]))
+    net = fnn.serial(L.Dense(5), L.Activation("relu"), double, L.Dense(3))
+    params = net.init(KEY, (6,))
+    message = r"^layer 1 \(relu_0\): backward fails on dy of shape \(8, 4\), the dx of layer 2 \(double_0\)"
+    _gradcheck_and_fit_refuse(net, params, x, y, TypeError, message)
 
 
 def test_input_shape_must_be_ints_never_coerced():

@@ -925,6 +925,23 @@ def test_set_hyperparams_takes_the_values_the_constructor_takes(name):
         O.set_hyperparams(state, learning_rate="fast")
 
 
+def test_a_rate_given_as_an_int_is_held_as_a_float_and_an_int_is_never_truncated():
+    """sgd(jnp.array(1)) or a recipe's learning_rate=1 held the rate as int32: set_learning_rate(0.5),
+    as ReduceLROnPlateau does, truncated it to 0 and training stopped without a word."""
+    params, grads = {"w": jnp.array([1.0, 2.0])}, {"w": jnp.array([1.0, -1.0])}
+    recipe = lambda learning_rate, k: O.chain(O.scale(k), O.scale_by_learning_rate(learning_rate))
+    for opt in (O.sgd(jnp.array(1)), O.sgd(np.int64(1)), O.inject_hyperparams(recipe)(learning_rate=1, k=1)):
+        state = O.set_learning_rate(opt.init(params), 0.5)
+        assert jnp.issubdtype(O.get_learning_rate(state).dtype, jnp.floating)
+        np.testing.assert_array_equal(opt.update(grads, state, params)[0]["w"], [-0.5, 0.5])
+    # a hyperparameter of your own factory's given as an int stays one; a fraction is refused, not cut
+    state = O.inject_hyperparams(recipe)(learning_rate=1, k=2).init(params)
+    assert jnp.issubdtype(O.get_hyperparams(state)["k"].dtype, jnp.integer)
+    assert int(O.get_hyperparams(O.set_hyperparams(state, k=3))["k"]) == 3
+    with pytest.raises(ValueError, match=r"k=2.5: the state holds k as int(32|64) .* with a float, e.g. k=2.0"):
+        O.set_hyperparams(state, k=2.5)
+
+
 def test_set_hyperparams_checks_every_value_of_a_vmapped_state_and_leaves_traced_ones():
     opt = O.adam(1e-3)
     states = jax.vmap(lambda lr: O.set_learning_rate(opt.init({"w": jnp.ones(2)}), lr))(jnp.array([1e-3, 1e-2]))

@@ -158,6 +158,41 @@ def test_finished_and_stopped_runs_stay_finished_and_checkpoint_files_hold_their
     assert cont.history.epochs == [0, 1, 2, 3]
 
 
+def test_a_run_resumed_with_another_batch_size_records_its_own_steps_per_epoch(tmp_path):
+    x, y = _problem(12)
+    path, seen = tmp_path / "ck.npz", []
+    params = NET.init(KEY, (4,))
+    fnn.fit(NET, params, "sgd", MSE, x, y, epochs=1, checkpoint=path, **{**RUN, "batch_size": 6})
+    record = lambda self, epoch, logs, ctx: seen.append(ctx.iterations_per_epoch)
+    watch = type("Watch", (Callback,), {"on_epoch_end": record})
+    res = fnn.fit(NET, params, "sgd", MSE, x, y, epochs=2, checkpoint=path, callbacks=[watch()], **RUN)
+    # the resumed epoch ran at batch 3: its steps, as a fresh run at batch 3 counts them (not batch 6's 2)
+    fresh = fnn.fit(NET, params, "sgd", MSE, x, y, epochs=1, **RUN).history.iterations_per_epoch
+    assert res.history.iterations_per_epoch == seen[0] == fresh != 2
+
+
+def test_fit_refuses_its_own_best_only_checkpoint_file_as_the_run_s_checkpoint(tmp_path):
+    """fit writes its checkpoint after every epoch: on ModelCheckpoint's best file that would
+    replace the best epoch with the last one."""
+    x, y = _problem()
+    best = tmp_path / "best.npz"
+    params = NET.init(KEY, (4,))
+    fnn.fit(NET, params, "sgd", MSE, x, y, epochs=2, callbacks=[ModelCheckpoint(best, save_best_only=True)], **RUN)
+    before = best.read_bytes()
+    for path in (best, str(tmp_path / "." / "best.npz")):
+        with pytest.raises(ValueError, match="is ModelCheckpoint's save_best_only file: .* resume from a copy of it"):
+            fnn.fit(
+                NET, params, "sgd", MSE, x, y, epochs=3, checkpoint=path,
+                callbacks=[ModelCheckpoint(best, save_best_only=True)], **RUN,
+            )  # fmt: skip
+    assert best.read_bytes() == before
+    # every epoch's file (not best-only) or a copy resumes as before
+    copy = tmp_path / "run.npz"
+    copy.write_bytes(before)
+    res = fnn.fit(NET, params, "sgd", MSE, x, y, epochs=3, checkpoint=copy, callbacks=[ModelCheckpoint(best)], **RUN)
+    assert res.history.epochs == [0, 1, 2]
+
+
 def test_callbacks_without_saved_state_are_named_in_a_warning(tmp_path):
     x, y = _problem()
     params = NET.init(KEY, (4,), jnp.float64)

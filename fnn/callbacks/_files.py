@@ -36,7 +36,9 @@ class ModelCheckpoint(MonitorCallback):
     Each file is written at the end of its epoch, after every callback has run, so it holds
     the whole epoch: the history with that epoch, and every callback's state after it (this
     one's ``best`` included). ``fnn.fit(..., checkpoint=<file>)`` with the same settings then
-    continues exactly as the uninterrupted run would have. ``{epoch}`` counts from 1 (the
+    continues exactly as the uninterrupted run would have; it also writes its own checkpoint
+    to that file after every epoch, so resume from a copy to keep the file as it is (``fit``
+    refuses a ``save_best_only`` file of its own callbacks as its checkpoint). ``{epoch}`` counts from 1 (the
     epochs done), as Keras's; the other fields are the epoch's logs (``loss``, metrics,
     ``val_*``, and ``learning_rate`` when :class:`ReduceLROnPlateau` or
     :class:`LearningRateScheduler` logs it, and what a callback of your own adds: list that
@@ -79,7 +81,7 @@ class ModelCheckpoint(MonitorCallback):
             (nothing is saved then).
 
     Examples:
-        >>> import fnn, jax, numpy as np, os, tempfile
+        >>> import fnn, jax, numpy as np, os, shutil, tempfile
         >>> net = fnn.mlp([1])
         >>> params = net.init(jax.random.PRNGKey(0), (3,))
         >>> x = np.linspace(-1, 1, 24, dtype=np.float32).reshape(8, 3)
@@ -89,8 +91,8 @@ class ModelCheckpoint(MonitorCallback):
         >>> _ = fnn.fit(net, params, "sgd", "mse", x, y, batch_size=4, epochs=2, verbose=0, callbacks=[each])
         >>> sorted(os.listdir(tmp.name))
         ['ck-01.npz', 'ck-02.npz']
-        >>> first = os.path.join(tmp.name, "ck-01.npz")  # resume from epoch 1's file
-        >>> fnn.fit(net, params, "sgd", "mse", x, y, batch_size=4, epochs=2, verbose=0, checkpoint=first).history.epochs
+        >>> run = shutil.copy(os.path.join(tmp.name, "ck-01.npz"), os.path.join(tmp.name, "run.npz"))
+        >>> fnn.fit(net, params, "sgd", "mse", x, y, batch_size=4, epochs=2, verbose=0, checkpoint=run).history.epochs
         [0, 1]
 
         A field the logs will not have fails before anything is compiled:

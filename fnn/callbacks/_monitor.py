@@ -386,7 +386,8 @@ class LearningRateScheduler(Callback):
         if not math.isfinite(new_lr) or new_lr < 0:
             raise ValueError(f"LearningRateScheduler: schedule returned an invalid learning rate {new_lr!r}")
         ctx.opt_state = optimizers_.set_learning_rate(ctx.opt_state, new_lr)
-        self._lr = new_lr
+        # logged as the state holds it (in its dtype), as Keras logs float(optimizer.learning_rate)
+        self._lr = float(optimizers_.get_learning_rate(ctx.opt_state))
         if self.verbose:
             print(f"Epoch {epoch + 1}: LearningRateScheduler setting learning rate to {new_lr:.6g}.")
 

@@ -167,6 +167,8 @@ def _cmd_compare(args) -> int:
         written = True
         title = f"{problem.name}: {net_text}, {args.seeds} seed(s)"
         plots = [] if args.no_plots else plot_runs(runs, args.out, title)
+        if not plots:  # no plot of another run stays beside these results
+            _remove_stale_plots(args.out)
         plotted = True
         print(
             f"wrote {os.path.join(args.out, 'results.json')}, results.csv"
@@ -185,7 +187,7 @@ def _cmd_compare(args) -> int:
     if not written:
         config.setdefault("wall_s", time.perf_counter() - t0)
         write_results(args.out, config, runs, metric_name, planned=planned)
-    if not plotted and not args.no_plots:
+    if not plotted:
         _remove_stale_plots(args.out)
     if stop == "pipe":
         return EXIT_BROKEN_PIPE
@@ -445,6 +447,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         silence_broken_streams()
         return EXIT_BROKEN_PIPE
+    except OSError as err:  # a full disk, a folder gone: the system's words, in one line
+        print(f"fnn {args.command}: error: {err}", file=sys.stderr)
+        return 1
 
 
 def exit_fast(status: int) -> NoReturn:

@@ -298,12 +298,17 @@ class Network:
         if not isinstance(x, jax.Array):  # tracers are jax Arrays: nothing changes under jit
             x = jnp.asarray(x)
         keys = self._layer_keys(key, train)
-        caches = []
+        caches, shapes = [], [tuple(x.shape)]
         for i, (layer, p) in enumerate(zip(self.layers, params, strict=True)):
             try:
                 out = layer.forward(p, x, key=keys[i], train=train)
             except FeatureMismatchError as e:
-                raise FeatureMismatchError(f"layer {i} ({self.names[i]}) {e}") from None
+                blame = self._disagreeing_layer(i, shapes, e)
+                raise FeatureMismatchError(blame or f"layer {i} ({self.names[i]}) {e}") from None
+            except (TypeError, ValueError) as err:
+                if isinstance(err, UNTRACEABLE):  # JAX's own words on tracing are the clearest
+                    raise
+                raise self._forward_error(i, shapes, err) from err
             if not (isinstance(out, tuple) and len(out) == 2 and hasattr(out[0], "shape")):
                 raise TypeError(
                     f"layer {i} ({self.names[i]}): forward(params, x, *, key, train) must return (y, cache) "
@@ -311,6 +316,7 @@ class Network:
                 )
             x, c = out
             caches.append(c)
+            shapes.append(tuple(x.shape))
         return x, caches
 
     def apply(self, params: list, x: ArrayLike, *, key: Array | None = None, train: bool = False) -> Array:
@@ -353,7 +359,12 @@ class Network:
         self._check_params(params)
         grads: list = [None] * len(self.layers)
         for i in reversed(range(len(self.layers))):
-            out = self.layers[i].backward(params[i], cache[i], dy)
+            try:
+                out = self.layers[i].backward(params[i], cache[i], dy)
+            except (TypeError, ValueError) as err:
+                if isinstance(err, UNTRACEABLE):
+                    raise
+                raise self._backward_error(i, dy, err) from err
             if not (isinstance(out, tuple) and len(out) == 2):
                 raise TypeError(
                     f"layer {i} ({self.names[i]}): backward(params, cache, dy) must return (dparams, dx) "
@@ -384,6 +395,47 @@ class Network:
         sub = iter(jax.random.split(key, n)) if n else iter(())
         return [next(sub) if layer.needs_key else None for layer in self.layers]
 
+    def _forward_error(self, i: int, shapes: list, err: Exception) -> Exception:
+        """Layer ``i``'s forward failed on inputs of shape ``shapes[i]``: the error names an
+        earlier layer whose forward disagrees with its init, else layer ``i``."""
+        cls = TypeError if isinstance(err, TypeError) else ValueError
+        if _named(err):  # a nested network's layer, named already
+            return _layer_error(cls, f"layer {i} ({self.names[i]}) {err}")
+        blame = self._disagreeing_layer(i, shapes, err)
+        own = f"layer {i} ({self.names[i]}): forward fails on inputs of shape {shapes[i]}: {err}"
+        return _layer_error(cls, blame or own)
+
+    def _disagreeing_layer(self, i: int, shapes: list, err: Exception) -> str | None:
+        """The first layer before ``i`` whose forward gave another shape than its init declares
+        (the params after it were built for the declared one), in words; None if none."""
+        for j in range(i):
+            try:
+                declared = tuple(output_shape_of(self.layers[j].init_with_shape, shapes[j][1:]))
+            except Exception:  # an init that does not take this shape: no verdict on that layer
+                continue
+            if declared != shapes[j + 1][1:]:
+                return (
+                    f"layer {j} ({self.names[j]}): its init declares the output shape {declared} for inputs "
+                    f"of shape {shapes[j][1:]}, its forward gives {shapes[j + 1][1:]}; layer {i} "
+                    f"({self.names[i]}), built for the declared shape, fails on it: {err}"
+                )
+        return None
+
+    def _backward_error(self, i: int, dy: Any, err: Exception) -> Exception:
+        """Layer ``i``'s backward failed on ``dy``; above the last layer, ``dy`` is the dx of
+        the layer after it, so that layer is named too."""
+        cls = TypeError if isinstance(err, TypeError) else ValueError
+        if _named(err):
+            return _layer_error(cls, f"layer {i} ({self.names[i]}) {err}")
+        source = (
+            f", the dx of layer {i + 1} ({self.names[i + 1]}) (a backward must return dx of its input's shape)"
+            if i + 1 < len(self.layers)
+            else ""
+        )
+        return _layer_error(
+            cls, f"layer {i} ({self.names[i]}): backward fails on dy of shape {tuple(jnp.shape(dy))}{source}: {err}"
+        )
+
     def _check_params(self, params: Any) -> None:
         if not isinstance(params, (list, tuple)) or len(params) != len(self.layers):
             got = (
@@ -395,6 +447,18 @@ class Network:
 
     def __repr__(self) -> str:
         return f"Network({', '.join(self.names)})"
+
+
+def _layer_error(cls: type, message: str) -> Exception:
+    """A TypeError or ValueError marked as attributed to a layer (an outer network prefixes its
+    own layer, as for a FeatureMismatchError)."""
+    err = cls(message)
+    setattr(err, "fnn_layer_named", True)  # noqa: B010  (exceptions take attributes; mypy knows none)
+    return err
+
+
+def _named(err: Exception) -> bool:
+    return getattr(err, "fnn_layer_named", False)
 
 
 def _is_shape(value: Any) -> bool:

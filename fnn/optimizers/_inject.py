@@ -206,7 +206,10 @@ def inject_hyperparams(
             if name in keep_static:
                 static[name] = value
             elif _is_number(value):
-                numeric[name] = value
+                # fnn's own hyperparameters are real numbers: learning_rate=1 (or jnp.array(1))
+                # is held as a float, so that a rate set later (0.5) is not truncated to 0
+                real = name in _RANGES and not is_traced(value) and np.dtype(np.asarray(value).dtype).kind in "iu"
+                numeric[name] = float(value) if real else value
             elif callable(value):
                 schedules[name] = value
             else:
@@ -332,6 +335,11 @@ def set_hyperparams(state: OptState, **values: Any) -> OptState:
                     scales[name] = jnp.where(nonzero, scales[name] * new / jnp.where(nonzero, old, 1), scales[name])
             else:  # between epochs, on the host: no device program for a scalar
                 old_h = np.asarray(old)
+                if old_h.dtype.kind in "iu" and not np.all(np.mod(np.asarray(value, float), 1) == 0):
+                    raise ValueError(
+                        f"{name}={value!r}: the state holds {name} as {old_h.dtype} (the optimizer was built "
+                        f"with an integer {name}); build it with a float, e.g. {name}={float(old_h.flat[0])}"
+                    )
                 with np.errstate(over="ignore"):
                     new_h = np.broadcast_to(np.asarray(value, old_h.dtype), old_h.shape)
                 if np.issubdtype(new_h.dtype, np.floating) and not np.all(np.isfinite(new_h)):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 import warnings
 from collections.abc import Sequence
 from typing import Any, NamedTuple
@@ -440,6 +441,18 @@ def fit(
     if checkpoint is not None:
         # Where it will be written is checked too: a bad path fails now, not after training.
         checkpoint = check_path("checkpoint", checkpoint, writable=True)
+        for cb in cbs.items:
+            if (
+                isinstance(cb, callbacks_.ModelCheckpoint)
+                and cb.save_best_only
+                and not cb.fields
+                and os.path.realpath(cb.filepath) == os.path.realpath(checkpoint)
+            ):
+                raise ValueError(
+                    f"checkpoint {checkpoint!r} is ModelCheckpoint's save_best_only file: fit writes its "
+                    "checkpoint there after every epoch, over the best one; resume from a copy of it "
+                    "(shutil.copy(best, 'run.npz'); fit(..., checkpoint='run.npz'))"
+                )
         template = jax.eval_shape(opt.init, params) if opt_state is None else opt_state
         # against the arrays training will hold (NumPy float64 becomes float32 without x64)
         params_template = jax.eval_shape(lambda tree: tree, params)
@@ -456,6 +469,8 @@ def fit(
         initial_epoch = int(resumed.epoch)
         if resumed.history:
             history = History.from_dict(resumed.history)
+            # the epochs from here on take this run's steps (a run resumed with another batch size)
+            history.iterations_per_epoch = run.iterations_per_epoch
         if history.stop_reason != "epochs":
             # The interrupted run had stopped (early stopping, NaN, a callback): so does this one.
             initial_epoch = max(initial_epoch, epochs)

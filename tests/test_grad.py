@@ -182,6 +182,34 @@ def test_gradcheck_fails_on_a_wrong_backward_and_names_the_layer():
     assert [(r.layer_name, r.leaf) for r in bad] == [("buggy_0", "w")]
     assert bad[0].manual_vs_autodiff > 0.1
     assert "FAILED in buggy_0" in str(report)
+    assert [name for name, _ in report.at_fault] == ["buggy_0"] and "starts in buggy_0" in str(report)
+
+
+def test_gradcheck_names_the_piece_where_a_wrong_gradient_starts_not_the_rows_it_spoils():
+    """A middle layer's wrong dx (right shape) spoils the rows of every layer before it and the
+    input's; a custom loss's wrong grad spoils every row. Each piece is checked alone against
+    jax.vjp of its own forward (given autodiff's cotangent), so the report names the culprit."""
+    x, y = _data(5, 3, 2, kind="regression")
+    forgot = _custom("double", _same_shape, lambda p, x, key=None, train=False: (2 * x, ()), lambda p, c, dy: ({}, dy))
+    net = fnn.serial(L.Dense(4, "tanh"), forgot, L.Dense(2))
+    report = fnn.gradcheck(net, "mse", _params(net, (3,)), x, y)
+    assert report.failed_layers == ["dense_0", "input"]  # the rows it spoils: double_0 has none
+    assert [name for name, _ in report.at_fault] == ["double_0"]
+    assert report.at_fault[0][1] == pytest.approx(0.5)  # dy against 2 dy
+    assert "the wrong derivative starts in double_0 (5.00e-01 from jax.vjp of its forward)" in str(report)
+    # a custom loss whose grad lacks the 2 of mse: every row fails, the loss is named
+    half = fnn.losses.custom("half_mse", lambda t, p: jnp.mean((p - t) ** 2, -1), lambda t, p: (p - t) / p.shape[-1])
+    net = fnn.serial(L.Dense(4, "tanh"), L.Dense(2))
+    report = fnn.gradcheck(net, half, _params(net, (3,)), x, y)
+    assert report.failed_layers == ["dense_0", "dense_1", "input"]
+    assert [name for name, _ in report.at_fault] == ["loss"] and "loss (5.00e-01 from jax.grad" in str(report)
+    # an activation of yours with a wrong derivative: the Dense layer that applies it
+    act = fnn.activations.Activation("my_tanh", jnp.tanh, lambda x, y, dy: dy * (1 - y))
+    net = fnn.serial(L.Dense(4, act), L.Dense(2))
+    report = fnn.gradcheck(net, "mse", _params(net, (3,)), x, y)
+    assert [name for name, _ in report.at_fault] == ["dense_0"] and report.at_fault[0][1] > 0.01
+    right = fnn.serial(L.Dense(4, "tanh"), L.Dense(2))
+    assert fnn.gradcheck(right, "mse", _params(right, (3,)), x, y).at_fault == ()
 
 
 def test_gradcheck_with_dropout_key_and_subsampled_large_leaf():

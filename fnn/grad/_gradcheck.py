@@ -17,9 +17,9 @@ from fnn._cache import structural_cache
 from fnn._compat import float64
 from fnn._validate import real
 from fnn.grad._value_and_grad import resolve_loss
-from fnn.layers import Network
+from fnn.layers import Layer, Network
 from fnn.layers._base import check_net
-from fnn.losses._loss import has_own_gradient
+from fnn.losses._loss import autodiff_twin, has_own_gradient
 
 Array = jax.Array
 ArrayLike = jax.typing.ArrayLike
@@ -74,6 +74,12 @@ class GradcheckReport:
         rtol_fd: The tolerance against finite differences.
         floor_autodiff: The absolute floor of the errors against autodiff.
         floor_fd: The absolute floor of the errors against finite differences.
+        at_fault: Where a failed check's wrong gradient starts: each piece (a layer by its
+            name, or ``"loss"``) whose own derivative is off from ``jax.vjp`` of its own
+            forward by more than ``rtol_autodiff``, with that relative error. Each piece is
+            checked alone, at its own input and given autodiff's cotangent of its output, so a
+            wrong ``dx`` of a middle layer is named there, not in the layers before it whose
+            rows it spoils. Empty when the check passed.
     """
 
     rows: tuple[GradcheckRow, ...]
@@ -82,6 +88,7 @@ class GradcheckReport:
     rtol_fd: float
     floor_autodiff: float = 0.0
     floor_fd: float = 0.0
+    at_fault: tuple[tuple[str, float], ...] = ()
 
     @property
     def passed(self) -> bool:
@@ -140,6 +147,13 @@ class GradcheckReport:
         fmt = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
         lines = [fmt(head), fmt(["-" * w for w in widths])] + [fmt(b) for b in body]
         verdict = "PASSED" if self.passed else f"FAILED in {', '.join(self.failed_layers)}"
+        if not self.passed:
+            where = [f"{name} ({error:.2e} from {_REFERENCE_OF.get(name, _VJP)})" for name, error in self.at_fault]
+            verdict += (
+                "; the wrong derivative starts in " + ", ".join(where)
+                if where
+                else "; every layer's backward and the loss's gradient agree with jax.vjp alone"
+            )
         lines.append(
             f"gradcheck {verdict}: max relative error {self.max_error_autodiff:.2e} vs autodiff "
             f"(rtol {self.rtol_autodiff:g}), {self.max_error_fd:.2e} vs finite differences "
@@ -155,6 +169,10 @@ class GradcheckReport:
                 "between them or equal to autodiff's)"
             )
         return "\n".join(lines)
+
+
+_VJP = "jax.vjp of its forward"
+_REFERENCE_OF = {"loss": "jax.grad of its function"}
 
 
 def _path_name(path: Any) -> str:
@@ -271,6 +289,55 @@ def _gradcheck_programs(net: Network, loss: Any, train: bool) -> tuple[Callable,
     return both, shifted
 
 
+def _recording(layer: Any) -> Layer:
+    """``layer`` with its input and key kept beside its cache, for :func:`_local_program`."""
+
+    def forward(params: Any, x: Array, *, key: Array | None = None, train: bool = False) -> tuple[Array, Any]:
+        y, cache = layer.forward(params, x, key=key, train=train)
+        return y, (cache, x, key)
+
+    def backward(params: Any, record: Any, dy: Array) -> tuple[Any, Array]:
+        return layer.backward(params, record[0], dy)
+
+    return Layer(layer.init_with_shape, forward, backward, layer.name, layer.needs_key)
+
+
+def _relative(a: Any, b: Any) -> Array:
+    """``max|a - b| / max(max|a|, max|b|)`` over two trees of one structure (0 for zeros)."""
+    pairs = list(zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True))
+    if not pairs:
+        return jnp.zeros(())
+    diff = jnp.max(jnp.stack([jnp.max(jnp.abs(m - r), initial=0.0) for m, r in pairs]))
+    largest = lambda a: jnp.max(jnp.abs(a), initial=0.0)
+    scale = jnp.max(jnp.stack([jnp.maximum(largest(m), largest(r)) for m, r in pairs]))
+    return jnp.where(scale > 0, diff / jnp.where(scale > 0, scale, 1.0), 0.0)
+
+
+@structural_cache(maxsize=32)
+def _local_program(net: Network, loss: Any, train: bool) -> Callable:
+    """Each piece's own derivative against ``jax.vjp`` of its own forward, alone: every layer at
+    its input and given autodiff's cotangent of its output (from the loss down, so no piece's
+    mistake reaches another), and the loss's gradient against ``jax.grad`` of its function.
+    Compiled only when a check fails: it says where the wrong gradient starts."""
+    probe = Network(tuple(_recording(layer) for layer in net.layers), net.names, net.name)
+    reference = autodiff_twin(loss)
+
+    @jax.jit
+    def local(params: Any, x: Array, y: Array, key: Array | None) -> Array:
+        y_pred, records = probe.forward(params, x, key=key, train=train)
+        dy = jax.grad(lambda yp: reference(y, yp))(y_pred)
+        errors = [_relative(loss.value_and_grad(y, y_pred)[1], dy)]
+        for layer, p, (cache, x_in, k) in zip(reversed(net.layers), reversed(params), reversed(records), strict=True):
+            manual = layer.backward(p, cache, dy)
+            forward = lambda pp, xx, layer=layer, k=k: layer.forward(pp, xx, key=k, train=train)[0]
+            auto = jax.vjp(forward, p, x_in)[1](dy)
+            errors.append(_relative(tuple(manual), auto))
+            dy = auto[1]
+        return jnp.stack(errors[::-1])  # the layers in order, then the loss
+
+    return local
+
+
 def gradcheck(
     net: Network,
     loss: str | _losses.Loss,
@@ -301,11 +368,16 @@ def gradcheck(
     or equals ``jax.grad``'s (several units kinked at once may sum their choices outside the
     two slopes), and is counted in the row's ``fd_kinks``. Where ``jax.grad`` runs your own
     derivative (a :func:`fnn.losses.custom` loss given ``grad``) it is no independent check,
-    and the slopes alone judge; so is an :class:`fnn.activations.Activation` of yours given its
-    own derivative: check that one away from its kinks. Leaves (and inputs)
+    and the slopes alone judge (an :class:`fnn.activations.Activation` of yours is different:
+    ``jax.grad`` differentiates its ``fn``, not its ``vjp``). Leaves (and inputs)
     with more than ``fd_max_entries`` entries are finite-differenced on a random subset of that
-    size (drawn from ``seed``). With ``key`` given, Dropout runs in training mode with that fixed key (the same mask for
-    every evaluation, so finite differences stay consistent).
+    size (drawn from ``seed``). When a check fails, each piece is checked alone to say where the
+    wrong gradient starts (:attr:`GradcheckReport.at_fault`): every layer's backward against
+    ``jax.vjp`` of its own forward, at its own input and given autodiff's cotangent of its output,
+    and the loss's gradient against ``jax.grad`` of its function; a middle layer's wrong ``dx``
+    fails the rows of the layers before it, and is named there. With ``key`` given, Dropout runs
+    in training mode with that fixed key (the same mask for every evaluation, so finite
+    differences stay consistent).
 
     Args:
         net: The network.
@@ -414,4 +486,12 @@ def gradcheck(
                 fd_kinks=kinks,
             )
         )
-    return GradcheckReport(tuple(rows), float(value), rtol_autodiff, rtol_fd, float(floor_autodiff), float(floor_fd))
+    at_fault: tuple[tuple[str, float], ...] = ()
+    if not all(r.passed for r in rows):
+        with float64():
+            local = np.asarray(_local_program(net, loss, train)(params64, x64, y64, key), np.float64)
+        pieces = [*names, "loss"]
+        at_fault = tuple((pieces[i], float(local[i])) for i in np.flatnonzero(local > rtol_autodiff))
+    return GradcheckReport(
+        tuple(rows), float(value), rtol_autodiff, rtol_fd, float(floor_autodiff), float(floor_fd), at_fault
+    )

@@ -7,7 +7,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import jax
 import jax.numpy as jnp
@@ -311,6 +311,16 @@ def has_own_gradient(loss: Any) -> bool:
     runs that code, so it is no independent check of it."""
     kernel = getattr(loss, "kernel", None)
     return isinstance(kernel, bound) and kernel.fn is _custom_terms and kernel.args[2] is not None
+
+
+def autodiff_twin(loss: Loss) -> Loss:
+    """``loss`` with its derivative left to ``jax.grad`` of its own function: for a
+    :func:`custom` loss given ``grad``, an independent reference for that ``grad``; any other
+    loss is its own twin."""
+    if not has_own_gradient(loss):
+        return loss
+    name, fn, _ = cast(Any, loss.kernel).args
+    return Loss(loss.name, loss.options, bound(_custom_terms, name, fn, None))
 
 
 def _custom_terms(

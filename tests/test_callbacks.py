@@ -2,6 +2,7 @@
 
 import csv
 import math
+import re
 
 import jax
 import jax.numpy as jnp
@@ -141,11 +142,117 @@ def test_learning_rate_scheduler_and_plain_callable_in_fit():
         fnn.fit(net, params, O.sgd(0.1), "mse", x, y, epochs=1, verbose=0, callbacks=[42])
 
 
-def _small_fit(**kw):
+def _small_fit(opt=None, **kw):
     net = fnn.mlp([1])
     params = [{"w": jnp.full((2, 1), 0.5, jnp.float64), "b": jnp.zeros(1, jnp.float64)}]
     x = np.linspace(-1, 1, 16).reshape(8, 2)
-    return fnn.fit(net, params, O.sgd(0.1), "mse", x, x.sum(1, keepdims=True), batch_size=4, verbose=0, **kw)
+    opt = O.sgd(0.1) if opt is None else opt
+    return fnn.fit(net, params, opt, "mse", x, x.sum(1, keepdims=True), **{"batch_size": 4, "verbose": 0, **kw})
+
+
+def test_a_learning_rate_callback_needs_a_state_holding_the_rate_and_says_so_before_training():
+    ran = []
+    chained = O.chain(O.scale_by_adam(), O.scale_by_learning_rate(0.1))  # its state holds no rate
+    for cb in (ReduceLROnPlateau(monitor="loss"), LearningRateScheduler(lambda epoch: 0.1)):
+        who = rf"callbacks\[1\] \({type(cb).__name__}\)"
+        with pytest.raises(ValueError, match=who + r" sets the learning rate, but the optimizer state holds no "
+                           r"learning rate .*fnn.optimizers.inject_hyperparams"):  # fmt: skip
+            _small_fit(chained, epochs=2, callbacks=[lambda epoch, logs: ran.append(epoch), cb])
+    assert ran == []  # not after an epoch
+    optax = pytest.importorskip("optax")
+    with pytest.raises(ValueError, match=r"optax.inject_hyperparams\(optax.adam\)\(learning_rate=1e-3\)"):
+        _small_fit(optax.adam(0.1), epochs=1, callbacks=[ReduceLROnPlateau(monitor="loss")])
+    scheduled = optax.inject_hyperparams(optax.sgd)(learning_rate=optax.linear_schedule(0.1, 0.0, 4))
+    with pytest.raises(ValueError, match=r"callbacks\[0\] \(ReduceLROnPlateau\) .* follows a schedule"):
+        _small_fit(scheduled, epochs=1, callbacks=[ReduceLROnPlateau(monitor="loss")])
+
+
+def test_reduce_lr_on_plateau_and_scheduler_drive_an_optax_inject_hyperparams_optimizer():
+    """optax's recipe for a mutable rate works in fit: the callbacks set state.hyperparams, the
+    run follows the rates they set (against full-batch gradient descent in NumPy)."""
+    optax = pytest.importorskip("optax")
+    opt = optax.inject_hyperparams(optax.sgd)(learning_rate=0.1)
+    x = np.linspace(-1, 1, 16).reshape(8, 2)
+    y = x.sum(1, keepdims=True)
+    plateau = ReduceLROnPlateau(monitor="loss", min_delta=100.0, patience=1, factor=0.5)
+    scheduler = LearningRateScheduler(lambda epoch: 0.1 * 0.5**epoch)
+    # the plateau's second reduction, made after the last epoch, is in the state returned
+    for cb, rates, held in ((plateau, [0.1, 0.1, 0.05], 0.025), (scheduler, [0.1, 0.05, 0.025], 0.025)):
+        res = _small_fit(opt, epochs=3, batch_size=8, callbacks=[cb])
+        assert res.history["learning_rate"] == rates
+        assert float(O.get_learning_rate(res.opt_state)) == held
+        w, b = np.full((2, 1), 0.5), np.zeros(1)
+        for lr in rates:
+            err = x @ w + b - y
+            w, b = w - lr * 2 * x.T @ err / len(x), b - lr * 2 * err.sum(0) / len(x)
+        np.testing.assert_allclose(res.params[0]["w"], w, rtol=1e-12)
+        np.testing.assert_allclose(res.params[0]["b"], b, atol=1e-15)
+
+
+class _KerasEpochEnd(Callback):
+    def on_epoch_end(self, epoch, logs=None):
+        pass
+
+
+class _KerasTrainBegin(Callback):
+    def on_train_begin(self, logs=None):
+        pass
+
+
+class _KerasEpochBegin(Callback):
+    def on_epoch_begin(self, epoch, logs=None):
+        pass
+
+
+class _KerasTrainEnd:  # any object with the hooks
+    def on_train_end(self, logs=None):
+        pass
+
+
+class _Swapped(Callback):
+    def on_epoch_end(self, epoch, ctx, logs):
+        pass
+
+
+@pytest.mark.parametrize(
+    "cb,hook,signature,expected",
+    [
+        (_KerasEpochEnd(), "on_epoch_end", "(self, epoch, logs=None)", "on_epoch_end(self, epoch, logs, ctx)"),
+        (_KerasTrainBegin(), "on_train_begin", "(self, logs=None), whose logs would receive ctx",
+         "on_train_begin(self, ctx)"),
+        (_KerasEpochBegin(), "on_epoch_begin", "(self, epoch, logs=None), whose logs",
+         "on_epoch_begin(self, epoch, ctx)"),
+        (_KerasTrainEnd(), "on_train_end", "(self, logs=None), whose logs", "on_train_end(self, ctx)"),
+        (_Swapped(), "on_epoch_end", "(self, epoch, ctx, logs), whose logs", "on_epoch_end(self, epoch, logs, ctx)"),
+    ],
+)  # fmt: skip
+def test_a_keras_style_hook_is_refused_before_training_naming_fnns_signature(cb, hook, signature, expected):
+    ran = []
+    want = re.escape(f"callbacks[1]: {type(cb).__name__}.{hook}{signature}") + ".*" + re.escape(f"fit calls {expected}")
+    with pytest.raises(TypeError, match=want + ".*fnn's hooks take ctx"):
+        _small_fit(epochs=1, callbacks=[lambda epoch, logs: ran.append(epoch), cb])
+    assert ran == []
+
+
+def test_hooks_that_take_fnns_arguments_are_accepted_and_a_callable_must_take_epoch_and_logs():
+    class Loose(Callback):
+        def __init__(self):
+            self.seen = []
+
+        def on_train_begin(self, context, extra=1):  # another name, a defaulted extra
+            self.seen.append("begin")
+
+        def on_epoch_begin(self, *args):
+            self.seen.append(len(args))
+
+        def on_epoch_end(self, epoch, logs, ctx=None, **kw):
+            self.seen.append(sorted(logs))
+
+    loose = Loose()
+    _small_fit(epochs=1, callbacks=[loose, ReduceLROnPlateau(monitor="loss")])
+    assert loose.seen == ["begin", 2, ["loss"]]
+    with pytest.raises(TypeError, match=r"callbacks\[0\]: <lambda>\(logs\) cannot be called as fn\(epoch, logs\)"):
+        _small_fit(epochs=1, callbacks=[lambda logs: None])
 
 
 def test_learning_rate_scheduler_takes_keras_one_argument_form_too():

@@ -628,6 +628,49 @@ def test_schedule_learning_rate_reports_and_rescales():
     np.testing.assert_allclose(updates["w"], -0.25, rtol=1e-15)
 
 
+def test_optax_inject_hyperparams_state_read_and_set_as_optax_users_do_by_hand():
+    """optax's own recipe for a mutable rate, optax.inject_hyperparams(optax.adam)(...), holds it in
+    state.hyperparams: found and set there (same dtype and shape, no recompile), chained too."""
+    optax = pytest.importorskip("optax")
+    params = {"w": jnp.ones(3, jnp.float32)}
+    g = {"w": jnp.array([1.0, -2.0, 0.5], jnp.float32)}
+    opt = optax.chain(optax.clip(10.0), optax.inject_hyperparams(optax.adam)(learning_rate=1e-3, b1=0.8))
+    state = opt.init(params)
+    assert float(O.get_learning_rate(state)) == pytest.approx(1e-3)
+    assert sorted(O.get_hyperparams(state)) == ["b1", "b2", "eps", "eps_root", "learning_rate"]
+    traces = []
+
+    @jax.jit
+    def step(state):
+        traces.append(1)  # runs only while tracing
+        return opt.update(g, state, params)
+
+    _, state = step(state)
+    state = O.set_hyperparams(O.set_learning_rate(state, 0.5), b1=0.25)
+    held = state[1].hyperparams
+    assert held["learning_rate"].dtype == jnp.float32 and held["learning_rate"].shape == ()
+    by_hand = opt.init(params)  # optax's documented way: replace the entry of the dict
+    _, by_hand = step(by_hand)
+    by_hand[1].hyperparams.update(learning_rate=jnp.float32(0.5), b1=jnp.float32(0.25))
+    ours, _ = step(state)
+    theirs, _ = step(by_hand)
+    np.testing.assert_allclose(ours["w"], theirs["w"], rtol=1e-7)
+    assert np.all(np.abs(ours["w"]) > 0.1)  # a step of the set rate 0.5, not of 1e-3
+    assert len(traces) == 1
+    # jitted and vmapped settings take the traced path
+    lrs = jnp.array([0.1, 0.2])
+    batched = jax.vmap(lambda lr: O.set_learning_rate(opt.init(params), lr))(lrs)
+    np.testing.assert_array_equal(O.get_learning_rate(batched), np.float32(lrs))
+    # a scheduled rate is recomputed by optax at every update: setting it would not hold
+    scheduled = optax.inject_hyperparams(optax.sgd)(learning_rate=optax.linear_schedule(1.0, 0.0, 4))
+    sstate = scheduled.init(params)
+    assert float(O.get_learning_rate(sstate)) == 1.0
+    with pytest.raises(ValueError, match="learning_rate follows a schedule in this optax"):
+        O.set_learning_rate(sstate, 0.1)
+    with pytest.raises(ValueError, match="holds no learning rate .*optax.inject_hyperparams"):
+        O.get_learning_rate(optax.adam(1e-3).init(params))
+
+
 def test_vmap_over_states_with_different_learning_rates():
     lrs = np.array([1e-3, 1e-2, 1e-1])
     params, grads = _problem(2)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -108,7 +109,10 @@ class Callback:
 
     ``fit`` calls the hooks of its callbacks in list order: ``on_train_begin`` once, then for
     each epoch ``on_epoch_begin`` and ``on_epoch_end``, then ``on_train_end`` (also when no
-    epoch runs, e.g. a resumed run that had finished). The checkpoint matches each saved state
+    epoch runs, e.g. a resumed run that had finished). Unlike Keras's, the hooks take ``ctx``
+    (the run's :class:`FitContext`), and only ``on_epoch_end`` takes ``logs``: ``fit`` checks
+    each hook you override against these signatures before training (a TypeError names a
+    Keras-style ``on_epoch_end(self, epoch, logs=None)``). The checkpoint matches each saved state
     to the callback of the same class at the same position in the list; a stateful callback
     with no saved state starts afresh, with a RuntimeWarning.
 
@@ -226,6 +230,56 @@ class LambdaCallback(Callback):
 
 
 HOOKS = ("on_train_begin", "on_epoch_begin", "on_epoch_end", "on_train_end")
+# The arguments fit passes each hook (after self). Keras's hooks take ``logs=None`` where fnn's
+# begin and train-end hooks take ``ctx``, and no ``ctx`` in ``on_epoch_end``.
+HOOK_ARGS = {
+    "on_train_begin": ("ctx",),
+    "on_epoch_begin": ("epoch", "ctx"),
+    "on_epoch_end": ("epoch", "logs", "ctx"),
+    "on_train_end": ("ctx",),
+}
+
+
+def _mismatch(fn: Any, args: tuple[str, ...]) -> str | None:
+    """How ``fn``'s signature fails to take ``args`` positionally (None when it takes them, or
+    cannot be read: the call then says for itself). A parameter named ``logs`` that would
+    receive another argument (Keras's ``logs=None`` getting fnn's ``ctx``) does not take them."""
+    try:
+        signature = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return None
+    shown = str(signature)
+    if inspect.ismethod(fn):
+        shown = "(self" + (", " if shown != "()" else "") + shown[1:]
+    try:
+        bound = signature.bind(*args)  # each argument stands for itself: its name
+    except TypeError:
+        return shown
+    wrong = [value for name, value in bound.arguments.items() if name == "logs" and value != "logs"]
+    return f"{shown}, whose logs would receive {wrong[0]}," if wrong else None
+
+
+def check_hooks(cb: Any, where: str) -> None:
+    """Every hook ``cb`` defines takes what fit passes it, checked before training: a
+    Keras-style hook would otherwise fail (or get the ctx as its ``logs``) after an epoch."""
+    if isinstance(cb, LambdaCallback):
+        shown = _mismatch(cb.fn, ("epoch", "logs"))
+        if shown is not None:
+            name = getattr(cb.fn, "__name__", type(cb.fn).__name__)
+            raise TypeError(f"{where}: {name}{shown} cannot be called as fn(epoch, logs), how fit calls a callable")
+        return
+    for hook, args in HOOK_ARGS.items():
+        fn = getattr(cb, hook, None)
+        if fn is None or getattr(fn, "__func__", None) is getattr(Callback, hook):
+            continue
+        shown = _mismatch(fn, args)
+        if shown is not None:
+            expected = ", ".join(f"{h}(self, {', '.join(a)})" for h, a in HOOK_ARGS.items())
+            raise TypeError(
+                f"{where}: {type(cb).__name__}.{hook}{shown} does not take fnn's arguments: fit calls "
+                f"{hook}(self, {', '.join(args)}). Unlike Keras's, fnn's hooks take ctx (the run's FitContext), "
+                f"and the begin and train-end hooks no logs: {expected}"
+            )
 
 
 class CallbackList:
@@ -250,6 +304,7 @@ class CallbackList:
                 raise TypeError(
                     f"callbacks[{i}] must be a Callback or a callable fn(epoch, logs), got {type(cb).__name__}"
                 )
+            check_hooks(self.items[-1], f"callbacks[{i}]")
 
     def has(self, kind: type) -> bool:
         return any(isinstance(cb, kind) for cb in self.items)

@@ -255,8 +255,10 @@ class ReduceLROnPlateau(MonitorCallback):
         cooldown_counter: Cooldown epochs left.
 
     Raises:
-        ValueError: For a ``factor`` outside (0, 1) or an unknown ``mode``; at an epoch's end,
-            for an optimizer state that holds no learning rate.
+        ValueError: For a ``factor`` outside (0, 1) or an unknown ``mode``. ``fit`` raises one
+            before training for an optimizer state that holds no learning rate (see
+            :func:`fnn.optimizers.get_learning_rate`: a named optimizer, one built with
+            :func:`fnn.optimizers.inject_hyperparams` or ``optax.inject_hyperparams`` holds it).
 
     Warns:
         RuntimeWarning: At each epoch whose logs lack ``monitor`` (no change is made then).
@@ -359,7 +361,8 @@ class LearningRateScheduler(Callback):
     Raises:
         TypeError: For a ``schedule`` that is not callable.
         ValueError: At an epoch's start, for a schedule that returns a negative or non-finite
-            rate, or an optimizer state that holds no learning rate.
+            rate. ``fit`` raises one before training for an optimizer state that holds no
+            learning rate (as :class:`ReduceLROnPlateau`).
 
     Examples:
         >>> import fnn, jax, numpy as np

@@ -234,8 +234,27 @@ def inject_hyperparams(
 # Reading and setting hyperparameters in any state (nested, chained, masked, vmapped).
 
 
+def _hparams_field(node: Any) -> str | None:
+    """The field of a state node that holds its hyperparameters, or None: ``hparams`` in fnn's
+    states; ``hyperparams`` in optax's ``inject_hyperparams`` states (``count``, ``hyperparams``,
+    [``hyperparams_states``,] ``inner_state``), recognised by their fields: fnn does not import
+    optax, and SPEC section 1 has optax optimizers work in fit, ReduceLROnPlateau's included."""
+    fields = getattr(node, "_fields", None)
+    if not isinstance(fields, tuple):
+        return None
+    if "hparams" in fields and isinstance(node.hparams, dict):
+        return "hparams"
+    if {"count", "hyperparams", "inner_state"} <= set(fields) and isinstance(node.hyperparams, dict):
+        return "hyperparams"
+    return None
+
+
 def _holds_hparams(node: Any) -> bool:
-    return hasattr(node, "_fields") and "hparams" in node._fields and isinstance(node.hparams, dict)
+    return _hparams_field(node) is not None
+
+
+def _hparams_of(node: Any) -> dict[str, Any]:
+    return getattr(node, _hparams_field(node) or "hparams")
 
 
 def _map_hparam_nodes(fn: Callable[[Any], Any], state: OptState) -> OptState:
@@ -245,21 +264,21 @@ def _map_hparam_nodes(fn: Callable[[Any], Any], state: OptState) -> OptState:
         if not _holds_hparams(node):
             return node
         node = fn(node)
-        rest = {
-            f: jax.tree.map(visit, getattr(node, f), is_leaf=_holds_hparams) for f in node._fields if f != "hparams"
-        }
+        own = _hparams_field(node)
+        rest = {f: jax.tree.map(visit, getattr(node, f), is_leaf=_holds_hparams) for f in node._fields if f != own}
         return node._replace(**rest)
 
     return jax.tree.map(visit, state, is_leaf=_holds_hparams)
 
 
 def _override(node: Any, values: dict[str, Array]) -> Any:
-    hp = {k: (jnp.asarray(values[k], v.dtype) if k in values else v) for k, v in node.hparams.items()}
-    return node._replace(hparams=hp)
+    hp = {k: (jnp.asarray(values[k], jnp.asarray(v).dtype) if k in values else v) for k, v in _hparams_of(node).items()}
+    return node._replace(**{_hparams_field(node) or "hparams": hp})
 
 
 def get_hyperparams(state: OptState) -> dict[str, Array]:
-    """The hyperparameters the next update uses (of the first injected state found).
+    """The hyperparameters the next update uses (of the first injected state found: fnn's
+    :func:`inject_hyperparams` or optax's ``inject_hyperparams``).
 
     Args:
         state: An optimizer state (nested, chained, masked or vmapped).
@@ -279,12 +298,17 @@ def get_hyperparams(state: OptState) -> dict[str, Array]:
     """
     for node in jax.tree.leaves(state, is_leaf=_holds_hparams):
         if _holds_hparams(node):
-            return dict(node.hparams)
-    raise ValueError("the optimizer state holds no hyperparameters (no state built by inject_hyperparams)")
+            return dict(_hparams_of(node))
+    raise ValueError(
+        "the optimizer state holds no hyperparameters (no state built by fnn.optimizers.inject_hyperparams "
+        "or optax.inject_hyperparams)"
+    )
 
 
 def set_hyperparams(state: OptState, **values: Any) -> OptState:
-    """``state`` with each named hyperparameter set in every injected state that holds it.
+    """``state`` with each named hyperparameter set in every injected state that holds it
+    (fnn's :func:`inject_hyperparams` states, and optax's ``inject_hyperparams`` states: their
+    ``hyperparams`` entry is replaced, as optax's documentation does by hand).
 
     A new value takes the old one's dtype and shape (a scalar broadcasts over a vmapped batch
     of states), so jitted updates do not recompile. A scheduled hyperparameter is set for the
@@ -304,7 +328,8 @@ def set_hyperparams(state: OptState, **values: Any) -> OptState:
             set later), or for a value that is not finite or out of the range the optimizers'
             constructors take (``learning_rate``, ``eps``, ``weight_decay``, ``momentum`` >= 0;
             ``b1``, ``b2`` in [0, 1); ``dampening``, ``rho`` in [0, 1]; ...). A traced value is
-            not checked.
+            not checked. For a hyperparameter that optax's state computes from a schedule
+            (optax recomputes it at every update).
         TypeError: For a value that is not a number.
 
     Examples:
@@ -320,12 +345,21 @@ def set_hyperparams(state: OptState, **values: Any) -> OptState:
     known: set[str] = set()
 
     def replace(node: Any) -> Any:
-        known.update(node.hparams)
-        hp = dict(node.hparams)
+        own = _hparams_field(node) or "hparams"
+        hp = dict(getattr(node, own))
+        known.update(hp)
         scales = dict(getattr(node, "scales", None) or {})
+        # optax's state: a scheduled value is recomputed from its schedule at every update
+        scheduled = getattr(node, "hyperparams_states", None) if own == "hyperparams" else None
         for name, value in values.items():
             if name not in hp:
                 continue
+            if isinstance(scheduled, dict) and name in scheduled:
+                raise ValueError(
+                    f"{name} follows a schedule in this optax.inject_hyperparams state (optax recomputes it "
+                    f"at every update, so a value set here would not hold): build the optimizer with a number "
+                    f"for {name}, or with fnn.optimizers.inject_hyperparams, whose schedules can be rescaled"
+                )
             found[name] = True
             old = hp[name]
             if is_traced(value) or is_traced(old) or (name in scales and is_traced(scales[name])):
@@ -354,7 +388,7 @@ def set_hyperparams(state: OptState, **values: Any) -> OptState:
                 new = jax.device_put(np.array(new_h))
             hp[name] = new
         _check_step_sizes(hp, values)
-        changes = {"hparams": hp, **({"scales": scales} if "scales" in node._fields else {})}
+        changes = {own: hp, **({"scales": scales} if "scales" in node._fields else {})}
         return node._replace(**changes)
 
     new_state = _map_hparam_nodes(replace, state)
@@ -431,7 +465,8 @@ def set_learning_rate(state: OptState, learning_rate: Any) -> OptState:
         The new state; jitted updates do not recompile.
 
     Raises:
-        ValueError: If the rate is negative or not finite, or the state holds no learning rate.
+        ValueError: If the rate is negative or not finite, or the state holds no learning rate
+            (see :func:`get_learning_rate`) or an optax schedule of it.
 
     Examples:
         >>> import fnn
@@ -447,6 +482,10 @@ def set_learning_rate(state: OptState, learning_rate: Any) -> OptState:
 def get_learning_rate(state: OptState) -> Array:
     """The learning rate the next update uses (the first one found in a nested/chained state).
 
+    The rate is held by the states of :func:`inject_hyperparams` (every named optimizer is
+    built with it) and of optax's ``inject_hyperparams``: ``optax.adam(1e-3)`` or
+    ``fnn.optimizers.chain(scale_by_adam(), scale_by_learning_rate(1e-3))`` hold none.
+
     Args:
         state: An optimizer state (nested, chained, masked or vmapped).
 
@@ -457,6 +496,9 @@ def get_learning_rate(state: OptState) -> Array:
         ValueError: If the state holds no learning rate.
     """
     for node in jax.tree.leaves(state, is_leaf=_holds_hparams):
-        if _holds_hparams(node) and "learning_rate" in node.hparams:
-            return node.hparams["learning_rate"]
-    raise ValueError("state holds no learning rate (no optimizer state with hparams['learning_rate'])")
+        if _holds_hparams(node) and "learning_rate" in _hparams_of(node):
+            return _hparams_of(node)["learning_rate"]
+    raise ValueError(
+        "the optimizer state holds no learning rate (no state built by fnn.optimizers.inject_hyperparams, "
+        "as the named optimizers are, or by optax.inject_hyperparams, with a learning_rate)"
+    )

@@ -247,6 +247,26 @@ def check_schedules(opt: Any, steps: int) -> None:
             )
 
 
+def check_learning_rate_held(who: str, template: Any) -> None:
+    """A callback that sets the learning rate (``who``) needs an optimizer state that holds
+    one, settable: checked on the abstract state before training, where it would fail after
+    the first epoch."""
+    try:
+        optimizers.get_learning_rate(template)
+    except ValueError as e:
+        raise ValueError(
+            f"{who} sets the learning rate, but {e}: use a named optimizer ('adam', fnn.optimizers.adam(1e-3)), "
+            "build yours with fnn.optimizers.inject_hyperparams (e.g. inject_hyperparams(lambda learning_rate: "
+            "fnn.optimizers.chain(fnn.optimizers.scale_by_adam(), fnn.optimizers.scale_by_learning_rate("
+            "learning_rate)))(learning_rate=1e-3)), or an optax one with optax.inject_hyperparams(optax.adam)"
+            "(learning_rate=1e-3)"
+        ) from None
+    try:  # traced: the value is the state's own, only where it can be set is checked
+        jax.eval_shape(lambda s: optimizers.set_learning_rate(s, optimizers.get_learning_rate(s)), template)
+    except ValueError as e:
+        raise ValueError(f"{who} sets the learning rate, but {e}") from None
+
+
 def hyperparams_differ(opt: Any, opt_state: Any) -> list[str]:
     """The hyperparameters ``opt`` was built with that ``opt_state`` holds other values of
     (the state's win: they are the run's, ReduceLROnPlateau's reductions included)."""

@@ -18,6 +18,7 @@ from fnn import callbacks as callbacks_, checkpoint as checkpoint_, parallel
 from fnn._interrupts import interrupts_held
 from fnn._validate import integer, key as check_key, path as check_path
 from fnn.train._checks import (
+    check_learning_rate_held,
     check_opt_state,
     check_params_dtypes,
     check_schedules,
@@ -350,6 +351,8 @@ def fit(
             ``validation_batch_size``, a non-bool ``shuffle``, a ``key`` that is not a PRNG key,
             non-numeric data or weights, a ``class_weight`` that is not a dict, a callback
             class instead of an instance (or something neither a callback nor callable), a
+            callback hook that cannot take fnn's arguments (a Keras-style ``on_epoch_end(self,
+            epoch, logs=None)``) or a callable that cannot take ``(epoch, logs)``, a
             ``checkpoint`` that is not a path, a ``mesh`` that is not a Mesh.
         ValueError: For a bad value, named in the message: an unknown optimizer, loss or metric
             name; ``grad`` not ``"manual"``/``"autodiff"``, ``verbose`` not 0/1/2,
@@ -365,7 +368,9 @@ def fit(
             ``validation_split``; a ``checkpoint`` path that is a folder or cannot be written, or
             an existing checkpoint that is corrupt or does not match ``params``/``opt_state``; a
             :class:`fnn.callbacks.ModelCheckpoint` filepath naming a log the run will not have;
-            a mesh without a ``"batch"`` axis. Exceptions raised by callbacks propagate.
+            a mesh without a ``"batch"`` axis; a :class:`fnn.callbacks.ReduceLROnPlateau` or
+            :class:`fnn.callbacks.LearningRateScheduler` with an optimizer state that holds no
+            learning rate it can set. Exceptions raised by callbacks propagate.
 
     Warns:
         RuntimeWarning: When the given ``opt_state`` holds other hyperparameter values than
@@ -436,6 +441,13 @@ def fit(
                 RuntimeWarning,
                 stacklevel=2,
             )
+    lr_setters = (callbacks_.ReduceLROnPlateau, callbacks_.LearningRateScheduler)
+    setters = [f"callbacks[{i}] ({type(cb).__name__})" for i, cb in enumerate(cbs.items) if isinstance(cb, lr_setters)]
+    template: Any = None  # the optimizer state, abstract: nothing is compiled for the checks below
+    if setters or checkpoint is not None:
+        template = jax.eval_shape(opt.init, params) if opt_state is None else opt_state
+    if setters:  # a state holding no learning rate fails now, not after the first epoch
+        check_learning_rate_held(setters[0], template)
     # The checkpoint is read before any work, against abstract templates: a bad file costs nothing.
     resumed = None
     if checkpoint is not None:
@@ -453,7 +465,6 @@ def fit(
                     "checkpoint there after every epoch, over the best one; resume from a copy of it "
                     "(shutil.copy(best, 'run.npz'); fit(..., checkpoint='run.npz'))"
                 )
-        template = jax.eval_shape(opt.init, params) if opt_state is None else opt_state
         # against the arrays training will hold (NumPy float64 becomes float32 without x64)
         params_template = jax.eval_shape(lambda tree: tree, params)
         resumed = checkpoint_.resume(checkpoint, params=params_template, opt_state=template)

@@ -19,9 +19,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from fnn import layers
-from fnn._validate import floating_dtype
+from fnn._validate import UNTRACEABLE, floating_dtype
 from fnn._values import Static
-from fnn.layers._base import UNTRACEABLE, as_shape
+from fnn.layers._base import as_shape
 
 __all__ = ["LayerSummary", "Summary", "summary", "count_params"]
 
@@ -184,24 +184,19 @@ def _kind(layer: Any) -> str:
         return "Layer"
 
 
-def _walk(net: layers.Network, key: Any, x: Any, dtype: Any, prefix: str, depth: int, rows: list) -> tuple[Any, int]:
-    """Appends the rows of ``net``'s layers for the (traced) input ``x``; returns its output and
-    parameter count. Keys are split as ``Network.init_with_shape`` splits them."""
+def _walk(net: layers.Network, params: list, x: Any, prefix: str, depth: int, rows: list) -> tuple[Any, int]:
+    """Appends the rows of ``net``'s layers for the (traced) input ``x`` and the params
+    ``net.init_with_shape`` built; returns its output and parameter count. The network's own
+    ``forward`` has run on them first, so every layer keeps the protocol here."""
     total = 0
-    for name, layer, k in zip(net.names, net.layers, jax.random.split(key, len(net.layers)), strict=True):
+    for name, layer, p in zip(net.names, net.layers, params, strict=True):
         path = prefix + name
+        at = len(rows)
+        rows.append(None)  # a nested network's own row goes before its layers'
         if isinstance(layer, layers.Network):
-            at = len(rows)
-            rows.append(None)  # its own row goes before its layers'
-            x, n = _walk(layer, k, x, dtype, path + "/", depth + 1, rows)
+            x, n = _walk(layer, p, x, path + "/", depth + 1, rows)
         else:
-            _, p = layer.init_with_shape(k, tuple(x.shape[1:]), dtype)
-            out = layer.forward(p, x, key=None, train=False)
-            if not (isinstance(out, tuple) and len(out) == 2 and hasattr(out[0], "shape")):
-                raise TypeError(f"layer {path}: forward(params, x, *, key, train) must return (y, cache)")
-            x, n = out[0], count_params(p)
-            at = len(rows)
-            rows.append(None)
+            x, n = layer.forward(p, x, key=None, train=False)[0], count_params(p)
         rows[at] = LayerSummary(path, _kind(layer), (None, *x.shape[1:]), n, depth)
         total += n
     return x, total
@@ -228,8 +223,9 @@ def summary(net: Any, input_shape: int | Sequence[int], dtype: Any = jnp.float32
 
     Raises:
         TypeError: For ``net`` not a Network or Layer; ``input_shape`` not an int or ints;
-            ``dtype`` not a floating dtype; a layer whose ``forward`` does not return
-            ``(y, cache)``.
+            ``dtype`` not a floating dtype; a layer that breaks the Layer protocol (its
+            ``init`` or ``forward`` takes other arguments or returns something else; the
+            message names the layer, as ``net.init`` and ``fit`` do).
         ValueError: For an empty ``input_shape`` or a size < 1; inputs the network does not
             fit.
 
@@ -264,7 +260,11 @@ def summary(net: Any, input_shape: int | Sequence[int], dtype: Any = jnp.float32
         key = jax.random.PRNGKey(0)
         rows: list = []
         x = jnp.zeros((1, *shape), np_dtype)  # a tracer's worth: eval_shape allocates nothing
-        y, total = _walk(net, key, x, np_dtype, "", 0, rows)
+        # net.init and net.forward's own checks first: a layer that breaks the protocol is named
+        # here as fit and net.init name it
+        params = net.init_with_shape(key, shape, np_dtype)[1]
+        net.forward(params, x)
+        y, total = _walk(net, params, x, "", 0, rows)
         return Static((tuple(rows), (None, *y.shape[1:]), total))
 
     try:

@@ -30,6 +30,16 @@ def is_traced(value: Any) -> bool:
     return isinstance(value, jax.core.Tracer)
 
 
+# What a function raises under jit that it would not raise eagerly (concrete values used as
+# Python numbers or bools): a layer's init that raises it runs eagerly; a schedule may not.
+UNTRACEABLE = (
+    jax.errors.ConcretizationTypeError,
+    jax.errors.TracerArrayConversionError,
+    jax.errors.TracerBoolConversionError,
+    jax.errors.TracerIntegerConversionError,
+)
+
+
 def interval(lo: float, hi: float, lo_open: bool, hi_open: bool) -> str:
     """``in [lo, hi)``, ``> lo``, ``<= hi``...: what a value must be, in words."""
     if math.isfinite(lo) and math.isfinite(hi):

@@ -34,6 +34,7 @@ Initializers are frozen dataclasses: equal arguments give equal, equally hashed 
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import math
 import numbers
 import operator
@@ -637,8 +638,9 @@ def get(identifier: str | Initializer, **kwargs: Any) -> Initializer:
 
     Raises:
         ValueError: For an unknown name, or a bad argument value.
-        TypeError: For an ``identifier`` that is neither a name nor a callable, keywords given
-            with a callable, or a keyword the named initializer does not take.
+        TypeError: For an ``identifier`` that is neither a name nor a callable, a callable that
+            does not take ``(key, shape, dtype)``, keywords given with a callable, or a keyword
+            the named initializer does not take.
 
     Examples:
         >>> import fnn
@@ -656,8 +658,25 @@ def get(identifier: str | Initializer, **kwargs: Any) -> Initializer:
     if callable(identifier):
         if kwargs:
             raise TypeError("initializer: keyword arguments only apply to a name, not a callable")
+        _check_signature(identifier)
         return identifier
     raise TypeError(f"initializer must be a name (str) or a callable, got {type(identifier).__name__}")
+
+
+def _check_signature(init: Callable) -> None:
+    """An initializer of the user's must take ``(key, shape, dtype)``: a layer passes all three."""
+    try:
+        sig = inspect.signature(init)
+    except (TypeError, ValueError):  # a builtin or C callable: no verdict
+        return
+    try:
+        sig.bind(None, None, None)
+    except TypeError:
+        name = getattr(init, "__name__", None) or repr(init)
+        raise TypeError(
+            f"initializer {name} must take (key, shape, dtype) (the jax.nn.initializers signature; dtype may "
+            f"default to jnp.float32), but it takes {sig}"
+        ) from None
 
 
 def __dir__() -> list[str]:

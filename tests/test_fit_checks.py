@@ -4,6 +4,7 @@ that must keep their values (issue 16 items 5, 7, 8 and 14)."""
 
 import warnings
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -28,6 +29,29 @@ def test_an_optimizer_by_name_trains_as_its_defaults():
     by_name = fnn.fit(NET, params, "Adam", MSE, x, y, epochs=2, verbose=0, batch_size=4)
     by_object = fnn.fit(NET, params, O.adam(), MSE, x, y, epochs=2, verbose=0, batch_size=4)
     assert by_name.history["loss"] == by_object.history["loss"]
+
+
+def test_a_plain_init_update_pair_trains_as_the_optimizer_it_is(compiles):
+    # SPEC: an optimizer is an (init, update) pair; a plain tuple or list of the two is one
+    x, y = _problem()
+    params = NET.init(KEY, (3,), jnp.float64)
+    opt = O.adam()
+    wrapped = fnn.fit(NET, params, opt, MSE, x, y, epochs=2, verbose=0, batch_size=4)
+    for pair in ((opt.init, opt.update), [opt.init, opt.update]):
+        with compiles() as c:  # the same update function: the same compiled program
+            plain = fnn.fit(NET, params, pair, MSE, x, y, epochs=2, verbose=0, batch_size=4)
+        assert c.count == 0
+        assert plain.history["loss"] == wrapped.history["loss"]
+        chex.assert_trees_all_equal((plain.params, plain.opt_state), (wrapped.params, wrapped.opt_state))
+    assert callable(fnn.train_step(NET, MSE, (opt.init, opt.update)))  # built, not run
+    message = (
+        r"^opt must be an optimizer \(a GradientTransformation, or a pair \(init, update\) of callables\) or an "
+        r"optimizer name, got a tuple of length 3"
+    )
+    with pytest.raises(TypeError, match=message):
+        fnn.fit(NET, params, (opt.init, opt.update, opt.update), MSE, x, y, verbose=0)
+    with pytest.raises(TypeError, match=r"got a list of length 2"):
+        fnn.fit_many(NET, jax.tree.map(lambda a: a[None], params), [opt.init, "update"], MSE, x, y, verbose=0)
 
 
 def test_integer_params_are_refused_before_anything_compiles(compiles):

@@ -259,8 +259,18 @@ def test_bad_arguments():
     net = fnn.mlp([2])
     with pytest.raises(ValueError, match="mode"):
         fnn.value_and_grad(net, "mse", "numeric")
-    with pytest.raises(TypeError, match="autodiff"):
+    with pytest.raises(TypeError, match=r"fnn\.losses\.custom\(name, fn\).*, or use mode='autodiff'\.$"):
         fnn.value_and_grad(net, lambda a, b: jnp.sum(a - b), "manual")
+    # gradcheck has no mode: it names the door that gives a plain callable a gradient
+    with pytest.raises(TypeError, match=r"got function\. Make a plain callable one with fnn\.losses\.custom") as e:
+        fnn.gradcheck(
+            net,
+            lambda a, b: jnp.sum(a - b),
+            [{"w": np.ones((3, 2)), "b": np.zeros(2)}],
+            np.ones((2, 3)),
+            np.zeros((2, 2)),
+        )
+    assert "mode" not in str(e.value)
     with pytest.raises(ValueError, match="known|unknown"):
         fnn.value_and_grad(net, "no_such_loss")
     f = fnn.value_and_grad(net, lambda yt, yp: jnp.mean((yt - yp) ** 2), "autodiff")  # plain callables are fine

@@ -196,6 +196,52 @@ def test_errors():
         I.variance_scaling(scale=0.0)
 
 
+def test_a_user_initializer_is_checked_where_the_layer_draws_it(compiles):
+    # the shape it returns: a torch-style (out, in) kernel is named at init, not by the forward
+    torch_like = lambda key, shape, dtype=jnp.float32: jnp.zeros(shape[::-1], dtype)
+    net = fnn.serial(fnn.Dense(4, kernel_initializer=torch_like), fnn.Dense(1))
+    message = (
+        r"^layer 0 \(dense_0\): init fails for input shape \(3,\): kernel_initializer <lambda> returned an array "
+        r"of shape \(4, 3\), expected \(3, 4\)"
+    )
+    with compiles() as c:
+        for call in (lambda: net.init(KEY, (3,)), lambda: net.output_shape((3,)), lambda: fnn.summary(net, (3,))):
+            with pytest.raises(ValueError, match=message):
+                call()
+        with pytest.raises(TypeError, match=r"bias_initializer listed must return an array of shape \(4,\), got list"):
+
+            def listed(key, shape, dtype=jnp.float32):
+                return [0.0] * shape[0]
+
+            jax.eval_shape(lambda k: fnn.Dense(4, bias_initializer=listed).init(k, (3,)), KEY)
+        # one without a dtype parameter: refused when the layer is built, naming the signature
+        for arg in ("kernel_initializer", "bias_initializer"):
+            with pytest.raises(
+                TypeError, match=rf"^{arg}: initializer no_dtype must take \(key, shape, dtype\).*\(key, shape\)$"
+            ):
+
+                def no_dtype(key, shape):
+                    return jnp.zeros(shape)
+
+                fnn.Dense(4, **{arg: no_dtype})
+        with pytest.raises(TypeError, match=r"^initializer <lambda> must take \(key, shape, dtype\)"):
+            I.get(lambda key, shape: None)
+        with pytest.raises(ValueError, match=r"^kernel_initializer: unknown initializer 'glorot'"):
+            fnn.Dense(4, kernel_initializer="glorot")
+    assert c.count == 0  # all refused while tracing or building
+    # jax.nn.initializers keep the signature
+    assert fnn.Dense(4, kernel_initializer=jax.nn.initializers.he_normal()).output_shape((3,)) == (4,)
+
+
+def test_a_user_initializer_that_ignores_dtype_is_cast_to_it():
+    float32_only = lambda key, shape, dtype=jnp.float32: jax.random.normal(key, shape, jnp.float32)
+    _, params = fnn.Dense(4, kernel_initializer=float32_only).init(KEY, (3,), jnp.bfloat16)
+    kernel_key = jax.random.split(KEY)[0]  # Dense's draw: kernel first, then bias
+    expected = np.asarray(float32_only(kernel_key, (3, 4))).astype(jnp.bfloat16)
+    assert params["w"].dtype == jnp.bfloat16 and params["b"].dtype == jnp.bfloat16
+    np.testing.assert_array_equal(np.asarray(params["w"]), expected)
+
+
 # ---------------------------------------------------------------------------------------------
 # PyTorch's names follow torch.nn.init: untruncated normals; Keras's names truncate at ±2.
 # 1e6 draws of ONE shape (one compiled draw per distribution), fan_in != fan_out so that the

@@ -307,6 +307,89 @@ def test_a_user_layer_s_mistake_is_named_where_the_next_layer_trips_over_it():
     _gradcheck_and_fit_refuse(net, params, x, y, TypeError, message)
 
 
+def _scale(name, init=None, forward=None, backward=None):
+    """``y = x * s`` (the Layer docstring's), with any of its three functions replaced."""
+    own_init = lambda key, shape, dtype=jnp.float32: (tuple(shape), {"s": jnp.ones(shape[-1:], dtype)})
+    own_forward = lambda params, x, *, key=None, train=False: (x * params["s"], (x,))
+    own_backward = lambda params, cache, dy: ({"s": jnp.sum(dy * cache[0], 0)}, dy * params["s"])
+    return L.Layer(init or own_init, forward or own_forward, backward or own_backward, name)
+
+
+def test_a_layer_whose_functions_take_other_arguments_is_named_with_the_protocol(compiles):
+    x, y = np.ones((4, 3)), np.zeros((4, 1))
+    stax = _scale("stax", init=lambda rng, input_shape: (tuple(input_shape), {"s": jnp.ones(input_shape[-1:])}))
+    net = fnn.serial(L.Dense(3), stax, L.Dense(1))
+    init_message = (
+        r"^layer 1 \(stax_0\): init\(key, input_shape, dtype\) is the Layer protocol, but the layer's takes "
+        r"\(rng, input_shape\); a stax-style init\(rng, input_shape\) needs the dtype too"
+    )
+    with compiles() as c:
+        for call in (
+            lambda: net.init(KEY, (3,)),
+            lambda: net.output_shape((3,)),
+            lambda: fnn.summary(net, (3,)),
+            lambda: fnn.serial(L.Dense(3), net).init(KEY, (3,)),  # nested: the outer layer named first
+        ):
+            with pytest.raises(TypeError, match=init_message.replace("^", "(^|layer 1 \\(serial_0\\) )")):
+                call()
+        # a forward without the key/train keywords (and a backward without the cache)
+        no_keywords = _scale("no_kw", forward=lambda params, x: (x * params["s"], (x,)))
+        net = fnn.serial(L.Dense(3), no_keywords, L.Dense(1))
+        forward_message = (
+            r"^layer 1 \(no_kw_0\): forward\(params, x, \*, key=None, train=False\) is the Layer protocol, "
+            r"but the layer's takes \(params, x\)"
+        )
+        params = jax.eval_shape(lambda k: net.init(k, (3,)), KEY)
+        for call in (lambda: fnn.summary(net, (3,)), lambda: jax.eval_shape(net.apply, params, x)):
+            with pytest.raises(TypeError, match=forward_message):
+                call()
+        two = fnn.serial(_scale("two", backward=lambda params, dy: ({"s": dy}, dy)), L.Dense(1))
+        with pytest.raises(TypeError, match=r"^layer 0 \(two_0\): backward\(params, cache, dy\) is the Layer protocol"):
+            jax.eval_shape(fnn.value_and_grad(two, "mse"), jax.eval_shape(lambda k: two.init(k, (3,)), KEY), x, y)
+        # an init returning (params, shape): summary says what net.init says
+        swapped = fnn.serial(L.Dense(3), _scale("swapped", init=lambda k, s, d=jnp.float32: ({"s": jnp.ones(s)}, s)))
+        message = r"^layer 1 \(swapped_0\): init\(key, input_shape, dtype\) must return \(output_shape, params\)"
+        for call in (lambda: swapped.init(KEY, (3,)), lambda: fnn.summary(swapped, (3,))):
+            with pytest.raises(TypeError, match=message):
+                call()
+    assert c.count == 0  # all refused while tracing
+
+
+def test_a_backward_may_return_none_for_a_layer_without_params():
+    # torch's habit: no gradient for no params. The layer doubles its input.
+    double = L.Layer(
+        lambda key, shape, dtype=jnp.float32: (tuple(shape), {}),
+        lambda params, x, *, key=None, train=False: (2 * x, ()),
+        lambda params, cache, dy: (None, 2 * dy),
+        "double",
+    )
+    net = fnn.serial(L.Dense(2, "tanh"), double, L.Dense(1))
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(8, 3)), rng.normal(size=(8, 1))
+    params = _like_init(lambda: net.init(KEY, (3,), jnp.float64))
+    assert fnn.gradcheck(net, "mse", params, x, y).passed
+    # fit's one full-batch SGD step is the step jax.grad of the same function takes
+    _, grads = fnn.value_and_grad(net, "mse", mode="autodiff")(params, x, y)
+    assert grads[1] == {}
+    fitted = fnn.fit(
+        net, params, fnn.optimizers.sgd(0.1), "mse", x, y, batch_size=8, epochs=1, shuffle=False, verbose=0
+    )
+    expected = jax.tree.map(lambda p, g: p - 0.1 * g, params, grads)
+    chex.assert_trees_all_close(fitted.params, expected, rtol=1e-12, atol=1e-12)
+    # None stands for no gradients only without params; other containers are named as such
+    cache = [(np.ones((2, 3)),)]
+    with pytest.raises(ValueError, match=r"backward returned None for params with leaves \[\"\['s'\]\"\] \(None is "):
+        fnn.serial(_scale("bad", backward=lambda p, c, dy: (None, dy))).backward(
+            [{"s": np.ones(3)}], cache, np.ones((2, 3))
+        )
+    empty = L.Layer(double.init, double.forward, lambda p, c, dy: ((), dy), "empty")
+    with pytest.raises(
+        ValueError,
+        match=r"backward returned dparams structured PyTreeDef\(\(\)\) for params structured PyTreeDef\(\{\}\)",
+    ):
+        fnn.serial(empty).backward([{}], [()], np.ones((2, 3)))
+
+
 def test_input_shape_must_be_ints_never_coerced():
     net = fnn.mlp([4])
     for bad, error, message in (

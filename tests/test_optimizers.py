@@ -918,6 +918,25 @@ def test_inject_hyperparams_schedules_and_set_hyperparams():
         O.inject_hyperparams(O.sgd)(learning_rate=0.1, betas=0.9)
 
 
+def test_a_schedule_with_python_control_flow_is_named_at_construction(compiles):
+    def step_lr(step):  # torch's LambdaLR habit: a Python if on the step
+        return 0.1 if step < 5 else 0.01
+
+    with compiles() as c:
+        for build in (lambda: O.sgd(step_lr), lambda: O.adam(learning_rate=step_lr)):
+            with pytest.raises(
+                TypeError, match=r"^learning_rate: the schedule 'step_lr' must be traceable.*jnp\.where"
+            ) as e:
+                build()
+            assert isinstance(e.value.__cause__, jax.errors.TracerBoolConversionError)
+        with pytest.raises(TypeError, match=r"^learning_rate: the schedule '<lambda>' must be traceable"):
+            O.inject_hyperparams(O.scale_by_learning_rate)(learning_rate=lambda step: 0.9 if step else 0.5)
+    assert c.count == 0
+    # written with jnp.where, the same schedule runs
+    opt = O.sgd(lambda step: jnp.where(step < 5, 0.1, 0.01))
+    assert float(O.get_learning_rate(opt.init({"w": np.ones(2)}))) == pytest.approx(0.1)
+
+
 # Every hyperparameter each named optimizer holds (all switched on), and how its constructor takes it.
 _HELD = {
     "sgd": dict(momentum=0.9, dampening=0.1, weight_decay=0.1),

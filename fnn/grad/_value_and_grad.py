@@ -20,15 +20,18 @@ MODES = ("manual", "autodiff")
 """The values of ``mode``: the hand-written backward pass, or ``jax.grad`` of the same function."""
 
 
-def resolve_loss(loss: Any, mode: str) -> Any:
+def resolve_loss(loss: Any, mode: str, autodiff_hint: str = "") -> Any:
+    """``loss`` as a Loss (a name looked up), or with ``mode="autodiff"`` a plain callable.
+    ``autodiff_hint``: how the caller runs a plain callable instead (gradcheck has no way)."""
     if isinstance(loss, str):
         return _losses.get(loss)
     if isinstance(loss, _losses.Loss):
         return loss
     if mode == "manual":
         raise TypeError(
-            "loss must be a loss name or an fnn.losses.Loss (which carries its hand-written gradient) "
-            f"for mode='manual'; got {type(loss).__name__}. Plain callables work with mode='autodiff'."
+            "loss must be a loss name or an fnn.losses.Loss (which carries its hand-written gradient); got "
+            f"{type(loss).__name__}. Make a plain callable one with fnn.losses.custom(name, fn), fn returning "
+            f"each sample's loss (its gradient is then derived by autodiff){autodiff_hint}."
         )
     if not callable(loss):
         raise TypeError(f"loss must be a loss name, an fnn.losses.Loss or a callable, got {type(loss).__name__}")
@@ -87,7 +90,7 @@ def value_and_grad(
         (True, (2,))
     """
     check_mode(mode)
-    loss_fn = resolve_loss(loss, mode)
+    loss_fn = resolve_loss(loss, mode, ", or use mode='autodiff'")
 
     if mode == "manual":
 

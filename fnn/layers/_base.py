@@ -17,6 +17,7 @@ layers in reverse (the chain rule, layer by layer).
 
 from __future__ import annotations
 
+import inspect
 import numbers
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -27,7 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from fnn._cache import structural_cache
-from fnn._validate import integer
+from fnn._validate import UNTRACEABLE, integer
 from fnn._values import Static
 
 Array = jax.Array
@@ -53,16 +54,6 @@ def as_shape(input_shape: int | Sequence[int]) -> Shape:
     if not dims:
         raise ValueError("input_shape must name at least one axis (without the batch axis), got ()")
     return tuple(integer(f"input_shape[{i}]", d, 1) for i, d in enumerate(dims))
-
-
-# What a layer's init may raise under jit that it would not raise eagerly (concrete values used
-# as Python numbers): such a network is initialised eagerly.
-UNTRACEABLE = (
-    jax.errors.ConcretizationTypeError,
-    jax.errors.TracerArrayConversionError,
-    jax.errors.TracerBoolConversionError,
-    jax.errors.TracerIntegerConversionError,
-)
 
 
 def output_shape_of(init: Callable[..., tuple[Shape, Params]], input_shape: int | Sequence[int]) -> Shape:
@@ -250,16 +241,38 @@ class Network:
         """
         shape = as_shape(input_shape)
         params = []
-        for i, (layer, k) in enumerate(zip(self.layers, jax.random.split(key, len(self.layers)), strict=True)):
-            out = layer.init_with_shape(k, shape, dtype)
-            if not (isinstance(out, tuple) and len(out) == 2 and _is_shape(out[0])):
-                raise TypeError(
-                    f"layer {i} ({self.names[i]}): init(key, input_shape, dtype) must return (output_shape, "
-                    f"params) with output_shape a tuple of ints (the Layer protocol); got {_describe(out)}"
-                )
-            shape, p = out
+        for i, k in enumerate(jax.random.split(key, len(self.layers))):
+            shape, p = self._init_layer(i, k, shape, dtype)
             params.append(p)
         return tuple(shape), params
+
+    def _init_layer(self, i: int, key: Array, shape: Shape, dtype: Any) -> tuple[Shape, Params]:
+        """Layer ``i``'s ``(output_shape, params)``; a mistake in its init names the layer."""
+        layer = self.layers[i]
+        try:
+            out = layer.init_with_shape(key, shape, dtype)
+        except (TypeError, ValueError) as err:
+            if isinstance(err, UNTRACEABLE):  # Network.init then runs the inits eagerly
+                raise
+            cls = TypeError if isinstance(err, TypeError) else ValueError
+            if _named(err):
+                raise _layer_error(cls, f"layer {i} ({self.names[i]}) {err}") from err
+            own = layer.init if isinstance(layer, Layer) else layer.init_with_shape
+            refused = _refused_signature(own, "init(key, input_shape, dtype)", None, None, None)
+            if refused:  # a stax-style init(rng, input_shape): the call failed, not the init
+                refused += (
+                    "; a stax-style init(rng, input_shape) needs the dtype too: (key, input_shape, dtype=jnp.float32)"
+                )
+            raise _layer_error(
+                cls, f"layer {i} ({self.names[i]}): " + (refused or f"init fails for input shape {shape}: {err}")
+            ) from err
+        if not (isinstance(out, tuple) and len(out) == 2 and _is_shape(out[0])):
+            raise _layer_error(
+                TypeError,
+                f"layer {i} ({self.names[i]}): init(key, input_shape, dtype) must return (output_shape, "
+                f"params) with output_shape a tuple of ints (the Layer protocol); got {_describe(out)}",
+            )
+        return tuple(out[0]), out[1]
 
     def output_shape(self, input_shape: int | Sequence[int]) -> Shape:
         """The output shape (without the batch axis) for inputs of ``input_shape``.
@@ -371,6 +384,10 @@ class Network:
                     f"(the Layer protocol); got {_describe(out)}"
                 )
             grads[i], dy = out
+            if grads[i] is None and not jax.tree.leaves(params[i]):
+                # a layer without params may say so with None (as torch's backward does); its
+                # gradient is its (empty) params' structure
+                grads[i] = jax.tree.map(lambda p: p, params[i])
             _check_dparams(i, self.names[i], params[i], grads[i])
             # a gradient takes its parameter's dtype, as jax.grad's does (bfloat16 params, float32 data)
             grads[i] = jax.tree.map(lambda g, p: g if g.dtype == p.dtype else g.astype(p.dtype), grads[i], params[i])
@@ -401,6 +418,11 @@ class Network:
         cls = TypeError if isinstance(err, TypeError) else ValueError
         if _named(err):  # a nested network's layer, named already
             return _layer_error(cls, f"layer {i} ({self.names[i]}) {err}")
+        refused = _refused_signature(
+            self.layers[i].forward, "forward(params, x, *, key=None, train=False)", None, None, key=None, train=False
+        )
+        if refused:
+            return _layer_error(TypeError, f"layer {i} ({self.names[i]}): {refused}")
         blame = self._disagreeing_layer(i, shapes, err)
         own = f"layer {i} ({self.names[i]}): forward fails on inputs of shape {shapes[i]}: {err}"
         return _layer_error(cls, blame or own)
@@ -427,6 +449,9 @@ class Network:
         cls = TypeError if isinstance(err, TypeError) else ValueError
         if _named(err):
             return _layer_error(cls, f"layer {i} ({self.names[i]}) {err}")
+        refused = _refused_signature(self.layers[i].backward, "backward(params, cache, dy)", None, None, None)
+        if refused:
+            return _layer_error(TypeError, f"layer {i} ({self.names[i]}): {refused}")
         source = (
             f", the dx of layer {i + 1} ({self.names[i + 1]}) (a backward must return dx of its input's shape)"
             if i + 1 < len(self.layers)
@@ -477,13 +502,32 @@ def _leaf_names(tree: Any) -> list[str]:
     ]
 
 
+def _refused_signature(fn: Any, protocol: str, *args: Any, **kwargs: Any) -> str | None:
+    """In words, that ``fn`` cannot be called as the protocol calls it (a call that failed on its
+    signature, not inside it); None if it can, or if its signature cannot be read."""
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):  # a builtin or C callable: no verdict
+        return None
+    try:
+        sig.bind(*args, **kwargs)
+    except TypeError:
+        return f"{protocol} is the Layer protocol, but the layer's takes {sig}"
+    return None
+
+
 def _check_dparams(i: int, name: str, params: Any, dparams: Any) -> None:
     """A backward must return one gradient per parameter leaf, in the params' structure."""
-    if cast(Any, jax.tree.structure(dparams)) != jax.tree.structure(params):
-        raise ValueError(
-            f"layer {i} ({name}): backward returned dparams with leaves {_leaf_names(dparams)} "
-            f"for params with leaves {_leaf_names(params)}; dparams must have the structure of params"
-        )
+    want, got = jax.tree.structure(params), cast(Any, jax.tree.structure(dparams))
+    if got != want:
+        got_leaves, want_leaves = _leaf_names(dparams), _leaf_names(params)
+        if dparams is None:  # None stands for "no gradients" only when there are no params
+            detail = f"None for params with leaves {want_leaves} (None is accepted only for a layer without params)"
+        elif got_leaves != want_leaves:
+            detail = f"dparams with leaves {got_leaves} for params with leaves {want_leaves}"
+        else:  # the same leaves in other containers ((), [] or None for {})
+            detail = f"dparams structured {got} for params structured {want}"
+        raise ValueError(f"layer {i} ({name}): backward returned {detail}; dparams must have the structure of params")
     for (path, g), p in zip(jax.tree_util.tree_flatten_with_path(dparams)[0], jax.tree.leaves(params), strict=True):
         if jnp.shape(g) != jnp.shape(p):
             raise ValueError(

@@ -49,9 +49,34 @@ def _same_shape_init(key: Array, input_shape: Any, dtype: Any = jnp.float32) -> 
 def _dense_init(units, kernel_init, bias_init, use_bias, key, input_shape, dtype=jnp.float32):
     shape = as_shape(input_shape)
     kw, kb = jax.random.split(key)
-    w = kernel_init(kw, (shape[-1], units), dtype)
-    params = {"w": w, "b": bias_init(kb, (units,), dtype)} if use_bias else {"w": w}
+    w = _draw(kernel_init, "kernel_initializer", kw, (shape[-1], units), dtype)
+    params = {"w": w, "b": _draw(bias_init, "bias_initializer", kb, (units,), dtype)} if use_bias else {"w": w}
     return (*shape[:-1], units), params
+
+
+def _draw(init: Callable, arg: str, key: Array, shape: Shape, dtype: Any) -> Array:
+    """``init(key, shape, dtype)``, checked: an initializer of the user's that returns another
+    shape (a torch-style ``(out, in)`` kernel) is named here, not by the forward that trips on
+    it; one that ignores ``dtype`` is cast to it, as Keras casts a variable's initial value."""
+    value = init(key, shape, dtype)
+    name = getattr(init, "__name__", None) or repr(init)
+    if not (hasattr(value, "shape") and hasattr(value, "dtype")):
+        raise TypeError(f"{arg} {name} must return an array of shape {shape}, got {type(value).__name__}")
+    if tuple(value.shape) != shape:
+        raise ValueError(
+            f"{arg} {name} returned an array of shape {tuple(value.shape)}, expected {shape} (a Dense kernel "
+            "is (in, out); torch's Linear weight is (out, in))"
+        )
+    want = jax.dtypes.canonicalize_dtype(dtype)
+    return value if value.dtype == want else jnp.asarray(value, want)
+
+
+def _initializer(arg: str, identifier: Any) -> Callable:
+    """``initializers.get(identifier)``, its mistakes prefixed by the argument's name."""
+    try:
+        return initializers.get(identifier)
+    except (TypeError, ValueError) as e:
+        raise type(e)(f"{arg}: {e}") from None
 
 
 def _dense_forward(act, use_bias, params, x, *, key=None, train=False):
@@ -115,7 +140,8 @@ def Dense(
         activation: A name, an :class:`fnn.activations.Activation`, or None (linear).
         use_bias: Add the bias ``b``.
         kernel_initializer: A name (:mod:`fnn.initializers`) or an initializer
-            ``(key, shape, dtype) -> array``.
+            ``(key, shape, dtype) -> array``. Its array must have ``shape``, ``(in, out)`` (the
+            layer's init raises ValueError otherwise); one in another dtype is cast to ``dtype``.
         bias_initializer: As ``kernel_initializer``.
         name: The layer's name.
 
@@ -124,8 +150,8 @@ def Dense(
 
     Raises:
         ValueError: For ``units < 1`` or an unknown activation or initializer name.
-        TypeError: For a ``units`` that is not an integer, or an activation or initializer of
-            the wrong type.
+        TypeError: For a ``units`` that is not an integer, an activation or initializer of
+            the wrong type, or an initializer that does not take ``(key, shape, dtype)``.
 
     Examples:
         >>> import fnn, jax, jax.numpy as jnp
@@ -139,8 +165,8 @@ def Dense(
     # The identity is skipped by what it computes, not by its name: a custom Activation
     # called "linear" still runs.
     fwd_act = None if act == activations.get("linear") else act
-    kernel_init = initializers.get(kernel_initializer)
-    bias_init = initializers.get(bias_initializer)
+    kernel_init = _initializer("kernel_initializer", kernel_initializer)
+    bias_init = _initializer("bias_initializer", bias_initializer)
     use_bias = bool(use_bias)
     return Layer(
         bound(_dense_init, units, kernel_init, bias_init, use_bias),

@@ -28,7 +28,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from fnn._validate import interval, is_traced
+from fnn._validate import UNTRACEABLE, interval, is_traced
 from fnn._values import bound, freeze
 from fnn.optimizers._base import (
     Array,
@@ -152,6 +152,19 @@ def _inject_update(
     return updates, InjectHyperparamsState(count, hp, state.scales, inner_state)
 
 
+def _traced(name: str, schedule: Callable) -> Any:
+    """``schedule`` at step 0, traced: each update evaluates it under jit with the step count an
+    abstract array, so Python control flow on the step cannot run there."""
+    try:
+        return schedule(count0())
+    except UNTRACEABLE as e:
+        raise TypeError(
+            f"{name}: the schedule {getattr(schedule, '__name__', schedule)!r} must be traceable (it runs under "
+            "jit with the step count a traced array): write its branches with jnp.where(step < n, a, b) "
+            "instead of a Python if, or use fnn.schedules (piecewise_constant for steps)"
+        ) from e
+
+
 def inject_hyperparams(
     factory: Callable[..., GradientTransformation],
     *,
@@ -179,7 +192,7 @@ def inject_hyperparams(
 
     Raises:
         TypeError: If ``factory`` is not callable; when building, for arguments ``factory``
-            does not take.
+            does not take, or a schedule that cannot be traced (Python control flow on the step).
         ValueError: When building, for a bad hyperparameter value (``factory`` runs once there).
 
     Examples:
@@ -218,7 +231,7 @@ def inject_hyperparams(
         # the first update (with schedules abstractly, so that no schedule runs eagerly).
         if schedules:
             jax.eval_shape(
-                lambda: (factory(**static, **numeric, **{n: s(count0()) for n, s in schedules.items()}), 0)[1]
+                lambda: (factory(**static, **numeric, **{n: _traced(n, s) for n, s in schedules.items()}), 0)[1]
             )
         else:
             factory(**static, **numeric)

@@ -165,19 +165,20 @@ def _check_params_fit_network_cached(
 
 def resolve_opt(opt: Any) -> Any:
     """An optimizer name (``"adam"``, as Keras accepts) becomes ``fnn.optimizers.get(name)``
-    with its default hyperparameters; a GradientTransformation passes through."""
+    with its default hyperparameters; a GradientTransformation passes through, and a plain
+    ``(init, update)`` pair of callables (an optimizer is that pair) is wrapped in one."""
     if isinstance(opt, str):
         return optimizers.get(opt)
-    if (
-        not isinstance(opt, tuple)
-        or not callable(getattr(opt, "init", None))
-        or not callable(getattr(opt, "update", None))
-    ):
-        raise TypeError(
-            f"opt must be an (init, update) GradientTransformation or an optimizer name, got {type(opt).__name__} "
-            '(e.g. opt=fnn.optimizers.adam(learning_rate=1e-3), opt="adam"; names: fnn.optimizers.names())'
-        )
-    return opt
+    if isinstance(opt, tuple) and callable(getattr(opt, "init", None)) and callable(getattr(opt, "update", None)):
+        return opt
+    if isinstance(opt, (tuple, list)) and len(opt) == 2 and all(callable(f) for f in opt):
+        return optimizers.GradientTransformation(*opt)
+    got = f"a {type(opt).__name__} of length {len(opt)}" if isinstance(opt, (tuple, list)) else type(opt).__name__
+    raise TypeError(
+        f"opt must be an optimizer (a GradientTransformation, or a pair (init, update) of callables) or an "
+        f'optimizer name, got {got} (e.g. opt=fnn.optimizers.adam(learning_rate=1e-3), opt="adam"; '
+        "names: fnn.optimizers.names())"
+    )
 
 
 def check_params_dtypes(params: Any, name: str = "params") -> None:

@@ -284,9 +284,9 @@ def fit(
         params: The initial parameters, ``net.init(key, input_shape)``'s structure, shapes and
             floating dtypes (training runs in their dtype; the data is cast to it). Never
             modified or donated.
-        opt: An optimizer (a GradientTransformation such as ``fnn.optimizers.adam(1e-3)``) or
-            an optimizer name (``"adam"``, ``"SGD"``...: :func:`fnn.optimizers.get` with its
-            defaults).
+        opt: An optimizer (a GradientTransformation such as ``fnn.optimizers.adam(1e-3)``, or
+            a plain ``(init, update)`` pair of callables) or an optimizer name (``"adam"``,
+            ``"SGD"``...: :func:`fnn.optimizers.get` with its defaults).
         loss: A loss name (``"mse"``, ``"sparse_categorical_crossentropy"``...), an
             :class:`fnn.losses.Loss` (:func:`fnn.losses.get` with options, or
             :func:`fnn.losses.custom`), or with ``grad="autodiff"`` any callable

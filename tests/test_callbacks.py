@@ -80,6 +80,23 @@ def test_early_stopping_scripted(kwargs, values, monitor, expected_epochs):
         assert ctx.stop_reason == "early_stopping"
 
 
+@pytest.mark.parametrize(
+    "monitor,mode",
+    [
+        ("val_AUC", "max"), ("ACC", "max"), ("val_SparseCategoricalAccuracy", "max"), ("F1Score", "max"),
+        ("val_R2Score", "max"), ("Precision", "max"), ("weighted_accuracy", "max"), ("val_weighted_AUC_1", "max"),
+        ("auc_1", "max"), ("MeanAbsoluteError", "min"), ("val_RootMeanSquaredError", "min"), ("weighted_mae", "min"),
+        ("val_loss", "min"),
+    ],
+)  # fmt: skip
+def test_mode_auto_reads_metric_names_as_they_are_logged(monitor, mode):
+    """Metrics are logged under the string asked for (Keras 3), weighted ones as weighted_<name>
+    where the name was taken, repeats with _1: mode auto reads past all of it."""
+    assert EarlyStopping(monitor=monitor).mode == mode
+    values = [0.5, 0.6, 0.55, 0.5] if mode == "max" else [0.6, 0.5, 0.55, 0.6]
+    assert _run(EarlyStopping(monitor=monitor, patience=1), values, monitor)[0] == 3
+
+
 def test_early_stopping_restores_best_weights_when_epochs_run_out():
     ran, ctx = _run(EarlyStopping(monitor="loss", patience=10, restore_best_weights=True), [3.0, 1.0, 2.0, 2.5])
     assert ran == 4 and not ctx.stop_training

@@ -13,6 +13,7 @@ from hypothesis import given, settings, strategies as st
 
 import fnn
 from fnn import losses as fnn_losses, metrics
+from fnn.metrics._resolve import resolve_both
 
 RNG = np.random.default_rng(0)
 
@@ -282,6 +283,46 @@ def test_names_aliases_and_errors():
         metrics.get(3)
     with pytest.raises(TypeError, match="Metric instance"):
         metrics.get(metrics.get("mae"), k=1)
+
+
+@pytest.mark.parametrize(
+    "asked,canonical",
+    [
+        ("ACC", "sparse_categorical_accuracy"), ("Accuracy", "sparse_categorical_accuracy"), ("MSE", "mse"),
+        ("SparseCategoricalAccuracy", "sparse_categorical_accuracy"), ("RootMeanSquaredError", "rmse"),
+        ("MeanAbsoluteError", "mae"), ("mean_absolute_error", "mae"), ("AUC", "auc"), ("Precision", "precision"),
+        ("F1Score", "f1_score"), ("f1", "f1_score"), ("R2Score", "r2_score"), ("BinaryAccuracy", "binary_accuracy"),
+    ],
+)  # fmt: skip
+def test_a_metric_asked_for_by_a_string_is_named_by_that_string(asked, canonical):
+    """Keras 3's compile_utils.get_metric: ``metric_name = identifier`` ("AUC" logs AUC, val_AUC)."""
+    loss = "sparse_categorical_crossentropy"
+    m = metrics.get(asked, loss=loss)
+    want = metrics.get(canonical, loss=loss)
+    assert m.name == asked and (m.scores, m.options, m.root) == (want.scores, want.options, want.root)
+
+
+def test_resolve_both_names_as_keras_3_compile_metrics():
+    """Keras 3's CompileMetrics.result: metrics first (repeats _1, _2), then a weighted metric
+    keeps its name unless taken, else weighted_<name> (repeats weighted_<name>_1)."""
+    cases = [
+        (["mae", "mae"], ["mae", "mae", "acc"], ["mae", "mae_1"], ["weighted_mae", "weighted_mae_1", "acc"]),
+        (["AUC"], ["AUC", "accuracy"], ["AUC"], ["weighted_AUC", "accuracy"]),
+        ([], ["mae", "mae"], [], ["mae", "weighted_mae"]),
+        (None, "rmse", [], ["rmse"]),
+    ]
+    for plain, weighted, want_plain, want_weighted in cases:
+        ms, wms = resolve_both(plain, weighted, loss="binary_crossentropy")
+        assert ([m.name for m in ms], [m.name for m in wms]) == (want_plain, want_weighted)
+    # where Keras would overwrite an entry (a second "mae_1"), the next free suffix is taken
+    mae_1 = dataclasses.replace(metrics.get("mae"), name="mae_1")
+    ms, wms = resolve_both([mae_1, "mae", "mae"], [mae_1])
+    assert ([m.name for m in ms], [m.name for m in wms]) == (["mae_1", "mae", "mae_2"], ["weighted_mae_1"])
+    sce = "sparse_categorical_crossentropy"
+    with pytest.raises(ValueError, match=r"^weighted_metrics\[1\] = 'acc' \('sparse_categorical_accuracy'\) does "):
+        resolve_both(["mae"], ["mae", "acc"], loss=sce, y_true_shape=(8, 3), y_pred_shape=(8, 3))
+    with pytest.raises(TypeError, match="^weighted_metrics must be a list"):
+        resolve_both([], 3)
 
 
 def test_resolve_dedupes_like_keras_and_reserves_loss():
@@ -681,17 +722,14 @@ def ref_top_k_hits(labels, y_pred, k):
 
 def test_new_metrics_by_name_are_hashable_by_value():
     a = metrics.get("auc", curve="PR", num_thresholds=500)
-    b = metrics.get("AUC", curve="pr", num_thresholds=500)
-    assert a == b and hash(a) == hash(b) and a.name == b.name == "auc"
+    b = metrics.get("auc", curve="pr", num_thresholds=500)
+    assert a == b and hash(a) == hash(b) and a.name == "auc"
+    upper = metrics.get("AUC", curve="PR", num_thresholds=500)  # the same metric, named as asked
+    assert upper.name == "AUC" and (upper.scores, upper.options) == (a.scores, a.options)
     assert a != metrics.get("auc", curve="PR", num_thresholds=499)
     assert metrics.get("precision") != metrics.get("recall")  # same counts, another result
-    names = {n: metrics.get(n).name for n in ("Precision", "Recall", "F1Score", "f1", "R2Score", "r2", "r2_score")}
-    assert names == {
-        "Precision": "precision", "Recall": "recall", "F1Score": "f1_score", "f1": "f1",
-        "R2Score": "r2_score", "r2": "r2", "r2_score": "r2_score",
-    }  # fmt: skip
     assert {"auc", "precision", "recall", "f1", "f1_score", "r2", "r2_score"} <= set(metrics.names())
-    assert [m.name for m in metrics.resolve(["auc", "AUC", a])] == ["auc", "auc_1", "auc_2"]
+    assert [m.name for m in metrics.resolve(["auc", "AUC", a])] == ["auc", "AUC", "auc_1"]
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,9 @@
-"""Sample and class weights in fit and evaluate, with Keras's semantics: a batch's loss is
-``sum(w * loss_i) / batch size``, metrics are weighted means, ``class_weight`` is the per-class
-``sample_weight``, validation data may carry weights as a third element."""
+"""Sample and class weights in fit and evaluate, with Keras 3's semantics: a batch's loss is
+``sum(w * loss_i) / batch size``, ``metrics`` are not weighted and ``weighted_metrics`` are
+weighted means (``CompileMetrics``), ``class_weight`` is the per-class ``sample_weight``,
+validation data may carry weights as a third element."""
+
+import dataclasses
 
 import jax
 import jax.numpy as jnp
@@ -31,6 +34,13 @@ def _reference_loss(params, x, labels, w):
 
 
 SCE = fnn.losses.get("sparse_categorical_crossentropy", from_logits=True)
+
+
+def _hits(params, x, labels):
+    """1.0 where the network's argmax is the label (NumPy)."""
+    h = np.tanh(x @ np.asarray(params[0]["w"]) + np.asarray(params[0]["b"]))
+    z = h @ np.asarray(params[1]["w"]) + np.asarray(params[1]["b"])
+    return (np.argmax(z, axis=1) == labels).astype(float)
 
 
 def test_a_weighted_full_batch_step_follows_the_hand_weighted_gradient():
@@ -81,11 +91,15 @@ def test_evaluate_and_validation_weights_match_numpy():
     x, labels, w = _problem()
     params = NET.init(KEY, (4,), jnp.float64)
     want = float(_reference_loss(params, x, labels, w))
-    got = fnn.evaluate(NET, params, SCE, x, labels, sample_weight=w, batch_size=12, metrics=["accuracy"])
+    got = fnn.evaluate(NET, params, SCE, x, labels, sample_weight=w, batch_size=5, metrics=["accuracy"],
+                       weighted_metrics=["accuracy", "ACC"])  # fmt: skip
     np.testing.assert_allclose(got["loss"], want, rtol=1e-12)
-    z = NET.apply(params, x)
-    hit = (np.argmax(z, axis=1) == labels).astype(float)
-    np.testing.assert_allclose(got["accuracy"], np.sum(w * hit) / np.sum(w), rtol=1e-12)  # a weighted mean
+    hit = _hits(params, x, labels)
+    # Keras 3: metrics unweighted, weighted_metrics weighted, a taken name prefixed with weighted_
+    assert list(got) == ["loss", "accuracy", "weighted_accuracy", "ACC"]
+    np.testing.assert_allclose(got["accuracy"], np.mean(hit), rtol=1e-12)
+    np.testing.assert_allclose(got["weighted_accuracy"], np.sum(w * hit) / np.sum(w), rtol=1e-12)
+    assert got["ACC"] == got["weighted_accuracy"]
     # validation data with weights as its third element (Keras), and validation_split splits them
     res = fnn.fit(NET, params, O.sgd(0.0), SCE, x[:8], labels[:8], validation_data=(x[8:], labels[8:], w[8:]),
                   batch_size=4, verbose=0, shuffle=False)  # fmt: skip
@@ -96,6 +110,49 @@ def test_evaluate_and_validation_weights_match_numpy():
     assert split.history["val_loss"] == res.history["val_loss"]
     assert split.history["loss"][0] == pytest.approx(float(_reference_loss(params, x[:8], labels[:8], w[:8])),
                                                      rel=1e-12)  # fmt: skip
+
+
+def test_fit_weighs_weighted_metrics_only_as_keras_3_does():
+    """13 training rows in batches of 4 (the last one padded into the scan, its extra rows masked
+    out of every metric), weights of their own on the validation data; a learning rate of 0
+    keeps the params, so every epoch's metrics are NumPy's on the initial ones."""
+    x, labels, w = _problem(n=18)
+    params = NET.init(KEY, (4,), jnp.float64)
+    (xt, lt, wt), (xv, lv, wv) = (x[:13], labels[:13], w[:13]), (x[13:], labels[13:], w[13:])
+    hit_t, hit_v = _hits(params, xt, lt), _hits(params, xv, lv)
+    cw = {0: 0.5, 2: 3.0}
+    cwt = np.array([cw.get(int(c), 1.0) for c in lt])
+    kw = dict(batch_size=4, epochs=2, verbose=0, metrics=["accuracy"], weighted_metrics=["accuracy", "ACC"])
+    runs = {
+        "sample_weight": (fnn.fit(NET, params, O.sgd(0.0), SCE, xt, lt, sample_weight=wt,
+                                  validation_data=(xv, lv, wv), **kw), wt),
+        "class_weight": (fnn.fit(NET, params, O.sgd(0.0), SCE, xt, lt, class_weight=cw,
+                                 validation_data=(xv, lv, wv), **kw), cwt),
+    }  # fmt: skip
+    for how, (res, weights) in runs.items():
+        h = res.history
+        assert list(h) == [
+            "loss", "accuracy", "weighted_accuracy", "ACC", "val_loss", "val_accuracy", "val_weighted_accuracy",
+            "val_ACC",
+        ], how  # fmt: skip
+        want = {
+            "accuracy": np.mean(hit_t),
+            "weighted_accuracy": np.sum(weights * hit_t) / np.sum(weights),
+            "val_accuracy": np.mean(hit_v),
+            "val_weighted_accuracy": np.sum(wv * hit_v) / np.sum(wv),
+        }
+        want["ACC"], want["val_ACC"] = want["weighted_accuracy"], want["val_weighted_accuracy"]
+        for k, v in want.items():
+            np.testing.assert_allclose(h[k], [v, v], rtol=1e-12, err_msg=f"{how}: {k}")
+        assert want["accuracy"] != pytest.approx(want["weighted_accuracy"])  # the weights do matter here
+    # fit_many: the validation data's weights are its only weights
+    stacked = jax.tree.map(lambda a: jnp.stack([a, a]), params)
+    many = fnn.fit_many(NET, stacked, O.sgd(0.0), SCE, xt, lt, validation_data=(xv, lv, wv), **kw)
+    for h in many.histories:
+        np.testing.assert_allclose(h["accuracy"], [np.mean(hit_t)] * 2, rtol=1e-12)
+        np.testing.assert_allclose(h["weighted_accuracy"], [np.mean(hit_t)] * 2, rtol=1e-12)
+        np.testing.assert_allclose(h["val_accuracy"], [np.mean(hit_v)] * 2, rtol=1e-12)
+        np.testing.assert_allclose(h["val_weighted_accuracy"], [np.sum(wv * hit_v) / np.sum(wv)] * 2, rtol=1e-12)
 
 
 @pytest.mark.parametrize(
@@ -110,6 +167,18 @@ def test_evaluate_and_validation_weights_match_numpy():
         (dict(class_weight={"a": 1.0}), ValueError, "class_weight keys must be class indices"),
         (dict(class_weight={0: 1.0}, sample_weight=np.ones(12)), ValueError, "not both"),
         (dict(validation_data=(np.ones((2, 4)), np.zeros(2), np.ones(3))), ValueError, r"validation_data\[2\]"),
+        (dict(weighted_metrics=3), TypeError, "^weighted_metrics must be a list of names"),
+        (dict(weighted_metrics=["accuracy", "nosuch"]), ValueError, "unknown metric 'nosuch'"),
+        (
+            dict(weighted_metrics=["categorical_accuracy"]),
+            ValueError,
+            r"^weighted_metrics\[0\] = 'categorical_accuracy' does not fit targets y of shape \(12,\)",
+        ),
+        (
+            dict(weighted_metrics=[dataclasses.replace(fnn.metrics.get("acc", loss=SCE), name="val_acc")]),
+            ValueError,
+            r"^weighted_metrics\[0\]: metric name 'val_acc' is reserved",
+        ),
     ],
 )
 def test_bad_weights_are_named_before_anything_compiles(kwargs, error, message, compiles):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import re
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -13,17 +14,23 @@ import jax
 import numpy as np
 
 from fnn import optimizers as optimizers_
+from fnn._registry import normalize
 from fnn._validate import integer, real
 from fnn.callbacks._base import Callback, FitContext
 
 
 def monitor_mode(monitor: str, mode: str) -> str:
-    """Keras's rule: ``mode='auto'`` maximises accuracy-like and AUC-like names, else minimises."""
+    """``mode='auto'``: max for accuracy-like and AUC-like metrics, else min (Keras asks the
+    metric for its direction; fnn reads it off the log name). Metrics are logged under the
+    names they were asked for, so the name is read without case or underscores (``val_AUC``,
+    ``ACC``, ``SparseCategoricalAccuracy``, ``F1Score``), and without the ``weighted_`` prefix
+    and ``_1`` suffix that tell a weighted or repeated metric apart."""
     if mode not in ("auto", "min", "max"):
         raise ValueError(f"mode must be 'auto', 'min' or 'max', got {mode!r}")
     if mode == "auto":
-        name = monitor.removeprefix("val_")
-        maximised = ("auc", "precision", "recall", "f1", "f1_score", "r2", "r2_score")
+        name = re.sub(r"_\d+$", "", monitor.removeprefix("val_")).removeprefix("weighted_")
+        name = normalize(name)
+        maximised = ("auc", "precision", "recall", "f1", "f1score", "r2", "r2score")
         mode = "max" if (name.startswith("acc") or name.endswith("accuracy") or name in maximised) else "min"
     return mode
 
@@ -84,7 +91,8 @@ class EarlyStopping(MonitorCallback):
         min_delta: The least change that counts as an improvement (its absolute value is used).
         patience: Epochs without improvement before stopping, an int >= 0.
         mode: ``"min"``, ``"max"``, or ``"auto"`` (max for accuracy-like names, ``auc``,
-            ``precision``, ``recall``, ``f1_score``, ``r2_score``; min otherwise).
+            ``precision``, ``recall``, ``f1_score``, ``r2_score``, in any case (``val_AUC``); min
+            otherwise).
         baseline: A value the monitored one must beat for the wait to be reset, or None.
         restore_best_weights: Return the best epoch's weights instead of the last ones.
         start_from_epoch: The first epoch (counted from 0) that is monitored.

@@ -18,11 +18,15 @@ Means (accuracies, ``mae``, ``mse``, ``rmse``) sum per-element scores and their 
 ``precision``, ``recall`` and ``f1_score`` sum confusion counts; ``r2_score`` sums ``y``,
 ``y^2``, the squared residuals and the count. Every ``update`` takes an optional
 ``sample_weight`` (Keras's semantics: weighted sums over weighted counts; None is unweighted).
+As in Keras 3, :func:`fnn.fit` and :func:`fnn.evaluate` weigh only their ``weighted_metrics``
+by the sample or class weights; their ``metrics`` stay unweighted.
 
-``"accuracy"`` (or ``"acc"``) is resolved the way Keras resolves it, from the loss and the shapes
-of targets and outputs; see :func:`get`. :func:`resolve` checks a list of metrics against the
-shapes of targets and outputs without compiling anything, and :func:`check_targets` checks
-concrete label values (integer class ids for the sparse metrics), which jit cannot see.
+``"accuracy"`` (or ``"acc"``) is resolved from the loss (a crossentropy: Keras 2's rule) or else
+from the shapes of targets and outputs (Keras 3's rule); :func:`get` says where the two differ.
+A metric asked for by a string is named by that very string (``"AUC"`` logs ``AUC`` and
+``val_AUC``, as in Keras 3). :func:`resolve` checks a list of metrics against the shapes of
+targets and outputs without compiling anything, and :func:`check_targets` checks concrete label
+values (integer class ids for the sparse metrics), which jit cannot see.
 """
 
 from fnn.metrics._accuracy import (

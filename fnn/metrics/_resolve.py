@@ -1,4 +1,4 @@
-"""Metrics by name: the registry, :func:`get` (Keras's resolution of ``"accuracy"``),
+"""Metrics by name: the registry, :func:`get` (``"accuracy"`` resolved by the loss, then the shapes),
 :func:`resolve` for a list (with a shape check that compiles nothing), and
 :func:`check_targets`, the check of concrete label values before anything is compiled.
 """
@@ -143,14 +143,28 @@ def get(
     """A :class:`Metric` from a name, a Metric, or a function ``(y_true, y_pred) -> scores``.
 
     Names ignore case and underscores, so Keras's class names resolve (``"AUC"``,
-    ``"Precision"``, ``"F1Score"``, ``"R2Score"``, ``"SparseCategoricalAccuracy"``).
-    ``"accuracy"``/``"acc"`` resolves as in Keras: binary_accuracy for a binary (focal)
-    crossentropy loss or an output of size 1, sparse_categorical_accuracy for sparse categorical
-    crossentropy or integer targets (rank one less than the output, or a last dimension of 1),
-    categorical_accuracy otherwise. The metric keeps the name it was asked for (``"acc"`` stays
-    ``"acc"``, as Keras names history entries). A loss with ``from_logits=True`` makes the
-    threshold metrics (binary_accuracy, auc, precision, recall, f1_score) read logits unless
-    ``from_logits`` is given here.
+    ``"Precision"``, ``"F1Score"``, ``"R2Score"``, ``"SparseCategoricalAccuracy"``). The metric
+    keeps the exact string it was asked for as its name, the key of its history entries, as
+    Keras 3 names them (``compile_utils.get_metric``): ``"AUC"`` logs ``AUC`` and ``val_AUC``,
+    ``"acc"`` stays ``acc``, ``"MeanAbsoluteError"`` stays ``MeanAbsoluteError``.
+
+    ``"accuracy"``/``"acc"`` (in any case) is resolved by the loss first, then by the shapes:
+    binary_accuracy for a binary (focal) crossentropy loss, sparse_categorical_accuracy for
+    sparse categorical crossentropy, categorical_accuracy for categorical crossentropy (Keras
+    2's rule, by the loss); with any other loss (or none), by the shapes as Keras 3 does:
+    binary_accuracy for an output of size 1 (or rank 1), sparse_categorical_accuracy for
+    integer targets (rank one less than the output, or a last dimension of 1),
+    categorical_accuracy otherwise. Keras 3 (``compile_utils.get_metric``) looks at the shapes
+    alone, so the two differ where a crossentropy loss and the shapes disagree: a binary (focal)
+    crossentropy on an output of several units (multi-label) gives binary_accuracy here,
+    categorical_accuracy in Keras 3; a categorical or sparse categorical crossentropy on an
+    output of one unit gives categorical_accuracy or sparse_categorical_accuracy here,
+    binary_accuracy in Keras 3. Name the accuracy you mean (``"binary_accuracy"``...) to get the
+    same metric in both. A regression loss is refused here (it would count exact equalities of
+    real numbers), where Keras 3 resolves by the shapes.
+
+    A loss with ``from_logits=True`` makes the threshold metrics (binary_accuracy, auc,
+    precision, recall, f1_score) read logits unless ``from_logits`` is given here.
 
     Options (equal options give equal, hashable metrics; auc's, precision's, recall's,
     f1_score's and r2_score's are validated here, binary_accuracy's and the top-k metrics' when
@@ -201,8 +215,7 @@ def get(
         return identifier
     if isinstance(identifier, str):
         key = _NAMES.canonical(identifier)
-        # Keras keeps the name asked for ("acc" stays "acc"); a class name is logged in snake case.
-        name = identifier if identifier in _NAMES.names() else key
+        name = identifier  # Keras 3 logs a metric under the very string asked for ("AUC", "ACC")
         if key == "accuracy":
             key = _resolve_accuracy(loss, y_true_shape, y_pred_shape)
             if key != "binary_accuracy":
@@ -234,21 +247,93 @@ def _trace(metric: Metric, y_true_shape: tuple, y_pred_shape: tuple) -> None:
     )
 
 
-def _check_shapes(i: int, identifier: Any, m: Metric, y_true_shape: tuple, y_pred_shape: tuple) -> None:
+# The registry name an "accuracy" resolved to, from its scores (each accuracy has its own).
+_ACCURACY_KEY = {e.scores: k for k, e in ACCURACY.items()}
+
+
+def _check_shapes(where: str, identifier: Any, m: Metric, y_true_shape: tuple, y_pred_shape: tuple) -> None:
     if not is_builtin(m):
         return  # a user's function may need the real dtype of y: it meets its data when compiled
     try:
         _trace(m, y_true_shape, y_pred_shape)
     except (ValueError, TypeError) as e:
-        asked = isinstance(identifier, str) and identifier != m.name
-        what = f"{identifier!r} ({m.name!r})" if asked else repr(m.name)
+        what = repr(m.name)
+        if isinstance(identifier, str):  # the metric the name stands for, where it says another
+            key = _NAMES.canonical(identifier)
+            key = _ACCURACY_KEY.get(m.scores, key) if key == "accuracy" else key
+            what = what if key == identifier else f"{identifier!r} ({key!r})"
         message = (
-            f"metrics[{i}] = {what} does not fit targets y of shape {y_true_shape} and outputs of "
-            f"shape {y_pred_shape}: {e}"
+            f"{where} = {what} does not fit targets y of shape {y_true_shape} and outputs of shape {y_pred_shape}: {e}"
         )
         if m.scores in ALTERNATIVES:
             message += f"; {ALTERNATIVES[m.scores]}"
         raise type(e)(message) from None
+
+
+def _each(
+    metrics: Any, argument: str, loss: Any, y_true_shape: Sequence[int] | None, y_pred_shape: Sequence[int] | None
+) -> list[Metric]:
+    """:func:`get` over ``metrics`` (None or one identifier allowed), each checked against the
+    shapes when both are given; ``argument`` names the list in messages."""
+    if metrics is None:
+        return []
+    if isinstance(metrics, (str, Metric)) or callable(metrics):
+        metrics = [metrics]
+    if not isinstance(metrics, Iterable):
+        raise TypeError(f"{argument} must be a list of names, Metrics or callables; got {metrics!r}")
+    out: list[Metric] = []
+    for i, identifier in enumerate(metrics):
+        m = get(identifier, loss=loss, y_true_shape=y_true_shape, y_pred_shape=y_pred_shape)
+        if m.name == "loss" or m.name.startswith("val_"):
+            raise ValueError(
+                f"{argument}[{i}]: metric name {m.name!r} is reserved (it would clash with the loss or "
+                "validation entries)"
+            )
+        if y_true_shape is not None and y_pred_shape is not None:
+            _check_shapes(f"{argument}[{i}]", identifier, m, tuple(y_true_shape), tuple(y_pred_shape))
+        out.append(m)
+    return out
+
+
+def _unique(name: str, taken: dict[str, int]) -> str:
+    """``name``, or Keras's ``name_1``, ``name_2``... once it is taken (a suffixed name that is
+    itself taken is skipped: Keras would overwrite that entry)."""
+    if name not in taken:
+        taken[name] = 1
+        return name
+    while True:
+        candidate = f"{name}_{taken[name]}"
+        taken[name] += 1
+        if candidate not in taken:
+            taken[candidate] = 1
+            return candidate
+
+
+def _named(m: Metric, name: str) -> Metric:
+    return m if name == m.name else dataclasses.replace(m, name=name)
+
+
+def resolve_both(
+    metrics: Any,
+    weighted_metrics: Any,
+    *,
+    loss: Any = None,
+    y_true_shape: Sequence[int] | None = None,
+    y_pred_shape: Sequence[int] | None = None,
+) -> tuple[tuple[Metric, ...], tuple[Metric, ...]]:
+    """``(metrics, weighted_metrics)`` resolved as :func:`resolve` resolves one list, with
+    distinct names across both, as Keras 3's ``CompileMetrics`` names its results: ``metrics``
+    first (repeats get ``_1``, ``_2``), then each weighted metric keeps its name unless it is
+    taken, in which case it becomes ``weighted_<name>`` (then ``weighted_<name>_1``...).
+    Messages name ``metrics[i]`` or ``weighted_metrics[i]``."""
+    taken: dict[str, int] = {}
+    shapes = (loss, y_true_shape, y_pred_shape)
+    plain = tuple(_named(m, _unique(m.name, taken)) for m in _each(metrics, "metrics", *shapes))
+    weighted = tuple(
+        _named(m, _unique(m.name if m.name not in taken else f"weighted_{m.name}", taken))
+        for m in _each(weighted_metrics, "weighted_metrics", *shapes)
+    )
+    return plain, weighted
 
 
 def resolve(
@@ -284,32 +369,14 @@ def resolve(
         >>> import fnn
         >>> [m.name for m in fnn.metrics.resolve(["mae", "mae", "rmse"])]
         ['mae', 'mae_1', 'rmse']
+        >>> [m.name for m in fnn.metrics.resolve(["AUC", "ACC"], loss="binary_crossentropy")]
+        ['AUC', 'ACC']
         >>> fnn.metrics.resolve(["categorical_accuracy"], y_true_shape=(8,), y_pred_shape=(8, 3))
         Traceback (most recent call last):
         ...
         ValueError: metrics[0] = 'categorical_accuracy' does not fit targets y of shape (8,) and outputs ...
     """
-    if metrics is None:
-        return ()
-    if isinstance(metrics, (str, Metric)) or callable(metrics):
-        metrics = [metrics]
-    if not isinstance(metrics, Iterable):
-        raise TypeError(f"metrics must be a list of names, Metrics or callables; got {metrics!r}")
-    out: list[Metric] = []
-    seen: dict[str, int] = {}
-    for i, identifier in enumerate(metrics):
-        m = get(identifier, loss=loss, y_true_shape=y_true_shape, y_pred_shape=y_pred_shape)
-        if m.name == "loss" or m.name.startswith("val_"):
-            raise ValueError(f"metric name {m.name!r} is reserved (it would clash with the loss or validation entries)")
-        if y_true_shape is not None and y_pred_shape is not None:
-            _check_shapes(i, identifier, m, tuple(y_true_shape), tuple(y_pred_shape))
-        if m.name in seen:
-            seen[m.name] += 1
-            m = dataclasses.replace(m, name=f"{m.name}_{seen[m.name] - 1}")
-        else:
-            seen[m.name] = 1
-        out.append(m)
-    return tuple(out)
+    return resolve_both(metrics, None, loss=loss, y_true_shape=y_true_shape, y_pred_shape=y_pred_shape)[0]
 
 
 def check_targets(

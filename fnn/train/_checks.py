@@ -23,6 +23,7 @@ from fnn._values import Static
 from fnn.data import check_arrays, train_val_split
 from fnn.grad import MODES
 from fnn.layers._base import check_net
+from fnn.metrics._resolve import resolve_both
 
 
 def _takes_sample_weight(fn: Any) -> bool:
@@ -374,10 +375,11 @@ def prepare_data(
     metric_ids: Any,
     sample_weight: Any = None,
     class_weight: Any = None,
-) -> tuple[Any, Any, Any, Any, Any, Any, tuple]:
-    """Checked ``(x_tr, y_tr, w_tr, x_val, y_val, w_val, metrics)``: the validation split,
-    shapes against the network, sample weights, and the resolved metrics (``x_val`` is None
-    without validation, a ``w`` None without weights)."""
+    weighted_ids: Any = None,
+) -> tuple[Any, Any, Any, Any, Any, Any, tuple, tuple]:
+    """Checked ``(x_tr, y_tr, w_tr, x_val, y_val, w_val, metrics, weighted_metrics)``: the
+    validation split, shapes against the network, sample weights, and the resolved metrics
+    (``x_val`` is None without validation, a ``w`` None without weights)."""
     check_loss_weighs(loss, sample_weight=sample_weight, class_weight=class_weight)
     x_tr, y_tr, w_tr, x_val, y_val, w_val = split_data(
         x, y, validation_split, validation_data, sample_weight, class_weight
@@ -389,12 +391,12 @@ def prepare_data(
     out_shape = check_against_network(net, params, loss, x_tr, y_tr, "x", "y")
     if x_val is not None:
         val_shape = check_against_network(net, params, loss, x_val, y_val, "validation x", "validation y")
-    ms = metrics.resolve(metric_ids, loss=loss, y_true_shape=y_tr.shape, y_pred_shape=out_shape)
+    ms, wms = resolve_both(metric_ids, weighted_ids, loss=loss, y_true_shape=y_tr.shape, y_pred_shape=out_shape)
     # the metrics' label values, concretely (under jit a float label would be truncated)
-    metrics.check_targets(ms, y_tr, out_shape, name="y", loss=loss)
+    metrics.check_targets((*ms, *wms), y_tr, out_shape, name="y", loss=loss)
     if x_val is not None:
-        metrics.check_targets(ms, y_val, val_shape, name="validation y", loss=loss)
-    return x_tr, sparse_labels(loss, y_tr), w_tr, x_val, sparse_labels(loss, y_val), w_val, ms
+        metrics.check_targets((*ms, *wms), y_val, val_shape, name="validation y", loss=loss)
+    return x_tr, sparse_labels(loss, y_tr), w_tr, x_val, sparse_labels(loss, y_val), w_val, ms, wms
 
 
 def sparse_labels(loss: Any, y: Any) -> Any:

@@ -75,20 +75,30 @@ def _add(a: Any, b: Any) -> Any:
 
 
 def batch_sums(
-    loss: Any, metrics: Sequence[Metric], y: Array, y_pred: Array, value: Array, w: Any = None, rows: Any = None
+    loss: Any,
+    metrics: Sequence[Metric],
+    y: Array,
+    y_pred: Array,
+    value: Array,
+    w: Any = None,
+    rows: Any = None,
+    weighted: Sequence[Metric] = (),
 ) -> Sums:
     """Loss and metric partial sums of one batch: the loss weighted by the batch size (with
-    sample weights, the batch loss is already Keras's ``sum(w * loss) / batch size``), each
-    metric's partials weighted by ``w``. ``rows``: the samples that count (bool ``(B,)``), or
-    None for all: the others weigh 0 and the batch size is their count."""
+    sample weights, the batch loss is already Keras's ``sum(w * loss) / batch size``);
+    ``metrics`` unweighted and ``weighted`` weighted by ``w`` (Keras 3's ``metrics`` and
+    ``weighted_metrics``). ``rows``: the samples that count (bool ``(B,)``), or None for all:
+    the others weigh 0 in every metric and the batch size is their count."""
     n: Any = y_pred.shape[0]
+    mask = None
     if rows is not None:
         n = jnp.sum(rows).astype(value.dtype)
         mask = rows.astype(y_pred.dtype)
         w = mask if w is None else w * row_mask(mask, jnp.ndim(w))
     sums: Sums = {"loss": (value * n, jnp.asarray(n, value.dtype))}
-    for m in metrics:
-        sums[m.name] = m.update(y, y_pred) if w is None else m.update(y, y_pred, sample_weight=w)
+    for ms, weights in ((metrics, mask), (weighted, w)):
+        for m in ms:
+            sums[m.name] = m.update(y, y_pred) if weights is None else m.update(y, y_pred, sample_weight=weights)
     return sums
 
 
@@ -102,10 +112,12 @@ def eval_sums(
     batch_size: int,
     shard=None,
     w: Any = None,
+    weighted: Sequence[Metric] = (),
 ) -> Sums:
     """Summed loss and metrics of ``net.apply(params, x)`` against ``y`` (eval mode), in batches
     of ``batch_size`` in order: the full ones in one scan, then the rest (Keras's batching).
-    ``w``: per-sample weights, or None."""
+    ``w``: per-sample weights, or None; they weigh the loss and the ``weighted`` metrics, not
+    ``metrics``."""
     n = x.shape[0]
     nb, rem = divmod(n, batch_size)
     arrays = (x, y) if w is None else (x, y, w)
@@ -116,7 +128,7 @@ def eval_sums(
         xb, yb, wb = (*batch, None)[:3]
         y_pred = net.apply(params, xb)
         value = loss(yb, y_pred) if wb is None else loss(yb, y_pred, sample_weight=wb)
-        return batch_sums(loss, metrics, yb, y_pred, jnp.asarray(value), wb)
+        return batch_sums(loss, metrics, yb, y_pred, jnp.asarray(value), wb, weighted=weighted)
 
     total = None
     if nb:
@@ -135,7 +147,7 @@ def eval_sums(
 
 def results(metrics: Sequence[Metric], sums: Sums, prefix: str = "") -> dict[str, Any]:
     """``{"loss": ..., <metric>: ...}`` from summed partials (jax arrays in, jax arrays out:
-    usable under jit)."""
+    usable under jit); ``metrics``: every metric summed, weighted or not."""
     total, count = sums["loss"]
     out = {prefix + "loss": total / count}
     for m in metrics:
@@ -166,6 +178,7 @@ class EpochSpec(NamedTuple):
     mesh: Any = None  # a data mesh (fnn.parallel.data_mesh): batches sharded along "batch"
     models: bool = False  # K models stacked along axis 0 (fit_many): the epoch under vmap
     pad_last: bool = False  # the last partial batch padded into the scan (pad_worth, can_pad_last)
+    weighted_metrics: tuple = ()  # weighted by the sample weights; ``metrics`` are not (Keras 3)
 
 
 def pad_worth(batch_size: int, n: int) -> bool:
@@ -196,14 +209,14 @@ def can_pad_last(net: Any, loss: Any, metrics: Sequence[Metric], grad: str, mesh
 def epoch_fn(spec: EpochSpec) -> Callable:
     """The pure epoch ``(params, opt_state, x, y, w, perm, key) -> (params, opt_state, bad,
     sums)`` for ONE model (``w``: sample weights or None)."""
-    net, loss, ms, B = spec.net, spec.loss, spec.metrics, spec.batch_size
+    net, loss, ms, wms, B = spec.net, spec.loss, spec.metrics, spec.weighted_metrics, spec.batch_size
     step = step_fn(net, loss, spec.update, spec.grad)
     shard = None if spec.mesh is None else functools.partial(parallel.shard_batch, mesh=spec.mesh)
 
     def guarded_step(carry, xb, yb, wb, key, rows=None):
         params, opt_state, bad, sums = carry
         new_params, new_state, value, y_pred = step(params, opt_state, xb, yb, key, wb, rows)
-        s = batch_sums(loss, ms, yb, y_pred, value, wb, rows)
+        s = batch_sums(loss, ms, yb, y_pred, value, wb, rows, wms)
         if spec.stop_on_nan:
             # Once a batch loss or its update is non-finite (a finite loss can still give a NaN
             # step: eps=0 on a dead unit, a rate that overflows) the rest of the epoch leaves the
@@ -224,7 +237,7 @@ def epoch_fn(spec: EpochSpec) -> Callable:
         padded = spec.pad_last and nb > 0 and rem > 0
         all_rows = jnp.ones((B,), bool) if padded else None
         first = (y[:B], net.apply(params, x[:B]), jnp.zeros((), jnp.result_type(float)), None if w is None else w[:B])
-        zero_sums = jax.tree.map(jnp.zeros_like, jax.eval_shape(lambda: batch_sums(loss, ms, *first, all_rows)))
+        zero_sums = jax.tree.map(jnp.zeros_like, jax.eval_shape(lambda: batch_sums(loss, ms, *first, all_rows, wms)))
         carry = (params, opt_state, jnp.zeros((), bool), zero_sums)
         arrays = (x, y) if w is None else (x, y, w)
 
@@ -286,6 +299,7 @@ class ValidationSpec(NamedTuple):
     batch_size: int
     mesh: Any = None
     models: bool = False
+    weighted_metrics: tuple = ()  # weighted by the sample weights; ``metrics`` are not (Keras 3)
 
 
 @structural_cache(maxsize=32)
@@ -294,11 +308,11 @@ def compiled_validation(spec: ValidationSpec) -> Callable:
     in batches of ``spec.batch_size``): fit runs it after each epoch on the epoch's params (not
     donated: the next epoch takes them), :func:`fnn.evaluate` once; ``spec.models``: vmapped
     over stacked models, the data shared."""
-    net, loss, ms, B = spec.net, spec.loss, spec.metrics, spec.batch_size
+    net, loss, ms, wms, B = spec.net, spec.loss, spec.metrics, spec.weighted_metrics, spec.batch_size
     shard = None if spec.mesh is None else functools.partial(parallel.shard_batch, mesh=spec.mesh)
 
     def validation(params, x_val, y_val, w_val):
-        return eval_sums(net, loss, ms, params, x_val, y_val, B, shard, w_val)
+        return eval_sums(net, loss, ms, params, x_val, y_val, B, shard, w_val, wms)
 
     if spec.models:
         return jax.jit(jax.vmap(validation, in_axes=(0, None, None, None)))

@@ -13,6 +13,7 @@ from fnn import metrics as metrics_
 from fnn._executables import call as call_through_store
 from fnn._validate import integer
 from fnn.data import check_arrays
+from fnn.metrics._resolve import resolve_both
 from fnn.train._checks import (
     check_against_network,
     check_loss_weighs,
@@ -33,6 +34,7 @@ def evaluate(
     metrics: Sequence[Any] = (),
     batch_size: int | None = None,
     sample_weight: Any = None,
+    weighted_metrics: Sequence[Any] = (),
 ) -> dict[str, float]:
     """Loss and metrics of ``net.apply(params, .)`` on ``(x, y)``, computed batch by batch.
 
@@ -42,7 +44,8 @@ def evaluate(
     ``sum_b n_b loss_b / N`` (the exact mean over samples for a batch-mean loss) and each
     metric is ``result(sum, count)`` of its summed partials.
 
-    ``sample_weight`` (``(N,)``, finite, >= 0) weighs the samples as in :func:`fit`.
+    ``sample_weight`` (``(N,)``, finite, >= 0) weighs the samples as in :func:`fit`: the loss
+    and ``weighted_metrics``, not ``metrics`` (Keras 3).
 
     The network runs in evaluation mode (Dropout off). This is the pass :func:`fit` runs on its
     validation data, so ``evaluate`` on ``validation_data`` gives the epoch's ``val_*`` values.
@@ -56,10 +59,12 @@ def evaluate(
         x: Inputs ``(N, features)``: a NumPy or jax array or nested lists, finite.
         y: Targets with ``N`` rows, of the shape the loss expects.
         metrics: Metric names, :class:`fnn.metrics.Metric` objects or callables, as in
-            :func:`fit` (``"accuracy"`` resolved from the loss and the shapes).
+            :func:`fit` (``"accuracy"`` resolved from the loss and the shapes), unweighted.
         batch_size: Samples per batch, an int >= 1 (None: 32); above ``N``, one batch.
         sample_weight: Per-sample weights ``(N,)`` (or ``(N, 1)``, or a scalar), finite and
             >= 0, or None.
+        weighted_metrics: Metrics as in ``metrics``, weighted by ``sample_weight``; named as
+            :func:`fit` names them (``weighted_<name>`` where ``metrics`` took the name).
 
     Returns:
         ``{"loss": float, <metric name>: float, ...}``, Python floats.
@@ -90,8 +95,8 @@ def evaluate(
     loss = resolve_loss(loss)
     check_loss_weighs(loss, sample_weight=sample_weight)
     out_shape = check_against_network(net, params, loss, x, y, "x", "y")
-    ms = metrics_.resolve(metrics, loss=loss, y_true_shape=y.shape, y_pred_shape=out_shape)
-    metrics_.check_targets(ms, y, out_shape, name="y", loss=loss)
+    ms, wms = resolve_both(metrics, weighted_metrics, loss=loss, y_true_shape=y.shape, y_pred_shape=out_shape)
+    metrics_.check_targets((*ms, *wms), y, out_shape, name="y", loss=loss)
     w = None if sample_weight is None else check_sample_weight(sample_weight, x.shape[0])
     # The data moves as fit moves it: floats in the params' dtype, converted once on the host
     # (no second copy), class indices kept as integers.
@@ -99,9 +104,10 @@ def evaluate(
     batch_size = min(batch_size, x.shape[0])
     # an open executable store (the CLI, whose settings describe net, loss and metrics) skips tracing
     # fit's validation pass: the same program (and the same one for equal settings)
-    program = compiled_validation(ValidationSpec(net, loss, ms, batch_size))
-    sums = call_through_store(program, "evaluate", (batch_size,), params, x, y, w)
-    return {k: float(v) for k, v in results(ms, jax.device_get(sums)).items()}
+    program = compiled_validation(ValidationSpec(net, loss, ms, batch_size, weighted_metrics=wms))
+    # (the weighted metrics are not in the CLI's settings: they join the program's key)
+    sums = call_through_store(program, "evaluate", (batch_size, *wms), params, x, y, w)
+    return {k: float(v) for k, v in results((*ms, *wms), jax.device_get(sums)).items()}
 
 
 def eval_step(net: Any, loss: Any, metrics: Sequence[Any] = ()) -> Callable:

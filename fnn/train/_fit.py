@@ -215,6 +215,7 @@ def fit(
     validation_data: tuple | None = None,
     validation_batch_size: int | None = None,
     metrics: Sequence = (),
+    weighted_metrics: Sequence = (),
     callbacks: Sequence = (),
     grad: str = "manual",
     verbose: int = 1,
@@ -235,9 +236,12 @@ def fit(
     * ``validation_split`` holds out the LAST fraction of the samples, before any shuffling;
       ``validation_data=(x_val, y_val)`` or ``(x_val, y_val, sample_weight_val)`` takes precedence.
     * ``sample_weight`` (``(N,)``, finite, >= 0) weighs each sample's loss as Keras does: a
-      batch's loss is ``sum(w * loss) / batch size``, and metrics are weighted means.
+      batch's loss is ``sum(w * loss) / batch size``. As in Keras 3, ``metrics`` are not
+      weighted and ``weighted_metrics`` are weighted means (``sum(w * score) / sum(w)``).
       ``class_weight={class: weight}`` gives each training sample its class's weight (1 for
       classes not named; the class is the label, or the argmax of one-hot rows). Not both.
+      Validation data's own weights (its third element) weigh ``val_loss`` and the weighted
+      metrics alike.
     * The epoch's ``loss`` is the batch-size-weighted mean of the batch losses, each computed
       with the weights before that batch's update; ``val_*`` use the end-of-epoch weights.
     * ``opt_state`` continues a previous run (default ``opt.init(params)``); ``checkpoint=path``
@@ -311,10 +315,16 @@ def fit(
         validation_batch_size: Samples per batch of the validation pass, an int >= 1 (None:
             ``max(batch_size, 1024)``); it changes memory use and the summation order, not
             the values beyond float rounding.
-        metrics: Metric names (``"accuracy"`` resolved from the loss and shapes as Keras
-            does, ``"mae"``, ``"auc"``...), :class:`fnn.metrics.Metric` objects, or callables
-            ``(y_true, y_pred) -> scores``; each is logged under its name (``val_`` prefixed for
-            validation), computed over the whole epoch from summed partials.
+        metrics: Metric names (``"accuracy"`` resolved from the loss and shapes:
+            :func:`fnn.metrics.get`; ``"mae"``, ``"AUC"``...), :class:`fnn.metrics.Metric`
+            objects, or callables ``(y_true, y_pred) -> scores``; each is logged under its name
+            (the string as given, ``val_`` prefixed for validation), computed over the whole
+            epoch from summed partials, unweighted whatever the sample or class weights.
+        weighted_metrics: Metrics as in ``metrics``, weighted by ``sample_weight`` /
+            ``class_weight`` (and ``val_*`` by the validation data's weights). Logged under
+            their names; one whose name ``metrics`` (or an earlier weighted one) already took
+            is logged as ``weighted_<name>`` (Keras 3's naming: ``metrics=["mae"],
+            weighted_metrics=["mae"]`` logs ``mae`` and ``weighted_mae``).
         callbacks: :class:`fnn.callbacks.Callback` objects (or any object with the hooks), or
             callables ``fn(epoch, logs)`` called at each epoch's end (a truthy return stops
             training); run in order, between epochs.
@@ -332,8 +342,8 @@ def fit(
         mesh: A data mesh (:func:`fnn.parallel.data_mesh`) to train data-parallel on, or None
             for one device.
         sample_weight: Per-sample weights ``(N,)`` (or ``(N, 1)``, or a scalar), finite and
-            >= 0, for the loss and the metrics. With many processes, the weights of the whole
-            (concatenated) data set.
+            >= 0, for the loss and the ``weighted_metrics``. With many processes, the weights
+            of the whole (concatenated) data set.
         class_weight: ``{class index: weight}`` (weights finite, >= 0): each training sample
             gets its class's weight, 1 for classes not named. Not with ``sample_weight``.
 
@@ -416,8 +426,9 @@ def fit(
     run = prepare(
         net, params, opt, loss, x, y, grad=grad, batch_size=batch_size, epochs=epochs, unroll=unroll,
         shuffle=shuffle, verbose=verbose, validation_split=validation_split, validation_data=validation_data,
-        validation_batch_size=validation_batch_size, metrics=metrics, stop_on_nan=cbs.has(callbacks_.TerminateOnNaN),
-        mesh=mesh, sample_weight=sample_weight, class_weight=class_weight,
+        validation_batch_size=validation_batch_size, metrics=metrics, weighted_metrics=weighted_metrics,
+        stop_on_nan=cbs.has(callbacks_.TerminateOnNaN), mesh=mesh, sample_weight=sample_weight,
+        class_weight=class_weight,
     )  # fmt: skip
     check_schedules(opt, max(epochs * run.iterations_per_epoch, 1))
     log_names = {"loss", *(m.name for m in run.metrics)}

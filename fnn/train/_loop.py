@@ -42,7 +42,7 @@ class Prepared(NamedTuple):
     float dtype, the compiled epoch and validation pass."""
 
     loss: Any
-    metrics: tuple
+    metrics: tuple  # every metric logged: spec.metrics (unweighted), then spec.weighted_metrics
     n: int
     iterations_per_epoch: int
     data: tuple  # (x, y, w, x_val, y_val, w_val): the w's are sample weights or None; *_val None without validation
@@ -224,6 +224,7 @@ def prepare(
     validation_data: Any,
     validation_batch_size: Any,
     metrics: Any,
+    weighted_metrics: Any = None,
     stop_on_nan: bool = False,
     mesh: Any = None,
     models: bool = False,
@@ -237,9 +238,10 @@ def prepare(
     if validation_batch_size is not None:
         integer("validation_batch_size", validation_batch_size, 1)
     shuffle = check_shuffle(shuffle)
-    x_tr, y_tr, w_tr, x_val, y_val, w_val, ms = prepare_data(
-        net, params, loss, x, y, validation_split, validation_data, metrics, sample_weight, class_weight
-    )
+    x_tr, y_tr, w_tr, x_val, y_val, w_val, ms, wms = prepare_data(
+        net, params, loss, x, y, validation_split, validation_data, metrics, sample_weight, class_weight,
+        weighted_metrics,
+    )  # fmt: skip
     n = x_tr.shape[0]
     spec = EpochSpec(
         net=net,
@@ -253,15 +255,16 @@ def prepare(
         unroll=unroll or default_unroll(batch_size, n),
         mesh=mesh,
         models=models,
-        pad_last=pad_worth(min(batch_size, n), n) and can_pad_last(net, loss, ms, grad, mesh),
+        pad_last=pad_worth(min(batch_size, n), n) and can_pad_last(net, loss, (*ms, *wms), grad, mesh),
+        weighted_metrics=wms,
     )
     validation = None
     if x_val is not None:
         val_batch = min(validation_batch_size or max(batch_size, VALIDATION_BATCH), x_val.shape[0])
-        val_spec = ValidationSpec(net, loss, ms, val_batch, mesh, models)
+        val_spec = ValidationSpec(net, loss, ms, val_batch, mesh, models, weighted_metrics=wms)
         validation = val_spec, compiled_validation(val_spec)
     data = to_device(param_dtype(params), x_tr, y_tr, w_tr, x_val, y_val, w_val)
-    return Prepared(loss, ms, n, math.ceil(n / batch_size), data, spec, compiled_epoch(spec), validation)
+    return Prepared(loss, (*ms, *wms), n, math.ceil(n / batch_size), data, spec, compiled_epoch(spec), validation)
 
 
 class Cancelled(Exception):

@@ -179,6 +179,7 @@ def fit_many(
     validation_data: tuple | None = None,
     validation_batch_size: int | None = None,
     metrics: Sequence = (),
+    weighted_metrics: Sequence = (),
     grad: str = "manual",
     verbose: int = 0,
     unroll: int | None = None,
@@ -219,6 +220,8 @@ def fit_many(
         validation_data: ``(x_val, y_val)`` (or with ``sample_weight_val``), as in :func:`fit`.
         validation_batch_size: As in :func:`fit`.
         metrics: As in :func:`fit`; every model logs them.
+        weighted_metrics: As in :func:`fit`: weighted by the validation data's weights (its
+            third element), the only sample weights here.
         grad: ``"manual"`` or ``"autodiff"``.
         verbose: 0 silent; 1 or 2 one line per epoch with the min / median / max of the
             models' losses.
@@ -260,7 +263,7 @@ def fit_many(
     run = prepare(
         net, one_model, opt, loss, x, y, grad=grad, batch_size=batch_size, epochs=epochs, unroll=unroll,
         shuffle=shuffle, verbose=verbose, validation_split=validation_split, validation_data=validation_data,
-        validation_batch_size=validation_batch_size, metrics=metrics, models=True,
+        validation_batch_size=validation_batch_size, metrics=metrics, weighted_metrics=weighted_metrics, models=True,
     )  # fmt: skip
     keys = _stacked_keys(key, k_models)
     if configs is None:
@@ -347,7 +350,8 @@ def sweep(
     ``opt`` with a nonzero ``weight_decay`` to sweep weight decays (0 is then a valid value).
     ``input_shape`` defaults to ``x.shape[1:]``; ``dtype`` (e.g. ``jnp.float64``) casts the
     initial params, and so the training, to that dtype; ``fit_kwargs`` go to :func:`fit_many`
-    (``batch_size``, ``epochs``, ``validation_split``, ``metrics``, ``grad``...).
+    (``batch_size``, ``epochs``, ``validation_split``, ``metrics``, ``weighted_metrics``,
+    ``grad``...).
     ``result.configs[i]`` says which grid point model i is.
 
     The grid is the product over the seeds, then the ``hparams`` entries in their order, then

@@ -212,6 +212,40 @@ def test_gradcheck_names_the_piece_where_a_wrong_gradient_starts_not_the_rows_it
     assert fnn.gradcheck(right, "mse", _params(right, (3,)), x, y).at_fault == ()
 
 
+def _tweaked(layer, name, dx=lambda d: d, dparams=lambda g: g):
+    """``layer`` with its hand-written backward's results changed by ``dx`` / ``dparams``."""
+
+    def backward(p, c, dy):
+        g, d = layer.backward(p, c, dy)
+        return dparams(g), dx(d)
+
+    return L.Layer(layer.init, layer.forward, backward, name, layer.needs_key)
+
+
+def test_gradcheck_s_culprit_is_one_that_can_explain_the_failed_rows():
+    x, y = _data(4, 3, 2, kind="regression")
+    # a NaN in a middle layer's dx (a hand-written 0/0): named, with an infinite error
+    nan_dx = _tweaked(L.Dense(4, "tanh"), "nan", dx=lambda d: d.at[0, 0].set(jnp.nan))
+    net = fnn.serial(L.Dense(4, "tanh"), nan_dx, L.Dense(2))
+    report = fnn.gradcheck(net, "mse", _params(net, (3,)), x, y)
+    assert report.at_fault == (("nan_0", np.inf),) and np.isnan(report.max_error_autodiff)
+    # inside a nested network: named by its path
+    inner = fnn.serial(L.Dense(4, "tanh"), _tweaked(L.Dense(4, "tanh"), "bad", dx=lambda d: 2 * d), name="inner")
+    net = fnn.serial(L.Dense(4, "tanh"), inner, L.Dense(2))
+    report = fnn.gradcheck(net, "mse", _params(net, (3,)), x, y)
+    assert [name for name, _ in report.at_fault] == ["inner_0/bad_0"]
+    # a right layer whose activation takes slope 1 at its kink (relu at an exact 0, where
+    # jax.nn.relu takes 0) passes its rows; only the wrong layer after it is named
+    myrelu = fnn.activations.Activation("myrelu", jax.nn.relu, lambda x, y, dy: dy * (x >= 0))
+    wrong = _tweaked(L.Dense(2), "wrong", dparams=lambda g: jax.tree.map(lambda a: 1.5 * a, g))
+    net = fnn.serial(L.Dense(1, myrelu), wrong)
+    params = _params(net, (3,))
+    params[0]["b"] = jnp.zeros_like(params[0]["b"])
+    report = fnn.gradcheck(net, "mse", params, x.at[0].set(0.0), y)
+    assert report.failed_layers == ["wrong_0"] and report.rows[0].fd_kinks == 1
+    assert [name for name, _ in report.at_fault] == ["wrong_0"]
+
+
 def test_gradcheck_with_dropout_key_and_subsampled_large_leaf():
     net = fnn.serial(L.Dense(40, "tanh"), L.Dropout(0.5), L.Dense(2))
     params = _params(net, (30,))

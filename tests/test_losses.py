@@ -447,6 +447,20 @@ def test_float32_stays_float32_and_finite():
         assert np.isfinite(value) and np.all(np.isfinite(grad))
 
 
+def test_half_precision_predictions_are_computed_in_float32_as_keras_does():
+    """1 - 1e-7 rounds to 1 in float16 and bfloat16: a probability of exactly 0 or 1 gave inf
+    and NaN gradients there. Losses compute in float32 (Keras's loss dtype); the gradient, a
+    cotangent of y_pred, keeps y_pred's dtype."""
+    t, p = np.array([[0.0], [1.0]]), np.array([[1.0], [0.0]])
+    for name in ("binary_crossentropy", "binary_focal_crossentropy", "mse"):
+        ref_value, ref_grad = L.get(name).value_and_grad(jnp.asarray(t, jnp.float32), jnp.asarray(p, jnp.float32))
+        assert np.isfinite(ref_value) and np.all(np.isfinite(ref_grad))  # Keras's BCE here: 16.03024
+        for dtype in (jnp.bfloat16, jnp.float16):
+            value, grad = L.get(name).value_and_grad(jnp.asarray(t, dtype), jnp.asarray(p, dtype))
+            assert value.dtype == jnp.float32 and grad.dtype == dtype, (name, dtype)
+            assert value == ref_value and np.all(np.asarray(grad) == np.asarray(ref_grad.astype(dtype))), (name, dtype)
+
+
 # ---------------------------------------------------------------------------------------------
 # Keras 3 docstring examples (keras/src/losses/losses.py), values as printed there.
 # ---------------------------------------------------------------------------------------------

@@ -75,8 +75,10 @@ class GradcheckReport:
         floor_autodiff: The absolute floor of the errors against autodiff.
         floor_fd: The absolute floor of the errors against finite differences.
         at_fault: Where a failed check's wrong gradient starts: each piece (a layer by its
-            name, or ``"loss"``) whose own derivative is off from ``jax.vjp`` of its own
-            forward by more than ``rtol_autodiff``, with that relative error. Each piece is
+            name, ``outer/inner`` inside a nested network, or ``"loss"``) whose own derivative
+            is off from ``jax.vjp`` of its own forward by more than ``rtol_autodiff`` (relative
+            to its scale, with ``floor_autodiff``; a NaN or inf the reference has not is
+            ``inf``) and whose mistake can explain a failed row, with that error. Each piece is
             checked alone, at its own input and given autodiff's cotangent of its output, so a
             wrong ``dx`` of a middle layer is named there, not in the layers before it whose
             rows it spoils. Empty when the check passed; None when a piece could not be
@@ -107,7 +109,7 @@ class GradcheckReport:
         Returns:
             The error (0 without rows).
         """
-        return max((r.manual_vs_autodiff for r in self.rows), default=0.0)
+        return float(np.max([r.manual_vs_autodiff for r in self.rows])) if self.rows else 0.0  # NaN shows
 
     @property
     def max_error_fd(self) -> float:
@@ -116,7 +118,7 @@ class GradcheckReport:
         Returns:
             The error (0 without rows).
         """
-        return max((r.manual_vs_fd for r in self.rows), default=0.0)
+        return float(np.max([r.manual_vs_fd for r in self.rows])) if self.rows else 0.0
 
     @property
     def failed_layers(self) -> list[str]:
@@ -290,53 +292,107 @@ def _gradcheck_programs(net: Network, loss: Any, train: bool) -> tuple[Callable,
     return both, shifted
 
 
+def _probe(net: Network) -> Network:
+    """``net`` whose every layer (nested networks' too) keeps its input and key beside its
+    cache, for :func:`_local_program`."""
+    return Network(tuple(_recording(layer) for layer in net.layers), net.names, net.name)
+
+
 def _recording(layer: Any) -> Layer:
-    """``layer`` with its input and key kept beside its cache, for :func:`_local_program`."""
+    inner = _probe(layer) if isinstance(layer, Network) else layer
 
     def forward(params: Any, x: Array, *, key: Array | None = None, train: bool = False) -> tuple[Array, Any]:
-        y, cache = layer.forward(params, x, key=key, train=train)
+        y, cache = inner.forward(params, x, key=key, train=train)
         return y, (cache, x, key)
 
     def backward(params: Any, record: Any, dy: Array) -> tuple[Any, Array]:
-        return layer.backward(params, record[0], dy)
+        return inner.backward(params, record[0], dy)
 
-    return Layer(layer.init_with_shape, forward, backward, layer.name, layer.needs_key)
+    return Layer(inner.init_with_shape, forward, backward, layer.name, layer.needs_key)
 
 
-def _relative(a: Any, b: Any) -> Array:
-    """``max|a - b| / max(max|a|, max|b|)`` over two trees of one structure (0 for zeros)."""
-    pairs = list(zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True))
-    if not pairs:
-        return jnp.zeros(())
-    diff = jnp.max(jnp.stack([jnp.max(jnp.abs(m - r), initial=0.0) for m, r in pairs]))
-    largest = lambda a: jnp.max(jnp.abs(a), initial=0.0)
-    scale = jnp.max(jnp.stack([jnp.maximum(largest(m), largest(r)) for m, r in pairs]))
-    return jnp.where(scale > 0, diff / jnp.where(scale > 0, scale, 1.0), 0.0)
+def _disagreement(a: Any, b: Any) -> tuple[Array, Array]:
+    """``(max|a - b|, max(|a|, |b|))`` over two trees of one structure; a NaN or inf where the
+    other has none is an infinite difference (a hand-written 0/0 is a common mistake)."""
+    diffs, scales = [jnp.zeros(())], [jnp.zeros(())]
+    for m, r in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
+        same = (m == r) | (jnp.isnan(m) & jnp.isnan(r))
+        d = jnp.where(same, 0.0, jnp.abs(m - r))
+        diffs.append(jnp.max(jnp.where(jnp.isnan(d), jnp.inf, d), initial=0.0))
+        finite = lambda v: jnp.where(jnp.isfinite(v), jnp.abs(v), 0.0)
+        scales.append(jnp.maximum(jnp.max(finite(m), initial=0.0), jnp.max(finite(r), initial=0.0)))
+    return jnp.max(jnp.stack(diffs)), jnp.max(jnp.stack(scales))
+
+
+def _local_pieces(net: Network, params: Any, records: Any, dy: Array, train: bool, prefix: str) -> tuple[list, Array]:
+    """Each layer's ``(name, difference, scale)`` against ``jax.vjp`` of its own forward, from the
+    last layer down (inside nested networks too), each given autodiff's cotangent; and the
+    cotangent of the network's input."""
+    found: list = []
+    for layer, name, p, (cache, x_in, k) in reversed(list(zip(net.layers, net.names, params, records, strict=True))):
+        if isinstance(layer, Network):
+            inner, dy = _local_pieces(layer, p, cache, dy, train, f"{prefix}{name}/")
+            found = inner + found
+            continue
+        manual = layer.backward(p, cache, dy)
+        forward = lambda pp, xx, layer=layer, k=k: layer.forward(pp, xx, key=k, train=train)[0]
+        auto = jax.vjp(forward, p, x_in)[1](dy)
+        found.insert(0, (f"{prefix}{name}", *_disagreement(tuple(manual), auto)))
+        dy = auto[1]
+    return found, dy
+
+
+def _piece_names(net: Network, prefix: str = "") -> list[str]:
+    """The names :func:`_local_pieces` reports, in order (``"outer/inner"`` inside a nested network)."""
+    names: list[str] = []
+    for layer, name in zip(net.layers, net.names, strict=True):
+        names += _piece_names(layer, f"{prefix}{name}/") if isinstance(layer, Network) else [f"{prefix}{name}"]
+    return names
 
 
 @structural_cache(maxsize=32)
 def _local_program(net: Network, loss: Any, train: bool) -> Callable:
     """Each piece's own derivative against ``jax.vjp`` of its own forward, alone: every layer at
     its input and given autodiff's cotangent of its output (from the loss down, so no piece's
-    mistake reaches another), and the loss's gradient against ``jax.grad`` of its function.
-    Compiled only when a check fails: it says where the wrong gradient starts."""
-    probe = Network(tuple(_recording(layer) for layer in net.layers), net.names, net.name)
+    mistake reaches another), and the loss's gradient against ``jax.grad`` of its function;
+    ``(differences, scales)`` in the order of :func:`_piece_names`, then the loss's. Compiled
+    only when a check fails: it says where the wrong gradient starts."""
+    probe = _probe(net)
     reference = autodiff_twin(loss)
 
     @jax.jit
-    def local(params: Any, x: Array, y: Array, key: Array | None) -> Array:
+    def local(params: Any, x: Array, y: Array, key: Array | None) -> tuple[Array, Array]:
         y_pred, records = probe.forward(params, x, key=key, train=train)
         dy = jax.grad(lambda yp: reference(y, yp))(y_pred)
-        errors = [_relative(loss.value_and_grad(y, y_pred)[1], dy)]
-        for layer, p, (cache, x_in, k) in zip(reversed(net.layers), reversed(params), reversed(records), strict=True):
-            manual = layer.backward(p, cache, dy)
-            forward = lambda pp, xx, layer=layer, k=k: layer.forward(pp, xx, key=k, train=train)[0]
-            auto = jax.vjp(forward, p, x_in)[1](dy)
-            errors.append(_relative(tuple(manual), auto))
-            dy = auto[1]
-        return jnp.stack(errors[::-1])  # the layers in order, then the loss
+        pieces, _ = _local_pieces(net, params, records, dy, train, "")
+        pieces.append(("loss", *_disagreement(loss.value_and_grad(y, y_pred)[1], dy)))
+        return jnp.stack([d for _, d, _ in pieces]), jnp.stack([c for *_, c in pieces])
 
     return local
+
+
+def _culprits(
+    net: Network, loss: Any, train: bool, args: tuple, rows: list[GradcheckRow], floor: float, rtol: float
+) -> tuple[tuple[str, float], ...] | None:
+    """The pieces whose own derivative is off (relative to their scale, with the check's floor)
+    and that can explain a failed row: a layer's mistake spoils its own rows and those of the
+    layers before it (and the input's), never a later layer's; the loss's, every row. None if
+    a piece cannot be differentiated alone."""
+    try:
+        with float64():
+            diffs, scales = (np.asarray(a, np.float64) for a in _local_program(net, loss, train)(*args))
+    except Exception:  # a piece jax cannot differentiate alone: the report stands, no culprit named
+        return None
+    floor = floor if np.isfinite(floor) else 0.0  # a NaN gradient makes the check's own floor NaN
+    with np.errstate(divide="ignore", invalid="ignore"):
+        errors = np.where(diffs == 0, 0.0, diffs / np.maximum(scales, floor))
+    failed = [r.layer for r in rows if not r.passed]
+    top = [net.names.index(name.split("/")[0]) for name in _piece_names(net)] + [len(net.layers)]
+    return tuple(
+        (name, float(e))
+        for name, e, i in zip([*_piece_names(net), "loss"], errors, top, strict=True)
+        if e > rtol and any(j <= i for j in failed)  # the input's row is layer -1
+    )
 
 
 def gradcheck(
@@ -370,13 +426,17 @@ def gradcheck(
     two slopes), and is counted in the row's ``fd_kinks``. Where ``jax.grad`` runs your own
     derivative (a :func:`fnn.losses.custom` loss given ``grad``) it is no independent check,
     and the slopes alone judge (an :class:`fnn.activations.Activation` of yours is different:
-    ``jax.grad`` differentiates its ``fn``, not its ``vjp``). Leaves (and inputs)
+    ``jax.grad`` differentiates its ``fn``, not its ``vjp``, so away from kinks it is an
+    independent check; at a kink, where ``jax.grad`` of ``fn`` makes its own choice, ``jnp.maximum``
+    1/2 at 0, check it away from the kink). Leaves (and inputs)
     with more than ``fd_max_entries`` entries are finite-differenced on a random subset of that
     size (drawn from ``seed``). When a check fails, each piece is checked alone to say where the
     wrong gradient starts (:attr:`GradcheckReport.at_fault`): every layer's backward against
     ``jax.vjp`` of its own forward, at its own input and given autodiff's cotangent of its output,
-    and the loss's gradient against ``jax.grad`` of its function; a middle layer's wrong ``dx``
-    fails the rows of the layers before it, and is named there. With ``key`` given, Dropout runs
+    and the loss's gradient against ``jax.grad`` of its function (a piece is named only if its
+    mistake can explain a failed row: its own, an earlier layer's or the input's); a middle layer's
+    wrong ``dx`` fails the rows of the layers before it, and is named there (a layer inside a
+    nested network as ``outer/inner``). With ``key`` given, Dropout runs
     in training mode with that fixed key (the same mask for every evaluation, so finite
     differences stay consistent).
 
@@ -489,13 +549,7 @@ def gradcheck(
         )
     at_fault: tuple[tuple[str, float], ...] | None = ()
     if not all(r.passed for r in rows):
-        try:
-            with float64():
-                local = np.asarray(_local_program(net, loss, train)(params64, x64, y64, key), np.float64)
-            pieces = [*names, "loss"]
-            at_fault = tuple((pieces[i], float(local[i])) for i in np.flatnonzero(local > rtol_autodiff))
-        except Exception:  # a piece jax cannot differentiate alone: the report stands, no culprit named
-            at_fault = None
+        at_fault = _culprits(net, loss, train, (params64, x64, y64, key), rows, floor_autodiff, rtol_autodiff)
     return GradcheckReport(
         tuple(rows), float(value), rtol_autodiff, rtol_fd, float(floor_autodiff), float(floor_fd), at_fault
     )

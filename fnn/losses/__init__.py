@@ -32,6 +32,10 @@ derivative +1 at 0; hinge terms ``max(m, 0)`` have derivative 0 at ``m = 0``; th
 categorical hinge splits its gradient evenly among ties; binary CE from logits has
 ``sigmoid(z) - t`` at ``z = 0``; focal CE stays finite at saturated logits for every gamma.
 The gradients are checked against finite differences and NumPy references.
+
+Half precision: float16 / bfloat16 predictions are computed in float32, as Keras's losses are (in
+half precision ``1 - 1e-7`` rounds to 1 and the clip would not keep ``log`` finite); the value is
+float32 and the gradient comes back in the predictions' dtype.
 """
 
 from fnn.losses._crossentropy import (

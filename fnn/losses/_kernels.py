@@ -145,6 +145,11 @@ def _coefficients(terms: Terms, sample_weight: Any):
 def _reduce(
     kernel: Callable[..., Terms], y_true: Any, y_pred: Any, sample_weight: Any, options: dict, want: str, rows=None
 ):
+    # float16 / bfloat16 predictions are computed in float32, as Keras's losses compute in their
+    # float32 dtype: 1 - 1e-7 rounds to 1 in half precision, and a saturated sigmoid's clip would
+    # give log(0). The gradient comes back in the predictions' dtype (a cotangent of y_pred).
+    y_pred, grad_dtype = _at_least_float32(y_pred)
+    y_true = _at_least_float32(y_true)[0]
     if rows is not None:
         # The left-out samples become copies of a counted one, so that what a kernel reads off
         # the whole batch (hinge's "labels all 0/1?") is what the counted samples alone give.
@@ -169,7 +174,17 @@ def _reduce(
     grad = terms.dper * coef
     if rows is not None:
         grad = jnp.where(coef != 0, grad, 0)
+    if grad_dtype is not None:
+        grad = grad.astype(grad_dtype)
     return grad if want == "grad" else (value, grad)
+
+
+def _at_least_float32(a: Any) -> tuple[Any, Any]:
+    """``(a in float32, its own dtype)`` for a half-precision float array, else ``(a, None)``."""
+    dtype = getattr(a, "dtype", None)
+    if dtype is not None and jnp.issubdtype(dtype, jnp.floating) and jnp.finfo(dtype).bits < 32:
+        return jnp.asarray(a, jnp.float32), dtype
+    return a, None
 
 
 def row_mask(rows: Any, ndim: int) -> Array:

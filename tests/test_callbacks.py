@@ -1,6 +1,7 @@
 """Callbacks on scripted monitor sequences (Keras's algorithms), without compiling anything."""
 
 import csv
+import functools
 import math
 import re
 
@@ -182,6 +183,9 @@ def test_a_learning_rate_callback_needs_a_state_holding_the_rate_and_says_so_bef
     scheduled = optax.inject_hyperparams(optax.sgd)(learning_rate=optax.linear_schedule(0.1, 0.0, 4))
     with pytest.raises(ValueError, match=r"callbacks\[0\] \(ReduceLROnPlateau\) .* follows a schedule"):
         _small_fit(scheduled, epochs=1, callbacks=[ReduceLROnPlateau(monitor="loss")])
+    # optax keeps learning_rate=1 an int: a reduced rate could not be held, so said before training
+    with pytest.raises(ValueError, match=r"holds it as int(32|64) \(built with an integer learning_rate\)"):
+        _small_fit(optax.inject_hyperparams(optax.sgd)(learning_rate=1), epochs=1, callbacks=[ReduceLROnPlateau()])
 
 
 def test_reduce_lr_on_plateau_and_scheduler_drive_an_optax_inject_hyperparams_optimizer():
@@ -265,11 +269,41 @@ def test_hooks_that_take_fnns_arguments_are_accepted_and_a_callable_must_take_ep
         def on_epoch_end(self, epoch, logs, ctx=None, **kw):
             self.seen.append(sorted(logs))
 
+    def adapted(hook):  # a decorator whose wrapper takes fnn's arguments, the hook Keras's
+        @functools.wraps(hook)
+        def wrapper(self, epoch, logs, ctx):
+            return hook(self, epoch, logs)
+
+        return wrapper
+
+    seen = []
+
+    class Decorated(Callback):
+        @adapted
+        def on_epoch_end(self, epoch, logs=None):
+            seen.append(epoch)
+
+        def on_epoch_begin(self, epoch, *logs):  # a var-positional named logs takes the rest
+            seen.append(len(logs))
+
     loose = Loose()
-    _small_fit(epochs=1, callbacks=[loose, ReduceLROnPlateau(monitor="loss")])
-    assert loose.seen == ["begin", 2, ["loss"]]
+    _small_fit(epochs=1, callbacks=[loose, ReduceLROnPlateau(monitor="loss"), Decorated()])
+    assert loose.seen == ["begin", 2, ["loss"]] and seen == [1, 0]
     with pytest.raises(TypeError, match=r"callbacks\[0\]: <lambda>\(logs\) cannot be called as fn\(epoch, logs\)"):
         _small_fit(epochs=1, callbacks=[lambda logs: None])
+
+
+def test_a_monitor_that_differs_from_a_logged_name_in_case_is_refused_before_training(tmp_path):
+    """Metrics are logged under the names they were given ("AUC" logs AUC): a monitor written
+    otherwise would only warn at each epoch and never act."""
+    ran = []
+    best = ModelCheckpoint(tmp_path / "best.npz", monitor="lo_ss", save_best_only=True)
+    for cb in (EarlyStopping(monitor="Loss"), ReduceLROnPlateau(monitor="LOSS"), best):
+        with pytest.raises(ValueError, match=rf"{type(cb).__name__}: monitor '.*' is not logged, 'loss' is"):
+            _small_fit(epochs=1, callbacks=[lambda epoch, logs: ran.append(epoch), cb])
+    assert ran == []
+    with pytest.warns(RuntimeWarning, match="val_loss"):  # a name not logged at all warns, as in Keras
+        _small_fit(epochs=1, callbacks=[EarlyStopping(monitor="val_loss")])
 
 
 def test_learning_rate_scheduler_takes_keras_one_argument_form_too():

@@ -299,6 +299,17 @@ def test_a_user_layer_s_mistake_is_named_where_the_next_layer_trips_over_it():
     bug = user("bug", lambda p, x, key=None, train=False: (x @ jnp.ones((2, 2)), None))
     with pytest.raises(TypeError, match=r"^layer 1 \(bug_0\): forward fails on inputs of shape \(8, 5\): dot_general"):
         fnn.serial(L.Dense(5), bug).apply(fnn.serial(L.Dense(5), bug).init(KEY, (6,)), x)
+
+    # an error class of the user's own stays that class, with the layer named
+    class Domain(ValueError):
+        pass
+
+    def refuse(p, x, key=None, train=False):
+        raise Domain("negative inputs")
+
+    strict = fnn.serial(L.Dense(5), user("strict", refuse))
+    with pytest.raises(Domain, match=r"^layer 1 \(strict_0\): forward fails on inputs of shape \(8, 5\): negative"):
+        strict.apply(strict.init(KEY, (6,)), x)
     # a backward whose dx is not of its input's shape: the layer before it fails on that dy
     double = user("double", lambda p, x, key=None, train=False: (2 * x, None), lambda p, c, dy: ((), (2 * dy)[:, :-1]))
     net = fnn.serial(L.Dense(5), L.Activation("relu"), double, L.Dense(3))

@@ -244,8 +244,8 @@ def _mismatch(fn: Any, args: tuple[str, ...]) -> str | None:
     """How ``fn``'s signature fails to take ``args`` positionally (None when it takes them, or
     cannot be read: the call then says for itself). A parameter named ``logs`` that would
     receive another argument (Keras's ``logs=None`` getting fnn's ``ctx``) does not take them."""
-    try:
-        signature = inspect.signature(fn)
+    try:  # a decorator's wrapper is what fit calls, not the function it wraps
+        signature = inspect.signature(fn, follow_wrapped=False)
     except (TypeError, ValueError):
         return None
     shown = str(signature)
@@ -255,7 +255,8 @@ def _mismatch(fn: Any, args: tuple[str, ...]) -> str | None:
         bound = signature.bind(*args)  # each argument stands for itself: its name
     except TypeError:
         return shown
-    wrong = [value for name, value in bound.arguments.items() if name == "logs" and value != "logs"]
+    single = {n for n, q in signature.parameters.items() if q.kind not in (q.VAR_POSITIONAL, q.VAR_KEYWORD)}
+    wrong = [value for name, value in bound.arguments.items() if name == "logs" and name in single and value != "logs"]
     return f"{shown}, whose logs would receive {wrong[0]}," if wrong else None
 
 

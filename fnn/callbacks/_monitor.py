@@ -59,6 +59,27 @@ class MonitorCallback(Callback):
         self.min_delta = abs(float(min_delta))
         self.best: float | None = None
 
+    def check_monitor(self, names: set[str]) -> None:
+        """Called by ``fit`` before anything is compiled, with the names the logs will hold: a
+        ``monitor`` that is not among them but matches one but for case and underscores
+        (``"val_auc"`` for ``metrics=["AUC"]``, logged as ``val_AUC``) is a ValueError, where it
+        would only warn every epoch and never act. Any other missing name warns at each epoch,
+        as Keras does (``val_loss`` without validation data).
+
+        Args:
+            names: The log names of the run.
+
+        Raises:
+            ValueError: For a ``monitor`` that differs from a logged name in case or underscores.
+        """
+        fold = lambda name: name.replace("_", "").lower()
+        near = sorted(n for n in names if fold(n) == fold(self.monitor))
+        if self.monitor not in names and near:
+            raise ValueError(
+                f"{type(self).__name__}: monitor {self.monitor!r} is not logged, {near[0]!r} is (a metric is "
+                "logged under the name it was given, as Keras logs it)"
+            )
+
     def improved(self, value: float, reference: float | None) -> bool:
         if reference is None:
             return True

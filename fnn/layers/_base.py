@@ -254,18 +254,17 @@ class Network:
         except (TypeError, ValueError) as err:
             if isinstance(err, UNTRACEABLE):  # Network.init then runs the inits eagerly
                 raise
-            cls = TypeError if isinstance(err, TypeError) else ValueError
             if _named(err):
-                raise _layer_error(cls, f"layer {i} ({self.names[i]}) {err}") from err
+                raise _layer_error(err, f"layer {i} ({self.names[i]}) {err}") from err
             own = layer.init if isinstance(layer, Layer) else layer.init_with_shape
             refused = _refused_signature(own, "init(key, input_shape, dtype)", None, None, None)
             if refused:  # a stax-style init(rng, input_shape): the call failed, not the init
                 refused += (
                     "; a stax-style init(rng, input_shape) needs the dtype too: (key, input_shape, dtype=jnp.float32)"
                 )
-            raise _layer_error(
-                cls, f"layer {i} ({self.names[i]}): " + (refused or f"init fails for input shape {shape}: {err}")
-            ) from err
+            if refused:
+                raise _layer_error(TypeError, f"layer {i} ({self.names[i]}): {refused}") from err
+            raise _layer_error(err, f"layer {i} ({self.names[i]}): init fails for input shape {shape}: {err}") from err
         if not (isinstance(out, tuple) and len(out) == 2 and _is_shape(out[0])):
             raise _layer_error(
                 TypeError,
@@ -415,9 +414,8 @@ class Network:
     def _forward_error(self, i: int, shapes: list, err: Exception) -> Exception:
         """Layer ``i``'s forward failed on inputs of shape ``shapes[i]``: the error names an
         earlier layer whose forward disagrees with its init, else layer ``i``."""
-        cls = TypeError if isinstance(err, TypeError) else ValueError
         if _named(err):  # a nested network's layer, named already
-            return _layer_error(cls, f"layer {i} ({self.names[i]}) {err}")
+            return _layer_error(err, f"layer {i} ({self.names[i]}) {err}")
         refused = _refused_signature(
             self.layers[i].forward, "forward(params, x, *, key=None, train=False)", None, None, key=None, train=False
         )
@@ -425,7 +423,7 @@ class Network:
             return _layer_error(TypeError, f"layer {i} ({self.names[i]}): {refused}")
         blame = self._disagreeing_layer(i, shapes, err)
         own = f"layer {i} ({self.names[i]}): forward fails on inputs of shape {shapes[i]}: {err}"
-        return _layer_error(cls, blame or own)
+        return _layer_error(err, blame or own)
 
     def _disagreeing_layer(self, i: int, shapes: list, err: Exception) -> str | None:
         """The first layer before ``i`` whose forward gave another shape than its init declares
@@ -446,9 +444,8 @@ class Network:
     def _backward_error(self, i: int, dy: Any, err: Exception) -> Exception:
         """Layer ``i``'s backward failed on ``dy``; above the last layer, ``dy`` is the dx of
         the layer after it, so that layer is named too."""
-        cls = TypeError if isinstance(err, TypeError) else ValueError
         if _named(err):
-            return _layer_error(cls, f"layer {i} ({self.names[i]}) {err}")
+            return _layer_error(err, f"layer {i} ({self.names[i]}) {err}")
         refused = _refused_signature(self.layers[i].backward, "backward(params, cache, dy)", None, None, None)
         if refused:
             return _layer_error(TypeError, f"layer {i} ({self.names[i]}): {refused}")
@@ -458,7 +455,7 @@ class Network:
             else ""
         )
         return _layer_error(
-            cls, f"layer {i} ({self.names[i]}): backward fails on dy of shape {tuple(jnp.shape(dy))}{source}: {err}"
+            err, f"layer {i} ({self.names[i]}): backward fails on dy of shape {tuple(jnp.shape(dy))}{source}: {err}"
         )
 
     def _check_params(self, params: Any) -> None:
@@ -474,10 +471,21 @@ class Network:
         return f"Network({', '.join(self.names)})"
 
 
-def _layer_error(cls: type, message: str) -> Exception:
-    """A TypeError or ValueError marked as attributed to a layer (an outer network prefixes its
-    own layer, as for a FeatureMismatchError)."""
-    err = cls(message)
+def _layer_error(source: type | BaseException, message: str) -> Exception:
+    """An error marked as attributed to a layer (an outer network prefixes its own layer, as
+    for a FeatureMismatchError). From the layer's own error, of its class where that class is
+    rebuilt from a message (a ValueError subclass of the user's stays one), else TypeError or
+    ValueError."""
+    if isinstance(source, BaseException):
+        base = TypeError if isinstance(source, TypeError) else ValueError
+        try:
+            err: Exception = type(source)(message)  # type: ignore[assignment]
+            if not isinstance(err, base) or str(err) != message:
+                err = base(message)
+        except Exception:  # a class that takes other arguments (JAX's own errors)
+            err = base(message)
+    else:
+        err = source(message)
     setattr(err, "fnn_layer_named", True)  # noqa: B010  (exceptions take attributes; mypy knows none)
     return err
 

@@ -263,6 +263,12 @@ def check_learning_rate_held(who: str, template: Any) -> None:
             "learning_rate)))(learning_rate=1e-3)), or an optax one with optax.inject_hyperparams(optax.adam)"
             "(learning_rate=1e-3)"
         ) from None
+    held = jax.eval_shape(optimizers.get_learning_rate, template)
+    if not jnp.issubdtype(held.dtype, jnp.floating):  # a rate set later (0.5) could not be held
+        raise ValueError(
+            f"{who} sets the learning rate, but the optimizer state holds it as {held.dtype} (built with an "
+            "integer learning_rate): build the optimizer with a float, e.g. learning_rate=1.0"
+        )
     try:  # traced: the value is the state's own, only where it can be set is checked
         jax.eval_shape(lambda s: optimizers.set_learning_rate(s, optimizers.get_learning_rate(s)), template)
     except ValueError as e:

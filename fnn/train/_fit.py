@@ -438,6 +438,9 @@ def fit(
     for cb in cbs.items:  # a checkpoint name the logs cannot fill fails now, not after an epoch
         if isinstance(cb, callbacks_.ModelCheckpoint) and known:
             cb.check_logs(log_names)
+        monitoring = (callbacks_.EarlyStopping, callbacks_.ReduceLROnPlateau, callbacks_.ModelCheckpoint)
+        if isinstance(cb, monitoring) and known:  # a metric renamed since (val_auc for "AUC") fails now
+            cb.check_monitor(log_names | {"learning_rate"})
         if isinstance(cb, (callbacks_.ReduceLROnPlateau, callbacks_.LearningRateScheduler)):
             log_names = log_names | {"learning_rate"}  # logged from here on, for the callbacks after it
         elif not type(cb).__module__.startswith("fnn."):

@@ -676,6 +676,13 @@ def test_sample_weight_shapes():
     expected = rf"per-sample loss shape \({N},\) \(expected \({N},\), \({N}, 1\) or a scalar\)$"
     with pytest.raises(ValueError, match=expected):
         L.mean_squared_error(t, p, sample_weight=np.ones(N + 1))
+    # rank-3 predictions (a loss per sample and step): (N, 1) weights broadcast over the steps,
+    # as Keras's do, and equal the (N,) ones
+    t3, p3 = np.linspace(-1, 1, 24).reshape(3, 2, 4), np.linspace(1, -2, 24).reshape(3, 2, 4)
+    w3 = np.array([1.0, 2.0, 0.5])
+    want = np.sum(w3[:, None] * np.mean((p3 - t3) ** 2, -1)) / 6
+    for sw in (w3, w3[:, None]):
+        np.testing.assert_allclose(L.mean_squared_error(t3, p3, sample_weight=sw), want, rtol=1e-13)
 
 
 def test_rank1_and_trailing_one_shapes():

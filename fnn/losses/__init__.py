@@ -33,6 +33,9 @@ categorical hinge splits its gradient evenly among ties; binary CE from logits h
 ``sigmoid(z) - t`` at ``z = 0``; focal CE stays finite at saturated logits for every gamma.
 The gradients are checked against finite differences and NumPy references.
 
+Sample weights: ``(N,)``, a scalar, the per-sample loss shape, or that shape with axes of 1
+that broadcast over it (``(N, 1)`` for a loss per sample and step, as Keras broadcasts them).
+
 Half precision: float16 / bfloat16 predictions are computed in float32, as Keras's losses are (in
 half precision ``1 - 1e-7`` rounds to 1 and the clip would not keep ``log`` finite); the value is
 float32 and the gradient comes back in the predictions' dtype.

@@ -120,6 +120,12 @@ def _sample_weight(sample_weight: Any, shape: tuple, dtype) -> Array:
         w = w.reshape(shape)
     elif w.ndim <= len(shape) and w.shape == shape[: w.ndim]:
         w = w.reshape(w.shape + (1,) * (len(shape) - w.ndim))
+    elif (
+        w.ndim == len(shape)
+        and w.shape[:1] == shape[:1]
+        and all(a in (1, b) for a, b in zip(w.shape, shape, strict=True))
+    ):
+        pass  # broadcast over the per-sample axes, as Keras does ((N, 1) weights for (N, T) losses)
     else:
         raise ValueError(
             f"sample_weight shape {w.shape} does not match the per-sample loss shape {shape} "

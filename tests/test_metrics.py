@@ -189,7 +189,7 @@ def test_metric_is_hashable_by_value_and_jittable():
     assert (float(s), float(c)) == (3.0, 4.0)
     r = jax.jit(metrics.get("rmse").result)(jnp.asarray(8.0), jnp.asarray(2.0))
     assert float(r) == 2.0
-    assert math.isnan(float(metrics.get("mae").result(0.0, 0.0)))
+    assert float(metrics.get("mae").result(0.0, 0.0)) == 0.0  # nothing counted: 0, as Keras's Mean
 
 
 def test_float32_inputs_give_float32_partials():
@@ -517,7 +517,8 @@ def _auc_updates(y, s, w):
 
 def _stream(update, *arrays, bounds=(0, 256, 512, 768, 1000)):
     """Partials of uneven batches added up (here on the host), as a compiled epoch adds them."""
-    parts = [update(*(a[lo:hi] for a in arrays)) for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)]
+    batches = (jax.tree.map(lambda a: a[lo:hi], arrays) for lo, hi in zip(bounds[:-1], bounds[1:], strict=True))
+    parts = [update(*batch) for batch in batches]
     return jax.tree.map(lambda *xs: sum(np.asarray(x) for x in xs), *parts)
 
 
@@ -580,10 +581,10 @@ _THRESHOLD_METRICS = {
     "recall": metrics.get("recall"),
     "precision_c1": metrics.get("precision", class_id=1, threshold=0.3),
     "recall_c1": metrics.get("recall", class_id=1, threshold=0.3),
-    "f1_micro": metrics.get("f1", average="micro"),
-    "f1_macro": metrics.get("F1Score"),
-    "f1_weighted": metrics.get("f1_score", average="weighted"),
-    "f1_argmax": metrics.get("f1", average="macro", threshold=None),
+    "f1_micro": metrics.get("f1", average="micro", threshold=0.5),
+    "f1_macro": metrics.get("F1Score", threshold=0.5),
+    "f1_weighted": metrics.get("f1_score", average="weighted", threshold=0.5),
+    "f1_argmax": metrics.get("F1Score"),  # Keras's default: threshold None, the row's argmax
 }
 _SHARED = {"recall": "precision", "recall_c1": "precision_c1", "f1_macro": "f1_micro", "f1_weighted": "f1_micro"}
 
@@ -629,7 +630,7 @@ def test_binary_precision_recall_f1_one_batch_forms():
 
     @jax.jit
     def run(y, z):
-        on_logits = [f(y, z, from_logits=True) for f in (metrics.precision, metrics.recall, metrics.f1)]
+        on_logits = [f(y, z, threshold=0.5, from_logits=True) for f in (metrics.precision, metrics.recall, metrics.f1)]
         # Keras's Precision docstring example, weighted: 1.0
         keras = metrics.get("precision")(y[:4], jnp.array([1.0, 0.0, 1.0, 1.0]), jnp.array([0, 0, 1, 0]))
         return on_logits + [metrics.precision(y[:, None], (z > 0).astype(float)[:, None]), keras]
@@ -815,14 +816,14 @@ def test_evaluate_streams_the_new_metrics_and_reads_logits_from_the_loss():
     z = x @ params["w"] + params["b"]
     y = (z[:, 0] + np.random.default_rng(6).normal(size=70) > 0).astype(float)
     bce = fnn_losses.get("binary_crossentropy", from_logits=True)
-    names = ["auc", metrics.get("auc", curve="PR", loss=bce), "f1"]
+    names = ["auc", metrics.get("auc", curve="PR", loss=bce), metrics.get("f1", threshold=0.5, loss=bce)]
     out = fnn.evaluate(LINEAR, params, bce, x, y, names, batch_size=16)  # 4 batches of 16 and one of 6
     # the loss's from_logits reaches the threshold metrics: the sigmoid is applied
     want = jax.jit(
         lambda y, z: {
             "auc": metrics.auc(y, z, from_logits=True),
             "auc_1": metrics.auc(y, z, curve="PR", from_logits=True),
-            "f1": metrics.f1(y, z, from_logits=True),
+            "f1": metrics.f1(y, z, threshold=0.5, from_logits=True),
         }
     )(y, z)
     assert out.keys() == {"loss", *want}
@@ -845,3 +846,210 @@ def test_fit_logs_a_streamed_auc_for_training_and_validation():
     assert res.history.history["val_auc"][0] == pytest.approx(val["auc"], rel=1e-10)
     assert res.history.history["val_r2"][0] == pytest.approx(val["r2"], rel=1e-10)
     assert 0.0 <= res.history.history["auc"][0] <= 1.0
+
+
+# ---------------------------------------------------------------- F1's default, empty means
+
+
+def test_f1_default_is_keras_argmax_and_one_column_needs_a_threshold():
+    y = np.eye(3)[[0, 1, 2, 0]]  # softmax outputs whose argmax is always right, none above 0.5 in row 2
+    p = np.array([[0.45, 0.35, 0.2], [0.3, 0.4, 0.3], [0.2, 0.3, 0.5], [0.6, 0.2, 0.2]])
+    m = metrics.get("F1Score")
+    assert dict(m.options) == {"average": "macro", "threshold": None, "from_logits": False}
+    assert float(m(y, p)) == pytest.approx(1.0, abs=1e-6)  # Keras F1Score(average="macro"): 1.0
+    assert float(metrics.f1_score(y, p)) == float(m(y, p))
+    # the old cut at 0.5: only row 3's 0.6 is above (class 0: P = 1, R = 1/2), the rest never
+    assert float(metrics.f1_score(y, p, threshold=0.5)) == pytest.approx((2 / 3 + 0 + 0) / 3, rel=1e-6)
+    # one column: every nonzero score is its row's argmax, all predicted positive (Keras: 0.8)
+    yb, pb = np.array([[1.0], [0.0], [1.0]]), np.array([[0.9], [0.2], [0.4]])
+    assert float(m(yb, pb)) == pytest.approx(2 * (2 / 3) / (2 / 3 + 1), rel=1e-6)
+    assert float(metrics.f1_score(yb, pb, threshold=0.5)) == pytest.approx(2 / 3, rel=1e-6)
+
+
+def test_a_mean_of_zero_total_weight_is_zero_as_keras_but_r2_stays_nan():
+    y, p, w = np.array([[0.0], [1.0], [1.0]]), np.array([[0.2], [0.7], [0.4]]), np.zeros(3)
+    for name in ("mae", "mse", "rmse", "binary_accuracy", "mape", "binary_crossentropy", "AUC", "precision"):
+        assert float(metrics.get(name)(y, p, w)) == 0.0, name  # Keras: divide_no_nan
+    assert float(metrics.get("rmse").result(np.float64(0), np.float64(0))) == 0.0  # on the host too
+    assert math.isnan(float(metrics.get("r2")(y, p, w)))  # Keras's R2Score: 0 / 0 as well
+
+
+# ---------------------------------------------------------------- Keras's metrics that are losses
+
+EPS = 1e-7
+
+
+def _np_smooth(t, ls, k):
+    return t * (1 - ls) + ls / k
+
+
+def _np_log_softmax(z):
+    z = z - z.max(-1, keepdims=True)
+    return z - np.log(np.exp(z).sum(-1, keepdims=True))
+
+
+def _np_cce(t, p):
+    q = np.clip(p / p.sum(-1, keepdims=True), EPS, 1 - EPS)
+    return -np.sum(t * np.log(q), -1)
+
+
+def _np_bce(t, p):
+    q = np.clip(p, EPS, 1 - EPS)
+    return np.mean(-(t * np.log(q) + (1 - t) * np.log(1 - q)), -1)
+
+
+def _np_hinge_labels(t):
+    return 2 * t - 1 if np.all((t == 0) | (t == 1)) else t  # Keras turns 0/1 labels into -1/1
+
+
+def _np_unit(v):
+    return v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), EPS)
+
+
+# name -> (options, which data, per-sample values in float64 written from Keras's formulas)
+_LOSS_METRICS = {
+    "mape": ({}, "reg", lambda t, p: 100 * np.mean(np.abs(t - p) / np.maximum(np.abs(t), EPS), -1)),
+    "MSLE": ({}, "reg", lambda t, p: np.mean((np.log1p(np.maximum(p, EPS)) - np.log1p(np.maximum(t, EPS))) ** 2, -1)),
+    "LogCoshError": ({}, "reg", lambda t, p: np.mean(np.log(np.cosh(p - t)), -1)),
+    "poisson": ({}, "reg", lambda t, p: np.mean(p - t * np.log(p + EPS), -1)),
+    "kld": ({}, "dist", lambda t, p: np.sum(np.clip(t, EPS, 1) * np.log(np.clip(t, EPS, 1) / np.clip(p, EPS, 1)), -1)),
+    "binary_crossentropy": ({}, "bits", _np_bce),
+    "BCE": (
+        {"from_logits": True, "label_smoothing": 0.1},
+        "bits_logits",
+        lambda t, z: np.mean(np.logaddexp(0, z) - _np_smooth(t, 0.1, 2) * z, -1),
+    ),
+    "categorical_crossentropy": ({"label_smoothing": 0.2}, "dist", lambda t, p: _np_cce(_np_smooth(t, 0.2, 4), p)),
+    "CategoricalCrossentropy": (
+        {"from_logits": True},
+        "dist_logits",
+        lambda t, z: -np.sum(t * _np_log_softmax(z), -1),
+    ),
+    "sparse_categorical_crossentropy": ({}, "labels", lambda t, p: _np_cce(np.eye(4)[t], p)),
+    "hinge": ({}, "bits_logits", lambda t, z: np.mean(np.maximum(1 - _np_hinge_labels(t) * z, 0), -1)),
+    "SquaredHinge": ({}, "bits_logits", lambda t, z: np.mean(np.maximum(1 - _np_hinge_labels(t) * z, 0) ** 2, -1)),
+    "categorical_hinge": (
+        {},
+        "dist",
+        lambda t, p: np.maximum(np.max((1 - t) * p, -1) - np.sum(t * p, -1) + 1, 0),
+    ),
+    # the metric is the cosine itself (+1: same direction), the loss its negative
+    "CosineSimilarity": ({}, "vectors", lambda t, p: np.sum(_np_unit(t) * _np_unit(p), -1)),
+}
+_LOSS_METRIC_OBJECTS = {name: metrics.get(name, **o) for name, (o, _, _) in _LOSS_METRICS.items()}
+
+
+def _loss_metric_data(n=23, seed=7):
+    rng = np.random.default_rng(seed)
+    onehot = np.eye(4)[rng.integers(0, 4, n)]
+    bits = (rng.uniform(size=(n, 1)) > 0.5).astype(float)
+    return {
+        "reg": (rng.uniform(0.1, 3.0, (n, 3)), rng.uniform(0.1, 3.0, (n, 3))),
+        "dist": (onehot, rng.dirichlet(np.ones(4), n)),
+        "dist_logits": (onehot, rng.normal(size=(n, 4)) * 2),
+        "labels": (onehot.argmax(1), rng.dirichlet(np.ones(4), n)),
+        "bits": (bits, rng.uniform(0.0, 1.0, (n, 1))),
+        "bits_logits": (bits, rng.normal(size=(n, 1)) * 2),
+        "vectors": (rng.normal(size=(n, 3)), rng.normal(size=(n, 3))),
+    }
+
+
+@jax.jit
+def _loss_metric_updates(data, w):
+    return {
+        name: (m.update(*data[kind]), m.update(*data[kind], w))
+        for (name, (_, kind, _)), m in zip(_LOSS_METRICS.items(), _LOSS_METRIC_OBJECTS.values(), strict=True)
+    }
+
+
+def test_keras_loss_metrics_match_numpy_streamed_over_uneven_batches():
+    data, w = _loss_metric_data(), np.random.default_rng(8).uniform(0.0, 2.0, 23)
+    w[3] = 0.0
+    streamed = _stream(_loss_metric_updates, data, w, bounds=(0, 10, 20, 23))
+    for name, (_, kind, ref) in _LOSS_METRICS.items():
+        per = ref(*data[kind])
+        assert per.shape == (23,), name
+        m = _LOSS_METRIC_OBJECTS[name]
+        assert m.name == name  # named by the very string asked for
+        assert float(m.result(*streamed[name][0])) == pytest.approx(np.mean(per), rel=1e-10), name
+        assert float(m.result(*streamed[name][1])) == pytest.approx(np.sum(w * per) / np.sum(w), rel=1e-10), name
+
+
+def test_keras_loss_metric_names_options_and_errors():
+    keras_names = {
+        "mape": "mape", "MAPE": "mape", "mean_absolute_percentage_error": "mape", "MeanAbsolutePercentageError": "mape",
+        "msle": "msle", "MeanSquaredLogarithmicError": "msle", "log_cosh_error": "log_cosh_error",
+        "LogCoshError": "log_cosh_error", "log_cosh": "log_cosh_error", "logcosh": "log_cosh_error",
+        "kl_divergence": "kl_divergence", "KLDivergence": "kl_divergence", "kld": "kl_divergence",
+        "poisson": "poisson", "Poisson": "poisson", "bce": "binary_crossentropy",
+        "BinaryCrossentropy": "binary_crossentropy",
+        "categorical_crossentropy": "categorical_crossentropy",
+        "SparseCategoricalCrossentropy": "sparse_categorical_crossentropy", "hinge": "hinge", "Hinge": "hinge",
+        "squared_hinge": "squared_hinge", "CategoricalHinge": "categorical_hinge",
+        "cosine_similarity": "cosine_similarity", "CosineSimilarity": "cosine_similarity",
+    }  # fmt: skip
+    for asked, canonical in keras_names.items():
+        m = metrics.get(asked)
+        assert (m.name, m.scores) == (asked, metrics.get(canonical).scores), asked
+    assert {"mape", "msle", "binary_crossentropy", "cosine_similarity", "kld"} <= set(metrics.names())
+    bce = metrics.get("binary_crossentropy", from_logits=True, label_smoothing=0.1)
+    assert dict(bce.options) == {"from_logits": True, "label_smoothing": 0.1}
+    same = metrics.get("BCE", from_logits=True, label_smoothing=0.1)  # equal options, equal metric but its name
+    assert (same.name, same.scores, same.options) == ("BCE", bce.scores, bce.options)
+    assert dict(metrics.get("sparse_categorical_crossentropy").options) == {
+        "from_logits": False, "ignore_class": None, "axis": -1
+    }  # fmt: skip
+    with pytest.raises(TypeError, match=r"unknown option.*'from_logits'.*none"):
+        metrics.get("mape", from_logits=True)
+    with pytest.raises(TypeError, match=r"unknown option.*'axis'.*\['from_logits', 'label_smoothing'\]"):
+        metrics.get("binary_crossentropy", axis=0)
+    with pytest.raises(ValueError, match="label_smoothing"):
+        metrics.get("categorical_crossentropy", label_smoothing=1.5)
+    with pytest.raises(TypeError, match="from_logits"):
+        metrics.get("bce", from_logits="yes")
+    with pytest.raises(ValueError, match="unknown metric 'huber'"):  # Keras has no Huber metric either
+        metrics.get("huber")
+
+
+def test_loss_metrics_read_the_loss_logits_and_ignored_class():
+    rng = np.random.default_rng(9)
+    labels, z = np.array([0, 1, 2, 1, 3, 1]), rng.normal(size=(6, 4))
+    w = rng.uniform(0.5, 2.0, 6)
+    scce = fnn_losses.get("sparse_categorical_crossentropy", from_logits=True, ignore_class=1)
+    m = metrics.get("sparse_categorical_crossentropy", loss=scce)
+    assert dict(m.options) == {"from_logits": True, "ignore_class": 1, "axis": -1}
+    per = -_np_log_softmax(z)[np.arange(6), labels]
+    kept = labels != 1  # the ignored samples count for nothing, weighted or not
+    assert float(m(labels, z)) == pytest.approx(np.mean(per[kept]), rel=1e-10)
+    assert float(m(labels, z, w)) == pytest.approx(np.sum((w * per)[kept]) / np.sum(w[kept]), rel=1e-10)
+    assert float(m(labels, z)) == pytest.approx(float(scce(labels, z)), rel=1e-10)  # the loss's own value
+    # given here, the option wins over the loss's
+    assert dict(metrics.get("bce", loss="binary_crossentropy", from_logits=False).options)["from_logits"] is False
+    assert dict(metrics.get("bce", loss=fnn_losses.get("bce", from_logits=True)).options)["from_logits"] is True
+    # the metric's labels are checked as the sparse losses check theirs (ignore_class allowed)
+    checked = metrics.resolve(["sparse_categorical_crossentropy"], loss=scce)
+    metrics.check_targets(checked, np.array([0, 1, 3]), (3, 4))
+    with pytest.raises(ValueError, match=r"^y: metric 'sparse_categorical_crossentropy': labels must be in \[0, 4\)"):
+        metrics.check_targets(metrics.resolve(["sparse_categorical_crossentropy"]), np.array([0, 4]), (2, 4), name="y")
+    instead = r"metrics\[0\] = 'categorical_crossentropy' .*for integer labels use 'sparse_categorical_crossentropy'"
+    with pytest.raises(ValueError, match=instead):
+        metrics.resolve(["categorical_crossentropy"], y_true_shape=(6,), y_pred_shape=(6, 4))
+    # a sample of weight 0 adds nothing even where its loss is not finite (fit's padding rows)
+    s, c = metrics.get("poisson").update(np.array([[1.0], [1.0]]), np.array([[0.5], [-1.0]]), np.array([1.0, 0.0]))
+    assert (float(s), float(c)) == pytest.approx((0.5 - np.log(0.5 + EPS), 1.0), rel=1e-12)
+
+
+def test_evaluate_logs_keras_loss_metrics_plain_and_weighted():
+    x, _, params = _data(n=70, c=2)
+    rng = np.random.default_rng(10)
+    y, w = rng.normal(size=(70, 2)), rng.uniform(0.0, 2.0, 70)
+    out = fnn.evaluate(
+        LINEAR, params, fnn_losses.get("mse"), x, y, ["CosineSimilarity", "log_cosh"], batch_size=16, sample_weight=w,
+        weighted_metrics=["CosineSimilarity"],
+    )  # fmt: skip
+    p = x @ params["w"] + params["b"]
+    cos, lc = np.sum(_np_unit(y) * _np_unit(p), -1), np.mean(np.log(np.cosh(p - y)), -1)
+    assert out.keys() == {"loss", "CosineSimilarity", "log_cosh", "weighted_CosineSimilarity"}
+    assert out["CosineSimilarity"] == pytest.approx(np.mean(cos), rel=1e-10)
+    assert out["weighted_CosineSimilarity"] == pytest.approx(np.sum(w * cos) / np.sum(w), rel=1e-10)
+    assert out["log_cosh"] == pytest.approx(np.mean(lc), rel=1e-10)

@@ -14,7 +14,9 @@ value::
     parts = m.update(y_true_batch, y_pred_batch, sample_weight=w)   # (tp, fp, tn, fn) per threshold
     value = m.result(*totals)
 
-Means (accuracies, ``mae``, ``mse``, ``rmse``) sum per-element scores and their count; ``auc``,
+Means (accuracies, ``mae``, ``mse``, ``rmse``, and Keras's metrics that are losses: ``mape``,
+``binary_crossentropy``, ``cosine_similarity``... :func:`get` lists them) sum per-element or
+per-sample scores and their count (a count of 0 gives 0, as in Keras); ``auc``,
 ``precision``, ``recall`` and ``f1_score`` sum confusion counts; ``r2_score`` sums ``y``,
 ``y^2``, the squared residuals and the count. Every ``update`` takes an optional
 ``sample_weight`` (Keras's semantics: weighted sums over weighted counts; None is unweighted).

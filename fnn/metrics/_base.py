@@ -94,8 +94,9 @@ class Metric:
     * a mean (``finish`` is None): ``scores(y_true, y_pred, **options)`` gives per-element (or
       per-sample) scores ``s``; ``update`` returns ``(sum w*s, sum w)`` with ``w`` the broadcast
       ``sample_weight`` (1 by default, so the count of scores) and ``result`` is
-      ``total / count`` (``sqrt`` of it if ``root``). A scalar score is read as the batch mean
-      and weighted by the batch size (by ``sum(sample_weight)`` with weights).
+      ``total / count`` (``sqrt`` of it if ``root``; 0 for a count of 0, as in Keras). A scalar
+      score is read as the batch mean and weighted by the batch size (by ``sum(sample_weight)``
+      with weights).
     * sums of statistics (``finish`` given): ``scores(y_true, y_pred, sample_weight, **options)``
       returns a tuple of arrays (confusion counts, sums of ``y`` and ``y^2``...) and
       ``result(*totals)`` is ``finish(*totals, **options)``.
@@ -165,8 +166,9 @@ class Metric:
         return jnp.sum(s.astype(dtype) * w), jnp.sum(w)
 
     def result(self, *totals: Any) -> Any:
-        """The metric from the summed partials of :meth:`update`; a mean is NaN when nothing
-        was counted.
+        """The metric from the summed partials of :meth:`update`; a mean is 0 when nothing was
+        counted (no samples, or sample weights that are all 0), as Keras's ``Mean`` with its
+        ``divide_no_nan``.
 
         Jax arrays in, a jax array out (usable inside jit); host arrays stay in NumPy.
 
@@ -180,10 +182,8 @@ class Metric:
             return self.finish(*totals, **dict(self.options))
         total, count = totals
         xp = namespace(total, count)
-        total, count = xp.asarray(total), xp.asarray(count)
         # weighted counts can lie in (0, 1): divide by the count itself wherever it is not 0
-        counted = count != 0
-        mean = xp.where(counted, total / xp.where(counted, count, 1), xp.nan)
+        mean = divide_no_nan(xp, xp.asarray(total), xp.asarray(count))
         return xp.sqrt(mean) if self.root else mean
 
     def __call__(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> Any:

@@ -325,15 +325,21 @@ def f1_score(
     y_true: jax.typing.ArrayLike,
     y_pred: jax.typing.ArrayLike,
     average: str = "macro",
-    threshold: float | None = 0.5,
+    threshold: float | None = None,
     from_logits: bool = False,
 ) -> Array:
     """F1, the harmonic mean ``2 P R / (P + R)`` of precision and recall (Keras's ``F1Score``).
 
     Each column of y (N, C) is a binary problem (a one-hot or multi-label target; (N,) is one
     column, where every ``average`` is the binary F1): predictions ``y_pred > threshold``, or
-    with ``threshold=None`` the row's largest score. ``P = tp / (tp + fp + eps)``,
-    ``R = tp / (tp + fn + eps)``, ``F1 = 2 P R / (P + R + eps)``, ``eps = 1e-7``.
+    with ``threshold=None`` (the default, as in Keras) the row's largest score, the class a
+    softmax classifier predicts. ``P = tp / (tp + fp + eps)``, ``R = tp / (tp + fn + eps)``,
+    ``F1 = 2 P R / (P + R + eps)``, ``eps = 1e-7``.
+
+    A single output column (a sigmoid's) needs a threshold, e.g. ``threshold=0.5``: with None
+    every nonzero score is its row's largest, so every sample is predicted positive (as in
+    Keras). The default ``average="macro"`` gives the scalar a history holds; Keras's default
+    ``average=None`` gives one F1 per column, which fnn does not offer.
 
     Args:
         y_true: 0/1 targets of the shape of ``y_pred`` (up to a trailing 1).
@@ -341,8 +347,8 @@ def f1_score(
         average: ``"micro"`` (F1 of the counts pooled over columns), ``"macro"`` (mean of the
             columns' F1) or ``"weighted"`` (their mean weighted by each column's positive
             labels).
-        threshold: The cut in [0, 1], or None for the row's argmax (ties all count; a zero
-            score never does).
+        threshold: The cut in [0, 1], or None (the default) for the row's argmax (ties all
+            count; a zero score never does).
         from_logits: Apply the sigmoid to ``y_pred`` first.
 
     Returns:
@@ -355,8 +361,12 @@ def f1_score(
 
     Examples:
         >>> import fnn, jax, numpy as np
-        >>> y, p = np.array([0, 1, 1, 0]), np.array([0.2, 0.8, 0.4, 0.6])
-        >>> round(float(jax.jit(fnn.metrics.f1_score)(y, p)), 4)  # P = R = 0.5
+        >>> y = np.eye(3)[[0, 1, 2, 0]]  # one-hot targets, softmax outputs: argmax all right
+        >>> p = np.array([[0.45, 0.35, 0.2], [0.3, 0.4, 0.3], [0.2, 0.3, 0.5], [0.6, 0.2, 0.2]])
+        >>> round(float(jax.jit(fnn.metrics.f1_score)(y, p)), 4)
+        1.0
+        >>> y, p = np.array([0, 1, 1, 0]), np.array([0.2, 0.8, 0.4, 0.6])  # one sigmoid column
+        >>> round(float(fnn.metrics.f1_score(y, p, threshold=0.5)), 4)  # P = R = 0.5
         0.5
     """
     o = _f1_options(dict(average=average, threshold=threshold, from_logits=from_logits))
@@ -376,7 +386,7 @@ ENTRIES = {
     "recall": Entry(_threshold_counts, _THRESHOLD_DEFAULTS, finish=_recall_value, check=_threshold_options),
     "f1_score": Entry(
         _f1_counts,
-        {"average": "macro", "threshold": 0.5, "from_logits": False},
+        {"average": "macro", "threshold": None, "from_logits": False},
         finish=_f1_value,
         check=_f1_options,
     ),

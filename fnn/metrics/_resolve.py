@@ -17,9 +17,15 @@ from fnn._registry import Registry
 from fnn.metrics._accuracy import ALTERNATIVES, ENTRIES as ACCURACY, SPARSE_LABEL_SCORES, check_labels
 from fnn.metrics._base import Entry, Metric
 from fnn.metrics._confusion import ENTRIES as CONFUSION
+from fnn.metrics._from_loss import (
+    ALIASES as LOSS_ALIASES,
+    ALTERNATIVES as LOSS_ALTERNATIVES,
+    ENTRIES as FROM_LOSS,
+    SPARSE_SCORES,
+)
 from fnn.metrics._regression import ENTRIES as REGRESSION
 
-_REGISTRY: dict[str, Entry] = {**ACCURACY, **REGRESSION, **CONFUSION}
+_REGISTRY: dict[str, Entry] = {**ACCURACY, **REGRESSION, **CONFUSION, **FROM_LOSS}
 _BUILTIN = {e.scores for e in _REGISTRY.values()}
 
 
@@ -39,6 +45,7 @@ _NAMES = Registry(
         "acc": "accuracy",
         "f1": "f1_score",
         "r2": "r2_score",
+        **LOSS_ALIASES,
     },
     known="metrics",
 )
@@ -163,8 +170,24 @@ def get(
     same metric in both. A regression loss is refused here (it would count exact equalities of
     real numbers), where Keras 3 resolves by the shapes.
 
+    Keras's metrics that are losses are the streamed mean of the fnn loss's per-sample values
+    (weighted by the sample weights as ``weighted_metrics``): ``"mape"``, ``"msle"``,
+    ``"log_cosh_error"``, ``"poisson"``, ``"kl_divergence"``, ``"binary_crossentropy"``
+    (``"bce"``), ``"categorical_crossentropy"``, ``"sparse_categorical_crossentropy"``,
+    ``"hinge"``, ``"squared_hinge"``, ``"categorical_hinge"``, and ``"cosine_similarity"``,
+    which, as Keras's ``CosineSimilarity`` metric, is the mean cosine itself (+1 for vectors of
+    the same direction), the negative of the loss. Their long and class names resolve too
+    (``"mean_absolute_percentage_error"``, ``"MeanSquaredLogarithmicError"``, ``"LogCoshError"``,
+    ``"KLDivergence"``, ``"BinaryCrossentropy"``...), as do the loss names ``"kld"`` and
+    ``"log_cosh"`` (which Keras 3's ``metrics.get`` refuses). Samples labelled
+    ``ignore_class`` count for nothing in ``sparse_categorical_crossentropy`` (Keras's metric
+    counts them as zeros unless sample weights are given). Shapes and numerics are the loss's
+    (:mod:`fnn.losses`).
+
     A loss with ``from_logits=True`` makes the threshold metrics (binary_accuracy, auc,
-    precision, recall, f1_score) read logits unless ``from_logits`` is given here.
+    precision, recall, f1_score) and the crossentropy metrics read logits unless
+    ``from_logits`` is given here (Keras would read the logits as probabilities); a sparse
+    loss's ``ignore_class`` likewise reaches ``sparse_categorical_crossentropy``.
 
     Options (equal options give equal, hashable metrics; auc's, precision's, recall's,
     f1_score's and r2_score's are validated here, binary_accuracy's and the top-k metrics' when
@@ -172,8 +195,12 @@ def get(
     binary_accuracy ``threshold``, ``from_logits``; the top-k metrics ``k``; auc ``curve``
     (``"ROC"``/``"PR"``), ``num_thresholds`` (>= 2), ``summation_method``, ``from_logits``;
     precision and recall ``threshold``, ``class_id``, ``from_logits``; f1_score ``average``
-    (``"micro"``/``"macro"``/``"weighted"``), ``threshold`` (None: argmax), ``from_logits``;
-    r2_score ``class_aggregation``. E.g. ``get("auc", curve="PR", num_thresholds=500)``.
+    (``"micro"``/``"macro"``/``"weighted"``), ``threshold`` (None, the default: argmax),
+    ``from_logits``; r2_score ``class_aggregation``; binary_crossentropy ``from_logits``,
+    ``label_smoothing``; categorical_crossentropy ``from_logits``, ``label_smoothing``,
+    ``axis``; sparse_categorical_crossentropy ``from_logits``, ``ignore_class``, ``axis``;
+    cosine_similarity ``axis`` (the options of Keras's metric classes, validated as the
+    losses validate them). E.g. ``get("auc", curve="PR", num_thresholds=500)``.
 
     A callable ``identifier`` becomes a mean metric named after it: its per-element (or
     per-sample) scores are averaged over the data set, and ``options`` are passed to it.
@@ -205,6 +232,11 @@ def get(
         ('acc', 0.5)
         >>> dict(fnn.metrics.get("AUC", curve="pr").options)["curve"]
         'PR'
+        >>> float(fnn.metrics.get("mape")([1.0, 2.0], [1.5, 2.0]))  # 100 * mean(|e| / |y|)
+        25.0
+        >>> m = fnn.metrics.get("CosineSimilarity")  # the cosine, not the loss's negative
+        >>> m.name, round(float(m([[1.0, 0.0], [1.0, 1.0]], [[2.0, 0.0], [1.0, 0.0]])), 4)
+        ('CosineSimilarity', 0.8536)
     """
     if isinstance(identifier, Metric):
         if options:
@@ -227,8 +259,11 @@ def get(
                 f"metric {identifier!r} got unknown option(s) {sorted(unknown)}; "
                 f"it accepts {sorted(entry.defaults) or 'none'}"
             )
-        if "from_logits" in entry.defaults and "from_logits" not in options and loss is not None:
-            options["from_logits"] = bool(_loss_option(loss, "from_logits"))
+        if loss is not None:  # what the loss says of the outputs (logits) and targets (ignored class)
+            if "from_logits" in entry.defaults and "from_logits" not in options:
+                options["from_logits"] = bool(_loss_option(loss, "from_logits"))
+            if "ignore_class" in entry.defaults and "ignore_class" not in options:
+                options["ignore_class"] = _loss_option(loss, "ignore_class")
         settings = {**entry.defaults, **options}
         if entry.check is not None:
             settings = entry.check(settings)
@@ -265,8 +300,9 @@ def _check_shapes(where: str, identifier: Any, m: Metric, y_true_shape: tuple, y
         message = (
             f"{where} = {what} does not fit targets y of shape {y_true_shape} and outputs of shape {y_pred_shape}: {e}"
         )
-        if m.scores in ALTERNATIVES:
-            message += f"; {ALTERNATIVES[m.scores]}"
+        instead = ALTERNATIVES.get(m.scores) or LOSS_ALTERNATIVES.get(m.scores)
+        if instead:
+            message += f"; {instead}"
         raise type(e)(message) from None
 
 
@@ -385,9 +421,11 @@ def check_targets(
     """Eager check of concrete target values against resolved metrics, before anything compiles
     (under jit the labels are traced, so the metrics cannot look at them there).
 
-    The sparse metrics (sparse_categorical_accuracy, sparse_top_k_categorical_accuracy) need one
-    integer class id in ``[0, C)`` per sample, the rule of the sparse losses: float labels such
-    as 1.5 are refused rather than truncated. A sparse loss's ``ignore_class`` is allowed too.
+    The sparse metrics (sparse_categorical_accuracy, sparse_top_k_categorical_accuracy,
+    sparse_categorical_crossentropy) need one integer class id in ``[0, C)`` per sample, the rule
+    of the sparse losses: float labels such as 1.5 are refused rather than truncated. The
+    ``ignore_class`` of a sparse loss (of the sparse crossentropy metric, for that metric) is
+    allowed too.
 
     Args:
         metrics: Resolved metrics (:func:`resolve`'s result); only the sparse ones look.
@@ -409,12 +447,13 @@ def check_targets(
         ...
         ValueError: y: metric 'sparse_categorical_accuracy': y_true must hold integer class ids, got non-integer values
     """
-    sparse = [m for m in metrics if m.scores in SPARSE_LABEL_SCORES]
+    sparse = [m for m in metrics if m.scores in SPARSE_LABEL_SCORES or m.scores in SPARSE_SCORES]
     if not sparse:
         return
     ignore_class = None if loss is None else _loss_option(loss, "ignore_class")
     for m in sparse:
+        own = dict(m.options)  # the sparse crossentropy metric has its own ignore_class
         try:
-            check_labels(y_true, tuple(y_pred_shape), f"metric {m.name!r}", ignore_class)
+            check_labels(y_true, tuple(y_pred_shape), f"metric {m.name!r}", own.get("ignore_class", ignore_class))
         except ValueError as e:
             raise ValueError(f"{name}: {e}") from None

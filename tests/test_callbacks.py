@@ -87,7 +87,7 @@ def test_early_stopping_scripted(kwargs, values, monitor, expected_epochs):
         ("val_AUC", "max"), ("ACC", "max"), ("val_SparseCategoricalAccuracy", "max"), ("F1Score", "max"),
         ("val_R2Score", "max"), ("Precision", "max"), ("weighted_accuracy", "max"), ("val_weighted_AUC_1", "max"),
         ("auc_1", "max"), ("MeanAbsoluteError", "min"), ("val_RootMeanSquaredError", "min"), ("weighted_mae", "min"),
-        ("val_loss", "min"),
+        ("val_loss", "min"), ("val_CosineSimilarity", "max"), ("cosine_similarity", "max"), ("val_mape", "min"),
     ],
 )  # fmt: skip
 def test_mode_auto_reads_metric_names_as_they_are_logged(monitor, mode):

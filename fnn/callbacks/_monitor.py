@@ -30,7 +30,7 @@ def monitor_mode(monitor: str, mode: str) -> str:
     if mode == "auto":
         name = re.sub(r"_\d+$", "", monitor.removeprefix("val_")).removeprefix("weighted_")
         name = normalize(name)
-        maximised = ("auc", "precision", "recall", "f1", "f1score", "r2", "r2score")
+        maximised = ("auc", "precision", "recall", "f1", "f1score", "r2", "r2score", "cosinesimilarity")
         mode = "max" if (name.startswith("acc") or name.endswith("accuracy") or name in maximised) else "min"
     return mode
 

@@ -87,7 +87,7 @@ def test_early_stopping_scripted(kwargs, values, monitor, expected_epochs):
         ("val_AUC", "max"), ("ACC", "max"), ("val_SparseCategoricalAccuracy", "max"), ("F1Score", "max"),
         ("val_R2Score", "max"), ("Precision", "max"), ("weighted_accuracy", "max"), ("val_weighted_AUC_1", "max"),
         ("auc_1", "max"), ("MeanAbsoluteError", "min"), ("val_RootMeanSquaredError", "min"), ("weighted_mae", "min"),
-        ("val_loss", "min"), ("val_CosineSimilarity", "max"), ("cosine_similarity", "max"), ("val_mape", "min"),
+        ("val_loss", "min"), ("val_mape", "min"),
     ],
 )  # fmt: skip
 def test_mode_auto_reads_metric_names_as_they_are_logged(monitor, mode):
@@ -304,6 +304,24 @@ def test_a_monitor_that_differs_from_a_logged_name_in_case_is_refused_before_tra
     assert ran == []
     with pytest.warns(RuntimeWarning, match="val_loss"):  # a name not logged at all warns, as in Keras
         _small_fit(epochs=1, callbacks=[EarlyStopping(monitor="val_loss")])
+    # not checked: a monitor a ModelCheckpoint saving every epoch never reads, and one a callback
+    # of yours may log
+    _small_fit(epochs=1, callbacks=[ModelCheckpoint(tmp_path / "each.npz", monitor="Loss")])
+    logs_its_own = type("Own", (Callback,), {"on_epoch_end": lambda self, epoch, logs, ctx: logs.update(Loss=1.0)})
+    _small_fit(epochs=1, callbacks=[logs_its_own(), EarlyStopping(monitor="Loss")])
+
+
+def test_mode_auto_follows_the_metric_where_the_name_cannot_tell():
+    """Keras's CosineSimilarity metric ("cosine_similarity") grows as predictions improve; fnn's
+    cosine-similarity loss given as a metric, logged under the same name, falls."""
+    for metric, mode in (
+        ("cosine_similarity", "max"),
+        ("CosineSimilarity", "max"),
+        (fnn.losses.cosine_similarity, "min"),
+    ):
+        stop = EarlyStopping(monitor="cosine_similarity" if callable(metric) else metric, patience=5)
+        _small_fit(epochs=1, metrics=[metric], callbacks=[stop])
+        assert stop.mode == mode, metric
 
 
 def test_learning_rate_scheduler_takes_keras_one_argument_form_too():

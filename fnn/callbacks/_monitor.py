@@ -30,7 +30,7 @@ def monitor_mode(monitor: str, mode: str) -> str:
     if mode == "auto":
         name = re.sub(r"_\d+$", "", monitor.removeprefix("val_")).removeprefix("weighted_")
         name = normalize(name)
-        maximised = ("auc", "precision", "recall", "f1", "f1score", "r2", "r2score", "cosinesimilarity")
+        maximised = ("auc", "precision", "recall", "f1", "f1score", "r2", "r2score")
         mode = "max" if (name.startswith("acc") or name.endswith("accuracy") or name in maximised) else "min"
     return mode
 
@@ -56,6 +56,9 @@ class MonitorCallback(Callback):
             raise TypeError(f"monitor must be a log name (str), got {type(monitor).__name__}")
         self.monitor = monitor
         self.mode = monitor_mode(monitor, mode)
+        # with mode auto, fit refines the mode from the metric itself (Keras's cosine similarity
+        # grows, fnn's cosine-similarity loss logged under the same name falls)
+        self.auto_mode, self.name_mode = mode == "auto", self.mode
         self.min_delta = abs(float(min_delta))
         self.best: float | None = None
 
@@ -72,6 +75,8 @@ class MonitorCallback(Callback):
         Raises:
             ValueError: For a ``monitor`` that differs from a logged name in case or underscores.
         """
+        if getattr(self, "save_best_only", True) is False:  # a ModelCheckpoint saving every epoch reads no monitor
+            return
         fold = lambda name: name.replace("_", "").lower()
         near = sorted(n for n in names if fold(n) == fold(self.monitor))
         if self.monitor not in names and near:

@@ -81,8 +81,10 @@ class GradcheckReport:
             ``inf``) and whose mistake can explain a failed row, with that error. Each piece is
             checked alone, at its own input and given autodiff's cotangent of its output, so a
             wrong ``dx`` of a middle layer is named there, not in the layers before it whose
-            rows it spoils. Empty when the check passed; None when a piece could not be
-            differentiated alone (no culprit named).
+            rows it spoils. At a kink (relu at an exact 0) a right layer whose derivative there
+            is another valid choice than ``jax.vjp``'s may be named beside the culprit below it.
+            Empty when the check passed; None when a piece could not be differentiated alone
+            (no culprit named).
     """
 
     rows: tuple[GradcheckRow, ...]
@@ -344,10 +346,17 @@ def _local_pieces(net: Network, params: Any, records: Any, dy: Array, train: boo
 
 def _piece_names(net: Network, prefix: str = "") -> list[str]:
     """The names :func:`_local_pieces` reports, in order (``"outer/inner"`` inside a nested network)."""
-    names: list[str] = []
-    for layer, name in zip(net.layers, net.names, strict=True):
-        names += _piece_names(layer, f"{prefix}{name}/") if isinstance(layer, Network) else [f"{prefix}{name}"]
-    return names
+    return [name for name, _ in _pieces_with_layer(net, prefix)]
+
+
+def _pieces_with_layer(net: Network, prefix: str = "") -> list[tuple[str, int]]:
+    """Each piece's name and the index of the top-level layer it sits in, by position (names
+    may repeat or hold a slash)."""
+    pieces: list[tuple[str, int]] = []
+    for i, (layer, name) in enumerate(zip(net.layers, net.names, strict=True)):
+        inner = _piece_names(layer, f"{prefix}{name}/") if isinstance(layer, Network) else [f"{prefix}{name}"]
+        pieces += [(piece, i) for piece in inner]
+    return pieces
 
 
 @structural_cache(maxsize=32)
@@ -387,10 +396,10 @@ def _culprits(
     with np.errstate(divide="ignore", invalid="ignore"):
         errors = np.where(diffs == 0, 0.0, diffs / np.maximum(scales, floor))
     failed = [r.layer for r in rows if not r.passed]
-    top = [net.names.index(name.split("/")[0]) for name in _piece_names(net)] + [len(net.layers)]
+    pieces = [*_pieces_with_layer(net), ("loss", len(net.layers))]
     return tuple(
         (name, float(e))
-        for name, e, i in zip([*_piece_names(net), "loss"], errors, top, strict=True)
+        for (name, i), e in zip(pieces, errors, strict=True)
         if e > rtol and any(j <= i for j in failed)  # the input's row is layer -1
     )
 

@@ -17,6 +17,7 @@ import numpy as np
 from fnn import callbacks as callbacks_, checkpoint as checkpoint_, parallel
 from fnn._interrupts import interrupts_held
 from fnn._validate import integer, key as check_key, path as check_path
+from fnn.metrics._from_loss import higher_is_better
 from fnn.train._checks import (
     check_learning_rate_held,
     check_opt_state,
@@ -441,9 +442,12 @@ def fit(
         monitoring = (callbacks_.EarlyStopping, callbacks_.ReduceLROnPlateau, callbacks_.ModelCheckpoint)
         if isinstance(cb, monitoring) and known:  # a metric renamed since (val_auc for "AUC") fails now
             cb.check_monitor(log_names | {"learning_rate"})
+        if isinstance(cb, monitoring) and cb.auto_mode:  # the metric itself says which way is better
+            watched = [m for m in run.metrics if m.name == cb.monitor.removeprefix("val_")]
+            cb.mode = "max" if watched and higher_is_better(watched[0]) else cb.name_mode
         if isinstance(cb, (callbacks_.ReduceLROnPlateau, callbacks_.LearningRateScheduler)):
             log_names = log_names | {"learning_rate"}  # logged from here on, for the callbacks after it
-        elif not type(cb).__module__.startswith("fnn."):
+        elif not type(cb).__module__.startswith("fnn."):  # (a LambdaCallback's fn gets a copy of the logs)
             known = False  # a callback of the user's may log anything: its names show at the epoch's end
     if opt_state is not None:
         check_opt_state(opt, params, opt_state)

@@ -459,6 +459,8 @@ def test_half_precision_predictions_are_computed_in_float32_as_keras_does():
             value, grad = L.get(name).value_and_grad(jnp.asarray(t, dtype), jnp.asarray(p, dtype))
             assert value.dtype == jnp.float32 and grad.dtype == dtype, (name, dtype)
             assert value == ref_value and np.all(np.asarray(grad) == np.asarray(ref_grad.astype(dtype))), (name, dtype)
+            auto = jax.grad(lambda q, name=name: L.get(name)(jnp.asarray(t, dtype), q))(jnp.asarray(p, dtype))
+            assert auto.dtype == dtype and np.all(np.asarray(auto) == np.asarray(grad)), (name, dtype)
 
 
 # ---------------------------------------------------------------------------------------------

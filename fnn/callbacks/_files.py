@@ -123,6 +123,16 @@ class ModelCheckpoint(MonitorCallback):
         self.filepath = check_path("filepath", filepath, writable=not templated)
         self.save_best_only, self.verbose = save_best_only, verbose
 
+    def check_monitor(self, names: set[str]) -> None:
+        """As :meth:`MonitorCallback.check_monitor`, with ``save_best_only`` only: saving every
+        epoch reads no monitor.
+
+        Args:
+            names: The log names of the run.
+        """
+        if self.save_best_only:
+            super().check_monitor(names)
+
     def check_logs(self, names: set[str]) -> None:
         """Called by ``fit`` before anything is compiled, with the names the logs will hold.
 

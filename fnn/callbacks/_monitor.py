@@ -75,10 +75,7 @@ class MonitorCallback(Callback):
         Raises:
             ValueError: For a ``monitor`` that differs from a logged name in case or underscores.
         """
-        if getattr(self, "save_best_only", True) is False:  # a ModelCheckpoint saving every epoch reads no monitor
-            return
-        fold = lambda name: name.replace("_", "").lower()
-        near = sorted(n for n in names if fold(n) == fold(self.monitor))
+        near = sorted(n for n in names if normalize(n) == normalize(self.monitor))
         if self.monitor not in names and near:
             raise ValueError(
                 f"{type(self).__name__}: monitor {self.monitor!r} is not logged, {near[0]!r} is (a metric is "
@@ -418,13 +415,14 @@ class LearningRateScheduler(Callback):
 
     def on_epoch_begin(self, epoch: int, ctx: FitContext) -> None:
         """Sets the rate in ``ctx.opt_state`` to ``schedule(epoch, lr)``."""
-        lr = float(optimizers_.get_learning_rate(ctx.opt_state))
+        held = np.asarray(optimizers_.get_learning_rate(ctx.opt_state))
+        lr = float(held)
         new_lr = float(self.schedule(epoch, lr) if self._takes_lr else self.schedule(epoch))  # type: ignore[call-arg]
         if not math.isfinite(new_lr) or new_lr < 0:
             raise ValueError(f"LearningRateScheduler: schedule returned an invalid learning rate {new_lr!r}")
         ctx.opt_state = optimizers_.set_learning_rate(ctx.opt_state, new_lr)
         # logged as the state holds it (in its dtype), as Keras logs float(optimizer.learning_rate)
-        self._lr = float(optimizers_.get_learning_rate(ctx.opt_state))
+        self._lr = float(np.asarray(new_lr, held.dtype))
         if self.verbose:
             print(f"Epoch {epoch + 1}: LearningRateScheduler setting learning rate to {new_lr:.6g}.")
 

@@ -17,11 +17,10 @@ layers in reverse (the chain rule, layer by layer).
 
 from __future__ import annotations
 
-import inspect
 import numbers
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple, cast
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -30,6 +29,14 @@ import numpy as np
 from fnn._cache import structural_cache
 from fnn._validate import UNTRACEABLE, integer
 from fnn._values import Static
+from fnn.layers._errors import (
+    already_named,
+    check_dparams,
+    describe,
+    is_shape,
+    layer_error,
+    refused_signature,
+)
 
 Array = jax.Array
 ArrayLike = Any  # a jax or NumPy array, nested lists, a scalar: what jnp.asarray takes
@@ -254,22 +261,22 @@ class Network:
         except (TypeError, ValueError) as err:
             if isinstance(err, UNTRACEABLE):  # Network.init then runs the inits eagerly
                 raise
-            if _named(err):
-                raise _layer_error(err, f"layer {i} ({self.names[i]}) {err}") from err
+            if already_named(err):
+                raise layer_error(err, f"layer {i} ({self.names[i]}) {err}") from err
             own = layer.init if isinstance(layer, Layer) else layer.init_with_shape
-            refused = _refused_signature(own, "init(key, input_shape, dtype)", None, None, None)
+            refused = refused_signature(own, "init(key, input_shape, dtype)", None, None, None)
             if refused:  # a stax-style init(rng, input_shape): the call failed, not the init
                 refused += (
                     "; a stax-style init(rng, input_shape) needs the dtype too: (key, input_shape, dtype=jnp.float32)"
                 )
             if refused:
-                raise _layer_error(TypeError, f"layer {i} ({self.names[i]}): {refused}") from err
-            raise _layer_error(err, f"layer {i} ({self.names[i]}): init fails for input shape {shape}: {err}") from err
-        if not (isinstance(out, tuple) and len(out) == 2 and _is_shape(out[0])):
-            raise _layer_error(
+                raise layer_error(TypeError, f"layer {i} ({self.names[i]}): {refused}") from err
+            raise layer_error(err, f"layer {i} ({self.names[i]}): init fails for input shape {shape}: {err}") from err
+        if not (isinstance(out, tuple) and len(out) == 2 and is_shape(out[0])):
+            raise layer_error(
                 TypeError,
                 f"layer {i} ({self.names[i]}): init(key, input_shape, dtype) must return (output_shape, "
-                f"params) with output_shape a tuple of ints (the Layer protocol); got {_describe(out)}",
+                f"params) with output_shape a tuple of ints (the Layer protocol); got {describe(out)}",
             )
         return tuple(out[0]), out[1]
 
@@ -324,7 +331,7 @@ class Network:
             if not (isinstance(out, tuple) and len(out) == 2 and hasattr(out[0], "shape")):
                 raise TypeError(
                     f"layer {i} ({self.names[i]}): forward(params, x, *, key, train) must return (y, cache) "
-                    f"(the Layer protocol; cache holds what backward needs); got {_describe(out)}"
+                    f"(the Layer protocol; cache holds what backward needs); got {describe(out)}"
                 )
             x, c = out
             caches.append(c)
@@ -380,14 +387,14 @@ class Network:
             if not (isinstance(out, tuple) and len(out) == 2):
                 raise TypeError(
                     f"layer {i} ({self.names[i]}): backward(params, cache, dy) must return (dparams, dx) "
-                    f"(the Layer protocol); got {_describe(out)}"
+                    f"(the Layer protocol); got {describe(out)}"
                 )
             grads[i], dy = out
             if grads[i] is None and not jax.tree.leaves(params[i]):
                 # a layer without params may say so with None (as torch's backward does); its
                 # gradient is its (empty) params' structure
                 grads[i] = jax.tree.map(lambda p: p, params[i])
-            _check_dparams(i, self.names[i], params[i], grads[i])
+            check_dparams(i, self.names[i], params[i], grads[i])
             # a gradient takes its parameter's dtype, as jax.grad's does (bfloat16 params, float32 data)
             grads[i] = jax.tree.map(lambda g, p: g if g.dtype == p.dtype else g.astype(p.dtype), grads[i], params[i])
         return grads, dy
@@ -414,16 +421,16 @@ class Network:
     def _forward_error(self, i: int, shapes: list, err: Exception) -> Exception:
         """Layer ``i``'s forward failed on inputs of shape ``shapes[i]``: the error names an
         earlier layer whose forward disagrees with its init, else layer ``i``."""
-        if _named(err):  # a nested network's layer, named already
-            return _layer_error(err, f"layer {i} ({self.names[i]}) {err}")
-        refused = _refused_signature(
+        if already_named(err):  # a nested network's layer, named already
+            return layer_error(err, f"layer {i} ({self.names[i]}) {err}")
+        refused = refused_signature(
             self.layers[i].forward, "forward(params, x, *, key=None, train=False)", None, None, key=None, train=False
         )
         if refused:
-            return _layer_error(TypeError, f"layer {i} ({self.names[i]}): {refused}")
+            return layer_error(TypeError, f"layer {i} ({self.names[i]}): {refused}")
         blame = self._disagreeing_layer(i, shapes, err)
         own = f"layer {i} ({self.names[i]}): forward fails on inputs of shape {shapes[i]}: {err}"
-        return _layer_error(err, blame or own)
+        return layer_error(err, blame or own)
 
     def _disagreeing_layer(self, i: int, shapes: list, err: Exception) -> str | None:
         """The first layer before ``i`` whose forward gave another shape than its init declares
@@ -444,17 +451,17 @@ class Network:
     def _backward_error(self, i: int, dy: Any, err: Exception) -> Exception:
         """Layer ``i``'s backward failed on ``dy``; above the last layer, ``dy`` is the dx of
         the layer after it, so that layer is named too."""
-        if _named(err):
-            return _layer_error(err, f"layer {i} ({self.names[i]}) {err}")
-        refused = _refused_signature(self.layers[i].backward, "backward(params, cache, dy)", None, None, None)
+        if already_named(err):
+            return layer_error(err, f"layer {i} ({self.names[i]}) {err}")
+        refused = refused_signature(self.layers[i].backward, "backward(params, cache, dy)", None, None, None)
         if refused:
-            return _layer_error(TypeError, f"layer {i} ({self.names[i]}): {refused}")
+            return layer_error(TypeError, f"layer {i} ({self.names[i]}): {refused}")
         source = (
             f", the dx of layer {i + 1} ({self.names[i + 1]}) (a backward must return dx of its input's shape)"
             if i + 1 < len(self.layers)
             else ""
         )
-        return _layer_error(
+        return layer_error(
             err, f"layer {i} ({self.names[i]}): backward fails on dy of shape {tuple(jnp.shape(dy))}{source}: {err}"
         )
 
@@ -469,79 +476,6 @@ class Network:
 
     def __repr__(self) -> str:
         return f"Network({', '.join(self.names)})"
-
-
-def _layer_error(source: type | BaseException, message: str) -> Exception:
-    """An error marked as attributed to a layer (an outer network prefixes its own layer, as
-    for a FeatureMismatchError). From the layer's own error, of its class where that class is
-    rebuilt from a message (a ValueError subclass of the user's stays one), else TypeError or
-    ValueError."""
-    if isinstance(source, BaseException):
-        base = TypeError if isinstance(source, TypeError) else ValueError
-        try:
-            err: Exception = type(source)(message)  # type: ignore[assignment]
-            if not isinstance(err, base) or str(err) != message:
-                err = base(message)
-        except Exception:  # a class that takes other arguments (JAX's own errors)
-            err = base(message)
-    else:
-        err = source(message)
-    setattr(err, "fnn_layer_named", True)  # noqa: B010  (exceptions take attributes; mypy knows none)
-    return err
-
-
-def _named(err: Exception) -> bool:
-    return getattr(err, "fnn_layer_named", False)
-
-
-def _is_shape(value: Any) -> bool:
-    return isinstance(value, (tuple, list)) and all(isinstance(d, int) for d in value)
-
-
-def _describe(value: Any) -> str:
-    if isinstance(value, tuple):
-        return f"a tuple of {len(value)} ({', '.join(type(v).__name__ for v in value)})"
-    return f"an object of type {type(value).__name__}"
-
-
-def _leaf_names(tree: Any) -> list[str]:
-    return [
-        jax.tree_util.keystr(path) or "(the whole tree)" for path, _ in jax.tree_util.tree_flatten_with_path(tree)[0]
-    ]
-
-
-def _refused_signature(fn: Any, protocol: str, *args: Any, **kwargs: Any) -> str | None:
-    """In words, that ``fn`` cannot be called as the protocol calls it (a call that failed on its
-    signature, not inside it); None if it can, or if its signature cannot be read."""
-    try:
-        sig = inspect.signature(fn)
-    except (TypeError, ValueError):  # a builtin or C callable: no verdict
-        return None
-    try:
-        sig.bind(*args, **kwargs)
-    except TypeError:
-        return f"{protocol} is the Layer protocol, but the layer's takes {sig}"
-    return None
-
-
-def _check_dparams(i: int, name: str, params: Any, dparams: Any) -> None:
-    """A backward must return one gradient per parameter leaf, in the params' structure."""
-    want, got = jax.tree.structure(params), cast(Any, jax.tree.structure(dparams))
-    if got != want:
-        got_leaves, want_leaves = _leaf_names(dparams), _leaf_names(params)
-        if dparams is None:  # None stands for "no gradients" only when there are no params
-            detail = f"None for params with leaves {want_leaves} (None is accepted only for a layer without params)"
-        elif got_leaves != want_leaves:
-            detail = f"dparams with leaves {got_leaves} for params with leaves {want_leaves}"
-        else:  # the same leaves in other containers ((), [] or None for {})
-            detail = f"dparams structured {got} for params structured {want}"
-        raise ValueError(f"layer {i} ({name}): backward returned {detail}; dparams must have the structure of params")
-    for (path, g), p in zip(jax.tree_util.tree_flatten_with_path(dparams)[0], jax.tree.leaves(params), strict=True):
-        if jnp.shape(g) != jnp.shape(p):
-            raise ValueError(
-                f"layer {i} ({name}): backward returned dparams{jax.tree_util.keystr(path)} of shape "
-                f"{jnp.shape(g)} for a parameter of shape {jnp.shape(p)}"
-            )
 
 
 def _unique_names(layers: Sequence[Layer | Network]) -> tuple[str, ...]:

@@ -59,12 +59,12 @@ def _draw(init: Callable, arg: str, key: Array, shape: Shape, dtype: Any) -> Arr
     shape (a torch-style ``(out, in)`` kernel) is named here, not by the forward that trips on
     it; one that ignores ``dtype`` is cast to it, as Keras casts a variable's initial value."""
     value = init(key, shape, dtype)
-    name = getattr(init, "__name__", None) or repr(init)
+    name = lambda: getattr(init, "__name__", None) or repr(init)
     if not (hasattr(value, "shape") and hasattr(value, "dtype")):
-        raise TypeError(f"{arg} {name} must return an array of shape {shape}, got {type(value).__name__}")
+        raise TypeError(f"{arg} {name()} must return an array of shape {shape}, got {type(value).__name__}")
     if tuple(value.shape) != shape:
         raise ValueError(
-            f"{arg} {name} returned an array of shape {tuple(value.shape)}, expected {shape} (a Dense kernel "
+            f"{arg} {name()} returned an array of shape {tuple(value.shape)}, expected {shape} (a Dense kernel "
             "is (in, out); torch's Linear weight is (out, in))"
         )
     want = jax.dtypes.canonicalize_dtype(dtype)

@@ -9,14 +9,15 @@ The traced shape checks are cached: a second ``fit`` with the same shapes costs 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Mapping
+import os
+from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from fnn import losses, metrics, optimizers
+from fnn import callbacks as callbacks_, losses, metrics, optimizers
 from fnn._cache import structural_cache
 from fnn._validate import boolean, choice, integer, real
 from fnn._values import Static
@@ -254,7 +255,7 @@ def check_learning_rate_held(who: str, template: Any) -> None:
     one, settable: checked on the abstract state before training, where it would fail after
     the first epoch."""
     try:
-        optimizers.get_learning_rate(template)
+        held = jax.eval_shape(optimizers.get_learning_rate, template)
     except ValueError as e:
         raise ValueError(
             f"{who} sets the learning rate, but {e}: use a named optimizer ('adam', fnn.optimizers.adam(1e-3)), "
@@ -263,7 +264,6 @@ def check_learning_rate_held(who: str, template: Any) -> None:
             "learning_rate)))(learning_rate=1e-3)), or an optax one with optax.inject_hyperparams(optax.adam)"
             "(learning_rate=1e-3)"
         ) from None
-    held = jax.eval_shape(optimizers.get_learning_rate, template)
     if not jnp.issubdtype(held.dtype, jnp.floating):  # a rate set later (0.5) could not be held
         raise ValueError(
             f"{who} sets the learning rate, but the optimizer state holds it as {held.dtype} (built with an "
@@ -273,6 +273,23 @@ def check_learning_rate_held(who: str, template: Any) -> None:
         jax.eval_shape(lambda s: optimizers.set_learning_rate(s, optimizers.get_learning_rate(s)), template)
     except ValueError as e:
         raise ValueError(f"{who} sets the learning rate, but {e}") from None
+
+
+def check_not_a_best_file(checkpoint: str, callbacks: Sequence[Any]) -> None:
+    """fit writes its ``checkpoint`` after every epoch: a ModelCheckpoint's ``save_best_only``
+    file as that path would lose its best epoch to the last one."""
+    for cb in callbacks:
+        if (
+            isinstance(cb, callbacks_.ModelCheckpoint)
+            and cb.save_best_only
+            and not cb.fields
+            and os.path.realpath(cb.filepath) == os.path.realpath(checkpoint)
+        ):
+            raise ValueError(
+                f"checkpoint {checkpoint!r} is ModelCheckpoint's save_best_only file: fit writes its "
+                "checkpoint there after every epoch, over the best one; resume from a copy of it "
+                "(shutil.copy(best, 'run.npz'); fit(..., checkpoint='run.npz'))"
+            )
 
 
 def hyperparams_differ(opt: Any, opt_state: Any) -> list[str]:

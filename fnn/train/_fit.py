@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import functools
 import math
-import os
 import warnings
 from collections.abc import Sequence
 from typing import Any, NamedTuple
@@ -20,6 +19,7 @@ from fnn._validate import integer, key as check_key, path as check_path
 from fnn.metrics._from_loss import higher_is_better
 from fnn.train._checks import (
     check_learning_rate_held,
+    check_not_a_best_file,
     check_opt_state,
     check_params_dtypes,
     check_schedules,
@@ -471,18 +471,7 @@ def fit(
     if checkpoint is not None:
         # Where it will be written is checked too: a bad path fails now, not after training.
         checkpoint = check_path("checkpoint", checkpoint, writable=True)
-        for cb in cbs.items:
-            if (
-                isinstance(cb, callbacks_.ModelCheckpoint)
-                and cb.save_best_only
-                and not cb.fields
-                and os.path.realpath(cb.filepath) == os.path.realpath(checkpoint)
-            ):
-                raise ValueError(
-                    f"checkpoint {checkpoint!r} is ModelCheckpoint's save_best_only file: fit writes its "
-                    "checkpoint there after every epoch, over the best one; resume from a copy of it "
-                    "(shutil.copy(best, 'run.npz'); fit(..., checkpoint='run.npz'))"
-                )
+        check_not_a_best_file(checkpoint, cbs.items)
         # against the arrays training will hold (NumPy float64 becomes float32 without x64)
         params_template = jax.eval_shape(lambda tree: tree, params)
         resumed = checkpoint_.resume(checkpoint, params=params_template, opt_state=template)

@@ -1,0 +1,130 @@
+"""Where a failed gradcheck's wrong gradient starts: each piece of the network (every layer,
+nested networks' too, and the loss) checked alone against autodiff of its own forward, at its
+own input and given autodiff's cotangent of its output, so that no piece's mistake reaches
+another. Compiled only when a check has failed."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from fnn._cache import structural_cache
+from fnn._compat import float64
+from fnn.layers import Layer, Network
+from fnn.losses._loss import autodiff_twin
+
+Array = jax.Array
+
+
+def _probe(net: Network) -> Network:
+    """``net`` whose every layer (nested networks' too) keeps its input and key beside its
+    cache, for :func:`_local_program`."""
+    return Network(tuple(_recording(layer) for layer in net.layers), net.names, net.name)
+
+
+def _recording(layer: Any) -> Layer:
+    inner = _probe(layer) if isinstance(layer, Network) else layer
+
+    def forward(params: Any, x: Array, *, key: Array | None = None, train: bool = False) -> tuple[Array, Any]:
+        y, cache = inner.forward(params, x, key=key, train=train)
+        return y, (cache, x, key)
+
+    def backward(params: Any, record: Any, dy: Array) -> tuple[Any, Array]:
+        return inner.backward(params, record[0], dy)
+
+    return Layer(inner.init_with_shape, forward, backward, layer.name, layer.needs_key)
+
+
+def _disagreement(a: Any, b: Any) -> tuple[Array, Array]:
+    """``(max|a - b|, max(|a|, |b|))`` over two trees of one structure; a NaN or inf where the
+    other has none is an infinite difference (a hand-written 0/0 is a common mistake)."""
+    diffs, scales = [jnp.zeros(())], [jnp.zeros(())]
+    for m, r in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
+        same = (m == r) | (jnp.isnan(m) & jnp.isnan(r))
+        d = jnp.where(same, 0.0, jnp.abs(m - r))
+        diffs.append(jnp.max(jnp.where(jnp.isnan(d), jnp.inf, d), initial=0.0))
+        finite = lambda v: jnp.where(jnp.isfinite(v), jnp.abs(v), 0.0)
+        scales.append(jnp.maximum(jnp.max(finite(m), initial=0.0), jnp.max(finite(r), initial=0.0)))
+    return jnp.max(jnp.stack(diffs)), jnp.max(jnp.stack(scales))
+
+
+def _local_pieces(net: Network, params: Any, records: Any, dy: Array, train: bool, prefix: str) -> tuple[list, Array]:
+    """Each layer's ``(name, difference, scale)`` against ``jax.vjp`` of its own forward, from the
+    last layer down (inside nested networks too), each given autodiff's cotangent; and the
+    cotangent of the network's input."""
+    found: list = []
+    for layer, name, p, (cache, x_in, k) in reversed(list(zip(net.layers, net.names, params, records, strict=True))):
+        if isinstance(layer, Network):
+            inner, dy = _local_pieces(layer, p, cache, dy, train, f"{prefix}{name}/")
+            found = inner + found
+            continue
+        manual = layer.backward(p, cache, dy)
+        forward = lambda pp, xx, layer=layer, k=k: layer.forward(pp, xx, key=k, train=train)[0]
+        auto = jax.vjp(forward, p, x_in)[1](dy)
+        found.insert(0, (f"{prefix}{name}", *_disagreement(tuple(manual), auto)))
+        dy = auto[1]
+    return found, dy
+
+
+def _piece_names(net: Network, prefix: str = "") -> list[str]:
+    """The names :func:`_local_pieces` reports, in order (``"outer/inner"`` inside a nested network)."""
+    return [name for name, _ in _pieces_with_layer(net, prefix)]
+
+
+def _pieces_with_layer(net: Network, prefix: str = "") -> list[tuple[str, int]]:
+    """Each piece's name and the index of the top-level layer it sits in, by position (names
+    may repeat or hold a slash)."""
+    pieces: list[tuple[str, int]] = []
+    for i, (layer, name) in enumerate(zip(net.layers, net.names, strict=True)):
+        inner = _piece_names(layer, f"{prefix}{name}/") if isinstance(layer, Network) else [f"{prefix}{name}"]
+        pieces += [(piece, i) for piece in inner]
+    return pieces
+
+
+@structural_cache(maxsize=32)
+def _local_program(net: Network, loss: Any, train: bool) -> Callable:
+    """Each piece's own derivative against ``jax.vjp`` of its own forward, alone: every layer at
+    its input and given autodiff's cotangent of its output (from the loss down, so no piece's
+    mistake reaches another), and the loss's gradient against ``jax.grad`` of its function;
+    ``(differences, scales)`` in the order of :func:`_piece_names`, then the loss's. Compiled
+    only when a check fails: it says where the wrong gradient starts."""
+    probe = _probe(net)
+    reference = autodiff_twin(loss)
+
+    @jax.jit
+    def local(params: Any, x: Array, y: Array, key: Array | None) -> tuple[Array, Array]:
+        y_pred, records = probe.forward(params, x, key=key, train=train)
+        dy = jax.grad(lambda yp: reference(y, yp))(y_pred)
+        pieces, _ = _local_pieces(net, params, records, dy, train, "")
+        pieces.append(("loss", *_disagreement(loss.value_and_grad(y, y_pred)[1], dy)))
+        return jnp.stack([d for _, d, _ in pieces]), jnp.stack([c for *_, c in pieces])
+
+    return local
+
+
+def culprits(
+    net: Network, loss: Any, train: bool, args: tuple, failed: list[int], floor: float, rtol: float
+) -> tuple[tuple[str, float], ...] | None:
+    """The pieces whose own derivative is off (relative to their scale, with the check's floor)
+    and that can explain a failed row (``failed``: the failed rows' layer indices, -1 for the
+    input's; ``args``: the checked ``(params, x, y, key)``): a layer's mistake spoils its own rows and those of the
+    layers before it (and the input's), never a later layer's; the loss's, every row. None if
+    a piece cannot be differentiated alone."""
+    try:
+        with float64():
+            diffs, scales = (np.asarray(a, np.float64) for a in _local_program(net, loss, train)(*args))
+    except Exception:  # a piece jax cannot differentiate alone: the report stands, no culprit named
+        return None
+    floor = floor if np.isfinite(floor) else 0.0  # a NaN gradient makes the check's own floor NaN
+    with np.errstate(divide="ignore", invalid="ignore"):
+        errors = np.where(diffs == 0, 0.0, diffs / np.maximum(scales, floor))
+    pieces = [*_pieces_with_layer(net), ("loss", len(net.layers))]
+    return tuple(
+        (name, float(e))
+        for (name, i), e in zip(pieces, errors, strict=True)
+        if e > rtol and any(j <= i for j in failed)
+    )

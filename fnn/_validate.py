@@ -223,6 +223,9 @@ def path(name: str, value: Any, *, writable: bool = False, folder: bool = False)
         p = os.fsdecode(p)
     if not p:
         raise ValueError(f"{name} must be a non-empty path")
+    if writable and not folder and p.endswith(tuple(filter(None, (os.sep, os.altsep)))):
+        # realpath would drop the separator and write a file where the caller meant a folder
+        raise ValueError(f"{name} {p!r} ends with a path separator, so it names a folder; it must name a file")
     if writable:
         full = os.path.abspath(p)
         if folder and os.path.exists(full) and not os.path.isdir(full):

@@ -123,6 +123,8 @@ def exponential_decay(
     rate = _real("decay_rate", decay_rate, lo=0.0, lo_open=True)
     begin = _steps("transition_begin", transition_begin, 0)
     end = None if end_value is None else _rate("end_value", end_value)
+    if not isinstance(staircase, (bool, np.bool_)):
+        raise TypeError(f"staircase must be True or False, got {staircase!r}")
 
     def schedule(step):
         p = jnp.maximum(_float_step(step) - begin, 0.0) / n
@@ -170,7 +172,14 @@ def piecewise_constant(boundaries: Sequence[int], values: Sequence[float]) -> Sc
     b_arr, v_arr = np.asarray(bs), np.asarray(vs)
 
     def schedule(step):
-        index = jnp.sum(_float_step(step)[..., None] > b_arr, axis=-1)
+        s = jnp.asarray(step)
+        if jnp.issubdtype(s.dtype, jnp.integer):
+            # integer steps compare exactly: as float32, step 2**24 + 1 rounds onto a boundary
+            info = np.iinfo(s.dtype)
+            bounds = np.clip(np.floor(b_arr), info.min, info.max).astype(s.dtype)
+            index = jnp.sum(s[..., None] > bounds, axis=-1)
+        else:
+            index = jnp.sum(_float_step(s)[..., None] > b_arr, axis=-1)
         return jnp.asarray(v_arr, _float_dtype())[index]
 
     return schedule

@@ -492,3 +492,33 @@ def test_jax_grad_of_every_activation_is_its_hand_written_derivative(dtype):
         np.testing.assert_array_equal(np.asarray(auto), np.asarray(hand), err_msg=name)
         if len(results) == 4:  # forward and reverse mode agree on the Jacobian
             np.testing.assert_allclose(np.asarray(results[2]), np.asarray(results[3]), rtol=1e-5, atol=1e-30)
+
+
+def test_jax_grad_reaches_a_learned_slope_or_alpha_as_jax_nn_s_does():
+    """A PReLU-style learned ``negative_slope`` or ELU ``alpha`` is differentiable (autodiff of
+    the forward for the parameter; the hand-written derivative still gives d/dx), under grad,
+    jacfwd, second order and vmap, as ``jax.nn.leaky_relu``/``jax.nn.elu`` are."""
+    x = np.linspace(-3.0, 2.0, 6)
+
+    def both(f, ref, a):
+        def loss(fn, a, x):
+            return jnp.sum(fn(x, a) ** 2)
+
+        return (
+            jax.grad(loss, argnums=(1, 2))(f, a, x),
+            jax.grad(loss, argnums=(1, 2))(ref, a, x),
+            jax.hessian(loss, argnums=1)(f, a, x),
+            jax.hessian(loss, argnums=1)(ref, a, x),
+            jax.vmap(lambda a: f(x, a))(jnp.stack([a, 2 * a])),
+            jax.vmap(lambda a: ref(x, a))(jnp.stack([a, 2 * a])),
+        )
+
+    for f, ref in [(A.leaky_relu, jax.nn.leaky_relu), (A.elu, jax.nn.elu)]:
+        mine_g, ref_g, mine_h, ref_h, mine_v, ref_v = jax.jit(lambda a: both(f, ref, a))(np.float64(0.3))
+        np.testing.assert_allclose(np.asarray(mine_g[0]), np.asarray(ref_g[0]), rtol=1e-12)
+        np.testing.assert_allclose(np.asarray(mine_g[1]), np.asarray(ref_g[1]), rtol=1e-12)
+        np.testing.assert_allclose(np.asarray(mine_h), np.asarray(ref_h), rtol=1e-12)
+        np.testing.assert_allclose(np.asarray(mine_v), np.asarray(ref_v), rtol=1e-12)
+    # the slope's derivative by hand: d/da sum(leaky(x, a)^2) = sum over x < 0 of 2 a x^2
+    g = jax.grad(lambda a: jnp.sum(A.leaky_relu(x, a) ** 2))(np.float64(0.3))
+    np.testing.assert_allclose(float(g), 2 * 0.3 * np.sum(x[x < 0] ** 2), rtol=1e-12)

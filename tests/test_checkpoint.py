@@ -186,6 +186,33 @@ def test_save_overwrites_and_creates_parent_folders(tmp_path):
     assert os.listdir(path.parent) == ["model.ckpt"]
 
 
+def test_save_names_a_path_it_cannot_write_before_writing_anything(tmp_path):
+    """save's path is checked as fit's checkpoint= is (the OS's errors named the hidden
+    temporary file, "File exists" for a parent that is a file); a trailing separator (a folder
+    meant) is refused where realpath dropped it and wrote a file."""
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "afile").write_text("x")
+    for bad, why in [
+        (tmp_path / "folder", "is a folder; it must name a file"),
+        (tmp_path / "afile" / "c.npz", "afile' is a file, not a folder"),
+        (f"{tmp_path}/run1{os.sep}", "ends with a path separator, so it names a folder"),
+        ("", "path must be a non-empty path"),
+    ]:
+        with pytest.raises(ValueError, match=why):
+            checkpoint.save(bad, params=_params())
+    assert sorted(os.listdir(tmp_path)) == ["afile", "folder"] and os.listdir(tmp_path / "folder") == []
+    with pytest.raises(TypeError, match="path must be a path"):
+        checkpoint.save(3, params=_params())
+
+
+def test_loading_a_folder_is_the_os_s_error_not_a_corrupt_file(tmp_path):
+    # as np.load: IsADirectoryError (PermissionError likewise), not "corrupt, truncated or foreign"
+    with pytest.raises(IsADirectoryError):
+        checkpoint.load(tmp_path)
+    with pytest.raises(IsADirectoryError):
+        checkpoint.resume(tmp_path)
+
+
 # ---------------------------------------------------------------- bad files
 
 

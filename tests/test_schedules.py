@@ -146,3 +146,21 @@ def test_non_numeric_argument_is_a_type_error():
         S.piecewise_constant(None, [1.0])
     with pytest.raises(TypeError, match="values must be a sequence of numbers, got 1.0"):
         S.piecewise_constant([1], 1.0)
+    # any truthy value used to switch staircase on ("False" included)
+    with pytest.raises(TypeError, match="staircase must be True or False, got 'False'"):
+        S.exponential_decay(0.1, 10, 0.5, staircase="False")
+
+
+def test_piecewise_constant_compares_integer_steps_exactly_past_float32_s_range():
+    """A float32 step rounds 2**24 + 1 onto the boundary 2**24 (Keras's PiecewiseConstantDecay
+    gives the next value there); integer steps, Python's or int32 arrays, compare as integers.
+    Under x64 a Python int is int64: the int32 array is the float32-era case."""
+    b = 2**24
+    sched = S.piecewise_constant([b, b + 4], [1.0, 0.5, 0.25])
+    steps = np.array([b - 1, b, b + 1, b + 4, b + 5, 2**31 - 1], np.int32)
+    np.testing.assert_array_equal(np.asarray(jax.jit(sched)(steps)), [1.0, 1.0, 0.5, 0.5, 0.25, 0.25])
+    assert float(sched(b + 1)) == 0.5
+    # a fractional boundary between integers: step 3 > 2.5, step 2 is not
+    frac = S.piecewise_constant([2.5], [1.0, 0.5])
+    np.testing.assert_array_equal(np.asarray(frac(np.array([2, 3], np.int32))), [1.0, 0.5])
+    np.testing.assert_array_equal(np.asarray(frac(np.array([2.0, 2.5, 2.6]))), [1.0, 1.0, 0.5])

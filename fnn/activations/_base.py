@@ -27,21 +27,50 @@ def as_float(x: Any) -> Array:
 
 
 def with_derivative(fn: Callable, jvp: Callable) -> Callable:
-    """``fn(x, **params)`` whose JVP is ``jvp(x, y, t, **params)`` (``y = fn(x)``)."""
+    """``fn(x, **params)`` whose JVP in ``x`` is ``jvp(x, y, t, **params)`` (``y = fn(x)``).
+
+    A parameter that is itself being differentiated (a learned ``leaky_relu`` slope or ``elu``
+    alpha, as ``jax.nn``'s allow) gets its tangent from autodiff of ``fn``: closing over it would
+    leak its tracer out of the ``custom_jvp``. Parameters that are not traced (Python numbers,
+    ``axis``) are closed over, so the usual call compiles to what it did.
+    """
 
     @functools.wraps(fn)
     def forward(x: Array, *args: Any, **params: Any) -> Array:
+        names = list(params)
+        values = [*args, *params.values()]
+        traced = [i for i, v in enumerate(values) if isinstance(v, jax.core.Tracer)]
+
+        def bound(traced_values: Any) -> tuple[list, dict]:
+            full = list(values)
+            for i, v in zip(traced, traced_values, strict=True):
+                full[i] = v
+            return full[: len(args)], dict(zip(names, full[len(args) :], strict=True))
+
+        def call(x: Array, traced_values: Any) -> Array:
+            a, kw = bound(traced_values)
+            return fn(x, *a, **kw)
+
         @jax.custom_jvp
-        def f(x):
-            return fn(x, *args, **params)
+        def f(x, traced_values):
+            return call(x, traced_values)
 
-        @f.defjvp
         def f_jvp(primals, tangents):
-            (x,), (t,) = primals, tangents
-            y = fn(x, *args, **params)
-            return y, jvp(x, y, t, *args, **params)
+            (x, traced_values), (t, t_values) = primals, tangents
+            y = call(x, traced_values)
+            zero = jax.custom_derivatives.SymbolicZero
+            a, kw = bound(traced_values)
+            dy = jnp.zeros_like(y) if isinstance(t, zero) else jvp(x, y, t, *a, **kw)
+            for i, tv in enumerate(t_values):
+                if isinstance(tv, zero):
+                    continue
+                # d fn / d param: autodiff of the forward (the hand-written part is d/dx)
+                one = lambda v, i=i: call(x, [*traced_values[:i], v, *traced_values[i + 1 :]])
+                dy = dy + jax.jvp(one, (traced_values[i],), (tv,))[1]
+            return y, dy
 
-        return f(as_float(x))
+        f.defjvp(f_jvp, symbolic_zeros=True)
+        return f(as_float(x), [values[i] for i in traced])
 
     return forward
 

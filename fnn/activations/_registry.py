@@ -152,7 +152,10 @@ def get(identifier: str | Activation | None = None, **kwargs: Any) -> Activation
     """Look an activation up by name (aliases and hyperparameters as keywords).
 
     ``None`` means "linear". An :class:`Activation` passes through unchanged. Names ignore case
-    and underscores, so Keras's and PyTorch's class names resolve (``"ReLU"``, ``"LeakyReLU"``).
+    and underscores, so Keras's and PyTorch's class names resolve (``"ReLU"``, ``"LeakyReLU"``)
+    to the activation function, with its defaults: ``"LeakyReLU"`` is Keras's ``leaky_relu``
+    function (``negative_slope=0.2``), where Keras's LeakyReLU layer defaults to 0.3 and
+    PyTorch's to 0.01 (give ``negative_slope`` to match them).
 
     Args:
         identifier: A name (``"relu"``, ``"leaky_relu"``...), an :class:`Activation`, or None.

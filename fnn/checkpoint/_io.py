@@ -12,7 +12,7 @@ from typing import Any, NamedTuple
 import jax
 import numpy as np
 
-from fnn._validate import integer, npz_reason
+from fnn._validate import integer, npz_reason, path as check_path
 from fnn.checkpoint._atomic import write
 from fnn.checkpoint._checks import check_file, check_history
 from fnn.checkpoint._format import (
@@ -69,8 +69,14 @@ def save(
     string keys, lists, numbers, strings, None and arrays; what ``fit`` gathers from each
     callback's ``get_state``); ``extra`` keywords are arrays (stored as entries) or JSON-like
     values.
+
+    Raises:
+        ValueError: For a ``path`` that is a folder, ends with a separator, has a file as a
+            parent or lies where nothing can be written, before anything is written; for a
+            leaf, history or extra that cannot be stored.
+        TypeError: For a ``path`` that is not a str or ``os.PathLike``.
     """
-    path = os.fspath(path)
+    path = check_path("path", path, writable=True)  # a folder, a file as parent: named, before writing
     epoch = integer("epoch", epoch, 0)
     arrays: dict[str, np.ndarray] = {}
     trees: dict[str, Any] = {}
@@ -116,9 +122,11 @@ def save(
 def _read(path: str) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     if not os.path.exists(path):
         raise FileNotFoundError(f"no checkpoint at {path}")
+    # Our own handle: np.load(path) leaks its file when the zip directory is unreadable. Opening
+    # it is outside the try: a folder or a file we may not read is the OS's error, not "corrupt".
+    handle = open(path, "rb")  # noqa: SIM115  # closed by the with below
     try:
-        # Our own handle: np.load(path) leaks its file when the zip directory is unreadable.
-        with open(path, "rb") as f:
+        with handle as f:
             z = np.load(f, allow_pickle=False)
             if not isinstance(z, np.lib.npyio.NpzFile):
                 raise ValueError("a single .npy array, not an .npz archive")
@@ -191,9 +199,10 @@ def load(path: str | os.PathLike, *, params: Any = None, opt_state: Any = None) 
     ``params``/``opt_state`` are templates (e.g. freshly initialised ones) that give the tree
     structure; the file must match them in paths, tree structure, shapes and dtypes, or a
     ValueError says exactly what differs. Without a template a tree comes back as a flat dict
-    ``{keystr path: array}``. Missing file: FileNotFoundError; corrupt, truncated or foreign
-    file, or one whose arrays or metadata disagree with each other: ValueError naming the path
-    and the field.
+    ``{keystr path: array}``. Missing file: FileNotFoundError; a folder or a file that may not
+    be read: the OS's IsADirectoryError or PermissionError, as ``np.load`` raises; corrupt,
+    truncated or foreign file, or one whose arrays or metadata disagree with each other:
+    ValueError naming the path and the field.
     """
     path = os.fspath(path)
     meta, arrays = _read(path)

@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from fnn import data
+from fnn.data import _checks
 
 
 @pytest.mark.parametrize("n,b,want", [(10, 3, 4), (10, 10, 1), (10, 1, 10), (10, 32, 1), (0, 4, 0), (9, 3, 3)])
@@ -265,13 +266,13 @@ def test_finite_check_remembers_checked_device_arrays_only_while_they_live():
     bad[0, 1] = np.inf
     bad = jax.device_put(bad)
     data.check_arrays(x, None)
-    assert data._known_finite(x)
+    assert _checks._known_finite(x)
     for _ in range(2):  # a rejected array is never remembered: it fails every time
         with pytest.raises(ValueError, match=r"x contains 1 NaN/inf value\(s\), the first at index \(0, 1\)"):
             data.check_arrays(bad, None)
-    assert not data._known_finite(bad)
-    assert not data._known_finite(jax.device_put(np.ones((3, 2))))  # equal values, another array
+    assert not _checks._known_finite(bad)
+    assert not _checks._known_finite(jax.device_put(np.ones((3, 2))))  # equal values, another array
     key = id(x)
     del x
     gc.collect()
-    assert key not in data._FINITE
+    assert key not in _checks._FINITE

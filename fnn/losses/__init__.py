@@ -3,7 +3,7 @@
 Every loss ``name(y_true, y_pred, ..., sample_weight=None) -> scalar`` sits beside its
 hand-written gradient ``name_grad(...)`` with respect to ``y_pred`` (same shape as ``y_pred``).
 No gradient here uses jax's autodiff. The kernels that compute both (each per-sample loss
-beside its derivative) and the shared reduction are in ``_kernels.py``.
+beside its derivative) are in ``_kernels.py``, the reduction they share in ``_reduction.py``.
 
 Reduction (Keras's ``"sum_over_batch_size"``): the elementwise loss is first reduced over the
 feature/class axis to per-sample values ``l_i`` (shape ``y_pred.shape`` without that axis), then

@@ -8,12 +8,12 @@ from __future__ import annotations
 import jax
 
 from fnn.losses._kernels import (
-    apply_kernel,
     binary_crossentropy_terms,
     binary_focal_crossentropy_terms,
     categorical_crossentropy_terms,
     sparse_categorical_crossentropy_terms,
 )
+from fnn.losses._reduction import apply_kernel
 
 Array = jax.Array
 ArrayLike = jax.typing.ArrayLike

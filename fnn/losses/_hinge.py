@@ -8,11 +8,11 @@ from __future__ import annotations
 import jax
 
 from fnn.losses._kernels import (
-    apply_kernel,
     categorical_hinge_terms,
     hinge_terms,
     squared_hinge_terms,
 )
+from fnn.losses._reduction import apply_kernel
 
 Array = jax.Array
 ArrayLike = jax.typing.ArrayLike

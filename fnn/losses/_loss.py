@@ -17,8 +17,6 @@ from fnn._registry import Registry
 from fnn._validate import boolean, integer, real
 from fnn._values import bound
 from fnn.losses._kernels import (
-    Terms,
-    apply_kernel,
     binary_crossentropy_terms,
     binary_focal_crossentropy_terms,
     categorical_crossentropy_terms,
@@ -36,10 +34,10 @@ from fnn.losses._kernels import (
     msle_terms,
     norm_axis,
     poisson_terms,
-    rows_value_and_grad,
     sparse_categorical_crossentropy_terms,
     squared_hinge_terms,
 )
+from fnn.losses._reduction import Terms, apply_kernel, rows_value_and_grad
 
 Array = jax.Array
 ArrayLike = jax.typing.ArrayLike

@@ -8,10 +8,10 @@ from __future__ import annotations
 import jax
 
 from fnn.losses._kernels import (
-    apply_kernel,
     kl_divergence_terms,
     poisson_terms,
 )
+from fnn.losses._reduction import apply_kernel
 
 Array = jax.Array
 ArrayLike = jax.typing.ArrayLike

@@ -9,7 +9,6 @@ from __future__ import annotations
 import jax
 
 from fnn.losses._kernels import (
-    apply_kernel,
     cosine_similarity_terms,
     huber_terms,
     log_cosh_terms,
@@ -18,6 +17,7 @@ from fnn.losses._kernels import (
     mse_terms,
     msle_terms,
 )
+from fnn.losses._reduction import apply_kernel
 
 Array = jax.Array
 ArrayLike = jax.typing.ArrayLike

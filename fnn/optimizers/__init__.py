@@ -76,13 +76,15 @@ from fnn.optimizers._base import (
     set_to_zero as set_to_zero,
     stateless as stateless,
 )
-from fnn.optimizers._inject import (
-    InjectHyperparamsState as InjectHyperparamsState,
+from fnn.optimizers._hyperparams import (
     get_hyperparams as get_hyperparams,
     get_learning_rate as get_learning_rate,
-    inject_hyperparams as inject_hyperparams,
     set_hyperparams as set_hyperparams,
     set_learning_rate as set_learning_rate,
+)
+from fnn.optimizers._inject import (
+    InjectHyperparamsState as InjectHyperparamsState,
+    inject_hyperparams as inject_hyperparams,
 )
 from fnn.optimizers._masking import (
     MaskedNode as MaskedNode,

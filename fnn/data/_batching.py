@@ -1,0 +1,200 @@
+"""Keras's ``Model.fit`` batching for in-memory arrays: ``ceil(N / B)`` batches per epoch, the
+last one partial, a fresh permutation per epoch when shuffling, and ``validation_split`` taking
+the last samples before any shuffle (sharing the input's memory where it can).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from typing import Any
+
+import jax
+import numpy as np
+
+from fnn._random import permutation_of_bits as _permutation_of_bits
+from fnn._validate import boolean, integer, key as check_key, key_data, real
+
+
+def num_batches(n: int, batch_size: int) -> int:
+    """Iterations per epoch: ``ceil(n / batch_size)`` (the last batch may be partial).
+
+    Args:
+        n: The number of samples (>= 0).
+        batch_size: The batch size (>= 1).
+
+    Returns:
+        The number of batches.
+
+    Raises:
+        ValueError: For ``batch_size < 1`` or ``n < 0``.
+        TypeError: For non-integers.
+
+    Examples:
+        >>> import fnn
+        >>> fnn.data.num_batches(1150, 32), fnn.data.num_batches(1150, 1150), fnn.data.num_batches(1150, 1)
+        (36, 1, 1150)
+    """
+    batch_size = integer("batch_size", batch_size, 1)
+    return -(-integer("n", n, 0) // batch_size)
+
+
+def permutation(key: jax.Array, n: int) -> np.ndarray:
+    """A permutation of ``range(n)`` drawn from a jax PRNG key (raw or typed), as NumPy int64.
+
+    The key's bits seed NumPy's PCG64 (``np.random.default_rng(key_data).permutation(n)``):
+    deterministic in the key, the same on every process and independent of
+    ``jax_enable_x64``. Drawn on the host because XLA:CPU sorts to permute, and fit draws one
+    per epoch (figures: benchmarks/RESULTS.md, "What changed in the library").
+
+    Args:
+        key: A jax PRNG key (``jax.random.key(seed)`` or ``jax.random.PRNGKey(seed)``).
+        n: The number of samples (>= 0).
+
+    Returns:
+        The permutation, shape ``(n,)``.
+
+    Raises:
+        TypeError: If ``key`` is not a PRNG key or ``n`` not an integer.
+        ValueError: For ``n < 0``.
+
+    Examples:
+        >>> import fnn, jax
+        >>> sorted(fnn.data.permutation(jax.random.PRNGKey(0), 5).tolist())
+        [0, 1, 2, 3, 4]
+    """
+    n = integer("n", n, 0)
+    return _permutation_of_bits(np.asarray(key_data(check_key("key", key))), n)
+
+
+def _samples_first(a: Any, name: str) -> Any:
+    """``a`` as an array of samples: nested lists become NumPy arrays; a scalar is refused."""
+    if a is None:
+        return None
+    if not hasattr(a, "shape"):
+        a = np.asarray(a)
+    if len(a.shape) == 0:
+        raise ValueError(f"{name} must hold samples (an array of rank >= 1), got a scalar")
+    return a
+
+
+def batches(
+    x: Any, y: Any, batch_size: int, *, shuffle: bool = False, key: jax.Array | None = None
+) -> Iterator[tuple[Any, Any]]:
+    """Yield ``(x_batch, y_batch)`` in Keras's order: ``ceil(N / B)`` batches, the last partial.
+
+    With ``shuffle=True`` the samples are taken in the order of ``permutation(key, N)`` (one
+    epoch; pass a new key per epoch). ``y`` may be None (batches of ``(x_batch, None)``).
+
+    Args:
+        x: Inputs, samples first (an array or nested lists).
+        y: Targets, samples first, or None.
+        batch_size: The batch size (>= 1).
+        shuffle: Take the samples in a random order.
+        key: The PRNG key of the order (needed with ``shuffle``).
+
+    Yields:
+        ``(x_batch, y_batch)`` pairs.
+
+    Raises:
+        ValueError: For ``batch_size < 1``, different sample counts, or ``shuffle`` without
+            ``key``.
+        TypeError: For a ``batch_size`` that is not an integer or a ``shuffle`` that is not a bool.
+
+    Examples:
+        >>> import fnn, numpy as np
+        >>> [xb.tolist() for xb, _ in fnn.data.batches(np.arange(5), None, 2)]
+        [[0, 1], [2, 3], [4]]
+    """
+    batch_size = integer("batch_size", batch_size, 1)
+    shuffle = boolean("shuffle", shuffle)
+    x, y = _samples_first(x, "x"), _samples_first(y, "y")
+    n = x.shape[0]
+    if y is not None and y.shape[0] != n:
+        raise ValueError(f"x and y must hold the same number of samples; got {n} and {y.shape[0]}")
+    if shuffle:
+        if key is None:
+            raise ValueError("shuffle=True needs key= (a jax PRNG key)")
+        order = permutation(key, n)
+    for start in range(0, n, batch_size):
+        if shuffle:
+            idx = order[start : start + batch_size]
+            yield x[idx], (None if y is None else y[idx])
+        else:
+            stop = start + batch_size
+            yield x[start:stop], (None if y is None else y[start:stop])
+
+
+def train_val_split(x: Any, y: Any, validation_split: float) -> tuple[tuple[Any, Any], tuple[Any, Any]]:
+    """Keras's ``validation_split``: the LAST fraction of the samples, in order, no shuffle.
+
+    ``split_at = floor(N * (1 - validation_split))``; returns
+    ``((x[:split_at], y[:split_at]), (x[split_at:], y[split_at:]))``. A split that leaves either
+    part empty is a ValueError, as in Keras. The parts share the input's memory where they can
+    (NumPy views; a jax array on a CPU device); a jax array on an accelerator is copied.
+
+    Args:
+        x: Inputs, samples first (an array or nested lists).
+        y: Targets, samples first, or None.
+        validation_split: The fraction held out, in (0, 1).
+
+    Returns:
+        ``((x_train, y_train), (x_val, y_val))``.
+
+    Raises:
+        ValueError: For a fraction outside (0, 1), different sample counts, or a split that
+            leaves either part empty.
+        TypeError: For a fraction that is not a number.
+
+    Examples:
+        >>> import fnn, numpy as np
+        >>> (x_tr, _), (x_val, _) = fnn.data.train_val_split(np.arange(10), None, 0.2)
+        >>> x_tr.tolist(), x_val.tolist()
+        ([0, 1, 2, 3, 4, 5, 6, 7], [8, 9])
+    """
+    validation_split = real(
+        "validation_split", validation_split, 0.0, 1.0, lo_open=True, hi_open=True, what="a float in (0, 1)"
+    )
+    x, y = _samples_first(x, "x"), _samples_first(y, "y")
+    n = x.shape[0]
+    if y is not None and y.shape[0] != n:
+        raise ValueError(f"x and y must hold the same number of samples; got {n} and {y.shape[0]}")
+    split_at = math.floor(n * (1.0 - validation_split))
+    if split_at == 0 or split_at == n:
+        raise ValueError(
+            f"validation_split={validation_split} leaves no training or no "
+            f"validation sample out of {n}; use more data or another split"
+        )
+    x_tr, x_val = _split_rows(x, split_at)
+    y_tr, y_val = (None, None) if y is None else _split_rows(y, split_at)
+    return (x_tr, y_tr), (x_val, y_val)
+
+
+def _cpu_view(a: jax.Array) -> np.ndarray | None:
+    """A read-only NumPy view of the buffer of a jax array held by one CPU device (None for any
+    other array). Through DLPack: ``np.asarray`` would cache the view on ``a`` for good."""
+    devices = a.devices()
+    if (
+        getattr(a, "weak_type", False)
+        or not a.is_fully_addressable
+        or len(devices) != 1
+        or next(iter(devices)).platform != "cpu"
+    ):
+        return None
+    exporter: Any = a  # (numpy's stubs type __dlpack__'s stream keyword narrower than jax's)
+    try:
+        return np.from_dlpack(exporter)
+    except (BufferError, TypeError, ValueError, RuntimeError):  # a dtype DLPack lacks (bfloat16)
+        return None
+
+
+def _split_rows(a: Any, at: int) -> tuple[Any, Any]:
+    """``(a[:at], a[at:])`` sharing ``a``'s memory where it can: NumPy views; for a jax array
+    on a CPU device, arrays over its buffer (XLA:CPU adopts host memory aligned to 64 bytes
+    without copying, so only a part that starts off that alignment is copied). Slicing a jax
+    array anywhere else copies it: both parts together, the whole array again."""
+    view = _cpu_view(a) if isinstance(a, jax.Array) else None
+    if view is None:
+        return a[:at], a[at:]
+    where = a.sharding if getattr(a, "committed", True) else None  # a slice keeps its placement
+    return jax.device_put(view[:at], where), jax.device_put(view[at:], where)

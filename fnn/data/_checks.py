@@ -1,0 +1,151 @@
+"""The checks of :func:`~fnn.data.check_arrays`: inputs and targets are numeric, real, of the
+right rank and sample count, and finite, before anything is compiled (fit, evaluate and
+predict run them on every array they are given).
+"""
+
+from __future__ import annotations
+
+import math
+import weakref
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+
+def _as_array(a: Any, name: str) -> Any:
+    if a is None:
+        raise ValueError(f"{name} is required; got None")
+    if isinstance(a, (np.ndarray, jax.Array)):
+        arr = a
+    else:
+        try:
+            arr = np.asarray(a)
+        except (ValueError, TypeError) as err:  # ragged nested lists, odd objects
+            raise TypeError(f"{name} must be an array of numbers; got {type(a).__name__} ({err})") from None
+    if arr.dtype.kind in "mM" or not (jnp.issubdtype(arr.dtype, jnp.number) or arr.dtype == np.bool_):
+        raise TypeError(f"{name} must hold numbers; got dtype {arr.dtype}")
+    if jnp.issubdtype(arr.dtype, jnp.complexfloating):
+        raise TypeError(f"{name} must hold real numbers; got dtype {arr.dtype}")
+    return arr
+
+
+@jax.jit
+def _finite_sum(a: jax.Array) -> jax.Array:
+    # NaN and inf propagate through a sum, which XLA forms in one fused pass (all(isfinite(a))
+    # materialised a boolean copy of the data on CPU); a finite overflow is re-checked exactly.
+    return jnp.isfinite(jnp.sum(a, dtype=jnp.promote_types(a.dtype, jnp.float32)))
+
+
+# jax Arrays already found finite, by id, each entry removed when its array dies. A jax.Array
+# is immutable, so a second fit on the same device arrays skips a full pass over them.
+_FINITE: dict[int, weakref.ref] = {}
+
+
+def _known_finite(a: jax.Array) -> bool:
+    ref = _FINITE.get(id(a))
+    return ref is not None and ref() is a
+
+
+def _remember_finite(a: jax.Array) -> None:
+    key = id(a)
+
+    def forget(_: object, key: int = key) -> None:
+        _FINITE.pop(key, None)
+
+    _FINITE[key] = weakref.ref(a, forget)
+
+
+def _check_finite(a: Any, name: str) -> None:
+    if not jnp.issubdtype(a.dtype, jnp.inexact):
+        return
+    if isinstance(a, jax.Array):
+        if _known_finite(a):
+            return
+        ok = bool(_finite_sum(a)) or bool(jnp.all(jnp.isfinite(a)))
+        if ok:
+            _remember_finite(a)
+    else:
+        # NaN and inf propagate through a sum, which NumPy forms with a small cast buffer; only if
+        # it is not finite (or a finite sum overflowed) is an elementwise check needed.
+        with np.errstate(over="ignore", invalid="ignore"):
+            ok = math.isfinite(float(np.sum(a, dtype=np.float64))) or bool(np.isfinite(a).all())
+    if not ok:
+        bad = ~np.isfinite(np.asarray(a))
+        count = int(bad.sum())
+        first = tuple(int(i) for i in np.argwhere(np.asarray(bad))[0])
+        raise ValueError(
+            f"{name} contains {count} NaN/inf value(s), the first at index {first}; clean or impute the data first"
+        )
+
+
+def check_arrays(
+    x: Any,
+    y: Any = None,
+    *,
+    names: tuple[str, str] = ("x", "y"),
+    x_ndim: int | None = 2,
+    n_features: int | None = None,
+    allow_nonfinite: bool = False,
+) -> tuple[Any, Any]:
+    """Validate inputs and targets before anything is compiled; return them as arrays.
+
+    Checks: numeric dtype (TypeError otherwise); x of rank ``x_ndim`` (samples, features) when
+    given; ``n_features`` features when given; y of rank >= 1; at least one sample; the same
+    number of samples in x and y; no NaN/inf unless ``allow_nonfinite``. Errors are ValueErrors
+    that name the argument (``names``, e.g. ``("validation_data[0]", "validation_data[1]")``)
+    and say what was expected. Lists become NumPy arrays; NumPy and jax arrays are kept.
+
+    Args:
+        x: Inputs, an array or nested lists, samples first.
+        y: Targets, samples first, or None.
+        names: How messages name ``x`` and ``y``.
+        x_ndim: The rank ``x`` must have (None: any rank >= 1).
+        n_features: The size ``x``'s last axis must have (None: any).
+        allow_nonfinite: Accept NaN and inf.
+
+    Returns:
+        ``(x, y)`` as arrays (``y`` None if it was).
+
+    Raises:
+        TypeError: For data that is not numeric (or not real).
+        ValueError: For a wrong rank or feature count, no samples, different sample counts, or
+            NaN/inf values (the message gives their count and the first index).
+
+    Examples:
+        >>> import fnn
+        >>> x, y = fnn.data.check_arrays([[1.0, 2.0], [3.0, 4.0]], [0, 1])
+        >>> x.shape, y.shape
+        ((2, 2), (2,))
+        >>> fnn.data.check_arrays([[1.0, 2.0]], [0, 1])
+        Traceback (most recent call last):
+        ...
+        ValueError: x and y must hold the same number of samples; got 1 in x and 2 in y
+    """
+    x_name, y_name = names
+    x = _as_array(x, x_name)
+    if x_ndim is not None and x.ndim != x_ndim:
+        want = "(samples, features)" if x_ndim == 2 else f"rank {x_ndim}"
+        raise ValueError(f"{x_name} must be {want}; got shape {tuple(x.shape)} (rank {x.ndim})")
+    if x.ndim < 1:
+        raise ValueError(f"{x_name} must have a leading samples axis; got a scalar")
+    if x.shape[0] == 0:
+        raise ValueError(f"{x_name} is empty (0 samples)")
+    if n_features is not None and x.shape[-1] != n_features:
+        raise ValueError(f"{x_name} must have {n_features} features (last axis); got shape {tuple(x.shape)}")
+    if not allow_nonfinite:
+        _check_finite(x, x_name)
+    if y is None:
+        return x, None
+    y = _as_array(y, y_name)
+    if y.ndim < 1:
+        raise ValueError(f"{y_name} must have a leading samples axis; got a scalar")
+    if y.shape[0] != x.shape[0]:
+        raise ValueError(
+            f"{x_name} and {y_name} must hold the same number of samples; got "
+            f"{x.shape[0]} in {x_name} and {y.shape[0]} in {y_name}"
+        )
+    if not allow_nonfinite:
+        _check_finite(y, y_name)
+    return x, y

@@ -1,0 +1,161 @@
+"""Preparing targets and features: one-hot rows from class ids, and scaling with statistics of
+the training data only (:class:`~fnn.data.Standardizer`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+
+from fnn._validate import integer
+
+
+def one_hot(labels: Any, num_classes: int | None = None, dtype: Any = np.float32) -> np.ndarray:
+    """One-hot rows ``out[i, labels[i]] = 1`` of shape (N, C) from int labels (N,) or (N, 1).
+
+    ``num_classes`` defaults to ``max(labels) + 1`` (Keras's ``to_categorical``). Labels must be
+    integers (integral floats are accepted) in ``[0, num_classes)``.
+
+    Args:
+        labels: Integer class ids, shape ``(N,)`` or ``(N, 1)``.
+        num_classes: C (None: ``max(labels) + 1``).
+        dtype: The dtype of the result.
+
+    Returns:
+        The one-hot rows, shape ``(N, C)``.
+
+    Raises:
+        ValueError: For labels that are not integers or lie outside ``[0, num_classes)``, or
+            ``num_classes < 1``.
+
+    Examples:
+        >>> import fnn
+        >>> fnn.data.one_hot([0, 2], 3).tolist()
+        [[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]]
+    """
+    labels = np.asarray(labels)
+    if labels.ndim > 1 and labels.shape[-1] == 1:
+        labels = labels.reshape(labels.shape[:-1])
+    integral = np.issubdtype(labels.dtype, np.integer) or (
+        np.issubdtype(labels.dtype, np.floating) and np.all(np.isfinite(labels)) and np.all(labels == np.round(labels))
+    )
+    if labels.size and not integral:
+        raise ValueError(f"labels must be integer class indices; got dtype {labels.dtype}")
+    labels = labels.astype(np.int64)
+    if num_classes is None:
+        num_classes = int(labels.max()) + 1 if labels.size else 0
+    num_classes = integer("num_classes", num_classes, 1)
+    if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
+        raise ValueError(f"labels must lie in [0, {num_classes}); got values from {labels.min()} to {labels.max()}")
+    return (labels[..., None] == np.arange(num_classes)).astype(dtype)
+
+
+@dataclasses.dataclass(frozen=True)
+class Standardizer:
+    """Feature scaling ``(x - mean) / std`` with statistics of the training data only.
+
+    ``std`` is the population standard deviation (ddof=0, like scikit-learn's StandardScaler);
+    a constant feature (std 0, or within rounding of 0) gets std 1 so it maps to 0, not NaN.
+
+    Attributes:
+        mean: The per-feature mean of the training data (float64).
+        std: The per-feature standard deviation (float64; 1 for a constant feature).
+
+    Examples:
+        >>> import fnn
+        >>> s = fnn.data.Standardizer.fit([[0.0, 5.0], [2.0, 5.0]])
+        >>> s.transform([[1.0, 5.0], [4.0, 5.0]]).tolist()
+        [[0.0, 0.0], [3.0, 0.0]]
+        >>> s.inverse_transform([[3.0, 0.0]]).tolist()
+        [[4.0, 5.0]]
+    """
+
+    mean: np.ndarray
+    std: np.ndarray
+
+    @classmethod
+    def fit(cls, x: Any, axis: int = 0) -> Standardizer:
+        """Statistics of ``x`` along ``axis`` (the samples), computed in float64.
+
+        Args:
+            x: Training data, samples along ``axis``.
+            axis: The samples axis.
+
+        Returns:
+            The fitted Standardizer.
+
+        Raises:
+            ValueError: If ``x`` holds no sample.
+        """
+        x = np.asarray(x, dtype=np.float64)
+        if x.ndim == 0 or x.shape[axis] == 0:
+            raise ValueError(f"x must hold at least one sample to fit; got shape {x.shape}")
+        mean = x.mean(axis=axis)
+        std = x.std(axis=axis)
+        # Rounding leaves std ~ eps * |mean| for a constant column; treat that as zero.
+        tiny = 10 * np.finfo(np.float64).eps * np.maximum(np.abs(mean), 1.0)
+        std = np.where(std <= tiny, 1.0, std)
+        return cls(mean, std)
+
+    def transform(self, x: Any, dtype: Any = None) -> np.ndarray:
+        """``(x - mean) / std`` in ``dtype`` (default: x's float dtype, else float32).
+
+        Args:
+            x: Data with the features the Standardizer was fit on (last axis).
+            dtype: The result's dtype (None: x's float dtype, else float32).
+
+        Returns:
+            The scaled data.
+
+        Raises:
+            ValueError: If the feature count differs from the fit's.
+        """
+        x = np.asarray(x)
+        if dtype is None:
+            dtype = x.dtype if np.issubdtype(x.dtype, np.floating) else np.float32
+        if x.shape[-1:] != self.mean.shape[-1:]:
+            raise ValueError(f"x has {x.shape[-1:]} features, the Standardizer was fit on {self.mean.shape}")
+        return ((x - self.mean) / self.std).astype(dtype)
+
+    def inverse_transform(self, z: Any, dtype: Any = None) -> np.ndarray:
+        """``z * std + mean``, undoing :meth:`transform`.
+
+        Args:
+            z: Scaled data.
+            dtype: The result's dtype (None: z's float dtype, else float32).
+
+        Returns:
+            The data in its original units.
+        """
+        z = np.asarray(z)
+        if dtype is None:
+            dtype = z.dtype if np.issubdtype(z.dtype, np.floating) else np.float32
+        return (z * self.std + self.mean).astype(dtype)
+
+
+def standardize(x_train: Any, *others: Any) -> tuple[np.ndarray, ...]:
+    """Scale ``x_train`` and each of ``others`` with statistics of ``x_train`` (see Standardizer).
+
+    Returns the scaled arrays in the order given; keep ``Standardizer.fit(x_train)`` if you need
+    the statistics afterwards.
+
+    Args:
+        x_train: The training inputs, samples first (the statistics come from them).
+        *others: Further arrays to scale the same way (validation, test).
+
+    Returns:
+        The scaled ``x_train`` and ``others``, in order.
+
+    Raises:
+        ValueError: If ``x_train`` holds no sample or an array's feature count differs.
+
+    Examples:
+        >>> import fnn
+        >>> x_tr, x_te = fnn.data.standardize([[0.0], [2.0]], [[4.0]])
+        >>> x_tr.tolist(), x_te.tolist()
+        ([[-1.0], [1.0]], [[3.0]])
+    """
+    s = Standardizer.fit(x_train)
+    return tuple(s.transform(a) for a in (x_train, *others))

@@ -11,20 +11,15 @@ are); :func:`mlp` builds the usual stack of Dense layers. A layer of your own is
 :class:`Layer` of three such functions.
 """
 
-from fnn.layers._base import (
-    FeatureMismatchError as FeatureMismatchError,
-    Layer as Layer,
-    Network as Network,
-    serial as serial,
-)
+from fnn.layers._base import FeatureMismatchError as FeatureMismatchError, Layer as Layer
 from fnn.layers._core import (
     Activation as Activation,
-    Dense as Dense,
     Dropout as Dropout,
     Flatten as Flatten,
     LayerNorm as LayerNorm,
-    mlp as mlp,
 )
+from fnn.layers._dense import Dense as Dense, mlp as mlp
+from fnn.layers._network import Network as Network, serial as serial
 
 __all__ = [
     "Layer", "Network", "Dense", "Activation", "Dropout", "LayerNorm", "Flatten", "serial", "mlp",

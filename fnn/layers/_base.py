@@ -1,4 +1,4 @@
-"""The layer protocol, and networks as layers.
+"""The layer protocol.
 
 A :class:`Layer` is three pure functions, in the spirit of ``jax.example_libraries.stax``
 with the reverse pass written out by hand beside each forward:
@@ -9,34 +9,22 @@ with the reverse pass written out by hand beside each forward:
 * ``backward(params, cache, dy) -> (dparams, dx)``; the vector-Jacobian product of
   ``forward`` at the point it cached, with ``dparams`` shaped like ``params``.
 
-:func:`serial` composes layers into a :class:`Network`, which is itself a layer: it has
-``forward``, ``backward``, ``name``, ``needs_key`` and the layer's init as
-``init_with_shape``, so networks nest in ``serial`` as they are. Its ``backward`` runs the
-layers in reverse (the chain rule, layer by layer).
+Beside it, what every layer checks: an input shape (:func:`as_shape`), an input's width
+(:class:`FeatureMismatchError`), and a network where a single layer was given.
 """
 
 from __future__ import annotations
 
 import numbers
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from fnn._cache import structural_cache
 from fnn._validate import UNTRACEABLE, integer
 from fnn._values import Static
-from fnn.layers._errors import (
-    already_named,
-    check_dparams,
-    describe,
-    is_shape,
-    layer_error,
-    refused_signature,
-)
 
 Array = jax.Array
 ArrayLike = Any  # a jax or NumPy array, nested lists, a scalar: what jnp.asarray takes
@@ -46,6 +34,12 @@ Shape = tuple[int, ...]
 
 class FeatureMismatchError(ValueError):
     """An input whose trailing size differs from what a layer was built for."""
+
+
+def check_features(x: Array, expected: int) -> None:
+    if x.ndim < 1 or x.shape[-1] != expected:
+        got = x.shape[-1] if x.ndim else "a scalar"
+        raise FeatureMismatchError(f"expects {expected} input features, got {got} (input shape {x.shape})")
 
 
 def as_shape(input_shape: int | Sequence[int]) -> Shape:
@@ -140,387 +134,9 @@ class Layer(NamedTuple):
         return output_shape_of(self.init, input_shape)
 
 
-def _dtype_key(dtype: Any) -> Any:
-    """``jnp.float32``, ``"float32"`` and ``np.dtype("float32")`` as one cache key."""
-    try:
-        return jnp.dtype(dtype) if dtype is not None else None
-    except TypeError:
-        return dtype  # the layers' initializers say what is wrong with it
-
-
-@structural_cache(maxsize=64)
-def _init_program(net: Network, shape: Shape, dtype: Any) -> Callable[[Array], list]:
-    return jax.jit(lambda key: net.init_with_shape(key, shape, dtype)[1])
-
-
-@dataclass(frozen=True)
-class Network:
-    """A stack of layers, and a layer itself (see the module docstring); the ``net`` of the API.
-
-    ``params`` is a list with one entry per layer (a nested network's entry is its own list).
-    Networks compare by value: two built from the same description are equal, so compiled
-    training programs cached on one serve the other.
-
-    Attributes:
-        layers: The layers (and nested networks), in order.
-        names: Each layer's unique name (``dense_0``, ``dropout_0``, ``dense_1``...).
-        name: The network's own name (as a layer inside another network).
-
-    Examples:
-        >>> import fnn, jax, jax.numpy as jnp
-        >>> net = fnn.serial(fnn.Dense(4), fnn.Dense(2))
-        >>> net.names, net.output_shape((3,))
-        (('dense_0', 'dense_1'), (2,))
-        >>> params = net.init(jax.random.PRNGKey(0), (3,))
-        >>> x = jnp.ones((5, 3))
-        >>> y, cache = net.forward(params, x)
-        >>> dparams, dx = net.backward(params, cache, jnp.ones_like(y))
-        >>> y.shape, dparams[0]["w"].shape, dx.shape
-        ((5, 2), (3, 4), (5, 3))
-    """
-
-    layers: tuple[Layer | Network, ...]
-    names: tuple[str, ...] = field(default=())
-    name: str = "serial"
-
-    def __post_init__(self) -> None:
-        if not self.names:
-            object.__setattr__(self, "names", _unique_names(self.layers))
-
-    @property
-    def needs_key(self) -> bool:
-        """True if a layer draws randomness in training (Dropout): ``apply``/``forward`` with
-        ``train=True`` then need ``key=``.
-
-        Returns:
-            Whether any layer needs a key.
-        """
-        return any(layer.needs_key for layer in self.layers)
-
-    def init(self, key: Array, input_shape: int | Sequence[int], dtype: Any = jnp.float32) -> list:
-        """Initial params (a list, one entry per layer) for inputs of ``input_shape`` (no batch axis).
-
-        All the layers' initializers run as ONE compiled program, shared by equal networks (drawn
-        eagerly, each initializer shape would compile programs of its own). The values are those
-        of :meth:`init_with_shape`; a layer whose init cannot be traced runs eagerly instead.
-
-        Args:
-            key: A PRNG key.
-            input_shape: The input's shape without the batch axis (an int for one axis).
-            dtype: The params' dtype.
-
-        Returns:
-            The params: a list with one entry per layer (a Dense entry is ``{"w": (in, out),
-            "b": (out,)}``, a layer without parameters has ``{}``).
-
-        Raises:
-            ValueError: For an empty shape or a size below 1.
-            TypeError: For a shape that is not an int or a tuple of ints; for a layer whose init
-                breaks the protocol (the message names the layer).
-        """
-        shape = as_shape(input_shape)
-        cache_key = (self, shape, _dtype_key(dtype))
-        try:
-            hash(cache_key)
-        except TypeError:  # not cacheable: a program compiled on every call would cost more than eager
-            return self.init_with_shape(key, shape, dtype)[1]
-        try:
-            return _init_program(*cache_key)(key)
-        except UNTRACEABLE:
-            return self.init_with_shape(key, shape, dtype)[1]
-
-    def init_with_shape(
-        self, key: Array, input_shape: int | Sequence[int], dtype: Any = jnp.float32
-    ) -> tuple[Shape, list]:
-        """``(output_shape, params)``: the network's init as a layer's.
-
-        Args:
-            key: A PRNG key.
-            input_shape: The input's shape without the batch axis (an int for one axis).
-            dtype: The params' dtype.
-
-        Returns:
-            ``(output_shape, params)``.
-
-        Raises:
-            ValueError: For an empty shape or a size below 1.
-            TypeError: For a bad shape, or a layer whose init breaks the protocol.
-        """
-        shape = as_shape(input_shape)
-        params = []
-        for i, k in enumerate(jax.random.split(key, len(self.layers))):
-            shape, p = self._init_layer(i, k, shape, dtype)
-            params.append(p)
-        return tuple(shape), params
-
-    def _init_layer(self, i: int, key: Array, shape: Shape, dtype: Any) -> tuple[Shape, Params]:
-        """Layer ``i``'s ``(output_shape, params)``; a mistake in its init names the layer."""
-        layer = self.layers[i]
-        try:
-            out = layer.init_with_shape(key, shape, dtype)
-        except (TypeError, ValueError) as err:
-            if isinstance(err, UNTRACEABLE):  # Network.init then runs the inits eagerly
-                raise
-            if already_named(err):
-                raise layer_error(err, f"layer {i} ({self.names[i]}) {err}") from err
-            own = layer.init if isinstance(layer, Layer) else layer.init_with_shape
-            refused = refused_signature(own, "init(key, input_shape, dtype)", None, None, None)
-            if refused:  # a stax-style init(rng, input_shape): the call failed, not the init
-                refused += (
-                    "; a stax-style init(rng, input_shape) needs the dtype too: (key, input_shape, dtype=jnp.float32)"
-                )
-            if refused:
-                raise layer_error(TypeError, f"layer {i} ({self.names[i]}): {refused}") from err
-            raise layer_error(err, f"layer {i} ({self.names[i]}): init fails for input shape {shape}: {err}") from err
-        if not (isinstance(out, tuple) and len(out) == 2 and is_shape(out[0])):
-            raise layer_error(
-                TypeError,
-                f"layer {i} ({self.names[i]}): init(key, input_shape, dtype) must return (output_shape, "
-                f"params) with output_shape a tuple of ints (the Layer protocol); got {describe(out)}",
-            )
-        return tuple(out[0]), out[1]
-
-    def output_shape(self, input_shape: int | Sequence[int]) -> Shape:
-        """The output shape (without the batch axis) for inputs of ``input_shape``.
-
-        Args:
-            input_shape: The input's shape without the batch axis (an int for one axis).
-
-        Returns:
-            The output shape; nothing is allocated (the inits are traced).
-        """
-        return output_shape_of(self.init_with_shape, input_shape)
-
-    def forward(
-        self, params: list, x: ArrayLike, *, key: Array | None = None, train: bool = False
-    ) -> tuple[Array, list]:
-        """``(y, cache)``: the output and what :meth:`backward` needs. ``x``: (batch, *input_shape),
-        a jax array or anything ``jnp.asarray`` takes (a NumPy array, nested lists).
-
-        Args:
-            params: The network's params (a list, one entry per layer).
-            x: A batch of inputs.
-            key: A PRNG key for the layers that draw randomness in training (Dropout).
-            train: Training mode (Dropout active).
-
-        Returns:
-            ``(y, cache)``: the output and a list with one cache per layer.
-
-        Raises:
-            ValueError: If ``params`` does not hold one entry per layer, or Dropout trains without
-                ``key``.
-            FeatureMismatchError: If ``x`` has the wrong number of features (a ValueError naming
-                the layer).
-            TypeError: For a layer whose forward breaks the protocol (the message names it).
-        """
-        self._check_params(params)
-        if not isinstance(x, jax.Array):  # tracers are jax Arrays: nothing changes under jit
-            x = jnp.asarray(x)
-        keys = self._layer_keys(key, train)
-        caches, shapes = [], [tuple(x.shape)]
-        for i, (layer, p) in enumerate(zip(self.layers, params, strict=True)):
-            try:
-                out = layer.forward(p, x, key=keys[i], train=train)
-            except FeatureMismatchError as e:
-                blame = self._disagreeing_layer(i, shapes, e)
-                raise FeatureMismatchError(blame or f"layer {i} ({self.names[i]}) {e}") from None
-            except (TypeError, ValueError) as err:
-                if isinstance(err, UNTRACEABLE):  # JAX's own words on tracing are the clearest
-                    raise
-                raise self._forward_error(i, shapes, err) from err
-            if not (isinstance(out, tuple) and len(out) == 2 and hasattr(out[0], "shape")):
-                raise TypeError(
-                    f"layer {i} ({self.names[i]}): forward(params, x, *, key, train) must return (y, cache) "
-                    f"(the Layer protocol; cache holds what backward needs); got {describe(out)}"
-                )
-            x, c = out
-            caches.append(c)
-            shapes.append(tuple(x.shape))
-        return x, caches
-
-    def apply(self, params: list, x: ArrayLike, *, key: Array | None = None, train: bool = False) -> Array:
-        """The network's output ``y`` for a batch ``x`` (a jax array, a NumPy array or nested
-        lists); pure, jittable and vmappable.
-
-        Args:
-            params: The network's params.
-            x: A batch of inputs.
-            key: A PRNG key for the layers that draw randomness in training (Dropout).
-            train: Training mode (Dropout active).
-
-        Returns:
-            The output ``y``.
-
-        Raises:
-            ValueError: As :meth:`forward`.
-            FeatureMismatchError: If ``x`` has the wrong number of features.
-        """
-        return self.forward(params, x, key=key, train=train)[0]
-
-    __call__ = apply
-
-    def backward(self, params: list, cache: list, dy: Array) -> tuple[list, Array]:
-        """Reverse pass: ``(dparams, dx)`` for the output cotangent ``dy`` (chain rule, last layer first).
-
-        Args:
-            params: The network's params.
-            cache: The cache :meth:`forward` returned.
-            dy: The cotangent of the output (e.g. the loss's gradient with respect to ``y_pred``).
-
-        Returns:
-            ``(dparams, dx)``: gradients in the structure of ``params``, and of the input.
-
-        Raises:
-            ValueError: If ``params`` does not hold one entry per layer, or a layer's ``dparams``
-                does not have its params' structure and shapes (the message names the layer).
-            TypeError: For a layer whose backward breaks the protocol.
-        """
-        self._check_params(params)
-        grads: list = [None] * len(self.layers)
-        for i in reversed(range(len(self.layers))):
-            try:
-                out = self.layers[i].backward(params[i], cache[i], dy)
-            except (TypeError, ValueError) as err:
-                if isinstance(err, UNTRACEABLE):
-                    raise
-                raise self._backward_error(i, dy, err) from err
-            if not (isinstance(out, tuple) and len(out) == 2):
-                raise TypeError(
-                    f"layer {i} ({self.names[i]}): backward(params, cache, dy) must return (dparams, dx) "
-                    f"(the Layer protocol); got {describe(out)}"
-                )
-            grads[i], dy = out
-            if grads[i] is None and not jax.tree.leaves(params[i]):
-                # a layer without params may say so with None (as torch's backward does); its
-                # gradient is its (empty) params' structure
-                grads[i] = jax.tree.map(lambda p: p, params[i])
-            check_dparams(i, self.names[i], params[i], grads[i])
-            # a gradient takes its parameter's dtype, as jax.grad's does (bfloat16 params, float32 data)
-            grads[i] = jax.tree.map(lambda g, p: g if g.dtype == p.dtype else g.astype(p.dtype), grads[i], params[i])
-        return grads, dy
-
-    def as_layer(self, name: str | None = None) -> Layer:
-        """This network as a :class:`Layer` tuple (a network already is one; kept for code
-        that wants the tuple).
-
-        Args:
-            name: The layer's name (None: the network's).
-
-        Returns:
-            A :class:`Layer` of the network's functions.
-        """
-        return Layer(self.init_with_shape, self.forward, self.backward, name or self.name, self.needs_key)
-
-    def _layer_keys(self, key: Array | None, train: bool) -> list:
-        if key is None or not train:
-            return [None] * len(self.layers)
-        n = sum(layer.needs_key for layer in self.layers)
-        sub = iter(jax.random.split(key, n)) if n else iter(())
-        return [next(sub) if layer.needs_key else None for layer in self.layers]
-
-    def _forward_error(self, i: int, shapes: list, err: Exception) -> Exception:
-        """Layer ``i``'s forward failed on inputs of shape ``shapes[i]``: the error names an
-        earlier layer whose forward disagrees with its init, else layer ``i``."""
-        if already_named(err):  # a nested network's layer, named already
-            return layer_error(err, f"layer {i} ({self.names[i]}) {err}")
-        refused = refused_signature(
-            self.layers[i].forward, "forward(params, x, *, key=None, train=False)", None, None, key=None, train=False
-        )
-        if refused:
-            return layer_error(TypeError, f"layer {i} ({self.names[i]}): {refused}")
-        blame = self._disagreeing_layer(i, shapes, err)
-        own = f"layer {i} ({self.names[i]}): forward fails on inputs of shape {shapes[i]}: {err}"
-        return layer_error(err, blame or own)
-
-    def _disagreeing_layer(self, i: int, shapes: list, err: Exception) -> str | None:
-        """The first layer before ``i`` whose forward gave another shape than its init declares
-        (the params after it were built for the declared one), in words; None if none."""
-        for j in range(i):
-            try:
-                declared = tuple(output_shape_of(self.layers[j].init_with_shape, shapes[j][1:]))
-            except Exception:  # an init that does not take this shape: no verdict on that layer
-                continue
-            if declared != shapes[j + 1][1:]:
-                return (
-                    f"layer {j} ({self.names[j]}): its init declares the output shape {declared} for inputs "
-                    f"of shape {shapes[j][1:]}, its forward gives {shapes[j + 1][1:]}; layer {i} "
-                    f"({self.names[i]}), built for the declared shape, fails on it: {err}"
-                )
-        return None
-
-    def _backward_error(self, i: int, dy: Any, err: Exception) -> Exception:
-        """Layer ``i``'s backward failed on ``dy``; above the last layer, ``dy`` is the dx of
-        the layer after it, so that layer is named too."""
-        if already_named(err):
-            return layer_error(err, f"layer {i} ({self.names[i]}) {err}")
-        refused = refused_signature(self.layers[i].backward, "backward(params, cache, dy)", None, None, None)
-        if refused:
-            return layer_error(TypeError, f"layer {i} ({self.names[i]}): {refused}")
-        source = (
-            f", the dx of layer {i + 1} ({self.names[i + 1]}) (a backward must return dx of its input's shape)"
-            if i + 1 < len(self.layers)
-            else ""
-        )
-        return layer_error(
-            err, f"layer {i} ({self.names[i]}): backward fails on dy of shape {tuple(jnp.shape(dy))}{source}: {err}"
-        )
-
-    def _check_params(self, params: Any) -> None:
-        if not isinstance(params, (list, tuple)) or len(params) != len(self.layers):
-            got = (
-                f"a {type(params).__name__} of length {len(params)}"
-                if isinstance(params, (list, tuple))
-                else type(params).__name__
-            )
-            raise ValueError(f"params must be a list with one entry per layer ({len(self.layers)}), got {got}")
-
-    def __repr__(self) -> str:
-        return f"Network({', '.join(self.names)})"
-
-
-def _unique_names(layers: Sequence[Layer | Network]) -> tuple[str, ...]:
-    counts: dict[str, int] = {}
-    names = []
-    for layer in layers:
-        n = counts.get(layer.name, 0)
-        counts[layer.name] = n + 1
-        names.append(f"{layer.name}_{n}")
-    return tuple(names)
-
-
 def check_net(net: Any) -> None:
     """``net`` a network (anything with ``apply(params, x)``); a single Layer is named as one."""
     if isinstance(net, Layer):
         raise TypeError(f"net is a single fnn.Layer ({net.name!r}), not a network: wrap it, fnn.serial(layer)")
     if not callable(getattr(net, "apply", None)):
         raise TypeError(f"net must be a network with apply(params, x) (fnn.serial, fnn.mlp), got {type(net).__name__}")
-
-
-def serial(*layers: Layer | Network, name: str = "serial") -> Network:
-    """Composes layers (and networks, which are layers) in order:
-    ``serial(Dense(64, "relu"), Dropout(0.1), Dense(10))``.
-
-    Args:
-        *layers: Layers and networks, in order (at least one).
-        name: The network's name (as a layer inside another network).
-
-    Returns:
-        The :class:`Network`.
-
-    Raises:
-        ValueError: Without layers.
-        TypeError: For an argument that is not a Layer or a Network.
-
-    Examples:
-        >>> import fnn
-        >>> block = fnn.serial(fnn.Dense(8, activation="relu"), fnn.Dropout(0.1))
-        >>> net = fnn.serial(block, fnn.Dense(2))  # networks nest as layers
-        >>> net.names, net.needs_key
-        (('serial_0', 'dense_0'), True)
-    """
-    if not layers:
-        raise ValueError("serial needs at least one layer")
-    for i, layer in enumerate(layers):
-        if not isinstance(layer, (Layer, Network)):
-            raise TypeError(f"serial: argument {i} must be a Layer or Network, got {type(layer).__name__}")
-    return Network(tuple(layers), name=name)

@@ -23,9 +23,11 @@ the same network, loss, metrics, optimizer family and shapes compiles nothing.
 
 from fnn.train._epoch import train_step as train_step
 from fnn.train._evaluate import eval_step as eval_step, evaluate as evaluate
-from fnn.train._fit import FitResult as FitResult, History as History, fit as fit
-from fnn.train._many import SweepResult as SweepResult, fit_many as fit_many, sweep as sweep
+from fnn.train._fit import fit as fit
+from fnn.train._many import fit_many as fit_many
 from fnn.train._predict import predict as predict
+from fnn.train._results import FitResult as FitResult, History as History, SweepResult as SweepResult
+from fnn.train._sweep import sweep as sweep
 
 __all__ = [
     "fit", "FitResult", "History", "fit_many", "sweep", "SweepResult", "train_step", "eval_step", "evaluate", "predict",

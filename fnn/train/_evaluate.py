@@ -14,15 +14,11 @@ from fnn._executables import call as call_through_store
 from fnn._validate import integer
 from fnn.data import check_arrays
 from fnn.metrics._resolve import resolve_both
-from fnn.train._checks import (
-    check_against_network,
-    check_loss_weighs,
-    check_sample_weight,
-    resolve_loss,
-    sparse_labels,
-)
+from fnn.train._checks import resolve_loss
+from fnn.train._data_checks import check_loss_weighs, check_sample_weight, sparse_labels
 from fnn.train._epoch import ValidationSpec, compiled_validation, eval_sums, results
 from fnn.train._loop import param_dtype, to_device
+from fnn.train._network_checks import check_against_network
 
 
 def evaluate(

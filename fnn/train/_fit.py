@@ -1,6 +1,6 @@
 """``fit``: Keras's ``Model.fit`` semantics over the compiled epoch, with callbacks, resumable
-checkpoints and data-parallel training on a mesh; :class:`History` and :class:`FitResult`, what
-it returns."""
+checkpoints and data-parallel training on a mesh (what it returns, :class:`History` and
+:class:`FitResult`, is ``fnn.train._results``)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,9 @@ import functools
 import math
 import warnings
 from collections.abc import Sequence
-from typing import Any, NamedTuple
+from typing import Any
 
 import jax
-import numpy as np
 
 from fnn import callbacks as callbacks_, checkpoint as checkpoint_, parallel
 from fnn._interrupts import interrupts_held
@@ -28,176 +27,9 @@ from fnn.train._checks import (
 )
 from fnn.train._epoch import epoch_keys, logs
 from fnn.train._loop import copy_tree, epoch_inputs, init_state, prepare, run_epochs, run_epochs_queued
+from fnn.train._results import FitResult, History
 
 Array = jax.Array
-
-
-def _plain(value: Any) -> Any:
-    """A 0-d array a callback logged (a jax or NumPy scalar) as the Python number a resumed
-    run's history reads back; anything else as it is."""
-    if isinstance(value, (np.ndarray, np.generic, jax.Array)) and np.ndim(value) == 0:
-        return value.item()
-    return value
-
-
-class History(dict[str, list[float]]):
-    """What ``fit`` recorded, epoch by epoch (Keras's ``History``).
-
-    A History IS the dict of what was logged: it maps each name (``loss``, metrics, ``val_*``,
-    and what callbacks log, such as ``learning_rate``) to one value per epoch, so ``h["loss"]``,
-    ``h.items()``, ``dict(h)`` and ``json.dumps(h)`` work as on any dict, and ``h.history`` (the
-    Keras spelling) is ``h`` itself. Beside the dict it keeps the run's bookkeeping: ``epochs``
-    lists the epoch indices run (counted from 0; a resumed run's history starts with the epochs
-    its checkpoint holds).
-
-    Args:
-        iterations_per_epoch: The optimizer steps of one epoch, ``ceil(N / batch_size)``.
-
-    Attributes:
-        epochs: The epoch indices run, in order (``epoch`` is Keras's name for it).
-        iterations_per_epoch: The optimizer steps of one epoch.
-        stop_reason: Why training ended: ``"epochs"`` (the epochs ran out), ``"early_stopping"``,
-            ``"nan"`` (a non-finite batch loss or update, with
-            :class:`fnn.callbacks.TerminateOnNaN`), ``"threshold"`` (:class:`fnn.callbacks.StopAtThreshold`),
-            ``"callback <name>"`` (a callable that returned True) or the reason a callback gave
-            :meth:`fnn.callbacks.FitContext.stop`. A resumed run whose reason is not
-            ``"epochs"`` stays stopped.
-        stopped_epoch: The epoch training stopped at (None when the epochs ran out).
-        times: The seconds each epoch took (on the host, device work included); they add up to
-            the training loop's time. Without callbacks or a checkpoint, fit queues each epoch on
-            the device before recording the one before, and an epoch's time runs from the
-            previous epoch's results reaching the host to its own.
-
-    Examples:
-        >>> import fnn
-        >>> h = fnn.History(iterations_per_epoch=2)
-        >>> h.append(0, {"loss": 0.5, "val_loss": 0.75}, seconds=0.01)
-        >>> h.append(1, {"loss": 0.25, "val_loss": 0.5}, seconds=0.01)
-        >>> h["loss"], h.epochs, h.epochs_run, "val_loss" in h, isinstance(h, dict)
-        ([0.5, 0.25], [0, 1], 2, True, True)
-        >>> dict(h) == h.history == {"loss": [0.5, 0.25], "val_loss": [0.75, 0.5]}
-        True
-        >>> fnn.History.from_dict(h.to_dict())["val_loss"]
-        [0.75, 0.5]
-    """
-
-    def __init__(self, iterations_per_epoch: int = 0):
-        super().__init__()
-        self.epochs: list[int] = []
-        self.iterations_per_epoch = iterations_per_epoch
-        self.stop_reason: str = "epochs"
-        self.stopped_epoch: int | None = None
-        self.times: list[float] = []
-
-    @property
-    def history(self) -> dict[str, list[float]]:
-        """``{name: [value per epoch]}``: the History itself (Keras's ``History.history``)."""
-        return self
-
-    @property
-    def epoch(self) -> list[int]:
-        """Keras's name for :attr:`epochs`."""
-        return self.epochs
-
-    @property
-    def epochs_run(self) -> int:
-        """The number of epochs recorded, ``len(epochs)``."""
-        return len(self.epochs)
-
-    def append(self, epoch: int, logs: dict[str, float], seconds: float) -> None:
-        """Records one epoch (``fit`` calls it after each epoch).
-
-        Args:
-            epoch: The epoch's index.
-            logs: ``{name: value}`` of the epoch; each value is appended to ``history[name]``.
-            seconds: The time the epoch took.
-        """
-        self.epochs.append(epoch)
-        self.times.append(seconds)
-        for k, v in logs.items():
-            self.setdefault(k, []).append(_plain(v))
-
-    def update_last(self, logs: dict[str, float]) -> None:
-        """Entries added to the last epoch's logs after it was appended (by callbacks).
-
-        Args:
-            logs: The last epoch's logs: a name already recorded for that epoch is overwritten,
-                a new one (``learning_rate``) appended.
-        """
-        for k, v in logs.items():
-            values = self.setdefault(k, [])
-            if len(values) == len(self.epochs):
-                values[-1] = _plain(v)
-            else:
-                values.append(_plain(v))
-
-    def to_dict(self) -> dict:
-        """Everything recorded as a JSON-like dict (what a checkpoint stores).
-
-        Returns:
-            ``{"history", "epochs", "times", "iterations_per_epoch", "stop_reason",
-            "stopped_epoch"}``.
-        """
-        return {
-            "history": {k: list(v) for k, v in self.items()},
-            "epochs": self.epochs,
-            "times": self.times,
-            "iterations_per_epoch": self.iterations_per_epoch,
-            "stop_reason": self.stop_reason,
-            "stopped_epoch": self.stopped_epoch,
-        }
-
-    @classmethod
-    def from_dict(cls, d: dict) -> History:
-        """A History from :meth:`to_dict`'s dict (missing entries take their defaults).
-
-        Args:
-            d: The dict, as :meth:`to_dict` wrote it.
-
-        Returns:
-            The History.
-        """
-        h = cls(int(d.get("iterations_per_epoch", 0)))
-        h.update({k: list(v) for k, v in d.get("history", {}).items()})
-        h.epochs = list(d.get("epochs", []))
-        h.times = list(d.get("times", []))
-        h.stop_reason = d.get("stop_reason", "epochs")
-        h.stopped_epoch = d.get("stopped_epoch")
-        return h
-
-    def __repr__(self) -> str:
-        """The epochs run and each name's last value."""
-        last = {k: round(v[-1], 6) for k, v in self.items() if v}
-        return f"History(epochs_run={self.epochs_run}, iterations_per_epoch={self.iterations_per_epoch}, last={last})"
-
-
-class FitResult(NamedTuple):
-    """What :func:`fit` returns: ``params, opt_state, history = fnn.fit(...)``.
-
-    Attributes:
-        params: The trained parameters, with the structure of the ``params`` given (fresh
-            arrays: the caller's are never donated). With
-            ``EarlyStopping(restore_best_weights=True)``, the best epoch's.
-        opt_state: The optimizer state after the last update (pass it as ``opt_state`` to
-            continue training); its hyperparameters are the run's, ReduceLROnPlateau's
-            reductions included.
-        history: The :class:`History` of the run.
-    """
-
-    params: Any
-    opt_state: Any
-    history: History
-
-    def __repr__(self) -> str:
-        """The number of arrays and values of ``params`` and ``opt_state``, and the history."""
-
-        # the arrays would fill the screen: their shapes say what a reader needs
-        def shapes(tree: Any) -> str:
-            leaves = jax.tree.leaves(tree)
-            size = sum(int(getattr(a, "size", 1)) for a in leaves)
-            return f"<{len(leaves)} arrays, {size:,} values>"
-
-        return f"FitResult(params={shapes(self.params)}, opt_state={shapes(self.opt_state)}, history={self.history!r})"
 
 
 def fit(

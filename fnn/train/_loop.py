@@ -24,7 +24,8 @@ from fnn._host_eval import evaluate_on_host
 from fnn._random import epoch_perm_bits, threefry_bits
 from fnn._validate import integer, key_data
 from fnn.callbacks._base import copy_tree as _copy_tree
-from fnn.train._checks import check_settings, check_shuffle, prepare_data
+from fnn.train._checks import check_settings, check_shuffle
+from fnn.train._data_checks import prepare_data
 from fnn.train._epoch import (
     EpochSpec,
     ValidationSpec,

@@ -13,7 +13,7 @@ import numpy as np
 from fnn._cache import structural_cache
 from fnn._validate import integer
 from fnn.data import check_arrays
-from fnn.train._checks import check_against_network
+from fnn.train._network_checks import check_against_network
 
 Array = jax.Array
 

@@ -1,0 +1,157 @@
+"""The params and the data against the network, by tracing (nothing compiles, nothing runs):
+the params' structure and shapes against what ``net.init`` builds, the inputs against the
+network, the targets against its output and the loss; where the network itself is at fault (a
+layer whose forward disagrees with its own init), that layer is named instead of the data.
+
+The traced checks are cached: a second ``fit`` with the same shapes costs no tracing.
+"""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from fnn import losses
+from fnn._cache import structural_cache
+from fnn._values import Static
+from fnn.layers._base import check_net
+
+
+@structural_cache(maxsize=256)
+def _abstract_init(net: Any, input_shape: tuple) -> Any:
+    """The params ``net.init`` builds for inputs of ``input_shape``, as shapes (traced once for
+    both checks below)."""
+    # the key traced too: an eager PRNGKey(0) would compile (or look up) two small programs
+    return jax.eval_shape(lambda: net.init(jax.random.PRNGKey(0), input_shape))
+
+
+def _check_params_fit_network(net: Any, params: Any, input_shape: tuple, shapes: bool = True) -> None:
+    """Params must have the network's structure (missing or extra leaves are named), and, with
+    ``shapes``, its shapes: Dense layers take their sizes from the params, so params of another
+    width would silently train another network. A wrong number of layers is left to the
+    network's own message."""
+    want = _abstract_init(net, tuple(input_shape))
+    got, got_def = jax.tree_util.tree_flatten_with_path(params)
+    ref, ref_def = jax.tree_util.tree_flatten_with_path(want)
+    if cast(Any, got_def) != ref_def:  # (jaxlib ships no stubs for PyTreeDef)
+        if isinstance(params, (list, tuple)) and isinstance(want, list) and len(params) != len(want):
+            return  # the network names a wrong number of layers itself
+        got_paths = {jax.tree_util.keystr(p) for p, _ in got}
+        ref_paths = {jax.tree_util.keystr(p) for p, _ in ref}
+        missing, extra = sorted(ref_paths - got_paths), sorted(got_paths - ref_paths)
+        if missing or extra:
+            said = [f"missing params{k}" for k in missing] + [f"unexpected params{k}" for k in extra]
+            raise ValueError(
+                f"params do not have the network's structure (net.init(key, {tuple(input_shape)}) builds it): "
+                + "; ".join(said)
+            )
+        return
+    if not shapes:
+        return
+    diffs = [
+        f"params{jax.tree_util.keystr(p)} has shape {tuple(a.shape)}, the network builds {tuple(w.shape)}"
+        for (p, a), (_, w) in zip(got, ref, strict=True)
+        if tuple(a.shape) != tuple(w.shape)
+    ]
+    if diffs:
+        raise ValueError(f"params do not fit the network for inputs of shape {tuple(input_shape)}: " + "; ".join(diffs))
+
+
+def signature(tree: Any) -> tuple:
+    """A hashable ``(treedef, ((shape, dtype), ...))`` of a tree of arrays."""
+    leaves, treedef = jax.tree.flatten(tree)
+    return treedef, tuple(
+        (tuple(np.shape(a)), np.dtype(a.dtype if hasattr(a, "dtype") else np.asarray(a).dtype)) for a in leaves
+    )
+
+
+def abstract(params_signature: tuple) -> Any:
+    treedef, leaves = params_signature
+    return jax.tree.unflatten(treedef, [jax.ShapeDtypeStruct(shape, dtype) for shape, dtype in leaves])
+
+
+# Both cached: fit checks the same shapes on every call, and tracing a network costs
+# milliseconds. A check that raises is not cached, so it raises again on the next call.
+@structural_cache(maxsize=256)
+def network_output_shape(net: Any, params_signature: tuple, x_shape: tuple, x_dtype: Any = jnp.float32) -> tuple:
+    """``net.apply``'s output shape for params of ``params_signature`` and inputs of
+    ``x_shape`` (traced, nothing runs)."""
+    out = jax.eval_shape(net.apply, abstract(params_signature), jax.ShapeDtypeStruct(x_shape, x_dtype))
+    return tuple(out.shape)
+
+
+@structural_cache(maxsize=256)
+def _check_params_fit_network_cached(
+    net: Any, params_signature: tuple, input_shape: tuple, shapes: bool = True
+) -> None:
+    _check_params_fit_network(net, abstract(params_signature), input_shape, shapes)
+
+
+def _layer_at_fault(net: Any, x_shape: tuple) -> str | None:
+    """The first layer of ``net`` whose forward disagrees with its own init (fails on the params
+    that init builds, or gives another output shape than init declares), in words; None when
+    every layer agrees with itself (traced: nothing runs)."""
+    layers_, names = getattr(net, "layers", None), getattr(net, "names", None)
+    if layers_ is None or names is None:
+        return None
+
+    def walk(key: Any) -> Static:
+        x = jnp.zeros(x_shape, jnp.float32)
+        for i, (layer, name) in enumerate(zip(layers_, names, strict=True)):
+            declared, p = layer.init_with_shape(key, tuple(x.shape[1:]))
+            try:
+                y = layer.forward(p, x)[0]
+            except Exception as err:  # whatever the layer raises: it is the layer's
+                return Static(f"layer {i} ({name}): its forward fails on inputs of shape {x.shape} "
+                              f"with the params its init builds: {err}")  # fmt: skip
+            if tuple(y.shape[1:]) != tuple(declared):
+                return Static(f"layer {i} ({name}): its init declares the output shape {tuple(declared)}, "
+                              f"its forward gives {tuple(y.shape[1:])}")  # fmt: skip
+            x = y
+        return Static(None)
+
+    try:
+        return jax.eval_shape(walk, jax.random.PRNGKey(0)).value
+    except Exception:  # an init that cannot be traced, or the walk's own failure: no verdict
+        return None
+
+
+def _ranks_differ(net: Any, params: Any, input_shape: tuple) -> bool:
+    """Whether a params leaf has another rank than the network builds for ``input_shape``."""
+    try:
+        built = jax.eval_shape(lambda k: net.init(k, input_shape), jax.random.PRNGKey(0))
+        pairs = zip(jax.tree.leaves(params), jax.tree.leaves(built), strict=True)
+        return any(np.ndim(p) != len(b.shape) for p, b in pairs)
+    except (TypeError, ValueError):
+        return False  # structures that differ are named by the check that follows
+
+
+def check_against_network(net: Any, params: Any, loss: Any, x: Any, y: Any, xname: str, yname: str) -> tuple:
+    """Shape-checks ``loss(y, net(params, x))`` by tracing (no compilation, no FLOPs); returns
+    the output shape."""
+    check_net(net)
+    sig = signature(params)
+    if hasattr(net, "init"):  # missing or extra leaves named before the network trips over them
+        _check_params_fit_network_cached(net, sig, tuple(x.shape[1:]), False)
+    try:
+        out_shape = network_output_shape(net, sig, tuple(x.shape))
+    except ValueError as e:
+        if str(e).startswith("params"):  # the params' own structure, whatever x is
+            raise ValueError(str(e)) from None
+        if hasattr(net, "init") and _ranks_differ(net, params, tuple(x.shape[1:])):
+            # a leaf of another rank (params still stacked by fit_many...): the params are at fault
+            _check_params_fit_network_cached(net, sig, tuple(x.shape[1:]))
+        blame = _layer_at_fault(net, tuple(x.shape))
+        if blame:  # a layer of the user's whose init and forward disagree: x is not at fault
+            raise ValueError(blame) from None
+        raise ValueError(f"{xname} of shape {x.shape} does not fit the network: {e}") from None
+    if hasattr(net, "init"):
+        _check_params_fit_network_cached(net, sig, tuple(x.shape[1:]))
+    if y.shape[0] != out_shape[0]:
+        raise ValueError(f"{xname} and {yname} have different numbers of samples: {x.shape[0]} vs {y.shape[0]}")
+    if isinstance(loss, losses.Loss):
+        losses.check_targets(loss, y, out_shape, name=yname)
+    return out_shape

@@ -19,9 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from fnn._validate import real
-
-# row_mask: fnn.train's epoch imports it from here, where the reduction used to live.
-from fnn.losses._reduction import Terms, row_mask as row_mask
+from fnn.losses._reduction import Terms
 
 Array = jax.Array
 

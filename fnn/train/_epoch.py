@@ -34,7 +34,7 @@ from fnn._random import permutation_of_bits
 from fnn.grad import value_and_grad
 from fnn.layers._core import rows_independent
 from fnn.losses import Loss
-from fnn.losses._kernels import row_mask
+from fnn.losses._reduction import row_mask
 from fnn.metrics import Metric
 from fnn.metrics._resolve import is_builtin
 from fnn.optimizers import apply_updates

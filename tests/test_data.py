@@ -22,7 +22,7 @@ def test_bad_batch_size(b, error):
     with pytest.raises(error, match="batch_size must be (>= 1|an int)"):
         data.num_batches(10, b)
     with pytest.raises(error, match="batch_size"):
-        list(data.batches(np.zeros((3, 1)), None, b))
+        data.batches(np.zeros((3, 1)), None, b)  # at the call, not at the first next()
 
 
 def test_batches_in_order_with_last_partial_batch():
@@ -71,9 +71,9 @@ def test_permutation_is_deterministic_and_key_type_agnostic():
 
 def test_shuffle_needs_a_key_and_lengths_must_match():
     with pytest.raises(ValueError, match="key"):
-        list(data.batches(np.zeros((4, 1)), np.zeros(4), 2, shuffle=True))
+        data.batches(np.zeros((4, 1)), np.zeros(4), 2, shuffle=True)
     with pytest.raises(ValueError, match="same number of samples"):
-        list(data.batches(np.zeros((4, 1)), np.zeros(3), 2))
+        data.batches(np.zeros((4, 1)), np.zeros(3), 2)
 
 
 # Keras: split_at = floor(N * (1 - validation_split)); the validation part is the tail.
@@ -177,6 +177,9 @@ def test_standardizer_uses_training_statistics_only():
     np.testing.assert_allclose(zt[:, :2].mean(0), 0, atol=1e-12)
     np.testing.assert_allclose(zt[:, :2].std(0), 1, rtol=1e-12)
     np.testing.assert_allclose(zt[:, 2], 0, atol=1e-12)  # mean of 7.1s is 7.1 + O(eps)
+    for method, name in ((s.transform, "x"), (s.inverse_transform, "z")):
+        with pytest.raises(ValueError, match=rf"{name} has \(2,\) features, the Standardizer was fit on \(3,\)"):
+            method(x_test[:, :2])
 
 
 def test_standardize_function_and_dtypes():

@@ -194,6 +194,12 @@ def test_errors():
         I.variance_scaling(distribution="laplace")
     with pytest.raises(ValueError, match="scale must be > 0"):
         I.variance_scaling(scale=0.0)
+    # a Keras-style int seed (or an array of keys) is named as the key, for every random family
+    for random_init in (init, I.he_normal(), I.random_normal(), I.truncated_normal(), I.random_uniform()):
+        with pytest.raises(TypeError, match=r"key must be a jax PRNG key .*got 0"):
+            random_init(0, (3, 4))
+    with pytest.raises(ValueError, match="key must be ONE PRNG key"):
+        init(jax.random.split(KEY, 2), (3, 4))
 
 
 def test_a_user_initializer_is_checked_where_the_layer_draws_it(compiles):

@@ -50,6 +50,14 @@ def test_kinds_in_are_kinds_out():
     y = fnn.predict(NET, p32, X.astype(np.float32), batch_size=7)
     assert isinstance(y, np.ndarray) and y.dtype == np.float32
     np.testing.assert_allclose(y, ref, rtol=1e-5, atol=1e-6)
+    # float64 data for float32 params computes in float32, as evaluate scores it (and as Keras
+    # predicts): the same numbers as the float32 data
+    for x in (X, jnp.asarray(X)):
+        y64 = fnn.predict(NET, p32, x, batch_size=7)
+        assert y64.dtype == np.float32
+        np.testing.assert_array_equal(np.asarray(y64), y)
+    mse = fnn.evaluate(NET, p32, "mse", X, np.zeros((N, 2)), batch_size=7)["loss"]
+    np.testing.assert_allclose(mse, np.mean(np.asarray(y, np.float64) ** 2), rtol=1e-6)
     assert fnn.train.predict is fnn.predict
 
 

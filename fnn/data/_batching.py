@@ -116,8 +116,14 @@ def batches(
         if key is None:
             raise ValueError("shuffle=True needs key= (a jax PRNG key)")
         order = permutation(key, n)
+    # the checks above run at the call, the batches on iteration (a generator body alone would
+    # raise only at the first next(), far from the bad argument)
+    return _batches(x, y, n, batch_size, order if shuffle else None)
+
+
+def _batches(x: Any, y: Any, n: int, batch_size: int, order: Any) -> Iterator[tuple[Any, Any]]:
     for start in range(0, n, batch_size):
-        if shuffle:
+        if order is not None:
             idx = order[start : start + batch_size]
             yield x[idx], (None if y is None else y[idx])
         else:

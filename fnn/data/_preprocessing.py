@@ -112,11 +112,7 @@ class Standardizer:
         Raises:
             ValueError: If the feature count differs from the fit's.
         """
-        x = np.asarray(x)
-        if dtype is None:
-            dtype = x.dtype if np.issubdtype(x.dtype, np.floating) else np.float32
-        if x.shape[-1:] != self.mean.shape[-1:]:
-            raise ValueError(f"x has {x.shape[-1:]} features, the Standardizer was fit on {self.mean.shape}")
+        x, dtype = self._features("x", x, dtype)
         return ((x - self.mean) / self.std).astype(dtype)
 
     def inverse_transform(self, z: Any, dtype: Any = None) -> np.ndarray:
@@ -128,11 +124,22 @@ class Standardizer:
 
         Returns:
             The data in its original units.
+
+        Raises:
+            ValueError: If the feature count differs from the fit's.
         """
-        z = np.asarray(z)
-        if dtype is None:
-            dtype = z.dtype if np.issubdtype(z.dtype, np.floating) else np.float32
+        z, dtype = self._features("z", z, dtype)
         return (z * self.std + self.mean).astype(dtype)
+
+    def _features(self, name: str, a: Any, dtype: Any) -> tuple[np.ndarray, Any]:
+        """``a`` as an array with the fit's features, and the result dtype (None: a's float
+        dtype, else float32)."""
+        a = np.asarray(a)
+        if a.shape[-1:] != self.mean.shape[-1:]:
+            raise ValueError(f"{name} has {a.shape[-1:]} features, the Standardizer was fit on {self.mean.shape}")
+        if dtype is None:
+            dtype = a.dtype if np.issubdtype(a.dtype, np.floating) else np.float32
+        return a, dtype
 
 
 def standardize(x_train: Any, *others: Any) -> tuple[np.ndarray, ...]:

@@ -13,6 +13,8 @@ import jax
 import jax.numpy as jnp
 from jax import Array
 
+from fnn._validate import key as check_key
+
 Initializer = Callable[..., Array]  # (key, shape, dtype=jnp.float32) -> Array
 """The type of an initializer: ``init(key, shape, dtype=jnp.float32) -> Array``, ``shape`` an int
 or a sequence of ints, ``key`` a PRNG key (ignored by the constant initializers)."""
@@ -74,6 +76,8 @@ def flat(draw: Callable[..., Array], key: Array, shape: tuple[int, ...], dtype: 
     """``draw`` over ``shape``, drawn as one flat vector and reshaped: the same bits (threefry
     fills in row-major order), and XLA:CPU compiles a 1-D draw several times faster than an N-D
     one (figures: benchmarks/RESULTS.md, "initializers")."""
+    # A Keras-style int seed named here, not deep inside jax.random ("invalid PRNG key data")
+    check_key("key", key)
     size = math.prod(shape)
     if draw is jax.random.truncated_normal:
         return draw(key, *bounds, (size,), dtype).reshape(shape)

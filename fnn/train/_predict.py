@@ -13,6 +13,7 @@ import numpy as np
 from fnn._cache import structural_cache
 from fnn._validate import integer
 from fnn.data import check_arrays
+from fnn.train._loop import param_dtype, to_device
 from fnn.train._network_checks import check_against_network
 
 Array = jax.Array
@@ -55,7 +56,9 @@ def predict(net: Any, params: Any, x: Any, batch_size: int | None = 32) -> Any:
             batch.
 
     Returns:
-        ``(samples, *output_shape)``: a jax array for a jax ``x``, otherwise a NumPy array.
+        ``(samples, *output_shape)``: a jax array for a jax ``x``, otherwise a NumPy array;
+        computed with floating ``x`` cast to the params' dtype, as :func:`fnn.fit` and
+        :func:`fnn.evaluate` do (and Keras's ``predict``: float32 outputs for float64 data).
 
     Raises:
         TypeError: ``x`` not numeric; ``batch_size`` not an int.
@@ -82,5 +85,8 @@ def predict(net: Any, params: Any, x: Any, batch_size: int | None = 32) -> Any:
     # The params-vs-network and x-vs-network checks fit and evaluate make; with no targets, x
     # stands in for y (only its sample count is read, and it matches by construction).
     check_against_network(net, params, None, x, x, "x", "x")
+    # in the params' dtype, as fit and evaluate compute (float64 NumPy data for float32 params
+    # under x64 gave float64 outputs evaluate never scored)
+    (x,) = to_device(param_dtype(params), x)
     y = _compiled(net, min(batch_size, x.shape[0]))(params, x)
     return y if is_jax else np.asarray(y)

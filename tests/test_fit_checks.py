@@ -175,3 +175,32 @@ def test_a_checkpoint_may_name_the_learning_rate_only_after_a_callback_logs_it(t
     fnn.fit(NET, params, O.sgd(0.1), MSE, x, y, verbose=0, callbacks=[plateau, ck], epochs=1)
     assert [p.name for p in tmp_path.iterdir()] == ["ck-0.1.npz"]
     assert fnn.train_step(NET, MSE, "sgd") is not None  # names work wherever an optimizer is taken
+
+
+def test_a_flatten_network_trains_and_evaluates_on_images_as_on_their_rows():
+    """x of any rank >= 2 is data, as Keras's fit takes it: a network that starts with Flatten
+    trains on (N, 2, 3) images exactly as the same Dense layers on the (N, 6) rows (fit,
+    validation_data, evaluate, predict); rank 1 is named with its two usual fixes."""
+    rng = np.random.default_rng(1)
+    images, y = rng.normal(size=(10, 2, 3)), rng.normal(size=(10, 2))
+    rows = images.reshape(10, 6)
+    flat_net, dense_net = fnn.serial(fnn.Flatten(), fnn.Dense(2)), fnn.serial(fnn.Dense(2))
+    params = flat_net.init(KEY, (2, 3), jnp.float64)
+    kw = dict(epochs=2, batch_size=4, verbose=0, key=KEY, shuffle=True)
+    on_images = fnn.fit(flat_net, params, O.sgd(0.1), MSE, images, y, validation_data=(images[:3], y[:3]), **kw)
+    on_rows = fnn.fit(dense_net, params[1:], O.sgd(0.1), MSE, rows, y, validation_data=(rows[:3], y[:3]), **kw)
+    assert on_images.history.to_dict()["history"] == on_rows.history.to_dict()["history"]
+    assert on_images.history.epochs_run == 2
+    chex.assert_trees_all_equal(on_images.params[1:], on_rows.params)
+    evaluated = fnn.evaluate(flat_net, on_images.params, MSE, images, y)
+    assert evaluated == fnn.evaluate(dense_net, on_rows.params, MSE, rows, y)
+    np.testing.assert_array_equal(
+        fnn.predict(flat_net, on_images.params, images), fnn.predict(dense_net, on_rows.params, rows)
+    )
+    for call in (
+        lambda: fnn.fit(NET, NET.init(KEY, (3,), jnp.float64), O.sgd(0.1), MSE, rows[:, 0], y, verbose=0),
+        lambda: fnn.evaluate(NET, NET.init(KEY, (3,), jnp.float64), MSE, rows[:, 0], y),
+    ):
+        rank_1 = r"x must be \(samples, \*input_shape\).*x\[:, None\], one sample x\[None\]"
+        with pytest.raises(ValueError, match=rank_1):
+            call()

@@ -99,14 +99,18 @@ FIT_CASES = [
         r"expects 5 input features, got 4",
     ),
     _fit_case(
-        "x_rank1", lambda x, y, l, n: ((x[:, 0], y), {}), ValueError, r"x must be \(samples, features\)", r"rank 1"
+        "x_rank1",
+        lambda x, y, l, n: ((x[:, 0], y), {}),
+        ValueError,
+        r"x must be \(samples, \*input_shape\)",
+        r"rank 1: one feature per sample is x\[:, None\]",
     ),
-    _fit_case(
+    _fit_case(  # any rank >= 2 is data (a Flatten network's images); the network says it does not fit
         "x_rank3",
         lambda x, y, l, n: ((x[:, :, None], y), {}),
         ValueError,
-        r"x must be \(samples, features\)",
-        r"rank 3",
+        r"^x of shape \(\d+, 5, 1\) does not fit",
+        r"expects 5 input features, got 1",
     ),
     _fit_case(
         "y_rank1_for_3_outputs",
@@ -609,10 +613,12 @@ def test_property_shape_errors_name_x_or_y_and_valid_shapes_pass(n_x, n_y, d, ra
     rng = np.random.default_rng(n_x * 100 + n_y * 10 + d)
     x = rng.normal(size=(n_x, d)[:rank] if rank < 3 else (n_x, d, 1))
     y = rng.normal(size=(n_y, C))
-    if rank != 2:
-        expected = rf"x must be \(samples, features\); got shape {re.escape(str(x.shape))}"
+    if rank == 1:
+        expected = rf"x must be \(samples, \*input_shape\), samples first; got shape {re.escape(str(x.shape))}"
     elif n_x != n_y:
         expected = rf"got {n_x} in x and {n_y} in y"
+    elif rank == 3:  # (n, d, 1): Dense reads the last axis, one feature
+        expected = rf"x of shape \({n_x}, {d}, 1\) does not fit the network: .*expects 5 input features, got 1"
     elif d != D:
         expected = rf"x of shape \({n_x}, {d}\) does not fit the network: .*expects 5 input features, got {d}"
     else:

@@ -92,6 +92,25 @@ def class_weights(class_weight: Any, y: Any) -> np.ndarray:
     return weights
 
 
+def check_samples(x: Any, y: Any = None, names: tuple[str, str] = ("x", "y")) -> tuple[Any, Any]:
+    """:func:`fnn.data.check_arrays` for a network's data: ``x`` of any rank >= 2, samples
+    first (a ``Flatten`` network takes images, as Keras's ``fit`` does; the network's own check
+    says whether the rest of the shape fits it)."""
+
+    def rank(a: Any) -> None:
+        if a.ndim == 1:  # a scalar is check_arrays's to name
+            raise ValueError(
+                f"{names[0]} must be (samples, *input_shape), samples first; got shape {tuple(a.shape)} "
+                f"(rank 1: one feature per sample is {names[0]}[:, None], one sample {names[0]}[None])"
+            )
+
+    if isinstance(x, (np.ndarray, jax.Array)):
+        rank(x)  # before the sample counts, as the rank-2 check of check_arrays came first
+    x, y = check_arrays(x, y, names=names, x_ndim=None)
+    rank(x)
+    return x, y
+
+
 def split_data(
     x: Any, y: Any, validation_split: float, validation_data: Any, sample_weight: Any = None, class_weight: Any = None
 ) -> tuple[Any, Any, Any, Any, Any, Any]:
@@ -101,7 +120,7 @@ def split_data(
     ``sample_weight`` with the samples; ``class_weight`` weighs the training samples only."""
     if y is None:
         raise ValueError("y is required; got None")
-    x, y = check_arrays(x, y)
+    x, y = check_samples(x, y)
     if sample_weight is not None and class_weight is not None:
         raise ValueError("pass sample_weight or class_weight, not both (Keras refuses both too)")
     w = None
@@ -114,7 +133,8 @@ def split_data(
             raise ValueError(
                 "validation_data must be a pair (x_val, y_val) or a triple (x_val, y_val, sample_weight_val)"
             )
-        x_val, y_val = check_arrays(*validation_data[:2], names=("validation_data[0]", "validation_data[1]"))
+        names = ("validation_data[0]", "validation_data[1]")
+        x_val, y_val = check_samples(validation_data[0], validation_data[1], names=names)
         w_val = None
         if len(validation_data) == 3 and validation_data[2] is not None:
             w_val = check_sample_weight(validation_data[2], x_val.shape[0], "validation_data[2]")

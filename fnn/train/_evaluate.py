@@ -12,10 +12,9 @@ import jax
 from fnn import metrics as metrics_
 from fnn._executables import call as call_through_store
 from fnn._validate import integer
-from fnn.data import check_arrays
 from fnn.metrics._resolve import resolve_both
 from fnn.train._checks import resolve_loss
-from fnn.train._data_checks import check_loss_weighs, check_sample_weight, sparse_labels
+from fnn.train._data_checks import check_loss_weighs, check_sample_weight, check_samples, sparse_labels
 from fnn.train._epoch import ValidationSpec, compiled_validation, eval_sums, results
 from fnn.train._loop import param_dtype, to_device
 from fnn.train._network_checks import check_against_network
@@ -52,7 +51,8 @@ def evaluate(
         params: Its parameters (``net.init``'s structure and shapes).
         loss: A loss name, an :class:`fnn.losses.Loss`, or any callable
             ``(y_true, y_pred) -> scalar`` (taking ``sample_weight=`` when weights are given).
-        x: Inputs ``(N, features)``: a NumPy or jax array or nested lists, finite.
+        x: Inputs ``(N, *input_shape)`` (``(N, features)`` for Dense first; any rank >= 2 for
+            a network that starts with Flatten): a NumPy or jax array or nested lists, finite.
         y: Targets with ``N`` rows, of the shape the loss expects.
         metrics: Metric names, :class:`fnn.metrics.Metric` objects or callables, as in
             :func:`fit` (``"accuracy"`` resolved from the loss and the shapes), unweighted.
@@ -70,7 +70,7 @@ def evaluate(
             is neither a name nor callable (or a plain callable without a ``sample_weight=``
             keyword when ``sample_weight`` is given), or metrics that are not names, Metrics or callables.
         ValueError: For ``batch_size < 1``; an unknown loss or metric name; ``x`` not
-            ``(N, features)``, empty or non-finite, ``x`` and ``y`` of different lengths, data
+            ``(N, *input_shape)``, empty or non-finite, ``x`` and ``y`` of different lengths, data
             that does not fit the network or the loss; params of another structure or shapes
             than the network's; a metric that does not fit the targets (or labels it cannot
             take); ``sample_weight`` of the wrong shape, negative or non-finite.
@@ -87,7 +87,7 @@ def evaluate(
         (['loss', 'mae'], True)
     """
     batch_size = integer("batch_size", 32 if batch_size is None else batch_size, 1)
-    x, y = check_arrays(x, y)
+    x, y = check_samples(x, y)
     loss = resolve_loss(loss)
     check_loss_weighs(loss, sample_weight=sample_weight)
     out_shape = check_against_network(net, params, loss, x, y, "x", "y")

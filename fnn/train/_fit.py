@@ -129,7 +129,8 @@ def fit(
             :func:`fnn.losses.custom`), or with ``grad="autodiff"`` any callable
             ``(y_true, y_pred) -> scalar`` (taking ``sample_weight=`` when weights are given:
             ``sample_weight``, ``class_weight`` or weighted ``validation_data``).
-        x: Inputs ``(N, features)``: a NumPy or jax array or nested lists, finite.
+        x: Inputs ``(N, *input_shape)`` (``(N, features)`` for Dense first; any rank >= 2 for
+            a network that starts with Flatten): a NumPy or jax array or nested lists, finite.
         y: Targets with ``N`` rows, of the shape the loss expects for the network's outputs
             (``(N,)`` or ``(N, 1)`` integer labels for a sparse loss, ``(N, C)`` one-hot...).
         batch_size: Samples per optimizer step, an int >= 1 (None: 32); above ``N``, one
@@ -201,7 +202,7 @@ def fit(
             name; ``grad`` not ``"manual"``/``"autodiff"``, ``verbose`` not 0/1/2,
             ``batch_size``/``unroll``/``validation_batch_size`` < 1, ``epochs``/``initial_epoch``
             < 0, ``validation_split`` outside [0, 1); a ``key`` holding several keys; ``y``
-            None; ``x`` not ``(N, features)``, empty or non-finite, ``x`` and ``y`` of different
+            None; ``x`` not ``(N, *input_shape)``, empty or non-finite, ``x`` and ``y`` of different
             lengths, data that does not fit the network or the loss (labels out of range...),
             a metric that does not fit the targets; params or ``opt_state`` that do not match
             the network or ``opt.init(params)``; a schedule of ``opt`` that gives a non-finite

@@ -110,7 +110,7 @@ def fit_many(
             with a leading axis of K (``jax.tree.map(lambda *a: jnp.stack(a), *trees)``).
         opt: An optimizer (GradientTransformation) or an optimizer name, as in :func:`fit`.
         loss: A loss name, an :class:`fnn.losses.Loss`, or with ``grad="autodiff"`` a callable.
-        x: Inputs ``(N, features)``, shared by the K models.
+        x: Inputs ``(N, *input_shape)``, shared by the K models.
         y: Targets with ``N`` rows.
         key: One PRNG key (every model gets the same shuffles and Dropout masks), K stacked
             keys ``(K, ...)``, or None (``PRNGKey(0)`` for all).

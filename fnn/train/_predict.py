@@ -12,7 +12,7 @@ import numpy as np
 
 from fnn._cache import structural_cache
 from fnn._validate import integer
-from fnn.data import check_arrays
+from fnn.train._data_checks import check_samples
 from fnn.train._loop import param_dtype, to_device
 from fnn.train._network_checks import check_against_network
 
@@ -76,12 +76,7 @@ def predict(net: Any, params: Any, x: Any, batch_size: int | None = 32) -> Any:
     """
     batch_size = integer("batch_size", 32 if batch_size is None else batch_size, 1)
     is_jax = isinstance(x, jax.Array)
-    x, _ = check_arrays(x, x_ndim=None)
-    if x.ndim < 2:
-        raise ValueError(
-            f"x must be (samples, *input_shape), with a samples axis first; got shape {tuple(x.shape)} "
-            "(one sample: x[None])"
-        )
+    x, _ = check_samples(x)
     # The params-vs-network and x-vs-network checks fit and evaluate make; with no targets, x
     # stands in for y (only its sample count is read, and it matches by construction).
     check_against_network(net, params, None, x, x, "x", "x")

@@ -90,7 +90,7 @@ def sweep(
         opt: An optimizer or an optimizer name, built with every term to sweep (a nonzero
             ``weight_decay`` to sweep weight decays).
         loss: A loss name, an :class:`fnn.losses.Loss`, or with ``grad="autodiff"`` a callable.
-        x: Inputs ``(N, features)``.
+        x: Inputs ``(N, *input_shape)``.
         y: Targets with ``N`` rows.
         seeds: The seeds, ints: each gives a model's initial params and its training key.
         learning_rates: The learning rates to try (finite, >= 0), or None to keep ``opt``'s.

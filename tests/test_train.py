@@ -33,6 +33,12 @@ def _problem(n=10, seed=0):
     return rng.normal(size=(n, 4)), rng.normal(size=(n, 2))
 
 
+def _fresh(tree):
+    """A copy of ``tree`` in new device buffers (train_step donates its arguments), made through
+    NumPy: ``jnp.array`` would compile a copy program per shape and dtype."""
+    return jax.tree.map(lambda a: jax.device_put(np.array(a)), tree)
+
+
 def _numpy_mse_grads(p, x, y):
     """Forward/backward of tanh-Dense(3) -> Dense(2) with MSE, in float64 NumPy."""
     z1 = x @ p[0]["w"] + p[0]["b"]
@@ -333,11 +339,11 @@ def test_terminate_on_nan_returns_last_finite_params_and_says_why():
     assert all(bool(jnp.all(jnp.isfinite(leaf))) for leaf in jax.tree.leaves(res.params))
     # Reproduce by hand: step until the first non-finite batch loss; fit returns the params before it.
     step = fnn.train_step(NET, MSE, O.sgd(1e6))
-    p, s = jax.tree.map(jnp.array, params), O.sgd(1e6).init(params)
+    p, s = _fresh(params), O.sgd(1e6).init(params)
     done = False
     for _ in range(res.history.epochs_run):
         for i in range(6):
-            last = jax.tree.map(jnp.array, p)
+            last = _fresh(p)
             p, s, value = step(p, s, jnp.asarray(x[2 * i : 2 * i + 2]), jnp.asarray(y[2 * i : 2 * i + 2]))
             if not np.isfinite(float(value)):
                 done = True
@@ -590,7 +596,7 @@ def test_train_step_and_eval_step():
     params = NET.init(KEY, (4,), jnp.float64)
     opt = O.sgd(0.1)
     step = fnn.train_step(NET, MSE, opt)
-    new_p, _, value = step(jax.tree.map(jnp.array, params), opt.init(params), jnp.asarray(x), jnp.asarray(y))
+    new_p, _, value = step(_fresh(params), opt.init(params), jnp.asarray(x), jnp.asarray(y))
     ref_loss, g = _numpy_mse_grads(jax.tree.map(np.asarray, params), x, y)
     np.testing.assert_allclose(value, ref_loss, rtol=1e-12)
     chex.assert_trees_all_close(new_p, jax.tree.map(lambda a, b: a - 0.1 * b, params, g), rtol=1e-12)
@@ -804,7 +810,7 @@ def test_terminate_on_nan_in_the_padded_last_batch():
     results = [fnn.fit(net, params, O.sgd(0.1), MSE, x, y, **kw) for net in (PAD_NET, USER_NET)]
     # by hand: two steps on the first two batches
     step = fnn.train_step(PAD_NET, MSE, O.sgd(0.1))
-    p, s = jax.tree.map(jnp.array, params), O.sgd(0.1).init(params)
+    p, s = _fresh(params), O.sgd(0.1).init(params)
     for i in range(2):
         p, s, value = step(p, s, jnp.asarray(x[4 * i : 4 * i + 4]), jnp.asarray(y[4 * i : 4 * i + 4]))
         assert np.isfinite(float(value))

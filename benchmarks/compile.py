@@ -4,7 +4,7 @@ For the MLP 784-256-256-10 with Adam at several batch sizes: a ``fit(epochs=1)``
 network, loss and optimizer objects (so nothing is cached) is timed on its first call and on
 its second; the difference is what compiling the epoch costs. JAX's own compile events split
 it into tracing + lowering and XLA compilation. A warm-up fit with other objects of the same
-shapes runs first, so one-time process costs (JAX's start-up, the permutation's kernels) are
+shapes runs first (not with ``--quick``), so one-time process costs (JAX's start-up, the permutation's kernels) are
 not counted. The same for ``train_step`` (one batch), and for the hand-written ``lax.scan``
 epoch of ``benchmarks.train_throughput`` when optax is installed, as a reference. The fit target
 (< 2 s) is checked on the compile events' total.
@@ -85,7 +85,7 @@ def fresh(sizes, dtype, seed):
     return net, params, fnn.optimizers.adam(1e-3), fnn.losses.get("sparse_categorical_crossentropy", from_logits=True)
 
 
-def fit_latency(sizes, x, y, batch: int, grad: str, unroll, dtype, seed) -> dict:
+def fit_latency(sizes, x, y, batch: int, grad: str, unroll, dtype, seed, warmup: bool = True) -> dict:
     def once():
         net, params, opt, loss = fresh(sizes, dtype, seed)
         return lambda: C.block(
@@ -105,11 +105,12 @@ def fit_latency(sizes, x, y, batch: int, grad: str, unroll, dtype, seed) -> dict
             ).params
         )
 
-    once()()  # warm-up: same shapes, other objects
+    if warmup:
+        once()()  # warm-up: same shapes, other objects
     return first_and_second(once())
 
 
-def step_latency(sizes, x, y, batch: int, grad: str, dtype, seed) -> dict:
+def step_latency(sizes, x, y, batch: int, grad: str, dtype, seed, warmup: bool = True) -> dict:
     xb, yb = x[:batch], y[:batch]
 
     def once():
@@ -123,15 +124,17 @@ def step_latency(sizes, x, y, batch: int, grad: str, dtype, seed) -> dict:
 
         return call
 
-    once()()
+    if warmup:
+        once()()
     return first_and_second(once())
 
 
-def scan_latency(sizes, x, y, batch: int, unroll: int, dtype, seed) -> dict:
+def scan_latency(sizes, x, y, batch: int, unroll: int, dtype, seed, warmup: bool = True) -> dict:
     from benchmarks._baselines import Problem, hand_scan_runner
 
     pb = Problem(tuple(sizes), jax.device_get(x), jax.device_get(y), dtype, 1e-3, seed)
-    hand_scan_runner(pb, batch, unroll).run()
+    if warmup:
+        hand_scan_runner(pb, batch, unroll).run()
     return first_and_second(hand_scan_runner(pb, batch, unroll).run)
 
 
@@ -153,6 +156,9 @@ def main(argv: list[str] | None = None) -> dict:
     dtype = C.dtype_of(args.dtype)
     x, y = problem(args.sizes, args.n, args.seed, dtype)
     have_optax = importlib.util.find_spec("optax") is not None
+    # --quick: no warm-up compilations (their one-time costs land in the first calls, whose
+    # numbers mean nothing at these sizes anyway)
+    warmup = not args.quick
     from benchmarks.train_throughput import scan_unroll
 
     results = []
@@ -163,7 +169,7 @@ def main(argv: list[str] | None = None) -> dict:
                     "what": "fit epoch",
                     "batch": B,
                     "grad": grad,
-                    **fit_latency(args.sizes, x, y, B, grad, args.unroll, dtype, args.seed),
+                    **fit_latency(args.sizes, x, y, B, grad, args.unroll, dtype, args.seed, warmup),
                 }
             )
             results.append(
@@ -171,7 +177,7 @@ def main(argv: list[str] | None = None) -> dict:
                     "what": "train_step",
                     "batch": B,
                     "grad": grad,
-                    **step_latency(args.sizes, x, y, B, grad, dtype, args.seed),
+                    **step_latency(args.sizes, x, y, B, grad, dtype, args.seed, warmup),
                 }
             )
         if have_optax:
@@ -181,7 +187,7 @@ def main(argv: list[str] | None = None) -> dict:
                     "what": f"hand scan epoch (unroll {u})",
                     "batch": B,
                     "grad": "jax.grad",
-                    **scan_latency(args.sizes, x, y, B, u, dtype, args.seed),
+                    **scan_latency(args.sizes, x, y, B, u, dtype, args.seed, warmup),
                 }
             )
         print(f"batch {B}: done", file=sys.stderr, flush=True)

@@ -421,17 +421,46 @@ def test_compare_with_other_epochs_seed_and_rate_reuses_every_stored_program(tmp
     assert histories(runs) == histories(again)
 
 
+@pytest.fixture(scope="module")
+def train_twice(tmp_path_factory):
+    """``fnn train`` twice, in fresh processes (the cache is set up once per process), on one
+    --cache-dir that holds another version's JAX folder unused for a year; between the runs the
+    executables the first stored are dated 10 days back. What each run saw and left."""
+    cache = tmp_path_factory.mktemp("train-twice") / "cache"
+    old = cache / "jax-0000000000000000"
+    old.mkdir(parents=True)
+    long_ago = os.stat(old).st_mtime - 365 * 24 * 3600
+    os.utime(old, (long_ago, long_ago))
+    args = ["train", "--dataset", "iris", "--hidden", "4", "--epochs", "2", "--verbose", "0"]
+    args += ["--cache-dir", str(cache)]
+    first = run_python_json(_COUNTING_RUN, *args)
+    jax_mtimes = [os.stat(p).st_mtime for p in cache.iterdir() if p.name.startswith("jax-")]
+    stored = sorted((cache / "executables").iterdir())
+    after_first = {"old_left": old.exists(), "jax_mtimes": jax_mtimes, "stored": stored}
+    days_ago = max(jax_mtimes) - 10 * 24 * 3600  # used, but not lately
+    for p in stored:
+        os.utime(p, (days_ago, days_ago))
+    second = run_python_json(_COUNTING_RUN, *args)
+    after_second = {"stored": sorted((cache / "executables").iterdir())}
+    after_second["stored_mtimes"] = [os.stat(p).st_mtime for p in after_second["stored"]]
+    return {
+        "first": first,
+        "second": second,
+        "long_ago": long_ago,
+        "days_ago": days_ago,
+        "after_first": after_first,
+        "after_second": after_second,
+    }
+
+
 @pytest.mark.slow
-def test_train_twice_with_the_cache_traces_and_compiles_nothing_the_second_time(tmp_path):
+def test_train_twice_with_the_cache_traces_and_compiles_nothing_the_second_time(train_twice):
     """``fnn train``'s programs all go through the executable store: the seed's initial params
     and key, the params' copy, the epoch, the validation pass and the test pass (the epochs' keys
     and the optimizer state come from the host). The second process loads each and asks JAX's
     cache for nothing; same output."""
-    args = ["train", "--dataset", "iris", "--hidden", "4", "--epochs", "2", "--verbose", "0"]
-    args += ["--cache-dir", str(tmp_path / "cache")]
     programs = 5
-    first = run_python_json(_COUNTING_RUN, *args)
-    second = run_python_json(_COUNTING_RUN, *args)
+    first, second = train_twice["first"], train_twice["second"]
     assert first["rc"] == second["rc"] == 0
     assert (first["store_hits"], first["store_misses"]) == (0, programs)
     assert first["requests"] == first["misses"] == first["compiles"] == programs
@@ -479,29 +508,20 @@ def test_the_cache_drops_what_no_run_used_for_30_days(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_command_marks_its_cache_folders_used_and_prunes_the_rest(tmp_path):
+def test_a_command_marks_its_cache_folders_used_and_prunes_the_rest(train_twice):
     """``fnn train`` with --cache-dir (fresh processes: the cache is set up once per process):
     its version's JAX folder dated now, another version's unused one removed, each executable
     it loads dated now (kept for 30 more days)."""
-    cache = tmp_path / "cache"
-    old = cache / "jax-0000000000000000"
-    old.mkdir(parents=True)
-    long_ago = os.stat(old).st_mtime - 365 * 24 * 3600
-    os.utime(old, (long_ago, long_ago))
-    args = ["train", "--dataset", "iris", "--hidden", "4", "--epochs", "1", "--verbose", "0"]
-    args += ["--cache-dir", str(cache)]
-    assert run_python_json(_COUNTING_RUN, *args)["rc"] == 0
-    assert not old.exists()
-    (current,) = [p for p in cache.iterdir() if p.name.startswith("jax-")]
-    stored = sorted((cache / "executables").iterdir())
-    assert stored and os.stat(current).st_mtime > long_ago
-    days_ago = os.stat(current).st_mtime - 10 * 24 * 3600  # used, but not lately
-    for p in stored:
-        os.utime(p, (days_ago, days_ago))
-    second = run_python_json(_COUNTING_RUN, *args)
+    first, second = train_twice["first"], train_twice["second"]
+    after_first, after_second = train_twice["after_first"], train_twice["after_second"]
+    assert first["rc"] == 0
+    assert not after_first["old_left"]
+    (current_mtime,) = after_first["jax_mtimes"]
+    stored = after_first["stored"]
+    assert stored and current_mtime > train_twice["long_ago"]
     assert second["rc"] == 0 and second["store_hits"] == len(stored)  # each one loaded, which dates it
-    assert sorted((cache / "executables").iterdir()) == stored
-    assert all(os.stat(p).st_mtime > days_ago for p in stored)
+    assert after_second["stored"] == stored
+    assert all(t > train_twice["days_ago"] for t in after_second["stored_mtimes"])
 
 
 def test_a_cache_dir_that_cannot_be_written_is_refused_in_one_line(tmp_path, capsys):

@@ -13,6 +13,7 @@ PyTorch's ``OneCycleLR`` (two phases, cosine annealing).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -174,10 +175,14 @@ def piecewise_constant(boundaries: Sequence[int], values: Sequence[float]) -> Sc
     def schedule(step):
         s = jnp.asarray(step)
         if jnp.issubdtype(s.dtype, jnp.integer):
-            # integer steps compare exactly: as float32, step 2**24 + 1 rounds onto a boundary
+            # Integer steps compare exactly (as float32, step 2**24 + 1 rounds onto a boundary):
+            # step > b iff step > floor(b); a boundary below the dtype's range is always passed,
+            # one at or above its top never (no cast that could wrap).
             info = np.iinfo(s.dtype)
-            bounds = np.clip(np.floor(b_arr), info.min, info.max).astype(s.dtype)
-            index = jnp.sum(s[..., None] > bounds, axis=-1)
+            floors = [math.floor(b) for b in bs]
+            passed = sum(f < info.min for f in floors)
+            inside = np.asarray([f for f in floors if info.min <= f < info.max], s.dtype)
+            index = passed + jnp.sum(s[..., None] > inside, axis=-1)
         else:
             index = jnp.sum(_float_step(s)[..., None] > b_arr, axis=-1)
         return jnp.asarray(v_arr, _float_dtype())[index]

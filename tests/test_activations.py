@@ -519,6 +519,12 @@ def test_jax_grad_reaches_a_learned_slope_or_alpha_as_jax_nn_s_does():
         np.testing.assert_allclose(np.asarray(mine_g[1]), np.asarray(ref_g[1]), rtol=1e-12)
         np.testing.assert_allclose(np.asarray(mine_h), np.asarray(ref_h), rtol=1e-12)
         np.testing.assert_allclose(np.asarray(mine_v), np.asarray(ref_v), rtol=1e-12)
+    # a float32 slope promotes a float16 x's output: the tangent follows (jax.nn's does too)
+    x16, slope = x.astype(np.float16), np.float32(0.3)
+    g16 = jax.jit(jax.grad(lambda v, a: jnp.sum(A.leaky_relu(v, a)), argnums=(0, 1)))(x16, slope)
+    assert (g16[0].dtype, g16[1].dtype) == (jnp.float16, jnp.float32)
+    np.testing.assert_array_equal(np.asarray(g16[0]), np.where(x16 < 0, np.float16(0.3), np.float16(1)))
+    np.testing.assert_allclose(float(g16[1]), float(np.sum(x16[x16 < 0])), rtol=1e-6)
     # the slope's derivative by hand: d/da sum(leaky(x, a)^2) = sum over x < 0 of 2 a x^2
     g = jax.grad(lambda a: jnp.sum(A.leaky_relu(x, a) ** 2))(np.float64(0.3))
     np.testing.assert_allclose(float(g), 2 * 0.3 * np.sum(x[x < 0] ** 2), rtol=1e-12)

@@ -203,6 +203,15 @@ def test_save_names_a_path_it_cannot_write_before_writing_anything(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["afile", "folder"] and os.listdir(tmp_path / "folder") == []
     with pytest.raises(TypeError, match="path must be a path"):
         checkpoint.save(3, params=_params())
+    # a payload refused creates no folder on the way
+    with pytest.raises(TypeError, match="history"):
+        checkpoint.save(tmp_path / "new" / "c.npz", params=_params(), history={"a": [object()]})
+    assert not (tmp_path / "new").exists()
+    # a pipe (or /dev/null, as root) is never replaced by a regular file
+    os.mkfifo(tmp_path / "pipe")
+    with pytest.raises(ValueError, match="is not a regular file"):
+        checkpoint.save(tmp_path / "pipe", params=_params())
+    assert stat.S_ISFIFO(os.stat(tmp_path / "pipe").st_mode)
 
 
 def test_loading_a_folder_is_the_os_s_error_not_a_corrupt_file(tmp_path):

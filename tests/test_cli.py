@@ -705,6 +705,11 @@ def test_resume_refuses_a_checkpoint_without_key_or_settings(moons_checkpoint, t
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and bare in err and "fnn train" in err
 
+    # a folder: the OS's words, as a usage error naming --resume (status 2, not a crash's 1)
+    assert main([*argv, str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"--resume: {tmp_path}: Is a directory" in err
+
 
 @pytest.mark.slow
 def test_resume_compares_only_what_an_older_checkpoint_records(moons_checkpoint, tmp_path, capsys):

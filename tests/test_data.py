@@ -178,8 +178,31 @@ def test_standardizer_uses_training_statistics_only():
     np.testing.assert_allclose(zt[:, :2].std(0), 1, rtol=1e-12)
     np.testing.assert_allclose(zt[:, 2], 0, atol=1e-12)  # mean of 7.1s is 7.1 + O(eps)
     for method, name in ((s.transform, "x"), (s.inverse_transform, "z")):
-        with pytest.raises(ValueError, match=rf"{name} has \(2,\) features, the Standardizer was fit on \(3,\)"):
+        with pytest.raises(ValueError, match=rf"{name} of shape \(5, 2\) does not fit the Standardizer: .*\(3,\)"):
             method(x_test[:, :2])
+
+
+def test_standardizer_transforms_along_the_axis_it_was_fit_on():
+    """The samples axis of the fit is the transform's: axis=1 (features x samples), 1-D data,
+    and a (n, 1) target scaler undoing (m,) predictions, each against NumPy."""
+    rng = np.random.default_rng(2)
+    cols = rng.normal(2.0, 3.0, size=(3, 7))  # 3 features, 7 samples along axis 1
+    s = data.Standardizer.fit(cols, axis=1)
+    assert s.axis == 1 and s.mean.shape == (3,)
+    want = (cols - cols.mean(1, keepdims=True)) / cols.std(1, keepdims=True)
+    np.testing.assert_allclose(s.transform(cols), want, rtol=1e-12)
+    np.testing.assert_allclose(s.inverse_transform(s.transform(cols)), cols, rtol=1e-12)
+    minus = data.Standardizer.fit(cols, axis=-1)  # -1 is axis 1 here
+    assert minus.axis == 1 and np.array_equal(minus.transform(cols), s.transform(cols))
+    y = rng.normal(5.0, 2.0, size=9)
+    flat = data.Standardizer.fit(y)
+    np.testing.assert_allclose(flat.transform(y), (y - y.mean()) / y.std(), rtol=1e-12)
+    column = data.Standardizer.fit(y[:, None])
+    z = rng.normal(size=4)
+    np.testing.assert_allclose(column.inverse_transform(z), z * y.std() + y.mean(), rtol=1e-12)
+    np.testing.assert_allclose(column.inverse_transform(z[:, None])[:, 0], z * y.std() + y.mean(), rtol=1e-12)
+    with pytest.raises(ValueError, match=r"x of shape \(7, 3\) does not fit .* samples along axis 1"):
+        s.transform(cols.T)
 
 
 def test_standardize_function_and_dtypes():

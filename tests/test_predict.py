@@ -56,6 +56,9 @@ def test_kinds_in_are_kinds_out():
         y64 = fnn.predict(NET, p32, x, batch_size=7)
         assert y64.dtype == np.float32
         np.testing.assert_array_equal(np.asarray(y64), y)
+    # a network without float params has no dtype of its own: x's is kept (as net.apply)
+    flat = fnn.serial(fnn.Flatten())
+    np.testing.assert_array_equal(fnn.predict(flat, flat.init(KEY, (D,)), X + 1e-12), X + 1e-12)
     mse = fnn.evaluate(NET, p32, "mse", X, np.zeros((N, 2)), batch_size=7)["loss"]
     np.testing.assert_allclose(mse, np.mean(np.asarray(y, np.float64) ** 2), rtol=1e-6)
     assert fnn.train.predict is fnn.predict

@@ -87,6 +87,16 @@ def test_class_weight_equals_the_corresponding_sample_weight():
     assert a.history.history == b.history.history
 
 
+def test_class_weight_is_refused_for_several_predictions_per_sample():
+    """Per-timestep outputs (N, T, C) with labels (N, T): one class per sample does not exist
+    (the labels were argmax'ed across time); Keras refuses class_weight there too."""
+    x = np.random.default_rng(1).normal(size=(6, 3, 4))
+    labels = np.zeros((6, 3), np.int64)
+    net = fnn.serial(fnn.Dense(2))
+    with pytest.raises(ValueError, match=r"class_weight .* outputs \(6, 3, 2\) hold several predictions per sample"):
+        fnn.fit(net, net.init(KEY, (3, 4), jnp.float64), O.sgd(0.1), SCE, x, labels, class_weight={1: 2.0}, verbose=0)
+
+
 def test_evaluate_and_validation_weights_match_numpy():
     x, labels, w = _problem()
     params = NET.init(KEY, (4,), jnp.float64)

@@ -164,3 +164,8 @@ def test_piecewise_constant_compares_integer_steps_exactly_past_float32_s_range(
     frac = S.piecewise_constant([2.5], [1.0, 0.5])
     np.testing.assert_array_equal(np.asarray(frac(np.array([2, 3], np.int32))), [1.0, 0.5])
     np.testing.assert_array_equal(np.asarray(frac(np.array([2.0, 2.5, 2.6]))), [1.0, 1.0, 0.5])
+    # boundaries outside an integer dtype's range: never passed above it, always below it (a
+    # clip and cast wrapped 1e19 to -2**63 in int64 and put -3 at 0 for unsigned steps)
+    above, below = S.piecewise_constant([1e19], [1.0, 0.5]), S.piecewise_constant([-3], [1.0, 0.5])
+    for dtype in (np.int32, np.int64, np.uint32):
+        assert float(above(np.array(0, dtype))) == 1.0 and float(below(np.array(0, dtype))) == 0.5, dtype

@@ -67,7 +67,8 @@ def with_derivative(fn: Callable, jvp: Callable) -> Callable:
                 # d fn / d param: autodiff of the forward (the hand-written part is d/dx)
                 one = lambda v, i=i: call(x, [*traced_values[:i], v, *traced_values[i + 1 :]])
                 dy = dy + jax.jvp(one, (traced_values[i],), (tv,))[1]
-            return y, dy
+            # a float32 parameter promotes a float16 x's output: the tangent takes y's dtype
+            return y, dy.astype(y.dtype)
 
         f.defjvp(f_jvp, symbolic_zeros=True)
         return f(as_float(x), [values[i] for i in traced])

@@ -28,6 +28,9 @@ _STALE_AFTER = 3600.0  # seconds; only where files cannot be locked
 def write(path: str, arrays: Mapping[str, np.ndarray]) -> None:
     """``arrays`` as an ``.npz`` at ``path``, atomically (the previous file survives any failure)."""
     target = os.path.realpath(path)  # through a symlink: os.replace would replace the link itself
+    if os.path.exists(target) and not os.path.isfile(target):
+        # the rename would replace a device or a pipe (/dev/null, as root) with a regular file
+        raise ValueError(f"{path!r} is not a regular file (a device, pipe or socket): a checkpoint replaces it")
     directory, name = os.path.split(target)
     os.makedirs(directory, exist_ok=True)
     _remove_stale(directory, name)

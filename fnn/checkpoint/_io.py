@@ -76,7 +76,7 @@ def save(
             leaf, history or extra that cannot be stored.
         TypeError: For a ``path`` that is not a str or ``os.PathLike``.
     """
-    path = check_path("path", path, writable=True)  # a folder, a file as parent: named, before writing
+    path = check_path("path", path)  # its type now; where it may be written, once the payload is checked
     epoch = integer("epoch", epoch, 0)
     arrays: dict[str, np.ndarray] = {}
     trees: dict[str, Any] = {}
@@ -116,7 +116,9 @@ def save(
         "trees": trees,
     }
     arrays[META] = np.asarray(json.dumps(meta))
-    write(path, arrays)
+    # a folder, a file as a parent, a trailing separator: named before writing (it creates the
+    # missing folders, so it comes after every check of the payload)
+    write(check_path("path", path, writable=True), arrays)
 
 
 def _read(path: str) -> tuple[dict[str, Any], dict[str, np.ndarray]]:

@@ -92,6 +92,14 @@ def _same(name: str, given: Any, saved: Any) -> bool:
     return bool(given == saved)
 
 
+def _resume_error(err: Exception) -> UsageError:
+    """--resume's usage error for a checkpoint that does not load (the OS's own words for a
+    folder or a file we may not read)."""
+    if isinstance(err, OSError) and err.strerror and err.filename:
+        return UsageError(f"--resume: {err.filename}: {err.strerror}")
+    return UsageError(f"--resume: {err}")
+
+
 def _check_resume(path: str, settings: dict[str, Any]) -> None:
     """Refuses (UsageError) a checkpoint that would not continue THIS run: one not written by
     fnn train, one without its PRNG key (the batch order would change), or one whose recorded
@@ -99,8 +107,8 @@ def _check_resume(path: str, settings: dict[str, Any]) -> None:
     Reads the file once, before anything is built."""
     try:
         saved = _checkpoint.load(path)
-    except (FileNotFoundError, ValueError) as err:
-        raise UsageError(f"--resume: {err}") from None
+    except (OSError, ValueError) as err:  # a folder, a file we may not read: usage errors too
+        raise _resume_error(err) from None
     recorded = [name for name in _RESUME_SETTINGS if name in saved.extra]
     if not recorded:
         raise UsageError(
@@ -211,8 +219,8 @@ def cmd_train(args) -> int:
     if args.resume:
         try:
             ckpt = _checkpoint.load(args.resume, params=params, opt_state=jax.eval_shape(opt.init, params))
-        except (FileNotFoundError, ValueError) as err:
-            raise UsageError(f"--resume: {err}") from None
+        except (OSError, ValueError) as err:
+            raise _resume_error(err) from None
         params, opt_state, initial_epoch, key = ckpt.params, ckpt.opt_state, ckpt.epoch, ckpt.key
         old_history = History.from_dict(ckpt.history or {})
         restore = ckpt.callbacks if ckpt.callbacks is not None else []  # older files: none

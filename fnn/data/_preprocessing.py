@@ -60,8 +60,11 @@ class Standardizer:
     a constant feature (std 0, or within rounding of 0) gets std 1 so it maps to 0, not NaN.
 
     Attributes:
-        mean: The per-feature mean of the training data (float64).
+        mean: The per-feature mean of the training data (float64; its shape without the
+            samples axis).
         std: The per-feature standard deviation (float64; 1 for a constant feature).
+        axis: The samples axis of the data it was fit on (``fit``'s ``axis``); transform
+            takes data of that rank (samples along ``axis``) or one sample of ``mean``'s shape.
 
     Examples:
         >>> import fnn
@@ -74,6 +77,7 @@ class Standardizer:
 
     mean: np.ndarray
     std: np.ndarray
+    axis: int = 0
 
     @classmethod
     def fit(cls, x: Any, axis: int = 0) -> Standardizer:
@@ -92,28 +96,30 @@ class Standardizer:
         x = np.asarray(x, dtype=np.float64)
         if x.ndim == 0 or x.shape[axis] == 0:
             raise ValueError(f"x must hold at least one sample to fit; got shape {x.shape}")
+        axis = axis % x.ndim
         mean = x.mean(axis=axis)
         std = x.std(axis=axis)
         # Rounding leaves std ~ eps * |mean| for a constant column; treat that as zero.
         tiny = 10 * np.finfo(np.float64).eps * np.maximum(np.abs(mean), 1.0)
         std = np.where(std <= tiny, 1.0, std)
-        return cls(mean, std)
+        return cls(mean, std, axis)
 
     def transform(self, x: Any, dtype: Any = None) -> np.ndarray:
         """``(x - mean) / std`` in ``dtype`` (default: x's float dtype, else float32).
 
         Args:
-            x: Data with the features the Standardizer was fit on (last axis).
+            x: Data with the features the Standardizer was fit on: samples along its ``axis``,
+                or one sample (or anything the statistics broadcast over).
             dtype: The result's dtype (None: x's float dtype, else float32).
 
         Returns:
             The scaled data.
 
         Raises:
-            ValueError: If the feature count differs from the fit's.
+            ValueError: For data whose features differ from the fit's.
         """
-        x, dtype = self._features("x", x, dtype)
-        return ((x - self.mean) / self.std).astype(dtype)
+        x, dtype, mean, std = self._features("x", x, dtype)
+        return ((x - mean) / std).astype(dtype)
 
     def inverse_transform(self, z: Any, dtype: Any = None) -> np.ndarray:
         """``z * std + mean``, undoing :meth:`transform`.
@@ -126,20 +132,34 @@ class Standardizer:
             The data in its original units.
 
         Raises:
-            ValueError: If the feature count differs from the fit's.
+            ValueError: For data whose features differ from the fit's.
         """
-        z, dtype = self._features("z", z, dtype)
-        return (z * self.std + self.mean).astype(dtype)
+        z, dtype, mean, std = self._features("z", z, dtype)
+        return (z * std + mean).astype(dtype)
 
-    def _features(self, name: str, a: Any, dtype: Any) -> tuple[np.ndarray, Any]:
-        """``a`` as an array with the fit's features, and the result dtype (None: a's float
-        dtype, else float32)."""
+    def _features(self, name: str, a: Any, dtype: Any) -> tuple[np.ndarray, Any, np.ndarray, np.ndarray]:
+        """``a`` as an array, the result dtype (None: a's float dtype, else float32), and the
+        mean and std shaped to broadcast against it: samples along ``axis`` as in the fit, or
+        one sample of ``mean``'s shape."""
         a = np.asarray(a)
-        if a.shape[-1:] != self.mean.shape[-1:]:
-            raise ValueError(f"{name} has {a.shape[-1:]} features, the Standardizer was fit on {self.mean.shape}")
         if dtype is None:
             dtype = a.dtype if np.issubdtype(a.dtype, np.floating) else np.float32
-        return a, dtype
+        if a.ndim == self.mean.ndim + 1 and np.delete(a.shape, self.axis).tolist() == list(self.mean.shape):
+            return a, dtype, np.expand_dims(self.mean, self.axis), np.expand_dims(self.std, self.axis)
+        # one sample; or, samples first, data the statistics broadcast over (predictions (m,)
+        # undone by a scaler fit on (n, 1) targets)
+        fits = a.shape == self.mean.shape
+        if self.axis == 0 and not fits:
+            try:
+                fits = np.broadcast_shapes(a.shape, self.mean.shape) == a.shape
+            except ValueError:
+                fits = False
+        if not fits:
+            raise ValueError(
+                f"{name} of shape {a.shape} does not fit the Standardizer: it was fit on features of "
+                f"shape {self.mean.shape} with the samples along axis {self.axis}"
+            )
+        return a, dtype, self.mean, self.std
 
 
 def standardize(x_train: Any, *others: Any) -> tuple[np.ndarray, ...]:

@@ -172,6 +172,13 @@ def prepare_data(
     if x_tr.shape[0] == 0:
         raise ValueError("no training samples left after validation_split")
     out_shape = check_against_network(net, params, loss, x_tr, y_tr, "x", "y")
+    if class_weight is not None and len(out_shape) > 2:
+        # one class per sample: per-timestep labels would be argmax'ed across the time axis
+        raise ValueError(
+            f"class_weight weighs each sample by its one class, but the network's outputs "
+            f"{tuple(out_shape)} hold several predictions per sample (Keras refuses class_weight "
+            "for 3+ dimensional targets too); pass sample_weight instead"
+        )
     if x_val is not None:
         val_shape = check_against_network(net, params, loss, x_val, y_val, "validation x", "validation y")
     ms, wms = resolve_both(metric_ids, weighted_ids, loss=loss, y_true_shape=y_tr.shape, y_pred_shape=out_shape)

@@ -58,7 +58,8 @@ def predict(net: Any, params: Any, x: Any, batch_size: int | None = 32) -> Any:
     Returns:
         ``(samples, *output_shape)``: a jax array for a jax ``x``, otherwise a NumPy array;
         computed with floating ``x`` cast to the params' dtype, as :func:`fnn.fit` and
-        :func:`fnn.evaluate` do (and Keras's ``predict``: float32 outputs for float64 data).
+        :func:`fnn.evaluate` do (and Keras's ``predict``: float32 outputs for float64 data);
+        a network without float params computes in ``x``'s dtype.
 
     Raises:
         TypeError: ``x`` not numeric; ``batch_size`` not an int.
@@ -82,6 +83,7 @@ def predict(net: Any, params: Any, x: Any, batch_size: int | None = 32) -> Any:
     check_against_network(net, params, None, x, x, "x", "x")
     # in the params' dtype, as fit and evaluate compute (float64 NumPy data for float32 params
     # under x64 gave float64 outputs evaluate never scored)
-    (x,) = to_device(param_dtype(params), x)
+    if any(jnp.issubdtype(leaf.dtype, jnp.floating) for leaf in jax.tree.leaves(params)):
+        (x,) = to_device(param_dtype(params), x)  # a network without float params keeps x's
     y = _compiled(net, min(batch_size, x.shape[0]))(params, x)
     return y if is_jax else np.asarray(y)

@@ -168,6 +168,38 @@ def _small_fit(opt=None, **kw):
     return fnn.fit(net, params, opt, "mse", x, x.sum(1, keepdims=True), **{"batch_size": 4, "verbose": 0, **kw})
 
 
+def test_lambda_callback_takes_keras_s_hooks_by_keyword():
+    """Keras's LambdaCallback(on_epoch_end=lambda epoch, logs: ...): each hook with Keras's
+    arguments (a copy of the logs; {} at the begin hooks, the last epoch's at the end), return
+    values ignored; per-batch hooks, unknown names and wrong signatures refused at construction."""
+    seen = []
+    cb = fnn.callbacks.LambdaCallback(
+        on_train_begin=lambda logs: seen.append(("train_begin", logs)),
+        on_epoch_begin=lambda epoch, logs: seen.append(("epoch_begin", epoch, logs)),
+        on_epoch_end=lambda epoch, logs: seen.append(("epoch_end", epoch, logs)) or True,  # ignored
+        on_train_end=lambda logs: seen.append(("train_end", logs)),
+    )
+    h = _small_fit(epochs=2, callbacks=[cb]).history
+    loss = h["loss"]
+    assert seen == [
+        ("train_begin", {}),
+        ("epoch_begin", 0, {}),
+        ("epoch_end", 0, {"loss": loss[0]}),
+        ("epoch_begin", 1, {}),
+        ("epoch_end", 1, {"loss": loss[1]}),
+        ("train_end", {"loss": loss[1]}),
+    ]
+    assert h.epochs_run == 2 and h.stop_reason == "epochs"
+    with pytest.raises(TypeError, match="on_batch_end= .*no per-batch hooks"):
+        fnn.callbacks.LambdaCallback(on_batch_end=lambda batch, logs: None)
+    with pytest.raises(TypeError, match="on_epoch_ends= \\(unknown hook\\)"):
+        fnn.callbacks.LambdaCallback(on_epoch_ends=print)
+    with pytest.raises(TypeError, match=r"on_epoch_end must take \(epoch, logs\), got \(epoch\)"):
+        fnn.callbacks.LambdaCallback(on_epoch_end=lambda epoch: None)
+    with pytest.raises(TypeError, match="needs fn"):
+        fnn.callbacks.LambdaCallback()
+
+
 def test_a_learning_rate_callback_needs_a_state_holding_the_rate_and_says_so_before_training():
     ran = []
     chained = O.chain(O.scale_by_adam(), O.scale_by_learning_rate(0.1))  # its state holds no rate
@@ -371,7 +403,8 @@ def test_csv_logger_appended_to_by_a_resumed_run_keeps_the_rows_of_runs_before_i
     _small_fit(epochs=3, callbacks=[CSVLogger(log, append=True)], checkpoint=ck)  # resumed at 2
     with log.open(newline="") as f:
         rows = list(csv.reader(f))
-    assert rows[0] == ["epoch", "loss"] and [r[0] for r in rows[1:]] == ["0", "1", "2", "3", "0", "1", "2"]
+    assert rows[0] == ["epoch", "loss", "val_loss"] and [r[0] for r in rows[1:]] == ["0", "1", "2", "3", "0", "1", "2"]
+    assert {r[2] for r in rows[1:]} == {"NA"}  # Keras's val_ columns of a run without validation
     assert rows[1:5] == rows[5:7] + [rows[3], rows[4]]  # the same training: the same losses
     for bad in (";;", "", 1, "\n", '"'):
         with pytest.raises((ValueError, TypeError), match="separator must be one character"):
@@ -396,8 +429,9 @@ def test_csv_logger_and_model_checkpoint_best_only(tmp_path):
             cb.on_epoch_end(epoch, {"loss": value, "acc": 0.1 * epoch}, ctx)
     with open(log) as f:
         rows = list(csv.reader(f))
-    assert rows[0] == ["epoch", "acc", "loss"] and len(rows) == 4
-    assert [float(r[2]) for r in rows[1:]] == [2.0, 1.0, 1.5]
+    # Keras 3.15's CSVLogger: sorted names, then val_<name> for each when the first logs have none
+    assert rows[0] == ["epoch", "acc", "loss", "val_acc", "val_loss"] and len(rows) == 4
+    assert [float(r[2]) for r in rows[1:]] == [2.0, 1.0, 1.5] and {v for r in rows[1:] for v in r[3:]} == {"NA"}
     loaded = fnn.checkpoint.load(str(ckpt), params={"w": jnp.asarray(0.0)})
     assert float(loaded.params["w"]) == 1.0 and loaded.epoch == 2  # best epoch (index 1) saved, not the last
 

@@ -869,6 +869,19 @@ def test_dropout_networks_pad_to_the_same_result():
     chex.assert_trees_all_close(a.params, b.params, rtol=1e-12)
 
 
+def test_padding_rows_weigh_nothing_even_where_a_diverged_batch_predicts_inf():
+    """0 * inf is NaN: a padding row's inf prediction (diverged params) must not turn the
+    metrics NaN where the unpadded step logs inf (and the real rows' finite values stay)."""
+    mae = fnn.metrics.get("mae")
+    y = np.zeros((4, 1))
+    rows = np.array([True, True, True, False])
+    inf_rows = jnp.array([[1.0], [2.0], [np.inf], [np.inf]])
+    diverged = _epoch.batch_sums(MSE, [mae], y, inf_rows, jnp.array(np.inf), None, rows)
+    assert diverged["mae"] == (np.inf, 3.0)
+    finite = _epoch.batch_sums(MSE, [mae], y, jnp.array([[1.0], [2.0], [3.0], [np.inf]]), jnp.array(1.0), None, rows)
+    assert finite["mae"] == (6.0, 3.0) and finite["loss"] == (3.0, 3.0)
+
+
 def test_padding_is_taken_only_where_its_waste_is_small():
     """Padding wastes ``batch - N % batch`` rows per epoch: taken up to 64 rows or 1/32 of N."""
     assert _epoch.pad_worth(32, 1150)  # fnn compare's digits: 2 rows

@@ -198,13 +198,26 @@ class Callback:
 
 
 class LambdaCallback(Callback):
-    """Wraps ``fn(epoch, logs)``; a truthy return value stops training.
+    """Wraps ``fn(epoch, logs)``; a truthy return value stops training. Or Keras's form: hooks
+    given by keyword, their return values ignored.
 
     ``fit`` wraps a plain callable in its ``callbacks`` list in one. Training then stops with
-    ``history.stop_reason == "callback <fn's name>"``. ``fn`` gets a copy of the logs.
+    ``history.stop_reason == "callback <fn's name>"``. Each function gets a copy of the logs.
+
+    Keras's keywords take Keras's signatures: ``on_epoch_begin(epoch, logs)``,
+    ``on_epoch_end(epoch, logs)``, ``on_train_begin(logs)`` and ``on_train_end(logs)`` (the
+    last epoch's logs; ``{}`` at the begin hooks). fnn's epochs are compiled programs, so the
+    per-batch hooks (``on_batch_end``, ``on_train_batch_begin``...) are refused.
 
     Args:
-        fn: ``fn(epoch, logs) -> stop``, called at each epoch's end (epoch counted from 0).
+        fn: ``fn(epoch, logs) -> stop``, called at each epoch's end (epoch counted from 0), or
+            None when the hooks are given by keyword.
+        **hooks: Keras's ``on_epoch_begin``, ``on_epoch_end``, ``on_train_begin``,
+            ``on_train_end``.
+
+    Raises:
+        TypeError: For no function at all, an unknown or per-batch hook, or a function that
+            cannot take its hook's arguments.
 
     Examples:
         >>> import fnn, jax, numpy as np
@@ -218,15 +231,66 @@ class LambdaCallback(Callback):
         >>> h = fnn.fit(net, params, "sgd", "mse", x, y, batch_size=4, epochs=5, verbose=0, callbacks=[cb]).history
         >>> h.epochs, h.stop_reason
         ([0, 1], 'callback second_epoch')
+        >>> seen = []
+        >>> keras_style = fnn.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: seen.append(epoch))
+        >>> _ = fnn.fit(net, params, "sgd", "mse", x, y, batch_size=4, epochs=2, verbose=0, callbacks=[keras_style])
+        >>> seen
+        [0, 1]
     """
 
-    def __init__(self, fn: Callable[[int, dict], Any]):
+    def __init__(self, fn: Callable[[int, dict], Any] | None = None, **hooks: Callable[..., Any]):
+        for name in hooks:
+            if name not in _KERAS_HOOK_ARGS:
+                batch = "batch" in name and name.startswith("on_")
+                why = "fnn's epochs are compiled programs: there are no per-batch hooks" if batch else "unknown hook"
+                raise TypeError(f"LambdaCallback got {name}= ({why}); it takes {', '.join(_KERAS_HOOK_ARGS)}")
+        given = {**({"fn": fn} if fn is not None else {}), **{k: v for k, v in hooks.items() if v is not None}}
+        if not given:
+            raise TypeError("LambdaCallback needs fn(epoch, logs) or a hook by keyword (on_epoch_end=...)")
+        for name, hook in given.items():
+            if name == "fn":
+                continue  # fit's callback check names it with its place in the list
+            args = _KERAS_HOOK_ARGS[name]
+            shown = _mismatch(hook, args) if callable(hook) else repr(hook)
+            if shown is not None:
+                raise TypeError(f"LambdaCallback {name} must take ({', '.join(args)}), got {shown}")
         self.fn = fn
+        self.hooks = {k: v for k, v in hooks.items() if v is not None}
+        self._last: dict = {}
+
+    def on_train_begin(self, ctx: FitContext) -> None:
+        """Calls Keras's ``on_train_begin({})``."""
+        self._last = {}
+        if "on_train_begin" in self.hooks:
+            self.hooks["on_train_begin"]({})
+
+    def on_epoch_begin(self, epoch: int, ctx: FitContext) -> None:
+        """Calls Keras's ``on_epoch_begin(epoch, {})``."""
+        if "on_epoch_begin" in self.hooks:
+            self.hooks["on_epoch_begin"](epoch, {})
 
     def on_epoch_end(self, epoch: int, logs: dict, ctx: FitContext) -> None:
-        """Calls ``fn(epoch, logs)`` and stops training if it returns a truthy value."""
-        if self.fn(epoch, dict(logs)):
+        """Calls ``fn(epoch, logs)`` and stops training if it returns a truthy value; then
+        Keras's ``on_epoch_end(epoch, logs)``."""
+        self._last = dict(logs)
+        if self.fn is not None and self.fn(epoch, dict(logs)):
             ctx.stop(f"callback {getattr(self.fn, '__name__', 'fn')}")
+        if "on_epoch_end" in self.hooks:
+            self.hooks["on_epoch_end"](epoch, dict(logs))
+
+    def on_train_end(self, ctx: FitContext) -> None:
+        """Calls Keras's ``on_train_end(logs)`` with the last epoch's logs."""
+        if "on_train_end" in self.hooks:
+            self.hooks["on_train_end"](dict(self._last))
+
+
+# Keras's LambdaCallback hooks fnn runs, and the arguments each takes.
+_KERAS_HOOK_ARGS = {
+    "on_epoch_begin": ("epoch", "logs"),
+    "on_epoch_end": ("epoch", "logs"),
+    "on_train_begin": ("logs",),
+    "on_train_end": ("logs",),
+}
 
 
 HOOKS = ("on_train_begin", "on_epoch_begin", "on_epoch_end", "on_train_end")

@@ -205,6 +205,9 @@ def _rows_before(rows: list[list[str]], epoch: int) -> list[list[str]]:
 class CSVLogger(Callback):
     """Writes one CSV row per epoch (``epoch`` then the log names, sorted) to ``filename``.
 
+    As Keras's CSVLogger, a run whose first epoch logs no ``val_`` name also gets a
+    ``val_<name>`` column for each name (after them, written ``NA``).
+
     ``append=False`` (Keras's default) starts a new file when training starts; a resumed run
     keeps the rows of the epochs its checkpoint holds (and drops any written after it).
 
@@ -243,8 +246,8 @@ class CSVLogger(Callback):
         >>> _ = fnn.fit(net, params, "sgd", "mse", x, y, batch_size=4, epochs=2, verbose=0,
         ...             callbacks=[fnn.callbacks.CSVLogger(path)])
         >>> rows = pathlib.Path(path).read_text().splitlines()
-        >>> rows[0], len(rows)
-        ('epoch,loss', 3)
+        >>> rows[0], rows[1].endswith(",NA"), len(rows)
+        ('epoch,loss,val_loss', True, 3)
         >>> tmp.cleanup()
     """
 
@@ -280,6 +283,10 @@ class CSVLogger(Callback):
         new_file = not os.path.exists(self.filename) or os.path.getsize(self.filename) == 0
         if self._keys is None:
             self._keys = sorted(logs)
+            if self._keys and not any(k.startswith("val_") for k in self._keys):
+                # Keras's columns: a run without validation still has val_ ones (written NA), so
+                # files of runs with and without it read alike
+                self._keys += [f"val_{k}" for k in self._keys]
         with open(self.filename, "a", newline="") as f:
             w = csv.writer(f, delimiter=self.separator)
             if new_file:

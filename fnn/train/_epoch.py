@@ -95,6 +95,9 @@ def batch_sums(
         n = jnp.sum(rows).astype(value.dtype)
         mask = rows.astype(y_pred.dtype)
         w = mask if w is None else w * row_mask(mask, jnp.ndim(w))
+        # padding rows weigh 0, and 0 * inf is NaN: a diverged batch's padding would turn the
+        # metrics NaN where the unpadded step logs inf
+        y_pred = jnp.where(row_mask(rows, y_pred.ndim), y_pred, jnp.zeros((), y_pred.dtype))
     sums: Sums = {"loss": (value * n, jnp.asarray(n, value.dtype))}
     for ms, weights in ((metrics, mask), (weighted, w)):
         for m in ms:

@@ -315,7 +315,17 @@ def test_a_user_layer_s_mistake_is_named_where_the_next_layer_trips_over_it():
     net = fnn.serial(L.Dense(5), L.Activation("relu"), double, L.Dense(3))
     params = net.init(KEY, (6,))
     message = r"^layer 1 \(relu_0\): backward fails on dy of shape \(8, 4\), the dx of layer 2 \(double_0\)"
-    _gradcheck_and_fit_refuse(net, params, x, y, TypeError, message)
+    _gradcheck_and_fit_refuse(net, params, x, y, ValueError, message)
+    # a dx that would broadcast ((1, n): summed over the batch) is refused too: every built-in
+    # backward checks dy against its output's shape (it trained silently on wrong gradients)
+    summed = user(
+        "summed", lambda p, x, key=None, train=False: (x, None), lambda p, c, dy: ((), dy.sum(0, keepdims=True))
+    )
+    for before in (L.Activation("tanh"), L.Dense(5, "tanh"), L.LayerNorm(), L.Flatten(), L.Dropout(0.5)):
+        net = fnn.serial(L.Dense(5), before, summed, L.Dense(3))
+        message = rf"^layer 1 \({before.name}_[01]\): backward fails on dy of shape \(1, 5\), the dx of layer 2"
+        with pytest.raises(ValueError, match=message + r".*dy of shape \(1, 5\) for outputs of shape \(8, 5\)"):
+            fnn.fit(net, net.init(KEY, (6,)), "sgd", "mse", x, y, epochs=1, verbose=0, key=KEY)
 
 
 def _scale(name, init=None, forward=None, backward=None):

@@ -42,6 +42,13 @@ def check_features(x: Array, expected: int) -> None:
         raise FeatureMismatchError(f"expects {expected} input features, got {got} (input shape {x.shape})")
 
 
+def check_dy(dy: Array, shape: Shape) -> None:
+    """A backward's ``dy`` has its output's shape: elementwise backwards would broadcast a
+    wrong one (a user layer's ``(1, n)`` dx) into a right-looking, wrong gradient."""
+    if tuple(jnp.shape(dy)) != tuple(shape):
+        raise ValueError(f"dy of shape {tuple(jnp.shape(dy))} for outputs of shape {tuple(shape)}")
+
+
 def as_shape(input_shape: int | Sequence[int]) -> Shape:
     """``input_shape`` (an int, or a sequence of them, without the batch axis) as a tuple of
     positive ints; anything else is a TypeError or ValueError naming it (no silent ``int()``)."""

@@ -20,7 +20,7 @@ from fnn import activations
 from fnn._validate import real
 from fnn._values import bound
 from fnn.activations._registry import acts_per_sample
-from fnn.layers._base import Array, Layer, Shape, as_shape, check_features
+from fnn.layers._base import Array, Layer, Shape, as_shape, check_dy, check_features
 from fnn.layers._dense import DENSE_RULES, activation_vjp, sum_leading
 from fnn.layers._network import Network
 
@@ -41,6 +41,7 @@ def _activation_forward(act, params, x, *, key=None, train=False):
 
 def _activation_backward(act, params, cache, dy):
     x, y = cache
+    check_dy(dy, y.shape)
     return {}, activation_vjp(act, x, y, dy)
 
 
@@ -82,6 +83,7 @@ def _dropout_backward(keep, params, cache, dy):
     if not cache:  # evaluation mode: identity
         return {}, dy
     (mask,) = cache
+    check_dy(dy, mask.shape)
     return {}, jnp.where(mask, dy / jnp.asarray(keep, dy.dtype), jnp.zeros((), dy.dtype))
 
 
@@ -151,6 +153,7 @@ def _layernorm_forward(epsilon, center, scale, params, x, *, key=None, train=Fal
 
 def _layernorm_backward(center, scale, params, cache, dy):
     xh, r = cache  # in the forward's statistics dtype (float32 at least)
+    check_dy(dy, xh.shape)
     g = dy.astype(xh.dtype) * params["scale"] if scale else dy.astype(xh.dtype)
     dx = r * (g - jnp.mean(g, axis=-1, keepdims=True) - xh * jnp.mean(g * xh, axis=-1, keepdims=True))
     grads = {}
@@ -206,12 +209,13 @@ def _flatten_forward(params, x, *, key=None, train=False):
     # A zero-size array remembers the input's shape inside the cache pytree without holding any
     # data, so the cache stays a pytree of arrays (jit/scan friendly).
     # the size, not -1: an empty batch has no size to infer it from
-    return x.reshape(x.shape[0], math.prod(x.shape[1:])), (jnp.zeros((0, *x.shape[1:]), x.dtype),)
+    return x.reshape(x.shape[0], math.prod(x.shape[1:])), (jnp.zeros((0, *x.shape), x.dtype),)
 
 
 def _flatten_backward(params, cache, dy):
-    (like,) = cache
-    return {}, dy.reshape((dy.shape[0], *like.shape[1:]))
+    (like,) = cache  # (0, *input shape)
+    check_dy(dy, (like.shape[1], math.prod(like.shape[2:])))
+    return {}, dy.reshape(like.shape[1:])
 
 
 def Flatten(*, name: str = "flatten") -> Layer:

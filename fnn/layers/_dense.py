@@ -19,7 +19,7 @@ import numpy as np
 from fnn import activations, initializers
 from fnn._validate import integer
 from fnn._values import bound
-from fnn.layers._base import Array, Layer, Shape, as_shape, check_features
+from fnn.layers._base import Array, Layer, Shape, as_shape, check_dy, check_features
 from fnn.layers._network import Network, serial
 
 
@@ -91,6 +91,7 @@ def activation_vjp(act: Any, x: Array, y: Array, dy: Array) -> Array:
 
 
 def _dense_backward(act, use_bias, params, cache, dy):
+    check_dy(dy, (*cache[0].shape[:-1], params["w"].shape[1]))  # the activation would broadcast a wrong one
     if act is None:
         (x,), dz = cache, dy
     else:

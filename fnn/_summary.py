@@ -19,7 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from fnn import layers
-from fnn._validate import UNTRACEABLE, floating_dtype
+from fnn._validate import eval_shape_or_run, floating_dtype
 from fnn._values import Static
 from fnn.layers._base import as_shape
 
@@ -267,10 +267,8 @@ def summary(net: Any, input_shape: int | Sequence[int], dtype: Any = jnp.float32
         y, total = _walk(net, params, x, "", 0, rows)
         return Static((tuple(rows), (None, *y.shape[1:]), total))
 
-    try:
-        rows, out_shape, total = jax.eval_shape(trace).value
-    except UNTRACEABLE:  # a layer's init that needs concrete values: run as Network.init runs it
-        rows, out_shape, total = trace().value
+    # a layer's init that needs concrete values runs eagerly, as Network.init runs it
+    rows, out_shape, total = eval_shape_or_run(trace).value
     return Summary(
         name=net.name,
         input_shape=(None, *shape),

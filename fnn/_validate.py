@@ -40,6 +40,16 @@ UNTRACEABLE = (
 )
 
 
+def eval_shape_or_run(fn: Any, *args: Any) -> Any:
+    """``jax.eval_shape(fn, *args)``; where ``fn`` cannot be traced (a user layer's init that
+    seeds NumPy from the key), ``fn`` runs eagerly instead, as ``Network.init`` runs it, and its
+    arrays come back as the same ``ShapeDtypeStruct``s (so an eager result is not held on to)."""
+    try:
+        return jax.eval_shape(fn, *args)
+    except UNTRACEABLE:
+        return jax.eval_shape(lambda out: out, fn(*args))
+
+
 def interval(lo: float, hi: float, lo_open: bool, hi_open: bool) -> str:
     """``in [lo, hi)``, ``> lo``, ``<= hi``...: what a value must be, in words."""
     if math.isfinite(lo) and math.isfinite(hi):

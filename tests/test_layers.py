@@ -648,6 +648,45 @@ def test_a_layer_whose_init_needs_concrete_values_is_initialised_eagerly():
     assert report.total_params == 3 * m + m * 2 + 2 and report.rows[0].output_shape == (None, m)
 
 
+def test_a_layer_whose_init_needs_numpy_trains_evaluates_and_predicts_as_a_traceable_one():
+    """fit, evaluate, predict and sweep check the params against what net.init builds: an init
+    that cannot be traced is run eagerly for that too, with the traceable equivalent's results."""
+
+    def dense_init(numpy):
+        def init(key, input_shape, dtype=jnp.float32):
+            w = jax.random.normal(key, (input_shape[-1], 4), dtype)
+            # np.asarray needs the key's concrete value: under eval_shape it raises
+            return (4,), {"w": jnp.asarray(np.asarray(w) * 0.5) if numpy else w * 0.5}
+
+        return init
+
+    forward = lambda p, x, key=None, train=False: (x @ p["w"], x)
+    backward = lambda p, x, dy: ({"w": x.T @ dy}, dy @ p["w"].T)
+    nets = [fnn.serial(L.Layer(dense_init(numpy), forward, backward, "dense4"), L.Dense(1)) for numpy in (True, False)]
+    x = np.random.default_rng(0).normal(size=(8, 3)).astype(np.float32)
+    y = x[:, :1] - x[:, 1:2]
+    params = [net.init(KEY, (3,)) for net in nets]
+    chex.assert_trees_all_close(params[0], params[1], rtol=1e-6, atol=0)
+    numpy_net, traced_net = nets
+    p = params[1]  # the same values into both: the results must agree
+    want = (x @ np.asarray(p[0]["w"])) @ np.asarray(p[1]["w"]) + np.asarray(p[1]["b"])
+    np.testing.assert_allclose(fnn.predict(numpy_net, p, x), want, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(fnn.predict(traced_net, p, x), want, rtol=1e-5, atol=1e-6)
+    mse = float(np.mean((want - y) ** 2))
+    for net in nets:
+        assert fnn.evaluate(net, p, "mse", x, y)["loss"] == pytest.approx(mse, rel=1e-5)
+    fits = [fnn.fit(net, p, "sgd", "mse", x, y, epochs=2, batch_size=4, verbose=0) for net in nets]
+    assert fits[0].history["loss"] == pytest.approx(fits[1].history["loss"], rel=1e-6)
+    chex.assert_trees_all_close(fits[0].params, fits[1].params, rtol=1e-6, atol=1e-7)
+    sweeps = [fnn.sweep(net, "sgd", "mse", x, y, seeds=[0, 1], epochs=1, batch_size=8) for net in nets]
+    losses = [[h["loss"][0] for h in s.histories] for s in sweeps]
+    assert losses[0] == pytest.approx(losses[1], rel=1e-6) and losses[0][0] != losses[0][1]
+    # params of another width are still named against the eager init
+    wide = [{"w": jnp.zeros((3, 5))}, {"w": jnp.zeros((5, 1)), "b": jnp.zeros(1)}]
+    with pytest.raises(ValueError, match=r"params\[0\]\['w'\] has shape \(3, 5\), the network builds \(3, 4\)"):
+        fnn.predict(numpy_net, wide, x)
+
+
 # ------------------------------------------------------------------ rows_independent (fit's padding)
 
 

@@ -23,7 +23,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from fnn._validate import UNTRACEABLE, integer
+from fnn._validate import eval_shape_or_run, integer
 from fnn._values import Static
 
 Array = jax.Array
@@ -68,10 +68,7 @@ def output_shape_of(init: Callable[..., tuple[Shape, Params]], input_shape: int 
     """The output shape ``init`` gives for ``input_shape``, traced: nothing is allocated (an init
     that cannot be traced runs eagerly, as ``Network.init`` runs it)."""
     shape = as_shape(input_shape)
-    try:
-        return jax.eval_shape(lambda k: Static(tuple(init(k, shape)[0])), jax.random.PRNGKey(0)).value
-    except UNTRACEABLE:
-        return tuple(init(jax.random.PRNGKey(0), shape)[0])
+    return eval_shape_or_run(lambda k: Static(tuple(init(k, shape)[0])), jax.random.PRNGKey(0)).value
 
 
 class Layer(NamedTuple):

@@ -16,6 +16,7 @@ import numpy as np
 
 from fnn import losses
 from fnn._cache import structural_cache
+from fnn._validate import eval_shape_or_run
 from fnn._values import Static
 from fnn.layers._base import check_net
 
@@ -23,9 +24,9 @@ from fnn.layers._base import check_net
 @structural_cache(maxsize=256)
 def _abstract_init(net: Any, input_shape: tuple) -> Any:
     """The params ``net.init`` builds for inputs of ``input_shape``, as shapes (traced once for
-    both checks below)."""
+    both checks below); an init that cannot be traced runs eagerly, as ``net.init`` runs it."""
     # the key traced too: an eager PRNGKey(0) would compile (or look up) two small programs
-    return jax.eval_shape(lambda: net.init(jax.random.PRNGKey(0), input_shape))
+    return eval_shape_or_run(lambda: net.init(jax.random.PRNGKey(0), input_shape))
 
 
 def _check_params_fit_network(net: Any, params: Any, input_shape: tuple, shapes: bool = True) -> None:
@@ -114,15 +115,15 @@ def _layer_at_fault(net: Any, x_shape: tuple) -> str | None:
         return Static(None)
 
     try:
-        return jax.eval_shape(walk, jax.random.PRNGKey(0)).value
-    except Exception:  # an init that cannot be traced, or the walk's own failure: no verdict
+        return eval_shape_or_run(walk, jax.random.PRNGKey(0)).value
+    except Exception:  # the walk's own failure: no verdict
         return None
 
 
 def _ranks_differ(net: Any, params: Any, input_shape: tuple) -> bool:
     """Whether a params leaf has another rank than the network builds for ``input_shape``."""
     try:
-        built = jax.eval_shape(lambda k: net.init(k, input_shape), jax.random.PRNGKey(0))
+        built = eval_shape_or_run(lambda k: net.init(k, input_shape), jax.random.PRNGKey(0))
         pairs = zip(jax.tree.leaves(params), jax.tree.leaves(built), strict=True)
         return any(np.ndim(p) != len(b.shape) for p, b in pairs)
     except (TypeError, ValueError):

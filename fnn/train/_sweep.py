@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from fnn._validate import floating_dtype
+from fnn._validate import eval_shape_or_run, floating_dtype
 from fnn.optimizers import set_hyperparams, set_learning_rate
 from fnn.train._checks import resolve_opt
 from fnn.train._loop import init_state
@@ -159,7 +159,7 @@ def sweep(
         dtype = floating_dtype("dtype", dtype)
     # Fail on a hyperparameter the state lacks, or a value out of its range, before anything runs
     # (traced: nothing compiles).
-    params_shape = jax.eval_shape(lambda k: net.init(k, input_shape), jax.random.PRNGKey(0))
+    params_shape = eval_shape_or_run(lambda k: net.init(k, input_shape), jax.random.PRNGKey(0))
     state_shape = jax.eval_shape(opt.init, params_shape)
     jax.eval_shape(lambda s: [_set_hparam(s, n, v) for n in axes if n != "seed" for v in axes[n]], state_shape)
     inits, fit_keys = {}, {}

@@ -261,6 +261,66 @@ def test_gradcheck_s_culprit_is_one_that_can_explain_the_failed_rows():
     assert [name for name, _ in report.at_fault] == ["wrong_0"]
 
 
+def _sqrt():
+    """A right sqrt layer of yours: NaN for a negative input, an infinite derivative at 0."""
+    forward = lambda p, x, key=None, train=False: (jnp.sqrt(x), (x,))
+    return _custom("mysqrt", _same_shape, forward, lambda p, c, dy: ({}, dy * 0.5 / jnp.sqrt(c[0])))
+
+
+def test_gradcheck_names_where_a_forward_that_is_not_finite_starts():
+    """A forward pass that gives NaN or inf makes every comparison NaN against NaN: the report
+    names where it starts (the first piece whose output is not finite from a finite input, x,
+    y, or the loss) and judges no piece's derivative."""
+    x, y = _data(4, 3, 2, kind="regression")
+    net = fnn.serial(L.Dense(4, "tanh"), _sqrt(), L.Dense(2))  # tanh's negative outputs: sqrt gives NaN
+    report = fnn.gradcheck(net, "mse", _params(net, (3,)), x, y)
+    assert not report.passed and np.isnan(report.loss_value)
+    assert report.non_finite_from == "mysqrt_0" and report.at_fault is None
+    text = str(report)
+    assert "the forward pass is not finite from mysqrt_0 on (NaN or inf in its output, its input finite)" in text
+    assert "agree" not in text
+    # a forward multiplying by NaN, inside a nested network: named by its path
+    times_nan = _custom(
+        "nan", _same_shape, lambda p, x, key=None, train=False: (x * jnp.nan, ()), lambda p, c, dy: ({}, dy)
+    )
+    net = fnn.serial(L.Dense(4, "tanh"), fnn.serial(L.Dense(4, "tanh"), times_nan, name="inner"), L.Dense(2))
+    report = fnn.gradcheck(net, "mse", _params(net, (3,)), x, y)
+    assert (report.non_finite_from, report.at_fault) == ("inner_0/nan_0", None)
+    # a right network: NaN in x, in y, in a layer's params; the loss NaN at a finite prediction
+    right = fnn.serial(L.Dense(4, "tanh"), L.Dense(2))
+    params = _params(right, (3,))
+    report = fnn.gradcheck(right, "mse", params, x, y)
+    assert report.passed and (report.non_finite_from, report.at_fault) == (None, ())
+    x_nan, y_nan = np.array(x), np.array(y)
+    x_nan[1, 2] = y_nan[0, 1] = np.nan
+    nan_bias = [params[0], {**params[1], "b": np.array([0.0, np.inf])}]
+    for args, where, says in (
+        ((params, x_nan, y), "input", "x holds NaN or inf"),
+        ((params, x, y_nan), "y", "y holds NaN or inf"),
+        ((nan_bias, x, y), "dense_1", "not finite from dense_1 on"),
+    ):
+        report = fnn.gradcheck(right, "mse", *args)
+        assert (report.non_finite_from, report.at_fault) == (where, None) and says in str(report)
+    assert np.asarray(right.apply(params, x)).min() < 0  # poisson's log of a negative prediction
+    report = fnn.gradcheck(right, "poisson", params, x, np.abs(np.asarray(y)))
+    assert report.non_finite_from == "loss" and "the loss is NaN or inf at a finite prediction" in str(report)
+
+
+def test_gradcheck_says_why_rows_fail_where_every_piece_agrees():
+    """sqrt at an exact 0: its derivative is inf in the backward and in jax.vjp alike, so no
+    piece is at fault, and the verdict says the derivative is not finite there; just above 0,
+    the derivative is finite but the loss is NaN within eps, where finite differences fail."""
+    net = fnn.serial(_sqrt(), L.Dense(2))
+    x, y = _data(4, 3, 2, kind="regression")
+    x = np.abs(np.asarray(x))
+    for at, says in ((0.0, "NaN or inf alike (the derivative is not finite at this point)"),
+                     (1e-8, "the loss is NaN or inf within eps of this point")):  # fmt: skip
+        x[0, 0] = at
+        report = fnn.gradcheck(net, "mse", _params(net, (3,)), x, y)
+        assert report.failed_layers == ["input"] and (report.non_finite_from, report.at_fault) == (None, ())
+        assert says in str(report)
+
+
 def test_gradcheck_with_dropout_key_and_subsampled_large_leaf():
     net = fnn.serial(L.Dense(40, "tanh"), L.Dropout(0.5), L.Dense(2))
     params = _params(net, (30,))

@@ -1,7 +1,8 @@
 """Where a failed gradcheck's wrong gradient starts: each piece of the network (every layer,
 nested networks' too, and the loss) checked alone against autodiff of its own forward, at its
 own input and given autodiff's cotangent of its output, so that no piece's mistake reaches
-another. Compiled only when a check has failed."""
+another; and, where the loss or a gradient is not finite, where the forward pass stops being
+finite. Compiled only when a check has failed."""
 
 from __future__ import annotations
 
@@ -104,6 +105,52 @@ def _local_program(net: Network, loss: Any, train: bool) -> Callable:
         return jnp.stack([d for _, d, _ in pieces]), jnp.stack([c for *_, c in pieces])
 
     return local
+
+
+def _piece_inputs(net: Network, records: Any) -> list:
+    """Each piece's input from :func:`_probe`'s records, in the order of :func:`_piece_names`."""
+    inputs: list = []
+    for layer, (cache, x_in, _) in zip(net.layers, records, strict=True):
+        inputs += _piece_inputs(layer, cache) if isinstance(layer, Network) else [x_in]
+    return inputs
+
+
+def _all_finite(tree: Any) -> Array:
+    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(v)) for v in jax.tree.leaves(tree)] or [jnp.bool_(True)]))
+
+
+@structural_cache(maxsize=32)
+def _finite_program(net: Network, train: bool) -> Callable:
+    """Whether each piece's output is finite, in the order of :func:`_piece_names` (a piece's
+    output is the next one's input; the last one's, the network's)."""
+    probe = _probe(net)
+
+    @jax.jit
+    def outputs_finite(params: Any, x: Array, key: Array | None) -> Array:
+        y_pred, records = probe.forward(params, x, key=key, train=train)
+        outputs = [*_piece_inputs(net, records)[1:], y_pred]
+        return jnp.stack([_all_finite(o) for o in outputs])
+
+    return outputs_finite
+
+
+def non_finite_start(net: Network, train: bool, args: tuple, loss_value: float) -> str | None:
+    """Where the forward pass at the checked ``args`` (``(params, x, y, key)``) stops being
+    finite: ``"input"`` if ``x`` holds a NaN or inf, else the first piece whose output holds
+    one (its input is finite), else ``"y"`` if the targets hold one, else ``"loss"`` if
+    ``loss_value`` is not finite; None where all of them are finite."""
+    params, x, y, key = args
+    if not np.all(np.isfinite(np.asarray(x))):
+        return "input"
+    with float64():
+        finite = np.asarray(_finite_program(net, train)(params, x, key))
+    pieces = _piece_names(net)
+    if not finite.all():
+        # the last flag is the network's output: a network without layers passes x through
+        return pieces[int(np.argmin(finite))] if pieces else "input"
+    if not np.all(np.isfinite(np.asarray(y))):
+        return "y"
+    return None if np.isfinite(loss_value) else "loss"
 
 
 def culprits(

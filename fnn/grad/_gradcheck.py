@@ -16,7 +16,7 @@ from fnn import losses as _losses
 from fnn._cache import structural_cache
 from fnn._compat import float64
 from fnn._validate import real
-from fnn.grad._culprits import culprits
+from fnn.grad._culprits import culprits, non_finite_start
 from fnn.grad._value_and_grad import resolve_loss
 from fnn.layers import Network
 from fnn.layers._base import check_net
@@ -84,8 +84,15 @@ class GradcheckReport:
             wrong ``dx`` of a middle layer is named there, not in the layers before it whose
             rows it spoils. At a kink (relu at an exact 0) a right layer whose derivative there
             is another valid choice than ``jax.vjp``'s may be named beside the culprit below it.
-            Empty when the check passed; None when a piece could not be differentiated alone
-            (no culprit named).
+            Empty when the check passed; None when a piece could not be differentiated alone,
+            or when the forward pass is not finite (``non_finite_from``): no culprit named.
+        non_finite_from: Where the forward pass stops being finite, when the loss or a gradient
+            at the checked point holds a NaN or inf: ``"input"`` if ``x`` holds one; else the
+            first piece (named as in ``at_fault``) whose output holds one from a finite input
+            (its forward, or its params); else ``"y"`` if the targets hold one; else ``"loss"``
+            if the loss of a finite prediction is not finite (a log of a negative prediction).
+            None where the forward pass is finite (a NaN or inf in a gradient alone is then a
+            backward's, named in ``at_fault``).
     """
 
     rows: tuple[GradcheckRow, ...]
@@ -95,6 +102,7 @@ class GradcheckReport:
     floor_autodiff: float = 0.0
     floor_fd: float = 0.0
     at_fault: tuple[tuple[str, float], ...] | None = ()
+    non_finite_from: str | None = None
 
     @property
     def passed(self) -> bool:
@@ -135,6 +143,15 @@ class GradcheckReport:
     def __bool__(self) -> bool:
         return self.passed
 
+    def _why_still(self) -> str:
+        """Why rows fail where every piece agrees with autodiff: NaN or inf alike, or finite
+        differences that cross into NaN or inf (an error of NaN compared nothing)."""
+        if any(np.isnan(r.manual_vs_autodiff) for r in self.rows):
+            return ", NaN or inf alike (the derivative is not finite at this point)"
+        if any(np.isnan(r.manual_vs_fd) for r in self.rows):
+            return "; the loss is NaN or inf within eps of this point (finite differences cannot judge there)"
+        return ""
+
     def __str__(self) -> str:
         head = ("layer", "param", "shape", "manual vs autodiff", "manual vs FD", "FD entries", "")
         body = [
@@ -153,12 +170,16 @@ class GradcheckReport:
         fmt = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
         lines = [fmt(head), fmt(["-" * w for w in widths])] + [fmt(b) for b in body]
         verdict = "PASSED" if self.passed else f"FAILED in {', '.join(self.failed_layers)}"
-        if not self.passed and self.at_fault is not None:
+        if self.non_finite_from is not None:
+            start = self.non_finite_from
+            starts = f"the forward pass is not finite from {start} on (NaN or inf in its output, its input finite)"
+            verdict += f"; {_NON_FINITE.get(start, starts)}, so no gradient can be judged"
+        elif not self.passed and self.at_fault is not None:
             where = [f"{name} ({error:.2e} from {_REFERENCE_OF.get(name, _VJP)})" for name, error in self.at_fault]
             verdict += (
                 "; the wrong derivative starts in " + ", ".join(where)
                 if where
-                else "; every layer's backward and the loss's gradient agree with jax.vjp alone"
+                else "; every layer's backward and the loss's gradient agree with jax.vjp alone" + self._why_still()
             )
         lines.append(
             f"gradcheck {verdict}: max relative error {self.max_error_autodiff:.2e} vs autodiff "
@@ -177,6 +198,11 @@ class GradcheckReport:
         return "\n".join(lines)
 
 
+_NON_FINITE = {
+    "input": "x holds NaN or inf",
+    "y": "y holds NaN or inf",
+    "loss": "the loss is NaN or inf at a finite prediction",
+}
 _VJP = "jax.vjp of its forward"
 _REFERENCE_OF = {"loss": "jax.grad of its function"}
 
@@ -336,7 +362,10 @@ def gradcheck(
     and the loss's gradient against ``jax.grad`` of its function (a piece is named only if its
     mistake can explain a failed row: its own, an earlier layer's or the input's); a middle layer's
     wrong ``dx`` fails the rows of the layers before it, and is named there (a layer inside a
-    nested network as ``outer/inner``). With ``key`` given, Dropout runs
+    nested network as ``outer/inner``). Where the forward pass is not finite at the checked
+    point (a sqrt of a negative input, NaN in ``x``), every comparison is NaN against NaN: the
+    report names where the NaN or inf starts instead (:attr:`GradcheckReport.non_finite_from`),
+    and no culprit. With ``key`` given, Dropout runs
     in training mode with that fixed key (the same mask for every evaluation, so finite
     differences stay consistent).
 
@@ -409,48 +438,59 @@ def gradcheck(
             entries.append((layer_i, names[layer_i], _path_name(path), gm, ga))
     entries.append((-1, "input", "dx", dx_manual, dx_auto))
     as_np = [(np.asarray(m, np.float64), np.asarray(a, np.float64)) for *_, m, a in entries]
-    scale = max((max(np.max(np.abs(m), initial=0.0), np.max(np.abs(a), initial=0.0)) for m, a in as_np), default=0.0)
-    floor_autodiff = 1e-3 * scale
-    floor_fd = max(1e-3 * scale, 10 * np.finfo(np.float64).eps * max(abs(float(value)), 1.0) / (eps * rtol_fd))
-
-    manual_fd = np.concatenate([m.reshape(-1)[idx] for (m, _), idx in zip(as_np, chosen, strict=True)])
-    fd = (f_h[:, 0] - f_h[:, 1]) / (2 * eps)
-    bounds = np.cumsum([0] + [idx.size for idx in chosen])
-    # each entry's tolerance: rtol_fd of its leaf's scale (see GradcheckReport)
-    tol = np.empty_like(fd)
-    for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
-        leaf_scale = max(np.max(np.abs(manual_fd[lo:hi]), initial=0.0), np.max(np.abs(fd[lo:hi]), initial=0.0))
-        tol[lo:hi] = rtol_fd * max(leaf_scale, floor_fd)
-    out = np.flatnonzero(np.abs(manual_fd - fd) > tol)
-    slopes = _second_look(difference, all_idx, out, eps, f0, f_h, fd, tol)
-
-    # a loss's own grad is what jax.grad of it runs: at its kinks only the slopes judge it
-    independent = not has_own_gradient(loss)
-    rows = []
-    for (layer_i, layer_name, leaf, gm, _), (gm_np, ga_np), idx, lo, hi in zip(
-        entries, as_np, chosen, bounds[:-1], bounds[1:], strict=True
-    ):
-        e_auto, e_fd, kinks = _judge_leaf(
-            gm_np.reshape(-1), ga_np.reshape(-1), idx, fd[lo:hi], slopes[lo:hi], tol[lo:hi], floor_autodiff,
-            floor_fd, rtol_autodiff, independent,
-        )  # fmt: skip
-        rows.append(
-            GradcheckRow(
-                layer=layer_i,
-                layer_name=layer_name,
-                leaf=leaf,
-                shape=tuple(np.shape(gm)),
-                manual_vs_autodiff=e_auto,
-                manual_vs_fd=e_fd,
-                fd_entries=int(idx.size),
-                passed=bool(e_auto <= rtol_autodiff and e_fd <= rtol_fd),
-                fd_kinks=kinks,
-            )
+    # a NaN or inf gradient (or loss) makes NaN errors, which fail the rows: no warnings for them
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        scale = max(
+            (max(np.max(np.abs(m), initial=0.0), np.max(np.abs(a), initial=0.0)) for m, a in as_np), default=0.0
         )
+        floor_autodiff = 1e-3 * scale
+        floor_fd = max(1e-3 * scale, 10 * np.finfo(np.float64).eps * max(abs(float(value)), 1.0) / (eps * rtol_fd))
+
+        manual_fd = np.concatenate([m.reshape(-1)[idx] for (m, _), idx in zip(as_np, chosen, strict=True)])
+        fd = (f_h[:, 0] - f_h[:, 1]) / (2 * eps)
+        bounds = np.cumsum([0] + [idx.size for idx in chosen])
+        # each entry's tolerance: rtol_fd of its leaf's scale (see GradcheckReport)
+        tol = np.empty_like(fd)
+        for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
+            leaf_scale = max(np.max(np.abs(manual_fd[lo:hi]), initial=0.0), np.max(np.abs(fd[lo:hi]), initial=0.0))
+            tol[lo:hi] = rtol_fd * max(leaf_scale, floor_fd)
+        out = np.flatnonzero(np.abs(manual_fd - fd) > tol)
+        slopes = _second_look(difference, all_idx, out, eps, f0, f_h, fd, tol)
+
+        # a loss's own grad is what jax.grad of it runs: at its kinks only the slopes judge it
+        independent = not has_own_gradient(loss)
+        rows = []
+        for (layer_i, layer_name, leaf, gm, _), (gm_np, ga_np), idx, lo, hi in zip(
+            entries, as_np, chosen, bounds[:-1], bounds[1:], strict=True
+        ):
+            e_auto, e_fd, kinks = _judge_leaf(
+                gm_np.reshape(-1), ga_np.reshape(-1), idx, fd[lo:hi], slopes[lo:hi], tol[lo:hi], floor_autodiff,
+                floor_fd, rtol_autodiff, independent,
+            )  # fmt: skip
+            rows.append(
+                GradcheckRow(
+                    layer=layer_i,
+                    layer_name=layer_name,
+                    leaf=leaf,
+                    shape=tuple(np.shape(gm)),
+                    manual_vs_autodiff=e_auto,
+                    manual_vs_fd=e_fd,
+                    fd_entries=int(idx.size),
+                    passed=bool(e_auto <= rtol_autodiff and e_fd <= rtol_fd),
+                    fd_kinks=kinks,
+                )
+            )
+    args = (params64, x64, y64, key)
+    non_finite_from = None
+    if not (np.isfinite(value) and all(np.isfinite(m).all() and np.isfinite(a).all() for m, a in as_np)):
+        non_finite_from = non_finite_start(net, train, args, float(value))
     at_fault: tuple[tuple[str, float], ...] | None = ()
-    if not all(r.passed for r in rows):
+    if non_finite_from is not None:
+        at_fault = None  # NaN against NaN: no piece's derivative can be judged
+    elif not all(r.passed for r in rows):
         failed = [r.layer for r in rows if not r.passed]
-        at_fault = culprits(net, loss, train, (params64, x64, y64, key), failed, floor_autodiff, rtol_autodiff)
+        at_fault = culprits(net, loss, train, args, failed, floor_autodiff, rtol_autodiff)
     return GradcheckReport(
-        tuple(rows), float(value), rtol_autodiff, rtol_fd, float(floor_autodiff), float(floor_fd), at_fault
-    )
+        tuple(rows), float(value), rtol_autodiff, rtol_fd, float(floor_autodiff), float(floor_fd), at_fault,
+        non_finite_from,
+    )  # fmt: skip

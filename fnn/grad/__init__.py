@@ -10,7 +10,8 @@
   JAX code that differentiates through the network runs our reverse pass.
 """
 
-from fnn.grad._gradcheck import GradcheckReport, GradcheckRow, gradcheck
+from fnn.grad._gradcheck import gradcheck
+from fnn.grad._report import GradcheckReport, GradcheckRow
 from fnn.grad._value_and_grad import MODES, value_and_grad, with_manual_vjp
 
 __all__ = ["value_and_grad", "gradcheck", "GradcheckReport", "GradcheckRow", "with_manual_vjp", "MODES"]

@@ -204,3 +204,114 @@ def test_a_flatten_network_trains_and_evaluates_on_images_as_on_their_rows():
         rank_1 = r"x must be \(samples, \*input_shape\).*x\[:, None\], one sample x\[None\]"
         with pytest.raises(ValueError, match=rank_1):
             call()
+
+
+def _sgd_init(params):
+    return jnp.zeros((), jnp.int32)  # a step count
+
+
+def _sgd_step(grads, state, params=None):
+    return jax.tree.map(lambda g: -0.1 * g, grads), state + 1
+
+
+BROKEN_PAIRS = {  # update functions that break (grads, state, params) -> (updates, new_state)
+    "forgets the state": (
+        lambda grads, state, params=None: _sgd_step(grads, state)[0],
+        TypeError,
+        r"^opt.update \(.*<lambda>\) returned one tree shaped like params: update\(grads, state, params\) must "
+        r"return the pair \(updates, new_state\); return the state too",
+    ),
+    "returns three things": (
+        lambda grads, state, params=None: (*_sgd_step(grads, state), None),
+        TypeError,
+        r"returned a tuple of length 3: update\(grads, state, params\) must return the pair \(updates, new_state\)",
+    ),
+    "takes no params (torch style)": (
+        lambda grads, state: _sgd_step(grads, state),
+        TypeError,
+        r"^opt.update \(.*<lambda>\) must be callable as update\(grads, state, params\) .*signature is "
+        r"\(grads, state\)",
+    ),
+    "changes the state's dtype": (
+        lambda grads, state, params=None: (_sgd_step(grads, state)[0], state + 0.5),
+        ValueError,
+        r"returned a new state \(its second result\) that does not match the state it was given: new_state has "
+        r"dtype float64, opt.init\(params\) builds int32",
+    ),
+    "changes the state's shape": (
+        lambda grads, state, params=None: (_sgd_step(grads, state)[0], jnp.stack([state, state])),
+        ValueError,
+        r"new_state has shape \(2,\), opt.init\(params\) builds \(\)",
+    ),
+    "changes the state's structure": (
+        lambda grads, state, params=None: (_sgd_step(grads, state)[0], {"count": state}),
+        ValueError,
+        r"does not match the state it was given: missing new_state; unexpected new_state\['count'\]",
+    ),
+    "sums the updates": (
+        lambda grads, state, params=None: (jax.tree.map(jnp.sum, _sgd_step(grads, state)[0]), state),
+        ValueError,
+        r"returned updates \(its first result\) that do not match params: updates\[0\]\['b'\] has shape \(\), "
+        r"params have \(5,\); updates\[0\]\['w'\] has shape \(\), params have \(3, 5\)",
+    ),
+    "fails in its own code": (
+        lambda grads, state, params=None: (grads["w"], state),
+        TypeError,
+        r"fails on grads shaped like params \(called as update\(grads, state, params\)\): list indices",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(BROKEN_PAIRS))
+def test_a_plain_pair_that_breaks_the_protocol_is_named_before_anything_compiles(case, compiles):
+    # was a bare "not enough values to unpack" / "update() takes 2 positional arguments" / scan's
+    # "carry input and carry output must have equal types" from inside the compiled epoch
+    update, kind, message = BROKEN_PAIRS[case]
+    x, y = _problem()
+    params = NET.init(KEY, (3,), jnp.float64)
+    stacked = jax.tree.map(lambda a: a[None], params)
+    with compiles() as c:
+        with pytest.raises(kind, match=message):
+            fnn.fit(NET, params, (_sgd_init, update), MSE, x, y, epochs=1, verbose=0)
+        with pytest.raises(kind, match=message):
+            fnn.fit_many(NET, stacked, [_sgd_init, update], MSE, x, y, epochs=1, verbose=0)
+        with pytest.raises(kind, match=message):  # before it initialises the params
+            fnn.sweep(NET, O.GradientTransformation(_sgd_init, update), MSE, x, y, epochs=1, dtype=jnp.float64)
+        chained = O.chain(O.clip_by_value(1.0), O.GradientTransformation(_sgd_init, update))
+        with pytest.raises((TypeError, ValueError), match=r"^opt\.update "):  # inside a chain of fnn's own
+            fnn.fit(NET, params, chained, MSE, x, y, epochs=1, verbose=0)
+    assert c.count == 0
+
+
+def test_a_correct_plain_pair_trains_as_before_and_is_checked_once(compiles):
+    x, y = _problem()
+    params = NET.init(KEY, (3,), jnp.float64)
+    traced = []
+
+    def update(grads, state, params=None):
+        traced.append(1)
+        return _sgd_step(grads, state)
+
+    first = fnn.fit(NET, params, (_sgd_init, update), MSE, x, y, epochs=2, verbose=0, batch_size=4)
+    assert traced and int(first.opt_state) == 4  # two epochs of two steps
+    reference = fnn.fit(NET, params, O.sgd(0.1), MSE, x, y, epochs=2, verbose=0, batch_size=4)
+    assert first.history["loss"] == reference.history["loss"]
+    chex.assert_trees_all_close(first.params, reference.params, rtol=1e-15)
+    traced.clear()
+    with compiles() as c:  # the check is cached like the compiled epoch: no trace, no compile
+        again = fnn.fit(NET, params, (_sgd_init, update), MSE, x, y, epochs=2, verbose=0, batch_size=4)
+    assert traced == [] and c.count == 0
+    chex.assert_trees_all_equal(again.params, first.params)
+
+
+def test_fnns_own_optimizers_are_not_traced_for_the_check():
+    from fnn.train import _checks  # private: whether the protocol check traced
+
+    x, y = _problem()
+    params = NET.init(KEY, (3,), jnp.float64)
+    before = _checks._check_opt_update.cache_info()
+    scheduled = O.adam(fnn.schedules.exponential_decay(0.1, 10, 0.5))
+    for opt in ("sgd", scheduled, O.chain(O.clip_by_value(1.0), O.sgd(0.1))):
+        fnn.fit(NET, params, opt, MSE, x, y, epochs=1, verbose=0, batch_size=4)
+    after = _checks._check_opt_update.cache_info()
+    assert (after.hits, after.misses) == (before.hits, before.misses)

@@ -7,6 +7,7 @@ failure is a ValueError or TypeError naming the argument. The data's checks are
 
 from __future__ import annotations
 
+import inspect
 import os
 from collections.abc import Sequence
 from typing import Any, cast
@@ -16,8 +17,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from fnn import callbacks as callbacks_, losses, optimizers
+from fnn._cache import structural_cache
 from fnn._validate import boolean, choice, integer, real
+from fnn._values import bound
 from fnn.grad import MODES
+from fnn.train._network_checks import abstract, signature
 
 
 def check_grad(grad: Any) -> str:
@@ -90,37 +94,143 @@ def check_params_dtypes(params: Any, name: str = "params") -> None:
             )
 
 
+def _shape_dtype(leaf: Any) -> tuple[tuple, np.dtype]:
+    """An array's, a ShapeDtypeStruct's or a Python number's shape and dtype."""
+    return tuple(np.shape(leaf)), np.dtype(leaf.dtype) if hasattr(leaf, "dtype") else np.asarray(leaf).dtype
+
+
+def _tree_differences(
+    got: Any, want: Any, name: str, builds: str, models: int | None = None, dtypes: bool = True
+) -> tuple[bool, list[str]]:
+    """How the tree ``got`` (called ``name``) differs from ``want`` (which ``builds`` names):
+    ``(True, the missing and unexpected paths)`` where the structures differ, else ``(False,
+    the leaves of another shape, or with ``dtypes`` another dtype)``; no differences: ``(False,
+    [])``. ``models``: ``got`` is stacked over that many models (its leading axis is skipped)."""
+    got_leaves, got_def = jax.tree_util.tree_flatten_with_path(got)
+    want_leaves, want_def = jax.tree_util.tree_flatten_with_path(want)
+    if cast(Any, got_def) != want_def:
+        got_paths = {jax.tree_util.keystr(p) for p, _ in got_leaves}
+        want_paths = {jax.tree_util.keystr(p) for p, _ in want_leaves}
+        detail = [f"missing {name}{p}" for p in sorted(want_paths - got_paths)][:4]
+        detail += [f"unexpected {name}{p}" for p in sorted(got_paths - want_paths)][:4]
+        return True, detail or [f"structure {got_def} vs {want_def}"]
+    diffs = []
+    for (path, a), (_, w) in zip(got_leaves, want_leaves, strict=True):
+        (shape, dtype), (w_shape, w_dtype) = _shape_dtype(a), _shape_dtype(w)
+        shape = shape[0 if models is None else 1 :]
+        if shape != w_shape:
+            diffs.append(f"{name}{jax.tree_util.keystr(path)} has shape {shape}, {builds} {w_shape}")
+        elif dtypes and dtype != w_dtype:
+            diffs.append(f"{name}{jax.tree_util.keystr(path)} has dtype {dtype}, {builds} {w_dtype}")
+    return False, diffs
+
+
+def _listed(diffs: list[str]) -> str:
+    return "; ".join(diffs[:4]) + (f"; and {len(diffs) - 4} more" if len(diffs) > 4 else "")
+
+
 def check_opt_state(opt: Any, params: Any, opt_state: Any, name: str = "opt_state", models: int | None = None) -> None:
     """``opt_state`` must be what ``opt.init(params)`` builds: the same structure (another
     optimizer's state is named as such), shapes and dtypes. ``models``: stacked over that many
     models (fit_many)."""
     want = jax.eval_shape(opt.init, params)
-    got_leaves, got_def = jax.tree_util.tree_flatten_with_path(opt_state)
-    want_leaves, want_def = jax.tree_util.tree_flatten_with_path(want)
-    if cast(Any, got_def) != want_def:
-        got_paths = {jax.tree_util.keystr(p) for p, _ in got_leaves}
-        want_paths = {jax.tree_util.keystr(p) for p, _ in want_leaves}
-        detail = "; ".join(
-            [f"missing {name}{p}" for p in sorted(want_paths - got_paths)][:4]
-            + [f"unexpected {name}{p}" for p in sorted(got_paths - want_paths)][:4]
-        )
+    structure, diffs = _tree_differences(opt_state, want, name, "opt.init(params) builds", models)
+    if structure:
         raise ValueError(
             f"{name} does not match opt.init(params): another optimizer's state, or one initialised with other "
-            f"params ({detail or f'structure {got_def} vs {want_def}'}); pass opt_state=None to start afresh"
+            f"params ({'; '.join(diffs)}); pass opt_state=None to start afresh"
         )
-    diffs = []
-    for (path, a), (_, w) in zip(got_leaves, want_leaves, strict=True):
-        shape = tuple(np.shape(a))[0 if models is None else 1 :]
-        dtype = np.dtype(a.dtype) if hasattr(a, "dtype") else np.asarray(a).dtype
-        if shape != tuple(w.shape):
-            diffs.append(f"{name}{jax.tree_util.keystr(path)} has shape {shape}, opt.init(params) builds {w.shape}")
-        elif dtype != w.dtype:
-            diffs.append(f"{name}{jax.tree_util.keystr(path)} has dtype {dtype}, opt.init(params) builds {w.dtype}")
     if diffs:
         raise ValueError(
             f"{name} does not match opt.init(params) (a state built for params of other shapes or dtypes): "
-            + "; ".join(diffs[:4])
-            + (f"; and {len(diffs) - 4} more" if len(diffs) > 4 else "")
+            + _listed(diffs)
+        )
+
+
+def _fnn_own(value: Any) -> bool:
+    """Whether ``value`` (an optimizer's ``init`` or ``update``, or what it was built from) is
+    fnn's code all the way down: no callable of the user's, optax's or another library's."""
+    if isinstance(value, bound):
+        return _fnn_own(value.fn) and all(_fnn_own(v) for v in (*value.args, *value.kwargs.values()))
+    if isinstance(value, dict):
+        return all(_fnn_own(v) for v in value.values())
+    if isinstance(value, (tuple, list)):
+        return all(_fnn_own(v) for v in value)
+    if not callable(value) or isinstance(value, type):  # numbers, arrays, dtypes, classes: configuration
+        return True
+    return (getattr(value, "__module__", None) or "").startswith("fnn.")
+
+
+def _named(fn: Any, part: str) -> str:
+    """``opt.update`` with the function's own name where it has one (a user's ``update``)."""
+    if isinstance(fn, bound):  # one of fnn's transforms (a chain) holding another's: no name of the user's
+        return f"opt.{part}"
+    name = getattr(fn, "__qualname__", None) or getattr(getattr(fn, "func", None), "__qualname__", None)
+    return f"opt.{part} ({name or type(fn).__name__})"
+
+
+def _described(value: Any) -> str:
+    if isinstance(value, (tuple, list)):
+        return f"a {type(value).__name__} of length {len(value)}"
+    if isinstance(value, jax.ShapeDtypeStruct):
+        return f"one array of shape {tuple(value.shape)}"
+    return "None" if value is None else f"a {type(value).__name__}"
+
+
+def _check_callable_as(fn: Any, who: str, call: str, n: int) -> None:
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):  # no signature to read (a builtin): the call itself tells
+        return
+    try:
+        sig.bind(*range(n))
+    except TypeError:
+        raise TypeError(
+            f"{who} must be callable as {call} (the optax protocol fit calls), but its signature is {sig}; "
+            "e.g. def update(grads, state, params=None): ...; return updates, state"
+        ) from None
+
+
+def check_opt_update(opt: Any, params: Any) -> None:
+    """``opt`` must keep the optimizer protocol that training compiles:
+    ``update(grads, state, params) -> (updates, new_state)``, ``updates`` shaped like params and
+    ``new_state`` like ``opt.init(params)`` (structure, shapes and dtypes: the state is carried
+    through a compiled loop). Traced once, nothing runs. fnn's own transforms keep it by
+    construction and are not traced (a fit of a named optimizer costs nothing more); the
+    others' checks are cached on the optimizer and the params' shapes."""
+    if not (_fnn_own(opt.init) and _fnn_own(opt.update)):
+        _check_opt_update(opt, signature(params))
+
+
+@structural_cache(maxsize=64)  # a check that raises is not cached: it raises again
+def _check_opt_update(opt: Any, params_signature: tuple) -> None:
+    params = abstract(params_signature)
+    init, update = _named(opt.init, "init"), _named(opt.update, "update")
+    _check_callable_as(opt.init, init, "init(params)", 1)
+    _check_callable_as(opt.update, update, "update(grads, state, params)", 3)
+    state = jax.eval_shape(opt.init, params)
+    try:
+        out = jax.eval_shape(opt.update, params, state, params)
+    except (TypeError, ValueError) as e:  # raised in the optimizer's own code, while traced
+        kind = TypeError if isinstance(e, TypeError) else ValueError
+        raise kind(f"{update} fails on grads shaped like params (called as update(grads, state, params)): {e}") from e
+    returns = "update(grads, state, params) must return the pair (updates, new_state)"
+    if cast(Any, jax.tree.structure(out)) == jax.tree.structure(params):
+        raise TypeError(f"{update} returned one tree shaped like params: {returns}; return the state too")
+    if not (isinstance(out, (tuple, list)) and len(out) == 2):
+        raise TypeError(f"{update} returned {_described(out)}: {returns}")
+    _, diffs = _tree_differences(out[0], params, "updates", "params have", dtypes=False)
+    if diffs:
+        raise ValueError(
+            f"{update} returned updates (its first result) that do not match params: {_listed(diffs)} "
+            f"({returns}, updates shaped like params)"
+        )
+    _, diffs = _tree_differences(out[1], state, "new_state", "opt.init(params) builds")
+    if diffs:
+        raise ValueError(
+            f"{update} returned a new state (its second result) that does not match the state it was given: "
+            f"{_listed(diffs)} (the state keeps the structure, shapes and dtypes of opt.init(params) from step "
+            "to step: training carries it through a compiled loop)"
         )
 
 

@@ -20,6 +20,7 @@ from fnn.train._checks import (
     check_learning_rate_held,
     check_not_a_best_file,
     check_opt_state,
+    check_opt_update,
     check_params_dtypes,
     check_schedules,
     hyperparams_differ,
@@ -122,8 +123,10 @@ def fit(
             floating dtypes (training runs in their dtype; the data is cast to it). Never
             modified or donated.
         opt: An optimizer (a GradientTransformation such as ``fnn.optimizers.adam(1e-3)``, or
-            a plain ``(init, update)`` pair of callables) or an optimizer name (``"adam"``,
-            ``"SGD"``...: :func:`fnn.optimizers.get` with its defaults).
+            a plain ``(init, update)`` pair of callables: ``update(grads, state, params) ->
+            (updates, new_state)``, the updates shaped like params and the new state like
+            ``init(params)``) or an optimizer name (``"adam"``, ``"SGD"``...:
+            :func:`fnn.optimizers.get` with its defaults).
         loss: A loss name (``"mse"``, ``"sparse_categorical_crossentropy"``...), an
             :class:`fnn.losses.Loss` (:func:`fnn.losses.get` with options, or
             :func:`fnn.losses.custom`), or with ``grad="autodiff"`` any callable
@@ -188,7 +191,8 @@ def fit(
 
     Raises:
         TypeError: For an argument of the wrong type, named in the message: an ``opt`` that is
-            neither a GradientTransformation nor a name, a ``loss`` that is not a name, Loss or
+            neither a GradientTransformation nor a name (or whose ``update`` cannot be called as
+            ``update(grads, state, params)`` or returns no pair), a ``loss`` that is not a name, Loss or
             callable (or a plain callable with ``grad="manual"``, or one without a
             ``sample_weight=`` keyword when weights are given), params with non-floating
             leaves, a non-int ``batch_size``/``epochs``/``unroll``/``initial_epoch``/
@@ -205,9 +209,11 @@ def fit(
             None; ``x`` not ``(N, *input_shape)``, empty or non-finite, ``x`` and ``y`` of different
             lengths, data that does not fit the network or the loss (labels out of range...),
             a metric that does not fit the targets; params or ``opt_state`` that do not match
-            the network or ``opt.init(params)``; a schedule of ``opt`` that gives a non-finite
-            value or a negative learning rate over the run; bad ``sample_weight`` (shape,
-            negative, non-finite) or ``class_weight`` keys, both of them given; a
+            the network or ``opt.init(params)``; an ``opt.update`` whose updates are not shaped
+            like params, or whose new state changes the state's structure, shapes or dtypes; a
+            schedule of ``opt`` that gives a non-finite value or a negative learning rate over
+            the run; bad ``sample_weight`` (shape, negative, non-finite) or ``class_weight``
+            keys, both of them given; a
             ``validation_data`` that is not a pair or triple; no training samples left after
             ``validation_split``; a ``checkpoint`` path that is a folder or cannot be written, or
             an existing checkpoint that is corrupt or does not match ``params``/``opt_state``; a
@@ -292,6 +298,7 @@ def fit(
                 RuntimeWarning,
                 stacklevel=2,
             )
+    check_opt_update(opt, params)  # a plain pair that breaks the protocol fails here, not in the compiled epoch
     lr_setters = (callbacks_.ReduceLROnPlateau, callbacks_.LearningRateScheduler)
     setters = [f"callbacks[{i}] ({type(cb).__name__})" for i, cb in enumerate(cbs.items) if isinstance(cb, lr_setters)]
     template: Any = None  # the optimizer state, abstract: nothing is compiled for the checks below

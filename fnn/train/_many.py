@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from fnn._validate import is_typed_key
-from fnn.train._checks import check_opt_state, check_params_dtypes, resolve_opt
+from fnn.train._checks import check_opt_state, check_opt_update, check_params_dtypes, resolve_opt
 from fnn.train._epoch import epoch_keys, logs
 from fnn.train._loop import copy_tree, epoch_inputs, init_state, prepare, run_epochs_queued
 from fnn.train._results import History, SweepResult
@@ -163,6 +163,7 @@ def fit_many(
         if _num_models(opt_state, "opt_state") != k_models:
             raise ValueError(f"opt_state must be stacked over the same {k_models} models as params")
         check_opt_state(opt, one_model, opt_state, models=k_models)
+    check_opt_update(opt, one_model)
     run = prepare(
         net, one_model, opt, loss, x, y, grad=grad, batch_size=batch_size, epochs=epochs, unroll=unroll,
         shuffle=shuffle, verbose=verbose, validation_split=validation_split, validation_data=validation_data,

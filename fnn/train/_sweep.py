@@ -17,7 +17,7 @@ import numpy as np
 
 from fnn._validate import eval_shape_or_run, floating_dtype
 from fnn.optimizers import set_hyperparams, set_learning_rate
-from fnn.train._checks import resolve_opt
+from fnn.train._checks import check_opt_update, resolve_opt
 from fnn.train._loop import init_state
 from fnn.train._many import fit_many
 from fnn.train._results import SweepResult
@@ -160,6 +160,11 @@ def sweep(
     # Fail on a hyperparameter the state lacks, or a value out of its range, before anything runs
     # (traced: nothing compiles).
     params_shape = eval_shape_or_run(lambda k: net.init(k, input_shape), jax.random.PRNGKey(0))
+    if dtype is not None:
+        params_shape = jax.tree.map(
+            lambda a: jax.ShapeDtypeStruct(a.shape, dtype) if jnp.issubdtype(a.dtype, jnp.floating) else a, params_shape
+        )
+    check_opt_update(opt, params_shape)  # the check fit_many makes, before the inits below compile
     state_shape = jax.eval_shape(opt.init, params_shape)
     jax.eval_shape(lambda s: [_set_hparam(s, n, v) for n in axes if n != "seed" for v in axes[n]], state_shape)
     inits, fit_keys = {}, {}

@@ -168,7 +168,7 @@ def _small_fit(opt=None, **kw):
     return fnn.fit(net, params, opt, "mse", x, x.sum(1, keepdims=True), **{"batch_size": 4, "verbose": 0, **kw})
 
 
-def test_lambda_callback_takes_keras_s_hooks_by_keyword():
+def test_lambda_callback_takes_keras_s_hooks_by_keyword(tmp_path):
     """Keras's LambdaCallback(on_epoch_end=lambda epoch, logs: ...): each hook with Keras's
     arguments (a copy of the logs; {} at the begin hooks, the last epoch's at the end), return
     values ignored; per-batch hooks, unknown names and wrong signatures refused at construction."""
@@ -190,6 +190,12 @@ def test_lambda_callback_takes_keras_s_hooks_by_keyword():
         ("train_end", {"loss": loss[1]}),
     ]
     assert h.epochs_run == 2 and h.stop_reason == "epochs"
+    # a resumed run with no epoch left: on_train_end still gets the last epoch's logs
+    ends = []
+    ck = tmp_path / "ck.npz"
+    _small_fit(epochs=2, checkpoint=ck)
+    _small_fit(epochs=2, checkpoint=ck, callbacks=[fnn.callbacks.LambdaCallback(on_train_end=ends.append)])
+    assert ends == [{"loss": loss[1]}]
     with pytest.raises(TypeError, match="on_batch_end= .*no per-batch hooks"):
         fnn.callbacks.LambdaCallback(on_batch_end=lambda batch, logs: None)
     with pytest.raises(TypeError, match="on_epoch_ends= \\(unknown hook\\)"):

@@ -304,6 +304,18 @@ def test_gradcheck_names_where_a_forward_that_is_not_finite_starts():
     assert np.asarray(right.apply(params, x)).min() < 0  # poisson's log of a negative prediction
     report = fnn.gradcheck(right, "poisson", params, x, np.abs(np.asarray(y)))
     assert report.non_finite_from == "loss" and "the loss is NaN or inf at a finite prediction" in str(report)
+    # an inf weight tanh absorbs: a finite forward, 0 * inf gradients; named as the params'
+    inf_weight = [{**params[0], "w": np.where(np.arange(12).reshape(3, 4) == 0, np.inf, params[0]["w"])}, params[1]]
+    report = fnn.gradcheck(right, "mse", inf_weight, x, y)
+    assert np.isfinite(report.loss_value) and (report.non_finite_from, report.at_fault) == ("params", None)
+    assert "the params hold NaN or inf" in str(report)
+
+    class Wrapped:  # a network of the user's own (not an fnn.Network): not looked into, no crash
+        def __init__(self, net):
+            self.forward, self.backward, self.apply = net.forward, net.backward, net.apply
+
+    report = fnn.gradcheck(Wrapped(right), "mse", params, x, y_nan)
+    assert not report.passed and report.non_finite_from == "params or y"
 
 
 def test_gradcheck_says_why_rows_fail_where_every_piece_agrees():

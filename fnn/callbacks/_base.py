@@ -279,9 +279,11 @@ class LambdaCallback(Callback):
             self.hooks["on_epoch_end"](epoch, dict(logs))
 
     def on_train_end(self, ctx: FitContext) -> None:
-        """Calls Keras's ``on_train_end(logs)`` with the last epoch's logs."""
+        """Calls Keras's ``on_train_end(logs)`` with the last epoch's logs (a resumed run that
+        trains no epoch: the checkpoint's last)."""
         if "on_train_end" in self.hooks:
-            self.hooks["on_train_end"](dict(self._last))
+            last = self._last or {k: v[-1] for k, v in ctx.history.history.items() if v}
+            self.hooks["on_train_end"](dict(last))
 
 
 # Keras's LambdaCallback hooks fnn runs, and the arguments each takes.

@@ -138,10 +138,14 @@ def non_finite_start(net: Network, train: bool, args: tuple, loss_value: float) 
     """Where the forward pass at the checked ``args`` (``(params, x, y, key)``) stops being
     finite: ``"input"`` if ``x`` holds a NaN or inf, else the first piece whose output holds
     one (its input is finite), else ``"y"`` if the targets hold one, else ``"loss"`` if
-    ``loss_value`` is not finite; None where all of them are finite."""
+    ``loss_value`` is not finite, else ``"params"`` if a param holds one that the forward
+    absorbed; None where all of them are finite. A network of the user's own (not a
+    :class:`~fnn.Network`) is not looked into: ``"params or y"`` or None."""
     params, x, y, key = args
     if not np.all(np.isfinite(np.asarray(x))):
         return "input"
+    if not isinstance(net, Network):  # a network of the user's own: no pieces to look into
+        return None if _finite_tree(params) and np.all(np.isfinite(np.asarray(y))) else "params or y"
     with float64():
         finite = np.asarray(_finite_program(net, train)(params, x, key))
     pieces = _piece_names(net)
@@ -150,7 +154,15 @@ def non_finite_start(net: Network, train: bool, args: tuple, loss_value: float) 
         return pieces[int(np.argmin(finite))] if pieces else "input"
     if not np.all(np.isfinite(np.asarray(y))):
         return "y"
-    return None if np.isfinite(loss_value) else "loss"
+    if not np.isfinite(loss_value):
+        return "loss"
+    # a finite forward can still hide a NaN or inf param (tanh absorbs an inf weight; its
+    # gradient is 0 * inf)
+    return None if _finite_tree(params) else "params"
+
+
+def _finite_tree(tree: Any) -> bool:
+    return all(np.all(np.isfinite(np.asarray(v))) for v in jax.tree.leaves(tree))
 
 
 def culprits(

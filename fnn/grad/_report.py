@@ -72,9 +72,11 @@ class GradcheckReport:
             at the checked point holds a NaN or inf: ``"input"`` if ``x`` holds one; else the
             first piece (named as in ``at_fault``) whose output holds one from a finite input
             (its forward, or its params); else ``"y"`` if the targets hold one; else ``"loss"``
-            if the loss of a finite prediction is not finite (a log of a negative prediction).
-            None where the forward pass is finite (a NaN or inf in a gradient alone is then a
-            backward's, named in ``at_fault``).
+            if the loss of a finite prediction is not finite (a log of a negative prediction);
+            else ``"params"`` if a param holds one that the forward absorbed (tanh of an inf
+            weight: finite outputs, 0 * inf gradients). None where all of them are finite (a
+            NaN or inf in a gradient alone is then a backward's, named in ``at_fault``). A
+            network that is not an :class:`fnn.Network` is not looked into: ``"params or y"``.
     """
 
     rows: tuple[GradcheckRow, ...]
@@ -184,6 +186,8 @@ _NON_FINITE = {
     "input": "x holds NaN or inf",
     "y": "y holds NaN or inf",
     "loss": "the loss is NaN or inf at a finite prediction",
+    "params": "the params hold NaN or inf (the forward absorbed them: tanh of inf)",
+    "params or y": "the params or y hold NaN or inf",
 }
 _VJP = "jax.vjp of its forward"
 _REFERENCE_OF = {"loss": "jax.grad of its function"}

@@ -2,6 +2,7 @@
 by name, params and optimizer states that do not fit, hyperparameters that disagree, and labels
 that must keep their values (issue 16 items 5, 7, 8 and 14)."""
 
+import functools
 import warnings
 
 import chex
@@ -302,6 +303,36 @@ def test_a_correct_plain_pair_trains_as_before_and_is_checked_once(compiles):
         again = fnn.fit(NET, params, (_sgd_init, update), MSE, x, y, epochs=2, verbose=0, batch_size=4)
     assert traced == [] and c.count == 0
     chex.assert_trees_all_equal(again.params, first.params)
+
+
+def test_pairs_the_protocol_allows_are_not_refused():
+    """What the compiled loop takes, the check takes: a state holding a typed PRNG key (optax's
+    noisy_sgd), an update adapted by a functools.wraps decorator (its wrapper is what fit calls),
+    a Python-number state (weakly typed: the loop carries it in the params' dtype)."""
+    x, y = _problem()
+    params = NET.init(KEY, (3,), jnp.float64)
+
+    def keyed_init(params):
+        return (jax.random.key(0), jnp.zeros((), jnp.int32))
+
+    def keyed_update(grads, state, params=None):
+        key, count = state
+        return jax.tree.map(lambda g: -0.1 * g, grads), (jax.random.split(key)[0], count + 1)
+
+    def two_argument(grads, state):  # torch's habit, adapted below
+        return _sgd_step(grads, state)
+
+    @functools.wraps(two_argument)
+    def adapted(grads, state, params=None):
+        return two_argument(grads, state)
+
+    def weak_update(grads, state, params=None):
+        return jax.tree.map(lambda g: -0.1 * g, grads), state + sum(jnp.sum(g) for g in jax.tree.leaves(grads))
+
+    reference = fnn.fit(NET, params, O.sgd(0.1), MSE, x, y, epochs=1, verbose=0, batch_size=4)
+    for pair in ((keyed_init, keyed_update), (_sgd_init, adapted), (lambda params: 0.0, weak_update)):
+        got = fnn.fit(NET, params, pair, MSE, x, y, epochs=1, verbose=0, batch_size=4)
+        assert got.history["loss"] == reference.history["loss"]
 
 
 def test_fnns_own_optimizers_are_not_traced_for_the_check():

@@ -96,7 +96,8 @@ def check_params_dtypes(params: Any, name: str = "params") -> None:
 
 def _shape_dtype(leaf: Any) -> tuple[tuple, np.dtype]:
     """An array's, a ShapeDtypeStruct's or a Python number's shape and dtype."""
-    return tuple(np.shape(leaf)), np.dtype(leaf.dtype) if hasattr(leaf, "dtype") else np.asarray(leaf).dtype
+    # leaf.dtype as it is: a typed PRNG key's (key<fry>) is no NumPy dtype
+    return tuple(np.shape(leaf)), leaf.dtype if hasattr(leaf, "dtype") else np.asarray(leaf).dtype
 
 
 def _tree_differences(
@@ -120,7 +121,7 @@ def _tree_differences(
         shape = shape[0 if models is None else 1 :]
         if shape != w_shape:
             diffs.append(f"{name}{jax.tree_util.keystr(path)} has shape {shape}, {builds} {w_shape}")
-        elif dtypes and dtype != w_dtype:
+        elif dtypes and dtype != w_dtype and not getattr(w, "weak_type", False):  # a Python number's: any float
             diffs.append(f"{name}{jax.tree_util.keystr(path)} has dtype {dtype}, {builds} {w_dtype}")
     return False, diffs
 
@@ -177,9 +178,9 @@ def _described(value: Any) -> str:
     return "None" if value is None else f"a {type(value).__name__}"
 
 
-def _check_callable_as(fn: Any, who: str, call: str, n: int) -> None:
+def _check_callable_as(fn: Any, who: str, call: str, n: int, example: str) -> None:
     try:
-        sig = inspect.signature(fn)
+        sig = inspect.signature(fn, follow_wrapped=False)  # a decorator's wrapper is what fit calls
     except (TypeError, ValueError):  # no signature to read (a builtin): the call itself tells
         return
     try:
@@ -187,7 +188,7 @@ def _check_callable_as(fn: Any, who: str, call: str, n: int) -> None:
     except TypeError:
         raise TypeError(
             f"{who} must be callable as {call} (the optax protocol fit calls), but its signature is {sig}; "
-            "e.g. def update(grads, state, params=None): ...; return updates, state"
+            f"e.g. {example}"
         ) from None
 
 
@@ -206,8 +207,14 @@ def check_opt_update(opt: Any, params: Any) -> None:
 def _check_opt_update(opt: Any, params_signature: tuple) -> None:
     params = abstract(params_signature)
     init, update = _named(opt.init, "init"), _named(opt.update, "update")
-    _check_callable_as(opt.init, init, "init(params)", 1)
-    _check_callable_as(opt.update, update, "update(grads, state, params)", 3)
+    _check_callable_as(opt.init, init, "init(params)", 1, "def init(params): ...; return state")
+    _check_callable_as(
+        opt.update,
+        update,
+        "update(grads, state, params)",
+        3,
+        "def update(grads, state, params=None): ...; return updates, state",
+    )
     state = jax.eval_shape(opt.init, params)
     try:
         out = jax.eval_shape(opt.update, params, state, params)

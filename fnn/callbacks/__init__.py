@@ -35,10 +35,12 @@ from fnn.callbacks._base import (
     write_checkpoint as write_checkpoint,
 )
 from fnn.callbacks._files import CSVLogger as CSVLogger, ModelCheckpoint as ModelCheckpoint
-from fnn.callbacks._monitor import (
-    EarlyStopping as EarlyStopping,
+from fnn.callbacks._learning_rate import (
     LearningRateScheduler as LearningRateScheduler,
     ReduceLROnPlateau as ReduceLROnPlateau,
+)
+from fnn.callbacks._monitor import (
+    EarlyStopping as EarlyStopping,
     StopAtThreshold as StopAtThreshold,
     TerminateOnNaN as TerminateOnNaN,
 )

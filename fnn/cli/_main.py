@@ -13,66 +13,37 @@ away (``| head``) ends a run the same way but quietly, with status 141 (128 + SI
 The parts: ``_args.py`` (argument types, shared options, compilation cache), ``_common.py``
 (errors, stopping half-way, number formats), ``_problem.py`` (data, loss, metric),
 ``_compare.py`` (the comparison engine), ``_report.py`` (table, results files, plots),
-``_train.py`` (``fnn train``); this module holds the other commands, the parser and ``main``.
+``_train.py`` (``fnn train``), ``_commands.py`` (``fnn compare``, ``gradcheck``, ``datasets``);
+this module holds the parser, ``main`` and the console script.
 """
 
 from __future__ import annotations
 
 import argparse
 import atexit
-import contextlib
 import gc
 import os
-import statistics
 import sys
 import textwrap
 import threading
-import time
 from collections.abc import Sequence
-from typing import Any, NoReturn
+from typing import NoReturn
 
-import jax
-import numpy as np
-
-from fnn import datasets as _datasets
-from fnn._compat import float64
 from fnn.cli._args import (
-    SEED_MAX,
     add_cache_args,
     add_model_args,
     add_training_args,
     batch_size,
     batch_sizes,
     cache_dir,
-    executable_store,
     optimizer_list,
     optimizer_name,
     positive_int,
     use_compilation_cache,
 )
-from fnn.cli._common import (
-    EXIT_BROKEN_PIPE,
-    EXIT_INTERRUPTED,
-    UsageError,
-    log_line,
-    output_path,
-    silence_broken_streams,
-    stopped,
-)
-from fnn.cli._compare import run_comparison
-from fnn.cli._problem import FILE_DATASETS, describe_net, load_problem, split_problem
-from fnn.cli._report import (
-    PLOT_FILES,
-    best_line,
-    format_table,
-    import_pyplot_in_background,
-    plot_runs,
-    table_notes,
-    write_results,
-)
+from fnn.cli._commands import cmd_compare, cmd_datasets, cmd_gradcheck
+from fnn.cli._common import EXIT_BROKEN_PIPE, EXIT_INTERRUPTED, UsageError, silence_broken_streams
 from fnn.cli._train import cmd_train
-from fnn.grad import MODES, gradcheck, value_and_grad
-from fnn.layers import mlp
 
 DEFAULT_OPTIMIZERS = (
     "sgd",
@@ -87,186 +58,6 @@ DEFAULT_OPTIMIZERS = (
     "radam",
     "lion",
 )
-
-
-# --------------------------------------------------------------------------------------------
-# fnn compare
-# --------------------------------------------------------------------------------------------
-
-
-def _remove_stale_plots(out: str) -> None:
-    for name in PLOT_FILES:
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(os.path.join(out, name))
-
-
-def _cmd_compare(args) -> int:
-    args.out = output_path("--out", args.out, folder=True)
-    if args.seed + args.seeds - 1 > SEED_MAX:
-        raise UsageError(f"--seed {args.seed} with --seeds {args.seeds} goes past the largest seed, {SEED_MAX}")
-    problem = load_problem(args.dataset, args.loss, args.path)
-    if args.validation_split == 0 and args.early_stopping is not None:
-        raise UsageError("--early-stopping watches the validation loss: give --validation-split > 0")
-    n_val = 0 if args.validation_split == 0 else len(split_problem(problem, args.validation_split)[1][0])
-    n_tr = len(problem.x_train) - n_val
-    net_text = describe_net(problem.x_train.shape[1], args.hidden, problem.output_size, args.activation)
-    metric_name = problem.metric.name
-    config = {k: v for k, v in vars(args).items() if k != "func"}
-    config.update(
-        n_train=n_tr,
-        n_validation=n_val,
-        n_test=len(problem.x_test),
-        network=net_text,
-        loss_name=problem.loss.name,
-        metric=metric_name,
-    )
-    # pyplot imports beside the compilations and is waited for before the timed training
-    importing = None if args.no_plots else import_pyplot_in_background()
-    planned = len(args.optimizers) * len(args.batch_sizes)
-    runs: list[dict[str, Any]] = []  # the finished runs, also when interrupted
-    written = plotted = False
-    t0 = time.perf_counter()
-    try:
-        print(
-            f"fnn compare: {problem.name}, {n_tr} train / {n_val} validation / {len(problem.x_test)} test "
-            f"samples; network {net_text}; loss {problem.loss.name}; {args.epochs} epochs; "
-            f"{args.seeds} seed(s){f' from {args.seed}' if args.seed else ''}; grad {args.grad}"
-            + (f"; early stopping (patience {args.early_stopping})" if args.early_stopping is not None else ""),
-            flush=True,
-        )
-        run_comparison(
-            problem,
-            optimizers=args.optimizers,
-            batch_sizes=args.batch_sizes,
-            epochs=args.epochs,
-            hidden=args.hidden,
-            activation=args.activation,
-            seeds=args.seeds,
-            seed=args.seed,
-            learning_rate=args.lr,
-            grad=args.grad,
-            validation_split=args.validation_split,
-            early_stopping=args.early_stopping,
-            compile_threads=args.jobs,
-            train_threads=args.jobs,
-            log=log_line,
-            finished=runs,
-            store=executable_store(args),
-            after_compiling=None if importing is None else importing.join,
-        )
-        config["wall_s"] = wall = time.perf_counter() - t0
-        print()
-        print(format_table(runs, metric_name))
-        print()
-        for line in table_notes(runs, metric_name):
-            print(line)
-        best = best_line(runs)
-        if best:
-            print(f"\n{best}")
-        write_results(args.out, config, runs, metric_name)
-        written = True
-        title = f"{problem.name}: {net_text}, {args.seeds} seed(s)"
-        plots = [] if args.no_plots else plot_runs(runs, args.out, title)
-        if not plots:  # no plot of another run stays beside these results
-            _remove_stale_plots(args.out)
-        plotted = True
-        print(
-            f"wrote {os.path.join(args.out, 'results.json')}, results.csv"
-            + (", " + ", ".join(os.path.basename(p) for p in plots) if plots else "")
-        )
-        if not plots and not args.no_plots:
-            print('plots skipped: matplotlib is not installed (pip install "fnn[examples]")', file=sys.stderr)
-        print(f"total wall time {wall:.1f} s (including compilation)")
-        return 0
-    except (KeyboardInterrupt, BrokenPipeError) as err:
-        stop = stopped(err)
-    # Stopped half-way: the finished runs replace the results of any earlier run in --out,
-    # marked partial when some are missing; no plot of another run stays beside them.
-    if stop == "pipe":
-        silence_broken_streams()
-    if not written:
-        config.setdefault("wall_s", time.perf_counter() - t0)
-        write_results(args.out, config, runs, metric_name, planned=planned)
-    if not plotted:
-        _remove_stale_plots(args.out)
-    if stop == "pipe":
-        return EXIT_BROKEN_PIPE
-    path = os.path.join(args.out, "results.json")
-    wrote = (
-        f"an empty {path}, marked partial"
-        if not runs
-        else f"them to {path} and results.csv, marked partial"
-        if len(runs) < planned
-        else f"{path} and results.csv" + ("" if plotted or args.no_plots else " (no plots)")
-    )
-    print(f"fnn compare: interrupted after {len(runs)} of {planned} runs; wrote {wrote}", file=sys.stderr)
-    return EXIT_INTERRUPTED
-
-
-# --------------------------------------------------------------------------------------------
-# fnn gradcheck
-# --------------------------------------------------------------------------------------------
-
-
-def _median_seconds(fn, *args, repeats: int) -> float:
-    jax.block_until_ready(fn(*args))  # compile outside the timing
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        jax.block_until_ready(fn(*args))
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
-
-
-def _cmd_gradcheck(args) -> int:
-    problem = load_problem(args.dataset, args.loss, args.path)
-    net = mlp([*args.hidden, problem.output_size], activation=args.activation)
-    n_in = problem.x_train.shape[1]
-    x, y = problem.x_train[: args.samples], problem.y_train[: args.samples]
-    with float64():
-        params64 = net.init(jax.random.PRNGKey(args.seed), (n_in,), dtype=np.float64)
-        report = gradcheck(net, problem.loss, params64, x.astype(np.float64), y)
-    net_text = describe_net(n_in, args.hidden, problem.output_size, args.activation)
-    print(f"fnn gradcheck: {problem.name}, network {net_text}, loss {problem.loss.name}, {len(x)} samples, float64\n")
-    print(report)
-    # Speed: both gradients jitted, float32, on the whole training set.
-    params = net.init(jax.random.PRNGKey(args.seed), (n_in,))
-    xs, ys = jax.device_put(problem.x_train), jax.device_put(problem.y_train)
-    seconds = {
-        m: _median_seconds(jax.jit(value_and_grad(net, problem.loss, m)), params, xs, ys, repeats=args.repeats)
-        for m in MODES
-    }
-    print(
-        f"\ntime per value_and_grad on {len(xs)} samples (float32, jitted, median of {args.repeats}): "
-        f"manual {seconds['manual'] * 1e3:.3f} ms, autodiff {seconds['autodiff'] * 1e3:.3f} ms, "
-        f"manual/autodiff ratio {seconds['manual'] / seconds['autodiff']:.2f}"
-    )
-    return 0 if report.passed else 1
-
-
-# --------------------------------------------------------------------------------------------
-# fnn datasets
-# --------------------------------------------------------------------------------------------
-
-
-def _cmd_datasets(args) -> int:
-    head = ["name", "task", "classes", "source", "suggested loss", "train x", "train y", "test x"]
-    rows = []
-    for name in _datasets.names():
-        info = _datasets.info(name)
-        shapes = ["needs --path"] * 3
-        if name not in FILE_DATASETS or args.path:
-            try:
-                kwargs = {"path": args.path} if name in FILE_DATASETS else {}
-                (x_tr, y_tr), (x_te, _) = _datasets.load(name, **kwargs)
-                shapes = [str(x_tr.shape), str(y_tr.shape), str(x_te.shape)]
-            except (ImportError, ValueError, FileNotFoundError) as err:
-                shapes = [f"unavailable: {str(err).splitlines()[0][:60]}", "", ""]
-        rows.append([name, info["task"], str(info["num_classes"] or "-"), info["source"], info["loss"], *shapes])
-    widths = [max(len(c) for c in col) for col in zip(head, *rows, strict=True)]
-    for r in [head, ["-" * w for w in widths], *rows]:
-        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
-    return 0
 
 
 # --------------------------------------------------------------------------------------------
@@ -351,7 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
         "1 times each run's training alone",
     )
     add_cache_args(p)
-    p.set_defaults(func=_cmd_compare)
+    p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser(
         "train",
@@ -407,7 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--samples", type=positive_int, default=32, help="batch used for the check (default 32)")
     p.add_argument("--repeats", type=positive_int, default=20, help="timed calls per mode (default 20)")
     add_cache_args(p)
-    p.set_defaults(func=_cmd_gradcheck)
+    p.set_defaults(func=cmd_gradcheck)
 
     p = sub.add_parser(
         "datasets",
@@ -417,7 +208,7 @@ def build_parser() -> argparse.ArgumentParser:
         "read from local files (--path); nothing is downloaded.",
     )
     p.add_argument("--path", default=None, help="folder or .npz of mnist / fashion_mnist, to show their shapes")
-    p.set_defaults(func=_cmd_datasets)
+    p.set_defaults(func=cmd_datasets)
     return parser
 
 

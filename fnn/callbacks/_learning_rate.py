@@ -1,0 +1,195 @@
+"""Callbacks that change the learning rate between epochs (Keras 3's algorithms): on a plateau
+of a logged value, or by a schedule of the epoch."""
+
+from __future__ import annotations
+
+import inspect
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from fnn import optimizers as optimizers_
+from fnn._validate import integer, real
+from fnn.callbacks._base import Callback, FitContext
+from fnn.callbacks._monitor import MonitorCallback, monitored
+
+
+class ReduceLROnPlateau(MonitorCallback):
+    """Multiplies the learning rate (held in the optimizer state, so nothing recompiles) by
+    ``factor`` after ``patience`` epochs without improvement of ``monitor``; Keras 3's
+    algorithm with ``cooldown`` and ``min_lr`` (``best`` starts unset, ``abs(min_delta)``).
+    Logs ``learning_rate``, the rate the epoch ran with. Its state is saved with fit's
+    checkpoints.
+
+    Keras 3's algorithm, at each epoch's end: ``best`` starts unset (the first monitored value
+    is an improvement), and a value improves when ``current + |min_delta| < best`` (mode min)
+    or ``current - |min_delta| > best`` (mode max). An improvement resets the wait; otherwise,
+    outside a cooldown, the wait grows, and when it reaches ``patience`` while the rate is above
+    ``min_lr`` the rate becomes ``max(lr * factor, min_lr)`` and the wait restarts; then each
+    of ``cooldown`` epochs resets the wait (Keras's counting: the last of them already counts
+    toward the next wait). The new rate is written into the optimizer state
+    with :func:`fnn.optimizers.set_learning_rate` (a schedule is rescaled), so it holds in the
+    next epoch, in the returned ``opt_state``, and in checkpoints. Resumed from a checkpoint,
+    the wait, cooldown and best value continue.
+
+    Args:
+        monitor: The logged value to watch.
+        factor: The factor the rate is multiplied by, in (0, 1).
+        patience: Epochs without improvement before a reduction.
+        mode: ``"min"``, ``"max"`` or ``"auto"`` (as in :class:`EarlyStopping`).
+        min_delta: The least change that counts as an improvement (its absolute value is used).
+        cooldown: Epochs after a reduction that reset the wait.
+        min_lr: The rate is never reduced below this.
+        verbose: 1 prints each reduction.
+
+    Attributes:
+        best: The best monitored value so far (None before the first).
+        wait: Epochs counted without improvement.
+        cooldown_counter: Cooldown epochs left.
+
+    Raises:
+        ValueError: For a ``factor`` outside (0, 1) or an unknown ``mode``. ``fit`` raises one
+            before training for an optimizer state that holds no learning rate (see
+            :func:`fnn.optimizers.get_learning_rate`: a named optimizer, one built with
+            :func:`fnn.optimizers.inject_hyperparams` or ``optax.inject_hyperparams`` holds it).
+
+    Warns:
+        RuntimeWarning: At each epoch whose logs lack ``monitor`` (no change is made then).
+
+    Examples:
+        >>> import fnn, jax, numpy as np
+        >>> net = fnn.mlp([1])
+        >>> params = net.init(jax.random.PRNGKey(0), (3,))
+        >>> x = np.linspace(-1, 1, 24, dtype=np.float32).reshape(8, 3)
+        >>> y = x.sum(axis=1, keepdims=True)
+        >>> plateau = fnn.callbacks.ReduceLROnPlateau(monitor="loss", min_delta=100.0, patience=1, factor=0.5)
+        >>> h = fnn.fit(net, params, "sgd", "mse", x, y, batch_size=4, epochs=3, verbose=0, callbacks=[plateau]).history
+        >>> [round(lr, 6) for lr in h["learning_rate"]]  # the rate each epoch ran with
+        [0.01, 0.01, 0.005]
+        >>> sorted(plateau.get_state())
+        ['best', 'cooldown_counter', 'wait']
+    """
+
+    def __init__(
+        self,
+        monitor: str = "val_loss",
+        factor: float = 0.1,
+        patience: int = 10,
+        mode: str = "auto",
+        min_delta: float = 1e-4,
+        cooldown: int = 0,
+        min_lr: float = 0.0,
+        verbose: int = 0,
+    ):
+        factor = real("factor", factor, 0.0, 1.0, lo_open=True, hi_open=True)
+        patience, cooldown = integer("patience", patience, 0), integer("cooldown", cooldown, 0)
+        min_lr = real("min_lr", min_lr, lo=0.0)
+        super().__init__(monitor, mode, min_delta)
+        self.factor, self.patience = factor, patience
+        self.cooldown, self.min_lr, self.verbose = cooldown, min_lr, verbose
+        self.on_train_begin(None)
+
+    def on_train_begin(self, ctx: FitContext | None) -> None:
+        """Starts afresh: no best value, no wait, no cooldown."""
+        self.wait, self.cooldown_counter, self.best = 0, 0, None
+
+    def on_epoch_end(self, epoch: int, logs: dict, ctx: FitContext) -> None:
+        """Logs ``learning_rate`` and reduces the rate in ``ctx.opt_state`` on a plateau."""
+        current = monitored(logs, self.monitor, "ReduceLROnPlateau")
+        lr = float(optimizers_.get_learning_rate(ctx.opt_state))
+        logs["learning_rate"] = lr
+        if current is None:
+            return
+        if self.cooldown_counter > 0:
+            self.cooldown_counter -= 1
+            self.wait = 0
+        if self.improved(current, self.best):
+            self.best, self.wait = current, 0
+        elif self.cooldown_counter <= 0:
+            self.wait += 1
+            # Keras compares with the float32 min_lr: a rate stored in float32 stops there.
+            if self.wait >= self.patience and lr > float(np.float32(self.min_lr)):
+                new_lr = max(lr * self.factor, self.min_lr)
+                ctx.opt_state = optimizers_.set_learning_rate(ctx.opt_state, new_lr)
+                if self.verbose:
+                    print(f"Epoch {epoch + 1}: ReduceLROnPlateau reducing learning rate to {new_lr:.6g}.")
+                self.cooldown_counter, self.wait = self.cooldown, 0
+
+    def get_state(self) -> dict[str, Any]:
+        """``{"wait", "cooldown_counter", "best"}`` (the rate itself lives in the optimizer
+        state, which the checkpoint holds)."""
+        return {"wait": self.wait, "cooldown_counter": self.cooldown_counter, "best": self.best}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Takes back :meth:`get_state`'s dict."""
+        self.wait, self.cooldown_counter, self.best = int(state["wait"]), int(state["cooldown_counter"]), state["best"]
+
+
+def _takes_two_arguments(fn: Callable[..., Any]) -> bool:
+    """Whether ``fn`` can be called as ``fn(epoch, lr)`` (True when its signature cannot be read)."""
+    try:
+        params = list(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):
+        return True
+    if any(p.kind is p.VAR_POSITIONAL for p in params):
+        return True
+    return sum(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in params) >= 2
+
+
+class LearningRateScheduler(Callback):
+    """At each epoch's start sets the learning rate to ``schedule(epoch, lr)`` (Keras's signature).
+
+    ``lr`` is the rate the optimizer state holds (the previous epoch's); the new one is written
+    with :func:`fnn.optimizers.set_learning_rate`, so nothing recompiles. The epoch's logs get
+    ``learning_rate``. The rate lives in the optimizer state, so a resumed run continues it with
+    no state of the callback's own. For a rate that changes every step, give the optimizer a
+    schedule (:mod:`fnn.schedules`) instead.
+
+    Args:
+        schedule: ``schedule(epoch, lr) -> new lr``, epoch counted from 0, or ``schedule(epoch)``
+            (Keras's older form; a function of one positional argument is called so); the
+            result must be finite and >= 0.
+        verbose: 1 prints each new rate.
+
+    Raises:
+        TypeError: For a ``schedule`` that is not callable.
+        ValueError: At an epoch's start, for a schedule that returns a negative or non-finite
+            rate. ``fit`` raises one before training for an optimizer state that holds no
+            learning rate (as :class:`ReduceLROnPlateau`).
+
+    Examples:
+        >>> import fnn, jax, numpy as np
+        >>> net = fnn.mlp([1])
+        >>> params = net.init(jax.random.PRNGKey(0), (3,))
+        >>> x = np.linspace(-1, 1, 24, dtype=np.float32).reshape(8, 3)
+        >>> y = x.sum(axis=1, keepdims=True)
+        >>> halve = fnn.callbacks.LearningRateScheduler(lambda epoch, lr: 0.1 * 0.5**epoch)
+        >>> h = fnn.fit(net, params, "sgd", "mse", x, y, batch_size=4, epochs=3, verbose=0, callbacks=[halve]).history
+        >>> [round(lr, 6) for lr in h["learning_rate"]]
+        [0.1, 0.05, 0.025]
+    """
+
+    def __init__(self, schedule: Callable[[int, float], float] | Callable[[int], float], verbose: int = 0):
+        if not callable(schedule):
+            raise TypeError(f"LearningRateScheduler: schedule must be callable, got {type(schedule).__name__}")
+        self.schedule, self.verbose = schedule, verbose
+        self._takes_lr = _takes_two_arguments(schedule)
+
+    def on_epoch_begin(self, epoch: int, ctx: FitContext) -> None:
+        """Sets the rate in ``ctx.opt_state`` to ``schedule(epoch, lr)``."""
+        held = np.asarray(optimizers_.get_learning_rate(ctx.opt_state))
+        lr = float(held)
+        new_lr = float(self.schedule(epoch, lr) if self._takes_lr else self.schedule(epoch))  # type: ignore[call-arg]
+        if not math.isfinite(new_lr) or new_lr < 0:
+            raise ValueError(f"LearningRateScheduler: schedule returned an invalid learning rate {new_lr!r}")
+        ctx.opt_state = optimizers_.set_learning_rate(ctx.opt_state, new_lr)
+        # logged as the state holds it (in its dtype), as Keras logs float(optimizer.learning_rate)
+        self._lr = float(np.asarray(new_lr, held.dtype))
+        if self.verbose:
+            print(f"Epoch {epoch + 1}: LearningRateScheduler setting learning rate to {new_lr:.6g}.")
+
+    def on_epoch_end(self, epoch: int, logs: dict, ctx: FitContext) -> None:
+        """Logs ``learning_rate``, the rate the epoch ran with."""
+        logs["learning_rate"] = self._lr

@@ -11,6 +11,7 @@ import pytest
 from sklearn import datasets as skd
 
 from fnn import datasets
+from fnn.datasets import _sklearn
 
 SKLEARN = {  # name -> (loader, task, samples, features, classes)
     "digits": (skd.load_digits, "classification", 1797, 64, 10),
@@ -75,7 +76,7 @@ def test_sklearn_sets(name):
 
 @pytest.mark.parametrize("loader", ["load_digits", "load_iris", "load_breast_cancer", "load_wine"])
 def test_bundled_files_read_directly_equal_sklearns_loaders(loader):
-    x, y = datasets._read_bundled_csv(loader)
+    x, y = _sklearn._read_bundled_csv(loader)
     x_ref, y_ref = getattr(skd, loader)(return_X_y=True)
     np.testing.assert_array_equal(x, x_ref)
     np.testing.assert_array_equal(y, y_ref)

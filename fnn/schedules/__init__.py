@@ -1,0 +1,46 @@
+"""Learning-rate schedules: functions ``step -> learning rate``.
+
+``step`` counts optimizer updates from 0 (the first update uses ``schedule(0)``). Every schedule is
+a pure, jittable function of an integer (or integer array) step and returns an array in the default
+float dtype; the hyperparameters are checked when the schedule is built, so a bad value raises a
+``ValueError`` naming the argument before anything is compiled. Pass a schedule as
+``learning_rate=`` to any optimizer in :mod:`fnn.optimizers`.
+
+Argument names follow optax (``init_value``, ``end_value``, ``transition_steps``...);
+``piecewise_constant`` follows Keras's ``PiecewiseConstantDecay`` and ``one_cycle`` follows
+PyTorch's ``OneCycleLR`` (two phases, cosine annealing).
+"""
+
+from fnn.schedules._base import Schedule as Schedule
+from fnn.schedules._cosine import (
+    cosine_decay as cosine_decay,
+    one_cycle as one_cycle,
+    warmup_cosine_decay as warmup_cosine_decay,
+)
+from fnn.schedules._decay import (
+    constant as constant,
+    exponential_decay as exponential_decay,
+    linear as linear,
+    piecewise_constant as piecewise_constant,
+    polynomial as polynomial,
+)
+from fnn.schedules._registry import get as get, names as names
+
+__all__ = [
+    "Schedule",
+    "constant",
+    "exponential_decay",
+    "piecewise_constant",
+    "cosine_decay",
+    "warmup_cosine_decay",
+    "linear",
+    "polynomial",
+    "one_cycle",
+    "get",
+    "names",
+]
+
+
+def __dir__() -> list[str]:
+    """The public API only (implementation imports stay out of ``dir``)."""
+    return sorted(__all__)

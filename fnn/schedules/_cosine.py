@@ -1,0 +1,137 @@
+"""Cosine annealing: cosine decay, with a linear warmup, and PyTorch's one cycle."""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+
+from fnn._validate import real
+from fnn.schedules._base import Array, Schedule, check_rate, check_steps, float_step
+
+
+def _cosine(fraction: Array) -> Array:
+    """0.5 (1 + cos(pi f)): 1 at f=0, 0 at f=1."""
+    return 0.5 * (1.0 + jnp.cos(jnp.pi * fraction))
+
+
+def cosine_decay(init_value: float, decay_steps: int, alpha: float = 0.0) -> Schedule:
+    """``lr(step) = init_value * ((1 - alpha) * 0.5 (1 + cos(pi min(step, decay_steps) / decay_steps)) + alpha)``.
+
+    Keras's CosineDecay and optax's cosine_decay_schedule: from ``init_value`` down to
+    ``alpha * init_value`` at ``decay_steps``, then constant.
+
+    Args:
+        init_value: The rate at step 0.
+        decay_steps: Steps to the end of the decay (>= 1).
+        alpha: The final rate as a fraction of ``init_value``, in [0, 1].
+
+    Returns:
+        The schedule, ``step -> learning rate`` (jittable; an integer array of steps gives an
+        array of rates).
+
+    Raises:
+        ValueError: For a value out of range or a step count that is not a whole number.
+        TypeError: For a value of the wrong type.
+
+    Examples:
+        >>> import fnn
+        >>> lr = fnn.schedules.cosine_decay(1.0, decay_steps=10)
+        >>> [round(float(lr(s)), 6) for s in (0, 5, 10, 20)]
+        [1.0, 0.5, 0.0, 0.0]
+    """
+    v0 = check_rate("init_value", init_value)
+    n = check_steps("decay_steps", decay_steps, 1)
+    a = real("alpha", alpha, 0.0, 1.0)
+
+    def schedule(step):
+        f = jnp.minimum(float_step(step), n) / n
+        return v0 * ((1.0 - a) * _cosine(f) + a)
+
+    return schedule
+
+
+def warmup_cosine_decay(
+    init_value: float, peak_value: float, warmup_steps: int, decay_steps: int, end_value: float = 0.0
+) -> Schedule:
+    """Linear warmup then cosine decay (optax's warmup_cosine_decay_schedule).
+
+    ``lr = init + (peak - init) step / warmup_steps`` for ``step < warmup_steps``, then
+    ``lr = end + (peak - end) 0.5 (1 + cos(pi min(step - W, D - W) / (D - W)))`` with ``W =
+    warmup_steps`` and ``D = decay_steps`` (the total, warmup included).
+
+    Args:
+        init_value: The rate at step 0.
+        peak_value: The rate at the end of the warmup.
+        warmup_steps: W, the warmup's length (>= 0).
+        decay_steps: D, the total length, warmup included (> W).
+        end_value: The rate from step D on.
+
+    Returns:
+        The schedule, ``step -> learning rate`` (jittable; an integer array of steps gives an
+        array of rates).
+
+    Raises:
+        ValueError: For a value out of range or a step count that is not a whole number.
+        TypeError: For a value of the wrong type.
+    """
+    v0 = check_rate("init_value", init_value)
+    peak = check_rate("peak_value", peak_value)
+    end = check_rate("end_value", end_value)
+    w = check_steps("warmup_steps", warmup_steps, 0)
+    d = check_steps("decay_steps", decay_steps, w + 1)
+
+    def schedule(step):
+        s = float_step(step)
+        warm = v0 + (peak - v0) * s / max(w, 1)
+        cool = end + (peak - end) * _cosine(jnp.clip(s - w, 0.0, d - w) / (d - w))
+        return jnp.where(s < w, warm, cool)
+
+    return schedule
+
+
+def one_cycle(
+    total_steps: int, peak_value: float, pct_start: float = 0.3, div_factor: float = 25.0, final_div_factor: float = 1e4
+) -> Schedule:
+    """PyTorch's ``OneCycleLR`` (``anneal_strategy="cos"``, two phases), learning rate only.
+
+    ``initial = peak / div_factor`` and ``minimum = initial / final_div_factor``. Phase 1 anneals
+    from ``initial`` to ``peak`` over steps ``[0, E1]`` with ``E1 = pct_start * total_steps - 1``;
+    phase 2 anneals from ``peak`` to ``minimum`` over ``[E1, total_steps - 1]``. Annealing is
+    ``end + (start - end) 0.5 (1 + cos(pi pct))``. Steps past the end hold ``minimum``.
+
+    Args:
+        total_steps: The cycle's length in steps (>= 2).
+        peak_value: The largest rate.
+        pct_start: The fraction of the cycle spent rising, in (0, 1).
+        div_factor: ``peak / initial`` (> 0).
+        final_div_factor: ``initial / minimum`` (> 0).
+
+    Returns:
+        The schedule, ``step -> learning rate`` (jittable; an integer array of steps gives an
+        array of rates).
+
+    Raises:
+        ValueError: For a value out of range or a step count that is not a whole number.
+        TypeError: For a value of the wrong type.
+        ValueError: If ``pct_start * total_steps`` does not lie in (1, total_steps).
+    """
+    n = check_steps("total_steps", total_steps, 2)
+    peak = check_rate("peak_value", peak_value)
+    pct = real("pct_start", pct_start, 0.0, 1.0, lo_open=True, hi_open=True)
+    div = real("div_factor", div_factor, lo=0.0, lo_open=True)
+    final_div = real("final_div_factor", final_div_factor, lo=0.0, lo_open=True)
+    e1, e2 = pct * n - 1.0, n - 1.0
+    if not 0.0 < e1 < e2:
+        raise ValueError(
+            f"pct_start * total_steps must lie in (1, total_steps), got "
+            f"pct_start={pct_start!r}, total_steps={total_steps!r}"
+        )
+    initial = peak / div
+    minimum = initial / final_div
+
+    def schedule(step):
+        s = jnp.minimum(float_step(step), e2)
+        up = peak + (initial - peak) * _cosine(s / e1)
+        down = minimum + (peak - minimum) * _cosine((s - e1) / (e2 - e1))
+        return jnp.where(s <= e1, up, down)
+
+    return schedule

@@ -16,7 +16,7 @@ import numpy as np
 from fnn._cache import structural_cache
 from fnn._compat import float64
 from fnn.layers import Layer, Network
-from fnn.losses._loss import autodiff_twin
+from fnn.losses._custom import autodiff_twin
 
 Array = jax.Array
 

@@ -21,7 +21,7 @@ from fnn.grad._report import GradcheckReport, GradcheckRow
 from fnn.grad._value_and_grad import resolve_loss
 from fnn.layers import Network
 from fnn.layers._base import check_net
-from fnn.losses._loss import has_own_gradient
+from fnn.losses._custom import has_own_gradient
 
 Array = jax.Array
 ArrayLike = jax.typing.ArrayLike

@@ -51,6 +51,7 @@ from fnn.losses._crossentropy import (
     sparse_categorical_crossentropy as sparse_categorical_crossentropy,
     sparse_categorical_crossentropy_grad as sparse_categorical_crossentropy_grad,
 )
+from fnn.losses._custom import custom as custom
 from fnn.losses._hinge import (
     categorical_hinge as categorical_hinge,
     categorical_hinge_grad as categorical_hinge_grad,
@@ -63,7 +64,6 @@ from fnn.losses._kernels import EPSILON as EPSILON
 from fnn.losses._loss import (
     Loss as Loss,
     check_targets as check_targets,
-    custom as custom,
     get as get,
     names as names,
 )

@@ -45,18 +45,14 @@ from fnn.metrics._confusion import (
     precision as precision,
     recall as recall,
 )
+from fnn.metrics._registry import get as get, names as names
 from fnn.metrics._regression import (
     mae as mae,
     mse as mse,
     r2_score as r2_score,
     rmse as rmse,
 )
-from fnn.metrics._resolve import (
-    check_targets as check_targets,
-    get as get,
-    names as names,
-    resolve as resolve,
-)
+from fnn.metrics._resolve import check_targets as check_targets, resolve as resolve
 
 mean_absolute_error = mae
 """Keras's name for :func:`mae` (the same function)."""

@@ -1,277 +1,22 @@
-"""Metrics by name: the registry, :func:`get` (``"accuracy"`` resolved by the loss, then the shapes),
-:func:`resolve` for a list (with a shape check that compiles nothing), and
+"""Metrics resolved for a fit: :func:`resolve` for a list (distinct names, and a shape check that
+compiles nothing), ``resolve_both`` for ``metrics`` beside ``weighted_metrics``, and
 :func:`check_targets`, the check of concrete label values before anything is compiled.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 
 from fnn._cache import structural_cache
-from fnn._registry import Registry
 from fnn.metrics._accuracy import ALTERNATIVES, ENTRIES as ACCURACY, SPARSE_LABEL_SCORES, check_labels
-from fnn.metrics._base import Entry, Metric
-from fnn.metrics._confusion import ENTRIES as CONFUSION
-from fnn.metrics._from_loss import (
-    ALIASES as LOSS_ALIASES,
-    ALTERNATIVES as LOSS_ALTERNATIVES,
-    ENTRIES as FROM_LOSS,
-    SPARSE_SCORES,
-)
-from fnn.metrics._regression import ENTRIES as REGRESSION
-
-_REGISTRY: dict[str, Entry] = {**ACCURACY, **REGRESSION, **CONFUSION, **FROM_LOSS}
-_BUILTIN = {e.scores for e in _REGISTRY.values()}
-
-
-def is_builtin(metric: Metric) -> bool:
-    """Whether ``metric`` is one of fnn's own (by name or ``get``), whose scores are per sample
-    and honour ``sample_weight``; a metric of your own is not assumed to."""
-    return metric.scores in _BUILTIN
-
-
-_NAMES = Registry(
-    "metric",
-    {**_REGISTRY, "accuracy": None},
-    aliases={
-        "mean_absolute_error": "mae",
-        "mean_squared_error": "mse",
-        "root_mean_squared_error": "rmse",
-        "acc": "accuracy",
-        "f1": "f1_score",
-        "r2": "r2_score",
-        **LOSS_ALIASES,
-    },
-    known="metrics",
-)
-
-# Losses that decide what "accuracy" means, whatever the shapes (Keras 2's rule); any other loss
-# leaves the decision to the shapes (Keras 3's rule).
-_BINARY_LOSSES = {"binary_crossentropy", "binary_focal_crossentropy", "bce"}
-_SPARSE_LOSSES = {"sparse_categorical_crossentropy"}
-_CATEGORICAL_LOSSES = {"categorical_crossentropy", "cce"}
-# Losses of regression targets, for which "accuracy" would silently compare real values for equality.
-_REGRESSION_LOSSES = {
-    "mean_squared_error", "mse", "mean_absolute_error", "mae", "mean_absolute_percentage_error", "mape",
-    "mean_squared_logarithmic_error", "msle", "huber", "huber_loss", "log_cosh", "logcosh", "poisson",
-    "cosine_similarity",
-}  # fmt: skip
-
-
-def names() -> list[str]:
-    """Every name :func:`get` accepts, aliases included.
-
-    Returns:
-        The names, sorted (``get`` also accepts them in any case, without underscores).
-
-    Examples:
-        >>> import fnn
-        >>> "auc" in fnn.metrics.names(), "accuracy" in fnn.metrics.names()
-        (True, True)
-    """
-    return _NAMES.names()
-
-
-def _loss_name(loss: Any) -> str | None:
-    if loss is None:
-        return None
-    if isinstance(loss, str):
-        return loss.lower()
-    for attr in ("name", "__name__"):
-        value = getattr(loss, attr, None)
-        if isinstance(value, str):
-            return value.lower()
-    func = getattr(loss, "func", None)  # functools.partial of a loss function
-    return _loss_name(func) if func is not None else None
-
-
-def _loss_option(loss: Any, key: str) -> Any:
-    value = getattr(loss, key, None)
-    if value is None:
-        for attr in ("keywords", "kwargs", "options", "config"):
-            mapping = getattr(loss, attr, None)
-            if isinstance(mapping, tuple):  # an fnn Loss keeps its options as sorted pairs
-                try:
-                    mapping = dict(mapping)
-                except (TypeError, ValueError):
-                    continue
-            if isinstance(mapping, dict) and key in mapping:
-                return mapping[key]
-    return value
-
-
-def _resolve_accuracy(loss: Any, y_true_shape: Sequence[int] | None, y_pred_shape: Sequence[int] | None) -> str:
-    loss_name = _loss_name(loss)
-    if loss_name in _REGRESSION_LOSSES:
-        raise ValueError(
-            f"metric 'accuracy' means nothing for the regression loss {loss_name!r} (it would count exact "
-            "equalities of real numbers): use 'mae', 'mse' or 'rmse', or name the accuracy you mean "
-            "(binary_accuracy, categorical_accuracy, sparse_categorical_accuracy)"
-        )
-    if loss_name in _BINARY_LOSSES:
-        return "binary_accuracy"
-    if loss_name in _SPARSE_LOSSES:
-        return "sparse_categorical_accuracy"
-    if loss_name in _CATEGORICAL_LOSSES:
-        return "categorical_accuracy"
-    if y_pred_shape is None:
-        raise ValueError(
-            "metric 'accuracy' is resolved from the loss or the shapes: pass loss= (a "
-            "crossentropy) or y_true_shape= and y_pred_shape=, or name the accuracy you mean "
-            "(binary_accuracy, categorical_accuracy, sparse_categorical_accuracy)"
-        )
-    y_pred_shape = tuple(y_pred_shape)
-    if len(y_pred_shape) < 2 or y_pred_shape[-1] == 1:
-        return "binary_accuracy"
-    if y_true_shape is None:
-        raise ValueError(
-            "metric 'accuracy' needs y_true_shape= to tell labels from one-hot "
-            "targets when the loss is not a crossentropy"
-        )
-    y_true_shape = tuple(y_true_shape)
-    if len(y_true_shape) < len(y_pred_shape) or (y_true_shape and y_true_shape[-1] == 1):
-        return "sparse_categorical_accuracy"
-    return "categorical_accuracy"
-
-
-def get(
-    identifier: str | Metric | Callable[..., Any],
-    *,
-    loss: Any = None,
-    y_true_shape: Sequence[int] | None = None,
-    y_pred_shape: Sequence[int] | None = None,
-    **options: Any,
-) -> Metric:
-    """A :class:`Metric` from a name, a Metric, or a function ``(y_true, y_pred) -> scores``.
-
-    Names ignore case and underscores, so Keras's class names resolve (``"AUC"``,
-    ``"Precision"``, ``"F1Score"``, ``"R2Score"``, ``"SparseCategoricalAccuracy"``). The metric
-    keeps the exact string it was asked for as its name, the key of its history entries, as
-    Keras 3 names them (``compile_utils.get_metric``): ``"AUC"`` logs ``AUC`` and ``val_AUC``,
-    ``"acc"`` stays ``acc``, ``"MeanAbsoluteError"`` stays ``MeanAbsoluteError``.
-
-    ``"accuracy"``/``"acc"`` (in any case) is resolved by the loss first, then by the shapes:
-    binary_accuracy for a binary (focal) crossentropy loss, sparse_categorical_accuracy for
-    sparse categorical crossentropy, categorical_accuracy for categorical crossentropy (Keras
-    2's rule, by the loss); with any other loss (or none), by the shapes as Keras 3 does:
-    binary_accuracy for an output of size 1 (or rank 1), sparse_categorical_accuracy for
-    integer targets (rank one less than the output, or a last dimension of 1),
-    categorical_accuracy otherwise. Keras 3 (``compile_utils.get_metric``) looks at the shapes
-    alone, so the two differ where a crossentropy loss and the shapes disagree: a binary (focal)
-    crossentropy on an output of several units (multi-label) gives binary_accuracy here,
-    categorical_accuracy in Keras 3; a categorical or sparse categorical crossentropy on an
-    output of one unit gives categorical_accuracy or sparse_categorical_accuracy here,
-    binary_accuracy in Keras 3. Name the accuracy you mean (``"binary_accuracy"``...) to get the
-    same metric in both. A regression loss is refused here (it would count exact equalities of
-    real numbers), where Keras 3 resolves by the shapes.
-
-    Keras's metrics that are losses are the streamed mean of the fnn loss's per-sample values
-    (weighted by the sample weights as ``weighted_metrics``): ``"mape"``, ``"msle"``,
-    ``"log_cosh_error"``, ``"poisson"``, ``"kl_divergence"``, ``"binary_crossentropy"``
-    (``"bce"``), ``"categorical_crossentropy"``, ``"sparse_categorical_crossentropy"``,
-    ``"hinge"``, ``"squared_hinge"``, ``"categorical_hinge"``, and ``"cosine_similarity"``,
-    which, as Keras's ``CosineSimilarity`` metric, is the mean cosine itself (+1 for vectors of
-    the same direction), the negative of the loss. Their long and class names resolve too
-    (``"mean_absolute_percentage_error"``, ``"MeanSquaredLogarithmicError"``, ``"LogCoshError"``,
-    ``"KLDivergence"``, ``"BinaryCrossentropy"``...), as do the loss names ``"kld"`` and
-    ``"log_cosh"`` (which Keras 3's ``metrics.get`` refuses). Samples labelled
-    ``ignore_class`` count for nothing in ``sparse_categorical_crossentropy`` (Keras's metric
-    counts them as zeros unless sample weights are given). Shapes and numerics are the loss's
-    (:mod:`fnn.losses`).
-
-    A loss with ``from_logits=True`` makes the threshold metrics (binary_accuracy, auc,
-    precision, recall, f1_score) and the crossentropy metrics read logits unless
-    ``from_logits`` is given here (Keras would read the logits as probabilities); a sparse
-    loss's ``ignore_class`` likewise reaches ``sparse_categorical_crossentropy``.
-
-    Options (equal options give equal, hashable metrics; auc's, precision's, recall's,
-    f1_score's and r2_score's are validated here, binary_accuracy's and the top-k metrics' when
-    the metric is first traced, which :func:`resolve` with shapes does before any compilation):
-    binary_accuracy ``threshold``, ``from_logits``; the top-k metrics ``k``; auc ``curve``
-    (``"ROC"``/``"PR"``), ``num_thresholds`` (>= 2), ``summation_method``, ``from_logits``;
-    precision and recall ``threshold``, ``class_id``, ``from_logits``; f1_score ``average``
-    (``"micro"``/``"macro"``/``"weighted"``), ``threshold`` (None, the default: argmax),
-    ``from_logits``; r2_score ``class_aggregation``; binary_crossentropy ``from_logits``,
-    ``label_smoothing``; categorical_crossentropy ``from_logits``, ``label_smoothing``,
-    ``axis``; sparse_categorical_crossentropy ``from_logits``, ``ignore_class``, ``axis``;
-    cosine_similarity ``axis`` (the options of Keras's metric classes, validated as the
-    losses validate them). E.g. ``get("auc", curve="PR", num_thresholds=500)``.
-
-    A callable ``identifier`` becomes a mean metric named after it: its per-element (or
-    per-sample) scores are averaged over the data set, and ``options`` are passed to it.
-
-    Args:
-        identifier: A metric name (:func:`names`), a :class:`Metric` (returned as it is), or a
-            function ``(y_true, y_pred, **options) -> scores``.
-        loss: The loss the metric goes with (a name or a Loss): resolves ``"accuracy"`` and
-            gives its ``from_logits`` to the threshold metrics.
-        y_true_shape: The targets' shape, to resolve ``"accuracy"``.
-        y_pred_shape: The outputs' shape, to resolve ``"accuracy"``.
-        **options: The metric's options (above).
-
-    Returns:
-        The :class:`Metric` (hashable; equal options give equal metrics).
-
-    Raises:
-        TypeError: For options given with a Metric instance, an option the metric does not
-            take, an option of the wrong type, or an ``identifier`` that is neither a name, a
-            Metric nor callable.
-        ValueError: For an unknown name (listing the known ones), a bad option value,
-            ``"accuracy"`` with a regression loss, or ``"accuracy"`` that neither the loss nor
-            the shapes resolve.
-
-    Examples:
-        >>> import fnn
-        >>> m = fnn.metrics.get("acc", loss="sparse_categorical_crossentropy")
-        >>> m.name, float(m([1, 0], [[0.2, 0.8], [0.3, 0.7]]))  # sparse_categorical_accuracy
-        ('acc', 0.5)
-        >>> dict(fnn.metrics.get("AUC", curve="pr").options)["curve"]
-        'PR'
-        >>> float(fnn.metrics.get("mape")([1.0, 2.0], [1.5, 2.0]))  # 100 * mean(|e| / |y|)
-        25.0
-        >>> m = fnn.metrics.get("CosineSimilarity")  # the cosine, not the loss's negative
-        >>> m.name, round(float(m([[1.0, 0.0], [1.0, 1.0]], [[2.0, 0.0], [1.0, 0.0]])), 4)
-        ('CosineSimilarity', 0.8536)
-    """
-    if isinstance(identifier, Metric):
-        if options:
-            raise TypeError(
-                f"options {sorted(options)} cannot be applied to a Metric instance "
-                f"({identifier.name!r}); build it with them instead"
-            )
-        return identifier
-    if isinstance(identifier, str):
-        key = _NAMES.canonical(identifier)
-        name = identifier  # Keras 3 logs a metric under the very string asked for ("AUC", "ACC")
-        if key == "accuracy":
-            key = _resolve_accuracy(loss, y_true_shape, y_pred_shape)
-            if key != "binary_accuracy":
-                options.pop("from_logits", None)  # argmax does not care about logits
-        entry = _REGISTRY[key]
-        unknown = set(options) - set(entry.defaults)
-        if unknown:
-            raise TypeError(
-                f"metric {identifier!r} got unknown option(s) {sorted(unknown)}; "
-                f"it accepts {sorted(entry.defaults) or 'none'}"
-            )
-        if loss is not None:  # what the loss says of the outputs (logits) and targets (ignored class)
-            if "from_logits" in entry.defaults and "from_logits" not in options:
-                options["from_logits"] = bool(_loss_option(loss, "from_logits"))
-            if "ignore_class" in entry.defaults and "ignore_class" not in options:
-                options["ignore_class"] = _loss_option(loss, "ignore_class")
-        settings = {**entry.defaults, **options}
-        if entry.check is not None:
-            settings = entry.check(settings)
-        return Metric(name, entry.scores, tuple(sorted(settings.items())), entry.root, entry.finish)
-    if callable(identifier):
-        name = getattr(identifier, "__name__", None) or type(identifier).__name__
-        return Metric(name, identifier, tuple(sorted(options.items())))
-    raise TypeError(f"metric must be a name, a Metric or a callable; got {identifier!r}")
+from fnn.metrics._base import Metric
+from fnn.metrics._from_loss import ALTERNATIVES as LOSS_ALTERNATIVES, SPARSE_SCORES
+from fnn.metrics._registry import NAMES, get, is_builtin, loss_option
 
 
 @structural_cache(maxsize=256)  # an unhashable metric is traced afresh each time
@@ -294,7 +39,7 @@ def _check_shapes(where: str, identifier: Any, m: Metric, y_true_shape: tuple, y
     except (ValueError, TypeError) as e:
         what = repr(m.name)
         if isinstance(identifier, str):  # the metric the name stands for, where it says another
-            key = _NAMES.canonical(identifier)
+            key = NAMES.canonical(identifier)
             key = _ACCURACY_KEY.get(m.scores, key) if key == "accuracy" else key
             what = what if key == identifier else f"{identifier!r} ({key!r})"
         message = (
@@ -450,7 +195,7 @@ def check_targets(
     sparse = [m for m in metrics if m.scores in SPARSE_LABEL_SCORES or m.scores in SPARSE_SCORES]
     if not sparse:
         return
-    ignore_class = None if loss is None else _loss_option(loss, "ignore_class")
+    ignore_class = None if loss is None else loss_option(loss, "ignore_class")
     for m in sparse:
         own = dict(m.options)  # the sparse crossentropy metric has its own ignore_class
         try:

@@ -36,7 +36,7 @@ from fnn.layers._core import rows_independent
 from fnn.losses import Loss
 from fnn.losses._reduction import row_mask
 from fnn.metrics import Metric
-from fnn.metrics._resolve import is_builtin
+from fnn.metrics._registry import is_builtin
 from fnn.optimizers import apply_updates
 from fnn.train._checks import check_grad, resolve_loss, resolve_opt
 

@@ -11,6 +11,7 @@ held in an optimizer state arrive as tracers).
 from __future__ import annotations
 
 import functools
+import inspect
 import math
 import numbers
 import os
@@ -48,6 +49,21 @@ def eval_shape_or_run(fn: Any, *args: Any) -> Any:
         return jax.eval_shape(fn, *args)
     except UNTRACEABLE:
         return jax.eval_shape(lambda out: out, fn(*args))
+
+
+def unbindable(fn: Any, *args: Any, **kwargs: Any) -> inspect.Signature | None:
+    """``fn``'s signature if it cannot take ``args``/``kwargs`` (a call that would fail on its
+    signature, not inside it); None if it can, or if its signature cannot be read (a builtin).
+    A decorator's wrapper is judged, not the function it wraps: the wrapper is what is called."""
+    try:
+        sig = inspect.signature(fn, follow_wrapped=False)
+    except (TypeError, ValueError):
+        return None
+    try:
+        sig.bind(*args, **kwargs)
+    except TypeError:
+        return sig
+    return None
 
 
 def interval(lo: float, hi: float, lo_open: bool, hi_open: bool) -> str:

@@ -244,18 +244,15 @@ class LambdaCallback(Callback):
                 batch = "batch" in name and name.startswith("on_")
                 why = "fnn's epochs are compiled programs: there are no per-batch hooks" if batch else "unknown hook"
                 raise TypeError(f"LambdaCallback got {name}= ({why}); it takes {', '.join(_KERAS_HOOK_ARGS)}")
-        given = {**({"fn": fn} if fn is not None else {}), **{k: v for k, v in hooks.items() if v is not None}}
-        if not given:
+        self.fn = fn  # its signature: fit's callback check names it with its place in the list
+        self.hooks = {k: v for k, v in hooks.items() if v is not None}
+        if fn is None and not self.hooks:
             raise TypeError("LambdaCallback needs fn(epoch, logs) or a hook by keyword (on_epoch_end=...)")
-        for name, hook in given.items():
-            if name == "fn":
-                continue  # fit's callback check names it with its place in the list
+        for name, hook in self.hooks.items():
             args = _KERAS_HOOK_ARGS[name]
             shown = _mismatch(hook, args) if callable(hook) else repr(hook)
             if shown is not None:
                 raise TypeError(f"LambdaCallback {name} must take ({', '.join(args)}), got {shown}")
-        self.fn = fn
-        self.hooks = {k: v for k, v in hooks.items() if v is not None}
         self._last: dict = {}
 
     def on_train_begin(self, ctx: FitContext) -> None:

@@ -142,17 +142,17 @@ def non_finite_start(net: Network, train: bool, args: tuple, loss_value: float) 
     absorbed; None where all of them are finite. A network of the user's own (not a
     :class:`~fnn.Network`) is not looked into: ``"params or y"`` or None."""
     params, x, y, key = args
-    if not np.all(np.isfinite(np.asarray(x))):
+    if not _finite_tree(x):
         return "input"
     if not isinstance(net, Network):  # a network of the user's own: no pieces to look into
-        return None if _finite_tree(params) and np.all(np.isfinite(np.asarray(y))) else "params or y"
+        return None if _finite_tree((params, y)) else "params or y"
     with float64():
         finite = np.asarray(_finite_program(net, train)(params, x, key))
     pieces = _piece_names(net)
     if not finite.all():
         # the last flag is the network's output: a network without layers passes x through
         return pieces[int(np.argmin(finite))] if pieces else "input"
-    if not np.all(np.isfinite(np.asarray(y))):
+    if not _finite_tree(y):
         return "y"
     if not np.isfinite(loss_value):
         return "loss"

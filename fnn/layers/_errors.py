@@ -4,11 +4,12 @@ cannot bind, and a backward's ``dparams`` checked against its params."""
 
 from __future__ import annotations
 
-import inspect
 from typing import Any, cast
 
 import jax
 import jax.numpy as jnp
+
+from fnn._validate import unbindable
 
 
 def layer_error(source: type | BaseException, message: str) -> Exception:
@@ -53,15 +54,8 @@ def leaf_names(tree: Any) -> list[str]:
 def refused_signature(fn: Any, protocol: str, *args: Any, **kwargs: Any) -> str | None:
     """In words, that ``fn`` cannot be called as the protocol calls it (a call that failed on its
     signature, not inside it); None if it can, or if its signature cannot be read."""
-    try:
-        sig = inspect.signature(fn)
-    except (TypeError, ValueError):  # a builtin or C callable: no verdict
-        return None
-    try:
-        sig.bind(*args, **kwargs)
-    except TypeError:
-        return f"{protocol} is the Layer protocol, but the layer's takes {sig}"
-    return None
+    sig = unbindable(fn, *args, **kwargs)
+    return None if sig is None else f"{protocol} is the Layer protocol, but the layer's takes {sig}"
 
 
 def check_dparams(i: int, name: str, params: Any, dparams: Any) -> None:

@@ -7,7 +7,6 @@ failure is a ValueError or TypeError naming the argument. The data's checks are
 
 from __future__ import annotations
 
-import inspect
 import os
 from collections.abc import Sequence
 from typing import Any, cast
@@ -18,7 +17,7 @@ import numpy as np
 
 from fnn import callbacks as callbacks_, losses, optimizers
 from fnn._cache import structural_cache
-from fnn._validate import boolean, choice, integer, real
+from fnn._validate import boolean, choice, integer, real, unbindable
 from fnn._values import bound
 from fnn.grad import MODES
 from fnn.train._network_checks import abstract, signature
@@ -179,17 +178,12 @@ def _described(value: Any) -> str:
 
 
 def _check_callable_as(fn: Any, who: str, call: str, n: int, example: str) -> None:
-    try:
-        sig = inspect.signature(fn, follow_wrapped=False)  # a decorator's wrapper is what fit calls
-    except (TypeError, ValueError):  # no signature to read (a builtin): the call itself tells
-        return
-    try:
-        sig.bind(*range(n))
-    except TypeError:
+    sig = unbindable(fn, *range(n))  # None also where no signature can be read: the call tells
+    if sig is not None:
         raise TypeError(
             f"{who} must be callable as {call} (the optax protocol fit calls), but its signature is {sig}; "
             f"e.g. {example}"
-        ) from None
+        )
 
 
 def check_opt_update(opt: Any, params: Any) -> None:

@@ -13,7 +13,7 @@ import numpy as np
 from fnn._cache import structural_cache
 from fnn._validate import integer
 from fnn.train._data_checks import check_samples
-from fnn.train._loop import param_dtype, to_device
+from fnn.train._loop import to_device
 from fnn.train._network_checks import check_against_network
 
 Array = jax.Array
@@ -83,7 +83,8 @@ def predict(net: Any, params: Any, x: Any, batch_size: int | None = 32) -> Any:
     check_against_network(net, params, None, x, x, "x", "x")
     # in the params' dtype, as fit and evaluate compute (float64 NumPy data for float32 params
     # under x64 gave float64 outputs evaluate never scored)
-    if any(jnp.issubdtype(leaf.dtype, jnp.floating) for leaf in jax.tree.leaves(params)):
-        (x,) = to_device(param_dtype(params), x)  # a network without float params keeps x's
+    floating = [leaf.dtype for leaf in jax.tree.leaves(params) if jnp.issubdtype(leaf.dtype, jnp.floating)]
+    if floating:  # a network without float params keeps x's dtype
+        (x,) = to_device(floating[0], x)
     y = _compiled(net, min(batch_size, x.shape[0]))(params, x)
     return y if is_jax else np.asarray(y)

@@ -46,8 +46,8 @@ def test_a_plain_init_update_pair_trains_as_the_optimizer_it_is(compiles):
         chex.assert_trees_all_equal((plain.params, plain.opt_state), (wrapped.params, wrapped.opt_state))
     assert callable(fnn.train_step(NET, MSE, (opt.init, opt.update)))  # built, not run
     message = (
-        r"^opt must be an optimizer \(a GradientTransformation, or a pair \(init, update\) of callables\) or an "
-        r"optimizer name, got a tuple of length 3"
+        r"^opt must be an optimizer \(a GradientTransformation, a pair \(init, update\) of callables, or an object "
+        r"with init and update methods\) or an optimizer name, got a tuple of length 3"
     )
     with pytest.raises(TypeError, match=message):
         fnn.fit(NET, params, (opt.init, opt.update, opt.update), MSE, x, y, verbose=0)
@@ -333,6 +333,42 @@ def test_pairs_the_protocol_allows_are_not_refused():
     for pair in ((keyed_init, keyed_update), (_sgd_init, adapted), (lambda params: 0.0, weak_update)):
         got = fnn.fit(NET, params, pair, MSE, x, y, epochs=1, verbose=0, batch_size=4)
         assert got.history["loss"] == reference.history["loss"]
+
+
+def test_an_object_with_init_and_update_methods_is_an_optimizer(compiles):
+    """Duck typing, as optax's own code: a user's class with init and update methods, and
+    optax.MultiSteps (not a GradientTransformation; optax's loops call its methods), train."""
+    x, y = _problem()
+    params = NET.init(KEY, (3,), jnp.float64)
+
+    class PlainSGD:  # a torch user's habit: the optimizer an object with methods
+        def __init__(self, learning_rate):
+            self.learning_rate = learning_rate
+
+        def init(self, params):
+            return ()
+
+        def update(self, grads, state, params=None):
+            return jax.tree.map(lambda g: -self.learning_rate * g, grads), state
+
+    reference = fnn.fit(NET, params, O.sgd(0.1), MSE, x, y, epochs=1, verbose=0, batch_size=4)
+    got = fnn.fit(NET, params, PlainSGD(0.1), MSE, x, y, epochs=1, verbose=0, batch_size=4)
+    assert got.history["loss"] == reference.history["loss"]
+    chex.assert_trees_all_close(got.params, reference.params, rtol=1e-15)
+
+    optax = pytest.importorskip("optax")
+    multi = optax.MultiSteps(optax.sgd(0.1), every_k_schedule=2)  # a step every 2 batches
+    kw = dict(epochs=2, verbose=0, batch_size=4, shuffle=False)
+    documented = fnn.fit(NET, params, multi.gradient_transformation(), MSE, x, y, **kw)
+    got = fnn.fit(NET, params, multi, MSE, x, y, **kw)
+    assert got.history["loss"] == documented.history["loss"]
+    chex.assert_trees_all_equal((got.params, got.opt_state), (documented.params, documented.opt_state))
+    with compiles() as c:  # the same object again: the same compiled epoch
+        again = fnn.fit(NET, params, multi, MSE, x, y, **kw)
+    assert c.count == 0
+    chex.assert_trees_all_equal(again.params, got.params)
+    many = fnn.fit_many(NET, jax.tree.map(lambda a: np.stack([a, a]), params), multi, MSE, x, y, **kw)
+    chex.assert_trees_all_close(jax.tree.map(lambda a: a[1], many.params), got.params, rtol=1e-13)
 
 
 def test_fnns_own_optimizers_are_not_traced_for_the_check():

@@ -67,16 +67,22 @@ def check_shuffle(shuffle: Any) -> bool:
 def resolve_opt(opt: Any) -> Any:
     """An optimizer name (``"adam"``, as Keras accepts) becomes ``fnn.optimizers.get(name)``
     with its default hyperparameters; a GradientTransformation passes through, and a plain
-    ``(init, update)`` pair of callables (an optimizer is that pair) is wrapped in one."""
+    ``(init, update)`` pair of callables (an optimizer is that pair), or an object with ``init``
+    and ``update`` methods (``optax.MultiSteps``), is wrapped in one."""
     if isinstance(opt, str):
         return optimizers.get(opt)
     if isinstance(opt, tuple) and callable(getattr(opt, "init", None)) and callable(getattr(opt, "update", None)):
         return opt
     if isinstance(opt, (tuple, list)) and len(opt) == 2 and all(callable(f) for f in opt):
         return optimizers.GradientTransformation(*opt)
+    if callable(getattr(opt, "init", None)) and callable(getattr(opt, "update", None)):
+        # an object with init and update methods (optax.MultiSteps, a user's class) is one by duck
+        # typing, as optax's own code treats it
+        return optimizers.GradientTransformation(opt.init, opt.update)
     got = f"a {type(opt).__name__} of length {len(opt)}" if isinstance(opt, (tuple, list)) else type(opt).__name__
     raise TypeError(
-        f"opt must be an optimizer (a GradientTransformation, or a pair (init, update) of callables) or an "
+        f"opt must be an optimizer (a GradientTransformation, a pair (init, update) of callables, or an object "
+        f"with init and update methods) or an "
         f'optimizer name, got {got} (e.g. opt=fnn.optimizers.adam(learning_rate=1e-3), opt="adam"; '
         "names: fnn.optimizers.names())"
     )

@@ -123,7 +123,8 @@ def fit(
             floating dtypes (training runs in their dtype; the data is cast to it). Never
             modified or donated.
         opt: An optimizer (a GradientTransformation such as ``fnn.optimizers.adam(1e-3)``, or
-            a plain ``(init, update)`` pair of callables: ``update(grads, state, params) ->
+            a plain ``(init, update)`` pair of callables, or an object with those methods such
+            as ``optax.MultiSteps``: ``update(grads, state, params) ->
             (updates, new_state)``, the updates shaped like params and the new state like
             ``init(params)``) or an optimizer name (``"adam"``, ``"SGD"``...:
             :func:`fnn.optimizers.get` with its defaults).

@@ -27,18 +27,13 @@ Callbacks run in list order at each hook; a value a callback logs (``learning_ra
 by the callbacks after it.
 """
 
-from fnn.callbacks._base import (
-    Callback as Callback,
-    CallbackList as CallbackList,
-    FitContext as FitContext,
-    LambdaCallback as LambdaCallback,
-    write_checkpoint as write_checkpoint,
-)
+from fnn.callbacks._base import Callback as Callback, FitContext as FitContext, LambdaCallback as LambdaCallback
 from fnn.callbacks._files import CSVLogger as CSVLogger, ModelCheckpoint as ModelCheckpoint
 from fnn.callbacks._learning_rate import (
     LearningRateScheduler as LearningRateScheduler,
     ReduceLROnPlateau as ReduceLROnPlateau,
 )
+from fnn.callbacks._list import CallbackList as CallbackList, write_checkpoint as write_checkpoint
 from fnn.callbacks._monitor import (
     EarlyStopping as EarlyStopping,
     StopAtThreshold as StopAtThreshold,

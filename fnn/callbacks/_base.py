@@ -1,9 +1,10 @@
-"""The callback protocol: the context callbacks see, the base class, and the list ``fit`` drives."""
+"""The callback protocol: the context callbacks see, the base class, :class:`LambdaCallback`
+(a function as a callback), and how a hook's signature fails to take its arguments."""
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -250,7 +251,7 @@ class LambdaCallback(Callback):
             raise TypeError("LambdaCallback needs fn(epoch, logs) or a hook by keyword (on_epoch_end=...)")
         for name, hook in self.hooks.items():
             args = _KERAS_HOOK_ARGS[name]
-            shown = _mismatch(hook, args) if callable(hook) else repr(hook)
+            shown = hook_mismatch(hook, args) if callable(hook) else repr(hook)
             if shown is not None:
                 raise TypeError(f"LambdaCallback {name} must take ({', '.join(args)}), got {shown}")
         self._last: dict = {}
@@ -292,18 +293,7 @@ _KERAS_HOOK_ARGS = {
 }
 
 
-HOOKS = ("on_train_begin", "on_epoch_begin", "on_epoch_end", "on_train_end")
-# The arguments fit passes each hook (after self). Keras's hooks take ``logs=None`` where fnn's
-# begin and train-end hooks take ``ctx``, and no ``ctx`` in ``on_epoch_end``.
-HOOK_ARGS = {
-    "on_train_begin": ("ctx",),
-    "on_epoch_begin": ("epoch", "ctx"),
-    "on_epoch_end": ("epoch", "logs", "ctx"),
-    "on_train_end": ("ctx",),
-}
-
-
-def _mismatch(fn: Any, args: tuple[str, ...]) -> str | None:
+def hook_mismatch(fn: Any, args: tuple[str, ...]) -> str | None:
     """How ``fn``'s signature fails to take ``args`` positionally (None when it takes them, or
     cannot be read: the call then says for itself). A parameter named ``logs`` that would
     receive another argument (Keras's ``logs=None`` getting fnn's ``ctx``) does not take them."""
@@ -321,111 +311,3 @@ def _mismatch(fn: Any, args: tuple[str, ...]) -> str | None:
     single = {n for n, q in signature.parameters.items() if q.kind not in (q.VAR_POSITIONAL, q.VAR_KEYWORD)}
     wrong = [value for name, value in bound.arguments.items() if name == "logs" and name in single and value != "logs"]
     return f"{shown}, whose logs would receive {wrong[0]}," if wrong else None
-
-
-def check_hooks(cb: Any, where: str) -> None:
-    """Every hook ``cb`` defines takes what fit passes it, checked before training: a
-    Keras-style hook would otherwise fail (or get the ctx as its ``logs``) after an epoch."""
-    if isinstance(cb, LambdaCallback):
-        shown = _mismatch(cb.fn, ("epoch", "logs"))
-        if shown is not None:
-            name = getattr(cb.fn, "__name__", type(cb.fn).__name__)
-            raise TypeError(f"{where}: {name}{shown} cannot be called as fn(epoch, logs), how fit calls a callable")
-        return
-    for hook, args in HOOK_ARGS.items():
-        fn = getattr(cb, hook, None)
-        if fn is None or getattr(fn, "__func__", None) is getattr(Callback, hook):
-            continue
-        shown = _mismatch(fn, args)
-        if shown is not None:
-            expected = ", ".join(f"{h}(self, {', '.join(a)})" for h, a in HOOK_ARGS.items())
-            raise TypeError(
-                f"{where}: {type(cb).__name__}.{hook}{shown} does not take fnn's arguments: fit calls "
-                f"{hook}(self, {', '.join(args)}). Unlike Keras's, fnn's hooks take ctx (the run's FitContext), "
-                f"and the begin and train-end hooks no logs: {expected}"
-            )
-
-
-class CallbackList:
-    """Normalises user callbacks (objects or plain callables) and calls them in order."""
-
-    def __init__(self, callbacks: Sequence | None):
-        if callbacks is None:
-            callbacks = ()
-        if isinstance(callbacks, (Callback,)) or (callable(callbacks) and not isinstance(callbacks, (list, tuple))):
-            callbacks = (callbacks,)
-        self.items = []
-        for i, cb in enumerate(callbacks):
-            if isinstance(cb, type):
-                raise TypeError(
-                    f"callbacks[{i}] is the class {cb.__name__}, not a callback: pass an instance, {cb.__name__}(...)"
-                )
-            if any(hasattr(cb, h) for h in HOOKS):
-                self.items.append(cb)
-            elif callable(cb):
-                self.items.append(LambdaCallback(cb))
-            else:
-                raise TypeError(
-                    f"callbacks[{i}] must be a Callback or a callable fn(epoch, logs), got {type(cb).__name__}"
-                )
-            check_hooks(self.items[-1], f"callbacks[{i}]")
-
-    def has(self, kind: type) -> bool:
-        return any(isinstance(cb, kind) for cb in self.items)
-
-    def _call(self, hook, *args):
-        for cb in self.items:
-            fn = getattr(cb, hook, None)
-            if fn is not None:
-                fn(*args)
-
-    def on_train_begin(self, ctx: FitContext) -> None:
-        self._call("on_train_begin", ctx)
-
-    def on_epoch_begin(self, epoch: int, ctx: FitContext) -> None:
-        self._call("on_epoch_begin", epoch, ctx)
-
-    def on_epoch_end(self, epoch: int, logs: dict, ctx: FitContext) -> None:
-        self._call("on_epoch_end", epoch, logs, ctx)
-
-    def on_train_end(self, ctx: FitContext) -> None:
-        self._call("on_train_end", ctx)
-
-    def get_state(self) -> list[dict[str, Any]]:
-        """Each callback's class name and state, in order (what a checkpoint stores)."""
-        out = []
-        for cb in self.items:
-            get = getattr(cb, "get_state", None)
-            out.append({"class": type(cb).__name__, "state": get() if callable(get) else {}})
-        return out
-
-    def set_state(self, saved: Any, where: str) -> None:
-        """Gives each callback the state saved for the callback of the same class at the same
-        place; a stateful callback with nothing to take back is named in a warning."""
-        saved = saved if isinstance(saved, list) else []
-        lost = []
-        for i, cb in enumerate(self.items):
-            put = getattr(cb, "set_state", None)
-            entry = saved[i] if i < len(saved) and isinstance(saved[i], dict) else None
-            if entry is not None and entry.get("class") == type(cb).__name__:
-                if callable(put):
-                    put(entry.get("state") or {})
-            elif callable(getattr(cb, "get_state", None)) and cb.get_state():
-                lost.append(f"callbacks[{i}] ({type(cb).__name__})")
-        if lost:
-            import warnings
-
-            warnings.warn(
-                f"{where}: no saved state for {', '.join(lost)} (the checkpoint was written with other "
-                "callbacks): they start afresh, so the resumed run may differ from an uninterrupted one",
-                RuntimeWarning,
-                stacklevel=3,
-            )
-
-
-def write_checkpoint(path: str, ctx: FitContext, callbacks: CallbackList, key: Any = None) -> None:
-    """The one way a run's checkpoint is written (fit's own and ModelCheckpoint's)."""
-    checkpoint_.save(
-        path, params=ctx.params, opt_state=ctx.opt_state, epoch=ctx.epoch + 1, key=key,
-        history=ctx.history.to_dict(), callbacks=callbacks.get_state(),
-    )  # fmt: skip

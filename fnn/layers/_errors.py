@@ -1,6 +1,7 @@
 """What a network says when one of its layers breaks the Layer protocol: errors marked as
 attributed to a layer (an outer network prefixes its own), signatures the protocol's calls
-cannot bind, and a backward's ``dparams`` checked against its params."""
+cannot bind, the layer a failed init, forward or backward is blamed on, and a backward's
+``dparams`` checked against its params."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import jax
 import jax.numpy as jnp
 
 from fnn._validate import unbindable
+from fnn.layers._base import Layer, output_shape_of
 
 
 def layer_error(source: type | BaseException, message: str) -> Exception:
@@ -76,3 +78,67 @@ def check_dparams(i: int, name: str, params: Any, dparams: Any) -> None:
                 f"layer {i} ({name}): backward returned dparams{jax.tree_util.keystr(path)} of shape "
                 f"{jnp.shape(g)} for a parameter of shape {jnp.shape(p)}"
             )
+
+
+def init_error(net: Any, i: int, shape: tuple, err: Exception) -> Exception:
+    """Layer ``i`` of ``net`` (a Network) failed to init for inputs of ``shape``: a call its
+    signature refused (a stax-style ``init(rng, input_shape)``), else its own error, naming it."""
+    if already_named(err):
+        return layer_error(err, f"layer {i} ({net.names[i]}) {err}")
+    layer = net.layers[i]
+    own = layer.init if isinstance(layer, Layer) else layer.init_with_shape
+    refused = refused_signature(own, "init(key, input_shape, dtype)", None, None, None)
+    if refused:  # a stax-style init(rng, input_shape): the call failed, not the init
+        refused += "; a stax-style init(rng, input_shape) needs the dtype too: (key, input_shape, dtype=jnp.float32)"
+        return layer_error(TypeError, f"layer {i} ({net.names[i]}): {refused}")
+    return layer_error(err, f"layer {i} ({net.names[i]}): init fails for input shape {shape}: {err}")
+
+
+def forward_error(net: Any, i: int, shapes: list, err: Exception) -> Exception:
+    """Layer ``i``'s forward failed on inputs of shape ``shapes[i]``: the error names an
+    earlier layer whose forward disagrees with its init, else layer ``i``."""
+    if already_named(err):  # a nested network's layer, named already
+        return layer_error(err, f"layer {i} ({net.names[i]}) {err}")
+    refused = refused_signature(
+        net.layers[i].forward, "forward(params, x, *, key=None, train=False)", None, None, key=None, train=False
+    )
+    if refused:
+        return layer_error(TypeError, f"layer {i} ({net.names[i]}): {refused}")
+    blame = disagreeing_layer(net, i, shapes, err)
+    own = f"layer {i} ({net.names[i]}): forward fails on inputs of shape {shapes[i]}: {err}"
+    return layer_error(err, blame or own)
+
+
+def disagreeing_layer(net: Any, i: int, shapes: list, err: Exception) -> str | None:
+    """The first layer before ``i`` whose forward gave another shape than its init declares
+    (the params after it were built for the declared one), in words; None if none."""
+    for j in range(i):
+        try:
+            declared = tuple(output_shape_of(net.layers[j].init_with_shape, shapes[j][1:]))
+        except Exception:  # an init that does not take this shape: no verdict on that layer
+            continue
+        if declared != shapes[j + 1][1:]:
+            return (
+                f"layer {j} ({net.names[j]}): its init declares the output shape {declared} for inputs "
+                f"of shape {shapes[j][1:]}, its forward gives {shapes[j + 1][1:]}; layer {i} "
+                f"({net.names[i]}), built for the declared shape, fails on it: {err}"
+            )
+    return None
+
+
+def backward_error(net: Any, i: int, dy: Any, err: Exception) -> Exception:
+    """Layer ``i``'s backward failed on ``dy``; above the last layer, ``dy`` is the dx of
+    the layer after it, so that layer is named too."""
+    if already_named(err):
+        return layer_error(err, f"layer {i} ({net.names[i]}) {err}")
+    refused = refused_signature(net.layers[i].backward, "backward(params, cache, dy)", None, None, None)
+    if refused:
+        return layer_error(TypeError, f"layer {i} ({net.names[i]}): {refused}")
+    source = (
+        f", the dx of layer {i + 1} ({net.names[i + 1]}) (a backward must return dx of its input's shape)"
+        if i + 1 < len(net.layers)
+        else ""
+    )
+    return layer_error(
+        err, f"layer {i} ({net.names[i]}): backward fails on dy of shape {tuple(jnp.shape(dy))}{source}: {err}"
+    )

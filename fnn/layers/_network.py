@@ -28,12 +28,14 @@ from fnn.layers._base import (
     output_shape_of,
 )
 from fnn.layers._errors import (
-    already_named,
+    backward_error,
     check_dparams,
     describe,
+    disagreeing_layer,
+    forward_error,
+    init_error,
     is_shape,
     layer_error,
-    refused_signature,
 )
 
 
@@ -158,17 +160,7 @@ class Network:
         except (TypeError, ValueError) as err:
             if isinstance(err, UNTRACEABLE):  # Network.init then runs the inits eagerly
                 raise
-            if already_named(err):
-                raise layer_error(err, f"layer {i} ({self.names[i]}) {err}") from err
-            own = layer.init if isinstance(layer, Layer) else layer.init_with_shape
-            refused = refused_signature(own, "init(key, input_shape, dtype)", None, None, None)
-            if refused:  # a stax-style init(rng, input_shape): the call failed, not the init
-                refused += (
-                    "; a stax-style init(rng, input_shape) needs the dtype too: (key, input_shape, dtype=jnp.float32)"
-                )
-            if refused:
-                raise layer_error(TypeError, f"layer {i} ({self.names[i]}): {refused}") from err
-            raise layer_error(err, f"layer {i} ({self.names[i]}): init fails for input shape {shape}: {err}") from err
+            raise init_error(self, i, shape, err) from err
         if not (isinstance(out, tuple) and len(out) == 2 and is_shape(out[0])):
             raise layer_error(
                 TypeError,
@@ -219,12 +211,12 @@ class Network:
             try:
                 out = layer.forward(p, x, key=keys[i], train=train)
             except FeatureMismatchError as e:
-                blame = self._disagreeing_layer(i, shapes, e)
+                blame = disagreeing_layer(self, i, shapes, e)
                 raise FeatureMismatchError(blame or f"layer {i} ({self.names[i]}) {e}") from None
             except (TypeError, ValueError) as err:
                 if isinstance(err, UNTRACEABLE):  # JAX's own words on tracing are the clearest
                     raise
-                raise self._forward_error(i, shapes, err) from err
+                raise forward_error(self, i, shapes, err) from err
             if not (isinstance(out, tuple) and len(out) == 2 and hasattr(out[0], "shape")):
                 raise TypeError(
                     f"layer {i} ({self.names[i]}): forward(params, x, *, key, train) must return (y, cache) "
@@ -280,7 +272,7 @@ class Network:
             except (TypeError, ValueError) as err:
                 if isinstance(err, UNTRACEABLE):
                     raise
-                raise self._backward_error(i, dy, err) from err
+                raise backward_error(self, i, dy, err) from err
             if not (isinstance(out, tuple) and len(out) == 2):
                 raise TypeError(
                     f"layer {i} ({self.names[i]}): backward(params, cache, dy) must return (dparams, dx) "
@@ -314,53 +306,6 @@ class Network:
         n = sum(layer.needs_key for layer in self.layers)
         sub = iter(jax.random.split(key, n)) if n else iter(())
         return [next(sub) if layer.needs_key else None for layer in self.layers]
-
-    def _forward_error(self, i: int, shapes: list, err: Exception) -> Exception:
-        """Layer ``i``'s forward failed on inputs of shape ``shapes[i]``: the error names an
-        earlier layer whose forward disagrees with its init, else layer ``i``."""
-        if already_named(err):  # a nested network's layer, named already
-            return layer_error(err, f"layer {i} ({self.names[i]}) {err}")
-        refused = refused_signature(
-            self.layers[i].forward, "forward(params, x, *, key=None, train=False)", None, None, key=None, train=False
-        )
-        if refused:
-            return layer_error(TypeError, f"layer {i} ({self.names[i]}): {refused}")
-        blame = self._disagreeing_layer(i, shapes, err)
-        own = f"layer {i} ({self.names[i]}): forward fails on inputs of shape {shapes[i]}: {err}"
-        return layer_error(err, blame or own)
-
-    def _disagreeing_layer(self, i: int, shapes: list, err: Exception) -> str | None:
-        """The first layer before ``i`` whose forward gave another shape than its init declares
-        (the params after it were built for the declared one), in words; None if none."""
-        for j in range(i):
-            try:
-                declared = tuple(output_shape_of(self.layers[j].init_with_shape, shapes[j][1:]))
-            except Exception:  # an init that does not take this shape: no verdict on that layer
-                continue
-            if declared != shapes[j + 1][1:]:
-                return (
-                    f"layer {j} ({self.names[j]}): its init declares the output shape {declared} for inputs "
-                    f"of shape {shapes[j][1:]}, its forward gives {shapes[j + 1][1:]}; layer {i} "
-                    f"({self.names[i]}), built for the declared shape, fails on it: {err}"
-                )
-        return None
-
-    def _backward_error(self, i: int, dy: Any, err: Exception) -> Exception:
-        """Layer ``i``'s backward failed on ``dy``; above the last layer, ``dy`` is the dx of
-        the layer after it, so that layer is named too."""
-        if already_named(err):
-            return layer_error(err, f"layer {i} ({self.names[i]}) {err}")
-        refused = refused_signature(self.layers[i].backward, "backward(params, cache, dy)", None, None, None)
-        if refused:
-            return layer_error(TypeError, f"layer {i} ({self.names[i]}): {refused}")
-        source = (
-            f", the dx of layer {i + 1} ({self.names[i + 1]}) (a backward must return dx of its input's shape)"
-            if i + 1 < len(self.layers)
-            else ""
-        )
-        return layer_error(
-            err, f"layer {i} ({self.names[i]}): backward fails on dy of shape {tuple(jnp.shape(dy))}{source}: {err}"
-        )
 
     def _check_params(self, params: Any) -> None:
         if not isinstance(params, (list, tuple)) or len(params) != len(self.layers):

@@ -1,21 +1,20 @@
 """The checks ``fit``, ``fit_many`` and ``evaluate`` make of their arguments before anything is
 compiled: the settings, the loss and the optimizer, the params' dtypes, the optimizer state
-against the optimizer, its schedules over the run, and what the callbacks need of it. Every
-failure is a ValueError or TypeError naming the argument. The data's checks are
-``fnn.train._data_checks``, the traced ones against the network ``fnn.train._network_checks``.
+against the optimizer and its schedules over the run. Every failure is a ValueError or
+TypeError naming the argument. The data's checks are ``fnn.train._data_checks``, the traced ones
+against the network ``fnn.train._network_checks``, fit's callbacks' against the run
+``fnn.train._callback_checks``.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Sequence
 from typing import Any, cast
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from fnn import callbacks as callbacks_, losses, optimizers
+from fnn import losses, optimizers
 from fnn._cache import structural_cache
 from fnn._validate import boolean, choice, integer, real, unbindable
 from fnn._values import bound
@@ -260,48 +259,6 @@ def check_schedules(opt: Any, steps: int) -> None:
             raise ValueError(
                 f"opt: the {name} schedule gives {float(values[first])!r} at step {first} (of the {steps} updates this "
                 f"run makes); {name} must be finite{' and >= 0' if name == 'learning_rate' else ''}"
-            )
-
-
-def check_learning_rate_held(who: str, template: Any) -> None:
-    """A callback that sets the learning rate (``who``) needs an optimizer state that holds
-    one, settable: checked on the abstract state before training, where it would fail after
-    the first epoch."""
-    try:
-        held = jax.eval_shape(optimizers.get_learning_rate, template)
-    except ValueError as e:
-        raise ValueError(
-            f"{who} sets the learning rate, but {e}: use a named optimizer ('adam', fnn.optimizers.adam(1e-3)), "
-            "build yours with fnn.optimizers.inject_hyperparams (e.g. inject_hyperparams(lambda learning_rate: "
-            "fnn.optimizers.chain(fnn.optimizers.scale_by_adam(), fnn.optimizers.scale_by_learning_rate("
-            "learning_rate)))(learning_rate=1e-3)), or an optax one with optax.inject_hyperparams(optax.adam)"
-            "(learning_rate=1e-3)"
-        ) from None
-    if not jnp.issubdtype(held.dtype, jnp.floating):  # a rate set later (0.5) could not be held
-        raise ValueError(
-            f"{who} sets the learning rate, but the optimizer state holds it as {held.dtype} (built with an "
-            "integer learning_rate): build the optimizer with a float, e.g. learning_rate=1.0"
-        )
-    try:  # traced: the value is the state's own, only where it can be set is checked
-        jax.eval_shape(lambda s: optimizers.set_learning_rate(s, optimizers.get_learning_rate(s)), template)
-    except ValueError as e:
-        raise ValueError(f"{who} sets the learning rate, but {e}") from None
-
-
-def check_not_a_best_file(checkpoint: str, callbacks: Sequence[Any]) -> None:
-    """fit writes its ``checkpoint`` after every epoch: a ModelCheckpoint's ``save_best_only``
-    file as that path would lose its best epoch to the last one."""
-    for cb in callbacks:
-        if (
-            isinstance(cb, callbacks_.ModelCheckpoint)
-            and cb.save_best_only
-            and not cb.fields
-            and os.path.realpath(cb.filepath) == os.path.realpath(checkpoint)
-        ):
-            raise ValueError(
-                f"checkpoint {checkpoint!r} is ModelCheckpoint's save_best_only file: fit writes its "
-                "checkpoint there after every epoch, over the best one; resume from a copy of it "
-                "(shutil.copy(best, 'run.npz'); fit(..., checkpoint='run.npz'))"
             )
 
 

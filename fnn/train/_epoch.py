@@ -1,5 +1,5 @@
-"""One step, one evaluation pass and one epoch, as pure functions; the epoch compiled once per
-structure.
+"""One step and one epoch, as pure functions, the epoch compiled once per structure, and the
+loss and metric sums they add up.
 
 The lesson's loop (forward, loss, backward, update, repeated for ``ceil(N / batch_size)``
 iterations per epoch) runs as ONE XLA program per epoch: the full batches in a ``lax.scan``,
@@ -8,14 +8,7 @@ the full batch with rows that count for nothing (:func:`can_pad_last`, :func:`pa
 otherwise as a step of its own, a second copy of the step to compile), with losses and metrics
 summed on the device and read by the host once per epoch.
 
-The validation pass after each epoch is a program of its own (:func:`compiled_validation`), queued
-right behind the epoch: it depends on the network, loss and metrics alone, so runs that differ
-only in the optimizer (``fnn compare``'s) share it, where inside the epoch it was compiled again
-with every optimizer's epoch (12 of the 44 kernels of compare's digits epoch, and XLA:CPU's
-compile time goes by kernels).
-
-Every evaluation (the validation pass, :func:`fnn.evaluate`, :func:`fnn.eval_step`) goes
-through :func:`eval_sums`, so all three report the same numbers.
+The validation pass after each epoch is a program of its own: ``fnn.train._validation``.
 """
 
 from __future__ import annotations
@@ -70,7 +63,7 @@ def all_finite(tree: Any) -> Array:
     return jnp.all(jnp.stack(flags)) if flags else jnp.asarray(True)
 
 
-def _add(a: Any, b: Any) -> Any:
+def add_sums(a: Any, b: Any) -> Any:
     return jax.tree.map(jnp.add, a, b)
 
 
@@ -103,49 +96,6 @@ def batch_sums(
         for m in ms:
             sums[m.name] = m.update(y, y_pred) if weights is None else m.update(y, y_pred, sample_weight=weights)
     return sums
-
-
-def eval_sums(
-    net: Any,
-    loss: Any,
-    metrics: Sequence[Metric],
-    params: Any,
-    x: Array,
-    y: Array,
-    batch_size: int,
-    shard=None,
-    w: Any = None,
-    weighted: Sequence[Metric] = (),
-) -> Sums:
-    """Summed loss and metrics of ``net.apply(params, x)`` against ``y`` (eval mode), in batches
-    of ``batch_size`` in order: the full ones in one scan, then the rest (Keras's batching).
-    ``w``: per-sample weights, or None; they weigh the loss and the ``weighted`` metrics, not
-    ``metrics``."""
-    n = x.shape[0]
-    nb, rem = divmod(n, batch_size)
-    arrays = (x, y) if w is None else (x, y, w)
-
-    def one(*batch):
-        if shard is not None:
-            batch = shard(*batch)
-        xb, yb, wb = (*batch, None)[:3]
-        y_pred = net.apply(params, xb)
-        value = loss(yb, y_pred) if wb is None else loss(yb, y_pred, sample_weight=wb)
-        return batch_sums(loss, metrics, yb, y_pred, jnp.asarray(value), wb, weighted=weighted)
-
-    total = None
-    if nb:
-
-        def body(acc, i):
-            return _add(acc, one(*(jax.lax.dynamic_slice_in_dim(a, i * batch_size, batch_size) for a in arrays))), None
-
-        first = one(*(a[:batch_size] for a in arrays))
-        total = jax.lax.scan(body, first, jnp.arange(1, nb))[0] if nb > 1 else first
-    if rem:
-        s = one(*(a[nb * batch_size :] for a in arrays))
-        total = s if total is None else _add(total, s)
-    assert total is not None  # n >= 1: checked before anything is traced
-    return total
 
 
 def results(metrics: Sequence[Metric], sums: Sums, prefix: str = "") -> dict[str, Any]:
@@ -229,7 +179,7 @@ def epoch_fn(spec: EpochSpec) -> Callable:
             new_params, new_state = keep(params, new_params), keep(opt_state, new_state)
             s = jax.tree.map(lambda v: jnp.where(bad, jnp.zeros_like(v), v), s)
             bad = now_bad
-        return (new_params, new_state, bad, _add(sums, s)), value
+        return (new_params, new_state, bad, add_sums(sums, s)), value
 
     def epoch(params, opt_state, x, y, w, perm, key):
         n = x.shape[0]
@@ -289,39 +239,6 @@ def compiled_epoch(spec: EpochSpec) -> Callable:
     if spec.mesh is None:
         return jax.jit(epoch, donate_argnums=(0, 1))
     return parallel.jit_replicated(epoch, spec.mesh, donate_argnums=(0, 1))
-
-
-class ValidationSpec(NamedTuple):
-    """Everything static about a compiled evaluation pass (fit's validation after each epoch,
-    :func:`fnn.evaluate`); its cache key (compared by value). No optimizer, batch size or
-    shuffling: fits that differ only in those share the program."""
-
-    net: Any
-    loss: Any
-    metrics: tuple
-    batch_size: int
-    mesh: Any = None
-    models: bool = False
-    weighted_metrics: tuple = ()  # weighted by the sample weights; ``metrics`` are not (Keras 3)
-
-
-@structural_cache(maxsize=32)
-def compiled_validation(spec: ValidationSpec) -> Callable:
-    """The jitted evaluation pass ``(params, x_val, y_val, w_val) -> sums`` (:func:`eval_sums`
-    in batches of ``spec.batch_size``): fit runs it after each epoch on the epoch's params (not
-    donated: the next epoch takes them), :func:`fnn.evaluate` once; ``spec.models``: vmapped
-    over stacked models, the data shared."""
-    net, loss, ms, wms, B = spec.net, spec.loss, spec.metrics, spec.weighted_metrics, spec.batch_size
-    shard = None if spec.mesh is None else functools.partial(parallel.shard_batch, mesh=spec.mesh)
-
-    def validation(params, x_val, y_val, w_val):
-        return eval_sums(net, loss, ms, params, x_val, y_val, B, shard, w_val, wms)
-
-    if spec.models:
-        return jax.jit(jax.vmap(validation, in_axes=(0, None, None, None)))
-    if spec.mesh is None:
-        return jax.jit(validation)
-    return parallel.jit_replicated(validation, spec.mesh)
 
 
 def default_unroll(batch_size: int, n: int) -> int:

@@ -1,6 +1,6 @@
 """Evaluation: :func:`evaluate` over a data set and :func:`eval_step` on one batch, both through
-fit's own validation pass (:func:`fnn.train._epoch.eval_sums`; evaluate runs its very program,
-:func:`fnn.train._epoch.compiled_validation`), so the three agree."""
+fit's own validation pass (:func:`fnn.train._validation.eval_sums`; evaluate runs its very
+program, :func:`fnn.train._validation.compiled_validation`), so the three agree."""
 
 from __future__ import annotations
 
@@ -15,9 +15,10 @@ from fnn._validate import integer
 from fnn.metrics._resolve import resolve_both
 from fnn.train._checks import resolve_loss
 from fnn.train._data_checks import check_loss_weighs, check_sample_weight, check_samples, sparse_labels
-from fnn.train._epoch import ValidationSpec, compiled_validation, eval_sums, results
+from fnn.train._epoch import results
 from fnn.train._loop import param_dtype, to_device
 from fnn.train._network_checks import check_against_network
+from fnn.train._validation import ValidationSpec, compiled_validation, eval_sums
 
 
 def evaluate(

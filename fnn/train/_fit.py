@@ -15,10 +15,8 @@ import jax
 from fnn import callbacks as callbacks_, checkpoint as checkpoint_, parallel
 from fnn._interrupts import interrupts_held
 from fnn._validate import integer, key as check_key, path as check_path
-from fnn.metrics._from_loss import higher_is_better
+from fnn.train._callback_checks import check_against_logs, check_learning_rate_held, check_not_a_best_file
 from fnn.train._checks import (
-    check_learning_rate_held,
-    check_not_a_best_file,
     check_opt_state,
     check_opt_update,
     check_params_dtypes,
@@ -272,23 +270,7 @@ def fit(
         class_weight=class_weight,
     )  # fmt: skip
     check_schedules(opt, max(epochs * run.iterations_per_epoch, 1))
-    log_names = {"loss", *(m.name for m in run.metrics)}
-    if run.data[3] is not None:
-        log_names |= {"val_" + name for name in log_names}
-    known = True  # whether log_names is all the logs can hold at this point of the list
-    for cb in cbs.items:  # a checkpoint name the logs cannot fill fails now, not after an epoch
-        if isinstance(cb, callbacks_.ModelCheckpoint) and known:
-            cb.check_logs(log_names)
-        monitoring = (callbacks_.EarlyStopping, callbacks_.ReduceLROnPlateau, callbacks_.ModelCheckpoint)
-        if isinstance(cb, monitoring) and known:  # a metric renamed since (val_auc for "AUC") fails now
-            cb.check_monitor(log_names | {"learning_rate"})
-        if isinstance(cb, monitoring) and cb.auto_mode:  # the metric itself says which way is better
-            watched = [m for m in run.metrics if m.name == cb.monitor.removeprefix("val_")]
-            cb.mode = "max" if watched and higher_is_better(watched[0]) else cb.name_mode
-        if isinstance(cb, (callbacks_.ReduceLROnPlateau, callbacks_.LearningRateScheduler)):
-            log_names = log_names | {"learning_rate"}  # logged from here on, for the callbacks after it
-        elif not type(cb).__module__.startswith("fnn."):  # (a LambdaCallback's fn gets a copy of the logs)
-            known = False  # a callback of the user's may log anything: its names show at the epoch's end
+    check_against_logs(cbs.items, run.metrics, validation=run.data[3] is not None)
     if opt_state is not None:
         check_opt_state(opt, params, opt_state)
         differ = hyperparams_differ(opt, opt_state)

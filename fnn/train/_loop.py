@@ -28,14 +28,13 @@ from fnn.train._checks import check_settings, check_shuffle
 from fnn.train._data_checks import prepare_data
 from fnn.train._epoch import (
     EpochSpec,
-    ValidationSpec,
     can_pad_last,
     compiled_epoch,
-    compiled_validation,
     default_unroll,
     epoch_permutation,
     pad_worth,
 )
+from fnn.train._validation import ValidationSpec, compiled_validation
 
 
 class Prepared(NamedTuple):

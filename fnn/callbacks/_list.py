@@ -1,0 +1,130 @@
+"""The list ``fit`` drives: the user's callbacks normalised (a plain callable wrapped in a
+:class:`LambdaCallback`), each hook checked against fnn's signatures before training, the hooks
+called in list order, the callbacks' states saved and given back, and the run's checkpoint
+written."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from fnn import checkpoint as checkpoint_
+from fnn.callbacks._base import Callback, FitContext, LambdaCallback, hook_mismatch
+
+HOOKS = ("on_train_begin", "on_epoch_begin", "on_epoch_end", "on_train_end")
+# The arguments fit passes each hook (after self). Keras's hooks take ``logs=None`` where fnn's
+# begin and train-end hooks take ``ctx``, and no ``ctx`` in ``on_epoch_end``.
+HOOK_ARGS = {
+    "on_train_begin": ("ctx",),
+    "on_epoch_begin": ("epoch", "ctx"),
+    "on_epoch_end": ("epoch", "logs", "ctx"),
+    "on_train_end": ("ctx",),
+}
+
+
+def check_hooks(cb: Any, where: str) -> None:
+    """Every hook ``cb`` defines takes what fit passes it, checked before training: a
+    Keras-style hook would otherwise fail (or get the ctx as its ``logs``) after an epoch."""
+    if isinstance(cb, LambdaCallback):
+        shown = hook_mismatch(cb.fn, ("epoch", "logs"))
+        if shown is not None:
+            name = getattr(cb.fn, "__name__", type(cb.fn).__name__)
+            raise TypeError(f"{where}: {name}{shown} cannot be called as fn(epoch, logs), how fit calls a callable")
+        return
+    for hook, args in HOOK_ARGS.items():
+        fn = getattr(cb, hook, None)
+        if fn is None or getattr(fn, "__func__", None) is getattr(Callback, hook):
+            continue
+        shown = hook_mismatch(fn, args)
+        if shown is not None:
+            expected = ", ".join(f"{h}(self, {', '.join(a)})" for h, a in HOOK_ARGS.items())
+            raise TypeError(
+                f"{where}: {type(cb).__name__}.{hook}{shown} does not take fnn's arguments: fit calls "
+                f"{hook}(self, {', '.join(args)}). Unlike Keras's, fnn's hooks take ctx (the run's FitContext), "
+                f"and the begin and train-end hooks no logs: {expected}"
+            )
+
+
+class CallbackList:
+    """Normalises user callbacks (objects or plain callables) and calls them in order."""
+
+    def __init__(self, callbacks: Sequence | None):
+        if callbacks is None:
+            callbacks = ()
+        if isinstance(callbacks, (Callback,)) or (callable(callbacks) and not isinstance(callbacks, (list, tuple))):
+            callbacks = (callbacks,)
+        self.items = []
+        for i, cb in enumerate(callbacks):
+            if isinstance(cb, type):
+                raise TypeError(
+                    f"callbacks[{i}] is the class {cb.__name__}, not a callback: pass an instance, {cb.__name__}(...)"
+                )
+            if any(hasattr(cb, h) for h in HOOKS):
+                self.items.append(cb)
+            elif callable(cb):
+                self.items.append(LambdaCallback(cb))
+            else:
+                raise TypeError(
+                    f"callbacks[{i}] must be a Callback or a callable fn(epoch, logs), got {type(cb).__name__}"
+                )
+            check_hooks(self.items[-1], f"callbacks[{i}]")
+
+    def has(self, kind: type) -> bool:
+        return any(isinstance(cb, kind) for cb in self.items)
+
+    def _call(self, hook, *args):
+        for cb in self.items:
+            fn = getattr(cb, hook, None)
+            if fn is not None:
+                fn(*args)
+
+    def on_train_begin(self, ctx: FitContext) -> None:
+        self._call("on_train_begin", ctx)
+
+    def on_epoch_begin(self, epoch: int, ctx: FitContext) -> None:
+        self._call("on_epoch_begin", epoch, ctx)
+
+    def on_epoch_end(self, epoch: int, logs: dict, ctx: FitContext) -> None:
+        self._call("on_epoch_end", epoch, logs, ctx)
+
+    def on_train_end(self, ctx: FitContext) -> None:
+        self._call("on_train_end", ctx)
+
+    def get_state(self) -> list[dict[str, Any]]:
+        """Each callback's class name and state, in order (what a checkpoint stores)."""
+        out = []
+        for cb in self.items:
+            get = getattr(cb, "get_state", None)
+            out.append({"class": type(cb).__name__, "state": get() if callable(get) else {}})
+        return out
+
+    def set_state(self, saved: Any, where: str) -> None:
+        """Gives each callback the state saved for the callback of the same class at the same
+        place; a stateful callback with nothing to take back is named in a warning."""
+        saved = saved if isinstance(saved, list) else []
+        lost = []
+        for i, cb in enumerate(self.items):
+            put = getattr(cb, "set_state", None)
+            entry = saved[i] if i < len(saved) and isinstance(saved[i], dict) else None
+            if entry is not None and entry.get("class") == type(cb).__name__:
+                if callable(put):
+                    put(entry.get("state") or {})
+            elif callable(getattr(cb, "get_state", None)) and cb.get_state():
+                lost.append(f"callbacks[{i}] ({type(cb).__name__})")
+        if lost:
+            import warnings
+
+            warnings.warn(
+                f"{where}: no saved state for {', '.join(lost)} (the checkpoint was written with other "
+                "callbacks): they start afresh, so the resumed run may differ from an uninterrupted one",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+
+
+def write_checkpoint(path: str, ctx: FitContext, callbacks: CallbackList, key: Any = None) -> None:
+    """The one way a run's checkpoint is written (fit's own and ModelCheckpoint's)."""
+    checkpoint_.save(
+        path, params=ctx.params, opt_state=ctx.opt_state, epoch=ctx.epoch + 1, key=key,
+        history=ctx.history.to_dict(), callbacks=callbacks.get_state(),
+    )  # fmt: skip

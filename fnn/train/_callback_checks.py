@@ -1,0 +1,82 @@
+"""What ``fit`` checks of its callbacks before training, where a mistake would otherwise
+surface after the first epoch: the log names they watch or write against the logs the run
+will have, a learning rate they set against the optimizer state, and a best-only file against
+fit's own checkpoint. An auto-mode callback also learns here which way its metric improves."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from fnn import callbacks as callbacks_, optimizers
+from fnn.metrics._from_loss import higher_is_better
+
+
+def check_against_logs(callbacks: Sequence[Any], metrics: Sequence[Any], validation: bool) -> None:
+    """Each callback's log names (ModelCheckpoint's filepath fields, a monitored value) against
+    the logs the run will have at its place in the list (``metrics``: the run's, ``validation``:
+    whether ``val_*`` entries are logged); an auto-mode monitor takes the direction of its
+    metric. A callback of the user's may log anything: the names after it are not checked."""
+    log_names = {"loss", *(m.name for m in metrics)}
+    if validation:
+        log_names |= {"val_" + name for name in log_names}
+    known = True  # whether log_names is all the logs can hold at this point of the list
+    for cb in callbacks:  # a checkpoint name the logs cannot fill fails now, not after an epoch
+        if isinstance(cb, callbacks_.ModelCheckpoint) and known:
+            cb.check_logs(log_names)
+        monitoring = (callbacks_.EarlyStopping, callbacks_.ReduceLROnPlateau, callbacks_.ModelCheckpoint)
+        if isinstance(cb, monitoring) and known:  # a metric renamed since (val_auc for "AUC") fails now
+            cb.check_monitor(log_names | {"learning_rate"})
+        if isinstance(cb, monitoring) and cb.auto_mode:  # the metric itself says which way is better
+            watched = [m for m in metrics if m.name == cb.monitor.removeprefix("val_")]
+            cb.mode = "max" if watched and higher_is_better(watched[0]) else cb.name_mode
+        if isinstance(cb, (callbacks_.ReduceLROnPlateau, callbacks_.LearningRateScheduler)):
+            log_names = log_names | {"learning_rate"}  # logged from here on, for the callbacks after it
+        elif not type(cb).__module__.startswith("fnn."):  # (a LambdaCallback's fn gets a copy of the logs)
+            known = False  # a callback of the user's may log anything: its names show at the epoch's end
+
+
+def check_learning_rate_held(who: str, template: Any) -> None:
+    """A callback that sets the learning rate (``who``) needs an optimizer state that holds
+    one, settable: checked on the abstract state before training, where it would fail after
+    the first epoch."""
+    try:
+        held = jax.eval_shape(optimizers.get_learning_rate, template)
+    except ValueError as e:
+        raise ValueError(
+            f"{who} sets the learning rate, but {e}: use a named optimizer ('adam', fnn.optimizers.adam(1e-3)), "
+            "build yours with fnn.optimizers.inject_hyperparams (e.g. inject_hyperparams(lambda learning_rate: "
+            "fnn.optimizers.chain(fnn.optimizers.scale_by_adam(), fnn.optimizers.scale_by_learning_rate("
+            "learning_rate)))(learning_rate=1e-3)), or an optax one with optax.inject_hyperparams(optax.adam)"
+            "(learning_rate=1e-3)"
+        ) from None
+    if not jnp.issubdtype(held.dtype, jnp.floating):  # a rate set later (0.5) could not be held
+        raise ValueError(
+            f"{who} sets the learning rate, but the optimizer state holds it as {held.dtype} (built with an "
+            "integer learning_rate): build the optimizer with a float, e.g. learning_rate=1.0"
+        )
+    try:  # traced: the value is the state's own, only where it can be set is checked
+        jax.eval_shape(lambda s: optimizers.set_learning_rate(s, optimizers.get_learning_rate(s)), template)
+    except ValueError as e:
+        raise ValueError(f"{who} sets the learning rate, but {e}") from None
+
+
+def check_not_a_best_file(checkpoint: str, callbacks: Sequence[Any]) -> None:
+    """fit writes its ``checkpoint`` after every epoch: a ModelCheckpoint's ``save_best_only``
+    file as that path would lose its best epoch to the last one."""
+    for cb in callbacks:
+        if (
+            isinstance(cb, callbacks_.ModelCheckpoint)
+            and cb.save_best_only
+            and not cb.fields
+            and os.path.realpath(cb.filepath) == os.path.realpath(checkpoint)
+        ):
+            raise ValueError(
+                f"checkpoint {checkpoint!r} is ModelCheckpoint's save_best_only file: fit writes its "
+                "checkpoint there after every epoch, over the best one; resume from a copy of it "
+                "(shutil.copy(best, 'run.npz'); fit(..., checkpoint='run.npz'))"
+            )

@@ -117,8 +117,16 @@ def main(argv: list[str] | None = None) -> dict:
 
     import optax
 
-    params = param_tree(args.sizes, dtype, args.seed)
-    grads = jax.tree.map(lambda p: (1e-3 * jax.random.normal(jax.random.PRNGKey(1), p.shape)).astype(p.dtype), params)
+    def setup():
+        params = param_tree(args.sizes, dtype, args.seed)
+        grads = jax.tree.map(
+            lambda p: (1e-3 * jax.random.normal(jax.random.PRNGKey(1), p.shape)).astype(p.dtype), params
+        )
+        return params, grads
+
+    # --quick: the set-up as one compiled program, not one per random draw and leaf shape (most of
+    # a quick run's time); its numbers may differ from the eager draws' in the last bits
+    params, grads = (jax.jit(setup) if args.quick else setup)()
     n_params = sum(int(np.prod(p.shape)) for p in jax.tree.leaves(params))
     results = []
     for name in names:

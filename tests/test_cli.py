@@ -72,7 +72,7 @@ def test_compare_table_results_and_plots(tmp_path, capsys):
             "--seeds",
             "2",
             "--hidden",
-            "8",
+            "4",  # the networks of the comparisons below: their programs are compiled once
             "--out",
             str(out),
         ]
@@ -124,7 +124,7 @@ def test_compare_table_results_and_plots(tmp_path, capsys):
     # parameters, epoch 2's the loss after ONE gradient-descent step w <- w - 0.1 dL/dw.
     (x, y), _ = fnn.datasets.load("iris")
     x_tr, y_tr, x_val, y_val = x[:96].astype(np.float64), y[:96], x[96:].astype(np.float64), y[96:]
-    net = fnn.mlp([8, 3])
+    net = fnn.mlp([4, 3])
     for seed in range(2):
         params = net.init(jax.random.split(jax.random.PRNGKey(seed))[0], (4,))
         loss0, grads = _numpy_mlp_loss_and_grads(params, x_tr, y_tr)
@@ -166,7 +166,7 @@ def test_train_save_resume_continues_exactly(tmp_path, capsys, monkeypatch):
         "--dataset",
         "iris",
         "--hidden",
-        "8",
+        "4",  # the network of the other runs of fnn train on iris: their programs are compiled once
         "--optimizer",
         "adam",
         "--lr",
@@ -191,10 +191,10 @@ def test_train_save_resume_continues_exactly(tmp_path, capsys, monkeypatch):
     for name in ("loss", "val_loss", "accuracy"):
         assert len(resumed.history["history"][name]) == 4
         np.testing.assert_allclose(resumed.history["history"][name], straight.history["history"][name], rtol=1e-6)
-    assert resumed.extra["hidden"] == [8] and resumed.extra["optimizer"] == "adam"
+    assert resumed.extra["hidden"] == [4] and resumed.extra["optimizer"] == "adam"
 
     # A checkpoint of another network is refused with one line, before any training.
-    rc = main(["train", "--dataset", "iris", "--hidden", "4", "--resume", a, "--verbose", "0"])
+    rc = main(["train", "--dataset", "iris", "--hidden", "8", "--resume", a, "--verbose", "0"])
     err = capsys.readouterr().err
     assert rc == 2 and err.count("\n") == 1 and "--resume" in err and "Traceback" not in err
 
@@ -335,16 +335,57 @@ print(json.dumps({"rc": rc, "compiles": counts[COMPILE],  # XLA compilations or 
 """
 
 
+COMPARE_CACHED = ["compare", "--dataset", "iris", "--hidden", "4", "--seeds", "2"]
+COMPARE_CACHED += ["--optimizers", "sgd,adam", "--batch-sizes", "16,full", "--no-plots"]
+COMPARE_CACHED += ["--jobs", "1"]  # one compilation at a time: no two threads racing for the same entry
+OTHER_VALUES = ["--epochs", "3", "--seed", "4", "--lr", "0.05"]
+
+
+@pytest.fixture(scope="module")
+def compare_cached(tmp_path_factory):
+    """Four fresh processes of ``fnn compare`` on one --cache-dir (the cache is set up once per
+    process), whose outputs the two tests below read: ``first`` (an empty cache), ``second`` (the
+    same command again, into an --out holding an earlier run's plots), ``other`` (other epochs,
+    first seed and learning rate) and ``fresh`` (``other``'s values with --no-cache). What the
+    cache folder held along the way."""
+    tmp_path = tmp_path_factory.mktemp("compare-cached")
+    cache = tmp_path / "cache"
+    args = [*COMPARE_CACHED, "--cache-dir", str(cache)]
+
+    def compare(*extra, out):
+        counts = run_python_json(_COUNTING_RUN, *args, *extra, "--out", str(tmp_path / out))
+        return counts, counts["stdout"]
+
+    seen = {"tmp_path": tmp_path}
+    seen["first"] = compare("--epochs", "2", out="out0")
+    store = cache / "executables"
+    seen["after_first"] = {
+        "store": sorted(store.iterdir()),
+        "exe": sorted(store.glob("*.exe")),
+        "others": {p: sorted(p.iterdir()) for p in cache.iterdir() if p != store},
+    }
+    # plots of an earlier run in --out go, as the new results come without any
+    (tmp_path / "out1").mkdir()
+    stale = [tmp_path / "out1" / name for name in ("loss_vs_epoch.png", "loss_vs_time.png")]
+    for path in stale:
+        path.write_bytes(PNG_SIGNATURE)
+    seen["second"] = compare("--epochs", "2", out="out1")
+    seen["stale_left"] = [path.exists() for path in stale]
+    seen["after_second"] = sorted(store.iterdir())
+    seen["other"] = compare(*OTHER_VALUES, out="other")
+    seen["before_fresh"] = sorted(cache.rglob("*"))
+    seen["fresh"] = compare(*OTHER_VALUES, "--no-cache", out="fresh")
+    seen["after_fresh"] = sorted(cache.rglob("*"))
+    return seen
+
+
 @pytest.mark.slow
-def test_compare_twice_with_the_persistent_cache_compiles_nothing_the_second_time(tmp_path):
+def test_compare_twice_with_the_persistent_cache_compiles_nothing_the_second_time(compare_cached):
     """Two fresh processes of the same ``fnn compare``: the first compiles every program and
     writes each to the executable store (``cache/executables``) and to JAX's cache; the second
     compiles nothing and traces nothing (every program loaded from the store, JAX's cache not
     even asked) and prints the same table."""
-    cache = tmp_path / "cache"
-    args = ["compare", "--dataset", "iris", "--hidden", "4", "--epochs", "2", "--seeds", "2"]
-    args += ["--optimizers", "sgd,adam", "--batch-sizes", "16,full", "--no-plots", "--cache-dir", str(cache)]
-    args += ["--jobs", "1"]  # one compilation at a time: no two threads racing for the same entry
+    tmp_path = compare_cached["tmp_path"]
     n_optimizers = 2
     n_runs = n_optimizers * 2  # optimizers x batch sizes: one epoch program each
     # each run's epoch, the seeds' params; and one program for every run: the params' copy, the
@@ -354,69 +395,55 @@ def test_compare_twice_with_the_persistent_cache_compiles_nothing_the_second_tim
     shared = 3
     stored = through_store = n_runs + 1 + shared
 
-    def compare(*extra, out):
-        counts = run_python_json(_COUNTING_RUN, *args, *extra, "--out", str(tmp_path / out))
-        assert counts["rc"] == 0
-        return counts, counts["stdout"]
-
-    # plots of an earlier run in --out go, as the new results come without any
-    (tmp_path / "out1").mkdir()
-    stale = [tmp_path / "out1" / name for name in ("loss_vs_epoch.png", "loss_vs_time.png")]
-    for path in stale:
-        path.write_bytes(PNG_SIGNATURE)
-    (first, out1), (second, out2) = compare(out="out0"), compare(out="out1")
-    assert not any(path.exists() for path in stale) and (tmp_path / "out1" / "results.json").exists()
+    (first, out1), (second, out2) = compare_cached["first"], compare_cached["second"]
+    assert first["rc"] == second["rc"] == 0
+    assert not any(compare_cached["stale_left"]) and (tmp_path / "out1" / "results.json").exists()
     # first: every program compiled and written to JAX's cache, and each through the store
     assert first["requests"] == first["misses"] == first["compiles"] == through_store and first["hits"] == 0
     assert (first["store_hits"], first["store_misses"]) == (0, stored)
-    store = cache / "executables"
-    assert len(list(store.glob("*.exe"))) == stored == len(list(store.iterdir()))
+    after_first = compare_cached["after_first"]
+    assert len(after_first["exe"]) == stored == len(after_first["store"])
     # JAX's cache in a folder of this version of fnn's source (jax-<digest>), beside the store
-    (jax_cache,) = [p for p in cache.iterdir() if p != store]
-    assert jax_cache.name.startswith("jax-") and len(list(jax_cache.iterdir())) == first["misses"]
+    ((jax_cache, entries),) = after_first["others"].items()
+    assert jax_cache.name.startswith("jax-") and len(entries) == first["misses"]
     # second: everything read from the store, nothing asked of JAX's cache or compiled
     assert (second["store_hits"], second["store_misses"]) == (stored, 0)
     assert second["requests"] == second["misses"] == second["hits"] == second["compiles"] == 0
-    assert len(list(store.iterdir())) == stored
+    assert len(compare_cached["after_second"]) == stored
     table = lambda out: [line for line in out.splitlines() if line.startswith("|") and "time" not in line]
     strip_times = lambda rows: [row.rsplit("|", 3)[0] for row in rows]  # the time column differs
     assert strip_times(table(out1)) == strip_times(table(out2)) and len(table(out1)) == 1 + n_runs  # separator, runs
-    # --no-cache reads nothing from either (a process of its own, so everything is compiled again)
-    files = sorted(cache.rglob("*"))
-    third, out3 = compare("--no-cache", out="out2")
-    assert third["hits"] == third["misses"] == 0 and sorted(cache.rglob("*")) == files
+    # --no-cache reads nothing from either (a process of its own, so everything is compiled
+    # again): the same table as the process of the same values that loaded every program
+    third, out3 = compare_cached["fresh"]
+    assert third["rc"] == 0
+    assert third["hits"] == third["misses"] == 0 and compare_cached["after_fresh"] == compare_cached["before_fresh"]
     assert third["store_hits"] == third["store_misses"] == 0
     assert third["compiles"] == first["compiles"]
-    assert strip_times(table(out3)) == strip_times(table(out1))
+    _, out_other = compare_cached["other"]
+    assert strip_times(table(out3)) == strip_times(table(out_other)) and len(table(out3)) == 1 + n_runs
 
 
 @pytest.mark.slow
-def test_compare_with_other_epochs_seed_and_rate_reuses_every_stored_program(tmp_path):
+def test_compare_with_other_epochs_seed_and_rate_reuses_every_stored_program(compare_cached):
     """The epochs (a bound of the host's loop), the first seed and the learning rate (values the
     programs take as inputs) are left out of the store's namespace: a second process with other
     values of all three loads every program the first stored, compiles nothing and traces
     nothing, and trains what those values ask for."""
-    cache = tmp_path / "cache"
-    args = ["compare", "--dataset", "iris", "--hidden", "4", "--seeds", "2", "--optimizers", "sgd,adam"]
-    args += ["--batch-sizes", "16", "--no-plots", "--cache-dir", str(cache), "--jobs", "1"]
-    first = run_python_json(_COUNTING_RUN, *args, "--epochs", "2", "--out", str(tmp_path / "a"))
-    second = run_python_json(
-        _COUNTING_RUN, *args, "--epochs", "3", "--seed", "4", "--lr", "0.05", "--out", str(tmp_path / "b")
-    )
+    tmp_path = compare_cached["tmp_path"]
+    (first, _), (second, _) = compare_cached["first"], compare_cached["other"]
     assert first["rc"] == second["rc"] == 0
     stored = first["store_misses"]
     assert stored >= 3 and first["store_hits"] == 0
     assert (second["store_hits"], second["store_misses"]) == (stored, 0)
     assert second["requests"] == second["compiles"] == 0
-    runs = json.loads((tmp_path / "b" / "results.json").read_text())["runs"]
-    assert [r["learning_rate"] for r in runs] == [0.05, 0.05]
+    runs = json.loads((tmp_path / "other" / "results.json").read_text())["runs"]
+    assert [r["learning_rate"] for r in runs] == [0.05] * 4
     assert all([s["seed"] for s in r["seeds"]] == [4, 5] and r["summary"]["epochs"][0] == 3 for r in runs)
     # what the loaded programs trained is what programs compiled for these values train
-    fresh = run_python_json(
-        _COUNTING_RUN, *args, "--epochs", "3", "--seed", "4", "--lr", "0.05", "--no-cache", "--out", str(tmp_path / "c")
-    )
+    fresh, _ = compare_cached["fresh"]
     assert fresh["rc"] == 0 and fresh["compiles"] > 0
-    again = json.loads((tmp_path / "c" / "results.json").read_text())["runs"]
+    again = json.loads((tmp_path / "fresh" / "results.json").read_text())["runs"]
     histories = lambda rs: [[s["history"] for s in r["seeds"]] for r in rs]
     assert histories(runs) == histories(again)
 
@@ -681,9 +708,14 @@ def test_resume_refuses_settings_that_differ_from_the_saved_ones(moons_checkpoin
 
 
 def _load_moons(path):
-    """The checkpoint with its trees as the CLI builds them (2-4-1 network, adam)."""
-    params = fnn.mlp([4, 1]).init(jax.random.PRNGKey(0), (2,))
-    opt_state = fnn.optimizers.get("adam", learning_rate=0.01).init(params)
+    """The checkpoint with its trees as the CLI builds them (2-4-1 network, adam): templates of
+    their shapes and dtypes (eval_shape: traced, nothing compiled)."""
+
+    def trees():
+        params = fnn.mlp([4, 1]).init(jax.random.PRNGKey(0), (2,))
+        return params, fnn.optimizers.get("adam", learning_rate=0.01).init(params)
+
+    params, opt_state = jax.eval_shape(trees)
     return fnn.checkpoint.load(path, params=params, opt_state=opt_state)
 
 
@@ -923,7 +955,8 @@ def test_compare_interrupted_stops_the_runs_training_beside_it(monkeypatch):
         raise KeyboardInterrupt
 
     finished: list = []
-    kw = dict(optimizers=["sgd", "adam", "rmsprop", "adagrad"], batch_sizes=[None], hidden=[4], seeds=1)
+    # (batch 16: sgd's and adam's programs are fnn train's above, compiled already)
+    kw = dict(optimizers=["sgd", "adam", "rmsprop", "adagrad"], batch_sizes=[16], hidden=[4], seeds=1)
     with pytest.raises(KeyboardInterrupt):
         run_comparison(load_problem("iris"), epochs=2000, train_threads=2, log=interrupt, finished=finished, **kw)
     assert len(finished) == 1 and finished[0]["seeds"][0]["epochs_run"] == 2000

@@ -29,13 +29,8 @@ print("devices:", jax.devices(), file=sys.stderr)
 EOF
 command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total,clocks.max.sm --format=csv | tee "$OUT/gpu.txt"
 
-STEPS=()
 run() {  # run NAME ARGS...: one benchmark, its table to the terminal and OUTDIR/NAME.md, JSON beside it
   local name="$1"; shift
-  if [[ $SMOKE == 1 ]]; then  # --smoke: queued, and all run in one process below
-    STEPS+=("$name" "$@" --json "$OUT/$name.json" ";")
-    return
-  fi
   echo "== $name: python -m $*" >&2
   python -m "$@" --json "$OUT/$name.json" | tee "$OUT/$name.md"
   echo
@@ -69,46 +64,6 @@ for dtype in float32 bfloat16; do
   run "scaling_$dtype" benchmarks.scaling --dtype "$dtype" "${SCALE[@]}" \
       --width "$W" --depth 2 --batch "$B" "${QUICK[@]}"
 done
-
-if [[ $SMOKE == 1 ]]; then
-  python - "$OUT" "${STEPS[@]}" <<'EOF'
-# --smoke: the queued steps one after the other in this one process, each as `python -m MODULE
-# ARGS` runs it (its module as __main__, its table to the terminal and OUTDIR/NAME.md): at these
-# sizes a process's start and JAX's import would cost more than the step itself.
-import runpy, sys
-out, queued = sys.argv[1], sys.argv[2:]
-steps = []
-while queued:
-    end = queued.index(";")
-    steps.append(queued[:end])
-    queued = queued[end + 1 :]
-
-class Tee:
-    def __init__(self, *files):
-        self.files = files
-    def write(self, s):
-        for f in self.files:
-            f.write(s)
-        return len(s)
-    def flush(self):
-        for f in self.files:
-            f.flush()
-
-stdout = sys.stdout
-for name, module, *args in steps:
-    print(f"== {name}: python -m {module} {' '.join(args[:-2])}", file=sys.stderr, flush=True)
-    with open(f"{out}/{name}.md", "w") as md:
-        sys.stdout, sys.argv = Tee(stdout, md), [module, *args]
-        try:
-            runpy.run_module(module, run_name="__main__", alter_sys=True)
-        except SystemExit as e:
-            if e.code not in (None, 0):
-                raise
-        finally:
-            sys.stdout = stdout
-    print(flush=True)
-EOF
-fi
 
 python - "$OUT" "$W" "$B" <<'EOF'
 # The issue's GPU target, read back from the JSON just written.

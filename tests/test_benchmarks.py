@@ -370,12 +370,16 @@ def test_gpu_sh_smoke_runs_every_step_and_reads_the_target_back(tmp_path):
     import subprocess
 
     script = pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / "gpu.sh"
-    # --smoke runs its steps in one process (a later one reuses what an earlier one compiled: the
+    # Its steps are separate processes, and compiling is most of what they do at these sizes: a
+    # compilation cache of their own lets a later one load what an earlier one compiled (the
     # random initialisers, the float32 and bfloat16 epochs that train_throughput and scaling
-    # share); compiling is most of what they do at these sizes, and XLA skips LLVM's
-    # optimisations here (the smoke run's timings mean nothing anyway).
+    # share), and XLA skips LLVM's optimisations (the smoke run's timings mean nothing anyway).
+    # The steps stay separate processes, as on the device: the smoke run is gpu.sh's rehearsal.
     env = {
         **os.environ,
+        "JAX_COMPILATION_CACHE_DIR": str(tmp_path / "jax-cache"),
+        "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
+        "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "-1",
         "XLA_FLAGS": (os.environ.get("XLA_FLAGS", "") + " --xla_backend_optimization_level=0").strip(),
     }
     proc = subprocess.run(

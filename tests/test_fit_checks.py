@@ -24,6 +24,11 @@ def _problem(n=8):
     return rng.normal(size=(n, 3)), rng.normal(size=(n, 2))
 
 
+def _one_model(params):
+    """``params`` stacked for one model, by NumPy (an eager ``a[None]`` compiles a program per shape)."""
+    return jax.device_put(jax.tree.map(lambda a: np.asarray(a)[None], params))
+
+
 def test_an_optimizer_by_name_trains_as_its_defaults():
     x, y = _problem()
     params = NET.init(KEY, (3,), jnp.float64)
@@ -52,7 +57,7 @@ def test_a_plain_init_update_pair_trains_as_the_optimizer_it_is(compiles):
     with pytest.raises(TypeError, match=message):
         fnn.fit(NET, params, (opt.init, opt.update, opt.update), MSE, x, y, verbose=0)
     with pytest.raises(TypeError, match=r"got a list of length 2"):
-        fnn.fit_many(NET, jax.tree.map(lambda a: a[None], params), [opt.init, "update"], MSE, x, y, verbose=0)
+        fnn.fit_many(NET, _one_model(params), [opt.init, "update"], MSE, x, y, verbose=0)
 
 
 def test_integer_params_are_refused_before_anything_compiles(compiles):
@@ -62,7 +67,7 @@ def test_integer_params_are_refused_before_anything_compiles(compiles):
     with compiles() as c, pytest.raises(TypeError, match=r"params\[1\]\['b'\] has dtype int32"):
         fnn.fit(NET, params, O.sgd(0.1), MSE, x, y, verbose=0)
     with pytest.raises(TypeError, match=r"params\[1\]\['b'\] has dtype int32"):
-        fnn.fit_many(NET, jax.tree.map(lambda a: a[None], params), O.sgd(0.1), MSE, x, y, verbose=0)
+        fnn.fit_many(NET, _one_model(params), O.sgd(0.1), MSE, x, y, verbose=0)
     assert c.count == 0
 
 
@@ -270,7 +275,7 @@ def test_a_plain_pair_that_breaks_the_protocol_is_named_before_anything_compiles
     update, kind, message = BROKEN_PAIRS[case]
     x, y = _problem()
     params = NET.init(KEY, (3,), jnp.float64)
-    stacked = jax.tree.map(lambda a: a[None], params)
+    stacked = _one_model(params)
     with compiles() as c:
         with pytest.raises(kind, match=message):
             fnn.fit(NET, params, (_sgd_init, update), MSE, x, y, epochs=1, verbose=0)

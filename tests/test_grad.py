@@ -301,7 +301,7 @@ def test_gradcheck_names_where_a_forward_that_is_not_finite_starts():
     ):
         report = fnn.gradcheck(right, "mse", *args)
         assert (report.non_finite_from, report.at_fault) == (where, None) and says in str(report)
-    assert np.asarray(right.apply(params, x)).min() < 0  # poisson's log of a negative prediction
+    assert np.asarray(jax.jit(right.apply)(params, x)).min() < 0  # poisson's log of a negative prediction
     report = fnn.gradcheck(right, "poisson", params, x, np.abs(np.asarray(y)))
     assert report.non_finite_from == "loss" and "the loss is NaN or inf at a finite prediction" in str(report)
     # an inf weight tanh absorbs: a finite forward, 0 * inf gradients; named as the params'

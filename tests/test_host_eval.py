@@ -31,11 +31,14 @@ def _compiled(fn, *args):
 
 
 def _params(sizes=(4, 3), n_in=5, dtype=jnp.float32, models=0):
+    """Params in ``net.init``'s structure and shapes (traced, not compiled), stacked over
+    ``models`` when nonzero, drawn by NumPy: their values are only something to fill states
+    from, and a compiled (or eagerly vmapped) init would cost a program per architecture."""
     net = fnn.mlp(list(sizes))
-    if not models:
-        return jax.tree.map(lambda a: a.astype(dtype), net.init(jax.random.PRNGKey(0), (n_in,)))
-    keys = jax.random.split(jax.random.PRNGKey(0), models)
-    return jax.tree.map(lambda a: a.astype(dtype), jax.vmap(lambda k: net.init(k, (n_in,)))(keys))
+    rng = np.random.default_rng(0)
+    shapes = jax.eval_shape(lambda: net.init(jax.random.PRNGKey(0), (n_in,)))
+    lead = (models,) if models else ()
+    return jax.device_put(jax.tree.map(lambda s: rng.uniform(-1.0, 1.0, lead + s.shape).astype(dtype), shapes))
 
 
 @pytest.mark.parametrize("name", fnn.optimizers.names())
@@ -183,8 +186,9 @@ def test_non_array_inputs_and_disabled_jit_are_left_to_the_caller():
     assert evaluate_on_host(fills, _params()) is not None
     assert evaluate_on_host(fills, 1.0) is None  # a Python number
     assert evaluate_on_host(fills, _params(), np.float32(1)) is None  # a NumPy value: not on a device
+    params = _params()  # drawn before: under disable_jit nothing of it may compile op by op
     with jax.disable_jit():
-        assert evaluate_on_host(jax.jit(_zeros_like), _params()) is None
+        assert evaluate_on_host(jax.jit(_zeros_like), params) is None
 
 
 def test_a_large_state_is_left_to_the_compiler(monkeypatch):

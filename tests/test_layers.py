@@ -168,6 +168,14 @@ def test_layernorm_with_nontrivial_params_matches_numpy():
     chex.assert_trees_all_close(backward, reference, rtol=1e-10)
 
 
+@functools.partial(jax.jit, static_argnums=0)
+def _forward_and_vjp(layer, params, x, dy):
+    """``layer``'s output and jax.vjp's gradients at ``dy``: one program (both dtypes' float64
+    references share it), not an eager one per primitive."""
+    y, vjp = jax.vjp(lambda p, x: layer.forward(p, x)[0], params, x)
+    return y, vjp(dy)
+
+
 @pytest.mark.parametrize("dtype", [jnp.float16, jnp.bfloat16])
 def test_layernorm_in_low_precision_computes_its_statistics_in_float32(dtype):
     """As Keras: float16's (x - mu)^2 overflows at |x - mu| > 256, and bfloat16's mean of values
@@ -184,8 +192,7 @@ def test_layernorm_in_low_precision_computes_its_statistics_in_float32(dtype):
     y, (grads, dx) = run(params, low(x64), low(dy64))
     # the reference: float64 on the dtype's own inputs
     f64 = lambda t: jax.tree.map(lambda a: np.asarray(a, np.float64), t)  # x64 is on in the tests
-    y_ref, vjp = jax.vjp(lambda p, x: layer.forward(p, x)[0], f64(params), f64(low(x64)))
-    g_ref, dx_ref = vjp(f64(low(dy64)))
+    y_ref, (g_ref, dx_ref) = _forward_and_vjp(layer, f64(params), f64(low(x64)), f64(low(dy64)))
     assert y.dtype == dx.dtype == grads["scale"].dtype == dtype
     eps = float(jnp.finfo(dtype).eps)
     np.testing.assert_allclose(np.asarray(y, np.float64), y_ref, rtol=eps, atol=eps)  # one rounding
@@ -197,14 +204,21 @@ def test_layernorm_in_low_precision_computes_its_statistics_in_float32(dtype):
 
 
 def test_dropout_of_integer_data_is_real_and_flatten_takes_an_empty_batch():
-    pixels = jnp.arange(1, 9, dtype=jnp.uint8).reshape(2, 4)
-    y, _ = L.Dropout(0.5).forward({}, pixels, key=jax.random.PRNGKey(0), train=True)
+    pixels = jax.device_put(np.arange(1, 9, dtype=np.uint8).reshape(2, 4))
+    drop = jax.jit(lambda x, key: L.Dropout(0.5).forward({}, x, key=key, train=True)[0])  # one program
+    y = drop(pixels, jax.random.PRNGKey(0))
     assert jnp.issubdtype(y.dtype, jnp.floating)
     np.testing.assert_array_equal(np.asarray(y)[np.asarray(y) != 0] / 2, np.asarray(pixels)[np.asarray(y) != 0])
     net = fnn.serial(L.Flatten(), L.Dense(2))
     params = net.init(KEY, (2, 3))
-    y, cache = net.forward(params, jnp.ones((0, 2, 3)))
-    assert y.shape == (0, 2) and net.backward(params, cache, y)[1].shape == (0, 2, 3)
+
+    @jax.jit
+    def forward_backward(params, x):
+        y, cache = net.forward(params, x)
+        return y, net.backward(params, cache, y)[1]
+
+    y, dx = forward_backward(params, np.ones((0, 2, 3)))
+    assert y.shape == (0, 2) and dx.shape == (0, 2, 3)
 
 
 def test_gradients_take_their_parameters_dtype_as_jax_grad_gives_them():
@@ -234,11 +248,11 @@ def test_a_user_activation_s_bad_vjp_and_a_bare_layer_are_named():
     ):
         act = fnn.activations.Activation(name, jnp.tanh, vjp)
         net = fnn.serial(L.Dense(4, act), L.Dense(1))
-        params = net.init(KEY, (3,), jnp.float64)
+        params = _like_init(lambda: net.init(KEY, (3,), jnp.float64))
         message = rf"activation '{name}': vjp\(x, y, dy\) must return one array of x's shape \(8, 4\), {got}"
         _gradcheck_and_fit_refuse(net, params, x, y, ValueError, message)
     layer = L.Dense(1)
-    params = layer.init(KEY, (3,))[1]
+    params = _like_init(lambda: layer.init(KEY, (3,))[1])
     for call in (
         lambda: fnn.fit(layer, params, "sgd", "mse", x, y, verbose=0),
         lambda: fnn.gradcheck(layer, "mse", params, x, y),
@@ -264,13 +278,13 @@ def test_a_layer_whose_init_and_forward_disagree_is_named_not_x():
         (0, -1, r"layer 0 \(mine_0\): its forward fails on inputs of shape \(8, 3\) with the params its init builds"),
     ):
         net = fnn.serial(layer(declared, param), L.Dense(1))
-        params = net.init(KEY, (3,))
+        params = _like_init(lambda: net.init(KEY, (3,)))
         with pytest.raises(ValueError, match=message):
             fnn.fit(net, params, "sgd", "mse", x, y, verbose=0)
     # a wrong x is still x's fault
     net = fnn.serial(layer(0, 0), L.Dense(1))
     with pytest.raises(ValueError, match=r"^x of shape \(8, 4\) does not fit the network"):
-        fnn.fit(net, net.init(KEY, (3,)), "sgd", "mse", np.ones((8, 4)), y, verbose=0)
+        fnn.fit(net, _like_init(lambda: net.init(KEY, (3,))), "sgd", "mse", np.ones((8, 4)), y, verbose=0)
 
 
 def test_a_user_layer_s_mistake_is_named_where_the_next_layer_trips_over_it():
@@ -281,13 +295,13 @@ def test_a_user_layer_s_mistake_is_named_where_the_next_layer_trips_over_it():
     # its forward gives one feature fewer than its init declares: the Dense after it fails
     chop = user("chop", lambda p, x, key=None, train=False: (x[:, :-1], None))
     net = fnn.serial(L.Dense(5), chop, L.Dense(3))
-    params = net.init(KEY, (6,))
+    params = _like_init(lambda: net.init(KEY, (6,)))
     message = (
         r"layer 1 \(chop_0\): its init declares the output shape \(5,\) for inputs of shape \(5,\), "
         r"its forward gives \(4,\)"
     )
     outer = fnn.serial(L.Dense(6), net)
-    outer_params = [outer.init(KEY, (6,))[0], params]
+    outer_params = [_like_init(lambda: outer.init(KEY, (6,))[0]), params]
     for call in (
         lambda: net.apply(params, x),
         lambda: fnn.gradcheck(net, "mse", params, x, y),
@@ -298,7 +312,7 @@ def test_a_user_layer_s_mistake_is_named_where_the_next_layer_trips_over_it():
     # a forward that fails of its own is named with the shape it got
     bug = user("bug", lambda p, x, key=None, train=False: (x @ jnp.ones((2, 2)), None))
     with pytest.raises(TypeError, match=r"^layer 1 \(bug_0\): forward fails on inputs of shape \(8, 5\): dot_general"):
-        fnn.serial(L.Dense(5), bug).apply(fnn.serial(L.Dense(5), bug).init(KEY, (6,)), x)
+        fnn.serial(L.Dense(5), bug).apply(_like_init(lambda: fnn.serial(L.Dense(5), bug).init(KEY, (6,))), x)
 
     # an error class of the user's own stays that class, with the layer named
     class Domain(ValueError):
@@ -309,11 +323,11 @@ def test_a_user_layer_s_mistake_is_named_where_the_next_layer_trips_over_it():
 
     strict = fnn.serial(L.Dense(5), user("strict", refuse))
     with pytest.raises(Domain, match=r"^layer 1 \(strict_0\): forward fails on inputs of shape \(8, 5\): negative"):
-        strict.apply(strict.init(KEY, (6,)), x)
+        strict.apply(_like_init(lambda: strict.init(KEY, (6,))), x)
     # a backward whose dx is not of its input's shape: the layer before it fails on that dy
     double = user("double", lambda p, x, key=None, train=False: (2 * x, None), lambda p, c, dy: ((), (2 * dy)[:, :-1]))
     net = fnn.serial(L.Dense(5), L.Activation("relu"), double, L.Dense(3))
-    params = net.init(KEY, (6,))
+    params = _like_init(lambda: net.init(KEY, (6,)))
     message = r"^layer 1 \(relu_0\): backward fails on dy of shape \(8, 4\), the dx of layer 2 \(double_0\)"
     _gradcheck_and_fit_refuse(net, params, x, y, ValueError, message)
     # a dx that would broadcast ((1, n): summed over the batch) is refused too: every built-in
@@ -325,7 +339,9 @@ def test_a_user_layer_s_mistake_is_named_where_the_next_layer_trips_over_it():
         net = fnn.serial(L.Dense(5), before, summed, L.Dense(3))
         message = rf"^layer 1 \({before.name}_[01]\): backward fails on dy of shape \(1, 5\), the dx of layer 2"
         with pytest.raises(ValueError, match=message + r".*dy of shape \(1, 5\) for outputs of shape \(8, 5\)"):
-            fnn.fit(net, net.init(KEY, (6,)), "sgd", "mse", x, y, epochs=1, verbose=0, key=KEY)
+            fnn.fit(
+                net, _like_init(lambda net=net: net.init(KEY, (6,))), "sgd", "mse", x, y, epochs=1, verbose=0, key=KEY
+            )
 
 
 def _scale(name, init=None, forward=None, backward=None):
@@ -570,23 +586,40 @@ def test_a_network_is_a_layer_and_nests_as_it_is():
     assert net.layers[0] is inner  # no conversion: the network itself is the first layer
     for attr in ("init_with_shape", "forward", "backward", "name", "needs_key"):
         assert hasattr(inner, attr) and hasattr(L.Dense(2), attr)
-    shape, params = inner.init_with_shape(KEY, (3,))  # the layer protocol's init
-    assert shape == (4,) and len(params) == 2
+    shapes = {}  # the output shapes the inits return, read while they are traced (one program each)
+
+    def protocol_init(key):
+        shapes["inner"], params = inner.init_with_shape(key, (3,))  # the layer protocol's init
+        return params
+
+    def tuple_view_init(key):
+        shapes["view"], params = net.as_layer().init(key, (3,))
+        return params
+
+    params = jax.jit(protocol_init)(KEY)
+    assert shapes["inner"] == (4,) and len(params) == 2
     params = net.init(KEY, (3,), jnp.float64)
     assert len(params) == 3 and len(params[0]) == 2  # the nested network's entry is its own list
-    x = jnp.asarray(np.random.default_rng(0).normal(size=(6, 3)))
+    x = jax.device_put(np.random.default_rng(0).normal(size=(6, 3)))
     flat = fnn.serial(*inner.layers, L.Activation("relu"), L.Dense(3))
     flat_params = [*params[0], *params[1:]]
-    np.testing.assert_array_equal(net.apply(params, x), flat.apply(flat_params, x))
-    y, cache = net.forward(params, x)
-    dy = jnp.ones_like(y)
-    (g_nested, dx_nested), (g_flat, dx_flat) = (
-        net.backward(params, cache, dy),
-        flat.backward(flat_params, flat.forward(flat_params, x)[1], dy),
-    )
+
+    @jax.jit  # one program, not an eager one per operation and shape
+    def both(params, flat_params, x):
+        y, cache = net.forward(params, x)
+        dy = jnp.ones_like(y)
+        return (
+            (net.apply(params, x), flat.apply(flat_params, x)),
+            net.backward(params, cache, dy),
+            flat.backward(flat_params, flat.forward(flat_params, x)[1], dy),
+        )
+
+    (y_nested, y_flat), (g_nested, dx_nested), (g_flat, dx_flat) = both(params, flat_params, x)
+    np.testing.assert_array_equal(y_nested, y_flat)
     chex.assert_trees_all_close([*g_nested[0], *g_nested[1:]], g_flat, rtol=1e-13)
     np.testing.assert_allclose(dx_nested, dx_flat, rtol=1e-13)
-    assert net.as_layer().init(KEY, (3,))[0] == (3,)  # the Layer tuple view still works
+    jax.jit(tuple_view_init)(KEY)
+    assert shapes["view"] == (3,)  # the Layer tuple view still works
 
 
 def test_output_shape_is_traced_without_side_effects():

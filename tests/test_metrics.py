@@ -856,22 +856,29 @@ def test_f1_default_is_keras_argmax_and_one_column_needs_a_threshold():
     p = np.array([[0.45, 0.35, 0.2], [0.3, 0.4, 0.3], [0.2, 0.3, 0.5], [0.6, 0.2, 0.2]])
     m = metrics.get("F1Score")
     assert dict(m.options) == {"average": "macro", "threshold": None, "from_logits": False}
-    assert float(m(y, p)) == pytest.approx(1.0, abs=1e-6)  # Keras F1Score(average="macro"): 1.0
-    assert float(metrics.f1_score(y, p)) == float(m(y, p))
+    # one compiled program per shape, not an eager one per primitive
+    scores = jax.jit(lambda y, p: (m(y, p), metrics.f1_score(y, p), metrics.f1_score(y, p, threshold=0.5)))
+    by_class, plain, at_half = scores(y, p)
+    assert float(by_class) == pytest.approx(1.0, abs=1e-6)  # Keras F1Score(average="macro"): 1.0
+    assert float(plain) == float(by_class)
     # the old cut at 0.5: only row 3's 0.6 is above (class 0: P = 1, R = 1/2), the rest never
-    assert float(metrics.f1_score(y, p, threshold=0.5)) == pytest.approx((2 / 3 + 0 + 0) / 3, rel=1e-6)
+    assert float(at_half) == pytest.approx((2 / 3 + 0 + 0) / 3, rel=1e-6)
     # one column: every nonzero score is its row's argmax, all predicted positive (Keras: 0.8)
     yb, pb = np.array([[1.0], [0.0], [1.0]]), np.array([[0.9], [0.2], [0.4]])
-    assert float(m(yb, pb)) == pytest.approx(2 * (2 / 3) / (2 / 3 + 1), rel=1e-6)
-    assert float(metrics.f1_score(yb, pb, threshold=0.5)) == pytest.approx(2 / 3, rel=1e-6)
+    by_class, _, at_half = scores(yb, pb)
+    assert float(by_class) == pytest.approx(2 * (2 / 3) / (2 / 3 + 1), rel=1e-6)
+    assert float(at_half) == pytest.approx(2 / 3, rel=1e-6)
 
 
 def test_a_mean_of_zero_total_weight_is_zero_as_keras_but_r2_stays_nan():
     y, p, w = np.array([[0.0], [1.0], [1.0]]), np.array([[0.2], [0.7], [0.4]]), np.zeros(3)
-    for name in ("mae", "mse", "rmse", "binary_accuracy", "mape", "binary_crossentropy", "AUC", "precision"):
-        assert float(metrics.get(name)(y, p, w)) == 0.0, name  # Keras: divide_no_nan
+    names = ("mae", "mse", "rmse", "binary_accuracy", "mape", "binary_crossentropy", "AUC", "precision", "r2")
+    # all in one compiled program, not an eager one per primitive
+    values = jax.jit(lambda y, p, w: {name: metrics.get(name)(y, p, w) for name in names})(y, p, w)
+    for name in names[:-1]:
+        assert float(values[name]) == 0.0, name  # Keras: divide_no_nan
     assert float(metrics.get("rmse").result(np.float64(0), np.float64(0))) == 0.0  # on the host too
-    assert math.isnan(float(metrics.get("r2")(y, p, w)))  # Keras's R2Score: 0 / 0 as well
+    assert math.isnan(float(values["r2"]))  # Keras's R2Score: 0 / 0 as well
 
 
 # ---------------------------------------------------------------- Keras's metrics that are losses
@@ -1020,9 +1027,10 @@ def test_loss_metrics_read_the_loss_logits_and_ignored_class():
     assert dict(m.options) == {"from_logits": True, "ignore_class": 1, "axis": -1}
     per = -_np_log_softmax(z)[np.arange(6), labels]
     kept = labels != 1  # the ignored samples count for nothing, weighted or not
-    assert float(m(labels, z)) == pytest.approx(np.mean(per[kept]), rel=1e-10)
-    assert float(m(labels, z, w)) == pytest.approx(np.sum((w * per)[kept]) / np.sum(w[kept]), rel=1e-10)
-    assert float(m(labels, z)) == pytest.approx(float(scce(labels, z)), rel=1e-10)  # the loss's own value
+    plain, weighted, own = jax.jit(lambda t, z, w: (m(t, z), m(t, z, w), scce(t, z)))(labels, z, w)  # one program
+    assert float(plain) == pytest.approx(np.mean(per[kept]), rel=1e-10)
+    assert float(weighted) == pytest.approx(np.sum((w * per)[kept]) / np.sum(w[kept]), rel=1e-10)
+    assert float(plain) == pytest.approx(float(own), rel=1e-10)  # the loss's own value
     # given here, the option wins over the loss's
     assert dict(metrics.get("bce", loss="binary_crossentropy", from_logits=False).options)["from_logits"] is False
     assert dict(metrics.get("bce", loss=fnn_losses.get("bce", from_logits=True)).options)["from_logits"] is True
@@ -1035,7 +1043,8 @@ def test_loss_metrics_read_the_loss_logits_and_ignored_class():
     with pytest.raises(ValueError, match=instead):
         metrics.resolve(["categorical_crossentropy"], y_true_shape=(6,), y_pred_shape=(6, 4))
     # a sample of weight 0 adds nothing even where its loss is not finite (fit's padding rows)
-    s, c = metrics.get("poisson").update(np.array([[1.0], [1.0]]), np.array([[0.5], [-1.0]]), np.array([1.0, 0.0]))
+    update = jax.jit(metrics.get("poisson").update)  # one program, not an eager one per primitive
+    s, c = update(np.array([[1.0], [1.0]]), np.array([[0.5], [-1.0]]), np.array([1.0, 0.0]))
     assert (float(s), float(c)) == pytest.approx((0.5 - np.log(0.5 + EPS), 1.0), rel=1e-12)
 
 

@@ -107,7 +107,8 @@ def _data():
 
 
 def _f64(tree):
-    return jax.tree.map(lambda a: a.astype(jnp.float64), tree)
+    """``tree`` in float64, converted by NumPy (an eager astype compiles a program per shape)."""
+    return jax.device_put(jax.tree.map(lambda a: np.asarray(a, np.float64), tree))
 
 
 def _zero_params():
@@ -120,7 +121,10 @@ def _zero_params():
 
 def _with_hparams(state, **values):
     return state._replace(
-        hparams={**state.hparams, **{k: jnp.asarray(v, state.hparams[k].dtype) for k, v in values.items()}}
+        hparams={
+            **state.hparams,
+            **{k: jax.device_put(np.asarray(v, state.hparams[k].dtype)) for k, v in values.items()},
+        }
     )
 
 
@@ -224,7 +228,7 @@ def test_fit_many_fills_the_models_optimizer_states_on_the_host():
     x, y = _data()
     x = np.concatenate([x, x[:, :2]], axis=1)  # 6 features, 5 models: shapes no other test builds
     inits = [NET.init(jax.random.PRNGKey(s), (6,)) for s in range(5)]
-    stacked = jax.tree.map(lambda *a: jnp.stack(a), *inits)
+    stacked = jax.device_put(jax.tree.map(lambda *a: np.stack(a), *inits))  # NumPy: no stack program
     keys = jax.random.split(jax.random.PRNGKey(3), 5)  # (one key would be broadcast: a program)
     fnn.fit_many(NET, stacked, fnn.optimizers.sgd(0.1), LOSS, x, y, key=keys, epochs=0)  # the programs besides the init
 
@@ -237,7 +241,7 @@ def test_fit_many_fills_the_models_optimizer_states_on_the_host():
     assert compiled == []
     for i in (0, 4):
         alone = fnn.optimizers.adamax(0.01).init(inits[i])
-        chex.assert_trees_all_equal(jax.tree.map(lambda a, i=i: a[i], first.opt_state), alone)
+        chex.assert_trees_all_equal(jax.tree.map(lambda a, i=i: np.asarray(a)[i], first.opt_state), alone)
     for name, value in {"learning_rate": 0.05, "b1": 0.8, "b2": 0.999}.items():
         got = second.opt_state.hparams[name]
         np.testing.assert_array_equal(got, np.full(5, value, got.dtype))
@@ -252,7 +256,7 @@ def test_fit_many_builds_a_computed_optimizer_state_in_one_program():
     x, y = _data()
     x = np.concatenate([x, x[:, :1]], axis=1)  # 5 features, 3 models: shapes no other test builds
     inits = [NET.init(jax.random.PRNGKey(s), (5,)) for s in range(3)]
-    stacked = jax.tree.map(lambda *a: jnp.stack(a), *inits)
+    stacked = jax.device_put(jax.tree.map(lambda *a: np.stack(a), *inits))  # NumPy: no stack program
     keys = jax.random.split(jax.random.PRNGKey(3), 3)
     halves = fnn.optimizers.GradientTransformation(
         lambda params: jax.tree.map(lambda p: 0.5 * p, params), lambda g, state, params=None: (g, state)
@@ -262,7 +266,9 @@ def test_fit_many_builds_a_computed_optimizer_state_in_one_program():
     assert compiled.count("jit(opt_init)") == 1 and "jit(broadcast_in_dim)" not in compiled
     assert "jit(opt_init)" not in _compiled_names(run)[0]
     for i in (0, 2):
-        chex.assert_trees_all_equal(jax.tree.map(lambda a, i=i: a[i], first.opt_state), halves.init(inits[i]))
+        chex.assert_trees_all_equal(
+            jax.tree.map(lambda a, i=i: np.asarray(a)[i], first.opt_state), halves.init(inits[i])
+        )
 
 
 @pytest.mark.slow
@@ -272,7 +278,7 @@ def test_fit_many_with_one_shared_key(swept, compiles):
     x, y = _data()
     key = jax.random.PRNGKey(7)
     inits = [_f64(NET.init(jax.random.PRNGKey(s), (4,))) for s in range(10, 18)]
-    stacked = jax.tree.map(lambda *a: jnp.stack(a), *inits)
+    stacked = jax.device_put(jax.tree.map(lambda *a: np.stack(a), *inits))  # NumPy: no stack program
     with compiles() as c:
         res = fnn.fit_many(NET, stacked, OPT, LOSS, x, y, key=key, **SETTINGS)
     assert c.count <= 2  # the per-epoch key helpers for one key's shape; no epoch program
@@ -298,8 +304,9 @@ def test_best_picks_the_lowest_last_monitor(swept):
 @pytest.mark.slow
 def test_result_takes_python_and_numpy_indices_and_refuses_others(swept):
     last, first = swept.result(-1), swept.result(np.int64(0))
-    chex.assert_trees_all_equal(last.params, jax.tree.map(lambda a: a[7], swept.params))
-    chex.assert_trees_all_equal(first.opt_state, jax.tree.map(lambda a: a[0], swept.opt_state))
+    # models taken out by NumPy: an eager index compiles a program per leaf shape
+    chex.assert_trees_all_equal(last.params, jax.tree.map(lambda a: np.asarray(a)[7], swept.params))
+    chex.assert_trees_all_equal(first.opt_state, jax.tree.map(lambda a: np.asarray(a)[0], swept.opt_state))
     assert last.history is swept.histories[7]
     for bad in (8, -9):
         with pytest.raises(IndexError, match="out of range for 8 models"):
@@ -379,7 +386,7 @@ def test_sweep_and_fit_many_bad_input(compiles):
     x, y = _data()
     p = _zero_params()
     stacked = jax.tree.map(lambda a: np.stack([a, a]), p)
-    unstacked = [{"w": jnp.zeros((2, 4, 8)), "b": jnp.zeros((3, 8))}, {}, {}]
+    unstacked = jax.device_put([{"w": np.zeros((2, 4, 8)), "b": np.zeros((3, 8))}, {}, {}])  # NumPy: no program
     three_keys = jax.random.split(jax.random.PRNGKey(0), 3)
     with compiles() as c:
         with pytest.raises(ValueError, match="no hyperparameter 'weight_decay'.*learning_rate.*weight_decay=0"):

@@ -259,7 +259,7 @@ def test_terminate_on_nan_stops_at_the_first_bad_batch_with_last_finite_state(tm
     good = 0
     for start in (0, 4, 8):
         idx = order[start : start + 4]
-        new_p, new_s, value = step(_fresh(p), _fresh(s), jnp.asarray(x[idx]), jnp.asarray(y[idx]))
+        new_p, new_s, value = step(_fresh(p), _fresh(s), jax.device_put(x[idx]), jax.device_put(y[idx]))
         if not np.isfinite(float(value)):
             break
         p, s, good = new_p, new_s, good + 1
@@ -304,7 +304,7 @@ def _finite(tree):
 def test_relu_at_exactly_zero_gives_zero_subgradient():
     rng = np.random.default_rng(0)
     params = RELU.init(KEY, (4,), jnp.float64)
-    params[0] = {"w": jnp.zeros((4, 3)), "b": jnp.zeros(3)}  # every pre-activation is 0
+    params[0] = jax.device_put({"w": np.zeros((4, 3)), "b": np.zeros(3)})  # every pre-activation is 0
     x, y = rng.normal(size=(5, 4)), rng.normal(size=(5, 2))
     (value, g), (value_a, g_a) = _both(RELU, MSE, params, x, y)
     chex.assert_trees_all_close(g, g_a, rtol=1e-12, atol=0)
@@ -337,8 +337,9 @@ def test_saturated_outputs_and_huge_logits_give_finite_exact_gradients(dtype):
     # Logits of +-1e4: sigmoid probabilities are exactly 0 and 1 (clipped inside the loss), and
     # the from_logits losses must not overflow.
     net = fnn.mlp([3])
-    params = [{"w": jnp.asarray([[1e4, -1e4, 1e4]], dtype), "b": jnp.zeros(3, dtype)}]
-    x = jnp.asarray([[1.0], [-1.0]], dtype)
+    # placed from NumPy: an eager jnp.asarray compiles a program per shape and dtype
+    params = jax.device_put([{"w": np.asarray([[1e4, -1e4, 1e4]], dtype), "b": np.zeros(3, dtype)}])
+    x = jax.device_put(np.asarray([[1.0], [-1.0]], dtype))
     z = np.asarray(x, np.float64) @ np.asarray(params[0]["w"], np.float64)
     labels = np.array([1, 0])
     onehot = np.eye(3, dtype=np.float64)[labels]
@@ -353,7 +354,9 @@ def test_saturated_outputs_and_huge_logits_give_finite_exact_gradients(dtype):
     with np.errstate(over="ignore"):
         sigmoid = 1 / (1 + np.exp(-z))  # exp(1e4) = inf -> exactly 0
     for name, (loss, y) in cases.items():
-        (value, g), (value_a, g_a) = _both(net, loss, params, x, jnp.asarray(y, dtype if y.dtype.kind == "f" else None))
+        (value, g), (value_a, g_a) = _both(
+            net, loss, params, x, jax.device_put(np.asarray(y, dtype if y.dtype.kind == "f" else None))
+        )
         assert _finite((value, g)), name
         if name == "binary_ce_logits":
             dz = (sigmoid - onehot) / z.size
@@ -367,7 +370,7 @@ def test_saturated_outputs_and_huge_logits_give_finite_exact_gradients(dtype):
     # probabilities exactly 0 and 1 through a sigmoid output and the clipped binary CE
     sig = fnn.mlp([3], output_activation="sigmoid")
     bce = fnn.losses.get("binary_crossentropy")
-    (value, g), (value_a, g_a) = _both(sig, bce, params, x, jnp.asarray(onehot, dtype))
+    (value, g), (value_a, g_a) = _both(sig, bce, params, x, jax.device_put(np.asarray(onehot, dtype)))
     assert _finite((value, g)) and _finite(g_a)
     npdt = np.dtype(dtype)
     eps = npdt.type(1e-7)  # the clip bounds live in the data's dtype
@@ -404,8 +407,8 @@ def test_inputs_of_1e6_give_finite_gradients_matching_autodiff(dtype):
     # net's own init is a program of its own, equal to the others: 15 compilations of one program.)
     init = fnn.mlp([3, 2]).init(KEY, (2,), dtype)
     params = dict.fromkeys(nets, init)
-    x = jnp.asarray([[1e6, -1e6], [-1e6, 1e6], [1e6, 1e6], [0.0, -1e6]], dtype)
-    y = jnp.asarray(np.random.default_rng(0).normal(size=(4, 2)), dtype)
+    x = jax.device_put(np.asarray([[1e6, -1e6], [-1e6, 1e6], [1e6, 1e6], [0.0, -1e6]], dtype))
+    y = jax.device_put(np.asarray(np.random.default_rng(0).normal(size=(4, 2)), dtype))
 
     @jax.jit
     def all_grads(ps):

@@ -24,6 +24,7 @@ def _problem(n=12):
     return x, labels, rng.uniform(0.0, 2.0, size=n)
 
 
+@jax.jit  # one program per shape, not an eager one per primitive
 def _reference_loss(params, x, labels, w):
     """Sparse categorical cross-entropy from logits, weighted, Keras's reduction: sum(w*l)/N."""
     h = jnp.tanh(x @ params[0]["w"] + params[0]["b"])
@@ -48,8 +49,8 @@ def test_a_weighted_full_batch_step_follows_the_hand_weighted_gradient():
     params = NET.init(KEY, (4,), jnp.float64)
     res = fnn.fit(NET, params, O.sgd(0.5), SCE, x, labels, sample_weight=w, batch_size=12, epochs=1,
                   shuffle=False, verbose=0)  # fmt: skip
-    value, grads = jax.value_and_grad(_reference_loss)(params, x, labels, w)
-    want = jax.tree.map(lambda p, g: p - 0.5 * g, params, grads)
+    value, grads = jax.jit(jax.value_and_grad(_reference_loss))(params, x, labels, w)
+    want = jax.tree.map(lambda p, g: np.asarray(p) - 0.5 * np.asarray(g), params, grads)  # NumPy: no program
     for a, b in zip(jax.tree.leaves(res.params), jax.tree.leaves(want), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
     np.testing.assert_allclose(res.history["loss"][0], float(value), rtol=1e-12)
@@ -156,7 +157,7 @@ def test_fit_weighs_weighted_metrics_only_as_keras_3_does():
             np.testing.assert_allclose(h[k], [v, v], rtol=1e-12, err_msg=f"{how}: {k}")
         assert want["accuracy"] != pytest.approx(want["weighted_accuracy"])  # the weights do matter here
     # fit_many: the validation data's weights are its only weights
-    stacked = jax.tree.map(lambda a: jnp.stack([a, a]), params)
+    stacked = jax.device_put(jax.tree.map(lambda a: np.stack([a, a]), params))  # NumPy: no stack program
     many = fnn.fit_many(NET, stacked, O.sgd(0.0), SCE, xt, lt, validation_data=(xv, lv, wv), **kw)
     for h in many.histories:
         np.testing.assert_allclose(h["accuracy"], [np.mean(hit_t)] * 2, rtol=1e-12)

@@ -125,9 +125,16 @@ def test_epoch_orders_drawn_in_blocks_are_each_epochs_documented_order(impl, mon
         _loop, "call_through_store", lambda f, role, *a, **k: asked.append(role) or plain_call(f, role, *a, **k)
     )
 
-    def expected(k, epoch):
-        perm_key, drop_key = jax.random.split(jax.random.fold_in(k, epoch))
-        return data.permutation(perm_key, 13), jax.random.key_data(drop_key)
+    @jax.jit  # the documented keys of one epoch, the key's and the stacked keys': one program, not eager ones
+    def documented_keys(k, ks, epoch):
+        split = lambda k: jax.random.split(jax.random.fold_in(k, epoch))
+        return split(k), [split(ks[i])[0] for i in range(len(ks))]
+
+    def expected(k, ks, epoch):
+        (perm_key, drop_key), perm_keys = documented_keys(k, ks, epoch)
+        return (data.permutation(perm_key, 13), jax.random.key_data(drop_key)), [
+            data.permutation(pk, 13) for pk in perm_keys
+        ]
 
     enable_x64 = jax.enable_x64 if hasattr(jax, "enable_x64") else jax.experimental.enable_x64
     for x64 in (True, False):
@@ -138,14 +145,14 @@ def test_epoch_orders_drawn_in_blocks_are_each_epochs_documented_order(impl, mon
             )
             for epoch in (0, 1, block - 1, block, block + 1, 2 * block, epochs - 1):
                 perm, drop = one(epoch)
-                want, want_drop = expected(key, epoch)
+                (want, want_drop), want_many = expected(key, stacked, epoch)
                 assert perm.dtype == np.int32
                 np.testing.assert_array_equal(perm, want)
                 np.testing.assert_array_equal(jax.random.key_data(drop), want_drop)
                 perms, none = many(epoch)
                 assert none is None and perms.shape == (3, 13) and perms.dtype == np.int32
                 for i in range(3):
-                    np.testing.assert_array_equal(perms[i], expected(stacked[i], epoch)[0])
+                    np.testing.assert_array_equal(perms[i], want_many[i])
     blocks = [r for r in asked if r.endswith("_block")]
     if impl == "rbg":
         # three blocks cover the epochs, each asked for once per source and x64 setting (the
@@ -188,10 +195,10 @@ def test_without_callbacks_each_epoch_is_queued_before_the_last_is_recorded_and_
     assert len(queued.history.times) == 3 and all(t > 0 for t in queued.history.times)
 
     events.clear()
-    stacked = jax.tree.map(lambda a: jnp.stack([a, a]), params)
+    stacked = jax.device_put(jax.tree.map(lambda a: np.stack([a, a]), params))  # NumPy: no stack program
     many = fnn.fit_many(NET, stacked, O.adam(0.05), MSE, x, y, **kw)
     assert events == ["run", "run"] + ["record"] * 2 + ["run"] + ["record"] * 4  # a history per model
-    chex.assert_trees_all_equal(jax.tree.map(lambda a: a[1], many.params), queued.params)
+    chex.assert_trees_all_equal(jax.tree.map(lambda a: np.asarray(a)[1], many.params), queued.params)
     for name, values in queued.history.history.items():  # another program (vmapped): equal to the last bit or so
         np.testing.assert_allclose(many.histories[1][name], values, rtol=1e-13)
 
@@ -260,7 +267,9 @@ def test_fit_takes_every_loss_form_evaluate_takes():
         assert fnn.evaluate(NET, res.params, loss, x, y)["loss"] == pytest.approx(
             _numpy_mse_grads(ref_p, x, y)[0], rel=1e-12
         )
-    many = fnn.fit_many(NET, jax.tree.map(lambda a: jnp.stack([a, a]), params), O.sgd(0.1), mine, x, y, **kw)
+    many = fnn.fit_many(
+        NET, jax.device_put(jax.tree.map(lambda a: np.stack([a, a]), params)), O.sgd(0.1), mine, x, y, **kw
+    )
     for h in many.histories:
         np.testing.assert_allclose(h["loss"], ref_losses, rtol=1e-12)
     with pytest.raises(TypeError, match="Plain callables train with grad='autodiff'"):
@@ -336,7 +345,7 @@ def test_terminate_on_nan_returns_last_finite_params_and_says_why():
     )
     assert res.history.stop_reason == "nan" and 1 <= res.history.epochs_run < 50
     assert not np.isfinite(res.history["loss"][-1]) and np.all(np.isfinite(res.history["loss"][:-1]))
-    assert all(bool(jnp.all(jnp.isfinite(leaf))) for leaf in jax.tree.leaves(res.params))
+    assert all(np.isfinite(leaf).all() for leaf in jax.tree.leaves(res.params))  # NumPy: no program
     # Reproduce by hand: step until the first non-finite batch loss; fit returns the params before it.
     step = fnn.train_step(NET, MSE, O.sgd(1e6))
     p, s = _fresh(params), O.sgd(1e6).init(params)
@@ -344,7 +353,7 @@ def test_terminate_on_nan_returns_last_finite_params_and_says_why():
     for _ in range(res.history.epochs_run):
         for i in range(6):
             last = _fresh(p)
-            p, s, value = step(p, s, jnp.asarray(x[2 * i : 2 * i + 2]), jnp.asarray(y[2 * i : 2 * i + 2]))
+            p, s, value = step(p, s, jax.device_put(x[2 * i : 2 * i + 2]), jax.device_put(y[2 * i : 2 * i + 2]))
             if not np.isfinite(float(value)):
                 done = True
                 break
@@ -574,16 +583,17 @@ def test_checks_cached_between_fits_still_reject_what_does_not_fit():
     later call with other shapes, wider params or bad labels through."""
     x, y = _problem(6)
     params = NET.init(KEY, (4,), jnp.float64)
-    xd, yd = jnp.asarray(x), jnp.asarray(y)
+    xd, yd = jax.device_put(x), jax.device_put(y)
+    xd3, yd1 = jax.device_put(x[:, :3]), jax.device_put(y[:, :1])  # placed, not sliced eagerly (a program each)
     for _ in range(2):  # the second round runs on the cached checks
         fnn.fit(NET, params, O.sgd(0.1), MSE, xd, yd, epochs=0, verbose=0)
         wider = fnn.mlp([5, 2], activation="tanh").init(KEY, (4,), jnp.float64)
         with pytest.raises(ValueError, match=r"params do not fit the network.*\(4, 5\).*\(4, 3\)"):
             fnn.fit(NET, wider, O.sgd(0.1), MSE, xd, yd, epochs=0, verbose=0)
         with pytest.raises(ValueError, match=r"expects 4 input features, got 3"):
-            fnn.fit(NET, params, O.sgd(0.1), MSE, xd[:, :3], yd, epochs=0, verbose=0)
+            fnn.fit(NET, params, O.sgd(0.1), MSE, xd3, yd, epochs=0, verbose=0)
         with pytest.raises(ValueError, match="shape"):
-            fnn.fit(NET, params, O.sgd(0.1), MSE, xd, yd[:, :1], epochs=0, verbose=0)
+            fnn.fit(NET, params, O.sgd(0.1), MSE, xd, yd1, epochs=0, verbose=0)
         sce = fnn.losses.get("sparse_categorical_crossentropy", from_logits=True)
         labels = np.array([0, 1, 0, 0, 1, 0])
         fnn.fit(NET, params, O.sgd(0.1), sce, xd, labels, epochs=0, verbose=0)
@@ -596,11 +606,11 @@ def test_train_step_and_eval_step():
     params = NET.init(KEY, (4,), jnp.float64)
     opt = O.sgd(0.1)
     step = fnn.train_step(NET, MSE, opt)
-    new_p, _, value = step(_fresh(params), opt.init(params), jnp.asarray(x), jnp.asarray(y))
+    new_p, _, value = step(_fresh(params), opt.init(params), jax.device_put(x), jax.device_put(y))
     ref_loss, g = _numpy_mse_grads(jax.tree.map(np.asarray, params), x, y)
     np.testing.assert_allclose(value, ref_loss, rtol=1e-12)
-    chex.assert_trees_all_close(new_p, jax.tree.map(lambda a, b: a - 0.1 * b, params, g), rtol=1e-12)
-    out = fnn.eval_step(NET, MSE, metrics=["mae"])(new_p, jnp.asarray(x), jnp.asarray(y))
+    chex.assert_trees_all_close(new_p, jax.tree.map(lambda a, b: np.asarray(a) - 0.1 * b, params, g), rtol=1e-12)
+    out = fnn.eval_step(NET, MSE, metrics=["mae"])(new_p, jax.device_put(x), jax.device_put(y))
     assert set(out) == {"loss", "mae"}
 
 
@@ -718,10 +728,10 @@ def test_padded_last_batch_fit_many_equals_the_unpadded_fit_many(case, epoch_spe
     if "validation_data" in kw:
         kw["validation_data"] = kw["validation_data"][:2]
     k0, k1 = jax.random.split(KEY)
-    stacked = jax.tree.map(
-        lambda *a: jnp.stack(a), PAD_NET.init(k0, (4,), jnp.float64), PAD_NET.init(k1, (4,), jnp.float64)
+    stacked = jax.device_put(  # stacked by NumPy: no stack program
+        jax.tree.map(lambda *a: np.stack(a), PAD_NET.init(k0, (4,), jnp.float64), PAD_NET.init(k1, (4,), jnp.float64))
     )
-    keys = jnp.stack([jax.random.PRNGKey(5), jax.random.PRNGKey(6)])
+    keys = jax.device_put(np.stack([jax.random.PRNGKey(5), jax.random.PRNGKey(6)]))
     runs = [
         fnn.fit_many(net, stacked, O.adam(0.05), loss, x, target, key=keys, batch_size=4, epochs=3, unroll=1, **kw)
         for net in (PAD_NET, USER_NET)
@@ -812,12 +822,12 @@ def test_terminate_on_nan_in_the_padded_last_batch():
     step = fnn.train_step(PAD_NET, MSE, O.sgd(0.1))
     p, s = _fresh(params), O.sgd(0.1).init(params)
     for i in range(2):
-        p, s, value = step(p, s, jnp.asarray(x[4 * i : 4 * i + 4]), jnp.asarray(y[4 * i : 4 * i + 4]))
+        p, s, value = step(p, s, jax.device_put(x[4 * i : 4 * i + 4]), jax.device_put(y[4 * i : 4 * i + 4]))
         assert np.isfinite(float(value))
     for res in results:
         assert res.history.stop_reason == "nan" and res.history.epochs_run == 1
         assert not np.isfinite(res.history["loss"][0])
-        assert all(bool(jnp.all(jnp.isfinite(leaf))) for leaf in jax.tree.leaves(res.params))
+        assert all(np.isfinite(leaf).all() for leaf in jax.tree.leaves(res.params))  # NumPy: no program
         chex.assert_trees_all_close(res.params, p, rtol=1e-14, atol=0)
 
 
@@ -875,10 +885,11 @@ def test_padding_rows_weigh_nothing_even_where_a_diverged_batch_predicts_inf():
     mae = fnn.metrics.get("mae")
     y = np.zeros((4, 1))
     rows = np.array([True, True, True, False])
-    inf_rows = jnp.array([[1.0], [2.0], [np.inf], [np.inf]])
-    diverged = _epoch.batch_sums(MSE, [mae], y, inf_rows, jnp.array(np.inf), None, rows)
+    # as in the epoch program: traced, one program for both (eagerly, one per primitive)
+    sums = jax.jit(lambda pred, loss: _epoch.batch_sums(MSE, [mae], y, pred, loss, None, rows))
+    diverged = sums(np.array([[1.0], [2.0], [np.inf], [np.inf]]), np.array(np.inf))
     assert diverged["mae"] == (np.inf, 3.0)
-    finite = _epoch.batch_sums(MSE, [mae], y, jnp.array([[1.0], [2.0], [3.0], [np.inf]]), jnp.array(1.0), None, rows)
+    finite = sums(np.array([[1.0], [2.0], [3.0], [np.inf]]), np.array(1.0))
     assert finite["mae"] == (6.0, 3.0) and finite["loss"] == (3.0, 3.0)
 
 

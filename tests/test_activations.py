@@ -513,8 +513,12 @@ def test_jax_grad_reaches_a_learned_slope_or_alpha_as_jax_nn_s_does():
             jax.vmap(lambda a: ref(x, a))(jnp.stack([a, 2 * a])),
         )
 
-    for f, ref in [(A.leaky_relu, jax.nn.leaky_relu), (A.elu, jax.nn.elu)]:
-        mine_g, ref_g, mine_h, ref_h, mine_v, ref_v = jax.jit(lambda a: both(f, ref, a))(np.float64(0.3))
+    pairs = [(A.leaky_relu, jax.nn.leaky_relu), (A.elu, jax.nn.elu)]
+    # the slope's derivative by hand: d/da sum(leaky(x, a)^2) = sum over x < 0 of 2 a x^2
+    by_hand = lambda a: jax.grad(lambda a: jnp.sum(A.leaky_relu(x, a) ** 2))(a)
+    # one compiled program for both activations and the hand-checked slope derivative
+    *results, g = jax.jit(lambda a: [both(f, ref, a) for f, ref in pairs] + [by_hand(a)])(np.float64(0.3))
+    for mine_g, ref_g, mine_h, ref_h, mine_v, ref_v in results:
         np.testing.assert_allclose(np.asarray(mine_g[0]), np.asarray(ref_g[0]), rtol=1e-12)
         np.testing.assert_allclose(np.asarray(mine_g[1]), np.asarray(ref_g[1]), rtol=1e-12)
         np.testing.assert_allclose(np.asarray(mine_h), np.asarray(ref_h), rtol=1e-12)
@@ -525,6 +529,4 @@ def test_jax_grad_reaches_a_learned_slope_or_alpha_as_jax_nn_s_does():
     assert (g16[0].dtype, g16[1].dtype) == (jnp.float16, jnp.float32)
     np.testing.assert_array_equal(np.asarray(g16[0]), np.where(x16 < 0, np.float16(0.3), np.float16(1)))
     np.testing.assert_allclose(float(g16[1]), float(np.sum(x16[x16 < 0])), rtol=1e-6)
-    # the slope's derivative by hand: d/da sum(leaky(x, a)^2) = sum over x < 0 of 2 a x^2
-    g = jax.grad(lambda a: jnp.sum(A.leaky_relu(x, a) ** 2))(np.float64(0.3))
     np.testing.assert_allclose(float(g), 2 * 0.3 * np.sum(x[x < 0] ** 2), rtol=1e-12)

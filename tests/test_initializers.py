@@ -117,7 +117,7 @@ def test_determinism_keys_and_dtypes():
         c = init(jax.random.PRNGKey(1), SHAPE)
         assert not np.array_equal(np.asarray(a), np.asarray(c))
         assert a.dtype == jnp.float32  # the default, even with x64 on
-        assert init(KEY, SHAPE, jnp.float64).dtype == jnp.float64
+        assert jax.eval_shape(lambda k, init=init: init(k, SHAPE, jnp.float64), KEY).dtype == jnp.float64  # traced only
         assert init(jax.random.key(3), SHAPE).shape == SHAPE  # typed keys work too
 
 
@@ -242,8 +242,8 @@ def test_a_user_initializer_is_checked_where_the_layer_draws_it(compiles):
 def test_a_user_initializer_that_ignores_dtype_is_cast_to_it():
     float32_only = lambda key, shape, dtype=jnp.float32: jax.random.normal(key, shape, jnp.float32)
     _, params = fnn.Dense(4, kernel_initializer=float32_only).init(KEY, (3,), jnp.bfloat16)
-    kernel_key = jax.random.split(KEY)[0]  # Dense's draw: kernel first, then bias
-    expected = np.asarray(float32_only(kernel_key, (3, 4))).astype(jnp.bfloat16)
+    # Dense's draw: kernel first, then bias (one compiled program for the split and the draw)
+    expected = np.asarray(jax.jit(lambda k: float32_only(jax.random.split(k)[0], (3, 4)))(KEY)).astype(jnp.bfloat16)
     assert params["w"].dtype == jnp.bfloat16 and params["b"].dtype == jnp.bfloat16
     np.testing.assert_array_equal(np.asarray(params["w"]), expected)
 

@@ -451,15 +451,28 @@ def test_half_precision_predictions_are_computed_in_float32_as_keras_does():
     """1 - 1e-7 rounds to 1 in float16 and bfloat16: a probability of exactly 0 or 1 gave inf
     and NaN gradients there. Losses compute in float32 (Keras's loss dtype); the gradient, a
     cotangent of y_pred, keeps y_pred's dtype."""
-    t, p = np.array([[0.0], [1.0]]), np.array([[1.0], [0.0]])
-    for name in ("binary_crossentropy", "binary_focal_crossentropy", "mse"):
-        ref_value, ref_grad = L.get(name).value_and_grad(jnp.asarray(t, jnp.float32), jnp.asarray(p, jnp.float32))
+    t, p = np.array([[0.0], [1.0]], np.float32), np.array([[1.0], [0.0]], np.float32)
+    names, dtypes = ("binary_crossentropy", "binary_focal_crossentropy", "mse"), (jnp.bfloat16, jnp.float16)
+
+    @jax.jit  # one compilation instead of eager dispatch of every op in three dtypes
+    def run(t32, p32):
+        out = []
+        for name in names:
+            row = [L.get(name).value_and_grad(t32, p32)]
+            for dtype in dtypes:
+                t_, p_ = t32.astype(dtype), p32.astype(dtype)
+                auto = jax.grad(lambda q, name=name, t_=t_: L.get(name)(t_, q))(p_)
+                row.append((*L.get(name).value_and_grad(t_, p_), auto))
+            out.append(row)
+        return out
+
+    for name, ((ref_value, ref_grad), *rows) in zip(names, run(t, p), strict=True):
+        assert ref_value.dtype == jnp.float32 and ref_grad.dtype == jnp.float32
         assert np.isfinite(ref_value) and np.all(np.isfinite(ref_grad))  # Keras's BCE here: 16.03024
-        for dtype in (jnp.bfloat16, jnp.float16):
-            value, grad = L.get(name).value_and_grad(jnp.asarray(t, dtype), jnp.asarray(p, dtype))
+        for dtype, (value, grad, auto) in zip(dtypes, rows, strict=True):
             assert value.dtype == jnp.float32 and grad.dtype == dtype, (name, dtype)
-            assert value == ref_value and np.all(np.asarray(grad) == np.asarray(ref_grad.astype(dtype))), (name, dtype)
-            auto = jax.grad(lambda q, name=name: L.get(name)(jnp.asarray(t, dtype), q))(jnp.asarray(p, dtype))
+            assert np.asarray(value) == np.asarray(ref_value), (name, dtype)
+            assert np.all(np.asarray(grad) == np.asarray(ref_grad).astype(dtype)), (name, dtype)
             assert auto.dtype == dtype and np.all(np.asarray(auto) == np.asarray(grad)), (name, dtype)
 
 
@@ -666,7 +679,7 @@ def test_sample_weight_shapes():
     _, _, _, t, p, ref = CASES[IDS.index("mse")]
     per = ref(t, p)
     w = np.arange(1.0, N + 1)
-    weights = (w, w[:, None], jnp.asarray(w), 2.0)
+    weights = (w, w[:, None], jax.device_put(w), 2.0)
     # one compiled program for the four weightings (each a constant of its own type and shape)
     values = jax.jit(lambda t, p: [L.mean_squared_error(t, p, sample_weight=sw) for sw in weights])(t, p)
     for value in values[:3]:
@@ -683,8 +696,11 @@ def test_sample_weight_shapes():
     t3, p3 = np.linspace(-1, 1, 24).reshape(3, 2, 4), np.linspace(1, -2, 24).reshape(3, 2, 4)
     w3 = np.array([1.0, 2.0, 0.5])
     want = np.sum(w3[:, None] * np.mean((p3 - t3) ** 2, -1)) / 6
-    for sw in (w3, w3[:, None]):
-        np.testing.assert_allclose(L.mean_squared_error(t3, p3, sample_weight=sw), want, rtol=1e-13)
+    # one compiled program for both weightings
+    for value in jax.jit(lambda t, p: [L.mean_squared_error(t, p, sample_weight=sw) for sw in (w3, w3[:, None])])(
+        t3, p3
+    ):
+        np.testing.assert_allclose(value, want, rtol=1e-13)
 
 
 def test_rank1_and_trailing_one_shapes():
@@ -892,10 +908,17 @@ def test_get_errors():
             getattr(L, name)(t, p, **{option: bad})
         with pytest.raises(ValueError, match=message):
             getattr(L, f"{name}_grad")(t, p, **{option: bad})
-    assert L.get("huber", delta=1e-3)([[0.0]], [[1.0]]) == pytest.approx(1e-3 - 0.5e-6)
     # an option per output (alpha of each class) is checked entry by entry
-    focal = lambda a: L.binary_focal_crossentropy(t, p, apply_class_balancing=True, alpha=a)
-    np.testing.assert_allclose(focal(np.array([0.25, 0.25, 0.25])), focal(0.25), rtol=1e-12)
+    focal = lambda a, t=t, p=p: L.binary_focal_crossentropy(t, p, apply_class_balancing=True, alpha=a)
+
+    @jax.jit  # one compilation instead of eager dispatch of every op
+    def run(t, p, small_t, small_p):
+        huber = L.get("huber", delta=1e-3)(small_t, small_p)
+        return huber, focal(np.array([0.25, 0.25, 0.25]), t, p), focal(0.25, t, p)
+
+    huber, focal_per_class, focal_scalar = run(t, p, np.array([[0.0]]), np.array([[1.0]]))
+    assert huber == pytest.approx(1e-3 - 0.5e-6)
+    np.testing.assert_allclose(focal_per_class, focal_scalar, rtol=1e-12)
     with pytest.raises(ValueError, match=r"binary_focal_crossentropy: alpha must be in \[0, 1\], got 1.5"):
         focal(np.array([0.25, 1.5, 0.5]))
     assert L.get("binary_focal_crossentropy", gamma=0.0, alpha=1.0) == L.get(

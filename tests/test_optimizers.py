@@ -561,8 +561,8 @@ def test_weight_decay_needs_params():
 
 def test_no_recompilation_on_second_call_or_new_learning_rate():
     traces = []
-    params = {"w": jnp.ones((2, 2), jnp.float32)}
-    g = {"w": jnp.full((2, 2), 0.5, jnp.float32)}
+    params = {"w": jax.device_put(np.ones((2, 2), jnp.float32))}
+    g = {"w": jax.device_put(np.full((2, 2), 0.5, jnp.float32))}
     for opt in (O.sgd(0.1, momentum=0.9), O.adam(S.cosine_decay(1e-2, 10))):
         traces.clear()
 
@@ -574,14 +574,14 @@ def test_no_recompilation_on_second_call_or_new_learning_rate():
         state = opt.init(params)
         _, state = step(state)
         _, state = step(state)
-        for lr in (0.5, np.float32(0.25), jnp.asarray(0.125, jnp.float32)):
+        for lr in (0.5, np.float32(0.25), jax.device_put(np.float32(0.125))):
             state = O.set_learning_rate(state, lr)
             _, state = step(state)
         assert len(traces) == 1
 
 
 def test_set_learning_rate_takes_effect():
-    params, g = {"w": jnp.ones(3)}, {"w": jnp.array([1.0, -2.0, 0.5])}
+    params, g = {"w": jax.device_put(np.ones(3))}, {"w": jax.device_put(np.array([1.0, -2.0, 0.5]))}
     opt = O.sgd(0.1)
     state = O.set_learning_rate(opt.init(params), 0.5)
     updates, state = opt.update(g, state, params)
@@ -590,7 +590,7 @@ def test_set_learning_rate_takes_effect():
 
 
 def test_learning_rate_found_in_nested_states():
-    params = {"w": jnp.ones(3), "b": jnp.ones(2)}
+    params = {"w": jax.device_put(np.ones(3)), "b": jax.device_put(np.ones(2))}
     opt = O.chain(O.clip_by_global_norm(1.0), O.masked(O.adam(3e-3), {"w": True, "b": False}))
     state = opt.init(params)
     assert float(O.get_learning_rate(state)) == pytest.approx(3e-3, rel=1e-15)
@@ -608,7 +608,7 @@ def test_learning_rate_found_in_nested_states():
 def test_schedule_learning_rate_reports_and_rescales():
     sched = S.exponential_decay(0.1, 1, 0.5)  # 0.1 * 0.5**k
     opt = O.sgd(sched)
-    params, g = {"w": jnp.ones(2)}, {"w": jnp.ones(2)}
+    params, g = {"w": jax.device_put(np.ones(2))}, {"w": jax.device_put(np.ones(2))}
     state = opt.init(params)
     for k in range(3):
         assert float(O.get_learning_rate(state)) == pytest.approx(0.1 * 0.5**k, rel=1e-14)
@@ -632,8 +632,8 @@ def test_optax_inject_hyperparams_state_read_and_set_as_optax_users_do_by_hand()
     """optax's own recipe for a mutable rate, optax.inject_hyperparams(optax.adam)(...), holds it in
     state.hyperparams: found and set there (same dtype and shape, no recompile), chained too."""
     optax = pytest.importorskip("optax")
-    params = {"w": jnp.ones(3, jnp.float32)}
-    g = {"w": jnp.array([1.0, -2.0, 0.5], jnp.float32)}
+    params = {"w": jax.device_put(np.ones(3, jnp.float32))}
+    g = {"w": jax.device_put(np.array([1.0, -2.0, 0.5], jnp.float32))}
     opt = optax.chain(optax.clip(10.0), optax.inject_hyperparams(optax.adam)(learning_rate=1e-3, b1=0.8))
     state = opt.init(params)
     assert float(O.get_learning_rate(state)) == pytest.approx(1e-3)
@@ -658,7 +658,7 @@ def test_optax_inject_hyperparams_state_read_and_set_as_optax_users_do_by_hand()
     assert np.all(np.abs(ours["w"]) > 0.1)  # a step of the set rate 0.5, not of 1e-3
     assert len(traces) == 1
     # jitted and vmapped settings take the traced path
-    lrs = jnp.array([0.1, 0.2])
+    lrs = jax.device_put(np.array([0.1, 0.2]))
     batched = jax.vmap(lambda lr: O.set_learning_rate(opt.init(params), lr))(lrs)
     np.testing.assert_array_equal(O.get_learning_rate(batched), np.float32(lrs))
     # a scheduled rate is recomputed by optax at every update: setting it would not hold
@@ -832,9 +832,11 @@ def test_named_optimizers_are_their_documented_chains(named, chained):
     for x, y in zip(a, b, strict=True):
         np.testing.assert_allclose(x, y, rtol=1e-13, atol=1e-15)
     # the named one is the chain with its hyperparameters held in the state
-    state = named.init(jax.tree.map(jnp.asarray, params))
+    state = named.init(jax.tree.map(jax.device_put, params))
     assert isinstance(state, O.InjectHyperparamsState) and isinstance(state.inner_state, tuple)
-    assert jax.tree.structure(state.inner_state) == jax.tree.structure(chained.init(jax.tree.map(jnp.asarray, params)))
+    assert jax.tree.structure(state.inner_state) == jax.tree.structure(
+        chained.init(jax.tree.map(jax.device_put, params))
+    )
 
 
 def ref_lamb(params, grads, lr, b1=0.9, b2=0.999, eps=1e-6, weight_decay=0.01):
@@ -874,7 +876,7 @@ def test_lamb_built_from_public_pieces_matches_numpy_reference():
         for t, (a, b) in enumerate(zip(got, want, strict=True), 1):
             np.testing.assert_allclose(a, b, rtol=GOLDEN_RTOL, atol=0, err_msg=f"step {t}")
     # injected: the learning rate lives in the state and can be set without rebuilding
-    state = O.inject_hyperparams(lamb)(learning_rate=0.05).init(jax.tree.map(jnp.asarray, params))
+    state = O.inject_hyperparams(lamb)(learning_rate=0.05).init(jax.tree.map(jax.device_put, params))
     assert O.get_hyperparams(state).keys() == {"learning_rate", "weight_decay"}
     assert float(O.get_learning_rate(O.set_learning_rate(state, 0.5))) == 0.5
 
@@ -887,8 +889,8 @@ def test_same_family_other_values_share_the_update_function(compiles):
     assert O.adam(1e-3).update != O.adam(1e-3, weight_decay=0.1).update  # a term switched on too
     assert O.adam(1e-3).update != O.adamw(1e-3).update
     assert O.sgd(0.1, momentum=0.9).update == O.sgd(0.2, momentum=0.5).update
-    params = {"w": jnp.ones((2, 2), jnp.float32)}
-    g = {"w": jnp.full((2, 2), 0.5, jnp.float32)}
+    params = {"w": jax.device_put(np.ones((2, 2), jnp.float32))}
+    g = {"w": jax.device_put(np.full((2, 2), 0.5, jnp.float32))}
     step = jax.jit(lambda update, s: update(g, s, params), static_argnums=0)
     first = O.adam(1e-3)
     step(first.update, first.init(params))
@@ -900,7 +902,7 @@ def test_same_family_other_values_share_the_update_function(compiles):
 
 
 def test_inject_hyperparams_schedules_and_set_hyperparams():
-    params, g = {"w": jnp.ones(2)}, {"w": jnp.ones(2)}
+    params, g = {"w": jax.device_put(np.ones(2))}, {"w": jax.device_put(np.ones(2))}
     opt = O.inject_hyperparams(O.sgd)(learning_rate=S.exponential_decay(0.1, 1, 0.5), momentum=0.9)
     state = opt.init(params)
     assert set(O.get_hyperparams(state)) == {"learning_rate", "momentum", "dampening", "weight_decay"}
@@ -972,7 +974,7 @@ def test_set_hyperparams_takes_the_values_the_constructor_takes(name):
     """A value set into a state is checked as the optimizer's constructor checks it (SPEC: a
     negative learning rate is refused before any compiled code runs): no silent ascent or NaN."""
     factory = getattr(O, name)
-    state = factory(**_HELD[name]).init({"w": jnp.ones(2)})
+    state = factory(**_HELD[name]).init({"w": jax.device_put(np.ones(2))})
     held = O.get_hyperparams(state)
     for hp in held:
         for v in (-1.0, 0.0, 0.5, 1.0, 1.5, np.nan, np.inf):
@@ -1006,21 +1008,23 @@ def test_a_rate_given_as_an_int_is_held_as_a_float_and_an_int_is_never_truncated
 
 def test_set_hyperparams_checks_every_value_of_a_vmapped_state_and_leaves_traced_ones():
     opt = O.adam(1e-3)
-    states = jax.vmap(lambda lr: O.set_learning_rate(opt.init({"w": jnp.ones(2)}), lr))(jnp.array([1e-3, 1e-2]))
+    states = jax.vmap(lambda lr: O.set_learning_rate(opt.init({"w": jax.device_put(np.ones(2))}), lr))(
+        jax.device_put(np.array([1e-3, 1e-2]))
+    )
     O.set_hyperparams(states, b1=np.array([0.8, 0.9]))
     with pytest.raises(ValueError, match=r"b1 must be finite and in \[0, 1\), got array\(\[0.9, 1. \]\)"):
         O.set_hyperparams(states, b1=np.array([0.9, 1.0]))
     traced = jax.jit(lambda s, b1: O.get_hyperparams(O.set_hyperparams(s, b1=b1))["b1"])
     np.testing.assert_allclose(traced(states, 0.5), [0.5, 0.5])
     # rprop's limits hold between its two step sizes, as its constructor has them
-    rprop = O.rprop(step_sizes=(1e-3, 50.0)).init({"w": jnp.ones(2)})
+    rprop = O.rprop(step_sizes=(1e-3, 50.0)).init({"w": jax.device_put(np.ones(2))})
     with pytest.raises(ValueError, match="step_size_max must be >= step_size_min"):
         O.set_hyperparams(rprop, step_size_max=1e-4)
     assert float(O.get_hyperparams(O.set_hyperparams(rprop, step_size_max=1e-3))["step_size_max"]) == pytest.approx(
         1e-3
     )
     # a name of your own factory's: only finiteness is known
-    mine = O.inject_hyperparams(O.scale)(step_size=-2.0).init({"w": jnp.ones(2)})
+    mine = O.inject_hyperparams(O.scale)(step_size=-2.0).init({"w": jax.device_put(np.ones(2))})
     assert float(O.get_hyperparams(O.set_hyperparams(mine, step_size=-3.0))["step_size"]) == -3.0
     with pytest.raises(ValueError, match="step_size must be finite, got nan"):
         O.set_hyperparams(mine, step_size=np.nan)

@@ -39,20 +39,20 @@ def test_predict_equals_the_forward_pass_for_every_batch_split(batch_size):
 
 def test_kinds_in_are_kinds_out():
     ref = _numpy_forward(PARAMS, X)
-    y = fnn.predict(NET, PARAMS, jnp.asarray(X), batch_size=7)
+    y = fnn.predict(NET, PARAMS, jax.device_put(X), batch_size=7)
     assert isinstance(y, jax.Array) and y.dtype == jnp.float64
     np.testing.assert_allclose(np.asarray(y), ref, rtol=1e-12, atol=1e-14)
     y = fnn.predict(NET, PARAMS, X.tolist(), batch_size=7)  # nested lists: NumPy out, as Keras
     assert isinstance(y, np.ndarray) and y.dtype == np.float64
     np.testing.assert_allclose(y, ref, rtol=1e-12, atol=1e-14)
     # float32 params and inputs stay float32, with x64 on
-    p32 = jax.tree.map(lambda a: a.astype(jnp.float32), PARAMS)
+    p32 = jax.tree.map(lambda a: jax.device_put(np.asarray(a).astype(np.float32)), PARAMS)
     y = fnn.predict(NET, p32, X.astype(np.float32), batch_size=7)
     assert isinstance(y, np.ndarray) and y.dtype == np.float32
     np.testing.assert_allclose(y, ref, rtol=1e-5, atol=1e-6)
     # float64 data for float32 params computes in float32, as evaluate scores it (and as Keras
     # predicts): the same numbers as the float32 data
-    for x in (X, jnp.asarray(X)):
+    for x in (X, jax.device_put(X)):
         y64 = fnn.predict(NET, p32, x, batch_size=7)
         assert y64.dtype == np.float32
         np.testing.assert_array_equal(np.asarray(y64), y)
@@ -128,7 +128,7 @@ def test_bad_input_is_named_before_anything_is_compiled(compiles):
 
 def test_apply_takes_numpy_arrays_and_nested_lists():
     ref = _numpy_forward(PARAMS, X)
-    for x in (X, X.tolist(), jnp.asarray(X)):
+    for x in (X, X.tolist(), jax.device_put(X)):
         y = NET.apply(PARAMS, x)
         assert isinstance(y, jax.Array) and y.dtype == jnp.float64
         np.testing.assert_allclose(np.asarray(y), ref, rtol=1e-12, atol=1e-14)

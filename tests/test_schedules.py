@@ -158,14 +158,27 @@ def test_piecewise_constant_compares_integer_steps_exactly_past_float32_s_range(
     b = 2**24
     sched = S.piecewise_constant([b, b + 4], [1.0, 0.5, 0.25])
     steps = np.array([b - 1, b, b + 1, b + 4, b + 5, 2**31 - 1], np.int32)
-    np.testing.assert_array_equal(np.asarray(jax.jit(sched)(steps)), [1.0, 1.0, 0.5, 0.5, 0.25, 0.25])
-    assert float(sched(b + 1)) == 0.5
-    # a fractional boundary between integers: step 3 > 2.5, step 2 is not
-    frac = S.piecewise_constant([2.5], [1.0, 0.5])
-    np.testing.assert_array_equal(np.asarray(frac(np.array([2, 3], np.int32))), [1.0, 0.5])
-    np.testing.assert_array_equal(np.asarray(frac(np.array([2.0, 2.5, 2.6]))), [1.0, 1.0, 0.5])
     # boundaries outside an integer dtype's range: never passed above it, always below it (a
     # clip and cast wrapped 1e19 to -2**63 in int64 and put -3 at 0 for unsigned steps)
+    frac = S.piecewise_constant([2.5], [1.0, 0.5])
     above, below = S.piecewise_constant([1e19], [1.0, 0.5]), S.piecewise_constant([-3], [1.0, 0.5])
-    for dtype in (np.int32, np.int64, np.uint32):
-        assert float(above(np.array(0, dtype))) == 1.0 and float(below(np.array(0, dtype))) == 0.5, dtype
+    dtypes = (np.int32, np.int64, np.uint32)
+
+    @jax.jit  # one compilation instead of eager dispatch of every op; each step keeps its type
+    def run(steps):
+        return (
+            sched(steps),
+            sched(b + 1),
+            frac(np.array([2, 3], np.int32)),
+            frac(np.array([2.0, 2.5, 2.6])),
+            [(above(np.array(0, dtype)), below(np.array(0, dtype))) for dtype in dtypes],
+        )
+
+    at_steps, at_python_int, frac_int, frac_float, outside = run(steps)
+    np.testing.assert_array_equal(np.asarray(at_steps), [1.0, 1.0, 0.5, 0.5, 0.25, 0.25])
+    assert float(at_python_int) == 0.5
+    # a fractional boundary between integers: step 3 > 2.5, step 2 is not
+    np.testing.assert_array_equal(np.asarray(frac_int), [1.0, 0.5])
+    np.testing.assert_array_equal(np.asarray(frac_float), [1.0, 1.0, 0.5])
+    for dtype, (above_value, below_value) in zip(dtypes, outside, strict=True):
+        assert float(above_value) == 1.0 and float(below_value) == 0.5, dtype

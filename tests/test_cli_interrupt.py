@@ -37,22 +37,6 @@ TRAIN = ["train", "--dataset", "iris", "--hidden", "4", "--batch-size", "full", 
 TIMEOUT = 300
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_compilation_cache(tmp_path_factory):
-    """The processes share one compilation cache, a folder of this module's own, as a user's runs
-    share theirs (the CLI's default): the first to need a program compiles it, the others load
-    it. What these tests check is what a signal or a closed pipe does, the same either way;
-    test_cli.py checks the cache itself."""
-    saved = {name: ENV.get(name) for name in ("FNN_CACHE_DIR", "FNN_COMPILATION_CACHE")}
-    ENV.update(FNN_CACHE_DIR=str(tmp_path_factory.mktemp("cache")), FNN_COMPILATION_CACHE="1")
-    yield
-    for name, value in saved.items():
-        if value is None:
-            ENV.pop(name, None)
-        else:
-            ENV[name] = value
-
-
 def _start(args):
     return subprocess.Popen(
         [sys.executable, "-m", "fnn", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV, cwd=ROOT

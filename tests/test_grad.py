@@ -343,13 +343,21 @@ def test_gradcheck_with_dropout_key_and_subsampled_large_leaf():
     assert kernel.fd_entries == 100 and kernel.shape == (30, 40)
 
 
-def test_gradcheck_casts_float32_inputs_to_float64():
+def test_gradcheck_casts_float32_inputs_to_float64(compiles):
+    """Cast on the host (the arrays are on the CPU): no program per leaf shape, only gradcheck's
+    own two, and the same report as for the float64 copies NumPy makes."""
     net = fnn.mlp([4, 2], activation="tanh")
     params = _params(net, (3,), jnp.float32)
     x, y = _data(5, 3, 2)
     x32 = jax.device_put(np.asarray(x, np.float32))
-    report = fnn.gradcheck(net, fnn.losses.get("sparse_categorical_crossentropy", from_logits=True), params, x32, y)
+    loss = fnn.losses.get("sparse_categorical_crossentropy", from_logits=True)
+    with compiles() as c:
+        report = fnn.gradcheck(net, loss, params, x32, y)
     assert report.passed and report.max_error_autodiff < 1e-10
+    assert c.count == 2
+    params64 = jax.tree.map(lambda a: np.asarray(a, np.float64), params)
+    host = fnn.gradcheck(net, loss, params64, np.asarray(x32, np.float64), y)
+    assert host.loss_value == report.loss_value and host.rows == report.rows
 
 
 def test_with_manual_vjp_runs_the_hand_written_backward():
@@ -468,7 +476,7 @@ def test_gradcheck_at_exact_kinks_passes_a_right_backward_and_fails_a_wrong_one(
         assert report.passed and report.rows[0].fd_kinks == 2, str(report)
 
 
-def test_at_a_kink_any_slope_between_the_one_sided_ones_passes_and_one_outside_fails():
+def test_at_a_kink_any_slope_between_the_one_sided_ones_passes_and_one_outside_fails(compiles):
     """jnp.maximum(x, 0)'s autodiff slope at 0 is 1/2; a backward taking 0 or 1 there is as
     right (each is a one-sided slope), one taking 3 is not. One hidden unit, so that each
     checked entry moves the unit's pre-activation one way only."""
@@ -482,8 +490,13 @@ def test_at_a_kink_any_slope_between_the_one_sided_ones_passes_and_one_outside_f
 
     for at_zero, passes in ((0.0, True), (1.0, True), (0.5, True), (3.0, False)):
         net = fnn.serial(L.Dense(1), layer(at_zero), L.Dense(1))
-        report = fnn.gradcheck(net, "mse", _params(net, (3,)), x, y)
+        params = _params(net, (3,))
+        with compiles() as c:
+            report = fnn.gradcheck(net, "mse", params, x, y)
         assert report.passed == passes, (at_zero, str(report))
+        # the second look (halved step) runs the first pass's program: gradcheck's two, and for
+        # the failing one its culprit search
+        assert c.count == 2 or not passes, c.count
         # b; row 0 of dx (1/2, the central differences' own answer, needs no second look)
         assert (report.rows[0].fd_kinks, report.rows[-1].fd_kinks) == ((0, 0) if at_zero == 0.5 else (1, 3))
 

@@ -11,6 +11,7 @@ import importlib.metadata
 import json
 import math
 import os
+import signal
 import subprocess
 import sys
 
@@ -206,8 +207,54 @@ def test_train_save_resume_continues_exactly(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr("fnn.checkpoint._atomic._create_temp", full_disk)
     assert main(common + ["--epochs", "4", "--save", c]) == 1
     err = capsys.readouterr().err
-    assert err == f"fnn train: error: [Errno 28] No space left on device: '{tmp_path}'\n"
+    full = f"[Errno 28] No space left on device: '{tmp_path}'"
+    assert err == f"fnn train: error: the checkpoint (epoch 4) was not saved: {full}\n"
     assert (tmp_path / "c.npz").read_bytes() == before
+    monkeypatch.undo()
+
+    # A Ctrl-C (a real SIGINT) that lands while the last checkpoint is written waits for the file,
+    # then ends the run: status 130, the trained epochs saved and said so.
+    save = fnn.checkpoint.save
+
+    def save_under_ctrl_c(*args, **kwargs):
+        signal.raise_signal(signal.SIGINT)
+        save(*args, **kwargs)
+
+    monkeypatch.setattr(fnn.checkpoint, "save", save_under_ctrl_c)
+    d = str(tmp_path / "d.npz")
+    assert main(common + ["--epochs", "4", "--save", d]) == 130
+    captured = capsys.readouterr()
+    assert "test: loss" in captured.out and "saved checkpoint" not in captured.out
+    assert (
+        captured.err
+        == f"fnn train: interrupted after training; saved checkpoint (epoch 4) to {d}; continue with --resume {d}\n"
+    )
+    saved = fnn.checkpoint.load(d)
+    assert saved.epoch == 4 and saved.history["history"] == straight.history["history"]
+    for k, v in straight.params.items():
+        np.testing.assert_array_equal(saved.params[k], v)
+    monkeypatch.undo()
+
+    # The default cache folder is only a speed-up: where it cannot be written (here under a
+    # file) the run warns and goes on without it; a folder the user chose is refused instead.
+    (tmp_path / "file").write_text("")
+    monkeypatch.delenv("FNN_COMPILATION_CACHE")
+    monkeypatch.delenv("FNN_CACHE_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "file" / "cache"))
+    cache_before = jax.config.jax_compilation_cache_dir
+    assert main(common + ["--epochs", "2"]) == 0
+    captured = capsys.readouterr()
+    assert "test: loss" in captured.out and jax.config.jax_compilation_cache_dir == cache_before
+    where = tmp_path / "file" / "cache" / "fnn" / "jax"
+    assert captured.err.startswith(f"fnn train: warning: the default cache folder '{where}': ")
+    assert captured.err.endswith(
+        "; running without the compilation cache (--cache-dir DIR or $FNN_CACHE_DIR choose another folder, "
+        "--no-cache silences this)\n"
+    )
+    assert captured.err.count("\n") == 1 and not (tmp_path / "file").read_text()
+    monkeypatch.setenv("FNN_CACHE_DIR", str(where))
+    assert main(common + ["--epochs", "2"]) == 2
+    assert "give another or --no-cache" in capsys.readouterr().err
 
 
 @pytest.mark.slow

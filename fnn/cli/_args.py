@@ -236,6 +236,19 @@ def cache_dir(args) -> str | None:
     return default_cache_dir()
 
 
+def default_cache_problem(args, path: str) -> str | None:
+    """Why the default cache folder ``path`` cannot be written (None if it can, or if the folder
+    was chosen: ``--cache-dir`` or ``$FNN_CACHE_DIR``, which :func:`use_compilation_cache`
+    refuses instead)."""
+    if getattr(args, "cache_dir", None) is not None or os.environ.get("FNN_CACHE_DIR"):
+        return None
+    try:
+        check_path("the default cache folder", path, writable=True, folder=True)
+    except ValueError as err:
+        return str(err)
+    return None
+
+
 def use_compilation_cache(path: str) -> None:
     """JAX's persistent compilation cache in ``path`` for the rest of this process, for every
     program however small or quick to compile (the CLI compiles many small ones). It takes

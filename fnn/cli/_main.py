@@ -36,6 +36,7 @@ from fnn.cli._args import (
     batch_size,
     batch_sizes,
     cache_dir,
+    default_cache_problem,
     optimizer_list,
     optimizer_name,
     positive_int,
@@ -150,9 +151,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Trains one network with a progress bar (fnn.fit) and reports the final epoch, "
         "with --early-stopping the best epoch (whose weights are restored), and the test metrics of "
         "the weights it ends with. --save writes a checkpoint that --resume continues exactly, early "
-        "stopping included. Ctrl-C stops it after the current epoch: with --save the finished epochs "
-        "are saved, and the exit status is 130. A closed output pipe (| head) stops it the same way, "
-        "quietly (exit status 141).",
+        "stopping included. Ctrl-C stops it at once, the epoch in progress dropped: with --save the "
+        "finished epochs are saved (a save under way is finished first), and the exit status is 130. "
+        "A closed output pipe (| head) stops it the same way, quietly (exit status 141).",
     )
     add_model_args(p, "64,64")
     add_training_args(p, "train")
@@ -221,6 +222,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(stop.code or 0)
     try:
         cache = cache_dir(args)
+        if cache is not None and (problem := default_cache_problem(args, cache)):
+            # The default folder is only a speed-up: a read-only home still runs, without it.
+            print(
+                f"fnn {args.command}: warning: {problem}; running without the compilation cache "
+                "(--cache-dir DIR or $FNN_CACHE_DIR choose another folder, --no-cache silences this)",
+                file=sys.stderr,
+            )
+            args.no_cache, cache = True, None  # the executable store too
         if cache is not None:
             use_compilation_cache(cache)
         status = args.func(args)

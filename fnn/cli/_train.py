@@ -28,6 +28,7 @@ from fnn import (
     optimizers as _optimizers,
 )
 from fnn._executables import using
+from fnn._interrupts import interrupts_held
 from fnn.cli._args import executable_store
 from fnn.cli._common import (
     EXIT_BROKEN_PIPE,
@@ -287,31 +288,42 @@ def cmd_train(args) -> int:
     # its line before the one below.)
     if stop == "pipe":
         silence_broken_streams()
-    saved = None
+    saved, not_saved, epochs_done = None, None, 0
     if args.save:
-        # The last finished epoch as it ended (its params, not the restored best ones, so that a
-        # resumed run goes on from where this one was), else the checkpoint resumed unchanged.
-        if last.last is not None and last.last[1] is not None:
-            epoch, kept = last.last[0], last.last[1]
-            done = (*kept, epoch + 1, returned.history if returned is not None else last.finished())
-        elif resumed is not None:
-            done = (*resumed, History())
-        else:
-            done = None
-        if done is not None:
-            p, state, cb_state, epochs_done, new_history = done
-            _checkpoint.save(
-                args.save,
-                params=p,
-                opt_state=state,
-                epoch=epochs_done,
-                key=key,
-                history=_merge_histories(old_history, new_history).to_dict(),
-                callbacks=cb_state,
-                **settings,
-            )
-            saved = epochs_done
+        try:
+            # A Ctrl-C from here waits for the file, then ends the run as one after training does.
+            with interrupts_held():
+                # The last finished epoch as it ended (its params, not the restored best ones, so
+                # that a resumed run goes on from where this one was), else the checkpoint resumed
+                # unchanged.
+                if last.last is not None and last.last[1] is not None:
+                    epoch, kept = last.last[0], last.last[1]
+                    done = (*kept, epoch + 1, returned.history if returned is not None else last.finished())
+                elif resumed is not None:
+                    done = (*resumed, History())
+                else:
+                    done = None
+                if done is not None:
+                    p, state, cb_state, epochs_done, new_history = done
+                    _checkpoint.save(
+                        args.save,
+                        params=p,
+                        opt_state=state,
+                        epoch=epochs_done,
+                        key=key,
+                        history=_merge_histories(old_history, new_history).to_dict(),
+                        callbacks=cb_state,
+                        **settings,
+                    )
+                    saved = epochs_done
+        except KeyboardInterrupt:
+            stop = stop or "interrupt"
+        except (OSError, ValueError) as err:  # the folder went away or became read-only meanwhile
+            not_saved = f"the checkpoint (epoch {epochs_done}) was not saved: {err}"
     if stop is None:
+        if not_saved is not None:
+            print(f"fnn train: error: {not_saved}", file=sys.stderr)
+            return 1
         if saved is not None:
             print(f"saved checkpoint (epoch {saved}) to {args.save}")
         return 0
@@ -327,6 +339,8 @@ def cmd_train(args) -> int:
     )
     if saved is not None:
         message = f"saved checkpoint (epoch {saved}) to {args.save}; continue with --resume {args.save}"
+    elif not_saved is not None:
+        message = not_saved
     elif args.save:
         message = "no epoch finished, nothing saved"
     else:

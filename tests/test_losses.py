@@ -933,6 +933,12 @@ def test_a_custom_loss_returning_tuples_is_named():
         match="custom loss 'pairs': fn and grad must each return one array; got fn an array and grad a tuple",
     ):
         bad.value_and_grad(np.zeros((4, 2)), np.ones((4, 2)))
+    # Without grad, fn's output is checked before jax.vjp's pullback would fail on it.
+    pairs = L.custom("pairs", lambda t, p: (jnp.mean((p - t) ** 2, axis=-1), 0.0))
+    with pytest.raises(ValueError, match="custom loss 'pairs': fn must return one array; got fn a tuple$"):
+        pairs(np.zeros((4, 2)), np.ones((4, 2)))
+    with pytest.raises(ValueError, match="custom loss 'none': fn must return one array; got fn a NoneType$"):
+        L.custom("none", lambda t, p: None).grad(np.zeros((4, 2)), np.ones((4, 2)))
 
 
 def test_shape_and_label_errors():
@@ -1207,3 +1213,66 @@ def test_rows_value_and_grad_names_a_bad_mask():
         loss.rows_value_and_grad(y, y, None, np.array([1, 0, 1, 1]))
     with pytest.raises(ValueError, match=r"rows must have shape \(4,\)"):
         loss.rows_value_and_grad(y, y, None, np.array([True, False]))
+
+
+# ---------------------------------------------------------------------------------------------
+# Targets and sample weights given as Python lists: the same numbers as arrays under every
+# transformation (a custom_jvp would take each number of a list as an argument of its own).
+# ---------------------------------------------------------------------------------------------
+
+
+def test_list_targets_and_weights_under_grad_jacfwd_and_vmap():
+    """Every loss of the registry (the ROWS_CASES: each built-in loss, a custom one, rank-1 and
+    rank-3 mse) with y_true and sample_weight as nested Python lists: jax.grad, jax.jacfwd (forward
+    mode through the loss's custom JVP), jax.vmap of the value and of jax.grad give the NumPy
+    references' values and the hand-written gradient of the arrays, in ONE compiled program."""
+    losses = [c[1] if isinstance(c[1], L.Loss) else L.get(c[1], **c[2]) for c in ROWS_CASES]
+    lists = [(c[3].tolist(), W_GRAD.tolist()) for c in ROWS_CASES]
+
+    @jax.jit
+    def run(ts, ps, w):
+        out = []
+        for loss, (t_list, w_list), t, p in zip(losses, lists, ts, ps, strict=True):
+            f = lambda q, t_list=t_list, w_list=w_list, loss=loss: loss(t_list, q, w_list)
+            both = jnp.stack([p, p[::-1]])
+            hand = jnp.stack([loss.grad(t, q, w) for q in (p, p[::-1])])
+            out.append((jax.grad(f)(p), jax.jacfwd(f)(p), jax.vmap(f)(both), jax.vmap(jax.grad(f))(both), hand))
+        return out
+
+    ts, ps = [c[3] for c in ROWS_CASES], [c[4] for c in ROWS_CASES]
+    for case, (grad, jac, values, grads, hand) in zip(ROWS_CASES, run(ts, ps, W_GRAD), strict=True):
+        t, p, ref = case[3], case[4], case[5]
+        w = W_GRAD.reshape((N,) + (1,) * (np.ndim(ref(t, p)) - 1))
+        expected = [np.sum(w * ref(t, q)) / np.size(ref(t, q)) for q in (p, p[::-1])]
+        np.testing.assert_allclose(values, expected, rtol=1e-12, err_msg=case[0])
+        np.testing.assert_allclose(grad, hand[0], rtol=1e-12, atol=1e-15, err_msg=case[0])
+        np.testing.assert_allclose(jac, hand[0], rtol=1e-12, atol=1e-15, err_msg=case[0])
+        np.testing.assert_allclose(grads, hand, rtol=1e-12, atol=1e-15, err_msg=case[0])
+
+
+def test_jax_grad_with_list_inputs():
+    """The reported cases: lists for y_true, sample_weight and sparse labels, and a gradient with
+    respect to a list of weights (its tracers stacked into one array), in one compiled program."""
+    yt, w, yp = [[0.0], [1.0], [2.0], [3.0]], [1.0, 2.0, 1.0, 1.0], np.ones((4, 1))
+    logits = np.array([[0.0, 1.0], [2.0, 0.0]])
+    mse = L.get("mse")
+
+    @jax.jit
+    def grads(yp, logits):
+        return (
+            jax.grad(lambda p: mse(yt, p))(yp),
+            jax.grad(lambda p: L.mean_squared_error(yt, p))(yp),
+            jax.grad(lambda p: mse(np.asarray(yt), p, w))(yp),
+            jax.grad(lambda w: mse(yt, yp, w))(w),
+            jax.grad(lambda z: L.sparse_categorical_crossentropy([0, 1], z, from_logits=True))(logits),
+        )
+
+    by_loss, by_function, weighted, by_weight, sparse = grads(yp, logits)
+    expected = [[0.5], [0.0], [-0.5], [-1.0]]  # 2 (p - t) / 4; the weight 2 multiplies a 0
+    for got in (by_loss, by_function, weighted):
+        np.testing.assert_allclose(got, expected, rtol=1e-15)
+    np.testing.assert_allclose(by_weight, [0.25, 0.0, 0.25, 1.0], rtol=1e-15)  # l_i / n = (1 - t_i)^2 / 4
+    softmax = np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)
+    np.testing.assert_allclose(sparse, (softmax - np.eye(2)) / 2, rtol=1e-12)
+    with pytest.raises(ValueError, match="y_true must be an array or a nested list of numbers of one shape"):
+        L.mean_squared_error([[0.0], [1.0, 2.0]], yp[:2])

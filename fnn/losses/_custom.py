@@ -46,14 +46,11 @@ def _custom_terms(
         p = p.astype(float)
     if grad is None:  # the derivative of each sample's loss with respect to its own row
         per, pullback = jax.vjp(lambda q: fn(t, q), p)
+        _check_one_array(name, per)  # before the pullback, which would fail on a tuple in jax's words
         dper = pullback(jnp.ones_like(per))[0]
     else:
         per, dper = fn(t, p), grad(t, p)
-    if isinstance(per, (tuple, list)) or isinstance(dper, (tuple, list)):
-        what = lambda v: "an array" if hasattr(v, "shape") else f"a {type(v).__name__}"
-        raise ValueError(
-            f"custom loss {name!r}: fn and grad must each return one array; got fn {what(per)} and grad {what(dper)}"
-        )
+        _check_one_array(name, per, dper)
     per, dper = jnp.asarray(per), jnp.asarray(dper)
     if per.ndim == 0 or dper.shape != p.shape or per.shape not in (p.shape, p.shape[:-1]):
         raise ValueError(
@@ -62,6 +59,18 @@ def _custom_terms(
             f"{per.shape} and grad {dper.shape}"
         )
     return Terms(per.astype(p.dtype), dper.astype(p.dtype), None if per.shape == p.shape else p.ndim - 1)
+
+
+def _check_one_array(name: str, per: Any, *dper: Any) -> None:
+    """ValueError unless ``fn`` returned one array (and ``grad``, when given, too)."""
+    outputs = {"fn": per, "grad": dper[0]} if dper else {"fn": per}
+    if all(jax.tree_util.treedef_is_leaf(jax.tree.structure(v)) and v is not None for v in outputs.values()):
+        return
+    what = lambda v: "an array" if hasattr(v, "shape") else f"a {type(v).__name__}"
+    raise ValueError(
+        f"custom loss {name!r}: {' and '.join(outputs)} must {'each ' if dper else ''}return one array; got "
+        + " and ".join(f"{k} {what(v)}" for k, v in outputs.items())
+    )
 
 
 def custom(

@@ -161,8 +161,28 @@ def _dense(primal: Any, tangent: Any) -> Any:
     return np.zeros(primal.shape, jax.dtypes.float0)
 
 
+def _as_array(name: str, a: Any) -> Any:
+    """``a`` as one array: a nested list (or tuple) of numbers becomes an array, anything jax
+    takes as one value (an array, a scalar, None) is returned as it is. ``custom_jvp`` would take
+    each number of a list as an argument of its own, and hand the rule a list of tangents.
+
+    A list of numbers becomes a NumPy array on the host (no device dispatch per call; the loss's
+    first operation moves it, or the trace embeds it); a list holding jax arrays (tracers among
+    them) is stacked by jax, inside the trace when there is one."""
+    if a is None or isinstance(a, (jax.Array, np.ndarray, np.generic, int, float, complex)):
+        return a
+    try:
+        if any(isinstance(leaf, jax.Array) for leaf in jax.tree.leaves(a)):
+            return jnp.asarray(a)
+        return np.asarray(a)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"{name} must be an array or a nested list of numbers of one shape; {e}") from None
+
+
 def apply_kernel(kernel: Callable[..., Terms], y_true, y_pred, sample_weight, options: dict, want: str):
     """A loss's ``"value"``, ``"grad"``, ``"both"`` or ``"per_sample"`` from its kernel."""
+    y_true, y_pred = _as_array("y_true", y_true), _as_array("y_pred", y_pred)
+    sample_weight = _as_array("sample_weight", sample_weight)
     traced = any(isinstance(a, jax.core.Tracer) for a in jax.tree.leaves((y_true, y_pred, sample_weight)))
     if want == "value" and traced:  # only a traced value can be differentiated
         return _value(kernel, tuple(sorted(options.items())), y_true, y_pred, sample_weight)

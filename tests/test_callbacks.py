@@ -22,7 +22,9 @@ from fnn.callbacks import (
     ReduceLROnPlateau,
     StopAtThreshold,
 )
+from fnn.metrics._resolve import resolve_both
 from fnn.train import History
+from fnn.train._callback_checks import check_against_logs
 
 
 def _run(cb, values, monitor="loss", opt_state=None):
@@ -60,8 +62,8 @@ def _run(cb, values, monitor="loss", opt_state=None):
         (dict(patience=1, min_delta=0.05), [1.0, 0.97, 0.96, 0.9], "loss", 2),
         # negative min_delta is taken by its absolute value, as in Keras
         (dict(patience=1, min_delta=-0.05), [1.0, 0.97, 0.96, 0.9], "loss", 2),
-        # mode auto maximises accuracy; an equal value is no improvement
-        (dict(monitor="val_accuracy", patience=1), [0.5, 0.6, 0.6, 0.55], "val_accuracy", 3),
+        # mode max: an equal value is no improvement
+        (dict(monitor="val_accuracy", mode="max", patience=1), [0.5, 0.6, 0.6, 0.55], "val_accuracy", 3),
         # explicit mode max on a loss-like name
         (dict(monitor="score", mode="max", patience=1), [1.0, 2.0, 1.5, 3.0], "score", 3),
         # baseline never beaten: improvements don't reset the wait, the first non-improvement stops
@@ -81,21 +83,119 @@ def test_early_stopping_scripted(kwargs, values, monitor, expected_epochs):
         assert ctx.stop_reason == "early_stopping"
 
 
-@pytest.mark.parametrize(
-    "monitor,mode",
-    [
-        ("val_AUC", "max"), ("ACC", "max"), ("val_SparseCategoricalAccuracy", "max"), ("F1Score", "max"),
-        ("val_R2Score", "max"), ("Precision", "max"), ("weighted_accuracy", "max"), ("val_weighted_AUC_1", "max"),
-        ("auc_1", "max"), ("MeanAbsoluteError", "min"), ("val_RootMeanSquaredError", "min"), ("weighted_mae", "min"),
-        ("val_loss", "min"), ("val_mape", "min"),
-    ],
-)  # fmt: skip
-def test_mode_auto_reads_metric_names_as_they_are_logged(monitor, mode):
-    """Metrics are logged under the string asked for (Keras 3), weighted ones as weighted_<name>
-    where the name was taken, repeats with _1: mode auto reads past all of it."""
-    assert EarlyStopping(monitor=monitor).mode == mode
+def hit_rate(y_true, y_pred):
+    """A metric of the user's where higher is better: no name says which way it improves."""
+    return (jnp.abs(y_true - y_pred) < 0.1).astype(jnp.float32)
+
+
+# (metrics, weighted_metrics, monitor, mode): Keras 3.15 resolves each mode="auto" the same
+# (every monitor of the built-in metrics by the metric's direction, loss and val_loss min;
+# checked with keras in a venv), except for the names only fnn logs or accepts ("mae_1",
+# "weighted_mae", "kld", "logcosh"), where Keras's metric objects keep another name.
+_AUTO_MODES = [
+    ([], [], "val_loss", "min"), ([], [], "loss", "min"),
+    (["accuracy"], [], "val_accuracy", "max"), (["ACC"], [], "ACC", "max"),
+    (["binary_accuracy"], [], "binary_accuracy", "max"),
+    (["SparseCategoricalAccuracy"], [], "val_SparseCategoricalAccuracy", "max"),
+    (["top_k_categorical_accuracy"], [], "top_k_categorical_accuracy", "max"),
+    (["AUC"], [], "val_AUC", "max"), (["precision"], [], "precision", "max"), (["Recall"], [], "Recall", "max"),
+    (["F1Score"], [], "F1Score", "max"), (["r2_score"], [], "val_r2_score", "max"),
+    (["cosine_similarity"], [], "cosine_similarity", "max"), (["CosineSimilarity"], [], "CosineSimilarity", "max"),
+    (["mae"], [], "mae", "min"), (["MeanAbsoluteError"], [], "MeanAbsoluteError", "min"),
+    (["root_mean_squared_error"], [], "val_root_mean_squared_error", "min"), (["mape"], [], "val_mape", "min"),
+    (["msle"], [], "msle", "min"), (["poisson"], [], "poisson", "min"), (["KLDivergence"], [], "KLDivergence", "min"),
+    (["binary_crossentropy"], [], "binary_crossentropy", "min"), (["hinge"], [], "hinge", "min"),
+    (["LogCoshError"], [], "LogCoshError", "min"),
+    # fnn's losses given as metrics fall, as Keras's do (the cosine-similarity loss is the
+    # metric's negative, logged under the same name)
+    ([fnn.losses.cosine_similarity], [], "cosine_similarity", "min"), ([fnn.losses.get("mse")], [], "Loss", "min"),
+    # repeats and weighted metrics keep their metric's direction under the names they are logged as
+    (["AUC", "AUC"], [], "val_AUC_1", "max"), (["mae"], ["mae"], "weighted_mae", "min"),
+    (["accuracy"], ["accuracy"], "val_weighted_accuracy", "max"), ([], ["accuracy"], "accuracy", "max"),
+]  # fmt: skip
+
+
+def _settle(cb, metrics, weighted=()):
+    """``cb`` as fit settles it before training, for a run with these metrics and validation."""
+    plain, weighted = resolve_both(
+        metrics, weighted, loss="binary_crossentropy", y_true_shape=(8, 1), y_pred_shape=(8, 1)
+    )
+    check_against_logs([cb], plain + weighted, validation=True)
+    return cb
+
+
+@pytest.mark.parametrize("metrics,weighted,monitor,mode", _AUTO_MODES)
+def test_mode_auto_reads_metric_names_as_they_are_logged(metrics, weighted, monitor, mode):
+    """mode="auto" is Keras 3's: min for the loss, else the direction of the metric logged under
+    the monitored name (as it is logged: "AUC" logs AUC, a repeat AUC_1, a weighted one
+    weighted_<name> where the name was taken)."""
+    assert _settle(EarlyStopping(monitor=monitor, patience=1), metrics, weighted).mode == mode
+    for cb in (ReduceLROnPlateau(monitor=monitor), StopAtThreshold(monitor=monitor)):
+        assert _settle(cb, metrics, weighted).mode == mode
     values = [0.5, 0.6, 0.55, 0.5] if mode == "max" else [0.6, 0.5, 0.55, 0.6]
-    assert _run(EarlyStopping(monitor=monitor, patience=1), values, monitor)[0] == 3
+    stop = _settle(EarlyStopping(monitor=monitor, patience=1), metrics, weighted)
+    assert _run(stop, values, monitor)[0] == 3
+
+
+@pytest.mark.parametrize(
+    "metrics,monitor,why",
+    [
+        ([hit_rate], "val_hit_rate", "'hit_rate' is a metric of yours"),
+        ([hit_rate], "hit_rate", "'hit_rate' is a metric of yours"),
+        (["mae"], "learning_rate", r"it is neither the loss nor one of the run's metrics \['mae'\]"),
+        ([], "val_score", r"it is neither the loss nor one of the run's metrics \[\]"),
+    ],
+)
+def test_mode_auto_refuses_a_monitor_of_unknown_direction_as_keras_3_does(tmp_path, metrics, monitor, why):
+    """Keras 3.15: "EarlyStopping callback received monitor=val_hit_rate, but Keras isn't able to
+    automatically determine whether that metric should be maximized or minimized. Pass
+    `mode='max'` ... or pass `mode='min'` ..." (after the first epoch); fnn refuses it before
+    training, for each callback that compares, where a guess from the name (min) would stop
+    early and restore the worst weights of a metric that grows."""
+    for cb in (
+        EarlyStopping(monitor=monitor),
+        ReduceLROnPlateau(monitor=monitor),
+        ModelCheckpoint(tmp_path / "best.npz", monitor=monitor, save_best_only=True),
+        StopAtThreshold(monitor=monitor),
+    ):
+        message = (
+            rf"^{type(cb).__name__}: mode='auto' cannot tell whether monitor '{monitor}' should be maximized or "
+            rf"minimized \({why}\); pass mode='max' to monitor its highest value, or mode='min' its lowest"
+        )
+        with pytest.raises(ValueError, match=message):
+            _settle(cb, metrics)
+    # a ModelCheckpoint saving every epoch never compares (Keras 3 refuses it too)
+    assert _settle(ModelCheckpoint(tmp_path / "each.npz", monitor=monitor), metrics).mode == "auto"
+    for mode in ("min", "max"):  # an explicit mode needs no metric
+        assert _settle(EarlyStopping(monitor=monitor, mode=mode), metrics).mode == mode
+
+
+def test_mode_auto_outside_fit_knows_no_metric():
+    """Driven by hand, no run's metrics tell the direction: the loss compares, anything else is
+    the same refusal at its first comparison."""
+    assert _run(EarlyStopping(monitor="val_loss", patience=0), [1.0, 2.0], "val_loss")[0] == 2
+    for cb in (EarlyStopping(monitor="val_accuracy"), StopAtThreshold("val_accuracy", 0.9)):
+        with pytest.raises(ValueError, match=r"monitor 'val_accuracy' .* \(outside fit, no metric is known\)"):
+            _run(cb, [0.5, 0.6], "val_accuracy")
+
+
+def test_mode_max_on_a_metric_of_yours_keeps_its_best_weights():
+    """The defect: mode="auto" read hit_rate as a loss, stopped after its first rise and restored
+    the worst weights. With mode="max" the best epoch's weights come back; they are those of a
+    run of that many epochs."""
+    h = _small_fit(epochs=8, metrics=[hit_rate]).history["hit_rate"]
+    assert h[:4] == [0.0, 0.125, 0.25, 0.25]  # rises, then stalls for one epoch
+    with pytest.raises(ValueError, match="'hit_rate' is a metric of yours"):
+        _small_fit(epochs=8, metrics=[hit_rate], callbacks=[EarlyStopping(monitor="hit_rate", patience=1)])
+    stop = EarlyStopping(monitor="hit_rate", mode="max", patience=1, restore_best_weights=True)
+    result = _small_fit(epochs=8, metrics=[hit_rate], callbacks=[stop])
+    assert result.history["hit_rate"] == h[:4] and result.history.stop_reason == "early_stopping"
+    assert stop.best_epoch == 2 and stop.best == 0.25
+    best = _small_fit(epochs=3, metrics=[hit_rate]).params
+    jax.tree.map(np.testing.assert_array_equal, result.params, best)
+    low = EarlyStopping(monitor="hit_rate", mode="min", patience=1, restore_best_weights=True)
+    assert _small_fit(epochs=8, metrics=[hit_rate], callbacks=[low]).history["hit_rate"] == h[:2]
+    assert low.best_epoch == 0 and low.best == 0.0  # what mode="auto" used to do
 
 
 def test_early_stopping_restores_best_weights_when_epochs_run_out():
@@ -120,7 +220,7 @@ def test_early_stopping_missing_monitor_warns_and_never_stops():
 def test_stop_at_threshold():
     ran, ctx = _run(StopAtThreshold("loss", 0.5), [1.0, 0.7, 0.5, 0.1])
     assert ran == 3 and ctx.stop_reason == "threshold"
-    ran, _ = _run(StopAtThreshold("val_accuracy", 0.9), [0.5, 0.95, 0.97], monitor="val_accuracy")
+    ran, _ = _run(StopAtThreshold("val_accuracy", 0.9, mode="max"), [0.5, 0.95, 0.97], monitor="val_accuracy")
     assert ran == 2
 
 
@@ -343,23 +443,10 @@ def test_a_monitor_that_differs_from_a_logged_name_in_case_is_refused_before_tra
     with pytest.warns(RuntimeWarning, match="val_loss"):  # a name not logged at all warns, as in Keras
         _small_fit(epochs=1, callbacks=[EarlyStopping(monitor="val_loss")])
     # not checked: a monitor a ModelCheckpoint saving every epoch never reads, and one a callback
-    # of yours may log
+    # of yours may log (whose direction only you know)
     _small_fit(epochs=1, callbacks=[ModelCheckpoint(tmp_path / "each.npz", monitor="Loss")])
     logs_its_own = type("Own", (Callback,), {"on_epoch_end": lambda self, epoch, logs, ctx: logs.update(Loss=1.0)})
-    _small_fit(epochs=1, callbacks=[logs_its_own(), EarlyStopping(monitor="Loss")])
-
-
-def test_mode_auto_follows_the_metric_where_the_name_cannot_tell():
-    """Keras's CosineSimilarity metric ("cosine_similarity") grows as predictions improve; fnn's
-    cosine-similarity loss given as a metric, logged under the same name, falls."""
-    for metric, mode in (
-        ("cosine_similarity", "max"),
-        ("CosineSimilarity", "max"),
-        (fnn.losses.cosine_similarity, "min"),
-    ):
-        stop = EarlyStopping(monitor="cosine_similarity" if callable(metric) else metric, patience=5)
-        _small_fit(epochs=1, metrics=[metric], callbacks=[stop])
-        assert stop.mode == mode, metric
+    _small_fit(epochs=1, callbacks=[logs_its_own(), EarlyStopping(monitor="Loss", mode="min")])
 
 
 def test_learning_rate_scheduler_takes_keras_one_argument_form_too():

@@ -13,6 +13,7 @@ from hypothesis import given, settings, strategies as st
 
 import fnn
 from fnn import losses as fnn_losses, metrics
+from fnn.metrics._registry import direction
 from fnn.metrics._resolve import resolve_both
 
 RNG = np.random.default_rng(0)
@@ -283,6 +284,26 @@ def test_names_aliases_and_errors():
         metrics.get(3)
     with pytest.raises(TypeError, match="Metric instance"):
         metrics.get(metrics.get("mae"), k=1)
+
+
+def test_every_metric_has_keras_s_direction():
+    """Keras 3.15's metric classes declare ``_direction`` "up" for the accuracies, AUC,
+    Precision, Recall, F1Score, R2Score and CosineSimilarity, "down" for the errors and the
+    other losses (read by callbacks' mode="auto"); a function of yours has none, one of fnn's
+    losses given as a metric falls (Keras's rule for its own losses)."""
+    up = {
+        "accuracy", "acc", "binary_accuracy", "categorical_accuracy", "sparse_categorical_accuracy",
+        "top_k_categorical_accuracy", "sparse_top_k_categorical_accuracy", "auc", "precision", "recall",
+        "f1_score", "f1", "r2_score", "r2", "cosine_similarity",
+    }  # fmt: skip
+    for name in metrics.names():
+        m = metrics.get(name, loss="binary_crossentropy")
+        assert direction(m) == ("up" if name in up else "down"), name
+    assert direction(metrics.get(lambda t, p: t == p)) is None
+    custom = fnn_losses.custom("sq", lambda t, p: ((p - t) ** 2).sum(-1))
+    assert direction(metrics.get(custom)) is None  # a loss of yours: Keras knows none either
+    for loss in (fnn_losses.cosine_similarity, fnn_losses.mean_squared_error, fnn_losses.get("huber")):
+        assert direction(metrics.get(loss)) == "down"
 
 
 @pytest.mark.parametrize(

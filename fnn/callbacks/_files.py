@@ -58,8 +58,8 @@ class ModelCheckpoint(MonitorCallback):
             (``"ck-{epoch:02d}-{val_loss:.3f}.npz"``).
         monitor: The logged value ``save_best_only`` watches.
         save_best_only: Save only when ``monitor`` improves.
-        mode: ``"min"``, ``"max"`` or ``"auto"`` (max for accuracy-like names, as in
-            :class:`EarlyStopping`).
+        mode: ``"min"``, ``"max"`` or ``"auto"`` (the metric's direction, as in
+            :class:`EarlyStopping`; read with ``save_best_only`` only).
         verbose: 1 prints each save.
 
     Attributes:
@@ -73,8 +73,11 @@ class ModelCheckpoint(MonitorCallback):
             cannot be written in (checked here when its folder has no fields, else at each
             save); an unknown ``mode``; from ``fit``, before training, for a field the logs will
             not have (``{val_loss}`` without validation data, ``{learning_rate}`` without a
-            callback before this one that logs it), or at an epoch's end for a field a callback
-            of your own listed before this one did not log.
+            callback before this one that logs it), or with ``save_best_only`` and
+            ``mode="auto"`` for a monitor whose direction is not known (as in
+            :class:`EarlyStopping`; Keras 3 refuses it after the first epoch even without
+            ``save_best_only``, where the monitor is never read); or at an epoch's end for a
+            field a callback of your own listed before this one did not log.
 
     Warns:
         RuntimeWarning: With ``save_best_only``, at each epoch whose logs lack ``monitor``

@@ -51,7 +51,8 @@ class ReduceLROnPlateau(MonitorCallback):
 
     Raises:
         ValueError: For a ``factor`` outside (0, 1) or an unknown ``mode``. ``fit`` raises one
-            before training for an optimizer state that holds no learning rate (see
+            before training for ``mode="auto"`` with a monitor whose direction is not known (as
+            in :class:`EarlyStopping`), and for an optimizer state that holds no learning rate (see
             :func:`fnn.optimizers.get_learning_rate`: a named optimizer, one built with
             :func:`fnn.optimizers.inject_hyperparams` or ``optax.inject_hyperparams`` holds it).
 

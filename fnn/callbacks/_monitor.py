@@ -4,8 +4,8 @@ where Keras has one), and the monitoring they share with the other callbacks tha
 from __future__ import annotations
 
 import math
-import re
 import warnings
+from collections.abc import Sequence
 from typing import Any
 
 import jax
@@ -13,22 +13,52 @@ import jax
 from fnn._registry import normalize
 from fnn._validate import integer, real
 from fnn.callbacks._base import Callback, FitContext
+from fnn.metrics._registry import direction
 
 
 def monitor_mode(monitor: str, mode: str) -> str:
-    """``mode='auto'``: max for accuracy-like and AUC-like metrics, else min (Keras asks the
-    metric for its direction; fnn reads it off the log name). Metrics are logged under the
-    names they were asked for, so the name is read without case or underscores (``val_AUC``,
-    ``ACC``, ``SparseCategoricalAccuracy``, ``F1Score``), and without the ``weighted_`` prefix
-    and ``_1`` suffix that tell a weighted or repeated metric apart."""
+    """``mode`` checked; ``"auto"`` is ``"min"`` for ``loss`` and ``val_loss`` and stays
+    ``"auto"`` otherwise, for :func:`auto_mode` to settle from the run's metrics."""
     if mode not in ("auto", "min", "max"):
         raise ValueError(f"mode must be 'auto', 'min' or 'max', got {mode!r}")
-    if mode == "auto":
-        name = re.sub(r"_\d+$", "", monitor.removeprefix("val_")).removeprefix("weighted_")
-        name = normalize(name)
-        maximised = ("auc", "precision", "recall", "f1", "f1score", "r2", "r2score")
-        mode = "max" if (name.startswith("acc") or name.endswith("accuracy") or name in maximised) else "min"
-    return mode
+    return "min" if mode == "auto" and monitor.removeprefix("val_") == "loss" else mode
+
+
+def auto_mode(who: str, monitor: str, metrics: Sequence[Any] | None) -> str:
+    """Keras 3's ``mode="auto"`` (``MonitorCallback._set_monitor_op``): ``"min"`` for ``loss``
+    and ``val_loss``, else the direction of the run's metric logged as ``monitor`` (without
+    ``val_``); anything else is a ValueError, where a guess from the name would silently pick
+    the wrong way for a metric of your own (``hit_rate``).
+
+    Args:
+        who: The callback, for the message.
+        monitor: The monitored log name.
+        metrics: The run's resolved metrics; None outside ``fit``, where none is known.
+
+    Returns:
+        ``"min"`` or ``"max"``.
+
+    Raises:
+        ValueError: For a monitor that is neither the loss nor a metric whose direction is
+            known (a metric of your own, a value a callback logs, a name not logged).
+    """
+    name = monitor.removeprefix("val_")
+    if name == "loss":
+        return "min"
+    watched = [m for m in metrics or () if m.name == name]
+    way = direction(watched[0]) if watched else None
+    if way is not None:
+        return "max" if way == "up" else "min"
+    if metrics is None:
+        why = "outside fit, no metric is known"
+    elif watched:
+        why = f"{name!r} is a metric of yours"
+    else:
+        why = f"it is neither the loss nor one of the run's metrics {sorted(m.name for m in metrics)}"
+    raise ValueError(
+        f"{who}: mode='auto' cannot tell whether monitor {monitor!r} should be maximized or minimized ({why}); "
+        "pass mode='max' to monitor its highest value, or mode='min' its lowest (Keras 3 refuses it too)"
+    )
 
 
 def monitored(logs: dict, monitor: str, who: str) -> Any:
@@ -45,16 +75,16 @@ class MonitorCallback(Callback):
     """Keras 3's ``MonitorCallback``: ``best`` starts unset (the first value is always an
     improvement), ``min_delta`` is taken as its absolute value, and a value improves on the
     reference when ``value - min_delta > reference`` (mode max) or ``value + min_delta <
-    reference`` (mode min)."""
+    reference`` (mode min). ``mode="auto"`` is settled as Keras 3 settles it (:func:`auto_mode`):
+    ``fit`` does it before training, from the run's metrics."""
 
     def __init__(self, monitor: str, mode: str, min_delta: float):
         if not isinstance(monitor, str):
             raise TypeError(f"monitor must be a log name (str), got {type(monitor).__name__}")
         self.monitor = monitor
         self.mode = monitor_mode(monitor, mode)
-        # with mode auto, fit refines the mode from the metric itself (Keras's cosine similarity
-        # grows, fnn's cosine-similarity loss logged under the same name falls)
-        self.auto_mode, self.name_mode = mode == "auto", self.mode
+        # a metric's direction is known only with the run's metrics: fit settles it each run
+        self.auto_mode = mode == "auto"
         self.min_delta = abs(float(min_delta))
         self.best: float | None = None
 
@@ -79,6 +109,8 @@ class MonitorCallback(Callback):
             )
 
     def improved(self, value: float, reference: float | None) -> bool:
+        if self.mode == "auto":  # driven outside fit, which would have settled it
+            self.mode = auto_mode(type(self).__name__, self.monitor, None)
         if reference is None:
             return True
         if self.mode == "max":
@@ -109,9 +141,13 @@ class EarlyStopping(MonitorCallback):
         monitor: The logged value to watch (``"val_loss"``, ``"loss"``, ``"val_accuracy"``...).
         min_delta: The least change that counts as an improvement (its absolute value is used).
         patience: Epochs without improvement before stopping, an int >= 0.
-        mode: ``"min"``, ``"max"``, or ``"auto"`` (max for accuracy-like names, ``auc``,
-            ``precision``, ``recall``, ``f1_score``, ``r2_score``, in any case (``val_AUC``); min
-            otherwise).
+        mode: ``"min"``, ``"max"``, or ``"auto"``, Keras 3's rule: min for ``loss`` and
+            ``val_loss``, else the direction of the run's metric logged under that name (without
+            ``val_``): max for the accuracies, auc, precision, recall, f1_score, r2_score and
+            cosine_similarity, min for the errors and the other metrics that are losses (and
+            fnn's losses given as metrics). Any other monitor, a metric of your own
+            (``val_hit_rate``), a value a callback logs or a name not logged, needs ``"min"``
+            or ``"max"``: no name can tell which way it improves.
         baseline: A value the monitored one must beat for the wait to be reset, or None.
         restore_best_weights: Return the best epoch's weights instead of the last ones.
         start_from_epoch: The first epoch (counted from 0) that is monitored.
@@ -126,7 +162,8 @@ class EarlyStopping(MonitorCallback):
 
     Raises:
         ValueError: For ``patience < 0`` or a ``mode`` other than ``"auto"``, ``"min"``,
-            ``"max"``.
+            ``"max"``; from ``fit``, before training, for ``mode="auto"`` with a monitor whose
+            direction is not known (above), where Keras 3 raises after the first epoch.
 
     Warns:
         RuntimeWarning: At each epoch whose logs lack ``monitor`` (the message lists those
@@ -142,6 +179,16 @@ class EarlyStopping(MonitorCallback):
         >>> h = fnn.fit(net, params, "sgd", "mse", x, y, batch_size=4, epochs=5, verbose=0, callbacks=[stop]).history
         >>> h.epochs, h.stop_reason, stop.best_epoch  # no later epoch improves by 100
         ([0, 1], 'early_stopping', 0)
+
+        A metric of your own has no direction ``mode="auto"`` can know (pass ``mode="max"``):
+
+        >>> def hit_rate(y_true, y_pred):
+        ...     return (abs(y_true - y_pred) < 0.5).astype("float32")
+        >>> stop = fnn.callbacks.EarlyStopping(monitor="hit_rate", patience=1)
+        >>> fnn.fit(net, params, "sgd", "mse", x, y, metrics=[hit_rate], verbose=0, callbacks=[stop])
+        Traceback (most recent call last):
+        ...
+        ValueError: EarlyStopping: mode='auto' cannot tell whether monitor 'hit_rate' should be maximized or ...
     """
 
     def __init__(
@@ -250,7 +297,7 @@ class TerminateOnNaN(Callback):
 
 class StopAtThreshold(Callback):
     """Stops once ``monitor`` reaches ``value``: at or below it for losses, at or above it for
-    accuracy-like names (``mode`` as in EarlyStopping).
+    metrics that grow as predictions improve (``mode`` as in EarlyStopping).
 
     Checked at each epoch's end; training then ends with ``history.stop_reason ==
     "threshold"`` (a resumed run stays stopped). Not a Keras callback: the stopping criterion
@@ -260,10 +307,13 @@ class StopAtThreshold(Callback):
         monitor: The logged value to watch.
         value: The target.
         mode: ``"min"`` (stop at ``<= value``), ``"max"`` (stop at ``>= value``) or ``"auto"``
-            (max for accuracy-like names, as in :class:`EarlyStopping`).
+            (the metric's direction, as in :class:`EarlyStopping`).
 
     Raises:
-        ValueError: For a ``mode`` other than ``"auto"``, ``"min"``, ``"max"``.
+        TypeError: For a ``monitor`` that is not a str.
+        ValueError: For a ``mode`` other than ``"auto"``, ``"min"``, ``"max"``; from ``fit``,
+            before training, for ``mode="auto"`` with a monitor whose direction is not known
+            (as in :class:`EarlyStopping`).
 
     Warns:
         RuntimeWarning: At each epoch whose logs lack ``monitor``.
@@ -281,11 +331,17 @@ class StopAtThreshold(Callback):
     """
 
     def __init__(self, monitor: str = "loss", value: float = 0.0, mode: str = "auto"):
+        if not isinstance(monitor, str):
+            raise TypeError(f"monitor must be a log name (str), got {type(monitor).__name__}")
         self.monitor, self.value = monitor, real("value", value)
-        self.mode = monitor_mode(monitor, mode)
+        self.mode, self.auto_mode = monitor_mode(monitor, mode), mode == "auto"
 
     def on_epoch_end(self, epoch: int, logs: dict, ctx: FitContext) -> None:
         """Stops training once ``logs[monitor]`` has reached ``value``."""
         current = monitored(logs, self.monitor, "StopAtThreshold")
-        if current is not None and (current >= self.value if self.mode == "max" else current <= self.value):
+        if current is None:
+            return
+        if self.mode == "auto":  # driven outside fit, which would have settled it
+            self.mode = auto_mode("StopAtThreshold", self.monitor, None)
+        if current >= self.value if self.mode == "max" else current <= self.value:
             ctx.stop("threshold")

@@ -247,11 +247,11 @@ def sparse_top_k_categorical_accuracy(y_true: jax.typing.ArrayLike, y_pred: jax.
 
 
 ENTRIES = {
-    "binary_accuracy": Entry(_binary_matches, {"threshold": 0.5, "from_logits": False}),
-    "categorical_accuracy": Entry(_categorical_matches, {}),
-    "sparse_categorical_accuracy": Entry(_sparse_categorical_matches, {}),
-    "top_k_categorical_accuracy": Entry(_top_k_matches, {"k": 5}),
-    "sparse_top_k_categorical_accuracy": Entry(_sparse_top_k_matches, {"k": 5}),
+    "binary_accuracy": Entry(_binary_matches, {"threshold": 0.5, "from_logits": False}, direction="up"),
+    "categorical_accuracy": Entry(_categorical_matches, {}, direction="up"),
+    "sparse_categorical_accuracy": Entry(_sparse_categorical_matches, {}, direction="up"),
+    "top_k_categorical_accuracy": Entry(_top_k_matches, {"k": 5}, direction="up"),
+    "sparse_top_k_categorical_accuracy": Entry(_sparse_top_k_matches, {"k": 5}, direction="up"),
 }
 # The scores that read integer labels: their values are checked on the host before fitting.
 SPARSE_LABEL_SCORES = {_sparse_categorical_matches, _sparse_top_k_matches}

@@ -71,7 +71,9 @@ class Entry(NamedTuple):
     """A registry entry: what :func:`fnn.metrics.get` builds a :class:`Metric` from.
 
     ``check`` validates the options (naming the bad one) and returns them normalised, so equal
-    configurations give equal (hashable) metrics.
+    configurations give equal (hashable) metrics. ``direction`` is Keras's ``_direction`` of the
+    same metric: ``"up"`` where a higher value is better, ``"down"`` where a lower one is (what
+    callbacks with ``mode="auto"`` read).
     """
 
     scores: Callable[..., Any]
@@ -79,6 +81,7 @@ class Entry(NamedTuple):
     root: bool = False
     finish: Callable[..., Any] | None = None
     check: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+    direction: str = "down"
 
 
 @dataclasses.dataclass(frozen=True)

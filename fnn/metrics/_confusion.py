@@ -381,13 +381,19 @@ ENTRIES = {
         {"curve": "ROC", "num_thresholds": 200, "summation_method": "interpolation", "from_logits": False},
         finish=_auc_value,
         check=_auc_options,
+        direction="up",
     ),
-    "precision": Entry(_threshold_counts, _THRESHOLD_DEFAULTS, finish=_precision_value, check=_threshold_options),
-    "recall": Entry(_threshold_counts, _THRESHOLD_DEFAULTS, finish=_recall_value, check=_threshold_options),
+    "precision": Entry(
+        _threshold_counts, _THRESHOLD_DEFAULTS, finish=_precision_value, check=_threshold_options, direction="up"
+    ),
+    "recall": Entry(
+        _threshold_counts, _THRESHOLD_DEFAULTS, finish=_recall_value, check=_threshold_options, direction="up"
+    ),
     "f1_score": Entry(
         _f1_counts,
         {"average": "macro", "threshold": None, "from_logits": False},
         finish=_f1_value,
         check=_f1_options,
+        direction="up",
     ),
 }

@@ -56,6 +56,7 @@ def _entry(loss_name: str, keys: tuple[str, ...] = (), sign: float = 1.0) -> Ent
         {k: defaults[k] for k in keys},
         finish=_mean,
         check=bound(_loss_options, loss_name, keys),
+        direction="up" if sign < 0 else "down",  # a loss falls as predictions improve, its negative grows
     )
 
 
@@ -91,11 +92,3 @@ ALTERNATIVES = {
     ENTRIES["categorical_crossentropy"].scores: "for integer labels use 'sparse_categorical_crossentropy'",
     ENTRIES["sparse_categorical_crossentropy"].scores: "for one-hot targets use 'categorical_crossentropy'",
 }
-
-
-def higher_is_better(metric: Any) -> bool:
-    """Whether ``metric`` is one of these whose value grows as predictions improve (Keras's
-    CosineSimilarity): a name alone cannot say, since fnn's cosine-similarity loss (lower is
-    better) can be logged under the same name."""
-    scores = getattr(metric, "scores", None)
-    return isinstance(scores, bound) and scores.fn is _loss_sums and scores.args[1] < 0

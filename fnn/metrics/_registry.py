@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from fnn import losses
 from fnn._registry import Registry
 from fnn.metrics._accuracy import ENTRIES as ACCURACY
 from fnn.metrics._base import Entry, Metric
@@ -16,12 +17,27 @@ from fnn.metrics._regression import ENTRIES as REGRESSION
 
 _REGISTRY: dict[str, Entry] = {**ACCURACY, **REGRESSION, **CONFUSION, **FROM_LOSS}
 _BUILTIN = {e.scores for e in _REGISTRY.values()}
+_DIRECTIONS = {e.scores: e.direction for e in _REGISTRY.values()}
+# fnn's loss functions given as metrics (mse's scores are shared with rmse and need no entry here)
+_LOSS_FUNCTIONS = {f for f in (getattr(losses, n, None) for n in losses.names()) if callable(f)}
 
 
 def is_builtin(metric: Metric) -> bool:
     """Whether ``metric`` is one of fnn's own (by name or ``get``), whose scores are per sample
     and honour ``sample_weight``; a metric of your own is not assumed to."""
     return metric.scores in _BUILTIN
+
+
+def direction(metric: Metric) -> str | None:
+    """Which way ``metric`` improves, as Keras's metrics declare it (their ``_direction``):
+    ``"up"`` for the accuracies, auc, precision, recall, f1_score, r2_score and
+    cosine_similarity; ``"down"`` for the errors, the other metrics that are losses, and one of
+    fnn's built-in losses given as a metric (Keras's rule for a Keras loss given as one); None
+    for a metric of your own, which no name can speak for."""
+    if metric.scores in _DIRECTIONS:
+        return _DIRECTIONS[metric.scores]
+    builtin_loss = isinstance(metric.scores, losses.Loss) and metric.scores.kernel is None
+    return "down" if builtin_loss or metric.scores in _LOSS_FUNCTIONS else None
 
 
 NAMES = Registry(

@@ -181,5 +181,7 @@ ENTRIES = {
     "mae": Entry(_absolute_errors, {}),
     "mse": Entry(_squared_errors, {}),
     "rmse": Entry(_squared_errors, {}, root=True),
-    "r2_score": Entry(_r2_sums, {"class_aggregation": "uniform_average"}, finish=_r2_value, check=_r2_options),
+    "r2_score": Entry(
+        _r2_sums, {"class_aggregation": "uniform_average"}, finish=_r2_value, check=_r2_options, direction="up"
+    ),
 }

@@ -1,7 +1,8 @@
 """What ``fit`` checks of its callbacks before training, where a mistake would otherwise
 surface after the first epoch: the log names they watch or write against the logs the run
 will have, a learning rate they set against the optimizer state, and a best-only file against
-fit's own checkpoint. An auto-mode callback also learns here which way its metric improves."""
+fit's own checkpoint. An auto-mode callback also learns here which way its metric improves
+(Keras 3 learns it at the first epoch's end), or fails."""
 
 from __future__ import annotations
 
@@ -13,14 +14,15 @@ import jax
 import jax.numpy as jnp
 
 from fnn import callbacks as callbacks_, optimizers
-from fnn.metrics._from_loss import higher_is_better
+from fnn.callbacks._monitor import auto_mode
 
 
 def check_against_logs(callbacks: Sequence[Any], metrics: Sequence[Any], validation: bool) -> None:
     """Each callback's log names (ModelCheckpoint's filepath fields, a monitored value) against
     the logs the run will have at its place in the list (``metrics``: the run's, ``validation``:
     whether ``val_*`` entries are logged); an auto-mode monitor takes the direction of its
-    metric. A callback of the user's may log anything: the names after it are not checked."""
+    metric, or is a ValueError where none is known (``auto_mode``).
+    A callback of the user's may log anything: the names after it are not checked."""
     log_names = {"loss", *(m.name for m in metrics)}
     if validation:
         log_names |= {"val_" + name for name in log_names}
@@ -31,9 +33,11 @@ def check_against_logs(callbacks: Sequence[Any], metrics: Sequence[Any], validat
         monitoring = (callbacks_.EarlyStopping, callbacks_.ReduceLROnPlateau, callbacks_.ModelCheckpoint)
         if isinstance(cb, monitoring) and known:  # a metric renamed since (val_auc for "AUC") fails now
             cb.check_monitor(log_names | {"learning_rate"})
-        if isinstance(cb, monitoring) and cb.auto_mode:  # the metric itself says which way is better
-            watched = [m for m in metrics if m.name == cb.monitor.removeprefix("val_")]
-            cb.mode = "max" if watched and higher_is_better(watched[0]) else cb.name_mode
+        # the metric itself says which way is better; a ModelCheckpoint saving every epoch never
+        # compares (Keras 3 would still refuse its monitor)
+        reads = not isinstance(cb, callbacks_.ModelCheckpoint) or cb.save_best_only
+        if isinstance(cb, (*monitoring, callbacks_.StopAtThreshold)) and cb.auto_mode and reads:
+            cb.mode = auto_mode(type(cb).__name__, cb.monitor, metrics)
         if isinstance(cb, (callbacks_.ReduceLROnPlateau, callbacks_.LearningRateScheduler)):
             log_names = log_names | {"learning_rate"}  # logged from here on, for the callbacks after it
         elif not type(cb).__module__.startswith("fnn."):  # (a LambdaCallback's fn gets a copy of the logs)

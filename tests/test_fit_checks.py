@@ -260,6 +260,12 @@ BROKEN_PAIRS = {  # update functions that break (grads, state, params) -> (updat
         r"returned updates \(its first result\) that do not match params: updates\[0\]\['b'\] has shape \(\), "
         r"params have \(5,\); updates\[0\]\['w'\] has shape \(\), params have \(3, 5\)",
     ),
+    "needs an extra argument (optax's reduce_on_plateau: value=)": (
+        lambda grads, state, params=None, *, value: _sgd_step(grads, state),
+        TypeError,
+        r"signature is \(grads, state, params=None, \*, value\); .* \(fit passes no extra arguments such as optax's "
+        r"value=; to lower the learning rate when the loss stalls, use fnn\.callbacks\.ReduceLROnPlateau\)$",
+    ),
     "fails in its own code": (
         lambda grads, state, params=None: (grads["w"], state),
         TypeError,
@@ -374,6 +380,24 @@ def test_an_object_with_init_and_update_methods_is_an_optimizer(compiles):
     chex.assert_trees_all_equal(again.params, got.params)
     many = fnn.fit_many(NET, jax.tree.map(lambda a: np.stack([a, a]), params), multi, MSE, x, y, **kw)
     chex.assert_trees_all_close(jax.tree.map(lambda a: a[1], many.params), got.params, rtol=1e-13)
+
+
+def test_an_optimizer_that_needs_optaxs_value_argument_is_refused_naming_what_fit_offers(compiles):
+    """fit calls update(grads, state, params): optax's reduce_on_plateau, which reads the loss as
+    update(..., value=loss), cannot run in it, in optax's chain or in fnn's (which pass value= on)."""
+    optax = pytest.importorskip("optax")
+    x, y = _problem()
+    params = NET.init(KEY, (3,), jnp.float64)
+    plateau = optax.contrib.reduce_on_plateau()
+    message = (
+        r"^opt\.update .*missing 1 required keyword-only argument: 'value' \(fit passes no extra arguments such as "
+        r"optax's value=; to lower the learning rate when the loss stalls, use fnn\.callbacks\.ReduceLROnPlateau\)$"
+    )
+    with compiles() as c:
+        for opt in (optax.chain(optax.sgd(0.1), plateau), O.chain(O.sgd(0.1), plateau)):
+            with pytest.raises(TypeError, match=message):
+                fnn.fit(NET, params, opt, MSE, x, y, epochs=1, verbose=0)
+    assert c.count == 0
 
 
 def test_fnns_own_optimizers_are_not_traced_for_the_check():

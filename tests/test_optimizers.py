@@ -513,6 +513,96 @@ def test_structure_dtype_and_low_precision_zero_gradients():
             chex.assert_trees_all_equal(fresh, zeros)
 
 
+# Python-number leaves, as in the docstrings' opt.init({"w": [0.0]}) and as optax takes them.
+_FLOAT_PARAMS = {"w": [0.5, -1.0], "b": 2.0}
+_FLOAT_GRADS = [{"w": [1.0, -2.0], "b": 0.5}, {"w": [0.25, 3.0], "b": -1.5}]
+
+
+def _updates(opt, params, grads):
+    state, out = opt.init(params), []
+    for g in grads:
+        u, state = opt.update(g, state, params)
+        out.append(u)
+    return out
+
+
+def _optax_twins(optax):
+    """optax's optimizer with the same rule as each of fnn's at learning rate 0.1 (nadam follows
+    torch's momentum-decay schedule and optax has no rprop: they have none)."""
+    return {
+        "sgd": optax.sgd(0.1),
+        "momentum": optax.sgd(0.1, momentum=0.9),
+        "nesterov": optax.sgd(0.1, 0.9, nesterov=True),
+        "adagrad": optax.adagrad(0.1, initial_accumulator_value=0.0, eps=1e-10),
+        "rmsprop": optax.rmsprop(0.1, decay=0.99, eps=1e-8, eps_in_sqrt=False),
+        "adadelta": optax.adadelta(0.1, rho=0.9, eps=1e-6),
+        "adam": optax.adam(0.1),
+        "adamw": optax.adamw(0.1, weight_decay=1e-2),
+        "adamax": optax.adamax(0.1),
+        "radam": optax.radam(0.1),
+        "lion": optax.lion(0.1, weight_decay=0.0),
+    }
+
+
+def test_python_number_leaves_update_as_optax_computes():
+    optax = pytest.importorskip("optax")
+    twins = _optax_twins(optax)
+    as_arrays = jax.tree.map(jnp.asarray, (_FLOAT_PARAMS, _FLOAT_GRADS))
+
+    @jax.jit  # every optimizer's two steps in one program; the Python numbers stay Python numbers in it
+    def run(single):
+        out = {}
+        for name in O.names():
+            opt = O.get(name, learning_rate=0.1)
+            # optax's numbers on the same values (optax.adagrad refuses Python numbers: arrays), or
+            # fnn's own on arrays where optax has no such rule (checked against torch's above)
+            ref = twins.get(name, opt)
+            out[name] = _updates(opt, _FLOAT_PARAMS, _FLOAT_GRADS), _updates(ref, *as_arrays)
+        return out, _updates(O.adam(0.1), single, [single])[0]
+
+    results, float32 = run({"w": np.ones(2, np.float32)})
+    assert sorted(results) == O.names() and len(twins) == len(O.names()) - 2
+    for name, (numbers, ref) in results.items():
+        if name not in twins:
+            chex.assert_trees_all_equal(numbers, ref)
+        else:  # adagrad: optax adds eps inside the square root
+            chex.assert_trees_all_close(numbers, ref, rtol=1e-9, atol=0.0)
+    assert float32["w"].dtype == np.float32  # a NumPy leaf keeps its dtype
+    # eagerly, as in the docstrings: the updates are arrays, as optax.adam's
+    opt = O.sgd(0.1)
+    updates, _ = opt.update({"w": [1.0]}, opt.init({"w": [0.0]}), {"w": [0.0]})
+    assert isinstance(updates["w"][0], jax.Array) and updates["w"][0].tolist() == -0.1
+
+
+def test_python_number_leaves_through_every_transform():
+    direction = [
+        O.scale_by_adam(amsgrad=True), O.scale_by_adamax(), O.scale_by_nadam(), O.scale_by_radam(),
+        O.scale_by_rms(centered=True), O.scale_by_adagrad(), O.scale_by_adadelta(), O.scale_by_rprop(),
+        O.scale_by_lion(), O.trace(0.9, nesterov=True),
+    ]  # fmt: skip
+    generic = [
+        O.add_decayed_weights(0.1), O.add_decayed_weights(0.1, mask={"w": True, "b": False}), O.scale(-0.5),
+        O.scale_by_learning_rate(0.1), O.scale_by_learning_rate(S.exponential_decay(0.1, 2, 0.5)),
+        O.scale_by_schedule(lambda c: 2.0**-c), O.scale_by_trust_ratio(), O.clip_by_global_norm(1.0),
+        O.clip_by_value(0.7), O.set_to_zero(), O.masked(O.scale_by_adam(), {"w": True, "b": False}),
+        O.freeze({"w": False, "b": True}), O.inject_hyperparams(O.clip_by_value)(clip_value=0.3),
+        O.chain(O.clip_by_value(1.0), O.scale_by_trust_ratio(), O.scale(-0.1)),
+    ]  # fmt: skip
+    as_arrays = jax.tree.map(jnp.asarray, (_FLOAT_PARAMS, _FLOAT_GRADS))
+
+    @jax.jit
+    def run():
+        both = [(_updates(t, _FLOAT_PARAMS, _FLOAT_GRADS), _updates(t, *as_arrays)) for t in direction + generic]
+        return both, O.global_norm(_FLOAT_GRADS[0])
+
+    both, norm = run()
+    for numbers, arrays in both:
+        chex.assert_trees_all_equal(numbers, arrays)
+    np.testing.assert_allclose(norm, math.sqrt(1.0 + 4.0 + 0.25), rtol=1e-15)
+    clipped = [u["w"] for u in both[len(direction) + 8][0]]  # clip_by_value(0.7) of the raw numbers
+    np.testing.assert_array_equal(clipped, [[0.7, -0.7], [0.25, 0.7]])
+
+
 def test_eps_never_rounds_to_zero():
     params = {"x": np.ones(3, np.float32)}
     g = {"x": np.zeros(3, np.float32)}
@@ -757,6 +847,63 @@ def test_masked_equals_optax_masked():
     for u1, u2 in run(params, grads):
         np.testing.assert_array_equal(u1["b"], u2["b"])  # passed through by both: -0.1 * g
         np.testing.assert_allclose(u1["w"], u2["w"], rtol=1e-6)  # optax's adam puts eps differently
+
+
+def _times_value_init(params):
+    return O.EmptyState()
+
+
+def _times_value(updates, state, params=None, *, value, **extra_args):
+    """A user's transform that needs an extra argument, as optax's ``value=``: updates * value."""
+    return jax.tree.map(lambda u: u * value, updates), state
+
+
+def test_extra_arguments_reach_the_transforms_that_take_them_as_optax_chain_passes_them():
+    times_value = O.GradientTransformation(_times_value_init, _times_value)
+    params, g = {"w": np.array([1.0, -2.0])}, {"w": np.array([0.5, 4.0])}
+    # each combinator passes value= on to times_value; clip_by_value and sgd take none and get none
+    ours = [
+        O.chain(O.clip_by_value(1.0), times_value, O.sgd(0.1)),
+        O.chain(O.chain(times_value), O.masked(times_value, {"w": True})),
+        O.inject_hyperparams(lambda clip_value: O.chain(O.clip_by_value(clip_value), times_value))(clip_value=1.0),
+    ]
+
+    @jax.jit
+    def run(g, params, value):
+        return [t.update(g, t.init(params), params, value=value)[0]["w"] for t in ours]
+
+    chained, nested, injected = run(g, params, 3.0)
+    np.testing.assert_allclose(chained, [-0.15, -0.3], rtol=1e-15)
+    np.testing.assert_array_equal(nested, [4.5, 36.0])
+    np.testing.assert_array_equal(injected, [1.5, 3.0])
+    with pytest.raises(TypeError, match="value"):  # a transform that needs it, called without it (traced only)
+        jax.eval_shape(lambda: ours[0].update(g, ours[0].init(params), params))
+
+    optax = pytest.importorskip("optax")
+    # optax's reduce_on_plateau reads value= (the loss) at each update; it does not fall: the rate halves
+    plateau = optax.contrib.reduce_on_plateau(patience=1, factor=0.5)
+    theirs = optax.chain(optax.sgd(0.1), plateau)
+    cases = [  # fnn's chain of fnn's sgd, of optax's sgd (itself an optax chain), fnn's masked
+        O.chain(O.sgd(0.1), plateau),
+        O.chain(optax.sgd(0.1), plateau),
+        O.masked(O.chain(O.sgd(0.1), plateau), {"w": True}),
+    ]
+
+    @jax.jit
+    def trajectories(g, params):
+        out = []
+        for t in (theirs, *cases):
+            state, steps = t.init(params), []
+            for value in (1.0, 2.0, 3.0):
+                u, state = t.update(g, state, params, value=jnp.asarray(value))
+                steps.append(u["w"])
+            out.append(steps)
+        return out
+
+    reference, *results = trajectories(g, params)
+    np.testing.assert_allclose([u[0] for u in reference], [-0.05, -0.025, -0.0125], rtol=1e-15)
+    for steps in results:
+        np.testing.assert_array_equal(steps, reference)
 
 
 def test_freeze_zeroes_marked_leaves_and_masked_spares_their_state():
@@ -1146,8 +1293,18 @@ def test_registry():
     assert O.get(opt) is opt
     with pytest.raises(ValueError, match="adamw"):  # the message lists the known names
         O.get("adamx")
-    with pytest.raises(TypeError):
+    # whatever fit trains with is an optimizer to get too: as it is, or a pair as a GradientTransformation
+    pair = O.get((opt.init, opt.update))
+    assert isinstance(pair, O.GradientTransformation) and pair == (opt.init, opt.update)
+    with pytest.raises(TypeError, match=r"^name must be an optimizer \(a GradientTransformation, .* got int"):
         O.get(3)
+    with pytest.raises(TypeError, match="got a list of length 3"):
+        O.get([opt.init, opt.update, opt.update])
+    with pytest.raises(TypeError, match="keyword arguments cannot be applied"):
+        O.get(opt, learning_rate=0.1)
+    optax = pytest.importorskip("optax")
+    for built in (optax.adam(0.1), optax.MultiSteps(optax.sgd(0.1), 2)):
+        assert O.get(built) is built
 
 
 @pytest.mark.parametrize(

@@ -57,14 +57,34 @@ def names() -> list[str]:
     return _REGISTRY.names()
 
 
-def get(name: str | GradientTransformation, **kwargs: Any) -> GradientTransformation:
-    """The optimizer called ``name`` (``"adam"``, ``"Adam"``, ``"RMSprop"``...) built with
-    ``kwargs``; a transformation passes through.
+def as_optimizer(opt: Any, argname: str = "name") -> Any:
+    """``opt`` if it is an optimizer, by duck typing as optax's own code treats one: an object
+    with callable ``init`` and ``update`` (a GradientTransformation, fnn's or optax's,
+    ``optax.MultiSteps``, a user's class) as it is; a pair ``(init, update)`` of callables as a
+    :class:`GradientTransformation`. Anything else is a TypeError naming ``argname``."""
+    if callable(getattr(opt, "init", None)) and callable(getattr(opt, "update", None)):
+        return opt
+    if isinstance(opt, (tuple, list)) and len(opt) == 2 and all(callable(f) for f in opt):
+        return GradientTransformation(*opt)
+    got = f"a {type(opt).__name__} of length {len(opt)}" if isinstance(opt, (tuple, list)) else type(opt).__name__
+    raise TypeError(
+        f"{argname} must be an optimizer (a GradientTransformation, a pair (init, update) of callables, or an "
+        f"object with init and update methods) or an optimizer name, got {got} (e.g. "
+        f'{argname}=fnn.optimizers.adam(learning_rate=1e-3), {argname}="adam"; names: fnn.optimizers.names())'
+    )
 
-    Names ignore case and underscores, so Keras's and PyTorch's class names resolve.
+
+def get(name: str | object, **kwargs: Any) -> GradientTransformation:
+    """The optimizer called ``name`` (``"adam"``, ``"Adam"``, ``"RMSprop"``...) built with
+    ``kwargs``; a built optimizer passes through.
+
+    Names ignore case and underscores, so Keras's and PyTorch's class names resolve. A built
+    optimizer is anything ``fnn.fit`` trains with: an object with callable ``init`` and
+    ``update`` (fnn's or optax's GradientTransformation, ``optax.MultiSteps``), returned as it
+    is, or a pair ``(init, update)`` of callables, returned as a :class:`GradientTransformation`.
 
     Args:
-        name: An optimizer name (:func:`names`), or a built optimizer (returned as it is).
+        name: An optimizer name (:func:`names`), or a built optimizer.
         **kwargs: The optimizer's arguments (``learning_rate``, ``momentum``...).
 
     Returns:
@@ -72,18 +92,21 @@ def get(name: str | GradientTransformation, **kwargs: Any) -> GradientTransforma
 
     Raises:
         ValueError: For an unknown name (listing the known ones).
-        TypeError: For keywords given with an already built optimizer, or ones the optimizer
-            does not take.
+        TypeError: For something neither a name nor an optimizer, keywords given with an
+            already built optimizer, or ones the optimizer does not take.
 
     Examples:
         >>> import fnn
         >>> opt = fnn.optimizers.get("RMSprop", learning_rate=0.5)
         >>> fnn.optimizers.get_learning_rate(opt.init([0.0])).item()
         0.5
+        >>> fnn.optimizers.get(opt) is opt
+        True
     """
-    if isinstance(name, GradientTransformation):
-        if kwargs:
-            raise TypeError("keyword arguments cannot be applied to an already built optimizer")
-        return name
-    factory: Callable[..., GradientTransformation] = _REGISTRY.lookup(name)
-    return factory(**kwargs)
+    if isinstance(name, str):
+        factory: Callable[..., GradientTransformation] = _REGISTRY.lookup(name)
+        return factory(**kwargs)
+    opt = as_optimizer(name)
+    if kwargs:
+        raise TypeError("keyword arguments cannot be applied to an already built optimizer")
+    return opt

@@ -12,6 +12,7 @@ same description share compiled programs.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -32,6 +33,10 @@ class GradientTransformation(NamedTuple):
     """``init(params) -> state`` and ``update(updates, state, params=None) -> (updates, state)``.
 
     This is optax's protocol: either library's transforms and optimizers compose with the other's.
+    The combinators (:func:`chain`, :func:`masked`, :func:`inject_hyperparams`) also take optax's
+    extra keyword arguments, ``update(updates, state, params, value=loss)``, and pass them on to
+    the transforms that take them (those with a ``**`` parameter, and optax's
+    ``GradientTransformationExtraArgs``), as ``optax.chain`` does.
 
     Attributes:
         init: ``params -> state``.
@@ -77,15 +82,35 @@ def _chain_init(inits: tuple[Callable, ...], params: Params) -> tuple:
     return tuple(init(params) for init in inits)
 
 
+def takes_extra_args(transform: Any) -> bool:
+    """Whether ``transform.update`` takes optax's extra keyword arguments (``value=``...): an
+    optax ``GradientTransformationExtraArgs`` (known by its class name: fnn does not import
+    optax), or an update with a ``**`` parameter (fnn's combinators, a user's own)."""
+    if any(c.__name__ == "GradientTransformationExtraArgs" for c in type(transform).__mro__):
+        return True
+    update = transform.update
+    try:  # a bound's own signature is (*args, **kwargs) whatever it wraps: read the wrapped function's
+        parameters = inspect.signature(update.fn if isinstance(update, bound) else update).parameters
+    except (TypeError, ValueError):  # no signature to read (a builtin): called without them
+        return False
+    return any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
+
+
 def _chain_update(
-    updates_fns: tuple[Callable, ...], updates: Updates, state: tuple, params: Params = None
+    updates_fns: tuple[Callable, ...],
+    extra: tuple[bool, ...],
+    updates: Updates,
+    state: tuple,
+    params: Params = None,
+    **extra_args: Any,
 ) -> tuple[Updates, tuple]:
     if not isinstance(state, tuple) or len(state) != len(updates_fns):
         got = len(state) if isinstance(state, tuple) else type(state).__name__
         raise ValueError(f"chain: state has {got} entries for {len(updates_fns)} transforms")
     new_state = []
-    for update, s in zip(updates_fns, state, strict=True):
-        updates, s = update(updates, s, params)
+    for update, takes, s in zip(updates_fns, extra, state, strict=True):
+        # optax.chain's rule: each transform gets the extra arguments if it takes them
+        updates, s = update(updates, s, params, **extra_args) if takes else update(updates, s, params)
         new_state.append(s)
     return updates, tuple(new_state)
 
@@ -94,8 +119,14 @@ def chain(*transforms: GradientTransformation) -> GradientTransformation:
     """Applies ``transforms`` in order, each to the previous one's updates; the state is the
     tuple of their states. ``chain(scale_by_adam(), scale_by_learning_rate(1e-3))`` is Adam.
 
+    Its ``update(updates, state, params=None, **extra_args)`` passes optax's extra keyword
+    arguments (``value=`` for ``optax.contrib.reduce_on_plateau``) to the transforms that take
+    them, as ``optax.chain`` does; the others are called without them. (optax's combinators
+    pass them only to optax's own ``GradientTransformationExtraArgs``, which fnn's chain is
+    not: put a transform that needs them in fnn's chain, not in an optax chain around it.)
+
     Args:
-        *transforms: The transforms, applied in order.
+        *transforms: The transforms, applied in order (fnn's, optax's or a user's).
 
     Returns:
         The composition, a :class:`GradientTransformation`.
@@ -116,9 +147,12 @@ def chain(*transforms: GradientTransformation) -> GradientTransformation:
     for i, t in enumerate(transforms):
         if not (callable(getattr(t, "init", None)) and callable(getattr(t, "update", None))):
             raise TypeError(f"chain: transforms[{i}] must have init and update, got {t!r}")
-    # The update depends on the parts' updates only: chains of equal structure share programs.
+    # The update depends on the parts' updates (and which of them take extra arguments) only:
+    # chains of equal structure share programs.
+    updates_fns = tuple(t.update for t in transforms)
+    extra = tuple(takes_extra_args(t) for t in transforms)
     return GradientTransformation(
-        bound(_chain_init, tuple(t.init for t in transforms)), bound(_chain_update, tuple(t.update for t in transforms))
+        bound(_chain_init, tuple(t.init for t in transforms)), bound(_chain_update, updates_fns, extra)
     )
 
 
@@ -175,6 +209,13 @@ def set_to_zero() -> GradientTransformation:
 
 # ---------------------------------------------------------------------------------------------
 # Leaf-wise machinery: dtypes, shapes, per-leaf rules.
+
+
+def as_array(leaf: Any) -> Array:
+    """A leaf that is no JAX array (a Python number, a NumPy array) as one, as optax computes
+    with them; a JAX array (a tracer under ``jit`` included) as it is, so that a compiled
+    update converts and dispatches nothing."""
+    return leaf if isinstance(leaf, jax.Array) else jnp.asarray(leaf)
 
 
 def scalar_dtype() -> Any:
@@ -244,8 +285,9 @@ def leafwise(fn: Callable, n_out: int, updates: Updates, params: Params | None, 
         check_like(updates, b, "state", what="updates")
 
     def leaf(u, p, *b):
+        u = as_array(u)
         dt = moment_dtype(u.dtype)
-        out = fn(u.astype(dt), None if p is None else p.astype(dt), *b)
+        out = fn(u.astype(dt), None if p is None else as_array(p).astype(dt), *b)
         return (out[0].astype(u.dtype), *out[1:])
 
     treedef = tree_structure(updates)
@@ -263,7 +305,10 @@ def leafwise(fn: Callable, n_out: int, updates: Updates, params: Params | None, 
 
 def tree_scale(tree: Updates, factor: Any) -> Updates:
     """Every leaf times a scalar ``factor``, computed in the moment dtype, cast back."""
-    return jax.tree.map(
-        lambda u: (u.astype(moment_dtype(u.dtype)) * jnp.asarray(factor).astype(moment_dtype(u.dtype))).astype(u.dtype),
-        tree,
-    )
+
+    def leaf(u: Any) -> Array:
+        u = as_array(u)
+        dt = moment_dtype(u.dtype)
+        return (u.astype(dt) * jnp.asarray(factor).astype(dt)).astype(u.dtype)
+
+    return jax.tree.map(leaf, tree)

@@ -38,6 +38,7 @@ from fnn.optimizers._base import (
     check_like,
     count0,
     scalar_dtype,
+    takes_extra_args,
 )
 from fnn.optimizers._hyperparams import RANGES, map_hparam_nodes, override_hparams
 
@@ -139,12 +140,15 @@ class InjectInit:
 
 
 def _inject_update(
-    spec: _Spec, updates: Updates, state: InjectHyperparamsState, params: Params = None
+    spec: _Spec, updates: Updates, state: InjectHyperparamsState, params: Params = None, **extra_args: Any
 ) -> tuple[Updates, InjectHyperparamsState]:
     check_like(updates, params, "params")  # the optimizer's entry: name the user's grads
     # A factory that injects its own (a named optimizer) keeps values in its own state: ours rule.
     inner_state = map_hparam_nodes(lambda node: override_hparams(node, state.hparams), state.inner_state)
-    updates, inner_state = spec.build(state.hparams).update(updates, inner_state, params)
+    inner = spec.build(state.hparams)
+    # optax's rule: extra arguments (value=...) reach the transform if it takes them
+    extra = extra_args if extra_args and takes_extra_args(inner) else {}
+    updates, inner_state = inner.update(updates, inner_state, params, **extra)
     count = state.count + 1
     hp = dict(state.hparams)
     for name, schedule in spec.schedules:
@@ -176,7 +180,8 @@ def inject_hyperparams(
 
     ``hyperparam_dtype`` defaults to float64 when x64 is enabled at ``init``, else float32.
     The factory is called once at construction (so bad values fail there) and once per update
-    with the state's arrays.
+    with the state's arrays. The ``update`` passes optax's extra keyword arguments
+    (``value=``...) to the transform if it takes them.
 
     Args:
         factory: A function of hyperparameters returning a :class:`GradientTransformation`

@@ -16,7 +16,15 @@ import jax
 import numpy as np
 
 from fnn._values import bound
-from fnn.optimizers._base import GradientTransformation, OptState, Params, Updates, set_to_zero, tree_structure
+from fnn.optimizers._base import (
+    GradientTransformation,
+    OptState,
+    Params,
+    Updates,
+    set_to_zero,
+    takes_extra_args,
+    tree_structure,
+)
 
 Mask = Any  # a pytree of bools with the structure of params (or a prefix of it), or params -> such a tree
 
@@ -61,11 +69,21 @@ def _masked_init(init: Callable, mask: Mask, params: Params) -> MaskedState:
 
 
 def _masked_update(
-    update: Callable, mask: Mask, updates: Updates, state: MaskedState, params: Params = None
+    update: Callable,
+    extra: bool,
+    mask: Mask,
+    updates: Updates,
+    state: MaskedState,
+    params: Params = None,
+    **extra_args: Any,
 ) -> tuple[Updates, MaskedState]:
     m = _resolve(mask, params if params is not None else updates)
+    # optax.masked's rule: the extra arguments go to the inner transform, unmasked, if it takes them
     inner_updates, inner_state = update(
-        _keep(updates, m), state.inner_state, None if params is None else _keep(params, m)
+        _keep(updates, m),
+        state.inner_state,
+        None if params is None else _keep(params, m),
+        **(extra_args if extra else {}),
     )
     flat, treedef = jax.tree.leaves(updates), tree_structure(updates)
     done = iter(jax.tree.leaves(inner_updates))
@@ -78,7 +96,8 @@ def masked(inner: GradientTransformation, mask: Mask | Callable[[Params], Mask])
     through unchanged (``optax.masked``).
 
     ``mask`` is a pytree of bools with the structure of params (or a prefix of it), or a
-    function ``params -> mask``. Masked-out leaves get no inner state at all.
+    function ``params -> mask``. Masked-out leaves get no inner state at all. Its ``update``
+    passes optax's extra keyword arguments (``value=``...) to ``inner`` if it takes them.
 
     Args:
         inner: The transform for the selected leaves.
@@ -104,7 +123,9 @@ def masked(inner: GradientTransformation, mask: Mask | Callable[[Params], Mask])
         >>> updates["w"].tolist(), updates["b"].tolist()
         ([-2.0], [-1.0])
     """
-    return GradientTransformation(bound(_masked_init, inner.init, mask), bound(_masked_update, inner.update, mask))
+    return GradientTransformation(
+        bound(_masked_init, inner.init, mask), bound(_masked_update, inner.update, takes_extra_args(inner), mask)
+    )
 
 
 def freeze(mask: Mask | Callable[[Params], Mask]) -> GradientTransformation:

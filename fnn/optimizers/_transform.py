@@ -22,6 +22,7 @@ from fnn.optimizers._base import (
     Params,
     Schedule,
     Updates,
+    as_array,
     cast,
     count0,
     leafwise,
@@ -129,6 +130,7 @@ def _trust_ratio(min_norm: Any, trust_coefficient: Any, eps: Any, updates: Updat
     need_params(params, "scale_by_trust_ratio", "the parameter norms")
 
     def leaf(u, p):
+        u, p = as_array(u), as_array(p)
         dt = moment_dtype(u.dtype)
         p_norm = jnp.maximum(jnp.linalg.norm(p.astype(dt).ravel()), min_norm)
         u_norm = jnp.maximum(jnp.linalg.norm(u.astype(dt).ravel()), min_norm)
@@ -190,7 +192,7 @@ def global_norm(tree: Updates) -> Array:
         >>> float(fnn.optimizers.global_norm({"w": jnp.array([3.0]), "b": jnp.array([4.0])}))
         5.0
     """
-    leaves = jax.tree.leaves(tree)
+    leaves = [as_array(x) for x in jax.tree.leaves(tree)]
     if not leaves:
         return jnp.zeros((), jnp.float32)
     dt = moment_dtype(jnp.result_type(*leaves))
@@ -226,7 +228,11 @@ def clip_by_global_norm(max_norm: float) -> GradientTransformation:
 
 
 def _clip_value(clip_value: Any, updates: Updates, params: Params) -> Updates:
-    return jax.tree.map(lambda u: jnp.clip(u, -clip_value, clip_value).astype(u.dtype), updates)
+    def leaf(u: Any) -> Array:
+        u = as_array(u)
+        return jnp.clip(u, -clip_value, clip_value).astype(u.dtype)
+
+    return jax.tree.map(leaf, updates)
 
 
 def clip_by_value(clip_value: float) -> GradientTransformation:

@@ -19,6 +19,7 @@ from fnn._cache import structural_cache
 from fnn._validate import boolean, choice, integer, real, unbindable
 from fnn._values import bound
 from fnn.grad import MODES
+from fnn.optimizers._alias import as_optimizer
 from fnn.train._network_checks import abstract, signature
 
 
@@ -70,21 +71,8 @@ def resolve_opt(opt: Any) -> Any:
     and ``update`` methods (``optax.MultiSteps``), is wrapped in one."""
     if isinstance(opt, str):
         return optimizers.get(opt)
-    if isinstance(opt, tuple) and callable(getattr(opt, "init", None)) and callable(getattr(opt, "update", None)):
-        return opt
-    if isinstance(opt, (tuple, list)) and len(opt) == 2 and all(callable(f) for f in opt):
-        return optimizers.GradientTransformation(*opt)
-    if callable(getattr(opt, "init", None)) and callable(getattr(opt, "update", None)):
-        # an object with init and update methods (optax.MultiSteps, a user's class) is one by duck
-        # typing, as optax's own code treats it
-        return optimizers.GradientTransformation(opt.init, opt.update)
-    got = f"a {type(opt).__name__} of length {len(opt)}" if isinstance(opt, (tuple, list)) else type(opt).__name__
-    raise TypeError(
-        f"opt must be an optimizer (a GradientTransformation, a pair (init, update) of callables, or an object "
-        f"with init and update methods) or an "
-        f'optimizer name, got {got} (e.g. opt=fnn.optimizers.adam(learning_rate=1e-3), opt="adam"; '
-        "names: fnn.optimizers.names())"
-    )
+    opt = as_optimizer(opt, "opt")  # the rule fnn.optimizers.get keeps
+    return opt if isinstance(opt, tuple) else optimizers.GradientTransformation(opt.init, opt.update)
 
 
 def check_params_dtypes(params: Any, name: str = "params") -> None:
@@ -185,9 +173,10 @@ def _described(value: Any) -> str:
 def _check_callable_as(fn: Any, who: str, call: str, n: int, example: str) -> None:
     sig = unbindable(fn, *range(n))  # None also where no signature can be read: the call tells
     if sig is not None:
+        required = [p for p in sig.parameters.values() if p.kind is p.KEYWORD_ONLY and p.default is p.empty]
         raise TypeError(
             f"{who} must be callable as {call} (the optax protocol fit calls), but its signature is {sig}; "
-            f"e.g. {example}"
+            f"e.g. {example}" + (f" ({_NO_EXTRA_ARGS})" if required else "")
         )
 
 
@@ -200,6 +189,12 @@ def check_opt_update(opt: Any, params: Any) -> None:
     others' checks are cached on the optimizer and the params' shapes."""
     if not (_fnn_own(opt.init) and _fnn_own(opt.update)):
         _check_opt_update(opt, signature(params))
+
+
+_NO_EXTRA_ARGS = (
+    "fit passes no extra arguments such as optax's value=; to lower the learning rate when the loss stalls, "
+    "use fnn.callbacks.ReduceLROnPlateau"
+)
 
 
 @structural_cache(maxsize=64)  # a check that raises is not cached: it raises again
@@ -219,7 +214,11 @@ def _check_opt_update(opt: Any, params_signature: tuple) -> None:
         out = jax.eval_shape(opt.update, params, state, params)
     except (TypeError, ValueError) as e:  # raised in the optimizer's own code, while traced
         kind = TypeError if isinstance(e, TypeError) else ValueError
-        raise kind(f"{update} fails on grads shaped like params (called as update(grads, state, params)): {e}") from e
+        # optax's reduce_on_plateau needs update(..., value=loss): say what fit offers instead
+        hint = f" ({_NO_EXTRA_ARGS})" if "keyword-only argument" in str(e) else ""
+        raise kind(
+            f"{update} fails on grads shaped like params (called as update(grads, state, params)): {e}{hint}"
+        ) from e
     returns = "update(grads, state, params) must return the pair (updates, new_state)"
     if cast(Any, jax.tree.structure(out)) == jax.tree.structure(params):
         raise TypeError(f"{update} returned one tree shaped like params: {returns}; return the state too")

@@ -125,7 +125,10 @@ def fit(
             as ``optax.MultiSteps``: ``update(grads, state, params) ->
             (updates, new_state)``, the updates shaped like params and the new state like
             ``init(params)``) or an optimizer name (``"adam"``, ``"SGD"``...:
-            :func:`fnn.optimizers.get` with its defaults).
+            :func:`fnn.optimizers.get` with its defaults). ``update`` is called without
+            optax's extra keyword arguments: one that needs them (a chain holding
+            ``optax.contrib.reduce_on_plateau``, which needs ``value=``) is refused before
+            anything compiles; :class:`fnn.callbacks.ReduceLROnPlateau` lowers the rate instead.
         loss: A loss name (``"mse"``, ``"sparse_categorical_crossentropy"``...), an
             :class:`fnn.losses.Loss` (:func:`fnn.losses.get` with options, or
             :func:`fnn.losses.custom`), or with ``grad="autodiff"`` any callable

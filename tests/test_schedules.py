@@ -182,3 +182,32 @@ def test_piecewise_constant_compares_integer_steps_exactly_past_float32_s_range(
     np.testing.assert_array_equal(np.asarray(frac_float), [1.0, 1.0, 0.5])
     for dtype, (above_value, below_value) in zip(dtypes, outside, strict=True):
         assert float(above_value) == 1.0 and float(below_value) == 0.5, dtype
+
+
+def test_schedules_compare_hash_and_pickle_by_value():
+    """A schedule is its rule and arguments (issue 18: caches key on structure, not identity):
+    built twice it is equal, hashes equal and pickles to an equal schedule with the same values."""
+    import pickle
+
+    builds = [
+        lambda: S.constant(0.5),
+        lambda: S.exponential_decay(0.1, 10, 0.5, staircase=True, end_value=0.01),
+        lambda: S.piecewise_constant([2, 4], [1.0, 0.5, 0.25]),
+        lambda: S.cosine_decay(1.0, 10, alpha=0.1),
+        lambda: S.warmup_cosine_decay(0.0, 1.0, 4, 40),
+        lambda: S.polynomial(1.0, 0.01, 2.0, 25),
+        lambda: S.one_cycle(30, 0.5),
+    ]
+    steps = np.arange(0, 45, 3)
+    for build in builds:
+        a, b = build(), build()
+        assert a == b and hash(a) == hash(b)
+        c = pickle.loads(pickle.dumps(a))
+        assert c == a
+        np.testing.assert_array_equal(np.asarray(c(steps)), np.asarray(a(steps)))
+    assert S.exponential_decay(0.1, 10, 0.5) != S.exponential_decay(0.2, 10, 0.5)
+    assert S.linear(1.0, 0.0, 4) == S.polynomial(1.0, 0.0, 1.0, 4)  # the same schedule
+    assert repr(S.exponential_decay(0.1, 10, 0.5)) == (
+        "fnn.schedules.exponential_decay(init_value=0.1, transition_steps=10, decay_rate=0.5, "
+        "transition_begin=0, staircase=False, end_value=None)"
+    )

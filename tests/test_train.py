@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 import fnn
-from fnn import data, optimizers as O
+from fnn import data, optimizers as O, schedules as S
 from fnn.callbacks import Callback, EarlyStopping, ReduceLROnPlateau, TerminateOnNaN
 from fnn.train import _epoch, _loop  # private: which epoch program fit took (the padded last batch)
 
@@ -289,6 +289,21 @@ def test_manual_and_autodiff_fit_give_the_same_params_and_second_fit_compiles_no
         again = fnn.fit(NET, params, opt, fnn.losses.get("mse"), x, y, grad="manual", **kw)
     assert c.count == 0
     chex.assert_trees_all_close(again.params, manual.params, rtol=0, atol=0)
+
+
+def test_a_schedule_built_afresh_with_the_same_arguments_compiles_nothing(compiles):
+    """Issue 18: schedules compare by value, so an optimizer built with a new but equal schedule
+    has an equal ``update`` and fit's cached epoch serves it."""
+    x, y = _problem(13)
+    params = NET.init(KEY, (4,), jnp.float64)
+    kw = dict(batch_size=4, epochs=2, key=KEY, verbose=0, unroll=1)
+    first = fnn.fit(NET, params, O.adam(S.exponential_decay(0.1, 2, 0.5)), MSE, x, y, **kw)
+    with compiles() as c:
+        again = fnn.fit(NET, params, O.adam(S.exponential_decay(0.1, 2, 0.5)), MSE, x, y, **kw)
+    assert c.count == 0
+    chex.assert_trees_all_close(again.params, first.params, rtol=0, atol=0)
+    # the schedule ran: 2 epochs of 4 batches, the rate after them 0.1 * 0.5**(8 / 2)
+    assert float(O.get_learning_rate(again.opt_state)) == pytest.approx(0.1 * 0.5**4, rel=1e-15)
 
 
 def test_fits_that_differ_in_optimizer_and_batch_size_share_one_validation_program():

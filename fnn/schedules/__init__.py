@@ -6,6 +6,10 @@ float dtype; the hyperparameters are checked when the schedule is built, so a ba
 ``ValueError`` naming the argument before anything is compiled. Pass a schedule as
 ``learning_rate=`` to any optimizer in :mod:`fnn.optimizers`.
 
+A schedule compares, hashes and pickles by value (its kind and arguments; its ``repr`` shows
+them): ``exponential_decay(0.1, 10, 0.5) == exponential_decay(0.1, 10, 0.5)``, so optimizers built
+with equal schedules are equal and a second ``fit`` with one built afresh compiles nothing.
+
 Argument names follow optax (``init_value``, ``end_value``, ``transition_steps``...);
 ``piecewise_constant`` follows Keras's ``PiecewiseConstantDecay`` and ``one_cycle`` follows
 PyTorch's ``OneCycleLR`` (two phases, cosine annealing).

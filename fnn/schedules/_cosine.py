@@ -5,7 +5,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 
 from fnn._validate import real
-from fnn.schedules._base import Array, Schedule, check_rate, check_steps, float_step
+from fnn.schedules._base import Array, Schedule, check_rate, check_steps, float_step, schedule_function
 
 
 def _cosine(fraction: Array) -> Array:
@@ -38,15 +38,18 @@ def cosine_decay(init_value: float, decay_steps: int, alpha: float = 0.0) -> Sch
         >>> [round(float(lr(s)), 6) for s in (0, 5, 10, 20)]
         [1.0, 0.5, 0.0, 0.0]
     """
-    v0 = check_rate("init_value", init_value)
-    n = check_steps("decay_steps", decay_steps, 1)
-    a = real("alpha", alpha, 0.0, 1.0)
+    return schedule_function(
+        "cosine_decay",
+        _cosine_decay,
+        init_value=check_rate("init_value", init_value),
+        decay_steps=check_steps("decay_steps", decay_steps, 1),
+        alpha=real("alpha", alpha, 0.0, 1.0),
+    )
 
-    def schedule(step):
-        f = jnp.minimum(float_step(step), n) / n
-        return v0 * ((1.0 - a) * _cosine(f) + a)
 
-    return schedule
+def _cosine_decay(step, init_value: float, decay_steps: int, alpha: float) -> Array:
+    f = jnp.minimum(float_step(step), decay_steps) / decay_steps
+    return init_value * ((1.0 - alpha) * _cosine(f) + alpha)
 
 
 def warmup_cosine_decay(
@@ -73,19 +76,25 @@ def warmup_cosine_decay(
         ValueError: For a value out of range or a step count that is not a whole number.
         TypeError: For a value of the wrong type.
     """
-    v0 = check_rate("init_value", init_value)
-    peak = check_rate("peak_value", peak_value)
-    end = check_rate("end_value", end_value)
     w = check_steps("warmup_steps", warmup_steps, 0)
-    d = check_steps("decay_steps", decay_steps, w + 1)
+    return schedule_function(
+        "warmup_cosine_decay",
+        _warmup_cosine_decay,
+        init_value=check_rate("init_value", init_value),
+        peak_value=check_rate("peak_value", peak_value),
+        warmup_steps=w,
+        decay_steps=check_steps("decay_steps", decay_steps, w + 1),
+        end_value=check_rate("end_value", end_value),
+    )
 
-    def schedule(step):
-        s = float_step(step)
-        warm = v0 + (peak - v0) * s / max(w, 1)
-        cool = end + (peak - end) * _cosine(jnp.clip(s - w, 0.0, d - w) / (d - w))
-        return jnp.where(s < w, warm, cool)
 
-    return schedule
+def _warmup_cosine_decay(
+    step, init_value: float, peak_value: float, warmup_steps: int, decay_steps: int, end_value: float
+) -> Array:
+    s, w, d = float_step(step), warmup_steps, decay_steps
+    warm = init_value + (peak_value - init_value) * s / max(w, 1)
+    cool = end_value + (peak_value - end_value) * _cosine(jnp.clip(s - w, 0.0, d - w) / (d - w))
+    return jnp.where(s < w, warm, cool)
 
 
 def one_cycle(
@@ -125,13 +134,24 @@ def one_cycle(
             f"pct_start * total_steps must lie in (1, total_steps), got "
             f"pct_start={pct_start!r}, total_steps={total_steps!r}"
         )
-    initial = peak / div
-    minimum = initial / final_div
+    return schedule_function(
+        "one_cycle",
+        _one_cycle,
+        total_steps=n,
+        peak_value=peak,
+        pct_start=pct,
+        div_factor=div,
+        final_div_factor=final_div,
+    )
 
-    def schedule(step):
-        s = jnp.minimum(float_step(step), e2)
-        up = peak + (initial - peak) * _cosine(s / e1)
-        down = minimum + (peak - minimum) * _cosine((s - e1) / (e2 - e1))
-        return jnp.where(s <= e1, up, down)
 
-    return schedule
+def _one_cycle(
+    step, total_steps: int, peak_value: float, pct_start: float, div_factor: float, final_div_factor: float
+) -> Array:
+    e1, e2 = pct_start * total_steps - 1.0, total_steps - 1.0
+    initial = peak_value / div_factor
+    minimum = initial / final_div_factor
+    s = jnp.minimum(float_step(step), e2)
+    up = peak_value + (initial - peak_value) * _cosine(s / e1)
+    down = minimum + (peak_value - minimum) * _cosine((s - e1) / (e2 - e1))
+    return jnp.where(s <= e1, up, down)

@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from fnn._validate import real
-from fnn.schedules._base import Schedule, check_rate, check_steps, float_dtype, float_step
+from fnn.schedules._base import Array, Schedule, check_rate, check_steps, float_dtype, float_step, schedule_function
 
 
 def constant(value: float) -> Schedule:
@@ -26,8 +26,11 @@ def constant(value: float) -> Schedule:
         ValueError: For a value out of range or a step count that is not a whole number.
         TypeError: For a value of the wrong type.
     """
-    v = check_rate("value", value)
-    return lambda step: jnp.full(jnp.shape(step), v, float_dtype())
+    return schedule_function("constant", _constant, value=check_rate("value", value))
+
+
+def _constant(step, value: float) -> Array:
+    return jnp.full(jnp.shape(step), value, float_dtype())
 
 
 def exponential_decay(
@@ -66,24 +69,36 @@ def exponential_decay(
         >>> [float(lr(s)) for s in (0, 10, 20)]
         [1.0, 0.5, 0.25]
     """
-    v0 = check_rate("init_value", init_value)
-    n = check_steps("transition_steps", transition_steps, 1)
-    rate = real("decay_rate", decay_rate, lo=0.0, lo_open=True)
-    begin = check_steps("transition_begin", transition_begin, 0)
-    end = None if end_value is None else check_rate("end_value", end_value)
     if not isinstance(staircase, (bool, np.bool_)):
         raise TypeError(f"staircase must be True or False, got {staircase!r}")
+    return schedule_function(
+        "exponential_decay",
+        _exponential_decay,
+        init_value=check_rate("init_value", init_value),
+        transition_steps=check_steps("transition_steps", transition_steps, 1),
+        decay_rate=real("decay_rate", decay_rate, lo=0.0, lo_open=True),
+        transition_begin=check_steps("transition_begin", transition_begin, 0),
+        staircase=bool(staircase),
+        end_value=None if end_value is None else check_rate("end_value", end_value),
+    )
 
-    def schedule(step):
-        p = jnp.maximum(float_step(step) - begin, 0.0) / n
-        if staircase:
-            p = jnp.floor(p)
-        v = v0 * rate**p
-        if end is not None:
-            v = jnp.maximum(v, end) if rate < 1 else jnp.minimum(v, end)
-        return v
 
-    return schedule
+def _exponential_decay(
+    step,
+    init_value: float,
+    transition_steps: int,
+    decay_rate: float,
+    transition_begin: int,
+    staircase: bool,
+    end_value: float | None,
+) -> Array:
+    p = jnp.maximum(float_step(step) - transition_begin, 0.0) / transition_steps
+    if staircase:
+        p = jnp.floor(p)
+    v = init_value * decay_rate**p
+    if end_value is not None:
+        v = jnp.maximum(v, end_value) if decay_rate < 1 else jnp.minimum(v, end_value)
+    return v
 
 
 def piecewise_constant(boundaries: Sequence[int], values: Sequence[float]) -> Schedule:
@@ -117,24 +132,23 @@ def piecewise_constant(boundaries: Sequence[int], values: Sequence[float]) -> Sc
         raise ValueError(f"values must have len(boundaries) + 1 = {len(bs) + 1} entries, got {len(vs)}")
     if any(b1 <= b0 for b0, b1 in zip(bs, bs[1:], strict=False)):
         raise ValueError(f"boundaries must be strictly increasing, got {list(boundaries)}")
-    b_arr, v_arr = np.asarray(bs), np.asarray(vs)
+    return schedule_function("piecewise_constant", _piecewise_constant, boundaries=tuple(bs), values=tuple(vs))
 
-    def schedule(step):
-        s = jnp.asarray(step)
-        if jnp.issubdtype(s.dtype, jnp.integer):
-            # Integer steps compare exactly (as float32, step 2**24 + 1 rounds onto a boundary):
-            # step > b iff step > floor(b); a boundary below the dtype's range is always passed,
-            # one at or above its top never (no cast that could wrap).
-            info = np.iinfo(s.dtype)
-            floors = [math.floor(b) for b in bs]
-            passed = sum(f < info.min for f in floors)
-            inside = np.asarray([f for f in floors if info.min <= f < info.max], s.dtype)
-            index = passed + jnp.sum(s[..., None] > inside, axis=-1)
-        else:
-            index = jnp.sum(float_step(s)[..., None] > b_arr, axis=-1)
-        return jnp.asarray(v_arr, float_dtype())[index]
 
-    return schedule
+def _piecewise_constant(step, boundaries: tuple[float, ...], values: tuple[float, ...]) -> Array:
+    s = jnp.asarray(step)
+    if jnp.issubdtype(s.dtype, jnp.integer):
+        # Integer steps compare exactly (as float32, step 2**24 + 1 rounds onto a boundary):
+        # step > b iff step > floor(b); a boundary below the dtype's range is always passed,
+        # one at or above its top never (no cast that could wrap).
+        info = np.iinfo(s.dtype)
+        floors = [math.floor(b) for b in boundaries]
+        passed = sum(f < info.min for f in floors)
+        inside = np.asarray([f for f in floors if info.min <= f < info.max], s.dtype)
+        index = passed + jnp.sum(s[..., None] > inside, axis=-1)
+    else:
+        index = jnp.sum(float_step(s)[..., None] > np.asarray(boundaries), axis=-1)
+    return jnp.asarray(np.asarray(values), float_dtype())[index]
 
 
 def polynomial(
@@ -159,18 +173,24 @@ def polynomial(
         ValueError: For a value out of range or a step count that is not a whole number.
         TypeError: For a value of the wrong type.
     """
-    v0 = check_rate("init_value", init_value)
-    end = check_rate("end_value", end_value)
-    pw = real("power", power, lo=0.0, lo_open=True)
-    n = check_steps("transition_steps", transition_steps, 1)
-    begin = check_steps("transition_begin", transition_begin, 0)
+    return schedule_function(
+        "polynomial",
+        _polynomial,
+        init_value=check_rate("init_value", init_value),
+        end_value=check_rate("end_value", end_value),
+        power=real("power", power, lo=0.0, lo_open=True),
+        transition_steps=check_steps("transition_steps", transition_steps, 1),
+        transition_begin=check_steps("transition_begin", transition_begin, 0),
+    )
 
-    def schedule(step):
-        t = jnp.clip(float_step(step) - begin, 0.0, n)
-        # (n - t) / n is exactly 0 at the end, so the last value is exactly end_value.
-        return (v0 - end) * ((n - t) / n) ** pw + end
 
-    return schedule
+def _polynomial(
+    step, init_value: float, end_value: float, power: float, transition_steps: int, transition_begin: int
+) -> Array:
+    n = transition_steps
+    t = jnp.clip(float_step(step) - transition_begin, 0.0, n)
+    # (n - t) / n is exactly 0 at the end, so the last value is exactly end_value.
+    return (init_value - end_value) * ((n - t) / n) ** power + end_value
 
 
 def linear(init_value: float, end_value: float, transition_steps: int, transition_begin: int = 0) -> Schedule:

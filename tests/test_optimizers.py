@@ -709,13 +709,27 @@ def test_schedule_learning_rate_reports_and_rescales():
     for k in range(3, 6):
         updates, state = opt.update(g, state, params)
         np.testing.assert_allclose(updates["w"], -0.01 * 0.5**k, rtol=1e-14)
-    # While the scheduled value is 0 there is nothing to rescale; the next step uses the set value.
+    # A warmup from 0 before its first update: no factor of the schedule makes the next rate 0.3.
+    # Refused (it used to set the first update alone and leave the rest of the schedule as it was).
     warm = O.sgd(S.linear(0.0, 1.0, 4))
-    state = O.set_learning_rate(warm.init(params), 0.3)
-    updates, state = warm.update(g, state, params)
-    np.testing.assert_allclose(updates["w"], -0.3, rtol=1e-15)
-    updates, state = warm.update(g, state, params)
-    np.testing.assert_allclose(updates["w"], -0.25, rtol=1e-15)
+    fresh = warm.init(params)
+    with pytest.raises(ValueError, match=r"learning_rate=0.3: learning_rate follows a schedule that gives 0 at this"):
+        O.set_learning_rate(fresh, 0.3)
+    # one step in, the rule applies: the rate 0.25 set to 0.5 doubles the whole schedule
+    _, state = warm.update(g, fresh, params)
+    state = O.set_learning_rate(state, 0.5)
+    for k in range(1, 6):
+        updates, state = warm.update(g, state, params)
+        np.testing.assert_allclose(updates["w"], -2 * min(k / 4, 1.0), rtol=1e-15)
+    # 0 scales the schedule by 0 (it stays 0), so setting a rate afterwards is refused too
+    stopped = O.set_learning_rate(state, 0.0)
+    updates, stopped = warm.update(g, stopped, params)
+    np.testing.assert_array_equal(updates["w"], 0.0)
+    with pytest.raises(ValueError, match="a schedule set to 0 before"):
+        O.set_learning_rate(stopped, 0.1)
+    # traced, where nothing can raise, the factor is NaN (and so is training); elsewhere the rule
+    batched = jax.vmap(O.set_learning_rate, in_axes=(None, 0))(fresh, jax.device_put(np.array([0.0, 0.3])))
+    np.testing.assert_array_equal(np.asarray(batched.scales["learning_rate"]), [0.0, np.nan])
 
 
 def test_optax_inject_hyperparams_state_read_and_set_as_optax_users_do_by_hand():

@@ -99,9 +99,14 @@ def set_hyperparams(state: OptState, **values: Any) -> OptState:
     ``hyperparams`` entry is replaced, as optax's documentation does by hand).
 
     A new value takes the old one's dtype and shape (a scalar broadcasts over a vmapped batch
-    of states), so jitted updates do not recompile. A scheduled hyperparameter is set for the
-    next update and the rest of its schedule is multiplied by ``new / current`` (left alone
-    while the current value is 0), so ReduceLROnPlateau scales a schedule.
+    of states), so jitted updates do not recompile.
+
+    A scheduled hyperparameter (an optimizer built with ``learning_rate=schedule``) is set for
+    the next update and the whole schedule is scaled by the same factor, ``new / current``:
+    ReduceLROnPlateau's ``lr * factor`` scales the schedule by ``factor``, and 0 stops it. Where
+    the schedule gives 0 at the current step (a warmup from 0 before the first update) no factor
+    gives a nonzero value: that raises ``ValueError`` (under ``jit``, where nothing can raise,
+    the factor becomes NaN, and so does training).
 
     Args:
         state: An optimizer state (nested, chained, masked or vmapped).
@@ -116,7 +121,8 @@ def set_hyperparams(state: OptState, **values: Any) -> OptState:
             set later), or for a value that is not finite or out of the range the optimizers'
             constructors take (``learning_rate``, ``eps``, ``weight_decay``, ``momentum`` >= 0;
             ``b1``, ``b2`` in [0, 1); ``dampening``, ``rho`` in [0, 1]; ...). A traced value is
-            not checked. For a hyperparameter that optax's state computes from a schedule
+            not checked. For a nonzero value of a scheduled hyperparameter whose schedule gives 0
+            at the current step. For a hyperparameter that optax's state computes from a schedule
             (optax recomputes it at every update).
         TypeError: For a value that is not a number.
 
@@ -153,8 +159,11 @@ def set_hyperparams(state: OptState, **values: Any) -> OptState:
             if is_traced(value) or is_traced(old) or (name in scales and is_traced(scales[name])):
                 new = jnp.broadcast_to(jnp.asarray(value, old.dtype), jnp.shape(old))
                 if name in scales:
+                    # no factor turns a 0 into a nonzero rate; a traced value cannot raise, so
+                    # the factor is NaN there and training says so (TerminateOnNaN stops it)
                     nonzero = old != 0
-                    scales[name] = jnp.where(nonzero, scales[name] * new / jnp.where(nonzero, old, 1), scales[name])
+                    ratio = new / jnp.where(nonzero, old, 1)
+                    scales[name] = jnp.where(nonzero, ratio, jnp.where(new == 0, 0.0, jnp.nan)) * scales[name]
             else:  # between epochs, on the host: no device program for a scalar
                 old_h = np.asarray(old)
                 if old_h.dtype.kind in "iu" and not np.all(np.mod(np.asarray(value, float), 1) == 0):
@@ -170,9 +179,7 @@ def set_hyperparams(state: OptState, **values: Any) -> OptState:
                         f"(largest: {np.finfo(old_h.dtype).max:.3g})"
                     )
                 if name in scales:
-                    scale = np.asarray(scales[name])
-                    ratio = new_h / np.where(old_h != 0, old_h, 1)
-                    scales[name] = jax.device_put(np.where(old_h != 0, scale * ratio, scale).astype(scale.dtype))
+                    scales[name] = _rescaled(name, np.asarray(scales[name]), old_h, new_h, node)
                 new = jax.device_put(np.array(new_h))
             hp[name] = new
         _check_step_sizes(hp, values)
@@ -188,6 +195,24 @@ def set_hyperparams(state: OptState, **values: Any) -> OptState:
             "weight_decay=0, cannot be set later: build the optimizer with a nonzero value)"
         )
     return new_state
+
+
+def _rescaled(name: str, scale: np.ndarray, old: np.ndarray, new: np.ndarray, node: Any) -> Array:
+    """The scheduled ``name``'s new factor: ``scale * new / old``, so that the next update uses
+    ``new`` and the whole schedule is scaled alike. Where the schedule gives 0 at this step no
+    factor gives a nonzero ``new``: refused (0 scales the schedule by 0)."""
+    stuck = (old == 0) & (new != 0)
+    if np.any(stuck):
+        value, step = float(new[stuck].flat[0]), int(np.asarray(getattr(node, "count", 0)).max())
+        raise ValueError(
+            f"{name}={value:g}: {name} follows a schedule that gives 0 at this step (after {step} updates: "
+            f"a warmup from 0 before its first update, a decay that has reached 0, or a schedule set to 0 "
+            f"before). Setting it scales the whole schedule so that the next update uses the value set, "
+            f"and no factor turns 0 into {value:g}: set it where the schedule is nonzero, or build the "
+            f"schedule with the rates you want (e.g. warmup_cosine_decay(0.0, peak_value={value:g}, ...))"
+        )
+    ratio = np.where(old != 0, new / np.where(old != 0, old, 1), 0.0)
+    return jax.device_put((scale * ratio).astype(scale.dtype))
 
 
 # The ranges fnn's constructors take for the hyperparameters its optimizers hold, as
@@ -244,6 +269,9 @@ def set_learning_rate(state: OptState, learning_rate: Any) -> OptState:
     """The state with every optimizer's learning rate set to ``learning_rate`` (nested and
     chained states too): :func:`set_hyperparams` for ``learning_rate``, checked ``>= 0``.
 
+    A scheduled rate is set for the next update and the whole schedule is scaled by the same
+    factor, ``learning_rate / current`` (:func:`set_hyperparams`).
+
     Args:
         state: An optimizer state (nested, chained, masked or vmapped).
         learning_rate: The new rate, ``>= 0`` (a scalar, or an array of the batch's shape in a
@@ -254,7 +282,8 @@ def set_learning_rate(state: OptState, learning_rate: Any) -> OptState:
 
     Raises:
         ValueError: If the rate is negative or not finite, or the state holds no learning rate
-            (see :func:`get_learning_rate`) or an optax schedule of it.
+            (see :func:`get_learning_rate`) or an optax schedule of it; a nonzero rate for a
+            schedule that gives 0 at the current step (a warmup from 0 before its first update).
 
     Examples:
         >>> import fnn

@@ -70,7 +70,8 @@ def sweep(
     Model with seed ``s`` starts from ``net.init(init_key, input_shape)`` and trains with
     ``key=fit_key`` where ``init_key, fit_key = jax.random.split(jax.random.PRNGKey(s))``; its
     optimizer state is ``opt.init(params)`` with the swept hyperparameters set (``learning_rate``
-    through ``set_learning_rate``, so schedules are rescaled). ``hparams`` names any other entry
+    through ``set_learning_rate``: a scheduled rate is scaled as a whole so that the first update
+    uses the swept value; a schedule that gives 0 there, a warmup from 0, is refused). ``hparams`` names any other entry
     of the state's ``hparams`` (``momentum``, ``b1``...). A term must exist to be swept: build
     ``opt`` with a nonzero ``weight_decay`` to sweep weight decays (0 is then a valid value).
     ``input_shape`` defaults to ``x.shape[1:]``; ``dtype`` (e.g. ``jnp.float64``) casts the

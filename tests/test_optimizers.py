@@ -1150,6 +1150,33 @@ def test_set_hyperparams_takes_the_values_the_constructor_takes(name):
         O.set_hyperparams(state, learning_rate="fast")
 
 
+def test_momentum_set_to_0_in_a_state_built_with_dampening_is_torchs_plain_sgd():
+    """torch.optim.SGD(momentum=0, dampening=0.5) steps by the gradient, undamped (no buffer);
+    a sweep sets momentum 0 into a state built with momentum and dampening: the same steps, bit
+    for bit those of sgd(momentum=0, dampening=0.5), weight decay and nesterov-free."""
+    params = {"w": jax.device_put(np.array([1.0, -2.0]))}
+    grads = [{"w": jax.device_put(np.array([1.0, 0.5]) * (k + 1))} for k in range(4)]
+    ref = ref_sgd(np.array([1.0, -2.0]), [np.asarray(g["w"]) for g in grads], lr=0.1, dampening=0.5, weight_decay=0.1)
+
+    def run(opt, state):
+        p, out = params, []
+        for g in grads:
+            u, state = opt.update(g, state, p)
+            p = O.apply_updates(p, u)
+            out.append(np.asarray(p["w"]))
+        return out
+
+    built = O.sgd(0.1, momentum=0.0, dampening=0.5, weight_decay=0.1)
+    swept = O.sgd(0.1, momentum=0.9, dampening=0.5, weight_decay=0.1)
+    expected = run(built, built.init(params))
+    np.testing.assert_allclose(expected, ref, rtol=1e-15)
+    np.testing.assert_array_equal(run(swept, O.set_hyperparams(swept.init(params), momentum=0.0)), expected)
+    # and momentum set back on is torch's damped rule again
+    state = O.set_hyperparams(swept.init(params), momentum=0.8)
+    ref_m = ref_sgd(np.array([1.0, -2.0]), [np.asarray(g["w"]) for g in grads], 0.1, 0.8, 0.5, weight_decay=0.1)
+    np.testing.assert_allclose(run(swept, state), ref_m, rtol=1e-14)
+
+
 def test_a_rate_given_as_an_int_is_held_as_a_float_and_an_int_is_never_truncated():
     """sgd(jnp.array(1)) or a recipe's learning_rate=1 held the rate as int32: set_learning_rate(0.5),
     as ReduceLROnPlateau does, truncated it to 0 and training stopped without a word."""

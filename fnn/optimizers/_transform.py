@@ -316,7 +316,9 @@ def _trace_update(
     decay: Any, dampening: Any, nesterov: bool, updates: Updates, state: TraceState, params: Params = None
 ) -> tuple[Updates, OptState]:
     # b_1 = u_1 undamped (torch): the first step weighs the update by 1 instead of 1 - dampening.
-    weight = jnp.where(state.count == 0, 1.0, 1.0 - jnp.asarray(dampening))
+    # With momentum 0 torch keeps no buffer and steps by u itself, dampening or not: weight 1
+    # makes b = 0 * b + u = u exactly (a momentum of 0 set into a state built with momentum).
+    weight = jnp.where((state.count == 0) | (jnp.asarray(decay) == 0), 1.0, 1.0 - jnp.asarray(dampening))
 
     def leaf(u, _, b):
         mu, c = cast(u.dtype, decay, weight)
@@ -334,7 +336,8 @@ def trace(decay: float | Array = 0.9, dampening: float | Array = 0.0, nesterov: 
         b_t = \mu b_{t-1} + (1-\tau) u_t \;(b_1 = u_1);\quad
         \text{out}_t = u_t + \mu b_t \text{ (nesterov) else } b_t
 
-    with :math:`\mu` = decay and :math:`\tau` = dampening.
+    with :math:`\mu` = decay and :math:`\tau` = dampening. With :math:`\mu = 0` the output is
+    :math:`u_t`, undamped, as ``torch.optim.SGD`` steps without momentum.
 
     Args:
         decay: μ >= 0, the momentum.

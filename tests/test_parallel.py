@@ -403,6 +403,8 @@ def test_sweep_and_fit_many_bad_input(compiles):
             fnn.sweep(NET, OPT, LOSS, x, y, seeds=[0.5])
         with pytest.raises(ValueError, match=r"b1 must be finite and in \[0, 1\), got 1.0"):
             fnn.sweep(NET, fnn.optimizers.adam(1e-3), LOSS, x, y, hparams={"b1": [0.9, 1.0]})
+        with pytest.raises(ValueError, match=r"decay must be in \[0, 1\], got 1.5"):  # rmsprop's own range
+            fnn.sweep(NET, fnn.optimizers.rmsprop(0.01), LOSS, x, y, hparams={"decay": [0.9, 1.5]})
         with pytest.raises(TypeError, match="dtype must be a floating dtype, got int32"):
             fnn.sweep(NET, OPT, LOSS, x, y, dtype=jnp.int32)
         with pytest.raises(ValueError, match="learning_rate values must be finite"):
@@ -425,6 +427,14 @@ def test_sweep_and_fit_many_bad_input(compiles):
         fnn.fit_many(NET, stacked, OPT, LOSS, x, y[:-1])
     with pytest.raises(ValueError, match="opt_state must be stacked"):
         fnn.fit_many(NET, stacked, OPT, LOSS, x, y, opt_state=OPT.init(p))
+    # combinations are checked on the initial states' values (after their init, before training)
+    nesterov = fnn.optimizers.sgd(0.1, momentum=0.9, nesterov=True)
+    with pytest.raises(ValueError, match="nesterov=True requires momentum > 0 and dampening == 0"):
+        fnn.sweep(NET, nesterov, LOSS, x, y, hparams={"momentum": [0.5, 0.0]})
+    # a warmup from 0: no factor of the schedule makes the first update use the swept rate
+    warmup = fnn.optimizers.sgd(fnn.schedules.warmup_cosine_decay(0.0, 1e-2, 4, 40))
+    with pytest.raises(ValueError, match="learning_rate=0.1: learning_rate follows a schedule that gives 0"):
+        fnn.sweep(NET, warmup, LOSS, x, y, learning_rates=[0.1])
 
 
 # --------------------------------------------------------------------------------------------

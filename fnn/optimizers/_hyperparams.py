@@ -4,7 +4,8 @@
 They find every state node holding hyperparameters, nested, chained, masked or vmapped: fnn's
 (``inject_hyperparams``, in ``_inject.py``) and optax's ``inject_hyperparams`` states. A new
 value is checked against the range fnn's constructors take (``RANGES``) and takes the old one's
-dtype and shape, so jitted updates do not recompile.
+dtype and shape, so jitted updates do not recompile; in fnn's states the values are then
+checked by the constructor that holds them (:class:`HeldName`), combinations included.
 """
 
 from __future__ import annotations
@@ -19,6 +20,46 @@ import numpy as np
 
 from fnn._validate import interval, is_traced
 from fnn.optimizers._base import Array, OptState
+
+
+class HeldName(str):
+    """A hyperparameter's name as a key of an injected state's ``hparams``, carrying ``check``:
+    the constructor's own check of a full set of values (:func:`inject_hyperparams` builds its
+    factory with them), so that :func:`set_hyperparams`, which sees the state alone, refuses
+    what the optimizer's constructor refuses (its ranges and combinations: rmsprop's ``decay``
+    in [0, 1], Nesterov's ``momentum > 0`` and ``dampening == 0``). It equals, hashes, prints and
+    pickles as the plain name, so the state's structure (jit caches, checkpoints) is unchanged."""
+
+    check: Callable[[dict[str, Any]], None] | None
+
+    def __new__(cls, name: str, check: Callable[[dict[str, Any]], None] | None) -> HeldName:
+        held = super().__new__(cls, name)
+        held.check = check
+        return held
+
+    def __reduce__(self) -> tuple[type, tuple[str]]:
+        return (str, (str(self),))
+
+
+def _constructor_check(hp: dict[str, Any]) -> None:
+    """``hp`` (a node's hyperparameters, new values in) checked by the constructor that holds
+    them, once per distinct model of a vmapped state; traced values are passed as they are (the
+    constructors let them through). Abstractly evaluated: a factory's array code compiles nothing."""
+    check = next((k.check for k in hp if isinstance(k, HeldName) and k.check is not None), None)
+    if check is None:
+        return
+    names = list(hp)
+    host = [v if is_traced(v) else np.asarray(v) for v in hp.values()]
+    models = max([np.shape(h)[0] for h in host if np.ndim(h) > 0], default=0)
+    seen = set()
+    for k in range(max(models, 1)):
+        row = [h[k] if np.ndim(h) > 0 else h for h in host]
+        row = [v if is_traced(v) else v.item() for v in row]
+        concrete = tuple(None if is_traced(v) else v for v in row)
+        if concrete not in seen:
+            seen.add(concrete)
+            values = {str(n): v for n, v in zip(names, row, strict=True)}
+            jax.eval_shape(lambda values=values: (check(values), 0)[1])
 
 
 def _hparams_field(node: Any) -> str | None:
@@ -120,8 +161,11 @@ def set_hyperparams(state: OptState, **values: Any) -> OptState:
             ones it holds; a term switched off at construction, e.g. ``weight_decay=0``, cannot be
             set later), or for a value that is not finite or out of the range the optimizers'
             constructors take (``learning_rate``, ``eps``, ``weight_decay``, ``momentum`` >= 0;
-            ``b1``, ``b2`` in [0, 1); ``dampening``, ``rho`` in [0, 1]; ...). A traced value is
-            not checked. For a nonzero value of a scheduled hyperparameter whose schedule gives 0
+            ``b1``, ``b2`` in [0, 1); ``dampening``, ``rho`` in [0, 1]; ...), and in a state built
+            by :func:`inject_hyperparams` (every named optimizer) for what that optimizer's
+            constructor refuses, by its own check: its ranges (rmsprop's ``decay`` in [0, 1]) and
+            combinations (``nesterov=True`` with ``momentum=0`` or ``dampening > 0``). A traced
+            value is not checked. For a nonzero value of a scheduled hyperparameter whose schedule gives 0
             at the current step. For a hyperparameter that optax's state computes from a schedule
             (optax recomputes it at every update).
         TypeError: For a value that is not a number.
@@ -183,6 +227,9 @@ def set_hyperparams(state: OptState, **values: Any) -> OptState:
                 new = jax.device_put(np.array(new_h))
             hp[name] = new
         _check_step_sizes(hp, values)
+        if any(name in hp for name in values):
+            # a concrete value set into a traced state (sweep's check) is checked as given
+            _constructor_check({k: v if is_traced(values.get(k, v)) else values.get(k, v) for k, v in hp.items()})
         changes = {own: hp, **({"scales": scales} if "scales" in node._fields else {})}
         return node._replace(**changes)
 
@@ -217,8 +264,9 @@ def _rescaled(name: str, scale: np.ndarray, old: np.ndarray, new: np.ndarray, no
 
 # The ranges fnn's constructors take for the hyperparameters its optimizers hold, as
 # ``(low, high, low excluded, high excluded)``; a name that two transforms use with different
-# ranges gets the wider (``decay``: rmsprop's [0, 1], trace's >= 0). Names not here (your own
-# factories') are only checked to be finite.
+# ranges gets the wider (``decay``: rmsprop's [0, 1], trace's >= 0), and the constructor's own
+# check (``HeldName``) then narrows it in fnn's states. Names not here (your own factories') are
+# only checked to be finite here.
 RANGES: dict[str, tuple[float, float, bool, bool]] = {
     "learning_rate": (0.0, math.inf, False, False),
     "eps": (0.0, math.inf, False, False),

@@ -40,7 +40,7 @@ from fnn.optimizers._base import (
     scalar_dtype,
     takes_extra_args,
 )
-from fnn.optimizers._hyperparams import RANGES, map_hparam_nodes, override_hparams
+from fnn.optimizers._hyperparams import RANGES, HeldName, map_hparam_nodes, override_hparams
 
 
 class InjectHyperparamsState(NamedTuple):
@@ -97,6 +97,10 @@ class _Spec(NamedTuple):
     def build(self, hp: dict[str, Any]) -> GradientTransformation:
         return self.factory(**dict(self.static), **hp)
 
+    def check(self, hp: dict[str, Any]) -> None:
+        """The constructor's checks of the values ``hp`` (the factory raises on a bad one)."""
+        self.build(hp)
+
 
 def _init_from_arrays(spec: _Spec, params: Params, hp: dict[str, Array]) -> InjectHyperparamsState:
     """The state, from the hyperparameters already as arrays (traced when ``init`` is jitted)."""
@@ -106,6 +110,8 @@ def _init_from_arrays(spec: _Spec, params: Params, hp: dict[str, Array]) -> Inje
     for name, schedule in spec.schedules:
         hp[name] = jnp.asarray(schedule(count0()), dtype)
         scales[name] = jnp.ones((), dtype)
+    # the names carry the factory's checks, for values set into the state later
+    hp = {HeldName(name, spec.check): value for name, value in hp.items()}
     return InjectHyperparamsState(count0(), hp, scales, spec.build(hp).init(params))
 
 

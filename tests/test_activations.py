@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
+import fnn
 from fnn import activations as A
 
 SQRT2 = math.sqrt(2.0)
@@ -457,6 +458,23 @@ def test_get_errors():
     for name in ["softmax", "log_softmax"]:
         with pytest.raises(ValueError, match="not elementwise"):
             A.derivative(name, jax.device_put(np.ones(3)))
+
+
+def test_an_activation_of_the_user_s_is_refused_where_its_calls_cannot_bind():
+    """fn(x) and vjp(x, y, dy) are the calls the layers make: a vjp of (x, dy) is refused where
+    the layer is built (it failed in the backward, blamed on the layer after it)."""
+    two = A.Activation("v2", lambda x: x * x, lambda x, dy: 2 * x * dy)
+    message = r"^activation 'v2': the layers call vjp\(x, y, dy\), but its vjp takes \(x, dy\)$"
+    for build in (lambda: A.get(two), lambda: fnn.Dense(4, activation=two), lambda: fnn.Activation(two)):
+        with pytest.raises(TypeError, match=message):
+            build()
+    with pytest.raises(TypeError, match=r"^activation 'f2': the layers call fn\(x\), but its fn takes \(x, y\)$"):
+        fnn.mlp([2], activation=A.Activation("f2", lambda x, y: x, lambda x, y, dy: dy))
+    with pytest.raises(TypeError, match=r"^activation 'nofn': fn must be a function fn\(x\), got NoneType$"):
+        A.get(A.Activation("nofn", None, lambda x, y, dy: dy))
+    # defaults, *args and keyword-only parameters with defaults bind, as do the built-ins
+    loose = A.Activation("loose", lambda x, *rest: x, lambda x, y, dy, *, scale=1.0: scale * dy)
+    assert A.get(loose) is loose and A.get(A.get("leaky_relu", negative_slope=0.5)).name == "leaky_relu"
 
 
 # Every kink, tie and saturation point of every registered activation, and huge inputs.

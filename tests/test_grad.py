@@ -358,6 +358,21 @@ def test_gradcheck_casts_float32_inputs_to_float64(compiles):
     params64 = jax.tree.map(lambda a: np.asarray(a, np.float64), params)
     host = fnn.gradcheck(net, loss, params64, np.asarray(x32, np.float64), y)
     assert host.loss_value == report.loss_value and host.rows == report.rows
+    # nested lists, as fit takes them; integer inputs are real numbers, as in fit: the same
+    # report as for float64 arrays of their values, from the same two programs
+    with compiles() as c:
+        lists = fnn.gradcheck(net, loss, params64, np.asarray(x32, np.float64).tolist(), np.asarray(y).tolist())
+        pixels = np.round(3 * np.asarray(x)).astype(np.int32)
+        ints = fnn.gradcheck(net, loss, params64, pixels, y)
+        floats = fnn.gradcheck(net, loss, params64, pixels.astype(np.float64), y)
+    assert c.count == 0
+    assert lists.loss_value == report.loss_value and lists.rows == report.rows
+    assert ints.passed and ints.loss_value == floats.loss_value and ints.rows == floats.rows
+    assert ints.loss_value != report.loss_value
+    with pytest.raises(ValueError, match=r"^x and y must hold the same number of samples; got 5 in x and 4 in y"):
+        fnn.gradcheck(net, loss, params64, x, y[:4])
+    with pytest.raises(TypeError, match=r"^x must be an array of numbers; got list"):
+        fnn.gradcheck(net, loss, params64, [[1.0, 2.0], [3.0]], y)
 
 
 def test_with_manual_vjp_runs_the_hand_written_backward():
@@ -525,12 +540,68 @@ def test_gradcheck_passes_where_the_second_derivative_jumps():
     assert report.passed and not any(r.fd_kinks for r in report.rows), str(report)
 
 
-def test_a_first_layer_whose_dx_has_another_shape_is_named():
-    flat = _custom("flat", _same_shape, lambda p, x, key=None, train=False: (x, ()), lambda p, c, dy: ({}, dy[0]))
-    net = fnn.serial(flat, L.Dense(2))
-    x, y = _data(5, 3, 2, kind="regression")
-    with pytest.raises(ValueError, match=r"input gradient has shape \(3,\), x \(5, 3\): the backward of flat_0"):
-        fnn.gradcheck(net, "mse", _params(net, (3,)), x, y)
+def _first_layer_dx(name, dx):
+    """``y = x * s`` (a learned scale per feature) whose backward returns ``dx(dy, s)`` for dx."""
+    return _custom(
+        name,
+        lambda key, shape, dtype=jnp.float32: (tuple(shape), {"s": jnp.ones(shape[-1:], dtype)}),
+        lambda p, x, key=None, train=False: (x * p["s"], (x,)),
+        lambda p, c, dy: ({"s": jnp.sum(dy * c[0], 0)}, dx(dy, p["s"])),
+    )
+
+
+FIRST_LAYER_DX = [
+    ("flat", lambda dy, s: (dy * s)[0], r"dx of shape \(3,\) for inputs of shape \(5, 3\)"),
+    ("transposed", lambda dy, s: (dy * s).T, r"dx of shape \(3, 5\) for inputs of shape \(5, 3\)"),
+    ("nodx", lambda dy, s: None, r"dx None for inputs of shape \(5, 3\)"),
+    ("intdx", lambda dy, s: jnp.ones(dy.shape, jnp.int32), r"dx of dtype int32 for inputs of dtype float64"),
+]
+
+
+@pytest.mark.parametrize("name,dx,problem", FIRST_LAYER_DX, ids=[c[0] for c in FIRST_LAYER_DX])
+def test_a_first_layer_whose_dx_is_no_input_gradient_is_named(name, dx, problem):
+    """gradcheck and with_manual_vjp (differentiated with respect to x) need the first layer's dx
+    as x's gradient; one of another shape, None or not floating is named with one message (a
+    None dx came out of with_manual_vjp as zeros, a wrong shape as JAX's custom_vjp error)."""
+    net = fnn.serial(_first_layer_dx(name, dx), L.Dense(2))
+    params, (x, y) = _params(net, (3,)), _data(5, 3, 2, kind="regression")
+    apply = fnn.with_manual_vjp(net)
+    for door, call in (
+        ("gradcheck", lambda: fnn.gradcheck(net, "mse", params, x, y)),
+        ("fnn.with_manual_vjp", lambda: jax.eval_shape(jax.grad(lambda xx: jnp.sum(apply(params, xx))), x)),
+        ("fnn.with_manual_vjp", lambda: jax.eval_shape(jax.vjp(apply, params, x)[1], y)),
+    ):
+        message = (
+            rf"^layer 0 \({name}_0\): backward returned {problem}; {door} needs it as the gradient with respect "
+            r"to x: an array of x's shape and a floating dtype \(a first layer that cannot give dx, one taking "
+            r"integer inputs, works where x's gradient is not asked for"
+        )
+        with pytest.raises(ValueError, match=message):
+            call()
+
+
+def test_with_manual_vjp_with_respect_to_params_alone_needs_no_dx():
+    """A first layer that gives no dx (None) still gives jax.grad its params' gradients, which
+    are jax.grad's of net.apply; as the first layer of a nested network it is named there."""
+    nodx = _first_layer_dx("nodx", lambda dy, s: None)
+    net = fnn.serial(nodx, L.Dense(2, "tanh"))
+    params, (x, _y) = _params(net, (3,), seed=3), _data(5, 3, 2, kind="regression")
+    params[0]["s"] = jax.device_put(np.array([0.5, -1.0, 2.0]))
+    apply = fnn.with_manual_vjp(net)
+
+    @jax.jit
+    def both(params, x):
+        f = lambda a: lambda p: jnp.sum(jnp.sin(a(p, x)))
+        return jax.grad(f(apply))(params), jax.grad(f(net.apply))(params)
+
+    manual, auto = both(params, x)
+    chex.assert_trees_all_close(manual, auto, rtol=1e-12)
+    assert float(np.abs(manual[0]["s"]).min()) > 0
+    # behind another layer its None is no dy: the network names it
+    outer = fnn.serial(L.Dense(3), net)
+    outer_params = [_params(fnn.serial(L.Dense(3)), (3,))[0], params]
+    with pytest.raises(ValueError, match=r"^layer 1 \(serial_0\): backward returned dx None for inputs of shape "):
+        jax.eval_shape(jax.grad(lambda p: jnp.sum(fnn.with_manual_vjp(outer)(p, x))), outer_params)
 
 
 def _two_leaf_layer(backward_leaves):

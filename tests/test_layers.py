@@ -8,6 +8,7 @@ only a point to evaluate at they are drawn by NumPy in init's structure (``_like
 """
 
 import functools
+import re
 
 import chex
 import jax
@@ -324,24 +325,133 @@ def test_a_user_layer_s_mistake_is_named_where_the_next_layer_trips_over_it():
     strict = fnn.serial(L.Dense(5), user("strict", refuse))
     with pytest.raises(Domain, match=r"^layer 1 \(strict_0\): forward fails on inputs of shape \(8, 5\): negative"):
         strict.apply(_like_init(lambda: strict.init(KEY, (6,))), x)
-    # a backward whose dx is not of its input's shape: the layer before it fails on that dy
+    # a backward whose dx is not of its input's shape is named itself, before the layer before it
+    # fails on that dy (the forward's cache records each layer's input shape)
     double = user("double", lambda p, x, key=None, train=False: (2 * x, None), lambda p, c, dy: ((), (2 * dy)[:, :-1]))
     net = fnn.serial(L.Dense(5), L.Activation("relu"), double, L.Dense(3))
     params = _like_init(lambda: net.init(KEY, (6,)))
-    message = r"^layer 1 \(relu_0\): backward fails on dy of shape \(8, 4\), the dx of layer 2 \(double_0\)"
+    message = (
+        r"^layer 2 \(double_0\): backward returned dx of shape \(8, 4\) for inputs of shape \(8, 5\); dx must "
+        r"have its input's shape: it is the dy of layer 1 \(relu_0\)"
+    )
     _gradcheck_and_fit_refuse(net, params, x, y, ValueError, message)
-    # a dx that would broadcast ((1, n): summed over the batch) is refused too: every built-in
-    # backward checks dy against its output's shape (it trained silently on wrong gradients)
+    # a dx that would broadcast ((1, n): summed over the batch) is refused too, whatever the layer
+    # before it (it trained silently on wrong gradients)
     summed = user(
         "summed", lambda p, x, key=None, train=False: (x, None), lambda p, c, dy: ((), dy.sum(0, keepdims=True))
     )
     for before in (L.Activation("tanh"), L.Dense(5, "tanh"), L.LayerNorm(), L.Flatten(), L.Dropout(0.5)):
         net = fnn.serial(L.Dense(5), before, summed, L.Dense(3))
-        message = rf"^layer 1 \({before.name}_[01]\): backward fails on dy of shape \(1, 5\), the dx of layer 2"
-        with pytest.raises(ValueError, match=message + r".*dy of shape \(1, 5\) for outputs of shape \(8, 5\)"):
+        message = (
+            r"^layer 2 \(summed_0\): backward returned dx of shape \(1, 5\) for inputs of shape \(8, 5\); .*"
+            rf"it is the dy of layer 1 \({before.name}_[01]\)"
+        )
+        with pytest.raises(ValueError, match=message):
             fnn.fit(
                 net, _like_init(lambda net=net: net.init(KEY, (6,))), "sgd", "mse", x, y, epochs=1, verbose=0, key=KEY
             )
+    # a cache that does not record the forward's shapes (a plain list of the layers' caches):
+    # the layer before fails on the dy, which every built-in backward checks, and the layer that
+    # gave it is named beside it, unchecked
+    net = fnn.serial(L.Dense(5), L.Activation("tanh"), summed)
+    params = _like_init(lambda: net.init(KEY, (6,)))
+
+    def backward_of_a_list(params, x):
+        y, cache = net.forward(params, x)
+        return net.backward(params, list(cache), y)
+
+    message = (
+        r"^layer 1 \(tanh_0\): backward fails on dy of shape \(1, 5\) \(the dx of layer 2 \(summed_0\), unchecked: "
+        r"a backward must return dx of its input's shape\): dy of shape \(1, 5\) for outputs of shape \(8, 5\)"
+    )
+    with pytest.raises(ValueError, match=message):
+        jax.eval_shape(backward_of_a_list, params, x)  # raised while tracing: nothing compiles
+
+
+def test_a_cache_batched_after_the_forward_is_used_unchecked():
+    """The shapes a cache records are the forward's: a per-sample forward under vmap, then one
+    backward of the whole batch, has other shapes, which are then not held against it."""
+    net = fnn.serial(L.Dense(4, "tanh"), L.Dense(2))
+    params = _like_init(lambda: net.init(KEY, (3,)))
+    x = np.ones((8, 3))
+
+    def per_sample_forward_then_batch_backward(params, x):
+        y, cache = jax.vmap(lambda row: net.forward(params, row))(x)
+        assert isinstance(cache, list) and cache.shapes == ((3,), (4,), (2,))
+        return net.backward(params, cache, y)
+
+    dparams, dx = jax.eval_shape(per_sample_forward_then_batch_backward, params, x)
+    assert dx.shape == (8, 3) and dparams[0]["w"].shape == (3, 4)
+
+
+def test_a_backward_s_own_mistake_is_named_alone_when_its_dy_is_right():
+    """A bug inside a backward that got the right dy is its own: the layer after it, whose dx
+    it is, is not blamed (it was, for every error, before the forward recorded the shapes)."""
+    x, y = np.ones((8, 3)), np.zeros((8, 1))
+    wrong_dot = _scale("myscale", backward=lambda p, c, dy: ({"s": jnp.sum(dy * c[0], 0)}, jnp.dot(dy, c[0])))
+    net = fnn.serial(L.Dense(3), wrong_dot, L.Dense(1))
+    params = _like_init(lambda: net.init(KEY, (3,)))
+    message = r"^layer 1 \(myscale_0\): backward fails on dy of shape \(8, 3\): dot_general requires contracting"
+    for call in (
+        lambda: jax.eval_shape(fnn.value_and_grad(net, "mse"), params, x, y),
+        lambda: fnn.fit(net, params, "sgd", "mse", x, y, epochs=1, verbose=0),
+    ):
+        with pytest.raises(TypeError, match=message) as e:
+            call()
+        assert "dense_1" not in str(e.value)
+    # nested, the outer network names its layer first, the same error class
+    outer = fnn.serial(net)
+    with pytest.raises(TypeError, match=r"^layer 0 \(serial_0\) " + message[1:]):
+        jax.eval_shape(fnn.value_and_grad(outer, "mse"), [params], x, y)
+
+
+def test_a_lookup_error_in_a_layer_s_own_code_is_named_as_the_same_class():
+    """A misspelt params key, a cache shorter than the backward thinks, an attribute of the wrong
+    object: re-raised as the same class with the layer named (a KeyError's text is only the
+    key, so its class is said), the user's own error chained as the cause."""
+    x, y = np.ones((8, 3)), np.zeros((8, 1))
+
+    def missing_key(p, x, *, key=None, train=False):
+        return x * p["scale"], (x,)
+
+    def short_cache(p, c, dy):
+        return {"s": jnp.sum(dy * c[1], 0)}, dy * p["s"]
+
+    def no_attribute(p, c, dy):
+        return {"s": jnp.sum(dy * c[0], 0)}, dy * p["s"].weights
+
+    where = r"forward fails on inputs of shape \(8, 3\)"
+    for layer, error, said in (
+        (_scale("myscale", forward=missing_key), KeyError, rf"{where}: KeyError 'scale'"),
+        (_scale("myscale", backward=short_cache), IndexError, r"backward fails on dy of shape \(8, 3\): tuple index"),
+        (
+            _scale("myscale", backward=no_attribute),
+            AttributeError,
+            r"backward fails on dy of shape \(8, 3\): .*no attribute '?weights",
+        ),
+    ):
+        net = fnn.serial(L.Dense(3), layer, L.Dense(1))
+        params = _like_init(lambda net=net: net.init(KEY, (3,)))
+        for call in (
+            lambda: jax.eval_shape(fnn.value_and_grad(net, "mse"), params, x, y),
+            lambda: fnn.fit(net, params, "sgd", "mse", x, y, epochs=1, verbose=0),
+        ):
+            with pytest.raises(error) as e:
+                call()
+            text = e.value.args[0]  # str() of a KeyError quotes it
+            assert re.match(rf"layer 1 \(myscale_0\): {said}", text), text
+            assert type(e.value) is error
+        # nested: the outer layer's name is prefixed to the message, not to its quoted str
+        outer = fnn.serial(net)
+        with pytest.raises(error) as e:
+            jax.eval_shape(fnn.value_and_grad(outer, "mse"), [params], x, y)
+        assert re.match(rf"layer 0 \(serial_0\) layer 1 \(myscale_0\): {said}", e.value.args[0])
+        assert type(e.value.__cause__) is error
+    # an init's lookup error too
+    bad_init = _scale("myscale", init=lambda key, shape, dtype=jnp.float32: (tuple(shape), {"s": {}["s"]}))
+    with pytest.raises(KeyError) as e:
+        fnn.serial(L.Dense(3), bad_init).init(KEY, (3,))
+    assert e.value.args[0] == "layer 1 (myscale_0): init fails for input shape (3,): KeyError 's'"
 
 
 def _scale(name, init=None, forward=None, backward=None):

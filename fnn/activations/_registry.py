@@ -12,7 +12,7 @@ import jax.numpy as jnp
 from jax import Array
 
 from fnn._registry import Registry
-from fnn._validate import boolean, integer, real
+from fnn._validate import boolean, integer, real, unbindable
 from fnn._values import bound
 from fnn.activations._base import as_float
 from fnn.activations._rectifiers import (
@@ -148,6 +148,19 @@ def _check_params(name: str, defaults: dict, kwargs: dict) -> dict:
     return params
 
 
+def _check_calls(act: Activation) -> None:
+    """An Activation of the user's takes the calls the layers make, ``fn(x)`` and
+    ``vjp(x, y, dy)``: checked where the layer is built, not in a backward that the layer
+    before it would be blamed for."""
+    for attr, call, args in (("fn", "fn(x)", (None,)), ("vjp", "vjp(x, y, dy)", (None, None, None))):
+        fn = getattr(act, attr)
+        if not callable(fn):
+            raise TypeError(f"activation {act.name!r}: {attr} must be a function {call}, got {type(fn).__name__}")
+        sig = unbindable(fn, *args)
+        if sig is not None:
+            raise TypeError(f"activation {act.name!r}: the layers call {call}, but its {attr} takes {sig}")
+
+
 def get(identifier: str | Activation | None = None, **kwargs: Any) -> Activation:
     """Look an activation up by name (aliases and hyperparameters as keywords).
 
@@ -168,8 +181,9 @@ def get(identifier: str | Activation | None = None, **kwargs: Any) -> Activation
 
     Raises:
         ValueError: For an unknown name (the message lists the known ones).
-        TypeError: For anything that is not a name, an Activation or None, and for unexpected
-            or ill-typed keywords.
+        TypeError: For anything that is not a name, an Activation or None, for unexpected
+            or ill-typed keywords, and for an Activation whose ``fn`` cannot be called as
+            ``fn(x)`` or ``vjp`` as ``vjp(x, y, dy)``.
 
     Examples:
         >>> import fnn
@@ -182,6 +196,7 @@ def get(identifier: str | Activation | None = None, **kwargs: Any) -> Activation
     if isinstance(identifier, Activation):
         if kwargs:
             raise TypeError("activation: keyword arguments only apply to a name, not an Activation")
+        _check_calls(identifier)
         return identifier
     if identifier is None:
         identifier = "linear"

@@ -16,11 +16,13 @@ from fnn import losses as _losses
 from fnn._cache import structural_cache
 from fnn._compat import float64
 from fnn._validate import real
+from fnn.data import check_arrays
 from fnn.grad._culprits import culprits, non_finite_start
 from fnn.grad._report import GradcheckReport, GradcheckRow
 from fnn.grad._value_and_grad import resolve_loss
 from fnn.layers import Network
 from fnn.layers._base import check_net
+from fnn.layers._errors import input_gradient_error
 from fnn.losses._custom import has_own_gradient
 
 Array = jax.Array
@@ -218,8 +220,9 @@ def gradcheck(
         net: The network.
         loss: A loss name or an :class:`fnn.losses.Loss` (it must carry its hand-written gradient).
         params: The network's params (cast to float64 for the check).
-        x: A (small) batch of inputs.
-        y: Its targets.
+        x: A (small) batch of inputs: an array or nested lists, samples first (integers are
+            taken as real numbers, as ``fit`` takes them).
+        y: Its targets, as ``x``.
         key: A PRNG key to run Dropout in training mode with a fixed mask; None: evaluation mode.
         eps: The finite-difference step h (> 0).
         rtol_autodiff: The largest relative error of manual vs autodiff that passes.
@@ -232,9 +235,12 @@ def gradcheck(
         in ``passed``, and a table as ``str(report)``.
 
     Raises:
-        ValueError: For a ``eps`` that is not positive, an unknown loss name, or params that do
-            not fit the network.
-        TypeError: For a loss that is not a name or a Loss.
+        ValueError: For a ``eps`` that is not positive, an unknown loss name, params that do
+            not fit the network, ``x`` and ``y`` of different sample counts, or a first layer
+            whose backward returns a ``dx`` that is None or not of ``x``'s shape (the message
+            names the layer).
+        TypeError: For a loss that is not a name or a Loss, or ``x``, ``y`` that do not hold
+            real numbers.
 
     Examples:
         >>> import fnn, jax, jax.numpy as jnp
@@ -246,20 +252,21 @@ def gradcheck(
         (True, [('dense_0', 'b'), ('dense_0', 'w'), ('input', 'dx')])
     """
     check_net(net)
+    # arrays first, as fit takes them (nested lists too); NaN is welcome: the report says where it starts
+    inputs, targets = check_arrays(x, y, x_ndim=None, allow_nonfinite=True)
+    if not jnp.issubdtype(inputs.dtype, jnp.inexact):  # integer pixels are real inputs, as in fit
+        inputs = np.asarray(inputs, np.float64)
     loss = resolve_loss(loss, "manual")
     eps = real("eps", eps, lo=0.0, lo_open=True)
     train = key is not None
     both, shifted = _gradcheck_programs(net, loss, train)
     with float64():
-        params64, x64 = _to_float64(params), _to_float64(x)
-        y64 = _to_float64(y)
+        params64, x64 = _to_float64(params), _to_float64(inputs)
+        y64 = _to_float64(targets)
         value, (g_manual, dx_manual), (g_auto, dx_auto) = both(params64, x64, y64, key)
-        if np.shape(dx_manual) != np.shape(x64):
-            first = getattr(net, "names", ("the first layer",))[0]
-            raise ValueError(
-                f"the input gradient has shape {np.shape(dx_manual)}, x {np.shape(x64)}: the backward of "
-                f"{first} (or of a layer after it) returns dx of another shape than its input"
-            )
+        err = input_gradient_error(net, dx_manual, x64, "gradcheck")
+        if err is not None:
+            raise err
 
         # Which flat entries to difference: all of a small leaf, a random subset of a large one.
         rng = np.random.default_rng(seed)

@@ -8,10 +8,13 @@ from collections.abc import Callable
 from typing import Any
 
 import jax
+import jax.numpy as jnp
+from jax.custom_derivatives import SymbolicZero
 
 from fnn import losses as _losses
 from fnn._validate import boolean
 from fnn.layers import Network
+from fnn.layers._errors import input_gradient_error
 
 Array = jax.Array
 ArrayLike = jax.typing.ArrayLike
@@ -143,6 +146,8 @@ def with_manual_vjp(net: Network, *, train: bool = False) -> Callable:
     Raises:
         TypeError: When called with a ``train`` that is not a bool; under forward-mode
             differentiation (the message says what works instead).
+        ValueError: When differentiated with respect to ``x``, if the first layer's backward
+            returns a ``dx`` that is None or not of ``x``'s shape (the message names the layer).
 
     Examples:
         >>> import fnn, jax, jax.numpy as jnp
@@ -161,17 +166,30 @@ def with_manual_vjp(net: Network, *, train: bool = False) -> Callable:
         return net.forward(params, x, key=key, train=train)[0]
 
     def fwd(params, x, key, train):
-        y, cache = net.forward(params, x, key=key, train=train)
-        return y, (params, cache)
+        # symbolic zeros: each leaf comes as (value, perturbed), which says whether x's gradient
+        # is asked for; x rides in the residuals only then (the structure carries the answer)
+        params, key = jax.tree.map(lambda a: a.value, (params, key))
+        y, cache = net.forward(params, x.value, key=key, train=train)
+        return y, (params, cache, x.value if x.perturbed else None)
 
     def bwd(train, res, dy):
-        params, cache = res
+        params, cache, x = res
+        if isinstance(dy, SymbolicZero):
+            dy = jnp.zeros(dy.shape, dy.dtype)
         dparams, dx = net.backward(params, cache, dy)
-        return dparams, dx, None
+        if x is None:  # only params are differentiated: dx is not asked for (None: a zero)
+            return dparams, None, None
+        err = input_gradient_error(net, dx, x, "fnn.with_manual_vjp")
+        if err is not None:
+            raise err
+        # the input's gradient takes its dtype, as jax.grad's does (float16 data, float32 params)
+        return dparams, dx.astype(x.dtype), None
 
-    run.defvjp(fwd, bwd)
+    run.defvjp(fwd, bwd, symbolic_zeros=True)
 
     def apply(params: Any, x: Any, *, key: Array | None = None, train: bool = default_train) -> Array:
+        if not isinstance(x, jax.Array):  # tracers are jax Arrays: nothing changes under jit
+            x = jnp.asarray(x)
         try:
             return run(params, x, key, boolean("train", train))
         except TypeError as e:

@@ -57,7 +57,8 @@ def Activation(activation: str | activations.Activation, *, name: str | None = N
 
     Raises:
         ValueError: For an unknown activation name.
-        TypeError: For an activation of the wrong type.
+        TypeError: For an activation of the wrong type, or an Activation whose ``fn`` or ``vjp``
+            cannot be called as ``fn(x)``, ``vjp(x, y, dy)``.
     """
     act = activations.get(activation)
     return Layer(_same_shape_init, bound(_activation_forward, act), bound(_activation_backward, act), name or act.name)

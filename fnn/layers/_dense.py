@@ -139,7 +139,8 @@ def Dense(
     Raises:
         ValueError: For ``units < 1`` or an unknown activation or initializer name.
         TypeError: For a ``units`` that is not an integer, an activation or initializer of
-            the wrong type, or an initializer that does not take ``(key, shape, dtype)``.
+            the wrong type, an initializer that does not take ``(key, shape, dtype)``, or an
+            Activation whose ``fn`` or ``vjp`` cannot be called as ``fn(x)``, ``vjp(x, y, dy)``.
 
     Examples:
         >>> import fnn, jax, jax.numpy as jnp

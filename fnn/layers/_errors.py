@@ -1,29 +1,48 @@
 """What a network says when one of its layers breaks the Layer protocol: errors marked as
 attributed to a layer (an outer network prefixes its own), signatures the protocol's calls
 cannot bind, the layer a failed init, forward or backward is blamed on, and a backward's
-``dparams`` checked against its params."""
+``dparams`` and ``dx`` checked against its params and its input."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, cast
 
 import jax
 import jax.numpy as jnp
 
 from fnn._validate import unbindable
-from fnn.layers._base import Layer, output_shape_of
+from fnn.layers._base import Layer, Shape, output_shape_of
+
+# What a layer's own init, forward or backward raises for an ordinary mistake, re-raised as the
+# same type with the layer named: a wrong type or value, and a lookup that fails (a params key
+# misspelt, a cache shorter than the backward thinks, an attribute of the wrong object).
+NAMED_ERRORS = (TypeError, ValueError, KeyError, IndexError, AttributeError)
+
+
+def message_of(err: BaseException) -> str:
+    """An error's message; a KeyError's ``str`` quotes its argument (a key), so its argument."""
+    if isinstance(err, KeyError) and len(err.args) == 1 and isinstance(err.args[0], str):
+        return err.args[0]
+    return str(err)
+
+
+def said(err: BaseException) -> str:
+    """What a layer's own error said, in a message naming the layer: a KeyError's text alone is
+    only the key (``'scale'``), so its class comes with it."""
+    return f"KeyError {err}" if isinstance(err, KeyError) else str(err)
 
 
 def layer_error(source: type | BaseException, message: str) -> Exception:
     """An error marked as attributed to a layer (an outer network prefixes its own layer, as
     for a FeatureMismatchError). From the layer's own error, of its class where that class is
-    rebuilt from a message (a ValueError subclass of the user's stays one), else TypeError or
-    ValueError."""
+    rebuilt from a message (a ValueError subclass of the user's stays one), else the first of
+    :data:`NAMED_ERRORS` it is (ValueError for any other)."""
     if isinstance(source, BaseException):
-        base = TypeError if isinstance(source, TypeError) else ValueError
+        base = next((t for t in NAMED_ERRORS if isinstance(source, t)), ValueError)
         try:
             err: Exception = type(source)(message)  # type: ignore[assignment]
-            if not isinstance(err, base) or str(err) != message:
+            if not isinstance(err, base) or message_of(err) != message:
                 err = base(message)
         except Exception:  # a class that takes other arguments (JAX's own errors)
             err = base(message)
@@ -84,28 +103,28 @@ def init_error(net: Any, i: int, shape: tuple, err: Exception) -> Exception:
     """Layer ``i`` of ``net`` (a Network) failed to init for inputs of ``shape``: a call its
     signature refused (a stax-style ``init(rng, input_shape)``), else its own error, naming it."""
     if already_named(err):
-        return layer_error(err, f"layer {i} ({net.names[i]}) {err}")
+        return layer_error(err, f"layer {i} ({net.names[i]}) {message_of(err)}")
     layer = net.layers[i]
     own = layer.init if isinstance(layer, Layer) else layer.init_with_shape
     refused = refused_signature(own, "init(key, input_shape, dtype)", None, None, None)
     if refused:  # a stax-style init(rng, input_shape): the call failed, not the init
         refused += "; a stax-style init(rng, input_shape) needs the dtype too: (key, input_shape, dtype=jnp.float32)"
         return layer_error(TypeError, f"layer {i} ({net.names[i]}): {refused}")
-    return layer_error(err, f"layer {i} ({net.names[i]}): init fails for input shape {shape}: {err}")
+    return layer_error(err, f"layer {i} ({net.names[i]}): init fails for input shape {shape}: {said(err)}")
 
 
 def forward_error(net: Any, i: int, shapes: list, err: Exception) -> Exception:
     """Layer ``i``'s forward failed on inputs of shape ``shapes[i]``: the error names an
     earlier layer whose forward disagrees with its init, else layer ``i``."""
     if already_named(err):  # a nested network's layer, named already
-        return layer_error(err, f"layer {i} ({net.names[i]}) {err}")
+        return layer_error(err, f"layer {i} ({net.names[i]}) {message_of(err)}")
     refused = refused_signature(
         net.layers[i].forward, "forward(params, x, *, key=None, train=False)", None, None, key=None, train=False
     )
     if refused:
         return layer_error(TypeError, f"layer {i} ({net.names[i]}): {refused}")
     blame = disagreeing_layer(net, i, shapes, err)
-    own = f"layer {i} ({net.names[i]}): forward fails on inputs of shape {shapes[i]}: {err}"
+    own = f"layer {i} ({net.names[i]}): forward fails on inputs of shape {shapes[i]}: {said(err)}"
     return layer_error(err, blame or own)
 
 
@@ -121,24 +140,71 @@ def disagreeing_layer(net: Any, i: int, shapes: list, err: Exception) -> str | N
             return (
                 f"layer {j} ({net.names[j]}): its init declares the output shape {declared} for inputs "
                 f"of shape {shapes[j][1:]}, its forward gives {shapes[j + 1][1:]}; layer {i} "
-                f"({net.names[i]}), built for the declared shape, fails on it: {err}"
+                f"({net.names[i]}), built for the declared shape, fails on it: {said(err)}"
             )
     return None
 
 
-def backward_error(net: Any, i: int, dy: Any, err: Exception) -> Exception:
-    """Layer ``i``'s backward failed on ``dy``; above the last layer, ``dy`` is the dx of
-    the layer after it, so that layer is named too."""
+def backward_error(net: Any, i: int, dy: Any, shapes: Sequence[Shape] | None, err: Exception) -> Exception:
+    """Layer ``i``'s backward failed on ``dy``. ``shapes``: the forward's, where the cache
+    recorded them (then every ``dy`` was checked against its layer's output, :func:`check_dx`,
+    and the error is the layer's own); without them, ``dy`` above the last layer is the dx of
+    the layer after it, unchecked, and that layer is named beside it."""
     if already_named(err):
-        return layer_error(err, f"layer {i} ({net.names[i]}) {err}")
+        return layer_error(err, f"layer {i} ({net.names[i]}) {message_of(err)}")
     refused = refused_signature(net.layers[i].backward, "backward(params, cache, dy)", None, None, None)
     if refused:
         return layer_error(TypeError, f"layer {i} ({net.names[i]}): {refused}")
     source = (
-        f", the dx of layer {i + 1} ({net.names[i + 1]}) (a backward must return dx of its input's shape)"
-        if i + 1 < len(net.layers)
+        f" (the dx of layer {i + 1} ({net.names[i + 1]}), unchecked: a backward must return dx of its input's shape)"
+        if shapes is None and i + 1 < len(net.layers)
         else ""
     )
     return layer_error(
-        err, f"layer {i} ({net.names[i]}): backward fails on dy of shape {tuple(jnp.shape(dy))}{source}: {err}"
+        err, f"layer {i} ({net.names[i]}): backward fails on dy of shape {tuple(jnp.shape(dy))}{source}: {said(err)}"
+    )
+
+
+def dx_problem(dx: Any, shape: Shape | None, dtype: Any = None) -> str | None:
+    """In words, what makes ``dx`` no gradient for inputs of ``shape`` (None: unknown) and, if
+    given, floating ``dtype``; None if nothing does."""
+    if dx is None:
+        return "dx None" + (f" for inputs of shape {tuple(shape)}" if shape is not None else "")
+    if not (hasattr(dx, "shape") and hasattr(dx, "dtype")):
+        return f"dx of type {type(dx).__name__}, not an array"
+    if shape is not None and tuple(dx.shape) != tuple(shape):
+        return f"dx of shape {tuple(dx.shape)} for inputs of shape {tuple(shape)}"
+    if dtype is not None and jnp.issubdtype(dtype, jnp.inexact) and not jnp.issubdtype(dx.dtype, jnp.inexact):
+        return f"dx of dtype {dx.dtype} for inputs of dtype {jnp.dtype(dtype)}"
+    return None
+
+
+def check_dx(net: Any, i: int, dx: Any, shapes: Sequence[Shape] | None) -> None:
+    """Layer ``i``'s ``dx`` (``i > 0``) is the ``dy`` of layer ``i - 1``: None, or another shape
+    than layer ``i``'s input (where the forward's ``shapes`` are known), is layer ``i``'s mistake,
+    named here rather than by the layer it would break (or, broadcast, silently corrupt)."""
+    problem = dx_problem(dx, None if shapes is None else shapes[i])
+    if problem:
+        raise layer_error(
+            ValueError,
+            f"layer {i} ({net.names[i]}): backward returned {problem}; dx must have its input's shape: it is "
+            f"the dy of layer {i - 1} ({net.names[i - 1]})",
+        )
+
+
+def input_gradient_error(net: Any, dx: Any, x: Any, door: str) -> ValueError | None:
+    """The error for a first layer's ``dx`` that is no gradient of ``x`` (None if it is one),
+    for ``door``, a function that needs it (gradcheck, with_manual_vjp). The layers after the
+    first had their ``dx`` checked by the network's backward (:func:`check_dx`), so the first
+    layer is named."""
+    problem = dx_problem(dx, jnp.shape(x), jnp.result_type(x))
+    if problem is None:
+        return None
+    names = getattr(net, "names", None)
+    first = f"layer 0 ({names[0]})" if names else "the first layer"
+    return ValueError(
+        f"{first}: backward returned {problem}; {door} needs it as the gradient with respect to x: an "
+        "array of x's shape and a floating dtype (a first layer that cannot give dx, one taking integer "
+        "inputs, works where x's gradient is not asked for: fnn.value_and_grad, or with_manual_vjp "
+        "differentiated with respect to params alone)"
     )

@@ -8,7 +8,7 @@ layers in reverse (the chain rule, layer by layer).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,14 +28,37 @@ from fnn.layers._base import (
     output_shape_of,
 )
 from fnn.layers._errors import (
+    NAMED_ERRORS,
     backward_error,
     check_dparams,
+    check_dx,
     describe,
     disagreeing_layer,
     forward_error,
     init_error,
     is_shape,
     layer_error,
+)
+
+
+class _Caches(list):
+    """What :meth:`Network.forward` returns as ``cache``: the list of the layers' caches, which
+    also records the shapes the forward saw (the input's, then each layer's output's), so that
+    :meth:`Network.backward` can check each layer's ``dx`` against its input and tell a layer's
+    own error from a wrong ``dy``. A pytree whose static part is the shapes (they survive
+    ``jit``, ``custom_vjp`` residuals and ``tree.map``); a plain list of caches works as well,
+    unchecked."""
+
+    def __init__(self, caches: Iterable[Any], shapes: tuple[Shape, ...]) -> None:
+        super().__init__(caches)
+        self.shapes = shapes
+
+
+jax.tree_util.register_pytree_with_keys(
+    _Caches,
+    lambda c: ([(jax.tree_util.SequenceKey(i), v) for i, v in enumerate(c)], c.shapes),
+    lambda shapes, children: _Caches(children, shapes),
+    lambda c: (list(c), c.shapes),
 )
 
 
@@ -157,7 +180,7 @@ class Network:
         layer = self.layers[i]
         try:
             out = layer.init_with_shape(key, shape, dtype)
-        except (TypeError, ValueError) as err:
+        except NAMED_ERRORS as err:
             if isinstance(err, UNTRACEABLE):  # Network.init then runs the inits eagerly
                 raise
             raise init_error(self, i, shape, err) from err
@@ -193,14 +216,17 @@ class Network:
             train: Training mode (Dropout active).
 
         Returns:
-            ``(y, cache)``: the output and a list with one cache per layer.
+            ``(y, cache)``: the output and a list with one cache per layer (which also records
+            the shapes the forward saw, for :meth:`backward`'s checks).
 
         Raises:
             ValueError: If ``params`` does not hold one entry per layer, or Dropout trains without
                 ``key``.
             FeatureMismatchError: If ``x`` has the wrong number of features (a ValueError naming
                 the layer).
-            TypeError: For a layer whose forward breaks the protocol (the message names it).
+            TypeError: For a layer whose forward breaks the protocol (the message names it). A
+                TypeError, ValueError, KeyError, IndexError or AttributeError raised in a layer's
+                own code is raised again as the same class, naming the layer.
         """
         self._check_params(params)
         if not isinstance(x, jax.Array):  # tracers are jax Arrays: nothing changes under jit
@@ -213,7 +239,7 @@ class Network:
             except FeatureMismatchError as e:
                 blame = disagreeing_layer(self, i, shapes, e)
                 raise FeatureMismatchError(blame or f"layer {i} ({self.names[i]}) {e}") from None
-            except (TypeError, ValueError) as err:
+            except NAMED_ERRORS as err:
                 if isinstance(err, UNTRACEABLE):  # JAX's own words on tracing are the clearest
                     raise
                 raise forward_error(self, i, shapes, err) from err
@@ -225,7 +251,7 @@ class Network:
             x, c = out
             caches.append(c)
             shapes.append(tuple(x.shape))
-        return x, caches
+        return x, _Caches(caches, tuple(shapes))
 
     def apply(self, params: list, x: ArrayLike, *, key: Array | None = None, train: bool = False) -> Array:
         """The network's output ``y`` for a batch ``x`` (a jax array, a NumPy array or nested
@@ -260,25 +286,31 @@ class Network:
             ``(dparams, dx)``: gradients in the structure of ``params``, and of the input.
 
         Raises:
-            ValueError: If ``params`` does not hold one entry per layer, or a layer's ``dparams``
-                does not have its params' structure and shapes (the message names the layer).
-            TypeError: For a layer whose backward breaks the protocol.
+            ValueError: If ``params`` does not hold one entry per layer, a layer's ``dparams``
+                does not have its params' structure and shapes, or a layer after the first
+                returns a ``dx`` that is None or (where ``cache`` records the forward's shapes)
+                not of its input's shape (the message names the layer).
+            TypeError: For a layer whose backward breaks the protocol. Errors raised in a
+                layer's own code are raised again as in :meth:`forward`, naming the layer.
         """
         self._check_params(params)
+        shapes = self._forward_shapes(cache, dy)
         grads: list = [None] * len(self.layers)
         for i in reversed(range(len(self.layers))):
             try:
                 out = self.layers[i].backward(params[i], cache[i], dy)
-            except (TypeError, ValueError) as err:
+            except NAMED_ERRORS as err:
                 if isinstance(err, UNTRACEABLE):
                     raise
-                raise backward_error(self, i, dy, err) from err
+                raise backward_error(self, i, dy, shapes, err) from err
             if not (isinstance(out, tuple) and len(out) == 2):
                 raise TypeError(
                     f"layer {i} ({self.names[i]}): backward(params, cache, dy) must return (dparams, dx) "
                     f"(the Layer protocol); got {describe(out)}"
                 )
             grads[i], dy = out
+            if i:  # the first layer's dx is the input gradient, which not every caller asks for
+                check_dx(self, i, dy, shapes)
             if grads[i] is None and not jax.tree.leaves(params[i]):
                 # a layer without params may say so with None (as torch's backward does); its
                 # gradient is its (empty) params' structure
@@ -299,6 +331,13 @@ class Network:
             A :class:`Layer` of the network's functions.
         """
         return Layer(self.init_with_shape, self.forward, self.backward, name or self.name, self.needs_key)
+
+    def _forward_shapes(self, cache: Any, dy: Any) -> tuple[Shape, ...] | None:
+        """The shapes this network's forward recorded in ``cache``, if they describe this call
+        (a cache sliced or batched after the forward, or a wrong ``dy``, leaves them unused)."""
+        if not isinstance(cache, _Caches) or len(cache.shapes) != len(self.layers) + 1:
+            return None
+        return cache.shapes if tuple(jnp.shape(dy)) == tuple(cache.shapes[-1]) else None
 
     def _layer_keys(self, key: Array | None, train: bool) -> list:
         if key is None or not train:

@@ -7,6 +7,7 @@ The runs that train (``compare``, ``train``, ``gradcheck``) and the subprocess a
 
 import csv
 import errno
+import gc
 import importlib.metadata
 import json
 import math
@@ -255,6 +256,46 @@ def test_train_save_resume_continues_exactly(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("FNN_CACHE_DIR", str(where))
     assert main(common + ["--epochs", "2"]) == 2
     assert "give another or --no-cache" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_a_ctrl_c_python_drops_in_a_gc_callback_still_stops_train(tmp_path, capsys, monkeypatch):
+    """JAX registers a garbage-collector callback, run at every collection, and Python reports a
+    KeyboardInterrupt raised inside such a callback as "Exception ignored" and goes on: a Ctrl-C
+    landing there was lost and the run trained to its end. fnn train records each Ctrl-C and
+    stops at the next epoch's end all the same, saving the finished epochs."""
+    from fnn.cli import _train
+
+    armed, dropped = [], []
+
+    def ctrl_c_in_gc(phase, info):
+        if armed and phase == "start":
+            armed.clear()
+            signal.raise_signal(signal.SIGINT)  # its handler raises here, inside the callback
+
+    begin = _train._LastEpoch.on_epoch_begin
+
+    def on_epoch_begin(self, epoch, ctx):
+        begin(self, epoch, ctx)
+        if epoch == 1:  # the second epoch, outside the section that holds Ctrl-C
+            armed.append(True)
+            gc.collect()
+
+    monkeypatch.setattr(_train._LastEpoch, "on_epoch_begin", on_epoch_begin)
+    monkeypatch.setattr(sys, "unraisablehook", lambda u: dropped.append(u.exc_type))
+    path = str(tmp_path / "a.npz")
+    argv = ["train", "--dataset", "iris", "--hidden", "4", "--optimizer", "adam", "--lr", "0.01"]
+    gc.callbacks.append(ctrl_c_in_gc)
+    try:
+        rc = main([*argv, "--batch-size", "16", "--verbose", "0", "--epochs", "50", "--save", path])
+    finally:
+        gc.callbacks.remove(ctrl_c_in_gc)
+    err = capsys.readouterr().err
+    assert dropped == [KeyboardInterrupt] and rc == 130, (dropped, rc, err)
+    saved = f"saved checkpoint (epoch 2) to {path}; continue with --resume {path}"
+    assert err == f"fnn train: interrupted after epoch 2/50; {saved}\n"
+    assert fnn.checkpoint.load(path).epoch == 2
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
 @pytest.mark.slow

@@ -1,11 +1,12 @@
 """fnn/_interrupts.py: Ctrl-C (a real SIGINT) held over a section and delivered at its end."""
 
+import contextlib
 import signal
 import threading
 
 import pytest
 
-from fnn._interrupts import interrupts_held
+from fnn._interrupts import caught, ctrl_c_recorded, interrupts_held
 
 
 def test_a_ctrl_c_inside_is_delivered_when_the_block_ends():
@@ -69,3 +70,24 @@ def test_outside_the_main_thread_it_holds_nothing():
     t.start()
     t.join(timeout=30)
     assert errors == [] and seen == [signal.default_int_handler]
+
+
+def test_a_recorded_ctrl_c_that_was_dropped_is_raised_at_the_next_section_end():
+    """What a gc callback does to a KeyboardInterrupt raised inside it (drops it) does not lose
+    the Ctrl-C under ctrl_c_recorded: the next held section ends by raising it."""
+    done = []
+    with ctrl_c_recorded():
+        with contextlib.suppress(KeyboardInterrupt):  # dropped, as Python drops one in a gc callback
+            signal.raise_signal(signal.SIGINT)
+        with pytest.raises(KeyboardInterrupt), interrupts_held():
+            done.append("the section runs")
+        assert done == ["the section runs"]
+        with pytest.raises(KeyboardInterrupt), interrupts_held():  # until the command has it
+            pass
+        caught()
+        with interrupts_held():
+            done.append("nothing left")
+    assert done == ["the section runs", "nothing left"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    with interrupts_held():  # nothing recorded outside
+        pass

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from fnn._interrupts import caught
 from fnn._validate import path as check_path
 from fnn.callbacks._files import csv_number
 from fnn.callbacks._progress import format_value
@@ -66,7 +67,10 @@ _STOPS = {KeyboardInterrupt: "interrupt", BrokenPipeError: "pipe"}
 
 
 def stopped(err: BaseException) -> str:
-    """``"interrupt"`` (Ctrl-C) or ``"pipe"`` (the reader went away) for the exception caught."""
+    """``"interrupt"`` (Ctrl-C) or ``"pipe"`` (the reader went away) for the exception caught
+    (a Ctrl-C caught here is one the command has: nothing is left to deliver)."""
+    if isinstance(err, KeyboardInterrupt):
+        caught()
     return next(v for k, v in _STOPS.items() if isinstance(err, k))
 
 

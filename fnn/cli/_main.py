@@ -29,6 +29,7 @@ import threading
 from collections.abc import Sequence
 from typing import NoReturn
 
+from fnn._interrupts import ctrl_c_recorded
 from fnn.cli._args import (
     add_cache_args,
     add_model_args,
@@ -232,7 +233,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.no_cache, cache = True, None  # the executable store too
         if cache is not None:
             use_compilation_cache(cache)
-        status = args.func(args)
+        with ctrl_c_recorded():  # a Ctrl-C that Python drops (in a gc callback) still ends the run
+            status = args.func(args)
         sys.stdout.flush()  # a pipe's reader that has gone shows here, not in Python's exit
         return status
     except UsageError as err:

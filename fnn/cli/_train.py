@@ -316,8 +316,8 @@ def cmd_train(args) -> int:
                         **settings,
                     )
                     saved = epochs_done
-        except KeyboardInterrupt:
-            stop = stop or "interrupt"
+        except KeyboardInterrupt as err:
+            stop = stop or stopped(err)
         except (OSError, ValueError) as err:  # the folder went away or became read-only meanwhile
             not_saved = f"the checkpoint (epoch {epochs_done}) was not saved: {err}"
     if stop is None:

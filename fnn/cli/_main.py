@@ -222,21 +222,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as stop:  # --help (0) or a bad argument (2): a status, also in-process
         return int(stop.code or 0)
     try:
-        cache = cache_dir(args)
-        if cache is not None and (problem := default_cache_problem(args, cache)):
-            # The default folder is only a speed-up: a read-only home still runs, without it.
-            print(
-                f"fnn {args.command}: warning: {problem}; running without the compilation cache "
-                "(--cache-dir DIR or $FNN_CACHE_DIR choose another folder, --no-cache silences this)",
-                file=sys.stderr,
-            )
-            args.no_cache, cache = True, None  # the executable store too
-        if cache is not None:
-            use_compilation_cache(cache)
         with ctrl_c_recorded():  # a Ctrl-C that Python drops (in a gc callback) still ends the run
-            status = args.func(args)
-        sys.stdout.flush()  # a pipe's reader that has gone shows here, not in Python's exit
-        return status
+            return _run(args)
     except UsageError as err:
         print(f"fnn {args.command}: error: {err}", file=sys.stderr)
         return 2
@@ -252,6 +239,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as err:  # a full disk, a folder gone: the system's words, in one line
         print(f"fnn {args.command}: error: {err}", file=sys.stderr)
         return 1
+
+
+def _run(args: argparse.Namespace) -> int:
+    """The command, with its compilation cache; returns its exit status."""
+    cache = cache_dir(args)
+    if cache is not None and (problem := default_cache_problem(args, cache)):
+        # The default folder is only a speed-up: a read-only home still runs, without it.
+        print(
+            f"fnn {args.command}: warning: {problem}; running without the compilation cache "
+            "(--cache-dir DIR or $FNN_CACHE_DIR choose another folder, --no-cache silences this)",
+            file=sys.stderr,
+        )
+        args.no_cache, cache = True, None  # the executable store too
+    if cache is not None:
+        use_compilation_cache(cache)
+    status = args.func(args)
+    sys.stdout.flush()  # a pipe's reader that has gone shows here, not in Python's exit
+    return status
 
 
 def exit_fast(status: int) -> NoReturn:

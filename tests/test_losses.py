@@ -1276,3 +1276,27 @@ def test_jax_grad_with_list_inputs():
     np.testing.assert_allclose(sparse, (softmax - np.eye(2)) / 2, rtol=1e-12)
     with pytest.raises(ValueError, match="y_true must be an array or a nested list of numbers of one shape"):
         L.mean_squared_error([[0.0], [1.0, 2.0]], yp[:2])
+
+
+def test_a_nan_prediction_gives_a_nan_loss_for_every_builtin_loss():
+    """A diverged prediction must not read as a finite loss (the hinge losses' max(m, 0) took a
+    NaN margin for 0: a NaN network reported a perfect 0.0, and neither fit's warning nor
+    TerminateOnNaN's loss check saw it). Keras's maximum keeps the NaN, and so does fnn now; the
+    hinge losses' gradients are NaN there too, and their finite values unchanged."""
+    names = L.names()
+    t, labels = np.array([[0.0, 1.0, 0.0]]), np.array([1])
+    p_nan, p = np.array([[0.2, np.nan, 0.3]]), np.array([[0.2, 0.9, 0.3]])
+
+    @jax.jit
+    def values(p):
+        return [L.get(n)(labels if n.startswith("sparse") else t, p) for n in names]
+
+    assert [n for n, v in zip(names, values(p_nan), strict=True) if not np.isnan(v)] == []
+    # margins 1 - t p with t in {-1, 1}: 1.2, 0.1, 1.3 (their mean, the mean of their squares);
+    # categorical: the largest other prediction 0.3 - the true class's 0.9 + 1
+    hinges = {"hinge": 2.6 / 3, "squared_hinge": 3.14 / 3, "categorical_hinge": 0.4}
+    for name, v in zip(names, values(p), strict=True):
+        if name in hinges:
+            np.testing.assert_allclose(v, hinges[name], rtol=1e-12)
+    grads = jax.jit(lambda q: [jax.grad(lambda r: L.get(n)(t, r))(q) for n in hinges])(p_nan)
+    assert all(np.isnan(np.asarray(g)[0, 1]) for g in grads)

@@ -173,20 +173,25 @@ def _hinge_labels(t: Array) -> Array:
     return jnp.where(binary, 2 * t - 1, t)
 
 
+def _positive_part(m: Array, d: Array) -> tuple[Array, Array]:
+    """``max(m, 0)`` and ``d [m > 0]`` (0 at the kink), a NaN ``m`` kept NaN in both: a diverged
+    prediction must not read as a loss of 0 (Keras's ``maximum`` keeps it; ``TerminateOnNaN`` and
+    fit's warning look for it)."""
+    return jnp.maximum(m, 0.0), jnp.where(m > 0, d, jnp.where(jnp.isnan(m), m, 0.0))
+
+
 def hinge_terms(y_true, y_pred) -> Terms:
     """``m = 1 - t p``; ``l = mean_j max(m, 0)``;  ``dl/dp = -t [m > 0] / D`` (t in {-1, 1})."""
     t, p, axis = _elementwise(y_true, y_pred, "hinge")
     t = _hinge_labels(t)
-    m = 1 - t * p
-    return _mean_terms(jnp.where(m > 0, m, 0.0), jnp.where(m > 0, -t, 0.0), axis)
+    return _mean_terms(*_positive_part(1 - t * p, -t), axis)
 
 
 def squared_hinge_terms(y_true, y_pred) -> Terms:
     """``l = mean_j max(1 - t p, 0)^2``;  ``dl/dp = -2 t max(1 - t p, 0) / D`` (t in {-1, 1})."""
     t, p, axis = _elementwise(y_true, y_pred, "squared_hinge")
     t = _hinge_labels(t)
-    m = 1 - t * p
-    h = jnp.where(m > 0, m, 0.0)
+    h = jnp.maximum(1 - t * p, 0.0)  # NaN kept (see _positive_part)
     return _mean_terms(h * h, -2 * t * h, axis)
 
 
@@ -354,7 +359,8 @@ def categorical_hinge_terms(y_true, y_pred) -> Terms:
     m = jnp.squeeze(neg, ax) - jnp.sum(t * p, axis=ax) + 1
     at_max = (r == neg).astype(p.dtype)
     d = (1 - t) * at_max / jnp.sum(at_max, axis=ax, keepdims=True) - t
-    return Terms(jnp.where(m > 0, m, 0.0), jnp.where(jnp.expand_dims(m > 0, ax), d, 0.0), ax)
+    value, _ = _positive_part(m, m)
+    return Terms(value, _positive_part(jnp.expand_dims(m, ax), d)[1], ax)
 
 
 def cosine_similarity_terms(y_true, y_pred, axis) -> Terms:

@@ -243,10 +243,24 @@ def test_mnist_from_npz(tmp_path):
     # float labels that are class indices load; fractional ones are refused, never truncated
     np.savez(tmp_path / "floats.npz", **{**arrays, "y_test": np.array([9.0, 8.0])})
     np.testing.assert_array_equal(datasets.load("mnist", path=tmp_path / "floats.npz")[1][1], [9, 8])
-    for bad in ([9.5, 8.0], [np.nan, 1.0], [-1.0, 2.0]):
+    for bad in ([9.5, 8.0], [np.nan, 1.0], [-1.0, 2.0], [10, 2], [42, 0]):
         np.savez(tmp_path / "bad.npz", **{**arrays, "y_test": np.array(bad)})
-        with pytest.raises(ValueError, match=r"bad.npz: y_test must hold class indices"):
+        with pytest.raises(ValueError, match=r"bad.npz: y_test must hold class indices \(whole numbers 0 to 9\)"):
             datasets.load("mnist", path=tmp_path / "bad.npz")
+    # labels (N, 1) load; one-hot rows (Keras's to_categorical) would ravel into 10 labels an image
+    np.savez(tmp_path / "column.npz", **{**arrays, "y_test": np.array([[9], [8]])})
+    np.testing.assert_array_equal(datasets.load("mnist", path=tmp_path / "column.npz")[1][1], [9, 8])
+    np.savez(tmp_path / "onehot.npz", **{**arrays, "y_train": np.eye(10)[arrays["y_train"]]})
+    with pytest.raises(
+        ValueError, match=r"onehot.npz: y_train has shape \(4, 10\); it needs one class index per image"
+    ):
+        datasets.load("mnist", path=tmp_path / "onehot.npz")
+    # images of another size than 28x28, train or test
+    np.savez(tmp_path / "small.npz", **{**arrays, "x_train": arrays["x_train"][:, :5, :5]})
+    with pytest.raises(ValueError, match=r"small.npz: x_train has shape \(4, 5, 5\); mnist images are 28x28"):
+        datasets.load("mnist", path=tmp_path / "small.npz")
+    with pytest.raises(TypeError, match="flatten must be True or False, got 'no'"):
+        datasets.load("mnist", path=tmp_path / "mnist.npz", flatten="no")
 
 
 def test_mnist_missing_files_never_download(tmp_path):

@@ -72,9 +72,11 @@ def save(
 
     Raises:
         ValueError: For a ``path`` that is a folder, ends with a separator, has a file as a
-            parent or lies where nothing can be written, before anything is written; for a
-            leaf, history or extra that cannot be stored.
-        TypeError: For a ``path`` that is not a str or ``os.PathLike``.
+            parent or lies where nothing can be written; for a history whose lists disagree in
+            length. Before anything is written.
+        TypeError: For a ``path`` that is not a str or ``os.PathLike``; for a leaf, history,
+            callbacks' state or extra of a kind that cannot be stored (a string or object
+            array, a value that is not JSON-like). Before anything is written.
     """
     path = check_path("path", path)  # its type now; where it may be written, once the payload is checked
     epoch = integer("epoch", epoch, 0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import math
 import os
 from collections.abc import Callable
 from typing import Any
@@ -78,6 +79,10 @@ def _read_npz(path: str) -> dict[str, np.ndarray]:
     return arrays
 
 
+# What both data sets hold: 28x28 grey images of 10 classes.
+_PIXELS, _CLASSES = 28 * 28, 10
+
+
 def image_loader(name: str) -> Callable[..., Split]:
     def load_(path: str | os.PathLike | None = None, *, flatten: bool = True) -> Split:
         if path is None:
@@ -93,19 +98,31 @@ def image_loader(name: str) -> Callable[..., Split]:
             arrays = {k: read_idx(_find_idx(path, *v)) for k, v in _IDX_PARTS.items()}
         else:
             arrays = _read_npz(path)
+        if not isinstance(flatten, (bool, np.bool_)):
+            raise TypeError(f"flatten must be True or False, got {flatten!r}")
         out = []
         for part in ("train", "test"):
             x, y = arrays[f"x_{part}"], arrays[f"y_{part}"]
             if x.shape[0] != y.shape[0]:
                 raise ValueError(f"{path}: x_{part} has {x.shape[0]} images but y_{part} has {y.shape[0]} labels")
+            if x.ndim < 2 or math.prod(x.shape[1:]) != _PIXELS:
+                raise ValueError(f"{path}: x_{part} has shape {x.shape}; {name} images are 28x28 ({_PIXELS} values)")
+            if y.ndim > 1 and y.shape[1:] != (1,):  # one-hot rows would ravel into 10 labels an image
+                raise ValueError(
+                    f"{path}: y_{part} has shape {y.shape}; it needs one class index per image, shape "
+                    f"({y.shape[0]},) (one-hot rows: take their argmax)"
+                )
             labels = np.asarray(y).ravel()
             if labels.size and (
                 not np.issubdtype(labels.dtype, np.number)
                 or not np.all(np.isfinite(labels))
                 or np.any(labels != np.round(labels))
                 or np.any(labels < 0)
+                or np.any(labels >= _CLASSES)
             ):
-                raise ValueError(f"{path}: y_{part} must hold class indices (whole numbers >= 0), not {labels[:3]}...")
+                raise ValueError(
+                    f"{path}: y_{part} must hold class indices (whole numbers 0 to {_CLASSES - 1}), not {labels[:3]}..."
+                )
             x = x.astype(np.float32) / 255.0
             out.append((x.reshape(x.shape[0], -1) if flatten else x, labels.astype(np.int32)))
         return out[0], out[1]

@@ -106,7 +106,11 @@ def image_loader(name: str) -> Callable[..., Split]:
             if x.shape[0] != y.shape[0]:
                 raise ValueError(f"{path}: x_{part} has {x.shape[0]} images but y_{part} has {y.shape[0]} labels")
             if x.ndim < 2 or math.prod(x.shape[1:]) != _PIXELS:
-                raise ValueError(f"{path}: x_{part} has shape {x.shape}; {name} images are 28x28 ({_PIXELS} values)")
+                size = math.prod(x.shape[1:]) if x.ndim > 1 else 1
+                raise ValueError(
+                    f"{path}: x_{part} has shape {x.shape} ({size} values an image); {name} images are 28x28 "
+                    f"({_PIXELS} values)"
+                )
             if y.ndim > 1 and y.shape[1:] != (1,):  # one-hot rows would ravel into 10 labels an image
                 raise ValueError(
                     f"{path}: y_{part} has shape {y.shape}; it needs one class index per image, shape "

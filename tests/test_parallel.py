@@ -395,6 +395,12 @@ def test_sweep_and_fit_many_bad_input(compiles):
             fnn.sweep(NET, OPT, LOSS, x, y, hparams={"nope": [1.0]})
         with pytest.raises(ValueError, match="learning_rates must hold at least one value"):
             fnn.sweep(NET, OPT, LOSS, x, y, learning_rates=[])
+        with pytest.raises(
+            TypeError, match=r"^sweep\(\) got an unexpected keyword argument 'mesh' \(a sweep trains on one"
+        ):
+            fnn.sweep(NET, OPT, LOSS, x, y, mesh=None)
+        with pytest.raises(TypeError, match=r"^sweep\(\) got an unexpected keyword argument 'epoch'$"):
+            fnn.sweep(NET, OPT, LOSS, x, y, epoch=3)
         with pytest.raises(ValueError, match="learning_rates must be >= 0"):
             fnn.sweep(NET, OPT, LOSS, x, y, learning_rates=[0.1, -1.0])
         with pytest.raises(ValueError, match="momentum values must be finite"):

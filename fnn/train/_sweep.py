@@ -5,6 +5,7 @@ weight decay, any ``hparams`` entry of the optimizer state), trained at once by
 
 from __future__ import annotations
 
+import inspect
 import itertools
 import math
 import numbers
@@ -110,7 +111,8 @@ def sweep(
         "learning_rate": lr, ...}``.
 
     Raises:
-        TypeError: For ``key``, ``opt_state`` or ``configs`` in ``fit_kwargs``; a seed that is
+        TypeError: For ``key``, ``opt_state`` or ``configs`` in ``fit_kwargs``, or a keyword
+            :func:`fit_many` does not take (``mesh``: a sweep runs on one device); a seed that is
             not an int; a grid that is not a sequence (a string, a number); a ``dtype`` that is
             not a floating dtype; and the type errors of :func:`fit_many`.
         ValueError: For an empty grid; a hyperparameter given both by keyword and in
@@ -132,6 +134,11 @@ def sweep(
     for bad in ("key", "opt_state", "configs"):
         if bad in fit_kwargs:
             raise TypeError(f"sweep() sets {bad!r} itself from the seeds and hyperparameters; use fit_many to pass it")
+    taken = inspect.signature(fit_many).parameters
+    for name in fit_kwargs:
+        if name not in taken:  # named here, not as fit_many's unexpected keyword
+            extra = " (a sweep trains on one device: fit takes a mesh)" if name in ("mesh", "data_mesh") else ""
+            raise TypeError(f"sweep() got an unexpected keyword argument {name!r}{extra}")
     opt = resolve_opt(opt)
     axes = {"seed": _values("seeds", seeds)}
     for s in axes["seed"]:

@@ -516,6 +516,45 @@ def test_at_a_kink_any_slope_between_the_one_sided_ones_passes_and_one_outside_f
         assert (report.rows[0].fd_kinks, report.rows[-1].fd_kinks) == ((0, 0) if at_zero == 0.5 else (1, 3))
 
 
+def _kinked(name, fn, left):
+    """``y = fn(x)`` (|x|: slope ``left`` = -1 below 0; jax.nn.relu: 0) whose backward takes ``k``
+    times the slope, and ``at0`` at 0: params the forward ignores (their gradients are 0), so
+    that every choice runs one compiled program."""
+
+    def init(key, input_shape, dtype=jnp.float32):
+        return tuple(input_shape), {"at0": np.zeros((), dtype), "k": np.ones((), dtype)}
+
+    def backward(p, cache, dy):
+        slope = jnp.where(cache[0] > 0, 1.0, jnp.where(cache[0] < 0, left, p["at0"]))
+        return jax.tree.map(jnp.zeros_like, p), dy * p["k"] * slope
+
+    return _custom(name, init, lambda p, x, key=None, train=False: (fn(x), (x,)), backward)
+
+
+def test_at_a_kink_a_slope_off_autodiff_s_alone_is_judged_by_the_one_sided_ones(compiles):
+    """|x| at 0: the central difference is 0, sign(x)'s choice, and jax.grad takes 1; both lie in
+    [-1, 1] and pass, found off either reference. 2 sign(x), or 3 at 0, fails and is named.
+    Mirrored: jax.nn.relu (jax.grad 0 at 0) with a backward taking 1/2, the central difference.
+    Dense(2) with w = I and zero bias puts two inputs exactly at the kink: each sits in a bias
+    entry (a parameter gradient) and an input entry (the input gradient)."""
+    x, y = np.array([[0.0, 1.0], [2.0, 0.0], [-1.0, 0.5]]), np.ones((3, 2))
+    # (k, at0, passes): sign(x), +1 and -1 at 0 pass; 2 sign(x) and 3 at 0 fail
+    abs_choices = [(1.0, 0.0, True), (1.0, 1.0, True), (1.0, -1.0, True), (2.0, 0.0, False), (1.0, 3.0, False)]
+    cases = {"abs": (jnp.abs, -1.0, abs_choices), "relu": (jax.nn.relu, 0.0, [(1.0, 0.5, True)])}
+    for name, (fn, left, choices) in cases.items():
+        net = fnn.serial(L.Dense(2), _kinked(name, fn, left))
+        with compiles() as c:
+            for k, at0, passes in choices:
+                params = [{"w": np.eye(2), "b": np.zeros(2)}, {"at0": np.float64(at0), "k": np.float64(k)}]
+                report = fnn.gradcheck(net, "mse", params, x, y)
+                assert report.passed == passes, (name, k, at0, str(report))
+                kinks = {(r.layer_name, r.leaf): r.fd_kinks for r in report.rows}
+                assert kinks[("dense_0", "b")] == kinks[("input", "dx")] == 2, (name, k, at0, kinks)
+                assert [n for n, _ in report.at_fault] == ([] if passes else [f"{name}_0"]), report.at_fault
+        # gradcheck's two programs, and one culprit search for the failing choices
+        assert c.count == 2 + any(not passes for *_, passes in choices), c.count
+
+
 def test_a_custom_loss_gradient_wrong_only_at_its_kink_fails():
     """jax.grad of a custom loss runs its own grad, so at the loss's kink (|e| at e = 0) only the
     one-sided slopes can judge it: 1 (a slope) passes, 3 (outside [-1, 1]) does not."""

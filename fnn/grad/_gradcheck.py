@@ -54,9 +54,9 @@ def _second_look(
     difference: Callable, all_idx: np.ndarray, out: np.ndarray, eps: float, f0: Any, f_h: np.ndarray,
     fd: np.ndarray, tol: np.ndarray,
 ) -> np.ndarray:  # fmt: skip
-    """The entries ``out`` (outside tolerance) differenced again with the step halved: ``fd[out]``
-    becomes Richardson's value, and the result holds the one-sided slopes ``(low, high)`` of
-    the entries that sit at a kink (NaN rows elsewhere)."""
+    """The entries ``out`` (outside tolerance of either reference) differenced again with the
+    step halved: ``fd[out]`` becomes Richardson's value, and the result holds the one-sided
+    slopes ``(low, high)`` of the entries that sit at a kink (NaN rows elsewhere)."""
     slopes = np.full((fd.size, 2), np.nan)
     if not out.size:
         return slopes
@@ -79,6 +79,11 @@ def _second_look(
     left = 2 * left - (f0 - f_h[out, 1]) / eps
     slopes[out[kink]] = np.sort(np.stack([left, right], axis=1)[kink], axis=1)
     return slopes
+
+
+def _autodiff_scale(manual: np.ndarray, auto: np.ndarray, floor_autodiff: float) -> float:
+    """The scale of a leaf's error against autodiff: its largest entry of either, or the floor."""
+    return max(np.max(np.abs(manual), initial=0.0), np.max(np.abs(auto), initial=0.0), floor_autodiff)
 
 
 def _judge_leaf(
@@ -108,7 +113,7 @@ def _judge_leaf(
     kink = ~np.isnan(slopes[:, 0])
     off_hull = np.where(kink, np.maximum(np.maximum(slopes[:, 0] - m, m - slopes[:, 1]), 0.0), 0.0)
     in_hull = kink & (off_hull <= tol)
-    auto_scale = max(np.max(np.abs(manual), initial=0.0), np.max(np.abs(auto), initial=0.0), floor_autodiff)
+    auto_scale = _autodiff_scale(manual, auto, floor_autodiff)
     auto_diff = np.abs(manual - auto)
     auto_diff[idx[in_hull]] = 0.0
     e_auto = float(np.max(auto_diff, initial=0.0) / auto_scale) if auto_scale else 0.0
@@ -188,21 +193,23 @@ def gradcheck(
 
     Each manual gradient is compared with ``jax.grad`` and with central finite differences
     ``D(h) = (L(p + h e_i) - L(p - h e_i)) / (2 h)``, ``h = eps``; errors are relative with an
-    absolute floor (see :class:`GradcheckReport`). An entry outside tolerance gets a second
-    look with the step halved: against Richardson's ``(4 D(h/2) - D(h)) / 3``, which removes
+    absolute floor (see :class:`GradcheckReport`). An entry outside tolerance of either (finite
+    differences, or ``jax.grad``) gets a second look with the step halved: against Richardson's
+    ``(4 D(h/2) - D(h)) / 3``, which removes
     the differences' own ``h^2`` error; and if its one-sided slopes ``(L(p + h e_i) - L(p)) / h``
     and ``(L(p) - L(p - h e_i)) / h`` differ by a jump that does not shrink with the step, the
     entry sits at a kink (relu at 0, relu6 at 6, an all-zero input row through a zero bias...),
     where finite differences have no single answer and frameworks choose (``jax.nn.relu``
-    takes 0 at 0, ``jnp.maximum(x, 0)`` 1/2): it passes if it lies between the one-sided slopes
-    or equals ``jax.grad``'s (several units kinked at once may sum their choices outside the
-    two slopes), and is counted in the row's ``fd_kinks``. Where ``jax.grad`` runs your own
+    takes 0 at 0, ``jnp.maximum(x, 0)`` 1/2; ``sign(x)`` for ``|x|`` 0, ``jax.grad`` 1): it
+    passes if it lies between the one-sided slopes or equals ``jax.grad``'s (several units
+    kinked at once may sum their choices outside the two slopes), whichever of the two it was
+    found off, and is counted in the row's ``fd_kinks``. Where ``jax.grad`` runs your own
     derivative (a :func:`fnn.losses.custom` loss given ``grad``) it is no independent check,
     and the slopes alone judge (an :class:`fnn.activations.Activation` of yours is different:
-    ``jax.grad`` differentiates its ``fn``, not its ``vjp``, so away from kinks it is an
-    independent check; at a kink, where ``jax.grad`` of ``fn`` makes its own choice, ``jnp.maximum``
-    1/2 at 0, check it away from the kink). Leaves (and inputs)
-    with more than ``fd_max_entries`` entries are finite-differenced on a random subset of that
+    ``jax.grad`` differentiates its ``fn``, not its ``vjp``, so it is an independent check; at a
+    kink it makes its own choice, ``jnp.maximum`` 1/2 at 0, and the vjp's passes between the
+    slopes). Leaves (and inputs) with more than ``fd_max_entries`` entries are
+    finite-differenced on a random subset of that
     size (drawn from ``seed``). When a check fails, each piece is checked alone to say where the
     wrong gradient starts (:attr:`GradcheckReport.at_fault`): every layer's backward against
     ``jax.vjp`` of its own forward, at its own input and given autodiff's cotangent of its output,
@@ -311,7 +318,18 @@ def gradcheck(
         for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
             leaf_scale = max(np.max(np.abs(manual_fd[lo:hi]), initial=0.0), np.max(np.abs(fd[lo:hi]), initial=0.0))
             tol[lo:hi] = rtol_fd * max(leaf_scale, floor_fd)
-        out = np.flatnonzero(np.abs(manual_fd - fd) > tol)
+        # and each entry's tolerance against autodiff, as _judge_leaf's error takes it
+        auto_fd = np.concatenate([a.reshape(-1)[idx] for (_, a), idx in zip(as_np, chosen, strict=True)])
+        auto_tol = np.concatenate(
+            [
+                np.full(idx.size, rtol_autodiff * _autodiff_scale(m, a, floor_autodiff))
+                for (m, a), idx in zip(as_np, chosen, strict=True)
+            ]
+        )
+        # An entry off either reference gets the second look, which finds kinks: at |x|'s kink
+        # the central difference (0) agrees with sign(x)'s 0 and only jax.grad's 1 differs; both
+        # are valid choices between the one-sided slopes -1 and 1.
+        out = np.flatnonzero((np.abs(manual_fd - fd) > tol) | (np.abs(manual_fd - auto_fd) > auto_tol))
         slopes = _second_look(difference, all_idx, out, eps, f0, f_h, fd, tol)
 
         # a loss's own grad is what jax.grad of it runs: at its kinks only the slopes judge it

@@ -427,6 +427,7 @@ COMPARE_CACHED = ["compare", "--dataset", "iris", "--hidden", "4", "--seeds", "2
 COMPARE_CACHED += ["--optimizers", "sgd,adam", "--batch-sizes", "16,full", "--no-plots"]
 COMPARE_CACHED += ["--jobs", "1"]  # one compilation at a time: no two threads racing for the same entry
 OTHER_VALUES = ["--epochs", "3", "--seed", "4", "--lr", "0.05"]
+OTHER_VALUES += ["--optimizers", "adam,sgd", "--batch-sizes", "full,16"]  # the same runs, in another order
 
 
 @pytest.fixture(scope="module")
@@ -434,8 +435,8 @@ def compare_cached(tmp_path_factory):
     """Four fresh processes of ``fnn compare`` on one --cache-dir (the cache is set up once per
     process), whose outputs the two tests below read: ``first`` (an empty cache), ``second`` (the
     same command again, into an --out holding an earlier run's plots), ``other`` (other epochs,
-    first seed and learning rate) and ``fresh`` (``other``'s values with --no-cache). What the
-    cache folder held along the way."""
+    first seed and learning rate, the runs in another order) and ``fresh`` (``other``'s values
+    with --no-cache). What the cache folder held along the way."""
     tmp_path = tmp_path_factory.mktemp("compare-cached")
     cache = tmp_path / "cache"
     args = [*COMPARE_CACHED, "--cache-dir", str(cache)]
@@ -515,9 +516,10 @@ def test_compare_twice_with_the_persistent_cache_compiles_nothing_the_second_tim
 @pytest.mark.slow
 def test_compare_with_other_epochs_seed_and_rate_reuses_every_stored_program(compare_cached):
     """The epochs (a bound of the host's loop), the first seed and the learning rate (values the
-    programs take as inputs) are left out of the store's namespace: a second process with other
-    values of all three loads every program the first stored, compiles nothing and traces
-    nothing, and trains what those values ask for."""
+    programs take as inputs) are left out of the store's namespace, and so is the order of the
+    optimizers and batch sizes (each run's programs are keyed on its own): a second process with
+    other values of all three and the runs in another order loads every program the first
+    stored, compiles nothing and traces nothing, and trains what those values ask for."""
     tmp_path = compare_cached["tmp_path"]
     (first, _), (second, _) = compare_cached["first"], compare_cached["other"]
     assert first["rc"] == second["rc"] == 0
@@ -534,6 +536,36 @@ def test_compare_with_other_epochs_seed_and_rate_reuses_every_stored_program(com
     again = json.loads((tmp_path / "fresh" / "results.json").read_text())["runs"]
     histories = lambda rs: [[s["history"] for s in r["seeds"]] for r in rs]
     assert histories(runs) == histories(again)
+
+
+def test_settings_that_shape_no_program_stay_out_of_the_store_namespace(tmp_path):
+    """--verbose, --save and --resume (train), and compare's --optimizers and --batch-sizes as
+    whole lists, leave the store's namespace: each compare run's programs are kept under a child
+    that names its optimizer and batch size, so a subset or another order of an earlier compare,
+    and another verbosity or checkpoint path, find every program stored; a setting that shapes
+    one (the network, the optimizer, the batch size, the seeds trained together) still keys it."""
+    from fnn.cli._args import executable_store
+    from fnn.cli._main import build_parser
+
+    store = lambda *argv: executable_store(build_parser().parse_args([*argv, "--cache-dir", str(tmp_path)]))
+    prefix = lambda *argv: store(*argv).prefix
+    train = ["train", "--dataset", "iris"]
+    base = prefix(*train)
+    assert prefix(*train, "--verbose", "2") == base
+    assert prefix(*train, "--verbose", "0", "--save", "a.npz", "--resume", "b.npz") == base
+    assert len({base, prefix(*train, "--optimizer", "sgd"), prefix(*train, "--batch-size", "16")}) == 3
+    compare = ["compare", "--dataset", "iris"]
+    root = store(*compare, "--optimizers", "sgd,adam", "--batch-sizes", "16,full")
+    args = (jax.ShapeDtypeStruct((4, 3), np.float32),)
+    epoch_key = lambda s, run: s.child(run).key("epoch", (), args)
+    for other in (["--optimizers", "adam"], ["--optimizers", "adam,sgd", "--batch-sizes", "full,16"]):
+        again = store(*compare, *other)
+        assert again.prefix == root.prefix
+        assert epoch_key(again, "adam|None") == epoch_key(root, "adam|None")
+        assert again.key("validation", (1024,), args, common=True) == root.key("validation", (1024,), args, common=True)
+    runs = ("adam|None", "sgd|None", "adam|16")
+    assert len({epoch_key(root, run) for run in runs}) == 3
+    assert len({root.prefix, prefix(*compare, "--hidden", "4"), prefix(*compare, "--seeds", "2")}) == 3
 
 
 @pytest.fixture(scope="module")

@@ -213,6 +213,23 @@ def test_a_shared_program_is_one_file_for_every_namespace(tmp_path, fp):
     assert stranger.misses == 1
 
 
+def test_a_callbacks_snapshot_is_fits_shared_copy_program(tmp_path, fp):
+    """``ctx.snapshot`` (EarlyStopping's best weights, fnn train --save's last epoch) copies
+    through the open store, as fit's own copy: one shared file, so a warm run traces neither."""
+    from fnn.train._loop import copy_tree
+
+    tree = ({"w": jax.device_put(np.arange(7.0))},)
+    ctx = fnn.callbacks.FitContext(NET, None, None, None, 1, 1)
+    with using(ExecutableStore(str(tmp_path), "run a", fingerprint_=fp)) as first:
+        copied = ctx.snapshot(tree)
+    assert (first.hits, first.misses) == (0, 1) and len(_files(tmp_path)) == 1
+    np.testing.assert_array_equal(copied[0]["w"], np.arange(7.0))
+    assert copied[0]["w"].unsafe_buffer_pointer() != tree[0]["w"].unsafe_buffer_pointer()
+    with using(ExecutableStore(str(tmp_path), "run b", fingerprint_=fp)) as second:
+        np.testing.assert_array_equal(copy_tree(tree)[0]["w"], np.arange(7.0))
+    assert (second.hits, second.misses) == (1, 0)
+
+
 def test_threads_asking_for_one_key_compile_it_once(tmp_path, fp):
     store = ExecutableStore(str(tmp_path), "ns", fingerprint_=fp)
     barrier = threading.Barrier(4)

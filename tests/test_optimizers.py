@@ -1150,6 +1150,40 @@ def test_set_hyperparams_takes_the_values_the_constructor_takes(name):
         O.set_hyperparams(state, learning_rate="fast")
 
 
+def test_adagrads_that_differ_only_in_initial_accumulator_value_share_their_programs(compiles):
+    """s_0 is read by init alone: it fills the sum but is held nowhere in the state (setting it
+    later could not refill the sum), so the update is the same function whatever s_0, and a fit
+    with another s_0 compiles nothing, training torch's rule from that s_0."""
+    import fnn
+
+    a, b = O.adagrad(0.1, initial_accumulator_value=0.2), O.adagrad(0.1, initial_accumulator_value=0.3)
+    assert a.update == b.update and a.init != b.init
+    state = b.init({"w": jax.device_put(np.ones(2))})
+    np.testing.assert_array_equal(np.asarray(state.inner_state[0].sum["w"]), [0.3, 0.3])
+    assert sorted(O.get_hyperparams(state)) == ["eps", "learning_rate", "lr_decay"]
+    with pytest.raises(ValueError, match="holds no hyperparameter 'initial_accumulator_value'"):
+        O.set_hyperparams(state, initial_accumulator_value=1.0)
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(8, 3)), rng.normal(size=(8, 1))
+    net = fnn.mlp([1])
+    params = net.init(jax.random.PRNGKey(0), (3,), jnp.float64)
+    fit = lambda opt: fnn.fit(net, params, opt, "mse", x, y, batch_size=8, epochs=2, verbose=0)
+    fit(a)
+    with compiles() as c:
+        result = fit(b)
+    assert c.count == 0
+    # two full-batch steps of torch's Adagrad from s_0 = 0.3, in NumPy
+    w, bias = np.asarray(params[0]["w"]), np.asarray(params[0]["b"])
+    theta, s = np.concatenate([w.ravel(), bias]), np.full(4, 0.3)
+    for _ in range(2):
+        r = x @ theta[:3, None] + theta[3] - y
+        g = np.concatenate([(2 * x.T @ r / r.size).ravel(), [2 * r.sum() / r.size]])
+        s = s + g**2
+        theta = theta - 0.1 * g / (np.sqrt(s) + 1e-10)
+    got = np.concatenate([np.asarray(result.params[0]["w"]).ravel(), np.asarray(result.params[0]["b"])])
+    np.testing.assert_allclose(got, theta, rtol=1e-12)
+
+
 def test_momentum_set_to_0_in_a_state_built_with_dampening_is_torchs_plain_sgd():
     """torch.optim.SGD(momentum=0, dampening=0.5) steps by the gradient, undamped (no buffer);
     a sweep sets momentum 0 into a state built with momentum and dampening: the same steps, bit

@@ -629,6 +629,45 @@ def test_train_step_and_eval_step():
     assert set(out) == {"loss", "mae"}
 
 
+def test_train_step_and_eval_step_built_again_from_equal_pieces_compile_nothing(compiles):
+    """Both steps are cached on structure, as fit's epoch: a network built again from the same
+    description, the same loss by name and an sgd of another rate (held in the state) give back
+    the compiled steps, which train with the new rate; a piece that cannot be hashed still works."""
+    x, y = _problem(6)
+    params = NET.init(KEY, (4,), jnp.float64)
+    xd, yd = jax.device_put(x), jax.device_put(y)
+    first = fnn.train_step(NET, MSE, O.sgd(0.1))
+    first(_fresh(params), O.sgd(0.1).init(params), xd, yd)
+    fnn.eval_step(NET, MSE, metrics=["mae"])(params, xd, yd)
+    with compiles() as c:
+        opt, net = O.sgd(0.5), fnn.mlp([3, 2], activation="tanh")
+        step = fnn.train_step(net, "mse", opt)
+        new_p, _, value = step(_fresh(params), opt.init(params), xd, yd)
+        out = fnn.eval_step(net, fnn.losses.get("mse"), metrics=["mae"])(new_p, xd, yd)
+    assert c.count == 0 and step is first
+    ref_loss, g = _numpy_mse_grads(jax.tree.map(np.asarray, params), x, y)
+    np.testing.assert_allclose(value, ref_loss, rtol=1e-12)
+    stepped = jax.tree.map(lambda a, b: np.asarray(a) - 0.5 * b, params, g)
+    chex.assert_trees_all_close(new_p, stepped, rtol=1e-12)
+    np.testing.assert_allclose(out["loss"], _numpy_mse_grads(stepped, x, y)[0], rtol=1e-12)
+
+    class Unhashable:  # compared by value, so it cannot be hashed: the steps are built afresh
+        __hash__ = None  # type: ignore[assignment]
+
+        def __eq__(self, other):
+            return isinstance(other, Unhashable)
+
+        def __call__(self, y_true, y_pred):
+            return jnp.mean((y_pred - y_true) ** 2)
+
+    p2, _, v2 = fnn.train_step(NET, Unhashable(), O.sgd(0.1), grad="autodiff")(
+        _fresh(params), O.sgd(0.1).init(params), xd, yd
+    )
+    np.testing.assert_allclose(v2, ref_loss, rtol=1e-12)
+    chex.assert_trees_all_close(p2, jax.tree.map(lambda a, b: np.asarray(a) - 0.1 * b, params, g), rtol=1e-12)
+    assert float(fnn.eval_step(NET, Unhashable())(params, xd, yd)["loss"]) == pytest.approx(ref_loss, rel=1e-12)
+
+
 # ---------------------------------------------------------------------------------------------
 # The padded last batch: with built-in layers, a Loss's hand-written gradient and built-in
 # metrics, the last partial batch runs as one more iteration of the epoch's scan (the last B

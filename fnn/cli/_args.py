@@ -312,19 +312,31 @@ def prune_cache(path: str, current: str, now: float | None = None) -> list[str]:
 
 
 # What does not change a compiled program: where the outputs, plots and caches go, how many
-# threads compile; how many epochs run (a bound of the host's loop), the seed and the learning
-# rate (values the programs take as inputs: the seeds' initial params, the injected
-# hyperparameters). A program's key also holds its static settings and its arguments' shapes,
-# so leaving one of these out can only make two runs share a program they both run.
-_NOT_IN_PROGRAMS = ("func", "out", "no_plots", "jobs", "cache_dir", "no_cache", "epochs", "seed", "lr")
+# threads compile, how much is printed (--verbose); how many epochs run (a bound of the host's
+# loop), the seed and the learning rate (values the programs take as inputs: the seeds' initial
+# params, the injected hyperparameters); train's checkpoint paths (a resumed run's params and
+# state are arguments, their shapes, dtypes and placements in every program's key; --save adds
+# only copies, kept once for every namespace); and compare's lists of optimizers and batch sizes
+# as wholes: each run's programs (its epoch, its optimizer's init) are kept in a child namespace
+# that names its optimizer and batch size (fnn.cli._compare's run_store), and those of the
+# command's own namespace use neither (the seeds' initial params; the test pass at batch 1024;
+# the validation pass, whose batch, max(batch size, 1024) within the validation set, is in its
+# own static key). A program's key also holds its static settings and its arguments' shapes, so
+# leaving one of these out can only make two runs share a program they both run.
+_NOT_IN_PROGRAMS = (
+    *("func", "out", "no_plots", "jobs", "cache_dir", "no_cache", "verbose"),
+    *("epochs", "seed", "lr", "save", "resume", "optimizers", "batch_sizes"),
+)
 
 
 def executable_store(args) -> ExecutableStore | None:
     """The store of this command's compiled executables (in the cache folder's ``executables``),
     or None with ``--no-cache``: its namespace is the command and every setting that could
-    shape a program (all of them but the output, plot, thread and cache options, the epochs,
-    the seed and the learning rate), so a warm run with the same settings, or other values of
-    those, loads its programs without tracing them."""
+    shape a program (all of them but the output, plot, thread, verbosity and cache options, the
+    epochs, the seed, the learning rate, train's checkpoint paths and compare's lists of
+    optimizers and batch sizes, whose runs each add their own to a child namespace), so a warm
+    run with the same settings, or other values of those, loads its programs without tracing
+    them."""
     folder = cache_dir(args)
     if folder is None:
         return None

@@ -8,11 +8,11 @@ from fnn._validate import boolean, hyper
 from fnn.optimizers._adaptive import scale_by_adadelta, scale_by_adagrad, scale_by_rms
 from fnn.optimizers._alias_args import LearningRate, active, check_learning_rate, coupled_l2, other_names
 from fnn.optimizers._base import GradientTransformation, chain
-from fnn.optimizers._inject import inject_hyperparams
+from fnn.optimizers._inject import inject_hyperparams, injected
 from fnn.optimizers._transform import scale_by_learning_rate, trace
 
 
-def _adagrad(learning_rate, lr_decay, initial_accumulator_value, eps, weight_decay) -> GradientTransformation:
+def _adagrad(learning_rate, lr_decay, eps, weight_decay, initial_accumulator_value=0.0) -> GradientTransformation:
     return chain(
         *coupled_l2(weight_decay),
         scale_by_adagrad(initial_accumulator_value, eps, lr_decay),
@@ -43,7 +43,11 @@ def adagrad(
         learning_rate: γ, a float ``>= 0`` or a schedule ``step -> rate`` (:mod:`fnn.schedules`;
             ``step`` counts updates from 0).
         lr_decay: η, the learning rate decays as γ / (1 + (t-1)η).
-        initial_accumulator_value: s_0, the starting value of the sum of squares (>= 0).
+        initial_accumulator_value: s_0, the starting value of the sum of squares (>= 0). Only
+            ``init`` reads it, so it is not held in the state with the hyperparameters
+            (:func:`get_hyperparams` does not list it, :func:`set_hyperparams` cannot set it: the
+            sum has started from it), and adagrads that differ only in it share ``update`` and
+            the programs compiled on it.
         eps: ε, added to the denominator for numerical stability (>= 0).
         weight_decay: λ, L2 added to the gradient (0: the term is left out of the chain).
 
@@ -59,9 +63,11 @@ def adagrad(
     acc0 = hyper("initial_accumulator_value", initial_accumulator_value, lo=0.0)
     e = hyper("eps", eps, lo=0.0)
     wd = hyper("weight_decay", weight_decay, lo=0.0)
-    # s_0 is read once, by init: it is an option of the state's shape, not a hyperparameter.
-    return inject_hyperparams(_adagrad, static_args=("initial_accumulator_value",))(
-        check_learning_rate(learning_rate), decay, acc0, e, active(wd)
+    # s_0 is read once, by init: a value of init alone (the update never reads it, so adagrads
+    # that differ only in s_0 share their compiled programs), held nowhere in the state, since
+    # setting it later could not refill the accumulator it started.
+    return injected(_adagrad, init_args=("initial_accumulator_value",))(
+        check_learning_rate(learning_rate), decay, e, active(wd), acc0
     )
 
 

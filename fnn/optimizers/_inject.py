@@ -93,9 +93,12 @@ class _Spec(NamedTuple):
     schedules: tuple[tuple[str, Callable[[Array], Array]], ...]
     numeric: tuple[str, ...]
     dtype: Any
+    # (name, placeholder) of each argument only init reads (:func:`injected`'s ``init_args``):
+    # its value is init's, the update builds the factory with the placeholder
+    init_only: tuple[tuple[str, Any], ...] = ()
 
     def build(self, hp: dict[str, Any]) -> GradientTransformation:
-        return self.factory(**dict(self.static), **hp)
+        return self.factory(**{**dict(self.static), **dict(self.init_only), **hp})
 
     def check(self, hp: dict[str, Any]) -> None:
         """The constructor's checks of the values ``hp`` (the factory raises on a bad one)."""
@@ -110,9 +113,11 @@ def _init_from_arrays(spec: _Spec, params: Params, hp: dict[str, Array]) -> Inje
     for name, schedule in spec.schedules:
         hp[name] = jnp.asarray(schedule(count0()), dtype)
         scales[name] = jnp.ones((), dtype)
+    inner_state = spec.build(hp).init(params)
+    init_only = dict(spec.init_only)  # read by that init, held nowhere
     # the names carry the factory's checks, for values set into the state later
-    hp = {HeldName(name, spec.check): value for name, value in hp.items()}
-    return InjectHyperparamsState(count0(), hp, scales, spec.build(hp).init(params))
+    held: dict[str, Array] = {HeldName(name, spec.check): v for name, v in hp.items() if name not in init_only}
+    return InjectHyperparamsState(count0(), held, scales, inner_state)
 
 
 class InjectInit:
@@ -214,10 +219,27 @@ def inject_hyperparams(
         >>> O.adam(1e-3).update == O.adam(0.5).update  # the named optimizers are injected
         True
     """
+    return injected(factory, static_args=static_args, hyperparam_dtype=hyperparam_dtype)
+
+
+def injected(
+    factory: Callable[..., GradientTransformation],
+    *,
+    static_args: Iterable[str] = (),
+    init_args: Iterable[str] = (),
+    hyperparam_dtype: Any = None,
+) -> Callable[..., GradientTransformation]:
+    """:func:`inject_hyperparams`, and ``init_args``: names of ``factory``'s arguments that only
+    its ``init`` reads (a value a state buffer starts from, as adagrad's
+    ``initial_accumulator_value``). Their values are ``init``'s, inputs of its compiled template
+    like the hyperparameters', and held nowhere in the state (setting one later could not change
+    the buffer it filled); the update builds ``factory`` with their defaults, so optimizers that
+    differ only in them share ``update`` and every program compiled on it."""
     if not callable(factory):
         raise TypeError(f"inject_hyperparams: factory must be callable, got {factory!r}")
     signature = inspect.signature(factory)
     keep_static = frozenset(static_args)
+    init_only = tuple((name, signature.parameters[name].default) for name in init_args)
 
     def build(*args: Any, **kwargs: Any) -> GradientTransformation:
         try:
@@ -227,7 +249,7 @@ def inject_hyperparams(
         arguments.apply_defaults()
         numeric, schedules, static = {}, {}, {}
         for name, value in arguments.arguments.items():
-            if name in keep_static:
+            if name in keep_static or (name in dict(init_only) and not _is_number(value)):
                 static[name] = value
             elif _is_number(value):
                 # fnn's own hyperparameters are real numbers: learning_rate=1 (or jnp.array(1))
@@ -246,7 +268,9 @@ def inject_hyperparams(
             )
         else:
             factory(**static, **numeric)
-        spec = _Spec(factory, tuple(static.items()), tuple(schedules.items()), tuple(numeric), hyperparam_dtype)
+        spec = _Spec(
+            factory, tuple(static.items()), tuple(schedules.items()), tuple(numeric), hyperparam_dtype, init_only
+        )
         return GradientTransformation(InjectInit(spec, tuple(numeric.items())), bound(_inject_update, spec))
 
     build.__name__ = f"inject_hyperparams({getattr(factory, '__name__', 'factory')})"

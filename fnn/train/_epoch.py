@@ -288,7 +288,10 @@ def train_step(net: Any, loss: Any, opt: Any, grad: str = "manual") -> Callable:
     Returns:
         ``step(params, opt_state, x, y, key=None) -> (params, opt_state, loss)``, jitted, its
         first two arguments donated (their buffers are reused: do not read them afterwards);
-        ``x`` a batch of inputs ``(B, ...)``, ``y`` its targets, ``loss`` a 0-d array.
+        ``x`` a batch of inputs ``(B, ...)``, ``y`` its targets, ``loss`` a 0-d array. The
+        step is cached on structure (the network, loss and ``opt.update`` compared by value,
+        and ``grad``): building it again from equal pieces returns the same compiled step, so
+        nothing compiles twice.
 
     Raises:
         TypeError: For a ``grad`` that is not a string, a ``loss`` that is neither a name nor
@@ -312,7 +315,15 @@ def train_step(net: Any, loss: Any, opt: Any, grad: str = "manual") -> Callable:
         True
     """
     check_grad(grad)
-    inner = step_fn(net, resolve_loss(loss), resolve_opt(opt).update, grad)
+    return _compiled_step(net, resolve_loss(loss), resolve_opt(opt).update, grad)
+
+
+@structural_cache(maxsize=32)
+def _compiled_step(net: Any, loss: Any, update: Callable, grad: str) -> Callable:
+    # Keyed on structure as compiled_epoch is: a step built again from equal pieces (a network
+    # built again, a new adam(lr) of the same family) is this very jitted function, so jit's own
+    # cache answers and nothing is traced or compiled again.
+    inner = step_fn(net, loss, update, grad)
 
     @functools.partial(jax.jit, donate_argnums=(0, 1))
     def step(params, opt_state, x, y, key=None):

@@ -10,6 +10,7 @@ from typing import Any
 import jax
 
 from fnn import metrics as metrics_
+from fnn._cache import structural_cache
 from fnn._executables import call as call_through_store
 from fnn._validate import integer
 from fnn.metrics._resolve import resolve_both
@@ -123,7 +124,9 @@ def eval_step(net: Any, loss: Any, metrics: Sequence[Any] = ()) -> Callable:
 
     Returns:
         ``step(params, x, y) -> {"loss": Array, <metric name>: Array, ...}``, jitted; ``x``
-        a batch of inputs ``(B, ...)``, ``y`` its targets.
+        a batch of inputs ``(B, ...)``, ``y`` its targets. The step is cached on structure
+        (the network, loss and metrics compared by value): building it again from equal
+        pieces returns the same compiled step, so nothing compiles twice.
 
     Raises:
         TypeError: For a ``loss`` that is neither a name nor callable, or metrics that are not
@@ -144,8 +147,13 @@ def eval_step(net: Any, loss: Any, metrics: Sequence[Any] = ()) -> Callable:
         (['loss', 'mae'], ())
     """
     loss = resolve_loss(loss)
-    ms = metrics_.resolve(metrics, loss=loss)
+    return _compiled_eval_step(net, loss, metrics_.resolve(metrics, loss=loss))
 
+
+@structural_cache(maxsize=32)
+def _compiled_eval_step(net: Any, loss: Any, ms: tuple) -> Callable:
+    # Keyed on structure (as fit's validation pass): a step built again from equal pieces is this
+    # very jitted function, so nothing is traced or compiled again.
     @jax.jit
     def step(params, x, y):
         return results(ms, eval_sums(net, loss, ms, params, x, y, x.shape[0]))

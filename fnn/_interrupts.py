@@ -1,17 +1,22 @@
-"""Ctrl-C held over a section that must not be cut in two.
+"""Ctrl-C (and SIGTERM) held over a section that must not be cut in two.
 
 An epoch's end in ``fit`` is several steps: its logs go into the history, the callbacks see it
 (the CLI's keeps the state it would save on Ctrl-C), its progress line is printed, its
 checkpoints are written. A Ctrl-C that lands between two of them (Python raises
 ``KeyboardInterrupt`` at the next bytecode, or inside the ``write`` of the line) leaves an epoch
-kept or saved that the user was never shown. :func:`interrupts_held` holds SIGINT over such a
-section and delivers it when the section ends, as the handler in place would have.
+kept or saved that the user was never shown. :func:`interrupts_held` holds SIGINT (and SIGTERM,
+where Python handles it) over such a section and delivers it when the section ends, as the
+handler in place would have.
 
 A Ctrl-C can also be lost: Python reports an exception raised in a garbage-collector callback
 as "Exception ignored" and goes on, and JAX registers one that runs at every collection, so a
 Ctrl-C that lands while it runs ends nothing. Within :func:`ctrl_c_recorded` (the CLI's
 commands) each Ctrl-C is also recorded, and the end of an :func:`interrupts_held` section (each
-epoch's end in ``fit``) raises one that was recorded and never reached the command.
+epoch's end in ``fit``) raises one that was recorded and never reached the command. SIGTERM
+(``kill``, ``timeout``, a job scheduler), which would end the process on the spot, losing every
+finished epoch, is a Ctrl-C there too: it raises :class:`Terminated`, a ``KeyboardInterrupt``
+that says which signal it was. Once a command has decided to exit, :func:`ignore_interrupts`
+keeps a late signal from cutting its exit (``atexit``'s callbacks) short with a traceback.
 """
 
 from __future__ import annotations
@@ -19,82 +24,108 @@ from __future__ import annotations
 import contextlib
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
-# Process-wide, as signals are: set by ctrl_c_recorded's handler, cleared by caught().
-_RECORDED = [False]
+# Process-wide, as signals are: the signal ctrl_c_recorded's handlers saw (0: none), cleared by
+# caught().
+_RECORDED = [0]
+_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM within :func:`ctrl_c_recorded`: ended as a Ctrl-C ends a run (``except
+    KeyboardInterrupt`` catches it), but telling the signal apart for the exit status and
+    message."""
+
+
+def _interrupt(signum: int) -> KeyboardInterrupt:
+    return Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
 
 
 @contextlib.contextmanager
 def ctrl_c_recorded() -> Iterator[None]:
-    """SIGINT raises ``KeyboardInterrupt`` as Python's default handler does, and is recorded
-    until :func:`caught` says the command has it, so that one raised where Python drops it (a
-    gc callback) still ends the run at the next section's end. Main thread only, and only over
-    Python's default handler (a debugger's or a host application's is left alone)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.getsignal(signal.SIGINT)
-    if previous is not signal.default_int_handler:
+    """SIGINT raises ``KeyboardInterrupt`` as Python's default handler does, SIGTERM raises
+    :class:`Terminated`, and each is recorded until :func:`caught` says the command has it, so
+    that one raised where Python drops it (a gc callback) still ends the run at the next
+    section's end. Main thread only; SIGINT only over Python's default handler and SIGTERM
+    only over the OS default (a debugger's or a host application's handler is left alone).
+    The handlers in place before are put back at the end."""
+    previous = {s: signal.getsignal(s) for s in _SIGNALS}
+    ours = [
+        s
+        for s, default in ((signal.SIGINT, signal.default_int_handler), (signal.SIGTERM, signal.SIG_DFL))
+        if previous[s] == default
+    ]
+    if threading.current_thread() is not threading.main_thread() or not ours:
         yield
         return
 
     def record(signum: int, frame: Any) -> None:
-        _RECORDED[0] = True
-        previous(signum, frame)
+        _RECORDED[0] = signum
+        raise _interrupt(signum)
 
-    signal.signal(signal.SIGINT, record)
+    for s in ours:
+        signal.signal(s, record)
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
-        _RECORDED[0] = False
+        for s in ours:
+            signal.signal(s, previous[s])
+        _RECORDED[0] = 0
 
 
 def caught() -> None:
-    """The command has caught the Ctrl-C recorded: nothing is left to deliver."""
-    _RECORDED[0] = False
+    """The command has caught the Ctrl-C (or SIGTERM) recorded: nothing is left to deliver."""
+    _RECORDED[0] = 0
+
+
+def ignore_interrupts() -> None:
+    """SIGINT and SIGTERM ignored from now on, in a process that has decided to exit (main
+    thread only): a second Ctrl-C that lands in ``atexit``'s callbacks would print a traceback
+    after the command's one line, a SIGTERM there would replace its exit status."""
+    if threading.current_thread() is threading.main_thread():
+        for s in _SIGNALS:
+            signal.signal(s, signal.SIG_IGN)
 
 
 @contextlib.contextmanager
 def interrupts_held() -> Iterator[None]:
-    """Holds Ctrl-C (SIGINT) until the block ends, then calls the handler that was in place
-    with it (Python's default raises ``KeyboardInterrupt`` there). A second Ctrl-C inside the
-    block goes to that handler at once, so a block that hangs (a user's callback) can still be
-    interrupted. A block that raises drops a held Ctrl-C (the exception ends the run anyway).
+    """Holds Ctrl-C (SIGINT), and SIGTERM where a Python handler takes it, until the block
+    ends, then calls the handler that was in place with it (Python's default raises
+    ``KeyboardInterrupt`` there). A second signal inside the block goes to its handler at once,
+    so a block that hangs (a user's callback) can still be interrupted. A block that raises
+    drops a held signal (the exception ends the run anyway).
 
     It holds nothing outside the main thread of the main interpreter (where Python runs no
-    signal handler and none can be set), or where SIGINT's handler was not set from Python
-    (ignored, the OS default). At its end it also raises a Ctrl-C that
+    signal handler and none can be set), and no signal whose handler was not set from Python
+    (ignored, the OS default). At its end it also raises a Ctrl-C (or SIGTERM) that
     :func:`ctrl_c_recorded` recorded and that was dropped before the block."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.getsignal(signal.SIGINT)
-    if not callable(previous):
-        yield
-        return
+    handlers: dict[int, Callable[[int, Any], Any]] = {s: h for s in _SIGNALS if callable(h := signal.getsignal(s))}
     held: list[tuple[int, Any]] = []
 
     def hold(signum: int, frame: Any) -> None:
-        if held:  # the second Ctrl-C: at once
-            previous(signum, frame)
+        if held:  # the second signal: at once
+            handlers[signum](signum, frame)
         held.append((signum, frame))
 
     try:
-        signal.signal(signal.SIGINT, hold)
-        installed = True
-    except ValueError:  # the main thread of another interpreter than the main one
-        installed = False
-    if not installed:
+        for s in handlers:
+            signal.signal(s, hold)
+    except ValueError:  # the main thread of another interpreter than the main one (none was set)
+        handlers = {}
+    if not handlers:
         yield
         return
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for s, handler in handlers.items():
+            signal.signal(s, handler)
     if held:
-        previous(*held[0])
-    elif _RECORDED[0]:  # a Ctrl-C raised and dropped (in a gc callback) before this section
-        raise KeyboardInterrupt
+        handlers[held[0][0]](*held[0])
+    elif _RECORDED[0]:  # a signal raised and dropped (in a gc callback) before this section
+        raise _interrupt(_RECORDED[0])

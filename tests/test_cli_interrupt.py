@@ -71,13 +71,13 @@ class _Reader:
         return self.data
 
 
-def _interrupt_after(proc, stream: str, pattern: bytes) -> tuple[int, bytes, bytes]:
-    """SIGINT once ``pattern`` shows on ``stream``; (exit status, stdout, stderr)."""
+def _interrupt_after(proc, stream: str, pattern: bytes, sig=signal.SIGINT) -> tuple[int, bytes, bytes]:
+    """``sig`` (SIGINT) once ``pattern`` shows on ``stream``; (exit status, stdout, stderr)."""
     with proc:  # closes the pipes
         readers = {"out": _Reader(proc.stdout), "err": _Reader(proc.stderr)}
         try:
             readers[stream].wait_for(pattern)
-            proc.send_signal(signal.SIGINT)
+            proc.send_signal(sig)
             out, err = readers["out"].rest(), readers["err"].rest()
             return proc.wait(timeout=TIMEOUT), out, err
         finally:
@@ -98,18 +98,20 @@ def _close_stdout_after_first_line(proc) -> tuple[int, bytes, bytes]:
                 proc.kill()
 
 
-@pytest.mark.parametrize("verbose", ["2", "1"])
-def test_ctrl_c_during_train_saves_a_resumable_checkpoint_and_exits_130(tmp_path, verbose):
+@pytest.mark.parametrize(("verbose", "sig"), [("2", signal.SIGINT), ("1", signal.SIGINT), ("2", signal.SIGTERM)])
+def test_ctrl_c_or_sigterm_during_train_saves_a_resumable_checkpoint_and_exits_130_or_143(tmp_path, verbose, sig):
+    """SIGTERM (kill, timeout, a job scheduler) ends it as Ctrl-C does, with status 143."""
     ck = str(tmp_path / "ck.npz")
     proc = _start([*TRAIN, "--epochs", "100000", "--verbose", verbose, "--save", ck])
     # the first finished epoch: its line on stdout (verbose 2), or the bar moving on to epoch 2
     pattern = rb"Epoch [1-9]\d*/100000" if verbose == "2" else rb"Epoch ([2-9]|\d\d+)/100000"
-    rc, out, err = _interrupt_after(proc, "out" if verbose == "2" else "err", pattern)
-    assert rc == 130, err.decode()
+    rc, out, err = _interrupt_after(proc, "out" if verbose == "2" else "err", pattern, sig)
+    assert rc == 128 + sig, err.decode()
     assert b"Traceback" not in err and err.count(b"\n") <= 2, err.decode()
     # the one line is the last thing on the terminal, not overdrawn by the progress bar
     last = err.rstrip(b"\n").split(b"\n")[-1].split(b"\r")[-1].decode()
-    assert last.startswith("fnn train: interrupted") and ck in last, last
+    said = "fnn train: interrupted " + ("by SIGTERM " if sig == signal.SIGTERM else "")
+    assert last.startswith(said) and ck in last, last
 
     saved = fnn.checkpoint.load(ck)
     epoch = saved.epoch
@@ -119,7 +121,7 @@ def test_ctrl_c_during_train_saves_a_resumable_checkpoint_and_exits_130(tmp_path
         shown = [int(m) for m in re.findall(rb"Epoch (\d+)/100000", out)]
         assert shown == list(range(1, len(shown) + 1)) and len(shown) >= epoch
 
-    if verbose == "1":
+    if verbose == "1" or sig == signal.SIGTERM:
         return
     # The checkpoint continues where it stopped: one more epoch, and the history runs on (in a
     # process of its own: the tests' x64 mode would read the saved float32 state as float64).

@@ -1,4 +1,4 @@
-"""fnn/_interrupts.py: Ctrl-C (a real SIGINT) held over a section and delivered at its end."""
+"""fnn/_interrupts.py: Ctrl-C (a real SIGINT) and SIGTERM held over a section and delivered at its end."""
 
 import contextlib
 import signal
@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from fnn._interrupts import caught, ctrl_c_recorded, interrupts_held
+from fnn._interrupts import Terminated, caught, ctrl_c_recorded, interrupts_held
 
 
 def test_a_ctrl_c_inside_is_delivered_when_the_block_ends():
@@ -91,3 +91,34 @@ def test_a_recorded_ctrl_c_that_was_dropped_is_raised_at_the_next_section_end():
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
     with interrupts_held():  # nothing recorded outside
         pass
+
+
+def test_sigterm_under_ctrl_c_recorded_is_a_ctrl_c_that_names_itself():
+    """SIGTERM (kill, timeout) within the CLI's commands raises Terminated, a KeyboardInterrupt
+    (every `except KeyboardInterrupt` stops on it), held over a section and recorded as a
+    Ctrl-C is; the OS default is back afterwards."""
+    outside = signal.signal(signal.SIGTERM, signal.SIG_DFL)  # as in a fresh process
+    try:
+        done = []
+        with ctrl_c_recorded():
+            assert callable(signal.getsignal(signal.SIGTERM))  # (the OS default would end pytest)
+            with pytest.raises(Terminated):
+                signal.raise_signal(signal.SIGTERM)
+            caught()
+            with pytest.raises(Terminated), interrupts_held():
+                signal.raise_signal(signal.SIGTERM)
+                done.append("held to the section's end")
+            caught()
+            with contextlib.suppress(KeyboardInterrupt):  # dropped, as in a gc callback
+                signal.raise_signal(signal.SIGTERM)
+            with pytest.raises(Terminated), interrupts_held():
+                pass
+            caught()
+            with pytest.raises(KeyboardInterrupt) as ctrl_c, interrupts_held():  # Ctrl-C stays Ctrl-C
+                signal.raise_signal(signal.SIGINT)
+            assert not isinstance(ctrl_c.value, Terminated)
+        assert done == ["held to the section's end"] and issubclass(Terminated, KeyboardInterrupt)
+        assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        signal.signal(signal.SIGTERM, outside)

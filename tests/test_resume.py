@@ -171,6 +171,41 @@ def test_a_run_resumed_with_another_batch_size_records_its_own_steps_per_epoch(t
     assert res.history.iterations_per_epoch == seen[0] == fresh != 2
 
 
+def test_a_history_saved_by_hand_is_continued_with_the_uninterrupted_run_s_epochs(tmp_path):
+    """checkpoint.save(history=...) given the History itself (a dict of its logs too), its
+    to_dict(), or its logs alone: fit(checkpoint=...) continues it to the uninterrupted run's
+    history, bit for bit, and the file it writes next keeps the saved epochs."""
+    x, y = _problem()
+    params = NET.init(KEY, (4,), jnp.float64)
+    fit = lambda epochs, **kw: fnn.fit(
+        NET, params, O.adam(0.05), MSE, x, y, epochs=epochs, callbacks=[TerminateOnNaN()], **RUN, **kw
+    )
+    full, part = fit(4), fit(2)
+    state = dict(params=part.params, opt_state=part.opt_state, epoch=2, key=RUN["key"])
+    for i, saved in enumerate([part.history, part.history.to_dict(), dict(part.history)]):
+        path = tmp_path / f"run{i}.npz"
+        checkpoint.save(path, **state, history=saved)
+        assert checkpoint.load(path).history == (saved if i == 2 else part.history.to_dict())
+        res = fit(4, checkpoint=path)
+        assert res.history.epochs == full.history.epochs == [0, 1, 2, 3]
+        assert res.history.history == full.history.history
+        assert _bits(res.params) == _bits(full.params)
+        assert checkpoint.load(path).history["history"] == full.history.history
+    # logs of the last epoch alone are that epoch's: epochs 1, 2, 3
+    checkpoint.save(tmp_path / "last.npz", **state, history={"loss": part.history["loss"][1:]})
+    assert fit(4, checkpoint=tmp_path / "last.npz").history.epochs == [1, 2, 3]
+    # a history that cannot be the file's is refused naming it, before any epoch runs
+    too_long = {"loss": [*part.history["loss"], 1.0]}
+    late = {**part.history.to_dict(), "epochs": [1, 2]}
+    for i, saved in enumerate([too_long, late]):
+        path = tmp_path / f"bad{i}.npz"
+        checkpoint.save(path, **state, history=saved)
+        with pytest.raises(
+            ValueError, match=rf"checkpoint '{re.escape(str(path))}': its history (holds 3|records epochs \[1, 2\])"
+        ):
+            fit(4, checkpoint=path)
+
+
 def test_fit_refuses_its_own_best_only_checkpoint_file_as_the_run_s_checkpoint(tmp_path):
     """fit writes its checkpoint after every epoch: on ModelCheckpoint's best file that would
     replace the best epoch with the last one."""

@@ -95,6 +95,12 @@ def jsonable(value: Any, where: str) -> Any:
 
 
 def history_dict(history: Any) -> Any:
+    """What a checkpoint stores of ``history``: a dict as it is, but everything a History-like
+    object recorded (its ``to_dict()``: epochs, times, why it stopped), not only its logs (a
+    :class:`fnn.History` is a dict of its logs too), so that a resumed run continues it."""
+    to_dict = getattr(history, "to_dict", None)
+    if type(history) is not dict and callable(to_dict) and isinstance(record := to_dict(), Mapping):
+        return record
     if history is None or isinstance(history, Mapping):
         return history
     for attr in ("history", "_asdict", "to_dict"):

@@ -64,8 +64,9 @@ def save(
 
     ``params``/``opt_state``/``key`` are pytrees of arrays (key: a raw uint32 key or a typed
     key), each leaf an array of numbers (a string or object leaf is refused before anything is
-    written); ``history`` a dict name -> list of numbers (a :class:`fnn.History` gives its
-    logs), or a ``History.to_dict()`` record; ``callbacks`` a nested state (dicts with
+    written); ``history`` a dict name -> list of numbers, or a :class:`fnn.History` (stored as
+    its ``to_dict()`` record: epochs, times and why it stopped with the logs), or such a record
+    (``fit(checkpoint=path)`` continues any of them); ``callbacks`` a nested state (dicts with
     string keys, lists, numbers, strings, None and arrays; what ``fit`` gathers from each
     callback's ``get_state``); ``extra`` keywords are arrays (stored as entries) or JSON-like
     values.

@@ -18,8 +18,8 @@ from fnn._compat import float64
 from fnn.cli._args import SEED_MAX, executable_store
 from fnn.cli._common import (
     EXIT_BROKEN_PIPE,
-    EXIT_INTERRUPTED,
     UsageError,
+    interrupted,
     log_line,
     output_path,
     silence_broken_streams,
@@ -149,8 +149,9 @@ def cmd_compare(args) -> int:
         if len(runs) < planned
         else f"{path} and results.csv" + ("" if plotted or args.no_plots else " (no plots)")
     )
-    print(f"fnn compare: interrupted after {len(runs)} of {planned} runs; wrote {wrote}", file=sys.stderr)
-    return EXIT_INTERRUPTED
+    words, status = interrupted(stop)
+    print(f"fnn compare: {words} after {len(runs)} of {planned} runs; wrote {wrote}", file=sys.stderr)
+    return status
 
 
 # --------------------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from fnn._interrupts import caught
+from fnn._interrupts import Terminated, caught
 from fnn._validate import path as check_path
 from fnn.callbacks._files import csv_number
 from fnn.callbacks._progress import format_value
@@ -58,20 +58,29 @@ def csv_cell(value: Any) -> Any:
 
 
 # --------------------------------------------------------------------------------------------
-# Stopping half-way: Ctrl-C (KeyboardInterrupt) and a reader that went away (BrokenPipeError).
+# Stopping half-way: Ctrl-C or SIGTERM (KeyboardInterrupt) and a reader that went away
+# (BrokenPipeError).
 # --------------------------------------------------------------------------------------------
 
-EXIT_INTERRUPTED = 128 + signal.SIGINT  # 130, as a shell reports a process Ctrl-C ended
 EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE  # 141, as for a process SIGPIPE ended (`yes | head -1`)
-_STOPS = {KeyboardInterrupt: "interrupt", BrokenPipeError: "pipe"}
 
 
-def stopped(err: BaseException) -> str:
-    """``"interrupt"`` (Ctrl-C) or ``"pipe"`` (the reader went away) for the exception caught
-    (a Ctrl-C caught here is one the command has: nothing is left to deliver)."""
+def stopped(err: KeyboardInterrupt | BrokenPipeError) -> str:
+    """``"SIGINT"`` (Ctrl-C), ``"SIGTERM"`` (``kill``, ``timeout``: :class:`Terminated`) or
+    ``"pipe"`` (the reader went away) for the exception caught (a signal caught here is one the
+    command has: nothing is left to deliver)."""
     if isinstance(err, KeyboardInterrupt):
         caught()
-    return next(v for k, v in _STOPS.items() if isinstance(err, k))
+        return (signal.SIGTERM if isinstance(err, Terminated) else signal.SIGINT).name
+    return "pipe"
+
+
+def interrupted(stop: str) -> tuple[str, int]:
+    """The words of the one line and the exit status of a command that the signal ``stop``
+    (:func:`stopped`'s name) ended: ``"interrupted"`` and 130 for Ctrl-C, ``"interrupted by
+    SIGTERM"`` and 143 for SIGTERM (128 + the signal, as a shell reports a process it ended)."""
+    signum = signal.Signals[stop]
+    return ("interrupted" if signum == signal.SIGINT else f"interrupted by {stop}"), 128 + signum
 
 
 def _reader_gone(stream: Any) -> bool | None:

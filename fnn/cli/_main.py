@@ -7,8 +7,10 @@ compare losses, test metric, epochs, iterations per epoch and wall time.
 
 Every bad argument exits with status 2 and one line on stderr, as argparse's own errors do.
 Ctrl-C keeps what is done (``train --save``: the last finished epoch's checkpoint; ``compare``:
-the finished runs, marked partial) and exits with status 130 after one line; a reader that goes
-away (``| head``) ends a run the same way but quietly, with status 141 (128 + SIGPIPE).
+the finished runs, marked partial) and exits with status 130 after one line; SIGTERM (``kill``,
+``timeout``, a job scheduler) does the same, its line naming it, with status 143 (128 +
+SIGTERM); a reader that goes away (``| head``) ends a run the same way but quietly, with status
+141 (128 + SIGPIPE). Once a command has decided to exit, further signals are ignored.
 
 The parts: ``_args.py`` (argument types, shared options, compilation cache), ``_common.py``
 (errors, stopping half-way, number formats), ``_problem.py`` (data, loss, metric),
@@ -29,7 +31,7 @@ import threading
 from collections.abc import Sequence
 from typing import NoReturn
 
-from fnn._interrupts import ctrl_c_recorded
+from fnn._interrupts import ctrl_c_recorded, ignore_interrupts
 from fnn.cli._args import (
     add_cache_args,
     add_model_args,
@@ -44,7 +46,7 @@ from fnn.cli._args import (
     use_compilation_cache,
 )
 from fnn.cli._commands import cmd_compare, cmd_datasets, cmd_gradcheck
-from fnn.cli._common import EXIT_BROKEN_PIPE, EXIT_INTERRUPTED, UsageError, silence_broken_streams
+from fnn.cli._common import EXIT_BROKEN_PIPE, UsageError, interrupted, silence_broken_streams, stopped
 from fnn.cli._train import cmd_train
 
 DEFAULT_OPTIMIZERS = (
@@ -113,7 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
         "epoch's) and what the time is (a row's seeds train together in one vmapped program whose "
         "time they share; with --early-stopping each seed trains alone). Ctrl-C stops it: the runs "
         'finished so far go to results.json and results.csv, marked "partial": true, and the exit '
-        "status is 130.",
+        "status is 130. SIGTERM (kill, timeout, a job scheduler) stops it the same way, exit status 143.",
     )
     add_model_args(p, "64,64", seed_help="the first seed: a run trains seeds SEED, SEED+1, ..., one per --seeds")
     add_training_args(p, "compare")
@@ -154,6 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
         "the weights it ends with. --save writes a checkpoint that --resume continues exactly, early "
         "stopping included. Ctrl-C stops it at once, the epoch in progress dropped: with --save the "
         "finished epochs are saved (a save under way is finished first), and the exit status is 130. "
+        "SIGTERM (kill, timeout, a job scheduler) stops it the same way, exit status 143. "
         "A closed output pipe (| head) stops it the same way, quietly (exit status 141).",
     )
     add_model_args(p, "64,64")
@@ -165,9 +168,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--save",
         default=None,
         metavar="PATH",
-        help="write a checkpoint (.npz) at the end, or of the last finished epoch when interrupted: the "
-        "last epoch's weights and optimizer state, the history, and EarlyStopping's state (its best "
-        "weights included), which --resume continues",
+        help="write a checkpoint (.npz) at the end, or of the last finished epoch when interrupted (Ctrl-C, "
+        "SIGTERM): the last epoch's weights and optimizer state, the history, and EarlyStopping's state "
+        "(its best weights included), which --resume continues",
     )
     p.add_argument(
         "--resume",
@@ -222,7 +225,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as stop:  # --help (0) or a bad argument (2): a status, also in-process
         return int(stop.code or 0)
     try:
-        with ctrl_c_recorded():  # a Ctrl-C that Python drops (in a gc callback) still ends the run
+        # A Ctrl-C that Python drops (in a gc callback) still ends the run; SIGTERM ends it as
+        # Ctrl-C does (the finished work kept), instead of killing the process on the spot.
+        with ctrl_c_recorded():
             return _run(args)
     except UsageError as err:
         print(f"fnn {args.command}: error: {err}", file=sys.stderr)
@@ -230,9 +235,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ImportError as err:
         print(f"fnn {args.command}: error: {err}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:  # before (or after) anything worth keeping
-        print(f"fnn {args.command}: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    except KeyboardInterrupt as err:  # before (or after) anything worth keeping
+        words, status = interrupted(stopped(err))
+        print(f"fnn {args.command}: {words}", file=sys.stderr)
+        return status
     except BrokenPipeError:
         silence_broken_streams()
         return EXIT_BROKEN_PIPE
@@ -266,7 +272,10 @@ def exit_fast(status: int) -> NoReturn:
     threads are joined and ``atexit`` handlers run (JAX's, coverage's...) and the standard
     streams flushed first; every file the commands write is closed by then. Under a profiler
     or a tracer (``python -m cProfile -m fnn``, a debugger), which may write its results after
-    this returns, it exits the usual way."""
+    this returns, it exits the usual way. Either way SIGINT and SIGTERM are ignored from here
+    on: the command has printed its line and chosen its status, which a second Ctrl-C landing
+    in an ``atexit`` callback (JAX's) would follow with a traceback, and a SIGTERM replace."""
+    ignore_interrupts()
     if sys.getprofile() is not None or sys.gettrace() is not None:
         sys.exit(status)
     # What Python's exit does first: tell idle thread pools to end (concurrent.futures

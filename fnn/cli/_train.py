@@ -32,8 +32,8 @@ from fnn._interrupts import interrupts_held
 from fnn.cli._args import executable_store
 from fnn.cli._common import (
     EXIT_BROKEN_PIPE,
-    EXIT_INTERRUPTED,
     UsageError,
+    interrupted,
     number,
     output_path,
     silence_broken_streams,
@@ -42,6 +42,7 @@ from fnn.cli._common import (
 from fnn.cli._problem import default_learning_rate, describe_net, initial_params, load_problem, split_problem
 from fnn.layers import mlp
 from fnn.train import History, evaluate, fit
+from fnn.train._results import resumed_history
 
 # What a checkpoint of fnn train records of its run (and --resume compares), by flag.
 _RESUME_SETTINGS = {
@@ -196,7 +197,8 @@ def _values(logs: dict[str, float]) -> str:
 
 
 def cmd_train(args) -> int:
-    """``fnn train``: returns the exit status (0, or 130 / 141 when stopped half-way)."""
+    """``fnn train``: returns the exit status (0, or 130 / 143 / 141 when stopped half-way by
+    Ctrl-C, SIGTERM or a closed pipe)."""
     if args.save is not None:  # "" too: a --save "$UNSET" must not lose the checkpoint quietly
         args.save = output_path("--save", args.save)
     if args.resume is not None and not args.resume:
@@ -220,10 +222,10 @@ def cmd_train(args) -> int:
     if args.resume:
         try:
             ckpt = _checkpoint.load(args.resume, params=params, opt_state=jax.eval_shape(opt.init, params))
+            old_history = resumed_history(ckpt.history, ckpt.epoch, args.resume)
         except (OSError, ValueError) as err:
             raise _resume_error(err) from None
         params, opt_state, initial_epoch, key = ckpt.params, ckpt.opt_state, ckpt.epoch, ckpt.key
-        old_history = History.from_dict(ckpt.history or {})
         restore = ckpt.callbacks if ckpt.callbacks is not None else []  # older files: none
         resumed = (ckpt.params, ckpt.opt_state, ckpt.callbacks, ckpt.epoch)
         print(f"resumed from {args.resume} at epoch {initial_epoch}", flush=True)
@@ -291,7 +293,8 @@ def cmd_train(args) -> int:
     saved, not_saved, epochs_done = None, None, 0
     if args.save:
         try:
-            # A Ctrl-C from here waits for the file, then ends the run as one after training does.
+            # A Ctrl-C (or SIGTERM) from here waits for the file, then ends the run as one after
+            # training does.
             with interrupts_held():
                 # The last finished epoch as it ended (its params, not the restored best ones, so
                 # that a resumed run goes on from where this one was), else the checkpoint resumed
@@ -345,5 +348,6 @@ def cmd_train(args) -> int:
         message = "no epoch finished, nothing saved"
     else:
         message = "nothing saved (--save PATH keeps the finished epochs)"
-    print(f"fnn train: interrupted{during}; {message}", file=sys.stderr)
-    return EXIT_INTERRUPTED
+    words, status = interrupted(stop)
+    print(f"fnn train: {words}{during}; {message}", file=sys.stderr)
+    return status

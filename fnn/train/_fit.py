@@ -26,7 +26,7 @@ from fnn.train._checks import (
 )
 from fnn.train._epoch import epoch_keys, logs
 from fnn.train._loop import copy_tree, epoch_inputs, init_state, prepare, run_epochs, run_epochs_queued
-from fnn.train._results import FitResult, History
+from fnn.train._results import FitResult, History, resumed_history
 
 Array = jax.Array
 
@@ -105,10 +105,13 @@ def fit(
     each callback's ``get_state()``. When ``path`` exists at the start, the run continues from
     it: its params and optimizer state replace the ``params`` and ``opt_state`` given (which
     then serve as templates the file must match in structure, shapes and dtypes), ``initial_epoch``
-    becomes the epochs it holds, its history is continued, and each callback's state is given
-    back (``set_state``, after ``on_train_begin``). With the same ``key`` and settings the
-    resumed run is bit-identical to an uninterrupted one (the order of epoch ``e`` depends on
-    ``key`` and ``e`` only; the key stored in the file is not read back). A run that stopped
+    becomes the epochs it holds, its history is continued (a :class:`History` or its
+    ``to_dict()`` as stored; a plain ``{name: [value per epoch]}`` given to
+    :func:`fnn.checkpoint.save` counts as the epochs just before the ones the file holds, their
+    times NaN), and each callback's state is given back (``set_state``, after
+    ``on_train_begin``). With the same ``key`` and settings the resumed run is bit-identical to
+    an uninterrupted one (the order of epoch ``e`` depends on ``key`` and ``e`` only; the key
+    stored in the file is not read back). A run that stopped
     (early stopping, NaN, a callback: its ``history.stop_reason`` is not ``"epochs"``) stays
     stopped whatever ``epochs`` says: no epoch runs and the stored result comes back. One that
     ran out of epochs runs only the epochs beyond those it holds: none for the same ``epochs``,
@@ -218,7 +221,8 @@ def fit(
             keys, both of them given; a
             ``validation_data`` that is not a pair or triple; no training samples left after
             ``validation_split``; a ``checkpoint`` path that is a folder or cannot be written, or
-            an existing checkpoint that is corrupt or does not match ``params``/``opt_state``; a
+            an existing checkpoint that is corrupt or does not match ``params``/``opt_state``, or
+            whose history records more epochs than it holds (or epochs not before them); a
             :class:`fnn.callbacks.ModelCheckpoint` filepath naming a log the run will not have;
             a mesh without a ``"batch"`` axis; a :class:`fnn.callbacks.ReduceLROnPlateau` or
             :class:`fnn.callbacks.LearningRateScheduler` with an optimizer state that holds no
@@ -293,7 +297,7 @@ def fit(
     if setters:  # a state holding no learning rate fails now, not after the first epoch
         check_learning_rate_held(setters[0], template)
     # The checkpoint is read before any work, against abstract templates: a bad file costs nothing.
-    resumed = None
+    resumed, history = None, History(run.iterations_per_epoch)
     if checkpoint is not None:
         # Where it will be written is checked too: a bad path fails now, not after training.
         checkpoint = check_path("checkpoint", checkpoint, writable=True)
@@ -301,20 +305,19 @@ def fit(
         # against the arrays training will hold (NumPy float64 becomes float32 without x64)
         params_template = jax.eval_shape(lambda tree: tree, params)
         resumed = checkpoint_.resume(checkpoint, params=params_template, opt_state=template)
+        if resumed is not None:  # a History saved by hand, or its logs alone, is continued too
+            history = resumed_history(resumed.history, int(resumed.epoch), f"checkpoint {checkpoint!r}")
+            # the epochs from here on take this run's steps (a run resumed with another batch size)
+            history.iterations_per_epoch = run.iterations_per_epoch
     if key is None:
         key = jax.random.PRNGKey(0)
 
     # ---- working copies on the device -------------------------------------------------------
     params = copy_tree(params)
     opt_state = init_state(opt, params) if opt_state is None else copy_tree(opt_state)
-    history = History(run.iterations_per_epoch)
     if resumed is not None:
         params, opt_state = copy_tree(resumed.params), copy_tree(resumed.opt_state)
         initial_epoch = int(resumed.epoch)
-        if resumed.history:
-            history = History.from_dict(resumed.history)
-            # the epochs from here on take this run's steps (a run resumed with another batch size)
-            history.iterations_per_epoch = run.iterations_per_epoch
         if history.stop_reason != "epochs":
             # The interrupted run had stopped (early stopping, NaN, a callback): so does this one.
             initial_epoch = max(initial_epoch, epochs)

@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 import jax
@@ -147,6 +149,34 @@ class History(dict[str, list[float]]):
         """The epochs run and each name's last value."""
         last = {k: round(v[-1], 6) for k, v in self.items() if v}
         return f"History(epochs_run={self.epochs_run}, iterations_per_epoch={self.iterations_per_epoch}, last={last})"
+
+
+def resumed_history(saved: Mapping[str, Any] | None, epoch: int, where: str) -> History:
+    """The History a resumed run continues, from what its checkpoint stores (``where`` names
+    the file in errors): a :meth:`History.to_dict` record (``fit``'s, or a History given to
+    :func:`fnn.checkpoint.save`) as it is, or a plain ``{name: [value per epoch]}`` whose ``n``
+    values are the last ``n`` epochs before ``epoch`` (numbered as in the uninterrupted run,
+    their times unknown: NaN). A record that names an epoch not before ``epoch``, or logs
+    longer than ``epoch``, does not belong to that checkpoint: ValueError."""
+    if not saved:
+        return History()
+    if isinstance(saved.get("history"), Mapping):
+        h = History.from_dict(dict(saved))
+        if any(e >= epoch for e in h.epochs) or h.epochs != sorted(set(h.epochs)):
+            raise ValueError(
+                f"{where}: its history records epochs {h.epochs}, which are not increasing epochs before the "
+                f"{epoch} the checkpoint holds"
+            )
+        return h
+    n = max(len(v) for v in saved.values())
+    if n > epoch:
+        raise ValueError(
+            f"{where}: its history holds {n} values for a name, more than the {epoch} epochs the checkpoint holds"
+        )
+    h = History()
+    h.update({k: list(v) for k, v in saved.items()})
+    h.epochs, h.times = list(range(epoch - n, epoch)), [math.nan] * n
+    return h
 
 
 class FitResult(NamedTuple):

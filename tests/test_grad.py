@@ -7,6 +7,7 @@ layer, which costs more compile time than the gradients) and inputs are placed w
 ``jax.device_put`` (``jnp.asarray`` compiles a small program of its own per shape and dtype).
 """
 
+import collections
 import functools
 
 import chex
@@ -424,6 +425,54 @@ def test_bad_arguments():
     drop = fnn.serial(L.Dense(2), L.Dropout(0.5))
     with pytest.raises(ValueError, match="key"):  # raised while tracing: nothing compiles
         jax.jit(lambda: fnn.value_and_grad(drop, "mse")(drop.init(KEY, (3,)), jnp.ones((2, 3)), jnp.zeros((2, 2))))()
+
+
+def test_tuple_and_ordereddict_params_get_gradients_in_their_own_containers():
+    """Every manual gradient keeps the params' containers, as jax.grad does: value_and_grad and
+    with_manual_vjp on a tuple of params, and on Dense entries given as OrderedDicts."""
+    net = fnn.mlp([3, 2], activation="tanh")
+    params = _params(net, (4,))
+    x, y = _data(5, 4, 2, kind="regression")
+    given = {
+        "tuple": tuple(params),
+        "ordered": [collections.OrderedDict([("w", p["w"]), ("b", p["b"])]) for p in params],
+    }
+    apply = fnn.with_manual_vjp(net)
+
+    @jax.jit
+    def gradients(given, x, y):
+        sq = lambda f: lambda p: jnp.sum(f(p, x) ** 2)
+        return {
+            kind: [fnn.value_and_grad(net, "mse", mode)(p, x, y) for mode in ("manual", "autodiff")]
+            + [jax.grad(sq(apply))(p), jax.grad(sq(net.apply))(p)]
+            for kind, p in given.items()
+        }
+
+    for kind, ((v_manual, g_manual), (v_auto, g_auto), g_vjp, g_ref) in gradients(given, x, y).items():
+        for g in (g_manual, g_auto, g_vjp, g_ref):
+            assert jax.tree.structure(g) == jax.tree.structure(given[kind])
+        np.testing.assert_allclose(v_manual, v_auto, rtol=1e-12)
+        chex.assert_trees_all_close(g_manual, g_auto, rtol=1e-12)
+        chex.assert_trees_all_close(g_vjp, g_ref, rtol=1e-12)
+
+
+def test_a_plain_loss_giving_one_value_per_sample_is_refused_naming_loss():
+    """Keras's custom-loss form returns one value per sample; in fnn that function is
+    fnn.losses.custom's. As a plain callable it is refused while tracing, naming it."""
+    net = fnn.mlp([2])
+    params = jax.eval_shape(lambda: net.init(KEY, (3,), jnp.float64))
+    x, y, w = np.ones((4, 3)), np.zeros((4, 2)), np.ones(4)
+    per_sample = lambda t, p: jnp.mean((t - p) ** 2, axis=-1)
+
+    def weighed(t, p, sample_weight=None):
+        per = jnp.mean((t - p) ** 2, axis=-1)
+        return per if sample_weight is None else per * sample_weight
+
+    door = r"returned an array of shape \(4,\); a plain callable loss.*fnn\.losses\.custom\(name, fn\)"
+    with pytest.raises(ValueError, match=rf"^loss <lambda> {door}"):
+        jax.eval_shape(fnn.value_and_grad(net, per_sample, "autodiff"), params, x, y)
+    with pytest.raises(ValueError, match=rf"^loss weighed {door}"):
+        jax.eval_shape(functools.partial(fnn.value_and_grad(net, weighed, "autodiff"), sample_weight=w), params, x, y)
 
 
 # ------------------------------------------------------------------------- gradcheck's verdicts

@@ -7,6 +7,7 @@ primitive at every shape and dtype on their own. Inputs reach the programs as Nu
 only a point to evaluate at they are drawn by NumPy in init's structure (``_like_init``).
 """
 
+import collections
 import functools
 import re
 
@@ -535,6 +536,50 @@ def test_a_backward_may_return_none_for_a_layer_without_params():
         match=r"backward returned dparams structured PyTreeDef\(\(\)\) for params structured PyTreeDef\(\{\}\)",
     ):
         fnn.serial(empty).backward([{}], [()], np.ones((2, 3)))
+
+
+def test_backward_gives_gradients_in_the_params_containers_and_names_a_layer_s_real_mismatch():
+    """As jax.grad keeps them: a tuple of params (and a nested network's tuple) stays a tuple, a
+    Dense entry given as an OrderedDict (keys in either order) stays one, though Dense's own
+    backward returns a plain dict. A user layer returning other keys is still named."""
+    net = fnn.serial(fnn.serial(L.Dense(4, "tanh")), L.Dense(2))
+    params = _like_init(lambda: net.init(KEY, (3,), jnp.float64))
+    rng = np.random.default_rng(2)
+    x, dy = rng.normal(size=(5, 3)), rng.normal(size=(5, 2))
+    given = (
+        (collections.OrderedDict([("w", params[0][0]["w"]), ("b", params[0][0]["b"])]),),
+        collections.OrderedDict([("b", params[1]["b"]), ("w", params[1]["w"])]),
+    )
+
+    @jax.jit
+    def backward_and_vjp(params, x, dy):
+        _, vjp = jax.vjp(lambda p: net.apply(p, x), params)
+        return net.backward(params, net.forward(params, x)[1], dy)[0], vjp(dy)[0]
+
+    grads, reference = backward_and_vjp(given, x, dy)
+    assert jax.tree.structure(grads) == jax.tree.structure(given) == jax.tree.structure(reference)
+    chex.assert_trees_all_close(grads, reference, rtol=1e-12)
+    other_key = fnn.serial(_scale("odd", backward=lambda p, c, dy: ({"t": jnp.sum(dy * c[0], 0)}, dy)))
+    with pytest.raises(ValueError, match=r"^layer 0 \(odd_0\): backward returned dparams with leaves \[\"\['t'\]\"\] "):
+        other_key.backward((collections.OrderedDict(s=np.ones(3)),), [(np.ones((2, 3)),)], np.ones((2, 3)))
+
+
+def test_a_network_s_repr_says_each_layer_s_kind_size_and_activation():
+    assert repr(fnn.mlp([4, 2], "relu")) == "Network(dense_0=Dense(4, relu), dense_1=Dense(2))"
+    assert repr(fnn.mlp([64, 10], "tanh")) == "Network(dense_0=Dense(64, tanh), dense_1=Dense(10))"
+    net = fnn.serial(
+        fnn.serial(L.Dense(8, "relu", use_bias=False), L.Dropout(0.1)),
+        L.LayerNorm(epsilon=1e-5, center=False),
+        L.LayerNorm(),
+        L.Flatten(),
+        L.Activation("tanh"),
+        _scale("scale"),
+    )
+    assert repr(net) == (
+        "Network(serial_0=Network(dense_0=Dense(8, relu, use_bias=False), dropout_0=Dropout(0.1)), "
+        "layer_norm_0=LayerNorm(epsilon=1e-05, center=False), layer_norm_1=LayerNorm(), flatten_0=Flatten(), "
+        "tanh_0=Activation(tanh), scale_0=Layer)"
+    )
 
 
 def test_input_shape_must_be_ints_never_coerced():

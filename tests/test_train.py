@@ -276,6 +276,59 @@ def test_fit_takes_every_loss_form_evaluate_takes():
         fnn.fit(NET, params, O.sgd(0.1), plain, x, y, grad="manual", **kw)
 
 
+def test_tuple_params_train_and_come_back_a_tuple_with_either_gradient():
+    """fit and train_step on params given as a tuple, with the hand-written gradient as with
+    jax.grad's: Keras's loop, and the params come back in their own container."""
+    x, y = _problem()
+    params = NET.init(KEY, (4,), jnp.float64)
+    ref_p, ref_losses = _keras_sgd_reference(params, x, y, lr=0.1, batch_size=4, epochs=2, orders=[np.arange(10)] * 2)
+    kw = dict(batch_size=4, epochs=2, shuffle=False, verbose=0, unroll=1)
+    for grad in ("manual", "autodiff"):
+        res = fnn.fit(NET, tuple(params), O.sgd(0.1), MSE, x, y, grad=grad, **kw)
+        assert type(res.params) is tuple
+        np.testing.assert_allclose(res.history["loss"], ref_losses, rtol=1e-12)
+        chex.assert_trees_all_close(list(res.params), ref_p, rtol=1e-12)
+    opt = O.sgd(0.1)
+    new_p, _, _ = fnn.train_step(NET, MSE, opt)(_fresh(tuple(params)), opt.init(tuple(params)), x, y)
+    _, g = _numpy_mse_grads(jax.tree.map(np.asarray, params), x, y)
+    assert type(new_p) is tuple
+    chex.assert_trees_all_close(list(new_p), jax.tree.map(lambda a, b: np.asarray(a) - 0.1 * b, params, g), rtol=1e-12)
+
+
+def test_a_plain_loss_giving_one_value_per_sample_is_refused_before_compiling(compiles):
+    """Keras's custom-loss form (one value per sample, which Keras averages) is
+    fnn.losses.custom's in fnn; as a plain callable, with or without weights, it is refused
+    naming loss, the shape it returned and that door, before anything compiles (fit's checks),
+    or while the step is traced (train_step, eval_step)."""
+    x, y = _problem()
+    params = NET.init(KEY, (4,), jnp.float64)
+    stacked = jax.device_put(jax.tree.map(lambda a: np.stack([a, a]), params))
+    w = np.linspace(0.5, 2.0, 10)
+    opt = O.sgd(0.1)
+    state = opt.init(params)
+    per_sample = lambda t, p: jnp.mean((t - p) ** 2, axis=-1)
+
+    def weighed(t, p, sample_weight=None):
+        per = jnp.mean((t - p) ** 2, axis=-1)
+        return per if sample_weight is None else per * sample_weight
+
+    door = r"returned an array of shape \(10,\); a plain callable loss.*fnn\.losses\.custom\(name, fn\)"
+    kw = dict(batch_size=4, epochs=2, verbose=0, grad="autodiff")
+    with compiles() as c:
+        for loss, name, weights in ((per_sample, "<lambda>", {}), (weighed, "weighed", {"sample_weight": w})):
+            with pytest.raises(ValueError, match=rf"^loss {name} {door}"):
+                fnn.fit(NET, params, opt, loss, x, y, **weights, **kw)
+            with pytest.raises(ValueError, match=rf"^loss {name} {door}"):
+                fnn.evaluate(NET, params, loss, x, y, **weights)
+        with pytest.raises(ValueError, match=rf"^loss <lambda> {door}"):
+            fnn.fit_many(NET, stacked, opt, per_sample, x, y, **kw)
+        with pytest.raises(ValueError, match=rf"^loss <lambda> {door}"):
+            fnn.eval_step(NET, per_sample)(params, x, y)
+        with pytest.raises(ValueError, match=rf"^loss <lambda> {door}"):
+            fnn.train_step(NET, per_sample, opt, grad="autodiff")(params, state, x, y)
+    assert c.count == 0
+
+
 def test_manual_and_autodiff_fit_give_the_same_params_and_second_fit_compiles_nothing(compiles):
     x, y = _problem(13)
     params = NET.init(KEY, (4,), jnp.float64)

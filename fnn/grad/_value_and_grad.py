@@ -15,6 +15,7 @@ from fnn import losses as _losses
 from fnn._validate import boolean
 from fnn.layers import Network
 from fnn.layers._errors import input_gradient_error
+from fnn.losses._custom import check_plain_loss_value
 
 Array = jax.Array
 ArrayLike = jax.typing.ArrayLike
@@ -67,7 +68,9 @@ def value_and_grad(
         net: The network (:func:`fnn.serial`, :func:`fnn.mlp`), or any object with the
             ``forward``/``backward``/``apply`` of a :class:`fnn.Network`.
         loss: A loss name, an :class:`fnn.losses.Loss`, or (``mode="autodiff"`` only) any
-            callable ``(y_true, y_pred) -> scalar``.
+            callable ``(y_true, y_pred) -> scalar``, the batch's loss. A function giving one
+            loss per sample (Keras's custom-loss form) is :func:`fnn.losses.custom`'s: wrapped
+            so, its values are averaged (weighted by ``sample_weight``), as Keras does.
         mode: ``"manual"`` (the hand-written backward) or ``"autodiff"`` (``jax.grad``).
         train: The layers' train switch (Dropout is active in training and then needs ``key``).
         return_output: Also return the network's output ``y_pred``.
@@ -77,7 +80,8 @@ def value_and_grad(
         ``(loss_value, grads, y_pred)`` with ``return_output``.
 
     Raises:
-        ValueError: For an unknown ``mode`` or loss name.
+        ValueError: For an unknown ``mode`` or loss name; when ``f`` is called, for a plain
+            callable loss that returns one value per sample (not a scalar).
         TypeError: For a loss that is not a name or a Loss with ``mode="manual"`` (it carries no
             hand-written gradient), or not callable with ``mode="autodiff"``.
 
@@ -109,8 +113,11 @@ def value_and_grad(
         def objective(p):
             y_pred = net.apply(p, x, key=key, train=train)
             if sample_weight is None:
-                return loss_fn(y, y_pred), y_pred
-            return loss_fn(y, y_pred, sample_weight=sample_weight), y_pred
+                value = loss_fn(y, y_pred)
+            else:
+                value = loss_fn(y, y_pred, sample_weight=sample_weight)
+            check_plain_loss_value(loss_fn, jnp.shape(value))
+            return value, y_pred
 
         (value, y_pred), grads = jax.value_and_grad(objective, has_aux=True)(params)
         return (value, grads, y_pred) if return_output else (value, grads)

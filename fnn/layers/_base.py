@@ -138,6 +138,23 @@ class Layer(NamedTuple):
         return output_shape_of(self.init, input_shape)
 
 
+# How each built-in layer shows in a network's repr (``Dense(4, relu)``), by the rule its forward
+# binds: a Layer carries only a display name, which the user may choose. The modules defining
+# the layers fill it in.
+LAYER_REPRS: dict[Callable, Callable[[Layer], str]] = {}
+
+
+def layer_repr(layer: Layer) -> str:
+    """``layer`` in a few words: its kind and what sets it apart (``Dense(4, relu)``,
+    ``Dropout(0.1)``); ``Layer`` for a layer of the user's own."""
+    rule = getattr(layer.forward, "fn", layer.forward)
+    try:
+        show = LAYER_REPRS.get(rule)
+    except TypeError:  # an unhashable forward: a layer of the user's
+        show = None
+    return show(layer) if show is not None else "Layer"
+
+
 def check_net(net: Any) -> None:
     """``net`` a network (anything with ``apply(params, x)``); a single Layer is named as one."""
     if isinstance(net, Layer):

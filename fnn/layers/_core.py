@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import jax
 import jax.numpy as jnp
@@ -20,7 +20,7 @@ from fnn import activations
 from fnn._validate import real
 from fnn._values import bound
 from fnn.activations._registry import acts_per_sample
-from fnn.layers._base import Array, Layer, Shape, as_shape, check_dy, check_features
+from fnn.layers._base import LAYER_REPRS, Array, Layer, Shape, as_shape, check_dy, check_features
 from fnn.layers._dense import DENSE_RULES, activation_vjp, sum_leading
 from fnn.layers._network import Network
 
@@ -230,6 +230,20 @@ def Flatten(*, name: str = "flatten") -> Layer:
     """
     return Layer(_flatten_init, _flatten_forward, _flatten_backward, name)
 
+
+def _layernorm_repr(layer: Layer) -> str:
+    epsilon, center, scale = cast(bound, layer.forward).args
+    options = {"epsilon": (epsilon, 1e-3), "center": (center, True), "scale": (scale, True)}
+    return f"LayerNorm({', '.join(f'{k}={v}' for k, (v, default) in options.items() if v != default)})"
+
+
+LAYER_REPRS.update({
+    _activation_forward: lambda layer: f"Activation({cast(bound, layer.forward).args[0].name})",
+    # the rate as given (the layer keeps 1 - rate, which 0.1 does not survive exactly)
+    _dropout_forward: lambda layer: f"Dropout({round(1.0 - cast(bound, layer.forward).args[0], 12)})",
+    _layernorm_forward: _layernorm_repr,
+    _flatten_forward: lambda layer: "Flatten()",
+})  # fmt: skip
 
 # The built-in layers whose output row i depends on input row i alone, given a per-sample
 # activation (the first bound argument of Dense's and Activation's rules).

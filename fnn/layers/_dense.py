@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numbers
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, cast
 
 import jax
 import jax.numpy as jnp
@@ -19,7 +19,7 @@ import numpy as np
 from fnn import activations, initializers
 from fnn._validate import integer
 from fnn._values import bound
-from fnn.layers._base import Array, Layer, Shape, as_shape, check_dy, check_features
+from fnn.layers._base import LAYER_REPRS, Array, Layer, Shape, as_shape, check_dy, check_features
 from fnn.layers._network import Network, serial
 
 
@@ -164,6 +164,14 @@ def Dense(
         name,
     )
 
+
+def _dense_repr(layer: Layer) -> str:
+    units, (act, use_bias) = cast(bound, layer.init).args[0], cast(bound, layer.forward).args
+    parts = [str(units)] + ([act.name] if act is not None else []) + ([] if use_bias else ["use_bias=False"])
+    return f"Dense({', '.join(parts)})"
+
+
+LAYER_REPRS[_dense_forward] = _dense_repr
 
 # Dense's rules, forward -> backward: rows_independent (fnn.layers._core) knows a built-in layer
 # by its rules.

@@ -8,7 +8,7 @@ layers in reverse (the chain rule, layer by layer).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +25,7 @@ from fnn.layers._base import (
     Params,
     Shape,
     as_shape,
+    layer_repr,
     output_shape_of,
 )
 from fnn.layers._errors import (
@@ -90,7 +91,9 @@ class Network:
 
     Examples:
         >>> import fnn, jax, jax.numpy as jnp
-        >>> net = fnn.serial(fnn.Dense(4), fnn.Dense(2))
+        >>> net = fnn.serial(fnn.Dense(4, activation="relu"), fnn.Dense(2))
+        >>> net
+        Network(dense_0=Dense(4, relu), dense_1=Dense(2))
         >>> net.names, net.output_shape((3,))
         (('dense_0', 'dense_1'), (2,))
         >>> params = net.init(jax.random.PRNGKey(0), (3,))
@@ -283,7 +286,9 @@ class Network:
             dy: The cotangent of the output (e.g. the loss's gradient with respect to ``y_pred``).
 
         Returns:
-            ``(dparams, dx)``: gradients in the structure of ``params``, and of the input.
+            ``(dparams, dx)``: gradients in the structure of ``params``, containers included
+            (a tuple of params gives a tuple, an OrderedDict entry an OrderedDict, as
+            ``jax.grad`` keeps them), and of the input.
 
         Raises:
             ValueError: If ``params`` does not hold one entry per layer, a layer's ``dparams``
@@ -293,6 +298,11 @@ class Network:
             TypeError: For a layer whose backward breaks the protocol. Errors raised in a
                 layer's own code are raised again as in :meth:`forward`, naming the layer.
         """
+        grads, dx = self._backward_layers(params, cache, dy)
+        return _in_containers_of(params, grads), dx
+
+    def _backward_layers(self, params: list, cache: list, dy: Array) -> tuple[list, Array]:
+        """:meth:`backward`'s pass through the layers, last first: the layers' ``dparams`` in a list."""
         self._check_params(params)
         shapes = self._forward_shapes(cache, dy)
         grads: list = [None] * len(self.layers)
@@ -309,6 +319,7 @@ class Network:
                     f"(the Layer protocol); got {describe(out)}"
                 )
             grads[i], dy = out
+            grads[i] = _in_containers_of(params[i], grads[i])
             if i:  # the first layer's dx is the input gradient, which not every caller asks for
                 check_dx(self, i, dy, shapes)
             if grads[i] is None and not jax.tree.leaves(params[i]):
@@ -356,7 +367,10 @@ class Network:
             raise ValueError(f"params must be a list with one entry per layer ({len(self.layers)}), got {got}")
 
     def __repr__(self) -> str:
-        return f"Network({', '.join(self.names)})"
+        """``Network(dense_0=Dense(4, relu), dense_1=Dense(2))``: each layer's name, kind and
+        what sets it apart, so networks that differ print differently."""
+        shown = (repr(layer) if isinstance(layer, Network) else layer_repr(layer) for layer in self.layers)
+        return f"Network({', '.join(f'{n}={s}' for n, s in zip(self.names, shown, strict=True))})"
 
 
 def _unique_names(layers: Sequence[Layer | Network]) -> tuple[str, ...]:
@@ -367,6 +381,28 @@ def _unique_names(layers: Sequence[Layer | Network]) -> tuple[str, ...]:
         counts[layer.name] = n + 1
         names.append(f"{layer.name}_{n}")
     return tuple(names)
+
+
+def _in_containers_of(params: Any, grads: Any) -> Any:
+    """``grads`` in ``params``' containers where only their types differ, as ``jax.grad`` keeps
+    any container: the network's list of gradients for a tuple of params, a layer's plain dict
+    for an OrderedDict (or another Mapping) entry with the same keys, nested Mappings alike.
+    Anything else comes back as it is, for :func:`check_dparams` to judge (a user layer's real
+    mismatch is still named)."""
+    # the container is rebuilt by its pytree node, which knows how (a NamedTuple takes fields,
+    # an OrderedDict keeps its order); one JAX does not know as a node stays as the layer gave it
+    if not (
+        (isinstance(params, Mapping) and isinstance(grads, Mapping) and set(grads) == set(params))
+        or (isinstance(params, tuple) and isinstance(grads, list) and len(grads) == len(params))
+    ):
+        return grads
+    # params' own node, its children as leaves
+    flat, node = jax.tree_util.tree_flatten_with_path(params, is_leaf=lambda n: n is not params)
+    children: list = list(grads)
+    if isinstance(params, Mapping):
+        keys = [path[0].key for path, _ in flat if isinstance(path[0], jax.tree_util.DictKey)]
+        children = [_in_containers_of(params[k], grads[k]) for k in keys]
+    return jax.tree_util.tree_unflatten(node, children) if len(flat) == len(children) == len(params) else grads
 
 
 def serial(*layers: Layer | Network, name: str = "serial") -> Network:

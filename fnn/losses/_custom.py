@@ -73,6 +73,24 @@ def _check_one_array(name: str, per: Any, *dper: Any) -> None:
     )
 
 
+def check_plain_loss_value(loss: Any, shape: Any) -> None:
+    """A plain callable ``loss`` must return the batch's loss, one number (``shape`` is what it
+    returned). One value per sample, Keras's custom-loss form (``mean(square(t - q), axis=-1)``),
+    is refused naming ``loss`` and pointing to :func:`custom`, which reduces such values as
+    every fnn loss does; left to ``jax.grad`` it would fail in JAX's words inside the compiled step.
+    """
+    shape = tuple(shape)
+    if shape == ():
+        return
+    name = getattr(loss, "__name__", type(loss).__name__)
+    raise ValueError(
+        f"loss {name} returned an array of shape {shape}; a plain callable loss (y_true, y_pred) must return "
+        "one number, the batch's loss. For one loss per sample (Keras's custom-loss form, e.g. "
+        "mean(square(y_true - y_pred), axis=-1)), pass fnn.losses.custom(name, fn): fnn then takes the mean "
+        "over samples, weighted by sample_weight, as Keras does"
+    )
+
+
 def custom(
     name: str,
     fn: Callable[[Array, Array], Array],

@@ -280,7 +280,8 @@ def train_step(net: Any, loss: Any, opt: Any, grad: str = "manual") -> Callable:
     Args:
         net: The network (:func:`fnn.mlp`, :func:`fnn.serial`).
         loss: A loss name, an :class:`fnn.losses.Loss`, or with ``grad="autodiff"`` any
-            callable ``(y_true, y_pred) -> scalar``.
+            callable ``(y_true, y_pred) -> scalar`` (one value per sample is refused, as in
+            :func:`fit`: make such a function ``fnn.losses.custom(name, fn)``).
         opt: The optimizer, a GradientTransformation (an optimizer name is not taken here:
             build it with :func:`fnn.optimizers.get`); ``opt_state`` is ``opt.init(params)``.
         grad: ``"manual"`` (the hand-written backward pass) or ``"autodiff"`` (``jax.grad``).
@@ -297,8 +298,9 @@ def train_step(net: Any, loss: Any, opt: Any, grad: str = "manual") -> Callable:
         TypeError: For a ``grad`` that is not a string, a ``loss`` that is neither a name nor
             callable, or a plain callable loss with ``grad="manual"`` (it carries no
             hand-written gradient).
-        ValueError: For an unknown ``grad`` or loss name. Shape errors of the data surface when
-            the step is called.
+        ValueError: For an unknown ``grad`` or loss name. Shape errors of the data, and a
+            plain callable loss that returns one value per sample, surface when the step is
+            called (traced, before it compiles).
 
     Examples:
         >>> import fnn, jax, numpy as np

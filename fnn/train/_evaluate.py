@@ -46,13 +46,16 @@ def evaluate(
 
     The network runs in evaluation mode (Dropout off). This is the pass :func:`fit` runs on its
     validation data, so ``evaluate`` on ``validation_data`` gives the epoch's ``val_*`` values.
-    Everything is checked before anything is compiled, as in :func:`fit`.
+    Everything is checked before anything is compiled, as in :func:`fit`: a plain callable
+    loss that returns one value per sample, not the batch's one number, is a ValueError naming
+    it (``fnn.losses.custom(name, fn)`` averages such values, as Keras does).
 
     Args:
         net: The network (anything with ``apply(params, x)``, e.g. :func:`fnn.mlp`).
         params: Its parameters (``net.init``'s structure and shapes).
         loss: A loss name, an :class:`fnn.losses.Loss`, or any callable
-            ``(y_true, y_pred) -> scalar`` (taking ``sample_weight=`` when weights are given).
+            ``(y_true, y_pred) -> scalar`` (taking ``sample_weight=`` when weights are given;
+            one returning a value per sample is refused: make it ``fnn.losses.custom(name, fn)``).
         x: Inputs ``(N, *input_shape)`` (``(N, features)`` for Dense first; any rank >= 2 for
             a network that starts with Flatten): a NumPy or jax array or nested lists, finite.
         y: Targets with ``N`` rows, of the shape the loss expects.
@@ -119,7 +122,8 @@ def eval_step(net: Any, loss: Any, metrics: Sequence[Any] = ()) -> Callable:
     Args:
         net: The network (anything with ``apply(params, x)``).
         loss: A loss name, an :class:`fnn.losses.Loss`, or any callable
-            ``(y_true, y_pred) -> scalar``.
+            ``(y_true, y_pred) -> scalar`` (one value per sample is refused when the step is
+            called: make such a function ``fnn.losses.custom(name, fn)``).
         metrics: Metric names, :class:`fnn.metrics.Metric` objects or callables.
 
     Returns:
@@ -133,7 +137,8 @@ def eval_step(net: Any, loss: Any, metrics: Sequence[Any] = ()) -> Callable:
             names, Metrics or callables.
         ValueError: For an unknown loss or metric name, an ``"accuracy"`` that neither the loss
             nor shapes can resolve, or a metric named ``loss`` or ``val_*``. Shape errors of
-            the data surface when the step is called.
+            the data, and a plain callable loss returning one value per sample, surface when
+            the step is called.
 
     Examples:
         >>> import fnn, jax, numpy as np

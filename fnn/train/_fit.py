@@ -136,7 +136,10 @@ def fit(
             :class:`fnn.losses.Loss` (:func:`fnn.losses.get` with options, or
             :func:`fnn.losses.custom`), or with ``grad="autodiff"`` any callable
             ``(y_true, y_pred) -> scalar`` (taking ``sample_weight=`` when weights are given:
-            ``sample_weight``, ``class_weight`` or weighted ``validation_data``).
+            ``sample_weight``, ``class_weight`` or weighted ``validation_data``). The callable
+            returns the batch's loss: one returning one value per sample (Keras's custom-loss
+            form) is refused; make it ``fnn.losses.custom(name, fn)``, which takes their mean
+            as Keras does.
         x: Inputs ``(N, *input_shape)`` (``(N, features)`` for Dense first; any rank >= 2 for
             a network that starts with Flatten): a NumPy or jax array or nested lists, finite.
         y: Targets with ``N`` rows, of the shape the loss expects for the network's outputs
@@ -217,7 +220,8 @@ def fit(
             the network or ``opt.init(params)``; an ``opt.update`` whose updates are not shaped
             like params, or whose new state changes the state's structure, shapes or dtypes; a
             schedule of ``opt`` that gives a non-finite value or a negative learning rate over
-            the run; bad ``sample_weight`` (shape, negative, non-finite) or ``class_weight``
+            the run; a plain callable loss that returns one value per sample (not a scalar);
+            bad ``sample_weight`` (shape, negative, non-finite) or ``class_weight``
             keys, both of them given; a
             ``validation_data`` that is not a pair or triple; no training samples left after
             ``validation_split``; a ``checkpoint`` path that is a folder or cannot be written, or

@@ -109,7 +109,8 @@ def fit_many(
         params: The K models' initial parameters, stacked: each leaf of one model's params
             with a leading axis of K (``jax.tree.map(lambda *a: jnp.stack(a), *trees)``).
         opt: An optimizer (GradientTransformation) or an optimizer name, as in :func:`fit`.
-        loss: A loss name, an :class:`fnn.losses.Loss`, or with ``grad="autodiff"`` a callable.
+        loss: A loss name, an :class:`fnn.losses.Loss`, or with ``grad="autodiff"`` a callable
+            returning the batch's loss, a scalar, as in :func:`fit`.
         x: Inputs ``(N, *input_shape)``, shared by the K models.
         y: Targets with ``N`` rows.
         key: One PRNG key (every model gets the same shuffles and Dropout masks), K stacked

@@ -19,6 +19,7 @@ from fnn._cache import structural_cache
 from fnn._validate import eval_shape_or_run
 from fnn._values import Static
 from fnn.layers._base import check_net
+from fnn.losses._custom import check_plain_loss_value
 
 
 @structural_cache(maxsize=256)
@@ -155,4 +156,20 @@ def check_against_network(net: Any, params: Any, loss: Any, x: Any, y: Any, xnam
         raise ValueError(f"{xname} and {yname} have different numbers of samples: {x.shape[0]} vs {y.shape[0]}")
     if isinstance(loss, losses.Loss):
         losses.check_targets(loss, y, out_shape, name=yname)
+    elif loss is not None:
+        shape = _plain_loss_shape(loss, tuple(y.shape), np.dtype(y.dtype), tuple(out_shape))
+        if shape is not None:
+            check_plain_loss_value(loss, shape)
     return out_shape
+
+
+@structural_cache(maxsize=256)
+def _plain_loss_shape(loss: Any, y_shape: tuple, y_dtype: Any, out_shape: tuple) -> tuple | None:
+    """The shape a plain callable ``loss`` returns for targets of ``y_shape`` and predictions of
+    ``out_shape`` (traced, nothing runs); None where it cannot be traced so (one that needs its
+    ``sample_weight=``): the run then says what it says."""
+    try:
+        out = jax.eval_shape(loss, jax.ShapeDtypeStruct(y_shape, y_dtype), jax.ShapeDtypeStruct(out_shape, jnp.float32))
+    except Exception:
+        return None
+    return tuple(out.shape) if hasattr(out, "shape") else None

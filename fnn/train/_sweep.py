@@ -91,7 +91,8 @@ def sweep(
         net: The network (it must have ``init``).
         opt: An optimizer or an optimizer name, built with every term to sweep (a nonzero
             ``weight_decay`` to sweep weight decays).
-        loss: A loss name, an :class:`fnn.losses.Loss`, or with ``grad="autodiff"`` a callable.
+        loss: A loss name, an :class:`fnn.losses.Loss`, or with ``grad="autodiff"`` a callable
+            returning the batch's loss, a scalar, as in :func:`fit`.
         x: Inputs ``(N, *input_shape)``.
         y: Targets with ``N`` rows.
         seeds: The seeds, ints: each gives a model's initial params and its training key.

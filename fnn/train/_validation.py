@@ -22,6 +22,7 @@ import jax.numpy as jnp
 
 from fnn import parallel
 from fnn._cache import structural_cache
+from fnn.losses._custom import check_plain_loss_value
 from fnn.metrics import Metric
 from fnn.train._epoch import Array, Sums, add_sums, batch_sums
 
@@ -52,6 +53,7 @@ def eval_sums(
         xb, yb, wb = (*batch, None)[:3]
         y_pred = net.apply(params, xb)
         value = loss(yb, y_pred) if wb is None else loss(yb, y_pred, sample_weight=wb)
+        check_plain_loss_value(loss, jnp.shape(value))
         return batch_sums(loss, metrics, yb, y_pred, jnp.asarray(value), wb, weighted=weighted)
 
     total = None

@@ -320,6 +320,38 @@ def test_mismatch_messages_say_what_differs(tmp_path):
         checkpoint.load(tmp_path / "p.npz", opt_state=_state(params))
 
 
+def test_a_0d_float_of_another_width_loads_cast_to_the_template_s_other_mismatches_are_refused(tmp_path):
+    # injected hyperparameters are float64 in a state made with x64 on, float32 with it off;
+    # params and moments are the same in both modes, so a run resumes across the switch
+    def state(hp_dtype):
+        return {
+            "count": np.asarray(3, np.int32),
+            "mu": np.full(2, 0.5, np.float32),
+            "hparams": {"learning_rate": np.asarray(0.1, hp_dtype), "b1": np.asarray(0.9, hp_dtype)},
+        }
+
+    for saved, wanted in [(np.float32, np.float64), (np.float64, np.float32)]:
+        path = tmp_path / f"{np.dtype(saved).name}.npz"
+        checkpoint.save(path, params=None, opt_state=state(saved))
+        held = checkpoint.load(path, opt_state=state(wanted)).opt_state["hparams"]
+        for k, v in {"learning_rate": 0.1, "b1": 0.9}.items():
+            assert held[k].dtype == wanted and held[k].shape == ()
+            # the stored value, rounded once to the narrower of the two widths
+            assert float(held[k]) == float(np.asarray(np.asarray(v, saved), wanted))
+
+    path = tmp_path / "float32.npz"
+    count_as_float = {**state(np.float32), "count": np.asarray(3.0, np.float32)}
+    with pytest.raises(ValueError, match=r"opt_state\['count'\]: dtype int32 in the file vs float32 in the template"):
+        checkpoint.load(path, opt_state=count_as_float)
+    rate_as_int = state(np.float32)
+    rate_as_int["hparams"]["learning_rate"] = np.asarray(0, np.int32)
+    with pytest.raises(ValueError, match=r"\['learning_rate'\]: dtype float32 in the file vs int32 in the template"):
+        checkpoint.load(path, opt_state=rate_as_int)
+    wide_moments = {**state(np.float32), "mu": np.full(2, 0.5, np.float64)}  # not a 0-d leaf
+    with pytest.raises(ValueError, match=r"opt_state\['mu'\]: dtype float32 in the file vs float64 in the template"):
+        checkpoint.load(path, opt_state=wide_moments)
+
+
 def test_save_argument_errors(tmp_path):
     with pytest.raises(ValueError, match="epoch must be >= 0"):
         checkpoint.save(tmp_path / "x.npz", params=_params(), epoch=-1)

@@ -127,6 +127,71 @@ def test_float_sparse_labels_are_never_rounded_to_the_params_dtype(dtype, labels
     assert fnn.evaluate(net, params, sce, x, y, metrics=["accuracy"])["accuracy"] == 1.0
 
 
+def _dense(dtype, w, b):
+    """One Dense layer's params, built by NumPy (no init program to compile)."""
+    return jax.device_put([{"w": np.asarray(w, dtype), "b": np.asarray(b, dtype)}])
+
+
+def test_half_precision_params_score_targets_and_weights_unrounded_as_keras_does():
+    # Keras 3's losses take a bfloat16 Dense's outputs against float32 targets: 3.75 here.
+    # Rounded to bfloat16 the targets were 1000, 1000, 1004, 1000 (4.0), the weight 1.0078.
+    net = fnn.mlp([1])
+    params = _dense(jnp.bfloat16, [[0.0]], [1000.0])  # predicts exactly 1000
+    x = np.zeros((4, 1), np.float32)
+    y = np.array([[1001.0], [1002.0], [1003.0], [999.0]], np.float32)
+    w = np.array([1.01, 1.0, 1.0, 1.0])
+    want = np.mean((y.astype(np.float64) - 1000.0) ** 2)
+    want_w = np.mean(w * (y[:, 0].astype(np.float64) - 1000.0) ** 2)
+    assert (want, want_w) == (3.75, 3.7525)
+    run = dict(batch_size=4, epochs=1, verbose=0, shuffle=False)
+    fit = fnn.fit(net, params, O.sgd(0.0), MSE, x, y, validation_data=(x, y), **run).history
+    assert fit["loss"] == fit["val_loss"] == [want]
+    assert fnn.evaluate(net, params, MSE, x, y)["loss"] == want
+    weighted = fnn.fit(net, params, O.sgd(0.0), MSE, x, y, sample_weight=w, **run).history["loss"]
+    np.testing.assert_allclose(weighted, [want_w], rtol=1e-6)
+    np.testing.assert_allclose(fnn.evaluate(net, params, MSE, x, y, sample_weight=w)["loss"], want_w, rtol=1e-6)
+
+
+def test_finite_data_that_overflows_the_dtype_it_is_held_in_is_refused_before_compiling(compiles):
+    net = fnn.mlp([2])
+    p32 = _dense(np.float32, np.full((3, 2), 0.1), np.zeros(2))
+    p16 = _dense(np.float16, np.full((3, 2), 0.1), np.zeros(2))
+    x, y = _problem()  # float64: float32 params hold it in float32
+    big = x.copy()
+    big[5, 1], big[6, 0] = 1e39, -2e39
+    in_x = r"^x contains 2 value\(s\) that overflow float32 .*first at index \(5, 1\); the largest magnitude is 2e\+39 "
+    sgd = O.sgd(0.1)
+    with compiles() as c:
+        for call in (
+            lambda: fnn.fit(net, p32, sgd, MSE, big, y, verbose=0),
+            lambda: fnn.evaluate(net, p32, MSE, big, y),
+            lambda: fnn.predict(net, p32, big),
+        ):
+            with pytest.raises(ValueError, match=in_x):
+                call()
+        big_y = y.copy()
+        big_y[7, 0] = 1e39  # in the validation split: located by its index in y
+        with pytest.raises(ValueError, match=r"^y contains 1 value\(s\) that overflow float32 .*index \(7, 0\)"):
+            fnn.fit(net, p32, sgd, MSE, x, big_y, verbose=0, validation_split=0.25)
+        with pytest.raises(ValueError, match=r"^validation_data\[1\] contains 1 value\(s\) .*index \(7, 0\)"):
+            fnn.fit(net, p32, sgd, MSE, x, y, verbose=0, validation_data=(x, big_y))
+        with pytest.raises(ValueError, match=r"^sample_weight contains 1 value\(s\) that overflow float32 .*\(2,\)"):
+            fnn.evaluate(net, p32, MSE, x, y, sample_weight=np.array([1, 1, 1e39, 1, 1, 1, 1, 1]))
+        with pytest.raises(ValueError, match=r"^x contains 1 value\(s\) that overflow float16 .*at most 6.55e\+04"):
+            fnn.fit(net, p16, sgd, MSE, np.where(big > 1e30, 7e4, x).astype(np.float32), y, verbose=0)
+    assert c.count == 0
+    # float16 holds at most 65504, but float16 params' targets are held in float32
+    x32, prices = x.astype(np.float32), (7e4 + y).astype(np.float32)
+    want = np.mean((np.asarray(fnn.predict(net, p16, x32), np.float64) - prices) ** 2)
+    np.testing.assert_allclose(fnn.evaluate(net, p16, MSE, x32, prices)["loss"], want, rtol=1e-6)
+    # jax arrays, converted on the device: the same message; a float32 sum that overflows
+    # (values near float32's max) is re-checked exactly, not refused
+    with pytest.raises(ValueError, match=r"^x contains 1 value\(s\) that overflow float16 .*index \(5, 1\)"):
+        fnn.predict(net, p16, jax.device_put(np.where(big > 1e30, 7e4, x).astype(np.float32)))
+    out = fnn.predict(net, p32, jax.device_put(np.full((2, 3), 3e38)))
+    np.testing.assert_allclose(out, np.full((2, 2), 3 * np.float32(0.1) * np.float32(3e38)), rtol=1e-6)
+
+
 @pytest.mark.parametrize(
     "schedule,message",
     [

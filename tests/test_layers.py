@@ -10,6 +10,7 @@ only a point to evaluate at they are drawn by NumPy in init's structure (``_like
 import collections
 import functools
 import re
+import warnings
 
 import chex
 import jax
@@ -231,6 +232,18 @@ def test_gradients_take_their_parameters_dtype_as_jax_grad_gives_them():
     both = jax.jit(lambda *a: [fnn.value_and_grad(net, "mse", mode=m)(*a)[1] for m in ("manual", "autodiff")])
     manual, auto = both(params, x, y)  # one program, not one per eager primitive
     assert dtypes(manual) == dtypes(auto) == dtypes(params)
+
+
+def test_numpy_float64_params_without_x64_give_float32_gradients_without_a_warning():
+    # without x64 NumPy float64 params compute in float32: the gradient stays float32 (its
+    # astype(float64) warned once per leaf)
+    net = fnn.mlp([2])
+    params = jax.tree.map(lambda a: np.asarray(a, np.float64), _like_init(lambda: net.init(KEY, (3,))))
+    enable_x64 = jax.enable_x64 if hasattr(jax, "enable_x64") else jax.experimental.enable_x64
+    with enable_x64(False), warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _, grads = fnn.value_and_grad(net, "mse", mode="manual")(params, np.ones((4, 3)), np.ones((4, 2)))
+    assert [g.dtype for g in jax.tree.leaves(grads)] == [jnp.float32, jnp.float32]
 
 
 def _gradcheck_and_fit_refuse(net, params, x, y, error, message):

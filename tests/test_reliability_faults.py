@@ -484,8 +484,9 @@ def test_bfloat16_params_train_with_float32_moments(tmp_path):
     # fit agrees with a standalone one to a bfloat16 ulp, while mu and nu agree with each other to
     # float32 rounding -- which bfloat16 moments (8-bit mantissa) could not.
     one = fnn.fit(net, params, OPT, MSE, x, y, batch_size=12, epochs=1, shuffle=False, verbose=0)
+    # (fit holds x in bfloat16 and the targets in float32, as Keras's losses take them)
     _, g = jax.jit(fnn.value_and_grad(net, MSE, "manual"))(
-        params, jnp.asarray(x, jnp.bfloat16), jnp.asarray(y, jnp.bfloat16)
+        params, jnp.asarray(x, jnp.bfloat16), jnp.asarray(y, jnp.float32)
     )
     one_b1, one_b2 = np.float32(1) - np.float32(0.9), np.float32(1) - np.float32(0.999)
     for leaf, mu, nu, grad in zip(

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from fnn._validate import integer, npz_reason, path as check_path
@@ -185,6 +186,7 @@ def _restore(
             f"{record['treedef']} vs template {treedef}"
         )
     diffs = []
+    recast = {}  # path -> the template's dtype, for a 0-d float held at another width
     for p, leaf in want.items():
         m = stored[p]
         shape = leaf_shape(leaf)
@@ -192,10 +194,30 @@ def _restore(
             diffs.append(f"{tree_name}{p}: shape {tuple(m['shape'])} in the file vs {shape} in the template")
         dtype = leaf_dtype(leaf)
         if m["dtype"] != dtype:
-            diffs.append(f"{tree_name}{p}: dtype {m['dtype']} in the file vs {dtype} in the template")
+            if shape == () and _is_float(m["dtype"]) and _is_float(dtype):
+                recast[p] = dtype
+            else:
+                diffs.append(f"{tree_name}{p}: dtype {m['dtype']} in the file vs {dtype} in the template")
     if diffs:
         raise ValueError(f"{path}: checkpoint does not match the template: " + "; ".join(diffs))
-    return jax.tree_util.tree_unflatten(treedef, [decode(arrays[tree_name + p], stored[p]) for p in want])
+    leaves = []
+    for p in want:
+        m = stored[p]
+        if p in recast:
+            # An injected hyperparameter (learning rate, b1, ...) is float64 in a state made with
+            # jax_enable_x64 on and float32 with it off, while params and moments are the same
+            # in both: a run saved in one mode resumes in the other, the scalar cast to the
+            # template's width (float32 is what that mode would have held anyway).
+            held = arrays[tree_name + p].view(jnp.dtype(m["dtype"])).astype(jnp.dtype(recast[p]))
+            m = {**m, "dtype": recast[p]}
+            leaves.append(decode(held, m))
+        else:
+            leaves.append(decode(arrays[tree_name + p], m))
+    return jax.tree_util.tree_unflatten(treedef, leaves)
+
+
+def _is_float(dtype: str) -> bool:
+    return bool(jnp.issubdtype(jnp.dtype(dtype), jnp.floating))
 
 
 def load(path: str | os.PathLike, *, params: Any = None, opt_state: Any = None) -> Checkpoint:
@@ -203,7 +225,10 @@ def load(path: str | os.PathLike, *, params: Any = None, opt_state: Any = None) 
 
     ``params``/``opt_state`` are templates (e.g. freshly initialised ones) that give the tree
     structure; the file must match them in paths, tree structure, shapes and dtypes, or a
-    ValueError says exactly what differs. Without a template a tree comes back as a flat dict
+    ValueError says exactly what differs. One exception: a 0-d float (an injected
+    hyperparameter, float64 in a state made with ``jax_enable_x64`` on and float32 with it off)
+    held at another float width than the template's is cast to the template's dtype, so a run
+    saved in one mode resumes in the other. Without a template a tree comes back as a flat dict
     ``{keystr path: array}``. Missing file: FileNotFoundError; a folder or a file that may not
     be read: the OS's IsADirectoryError or PermissionError, as ``np.load`` raises; corrupt,
     truncated or foreign file, or one whose arrays or metadata disagree with each other:

@@ -327,8 +327,10 @@ class Network:
                 # gradient is its (empty) params' structure
                 grads[i] = jax.tree.map(lambda p: p, params[i])
             check_dparams(i, self.names[i], params[i], grads[i])
-            # a gradient takes its parameter's dtype, as jax.grad's does (bfloat16 params, float32 data)
-            grads[i] = jax.tree.map(lambda g, p: g if g.dtype == p.dtype else g.astype(p.dtype), grads[i], params[i])
+            # a gradient takes its parameter's dtype, as jax.grad's does (bfloat16 params, float32
+            # data); canonicalized: NumPy float64 params without x64 compute in float32, and
+            # astype(float64) there warns once per leaf
+            grads[i] = jax.tree.map(_in_dtype_of, grads[i], params[i])
         return grads, dy
 
     def as_layer(self, name: str | None = None) -> Layer:
@@ -371,6 +373,12 @@ class Network:
         what sets it apart, so networks that differ print differently."""
         shown = (repr(layer) if isinstance(layer, Network) else layer_repr(layer) for layer in self.layers)
         return f"Network({', '.join(f'{n}={s}' for n, s in zip(self.names, shown, strict=True))})"
+
+
+def _in_dtype_of(g: Array, p: Any) -> Array:
+    """Gradient ``g`` in the dtype its parameter ``p`` computes in (``p``'s, canonicalized)."""
+    dtype = jax.dtypes.canonicalize_dtype(p.dtype)
+    return g if g.dtype == dtype else g.astype(dtype)
 
 
 def _unique_names(layers: Sequence[Layer | Network]) -> tuple[str, ...]:

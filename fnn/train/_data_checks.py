@@ -8,6 +8,7 @@ naming the argument.
 from __future__ import annotations
 
 import inspect
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -109,6 +110,31 @@ def check_samples(x: Any, y: Any = None, names: tuple[str, str] = ("x", "y")) ->
     x, y = check_arrays(x, y, names=names, x_ndim=None)
     rank(x)
     return x, y
+
+
+def check_held(name: str, source: Any, held: Any, first_row: int = 0) -> None:
+    """``source``'s finite values converted to ``held``'s narrower dtype must stay finite:
+    1e39 in float32 or 70000 in float16 would train on inf (SPEC: no NaN/inf in data). Called
+    once the cheap check (the held values' sum) failed, or on every narrowing of a host array;
+    ``first_row``: the index in ``name`` of the arrays' first row (a validation split's)."""
+    held = np.asarray(held)
+    with np.errstate(over="ignore", invalid="ignore"):
+        # NaN and inf propagate through the sum; in float64 a sum of float32 (or narrower)
+        # values cannot overflow, so a finite sum is the whole check
+        if math.isfinite(float(np.sum(held, dtype=np.float64))):
+            return
+    bad = ~np.isfinite(held)
+    if not bad.any():
+        return
+    first = tuple(int(i) for i in np.argwhere(bad)[0])
+    first = (first[0] + first_row, *first[1:])
+    largest = float(np.max(np.abs(np.asarray(source)[bad])))
+    dtype, most = held.dtype, float(jnp.finfo(held.dtype).max)
+    raise ValueError(
+        f"{name} contains {int(bad.sum())} value(s) that overflow {dtype} (the dtype it is held in), the first "
+        f"at index {first}; the largest magnitude is {largest:.4g} and {dtype} holds at most {most:.4g}: scale "
+        "the data, or use params of a wider dtype"
+    )
 
 
 def split_data(

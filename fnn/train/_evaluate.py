@@ -17,7 +17,7 @@ from fnn.metrics._resolve import resolve_both
 from fnn.train._checks import resolve_loss
 from fnn.train._data_checks import check_loss_weighs, check_sample_weight, check_samples, sparse_labels
 from fnn.train._epoch import results
-from fnn.train._loop import param_dtype, to_device
+from fnn.train._loop import data_to_device, param_dtype
 from fnn.train._network_checks import check_against_network
 from fnn.train._validation import ValidationSpec, compiled_validation, eval_sums
 
@@ -75,10 +75,12 @@ def evaluate(
             is neither a name nor callable (or a plain callable without a ``sample_weight=``
             keyword when ``sample_weight`` is given), or metrics that are not names, Metrics or callables.
         ValueError: For ``batch_size < 1``; an unknown loss or metric name; ``x`` not
-            ``(N, *input_shape)``, empty or non-finite, ``x`` and ``y`` of different lengths, data
-            that does not fit the network or the loss; params of another structure or shapes
-            than the network's; a metric that does not fit the targets (or labels it cannot
-            take); ``sample_weight`` of the wrong shape, negative or non-finite.
+            ``(N, *input_shape)``, empty or non-finite, data or weights with finite values that
+            overflow the dtype they are held in (``x`` in the params' dtype, ``y`` and weights in
+            at least float32), ``x`` and ``y`` of different lengths, data that does not fit the
+            network or the loss; params of another structure or shapes than the network's; a
+            metric that does not fit the targets (or labels it cannot take); ``sample_weight``
+            of the wrong shape, negative or non-finite.
 
     Examples:
         >>> import fnn, jax, numpy as np
@@ -99,9 +101,9 @@ def evaluate(
     ms, wms = resolve_both(metrics, weighted_metrics, loss=loss, y_true_shape=y.shape, y_pred_shape=out_shape)
     metrics_.check_targets((*ms, *wms), y, out_shape, name="y", loss=loss)
     w = None if sample_weight is None else check_sample_weight(sample_weight, x.shape[0])
-    # The data moves as fit moves it: floats in the params' dtype, converted once on the host
-    # (no second copy), class indices kept as integers.
-    x, y, w = to_device(param_dtype(params), x, sparse_labels(loss, y), w)
+    # The data moves as fit moves it: x in the params' dtype, targets and weights in at least
+    # float32, converted once on the host (no second copy), class indices kept as integers.
+    x, y, w = data_to_device(param_dtype(params), x, sparse_labels(loss, y), w)
     batch_size = min(batch_size, x.shape[0])
     # an open executable store (the CLI, whose settings describe net, loss and metrics) skips tracing
     # fit's validation pass: the same program (and the same one for equal settings)

@@ -214,10 +214,12 @@ def fit(
             name; ``grad`` not ``"manual"``/``"autodiff"``, ``verbose`` not 0/1/2,
             ``batch_size``/``unroll``/``validation_batch_size`` < 1, ``epochs``/``initial_epoch``
             < 0, ``validation_split`` outside [0, 1); a ``key`` holding several keys; ``y``
-            None; ``x`` not ``(N, *input_shape)``, empty or non-finite, ``x`` and ``y`` of different
-            lengths, data that does not fit the network or the loss (labels out of range...),
-            a metric that does not fit the targets; params or ``opt_state`` that do not match
-            the network or ``opt.init(params)``; an ``opt.update`` whose updates are not shaped
+            None; ``x`` not ``(N, *input_shape)``, empty or non-finite, data or weights with finite
+            values that overflow the dtype they are held in (``x`` in the params' dtype, ``y`` and
+            weights in at least float32), ``x`` and ``y`` of different lengths, data that does not
+            fit the network or the loss (labels out of range...), a metric that does not fit the
+            targets; params or ``opt_state`` that do not match the network or
+            ``opt.init(params)``; an ``opt.update`` whose updates are not shaped
             like params, or whose new state changes the state's structure, shapes or dtypes; a
             schedule of ``opt`` that gives a non-finite value or a negative learning rate over
             the run; a plain callable loss that returns one value per sample (not a scalar);

@@ -11,7 +11,7 @@ import functools
 import math
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, NamedTuple
 
 import jax
@@ -25,7 +25,7 @@ from fnn._random import epoch_perm_bits, threefry_bits
 from fnn._validate import integer, key_data
 from fnn.callbacks._base import copy_tree as _copy_tree
 from fnn.train._checks import check_settings, check_shuffle
-from fnn.train._data_checks import prepare_data
+from fnn.train._data_checks import check_held, prepare_data
 from fnn.train._epoch import (
     EpochSpec,
     can_pad_last,
@@ -125,6 +125,14 @@ def param_dtype(params: Any) -> Any:
     return leaves[0].dtype if leaves else jnp.float32
 
 
+def target_dtype(dtype: Any) -> Any:
+    """The dtype floating targets and sample weights are held in for params of ``dtype``: at
+    least float32. Half-precision params compute their outputs in their dtype, but the loss
+    takes them against float32 targets, as Keras's losses do (bfloat16 targets of 1001, 1002
+    and 1003 are 1000, 1000 and 1004)."""
+    return jnp.float32 if jnp.dtype(dtype).itemsize < 4 else dtype
+
+
 # XLA:CPU adopts a NumPy array aligned to this many bytes as a device buffer without copying it
 # (jax.device_put); any other host array is copied.
 _ALIGN = 64
@@ -138,33 +146,76 @@ def _adoptable(a: np.ndarray, dtype: np.dtype) -> np.ndarray:
     raw = np.empty(nbytes + _ALIGN, np.uint8)
     start = -raw.ctypes.data % _ALIGN
     out = raw[start : start + nbytes].view(dtype).reshape(a.shape)
-    np.copyto(out, a, casting="unsafe")
+    with np.errstate(over="ignore"):  # an overflow is named by check_held, with its index
+        np.copyto(out, a, casting="unsafe")
     return out
 
 
-def to_device(dtype: Any, *arrays: Any) -> tuple:
-    """Floating arrays in ``dtype`` (None stays None), on the default device. Host arrays are
-    converted on the host and transferred (``jnp.asarray`` would compile a program per shape).
+@functools.partial(jax.jit, static_argnums=1)
+def _narrowed(a: jax.Array, dtype: Any) -> tuple[jax.Array, jax.Array]:
+    """``a`` in the narrower ``dtype``, and whether it stayed finite: one program, as the
+    conversion alone was (NaN and inf propagate through the sum; a finite sum that overflowed
+    is re-checked exactly on the host)."""
+    held = a.astype(dtype)
+    return held, jnp.isfinite(jnp.sum(held, dtype=jnp.promote_types(dtype, jnp.float32)))
+
+
+def _narrows(source: Any, target: Any) -> bool:
+    """Whether finite values of ``source`` may overflow in ``target`` (both floating)."""
+    return bool(jnp.finfo(target).max < jnp.finfo(source).max)
+
+
+def to_device(dtype: Any, arrays: Sequence[Any], names: Sequence[str], first_row: int = 0) -> tuple:
+    """The ``arrays``, floating ones in ``dtype`` (None stays None), on the default device. Host
+    arrays are converted on the host and transferred (``jnp.asarray`` would compile a program
+    per shape).
+    A finite value that overflows ``dtype`` (1e39 in float32, 70000 in float16) is a
+    ValueError naming the array (``names``, the arrays' argument names; ``first_row``: the
+    index in it of their first row, for a validation split) before anything is compiled.
 
     Memory: a host array that needs converting (float64 for float32 params, int64 labels
     without x64, ...) is converted once, into memory XLA:CPU adopts, so the device array is the
     only copy; one already in its dtype is transferred as it is (one device copy, none where
-    XLA:CPU can adopt it); a jax array already in its dtype is used as it is."""
+    XLA:CPU can adopt it); a jax array already in its dtype is used as it is. Only a narrowing
+    conversion costs a pass over the converted values (their sum) to find an overflow."""
 
-    def one(a: Any) -> Any:
+    def one(a: Any, name: str) -> Any:
         if a is None:
             return None
         floating = np.issubdtype(a.dtype, np.floating)
-        if isinstance(a, jax.Array):
-            return a.astype(dtype) if floating and a.dtype != dtype else a
-        a = np.asarray(a)
+        # canonical: NumPy float64 params without x64 compute in float32
         target = np.dtype(jax.dtypes.canonicalize_dtype(dtype if floating else a.dtype))
+        if isinstance(a, jax.Array):
+            if not floating or a.dtype == target:
+                return a
+            if not _narrows(a.dtype, target):
+                return a.astype(target)
+            held, finite = _narrowed(a, target)
+            if not bool(finite):
+                check_held(name, a, held, first_row)
+            return held
+        a = np.asarray(a)
         if a.dtype != target:
-            a = _adoptable(a, target)
+            source, a = a, _adoptable(a, target)
+            if floating and _narrows(source.dtype, target):
+                check_held(name, source, a, first_row)
         return jax.device_put(a)
 
-    return tuple(one(a) for a in arrays)
+    return tuple(one(a, name) for a, name in zip(arrays, names, strict=True))
 
+
+def data_to_device(
+    dtype: Any, x: Any, y: Any, w: Any, names: Sequence[str] = ("x", "y", "sample_weight"), first_row: int = 0
+) -> tuple[Any, Any, Any]:
+    """``(x, y, w)`` on the device as :func:`to_device` moves them: ``x`` in the params' dtype
+    ``dtype``, floating targets and weights in :func:`target_dtype` (class indices stay
+    integers)."""
+    (x,) = to_device(dtype, [x], names[:1], first_row)
+    y, w = to_device(target_dtype(dtype), [y, w], names[1:], first_row)
+    return x, y, w
+
+
+VALIDATION_DATA = ("validation_data[0]", "validation_data[1]", "validation_data[2]")
 
 # The validation pass's default batch (or the training batch, if larger): a validation set up to
 # this size is ONE forward pass in the epoch's program; a larger one compiles two (the batches
@@ -263,7 +314,15 @@ def prepare(
         val_batch = min(validation_batch_size or max(batch_size, VALIDATION_BATCH), x_val.shape[0])
         val_spec = ValidationSpec(net, loss, ms, val_batch, mesh, models, weighted_metrics=wms)
         validation = val_spec, compiled_validation(val_spec)
-    data = to_device(param_dtype(params), x_tr, y_tr, w_tr, x_val, y_val, w_val)
+    dtype = param_dtype(params)
+    data: tuple[Any, ...] = data_to_device(dtype, x_tr, y_tr, w_tr)
+    if x_val is None:
+        data += (None, None, None)
+    else:
+        # validation_split's rows are x's last ones: an overflow there is named by its index in x
+        split = validation_data is None
+        names = ("x", "y", "sample_weight") if split else VALIDATION_DATA
+        data += data_to_device(dtype, x_val, y_val, w_val, names, n if split else 0)
     return Prepared(loss, (*ms, *wms), n, math.ceil(n / batch_size), data, spec, compiled_epoch(spec), validation)
 
 

@@ -63,9 +63,9 @@ def predict(net: Any, params: Any, x: Any, batch_size: int | None = 32) -> Any:
 
     Raises:
         TypeError: ``x`` not numeric; ``batch_size`` not an int.
-        ValueError: ``x`` without a samples axis, empty, holding NaN/inf, or not fitting the
-            network; ``params`` of another structure or shape than the network's;
-            ``batch_size < 1``.
+        ValueError: ``x`` without a samples axis, empty, holding NaN/inf or finite values that
+            overflow the params' dtype (1e39 for float32), or not fitting the network;
+            ``params`` of another structure or shape than the network's; ``batch_size < 1``.
 
     Examples:
         >>> import fnn, jax, numpy as np
@@ -85,6 +85,6 @@ def predict(net: Any, params: Any, x: Any, batch_size: int | None = 32) -> Any:
     # under x64 gave float64 outputs evaluate never scored)
     floating = [leaf.dtype for leaf in jax.tree.leaves(params) if jnp.issubdtype(leaf.dtype, jnp.floating)]
     if floating:  # a network without float params keeps x's dtype
-        (x,) = to_device(floating[0], x)
+        (x,) = to_device(floating[0], [x], ["x"])
     y = _compiled(net, min(batch_size, x.shape[0]))(params, x)
     return y if is_jax else np.asarray(y)

@@ -1062,6 +1062,110 @@ def test_same_family_other_values_share_the_update_function(compiles):
     np.testing.assert_allclose(u["w"], -0.25, rtol=1e-5)
 
 
+# Every fnn schedule twice: the same rule and step structure, other values (a floor, then a
+# ceiling for the bounded exponential; a warmup from 0).
+SCHEDULE_PAIRS = [
+    (S.constant(0.3), S.constant(0.07)),
+    (S.exponential_decay(0.1, 3, 0.7), S.exponential_decay(0.37, 3, 0.45)),
+    (
+        S.exponential_decay(0.1, 3, 0.7, transition_begin=2, staircase=True, end_value=0.05),
+        S.exponential_decay(0.2, 3, 1.3, transition_begin=2, staircase=True, end_value=0.29),
+    ),
+    (S.piecewise_constant([2, 5], [0.1, 0.05, 0.01]), S.piecewise_constant([2, 5], [0.3, 0.2, 0.7])),
+    (S.cosine_decay(0.1, 7, 0.13), S.cosine_decay(0.03, 7, 0.5)),
+    (S.warmup_cosine_decay(0.01, 0.3, 3, 9, 0.017), S.warmup_cosine_decay(0.0, 0.2, 3, 9, 0.001)),
+    (S.linear(0.3, 0.011, 6, 2), S.linear(0.1, 0.2, 6, 2)),
+    (S.polynomial(0.3, 0.011, 1.7, 6), S.polynomial(0.5, 0.1, 1.7, 6)),
+    (S.one_cycle(10, 0.3, 0.37, 11.0, 300.0), S.one_cycle(10, 0.1, 0.55, 4.0, 20.0)),
+]
+STEPS = 12  # past every schedule's last transition
+
+
+def _scheduled_rates(updates, states, params):
+    """Each optimizer's learning rate before each of ``STEPS`` updates, all in one program."""
+
+    def rates(update, state):
+        def body(s, _):
+            return update(params, s, params)[1], O.get_learning_rate(s)
+
+        return jax.lax.scan(body, state, None, length=STEPS)[1]
+
+    return [rates(u, s) for u, s in zip(updates, states, strict=True)]
+
+
+@pytest.mark.parametrize("x64", [True, False], ids=["float64", "float32"])
+def test_a_schedule_s_values_are_state_so_other_values_share_the_program(x64, compiles):
+    """Issue: an fnn schedule's numbers are data held in the optimizer state, not program
+    structure. For every schedule, optimizers built with other values have equal ``update``
+    functions and a compiled program serves them; each update evaluates the schedule from the
+    state's arrays, giving the rates of the schedule called directly bit for bit (float64 and,
+    x64 off, float32)."""
+    enable_x64 = jax.enable_x64 if hasattr(jax, "enable_x64") else jax.experimental.enable_x64
+    with enable_x64(x64):
+        params = {"w": jax.device_put(np.ones(2, np.float32))}
+        run = jax.jit(_scheduled_rates, static_argnums=0)
+        first, second = ([O.sgd(s) for s in built] for built in zip(*SCHEDULE_PAIRS, strict=True))
+        assert [o.update for o in first] == [o.update for o in second]
+        for k, opts in enumerate((first, second)):
+            states = jax.jit(lambda p, opts=opts: [o.init(p) for o in opts])(params)  # eagerly: a program per op
+            with compiles() as c:
+                got = run(tuple(o.update for o in opts), states, params)
+            assert k == 0 or c.count == 0
+            schedules = [s[k] for s in SCHEDULE_PAIRS]
+            # called directly on each step, as the update does (one step at a time)
+            want = jax.jit(lambda steps, ss=schedules: [jax.lax.map(s, steps) for s in ss])(
+                np.arange(STEPS, dtype=np.int32)
+            )
+            for schedule, rates, direct in zip(schedules, got, want, strict=True):
+                assert rates.dtype == (np.float64 if x64 else np.float32)
+                np.testing.assert_array_equal(np.asarray(rates), np.asarray(direct), err_msg=repr(schedule))
+            # the values are the state's: the schedule's own numbers, as the rule uses them
+            held = states[4].schedule_values["learning_rate"]
+            assert {n: float(v) for n, v in held.items()} == pytest.approx(schedules[4].as_data()[1], rel=1e-7)
+
+
+def test_schedule_structure_stays_program_and_plain_callables_compare_by_identity():
+    same = O.adam(S.cosine_decay(1e-2, 100, alpha=0.1)).update
+    assert O.adam(S.cosine_decay(3e-3, 100)).update == same
+    assert O.adam(S.cosine_decay(3e-3, 101)).update != same  # a step count is program
+    assert O.adam(S.cosine_decay(3e-3, 100), amsgrad=True).update != same
+    assert (
+        O.adam(S.exponential_decay(0.1, 5, 0.5)).update
+        != O.adam(S.exponential_decay(0.1, 5, 0.5, staircase=True)).update
+    )
+    assert O.adam(S.polynomial(0.1, 0.0, 2.0, 5)).update != O.adam(S.polynomial(0.1, 0.0, 3.0, 5)).update
+    plain = S.cosine_decay(3e-3, 100)
+
+    def mine(step):
+        return plain(step)
+
+    assert O.adam(mine).update == O.adam(mine).update != O.adam(lambda step: plain(step)).update
+    state = O.adam(mine).init({"w": jax.device_put(np.ones(2))})
+    assert state.schedule_values == {}  # a plain callable holds no values: it is its own program
+    assert float(O.get_learning_rate(state)) == 3e-3
+
+
+def test_scheduled_states_vmap_over_schedule_values_and_rescale():
+    """States of the same schedule with other values stack and vmap (fit_many, sweep): each
+    model follows its own schedule; set_learning_rate on such a state still scales the rest of
+    that schedule, from the values held."""
+    params, g = {"w": jax.device_put(np.ones(2))}, {"w": jax.device_put(np.ones(2))}
+    a, b = O.sgd(S.cosine_decay(3e-3, 10)), O.sgd(S.cosine_decay(1e-2, 10, alpha=0.2))
+    stacked = jax.tree.map(lambda *x: np.stack(x), a.init(params), b.init(params))
+    update = jax.jit(jax.vmap(b.update, in_axes=(None, 0, None)))
+    ref_a, ref_b = S.cosine_decay(3e-3, 10), S.cosine_decay(1e-2, 10, alpha=0.2)
+    for k in range(3):
+        u, stacked = update(g, stacked, params)
+        np.testing.assert_allclose(u["w"][:, 0], [-float(ref_a(k)), -float(ref_b(k))], rtol=1e-14)
+    # one model alone, its rate halved: the rest of ITS schedule (1e-2, alpha=0.2) is halved
+    state = jax.tree.map(lambda x: x[1], stacked)
+    state = O.set_learning_rate(state, 0.5 * O.get_learning_rate(state))
+    for k in range(3, 6):
+        u, state = b.update(g, state, params)
+        np.testing.assert_allclose(u["w"], -0.5 * float(ref_b(k)), rtol=1e-14)
+    np.testing.assert_allclose(float(O.get_learning_rate(state)), 0.5 * float(ref_b(6)), rtol=1e-14)
+
+
 def test_inject_hyperparams_schedules_and_set_hyperparams():
     params, g = {"w": jax.device_put(np.ones(2))}, {"w": jax.device_put(np.ones(2))}
     opt = O.inject_hyperparams(O.sgd)(learning_rate=S.exponential_decay(0.1, 1, 0.5), momentum=0.9)

@@ -211,3 +211,40 @@ def test_schedules_compare_hash_and_pickle_by_value():
         "fnn.schedules.exponential_decay(init_value=0.1, transition_steps=10, decay_rate=0.5, "
         "transition_begin=0, staircase=False, end_value=None)"
     )
+
+
+def test_a_schedule_splits_into_a_rule_shared_across_values_and_its_values_as_data():
+    """A schedule's numbers are data (an optimizer holds them in its state): its rule, given
+    them as arrays (a program's inputs, as an optimizer state's are), gives the bits of the
+    schedule called directly (where they are the program's constants), for every case; the
+    rule is the same for other values and differs where the step structure does."""
+    schedules = [case[1] for case in CASES]
+    steps = np.asarray(STEPS, np.int32)
+    direct = jax.jit(lambda s: [schedule(s) for schedule in schedules])(steps)
+    rules, values = zip(*(schedule.as_data() for schedule in schedules), strict=True)
+    arrays = [{k: np.asarray(v, np.float64) for k, v in v_.items()} for v_ in values]
+    from_data = jax.jit(lambda vs, s: [rule(s, v) for rule, v in zip(rules, vs, strict=True)])(arrays, steps)
+    for (name, *_), want, got in zip(CASES, direct, from_data, strict=True):
+        np.testing.assert_array_equal(np.asarray(got), np.asarray(want), err_msg=name)
+    same = [
+        (S.constant(0.3), S.constant(0.07)),
+        (S.exponential_decay(0.1, 5, 0.5, end_value=0.01), S.exponential_decay(0.3, 5, 2.0, end_value=0.9)),
+        (S.piecewise_constant([5, 12], [1.0, 0.5, 0.1]), S.piecewise_constant([5, 12], [0.2, 0.3, 0.4])),
+        (S.cosine_decay(0.2, 30), S.cosine_decay(1e-2, 30, alpha=0.5)),
+        (S.warmup_cosine_decay(0.0, 1.0, 5, 25), S.warmup_cosine_decay(0.1, 0.3, 5, 25, end_value=0.01)),
+        (S.linear(1.0, 0.1, 20), S.linear(0.5, 0.7, 20)),
+        (S.one_cycle(30, 0.5), S.one_cycle(30, 0.1, pct_start=0.5, div_factor=3.0, final_div_factor=7.0)),
+    ]
+    for a, b in same:
+        assert a != b and a.as_data()[0] == b.as_data()[0] and hash(a.as_data()[0]) == hash(b.as_data()[0]), a
+    other = [
+        (S.cosine_decay(0.2, 30), S.cosine_decay(0.2, 31)),
+        (S.exponential_decay(0.1, 5, 0.5), S.exponential_decay(0.1, 5, 0.5, staircase=True)),
+        (S.exponential_decay(0.1, 5, 0.5), S.exponential_decay(0.1, 5, 0.5, end_value=0.01)),  # unbounded
+        (S.piecewise_constant([5, 12], [1.0, 0.5, 0.1]), S.piecewise_constant([5, 13], [1.0, 0.5, 0.1])),
+        (S.polynomial(1.0, 0.0, 2.0, 20), S.polynomial(1.0, 0.0, 3.0, 20)),  # power shapes the program
+        (S.one_cycle(30, 0.5), S.one_cycle(31, 0.5)),
+    ]
+    for a, b in other:
+        assert a.as_data()[0] != b.as_data()[0], a
+    assert S.cosine_decay(0.2, 30, alpha=0.25).as_data()[1] == {"init_value": 0.2, "alpha": 0.25, "span": 0.75}

@@ -359,6 +359,51 @@ def test_a_schedule_built_afresh_with_the_same_arguments_compiles_nothing(compil
     assert float(O.get_learning_rate(again.opt_state)) == pytest.approx(0.1 * 0.5**4, rel=1e-15)
 
 
+def _numpy_scheduled_adam(p, x, y, rates, *, batch_size, epochs, b1=0.9, b2=0.999, eps=1e-8):
+    """torch.optim.Adam's rule on NET with MSE, batches in order, in float64 NumPy, the rate of
+    update t being ``rates[t]``."""
+    p = jax.tree.map(lambda a: np.array(a, np.float64), p)
+    m, v = jax.tree.map(np.zeros_like, p), jax.tree.map(np.zeros_like, p)
+    t = 0
+    for _ in range(epochs):
+        for i in range(0, len(x), batch_size):
+            _, g = _numpy_mse_grads(p, x[i : i + batch_size], y[i : i + batch_size])
+            lr, t = float(rates[t]), t + 1
+            m = jax.tree.map(lambda m_, g_: b1 * m_ + (1 - b1) * g_, m, g)
+            v = jax.tree.map(lambda v_, g_: b2 * v_ + (1 - b2) * g_ * g_, v, g)
+            p = jax.tree.map(
+                lambda p_, m_, v_: p_ - lr / (1 - b1**t) * m_ / (np.sqrt(v_) / np.sqrt(1 - b2**t) + eps), p, m, v
+            )
+    return p
+
+
+def test_a_schedule_with_other_values_compiles_nothing_and_resumes_from_a_checkpoint(tmp_path, compiles):
+    """A schedule's values are data in the optimizer state: fit with adam(cosine_decay(1e-2, 100))
+    after adam(cosine_decay(3e-3, 100)) compiles nothing, each trains as Adam in float64 with
+    the rate of the schedule called directly, and a checkpointed run resumes bit for bit; a
+    state given with an optimizer of other schedule values keeps the state's (and says so)."""
+    x, y = _problem(12)
+    params = NET.init(KEY, (4,), jnp.float64)
+    kw = dict(batch_size=4, shuffle=False, verbose=0, unroll=1)
+    first = fnn.fit(NET, params, O.adam(S.cosine_decay(3e-3, 100)), MSE, x, y, epochs=2, **kw)
+    with compiles() as c:
+        second = fnn.fit(NET, params, O.adam(S.cosine_decay(1e-2, 100)), MSE, x, y, epochs=2, **kw)
+    assert c.count == 0
+    for run, rate in ((first, 3e-3), (second, 1e-2)):
+        rates = np.asarray(jax.jit(S.cosine_decay(rate, 100))(np.arange(6)))  # one program, not one per op
+        want = _numpy_scheduled_adam(params, x, y, rates, batch_size=4, epochs=2)
+        chex.assert_trees_all_close(run.params, want, rtol=1e-12, atol=1e-15)
+    path = str(tmp_path / "run.npz")
+    part = fnn.fit(NET, params, O.adam(S.cosine_decay(1e-2, 100)), MSE, x, y, epochs=1, checkpoint=path, **kw)
+    resumed = fnn.fit(NET, params, O.adam(S.cosine_decay(1e-2, 100)), MSE, x, y, epochs=2, checkpoint=path, **kw)
+    assert part.history.epochs_run == 1 and resumed.history.epochs == [0, 1]
+    chex.assert_trees_all_close((resumed.params, resumed.opt_state), (second.params, second.opt_state), rtol=0, atol=0)
+    other = O.adam(S.cosine_decay(3e-3, 100))
+    with pytest.warns(RuntimeWarning, match=r"learning_rate schedule values .*init_value=0\.01.* \(opt says fnn\."):
+        kept = fnn.fit(NET, part.params, other, MSE, x, y, epochs=1, opt_state=part.opt_state, **kw)
+    chex.assert_trees_all_close(kept.params, second.params, rtol=0, atol=0)
+
+
 def test_fits_that_differ_in_optimizer_and_batch_size_share_one_validation_program():
     """The validation pass is a program of its own, on the network, loss and metrics alone: a
     second fit with another optimizer family and batch size compiles its epoch and nothing else,

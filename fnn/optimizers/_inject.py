@@ -10,7 +10,13 @@ hyperparameter held in the optimizer state (``state.hparams``) as a 0-d array an
   values, have EQUAL ``update`` functions, so compiled training programs keyed on them are
   shared (``fnn.fit`` keys its cache of compiled epochs on ``opt.update``);
 * a hyperparameter given as a schedule (any callable ``step -> value``) is evaluated at each
-  update; ``hparams`` holds the value the NEXT update uses.
+  update; ``hparams`` holds the value the NEXT update uses. An :mod:`fnn.schedules` schedule's
+  numbers (``init_value``, ``alpha``, ``peak_value``...; as its rule uses them, e.g. ``1 - alpha``)
+  are data too, held in ``state.schedule_values``: its rule and step structure (step counts,
+  boundaries, ``staircase``) are the program, so ``adam(cosine_decay(3e-3, 100))`` and
+  ``adam(cosine_decay(1e-2, 100))`` have equal ``update`` functions, and the schedule is
+  evaluated from those arrays, giving the bits the schedule called directly gives. A schedule
+  that is a plain callable is program structure, compared by identity.
 
 Everything that is not a number or a callable (bools, None, strings, tuples) is passed through
 as a static option; ``static_args`` names further arguments to keep static.
@@ -41,6 +47,7 @@ from fnn.optimizers._base import (
     takes_extra_args,
 )
 from fnn.optimizers._hyperparams import RANGES, HeldName, map_hparam_nodes, override_hparams
+from fnn.schedules._base import ScheduleFunction, ScheduleRule
 
 
 class InjectHyperparamsState(NamedTuple):
@@ -51,12 +58,17 @@ class InjectHyperparamsState(NamedTuple):
         hparams: ``{name: value}``, the values the next update uses (0-d arrays).
         scales: One factor per scheduled hyperparameter (``hparams[h] = schedule_h(count) *
             scales[h]``, so setting ``h`` rescales the rest of its schedule).
+        schedule_values: ``{h: {value name: array}}`` for each hyperparameter following an
+            :mod:`fnn.schedules` schedule: the numbers its rule computes ``schedule_h(count)``
+            from, in the default float dtype (0-d; ``piecewise_constant``'s ``values`` 1-d). A
+            schedule that is a plain callable has no entry.
         inner_state: The transform's own state.
     """
 
     count: Array  # type: ignore[assignment]  # the field shadows tuple.count, as in optax
     hparams: dict[str, Array]
     scales: dict[str, Array]
+    schedule_values: dict[str, dict[str, Array]]
     inner_state: OptState
 
 
@@ -86,11 +98,12 @@ def _as_array(value: Any, dtype: Any) -> Array:
 
 
 class _Spec(NamedTuple):
-    """What an injected transform's program depends on: everything but the numeric values."""
+    """What an injected transform's program depends on: everything but the numeric values
+    (``schedules``: an fnn schedule's :class:`ScheduleRule`, a plain callable as it is)."""
 
     factory: Callable[..., GradientTransformation]
     static: tuple[tuple[str, Any], ...]
-    schedules: tuple[tuple[str, Callable[[Array], Array]], ...]
+    schedules: tuple[tuple[str, Callable[..., Array]], ...]
     numeric: tuple[str, ...]
     dtype: Any
     # (name, placeholder) of each argument only init reads (:func:`injected`'s ``init_args``):
@@ -105,37 +118,58 @@ class _Spec(NamedTuple):
         self.build(hp)
 
 
-def _init_from_arrays(spec: _Spec, params: Params, hp: dict[str, Array]) -> InjectHyperparamsState:
-    """The state, from the hyperparameters already as arrays (traced when ``init`` is jitted)."""
+def _scheduled(rule: Callable[..., Array], step: Array, values: dict[str, dict[str, Array]], name: str) -> Array:
+    """The schedule of ``name`` at ``step``: an fnn schedule's rule with its values (the state's
+    arrays), a plain callable alone."""
+    return rule(step, values[name]) if isinstance(rule, ScheduleRule) else rule(step)
+
+
+def _init_from_arrays(
+    spec: _Spec, params: Params, arrays: tuple[dict[str, Array], dict[str, dict[str, Array]]]
+) -> InjectHyperparamsState:
+    """The state, from the hyperparameters and the schedules' values already as arrays (traced
+    when ``init`` is jitted)."""
     dtype = spec.dtype or scalar_dtype()
-    hp = dict(hp)
+    hp, values = dict(arrays[0]), arrays[1]
     scales = {}
-    for name, schedule in spec.schedules:
-        hp[name] = jnp.asarray(schedule(count0()), dtype)
+    for name, rule in spec.schedules:
+        hp[name] = jnp.asarray(_scheduled(rule, count0(), values, name), dtype)
         scales[name] = jnp.ones((), dtype)
     inner_state = spec.build(hp).init(params)
     init_only = dict(spec.init_only)  # read by that init, held nowhere
     # the names carry the factory's checks, for values set into the state later
     held: dict[str, Array] = {HeldName(name, spec.check): v for name, v in hp.items() if name not in init_only}
-    return InjectHyperparamsState(count0(), held, scales, inner_state)
+    return InjectHyperparamsState(count0(), held, scales, dict(values), inner_state)
 
 
 class InjectInit:
     """An injected transform's ``init``: ``init(params) -> state``. Compared by its factory
-    AND values; ``template`` (compared by the factory alone) takes the values as an input,
-    ``values`` gives them as arrays, so a compiled ``template`` serves every optimizer of the
-    family (``fnn.fit`` jits it once)."""
+    AND values (its schedules' included); ``template`` (compared by the factory alone) takes the
+    values as an input, :meth:`arrays` gives them as arrays, so a compiled ``template`` serves
+    every optimizer of the family (``fnn.fit`` jits it once). ``values`` are the numeric
+    hyperparameters it was built with, ``schedules`` the scheduled ones' schedules."""
 
-    __slots__ = ("__weakref__", "key", "spec", "template", "values")
+    __slots__ = ("__weakref__", "key", "schedules", "spec", "template", "values")
 
-    def __init__(self, spec: _Spec, values: tuple[tuple[str, Any], ...]) -> None:
-        self.spec, self.values = spec, values
+    def __init__(
+        self, spec: _Spec, values: tuple[tuple[str, Any], ...], schedules: tuple[tuple[str, Callable[..., Any]], ...]
+    ) -> None:
+        self.spec, self.values, self.schedules = spec, values, schedules
         self.template = bound(_init_from_arrays, spec)
-        self.key = freeze((spec, values))
+        self.key = freeze((spec, values, schedules))
 
-    def arrays(self) -> dict[str, Array]:
+    def arrays(self) -> tuple[dict[str, Array], dict[str, dict[str, Array]]]:
+        """The hyperparameters, and the values of each fnn schedule, as arrays."""
         dtype = self.spec.dtype or scalar_dtype()
-        return {name: _as_array(v, dtype) for name, v in self.values}
+        hp = {name: _as_array(v, dtype) for name, v in self.values}
+        # in the dtype the schedule computes in, cast as it casts a Python float: the same bits
+        floats = scalar_dtype()
+        values = {
+            name: {k: jax.device_put(np.asarray(v, floats)) for k, v in schedule.as_data()[1].items()}
+            for name, schedule in self.schedules
+            if isinstance(schedule, ScheduleFunction)
+        }
+        return hp, values
 
     def __call__(self, params: Params) -> InjectHyperparamsState:
         return _init_from_arrays(self.spec, params, self.arrays())
@@ -162,9 +196,10 @@ def _inject_update(
     updates, inner_state = inner.update(updates, inner_state, params, **extra)
     count = state.count + 1
     hp = dict(state.hparams)
-    for name, schedule in spec.schedules:
-        hp[name] = jnp.asarray(schedule(count), hp[name].dtype) * state.scales[name]
-    return updates, InjectHyperparamsState(count, hp, state.scales, inner_state)
+    for name, rule in spec.schedules:
+        value = _scheduled(rule, count, state.schedule_values, name)
+        hp[name] = jnp.asarray(value, hp[name].dtype) * state.scales[name]
+    return updates, state._replace(count=count, hparams=hp, inner_state=inner_state)
 
 
 def _traced(name: str, schedule: Callable) -> Any:
@@ -268,10 +303,11 @@ def injected(
             )
         else:
             factory(**static, **numeric)
-        spec = _Spec(
-            factory, tuple(static.items()), tuple(schedules.items()), tuple(numeric), hyperparam_dtype, init_only
-        )
-        return GradientTransformation(InjectInit(spec, tuple(numeric.items())), bound(_inject_update, spec))
+        # an fnn schedule's values are the state's: its rule alone is the program's
+        rules = {n: s.as_data()[0] if isinstance(s, ScheduleFunction) else s for n, s in schedules.items()}
+        spec = _Spec(factory, tuple(static.items()), tuple(rules.items()), tuple(numeric), hyperparam_dtype, init_only)
+        init = InjectInit(spec, tuple(numeric.items()), tuple(schedules.items()))
+        return GradientTransformation(init, bound(_inject_update, spec))
 
     build.__name__ = f"inject_hyperparams({getattr(factory, '__name__', 'factory')})"
     build.__doc__ = factory.__doc__

@@ -10,6 +10,14 @@ A schedule compares, hashes and pickles by value (its kind and arguments; its ``
 them): ``exponential_decay(0.1, 10, 0.5) == exponential_decay(0.1, 10, 0.5)``, so optimizers built
 with equal schedules are equal and a second ``fit`` with one built afresh compiles nothing.
 
+A schedule's numbers (``init_value``, ``alpha``, ``peak_value``, ``decay_rate``, ``values``...)
+are data, not program: an optimizer holds them in its state (``state.schedule_values``, see
+:class:`fnn.optimizers.InjectHyperparamsState`) and evaluates the schedule from them, so
+``adam(cosine_decay(3e-3, 100))`` and ``adam(cosine_decay(1e-2, 100))`` have equal ``update``
+functions and share ``fit``'s compiled epoch. What shapes the program stays in it: the rule, step
+counts and boundaries, ``staircase``, whether ``exponential_decay`` has an ``end_value``, and
+``polynomial``'s ``power`` (XLA computes ``x ** 1`` and ``x ** 2`` exactly, as ``x`` and ``x * x``).
+
 Argument names follow optax (``init_value``, ``end_value``, ``transition_steps``...);
 ``piecewise_constant`` follows Keras's ``PiecewiseConstantDecay`` and ``one_cycle`` follows
 PyTorch's ``OneCycleLR`` (two phases, cosine annealing).

@@ -20,7 +20,16 @@ Schedule = Callable[[Array], Array]
 
 @dataclasses.dataclass(frozen=True, repr=False)
 class ScheduleFunction:
-    """A schedule as data: ``rule(step, **arguments)`` with ``rule`` a module-level function.
+    """A schedule as data: ``rule(step, **structure, **values)`` with ``rule`` a module-level function.
+
+    ``arguments`` are the user's (its ``repr``); ``structure`` holds the rule's arguments that
+    shape its program (step counts, boundaries, options such as ``staircase``) and ``values``
+    its numbers, computed on the host in float64 from the arguments (``1 - alpha`` for
+    ``alpha``): :meth:`as_data` splits them, so that an optimizer holds the values in its state
+    as arrays and schedules that differ only in values share one program. Derived on the host
+    because the rule, given them as arrays, must give the bits it gives with Python floats: an
+    operation between two values would otherwise round in the array's dtype (float32), where
+    Python rounds once.
 
     Compared and hashed by value (the rule and its checked arguments), where a closure compares
     by identity: optimizers built with equal schedules have equal ``update`` functions, so
@@ -31,9 +40,12 @@ class ScheduleFunction:
     name: str
     rule: Callable[..., Array]
     arguments: tuple[tuple[str, Any], ...]
+    structure: tuple[tuple[str, Any], ...]
+    values: tuple[tuple[str, Any], ...]
 
     def __call__(self, step: Any) -> Array:
-        return self.rule(step, **dict(self.arguments))
+        rule, values = self.as_data()
+        return rule(step, values)  # as an optimizer evaluates it from its state: the same bits
 
     @property
     def __name__(self) -> str:  # what error messages call a schedule
@@ -42,10 +54,39 @@ class ScheduleFunction:
     def __repr__(self) -> str:
         return f"fnn.schedules.{self.name}({', '.join(f'{k}={v!r}' for k, v in self.arguments)})"
 
+    def as_data(self) -> tuple[ScheduleRule, dict[str, Any]]:
+        """The schedule split into its program and its values: ``rule(step, values)`` equals
+        ``self(step)`` bit for bit, with ``values`` as given here (floats, a tuple of floats for
+        ``piecewise_constant``) or as arrays of them in the default float dtype."""
+        return ScheduleRule(self.name, self.rule, self.structure, tuple(k for k, _ in self.values)), dict(self.values)
 
-def schedule_function(name: str, rule: Callable[..., Array], **arguments: Any) -> Schedule:
-    """The schedule ``name`` computing ``rule(step, **arguments)`` (arguments already checked)."""
-    return ScheduleFunction(name, rule, tuple(arguments.items()))
+
+@dataclasses.dataclass(frozen=True)
+class ScheduleRule:
+    """A schedule without its values (:meth:`ScheduleFunction.as_data`): ``self(step, values)``.
+    Compared by the rule, its structure and the names of its values, so the schedules of one
+    rule and structure have equal ones, whatever their values."""
+
+    name: str
+    rule: Callable[..., Array]
+    structure: tuple[tuple[str, Any], ...]
+    names: tuple[str, ...]
+
+    def __call__(self, step: Any, values: dict[str, Any]) -> Array:
+        dtype = float_dtype()  # the dtype the schedule computes in (values held in it: a no-op)
+        # Behind a barrier XLA sees no constant, so the values given as Python floats (the schedule
+        # called directly) and as an optimizer state's arrays run the same program, bit for bit:
+        # constants would be folded ((a * s) / w into s * (a / w)), rounding otherwise.
+        arrays = jax.lax.optimization_barrier({k: jnp.asarray(values[k], dtype) for k in self.names})
+        return self.rule(step, **dict(self.structure), **arrays)
+
+
+def schedule_function(
+    name: str, rule: Callable[..., Array], arguments: dict[str, Any], structure: dict[str, Any], values: dict[str, Any]
+) -> Schedule:
+    """The schedule ``name`` computing ``rule(step, **structure, **values)``, shown as ``name(**arguments)``
+    (arguments already checked; ``values`` the rule's numbers, derived from them on the host)."""
+    return ScheduleFunction(name, rule, tuple(arguments.items()), tuple(structure.items()), tuple(values.items()))
 
 
 def check_steps(name: str, value, minimum: int) -> int:

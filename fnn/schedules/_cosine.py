@@ -38,18 +38,21 @@ def cosine_decay(init_value: float, decay_steps: int, alpha: float = 0.0) -> Sch
         >>> [round(float(lr(s)), 6) for s in (0, 5, 10, 20)]
         [1.0, 0.5, 0.0, 0.0]
     """
+    init = check_rate("init_value", init_value)
+    steps = check_steps("decay_steps", decay_steps, 1)
+    a = real("alpha", alpha, 0.0, 1.0)
     return schedule_function(
         "cosine_decay",
         _cosine_decay,
-        init_value=check_rate("init_value", init_value),
-        decay_steps=check_steps("decay_steps", decay_steps, 1),
-        alpha=real("alpha", alpha, 0.0, 1.0),
+        arguments=dict(init_value=init, decay_steps=steps, alpha=a),
+        structure=dict(decay_steps=steps),
+        values=dict(init_value=init, alpha=a, span=1.0 - a),
     )
 
 
-def _cosine_decay(step, init_value: float, decay_steps: int, alpha: float) -> Array:
+def _cosine_decay(step, decay_steps: int, init_value: float, alpha: float, span: float) -> Array:
     f = jnp.minimum(float_step(step), decay_steps) / decay_steps
-    return init_value * ((1.0 - alpha) * _cosine(f) + alpha)
+    return init_value * (span * _cosine(f) + alpha)
 
 
 def warmup_cosine_decay(
@@ -76,24 +79,26 @@ def warmup_cosine_decay(
         ValueError: For a value out of range or a step count that is not a whole number.
         TypeError: For a value of the wrong type.
     """
+    init = check_rate("init_value", init_value)
+    peak = check_rate("peak_value", peak_value)
     w = check_steps("warmup_steps", warmup_steps, 0)
+    d = check_steps("decay_steps", decay_steps, w + 1)
+    end = check_rate("end_value", end_value)
     return schedule_function(
         "warmup_cosine_decay",
         _warmup_cosine_decay,
-        init_value=check_rate("init_value", init_value),
-        peak_value=check_rate("peak_value", peak_value),
-        warmup_steps=w,
-        decay_steps=check_steps("decay_steps", decay_steps, w + 1),
-        end_value=check_rate("end_value", end_value),
+        arguments=dict(init_value=init, peak_value=peak, warmup_steps=w, decay_steps=d, end_value=end),
+        structure=dict(warmup_steps=w, decay_steps=d),
+        values=dict(init_value=init, end_value=end, rise=peak - init, fall=peak - end),
     )
 
 
 def _warmup_cosine_decay(
-    step, init_value: float, peak_value: float, warmup_steps: int, decay_steps: int, end_value: float
+    step, warmup_steps: int, decay_steps: int, init_value: float, end_value: float, rise: float, fall: float
 ) -> Array:
     s, w, d = float_step(step), warmup_steps, decay_steps
-    warm = init_value + (peak_value - init_value) * s / max(w, 1)
-    cool = end_value + (peak_value - end_value) * _cosine(jnp.clip(s - w, 0.0, d - w) / (d - w))
+    warm = init_value + rise * s / max(w, 1)
+    cool = end_value + fall * _cosine(jnp.clip(s - w, 0.0, d - w) / (d - w))
     return jnp.where(s < w, warm, cool)
 
 
@@ -134,24 +139,24 @@ def one_cycle(
             f"pct_start * total_steps must lie in (1, total_steps), got "
             f"pct_start={pct_start!r}, total_steps={total_steps!r}"
         )
+    initial = peak / div
+    minimum = initial / final_div
     return schedule_function(
         "one_cycle",
         _one_cycle,
-        total_steps=n,
-        peak_value=peak,
-        pct_start=pct,
-        div_factor=div,
-        final_div_factor=final_div,
+        arguments=dict(total_steps=n, peak_value=peak, pct_start=pct, div_factor=div, final_div_factor=final_div),
+        # E1 is a value (pct_start's): the phases meet at a select, not at a step count
+        structure=dict(e2=e2),
+        values=dict(
+            e1=e1, peak=peak, minimum=minimum, up_span=initial - peak, down_span=peak - minimum, down_steps=e2 - e1
+        ),
     )
 
 
 def _one_cycle(
-    step, total_steps: int, peak_value: float, pct_start: float, div_factor: float, final_div_factor: float
+    step, e2: float, e1: float, peak: float, minimum: float, up_span: float, down_span: float, down_steps: float
 ) -> Array:
-    e1, e2 = pct_start * total_steps - 1.0, total_steps - 1.0
-    initial = peak_value / div_factor
-    minimum = initial / final_div_factor
     s = jnp.minimum(float_step(step), e2)
-    up = peak_value + (initial - peak_value) * _cosine(s / e1)
-    down = minimum + (peak_value - minimum) * _cosine((s - e1) / (e2 - e1))
+    up = peak + up_span * _cosine(s / e1)
+    down = minimum + down_span * _cosine((s - e1) / down_steps)
     return jnp.where(s <= e1, up, down)

@@ -26,7 +26,8 @@ def constant(value: float) -> Schedule:
         ValueError: For a value out of range or a step count that is not a whole number.
         TypeError: For a value of the wrong type.
     """
-    return schedule_function("constant", _constant, value=check_rate("value", value))
+    v = check_rate("value", value)
+    return schedule_function("constant", _constant, arguments=dict(value=v), structure={}, values=dict(value=v))
 
 
 def _constant(step, value: float) -> Array:
@@ -71,9 +72,7 @@ def exponential_decay(
     """
     if not isinstance(staircase, (bool, np.bool_)):
         raise TypeError(f"staircase must be True or False, got {staircase!r}")
-    return schedule_function(
-        "exponential_decay",
-        _exponential_decay,
+    arguments = dict(
         init_value=check_rate("init_value", init_value),
         transition_steps=check_steps("transition_steps", transition_steps, 1),
         decay_rate=real("decay_rate", decay_rate, lo=0.0, lo_open=True),
@@ -81,23 +80,32 @@ def exponential_decay(
         staircase=bool(staircase),
         end_value=None if end_value is None else check_rate("end_value", end_value),
     )
+    numbers = ("init_value", "decay_rate") + (() if end_value is None else ("end_value",))
+    return schedule_function(
+        "exponential_decay",
+        _exponential_decay,
+        arguments=arguments,
+        structure={k: v for k, v in arguments.items() if k not in numbers and k != "end_value"},
+        values={k: arguments[k] for k in numbers},  # no end_value: unbounded, another program
+    )
 
 
 def _exponential_decay(
     step,
-    init_value: float,
     transition_steps: int,
-    decay_rate: float,
     transition_begin: int,
     staircase: bool,
-    end_value: float | None,
+    init_value: float,
+    decay_rate: float,
+    end_value: float | None = None,
 ) -> Array:
     p = jnp.maximum(float_step(step) - transition_begin, 0.0) / transition_steps
     if staircase:
         p = jnp.floor(p)
     v = init_value * decay_rate**p
     if end_value is not None:
-        v = jnp.maximum(v, end_value) if decay_rate < 1 else jnp.minimum(v, end_value)
+        # a floor when decaying, a ceiling when growing: a select, as decay_rate may be an array
+        v = jnp.where(decay_rate < 1, jnp.maximum(v, end_value), jnp.minimum(v, end_value))
     return v
 
 
@@ -132,10 +140,16 @@ def piecewise_constant(boundaries: Sequence[int], values: Sequence[float]) -> Sc
         raise ValueError(f"values must have len(boundaries) + 1 = {len(bs) + 1} entries, got {len(vs)}")
     if any(b1 <= b0 for b0, b1 in zip(bs, bs[1:], strict=False)):
         raise ValueError(f"boundaries must be strictly increasing, got {list(boundaries)}")
-    return schedule_function("piecewise_constant", _piecewise_constant, boundaries=tuple(bs), values=tuple(vs))
+    return schedule_function(
+        "piecewise_constant",
+        _piecewise_constant,
+        arguments=dict(boundaries=tuple(bs), values=tuple(vs)),
+        structure=dict(boundaries=tuple(bs)),
+        values=dict(values=tuple(vs)),
+    )
 
 
-def _piecewise_constant(step, boundaries: tuple[float, ...], values: tuple[float, ...]) -> Array:
+def _piecewise_constant(step, boundaries: tuple[float, ...], values: tuple[float, ...] | Array) -> Array:
     s = jnp.asarray(step)
     if jnp.issubdtype(s.dtype, jnp.integer):
         # Integer steps compare exactly (as float32, step 2**24 + 1 rounds onto a boundary):
@@ -148,7 +162,7 @@ def _piecewise_constant(step, boundaries: tuple[float, ...], values: tuple[float
         index = passed + jnp.sum(s[..., None] > inside, axis=-1)
     else:
         index = jnp.sum(float_step(s)[..., None] > np.asarray(boundaries), axis=-1)
-    return jnp.asarray(np.asarray(values), float_dtype())[index]
+    return jnp.asarray(values, float_dtype())[index]
 
 
 def polynomial(
@@ -173,24 +187,28 @@ def polynomial(
         ValueError: For a value out of range or a step count that is not a whole number.
         TypeError: For a value of the wrong type.
     """
+    init = check_rate("init_value", init_value)
+    end = check_rate("end_value", end_value)
+    p = real("power", power, lo=0.0, lo_open=True)
+    steps = check_steps("transition_steps", transition_steps, 1)
+    begin = check_steps("transition_begin", transition_begin, 0)
     return schedule_function(
         "polynomial",
         _polynomial,
-        init_value=check_rate("init_value", init_value),
-        end_value=check_rate("end_value", end_value),
-        power=real("power", power, lo=0.0, lo_open=True),
-        transition_steps=check_steps("transition_steps", transition_steps, 1),
-        transition_begin=check_steps("transition_begin", transition_begin, 0),
+        arguments=dict(init_value=init, end_value=end, power=p, transition_steps=steps, transition_begin=begin),
+        # power is the program's: XLA computes x**1 and x**2 as x and x * x, exactly
+        structure=dict(transition_steps=steps, transition_begin=begin, power=p),
+        values=dict(span=init - end, end_value=end),
     )
 
 
 def _polynomial(
-    step, init_value: float, end_value: float, power: float, transition_steps: int, transition_begin: int
+    step, transition_steps: int, transition_begin: int, power: float, span: float, end_value: float
 ) -> Array:
     n = transition_steps
     t = jnp.clip(float_step(step) - transition_begin, 0.0, n)
     # (n - t) / n is exactly 0 at the end, so the last value is exactly end_value.
-    return (init_value - end_value) * ((n - t) / n) ** power + end_value
+    return span * ((n - t) / n) ** power + end_value
 
 
 def linear(init_value: float, end_value: float, transition_steps: int, transition_begin: int = 0) -> Schedule:

@@ -244,7 +244,7 @@ def check_schedules(opt: Any, steps: int) -> None:
     and a learning rate >= 0 (a negative one ascends the loss; a NaN one ruins the params).
     A schedule is a function of the step, so its values are known before training; one that
     cannot take an array of steps is left to run."""
-    schedules = getattr(getattr(opt.init, "spec", None), "schedules", ()) or ()
+    schedules = getattr(opt.init, "schedules", ()) or ()
     for name, fn in schedules:
         try:
             with jax.ensure_compile_time_eval(), np.errstate(all="ignore"):
@@ -262,8 +262,9 @@ def check_schedules(opt: Any, steps: int) -> None:
 
 
 def hyperparams_differ(opt: Any, opt_state: Any) -> list[str]:
-    """The hyperparameters ``opt`` was built with that ``opt_state`` holds other values of
-    (the state's win: they are the run's, ReduceLROnPlateau's reductions included)."""
+    """The hyperparameters ``opt`` was built with that ``opt_state`` holds other values of, and
+    its schedules whose values it holds others of (the state's win: they are the run's,
+    ReduceLROnPlateau's reductions included)."""
     built = dict(getattr(opt.init, "values", ()) or ())
     try:
         held = optimizers.get_hyperparams(opt_state)
@@ -275,4 +276,26 @@ def hyperparams_differ(opt: Any, opt_state: Any) -> list[str]:
             mine = np.asarray(v, np.asarray(held[k]).dtype)
             if float(held[k]) != float(mine):
                 out.append(f"{k}={float(held[k]):.6g} (opt says {float(mine):.6g})")
+    return out + _schedule_values_differ(opt, opt_state)
+
+
+def _schedule_values_differ(opt: Any, opt_state: Any) -> list[str]:
+    """The fnn schedules of ``opt`` whose values ``opt_state`` holds others of (the state's
+    win, as its hyperparameters do: a schedule's numbers are state, its rule alone the program)."""
+    node = next((n for n in jax.tree.leaves(opt_state, is_leaf=_is_injected) if _is_injected(n)), None)
+    out = []
+    for name, schedule in getattr(opt.init, "schedules", ()) or ():
+        held = node.schedule_values.get(name) if node is not None else None
+        if held is None or not hasattr(schedule, "as_data"):
+            continue
+        held = {k: np.asarray(v) for k, v in held.items()}
+        built = {k: np.asarray(v, held[k].dtype) for k, v in schedule.as_data()[1].items()}
+        same_shapes = all(held[k].shape == v.shape for k, v in built.items())  # not a vmapped state's
+        if same_shapes and not all(np.array_equal(held[k], v) for k, v in built.items()):
+            shown = ", ".join(f"{k}={np.array2string(v, precision=6, separator=', ')}" for k, v in held.items())
+            out.append(f"{name} schedule values {shown} (opt says {schedule!r})")
     return out
+
+
+def _is_injected(node: Any) -> bool:
+    return isinstance(node, optimizers.InjectHyperparamsState)

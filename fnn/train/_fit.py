@@ -179,7 +179,7 @@ def fit(
             checkpoint being resumed sets it.
         opt_state: The optimizer state to continue from (None: ``opt.init(params)``); it must
             be what ``opt.init(params)`` builds (structure, shapes, dtypes), and its
-            hyperparameters are the ones used.
+            hyperparameters (its schedules' values included) are the ones used.
         checkpoint: A file path: saved after every epoch and, if it exists at the start,
             resumed from (see above). Its folder must be writable (checked first).
         unroll: The ``lax.scan`` unroll of the epoch's steps, an int >= 1 (None: 2 for small

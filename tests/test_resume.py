@@ -206,6 +206,34 @@ def test_a_history_saved_by_hand_is_continued_with_the_uninterrupted_run_s_epoch
             fit(4, checkpoint=path)
 
 
+@pytest.mark.parametrize("lr", [0.05, fnn.schedules.cosine_decay(0.05, 20)], ids=["rate", "schedule"])
+def test_a_checkpoint_written_before_schedules_values_were_state_resumes(tmp_path, lr):
+    """An optimizer state saved without the injected state's schedule_values field (fnn before
+    schedules' values became state) resumes bit-identically, the values taken from the
+    optimizer as they were then; checkpoint.load against a concrete template reads it too."""
+    from fnn.optimizers._inject import without_schedule_values
+
+    x, y = _problem()
+    params = NET.init(KEY, (4,), jnp.float64)
+    fit = lambda epochs, **kw: fnn.fit(
+        NET, params, O.adam(lr), MSE, x, y, epochs=epochs, callbacks=[TerminateOnNaN()], **RUN, **kw
+    )
+    full, part = fit(4), fit(2)
+    path = tmp_path / "old.npz"
+    old_state = without_schedule_values(part.opt_state)
+    assert "schedule_values" not in str(jax.tree.structure(old_state))
+    checkpoint.save(path, params=part.params, opt_state=old_state, epoch=2, key=RUN["key"], history=part.history)
+    loaded = checkpoint.load(path, params=params, opt_state=O.adam(lr).init(params))
+    assert _bits(loaded.opt_state) == _bits(part.opt_state)
+    res = fit(4, checkpoint=path)
+    assert res.history.history == full.history.history
+    assert _bits((res.params, res.opt_state)) == _bits((full.params, full.opt_state))
+    # any other difference of structure is still refused
+    checkpoint.save(path, params=part.params, opt_state=old_state.inner_state, epoch=2)
+    with pytest.raises(ValueError, match="structure differs from the template"):
+        fit(4, checkpoint=path)
+
+
 def test_fit_refuses_its_own_best_only_checkpoint_file_as_the_run_s_checkpoint(tmp_path):
     """fit writes its checkpoint after every epoch: on ModelCheckpoint's best file that would
     replace the best epoch with the last one."""

@@ -173,6 +173,9 @@ def _restore(
     want = {jax.tree_util.keystr(p): leaf for p, leaf in flat}
     missing = [p for p in want if p not in stored]
     unexpected = [p for p in stored if p not in want]
+    from_template = _older_injected_state(record["treedef"], treedef, template, missing, unexpected)
+    taken = from_template or set()
+    missing = [p for p in missing if p not in taken]
     if missing or unexpected:
         parts = []
         if missing:
@@ -180,7 +183,7 @@ def _restore(
         if unexpected:
             parts.append(f"in the file but not in the template: {', '.join(tree_name + p for p in unexpected)}")
         raise ValueError(f"{path}: {tree_name} structure differs from the template; " + "; ".join(parts))
-    if str(treedef) != record["treedef"]:
+    if str(treedef) != record["treedef"] and from_template is None:
         raise ValueError(
             f"{path}: {tree_name} tree structure differs from the template: file "
             f"{record['treedef']} vs template {treedef}"
@@ -188,6 +191,8 @@ def _restore(
     diffs = []
     recast = {}  # path -> the template's dtype, for a 0-d float held at another width
     for p, leaf in want.items():
+        if p in taken:
+            continue
         m = stored[p]
         shape = leaf_shape(leaf)
         if tuple(m["shape"]) != shape:
@@ -202,6 +207,9 @@ def _restore(
         raise ValueError(f"{path}: checkpoint does not match the template: " + "; ".join(diffs))
     leaves = []
     for p in want:
+        if p in taken:
+            leaves.append(want[p])
+            continue
         m = stored[p]
         if p in recast:
             # An injected hyperparameter (learning rate, b1, ...) is float64 in a state made with
@@ -214,6 +222,23 @@ def _restore(
         else:
             leaves.append(decode(arrays[tree_name + p], m))
     return jax.tree_util.tree_unflatten(treedef, leaves)
+
+
+def _older_injected_state(
+    file_treedef: str, treedef: Any, template: Any, missing: list, unexpected: list
+) -> set | None:
+    """The paths to take from the template (possibly none) when the file holds an optimizer
+    state written before injected states held their schedules' values (``schedule_values``: the
+    field, and its leaves, missing; nothing else different): the values then came from the
+    optimizer, as the template's do. None for any other file."""
+    if str(treedef) == file_treedef or unexpected or not all(".schedule_values" in p for p in missing):
+        return None
+    # imported here: fnn.optimizers is not needed to read a checkpoint, only to recognise this
+    from fnn.optimizers._inject import without_schedule_values
+
+    if str(jax.tree.structure(without_schedule_values(template))) != file_treedef:
+        return None
+    return set(missing)
 
 
 def _is_float(dtype: str) -> bool:

@@ -72,6 +72,34 @@ class InjectHyperparamsState(NamedTuple):
     inner_state: OptState
 
 
+class _StateWithoutScheduleValues(NamedTuple):
+    """:class:`InjectHyperparamsState` as fnn wrote it before schedules' values were state (the
+    same name, so its tree structure prints as that state's did)."""
+
+    count: Any
+    hparams: Any
+    scales: Any
+    inner_state: Any
+
+
+_StateWithoutScheduleValues.__name__ = _StateWithoutScheduleValues.__qualname__ = "InjectHyperparamsState"
+
+
+def without_schedule_values(tree: Any) -> Any:
+    """``tree`` with every :class:`InjectHyperparamsState` in the form of the checkpoints written
+    before it held ``schedule_values`` (the field left out), for reading those checkpoints."""
+    is_state = lambda node: isinstance(node, InjectHyperparamsState)
+    return jax.tree.map(
+        lambda n: (
+            _StateWithoutScheduleValues(n.count, n.hparams, n.scales, without_schedule_values(n.inner_state))
+            if is_state(n)
+            else n
+        ),
+        tree,
+        is_leaf=is_state,
+    )
+
+
 def _is_number(value: Any) -> bool:
     if isinstance(value, (bool, np.bool_)):
         return False

@@ -322,7 +322,12 @@ def fit(
     params = copy_tree(params)
     opt_state = init_state(opt, params) if opt_state is None else copy_tree(opt_state)
     if resumed is not None:
-        params, opt_state = copy_tree(resumed.params), copy_tree(resumed.opt_state)
+        # A state written before schedules' values were optimizer state comes back with those
+        # values as the abstract template's (they came from the optimizer then): this one's.
+        kept = jax.tree.map(
+            lambda got, own: own if isinstance(got, jax.ShapeDtypeStruct) else got, resumed.opt_state, opt_state
+        )
+        params, opt_state = copy_tree(resumed.params), copy_tree(kept)
         initial_epoch = int(resumed.epoch)
         if history.stop_reason != "epochs":
             # The interrupted run had stopped (early stopping, NaN, a callback): so does this one.

@@ -393,6 +393,35 @@ def test_a_keras_style_hook_is_refused_before_training_naming_fnns_signature(cb,
     assert ran == []
 
 
+class _PerBatch(Callback):  # a Keras callback ported as-is
+    def on_train_batch_end(self, batch, logs=None):
+        pass
+
+
+class _PerTestBatch:  # any object with the hooks
+    def on_epoch_end(self, epoch, logs, ctx):
+        pass
+
+    def on_test_batch_begin(self, batch, logs=None):
+        pass
+
+
+@pytest.mark.parametrize("cb,hook", [(_PerBatch(), "on_train_batch_end"), (_PerTestBatch(), "on_test_batch_begin")])
+def test_a_per_batch_hook_is_refused_before_anything_compiles_as_lambda_callback_refuses_it(cb, hook, compiles):
+    """fit never calls a per-batch hook (its epochs are compiled programs): a subclass defining
+    one fails before training, naming it, in LambdaCallback's words, instead of silently never
+    running."""
+    with pytest.raises(TypeError, match=r"no per-batch hooks") as lambda_error:
+        fnn.callbacks.LambdaCallback(**{hook: lambda batch, logs: None})
+    why = re.search(r"\(.*\)", str(lambda_error.value)).group(0)  # LambdaCallback's reason, verbatim
+    want = re.escape(f"callbacks[1]: {type(cb).__name__}.{hook} {why}") + ".*on_train_begin, on_epoch_begin"
+    ran, params, x = [], [{"w": np.full((2, 1), 0.5), "b": np.zeros(1)}], np.ones((8, 2))
+    with compiles() as c, pytest.raises(TypeError, match=want):
+        callbacks = [lambda epoch, logs: ran.append(epoch), cb]
+        fnn.fit(fnn.mlp([1]), params, "sgd", "mse", x, x[:, :1], epochs=1, verbose=0, callbacks=callbacks)
+    assert c.count == 0 and ran == []
+
+
 def test_hooks_that_take_fnns_arguments_are_accepted_and_a_callable_must_take_epoch_and_logs():
     class Loose(Callback):
         def __init__(self):

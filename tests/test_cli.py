@@ -671,12 +671,24 @@ def test_a_command_marks_its_cache_folders_used_and_prunes_the_rest(train_twice)
     assert all(t > train_twice["days_ago"] for t in after_second["stored_mtimes"])
 
 
-def test_a_cache_dir_that_cannot_be_written_is_refused_in_one_line(tmp_path, capsys):
+def test_a_cache_dir_that_cannot_be_written_is_refused_in_one_line_naming_who_chose_it(tmp_path, capsys, monkeypatch):
     blocker = tmp_path / "a-file"
     blocker.write_text("")
     rc = main(["compare", "--dataset", "iris", "--cache-dir", str(blocker / "cache")])
     err = capsys.readouterr().err
     assert rc == 2 and err.count("\n") == 1 and "--cache-dir" in err and "--no-cache" in err
+    # $FNN_CACHE_DIR's folder is named as the variable was set: no --cache-dir was given
+    env = str(blocker / "env")
+    monkeypatch.setenv("FNN_CACHE_DIR", env)
+    monkeypatch.delenv("FNN_COMPILATION_CACHE", raising=False)  # (the suite's: no default cache)
+    assert main(["compare", "--dataset", "iris"]) == 2
+    err = capsys.readouterr().err
+    assert err == (
+        f"fnn compare: error: FNN_CACHE_DIR={env!r}: {str(blocker)!r} is a file, not a folder; "
+        "give another or --no-cache\n"
+    )
+    assert main(["compare", "--dataset", "iris", "--cache-dir", str(blocker / "cache")]) == 2  # the option wins
+    assert "--cache-dir '" in capsys.readouterr().err
 
 
 def test_help_names_the_cache_folder_and_the_switches(capsys, monkeypatch):

@@ -116,7 +116,9 @@ class Callback:
     epoch runs, e.g. a resumed run that had finished). Unlike Keras's, the hooks take ``ctx``
     (the run's :class:`FitContext`), and only ``on_epoch_end`` takes ``logs``: ``fit`` checks
     each hook you override against these signatures before training (a TypeError names a
-    Keras-style ``on_epoch_end(self, epoch, logs=None)``). The checkpoint matches each saved state
+    Keras-style ``on_epoch_end(self, epoch, logs=None)``). fnn's epochs are compiled programs,
+    so a Keras per-batch hook (``on_train_batch_end``, ``on_batch_begin``...) is refused there
+    too, rather than never called. The checkpoint matches each saved state
     to the callback of the same class at the same position in the list; a stateful callback
     with no saved state starts afresh, with a RuntimeWarning.
 
@@ -196,8 +198,9 @@ class Callback:
 
         Args:
             state: The dict ``get_state`` returned when the checkpoint was written, read back
-                from the file: arrays come back as jax arrays of the same shape and dtype,
-                tuples as lists, 0-d arrays as Python numbers.
+                from the file: arrays come back as jax arrays of the same shape and dtype
+                (a 64-bit one without ``jax_enable_x64`` as a NumPy array: jax would narrow
+                it to 32 bits), tuples as lists, 0-d arrays as Python numbers.
         """
 
 
@@ -245,8 +248,7 @@ class LambdaCallback(Callback):
     def __init__(self, fn: Callable[[int, dict], Any] | None = None, **hooks: Callable[..., Any]):
         for name in hooks:
             if name not in _KERAS_HOOK_ARGS:
-                batch = "batch" in name and name.startswith("on_")
-                why = "fnn's epochs are compiled programs: there are no per-batch hooks" if batch else "unknown hook"
+                why = NO_BATCH_HOOKS if name in BATCH_HOOKS else "unknown hook"
                 raise TypeError(f"LambdaCallback got {name}= ({why}); it takes {', '.join(_KERAS_HOOK_ARGS)}")
         self.fn = fn  # its signature: fit's callback check names it with its place in the list
         self.hooks = {k: v for k, v in hooks.items() if v is not None}
@@ -286,6 +288,11 @@ class LambdaCallback(Callback):
             last = self._last or {k: v[-1] for k, v in ctx.history.history.items() if v}
             self.hooks["on_train_end"](dict(last))
 
+
+# Keras's per-batch hooks, refused by name (LambdaCallback's keywords, a subclass's methods):
+# fit would never call them, and a callback silently never running is worse than an error.
+BATCH_HOOKS = tuple(f"on_{run}batch_{when}" for run in ("", "train_", "test_", "predict_") for when in ("begin", "end"))
+NO_BATCH_HOOKS = "fnn's epochs are compiled programs: there are no per-batch hooks"
 
 # Keras's LambdaCallback hooks fnn runs, and the arguments each takes.
 _KERAS_HOOK_ARGS = {

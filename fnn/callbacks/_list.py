@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from fnn import checkpoint as checkpoint_
-from fnn.callbacks._base import Callback, FitContext, LambdaCallback, hook_mismatch
+from fnn.callbacks._base import BATCH_HOOKS, NO_BATCH_HOOKS, Callback, FitContext, LambdaCallback, hook_mismatch
 
 HOOKS = ("on_train_begin", "on_epoch_begin", "on_epoch_end", "on_train_end")
 # The arguments fit passes each hook (after self). Keras's hooks take ``logs=None`` where fnn's
@@ -24,7 +24,13 @@ HOOK_ARGS = {
 
 def check_hooks(cb: Any, where: str) -> None:
     """Every hook ``cb`` defines takes what fit passes it, checked before training: a
-    Keras-style hook would otherwise fail (or get the ctx as its ``logs``) after an epoch."""
+    Keras-style hook would otherwise fail (or get the ctx as its ``logs``) after an epoch, and
+    a per-batch one would never be called."""
+    for hook in BATCH_HOOKS:
+        if callable(getattr(cb, hook, None)):
+            raise TypeError(
+                f"{where}: {type(cb).__name__}.{hook} ({NO_BATCH_HOOKS}); fit calls {', '.join(HOOKS)}, between epochs"
+            )
     if isinstance(cb, LambdaCallback):
         shown = hook_mismatch(cb.fn, ("epoch", "logs"))
         if shown is not None:

@@ -236,32 +236,48 @@ def cache_dir(args) -> str | None:
     return default_cache_dir()
 
 
+DEFAULT_CACHE = "the default cache folder"
+
+
+def cache_dir_source(args) -> str:
+    """Who chose the cache folder, as its messages name it: ``--cache-dir``, ``FNN_CACHE_DIR``
+    (a folder the user never typed on this command line), or the default."""
+    if getattr(args, "cache_dir", None) is not None:
+        return "--cache-dir"
+    return "FNN_CACHE_DIR" if os.environ.get("FNN_CACHE_DIR") else DEFAULT_CACHE
+
+
 def default_cache_problem(args, path: str) -> str | None:
     """Why the default cache folder ``path`` cannot be written (None if it can, or if the folder
     was chosen: ``--cache-dir`` or ``$FNN_CACHE_DIR``, which :func:`use_compilation_cache`
     refuses instead)."""
-    if getattr(args, "cache_dir", None) is not None or os.environ.get("FNN_CACHE_DIR"):
+    if cache_dir_source(args) != DEFAULT_CACHE:
         return None
     try:
-        check_path("the default cache folder", path, writable=True, folder=True)
+        check_path(DEFAULT_CACHE, path, writable=True, folder=True)
     except ValueError as err:
         return str(err)
     return None
 
 
-def use_compilation_cache(path: str) -> None:
+def use_compilation_cache(path: str, source: str) -> None:
     """JAX's persistent compilation cache in ``path`` for the rest of this process, for every
     program however small or quick to compile (the CLI compiles many small ones). It takes
-    effect only where nothing has been compiled yet in the process, as at the CLI's start.
+    effect only where nothing has been compiled yet in the process, as at the CLI's start. A
+    folder that cannot be written is a UsageError naming ``source`` (:func:`cache_dir_source`):
+    ``FNN_CACHE_DIR='...'`` for the environment's, which no option on the command line shows.
 
     The cache lives in a subfolder per version of fnn's source (``jax-<digest>``): XLA:CPU
     cannot serialize again an executable read from JAX's cache, so the executable store writes
     only what was compiled in the process (``fnn._executables``), and a new version of fnn must
     compile its programs, not read the old version's, for the store to keep them."""
     try:
-        path = check_path("--cache-dir", path, writable=True, folder=True)
+        path = check_path(source, path, writable=True, folder=True)
     except ValueError as err:
-        raise UsageError(f"{err}; give another or --no-cache") from None
+        words = str(err)
+        if source == "FNN_CACHE_DIR":  # the variable as it was set, not as if it were an option
+            words = words.replace(f"{source} {path!r}", f"{source}={path!r}", 1)
+        raise UsageError(f"{words}; give another or --no-cache") from None
     current = os.path.join(path, "jax-" + source_digest()[:16])
     jax.config.update("jax_compilation_cache_dir", current)
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)

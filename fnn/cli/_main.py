@@ -39,6 +39,7 @@ from fnn.cli._args import (
     batch_size,
     batch_sizes,
     cache_dir,
+    cache_dir_source,
     default_cache_problem,
     optimizer_list,
     optimizer_name,
@@ -218,7 +219,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``fnn`` console script; returns the exit status."""
+    """Runs the ``fnn`` command line in-process: the console script's entry point.
+
+    ``import fnn`` leaves the command line out (its import cost): ``import fnn.cli`` first.
+
+    Args:
+        argv: The arguments after ``fnn`` (``["datasets"]``); None reads ``sys.argv``.
+
+    Returns:
+        The exit status, as the console script's (0: done; 2: a bad argument).
+    """
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -259,7 +269,7 @@ def _run(args: argparse.Namespace) -> int:
         )
         args.no_cache, cache = True, None  # the executable store too
     if cache is not None:
-        use_compilation_cache(cache)
+        use_compilation_cache(cache, cache_dir_source(args))
     status = args.func(args)
     sys.stdout.flush()  # a pipe's reader that has gone shows here, not in Python's exit
     return status

@@ -81,7 +81,16 @@ def sgd(
 def momentum(
     learning_rate: LearningRate = 1e-2, momentum: float = 0.9, dampening: float = 0.0, weight_decay: float = 0.0
 ) -> GradientTransformation:
-    """``sgd`` with heavy-ball momentum (default 0.9).
+    r"""``sgd`` with heavy-ball momentum (default 0.9), ``torch.optim.SGD(momentum=μ)``.
+
+    .. math::
+        g_t \leftarrow g_t + \lambda\theta_{t-1};\quad
+        b_t \leftarrow \mu b_{t-1} + (1-\tau) g_t \;(b_1 = g_1);\quad
+        \theta_t \leftarrow \theta_{t-1} - \gamma b_t
+
+    with :math:`\mu` = momentum, :math:`\tau` = dampening, :math:`\lambda` = weight_decay.
+    ``= chain(add_decayed_weights(λ), trace(μ, τ), scale_by_learning_rate(γ))``
+    (``momentum=0``: ``chain(add_decayed_weights(λ), scale_by_learning_rate(γ))``, plain SGD).
 
     Args:
         learning_rate: γ, a float ``>= 0`` or a schedule ``step -> rate`` (:mod:`fnn.schedules`;
@@ -97,6 +106,19 @@ def momentum(
     Raises:
         ValueError: For a value out of range (a negative learning rate, a beta outside [0, 1)...).
         TypeError: For a value of the wrong type.
+
+    Examples:
+        Two steps along the same gradient: the second moves by γ(μ + 1)g.
+
+        >>> import fnn, jax.numpy as jnp
+        >>> opt = fnn.optimizers.momentum(0.5, momentum=0.5)
+        >>> params, grads = {"w": jnp.array([1.0])}, {"w": jnp.array([1.0])}
+        >>> state = opt.init(params)
+        >>> for _ in range(2):
+        ...     updates, state = opt.update(grads, state, params)
+        ...     params = fnn.optimizers.apply_updates(params, updates)
+        >>> params["w"].tolist()  # 1 - 0.5 * 1 - 0.5 * 1.5
+        [-0.25]
     """
     return sgd(learning_rate, momentum=momentum, dampening=dampening, weight_decay=weight_decay)
 
@@ -105,7 +127,15 @@ def momentum(
 def nesterov(
     learning_rate: LearningRate = 1e-2, momentum: float = 0.9, weight_decay: float = 0.0
 ) -> GradientTransformation:
-    """``sgd`` with Nesterov momentum (default 0.9), PyTorch's formulation.
+    r"""``sgd`` with Nesterov momentum (default 0.9), as ``torch.optim.SGD(nesterov=True)``.
+
+    .. math::
+        g_t \leftarrow g_t + \lambda\theta_{t-1};\quad
+        b_t \leftarrow \mu b_{t-1} + g_t \;(b_1 = g_1);\quad
+        \theta_t \leftarrow \theta_{t-1} - \gamma (g_t + \mu b_t)
+
+    with :math:`\mu` = momentum, :math:`\lambda` = weight_decay.
+    ``= chain(add_decayed_weights(λ), trace(μ, nesterov=True), scale_by_learning_rate(γ))``.
 
     Args:
         learning_rate: γ, a float ``>= 0`` or a schedule ``step -> rate`` (:mod:`fnn.schedules`;
@@ -118,7 +148,21 @@ def nesterov(
         state (:func:`inject_hyperparams`).
 
     Raises:
-        ValueError: For a value out of range (a negative learning rate, a beta outside [0, 1)...).
+        ValueError: For a value out of range (a negative learning rate, a beta outside [0, 1)...),
+            or ``momentum == 0``.
         TypeError: For a value of the wrong type.
+
+    Examples:
+        Two steps along the same gradient: Nesterov looks ahead, γ(1 + μ)g then γ(1 + μ + μ²)g.
+
+        >>> import fnn, jax.numpy as jnp
+        >>> opt = fnn.optimizers.nesterov(0.5, momentum=0.5)
+        >>> params, grads = {"w": jnp.array([1.0])}, {"w": jnp.array([1.0])}
+        >>> state = opt.init(params)
+        >>> for _ in range(2):
+        ...     updates, state = opt.update(grads, state, params)
+        ...     params = fnn.optimizers.apply_updates(params, updates)
+        >>> params["w"].tolist()  # 1 - 0.5 * 1.5 - 0.5 * 1.75
+        [-0.625]
     """
     return sgd(learning_rate, momentum=momentum, nesterov=True, weight_decay=weight_decay)

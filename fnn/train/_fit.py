@@ -208,7 +208,8 @@ def fit(
             non-numeric data or weights, a ``class_weight`` that is not a dict, a callback
             class instead of an instance (or something neither a callback nor callable), a
             callback hook that cannot take fnn's arguments (a Keras-style ``on_epoch_end(self,
-            epoch, logs=None)``) or a callable that cannot take ``(epoch, logs)``, a
+            epoch, logs=None)``), a Keras per-batch hook (``on_train_batch_end``...: fnn's
+            epochs are compiled, with none), or a callable that cannot take ``(epoch, logs)``, a
             ``checkpoint`` that is not a path, a ``mesh`` that is not a Mesh.
         ValueError: For a bad value, named in the message: an unknown optimizer, loss or metric
             name; ``grad`` not ``"manual"``/``"autodiff"``, ``verbose`` not 0/1/2,

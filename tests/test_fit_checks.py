@@ -193,17 +193,24 @@ def test_finite_data_that_overflows_the_dtype_it_is_held_in_is_refused_before_co
 
 
 @pytest.mark.parametrize(
-    "schedule,message",
+    "schedule,message,programs",
     [
-        (lambda step: jnp.where(step < 3, 0.01, jnp.nan), r"learning_rate schedule gives nan at step 3 \(of the 4"),
-        (lambda step: 0.1 - 0.05 * step, r"gives -0\.05\d* at step 3"),
+        (
+            lambda step: jnp.where(step < 3, 0.01, jnp.nan),
+            r"learning_rate schedule gives nan at step 3 \(of the 4",
+            None,
+        ),
+        (lambda step: 0.1 - 0.05 * step, r"gives -0\.05\d* at step 3", None),
+        (fnn.schedules.exponential_decay(0.1, 1, 1e200), r"gives inf at step 2", 1),
     ],
 )
-def test_a_schedule_that_turns_bad_during_the_run_is_refused_before_training(schedule, message, compiles):
+def test_a_schedule_that_turns_bad_during_the_run_is_refused_before_training(schedule, message, programs, compiles):
     x, y = _problem()
     params = NET.init(KEY, (3,), jnp.float64)
-    with pytest.raises(ValueError, match=message):
+    with compiles() as c, pytest.raises(ValueError, match=message):
         fnn.fit(NET, params, O.sgd(schedule), MSE, x, y, epochs=2, batch_size=4, verbose=0)
+    if programs is not None:  # an fnn schedule is checked in one program of its rule, not op by op
+        assert c.count == programs
 
 
 def test_learning_rates_that_cannot_be_held_or_are_negative_are_refused():

@@ -20,6 +20,7 @@ from fnn._validate import boolean, choice, integer, real, unbindable
 from fnn._values import bound
 from fnn.grad import MODES
 from fnn.optimizers._alias import as_optimizer
+from fnn.schedules._base import ScheduleFunction, ScheduleRule
 from fnn.train._network_checks import abstract, signature
 
 
@@ -247,8 +248,8 @@ def check_schedules(opt: Any, steps: int) -> None:
     schedules = getattr(opt.init, "schedules", ()) or ()
     for name, fn in schedules:
         try:
-            with jax.ensure_compile_time_eval(), np.errstate(all="ignore"):
-                values = np.asarray(jax.device_get(fn(np.arange(steps, dtype=np.int32))), dtype=float)
+            with np.errstate(all="ignore"):
+                values = np.asarray(jax.device_get(_over_steps(fn, steps)), dtype=float)
         except Exception:  # a schedule of scalars only (Python control flow on the step)
             continue
         values = np.broadcast_to(values, (steps,)) if values.ndim == 0 else values.reshape(-1)[:steps]
@@ -259,6 +260,26 @@ def check_schedules(opt: Any, steps: int) -> None:
                 f"opt: the {name} schedule gives {float(values[first])!r} at step {first} (of the {steps} updates this "
                 f"run makes); {name} must be finite{' and >= 0' if name == 'learning_rate' else ''}"
             )
+
+
+def _over_steps(schedule: Any, steps: int) -> Any:
+    """``schedule`` at the steps ``0 .. steps - 1`` (or more: the caller keeps the first
+    ``steps``). An fnn schedule runs as one program per rule and power-of-two count of steps,
+    its values an input (a rule's few operations run eagerly would compile one small program
+    each, again for every count of steps); any other callable runs eagerly."""
+    if isinstance(schedule, ScheduleFunction):
+        rule, values = schedule.as_data()
+        return _rule_over_steps(rule)(np.arange(1 << max(steps - 1, 0).bit_length(), dtype=np.int32), values)
+    with jax.ensure_compile_time_eval():
+        return schedule(np.arange(steps, dtype=np.int32))
+
+
+@structural_cache(maxsize=32)
+def _rule_over_steps(rule: ScheduleRule) -> Any:
+    def schedule_over_steps(steps: Any, values: dict[str, Any]) -> Any:
+        return rule(steps, values)
+
+    return jax.jit(schedule_over_steps)
 
 
 def hyperparams_differ(opt: Any, opt_state: Any) -> list[str]:

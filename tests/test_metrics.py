@@ -241,6 +241,9 @@ class _Loss:
         (None, (8,), (8, 5), "_sparse_categorical_matches"),  # rank one less
         (None, (8, 1), (8, 5), "_sparse_categorical_matches"),  # trailing 1
         ("hinge", (8, 5), (8, 5), "_categorical_matches"),  # one-hot
+        # a Keras class name is the loss fnn.losses.get gives, not a lowercased string
+        ("BinaryCrossentropy", (8, 3), (8, 3), "_binary_matches"),
+        ("SparseCategoricalCrossentropy", (8, 1), (8, 1), "_sparse_categorical_matches"),
     ],
 )
 def test_accuracy_resolution(loss, yt, yp, want):
@@ -250,7 +253,7 @@ def test_accuracy_resolution(loss, yt, yp, want):
     assert metrics.get("acc", loss=loss, y_true_shape=yt, y_pred_shape=yp).name == "acc"
 
 
-@pytest.mark.parametrize("loss", ["mse", "mae", "huber", _Loss("mean_squared_error"), "poisson"])
+@pytest.mark.parametrize("loss", ["mse", "mae", "huber", _Loss("mean_squared_error"), "poisson", "MeanSquaredError"])
 def test_accuracy_with_a_regression_loss_is_refused(loss):
     """Exact equality of real numbers would silently report ~0: say so and name what fits."""
     with pytest.raises(ValueError, match=r"metric 'accuracy' means nothing for the regression loss .*'mae'"):
@@ -571,6 +574,19 @@ def test_auc_matches_sklearn_and_keras_streamed_over_uneven_batches():
         assert abs(auc["pr"][i] - average_precision_score(y, s, sample_weight=sw)) < 5e-3
         assert auc["pr_min"][i] <= auc["pr"][i]
     assert 0.6 < auc["roc"][0] < 0.95  # a real signal, not a degenerate curve
+
+
+def test_auc_buckets_a_prediction_on_a_threshold_as_keras_does():
+    """Keras counts p above t_j where ceil(p (T - 1)) - 1 >= j, in p's dtype: float32(0.6) * 100
+    is 60.000004, so 0.6 counts above t = 0.6 (keras.metrics.AUC(num_thresholds=101): 0.904187 on
+    scores rounded to 2 decimals, where p > float32(0.6) gave 0.903382); 0.55 * 100 is 55.0."""
+    y = np.array([1.0, 1.0, 0.0, 0.0], np.float32)
+    p = np.array([0.6, 0.55, 0.6, 0.0], np.float32)
+    tp, fp, tn, fn = (np.asarray(c) for c in metrics.get("auc", num_thresholds=101).update(y, p))
+    assert (tp[54], tp[55], tp[60], tp[61]) == (2, 1, 1, 0)
+    assert (fp[0], fp[1], fp[60], fp[61]) == (2, 1, 1, 0)  # 0.0 is above t_0 = -1e-7 alone
+    np.testing.assert_array_equal(tp + fn, 2.0)
+    np.testing.assert_array_equal(fp + tn, 2.0)
 
 
 def test_auc_keras_examples_logits_and_one_batch_form():

@@ -13,7 +13,6 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from fnn._validate import boolean, choice, integer, real
 from fnn.metrics._base import Entry, divide_no_nan, float_dtype, namespace, same_rank, sample_weights
@@ -24,13 +23,6 @@ EPSILON = 1e-7  # Keras's backend.epsilon(): the AUC's end thresholds and F1's g
 CURVES = ("ROC", "PR")
 SUMMATION_METHODS = ("interpolation", "minoring", "majoring")
 AVERAGES = ("micro", "macro", "weighted")
-
-
-def auc_thresholds(num_thresholds: int) -> np.ndarray:
-    """Keras's thresholds: ``[-eps, 1/(T-1), ..., (T-2)/(T-1), 1 + eps]`` (float64), so that
-    predictions of exactly 0 and 1 fall inside."""
-    inner = [(i + 1) * 1.0 / (num_thresholds - 1) for i in range(num_thresholds - 2)]
-    return np.array([0.0 - EPSILON, *inner, 1.0 + EPSILON])
 
 
 def _binary(y_true: Any, y_pred: Any, sample_weight: Any, from_logits: bool) -> tuple[Array, Array, Array]:
@@ -51,11 +43,13 @@ def _auc_counts(
     """Weighted ``(tp, fp, tn, fn)`` at each threshold, each of shape ``(num_thresholds,)``; all
     elements are pooled (Keras's ``multi_label=False``)."""
     pos, p, w = _binary(y_true, y_pred, sample_weight, from_logits)
-    t = jnp.asarray(auc_thresholds(num_thresholds), p.dtype)
-    # Keras's bucketed update clips predictions into [0, 1]; the comparison with every threshold
-    # is fused into the sums (nothing of size N x T is stored) and, unlike a scatter-add of
-    # buckets, sums in a fixed order.
-    above = (jnp.clip(p, 0.0, 1.0).reshape(-1, 1) > t).astype(p.dtype)
+    # Keras's bucketed update: p clipped into [0, 1] falls in bucket max(ceil(p (T - 1)) - 1, 0),
+    # computed in p's dtype, and counts above every threshold j <= its bucket. That is p > t_j
+    # but where p (T - 1) rounds: float32(0.6) * 100 is 60.000004, so 0.6 counts above t = 0.6.
+    # The comparison with every threshold is fused into the sums (nothing of size N x T is
+    # stored) and, unlike a scatter-add of buckets, sums in a fixed order.
+    bucket = jnp.maximum(jnp.ceil(jnp.clip(p, 0.0, 1.0) * (num_thresholds - 1)) - 1, 0)
+    above = (bucket.reshape(-1, 1) >= jnp.arange(num_thresholds, dtype=p.dtype)).astype(p.dtype)
     wp, wn = (w * pos).reshape(-1, 1), (w * (1 - pos)).reshape(-1, 1)
     tp, fp = jnp.sum(wp * above, axis=0), jnp.sum(wn * above, axis=0)
     return tp, fp, jnp.sum(wn) - fp, jnp.sum(wp) - tp
@@ -214,7 +208,9 @@ def auc(
 
     With ``T = num_thresholds`` thresholds ``t_j`` (``-1e-7``, ``j / (T - 1)`` for
     ``j = 1..T-2``, ``1 + 1e-7``), ``tp_j = sum w [y != 0][p > t_j]`` and likewise ``fp, tn, fn``
-    (``p`` clipped into [0, 1]); ROC sums ``(fpr_j - fpr_{j+1}) (tpr_j + tpr_{j+1}) / 2``, PR
+    (``p`` clipped into [0, 1]; as Keras buckets it, ``p > t_j`` where ``ceil(p (T - 1)) - 1 >= j``
+    in ``p``'s dtype, so a prediction that rounds up there, ``float32(0.6)`` at ``t = 0.6``,
+    counts above); ROC sums ``(fpr_j - fpr_{j+1}) (tpr_j + tpr_{j+1}) / 2``, PR
     with ``"interpolation"`` integrates precision between thresholds as Davis & Goadrich (2006).
     ``"minoring"``/``"majoring"`` take the lower/upper of the two heights instead. All elements
     are pooled: y (N,) or (N, k) are N*k binary decisions.

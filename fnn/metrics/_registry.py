@@ -85,8 +85,11 @@ def names() -> list[str]:
 def _loss_name(loss: Any) -> str | None:
     if loss is None:
         return None
-    if isinstance(loss, str):
-        return loss.lower()
+    if isinstance(loss, str):  # any name fnn.losses takes ("BinaryCrossentropy", "mse"): its loss's
+        try:
+            return losses.get(loss).name
+        except (ValueError, TypeError):
+            return loss.lower()
     for attr in ("name", "__name__"):
         value = getattr(loss, attr, None)
         if isinstance(value, str):

@@ -419,6 +419,15 @@ def test_sweep_and_fit_many_bad_input(compiles):
             fnn.sweep(NET, OPT, LOSS, x, y, key=jax.random.PRNGKey(0))
         with pytest.raises(ValueError, match="learning_rate given twice"):
             fnn.sweep(NET, OPT, LOSS, x, y, learning_rates=[0.1], hparams={"learning_rate": [0.2]})
+        # fit_many's checks of the data and loss, made before the seeds' inits compile
+        with pytest.raises(ValueError, match="same number of samples"):
+            fnn.sweep(NET, OPT, LOSS, x, y[:-1], learning_rates=[0.1])
+        with pytest.raises(ValueError, match=r"labels must be in \[0, 3\)"):
+            fnn.sweep(NET, OPT, LOSS, x, np.full(len(x), 5), learning_rates=[0.1])
+        with pytest.raises(ValueError, match=r"x contains 1 NaN/inf value\(s\), the first at index \(3, 1\)"):
+            fnn.sweep(NET, OPT, LOSS, np.where(np.arange(x.size).reshape(x.shape) == 13, np.nan, x), y)
+        with pytest.raises(ValueError, match=r"loss <lambda> returned an array of shape \(33,\)"):
+            fnn.sweep(NET, OPT, lambda t, p: jnp.mean(jnp.square(p - t[:, None]), axis=-1), x, y, grad="autodiff")
         with pytest.raises(ValueError, match="params must be stacked"):
             fnn.fit_many(NET, unstacked, OPT, LOSS, x, y)
         with pytest.raises(ValueError, match="batch_size must be >= 1"):

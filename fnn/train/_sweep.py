@@ -18,7 +18,8 @@ import numpy as np
 
 from fnn._validate import eval_shape_or_run, floating_dtype
 from fnn.optimizers import set_hyperparams, set_learning_rate
-from fnn.train._checks import check_opt_update, resolve_opt
+from fnn.train._checks import check_opt_update, check_settings, resolve_opt
+from fnn.train._data_checks import prepare_data
 from fnn.train._loop import init_state
 from fnn.train._many import fit_many
 from fnn.train._results import SweepResult
@@ -84,8 +85,8 @@ def sweep(
     The grid is the product over the seeds, then the ``hparams`` entries in their order, then
     the learning rates and the weight decays: model ``i`` is the ``i``-th point of
     ``itertools.product`` over them (the last axis varies fastest). Every
-    hyperparameter name is checked against the optimizer state (traced, nothing compiled)
-    before anything runs.
+    hyperparameter name is checked against the optimizer state (traced, nothing compiled),
+    and the data, loss and settings as :func:`fit_many` checks them, before anything runs.
 
     Args:
         net: The network (it must have ``init``).
@@ -174,6 +175,7 @@ def sweep(
             lambda a: jax.ShapeDtypeStruct(a.shape, dtype) if jnp.issubdtype(a.dtype, jnp.floating) else a, params_shape
         )
     check_opt_update(opt, params_shape)  # the check fit_many makes, before the inits below compile
+    _check_as_fit_many(net, params_shape, opt, loss, x, y, fit_kwargs)
     state_shape = jax.eval_shape(opt.init, params_shape)
     jax.eval_shape(lambda s: [_set_hparam(s, n, v) for n in axes if n != "seed" for v in axes[n]], state_shape)
     inits, fit_keys = {}, {}
@@ -189,3 +191,18 @@ def sweep(
         if name != "seed":
             opt_state = _set_hparam(opt_state, name, np.array([c[name] for c in configs]))
     return fit_many(net, params, opt, loss, x, y, key=key, opt_state=opt_state, configs=configs, **fit_kwargs)
+
+
+def _check_as_fit_many(net: Any, params_shape: Any, opt: Any, loss: Any, x: Any, y: Any, fit_kwargs: dict) -> None:
+    """fit_many's checks of its settings and data (the loss, sizes, shapes, non-finite values,
+    metrics), on one model's abstract params: a bad argument fails before the seeds' inits
+    compile, as it would fail in fit_many before its epoch does."""
+    defaults = {n: p.default for n, p in inspect.signature(fit_many).parameters.items() if p.default is not p.empty}
+    kw = {**defaults, **fit_kwargs}
+    checked_loss, _ = check_settings(
+        kw["grad"], loss, opt, kw["batch_size"], kw["epochs"], kw["unroll"], kw["validation_split"], kw["verbose"]
+    )
+    prepare_data(
+        net, params_shape, checked_loss, x, y, kw["validation_split"], kw["validation_data"], kw["metrics"],
+        None, None, kw["weighted_metrics"],
+    )  # fmt: skip

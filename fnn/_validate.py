@@ -83,6 +83,12 @@ def _as_real(name: str, value: Any, what: str = "a real number") -> float:
         return float(value)
     if isinstance(value, (np.ndarray, np.generic)) and np.ndim(value) == 0 and value.dtype.kind in "iuf":
         return float(value)
+    if is_traced(value):  # a setting fixed when its object is built: jit/vmap/grad cannot reach it
+        raise TypeError(
+            f"{name} must be {what} known when it is set, got a traced value (inside jit, vmap or grad): "
+            "build the object outside the transform (to try several values at once, fnn.sweep vmaps over "
+            "them: learning_rates=, weight_decays=, hparams=)"
+        )
     raise TypeError(f"{name} must be {what}, got {value!r}")
 
 

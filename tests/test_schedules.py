@@ -248,3 +248,11 @@ def test_a_schedule_splits_into_a_rule_shared_across_values_and_its_values_as_da
     for a, b in other:
         assert a.as_data()[0] != b.as_data()[0], a
     assert S.cosine_decay(0.2, 30, alpha=0.25).as_data()[1] == {"init_value": 0.2, "alpha": 0.25, "span": 0.75}
+
+
+def test_a_traced_value_is_refused_saying_why_and_pointing_to_sweep():
+    """A schedule's numbers are fixed when it is built: under vmap (a peak rate per model) the
+    message says so instead of calling the tracer "not a real number"."""
+    known = r"init_value must be a real number known when it is set, got a traced value.*fnn\.sweep"
+    with pytest.raises(TypeError, match=known):
+        jax.vmap(lambda v: S.cosine_decay(v, 10))(np.array([0.1, 0.2]))

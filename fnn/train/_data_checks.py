@@ -115,7 +115,7 @@ def check_samples(x: Any, y: Any = None, names: tuple[str, str] = ("x", "y")) ->
 def check_held(name: str, source: Any, held: Any, first_row: int = 0) -> None:
     """``source``'s finite values converted to ``held``'s narrower dtype must stay finite:
     1e39 in float32 or 70000 in float16 would train on inf (SPEC: no NaN/inf in data). Called
-    once the cheap check (the held values' sum) failed, or on every narrowing of a host array;
+    once a cheap check flagged an overflow (the cast's, a jax array's sum of held values);
     ``first_row``: the index in ``name`` of the arrays' first row (a validation split's)."""
     held = np.asarray(held)
     with np.errstate(over="ignore", invalid="ignore"):

@@ -146,8 +146,7 @@ def _adoptable(a: np.ndarray, dtype: np.dtype) -> np.ndarray:
     raw = np.empty(nbytes + _ALIGN, np.uint8)
     start = -raw.ctypes.data % _ALIGN
     out = raw[start : start + nbytes].view(dtype).reshape(a.shape)
-    with np.errstate(over="ignore"):  # an overflow is named by check_held, with its index
-        np.copyto(out, a, casting="unsafe")
+    np.copyto(out, a, casting="unsafe")  # under the caller's np.errstate: an overflow may raise
     return out
 
 
@@ -176,8 +175,9 @@ def to_device(dtype: Any, arrays: Sequence[Any], names: Sequence[str], first_row
     Memory: a host array that needs converting (float64 for float32 params, int64 labels
     without x64, ...) is converted once, into memory XLA:CPU adopts, so the device array is the
     only copy; one already in its dtype is transferred as it is (one device copy, none where
-    XLA:CPU can adopt it); a jax array already in its dtype is used as it is. Only a narrowing
-    conversion costs a pass over the converted values (their sum) to find an overflow."""
+    XLA:CPU can adopt it); a jax array already in its dtype is used as it is. A host array's
+    overflow is flagged by its cast; a jax array's narrowing sums the converted values in the
+    same program."""
 
     def one(a: Any, name: str) -> Any:
         if a is None:
@@ -196,8 +196,13 @@ def to_device(dtype: Any, arrays: Sequence[Any], names: Sequence[str], first_row
             return held
         a = np.asarray(a)
         if a.dtype != target:
-            source, a = a, _adoptable(a, target)
-            if floating and _narrows(source.dtype, target):
+            source = a
+            try:  # the cast itself flags a finite value that becomes inf: no pass of its own
+                with np.errstate(over="raise"):
+                    a = _adoptable(source, target)
+            except FloatingPointError:
+                with np.errstate(over="ignore"):
+                    a = _adoptable(source, target)
                 check_held(name, source, a, first_row)
         return jax.device_put(a)
 

@@ -1315,6 +1315,51 @@ def test_momentum_set_to_0_in_a_state_built_with_dampening_is_torchs_plain_sgd()
     np.testing.assert_allclose(run(swept, state), ref_m, rtol=1e-14)
 
 
+def ref_momentum_toggled(theta, grads, lr, momenta, dampening=0.0, rms_alpha=None, eps=1e-8):
+    """torch.optim.SGD / RMSprop with ``param_groups[0]["momentum"]`` set to ``momenta[t]`` before
+    step t: while it is 0 the buffer is neither read nor written; SGD's buffer starts as the
+    step's gradient on its first use, RMSprop's as zeros."""
+    out, b, v = [], None if rms_alpha is None else np.zeros_like(theta), np.zeros_like(theta)
+    for g, mu in zip(grads, momenta, strict=True):
+        if rms_alpha is not None:
+            v = rms_alpha * v + (1 - rms_alpha) * g**2
+            g = g / (np.sqrt(v) + eps)
+        if mu != 0:
+            b = g.copy() if b is None else mu * b + (1 - dampening) * g
+            g = b
+        theta = theta - lr * g
+        out.append(theta)
+    return out
+
+
+@pytest.mark.parametrize(
+    ("name", "kwargs"),
+    [("sgd", {"dampening": 0.0}), ("sgd", {"dampening": 0.5}), ("rmsprop", {})],
+)
+def test_momentum_set_to_0_mid_run_and_back_keeps_the_buffer_as_torch_does(name, kwargs):
+    """torch steps by the (scaled) gradient while the momentum is 0 and leaves the buffer as it
+    was: set back, the momentum carries on from the buffer of step 5 (figures of torch 2.14:
+    SGD ends at -8.453279, -11.7079511 after gradients 1..12 with momentum 0.9, 0 from step 6,
+    0.9 from step 11)."""
+    momenta = [0.9] * 5 + [0.0] * 5 + [0.9] * 2
+    grads = [np.array([1.0 + t]) for t in range(12)]
+    lr = 0.1 if name == "sgd" else 0.01
+    opt = getattr(O, name)(lr, momentum=0.9, **kwargs)
+    params = jax.device_put(np.array([1.0]))
+    state, got = opt.init(params), []
+    for g, mu in zip(grads, momenta, strict=True):
+        state = O.set_hyperparams(state, momentum=mu)
+        u, state = opt.update(jax.device_put(g), state, params)
+        params = O.apply_updates(params, u)
+        got.append(np.asarray(params))
+    ref = ref_momentum_toggled(
+        np.array([1.0]), grads, lr, momenta, kwargs.get("dampening", 0.0), 0.99 if name == "rmsprop" else None
+    )
+    np.testing.assert_allclose(got, ref, rtol=1e-13)
+    if kwargs == {"dampening": 0.0}:
+        np.testing.assert_allclose(np.ravel(got[-2:]), [-8.453279, -11.7079511], rtol=1e-12)
+
+
 def test_set_hyperparams_refuses_the_combinations_the_constructor_refuses():
     """Nesterov needs momentum > 0 and dampening 0 (torch raises the same): set into a state, vmapped
     or jitted, as when built; refused before any update could run them with another rule."""

@@ -301,8 +301,9 @@ def add_decayed_weights(weight_decay: float | Array = 0.0, mask: Any = None) -> 
 
 
 class TraceState(NamedTuple):
-    """State of :func:`trace`: ``count`` updates so far and ``trace``, the momentum buffer b
-    (shaped like the params)."""
+    """State of :func:`trace`: ``count``, the updates that went through the momentum buffer so
+    far (those with a momentum of 0 do not count), and ``trace``, the buffer b (shaped like the
+    params)."""
 
     count: Array  # type: ignore[assignment]  # the field shadows tuple.count, as in optax
     trace: Params
@@ -315,18 +316,21 @@ def _trace_init(decay: Any, dampening: Any, nesterov: bool, params: Params) -> T
 def _trace_update(
     decay: Any, dampening: Any, nesterov: bool, updates: Updates, state: TraceState, params: Params = None
 ) -> tuple[Updates, OptState]:
-    # b_1 = u_1 undamped (torch): the first step weighs the update by 1 instead of 1 - dampening.
-    # With momentum 0 torch keeps no buffer and steps by u itself, dampening or not: weight 1
-    # makes b = 0 * b + u = u exactly (a momentum of 0 set into a state built with momentum).
-    weight = jnp.where((state.count == 0) | (jnp.asarray(decay) == 0), 1.0, 1.0 - jnp.asarray(dampening))
+    # torch.optim.SGD (and RMSprop) neither reads nor writes the buffer while the momentum is 0
+    # (set so through the state mid-run): the step is u itself, undamped, and the buffer waits
+    # as it was. b_1 = u_1 undamped on the buffer's first use, the first step or the first with
+    # a momentum again after a run of zeros when the buffer was never used.
+    on = jnp.asarray(decay) != 0
+    weight = jnp.where(state.count == 0, 1.0, 1.0 - jnp.asarray(dampening))
 
     def leaf(u, _, b):
         mu, c = cast(u.dtype, decay, weight)
-        b = mu * b + c * u
-        return (u + mu * b if nesterov else b), b
+        new_b = mu * b + c * u
+        out = u + mu * new_b if nesterov else new_b
+        return jnp.where(on, out, u), jnp.where(on, new_b, b)
 
     out, buf = leafwise(leaf, 2, updates, None, state.trace)
-    return out, TraceState(state.count + 1, buf)
+    return out, TraceState(state.count + on.astype(state.count.dtype), buf)
 
 
 def trace(decay: float | Array = 0.9, dampening: float | Array = 0.0, nesterov: bool = False) -> GradientTransformation:
@@ -337,7 +341,8 @@ def trace(decay: float | Array = 0.9, dampening: float | Array = 0.0, nesterov: 
         \text{out}_t = u_t + \mu b_t \text{ (nesterov) else } b_t
 
     with :math:`\mu` = decay and :math:`\tau` = dampening. With :math:`\mu = 0` the output is
-    :math:`u_t`, undamped, as ``torch.optim.SGD`` steps without momentum.
+    :math:`u_t`, undamped, as ``torch.optim.SGD`` steps without momentum, and the buffer is
+    neither read nor written: a momentum set to 0 mid-run and back finds it as it was.
 
     Args:
         decay: μ >= 0, the momentum.

@@ -80,6 +80,9 @@ def test_class_weight_equals_the_corresponding_sample_weight():
     assert by_class.history.history == by_sample.history.history
     for a, b in zip(jax.tree.leaves(by_class.params), jax.tree.leaves(by_sample.params), strict=True):
         np.testing.assert_array_equal(a, b)
+    # whole-number float keys, as np.unique of float labels gives them, name the classes (Keras)
+    floats = fnn.fit(NET, params, O.adam(0.05), SCE, x, labels, class_weight={np.float32(0): 0.5, 1.0: 2.0}, **kw)
+    assert floats.history.history == by_class.history.history
     # one-hot targets: the class is the argmax of the row
     one_hot = np.eye(3)[labels]
     cce = fnn.losses.get("categorical_crossentropy", from_logits=True)
@@ -176,6 +179,7 @@ def test_fit_weighs_weighted_metrics_only_as_keras_3_does():
         (dict(class_weight=[1.0, 2.0]), TypeError, r"class_weight must be a dict"),
         (dict(class_weight={0: -1.0}), ValueError, r"class_weight\[0\] must be >= 0"),
         (dict(class_weight={"a": 1.0}), ValueError, "class_weight keys must be class indices"),
+        (dict(class_weight={0.5: 1.0}), ValueError, r"class indices \(whole numbers >= 0\), got 0.5"),
         (dict(class_weight={0: 1.0}, sample_weight=np.ones(12)), ValueError, "not both"),
         (dict(validation_data=(np.ones((2, 4)), np.zeros(2), np.ones(3))), ValueError, r"validation_data\[2\]"),
         (dict(weighted_metrics=3), TypeError, "^weighted_metrics must be a list of names"),

@@ -80,8 +80,11 @@ def class_weights(class_weight: Any, y: Any) -> np.ndarray:
         raise TypeError(f"class_weight must be a dict {{class index: weight}}, got {type(class_weight).__name__}")
     table = {}
     for k, v in class_weight.items():
-        if isinstance(k, (bool, np.bool_)) or not isinstance(k, (int, np.integer)) or k < 0:
-            raise ValueError(f"class_weight keys must be class indices (ints >= 0), got {k!r}")
+        # Keras looks labels up as int(label): whole-number float keys (np.unique of float
+        # binary labels, 0.0 and 1.0) name the classes too.
+        whole = isinstance(k, (float, np.floating)) and float(k).is_integer()
+        if isinstance(k, (bool, np.bool_)) or not (isinstance(k, (int, np.integer)) or whole) or k < 0:
+            raise ValueError(f"class_weight keys must be class indices (whole numbers >= 0), got {k!r}")
         table[int(k)] = real(f"class_weight[{k}]", v, lo=0.0)
     labels = np.asarray(jax.device_get(y))
     if labels.ndim > 1:

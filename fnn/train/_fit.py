@@ -189,8 +189,10 @@ def fit(
         sample_weight: Per-sample weights ``(N,)`` (or ``(N, 1)``, or a scalar), finite and
             >= 0, for the loss and the ``weighted_metrics``. With many processes, the weights
             of the whole (concatenated) data set.
-        class_weight: ``{class index: weight}`` (weights finite, >= 0): each training sample
-            gets its class's weight, 1 for classes not named. Not with ``sample_weight``.
+        class_weight: ``{class index: weight}`` (weights finite, >= 0; an index an int or a
+            whole-number float such as ``np.float32(1.0)``, as Keras takes ``int(key)``): each
+            training sample gets its class's weight, 1 for classes not named. Not with
+            ``sample_weight``.
 
     Returns:
         ``FitResult(params, opt_state, history)`` (:class:`FitResult`): the trained parameters,

@@ -227,7 +227,7 @@ def test_loading_a_folder_is_the_os_s_error_not_a_corrupt_file(tmp_path):
 
 def test_truncated_corrupt_and_foreign_files(tmp_path):
     path = tmp_path / "good.npz"
-    checkpoint.save(path, params=_params(), history={"loss": [1.0]})
+    checkpoint.save(path, params=_params(), epoch=1, history={"loss": [1.0]})
     raw = path.read_bytes()
     for name, content in [("truncated.npz", raw[: len(raw) // 2]), ("empty.npz", b""), ("noise.npz", os.urandom(300))]:
         (tmp_path / name).write_bytes(content)
@@ -316,7 +316,7 @@ def test_mismatch_messages_say_what_differs(tmp_path):
         checkpoint.load(path, params=params, opt_state=renamed_state)
 
     checkpoint.save(tmp_path / "p.npz", params=params)
-    with pytest.raises(ValueError, match="holds no opt_state, but a opt_state template"):
+    with pytest.raises(ValueError, match=r"holds no opt_state \(it was saved without one\), but opt_state= was given"):
         checkpoint.load(tmp_path / "p.npz", opt_state=_state(params))
 
 
@@ -585,7 +585,7 @@ def test_the_hand_edited_copy_of_a_good_file_still_loads(tmp_path, good_file):
 def test_older_files_and_every_documented_encoding_still_load(tmp_path):
     # A version-1 file written before callbacks were saved has no callbacks entries at all.
     path = tmp_path / "old.npz"
-    checkpoint.save(path, params={"w": np.ones(2, np.float32)}, history={"loss": [1.0, None, "x"]})
+    checkpoint.save(path, params={"w": np.ones(2, np.float32)}, epoch=3, history={"loss": [1.0, None, "x"]})
     old = _edit(path, tmp_path / "older.npz", lambda m, a: (m.pop("callbacks"), m.pop("callbacks_arrays")))
     ck = checkpoint.load(old)
     assert ck.callbacks is None and ck.history == {"loss": [1.0, None, "x"]}
@@ -613,6 +613,29 @@ def test_save_refuses_a_history_load_would_refuse(tmp_path):
     with pytest.raises(ValueError, match=r"history\['epochs'\]\[0\] must be >= 0"):
         checkpoint.save(tmp_path / "x.npz", params=_params(), history={**_FIT_HISTORY, "epochs": [-1, 0]})
     assert not (tmp_path / "x.npz").exists()
+
+
+def test_save_refuses_a_history_fit_could_not_continue(tmp_path):
+    """What the docstring promises, before anything is written: a plain history's lists of one
+    length (the same last epochs), none longer than ``epoch``; a History's epochs before it."""
+    path = tmp_path / "x.npz"
+    hint = r" \(epoch= is the number of epochs done, which the history covers\)$"
+    with pytest.raises(ValueError, match=r"^history lists disagree in length \('loss': 1, 'val_loss': 3\): a plain"):
+        checkpoint.save(path, params=_params(), epoch=3, history={"loss": [0.5], "val_loss": [0.4, 0.3, 0.2]})
+    with pytest.raises(
+        ValueError, match=r"^history holds 3 values per name, more than epoch=2, the epochs the checkpoint holds" + hint
+    ):
+        checkpoint.save(path, params=_params(), epoch=2, history={"loss": [0.5, 0.4, 0.3]})
+    with pytest.raises(
+        ValueError, match=r"^history records epochs \[0, 1\], which are not increasing epochs before epoch=1"
+    ):
+        checkpoint.save(path, params=_params(), epoch=1, history=_FIT_HISTORY)
+    assert not path.exists()
+    # what fits is written: a plain history of the last epochs, a History of its own epochs (a
+    # name it logged from a later epoch on has fewer values)
+    checkpoint.save(path, params=_params(), epoch=3, history={"loss": [0.5, 0.4], "val_loss": [0.3, 0.2]})
+    checkpoint.save(path, params=_params(), epoch=2, history=_FIT_HISTORY)
+    assert checkpoint.load(path).history == _FIT_HISTORY
 
 
 def test_save_refuses_leaves_load_could_not_read_and_keeps_the_previous_file(tmp_path):

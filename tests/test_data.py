@@ -156,6 +156,21 @@ def test_one_hot_accepts_integral_floats_and_rejects_the_rest():
         data.one_hot(np.array([0, 1]), 0)
 
 
+def test_one_hot_names_the_fractional_label_and_empty_labels_without_num_classes():
+    # whole-number floats are welcome, so the value is at fault, not the dtype
+    with pytest.raises(
+        ValueError, match=r"^labels must be integer class indices; labels\[1\] is 1\.5, not a whole number$"
+    ):
+        data.one_hot([0, 1.5])
+    with pytest.raises(ValueError, match=r"; labels\[1, 0\] is nan, not a whole number$"):
+        data.one_hot(np.array([[0.0, 1.0], [np.nan, 2.0]]))
+    with pytest.raises(
+        ValueError, match=r"^labels are empty, so num_classes \(max\(labels\) \+ 1\) cannot be inferred"
+    ):
+        data.one_hot([])
+    assert data.one_hot([], 3).shape == (0, 3)
+
+
 # ---------------------------------------------------------------- standardisation
 
 
@@ -180,6 +195,30 @@ def test_standardizer_uses_training_statistics_only():
     for method, name in ((s.transform, "x"), (s.inverse_transform, "z")):
         with pytest.raises(ValueError, match=rf"{name} of shape \(5, 2\) does not fit the Standardizer: .*\(3,\)"):
             method(x_test[:, :2])
+
+
+def test_standardizer_leaves_nan_out_as_scikit_learn_s_standard_scaler():
+    """NaN are missing values (StandardScaler's rule): the statistics are those of the other
+    values, every other value is scaled with them, the NaN stay where they were (fit then
+    reports the one NaN, not a whole column of them); a feature that is all NaN stays NaN,
+    without numpy's empty-slice warning (warnings are errors here)."""
+    x = np.array([[0.0, 1.0, np.nan], [2.0, np.nan, np.nan], [4.0, 5.0, np.nan], [6.0, 7.0, np.nan]])
+    s = data.Standardizer.fit(x)
+    seen = np.array([1.0, 5.0, 7.0])  # the second feature's values
+    np.testing.assert_allclose(s.mean[:2], [3.0, seen.mean()], rtol=1e-15)
+    np.testing.assert_allclose(s.std[:2], [np.sqrt(5.0), np.sqrt(np.mean((seen - seen.mean()) ** 2))], rtol=1e-15)
+    assert np.isnan(s.mean[2]) and np.isnan(s.std[2])
+    (z,) = data.standardize(x)
+    np.testing.assert_array_equal(np.isnan(z), np.isnan(x))
+    np.testing.assert_allclose(z[[0, 2, 3], 1], (seen - seen.mean()) / seen.std(), rtol=1e-12)
+    np.testing.assert_allclose(s.inverse_transform(z), x, rtol=1e-12)
+    from sklearn.preprocessing import StandardScaler  # (a test dependency; all-NaN columns warn in it)
+
+    np.testing.assert_allclose(z[:, :2], StandardScaler().fit_transform(x[:, :2]), rtol=1e-12)
+    with pytest.raises(ValueError, match=r"^x contains 5 NaN/inf value\(s\), the first at index \(0, 2\)"):
+        data.check_arrays(z, None)
+    with pytest.raises(ValueError, match=r"^x contains 1 NaN/inf value\(s\), the first at index \(1, 1\)"):
+        data.check_arrays(data.standardize(x[:, :2])[0], None)
 
 
 def test_standardizer_transforms_along_the_axis_it_was_fit_on():

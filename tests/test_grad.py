@@ -427,6 +427,27 @@ def test_bad_arguments():
         jax.jit(lambda: fnn.value_and_grad(drop, "mse")(drop.init(KEY, (3,)), jnp.ones((2, 3)), jnp.zeros((2, 2))))()
 
 
+def test_gradcheck_refuses_the_labels_value_and_grad_refuses(compiles):
+    """Sparse labels outside [0, C) or fractional: value_and_grad's loss refuses them (concrete
+    labels), and gradcheck, whose programs trace the labels, refuses them with the same words
+    before anything compiles (a label 3 of 3 classes was a zero one-hot row: 'passed')."""
+    net = fnn.mlp([3])
+    params = _params(net, (4,))
+    x = np.random.default_rng(0).normal(size=(6, 4))
+    loss = fnn.losses.get("sparse_categorical_crossentropy", from_logits=True)
+    bad = [
+        (np.array([0, 1, 2, 3, 0, 1]), r"labels must be in \[0, 3\) \(the number of classes in y_pred\); got \[3\]$"),
+        (np.array([0, 1, 2, -1, 0, 1]), r"labels must be in \[0, 3\) .*; got \[-1\]$"),
+        (np.array([0, 1, 2, 1.5, 0, 1]), r"y_true must hold integer class ids, got non-integer values$"),
+    ]
+    for y, said in bad:
+        with pytest.raises(ValueError, match=rf"^sparse_categorical_crossentropy: {said}") as by_value_and_grad:
+            fnn.value_and_grad(net, loss)(params, x, y)
+        with compiles() as c, pytest.raises(ValueError) as by_gradcheck:
+            fnn.gradcheck(net, loss, params, x, y)
+        assert str(by_gradcheck.value) == f"y: {by_value_and_grad.value}" and c.count == 0
+
+
 def test_tuple_and_ordereddict_params_get_gradients_in_their_own_containers():
     """Every manual gradient keeps the params' containers, as jax.grad does: value_and_grad and
     with_manual_vjp on a tuple of params, and on Dense entries given as OrderedDicts."""

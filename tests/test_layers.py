@@ -745,6 +745,33 @@ def test_vmap_over_params():
     chex.assert_shape(y, (4, 6, 2))
 
 
+def test_init_refuses_what_is_not_one_key_in_fit_s_words_and_takes_traced_keys(compiles):
+    """An int seed, None or a split's array of keys is named as fit names it, by the network's
+    init and by each built-in layer's, before anything compiles; only the key's shape and dtype
+    are read, so traced keys (one per model under vmap, typed or raw) still initialise."""
+    net = fnn.mlp([3, 2])
+    typed, raw = jax.random.split(jax.random.key(0), 2), jax.random.split(KEY, 2)
+    not_a_key = r"^key must be a jax PRNG key \(jax\.random\.key\(seed\) or jax\.random\.PRNGKey\(seed\)\), got "
+    several = r"^key must be ONE PRNG key, got an array of keys of shape "
+    cases = [
+        (0, TypeError, not_a_key + "0$"),
+        (None, TypeError, not_a_key + "None$"),
+        (typed, ValueError, several + r"\(2,\) \(take one, e\.g\. key\[0\]\)$"),
+        (raw, ValueError, several + r"\(2, 2\)"),
+    ]
+    inits = [net.init, net.init_with_shape, *(layer.init for layer in (L.Dense(3), L.Dropout(0.5), L.LayerNorm()))]
+    inits += [L.Flatten().init, L.Activation("relu").init]
+    with compiles() as c:
+        for key, error, said in cases:
+            for init in inits:
+                with pytest.raises(error, match=said):
+                    init(key, (4,))
+        for keys in (typed, raw):
+            params = jax.eval_shape(jax.vmap(lambda k: net.init(k, (4,))), keys)
+            assert params[0]["w"].shape == (2, 4, 3) and params[1]["b"].shape == (2, 2)
+    assert c.count == 0
+
+
 # ------------------------------------------------------------------------- networks are layers
 
 

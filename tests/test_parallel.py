@@ -415,6 +415,17 @@ def test_sweep_and_fit_many_bad_input(compiles):
             fnn.sweep(NET, OPT, LOSS, x, y, dtype=jnp.int32)
         with pytest.raises(ValueError, match="learning_rate values must be finite"):
             fnn.sweep(NET, OPT, LOSS, x, y, learning_rates=[np.float32(np.inf)])
+        # a value of the wrong type is a TypeError (README's Guarantees), a bad number a ValueError
+        momentum_opt = fnn.optimizers.sgd(0.1, momentum=0.5, weight_decay=1e-3)
+        for grid, name, value in (
+            ({"learning_rates": [0.1, "0.1"]}, "learning_rate", "'0.1'"),
+            ({"weight_decays": ["0.1"]}, "weight_decay", "'0.1'"),
+            ({"hparams": {"momentum": ["0.5"]}}, "momentum", "'0.5'"),
+            ({"learning_rates": [None]}, "learning_rate", "None"),
+            ({"hparams": {"momentum": [True]}}, "momentum", "True"),
+        ):
+            with pytest.raises(TypeError, match=rf"^{name} values must be real numbers, got {value} in \["):
+                fnn.sweep(NET, momentum_opt, LOSS, x, y, **grid)
         with pytest.raises(TypeError, match="sweep\\(\\) sets 'key' itself"):
             fnn.sweep(NET, OPT, LOSS, x, y, key=jax.random.PRNGKey(0))
         with pytest.raises(ValueError, match="learning_rate given twice"):

@@ -171,7 +171,7 @@ def test_a_run_resumed_with_another_batch_size_records_its_own_steps_per_epoch(t
     assert res.history.iterations_per_epoch == seen[0] == fresh != 2
 
 
-def test_a_history_saved_by_hand_is_continued_with_the_uninterrupted_run_s_epochs(tmp_path):
+def test_a_history_saved_by_hand_is_continued_with_the_uninterrupted_run_s_epochs(tmp_path, monkeypatch):
     """checkpoint.save(history=...) given the History itself (a dict of its logs too), its
     to_dict(), or its logs alone: fit(checkpoint=...) continues it to the uninterrupted run's
     history, bit for bit, and the file it writes next keeps the saved epochs."""
@@ -194,16 +194,47 @@ def test_a_history_saved_by_hand_is_continued_with_the_uninterrupted_run_s_epoch
     # logs of the last epoch alone are that epoch's: epochs 1, 2, 3
     checkpoint.save(tmp_path / "last.npz", **state, history={"loss": part.history["loss"][1:]})
     assert fit(4, checkpoint=tmp_path / "last.npz").history.epochs == [1, 2, 3]
-    # a history that cannot be the file's is refused naming it, before any epoch runs
+    # a history that cannot be the file's: save refuses it, writing nothing; in a file of an older
+    # fnn (whose save let it through) fit refuses it naming the file, before any epoch runs
     too_long = {"loss": [*part.history["loss"], 1.0]}
     late = {**part.history.to_dict(), "epochs": [1, 2]}
-    for i, saved in enumerate([too_long, late]):
+    ragged = {"loss": part.history["loss"], "val_loss": part.history["loss"][1:]}
+    said = [
+        r"history holds 3 values per name, more than epoch=2, the epochs the checkpoint holds",
+        r"history records epochs \[1, 2\], which are not increasing epochs before epoch=2",
+        r"history lists disagree in length \('loss': 2, 'val_loss': 1\): a plain history holds one value per epoch",
+    ]
+    for i, (saved, why) in enumerate(zip([too_long, late, ragged], said, strict=True)):
         path = tmp_path / f"bad{i}.npz"
-        checkpoint.save(path, **state, history=saved)
-        with pytest.raises(
-            ValueError, match=rf"checkpoint '{re.escape(str(path))}': its history (holds 3|records epochs \[1, 2\])"
-        ):
+        with pytest.raises(ValueError, match=rf"^{why}.*\(epoch= is the number of epochs done"):
+            checkpoint.save(path, **state, history=saved)
+        assert not path.exists()
+        with monkeypatch.context() as older:
+            older.setattr("fnn.checkpoint._io.check_history_fits", lambda history, epoch: None)
+            checkpoint.save(path, **state, history=saved)
+        with pytest.raises(ValueError, match=rf"^checkpoint '{re.escape(str(path))}': its {why}"):
             fit(4, checkpoint=path)
+
+
+def test_a_params_only_checkpoint_is_refused_saying_what_to_do(tmp_path, compiles):
+    """fit(checkpoint=) on a file saved with params alone: it cannot resume (no optimizer
+    state), and the message says so in the user's terms (no 'template', which fit made itself)
+    and how to start from those params, a way that works."""
+    x, y = _problem()
+    params = NET.init(KEY, (4,), jnp.float64)
+    path = tmp_path / "params.npz"
+    checkpoint.save(path, params=params)
+    with compiles() as c, pytest.raises(ValueError) as e:
+        fnn.fit(NET, params, O.sgd(0.1), MSE, x, y, epochs=1, **RUN, checkpoint=path)
+    assert c.count == 0
+    assert str(e.value) == (
+        f"checkpoint {str(path)!r} holds no optimizer state (it was saved with params only), so training "
+        "cannot resume from it. To start a new run from its params, load them with "
+        "fnn.checkpoint.load(path, params=params).params (your params as the template) and pass them to fit "
+        "as params, with another checkpoint path or none (this one would be resumed)"
+    )
+    loaded = checkpoint.load(path, params=params).params
+    assert _bits(loaded) == _bits(params)
 
 
 @pytest.mark.parametrize("lr", [0.05, fnn.schedules.cosine_decay(0.05, 20)], ids=["rate", "schedule"])

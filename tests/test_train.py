@@ -727,6 +727,38 @@ def test_train_step_and_eval_step():
     assert set(out) == {"loss", "mae"}
 
 
+def test_steps_and_value_and_grad_refuse_an_empty_or_complex_batch_while_tracing(compiles):
+    """An x of 0 samples (eval_step divided by zero, train_step and value_and_grad gave a loss
+    of 0) and a complex x (its imaginary part dropped unseen) are refused in fit's words, from
+    the shape and dtype alone: while the step is traced, so nothing compiles, nothing syncs."""
+    x, y = _problem(6)
+    params = NET.init(KEY, (4,), jnp.float64)
+    opt = O.sgd(0.1)
+    state = opt.init(params)
+    # (jax appends a note on its traceback to the message: no $ anchors)
+    cases = [
+        ((np.zeros((0, 4)), np.zeros((0, 2))), ValueError, r"^x is empty \(0 samples\)"),
+        ((x + 1j * x, y), TypeError, r"^x must hold real numbers; got dtype complex128"),
+        (
+            (jax.device_put((x + 1j * x).astype(np.complex64)), y),
+            TypeError,
+            r"^x must hold real numbers; got dtype complex64",
+        ),
+    ]
+    with compiles() as c:
+        for (xb, yb), error, said in cases:
+            calls = [
+                lambda: fnn.train_step(NET, MSE, opt)(params, state, xb, yb),
+                lambda: fnn.eval_step(NET, MSE, ["mae"])(params, xb, yb),
+                *(lambda m=m: jax.jit(fnn.value_and_grad(NET, MSE, m))(params, xb, yb) for m in ("manual", "autodiff")),
+                *(lambda m=m: fnn.value_and_grad(NET, MSE, m)(params, xb, yb) for m in ("manual", "autodiff")),
+            ]
+            for call in calls:
+                with pytest.raises(error, match=said):
+                    call()
+    assert c.count == 0
+
+
 def test_train_step_and_eval_step_built_again_from_equal_pieces_compile_nothing(compiles):
     """Both steps are cached on structure, as fit's epoch: a network built again from the same
     description, the same loss by name and an sgd of another rate (held in the state) give back

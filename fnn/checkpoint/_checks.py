@@ -50,6 +50,34 @@ def check_history(history: Any) -> None:
     _check_logs("history['history']", history["history"], len(epochs))
 
 
+def check_history_fits(history: Mapping[str, Any] | None, epoch: int) -> None:
+    """A history (checked by :func:`check_history`) that a checkpoint of ``epoch`` epochs done
+    can hold, as ``fit(checkpoint=)`` continues it: a :meth:`fnn.History.to_dict` record's
+    epochs increasing and before ``epoch``; a plain ``{name: [value per epoch]}``'s lists of one
+    length (they are the same last epochs, so a name with fewer values could not be placed) and
+    no longer than ``epoch``. ``save`` refuses what breaks this; ``fit`` names the file too."""
+    if not history:
+        return
+    if isinstance(history.get("history"), Mapping):
+        epochs = list(history.get("epochs", []))
+        if any(e >= epoch for e in epochs) or epochs != sorted(set(epochs)):
+            raise ValueError(
+                f"history records epochs {epochs}, which are not increasing epochs before epoch={epoch}, "
+                "the epochs the checkpoint holds"
+            )
+        return
+    lengths = {name: len(values) for name, values in history.items()}
+    if len(set(lengths.values())) > 1:
+        raise ValueError(
+            f"history lists disagree in length ({', '.join(f'{k!r}: {n}' for k, n in lengths.items())}): a plain "
+            "history holds one value per epoch under every name, for the same last epochs (a History, "
+            "or its to_dict(), records which epochs each name has)"
+        )
+    n = max(lengths.values())
+    if n > epoch:
+        raise ValueError(f"history holds {n} values per name, more than epoch={epoch}, the epochs the checkpoint holds")
+
+
 def _check_logs(where: str, logs: Mapping[str, Any], epochs: int | None) -> None:
     for name, values in logs.items():
         if not isinstance(values, list):

@@ -15,7 +15,7 @@ import numpy as np
 
 from fnn._validate import integer, npz_reason, path as check_path
 from fnn.checkpoint._atomic import write
-from fnn.checkpoint._checks import check_file, check_history
+from fnn.checkpoint._checks import check_file, check_history, check_history_fits
 from fnn.checkpoint._format import (
     FORMAT_VERSION,
     META,
@@ -43,6 +43,18 @@ class Checkpoint(NamedTuple):
     history: dict[str, list[Any]] | None
     extra: dict[str, Any]
     callbacks: Any = None
+
+
+class MissingTree(ValueError):
+    """A template given for a tree (``tree``: ``"params"``, ``"opt_state"``) that the checkpoint
+    does not hold; a ValueError, which ``fit`` words in its own terms."""
+
+    def __init__(self, path: str, tree: str):
+        super().__init__(
+            f"{path}: the checkpoint holds no {tree} (it was saved without one), but {tree}= was given to "
+            f"restore it into: load it without {tree}="
+        )
+        self.tree = tree
 
 
 # ----------------------------------------------------------------------------------------------
@@ -74,8 +86,11 @@ def save(
 
     Raises:
         ValueError: For a ``path`` that is a folder, ends with a separator, has a file as a
-            parent or lies where nothing can be written; for a history whose lists disagree in
-            length. Before anything is written.
+            parent or lies where nothing can be written; for a history that ``fit(checkpoint=)``
+            could not continue: a plain one whose lists disagree in length or hold more values
+            than ``epoch``, a History (record) with times and epochs of different lengths, or
+            that records epochs not increasing or not before ``epoch``. Before anything is
+            written.
         TypeError: For a ``path`` that is not a str or ``os.PathLike``; for a leaf, history,
             callbacks' state or extra of a kind that cannot be stored (a string or object
             array, a value that is not JSON-like). Before anything is written.
@@ -108,6 +123,12 @@ def save(
     callbacks_json = encode_state(callbacks, "callbacks", arrays, callbacks_meta)
     history = jsonable(history_dict(history), "history")
     check_history(history)  # what load would refuse is refused now
+    # and what fit(checkpoint=) would refuse to continue (load reads such files still: a
+    # checkpoint of an older fnn keeps its params readable)
+    try:
+        check_history_fits(history, epoch)
+    except ValueError as err:
+        raise ValueError(f"{err} (epoch= is the number of epochs done, which the history covers)") from None
     meta = {
         "format": "fnn.checkpoint",
         "version": FORMAT_VERSION,
@@ -161,7 +182,7 @@ def _restore(
 ) -> Any:
     if record is None:
         if template is not None:
-            raise ValueError(f"{path}: the checkpoint holds no {tree_name}, but a {tree_name} template was given")
+            raise MissingTree(path, tree_name)
         return None
     stored = {leaf["path"]: leaf for leaf in record["leaves"]}
     if template is None:

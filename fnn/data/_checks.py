@@ -26,9 +26,40 @@ def _as_array(a: Any, name: str) -> Any:
             raise TypeError(f"{name} must be an array of numbers; got {type(a).__name__} ({err})") from None
     if arr.dtype.kind in "mM" or not (jnp.issubdtype(arr.dtype, jnp.number) or arr.dtype == np.bool_):
         raise TypeError(f"{name} must hold numbers; got dtype {arr.dtype}")
-    if jnp.issubdtype(arr.dtype, jnp.complexfloating):
-        raise TypeError(f"{name} must hold real numbers; got dtype {arr.dtype}")
+    _check_real(arr.dtype, name)
     return arr
+
+
+def _check_real(dtype: Any, name: str) -> None:
+    # a network's matmuls would carry the imaginary part and the loss would drop it unseen
+    if jnp.issubdtype(dtype, jnp.complexfloating):
+        raise TypeError(f"{name} must hold real numbers; got dtype {dtype}")
+
+
+def _check_not_empty(shape: tuple, name: str) -> None:
+    if shape[0] == 0:
+        raise ValueError(f"{name} is empty (0 samples)")
+
+
+def check_batch(x: Any, name: str = "x") -> None:
+    """What the compiled steps (:func:`fnn.train_step`, :func:`fnn.eval_step`,
+    :func:`fnn.value_and_grad`'s function) check of their batch: what its dtype and shape say,
+    which are known while tracing, so a tracer is checked as well as an array and no value is
+    read (no host sync). The messages are :func:`check_arrays`'s.
+
+    Args:
+        x: A batch of inputs, samples first (an array, a tracer, nested lists).
+        name: How the messages name ``x``.
+
+    Raises:
+        TypeError: For complex inputs.
+        ValueError: For a batch of 0 samples.
+    """
+    dtype = x.dtype if hasattr(x, "dtype") else np.asarray(x).dtype
+    _check_real(dtype, name)
+    shape = tuple(jnp.shape(x))
+    if shape:  # a scalar is the network's to refuse
+        _check_not_empty(shape, name)
 
 
 @jax.jit
@@ -130,8 +161,7 @@ def check_arrays(
         raise ValueError(f"{x_name} must be {want}; got shape {tuple(x.shape)} (rank {x.ndim})")
     if x.ndim < 1:
         raise ValueError(f"{x_name} must have a leading samples axis; got a scalar")
-    if x.shape[0] == 0:
-        raise ValueError(f"{x_name} is empty (0 samples)")
+    _check_not_empty(tuple(x.shape), x_name)
     if n_features is not None and x.shape[-1] != n_features:
         raise ValueError(f"{x_name} must have {n_features} features (last axis); got shape {tuple(x.shape)}")
     if not allow_nonfinite:

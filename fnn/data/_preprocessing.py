@@ -5,6 +5,7 @@ the training data only (:class:`~fnn.data.Standardizer`).
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from typing import Any
 
 import numpy as np
@@ -27,8 +28,9 @@ def one_hot(labels: Any, num_classes: int | None = None, dtype: Any = np.float32
         The one-hot rows, shape ``(N, C)``.
 
     Raises:
-        ValueError: For labels that are not integers or lie outside ``[0, num_classes)``, or
-            ``num_classes < 1``.
+        ValueError: For labels that are not integers (the message names the first that is not
+            a whole number) or lie outside ``[0, num_classes)``; empty labels without
+            ``num_classes``; ``num_classes < 1``.
 
     Examples:
         >>> import fnn
@@ -38,14 +40,22 @@ def one_hot(labels: Any, num_classes: int | None = None, dtype: Any = np.float32
     labels = np.asarray(labels)
     if labels.ndim > 1 and labels.shape[-1] == 1:
         labels = labels.reshape(labels.shape[:-1])
-    integral = np.issubdtype(labels.dtype, np.integer) or (
-        np.issubdtype(labels.dtype, np.floating) and np.all(np.isfinite(labels)) and np.all(labels == np.round(labels))
-    )
-    if labels.size and not integral:
+    if labels.size and not (np.issubdtype(labels.dtype, np.integer) or np.issubdtype(labels.dtype, np.floating)):
         raise ValueError(f"labels must be integer class indices; got dtype {labels.dtype}")
+    if labels.size and np.issubdtype(labels.dtype, np.floating):
+        # whole-number floats are welcome (labels read from a float column): the value is at fault
+        fractional = ~np.isfinite(labels) | (labels != np.round(labels))
+        if fractional.any():
+            at = tuple(int(i) for i in np.argwhere(fractional)[0])
+            raise ValueError(
+                f"labels must be integer class indices; labels[{', '.join(map(str, at))}] is "
+                f"{labels[at].item()!r}, not a whole number"
+            )
     labels = labels.astype(np.int64)
     if num_classes is None:
-        num_classes = int(labels.max()) + 1 if labels.size else 0
+        if not labels.size:
+            raise ValueError("labels are empty, so num_classes (max(labels) + 1) cannot be inferred: pass num_classes")
+        num_classes = int(labels.max()) + 1
     num_classes = integer("num_classes", num_classes, 1)
     if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
         raise ValueError(f"labels must lie in [0, {num_classes}); got values from {labels.min()} to {labels.max()}")
@@ -58,6 +68,9 @@ class Standardizer:
 
     ``std`` is the population standard deviation (ddof=0, like scikit-learn's StandardScaler);
     a constant feature (std 0, or within rounding of 0) gets std 1 so it maps to 0, not NaN.
+    NaN are missing values, as StandardScaler takes them: the statistics leave them out
+    (``nanmean``/``nanstd``) and they stay NaN where they were, every other value scaled; a
+    feature that is NaN in every sample gets NaN statistics and stays NaN.
 
     Attributes:
         mean: The per-feature mean of the training data (float64; its shape without the
@@ -81,7 +94,8 @@ class Standardizer:
 
     @classmethod
     def fit(cls, x: Any, axis: int = 0) -> Standardizer:
-        """Statistics of ``x`` along ``axis`` (the samples), computed in float64.
+        """Statistics of ``x`` along ``axis`` (the samples), computed in float64, NaN left out
+        (a feature without any other value gets NaN statistics).
 
         Args:
             x: Training data, samples along ``axis``.
@@ -97,8 +111,15 @@ class Standardizer:
         if x.ndim == 0 or x.shape[axis] == 0:
             raise ValueError(f"x must hold at least one sample to fit; got shape {x.shape}")
         axis = axis % x.ndim
-        mean = x.mean(axis=axis)
-        std = x.std(axis=axis)
+        # NaN is a missing value, left out of the statistics (StandardScaler's rule): with plain
+        # means one NaN would turn its whole feature NaN, and fit would then report every row of
+        # it instead of the one the data has. A feature with no value at all keeps NaN
+        # statistics, so its NaN stay where they are; numpy's "mean of empty slice" warning
+        # for it would say nothing the NaN do not.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            mean = np.nanmean(x, axis=axis)
+            std = np.nanstd(x, axis=axis)
         # Rounding leaves std ~ eps * |mean| for a constant column; treat that as zero.
         tiny = 10 * np.finfo(np.float64).eps * np.maximum(np.abs(mean), 1.0)
         std = np.where(std <= tiny, 1.0, std)
@@ -166,7 +187,8 @@ def standardize(x_train: Any, *others: Any) -> tuple[np.ndarray, ...]:
     """Scale ``x_train`` and each of ``others`` with statistics of ``x_train`` (see Standardizer).
 
     Returns the scaled arrays in the order given; keep ``Standardizer.fit(x_train)`` if you need
-    the statistics afterwards.
+    the statistics afterwards. NaN are missing values (scikit-learn's StandardScaler): left out
+    of the statistics, and NaN where they were in the results.
 
     Args:
         x_train: The training inputs, samples first (the statistics come from them).

@@ -243,7 +243,9 @@ def gradcheck(
 
     Raises:
         ValueError: For a ``eps`` that is not positive, an unknown loss name, params that do
-            not fit the network, ``x`` and ``y`` of different sample counts, or a first layer
+            not fit the network, ``x`` and ``y`` of different sample counts, targets that do
+            not fit the loss (sparse labels outside ``[0, C)`` or not whole numbers, as
+            :func:`value_and_grad` refuses them), or a first layer
             whose backward returns a ``dx`` that is None or not of ``x``'s shape (the message
             names the layer).
         TypeError: For a loss that is not a name or a Loss, or ``x``, ``y`` that do not hold
@@ -266,6 +268,11 @@ def gradcheck(
     loss = resolve_loss(loss, "manual")
     eps = real("eps", eps, lo=0.0, lo_open=True)
     train = key is not None
+    # The targets against the loss, as value_and_grad's loss checks concrete ones (sparse labels
+    # integers in [0, C)): the programs below trace y, so out of range or fractional labels
+    # would pass unseen (one_hot of 3 among 3 classes is a zero row) and the report say passed.
+    out = jax.eval_shape(lambda p, xx: net.apply(p, xx, key=key, train=train), params, inputs)
+    _losses.check_targets(loss, targets, tuple(out.shape), name="y")
     both, shifted = _gradcheck_programs(net, loss, train)
     with float64():
         params64, x64 = _to_float64(params), _to_float64(inputs)

@@ -13,6 +13,7 @@ from jax.custom_derivatives import SymbolicZero
 
 from fnn import losses as _losses
 from fnn._validate import boolean
+from fnn.data._checks import check_batch
 from fnn.layers import Network
 from fnn.layers._errors import input_gradient_error
 from fnn.losses._custom import check_plain_loss_value
@@ -79,11 +80,18 @@ def value_and_grad(
         ``f(params, x, y, *, key=None, sample_weight=None)`` returning ``(loss_value, grads)``, or
         ``(loss_value, grads, y_pred)`` with ``return_output``.
 
+    ``f`` checks what the shapes and dtypes say, under ``jit`` too (while tracing: no value is
+    read, nothing waits for the device): ``x`` must hold real numbers and at least one sample.
+    The loss checks concrete sparse labels (integers in ``[0, C)``) when ``f`` runs eagerly;
+    under ``jit`` the labels are traced and their values are not checked (:func:`fnn.fit` and
+    :func:`fnn.evaluate` check them first).
+
     Raises:
-        ValueError: For an unknown ``mode`` or loss name; when ``f`` is called, for a plain
-            callable loss that returns one value per sample (not a scalar).
+        ValueError: For an unknown ``mode`` or loss name; when ``f`` is called, for an ``x`` of
+            0 samples, or a plain callable loss that returns one value per sample (not a scalar).
         TypeError: For a loss that is not a name or a Loss with ``mode="manual"`` (it carries no
-            hand-written gradient), or not callable with ``mode="autodiff"``.
+            hand-written gradient), or not callable with ``mode="autodiff"``; when ``f`` is
+            called, for a complex ``x`` (its imaginary part would be dropped unseen).
 
     Examples:
         >>> import fnn, jax, jax.numpy as jnp
@@ -102,6 +110,7 @@ def value_and_grad(
     if mode == "manual":
 
         def manual(params, x, y, *, key=None, sample_weight=None):
+            check_batch(x)
             y_pred, cache = net.forward(params, x, key=key, train=train)
             value, dy = loss_fn.value_and_grad(y, y_pred, sample_weight=sample_weight)
             grads, _ = net.backward(params, cache, dy)  # the input gradient is dead code under jit
@@ -110,6 +119,8 @@ def value_and_grad(
         return manual
 
     def autodiff(params, x, y, *, key=None, sample_weight=None):
+        check_batch(x)
+
         def objective(p):
             y_pred = net.apply(p, x, key=key, train=train)
             if sample_weight is None:

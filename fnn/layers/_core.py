@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 
 from fnn import activations
-from fnn._validate import real
+from fnn._validate import key as check_key, real
 from fnn._values import bound
 from fnn.activations._registry import acts_per_sample
 from fnn.layers._base import LAYER_REPRS, Array, Layer, Shape, as_shape, check_dy, check_features
@@ -26,6 +26,7 @@ from fnn.layers._network import Network
 
 
 def _same_shape_init(key: Array, input_shape: Any, dtype: Any = jnp.float32) -> tuple[Shape, dict]:
+    check_key("key", key)  # unused here, but a wrong one is the caller's mistake all the same
     return as_shape(input_shape), {}
 
 
@@ -127,6 +128,7 @@ def Dropout(rate: float, *, name: str = "dropout") -> Layer:
 
 
 def _layernorm_init(center, scale, key, input_shape, dtype=jnp.float32):
+    check_key("key", key)
     shape = as_shape(input_shape)
     params = {}
     if scale:
@@ -203,6 +205,7 @@ def LayerNorm(*, epsilon: float = 1e-3, center: bool = True, scale: bool = True,
 
 
 def _flatten_init(key, input_shape, dtype=jnp.float32):
+    check_key("key", key)
     return (math.prod(as_shape(input_shape)),), {}
 
 

@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from fnn import activations, initializers
-from fnn._validate import integer
+from fnn._validate import integer, key as check_key
 from fnn._values import bound
 from fnn.layers._base import LAYER_REPRS, Array, Layer, Shape, as_shape, check_dy, check_features
 from fnn.layers._network import Network, serial
@@ -34,6 +34,7 @@ def sum_leading(a: Array) -> Array:
 
 
 def _dense_init(units, kernel_init, bias_init, use_bias, key, input_shape, dtype=jnp.float32):
+    check_key("key", key)  # its shape and dtype only: a traced key (jit, vmap) passes
     shape = as_shape(input_shape)
     kw, kb = jax.random.split(key)
     w = _draw(kernel_init, "kernel_initializer", kw, (shape[-1], units), dtype)

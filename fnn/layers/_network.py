@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 
 from fnn._cache import structural_cache
-from fnn._validate import UNTRACEABLE
+from fnn._validate import UNTRACEABLE, key as check_key
 from fnn.layers._base import (
     Array,
     ArrayLike,
@@ -130,7 +130,8 @@ class Network:
         of :meth:`init_with_shape`; a layer whose init cannot be traced runs eagerly instead.
 
         Args:
-            key: A PRNG key.
+            key: One PRNG key (``jax.random.key(seed)`` or ``jax.random.PRNGKey(seed)``; traced
+                ones too, under ``jit`` or ``vmap``).
             input_shape: The input's shape without the batch axis (an int for one axis).
             dtype: The params' dtype.
 
@@ -139,10 +140,15 @@ class Network:
             "b": (out,)}``, a layer without parameters has ``{}``).
 
         Raises:
-            ValueError: For an empty shape or a size below 1.
-            TypeError: For a shape that is not an int or a tuple of ints; for a layer whose init
-                breaks the protocol (the message names the layer).
+            ValueError: For an empty shape or a size below 1; for an array of several keys
+                (``jax.random.split``'s: vmap ``init`` over them) or a raw key of the wrong shape.
+            TypeError: For a ``key`` that is not a PRNG key (an int seed, None); for a shape that
+                is not an int or a tuple of ints; for a layer whose init breaks the protocol (the
+                message names the layer).
         """
+        # before the compiled init: jit would take 0 for an int32 array, split would then fail
+        # on "key data"; only the key's shape and dtype are read, so a traced key passes
+        check_key("key", key)
         shape = as_shape(input_shape)
         cache_key = (self, shape, _dtype_key(dtype))
         try:
@@ -160,7 +166,7 @@ class Network:
         """``(output_shape, params)``: the network's init as a layer's.
 
         Args:
-            key: A PRNG key.
+            key: One PRNG key.
             input_shape: The input's shape without the batch axis (an int for one axis).
             dtype: The params' dtype.
 
@@ -168,9 +174,12 @@ class Network:
             ``(output_shape, params)``.
 
         Raises:
-            ValueError: For an empty shape or a size below 1.
-            TypeError: For a bad shape, or a layer whose init breaks the protocol.
+            ValueError: For an empty shape or a size below 1; for several keys, or a raw key of
+                the wrong shape.
+            TypeError: For a ``key`` that is not a PRNG key, a bad shape, or a layer whose init
+                breaks the protocol.
         """
+        check_key("key", key)
         shape = as_shape(input_shape)
         params = []
         for i, k in enumerate(jax.random.split(key, len(self.layers))):

@@ -13,6 +13,7 @@ from fnn import metrics as metrics_
 from fnn._cache import structural_cache
 from fnn._executables import call as call_through_store
 from fnn._validate import integer
+from fnn.data._checks import check_batch
 from fnn.metrics._resolve import resolve_both
 from fnn.train._checks import resolve_loss
 from fnn.train._data_checks import check_loss_weighs, check_sample_weight, check_samples, sparse_labels
@@ -134,13 +135,21 @@ def eval_step(net: Any, loss: Any, metrics: Sequence[Any] = ()) -> Callable:
         (the network, loss and metrics compared by value): building it again from equal
         pieces returns the same compiled step, so nothing compiles twice.
 
+    When the step is called it checks what the batch's shapes and dtypes say, while tracing
+    (so for free, and inside your own jitted loop too): ``x`` must hold real numbers and at
+    least one sample, and the data must fit the network and the loss. The VALUES are not
+    checked: that would make every step wait for the device. Sparse labels outside ``[0, C)``
+    or fractional, and NaN/inf in the data, give a wrong or NaN result, unseen; check the data
+    once with :func:`fnn.evaluate` (or :func:`fnn.data.check_arrays` and
+    :func:`fnn.losses.check_targets`), which refuse them.
+
     Raises:
         TypeError: For a ``loss`` that is neither a name nor callable, or metrics that are not
-            names, Metrics or callables.
+            names, Metrics or callables; when the step is called, for a complex ``x``.
         ValueError: For an unknown loss or metric name, an ``"accuracy"`` that neither the loss
-            nor shapes can resolve, or a metric named ``loss`` or ``val_*``. Shape errors of
-            the data, and a plain callable loss returning one value per sample, surface when
-            the step is called.
+            nor shapes can resolve, or a metric named ``loss`` or ``val_*``. When the step is
+            called: for an ``x`` of 0 samples, shape errors of the data, and a plain callable
+            loss returning one value per sample.
 
     Examples:
         >>> import fnn, jax, numpy as np
@@ -163,6 +172,7 @@ def _compiled_eval_step(net: Any, loss: Any, ms: tuple) -> Callable:
     # very jitted function, so nothing is traced or compiled again.
     @jax.jit
     def step(params, x, y):
+        check_batch(x)  # while tracing: 0 samples would divide by zero, complex lose its imaginary part
         return results(ms, eval_sums(net, loss, ms, params, x, y, x.shape[0]))
 
     return step

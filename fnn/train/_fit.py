@@ -15,6 +15,7 @@ import jax
 from fnn import callbacks as callbacks_, checkpoint as checkpoint_, parallel
 from fnn._interrupts import interrupts_held
 from fnn._validate import integer, key as check_key, path as check_path
+from fnn.checkpoint._io import MissingTree
 from fnn.train._callback_checks import check_against_logs, check_learning_rate_held, check_not_a_best_file
 from fnn.train._checks import (
     check_opt_state,
@@ -230,8 +231,10 @@ def fit(
             keys, both of them given; a
             ``validation_data`` that is not a pair or triple; no training samples left after
             ``validation_split``; a ``checkpoint`` path that is a folder or cannot be written, or
-            an existing checkpoint that is corrupt or does not match ``params``/``opt_state``, or
-            whose history records more epochs than it holds (or epochs not before them); a
+            an existing checkpoint that is corrupt, does not match ``params``/``opt_state``, holds
+            no optimizer state (saved with params only: it cannot resume a run), or whose history
+            records more epochs than it holds (or epochs not before them, or plain lists of
+            different lengths); a
             :class:`fnn.callbacks.ModelCheckpoint` filepath naming a log the run will not have;
             a mesh without a ``"batch"`` axis; a :class:`fnn.callbacks.ReduceLROnPlateau` or
             :class:`fnn.callbacks.LearningRateScheduler` with an optimizer state that holds no
@@ -313,7 +316,17 @@ def fit(
         check_not_a_best_file(checkpoint, cbs.items)
         # against the arrays training will hold (NumPy float64 becomes float32 without x64)
         params_template = jax.eval_shape(lambda tree: tree, params)
-        resumed = checkpoint_.resume(checkpoint, params=params_template, opt_state=template)
+        try:
+            resumed = checkpoint_.resume(checkpoint, params=params_template, opt_state=template)
+        except MissingTree as err:  # the template is fit's own: say what the file lacks for a run
+            if err.tree != "opt_state":
+                raise
+            raise ValueError(
+                f"checkpoint {checkpoint!r} holds no optimizer state (it was saved with params only), so "
+                "training cannot resume from it. To start a new run from its params, load them with "
+                "fnn.checkpoint.load(path, params=params).params (your params as the template) and pass "
+                "them to fit as params, with another checkpoint path or none (this one would be resumed)"
+            ) from None
         if resumed is not None:  # a History saved by hand, or its logs alone, is continued too
             history = resumed_history(resumed.history, int(resumed.epoch), f"checkpoint {checkpoint!r}")
             # the epochs from here on take this run's steps (a run resumed with another batch size)

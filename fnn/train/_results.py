@@ -11,6 +11,8 @@ from typing import Any, NamedTuple
 import jax
 import numpy as np
 
+from fnn.checkpoint._checks import check_history_fits
+
 
 def _plain(value: Any) -> Any:
     """A 0-d array a callback logged (a jax or NumPy scalar) as the Python number a resumed
@@ -156,23 +158,18 @@ def resumed_history(saved: Mapping[str, Any] | None, epoch: int, where: str) -> 
     the file in errors): a :meth:`History.to_dict` record (``fit``'s, or a History given to
     :func:`fnn.checkpoint.save`) as it is, or a plain ``{name: [value per epoch]}`` whose ``n``
     values are the last ``n`` epochs before ``epoch`` (numbered as in the uninterrupted run,
-    their times unknown: NaN). A record that names an epoch not before ``epoch``, or logs
-    longer than ``epoch``, does not belong to that checkpoint: ValueError."""
+    their times unknown: NaN). A record that names an epoch not before ``epoch``, or logs of
+    different lengths or longer than ``epoch``, does not belong to that checkpoint: ValueError
+    (:func:`fnn.checkpoint.save` refuses them; a file of an older fnn may hold one)."""
     if not saved:
         return History()
+    try:
+        check_history_fits(saved, epoch)
+    except ValueError as err:
+        raise ValueError(f"{where}: its {err}") from None
     if isinstance(saved.get("history"), Mapping):
-        h = History.from_dict(dict(saved))
-        if any(e >= epoch for e in h.epochs) or h.epochs != sorted(set(h.epochs)):
-            raise ValueError(
-                f"{where}: its history records epochs {h.epochs}, which are not increasing epochs before the "
-                f"{epoch} the checkpoint holds"
-            )
-        return h
+        return History.from_dict(dict(saved))
     n = max(len(v) for v in saved.values())
-    if n > epoch:
-        raise ValueError(
-            f"{where}: its history holds {n} values for a name, more than the {epoch} epochs the checkpoint holds"
-        )
     h = History()
     h.update({k: list(v) for k, v in saved.items()})
     h.epochs, h.times = list(range(epoch - n, epoch)), [math.nan] * n

@@ -33,13 +33,13 @@ def _set_hparam(state: Any, name: str, values: Any) -> Any:
     return set_hyperparams(state, **{name: values})
 
 
-def _finite_number(v: Any) -> bool:
-    """A finite real number: Python's, NumPy's or a 0-d jax array's (not a bool)."""
+def _real_number(v: Any) -> bool:
+    """A real number: Python's, NumPy's or a 0-d jax array's (not a bool)."""
     if isinstance(v, (bool, np.bool_)):
         return False
     if isinstance(v, (np.ndarray, jax.Array)) and np.ndim(v) == 0 and np.dtype(v.dtype).kind in "iuf":
-        v = v.item()
-    return isinstance(v, (numbers.Real, np.integer, np.floating)) and math.isfinite(float(v))
+        return True
+    return isinstance(v, (numbers.Real, np.integer, np.floating))
 
 
 def _values(name: str, values: Any) -> list:
@@ -115,10 +115,11 @@ def sweep(
     Raises:
         TypeError: For ``key``, ``opt_state`` or ``configs`` in ``fit_kwargs``, or a keyword
             :func:`fit_many` does not take (``mesh``: a sweep runs on one device); a seed that is
-            not an int; a grid that is not a sequence (a string, a number); a ``dtype`` that is
-            not a floating dtype; and the type errors of :func:`fit_many`.
+            not an int; a grid that is not a sequence (a string, a number), or that holds a value
+            that is not a real number (a string, None, a bool); a ``dtype`` that is not a
+            floating dtype; and the type errors of :func:`fit_many`.
         ValueError: For an empty grid; a hyperparameter given both by keyword and in
-            ``hparams``; values that are not finite numbers, or a negative learning rate; a
+            ``hparams``; values that are not finite (NaN, inf), or a negative learning rate; a
             hyperparameter the optimizer state does not hold (a term switched off in ``opt``);
             and the value errors of :func:`fit_many`.
 
@@ -154,7 +155,10 @@ def sweep(
             swept[name] = vals
     for name, vals in swept.items():
         vals = _values(name if name not in ("learning_rate", "weight_decay") else name + "s", vals)
-        if not all(_finite_number(v) for v in vals):
+        wrong = [v for v in vals if not _real_number(v)]
+        if wrong:  # a wrong type ("0.1", None, a list) is a TypeError; a bad number, below, a ValueError
+            raise TypeError(f"{name} values must be real numbers, got {wrong[0]!r} in {vals}")
+        if not all(math.isfinite(float(v)) for v in vals):
             raise ValueError(f"{name} values must be finite numbers, got {vals}")
         # the configs hold Python numbers, whatever scalars the grid was given in
         vals = [v.item() if isinstance(v, (np.generic, np.ndarray, jax.Array)) else v for v in vals]

@@ -636,6 +636,13 @@ def test_save_refuses_a_history_fit_could_not_continue(tmp_path):
     checkpoint.save(path, params=_params(), epoch=3, history={"loss": [0.5, 0.4], "val_loss": [0.3, 0.2]})
     checkpoint.save(path, params=_params(), epoch=2, history=_FIT_HISTORY)
     assert checkpoint.load(path).history == _FIT_HISTORY
+    # epoch left out: what the history covers (a History's last epoch + 1, a plain one's length)
+    checkpoint.save(path, params=_params(), history=_FIT_HISTORY)
+    assert checkpoint.load(path).epoch == 2
+    checkpoint.save(path, params=_params(), history={"loss": [0.5, 0.4, 0.3]})
+    assert checkpoint.load(path).epoch == 3
+    checkpoint.save(path, params=_params())
+    assert checkpoint.load(path).epoch == 0
 
 
 def test_save_refuses_leaves_load_could_not_read_and_keeps_the_previous_file(tmp_path):

@@ -50,6 +50,16 @@ def check_history(history: Any) -> None:
     _check_logs("history['history']", history["history"], len(epochs))
 
 
+def epochs_covered(history: Mapping[str, Any] | None) -> int:
+    """The epochs done that a history (checked by :func:`check_history`) covers: a
+    :meth:`fnn.History.to_dict` record's last epoch + 1, a plain history's longest list, 0."""
+    if not history:
+        return 0
+    if isinstance(history.get("history"), Mapping):
+        return max(history.get("epochs", []), default=-1) + 1
+    return max((len(values) for values in history.values()), default=0)
+
+
 def check_history_fits(history: Mapping[str, Any] | None, epoch: int) -> None:
     """A history (checked by :func:`check_history`) that a checkpoint of ``epoch`` epochs done
     can hold, as ``fit(checkpoint=)`` continues it: a :meth:`fnn.History.to_dict` record's

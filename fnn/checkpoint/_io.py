@@ -15,7 +15,7 @@ import numpy as np
 
 from fnn._validate import integer, npz_reason, path as check_path
 from fnn.checkpoint._atomic import write
-from fnn.checkpoint._checks import check_file, check_history, check_history_fits
+from fnn.checkpoint._checks import check_file, check_history, check_history_fits, epochs_covered
 from fnn.checkpoint._format import (
     FORMAT_VERSION,
     META,
@@ -66,7 +66,7 @@ def save(
     *,
     params: Any,
     opt_state: Any = None,
-    epoch: int = 0,
+    epoch: int | None = None,
     key: Any = None,
     history: Any = None,
     callbacks: Any = None,
@@ -82,7 +82,10 @@ def save(
     (``fit(checkpoint=path)`` continues any of them); ``callbacks`` a nested state (dicts with
     string keys, lists, numbers, strings, None and arrays; what ``fit`` gathers from each
     callback's ``get_state``); ``extra`` keywords are arrays (stored as entries) or JSON-like
-    values.
+    values. ``epoch`` is the number of epochs done (``fit(checkpoint=path)`` goes on from
+    there); left out, it is what ``history`` covers: a History's last recorded epoch + 1, a plain
+    history's list length, 0 without one (so ``save(path, params=r.params,
+    opt_state=r.opt_state, history=r.history)`` after a ``fit`` from epoch 0 can be resumed).
 
     Raises:
         ValueError: For a ``path`` that is a folder, ends with a separator, has a file as a
@@ -96,7 +99,8 @@ def save(
             array, a value that is not JSON-like). Before anything is written.
     """
     path = check_path("path", path)  # its type now; where it may be written, once the payload is checked
-    epoch = integer("epoch", epoch, 0)
+    if epoch is not None:
+        epoch = integer("epoch", epoch, 0)
     arrays: dict[str, np.ndarray] = {}
     trees: dict[str, Any] = {}
     for tree_name, tree in (("params", params), ("opt_state", opt_state), ("key", key)):
@@ -123,6 +127,8 @@ def save(
     callbacks_json = encode_state(callbacks, "callbacks", arrays, callbacks_meta)
     history = jsonable(history_dict(history), "history")
     check_history(history)  # what load would refuse is refused now
+    if epoch is None:
+        epoch = epochs_covered(history)
     # and what fit(checkpoint=) would refuse to continue (load reads such files still: a
     # checkpoint of an older fnn keeps its params readable)
     try:

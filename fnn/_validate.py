@@ -171,6 +171,16 @@ def npz_reason(err: BaseException) -> str:
     return "not an .npz archive" if "pickled" in str(err) else str(err)
 
 
+def real_dtype(name: str, dtype: Any) -> None:
+    """A dtype of real numbers (bool, integer or floating): strings, objects, dates and complex
+    numbers are a TypeError naming ``name`` (a complex part would be dropped unseen)."""
+    dtype = np.dtype(dtype)
+    if dtype.kind in "mM" or not (jnp.issubdtype(dtype, jnp.number) or dtype == np.bool_):  # bfloat16 too
+        raise TypeError(f"{name} must hold numbers; got dtype {dtype}")
+    if jnp.issubdtype(dtype, jnp.complexfloating):
+        raise TypeError(f"{name} must hold real numbers; got dtype {dtype}")
+
+
 def boolean(name: str, value: Any) -> bool:
     """``value`` as a bool (``np.bool_`` welcome; 0/1 and strings are not bools)."""
     if not isinstance(value, (bool, np.bool_)):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import inspect
 
 import chex
 import jax
@@ -959,6 +960,32 @@ def test_shape_and_label_errors():
     with pytest.raises(ValueError, match=r"y_train: .*\(2, 3\) does not match y_pred shape \(2, 4\)"):
         L.check_targets(L.get("mse"), np.zeros((2, 3)), (2, 4), name="y_train")
     L.check_targets("sparse_categorical_crossentropy", np.array([[0], [3]]), (2, 4))
+
+
+@pytest.mark.parametrize("name", sorted(n for n in L.names() if callable(getattr(L, n, None))))  # aliases once
+def test_inputs_and_options_of_the_wrong_type_are_named(name):
+    """Strings would fail deep in jax, a complex y_pred's imaginary part be dropped and
+    ``from_logits="yes"`` be taken as True: each is a TypeError naming what is wrong."""
+    fn = getattr(L, name)
+    t, p = np.array([[0.0, 1.0], [1.0, 0.0]]), np.array([[0.3, 0.7], [0.6, 0.4]])
+    if name == "sparse_categorical_crossentropy":
+        t = np.array([1, 0])
+    with pytest.raises(TypeError, match=r"^y_true must hold numbers; got dtype <U\d+$"):
+        fn(t.astype(str), p)
+    with pytest.raises(TypeError, match=r"^y_pred must hold real numbers; got dtype complex128$"):
+        fn(t, p + 1j)
+    with pytest.raises(TypeError, match=r"^sample_weight must hold numbers; got dtype <U1$"):
+        fn(t, p, sample_weight=np.array(["a", "b"]))
+    params = inspect.signature(fn).parameters
+    for option in ("from_logits", "apply_class_balancing"):
+        if option in params:
+            with pytest.raises(TypeError, match=rf"^{name}: {option} must be a bool, got str 'yes'$"):
+                fn(t, p, **{option: "yes"})
+    for option in ("label_smoothing", "alpha", "gamma", "delta"):
+        if option in params:
+            with pytest.raises(TypeError, match=rf"^{name}: {option} must be a real number, got str '0.1'$"):
+                fn(t, p, **{option: "0.1"})
+    np.testing.assert_allclose(fn(t.astype(np.float32), p), fn(t, p), rtol=1e-6)  # real dtypes pass
 
 
 def test_jit_with_loss_as_static_argument():

@@ -13,6 +13,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from fnn._validate import real_dtype
+
 
 def _as_array(a: Any, name: str) -> Any:
     if a is None:
@@ -24,16 +26,8 @@ def _as_array(a: Any, name: str) -> Any:
             arr = np.asarray(a)
         except (ValueError, TypeError) as err:  # ragged nested lists, odd objects
             raise TypeError(f"{name} must be an array of numbers; got {type(a).__name__} ({err})") from None
-    if arr.dtype.kind in "mM" or not (jnp.issubdtype(arr.dtype, jnp.number) or arr.dtype == np.bool_):
-        raise TypeError(f"{name} must hold numbers; got dtype {arr.dtype}")
-    _check_real(arr.dtype, name)
+    real_dtype(name, arr.dtype)
     return arr
-
-
-def _check_real(dtype: Any, name: str) -> None:
-    # a network's matmuls would carry the imaginary part and the loss would drop it unseen
-    if jnp.issubdtype(dtype, jnp.complexfloating):
-        raise TypeError(f"{name} must hold real numbers; got dtype {dtype}")
 
 
 def _check_not_empty(shape: tuple, name: str) -> None:
@@ -56,7 +50,7 @@ def check_batch(x: Any, name: str = "x") -> None:
         ValueError: For a batch of 0 samples.
     """
     dtype = x.dtype if hasattr(x, "dtype") else np.asarray(x).dtype
-    _check_real(dtype, name)
+    real_dtype(name, dtype)
     shape = tuple(jnp.shape(x))
     if shape:  # a scalar is the network's to refuse
         _check_not_empty(shape, name)

@@ -88,6 +88,8 @@ OPTION_RANGES = {
 def check_option_range(value: Any, option: str, loss: str) -> None:
     """A concrete value of ``option`` outside :data:`OPTION_RANGES` is a ValueError naming it (a
     traced one is the caller's: it cannot be checked before running)."""
+    if option in OPTION_RANGES and not isinstance(value, (numbers.Real, np.floating, np.ndarray, jax.Array)):
+        raise TypeError(f"{loss}: {option} must be a real number, got {type(value).__name__} {value!r}")
     if option in OPTION_RANGES and isinstance(value, (numbers.Real, np.floating, np.ndarray)):
         lo, hi, lo_open, hi_open = OPTION_RANGES[option]
         for v in np.asarray(value, dtype=float).reshape(-1):  # one per output, or one for all

@@ -22,7 +22,7 @@ def kl_divergence(y_true: ArrayLike, y_pred: ArrayLike, sample_weight: ArrayLike
 
     Args:
         y_true: Targets (one-hot or probability rows), of the shape of ``y_pred``.
-        y_pred: Predictions ``(N, C)``, the classes along ``axis``.
+        y_pred: Predictions ``(N, C)``, the classes along the last axis.
         sample_weight: Optional weights ``w_i``: shape ``(N,)``, a scalar, or the per-sample
             shape. Default: 1 for every sample.
 
@@ -33,7 +33,6 @@ def kl_divergence(y_true: ArrayLike, y_pred: ArrayLike, sample_weight: ArrayLike
     Raises:
         ValueError: If the shapes of ``y_true`` and ``y_pred`` (or ``sample_weight``) do not
             match.
-        TypeError: For an option of the wrong type (e.g. a non-integer ``axis``).
     """
     return apply_kernel(kl_divergence_terms, y_true, y_pred, sample_weight, {}, "value")
 
@@ -46,7 +45,7 @@ def kl_divergence_grad(y_true: ArrayLike, y_pred: ArrayLike, sample_weight: Arra
 
     Args:
         y_true: Targets (one-hot or probability rows), of the shape of ``y_pred``.
-        y_pred: Predictions ``(N, C)``, the classes along ``axis``.
+        y_pred: Predictions ``(N, C)``, the classes along the last axis.
         sample_weight: Optional weights ``w_i``: shape ``(N,)``, a scalar, or the per-sample
             shape. Default: 1 for every sample.
 
@@ -56,7 +55,6 @@ def kl_divergence_grad(y_true: ArrayLike, y_pred: ArrayLike, sample_weight: Arra
     Raises:
         ValueError: If the shapes of ``y_true`` and ``y_pred`` (or ``sample_weight``) do not
             match.
-        TypeError: For an option of the wrong type (e.g. a non-integer ``axis``).
     """
     return apply_kernel(kl_divergence_terms, y_true, y_pred, sample_weight, {}, "grad")
 

@@ -17,6 +17,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.custom_derivatives import SymbolicZero
 
+from fnn._validate import boolean, real_dtype
+
 Array = jax.Array
 
 
@@ -183,6 +185,13 @@ def apply_kernel(kernel: Callable[..., Terms], y_true, y_pred, sample_weight, op
     """A loss's ``"value"``, ``"grad"``, ``"both"`` or ``"per_sample"`` from its kernel."""
     y_true, y_pred = _as_array("y_true", y_true), _as_array("y_pred", y_pred)
     sample_weight = _as_array("sample_weight", sample_weight)
+    for name, a in (("y_true", y_true), ("y_pred", y_pred), ("sample_weight", sample_weight)):
+        if a is not None:  # strings would fail deep in jax, a complex y_pred's part be dropped
+            real_dtype(name, a.dtype if hasattr(a, "dtype") else np.result_type(a))
+    loss = getattr(kernel, "__name__", "loss").removesuffix("_terms")
+    for option in ("from_logits", "apply_class_balancing"):
+        if option in options:  # "yes" would be taken as True
+            boolean(f"{loss}: {option}", options[option])
     traced = any(isinstance(a, jax.core.Tracer) for a in jax.tree.leaves((y_true, y_pred, sample_weight)))
     if want == "value" and traced:  # only a traced value can be differentiated
         return _value(kernel, tuple(sorted(options.items())), y_true, y_pred, sample_weight)

@@ -47,7 +47,8 @@ def binary_crossentropy(
     Raises:
         ValueError: If the shapes of ``y_true`` and ``y_pred`` (or ``sample_weight``) do not
             match; if ``label_smoothing`` is outside [0, 1].
-        TypeError: For an option of the wrong type (e.g. a non-integer ``axis``).
+        TypeError: For inputs that do not hold real numbers, or an option of the wrong type (e.g.
+            a non-integer ``axis``).
 
     Examples:
         >>> import fnn
@@ -88,7 +89,8 @@ def binary_crossentropy_grad(
     Raises:
         ValueError: If the shapes of ``y_true`` and ``y_pred`` (or ``sample_weight``) do not
             match; if ``label_smoothing`` is outside [0, 1].
-        TypeError: For an option of the wrong type (e.g. a non-integer ``axis``).
+        TypeError: For inputs that do not hold real numbers, or an option of the wrong type (e.g.
+            a non-integer ``axis``).
 
     Examples:
         >>> import fnn
@@ -133,7 +135,8 @@ def binary_focal_crossentropy(
     Raises:
         ValueError: If the shapes of ``y_true`` and ``y_pred`` (or ``sample_weight``) do not
             match; if ``label_smoothing`` is outside [0, 1].
-        TypeError: For an option of the wrong type (e.g. a non-integer ``axis``).
+        TypeError: For inputs that do not hold real numbers, or an option of the wrong type (e.g.
+            a non-integer ``axis``).
     """
     opts = {
         "apply_class_balancing": apply_class_balancing,
@@ -181,7 +184,8 @@ def binary_focal_crossentropy_grad(
     Raises:
         ValueError: If the shapes of ``y_true`` and ``y_pred`` (or ``sample_weight``) do not
             match; if ``label_smoothing`` is outside [0, 1].
-        TypeError: For an option of the wrong type (e.g. a non-integer ``axis``).
+        TypeError: For inputs that do not hold real numbers, or an option of the wrong type (e.g.
+            a non-integer ``axis``).
     """
     opts = {
         "apply_class_balancing": apply_class_balancing,
@@ -221,7 +225,8 @@ def categorical_crossentropy(
     Raises:
         ValueError: If the shapes of ``y_true`` and ``y_pred`` (or ``sample_weight``) do not
             match; if ``label_smoothing`` is outside [0, 1].
-        TypeError: For an option of the wrong type (e.g. a non-integer ``axis``).
+        TypeError: For inputs that do not hold real numbers, or an option of the wrong type (e.g.
+            a non-integer ``axis``).
     """
     opts = {"from_logits": from_logits, "label_smoothing": label_smoothing, "axis": axis}
     return apply_kernel(categorical_crossentropy_terms, y_true, y_pred, sample_weight, opts, "value")
@@ -256,7 +261,8 @@ def categorical_crossentropy_grad(
     Raises:
         ValueError: If the shapes of ``y_true`` and ``y_pred`` (or ``sample_weight``) do not
             match; if ``label_smoothing`` is outside [0, 1].
-        TypeError: For an option of the wrong type (e.g. a non-integer ``axis``).
+        TypeError: For inputs that do not hold real numbers, or an option of the wrong type (e.g.
+            a non-integer ``axis``).
     """
     opts = {"from_logits": from_logits, "label_smoothing": label_smoothing, "axis": axis}
     return apply_kernel(categorical_crossentropy_terms, y_true, y_pred, sample_weight, opts, "grad")
@@ -291,7 +297,8 @@ def sparse_categorical_crossentropy(
     Raises:
         ValueError: If the shapes of ``y_true`` and ``y_pred`` (or ``sample_weight``) do not
             match; if a concrete label is not an integer in ``[0, C)``.
-        TypeError: For an option of the wrong type (e.g. a non-integer ``axis``).
+        TypeError: For inputs that do not hold real numbers, or an option of the wrong type (e.g.
+            a non-integer ``axis``).
 
     Examples:
         >>> import fnn
@@ -332,7 +339,8 @@ def sparse_categorical_crossentropy_grad(
     Raises:
         ValueError: If the shapes of ``y_true`` and ``y_pred`` (or ``sample_weight``) do not
             match; if a concrete label is not an integer in ``[0, C)``.
-        TypeError: For an option of the wrong type (e.g. a non-integer ``axis``).
+        TypeError: For inputs that do not hold real numbers, or an option of the wrong type (e.g.
+            a non-integer ``axis``).
 
     Examples:
         >>> import fnn

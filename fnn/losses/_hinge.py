@@ -35,7 +35,7 @@ def hinge(y_true: ArrayLike, y_pred: ArrayLike, sample_weight: ArrayLike | None 
     Raises:
         ValueError: If the shapes of ``y_true`` and ``y_pred`` (or ``sample_weight``) do not
             match.
-        TypeError: For an option of the wrong type (e.g. a non-integer ``axis``).
+        TypeError: For inputs that do not hold real numbers.
     """
     return apply_kernel(hinge_terms, y_true, y_pred, sample_weight, {}, "value")
 
@@ -59,7 +59,7 @@ def hinge_grad(y_true: ArrayLike, y_pred: ArrayLike, sample_weight: ArrayLike | 
     Raises:
         ValueError: If the shapes of ``y_true`` and ``y_pred`` (or ``sample_weight``) do not
             match.
-        TypeError: For an option of the wrong type (e.g. a non-integer ``axis``).
+        TypeError: For inputs that do not hold real numbers.
     """
     return apply_kernel(hinge_terms, y_true, y_pred, sample_weight, {}, "grad")
 
@@ -81,7 +81,7 @@ def squared_hinge(y_true: ArrayLike, y_pred: ArrayLike, sample_weight: ArrayLike
     Raises:
         ValueError: If the shapes of ``y_true`` and ``y_pred`` (or ``sample_weight``) do not
             match.
-        TypeError: For an option of the wrong type (e.g. a non-integer ``axis``).
+        TypeError: For inputs that do not hold real numbers.
     """
     return apply_kernel(squared_hinge_terms, y_true, y_pred, sample_weight, {}, "value")
 
@@ -105,7 +105,7 @@ def squared_hinge_grad(y_true: ArrayLike, y_pred: ArrayLike, sample_weight: Arra
     Raises:
         ValueError: If the shapes of ``y_true`` and ``y_pred`` (or ``sample_weight``) do not
             match.
-        TypeError: For an option of the wrong type (e.g. a non-integer ``axis``).
+        TypeError: For inputs that do not hold real numbers.
     """
     return apply_kernel(squared_hinge_terms, y_true, y_pred, sample_weight, {}, "grad")
 
@@ -115,7 +115,7 @@ def categorical_hinge(y_true: ArrayLike, y_pred: ArrayLike, sample_weight: Array
 
     Args:
         y_true: Targets (one-hot or probability rows), of the shape of ``y_pred``.
-        y_pred: Predictions ``(N, C)``, the classes along ``axis``.
+        y_pred: Predictions ``(N, C)``, the classes along the last axis.
         sample_weight: Optional weights ``w_i``: shape ``(N,)``, a scalar, or the per-sample
             shape. Default: 1 for every sample.
 
@@ -126,7 +126,7 @@ def categorical_hinge(y_true: ArrayLike, y_pred: ArrayLike, sample_weight: Array
     Raises:
         ValueError: If the shapes of ``y_true`` and ``y_pred`` (or ``sample_weight``) do not
             match.
-        TypeError: For an option of the wrong type (e.g. a non-integer ``axis``).
+        TypeError: For inputs that do not hold real numbers.
     """
     return apply_kernel(categorical_hinge_terms, y_true, y_pred, sample_weight, {}, "value")
 
@@ -139,7 +139,7 @@ def categorical_hinge_grad(y_true: ArrayLike, y_pred: ArrayLike, sample_weight: 
 
     Args:
         y_true: Targets (one-hot or probability rows), of the shape of ``y_pred``.
-        y_pred: Predictions ``(N, C)``, the classes along ``axis``.
+        y_pred: Predictions ``(N, C)``, the classes along the last axis.
         sample_weight: Optional weights ``w_i``: shape ``(N,)``, a scalar, or the per-sample
             shape. Default: 1 for every sample.
 
@@ -149,6 +149,6 @@ def categorical_hinge_grad(y_true: ArrayLike, y_pred: ArrayLike, sample_weight: 
     Raises:
         ValueError: If the shapes of ``y_true`` and ``y_pred`` (or ``sample_weight``) do not
             match.
-        TypeError: For an option of the wrong type (e.g. a non-integer ``axis``).
+        TypeError: For inputs that do not hold real numbers.
     """
     return apply_kernel(categorical_hinge_terms, y_true, y_pred, sample_weight, {}, "grad")

@@ -76,7 +76,7 @@ def poisson(y_true: ArrayLike, y_pred: ArrayLike, sample_weight: ArrayLike | Non
     Raises:
         ValueError: If the shapes of ``y_true`` and ``y_pred`` (or ``sample_weight``) do not
             match.
-        TypeError: For an option of the wrong type (e.g. a non-integer ``axis``).
+        TypeError: For inputs that do not hold real numbers.
     """
     return apply_kernel(poisson_terms, y_true, y_pred, sample_weight, {}, "value")
 
@@ -100,6 +100,6 @@ def poisson_grad(y_true: ArrayLike, y_pred: ArrayLike, sample_weight: ArrayLike 
     Raises:
         ValueError: If the shapes of ``y_true`` and ``y_pred`` (or ``sample_weight``) do not
             match.
-        TypeError: For an option of the wrong type (e.g. a non-integer ``axis``).
+        TypeError: For inputs that do not hold real numbers.
     """
     return apply_kernel(poisson_terms, y_true, y_pred, sample_weight, {}, "grad")

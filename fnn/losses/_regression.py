@@ -40,7 +40,7 @@ def mean_squared_error(y_true: ArrayLike, y_pred: ArrayLike, sample_weight: Arra
     Raises:
         ValueError: If the shapes of ``y_true`` and ``y_pred`` (or ``sample_weight``) do not
             match.
-        TypeError: For an option of the wrong type (e.g. a non-integer ``axis``).
+        TypeError: For inputs that do not hold real numbers.
 
     Examples:
         >>> import fnn
@@ -69,7 +69,7 @@ def mean_squared_error_grad(y_true: ArrayLike, y_pred: ArrayLike, sample_weight:
     Raises:
         ValueError: If the shapes of ``y_true`` and ``y_pred`` (or ``sample_weight``) do not
             match.
-        TypeError: For an option of the wrong type (e.g. a non-integer ``axis``).
+        TypeError: For inputs that do not hold real numbers.
 
     Examples:
         >>> import fnn
@@ -96,7 +96,7 @@ def mean_absolute_error(y_true: ArrayLike, y_pred: ArrayLike, sample_weight: Arr
     Raises:
         ValueError: If the shapes of ``y_true`` and ``y_pred`` (or ``sample_weight``) do not
             match.
-        TypeError: For an option of the wrong type (e.g. a non-integer ``axis``).
+        TypeError: For inputs that do not hold real numbers.
     """
     return apply_kernel(mae_terms, y_true, y_pred, sample_weight, {}, "value")
 
@@ -120,7 +120,7 @@ def mean_absolute_error_grad(y_true: ArrayLike, y_pred: ArrayLike, sample_weight
     Raises:
         ValueError: If the shapes of ``y_true`` and ``y_pred`` (or ``sample_weight``) do not
             match.
-        TypeError: For an option of the wrong type (e.g. a non-integer ``axis``).
+        TypeError: For inputs that do not hold real numbers.
     """
     return apply_kernel(mae_terms, y_true, y_pred, sample_weight, {}, "grad")
 
@@ -144,7 +144,7 @@ def mean_absolute_percentage_error(
     Raises:
         ValueError: If the shapes of ``y_true`` and ``y_pred`` (or ``sample_weight``) do not
             match.
-        TypeError: For an option of the wrong type (e.g. a non-integer ``axis``).
+        TypeError: For inputs that do not hold real numbers.
     """
     return apply_kernel(mape_terms, y_true, y_pred, sample_weight, {}, "value")
 
@@ -170,7 +170,7 @@ def mean_absolute_percentage_error_grad(
     Raises:
         ValueError: If the shapes of ``y_true`` and ``y_pred`` (or ``sample_weight``) do not
             match.
-        TypeError: For an option of the wrong type (e.g. a non-integer ``axis``).
+        TypeError: For inputs that do not hold real numbers.
     """
     return apply_kernel(mape_terms, y_true, y_pred, sample_weight, {}, "grad")
 
@@ -194,7 +194,7 @@ def mean_squared_logarithmic_error(
     Raises:
         ValueError: If the shapes of ``y_true`` and ``y_pred`` (or ``sample_weight``) do not
             match.
-        TypeError: For an option of the wrong type (e.g. a non-integer ``axis``).
+        TypeError: For inputs that do not hold real numbers.
     """
     return apply_kernel(msle_terms, y_true, y_pred, sample_weight, {}, "value")
 
@@ -220,7 +220,7 @@ def mean_squared_logarithmic_error_grad(
     Raises:
         ValueError: If the shapes of ``y_true`` and ``y_pred`` (or ``sample_weight``) do not
             match.
-        TypeError: For an option of the wrong type (e.g. a non-integer ``axis``).
+        TypeError: For inputs that do not hold real numbers.
     """
     return apply_kernel(msle_terms, y_true, y_pred, sample_weight, {}, "grad")
 
@@ -243,7 +243,7 @@ def huber(y_true: ArrayLike, y_pred: ArrayLike, delta: float = 1.0, sample_weigh
     Raises:
         ValueError: If the shapes of ``y_true`` and ``y_pred`` (or ``sample_weight``) do not
             match.
-        TypeError: For an option of the wrong type (e.g. a non-integer ``axis``).
+        TypeError: For inputs that do not hold real numbers, or a ``delta`` that is not a number.
     """
     return apply_kernel(huber_terms, y_true, y_pred, sample_weight, {"delta": delta}, "value")
 
@@ -270,7 +270,7 @@ def huber_grad(
     Raises:
         ValueError: If the shapes of ``y_true`` and ``y_pred`` (or ``sample_weight``) do not
             match.
-        TypeError: For an option of the wrong type (e.g. a non-integer ``axis``).
+        TypeError: For inputs that do not hold real numbers, or a ``delta`` that is not a number.
     """
     return apply_kernel(huber_terms, y_true, y_pred, sample_weight, {"delta": delta}, "grad")
 
@@ -292,7 +292,7 @@ def log_cosh(y_true: ArrayLike, y_pred: ArrayLike, sample_weight: ArrayLike | No
     Raises:
         ValueError: If the shapes of ``y_true`` and ``y_pred`` (or ``sample_weight``) do not
             match.
-        TypeError: For an option of the wrong type (e.g. a non-integer ``axis``).
+        TypeError: For inputs that do not hold real numbers.
     """
     return apply_kernel(log_cosh_terms, y_true, y_pred, sample_weight, {}, "value")
 
@@ -316,7 +316,7 @@ def log_cosh_grad(y_true: ArrayLike, y_pred: ArrayLike, sample_weight: ArrayLike
     Raises:
         ValueError: If the shapes of ``y_true`` and ``y_pred`` (or ``sample_weight``) do not
             match.
-        TypeError: For an option of the wrong type (e.g. a non-integer ``axis``).
+        TypeError: For inputs that do not hold real numbers.
     """
     return apply_kernel(log_cosh_terms, y_true, y_pred, sample_weight, {}, "grad")
 
@@ -340,7 +340,8 @@ def cosine_similarity(
     Raises:
         ValueError: If the shapes of ``y_true`` and ``y_pred`` (or ``sample_weight``) do not
             match.
-        TypeError: For an option of the wrong type (e.g. a non-integer ``axis``).
+        TypeError: For inputs that do not hold real numbers, or an option of the wrong type (e.g.
+            a non-integer ``axis``).
     """
     return apply_kernel(cosine_similarity_terms, y_true, y_pred, sample_weight, {"axis": axis}, "value")
 
@@ -366,6 +367,7 @@ def cosine_similarity_grad(
     Raises:
         ValueError: If the shapes of ``y_true`` and ``y_pred`` (or ``sample_weight``) do not
             match.
-        TypeError: For an option of the wrong type (e.g. a non-integer ``axis``).
+        TypeError: For inputs that do not hold real numbers, or an option of the wrong type (e.g.
+            a non-integer ``axis``).
     """
     return apply_kernel(cosine_similarity_terms, y_true, y_pred, sample_weight, {"axis": axis}, "grad")

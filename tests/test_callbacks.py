@@ -5,6 +5,7 @@ import functools
 import math
 import re
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -21,6 +22,7 @@ from fnn.callbacks import (
     ModelCheckpoint,
     ReduceLROnPlateau,
     StopAtThreshold,
+    TerminateOnNaN,
 )
 from fnn.metrics._resolve import resolve_both
 from fnn.train import History
@@ -639,3 +641,129 @@ def test_reduce_lr_on_plateau_follows_keras_step_by_step(mode, min_delta, patien
 def test_bad_callback_arguments_are_named(make, error, message):
     with pytest.raises(error, match=message):
         make()
+
+
+def _drive_checkpoint(cb, logs_per_epoch):
+    """Drives ModelCheckpoint ``cb`` outside fit (each save written at once) through epochs whose
+    params are ``{"w": epoch}``."""
+    ctx = FitContext(None, {"w": jnp.asarray(-1.0)}, None, History(1), len(logs_per_epoch), 1)
+    cb.on_train_begin(ctx)
+    for epoch, logs in enumerate(logs_per_epoch):
+        ctx.params = {"w": jnp.asarray(float(epoch))}
+        cb.on_epoch_end(epoch, dict(logs), ctx)
+
+
+def _saved(folder):
+    return sorted(p.name for p in folder.iterdir())
+
+
+def test_model_checkpoint_initial_value_threshold_is_the_best_a_value_must_beat_as_keras_3(tmp_path):
+    low = ModelCheckpoint(tmp_path / "min" / "e{epoch}.npz", "loss", save_best_only=True, initial_value_threshold=0.8)
+    assert low.best == low.get_state()["best"] == 0.8  # saved with fit's checkpoints, so a resumed run keeps it
+    _drive_checkpoint(low, [{"loss": v} for v in (2.0, 0.8, 0.5, 0.7, 0.4)])
+    assert _saved(tmp_path / "min") == ["e3.npz", "e5.npz"] and low.best == 0.4  # 0.8 itself does not beat 0.8
+    assert fnn.checkpoint.load(tmp_path / "min" / "e3.npz").params == {"['w']": 2.0}
+    high = ModelCheckpoint(tmp_path / "max" / "e{epoch}.npz", "acc", save_best_only=True, mode="max",
+                           initial_value_threshold=0.5)  # fmt: skip
+    _drive_checkpoint(high, [{"acc": v} for v in (0.4, 0.5, 0.6, 0.55)])
+    assert _saved(tmp_path / "max") == ["e3.npz"]
+    resumed = ModelCheckpoint(tmp_path / "r.npz", "loss", save_best_only=True, initial_value_threshold=9.0)
+    resumed.set_state({"best": 0.3})  # a resumed run compares with the best before the interruption
+    _drive_checkpoint(resumed, [{"loss": 0.35}])
+    assert not (tmp_path / "r.npz").exists()
+
+
+def test_model_checkpoint_best_only_without_its_monitor_saves_every_epoch_with_a_warning_as_keras_3(tmp_path):
+    """Keras 3.15 (_should_save_model): "Can save best model only with val_loss available." and
+    the epoch is saved; a monitor that turns up later is then compared as usual."""
+    cb = ModelCheckpoint(tmp_path / "e{epoch}.npz", save_best_only=True)  # val_loss, never logged
+    with pytest.warns(RuntimeWarning, match="can save best model only with val_loss available") as caught:
+        h = _small_fit(epochs=2, callbacks=[cb]).history
+    assert len(caught) == 2 and _saved(tmp_path) == ["e1.npz", "e2.npz"] and cb.best is None
+    assert fnn.checkpoint.load(tmp_path / "e2.npz").history["history"]["loss"] == h["loss"]
+    later = ModelCheckpoint(tmp_path / "later" / "e{epoch}.npz", "val_loss", save_best_only=True)
+    with pytest.warns(RuntimeWarning):
+        _drive_checkpoint(later, [{"loss": 1.0}, {"val_loss": 2.0}, {"val_loss": 3.0}, {"val_loss": 1.0}])
+    assert _saved(tmp_path / "later") == ["e1.npz", "e2.npz", "e4.npz"]
+
+
+def test_model_checkpoint_save_weights_only_writes_the_params_alone_which_fit_will_not_resume(tmp_path):
+    weights = ModelCheckpoint(tmp_path / "w-{epoch}.npz", save_weights_only=True)
+    res = _small_fit(epochs=2, callbacks=[weights, ModelCheckpoint(tmp_path / "full.npz")])
+    assert _saved(tmp_path) == ["full.npz", "w-1.npz", "w-2.npz"]
+    params = [{"w": jnp.zeros((2, 1)), "b": jnp.zeros(1)}]
+    only = fnn.checkpoint.load(tmp_path / "w-2.npz", params=params)
+    assert only.epoch == 2 and (only.opt_state, only.key, only.history, only.callbacks) == (None, None, None, None)
+    chex.assert_trees_all_equal(only.params, res.params)
+    full = fnn.checkpoint.load(tmp_path / "full.npz", params=params)
+    chex.assert_trees_all_equal(full.params, only.params)
+    assert full.opt_state is not None and full.key is not None and full.callbacks
+    # no run state to resume: fit says so before anything runs, and leaves the file as it was
+    before = (tmp_path / "w-2.npz").read_bytes()
+    with pytest.raises(ValueError, match=r"holds no optimizer state \(it was saved with params only, as ModelCheckpoint\(save_weights_only"):
+        _small_fit(epochs=3, checkpoint=tmp_path / "w-2.npz")
+    fixed = ModelCheckpoint(tmp_path / "w.npz", save_weights_only=True)  # fit would write its own over it
+    with pytest.raises(ValueError, match="is ModelCheckpoint's save_weights_only file: .* another path"):
+        _small_fit(epochs=1, checkpoint=tmp_path / "w.npz", callbacks=[fixed])
+    assert (tmp_path / "w-2.npz").read_bytes() == before and not (tmp_path / "w.npz").exists()
+
+
+@pytest.mark.parametrize(
+    "kwargs,error,message",
+    [
+        (
+            dict(save_freq=10),
+            ValueError,
+            r"save_freq=10 \(a save every 10 batches\) cannot be: fnn's epochs are "
+            r"compiled programs: there are no per-batch hooks; ModelCheckpoint saves at each epoch's end",
+        ),
+        (dict(save_freq="batch"), ValueError, "save_freq must be 'epoch', got 'batch'"),
+        (dict(save_freq=True), TypeError, "save_freq must be 'epoch', got bool"),
+        (dict(save_weights_only=1), TypeError, "save_weights_only must be a bool"),
+        (dict(initial_value_threshold="0.5"), TypeError, "initial_value_threshold must be a real number"),
+        (dict(initial_value_threshold=math.nan), ValueError, "initial_value_threshold must be finite"),
+    ],
+)
+def test_model_checkpoint_keras_3_keywords_refused_where_fnn_cannot_do_them(tmp_path, kwargs, error, message):
+    with pytest.raises(error, match=message):
+        ModelCheckpoint(tmp_path / "ck.npz", **kwargs)
+    assert ModelCheckpoint(tmp_path / "ck.npz", save_freq="epoch").save_freq == "epoch"  # Keras's default
+
+
+def test_terminate_on_nan_raise_error_raises_at_the_bad_epoch_as_keras_3(tmp_path):
+    """Keras 3.15's TerminateOnNaN(raise_error=True) raises a RuntimeError instead of stopping;
+    no on_train_end runs. fnn raises at the end of the epoch of the bad batch, whose files are
+    not written."""
+    ran, ctx = _run(TerminateOnNaN(), [1.0, math.nan, 1.0])
+    assert ran == 2 and ctx.stop_reason == "nan"
+    with pytest.raises(RuntimeError, match=r"NaN or Inf loss encountered in epoch 2 \(loss inf\)"):
+        _run(TerminateOnNaN(raise_error=True), [1.0, math.inf, 1.0])
+    ended, ck = [], tmp_path / "run.npz"
+    cbs = [ModelCheckpoint(tmp_path / "e{epoch}.npz"), TerminateOnNaN(raise_error=True),
+           fnn.callbacks.LambdaCallback(on_train_end=ended.append)]  # fmt: skip
+    with pytest.raises(RuntimeError, match=r"NaN or Inf loss encountered in epoch 2 \(loss inf\)\. Terminating"):
+        _small_fit(opt=O.sgd(1e100), epochs=5, callbacks=cbs, checkpoint=ck)  # epoch 2's loss overflows
+    assert ended == [] and fnn.checkpoint.load(ck).epoch == 1 and _saved(tmp_path) == ["e1.npz", "run.npz"]
+    with pytest.raises(TypeError, match="raise_error must be a bool"):
+        TerminateOnNaN(raise_error="yes")
+
+
+def test_both_learning_rate_callbacks_log_the_rate_the_state_holds_at_the_epoch_s_end_as_keras_3():
+    """Keras logs float(optimizer.learning_rate) at the epoch's end: with a per-step schedule,
+    the rate of the next step (here 2 steps an epoch, lr(step) = 0.1 * 0.8**step)."""
+    want = [0.1 * 0.8 ** (2 * (epoch + 1)) for epoch in range(3)]
+    for cb in (ReduceLROnPlateau(monitor="loss", patience=100), LearningRateScheduler(lambda epoch, lr: lr)):
+        res = _small_fit(opt=O.sgd(fnn.schedules.exponential_decay(0.1, 1, 0.8)), epochs=3, callbacks=[cb])
+        np.testing.assert_allclose(res.history["learning_rate"], want, rtol=1e-6)
+        assert res.history["learning_rate"][-1] == float(O.get_learning_rate(res.opt_state))
+
+
+def test_early_stopping_verbose_says_which_epoch_s_weights_it_restores_as_keras_3(capsys):
+    _run(EarlyStopping(monitor="loss", patience=1, restore_best_weights=True, verbose=1), [3.0, 1.0, 2.0, 0.5])
+    assert capsys.readouterr().out == (
+        "Epoch 3: early stopping\nRestoring model weights from the end of the best epoch: 2.\n"
+    )
+    _run(EarlyStopping(monitor="loss", patience=9, restore_best_weights=True, verbose=1), [3.0, 1.0, 2.0])
+    assert capsys.readouterr().out == "Restoring model weights from the end of the best epoch: 2.\n"
+    _run(EarlyStopping(monitor="loss", patience=1, restore_best_weights=True), [3.0, 1.0, 2.0])
+    assert capsys.readouterr().out == ""

@@ -158,6 +158,14 @@ def test_get_names_and_equality():
     assert I.get(custom) is custom
 
 
+def test_variance_scaling_takes_the_distribution_in_any_case_as_keras():
+    """Keras's VarianceScaling lower-cases ``distribution``; "normal" is its truncated normal."""
+    cases = [("Normal", "truncated_normal"), ("UNIFORM", "uniform"), ("Untruncated_Normal", "untruncated_normal")]
+    for given, distribution in [*cases, ("normal", "truncated_normal")]:
+        assert I.variance_scaling(2.0, "fan_in", given) == I.variance_scaling(2.0, "fan_in", distribution)
+    assert I.variance_scaling(distribution="Normal") == I.lecun_normal()
+
+
 def test_errors():
     with pytest.raises(ValueError, match="unknown initializer 'glorot'.*glorot_normal.*zeros"):
         I.get("glorot")
@@ -190,8 +198,12 @@ def test_errors():
         I.truncated_normal(stddev="0.1")
     with pytest.raises(ValueError, match="mode must be one of"):
         I.variance_scaling(mode="fan_sum")
-    with pytest.raises(ValueError, match="distribution must be one of"):
-        I.variance_scaling(distribution="laplace")
+    with pytest.raises(ValueError, match="distribution must be one of .*'normal'.* got 'Laplace'"):
+        I.variance_scaling(distribution="Laplace")
+    with pytest.raises(TypeError, match="distribution must be one of"):
+        I.variance_scaling(distribution=None)
+    with pytest.raises(ValueError, match="mode must be one of .* got 'FAN_IN'"):  # Keras does not lower-case it
+        I.variance_scaling(mode="FAN_IN")
     with pytest.raises(ValueError, match="scale must be > 0"):
         I.variance_scaling(scale=0.0)
     # a Keras-style int seed (or an array of keys) is named as the key, for every random family

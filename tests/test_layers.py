@@ -595,6 +595,65 @@ def test_a_network_s_repr_says_each_layer_s_kind_size_and_activation():
     )
 
 
+def test_a_dense_repr_shows_the_initializers_that_are_not_keras_s_defaults():
+    """Networks that draw differently print differently: an initializer by its name (Keras's
+    before torch's), else by the call that builds an equal one."""
+    I = fnn.initializers
+    shown = {
+        L.Dense(3): "Dense(3)",
+        L.Dense(3, kernel_initializer="he_normal"): "Dense(3, kernel_initializer=he_normal)",
+        L.Dense(3, bias_initializer="ones"): "Dense(3, bias_initializer=ones)",
+        L.Dense(3, "relu", kernel_initializer="xavier_uniform", bias_initializer="zero"): "Dense(3, relu)",
+        L.Dense(3, kernel_initializer="kaiming_uniform", bias_initializer="Constant"): (
+            "Dense(3, kernel_initializer=he_uniform)"
+        ),
+        L.Dense(3, kernel_initializer="zeros", bias_initializer="random_normal"): (
+            "Dense(3, kernel_initializer=zeros, bias_initializer=random_normal)"
+        ),
+        L.Dense(3, kernel_initializer="variance_scaling"): "Dense(3, kernel_initializer=lecun_normal)",
+        L.Dense(3, kernel_initializer=I.random_normal(stddev=0.1), bias_initializer=I.constant(0.5)): (
+            "Dense(3, kernel_initializer=random_normal(mean=0.0, stddev=0.1), bias_initializer=constant(value=0.5))"
+        ),
+        L.Dense(3, kernel_initializer=I.kaiming_normal(mode="fan_out")): (
+            "Dense(3, kernel_initializer=variance_scaling(scale=2.0, mode='fan_out', "
+            "distribution='untruncated_normal'))"
+        ),
+        L.Dense(3, kernel_initializer=I.random_uniform(-1.0, 1.0), use_bias=False, bias_initializer="ones"): (
+            "Dense(3, use_bias=False, kernel_initializer=random_uniform(minval=-1.0, maxval=1.0))"
+        ),
+        L.Dense(3, kernel_initializer=I.truncated_normal(1.0, 0.2)): (
+            "Dense(3, kernel_initializer=truncated_normal(mean=1.0, stddev=0.2))"
+        ),
+        L.Dense(3, kernel_initializer=_ones_init): "Dense(3, kernel_initializer=_ones_init)",
+    }
+    assert len(shown) == 12  # no two of these layers are equal
+    for layer, text in shown.items():
+        assert repr(fnn.serial(layer)) == f"Network(dense_0={text})"
+    # the repr of an unnamed one is the public call that builds it
+    for init in (I.random_normal(stddev=0.1), I.constant(0.5), I.kaiming_normal(mode="fan_out"), I.random_uniform()):
+        assert eval(f"I.{init!r}", {"I": I}) == init
+
+
+def _ones_init(key, shape, dtype=jnp.float32):
+    return jnp.ones(shape, dtype)
+
+
+def test_init_draws_what_init_with_shape_draws_uniform_and_truncated_bit_for_bit_normals_to_rounding():
+    """Network.init's one compiled program and the eager init_with_shape draw from the same keys;
+    only an untruncated normal's transform may round differently (a few float32 ulps)."""
+    key = jax.random.PRNGKey(5)
+    net = fnn.serial(
+        L.Dense(5, kernel_initializer="glorot_uniform", bias_initializer="random_uniform"),
+        L.Dense(4, kernel_initializer="he_normal", bias_initializer="truncated_normal"),
+        L.Dense(3, kernel_initializer="random_normal", bias_initializer="ones"),
+    )
+    compiled, (_, eager) = net.init(key, (6,)), net.init_with_shape(key, (6,))
+    chex.assert_trees_all_equal(compiled[:2], eager[:2])
+    chex.assert_trees_all_equal(compiled[2]["b"], eager[2]["b"])
+    w, want = np.asarray(compiled[2]["w"]), np.asarray(eager[2]["w"])
+    assert np.all(np.abs(w - want) <= 4 * np.spacing(np.abs(want)))
+
+
 def test_input_shape_must_be_ints_never_coerced():
     net = fnn.mlp([4])
     for bad, error, message in (

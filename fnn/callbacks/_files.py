@@ -7,13 +7,15 @@ import csv
 import math
 import os
 import string
+import warnings
 from typing import Any
 
 import numpy as np
 
-from fnn._validate import boolean, path as check_path
-from fnn.callbacks._base import Callback, FitContext
-from fnn.callbacks._monitor import MonitorCallback, monitored
+from fnn import checkpoint as checkpoint_
+from fnn._validate import boolean, path as check_path, real
+from fnn.callbacks._base import NO_BATCH_HOOKS, Callback, FitContext
+from fnn.callbacks._monitor import MonitorCallback
 
 
 def _fields(template: str) -> list[str]:
@@ -28,30 +30,40 @@ def _fields(template: str) -> list[str]:
 class ModelCheckpoint(MonitorCallback):
     """Saves a resumable checkpoint (params, optimizer state, epoch, key, history, callbacks'
     state: ``fit(checkpoint=<that file>)`` continues from it) to ``filepath`` each epoch, or only
-    when ``monitor`` improves with ``save_best_only``. ``{epoch}`` and log names may appear in
-    ``filepath``, formatted like Keras (``"ck-{epoch:02d}-{val_loss:.3f}.npz"``); a name the logs
-    will not have is an error before training starts. Writes are atomic (see
-    :mod:`fnn.checkpoint`).
+    when ``monitor`` improves with ``save_best_only``; with ``save_weights_only``, the params
+    alone. ``{epoch}`` and log names may appear in ``filepath``, formatted like Keras
+    (``"ck-{epoch:02d}-{val_loss:.3f}.npz"``); a name the logs will not have is an error
+    before training starts. Writes are atomic (see :mod:`fnn.checkpoint`).
 
-    Each file is written at the end of its epoch, after every callback has run, so it holds
+    Each checkpoint is written at the end of its epoch, after every callback has run, so it holds
     the whole epoch: the history with that epoch, and every callback's state after it (this
     one's ``best`` included). ``fnn.fit(..., checkpoint=<file>)`` with the same settings then
     continues exactly as the uninterrupted run would have; it also writes its own checkpoint
     to that file after every epoch, so resume from a copy to keep the file as it is (``fit``
-    refuses a ``save_best_only`` file of its own callbacks as its checkpoint). ``{epoch}`` counts from 1 (the
-    epochs done), as Keras's; the other fields are the epoch's logs (``loss``, metrics,
-    ``val_*``, and ``learning_rate`` when :class:`ReduceLROnPlateau` or
-    :class:`LearningRateScheduler` logs it, and what a callback of your own adds: list that
-    callback before this one). Before training ``fit`` checks every field against the names its
-    logs will have (unless a callback of your own comes first: the logs it adds are known only
-    at the epoch's end, where a missing name is the same ValueError), and the path (its folder
-    writable; a folder with fields is checked when formatted).
+    refuses a ``save_best_only`` or ``save_weights_only`` file of its own callbacks as its
+    checkpoint). ``{epoch}`` counts from 1 (the epochs done), as Keras's; the other fields are
+    the epoch's logs (``loss``, metrics, ``val_*``, and ``learning_rate`` when
+    :class:`ReduceLROnPlateau` or :class:`LearningRateScheduler` logs it, and what a callback
+    of your own adds: list that callback before this one). Before training ``fit`` checks every
+    field against the names its logs will have (unless a callback of your own comes first: the
+    logs it adds are known only at the epoch's end, where a missing name is the same
+    ValueError), and the path (its folder writable; a folder with fields is checked when
+    formatted).
 
     With ``save_best_only``, a file is written only when ``monitor`` improves on the best so
-    far (Keras 3: ``best`` starts unset, so the first monitored epoch is saved; a non-finite
-    value never is); ``best`` is saved with the checkpoints, so a resumed run compares with the
-    best before the interruption. Without it every epoch is saved (a fixed ``filepath`` is
-    overwritten each epoch).
+    far (Keras 3: ``best`` starts at ``initial_value_threshold``, which a value must beat to
+    be saved; unset by default, so the first monitored epoch is saved; a non-finite value never
+    is); ``best`` is saved with the checkpoints, so a resumed run compares with the best before
+    the interruption. An epoch whose logs lack ``monitor`` (``val_loss`` without validation
+    data) is saved, with a warning, as Keras 3 saves it. Without ``save_best_only`` every epoch
+    is saved (a fixed ``filepath`` is overwritten each epoch).
+
+    ``save_weights_only=True`` writes a file that holds the params and the epoch count only
+    (no optimizer state, key, history or callbacks' state), at the epoch's end as this
+    callback runs: ``fnn.checkpoint.load(path).params`` reads them back (pass
+    ``params=<a template>`` for their structure), and a later ``fit`` starts from them. It is
+    no checkpoint to resume: ``fit(checkpoint=<that file>)`` refuses it (ValueError: it holds
+    no optimizer state).
 
     Args:
         filepath: Where to write, a str or ``os.PathLike``; may hold ``str.format`` fields
@@ -61,27 +73,38 @@ class ModelCheckpoint(MonitorCallback):
         mode: ``"min"``, ``"max"`` or ``"auto"`` (the metric's direction, as in
             :class:`EarlyStopping`; read with ``save_best_only`` only).
         verbose: 1 prints each save.
+        save_weights_only: Save the params only (see above), not a resumable checkpoint.
+        save_freq: ``"epoch"``, the only frequency: fnn's epoch is one compiled program, so
+            Keras's every-``N``-batches (an int) is refused.
+        initial_value_threshold: The ``best`` that ``save_best_only`` starts from (a value
+            must beat it to be saved), or None (unset: the first monitored value is saved).
 
     Attributes:
         filepath: The path template, as a str.
         fields: The names of its ``str.format`` fields.
-        best: The best monitored value saved so far (None before the first).
+        best: The best monitored value saved so far (``initial_value_threshold`` before the
+            first).
+        initial_value_threshold: The ``best`` it started from.
 
     Raises:
-        TypeError: For a ``filepath`` that is not a str or path.
+        TypeError: For a ``filepath`` that is not a str or path, a ``save_weights_only`` that
+            is not a bool, a ``save_freq`` that is neither a str nor an int, or an
+            ``initial_value_threshold`` that is not a real number.
         ValueError: For a ``filepath`` that is not a valid format string, names a folder, or
             cannot be written in (checked here when its folder has no fields, else at each
-            save); an unknown ``mode``; from ``fit``, before training, for a field the logs will
-            not have (``{val_loss}`` without validation data, ``{learning_rate}`` without a
-            callback before this one that logs it), or with ``save_best_only`` and
-            ``mode="auto"`` for a monitor whose direction is not known (as in
-            :class:`EarlyStopping`; Keras 3 refuses it after the first epoch even without
-            ``save_best_only``, where the monitor is never read); or at an epoch's end for a
-            field a callback of your own listed before this one did not log.
+            save); an unknown ``mode``; a ``save_freq`` other than ``"epoch"`` (an int: fnn
+            saves per epoch); a non-finite ``initial_value_threshold``; from ``fit``, before
+            training, for a field the logs will not have (``{val_loss}`` without validation
+            data, ``{learning_rate}`` without a callback before this one that logs it), or
+            with ``save_best_only`` and ``mode="auto"`` for a monitor whose direction is not
+            known (as in :class:`EarlyStopping`; Keras 3 refuses it after the first epoch even
+            without ``save_best_only``, where the monitor is never read); or at an epoch's end
+            for a field a callback of your own listed before this one did not log.
 
     Warns:
         RuntimeWarning: With ``save_best_only``, at each epoch whose logs lack ``monitor``
-            (nothing is saved then).
+            (Keras's "Can save best model only with val_loss available."): that epoch is saved,
+            as Keras 3 saves it.
 
     Examples:
         >>> import fnn, jax, numpy as np, os, shutil, tempfile
@@ -115,16 +138,26 @@ class ModelCheckpoint(MonitorCallback):
         save_best_only: bool = False,
         mode: str = "auto",
         verbose: int = 0,
+        save_weights_only: bool = False,
+        save_freq: str = "epoch",
+        initial_value_threshold: float | None = None,
     ):
         text = os.fspath(filepath) if isinstance(filepath, os.PathLike) else filepath
         if not isinstance(text, str):
             raise TypeError(f"filepath must be a path (str or os.PathLike), got {type(filepath).__name__}")
         self.fields = _fields(text)
+        _check_save_freq(save_freq)
+        self.save_weights_only = boolean("save_weights_only", save_weights_only)
+        # Keras's initial "best": None leaves it unset (the first monitored value is saved)
+        threshold = (
+            None if initial_value_threshold is None else real("initial_value_threshold", initial_value_threshold)
+        )
         # A bad place to write fails here, not after the first epoch ("{...}" folders are formatted per epoch).
         templated = "{" in os.path.dirname(text)
         super().__init__(monitor, mode, 0.0)
+        self.best = self.initial_value_threshold = threshold
         self.filepath = check_path("filepath", filepath, writable=not templated)
-        self.save_best_only, self.verbose = save_best_only, verbose
+        self.save_best_only, self.verbose, self.save_freq = save_best_only, verbose, save_freq
 
     def check_monitor(self, names: set[str]) -> None:
         """As :meth:`MonitorCallback.check_monitor`, with ``save_best_only`` only: saving every
@@ -165,14 +198,26 @@ class ModelCheckpoint(MonitorCallback):
                 f"ModelCheckpoint: filepath {self.filepath!r} names {err}, which the logs do not have; "
                 f"available: epoch, {', '.join(sorted(logs))}"
             ) from None
-        if self.save_best_only:
-            current = monitored(logs, self.monitor, "ModelCheckpoint")
-            if current is None or not math.isfinite(current) or not self.improved(current, self.best):
+        if self.save_best_only and self.monitor not in logs:
+            # Keras 3 saves the epoch (as without save_best_only) rather than nothing at all
+            warnings.warn(
+                f"ModelCheckpoint: can save best model only with {self.monitor} available (the logs have "
+                f"{sorted(logs)}): saving epoch {epoch + 1}, as Keras does",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+        elif self.save_best_only:
+            current = logs[self.monitor]
+            if not math.isfinite(current) or not self.improved(current, self.best):
                 return
             self.best = current
-        ctx.save(check_path("filepath", path, writable=True), epoch)
+        path = check_path("filepath", path, writable=True)
+        if self.save_weights_only:  # the params alone, now: there is no run state to wait for
+            checkpoint_.save(path, params=ctx.params, epoch=epoch + 1)
+        else:
+            ctx.save(path, epoch)
         if self.verbose:
-            print(f"Epoch {epoch + 1}: saving checkpoint to {path}")
+            print(f"Epoch {epoch + 1}: saving {'weights' if self.save_weights_only else 'checkpoint'} to {path}")
 
     def get_state(self) -> dict[str, Any]:
         """``{"best": ...}``, the best monitored value saved so far."""
@@ -181,6 +226,20 @@ class ModelCheckpoint(MonitorCallback):
     def set_state(self, state: dict[str, Any]) -> None:
         """Takes back :meth:`get_state`'s dict."""
         self.best = state["best"]
+
+
+def _check_save_freq(save_freq: Any) -> None:
+    """Keras's ``save_freq``: ``"epoch"`` only; its every-N-batches int is refused by name, as
+    fnn refuses per-batch hooks."""
+    if isinstance(save_freq, bool) or not isinstance(save_freq, (str, int)):
+        raise TypeError(f"save_freq must be 'epoch', got {type(save_freq).__name__} {save_freq!r}")
+    if isinstance(save_freq, int):
+        raise ValueError(
+            f"save_freq={save_freq} (a save every {save_freq} batches) cannot be: {NO_BATCH_HOOKS}; ModelCheckpoint "
+            "saves at each epoch's end, save_freq='epoch'"
+        )
+    if save_freq != "epoch":
+        raise ValueError(f"save_freq must be 'epoch', got {save_freq!r}")
 
 
 def csv_number(value: Any) -> Any:

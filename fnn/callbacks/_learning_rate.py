@@ -20,8 +20,11 @@ class ReduceLROnPlateau(MonitorCallback):
     """Multiplies the learning rate (held in the optimizer state, so nothing recompiles) by
     ``factor`` after ``patience`` epochs without improvement of ``monitor``; Keras 3's
     algorithm with ``cooldown`` and ``min_lr`` (``best`` starts unset, ``abs(min_delta)``).
-    Logs ``learning_rate``, the rate the epoch ran with. Its state is saved with fit's
-    checkpoints.
+    Logs ``learning_rate`` as Keras 3 does: the rate the optimizer state holds at the epoch's
+    end, before this epoch's reduction, i.e. the rate of the next step. With a constant rate
+    that is the rate the epoch ran with; with a per-step schedule (:mod:`fnn.schedules`) it is
+    the schedule's rate at the next epoch's first step, not any rate of this epoch's steps.
+    Its state is saved with fit's checkpoints.
 
     Keras 3's algorithm, at each epoch's end: ``best`` starts unset (the first monitored value
     is an improvement), and a value improves when ``current + |min_delta| < best`` (mode min)
@@ -67,7 +70,7 @@ class ReduceLROnPlateau(MonitorCallback):
         >>> y = x.sum(axis=1, keepdims=True)
         >>> plateau = fnn.callbacks.ReduceLROnPlateau(monitor="loss", min_delta=100.0, patience=1, factor=0.5)
         >>> h = fnn.fit(net, params, "sgd", "mse", x, y, batch_size=4, epochs=3, verbose=0, callbacks=[plateau]).history
-        >>> [round(lr, 6) for lr in h["learning_rate"]]  # the rate each epoch ran with
+        >>> [round(lr, 6) for lr in h["learning_rate"]]  # a constant rate: the one each epoch ran with
         [0.01, 0.01, 0.005]
         >>> sorted(plateau.get_state())
         ['best', 'cooldown_counter', 'wait']
@@ -142,11 +145,16 @@ def _takes_two_arguments(fn: Callable[..., Any]) -> bool:
 class LearningRateScheduler(Callback):
     """At each epoch's start sets the learning rate to ``schedule(epoch, lr)`` (Keras's signature).
 
-    ``lr`` is the rate the optimizer state holds (the previous epoch's); the new one is written
-    with :func:`fnn.optimizers.set_learning_rate`, so nothing recompiles. The epoch's logs get
-    ``learning_rate``. The rate lives in the optimizer state, so a resumed run continues it with
-    no state of the callback's own. For a rate that changes every step, give the optimizer a
+    ``lr`` is the rate the optimizer state holds (the rate of the next step); the new one is
+    written with :func:`fnn.optimizers.set_learning_rate` (a schedule is rescaled), so nothing
+    recompiles. The rate lives in the optimizer state, so a resumed run continues it with no
+    state of the callback's own. For a rate that changes every step, give the optimizer a
     schedule (:mod:`fnn.schedules`) instead.
+
+    The epoch's logs get ``learning_rate`` as Keras 3 logs it: the rate the optimizer state
+    holds at the epoch's end (in its dtype), i.e. the rate of the next step. With a constant
+    rate that is the rate this callback set and the epoch ran with; with a per-step schedule it
+    is the schedule's rate at the next epoch's first step (as :class:`ReduceLROnPlateau` logs).
 
     Args:
         schedule: ``schedule(epoch, lr) -> new lr``, epoch counted from 0, or ``schedule(epoch)``
@@ -180,17 +188,15 @@ class LearningRateScheduler(Callback):
 
     def on_epoch_begin(self, epoch: int, ctx: FitContext) -> None:
         """Sets the rate in ``ctx.opt_state`` to ``schedule(epoch, lr)``."""
-        held = np.asarray(optimizers_.get_learning_rate(ctx.opt_state))
-        lr = float(held)
+        lr = float(optimizers_.get_learning_rate(ctx.opt_state))
         new_lr = float(self.schedule(epoch, lr) if self._takes_lr else self.schedule(epoch))  # type: ignore[call-arg]
         if not math.isfinite(new_lr) or new_lr < 0:
             raise ValueError(f"LearningRateScheduler: schedule returned an invalid learning rate {new_lr!r}")
         ctx.opt_state = optimizers_.set_learning_rate(ctx.opt_state, new_lr)
-        # logged as the state holds it (in its dtype), as Keras logs float(optimizer.learning_rate)
-        self._lr = float(np.asarray(new_lr, held.dtype))
         if self.verbose:
             print(f"Epoch {epoch + 1}: LearningRateScheduler setting learning rate to {new_lr:.6g}.")
 
     def on_epoch_end(self, epoch: int, logs: dict, ctx: FitContext) -> None:
-        """Logs ``learning_rate``, the rate the epoch ran with."""
-        logs["learning_rate"] = self._lr
+        """Logs ``learning_rate``: the rate the optimizer state holds now (the next step's),
+        in its dtype, as Keras logs ``float(optimizer.learning_rate)``."""
+        logs["learning_rate"] = float(optimizers_.get_learning_rate(ctx.opt_state))

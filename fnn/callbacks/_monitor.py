@@ -11,7 +11,7 @@ from typing import Any
 import jax
 
 from fnn._registry import normalize
-from fnn._validate import integer, real
+from fnn._validate import boolean, integer, real
 from fnn.callbacks._base import Callback, FitContext
 from fnn.metrics._registry import direction
 
@@ -151,7 +151,9 @@ class EarlyStopping(MonitorCallback):
         baseline: A value the monitored one must beat for the wait to be reset, or None.
         restore_best_weights: Return the best epoch's weights instead of the last ones.
         start_from_epoch: The first epoch (counted from 0) that is monitored.
-        verbose: 1 prints the epoch it stopped at.
+        verbose: 1 prints the epoch it stopped at (``Epoch 4: early stopping``) and, with
+            ``restore_best_weights``, the epoch whose weights it restores (``Restoring model
+            weights from the end of the best epoch: 2.``), as Keras 3 prints them.
 
     Attributes:
         best: The best monitored value so far (None before the first).
@@ -250,10 +252,12 @@ class EarlyStopping(MonitorCallback):
 
     def on_train_end(self, ctx: FitContext) -> None:
         """With ``restore_best_weights``, puts the best epoch's weights in ``ctx.params``."""
-        if self.restore_best_weights and self._weights(ctx) is not None:
-            ctx.params = self.best_weights
         if self.stopped_epoch > 0 and self.verbose:
             print(f"Epoch {self.stopped_epoch + 1}: early stopping")
+        if self.restore_best_weights and self._weights(ctx) is not None:
+            ctx.params = self.best_weights
+            if self.verbose:  # Keras's words, also when the epochs ran out
+                print(f"Restoring model weights from the end of the best epoch: {self.best_epoch + 1}.")
 
     def get_state(self) -> dict[str, Any]:
         """``{"wait", "stopped_epoch", "best", "best_epoch", "best_weights"}`` (the weights as
@@ -286,13 +290,55 @@ class TerminateOnNaN(Callback):
     epoch of the bad batch; that epoch's logs count its batches up to the bad one included. A
     checkpoint written at that epoch holds the last finite params, and resuming it stays
     stopped. Without this callback a non-finite epoch loss only warns (RuntimeWarning) and
-    training goes on. It has no arguments and no state.
+    training goes on. It has no state.
+
+    ``raise_error=True`` (Keras 3's strict failure) raises a RuntimeError instead, at the end
+    of the epoch of the bad batch, as this callback runs: the callbacks after it, the epoch's
+    checkpoints and every ``on_train_end`` do not run, and ``fit`` returns nothing, so the
+    files hold the run as it was before that epoch. (Keras raises at the bad batch itself;
+    fnn's epoch is one compiled program, which the guard above ends early.)
+
+    Args:
+        raise_error: Raise a RuntimeError rather than stop (a bool).
+
+    Raises:
+        TypeError: For a ``raise_error`` that is not a bool.
+        RuntimeError: With ``raise_error=True``, at the end of an epoch with a non-finite
+            batch loss (or params).
+
+    Examples:
+        >>> import fnn, jax, numpy as np
+        >>> net = fnn.mlp([1])
+        >>> params = net.init(jax.random.PRNGKey(0), (3,))
+        >>> x, y = np.full((8, 3), 0.5, np.float32), np.ones((8, 1), np.float32)
+        >>> huge = fnn.optimizers.sgd(1e30)  # the second step's loss overflows float32
+        >>> run = dict(batch_size=4, epochs=3, verbose=0)
+        >>> h = fnn.fit(net, params, huge, "mse", x, y, callbacks=[fnn.callbacks.TerminateOnNaN()], **run).history
+        >>> h.epochs, h.stop_reason
+        ([0], 'nan')
+        >>> fnn.fit(net, params, huge, "mse", x, y, callbacks=[fnn.callbacks.TerminateOnNaN(raise_error=True)], **run)
+        Traceback (most recent call last):
+        ...
+        RuntimeError: TerminateOnNaN: NaN or Inf loss encountered in epoch 1 (loss inf). Terminating training ...
     """
 
+    def __init__(self, raise_error: bool = False):
+        self.raise_error = boolean("raise_error", raise_error)
+
     def on_epoch_end(self, epoch: int, logs: dict, ctx: FitContext) -> None:
-        """Stops training if the epoch's ``loss`` is not finite."""
-        if not math.isfinite(logs.get("loss", 0.0)):
-            ctx.stop("nan")
+        """Stops training (or raises, with ``raise_error``) if the epoch had a non-finite batch."""
+        loss = logs.get("loss", 0.0)
+        # fit's compiled guard has already marked the epoch; driven by hand, the loss tells
+        history = ctx.history
+        guarded = getattr(history, "stop_reason", None) == "nan" and getattr(history, "stopped_epoch", None) == epoch
+        if not (guarded or not math.isfinite(loss)):
+            return
+        if self.raise_error:
+            raise RuntimeError(
+                f"TerminateOnNaN: NaN or Inf loss encountered in epoch {epoch + 1} (loss {loss}). Terminating "
+                "training immediately (raise_error=True: no further callback, checkpoint or on_train_end runs)"
+            )
+        ctx.stop("nan")
 
 
 class StopAtThreshold(Callback):

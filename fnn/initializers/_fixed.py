@@ -31,6 +31,13 @@ class _Random:
             z = flat(jax.random.truncated_normal, key, shape, dtype, -2.0, 2.0)
         return self.a + self.b * z
 
+    def __repr__(self) -> str:
+        """The public call that builds an equal initializer: ``random_normal(mean=0.0, stddev=0.1)``."""
+        if self.distribution == "uniform":
+            return f"random_uniform(minval={self.a!r}, maxval={self.b!r})"
+        factory = "random_normal" if self.distribution == "normal" else "truncated_normal"
+        return f"{factory}(mean={self.a!r}, stddev={self.b!r})"
+
 
 @dataclasses.dataclass(frozen=True)
 class _Constant:
@@ -39,6 +46,10 @@ class _Constant:
     def __call__(self, key: Array, shape: int | Sequence[int], dtype: Any = jnp.float32) -> Array:
         # key is unused; taken so every initializer has one signature.
         return jnp.full(canonical_shape(shape), self.value, dtype)
+
+    def __repr__(self) -> str:
+        """The public call that builds an equal initializer: ``constant(value=0.5)``."""
+        return f"constant(value={self.value!r})"
 
 
 def random_normal(mean: float = 0.0, stddev: float = 0.05) -> Initializer:

@@ -51,6 +51,23 @@ _NAMES = Registry(
 )
 
 
+def name_of(init: Any) -> str | None:
+    """The name that gives ``init`` (``get(name) == init``: ``"he_normal"``), or None for an
+    initializer no name gives without arguments (``random_normal(stddev=0.1)``, a function of
+    the user's). Keras's name comes first where a torch one gives the same initializer
+    (``glorot_uniform``, not ``xavier_uniform``); ``zeros`` and ``lecun_normal`` name
+    ``constant()`` and ``variance_scaling()``."""
+    for name, factory in _FACTORIES.items():
+        if factory in (constant, variance_scaling):  # their defaults have names of their own
+            continue
+        try:
+            if bool(factory() == init):
+                return name
+        except Exception:  # an object of the user's whose == does not give a truth value
+            return None
+    return None
+
+
 def names() -> list[str]:
     """All known initializer names, aliases included, sorted.
 

@@ -45,15 +45,22 @@ class _VarianceScaling:
             return std * flat(jax.random.truncated_normal, key, shape, dtype, -2.0, 2.0)
         return math.sqrt(variance) * flat(jax.random.normal, key, shape, dtype)
 
+    def __repr__(self) -> str:
+        """The public call that builds an equal initializer:
+        ``variance_scaling(scale=2.0, mode='fan_in', distribution='uniform')``."""
+        return f"variance_scaling(scale={self.scale!r}, mode={self.mode!r}, distribution={self.distribution!r})"
+
 
 def variance_scaling(scale: float = 1.0, mode: str = "fan_in", distribution: str = "truncated_normal") -> Initializer:
     """Keras's VarianceScaling: variance ``scale / fan`` (see the :mod:`fnn.initializers` docstring).
 
     Args:
         scale: The variance's numerator, a finite float > 0.
-        mode: Which fan divides it: ``"fan_in"``, ``"fan_out"`` or ``"fan_avg"`` (their mean).
+        mode: Which fan divides it: ``"fan_in"``, ``"fan_out"`` or ``"fan_avg"`` (their mean),
+            lower-case as Keras takes it.
         distribution: ``"truncated_normal"`` (``"normal"``, Keras's legacy spelling, is the
-            same), ``"untruncated_normal"`` or ``"uniform"``.
+            same), ``"untruncated_normal"`` or ``"uniform"``, in any case (Keras lower-cases
+            it: ``"Normal"``, ``"UNIFORM"``).
 
     Returns:
         An initializer ``init(key, shape, dtype=jnp.float32) -> Array`` (a frozen dataclass:
@@ -77,9 +84,13 @@ def variance_scaling(scale: float = 1.0, mode: str = "fan_in", distribution: str
     """
     scale = real("scale", scale, lo=0.0, lo_open=True)
     mode = choice("mode", mode, _MODES)
+    # Keras lower-cases the distribution (not the mode): "Normal" and "UNIFORM" are accepted
+    given, distributions = distribution, (*_DISTRIBUTIONS, "normal")
+    distribution = choice("distribution", distribution, distributions) if not isinstance(given, str) else given.lower()
+    if distribution not in distributions:
+        raise ValueError(f"distribution must be one of {distributions} (in any case), got {given!r}")
     if distribution == "normal":  # Keras's legacy spelling
         distribution = "truncated_normal"
-    distribution = choice("distribution", distribution, _DISTRIBUTIONS)
     return _VarianceScaling(scale, mode, distribution)
 
 

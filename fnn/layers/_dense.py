@@ -19,6 +19,7 @@ import numpy as np
 from fnn import activations, initializers
 from fnn._validate import integer, key as check_key
 from fnn._values import bound
+from fnn.initializers._registry import name_of as initializer_name
 from fnn.layers._base import LAYER_REPRS, Array, Layer, Shape, as_shape, check_dy, check_features
 from fnn.layers._network import Network, serial
 
@@ -167,8 +168,14 @@ def Dense(
 
 
 def _dense_repr(layer: Layer) -> str:
-    units, (act, use_bias) = cast(bound, layer.init).args[0], cast(bound, layer.forward).args
+    units, kernel_init, bias_init, use_bias = cast(bound, layer.init).args
+    act = cast(bound, layer.forward).args[0]
     parts = [str(units)] + ([act.name] if act is not None else []) + ([] if use_bias else ["use_bias=False"])
+    # the initializers that are not Keras's defaults: networks that draw differently print differently
+    for arg, init, default in (("kernel", kernel_init, "glorot_uniform"), ("bias", bias_init, "zeros")):
+        shown = initializer_name(init) or getattr(init, "__name__", None) or repr(init)
+        if shown != default and (use_bias or arg == "kernel"):
+            parts.append(f"{arg}_initializer={shown}")
     return f"Dense({', '.join(parts)})"
 
 

@@ -126,8 +126,12 @@ class Network:
         """Initial params (a list, one entry per layer) for inputs of ``input_shape`` (no batch axis).
 
         All the layers' initializers run as ONE compiled program, shared by equal networks (drawn
-        eagerly, each initializer shape would compile programs of its own). The values are those
-        of :meth:`init_with_shape`; a layer whose init cannot be traced runs eagerly instead.
+        eagerly, each initializer shape would compile programs of its own). It draws what
+        :meth:`init_with_shape` draws, from the same keys: uniform and truncated-normal draws
+        and constants are equal bit for bit; untruncated normal draws (``random_normal``,
+        ``xavier_normal``, ``kaiming_normal``) agree to float rounding, a few units in the last
+        place, as the compiled program rounds the normal's transform its own way. A layer
+        whose init cannot be traced runs eagerly instead.
 
         Args:
             key: One PRNG key (``jax.random.key(seed)`` or ``jax.random.PRNGKey(seed)``; traced
@@ -379,7 +383,10 @@ class Network:
 
     def __repr__(self) -> str:
         """``Network(dense_0=Dense(4, relu), dense_1=Dense(2))``: each layer's name, kind and
-        what sets it apart, so networks that differ print differently."""
+        every option that sets it apart from the defaults (``Dense(3, kernel_initializer=he_normal)``,
+        an initializer by its name where one gives it, else by the call that builds it), so
+        networks of built-in layers that differ print differently. A layer of your own shows as
+        ``Layer``, and a function of yours (activation, initializer) by its name."""
         shown = (repr(layer) if isinstance(layer, Network) else layer_repr(layer) for layer in self.layers)
         return f"Network({', '.join(f'{n}={s}' for n, s in zip(self.names, shown, strict=True))})"
 

@@ -71,16 +71,22 @@ def check_learning_rate_held(who: str, template: Any) -> None:
 
 def check_not_a_best_file(checkpoint: str, callbacks: Sequence[Any]) -> None:
     """fit writes its ``checkpoint`` after every epoch: a ModelCheckpoint's ``save_best_only``
-    file as that path would lose its best epoch to the last one."""
+    file as that path would lose its best epoch to the last one, a ``save_weights_only`` file
+    its params-only form to a whole checkpoint."""
     for cb in callbacks:
         if (
             isinstance(cb, callbacks_.ModelCheckpoint)
-            and cb.save_best_only
+            and (cb.save_best_only or cb.save_weights_only)
             and not cb.fields
             and os.path.realpath(cb.filepath) == os.path.realpath(checkpoint)
         ):
+            if cb.save_best_only:
+                raise ValueError(
+                    f"checkpoint {checkpoint!r} is ModelCheckpoint's save_best_only file: fit writes its "
+                    "checkpoint there after every epoch, over the best one; resume from a copy of it "
+                    "(shutil.copy(best, 'run.npz'); fit(..., checkpoint='run.npz'))"
+                )
             raise ValueError(
-                f"checkpoint {checkpoint!r} is ModelCheckpoint's save_best_only file: fit writes its "
-                "checkpoint there after every epoch, over the best one; resume from a copy of it "
-                "(shutil.copy(best, 'run.npz'); fit(..., checkpoint='run.npz'))"
+                f"checkpoint {checkpoint!r} is ModelCheckpoint's save_weights_only file: fit writes its whole "
+                "checkpoint there after every epoch, over the params-only one; give fit's checkpoint another path"
             )

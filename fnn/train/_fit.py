@@ -232,7 +232,8 @@ def fit(
             ``validation_data`` that is not a pair or triple; no training samples left after
             ``validation_split``; a ``checkpoint`` path that is a folder or cannot be written, or
             an existing checkpoint that is corrupt, does not match ``params``/``opt_state``, holds
-            no optimizer state (saved with params only: it cannot resume a run), or whose history
+            no optimizer state (saved with params only, as ``ModelCheckpoint(save_weights_only=True)``
+            writes: it cannot resume a run), or whose history
             records more epochs than it holds (or epochs not before them, or plain lists of
             different lengths); a
             :class:`fnn.callbacks.ModelCheckpoint` filepath naming a log the run will not have;
@@ -322,7 +323,8 @@ def fit(
             if err.tree != "opt_state":
                 raise
             raise ValueError(
-                f"checkpoint {checkpoint!r} holds no optimizer state (it was saved with params only), so "
+                f"checkpoint {checkpoint!r} holds no optimizer state (it was saved with params only, as "
+                "ModelCheckpoint(save_weights_only=True) writes), so "
                 "training cannot resume from it. To start a new run from its params, load them with "
                 "fnn.checkpoint.load(path, params=params).params (your params as the template) and pass "
                 "them to fit as params, with another checkpoint path or none (this one would be resumed)"

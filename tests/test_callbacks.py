@@ -700,7 +700,10 @@ def test_model_checkpoint_save_weights_only_writes_the_params_alone_which_fit_wi
     assert full.opt_state is not None and full.key is not None and full.callbacks
     # no run state to resume: fit says so before anything runs, and leaves the file as it was
     before = (tmp_path / "w-2.npz").read_bytes()
-    with pytest.raises(ValueError, match=r"holds no optimizer state \(it was saved with params only, as ModelCheckpoint\(save_weights_only"):
+    with pytest.raises(
+        ValueError,
+        match=r"holds no optimizer state \(it was saved with params only, as ModelCheckpoint\(save_weights_only",
+    ):
         _small_fit(epochs=3, checkpoint=tmp_path / "w-2.npz")
     fixed = ModelCheckpoint(tmp_path / "w.npz", save_weights_only=True)  # fit would write its own over it
     with pytest.raises(ValueError, match="is ModelCheckpoint's save_weights_only file: .* another path"):

@@ -425,7 +425,7 @@ def test_fit_rejects_foreign_and_corrupt_checkpoints_and_keeps_the_file(tmp_path
     other = tmp_path / "other.npz"  # same kind of model, other sizes
     fnn.checkpoint.save(other, params=_WRONG_PARAMS, opt_state=OPT.init(_WRONG_PARAMS), epoch=1)
     for path, pattern in [
-        (good, r"params_only.npz' holds no optimizer state \(it was saved with params only\), so training cannot"),
+        (good, r"params_only.npz' holds no optimizer state \(it was saved with params only, as ModelCheckpoint"),
         (cut, r"cut.npz: not a readable fnn checkpoint \(corrupt, truncated"),
         (
             other,

@@ -228,8 +228,9 @@ def test_a_params_only_checkpoint_is_refused_saying_what_to_do(tmp_path, compile
         fnn.fit(NET, params, O.sgd(0.1), MSE, x, y, epochs=1, **RUN, checkpoint=path)
     assert c.count == 0
     assert str(e.value) == (
-        f"checkpoint {str(path)!r} holds no optimizer state (it was saved with params only), so training "
-        "cannot resume from it. To start a new run from its params, load them with "
+        f"checkpoint {str(path)!r} holds no optimizer state (it was saved with params only, as "
+        "ModelCheckpoint(save_weights_only=True) writes), so training cannot resume from it. To start a "
+        "new run from its params, load them with "
         "fnn.checkpoint.load(path, params=params).params (your params as the template) and pass them to fit "
         "as params, with another checkpoint path or none (this one would be resumed)"
     )

@@ -33,6 +33,16 @@ categorical hinge splits its gradient evenly among ties; binary CE from logits h
 ``sigmoid(z) - t`` at ``z = 0``; focal CE stays finite at saturated logits for every gamma.
 The gradients are checked against finite differences and NumPy references.
 
+Softmax or sigmoid then cross-entropy: with ``from_logits=True`` the loss takes the logits
+``z`` and its gradient is the fused ``softmax(z) - y`` (``sigmoid(z) - t``), finite at logits
+of +-1e4. A network whose last layer applies the softmax (``Dense(C, activation="softmax")``)
+with ``from_logits=False`` is differentiated as written, through the probability clip, as
+Keras's JAX backend does: the softmax's Jacobian times the clipped loss's gradient equals
+``softmax(z) - y`` while no probability is clipped, and is 0 for a sample once its true class's
+probability falls below 1e-7 (a confidently wrong sample stops learning). Keep the output
+linear and pass ``from_logits=True`` (what :func:`fnn.mlp` and ``fnn compare`` do) to train on
+the fused form everywhere.
+
 Sample weights: ``(N,)``, a scalar, the per-sample loss shape, or that shape with axes of 1
 that broadcast over it (``(N, 1)`` for a loss per sample and step, as Keras broadcasts them).
 

@@ -219,6 +219,13 @@ def test_standardizer_leaves_nan_out_as_scikit_learn_s_standard_scaler():
         data.check_arrays(z, None)
     with pytest.raises(ValueError, match=r"^x contains 1 NaN/inf value\(s\), the first at index \(1, 1\)"):
         data.check_arrays(data.standardize(x[:, :2])[0], None)
+    # inf is not a missing value: refused, as StandardScaler refuses it, naming the first one
+    with pytest.raises(ValueError, match=r"^x holds 2 infinite value\(s\), the first at index \(1, 0\)"):
+        data.Standardizer.fit(
+            np.where(np.isnan(x), 0.0, x) + np.array([[0, 0, 0], [np.inf, 0, 0], [0, 0, -np.inf], [0, 0, 0]])
+        )
+    with pytest.raises(ValueError, match=r"^x holds 1 infinite value\(s\), the first at index \(0, 0\)"):
+        data.standardize(np.array([[np.inf, 1.0], [0.0, 2.0]]))
 
 
 def test_standardizer_transforms_along_the_axis_it_was_fit_on():

@@ -105,11 +105,19 @@ class Standardizer:
             The fitted Standardizer.
 
         Raises:
-            ValueError: If ``x`` holds no sample.
+            ValueError: If ``x`` holds no sample, or an infinite value (scikit-learn's
+                StandardScaler refuses it too: it would make its feature's mean infinite and
+                every other value of it 0 or NaN).
         """
         x = np.asarray(x, dtype=np.float64)
         if x.ndim == 0 or x.shape[axis] == 0:
             raise ValueError(f"x must hold at least one sample to fit; got shape {x.shape}")
+        if np.isinf(x).any():
+            where = tuple(int(i) for i in np.argwhere(np.isinf(x))[0])
+            raise ValueError(
+                f"x holds {int(np.isinf(x).sum())} infinite value(s), the first at index {where}: "
+                "the statistics would be infinite (NaN is taken as missing; inf is not)"
+            )
         axis = axis % x.ndim
         # NaN is a missing value, left out of the statistics (StandardScaler's rule): with plain
         # means one NaN would turn its whole feature NaN, and fit would then report every row of
@@ -198,7 +206,8 @@ def standardize(x_train: Any, *others: Any) -> tuple[np.ndarray, ...]:
         The scaled ``x_train`` and ``others``, in order.
 
     Raises:
-        ValueError: If ``x_train`` holds no sample or an array's feature count differs.
+        ValueError: If ``x_train`` holds no sample or an infinite value, or an array's feature
+            count differs.
 
     Examples:
         >>> import fnn

@@ -256,8 +256,9 @@ def path(name: str, value: Any, *, writable: bool = False, folder: bool = False)
 
     With ``writable``, a run that will write there fails now rather than after training: the
     path must not be a folder (or, with ``folder``, must be one or not exist yet), and the
-    nearest part of it that exists must be a folder, in which a file can be written now (the
-    missing folders are created, as saving would create them)."""
+    nearest part of it that exists must be a folder, in which a file can be written now. The
+    check creates nothing (a call refused later, for another argument, leaves no folder behind):
+    the missing folders are the writer's to create when it writes."""
     if not isinstance(value, (str, os.PathLike)):
         raise TypeError(f"{name} must be a path (str or os.PathLike), got {type(value).__name__} {value!r}")
     p = os.fspath(value)
@@ -280,9 +281,11 @@ def path(name: str, value: Any, *, writable: bool = False, folder: bool = False)
         if not os.path.isdir(existing):
             raise ValueError(f"{name} {p!r}: {existing!r} is a file, not a folder")
         where = full if folder else os.path.dirname(full)
-        try:  # the only sure test of writing is to write (permissions, read-only or virtual file systems)
-            os.makedirs(where, exist_ok=True)
-            with tempfile.NamedTemporaryFile(dir=where, prefix=".fnn-write-check-"):
+        # The only sure test of writing is to write (permissions, read-only or virtual file
+        # systems): a temporary file in the nearest folder that exists, where the writer will
+        # create the missing ones, removed at once.
+        try:
+            with tempfile.NamedTemporaryFile(dir=existing, prefix=".fnn-write-check-"):
                 pass
         except OSError as err:
             raise ValueError(f"{name} {p!r}: cannot write in {where!r} ({err.strerror})") from None

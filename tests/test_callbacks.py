@@ -538,10 +538,11 @@ def test_csv_logger_appended_to_by_a_resumed_run_keeps_the_rows_of_runs_before_i
 
 
 def test_csv_logger_and_model_checkpoint_best_only(tmp_path):
-    log = tmp_path / "log.csv"
-    ckpt = tmp_path / "best.npz"
+    log = tmp_path / "logs" / "log.csv"
+    ckpt = tmp_path / "ck" / "best.npz"
     cb_csv = CSVLogger(str(log))
     cb_ckpt = ModelCheckpoint(str(ckpt), monitor="loss", save_best_only=True)
+    assert list(tmp_path.iterdir()) == []  # their folders are made when they write, not before
     ctx = FitContext(
         net=None, params={"w": jnp.asarray(0.0)}, opt_state=None, history=History(1), epochs=3, iterations_per_epoch=1
     )

@@ -716,6 +716,32 @@ def test_bad_output_paths_exit_2_before_anything_is_compiled(tmp_path, capsys, c
     assert rc == 2 and err.count("\n") == 1 and all(w in err for w in words) and c.count == 0
 
 
+@pytest.mark.parametrize(
+    "argv,words",
+    [
+        # the default --out, fnn-compare, in the current folder
+        (["compare", "--dataset", "mnist"], ["--path"]),
+        (
+            ["compare", "--dataset", "iris", "--validation-split", "0.999", "--out", "new/a/b"],
+            ["--validation-split 0.999 leaves no training"],
+        ),
+        (
+            ["train", "--dataset", "iris", "--validation-split", "0", "--early-stopping", "2", "--save", "ck/x/y.npz"],
+            ["--early-stopping", "--validation-split > 0"],
+        ),
+    ],
+)
+def test_a_usage_error_creates_no_output_folder(tmp_path, monkeypatch, capsys, compiles, argv, words):
+    """--out and --save are checked first, yet their folders are made only when written."""
+    monkeypatch.chdir(tmp_path)
+    with compiles() as c:
+        rc = main([*argv, "--hidden", "4", "--epochs", "1"])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.count("\n") == 1 and all(w in err for w in words) and c.count == 0, err
+    assert "validation_split" not in err  # the option's name, not the library's argument
+    assert list(tmp_path.iterdir()) == []
+
+
 # --------------------------------------------------------------------------------------------
 # Bad data files: exit 2 and one line naming the file and the problem, before anything compiles.
 # --------------------------------------------------------------------------------------------

@@ -26,6 +26,7 @@ import pytest
 
 import fnn
 from fnn.cli import main
+from fnn.cli._report import PLOT_FILES
 
 pytestmark = pytest.mark.slow
 
@@ -42,6 +43,15 @@ def _keras_pair(mean: float, std: float) -> str:
     if abs(mean) > 1e-3 or mean == 0:
         return f"{mean:.4f} ± {std:.4f}"
     return f"{mean:.4e} ± {std:.4e}"
+
+
+def _strict_json(text):
+    """``json.loads`` refusing what RFC 8259 has not: the bare NaN / Infinity tokens."""
+
+    def refuse(token):
+        raise ValueError(f"not JSON: {token}")
+
+    return json.loads(text, parse_constant=refuse)
 
 
 def _table(text):
@@ -81,7 +91,7 @@ def _compare(name, tmp_path_factory):
         "rc": rc,
         "out": stdout.getvalue(),
         "err": stderr.getvalue(),
-        "results": json.loads((out / "results.json").read_text()),
+        "results": _strict_json((out / "results.json").read_text()),
         "csv": rows,
         "figures": figures,
     }
@@ -135,6 +145,15 @@ def test_the_table_reports_the_records(run):
             assert row[col["best epoch"]] == f"{np.mean(best):g}"
         else:  # without early stopping the reported epoch is the last one
             assert all(s["reported_epoch"] == s["epochs_run"] - 1 for s in seeds)
+    # the std is the population one (np.std, ddof=0: checked above), and the note says so
+    assert "train loss, val loss, test accuracy: mean ± std (population std, ddof=0) over 2 seeds, at " in run["out"]
+    # val loss and test accuracy are of the reported weights; the train loss is not (Keras's running mean)
+    weights = "the weights EarlyStopping (patience 2) restored" if stopped else "the weights training ended with"
+    assert (
+        f"val loss, test accuracy: of {weights}; train loss: that epoch's mean of its batch losses, each before "
+        "its update (Keras's), so it can exceed val loss" in run["out"]
+    )
+    assert "same weights" not in run["out"]
 
 
 def test_early_stopping_reports_val_loss_and_test_metric_of_the_same_weights(stopped):
@@ -181,7 +200,7 @@ def test_early_stopping_reports_val_loss_and_test_metric_of_the_same_weights(sto
     assert later == len(record["seeds"])  # every seed went on past its best epoch before stopping
     np.testing.assert_allclose(record["summary"]["val_loss"][0], np.mean(val_losses), rtol=1e-5)
     out = run["out"]
-    assert "at each seed's best epoch by val loss, whose weights EarlyStopping (patience 2) restored" in out
+    assert "over 2 seeds, at each seed's best epoch by val loss\n" in out
     assert "lowest val loss at the best epoch: sgd (batch 16)" in out and "lowest final" not in out
 
 
@@ -360,3 +379,86 @@ def test_the_plots_lay_out_title_panels_and_legend_without_overlap(names, batche
         # the panels use the figure: together at least half its width, each 60 % of its height
         assert sum(f.width for f in b["frames"]) > 0.5 * b["figure"].width
         assert all(f.height > 0.6 * b["figure"].height for f in b["frames"])
+
+
+def _record(name, loss):
+    """A two-seed record as compare makes it, whose last epoch's losses are ``loss`` (NaN or inf:
+    a run that diverged)."""
+    seed = {"seed": 0, "reported_epoch": 1, "history": {"loss": [1.0, loss]}, "test": {"accuracy": 0.5, "loss": loss}}
+    return {
+        "optimizer": name,
+        "learning_rate": 0.1,
+        "batch": "16",
+        "batch_size": 16,
+        "iterations_per_epoch": 6,
+        "compile_s": 0.5,
+        "seeds_together": True,
+        "early_stopping": None,
+        "train_jobs": 1,
+        "summary": {
+            "epochs": [2.0, 0.0],
+            "loss": [loss, loss],
+            "val_loss": [loss, 0.0],
+            "train_s": [0.01, None],
+            "test_accuracy": [0.5, 0.0],
+            "test_loss": [loss, loss],
+        },
+        "curves": {"epoch": [1, 2], "time_s": [0.005, 0.01], "loss": [loss, loss], "val_loss": [loss, loss]},
+        "seeds": [seed, {**seed, "seed": 1}],
+    }
+
+
+def test_a_diverged_run_is_strict_json_null_and_reads_back_as_nan(tmp_path):
+    """results.json is RFC 8259 JSON (null for NaN and inf: Python's bare NaN tokens break strict
+    parsers); results.csv keeps writing nan / inf; the report's functions read null as NaN."""
+    from fnn.cli._report import best_line, format_table, plot_runs, write_results
+
+    runs = [_record("sgd", float("nan")), _record("adam", 0.25), _record("lion", float("inf"))]
+    write_results(str(tmp_path), {"lr": None, "seed": 0}, runs, "accuracy")
+    text = (tmp_path / "results.json").read_text()
+    assert "NaN" not in text and "Infinity" not in text
+    back = _strict_json(text)
+    sgd, adam, lion = back["runs"]
+    for diverged in (sgd, lion):
+        assert diverged["summary"]["loss"] == [None, None] and diverged["summary"]["val_loss"] == [None, 0.0]
+        assert diverged["curves"]["loss"] == [None, None] and diverged["seeds"][1]["history"]["loss"] == [1.0, None]
+    assert adam["summary"]["loss"] == [0.25, 0.25] and adam["summary"]["train_s"] == [0.01, None]
+    assert back["config"] == {"lr": None, "seed": 0} and back["partial"] is False
+    with open(tmp_path / "results.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["loss_mean"] for r in rows] == ["nan", "0.25", "inf"]  # as Python's float and pandas read them
+    assert [r["train_s_std"] for r in rows] == ["", "", ""]  # not measured: an empty cell
+    # read back, the records report what the runs did
+    head, table = _table(format_table(back["runs"], "accuracy"))
+    assert format_table(back["runs"], "accuracy") == format_table(runs, "accuracy")
+    assert [row[head.index("train loss")] for row in table] == ["diverged", "0.2500 ± 0.2500", "diverged"]
+    assert best_line(back["runs"]) == best_line(runs) == "lowest final val loss: adam (batch 16)"
+    assert best_line([sgd, lion]) is None
+    # a plot of runs that all diverged: nothing to draw on a log scale, yet both files are written
+    assert plot_runs([sgd, lion], str(tmp_path), "t") == [str(tmp_path / name) for name in PLOT_FILES]
+    assert all((tmp_path / name).stat().st_size > 0 for name in PLOT_FILES)
+
+
+def test_every_batch_size_has_a_line_style_of_its_own(tmp_path):
+    from fnn.cli._report import line_style, plot_runs
+
+    styles = [line_style(i) for i in range(12)]
+    assert styles[:4] == ["-", "--", ":", "-."] and len(set(styles)) == 12
+    batches = ["full", 1, 4, 16, 32, 64]  # more batch sizes than matplotlib has named styles
+    drawn = []
+
+    def watched(fig, path, *args, **kwargs):  # what was drawn, not the file (no rendering)
+        # (Line2D keeps the dash pattern of a custom style only in this attribute: its
+        # get_linestyle() says "--" for every one of them)
+        drawn.extend(
+            [(line.get_color(), line.get_linestyle(), line._unscaled_dash_pattern) for line in ax.lines]
+            for ax in fig.axes
+        )
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(matplotlib.figure.Figure, "savefig", watched)
+        plot_runs(_records(["sgd", "adam"], batches, seeds=1), str(tmp_path), "t")
+    assert len(drawn) == 4  # two figures, two panels each
+    for panel in drawn:
+        assert len(panel) == 12 and len(set(panel)) == 12  # no two lines look alike
+        assert len({(style, dashes) for _, style, dashes in panel}) == len(batches)  # a style per batch size

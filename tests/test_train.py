@@ -578,9 +578,10 @@ def test_bad_output_paths_fail_before_anything_is_compiled(tmp_path, compiles):
         with pytest.raises(ValueError, match="filename .* is a folder"):
             CSVLogger(tmp_path)
     assert c.count == 0
-    # a folder that does not exist yet is created, as saving would
+    # a folder that does not exist yet is fine, and not created by the check (saving creates it)
     ModelCheckpoint(tmp_path / "new" / "best.npz")
-    assert (tmp_path / "new").is_dir()
+    CSVLogger(tmp_path / "new" / "log.csv")
+    assert not (tmp_path / "new").exists()
 
 
 def test_a_plain_callable_loss_weighs_samples_only_through_its_sample_weight_keyword(compiles):

@@ -284,7 +284,8 @@ class CSVLogger(Callback):
     ``append=False`` that trains no epoch removes the old file.
 
     Args:
-        filename: The CSV file, a str or ``os.PathLike``; its folder must be writable.
+        filename: The CSV file, a str or ``os.PathLike``; its folder must be writable (missing
+            folders are created at the first row written).
         separator: The field separator, one character.
         append: Append to an existing file instead of starting a new one.
 
@@ -329,6 +330,8 @@ class CSVLogger(Callback):
         """The file as this run continues it: rows of earlier epochs only when resumed (or
         ``append``), a new file otherwise."""
         self._started = True
+        # the constructor checked the folder can be made, and made nothing
+        os.makedirs(os.path.dirname(os.path.abspath(self.filename)), exist_ok=True)
         if self._resumed and os.path.exists(self.filename):
             with open(self.filename, newline="") as f:
                 rows = list(csv.reader(f, delimiter=self.separator))

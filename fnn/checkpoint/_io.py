@@ -147,8 +147,8 @@ def save(
         "trees": trees,
     }
     arrays[META] = np.asarray(json.dumps(meta))
-    # a folder, a file as a parent, a trailing separator: named before writing (it creates the
-    # missing folders, so it comes after every check of the payload)
+    # a folder, a file as a parent, a trailing separator: named before writing (which creates
+    # the missing folders), after every check of the payload
     write(check_path("path", path, writable=True), arrays)
 
 

@@ -9,8 +9,9 @@ What a record reports, and from which weights:
 * ``reported_epoch`` (per seed, counted from 0): the epoch whose weights the test metrics use,
   and whose training and validation losses the summary reports. Without early stopping it is
   the last epoch; with it, the best one by validation loss, whose weights
-  ``EarlyStopping(restore_best_weights=True)`` restored. All three numbers of a row therefore
-  describe the same weights.
+  ``EarlyStopping(restore_best_weights=True)`` restored. The validation loss and the test
+  metrics are therefore of the same weights; the training loss is that epoch's mean of its
+  batch losses, each computed before its update (Keras's ``loss``), not of those weights.
 * ``train_s``: training time, compilation excluded. The seeds of a run train together in ONE
   vmapped program (``fnn.fit_many``) unless early stopping needs a ``fit`` per seed
   (``seeds_together``): the time is then that program's, shared by its seeds, and has no
@@ -51,6 +52,7 @@ from fnn.train._loop import cancelled_by
 
 
 def _mean_std(values: Sequence[float]) -> tuple[float, float]:
+    # the population std (ddof=0, NumPy's default), as the table's note says
     vals = [float(v) for v in values]
     return float(np.mean(vals)), float(np.std(vals)) if len(vals) > 1 else 0.0
 

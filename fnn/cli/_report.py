@@ -15,6 +15,8 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
 from fnn.cli._common import csv_cell, number
 
 PLOT_FILES = ("loss_vs_epoch.png", "loss_vs_time.png")
@@ -40,9 +42,14 @@ def _number_pair(mean: float, std: float) -> str:
     return f"{text} ± {std:.4e}" if "e" in text else f"{text} ± {std:.4f}"
 
 
+def _float(value: float | None) -> float:
+    """A number of a record, NaN for the null that ``results.json`` writes for NaN and ±inf."""
+    return math.nan if value is None else value
+
+
 def _cell(mean_std: Sequence[Any], with_std: bool, seconds: bool = False) -> str:
     mean, std = mean_std
-    if not math.isfinite(mean):
+    if not math.isfinite(_float(mean)):
         return "diverged"
     if not with_std or std is None:  # one seed, or a time shared by the seeds
         return f"{mean:.3f}" if seconds else number(mean)
@@ -94,15 +101,20 @@ def table_notes(runs: Sequence[dict[str, Any]], metric_name: str) -> list[str]:
     if not runs:
         return []
     n, patience = _seeds(runs), _early_stopping(runs)
-    spread = f"mean ± std over {n} seeds, " if n > 1 else ""
+    spread = f"mean ± std (population std, ddof=0) over {n} seeds, " if n > 1 else ""
     if patience is not None:
-        weights = (
-            f"at each seed's best epoch by val loss, whose weights EarlyStopping (patience {patience}) "
-            "restored: all three describe the same weights"
-        )
+        epoch = "at each seed's best epoch by val loss"
+        weights = f"the weights EarlyStopping (patience {patience}) restored"
     else:
-        weights = "at the last epoch: the weights training ended with"
-    notes = [f"train loss, val loss, test {metric_name}: {spread}{weights}"]
+        epoch, weights = "at the last epoch", "the weights training ended with"
+    # The train loss is not of those weights: fit logs, as Keras does, the mean of the epoch's
+    # batch losses, each computed before its update.
+    val = "val_loss" in runs[0]["summary"]
+    notes = [
+        f"train loss, val loss, test {metric_name}: {spread}{epoch}",
+        f"{'val loss, ' if val else ''}test {metric_name}: of {weights}; train loss: that epoch's mean of its "
+        f"batch losses, each before its update (Keras's){', so it can exceed val loss' if val else ''}",
+    ]
     if runs[0].get("seeds_together"):
         notes.append(
             f"time (s): training time (compilation excluded) of the ONE vmapped program that trains a row's {n} "
@@ -126,7 +138,7 @@ def best_line(runs: Sequence[dict[str, Any]]) -> str | None:
     if not runs:
         return None
     key = "val_loss" if "val_loss" in runs[0]["summary"] else "loss"
-    finite = [r for r in runs if math.isfinite(r["summary"][key][0])]
+    finite = [r for r in runs if math.isfinite(_float(r["summary"][key][0]))]
     if not finite:
         return None
     best = min(finite, key=lambda r: r["summary"][key][0])
@@ -156,6 +168,20 @@ def _replacing(path: str, newline: str | None = None):
         raise
 
 
+def strict_json(value: Any) -> Any:
+    """``value`` with every non-finite float (NaN, ±inf: a run that diverged) as None, which
+    JSON writes as ``null``: RFC 8259 has no NaN, and strict parsers (JavaScript's
+    ``JSON.parse``, ``jq``) refuse Python's bare ``NaN`` tokens. The report's functions read a
+    None number back as NaN."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: strict_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [strict_json(v) for v in value]
+    return value
+
+
 def write_results(
     out_dir: str,
     config: dict,
@@ -166,14 +192,16 @@ def write_results(
 ) -> None:
     """``results.json`` (configuration and every run's record) and ``results.csv`` (one row per
     run: the table's numbers, mean and std columns, a std not measured an empty cell; and
-    ``train_jobs``, how many runs trained at once, which the times include),
-    each written whole or not at all. ``planned`` runs, when more than ``runs`` holds, mark the
-    results ``"partial": true`` (a comparison interrupted before its end)."""
+    ``train_jobs``, how many runs trained at once, which the times include), each written
+    whole or not at all. A NaN or infinite number is ``null`` in ``results.json``
+    (:func:`strict_json`) and ``nan`` / ``inf`` / ``-inf`` in ``results.csv``. ``planned``
+    runs, when more than ``runs`` holds, mark the results ``"partial": true`` (a comparison
+    interrupted before its end)."""
     os.makedirs(out_dir, exist_ok=True)
     planned = len(runs) if planned is None else planned
     results = {"partial": len(runs) < planned, "runs_planned": planned, "config": config, "runs": runs}
     with _replacing(os.path.join(out_dir, "results.json")) as f:
-        json.dump(results, f, indent=1, allow_nan=True)
+        json.dump(strict_json(results), f, indent=1, allow_nan=False)
     stats = ["loss", "val_loss", "test_" + metric_name, "test_loss", "epochs"]
     stats += ["best_epoch"] if _early_stopping(runs) is not None else []
     stats += ["train_s"]
@@ -244,6 +272,15 @@ def import_pyplot_in_background() -> threading.Thread:
 _LEFT, _BETWEEN, _BOTTOM, _TITLE_LINE, _LEGEND_COLUMN = 1.0, 1.1, 0.65, 0.22, 1.8
 
 
+def line_style(index: int) -> str | tuple[int, tuple[int, ...]]:
+    """The line style of the ``index``-th batch size (from 0), a different one for every index:
+    solid, dashed, dotted, dash-dot, then a dash followed by 2, 3, ... dots."""
+    named = ("-", "--", ":", "-.")
+    if index < len(named):
+        return named[index]
+    return (0, (6, 2) + (1, 2) * (index - 2))
+
+
 def plot_runs(runs: Sequence[dict[str, Any]], out_dir: str, title: str) -> list[str]:
     """Writes loss_vs_epoch.png and loss_vs_time.png: a training and a validation panel, one
     line per run drawn from its record's ``curves`` (the mean over seeds, :func:`curve_note`),
@@ -256,7 +293,6 @@ def plot_runs(runs: Sequence[dict[str, Any]], out_dir: str, title: str) -> list[
     batches = sorted({r["batch"] for r in runs}, key=[r["batch"] for r in runs].index)
     # tab20's dark shades first: ten well-separated colours before any light twin is needed.
     palette = [plt.get_cmap("tab20")(2 * i + j) for j in (0, 1) for i in range(10)]
-    styles = ["-", "--", ":", "-."]
     panels = ["loss"] + (["val_loss"] if "val_loss" in runs[0]["curves"] else [])
     note = curve_note(runs)
     together = bool(runs[0].get("seeds_together"))
@@ -281,14 +317,18 @@ def plot_runs(runs: Sequence[dict[str, Any]], out_dir: str, title: str) -> list[
             for r in runs:
                 curves = r["curves"]
                 ax.plot(
-                    curves["epoch" if x_name == "epoch" else "time_s"],
-                    curves[key],
-                    styles[batches.index(r["batch"]) % len(styles)],
+                    # (floats: a record read back from results.json has None where a loss was NaN)
+                    np.asarray(curves["epoch" if x_name == "epoch" else "time_s"], dtype=float),
+                    np.asarray(curves[key], dtype=float),
+                    linestyle=line_style(batches.index(r["batch"])),
                     color=palette[names.index(r["optimizer"]) % len(palette)],
                     label=r["optimizer"] + (f" (B={r['batch']})" if len(batches) > 1 else ""),
                     linewidth=1.5,
                 )
-            ax.set_yscale("log")
+            # log scale, unless nothing in the panel can be drawn on it (every run diverged:
+            # matplotlib refuses a log axis without a positive value)
+            values = np.concatenate([np.asarray(r["curves"][key], dtype=float) for r in runs])
+            ax.set_yscale("log" if np.any(np.isfinite(values) & (values > 0)) else "linear")
             if x_name == "time":
                 ax.set_xscale("log")
                 program = "the seeds' one vmapped program, " if together else ""

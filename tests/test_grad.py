@@ -561,6 +561,23 @@ def test_gradcheck_at_exact_kinks_passes_a_right_backward_and_fails_a_wrong_one(
         assert report.passed and report.rows[0].fd_kinks == 2, str(report)
 
 
+def test_kinks_that_cancel_downstream_fail_saying_the_chain_rule_is_not_the_derivative_there():
+    """leaky_relu(-leaky_relu(b)) at b = 0 is smooth (slope 0.2 either side) but the chain rule
+    multiplies the slopes chosen at each kink (1 * 1): manual equals jax.grad, finite
+    differences see 0.2, and no one-sided jump marks a kink. The verdict says so, not that a
+    backward is wrong."""
+    net = fnn.serial(L.Dense(1, "leaky_relu"), L.Dense(1, "leaky_relu"))
+    params = [{"w": np.array([[1.0]]), "b": np.array([0.0])}, {"w": np.array([[-1.0]]), "b": np.array([0.0])}]
+    x, y = np.array([[0.0], [1.0]]), np.array([[1.0], [0.5]])
+    report = fnn.gradcheck(net, "mse", params, x, y)
+    assert not report.passed and report.failed_layers == ["dense_0", "input"]
+    assert report.max_error_autodiff == 0.0 and report.max_error_fd > 0.5
+    assert "and the failing entries equal jax.grad's: the chain rule itself is not the derivative" in str(report)
+    # off the kink (a bias of 0.1) the same network passes
+    params[0]["b"] = np.array([0.1])
+    assert fnn.gradcheck(net, "mse", params, x, y).passed
+
+
 def test_at_a_kink_any_slope_between_the_one_sided_ones_passes_and_one_outside_fails(compiles):
     """jnp.maximum(x, 0)'s autodiff slope at 0 is 1/2; a backward taking 0 or 1 there is as
     right (each is a one-sided slope), one taking 3 is not. One hidden unit, so that each

@@ -216,7 +216,11 @@ def gradcheck(
     and the loss's gradient against ``jax.grad`` of its function (a piece is named only if its
     mistake can explain a failed row: its own, an earlier layer's or the input's); a middle layer's
     wrong ``dx`` fails the rows of the layers before it, and is named there (a layer inside a
-    nested network as ``outer/inner``). Where the forward pass is not finite at the checked
+    nested network as ``outer/inner``). Kinks whose one-sided slopes cancel downstream (two
+    leaky_relu units at 0 through a negative weight) leave the loss smooth, so no kink is
+    found, while the chain rule multiplies the slopes chosen at each: such entries fail with
+    every piece agreeing with ``jax.vjp`` and equal to ``jax.grad``, and the verdict says the
+    chain rule itself is not the derivative there. Where the forward pass is not finite at the checked
     point (a sqrt of a negative input, NaN in ``x``), every comparison is NaN against NaN: the
     report names where the NaN or inf starts instead (:attr:`GradcheckReport.non_finite_from`),
     and no culprit. With ``key`` given, Dropout runs

@@ -134,6 +134,17 @@ class GradcheckReport:
             return ", NaN or inf alike (the derivative is not finite at this point)"
         if any(np.isnan(r.manual_vs_fd) for r in self.rows):
             return "; the loss is NaN or inf within eps of this point (finite differences cannot judge there)"
+        if all(r.manual_vs_autodiff <= self.rtol_autodiff for r in self.rows if not r.passed):
+            # The chain rule itself (jax.grad too) differs from the slopes here: a kink's
+            # one-sided slopes that cancel downstream hide it from the kink test, and a clamp
+            # narrower than eps is stepped over.
+            return (
+                ", and the failing entries equal jax.grad's: the chain rule itself is not the derivative at "
+                "this point (a unit's input exactly on an activation's kink, e.g. zero biases and an all-zero "
+                "input row, whose one-sided slopes cancel downstream; or a loss clamp narrower than eps, "
+                "cosine_similarity of a prediction within 1e-7 of 0); judge the gradient at other params or "
+                "data, or with a smaller eps"
+            )
         return ""
 
     def __str__(self) -> str:

@@ -171,6 +171,19 @@ def test_layernorm_with_nontrivial_params_matches_numpy():
     chex.assert_trees_all_close(backward, reference, rtol=1e-10)
 
 
+def test_layernorm_takes_integer_inputs_in_its_params_dtype():
+    """int32 x with float64 params: the statistics in float64, as for the same values as
+    floats (int32 promotes with float32 to float32, 1e-9 off), forward and backward."""
+    layer = L.LayerNorm()
+    params = {"scale": np.arange(1.0, 5.0), "offset": np.linspace(-1, 1, 4)}
+    xi = np.array([[3, 1, 4, 1], [5, 9, 2, 6]], np.int32)
+    dy = np.random.default_rng(1).normal(size=(2, 4))
+    (yi, ci), (yf, cf) = (layer.forward(params, x) for x in (xi, xi.astype(np.float64)))
+    assert yi.dtype == jnp.float64
+    np.testing.assert_array_equal(yi, yf)
+    chex.assert_trees_all_equal(layer.backward(params, ci, dy), layer.backward(params, cf, dy))
+
+
 @functools.partial(jax.jit, static_argnums=0)
 def _forward_and_vjp(layer, params, x, dy):
     """``layer``'s output and jax.vjp's gradients at ``dy``: one program (both dtypes' float64

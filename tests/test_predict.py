@@ -7,6 +7,7 @@ Every network here is built once at module level: its programs are compiled once
 and shapes, and tests share them.
 """
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -35,6 +36,26 @@ def test_predict_equals_the_forward_pass_for_every_batch_split(batch_size):
     assert isinstance(y, np.ndarray) and y.dtype == np.float64 and y.shape == (N, 2)
     np.testing.assert_allclose(y, ref, rtol=1e-12, atol=1e-14)
     np.testing.assert_allclose(y, np.asarray(NET.apply(PARAMS, X)), rtol=1e-12, atol=1e-14)
+
+
+def test_integer_inputs_are_computed_in_the_params_dtype(compiles):
+    """int32 x under float64 params: predict, evaluate and fit take it as the float64 values it
+    holds (a LayerNorm first computed its statistics in float32, int32 promoting with float32),
+    through the same programs as float64 x."""
+    net = fnn.serial(fnn.LayerNorm(), fnn.Dense(2))
+    params = net.init(KEY, (D,), jnp.float64)
+    xi = np.random.default_rng(3).integers(-5, 6, size=(N, D)).astype(np.int32)
+    xf, y = xi.astype(np.float64), np.arange(N) % 2
+    np.testing.assert_array_equal(fnn.predict(net, params, xi), fnn.predict(net, params, xf))
+    loss = fnn.losses.get("sparse_categorical_crossentropy", from_logits=True)
+    assert fnn.evaluate(net, params, loss, xi, y) == fnn.evaluate(net, params, loss, xf, y)
+    kw = dict(batch_size=4, epochs=1, shuffle=False, verbose=0)
+    a = fnn.fit(net, params, "sgd", loss, xf, y, **kw)
+    with compiles() as c:
+        b = fnn.fit(net, params, "sgd", loss, xi, y, **kw)
+    assert c.count == 0  # the same epoch program (converted on the host)
+    chex.assert_trees_all_equal(a.params, b.params)
+    chex.assert_trees_all_equal(a.params, fnn.fit(net, params, "sgd", loss, jax.device_put(xi), y, **kw).params)
 
 
 def test_kinds_in_are_kinds_out():

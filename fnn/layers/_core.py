@@ -143,7 +143,8 @@ def _layernorm_forward(epsilon, center, scale, params, x, *, key=None, train=Fal
         check_features(x, (params.get("scale", params.get("offset"))).shape[0])
     # statistics in float32 at least (as Keras): float16's (x - mu)^2 overflows at |x - mu| > 256
     out_dtype = jnp.result_type(x.dtype if jnp.issubdtype(x.dtype, jnp.inexact) else float, *params.values())
-    x = x.astype(jnp.promote_types(x.dtype, jnp.float32))
+    # integer inputs in the params' dtype (int32 with float32 is float32, under float64 params)
+    x = x.astype(jnp.promote_types(x.dtype if jnp.issubdtype(x.dtype, jnp.inexact) else out_dtype, jnp.float32))
     mu = jnp.mean(x, axis=-1, keepdims=True)
     xc = x - mu
     r = jax.lax.rsqrt(jnp.mean(xc * xc, axis=-1, keepdims=True) + jnp.asarray(epsilon, x.dtype))

@@ -160,14 +160,21 @@ def _narrowed(a: jax.Array, dtype: Any) -> tuple[jax.Array, jax.Array]:
 
 
 def _narrows(source: Any, target: Any) -> bool:
-    """Whether finite values of ``source`` may overflow in ``target`` (both floating)."""
-    return bool(jnp.finfo(target).max < jnp.finfo(source).max)
+    """Whether finite values of ``source`` (floating, integer or bool) may overflow in the
+    floating ``target`` (70000 in float16)."""
+    if jnp.issubdtype(source, jnp.integer):
+        return bool(jnp.finfo(target).max < jnp.iinfo(source).max)
+    return jnp.issubdtype(source, jnp.floating) and bool(jnp.finfo(target).max < jnp.finfo(source).max)
 
 
-def to_device(dtype: Any, arrays: Sequence[Any], names: Sequence[str], first_row: int = 0) -> tuple:
-    """The ``arrays``, floating ones in ``dtype`` (None stays None), on the default device. Host
-    arrays are converted on the host and transferred (``jnp.asarray`` would compile a program
-    per shape).
+def to_device(
+    dtype: Any, arrays: Sequence[Any], names: Sequence[str], first_row: int = 0, inputs: bool = False
+) -> tuple:
+    """The ``arrays``, floating ones in ``dtype`` (None stays None), on the default device; with
+    ``inputs`` (a network's ``x``) integer and bool ones too, as the network computes in the
+    params' dtype (int32 x under float64 params would otherwise meet float32 in a LayerNorm's
+    statistics, int32 promoting with float32 there). Host arrays are converted on the host and
+    transferred (``jnp.asarray`` would compile a program per shape).
     A finite value that overflows ``dtype`` (1e39 in float32, 70000 in float16) is a
     ValueError naming the array (``names``, the arrays' argument names; ``first_row``: the
     index in it of their first row, for a validation split) before anything is compiled.
@@ -182,7 +189,9 @@ def to_device(dtype: Any, arrays: Sequence[Any], names: Sequence[str], first_row
     def one(a: Any, name: str) -> Any:
         if a is None:
             return None
-        floating = np.issubdtype(a.dtype, np.floating)
+        floating = np.issubdtype(a.dtype, np.floating) or (
+            inputs and (np.issubdtype(a.dtype, np.integer) or a.dtype == np.bool_)
+        )
         # canonical: NumPy float64 params without x64 compute in float32
         target = np.dtype(jax.dtypes.canonicalize_dtype(dtype if floating else a.dtype))
         if isinstance(a, jax.Array):
@@ -213,9 +222,9 @@ def data_to_device(
     dtype: Any, x: Any, y: Any, w: Any, names: Sequence[str] = ("x", "y", "sample_weight"), first_row: int = 0
 ) -> tuple[Any, Any, Any]:
     """``(x, y, w)`` on the device as :func:`to_device` moves them: ``x`` in the params' dtype
-    ``dtype``, floating targets and weights in :func:`target_dtype` (class indices stay
+    ``dtype`` (integer and bool inputs too), floating targets and weights in :func:`target_dtype` (class indices stay
     integers)."""
-    (x,) = to_device(dtype, [x], names[:1], first_row)
+    (x,) = to_device(dtype, [x], names[:1], first_row, inputs=True)
     y, w = to_device(target_dtype(dtype), [y, w], names[1:], first_row)
     return x, y, w
 

@@ -85,6 +85,6 @@ def predict(net: Any, params: Any, x: Any, batch_size: int | None = 32) -> Any:
     # under x64 gave float64 outputs evaluate never scored)
     floating = [leaf.dtype for leaf in jax.tree.leaves(params) if jnp.issubdtype(leaf.dtype, jnp.floating)]
     if floating:  # a network without float params keeps x's dtype
-        (x,) = to_device(floating[0], [x], ["x"])
+        (x,) = to_device(floating[0], [x], ["x"], inputs=True)
     y = _compiled(net, min(batch_size, x.shape[0]))(params, x)
     return y if is_jax else np.asarray(y)

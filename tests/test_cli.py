@@ -742,6 +742,18 @@ def test_a_usage_error_creates_no_output_folder(tmp_path, monkeypatch, capsys, c
     assert list(tmp_path.iterdir()) == []
 
 
+def test_setting_up_the_cache_creates_no_folder(tmp_path, monkeypatch):
+    """The cache is set up before a command's own checks, so it must create nothing: JAX's
+    cache makes its folder when it first writes (a usage error compiles and writes nothing)."""
+    from fnn.cli._args import use_compilation_cache
+
+    settings = {}
+    monkeypatch.setattr(jax.config, "update", lambda name, value: settings.__setitem__(name, value))
+    use_compilation_cache(str(tmp_path / "new" / "cache"), "--cache-dir")
+    assert list(tmp_path.iterdir()) == []
+    assert settings["jax_compilation_cache_dir"].startswith(str(tmp_path / "new" / "cache" / "jax-"))
+
+
 # --------------------------------------------------------------------------------------------
 # Bad data files: exit 2 and one line naming the file and the problem, before anything compiles.
 # --------------------------------------------------------------------------------------------

@@ -282,8 +282,9 @@ def use_compilation_cache(path: str, source: str) -> None:
     jax.config.update("jax_compilation_cache_dir", current)
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
-    with contextlib.suppress(OSError):  # the folder's time is its last use (prune_cache reads it)
-        os.makedirs(current, exist_ok=True)
+    # The folder's time is its last use (prune_cache reads it). A missing one is JAX's cache's to
+    # create when it first writes, so a usage error found after this leaves no folder behind.
+    with contextlib.suppress(OSError):
         os.utime(current)
     prune_cache(path, current)
 

@@ -348,3 +348,23 @@ def test_finite_check_remembers_checked_device_arrays_only_while_they_live():
     del x
     gc.collect()
     assert key not in _checks._FINITE
+
+
+def test_check_batch_reads_dtypes_and_shapes_only_leaf_by_leaf():
+    """The compiled steps' check of x: complex or empty leaves refused, under jit too (it reads
+    no value); a pytree of arrays, for a network of the user's that takes one, leaf by leaf."""
+    _checks.check_batch((np.ones((2, 3)), np.ones((2, 5))))  # a two-input network's batch
+    _checks.check_batch({"image": np.ones((2, 4)), "meta": np.zeros((2, 1), np.int32)})
+    _checks.check_batch([[1.0, 2.0], [3.0, 4.0]])
+    for bad, error, words in (
+        (np.ones((0, 3)), ValueError, r"^x is empty \(0 samples\)$"),
+        ((np.ones((2, 3)), np.ones((0, 2))), ValueError, r"^x is empty \(0 samples\)$"),
+        (np.ones((2, 3)) + 1j, TypeError, r"^x must hold real numbers; got dtype complex128$"),
+        ([[1 + 1j]], TypeError, r"^x must hold real numbers; got dtype complex128$"),
+    ):
+        with pytest.raises(error, match=words):
+            _checks.check_batch(bad)
+    traced = jax.jit(lambda t: (_checks.check_batch(t), t[0].sum() + t[1].sum())[1])
+    assert float(traced((np.ones((2, 3)), np.ones((2, 5))))) == 16.0
+    with pytest.raises(TypeError, match="real numbers"):
+        jax.jit(lambda t: (_checks.check_batch(t), t)[1])(np.ones((2, 3), np.complex64))

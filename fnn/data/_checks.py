@@ -42,18 +42,27 @@ def check_batch(x: Any, name: str = "x") -> None:
     read (no host sync). The messages are :func:`check_arrays`'s.
 
     Args:
-        x: A batch of inputs, samples first (an array, a tracer, nested lists).
+        x: A batch of inputs, samples first (an array, a tracer, nested lists of numbers, or a
+            pytree of arrays for a network of yours that takes one: each leaf is checked).
         name: How the messages name ``x``.
 
     Raises:
         TypeError: For complex inputs.
         ValueError: For a batch of 0 samples.
     """
-    dtype = x.dtype if hasattr(x, "dtype") else np.asarray(x).dtype
-    real_dtype(name, dtype)
-    shape = tuple(jnp.shape(x))
-    if shape:  # a scalar is the network's to refuse
-        _check_not_empty(shape, name)
+    leaves = jax.tree.leaves(x)
+    if not any(hasattr(leaf, "dtype") for leaf in leaves):  # nested lists of Python numbers
+        try:
+            leaves = [np.asarray(x)]
+        except (ValueError, TypeError):  # ragged: the network's to refuse, in its words
+            return
+    for leaf in leaves:
+        if not hasattr(leaf, "dtype"):
+            continue
+        real_dtype(name, leaf.dtype)
+        shape = tuple(jnp.shape(leaf))
+        if shape:  # a scalar is the network's to refuse
+            _check_not_empty(shape, name)
 
 
 @jax.jit

@@ -771,3 +771,97 @@ def test_early_stopping_verbose_says_which_epoch_s_weights_it_restores_as_keras_
     assert capsys.readouterr().out == "Restoring model weights from the end of the best epoch: 2.\n"
     _run(EarlyStopping(monitor="loss", patience=1, restore_best_weights=True), [3.0, 1.0, 2.0])
     assert capsys.readouterr().out == ""
+
+
+def _groups(first, second):
+    """Two parameter groups (torch's param_groups): ``w`` trained by ``first``, ``b`` by ``second``."""
+    opt = O.chain(O.masked(first, {"b": False, "w": True}), O.masked(second, {"b": True, "w": False}))
+    return opt.init({"b": jnp.zeros(()), "w": jnp.zeros(())})
+
+
+def _rates(state):
+    return [float(lr) for lr in O.get_learning_rates(state)]
+
+
+def test_writing_back_a_warmup_s_0_keeps_its_schedule():
+    """Keras's idiom ``lr if epoch < 10 else lr * exp(-0.1)`` on a warmup from 0: at epoch 0
+    the state holds 0 and gets 0 back, which changes nothing (it used to scale the schedule by
+    0 for good); the schedule still reaches its peak 0.1 at step 6."""
+    sched = fnn.schedules.warmup_cosine_decay(0.0, peak_value=0.1, warmup_steps=6, decay_steps=60)
+    state = O.sgd(sched).init({"w": jnp.zeros(2)})
+    for cb in (
+        LearningRateScheduler(lambda epoch, lr: lr if epoch < 10 else lr * math.exp(-0.1)),
+        LearningRateScheduler(lambda epoch, lr: lr * 0.5),  # 0 * 0.5: the value held too
+        ReduceLROnPlateau(monitor="loss", patience=0, min_delta=100.0),  # a rate of 0 is not reduced
+    ):
+        _, ctx = _run(cb, [1.0, 1.0], opt_state=state)
+        assert float(ctx.opt_state.scales["learning_rate"]) == 1.0
+        assert float(sched(6)) * float(ctx.opt_state.scales["learning_rate"]) == pytest.approx(0.1, rel=1e-15)
+    # a nonzero rate onto the warmup's 0 is still refused: no factor of the schedule gives it
+    with pytest.raises(ValueError, match="learning_rate=0.05: learning_rate follows a schedule that gives 0"):
+        _run(LearningRateScheduler(lambda epoch: 0.05), [1.0], opt_state=state)
+
+
+def test_reduce_lr_on_plateau_reduces_each_parameter_group_s_own_rate_as_torch():
+    """torch's ReduceLROnPlateau: each param group becomes max(lr * factor, min_lr) (a group at or
+    below min_lr keeps its rate); the first group's rate is logged. It used to set every group
+    to the first group's reduced rate, raising 0.01 to 0.05."""
+    plateau = dict(monitor="loss", patience=0, min_delta=100.0, factor=0.5)  # every epoch after the first
+    cb = ReduceLROnPlateau(**plateau)
+    _, ctx = _run(cb, [1.0, 1.0, 1.0], opt_state=_groups(O.sgd(0.1), O.sgd(0.01)))
+    np.testing.assert_allclose(_rates(ctx.opt_state), [0.025, 0.0025], rtol=1e-15)
+    logged = _plateau_rates(ReduceLROnPlateau(**plateau), [1.0, 1.0, 1.0], 0.1)
+    np.testing.assert_allclose(logged, [0.1, 0.1, 0.05], rtol=1e-15)
+    # min_lr per group: 0.005 -> max(0.0025, 0.004); 0.004 is not above min_lr: kept
+    _, ctx = _run(ReduceLROnPlateau(**plateau, min_lr=0.004), [1.0] * 4, opt_state=_groups(O.sgd(0.1), O.sgd(0.01)))
+    np.testing.assert_allclose(_rates(ctx.opt_state), [0.0125, 0.004], rtol=1e-15)
+    # a group below min_lr is not raised to it; the other is reduced
+    _, ctx = _run(ReduceLROnPlateau(**plateau, min_lr=0.02), [1.0, 1.0], opt_state=_groups(O.sgd(0.1), O.sgd(0.01)))
+    np.testing.assert_allclose(_rates(ctx.opt_state), [0.05, 0.01], rtol=1e-15)
+
+
+def test_reduce_lr_on_plateau_verbose_names_each_group_s_new_rate(capsys):
+    cb = ReduceLROnPlateau(monitor="loss", patience=0, min_delta=100.0, factor=0.5, verbose=1)
+    _run(cb, [1.0, 1.0], opt_state=_groups(O.sgd(0.1), O.sgd(0.01)))
+    assert capsys.readouterr().out == "Epoch 2: ReduceLROnPlateau reducing learning rates to [0.05, 0.005].\n"
+
+
+def test_learning_rate_scheduler_scales_every_group_by_the_first_group_s_ratio():
+    """The schedule gets the first group's rate; every group is scaled by new / old, so they
+    keep their proportions (0.1 : 0.01); the first group's rate is logged."""
+    _, ctx = _run(
+        LearningRateScheduler(lambda epoch, lr: lr * 0.5), [1.0, 1.0], opt_state=_groups(O.sgd(0.1), O.sgd(0.01))
+    )
+    np.testing.assert_allclose(_rates(ctx.opt_state), [0.025, 0.0025], rtol=1e-15)
+    cb, state = LearningRateScheduler(lambda epoch: 0.2), _groups(O.sgd(0.1), O.sgd(0.01))
+    _, ctx = _run(cb, [1.0], opt_state=state)
+    np.testing.assert_allclose(_rates(ctx.opt_state), [0.2, 0.02], rtol=1e-15)
+    # a group whose warmup holds 0 now stays at 0, and its whole schedule is scaled: peak 0.01 * 0.5
+    warm = fnn.schedules.warmup_cosine_decay(0.0, 0.01, 4, 40)
+    _, ctx = _run(LearningRateScheduler(lambda epoch, lr: 0.05), [1.0], opt_state=_groups(O.sgd(0.1), O.sgd(warm)))
+    assert _rates(ctx.opt_state) == [pytest.approx(0.05, rel=1e-15), 0.0]
+    assert float(ctx.opt_state[1].inner_state.scales["learning_rate"]) == 0.5
+    # the first group at 0: no ratio; a new rate is set into every group, as set_learning_rate does
+    _, ctx = _run(LearningRateScheduler(lambda epoch: 0.2), [1.0], opt_state=_groups(O.sgd(0.0), O.sgd(0.01)))
+    np.testing.assert_allclose(_rates(ctx.opt_state), [0.2, 0.2], rtol=1e-15)
+
+
+@pytest.mark.parametrize("bad", [None, "0.2", True, np.array([0.1]), np.array([0.1, 0.2]), 0.2 + 0j, jnp.array([0.2])])
+def test_learning_rate_scheduler_refuses_a_result_that_is_not_a_real_number_naming_the_epoch(bad):
+    """Keras refuses what is not a float; None and a 1-element array used to fail inside
+    float() and "0.2" to be taken."""
+    cb = LearningRateScheduler(lambda epoch: 0.1 if epoch == 0 else bad)
+    said = "LearningRateScheduler: the schedule's learning rate for epoch 1 must be a real number"
+    message = rf"^{said}, got {re.escape(repr(bad))}$"
+    with pytest.raises(TypeError, match=message):
+        _run(cb, [1.0, 1.0], opt_state=O.sgd(0.5).init({"w": jnp.zeros(())}))
+
+
+@pytest.mark.parametrize(
+    "good,want",
+    [(np.float32(0.25), 0.25), (np.array(0.25), 0.25), (jnp.float32(0.25), 0.25), (jnp.bfloat16(0.25), 0.25),
+     (np.int64(1), 1.0), (2, 2.0), (np.array(3, np.int32), 3.0)],
+)  # fmt: skip
+def test_learning_rate_scheduler_takes_python_and_numpy_scalars_and_0_d_arrays(good, want):
+    _, ctx = _run(LearningRateScheduler(lambda epoch: good), [1.0], opt_state=O.sgd(0.5).init({"w": jnp.zeros(())}))
+    assert float(O.get_learning_rate(ctx.opt_state)) == want

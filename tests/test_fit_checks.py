@@ -197,7 +197,7 @@ def test_finite_data_that_overflows_the_dtype_it_is_held_in_is_refused_before_co
     [
         (
             lambda step: jnp.where(step < 3, 0.01, jnp.nan),
-            r"learning_rate schedule gives nan at step 3 \(of the 4",
+            r"learning_rate schedule gives nan at step 3 \(this run's 4 updates use steps 0\.\.3\)",
             None,
         ),
         (lambda step: 0.1 - 0.05 * step, r"gives -0\.05\d* at step 3", None),
@@ -211,6 +211,30 @@ def test_a_schedule_that_turns_bad_during_the_run_is_refused_before_training(sch
         fnn.fit(NET, params, O.sgd(schedule), MSE, x, y, epochs=2, batch_size=4, verbose=0)
     if programs is not None:  # an fnn schedule is checked in one program of its rule, not op by op
         assert c.count == programs
+
+
+def test_the_schedule_check_covers_the_steps_this_run_uses_from_the_state_s_count(tmp_path, compiles):
+    """A run's updates use the steps from its state's count on: a fresh state with
+    initial_epoch=2 of 4 makes 4 updates, steps 0..3 (not 0..7); the state it ends with, or a
+    checkpoint of it, goes on at step 4, where this schedule turns negative (SPEC section 5)."""
+    x, y = _problem()  # 2 updates an epoch
+    params = NET.init(KEY, (3,), jnp.float64)
+    opt = O.sgd(lambda step: 0.5 - 0.125 * step)  # >= 0 through step 4, -0.125 at step 5
+    fresh = fnn.fit(NET, params, opt, MSE, x, y, epochs=4, initial_epoch=2, batch_size=4, verbose=0)
+    assert int(fresh.opt_state.count) == 4 and fresh.history.epochs == [2, 3]
+    message = (
+        r"gives -0\.125 at step 5 \(this run's 4 updates use steps 4\.\.7\); learning_rate must be finite and >= 0"
+    )
+    with compiles() as c, pytest.raises(ValueError, match=message):
+        fnn.fit(NET, fresh.params, opt, MSE, x, y, epochs=2, batch_size=4, verbose=0, opt_state=fresh.opt_state)
+    assert c.count == 0
+    path = tmp_path / "run.npz"
+    fnn.fit(NET, params, opt, MSE, x, y, epochs=2, batch_size=4, verbose=0, checkpoint=path)
+    with pytest.raises(ValueError, match=message):  # resumed at epoch 2, count 4
+        fnn.fit(NET, params, opt, MSE, x, y, epochs=4, batch_size=4, verbose=0, checkpoint=path)
+    # a run that makes no update has no step to check
+    done = fnn.fit(NET, params, opt, MSE, x, y, epochs=2, batch_size=4, verbose=0, checkpoint=path)
+    assert done.history.epochs_run == 2
 
 
 def test_learning_rates_that_cannot_be_held_or_are_negative_are_refused():

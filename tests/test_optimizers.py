@@ -727,9 +727,75 @@ def test_schedule_learning_rate_reports_and_rescales():
     np.testing.assert_array_equal(updates["w"], 0.0)
     with pytest.raises(ValueError, match="a schedule set to 0 before"):
         O.set_learning_rate(stopped, 0.1)
-    # traced, where nothing can raise, the factor is NaN (and so is training); elsewhere the rule
+    # traced, where nothing can raise, the factor is NaN (and so is training); 0, the value held,
+    # keeps the factor as it is, as on the host
     batched = jax.vmap(O.set_learning_rate, in_axes=(None, 0))(fresh, jax.device_put(np.array([0.0, 0.3])))
-    np.testing.assert_array_equal(np.asarray(batched.scales["learning_rate"]), [0.0, np.nan])
+    np.testing.assert_array_equal(np.asarray(batched.scales["learning_rate"]), [1.0, np.nan])
+
+
+def test_setting_the_0_a_warmup_holds_changes_nothing():
+    """Before its first update a warmup from 0 holds 0: setting 0 (the value held, as a
+    callback writing back the rate it read does) keeps the schedule's scale, so it warms up:
+    lr(k) = 0.1 k / 6 through step 6, then 0.1 * 0.5 (1 + cos(pi (k - 6) / 54)). It used to
+    scale the schedule by 0 for good."""
+    opt = O.sgd(S.warmup_cosine_decay(0.0, 0.1, 6, 60))
+    params, g = {"w": jax.device_put(np.ones(2))}, {"w": jax.device_put(np.ones(2))}
+    fresh = opt.init(params)
+    for state in (
+        O.set_learning_rate(fresh, O.get_learning_rate(fresh)),
+        O.set_hyperparams(fresh, learning_rate=0.0),
+        O.set_learning_rates(fresh, [0.0]),
+    ):
+        assert float(state.scales["learning_rate"]) == 1.0
+    want = [0.1 * k / 6 for k in range(6)] + [0.1 * 0.5 * (1 + math.cos(math.pi * (k - 6) / 54)) for k in (6, 7)]
+    for rate in want:
+        updates, state = opt.update(g, state, params)
+        np.testing.assert_allclose(updates["w"], -rate, rtol=1e-14, atol=1e-300)
+
+
+def test_learning_rates_per_parameter_group_are_read_set_and_scaled_each_its_own():
+    """Two groups (torch's param_groups): w by sgd(0.1), b by a warmup 0 -> 0.02 over 4 steps."""
+    params = {"b": jax.device_put(np.ones(2)), "w": jax.device_put(np.ones(3))}
+    g = jax.tree.map(jnp.ones_like, params)
+    warm = S.linear(0.0, 0.02, 4)
+    opt = O.chain(O.masked(O.sgd(0.1), {"b": False, "w": True}), O.masked(O.sgd(warm), {"b": True, "w": False}))
+    state = opt.init(params)
+    rates = lambda s: [float(lr) for lr in O.get_learning_rates(s)]
+    assert rates(state) == [0.1, 0.0] and float(O.get_learning_rate(state)) == 0.1
+    # scaled by 0.5: w's rate, and b's whole warmup (it holds 0 now): 0.5 * 0.02 k / 4
+    half = O.scale_learning_rates(state, 0.5)
+    assert rates(half) == [0.05, 0.0]
+    for k in range(3):
+        updates, half = opt.update(g, half, params)
+        np.testing.assert_allclose(updates["w"], -0.05, rtol=1e-15)
+        np.testing.assert_allclose(updates["b"], -0.5 * 0.02 * k / 4, rtol=1e-14)
+    # each its own: b's 0.0075 set to 0.015 doubles its (halved) schedule; w's value, as held, stays
+    both = O.set_learning_rates(half, [0.05, 0.015])
+    assert rates(both) == [0.05, pytest.approx(0.015, rel=1e-15)]
+    held = lambda s: s[0].inner_state.hparams["learning_rate"]
+    assert held(both) is held(half)  # the value held: nothing written
+    updates, _ = opt.update(g, both, params)
+    np.testing.assert_allclose(updates["b"], -0.015, rtol=1e-14)
+    # set_learning_rate: every group one value (refused at step 0, where b's warmup holds 0)
+    assert rates(O.set_learning_rate(half, 0.3)) == [0.3, 0.3]
+    with pytest.raises(ValueError, match="learning_rate=0.3: learning_rate follows a schedule that gives 0"):
+        O.set_learning_rate(state, 0.3)
+    # a named optimizer injected again is one group (its inner rate follows the outer one)
+    assert len(O.get_learning_rates(O.inject_hyperparams(O.adam)(learning_rate=0.1).init(params))) == 1
+    with pytest.raises(ValueError, match=r"learning_rates has 1 rate\(s\); the optimizer state holds 2"):
+        O.set_learning_rates(state, [0.1])
+    with pytest.raises(TypeError, match="learning_rates must be a sequence of rates, one per group, got 0.1"):
+        O.set_learning_rates(state, 0.1)
+    with pytest.raises(ValueError, match="learning_rate must be finite and >= 0, got -1.0"):
+        O.set_learning_rates(state, [0.1, -1.0])
+    with pytest.raises(ValueError, match="factor must be >= 0, got -0.5"):
+        O.scale_learning_rates(state, -0.5)
+    with pytest.raises(TypeError, match="factor must be a real number, got '2'"):
+        O.scale_learning_rates(state, "2")
+    stateless = O.chain(O.clip_by_value(1.0)).init(params)
+    for call in (O.get_learning_rates, O.set_learning_rates, O.scale_learning_rates):
+        with pytest.raises(ValueError, match="the optimizer state holds no learning rate"):
+            call(stateless, *([] if call is O.get_learning_rates else [[0.1] if call is O.set_learning_rates else 0.5]))
 
 
 def test_optax_inject_hyperparams_state_read_and_set_as_optax_users_do_by_hand():

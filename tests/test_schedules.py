@@ -100,6 +100,22 @@ def test_one_cycle_endpoints():
     np.testing.assert_allclose(values[99:], values[99])  # holds the minimum past the end
 
 
+def test_steps_before_0_give_what_optax_s_schedules_give():
+    """A step count is never negative, but a schedule may be called there: a warmup gives its
+    init_value, as optax's warmup_cosine_decay_schedule (it gave a negative rate), and one_cycle
+    holds peak / div_factor, the rate of torch's first step (it climbed toward the peak)."""
+    optax = pytest.importorskip("optax")
+    steps = np.arange(-20, 20)
+    for args in [(0.0, 1.0, 5, 25, 0.05), (0.3, 1.0, 0, 20), (0.2, 1.0, 5, 30)]:
+        got = _values(S.warmup_cosine_decay(*args), steps)
+        np.testing.assert_allclose(got, np.asarray(optax.warmup_cosine_decay_schedule(*args)(steps)), rtol=1e-6)
+        np.testing.assert_array_equal(got[steps < 0], args[0])
+    got = _values(S.one_cycle(30, 0.5), steps)
+    want = [_one_cycle_torch(min(max(int(k), 0), 29), 30, 0.5, 0.3, 25.0, 1e4) for k in steps]
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+    np.testing.assert_array_equal(got[steps < 0], got[steps == 0][0])
+
+
 @settings(max_examples=25, deadline=None)
 @given(
     init=st.floats(1e-4, 10.0),

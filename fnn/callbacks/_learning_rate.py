@@ -4,14 +4,15 @@ of a logged value, or by a schedule of the epoch."""
 from __future__ import annotations
 
 import inspect
-import math
 from collections.abc import Callable
 from typing import Any
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 
 from fnn import optimizers as optimizers_
-from fnn._validate import integer, real
+from fnn._validate import integer, is_traced, real
 from fnn.callbacks._base import Callback, FitContext
 from fnn.callbacks._monitor import MonitorCallback, monitored
 
@@ -33,9 +34,16 @@ class ReduceLROnPlateau(MonitorCallback):
     ``min_lr`` the rate becomes ``max(lr * factor, min_lr)`` and the wait restarts; then each
     of ``cooldown`` epochs resets the wait (Keras's counting: the last of them already counts
     toward the next wait). The new rate is written into the optimizer state
-    with :func:`fnn.optimizers.set_learning_rate` (a schedule is rescaled), so it holds in the
+    with :func:`fnn.optimizers.set_learning_rates` (a schedule is rescaled), so it holds in the
     next epoch, in the returned ``opt_state``, and in checkpoints. Resumed from a checkpoint,
     the wait, cooldown and best value continue.
+
+    A state holding several learning rates (parameter groups, e.g. ``chain(masked(sgd(0.1),
+    w_mask), masked(sgd(0.01), b_mask))``; see :func:`fnn.optimizers.get_learning_rates`) has
+    each group reduced as PyTorch's ReduceLROnPlateau reduces its param groups: every group
+    above ``min_lr`` becomes ``max(its lr * factor, min_lr)``, the others keep theirs (a
+    reduction happens when any group is above ``min_lr``). The logged ``learning_rate`` is the
+    first group's.
 
     Args:
         monitor: The logged value to watch.
@@ -100,10 +108,11 @@ class ReduceLROnPlateau(MonitorCallback):
         self.wait, self.cooldown_counter, self.best = 0, 0, None
 
     def on_epoch_end(self, epoch: int, logs: dict, ctx: FitContext) -> None:
-        """Logs ``learning_rate`` and reduces the rate in ``ctx.opt_state`` on a plateau."""
+        """Logs ``learning_rate`` (the first group's) and reduces each group's rate in
+        ``ctx.opt_state`` on a plateau."""
         current = monitored(logs, self.monitor, "ReduceLROnPlateau")
-        lr = float(optimizers_.get_learning_rate(ctx.opt_state))
-        logs["learning_rate"] = lr
+        rates = [float(lr) for lr in optimizers_.get_learning_rates(ctx.opt_state)]
+        logs["learning_rate"] = rates[0]
         if current is None:
             return
         if self.cooldown_counter > 0:
@@ -114,11 +123,13 @@ class ReduceLROnPlateau(MonitorCallback):
         elif self.cooldown_counter <= 0:
             self.wait += 1
             # Keras compares with the float32 min_lr: a rate stored in float32 stops there.
-            if self.wait >= self.patience and lr > float(np.float32(self.min_lr)):
-                new_lr = max(lr * self.factor, self.min_lr)
-                ctx.opt_state = optimizers_.set_learning_rate(ctx.opt_state, new_lr)
+            floor = float(np.float32(self.min_lr))
+            if self.wait >= self.patience and any(lr > floor for lr in rates):
+                new = [max(lr * self.factor, self.min_lr) if lr > floor else lr for lr in rates]
+                ctx.opt_state = optimizers_.set_learning_rates(ctx.opt_state, new)
                 if self.verbose:
-                    print(f"Epoch {epoch + 1}: ReduceLROnPlateau reducing learning rate to {new_lr:.6g}.")
+                    shown = f"rate to {new[0]:.6g}" if len(new) == 1 else f"rates to {[float(f'{v:.6g}') for v in new]}"
+                    print(f"Epoch {epoch + 1}: ReduceLROnPlateau reducing learning {shown}.")
                 self.cooldown_counter, self.wait = self.cooldown, 0
 
     def get_state(self) -> dict[str, Any]:
@@ -129,6 +140,17 @@ class ReduceLROnPlateau(MonitorCallback):
     def set_state(self, state: dict[str, Any]) -> None:
         """Takes back :meth:`get_state`'s dict."""
         self.wait, self.cooldown_counter, self.best = int(state["wait"]), int(state["cooldown_counter"]), state["best"]
+
+
+def _scheduled_rate(value: Any, epoch: int) -> float:
+    """A schedule's result as a rate: a real scalar (Python, NumPy, or a 0-d array of a real
+    dtype), finite and >= 0; a bool, a string, None or an array of several is refused, as Keras
+    refuses what is not a float."""
+    if isinstance(value, jax.Array) and not is_traced(value) and value.ndim == 0:
+        value = np.asarray(value)
+    if isinstance(value, (np.ndarray, np.generic)) and value.ndim == 0 and jnp.issubdtype(value.dtype, jnp.floating):
+        value = np.asarray(value, np.float64)  # bfloat16 and float16 too
+    return real(f"LearningRateScheduler: the schedule's learning rate for epoch {epoch}", value, lo=0.0)
 
 
 def _takes_two_arguments(fn: Callable[..., Any]) -> bool:
@@ -146,12 +168,20 @@ class LearningRateScheduler(Callback):
     """At each epoch's start sets the learning rate to ``schedule(epoch, lr)`` (Keras's signature).
 
     ``lr`` is the rate the optimizer state holds (the rate of the next step); the new one is
-    written with :func:`fnn.optimizers.set_learning_rate` (a schedule is rescaled), so nothing
-    recompiles. The rate lives in the optimizer state, so a resumed run continues it with no
+    written by scaling the state's rate by ``new / lr`` (:func:`fnn.optimizers.scale_learning_rates`:
+    a schedule is rescaled as a whole), so nothing recompiles. Returning ``lr`` changes nothing
+    (a warmup from 0 keeps warming up). The rate lives in the optimizer state, so a resumed run continues it with no
     state of the callback's own. For a rate that changes every step, give the optimizer a
     schedule (:mod:`fnn.schedules`) instead.
 
-    The epoch's logs get ``learning_rate`` as Keras 3 logs it: the rate the optimizer state
+    A state holding several learning rates (parameter groups; see
+    :func:`fnn.optimizers.get_learning_rates`): ``lr`` is the first group's, and every group is
+    scaled by the same ``new / lr``, so they keep their proportions (a group at 0 stays at 0; a
+    schedule giving 0 now is scaled as a whole). Where the first group's ``lr`` is 0 there is no
+    ratio: a nonzero rate is then set into every group, as :func:`fnn.optimizers.set_learning_rate`
+    does (refused for a schedule giving 0 at this step: a warmup from 0 before its first update).
+
+    The epoch's logs get ``learning_rate`` (the first group's) as Keras 3 logs it: the rate the optimizer state
     holds at the epoch's end (in its dtype), i.e. the rate of the next step. With a constant
     rate that is the rate this callback set and the epoch ran with; with a per-step schedule it
     is the schedule's rate at the next epoch's first step (as :class:`ReduceLROnPlateau` logs).
@@ -159,11 +189,14 @@ class LearningRateScheduler(Callback):
     Args:
         schedule: ``schedule(epoch, lr) -> new lr``, epoch counted from 0, or ``schedule(epoch)``
             (Keras's older form; a function of one positional argument is called so); the
-            result must be finite and >= 0.
+            result must be a real number (Python's or NumPy's, or a 0-d array of one), finite
+            and >= 0.
         verbose: 1 prints each new rate.
 
     Raises:
-        TypeError: For a ``schedule`` that is not callable.
+        TypeError: For a ``schedule`` that is not callable; at an epoch's start, for a schedule
+            that returns something else than a real number (None, a string, a bool, an array of
+            several values), as Keras refuses what is not a float.
         ValueError: At an epoch's start, for a schedule that returns a negative or non-finite
             rate. ``fit`` raises one before training for an optimizer state that holds no
             learning rate (as :class:`ReduceLROnPlateau`).
@@ -187,12 +220,16 @@ class LearningRateScheduler(Callback):
         self._takes_lr = _takes_two_arguments(schedule)
 
     def on_epoch_begin(self, epoch: int, ctx: FitContext) -> None:
-        """Sets the rate in ``ctx.opt_state`` to ``schedule(epoch, lr)``."""
+        """Sets the rate in ``ctx.opt_state`` to ``schedule(epoch, lr)`` (every group's in
+        proportion)."""
         lr = float(optimizers_.get_learning_rate(ctx.opt_state))
-        new_lr = float(self.schedule(epoch, lr) if self._takes_lr else self.schedule(epoch))  # type: ignore[call-arg]
-        if not math.isfinite(new_lr) or new_lr < 0:
-            raise ValueError(f"LearningRateScheduler: schedule returned an invalid learning rate {new_lr!r}")
-        ctx.opt_state = optimizers_.set_learning_rate(ctx.opt_state, new_lr)
+        returned = self.schedule(epoch, lr) if self._takes_lr else self.schedule(epoch)  # type: ignore[call-arg]
+        new_lr = _scheduled_rate(returned, epoch)
+        if new_lr != lr:  # the rate already held changes nothing (a warmup from 0 still warms up)
+            if lr != 0:
+                ctx.opt_state = optimizers_.scale_learning_rates(ctx.opt_state, new_lr / lr)
+            else:  # no ratio from 0: every group gets the rate (refused for a schedule at 0)
+                ctx.opt_state = optimizers_.set_learning_rate(ctx.opt_state, new_lr)
         if self.verbose:
             print(f"Epoch {epoch + 1}: LearningRateScheduler setting learning rate to {new_lr:.6g}.")
 

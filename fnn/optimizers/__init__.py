@@ -78,13 +78,18 @@ from fnn.optimizers._base import (
 )
 from fnn.optimizers._hyperparams import (
     get_hyperparams as get_hyperparams,
-    get_learning_rate as get_learning_rate,
     set_hyperparams as set_hyperparams,
-    set_learning_rate as set_learning_rate,
 )
 from fnn.optimizers._inject import (
     InjectHyperparamsState as InjectHyperparamsState,
     inject_hyperparams as inject_hyperparams,
+)
+from fnn.optimizers._learning_rates import (
+    get_learning_rate as get_learning_rate,
+    get_learning_rates as get_learning_rates,
+    scale_learning_rates as scale_learning_rates,
+    set_learning_rate as set_learning_rate,
+    set_learning_rates as set_learning_rates,
 )
 from fnn.optimizers._masking import (
     MaskedNode as MaskedNode,
@@ -132,5 +137,5 @@ __all__ = [
     "chain", "masked", "freeze", "MaskedState", "MaskedNode",
     # hyperparameters in the state
     "inject_hyperparams", "InjectHyperparamsState", "set_learning_rate", "get_learning_rate",
-    "set_hyperparams", "get_hyperparams",
+    "set_hyperparams", "get_hyperparams", "get_learning_rates", "set_learning_rates", "scale_learning_rates",
 ]  # fmt: skip

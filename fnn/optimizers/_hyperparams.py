@@ -1,5 +1,5 @@
 """Hyperparameters read and set in any optimizer state: :func:`get_hyperparams`,
-:func:`set_hyperparams`, :func:`get_learning_rate`, :func:`set_learning_rate`.
+:func:`set_hyperparams` (the learning rate's own, per parameter group: ``_learning_rates.py``).
 
 They find every state node holding hyperparameters, nested, chained, masked or vmapped: fnn's
 (``inject_hyperparams``, in ``_inject.py``) and optax's ``inject_hyperparams`` states. A new
@@ -62,7 +62,7 @@ def _constructor_check(hp: dict[str, Any]) -> None:
             jax.eval_shape(lambda values=values: (check(values), 0)[1])
 
 
-def _hparams_field(node: Any) -> str | None:
+def hparams_field(node: Any) -> str | None:
     """The field of a state node that holds its hyperparameters, or None: ``hparams`` in fnn's
     states; ``hyperparams`` in optax's ``inject_hyperparams`` states (``count``, ``hyperparams``,
     [``hyperparams_states``,] ``inner_state``), recognised by their fields: fnn does not import
@@ -77,32 +77,34 @@ def _hparams_field(node: Any) -> str | None:
     return None
 
 
-def _holds_hparams(node: Any) -> bool:
-    return _hparams_field(node) is not None
+def holds_hparams(node: Any) -> bool:
+    """Whether ``node`` is a state node holding hyperparameters (fnn's or optax's)."""
+    return hparams_field(node) is not None
 
 
-def _hparams_of(node: Any) -> dict[str, Any]:
-    return getattr(node, _hparams_field(node) or "hparams")
+def hparams_of(node: Any) -> dict[str, Any]:
+    """The hyperparameters ``node`` holds, ``{name: value}``."""
+    return getattr(node, hparams_field(node) or "hparams")
 
 
 def map_hparam_nodes(fn: Callable[[Any], Any], state: OptState) -> OptState:
     """``fn`` applied to every state node holding ``hparams``, nested ones included."""
 
     def visit(node: Any) -> Any:
-        if not _holds_hparams(node):
+        if not holds_hparams(node):
             return node
         node = fn(node)
-        own = _hparams_field(node)
-        rest = {f: jax.tree.map(visit, getattr(node, f), is_leaf=_holds_hparams) for f in node._fields if f != own}
+        own = hparams_field(node)
+        rest = {f: jax.tree.map(visit, getattr(node, f), is_leaf=holds_hparams) for f in node._fields if f != own}
         return node._replace(**rest)
 
-    return jax.tree.map(visit, state, is_leaf=_holds_hparams)
+    return jax.tree.map(visit, state, is_leaf=holds_hparams)
 
 
 def override_hparams(node: Any, values: dict[str, Array]) -> Any:
     """``node`` with the hyperparameters named in ``values`` replaced, each kept in its own dtype."""
-    hp = {k: (jnp.asarray(values[k], jnp.asarray(v).dtype) if k in values else v) for k, v in _hparams_of(node).items()}
-    return node._replace(**{_hparams_field(node) or "hparams": hp})
+    hp = {k: (jnp.asarray(values[k], jnp.asarray(v).dtype) if k in values else v) for k, v in hparams_of(node).items()}
+    return node._replace(**{hparams_field(node) or "hparams": hp})
 
 
 def get_hyperparams(state: OptState) -> dict[str, Array]:
@@ -125,9 +127,9 @@ def get_hyperparams(state: OptState) -> dict[str, Array]:
         >>> {k: float(v) for k, v in fnn.optimizers.get_hyperparams(state).items()}
         {'learning_rate': 0.5, 'momentum': 0.25, 'dampening': 0.0}
     """
-    for node in jax.tree.leaves(state, is_leaf=_holds_hparams):
-        if _holds_hparams(node):
-            return dict(_hparams_of(node))
+    for node in jax.tree.leaves(state, is_leaf=holds_hparams):
+        if holds_hparams(node):
+            return dict(hparams_of(node))
     raise ValueError(
         "the optimizer state holds no hyperparameters (no state built by fnn.optimizers.inject_hyperparams "
         "or optax.inject_hyperparams)"
@@ -145,9 +147,10 @@ def set_hyperparams(state: OptState, **values: Any) -> OptState:
     A scheduled hyperparameter (an optimizer built with ``learning_rate=schedule``) is set for
     the next update and the whole schedule is scaled by the same factor, ``new / current``:
     ReduceLROnPlateau's ``lr * factor`` scales the schedule by ``factor``, and 0 stops it. Where
-    the schedule gives 0 at the current step (a warmup from 0 before the first update) no factor
-    gives a nonzero value: that raises ``ValueError`` (under ``jit``, where nothing can raise,
-    the factor becomes NaN, and so does training).
+    the schedule gives 0 at the current step (a warmup from 0 before the first update) 0 is the
+    value already held and changes nothing (the schedule keeps its scale), and no factor gives a
+    nonzero value: that raises ``ValueError`` (under ``jit``, where nothing can raise, the
+    factor becomes NaN, and so does training).
 
     Args:
         state: An optimizer state (nested, chained, masked or vmapped).
@@ -183,7 +186,7 @@ def set_hyperparams(state: OptState, **values: Any) -> OptState:
     known: set[str] = set()
 
     def replace(node: Any) -> Any:
-        own = _hparams_field(node) or "hparams"
+        own = hparams_field(node) or "hparams"
         hp = dict(getattr(node, own))
         known.update(hp)
         scales = dict(getattr(node, "scales", None) or {})
@@ -207,7 +210,8 @@ def set_hyperparams(state: OptState, **values: Any) -> OptState:
                     # the factor is NaN there and training says so (TerminateOnNaN stops it)
                     nonzero = old != 0
                     ratio = new / jnp.where(nonzero, old, 1)
-                    scales[name] = jnp.where(nonzero, ratio, jnp.where(new == 0, 0.0, jnp.nan)) * scales[name]
+                    # 0 onto a held 0 is the value already held: the schedule keeps its factor
+                    scales[name] = jnp.where(nonzero, ratio, jnp.where(new == 0, 1.0, jnp.nan)) * scales[name]
             else:  # between epochs, on the host: no device program for a scalar
                 old_h = np.asarray(old)
                 if old_h.dtype.kind in "iu" and not np.all(np.mod(np.asarray(value, float), 1) == 0):
@@ -247,7 +251,8 @@ def set_hyperparams(state: OptState, **values: Any) -> OptState:
 def _rescaled(name: str, scale: np.ndarray, old: np.ndarray, new: np.ndarray, node: Any) -> Array:
     """The scheduled ``name``'s new factor: ``scale * new / old``, so that the next update uses
     ``new`` and the whole schedule is scaled alike. Where the schedule gives 0 at this step no
-    factor gives a nonzero ``new``: refused (0 scales the schedule by 0)."""
+    factor gives a nonzero ``new``: refused; a 0 there is the value already held, so the factor
+    stays (a warmup from 0 written back as it is still warms up)."""
     stuck = (old == 0) & (new != 0)
     if np.any(stuck):
         value, step = float(new[stuck].flat[0]), int(np.asarray(getattr(node, "count", 0)).max())
@@ -258,7 +263,7 @@ def _rescaled(name: str, scale: np.ndarray, old: np.ndarray, new: np.ndarray, no
             f"and no factor turns 0 into {value:g}: set it where the schedule is nonzero, or build the "
             f"schedule with the rates you want (e.g. warmup_cosine_decay(0.0, peak_value={value:g}, ...))"
         )
-    ratio = np.where(old != 0, new / np.where(old != 0, old, 1), 0.0)
+    ratio = np.where(old != 0, new / np.where(old != 0, old, 1), 1.0)
     return jax.device_put((scale * ratio).astype(scale.dtype))
 
 
@@ -311,59 +316,3 @@ def _check_value(name: str, value: Any) -> None:
     if not np.all(np.isfinite(a) & low_ok & high_ok):
         expected = f"finite and {interval(lo, hi, lo_open, hi_open)}" if name in RANGES else "finite"
         raise ValueError(f"{name} must be {expected}, got {value!r}")
-
-
-def set_learning_rate(state: OptState, learning_rate: Any) -> OptState:
-    """The state with every optimizer's learning rate set to ``learning_rate`` (nested and
-    chained states too): :func:`set_hyperparams` for ``learning_rate``, checked ``>= 0``.
-
-    A scheduled rate is set for the next update and the whole schedule is scaled by the same
-    factor, ``learning_rate / current`` (:func:`set_hyperparams`).
-
-    Args:
-        state: An optimizer state (nested, chained, masked or vmapped).
-        learning_rate: The new rate, ``>= 0`` (a scalar, or an array of the batch's shape in a
-            vmapped state).
-
-    Returns:
-        The new state; jitted updates do not recompile.
-
-    Raises:
-        ValueError: If the rate is negative or not finite, or the state holds no learning rate
-            (see :func:`get_learning_rate`) or an optax schedule of it; a nonzero rate for a
-            schedule that gives 0 at the current step (a warmup from 0 before its first update).
-
-    Examples:
-        >>> import fnn
-        >>> state = fnn.optimizers.adam(1e-3).init({"w": [0.0]})
-        >>> state = fnn.optimizers.set_learning_rate(state, 0.25)
-        >>> float(fnn.optimizers.get_learning_rate(state))
-        0.25
-    """
-    get_learning_rate(state)  # a state without one gets that said plainly
-    return set_hyperparams(state, learning_rate=learning_rate)  # which checks the value
-
-
-def get_learning_rate(state: OptState) -> Array:
-    """The learning rate the next update uses (the first one found in a nested/chained state).
-
-    The rate is held by the states of :func:`inject_hyperparams` (every named optimizer is
-    built with it) and of optax's ``inject_hyperparams``: ``optax.adam(1e-3)`` or
-    ``fnn.optimizers.chain(scale_by_adam(), scale_by_learning_rate(1e-3))`` hold none.
-
-    Args:
-        state: An optimizer state (nested, chained, masked or vmapped).
-
-    Returns:
-        The learning rate, an array.
-
-    Raises:
-        ValueError: If the state holds no learning rate.
-    """
-    for node in jax.tree.leaves(state, is_leaf=_holds_hparams):
-        if _holds_hparams(node) and "learning_rate" in _hparams_of(node):
-            return _hparams_of(node)["learning_rate"]
-    raise ValueError(
-        "the optimizer state holds no learning rate (no state built by fnn.optimizers.inject_hyperparams, "
-        "as the named optimizers are, or by optax.inject_hyperparams, with a learning_rate)"
-    )

@@ -62,7 +62,8 @@ def warmup_cosine_decay(
 
     ``lr = init + (peak - init) step / warmup_steps`` for ``step < warmup_steps``, then
     ``lr = end + (peak - end) 0.5 (1 + cos(pi min(step - W, D - W) / (D - W)))`` with ``W =
-    warmup_steps`` and ``D = decay_steps`` (the total, warmup included).
+    warmup_steps`` and ``D = decay_steps`` (the total, warmup included). Steps before 0 give
+    ``init_value``, as optax's.
 
     Args:
         init_value: The rate at step 0.
@@ -97,7 +98,8 @@ def _warmup_cosine_decay(
     step, warmup_steps: int, decay_steps: int, init_value: float, end_value: float, rise: float, fall: float
 ) -> Array:
     s, w, d = float_step(step), warmup_steps, decay_steps
-    warm = init_value + rise * s / max(w, 1)
+    # steps before 0 are the warmup's, held at init_value (optax's: its warmup clips the step at 0)
+    warm = init_value + rise * jnp.maximum(s, 0.0) / max(w, 1)
     cool = end_value + fall * _cosine(jnp.clip(s - w, 0.0, d - w) / (d - w))
     return jnp.where(s < w, warm, cool)
 
@@ -110,7 +112,8 @@ def one_cycle(
     ``initial = peak / div_factor`` and ``minimum = initial / final_div_factor``. Phase 1 anneals
     from ``initial`` to ``peak`` over steps ``[0, E1]`` with ``E1 = pct_start * total_steps - 1``;
     phase 2 anneals from ``peak`` to ``minimum`` over ``[E1, total_steps - 1]``. Annealing is
-    ``end + (start - end) 0.5 (1 + cos(pi pct))``. Steps past the end hold ``minimum``.
+    ``end + (start - end) 0.5 (1 + cos(pi pct))``. Steps past the end hold ``minimum``, steps
+    before 0 the initial rate.
 
     Args:
         total_steps: The cycle's length in steps (>= 2).
@@ -156,7 +159,7 @@ def one_cycle(
 def _one_cycle(
     step, e2: float, e1: float, peak: float, minimum: float, up_span: float, down_span: float, down_steps: float
 ) -> Array:
-    s = jnp.minimum(float_step(step), e2)
+    s = jnp.clip(float_step(step), 0.0, e2)  # steps before 0 hold the initial rate, as optax's and torch's
     up = peak + up_span * _cosine(s / e1)
     down = minimum + down_span * _cosine((s - e1) / down_steps)
     return jnp.where(s <= e1, up, down)

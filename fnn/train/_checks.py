@@ -240,38 +240,47 @@ def _check_opt_update(opt: Any, params_signature: tuple) -> None:
         )
 
 
-def check_schedules(opt: Any, steps: int) -> None:
-    """The scheduled hyperparameters of ``opt`` over the ``steps`` updates a run makes: finite,
+def check_schedules(opt: Any, opt_state: Any, updates: int) -> None:
+    """The scheduled hyperparameters of ``opt`` at the steps this run's ``updates`` use: finite,
     and a learning rate >= 0 (a negative one ascends the loss; a NaN one ruins the params).
-    A schedule is a function of the step, so its values are known before training; one that
-    cannot take an array of steps is left to run."""
+    The steps count on from the update count ``opt_state`` holds (None: a fresh state, from 0),
+    so a resumed run is checked where it goes on. A schedule is a function of the step, so its
+    values are known before training; one that cannot take an array of steps is left to run."""
     schedules = getattr(opt.init, "schedules", ()) or ()
+    if not schedules or updates <= 0:
+        return
+    node = next((n for n in jax.tree.leaves(opt_state, is_leaf=_is_injected) if _is_injected(n)), None)
+    counts = np.asarray(jax.device_get(node.count)) if node is not None else np.zeros((), np.int32)
+    # several counts (a vmapped state's): every step from the least to the greatest's last
+    first, steps = int(counts.min()), int(counts.max()) - int(counts.min()) + updates
     for name, fn in schedules:
         try:
             with np.errstate(all="ignore"):
-                values = np.asarray(jax.device_get(_over_steps(fn, steps)), dtype=float)
+                values = np.asarray(jax.device_get(_over_steps(fn, first, steps)), dtype=float)
         except Exception:  # a schedule of scalars only (Python control flow on the step)
             continue
         values = np.broadcast_to(values, (steps,)) if values.ndim == 0 else values.reshape(-1)[:steps]
         bad = ~np.isfinite(values) | ((values < 0) if name == "learning_rate" else False)
         if bad.any():
-            first = int(np.argmax(bad))
+            at = first + int(np.argmax(bad))
             raise ValueError(
-                f"opt: the {name} schedule gives {float(values[first])!r} at step {first} (of the {steps} updates this "
-                f"run makes); {name} must be finite{' and >= 0' if name == 'learning_rate' else ''}"
+                f"opt: the {name} schedule gives {float(values[at - first])!r} at step {at} (this run's {updates} "
+                f"updates use steps {first}..{first + steps - 1}); {name} must be finite"
+                f"{' and >= 0' if name == 'learning_rate' else ''}"
             )
 
 
-def _over_steps(schedule: Any, steps: int) -> Any:
-    """``schedule`` at the steps ``0 .. steps - 1`` (or more: the caller keeps the first
-    ``steps``). An fnn schedule runs as one program per rule and power-of-two count of steps,
-    its values an input (a rule's few operations run eagerly would compile one small program
-    each, again for every count of steps); any other callable runs eagerly."""
+def _over_steps(schedule: Any, first: int, steps: int) -> Any:
+    """``schedule`` at the steps ``first .. first + steps - 1`` (or more: the caller keeps the
+    first ``steps``). An fnn schedule runs as one program per rule and power-of-two count of
+    steps, its values and steps inputs (a rule's few operations run eagerly would compile one
+    small program each, again for every count of steps); any other callable runs eagerly."""
     if isinstance(schedule, ScheduleFunction):
         rule, values = schedule.as_data()
-        return _rule_over_steps(rule)(np.arange(1 << max(steps - 1, 0).bit_length(), dtype=np.int32), values)
+        at = first + np.arange(1 << max(steps - 1, 0).bit_length(), dtype=np.int64)
+        return _rule_over_steps(rule)(np.minimum(at, np.iinfo(np.int32).max).astype(np.int32), values)
     with jax.ensure_compile_time_eval():
-        return schedule(np.arange(steps, dtype=np.int32))
+        return schedule(np.arange(first, first + steps, dtype=np.int32))
 
 
 @structural_cache(maxsize=32)

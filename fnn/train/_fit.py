@@ -289,7 +289,6 @@ def fit(
         stop_on_nan=cbs.has(callbacks_.TerminateOnNaN), mesh=mesh, sample_weight=sample_weight,
         class_weight=class_weight,
     )  # fmt: skip
-    check_schedules(opt, max(epochs * run.iterations_per_epoch, 1))
     check_against_logs(cbs.items, run.metrics, validation=run.data[3] is not None)
     if opt_state is not None:
         check_opt_state(opt, params, opt_state)
@@ -333,6 +332,13 @@ def fit(
             history = resumed_history(resumed.history, int(resumed.epoch), f"checkpoint {checkpoint!r}")
             # the epochs from here on take this run's steps (a run resumed with another batch size)
             history.iterations_per_epoch = run.iterations_per_epoch
+            initial_epoch = int(resumed.epoch)
+            if history.stop_reason != "epochs":
+                # The interrupted run had stopped (early stopping, NaN, a callback): so does this one.
+                initial_epoch = max(initial_epoch, epochs)
+    # the schedules at the steps this run's updates use: on from the (given or resumed) state's count
+    start = resumed.opt_state if resumed is not None else opt_state
+    check_schedules(opt, start, max(epochs - initial_epoch, 0) * run.iterations_per_epoch)
     if key is None:
         key = jax.random.PRNGKey(0)
 
@@ -346,10 +352,6 @@ def fit(
             lambda got, own: own if isinstance(got, jax.ShapeDtypeStruct) else got, resumed.opt_state, opt_state
         )
         params, opt_state = copy_tree(resumed.params), copy_tree(kept)
-        initial_epoch = int(resumed.epoch)
-        if history.stop_reason != "epochs":
-            # The interrupted run had stopped (early stopping, NaN, a callback): so does this one.
-            initial_epoch = max(initial_epoch, epochs)
     # Data parallel: params, state and data replicated on every device; each batch is split.
     place = (lambda tree: tree) if mesh is None else functools.partial(parallel.replicate, mesh=mesh)
     run = run._replace(data=place(run.data))

@@ -18,6 +18,7 @@ from hypothesis import given, settings, strategies as st
 
 import fnn
 from fnn import activations as A
+from fnn.activations._registry import activation_repr
 
 SQRT2 = math.sqrt(2.0)
 SELU_ALPHA = 1.6732632423543772848170429916717  # Klambauer et al. 2017
@@ -417,6 +418,17 @@ def test_get_results_hashable_and_equal():
     table = {A.get(n): n for n in A.names()}
     assert len(table) == len(A.names()) - 2  # the two aliases collapse onto their targets
     assert table[A.get("relu")] == "relu"
+
+
+def test_activation_repr_names_a_built_in_with_the_options_that_are_not_its_defaults():
+    assert activation_repr(A.get("relu")) == "relu" and activation_repr(A.get("swish")) == "silu"
+    assert activation_repr(A.get("leaky_relu", negative_slope=0.2)) == "leaky_relu"
+    assert activation_repr(A.get("leaky_relu", alpha=0.5)) == "leaky_relu(negative_slope=0.5)"
+    assert activation_repr(A.get("elu", alpha=2)) == "elu(alpha=2.0)"
+    assert activation_repr(A.get("log_softmax", axis=0)) == "log_softmax(axis=0)"
+    assert activation_repr(A.get("gelu", approximate=True)) == "gelu_tanh"
+    # an Activation of your own, even under a built-in's name, by its name alone
+    assert activation_repr(A.Activation("elu", lambda x: x, lambda x, y, dy: dy)) == "elu"
 
 
 def test_equal_activations_share_one_compilation():

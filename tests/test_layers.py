@@ -608,6 +608,74 @@ def test_a_network_s_repr_says_each_layer_s_kind_size_and_activation():
     )
 
 
+def test_a_repr_shows_activation_options_and_the_network_s_name_that_are_not_the_defaults():
+    """Networks of built-in layers that differ print differently: an activation's options
+    (leaky_relu's slope, elu's alpha, softmax's axis) and a network's name where not defaults."""
+    A = fnn.activations
+    shown = {
+        L.Dense(4, "leaky_relu"): "Dense(4, leaky_relu)",
+        L.Dense(4, A.get("leaky_relu", negative_slope=0.5)): "Dense(4, leaky_relu(negative_slope=0.5))",
+        L.Dense(4, A.get("elu", alpha=1.0)): "Dense(4, elu)",
+        L.Dense(4, A.get("elu", alpha=2)): "Dense(4, elu(alpha=2.0))",
+        L.Activation("softmax"): "Activation(softmax)",
+        L.Activation(A.get("softmax", axis=0)): "Activation(softmax(axis=0))",
+    }
+    assert len(set(shown)) == len(shown)
+    for layer, text in shown.items():
+        assert repr(layer) == text  # a layer alone, as a network shows it
+    assert repr(fnn.serial(L.Dense(4), name="a")) == "Network(dense_0=Dense(4), name='a')"
+    assert repr(fnn.serial(L.Dense(4), name="serial")) == "Network(dense_0=Dense(4))"
+    nested = fnn.serial(fnn.serial(L.Dense(2), name="block"), L.Dense(1))
+    assert repr(nested) == "Network(block_0=Network(dense_0=Dense(2), name='block'), dense_0=Dense(1))"
+
+
+def test_a_built_in_layer_s_repr_is_its_call_and_it_stays_the_layer_tuple():
+    """``Dense(4, relu)`` rather than a tuple of function addresses, with ``name=`` where not
+    the default; the layer still unpacks, compares and hashes as the tuple of its functions."""
+    dense = L.Dense(4, activation="relu")
+    assert repr(dense) == str(dense) == "Dense(4, relu)"
+    assert repr(L.Dense(4, name="hidden")) == "Dense(4, name='hidden')"
+    assert repr(L.Dropout(0.1)) == "Dropout(0.1)" and repr(L.Flatten(name="f")) == "Flatten(name='f')"
+    assert repr(L.LayerNorm(epsilon=1e-5)) == "LayerNorm(epsilon=1e-05)" and repr(L.LayerNorm()) == "LayerNorm()"
+    assert repr(L.Activation("tanh", name="t")) == "Activation(tanh, name='t')"
+    init, forward, backward, name, needs_key = dense
+    assert name == "dense" and not needs_key and dense == L.Layer(init, forward, backward, name)
+    assert hash(dense) == hash(L.Dense(4, activation="relu"))
+    mine = _scale("scale")  # a layer of your own: its fields, as a tuple shows them
+    assert repr(mine).startswith("Layer(init=<function") and "name='scale', needs_key=False)" in repr(mine)
+
+
+def test_network_built_directly_checks_what_serial_checks():
+    """``Network(layers, names, name)`` refuses what serial refuses, names the argument, and
+    takes a list of layers as a tuple (so it hashes, and equals the serial network)."""
+    dense = L.Dense(4)
+    with pytest.raises(TypeError, match=r"^Network: layers\[0\] must be a Layer or Network, got int$"):
+        L.Network([1, 2])
+    with pytest.raises(TypeError, match=r"^Network: layers must be a tuple .* got a single Layer$"):
+        L.Network(dense)
+    with pytest.raises(TypeError, match=r"^Network: layers must be a tuple .* got str$"):
+        L.Network("dense")
+    with pytest.raises(ValueError, match=r"^Network needs at least one layer$"):
+        L.Network(())
+    with pytest.raises(ValueError, match=r"^Network: names must be unique .* repeated: \['a'\]$"):
+        L.Network((dense, dense), names=("a", "a"))
+    with pytest.raises(ValueError, match=r"^Network: names must name each of the 2 layers, got 1 names$"):
+        L.Network((dense, dense), names=("a",))
+    with pytest.raises(TypeError, match=r"^Network: names\[1\] must be a str, got int$"):
+        L.Network((dense, dense), names=("a", 1))
+    with pytest.raises(TypeError, match=r"^Network: names must be a tuple of str, one per layer, got str$"):
+        L.Network((dense,), names="a")
+    with pytest.raises(TypeError, match=r"^Network: name must be a str, got int$"):
+        L.Network((dense,), name=3)
+    with pytest.raises(TypeError, match=r"^serial: name must be a str, got NoneType$"):
+        fnn.serial(dense, name=None)
+    listed = L.Network([L.Dense(4, "relu"), L.Dense(1)])
+    assert listed.layers == (L.Dense(4, "relu"), L.Dense(1)) and listed.names == ("dense_0", "dense_1")
+    assert listed == fnn.serial(L.Dense(4, "relu"), L.Dense(1)) and hash(listed) == hash(fnn.mlp([4, 1]))
+    named = L.Network([dense], names=["first"])
+    assert named.names == ("first",) and repr(named) == "Network(first=Dense(4))"
+
+
 def test_a_dense_repr_shows_the_initializers_that_are_not_keras_s_defaults():
     """Networks that draw differently print differently: an initializer by its name (Keras's
     before torch's), else by the call that builds an equal one."""

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import copy
 import functools
+import gc
 import math
+import pickle
 
 import chex
 import jax
@@ -1126,6 +1129,73 @@ def test_same_family_other_values_share_the_update_function(compiles):
         u, _ = step(second.update, second.init(params))
     assert c.count == 0
     np.testing.assert_allclose(u["w"], -0.25, rtol=1e-5)
+
+
+# The transforms that take an array hyperparameter, built with the value v.
+ARRAY_HYPERPARAMETERS = {
+    "scale": lambda v: O.scale(v),
+    "add_decayed_weights": lambda v: O.add_decayed_weights(v),
+    "clip_by_global_norm": lambda v: O.clip_by_global_norm(v),
+    "clip_by_value": lambda v: O.clip_by_value(v),
+    "trace": lambda v: O.trace(v),
+    "scale_by_rms": lambda v: O.scale_by_rms(v),
+    "scale_by_adam": lambda v: O.scale_by_adam(b1=v),
+    "adam": lambda v: O.adam(b1=v),  # the value held in the state: its init keyed on it
+}
+
+
+@pytest.mark.parametrize("name", ARRAY_HYPERPARAMETERS)
+def test_a_copied_or_unpickled_array_hyperparameter_compares_by_its_value(name):
+    """The issue: an array hyperparameter was keyed by its id, which a copy or a pickle carried
+    while holding a new array; with the original freed, a transform of another value could
+    take the address and compare equal (fit then reused its compiled epoch). Concrete arrays
+    are keyed by value: equal values compare equal, other values never."""
+    build = ARRAY_HYPERPARAMETERS[name]
+    j = lambda v: jnp.asarray(v, jnp.float32)
+    assert build(j(0.3)) == build(j(0.3)) and hash(build(j(0.3))) == hash(build(j(0.3)))
+    for copy_of in (copy.deepcopy, lambda t: pickle.loads(pickle.dumps(t))):
+        original = build(j(0.3))
+        restored = copy_of(original)
+        del original
+        gc.collect()
+        others = [build(j(0.1)) for _ in range(50)]  # fresh arrays where the freed one was
+        assert all(restored != other for other in others)
+        assert restored == build(j(0.3)) and hash(restored) == hash(build(j(0.3)))
+
+
+def test_a_restored_scale_by_adam_updates_with_its_own_b1():
+    """The probe's case: scale_by_adam(b1=0.9) copied, the original freed, updates as b1=0.9
+    (Adam's first step is the gradient's sign; its second tells b1 apart), not as a b1=0.5 one."""
+    g = {"w": jnp.asarray([0.5, -2.0], jnp.float32)}
+    g2 = {"w": jnp.asarray([-1.0, 3.0], jnp.float32)}
+
+    def second_step(t):
+        s = t.init(g)
+        _, s = t.update(g, s)
+        return np.asarray(t.update(g2, s)[0]["w"], np.float64)
+
+    restored = copy.deepcopy(O.scale_by_adam(b1=jnp.asarray(0.9, jnp.float32)))
+    gc.collect()
+    other = O.scale_by_adam(b1=jnp.asarray(0.5, jnp.float32))
+    want = {b1: second_step(O.scale_by_adam(b1=b1)) for b1 in (0.9, 0.5)}
+    assert not np.allclose(want[0.9], want[0.5])
+    np.testing.assert_allclose(second_step(restored), want[0.9], rtol=1e-6)
+    np.testing.assert_allclose(second_step(other), want[0.5], rtol=1e-6)
+
+
+def test_a_named_optimizer_shows_the_call_that_built_it():
+    """A named optimizer's repr is its call with every argument (defaults included), not the
+    tuple of its functions; it stays equal to, and hashed as, that tuple, through copies too."""
+    opt = O.adam(1e-3)
+    assert repr(opt) == "adam(learning_rate=0.001, b1=0.9, b2=0.999, eps=1e-08, weight_decay=0.0, amsgrad=False)"
+    assert repr(O.get("SGD", learning_rate=0.1, momentum=0.9)) == (
+        "sgd(learning_rate=0.1, momentum=0.9, dampening=0.0, nesterov=False, weight_decay=0.0)"
+    )
+    assert repr(O.adamw(S.constant(0.3))).startswith("adamw(learning_rate=fnn.schedules.constant(value=0.3), b1=")
+    plain = O.GradientTransformation(opt.init, opt.update)
+    assert isinstance(opt, O.GradientTransformation) and opt == plain and hash(opt) == hash(plain)
+    for back in (copy.deepcopy(opt), pickle.loads(pickle.dumps(opt))):
+        assert back == opt and repr(back) == repr(opt)
 
 
 # Every fnn schedule twice: the same rule and step structure, other values (a floor, then a

@@ -7,8 +7,11 @@ the unrolling is not what a test is about. The run on a real data set is marked 
 """
 
 import concurrent.futures
+import copy
+import gc
 import json
 import math
+import pickle
 import threading
 import warnings
 
@@ -248,6 +251,26 @@ def test_the_history_is_the_dict_of_logged_values_as_keras_gives_it():
     assert len(h["loss"]) == 3
 
 
+def test_reprs_show_what_a_callback_logged_and_summarise_arrays():
+    """A callback may log any value (Keras's History takes any): the repr rounds numbers and
+    shows a str or None as it is; FitResult and SweepResult give their arrays' count and size."""
+    h = fnn.History(iterations_per_epoch=2)
+    h.append(0, {"loss": 0.123456789, "phase": "warmup", "note": None, "stopped": False}, seconds=0.1)
+    h.append(1, {"loss": 2, "phase": "main", "note": None, "stopped": True, "x": np.zeros((2, 3))}, seconds=0.1)
+    last = "{'loss': 2, 'phase': 'main', 'note': None, 'stopped': True, 'x': <array (2, 3) float64>}"
+    assert repr(h) == f"History(epochs_run=2, iterations_per_epoch=2, last={last})"
+    params = [{"w": np.zeros((2, 4, 3)), "b": np.zeros((2, 3))}]
+    assert (
+        repr(fnn.FitResult(params, (), h))
+        == f"FitResult(params=<2 arrays, 30 values>, opt_state=<0 arrays, 0 values>, history={h!r})"
+    )
+    sweep = fnn.SweepResult(params, {"count": np.zeros(2)}, [h, h], [{"seed": 0}, {"seed": 1}])
+    assert repr(sweep) == (
+        "SweepResult(models=2, params=<2 arrays, 30 values>, opt_state=<1 arrays, 2 values>, "
+        f"configs=[{{'seed': 0}}, {{'seed': 1}}], histories=[{h!r}, {h!r}])"
+    )
+
+
 def test_fit_takes_every_loss_form_evaluate_takes():
     """A plain callable (grad="autodiff") and a loss built with fnn.losses.custom (its hand-written
     gradient, grad="manual") both train as Keras's loop says; fit_many takes the custom loss too,
@@ -357,6 +380,32 @@ def test_a_schedule_built_afresh_with_the_same_arguments_compiles_nothing(compil
     chex.assert_trees_all_close(again.params, first.params, rtol=0, atol=0)
     # the schedule ran: 2 epochs of 4 batches, the rate after them 0.1 * 0.5**(8 / 2)
     assert float(O.get_learning_rate(again.opt_state)) == pytest.approx(0.1 * 0.5**4, rel=1e-15)
+
+
+def test_a_copied_or_unpickled_optimizer_trains_with_its_own_array_hyperparameter(compiles):
+    """The issue: scale_by_adam(b1=jnp.asarray(0.9)) deep-copied or pickled, the original freed,
+    compared equal to a new b1=0.5 one (an id reused) and fit trained it with that one's epoch.
+    Keyed by value, each trains with its own b1; a copied or unpickled optimizer and network
+    equal to ones fit has seen still compile nothing."""
+    x, y = _problem(12)
+    params = NET.init(KEY, (4,), jnp.float64)
+    kw = dict(batch_size=4, epochs=2, shuffle=False, verbose=0, unroll=1)
+    opt = lambda b1: O.chain(O.scale_by_adam(b1=b1), O.scale_by_learning_rate(0.1))
+    want = {b1: fnn.fit(NET, params, opt(jnp.asarray(b1)), MSE, x, y, **kw).history["loss"] for b1 in (0.9, 0.5)}
+    assert not np.allclose(want[0.9], want[0.5])
+    np.testing.assert_allclose(fnn.fit(NET, params, opt(0.9), MSE, x, y, **kw).history["loss"], want[0.9], rtol=1e-12)
+    for copy_of in (copy.deepcopy, lambda o: pickle.loads(pickle.dumps(o))):
+        original = opt(jnp.asarray(0.9))
+        restored = copy_of(original)
+        del original
+        gc.collect()
+        other = opt(jnp.asarray(0.5))
+        assert restored != other
+        with compiles() as c:  # equal values: the epochs compiled for them serve
+            got = {0.9: fnn.fit(copy_of(NET), params, restored, MSE, x, y, **kw).history["loss"]}
+            got[0.5] = fnn.fit(NET, params, other, MSE, x, y, **kw).history["loss"]
+        assert c.count == 0
+        assert got == want
 
 
 def _numpy_scheduled_adam(p, x, y, rates, *, batch_size, epochs, b1=0.9, b2=0.999, eps=1e-8):

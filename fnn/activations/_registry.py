@@ -242,6 +242,23 @@ def acts_per_sample(act: Any) -> bool:
     return fn in _ALONG_AXIS and vjp is _ALONG_AXIS[fn] and params.get("axis", -1) == -1
 
 
+def activation_repr(act: Activation) -> str:
+    """``act`` as a layer's repr shows it: its name, with the options of a built-in that differ
+    from their defaults (``leaky_relu(negative_slope=0.5)``, ``softmax(axis=0)``).
+
+    Args:
+        act: An :class:`Activation`.
+
+    Returns:
+        Its name, and its non-default options in parentheses.
+    """
+    spec = _REGISTRY.get(act.name)
+    if spec is None or not isinstance(act.fn, bound) or act.fn.fn is not spec.fn:
+        return act.name
+    options = [f"{k}={v!r}" for k, v in act.fn.kwargs.items() if k not in spec.defaults or v != spec.defaults[k]]
+    return f"{act.name}({', '.join(options)})" if options else act.name
+
+
 def derivative(identifier: str | Activation | None, x: Array, **kwargs: Any) -> Array:
     """Elementwise derivative ``f'(x)`` of an activation (same shape and dtype as ``x``).
 

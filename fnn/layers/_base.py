@@ -10,7 +10,8 @@ with the reverse pass written out by hand beside each forward:
   ``forward`` at the point it cached, with ``dparams`` shaped like ``params``.
 
 Beside it, what every layer checks: an input shape (:func:`as_shape`), an input's width
-(:class:`FeatureMismatchError`), and a network where a single layer was given.
+(:class:`FeatureMismatchError`), a network's layers and names (:func:`network_args`), and a
+network where a single layer was given.
 """
 
 from __future__ import annotations
@@ -137,22 +138,79 @@ class Layer(NamedTuple):
         """
         return output_shape_of(self.init, input_shape)
 
+    def __repr__(self) -> str:
+        """A built-in layer as its constructor's call (``Dense(4, relu)``, with ``name=`` where
+        not the default); a layer of your own as the tuple of its functions."""
+        if _shown(self) is None:
+            fields = ", ".join(f"{k}={v!r}" for k, v in zip(self._fields, self, strict=True))
+            return f"Layer({fields})"
+        return layer_repr(self, with_name=True)
 
-# How each built-in layer shows in a network's repr (``Dense(4, relu)``), by the rule its forward
-# binds: a Layer carries only a display name, which the user may choose. The modules defining
-# the layers fill it in.
-LAYER_REPRS: dict[Callable, Callable[[Layer], str]] = {}
+
+# How each built-in layer shows (``Dense(4, relu)``), by the rule its forward binds: a Layer
+# carries only a display name, which the user may choose. Each entry is ``(show, default_name)``:
+# the layer in a few words, and the name its constructor gives by default (a single layer's repr
+# adds ``name=`` where it differs; in a network the name is the key). The modules defining the
+# layers fill it in.
+LAYER_REPRS: dict[Callable, tuple[Callable[[Layer], str], Callable[[Layer], str]]] = {}
 
 
-def layer_repr(layer: Layer) -> str:
-    """``layer`` in a few words: its kind and what sets it apart (``Dense(4, relu)``,
-    ``Dropout(0.1)``); ``Layer`` for a layer of the user's own."""
+def _shown(layer: Layer) -> tuple[Callable[[Layer], str], Callable[[Layer], str]] | None:
     rule = getattr(layer.forward, "fn", layer.forward)
     try:
-        show = LAYER_REPRS.get(rule)
+        return LAYER_REPRS.get(rule)
     except TypeError:  # an unhashable forward: a layer of the user's
-        show = None
-    return show(layer) if show is not None else "Layer"
+        return None
+
+
+def layer_repr(layer: Layer, *, with_name: bool = False) -> str:
+    """``layer`` in a few words: its kind and what sets it apart (``Dense(4, relu)``,
+    ``Dropout(0.1)``), with ``name=`` where ``with_name`` and not the default; ``Layer`` for a
+    layer of the user's own."""
+    shown = _shown(layer)
+    if shown is None:
+        return "Layer"
+    text = shown[0](layer)
+    if with_name and layer.name != shown[1](layer):
+        text = f"{text[:-1]}{'' if text.endswith('()') else ', '}name={layer.name!r})"
+    return text
+
+
+def check_layers(who: str, layers: Sequence[Any], argument: str, name: Any, network: type) -> None:
+    """At least one layer, each a Layer or a ``network``, and a str ``name``; ``who`` (the
+    function) and ``argument`` (a layer's argument, ``{}`` its index) name them in errors."""
+    if not layers:
+        raise ValueError(f"{who} needs at least one layer")
+    for i, layer in enumerate(layers):
+        if not isinstance(layer, (Layer, network)):
+            raise TypeError(f"{who}: {argument.format(i)} must be a Layer or Network, got {type(layer).__name__}")
+    if not isinstance(name, str):
+        raise TypeError(f"{who}: name must be a str, got {type(name).__name__}")
+
+
+def network_args(layers: Any, names: Any, name: Any, network: type) -> tuple[tuple, tuple[str, ...] | None]:
+    """A network's ``layers`` (Layers and ``network`` objects, at least one; a list taken as a tuple,
+    so the network hashes) and ``names`` (None when not given: one unique str per layer), checked
+    as ``serial`` checks them; ``name`` a str."""
+    if isinstance(layers, Layer) or not isinstance(layers, (tuple, list)):
+        what = "a single Layer" if isinstance(layers, Layer) else type(layers).__name__
+        raise TypeError(f"Network: layers must be a tuple of Layers and Networks (or fnn.serial(*layers)), got {what}")
+    check_layers("Network", layers, "layers[{}]", name, network)
+    if isinstance(names, (tuple, list)) and not names:
+        return tuple(layers), None
+    if not isinstance(names, (tuple, list)):
+        raise TypeError(f"Network: names must be a tuple of str, one per layer, got {type(names).__name__}")
+    if len(names) != len(layers):
+        raise ValueError(f"Network: names must name each of the {len(layers)} layers, got {len(names)} names")
+    for i, n in enumerate(names):
+        if not isinstance(n, str):
+            raise TypeError(f"Network: names[{i}] must be a str, got {type(n).__name__}")
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise ValueError(
+            f"Network: names must be unique (they key the layers' params and reports), repeated: {repeated}"
+        )
+    return tuple(layers), tuple(names)
 
 
 def check_net(net: Any) -> None:

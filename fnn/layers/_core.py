@@ -19,7 +19,7 @@ import jax.numpy as jnp
 from fnn import activations
 from fnn._validate import key as check_key, real
 from fnn._values import bound
-from fnn.activations._registry import acts_per_sample
+from fnn.activations._registry import activation_repr, acts_per_sample
 from fnn.layers._base import LAYER_REPRS, Array, Layer, Shape, as_shape, check_dy, check_features
 from fnn.layers._dense import DENSE_RULES, activation_vjp, sum_leading
 from fnn.layers._network import Network
@@ -241,12 +241,20 @@ def _layernorm_repr(layer: Layer) -> str:
     return f"LayerNorm({', '.join(f'{k}={v}' for k, (v, default) in options.items() if v != default)})"
 
 
+def _bound_first(layer: Layer) -> Any:
+    """The first argument the layer's forward binds (the Activation layer's activation, Dropout's keep)."""
+    return cast(bound, layer.forward).args[0]
+
+
 LAYER_REPRS.update({
-    _activation_forward: lambda layer: f"Activation({cast(bound, layer.forward).args[0].name})",
+    _activation_forward: (
+        lambda layer: f"Activation({activation_repr(_bound_first(layer))})",
+        lambda layer: _bound_first(layer).name,
+    ),
     # the rate as given (the layer keeps 1 - rate, which 0.1 does not survive exactly)
-    _dropout_forward: lambda layer: f"Dropout({round(1.0 - cast(bound, layer.forward).args[0], 12)})",
-    _layernorm_forward: _layernorm_repr,
-    _flatten_forward: lambda layer: "Flatten()",
+    _dropout_forward: (lambda layer: f"Dropout({round(1.0 - _bound_first(layer), 12)})", lambda layer: "dropout"),
+    _layernorm_forward: (_layernorm_repr, lambda layer: "layer_norm"),
+    _flatten_forward: (lambda layer: "Flatten()", lambda layer: "flatten"),
 })  # fmt: skip
 
 # The built-in layers whose output row i depends on input row i alone, given a per-sample

@@ -19,6 +19,7 @@ import numpy as np
 from fnn import activations, initializers
 from fnn._validate import integer, key as check_key
 from fnn._values import bound
+from fnn.activations._registry import activation_repr
 from fnn.initializers._registry import name_of as initializer_name
 from fnn.layers._base import LAYER_REPRS, Array, Layer, Shape, as_shape, check_dy, check_features
 from fnn.layers._network import Network, serial
@@ -170,7 +171,9 @@ def Dense(
 def _dense_repr(layer: Layer) -> str:
     units, kernel_init, bias_init, use_bias = cast(bound, layer.init).args
     act = cast(bound, layer.forward).args[0]
-    parts = [str(units)] + ([act.name] if act is not None else []) + ([] if use_bias else ["use_bias=False"])
+    parts = (
+        [str(units)] + ([activation_repr(act)] if act is not None else []) + ([] if use_bias else ["use_bias=False"])
+    )
     # the initializers that are not Keras's defaults: networks that draw differently print differently
     for arg, init, default in (("kernel", kernel_init, "glorot_uniform"), ("bias", bias_init, "zeros")):
         shown = initializer_name(init) or getattr(init, "__name__", None) or repr(init)
@@ -179,7 +182,7 @@ def _dense_repr(layer: Layer) -> str:
     return f"Dense({', '.join(parts)})"
 
 
-LAYER_REPRS[_dense_forward] = _dense_repr
+LAYER_REPRS[_dense_forward] = (_dense_repr, lambda layer: "dense")
 
 # Dense's rules, forward -> backward: rows_independent (fnn.layers._core) knows a built-in layer
 # by its rules.

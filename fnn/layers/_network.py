@@ -25,7 +25,9 @@ from fnn.layers._base import (
     Params,
     Shape,
     as_shape,
+    check_layers,
     layer_repr,
+    network_args,
     output_shape_of,
 )
 from fnn.layers._errors import (
@@ -84,10 +86,18 @@ class Network:
     Networks compare by value: two built from the same description are equal, so compiled
     training programs cached on one serve the other.
 
+    Built directly, ``Network(layers, names=(), name="serial")`` checks what :func:`serial`
+    checks (a list of layers is taken as a tuple); ``names`` given must be unique, one per layer.
+
     Attributes:
         layers: The layers (and nested networks), in order.
         names: Each layer's unique name (``dense_0``, ``dropout_0``, ``dense_1``...).
         name: The network's own name (as a layer inside another network).
+
+    Raises:
+        TypeError: For ``layers`` that are not a tuple or list of Layers and Networks, ``names``
+            not of str, or a ``name`` that is not a str.
+        ValueError: For no layers, or ``names`` not one per layer or repeated.
 
     Examples:
         >>> import fnn, jax, jax.numpy as jnp
@@ -109,8 +119,9 @@ class Network:
     name: str = "serial"
 
     def __post_init__(self) -> None:
-        if not self.names:
-            object.__setattr__(self, "names", _unique_names(self.layers))
+        layers, names = network_args(self.layers, self.names, self.name, Network)
+        object.__setattr__(self, "layers", layers)
+        object.__setattr__(self, "names", names if names is not None else _unique_names(layers))
 
     @property
     def needs_key(self) -> bool:
@@ -386,9 +397,12 @@ class Network:
         every option that sets it apart from the defaults (``Dense(3, kernel_initializer=he_normal)``,
         an initializer by its name where one gives it, else by the call that builds it), so
         networks of built-in layers that differ print differently. A layer of your own shows as
-        ``Layer``, and a function of yours (activation, initializer) by its name."""
+        ``Layer``, and a function of yours (activation, initializer) by its name. An activation
+        shows its non-default options (``Dense(4, leaky_relu(negative_slope=0.5))``), the network
+        its ``name`` where not ``"serial"``."""
         shown = (repr(layer) if isinstance(layer, Network) else layer_repr(layer) for layer in self.layers)
-        return f"Network({', '.join(f'{n}={s}' for n, s in zip(self.names, shown, strict=True))})"
+        parts = [f"{n}={s}" for n, s in zip(self.names, shown, strict=True)]
+        return f"Network({', '.join(parts + ([f'name={self.name!r}'] if self.name != 'serial' else []))})"
 
 
 def _in_dtype_of(g: Array, p: Any) -> Array:
@@ -442,7 +456,7 @@ def serial(*layers: Layer | Network, name: str = "serial") -> Network:
 
     Raises:
         ValueError: Without layers.
-        TypeError: For an argument that is not a Layer or a Network.
+        TypeError: For an argument that is not a Layer or a Network, or a ``name`` that is not a str.
 
     Examples:
         >>> import fnn
@@ -451,9 +465,5 @@ def serial(*layers: Layer | Network, name: str = "serial") -> Network:
         >>> net.names, net.needs_key
         (('serial_0', 'dense_0'), True)
     """
-    if not layers:
-        raise ValueError("serial needs at least one layer")
-    for i, layer in enumerate(layers):
-        if not isinstance(layer, (Layer, Network)):
-            raise TypeError(f"serial: argument {i} must be a Layer or Network, got {type(layer).__name__}")
+    check_layers("serial", layers, "argument {}", name, Network)
     return Network(tuple(layers), name=name)

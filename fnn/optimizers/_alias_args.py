@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import functools
+import inspect
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -42,15 +43,31 @@ F = TypeVar("F", bound=Callable[..., GradientTransformation])
 OTHER_NAMES = {"lr": "learning_rate=", "epsilon": "eps=", "beta_1": "b1=", "beta_2": "b2=", "betas": "b1= and b2="}
 
 
+class NamedOptimizer(GradientTransformation):
+    """What a named optimizer returns: a :class:`GradientTransformation` (equal to, and hashed
+    as, the plain tuple of its functions) that shows as the call that built it,
+    ``adam(learning_rate=0.001, b1=0.9, ...)``, where the tuple would show its functions."""
+
+    def __repr__(self) -> str:
+        # set by other_names; a copy JAX rebuilds from the tuple's fields has none
+        return self.__dict__.get("call") or super().__repr__()
+
+
 def other_names(fn: F) -> F:
     """``fn`` saying which argument is meant when called with Keras's or PyTorch's spelling
-    (``lr=``, ``epsilon=``, ``betas=``...) rather than Python's bare "unexpected keyword"."""
+    (``lr=``, ``epsilon=``, ``betas=``...) rather than Python's bare "unexpected keyword", and
+    returning a :class:`NamedOptimizer` that shows its arguments, defaults included."""
+    signature = inspect.signature(fn)
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> GradientTransformation:
         for name, ours in OTHER_NAMES.items():
             if name in kwargs:
                 raise TypeError(f"{fn.__name__}() takes {ours}, not {name}= (Keras's or PyTorch's name for it)")
-        return fn(*args, **kwargs)
+        opt = NamedOptimizer(*fn(*args, **kwargs))
+        arguments = signature.bind(*args, **kwargs)  # fn took them
+        arguments.apply_defaults()
+        opt.__dict__["call"] = f"{fn.__name__}({', '.join(f'{k}={v!r}' for k, v in arguments.arguments.items())})"
+        return opt
 
     return wrapper  # type: ignore[return-value]

@@ -175,7 +175,8 @@ class InjectInit:
     AND values (its schedules' included); ``template`` (compared by the factory alone) takes the
     values as an input, :meth:`arrays` gives them as arrays, so a compiled ``template`` serves
     every optimizer of the family (``fnn.fit`` jits it once). ``values`` are the numeric
-    hyperparameters it was built with, ``schedules`` the scheduled ones' schedules."""
+    hyperparameters it was built with, ``schedules`` the scheduled ones' schedules. A copy or an
+    unpickled one rebuilds its key from them."""
 
     __slots__ = ("__weakref__", "key", "schedules", "spec", "template", "values")
 
@@ -185,6 +186,9 @@ class InjectInit:
         self.spec, self.values, self.schedules = spec, values, schedules
         self.template = bound(_init_from_arrays, spec)
         self.key = freeze((spec, values, schedules))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (InjectInit, (self.spec, self.values, self.schedules))  # a copy keys on its own values
 
     def arrays(self) -> tuple[dict[str, Array], dict[str, dict[str, Array]]]:
         """The hyperparameters, and the values of each fnn schedule, as arrays."""

@@ -22,6 +22,31 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _shown(value: Any) -> Any:
+    """A logged value as a History's repr shows it: a real number rounded to 6 places, an array
+    by its shape, anything else (a str, None, a bool) as it is."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return round(value, 6)
+    if isinstance(value, (np.ndarray, jax.Array)):
+        return _Text(f"<array {tuple(value.shape)} {value.dtype}>")
+    return value
+
+
+class _Text(str):
+    """Text shown without quotes in a repr."""
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
+def _arrays(tree: Any) -> str:
+    """``<n arrays, m values>``: a tree of arrays in a repr (the arrays would fill the screen;
+    their count and size say what a reader needs)."""
+    leaves = jax.tree.leaves(tree)
+    size = sum(int(getattr(a, "size", 1)) for a in leaves)
+    return f"<{len(leaves)} arrays, {size:,} values>"
+
+
 class History(dict[str, list[float]]):
     """What ``fit`` recorded, epoch by epoch (Keras's ``History``).
 
@@ -148,8 +173,9 @@ class History(dict[str, list[float]]):
         return h
 
     def __repr__(self) -> str:
-        """The epochs run and each name's last value."""
-        last = {k: round(v[-1], 6) for k, v in self.items() if v}
+        """The epochs run and each name's last value (numbers rounded; what else a callback
+        logged, a str or None, as it is)."""
+        last = {k: _shown(v[-1]) for k, v in self.items() if v}
         return f"History(epochs_run={self.epochs_run}, iterations_per_epoch={self.iterations_per_epoch}, last={last})"
 
 
@@ -195,14 +221,9 @@ class FitResult(NamedTuple):
 
     def __repr__(self) -> str:
         """The number of arrays and values of ``params`` and ``opt_state``, and the history."""
-
-        # the arrays would fill the screen: their shapes say what a reader needs
-        def shapes(tree: Any) -> str:
-            leaves = jax.tree.leaves(tree)
-            size = sum(int(getattr(a, "size", 1)) for a in leaves)
-            return f"<{len(leaves)} arrays, {size:,} values>"
-
-        return f"FitResult(params={shapes(self.params)}, opt_state={shapes(self.opt_state)}, history={self.history!r})"
+        return (
+            f"FitResult(params={_arrays(self.params)}, opt_state={_arrays(self.opt_state)}, history={self.history!r})"
+        )
 
 
 class SweepResult(NamedTuple):
@@ -236,6 +257,14 @@ class SweepResult(NamedTuple):
     opt_state: Any
     histories: list
     configs: list
+
+    def __repr__(self) -> str:
+        """The number of models, of arrays and values of ``params`` and ``opt_state`` (all
+        models together), the configs and the histories."""
+        return (
+            f"SweepResult(models={len(self.histories)}, params={_arrays(self.params)}, "
+            f"opt_state={_arrays(self.opt_state)}, configs={self.configs!r}, histories={self.histories!r})"
+        )
 
     def result(self, i: int) -> FitResult:
         """Model ``i`` as a ``FitResult``, as ``fit`` would have returned it.

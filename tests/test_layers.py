@@ -766,6 +766,21 @@ def test_dropout_train_backward_matches_vjp_and_statistics():
     assert abs(float(mean) - 1.0) < 0.01
 
 
+@pytest.mark.parametrize("impl", ["rbg", "unsafe_rbg"])
+def test_dropout_vmapped_over_keys_draws_each_keys_own_mask(impl):
+    """JAX's vmap of an rbg draw (and of unsafe_rbg's split) takes the whole batch from the
+    first key; a network's Dropout masks, vmapped over models' keys (fit_many), are each key's
+    own, as when each model runs alone."""
+    net = fnn.serial(L.Dropout(0.5), L.Dense(3), L.Dropout(0.5))
+    params = jax.tree.map(np.zeros_like, net.init(jax.random.PRNGKey(0), (4,)))  # zeros: only the masks show
+    x = np.ones((2, 4))
+    keys = jax.random.split(jax.random.key(1, impl=impl), 3)
+    masks = jax.jit(lambda k: net.forward(params, x, key=k, train=True)[1])  # one program, vmapped or not
+    stacked = jax.vmap(masks)(keys)
+    for i in range(3):
+        chex.assert_trees_all_equal(jax.tree.map(lambda a, i=i: a[i], stacked), masks(keys[i]))
+
+
 def test_dropout_eval_is_identity_and_train_needs_key():
     layer = L.Dropout(0.5)
     x = jax.device_put(np.arange(6.0).reshape(2, 3))

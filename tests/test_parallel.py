@@ -289,6 +289,23 @@ def test_fit_many_with_one_shared_key(swept, compiles):
     assert res.configs == [{}] * 8
 
 
+@pytest.mark.parametrize("impl", ["rbg", "unsafe_rbg"])
+def test_fit_many_equals_fit_with_any_kind_of_key(impl):
+    """JAX's other key kinds, rbg and unsafe_rbg, draw the whole batch of a vmapped draw from
+    the first key; fit_many's models still each shuffle and drop out as fit does with their own
+    key (Dropout's masks, the network's and the epochs' keys drawn one model at a time)."""
+    x, y = _data()
+    keys = jax.random.split(jax.random.key(5, impl=impl), 2)
+    inits = [NET.init(jax.random.PRNGKey(s), (4,)) for s in (0, 1)]
+    stacked = jax.device_put(jax.tree.map(lambda *a: np.stack(a), *inits))  # NumPy: no stack program
+    settings = dict(batch_size=7, epochs=2, unroll=1)  # no validation pass: not what is tested
+    res = fnn.fit_many(NET, stacked, OPT, LOSS, x, y, key=keys, **settings)
+    for i in (0, 1):
+        ref = fnn.fit(NET, inits[i], OPT, LOSS, x, y, key=keys[i], verbose=0, **settings)
+        chex.assert_trees_all_close(res.result(i).params, ref.params, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(res.histories[i]["loss"], ref.history["loss"], rtol=1e-5)
+
+
 @pytest.mark.slow
 def test_best_picks_the_lowest_last_monitor(swept):
     last_val = [h["val_loss"][-1] for h in swept.histories]

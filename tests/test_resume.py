@@ -10,6 +10,7 @@ unroll=1)."""
 import os
 import pathlib
 import re
+import warnings
 
 import jax
 import jax.numpy as jnp
@@ -165,10 +166,45 @@ def test_a_run_resumed_with_another_batch_size_records_its_own_steps_per_epoch(t
     fnn.fit(NET, params, "sgd", MSE, x, y, epochs=1, checkpoint=path, **{**RUN, "batch_size": 6})
     record = lambda self, epoch, logs, ctx: seen.append(ctx.iterations_per_epoch)
     watch = type("Watch", (Callback,), {"on_epoch_end": record})
-    res = fnn.fit(NET, params, "sgd", MSE, x, y, epochs=2, checkpoint=path, callbacks=[watch()], **RUN)
+    with pytest.warns(UserWarning, match=r"batch_size 3 \(the checkpoint's: 6\)"):  # on purpose here
+        res = fnn.fit(NET, params, "sgd", MSE, x, y, epochs=2, checkpoint=path, callbacks=[watch()], **RUN)
     # the resumed epoch ran at batch 3: its steps, as a fresh run at batch 3 counts them (not batch 6's 2)
     fresh = fnn.fit(NET, params, "sgd", MSE, x, y, epochs=1, **RUN).history.iterations_per_epoch
     assert res.history.iterations_per_epoch == seen[0] == fresh != 2
+
+
+def test_a_resume_without_a_key_takes_the_file_s_and_other_settings_are_warned_of(tmp_path):
+    """The checkpoint records the run's key, batch size and shuffling. Resumed without a key,
+    the run takes the file's: bit-identical to the uninterrupted run, and the file keeps that
+    key. Resumed with another key, batch size or shuffling, it goes on with them and a
+    UserWarning names each against the file's value; a finished run, which trains nothing
+    more, warns of nothing."""
+    x, y = _problem()
+    params = NET.init(KEY, (4,), jnp.float64)
+    fit = lambda path, epochs, **kw: fnn.fit(
+        NET, params, O.adam(0.05), MSE, x, y, epochs=epochs, checkpoint=path, callbacks=[TerminateOnNaN()],
+        **{**RUN, **kw},
+    )  # fmt: skip
+    full = fit(None, 3)
+    fit(tmp_path / "run.npz", 2)
+    assert checkpoint.load(tmp_path / "run.npz").extra["fit_settings"] == {"batch_size": 3, "shuffle": True}
+    before = (tmp_path / "run.npz").read_bytes()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        res = fit(tmp_path / "run.npz", 3, key=None)
+    assert _bits(res.params) == _bits(full.params) and res.history.history == full.history.history
+    np.testing.assert_array_equal(checkpoint.load(tmp_path / "run.npz").key, RUN["key"])
+    (tmp_path / "other.npz").write_bytes(before)
+    said = (
+        r"key \[0, 8\] \(the checkpoint's: \[0, 7\]\), batch_size 4 \(the checkpoint's: 3\), "
+        r"shuffle False \(the checkpoint's: True\).*will not match an uninterrupted one"
+    )
+    with pytest.warns(UserWarning, match=rf"fit: resuming '.*other.npz' with other settings .*: {said}"):
+        res = fit(tmp_path / "other.npz", 3, key=jax.random.PRNGKey(8), batch_size=4, shuffle=False)
+    assert res.history.epochs == [0, 1, 2] and res.history.iterations_per_epoch == 2  # 8 samples in 4s
+    with warnings.catch_warnings():  # finished: nothing runs, so nothing differs
+        warnings.simplefilter("error")
+        fit(tmp_path / "run.npz", 3, key=jax.random.PRNGKey(8), batch_size=4, shuffle=False)
 
 
 def test_a_history_saved_by_hand_is_continued_with_the_uninterrupted_run_s_epochs(tmp_path, monkeypatch):

@@ -96,10 +96,13 @@ def test_fit_sgd_equals_numpy_keras_loop(batch_size, shuffle):
     chex.assert_trees_all_close(params, NET.init(KEY, (4,), jnp.float64))
 
 
-@pytest.mark.parametrize("impl", ["raw", "threefry2x32", "rbg"], ids=["raw key", "typed key", "rbg key"])
+@pytest.mark.parametrize(
+    "impl", ["raw", "threefry2x32", "rbg", "unsafe_rbg"], ids=["raw key", "typed key", "rbg key", "unsafe_rbg key"]
+)
 def test_fit_shuffles_in_the_documented_order_whatever_the_key(impl):
-    """Threefry keys (raw or typed: their epoch keys derived on the host) and rbg keys (read
-    from the device) give fit the orders permutation(split(fold_in(key, epoch))[0])."""
+    """Threefry keys (raw or typed: their epoch keys derived on the host) and rbg and
+    unsafe_rbg keys (read from the device, a block of epochs at a time) give fit the orders
+    permutation(split(fold_in(key, epoch))[0])."""
     x, y = _problem()
     params = NET.init(KEY, (4,), jnp.float64)
     k = jax.random.PRNGKey(42) if impl == "raw" else jax.random.key(42, impl=impl)
@@ -110,11 +113,14 @@ def test_fit_shuffles_in_the_documented_order_whatever_the_key(impl):
     chex.assert_trees_all_close(res.params, ref_p, rtol=1e-12)
 
 
-@pytest.mark.parametrize("impl", ["raw", "threefry2x32", "rbg"], ids=["raw key", "typed key", "rbg key"])
+@pytest.mark.parametrize(
+    "impl", ["raw", "threefry2x32", "rbg", "unsafe_rbg"], ids=["raw key", "typed key", "rbg key", "unsafe_rbg key"]
+)
 def test_epoch_orders_drawn_in_blocks_are_each_epochs_documented_order(impl, monkeypatch):
     """fit takes its epochs' permutation keys KEY_BLOCK epochs at a time (so the next order is
     drawn while an epoch runs): threefry keys (raw or typed) derived on the host, with no
-    program; other implementations read from the device. Every epoch's order, across block
+    program; other implementations read from the device, derived a key and an epoch at a time
+    (vmapped, unsafe_rbg's split and fold_in would draw from the first alone). Every epoch's order, across block
     boundaries and with x64 on and off, is still permutation(split(fold_in(key, epoch))[0]) and
     its dropout key the second split, for one key (fit) and K stacked keys (fit_many); no block
     past the last epoch is asked for, and without Dropout no per-epoch key program runs."""
@@ -157,7 +163,7 @@ def test_epoch_orders_drawn_in_blocks_are_each_epochs_documented_order(impl, mon
                 for i in range(3):
                     np.testing.assert_array_equal(perms[i], want_many[i])
     blocks = [r for r in asked if r.endswith("_block")]
-    if impl == "rbg":
+    if impl in ("rbg", "unsafe_rbg"):
         # three blocks cover the epochs, each asked for once per source and x64 setting (the
         # next one as soon as one is read)
         assert len(blocks) == 12 and blocks.count("epoch_keys_block") == blocks.count("_split_keys_block") == 6
@@ -171,7 +177,7 @@ def test_epoch_orders_drawn_in_blocks_are_each_epochs_documented_order(impl, mon
     for epoch in range(3):
         short(epoch)
     # one program for a run shorter than a block; none for threefry keys
-    assert asked == (["epoch_keys_block"] if impl == "rbg" else [])
+    assert asked == (["epoch_keys_block"] if impl in ("rbg", "unsafe_rbg") else [])
 
 
 def test_without_callbacks_each_epoch_is_queued_before_the_last_is_recorded_and_trains_the_same(monkeypatch):

@@ -128,9 +128,10 @@ class CallbackList:
             )
 
 
-def write_checkpoint(path: str, ctx: FitContext, callbacks: CallbackList, key: Any = None) -> None:
-    """The one way a run's checkpoint is written (fit's own and ModelCheckpoint's)."""
+def write_checkpoint(path: str, ctx: FitContext, callbacks: CallbackList, key: Any = None, **extra: Any) -> None:
+    """The one way a run's checkpoint is written (fit's own and ModelCheckpoint's); ``extra``:
+    :func:`fnn.checkpoint.save`'s (fit records its run's settings there)."""
     checkpoint_.save(
         path, params=ctx.params, opt_state=ctx.opt_state, epoch=ctx.epoch + 1, key=key,
-        history=ctx.history.to_dict(), callbacks=callbacks.get_state(),
+        history=ctx.history.to_dict(), callbacks=callbacks.get_state(), **extra,
     )  # fmt: skip

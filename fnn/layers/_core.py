@@ -17,6 +17,7 @@ import jax
 import jax.numpy as jnp
 
 from fnn import activations
+from fnn._per_key import per_key
 from fnn._validate import key as check_key, real
 from fnn._values import bound
 from fnn.activations._registry import activation_repr, acts_per_sample
@@ -77,7 +78,8 @@ def _dropout_forward(keep, name, params, x, *, key=None, train=False):
         raise ValueError(f"{name}: train=True needs a PRNG key (pass key=...)")
     if not jnp.issubdtype(x.dtype, jnp.inexact):  # integer data (pixels): scaled, it is real
         x = x.astype(jnp.result_type(float))
-    mask = jax.random.bernoulli(key, keep, x.shape)
+    # per_key: under fit_many's vmap over models each model's mask is its own key's, as in fit
+    mask = per_key(lambda k: jax.random.bernoulli(k, keep, x.shape), key)
     return jnp.where(mask, x / jnp.asarray(keep, x.dtype), jnp.zeros((), x.dtype)), (mask,)
 
 

@@ -16,6 +16,7 @@ import jax
 import jax.numpy as jnp
 
 from fnn._cache import structural_cache
+from fnn._per_key import per_key
 from fnn._validate import UNTRACEABLE, key as check_key
 from fnn.layers._base import (
     Array,
@@ -380,7 +381,8 @@ class Network:
         if key is None or not train:
             return [None] * len(self.layers)
         n = sum(layer.needs_key for layer in self.layers)
-        sub = iter(jax.random.split(key, n)) if n else iter(())
+        # per_key: vmapped over models (fit_many), each model's keys are its own key's, as in fit
+        sub = iter(per_key(lambda k: jax.random.split(k, n), key)) if n else iter(())
         return [next(sub) if layer.needs_key else None for layer in self.layers]
 
     def _check_params(self, params: Any) -> None:

@@ -23,6 +23,7 @@ import numpy as np
 
 from fnn import parallel
 from fnn._cache import structural_cache
+from fnn._per_key import per_key
 from fnn._random import permutation_of_bits
 from fnn.grad import value_and_grad
 from fnn.layers._core import rows_independent
@@ -248,12 +249,17 @@ def default_unroll(batch_size: int, n: int) -> int:
     return 2 if batch_size <= 64 and n >= 256 * batch_size else 1
 
 
+def _split_fold_in(key: Any, epoch: Any) -> tuple[Any, Any]:
+    perm_key, drop_key = jax.random.split(jax.random.fold_in(key, epoch))
+    return perm_key, drop_key
+
+
 @jax.jit
 def epoch_keys(key: Any, epoch: Any) -> tuple[Any, Any]:
     """fit's ``(permutation key, dropout key)`` of ``epoch``: ``split(fold_in(key, epoch))``, as
-    one compiled call (eagerly, three)."""
-    perm_key, drop_key = jax.random.split(jax.random.fold_in(key, epoch))
-    return perm_key, drop_key
+    one compiled call (eagerly, three); vmapped over keys or epochs (fit_many's models, a block
+    of epochs), each key and epoch alone, whatever the key's kind (:func:`fnn._per_key.per_key`)."""
+    return per_key(_split_fold_in, key, epoch)
 
 
 def epoch_permutation(bits: np.ndarray, n: int) -> np.ndarray:

@@ -28,6 +28,7 @@ from fnn.train._checks import (
 from fnn.train._epoch import epoch_keys, logs
 from fnn.train._loop import copy_tree, epoch_inputs, init_state, prepare, run_epochs, run_epochs_queued
 from fnn.train._results import FitResult, History, resumed_history
+from fnn.train._resume import SETTINGS, resumed_key, run_settings
 
 Array = jax.Array
 
@@ -102,21 +103,22 @@ def fit(
     family, batch size, data shapes, validation or not) compiles nothing.
 
     **Resuming** (``checkpoint=path``). The file is written atomically after every epoch, once
-    every callback has run: params, optimizer state, the epochs done, ``key``, the history and
-    each callback's ``get_state()``. When ``path`` exists at the start, the run continues from
-    it: its params and optimizer state replace the ``params`` and ``opt_state`` given (which
-    then serve as templates the file must match in structure, shapes and dtypes), ``initial_epoch``
-    becomes the epochs it holds, its history is continued (a :class:`History` or its
-    ``to_dict()`` as stored; a plain ``{name: [value per epoch]}`` given to
-    :func:`fnn.checkpoint.save` counts as the epochs just before the ones the file holds, their
-    times NaN), and each callback's state is given back (``set_state``, after
+    every callback has run: params, optimizer state, the epochs done, ``key``, the batch size
+    and ``shuffle``, the history and each callback's ``get_state()``. When ``path`` exists at
+    the start, the run continues from it: its params and optimizer state replace the ``params``
+    and ``opt_state`` given (which then serve as templates the file must match in structure,
+    shapes and dtypes), ``initial_epoch`` becomes the epochs it holds, its history is continued
+    (a :class:`History` or its ``to_dict()`` as stored; a plain ``{name: [value per epoch]}``
+    given to :func:`fnn.checkpoint.save` counts as the epochs just before the ones the file
+    holds, their times NaN), and each callback's state is given back (``set_state``, after
     ``on_train_begin``). With the same ``key`` and settings the resumed run is bit-identical to
-    an uninterrupted one (the order of epoch ``e`` depends on ``key`` and ``e`` only; the key
-    stored in the file is not read back). A run that stopped
-    (early stopping, NaN, a callback: its ``history.stop_reason`` is not ``"epochs"``) stays
-    stopped whatever ``epochs`` says: no epoch runs and the stored result comes back. One that
-    ran out of epochs runs only the epochs beyond those it holds: none for the same ``epochs``,
-    the rest for a larger one.
+    an uninterrupted one (the order of epoch ``e`` depends on ``key`` and ``e`` only); ``key``
+    None takes the file's. A ``key``, batch size or ``shuffle`` other than the ones the file
+    records is named in a UserWarning (the run goes on with them, but will not repeat the
+    uninterrupted one). A run that stopped (early stopping, NaN, a callback: its
+    ``history.stop_reason`` is not ``"epochs"``) stays stopped whatever ``epochs`` says: no
+    epoch runs and the stored result comes back. One that ran out of epochs runs only the epochs
+    beyond those it holds: none for the same ``epochs``, the rest for a larger one.
 
     Args:
         net: The network (:func:`fnn.mlp`, :func:`fnn.serial`): anything with
@@ -151,7 +153,8 @@ def fit(
             counted from 0, whatever ``initial_epoch``), an int >= 0.
         shuffle: Draw a new sample order each epoch (from ``key``); False keeps the order.
         key: A PRNG key (``jax.random.key(s)`` or ``jax.random.PRNGKey(s)``) for the shuffles
-            and Dropout; epoch ``e`` uses ``split(fold_in(key, e))``. None: ``PRNGKey(0)``.
+            and Dropout; epoch ``e`` uses ``split(fold_in(key, e))``. None: ``PRNGKey(0)``, or
+            when resuming a checkpoint, the key it holds.
         validation_split: The fraction in [0, 1) of the samples held out, the LAST ones (before
             any shuffling), with their ``sample_weight``; ignored when ``validation_data`` is
             given.
@@ -184,7 +187,8 @@ def fit(
         checkpoint: A file path: saved after every epoch and, if it exists at the start,
             resumed from (see above). Its folder must be writable (checked first).
         unroll: The ``lax.scan`` unroll of the epoch's steps, an int >= 1 (None: 2 for small
-            batches of long epochs, else 1); a speed setting, the results are the same.
+            batches of long epochs, else 1); a speed setting: the results are the same up to
+            float rounding.
         mesh: A data mesh (:func:`fnn.parallel.data_mesh`) to train data-parallel on, or None
             for one device.
         sample_weight: Per-sample weights ``(N,)`` (or ``(N, 1)``, or a scalar), finite and
@@ -242,6 +246,8 @@ def fit(
             learning rate it can set. Exceptions raised by callbacks propagate.
 
     Warns:
+        UserWarning: When resuming a checkpoint with another ``key``, batch size or ``shuffle``
+            than it records (see above).
         RuntimeWarning: When the given ``opt_state`` holds other hyperparameter values than
             ``opt`` was built with (the state's are used); when an epoch's loss is not finite
             and there is no :class:`fnn.callbacks.TerminateOnNaN`; when a resumed checkpoint
@@ -336,6 +342,9 @@ def fit(
             if history.stop_reason != "epochs":
                 # The interrupted run had stopped (early stopping, NaN, a callback): so does this one.
                 initial_epoch = max(initial_epoch, epochs)
+            # no key given: the file's; a key or batches other than its are warned of
+            runs = int(resumed.epoch) < epochs and history.stop_reason == "epochs"
+            key = resumed_key(checkpoint, resumed.key, resumed.extra, key, run.spec, runs)
     # the schedules at the steps this run's updates use: on from the (given or resumed) state's count
     start = resumed.opt_state if resumed is not None else opt_state
     check_schedules(opt, start, max(epochs - initial_epoch, 0) * run.iterations_per_epoch)
@@ -414,7 +423,7 @@ def fit(
             # Every checkpoint of the epoch is written now, with the whole epoch and the
             # callbacks' state: resuming from any of them continues exactly as the uninterrupted run.
             for path in [*ctx.pending_saves, *([checkpoint] if checkpoint is not None else [])]:
-                callbacks_.write_checkpoint(path, ctx, cbs, key)
+                callbacks_.write_checkpoint(path, ctx, cbs, key, **{SETTINGS: run_settings(run.spec)})
             ctx.pending_saves.clear()
         return ctx.params, ctx.opt_state, ctx.stop_training
 

@@ -68,7 +68,9 @@ KEY_BLOCK = 32
 @functools.cache
 def _key_block(keys_of: Callable) -> Callable:
     """``keys_of``'s permutation keys of epochs ``start ... start + KEY_BLOCK - 1`` as raw bits
-    (``(KEY_BLOCK, *key_bits)``), jitted."""
+    (``(KEY_BLOCK, *key_bits)``), jitted. ``keys_of`` derives them through
+    :func:`fnn._per_key.per_key`, so the vmap over epochs gives each epoch's own (JAX's vmap of
+    unsafe_rbg's ``fold_in`` would draw every epoch's from the first)."""
 
     def block(key: Any, start: Any) -> Any:
         perm_keys, _ = jax.vmap(keys_of, in_axes=(None, 0))(key, start + jnp.arange(KEY_BLOCK))

@@ -96,8 +96,13 @@ def fit_many(
     differ in learning rate, weight decay... (see :func:`sweep`). ``key`` is one PRNG key shared
     by all models (the same shuffles and dropout masks) or K stacked keys. Model i's params and
     history equal ``fit(net, params[i], opt, loss, x, y, key=key[i], opt_state=opt_state[i],
-    ...)`` with the same settings (no callbacks) up to float rounding. ``verbose=1`` prints one
-    line per epoch (the spread of the models' losses).
+    ...)`` with the same settings (no callbacks) up to float rounding, for every kind of JAX key
+    (threefry, JAX's default, and ``rbg`` / ``unsafe_rbg``, typed or raw): fnn's own draws
+    (shuffles, Dropout, the epochs' and layers' keys) take each model's from its own key. A
+    layer of your own that draws with ``jax.random`` follows JAX's ``vmap`` there: per key for
+    threefry keys, but for rbg and unsafe_rbg keys JAX draws all K models' values from the first
+    model's key, so such a model differs from its fit. ``verbose=1`` prints one line per epoch
+    (the spread of the models' losses).
 
     Every model trains for all ``epochs`` (there are no callbacks, checkpoints, sample weights
     or meshes here: use :func:`fit` for those); a model whose loss turns non-finite keeps

@@ -70,7 +70,9 @@ def sweep(
     hparams`` in one compiled program (:func:`fit_many`).
 
     Model with seed ``s`` starts from ``net.init(init_key, input_shape)`` and trains with
-    ``key=fit_key`` where ``init_key, fit_key = jax.random.split(jax.random.PRNGKey(s))``; its
+    ``key=fit_key`` where ``init_key, fit_key = jax.random.split(jax.random.PRNGKey(s))``
+    (whatever ``jax_default_prng_impl`` says; a layer of your own that draws randomness: see
+    :func:`fit_many`); its
     optimizer state is ``opt.init(params)`` with the swept hyperparameters set (``learning_rate``
     through ``set_learning_rate``: a scheduled rate is scaled as a whole so that the first update
     uses the swept value; a schedule that gives 0 there, a warmup from 0, is refused). ``hparams`` names any other entry

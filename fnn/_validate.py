@@ -10,6 +10,7 @@ held in an optimizer state arrive as tracers).
 
 from __future__ import annotations
 
+import errno
 import functools
 import inspect
 import math
@@ -271,6 +272,11 @@ def path(name: str, value: Any, *, writable: bool = False, folder: bool = False)
         raise ValueError(f"{name} {p!r} ends with a path separator, so it names a folder; it must name a file")
     if writable:
         full = os.path.abspath(p)
+        try:
+            os.stat(full)
+        except OSError as err:  # a loop of symlinks (in any part) can never be written
+            if err.errno == errno.ELOOP:
+                raise ValueError(f"{name} {p!r} is a loop of symbolic links: nothing can be written there") from None
         if folder and os.path.exists(full) and not os.path.isdir(full):
             raise ValueError(f"{name} {p!r} is a file; it must name a folder")
         if not folder and os.path.isdir(full):

@@ -3,6 +3,7 @@
 import csv
 import functools
 import math
+import os
 import re
 
 import chex
@@ -518,6 +519,92 @@ def test_a_callback_of_yours_may_log_what_a_checkpoint_path_names_and_logs_are_p
         _small_fit(epochs=1, callbacks=[ModelCheckpoint(template), Score()])
     with pytest.raises(ValueError, match=r"names 'nothing', which the logs do not have"):
         _small_fit(epochs=1, callbacks=[Score(), ModelCheckpoint(str(tmp_path / "{nothing}.npz"))])
+
+
+@pytest.mark.parametrize(
+    "template,field,kind",
+    [
+        ("ck-{loss:02d}.npz", "{loss:02d}", "a float"),
+        ("ck-{epoch:.2s}.npz", "{epoch:.2s}", "an int"),
+        ("ck-{loss!r:.3f}.npz", "{loss!r:.3f}", "a float"),
+        ("ck-{loss[0]}.npz", "{loss[0]}", "a float"),
+    ],
+)
+def test_a_checkpoint_path_s_format_spec_that_cannot_format_its_value_is_refused_before_training(
+    tmp_path, template, field, kind
+):
+    """Not after the first epoch, as a bare ValueError of str.format: the message names
+    ModelCheckpoint, the filepath and the field, also after a callback of yours."""
+
+    ran = []
+
+    class Score(Callback):
+        def on_epoch_end(self, epoch, logs, ctx=None):
+            ran.append(epoch)
+            logs["score"] = "high"
+
+    path = str(tmp_path / template)
+    for callbacks in ([ModelCheckpoint(path)], [Score(), ModelCheckpoint(path)]):
+        with pytest.raises(ValueError) as err:
+            _small_fit(epochs=1, callbacks=callbacks)
+        assert ran == [] and os.listdir(tmp_path) == []
+        words = str(err.value)
+        assert words.startswith(f"ModelCheckpoint: filepath {path!r} cannot format its field {field}: ")
+        assert words.endswith(f"is {kind}" + (", as every value the logs hold)" if kind == "a float" else ")"))
+    # a value of yours of another type: at the epoch's end, naming ModelCheckpoint and the filepath
+    bad = str(tmp_path / "ck-{score:.2f}.npz")
+    with pytest.raises(
+        ValueError, match=r"ModelCheckpoint: filepath '.*' cannot be formatted at epoch 1: Unknown format"
+    ):
+        _small_fit(epochs=1, callbacks=[Score(), ModelCheckpoint(bad)])
+    assert os.listdir(tmp_path) == []
+
+
+def test_model_checkpoint_could_write_matches_the_names_its_template_formats():
+    mc = ModelCheckpoint("/runs/best-{epoch:02d}-{val_loss:.3f}.npz", save_best_only=True)
+    for name in ("best-02-0.125.npz", "best-123-nan.npz", "best-1--inf.npz", "best-07-1.5e-05.npz", "best--.npz"):
+        assert mc.could_write("/runs/" + name), name
+    for name in ("best-02.npz", "best-run-0.1.npz", "best-02-0.125.npz.bak", "best-02-0.1/x.npz", "best-02-0.1.npy"):
+        assert not mc.could_write("/runs/" + name), name
+    assert not mc.could_write("/other/best-02-0.125.npz")
+    assert ModelCheckpoint("/runs/{epoch:*>4}.npz").could_write("/runs/**12.npz")  # the fill character
+    assert ModelCheckpoint("/runs/{epoch}/ck.npz").could_write("/runs/3/ck.npz")
+    assert ModelCheckpoint("/runs/fixed.npz").could_write("/runs/./fixed.npz")
+
+
+def test_an_os_error_writing_the_csv_log_names_the_file(tmp_path, monkeypatch):
+    """A full disk raises from a write with no file name: re-raised as the same type and
+    errno, naming the log (chained to the original); an error naming another file keeps it."""
+    import errno
+
+    import fnn.callbacks._files as files
+
+    class FullDisk:
+        def __init__(self, f, **kw):
+            pass
+
+        def writerow(self, row):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    log = tmp_path / "log.csv"
+    monkeypatch.setattr(files.csv, "writer", FullDisk)
+    with pytest.raises(OSError) as err:
+        _small_fit(epochs=1, callbacks=[CSVLogger(log)])
+    assert type(err.value) is OSError and err.value.errno == errno.ENOSPC and err.value.filename == str(log)
+    assert str(err.value) == f"[Errno 28] No space left on device while writing the CSV log: {str(log)!r}"
+    assert isinstance(err.value.__cause__, OSError) and err.value.__cause__.filename is None
+    monkeypatch.undo()
+
+    real_makedirs, refused = os.makedirs, str(tmp_path / "ro")
+
+    def makedirs(name, *args, **kwargs):
+        if str(name).startswith(refused):
+            raise PermissionError(errno.EACCES, "Permission denied", str(name))
+        return real_makedirs(name, *args, **kwargs)
+
+    monkeypatch.setattr(os, "makedirs", makedirs)
+    with pytest.raises(PermissionError, match=r"Permission denied at '.*ro' while writing the CSV log: '.*log\.csv'"):
+        _small_fit(epochs=1, callbacks=[CSVLogger(tmp_path / "ro" / "log.csv")])
 
 
 def test_csv_logger_appended_to_by_a_resumed_run_keeps_the_rows_of_runs_before_it(tmp_path):

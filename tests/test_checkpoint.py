@@ -667,13 +667,42 @@ posix_only = pytest.mark.skipif(os.name != "posix", reason="file modes, symlinks
 
 def test_stale_temporary_files_of_the_target_are_removed_by_the_next_save(tmp_path):
     # Left by writers killed mid-save (kill -9, power loss): nobody holds their lock any more.
-    stale = [".run.npz.k2j4h5g6.tmp", ".run.npz.ab_12xyz.tmp"]
-    others = [".run.npz.notes", "run.npz.k2j4h5g6.tmp", ".other.npz.k2j4h5g6.tmp", ".run.npz.x.k2j4h5g6.tmp"]
+    stale = [".run.npz.0123456789ab.tmp", ".run.npz.fedcba987654.tmp"]
+    others = [
+        ".run.npz.notes",
+        "run.npz.0123456789ab.tmp",
+        ".other.npz.0123456789ab.tmp",
+        ".run.npz.x.0123456789ab.tmp",
+    ]
+    # files of the user's that look like temporary files but are not fnn's names: never removed
+    others += [".run.npz.backup.tmp", ".run.npz.v2_old.tmp", ".run.npz.k2j4h5g6.tmp", ".run.npz.0123456789AB.tmp"]
+    others += [".run.npz.0123456789abc.tmp", ".run.npz.0123456789a.tmp"]
     for name in stale + others:
         (tmp_path / name).write_bytes(b"PK\x03\x04 half a zip file")
     checkpoint.save(tmp_path / "run.npz", params=_params(), epoch=1)
     assert sorted(os.listdir(tmp_path)) == sorted(["run.npz", *others])
     assert checkpoint.load(tmp_path / "run.npz").epoch == 1
+
+
+def test_an_os_error_while_saving_names_the_checkpoint_and_keeps_its_type_and_errno(tmp_path, monkeypatch):
+    # A full disk fails in write or fsync, whose errors name no file.
+    import errno
+
+    path = tmp_path / "run.npz"
+    checkpoint.save(path, params=_params(0), epoch=1)
+    before = path.read_bytes()
+
+    def full_disk(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full_disk)
+    with pytest.raises(OSError) as err:
+        checkpoint.save(path, params=_params(1), epoch=2)
+    monkeypatch.undo()
+    assert type(err.value) is OSError and err.value.errno == errno.ENOSPC and err.value.filename == str(path)
+    assert str(err.value) == f"[Errno 28] No space left on device while writing the checkpoint: {str(path)!r}"
+    assert type(err.value.__cause__) is OSError and err.value.__cause__.filename is None
+    assert path.read_bytes() == before and os.listdir(tmp_path) == ["run.npz"]  # no temporary file left
 
 
 @posix_only
@@ -811,7 +840,7 @@ def test_saving_through_a_symlink_writes_its_target(tmp_path):
     links.mkdir()
     checkpoint.save(store / "real.npz", params=_params(0), epoch=1)
     (links / "latest.npz").symlink_to("../store/real.npz")  # relative, as ln -s makes them
-    (store / ".real.npz.k2j4h5g6.tmp").write_bytes(b"left by a killed save")
+    (store / ".real.npz.0a1b2c3d4e5f.tmp").write_bytes(b"left by a killed save")
     checkpoint.save(links / "latest.npz", params=_params(1), epoch=2)
     assert os.path.islink(links / "latest.npz")
     assert os.listdir(links) == ["latest.npz"] and os.listdir(store) == ["real.npz"]
@@ -854,7 +883,7 @@ def test_on_a_file_system_without_locks_saves_work_and_only_old_temporary_files_
         raise OSError(37, "No locks available")
 
     monkeypatch.setattr(fcntl, "flock", no_locks)
-    old, recent = tmp_path / ".run.npz.aaaa1111.tmp", tmp_path / ".run.npz.bbbb2222.tmp"
+    old, recent = tmp_path / ".run.npz.aaaa1111aaaa.tmp", tmp_path / ".run.npz.bbbb2222bbbb.tmp"
     old.write_bytes(b"x")
     recent.write_bytes(b"x")
     two_hours_ago = time.time() - 7200

@@ -208,7 +208,7 @@ def test_train_save_resume_continues_exactly(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr("fnn.checkpoint._atomic._create_temp", full_disk)
     assert main(common + ["--epochs", "4", "--save", c]) == 1
     err = capsys.readouterr().err
-    full = f"[Errno 28] No space left on device: '{tmp_path}'"
+    full = f"[Errno 28] No space left on device at '{tmp_path}' while writing the checkpoint: {c!r}"
     assert err == f"fnn train: error: the checkpoint (epoch 4) was not saved: {full}\n"
     assert (tmp_path / "c.npz").read_bytes() == before
     monkeypatch.undo()
@@ -627,31 +627,68 @@ def test_the_cache_drops_what_no_run_used_for_30_days(tmp_path):
     day = 24 * 3600.0
     cache, store = tmp_path / "cache", tmp_path / "cache" / "executables"
     store.mkdir(parents=True)
+    old_exe, used_exe = "ab" * 32 + ".exe", "cd" * 32 + ".exe"
     ages = {  # path -> days since its last use
-        "jax-current": 400,  # this version's: never dropped here (JAX's own)
-        "jax-oldversion": CACHE_KEPT_DAYS + 1,
-        "jax-recentversion": CACHE_KEPT_DAYS - 1,
-        "executables/old.exe": CACHE_KEPT_DAYS + 0.5,
-        "executables/used.exe": 2,
-        "executables/.tmp-a.exe": 1.5,
-        "executables/.tmp-b.exe": 0.5,
+        "jax-00000000000000c0": 400,  # this version's: never dropped here (JAX's own)
+        "jax-0123456789abcdef": CACHE_KEPT_DAYS + 1,
+        "jax-fedcba9876543210": CACHE_KEPT_DAYS - 1,
+        f"executables/{old_exe}": CACHE_KEPT_DAYS + 0.5,
+        f"executables/{used_exe}": 2,
+        "executables/.tmp-a1b2_c3d.exe": 1.5,
+        "executables/.tmp-x9y8z7w6.exe": 0.5,
         "executables/notes.txt": 400,  # not the cache's
-        "jax-a-file": 400,  # a file, not a folder
+        "jax-0000000000000abc": 400,  # a file, not a folder
     }
     for name, days in ages.items():
         p = cache / name
-        if name.startswith("jax-") and name != "jax-a-file":
+        if name.startswith("jax-") and name != "jax-0000000000000abc":
             p.mkdir()
-            (p / "entry").write_bytes(b"x")
+            (p / ("jit_epoch-" + "0f" * 32 + "-cache")).write_bytes(b"x")
+            (p / ("jit_epoch-" + "0f" * 32 + "-atime")).write_bytes(b"x")
+            (p / ".lockfile").write_bytes(b"")
         else:
             p.write_bytes(b"x")
         os.utime(p, (now - days * day, now - days * day))
-    removed = prune_cache(str(cache), str(cache / "jax-current"), now=now)
-    gone = {"jax-oldversion", "executables/old.exe", "executables/.tmp-a.exe"}
+    removed = prune_cache(str(cache), str(cache / "jax-00000000000000c0"), now=now)
+    gone = {"jax-0123456789abcdef", f"executables/{old_exe}", "executables/.tmp-a1b2_c3d.exe"}
     assert sorted(removed) == sorted(str(cache / name) for name in gone)
     for name in ages:
         assert (cache / name).exists() == (name not in gone), name
     assert prune_cache(str(tmp_path / "nowhere"), str(tmp_path / "nowhere" / "jax-x"), now=now) == []
+
+
+def test_the_cache_prune_never_removes_a_file_fnn_or_jax_did_not_write(tmp_path):
+    """--cache-dir may be a folder of the user's: a ``jax-...`` folder or ``.exe`` file of theirs,
+    however old, stays, and so does anything of theirs inside a JAX folder fnn made (which then
+    stays too, less JAX's own entries)."""
+    from fnn.cli._args import prune_cache
+
+    now, long_ago = 1_800_000_000.0, 1_800_000_000.0 - 400 * 24 * 3600.0
+    cache = tmp_path / "mine"
+    theirs = [
+        "jax-experiments/sub/notes.txt",
+        "jax-0123456789ABCDEF/notes.txt",  # not lowercase hex: not fnn's name
+        "jax-0123456789abcde/notes.txt",  # 15 digits
+        "jax-0123456789abcdef0/notes.txt",  # 17 digits
+        "jax-0123456789abcdef/my-notes.txt",  # fnn's folder name, a file of the user's in it
+        "jax-0123456789abcdef/jit_f-" + "0" * 63 + "-cache",  # 63 digits: not JAX's
+        "executables/my-model.exe",
+        "executables/" + "a" * 63 + ".exe",
+        "executables/" + "A" * 64 + ".exe",
+        "executables/.tmp-abc.exe",  # not tempfile's 8 characters
+        "executables/.tmp-abcdefgh.exe.bak",
+    ]
+    ours = "jax-0123456789abcdef/jit_f-" + "0" * 64 + "-cache"
+    for name in [*theirs, ours]:
+        (cache / name).parent.mkdir(parents=True, exist_ok=True)
+        (cache / name).write_bytes(b"x")
+    for p in sorted(cache.rglob("*"), reverse=True):
+        os.utime(p, (long_ago, long_ago))
+    os.utime(cache / "jax-0123456789abcdef", (long_ago, long_ago))
+    assert prune_cache(str(cache), str(cache / "jax-1111111111111111"), now=now) == []
+    for name in theirs:
+        assert (cache / name).read_bytes() == b"x", name
+    assert not (cache / ours).exists()  # JAX's own entry goes; the folder stays, not empty
 
 
 @pytest.mark.slow

@@ -154,8 +154,10 @@ def test_finished_and_stopped_runs_stay_finished_and_checkpoint_files_hold_their
     ep2 = checkpoint.load(tmp_path / "ep2.npz")
     assert ep2.epoch == 2 and ep2.history["epochs"] == [0, 1] and len(ep2.history["history"]["loss"]) == 2
     os.replace(tmp_path / "ep2.npz", tmp_path / "from2.npz")
-    cont = fnn.fit(NET, params, opt, MSE, x, y, epochs=4, checkpoint=tmp_path / "from2.npz", verbose=0,
-                   batch_size=3, key=RUN["key"], validation_split=0.2, unroll=1)  # fmt: skip
+    # (without the callbacks it was written with: their saved state is dropped, and said so)
+    with pytest.warns(UserWarning, match=r"state of callbacks\[0\] \(EarlyStopping: .*best_weights\), which no"):
+        cont = fnn.fit(NET, params, opt, MSE, x, y, epochs=4, checkpoint=tmp_path / "from2.npz", verbose=0,
+                       batch_size=3, key=RUN["key"], validation_split=0.2, unroll=1)  # fmt: skip
     assert cont.history.epochs == [0, 1, 2, 3]
 
 
@@ -317,6 +319,17 @@ def test_fit_refuses_its_own_best_only_checkpoint_file_as_the_run_s_checkpoint(t
                 callbacks=[ModelCheckpoint(best, save_best_only=True)], **RUN,
             )  # fmt: skip
     assert best.read_bytes() == before
+    # a templated best-only file: any name its filepath can write is refused, others are not
+    template = str(tmp_path / "best-{epoch:02d}-{val_loss:.3f}.npz")
+    named = tmp_path / "best-02-0.125.npz"
+    named.write_bytes(before)
+    for path in (named, tmp_path / "best-10-nan.npz", tmp_path / "best-1-1e-05.npz"):
+        with pytest.raises(ValueError, match=r"save_best_only file \(its filepath '.*' can write that name\)"):
+            fnn.fit(
+                NET, params, "sgd", MSE, x, y, epochs=3, checkpoint=path,
+                callbacks=[ModelCheckpoint(template, save_best_only=True)], **RUN,
+            )  # fmt: skip
+    assert named.read_bytes() == before and not (tmp_path / "best-10-nan.npz").exists()
     # every epoch's file (not best-only) or a copy resumes as before
     copy = tmp_path / "run.npz"
     copy.write_bytes(before)
@@ -334,6 +347,54 @@ def test_callbacks_without_saved_state_are_named_in_a_warning(tmp_path):
             NET, params, O.adam(0.05), MSE, x, y, epochs=2, checkpoint=path,
             callbacks=[TerminateOnNaN(), EarlyStopping(monitor="loss", patience=1)], **RUN,
         )  # fmt: skip
+
+
+def test_a_saved_callback_state_no_callback_takes_is_named_in_a_warning(tmp_path):
+    """An early-stopped run resumed without its EarlyStopping would return the last weights,
+    not the best ones it restored: the dropped state is named (class and what it held)."""
+    x, y = _problem()
+    params = NET.init(KEY, (4,), jnp.float64)
+    path = tmp_path / "run.npz"
+    es = lambda: EarlyStopping(monitor="loss", min_delta=10, patience=1, restore_best_weights=True)
+    first = fnn.fit(
+        NET, params, O.adam(0.05), MSE, x, y, epochs=5, checkpoint=path, callbacks=[TerminateOnNaN(), es()], **RUN
+    )
+    assert first.history.stop_reason == "early_stopping"
+    with pytest.warns(
+        UserWarning, match=r"holds the state of callbacks\[1\] \(EarlyStopping: wait, .*best_weights\)"
+    ) as w:
+        again = fnn.fit(
+            NET, params, O.adam(0.05), MSE, x, y, epochs=5, checkpoint=path, callbacks=[TerminateOnNaN()], **RUN
+        )
+    assert [type(m.message) for m in w] == [UserWarning] and "it is dropped" in str(w[0].message)
+    assert _bits(again.params) != _bits(first.params)  # the checkpoint's last weights: what the warning is about
+    # with the callbacks it was written with: the best weights, and nothing to warn of
+    kept = fnn.fit(
+        NET, params, O.adam(0.05), MSE, x, y, epochs=5, checkpoint=path, callbacks=[TerminateOnNaN(), es()], **RUN
+    )
+    assert _bits(kept.params) == _bits(first.params)
+
+
+def test_a_checkpoint_s_hyperparameters_that_differ_from_opt_s_are_named_in_a_warning(tmp_path):
+    """The checkpoint's values win (they are the run's), as a given opt_state's do, and are
+    named the same way; a learning rate a ReduceLROnPlateau of the run set is no surprise."""
+    x, y = _problem()
+    params = NET.init(KEY, (4,), jnp.float64)
+    path = tmp_path / "run.npz"
+    fnn.fit(NET, params, O.adam(0.05), MSE, x, y, epochs=1, checkpoint=path, callbacks=[TerminateOnNaN()], **RUN)
+    said = r"fit: checkpoint '.*run\.npz' holds learning_rate=0\.05 \(opt says 0\.01\); training continues with the "
+    said += "checkpoint's values"
+    with pytest.warns(RuntimeWarning, match=said):
+        res = fnn.fit(
+            NET, params, O.adam(0.01), MSE, x, y, epochs=2, checkpoint=path, callbacks=[TerminateOnNaN()], **RUN
+        )
+    assert float(O.get_learning_rate(res.opt_state)) == 0.05
+    # a rate the run's ReduceLROnPlateau halved: resumed with the same callbacks, no warning
+    path = tmp_path / "plateau.npz"
+    plateau = lambda: [TerminateOnNaN(), ReduceLROnPlateau(monitor="loss", min_delta=10, patience=1, factor=0.5)]
+    fnn.fit(NET, params, O.adam(0.05), MSE, x, y, epochs=3, checkpoint=path, callbacks=plateau(), **RUN)
+    res = fnn.fit(NET, params, O.adam(0.05), MSE, x, y, epochs=4, checkpoint=path, callbacks=plateau(), **RUN)
+    assert float(O.get_learning_rate(res.opt_state)) < 0.05
 
 
 class _UserCallback(Callback):

@@ -104,6 +104,18 @@ def test_path(tmp_path):
     assert os.listdir(tmp_path) == ["file"]
 
 
+@pytest.mark.skipif(os.name != "posix", reason="symlinks are POSIX")
+def test_a_loop_of_symlinks_is_refused_as_a_place_to_write(tmp_path):
+    os.symlink(tmp_path / "b", tmp_path / "a")
+    os.symlink(tmp_path / "a", tmp_path / "b")
+    for p in (tmp_path / "a", tmp_path / "a" / "f.npz"):
+        with pytest.raises(ValueError, match="is a loop of symbolic links: nothing can be written there"):
+            V.path("out", p, writable=True)
+        with pytest.raises(ValueError, match="is a loop of symbolic links"):
+            V.path("out", p, writable=True, folder=True)
+    assert V.path("out", tmp_path / "a") == str(tmp_path / "a")  # only where it would be written
+
+
 @pytest.mark.skipif(sys.platform != "linux", reason="/proc is Linux's")
 def test_path_where_nothing_can_be_written():
     with pytest.raises(ValueError, match=r"cannot write in '/proc/fnn-no-such-folder'"):

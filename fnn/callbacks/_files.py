@@ -6,25 +6,17 @@ from __future__ import annotations
 import csv
 import math
 import os
-import string
 import warnings
 from typing import Any
 
 import numpy as np
 
 from fnn import checkpoint as checkpoint_
+from fnn._oserrors import writing
 from fnn._validate import boolean, path as check_path, real
 from fnn.callbacks._base import NO_BATCH_HOOKS, Callback, FitContext
+from fnn.callbacks._filepath import check_formats, could_write, fields
 from fnn.callbacks._monitor import MonitorCallback
-
-
-def _fields(template: str) -> list[str]:
-    """The replacement-field names of a ``str.format`` template (``"{epoch:02d}"`` -> ``epoch``)."""
-    try:
-        parsed = list(string.Formatter().parse(template))
-    except ValueError as err:
-        raise ValueError(f"ModelCheckpoint: filepath {template!r} is not a valid format string: {err}") from None
-    return [name.split(".")[0].split("[")[0] for _, name, _, _ in parsed if name is not None]
 
 
 class ModelCheckpoint(MonitorCallback):
@@ -95,11 +87,13 @@ class ModelCheckpoint(MonitorCallback):
             save); an unknown ``mode``; a ``save_freq`` other than ``"epoch"`` (an int: fnn
             saves per epoch); a non-finite ``initial_value_threshold``; from ``fit``, before
             training, for a field the logs will not have (``{val_loss}`` without validation
-            data, ``{learning_rate}`` without a callback before this one that logs it), or
-            with ``save_best_only`` and ``mode="auto"`` for a monitor whose direction is not
-            known (as in :class:`EarlyStopping`; Keras 3 refuses it after the first epoch even
-            without ``save_best_only``, where the monitor is never read); or at an epoch's end
-            for a field a callback of your own listed before this one did not log.
+            data, ``{learning_rate}`` without a callback before this one that logs it) or whose
+            format spec cannot format its value (``{loss:02d}``: the logs' values are floats,
+            ``{epoch}`` an int), or with ``save_best_only`` and ``mode="auto"`` for a monitor
+            whose direction is not known (as in :class:`EarlyStopping`; Keras 3 refuses it
+            after the first epoch even without ``save_best_only``, where the monitor is never
+            read); or at an epoch's end for a field a callback of your own listed before this
+            one did not log, or logged a value its format spec cannot format.
 
     Warns:
         RuntimeWarning: With ``save_best_only``, at each epoch whose logs lack ``monitor``
@@ -145,7 +139,7 @@ class ModelCheckpoint(MonitorCallback):
         text = os.fspath(filepath) if isinstance(filepath, os.PathLike) else filepath
         if not isinstance(text, str):
             raise TypeError(f"filepath must be a path (str or os.PathLike), got {type(filepath).__name__}")
-        self.fields = _fields(text)
+        self.fields = fields(text)
         _check_save_freq(save_freq)
         self.save_weights_only = boolean("save_weights_only", save_weights_only)
         # Keras's initial "best": None leaves it unset (the first monitored value is saved)
@@ -178,7 +172,8 @@ class ModelCheckpoint(MonitorCallback):
 
         Raises:
             ValueError: For a field of ``filepath`` that is not among them (the message lists
-                the available names).
+                the available names), or whose format spec cannot format its value
+                (:meth:`check_formats`).
         """
         unknown = [f for f in self.fields if f not in names and f != "epoch"]
         if unknown:
@@ -187,6 +182,26 @@ class ModelCheckpoint(MonitorCallback):
                 f"ModelCheckpoint: filepath {self.filepath!r} names {', '.join('{' + f + '}' for f in unknown)}, "
                 f"which the logs will not have{why}; available: epoch, {', '.join(sorted(names))}"
             )
+        self.check_formats(names)
+
+    def check_formats(self, names: set[str]) -> None:
+        """Each field's format spec against the type its value will have (``epoch`` an int, the
+        logs ``names`` floats), called by ``fit`` before training: ``"{loss:02d}"`` fails now,
+        not at the first epoch's end.
+
+        Args:
+            names: The log names of the run whose values are floats.
+
+        Raises:
+            ValueError: For a field whose spec or conversion cannot format its value.
+        """
+        check_formats(self.filepath, names)
+
+    def could_write(self, path: str) -> bool:
+        """Whether ``path`` is a file this callback may write: its ``filepath`` with each field
+        a number (both as absolute paths, and through symlinks where the template's folder has
+        no fields to resolve)."""
+        return could_write(self.filepath, path)
 
     def on_epoch_end(self, epoch: int, logs: dict, ctx: FitContext) -> None:
         """Formats the path from the epoch and its logs and asks ``ctx`` to save there (under
@@ -197,6 +212,10 @@ class ModelCheckpoint(MonitorCallback):
             raise ValueError(
                 f"ModelCheckpoint: filepath {self.filepath!r} names {err}, which the logs do not have; "
                 f"available: epoch, {', '.join(sorted(logs))}"
+            ) from None
+        except (ValueError, TypeError) as err:  # a spec that cannot format a value a callback logged
+            raise ValueError(
+                f"ModelCheckpoint: filepath {self.filepath!r} cannot be formatted at epoch {epoch + 1}: {err}"
             ) from None
         if self.save_best_only and self.monitor not in logs:
             # Keras 3 saves the epoch (as without save_best_only) rather than nothing at all
@@ -330,16 +349,17 @@ class CSVLogger(Callback):
         """The file as this run continues it: rows of earlier epochs only when resumed (or
         ``append``), a new file otherwise."""
         self._started = True
-        # the constructor checked the folder can be made, and made nothing
-        os.makedirs(os.path.dirname(os.path.abspath(self.filename)), exist_ok=True)
-        if self._resumed and os.path.exists(self.filename):
-            with open(self.filename, newline="") as f:
-                rows = list(csv.reader(f, delimiter=self.separator))
-            keep = rows[:1] + _rows_before(rows[1:], epoch)
-            with open(self.filename, "w", newline="") as f:
-                csv.writer(f, delimiter=self.separator).writerows(keep)
-        elif not self.append and not self._resumed and os.path.exists(self.filename):
-            os.remove(self.filename)
+        with writing(self.filename, "the CSV log"):
+            # the constructor checked the folder can be made, and made nothing
+            os.makedirs(os.path.dirname(os.path.abspath(self.filename)), exist_ok=True)
+            if self._resumed and os.path.exists(self.filename):
+                with open(self.filename, newline="") as f:
+                    rows = list(csv.reader(f, delimiter=self.separator))
+                keep = rows[:1] + _rows_before(rows[1:], epoch)
+                with open(self.filename, "w", newline="") as f:
+                    csv.writer(f, delimiter=self.separator).writerows(keep)
+            elif not self.append and not self._resumed and os.path.exists(self.filename):
+                os.remove(self.filename)
 
     def on_epoch_end(self, epoch: int, logs: dict, ctx: FitContext) -> None:
         """Writes the epoch's row (at the first epoch, prepares the file first)."""
@@ -352,7 +372,7 @@ class CSVLogger(Callback):
                 # Keras's columns: a run without validation still has val_ ones (written NA), so
                 # files of runs with and without it read alike
                 self._keys += [f"val_{k}" for k in self._keys]
-        with open(self.filename, "a", newline="") as f:
+        with writing(self.filename, "the CSV log"), open(self.filename, "a", newline="") as f:
             w = csv.writer(f, delimiter=self.separator)
             if new_file:
                 w.writerow(["epoch"] + self._keys)

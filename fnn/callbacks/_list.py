@@ -5,6 +5,7 @@ written."""
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -106,26 +107,48 @@ class CallbackList:
 
     def set_state(self, saved: Any, where: str) -> None:
         """Gives each callback the state saved for the callback of the same class at the same
-        place; a stateful callback with nothing to take back is named in a warning."""
+        place; a stateful callback with nothing to take back is named in a warning, and so is
+        a saved state that no callback takes (:func:`_dropped`)."""
         saved = saved if isinstance(saved, list) else []
-        lost = []
+        lost, taken = [], set()
         for i, cb in enumerate(self.items):
             put = getattr(cb, "set_state", None)
             entry = saved[i] if i < len(saved) and isinstance(saved[i], dict) else None
             if entry is not None and entry.get("class") == type(cb).__name__:
+                taken.add(i)
                 if callable(put):
                     put(entry.get("state") or {})
             elif callable(getattr(cb, "get_state", None)) and cb.get_state():
                 lost.append(f"callbacks[{i}] ({type(cb).__name__})")
         if lost:
-            import warnings
-
             warnings.warn(
                 f"{where}: no saved state for {', '.join(lost)} (the checkpoint was written with other "
                 "callbacks): they start afresh, so the resumed run may differ from an uninterrupted one",
                 RuntimeWarning,
                 stacklevel=3,
             )
+        dropped = _dropped(saved, taken)
+        if dropped:
+            warnings.warn(
+                f"{where}: the checkpoint holds the state of {'; '.join(dropped)}, which no callback of this run "
+                "takes (none of that class at that place in callbacks): it is dropped, so the resumed run may "
+                "differ from an uninterrupted one; pass the callbacks the checkpoint was written with",
+                UserWarning,
+                stacklevel=3,
+            )
+
+
+def _dropped(saved: list, taken: set[int]) -> list[str]:
+    """The saved callbacks' states that no callback took (``taken``: their places), each as its
+    place, class and what it held: its values that are set (an EarlyStopping's ``best_weights``
+    among them, which that run would have restored)."""
+    out = []
+    for i, entry in enumerate(saved):
+        state = entry.get("state") if isinstance(entry, dict) else None
+        held = [k for k, v in state.items() if v is not None] if isinstance(state, dict) else []
+        if i not in taken and held:
+            out.append(f"callbacks[{i}] ({entry.get('class')}: {', '.join(map(str, held))})")
+    return out
 
 
 def write_checkpoint(path: str, ctx: FitContext, callbacks: CallbackList, key: Any = None, **extra: Any) -> None:

@@ -16,14 +16,15 @@ Dtypes NumPy cannot store (bfloat16, float8, ...) are stored as an unsigned-int 
 width and viewed back on load; typed PRNG keys are stored as ``jax.random.key_data`` and
 rewrapped with their implementation, so every leaf round-trips bit for bit.
 
-Writes go to a temporary file ``.<name>.<random>.tmp`` beside the target, are flushed to disk and
-then ``os.replace``d over it: a failure at any point leaves the previous checkpoint intact. The
-writer holds an exclusive ``flock`` on its temporary file until the rename; a writer killed mid-save
-(``kill -9``, power loss) leaves its file unlocked, and the next save of the same target removes
-every such file that nobody holds (only names of that pattern; where files cannot be locked, on
-Windows or a file system without locks, those older than an hour). A replaced file keeps
-its permission bits, a new one gets ``0o666`` less the umask like ``open``, and a symlink is
-written through: its target is replaced (created, when dangling), never the link.
+Writes go to a temporary file ``.<name>.<12 random hex digits>.tmp`` beside the target, are flushed
+to disk and then ``os.replace``d over it: a failure at any point leaves the previous checkpoint
+intact. The writer holds an exclusive ``flock`` on its temporary file until the rename; a writer
+killed mid-save (``kill -9``, power loss) leaves its file unlocked, and the next save of the same
+target removes every such file that nobody holds (only names of exactly that pattern, so a file of
+yours such as ``.<name>.backup.tmp`` stays; where files cannot be locked, on Windows or a file
+system without locks, those older than an hour). A replaced file keeps its permission bits, a new
+one gets ``0o666`` less the umask like ``open``, and a symlink is written through: its target is
+replaced (created, when dangling), never the link.
 
 :func:`load` checks the file against its own metadata before using any of it: the metadata's
 fields and types, every entry listed exactly once and present, nothing unlisted, and each stored

@@ -17,16 +17,25 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from fnn._oserrors import writing
+
 try:
     import fcntl
 except ImportError:  # Windows
     fcntl = None  # type: ignore[assignment]
 
 _STALE_AFTER = 3600.0  # seconds; only where files cannot be locked
+_TEMP_BYTES = 6  # a temporary file's random part: 12 hex digits
 
 
 def write(path: str, arrays: Mapping[str, np.ndarray]) -> None:
-    """``arrays`` as an ``.npz`` at ``path``, atomically (the previous file survives any failure)."""
+    """``arrays`` as an ``.npz`` at ``path``, atomically (the previous file survives any failure);
+    an OSError names ``path``."""
+    with writing(path, "the checkpoint"):
+        _write(path, arrays)
+
+
+def _write(path: str, arrays: Mapping[str, np.ndarray]) -> None:
     target = os.path.realpath(path)  # through a symlink: os.replace would replace the link itself
     if os.path.exists(target) and not os.path.isfile(target):
         # the rename would replace a device or a pipe (/dev/null, as root) with a regular file
@@ -57,9 +66,9 @@ def write(path: str, arrays: Mapping[str, np.ndarray]) -> None:
 
 
 def _create_temp(directory: str, name: str) -> tuple[int, str]:
-    """A new empty ``.<name>.<random>.tmp`` beside the target, exclusively locked."""
+    """A new empty ``.<name>.<12 hex digits>.tmp`` beside the target, exclusively locked."""
     while True:
-        tmp = os.path.join(directory, f".{name}.{secrets.token_hex(6)}.tmp")
+        tmp = os.path.join(directory, f".{name}.{secrets.token_hex(_TEMP_BYTES)}.tmp")
         try:
             fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
         except FileExistsError:
@@ -79,8 +88,10 @@ def _create_temp(directory: str, name: str) -> tuple[int, str]:
 
 
 def _remove_stale(directory: str, name: str) -> None:
-    """Removes the temporary files of this target that no live writer holds (best effort)."""
-    pattern = re.compile(re.escape(f".{name}.") + r"[a-z0-9_]+\.tmp")  # also tempfile.mkstemp's names
+    """Removes the temporary files of this target that no live writer holds (best effort):
+    only the names :func:`_create_temp` makes, so a file of the user's that merely looks like
+    one (``.<name>.backup.tmp``) is never touched."""
+    pattern = re.compile(re.escape(f".{name}.") + f"[0-9a-f]{{{2 * _TEMP_BYTES}}}" + r"\.tmp")
     try:
         names = os.listdir(directory)
     except OSError:

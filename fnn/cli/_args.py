@@ -8,7 +8,7 @@ import argparse
 import contextlib
 import math
 import os
-import shutil
+import re
 import time
 
 import jax
@@ -295,36 +295,62 @@ CACHE_KEPT_DAYS = 30
 _DAY = 24 * 3600.0
 
 
+# The names fnn and JAX write in the cache folder, and only those: the folder may be one of
+# the user's (--cache-dir, $FNN_CACHE_DIR), whose own files are never touched, whatever their
+# names or ages. JAX's folder per version of fnn's source (use_compilation_cache); in it, JAX's
+# LRUCache's entries (``<module>-<sha256>-cache``, ``-atime`` beside them, its ``.lockfile``);
+# the executable store's files (``<sha256>.exe``) and tempfile.mkstemp's (``.tmp-<8>.exe``,
+# fnn._executables).
+_JAX_FOLDER = re.compile(r"jax-[0-9a-f]{16}")
+_JAX_ENTRY = re.compile(r".+-[0-9a-f]{64}-(cache|atime)|\.lockfile")
+_EXECUTABLE = re.compile(r"[0-9a-f]{64}\.exe")
+_EXECUTABLE_TEMP = re.compile(r"\.tmp-[a-z0-9_]{8}\.exe")
+
+
 def prune_cache(path: str, current: str, now: float | None = None) -> list[str]:
     """Removes from the cache folder ``path`` what no run used for :data:`CACHE_KEPT_DAYS` days:
-    JAX's folders of other versions of fnn's source (``jax-<digest>`` but ``current``, each
-    dated by its last use) and executables (``executables/*.exe``, dated by their last write or
-    load), and after a day the temporary files of a write that was interrupted. Returns what was
-    removed; anything that cannot be read or removed stays (it costs only space)."""
+    JAX's folders of other versions of fnn's source (``jax-<16 hex digits>`` but ``current``,
+    each dated by its last use; only JAX's entries in it go, and the folder only once empty)
+    and executables (``executables/<64 hex digits>.exe``, dated by their last write or load),
+    and after a day the temporary files of a write that was interrupted. Nothing whose name
+    fnn or JAX would not write is removed. Returns what was removed; anything that cannot be
+    read or removed stays (it costs only space)."""
     now = time.time() if now is None else now
     removed = []
 
     def older(p: str, days: float) -> bool:
         try:
-            return os.stat(p).st_mtime < now - days * _DAY
+            return os.stat(p, follow_symlinks=False).st_mtime < now - days * _DAY
         except OSError:
             return False
+
+    def remove(p: str, pattern: re.Pattern) -> bool:
+        """Removes the regular file ``p`` if its name is ``pattern``'s (never a link's target)."""
+        if pattern.fullmatch(os.path.basename(p)) and os.path.isfile(p) and not os.path.islink(p):
+            with contextlib.suppress(OSError):
+                os.remove(p)
+                return True
+        return False
 
     with contextlib.suppress(OSError):
         for name in os.listdir(path):
             p = os.path.join(path, name)
-            if name.startswith("jax-") and p != current and os.path.isdir(p) and older(p, CACHE_KEPT_DAYS):
-                shutil.rmtree(p, ignore_errors=True)
-                removed.append(p)
+            if not _JAX_FOLDER.fullmatch(name) or p == current or os.path.islink(p) or not os.path.isdir(p):
+                continue
+            if older(p, CACHE_KEPT_DAYS):
+                with contextlib.suppress(OSError):
+                    for entry in os.listdir(p):
+                        remove(os.path.join(p, entry), _JAX_ENTRY)
+                with contextlib.suppress(OSError):
+                    os.rmdir(p)  # only if nothing else is in it
+                    removed.append(p)
     store = os.path.join(path, "executables")
     with contextlib.suppress(OSError):
         for name in os.listdir(store):
             p = os.path.join(store, name)
-            days = 1.0 if name.startswith(".tmp-") else CACHE_KEPT_DAYS
-            if name.endswith(".exe") and older(p, days):
-                with contextlib.suppress(OSError):
-                    os.remove(p)
-                    removed.append(p)
+            temp = _EXECUTABLE_TEMP.fullmatch(name) is not None
+            if older(p, 1.0 if temp else CACHE_KEPT_DAYS) and remove(p, _EXECUTABLE_TEMP if temp else _EXECUTABLE):
+                removed.append(p)
     return removed
 
 

@@ -6,7 +6,6 @@ fit's own checkpoint. An auto-mode callback also learns here which way its metri
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -30,6 +29,8 @@ def check_against_logs(callbacks: Sequence[Any], metrics: Sequence[Any], validat
     for cb in callbacks:  # a checkpoint name the logs cannot fill fails now, not after an epoch
         if isinstance(cb, callbacks_.ModelCheckpoint) and known:
             cb.check_logs(log_names)
+        elif isinstance(cb, callbacks_.ModelCheckpoint):  # the formats of the names known, at least
+            cb.check_formats(log_names)
         monitoring = (callbacks_.EarlyStopping, callbacks_.ReduceLROnPlateau, callbacks_.ModelCheckpoint)
         if isinstance(cb, monitoring) and known:  # a metric renamed since (val_auc for "AUC") fails now
             cb.check_monitor(log_names | {"learning_rate"})
@@ -72,21 +73,34 @@ def check_learning_rate_held(who: str, template: Any) -> None:
 def check_not_a_best_file(checkpoint: str, callbacks: Sequence[Any]) -> None:
     """fit writes its ``checkpoint`` after every epoch: a ModelCheckpoint's ``save_best_only``
     file as that path would lose its best epoch to the last one, a ``save_weights_only`` file
-    its params-only form to a whole checkpoint."""
+    its params-only form to a whole checkpoint. A filepath with fields is matched as a
+    template (``best-{epoch:02d}.npz`` refuses ``best-02.npz``: see ``could_write``)."""
     for cb in callbacks:
         if (
             isinstance(cb, callbacks_.ModelCheckpoint)
             and (cb.save_best_only or cb.save_weights_only)
-            and not cb.fields
-            and os.path.realpath(cb.filepath) == os.path.realpath(checkpoint)
+            and cb.could_write(checkpoint)
         ):
+            what = f"checkpoint {checkpoint!r} is ModelCheckpoint's"
+            shown = f" (its filepath {cb.filepath!r} can write that name)" if cb.fields else ""
             if cb.save_best_only:
                 raise ValueError(
-                    f"checkpoint {checkpoint!r} is ModelCheckpoint's save_best_only file: fit writes its "
+                    f"{what} save_best_only file{shown}: fit writes its "
                     "checkpoint there after every epoch, over the best one; resume from a copy of it "
                     "(shutil.copy(best, 'run.npz'); fit(..., checkpoint='run.npz'))"
                 )
             raise ValueError(
-                f"checkpoint {checkpoint!r} is ModelCheckpoint's save_weights_only file: fit writes its whole "
+                f"{what} save_weights_only file{shown}: fit writes its whole "
                 "checkpoint there after every epoch, over the params-only one; give fit's checkpoint another path"
             )
+
+
+def set_by_callbacks(callbacks: Sequence[Any], saved: Any) -> tuple[str, ...]:
+    """The hyperparameters a run's callbacks set (``callbacks``: this run's; ``saved``: those a
+    checkpoint holds the state of, by class name): a checkpoint's values of them are the
+    callbacks' doing (ReduceLROnPlateau's reductions), not a setting to warn of."""
+    setters = (callbacks_.ReduceLROnPlateau, callbacks_.LearningRateScheduler)
+    names = {entry.get("class") for entry in saved if isinstance(entry, dict)} if isinstance(saved, list) else set()
+    if any(isinstance(cb, setters) for cb in callbacks) or names & {c.__name__ for c in setters}:
+        return ("learning_rate",)
+    return ()

@@ -8,6 +8,8 @@ against the network ``fnn.train._network_checks``, fit's callbacks' against the 
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Collection
 from typing import Any, cast
 
 import jax
@@ -291,10 +293,26 @@ def _rule_over_steps(rule: ScheduleRule) -> Any:
     return jax.jit(schedule_over_steps)
 
 
-def hyperparams_differ(opt: Any, opt_state: Any) -> list[str]:
+def warn_if_hyperparams_differ(
+    opt: Any, opt_state: Any, holder: str, whose: str, remedy: str, ignore: Collection[str] = ()
+) -> None:
+    """A RuntimeWarning (at fit's caller) naming the hyperparameters ``opt`` was built with that
+    ``opt_state`` (what ``holder`` holds: fit's ``opt_state``, a checkpoint, ``whose`` values
+    are used) holds other values of, but those in ``ignore``; ``remedy`` says how to change
+    them."""
+    differ = hyperparams_differ(opt, opt_state, ignore)
+    if differ:
+        warnings.warn(
+            f"fit: {holder} holds {', '.join(differ)}; training continues with {whose} values ({remedy})",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+
+
+def hyperparams_differ(opt: Any, opt_state: Any, ignore: Collection[str] = ()) -> list[str]:
     """The hyperparameters ``opt`` was built with that ``opt_state`` holds other values of, and
     its schedules whose values it holds others of (the state's win: they are the run's,
-    ReduceLROnPlateau's reductions included)."""
+    ReduceLROnPlateau's reductions included), but those named in ``ignore``."""
     built = dict(getattr(opt.init, "values", ()) or ())
     try:
         held = optimizers.get_hyperparams(opt_state)
@@ -302,21 +320,21 @@ def hyperparams_differ(opt: Any, opt_state: Any) -> list[str]:
         return []
     out = []
     for k, v in built.items():
-        if k in held and np.ndim(held[k]) == 0 and not isinstance(v, bool):
+        if k in held and k not in ignore and np.ndim(held[k]) == 0 and not isinstance(v, bool):
             mine = np.asarray(v, np.asarray(held[k]).dtype)
             if float(held[k]) != float(mine):
                 out.append(f"{k}={float(held[k]):.6g} (opt says {float(mine):.6g})")
-    return out + _schedule_values_differ(opt, opt_state)
+    return out + _schedule_values_differ(opt, opt_state, ignore)
 
 
-def _schedule_values_differ(opt: Any, opt_state: Any) -> list[str]:
+def _schedule_values_differ(opt: Any, opt_state: Any, ignore: Collection[str] = ()) -> list[str]:
     """The fnn schedules of ``opt`` whose values ``opt_state`` holds others of (the state's
     win, as its hyperparameters do: a schedule's numbers are state, its rule alone the program)."""
     node = next((n for n in jax.tree.leaves(opt_state, is_leaf=_is_injected) if _is_injected(n)), None)
     out = []
     for name, schedule in getattr(opt.init, "schedules", ()) or ():
         held = node.schedule_values.get(name) if node is not None else None
-        if held is None or not hasattr(schedule, "as_data"):
+        if held is None or name in ignore or not hasattr(schedule, "as_data"):
             continue
         held = {k: np.asarray(v) for k, v in held.items()}
         built = {k: np.asarray(v, held[k].dtype) for k, v in schedule.as_data()[1].items()}

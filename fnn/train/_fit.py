@@ -16,14 +16,19 @@ from fnn import callbacks as callbacks_, checkpoint as checkpoint_, parallel
 from fnn._interrupts import interrupts_held
 from fnn._validate import integer, key as check_key, path as check_path
 from fnn.checkpoint._io import MissingTree
-from fnn.train._callback_checks import check_against_logs, check_learning_rate_held, check_not_a_best_file
+from fnn.train._callback_checks import (
+    check_against_logs,
+    check_learning_rate_held,
+    check_not_a_best_file,
+    set_by_callbacks,
+)
 from fnn.train._checks import (
     check_opt_state,
     check_opt_update,
     check_params_dtypes,
     check_schedules,
-    hyperparams_differ,
     resolve_opt,
+    warn_if_hyperparams_differ,
 )
 from fnn.train._epoch import epoch_keys, logs
 from fnn.train._loop import copy_tree, epoch_inputs, init_state, prepare, run_epochs, run_epochs_queued
@@ -88,8 +93,9 @@ def fit(
       ``validation_data``); the data set is their concatenation in process order.
     * ``opt`` is a GradientTransformation or an optimizer name (``"adam"``: its defaults). When
       ``opt_state`` (or a checkpoint) is given, its hyperparameters win over ``opt``'s (they are
-      the run's, with any ReduceLROnPlateau reduction); a given ``opt_state`` whose values differ
-      from ``opt``'s is named in a warning.
+      the run's, with any ReduceLROnPlateau reduction); a given ``opt_state`` or checkpoint
+      whose values differ from ``opt``'s is named in a warning (a checkpoint's learning rate
+      not where a ReduceLROnPlateau or LearningRateScheduler sets it).
     * ``grad="manual"`` runs the hand-written backward pass; ``"autodiff"`` is ``jax.grad``
       (and also trains a plain callable loss).
 
@@ -246,12 +252,13 @@ def fit(
             learning rate it can set. Exceptions raised by callbacks propagate.
 
     Warns:
+        RuntimeWarning: When the given ``opt_state`` or a resumed checkpoint holds other
+            hyperparameter values than ``opt`` was built with (theirs are used); when an
+            epoch's loss is not finite and there is no :class:`fnn.callbacks.TerminateOnNaN`;
+            when a resumed checkpoint holds no state for a stateful callback (it starts afresh).
         UserWarning: When resuming a checkpoint with another ``key``, batch size or ``shuffle``
-            than it records (see above).
-        RuntimeWarning: When the given ``opt_state`` holds other hyperparameter values than
-            ``opt`` was built with (the state's are used); when an epoch's loss is not finite
-            and there is no :class:`fnn.callbacks.TerminateOnNaN`; when a resumed checkpoint
-            holds no state for a stateful callback (it starts afresh).
+            than it records (see above), or one that holds the state of a callback this run
+            does not pass (an EarlyStopping's best weights: it is dropped).
 
     Examples:
         >>> import fnn, jax, numpy as np
@@ -298,14 +305,8 @@ def fit(
     check_against_logs(cbs.items, run.metrics, validation=run.data[3] is not None)
     if opt_state is not None:
         check_opt_state(opt, params, opt_state)
-        differ = hyperparams_differ(opt, opt_state)
-        if differ:
-            warnings.warn(
-                f"fit: opt_state holds {', '.join(differ)}; training continues with the state's values "
-                "(set them with fnn.optimizers.set_hyperparams(opt_state, ...), or pass opt_state=None)",
-                RuntimeWarning,
-                stacklevel=2,
-            )
+        remedy = "set them with fnn.optimizers.set_hyperparams(opt_state, ...), or pass opt_state=None"
+        warn_if_hyperparams_differ(opt, opt_state, "opt_state", "the state's", remedy)
     check_opt_update(opt, params)  # a plain pair that breaks the protocol fails here, not in the compiled epoch
     lr_setters = (callbacks_.ReduceLROnPlateau, callbacks_.LearningRateScheduler)
     setters = [f"callbacks[{i}] ({type(cb).__name__})" for i, cb in enumerate(cbs.items) if isinstance(cb, lr_setters)]
@@ -361,6 +362,10 @@ def fit(
             lambda got, own: own if isinstance(got, jax.ShapeDtypeStruct) else got, resumed.opt_state, opt_state
         )
         params, opt_state = copy_tree(resumed.params), copy_tree(kept)
+        # named as a given opt_state's are (but a rate the run's ReduceLROnPlateau set)
+        remedy = "to change them, set them in its opt_state with fnn.optimizers.set_hyperparams and save it again"
+        ignore = set_by_callbacks(cbs.items, resumed.callbacks)
+        warn_if_hyperparams_differ(opt, kept, f"checkpoint {checkpoint!r}", "the checkpoint's", remedy, ignore)
     # Data parallel: params, state and data replicated on every device; each batch is split.
     place = (lambda tree: tree) if mesh is None else functools.partial(parallel.replicate, mesh=mesh)
     run = run._replace(data=place(run.data))

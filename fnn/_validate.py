@@ -17,6 +17,7 @@ import math
 import numbers
 import os
 import tempfile
+import warnings
 from collections.abc import Iterable
 from typing import Any, TypeVar
 
@@ -76,13 +77,35 @@ def interval(lo: float, hi: float, lo_open: bool, hi_open: bool) -> str:
     return f"{'<' if hi_open else '<='} {hi:g}"
 
 
+def is_real_dtype(dtype: Any) -> bool:
+    """An integer or floating dtype, bool and time deltas not: NumPy's own and ml_dtypes'
+    (bfloat16, float8...), whose NumPy kind is ``'V'``, so that ``kind in "iuf"`` or
+    ``np.issubdtype(d, np.floating)`` would refuse bfloat16 where float16 passes."""
+    try:
+        dtype = np.dtype(dtype)
+    except TypeError:
+        return False
+    if dtype.kind in "mM":  # jnp.issubdtype counts a timedelta an integer
+        return False
+    return bool(jnp.issubdtype(dtype, jnp.integer) or jnp.issubdtype(dtype, jnp.floating))
+
+
+def is_real_scalar(value: Any, arrays: tuple[type, ...] = (np.ndarray, np.generic)) -> bool:
+    """A 0-d instance of ``arrays`` of a real dtype (:func:`is_real_dtype`): ``np.float16(0.1)``,
+    ``ml_dtypes.bfloat16(0.1)``, ``np.array(3)``; not a bool."""
+    if not isinstance(value, arrays):
+        return False
+    held: Any = value  # an array or scalar of one of ``arrays``
+    return np.ndim(held) == 0 and is_real_dtype(held.dtype)
+
+
 def _as_real(name: str, value: Any, what: str = "a real number") -> float:
-    """Python and NumPy real numbers (0-d NumPy arrays too); not bools, not jax arrays."""
+    """Python and NumPy real numbers (0-d NumPy arrays, bfloat16 too); not bools, not jax arrays."""
     if isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{name} must be {what}, got {value!r}")
     if isinstance(value, numbers.Real):
         return float(value)
-    if isinstance(value, (np.ndarray, np.generic)) and np.ndim(value) == 0 and value.dtype.kind in "iuf":
+    if is_real_scalar(value):
         return float(value)
     if is_traced(value):  # a setting fixed when its object is built: jit/vmap/grad cannot reach it
         raise TypeError(
@@ -155,15 +178,52 @@ def integer(name: str, value: Any, minimum: int | None = None, maximum: int | No
     return v
 
 
+# The float dtypes params compute in. 8-bit (and narrower) floats are storage formats: JAX
+# gives them no implicit promotion with float32, so no layer, loss or optimizer computes with them.
+PARAMS_DTYPES = ("float16", "bfloat16", "float32", "float64")
+_SUPPORTED = (
+    f"{', '.join(PARAMS_DTYPES[:-1])} or {PARAMS_DTYPES[-1]} (8-bit floats have no arithmetic type "
+    "promotion in JAX: no layer, loss or optimizer computes in them)"
+)
+
+
+def check_params_float(name: str, dtype: Any) -> None:
+    """A TypeError naming ``name`` if ``dtype`` is a float params cannot compute in (float8)."""
+    dtype = np.dtype(dtype)
+    if jnp.issubdtype(dtype, jnp.floating) and dtype.name not in PARAMS_DTYPES:
+        raise TypeError(f"{name} has dtype {dtype.name}; params must be {_SUPPORTED}")
+
+
 def floating_dtype(name: str, value: Any) -> np.dtype:
-    """``value`` as a floating dtype (``jnp.float32``, ``"bfloat16"``, ``np.float64``...)."""
+    """``value`` as a floating dtype params compute in (``jnp.float32``, ``"bfloat16"``,
+    ``np.float64``...; float8 is refused)."""
     try:
         dtype = jnp.dtype(value)
     except TypeError:
         raise TypeError(f"{name} must be a floating dtype, got {value!r}") from None
     if not jnp.issubdtype(dtype, jnp.floating):
         raise TypeError(f"{name} must be a floating dtype, got {dtype}")
+    if dtype.name not in PARAMS_DTYPES:
+        raise TypeError(f"{name} must be {_SUPPORTED}; got {dtype.name}")
     return dtype
+
+
+def params_dtype(name: str, value: Any) -> np.dtype:
+    """``value`` as the dtype params are held in: :func:`floating_dtype`, canonical (float64
+    without ``jax_enable_x64`` is float32, which one warning says); None is the default float
+    dtype (float32, float64 with x64), without a warning."""
+    if value is None:
+        return np.dtype(jax.dtypes.canonicalize_dtype(np.float64))
+    dtype = floating_dtype(name, value)
+    held = np.dtype(jax.dtypes.canonicalize_dtype(dtype))
+    if held != dtype:
+        warnings.warn(
+            f"{name}={dtype.name} is not available with jax_enable_x64 off: the params are {held.name} "
+            "(enable x64 at startup, jax.config.update('jax_enable_x64', True), for float64)",
+            UserWarning,
+            stacklevel=3,
+        )
+    return held
 
 
 def npz_reason(err: BaseException) -> str:
@@ -176,7 +236,7 @@ def real_dtype(name: str, dtype: Any) -> None:
     """A dtype of real numbers (bool, integer or floating): strings, objects, dates and complex
     numbers are a TypeError naming ``name`` (a complex part would be dropped unseen)."""
     dtype = np.dtype(dtype)
-    if dtype.kind in "mM" or not (jnp.issubdtype(dtype, jnp.number) or dtype == np.bool_):  # bfloat16 too
+    if not (is_real_dtype(dtype) or jnp.issubdtype(dtype, jnp.complexfloating) or dtype == np.bool_):
         raise TypeError(f"{name} must hold numbers; got dtype {dtype}")
     if jnp.issubdtype(dtype, jnp.complexfloating):
         raise TypeError(f"{name} must hold real numbers; got dtype {dtype}")

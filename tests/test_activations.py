@@ -341,6 +341,47 @@ def test_finite_at_extreme_inputs(dtype):
     np.testing.assert_allclose(np.asarray(limits["gelu_tanh'"])[[0, -1]], [0.0, 1.0])
 
 
+@jax.jit
+def _derivatives_everywhere(x):
+    """Every activation's derivative at ``x`` (a column for the softmaxes), in one program per dtype."""
+    out = {}
+    for name in A.names():
+        act = A.get(name)
+        xx = x[:, None] if name in ("softmax", "log_softmax") else x
+        y = act(xx)
+        out[name] = act.vjp(xx, y, jnp.ones_like(y))
+    return out
+
+
+@pytest.mark.parametrize("dtype", [jnp.float16, jnp.bfloat16])
+def test_half_precision_derivatives_are_finite_where_float32_s_are(dtype):
+    # gelu_tanh's cubic overflowed float16 from |x| = 256 (x^2 = inf, s (1 - s) inf = NaN)
+    big = float(jnp.finfo(dtype).max)
+    x = np.asarray([-big, -1e4, -300.0, -256.5, -100.0, -30.0, -1.0, 0.0, 1.0, 30.0, 100.0, 256.5, 300.0, 1e4, big])
+    half, single = _derivatives_everywhere(jnp.asarray(x, dtype)), _derivatives_everywhere(x.astype(np.float32))
+    for name in A.names():
+        finite32 = np.isfinite(np.asarray(single[name].astype(dtype), np.float32))
+        assert np.all(np.isfinite(np.asarray(half[name], np.float32))[finite32]), name
+    # torch.nn.functional.gelu(approximate="tanh")'s float16 derivative at -300, -100, 30, 100, 300, 1e4
+    at = np.isin(x, [-300.0, -100.0, 30.0, 100.0, 300.0, 1e4])
+    np.testing.assert_array_equal(np.asarray(half["gelu_tanh"], np.float32)[at], [0, 0, 1, 1, 1, 1])
+
+
+def test_gelu_tanh_s_clip_changes_nothing_in_float64():
+    # the cubic is clipped at |x| = 30, where sigmoid(2u) is exactly 0 or 1 in float64 already
+    x = np.linspace(-45.0, 45.0, 181)
+    u = math.sqrt(2 / math.pi) * (x + 0.044715 * x**3)
+    with np.errstate(over="ignore"):
+        # sigmoid(2u) = (1 + tanh u) / 2 without its cancellation: exp of -2|u| only
+        e = np.exp(-2 * np.abs(u))
+        s = np.where(u >= 0, 1 / (1 + e), e / (1 + e))
+    want = s + 2 * x * s * (1 - s) * math.sqrt(2 / math.pi) * (1 + 3 * 0.044715 * x * x)
+    got, y = jax.jit(lambda z: (A.derivative("gelu_tanh", z), A.gelu_tanh(z)))(x)
+    np.testing.assert_allclose(np.asarray(got), want, rtol=1e-12, atol=1e-300)
+    np.testing.assert_allclose(np.asarray(y), x * s, rtol=1e-12, atol=1e-300)
+    assert np.all(np.asarray(got)[np.abs(x) >= 30] == (x[np.abs(x) >= 30] > 0))
+
+
 def test_dtype_preserved_and_ints_promoted():
     # Output dtypes are what tracing infers, so jax.eval_shape checks them without compiling.
     def dtypes(x32, xint):

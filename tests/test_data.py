@@ -156,6 +156,17 @@ def test_one_hot_accepts_integral_floats_and_rejects_the_rest():
         data.one_hot(np.array([0, 1]), 0)
 
 
+def test_bfloat16_labels_and_features_are_floats_as_float16_ones_are():
+    bf16 = np.dtype(jax.numpy.bfloat16)  # ml_dtypes': NumPy kind 'V', not np.floating
+    for dtype in (np.float16, bf16):
+        np.testing.assert_array_equal(data.one_hot(np.array([1.0, 0.0], dtype), 2), [[0, 1], [1, 0]])
+        with pytest.raises(ValueError, match=r"fractional|integer class indices"):
+            data.one_hot(np.array([0.5, 1.0], dtype))
+        scaled = data.Standardizer.fit([[0.0], [2.0]]).transform(np.array([[1.0], [4.0]], dtype))
+        assert scaled.dtype == dtype
+        np.testing.assert_array_equal(scaled.astype(np.float64), [[0.0], [3.0]])
+
+
 def test_one_hot_names_the_fractional_label_and_empty_labels_without_num_classes():
     # whole-number floats are welcome, so the value is at fault, not the dtype
     with pytest.raises(

@@ -71,6 +71,25 @@ def test_integer_params_are_refused_before_anything_compiles(compiles):
     assert c.count == 0
 
 
+def test_float8_params_are_refused_naming_the_leaf_before_anything_compiles(compiles):
+    # float8 has no implicit promotion with float32: jax's TypePromotionError, or a "does not fit
+    # the network" ValueError blaming x, came from inside the trace
+    x, y = _problem()
+    params = NET.init(KEY, (3,), jnp.float64)
+    params[1]["w"] = np.asarray(params[1]["w"], jnp.float8_e4m3fn)
+    said = r"^params\[1\]\['w'\] has dtype float8_e4m3fn; params must be float16, bfloat16, float32 or float64"
+    with compiles() as c:
+        for call in (
+            lambda: fnn.fit(NET, params, O.sgd(0.1), MSE, x, y, verbose=0),
+            lambda: fnn.fit_many(NET, _one_model(params), O.sgd(0.1), MSE, x, y, verbose=0),
+            lambda: fnn.evaluate(NET, params, MSE, x, y),
+            lambda: fnn.predict(NET, params, x),
+        ):
+            with pytest.raises(TypeError, match=said):
+                call()
+    assert c.count == 0
+
+
 def test_another_optimizers_state_is_named_in_fit_and_fit_many(compiles):
     x, y = _problem()
     params = NET.init(KEY, (3,), jnp.float64)
@@ -190,6 +209,33 @@ def test_finite_data_that_overflows_the_dtype_it_is_held_in_is_refused_before_co
         fnn.predict(net, p16, jax.device_put(np.where(big > 1e30, 7e4, x).astype(np.float32)))
     out = fnn.predict(net, p32, jax.device_put(np.full((2, 3), 3e38)))
     np.testing.assert_allclose(out, np.full((2, 2), 3 * np.float32(0.1) * np.float32(3e38)), rtol=1e-6)
+
+
+def test_values_that_round_to_inf_in_bfloat16_are_refused_from_numpy_as_from_jax(compiles):
+    # ml_dtypes' cast to bfloat16 never raises under np.errstate(over="raise"), as float16's does
+    net = fnn.mlp([2])
+    pb = _dense(jnp.bfloat16, np.full((3, 2), 0.1), np.zeros(2))
+    largest = float(jnp.finfo(jnp.bfloat16).max)  # 0x7F7F; halfway to 2^128 rounds to inf (even)
+    halfway = np.array(0x7F7F8000, np.uint32).view(np.float32)
+    below = np.nextafter(halfway, np.float32(0))
+    said = r"^x contains 1 value\(s\) that overflow bfloat16 \(the dtype it is held in\), the first at index \(1, 2\)"
+    for v, dtype in ((halfway, np.float32), (3.4e38, np.float32), (halfway, np.float64), (1e39, np.float64)):
+        x = np.zeros((2, 3), dtype)
+        x[1, 2] = v
+        with compiles() as c:  # NumPy data is converted on the host
+            with pytest.raises(ValueError, match=said):
+                fnn.predict(net, pb, x)
+            with pytest.raises(ValueError, match=said):
+                fnn.fit(net, pb, O.sgd(0.1), MSE, x, np.zeros((2, 2)), verbose=0)
+        assert c.count == 0
+        with pytest.raises(ValueError, match=said):  # the jax path's message
+            fnn.predict(net, pb, jax.device_put(x))
+    for v in (largest, below):  # held finite: no refusal, from NumPy or jax
+        x = np.zeros((2, 3), np.float32)
+        x[1, 2] = v
+        assert float(np.asarray(x.astype(jnp.bfloat16))[1, 2]) == largest
+        assert fnn.predict(net, pb, x).dtype == jnp.bfloat16
+        assert fnn.predict(net, pb, jax.device_put(x)).dtype == jnp.bfloat16
 
 
 @pytest.mark.parametrize(

@@ -376,6 +376,32 @@ def test_gradcheck_casts_float32_inputs_to_float64(compiles):
         fnn.gradcheck(net, loss, params64, [[1.0, 2.0], [3.0]], y)
 
 
+def test_gradcheck_of_half_precision_params_passes_with_a_note_that_it_checked_float64():
+    """float16 params are checked in float64 (the programs of the float32 test above): a pass
+    there says nothing of float16 arithmetic, which the report's note says (as torch warns)."""
+    net = fnn.mlp([4, 2], activation="tanh")
+    x, y = _data(5, 3, 2)
+    loss = fnn.losses.get("sparse_categorical_crossentropy", from_logits=True)
+    for dtype, x_dtype, cast_from in (
+        (jnp.float16, np.float64, ("params float16",)),
+        (jnp.bfloat16, np.float16, ("params bfloat16", "x float16")),
+        (jnp.float32, np.float32, ()),
+    ):
+        params = jax.tree.map(lambda a, d=dtype: np.asarray(a, d), _params(net, (3,), jnp.float32))
+        report = fnn.gradcheck(net, loss, params, np.asarray(x, x_dtype), y)
+        assert report.passed and report.cast_from == cast_from
+        note = [line for line in str(report).splitlines() if line.startswith("(note: ")]
+        if cast_from:
+            assert note == [
+                f"(note: {' and '.join(cast_from)} cast to float64 for this check, which judges the derivatives, "
+                "not half-precision arithmetic: an overflow there (a NaN gradient) does not show; compare "
+                "fnn.value_and_grad in the params' own dtype)"
+            ]
+            assert str(report).splitlines()[-3].startswith("gradcheck PASSED")
+        else:
+            assert note == []
+
+
 def test_with_manual_vjp_runs_the_hand_written_backward():
     net = fnn.mlp([5, 3], activation="tanh")
     x, _y = _data(6, 4, 3, kind="regression")

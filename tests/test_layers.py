@@ -1008,6 +1008,33 @@ def test_init_is_one_compiled_program_shared_by_equal_networks(compiles):
     chex.assert_trees_all_equal_dtypes(params, again)
 
 
+def test_init_takes_the_four_float_dtypes_and_says_float64_without_x64_once(compiles):
+    net = fnn.mlp([7, 5, 3], activation="tanh")  # the test above's program
+    key = jax.random.PRNGKey(3)
+    with compiles() as c:
+        for bad, said in (
+            (jnp.float8_e4m3fn, r"^dtype must be float16, bfloat16, float32 or float64 \(8-bit floats"),
+            ("float8_e5m2", r"^dtype must be float16, bfloat16, float32 or float64"),
+            (jnp.int32, r"^dtype must be a floating dtype, got int32"),
+        ):
+            with pytest.raises(TypeError, match=said):
+                net.init(key, (6,), bad)
+            with pytest.raises(TypeError, match=said):
+                net.init_with_shape(key, (6,), bad)
+    assert c.count == 0
+    enable_x64 = jax.enable_x64 if hasattr(jax, "enable_x64") else jax.experimental.enable_x64
+    with enable_x64(False):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # None is the default float dtype: no warning
+            default = net.init(key, (6,), None)
+        with pytest.warns(UserWarning) as seen:  # one warning, not jax's one per leaf and draw
+            wide = net.init(key, (6,), jnp.float64)
+        assert [str(w.message)[:58] for w in seen] == ["dtype=float64 is not available with jax_enable_x64 off: th"]
+        float32 = net.init(key, (6,))
+    chex.assert_trees_all_equal(default, wide, float32)
+    assert {a.dtype for a in jax.tree.leaves(wide)} == {np.dtype(np.float32)}
+
+
 def test_a_layer_whose_init_needs_concrete_values_is_initialised_eagerly():
     def init(key, input_shape, dtype=jnp.float32):
         n = int(jax.random.randint(key, (), 2, 5))  # a Python int from the key: not traceable

@@ -399,6 +399,15 @@ def test_process_shard_and_initialize_bad_input():
         parallel.initialize("127.0.0.1:1", 2, 0, local_device_count=1.5)
 
 
+def test_sweep_dtype_float64_without_x64_says_so_once():
+    x, y = _data()
+    enable_x64 = jax.enable_x64 if hasattr(jax, "enable_x64") else jax.experimental.enable_x64
+    with enable_x64(False), pytest.warns(UserWarning) as seen:  # not jax's warning per leaf and cast
+        result = fnn.sweep(NET, OPT, LOSS, x, y, learning_rates=[0.1], dtype=jnp.float64, epochs=0, verbose=0)
+    assert [str(w.message)[:58] for w in seen] == ["dtype=float64 is not available with jax_enable_x64 off: th"]
+    assert {a.dtype for a in jax.tree.leaves(result.params)} == {np.dtype(np.float32)}
+
+
 def test_sweep_and_fit_many_bad_input(compiles):
     x, y = _data()
     p = _zero_params()
@@ -430,6 +439,8 @@ def test_sweep_and_fit_many_bad_input(compiles):
             fnn.sweep(NET, fnn.optimizers.rmsprop(0.01), LOSS, x, y, hparams={"decay": [0.9, 1.5]})
         with pytest.raises(TypeError, match="dtype must be a floating dtype, got int32"):
             fnn.sweep(NET, OPT, LOSS, x, y, dtype=jnp.int32)
+        with pytest.raises(TypeError, match=r"^dtype must be float16, bfloat16, float32 or float64 \(8-bit"):
+            fnn.sweep(NET, OPT, LOSS, x, y, dtype=jnp.float8_e4m3fn)
         with pytest.raises(ValueError, match="learning_rate values must be finite"):
             fnn.sweep(NET, OPT, LOSS, x, y, learning_rates=[np.float32(np.inf)])
         # a value of the wrong type is a TypeError (README's Guarantees), a bad number a ValueError

@@ -83,6 +83,10 @@ def test_class_weight_equals_the_corresponding_sample_weight():
     # whole-number float keys, as np.unique of float labels gives them, name the classes (Keras)
     floats = fnn.fit(NET, params, O.adam(0.05), SCE, x, labels, class_weight={np.float32(0): 0.5, 1.0: 2.0}, **kw)
     assert floats.history.history == by_class.history.history
+    # bfloat16 keys and weights (ml_dtypes' scalars) as float16 ones
+    bf16 = np.dtype(jnp.bfloat16).type
+    halves = fnn.fit(NET, params, O.adam(0.05), SCE, x, labels, class_weight={bf16(0): bf16(0.5), 1: bf16(2)}, **kw)
+    assert halves.history.history == by_class.history.history
     # one-hot targets: the class is the argmax of the row
     one_hot = np.eye(3)[labels]
     cce = fnn.losses.get("categorical_crossentropy", from_logits=True)
@@ -119,6 +123,17 @@ def test_evaluate_and_validation_weights_match_numpy():
                   batch_size=4, verbose=0, shuffle=False)  # fmt: skip
     np.testing.assert_allclose(res.history["val_loss"][0], float(_reference_loss(params, x[8:], labels[8:], w[8:])),
                                rtol=1e-12)  # fmt: skip
+    # bfloat16 weights, NumPy's (ml_dtypes) and jax's, are real numbers as float16 ones are: the
+    # float64 loss of the same values
+    wb = np.asarray(w, jnp.bfloat16)
+    exact = float(_reference_loss(params, x, labels, wb.astype(np.float64)))
+    for weights in (wb, jax.device_put(wb), wb.astype(np.float16)):
+        got_b = fnn.evaluate(NET, params, SCE, x, labels, sample_weight=weights, batch_size=5)["loss"]
+        np.testing.assert_allclose(got_b, exact, rtol=1e-12)
+    val_b = fnn.fit(NET, params, O.sgd(0.0), SCE, x[:8], labels[:8], validation_data=(x[8:], labels[8:], wb[8:]),
+                    batch_size=4, verbose=0, shuffle=False)  # fmt: skip
+    np.testing.assert_allclose(val_b.history["val_loss"][0], float(_reference_loss(params, x[8:], labels[8:],
+                               wb[8:].astype(np.float64))), rtol=1e-12)  # fmt: skip
     split = fnn.fit(NET, params, O.sgd(0.0), SCE, x, labels, sample_weight=w, validation_split=1 / 3,
                     batch_size=4, verbose=0, shuffle=False)  # fmt: skip
     assert split.history["val_loss"] == res.history["val_loss"]

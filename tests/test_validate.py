@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 
 import jax
 import jax.numpy as jnp
+import ml_dtypes
 import numpy as np
 import pytest
 
 import fnn
 from fnn import _validate as V
 
+enable_x64 = jax.enable_x64 if hasattr(jax, "enable_x64") else jax.experimental.enable_x64
 NET = fnn.mlp([3])
 PARAMS = NET.init(jax.random.PRNGKey(0), (2,))
 X, Y = np.zeros((4, 2), np.float32), np.zeros((4, 3), np.float32)
@@ -48,6 +51,41 @@ def test_hyper_takes_scalar_arrays_and_tracers():
     seen = []
     jax.jit(lambda t: seen.append(V.hyper("lr", t, lo=0.0)) or t)(-1.0)  # traced: unchecked
     assert isinstance(seen[0], jax.core.Tracer)
+
+
+def test_bfloat16_is_a_real_number_where_float16_is():
+    # ml_dtypes' bfloat16 is NumPy kind 'V' (not 'f', not np.floating): one rule takes it
+    for dt in (np.float16, ml_dtypes.bfloat16):
+        assert V.is_real_dtype(dt)
+        assert V.real("a", dt(0.25)) == 0.25 and V.real("a", np.asarray(0.25, dt)) == 0.25
+        held = jnp.asarray(0.25, dt)
+        assert V.hyper("lr", held) is held
+    for not_real in (np.bool_, object, "U3", "m8[s]", "M8[s]", np.complex64):
+        assert not V.is_real_dtype(not_real), not_real
+    with pytest.raises(TypeError, match="^a must be a real number"):
+        V.real("a", np.asarray(True))
+    with pytest.raises(ValueError, match=r"^lr must be >= 0, got array\(-0.25, dtype=dtype\(bfloat16\)\)"):
+        V.hyper("lr", jnp.asarray(-0.25, jnp.bfloat16), lo=0.0)
+
+
+def test_params_dtype_refuses_float8_and_says_float64_without_x64_once():
+    assert V.params_dtype("dtype", "bfloat16") == jnp.bfloat16 and V.params_dtype("dtype", np.float16) == np.float16
+    assert V.params_dtype("dtype", None) == np.float64  # the default float dtype (x64 on in tests)
+    for f8 in (jnp.float8_e4m3fn, "float8_e5m2"):
+        with pytest.raises(TypeError, match=r"^dtype must be float16, bfloat16, float32 or float64 \(8-bit"):
+            V.params_dtype("dtype", f8)
+    with pytest.raises(TypeError, match=r"^dtype must be a floating dtype, got int32"):
+        V.params_dtype("dtype", np.int32)
+    with pytest.raises(TypeError, match=r"^params\[0\] has dtype float8_e4m3fn; params must be float16, "):
+        V.check_params_float("params[0]", jnp.float8_e4m3fn)
+    V.check_params_float("params[0]", jnp.bfloat16)
+    with enable_x64(False):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            assert V.params_dtype("dtype", None) == np.float32
+        with pytest.warns(UserWarning, match=r"^dtype=float64 is not available with jax_enable_x64 off") as seen:
+            assert V.params_dtype("dtype", jnp.float64) == np.float32
+        assert len(seen) == 1
 
 
 def test_integer_boolean_choice():
@@ -174,3 +212,15 @@ def test_numpy_scalars_work_where_python_numbers_do():
     assert out["loss"] >= 0
     sched = fnn.schedules.cosine_decay(np.float32(1.0), np.int64(10))
     assert float(sched(0)) == pytest.approx(1.0)
+    # bfloat16 scalars (ml_dtypes', and 0-d jax arrays where jax arrays are taken) as float16 ones
+    half = ml_dtypes.bfloat16(0.5)  # jnp.bfloat16(0.5) is a jax array
+    assert fnn.Dropout(half) == fnn.Dropout(0.5) and fnn.LayerNorm(epsilon=half) == fnn.LayerNorm(epsilon=0.5)
+    assert fnn.losses.get("huber", delta=half) == fnn.losses.get("huber", delta=0.5)
+    assert fnn.activations.get("leaky_relu", negative_slope=half) == fnn.activations.get(
+        "leaky_relu", negative_slope=0.5
+    )
+    y, p = np.zeros(3), np.asarray([0.25, 1.0, -2.0])
+    assert float(fnn.losses.huber(y, p, delta=half)) == float(fnn.losses.huber(y, p, delta=0.5))
+    for lr in (half, jnp.asarray(half)):
+        opt = fnn.optimizers.sgd(lr, momentum=half)
+        assert float(fnn.optimizers.get_learning_rate(opt.init(PARAMS))) == 0.5

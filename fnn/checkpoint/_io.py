@@ -280,11 +280,13 @@ def load(path: str | os.PathLike, *, params: Any = None, opt_state: Any = None) 
     ValueError says exactly what differs. One exception: a 0-d float (an injected
     hyperparameter, float64 in a state made with ``jax_enable_x64`` on and float32 with it off)
     held at another float width than the template's is cast to the template's dtype, so a run
-    saved in one mode resumes in the other. Without a template a tree comes back as a flat dict
-    ``{keystr path: array}``. Missing file: FileNotFoundError; a folder or a file that may not
-    be read: the OS's IsADirectoryError or PermissionError, as ``np.load`` raises; corrupt,
-    truncated or foreign file, or one whose arrays or metadata disagree with each other:
-    ValueError naming the path and the field.
+    saved in one mode resumes in the other. It resumes, but not as it would have gone on in the
+    mode it was saved in where it has Dropout: ``jax.random.bernoulli`` draws other masks from
+    the same key with x64 on (float64 uniforms) than off, as Keras on JAX does. Without a
+    template a tree comes back as a flat dict ``{keystr path: array}``. Missing file:
+    FileNotFoundError; a folder or a file that may not be read: the OS's IsADirectoryError or
+    PermissionError, as ``np.load`` raises; corrupt, truncated or foreign file, or one whose
+    arrays or metadata disagree with each other: ValueError naming the path and the field.
     """
     path = os.fspath(path)
     meta, arrays = _read(path)

@@ -69,7 +69,8 @@ def check_batch(x: Any, name: str = "x") -> None:
 def _finite_sum(a: jax.Array) -> jax.Array:
     # NaN and inf propagate through a sum, which XLA forms in one fused pass (all(isfinite(a))
     # materialised a boolean copy of the data on CPU); a finite overflow is re-checked exactly.
-    return jnp.isfinite(jnp.sum(a, dtype=jnp.promote_types(a.dtype, jnp.float32)))
+    # at least float32, named (float8 has no implicit promotion with float32)
+    return jnp.isfinite(jnp.sum(a, dtype=jnp.float32 if a.dtype.itemsize < 4 else a.dtype))
 
 
 # jax Arrays already found finite, by id, each entry removed when its array dies. A jax.Array

@@ -8,9 +8,10 @@ import dataclasses
 import warnings
 from typing import Any
 
+import jax.numpy as jnp
 import numpy as np
 
-from fnn._validate import integer
+from fnn._validate import integer, is_real_dtype
 
 
 def one_hot(labels: Any, num_classes: int | None = None, dtype: Any = np.float32) -> np.ndarray:
@@ -40,9 +41,9 @@ def one_hot(labels: Any, num_classes: int | None = None, dtype: Any = np.float32
     labels = np.asarray(labels)
     if labels.ndim > 1 and labels.shape[-1] == 1:
         labels = labels.reshape(labels.shape[:-1])
-    if labels.size and not (np.issubdtype(labels.dtype, np.integer) or np.issubdtype(labels.dtype, np.floating)):
+    if labels.size and not is_real_dtype(labels.dtype):
         raise ValueError(f"labels must be integer class indices; got dtype {labels.dtype}")
-    if labels.size and np.issubdtype(labels.dtype, np.floating):
+    if labels.size and jnp.issubdtype(labels.dtype, jnp.floating):  # bfloat16 too
         # whole-number floats are welcome (labels read from a float column): the value is at fault
         fractional = ~np.isfinite(labels) | (labels != np.round(labels))
         if fractional.any():
@@ -172,7 +173,7 @@ class Standardizer:
         one sample of ``mean``'s shape."""
         a = np.asarray(a)
         if dtype is None:
-            dtype = a.dtype if np.issubdtype(a.dtype, np.floating) else np.float32
+            dtype = a.dtype if jnp.issubdtype(a.dtype, jnp.floating) else np.float32
         if a.ndim == self.mean.ndim + 1 and np.delete(a.shape, self.axis).tolist() == list(self.mean.shape):
             return a, dtype, np.expand_dims(self.mean, self.axis), np.expand_dims(self.std, self.axis)
         # one sample; or, samples first, data the statistics broadcast over (predictions (m,)

@@ -124,6 +124,14 @@ def _judge_leaf(
     return e_auto, e_fd, int(np.sum(kink))
 
 
+def _half_precision(name: str, tree: Any) -> tuple[str, ...]:
+    """``("params float16",)`` where ``tree`` holds float16 or bfloat16 leaves (named by
+    ``name``), their dtypes sorted: what the float64 check cannot speak for."""
+    dtypes = {np.dtype(leaf.dtype).name for leaf in jax.tree.leaves(tree) if hasattr(leaf, "dtype")}
+    half = sorted(d for d in dtypes if d in ("float16", "bfloat16"))
+    return (f"{name} {' and '.join(half)}",) if half else ()
+
+
 def _to_float64(tree: Any) -> Any:
     """Floating leaves as float64 (call with x64 on), each on the device it was on. Host data and
     arrays on one CPU device are converted on the host: an eager ``astype`` compiles a program
@@ -138,7 +146,7 @@ def _to_float64(tree: Any) -> Any:
                 return a.astype(jnp.float64)
             return jax.device_put(np.asarray(a, np.float64), next(iter(devices)))
         a = np.asarray(a)
-        return jax.device_put(a.astype(np.float64) if np.issubdtype(a.dtype, np.floating) else a)
+        return jax.device_put(a.astype(np.float64) if jnp.issubdtype(a.dtype, jnp.floating) else a)  # bfloat16 too
 
     return jax.tree.map(one, tree)
 
@@ -230,7 +238,8 @@ def gradcheck(
     Args:
         net: The network.
         loss: A loss name or an :class:`fnn.losses.Loss` (it must carry its hand-written gradient).
-        params: The network's params (cast to float64 for the check).
+        params: The network's params (cast to float64 for the check; float16 or bfloat16
+            ones are named in the report's note, :attr:`GradcheckReport.cast_from`).
         x: A (small) batch of inputs: an array or nested lists, samples first (integers are
             taken as real numbers, as ``fit`` takes them).
         y: Its targets, as ``x``.
@@ -278,6 +287,7 @@ def gradcheck(
     out = jax.eval_shape(lambda p, xx: net.apply(p, xx, key=key, train=train), params, inputs)
     _losses.check_targets(loss, targets, tuple(out.shape), name="y")
     both, shifted = _gradcheck_programs(net, loss, train)
+    cast_from = _half_precision("params", params) + _half_precision("x", inputs)
     with float64():
         params64, x64 = _to_float64(params), _to_float64(inputs)
         y64 = _to_float64(targets)
@@ -378,5 +388,5 @@ def gradcheck(
         at_fault = culprits(net, loss, train, args, failed, floor_autodiff, rtol_autodiff)
     return GradcheckReport(
         tuple(rows), float(value), rtol_autodiff, rtol_fd, float(floor_autodiff), float(floor_fd), at_fault,
-        non_finite_from,
+        non_finite_from, cast_from,
     )  # fmt: skip

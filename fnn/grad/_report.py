@@ -77,6 +77,11 @@ class GradcheckReport:
             weight: finite outputs, 0 * inf gradients). None where all of them are finite (a
             NaN or inf in a gradient alone is then a backward's, named in ``at_fault``). A
             network that is not an :class:`fnn.Network` is not looked into: ``"params or y"``.
+        cast_from: The half-precision dtypes (``float16``, ``bfloat16``) of the params and
+            ``x`` that the check cast to float64, as ``("params float16",)``; empty where none
+            was. It judges the derivatives' formulas, not that dtype's arithmetic: an overflow
+            there (a NaN gradient from :func:`value_and_grad` in float16) does not show, and the
+            report says so in a note (not a failure).
     """
 
     rows: tuple[GradcheckRow, ...]
@@ -87,6 +92,7 @@ class GradcheckReport:
     floor_fd: float = 0.0
     at_fault: tuple[tuple[str, float], ...] | None = ()
     non_finite_from: str | None = None
+    cast_from: tuple[str, ...] = ()
 
     @property
     def passed(self) -> bool:
@@ -185,6 +191,13 @@ class GradcheckReport:
             f"(errors relative to max(|leaf|, floor); floor {self.floor_autodiff:.1e} vs autodiff, "
             f"{self.floor_fd:.1e} vs finite differences; the input gradient is the row 'input dx')"
         )
+        if self.cast_from:
+            what = " and ".join(self.cast_from)
+            lines.append(
+                f"(note: {what} cast to float64 for this check, which judges the derivatives, not "
+                "half-precision arithmetic: an overflow there (a NaN gradient) does not show; compare "
+                "fnn.value_and_grad in the params' own dtype)"
+            )
         if any(r.fd_kinks for r in self.rows):
             lines.append(
                 "(entries at kinks: the loss's one-sided slopes differ there; such an entry passes "

@@ -17,7 +17,7 @@ import jax.numpy as jnp
 
 from fnn._cache import structural_cache
 from fnn._per_key import per_key
-from fnn._validate import UNTRACEABLE, key as check_key
+from fnn._validate import UNTRACEABLE, key as check_key, params_dtype
 from fnn.layers._base import (
     Array,
     ArrayLike,
@@ -64,14 +64,6 @@ jax.tree_util.register_pytree_with_keys(
     lambda shapes, children: _Caches(children, shapes),
     lambda c: (list(c), c.shapes),
 )
-
-
-def _dtype_key(dtype: Any) -> Any:
-    """``jnp.float32``, ``"float32"`` and ``np.dtype("float32")`` as one cache key."""
-    try:
-        return jnp.dtype(dtype) if dtype is not None else None
-    except TypeError:
-        return dtype  # the layers' initializers say what is wrong with it
 
 
 @structural_cache(maxsize=64)
@@ -149,7 +141,9 @@ class Network:
             key: One PRNG key (``jax.random.key(seed)`` or ``jax.random.PRNGKey(seed)``; traced
                 ones too, under ``jit`` or ``vmap``).
             input_shape: The input's shape without the batch axis (an int for one axis).
-            dtype: The params' dtype.
+            dtype: The params' dtype: float16, bfloat16, float32 or float64 (None: the default
+                float dtype, float64 with ``jax_enable_x64``; float64 without x64 is float32,
+                with one warning).
 
         Returns:
             The params: a list with one entry per layer (a Dense entry is ``{"w": (in, out),
@@ -159,14 +153,16 @@ class Network:
             ValueError: For an empty shape or a size below 1; for an array of several keys
                 (``jax.random.split``'s: vmap ``init`` over them) or a raw key of the wrong shape.
             TypeError: For a ``key`` that is not a PRNG key (an int seed, None); for a shape that
-                is not an int or a tuple of ints; for a layer whose init breaks the protocol (the
+                is not an int or a tuple of ints; for a ``dtype`` that is not one of those four
+                (an integer dtype, float8); for a layer whose init breaks the protocol (the
                 message names the layer).
         """
         # before the compiled init: jit would take 0 for an int32 array, split would then fail
         # on "key data"; only the key's shape and dtype are read, so a traced key passes
         check_key("key", key)
         shape = as_shape(input_shape)
-        cache_key = (self, shape, _dtype_key(dtype))
+        dtype = params_dtype("dtype", dtype)
+        cache_key = (self, shape, dtype)
         try:
             hash(cache_key)
         except TypeError:  # not cacheable: a program compiled on every call would cost more than eager
@@ -184,7 +180,9 @@ class Network:
         Args:
             key: One PRNG key.
             input_shape: The input's shape without the batch axis (an int for one axis).
-            dtype: The params' dtype.
+            dtype: The params' dtype: float16, bfloat16, float32 or float64 (None: the default
+                float dtype, float64 with ``jax_enable_x64``; float64 without x64 is float32,
+                with one warning).
 
         Returns:
             ``(output_shape, params)``.
@@ -192,11 +190,12 @@ class Network:
         Raises:
             ValueError: For an empty shape or a size below 1; for several keys, or a raw key of
                 the wrong shape.
-            TypeError: For a ``key`` that is not a PRNG key, a bad shape, or a layer whose init
-                breaks the protocol.
+            TypeError: For a ``key`` that is not a PRNG key, a bad shape or dtype, or a layer
+                whose init breaks the protocol.
         """
         check_key("key", key)
         shape = as_shape(input_shape)
+        dtype = params_dtype("dtype", dtype)
         params = []
         for i, k in enumerate(jax.random.split(key, len(self.layers))):
             shape, p = self._init_layer(i, k, shape, dtype)
@@ -284,6 +283,11 @@ class Network:
     def apply(self, params: list, x: ArrayLike, *, key: Array | None = None, train: bool = False) -> Array:
         """The network's output ``y`` for a batch ``x`` (a jax array, a NumPy array or nested
         lists); pure, jittable and vmappable.
+
+        ``x`` is used in its own dtype, by JAX's type promotion: float32 ``x`` through float16
+        params computes (and returns) float32. :func:`fnn.predict`, :func:`fnn.fit` and
+        :func:`fnn.evaluate` first cast ``x`` to the params' dtype, so their float16 params
+        compute in float16; ``net.apply(params, x.astype(params_dtype))`` does the same.
 
         Args:
             params: The network's params.

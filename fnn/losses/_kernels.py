@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from fnn._validate import real
+from fnn._validate import is_real_scalar, real
 from fnn.losses._reduction import Terms
 
 Array = jax.Array
@@ -88,9 +88,10 @@ OPTION_RANGES = {
 def check_option_range(value: Any, option: str, loss: str) -> None:
     """A concrete value of ``option`` outside :data:`OPTION_RANGES` is a ValueError naming it (a
     traced one is the caller's: it cannot be checked before running)."""
-    if option in OPTION_RANGES and not isinstance(value, (numbers.Real, np.floating, np.ndarray, jax.Array)):
+    host = isinstance(value, (numbers.Real, np.ndarray)) or is_real_scalar(value)  # bfloat16 too
+    if option in OPTION_RANGES and not (host or isinstance(value, jax.Array)):
         raise TypeError(f"{loss}: {option} must be a real number, got {type(value).__name__} {value!r}")
-    if option in OPTION_RANGES and isinstance(value, (numbers.Real, np.floating, np.ndarray)):
+    if option in OPTION_RANGES and host:
         lo, hi, lo_open, hi_open = OPTION_RANGES[option]
         for v in np.asarray(value, dtype=float).reshape(-1):  # one per output, or one for all
             real(f"{loss}: {option}", float(v), lo, hi, lo_open=lo_open, hi_open=hi_open)

@@ -221,10 +221,10 @@ def set_hyperparams(state: OptState, **values: Any) -> OptState:
                     )
                 with np.errstate(over="ignore"):
                     new_h = np.broadcast_to(np.asarray(value, old_h.dtype), old_h.shape)
-                if np.issubdtype(new_h.dtype, np.floating) and not np.all(np.isfinite(new_h)):
+                if jnp.issubdtype(new_h.dtype, jnp.floating) and not np.all(np.isfinite(new_h)):
                     raise ValueError(
                         f"{name}={value!r} is not finite in {old_h.dtype}, the dtype the state holds it in "
-                        f"(largest: {np.finfo(old_h.dtype).max:.3g})"
+                        f"(largest: {jnp.finfo(old_h.dtype).max:.3g})"
                     )
                 if name in scales:
                     scales[name] = _rescaled(name, np.asarray(scales[name]), old_h, new_h, node)

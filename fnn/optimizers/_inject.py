@@ -33,7 +33,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from fnn._validate import UNTRACEABLE, is_traced
+from fnn._validate import UNTRACEABLE, is_real_scalar, is_traced
 from fnn._values import bound, freeze
 from fnn.optimizers._base import (
     Array,
@@ -105,11 +105,7 @@ def _is_number(value: Any) -> bool:
         return False
     if isinstance(value, numbers.Real):
         return True
-    return (
-        isinstance(value, (np.ndarray, np.generic, jax.Array))
-        and np.ndim(value) == 0
-        and np.dtype(value.dtype).kind in "iuf"
-    )
+    return is_real_scalar(value, (np.ndarray, np.generic, jax.Array))  # bfloat16 too
 
 
 def _as_array(value: Any, dtype: Any) -> Array:
@@ -117,7 +113,7 @@ def _as_array(value: Any, dtype: Any) -> Array:
     if is_traced(value):
         return value.astype(dtype) if jnp.issubdtype(value.dtype, jnp.floating) else value
     v = np.asarray(value)
-    if v.dtype.kind != "f" and not isinstance(value, float):
+    if not jnp.issubdtype(v.dtype, jnp.floating) and not isinstance(value, float):
         return jax.device_put(v.astype(jax.dtypes.canonicalize_dtype(v.dtype)))
     out = v.astype(dtype)
     if v > 0 and out == 0:  # on the host: no tiny programs compiled for a scalar

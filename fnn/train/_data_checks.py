@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from fnn import losses, metrics
-from fnn._validate import real
+from fnn._validate import is_real_dtype, is_real_scalar, real
 from fnn.data import check_arrays, train_val_split
 from fnn.metrics._resolve import resolve_both
 from fnn.train._network_checks import check_against_network
@@ -57,7 +57,7 @@ def check_sample_weight(sample_weight: Any, n: int, name: str = "sample_weight")
         w = np.asarray(jax.device_get(sample_weight))
     except Exception as err:
         raise TypeError(f"{name} must be an array of per-sample weights, got {type(sample_weight).__name__}") from err
-    if w.dtype == object or not (np.issubdtype(w.dtype, np.integer) or np.issubdtype(w.dtype, np.floating)):
+    if not is_real_dtype(w.dtype):  # bfloat16 too
         raise TypeError(f"{name} must hold real numbers, got dtype {w.dtype}")
     if w.ndim == 0:
         w = np.broadcast_to(w, (n,))
@@ -82,7 +82,7 @@ def class_weights(class_weight: Any, y: Any) -> np.ndarray:
     for k, v in class_weight.items():
         # Keras looks labels up as int(label): whole-number float keys (np.unique of float
         # binary labels, 0.0 and 1.0) name the classes too.
-        whole = isinstance(k, (float, np.floating)) and float(k).is_integer()
+        whole = (isinstance(k, float) or is_real_scalar(k)) and float(k).is_integer()
         if isinstance(k, (bool, np.bool_)) or not (isinstance(k, (int, np.integer)) or whole) or k < 0:
             raise ValueError(f"class_weight keys must be class indices (whole numbers >= 0), got {k!r}")
         table[int(k)] = real(f"class_weight[{k}]", v, lo=0.0)

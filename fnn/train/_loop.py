@@ -185,13 +185,13 @@ def to_device(
     without x64, ...) is converted once, into memory XLA:CPU adopts, so the device array is the
     only copy; one already in its dtype is transferred as it is (one device copy, none where
     XLA:CPU can adopt it); a jax array already in its dtype is used as it is. A host array's
-    overflow is flagged by its cast; a jax array's narrowing sums the converted values in the
-    same program."""
+    overflow is flagged by its cast (into bfloat16, whose cast flags none, by a pass over the
+    result); a jax array's narrowing sums the converted values in the same program."""
 
     def one(a: Any, name: str) -> Any:
         if a is None:
             return None
-        floating = np.issubdtype(a.dtype, np.floating) or (
+        floating = jnp.issubdtype(a.dtype, jnp.floating) or (  # bfloat16 too
             inputs and (np.issubdtype(a.dtype, np.integer) or a.dtype == np.bool_)
         )
         # canonical: NumPy float64 params without x64 compute in float32
@@ -215,6 +215,10 @@ def to_device(
                 with np.errstate(over="ignore"):
                     a = _adoptable(source, target)
                 check_held(name, source, a, first_row)
+            else:
+                if floating and target.kind != "f" and _narrows(source.dtype, target):
+                    # ml_dtypes' casts (to bfloat16) never flag an overflow: a pass over the result
+                    check_held(name, source, a, first_row)
         return jax.device_put(a)
 
     return tuple(one(a, name) for a, name in zip(arrays, names, strict=True))

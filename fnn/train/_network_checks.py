@@ -16,7 +16,7 @@ import numpy as np
 
 from fnn import losses
 from fnn._cache import structural_cache
-from fnn._validate import eval_shape_or_run
+from fnn._validate import check_params_float, eval_shape_or_run
 from fnn._values import Static
 from fnn.layers._base import check_net
 from fnn.losses._custom import check_plain_loss_value
@@ -135,6 +135,9 @@ def check_against_network(net: Any, params: Any, loss: Any, x: Any, y: Any, xnam
     """Shape-checks ``loss(y, net(params, x))`` by tracing (no compilation, no FLOPs); returns
     the output shape."""
     check_net(net)
+    for path, leaf in jax.tree_util.tree_flatten_with_path(params)[0]:
+        if hasattr(leaf, "dtype"):  # float8 params: before jax's promotion error in the trace
+            check_params_float(f"params{jax.tree_util.keystr(path)}", leaf.dtype)
     sig = signature(params)
     if hasattr(net, "init"):  # missing or extra leaves named before the network trips over them
         _check_params_fit_network_cached(net, sig, tuple(x.shape[1:]), False)

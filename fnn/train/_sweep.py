@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from fnn._validate import eval_shape_or_run, floating_dtype
+from fnn._validate import eval_shape_or_run, is_real_scalar, params_dtype
 from fnn.optimizers import set_hyperparams, set_learning_rate
 from fnn.train._checks import check_opt_update, check_settings, resolve_opt
 from fnn.train._data_checks import prepare_data
@@ -37,9 +37,7 @@ def _real_number(v: Any) -> bool:
     """A real number: Python's, NumPy's or a 0-d jax array's (not a bool)."""
     if isinstance(v, (bool, np.bool_)):
         return False
-    if isinstance(v, (np.ndarray, jax.Array)) and np.ndim(v) == 0 and np.dtype(v.dtype).kind in "iuf":
-        return True
-    return isinstance(v, (numbers.Real, np.integer, np.floating))
+    return isinstance(v, numbers.Real) or is_real_scalar(v, (np.ndarray, np.generic, jax.Array))
 
 
 def _values(name: str, values: Any) -> list:
@@ -105,7 +103,8 @@ def sweep(
             (``{"momentum": [0.0, 0.9]}``); ``learning_rate``/``weight_decay`` may be given here
             instead of by keyword, not both.
         input_shape: The shape of one sample for ``net.init`` (None: ``x.shape[1:]``).
-        dtype: A floating dtype to cast the initial params to (None: ``net.init``'s).
+        dtype: A floating dtype to cast the initial params to: float16, bfloat16, float32 or
+            float64 (float32 without ``jax_enable_x64``, with one warning); None: ``net.init``'s.
         **fit_kwargs: Further :func:`fit_many` arguments (``batch_size``, ``epochs``,
             ``validation_split``, ``validation_data``, ``metrics``, ``grad``, ``verbose``...);
             not ``key``, ``opt_state`` or ``configs``, which the sweep sets.
@@ -118,8 +117,8 @@ def sweep(
         TypeError: For ``key``, ``opt_state`` or ``configs`` in ``fit_kwargs``, or a keyword
             :func:`fit_many` does not take (``mesh``: a sweep runs on one device); a seed that is
             not an int; a grid that is not a sequence (a string, a number), or that holds a value
-            that is not a real number (a string, None, a bool); a ``dtype`` that is not a
-            floating dtype; and the type errors of :func:`fit_many`.
+            that is not a real number (a string, None, a bool); a ``dtype`` that is not one of
+            those four (an integer dtype, float8); and the type errors of :func:`fit_many`.
         ValueError: For an empty grid; a hyperparameter given both by keyword and in
             ``hparams``; values that are not finite (NaN, inf), or a negative learning rate; a
             hyperparameter the optimizer state does not hold (a term switched off in ``opt``);
@@ -171,8 +170,8 @@ def sweep(
 
     if input_shape is None:
         input_shape = tuple(np.shape(x)[1:])
-    if dtype is not None:
-        dtype = floating_dtype("dtype", dtype)
+    if dtype is not None:  # canonical: float64 without x64 is float32, said once here
+        dtype = params_dtype("dtype", dtype)
     # Fail on a hyperparameter the state lacks, or a value out of its range, before anything runs
     # (traced: nothing compiles).
     params_shape = eval_shape_or_run(lambda k: net.init(k, input_shape), jax.random.PRNGKey(0))

@@ -242,6 +242,24 @@ def real_dtype(name: str, dtype: Any) -> None:
         raise TypeError(f"{name} must hold real numbers; got dtype {dtype}")
 
 
+def check_params_dtypes(params: Any, name: str = "params") -> None:
+    """Every params leaf a floating array: integer params would train as a silent no-op (and
+    have no gradient to check). The message names the leaf and, from its path, the layer whose
+    init gave it where net.init built the params."""
+    for path, leaf in jax.tree_util.tree_flatten_with_path(params)[0]:
+        dtype = np.dtype(leaf.dtype) if hasattr(leaf, "dtype") else np.asarray(leaf).dtype
+        if not jnp.issubdtype(dtype, jnp.floating):
+            first = path[0] if path else None
+            layer = f"layer {first.idx}'s" if isinstance(first, jax.tree_util.SequenceKey) else "the layer's"
+            raise TypeError(
+                f"{name}{jax.tree_util.keystr(path)} has dtype {dtype}: params must be floating arrays (an "
+                "integer parameter cannot move by a fractional step, nor be differentiated). Build them with "
+                f"net.init; if net.init gave this one, {layer} init returned it: a layer's init must return "
+                "its params as floating arrays of the dtype it is given (a fixed array such as a mask belongs "
+                "in its forward, not in its params)"
+            )
+
+
 def boolean(name: str, value: Any) -> bool:
     """``value`` as a bool (``np.bool_`` welcome; 0/1 and strings are not bools)."""
     if not isinstance(value, (bool, np.bool_)):

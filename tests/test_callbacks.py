@@ -271,6 +271,56 @@ def _small_fit(opt=None, **kw):
     return fnn.fit(net, params, opt, "mse", x, x.sum(1, keepdims=True), **{"batch_size": 4, "verbose": 0, **kw})
 
 
+class _Sets(Callback):
+    """Puts ``what(ctx)`` into ``ctx.<attr>`` as the first epoch begins."""
+
+    def __init__(self, attr, what):
+        self.attr, self.what = attr, what
+
+    def on_epoch_begin(self, epoch, ctx):
+        if epoch == 0:
+            setattr(ctx, self.attr, self.what(ctx))
+
+
+def test_params_and_state_a_callback_puts_into_ctx_are_checked_naming_it():
+    """What a callback puts into ctx.params or ctx.opt_state is checked as fit checks what it is
+    given, naming the callback and its hook (it failed inside the optimizer, or blamed a layer's
+    init); with TerminateOnNaN, NaN params are refused, so fit never returns them."""
+    who = r"^callbacks\[0\] \(_Sets\)\.on_epoch_begin set "
+    cases = (
+        ("opt_state", lambda ctx: None, ValueError, r"ctx\.opt_state to None: a callback may change its values"),
+        (
+            "opt_state",
+            lambda ctx: O.adam(0.1).init(ctx.params),
+            ValueError,
+            r"ctx\.opt_state to another optimizer's state, which does not match opt\.init\(params\)",
+        ),
+        (
+            "params",
+            lambda ctx: [{"w": np.zeros((3, 1)), "b": ctx.params[0]["b"]}],
+            ValueError,
+            r"ctx\.params that do not match the run's params \(ctx\.params\[0\]\['w'\] has shape \(3, 1\), the run's "
+            r"params have \(2, 1\)\)",
+        ),
+        (
+            "params",
+            lambda ctx: [{"w": np.zeros((2, 1), np.int32), "b": ctx.params[0]["b"]}],
+            TypeError,
+            r"ctx\.params\[0\]\['w'\] has dtype int32",
+        ),
+    )
+    for attr, what, error, message in cases:
+        with pytest.raises(error, match=who + message):
+            _small_fit(epochs=1, callbacks=[_Sets(attr, what)])
+    nan = _Sets("params", lambda ctx: [{"w": np.full((2, 1), np.nan), "b": ctx.params[0]["b"]}])
+    message = who + r"ctx\.params holding NaN or inf \(ctx\.params\[0\]\['w'\]\): with TerminateOnNaN fit keeps"
+    with pytest.raises(ValueError, match=message):
+        _small_fit(epochs=1, callbacks=[nan, TerminateOnNaN()])
+    # a state replaced by the same optimizer's (set_learning_rate's) trains on
+    lower = _Sets("opt_state", lambda ctx: O.set_learning_rate(ctx.opt_state, 0.05))
+    assert _small_fit(epochs=1, callbacks=[lower]).opt_state.hparams["learning_rate"] == 0.05
+
+
 def test_lambda_callback_takes_keras_s_hooks_by_keyword(tmp_path):
     """Keras's LambdaCallback(on_epoch_end=lambda epoch, logs: ...): each hook with Keras's
     arguments (a copy of the logs; {} at the begin hooks, the last epoch's at the end), return

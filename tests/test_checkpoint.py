@@ -359,6 +359,9 @@ def test_save_argument_errors(tmp_path):
         checkpoint.save(tmp_path / "x.npz", params=_params(), fn=print)
     with pytest.raises(TypeError, match=r"history\['loss'\]\[0\] must be JSON-like"):
         checkpoint.save(tmp_path / "x.npz", params=_params(), history={"loss": [object()]})
+    message = r"history\['arr'\]\[0\] must be JSON-like .* or a 0-d array \(a scalar\); got an array of shape \(3,\)"
+    with pytest.raises(TypeError, match=message):  # a callback's logged array: one value of it, or its list
+        checkpoint.save(tmp_path / "x.npz", params=_params(), history={"arr": [np.ones(3)]})
     assert not (tmp_path / "x.npz").exists()
 
 

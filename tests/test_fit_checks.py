@@ -64,7 +64,8 @@ def test_integer_params_are_refused_before_anything_compiles(compiles):
     x, y = _problem()
     params = NET.init(KEY, (3,), jnp.float64)
     params[1]["b"] = jnp.zeros(2, jnp.int32)
-    with compiles() as c, pytest.raises(TypeError, match=r"params\[1\]\['b'\] has dtype int32"):
+    message = r"params\[1\]\['b'\] has dtype int32: .* if net.init gave this one, layer 1's init returned it"
+    with compiles() as c, pytest.raises(TypeError, match=message):
         fnn.fit(NET, params, O.sgd(0.1), MSE, x, y, verbose=0)
     with pytest.raises(TypeError, match=r"params\[1\]\['b'\] has dtype int32"):
         fnn.fit_many(NET, _one_model(params), O.sgd(0.1), MSE, x, y, verbose=0)
@@ -408,6 +409,15 @@ BROKEN_PAIRS = {  # update functions that break (grads, state, params) -> (updat
         r"signature is \(grads, state, params=None, \*, value\); .* \(fit passes no extra arguments such as optax's "
         r"value=; to lower the learning rate when the loss stalls, use fnn\.callbacks\.ReduceLROnPlateau\)$",
     ),
+    "truncates the updates to integers": (
+        lambda grads, state, params=None: (
+            jax.tree.map(lambda u: u.astype(jnp.int32), _sgd_step(grads, state)[0]),
+            state,
+        ),
+        TypeError,
+        r"^opt.update( \(.*<lambda>\))? returned updates\[0\]\['b'\] of dtype int32 for params of dtype float64: "
+        r"updates must be floating arrays",
+    ),
     "fails in its own code": (
         lambda grads, state, params=None: (grads["w"], state),
         TypeError,
@@ -434,6 +444,14 @@ def test_a_plain_pair_that_breaks_the_protocol_is_named_before_anything_compiles
         chained = O.chain(O.clip_by_value(1.0), O.GradientTransformation(_sgd_init, update))
         with pytest.raises((TypeError, ValueError), match=r"^opt\.update "):  # inside a chain of fnn's own
             fnn.fit(NET, params, chained, MSE, x, y, epochs=1, verbose=0)
+    assert c.count == 0
+
+
+def test_a_sweep_of_a_hyperparameter_the_state_does_not_hold_names_the_argument(compiles):
+    x, y = _problem()
+    plain = O.GradientTransformation(_sgd_init, _sgd_step)
+    with compiles() as c, pytest.raises(ValueError, match=r"^learning_rates: sweep sets learning_rate in opt's state"):
+        fnn.sweep(NET, plain, MSE, x, y, learning_rates=[0.1, 0.2], epochs=1, dtype=jnp.float64)
     assert c.count == 0
 
 

@@ -334,6 +334,26 @@ def test_gradcheck_says_why_rows_fail_where_every_piece_agrees():
         assert says in str(report)
 
 
+def test_gradcheck_says_a_layer_s_output_is_not_float64_and_refuses_integer_params():
+    """A right backward through a forward that casts to a fixed float32 fails finite differences
+    at float32's rounding: the verdict says which layer's output is not float64. An integer
+    params leaf (a mask an init returned) is refused naming it, as fit refuses it."""
+    f32 = _custom(
+        "f32", _same_shape, lambda p, x, key=None, train=False: (jnp.tanh(x).astype(jnp.float32), (x,)),
+        lambda p, c, dy: ({}, dy * (1 - jnp.tanh(c[0]) ** 2)),
+    )  # fmt: skip
+    net = fnn.serial(f32, L.Dense(2))
+    x, y = _data(4, 3, 2, kind="regression")
+    report = fnn.gradcheck(net, "mse", _params(net, (3,)), x, y)
+    assert not report.passed and report.not_float64 == ("f32_0 (float32)",)
+    assert "the output of f32_0 (float32) is not float64" in str(report)
+    params = _params(net, (3,))
+    params[0] = {"mask": np.ones(3, np.int32)}
+    with pytest.raises(TypeError, match=r"^params\[0\]\['mask'\] has dtype int32: params must be floating arrays.*"
+                       r"layer 0's init returned it"):  # fmt: skip
+        fnn.gradcheck(net, "mse", params, x, y)
+
+
 def test_gradcheck_with_dropout_key_and_subsampled_large_leaf():
     net = fnn.serial(L.Dense(40, "tanh"), L.Dropout(0.5), L.Dense(2))
     params = _params(net, (30,))

@@ -529,6 +529,91 @@ def test_a_layer_whose_functions_take_other_arguments_is_named_with_the_protocol
     assert c.count == 0  # all refused while tracing
 
 
+def test_integer_gradients_of_a_user_layer_or_activation_are_refused_naming_it(compiles):
+    """An integer dparams, dx or activation vjp (a backward's astype(int)) has truncated the
+    gradient: refused while tracing, naming the layer and the leaf, where it trained silently."""
+    x, y = np.ones((4, 3), np.float32), np.zeros((4, 1), np.float32)
+    int_dparams = _scale(
+        "intg", backward=lambda p, c, dy: ({"s": jnp.sum(dy * c[0], 0).astype(jnp.int32)}, dy * p["s"])
+    )
+    int_dx = _scale("intx", backward=lambda p, c, dy: ({"s": jnp.sum(dy * c[0], 0)}, (dy * p["s"]).astype(jnp.int32)))
+    int_vjp = fnn.activations.Activation("intv", jnp.tanh, lambda x, y, dy: (dy * (1 - y**2)).astype(jnp.int32))
+    cases = (
+        (
+            fnn.serial(L.Dense(3), int_dparams, L.Dense(1)),
+            r"^layer 1 \(intg_0\): backward returned dparams\['s'\] of dtype int32 for a parameter of dtype "
+            r"float32; a gradient must be a floating array",
+        ),
+        (
+            fnn.serial(L.Dense(3), int_dx, L.Dense(1)),
+            r"^layer 1 \(intx_0\): backward returned dx of dtype int32 for inputs of dtype float32; dx must have "
+            r"its input's floating dtype .*: it is the dy of layer 0 \(dense_0\)",
+        ),
+        (
+            fnn.serial(L.Dense(3, int_vjp), L.Dense(1)),
+            r"^layer 0 \(dense_0\): backward fails on dy of shape \(4, 3\): activation 'intv': vjp\(x, y, dy\) "
+            r"must return a floating array for x of dtype float32, got int32",
+        ),
+    )
+    with compiles() as c:
+        for net, message in cases:
+            params = jax.eval_shape(lambda k, net=net: net.init(k, (3,)), KEY)
+            with pytest.raises(TypeError, match=message):
+                jax.eval_shape(fnn.value_and_grad(net, "mse"), params, x, y)
+        # an integer leaf (a mask) has JAX's float0 zero cotangent, kept as jax.grad(allow_int=True) keeps it
+        mask = _scale(
+            "mask",
+            init=lambda k, s, dtype=jnp.float32: (
+                tuple(s),
+                {"s": jnp.ones(s[-1:], dtype), "m": jnp.ones(s[-1:], jnp.int32)},
+            ),
+            backward=lambda p, c, dy: (
+                {"s": jnp.sum(dy * c[0], 0), "m": np.zeros(p["m"].shape, jax.dtypes.float0)},
+                dy * p["s"],
+            ),
+        )
+        net = fnn.serial(mask, L.Dense(1))
+        _, grads = jax.eval_shape(
+            fnn.value_and_grad(net, "mse"), jax.eval_shape(lambda k: net.init(k, (3,)), KEY), x, y
+        )
+        assert grads[0]["m"].dtype == jax.dtypes.float0 and grads[0]["s"].dtype == jnp.float32
+    assert c.count == 0
+
+
+def test_an_init_s_non_array_leaf_an_activation_changing_the_shape_and_a_missing_needs_key_are_named():
+    x = np.ones((4, 3))
+    named = _scale("named", init=lambda k, s, dtype=jnp.float32: (tuple(s), {"s": jnp.ones(s[-1:]), "tag": "x"}))
+    message = (
+        r"^layer 0 \(named_0\): init\(key, input_shape, dtype\) must return params of arrays \(the Layer "
+        r"protocol\); got params\['tag'\] of type str"
+    )
+    for call in (
+        lambda: fnn.serial(named).init(KEY, (3,)),
+        lambda: fnn.serial(L.Dense(3), fnn.serial(named)).init(KEY, (3,)),
+    ):
+        with pytest.raises(TypeError, match=message.replace("^", "(^|layer 1 \\(serial_0\\) )")):
+            call()
+    # an activation whose fn changes the shape is named, not the Dense whose init declared it
+    twice = fnn.activations.Activation("twice", lambda z: jnp.concatenate([z, z], -1), lambda z, y, dy: dy)
+    message = r"activation 'twice': fn\(x\) must return one array of x's shape \(4, 4\) .*, got shape \(4, 8\)"
+    for net in (fnn.serial(L.Dense(4, twice), L.Dense(1)), fnn.serial(L.Dense(4), L.Activation(twice), L.Dense(1))):
+        params = jax.eval_shape(lambda k, net=net: net.init(k, (3,)), KEY)
+        with pytest.raises(ValueError, match=message) as e:
+            jax.eval_shape(net.apply, params, x)
+        assert "its forward gives" not in str(e.value)
+    # a layer drawing randomness built without needs_key=True gets key=None: the message says so
+    drop = L.Layer(
+        lambda k, s, dtype=jnp.float32: (tuple(s), {}),
+        lambda p, x, *, key=None, train=False: (x * jax.random.bernoulli(key, 0.5, x.shape), None),
+        lambda p, c, dy: ({}, dy),
+        "mydrop",
+    )
+    net = fnn.serial(L.Dense(4), drop)
+    params = jax.eval_shape(lambda k: net.init(k, (3,)), KEY)
+    with pytest.raises(TypeError, match=r"^layer 1 \(mydrop_0\): forward fails .*NoneType.* needs_key=True"):
+        jax.eval_shape(lambda p: net.apply(p, x, key=KEY, train=True), params)
+
+
 def test_a_backward_may_return_none_for_a_layer_without_params():
     # torch's habit: no gradient for no params. The layer doubles its input.
     double = L.Layer(

@@ -940,6 +940,10 @@ def test_a_custom_loss_returning_tuples_is_named():
         pairs(np.zeros((4, 2)), np.ones((4, 2)))
     with pytest.raises(ValueError, match="custom loss 'none': fn must return one array; got fn a NoneType$"):
         L.custom("none", lambda t, p: None).grad(np.zeros((4, 2)), np.ones((4, 2)))
+    # checked against the targets (as fit and evaluate check them), the loss is named, not y
+    scalar = L.custom("scalar", lambda t, p: jnp.mean((p - t) ** 2))
+    with pytest.raises(ValueError, match=r"^loss: custom loss 'scalar': fn must return one loss per sample"):
+        L.check_targets(scalar, np.zeros((4, 2)), (4, 2), name="y")
 
 
 def test_shape_and_label_errors():

@@ -215,6 +215,30 @@ def test_custom_callables_per_sample_and_scalar():
     assert (float(s), float(c)) == (4.5 * 5, 5.0)
 
 
+def test_a_metric_of_yours_that_fails_when_traced_is_named_with_its_place_in_the_list(compiles):
+    """A function of yours first meets its data as the pass is traced: its mistake names
+    ``metrics[i]`` (or ``weighted_metrics[i]``) and the function, chained from its own error,
+    and nothing compiles."""
+
+    def pair(y_true, y_pred):  # a score and a count, as a Keras 2 stateful metric might
+        return jnp.abs(y_true - y_pred), 1
+
+    def matmul(y_true, y_pred):
+        return y_true @ y_pred
+
+    x, _, params = _data(n=8, c=2)
+    y = np.zeros((8, 2))
+    with compiles() as c:
+        with pytest.raises(
+            TypeError, match=r"^metrics\[1\] \(pair\) must return its scores as one array .*a tuple of 2"
+        ):
+            fnn.evaluate(LINEAR, params, _MSE, x, y, metrics=["mae", pair])
+        with pytest.raises(TypeError, match=r"^weighted_metrics\[0\] \(matmul\): dot_general") as e:
+            fnn.evaluate(LINEAR, params, "mse", x, y, weighted_metrics=[matmul], sample_weight=np.ones(8))
+        assert "dot_general" in str(e.value.__cause__)
+    assert c.count == 0
+
+
 # ---------------------------------------------------------------- names and resolution
 
 

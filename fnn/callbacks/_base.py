@@ -29,7 +29,10 @@ class FitContext:
     ``fit`` builds one per run and passes it to every hook. A callback may replace ``params``
     or ``opt_state`` (``on_epoch_begin``: the next epoch trains from them; ``on_train_end``:
     ``fit`` returns them), e.g. set the learning rate with
-    :func:`fnn.optimizers.set_learning_rate`. The arrays of ``params`` and ``opt_state`` are
+    :func:`fnn.optimizers.set_learning_rate`. What a hook puts there is checked as ``fit``
+    checks what it is given (floating params, and params and a state of the structure, shapes
+    and dtypes of those they replace; finite params with :class:`TerminateOnNaN`), the error
+    naming the callback and hook. The arrays of ``params`` and ``opt_state`` are
     donated to the next epoch: keep a copy with :meth:`snapshot`, never the arrays themselves.
 
     Attributes:

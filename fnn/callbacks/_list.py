@@ -6,7 +6,7 @@ written."""
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from fnn import checkpoint as checkpoint_
@@ -53,7 +53,13 @@ def check_hooks(cb: Any, where: str) -> None:
 
 
 class CallbackList:
-    """Normalises user callbacks (objects or plain callables) and calls them in order."""
+    """Normalises user callbacks (objects or plain callables) and calls them in order.
+
+    ``check_replaced`` (fit sets it): called as ``check_replaced(ctx, (params, opt_state), who)``
+    after a hook replaced ``ctx.params`` or ``ctx.opt_state`` (the pair: what it held before),
+    ``who`` naming the callback and hook; a hook that replaces nothing costs nothing."""
+
+    check_replaced: Callable[[Any, tuple, str], None] | None = None
 
     def __init__(self, callbacks: Sequence | None):
         if callbacks is None:
@@ -80,10 +86,18 @@ class CallbackList:
         return any(isinstance(cb, kind) for cb in self.items)
 
     def _call(self, hook, *args):
-        for cb in self.items:
+        ctx = args[-1]  # every hook takes the run's FitContext last
+        for i, cb in enumerate(self.items):
             fn = getattr(cb, hook, None)
-            if fn is not None:
+            if fn is None:
+                continue
+            if self.check_replaced is None:
                 fn(*args)
+                continue
+            held = (ctx.params, ctx.opt_state)
+            fn(*args)
+            if ctx.params is not held[0] or ctx.opt_state is not held[1]:
+                self.check_replaced(ctx, held, f"callbacks[{i}] ({type(cb).__name__}).{hook}")
 
     def on_train_begin(self, ctx: FitContext) -> None:
         self._call("on_train_begin", ctx)

@@ -89,9 +89,11 @@ def jsonable(value: Any, where: str) -> Any:
         return np.asarray(value).item()
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
-    raise TypeError(
-        f"{where} must be JSON-like (numbers, strings, lists, dicts) or an array; got {type(value).__name__}"
-    )
+    if isinstance(value, (np.ndarray, jax.Array)):  # a logged array of several values
+        got = f"an array of shape {tuple(np.shape(value))} (log a number with float(x), several with x.tolist())"
+    else:
+        got = type(value).__name__
+    raise TypeError(f"{where} must be JSON-like (numbers, strings, lists, dicts) or a 0-d array (a scalar); got {got}")
 
 
 def history_dict(history: Any) -> Any:

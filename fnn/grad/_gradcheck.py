@@ -15,7 +15,7 @@ from jax.flatten_util import ravel_pytree
 from fnn import losses as _losses
 from fnn._cache import structural_cache
 from fnn._compat import float64
-from fnn._validate import real
+from fnn._validate import check_params_dtypes, real
 from fnn.data import check_arrays
 from fnn.grad._culprits import culprits, non_finite_start
 from fnn.grad._report import GradcheckReport, GradcheckRow
@@ -261,8 +261,8 @@ def gradcheck(
             :func:`value_and_grad` refuses them), or a first layer
             whose backward returns a ``dx`` that is None or not of ``x``'s shape (the message
             names the layer).
-        TypeError: For a loss that is not a name or a Loss, or ``x``, ``y`` that do not hold
-            real numbers.
+        TypeError: For a loss that is not a name or a Loss, ``x``, ``y`` that do not hold
+            real numbers, or params with a leaf that is not a floating array (the message names it).
 
     Examples:
         >>> import fnn, jax, jax.numpy as jnp
@@ -274,6 +274,7 @@ def gradcheck(
         (True, [('dense_0', 'b'), ('dense_0', 'w'), ('input', 'dx')])
     """
     check_net(net)
+    check_params_dtypes(params)  # an integer leaf has no gradient (jax.grad would refuse it, naming nothing)
     # arrays first, as fit takes them (nested lists too); NaN is welcome: the report says where it starts
     inputs, targets = check_arrays(x, y, x_ndim=None, allow_nonfinite=True)
     if not jnp.issubdtype(inputs.dtype, jnp.inexact):  # integer pixels are real inputs, as in fit
@@ -386,7 +387,24 @@ def gradcheck(
     elif not all(r.passed for r in rows):
         failed = [r.layer for r in rows if not r.passed]
         at_fault = culprits(net, loss, train, args, failed, floor_autodiff, rtol_autodiff)
+    passed = all(r.passed for r in rows)
     return GradcheckReport(
         tuple(rows), float(value), rtol_autodiff, rtol_fd, float(floor_autodiff), float(floor_fd), at_fault,
-        non_finite_from, cast_from,
+        non_finite_from, cast_from, _not_float64(net, train, params64, x64, key) if not passed else (),
     )  # fmt: skip
+
+
+def _not_float64(net: Any, train: bool, params64: Any, x64: Any, key: Any) -> tuple[str, ...]:
+    """The layers of ``net`` whose output is floating but not float64 at the checked point (a
+    forward that casts to a fixed float32): their finite differences carry that rounding, which
+    no float64 check can tell from a wrong gradient. Traced, nothing runs."""
+    if not isinstance(net, Network):
+        return ()
+    with float64():
+        cache = jax.eval_shape(lambda p, xx: net.forward(p, xx, key=key, train=train)[1], params64, x64)
+    dtypes = getattr(cache, "dtypes", ())[1:]
+    return tuple(
+        f"{name} ({jnp.dtype(d)})"
+        for name, d in zip(net.names, dtypes, strict=False)
+        if jnp.issubdtype(d, jnp.floating) and jnp.dtype(d) != jnp.float64
+    )

@@ -82,6 +82,10 @@ class GradcheckReport:
             was. It judges the derivatives' formulas, not that dtype's arithmetic: an overflow
             there (a NaN gradient from :func:`value_and_grad` in float16) does not show, and the
             report says so in a note (not a failure).
+        not_float64: Where the check failed, the layers whose output at the checked point is
+            floating but not float64 (``"f32_0 (float32)"``), as a forward that casts to a fixed
+            ``float32`` gives: finite differences through it carry float32's rounding, which can
+            fail a right gradient. Empty where the check passed.
     """
 
     rows: tuple[GradcheckRow, ...]
@@ -93,6 +97,7 @@ class GradcheckReport:
     at_fault: tuple[tuple[str, float], ...] | None = ()
     non_finite_from: str | None = None
     cast_from: tuple[str, ...] = ()
+    not_float64: tuple[str, ...] = ()
 
     @property
     def passed(self) -> bool:
@@ -181,6 +186,11 @@ class GradcheckReport:
                 "; the wrong derivative starts in " + ", ".join(where)
                 if where
                 else "; every layer's backward and the loss's gradient agree with jax.vjp alone" + self._why_still()
+            )
+        if not self.passed and self.not_float64:
+            verdict += (
+                f"; the output of {', '.join(self.not_float64)} is not float64, so the differences through it "
+                "carry its rounding (a forward that casts to a fixed dtype: cast with x.dtype instead)"
             )
         lines.append(
             f"gradcheck {verdict}: max relative error {self.max_error_autodiff:.2e} vs autodiff "

@@ -22,7 +22,7 @@ from fnn._validate import key as check_key, real
 from fnn._values import bound
 from fnn.activations._registry import activation_repr, acts_per_sample
 from fnn.layers._base import LAYER_REPRS, Array, Layer, Shape, as_shape, check_dy, check_features
-from fnn.layers._dense import DENSE_RULES, activation_vjp, sum_leading
+from fnn.layers._dense import DENSE_RULES, activation_output, activation_vjp, sum_leading
 from fnn.layers._network import Network
 
 
@@ -37,7 +37,7 @@ def _same_shape_init(key: Array, input_shape: Any, dtype: Any = jnp.float32) -> 
 
 
 def _activation_forward(act, params, x, *, key=None, train=False):
-    y = act.fn(x)
+    y = activation_output(act, x)
     return y, (x, y)
 
 

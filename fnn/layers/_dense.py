@@ -76,19 +76,39 @@ def _dense_forward(act, use_bias, params, x, *, key=None, train=False):
         z = z + params["b"]
     if act is None:  # linear: nothing to cache but the input
         return z, (x,)
-    y = act.fn(z)
+    y = activation_output(act, z)
     return y, (x, z, y)
 
 
+def activation_output(act: Any, x: Array) -> Array:
+    """``act.fn(x)``, refused unless it is one array of ``x``'s shape: an activation of the
+    user's own that changes the shape is named here, not the layer whose init declared the
+    output shape (the layers after it are built for that shape)."""
+    y = act.fn(x)
+    if not hasattr(y, "shape") or tuple(y.shape) != tuple(x.shape):
+        got = f"shape {tuple(y.shape)}" if hasattr(y, "shape") else type(y).__name__
+        raise ValueError(
+            f"activation {getattr(act, 'name', act)!r}: fn(x) must return one array of x's shape {tuple(x.shape)} "
+            f"(an activation keeps the shape: the layer's init declares it), got {got}"
+        )
+    return y
+
+
 def activation_vjp(act: Any, x: Array, y: Array, dy: Array) -> Array:
-    """``act.vjp(x, y, dy)``, refused unless it is one array of ``x``'s shape (an activation of
-    the user's own: its mistake named here, not by the layer before it)."""
+    """``act.vjp(x, y, dy)``, refused unless it is one array of ``x``'s shape and, for a floating
+    ``x``, a floating dtype (an activation of the user's own: its mistake named here, not by the
+    layer before it; an integer one has truncated the gradient)."""
     dx = act.vjp(x, y, dy)
     if not hasattr(dx, "shape") or tuple(dx.shape) != tuple(x.shape):
         got = f"shape {tuple(dx.shape)}" if hasattr(dx, "shape") else type(dx).__name__
         raise ValueError(
             f"activation {getattr(act, 'name', act)!r}: vjp(x, y, dy) must return one array of x's shape "
             f"{tuple(x.shape)}, got {got}"
+        )
+    if hasattr(dx, "dtype") and jnp.issubdtype(x.dtype, jnp.floating) and not jnp.issubdtype(dx.dtype, jnp.floating):
+        raise TypeError(
+            f"activation {getattr(act, 'name', act)!r}: vjp(x, y, dy) must return a floating array for x of dtype "
+            f"{x.dtype}, got {dx.dtype} (an integer one has truncated the gradient)"
         )
     return dx
 

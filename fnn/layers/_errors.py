@@ -97,6 +97,28 @@ def check_dparams(i: int, name: str, params: Any, dparams: Any) -> None:
                 f"layer {i} ({name}): backward returned dparams{jax.tree_util.keystr(path)} of shape "
                 f"{jnp.shape(g)} for a parameter of shape {jnp.shape(p)}"
             )
+        if hasattr(g, "dtype") and hasattr(p, "dtype") and not gradient_dtype_fits(g.dtype, p.dtype):
+            raise TypeError(
+                f"layer {i} ({name}): backward returned dparams{jax.tree_util.keystr(path)} of dtype {g.dtype} "
+                f"for a parameter of dtype {p.dtype}; a gradient must be a {_inexact(p.dtype)} array (an integer "
+                "one has truncated the gradient: compute it without astype(int))"
+            )
+
+
+def _inexact(dtype: Any) -> str:
+    return "complex or floating" if jnp.issubdtype(dtype, jnp.complexfloating) else "floating"
+
+
+def gradient_dtype_fits(dtype: Any, param_dtype: Any) -> bool:
+    """Whether a gradient (or an optimizer's update) of ``dtype`` can be one of a parameter of
+    ``param_dtype``: floating for a floating parameter, floating or complex for a complex one
+    (an integer one was truncated; a complex one of a real parameter would lose its imaginary
+    part). A parameter that is not inexact (an integer mask) has no gradient to judge."""
+    if jnp.issubdtype(param_dtype, jnp.complexfloating):
+        return bool(jnp.issubdtype(dtype, jnp.inexact))
+    if jnp.issubdtype(param_dtype, jnp.floating):
+        return bool(jnp.issubdtype(dtype, jnp.floating))
+    return True
 
 
 def init_error(net: Any, i: int, shape: tuple, err: Exception) -> Exception:
@@ -124,8 +146,24 @@ def forward_error(net: Any, i: int, shapes: list, err: Exception) -> Exception:
     if refused:
         return layer_error(TypeError, f"layer {i} ({net.names[i]}): {refused}")
     blame = disagreeing_layer(net, i, shapes, err)
-    own = f"layer {i} ({net.names[i]}): forward fails on inputs of shape {shapes[i]}: {said(err)}"
+    own = (
+        f"layer {i} ({net.names[i]}): forward fails on inputs of shape {shapes[i]}: {said(err)}{_key_hint(net, i, err)}"
+    )
     return layer_error(err, blame or own)
+
+
+def _key_hint(net: Any, i: int, err: Exception) -> str:
+    """What to do where a forward drew randomness from ``key=None`` (JAX: "unexpected PRNG key
+    type NoneType"): a network hands a key only to the layers marked ``needs_key``, and only in
+    training with a key given."""
+    if "PRNG key" not in str(err) or "NoneType" not in str(err):
+        return ""
+    if net.layers[i].needs_key:
+        return " (its forward got key=None: training it needs a key, e.g. value_and_grad's f(..., key=key))"
+    return (
+        " (its forward got key=None: a layer that draws randomness in training must be built with "
+        "needs_key=True, fnn.Layer(init, forward, backward, name, needs_key=True), to be handed a key)"
+    )
 
 
 def disagreeing_layer(net: Any, i: int, shapes: list, err: Exception) -> str | None:
@@ -179,16 +217,19 @@ def dx_problem(dx: Any, shape: Shape | None, dtype: Any = None) -> str | None:
     return None
 
 
-def check_dx(net: Any, i: int, dx: Any, shapes: Sequence[Shape] | None) -> None:
-    """Layer ``i``'s ``dx`` (``i > 0``) is the ``dy`` of layer ``i - 1``: None, or another shape
-    than layer ``i``'s input (where the forward's ``shapes`` are known), is layer ``i``'s mistake,
-    named here rather than by the layer it would break (or, broadcast, silently corrupt)."""
-    problem = dx_problem(dx, None if shapes is None else shapes[i])
+def check_dx(net: Any, i: int, dx: Any, shapes: Sequence[Shape] | None, dtypes: Sequence[Any] | None = None) -> None:
+    """Layer ``i``'s ``dx`` (``i > 0``) is the ``dy`` of layer ``i - 1``: None, another shape
+    than layer ``i``'s input (where the forward's ``shapes`` are known), or an integer dx for a
+    floating input (where its ``dtypes`` are: it truncated the gradient) is layer ``i``'s
+    mistake, named here rather than by the layer it would break (or silently corrupt)."""
+    problem = dx_problem(dx, None if shapes is None else shapes[i], None if dtypes is None else dtypes[i])
     if problem:
+        dtype = problem.startswith("dx of dtype")  # a wrong kind, not a wrong value: a TypeError
         raise layer_error(
-            ValueError,
-            f"layer {i} ({net.names[i]}): backward returned {problem}; dx must have its input's shape: it is "
-            f"the dy of layer {i - 1} ({net.names[i - 1]})",
+            TypeError if dtype else ValueError,
+            f"layer {i} ({net.names[i]}): backward returned {problem}; dx must have its input's "
+            f"{'floating dtype (an integer dx has truncated the gradient)' if dtype else 'shape'}: it is the dy "
+            f"of layer {i - 1} ({net.names[i - 1]})",
         )
 
 

@@ -8,12 +8,14 @@ layers in reverse (the chain rule, layer by layer).
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from fnn._cache import structural_cache
 from fnn._per_key import per_key
@@ -47,22 +49,22 @@ from fnn.layers._errors import (
 
 class _Caches(list):
     """What :meth:`Network.forward` returns as ``cache``: the list of the layers' caches, which
-    also records the shapes the forward saw (the input's, then each layer's output's), so that
-    :meth:`Network.backward` can check each layer's ``dx`` against its input and tell a layer's
-    own error from a wrong ``dy``. A pytree whose static part is the shapes (they survive
-    ``jit``, ``custom_vjp`` residuals and ``tree.map``); a plain list of caches works as well,
-    unchecked."""
+    also records the shapes and dtypes the forward saw (the input's, then each layer's
+    output's), so that :meth:`Network.backward` can check each layer's ``dx`` against its input
+    and tell a layer's own error from a wrong ``dy``. A pytree whose static part is the shapes
+    and dtypes (they survive ``jit``, ``custom_vjp`` residuals and ``tree.map``); a plain list
+    of caches works as well, unchecked."""
 
-    def __init__(self, caches: Iterable[Any], shapes: tuple[Shape, ...]) -> None:
+    def __init__(self, caches: Iterable[Any], shapes: tuple[Shape, ...], dtypes: tuple[Any, ...]) -> None:
         super().__init__(caches)
-        self.shapes = shapes
+        self.shapes, self.dtypes = shapes, dtypes
 
 
 jax.tree_util.register_pytree_with_keys(
     _Caches,
-    lambda c: ([(jax.tree_util.SequenceKey(i), v) for i, v in enumerate(c)], c.shapes),
-    lambda shapes, children: _Caches(children, shapes),
-    lambda c: (list(c), c.shapes),
+    lambda c: ([(jax.tree_util.SequenceKey(i), v) for i, v in enumerate(c)], (c.shapes, c.dtypes)),
+    lambda aux, children: _Caches(children, *aux),
+    lambda c: (list(c), (c.shapes, c.dtypes)),
 )
 
 
@@ -217,6 +219,14 @@ class Network:
                 f"layer {i} ({self.names[i]}): init(key, input_shape, dtype) must return (output_shape, "
                 f"params) with output_shape a tuple of ints (the Layer protocol); got {describe(out)}",
             )
+        for path, leaf in jax.tree_util.tree_flatten_with_path(out[1])[0]:
+            if not isinstance(leaf, (jax.Array, np.ndarray, np.generic, numbers.Number)):
+                raise layer_error(
+                    TypeError,
+                    f"layer {i} ({self.names[i]}): init(key, input_shape, dtype) must return params of arrays "
+                    f"(the Layer protocol); got params{jax.tree_util.keystr(path)} of type {type(leaf).__name__} "
+                    "(a setting such as a name belongs in the layer's functions, not in its params)",
+                )
         return tuple(out[0]), out[1]
 
     def output_shape(self, input_shape: int | Sequence[int]) -> Shape:
@@ -259,7 +269,7 @@ class Network:
         if not isinstance(x, jax.Array):  # tracers are jax Arrays: nothing changes under jit
             x = jnp.asarray(x)
         keys = self._layer_keys(key, train)
-        caches, shapes = [], [tuple(x.shape)]
+        caches, shapes, dtypes = [], [tuple(x.shape)], [x.dtype]
         for i, (layer, p) in enumerate(zip(self.layers, params, strict=True)):
             try:
                 out = layer.forward(p, x, key=keys[i], train=train)
@@ -278,7 +288,8 @@ class Network:
             x, c = out
             caches.append(c)
             shapes.append(tuple(x.shape))
-        return x, _Caches(caches, tuple(shapes))
+            dtypes.append(x.dtype)
+        return x, _Caches(caches, tuple(shapes), tuple(dtypes))
 
     def apply(self, params: list, x: ArrayLike, *, key: Array | None = None, train: bool = False) -> Array:
         """The network's output ``y`` for a batch ``x`` (a jax array, a NumPy array or nested
@@ -350,7 +361,7 @@ class Network:
             grads[i], dy = out
             grads[i] = _in_containers_of(params[i], grads[i])
             if i:  # the first layer's dx is the input gradient, which not every caller asks for
-                check_dx(self, i, dy, shapes)
+                check_dx(self, i, dy, shapes, None if shapes is None else cast(_Caches, cache).dtypes)
             if grads[i] is None and not jax.tree.leaves(params[i]):
                 # a layer without params may say so with None (as torch's backward does); its
                 # gradient is its (empty) params' structure
@@ -412,7 +423,11 @@ class Network:
 
 
 def _in_dtype_of(g: Array, p: Any) -> Array:
-    """Gradient ``g`` in the dtype its parameter ``p`` computes in (``p``'s, canonicalized)."""
+    """Gradient ``g`` in the dtype its parameter ``p`` computes in (``p``'s, canonicalized); a
+    float0 one (JAX's zero cotangent of an integer leaf, a mask's) stays float0, as jax.grad
+    gives it (no integer holds float0)."""
+    if g.dtype == jax.dtypes.float0:
+        return g
     dtype = jax.dtypes.canonicalize_dtype(p.dtype)
     return g if g.dtype == dtype else g.astype(dtype)
 

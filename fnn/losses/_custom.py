@@ -11,7 +11,7 @@ import jax
 import jax.numpy as jnp
 
 from fnn._values import bound
-from fnn.losses._loss import Loss
+from fnn.losses._loss import Loss, contract_error
 from fnn.losses._reduction import Terms
 
 Array = jax.Array
@@ -53,7 +53,7 @@ def _custom_terms(
         _check_one_array(name, per, dper)
     per, dper = jnp.asarray(per), jnp.asarray(dper)
     if per.ndim == 0 or dper.shape != p.shape or per.shape not in (p.shape, p.shape[:-1]):
-        raise ValueError(
+        raise contract_error(
             f"custom loss {name!r}: fn must return one loss per sample, shape {p.shape[:-1]} (or "
             f"{p.shape} for one per element) and grad the shape of y_pred {p.shape}; got fn "
             f"{per.shape} and grad {dper.shape}"
@@ -67,7 +67,7 @@ def _check_one_array(name: str, per: Any, *dper: Any) -> None:
     if all(jax.tree_util.treedef_is_leaf(jax.tree.structure(v)) and v is not None for v in outputs.values()):
         return
     what = lambda v: "an array" if hasattr(v, "shape") else f"a {type(v).__name__}"
-    raise ValueError(
+    raise contract_error(
         f"custom loss {name!r}: {' and '.join(outputs)} must {'each ' if dper else ''}return one array; got "
         + " and ".join(f"{k} {what(v)}" for k, v in outputs.items())
     )

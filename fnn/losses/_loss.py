@@ -304,6 +304,18 @@ def get(identifier: str | Loss, **options: Any) -> Loss:
     return Loss(name, tuple(sorted(values.items())))
 
 
+def contract_error(message: str) -> ValueError:
+    """A custom loss that breaks its contract (what ``fn`` and ``grad`` return): the loss's
+    mistake, marked so that :func:`check_targets` does not blame the targets (:func:`breaks_contract`)."""
+    err = ValueError(message)
+    setattr(err, "fnn_loss_contract", True)  # noqa: B010  (exceptions take attributes; mypy knows none)
+    return err
+
+
+def breaks_contract(err: BaseException) -> bool:
+    return getattr(err, "fnn_loss_contract", False)
+
+
 def check_targets(loss: str | Loss, y_true: Any, y_pred_shape: tuple, name: str = "y_true") -> None:
     """Eager check (before any compiled code runs) that ``y_true`` fits ``loss`` and predictions
     of shape ``y_pred_shape``: matching shapes, and for sparse CE integer labels in [0, C).
@@ -316,7 +328,8 @@ def check_targets(loss: str | Loss, y_true: Any, y_pred_shape: tuple, name: str 
 
     Raises:
         ValueError: If the shapes do not fit the loss, or sparse CE labels are not integers in
-            ``[0, C)``; the message starts with ``name``.
+            ``[0, C)``; the message starts with ``name`` (with ``loss`` where a custom loss's
+            ``fn`` or ``grad`` returns the wrong shape: the loss's mistake, not the targets').
         TypeError: If ``loss`` is not a name or a Loss.
 
     Examples:
@@ -341,7 +354,8 @@ def check_targets(loss: str | Loss, y_true: Any, y_pred_shape: tuple, name: str 
                 loss.name,
             )
     except ValueError as e:
-        raise ValueError(f"{name}: {e}") from None
+        # a custom loss's own contract broken (fn returned one number) is the loss's mistake, not the targets'
+        raise ValueError(f"{'loss' if breaks_contract(e) else name}: {e}") from None
 
 
 @functools.lru_cache(maxsize=256)

@@ -99,7 +99,11 @@ class Metric:
       ``sample_weight`` (1 by default, so the count of scores) and ``result`` is
       ``total / count`` (``sqrt`` of it if ``root``; 0 for a count of 0, as in Keras). A scalar
       score is read as the batch mean and weighted by the batch size (by ``sum(sample_weight)``
-      with weights).
+      with weights), so it streams to the mean over the samples. Keras 3 takes the plain mean
+      of such per-batch values instead (its ``Mean`` counts a scalar as one value), so a
+      function of yours returning one number per batch (a maximum, a median) differs from
+      Keras's where the batches differ in size (the last partial one): return per-sample scores
+      to get the same value in both.
     * sums of statistics (``finish`` given): ``scores(y_true, y_pred, sample_weight, **options)``
       returns a tuple of arrays (confusion counts, sums of ``y`` and ``y^2``...) and
       ``result(*totals)`` is ``finish(*totals, **options)``.
@@ -155,7 +159,15 @@ class Metric:
         if self.finish is not None:
             return tuple(self.scores(y_true, y_pred, sample_weight, **dict(self.options)))
         y_pred = jnp.asarray(y_pred)
-        s = jnp.asarray(self.scores(y_true, y_pred, **dict(self.options)))
+        raw = self.scores(y_true, y_pred, **dict(self.options))
+        try:
+            s = jnp.asarray(raw)
+        except (TypeError, ValueError) as e:  # a tuple of a score and a count, a dict...
+            got = f"a {type(raw).__name__}" + (f" of {len(raw)}" if isinstance(raw, (tuple, list, dict)) else "")
+            raise TypeError(
+                f"metric {self.name!r} must return its scores as one array (one per element or per sample) or one "
+                f"number; got {got}"
+            ) from e
         dtype = float_dtype(s, y_pred)
         if s.ndim == 0:
             n = y_pred.shape[0] if y_pred.ndim else 1

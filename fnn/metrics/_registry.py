@@ -213,7 +213,9 @@ def get(
     losses validate them). E.g. ``get("auc", curve="PR", num_thresholds=500)``.
 
     A callable ``identifier`` becomes a mean metric named after it: its per-element (or
-    per-sample) scores are averaged over the data set, and ``options`` are passed to it.
+    per-sample) scores are averaged over the data set, and ``options`` are passed to it. One
+    number per batch is taken as the batch's mean and weighted by its size, where Keras 3
+    averages the batches' numbers plainly (see :class:`Metric`).
 
     Args:
         identifier: A metric name (:func:`names`), a :class:`Metric` (returned as it is), or a

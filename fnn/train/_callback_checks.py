@@ -1,19 +1,23 @@
 """What ``fit`` checks of its callbacks before training, where a mistake would otherwise
 surface after the first epoch: the log names they watch or write against the logs the run
 will have, a learning rate they set against the optimizer state, and a best-only file against
-fit's own checkpoint. An auto-mode callback also learns here which way its metric improves
+fit's own checkpoint; and, while training, the params and optimizer state a callback puts
+into the run's context. An auto-mode callback also learns here which way its metric improves
 (Keras 3 learns it at the first epoch's end), or fails."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from fnn import callbacks as callbacks_, optimizers
+from fnn._validate import check_params_dtypes
 from fnn.callbacks._monitor import auto_mode
+from fnn.train._checks import _listed, _tree_differences
 
 
 def check_against_logs(callbacks: Sequence[Any], metrics: Sequence[Any], validation: bool) -> None:
@@ -104,3 +108,44 @@ def set_by_callbacks(callbacks: Sequence[Any], saved: Any) -> tuple[str, ...]:
     if any(isinstance(cb, setters) for cb in callbacks) or names & {c.__name__ for c in setters}:
         return ("learning_rate",)
     return ()
+
+
+def replaced_state_check(stop_on_nan: bool) -> Callable[[Any, tuple, str], None]:
+    """fit's check of what a callback's hook (``who``) put into ``ctx.params`` or
+    ``ctx.opt_state``, run only where one was replaced (:class:`fnn.callbacks.CallbackList`
+    compares identities): params of floating dtypes, and with the structure, shapes and dtypes
+    of those they replace (the run's, which the epoch is compiled for); finite too with
+    ``stop_on_nan`` (TerminateOnNaN: fit keeps only finite params); a state with the structure,
+    shapes and dtypes of the one it replaces (``opt.init(params)``'s, as a given ``opt_state``
+    is checked), not another optimizer's or None."""
+
+    def check(ctx: Any, held: tuple, who: str) -> None:
+        params, opt_state = held
+        keeps = "a callback may change {0} values, not {0} structure, shapes or dtypes (the epoch is compiled for {1})"
+        if ctx.params is not params:
+            try:
+                check_params_dtypes(ctx.params, "ctx.params")
+            except TypeError as e:
+                raise TypeError(f"{who} set {e}") from None
+            _, diffs = _tree_differences(ctx.params, params, "ctx.params", "the run's params have")
+            if diffs:
+                mismatch = f"ctx.params that do not match the run's params ({_listed(diffs)})"
+                raise ValueError(f"{who} set {mismatch}: {keeps.format('their', 'them')}")
+            if stop_on_nan:
+                for path, leaf in jax.tree_util.tree_flatten_with_path(ctx.params)[0]:
+                    if not np.isfinite(np.asarray(leaf)).all():
+                        raise ValueError(
+                            f"{who} set ctx.params holding NaN or inf (ctx.params{jax.tree_util.keystr(path)}): "
+                            "with TerminateOnNaN fit keeps and returns only finite params"
+                        )
+        if ctx.opt_state is not opt_state:
+            structure, diffs = _tree_differences(ctx.opt_state, opt_state, "ctx.opt_state", "opt.init(params) builds")
+            if structure or diffs:
+                what = "another optimizer's state" if structure else "a state"
+                differs = f"{what}, which does not match opt.init(params) ({_listed(diffs)})"
+                raise ValueError(
+                    f"{who} set ctx.opt_state to {'None' if ctx.opt_state is None else differs}: "
+                    f"{keeps.format('its', 'it')}; set a learning rate with fnn.optimizers.set_learning_rate"
+                )
+
+    return check

@@ -13,14 +13,14 @@ from collections.abc import Collection
 from typing import Any, cast
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from fnn import losses, optimizers
 from fnn._cache import structural_cache
-from fnn._validate import boolean, choice, integer, real, unbindable
+from fnn._validate import boolean, check_params_dtypes as check_params_dtypes, choice, integer, real, unbindable
 from fnn._values import bound
 from fnn.grad import MODES
+from fnn.layers._errors import gradient_dtype_fits
 from fnn.optimizers._alias import as_optimizer
 from fnn.schedules._base import ScheduleFunction, ScheduleRule
 from fnn.train._network_checks import abstract, signature
@@ -76,17 +76,6 @@ def resolve_opt(opt: Any) -> Any:
         return optimizers.get(opt)
     opt = as_optimizer(opt, "opt")  # the rule fnn.optimizers.get keeps
     return opt if isinstance(opt, tuple) else optimizers.GradientTransformation(opt.init, opt.update)
-
-
-def check_params_dtypes(params: Any, name: str = "params") -> None:
-    """Every params leaf a floating array: integer params would train as a silent no-op."""
-    for path, leaf in jax.tree_util.tree_flatten_with_path(params)[0]:
-        dtype = np.dtype(leaf.dtype) if hasattr(leaf, "dtype") else np.asarray(leaf).dtype
-        if not jnp.issubdtype(dtype, jnp.floating):
-            raise TypeError(
-                f"{name}{jax.tree_util.keystr(path)} has dtype {dtype}: params must be floating arrays "
-                "(integer params cannot move by a fractional step; initialise them with net.init)"
-            )
 
 
 def _shape_dtype(leaf: Any) -> tuple[tuple, np.dtype]:
@@ -233,6 +222,12 @@ def _check_opt_update(opt: Any, params_signature: tuple) -> None:
             f"{update} returned updates (its first result) that do not match params: {_listed(diffs)} "
             f"({returns}, updates shaped like params)"
         )
+    for (path, u), p in zip(jax.tree_util.tree_flatten_with_path(out[0])[0], jax.tree.leaves(params), strict=True):
+        if not gradient_dtype_fits(u.dtype, p.dtype):
+            raise TypeError(
+                f"{update} returned updates{jax.tree_util.keystr(path)} of dtype {u.dtype} for params of dtype "
+                f"{p.dtype}: updates must be floating arrays (an integer update has truncated the step)"
+            )
     _, diffs = _tree_differences(out[1], state, "new_state", "opt.init(params) builds")
     if diffs:
         raise ValueError(

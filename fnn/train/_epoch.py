@@ -93,10 +93,26 @@ def batch_sums(
         # metrics NaN where the unpadded step logs inf
         y_pred = jnp.where(row_mask(rows, y_pred.ndim), y_pred, jnp.zeros((), y_pred.dtype))
     sums: Sums = {"loss": (value * n, jnp.asarray(n, value.dtype))}
-    for ms, weights in ((metrics, mask), (weighted, w)):
-        for m in ms:
-            sums[m.name] = m.update(y, y_pred) if weights is None else m.update(y, y_pred, sample_weight=weights)
+    for argument, ms, weights in (("metrics", metrics, mask), ("weighted_metrics", weighted, w)):
+        for i, m in enumerate(ms):
+            sums[m.name] = _metric_sums(m, f"{argument}[{i}]", y, y_pred, weights)
     return sums
+
+
+def _metric_sums(m: Metric, where: str, y: Array, y_pred: Array, weights: Any) -> tuple[Array, ...]:
+    """``m``'s partial sums of one batch. A metric of the user's first meets its data here, as
+    the epoch is traced: its mistake (a tuple returned, a shape bug) names it, ``where`` (its
+    place in the list it came in) and its name, chained from the error it raised."""
+    try:
+        return m.update(y, y_pred) if weights is None else m.update(y, y_pred, sample_weight=weights)
+    except (TypeError, ValueError) as e:
+        if is_builtin(m):  # checked against the shapes before anything was traced
+            raise
+        kind = TypeError if isinstance(e, TypeError) else ValueError
+        said, own = str(e), f"metric {m.name!r} "  # Metric.update's own words name the metric already
+        raise kind(
+            f"{where} ({m.name}) {said[len(own) :]}" if said.startswith(own) else f"{where} ({m.name}): {said}"
+        ) from e
 
 
 def results(metrics: Sequence[Metric], sums: Sums, prefix: str = "") -> dict[str, Any]:

@@ -20,6 +20,7 @@ from fnn.train._callback_checks import (
     check_against_logs,
     check_learning_rate_held,
     check_not_a_best_file,
+    replaced_state_check,
     set_by_callbacks,
 )
 from fnn.train._checks import (
@@ -249,7 +250,9 @@ def fit(
             :class:`fnn.callbacks.ModelCheckpoint` filepath naming a log the run will not have;
             a mesh without a ``"batch"`` axis; a :class:`fnn.callbacks.ReduceLROnPlateau` or
             :class:`fnn.callbacks.LearningRateScheduler` with an optimizer state that holds no
-            learning rate it can set. Exceptions raised by callbacks propagate.
+            learning rate it can set; params or a state a callback puts into ``ctx`` that do not
+            match the run's (NaN params with TerminateOnNaN; a TypeError for non-floating ones).
+            Exceptions raised by callbacks propagate.
 
     Warns:
         RuntimeWarning: When the given ``opt_state`` or a resumed checkpoint holds other
@@ -295,6 +298,7 @@ def fit(
     opt = resolve_opt(opt)
     check_params_dtypes(params)
     cbs = callbacks_.CallbackList(callbacks)
+    cbs.check_replaced = replaced_state_check(cbs.has(callbacks_.TerminateOnNaN))
     run = prepare(
         net, params, opt, loss, x, y, grad=grad, batch_size=batch_size, epochs=epochs, unroll=unroll,
         shuffle=shuffle, verbose=verbose, validation_split=validation_split, validation_data=validation_data,

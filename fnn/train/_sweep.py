@@ -182,7 +182,14 @@ def sweep(
     check_opt_update(opt, params_shape)  # the check fit_many makes, before the inits below compile
     _check_as_fit_many(net, params_shape, opt, loss, x, y, fit_kwargs)
     state_shape = jax.eval_shape(opt.init, params_shape)
-    jax.eval_shape(lambda s: [_set_hparam(s, n, v) for n in axes if n != "seed" for v in axes[n]], state_shape)
+    for name in axes:
+        if name == "seed":
+            continue
+        try:
+            jax.eval_shape(lambda s, n=name: [_set_hparam(s, n, v) for v in axes[n]], state_shape)
+        except ValueError as e:  # the grid names a hyperparameter opt's state does not hold (settable)
+            arg = f"{name}s" if name in ("learning_rate", "weight_decay") else f"hparams[{name!r}]"
+            raise ValueError(f"{arg}: sweep sets {name} in opt's state for each model, but {e}") from None
     inits, fit_keys = {}, {}
     for s in dict.fromkeys(axes["seed"]):
         init_key, fit_keys[s] = jax.random.split(jax.random.PRNGKey(s))

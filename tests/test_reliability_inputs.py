@@ -555,7 +555,7 @@ def test_set_learning_rate_rejects_bad_values_and_keeps_the_state(lr):
     with pytest.raises(ValueError, match="learning_rate must be finite and >= 0"):
         O.set_learning_rate(STATE, lr)
     assert _bits(STATE) == STATE_BITS
-    with pytest.raises(ValueError, match="invalid learning rate"):
+    with pytest.raises(ValueError, match=r"LearningRateScheduler: the schedule's learning rate for epoch 0 must be"):
         fnn.fit(
             NET,
             PARAMS,

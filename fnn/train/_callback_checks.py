@@ -17,7 +17,7 @@ import numpy as np
 from fnn import callbacks as callbacks_, optimizers
 from fnn._validate import check_params_dtypes
 from fnn.callbacks._monitor import auto_mode
-from fnn.train._checks import _listed, _tree_differences
+from fnn.train._checks import listed, tree_differences
 
 
 def check_against_logs(callbacks: Sequence[Any], metrics: Sequence[Any], validation: bool) -> None:
@@ -127,9 +127,9 @@ def replaced_state_check(stop_on_nan: bool) -> Callable[[Any, tuple, str], None]
                 check_params_dtypes(ctx.params, "ctx.params")
             except TypeError as e:
                 raise TypeError(f"{who} set {e}") from None
-            _, diffs = _tree_differences(ctx.params, params, "ctx.params", "the run's params have")
+            _, diffs = tree_differences(ctx.params, params, "ctx.params", "the run's params have")
             if diffs:
-                mismatch = f"ctx.params that do not match the run's params ({_listed(diffs)})"
+                mismatch = f"ctx.params that do not match the run's params ({listed(diffs)})"
                 raise ValueError(f"{who} set {mismatch}: {keeps.format('their', 'them')}")
             if stop_on_nan:
                 for path, leaf in jax.tree_util.tree_flatten_with_path(ctx.params)[0]:
@@ -139,10 +139,10 @@ def replaced_state_check(stop_on_nan: bool) -> Callable[[Any, tuple, str], None]
                             "with TerminateOnNaN fit keeps and returns only finite params"
                         )
         if ctx.opt_state is not opt_state:
-            structure, diffs = _tree_differences(ctx.opt_state, opt_state, "ctx.opt_state", "opt.init(params) builds")
+            structure, diffs = tree_differences(ctx.opt_state, opt_state, "ctx.opt_state", "opt.init(params) builds")
             if structure or diffs:
                 what = "another optimizer's state" if structure else "a state"
-                differs = f"{what}, which does not match opt.init(params) ({_listed(diffs)})"
+                differs = f"{what}, which does not match opt.init(params) ({listed(diffs)})"
                 raise ValueError(
                     f"{who} set ctx.opt_state to {'None' if ctx.opt_state is None else differs}: "
                     f"{keeps.format('its', 'it')}; set a learning rate with fnn.optimizers.set_learning_rate"

@@ -84,7 +84,7 @@ def _shape_dtype(leaf: Any) -> tuple[tuple, np.dtype]:
     return tuple(np.shape(leaf)), leaf.dtype if hasattr(leaf, "dtype") else np.asarray(leaf).dtype
 
 
-def _tree_differences(
+def tree_differences(
     got: Any, want: Any, name: str, builds: str, models: int | None = None, dtypes: bool = True
 ) -> tuple[bool, list[str]]:
     """How the tree ``got`` (called ``name``) differs from ``want`` (which ``builds`` names):
@@ -110,7 +110,7 @@ def _tree_differences(
     return False, diffs
 
 
-def _listed(diffs: list[str]) -> str:
+def listed(diffs: list[str]) -> str:
     return "; ".join(diffs[:4]) + (f"; and {len(diffs) - 4} more" if len(diffs) > 4 else "")
 
 
@@ -119,7 +119,7 @@ def check_opt_state(opt: Any, params: Any, opt_state: Any, name: str = "opt_stat
     optimizer's state is named as such), shapes and dtypes. ``models``: stacked over that many
     models (fit_many)."""
     want = jax.eval_shape(opt.init, params)
-    structure, diffs = _tree_differences(opt_state, want, name, "opt.init(params) builds", models)
+    structure, diffs = tree_differences(opt_state, want, name, "opt.init(params) builds", models)
     if structure:
         raise ValueError(
             f"{name} does not match opt.init(params): another optimizer's state, or one initialised with other "
@@ -128,7 +128,7 @@ def check_opt_state(opt: Any, params: Any, opt_state: Any, name: str = "opt_stat
     if diffs:
         raise ValueError(
             f"{name} does not match opt.init(params) (a state built for params of other shapes or dtypes): "
-            + _listed(diffs)
+            + listed(diffs)
         )
 
 
@@ -216,10 +216,10 @@ def _check_opt_update(opt: Any, params_signature: tuple) -> None:
         raise TypeError(f"{update} returned one tree shaped like params: {returns}; return the state too")
     if not (isinstance(out, (tuple, list)) and len(out) == 2):
         raise TypeError(f"{update} returned {_described(out)}: {returns}")
-    _, diffs = _tree_differences(out[0], params, "updates", "params have", dtypes=False)
+    _, diffs = tree_differences(out[0], params, "updates", "params have", dtypes=False)
     if diffs:
         raise ValueError(
-            f"{update} returned updates (its first result) that do not match params: {_listed(diffs)} "
+            f"{update} returned updates (its first result) that do not match params: {listed(diffs)} "
             f"({returns}, updates shaped like params)"
         )
     for (path, u), p in zip(jax.tree_util.tree_flatten_with_path(out[0])[0], jax.tree.leaves(params), strict=True):
@@ -228,11 +228,11 @@ def _check_opt_update(opt: Any, params_signature: tuple) -> None:
                 f"{update} returned updates{jax.tree_util.keystr(path)} of dtype {u.dtype} for params of dtype "
                 f"{p.dtype}: updates must be floating arrays (an integer update has truncated the step)"
             )
-    _, diffs = _tree_differences(out[1], state, "new_state", "opt.init(params) builds")
+    _, diffs = tree_differences(out[1], state, "new_state", "opt.init(params) builds")
     if diffs:
         raise ValueError(
             f"{update} returned a new state (its second result) that does not match the state it was given: "
-            f"{_listed(diffs)} (the state keeps the structure, shapes and dtypes of opt.init(params) from step "
+            f"{listed(diffs)} (the state keeps the structure, shapes and dtypes of opt.init(params) from step "
             "to step: training carries it through a compiled loop)"
         )
 

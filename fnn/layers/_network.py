@@ -4,20 +4,21 @@
 ``forward``, ``backward``, ``name``, ``needs_key`` and the layer's init as
 ``init_with_shape``, so networks nest in ``serial`` as they are. Its ``backward`` runs the
 layers in reverse (the chain rule, layer by layer).
+
+What the forward hands the backward is ``fnn.layers._caches``; the gradients' containers and
+dtypes, ``fnn.layers._gradients``; the compiled init and each layer's checked init,
+``fnn.layers._network_init``; what a layer breaking the protocol is told, ``fnn.layers._errors``.
 """
 
 from __future__ import annotations
 
-import numbers
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
-from fnn._cache import structural_cache
 from fnn._per_key import per_key
 from fnn._validate import UNTRACEABLE, key as check_key, params_dtype
 from fnn.layers._base import (
@@ -25,7 +26,6 @@ from fnn.layers._base import (
     ArrayLike,
     FeatureMismatchError,
     Layer,
-    Params,
     Shape,
     as_shape,
     check_layers,
@@ -33,6 +33,7 @@ from fnn.layers._base import (
     network_args,
     output_shape_of,
 )
+from fnn.layers._caches import Caches, forward_shapes
 from fnn.layers._errors import (
     NAMED_ERRORS,
     backward_error,
@@ -41,36 +42,9 @@ from fnn.layers._errors import (
     describe,
     disagreeing_layer,
     forward_error,
-    init_error,
-    is_shape,
-    layer_error,
 )
-
-
-class _Caches(list):
-    """What :meth:`Network.forward` returns as ``cache``: the list of the layers' caches, which
-    also records the shapes and dtypes the forward saw (the input's, then each layer's
-    output's), so that :meth:`Network.backward` can check each layer's ``dx`` against its input
-    and tell a layer's own error from a wrong ``dy``. A pytree whose static part is the shapes
-    and dtypes (they survive ``jit``, ``custom_vjp`` residuals and ``tree.map``); a plain list
-    of caches works as well, unchecked."""
-
-    def __init__(self, caches: Iterable[Any], shapes: tuple[Shape, ...], dtypes: tuple[Any, ...]) -> None:
-        super().__init__(caches)
-        self.shapes, self.dtypes = shapes, dtypes
-
-
-jax.tree_util.register_pytree_with_keys(
-    _Caches,
-    lambda c: ([(jax.tree_util.SequenceKey(i), v) for i, v in enumerate(c)], (c.shapes, c.dtypes)),
-    lambda aux, children: _Caches(children, *aux),
-    lambda c: (list(c), (c.shapes, c.dtypes)),
-)
-
-
-@structural_cache(maxsize=64)
-def _init_program(net: Network, shape: Shape, dtype: Any) -> Callable[[Array], list]:
-    return jax.jit(lambda key: net.init_with_shape(key, shape, dtype)[1])
+from fnn.layers._gradients import in_containers_of, in_dtype_of
+from fnn.layers._network_init import init_layer, init_program
 
 
 @dataclass(frozen=True)
@@ -170,7 +144,7 @@ class Network:
         except TypeError:  # not cacheable: a program compiled on every call would cost more than eager
             return self.init_with_shape(key, shape, dtype)[1]
         try:
-            return _init_program(*cache_key)(key)
+            return init_program(*cache_key)(key)
         except UNTRACEABLE:
             return self.init_with_shape(key, shape, dtype)[1]
 
@@ -200,34 +174,9 @@ class Network:
         dtype = params_dtype("dtype", dtype)
         params = []
         for i, k in enumerate(jax.random.split(key, len(self.layers))):
-            shape, p = self._init_layer(i, k, shape, dtype)
+            shape, p = init_layer(self, i, k, shape, dtype)
             params.append(p)
         return tuple(shape), params
-
-    def _init_layer(self, i: int, key: Array, shape: Shape, dtype: Any) -> tuple[Shape, Params]:
-        """Layer ``i``'s ``(output_shape, params)``; a mistake in its init names the layer."""
-        layer = self.layers[i]
-        try:
-            out = layer.init_with_shape(key, shape, dtype)
-        except NAMED_ERRORS as err:
-            if isinstance(err, UNTRACEABLE):  # Network.init then runs the inits eagerly
-                raise
-            raise init_error(self, i, shape, err) from err
-        if not (isinstance(out, tuple) and len(out) == 2 and is_shape(out[0])):
-            raise layer_error(
-                TypeError,
-                f"layer {i} ({self.names[i]}): init(key, input_shape, dtype) must return (output_shape, "
-                f"params) with output_shape a tuple of ints (the Layer protocol); got {describe(out)}",
-            )
-        for path, leaf in jax.tree_util.tree_flatten_with_path(out[1])[0]:
-            if not isinstance(leaf, (jax.Array, np.ndarray, np.generic, numbers.Number)):
-                raise layer_error(
-                    TypeError,
-                    f"layer {i} ({self.names[i]}): init(key, input_shape, dtype) must return params of arrays "
-                    f"(the Layer protocol); got params{jax.tree_util.keystr(path)} of type {type(leaf).__name__} "
-                    "(a setting such as a name belongs in the layer's functions, not in its params)",
-                )
-        return tuple(out[0]), out[1]
 
     def output_shape(self, input_shape: int | Sequence[int]) -> Shape:
         """The output shape (without the batch axis) for inputs of ``input_shape``.
@@ -289,7 +238,7 @@ class Network:
             caches.append(c)
             shapes.append(tuple(x.shape))
             dtypes.append(x.dtype)
-        return x, _Caches(caches, tuple(shapes), tuple(dtypes))
+        return x, Caches(caches, tuple(shapes), tuple(dtypes))
 
     def apply(self, params: list, x: ArrayLike, *, key: Array | None = None, train: bool = False) -> Array:
         """The network's output ``y`` for a batch ``x`` (a jax array, a NumPy array or nested
@@ -339,12 +288,12 @@ class Network:
                 layer's own code are raised again as in :meth:`forward`, naming the layer.
         """
         grads, dx = self._backward_layers(params, cache, dy)
-        return _in_containers_of(params, grads), dx
+        return in_containers_of(params, grads), dx
 
     def _backward_layers(self, params: list, cache: list, dy: Array) -> tuple[list, Array]:
         """:meth:`backward`'s pass through the layers, last first: the layers' ``dparams`` in a list."""
         self._check_params(params)
-        shapes = self._forward_shapes(cache, dy)
+        shapes = forward_shapes(cache, len(self.layers), dy)
         grads: list = [None] * len(self.layers)
         for i in reversed(range(len(self.layers))):
             try:
@@ -359,9 +308,9 @@ class Network:
                     f"(the Layer protocol); got {describe(out)}"
                 )
             grads[i], dy = out
-            grads[i] = _in_containers_of(params[i], grads[i])
+            grads[i] = in_containers_of(params[i], grads[i])
             if i:  # the first layer's dx is the input gradient, which not every caller asks for
-                check_dx(self, i, dy, shapes, None if shapes is None else cast(_Caches, cache).dtypes)
+                check_dx(self, i, dy, shapes, None if shapes is None else cast(Caches, cache).dtypes)
             if grads[i] is None and not jax.tree.leaves(params[i]):
                 # a layer without params may say so with None (as torch's backward does); its
                 # gradient is its (empty) params' structure
@@ -370,7 +319,7 @@ class Network:
             # a gradient takes its parameter's dtype, as jax.grad's does (bfloat16 params, float32
             # data); canonicalized: NumPy float64 params without x64 compute in float32, and
             # astype(float64) there warns once per leaf
-            grads[i] = jax.tree.map(_in_dtype_of, grads[i], params[i])
+            grads[i] = jax.tree.map(in_dtype_of, grads[i], params[i])
         return grads, dy
 
     def as_layer(self, name: str | None = None) -> Layer:
@@ -384,13 +333,6 @@ class Network:
             A :class:`Layer` of the network's functions.
         """
         return Layer(self.init_with_shape, self.forward, self.backward, name or self.name, self.needs_key)
-
-    def _forward_shapes(self, cache: Any, dy: Any) -> tuple[Shape, ...] | None:
-        """The shapes this network's forward recorded in ``cache``, if they describe this call
-        (a cache sliced or batched after the forward, or a wrong ``dy``, leaves them unused)."""
-        if not isinstance(cache, _Caches) or len(cache.shapes) != len(self.layers) + 1:
-            return None
-        return cache.shapes if tuple(jnp.shape(dy)) == tuple(cache.shapes[-1]) else None
 
     def _layer_keys(self, key: Array | None, train: bool) -> list:
         if key is None or not train:
@@ -422,16 +364,6 @@ class Network:
         return f"Network({', '.join(parts + ([f'name={self.name!r}'] if self.name != 'serial' else []))})"
 
 
-def _in_dtype_of(g: Array, p: Any) -> Array:
-    """Gradient ``g`` in the dtype its parameter ``p`` computes in (``p``'s, canonicalized); a
-    float0 one (JAX's zero cotangent of an integer leaf, a mask's) stays float0, as jax.grad
-    gives it (no integer holds float0)."""
-    if g.dtype == jax.dtypes.float0:
-        return g
-    dtype = jax.dtypes.canonicalize_dtype(p.dtype)
-    return g if g.dtype == dtype else g.astype(dtype)
-
-
 def _unique_names(layers: Sequence[Layer | Network]) -> tuple[str, ...]:
     counts: dict[str, int] = {}
     names = []
@@ -440,28 +372,6 @@ def _unique_names(layers: Sequence[Layer | Network]) -> tuple[str, ...]:
         counts[layer.name] = n + 1
         names.append(f"{layer.name}_{n}")
     return tuple(names)
-
-
-def _in_containers_of(params: Any, grads: Any) -> Any:
-    """``grads`` in ``params``' containers where only their types differ, as ``jax.grad`` keeps
-    any container: the network's list of gradients for a tuple of params, a layer's plain dict
-    for an OrderedDict (or another Mapping) entry with the same keys, nested Mappings alike.
-    Anything else comes back as it is, for :func:`check_dparams` to judge (a user layer's real
-    mismatch is still named)."""
-    # the container is rebuilt by its pytree node, which knows how (a NamedTuple takes fields,
-    # an OrderedDict keeps its order); one JAX does not know as a node stays as the layer gave it
-    if not (
-        (isinstance(params, Mapping) and isinstance(grads, Mapping) and set(grads) == set(params))
-        or (isinstance(params, tuple) and isinstance(grads, list) and len(grads) == len(params))
-    ):
-        return grads
-    # params' own node, its children as leaves
-    flat, node = jax.tree_util.tree_flatten_with_path(params, is_leaf=lambda n: n is not params)
-    children: list = list(grads)
-    if isinstance(params, Mapping):
-        keys = [path[0].key for path, _ in flat if isinstance(path[0], jax.tree_util.DictKey)]
-        children = [_in_containers_of(params[k], grads[k]) for k in keys]
-    return jax.tree_util.tree_unflatten(node, children) if len(flat) == len(children) == len(params) else grads
 
 
 def serial(*layers: Layer | Network, name: str = "serial") -> Network:

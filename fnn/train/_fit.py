@@ -1,21 +1,19 @@
 """``fit``: Keras's ``Model.fit`` semantics over the compiled epoch, with callbacks, resumable
-checkpoints and data-parallel training on a mesh (what it returns, :class:`History` and
-:class:`FitResult`, is ``fnn.train._results``)."""
+checkpoints and data-parallel training on a mesh: its checks, in order, and the run they set up
+(what it returns, :class:`History` and :class:`FitResult`, is ``fnn.train._results``; what it
+takes from a checkpoint it resumes, ``fnn.train._resume``; what it does around each epoch,
+``fnn.train._fit_hooks``)."""
 
 from __future__ import annotations
 
 import functools
-import math
-import warnings
 from collections.abc import Sequence
 from typing import Any
 
 import jax
 
-from fnn import callbacks as callbacks_, checkpoint as checkpoint_, parallel
-from fnn._interrupts import interrupts_held
+from fnn import callbacks as callbacks_, parallel
 from fnn._validate import integer, key as check_key, path as check_path
-from fnn.checkpoint._io import MissingTree
 from fnn.train._callback_checks import (
     check_against_logs,
     check_learning_rate_held,
@@ -31,10 +29,10 @@ from fnn.train._checks import (
     resolve_opt,
     warn_if_hyperparams_differ,
 )
-from fnn.train._epoch import epoch_keys, logs
-from fnn.train._loop import copy_tree, epoch_inputs, init_state, prepare, run_epochs, run_epochs_queued
-from fnn.train._results import FitResult, History, resumed_history
-from fnn.train._resume import SETTINGS, resumed_key, run_settings
+from fnn.train._fit_hooks import fit_hooks
+from fnn.train._loop import copy_tree, init_state, prepare, run_epochs, run_epochs_queued
+from fnn.train._results import FitResult, History
+from fnn.train._resume import continued_history, read_checkpoint, resumed_key, resumed_opt_state
 
 Array = jax.Array
 
@@ -325,28 +323,9 @@ def fit(
         # Where it will be written is checked too: a bad path fails now, not after training.
         checkpoint = check_path("checkpoint", checkpoint, writable=True)
         check_not_a_best_file(checkpoint, cbs.items)
-        # against the arrays training will hold (NumPy float64 becomes float32 without x64)
-        params_template = jax.eval_shape(lambda tree: tree, params)
-        try:
-            resumed = checkpoint_.resume(checkpoint, params=params_template, opt_state=template)
-        except MissingTree as err:  # the template is fit's own: say what the file lacks for a run
-            if err.tree != "opt_state":
-                raise
-            raise ValueError(
-                f"checkpoint {checkpoint!r} holds no optimizer state (it was saved with params only, as "
-                "ModelCheckpoint(save_weights_only=True) writes), so "
-                "training cannot resume from it. To start a new run from its params, load them with "
-                "fnn.checkpoint.load(path, params=params).params (your params as the template) and pass "
-                "them to fit as params, with another checkpoint path or none (this one would be resumed)"
-            ) from None
-        if resumed is not None:  # a History saved by hand, or its logs alone, is continued too
-            history = resumed_history(resumed.history, int(resumed.epoch), f"checkpoint {checkpoint!r}")
-            # the epochs from here on take this run's steps (a run resumed with another batch size)
-            history.iterations_per_epoch = run.iterations_per_epoch
-            initial_epoch = int(resumed.epoch)
-            if history.stop_reason != "epochs":
-                # The interrupted run had stopped (early stopping, NaN, a callback): so does this one.
-                initial_epoch = max(initial_epoch, epochs)
+        resumed = read_checkpoint(checkpoint, params, template)
+        if resumed is not None:
+            history, initial_epoch = continued_history(resumed, checkpoint, run.iterations_per_epoch, epochs)
             # no key given: the file's; a key or batches other than its are warned of
             runs = int(resumed.epoch) < epochs and history.stop_reason == "epochs"
             key = resumed_key(checkpoint, resumed.key, resumed.extra, key, run.spec, runs)
@@ -360,11 +339,7 @@ def fit(
     params = copy_tree(params)
     opt_state = init_state(opt, params) if opt_state is None else copy_tree(opt_state)
     if resumed is not None:
-        # A state written before schedules' values were optimizer state comes back with those
-        # values as the abstract template's (they came from the optimizer then): this one's.
-        kept = jax.tree.map(
-            lambda got, own: own if isinstance(got, jax.ShapeDtypeStruct) else got, resumed.opt_state, opt_state
-        )
+        kept = resumed_opt_state(resumed.opt_state, opt_state)
         params, opt_state = copy_tree(resumed.params), copy_tree(kept)
         # named as a given opt_state's are (but a rate the run's ReduceLROnPlateau set)
         remedy = "to change them, set them in its opt_state with fnn.optimizers.set_hyperparams and save it again"
@@ -375,80 +350,26 @@ def fit(
     run = run._replace(data=place(run.data))
     params, opt_state = place((params, opt_state))
 
-    ctx = callbacks_.FitContext(
-        net=net, params=params, opt_state=opt_state, history=history, epochs=epochs,
-        iterations_per_epoch=history.iterations_per_epoch, defer_saves=True,
+    hooks = fit_hooks(
+        net, run, params, opt_state, history=history, cbs=cbs, place=place, key=key, checkpoint=checkpoint,
+        epochs=epochs, initial_epoch=initial_epoch, verbose=verbose,
     )  # fmt: skip
-    progress = callbacks_.Progress(verbose, epochs, initial_epoch, history.iterations_per_epoch)
-    warned: list[int] = []
-
-    def begin(epoch, params, opt_state):
-        ctx.epoch = epoch
-        progress.begin(epoch)
-        cbs.on_epoch_begin(epoch, ctx)
-        # callbacks may have changed hyperparameters held in the state (with a mesh, their new
-        # arrays are put back on every device; a no-op otherwise)
-        return place((ctx.params, ctx.opt_state))
-
-    draw = epoch_inputs(epoch_keys, key, n=run.n, shuffle=run.spec.shuffle, needs_key=net.needs_key, epochs=epochs)
-
-    def inputs(epoch):
-        return place(draw(epoch))
-
-    def recorded(epoch, bad, sums, val, seconds, stacklevel):
-        """The epoch's logs, appended to the history (``stacklevel``: the warning's, the caller
-        of fit)."""
-        entries = logs(run.metrics, sums, val)
-        if bad:
-            history.stop_reason, history.stopped_epoch = "nan", epoch
-            ctx.stop_training = True
-        elif not warned and not math.isfinite(entries["loss"]):
-            warned.append(epoch)
-            warnings.warn(
-                f"fit: epoch {epoch + 1} loss is {entries['loss']} (non-finite); "
-                "add fnn.callbacks.TerminateOnNaN() to stop at the first bad batch",
-                RuntimeWarning,
-                stacklevel=stacklevel + 1,
-            )
-        history.append(epoch, entries, seconds)
-        return entries
-
-    def queued_end(epoch, bad, sums, val, seconds):
-        progress.update(epoch, recorded(epoch, bad, sums, val, seconds, stacklevel=5), seconds)
-
-    def end(epoch, params, opt_state, bad, sums, val, seconds):
-        # One piece for Ctrl-C: the epoch is recorded, shown to the callbacks, printed and saved,
-        # or (a Ctrl-C before this) none of these; one during it is delivered at its end.
-        with interrupts_held():
-            ctx.params, ctx.opt_state = params, opt_state
-            # The epoch is in the history while the callbacks run (a checkpoint they ask for
-            # holds it); what they add to the logs (learning_rate) joins it afterwards.
-            entries = recorded(epoch, bad, sums, val, seconds, stacklevel=4)
-            cbs.on_epoch_end(epoch, entries, ctx)
-            history.update_last(entries)
-            if ctx.stop_training and history.stop_reason == "epochs":
-                history.stop_reason, history.stopped_epoch = ctx.stop_reason or "callback", epoch
-            progress.update(epoch, entries, seconds)
-            # Every checkpoint of the epoch is written now, with the whole epoch and the
-            # callbacks' state: resuming from any of them continues exactly as the uninterrupted run.
-            for path in [*ctx.pending_saves, *([checkpoint] if checkpoint is not None else [])]:
-                callbacks_.write_checkpoint(path, ctx, cbs, key, **{SETTINGS: run_settings(run.spec)})
-            ctx.pending_saves.clear()
-        return ctx.params, ctx.opt_state, ctx.stop_training
-
+    ctx = hooks.ctx
     try:
         cbs.on_train_begin(ctx)
         if resumed is not None:
             cbs.set_state(resumed.callbacks, f"fit: resuming from {checkpoint}")
         if cbs.items or checkpoint is not None or run.spec.stop_on_nan:
             ctx.params, ctx.opt_state = run_epochs(
-                run, params, opt_state, epochs=epochs, initial_epoch=initial_epoch, inputs=inputs, begin=begin, end=end
-            )
+                run, params, opt_state, epochs=epochs, initial_epoch=initial_epoch, inputs=hooks.inputs,
+                begin=hooks.begin, end=hooks.end,
+            )  # fmt: skip
         else:  # nothing between epochs reads or changes the state: each is queued before the last is recorded
             ctx.params, ctx.opt_state = run_epochs_queued(
-                run, params, opt_state, epochs=epochs, initial_epoch=initial_epoch, inputs=inputs, end=queued_end
-            )
+                run, params, opt_state, epochs=epochs, initial_epoch=initial_epoch, inputs=hooks.inputs,
+                end=hooks.queued_end,
+            )  # fmt: skip
         cbs.on_train_end(ctx)
     finally:  # an interrupted run ends its progress line before whatever is printed next
-        progress.close()
+        hooks.progress.close()
     return FitResult(ctx.params, ctx.opt_state, history)

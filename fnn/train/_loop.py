@@ -1,7 +1,8 @@
-"""What ``fit`` and ``fit_many`` share: one preparation path (checks, data on the device, the
-compiled epoch), the epochs' inputs, and the epoch loop (one program run and one host sync per
-epoch): :func:`run_epochs` when callbacks act between epochs, :func:`run_epochs_queued`, which
-keeps the next epoch queued on the device while the host records the last, when nothing does."""
+"""What ``fit`` and ``fit_many`` share: one preparation path (checks, the data on the device as
+``fnn.train._device_data`` puts it, the compiled epoch), the optimizer state's init and working
+copies, the epochs' inputs, and the epoch loop (one program run and one host sync per epoch):
+:func:`run_epochs` when callbacks act between epochs, :func:`run_epochs_queued`, which keeps the
+next epoch queued on the device while the host records the last, when nothing does."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import functools
 import math
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
 import jax
@@ -25,7 +26,8 @@ from fnn._random import epoch_perm_bits, threefry_bits
 from fnn._validate import integer, key_data
 from fnn.callbacks._base import copy_tree as _copy_tree
 from fnn.train._checks import check_settings, check_shuffle
-from fnn.train._data_checks import check_held, prepare_data
+from fnn.train._data_checks import prepare_data
+from fnn.train._device_data import data_to_device, param_dtype
 from fnn.train._epoch import (
     EpochSpec,
     can_pad_last,
@@ -120,119 +122,6 @@ def epoch_inputs(keys_of: Callable, key: Any, *, n: int, shuffle: bool, needs_ke
         return perm, drop_key
 
     return inputs
-
-
-def param_dtype(params: Any) -> Any:
-    leaves = [leaf for leaf in jax.tree.leaves(params) if jnp.issubdtype(leaf.dtype, jnp.floating)]
-    return leaves[0].dtype if leaves else jnp.float32
-
-
-def target_dtype(dtype: Any) -> Any:
-    """The dtype floating targets and sample weights are held in for params of ``dtype``: at
-    least float32. Half-precision params compute their outputs in their dtype, but the loss
-    takes them against float32 targets, as Keras's losses do (bfloat16 targets of 1001, 1002
-    and 1003 are 1000, 1000 and 1004)."""
-    return jnp.float32 if jnp.dtype(dtype).itemsize < 4 else dtype
-
-
-# XLA:CPU adopts a NumPy array aligned to this many bytes as a device buffer without copying it
-# (jax.device_put); any other host array is copied.
-_ALIGN = 64
-
-
-def _adoptable(a: np.ndarray, dtype: np.dtype) -> np.ndarray:
-    """``a`` converted to ``dtype``, C-ordered, in memory aligned to ``_ALIGN`` bytes: on CPU the
-    conversion's copy becomes the device array (``astype``'s copy would sit at any alignment,
-    and the transfer would copy it again); elsewhere it is the source of the one transfer."""
-    nbytes = a.size * dtype.itemsize
-    raw = np.empty(nbytes + _ALIGN, np.uint8)
-    start = -raw.ctypes.data % _ALIGN
-    out = raw[start : start + nbytes].view(dtype).reshape(a.shape)
-    np.copyto(out, a, casting="unsafe")  # under the caller's np.errstate: an overflow may raise
-    return out
-
-
-@functools.partial(jax.jit, static_argnums=1)
-def _narrowed(a: jax.Array, dtype: Any) -> tuple[jax.Array, jax.Array]:
-    """``a`` in the narrower ``dtype``, and whether it stayed finite: one program, as the
-    conversion alone was (NaN and inf propagate through the sum; a finite sum that overflowed
-    is re-checked exactly on the host)."""
-    held = a.astype(dtype)
-    return held, jnp.isfinite(jnp.sum(held, dtype=jnp.promote_types(dtype, jnp.float32)))
-
-
-def _narrows(source: Any, target: Any) -> bool:
-    """Whether finite values of ``source`` (floating, integer or bool) may overflow in the
-    floating ``target`` (70000 in float16)."""
-    if jnp.issubdtype(source, jnp.integer):
-        return bool(jnp.finfo(target).max < jnp.iinfo(source).max)
-    return jnp.issubdtype(source, jnp.floating) and bool(jnp.finfo(target).max < jnp.finfo(source).max)
-
-
-def to_device(
-    dtype: Any, arrays: Sequence[Any], names: Sequence[str], first_row: int = 0, inputs: bool = False
-) -> tuple:
-    """The ``arrays``, floating ones in ``dtype`` (None stays None), on the default device; with
-    ``inputs`` (a network's ``x``) integer and bool ones too, as the network computes in the
-    params' dtype (int32 x under float64 params would otherwise meet float32 in a LayerNorm's
-    statistics, int32 promoting with float32 there). Host arrays are converted on the host and
-    transferred (``jnp.asarray`` would compile a program per shape).
-    A finite value that overflows ``dtype`` (1e39 in float32, 70000 in float16) is a
-    ValueError naming the array (``names``, the arrays' argument names; ``first_row``: the
-    index in it of their first row, for a validation split) before anything is compiled.
-
-    Memory: a host array that needs converting (float64 for float32 params, int64 labels
-    without x64, ...) is converted once, into memory XLA:CPU adopts, so the device array is the
-    only copy; one already in its dtype is transferred as it is (one device copy, none where
-    XLA:CPU can adopt it); a jax array already in its dtype is used as it is. A host array's
-    overflow is flagged by its cast (into bfloat16, whose cast flags none, by a pass over the
-    result); a jax array's narrowing sums the converted values in the same program."""
-
-    def one(a: Any, name: str) -> Any:
-        if a is None:
-            return None
-        floating = jnp.issubdtype(a.dtype, jnp.floating) or (  # bfloat16 too
-            inputs and (np.issubdtype(a.dtype, np.integer) or a.dtype == np.bool_)
-        )
-        # canonical: NumPy float64 params without x64 compute in float32
-        target = np.dtype(jax.dtypes.canonicalize_dtype(dtype if floating else a.dtype))
-        if isinstance(a, jax.Array):
-            if not floating or a.dtype == target:
-                return a
-            if not _narrows(a.dtype, target):
-                return a.astype(target)
-            held, finite = _narrowed(a, target)
-            if not bool(finite):
-                check_held(name, a, held, first_row)
-            return held
-        a = np.asarray(a)
-        if a.dtype != target:
-            source = a
-            try:  # the cast itself flags a finite value that becomes inf: no pass of its own
-                with np.errstate(over="raise"):
-                    a = _adoptable(source, target)
-            except FloatingPointError:
-                with np.errstate(over="ignore"):
-                    a = _adoptable(source, target)
-                check_held(name, source, a, first_row)
-            else:
-                if floating and target.kind != "f" and _narrows(source.dtype, target):
-                    # ml_dtypes' casts (to bfloat16) never flag an overflow: a pass over the result
-                    check_held(name, source, a, first_row)
-        return jax.device_put(a)
-
-    return tuple(one(a, name) for a, name in zip(arrays, names, strict=True))
-
-
-def data_to_device(
-    dtype: Any, x: Any, y: Any, w: Any, names: Sequence[str] = ("x", "y", "sample_weight"), first_row: int = 0
-) -> tuple[Any, Any, Any]:
-    """``(x, y, w)`` on the device as :func:`to_device` moves them: ``x`` in the params' dtype
-    ``dtype`` (integer and bool inputs too), floating targets and weights in :func:`target_dtype` (class indices stay
-    integers)."""
-    (x,) = to_device(dtype, [x], names[:1], first_row, inputs=True)
-    y, w = to_device(target_dtype(dtype), [y, w], names[1:], first_row)
-    return x, y, w
 
 
 VALIDATION_DATA = ("validation_data[0]", "validation_data[1]", "validation_data[2]")

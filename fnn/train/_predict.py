@@ -13,7 +13,7 @@ import numpy as np
 from fnn._cache import structural_cache
 from fnn._validate import integer
 from fnn.train._data_checks import check_samples
-from fnn.train._loop import to_device
+from fnn.train._device_data import to_device
 from fnn.train._network_checks import check_against_network
 
 Array = jax.Array

@@ -1,7 +1,9 @@
-"""What a resumed ``fit`` compares with its checkpoint: the settings that decide the batches
-(the key, the batch size, shuffling), recorded in every checkpoint ``fit`` writes. One that
-differs is named in a warning (a changed batch size may be meant); a key not given is the
-file's, so the run goes on as the one that wrote it did."""
+"""What a resumed ``fit`` takes from its checkpoint and compares with it: the file read against
+the run's templates before any work (:func:`read_checkpoint`), the history it continues and the
+epoch it starts at (:func:`continued_history`), its optimizer state (:func:`resumed_opt_state`),
+and the settings that decide the batches (the key, the batch size, shuffling), recorded in every
+checkpoint ``fit`` writes. One that differs is named in a warning (a changed batch size may be
+meant); a key not given is the file's, so the run goes on as the one that wrote it did."""
 
 from __future__ import annotations
 
@@ -11,8 +13,11 @@ from typing import Any
 import jax
 import numpy as np
 
+from fnn import checkpoint as checkpoint_
 from fnn._per_key import key_impl
 from fnn._validate import key as check_key, key_data
+from fnn.checkpoint._io import MissingTree
+from fnn.train._results import History, resumed_history
 
 # The checkpoint's ``extra`` entry fit records its run's settings in.
 SETTINGS = "fit_settings"
@@ -69,3 +74,46 @@ def resumed_key(path: str, stored_key: Any, stored_extra: Any, key: Any, spec: A
             stacklevel=3,
         )
     return key
+
+
+def read_checkpoint(path: str, params: Any, opt_state: Any) -> Any:
+    """The checkpoint at ``path`` as ``fit`` resumes it (:func:`fnn.checkpoint.resume`'s result,
+    None where there is no file), read against abstract templates: ``params`` the run's params,
+    ``opt_state`` its optimizer state or that state's shapes. A file saved with params only is a
+    ValueError saying how to start a new run from them."""
+    # against the arrays training will hold (NumPy float64 becomes float32 without x64)
+    params_template = jax.eval_shape(lambda tree: tree, params)
+    try:
+        return checkpoint_.resume(path, params=params_template, opt_state=opt_state)
+    except MissingTree as err:  # the template is fit's own: say what the file lacks for a run
+        if err.tree != "opt_state":
+            raise
+        raise ValueError(
+            f"checkpoint {path!r} holds no optimizer state (it was saved with params only, as "
+            "ModelCheckpoint(save_weights_only=True) writes), so "
+            "training cannot resume from it. To start a new run from its params, load them with "
+            "fnn.checkpoint.load(path, params=params).params (your params as the template) and pass "
+            "them to fit as params, with another checkpoint path or none (this one would be resumed)"
+        ) from None
+
+
+def continued_history(resumed: Any, path: str, iterations_per_epoch: int, epochs: int) -> tuple[History, int]:
+    """The history a run resuming ``resumed`` (the checkpoint at ``path``) continues, and the
+    epoch it starts at: the epochs the file holds, or ``epochs`` where the run that wrote it had
+    stopped. A History saved by hand, or its logs alone, is continued too."""
+    history = resumed_history(resumed.history, int(resumed.epoch), f"checkpoint {path!r}")
+    # the epochs from here on take this run's steps (a run resumed with another batch size)
+    history.iterations_per_epoch = iterations_per_epoch
+    initial_epoch = int(resumed.epoch)
+    if history.stop_reason != "epochs":
+        # The interrupted run had stopped (early stopping, NaN, a callback): so does this one.
+        initial_epoch = max(initial_epoch, epochs)
+    return history, initial_epoch
+
+
+def resumed_opt_state(stored: Any, own: Any) -> Any:
+    """The optimizer state a run resumes from: the checkpoint's (``stored``), ``own`` (the run's
+    fresh state) where the file held none of a leaf."""
+    # A state written before schedules' values were optimizer state comes back with those
+    # values as the abstract template's (they came from the optimizer then): this one's.
+    return jax.tree.map(lambda got, own: own if isinstance(got, jax.ShapeDtypeStruct) else got, stored, own)

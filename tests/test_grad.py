@@ -712,6 +712,104 @@ def test_gradcheck_passes_where_the_second_derivative_jumps():
     assert report.passed and not any(r.fd_kinks for r in report.rows), str(report)
 
 
+_OFF_X, _OFF_Y = np.array([[1.0, 2.0], [-1.0, 0.5], [0.25, -3.0]]), np.array([[1.0], [2.0], [-1.0]])
+
+
+def _off_kink(act, off, middle=()):
+    """``(net, "mse", params)``: one unit of ``act`` whose input is ``off`` for every sample
+    (w = 0, b = off), ``middle`` layers, then Dense(1)."""
+    net = fnn.serial(L.Dense(1, act), *middle, L.Dense(1))
+    params = [{"w": np.zeros((2, 1)), "b": np.array([off])}, *[{} for _ in middle]]
+    return net, "mse", [*params, {"w": np.array([[1.5]]), "b": np.array([0.0])}]
+
+
+def test_a_kink_within_the_step_on_one_side_passes_judged_by_the_other_side():
+    """relu's input 3e-7..1.2e-6 (or -4e-7) from 0, eps 1e-6: the central difference steps over
+    the kink and Richardson's value is neither slope; the side without the kink keeps its
+    one-sided slopes alike from step to step, and the right derivative equals that side's."""
+    for off in (3e-7, 6e-7, 1.2e-6, -4e-7):
+        report = fnn.gradcheck(*_off_kink("relu", off), _OFF_X, _OFF_Y)
+        assert report.passed and report.rows[1].fd_kinks >= 1, (off, str(report))
+    # a relu network with one sample 2e-7 from one unit's kink (random elsewhere), as a random
+    # init of fnn.mlp([64, 1]) over 128 samples gives every ~30 draws
+    rng = np.random.default_rng(3)
+    net = fnn.serial(L.Dense(6, "relu"), L.Dense(1))
+    x, y = rng.normal(size=(5, 3)), rng.normal(size=(5, 1))
+    w0 = rng.normal(size=(3, 6))
+    b0 = np.abs(rng.normal(size=6))
+    b0[2] = 2e-7 - x[1] @ w0[:, 2]  # sample 1 is 2e-7 above unit 2's kink
+    params = [{"w": w0, "b": b0}, {"w": rng.normal(size=(6, 1)), "b": np.zeros(1)}]
+    report = fnn.gradcheck(net, "mse", params, x, y)
+    assert report.passed and report.rows[1].fd_kinks >= 1, str(report)
+
+
+def test_mae_at_float32_ties_seen_in_float64_passes():
+    """Targets equal to a float32 prediction are ~1e-8 off the float64 one: every residual is a
+    kink within the step. mae's sign(e), jax.grad's, and a custom loss's own grad (judged by the
+    slopes alone) all pass."""
+    x = np.array([[1.0, 2.0], [-1.0, 0.5], [0.25, -3.0], [2.0, 2.0], [-0.5, -1.0], [3.0, 1.0]])
+    params = [{"w": np.array([[0.3], [-0.7]]), "b": np.array([0.1])}]
+    y = x @ params[0]["w"] + params[0]["b"] + np.array([[7e-9], [-3e-8], [1.1e-7], [-9e-9], [5e-8], [-1.1e-7]])
+    own = fnn.losses.custom(
+        "abs_sign", lambda t, p: jnp.mean(jnp.abs(p - t), -1), lambda t, p: jnp.sign(p - t) / p.shape[-1]
+    )
+    for loss in ("mae", own):
+        report = fnn.gradcheck(fnn.mlp([1]), loss, params, x, y)
+        assert report.passed and report.rows[-1].fd_kinks == 12, str(report)
+
+
+def test_near_a_kink_a_wrong_derivative_still_fails():
+    """A vjp wrong only within 1e-7 below relu's kink (slope 1 for x > -1e-7), checked at inputs
+    there, fails as it does away from the kink; so does a middle layer's dx 1 % off behind a
+    relu whose input is 3e-7 from its kink, named."""
+    wrong = fnn.activations.Activation("early", lambda z: jnp.where(z > 0, z, 0.0), lambda z, o, dy: dy * (z > -1e-7))
+    for off in (-5e-8, -2e-8, -1e-9):
+        report = fnn.gradcheck(*_off_kink(wrong, off), _OFF_X, _OFF_Y)
+        assert not report.passed and report.failed_layers == ["dense_0"], (off, str(report))
+        assert report.max_error_fd > 0.4 and [n for n, _ in report.at_fault] == ["dense_0"]
+    scale = _custom("scale", _same_shape, lambda p, x, key=None, train=False: (x, ()), lambda p, c, dy: ({}, 1.01 * dy))
+    report = fnn.gradcheck(*_off_kink("relu", 3e-7, (scale,)), _OFF_X, _OFF_Y)
+    assert not report.passed and [n for n, _ in report.at_fault] == ["scale_0"], str(report)
+    assert "the wrong derivative starts in scale_0" in str(report)
+
+
+def test_several_units_on_one_kink_with_another_valid_choice_than_jax_s_say_so():
+    """Every sample's relu input exactly 0 (w = 0, b = 0): a kernel entry moves them both ways,
+    so per-sample choices sum outside the one-sided slopes, and a vjp taking 1 at 0 (valid)
+    differs from jax.grad's 0. It cannot pass soundly; the verdict says it may be a valid
+    choice, not that the derivative is wrong. Its bias entries (all moved one way) pass."""
+    # column 0 of x times y is positive in every sample: its kernel entry's one-sided slopes
+    # have one sign, and the sum of the slopes the choice 1 gives lies outside them
+    x, y = np.array([[1.0, 1.0], [-1.0, 2.0], [2.0, -1.0], [-2.0, -2.0]]), np.array([[1.0], [-1.0], [1.0], [-0.5]])
+    one_at_0 = fnn.activations.Activation("relu1", lambda z: jnp.where(z > 0, z, 0.0), lambda z, o, dy: dy * (z >= 0))
+    net = fnn.serial(L.Dense(3, one_at_0), L.Dense(1))
+    params = [{"w": np.zeros((2, 3)), "b": np.zeros(3)}, {"w": np.array([[1.0], [-2.0], [0.5]]), "b": np.zeros(1)}]
+    report = fnn.gradcheck(net, "mse", params, x, y)
+    assert not report.passed and [(r.leaf, r.passed, r.failed_at_kinks) for r in report.rows[:2]] == [
+        ("b", True, False), ("w", False, True)
+    ]  # fmt: skip
+    assert "failing entries all sit exactly on kinks of the loss" in str(report)
+    assert "a wrong derivative or another valid choice" in str(report)
+
+
+def test_sigmoid_crossentropy_at_large_logits_passes_and_a_wrong_gradient_fails():
+    """binary_crossentropy of a sigmoid at logit 12..16: log(1 - c) rounds to ~1e-9, a slope
+    error up to ~1e-3 at eps 1e-6; larger steps judge the entry. A gradient 1e-5 off still fails."""
+    xs, ys = np.ones((4, 1)), np.array([[0.0], [1.0], [0.0], [1.0]])
+
+    def scaled(k):
+        return _custom("k", _same_shape, lambda p, x, key=None, train=False: (x, ()), lambda p, c, dy: ({}, k * dy))
+
+    for k, passes in ((1.0, True), (1.00001, False)):
+        net = fnn.serial(L.Dense(1, "sigmoid"), scaled(k))
+        for logit in (12.25, 15.5, 16.0):
+            params = [{"w": np.zeros((1, 1)), "b": np.array([logit])}, {}]
+            report = fnn.gradcheck(net, "binary_crossentropy", params, xs, ys)
+            assert report.passed == passes, (k, logit, str(report))
+            if not passes:
+                assert report.max_error_fd == pytest.approx(1e-5, rel=0.1)
+
+
 def _first_layer_dx(name, dx):
     """``y = x * s`` (a learned scale per feature) whose backward returns ``dx(dy, s)`` for dx."""
     return _custom(

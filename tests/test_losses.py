@@ -440,6 +440,35 @@ def test_logit_gradients_are_the_fused_form():
     assert np.isfinite(value) and value > 1e3  # a wrong class at 1e4 costs ~2e4, not inf
 
 
+def test_a_minus_inf_logit_of_a_target_0_class_costs_nothing_and_log_cosh_spans_the_float_range():
+    """Cross-entropy from logits leaves out classes of target 0, so 0 * -inf makes no NaN: logits
+    [-inf, 1, 2] with label 1 cost log(e + e^2) - 1 = 1.3133 (torch's and optax's value). log_cosh
+    as |e| + softplus(-2|e|) - log 2 is finite at e = -3e38 in float32 and inf, not NaN, at -inf."""
+    z = np.array([[-np.inf, 1.0, 2.0]])
+    t = np.array([[0.0, 0.5, 0.5]])
+    e = np.array([[-3e38], [3e38], [-np.inf], [np.inf], [-1.5], [2.0]], np.float32)
+    run = jax.jit(
+        lambda z, t, e: (
+            L.get("sparse_categorical_crossentropy", from_logits=True).value_and_grad(jnp.array([1]), z),
+            L.get("categorical_crossentropy", from_logits=True).value_and_grad(t, z),
+            L.get("log_cosh").per_sample(jnp.zeros_like(e), e),
+            L.log_cosh_grad(jnp.zeros_like(e), e),
+        )
+    )
+    (v_sparse, g_sparse), (v_cat, g_cat), per, grad = run(z, t, e)
+    soft = np.array([0.0, np.e, np.e**2]) / (np.e + np.e**2)
+    logq = np.log(soft[1:])  # the classes of target > 0
+    np.testing.assert_allclose(v_sparse, -logq[0], rtol=1e-12)
+    assert float(v_sparse) == pytest.approx(1.3133, abs=1e-4)
+    np.testing.assert_allclose(g_sparse, [soft - [0.0, 1.0, 0.0]], rtol=1e-12)
+    np.testing.assert_allclose(v_cat, -0.5 * logq.sum(), rtol=1e-12)
+    np.testing.assert_allclose(g_cat, [soft - t[0]], rtol=1e-12)
+    log2 = np.float32(np.log(2.0))
+    np.testing.assert_array_equal(np.asarray(per)[:4], [np.float32(3e38) - log2] * 2 + [np.inf] * 2)
+    np.testing.assert_allclose(np.asarray(per)[4:], np.log(np.cosh([-1.5, 2.0])), rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(grad).ravel(), np.tanh(e.astype(np.float64)).ravel() / 6, rtol=1e-6)
+
+
 def test_float32_stays_float32_and_finite():
     names = ("binary_crossentropy", "categorical_crossentropy", "binary_focal_crossentropy")
     run = jax.jit(lambda t, z: [L.get(n, from_logits=True).value_and_grad(t, z) for n in names])

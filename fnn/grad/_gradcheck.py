@@ -18,6 +18,7 @@ from fnn._compat import float64
 from fnn._validate import check_params_dtypes, real
 from fnn.data import check_arrays
 from fnn.grad._culprits import culprits, non_finite_start
+from fnn.grad._judgement import FD_BATCH, autodiff_scale, judge_leaf, padded, second_look
 from fnn.grad._report import GradcheckReport, GradcheckRow
 from fnn.grad._value_and_grad import resolve_loss
 from fnn.layers import Network
@@ -32,96 +33,6 @@ ArrayLike = jax.typing.ArrayLike
 def _path_name(path: Any) -> str:
     parts = [str(getattr(k, "key", getattr(k, "idx", getattr(k, "name", k)))) for k in path]
     return ".".join(parts) or "-"
-
-
-# The entries differenced per step of ``shifted``'s loop (``lax.map``'s batch).
-_FD_BATCH = 128
-# The second look runs at the first pass's shape (no other compile) up to this many entries.
-_SHARE_UP_TO = 8 * _FD_BATCH
-
-
-def _padded(idx: np.ndarray) -> np.ndarray:
-    """``idx`` repeated up to a power of two (at least 8) or, past one batch, a whole number of
-    batches: ``lax.map`` compiles a remainder that is not a whole batch as a second copy of the
-    vmapped forward (``shifted`` compiled 25-40 % slower for it), and a few shapes of the
-    program serve the first pass and the second look alike."""
-    n = idx.size
-    size = max(8, 1 << (n - 1).bit_length()) if n <= _FD_BATCH else -(-n // _FD_BATCH) * _FD_BATCH
-    return np.resize(idx, size)
-
-
-def _second_look(
-    difference: Callable, all_idx: np.ndarray, out: np.ndarray, eps: float, f0: Any, f_h: np.ndarray,
-    fd: np.ndarray, tol: np.ndarray,
-) -> np.ndarray:  # fmt: skip
-    """The entries ``out`` (outside tolerance of either reference) differenced again with the
-    step halved: ``fd[out]`` becomes Richardson's value, and the result holds the one-sided
-    slopes ``(low, high)`` of the entries that sit at a kink (NaN rows elsewhere)."""
-    slopes = np.full((fd.size, 2), np.nan)
-    if not out.size:
-        return slopes
-    again = all_idx[out]
-    first = _padded(all_idx).size
-    if first <= _SHARE_UP_TO:  # the first pass's program, compiled already, at most the first
-        again = np.resize(again, first)  # pass's own cost again: less than a compile when small
-    with float64():
-        f_half = difference(again, eps / 2)[1][: out.size]
-    # Richardson: (4 D(h/2) - D(h)) / 3 cancels central differences' h^2 term; where the loss's
-    # second derivative jumps (softsign at 0) the error is O(h) and this cuts it to a third
-    fd[out] = (4 * (f_half[:, 0] - f_half[:, 1]) / eps - fd[out]) / 3
-    # A kink within the step: the one-sided slopes differ by a jump that does not shrink with
-    # the step (a smooth loss's differ by ~f'' h).
-    right, left = (f_half[:, 0] - f0) / (eps / 2), (f0 - f_half[:, 1]) / (eps / 2)
-    jump_h = (f_h[out, 0] - 2 * f0 + f_h[out, 1]) / eps
-    kink = (np.abs(jump_h) > tol[out]) & (np.abs(right - left) >= 0.75 * np.abs(jump_h))
-    # each side's slope, its O(h) term cancelled: 2 S(h/2) - S(h)
-    right = 2 * right - (f_h[out, 0] - f0) / eps
-    left = 2 * left - (f0 - f_h[out, 1]) / eps
-    slopes[out[kink]] = np.sort(np.stack([left, right], axis=1)[kink], axis=1)
-    return slopes
-
-
-def _autodiff_scale(manual: np.ndarray, auto: np.ndarray, floor_autodiff: float) -> float:
-    """The scale of a leaf's error against autodiff: its largest entry of either, or the floor."""
-    return max(np.max(np.abs(manual), initial=0.0), np.max(np.abs(auto), initial=0.0), floor_autodiff)
-
-
-def _judge_leaf(
-    manual: np.ndarray,
-    auto: np.ndarray,
-    idx: np.ndarray,
-    fd: np.ndarray,
-    slopes: np.ndarray,
-    tol: np.ndarray,
-    floor_autodiff: float,
-    floor_fd: float,
-    rtol_autodiff: float,
-    independent: bool,
-) -> tuple[float, float, int]:
-    """A leaf's ``(error vs autodiff, error vs finite differences, entries at kinks)``.
-
-    ``fd`` are the differences of the entries ``idx``, ``slopes`` their one-sided slopes
-    ``(low, high)`` where they sit at a kink (NaN rows elsewhere). At a kink, a slope between the
-    two one-sided ones is a valid choice (jax.nn.relu takes 0 at 0, jnp.maximum 1/2): an entry
-    there passes if it lies between them (within ``tol``) or, when autodiff is ``independent``
-    of the hand-written derivatives, equals autodiff's (several units kinked at once can sum
-    their choices outside the two slopes); where it lies between them it is left out of the
-    autodiff error, where it equals an independent autodiff's out of the finite-difference
-    error, and otherwise it counts in both.
-    """
-    m = manual[idx]
-    kink = ~np.isnan(slopes[:, 0])
-    off_hull = np.where(kink, np.maximum(np.maximum(slopes[:, 0] - m, m - slopes[:, 1]), 0.0), 0.0)
-    in_hull = kink & (off_hull <= tol)
-    auto_scale = _autodiff_scale(manual, auto, floor_autodiff)
-    auto_diff = np.abs(manual - auto)
-    auto_diff[idx[in_hull]] = 0.0
-    e_auto = float(np.max(auto_diff, initial=0.0) / auto_scale) if auto_scale else 0.0
-    agrees = independent & (np.abs(m - auto[idx]) <= rtol_autodiff * auto_scale)
-    fd_diff = np.where(kink, np.where(agrees, 0.0, off_hull), np.abs(m - fd))
-    fd_scale = max(np.max(np.abs(m), initial=0.0), np.max(np.abs(fd), initial=0.0), floor_fd)
-    e_fd = float(np.max(fd_diff, initial=0.0) / fd_scale) if fd_scale else 0.0
-    return e_auto, e_fd, int(np.sum(kink))
 
 
 def _half_precision(name: str, tree: Any) -> tuple[str, ...]:
@@ -176,7 +87,7 @@ def _gradcheck_programs(net: Network, loss: Any, train: bool) -> tuple[Callable,
             e = jnp.zeros_like(flat).at[i].set(eps)
             return jnp.stack([at(flat + e), at(flat - e)])
 
-        return at(flat), jax.lax.map(one, indices, batch_size=_FD_BATCH)
+        return at(flat), jax.lax.map(one, indices, batch_size=FD_BATCH)
 
     return both, shifted
 
@@ -216,8 +127,19 @@ def gradcheck(
     and the slopes alone judge (an :class:`fnn.activations.Activation` of yours is different:
     ``jax.grad`` differentiates its ``fn``, not its ``vjp``, so it is an independent check; at a
     kink it makes its own choice, ``jnp.maximum`` 1/2 at 0, and the vjp's passes between the
-    slopes). Leaves (and inputs) with more than ``fd_max_entries`` entries are
-    finite-differenced on a random subset of that
+    slopes). An entry still off, unless its two one-sided slopes and central difference agree
+    (a smooth loss: the gradient is wrong), is differenced with smaller steps, down to
+    ``eps / 1024``: where one side's Richardson slopes agree from step to step while the other's
+    move, a kink lies within the step on that other side (a relu unit's input 3e-7 from 0, a
+    float32 tie of ``mae`` seen in float64) and the entry passes equal to the smooth side's
+    slope (counted in ``fd_kinks``); where both sides agree, they judge it as above. Where no
+    side agrees with itself, or both sides agree but not with the entry, the loss's own rounding
+    may swamp the difference (``log(1 - c)`` of a saturated sigmoid, whose error ~1e-9 is a
+    slope error of ~1e-3 at ``eps``): it is differenced with larger steps, up to ``65536 eps``,
+    and passes equal to a Richardson value that agrees with the next smaller step's. A wrong
+    gradient equals neither side's slope of a smooth loss, so it fails whatever the step; such
+    an entry's error is taken against the best-agreeing difference. Leaves (and inputs) with
+    more than ``fd_max_entries`` entries are finite-differenced on a random subset of that
     size (drawn from ``seed``). When a check fails, each piece is checked alone to say where the
     wrong gradient starts (:attr:`GradcheckReport.at_fault`): every layer's backward against
     ``jax.vjp`` of its own forward, at its own input and given autodiff's cotangent of its output,
@@ -228,7 +150,11 @@ def gradcheck(
     leaky_relu units at 0 through a negative weight) leave the loss smooth, so no kink is
     found, while the chain rule multiplies the slopes chosen at each: such entries fail with
     every piece agreeing with ``jax.vjp`` and equal to ``jax.grad``, and the verdict says the
-    chain rule itself is not the derivative there. Where the forward pass is not finite at the checked
+    chain rule itself is not the derivative there. Several units exactly on one kink (zero
+    weights and biases) sum their choices, which may lie outside the loss's one-sided slopes:
+    a choice there other than jax's (relu'(0) = 1 where ``jax.nn.relu`` takes 0) fails, and
+    where the failing entries all sit on kinks the verdict says the named piece differs from
+    jax's choice there, a wrong derivative or another valid one. Where the forward pass is not finite at the checked
     point (a sqrt of a negative input, NaN in ``x``), every comparison is NaN against NaN: the
     report names where the NaN or inf starts instead (:attr:`GradcheckReport.non_finite_from`),
     and no culprit. With ``key`` given, Dropout runs
@@ -311,7 +237,7 @@ def gradcheck(
 
         def difference(idx: np.ndarray, h: float) -> tuple[np.float64, np.ndarray]:
             """The loss at ``(params, x)`` and, per flat index, moved by ``+h`` and ``-h``."""
-            f, f_pm = shifted(params64, x64, y64, key, _padded(idx), h)
+            f, f_pm = shifted(params64, x64, y64, key, padded(idx), h)
             return np.float64(f), np.asarray(f_pm, np.float64)[: idx.size]
 
         f0, f_h = difference(all_idx, eps) if all_idx.size else (np.float64(value), np.zeros((0, 2)))
@@ -340,11 +266,11 @@ def gradcheck(
         for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
             leaf_scale = max(np.max(np.abs(manual_fd[lo:hi]), initial=0.0), np.max(np.abs(fd[lo:hi]), initial=0.0))
             tol[lo:hi] = rtol_fd * max(leaf_scale, floor_fd)
-        # and each entry's tolerance against autodiff, as _judge_leaf's error takes it
+        # and each entry's tolerance against autodiff, as judge_leaf's error takes it
         auto_fd = np.concatenate([a.reshape(-1)[idx] for (_, a), idx in zip(as_np, chosen, strict=True)])
         auto_tol = np.concatenate(
             [
-                np.full(idx.size, rtol_autodiff * _autodiff_scale(m, a, floor_autodiff))
+                np.full(idx.size, rtol_autodiff * autodiff_scale(m, a, floor_autodiff))
                 for (m, a), idx in zip(as_np, chosen, strict=True)
             ]
         )
@@ -352,17 +278,18 @@ def gradcheck(
         # the central difference (0) agrees with sign(x)'s 0 and only jax.grad's 1 differs; both
         # are valid choices between the one-sided slopes -1 and 1.
         out = np.flatnonzero((np.abs(manual_fd - fd) > tol) | (np.abs(manual_fd - auto_fd) > auto_tol))
-        slopes = _second_look(difference, all_idx, out, eps, f0, f_h, fd, tol)
-
         # a loss's own grad is what jax.grad of it runs: at its kinks only the slopes judge it
         independent = not has_own_gradient(loss)
+        agrees = independent & (np.abs(manual_fd - auto_fd) <= auto_tol)
+        slopes = second_look(difference, all_idx, out, eps, f0, f_h, fd, tol, manual_fd, agrees)
+
         rows = []
         for (layer_i, layer_name, leaf, gm, _), (gm_np, ga_np), idx, lo, hi in zip(
             entries, as_np, chosen, bounds[:-1], bounds[1:], strict=True
         ):
-            e_auto, e_fd, kinks = _judge_leaf(
+            e_auto, e_fd, kinks, at_kinks_only = judge_leaf(
                 gm_np.reshape(-1), ga_np.reshape(-1), idx, fd[lo:hi], slopes[lo:hi], tol[lo:hi], floor_autodiff,
-                floor_fd, rtol_autodiff, independent,
+                floor_fd, rtol_autodiff, rtol_fd, independent,
             )  # fmt: skip
             rows.append(
                 GradcheckRow(
@@ -375,6 +302,7 @@ def gradcheck(
                     fd_entries=int(idx.size),
                     passed=bool(e_auto <= rtol_autodiff and e_fd <= rtol_fd),
                     fd_kinks=kinks,
+                    failed_at_kinks=at_kinks_only,
                 )
             )
     args = (params64, x64, y64, key)

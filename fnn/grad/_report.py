@@ -25,7 +25,11 @@ class GradcheckRow:
         passed: Both errors within their tolerances.
         fd_kinks: How many of those entries sit at a kink of the loss (relu at 0...), where
             the one-sided slopes differ and finite differences have no single answer: each
-            passes between the two slopes or equal to autodiff's (see :func:`gradcheck`).
+            passes between the two slopes or equal to autodiff's (see :func:`gradcheck`); or
+            within a step of one, judged by the slope of the side without it.
+        failed_at_kinks: The row fails on entries at kinks alone (outside the one-sided slopes
+            and off autodiff's choice): a value there may be another valid choice than jax's,
+            which several units on one kink sum outside the slopes.
     """
 
     layer: int
@@ -37,6 +41,7 @@ class GradcheckRow:
     fd_entries: int
     passed: bool
     fd_kinks: int = 0
+    failed_at_kinks: bool = False
 
 
 @dataclass(frozen=True)
@@ -45,7 +50,9 @@ class GradcheckReport:
 
     An error is ``max|a - b| / max(max|a|, max|b|, floor)`` over a leaf: relative to the leaf's
     scale, which stays meaningful where single entries are (near) 0, and to an absolute floor
-    where the whole leaf is (near) 0, as ``atol`` does in ``torch.autograd.gradcheck``. The
+    where the whole leaf is (near) 0, as ``atol`` does in ``torch.autograd.gradcheck`` (against
+    finite differences, the leaf's differences at ``eps`` count in its scale besides those the
+    check settled on, so that each entry is judged at one scale). The
     floors are stated in the report: ``floor_autodiff`` is 1e-3 of the largest gradient entry of
     the whole check; ``floor_fd`` the same, or finite differences' own rounding
     (``10 eps_float64 max(|loss|, 1) / (h rtol_fd)``) if larger.
@@ -182,11 +189,14 @@ class GradcheckReport:
             verdict += f"; {_NON_FINITE.get(start, starts)}, so no gradient can be judged"
         elif not self.passed and self.at_fault is not None:
             where = [f"{name} ({error:.2e} from {_REFERENCE_OF.get(name, _VJP)})" for name, error in self.at_fault]
-            verdict += (
-                "; the wrong derivative starts in " + ", ".join(where)
-                if where
-                else "; every layer's backward and the loss's gradient agree with jax.vjp alone" + self._why_still()
-            )
+            if where and all(r.failed_at_kinks for r in self.rows if not r.passed):
+                verdict += _AT_KINKS.format(", ".join(where))
+            else:
+                verdict += (
+                    "; the wrong derivative starts in " + ", ".join(where)
+                    if where
+                    else "; every layer's backward and the loss's gradient agree with jax.vjp alone" + self._why_still()
+                )
         if not self.passed and self.not_float64:
             verdict += (
                 f"; the output of {', '.join(self.not_float64)} is not float64, so the differences through it "
@@ -224,4 +234,13 @@ _NON_FINITE = {
     "params or y": "the params or y hold NaN or inf",
 }
 _VJP = "jax.vjp of its forward"
+# Several units on one kink (zero weights and biases) sum their choices outside the loss's one-sided
+# slopes, and jax's choice differs from another valid one: neither reference can judge the value.
+_AT_KINKS = (
+    "; the failing entries all sit exactly on kinks of the loss, outside its one-sided slopes: {} "
+    "differs from jax's choice of slope at the kink, a wrong derivative or another valid choice "
+    "(relu'(0) may be 0, 1/2 or 1: jax.nn.relu takes 0, jnp.maximum 1/2) that, summed over several "
+    "units on one kink, no finite difference can confirm; judge it where no unit's input sits exactly "
+    "on a kink"
+)
 _REFERENCE_OF = {"loss": "jax.grad of its function"}

@@ -18,11 +18,24 @@ categorical hinge, cosine similarity) it is one sample. ``y_true`` of shape ``(N
 Numerics follow Keras 3 (``keras/src/losses/losses.py`` and the JAX backend's ``nn.py``):
 ``EPSILON = 1e-7``; probabilities are clipped to ``[EPSILON, 1 - EPSILON]``; categorical CE
 renormalises ``y_pred`` to sum 1 along the class axis before clipping; logits go through
-log-sigmoid / log-softmax. Two documented departures: binary focal CE with ``from_logits=True``
+log-sigmoid / log-softmax. Documented departures: binary focal CE with ``from_logits=True``
 takes the log-sigmoid form (Keras clips ``sigmoid(z)``, so the two differ only for |z| > ~16,
 where Keras's gradient vanishes); sparse CE's ignored samples get their label replaced by 0
-instead of Keras's ``y_pred * mask`` (same value, but no NaN in the gradient). MSLE uses
+instead of Keras's ``y_pred * mask`` (same value, but no NaN in the gradient); categorical and
+sparse CE from logits leave out the classes of target 0, so a logit of -inf there costs nothing
+(``[-inf, 1, 2]`` with label 1: 1.3133, as torch and optax give; Keras: NaN from 0 * -inf);
+log_cosh is ``|e| + softplus(-2|e|) - log 2`` (Keras's ``e + softplus(-2e) - log 2`` is inf
+for e < -1.7e38 in float32 and NaN at e = -inf; equal elsewhere up to rounding). MSLE uses
 ``log1p(x)`` for Keras's ``log(x + 1)`` (equal up to rounding, exact for small x).
+
+At a kink any slope between the two one-sided derivatives is a valid derivative, and fnn's
+choices (below) depart from Keras's (``jax.grad`` of its formulas: whatever jax's primitives
+choose) and torch's, on exact ties only: MAE and MAPE at ``y_pred == y_true`` take the slope of
+``y_pred > y_true`` (+1 per element before the mean; Keras -1, jax's ``|x|' = 1`` at 0 applied
+to ``y_true - y_pred``; torch 0); hinge and categorical hinge at a margin of exactly 1 take 0
+(Keras half the slope, ``jnp.maximum`` splitting the tie; torch 0); a probability exactly at a
+clip bound (1e-7 or 1 - 1e-7) passes the whole gradient (Keras half, ``jnp.clip`` splitting
+the tie; torch 0).
 
 Kinks and clips: ``jax.grad`` of every loss value (with respect to ``y_pred``) IS the
 hand-written gradient, attached with ``jax.custom_jvp``, so autodiff, ``gradcheck``'s reference

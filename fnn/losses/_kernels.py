@@ -157,11 +157,13 @@ def huber_terms(y_true, y_pred, delta) -> Terms:
 
 
 def log_cosh_terms(y_true, y_pred) -> Terms:
-    """``l = mean_j log cosh(e)``, ``e = p - t``, as Keras's ``e + softplus(-2e) - log 2``;
+    """``l = mean_j log cosh(e)``, ``e = p - t``, as ``|e| + softplus(-2|e|) - log 2`` (Keras's
+    ``e + softplus(-2e) - log 2`` overflows for e < 0 once -2e does, and is NaN at -inf);
     ``dl/dp = tanh(e) / D``."""
     t, p, axis = _elementwise(y_true, y_pred, "log_cosh")
     e = p - t
-    return _mean_terms(e + jax.nn.softplus(-2.0 * e) - _LOG2, jnp.tanh(e), axis)
+    a = jnp.abs(e)
+    return _mean_terms(a + jax.nn.softplus(-2.0 * a) - _LOG2, jnp.tanh(e), axis)
 
 
 def poisson_terms(y_true, y_pred) -> Terms:
@@ -267,7 +269,9 @@ def _cross_entropy(t: Array, p: Array, from_logits: bool, axis: int) -> tuple[Ar
     """
     if from_logits:
         logq = jax.nn.log_softmax(p, axis=axis)
-        per = -jnp.sum(t * logq, axis=axis)
+        # a class of target 0 adds nothing, even at a logit of -inf (0 * -inf would be NaN; torch
+        # and optax give the finite value too)
+        per = -jnp.sum(jnp.where(t == 0, 0.0, t * logq), axis=axis)
         return per, jnp.sum(t, axis=axis, keepdims=True) * jnp.exp(logq) - t
     total = jnp.sum(p, axis=axis, keepdims=True)
     r = p / total

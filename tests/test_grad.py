@@ -810,6 +810,49 @@ def test_sigmoid_crossentropy_at_large_logits_passes_and_a_wrong_gradient_fails(
                 assert report.max_error_fd == pytest.approx(1e-5, rel=0.1)
 
 
+def _custom_mse_plus(name, extra, grad_extra):
+    """A custom loss ``mean((p - t)^2) + extra(p)`` with grad ``2 (p - t) / D + grad_extra(p)``."""
+    return fnn.losses.custom(
+        name,
+        lambda t, p: jnp.mean((p - t) ** 2, -1) + jnp.sum(extra(p), -1),
+        lambda t, p: 2 * (p - t) / p.shape[-1] + grad_extra(p),
+    )
+
+
+def test_a_fast_wiggle_the_small_steps_resolve_fails_a_gradient_that_omits_it():
+    """``mse + A sin(w p)`` with a gradient that omits ``A w cos(w p)`` (3e-4 of the gradient at
+    most): steps below eps resolve the wiggle, both sides alike; larger steps average it away
+    and agree with the wrong gradient, so they must not overrule the small ones. The right
+    gradient passes."""
+    x, y = _OFF_X, _OFF_Y
+    params = [{"w": np.array([[0.3], [-0.7]]), "b": np.array([0.1])}]
+    for w, aw in ((1e6, 1e-3), (1e4, 1e-4), (1e5, 1e-3)):
+        a = aw / w
+        wiggle = lambda p, a=a, w=w: a * jnp.sin(w * p)
+        omits = _custom_mse_plus(f"omits_{w:g}", wiggle, lambda p: 0.0 * p)
+        report = fnn.gradcheck(fnn.mlp([1]), omits, params, x, y)
+        assert not report.passed and report.max_error_fd > 5e-6, (w, str(report))
+        right = _custom_mse_plus(f"right_{w:g}", wiggle, lambda p, a=a, w=w: a * w * jnp.cos(w * p))
+        assert fnn.gradcheck(fnn.mlp([1]), right, params, x, y).passed, w
+
+
+def test_a_loss_that_curves_within_the_step_passes_judged_at_smaller_steps():
+    """``|r|^1.5`` at ``r = 1e-6`` (eps 1e-6 steps onto 0, where its curvature is infinite):
+    smooth within 1e-6 of the point, so the smaller steps' slopes resolve the right gradient;
+    one 0.1 % off still fails."""
+    params = [{"w": np.array([[0.3], [-0.7]]), "b": np.array([0.1])}]
+    x = np.array([[1.0, 0.5]])
+    y = x @ params[0]["w"] + params[0]["b"] - 1e-6
+    for k, passes in ((1.0, True), (1.001, False)):
+        loss = fnn.losses.custom(
+            f"pow15_{k}",
+            lambda t, p: jnp.abs(p - t)[..., 0] ** 1.5,
+            lambda t, p, k=k: k * 1.5 * jnp.sign(p - t) * jnp.abs(p - t) ** 0.5,
+        )
+        report = fnn.gradcheck(fnn.mlp([1]), loss, params, x, y)
+        assert report.passed == passes, (k, str(report))
+
+
 def _first_layer_dx(name, dx):
     """``y = x * s`` (a learned scale per feature) whose backward returns ``dx(dy, s)`` for dx."""
     return _custom(

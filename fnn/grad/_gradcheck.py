@@ -127,18 +127,25 @@ def gradcheck(
     and the slopes alone judge (an :class:`fnn.activations.Activation` of yours is different:
     ``jax.grad`` differentiates its ``fn``, not its ``vjp``, so it is an independent check; at a
     kink it makes its own choice, ``jnp.maximum`` 1/2 at 0, and the vjp's passes between the
-    slopes). An entry still off, unless its two one-sided slopes and central difference agree
-    (a smooth loss: the gradient is wrong), is differenced with smaller steps, down to
-    ``eps / 1024``: where one side's Richardson slopes agree from step to step while the other's
-    move, a kink lies within the step on that other side (a relu unit's input 3e-7 from 0, a
-    float32 tie of ``mae`` seen in float64) and the entry passes equal to the smooth side's
-    slope (counted in ``fd_kinks``); where both sides agree, they judge it as above. Where no
-    side agrees with itself, or both sides agree but not with the entry, the loss's own rounding
-    may swamp the difference (``log(1 - c)`` of a saturated sigmoid, whose error ~1e-9 is a
-    slope error of ~1e-3 at ``eps``): it is differenced with larger steps, up to ``65536 eps``,
-    and passes equal to a Richardson value that agrees with the next smaller step's. A wrong
-    gradient equals neither side's slope of a smooth loss, so it fails whatever the step; such
-    an entry's error is taken against the best-agreeing difference. Leaves (and inputs) with
+    slopes). An entry still off is differenced with smaller steps, down to ``eps / 1024``, each
+    side's one-sided differences extrapolated (Richardson): where one side's slopes agree from
+    step to step while the other's move, a kink lies within the step on that other side (a relu
+    unit's input 3e-7 from 0, a float32 tie of ``mae`` seen in float64) and the entry passes
+    equal to the smooth side's slope (counted in ``fd_kinks``); where both sides agree and
+    differ, they judge it as above; where both agree alike and stay put as the step shrinks,
+    the loss is smooth and resolved there (``|r|^1.5`` at ``r = 1e-6``, a fast ``sin(w p)``),
+    and the entry passes only equal to their slope. Where no side agrees with itself, or the
+    slopes move or stall as the step shrinks (their error growing as 1 / h), the loss's own
+    rounding swamps the difference (``log(1 - c)`` of a saturated sigmoid, whose error ~1e-9 is
+    a slope error of ~1e-3 at ``eps``): it is differenced with larger steps, up to
+    ``65536 eps``, and passes equal to a Richardson value that agrees with the next smaller
+    step's and that the small steps scatter about as rounding does (their distance from it
+    shrinking as 1 / h). A wrong gradient equals neither side's slope of a smooth loss, so it
+    fails whatever the step; such an entry's error is taken against the best-agreeing
+    difference. The tolerance has an absolute floor of the loss's own rounding at ``eps``,
+    ``10 * 2.2e-16 * max(|loss|, 1) / (eps * rtol_fd)`` (``floor_fd`` in the report): a large
+    loss value (``1e6``: a floor of ``2.2e3``) hides gradient errors below it, so subtract a
+    constant offset from such a loss before checking it. Leaves (and inputs) with
     more than ``fd_max_entries`` entries are finite-differenced on a random subset of that
     size (drawn from ``seed``). When a check fails, each piece is checked alone to say where the
     wrong gradient starts (:attr:`GradcheckReport.at_fault`): every layer's backward against

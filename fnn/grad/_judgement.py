@@ -1,6 +1,6 @@
 """gradcheck's judgement of each finite-differenced entry: Richardson's second look, the one-sided
-slopes at a kink, smaller steps where a kink lies within the step (one side's slopes stay alike),
-and larger steps where the loss's own rounding swamps the difference."""
+slopes at a kink, smaller steps for every entry still failing (a kink within the step, a loss
+that curves within it), and larger steps where the loss's own rounding swamps the difference."""
 
 from __future__ import annotations
 
@@ -21,6 +21,8 @@ _SMALLER = (4, 16, 64, 256, 1024)
 # The noise look's steps, eps * k: the rounding of log(1 - c) at a saturated sigmoid (~1e-9
 # at c = 1 - 1e-7) needs a step of ~1e-2 to judge a slope to 1e-6.
 _LARGER = (4, 16, 64, 256, 1024, 4096, 16384, 65536)
+# (left, right): a one-sided difference's sign on each side
+_SIGN = np.array([-1.0, 1.0])
 # The entries the larger steps look at first.
 _FIRST_NOISY = 8
 
@@ -55,9 +57,11 @@ def second_look(
     """The entries ``out`` (outside tolerance of either reference) differenced again with the
     step halved: ``fd[out]`` becomes Richardson's value, and the result holds the one-sided
     slopes ``(low, high)`` of the entries that sit at a kink (NaN rows elsewhere). Those that
-    still fail, unless all of their differences agree (a smooth loss: the gradient is wrong),
-    are looked at with smaller steps, then larger ones (:func:`_one_sided`, :func:`_larger`).
-    ``m`` are the manual entries, ``agrees`` where they equal an independent autodiff's."""
+    still fail are looked at with smaller steps (:func:`_one_sided`): both sides resolved and
+    alike, a smooth loss, trusted (the gradient is wrong); then, where the small steps scatter
+    as rounding does, larger ones (:func:`_larger`), whose value counts only where it is
+    consistent with the small steps (:func:`_consistent`). ``m`` are the manual entries,
+    ``agrees`` where they equal an independent autodiff's."""
     slopes = np.full((fd.size, 2), np.nan)
     if not out.size:
         return slopes
@@ -94,66 +98,101 @@ def second_look(
     sides = np.stack([2 * left - (f0 - f_h[:, 1]) / eps, 2 * right - (f_h[:, 0] - f0) / eps], axis=1)
     slopes[out[kink]] = np.sort(sides[kink], axis=1)
     t, richardson = tol[out], fd[out].copy()
-    failing = ~_passes(m[out], richardson, slopes[out], t, agrees[out])
-    # Both slopes and the central difference alike: no kink within the step, so smaller steps
-    # have nothing to find (the gradient is wrong, or the loss's own rounding misleads at eps)
-    alike = np.all(np.abs(sides - richardson[:, None]) <= t[:, None], axis=1)
-    smooth = ~kink & (np.abs(sides[:, 1] - sides[:, 0]) <= t) & alike
-    rows = np.flatnonzero(failing & ~smooth)
-    noisy = np.flatnonzero(failing & smooth)
-    if rows.size:
-        value = _one_sided(later(rows), rows, eps, f0, (half[rows], sides[rows]), t[rows], m[out[rows]])
-        _record(fd, slopes, out[rows], value, m[out[rows]], t[rows])
-        # Neither side smooth, or both alike but not m, and no kink seen at eps: the loss's own
-        # rounding? It can stall the small steps into slopes that agree but are not the
-        # derivative (1 - c of a saturated sigmoid stays put below a step of ~1e-9).
-        alike = np.isnan(value).all(axis=1) | (np.abs(value[:, 1] - value[:, 0]) <= t[rows])
-        still = ~_passes(m[out[rows]], fd[out[rows]], slopes[out[rows]], t[rows], agrees[out[rows]])
-        noisy = np.concatenate([noisy, rows[alike & still & ~kink[rows]]])
+    # every entry still failing gets the one-sided look: smaller steps resolve a loss that is
+    # smooth but curves within the step (|r|^1.5 at r = 1e-6) as well as kinks within it
+    rows = np.flatnonzero(~_passes(m[out], richardson, slopes[out], t, agrees[out]))
+    if not rows.size:
+        return slopes
+    # each side's slopes at eps and eps / 2, the first of the history the noise look checks against
+    looked = [(eps, _SIGN * (f_h[rows, ::-1] - f0) / eps), (eps / 2, _SIGN * (half[rows, ::-1] - f0) / (eps / 2))]
+    value, scatter = _one_sided(later(rows), rows, eps, f0, (half[rows], sides[rows]), t[rows], m[out[rows]], looked)
+    _record(fd, slopes, out[rows], value, m[out[rows]], t[rows])
+    # Both sides resolved and alike: a smooth loss, trusted (a wrong gradient fails). Neither side
+    # settled, or both alike but the differences grew or stalled as the step shrank (1 - c of a
+    # saturated sigmoid stays put below a step of ~1e-9): the loss's own rounding, judged at
+    # larger steps.
+    unsettled = np.isnan(value).all(axis=1) | (scatter & (np.abs(value[:, 1] - value[:, 0]) <= t[rows]))
+    still = ~_passes(m[out[rows]], fd[out[rows]], slopes[out[rows]], t[rows], agrees[out[rows]])
+    noisy = np.flatnonzero(unsettled & still & ~kink[rows])
     # The entries likeliest to be the loss's rounding (nearest m) first: if none of them passes
     # at larger steps, the others (a wrong gradient's, all of a leaf) are not looked at.
-    noisy = noisy[np.argsort(np.abs(m[out[noisy]] - richardson[noisy]) / t[noisy], kind="stable")]
+    noisy = noisy[np.argsort(np.abs(m[out[rows[noisy]]] - richardson[rows[noisy]]) / t[rows[noisy]], kind="stable")]
     for part in (noisy[:_FIRST_NOISY], noisy[_FIRST_NOISY:]):
         if not part.size:
             break
-        d_eps = (f_h[part, 0] - f_h[part, 1]) / (2 * eps)
-        best, agreed = _larger(later(part), part, eps, d_eps, richardson[part], t[part], m[out[part]])
-        fd[out[part[agreed]]] = best[agreed]
-        if not np.any(agreed & (np.abs(m[out[part]] - best) <= t[part])):
+        at_out = rows[part]
+        d_eps = (f_h[at_out, 0] - f_h[at_out, 1]) / (2 * eps)
+        best, agreed = _larger(later(at_out), at_out, eps, d_eps, richardson[at_out], t[at_out], m[out[at_out]])
+        agreed &= _consistent(best, [(h, s[part]) for h, s in looked], eps, t[at_out])
+        fd[out[at_out[agreed]]] = best[agreed]
+        if not np.any(agreed & (np.abs(m[out[at_out]] - best) <= t[at_out])):
             break
     return slopes
 
 
 def _one_sided(
-    at: Callable, rows: np.ndarray, eps: float, f0: np.float64, firsts: tuple, tol: np.ndarray, m: np.ndarray
-) -> np.ndarray:
+    at: Callable, rows: np.ndarray, eps: float, f0: np.float64, firsts: tuple, tol: np.ndarray, m: np.ndarray,
+    looked: list,
+) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
     """Each side's slope ``(left, right)`` of the entries ``rows``, NaN where that side is not
-    smooth: the one-sided differences ``S(h) = ±(L(p ± h e_i) - L(p)) / h`` at steps from eps
-    down (:data:`_SMALLER`), each pair of steps Richardson's ``(r S(h) - S(r h)) / (r - 1)``;
-    a side is smooth where two such pairs agree within ``tol`` (a kink within the step on that
-    side moves them apart, by a part of the jump that grows as the step shrinks to it). An
-    entry is done when a smooth side equals ``m`` (a kink within the step on the other side,
-    or exactly at the point with ``m`` one of its slopes), or once both sides are smooth."""
+    smooth, and where the differences look like the loss's rounding rather than its shape: the
+    one-sided differences ``S(h) = ±(L(p ± h e_i) - L(p)) / h`` at steps from eps down
+    (:data:`_SMALLER`, each appended to ``looked`` as ``(h, S)``), each pair of steps
+    Richardson's ``R = (r S(h) - S(r h)) / (r - 1)`` and each pair of those again (its ``h^2``
+    term cancelled too); a side is smooth where two such values agree within ``tol`` (a kink
+    within the step on that side moves them apart, by a part of the jump that grows as the step
+    shrinks to it). Rounding shows as ``R`` moving more from step to step as the step shrinks
+    (its error grows as 1 / h), or as a side that no longer moves at all (``L(p ± h e_i) ==
+    L(p)``). An entry is done when a smooth side equals ``m`` (a kink within the step on the other
+    side, or exactly at the point with ``m`` one of its slopes), or once both sides are smooth
+    and apart (a kink at the point); smooth and alike, it goes on to see them stay put."""
     f_prev, sides = firsts
     h_prev, n = eps / 2, rows.size
     value, active = np.full((n, 2), np.nan), np.ones(n, bool)
-    sign = np.array([-1.0, 1.0])
+    scatter, moved, r2_prev, h_pp = np.zeros(n, bool), np.full((n, 2), np.inf), np.full((n, 2), np.nan), eps
     for k in _SMALLER:
         h = eps / k
         f = np.full((n, 2), np.nan)
         f[active] = at(rows[active], h)
         r = h_prev / h
         # the one-sided differences (left, right) at h and at h_prev
-        s, s_prev = sign * (f[:, ::-1] - f0) / h, sign * (f_prev[:, ::-1] - f0) / h_prev
+        s, s_prev = _SIGN * (f[:, ::-1] - f0) / h, _SIGN * (f_prev[:, ::-1] - f0) / h_prev
+        looked.append((h, s))
         new = (r * s - s_prev) / (r - 1)
-        smooth = np.abs(new - sides) <= tol[:, None]
-        value = np.where(smooth, new, value)
-        hit = np.any(smooth & (np.abs(new - m[:, None]) <= tol[:, None]), axis=1)
-        active &= ~(hit | ~np.isnan(value).any(axis=1))
+        # R's error is -b h h_prev for S = g + a h + b h^2: the pair of R cancels it
+        q = h_pp / h
+        r2 = (q * new - sides) / (q - 1)
+        step = np.abs(new - sides)
+        with np.errstate(invalid="ignore"):
+            scatter |= active & np.any(((step > tol[:, None]) & (step > 2 * moved)) | (s == 0), axis=1)
+        smooth = (step <= tol[:, None]) | (np.abs(r2 - r2_prev) <= tol[:, None])
+        # a side's first settled value stands: the steps after it only watch it stay put
+        value = np.where(smooth & np.isnan(value), np.where(step <= tol[:, None], new, r2), value)
+        hit = np.any(smooth & (np.abs(value - m[:, None]) <= tol[:, None]), axis=1)
+        # both sides smooth and apart: a kink at the point, judged by them; alike but not m: the
+        # gradient is wrong, unless the smaller steps move them (rounding), so they go on
+        both = ~np.isnan(value).any(axis=1)
+        active &= ~(hit | (both & (np.abs(value[:, 1] - value[:, 0]) > tol)))
         if not active.any():
             break
-        f_prev, h_prev, sides = f, h, new
-    return value
+        f_prev, h_pp, h_prev, sides, r2_prev, moved = f, h_prev, h, new, r2, step
+    return value, scatter
+
+
+def _consistent(best: np.ndarray, looked: list, eps: float, tol: np.ndarray) -> np.ndarray:
+    """Where a larger step's ``best`` is the slope the smaller steps' differences ``looked``
+    (``(h, S)``, S each side's one-sided difference) scatter about as rounding does: their
+    distance from it, times the step, at steps from eps / 4 down bounds the rounding ``delta``,
+    and at eps and eps / 2 each lies within ``tol + 4 delta / h`` of it. A smooth loss's slope
+    that the larger steps average away (a fast wiggle ``sin(w p)`` the small steps resolve)
+    leaves them far from ``best`` where the rounding bound is small."""
+    hs = np.array([h for h, _ in looked])
+    dev = np.abs(np.stack([s for _, s in looked]) - best[None, :, None])
+    with np.errstate(invalid="ignore"):
+        small = hs <= eps / 4
+        delta = np.nanmax(np.where(np.isnan(dev[small]), 0.0, dev[small] * hs[small, None, None]), axis=(0, 2))
+        bound = tol[None, :, None] + 4 * delta[None, :, None] / hs[~small, None, None]
+        return ~np.any(dev[~small] > bound, axis=(0, 2))
 
 
 def _record(
@@ -161,7 +200,8 @@ def _record(
 ) -> None:
     """The one-sided look's verdict on the entries ``idx``: both sides smooth and alike, a smooth
     loss (``fd`` their value nearer ``m``); both smooth and apart, a kink at the point (the
-    slopes); one side smooth, a kink within the step on the other (that side's slope alone)."""
+    slopes); one side smooth and equal to ``m``, a kink within the step on the other (that
+    side's slope alone); one side smooth and not ``m``, ``fd`` that side's slope."""
     both = ~np.isnan(value).any(axis=1)
     alike = both & (np.abs(value[:, 1] - value[:, 0]) <= tol)
     nearer = np.take_along_axis(value, np.argmin(np.abs(value - m[:, None]), axis=1)[:, None], 1)[:, 0]
@@ -169,7 +209,12 @@ def _record(
     slopes[idx[alike]] = np.nan
     slopes[idx[both & ~alike]] = np.sort(value[both & ~alike], axis=1)
     one = np.isnan(value).any(axis=1) & ~np.isnan(value).all(axis=1)
-    slopes[idx[one]] = np.nanmax(value[one], axis=1)[:, None]
+    smooth_side = np.nanmax(np.where(one[:, None], value, 0.0), axis=1)
+    # counted as a kink only where m equals that side's slope; elsewhere the other side may as
+    # well be the loss's rounding (a saturated sigmoid's), and the entry fails against the slope
+    at_kink = one & (np.abs(smooth_side - m) <= tol)
+    slopes[idx[at_kink]] = smooth_side[at_kink, None]
+    fd[idx[one & ~at_kink]] = smooth_side[one & ~at_kink]
 
 
 def _larger(

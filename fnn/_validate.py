@@ -2,10 +2,11 @@
 ``TypeError``, a bad *value* of the right type raises ``ValueError``, and the message names the
 argument and says what was expected.
 
-NumPy scalars and 0-d arrays are welcome wherever Python numbers are (``np.float32(0.2)``,
-``np.int64(3)``); ``bool`` is never a number. ``hyper`` lets traced values through unchecked, so
-that functions which take hyperparameters also run inside ``jit``/``vmap`` (hyperparameters
-held in an optimizer state arrive as tracers).
+NumPy scalars and 0-d arrays, and concrete 0-d jax arrays, are welcome wherever Python numbers
+are (``np.float32(0.2)``, ``np.int64(3)``, ``jnp.float32(0.2)``); ``bool`` is never a number,
+nor is a value held in an 8-bit float (already rounded: 0.9 in float8_e4m3fn is 0.875).
+``hyper`` lets traced values through unchecked, so that functions which take hyperparameters
+also run inside ``jit``/``vmap`` (hyperparameters held in an optimizer state arrive as tracers).
 """
 
 from __future__ import annotations
@@ -100,12 +101,12 @@ def is_real_scalar(value: Any, arrays: tuple[type, ...] = (np.ndarray, np.generi
 
 
 def _as_real(name: str, value: Any, what: str = "a real number") -> float:
-    """Python and NumPy real numbers (0-d NumPy arrays, bfloat16 too); not bools, not jax arrays."""
+    """Python and NumPy real numbers (0-d NumPy arrays, bfloat16 too) and concrete 0-d jax arrays
+    of a real dtype (``jnp.float32(0.5)``), read on the host; not bools, not 8-bit floats
+    (:func:`check_number_dtype`)."""
     if isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{name} must be {what}, got {value!r}")
     if isinstance(value, numbers.Real):
-        return float(value)
-    if is_real_scalar(value):
         return float(value)
     if is_traced(value):  # a setting fixed when its object is built: jit/vmap/grad cannot reach it
         raise TypeError(
@@ -113,7 +114,23 @@ def _as_real(name: str, value: Any, what: str = "a real number") -> float:
             "build the object outside the transform (to try several values at once, fnn.sweep vmaps over "
             "them: learning_rates=, weight_decays=, hparams=)"
         )
+    if is_real_scalar(value, (np.ndarray, np.generic, jax.Array)):
+        check_number_dtype(name, value)
+        return float(np.asarray(value))
     raise TypeError(f"{name} must be {what}, got {value!r}")
+
+
+def check_number_dtype(name: str, value: Any) -> None:
+    """A TypeError naming ``name`` for a number (or array of numbers) held in an 8-bit float:
+    it has already been rounded (0.9 in float8_e4m3fn is 0.875), and params compute in none
+    (:data:`PARAMS_DTYPES`, the rule :func:`params_dtype` follows)."""
+    dtype = getattr(value, "dtype", None)
+    if dtype is None or not jnp.issubdtype(dtype, jnp.floating) or np.dtype(dtype).name in PARAMS_DTYPES:
+        return
+    held = np.asarray(value, np.float64).tolist()
+    raise TypeError(
+        f"{name} is held in {np.dtype(dtype).name} (as {held!r}); a number must be a Python number or of {_SUPPORTED}"
+    )
 
 
 def real(
@@ -152,7 +169,7 @@ def hyper(
     if isinstance(value, jax.Array):
         if np.ndim(value) != 0 or not jnp.issubdtype(value.dtype, jnp.number):
             raise TypeError(f"{name} must be a scalar, got an array of shape {np.shape(value)} and dtype {value.dtype}")
-        if not is_traced(value):
+        if not is_traced(value):  # real() refuses an 8-bit float too
             real(name, np.asarray(value), lo, hi, lo_open=lo_open, hi_open=hi_open)
         return value
     v = real(name, value, lo, hi, lo_open=lo_open, hi_open=hi_open)

@@ -497,7 +497,7 @@ def test_get_errors():
     with pytest.raises(TypeError, match="negative_slope must be a real number"):
         A.get("leaky_relu", negative_slope="0.1")
     with pytest.raises(TypeError, match="negative_slope must be a real number"):
-        A.get("leaky_relu", negative_slope=jax.device_put(0.1))
+        A.get("leaky_relu", negative_slope=jax.device_put(np.ones(2)))
     with pytest.raises(ValueError, match="alpha must be finite"):
         A.get("elu", alpha=float("nan"))
     with pytest.raises(TypeError, match="not both"):

@@ -321,6 +321,32 @@ def test_params_and_state_a_callback_puts_into_ctx_are_checked_naming_it():
     assert _small_fit(epochs=1, callbacks=[lower]).opt_state.hparams["learning_rate"] == 0.05
 
 
+class _Averages(Callback):
+    """Stochastic weight averaging: the running mean of the epochs' params, set as ctx.params at
+    each epoch's end; kept as fit's arrays (``host=False``: a snapshot) or as NumPy copies."""
+
+    def __init__(self, host):
+        self.host, self.avg, self.n = host, None, 0
+
+    def on_epoch_end(self, epoch, logs, ctx):
+        cur = jax.tree.map(np.array, ctx.params) if self.host else ctx.snapshot(ctx.params)
+        self.n += 1
+        self.avg = cur if self.avg is None else jax.tree.map(lambda a, b: a + (b - a) / self.n, self.avg, cur)
+        ctx.params = jax.tree.map(jnp.asarray, self.avg) if self.host else self.avg
+
+
+def test_arrays_a_callback_puts_into_ctx_stay_its_own():
+    """fit trains on a copy of what a hook puts into ctx.params: a weight average the callback
+    keeps and sets each epoch stays readable (donating it to the next epoch deleted it), and the
+    run equals the one whose callback keeps NumPy copies."""
+    kept, host = _Averages(host=False), _Averages(host=True)
+    res, ref = _small_fit(epochs=3, callbacks=[kept]), _small_fit(epochs=3, callbacks=[host])
+    np.testing.assert_array_equal(res.history["loss"], ref.history["loss"])
+    for a, b, c in zip(jax.tree.leaves(kept.avg), jax.tree.leaves(host.avg), jax.tree.leaves(res.params), strict=True):
+        np.testing.assert_array_equal(np.asarray(a), b)
+        np.testing.assert_array_equal(np.asarray(c), b)
+
+
 def test_lambda_callback_takes_keras_s_hooks_by_keyword(tmp_path):
     """Keras's LambdaCallback(on_epoch_end=lambda epoch, logs: ...): each hook with Keras's
     arguments (a copy of the logs; {} at the begin hooks, the last epoch's at the end), return
@@ -611,11 +637,31 @@ def test_a_checkpoint_path_s_format_spec_that_cannot_format_its_value_is_refused
 
 
 def test_model_checkpoint_could_write_matches_the_names_its_template_formats():
+    """A name matches where each field's text is what its spec formats some value to: the
+    number read back and formatted again gives the same text ({epoch:02d} never writes 5)."""
     mc = ModelCheckpoint("/runs/best-{epoch:02d}-{val_loss:.3f}.npz", save_best_only=True)
-    for name in ("best-02-0.125.npz", "best-123-nan.npz", "best-1--inf.npz", "best-07-1.5e-05.npz", "best--.npz"):
+    for name in (
+        "best-02-0.125.npz",
+        "best-123-nan.npz",
+        "best-01--inf.npz",
+        "best-07-12345.679.npz",
+        "best-07--0.000.npz",
+    ):
         assert mc.could_write("/runs/" + name), name
     for name in ("best-02.npz", "best-run-0.1.npz", "best-02-0.125.npz.bak", "best-02-0.1/x.npz", "best-02-0.1.npy"):
         assert not mc.could_write("/runs/" + name), name
+    # text of number characters that the spec cannot give
+    for name in ("best-1-0.125.npz", "best-07-1.5e-05.npz", "best-07-0.12.npz", "best--.npz", "best-0x2-0.125.npz"):
+        assert not mc.could_write("/runs/" + name), name
+    best = ModelCheckpoint("/runs/best-{epoch:02d}.npz", save_best_only=True)
+    assert best.could_write("/runs/best-05.npz") and not best.could_write("/runs/best-5.npz")
+    for template, name, can in (
+        ("{loss}", "5", False), ("{loss}", "5.0", True), ("{loss:.2%}", "12.34%", True),
+        ("{loss:e}", "1.5e-05", False), ("{epoch:,}", "1,000", True), ("{epoch:,}", "1000", False),
+        ("{epoch:#x}", "0x1f", True), ("{epoch:#x}", "1f", False), ("{epoch:+d}", "5", False),
+        ("{epoch:.2f}", "5.00", True), ("{epoch:.2f}", "5.10", False), ("{epoch}{loss:.1f}", "120.5", True),
+    ):  # fmt: skip
+        assert ModelCheckpoint(f"/runs/{template}.npz").could_write(f"/runs/{name}.npz") == can, (template, name)
     assert not mc.could_write("/other/best-02-0.125.npz")
     assert ModelCheckpoint("/runs/{epoch:*>4}.npz").could_write("/runs/**12.npz")  # the fill character
     assert ModelCheckpoint("/runs/{epoch}/ck.npz").could_write("/runs/3/ck.npz")
@@ -779,6 +825,26 @@ def test_reduce_lr_on_plateau_follows_keras_step_by_step(mode, min_delta, patien
 def test_bad_callback_arguments_are_named(make, error, message):
     with pytest.raises(error, match=message):
         make()
+
+
+def test_callback_options_take_jax_scalars_as_numbers_and_refuse_8_bit_floats():
+    """jnp.float32(0.5) and a bfloat16 jax scalar are numbers wherever NumPy's are (they were
+    refused for factor and min_lr, and EarlyStopping's min_delta took "0.1"); a value held in an
+    8-bit float has already been rounded, and is refused by name."""
+    half, tiny = jax.device_put(np.asarray(0.5, jnp.bfloat16)), jnp.float32(0.25)
+    plateau = ReduceLROnPlateau(factor=half, min_lr=tiny)
+    assert (plateau.factor, plateau.min_lr) == (0.5, 0.25) and type(plateau.factor) is float
+    assert EarlyStopping(min_delta=tiny).min_delta == 0.25
+    assert EarlyStopping(baseline=half).baseline == 0.5 and StopAtThreshold(value=tiny).value == 0.25
+    with pytest.raises(TypeError, match="^min_delta must be a real number, got '0.1'$"):
+        EarlyStopping(min_delta="0.1")
+    eight = jax.device_put(np.asarray(0.9, jnp.float8_e4m3fn))
+    for make, name in (
+        (lambda: ReduceLROnPlateau(factor=eight), "factor"),
+        (lambda: EarlyStopping(min_delta=eight), "min_delta"),
+    ):
+        with pytest.raises(TypeError, match=rf"^{name} is held in float8_e4m3fn \(as 0.875\)"):
+            make()
 
 
 def _drive_checkpoint(cb, logs_per_epoch):

@@ -691,6 +691,38 @@ def test_the_cache_prune_never_removes_a_file_fnn_or_jax_did_not_write(tmp_path)
     assert not (cache / ours).exists()  # JAX's own entry goes; the folder stays, not empty
 
 
+def test_the_cache_prune_removes_xla_s_autotune_results_in_an_old_jax_folder(tmp_path):
+    """On a GPU, JAX has XLA keep its per-fusion autotune results in the JAX folder's
+    ``xla_gpu_per_fusion_autotune_cache_dir`` (``<base64 sha256>.textproto``, written through
+    ``tmp/``): in an old folder of another version they go too, old ones only, and the folders
+    once empty; anything else in that subfolder stays, and so does the folder around it."""
+    from fnn.cli._args import CACHE_KEPT_DAYS, prune_cache
+
+    now, day = 1_800_000_000.0, 24 * 3600.0
+    cache, entry = tmp_path / "cache", "Ab9_-" * 8 + "xyz.textproto"  # 43 base64url characters
+    temp = "tmp/tmp_per_fusion_cache_" + entry.replace(".textproto", "_1234567890.textproto")
+    names = {  # path -> days since written
+        "jax-0123456789abcdef/jit_f-" + "0" * 64 + "-cache": 400,
+        f"jax-0123456789abcdef/xla_gpu_per_fusion_autotune_cache_dir/{entry}": 400,
+        f"jax-0123456789abcdef/xla_gpu_per_fusion_autotune_cache_dir/{temp}": 400,
+        f"jax-fedcba9876543210/xla_gpu_per_fusion_autotune_cache_dir/{entry}": 400,
+        "jax-fedcba9876543210/xla_gpu_per_fusion_autotune_cache_dir/notes.textproto": 400,  # not XLA's name
+        f"jax-0000000000000abc/xla_gpu_per_fusion_autotune_cache_dir/{entry}": CACHE_KEPT_DAYS - 1,  # recent
+        f"jax-0000000000000abc/other_dir/{entry}": 400,  # not that subfolder
+    }
+    for name in names:
+        (cache / name).parent.mkdir(parents=True, exist_ok=True)
+        (cache / name).write_bytes(b"x")
+    for p in sorted(cache.rglob("*"), reverse=True):
+        days = names.get(str(p.relative_to(cache)), 400)
+        os.utime(p, (now - days * day, now - days * day))
+    removed = prune_cache(str(cache), str(cache / "jax-1111111111111111"), now=now)
+    assert removed == [str(cache / "jax-0123456789abcdef")] and not (cache / "jax-0123456789abcdef").exists()
+    kept = [name for name in names if not name.startswith("jax-0123456789abcdef")]
+    assert sorted(str(p.relative_to(cache)) for p in cache.rglob("*") if p.is_file()) == sorted(kept[1:])
+    assert not (cache / kept[0]).exists()  # XLA's own result goes; its folder stays, not empty
+
+
 @pytest.mark.slow
 def test_a_command_marks_its_cache_folders_used_and_prunes_the_rest(train_twice):
     """``fnn train`` with --cache-dir (fresh processes: the cache is set up once per process):

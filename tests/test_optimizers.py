@@ -16,6 +16,7 @@ import pytest
 
 import fnn.optimizers as O
 import fnn.schedules as S
+from fnn.optimizers._learning_rates import set_learning_rate_in_proportion
 
 GOLDEN_RTOL = 1e-12
 
@@ -795,6 +796,22 @@ def test_learning_rates_per_parameter_group_are_read_set_and_scaled_each_its_own
         O.scale_learning_rates(state, -0.5)
     with pytest.raises(TypeError, match="factor must be a real number, got '2'"):
         O.scale_learning_rates(state, "2")
+    # jax's scalars are numbers as NumPy's are (bfloat16 too), 1-d jax arrays rates as NumPy's
+    for factor in (jnp.float32(0.5), jax.device_put(np.asarray(0.5, jnp.bfloat16))):
+        assert rates(O.scale_learning_rates(state, factor)) == [0.05, 0.0]
+    assert rates(O.set_learning_rates(half, jax.device_put(np.array([0.05, 0.015])))) == rates(both)
+    with pytest.raises(TypeError, match="learning_rates must be a sequence of rates, one per group"):
+        O.set_learning_rates(state, jax.device_put(np.asarray(0.1)))
+    # LearningRateScheduler's and sweep's rule: the first group's rate set, the others scaled by
+    # the same factor (b's warmup, at 0 now, too), as scale_learning_rates scales them
+    led = set_learning_rate_in_proportion(state, 0.05)
+    assert rates(led) == [0.05, 0.0] and float(led[1].inner_state.scales["learning_rate"]) == 0.5
+    # from a first rate of 0 there is no ratio: every group gets the rate (b's warmup at 0 cannot)
+    masks = {"b": False, "w": True}, {"b": True, "w": False}
+    zero = O.chain(O.masked(O.sgd(0.0), masks[0]), O.masked(O.sgd(0.01), masks[1])).init(params)
+    assert rates(set_learning_rate_in_proportion(zero, 0.3)) == [0.3, 0.3]
+    with pytest.raises(ValueError, match="learning_rate=0.3: learning_rate follows a schedule that gives 0"):
+        set_learning_rate_in_proportion(O.set_learning_rates(state, [0.0, 0.0]), 0.3)
     stateless = O.chain(O.clip_by_value(1.0)).init(params)
     for call in (O.get_learning_rates, O.set_learning_rates, O.scale_learning_rates):
         with pytest.raises(ValueError, match="the optimizer state holds no learning rate"):
@@ -1388,6 +1405,24 @@ def test_set_hyperparams_takes_the_values_the_constructor_takes(name):
         O.set_hyperparams(state, learning_rate=-0.1)
     with pytest.raises(TypeError, match="learning_rate must be a real number"):
         O.set_hyperparams(state, learning_rate="fast")
+
+
+def test_hyperparameters_held_in_8_bit_floats_are_refused_by_name():
+    """0.9 in float8_e4m3fn is 0.875: a constructor, set_hyperparams, inject_hyperparams and the
+    learning-rate functions refuse it (params_dtype's rule), where bfloat16 is taken."""
+    eight = np.asarray(0.9, jnp.float8_e4m3fn)
+    state = O.sgd(0.1, momentum=0.5).init({"w": jax.device_put(np.ones(2))})
+    said = r"is held in float8_e4m3fn \(as 0.875\); a number must be a Python number or of float16, bfloat16"
+    for value in (eight[()], jax.device_put(eight)):
+        with pytest.raises(TypeError, match="^b1 " + said):
+            O.adam(b1=value)
+        with pytest.raises(TypeError, match="^momentum " + said):
+            O.set_hyperparams(state, momentum=value)
+        with pytest.raises(TypeError, match="^learning_rate " + said):
+            O.inject_hyperparams(lambda learning_rate: O.sgd(learning_rate))(learning_rate=value)
+        with pytest.raises(TypeError, match="^factor " + said):
+            O.scale_learning_rates(state, value)
+    assert float(O.get_hyperparams(O.adam(b1=jax.device_put(np.asarray(0.5, jnp.bfloat16))).init({}))["b1"]) == 0.5
 
 
 def test_adagrads_that_differ_only_in_initial_accumulator_value_share_their_programs(compiles):

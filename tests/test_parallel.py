@@ -399,6 +399,21 @@ def test_process_shard_and_initialize_bad_input():
         parallel.initialize("127.0.0.1:1", 2, 0, local_device_count=1.5)
 
 
+def test_sweep_s_learning_rate_is_the_first_group_s_and_the_others_keep_their_proportions():
+    """chain(masked(sgd(0.1), w), masked(adam(0.01), b)) swept at 0.5 and 0.02 trains with
+    (0.5, 0.05) and (0.02, 0.002), as LearningRateScheduler and scale_learning_rates keep the
+    10:1 ratio (every group at the swept rate lost it)."""
+    net, x = fnn.mlp([1]), np.linspace(-1, 1, 16).reshape(8, 2)
+    O = fnn.optimizers
+    w, b = [{"w": True, "b": False}], [{"w": False, "b": True}]
+    opt = O.chain(O.masked(O.sgd(0.1), w), O.masked(O.adam(0.01), b))
+    res = fnn.sweep(net, opt, "mse", x, x.sum(1, keepdims=True), learning_rates=[0.5, 0.02], batch_size=8, epochs=1)
+    assert [c["learning_rate"] for c in res.configs] == [0.5, 0.02]
+    rates = np.array([np.asarray(r, np.float64) for r in O.get_learning_rates(res.opt_state)])  # (groups, K)
+    np.testing.assert_allclose(rates, np.float32([[0.5, 0.02], [0.05, 0.002]]), rtol=1e-7)
+    assert np.float32(rates[0, 1]) == np.float32(0.02)  # the first group's is the swept value itself
+
+
 def test_sweep_dtype_float64_without_x64_says_so_once():
     x, y = _data()
     enable_x64 = jax.enable_x64 if hasattr(jax, "enable_x64") else jax.experimental.enable_x64
@@ -443,6 +458,12 @@ def test_sweep_and_fit_many_bad_input(compiles):
             fnn.sweep(NET, OPT, LOSS, x, y, dtype=jnp.float8_e4m3fn)
         with pytest.raises(ValueError, match="learning_rate values must be finite"):
             fnn.sweep(NET, OPT, LOSS, x, y, learning_rates=[np.float32(np.inf)])
+        # an 8-bit float is already rounded (0.1 is 0.1015625): refused by name, as fnn.adam(b1=...)
+        eight = jnp.float8_e4m3fn
+        with pytest.raises(TypeError, match=r"^learning_rates\[1\] is held in float8_e4m3fn \(as 0.1015625\)"):
+            fnn.sweep(NET, OPT, LOSS, x, y, learning_rates=[0.1, jax.device_put(np.asarray(0.1, eight))])
+        with pytest.raises(TypeError, match=r"^learning_rates is held in float8_e4m3fn \(as \[0.1015625\]\)"):
+            fnn.sweep(NET, OPT, LOSS, x, y, learning_rates=np.asarray([0.1], eight))
         # a value of the wrong type is a TypeError (README's Guarantees), a bad number a ValueError
         momentum_opt = fnn.optimizers.sgd(0.1, momentum=0.5, weight_decay=1e-3)
         for grid, name, value in (

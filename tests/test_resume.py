@@ -155,7 +155,7 @@ def test_finished_and_stopped_runs_stay_finished_and_checkpoint_files_hold_their
     assert ep2.epoch == 2 and ep2.history["epochs"] == [0, 1] and len(ep2.history["history"]["loss"]) == 2
     os.replace(tmp_path / "ep2.npz", tmp_path / "from2.npz")
     # (without the callbacks it was written with: their saved state is dropped, and said so)
-    with pytest.warns(UserWarning, match=r"state of callbacks\[0\] \(EarlyStopping: .*best_weights\), which no"):
+    with pytest.warns(RuntimeWarning, match=r"state of callbacks\[0\] \(EarlyStopping: .*best_weights\), which no"):
         cont = fnn.fit(NET, params, opt, MSE, x, y, epochs=4, checkpoint=tmp_path / "from2.npz", verbose=0,
                        batch_size=3, key=RUN["key"], validation_split=0.2, unroll=1)  # fmt: skip
     assert cont.history.epochs == [0, 1, 2, 3]
@@ -323,13 +323,18 @@ def test_fit_refuses_its_own_best_only_checkpoint_file_as_the_run_s_checkpoint(t
     template = str(tmp_path / "best-{epoch:02d}-{val_loss:.3f}.npz")
     named = tmp_path / "best-02-0.125.npz"
     named.write_bytes(before)
-    for path in (named, tmp_path / "best-10-nan.npz", tmp_path / "best-1-1e-05.npz"):
+    for path in (named, tmp_path / "best-10-nan.npz", tmp_path / "best-01--inf.npz"):
         with pytest.raises(ValueError, match=r"save_best_only file \(its filepath '.*' can write that name\)"):
             fnn.fit(
                 NET, params, "sgd", MSE, x, y, epochs=3, checkpoint=path,
                 callbacks=[ModelCheckpoint(template, save_best_only=True)], **RUN,
             )  # fmt: skip
     assert named.read_bytes() == before and not (tmp_path / "best-10-nan.npz").exists()
+    # a name of number characters that the field's spec cannot give ({epoch:02d} never writes 5)
+    own = tmp_path / "best-5.npz"
+    short = ModelCheckpoint(str(tmp_path / "best-{epoch:02d}.npz"), save_best_only=True, monitor="loss")
+    fnn.fit(NET, params, "sgd", MSE, x, y, epochs=1, checkpoint=own, callbacks=[short], **RUN)
+    assert own.exists() and (tmp_path / "best-01.npz").exists()
     # every epoch's file (not best-only) or a copy resumes as before
     copy = tmp_path / "run.npz"
     copy.write_bytes(before)
@@ -361,18 +366,65 @@ def test_a_saved_callback_state_no_callback_takes_is_named_in_a_warning(tmp_path
     )
     assert first.history.stop_reason == "early_stopping"
     with pytest.warns(
-        UserWarning, match=r"holds the state of callbacks\[1\] \(EarlyStopping: wait, .*best_weights\)"
+        RuntimeWarning, match=r"holds the state of callbacks\[1\] \(EarlyStopping: wait, .*best_weights\)"
     ) as w:
         again = fnn.fit(
             NET, params, O.adam(0.05), MSE, x, y, epochs=5, checkpoint=path, callbacks=[TerminateOnNaN()], **RUN
         )
-    assert [type(m.message) for m in w] == [UserWarning] and "it is dropped" in str(w[0].message)
+    # the category of the warning of a callback added on resume (no saved state): one kind of mismatch
+    assert [type(m.message) for m in w] == [RuntimeWarning] and "it is dropped" in str(w[0].message)
     assert _bits(again.params) != _bits(first.params)  # the checkpoint's last weights: what the warning is about
     # with the callbacks it was written with: the best weights, and nothing to warn of
     kept = fnn.fit(
         NET, params, O.adam(0.05), MSE, x, y, epochs=5, checkpoint=path, callbacks=[TerminateOnNaN(), es()], **RUN
     )
     assert _bits(kept.params) == _bits(first.params)
+
+
+def test_a_dropped_logger_s_or_model_checkpoint_s_state_is_not_warned_of(tmp_path):
+    """A CSVLogger's or ModelCheckpoint's state decides only what it writes: resumed without
+    them, training and its result are the uninterrupted run's, so nothing is said."""
+    x, y = _problem()
+    params = NET.init(KEY, (4,), jnp.float64)
+    path = tmp_path / "run.npz"
+    fit = lambda epochs, *cbs, **kw: fnn.fit(
+        NET, params, O.adam(0.05), MSE, x, y, epochs=epochs, callbacks=[TerminateOnNaN(), *cbs], **kw, **RUN
+    )  # fmt: skip
+    full = fit(2)
+    fit(
+        1, CSVLogger(tmp_path / "log.csv"), ModelCheckpoint(tmp_path / "best.npz", save_best_only=True), checkpoint=path
+    )
+    assert [entry["class"] for entry in checkpoint.load(path).callbacks] == [
+        "TerminateOnNaN",
+        "CSVLogger",
+        "ModelCheckpoint",
+    ]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        res = fit(2, checkpoint=path)
+    assert _bits(res.params) == _bits(full.params)
+
+
+def test_another_key_is_warned_of_only_where_the_run_draws_from_it(tmp_path):
+    """Without shuffling and with no layer that draws randomness (no Dropout), any key gives the
+    same run: resumed with another, nothing is said and it is bit-identical; with shuffling the
+    batches differ, which is said (the Dropout network warns without shuffling too: see above)."""
+    x, y = _problem()
+    net = fnn.serial(fnn.Dense(2))
+    params = net.init(KEY, (4,), jnp.float64)
+    run = dict(RUN, validation_split=0.0)
+    fit = lambda path, epochs, **kw: fnn.fit(
+        net, params, "sgd", MSE, x, y, epochs=epochs, checkpoint=path, **{**run, **kw}
+    )
+    full = fit(None, 2, shuffle=False)
+    fit(tmp_path / "still.npz", 1, shuffle=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        res = fit(tmp_path / "still.npz", 2, shuffle=False, key=jax.random.PRNGKey(8))
+    assert _bits(res.params) == _bits(full.params)
+    fit(tmp_path / "shuffled.npz", 1)
+    with pytest.warns(UserWarning, match=r"with other settings .*: key \[0, 8\] \(the checkpoint's: \[0, 7\]\)"):
+        fit(tmp_path / "shuffled.npz", 2, key=jax.random.PRNGKey(8))
 
 
 def test_a_checkpoint_s_hyperparameters_that_differ_from_opt_s_are_named_in_a_warning(tmp_path):

@@ -25,9 +25,17 @@ X, Y = np.zeros((4, 2), np.float32), np.zeros((4, 3), np.float32)
 def test_real():
     assert V.real("a", 3) == 3.0 and V.real("a", np.float32(0.25)) == 0.25 and V.real("a", np.int64(2)) == 2.0
     assert V.real("a", np.asarray(1.5)) == 1.5
-    for bad in ("1", None, True, np.bool_(True), [1.0], jnp.asarray(1.0)):
+    # jax's scalars too (jnp.float32(0.5) is a 0-d jax array), read on the host as floats
+    for jax_scalar in (jnp.float32(0.25), jax.device_put(np.asarray(0.25, jnp.bfloat16))):
+        assert V.real("a", jax_scalar) == 0.25 and type(V.real("a", jax_scalar)) is float
+    assert V.real("a", jax.device_put(np.int32(2))) == 2.0
+    for bad in ("1", None, True, np.bool_(True), [1.0], jax.device_put(np.ones(1)), jax.device_put(np.asarray(True))):
         with pytest.raises(TypeError, match="^a must be a real number"):
             V.real("a", bad)
+    # a number held in an 8-bit float is already rounded: refused by name
+    for eight in (np.asarray(0.9, jnp.float8_e4m3fn), jax.device_put(np.asarray(0.9, jnp.float8_e4m3fn))):
+        with pytest.raises(TypeError, match=r"^a is held in float8_e4m3fn \(as 0.875\); a number must be"):
+            V.real("a", eight)
     with pytest.raises(ValueError, match="a must be finite, got nan"):
         V.real("a", float("nan"))
     with pytest.raises(ValueError, match=r"a must be in \[0, 1\), got 1.0"):

@@ -34,6 +34,8 @@ class FitContext:
     and dtypes of those they replace; finite params with :class:`TerminateOnNaN`), the error
     naming the callback and hook. The arrays of ``params`` and ``opt_state`` are
     donated to the next epoch: keep a copy with :meth:`snapshot`, never the arrays themselves.
+    What a hook puts there stays its own: ``fit`` trains on a copy of the arrays it put (a
+    stochastic weight average kept by the callback and set as ``ctx.params`` stays readable).
 
     Attributes:
         net: The network being trained.
@@ -123,7 +125,9 @@ class Callback:
     so a Keras per-batch hook (``on_train_batch_end``, ``on_batch_begin``...) is refused there
     too, rather than never called. The checkpoint matches each saved state
     to the callback of the same class at the same position in the list; a stateful callback
-    with no saved state starts afresh, with a RuntimeWarning.
+    with no saved state starts afresh, with a RuntimeWarning, and a saved state no callback
+    takes is dropped, with a RuntimeWarning where it could change training (not a CSVLogger's
+    or a ModelCheckpoint's).
 
     Examples:
         A callback with state, resumed with its run:

@@ -5,6 +5,7 @@ checkpoint where the callback keeps a best or params-only file there)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import string
@@ -49,8 +50,8 @@ def check_formats(template: str, names: set[str]) -> None:
 
 def could_write(template: str, path: str) -> bool:
     """Whether formatting ``template`` can give ``path``: its literal text with each field a
-    number (compared as absolute paths, and through symlinks where the template's folder has
-    no fields to resolve)."""
+    number its format spec can produce (compared as absolute paths, and through symlinks where
+    the template's folder has no fields to resolve)."""
     folder, name = os.path.split(template)
     templates = {os.path.abspath(template)}
     if not fields(template):  # a link of its own, resolved
@@ -58,19 +59,75 @@ def could_write(template: str, path: str) -> bool:
     elif "{" not in folder:
         templates.add(os.path.join(os.path.realpath(folder), name))
     candidates = {os.path.abspath(path), os.path.realpath(path)}
-    return any(_regex(t).fullmatch(c) for t in templates for c in candidates)
+    return any(_formats_to(list(string.Formatter().parse(t)), c, 0) for t in templates for c in candidates)
 
 
-def _regex(template: str) -> re.Pattern:
-    """The paths ``template`` formats to: its literal text, and each field a number."""
-    regex = ""
-    for literal, field, spec, _ in string.Formatter().parse(template):
-        regex += re.escape(literal) + ("" if field is None else _field_pattern(spec or ""))
-    return re.compile(regex)
+def _formats_to(parts: list, path: str, pos: int) -> bool:
+    """Whether the template ``parts`` (``string.Formatter().parse``'s) can format to
+    ``path[pos:]``: each literal as it is, each field some text of number characters that a
+    value of its type formats to with its spec (every way of splitting the path is tried)."""
+    if not parts:
+        return pos == len(path)
+    (literal, field, spec, conversion), rest = parts[0], parts[1:]
+    if not path.startswith(literal, pos):
+        return False
+    pos += len(literal)
+    if field is None:
+        return _formats_to(rest, path, pos)
+    allowed = re.compile(f"[{_NUMBER}{re.escape(_fill(spec or ''))}]")
+    for end in range(pos, len(path) + 1):
+        text = path[pos:end]
+        if _field_gives(text, field, spec or "", conversion) and _formats_to(rest, path, end):
+            return True
+        if end < len(path) and not allowed.fullmatch(path[end]):
+            break
+    return False
 
 
-def _field_pattern(spec: str) -> str:
-    """A regular expression of the text a number's field with format ``spec`` may become: the
-    characters of numbers, and the spec's fill character (``"*>8"``)."""
-    fill = re.escape(spec[0]) if len(spec) > 1 and spec[1] in "<>=^" else ""
-    return f"[{_NUMBER}{fill}]*"
+def _fill(spec: str) -> str:
+    """The spec's fill character (``"*>8"``), or none."""
+    return spec[0] if len(spec) > 1 and spec[1] in "<>=^" else ""
+
+
+def _field_gives(text: str, field: str, spec: str, conversion: str | None) -> bool:
+    """Whether a value of the field's type (``epoch`` an int, a logged value a float) formats to
+    ``text``: the numbers ``text`` reads as are formatted back with the spec and compared. A
+    field this cannot judge (an attribute or index, a nested spec, a fill that is a number's
+    character) may give any number's text."""
+    name = field.split(".")[0].split("[")[0]
+    fill = _fill(spec)
+    if field != name or "{" in spec or (fill and re.fullmatch(f"[{_NUMBER}]", fill) and fill != " "):
+        return True
+    shown = "{0" + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "") + "}"
+    for value in _read(text, as_int=name == "epoch"):
+        try:
+            if shown.format(value) == text:
+                return True
+        except (ValueError, TypeError, OverflowError):
+            continue
+    return False
+
+
+def _read(text: str, as_int: bool) -> list:
+    """The numbers ``text`` may show (ints for ``as_int``, floats otherwise): read in each base
+    and as a float, separators and padding dropped, a percentage divided by 100, a character
+    as its code."""
+    core = text.replace(",", "").replace("_", "").strip()
+    tokens = {core, core.rstrip("%")} | set(re.findall(r"[-+]?[0-9A-Za-z.]+", core))
+    out: list = []
+    for token in tokens:
+        for base in (10, 16, 8, 2):
+            with contextlib.suppress(ValueError):
+                out.append(int(token, base))
+        try:
+            number = float(token)
+        except ValueError:
+            continue
+        out += [number, number / 100]
+        if number.is_integer():
+            out += [int(number), int(number) // 100]
+    if len(text) == 1:
+        out.append(ord(text))  # the "c" type
+    if as_int:
+        return [v for v in out if isinstance(v, int)]
+    return [float(v) for v in out]

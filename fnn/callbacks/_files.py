@@ -199,8 +199,9 @@ class ModelCheckpoint(MonitorCallback):
 
     def could_write(self, path: str) -> bool:
         """Whether ``path`` is a file this callback may write: its ``filepath`` with each field
-        a number (both as absolute paths, and through symlinks where the template's folder has
-        no fields to resolve)."""
+        a number its format spec can produce (``{epoch:02d}`` gives ``05``, never ``5``), both
+        as absolute paths, and through symlinks where the template's folder has no fields to
+        resolve."""
         return could_write(self.filepath, path)
 
     def on_epoch_end(self, epoch: int, logs: dict, ctx: FitContext) -> None:

@@ -7,14 +7,13 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 
 from fnn import optimizers as optimizers_
-from fnn._validate import integer, is_traced, real
+from fnn._validate import integer, real
 from fnn.callbacks._base import Callback, FitContext
 from fnn.callbacks._monitor import MonitorCallback, monitored
+from fnn.optimizers._learning_rates import set_learning_rate_in_proportion
 
 
 class ReduceLROnPlateau(MonitorCallback):
@@ -146,10 +145,6 @@ def _scheduled_rate(value: Any, epoch: int) -> float:
     """A schedule's result as a rate: a real scalar (Python, NumPy, or a 0-d array of a real
     dtype), finite and >= 0; a bool, a string, None or an array of several is refused, as Keras
     refuses what is not a float."""
-    if isinstance(value, jax.Array) and not is_traced(value) and value.ndim == 0:
-        value = np.asarray(value)
-    if isinstance(value, (np.ndarray, np.generic)) and value.ndim == 0 and jnp.issubdtype(value.dtype, jnp.floating):
-        value = np.asarray(value, np.float64)  # bfloat16 and float16 too
     return real(f"LearningRateScheduler: the schedule's learning rate for epoch {epoch}", value, lo=0.0)
 
 
@@ -226,10 +221,8 @@ class LearningRateScheduler(Callback):
         returned = self.schedule(epoch, lr) if self._takes_lr else self.schedule(epoch)  # type: ignore[call-arg]
         new_lr = _scheduled_rate(returned, epoch)
         if new_lr != lr:  # the rate already held changes nothing (a warmup from 0 still warms up)
-            if lr != 0:
-                ctx.opt_state = optimizers_.scale_learning_rates(ctx.opt_state, new_lr / lr)
-            else:  # no ratio from 0: every group gets the rate (refused for a schedule at 0)
-                ctx.opt_state = optimizers_.set_learning_rate(ctx.opt_state, new_lr)
+            # every group scaled by new_lr / lr; from 0, no ratio: every group gets the rate
+            ctx.opt_state = set_learning_rate_in_proportion(ctx.opt_state, new_lr)
         if self.verbose:
             print(f"Epoch {epoch + 1}: LearningRateScheduler setting learning rate to {new_lr:.6g}.")
 

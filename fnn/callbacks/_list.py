@@ -9,8 +9,11 @@ import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import jax
+
 from fnn import checkpoint as checkpoint_
 from fnn.callbacks._base import BATCH_HOOKS, NO_BATCH_HOOKS, Callback, FitContext, LambdaCallback, hook_mismatch
+from fnn.callbacks._files import CSVLogger, ModelCheckpoint
 
 HOOKS = ("on_train_begin", "on_epoch_begin", "on_epoch_end", "on_train_end")
 # The arguments fit passes each hook (after self). Keras's hooks take ``logs=None`` where fnn's
@@ -57,7 +60,9 @@ class CallbackList:
 
     ``check_replaced`` (fit sets it): called as ``check_replaced(ctx, (params, opt_state), who)``
     after a hook replaced ``ctx.params`` or ``ctx.opt_state`` (the pair: what it held before),
-    ``who`` naming the callback and hook; a hook that replaces nothing costs nothing."""
+    ``who`` naming the callback and hook; the arrays the hook put there are then copied (fit
+    donates the live state to the next epoch, and they are the callback's, perhaps kept by it). A
+    hook that replaces nothing costs nothing."""
 
     check_replaced: Callable[[Any, tuple, str], None] | None = None
 
@@ -98,6 +103,7 @@ class CallbackList:
             fn(*args)
             if ctx.params is not held[0] or ctx.opt_state is not held[1]:
                 self.check_replaced(ctx, held, f"callbacks[{i}] ({type(cb).__name__}).{hook}")
+                ctx.params, ctx.opt_state = _owned(ctx, (ctx.params, ctx.opt_state), held)
 
     def on_train_begin(self, ctx: FitContext) -> None:
         self._call("on_train_begin", ctx)
@@ -147,20 +153,39 @@ class CallbackList:
                 f"{where}: the checkpoint holds the state of {'; '.join(dropped)}, which no callback of this run "
                 "takes (none of that class at that place in callbacks): it is dropped, so the resumed run may "
                 "differ from an uninterrupted one; pass the callbacks the checkpoint was written with",
-                UserWarning,
+                RuntimeWarning,
                 stacklevel=3,
             )
 
 
+# fnn's callbacks whose state decides only what they write (CSVLogger's columns, ModelCheckpoint's
+# best value: which epochs it saves), never training or what fit returns: dropped with the
+# callback, their state changes nothing in the resumed run.
+_WRITES_ONLY = frozenset(cls.__name__ for cls in (CSVLogger, ModelCheckpoint))
+
+
+def _owned(ctx: FitContext, tree: Any, held: Any) -> Any:
+    """``tree`` (checked to have ``held``'s structure) with a copy of each leaf that is not
+    ``held``'s at its place: the live arrays stay as they are, what a callback put there (its own
+    average, say) is copied in one call, so donating the state never deletes the callback's."""
+    leaves, treedef = jax.tree.flatten(tree)
+    put = [i for i, (new, old) in enumerate(zip(leaves, jax.tree.leaves(held), strict=True)) if new is not old]
+    if put:
+        for i, copy in zip(put, ctx.snapshot([leaves[i] for i in put]), strict=True):
+            leaves[i] = copy
+    return jax.tree.unflatten(treedef, leaves)
+
+
 def _dropped(saved: list, taken: set[int]) -> list[str]:
-    """The saved callbacks' states that no callback took (``taken``: their places), each as its
-    place, class and what it held: its values that are set (an EarlyStopping's ``best_weights``
-    among them, which that run would have restored)."""
+    """The saved callbacks' states that no callback took (``taken``: their places) and that could
+    change training or its result (not a logger's: :data:`_WRITES_ONLY`), each as its place,
+    class and what it held: its values that are set (an EarlyStopping's ``best_weights`` among
+    them, which that run would have restored)."""
     out = []
     for i, entry in enumerate(saved):
         state = entry.get("state") if isinstance(entry, dict) else None
         held = [k for k, v in state.items() if v is not None] if isinstance(state, dict) else []
-        if i not in taken and held:
+        if i not in taken and held and entry.get("class") not in _WRITES_ONLY:
             out.append(f"callbacks[{i}] ({entry.get('class')}: {', '.join(map(str, held))})")
     return out
 

@@ -85,7 +85,7 @@ class MonitorCallback(Callback):
         self.mode = monitor_mode(monitor, mode)
         # a metric's direction is known only with the run's metrics: fit settles it each run
         self.auto_mode = mode == "auto"
-        self.min_delta = abs(float(min_delta))
+        self.min_delta = abs(real("min_delta", min_delta))
         self.best: float | None = None
 
     def check_monitor(self, names: set[str]) -> None:

@@ -303,6 +303,12 @@ _DAY = 24 * 3600.0
 # fnn._executables).
 _JAX_FOLDER = re.compile(r"jax-[0-9a-f]{16}")
 _JAX_ENTRY = re.compile(r".+-[0-9a-f]{64}-(cache|atime)|\.lockfile")
+# On a GPU, JAX (jax_persistent_cache_enable_xla_caches, by default) points XLA's per-fusion
+# autotune cache into the same folder: XLA writes ``<base64url of a sha256>.textproto`` there,
+# through ``tmp/tmp_[per_fusion_]cache_<that hash>_<nanoseconds>.textproto`` renamed into place.
+_AUTOTUNE = "xla_gpu_per_fusion_autotune_cache_dir"
+_AUTOTUNE_ENTRY = re.compile(r"[A-Za-z0-9_-]{43}=?\.textproto")
+_AUTOTUNE_TEMP = re.compile(r"tmp_(per_fusion_)?cache_[A-Za-z0-9_-]{43}=?_[0-9]+\.textproto")
 _EXECUTABLE = re.compile(r"[0-9a-f]{64}\.exe")
 _EXECUTABLE_TEMP = re.compile(r"\.tmp-[a-z0-9_]{8}\.exe")
 
@@ -310,7 +316,8 @@ _EXECUTABLE_TEMP = re.compile(r"\.tmp-[a-z0-9_]{8}\.exe")
 def prune_cache(path: str, current: str, now: float | None = None) -> list[str]:
     """Removes from the cache folder ``path`` what no run used for :data:`CACHE_KEPT_DAYS` days:
     JAX's folders of other versions of fnn's source (``jax-<16 hex digits>`` but ``current``,
-    each dated by its last use; only JAX's entries in it go, and the folder only once empty)
+    each dated by its last use; only JAX's entries in it go, and XLA's autotune results in its
+    ``xla_gpu_per_fusion_autotune_cache_dir`` (each old too), and each folder only once empty)
     and executables (``executables/<64 hex digits>.exe``, dated by their last write or load),
     and after a day the temporary files of a write that was interrupted. Nothing whose name
     fnn or JAX would not write is removed. Returns what was removed; anything that cannot be
@@ -341,6 +348,14 @@ def prune_cache(path: str, current: str, now: float | None = None) -> list[str]:
                 with contextlib.suppress(OSError):
                     for entry in os.listdir(p):
                         remove(os.path.join(p, entry), _JAX_ENTRY)
+                tuned = os.path.join(p, _AUTOTUNE)
+                for folder, pattern in ((os.path.join(tuned, "tmp"), _AUTOTUNE_TEMP), (tuned, _AUTOTUNE_ENTRY)):
+                    if older(folder, CACHE_KEPT_DAYS) and not os.path.islink(folder):
+                        with contextlib.suppress(OSError):
+                            for entry in os.listdir(folder):
+                                if older(os.path.join(folder, entry), CACHE_KEPT_DAYS):
+                                    remove(os.path.join(folder, entry), pattern)
+                            os.rmdir(folder)  # only if nothing else is in it
                 with contextlib.suppress(OSError):
                     os.rmdir(p)  # only if nothing else is in it
                     removed.append(p)

@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from fnn._validate import interval, is_traced
+from fnn._validate import check_number_dtype, interval, is_traced
 from fnn.optimizers._base import Array, OptState
 
 
@@ -171,7 +171,7 @@ def set_hyperparams(state: OptState, **values: Any) -> OptState:
             value is not checked. For a nonzero value of a scheduled hyperparameter whose schedule gives 0
             at the current step. For a hyperparameter that optax's state computes from a schedule
             (optax recomputes it at every update).
-        TypeError: For a value that is not a number.
+        TypeError: For a value that is not a number, or one held in an 8-bit float.
 
     Examples:
         >>> import fnn
@@ -306,6 +306,7 @@ def _check_value(name: str, value: Any) -> None:
     traced one is the caller's to check."""
     if is_traced(value):
         return
+    check_number_dtype(name, value)
     try:
         a = np.asarray(value, dtype=float)
     except (TypeError, ValueError):

@@ -33,7 +33,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from fnn._validate import UNTRACEABLE, is_real_scalar, is_traced
+from fnn._validate import UNTRACEABLE, check_number_dtype, is_real_scalar, is_traced
 from fnn._values import bound, freeze
 from fnn.optimizers._base import (
     Array,
@@ -315,6 +315,8 @@ def injected(
             if name in keep_static or (name in dict(init_only) and not _is_number(value)):
                 static[name] = value
             elif _is_number(value):
+                if not is_traced(value):  # an 8-bit float: already rounded, refused by name
+                    check_number_dtype(name, value)
                 # fnn's own hyperparameters are real numbers: learning_rate=1 (or jnp.array(1))
                 # is held as a float, so that a rate set later (0.5) is not truncated to 0
                 real = name in RANGES and not is_traced(value) and np.dtype(np.asarray(value).dtype).kind in "iu"

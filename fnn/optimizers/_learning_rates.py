@@ -139,7 +139,7 @@ def set_learning_rates(state: OptState, learning_rates: Sequence[Any]) -> OptSta
 
     Args:
         state: An optimizer state (nested, chained, masked or vmapped).
-        learning_rates: One rate ``>= 0`` per group.
+        learning_rates: One rate ``>= 0`` per group (a list, or a 1-d NumPy or jax array).
 
     Returns:
         The new state; jitted updates do not recompile.
@@ -158,7 +158,9 @@ def set_learning_rates(state: OptState, learning_rates: Sequence[Any]) -> OptSta
         [0.05, 0.02]
     """
     held = get_learning_rates(state)
-    if not isinstance(learning_rates, (Sequence, np.ndarray)) or isinstance(learning_rates, (str, bytes)):
+    if isinstance(learning_rates, (np.ndarray, jax.Array)) and np.ndim(learning_rates) == 0:
+        raise TypeError(f"learning_rates must be a sequence of rates, one per group, got {learning_rates!r}")
+    if not isinstance(learning_rates, (Sequence, np.ndarray, jax.Array)) or isinstance(learning_rates, (str, bytes)):
         raise TypeError(f"learning_rates must be a sequence of rates, one per group, got {learning_rates!r}")
     if len(learning_rates) != len(held):
         raise ValueError(
@@ -213,21 +215,41 @@ def scale_learning_rates(state: OptState, factor: float) -> OptState:
     factor = real("factor", factor, lo=0.0)
     if factor == 1.0:
         return state
+    return _map_groups(lambda i, node: _scaled(node, factor), state)
 
-    def scale_group(i: int, node: Any) -> Any:
-        old = hparams_of(node)["learning_rate"]
-        # in float64 on the host: the next update uses lr * factor rounded once, in the state's dtype
-        node = set_hyperparams(node, learning_rate=(old if is_traced(old) else np.asarray(old, np.float64)) * factor)
-        scales = dict(getattr(node, "scales", None) or {})
-        if "learning_rate" in scales:  # a schedule at 0 (kept as it was by set_hyperparams) is scaled too
-            scale = scales["learning_rate"]
-            if is_traced(old) or is_traced(scale):
-                scales["learning_rate"] = jnp.where(old == 0, scale * factor, scale).astype(scale.dtype)
-            else:
-                held = np.asarray(scale)
-                scaled = np.where(np.asarray(old) == 0, held * factor, held).astype(held.dtype)
-                scales["learning_rate"] = jax.device_put(scaled)
-            node = node._replace(scales=scales)
-        return node
 
-    return _map_groups(scale_group, state)
+def set_learning_rate_in_proportion(state: OptState, learning_rate: Any) -> OptState:
+    """The state with the first group's learning rate set to ``learning_rate`` and every other
+    group's scaled by the same factor, ``learning_rate / first``, as :func:`scale_learning_rates`
+    scales them (they keep their proportions); where the first group's rate is 0 there is no
+    ratio, and every group gets ``learning_rate`` (:func:`set_learning_rate`). LearningRateScheduler
+    and :func:`fnn.sweep` set rates so. ``learning_rate``: a scalar, or one per model of a
+    vmapped state; a traced state or rate (sweep's abstract check) is set as
+    :func:`set_learning_rate` sets it."""
+    first = get_learning_rate(state)
+    if is_traced(first) or is_traced(learning_rate) or np.any(np.asarray(first) == 0):
+        return set_learning_rate(state, learning_rate)
+    factor = np.asarray(learning_rate, np.float64) / np.asarray(first, np.float64)
+    # the first group gets the rate itself, not first * factor rounded in its dtype
+    return _map_groups(
+        lambda i, node: set_hyperparams(node, learning_rate=learning_rate) if i == 0 else _scaled(node, factor), state
+    )
+
+
+def _scaled(node: Any, factor: Any) -> Any:
+    """A group's node with its learning rate multiplied by ``factor`` (a float, or one per model
+    of a vmapped state); a schedule giving 0 now is scaled as a whole too."""
+    old = hparams_of(node)["learning_rate"]
+    # in float64 on the host: the next update uses lr * factor rounded once, in the state's dtype
+    node = set_hyperparams(node, learning_rate=(old if is_traced(old) else np.asarray(old, np.float64)) * factor)
+    scales = dict(getattr(node, "scales", None) or {})
+    if "learning_rate" in scales:  # a schedule at 0 (kept as it was by set_hyperparams) is scaled too
+        scale = scales["learning_rate"]
+        if is_traced(old) or is_traced(scale):
+            scales["learning_rate"] = jnp.where(old == 0, scale * factor, scale).astype(scale.dtype)
+        else:
+            held = np.asarray(scale)
+            scaled = np.where(np.asarray(old) == 0, held * factor, held).astype(held.dtype)
+            scales["learning_rate"] = jax.device_put(scaled)
+        node = node._replace(scales=scales)
+    return node

@@ -120,10 +120,12 @@ def fit(
     an uninterrupted one (the order of epoch ``e`` depends on ``key`` and ``e`` only); ``key``
     None takes the file's. A ``key``, batch size or ``shuffle`` other than the ones the file
     records is named in a UserWarning (the run goes on with them, but will not repeat the
-    uninterrupted one). A run that stopped (early stopping, NaN, a callback: its
-    ``history.stop_reason`` is not ``"epochs"``) stays stopped whatever ``epochs`` says: no
-    epoch runs and the stored result comes back. One that ran out of epochs runs only the epochs
-    beyond those it holds: none for the same ``epochs``, the rest for a larger one.
+    uninterrupted one); another key only where the run draws from it (``shuffle``, or a network
+    that draws randomness in training: without either, any key gives the same run). A run that
+    stopped (early stopping, NaN, a callback: its ``history.stop_reason`` is not ``"epochs"``)
+    stays stopped whatever ``epochs`` says: no epoch runs and the stored result comes back. One
+    that ran out of epochs runs only the epochs beyond those it holds: none for the same
+    ``epochs``, the rest for a larger one.
 
     Args:
         net: The network (:func:`fnn.mlp`, :func:`fnn.serial`): anything with
@@ -256,10 +258,13 @@ def fit(
         RuntimeWarning: When the given ``opt_state`` or a resumed checkpoint holds other
             hyperparameter values than ``opt`` was built with (theirs are used); when an
             epoch's loss is not finite and there is no :class:`fnn.callbacks.TerminateOnNaN`;
-            when a resumed checkpoint holds no state for a stateful callback (it starts afresh).
-        UserWarning: When resuming a checkpoint with another ``key``, batch size or ``shuffle``
-            than it records (see above), or one that holds the state of a callback this run
-            does not pass (an EarlyStopping's best weights: it is dropped).
+            when a resumed checkpoint holds no state for a stateful callback (it starts afresh),
+            or holds the state of a callback this run does not pass, where that state could change
+            training or its result (an EarlyStopping's best weights: it is dropped; not a
+            CSVLogger's or a ModelCheckpoint's, which only decide what those write).
+        UserWarning: When resuming a checkpoint with another ``key`` (where the run draws from
+            it: with ``shuffle`` or a network that draws randomness, such as Dropout), batch size
+            or ``shuffle`` than it records (see above).
 
     Examples:
         >>> import fnn, jax, numpy as np

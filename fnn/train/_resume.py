@@ -47,15 +47,19 @@ def resumed_key(path: str, stored_key: Any, stored_extra: Any, key: Any, spec: A
     None the file's (``stored_key``; ``PRNGKey(0)`` if it holds no usable one). When epochs
     remain to run (``runs``), a key, batch size or shuffling other than the file's (its key,
     and the settings ``stored_extra`` records, if any) is named in a UserWarning: the run will
-    not repeat the uninterrupted one."""
+    not repeat the uninterrupted one. The key only where it decides something: with shuffling,
+    or a network that draws randomness in training (``needs_key``, Dropout); otherwise the run is
+    the same with any key."""
     usable = _usable(stored_key)
     if key is None:
         key = stored_key if usable else jax.random.PRNGKey(0)
     if not runs:
         return key
     differ = []
-    # a key the file holds (a pytree saved by hand is not one) that is not this run's
-    if isinstance(stored_key, (jax.Array, np.ndarray)) and _key_text(key) != _key_text(stored_key):
+    # a key the file holds (a pytree saved by hand is not one) that is not this run's, where
+    # the run draws from it (a user's network without needs_key: assumed to)
+    drawn = spec.shuffle or getattr(spec.net, "needs_key", True)
+    if drawn and isinstance(stored_key, (jax.Array, np.ndarray)) and _key_text(key) != _key_text(stored_key):
         (kind, bits), (stored_kind, stored_bits) = _key_text(key), _key_text(stored_key)
         if kind != stored_kind:
             bits, stored_bits = f"{bits} ({kind})", f"{stored_bits} ({stored_kind})"

@@ -16,8 +16,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from fnn._validate import eval_shape_or_run, is_real_scalar, params_dtype
-from fnn.optimizers import set_hyperparams, set_learning_rate
+from fnn._validate import check_number_dtype, eval_shape_or_run, is_real_scalar, params_dtype
+from fnn.optimizers import set_hyperparams
+from fnn.optimizers._learning_rates import set_learning_rate_in_proportion
 from fnn.train._checks import check_opt_update, check_settings, resolve_opt
 from fnn.train._data_checks import prepare_data
 from fnn.train._loop import init_state
@@ -27,9 +28,10 @@ from fnn.train._results import SweepResult
 
 def _set_hparam(state: Any, name: str, values: Any) -> Any:
     """``state`` with hyperparameter ``name`` set to ``values`` (shape (K,)) in every optimizer
-    state that holds it (the learning rate through ``set_learning_rate``: schedules rescale)."""
+    state that holds it; the learning rate is the first parameter group's, the others scaled in
+    proportion (as LearningRateScheduler sets it; schedules rescale)."""
     if name == "learning_rate":
-        return set_learning_rate(state, values)
+        return set_learning_rate_in_proportion(state, values)
     return set_hyperparams(state, **{name: values})
 
 
@@ -43,7 +45,10 @@ def _real_number(v: Any) -> bool:
 def _values(name: str, values: Any) -> list:
     if isinstance(values, (str, bytes)) or not isinstance(values, (Sequence, np.ndarray, jax.Array)):
         raise TypeError(f"{name} must be a sequence of values, got {type(values).__name__}")
+    check_number_dtype(name, values)  # an 8-bit float array is already rounded
     values = list(np.asarray(values).tolist()) if not isinstance(values, list) else list(values)
+    for i, v in enumerate(values):
+        check_number_dtype(f"{name}[{i}]", v)
     if not values:
         raise ValueError(f"{name} must hold at least one value, got an empty sequence")
     return values
@@ -73,7 +78,12 @@ def sweep(
     :func:`fit_many`); its
     optimizer state is ``opt.init(params)`` with the swept hyperparameters set (``learning_rate``
     through ``set_learning_rate``: a scheduled rate is scaled as a whole so that the first update
-    uses the swept value; a schedule that gives 0 there, a warmup from 0, is refused). ``hparams`` names any other entry
+    uses the swept value; a schedule that gives 0 there, a warmup from 0, is refused). In a state
+    holding several learning rates (parameter groups, :func:`fnn.optimizers.get_learning_rates`)
+    the swept rate is the first group's, and every other group's is scaled by the same factor, so
+    they keep their proportions (``chain(masked(sgd(0.1), w), masked(adam(0.01), b))`` swept at
+    0.5 trains with 0.5 and 0.05), as :class:`fnn.callbacks.LearningRateScheduler` sets them;
+    where the first group's rate is 0, every group gets the swept rate. ``hparams`` names any other entry
     of the state's ``hparams`` (``momentum``, ``b1``...). A term must exist to be swept: build
     ``opt`` with a nonzero ``weight_decay`` to sweep weight decays (0 is then a valid value).
     ``input_shape`` defaults to ``x.shape[1:]``; ``dtype`` (e.g. ``jnp.float64``) casts the
@@ -97,7 +107,8 @@ def sweep(
         x: Inputs ``(N, *input_shape)``.
         y: Targets with ``N`` rows.
         seeds: The seeds, ints: each gives a model's initial params and its training key.
-        learning_rates: The learning rates to try (finite, >= 0), or None to keep ``opt``'s.
+        learning_rates: The learning rates to try (finite, >= 0), or None to keep ``opt``'s; with
+            several parameter groups, the first group's (the others keep their proportions).
         weight_decays: The weight decays to try (finite), or None.
         hparams: ``{name: values}`` for further hyperparameters held in the optimizer state
             (``{"momentum": [0.0, 0.9]}``); ``learning_rate``/``weight_decay`` may be given here
@@ -117,7 +128,7 @@ def sweep(
         TypeError: For ``key``, ``opt_state`` or ``configs`` in ``fit_kwargs``, or a keyword
             :func:`fit_many` does not take (``mesh``: a sweep runs on one device); a seed that is
             not an int; a grid that is not a sequence (a string, a number), or that holds a value
-            that is not a real number (a string, None, a bool); a ``dtype`` that is not one of
+            that is not a real number (a string, None, a bool, a float8 value); a ``dtype`` that is not one of
             those four (an integer dtype, float8); and the type errors of :func:`fit_many`.
         ValueError: For an empty grid; a hyperparameter given both by keyword and in
             ``hparams``; values that are not finite (NaN, inf), or a negative learning rate; a

@@ -103,7 +103,7 @@ class CallbackList:
             fn(*args)
             if ctx.params is not held[0] or ctx.opt_state is not held[1]:
                 self.check_replaced(ctx, held, f"callbacks[{i}] ({type(cb).__name__}).{hook}")
-                ctx.params, ctx.opt_state = _owned(ctx, (ctx.params, ctx.opt_state), held)
+                ctx.params, ctx.opt_state = _owned((ctx.params, ctx.opt_state), held)
 
     def on_train_begin(self, ctx: FitContext) -> None:
         self._call("on_train_begin", ctx)
@@ -164,15 +164,15 @@ class CallbackList:
 _WRITES_ONLY = frozenset(cls.__name__ for cls in (CSVLogger, ModelCheckpoint))
 
 
-def _owned(ctx: FitContext, tree: Any, held: Any) -> Any:
+def _owned(tree: Any, held: Any) -> Any:
     """``tree`` (checked to have ``held``'s structure) with a copy of each leaf that is not
     ``held``'s at its place: the live arrays stay as they are, what a callback put there (its own
-    average, say) is copied in one call, so donating the state never deletes the callback's."""
+    average, say) is copied, so donating the state never deletes the callback's. Each copy is a
+    transfer on its device(s), not a program: a new learning rate's scalar compiles nothing."""
     leaves, treedef = jax.tree.flatten(tree)
-    put = [i for i, (new, old) in enumerate(zip(leaves, jax.tree.leaves(held), strict=True)) if new is not old]
-    if put:
-        for i, copy in zip(put, ctx.snapshot([leaves[i] for i in put]), strict=True):
-            leaves[i] = copy
+    for i, (new, old) in enumerate(zip(leaves, jax.tree.leaves(held), strict=True)):
+        if new is not old:
+            leaves[i] = jax.device_put(new, may_alias=False)
     return jax.tree.unflatten(treedef, leaves)
 
 

@@ -100,6 +100,14 @@ def is_real_scalar(value: Any, arrays: tuple[type, ...] = (np.ndarray, np.generi
     return np.ndim(held) == 0 and is_real_dtype(held.dtype)
 
 
+def is_real_number(value: Any) -> bool:
+    """A real number: Python's, NumPy's or a 0-d (NumPy or jax) array of a real dtype, bfloat16
+    too; not a bool."""
+    if isinstance(value, (bool, np.bool_)):
+        return False
+    return isinstance(value, numbers.Real) or is_real_scalar(value, (np.ndarray, np.generic, jax.Array))
+
+
 def _as_real(name: str, value: Any, what: str = "a real number") -> float:
     """Python and NumPy real numbers (0-d NumPy arrays, bfloat16 too) and concrete 0-d jax arrays
     of a real dtype (``jnp.float32(0.5)``), read on the host; not bools, not 8-bit floats
@@ -125,7 +133,7 @@ def check_number_dtype(name: str, value: Any) -> None:
     it has already been rounded (0.9 in float8_e4m3fn is 0.875), and params compute in none
     (:data:`PARAMS_DTYPES`, the rule :func:`params_dtype` follows)."""
     dtype = getattr(value, "dtype", None)
-    if dtype is None or not jnp.issubdtype(dtype, jnp.floating) or np.dtype(dtype).name in PARAMS_DTYPES:
+    if dtype is None or not unsupported_float(dtype):
         return
     held = np.asarray(value, np.float64).tolist()
     raise TypeError(
@@ -204,10 +212,15 @@ _SUPPORTED = (
 )
 
 
+def unsupported_float(dtype: Any) -> bool:
+    """Whether ``dtype`` is a float no layer, loss or optimizer computes in (float8...)."""
+    return bool(jnp.issubdtype(dtype, jnp.floating)) and np.dtype(dtype).name not in PARAMS_DTYPES
+
+
 def check_params_float(name: str, dtype: Any) -> None:
     """A TypeError naming ``name`` if ``dtype`` is a float params cannot compute in (float8)."""
     dtype = np.dtype(dtype)
-    if jnp.issubdtype(dtype, jnp.floating) and dtype.name not in PARAMS_DTYPES:
+    if unsupported_float(dtype):
         raise TypeError(f"{name} has dtype {dtype.name}; params must be {_SUPPORTED}")
 
 
@@ -220,7 +233,7 @@ def floating_dtype(name: str, value: Any) -> np.dtype:
         raise TypeError(f"{name} must be a floating dtype, got {value!r}") from None
     if not jnp.issubdtype(dtype, jnp.floating):
         raise TypeError(f"{name} must be a floating dtype, got {dtype}")
-    if dtype.name not in PARAMS_DTYPES:
+    if unsupported_float(dtype):
         raise TypeError(f"{name} must be {_SUPPORTED}; got {dtype.name}")
     return dtype
 

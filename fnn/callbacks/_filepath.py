@@ -15,13 +15,23 @@ from typing import Any
 _NUMBER = "0-9a-fA-FinxoINXO+\\-.,_% "
 
 
+def _name(field: str) -> str:
+    """A replacement field's name (``"loss.real"``, ``"x[0]"`` -> ``loss``, ``x``)."""
+    return field.split(".")[0].split("[")[0]
+
+
+def _field_text(field: str, spec: str | None, conversion: str | None) -> str:
+    """The replacement field written back as a template (``{field!conversion:spec}``)."""
+    return "{" + field + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "") + "}"
+
+
 def fields(template: str) -> list[str]:
     """The replacement-field names of a ``str.format`` template (``"{epoch:02d}"`` -> ``epoch``)."""
     try:
         parsed = list(string.Formatter().parse(template))
     except ValueError as err:
         raise ValueError(f"ModelCheckpoint: filepath {template!r} is not a valid format string: {err}") from None
-    return [name.split(".")[0].split("[")[0] for _, name, _, _ in parsed if name is not None]
+    return [_name(name) for _, name, _, _ in parsed if name is not None]
 
 
 def check_formats(template: str, names: set[str]) -> None:
@@ -35,10 +45,10 @@ def check_formats(template: str, names: set[str]) -> None:
     for _, field, spec, conversion in string.Formatter().parse(template):
         if field is None:
             continue
-        name = field.split(".")[0].split("[")[0]
+        name = _name(field)
         if name not in values or "{" in (spec or ""):
             continue
-        text = "{" + field + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "") + "}"
+        text = _field_text(field, spec, conversion)
         try:
             text.format(**{name: values[name]})
         except (ValueError, TypeError, AttributeError, KeyError, IndexError) as err:
@@ -94,11 +104,11 @@ def _field_gives(text: str, field: str, spec: str, conversion: str | None) -> bo
     ``text``: the numbers ``text`` reads as are formatted back with the spec and compared. A
     field this cannot judge (an attribute or index, a nested spec, a fill that is a number's
     character) may give any number's text."""
-    name = field.split(".")[0].split("[")[0]
+    name = _name(field)
     fill = _fill(spec)
     if field != name or "{" in spec or (fill and re.fullmatch(f"[{_NUMBER}]", fill) and fill != " "):
         return True
-    shown = "{0" + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "") + "}"
+    shown = _field_text("0", spec, conversion)
     for value in _read(text, as_int=name == "epoch"):
         try:
             if shown.format(value) == text:

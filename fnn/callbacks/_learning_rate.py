@@ -7,6 +7,7 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
+import jax
 import numpy as np
 
 from fnn import optimizers as optimizers_
@@ -110,7 +111,7 @@ class ReduceLROnPlateau(MonitorCallback):
         """Logs ``learning_rate`` (the first group's) and reduces each group's rate in
         ``ctx.opt_state`` on a plateau."""
         current = monitored(logs, self.monitor, "ReduceLROnPlateau")
-        rates = [float(lr) for lr in optimizers_.get_learning_rates(ctx.opt_state)]
+        rates = [float(lr) for lr in jax.device_get(optimizers_.get_learning_rates(ctx.opt_state))]  # one transfer
         logs["learning_rate"] = rates[0]
         if current is None:
             return

@@ -170,9 +170,9 @@ def _owned(tree: Any, held: Any) -> Any:
     average, say) is copied, so donating the state never deletes the callback's. Each copy is a
     transfer on its device(s), not a program: a new learning rate's scalar compiles nothing."""
     leaves, treedef = jax.tree.flatten(tree)
-    for i, (new, old) in enumerate(zip(leaves, jax.tree.leaves(held), strict=True)):
-        if new is not old:
-            leaves[i] = jax.device_put(new, may_alias=False)
+    put = [i for i, (new, old) in enumerate(zip(leaves, jax.tree.leaves(held), strict=True)) if new is not old]
+    for i, copy in zip(put, jax.device_put([leaves[i] for i in put], may_alias=False), strict=True):
+        leaves[i] = copy
     return jax.tree.unflatten(treedef, leaves)
 
 

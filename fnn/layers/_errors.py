@@ -203,17 +203,18 @@ def backward_error(net: Any, i: int, dy: Any, shapes: Sequence[Shape] | None, er
     )
 
 
-def dx_problem(dx: Any, shape: Shape | None, dtype: Any = None) -> str | None:
-    """In words, what makes ``dx`` no gradient for inputs of ``shape`` (None: unknown) and, if
-    given, floating ``dtype``; None if nothing does."""
+def dx_problem(dx: Any, shape: Shape | None, dtype: Any = None) -> tuple[type[Exception], str] | None:
+    """What makes ``dx`` no gradient for inputs of ``shape`` (None: unknown) and, if given,
+    floating ``dtype``, in words and with its kind: a TypeError for a wrong dtype (an integer
+    dx, which truncated the gradient), a ValueError otherwise; None if nothing does."""
     if dx is None:
-        return "dx None" + (f" for inputs of shape {tuple(shape)}" if shape is not None else "")
+        return ValueError, "dx None" + (f" for inputs of shape {tuple(shape)}" if shape is not None else "")
     if not (hasattr(dx, "shape") and hasattr(dx, "dtype")):
-        return f"dx of type {type(dx).__name__}, not an array"
+        return ValueError, f"dx of type {type(dx).__name__}, not an array"
     if shape is not None and tuple(dx.shape) != tuple(shape):
-        return f"dx of shape {tuple(dx.shape)} for inputs of shape {tuple(shape)}"
+        return ValueError, f"dx of shape {tuple(dx.shape)} for inputs of shape {tuple(shape)}"
     if dtype is not None and jnp.issubdtype(dtype, jnp.inexact) and not jnp.issubdtype(dx.dtype, jnp.inexact):
-        return f"dx of dtype {dx.dtype} for inputs of dtype {jnp.dtype(dtype)}"
+        return TypeError, f"dx of dtype {dx.dtype} for inputs of dtype {jnp.dtype(dtype)}"
     return None
 
 
@@ -222,11 +223,12 @@ def check_dx(net: Any, i: int, dx: Any, shapes: Sequence[Shape] | None, dtypes: 
     than layer ``i``'s input (where the forward's ``shapes`` are known), or an integer dx for a
     floating input (where its ``dtypes`` are: it truncated the gradient) is layer ``i``'s
     mistake, named here rather than by the layer it would break (or silently corrupt)."""
-    problem = dx_problem(dx, None if shapes is None else shapes[i], None if dtypes is None else dtypes[i])
-    if problem:
-        dtype = problem.startswith("dx of dtype")  # a wrong kind, not a wrong value: a TypeError
+    found = dx_problem(dx, None if shapes is None else shapes[i], None if dtypes is None else dtypes[i])
+    if found:
+        kind, problem = found
+        dtype = kind is TypeError  # a wrong kind, not a wrong value
         raise layer_error(
-            TypeError if dtype else ValueError,
+            kind,
             f"layer {i} ({net.names[i]}): backward returned {problem}; dx must have its input's "
             f"{'floating dtype (an integer dx has truncated the gradient)' if dtype else 'shape'}: it is the dy "
             f"of layer {i - 1} ({net.names[i - 1]})",
@@ -238,9 +240,10 @@ def input_gradient_error(net: Any, dx: Any, x: Any, door: str) -> ValueError | N
     for ``door``, a function that needs it (gradcheck, with_manual_vjp). The layers after the
     first had their ``dx`` checked by the network's backward (:func:`check_dx`), so the first
     layer is named."""
-    problem = dx_problem(dx, jnp.shape(x), jnp.result_type(x))
-    if problem is None:
+    found = dx_problem(dx, jnp.shape(x), jnp.result_type(x))
+    if found is None:
         return None
+    problem = found[1]
     names = getattr(net, "names", None)
     first = f"layer 0 ({names[0]})" if names else "the first layer"
     return ValueError(

@@ -25,7 +25,6 @@ as a static option; ``static_args`` names further arguments to keep static.
 from __future__ import annotations
 
 import inspect
-import numbers
 from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple
 
@@ -33,7 +32,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from fnn._validate import UNTRACEABLE, check_number_dtype, is_real_scalar, is_traced
+from fnn._validate import UNTRACEABLE, check_number_dtype, is_real_number, is_traced
 from fnn._values import bound, freeze
 from fnn.optimizers._base import (
     Array,
@@ -98,14 +97,6 @@ def without_schedule_values(tree: Any) -> Any:
         tree,
         is_leaf=is_state,
     )
-
-
-def _is_number(value: Any) -> bool:
-    if isinstance(value, (bool, np.bool_)):
-        return False
-    if isinstance(value, numbers.Real):
-        return True
-    return is_real_scalar(value, (np.ndarray, np.generic, jax.Array))  # bfloat16 too
 
 
 def _as_array(value: Any, dtype: Any) -> Array:
@@ -312,9 +303,9 @@ def injected(
         arguments.apply_defaults()
         numeric, schedules, static = {}, {}, {}
         for name, value in arguments.arguments.items():
-            if name in keep_static or (name in dict(init_only) and not _is_number(value)):
+            if name in keep_static or (name in dict(init_only) and not is_real_number(value)):
                 static[name] = value
-            elif _is_number(value):
+            elif is_real_number(value):
                 if not is_traced(value):  # an 8-bit float: already rounded, refused by name
                     check_number_dtype(name, value)
                 # fnn's own hyperparameters are real numbers: learning_rate=1 (or jnp.array(1))

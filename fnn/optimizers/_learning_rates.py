@@ -189,7 +189,8 @@ def scale_learning_rates(state: OptState, factor: float) -> OptState:
     """The state with every parameter group's learning rate multiplied by ``factor``, so the
     groups keep their proportions; a scheduled rate's whole schedule is scaled by ``factor``,
     also where it gives 0 at the current step (a warmup from 0 then peaks ``factor`` times as
-    high). A group whose constant rate is 0 stays 0. LearningRateScheduler scales so.
+    high). A group whose constant rate is 0 stays 0. (LearningRateScheduler and sweep scale the groups
+    this way, through the ratio of their new rate to the first group's.)
 
     Args:
         state: An optimizer state (nested, chained, masked or vmapped).

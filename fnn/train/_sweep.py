@@ -8,7 +8,6 @@ from __future__ import annotations
 import inspect
 import itertools
 import math
-import numbers
 from collections.abc import Sequence
 from typing import Any
 
@@ -16,7 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from fnn._validate import check_number_dtype, eval_shape_or_run, is_real_scalar, params_dtype
+from fnn._validate import check_number_dtype, eval_shape_or_run, is_real_number, params_dtype
 from fnn.optimizers import set_hyperparams
 from fnn.optimizers._learning_rates import set_learning_rate_in_proportion
 from fnn.train._checks import check_opt_update, check_settings, resolve_opt
@@ -33,13 +32,6 @@ def _set_hparam(state: Any, name: str, values: Any) -> Any:
     if name == "learning_rate":
         return set_learning_rate_in_proportion(state, values)
     return set_hyperparams(state, **{name: values})
-
-
-def _real_number(v: Any) -> bool:
-    """A real number: Python's, NumPy's or a 0-d jax array's (not a bool)."""
-    if isinstance(v, (bool, np.bool_)):
-        return False
-    return isinstance(v, numbers.Real) or is_real_scalar(v, (np.ndarray, np.generic, jax.Array))
 
 
 def _values(name: str, values: Any) -> list:
@@ -167,7 +159,7 @@ def sweep(
             swept[name] = vals
     for name, vals in swept.items():
         vals = _values(name if name not in ("learning_rate", "weight_decay") else name + "s", vals)
-        wrong = [v for v in vals if not _real_number(v)]
+        wrong = [v for v in vals if not is_real_number(v)]
         if wrong:  # a wrong type ("0.1", None, a list) is a TypeError; a bad number, below, a ValueError
             raise TypeError(f"{name} values must be real numbers, got {wrong[0]!r} in {vals}")
         if not all(math.isfinite(float(v)) for v in vals):

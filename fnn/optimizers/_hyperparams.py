@@ -87,13 +87,20 @@ def hparams_of(node: Any) -> dict[str, Any]:
     return getattr(node, hparams_field(node) or "hparams")
 
 
-def map_hparam_nodes(fn: Callable[[Any], Any], state: OptState) -> OptState:
-    """``fn`` applied to every state node holding ``hparams``, nested ones included."""
+def map_hparam_nodes(
+    fn: Callable[[Any], Any], state: OptState, *, where: Callable[[Any], bool] | None = None
+) -> OptState:
+    """``fn`` applied to every state node holding hyperparameters, nested ones included, in the
+    order of the state's leaves. With ``where``, only to the outermost nodes it accepts: what
+    ``fn`` returns is not looked into, and a node it refuses is looked into, left as it is."""
 
     def visit(node: Any) -> Any:
         if not holds_hparams(node):
             return node
-        node = fn(node)
+        if where is None:
+            node = fn(node)
+        elif where(node):
+            return fn(node)
         own = hparams_field(node)
         rest = {f: jax.tree.map(visit, getattr(node, f), is_leaf=holds_hparams) for f in node._fields if f != own}
         return node._replace(**rest)

@@ -20,7 +20,7 @@ import numpy as np
 
 from fnn._validate import is_traced, real
 from fnn.optimizers._base import Array, OptState
-from fnn.optimizers._hyperparams import holds_hparams, hparams_field, hparams_of, set_hyperparams
+from fnn.optimizers._hyperparams import hparams_of, map_hparam_nodes, set_hyperparams
 
 _NO_RATE = (
     "the optimizer state holds no learning rate (no state built by fnn.optimizers.inject_hyperparams, "
@@ -32,17 +32,9 @@ def _map_groups(fn: Callable[[int, Any], Any], state: OptState) -> OptState:
     """``fn(index, node)`` for each group's node, in the order of the state's leaves; a node
     holding other hyperparameters only is looked into."""
     index = itertools.count()
-
-    def visit(node: Any) -> Any:
-        if not holds_hparams(node):
-            return node
-        if "learning_rate" in hparams_of(node):
-            return fn(next(index), node)
-        own = hparams_field(node)
-        rest = {f: jax.tree.map(visit, getattr(node, f), is_leaf=holds_hparams) for f in node._fields if f != own}
-        return node._replace(**rest)
-
-    return jax.tree.map(visit, state, is_leaf=holds_hparams)
+    return map_hparam_nodes(
+        lambda node: fn(next(index), node), state, where=lambda node: "learning_rate" in hparams_of(node)
+    )
 
 
 def get_learning_rates(state: OptState) -> list[Array]:

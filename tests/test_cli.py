@@ -785,6 +785,46 @@ def test_bad_output_paths_exit_2_before_anything_is_compiled(tmp_path, capsys, c
     assert rc == 2 and err.count("\n") == 1 and all(w in err for w in words) and c.count == 0
 
 
+@pytest.mark.parametrize("name", ["results.json", "results.csv", "loss_vs_time.png"])
+def test_a_folder_where_compare_writes_a_file_exits_2_before_anything_is_compiled(tmp_path, capsys, compiles, name):
+    (tmp_path / name).mkdir()
+    with compiles() as c:
+        rc = main(["compare", "--dataset", "iris", "--hidden", "4", "--epochs", "1", "--out", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert rc == 2 and c.count == 0
+    words = f"--out {str(tmp_path)!r} holds a folder {name!r}, where fnn compare writes a file: remove it"
+    assert err == f"fnn compare: error: {words}\n"
+
+
+@pytest.mark.parametrize("fault", ["folder", "full disk"])
+def test_results_that_cannot_be_written_after_the_runs_end_in_one_line_naming_the_file(
+    tmp_path, capsys, monkeypatch, fault
+):
+    """What the check before the runs cannot see (a folder made during them, a disk that fills):
+    one line naming the file, exit status 1, no traceback."""
+    out = tmp_path / "out"
+
+    def no_runs(*args, **kwargs):  # the runs' end, without training any
+        if fault == "folder":
+            (out / "results.csv").mkdir(parents=True)
+        else:
+            monkeypatch.setattr(json, "dump", lambda *a, **k: _raise(OSError(errno.ENOSPC, "No space left on device")))
+
+    monkeypatch.setattr("fnn.cli._commands.run_comparison", no_runs)
+    rc = main(["compare", "--dataset", "iris", "--no-plots", "--out", str(out)])
+    err = capsys.readouterr().err
+    name = "results.csv" if fault == "folder" else "results.json"
+    assert rc == 1 and err.count("\n") == 1 and "Traceback" not in err
+    assert err.startswith("fnn compare: error: [Errno ") and err.endswith(
+        f" while writing the results: {str(out / name)!r}\n"
+    )
+    assert ("Is a directory" if fault == "folder" else "No space left on device") in err
+
+
+def _raise(err):
+    raise err
+
+
 @pytest.mark.parametrize(
     "argv,words",
     [

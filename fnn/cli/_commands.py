@@ -29,6 +29,7 @@ from fnn.cli._compare import run_comparison
 from fnn.cli._problem import FILE_DATASETS, describe_net, load_problem, split_problem
 from fnn.cli._report import (
     PLOT_FILES,
+    RESULT_FILES,
     best_line,
     format_table,
     import_pyplot_in_background,
@@ -50,8 +51,16 @@ def _remove_stale_plots(out: str) -> None:
             os.remove(os.path.join(out, name))
 
 
+def _check_out_files(out: str) -> None:
+    """A folder where ``--out``'s files go would stop the writing after the runs: refused first."""
+    for name in (*RESULT_FILES, *PLOT_FILES):  # the plots too: an earlier run's are removed, and a folder cannot be
+        if os.path.isdir(os.path.join(out, name)):
+            raise UsageError(f"--out {out!r} holds a folder {name!r}, where fnn compare writes a file: remove it")
+
+
 def cmd_compare(args) -> int:
     args.out = output_path("--out", args.out, folder=True)
+    _check_out_files(args.out)
     if args.seed + args.seeds - 1 > SEED_MAX:
         raise UsageError(f"--seed {args.seed} with --seeds {args.seeds} goes past the largest seed, {SEED_MAX}")
     problem = load_problem(args.dataset, args.loss, args.path)

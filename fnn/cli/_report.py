@@ -17,8 +17,10 @@ from typing import Any
 
 import numpy as np
 
+from fnn._oserrors import writing
 from fnn.cli._common import csv_cell, number
 
+RESULT_FILES = ("results.json", "results.csv")
 PLOT_FILES = ("loss_vs_epoch.png", "loss_vs_time.png")
 
 
@@ -196,16 +198,19 @@ def write_results(
     whole or not at all. A NaN or infinite number is ``null`` in ``results.json``
     (:func:`strict_json`) and ``nan`` / ``inf`` / ``-inf`` in ``results.csv``. ``planned``
     runs, when more than ``runs`` holds, mark the results ``"partial": true`` (a comparison
-    interrupted before its end)."""
-    os.makedirs(out_dir, exist_ok=True)
+    interrupted before its end). An OSError says which file it stopped (:func:`writing`)."""
+    json_path, csv_path = (os.path.join(out_dir, name) for name in RESULT_FILES)
     planned = len(runs) if planned is None else planned
     results = {"partial": len(runs) < planned, "runs_planned": planned, "config": config, "runs": runs}
-    with _replacing(os.path.join(out_dir, "results.json")) as f:
-        json.dump(strict_json(results), f, indent=1, allow_nan=False)
+    # an OSError (a full disk, a folder where the file goes) names the file, not only the system's words
+    with writing(json_path, "the results"):
+        os.makedirs(out_dir, exist_ok=True)
+        with _replacing(json_path) as f:
+            json.dump(strict_json(results), f, indent=1, allow_nan=False)
     stats = ["loss", "val_loss", "test_" + metric_name, "test_loss", "epochs"]
     stats += ["best_epoch"] if _early_stopping(runs) is not None else []
     stats += ["train_s"]
-    with _replacing(os.path.join(out_dir, "results.csv"), newline="") as f:
+    with writing(csv_path, "the results"), _replacing(csv_path, newline="") as f:
         w = csv.writer(f)
         w.writerow(
             [

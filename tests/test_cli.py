@@ -832,7 +832,7 @@ def _raise(err):
         (["compare", "--dataset", "mnist"], ["--path"]),
         (
             ["compare", "--dataset", "iris", "--validation-split", "0.999", "--out", "new/a/b"],
-            ["--validation-split 0.999 leaves no training"],
+            ["fnn compare: error: --validation-split=0.999 leaves no training or no validation sample out of 120;"],
         ),
         (
             ["train", "--dataset", "iris", "--validation-split", "0", "--early-stopping", "2", "--save", "ck/x/y.npz"],

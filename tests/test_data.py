@@ -112,6 +112,22 @@ def test_train_val_split_rejects_empty_parts(n, split):
         data.train_val_split(np.zeros((n, 1)), np.zeros(n), split)
 
 
+@pytest.mark.parametrize("name", ["validation_split", "--validation-split"])
+def test_train_val_split_names_the_fraction_as_its_caller_does(name):
+    """The library's argument by default; a command line passes its option's name."""
+    x, y = np.zeros((3, 1)), np.zeros(3)
+    kw = {} if name == "validation_split" else {"name": name}
+    with pytest.raises(ValueError) as err:
+        data.train_val_split(x, y, 0.7, **kw)
+    assert (
+        str(err.value)
+        == f"{name}=0.7 leaves no training or no validation sample out of 3; use more data or another split"
+    )
+    with pytest.raises(ValueError) as err:
+        data.train_val_split(x, y, 1.5, **kw)
+    assert str(err.value) == f"{name} must be in (0, 1), got 1.5"
+
+
 def test_batches_and_split_take_nested_lists_as_arrays_and_refuse_a_scalar():
     x, y = [[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]], [0, 1, 0]
     got = [(xb.tolist(), yb.tolist()) for xb, yb in data.batches(x, y, 2)]

@@ -223,10 +223,10 @@ def split_problem(problem: Problem, validation_split: float):
     """(train, validation or None): the LAST fraction held out, as Keras's validation_split."""
     if validation_split == 0:
         return (problem.x_train, problem.y_train), None
-    try:
-        return _data.train_val_split(problem.x_train, problem.y_train, validation_split)
-    except ValueError as err:  # named as the command line takes it, not as the library does
-        raise UsageError(str(err).replace("validation_split=", "--validation-split ", 1)) from None
+    try:  # named as the command line takes it, not as the library does
+        return _data.train_val_split(problem.x_train, problem.y_train, validation_split, name="--validation-split")
+    except ValueError as err:
+        raise UsageError(str(err)) from None
 
 
 def describe_net(n_in: int, hidden: Sequence[int], n_out: int, activation: str) -> str:

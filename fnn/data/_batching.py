@@ -131,7 +131,9 @@ def _batches(x: Any, y: Any, n: int, batch_size: int, order: Any) -> Iterator[tu
             yield x[start:stop], (None if y is None else y[start:stop])
 
 
-def train_val_split(x: Any, y: Any, validation_split: float) -> tuple[tuple[Any, Any], tuple[Any, Any]]:
+def train_val_split(
+    x: Any, y: Any, validation_split: float, *, name: str = "validation_split"
+) -> tuple[tuple[Any, Any], tuple[Any, Any]]:
     """Keras's ``validation_split``: the LAST fraction of the samples, in order, no shuffle.
 
     ``split_at = floor(N * (1 - validation_split))``; returns
@@ -143,6 +145,8 @@ def train_val_split(x: Any, y: Any, validation_split: float) -> tuple[tuple[Any,
         x: Inputs, samples first (an array or nested lists).
         y: Targets, samples first, or None.
         validation_split: The fraction held out, in (0, 1).
+        name: The fraction's name in error messages (a command line gives its option's,
+            ``"--validation-split"``).
 
     Returns:
         ``((x_train, y_train), (x_val, y_val))``.
@@ -158,9 +162,7 @@ def train_val_split(x: Any, y: Any, validation_split: float) -> tuple[tuple[Any,
         >>> x_tr.tolist(), x_val.tolist()
         ([0, 1, 2, 3, 4, 5, 6, 7], [8, 9])
     """
-    validation_split = real(
-        "validation_split", validation_split, 0.0, 1.0, lo_open=True, hi_open=True, what="a float in (0, 1)"
-    )
+    validation_split = real(name, validation_split, 0.0, 1.0, lo_open=True, hi_open=True, what="a float in (0, 1)")
     x, y = _samples_first(x, "x"), _samples_first(y, "y")
     n = x.shape[0]
     if y is not None and y.shape[0] != n:
@@ -168,7 +170,7 @@ def train_val_split(x: Any, y: Any, validation_split: float) -> tuple[tuple[Any,
     split_at = math.floor(n * (1.0 - validation_split))
     if split_at == 0 or split_at == n:
         raise ValueError(
-            f"validation_split={validation_split} leaves no training or no "
+            f"{name}={validation_split} leaves no training or no "
             f"validation sample out of {n}; use more data or another split"
         )
     x_tr, x_val = _split_rows(x, split_at)

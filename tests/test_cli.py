@@ -544,7 +544,7 @@ def test_settings_that_shape_no_program_stay_out_of_the_store_namespace(tmp_path
     that names its optimizer and batch size, so a subset or another order of an earlier compare,
     and another verbosity or checkpoint path, find every program stored; a setting that shapes
     one (the network, the optimizer, the batch size, the seeds trained together) still keys it."""
-    from fnn.cli._args import executable_store
+    from fnn.cli._compile_cache import executable_store
     from fnn.cli._main import build_parser
 
     store = lambda *argv: executable_store(build_parser().parse_args([*argv, "--cache-dir", str(tmp_path)]))
@@ -621,7 +621,7 @@ def test_the_cache_drops_what_no_run_used_for_30_days(tmp_path):
     """Other versions' JAX folders and executables unused for CACHE_KEPT_DAYS go; the current
     version's folder, recent files and anything that is not the cache's stay; an interrupted
     write's temporary file goes after a day."""
-    from fnn.cli._args import CACHE_KEPT_DAYS, prune_cache
+    from fnn.cli._compile_cache import CACHE_KEPT_DAYS, prune_cache
 
     now = 1_800_000_000.0
     day = 24 * 3600.0
@@ -661,7 +661,7 @@ def test_the_cache_prune_never_removes_a_file_fnn_or_jax_did_not_write(tmp_path)
     """--cache-dir may be a folder of the user's: a ``jax-...`` folder or ``.exe`` file of theirs,
     however old, stays, and so does anything of theirs inside a JAX folder fnn made (which then
     stays too, less JAX's own entries)."""
-    from fnn.cli._args import prune_cache
+    from fnn.cli._compile_cache import prune_cache
 
     now, long_ago = 1_800_000_000.0, 1_800_000_000.0 - 400 * 24 * 3600.0
     cache = tmp_path / "mine"
@@ -696,7 +696,7 @@ def test_the_cache_prune_removes_xla_s_autotune_results_in_an_old_jax_folder(tmp
     ``xla_gpu_per_fusion_autotune_cache_dir`` (``<base64 sha256>.textproto``, written through
     ``tmp/``): in an old folder of another version they go too, old ones only, and the folders
     once empty; anything else in that subfolder stays, and so does the folder around it."""
-    from fnn.cli._args import CACHE_KEPT_DAYS, prune_cache
+    from fnn.cli._compile_cache import CACHE_KEPT_DAYS, prune_cache
 
     now, day = 1_800_000_000.0, 24 * 3600.0
     cache, entry = tmp_path / "cache", "Ab9_-" * 8 + "xyz.textproto"  # 43 base64url characters
@@ -854,7 +854,7 @@ def test_a_usage_error_creates_no_output_folder(tmp_path, monkeypatch, capsys, c
 def test_setting_up_the_cache_creates_no_folder(tmp_path, monkeypatch):
     """The cache is set up before a command's own checks, so it must create nothing: JAX's
     cache makes its folder when it first writes (a usage error compiles and writes nothing)."""
-    from fnn.cli._args import use_compilation_cache
+    from fnn.cli._compile_cache import use_compilation_cache
 
     settings = {}
     monkeypatch.setattr(jax.config, "update", lambda name, value: settings.__setitem__(name, value))

@@ -15,7 +15,7 @@ import numpy as np
 
 from fnn import datasets as _datasets
 from fnn._compat import float64
-from fnn.cli._args import SEED_MAX, executable_store
+from fnn.cli._args import SEED_MAX
 from fnn.cli._common import (
     EXIT_BROKEN_PIPE,
     UsageError,
@@ -26,6 +26,7 @@ from fnn.cli._common import (
     stopped,
 )
 from fnn.cli._compare import run_comparison
+from fnn.cli._compile_cache import executable_store
 from fnn.cli._problem import FILE_DATASETS, describe_net, load_problem, split_problem
 from fnn.cli._report import (
     PLOT_FILES,

@@ -12,7 +12,8 @@ the finished runs, marked partial) and exits with status 130 after one line; SIG
 SIGTERM); a reader that goes away (``| head``) ends a run the same way but quietly, with status
 141 (128 + SIGPIPE). Once a command has decided to exit, further signals are ignored.
 
-The parts: ``_args.py`` (argument types, shared options, compilation cache), ``_common.py``
+The parts: ``_args.py`` (argument types, shared options), ``_compile_cache.py`` (the
+compilation cache and its options), ``_common.py``
 (errors, stopping half-way, number formats), ``_problem.py`` (data, loss, metric),
 ``_compare.py`` (the comparison engine), ``_report.py`` (table, results files, plots),
 ``_train.py`` (``fnn train``), ``_commands.py`` (``fnn compare``, ``gradcheck``, ``datasets``);
@@ -33,21 +34,23 @@ from typing import NoReturn
 
 from fnn._interrupts import ctrl_c_recorded, ignore_interrupts
 from fnn.cli._args import (
-    add_cache_args,
     add_model_args,
     add_training_args,
     batch_size,
     batch_sizes,
-    cache_dir,
-    cache_dir_source,
-    default_cache_problem,
     optimizer_list,
     optimizer_name,
     positive_int,
-    use_compilation_cache,
 )
 from fnn.cli._commands import cmd_compare, cmd_datasets, cmd_gradcheck
 from fnn.cli._common import EXIT_BROKEN_PIPE, UsageError, interrupted, silence_broken_streams, stopped
+from fnn.cli._compile_cache import (
+    add_cache_args,
+    cache_dir,
+    cache_dir_source,
+    default_cache_problem,
+    use_compilation_cache,
+)
 from fnn.cli._train import cmd_train
 
 DEFAULT_OPTIMIZERS = (

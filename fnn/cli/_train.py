@@ -29,7 +29,6 @@ from fnn import (
 )
 from fnn._executables import using
 from fnn._interrupts import interrupts_held
-from fnn.cli._args import executable_store
 from fnn.cli._common import (
     EXIT_BROKEN_PIPE,
     UsageError,
@@ -39,6 +38,7 @@ from fnn.cli._common import (
     silence_broken_streams,
     stopped,
 )
+from fnn.cli._compile_cache import executable_store
 from fnn.cli._problem import default_learning_rate, describe_net, initial_params, load_problem, split_problem
 from fnn.layers import mlp
 from fnn.train import History, evaluate, fit

@@ -1,0 +1,218 @@
+"""The compilation cache the ``fnn`` commands share: its folder (``--cache-dir``, ``--no-cache``,
+``$FNN_CACHE_DIR``), JAX's persistent cache pointed there, what a command's executable store is
+keyed on, and the pruning of what no run used for a month.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import re
+import time
+
+import jax
+
+from fnn._executables import ExecutableStore, source_digest
+from fnn._validate import path as check_path
+from fnn.cli._common import UsageError
+
+
+def default_cache_dir() -> str:
+    """Where the CLI keeps JAX's persistent compilation cache: ``$FNN_CACHE_DIR``, else
+    ``$XDG_CACHE_HOME/fnn/jax``, else ``~/.cache/fnn/jax``."""
+    if os.environ.get("FNN_CACHE_DIR"):
+        return os.environ["FNN_CACHE_DIR"]
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "fnn", "jax")
+
+
+def add_cache_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--cache-dir",
+        default=None,
+        metavar="DIR",
+        help="the compilation cache (JAX's persistent cache, and every program a run compiles in its "
+        "executables folder): a second run compiles nothing the first compiled, and traces nothing "
+        f"(default {default_cache_dir()}; $FNN_CACHE_DIR sets it, FNN_COMPILATION_CACHE=0 "
+        f"turns the default off; files unused for {CACHE_KEPT_DAYS} days are removed)",
+    )
+    p.add_argument("--no-cache", action="store_true", help="neither read nor write the compilation cache")
+
+
+def cache_dir(args) -> str | None:
+    """The cache folder this run uses, or None: ``--no-cache`` wins, then ``--cache-dir``, then
+    ``FNN_COMPILATION_CACHE=0``, then the default."""
+    if getattr(args, "no_cache", True):
+        return None
+    if args.cache_dir is not None:
+        return args.cache_dir
+    if os.environ.get("FNN_COMPILATION_CACHE", "").strip().lower() in ("0", "false", "no", "off"):
+        return None
+    return default_cache_dir()
+
+
+DEFAULT_CACHE = "the default cache folder"
+
+
+def cache_dir_source(args) -> str:
+    """Who chose the cache folder, as its messages name it: ``--cache-dir``, ``FNN_CACHE_DIR``
+    (a folder the user never typed on this command line), or the default."""
+    if getattr(args, "cache_dir", None) is not None:
+        return "--cache-dir"
+    return "FNN_CACHE_DIR" if os.environ.get("FNN_CACHE_DIR") else DEFAULT_CACHE
+
+
+def default_cache_problem(args, path: str) -> str | None:
+    """Why the default cache folder ``path`` cannot be written (None if it can, or if the folder
+    was chosen: ``--cache-dir`` or ``$FNN_CACHE_DIR``, which :func:`use_compilation_cache`
+    refuses instead)."""
+    if cache_dir_source(args) != DEFAULT_CACHE:
+        return None
+    try:
+        check_path(DEFAULT_CACHE, path, writable=True, folder=True)
+    except ValueError as err:
+        return str(err)
+    return None
+
+
+def use_compilation_cache(path: str, source: str) -> None:
+    """JAX's persistent compilation cache in ``path`` for the rest of this process, for every
+    program however small or quick to compile (the CLI compiles many small ones). It takes
+    effect only where nothing has been compiled yet in the process, as at the CLI's start. A
+    folder that cannot be written is a UsageError naming ``source`` (:func:`cache_dir_source`):
+    ``FNN_CACHE_DIR='...'`` for the environment's, which no option on the command line shows.
+
+    The cache lives in a subfolder per version of fnn's source (``jax-<digest>``): XLA:CPU
+    cannot serialize again an executable read from JAX's cache, so the executable store writes
+    only what was compiled in the process (``fnn._executables``), and a new version of fnn must
+    compile its programs, not read the old version's, for the store to keep them."""
+    try:
+        path = check_path(source, path, writable=True, folder=True)
+    except ValueError as err:
+        words = str(err)
+        if source == "FNN_CACHE_DIR":  # the variable as it was set, not as if it were an option
+            words = words.replace(f"{source} {path!r}", f"{source}={path!r}", 1)
+        raise UsageError(f"{words}; give another or --no-cache") from None
+    current = os.path.join(path, "jax-" + source_digest()[:16])
+    jax.config.update("jax_compilation_cache_dir", current)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    # The folder's time is its last use (prune_cache reads it). A missing one is JAX's cache's to
+    # create when it first writes, so a usage error found after this leaves no folder behind.
+    with contextlib.suppress(OSError):
+        os.utime(current)
+    prune_cache(path, current)
+
+
+# What no run used for this long leaves the cache when a command starts: otherwise it only grows
+# (every version of fnn's source and every command's settings compile programs of their own).
+CACHE_KEPT_DAYS = 30
+_DAY = 24 * 3600.0
+
+
+# The names fnn and JAX write in the cache folder, and only those: the folder may be one of
+# the user's (--cache-dir, $FNN_CACHE_DIR), whose own files are never touched, whatever their
+# names or ages. JAX's folder per version of fnn's source (use_compilation_cache); in it, JAX's
+# LRUCache's entries (``<module>-<sha256>-cache``, ``-atime`` beside them, its ``.lockfile``);
+# the executable store's files (``<sha256>.exe``) and tempfile.mkstemp's (``.tmp-<8>.exe``,
+# fnn._executables).
+_JAX_FOLDER = re.compile(r"jax-[0-9a-f]{16}")
+_JAX_ENTRY = re.compile(r".+-[0-9a-f]{64}-(cache|atime)|\.lockfile")
+# On a GPU, JAX (jax_persistent_cache_enable_xla_caches, by default) points XLA's per-fusion
+# autotune cache into the same folder: XLA writes ``<base64url of a sha256>.textproto`` there,
+# through ``tmp/tmp_[per_fusion_]cache_<that hash>_<nanoseconds>.textproto`` renamed into place.
+_AUTOTUNE = "xla_gpu_per_fusion_autotune_cache_dir"
+_AUTOTUNE_ENTRY = re.compile(r"[A-Za-z0-9_-]{43}=?\.textproto")
+_AUTOTUNE_TEMP = re.compile(r"tmp_(per_fusion_)?cache_[A-Za-z0-9_-]{43}=?_[0-9]+\.textproto")
+_EXECUTABLE = re.compile(r"[0-9a-f]{64}\.exe")
+_EXECUTABLE_TEMP = re.compile(r"\.tmp-[a-z0-9_]{8}\.exe")
+
+
+def prune_cache(path: str, current: str, now: float | None = None) -> list[str]:
+    """Removes from the cache folder ``path`` what no run used for :data:`CACHE_KEPT_DAYS` days:
+    JAX's folders of other versions of fnn's source (``jax-<16 hex digits>`` but ``current``,
+    each dated by its last use; only JAX's entries in it go, and XLA's autotune results in its
+    ``xla_gpu_per_fusion_autotune_cache_dir`` (each old too), and each folder only once empty)
+    and executables (``executables/<64 hex digits>.exe``, dated by their last write or load),
+    and after a day the temporary files of a write that was interrupted. Nothing whose name
+    fnn or JAX would not write is removed. Returns what was removed; anything that cannot be
+    read or removed stays (it costs only space)."""
+    now = time.time() if now is None else now
+    removed = []
+
+    def older(p: str, days: float) -> bool:
+        try:
+            return os.stat(p, follow_symlinks=False).st_mtime < now - days * _DAY
+        except OSError:
+            return False
+
+    def remove(p: str, pattern: re.Pattern) -> bool:
+        """Removes the regular file ``p`` if its name is ``pattern``'s (never a link's target)."""
+        if pattern.fullmatch(os.path.basename(p)) and os.path.isfile(p) and not os.path.islink(p):
+            with contextlib.suppress(OSError):
+                os.remove(p)
+                return True
+        return False
+
+    with contextlib.suppress(OSError):
+        for name in os.listdir(path):
+            p = os.path.join(path, name)
+            if not _JAX_FOLDER.fullmatch(name) or p == current or os.path.islink(p) or not os.path.isdir(p):
+                continue
+            if older(p, CACHE_KEPT_DAYS):
+                with contextlib.suppress(OSError):
+                    for entry in os.listdir(p):
+                        remove(os.path.join(p, entry), _JAX_ENTRY)
+                tuned = os.path.join(p, _AUTOTUNE)
+                for folder, pattern in ((os.path.join(tuned, "tmp"), _AUTOTUNE_TEMP), (tuned, _AUTOTUNE_ENTRY)):
+                    if older(folder, CACHE_KEPT_DAYS) and not os.path.islink(folder):
+                        with contextlib.suppress(OSError):
+                            for entry in os.listdir(folder):
+                                if older(os.path.join(folder, entry), CACHE_KEPT_DAYS):
+                                    remove(os.path.join(folder, entry), pattern)
+                            os.rmdir(folder)  # only if nothing else is in it
+                with contextlib.suppress(OSError):
+                    os.rmdir(p)  # only if nothing else is in it
+                    removed.append(p)
+    store = os.path.join(path, "executables")
+    with contextlib.suppress(OSError):
+        for name in os.listdir(store):
+            p = os.path.join(store, name)
+            temp = _EXECUTABLE_TEMP.fullmatch(name) is not None
+            if older(p, 1.0 if temp else CACHE_KEPT_DAYS) and remove(p, _EXECUTABLE_TEMP if temp else _EXECUTABLE):
+                removed.append(p)
+    return removed
+
+
+# What does not change a compiled program: where the outputs, plots and caches go, how many
+# threads compile, how much is printed (--verbose); how many epochs run (a bound of the host's
+# loop), the seed and the learning rate (values the programs take as inputs: the seeds' initial
+# params, the injected hyperparameters); train's checkpoint paths (a resumed run's params and
+# state are arguments, their shapes, dtypes and placements in every program's key; --save adds
+# only copies, kept once for every namespace); and compare's lists of optimizers and batch sizes
+# as wholes: each run's programs (its epoch, its optimizer's init) are kept in a child namespace
+# that names its optimizer and batch size (fnn.cli._compare's run_store), and those of the
+# command's own namespace use neither (the seeds' initial params; the test pass at batch 1024;
+# the validation pass, whose batch, max(batch size, 1024) within the validation set, is in its
+# own static key). A program's key also holds its static settings and its arguments' shapes, so
+# leaving one of these out can only make two runs share a program they both run.
+_NOT_IN_PROGRAMS = (
+    *("func", "out", "no_plots", "jobs", "cache_dir", "no_cache", "verbose"),
+    *("epochs", "seed", "lr", "save", "resume", "optimizers", "batch_sizes"),
+)
+
+
+def executable_store(args) -> ExecutableStore | None:
+    """The store of this command's compiled executables (in the cache folder's ``executables``),
+    or None with ``--no-cache``: its namespace is the command and every setting that could
+    shape a program (all of them but the output, plot, thread, verbosity and cache options, the
+    epochs, the seed, the learning rate, train's checkpoint paths and compare's lists of
+    optimizers and batch sizes, whose runs each add their own to a child namespace), so a warm
+    run with the same settings, or other values of those, loads its programs without tracing
+    them."""
+    folder = cache_dir(args)
+    if folder is None:
+        return None
+    settings = sorted((k, repr(v)) for k, v in vars(args).items() if k not in _NOT_IN_PROGRAMS)
+    return ExecutableStore(os.path.join(folder, "executables"), repr(settings))

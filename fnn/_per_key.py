@@ -16,7 +16,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from fnn._validate import is_typed_key
+from fnn._keys import is_typed_key
 
 
 def default_impl() -> str:

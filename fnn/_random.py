@@ -10,7 +10,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from fnn._validate import is_typed_key
+from fnn._keys import is_typed_key
 
 _ROTATIONS = ((13, 15, 26, 6), (17, 29, 16, 24))
 _PARITY = np.uint32(0x1BD11BDA)

@@ -19,7 +19,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from fnn import layers
-from fnn._validate import eval_shape_or_run, floating_dtype
+from fnn._dtypes import floating_dtype
+from fnn._validate import eval_shape_or_run
 from fnn._values import Static
 from fnn.layers._base import as_shape
 

@@ -7,24 +7,25 @@ are (``np.float32(0.2)``, ``np.int64(3)``, ``jnp.float32(0.2)``); ``bool`` is ne
 nor is a value held in an 8-bit float (already rounded: 0.9 in float8_e4m3fn is 0.875).
 ``hyper`` lets traced values through unchecked, so that functions which take hyperparameters
 also run inside ``jit``/``vmap`` (hyperparameters held in an optimizer state arrive as tracers).
+The dtypes' rules are in ``_dtypes.py``, PRNG keys' in ``_keys.py``.
 """
 
 from __future__ import annotations
 
 import errno
-import functools
 import inspect
 import math
 import numbers
 import os
 import tempfile
-import warnings
 from collections.abc import Iterable
 from typing import Any, TypeVar
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from fnn._dtypes import check_number_dtype, is_real_dtype
 
 T = TypeVar("T")
 
@@ -78,19 +79,6 @@ def interval(lo: float, hi: float, lo_open: bool, hi_open: bool) -> str:
     return f"{'<' if hi_open else '<='} {hi:g}"
 
 
-def is_real_dtype(dtype: Any) -> bool:
-    """An integer or floating dtype, bool and time deltas not: NumPy's own and ml_dtypes'
-    (bfloat16, float8...), whose NumPy kind is ``'V'``, so that ``kind in "iuf"`` or
-    ``np.issubdtype(d, np.floating)`` would refuse bfloat16 where float16 passes."""
-    try:
-        dtype = np.dtype(dtype)
-    except TypeError:
-        return False
-    if dtype.kind in "mM":  # jnp.issubdtype counts a timedelta an integer
-        return False
-    return bool(jnp.issubdtype(dtype, jnp.integer) or jnp.issubdtype(dtype, jnp.floating))
-
-
 def is_real_scalar(value: Any, arrays: tuple[type, ...] = (np.ndarray, np.generic)) -> bool:
     """A 0-d instance of ``arrays`` of a real dtype (:func:`is_real_dtype`): ``np.float16(0.1)``,
     ``ml_dtypes.bfloat16(0.1)``, ``np.array(3)``; not a bool."""
@@ -126,19 +114,6 @@ def _as_real(name: str, value: Any, what: str = "a real number") -> float:
         check_number_dtype(name, value)
         return float(np.asarray(value))
     raise TypeError(f"{name} must be {what}, got {value!r}")
-
-
-def check_number_dtype(name: str, value: Any) -> None:
-    """A TypeError naming ``name`` for a number (or array of numbers) held in an 8-bit float:
-    it has already been rounded (0.9 in float8_e4m3fn is 0.875), and params compute in none
-    (:data:`PARAMS_DTYPES`, the rule :func:`params_dtype` follows)."""
-    dtype = getattr(value, "dtype", None)
-    if dtype is None or not unsupported_float(dtype):
-        return
-    held = np.asarray(value, np.float64).tolist()
-    raise TypeError(
-        f"{name} is held in {np.dtype(dtype).name} (as {held!r}); a number must be a Python number or of {_SUPPORTED}"
-    )
 
 
 def real(
@@ -203,91 +178,10 @@ def integer(name: str, value: Any, minimum: int | None = None, maximum: int | No
     return v
 
 
-# The float dtypes params compute in. 8-bit (and narrower) floats are storage formats: JAX
-# gives them no implicit promotion with float32, so no layer, loss or optimizer computes with them.
-PARAMS_DTYPES = ("float16", "bfloat16", "float32", "float64")
-_SUPPORTED = (
-    f"{', '.join(PARAMS_DTYPES[:-1])} or {PARAMS_DTYPES[-1]} (8-bit floats have no arithmetic type "
-    "promotion in JAX: no layer, loss or optimizer computes in them)"
-)
-
-
-def unsupported_float(dtype: Any) -> bool:
-    """Whether ``dtype`` is a float no layer, loss or optimizer computes in (float8...)."""
-    return bool(jnp.issubdtype(dtype, jnp.floating)) and np.dtype(dtype).name not in PARAMS_DTYPES
-
-
-def check_params_float(name: str, dtype: Any) -> None:
-    """A TypeError naming ``name`` if ``dtype`` is a float params cannot compute in (float8)."""
-    dtype = np.dtype(dtype)
-    if unsupported_float(dtype):
-        raise TypeError(f"{name} has dtype {dtype.name}; params must be {_SUPPORTED}")
-
-
-def floating_dtype(name: str, value: Any) -> np.dtype:
-    """``value`` as a floating dtype params compute in (``jnp.float32``, ``"bfloat16"``,
-    ``np.float64``...; float8 is refused)."""
-    try:
-        dtype = jnp.dtype(value)
-    except TypeError:
-        raise TypeError(f"{name} must be a floating dtype, got {value!r}") from None
-    if not jnp.issubdtype(dtype, jnp.floating):
-        raise TypeError(f"{name} must be a floating dtype, got {dtype}")
-    if unsupported_float(dtype):
-        raise TypeError(f"{name} must be {_SUPPORTED}; got {dtype.name}")
-    return dtype
-
-
-def params_dtype(name: str, value: Any) -> np.dtype:
-    """``value`` as the dtype params are held in: :func:`floating_dtype`, canonical (float64
-    without ``jax_enable_x64`` is float32, which one warning says); None is the default float
-    dtype (float32, float64 with x64), without a warning."""
-    if value is None:
-        return np.dtype(jax.dtypes.canonicalize_dtype(np.float64))
-    dtype = floating_dtype(name, value)
-    held = np.dtype(jax.dtypes.canonicalize_dtype(dtype))
-    if held != dtype:
-        warnings.warn(
-            f"{name}={dtype.name} is not available with jax_enable_x64 off: the params are {held.name} "
-            "(enable x64 at startup, jax.config.update('jax_enable_x64', True), for float64)",
-            UserWarning,
-            stacklevel=3,
-        )
-    return held
-
-
 def npz_reason(err: BaseException) -> str:
     """Why ``np.load(..., allow_pickle=False)`` refused a file, in words fit for a user: numpy's
     own text for a file that is not an archive suggests loading it with pickles allowed."""
     return "not an .npz archive" if "pickled" in str(err) else str(err)
-
-
-def real_dtype(name: str, dtype: Any) -> None:
-    """A dtype of real numbers (bool, integer or floating): strings, objects, dates and complex
-    numbers are a TypeError naming ``name`` (a complex part would be dropped unseen)."""
-    dtype = np.dtype(dtype)
-    if not (is_real_dtype(dtype) or jnp.issubdtype(dtype, jnp.complexfloating) or dtype == np.bool_):
-        raise TypeError(f"{name} must hold numbers; got dtype {dtype}")
-    if jnp.issubdtype(dtype, jnp.complexfloating):
-        raise TypeError(f"{name} must hold real numbers; got dtype {dtype}")
-
-
-def check_params_dtypes(params: Any, name: str = "params") -> None:
-    """Every params leaf a floating array: integer params would train as a silent no-op (and
-    have no gradient to check). The message names the leaf and, from its path, the layer whose
-    init gave it where net.init built the params."""
-    for path, leaf in jax.tree_util.tree_flatten_with_path(params)[0]:
-        dtype = np.dtype(leaf.dtype) if hasattr(leaf, "dtype") else np.asarray(leaf).dtype
-        if not jnp.issubdtype(dtype, jnp.floating):
-            first = path[0] if path else None
-            layer = f"layer {first.idx}'s" if isinstance(first, jax.tree_util.SequenceKey) else "the layer's"
-            raise TypeError(
-                f"{name}{jax.tree_util.keystr(path)} has dtype {dtype}: params must be floating arrays (an "
-                "integer parameter cannot move by a fractional step, nor be differentiated). Build them with "
-                f"net.init; if net.init gave this one, {layer} init returned it: a layer's init must return "
-                "its params as floating arrays of the dtype it is given (a fixed array such as a mask belongs "
-                "in its forward, not in its params)"
-            )
 
 
 def boolean(name: str, value: Any) -> bool:
@@ -306,54 +200,6 @@ def choice(name: str, value: T, options: Iterable[T]) -> T:
     if value not in options:
         raise ValueError(f"{name} must be one of {options}, got {value!r}")
     return value
-
-
-# ---------------------------------------------------------------------------------------------
-# PRNG keys: typed (jax.random.key) and raw (jax.random.PRNGKey, uint32[2]) alike.
-
-
-def is_typed_key(value: Any) -> bool:
-    return jax.dtypes.issubdtype(getattr(value, "dtype", None), jax.dtypes.prng_key)
-
-
-def is_key(value: Any) -> bool:
-    """A single PRNG key, typed (``jax.random.key``) or raw (``jax.random.PRNGKey``)."""
-    if not isinstance(value, (jax.Array, np.ndarray)):
-        return False
-    if is_typed_key(value):
-        return value.ndim == 0
-    return value.dtype == np.uint32 and value.ndim == 1 and value.shape[0] >= 2
-
-
-def _raw_key_shape() -> tuple[int, ...]:
-    """The shape of a raw key of the default PRNG implementation ((2,) for threefry)."""
-    return _raw_key_shape_of(str(getattr(jax.config, "jax_default_prng_impl", "threefry2x32")))
-
-
-@functools.cache
-def _raw_key_shape_of(impl: str) -> tuple[int, ...]:
-    return tuple(jax.eval_shape(lambda: jax.random.key_data(jax.random.key(0))).shape)
-
-
-def key(name: str, value: Any) -> Any:
-    """``value`` if it is one PRNG key (typed or raw); TypeError otherwise."""
-    if is_key(value):
-        if not is_typed_key(value) and tuple(value.shape) != _raw_key_shape():
-            raise ValueError(
-                f"{name} must be a PRNG key: a raw key is uint32 of shape {_raw_key_shape()} "
-                f"(jax.random.PRNGKey(seed)), got shape {tuple(value.shape)}"
-            )
-        return value
-    if isinstance(value, (jax.Array, np.ndarray)) and (is_typed_key(value) or value.dtype == np.uint32):
-        raise ValueError(
-            f"{name} must be ONE PRNG key, got an array of keys of shape {value.shape} (take one, e.g. {name}[0])"
-        )
-    raise TypeError(f"{name} must be a jax PRNG key (jax.random.key(seed) or jax.random.PRNGKey(seed)), got {value!r}")
-
-
-def key_data(value: Any) -> Any:
-    """The raw uint32 bits of a key or of stacked keys (typed keys unwrapped, raw ones as they are)."""
-    return jax.random.key_data(value) if is_typed_key(value) else value
 
 
 # ---------------------------------------------------------------------------------------------

@@ -25,7 +25,8 @@ import numpy as np
 from jax.experimental import multihost_utils
 from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec as P
 
-from fnn._validate import integer, is_typed_key
+from fnn._keys import is_typed_key
+from fnn._validate import integer
 
 Array = jax.Array
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import sys
-import warnings
 
 import jax
 import jax.numpy as jnp
@@ -15,8 +14,8 @@ import pytest
 
 import fnn
 from fnn import _validate as V
+from fnn._dtypes import is_real_dtype
 
-enable_x64 = jax.enable_x64 if hasattr(jax, "enable_x64") else jax.experimental.enable_x64
 NET = fnn.mlp([3])
 PARAMS = NET.init(jax.random.PRNGKey(0), (2,))
 X, Y = np.zeros((4, 2), np.float32), np.zeros((4, 3), np.float32)
@@ -64,36 +63,16 @@ def test_hyper_takes_scalar_arrays_and_tracers():
 def test_bfloat16_is_a_real_number_where_float16_is():
     # ml_dtypes' bfloat16 is NumPy kind 'V' (not 'f', not np.floating): one rule takes it
     for dt in (np.float16, ml_dtypes.bfloat16):
-        assert V.is_real_dtype(dt)
+        assert is_real_dtype(dt)
         assert V.real("a", dt(0.25)) == 0.25 and V.real("a", np.asarray(0.25, dt)) == 0.25
         held = jnp.asarray(0.25, dt)
         assert V.hyper("lr", held) is held
     for not_real in (np.bool_, object, "U3", "m8[s]", "M8[s]", np.complex64):
-        assert not V.is_real_dtype(not_real), not_real
+        assert not is_real_dtype(not_real), not_real
     with pytest.raises(TypeError, match="^a must be a real number"):
         V.real("a", np.asarray(True))
     with pytest.raises(ValueError, match=r"^lr must be >= 0, got array\(-0.25, dtype=dtype\(bfloat16\)\)"):
         V.hyper("lr", jnp.asarray(-0.25, jnp.bfloat16), lo=0.0)
-
-
-def test_params_dtype_refuses_float8_and_says_float64_without_x64_once():
-    assert V.params_dtype("dtype", "bfloat16") == jnp.bfloat16 and V.params_dtype("dtype", np.float16) == np.float16
-    assert V.params_dtype("dtype", None) == np.float64  # the default float dtype (x64 on in tests)
-    for f8 in (jnp.float8_e4m3fn, "float8_e5m2"):
-        with pytest.raises(TypeError, match=r"^dtype must be float16, bfloat16, float32 or float64 \(8-bit"):
-            V.params_dtype("dtype", f8)
-    with pytest.raises(TypeError, match=r"^dtype must be a floating dtype, got int32"):
-        V.params_dtype("dtype", np.int32)
-    with pytest.raises(TypeError, match=r"^params\[0\] has dtype float8_e4m3fn; params must be float16, "):
-        V.check_params_float("params[0]", jnp.float8_e4m3fn)
-    V.check_params_float("params[0]", jnp.bfloat16)
-    with enable_x64(False):
-        with warnings.catch_warnings():
-            warnings.simplefilter("error")
-            assert V.params_dtype("dtype", None) == np.float32
-        with pytest.warns(UserWarning, match=r"^dtype=float64 is not available with jax_enable_x64 off") as seen:
-            assert V.params_dtype("dtype", jnp.float64) == np.float32
-        assert len(seen) == 1
 
 
 def test_integer_boolean_choice():
@@ -114,18 +93,6 @@ def test_integer_boolean_choice():
         V.choice("c", "z", ("x", "y"))
     with pytest.raises(TypeError, match="^c must be one of"):
         V.choice("c", 3, ("x", "y"))
-
-
-def test_keys_typed_and_raw():
-    raw, typed = jax.random.PRNGKey(0), jax.random.key(0)
-    assert V.key("key", raw) is raw and V.key("key", typed) is typed
-    np.testing.assert_array_equal(V.key_data(typed), jax.random.key_data(typed))
-    np.testing.assert_array_equal(V.key_data(raw), raw)
-    for bad in (3, np.zeros(2, np.float32), "k"):
-        with pytest.raises(TypeError, match="^key must be a jax PRNG key"):
-            V.key("key", bad)
-    with pytest.raises(ValueError, match="ONE PRNG key"):
-        V.key("key", jax.random.split(raw, 3))
 
 
 def test_path(tmp_path):

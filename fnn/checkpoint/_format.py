@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from fnn._validate import is_typed_key
+from fnn._keys import is_typed_key
 
 FORMAT_VERSION = 1
 META = "__fnn_checkpoint__"  # the entry holding the JSON metadata

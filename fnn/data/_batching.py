@@ -12,8 +12,9 @@ from typing import Any
 import jax
 import numpy as np
 
+from fnn._keys import key as check_key, key_data
 from fnn._random import permutation_of_bits as _permutation_of_bits
-from fnn._validate import boolean, integer, key as check_key, key_data, real
+from fnn._validate import boolean, integer, real
 
 
 def num_batches(n: int, batch_size: int) -> int:

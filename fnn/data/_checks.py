@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from fnn._validate import real_dtype
+from fnn._dtypes import real_dtype
 
 
 def _as_array(a: Any, name: str) -> Any:

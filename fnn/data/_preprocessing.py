@@ -11,7 +11,8 @@ from typing import Any
 import jax.numpy as jnp
 import numpy as np
 
-from fnn._validate import integer, is_real_dtype
+from fnn._dtypes import is_real_dtype
+from fnn._validate import integer
 
 
 def one_hot(labels: Any, num_classes: int | None = None, dtype: Any = np.float32) -> np.ndarray:

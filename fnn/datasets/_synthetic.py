@@ -7,7 +7,8 @@ from typing import Any
 import jax
 import numpy as np
 
-from fnn._validate import integer, key as check_key, key_data, real
+from fnn._keys import key as check_key, key_data
+from fnn._validate import integer, real
 from fnn.datasets._split import Split, fixed_split, targets
 
 

@@ -15,7 +15,8 @@ from jax.flatten_util import ravel_pytree
 from fnn import losses as _losses
 from fnn._cache import structural_cache
 from fnn._compat import float64
-from fnn._validate import check_params_dtypes, real
+from fnn._dtypes import check_params_dtypes
+from fnn._validate import real
 from fnn.data import check_arrays
 from fnn.grad._culprits import culprits, non_finite_start
 from fnn.grad._judgement import FD_BATCH, autodiff_scale, judge_leaf, padded, second_look

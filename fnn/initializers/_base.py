@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 from jax import Array
 
-from fnn._validate import key as check_key
+from fnn._keys import key as check_key
 
 Initializer = Callable[..., Array]  # (key, shape, dtype=jnp.float32) -> Array
 """The type of an initializer: ``init(key, shape, dtype=jnp.float32) -> Array``, ``shape`` an int

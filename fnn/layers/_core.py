@@ -17,8 +17,9 @@ import jax
 import jax.numpy as jnp
 
 from fnn import activations
+from fnn._keys import key as check_key
 from fnn._per_key import per_key
-from fnn._validate import key as check_key, real
+from fnn._validate import real
 from fnn._values import bound
 from fnn.activations._registry import activation_repr, acts_per_sample
 from fnn.layers._base import LAYER_REPRS, Array, Layer, Shape, as_shape, check_dy, check_features

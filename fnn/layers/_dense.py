@@ -17,7 +17,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from fnn import activations, initializers
-from fnn._validate import integer, key as check_key
+from fnn._keys import key as check_key
+from fnn._validate import integer
 from fnn._values import bound
 from fnn.activations._registry import activation_repr
 from fnn.initializers._registry import name_of as initializer_name

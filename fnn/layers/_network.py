@@ -19,8 +19,10 @@ from typing import Any, cast
 import jax
 import jax.numpy as jnp
 
+from fnn._dtypes import params_dtype
+from fnn._keys import key as check_key
 from fnn._per_key import per_key
-from fnn._validate import UNTRACEABLE, key as check_key, params_dtype
+from fnn._validate import UNTRACEABLE
 from fnn.layers._base import (
     Array,
     ArrayLike,

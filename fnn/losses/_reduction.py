@@ -17,7 +17,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.custom_derivatives import SymbolicZero
 
-from fnn._validate import boolean, real_dtype
+from fnn._dtypes import real_dtype
+from fnn._validate import boolean
 
 Array = jax.Array
 

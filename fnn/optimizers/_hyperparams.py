@@ -18,7 +18,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from fnn._validate import check_number_dtype, interval, is_traced
+from fnn._dtypes import check_number_dtype
+from fnn._validate import interval, is_traced
 from fnn.optimizers._base import Array, OptState
 
 

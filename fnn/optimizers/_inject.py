@@ -32,7 +32,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from fnn._validate import UNTRACEABLE, check_number_dtype, is_real_number, is_traced
+from fnn._dtypes import check_number_dtype
+from fnn._validate import UNTRACEABLE, is_real_number, is_traced
 from fnn._values import bound, freeze
 from fnn.optimizers._base import (
     Array,

@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from fnn import callbacks as callbacks_, optimizers
-from fnn._validate import check_params_dtypes
+from fnn._dtypes import check_params_dtypes
 from fnn.callbacks._monitor import auto_mode
 from fnn.train._checks import listed, tree_differences
 

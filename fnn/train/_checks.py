@@ -17,7 +17,8 @@ import numpy as np
 
 from fnn import losses, optimizers
 from fnn._cache import structural_cache
-from fnn._validate import boolean, check_params_dtypes as check_params_dtypes, choice, integer, real, unbindable
+from fnn._dtypes import check_params_dtypes as check_params_dtypes
+from fnn._validate import boolean, choice, integer, real, unbindable
 from fnn._values import bound
 from fnn.grad import MODES
 from fnn.layers._errors import gradient_dtype_fits

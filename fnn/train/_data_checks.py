@@ -17,7 +17,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from fnn import losses, metrics
-from fnn._validate import is_real_dtype, is_real_scalar, real
+from fnn._dtypes import is_real_dtype
+from fnn._validate import is_real_scalar, real
 from fnn.data import check_arrays, train_val_split
 from fnn.metrics._resolve import resolve_both
 from fnn.train._network_checks import check_against_network

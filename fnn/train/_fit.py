@@ -13,7 +13,8 @@ from typing import Any
 import jax
 
 from fnn import callbacks as callbacks_, parallel
-from fnn._validate import integer, key as check_key, path as check_path
+from fnn._keys import key as check_key
+from fnn._validate import integer, path as check_path
 from fnn.train._callback_checks import (
     check_against_logs,
     check_learning_rate_held,

@@ -22,8 +22,9 @@ import numpy as np
 from fnn._cache import structural_cache
 from fnn._executables import call as call_through_store
 from fnn._host_eval import evaluate_on_host
+from fnn._keys import key_data
 from fnn._random import epoch_perm_bits, threefry_bits
-from fnn._validate import integer, key_data
+from fnn._validate import integer
 from fnn.callbacks._base import copy_tree as _copy_tree
 from fnn.train._checks import check_settings, check_shuffle
 from fnn.train._data_checks import prepare_data

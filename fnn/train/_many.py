@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from fnn._validate import is_typed_key
+from fnn._keys import is_typed_key
 from fnn.train._checks import check_opt_state, check_opt_update, check_params_dtypes, resolve_opt
 from fnn.train._epoch import epoch_keys, logs
 from fnn.train._loop import copy_tree, epoch_inputs, init_state, prepare, run_epochs_queued

@@ -16,7 +16,8 @@ import numpy as np
 
 from fnn import losses
 from fnn._cache import structural_cache
-from fnn._validate import check_params_float, eval_shape_or_run
+from fnn._dtypes import check_params_float
+from fnn._validate import eval_shape_or_run
 from fnn._values import Static
 from fnn.layers._base import check_net
 from fnn.losses._custom import check_plain_loss_value

@@ -14,8 +14,8 @@ import jax
 import numpy as np
 
 from fnn import checkpoint as checkpoint_
+from fnn._keys import key as check_key, key_data
 from fnn._per_key import key_impl
-from fnn._validate import key as check_key, key_data
 from fnn.checkpoint._io import MissingTree
 from fnn.train._results import History, resumed_history
 

@@ -15,7 +15,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from fnn._validate import check_number_dtype, eval_shape_or_run, is_real_number, params_dtype
+from fnn._dtypes import check_number_dtype, params_dtype
+from fnn._validate import eval_shape_or_run, is_real_number
 from fnn.optimizers import set_hyperparams
 from fnn.optimizers._learning_rates import set_learning_rate_in_proportion
 from fnn.train._checks import check_opt_update, check_settings, resolve_opt

@@ -1,0 +1,35 @@
+"""The dtypes params compute in (float8 refused, float64 without x64 said once), as
+``fnn._dtypes`` checks them."""
+
+from __future__ import annotations
+
+import warnings
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from fnn import _dtypes as D
+
+enable_x64 = jax.enable_x64 if hasattr(jax, "enable_x64") else jax.experimental.enable_x64
+
+
+def test_params_dtype_refuses_float8_and_says_float64_without_x64_once():
+    assert D.params_dtype("dtype", "bfloat16") == jnp.bfloat16 and D.params_dtype("dtype", np.float16) == np.float16
+    assert D.params_dtype("dtype", None) == np.float64  # the default float dtype (x64 on in tests)
+    for f8 in (jnp.float8_e4m3fn, "float8_e5m2"):
+        with pytest.raises(TypeError, match=r"^dtype must be float16, bfloat16, float32 or float64 \(8-bit"):
+            D.params_dtype("dtype", f8)
+    with pytest.raises(TypeError, match=r"^dtype must be a floating dtype, got int32"):
+        D.params_dtype("dtype", np.int32)
+    with pytest.raises(TypeError, match=r"^params\[0\] has dtype float8_e4m3fn; params must be float16, "):
+        D.check_params_float("params[0]", jnp.float8_e4m3fn)
+    D.check_params_float("params[0]", jnp.bfloat16)
+    with enable_x64(False):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            assert D.params_dtype("dtype", None) == np.float32
+        with pytest.warns(UserWarning, match=r"^dtype=float64 is not available with jax_enable_x64 off") as seen:
+            assert D.params_dtype("dtype", jnp.float64) == np.float32
+        assert len(seen) == 1

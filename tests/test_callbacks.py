@@ -1068,3 +1068,21 @@ def test_learning_rate_scheduler_refuses_a_result_that_is_not_a_real_number_nami
 def test_learning_rate_scheduler_takes_python_and_numpy_scalars_and_0_d_arrays(good, want):
     _, ctx = _run(LearningRateScheduler(lambda epoch: good), [1.0], opt_state=O.sgd(0.5).init({"w": jnp.zeros(())}))
     assert float(O.get_learning_rate(ctx.opt_state)) == want
+
+
+def test_learning_rate_scheduler_returning_the_held_rate_in_the_state_s_dtype_changes_nothing():
+    """A float32 state holds 0.1 as 0.10000000149; a schedule returning Python's 0.1 returns that
+    rate, so the state is left as it is (it used to be rescaled by 0.1 / 0.10000000149 every
+    epoch, a per-step schedule's scale with it)."""
+    warm = fnn.schedules.warmup_cosine_decay(0.0, 0.01, 4, 40)
+    p = {"w": jnp.zeros((), jnp.float32)}
+    state = _groups(O.sgd(0.1), O.sgd(warm))
+    state = jax.tree.map(lambda a: a.astype(jnp.float32) if jnp.issubdtype(a.dtype, jnp.floating) else a, state)
+    assert O.get_learning_rate(state).dtype == jnp.float32 and float(O.get_learning_rate(state)) != 0.1
+    cb = LearningRateScheduler(lambda epoch: 0.1)
+    cb.on_epoch_begin(0, ctx := FitContext(None, p, state, History(1), 1, 1))
+    assert ctx.opt_state is state
+    # a rate that differs in the state's dtype is still set
+    cb = LearningRateScheduler(lambda epoch: 0.1000001)
+    cb.on_epoch_begin(0, ctx)
+    assert float(O.get_learning_rate(ctx.opt_state)) == float(np.float32(0.1000001))

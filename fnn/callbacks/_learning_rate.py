@@ -218,10 +218,13 @@ class LearningRateScheduler(Callback):
     def on_epoch_begin(self, epoch: int, ctx: FitContext) -> None:
         """Sets the rate in ``ctx.opt_state`` to ``schedule(epoch, lr)`` (every group's in
         proportion)."""
-        lr = float(optimizers_.get_learning_rate(ctx.opt_state))
+        held = np.asarray(optimizers_.get_learning_rate(ctx.opt_state))
+        lr = float(held)
         returned = self.schedule(epoch, lr) if self._takes_lr else self.schedule(epoch)  # type: ignore[call-arg]
         new_lr = _scheduled_rate(returned, epoch)
-        if new_lr != lr:  # the rate already held changes nothing (a warmup from 0 still warms up)
+        # the rate already held changes nothing (a warmup from 0 still warms up); compared in the
+        # state's dtype, so a float32 state's 0.1 is the 0.1 a schedule returns
+        if np.asarray(new_lr, held.dtype) != held:
             # every group scaled by new_lr / lr; from 0, no ratio: every group gets the rate
             ctx.opt_state = set_learning_rate_in_proportion(ctx.opt_state, new_lr)
         if self.verbose:

@@ -27,20 +27,22 @@ class ModelCheckpoint(MonitorCallback):
     (``"ck-{epoch:02d}-{val_loss:.3f}.npz"``); a name the logs will not have is an error
     before training starts. Writes are atomic (see :mod:`fnn.checkpoint`).
 
-    Each checkpoint is written at the end of its epoch, after every callback has run, so it holds
-    the whole epoch: the history with that epoch, and every callback's state after it (this
-    one's ``best`` included). ``fnn.fit(..., checkpoint=<file>)`` with the same settings then
-    continues exactly as the uninterrupted run would have; it also writes its own checkpoint
-    to that file after every epoch, so resume from a copy to keep the file as it is (``fit``
-    refuses a ``save_best_only`` or ``save_weights_only`` file of its own callbacks as its
-    checkpoint). ``{epoch}`` counts from 1 (the epochs done), as Keras's; the other fields are
-    the epoch's logs (``loss``, metrics, ``val_*``, and ``learning_rate`` when
-    :class:`ReduceLROnPlateau` or :class:`LearningRateScheduler` logs it, and what a callback
-    of your own adds: list that callback before this one). Before training ``fit`` checks every
-    field against the names its logs will have (unless a callback of your own comes first: the
-    logs it adds are known only at the epoch's end, where a missing name is the same
-    ValueError), and the path (its folder writable; a folder with fields is checked when
-    formatted).
+    Each checkpoint is written at the end of its epoch, after every callback has run, so it
+    holds the whole epoch: the history with that epoch, and every callback's state after it
+    (this one's ``best`` included); a callback that raises in that epoch's ``on_epoch_end`` ends
+    the run before it, so that epoch is not saved (unlike Keras, whose ModelCheckpoint writes in
+    its own hook; a :class:`CSVLogger` listed before the raising callback has its row).
+    ``fnn.fit(..., checkpoint=<file>)`` with the same settings then continues exactly as the
+    uninterrupted run would have; it also writes its own checkpoint to that file after every
+    epoch, so resume from a copy to keep the file as it is (``fit`` refuses a ``save_best_only``
+    or ``save_weights_only`` file of its own callbacks as its checkpoint). ``{epoch}`` counts
+    from 1 (the epochs done), as Keras's; the other fields are the epoch's logs (``loss``,
+    metrics, ``val_*``, and ``learning_rate`` when :class:`ReduceLROnPlateau` or
+    :class:`LearningRateScheduler` logs it, and what a callback of your own adds: list that
+    callback before this one). Before training ``fit`` checks every field against the names its
+    logs will have (unless a callback of your own comes first: the logs it adds are known only
+    at the epoch's end, where a missing name is the same ValueError), and the path (its folder
+    writable; a folder with fields is checked when formatted).
 
     With ``save_best_only``, a file is written only when ``monitor`` improves on the best so
     far (Keras 3: ``best`` starts at ``initial_value_threshold``, which a value must beat to

@@ -35,7 +35,8 @@ def add_cache_args(p: argparse.ArgumentParser) -> None:
         help="the compilation cache (JAX's persistent cache, and every program a run compiles in its "
         "executables folder): a second run compiles nothing the first compiled, and traces nothing "
         f"(default {default_cache_dir()}; $FNN_CACHE_DIR sets it, FNN_COMPILATION_CACHE=0 "
-        f"turns the default off; files unused for {CACHE_KEPT_DAYS} days are removed)",
+        f"turns the default off; executables unused for {CACHE_KEPT_DAYS} days, and JAX's caches of "
+        "other versions of fnn unused as long, are removed; JAX's entries for this version are kept)",
     )
     p.add_argument("--no-cache", action="store_true", help="neither read nor write the compilation cache")
 

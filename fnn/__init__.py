@@ -39,6 +39,7 @@ from fnn import (
     schedules as schedules,
     train as train,
 )
+from fnn._cache import clear_caches as clear_caches
 from fnn._summary import (
     LayerSummary as LayerSummary,
     Summary as Summary,
@@ -88,6 +89,7 @@ __all__ = [
     "value_and_grad", "gradcheck", "GradcheckReport", "with_manual_vjp",
     # training
     "fit", "FitResult", "History", "train_step", "eval_step", "evaluate", "predict", "fit_many", "sweep", "SweepResult",
+    "clear_caches",
     # namespaces
     "activations", "initializers", "layers", "losses", "grad", "optimizers", "schedules", "train",
     "callbacks", "metrics", "data", "datasets", "checkpoint", "parallel",

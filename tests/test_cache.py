@@ -7,6 +7,7 @@ from __future__ import annotations
 import gc
 import weakref
 
+import chex
 import jax
 import numpy as np
 
@@ -66,3 +67,29 @@ def test_structural_cache_is_bounded_and_lets_old_keys_go():
     assert alive() is None
     unhashable = {"a": 1}
     assert build(unhashable) is not build(unhashable)  # not cached, still computed
+
+
+def test_clear_caches_lets_the_networks_fit_kept_go_and_the_next_fit_compiles_the_same(compiles):
+    """fnn keeps the last networks it ran (and what they hold) with their programs;
+    fnn.clear_caches() drops them and JAX's compiled programs: the next fit compiles again and
+    trains to the same numbers."""
+    x = np.random.default_rng(1).normal(size=(8, 3)).astype(np.float32)
+    y = x[:, :1] - x[:, 1:2]
+
+    def run():
+        net = fnn.mlp([7, 1])
+        params = net.init(jax.random.PRNGKey(0), (3,))
+        return net, fnn.fit(net, params, "sgd", "mse", x, y, batch_size=4, epochs=2, verbose=0).params
+
+    net, first = run()
+    kept = weakref.ref(net)
+    del net
+    gc.collect()
+    assert kept() is not None  # held by the caches of its programs
+    fnn.clear_caches()
+    gc.collect()
+    assert kept() is None
+    with compiles() as c:
+        _, again = run()
+    assert c.count > 0
+    chex.assert_trees_all_equal(again, first)

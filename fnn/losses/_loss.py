@@ -5,7 +5,6 @@ checks ``fit`` and ``evaluate`` run before compiling anything. Losses of your ow
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -14,6 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from fnn._cache import structural_cache
 from fnn._registry import Registry
 from fnn._validate import boolean, integer, real
 from fnn.losses._kernels import (
@@ -358,7 +358,7 @@ def check_targets(loss: str | Loss, y_true: Any, y_pred_shape: tuple, name: str 
         raise ValueError(f"{'loss' if breaks_contract(e) else name}: {e}") from None
 
 
-@functools.lru_cache(maxsize=256)
+@structural_cache(maxsize=256)
 def _check_target_shapes(loss: Loss, y_shape: tuple, y_dtype: np.dtype, y_pred_shape: tuple) -> None:
     # Traces the loss (nothing runs); cached because fit checks the same shapes on every call.
     jax.eval_shape(lambda t: loss(t, jnp.zeros(y_pred_shape)), jax.ShapeDtypeStruct(y_shape, y_dtype))

@@ -11,11 +11,13 @@ handler in place would have.
 A Ctrl-C can also be lost: Python reports an exception raised in a garbage-collector callback
 as "Exception ignored" and goes on, and JAX registers one that runs at every collection, so a
 Ctrl-C that lands while it runs ends nothing. Within :func:`ctrl_c_recorded` (the CLI's
-commands) each Ctrl-C is also recorded, and the end of an :func:`interrupts_held` section (each
-epoch's end in ``fit``) raises one that was recorded and never reached the command. SIGTERM
-(``kill``, ``timeout``, a job scheduler), which would end the process on the spot, losing every
-finished epoch, is a Ctrl-C there too: it raises :class:`Terminated`, a ``KeyboardInterrupt``
-that says which signal it was. Once a command has decided to exit, :func:`ignore_interrupts`
+commands; ``fit``, ``fit_many`` and ``sweep`` while they run) each Ctrl-C is also recorded, and
+the end of an :func:`interrupts_held` section (each epoch's end in ``fit``), each epoch of a
+queued loop (:func:`raise_dropped`) and the end of the recording itself raise one that was
+recorded and never reached the caller. In the CLI, SIGTERM (``kill``, ``timeout``, a job
+scheduler), which would end the process on the spot, losing every finished epoch, is a Ctrl-C
+too: it raises :class:`Terminated`, a ``KeyboardInterrupt`` that says which signal it was (the
+library leaves SIGTERM to its caller's process). Once a command has decided to exit, :func:`ignore_interrupts`
 keeps a late signal from cutting its exit (``atexit``'s callbacks) short with a traceback.
 """
 
@@ -44,19 +46,19 @@ def _interrupt(signum: int) -> KeyboardInterrupt:
 
 
 @contextlib.contextmanager
-def ctrl_c_recorded() -> Iterator[None]:
-    """SIGINT raises ``KeyboardInterrupt`` as Python's default handler does, SIGTERM raises
-    :class:`Terminated`, and each is recorded until :func:`caught` says the command has it, so
-    that one raised where Python drops it (a gc callback) still ends the run at the next
-    section's end. Main thread only; SIGINT only over Python's default handler and SIGTERM
-    only over the OS default (a debugger's or a host application's handler is left alone).
-    The handlers in place before are put back at the end."""
-    previous = {s: signal.getsignal(s) for s in _SIGNALS}
-    ours = [
-        s
-        for s, default in ((signal.SIGINT, signal.default_int_handler), (signal.SIGTERM, signal.SIG_DFL))
-        if previous[s] == default
-    ]
+def ctrl_c_recorded(*, sigterm: bool = False) -> Iterator[None]:
+    """SIGINT raises ``KeyboardInterrupt`` as Python's default handler does and is recorded
+    until :func:`caught` says the caller has it (or one propagates out of the block), so that
+    one raised where Python drops it (a gc callback) still ends the run at the next section's
+    end, or at the block's end: a block that ends normally with a recorded Ctrl-C raises it.
+    ``sigterm=True`` (the CLI's; a library must not change what SIGTERM does to its caller's
+    process) also makes SIGTERM raise :class:`Terminated`, recorded the same way. Main thread
+    only; SIGINT only over Python's default handler and SIGTERM only over the OS default (a
+    debugger's or a host application's handler, or an enclosing block's, is left alone, so
+    nested blocks do nothing). The handlers in place before are put back at the end."""
+    defaults = {signal.SIGINT: signal.default_int_handler, signal.SIGTERM: signal.SIG_DFL}
+    previous = {s: signal.getsignal(s) for s in (_SIGNALS if sigterm else (signal.SIGINT,))}
+    ours = [s for s, handler in previous.items() if handler == defaults[s]]
     if threading.current_thread() is not threading.main_thread() or not ours:
         yield
         return
@@ -65,19 +67,29 @@ def ctrl_c_recorded() -> Iterator[None]:
         _RECORDED[0] = signum
         raise _interrupt(signum)
 
-    for s in ours:
-        signal.signal(s, record)
-    try:
+    try:  # installed inside: a Ctrl-C that lands between two installs still restores both
+        for s in ours:
+            signal.signal(s, record)
         yield
     finally:
         for s in ours:
             signal.signal(s, previous[s])
-        _RECORDED[0] = 0
+        dropped, _RECORDED[0] = _RECORDED[0], 0
+    if dropped:  # recorded, dropped, and no section's end came to raise it
+        raise _interrupt(dropped)
 
 
 def caught() -> None:
     """The command has caught the Ctrl-C (or SIGTERM) recorded: nothing is left to deliver."""
     _RECORDED[0] = 0
+
+
+def raise_dropped() -> None:
+    """Raises a Ctrl-C (or SIGTERM) that :func:`ctrl_c_recorded` recorded and that was dropped
+    (in a gc callback) without reaching the caller; nothing outside the main thread, where no
+    signal is delivered (a run in another thread is not the one interrupted)."""
+    if _RECORDED[0] and threading.current_thread() is threading.main_thread():
+        raise _interrupt(_RECORDED[0])
 
 
 def ignore_interrupts() -> None:
@@ -127,5 +139,4 @@ def interrupts_held() -> Iterator[None]:
             signal.signal(s, handler)
     if held:
         handlers[held[0][0]](*held[0])
-    elif _RECORDED[0]:  # a signal raised and dropped (in a gc callback) before this section
-        raise _interrupt(_RECORDED[0])
+    raise_dropped()  # a signal raised and dropped (in a gc callback) before this section

@@ -1,12 +1,20 @@
-"""fnn/_interrupts.py: Ctrl-C (a real SIGINT) and SIGTERM held over a section and delivered at its end."""
+"""fnn/_interrupts.py: Ctrl-C (a real SIGINT) and SIGTERM held over a section and delivered at its
+end, and recorded while fit, fit_many and sweep run, so that one Python drops still ends them.
+
+The fits share one tiny float64 network and data set (one compiled epoch)."""
 
 import contextlib
 import signal
 import threading
 
+import jax
+import jax.numpy as jnp
+import numpy as np
 import pytest
 
-from fnn._interrupts import Terminated, caught, ctrl_c_recorded, interrupts_held
+import fnn
+from fnn._interrupts import Terminated, caught, ctrl_c_recorded, interrupts_held, raise_dropped
+from fnn.callbacks import Callback
 
 
 def test_a_ctrl_c_inside_is_delivered_when_the_block_ends():
@@ -76,7 +84,7 @@ def test_a_recorded_ctrl_c_that_was_dropped_is_raised_at_the_next_section_end():
     """What a gc callback does to a KeyboardInterrupt raised inside it (drops it) does not lose
     the Ctrl-C under ctrl_c_recorded: the next held section ends by raising it."""
     done = []
-    with ctrl_c_recorded():
+    with ctrl_c_recorded(sigterm=True):
         with contextlib.suppress(KeyboardInterrupt):  # dropped, as Python drops one in a gc callback
             signal.raise_signal(signal.SIGINT)
         with pytest.raises(KeyboardInterrupt), interrupts_held():
@@ -100,7 +108,7 @@ def test_sigterm_under_ctrl_c_recorded_is_a_ctrl_c_that_names_itself():
     outside = signal.signal(signal.SIGTERM, signal.SIG_DFL)  # as in a fresh process
     try:
         done = []
-        with ctrl_c_recorded():
+        with ctrl_c_recorded(sigterm=True):
             assert callable(signal.getsignal(signal.SIGTERM))  # (the OS default would end pytest)
             with pytest.raises(Terminated):
                 signal.raise_signal(signal.SIGTERM)
@@ -117,8 +125,164 @@ def test_sigterm_under_ctrl_c_recorded_is_a_ctrl_c_that_names_itself():
             with pytest.raises(KeyboardInterrupt) as ctrl_c, interrupts_held():  # Ctrl-C stays Ctrl-C
                 signal.raise_signal(signal.SIGINT)
             assert not isinstance(ctrl_c.value, Terminated)
+            caught()
         assert done == ["held to the section's end"] and issubclass(Terminated, KeyboardInterrupt)
         assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
         assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
     finally:
         signal.signal(signal.SIGTERM, outside)
+
+
+def test_a_block_that_ends_with_a_dropped_ctrl_c_raises_it_and_one_that_propagated_is_forgotten():
+    """The library's recording (SIGINT only): a Ctrl-C dropped after the last section's end is
+    raised when the block ends rather than lost; one that propagated out of the block leaves
+    nothing behind; SIGTERM keeps its handler, and a nested block installs nothing."""
+    sigterm = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(KeyboardInterrupt), ctrl_c_recorded():
+        record = signal.getsignal(signal.SIGINT)
+        assert record is not signal.default_int_handler and signal.getsignal(signal.SIGTERM) == sigterm
+        with ctrl_c_recorded():  # nested: the enclosing block's handler stays
+            assert signal.getsignal(signal.SIGINT) is record
+        with contextlib.suppress(KeyboardInterrupt):  # dropped, as in a gc callback
+            signal.raise_signal(signal.SIGINT)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    with pytest.raises(KeyboardInterrupt), ctrl_c_recorded():
+        signal.raise_signal(signal.SIGINT)  # propagates: the record goes with it
+    with ctrl_c_recorded():
+        raise_dropped()  # nothing recorded
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_a_handler_of_the_caller_s_is_left_alone_and_a_dropped_ctrl_c_is_raised_in_the_main_thread_only():
+    calls = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: calls.append(signum))
+    try:
+        with ctrl_c_recorded():
+            signal.raise_signal(signal.SIGINT)
+        assert calls == [signal.SIGINT]
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    errors = []
+    with pytest.raises(KeyboardInterrupt), ctrl_c_recorded():
+        with contextlib.suppress(KeyboardInterrupt):
+            signal.raise_signal(signal.SIGINT)
+        t = threading.Thread(target=lambda: errors.append(_raised(raise_dropped)))
+        t.start()
+        t.join(timeout=30)
+        assert errors == [None]  # another thread's run is not the one interrupted
+        raise_dropped()
+
+
+def _raised(fn):
+    try:
+        fn()
+    except BaseException as err:  # reported in the test's thread
+        return err
+    return None
+
+
+# ---- fit, fit_many and sweep record SIGINT while they run ------------------------------------
+
+NET = fnn.mlp([2])
+X = np.linspace(-1, 1, 24).reshape(8, 3)
+Y = X[:, :2] * 0.5
+RUN = dict(batch_size=4, verbose=0, unroll=1)
+
+
+def _params():
+    return NET.init(jax.random.PRNGKey(0), (3,), jnp.float64)
+
+
+def _drop_a_ctrl_c():
+    """What Python does to a Ctrl-C that lands in a gc callback (JAX's): the handler runs (and
+    records it) and its KeyboardInterrupt is reported as "Exception ignored" and dropped."""
+    with contextlib.suppress(KeyboardInterrupt):
+        signal.raise_signal(signal.SIGINT)
+
+
+class Seen(Callback):
+    """Notes the SIGINT handler each epoch begins under and the epochs that ended; drops a
+    Ctrl-C at the beginning of epoch ``drop_at`` (or at the training's end: ``"end"``)."""
+
+    def __init__(self, drop_at=None, inner=None):
+        self.drop_at, self.inner, self.handlers, self.ended = drop_at, inner, [], []
+
+    def on_epoch_begin(self, epoch, ctx):
+        self.handlers.append((signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)))
+        if self.inner is not None:
+            fnn.fit(NET, _params(), "sgd", "mse", X, Y, epochs=1, callbacks=[self.inner], **RUN)
+        if epoch == self.drop_at:
+            _drop_a_ctrl_c()
+
+    def on_epoch_end(self, epoch, logs, ctx):
+        self.ended.append(epoch)
+
+    def on_train_end(self, ctx):
+        if self.drop_at == "end":
+            _drop_a_ctrl_c()
+
+
+def _fit(cb, epochs=3):
+    return fnn.fit(NET, _params(), "sgd", "mse", X, Y, epochs=epochs, callbacks=[cb], **RUN)
+
+
+def test_a_ctrl_c_fit_s_caller_lost_is_raised_at_the_next_epoch_end_or_when_fit_returns():
+    sigterm = signal.getsignal(signal.SIGTERM)
+    cb = Seen(drop_at=1)
+    with pytest.raises(KeyboardInterrupt):
+        _fit(cb)
+    assert cb.ended == [0, 1]  # epoch 1's end section raised it; epoch 2 never began
+    record, term = cb.handlers[0]
+    assert record is not signal.default_int_handler and term == sigterm  # SIGTERM is the caller's
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    cb = Seen(drop_at="end")  # after the last epoch's end: no section is left to raise it
+    with pytest.raises(KeyboardInterrupt):
+        _fit(cb)
+    assert cb.ended == [0, 1, 2] and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert len(_fit(Seen()).history.epochs) == 3  # nothing recorded is left behind
+
+
+@pytest.mark.parametrize("run", ["fit", "fit_many", "sweep"])
+def test_a_ctrl_c_lost_before_the_first_epoch_ends_a_run_without_callbacks_before_it(run, capsys):
+    """No held end section here (the epochs are queued): each epoch's start raises it."""
+
+    def mse_losing_a_ctrl_c(y, p):  # traced by the checks, before anything compiles
+        _drop_a_ctrl_c()
+        return jnp.mean((y - p) ** 2)
+
+    kw = {**RUN, "grad": "autodiff", "epochs": 2, "verbose": 2}
+    with pytest.raises(KeyboardInterrupt):
+        if run == "fit":
+            fnn.fit(NET, _params(), "sgd", mse_losing_a_ctrl_c, X, Y, **kw)
+        elif run == "fit_many":
+            stacked = jax.tree.map(lambda a: a[None], _params())
+            fnn.fit_many(NET, stacked, "sgd", mse_losing_a_ctrl_c, X, Y, **kw)
+        else:
+            fnn.sweep(NET, "sgd", mse_losing_a_ctrl_c, X, Y, seeds=[0], dtype=jnp.float64, **kw)
+    assert "Epoch" not in capsys.readouterr().out
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_fit_leaves_a_handler_in_place_alone_nested_in_a_fit_the_cli_or_a_user_s_and_in_a_thread():
+    inner = Seen(drop_at=0)
+    outer = Seen(inner=inner)
+    with pytest.raises(KeyboardInterrupt):  # the inner fit's lost Ctrl-C ends both
+        _fit(outer)
+    assert inner.handlers[0] == outer.handlers[0] and inner.ended == [0] and outer.ended == []
+    with ctrl_c_recorded(sigterm=True):  # the CLI's
+        cli = (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM))
+        _fit(cb := Seen(), epochs=1)
+    assert cb.handlers == [cli]
+    calls = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: calls.append(signum))
+    try:
+        _fit(cb := Seen(), epochs=1)
+        assert cb.handlers[0][0] is signal.getsignal(signal.SIGINT)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    done, cb = [], Seen()
+    t = threading.Thread(target=lambda: done.append(_fit(cb, epochs=1)))
+    t.start()
+    t.join(timeout=60)
+    assert len(done) == 1 and cb.handlers[0][0] is signal.default_int_handler
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

@@ -240,7 +240,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         # A Ctrl-C that Python drops (in a gc callback) still ends the run; SIGTERM ends it as
         # Ctrl-C does (the finished work kept), instead of killing the process on the spot.
-        with ctrl_c_recorded():
+        with ctrl_c_recorded(sigterm=True):
             return _run(args)
     except UsageError as err:
         print(f"fnn {args.command}: error: {err}", file=sys.stderr)

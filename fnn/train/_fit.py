@@ -13,6 +13,7 @@ from typing import Any
 import jax
 
 from fnn import callbacks as callbacks_, parallel
+from fnn._interrupts import ctrl_c_recorded
 from fnn._keys import key as check_key
 from fnn._validate import integer, path as check_path
 from fnn.train._callback_checks import (
@@ -292,90 +293,95 @@ def fit(
         (2, True)
         >>> tmp.cleanup()
     """
-    initial_epoch = integer("initial_epoch", initial_epoch, 0)
-    if key is not None:
-        check_key("key", key)
-    if mesh is not None:
-        mesh = parallel.check_mesh(mesh)
-        # Many processes: each passed its own shard; every one now holds the same global data.
-        x, y, validation_data = parallel.gather_process_data(x, y, validation_data, mesh=mesh)
-    opt = resolve_opt(opt)
-    check_params_dtypes(params)
-    cbs = callbacks_.CallbackList(callbacks)
-    cbs.check_replaced = replaced_state_check(cbs.has(callbacks_.TerminateOnNaN))
-    run = prepare(
-        net, params, opt, loss, x, y, grad=grad, batch_size=batch_size, epochs=epochs, unroll=unroll,
-        shuffle=shuffle, verbose=verbose, validation_split=validation_split, validation_data=validation_data,
-        validation_batch_size=validation_batch_size, metrics=metrics, weighted_metrics=weighted_metrics,
-        stop_on_nan=cbs.has(callbacks_.TerminateOnNaN), mesh=mesh, sample_weight=sample_weight,
-        class_weight=class_weight,
-    )  # fmt: skip
-    check_against_logs(cbs.items, run.metrics, validation=run.data[3] is not None)
-    if opt_state is not None:
-        check_opt_state(opt, params, opt_state)
-        remedy = "set them with fnn.optimizers.set_hyperparams(opt_state, ...), or pass opt_state=None"
-        warn_if_hyperparams_differ(opt, opt_state, "opt_state", "the state's", remedy)
-    check_opt_update(opt, params)  # a plain pair that breaks the protocol fails here, not in the compiled epoch
-    lr_setters = (callbacks_.ReduceLROnPlateau, callbacks_.LearningRateScheduler)
-    setters = [f"callbacks[{i}] ({type(cb).__name__})" for i, cb in enumerate(cbs.items) if isinstance(cb, lr_setters)]
-    template: Any = None  # the optimizer state, abstract: nothing is compiled for the checks below
-    if setters or checkpoint is not None:
-        template = jax.eval_shape(opt.init, params) if opt_state is None else opt_state
-    if setters:  # a state holding no learning rate fails now, not after the first epoch
-        check_learning_rate_held(setters[0], template)
-    # The checkpoint is read before any work, against abstract templates: a bad file costs nothing.
-    resumed, history = None, History(run.iterations_per_epoch)
-    if checkpoint is not None:
-        # Where it will be written is checked too: a bad path fails now, not after training.
-        checkpoint = check_path("checkpoint", checkpoint, writable=True)
-        check_not_a_best_file(checkpoint, cbs.items)
-        resumed = read_checkpoint(checkpoint, params, template)
-        if resumed is not None:
-            history, initial_epoch = continued_history(resumed, checkpoint, run.iterations_per_epoch, epochs)
-            # no key given: the file's; a key or batches other than its are warned of
-            runs = int(resumed.epoch) < epochs and history.stop_reason == "epochs"
-            key = resumed_key(checkpoint, resumed.key, resumed.extra, key, run.spec, runs)
-    # the schedules at the steps this run's updates use: on from the (given or resumed) state's count
-    start = resumed.opt_state if resumed is not None else opt_state
-    check_schedules(opt, start, max(epochs - initial_epoch, 0) * run.iterations_per_epoch)
-    if key is None:
-        key = jax.random.PRNGKey(0)
+    # A Ctrl-C that Python drops (raised in JAX's gc callback) still ends the run: at the next
+    # epoch's end, or here once the run is done.
+    with ctrl_c_recorded():
+        initial_epoch = integer("initial_epoch", initial_epoch, 0)
+        if key is not None:
+            check_key("key", key)
+        if mesh is not None:
+            mesh = parallel.check_mesh(mesh)
+            # Many processes: each passed its own shard; every one now holds the same global data.
+            x, y, validation_data = parallel.gather_process_data(x, y, validation_data, mesh=mesh)
+        opt = resolve_opt(opt)
+        check_params_dtypes(params)
+        cbs = callbacks_.CallbackList(callbacks)
+        cbs.check_replaced = replaced_state_check(cbs.has(callbacks_.TerminateOnNaN))
+        run = prepare(
+            net, params, opt, loss, x, y, grad=grad, batch_size=batch_size, epochs=epochs, unroll=unroll,
+            shuffle=shuffle, verbose=verbose, validation_split=validation_split, validation_data=validation_data,
+            validation_batch_size=validation_batch_size, metrics=metrics, weighted_metrics=weighted_metrics,
+            stop_on_nan=cbs.has(callbacks_.TerminateOnNaN), mesh=mesh, sample_weight=sample_weight,
+            class_weight=class_weight,
+        )  # fmt: skip
+        check_against_logs(cbs.items, run.metrics, validation=run.data[3] is not None)
+        if opt_state is not None:
+            check_opt_state(opt, params, opt_state)
+            remedy = "set them with fnn.optimizers.set_hyperparams(opt_state, ...), or pass opt_state=None"
+            warn_if_hyperparams_differ(opt, opt_state, "opt_state", "the state's", remedy)
+        check_opt_update(opt, params)  # a plain pair that breaks the protocol fails here, not in the compiled epoch
+        lr_setters = (callbacks_.ReduceLROnPlateau, callbacks_.LearningRateScheduler)
+        setters = [
+            f"callbacks[{i}] ({type(cb).__name__})" for i, cb in enumerate(cbs.items) if isinstance(cb, lr_setters)
+        ]
+        template: Any = None  # the optimizer state, abstract: nothing is compiled for the checks below
+        if setters or checkpoint is not None:
+            template = jax.eval_shape(opt.init, params) if opt_state is None else opt_state
+        if setters:  # a state holding no learning rate fails now, not after the first epoch
+            check_learning_rate_held(setters[0], template)
+        # The checkpoint is read before any work, against abstract templates: a bad file costs nothing.
+        resumed, history = None, History(run.iterations_per_epoch)
+        if checkpoint is not None:
+            # Where it will be written is checked too: a bad path fails now, not after training.
+            checkpoint = check_path("checkpoint", checkpoint, writable=True)
+            check_not_a_best_file(checkpoint, cbs.items)
+            resumed = read_checkpoint(checkpoint, params, template)
+            if resumed is not None:
+                history, initial_epoch = continued_history(resumed, checkpoint, run.iterations_per_epoch, epochs)
+                # no key given: the file's; a key or batches other than its are warned of
+                runs = int(resumed.epoch) < epochs and history.stop_reason == "epochs"
+                key = resumed_key(checkpoint, resumed.key, resumed.extra, key, run.spec, runs)
+        # the schedules at the steps this run's updates use: on from the (given or resumed) state's count
+        start = resumed.opt_state if resumed is not None else opt_state
+        check_schedules(opt, start, max(epochs - initial_epoch, 0) * run.iterations_per_epoch)
+        if key is None:
+            key = jax.random.PRNGKey(0)
 
-    # ---- working copies on the device -------------------------------------------------------
-    params = copy_tree(params)
-    opt_state = init_state(opt, params) if opt_state is None else copy_tree(opt_state)
-    if resumed is not None:
-        kept = resumed_opt_state(resumed.opt_state, opt_state)
-        params, opt_state = copy_tree(resumed.params), copy_tree(kept)
-        # named as a given opt_state's are (but a rate the run's ReduceLROnPlateau set)
-        remedy = "to change them, set them in its opt_state with fnn.optimizers.set_hyperparams and save it again"
-        ignore = set_by_callbacks(cbs.items, resumed.callbacks)
-        warn_if_hyperparams_differ(opt, kept, f"checkpoint {checkpoint!r}", "the checkpoint's", remedy, ignore)
-    # Data parallel: params, state and data replicated on every device; each batch is split.
-    place = (lambda tree: tree) if mesh is None else functools.partial(parallel.replicate, mesh=mesh)
-    run = run._replace(data=place(run.data))
-    params, opt_state = place((params, opt_state))
-
-    hooks = fit_hooks(
-        net, run, params, opt_state, history=history, cbs=cbs, place=place, key=key, checkpoint=checkpoint,
-        epochs=epochs, initial_epoch=initial_epoch, verbose=verbose,
-    )  # fmt: skip
-    ctx = hooks.ctx
-    try:
-        cbs.on_train_begin(ctx)
+        # ---- working copies on the device -------------------------------------------------------
+        params = copy_tree(params)
+        opt_state = init_state(opt, params) if opt_state is None else copy_tree(opt_state)
         if resumed is not None:
-            cbs.set_state(resumed.callbacks, f"fit: resuming from {checkpoint}")
-        if cbs.items or checkpoint is not None or run.spec.stop_on_nan:
-            ctx.params, ctx.opt_state = run_epochs(
-                run, params, opt_state, epochs=epochs, initial_epoch=initial_epoch, inputs=hooks.inputs,
-                begin=hooks.begin, end=hooks.end,
-            )  # fmt: skip
-        else:  # nothing between epochs reads or changes the state: each is queued before the last is recorded
-            ctx.params, ctx.opt_state = run_epochs_queued(
-                run, params, opt_state, epochs=epochs, initial_epoch=initial_epoch, inputs=hooks.inputs,
-                end=hooks.queued_end,
-            )  # fmt: skip
-        cbs.on_train_end(ctx)
-    finally:  # an interrupted run ends its progress line before whatever is printed next
-        hooks.progress.close()
-    return FitResult(ctx.params, ctx.opt_state, history)
+            kept = resumed_opt_state(resumed.opt_state, opt_state)
+            params, opt_state = copy_tree(resumed.params), copy_tree(kept)
+            # named as a given opt_state's are (but a rate the run's ReduceLROnPlateau set)
+            remedy = "to change them, set them in its opt_state with fnn.optimizers.set_hyperparams and save it again"
+            ignore = set_by_callbacks(cbs.items, resumed.callbacks)
+            warn_if_hyperparams_differ(opt, kept, f"checkpoint {checkpoint!r}", "the checkpoint's", remedy, ignore)
+        # Data parallel: params, state and data replicated on every device; each batch is split.
+        place = (lambda tree: tree) if mesh is None else functools.partial(parallel.replicate, mesh=mesh)
+        run = run._replace(data=place(run.data))
+        params, opt_state = place((params, opt_state))
+
+        hooks = fit_hooks(
+            net, run, params, opt_state, history=history, cbs=cbs, place=place, key=key, checkpoint=checkpoint,
+            epochs=epochs, initial_epoch=initial_epoch, verbose=verbose,
+        )  # fmt: skip
+        ctx = hooks.ctx
+        try:
+            cbs.on_train_begin(ctx)
+            if resumed is not None:
+                cbs.set_state(resumed.callbacks, f"fit: resuming from {checkpoint}")
+            if cbs.items or checkpoint is not None or run.spec.stop_on_nan:
+                ctx.params, ctx.opt_state = run_epochs(
+                    run, params, opt_state, epochs=epochs, initial_epoch=initial_epoch, inputs=hooks.inputs,
+                    begin=hooks.begin, end=hooks.end,
+                )  # fmt: skip
+            else:  # nothing between epochs reads or changes the state: each is queued before the last is recorded
+                ctx.params, ctx.opt_state = run_epochs_queued(
+                    run, params, opt_state, epochs=epochs, initial_epoch=initial_epoch, inputs=hooks.inputs,
+                    end=hooks.queued_end,
+                )  # fmt: skip
+            cbs.on_train_end(ctx)
+        finally:  # an interrupted run ends its progress line before whatever is printed next
+            hooks.progress.close()
+        return FitResult(ctx.params, ctx.opt_state, history)

@@ -22,6 +22,7 @@ import numpy as np
 from fnn._cache import structural_cache
 from fnn._executables import call as call_through_store
 from fnn._host_eval import evaluate_on_host
+from fnn._interrupts import raise_dropped
 from fnn._keys import key_data
 from fnn._random import epoch_perm_bits, threefry_bits
 from fnn._validate import integer
@@ -343,6 +344,7 @@ def run_epochs_queued(
     ahead = inputs(initial_epoch) if epochs > initial_epoch else (None, None)  # the next epoch's inputs
     for epoch in range(initial_epoch, epochs):
         _cancelled(cancel, epoch)
+        raise_dropped()  # one dropped (in a gc callback): this loop has no held end section to raise it
         perm, drop_key = ahead
         params, opt_state, bad, sums, val = _run_epoch(run, params, opt_state, perm, drop_key)
         if epoch + 1 < epochs:

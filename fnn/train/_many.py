@@ -16,6 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from fnn._interrupts import ctrl_c_recorded
 from fnn._keys import is_typed_key
 from fnn.train._checks import check_opt_state, check_opt_update, check_params_dtypes, resolve_opt
 from fnn.train._epoch import epoch_keys, logs
@@ -161,48 +162,53 @@ def fit_many(
         >>> result.params[0]["w"].shape, len(result.histories), result.histories[1].epochs
         ((2, 3, 1), 2, [0])
     """
-    opt = resolve_opt(opt)
-    check_params_dtypes(params)
-    k_models = _num_models(params)
-    one_model = jax.tree.map(lambda a: jax.ShapeDtypeStruct(np.shape(a)[1:], a.dtype), params)  # shapes only
-    if opt_state is not None:
-        if _num_models(opt_state, "opt_state") != k_models:
-            raise ValueError(f"opt_state must be stacked over the same {k_models} models as params")
-        check_opt_state(opt, one_model, opt_state, models=k_models)
-    check_opt_update(opt, one_model)
-    run = prepare(
-        net, one_model, opt, loss, x, y, grad=grad, batch_size=batch_size, epochs=epochs, unroll=unroll,
-        shuffle=shuffle, verbose=verbose, validation_split=validation_split, validation_data=validation_data,
-        validation_batch_size=validation_batch_size, metrics=metrics, weighted_metrics=weighted_metrics, models=True,
-    )  # fmt: skip
-    keys = _stacked_keys(key, k_models)
-    if configs is None:
-        configs = [{} for _ in range(k_models)]
-    elif len(configs) != k_models:
-        raise ValueError(f"configs must have one entry per model ({k_models}), got {len(configs)}")
+    # a Ctrl-C that Python drops (in JAX's gc callback) still ends the run, as in fit
+    with ctrl_c_recorded():
+        opt = resolve_opt(opt)
+        check_params_dtypes(params)
+        k_models = _num_models(params)
+        one_model = jax.tree.map(lambda a: jax.ShapeDtypeStruct(np.shape(a)[1:], a.dtype), params)  # shapes only
+        if opt_state is not None:
+            if _num_models(opt_state, "opt_state") != k_models:
+                raise ValueError(f"opt_state must be stacked over the same {k_models} models as params")
+            check_opt_state(opt, one_model, opt_state, models=k_models)
+        check_opt_update(opt, one_model)
+        run = prepare(
+            net, one_model, opt, loss, x, y, grad=grad, batch_size=batch_size, epochs=epochs, unroll=unroll,
+            shuffle=shuffle, verbose=verbose, validation_split=validation_split, validation_data=validation_data,
+            validation_batch_size=validation_batch_size, metrics=metrics, weighted_metrics=weighted_metrics,
+            models=True,
+        )  # fmt: skip
+        keys = _stacked_keys(key, k_models)
+        if configs is None:
+            configs = [{} for _ in range(k_models)]
+        elif len(configs) != k_models:
+            raise ValueError(f"configs must have one entry per model ({k_models}), got {len(configs)}")
 
-    params = copy_tree(params)
-    opt_state = init_state(opt, params, models=True) if opt_state is None else copy_tree(opt_state)
-    histories = [History(run.iterations_per_epoch) for _ in range(k_models)]
+        params = copy_tree(params)
+        opt_state = init_state(opt, params, models=True) if opt_state is None else copy_tree(opt_state)
+        histories = [History(run.iterations_per_epoch) for _ in range(k_models)]
 
-    # fit's per-epoch (perm, dropout key) for each model: the (K, n) orders drawn on the host as
-    # fit draws them, and the (K,) dropout keys
-    inputs = epoch_inputs(_split_keys, keys, n=run.n, shuffle=run.spec.shuffle, needs_key=net.needs_key, epochs=epochs)
+        # fit's per-epoch (perm, dropout key) for each model: the (K, n) orders drawn on the host as
+        # fit draws them, and the (K,) dropout keys
+        inputs = epoch_inputs(
+            _split_keys, keys, n=run.n, shuffle=run.spec.shuffle, needs_key=net.needs_key, epochs=epochs
+        )
 
-    def end(epoch, bad, sums, val, seconds):
-        for i, h in enumerate(histories):
-            h.append(epoch, logs(run.metrics, _model(sums, i), _model(val, i)), seconds)
-        if verbose:
-            last = np.array([h["loss"][-1] for h in histories])
-            ok = last[np.isfinite(last)]
-            spread = f"min {ok.min():.4g} / median {np.median(ok):.4g} / max {ok.max():.4g}" if ok.size else "-"
-            print(
-                f"Epoch {epoch + 1}/{epochs} - {k_models} models - {seconds:.2f}s - loss {spread}"
-                + (f" ({last.size - ok.size} non-finite)" if ok.size < last.size else ""),
-                flush=True,
-            )
+        def end(epoch, bad, sums, val, seconds):
+            for i, h in enumerate(histories):
+                h.append(epoch, logs(run.metrics, _model(sums, i), _model(val, i)), seconds)
+            if verbose:
+                last = np.array([h["loss"][-1] for h in histories])
+                ok = last[np.isfinite(last)]
+                spread = f"min {ok.min():.4g} / median {np.median(ok):.4g} / max {ok.max():.4g}" if ok.size else "-"
+                print(
+                    f"Epoch {epoch + 1}/{epochs} - {k_models} models - {seconds:.2f}s - loss {spread}"
+                    + (f" ({last.size - ok.size} non-finite)" if ok.size < last.size else ""),
+                    flush=True,
+                )
 
-    # nothing between epochs reads or changes the state (no callbacks): each epoch is queued
-    # before the previous one is recorded
-    params, opt_state = run_epochs_queued(run, params, opt_state, epochs=epochs, inputs=inputs, end=end)
-    return SweepResult(params, opt_state, histories, [dict(c) for c in configs])
+        # nothing between epochs reads or changes the state (no callbacks): each epoch is queued
+        # before the previous one is recorded
+        params, opt_state = run_epochs_queued(run, params, opt_state, epochs=epochs, inputs=inputs, end=end)
+        return SweepResult(params, opt_state, histories, [dict(c) for c in configs])

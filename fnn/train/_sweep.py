@@ -16,6 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from fnn._dtypes import check_number_dtype, params_dtype
+from fnn._interrupts import ctrl_c_recorded
 from fnn._validate import eval_shape_or_run, is_real_number
 from fnn.optimizers import set_hyperparams
 from fnn.optimizers._learning_rates import set_learning_rate_in_proportion
@@ -139,74 +140,81 @@ def sweep(
         >>> result.configs[best], result.result(best).params[0]["w"].shape
         ({'seed': 0, 'learning_rate': 0.1}, (3, 1))
     """
-    for bad in ("key", "opt_state", "configs"):
-        if bad in fit_kwargs:
-            raise TypeError(f"sweep() sets {bad!r} itself from the seeds and hyperparameters; use fit_many to pass it")
-    taken = inspect.signature(fit_many).parameters
-    for name in fit_kwargs:
-        if name not in taken:  # named here, not as fit_many's unexpected keyword
-            extra = " (a sweep trains on one device: fit takes a mesh)" if name in ("mesh", "data_mesh") else ""
-            raise TypeError(f"sweep() got an unexpected keyword argument {name!r}{extra}")
-    opt = resolve_opt(opt)
-    axes = {"seed": _values("seeds", seeds)}
-    for s in axes["seed"]:
-        if isinstance(s, bool) or not isinstance(s, (int, np.integer)):
-            raise TypeError(f"seeds must be ints, got {s!r}")
-    swept = dict(hparams or {})
-    for name, vals in (("learning_rate", learning_rates), ("weight_decay", weight_decays)):
-        if vals is not None:
-            if name in swept:
-                raise ValueError(f"{name} given twice (keyword and hparams)")
-            swept[name] = vals
-    for name, vals in swept.items():
-        vals = _values(name if name not in ("learning_rate", "weight_decay") else name + "s", vals)
-        wrong = [v for v in vals if not is_real_number(v)]
-        if wrong:  # a wrong type ("0.1", None, a list) is a TypeError; a bad number, below, a ValueError
-            raise TypeError(f"{name} values must be real numbers, got {wrong[0]!r} in {vals}")
-        if not all(math.isfinite(float(v)) for v in vals):
-            raise ValueError(f"{name} values must be finite numbers, got {vals}")
-        # the configs hold Python numbers, whatever scalars the grid was given in
-        vals = [v.item() if isinstance(v, (np.generic, np.ndarray, jax.Array)) else v for v in vals]
-        if name == "learning_rate" and min(vals) < 0:
-            raise ValueError(f"learning_rates must be >= 0, got {vals}")
-        axes[name] = vals
-    configs = [dict(zip(axes, point, strict=True)) for point in itertools.product(*axes.values())]
+    # a Ctrl-C that Python drops (in JAX's gc callback) still ends the run, as in fit
+    with ctrl_c_recorded():
+        for bad in ("key", "opt_state", "configs"):
+            if bad in fit_kwargs:
+                raise TypeError(
+                    f"sweep() sets {bad!r} itself from the seeds and hyperparameters; use fit_many to pass it"
+                )
+        taken = inspect.signature(fit_many).parameters
+        for name in fit_kwargs:
+            if name not in taken:  # named here, not as fit_many's unexpected keyword
+                extra = " (a sweep trains on one device: fit takes a mesh)" if name in ("mesh", "data_mesh") else ""
+                raise TypeError(f"sweep() got an unexpected keyword argument {name!r}{extra}")
+        opt = resolve_opt(opt)
+        axes = {"seed": _values("seeds", seeds)}
+        for s in axes["seed"]:
+            if isinstance(s, bool) or not isinstance(s, (int, np.integer)):
+                raise TypeError(f"seeds must be ints, got {s!r}")
+        swept = dict(hparams or {})
+        for name, vals in (("learning_rate", learning_rates), ("weight_decay", weight_decays)):
+            if vals is not None:
+                if name in swept:
+                    raise ValueError(f"{name} given twice (keyword and hparams)")
+                swept[name] = vals
+        for name, vals in swept.items():
+            vals = _values(name if name not in ("learning_rate", "weight_decay") else name + "s", vals)
+            wrong = [v for v in vals if not is_real_number(v)]
+            if wrong:  # a wrong type ("0.1", None, a list) is a TypeError; a bad number, below, a ValueError
+                raise TypeError(f"{name} values must be real numbers, got {wrong[0]!r} in {vals}")
+            if not all(math.isfinite(float(v)) for v in vals):
+                raise ValueError(f"{name} values must be finite numbers, got {vals}")
+            # the configs hold Python numbers, whatever scalars the grid was given in
+            vals = [v.item() if isinstance(v, (np.generic, np.ndarray, jax.Array)) else v for v in vals]
+            if name == "learning_rate" and min(vals) < 0:
+                raise ValueError(f"learning_rates must be >= 0, got {vals}")
+            axes[name] = vals
+        configs = [dict(zip(axes, point, strict=True)) for point in itertools.product(*axes.values())]
 
-    if input_shape is None:
-        input_shape = tuple(np.shape(x)[1:])
-    if dtype is not None:  # canonical: float64 without x64 is float32, said once here
-        dtype = params_dtype("dtype", dtype)
-    # Fail on a hyperparameter the state lacks, or a value out of its range, before anything runs
-    # (traced: nothing compiles).
-    params_shape = eval_shape_or_run(lambda k: net.init(k, input_shape), jax.random.PRNGKey(0))
-    if dtype is not None:
-        params_shape = jax.tree.map(
-            lambda a: jax.ShapeDtypeStruct(a.shape, dtype) if jnp.issubdtype(a.dtype, jnp.floating) else a, params_shape
-        )
-    check_opt_update(opt, params_shape)  # the check fit_many makes, before the inits below compile
-    _check_as_fit_many(net, params_shape, opt, loss, x, y, fit_kwargs)
-    state_shape = jax.eval_shape(opt.init, params_shape)
-    for name in axes:
-        if name == "seed":
-            continue
-        try:
-            jax.eval_shape(lambda s, n=name: [_set_hparam(s, n, v) for v in axes[n]], state_shape)
-        except ValueError as e:  # the grid names a hyperparameter opt's state does not hold (settable)
-            arg = f"{name}s" if name in ("learning_rate", "weight_decay") else f"hparams[{name!r}]"
-            raise ValueError(f"{arg}: sweep sets {name} in opt's state for each model, but {e}") from None
-    inits, fit_keys = {}, {}
-    for s in dict.fromkeys(axes["seed"]):
-        init_key, fit_keys[s] = jax.random.split(jax.random.PRNGKey(s))
-        inits[s] = net.init(init_key, input_shape)
+        if input_shape is None:
+            input_shape = tuple(np.shape(x)[1:])
+        if dtype is not None:  # canonical: float64 without x64 is float32, said once here
+            dtype = params_dtype("dtype", dtype)
+        # Fail on a hyperparameter the state lacks, or a value out of its range, before anything runs
+        # (traced: nothing compiles).
+        params_shape = eval_shape_or_run(lambda k: net.init(k, input_shape), jax.random.PRNGKey(0))
         if dtype is not None:
-            inits[s] = jax.tree.map(lambda a: a.astype(dtype) if jnp.issubdtype(a.dtype, jnp.floating) else a, inits[s])
-    params = jax.tree.map(lambda *a: jnp.stack(a), *[inits[c["seed"]] for c in configs])
-    key = jnp.stack([fit_keys[c["seed"]] for c in configs])
-    opt_state = init_state(opt, params, models=True)
-    for name in axes:
-        if name != "seed":
-            opt_state = _set_hparam(opt_state, name, np.array([c[name] for c in configs]))
-    return fit_many(net, params, opt, loss, x, y, key=key, opt_state=opt_state, configs=configs, **fit_kwargs)
+            params_shape = jax.tree.map(
+                lambda a: jax.ShapeDtypeStruct(a.shape, dtype) if jnp.issubdtype(a.dtype, jnp.floating) else a,
+                params_shape,
+            )
+        check_opt_update(opt, params_shape)  # the check fit_many makes, before the inits below compile
+        _check_as_fit_many(net, params_shape, opt, loss, x, y, fit_kwargs)
+        state_shape = jax.eval_shape(opt.init, params_shape)
+        for name in axes:
+            if name == "seed":
+                continue
+            try:
+                jax.eval_shape(lambda s, n=name: [_set_hparam(s, n, v) for v in axes[n]], state_shape)
+            except ValueError as e:  # the grid names a hyperparameter opt's state does not hold (settable)
+                arg = f"{name}s" if name in ("learning_rate", "weight_decay") else f"hparams[{name!r}]"
+                raise ValueError(f"{arg}: sweep sets {name} in opt's state for each model, but {e}") from None
+        inits, fit_keys = {}, {}
+        for s in dict.fromkeys(axes["seed"]):
+            init_key, fit_keys[s] = jax.random.split(jax.random.PRNGKey(s))
+            inits[s] = net.init(init_key, input_shape)
+            if dtype is not None:
+                inits[s] = jax.tree.map(
+                    lambda a: a.astype(dtype) if jnp.issubdtype(a.dtype, jnp.floating) else a, inits[s]
+                )
+        params = jax.tree.map(lambda *a: jnp.stack(a), *[inits[c["seed"]] for c in configs])
+        key = jnp.stack([fit_keys[c["seed"]] for c in configs])
+        opt_state = init_state(opt, params, models=True)
+        for name in axes:
+            if name != "seed":
+                opt_state = _set_hparam(opt_state, name, np.array([c[name] for c in configs]))
+        return fit_many(net, params, opt, loss, x, y, key=key, opt_state=opt_state, configs=configs, **fit_kwargs)
 
 
 def _check_as_fit_many(net: Any, params_shape: Any, opt: Any, loss: Any, x: Any, y: Any, fit_kwargs: dict) -> None:

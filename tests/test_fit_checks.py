@@ -91,6 +91,34 @@ def test_float8_params_are_refused_naming_the_leaf_before_anything_compiles(comp
     assert c.count == 0
 
 
+def test_64bit_jax_arrays_made_before_x64_was_turned_off_are_refused_naming_the_leaf(compiles):
+    """JAX computes them in 32 bits once x64 is off: the compiled epoch refused the mix in its
+    own words (a scan carry of two dtypes), after 13 truncation warnings. NumPy float64 params
+    are cast, as JAX casts them."""
+    x, y = _problem()
+    params = NET.init(KEY, (3,), jnp.float64)  # jax arrays, x64 on (conftest)
+    state = O.adam(0.1).init(params)
+    numpy32, stacked = jax.tree.map(lambda a: np.asarray(a, np.float32), params), _one_model(params)
+    said = r"^params\[0\]\['b'\] is a float64 jax array, but jax_enable_x64 is off .* or cast its 64-bit leaves"
+    enable_x64 = jax.enable_x64 if hasattr(jax, "enable_x64") else jax.experimental.enable_x64
+    with enable_x64(False), warnings.catch_warnings():
+        warnings.simplefilter("error")  # and no truncation warning before the error
+        with compiles() as c:
+            for call in (
+                lambda: fnn.fit(NET, params, O.sgd(0.1), MSE, x, y, verbose=0),
+                lambda: fnn.fit_many(NET, stacked, O.sgd(0.1), MSE, x, y),
+                lambda: fnn.evaluate(NET, params, MSE, x, y),
+                lambda: fnn.predict(NET, params, x),
+            ):
+                with pytest.raises(ValueError, match=said):
+                    call()
+            with pytest.raises(ValueError, match=r"^opt_state.hparams\['b1'\] is a float64 jax array"):
+                fnn.fit(NET, numpy32, O.adam(0.1), MSE, x, y, verbose=0, opt_state=state)
+        assert c.count == 0
+        numpy64 = jax.tree.map(np.asarray, params)
+        assert fnn.predict(NET, numpy64, x[:2]).dtype == np.float32
+
+
 def test_another_optimizers_state_is_named_in_fit_and_fit_many(compiles):
     x, y = _problem()
     params = NET.init(KEY, (3,), jnp.float64)

@@ -24,7 +24,7 @@ from fnn.grad import MODES
 from fnn.layers._errors import gradient_dtype_fits
 from fnn.optimizers._alias import as_optimizer
 from fnn.schedules._base import ScheduleFunction, ScheduleRule
-from fnn.train._network_checks import abstract, signature
+from fnn.train._network_checks import abstract, check_64bit_arrays, signature
 
 
 def check_grad(grad: Any) -> str:
@@ -126,6 +126,7 @@ def check_opt_state(opt: Any, params: Any, opt_state: Any, name: str = "opt_stat
             f"{name} does not match opt.init(params): another optimizer's state, or one initialised with other "
             f"params ({'; '.join(diffs)}); pass opt_state=None to start afresh"
         )
+    check_64bit_arrays(opt_state, name)  # its dtypes differ for that reason: said so
     if diffs:
         raise ValueError(
             f"{name} does not match opt.init(params) (a state built for params of other shapes or dtypes): "

@@ -79,7 +79,8 @@ def evaluate(
             ``(N, *input_shape)``, empty or non-finite, data or weights with finite values that
             overflow the dtype they are held in (``x`` in the params' dtype, ``y`` and weights in
             at least float32), ``x`` and ``y`` of different lengths, data that does not fit the
-            network or the loss; params of another structure or shapes than the network's; a
+            network or the loss; params of another structure or shapes than the network's, or
+            holding a float64 jax array while ``jax_enable_x64`` is off (made while it was on); a
             metric that does not fit the targets (or labels it cannot take); ``sample_weight``
             of the wrong shape, negative or non-finite.
 

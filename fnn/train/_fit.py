@@ -236,7 +236,9 @@ def fit(
             weights in at least float32), ``x`` and ``y`` of different lengths, data that does not
             fit the network or the loss (labels out of range...), a metric that does not fit the
             targets; params or ``opt_state`` that do not match the network or
-            ``opt.init(params)``; an ``opt.update`` whose updates are not shaped
+            ``opt.init(params)``, or that hold a 64-bit jax array while ``jax_enable_x64`` is off
+            (made while it was on: enable x64 or cast them to 32 bits; NumPy arrays are cast as
+            JAX casts them); an ``opt.update`` whose updates are not shaped
             like params, or whose new state changes the state's structure, shapes or dtypes; a
             schedule of ``opt`` that gives a non-finite value or a negative learning rate over
             the run; a plain callable loss that returns one value per sample (not a scalar);

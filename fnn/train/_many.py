@@ -21,6 +21,7 @@ from fnn._keys import is_typed_key
 from fnn.train._checks import check_opt_state, check_opt_update, check_params_dtypes, resolve_opt
 from fnn.train._epoch import epoch_keys, logs
 from fnn.train._loop import copy_tree, epoch_inputs, init_state, prepare, run_epochs_queued
+from fnn.train._network_checks import check_64bit_arrays
 from fnn.train._results import History, SweepResult
 
 Array = jax.Array
@@ -166,6 +167,7 @@ def fit_many(
     with ctrl_c_recorded():
         opt = resolve_opt(opt)
         check_params_dtypes(params)
+        check_64bit_arrays(params)  # the stacked arrays: the checks on the network see one model's shapes
         k_models = _num_models(params)
         one_model = jax.tree.map(lambda a: jax.ShapeDtypeStruct(np.shape(a)[1:], a.dtype), params)  # shapes only
         if opt_state is not None:

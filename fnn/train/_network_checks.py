@@ -132,10 +132,27 @@ def _ranks_differ(net: Any, params: Any, input_shape: tuple) -> bool:
         return False  # structures that differ are named by the check that follows
 
 
+def check_64bit_arrays(tree: Any, name: str = "params") -> None:
+    """A ValueError naming the first leaf of ``tree`` (params, an optimizer state) that is a jax
+    array of a 64-bit dtype JAX no longer computes in: made while ``jax_enable_x64`` was on,
+    passed after it was turned off (the compiled epoch would mix it with the 32-bit values JAX
+    computes, and refuse it in its own words). NumPy arrays are cast to 32 bits as JAX casts
+    them: left alone."""
+    for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
+        if isinstance(leaf, jax.Array) and (held := jax.dtypes.canonicalize_dtype(leaf.dtype)) != leaf.dtype:
+            raise ValueError(
+                f"{name}{jax.tree_util.keystr(path)} is a {leaf.dtype} jax array, but jax_enable_x64 is off "
+                f"(it was on when the array was made): JAX computes in {held} now. Enable x64 again "
+                "(jax.config.update('jax_enable_x64', True), best at startup) or cast its 64-bit leaves to "
+                f"32 bits (jax.tree.map(lambda a: a.astype(jnp.{held}), {name}) where all are {leaf.dtype})"
+            )
+
+
 def check_against_network(net: Any, params: Any, loss: Any, x: Any, y: Any, xname: str, yname: str) -> tuple:
     """Shape-checks ``loss(y, net(params, x))`` by tracing (no compilation, no FLOPs); returns
     the output shape."""
     check_net(net)
+    check_64bit_arrays(params)  # a float64 jax array made before x64 was turned off
     for path, leaf in jax.tree_util.tree_flatten_with_path(params)[0]:
         if hasattr(leaf, "dtype"):  # float8 params: before jax's promotion error in the trace
             check_params_float(f"params{jax.tree_util.keystr(path)}", leaf.dtype)

@@ -65,7 +65,8 @@ def predict(net: Any, params: Any, x: Any, batch_size: int | None = 32) -> Any:
         TypeError: ``x`` not numeric; ``batch_size`` not an int.
         ValueError: ``x`` without a samples axis, empty, holding NaN/inf or finite values that
             overflow the params' dtype (1e39 for float32), or not fitting the network;
-            ``params`` of another structure or shape than the network's; ``batch_size < 1``.
+            ``params`` of another structure or shape than the network's, or holding a float64 jax
+            array while ``jax_enable_x64`` is off (made while it was on); ``batch_size < 1``.
 
     Examples:
         >>> import fnn, jax, numpy as np

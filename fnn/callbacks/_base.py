@@ -129,6 +129,12 @@ class Callback:
     takes is dropped, with a RuntimeWarning where it could change training (not a CSVLogger's
     or a ModelCheckpoint's).
 
+    A Ctrl-C during ``on_epoch_end`` (or that epoch's checkpoint writes) is held until the
+    epoch's end is complete and then ends the run, without ``on_train_end``; a second Ctrl-C
+    goes through at once. An interrupted ``fit`` returns nothing: its checkpoints (``fit``'s
+    ``checkpoint=`` or a :class:`ModelCheckpoint`) keep the work, and ``fit`` with the same
+    arguments and ``checkpoint=`` resumes from them.
+
     Examples:
         A callback with state, resumed with its run:
 

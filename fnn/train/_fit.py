@@ -129,6 +129,17 @@ def fit(
     that ran out of epochs runs only the epochs beyond those it holds: none for the same
     ``epochs``, the rest for a larger one.
 
+    **Ctrl-C** (``KeyboardInterrupt``). An interrupted ``fit`` returns nothing: to keep its work
+    across a Ctrl-C, pass ``checkpoint=path`` (or a :class:`fnn.callbacks.ModelCheckpoint`), and
+    resume by calling ``fit`` again with the same arguments (from a ModelCheckpoint's file:
+    ``checkpoint=`` a copy of it), which continues after the last finished epoch. A Ctrl-C
+    during an epoch's end (the callbacks' ``on_epoch_end``, its progress line, its checkpoint
+    writes) is held until that end is complete, so no epoch is saved half-reported; a second
+    Ctrl-C there goes through at once (a callback that hangs can still be stopped). One that
+    Python drops (landing in JAX's garbage-collector callback) still ends the run, at the next
+    epoch's end or when ``fit`` would return. (Main thread only, where Python delivers signals;
+    a SIGINT handler of your own is left in place.)
+
     Args:
         net: The network (:func:`fnn.mlp`, :func:`fnn.serial`): anything with
             ``init``/``apply``/``forward``/``backward`` and ``needs_key``.

@@ -12,7 +12,8 @@
   gloo). Each process passes its own shard of the data to ``fit``; :func:`gather_process_data`
   assembles the global data set with ``jax.make_array_from_process_local_data`` (concatenated in
   process order), after which every process runs the same SPMD program on the global mesh.
-* **Many models** live in :mod:`fnn.many` (``fit_many``/``sweep``: K models in one program).
+* **Many models** — :func:`fnn.fit_many` and :func:`fnn.sweep` (``fnn.train._many``,
+  ``fnn.train._sweep``): K models in one program, ``fit``'s epoch under ``jax.vmap``.
 """
 
 from __future__ import annotations

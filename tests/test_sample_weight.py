@@ -56,6 +56,23 @@ def test_a_weighted_full_batch_step_follows_the_hand_weighted_gradient():
     np.testing.assert_allclose(res.history["loss"][0], float(value), rtol=1e-12)
 
 
+def test_bool_weights_weigh_as_zeros_and_ones():
+    """Keras casts bool sample weights to float: True weighs 1 and False 0."""
+    x, labels, _ = _problem()
+    mask = np.arange(12) % 3 != 0
+    params = NET.init(KEY, (4,), jnp.float64)
+    kw = dict(batch_size=12, epochs=1, shuffle=False, verbose=0)
+    got = fnn.fit(NET, params, O.sgd(0.5), SCE, x, labels, sample_weight=mask, **kw)
+    want = fnn.fit(NET, params, O.sgd(0.5), SCE, x, labels, sample_weight=mask.astype(float), **kw)
+    assert got.history["loss"] == want.history["loss"]
+    np.testing.assert_allclose(
+        got.history["loss"][0], float(_reference_loss(params, x, labels, mask * 1.0)), rtol=1e-12
+    )
+    assert fnn.evaluate(NET, params, SCE, x, labels, sample_weight=mask) == fnn.evaluate(
+        NET, params, SCE, x, labels, sample_weight=mask.astype(float)
+    )
+
+
 def test_weights_scale_the_gradient_not_the_batching():
     # Doubling every weight doubles the step of SGD; weights of one are no weights at all.
     x, labels, _ = _problem()

@@ -52,13 +52,13 @@ def check_loss_weighs(loss: Any, **weights: Any) -> None:
 
 
 def check_sample_weight(sample_weight: Any, n: int, name: str = "sample_weight") -> np.ndarray:
-    """Per-sample weights as a float64 NumPy ``(n,)`` array: real, finite and >= 0 (``(n, 1)``
-    is squeezed, a scalar broadcast)."""
+    """Per-sample weights as a float64 NumPy ``(n,)`` array: real (bools as 0 and 1, as Keras
+    casts them), finite and >= 0 (``(n, 1)`` is squeezed, a scalar broadcast)."""
     try:
         w = np.asarray(jax.device_get(sample_weight))
     except Exception as err:
         raise TypeError(f"{name} must be an array of per-sample weights, got {type(sample_weight).__name__}") from err
-    if not is_real_dtype(w.dtype):  # bfloat16 too
+    if not (is_real_dtype(w.dtype) or w.dtype == np.bool_):  # bfloat16 too; bools weigh 0 and 1, as in Keras
         raise TypeError(f"{name} must hold real numbers, got dtype {w.dtype}")
     if w.ndim == 0:
         w = np.broadcast_to(w, (n,))

@@ -64,7 +64,7 @@ def evaluate(
             :func:`fit` (``"accuracy"`` resolved from the loss and the shapes), unweighted.
         batch_size: Samples per batch, an int >= 1 (None: 32); above ``N``, one batch.
         sample_weight: Per-sample weights ``(N,)`` (or ``(N, 1)``, or a scalar), finite and
-            >= 0, or None.
+            >= 0 (bools weigh 0 and 1), or None.
         weighted_metrics: Metrics as in ``metrics``, weighted by ``sample_weight``; named as
             :func:`fit` names them (``weighted_<name>`` where ``metrics`` took the name).
 

@@ -212,8 +212,8 @@ def fit(
         mesh: A data mesh (:func:`fnn.parallel.data_mesh`) to train data-parallel on, or None
             for one device.
         sample_weight: Per-sample weights ``(N,)`` (or ``(N, 1)``, or a scalar), finite and
-            >= 0, for the loss and the ``weighted_metrics``. With many processes, the weights
-            of the whole (concatenated) data set.
+            >= 0 (bools weigh 0 and 1), for the loss and the ``weighted_metrics``. With many
+            processes, the weights of the whole (concatenated) data set.
         class_weight: ``{class index: weight}`` (weights finite, >= 0; an index an int or a
             whole-number float such as ``np.float32(1.0)``, as Keras takes ``int(key)``): each
             training sample gets its class's weight, 1 for classes not named. Not with

@@ -6,6 +6,7 @@ Tests that want float32 ask for it explicitly (``dtype=jnp.float32``).
 import os
 
 import jax
+import numpy as np
 from hypothesis import settings
 
 # The CLI's persistent compilation cache stays off in the tests (and the processes they start):
@@ -69,3 +70,10 @@ def run_python_json(code: str, *args: str, timeout: float = 300) -> dict:
     )
     assert proc.returncode == 0, proc.stderr
     return {**json.loads(proc.stdout.strip().splitlines()[-1]), "stdout": proc.stdout}
+
+
+def swapped(a):
+    """``a`` as a NumPy array in the byte order this machine does not use (big-endian on x86 and
+    ARM, as data read from a big-endian file), values kept."""
+    a = np.asarray(a)
+    return a.astype(a.dtype.newbyteorder("S"))

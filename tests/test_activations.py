@@ -14,6 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from conftest import swapped
 from hypothesis import given, settings, strategies as st
 
 import fnn
@@ -601,3 +602,13 @@ def test_jax_grad_reaches_a_learned_slope_or_alpha_as_jax_nn_s_does():
     np.testing.assert_array_equal(np.asarray(g16[0]), np.where(x16 < 0, np.float16(0.3), np.float16(1)))
     np.testing.assert_allclose(float(g16[1]), float(np.sum(x16[x16 < 0])), rtol=1e-6)
     np.testing.assert_allclose(float(g), 2 * 0.3 * np.sum(x[x < 0] ** 2), rtol=1e-12)
+
+
+def test_swapped_byte_order_inputs_are_used_by_their_values():
+    """A big-endian NumPy input (JAX refuses '>f8') gives the native one's values; an object
+    array is named."""
+    x = np.array([-1.5, 0.0, 2.0])
+    np.testing.assert_allclose(A.tanh(swapped(x)), np.tanh(x), rtol=1e-15)
+    np.testing.assert_array_equal(A.relu(swapped(x)), np.maximum(x, 0.0))
+    with pytest.raises(TypeError, match=r"^x must hold numbers; got dtype object"):
+        A.relu(np.ones(2, object))

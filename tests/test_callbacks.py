@@ -11,6 +11,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from conftest import swapped
 
 import fnn
 from fnn import optimizers as O
@@ -345,6 +346,25 @@ def test_arrays_a_callback_puts_into_ctx_stay_its_own():
     for a, b, c in zip(jax.tree.leaves(kept.avg), jax.tree.leaves(host.avg), jax.tree.leaves(res.params), strict=True):
         np.testing.assert_array_equal(np.asarray(a), b)
         np.testing.assert_array_equal(np.asarray(c), b)
+
+
+class _BigEndianAverages(_Averages):
+    """The weight average set as big-endian NumPy arrays (as read back from a file written on
+    another machine)."""
+
+    def on_epoch_end(self, epoch, logs, ctx):
+        super().on_epoch_end(epoch, logs, ctx)
+        ctx.params = jax.tree.map(swapped, self.avg)
+
+
+def test_big_endian_params_a_callback_puts_into_ctx_train_as_their_values():
+    res, ref = (
+        _small_fit(epochs=3, callbacks=[_BigEndianAverages(True)]),
+        _small_fit(epochs=3, callbacks=[_Averages(True)]),
+    )
+    np.testing.assert_array_equal(res.history["loss"], ref.history["loss"])
+    for a, b in zip(jax.tree.leaves(res.params), jax.tree.leaves(ref.params), strict=True):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_lambda_callback_takes_keras_s_hooks_by_keyword(tmp_path):

@@ -3,6 +3,7 @@
 import jax
 import numpy as np
 import pytest
+from conftest import swapped
 from hypothesis import given, settings, strategies as st
 
 from fnn import data
@@ -395,3 +396,13 @@ def test_check_batch_reads_dtypes_and_shapes_only_leaf_by_leaf():
     assert float(traced((np.ones((2, 3)), np.ones((2, 5))))) == 16.0
     with pytest.raises(TypeError, match="real numbers"):
         jax.jit(lambda t: (_checks.check_batch(t), t)[1])(np.ones((2, 3), np.complex64))
+
+
+def test_check_arrays_makes_swapped_byte_order_native_and_names_a_shape_dtype_struct():
+    x, y = np.array([[1.5, -2.0], [3.0, 4.0]]), np.array([0, 70000])
+    got_x, got_y = data.check_arrays(swapped(x), swapped(y))
+    assert got_x.dtype.isnative and got_y.dtype.isnative
+    np.testing.assert_array_equal(got_x, x)
+    np.testing.assert_array_equal(got_y, y)
+    with pytest.raises(TypeError, match=r"^y is a jax.ShapeDtypeStruct int64\[2\]: a shape and dtype without values"):
+        data.check_arrays(x, jax.ShapeDtypeStruct((2,), np.int64))

@@ -15,6 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from conftest import swapped
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 import fnn
@@ -93,6 +94,20 @@ def test_value_and_grad_modes_agree_and_match_numpy(linear_mse_by_mode, mode):
     np.testing.assert_allclose(value, np.mean(r**2), rtol=1e-12)
     np.testing.assert_allclose(grads[0]["w"], xn.T @ (2 * r / r.size), rtol=1e-12)
     np.testing.assert_allclose(grads[0]["b"], (2 * r / r.size).sum(0), rtol=1e-12)
+
+
+def test_swapped_byte_order_arrays_are_used_by_their_values(linear_mse_by_mode):
+    """Big-endian NumPy params, x and y (read from a file; JAX refuses '>f8'): value_and_grad's
+    function, with_manual_vjp's apply and gradcheck give the native arrays' numbers."""
+    x, y, params, by_mode = linear_mse_by_mode
+    net = fnn.mlp([3], activation="linear")
+    big, bx, by = jax.tree.map(swapped, params), swapped(x), swapped(y)
+    for mode in ("manual", "autodiff"):
+        chex.assert_trees_all_close(fnn.value_and_grad(net, "mse", mode)(big, bx, by), by_mode[mode], rtol=1e-12)
+    w, b = np.asarray(params[0]["w"]), np.asarray(params[0]["b"])
+    np.testing.assert_allclose(fnn.with_manual_vjp(net)(big, bx), np.asarray(x) @ w + b, rtol=1e-12)
+    report, native = fnn.gradcheck(net, "mse", big, bx, by), fnn.gradcheck(net, "mse", params, x, y)
+    assert report.passed and report.max_error_autodiff == native.max_error_autodiff
 
 
 class TestJitVariants(chex.TestCase):

@@ -17,6 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from conftest import swapped
 
 import fnn
 from fnn import layers as L
@@ -1263,3 +1264,27 @@ def test_rows_independent_is_false_for_an_activation_across_the_batch():
     for act in (centre, batch_softmax):
         for net in (fnn.serial(L.Dense(3, act), L.Dense(2)), fnn.serial(L.Dense(3), L.Activation(act))):
             assert not rows_independent(net), (act.name, net)
+
+
+def test_swapped_byte_order_params_inputs_and_cotangents_are_used_by_their_values():
+    """Big-endian NumPy arrays (read from a file) after a native call of the same shapes, where
+    JAX's fast path reads their bytes unswapped: the native arrays' numbers (NumPy's reference)."""
+    net = fnn.mlp([2])
+    w, b = np.arange(6.0).reshape(3, 2), np.array([0.5, 1.5])
+    x, dy = np.array([[1.0, -1.0, 2.0]]), np.array([[1.0, -2.0]])
+    params, big = [{"w": w, "b": b}], [{"w": swapped(w), "b": swapped(b)}]
+    np.testing.assert_array_equal(net.apply(params, x), x @ w + b)  # native first: the fast path is set
+    np.testing.assert_array_equal(net.apply(big, swapped(x)), x @ w + b)
+    cache = net.forward(params, x)[1]
+    grads, dx = net.backward(big, cache, swapped(dy))
+    np.testing.assert_array_equal(grads[0]["w"], x.T @ dy)
+    np.testing.assert_array_equal(dx, dy @ w.T)
+
+
+def test_apply_names_a_shape_dtype_struct_and_an_object_array():
+    net = fnn.mlp([2])
+    params = [{"w": np.ones((3, 2)), "b": np.zeros(2)}]
+    with pytest.raises(TypeError, match=r"^x is a jax.ShapeDtypeStruct .*jax.eval_shape\(net.apply, params, x\)"):
+        net.apply(params, jax.ShapeDtypeStruct((4, 3), jnp.float64))
+    with pytest.raises(TypeError, match=r"^params\[0\]\['w'\] must hold numbers; got dtype object"):
+        net.apply([{"w": np.ones((3, 2), object), "b": np.zeros(2)}], np.ones((4, 3)))

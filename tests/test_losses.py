@@ -12,6 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from conftest import swapped
 from hypothesis import given, settings, strategies as st
 
 from fnn import losses as L
@@ -1360,3 +1361,15 @@ def test_a_nan_prediction_gives_a_nan_loss_for_every_builtin_loss():
             np.testing.assert_allclose(v, hinges[name], rtol=1e-12)
     grads = jax.jit(lambda q: [jax.grad(lambda r: L.get(n)(t, r))(q) for n in hinges])(p_nan)
     assert all(np.isnan(np.asarray(g)[0, 1]) for g in grads)
+
+
+def test_swapped_byte_order_targets_predictions_and_weights_are_used_by_their_values():
+    """Big-endian NumPy labels, logits and weights (JAX refuses them) give NumPy's weighted
+    crossentropy and its gradient, ``(softmax - onehot) * w / N``."""
+    labels, w = np.array([0, 2, 1]), np.array([1.0, 0.5, 2.0])
+    logits = np.array([[1.0, 2.0, 0.5], [0.1, -1.0, 3.0], [0.0, 0.0, 0.0]])
+    logp = logits - np.log(np.sum(np.exp(logits), axis=1, keepdims=True))
+    sce = L.get("sparse_categorical_crossentropy", from_logits=True)
+    value, grad = sce.value_and_grad(swapped(labels), swapped(logits), sample_weight=swapped(w))
+    np.testing.assert_allclose(value, np.sum(w * -logp[np.arange(3), labels]) / 3, rtol=1e-12)
+    np.testing.assert_allclose(grad, (np.exp(logp) - np.eye(3)[labels]) * w[:, None] / 3, rtol=1e-12)

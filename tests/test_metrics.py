@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from conftest import swapped
 from hypothesis import given, settings, strategies as st
 
 import fnn
@@ -1123,3 +1124,13 @@ def test_evaluate_logs_keras_loss_metrics_plain_and_weighted():
     assert out["CosineSimilarity"] == pytest.approx(np.mean(cos), rel=1e-10)
     assert out["weighted_CosineSimilarity"] == pytest.approx(np.sum(w * cos) / np.sum(w), rel=1e-10)
     assert out["log_cosh"] == pytest.approx(np.mean(lc), rel=1e-10)
+
+
+def test_swapped_byte_order_targets_predictions_and_weights_are_used_by_their_values():
+    """Big-endian NumPy arrays (JAX refuses them) score as the native ones: NumPy's values."""
+    labels, scores = np.array([0, 2, 1]), np.array([[1.0, 2.0, 0.5], [0.1, -1.0, 3.0], [0.0, 4.0, 0.0]])
+    hit = np.argmax(scores, axis=1) == labels
+    assert float(metrics.sparse_categorical_accuracy(swapped(labels), swapped(scores))) == hit.mean()
+    t, p, w = np.array([1.0, -2.0, 0.5]), np.array([0.0, 1.0, 0.5]), np.array([2.0, 1.0, 4.0])
+    total, count = metrics.get("mae").update(swapped(t), swapped(p), sample_weight=swapped(w))
+    assert (float(total), float(count)) == (np.sum(w * np.abs(p - t)), np.sum(w))

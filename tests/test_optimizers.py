@@ -13,6 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from conftest import swapped
 
 import fnn.optimizers as O
 import fnn.schedules as S
@@ -1734,3 +1735,17 @@ def test_registry():
 def test_other_libraries_argument_names_say_which_is_meant(call, message):
     with pytest.raises(TypeError, match=message):
         call()
+
+
+def test_swapped_byte_order_grads_state_and_params_are_used_by_their_values():
+    """Big-endian NumPy grads, state and params (JAX refuses them; a jax array times one would
+    read its bytes unswapped) update as the native ones: sgd's first step is -lr * g."""
+    params, g = {"w": np.array([1.0, -2.0])}, {"w": np.array([0.5, 4.0])}
+    opt = O.sgd(0.1, momentum=0.9)
+    state = jax.tree.map(np.asarray, opt.init(params))
+    updates, new_state = opt.update(g, state, params)  # native first
+    big = lambda tree: jax.tree.map(swapped, tree)
+    got, got_state = opt.update(big(g), big(state), big(params))
+    np.testing.assert_allclose(got["w"], -0.1 * g["w"], rtol=1e-12)
+    chex.assert_trees_all_equal((got, got_state), (updates, new_state))
+    np.testing.assert_allclose(O.apply_updates(big(params), big(got))["w"], params["w"] - 0.1 * g["w"], rtol=1e-12)

@@ -20,6 +20,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from conftest import swapped
 
 import fnn
 from fnn import data, optimizers as O, schedules as S
@@ -781,6 +782,51 @@ def test_train_step_and_eval_step():
     chex.assert_trees_all_close(new_p, jax.tree.map(lambda a, b: np.asarray(a) - 0.1 * b, params, g), rtol=1e-12)
     out = fnn.eval_step(NET, MSE, metrics=["mae"])(new_p, jax.device_put(x), jax.device_put(y))
     assert set(out) == {"loss", "mae"}
+
+
+def test_swapped_byte_order_arrays_train_and_score_as_their_values():
+    """Big-endian NumPy arrays (read from a file): train_step and eval_step, after a native call
+    of the same shapes (where JAX's fast path read their bytes unswapped), give NumPy's numbers;
+    fit, evaluate and predict take big-endian params, data and integer labels (JAX refused
+    '>i8'), validation_data's too, with the native arrays' results."""
+    x, y = _problem(6)
+    params = jax.tree.map(np.asarray, NET.init(KEY, (4,), jnp.float64))
+    big = jax.tree.map(swapped, params)
+    opt = O.sgd(0.1)
+    step, score = fnn.train_step(NET, MSE, opt), fnn.eval_step(NET, MSE)
+    state = jax.tree.map(np.asarray, opt.init(params))
+    step(params, state, x, y)  # NumPy trees of the same shapes first: the fast path is set
+    score(params, x, y)
+    new_p, _, value = step(big, jax.tree.map(swapped, state), swapped(x), swapped(y))
+    ref_loss, g = _numpy_mse_grads(params, x, y)
+    np.testing.assert_allclose(value, ref_loss, rtol=1e-12)
+    chex.assert_trees_all_close(new_p, jax.tree.map(lambda a, b: a - 0.1 * b, params, g), rtol=1e-12)
+    np.testing.assert_allclose(score(big, swapped(x), swapped(y))["loss"], ref_loss, rtol=1e-12)
+
+    sce = fnn.losses.get("sparse_categorical_crossentropy", from_logits=True)
+    labels = np.array([0, 1, 0, 0, 1, 0])
+    kw = dict(epochs=1, shuffle=False, verbose=0)
+    want = fnn.fit(NET, params, O.sgd(0.1), sce, x, labels, validation_data=(x, labels), **kw)
+    got = fnn.fit(NET, big, O.sgd(0.1), sce, swapped(x), swapped(labels), **kw,
+                  validation_data=(swapped(x), swapped(labels)))  # fmt: skip
+    assert (got.history["loss"], got.history["val_loss"]) == (want.history["loss"], want.history["val_loss"])
+    chex.assert_trees_all_equal(got.params, want.params)
+    assert fnn.evaluate(NET, big, sce, swapped(x), swapped(labels)) == fnn.evaluate(NET, params, sce, x, labels)
+    np.testing.assert_array_equal(fnn.predict(NET, big, swapped(x)), fnn.predict(NET, params, x))
+
+
+def test_data_given_as_a_shape_dtype_struct_is_named_as_one():
+    x, y = jax.ShapeDtypeStruct((6, 4), jnp.float64), np.zeros((6, 2))
+    params = NET.init(KEY, (4,), jnp.float64)
+    said = r"^x is a jax.ShapeDtypeStruct float64\[6, 4\]: a shape and dtype without values"
+    for call in (
+        lambda: fnn.fit(NET, params, "sgd", MSE, x, y, verbose=0),
+        lambda: fnn.evaluate(NET, params, MSE, x, y),
+        lambda: fnn.predict(NET, params, x),
+        lambda: fnn.eval_step(NET, MSE)(params, x, y),
+    ):
+        with pytest.raises(TypeError, match=said):
+            call()
 
 
 def test_steps_and_value_and_grad_refuse_an_empty_or_complex_batch_while_tracing(compiles):

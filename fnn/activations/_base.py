@@ -17,10 +17,13 @@ import jax
 import jax.numpy as jnp
 from jax import Array
 
+from fnn._native import native
+
 
 def as_float(x: Any) -> Array:
-    """``x`` as an array; integers and booleans become the default float dtype."""
-    x = jnp.asarray(x)
+    """``x`` as an array (a NumPy one in native byte order first: JAX refuses ``'>f8'``);
+    integers and booleans become the default float dtype."""
+    x = jnp.asarray(native(x, "x"))
     if not jnp.issubdtype(x.dtype, jnp.inexact):
         x = x.astype(float)  # the default float dtype (float32 unless x64 is enabled)
     return x

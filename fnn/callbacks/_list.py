@@ -12,6 +12,7 @@ from typing import Any
 import jax
 
 from fnn import checkpoint as checkpoint_
+from fnn._native import native_tree
 from fnn.callbacks._base import BATCH_HOOKS, NO_BATCH_HOOKS, Callback, FitContext, LambdaCallback, hook_mismatch
 from fnn.callbacks._files import CSVLogger, ModelCheckpoint
 
@@ -102,6 +103,11 @@ class CallbackList:
             held = (ctx.params, ctx.opt_state)
             fn(*args)
             if ctx.params is not held[0] or ctx.opt_state is not held[1]:
+                # values read back from a big-endian file are the callback's values, not another dtype
+                ctx.params, ctx.opt_state = (
+                    native_tree(ctx.params, "ctx.params"),
+                    native_tree(ctx.opt_state, "ctx.opt_state"),
+                )
                 self.check_replaced(ctx, held, f"callbacks[{i}] ({type(cb).__name__}).{hook}")
                 ctx.params, ctx.opt_state = _owned((ctx.params, ctx.opt_state), held)
 

@@ -14,13 +14,14 @@ import jax.numpy as jnp
 import numpy as np
 
 from fnn._dtypes import real_dtype
+from fnn._native import native
 
 
 def _as_array(a: Any, name: str) -> Any:
     if a is None:
         raise ValueError(f"{name} is required; got None")
-    if isinstance(a, (np.ndarray, jax.Array)):
-        arr = a
+    if isinstance(a, (np.ndarray, jax.Array, jax.ShapeDtypeStruct)):
+        arr = native(a, name)  # a ShapeDtypeStruct or an object array refused, in words of its own
     else:
         try:
             arr = np.asarray(a)
@@ -130,7 +131,8 @@ def check_arrays(
     given; ``n_features`` features when given; y of rank >= 1; at least one sample; the same
     number of samples in x and y; no NaN/inf unless ``allow_nonfinite``. Errors are ValueErrors
     that name the argument (``names``, e.g. ``("validation_data[0]", "validation_data[1]")``)
-    and say what was expected. Lists become NumPy arrays; NumPy and jax arrays are kept.
+    and say what was expected. Lists become NumPy arrays; NumPy and jax arrays are kept (a NumPy
+    array of non-native byte order, ``'>f8'``, as a native copy: JAX holds no other order).
 
     Args:
         x: Inputs, an array or nested lists, samples first.

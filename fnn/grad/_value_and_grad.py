@@ -12,6 +12,7 @@ import jax.numpy as jnp
 from jax.custom_derivatives import SymbolicZero
 
 from fnn import losses as _losses
+from fnn._native import native, native_tree, natively
 from fnn._validate import boolean
 from fnn.data._checks import check_batch
 from fnn.layers import Network
@@ -21,6 +22,7 @@ from fnn.losses._custom import check_plain_loss_value
 Array = jax.Array
 ArrayLike = jax.typing.ArrayLike
 
+_ARGS = ("params", "x", "y")  # how messages name the arguments of value_and_grad's function
 MODES = ("manual", "autodiff")
 """The values of ``mode``: the hand-written backward pass, or ``jax.grad`` of the same function."""
 
@@ -116,7 +118,7 @@ def value_and_grad(
             grads, _ = net.backward(params, cache, dy)  # the input gradient is dead code under jit
             return (value, grads, y_pred) if return_output else (value, grads)
 
-        return manual
+        return natively(manual, _ARGS)
 
     def autodiff(params, x, y, *, key=None, sample_weight=None):
         check_batch(x)
@@ -133,7 +135,7 @@ def value_and_grad(
         (value, y_pred), grads = jax.value_and_grad(objective, has_aux=True)(params)
         return (value, grads, y_pred) if return_output else (value, grads)
 
-    return autodiff
+    return natively(autodiff, _ARGS)
 
 
 _FORWARD_MODE = (
@@ -206,8 +208,9 @@ def with_manual_vjp(net: Network, *, train: bool = False) -> Callable:
     run.defvjp(fwd, bwd, symbolic_zeros=True)
 
     def apply(params: Any, x: Any, *, key: Array | None = None, train: bool = default_train) -> Array:
+        params = native_tree(params, "params")  # run's custom_vjp refuses other byte orders, naming nothing
         if not isinstance(x, jax.Array):  # tracers are jax Arrays: nothing changes under jit
-            x = jnp.asarray(x)
+            x = jnp.asarray(native(x, "x"))
         try:
             return run(params, x, key, boolean("train", train))
         except TypeError as e:

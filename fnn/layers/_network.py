@@ -21,6 +21,7 @@ import jax.numpy as jnp
 
 from fnn._dtypes import params_dtype
 from fnn._keys import key as check_key
+from fnn._native import native, native_tree
 from fnn._per_key import per_key
 from fnn._validate import UNTRACEABLE
 from fnn.layers._base import (
@@ -216,9 +217,9 @@ class Network:
                 TypeError, ValueError, KeyError, IndexError or AttributeError raised in a layer's
                 own code is raised again as the same class, naming the layer.
         """
-        self._check_params(params)
+        params = self._checked_params(params)
         if not isinstance(x, jax.Array):  # tracers are jax Arrays: nothing changes under jit
-            x = jnp.asarray(x)
+            x = jnp.asarray(native(x, "x"))
         keys = self._layer_keys(key, train)
         caches, shapes, dtypes = [], [tuple(x.shape)], [x.dtype]
         for i, (layer, p) in enumerate(zip(self.layers, params, strict=True)):
@@ -289,12 +290,13 @@ class Network:
             TypeError: For a layer whose backward breaks the protocol. Errors raised in a
                 layer's own code are raised again as in :meth:`forward`, naming the layer.
         """
-        grads, dx = self._backward_layers(params, cache, dy)
+        params = self._checked_params(params)
+        grads, dx = self._backward_layers(params, cache, native(dy, "dy"))
         return in_containers_of(params, grads), dx
 
     def _backward_layers(self, params: list, cache: list, dy: Array) -> tuple[list, Array]:
-        """:meth:`backward`'s pass through the layers, last first: the layers' ``dparams`` in a list."""
-        self._check_params(params)
+        """:meth:`backward`'s pass through the layers, last first: the layers' ``dparams`` in a list
+        (``params`` checked by the caller)."""
         shapes = forward_shapes(cache, len(self.layers), dy)
         grads: list = [None] * len(self.layers)
         for i in reversed(range(len(self.layers))):
@@ -344,7 +346,9 @@ class Network:
         sub = iter(per_key(lambda k: jax.random.split(k, n), key)) if n else iter(())
         return [next(sub) if layer.needs_key else None for layer in self.layers]
 
-    def _check_params(self, params: Any) -> None:
+    def _checked_params(self, params: Any) -> Any:
+        """``params`` checked to hold one entry per layer, NumPy leaves in native byte order (a
+        jax array times a big-endian NumPy kernel would read its bytes unswapped)."""
         if not isinstance(params, (list, tuple)) or len(params) != len(self.layers):
             got = (
                 f"a {type(params).__name__} of length {len(params)}"
@@ -352,6 +356,7 @@ class Network:
                 else type(params).__name__
             )
             raise ValueError(f"params must be a list with one entry per layer ({len(self.layers)}), got {got}")
+        return native_tree(params, "params")
 
     def __repr__(self) -> str:
         """``Network(dense_0=Dense(4, relu), dense_1=Dense(2))``: each layer's name, kind and

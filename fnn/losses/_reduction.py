@@ -18,6 +18,7 @@ import numpy as np
 from jax.custom_derivatives import SymbolicZero
 
 from fnn._dtypes import real_dtype
+from fnn._native import native
 from fnn._validate import boolean
 
 Array = jax.Array
@@ -165,14 +166,17 @@ def _dense(primal: Any, tangent: Any) -> Any:
 
 
 def _as_array(name: str, a: Any) -> Any:
-    """``a`` as one array: a nested list (or tuple) of numbers becomes an array, anything jax
-    takes as one value (an array, a scalar, None) is returned as it is. ``custom_jvp`` would take
+    """``a`` as one array: a nested list (or tuple) of numbers becomes an array, a NumPy array
+    goes through :func:`fnn._native.native` (native byte order), anything else jax takes as one
+    value (a jax array, a scalar, None) is returned as it is. ``custom_jvp`` would take
     each number of a list as an argument of its own, and hand the rule a list of tangents.
 
     A list of numbers becomes a NumPy array on the host (no device dispatch per call; the loss's
     first operation moves it, or the trace embeds it); a list holding jax arrays (tracers among
     them) is stacked by jax, inside the trace when there is one."""
-    if a is None or isinstance(a, (jax.Array, np.ndarray, np.generic, int, float, complex)):
+    if isinstance(a, (np.ndarray, jax.ShapeDtypeStruct)):
+        return native(a, name)
+    if a is None or isinstance(a, (jax.Array, np.generic, int, float, complex)):
         return a
     try:
         if any(isinstance(leaf, jax.Array) for leaf in jax.tree.leaves(a)):

@@ -13,7 +13,7 @@ import numpy as np
 
 from fnn._validate import integer, is_traced
 from fnn.losses._kernels import check_label_values
-from fnn.metrics._base import Entry, float_dtype, same_rank
+from fnn.metrics._base import Entry, as_arrays, float_dtype, same_rank
 
 Array = jax.Array
 
@@ -60,7 +60,7 @@ def _one_hot_check(y_true: Array, y_pred: Array) -> None:
 def _binary_matches(y_true: Any, y_pred: Any, threshold: float = 0.5, from_logits: bool = False) -> Array:
     """``[y_true == (y_pred > t)]`` elementwise; with logits the threshold is ``log(t/(1-t))``
     (0 for t = 0.5), the same decision as ``sigmoid(y_pred) > t``."""
-    y_true, y_pred = jnp.asarray(y_true), jnp.asarray(y_pred)
+    y_true, y_pred = as_arrays(y_true, y_pred)
     dtype = float_dtype(y_pred)
     y_true, y_pred = same_rank(y_true, y_pred)
     if from_logits and not 0.0 < threshold < 1.0:
@@ -72,7 +72,7 @@ def _binary_matches(y_true: Any, y_pred: Any, threshold: float = 0.5, from_logit
 
 def _categorical_matches(y_true: Any, y_pred: Any) -> Array:
     """``[argmax y_true == argmax y_pred]`` per sample (first index wins ties, as argmax)."""
-    y_true, y_pred = jnp.asarray(y_true), jnp.asarray(y_pred)
+    y_true, y_pred = as_arrays(y_true, y_pred)
     _one_hot_check(y_true, y_pred)
     hit = jnp.argmax(y_true, axis=-1) == jnp.argmax(y_pred, axis=-1)
     return hit.astype(float_dtype(y_pred))
@@ -80,7 +80,7 @@ def _categorical_matches(y_true: Any, y_pred: Any) -> Array:
 
 def _sparse_categorical_matches(y_true: Any, y_pred: Any) -> Array:
     """``[y_true == argmax y_pred]`` per sample, labels of shape (N,) or (N, 1)."""
-    y_true, y_pred = jnp.asarray(y_true), jnp.asarray(y_pred)
+    y_true, y_pred = as_arrays(y_true, y_pred)
     labels = _sparse_labels(y_true, y_pred, "sparse_categorical_accuracy")
     return (labels == jnp.argmax(y_pred, axis=-1)).astype(float_dtype(y_pred))
 
@@ -97,14 +97,14 @@ def _in_top_k(labels: Array, y_pred: Array, k: int) -> Array:
 
 def _top_k_matches(y_true: Any, y_pred: Any, k: int = 5) -> Array:
     """``[argmax y_true among the k largest y_pred]`` per sample."""
-    y_true, y_pred = jnp.asarray(y_true), jnp.asarray(y_pred)
+    y_true, y_pred = as_arrays(y_true, y_pred)
     _one_hot_check(y_true, y_pred)
     return _in_top_k(jnp.argmax(y_true, axis=-1), y_pred, k)
 
 
 def _sparse_top_k_matches(y_true: Any, y_pred: Any, k: int = 5) -> Array:
     """``[y_true among the k largest y_pred]`` per sample."""
-    y_true, y_pred = jnp.asarray(y_true), jnp.asarray(y_pred)
+    y_true, y_pred = as_arrays(y_true, y_pred)
     return _in_top_k(_sparse_labels(y_true, y_pred, "sparse_top_k_categorical_accuracy"), y_pred, k)
 
 

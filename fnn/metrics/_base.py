@@ -13,6 +13,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from fnn._native import native
+
 Array = jax.Array
 
 
@@ -21,6 +23,12 @@ def float_dtype(*arrays: Any) -> Any:
     must not be rounded by a bfloat16 or integer prediction."""
     dtypes = [a.dtype for a in arrays if jnp.issubdtype(a.dtype, jnp.floating)]
     return jnp.result_type(jnp.float32, *dtypes)
+
+
+def as_arrays(y_true: Any, y_pred: Any) -> tuple[Array, Array]:
+    """``(y_true, y_pred)`` as jax arrays, NumPy ones in native byte order first (JAX refuses
+    ``'>f8'``; :func:`fnn._native.native`)."""
+    return jnp.asarray(native(y_true, "y_true")), jnp.asarray(native(y_pred, "y_pred"))
 
 
 def same_rank(y_true: Array, y_pred: Array) -> tuple[Array, Array]:
@@ -43,7 +51,7 @@ def same_rank(y_true: Array, y_pred: Array) -> tuple[Array, Array]:
 def sample_weights(sample_weight: Any, shape: tuple[int, ...], dtype: Any) -> Array:
     """``sample_weight`` broadcast to scores of ``shape`` (Keras): a scalar, one weight per
     sample ``(N,)`` or ``(N, 1)``, or one per element (any shape that broadcasts from the left)."""
-    w = jnp.asarray(sample_weight, dtype=dtype)
+    w = jnp.asarray(native(sample_weight, "sample_weight"), dtype=dtype)
     while w.ndim > len(shape) and w.shape[-1] == 1:
         w = jnp.squeeze(w, -1)
     fits = w.ndim <= len(shape) and all(a in (1, b) for a, b in zip(w.shape, shape, strict=False))
@@ -158,7 +166,7 @@ class Metric:
         """
         if self.finish is not None:
             return tuple(self.scores(y_true, y_pred, sample_weight, **dict(self.options)))
-        y_pred = jnp.asarray(y_pred)
+        y_true, y_pred = native(y_true, "y_true"), jnp.asarray(native(y_pred, "y_pred"))
         raw = self.scores(y_true, y_pred, **dict(self.options))
         try:
             s = jnp.asarray(raw)

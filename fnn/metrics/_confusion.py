@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 
 from fnn._validate import boolean, choice, integer, real
-from fnn.metrics._base import Entry, divide_no_nan, float_dtype, namespace, same_rank, sample_weights
+from fnn.metrics._base import Entry, as_arrays, divide_no_nan, float_dtype, namespace, same_rank, sample_weights
 
 Array = jax.Array
 
@@ -27,7 +27,7 @@ AVERAGES = ("micro", "macro", "weighted")
 
 def _binary(y_true: Any, y_pred: Any, sample_weight: Any, from_logits: bool) -> tuple[Array, Array, Array]:
     """``(positive labels as 0/1, probabilities, weights)``, all of the same shape."""
-    y_true, y_pred = jnp.asarray(y_true), jnp.asarray(y_pred)
+    y_true, y_pred = as_arrays(y_true, y_pred)
     dtype = float_dtype(y_pred)
     t, p = same_rank(y_true, y_pred)
     p = p.astype(dtype)
@@ -147,7 +147,7 @@ def _f1_counts(
     y_true: Any, y_pred: Any, sample_weight: Any, threshold: float | None, from_logits: bool, **_: Any
 ) -> tuple[Array, ...]:
     """Per column of an (N, C) output: weighted ``(tp, fp, fn, support)`` (Keras's F1Score)."""
-    t, p = jnp.asarray(y_true), jnp.asarray(y_pred)
+    t, p = as_arrays(y_true, y_pred)
     dtype = float_dtype(p)
     t, p = same_rank(t, p)
     if p.ndim == 1:

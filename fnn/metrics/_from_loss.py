@@ -12,7 +12,7 @@ import jax.numpy as jnp
 
 from fnn import losses
 from fnn._values import bound
-from fnn.metrics._base import Entry, divide_no_nan, float_dtype, namespace, sample_weights
+from fnn.metrics._base import Entry, as_arrays, divide_no_nan, float_dtype, namespace, sample_weights
 
 Array = jax.Array
 
@@ -22,15 +22,16 @@ def _loss_sums(
 ) -> tuple[Array, Array]:
     """``(sum w * sign * l, sum w)`` over the loss's per-sample values ``l`` (``w``: 1 without
     weights); samples of ``ignore_class`` weigh 0."""
+    y_true, y_pred = as_arrays(y_true, y_pred)
     per = jnp.asarray(losses.get(loss_name, **options).per_sample(y_true, y_pred))
-    dtype = float_dtype(per, jnp.asarray(y_pred))
+    dtype = float_dtype(per, y_pred)
     per = sign * per.astype(dtype)
     w = jnp.ones(per.shape, dtype) if sample_weight is None else sample_weights(sample_weight, per.shape, dtype)
     ignore_class = options.get("ignore_class")
     if ignore_class is not None:
         # the loss gives those samples 0 and leaves them out of its mean; so does the metric
         # (Keras's metric counts them as zeros unless sample weights are given)
-        w = jnp.where(jnp.asarray(y_true).reshape(per.shape) != ignore_class, w, 0)
+        w = jnp.where(y_true.reshape(per.shape) != ignore_class, w, 0)
     # a sample of weight 0 adds nothing, even where its loss is not finite (fit's padding rows)
     return jnp.sum(jnp.where(w != 0, w * per, 0)), jnp.sum(w)
 

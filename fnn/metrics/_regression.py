@@ -10,7 +10,7 @@ import jax
 import jax.numpy as jnp
 
 from fnn._validate import choice
-from fnn.metrics._base import Entry, float_dtype, namespace, same_rank, sample_weights
+from fnn.metrics._base import Entry, as_arrays, float_dtype, namespace, same_rank, sample_weights
 
 Array = jax.Array
 
@@ -18,7 +18,7 @@ R2_AGGREGATIONS = ("uniform_average", "variance_weighted_average")
 
 
 def _errors(y_true: Any, y_pred: Any) -> Array:
-    y_true, y_pred = jnp.asarray(y_true), jnp.asarray(y_pred)
+    y_true, y_pred = as_arrays(y_true, y_pred)
     dtype = float_dtype(y_pred, y_true)
     y_true, y_pred = same_rank(y_true.astype(dtype), y_pred.astype(dtype))
     return y_pred - y_true
@@ -101,7 +101,7 @@ def rmse(y_true: jax.typing.ArrayLike, y_pred: jax.typing.ArrayLike) -> Array:
 def _r2_sums(y_true: Any, y_pred: Any, sample_weight: Any, class_aggregation: str) -> tuple[Array, ...]:
     """Per output column: ``(sum w y, sum w y^2, sum w (y - y_pred)^2, sum w)``."""
     del class_aggregation  # used by the result only
-    t, p = jnp.asarray(y_true), jnp.asarray(y_pred)
+    t, p = as_arrays(y_true, y_pred)
     dtype = float_dtype(p, t)
     t, p = same_rank(t.astype(dtype), p.astype(dtype))
     if t.ndim == 1:

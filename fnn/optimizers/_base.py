@@ -20,6 +20,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from fnn._native import native, native_tree
 from fnn._values import bound
 
 Array = jax.Array
@@ -71,6 +72,7 @@ def apply_updates(params: Params, updates: Updates) -> Params:
         [1.5]
     """
     check_like(updates, params, "params", what="updates")
+    params, updates = native_tree(params, "params"), native_tree(updates, "updates")
     return jax.tree.map(lambda p, u: (p + u).astype(jnp.asarray(p).dtype), params, updates)
 
 
@@ -107,6 +109,7 @@ def _chain_update(
     if not isinstance(state, tuple) or len(state) != len(updates_fns):
         got = len(state) if isinstance(state, tuple) else type(state).__name__
         raise ValueError(f"chain: state has {got} entries for {len(updates_fns)} transforms")
+    updates, state, params = native_args(updates, state, params)
     new_state = []
     for update, takes, s in zip(updates_fns, extra, state, strict=True):
         # optax.chain's rule: each transform gets the extra arguments if it takes them
@@ -211,11 +214,18 @@ def set_to_zero() -> GradientTransformation:
 # Leaf-wise machinery: dtypes, shapes, per-leaf rules.
 
 
-def as_array(leaf: Any) -> Array:
-    """A leaf that is no JAX array (a Python number, a NumPy array) as one, as optax computes
-    with them; a JAX array (a tracer under ``jit`` included) as it is, so that a compiled
-    update converts and dispatches nothing."""
-    return leaf if isinstance(leaf, jax.Array) else jnp.asarray(leaf)
+def native_args(updates: Updates, state: OptState, params: Params) -> tuple[Updates, OptState, Params]:
+    """An ``update``'s arguments with NumPy leaves in native byte order (a jax array times a
+    big-endian NumPy buffer reads its bytes unswapped): what a combinator's update, the entry of
+    every named optimizer, does first."""
+    return native_tree(updates, "updates"), native_tree(state, "state"), native_tree(params, "params")
+
+
+def as_array(leaf: Any, name: str = "updates") -> Array:
+    """A leaf that is no JAX array (a Python number, a NumPy array, in native byte order first:
+    JAX refuses ``'>f8'``) as one, as optax computes with them; a JAX array (a tracer under
+    ``jit`` included) as it is, so that a compiled update converts and dispatches nothing."""
+    return leaf if isinstance(leaf, jax.Array) else jnp.asarray(native(leaf, name))
 
 
 def scalar_dtype() -> Any:
@@ -287,7 +297,7 @@ def leafwise(fn: Callable, n_out: int, updates: Updates, params: Params | None, 
     def leaf(u, p, *b):
         u = as_array(u)
         dt = moment_dtype(u.dtype)
-        out = fn(u.astype(dt), None if p is None else as_array(p).astype(dt), *b)
+        out = fn(u.astype(dt), None if p is None else as_array(p, "params").astype(dt), *b)
         return (out[0].astype(u.dtype), *out[1:])
 
     treedef = tree_structure(updates)

@@ -43,6 +43,7 @@ from fnn.optimizers._base import (
     Updates,
     check_like,
     count0,
+    native_args,
     scalar_dtype,
     takes_extra_args,
 )
@@ -208,6 +209,7 @@ def _inject_update(
     spec: _Spec, updates: Updates, state: InjectHyperparamsState, params: Params = None, **extra_args: Any
 ) -> tuple[Updates, InjectHyperparamsState]:
     check_like(updates, params, "params")  # the optimizer's entry: name the user's grads
+    updates, state, params = native_args(updates, state, params)
     # A factory that injects its own (a named optimizer) keeps values in its own state: ours rule.
     inner_state = map_hparam_nodes(lambda node: override_hparams(node, state.hparams), state.inner_state)
     inner = spec.build(state.hparams)

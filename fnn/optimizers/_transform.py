@@ -130,7 +130,7 @@ def _trust_ratio(min_norm: Any, trust_coefficient: Any, eps: Any, updates: Updat
     need_params(params, "scale_by_trust_ratio", "the parameter norms")
 
     def leaf(u, p):
-        u, p = as_array(u), as_array(p)
+        u, p = as_array(u), as_array(p, "params")
         dt = moment_dtype(u.dtype)
         p_norm = jnp.maximum(jnp.linalg.norm(p.astype(dt).ravel()), min_norm)
         u_norm = jnp.maximum(jnp.linalg.norm(u.astype(dt).ravel()), min_norm)

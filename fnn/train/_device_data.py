@@ -87,8 +87,9 @@ def to_device(
         floating = jnp.issubdtype(a.dtype, jnp.floating) or (  # bfloat16 too
             inputs and (np.issubdtype(a.dtype, np.integer) or a.dtype == np.bool_)
         )
-        # canonical: NumPy float64 params without x64 compute in float32
-        target = np.dtype(jax.dtypes.canonicalize_dtype(dtype if floating else a.dtype))
+        # canonical: NumPy float64 params without x64 compute in float32; native: JAX holds no
+        # other byte order ('>i8' labels are converted as a wider dtype would be)
+        target = np.dtype(jax.dtypes.canonicalize_dtype(dtype if floating else a.dtype)).newbyteorder("=")
         if isinstance(a, jax.Array):
             if not floating or a.dtype == target:
                 return a

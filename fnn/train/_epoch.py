@@ -23,6 +23,7 @@ import numpy as np
 
 from fnn import parallel
 from fnn._cache import structural_cache
+from fnn._native import natively
 from fnn._per_key import per_key
 from fnn._random import permutation_of_bits
 from fnn.grad import value_and_grad
@@ -362,4 +363,4 @@ def _compiled_step(net: Any, loss: Any, update: Callable, grad: str) -> Callable
         params, opt_state, value, _ = inner(params, opt_state, x, y, key)
         return params, opt_state, value
 
-    return step
+    return natively(step, ("params", "opt_state", "x", "y", "key"))

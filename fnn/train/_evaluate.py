@@ -12,6 +12,7 @@ import jax
 from fnn import metrics as metrics_
 from fnn._cache import structural_cache
 from fnn._executables import call as call_through_store
+from fnn._native import native_tree, natively
 from fnn._validate import integer
 from fnn.data._checks import check_batch
 from fnn.metrics._resolve import resolve_both
@@ -96,6 +97,7 @@ def evaluate(
         (['loss', 'mae'], True)
     """
     batch_size = integer("batch_size", 32 if batch_size is None else batch_size, 1)
+    params = native_tree(params, "params")
     x, y = check_samples(x, y)
     loss = resolve_loss(loss)
     check_loss_weighs(loss, sample_weight=sample_weight)
@@ -176,4 +178,4 @@ def _compiled_eval_step(net: Any, loss: Any, ms: tuple) -> Callable:
         check_batch(x)  # while tracing: 0 samples would divide by zero, complex lose its imaginary part
         return results(ms, eval_sums(net, loss, ms, params, x, y, x.shape[0]))
 
-    return step
+    return natively(step, ("params", "x", "y"))

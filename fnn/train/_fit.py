@@ -15,6 +15,7 @@ import jax
 from fnn import callbacks as callbacks_, parallel
 from fnn._interrupts import ctrl_c_recorded
 from fnn._keys import key as check_key
+from fnn._native import native_tree
 from fnn._validate import integer, path as check_path
 from fnn.train._callback_checks import (
     check_against_logs,
@@ -317,6 +318,7 @@ def fit(
             # Many processes: each passed its own shard; every one now holds the same global data.
             x, y, validation_data = parallel.gather_process_data(x, y, validation_data, mesh=mesh)
         opt = resolve_opt(opt)
+        params, opt_state = native_tree(params, "params"), native_tree(opt_state, "opt_state")
         check_params_dtypes(params)
         cbs = callbacks_.CallbackList(callbacks)
         cbs.check_replaced = replaced_state_check(cbs.has(callbacks_.TerminateOnNaN))

@@ -18,6 +18,7 @@ import numpy as np
 
 from fnn._interrupts import ctrl_c_recorded
 from fnn._keys import is_typed_key
+from fnn._native import native_tree
 from fnn.train._checks import check_opt_state, check_opt_update, check_params_dtypes, resolve_opt
 from fnn.train._epoch import epoch_keys, logs
 from fnn.train._loop import copy_tree, epoch_inputs, init_state, prepare, run_epochs_queued
@@ -166,6 +167,7 @@ def fit_many(
     # a Ctrl-C that Python drops (in JAX's gc callback) still ends the run, as in fit
     with ctrl_c_recorded():
         opt = resolve_opt(opt)
+        params, opt_state = native_tree(params, "params"), native_tree(opt_state, "opt_state")
         check_params_dtypes(params)
         check_64bit_arrays(params)  # the stacked arrays: the checks on the network see one model's shapes
         k_models = _num_models(params)

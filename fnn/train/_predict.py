@@ -11,6 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from fnn._cache import structural_cache
+from fnn._native import native_tree
 from fnn._validate import integer
 from fnn.train._data_checks import check_samples
 from fnn.train._device_data import to_device
@@ -78,6 +79,7 @@ def predict(net: Any, params: Any, x: Any, batch_size: int | None = 32) -> Any:
     """
     batch_size = integer("batch_size", 32 if batch_size is None else batch_size, 1)
     is_jax = isinstance(x, jax.Array)
+    params = native_tree(params, "params")
     x, _ = check_samples(x)
     # The params-vs-network and x-vs-network checks fit and evaluate make; with no targets, x
     # stands in for y (only its sample count is read, and it matches by construction).

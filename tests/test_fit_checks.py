@@ -312,6 +312,68 @@ def test_the_schedule_check_covers_the_steps_this_run_uses_from_the_state_s_coun
     assert done.history.epochs_run == 2
 
 
+def _falling(step):
+    return 0.5 - 0.125 * step  # >= 0 through step 4, -0.125 at step 5
+
+
+def _all(tree):
+    return jax.tree.map(lambda _: True, tree)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda s: O.chain(O.scale_by_adam(), O.scale_by_learning_rate(s)),
+        lambda s: O.chain(O.clip_by_value(1.0), O.chain(O.trace(0.5), O.scale_by_learning_rate(s))),
+        lambda s: O.masked(O.chain(O.trace(0.5), O.scale_by_learning_rate(s)), _all),
+        lambda s: O.chain(O.clip_by_value(1.0), O.sgd(s)),  # an injected rate inside a chain
+        lambda s: O.chain(O.scale_by_learning_rate(s, flip_sign=False), O.scale(-1.0)),  # a rate all the same
+        # a factory of fnn's transforms closing over the schedule: found in the transform it builds
+        lambda s: O.inject_hyperparams(lambda wd: O.chain(O.add_decayed_weights(wd), O.scale_by_learning_rate(s)))(
+            wd=0.0
+        ),
+    ],
+    ids=["chain", "nested", "masked", "injected-in-chain", "unflipped", "in-a-factory"],
+)
+def test_a_schedule_held_by_fnn_s_transforms_is_checked_as_an_injected_one(make, compiles):
+    """Not only an injected schedule: a plain chain's scale_by_learning_rate(schedule), however
+    nested, is refused where it turns negative, with the injected one's message."""
+    x, y = _problem()  # 2 updates an epoch
+    params = NET.init(KEY, (3,), jnp.float64)
+    message = r"opt: the learning_rate schedule gives -0\.125 at step 5 \(this run's 6 updates use steps 0\.\.5\); "
+    message += r"learning_rate must be finite and >= 0"
+    with compiles() as c, pytest.raises(ValueError, match=message):
+        fnn.fit(NET, params, make(_falling), MSE, x, y, epochs=3, batch_size=4, verbose=0)
+    assert c.count == 0
+    # the same optimizer over the steps where the schedule is >= 0 trains
+    assert fnn.fit(NET, params, make(_falling), MSE, x, y, epochs=2, batch_size=4, verbose=0).history.epochs_run == 2
+
+
+def test_a_plain_chain_s_schedule_is_checked_from_its_state_s_count_in_fit_fit_many_and_sweep(compiles):
+    x, y = _problem()
+    params = NET.init(KEY, (3,), jnp.float64)
+    opt = O.chain(O.trace(0.5), O.scale_by_learning_rate(_falling))
+    first = fnn.fit(NET, params, opt, MSE, x, y, epochs=2, batch_size=4, verbose=0)
+    assert int(first.opt_state[1].count) == 4  # scale_by_schedule's count: the next step is 4
+    resumed = r"gives -0\.125 at step 5 \(this run's 2 updates use steps 4\.\.5\)"
+    with compiles() as c, pytest.raises(ValueError, match=resumed):
+        fnn.fit(NET, first.params, opt, MSE, x, y, epochs=1, batch_size=4, verbose=0, opt_state=first.opt_state)
+    assert c.count == 0
+    # scale_by_schedule's factor: any sign (its own convention), but finite
+    nan_late = O.chain(O.scale_by_schedule(lambda step: jnp.where(step < 3, -0.1, jnp.nan)))
+    said = r"the scale_by_schedule schedule gives nan at step 3 .*; scale_by_schedule must be finite"
+    with pytest.raises(ValueError, match=said):
+        fnn.fit(NET, params, nan_late, MSE, x, y, epochs=2, batch_size=4, verbose=0)
+    assert fnn.fit(NET, params, nan_late, MSE, x, y, epochs=1, batch_size=4, verbose=0).history.epochs_run == 1
+    # fit_many and sweep check every model's steps as fit does, before anything compiles
+    with compiles() as c:
+        with pytest.raises(ValueError, match=r"gives -0\.125 at step 5 \(this run's 6 updates"):
+            fnn.fit_many(NET, _one_model(params), opt, MSE, x, y, epochs=3, batch_size=4)
+        with pytest.raises(ValueError, match=r"gives -0\.125 at step 5 \(this run's 6 updates"):
+            fnn.sweep(NET, opt, MSE, x, y, seeds=[0], epochs=3, batch_size=4)
+    assert c.count == 0
+
+
 def test_learning_rates_that_cannot_be_held_or_are_negative_are_refused():
     with pytest.raises(ValueError, match="value must be >= 0"):
         fnn.schedules.constant(-0.1)

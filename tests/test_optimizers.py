@@ -1641,6 +1641,38 @@ def test_clip_scale_decay_schedule_and_chain():
         O.scale_by_schedule(0.1)
 
 
+def test_the_schedules_an_optimizer_holds_are_found_however_its_transforms_nest():
+    from fnn.optimizers._held import held_schedules
+
+    rate, factor, decay = S.constant(0.1), (lambda c: 2.0**-c), S.exponential_decay(1e-2, 10, 0.5)
+    opt = O.chain(
+        O.clip_by_value(1.0),
+        O.masked(O.chain(O.trace(0.9), O.scale_by_learning_rate(rate)), {"w": True}),
+        O.scale_by_schedule(factor),
+        O.inject_hyperparams(O.adamw)(learning_rate=rate, weight_decay=decay),  # injected: their schedules
+        O.inject_hyperparams(lambda wd: O.chain(O.add_decayed_weights(wd), O.scale_by_learning_rate(rate)))(wd=0.1),
+        O.scale_by_learning_rate(factor, flip_sign=False),
+    )
+    found = [(h.name, h.schedule, h.rate) for h in held_schedules(opt)]
+    assert found == [
+        ("learning_rate", rate, True),
+        ("scale_by_schedule", factor, False),
+        ("learning_rate", rate, True),
+        ("weight_decay", decay, False),
+        ("learning_rate", rate, True),  # built by the injected factory
+        ("learning_rate", factor, True),
+    ]
+    # a function of the user's own shows nothing; a rate of numbers is no schedule
+    assert held_schedules(O.chain(O.stateless(lambda u, p: u), O.sgd(0.1), O.scale_by_learning_rate(0.1))) == []
+    # the rate's factor: -rate for descent, +rate without flipping the sign
+    g = {"w": np.array([2.0, -1.0])}
+    for flip, sign in ((True, -1.0), (False, 1.0)):
+        t = O.scale_by_learning_rate(factor, flip_sign=flip)
+        u, state = t.update(g, t.init(g))
+        u, _ = t.update(g, state)
+        np.testing.assert_array_equal(u["w"], sign * 0.5 * g["w"])
+
+
 # ------------------------------------------------------------------------------------------------
 # Validation and the registry.
 

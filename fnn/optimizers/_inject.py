@@ -195,6 +195,21 @@ class InjectInit:
     def __call__(self, params: Params) -> InjectHyperparamsState:
         return _init_from_arrays(self.spec, params, self.arrays())
 
+    def visit_inner(self, visit: Callable[[GradientTransformation], None]) -> None:
+        """``visit(transform)`` with the transform this injection builds, from the values it was
+        built with; inside an abstract trace where it has schedules (their values at step 0,
+        traced), as the constructor builds it, so nothing of it outlives the call."""
+        values = dict(self.values)
+
+        def build() -> int:
+            visit(self.spec.build({**values, **{n: _traced(n, s) for n, s in self.schedules}}))
+            return 0
+
+        if self.schedules:
+            jax.eval_shape(build)
+        else:
+            build()
+
     def __eq__(self, other: object) -> bool:
         return isinstance(other, InjectInit) and self.key == other.key
 

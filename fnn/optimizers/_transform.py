@@ -96,8 +96,22 @@ def scale_by_schedule(schedule: Schedule) -> GradientTransformation:
     return GradientTransformation(bound(_schedule_init, schedule), bound(_schedule_update, schedule))
 
 
-def _negated(schedule: Schedule, count: Array) -> Array:
-    return -jnp.asarray(schedule(count))
+def _rate_factor(flip: bool, schedule: Schedule, count: Array) -> Array:
+    """A learning-rate schedule's factor, ``-rate`` for descent: a transform of its own, so that
+    fit finds the rate (:func:`schedule_held`) and checks it ``>= 0``."""
+    rate = jnp.asarray(schedule(count))
+    return -rate if flip else rate
+
+
+def schedule_held(init: Any) -> tuple[Schedule, bool] | None:
+    """The schedule ``init`` holds where it is :func:`scale_by_schedule`'s init (None otherwise),
+    and whether it is :func:`scale_by_learning_rate`'s rate (whose values must be ``>= 0``)."""
+    if not (isinstance(init, bound) and init.fn is _schedule_init):
+        return None
+    (schedule,) = init.args
+    if isinstance(schedule, bound) and schedule.fn is _rate_factor:
+        return schedule.args[1], True
+    return schedule, False
 
 
 def scale_by_learning_rate(
@@ -121,7 +135,7 @@ def scale_by_learning_rate(
     """
     flip = boolean("flip_sign", flip_sign)
     if callable(learning_rate):
-        return scale_by_schedule(bound(_negated, learning_rate) if flip else learning_rate)
+        return scale_by_schedule(bound(_rate_factor, flip, learning_rate))
     lr = hyper("learning_rate", learning_rate, lo=0.0)
     return scale(-lr if flip else lr)
 

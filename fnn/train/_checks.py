@@ -23,6 +23,7 @@ from fnn._values import bound
 from fnn.grad import MODES
 from fnn.layers._errors import gradient_dtype_fits
 from fnn.optimizers._alias import as_optimizer
+from fnn.optimizers._held import held_schedules
 from fnn.schedules._base import ScheduleFunction, ScheduleRule
 from fnn.train._network_checks import abstract, check_64bit_arrays, signature
 
@@ -240,33 +241,40 @@ def _check_opt_update(opt: Any, params_signature: tuple) -> None:
 
 
 def check_schedules(opt: Any, opt_state: Any, updates: int) -> None:
-    """The scheduled hyperparameters of ``opt`` at the steps this run's ``updates`` use: finite,
+    """The schedules ``opt`` holds (injected hyperparameters', and those of fnn's transforms
+    however nested: :func:`held_schedules`) at the steps this run's ``updates`` use: finite,
     and a learning rate >= 0 (a negative one ascends the loss; a NaN one ruins the params).
-    The steps count on from the update count ``opt_state`` holds (None: a fresh state, from 0),
+    The steps count on from the update counts ``opt_state`` holds (None: a fresh state, from 0),
     so a resumed run is checked where it goes on. A schedule is a function of the step, so its
     values are known before training; one that cannot take an array of steps is left to run."""
-    schedules = getattr(opt.init, "schedules", ()) or ()
-    if not schedules or updates <= 0:
+    schedules = held_schedules(opt) if updates > 0 else []
+    if not schedules:
         return
-    node = next((n for n in jax.tree.leaves(opt_state, is_leaf=_is_injected) if _is_injected(n)), None)
-    counts = np.asarray(jax.device_get(node.count)) if node is not None else np.zeros((), np.int32)
-    # several counts (a vmapped state's): every step from the least to the greatest's last
-    first, steps = int(counts.min()), int(counts.max()) - int(counts.min()) + updates
-    for name, fn in schedules:
+    counts = [np.asarray(jax.device_get(n.count)).reshape(-1) for n in _count_nodes(opt_state)]
+    counts_at = np.concatenate(counts) if counts else np.zeros(1, np.int32)
+    # several counts (a vmapped state's, or parts' of a chain): every step from the least to the greatest's last
+    first, steps = int(counts_at.min()), int(counts_at.max()) - int(counts_at.min()) + updates
+    for name, fn, rate in schedules:
         try:
             with np.errstate(all="ignore"):
                 values = np.asarray(jax.device_get(_over_steps(fn, first, steps)), dtype=float)
         except Exception:  # a schedule of scalars only (Python control flow on the step)
             continue
         values = np.broadcast_to(values, (steps,)) if values.ndim == 0 else values.reshape(-1)[:steps]
-        bad = ~np.isfinite(values) | ((values < 0) if name == "learning_rate" else False)
+        bad = ~np.isfinite(values) | ((values < 0) if rate else False)
         if bad.any():
             at = first + int(np.argmax(bad))
             raise ValueError(
                 f"opt: the {name} schedule gives {float(values[at - first])!r} at step {at} (this run's {updates} "
-                f"updates use steps {first}..{first + steps - 1}); {name} must be finite"
-                f"{' and >= 0' if name == 'learning_rate' else ''}"
+                f"updates use steps {first}..{first + steps - 1}); {name} must be finite{' and >= 0' if rate else ''}"
             )
+
+
+def _count_nodes(opt_state: Any) -> list[Any]:
+    """The state's nodes that count the updates a schedule's step is: injected hyperparameters'
+    and :func:`fnn.optimizers.scale_by_schedule`'s."""
+    kinds = (optimizers.InjectHyperparamsState, optimizers.ScaleByScheduleState)
+    return [n for n in jax.tree.leaves(opt_state, is_leaf=lambda n: isinstance(n, kinds)) if isinstance(n, kinds)]
 
 
 def _over_steps(schedule: Any, first: int, steps: int) -> Any:

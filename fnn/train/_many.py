@@ -19,7 +19,7 @@ import numpy as np
 from fnn._interrupts import ctrl_c_recorded
 from fnn._keys import is_typed_key
 from fnn._native import native_tree
-from fnn.train._checks import check_opt_state, check_opt_update, check_params_dtypes, resolve_opt
+from fnn.train._checks import check_opt_state, check_opt_update, check_params_dtypes, check_schedules, resolve_opt
 from fnn.train._epoch import epoch_keys, logs
 from fnn.train._loop import copy_tree, epoch_inputs, init_state, prepare, run_epochs_queued
 from fnn.train._network_checks import check_64bit_arrays
@@ -183,6 +183,7 @@ def fit_many(
             validation_batch_size=validation_batch_size, metrics=metrics, weighted_metrics=weighted_metrics,
             models=True,
         )  # fmt: skip
+        check_schedules(opt, opt_state, epochs * run.iterations_per_epoch)  # every model's steps, as fit's
         keys = _stacked_keys(key, k_models)
         if configs is None:
             configs = [{} for _ in range(k_models)]

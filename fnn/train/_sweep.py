@@ -20,7 +20,7 @@ from fnn._interrupts import ctrl_c_recorded
 from fnn._validate import eval_shape_or_run, is_real_number
 from fnn.optimizers import set_hyperparams
 from fnn.optimizers._learning_rates import set_learning_rate_in_proportion
-from fnn.train._checks import check_opt_update, check_settings, resolve_opt
+from fnn.train._checks import check_opt_update, check_schedules, check_settings, resolve_opt
 from fnn.train._data_checks import prepare_data
 from fnn.train._loop import init_state
 from fnn.train._many import fit_many
@@ -223,10 +223,12 @@ def _check_as_fit_many(net: Any, params_shape: Any, opt: Any, loss: Any, x: Any,
     compile, as it would fail in fit_many before its epoch does."""
     defaults = {n: p.default for n, p in inspect.signature(fit_many).parameters.items() if p.default is not p.empty}
     kw = {**defaults, **fit_kwargs}
-    checked_loss, _ = check_settings(
+    checked_loss, batch_size = check_settings(
         kw["grad"], loss, opt, kw["batch_size"], kw["epochs"], kw["unroll"], kw["validation_split"], kw["verbose"]
     )
-    prepare_data(
+    x_tr, *_ = prepare_data(
         net, params_shape, checked_loss, x, y, kw["validation_split"], kw["validation_data"], kw["metrics"],
         None, None, kw["weighted_metrics"],
     )  # fmt: skip
+    # every model's state is fresh: its schedules run from step 0
+    check_schedules(opt, None, kw["epochs"] * math.ceil(x_tr.shape[0] / batch_size))

@@ -87,6 +87,9 @@ def test_early_stopping_scripted(kwargs, values, monitor, expected_epochs):
         assert ctx.stop_reason == "early_stopping"
 
 
+LOG_COSH = fnn.losses.custom("my_log_cosh", lambda t, p: jnp.mean(jnp.log(jnp.cosh(p - t)), -1))
+
+
 def hit_rate(y_true, y_pred):
     """A metric of the user's where higher is better: no name says which way it improves."""
     return (jnp.abs(y_true - y_pred) < 0.1).astype(jnp.float32)
@@ -112,7 +115,9 @@ _AUTO_MODES = [
     (["LogCoshError"], [], "LogCoshError", "min"),
     # fnn's losses given as metrics fall, as Keras's do (the cosine-similarity loss is the
     # metric's negative, logged under the same name)
-    ([fnn.losses.cosine_similarity], [], "cosine_similarity", "min"), ([fnn.losses.get("mse")], [], "Loss", "min"),
+    ([fnn.losses.cosine_similarity], [], "cosine_similarity", "min"),
+    ([fnn.losses.get("mse")], [], "mean_squared_error", "min"),
+    ([fnn.losses.get("huber", delta=0.5)], [], "val_huber", "min"),
     # repeats and weighted metrics keep their metric's direction under the names they are logged as
     (["AUC", "AUC"], [], "val_AUC_1", "max"), (["mae"], ["mae"], "weighted_mae", "min"),
     (["accuracy"], ["accuracy"], "val_weighted_accuracy", "max"), ([], ["accuracy"], "accuracy", "max"),
@@ -146,6 +151,7 @@ def test_mode_auto_reads_metric_names_as_they_are_logged(metrics, weighted, moni
     [
         ([hit_rate], "val_hit_rate", "'hit_rate' is a metric of yours"),
         ([hit_rate], "hit_rate", "'hit_rate' is a metric of yours"),
+        ([LOG_COSH], "val_my_log_cosh", "'my_log_cosh' is a metric of yours"),  # a loss of yours, by its name
         (["mae"], "learning_rate", r"it is neither the loss nor one of the run's metrics \['mae'\]"),
         ([], "val_score", r"it is neither the loss nor one of the run's metrics \[\]"),
     ],
@@ -270,6 +276,19 @@ def _small_fit(opt=None, **kw):
     x = np.linspace(-1, 1, 16).reshape(8, 2)
     opt = O.sgd(0.1) if opt is None else opt
     return fnn.fit(net, params, opt, "mse", x, x.sum(1, keepdims=True), **{"batch_size": 4, "verbose": 0, **kw})
+
+
+def test_a_loss_given_as_a_metric_is_monitored_under_its_name_in_fit():
+    """A Loss as a metric is logged under its ``name``, as Keras 3 names a metric object, so a
+    callback monitors it: a loss of yours with mode="min" (its direction is yours to say), one of
+    fnn's with mode="auto" (a loss falls). No change beats min_delta=1: the second epoch stops the run."""
+    mine = EarlyStopping(monitor="val_my_log_cosh", mode="min", min_delta=1.0, patience=0)
+    huber = EarlyStopping(monitor="val_huber", patience=5)
+    metrics = [LOG_COSH, fnn.losses.get("huber", delta=0.5)]
+    res = _small_fit(metrics=metrics, validation_split=0.25, epochs=3, callbacks=[mine, huber])
+    assert res.history.epochs_run == 2 and res.history.stop_reason == "early_stopping"
+    assert set(res.history.history) >= {"my_log_cosh", "huber", "val_my_log_cosh", "val_huber"}
+    assert huber.mode == "min"
 
 
 class _Sets(Callback):

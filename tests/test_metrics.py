@@ -2,6 +2,7 @@
 
 import collections
 import dataclasses
+import functools
 import math
 
 import chex
@@ -385,6 +386,36 @@ def test_resolve_dedupes_like_keras_and_reserves_loss():
 
     with pytest.raises(ValueError, match="reserved"):
         metrics.resolve([loss])
+
+
+def test_a_callable_metric_is_named_by_its_name_then_its___name__():
+    """Keras 3 names a metric object after its ``name``: a Loss (fnn's, a custom one) is logged
+    under it, not under its type ``Loss``; a function under ``__name__``, anything else under its
+    type's name; repeats get Keras's suffixes."""
+    log_cosh = fnn_losses.custom("my_log_cosh", lambda t, p: jnp.mean(jnp.log(jnp.cosh(p - t)), -1))
+    huber = fnn_losses.get("huber", delta=0.5)
+
+    def gap(y_true, y_pred):
+        return jnp.abs(y_true - y_pred)
+
+    ms = metrics.resolve(
+        [log_cosh, huber, fnn_losses.get("huber"), fnn_losses.get("mse"), gap, jax.jit(gap), functools.partial(gap)]
+    )
+    names = ["my_log_cosh", "huber", "huber_1", "mean_squared_error", "gap", "gap_1", "partial"]
+    assert [m.name for m in ms] == names
+    # a name that is not a non-empty string is passed over
+    nameless = functools.partial(gap)
+    nameless.name = ""
+    assert metrics.get(nameless).name == "partial"
+    # evaluate logs them under those names, with the losses' values
+    x, _, params = _data(n=12, c=2)
+    y = np.random.default_rng(2).normal(size=(12, 2))
+    out = fnn.evaluate(LINEAR, params, "mse", x, y, metrics=[log_cosh, huber], batch_size=5)
+    e = x @ params["w"] + params["b"] - y
+    huber_want = np.where(np.abs(e) <= 0.5, 0.5 * e**2, 0.5 * (np.abs(e) - 0.25))
+    assert set(out) == {"loss", "my_log_cosh", "huber"}
+    assert out["my_log_cosh"] == pytest.approx(np.mean(np.log(np.cosh(e))), rel=1e-12)
+    assert out["huber"] == pytest.approx(np.mean(huber_want), rel=1e-12)
 
 
 # ---------------------------------------------------------------- evaluate

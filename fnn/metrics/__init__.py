@@ -26,7 +26,8 @@ by the sample or class weights; their ``metrics`` stay unweighted.
 ``"accuracy"`` (or ``"acc"``) is resolved from the loss (a crossentropy: Keras 2's rule) or else
 from the shapes of targets and outputs (Keras 3's rule); :func:`get` says where the two differ.
 A metric asked for by a string is named by that very string (``"AUC"`` logs ``AUC`` and
-``val_AUC``, as in Keras 3). :func:`resolve` checks a list of metrics against the shapes of
+``val_AUC``, as in Keras 3); a callable by its ``name`` (a loss given as a metric), else its
+``__name__``. :func:`resolve` checks a list of metrics against the shapes of
 targets and outputs without compiling anything, and :func:`check_targets` checks concrete label
 values (integer class ids for the sparse metrics), which jit cannot see.
 """

@@ -212,7 +212,8 @@ def get(
     cosine_similarity ``axis`` (the options of Keras's metric classes, validated as the
     losses validate them). E.g. ``get("auc", curve="PR", num_thresholds=500)``.
 
-    A callable ``identifier`` becomes a mean metric named after it: its per-element (or
+    A callable ``identifier`` becomes a mean metric named after it (its ``name``, a loss's
+    included, as Keras 3 names a metric object; else its ``__name__``): its per-element (or
     per-sample) scores are averaged over the data set, and ``options`` are passed to it. One
     number per batch is taken as the batch's mean and weighted by its size, where Keras 3
     averages the batches' numbers plainly (see :class:`Metric`).
@@ -281,6 +282,16 @@ def get(
             settings = entry.check(settings)
         return Metric(name, entry.scores, tuple(sorted(settings.items())), entry.root, entry.finish)
     if callable(identifier):
-        name = getattr(identifier, "__name__", None) or type(identifier).__name__
-        return Metric(name, identifier, tuple(sorted(options.items())))
+        return Metric(_callable_name(identifier), identifier, tuple(sorted(options.items())))
     raise TypeError(f"metric must be a name, a Metric or a callable; got {identifier!r}")
+
+
+def _callable_name(fn: Any) -> str:
+    """The name a callable metric is logged under: its ``name`` (an :class:`fnn.losses.Loss`'s,
+    a custom loss's own), as Keras 3 names a metric object, then its ``__name__``, then its
+    type's (a ``functools.partial``: ``partial``)."""
+    for attribute in ("name", "__name__"):
+        name = getattr(fn, attribute, None)
+        if isinstance(name, str) and name:
+            return name
+    return type(fn).__name__

@@ -1641,6 +1641,24 @@ def test_clip_scale_decay_schedule_and_chain():
         O.scale_by_schedule(0.1)
 
 
+def test_stateless_refuses_a_function_that_cannot_take_updates_and_params_when_built():
+    """As an Activation's vjp is checked where it is built: a one-argument fn is refused by
+    stateless, naming the call it gets, not at fit's first update."""
+    want = r"^stateless: fn is called as fn\(updates, params\) -> updates \(params may be None\), but "
+    with pytest.raises(TypeError, match=want + r"<lambda> takes \(u\)$"):
+        O.stateless(lambda u: u)
+    with pytest.raises(TypeError, match=want + r"<lambda> takes \(u, p, scale\)$"):
+        O.stateless(lambda u, p, scale: u)
+    with pytest.raises(TypeError, match="must be callable"):
+        O.stateless(0.5)
+    # any signature that takes two arguments is accepted, and one that cannot be read
+    halve = O.stateless(functools.partial(lambda u, p, s: jax.tree.map(lambda a: a * s, u), s=0.5))
+    g = {"w": np.array([2.0, -4.0])}
+    np.testing.assert_array_equal(halve.update(g, halve.init(g))[0]["w"], [1.0, -2.0])
+    for fn in (lambda u, p=None: u, lambda *a: a[0], lambda u, p, extra=1: u, max):  # max's is unreadable
+        O.stateless(fn)
+
+
 def test_the_schedules_an_optimizer_holds_are_found_however_its_transforms_nest():
     from fnn.optimizers._held import held_schedules
 

@@ -21,6 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from fnn._native import native, native_tree
+from fnn._validate import unbindable
 from fnn._values import bound
 
 Array = jax.Array
@@ -177,10 +178,17 @@ def stateless(fn: Callable[[Updates, Params | None], Updates]) -> GradientTransf
         The transform; its state is an :class:`EmptyState`.
 
     Raises:
-        TypeError: If ``fn`` is not callable.
+        TypeError: If ``fn`` is not callable, or its signature cannot take ``(updates, params)``
+            (a one-argument function): said here, not at its first update.
     """
     if not callable(fn):
         raise TypeError(f"stateless: fn must be callable (updates, params) -> updates, got {fn!r}")
+    sig = unbindable(fn, None, None)  # None also where no signature can be read: the call tells
+    if sig is not None:
+        raise TypeError(
+            f"stateless: fn is called as fn(updates, params) -> updates (params may be None), but "
+            f"{getattr(fn, '__name__', type(fn).__name__)} takes {sig}"
+        )
     return GradientTransformation(_empty_init, bound(_stateless_update, fn))
 
 

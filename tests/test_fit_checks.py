@@ -661,3 +661,20 @@ def test_fnns_own_optimizers_are_not_traced_for_the_check():
         fnn.fit(NET, params, opt, MSE, x, y, epochs=1, verbose=0, batch_size=4)
     after = _checks._check_opt_update.cache_info()
     assert (after.hits, after.misses) == (before.hits, before.misses)
+
+
+def test_an_optimizer_state_holding_a_typed_key_resumes_with_x64_on_and_off():
+    """optax.add_noise keeps a typed PRNG key in its state: the 64-bit check passes it by (its
+    dtype is not one x64 changes; asking JAX to canonicalize it raised an internal error)."""
+    import optax
+
+    x, y = _problem()
+    opt = optax.chain(optax.add_noise(0.01, 0.55, 0), optax.sgd(0.1))
+    enable_x64 = jax.enable_x64 if hasattr(jax, "enable_x64") else jax.experimental.enable_x64
+    for on in (True, False):
+        with enable_x64(on):
+            params = NET.init(jax.random.key(0), (3,))
+            first = fnn.fit(NET, params, opt, MSE, x, y, verbose=0, epochs=1)
+            assert any(jax.dtypes.issubdtype(k.dtype, jax.dtypes.prng_key) for k in jax.tree.leaves(first.opt_state))
+            again = fnn.fit(NET, first.params, opt, MSE, x, y, verbose=0, epochs=1, opt_state=first.opt_state)
+            assert np.isfinite(again.history["loss"][-1])

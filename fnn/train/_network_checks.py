@@ -137,9 +137,12 @@ def check_64bit_arrays(tree: Any, name: str = "params") -> None:
     array of a 64-bit dtype JAX no longer computes in: made while ``jax_enable_x64`` was on,
     passed after it was turned off (the compiled epoch would mix it with the 32-bit values JAX
     computes, and refuse it in its own words). NumPy arrays are cast to 32 bits as JAX casts
-    them: left alone."""
+    them: left alone; so are typed PRNG keys (an optimizer state's noise key), whose dtype x64
+    does not change."""
     for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
-        if isinstance(leaf, jax.Array) and (held := jax.dtypes.canonicalize_dtype(leaf.dtype)) != leaf.dtype:
+        if not isinstance(leaf, jax.Array) or jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.extended):
+            continue
+        if (held := jax.dtypes.canonicalize_dtype(leaf.dtype)) != leaf.dtype:
             raise ValueError(
                 f"{name}{jax.tree_util.keystr(path)} is a {leaf.dtype} jax array, but jax_enable_x64 is off "
                 f"(it was on when the array was made): JAX computes in {held} now. Enable x64 again "

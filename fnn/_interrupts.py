@@ -8,30 +8,35 @@ kept or saved that the user was never shown. :func:`interrupts_held` holds SIGIN
 where Python handles it) over such a section and delivers it when the section ends, as the
 handler in place would have.
 
-A Ctrl-C can also be lost: Python reports an exception raised in a garbage-collector callback
-as "Exception ignored" and goes on, and JAX registers one that runs at every collection, so a
+A Ctrl-C can also be lost: Python reports an exception raised in a garbage-collector callback as
+"Exception ignored" and goes on, and JAX registers one that runs at every collection, so a
 Ctrl-C that lands while it runs ends nothing. Within :func:`ctrl_c_recorded` (the CLI's
-commands; ``fit``, ``fit_many`` and ``sweep`` while they run) each Ctrl-C is also recorded, and
-the end of an :func:`interrupts_held` section (each epoch's end in ``fit``), each epoch of a
-queued loop (:func:`raise_dropped`) and the end of the recording itself raise one that was
-recorded and never reached the caller. In the CLI, SIGTERM (``kill``, ``timeout``, a job
-scheduler), which would end the process on the spot, losing every finished epoch, is a Ctrl-C
-too: it raises :class:`Terminated`, a ``KeyboardInterrupt`` that says which signal it was (the
-library leaves SIGTERM to its caller's process). Once a command has decided to exit, :func:`ignore_interrupts`
-keeps a late signal from cutting its exit (``atexit``'s callbacks) short with a traceback.
+commands; ``fit``, ``fit_many`` and ``sweep`` while they run) a Ctrl-C Python drops so (it
+reports it to ``sys.unraisablehook``) is recorded instead, and the end of an
+:func:`interrupts_held` section (each epoch's end in ``fit``), each epoch of a queued loop
+(:func:`raise_dropped`) and the end of the recording itself raise one that was recorded and
+never reached the caller; one the caller caught is gone. In the CLI, SIGTERM (``kill``,
+``timeout``, a job scheduler), which would end the process on the spot, losing every finished
+epoch, is a Ctrl-C too: it raises :class:`Terminated`, a ``KeyboardInterrupt`` that says which
+signal it was (the library leaves SIGTERM to its caller's process). Once a command has decided
+to exit, :func:`ignore_interrupts` keeps a late signal from cutting its exit (``atexit``'s
+callbacks) short with a traceback.
 """
 
 from __future__ import annotations
 
 import contextlib
 import signal
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
-# Process-wide, as signals are: the signal ctrl_c_recorded's handlers saw (0: none), cleared by
-# caught().
+# Process-wide, as signals are: the signal of an interrupt ctrl_c_recorded's handler raised and
+# Python dropped (0: none), cleared by caught(); and the id and signal of the last one it
+# raised, for the hook that tells a dropped one (reported as unraisable) from one that was caught.
 _RECORDED = [0]
+_RAISED = [0, 0]
 _SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
@@ -47,10 +52,11 @@ def _interrupt(signum: int) -> KeyboardInterrupt:
 
 @contextlib.contextmanager
 def ctrl_c_recorded(*, sigterm: bool = False) -> Iterator[None]:
-    """SIGINT raises ``KeyboardInterrupt`` as Python's default handler does and is recorded
-    until :func:`caught` says the caller has it (or one propagates out of the block), so that
-    one raised where Python drops it (a gc callback) still ends the run at the next section's
-    end, or at the block's end: a block that ends normally with a recorded Ctrl-C raises it.
+    """SIGINT raises ``KeyboardInterrupt`` as Python's default handler does; one raised where
+    Python drops it (a gc callback, ``__del__``: reported to ``sys.unraisablehook``, which this
+    block wraps) is recorded until :func:`caught` says the caller has it, so it still ends the
+    run at the next section's end, or at the block's end: a block that ends normally with a
+    recorded Ctrl-C raises it. One the caller catches is gone, as Python's own would be.
     ``sigterm=True`` (the CLI's; a library must not change what SIGTERM does to its caller's
     process) also makes SIGTERM raise :class:`Terminated`, recorded the same way. Main thread
     only; SIGINT only over Python's default handler and SIGTERM only over the OS default (a
@@ -64,18 +70,34 @@ def ctrl_c_recorded(*, sigterm: bool = False) -> Iterator[None]:
         return
 
     def record(signum: int, frame: Any) -> None:
-        _RECORDED[0] = signum
-        raise _interrupt(signum)
+        err = _interrupt(signum)
+        _RAISED[:] = [id(err), signum]
+        raise err
+
+    python_hook = sys.unraisablehook
+
+    def hook(unraisable: Any) -> None:
+        # Python drops an exception raised where it cannot propagate (a gc callback, __del__)
+        # and reports it here: ours is recorded, to be raised where it can be, instead of
+        # printed as "Exception ignored". One a caller caught never comes here: it is gone, as
+        # Python's own Ctrl-C would be.
+        if _RAISED[0] and id(unraisable.exc_value) == _RAISED[0]:
+            _RECORDED[0] = _RAISED[1]
+            return
+        python_hook(unraisable)
 
     try:  # installed inside: a Ctrl-C that lands between two installs still restores both
+        sys.unraisablehook = hook
         for s in ours:
             signal.signal(s, record)
         yield
     finally:
         for s in ours:
             signal.signal(s, previous[s])
-        dropped, _RECORDED[0] = _RECORDED[0], 0
-    if dropped:  # recorded, dropped, and no section's end came to raise it
+        if sys.unraisablehook is hook:  # one set since (a debugger's, pytest's) is left in place
+            sys.unraisablehook = python_hook
+        dropped, _RECORDED[0], _RAISED[:] = _RECORDED[0], 0, [0, 0]
+    if dropped:  # dropped, and no section's end came to raise it
         raise _interrupt(dropped)
 
 

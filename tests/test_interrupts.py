@@ -3,8 +3,8 @@ end, and recorded while fit, fit_many and sweep run, so that one Python drops st
 
 The fits share one tiny float64 network and data set (one compiled epoch)."""
 
-import contextlib
 import signal
+import sys
 import threading
 
 import jax
@@ -15,6 +15,21 @@ import pytest
 import fnn
 from fnn._interrupts import Terminated, caught, ctrl_c_recorded, interrupts_held, raise_dropped
 from fnn.callbacks import Callback
+
+
+class _RaisesWhenCollected:
+    def __init__(self, signum):
+        self.signum = signum
+
+    def __del__(self):
+        signal.raise_signal(self.signum)
+
+
+def _dropped(signum):
+    """What Python does to an interrupt raised where it cannot propagate (JAX's gc callback,
+    a ``__del__``): the handler runs, and its exception goes to ``sys.unraisablehook`` and is
+    dropped. This object is collected at once, its ``__del__`` raising into nowhere."""
+    _RaisesWhenCollected(signum)
 
 
 def test_a_ctrl_c_inside_is_delivered_when_the_block_ends():
@@ -85,8 +100,7 @@ def test_a_recorded_ctrl_c_that_was_dropped_is_raised_at_the_next_section_end():
     the Ctrl-C under ctrl_c_recorded: the next held section ends by raising it."""
     done = []
     with ctrl_c_recorded(sigterm=True):
-        with contextlib.suppress(KeyboardInterrupt):  # dropped, as Python drops one in a gc callback
-            signal.raise_signal(signal.SIGINT)
+        _dropped(signal.SIGINT)  # as Python drops one raised in a gc callback
         with pytest.raises(KeyboardInterrupt), interrupts_held():
             done.append("the section runs")
         assert done == ["the section runs"]
@@ -117,8 +131,7 @@ def test_sigterm_under_ctrl_c_recorded_is_a_ctrl_c_that_names_itself():
                 signal.raise_signal(signal.SIGTERM)
                 done.append("held to the section's end")
             caught()
-            with contextlib.suppress(KeyboardInterrupt):  # dropped, as in a gc callback
-                signal.raise_signal(signal.SIGTERM)
+            _dropped(signal.SIGTERM)  # as Python drops one raised in a gc callback
             with pytest.raises(Terminated), interrupts_held():
                 pass
             caught()
@@ -143,8 +156,7 @@ def test_a_block_that_ends_with_a_dropped_ctrl_c_raises_it_and_one_that_propagat
         assert record is not signal.default_int_handler and signal.getsignal(signal.SIGTERM) == sigterm
         with ctrl_c_recorded():  # nested: the enclosing block's handler stays
             assert signal.getsignal(signal.SIGINT) is record
-        with contextlib.suppress(KeyboardInterrupt):  # dropped, as in a gc callback
-            signal.raise_signal(signal.SIGINT)
+        _dropped(signal.SIGINT)  # as Python drops one raised in a gc callback
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
     with pytest.raises(KeyboardInterrupt), ctrl_c_recorded():
         signal.raise_signal(signal.SIGINT)  # propagates: the record goes with it
@@ -164,8 +176,7 @@ def test_a_handler_of_the_caller_s_is_left_alone_and_a_dropped_ctrl_c_is_raised_
         signal.signal(signal.SIGINT, previous)
     errors = []
     with pytest.raises(KeyboardInterrupt), ctrl_c_recorded():
-        with contextlib.suppress(KeyboardInterrupt):
-            signal.raise_signal(signal.SIGINT)
+        _dropped(signal.SIGINT)  # as Python drops one raised in a gc callback
         t = threading.Thread(target=lambda: errors.append(_raised(raise_dropped)))
         t.start()
         t.join(timeout=30)
@@ -196,8 +207,7 @@ def _params():
 def _drop_a_ctrl_c():
     """What Python does to a Ctrl-C that lands in a gc callback (JAX's): the handler runs (and
     records it) and its KeyboardInterrupt is reported as "Exception ignored" and dropped."""
-    with contextlib.suppress(KeyboardInterrupt):
-        signal.raise_signal(signal.SIGINT)
+    _dropped(signal.SIGINT)  # as Python drops one raised in a gc callback
 
 
 class Seen(Callback):
@@ -286,3 +296,34 @@ def test_fit_leaves_a_handler_in_place_alone_nested_in_a_fit_the_cli_or_a_user_s
     t.join(timeout=60)
     assert len(done) == 1 and cb.handlers[0][0] is signal.default_int_handler
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_a_ctrl_c_the_caller_catches_is_gone_and_python_s_hook_gets_what_is_not_ours():
+    """A callback that catches KeyboardInterrupt itself and stops the run gracefully gets what
+    it asked for (fit returns), as with Python's own handler; another unraisable exception still
+    reaches the hook that was in place, which is back afterwards."""
+
+    class Graceful(Callback):
+        def on_epoch_begin(self, epoch, ctx):
+            if epoch == 1:
+                try:
+                    signal.raise_signal(signal.SIGINT)
+                except KeyboardInterrupt:
+                    ctx.stop("ctrl-c")
+
+    result = fnn.fit(NET, _params(), "sgd", "mse", X, Y, epochs=4, callbacks=[Graceful()], **RUN)
+    assert result.history.epochs == [0, 1] and result.history.stop_reason == "ctrl-c"
+    seen, before = [], sys.unraisablehook
+    sys.unraisablehook = seen.append
+    try:
+        with ctrl_c_recorded():
+
+            class Fails:
+                def __del__(self):
+                    raise ValueError("not a Ctrl-C")
+
+            Fails()
+        assert [type(u.exc_value) for u in seen] == [ValueError]
+        assert sys.unraisablehook == seen.append
+    finally:
+        sys.unraisablehook = before

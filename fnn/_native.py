@@ -14,13 +14,18 @@ the dtype per leaf on the host, and a copy only of the arrays that need one.
 from __future__ import annotations
 
 import functools
+import types
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import jax
 import numpy as np
 
-_SEEN = (np.ndarray, jax.ShapeDtypeStruct)  # the leaves native may convert or refuse
+# Leaf types never foreign: Python scalars, and the types of jax arrays and tracers and of NumPy
+# scalars, learned as leaves of them are seen (no private jax import). A leaf of one of these costs
+# a set lookup: a jitted step's arguments are checked on every call.
+_SAFE: set[type] = {bool, int, float, complex}
+_LEARNED = (jax.Array, np.generic)  # never a pytree node, so a type learned stays a leaf
 
 
 def _foreign(a: Any) -> bool:
@@ -30,10 +35,24 @@ def _foreign(a: Any) -> bool:
     return isinstance(a, jax.ShapeDtypeStruct)
 
 
+def _foreign_leaf(leaf: Any) -> bool:
+    if type(leaf) in _SAFE:
+        return False
+    if isinstance(leaf, _LEARNED):
+        _SAFE.add(type(leaf))
+        return False
+    return _foreign(leaf)
+
+
 def _any_foreign(tree: Any) -> bool:
-    # one isinstance per leaf where nothing is foreign: a jitted step's arguments are checked on
-    # every call (a few microseconds for a few dozen leaves)
-    return any(isinstance(leaf, _SEEN) and _foreign(leaf) for leaf in jax.tree.leaves(tree))
+    # A set lookup for a jax array, one dtype check for a NumPy one, else one flatten and a set
+    # lookup per leaf type: a few microseconds for an optimizer state of a few dozen leaves
+    if type(tree) in _SAFE:
+        return False
+    if isinstance(tree, np.ndarray):
+        return _foreign(tree)
+    leaves = jax.tree.leaves(tree)
+    return not _SAFE.issuperset(map(type, leaves)) and any(map(_foreign_leaf, leaves))
 
 
 def native(a: Any, name: str) -> Any:
@@ -76,17 +95,63 @@ def native_tree(tree: Any, name: str) -> Any:
     return jax.tree.unflatten(treedef, [native(a, name + jax.tree_util.keystr(p)) for p, a in leaves])
 
 
-def natively(fn: Callable, names: Sequence[str]) -> Callable:
+class Natively:
     """``fn`` with its arguments through :func:`native_tree` first, each positional one named by
     ``names`` in order, a keyword one by its keyword: how fnn hands out a function that users
     call on pytrees of their own (:func:`fnn.train_step` and :func:`fnn.eval_step`, jitted, whose
-    fast path would read a big-endian array unswapped; :func:`fnn.value_and_grad`'s)."""
+    fast path would read a big-endian array unswapped; :func:`fnn.value_and_grad`'s).
 
-    @functools.wraps(fn)
-    def call(*args: Any, **kwargs: Any) -> Any:
-        if _any_foreign((args, kwargs)):  # one pass over the leaves in the usual case
+    Otherwise it is ``fn``: its attributes are read through (a jitted one's ``lower``,
+    ``trace``, ``eval_shape``, ``clear_cache``; ``__name__``, ``__doc__``, ``__wrapped__`` and
+    the signature), and it can be jitted, vmapped and differentiated in the user's code.
+    """
+
+    def __init__(self, fn: Callable, names: Sequence[str]) -> None:
+        functools.update_wrapper(self, fn)
+        self._fn = fn
+        self._names = tuple(names)
+        self._structure = jax.tree.structure([])  # of the last call's pytree arguments
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if self._foreign_args(args) or (kwargs and _any_foreign(kwargs)):
+            names = self._names
             args = tuple(native_tree(a, names[i] if i < len(names) else f"argument {i}") for i, a in enumerate(args))
             kwargs = {k: native_tree(v, k) for k, v in kwargs.items()}
-        return fn(*args, **kwargs)
+        return self._fn(*args, **kwargs)
 
-    return call
+    def _foreign_args(self, args: tuple) -> bool:
+        # An array argument (x, y) by its type and dtype; the pytrees (params, opt_state) flattened
+        # up to the structure of the last call's, which a loop keeps: half the time of a flatten (a
+        # few microseconds for params and an optimizer state); where it ended early, a part is a
+        # subtree, checked whole.
+        trees = []
+        for a in args:
+            if type(a) in _SAFE:
+                continue
+            if isinstance(a, np.ndarray):
+                if _foreign(a):
+                    return True
+                continue
+            trees.append(a)
+        try:
+            parts = self._structure.flatten_up_to(trees)  # type: ignore[attr-defined]  # (not in jaxlib's stubs)
+        except Exception:  # another structure (any mismatch): the full flatten says what is real
+            parts, self._structure = jax.tree.flatten(trees)
+        return not _SAFE.issuperset(map(type, parts)) and any(_any_foreign(p) for p in parts if type(p) not in _SAFE)
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "_fn":  # not yet set (a copy being built): no recursion
+            raise AttributeError(name)
+        return getattr(self._fn, name)
+
+    def __get__(self, obj: Any, objtype: Any = None) -> Any:
+        # a class attribute binds as a function (or a jitted one) would
+        return self if obj is None else types.MethodType(self, obj)
+
+    def __repr__(self) -> str:
+        return f"natively({self._fn!r})"
+
+
+def natively(fn: Callable, names: Sequence[str]) -> Callable:
+    """``fn`` as a :class:`Natively`: its arguments made native first, everything else its own."""
+    return Natively(fn, names)

@@ -2,6 +2,8 @@
 object arrays and ShapeDtypeStructs are TypeErrors naming the argument; native trees come back
 as they are."""
 
+import inspect
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -56,3 +58,37 @@ def test_natively_converts_each_argument_before_a_jitted_call():
     assert double(a, b=swapped(np.array([1.0, 1.0]))).tolist() == [3.0, 5.0]
     with pytest.raises(TypeError, match=r"^b must hold numbers"):
         double(a, b=np.ones(2, object))
+
+
+def test_natively_is_the_function_it_wraps_for_everything_but_the_conversion():
+    """Attributes read through (a jitted function's lower, eval_shape, _cache_size; its name,
+    doc and signature), and it works under the user's jit, vmap and grad."""
+
+    def f(a, b):
+        """Doc of f."""
+        return jnp.sum(a * b)
+
+    jitted = jax.jit(f)
+    g = natively(jitted, ("a", "b"))
+    a, b = np.array([1.0, 2.0]), np.array([3.0, -1.0])
+    assert g.__name__ == "f" and g.__doc__ == "Doc of f." and g.__wrapped__ is jitted
+    assert list(inspect.signature(g).parameters) == ["a", "b"]
+    assert g.lower(a, b).compile()(a, b) == 1.0 and g.eval_shape(a, b).shape == ()
+    assert g(swapped(a), b) == 1.0 and g._cache_size() == jitted._cache_size() == 1
+    assert jax.jit(g)(a, b) == 1.0
+    assert jax.vmap(g, in_axes=(0, None))(np.stack([a, b]), b).tolist() == [1.0, 10.0]
+    assert jax.grad(g)(a, b).tolist() == [3.0, -1.0]
+    assert hash(g) == hash(g) and g == g
+
+
+def test_natively_checks_each_call_whatever_the_structure_of_the_last():
+    """The check flattens up to the last call's structure: a swapped leaf where an array was,
+    or a subtree where a leaf was, is still found and converted, named by its path."""
+    total = natively(jax.jit(lambda t: sum(jnp.sum(v) for v in jax.tree.leaves(t))), ("t",))
+    tree = {"u": jnp.ones(2), "v": [np.ones(3)]}
+    assert total(tree) == 5.0  # the fast path set for these shapes
+    assert total({"u": jnp.ones(2), "v": [swapped(np.ones(3))]}) == 5.0
+    assert total({"u": {"deep": swapped(np.ones(2))}, "v": [np.ones(3)]}) == 5.0
+    assert total({"u": jnp.ones(2), "v": [np.float32(1.0), 2]}) == 5.0  # other leaf types
+    with pytest.raises(TypeError, match=r"^t\['u'\]\['deep'\] must hold numbers"):
+        total({"u": {"deep": np.ones(2, object)}, "v": [np.ones(3)]})

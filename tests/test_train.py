@@ -784,6 +784,29 @@ def test_train_step_and_eval_step():
     assert set(out) == {"loss", "mae"}
 
 
+def test_train_step_and_eval_step_are_jitted_functions_to_lower_and_to_call_in_a_jit():
+    """What the steps return reads as the jitted step (benchmarks' recipe
+    ``fnn.train_step(...).lower(...).compile().as_text()``, eval_shape, the same object from
+    equal pieces) and runs inside the user's jit and vmap with a plain call's numbers."""
+    x, y = (jax.device_put(a) for a in _problem(6))
+    params = NET.init(KEY, (4,), jnp.float64)
+    opt = O.sgd(0.1)
+    step, score = fnn.train_step(NET, MSE, opt), fnn.eval_step(NET, MSE)
+    assert step is fnn.train_step(NET, MSE, O.sgd(0.1)) and step.__name__ == "step"
+    want = step(_fresh(params), opt.init(params), x, y)
+    compiled = step.lower(params, opt.init(params), x, y).compile()
+    assert "f64" in compiled.as_text()
+    chex.assert_trees_all_close(compiled(_fresh(params), opt.init(params), x, y), want, rtol=1e-12)
+    assert step.eval_shape(params, opt.init(params), x, y)[2].shape == ()
+    in_jit = jax.jit(lambda p, s: step(p, s, x, y))(_fresh(params), opt.init(params))
+    chex.assert_trees_all_close(in_jit, want, rtol=1e-12)
+    trained = want[0]
+    loss = score(trained, x, y)["loss"]
+    assert score.lower(trained, x, y).compile()(trained, x, y)["loss"] == loss
+    vmapped = jax.vmap(lambda xb: score(trained, xb, y)["loss"])(jnp.stack([x, x]))
+    np.testing.assert_allclose(vmapped, [loss, loss], rtol=1e-12)
+
+
 def test_swapped_byte_order_arrays_train_and_score_as_their_values():
     """Big-endian NumPy arrays (read from a file): train_step and eval_step, after a native call
     of the same shapes (where JAX's fast path read their bytes unswapped), give NumPy's numbers;

@@ -137,7 +137,7 @@ def _check_leaf(where: str, meta: Any, stored: np.ndarray | None) -> None:
             )
         return
     try:
-        declared = np.dtype(jnp.dtype(dtype))
+        declared = np.dtype(jnp.dtype(dtype)).newbyteorder("=")  # as _read made the stored array
     except TypeError:
         hint = " (a typed key needs its impl)" if dtype.startswith("key<") else ""
         raise ValueError(f"{where}: unknown dtype {dtype!r}{hint}") from None

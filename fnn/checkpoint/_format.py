@@ -14,6 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from fnn._keys import is_typed_key
+from fnn._native import native
 
 FORMAT_VERSION = 1
 META = "__fnn_checkpoint__"  # the entry holding the JSON metadata
@@ -38,7 +39,16 @@ def leaf_dtype(leaf: Any) -> str:
     """
     if is_typed_key(leaf) or isinstance(leaf, jax.ShapeDtypeStruct):
         return str(leaf.dtype)
-    return str(_as_numpy(leaf).dtype)
+    return native_dtype(str(_as_numpy(leaf).dtype))
+
+
+def native_dtype(name: str) -> str:
+    """A dtype's name in native byte order (``'>f4'`` -> ``'float32'``; a typed key's as it is):
+    what a checkpoint stores and compares, whatever the order of the array it came from."""
+    try:
+        return str(jnp.dtype(name).newbyteorder("="))
+    except TypeError:  # key<fry>
+        return name
 
 
 def leaf_shape(leaf: Any) -> tuple[int, ...]:
@@ -59,6 +69,7 @@ def encode(leaf: Any, where: str) -> tuple[np.ndarray, dict[str, Any]]:
             f"{where}: a checkpoint stores arrays of numbers (bool, int, float, complex, bfloat16...); "
             f"got {type(leaf).__name__} of dtype {arr.dtype}"
         )
+    arr = native(arr, where)  # stored in native order: load hands it to jax, which takes no other
     meta = {"dtype": str(arr.dtype), "shape": list(arr.shape)}
     if arr.dtype.kind == "V" or arr.dtype.type.__module__ != "numpy":
         # ml_dtypes (bfloat16, float8_*, int4) would be saved as opaque void bytes.
@@ -67,9 +78,12 @@ def encode(leaf: Any, where: str) -> tuple[np.ndarray, dict[str, Any]]:
 
 
 def decode(stored: np.ndarray, meta: Mapping[str, Any]) -> Any:
+    """A stored array back as the leaf ``meta`` describes; ``stored`` in native byte order (as
+    ``_read`` hands it), ``meta``'s dtype of either order (a file written by hand or by an fnn
+    that kept a big-endian array's order)."""
     if "impl" in meta:
         return jax.random.wrap_key_data(jax.device_put(stored), impl=meta["impl"])
-    dtype = jnp.dtype(meta["dtype"])
+    dtype = jnp.dtype(native_dtype(meta["dtype"]))
     arr = stored.view(dtype) if stored.dtype != dtype else stored
     if jax.dtypes.canonicalize_dtype(dtype) != dtype:
         return arr  # a 64-bit leaf without jax_enable_x64: keep it exact in NumPy

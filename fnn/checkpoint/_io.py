@@ -13,6 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from fnn._native import native
 from fnn._validate import integer, npz_reason, path as check_path
 from fnn.checkpoint._atomic import write
 from fnn.checkpoint._checks import check_file, check_history, check_history_fits, epochs_covered
@@ -27,6 +28,7 @@ from fnn.checkpoint._format import (
     jsonable,
     leaf_dtype,
     leaf_shape,
+    native_dtype,
 )
 
 
@@ -165,7 +167,9 @@ def _read(path: str) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
                 raise ValueError("a single .npy array, not an .npz archive")
             if META not in z.files:
                 raise ValueError("no fnn metadata entry; not an fnn checkpoint")
-            arrays = {k: z[k] for k in z.files}  # reads (and CRC-checks) every entry now
+            # reads (and CRC-checks) every entry now; one of the other byte order (a file written
+            # on a big-endian machine or by hand) by its values, as jax takes no other
+            arrays = {k: native(z[k], repr(k)) for k in z.files}
         meta = json.loads(str(arrays.pop(META)))
         if not isinstance(meta, dict) or meta.get("format") != "fnn.checkpoint":
             raise ValueError("metadata is not an fnn checkpoint's")
@@ -190,7 +194,8 @@ def _restore(
         if template is not None:
             raise MissingTree(path, tree_name)
         return None
-    stored = {leaf["path"]: leaf for leaf in record["leaves"]}
+    # dtypes as the template's are named: '>f4' in a file written by hand is float32
+    stored = {leaf["path"]: {**leaf, "dtype": native_dtype(leaf["dtype"])} for leaf in record["leaves"]}
     if template is None:
         values = {p: decode(arrays[tree_name + p], m) for p, m in stored.items()}
         # Without a template a single-leaf tree comes back as the leaf, otherwise as a flat

@@ -11,6 +11,8 @@ from typing import Any
 import jax
 import numpy as np
 
+from fnn._native import native
+
 
 def is_typed_key(value: Any) -> bool:
     return jax.dtypes.issubdtype(getattr(value, "dtype", None), jax.dtypes.prng_key)
@@ -36,7 +38,9 @@ def _raw_key_shape_of(impl: str) -> tuple[int, ...]:
 
 
 def key(name: str, value: Any) -> Any:
-    """``value`` if it is one PRNG key (typed or raw); TypeError otherwise."""
+    """``value`` if it is one PRNG key (typed or raw; a NumPy raw key of the other byte order,
+    ``'>u4'``, as its native copy: use what this returns); TypeError otherwise."""
+    value = native(value, name) if isinstance(value, np.ndarray) else value
     if is_key(value):
         if not is_typed_key(value) and tuple(value.shape) != _raw_key_shape():
             raise ValueError(

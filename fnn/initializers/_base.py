@@ -77,7 +77,7 @@ def flat(draw: Callable[..., Array], key: Array, shape: tuple[int, ...], dtype: 
     fills in row-major order), and XLA:CPU compiles a 1-D draw several times faster than an N-D
     one (figures: benchmarks/RESULTS.md, "initializers")."""
     # A Keras-style int seed named here, not deep inside jax.random ("invalid PRNG key data")
-    check_key("key", key)
+    key = check_key("key", key)
     size = math.prod(shape)
     if draw is jax.random.truncated_normal:
         return draw(key, *bounds, (size,), dtype).reshape(shape)

@@ -37,7 +37,7 @@ def sum_leading(a: Array) -> Array:
 
 
 def _dense_init(units, kernel_init, bias_init, use_bias, key, input_shape, dtype=jnp.float32):
-    check_key("key", key)  # its shape and dtype only: a traced key (jit, vmap) passes
+    key = check_key("key", key)  # its shape and dtype only: a traced key (jit, vmap) passes
     shape = as_shape(input_shape)
     kw, kb = jax.random.split(key)
     w = _draw(kernel_init, "kernel_initializer", kw, (shape[-1], units), dtype)

@@ -138,7 +138,7 @@ class Network:
         """
         # before the compiled init: jit would take 0 for an int32 array, split would then fail
         # on "key data"; only the key's shape and dtype are read, so a traced key passes
-        check_key("key", key)
+        key = check_key("key", key)
         shape = as_shape(input_shape)
         dtype = params_dtype("dtype", dtype)
         cache_key = (self, shape, dtype)
@@ -172,7 +172,7 @@ class Network:
             TypeError: For a ``key`` that is not a PRNG key, a bad shape or dtype, or a layer
                 whose init breaks the protocol.
         """
-        check_key("key", key)
+        key = check_key("key", key)
         shape = as_shape(input_shape)
         dtype = params_dtype("dtype", dtype)
         params = []
@@ -342,8 +342,12 @@ class Network:
         if key is None or not train:
             return [None] * len(self.layers)
         n = sum(layer.needs_key for layer in self.layers)
+        if not n:
+            return [None] * len(self.layers)
+        # a wrong key named as init names it; a NumPy raw key of the other byte order by its value
+        key = check_key("key", key)
         # per_key: vmapped over models (fit_many), each model's keys are its own key's, as in fit
-        sub = iter(per_key(lambda k: jax.random.split(k, n), key)) if n else iter(())
+        sub = iter(per_key(lambda k: jax.random.split(k, n), key))
         return [next(sub) if layer.needs_key else None for layer in self.layers]
 
     def _checked_params(self, params: Any) -> Any:

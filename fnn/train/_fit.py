@@ -312,7 +312,7 @@ def fit(
     with ctrl_c_recorded():
         initial_epoch = integer("initial_epoch", initial_epoch, 0)
         if key is not None:
-            check_key("key", key)
+            key = check_key("key", key)
         if mesh is not None:
             mesh = parallel.check_mesh(mesh)
             # Many processes: each passed its own shard; every one now holds the same global data.

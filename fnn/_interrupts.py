@@ -33,10 +33,11 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 # Process-wide, as signals are: the signal of an interrupt ctrl_c_recorded's handler raised and
-# Python dropped (0: none), cleared by caught(); and the id and signal of the last one it
-# raised, for the hook that tells a dropped one (reported as unraisable) from one that was caught.
+# Python dropped (0: none), cleared by caught().
 _RECORDED = [0]
-_RAISED = [0, 0]
+# The attribute that marks an interrupt ctrl_c_recorded's handler raised, holding its signal: the
+# hook tells a dropped one (reported as unraisable) by it, not by an id a freed one could pass on.
+_MARK = "_fnn_signal"
 _SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
@@ -71,7 +72,7 @@ def ctrl_c_recorded(*, sigterm: bool = False) -> Iterator[None]:
 
     def record(signum: int, frame: Any) -> None:
         err = _interrupt(signum)
-        _RAISED[:] = [id(err), signum]
+        setattr(err, _MARK, signum)
         raise err
 
     python_hook = sys.unraisablehook
@@ -81,8 +82,8 @@ def ctrl_c_recorded(*, sigterm: bool = False) -> Iterator[None]:
         # and reports it here: ours is recorded, to be raised where it can be, instead of
         # printed as "Exception ignored". One a caller caught never comes here: it is gone, as
         # Python's own Ctrl-C would be.
-        if _RAISED[0] and id(unraisable.exc_value) == _RAISED[0]:
-            _RECORDED[0] = _RAISED[1]
+        if signum := getattr(unraisable.exc_value, _MARK, 0):
+            _RECORDED[0] = signum
             return
         python_hook(unraisable)
 
@@ -96,7 +97,7 @@ def ctrl_c_recorded(*, sigterm: bool = False) -> Iterator[None]:
             signal.signal(s, previous[s])
         if sys.unraisablehook is hook:  # one set since (a debugger's, pytest's) is left in place
             sys.unraisablehook = python_hook
-        dropped, _RECORDED[0], _RAISED[:] = _RECORDED[0], 0, [0, 0]
+        dropped, _RECORDED[0] = _RECORDED[0], 0
     if dropped:  # dropped, and no section's end came to raise it
         raise _interrupt(dropped)
 

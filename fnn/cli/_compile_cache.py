@@ -167,7 +167,8 @@ def prune_cache(path: str, current: str, now: float | None = None) -> list[str]:
                         remove(os.path.join(p, entry), _JAX_ENTRY)
                 tuned = os.path.join(p, _AUTOTUNE)
                 for folder, pattern in ((os.path.join(tuned, "tmp"), _AUTOTUNE_TEMP), (tuned, _AUTOTUNE_ENTRY)):
-                    if older(folder, CACHE_KEPT_DAYS) and not os.path.islink(folder):
+                    # each entry dated on its own: removing tmp/ dates the folder around it now
+                    if not os.path.islink(folder):
                         with contextlib.suppress(OSError):
                             for entry in os.listdir(folder):
                                 if older(os.path.join(folder, entry), CACHE_KEPT_DAYS):

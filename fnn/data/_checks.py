@@ -24,7 +24,7 @@ def _as_array(a: Any, name: str) -> Any:
         arr = native(a, name)  # a ShapeDtypeStruct or an object array refused, in words of its own
     else:
         try:
-            arr = np.asarray(a)
+            arr = native(np.asarray(a), name)  # a list of big-endian rows makes a big-endian array
         except (ValueError, TypeError) as err:  # ragged nested lists, odd objects
             raise TypeError(f"{name} must be an array of numbers; got {type(a).__name__} ({err})") from None
     real_dtype(name, arr.dtype)

@@ -299,7 +299,7 @@ def gradcheck(
         ):
             e_auto, e_fd, kinks, at_kinks_only = judge_leaf(
                 gm_np.reshape(-1), ga_np.reshape(-1), idx, fd[lo:hi], slopes[lo:hi], tol[lo:hi], floor_autodiff,
-                floor_fd, rtol_autodiff, rtol_fd, independent,
+                floor_fd, rtol_autodiff, rtol_fd, agrees[lo:hi],
             )  # fmt: skip
             rows.append(
                 GradcheckRow(

@@ -260,20 +260,20 @@ def judge_leaf(
     floor_fd: float,
     rtol_autodiff: float,
     rtol_fd: float,
-    independent: bool,
+    agrees: np.ndarray,
 ) -> tuple[float, float, int, bool]:
     """A leaf's ``(error vs autodiff, error vs finite differences, entries at kinks, whether
     it fails on entries at kinks alone)``.
 
-    ``fd`` are the differences of the entries ``idx``, ``slopes`` their one-sided slopes
-    ``(low, high)`` where they sit at a kink (NaN rows elsewhere; ``low == high`` where a kink
-    within the step leaves one side's slope alone). At a kink, a slope between the two one-sided
-    ones is a valid choice (jax.nn.relu takes 0 at 0, jnp.maximum 1/2): an entry there passes if
-    it lies between them (within ``tol``) or, when autodiff is ``independent`` of the
-    hand-written derivatives, equals autodiff's (several units kinked at once can sum their
-    choices outside the two slopes); where it lies between them it is left out of the autodiff
-    error, where it equals an independent autodiff's out of the finite-difference error, and
-    otherwise it counts in both.
+    ``fd`` are the differences of the entries ``idx``, ``slopes`` their one-sided slopes ``(low,
+    high)`` where they sit at a kink (NaN rows elsewhere; ``low == high`` where a kink within
+    the step leaves one side's slope alone). At a kink, a slope between the two one-sided ones
+    is a valid choice (jax.nn.relu takes 0 at 0, jnp.maximum 1/2): an entry there passes if it
+    lies between them (within ``tol``) or equals autodiff's where autodiff is independent of the
+    hand-written derivatives (``agrees``, per entry of ``idx``, as gradcheck judged it: several
+    units kinked at once can sum their choices outside the two slopes); where it lies between
+    them it is left out of the autodiff error, where it equals an independent autodiff's out of
+    the finite-difference error, and otherwise it counts in both.
     """
     m = manual[idx]
     kink = ~np.isnan(slopes[:, 0])
@@ -283,7 +283,6 @@ def judge_leaf(
     auto_diff = np.abs(manual - auto)
     auto_diff[idx[in_hull]] = 0.0
     e_auto = float(np.max(auto_diff, initial=0.0) / auto_scale) if auto_scale else 0.0
-    agrees = independent & (np.abs(m - auto[idx]) <= rtol_autodiff * auto_scale)
     fd_diff = np.where(kink, np.where(agrees, 0.0, off_hull), np.abs(m - fd))
     # the scale ``tol`` was taken at (the first pass's differences) too, so that an entry within
     # its tolerance stays within the row's

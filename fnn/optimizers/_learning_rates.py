@@ -150,9 +150,12 @@ def set_learning_rates(state: OptState, learning_rates: Sequence[Any]) -> OptSta
         [0.05, 0.02]
     """
     held = get_learning_rates(state)
-    if isinstance(learning_rates, (np.ndarray, jax.Array)) and np.ndim(learning_rates) == 0:
-        raise TypeError(f"learning_rates must be a sequence of rates, one per group, got {learning_rates!r}")
-    if not isinstance(learning_rates, (Sequence, np.ndarray, jax.Array)) or isinstance(learning_rates, (str, bytes)):
+    arrays = (np.ndarray, jax.Array)
+    if (
+        not isinstance(learning_rates, (Sequence, *arrays))
+        or isinstance(learning_rates, (str, bytes))
+        or (isinstance(learning_rates, arrays) and np.ndim(learning_rates) == 0)
+    ):
         raise TypeError(f"learning_rates must be a sequence of rates, one per group, got {learning_rates!r}")
     if len(learning_rates) != len(held):
         raise ValueError(

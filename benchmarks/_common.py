@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import gc
+import importlib.metadata
 import json
 import math
 import os
@@ -119,6 +120,8 @@ def machine_info() -> dict[str, Any]:
         "nproc": os.cpu_count(),
         "cpu": cpu,
         "jax": jax.__version__,
+        # ml_dtypes' import time moves every JAX process's start by up to ~1 s (pyproject.toml)
+        "ml_dtypes": importlib.metadata.version("ml_dtypes"),
         "backend": jax.default_backend(),
         "device": getattr(dev, "device_kind", str(dev)),
         "python": platform.python_version(),
@@ -130,8 +133,8 @@ def machine_line(info: dict[str, Any]) -> str:
     load = info.get("loadavg")
     load = f", load average {load[0]:.2f} at start" if load else ""
     return (
-        f"{info['date']} · {info['cpu']} · nproc {info['nproc']} · JAX {info['jax']} "
-        f"({info['backend']}: {info['device']}){load}"
+        f"{info['date']} · {info['cpu']} · nproc {info['nproc']} · JAX {info['jax']}, "
+        f"ml_dtypes {info.get('ml_dtypes', '?')} ({info['backend']}: {info['device']}){load}"
     )
 
 

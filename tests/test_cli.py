@@ -17,6 +17,7 @@ import subprocess
 import sys
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 from conftest import run_python_json
@@ -862,6 +863,85 @@ def test_setting_up_the_cache_creates_no_folder(tmp_path, monkeypatch):
     use_compilation_cache(str(tmp_path / "new" / "cache"), "--cache-dir")
     assert list(tmp_path.iterdir()) == []
     assert settings["jax_compilation_cache_dir"].startswith(str(tmp_path / "new" / "cache" / "jax-"))
+
+
+def _entries(folder, word=""):
+    """The files under ``folder`` whose names hold ``word`` (JAX's cache names each entry after
+    its program: ``jit_<function>-<sha256>-cache``)."""
+    return sorted(p for p in folder.rglob("*") if p.is_file() and word in p.name) if folder.exists() else []
+
+
+_CACHE_SETTINGS = (
+    "jax_compilation_cache_dir",
+    "jax_persistent_cache_min_compile_time_secs",
+    "jax_persistent_cache_min_entry_size_bytes",
+)
+
+
+@pytest.mark.slow
+def test_main_in_process_puts_the_user_s_cache_settings_back_and_jax_s_cache_in_their_folder(
+    tmp_path, capsys, monkeypatch
+):
+    """main(["train", ...]) points JAX's persistent cache at fnn's folder for the run (its
+    programs land there, though this process compiled before), then puts the caller's three
+    settings back and resets JAX's cache, whether the command returns, fails (a usage error
+    found after the cache is set up) or raises: the caller's next program lands in its own
+    folder, none in fnn's."""
+    from jax.experimental.compilation_cache.compilation_cache import reset_cache
+
+    mine, theirs = tmp_path / "mine", tmp_path / "fnn-cache"
+    mine.mkdir()
+    original = {name: getattr(jax.config, name) for name in _CACHE_SETTINGS}
+    user = {_CACHE_SETTINGS[0]: str(mine), _CACHE_SETTINGS[1]: 5.0, _CACHE_SETTINGS[2]: 7}
+    settings = lambda: {name: getattr(jax.config, name) for name in _CACHE_SETTINGS}
+    # a network of its own (3 units): its programs are compiled here, whatever ran before
+    train = ["train", "--dataset", "iris", "--hidden", "3", "--epochs", "1", "--verbose", "0"]
+    try:
+        for name, value in user.items():
+            jax.config.update(name, value)
+        jax.config.update(_CACHE_SETTINGS[1], 0.0)  # a first program of the user's, in its folder:
+        jax.config.update(_CACHE_SETTINGS[2], 0)  # JAX's cache opened there before main runs
+        jax.jit(lambda a: a * 5.0 - 2.0)(np.arange(3.0)).block_until_ready()
+        assert len(_entries(mine, "-cache")) == 1
+        for name, value in user.items():
+            jax.config.update(name, value)
+
+        assert main([*train, "--cache-dir", str(theirs)]) == 0
+        assert "test: loss" in capsys.readouterr().out
+        assert settings() == user
+        (folder,) = theirs.glob("jax-*")  # fnn's programs went to fnn's folder, not the user's
+        assert len(_entries(folder, "-cache")) >= 1 and len(_entries(mine, "-cache")) == 1
+
+        # the user's next program, written whatever its size and time: in the user's folder
+        jax.config.update(_CACHE_SETTINGS[1], 0.0)
+
+        @jax.jit
+        def users_program_after_main(a):
+            return jnp.sin(a) * 3.0 + 1.0
+
+        users_program_after_main(jnp.arange(7.0)).block_until_ready()
+        assert len(_entries(mine, "users_program_after_main")) == 1
+        assert _entries(theirs, "users_program_after_main") == []
+        jax.config.update(_CACHE_SETTINGS[1], user[_CACHE_SETTINGS[1]])
+
+        # the same when the command fails after setting the cache up, and when it raises
+        assert main([*train, "--cache-dir", str(theirs), "--resume", str(tmp_path / "none.npz")]) == 2
+        assert "none.npz" in capsys.readouterr().err and settings() == user
+
+        def boom(args):
+            assert jax.config.jax_compilation_cache_dir == str(folder)
+            raise RuntimeError("boom")
+
+        monkeypatch.setattr("fnn.cli._main.cmd_train", boom)
+        with pytest.raises(RuntimeError, match="boom"):
+            main([*train, "--cache-dir", str(theirs)])
+        assert settings() == user
+        monkeypatch.undo()
+
+    finally:
+        for name, value in original.items():
+            jax.config.update(name, value)
+        reset_cache()  # the rest of the tests compile without a persistent cache, as before
 
 
 # --------------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ import re
 import time
 
 import jax
+from jax.experimental.compilation_cache.compilation_cache import reset_cache
 
 from fnn._executables import ExecutableStore, source_digest
 from fnn._validate import path as check_path
@@ -77,12 +78,43 @@ def default_cache_problem(args, path: str) -> str | None:
     return None
 
 
+# What use_compilation_cache sets: the folder, and no threshold of compile time or size.
+CACHE_SETTINGS = (
+    "jax_compilation_cache_dir",
+    "jax_persistent_cache_min_compile_time_secs",
+    "jax_persistent_cache_min_entry_size_bytes",
+)
+
+
+@contextlib.contextmanager
+def cache_settings_restored():
+    """A block after which JAX's persistent-cache settings (:data:`CACHE_SETTINGS`) are those
+    before it, whether it returns or raises: ``main`` run in-process leaves the program's own
+    later compilations in the program's own cache folder (or none), under its own thresholds,
+    not in fnn's, whose prune may remove them. With the folder put back, JAX's cache is reset
+    too: it would otherwise keep writing to the folder it opened, fnn's
+    (:func:`use_compilation_cache`)."""
+    before = {name: getattr(jax.config, name) for name in CACHE_SETTINGS}
+    try:
+        yield
+    finally:
+        folder = getattr(jax.config, CACHE_SETTINGS[0])
+        for name, value in before.items():
+            if getattr(jax.config, name) != value:
+                jax.config.update(name, value)
+        if folder != before[CACHE_SETTINGS[0]]:
+            reset_cache()
+
+
 def use_compilation_cache(path: str, source: str) -> None:
-    """JAX's persistent compilation cache in ``path`` for the rest of this process, for every
-    program however small or quick to compile (the CLI compiles many small ones). It takes
-    effect only where nothing has been compiled yet in the process, as at the CLI's start. A
-    folder that cannot be written is a UsageError naming ``source`` (:func:`cache_dir_source`):
-    ``FNN_CACHE_DIR='...'`` for the environment's, which no option on the command line shows.
+    """JAX's persistent compilation cache in ``path``, for every program however small or quick
+    to compile (the CLI compiles many small ones): the settings :data:`CACHE_SETTINGS`, which
+    :func:`cache_settings_restored` puts back (``main`` run in-process). JAX opens its cache's
+    folder at the first compilation that uses it and keeps it, whatever the setting says later
+    (JAX 0.10), so the cache is reset here: the next compilation opens this folder, also in a
+    process that compiled before. A folder that cannot be written is a UsageError naming
+    ``source`` (:func:`cache_dir_source`): ``FNN_CACHE_DIR='...'`` for the environment's, which
+    no option on the command line shows.
 
     The cache lives in a subfolder per version of fnn's source (``jax-<digest>``): XLA:CPU
     cannot serialize again an executable read from JAX's cache, so the executable store writes
@@ -96,9 +128,9 @@ def use_compilation_cache(path: str, source: str) -> None:
             words = words.replace(f"{source} {path!r}", f"{source}={path!r}", 1)
         raise UsageError(f"{words}; give another or --no-cache") from None
     current = os.path.join(path, "jax-" + source_digest()[:16])
-    jax.config.update("jax_compilation_cache_dir", current)
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
-    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    for name, value in zip(CACHE_SETTINGS, (current, 0.0, 0), strict=True):
+        jax.config.update(name, value)
+    reset_cache()
     # The folder's time is its last use (prune_cache reads it). A missing one is JAX's cache's to
     # create when it first writes, so a usage error found after this leaves no folder behind.
     with contextlib.suppress(OSError):

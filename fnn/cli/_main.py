@@ -48,6 +48,7 @@ from fnn.cli._compile_cache import (
     add_cache_args,
     cache_dir,
     cache_dir_source,
+    cache_settings_restored,
     default_cache_problem,
     use_compilation_cache,
 )
@@ -226,6 +227,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     ``import fnn`` leaves the command line out (its import cost): ``import fnn.cli`` first.
 
+    With the compilation cache on (not ``--no-cache``), ``train``, ``gradcheck`` and ``compare``
+    point JAX's persistent compilation cache at fnn's folder, with no threshold of compile time
+    or size (``jax_compilation_cache_dir``, ``jax_persistent_cache_min_compile_time_secs``,
+    ``jax_persistent_cache_min_entry_size_bytes``), and reset JAX's cache so that it opens that
+    folder. ``main`` puts the three settings back when it returns or raises, and resets JAX's
+    cache again, so a program calling it compiles afterwards into its own folder (or none),
+    never into fnn's, whose prune may remove what it finds there.
+
     Args:
         argv: The arguments after ``fnn`` (``["datasets"]``); None reads ``sys.argv``.
 
@@ -240,7 +249,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         # A Ctrl-C that Python drops (in a gc callback) still ends the run; SIGTERM ends it as
         # Ctrl-C does (the finished work kept), instead of killing the process on the spot.
-        with ctrl_c_recorded(sigterm=True):
+        with ctrl_c_recorded(sigterm=True), cache_settings_restored():
             return _run(args)
     except UsageError as err:
         print(f"fnn {args.command}: error: {err}", file=sys.stderr)

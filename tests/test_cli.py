@@ -163,6 +163,40 @@ def test_compare_table_results_and_plots(tmp_path, capsys):
 
 
 @pytest.mark.slow
+def test_compare_in_process_draws_its_plots_without_touching_the_user_s_matplotlib(tmp_path, capsys):
+    """compare's plots are drawn on figures of their own (Agg canvas, no pyplot): a program that
+    runs main in-process keeps its backend, its rcParams (matplotlib.use would also turn off
+    backend_fallback) and its open figures (a backend switch closes them)."""
+    import matplotlib
+    import matplotlib.image
+    import matplotlib.pyplot as plt
+
+    backend = matplotlib.get_backend()
+    matplotlib.use("svg")
+    mine = plt.figure()
+    rc_before = matplotlib.rcParams.copy()
+    out = tmp_path / "cmp"
+    try:
+        args = ["compare", "--dataset", "iris", "--hidden", "4", "--epochs", "2", "--seeds", "1"]
+        assert main([*args, "--optimizers", "sgd", "--out", str(out)]) == 0
+        assert "loss_vs_epoch.png, loss_vs_time.png" in capsys.readouterr().out
+        assert matplotlib.get_backend() == "svg" and plt.fignum_exists(mine.number)
+        changed = [k for k in rc_before if dict.__getitem__(rc_before, k) != dict.__getitem__(matplotlib.rcParams, k)]
+        assert changed == []
+    finally:
+        plt.close(mine)
+        matplotlib.use(backend)
+        matplotlib.rcParams.update(rc_before)
+    # the layout of plot_runs in pixels at 110 dpi: two 6.5-inch panels (loss, val loss) and a
+    # legend column of 1.8 inches, 4.8 inches high
+    for name in ("loss_vs_epoch.png", "loss_vs_time.png"):
+        assert (out / name).read_bytes()[:8] == PNG_SIGNATURE
+        image = matplotlib.image.imread(out / name)
+        assert image.shape == (round(4.8 * 110), round((2 * 6.5 + 1.8) * 110), 4)
+        assert image.std() > 0.01  # something was drawn
+
+
+@pytest.mark.slow
 def test_train_save_resume_continues_exactly(tmp_path, capsys, monkeypatch):
     common = [
         "train",

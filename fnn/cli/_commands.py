@@ -33,7 +33,7 @@ from fnn.cli._report import (
     RESULT_FILES,
     best_line,
     format_table,
-    import_pyplot_in_background,
+    import_matplotlib_in_background,
     plot_runs,
     table_notes,
     write_results,
@@ -80,8 +80,8 @@ def cmd_compare(args) -> int:
         loss_name=problem.loss.name,
         metric=metric_name,
     )
-    # pyplot imports beside the compilations and is waited for before the timed training
-    importing = None if args.no_plots else import_pyplot_in_background()
+    # matplotlib imports beside the compilations and is waited for before the timed training
+    importing = None if args.no_plots else import_matplotlib_in_background()
     planned = len(args.optimizers) * len(args.batch_sizes)
     runs: list[dict[str, Any]] = []  # the finished runs, also when interrupted
     written = plotted = False

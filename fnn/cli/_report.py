@@ -249,23 +249,25 @@ def write_results(
 # --------------------------------------------------------------------------------------------
 
 
-def _pyplot():
+def _matplotlib() -> tuple[Any, Any] | None:
+    """matplotlib's ``Figure`` and its Agg canvas (PNG files, no display needed), or None when
+    matplotlib is missing. Never pyplot: ``matplotlib.use("Agg")`` would switch the backend of
+    a program that runs ``main`` in-process (and close its open figures), and pyplot's figures
+    are registered in its global state; a figure drawn on its own canvas touches neither."""
     try:
-        import matplotlib
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
     except ImportError:
         return None
-    matplotlib.use("Agg")  # files only: works without a display
-    import matplotlib.pyplot as plt
-
-    return plt
+    return Figure, FigureCanvasAgg
 
 
-def import_pyplot_in_background() -> threading.Thread:
-    """Starts importing matplotlib's pyplot in a daemon thread and returns it. The import takes
-    ~1 s of Python; started before the runs, it overlaps their compilation (XLA works with the
-    GIL released), and :func:`plot_runs` finds the module loaded (or waits for the same
-    import). Join it before timing anything: it competes for the GIL while it runs."""
-    thread = threading.Thread(target=_pyplot, name="fnn-import-pyplot", daemon=True)
+def import_matplotlib_in_background() -> threading.Thread:
+    """Starts importing matplotlib's figure and Agg canvas in a daemon thread and returns it. The
+    import takes ~1 s of Python; started before the runs, it overlaps their compilation (XLA
+    works with the GIL released), and :func:`plot_runs` finds the modules loaded (or waits for
+    the same import). Join it before timing anything: it competes for the GIL while it runs."""
+    thread = threading.Thread(target=_matplotlib, name="fnn-import-matplotlib", daemon=True)
     thread.start()
     return thread
 
@@ -291,13 +293,17 @@ def plot_runs(runs: Sequence[dict[str, Any]], out_dir: str, title: str) -> list[
     line per run drawn from its record's ``curves`` (the mean over seeds, :func:`curve_note`),
     one legend for both panels beside them. Returns the paths, or [] when matplotlib is
     missing."""
-    plt = _pyplot()
-    if plt is None or not runs:
+    drawing = _matplotlib()
+    if drawing is None or not runs:
         return []
+    figure, canvas = drawing
+    from matplotlib import colormaps
+    from matplotlib.ticker import MaxNLocator
+
     names = sorted({r["optimizer"] for r in runs}, key=[r["optimizer"] for r in runs].index)
     batches = sorted({r["batch"] for r in runs}, key=[r["batch"] for r in runs].index)
     # tab20's dark shades first: ten well-separated colours before any light twin is needed.
-    palette = [plt.get_cmap("tab20")(2 * i + j) for j in (0, 1) for i in range(10)]
+    palette = [colormaps["tab20"](2 * i + j) for j in (0, 1) for i in range(10)]
     panels = ["loss"] + (["val_loss"] if "val_loss" in runs[0]["curves"] else [])
     note = curve_note(runs)
     together = bool(runs[0].get("seeds_together"))
@@ -310,7 +316,9 @@ def plot_runs(runs: Sequence[dict[str, Any]], out_dir: str, title: str) -> list[
     axes_width = (axes_right - _LEFT - _BETWEEN * (len(panels) - 1)) / len(panels)
     paths = []
     for x_name in ("epoch", "time"):
-        fig, axes = plt.subplots(1, len(panels), figsize=(width, height), squeeze=False)
+        fig = figure(figsize=(width, height))
+        canvas(fig)  # the figure's own canvas: Agg draws the PNG
+        axes = fig.subplots(1, len(panels), squeeze=False)
         fig.subplots_adjust(
             left=_LEFT / width,
             right=axes_right / width,
@@ -339,7 +347,7 @@ def plot_runs(runs: Sequence[dict[str, Any]], out_dir: str, title: str) -> list[
                 program = "the seeds' one vmapped program, " if together else ""
                 ax.set_xlabel(f"training time ({program}compilation excluded), s")
             else:
-                ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
+                ax.xaxis.set_major_locator(MaxNLocator(integer=True))
                 ax.set_xlabel("epoch")
             ax.set_ylabel("training loss" if key == "loss" else "validation loss")
             ax.grid(True, which="both", alpha=0.3)
@@ -355,7 +363,6 @@ def plot_runs(runs: Sequence[dict[str, Any]], out_dir: str, title: str) -> list[
         )
         fig.suptitle(title, fontsize="medium", y=1 - 0.12 / height, va="top")
         path = os.path.join(out_dir, PLOT_FILES[0 if x_name == "epoch" else 1])
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
+        fig.savefig(path, dpi=110)  # (no pyplot, no figure to close: it goes with its last reference)
         paths.append(path)
     return paths

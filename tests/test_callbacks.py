@@ -1125,3 +1125,40 @@ def test_learning_rate_scheduler_returning_the_held_rate_in_the_state_s_dtype_ch
     cb = LearningRateScheduler(lambda epoch: 0.1000001)
     cb.on_epoch_begin(0, ctx)
     assert float(O.get_learning_rate(ctx.opt_state)) == float(np.float32(0.1000001))
+
+
+def _tqdm_monitors():
+    """The threads of tqdm's monitor alive now (tqdm names each ``tqdm_monitor``)."""
+    import threading
+
+    return {t for t in threading.enumerate() if t.name == "tqdm_monitor" and t.is_alive()}
+
+
+def test_the_progress_bar_leaves_no_tqdm_monitor_thread_and_the_user_s_tqdm_keeps_its_own(capsys):
+    """verbose=1 draws tqdm's bar, but its class starts no ``tqdm_monitor`` thread (tqdm 4.70 left
+    it running after fit returned); tqdm's own classes keep their monitor_interval, so a bar of
+    the user's still starts its monitor."""
+    import io
+
+    import tqdm.auto
+    import tqdm.std
+
+    intervals = (tqdm.std.tqdm.monitor_interval, tqdm.auto.tqdm.monitor_interval)
+    before = _tqdm_monitors()
+    res = _small_fit(epochs=2, verbose=1)
+    err = capsys.readouterr().err
+    # the bar: 2 epochs of 2 batches of 4 samples, the last epoch's loss as fit logs it
+    assert "Epoch 2/2" in err and "4/4 [" in err and f"loss: {res.history['loss'][-1]:.4f}" in err
+    assert _tqdm_monitors() == before  # none started (or a user's one stopped)
+    assert (tqdm.std.tqdm.monitor_interval, tqdm.auto.tqdm.monitor_interval) == intervals == (10, 10)
+    if before:  # a monitor of the user's already runs: it is the one a new bar of theirs uses
+        return
+    bar = tqdm.auto.tqdm(total=1, file=io.StringIO())
+    try:
+        (monitor,) = _tqdm_monitors()
+        assert type(bar).monitor is monitor
+    finally:
+        bar.close()
+        type(bar).monitor.exit()  # the process as this test found it: no monitor
+        type(bar).monitor = None
+    assert not _tqdm_monitors()

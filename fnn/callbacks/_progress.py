@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import sys
 from typing import Any
 
@@ -21,6 +22,25 @@ def format_logs(logs: dict) -> str:
     return " - ".join(f"{k}: {format_value(v)}" for k, v in logs.items())
 
 
+@functools.cache
+def _bar_class() -> Any:
+    """``tqdm.auto.tqdm`` without its monitor thread, for fnn's bars only (the user's tqdm keeps
+    its ``monitor_interval``). tqdm starts the monitor, a daemon thread ``tqdm_monitor``, with
+    the first bar of a class whose ``monitor_interval`` is not 0, and tqdm 4.70 leaves it
+    running, waking every 10 s, after every bar has closed: ``fit(verbose=1)`` would leave a
+    thread behind in the caller's process. What it does, printing a bar whose updates came
+    faster than ``mininterval`` (0.1 s) and then stopped for ``maxinterval`` (10 s), fnn's bar
+    hardly needs: it moves an epoch at a time and its epochs take alike times."""
+    from tqdm.auto import tqdm
+
+    tqdm.get_lock()  # the lock every bar shares, made on tqdm's class (a subclass's would be its own)
+
+    class Bar(tqdm):
+        monitor_interval = 0
+
+    return Bar
+
+
 class Progress:
     """``verbose=1``: a tqdm bar over iterations (ETA, loss and metrics), advanced by an epoch's
     iterations at a time; ``verbose=2``: one line per epoch; ``verbose=0``: silent."""
@@ -29,9 +49,7 @@ class Progress:
         self.verbose, self.epochs, self.iterations = verbose, epochs, iterations
         self.bar = None
         if verbose == 1 and epochs > initial_epoch:
-            from tqdm.auto import tqdm
-
-            self.bar = tqdm(
+            self.bar = _bar_class()(
                 total=(epochs - initial_epoch) * iterations,
                 unit="it",
                 dynamic_ncols=True,

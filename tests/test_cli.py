@@ -12,6 +12,7 @@ import importlib.metadata
 import json
 import math
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -25,6 +26,7 @@ from conftest import run_python_json
 import fnn
 from fnn.cli import DEFAULT_LEARNING_RATES, main
 from fnn.cli._compare import load_problem, run_comparison  # the engine behind fnn compare
+from fnn.cli._main import given_options
 from fnn.cli._problem import default_learning_rate, split_problem
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -589,6 +591,10 @@ def test_settings_that_shape_no_program_stay_out_of_the_store_namespace(tmp_path
     base = prefix(*train)
     assert prefix(*train, "--verbose", "2") == base
     assert prefix(*train, "--verbose", "0", "--save", "a.npz", "--resume", "b.npz") == base
+    # which options were typed (main records them for --resume) neither: only their values count
+    typed = build_parser().parse_args([*train, "--hidden", "64,64", "--cache-dir", str(tmp_path)])
+    typed.given = given_options([*train, "--hidden", "64,64"])
+    assert executable_store(typed).prefix == base
     assert len({base, prefix(*train, "--optimizer", "sgd"), prefix(*train, "--batch-size", "16")}) == 3
     compare = ["compare", "--dataset", "iris"]
     root = store(*compare, "--optimizers", "sgd,adam", "--batch-sizes", "16,full")
@@ -1054,8 +1060,22 @@ def test_good_mnist_like_file_still_loads_and_reports_its_shapes(tmp_path, capsy
 
 
 # --------------------------------------------------------------------------------------------
-# --resume: the saved settings must be the ones given.
+# --resume: a setting not given is the saved one; a given one must be the saved one.
 # --------------------------------------------------------------------------------------------
+
+
+def test_given_options_are_the_flags_written_however_abbreviated():
+    """What --resume takes from the checkpoint is decided by argparse's own matching: no
+    default counts as given, and ``--lr=0.1``, ``--hid 8``, ``--early 3`` are the flags."""
+    for command in ("train", "compare", "gradcheck", "datasets"):
+        assert given_options([command]) == frozenset(), command
+    argv = ["train", "--hid", "8", "--lr=0.1", "--early", "3", "--batch-size=full", "--res", "a.npz", "--verbose", "0"]
+    assert given_options(argv) == {"hidden", "lr", "early_stopping", "batch_size", "resume", "verbose"}
+    assert given_options(["train", "--hidden", "64,64", "--epochs", "20"]) == {
+        "hidden",
+        "epochs",
+    }  # the defaults, given
+
 
 RESUME_BASE = ["train", "--dataset", "moons", "--hidden", "4", "--batch-size", "full", "--verbose", "0"]
 
@@ -1073,7 +1093,9 @@ def moons_checkpoint(tmp_path_factory):
     "change, words",
     [
         (["--lr", "0.5"], ["--lr 0.5 (saved: 0.01)"]),
-        ([], ["--lr 0.002 (saved: 0.01)"]),  # adam's default rate is not the saved one either
+        (["--lr=0.5"], ["--lr 0.5 (saved: 0.01)"]),  # given in any form argparse takes
+        (["--lr", "0.002"], ["--lr 0.002 (saved: 0.01)"]),  # adam's default rate, given, is not the saved one
+        (["--hid", "8"], ["--hidden 8 (saved: 4)"]),  # an abbreviation is the flag given
         (["--lr", "0.01", "--activation", "tanh"], ["--activation tanh (saved: relu)"]),
         (["--lr", "0.01", "--optimizer", "adamw"], ["--optimizer adamw (saved: adam)"]),
         (["--lr", "0.01", "--dataset", "xor"], ["--dataset xor (saved: moons)"]),
@@ -1135,6 +1157,116 @@ def test_resume_refuses_a_checkpoint_without_key_or_settings(moons_checkpoint, t
     assert main([*argv, str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and f"--resume: {tmp_path}: Is a directory" in err
+
+
+@pytest.mark.slow
+def test_resume_takes_each_setting_not_given_from_the_checkpoint(moons_checkpoint, tmp_path, capsys):
+    """An omitted --lr is the saved rate (not the optimizer's default), whichever it was; a
+    given setting is still compared; a saved value no flag takes is refused with one line."""
+    bare = ["train", "--verbose", "0"]
+    # saved at lr 0.01 (adam's default is 0.002): every setting, and the target epoch (1), from the file
+    assert main([*bare, "--resume", moons_checkpoint]) == 0
+    out = capsys.readouterr().out
+    assert f"resumed from {moons_checkpoint} at epoch 1" in out
+    assert "fnn train: moons, network 2-4-1 (relu), adam(lr=0.01), batch 640 (1 it/epoch)" in out
+    assert "final epoch 1: " in out  # the saved run had reached its target: no epoch ran
+
+    default_lr = str(tmp_path / "default_lr.npz")  # saved without --lr: adam's own rate
+    assert main([*RESUME_BASE, "--epochs", "1", "--save", default_lr]) == 0
+    assert fnn.checkpoint.load(default_lr).extra["learning_rate"] == DEFAULT_LEARNING_RATES["adam"]
+    capsys.readouterr()
+    longer = str(tmp_path / "longer.npz")
+    assert main([*bare, "--epochs", "2", "--resume", default_lr, "--save", longer]) == 0
+    assert "adam(lr=0.002)" in capsys.readouterr().out
+    assert fnn.checkpoint.load(longer).extra == {**fnn.checkpoint.load(default_lr).extra, "epochs": 2}
+
+    # a given setting that differs is named alone: the lr not given is the saved one
+    assert main([*bare, "--optimizer", "sgd", "--resume", moons_checkpoint]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err == (
+        f"fnn train: error: --resume {moons_checkpoint} was saved with other settings: --optimizer sgd "
+        "(saved: adam); give the saved values to continue it\n"
+    )
+
+    saved = _load_moons(moons_checkpoint)
+    odd = str(tmp_path / "odd.npz")  # a saved value that no --lr takes
+    fnn.checkpoint.save(
+        odd,
+        params=saved.params,
+        opt_state=saved.opt_state,
+        epoch=1,
+        key=saved.key,
+        history=saved.history,
+        **{**saved.extra, "learning_rate": -1.0},
+    )
+    assert main([*bare, "--resume", odd]) == 2
+    assert capsys.readouterr().err == (
+        f"fnn train: error: --resume {odd}: its saved --lr -1.0 is not one fnn train takes: "
+        "expected a positive number, got '-1.0'\n"
+    )
+    assert main([*bare, "--lr", "0.01", "--resume", odd]) == 2  # given, it is compared instead
+    assert "--lr 0.01 (saved: -1)" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_resume_of_a_checkpoint_without_its_target_epochs_runs_to_the_default(moons_checkpoint, tmp_path, capsys):
+    """Checkpoints written before the target was saved: an omitted --epochs is the default (20)."""
+    saved = _load_moons(moons_checkpoint)
+    assert saved.extra["epochs"] == 1
+    old, out = str(tmp_path / "old.npz"), str(tmp_path / "out.npz")
+    kept = {k: v for k, v in saved.extra.items() if k != "epochs"}
+    fnn.checkpoint.save(
+        old, params=saved.params, opt_state=saved.opt_state, epoch=1, key=saved.key, history=saved.history, **kept
+    )
+    assert main(["train", "--verbose", "0", "--resume", old, "--save", out]) == 0
+    assert "final epoch 20: " in capsys.readouterr().out
+    again = fnn.checkpoint.load(out)
+    assert again.epoch == 20 and again.extra["epochs"] == 20 and again.history["epochs"] == list(range(20))
+    assert again.history["history"]["loss"][0] == saved.history["history"]["loss"][0]
+
+
+@pytest.mark.slow
+def test_the_line_printed_after_ctrl_c_continues_the_run_as_typed(tmp_path, capsys, monkeypatch):
+    """``fnn train`` with settings other than the defaults, stopped by Ctrl-C after 3 of its 6
+    epochs, prints ``continue with --resume PATH``; ``fnn train --resume PATH`` and nothing
+    else ends with the history and weights of the run never stopped, EarlyStopping included."""
+    from fnn.cli import _train
+
+    settings = ["--dataset", "iris", "--hidden", "8", "--optimizer", "sgd", "--lr", "0.3", "--batch-size", "16"]
+    settings += ["--early-stopping", "3", "--epochs", "6", "--verbose", "0"]
+    straight, cut, resumed = (str(tmp_path / n) for n in ("straight.npz", "cut path.npz", "resumed.npz"))
+    assert main(["train", *settings, "--save", straight]) == 0
+    whole = fnn.checkpoint.load(straight)
+    assert whole.epoch == 6 and whole.history["stop_reason"] == "epochs"  # early stopping never stops it
+
+    begin = _train._LastEpoch.on_epoch_begin
+
+    def ctrl_c_at_the_fourth_epoch(self, epoch, ctx):
+        begin(self, epoch, ctx)
+        if epoch == 3:
+            signal.raise_signal(signal.SIGINT)
+
+    monkeypatch.setattr(_train._LastEpoch, "on_epoch_begin", ctrl_c_at_the_fourth_epoch)
+    capsys.readouterr()
+    assert main(["train", *settings, "--save", cut]) == 130
+    err = capsys.readouterr().err
+    hint = f"; continue with --resume '{cut}'\n"  # quoted as a shell reads it: the name holds a space
+    assert err == f"fnn train: interrupted during epoch 4/6; saved checkpoint (epoch 3) to {cut}{hint}"
+    monkeypatch.undo()
+
+    continued = shlex.split(err.split("; continue with ")[1])
+    assert main(["train", *continued, "--save", resumed]) == 0
+    assert f"resumed from {cut} at epoch 3" in capsys.readouterr().out
+    again = fnn.checkpoint.load(resumed)
+    untimed = lambda h: {k: v for k, v in h.items() if k != "times"}
+    assert again.epoch == 6 and untimed(again.history) == untimed(whole.history)
+    assert again.extra == whole.extra and again.extra["learning_rate"] == 0.3 and again.extra["hidden"] == [8]
+    for name, value in whole.params.items():
+        np.testing.assert_array_equal(again.params[name], value)
+    for got, want in zip(
+        again.callbacks[0]["state"]["best_weights"], whole.callbacks[0]["state"]["best_weights"], strict=True
+    ):
+        np.testing.assert_array_equal(got, want)
 
 
 @pytest.mark.slow

@@ -229,11 +229,13 @@ def prune_cache(path: str, current: str, now: float | None = None) -> list[str]:
 # that names its optimizer and batch size (fnn.cli._compare's run_store), and those of the
 # command's own namespace use neither (the seeds' initial params; the test pass at batch 1024;
 # the validation pass, whose batch, max(batch size, 1024) within the validation set, is in its
-# own static key). A program's key also holds its static settings and its arguments' shapes, so
-# leaving one of these out can only make two runs share a program they both run.
+# own static key); and which options the command line wrote (train's ``given``: --resume fills
+# in the others, and their values are here). A program's key also holds its static settings
+# and its arguments' shapes, so leaving one of these out can only make two runs share a program
+# they both run.
 _NOT_IN_PROGRAMS = (
     *("func", "out", "no_plots", "jobs", "cache_dir", "no_cache", "verbose"),
-    *("epochs", "seed", "lr", "save", "resume", "optimizers", "batch_sizes"),
+    *("epochs", "seed", "lr", "save", "resume", "optimizers", "batch_sizes", "given"),
 )
 
 

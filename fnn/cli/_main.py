@@ -99,14 +99,37 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
 
+class _GivenOnly(_Parser):
+    """The same parser with no defaults: its namespace holds only the options the command line
+    gives."""
+
+    def add_argument(self, *args, **kwargs):
+        return super().add_argument(*args, **{**kwargs, "default": argparse.SUPPRESS})
+
+    def set_defaults(self, **kwargs) -> None:
+        pass
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``fnn`` argument parser (sub-commands compare, train, gradcheck, datasets)."""
-    parser = _Parser(
+    return _build(_Parser)
+
+
+def given_options(argv: Sequence[str] | None) -> frozenset[str]:
+    """The options ``argv`` gives, by ``dest`` (``lr``, ``batch_size``...), however written:
+    ``--lr 0.1``, ``--lr=0.1``, ``--l 0.1`` (argparse takes unique prefixes). ``argv`` is parsed
+    again, by the parser without defaults, so that argparse's own matching decides, not a second
+    reading of the words. ``argv`` must be one that ``build_parser()`` accepts."""
+    return frozenset(vars(_build(_GivenOnly).parse_args(argv))) - {"command"}
+
+
+def _build(parser_class: type[_Parser]) -> argparse.ArgumentParser:
+    parser = parser_class(
         prog="fnn",
         description="Fully-connected neural networks in JAX with hand-written "
         "backpropagation: compare optimizers and batch sizes, train, check gradients.",
     )
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=parser_class)
     sub.required = True
 
     p = sub.add_parser(
@@ -182,10 +205,10 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         metavar="PATH",
         help="continue a checkpoint of fnn train up to --epochs (a run that early stopping ended stays "
-        "ended). The run's settings (--dataset, --loss, --hidden, --activation, --optimizer, --lr, "
-        "--batch-size, --validation-split, --seed, --early-stopping) must be the saved ones (the "
-        "checkpoint records them; an omitted --lr means the optimizer's default rate): where any "
-        "differs it is refused, exit 2",
+        "ended). The checkpoint records the run's settings (--dataset, --loss, --hidden, --activation, "
+        "--optimizer, --lr, --batch-size, --validation-split, --seed, --early-stopping) and --epochs: "
+        "each one not given is the saved one (fnn train --resume PATH alone continues the saved run "
+        "to its --epochs), and where a given one differs the resume is refused, exit 2",
     )
     p.add_argument(
         "--verbose",
@@ -246,6 +269,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as stop:  # --help (0) or a bad argument (2): a status, also in-process
         return int(stop.code or 0)
+    if args.func is cmd_train:  # --resume takes the saved value of each setting not given
+        args.given = given_options(argv)
     try:
         # A Ctrl-C that Python drops (in a gc callback) still ends the run; SIGTERM ends it as
         # Ctrl-C does (the finished work kept), instead of killing the process on the spot.

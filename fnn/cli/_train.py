@@ -4,17 +4,21 @@ stopping) and the test metrics; ``--save`` / ``--resume`` checkpoints that conti
 A checkpoint of ``fnn train`` is one of :func:`fnn.fit`'s own (the last finished epoch's params
 and optimizer state, the epochs done, the PRNG key, the history and the callbacks' state in the
 layout ``fit`` writes, so ``fit(checkpoint=path, callbacks=[EarlyStopping(...)])`` continues it
-too) plus the run's settings as ``extra`` entries, which ``--resume`` compares with the ones
-given. It is written once, at the end or after Ctrl-C, from a copy of the last finished epoch
-kept in memory (no file per epoch). Resuming gives EarlyStopping back its wait, best value and
-best weights, after its ``on_train_begin`` as ``fit`` does, and a run that had stopped stays
-stopped: the resumed run is the uninterrupted one.
+too) plus the run's settings and its target ``epochs`` as ``extra`` entries. ``--resume`` takes
+each saved setting the command line does not give, and compares those it gives (a differing one
+is refused), so ``fnn train --resume PATH`` alone continues the run it was saved from. It is
+written once, at the end or after Ctrl-C, from a copy of the last finished epoch kept in memory
+(no file per epoch). Resuming gives EarlyStopping back its wait, best value and best weights,
+after its ``on_train_begin`` as ``fit`` does, and a run that had stopped stays stopped: the
+resumed run is the uninterrupted one.
 """
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import math
+import shlex
 import sys
 import time
 from typing import Any
@@ -25,10 +29,23 @@ from fnn import (
     activations as _activations,
     callbacks as _callbacks,
     checkpoint as _checkpoint,
+    datasets as _datasets,
     optimizers as _optimizers,
 )
 from fnn._executables import using
 from fnn._interrupts import interrupts_held
+from fnn.cli._args import (
+    activation_name,
+    batch_size,
+    fraction,
+    hidden_sizes,
+    loss_name,
+    non_negative_int,
+    optimizer_name,
+    positive_float,
+    positive_int,
+    seed,
+)
 from fnn.cli._common import (
     EXIT_BROKEN_PIPE,
     UsageError,
@@ -57,6 +74,31 @@ _RESUME_SETTINGS = {
     "seed": "--seed",
     "early_stopping": "--early-stopping",
 }
+
+
+def _dataset_name(text: str) -> str:
+    if text not in _datasets.names():
+        raise argparse.ArgumentTypeError(f"unknown data set {text!r}; known data sets: {', '.join(_datasets.names())}")
+    return text
+
+
+# Each flag's type, which reads a saved value back (as its text) the way the flag's text is read:
+# a file's values are checked as the command line's are. --epochs, the run's target, is saved
+# and taken too, but never compared: a resumed run may go on further.
+_FLAG_TYPES = {
+    "dataset": _dataset_name,
+    "loss": loss_name,
+    "hidden": hidden_sizes,
+    "activation": activation_name,
+    "optimizer": optimizer_name,
+    "learning_rate": positive_float,
+    "batch_size": batch_size,
+    "validation_split": fraction,
+    "seed": seed,
+    "early_stopping": non_negative_int,
+    "epochs": positive_int,
+}
+_TAKEN = {**_RESUME_SETTINGS, "epochs": "--epochs"}
 
 
 def _train_settings(args, problem, lr: float) -> dict[str, Any]:
@@ -102,17 +144,15 @@ def _resume_error(err: Exception) -> UsageError:
     return UsageError(f"--resume: {err}")
 
 
-def _check_resume(path: str, settings: dict[str, Any]) -> None:
-    """Refuses (UsageError) a checkpoint that would not continue THIS run: one not written by
-    fnn train, one without its PRNG key (the batch order would change), or one whose recorded
-    settings differ from the ones given (older files record fewer: only those are compared).
-    Reads the file once, before anything is built."""
+def _read_resume(path: str) -> _checkpoint.Checkpoint:
+    """The checkpoint ``--resume`` names, read once, before the data set (which it may name) is
+    loaded. Refuses (UsageError) one that does not load, one not written by fnn train, and one
+    without its PRNG key (the batch order would change)."""
     try:
         saved = _checkpoint.load(path)
     except (OSError, ValueError) as err:  # a folder, a file we may not read: usage errors too
         raise _resume_error(err) from None
-    recorded = [name for name in _RESUME_SETTINGS if name in saved.extra]
-    if not recorded:
+    if not any(name in saved.extra for name in _RESUME_SETTINGS):
         raise UsageError(
             f"--resume {path}: not a checkpoint of fnn train (it records none of the run's settings "
             f"{', '.join(_RESUME_SETTINGS.values())})"
@@ -122,6 +162,43 @@ def _check_resume(path: str, settings: dict[str, Any]) -> None:
             f"--resume {path}: the checkpoint holds no PRNG key, so the batches could not come in the "
             "order the run would have seen them"
         )
+    return saved
+
+
+def _as_flag_text(value: Any) -> str:
+    """A saved value as it would be written after its flag (JSON gives lists, numbers, text)."""
+    if isinstance(value, (list, tuple)):
+        return ",".join(map(str, value)) or "none"
+    return repr(value) if isinstance(value, float) else str(value)  # repr: the float itself
+
+
+def _take_saved(args, path: str, saved: _checkpoint.Checkpoint) -> None:
+    """Sets each setting that the checkpoint records and the command line does not give (and
+    ``--epochs``) to its saved value, read by the flag's own type. ``args.given`` holds the
+    options given (``given_options``); without it every option counts as given. Older files
+    record fewer settings (none has ``epochs``): the others keep their defaults."""
+    given = getattr(args, "given", None)
+    if given is None:
+        return
+    for name, flag in _TAKEN.items():
+        dest = flag[2:].replace("-", "_")  # argparse's dest: --batch-size -> batch_size
+        if name not in saved.extra or dest in given:
+            continue
+        value = saved.extra[name]
+        if name == "early_stopping" and value is None:
+            args.early_stopping = None  # saved without early stopping
+            continue
+        try:
+            setattr(args, dest, _FLAG_TYPES[name](_as_flag_text(value)))
+        except argparse.ArgumentTypeError as err:
+            raise UsageError(f"--resume {path}: its saved {flag} {value!r} is not one fnn train takes: {err}") from None
+
+
+def _check_resume(path: str, saved: _checkpoint.Checkpoint, settings: dict[str, Any]) -> None:
+    """Refuses (UsageError) a checkpoint whose recorded settings differ from this run's (older
+    files record fewer: only those are compared). The ones not given were taken from it, so
+    what can differ is a value given on the command line."""
+    recorded = [name for name in _RESUME_SETTINGS if name in saved.extra]
     differ = [
         f"{_RESUME_SETTINGS[name]} {_shown(settings[name])} (saved: {_shown(saved.extra[name])})"
         for name in recorded
@@ -201,15 +278,18 @@ def cmd_train(args) -> int:
     Ctrl-C, SIGTERM or a closed pipe)."""
     if args.save is not None:  # "" too: a --save "$UNSET" must not lose the checkpoint quietly
         args.save = output_path("--save", args.save)
-    if args.resume is not None and not args.resume:
+    if args.resume == "":
         raise UsageError("--resume must be a non-empty path (the checkpoint to continue)")
+    saved_run = _read_resume(args.resume) if args.resume else None
+    if saved_run is not None:
+        _take_saved(args, args.resume, saved_run)
     problem = load_problem(args.dataset, args.loss, args.path)
     if args.early_stopping is not None and args.validation_split == 0:
         raise UsageError("--early-stopping watches the validation loss: give --validation-split > 0")
     lr = default_learning_rate(args.optimizer, args.lr)
     settings = _train_settings(args, problem, lr)
-    if args.resume:
-        _check_resume(args.resume, settings)  # before anything is compiled
+    if saved_run is not None:
+        _check_resume(args.resume, saved_run, settings)  # before anything is compiled
     (x_tr, y_tr), val = split_problem(problem, args.validation_split)
     net = mlp([*args.hidden, problem.output_size], activation=args.activation)
     opt = _optimizers.get(args.optimizer, learning_rate=lr)
@@ -316,6 +396,7 @@ def cmd_train(args) -> int:
                         key=key,
                         history=_merge_histories(old_history, new_history).to_dict(),
                         callbacks=cb_state,
+                        epochs=args.epochs,  # the run's target: a --resume without --epochs goes on to it
                         **settings,
                     )
                     saved = epochs_done
@@ -341,7 +422,9 @@ def cmd_train(args) -> int:
         else f" {'after' if finished_current else 'during'} epoch {(last.current or 0) + 1}/{args.epochs}"
     )
     if saved is not None:
-        message = f"saved checkpoint (epoch {saved}) to {args.save}; continue with --resume {args.save}"
+        # the command that continues it, as it can be typed (the data files are not saved)
+        again = f"--resume {shlex.quote(str(args.save))}" + (f" --path {shlex.quote(args.path)}" if args.path else "")
+        message = f"saved checkpoint (epoch {saved}) to {args.save}; continue with {again}"
     elif not_saved is not None:
         message = not_saved
     elif args.save:

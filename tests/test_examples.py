@@ -120,6 +120,13 @@ def test_manual_vs_autodiff(monkeypatch, capsys):
     out = run_example("manual_vs_autodiff.py", monkeypatch, capsys)
     first = out.splitlines()[1]
     assert all(float(v) < 1e-12 for v in re.findall(r"\d\.\de[-+]\d+", first))  # float64, same chain rule
+    # the whole network against jax.grad of fnn's forward and of a plain jax.numpy one: float32
+    # rounding at most, in the gradients and in the losses
+    (autodiff,) = _floats_after(out, "manual vs autodiff")
+    (plain,) = _floats_after(out, "manual vs jax.grad of plain jax.numpy")
+    assert 0 <= autodiff < 1e-5 and 0 <= plain < 1e-5
+    losses = re.findall(r"loss (\d\.\d+) \(manual\), (\d\.\d+) \(autodiff\), (\d\.\d+) \(plain jax.numpy\)", out)
+    assert len(losses) == 1 and np.ptp([float(v) for v in losses[0]]) <= 2e-6, losses
     assert "gradcheck PASSED" in out
     assert _floats_after(out, "ratio")[0] > 0
 

@@ -119,3 +119,12 @@ def check_params_dtypes(params: Any, name: str = "params") -> None:
                 "its params as floating arrays of the dtype it is given (a fixed array such as a mask belongs "
                 "in its forward, not in its params)"
             )
+
+
+def abstract_array(shape: tuple, dtype: Any) -> jax.ShapeDtypeStruct:
+    """A ``jax.ShapeDtypeStruct`` of ``shape`` for an array of ``dtype`` as JAX holds it: the dtype
+    canonical (NumPy float64 without ``jax_enable_x64`` is float32, as ``jnp.asarray`` makes it;
+    asking for float64 there warns from JAX 0.12) and native; extended dtypes (typed PRNG keys) kept."""
+    if jax.dtypes.issubdtype(dtype, jax.dtypes.extended):
+        return jax.ShapeDtypeStruct(shape, dtype)
+    return jax.ShapeDtypeStruct(shape, jax.dtypes.canonicalize_dtype(np.dtype(dtype).newbyteorder("=")))

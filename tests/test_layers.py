@@ -253,7 +253,7 @@ def test_numpy_float64_params_without_x64_give_float32_gradients_without_a_warni
     # astype(float64) warned once per leaf)
     net = fnn.mlp([2])
     params = jax.tree.map(lambda a: np.asarray(a, np.float64), _like_init(lambda: net.init(KEY, (3,))))
-    enable_x64 = jax.enable_x64 if hasattr(jax, "enable_x64") else jax.experimental.enable_x64
+    enable_x64 = jax.enable_x64
     with enable_x64(False), warnings.catch_warnings():
         warnings.simplefilter("error")
         _, grads = fnn.value_and_grad(net, "mse", mode="manual")(params, np.ones((4, 3)), np.ones((4, 2)))
@@ -1108,7 +1108,7 @@ def test_init_takes_the_four_float_dtypes_and_says_float64_without_x64_once(comp
             with pytest.raises(TypeError, match=said):
                 net.init_with_shape(key, (6,), bad)
     assert c.count == 0
-    enable_x64 = jax.enable_x64 if hasattr(jax, "enable_x64") else jax.experimental.enable_x64
+    enable_x64 = jax.enable_x64
     with enable_x64(False):
         with warnings.catch_warnings():
             warnings.simplefilter("error")  # None is the default float dtype: no warning

@@ -342,7 +342,8 @@ def test_data_mesh_and_check_mesh():
     mesh = parallel.data_mesh()
     assert mesh.axis_names == ("batch",) and mesh.axis_types == (AxisType.Auto,)
     assert mesh.devices.size == jax.device_count()
-    explicit = jax.make_mesh((1,), ("batch",))  # jax's default axis type is Explicit
+    # Explicit given (jax's default from 0.9; 0.8.x warns that its default changes)
+    explicit = jax.make_mesh((1,), ("batch",), axis_types=(AxisType.Explicit,))
     assert parallel.check_mesh(explicit).axis_types == (AxisType.Auto,)
     with pytest.raises(TypeError, match="mesh must be a jax.sharding.Mesh"):
         parallel.check_mesh("cpu")
@@ -416,7 +417,7 @@ def test_sweep_s_learning_rate_is_the_first_group_s_and_the_others_keep_their_pr
 
 def test_sweep_dtype_float64_without_x64_says_so_once():
     x, y = _data()
-    enable_x64 = jax.enable_x64 if hasattr(jax, "enable_x64") else jax.experimental.enable_x64
+    enable_x64 = jax.enable_x64
     with enable_x64(False), pytest.warns(UserWarning) as seen:  # not jax's warning per leaf and cast
         result = fnn.sweep(NET, OPT, LOSS, x, y, learning_rates=[0.1], dtype=jnp.float64, epochs=0, verbose=0)
     assert [str(w.message)[:58] for w in seen] == ["dtype=float64 is not available with jax_enable_x64 off: th"]

@@ -14,6 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from fnn._cache import structural_cache
+from fnn._dtypes import abstract_array
 from fnn._registry import Registry
 from fnn._validate import boolean, integer, real
 from fnn.losses._kernels import (
@@ -361,4 +362,4 @@ def check_targets(loss: str | Loss, y_true: Any, y_pred_shape: tuple, name: str 
 @structural_cache(maxsize=256)
 def _check_target_shapes(loss: Loss, y_shape: tuple, y_dtype: np.dtype, y_pred_shape: tuple) -> None:
     # Traces the loss (nothing runs); cached because fit checks the same shapes on every call.
-    jax.eval_shape(lambda t: loss(t, jnp.zeros(y_pred_shape)), jax.ShapeDtypeStruct(y_shape, y_dtype))
+    jax.eval_shape(lambda t: loss(t, jnp.zeros(y_pred_shape)), abstract_array(y_shape, y_dtype))

@@ -16,7 +16,7 @@ import numpy as np
 
 from fnn import losses
 from fnn._cache import structural_cache
-from fnn._dtypes import check_params_float
+from fnn._dtypes import abstract_array, check_params_float
 from fnn._validate import eval_shape_or_run
 from fnn._values import Static
 from fnn.layers._base import check_net
@@ -73,7 +73,7 @@ def signature(tree: Any) -> tuple:
 
 def abstract(params_signature: tuple) -> Any:
     treedef, leaves = params_signature
-    return jax.tree.unflatten(treedef, [jax.ShapeDtypeStruct(shape, dtype) for shape, dtype in leaves])
+    return jax.tree.unflatten(treedef, [abstract_array(shape, dtype) for shape, dtype in leaves])
 
 
 # Both cached: fit checks the same shapes on every call, and tracing a network costs
@@ -82,7 +82,7 @@ def abstract(params_signature: tuple) -> Any:
 def network_output_shape(net: Any, params_signature: tuple, x_shape: tuple, x_dtype: Any = jnp.float32) -> tuple:
     """``net.apply``'s output shape for params of ``params_signature`` and inputs of
     ``x_shape`` (traced, nothing runs)."""
-    out = jax.eval_shape(net.apply, abstract(params_signature), jax.ShapeDtypeStruct(x_shape, x_dtype))
+    out = jax.eval_shape(net.apply, abstract(params_signature), abstract_array(x_shape, x_dtype))
     return tuple(out.shape)
 
 
@@ -193,7 +193,7 @@ def _plain_loss_shape(loss: Any, y_shape: tuple, y_dtype: Any, out_shape: tuple)
     ``out_shape`` (traced, nothing runs); None where it cannot be traced so (one that needs its
     ``sample_weight=``): the run then says what it says."""
     try:
-        out = jax.eval_shape(loss, jax.ShapeDtypeStruct(y_shape, y_dtype), jax.ShapeDtypeStruct(out_shape, jnp.float32))
+        out = jax.eval_shape(loss, abstract_array(y_shape, y_dtype), jax.ShapeDtypeStruct(out_shape, jnp.float32))
     except Exception:
         return None
     return tuple(out.shape) if hasattr(out, "shape") else None

@@ -1288,3 +1288,72 @@ def test_apply_names_a_shape_dtype_struct_and_an_object_array():
         net.apply(params, jax.ShapeDtypeStruct((4, 3), jnp.float64))
     with pytest.raises(TypeError, match=r"^params\[0\]\['w'\] must hold numbers; got dtype object"):
         net.apply([{"w": np.ones((3, 2), object), "b": np.zeros(2)}], np.ones((4, 3)))
+
+
+# ---- explicit broadcasting: fnn under jax_numpy_rank_promotion="raise" ---------------------
+
+
+def _whole_workflow(net, params, loss, x, y, w, x_val, y_val, w_val, focal):
+    """Every entry point on one network: apply, value_and_grad (manual, autodiff and jax.grad,
+    with Dropout's key and sample weights) and ``focal()`` as one jitted program, then fit
+    (padded last batches, validation, sample weights, metrics), evaluate, predict, gradcheck;
+    as NumPy values."""
+    key = jax.random.PRNGKey(3)
+
+    @jax.jit  # one program (traced again under the other setting: it is part of jit's cache key)
+    def direct(params, x, y, w):
+        out = {"apply": net.apply(params, x), "apply_train": net.apply(params, x, key=key, train=True)}
+        for mode in ("manual", "autodiff"):
+            out[mode] = fnn.value_and_grad(net, loss, mode)(params, x, y, key=key, sample_weight=w)
+        out["jax.grad"] = jax.grad(lambda p: loss(y, net.apply(p, x, key=key, train=True)))(params)
+        out["focal"] = focal()
+        return out
+
+    out = direct(params, x, y, w)
+    fitted = fnn.fit(
+        net, params, "adam", loss, x, y, batch_size=8, epochs=2, key=key, verbose=0,
+        metrics=["accuracy", "sparse_top_k_categorical_accuracy"], weighted_metrics=["accuracy"],
+        validation_data=(x_val, y_val, w_val), sample_weight=w,
+    )  # fmt: skip
+    out["fit"] = (fitted.params, fitted.opt_state, dict(fitted.history))
+    out["evaluate"] = fnn.evaluate(
+        net, fitted.params, loss, x_val, y_val, metrics=["accuracy"], batch_size=4, sample_weight=w_val,
+        weighted_metrics=["accuracy"],
+    )  # fmt: skip
+    out["evaluate_one_hot"] = fnn.evaluate(
+        net, fitted.params, fnn.losses.get("categorical_crossentropy", from_logits=True), x_val, np.eye(3)[y_val],
+        metrics=["auc", "precision", "f1_score", "r2"], weighted_metrics=["auc"], sample_weight=w_val,
+    )  # fmt: skip
+    out["predict"] = fnn.predict(net, fitted.params, x, batch_size=8)
+    report = fnn.gradcheck(net, loss, params, x[:4], y[:4], key=key)
+    out["gradcheck"] = (report.passed, report.loss_value, [(r.manual_vs_autodiff, r.manual_vs_fd) for r in report.rows])
+    return jax.tree.map(np.asarray, out)
+
+
+def test_every_entry_point_runs_under_rank_promotion_raise_with_the_default_s_numbers():
+    """fnn broadcasts explicitly (a bias, LayerNorm's scale and offset, a per-class alpha, AUC's
+    thresholds...): a user who sets ``jax_numpy_rank_promotion="raise"`` to catch their own
+    implicit broadcasts gets no error from fnn's code, whose message would name their layer, and
+    the same numbers, bit for bit."""
+    net = fnn.serial(
+        L.Flatten(), L.Dense(8, "tanh"), L.LayerNorm(), L.Dropout(0.25), L.Dense(6, "relu"), L.Activation("softplus"),
+        L.Dense(3),
+    )  # fmt: skip
+    rng = np.random.default_rng(0)
+    x, x_val = rng.normal(size=(20, 2, 3)), rng.normal(size=(7, 2, 3))  # 20 = 2 batches of 8 and one of 4
+    y, y_val = rng.integers(0, 3, 20), rng.integers(0, 3, 7)
+    w, w_val = rng.uniform(0.5, 2.0, 20), rng.uniform(0.5, 2.0, 7)
+    params = net.init(KEY, (2, 3), jnp.float64)
+    loss = fnn.losses.get("sparse_categorical_crossentropy", from_logits=True)
+    # a focal loss with one alpha per class (C,) for targets (N, C)
+    t, p, alpha = np.eye(3)[y], rng.uniform(0.05, 0.95, (20, 3)), np.array([0.2, 0.5, 0.8])
+    focal = lambda: [
+        getattr(fnn.losses, name)(t, p, apply_class_balancing=True, alpha=alpha, sample_weight=w)
+        for name in ("binary_focal_crossentropy", "binary_focal_crossentropy_grad")
+    ]
+    args = (net, params, loss, x, y, w, x_val, y_val, w_val, focal)
+    want = _whole_workflow(*args)
+    with jax.numpy_rank_promotion("raise"):
+        got = _whole_workflow(*args)
+    assert got["gradcheck"][0] and len(got["fit"][2]["val_loss"]) == 2
+    chex.assert_trees_all_equal(got, want)

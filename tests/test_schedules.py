@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import chex
 import jax
 import numpy as np
 import pytest
@@ -165,6 +166,21 @@ def test_non_numeric_argument_is_a_type_error():
     # any truthy value used to switch staircase on ("False" included)
     with pytest.raises(TypeError, match="staircase must be True or False, got 'False'"):
         S.exponential_decay(0.1, 10, 0.5, staircase="False")
+
+
+def test_schedules_take_steps_of_any_shape_under_rank_promotion_raise():
+    """Steps (2, 18), integer and float, give the default setting's values bit for bit under
+    jax_numpy_rank_promotion="raise" (piecewise_constant compared (..., 1) steps with (k,)
+    boundaries), piecewise_constant's the boundaries' ``searchsorted`` index."""
+    steps = np.arange(-3, 33).reshape(2, 18)
+    every = jax.jit(lambda i, f: [(schedule(i), schedule(f)) for _, schedule, _ in CASES])
+    want = every(steps.astype(np.int32), steps.astype(np.float32))
+    with jax.numpy_rank_promotion("raise"):
+        got = every(steps.astype(np.int32), steps.astype(np.float32))
+    chex.assert_trees_all_equal(got, want)
+    piecewise = got[[name for name, _, _ in CASES].index("piecewise")]
+    for values in piecewise:
+        np.testing.assert_array_equal(values, np.array([1.0, 0.5, 0.1])[np.searchsorted([5, 12], steps)])
 
 
 def test_piecewise_constant_compares_integer_steps_exactly_past_float32_s_range():

@@ -152,16 +152,17 @@ def _layernorm_forward(epsilon, center, scale, params, x, *, key=None, train=Fal
     xc = x - mu
     r = jax.lax.rsqrt(jnp.mean(xc * xc, axis=-1, keepdims=True) + jnp.asarray(epsilon, x.dtype))
     xh = xc * r
-    y = xh * params["scale"] if scale else xh
+    # broadcasts written out (jax_numpy_rank_promotion="raise" refuses (n, d) * (d,), as in Dense)
+    y = xh * jnp.broadcast_to(params["scale"], xh.shape) if scale else xh
     if center:
-        y = y + params["offset"]
+        y = y + jnp.broadcast_to(params["offset"], y.shape)
     return y.astype(out_dtype), (xh, r)
 
 
 def _layernorm_backward(center, scale, params, cache, dy):
     xh, r = cache  # in the forward's statistics dtype (float32 at least)
     check_dy(dy, xh.shape)
-    g = dy.astype(xh.dtype) * params["scale"] if scale else dy.astype(xh.dtype)
+    g = dy.astype(xh.dtype) * jnp.broadcast_to(params["scale"], xh.shape) if scale else dy.astype(xh.dtype)
     dx = r * (g - jnp.mean(g, axis=-1, keepdims=True) - xh * jnp.mean(g * xh, axis=-1, keepdims=True))
     grads = {}
     if scale:

@@ -74,7 +74,9 @@ def _dense_forward(act, use_bias, params, x, *, key=None, train=False):
     check_features(x, params["w"].shape[0])
     z = x @ params["w"]
     if use_bias:
-        z = z + params["b"]
+        # broadcast written out: under jax_numpy_rank_promotion="raise" an implicit (n, u) + (u,)
+        # is an error, which the user would read as their network's
+        z = z + jnp.broadcast_to(params["b"], z.shape)
     if act is None:  # linear: nothing to cache but the input
         return z, (x,)
     y = activation_output(act, z)

@@ -255,6 +255,9 @@ def binary_focal_crossentropy_terms(
     f, df = _focal_factor(q, gamma)
     e, de = f * bce, f * dbce - df * (2 * t - 1) * ds * bce
     if apply_class_balancing:
+        # alpha may be one per output, (C,) against (N, C): broadcast written out, as
+        # jax_numpy_rank_promotion="raise" requires (a Python number keeps its weak type)
+        alpha = jnp.broadcast_to(alpha, t.shape)
         w = t * alpha + (1 - t) * (1 - alpha)
         e, de = w * e, w * de
     return _mean_terms(e, de, ax)

@@ -49,7 +49,7 @@ def _auc_counts(
     # The comparison with every threshold is fused into the sums (nothing of size N x T is
     # stored) and, unlike a scatter-add of buckets, sums in a fixed order.
     bucket = jnp.maximum(jnp.ceil(jnp.clip(p, 0.0, 1.0) * (num_thresholds - 1)) - 1, 0)
-    above = (bucket.reshape(-1, 1) >= jnp.arange(num_thresholds, dtype=p.dtype)).astype(p.dtype)
+    above = (bucket.reshape(-1, 1) >= jnp.arange(num_thresholds, dtype=p.dtype)[None, :]).astype(p.dtype)
     wp, wn = (w * pos).reshape(-1, 1), (w * (1 - pos)).reshape(-1, 1)
     tp, fp = jnp.sum(wp * above, axis=0), jnp.sum(wn * above, axis=0)
     return tp, fp, jnp.sum(wn) - fp, jnp.sum(wp) - tp

@@ -1,5 +1,9 @@
 """fnn.data: Keras's batching and split rules, one-hot, scaling, and input validation."""
 
+import sys
+import threading
+import warnings
+
 import jax
 import numpy as np
 import pytest
@@ -254,6 +258,55 @@ def test_standardizer_leaves_nan_out_as_scikit_learn_s_standard_scaler():
         )
     with pytest.raises(ValueError, match=r"^x holds 1 infinite value\(s\), the first at index \(0, 0\)"):
         data.standardize(np.array([[np.inf, 1.0], [0.0, 2.0]]))
+
+
+@pytest.mark.parametrize("axis,order", [(0, "C"), (0, "F"), (1, "C"), (-1, "F"), (2, "C")])
+def test_standardizer_statistics_are_numpy_s_nanmean_and_nanstd_bit_for_bit(axis, order):
+    """Counted without numpy's nan-functions (which warn on an all-NaN feature), the statistics
+    are still theirs exactly, in either memory layout (a sum adds in the order it gives), with a
+    feature that is all NaN, one with a single value (std 1) and large offsets."""
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(33, 6, 5)) * 10.0 ** rng.integers(-4, 7, size=(1, 6, 5)) + 1e3
+    x[rng.random(x.shape) < 0.3] = np.nan
+    x[:, 2, :] = x[:, :, 1] = np.nan
+    x[:-1, 3, 3] = np.nan  # one value left
+    x = np.asarray(x, order=order)
+    s = data.Standardizer.fit(x, axis=axis)
+    with warnings.catch_warnings():  # the reference's "Mean of empty slice" (the test's own filter)
+        warnings.simplefilter("ignore", RuntimeWarning)
+        mean, std = np.nanmean(x, axis=axis), np.nanstd(x, axis=axis)
+    np.testing.assert_array_equal(s.mean, mean)  # NaN where NaN, every other bit equal
+    tiny = 10 * np.finfo(np.float64).eps * np.maximum(np.abs(mean), 1.0)
+    np.testing.assert_array_equal(s.std, np.where(std <= tiny, 1.0, std))
+    assert np.isnan(s.mean).any() and (s.std == 1.0).any()
+
+
+def test_standardize_in_two_threads_leaves_the_warning_filters_as_they_were():
+    """fit used to silence numpy's empty-slice warning with warnings.catch_warnings, which is not
+    thread-safe: two threads could leave an "ignore RuntimeWarning" filter for good. It no longer
+    touches the filters, and an all-NaN feature still warns nothing (warnings are errors here)."""
+    x = np.random.default_rng(0).normal(size=(50, 4))
+    x[:, 1] = np.nan
+    x[::3, 2] = np.nan
+    want = data.standardize(x)[0]
+    before = list(warnings.filters)
+    results, switch = [], sys.getswitchinterval()
+
+    def work():
+        for _ in range(400):
+            results.append(data.standardize(x)[0])
+
+    threads = [threading.Thread(target=work) for _ in range(2)]
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=120)
+    finally:
+        sys.setswitchinterval(switch)
+    assert list(warnings.filters) == before
+    assert len(results) == 800 and all(np.array_equal(r, want, equal_nan=True) for r in results)
 
 
 def test_standardizer_transforms_along_the_axis_it_was_fit_on():

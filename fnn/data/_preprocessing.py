@@ -5,7 +5,6 @@ the training data only (:class:`~fnn.data.Standardizer`).
 from __future__ import annotations
 
 import dataclasses
-import warnings
 from typing import Any
 
 import jax.numpy as jnp
@@ -62,6 +61,30 @@ def one_hot(labels: Any, num_classes: int | None = None, dtype: Any = np.float32
     if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
         raise ValueError(f"labels must lie in [0, {num_classes}); got values from {labels.min()} to {labels.max()}")
     return (labels[..., None] == np.arange(num_classes)).astype(dtype)
+
+
+def _nan_mean_std(x: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
+    """``np.nanmean(x, axis)`` and ``np.nanstd(x, axis)``, bit for bit, without their warnings.
+
+    With ``n`` the count of values that are not NaN, ``mean = sum(x) / n`` and
+    ``std = sqrt(sum((x - mean)^2) / n)`` over those values; a feature with ``n = 0`` gets NaN
+    for both. NumPy's functions warn ("Mean of empty slice") for such a feature, and silencing
+    that with ``warnings.catch_warnings`` is not thread-safe: two threads standardizing at once
+    could leave the process an "ignore RuntimeWarning" filter for good. So the empty features
+    are handled here, and nothing divides by zero. The sums run as NumPy's run (NaN replaced by
+    0 in a copy of ``x`` that keeps its memory layout), so the numbers are NumPy's.
+    """
+    missing = np.isnan(x)
+    filled = np.array(x, copy=True)  # x's layout kept: a reduction adds in the order it gives
+    np.copyto(filled, 0.0, where=missing)
+    count = np.sum(~missing, axis=axis, keepdims=True)
+    present = count > 0
+    per = np.maximum(count, 1)  # 0/0 would warn; the empty features are NaN below
+    mean = np.where(present, np.sum(filled, axis=axis, keepdims=True) / per, np.nan)
+    deviation = np.subtract(filled, mean, out=filled)
+    np.copyto(deviation, 0.0, where=missing)
+    var = np.where(present, np.sum(deviation * deviation, axis=axis, keepdims=True) / per, np.nan)
+    return np.squeeze(mean, axis), np.squeeze(np.sqrt(var), axis)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -124,12 +147,8 @@ class Standardizer:
         # NaN is a missing value, left out of the statistics (StandardScaler's rule): with plain
         # means one NaN would turn its whole feature NaN, and fit would then report every row of
         # it instead of the one the data has. A feature with no value at all keeps NaN
-        # statistics, so its NaN stay where they are; numpy's "mean of empty slice" warning
-        # for it would say nothing the NaN do not.
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            mean = np.nanmean(x, axis=axis)
-            std = np.nanstd(x, axis=axis)
+        # statistics, so its NaN stay where they are.
+        mean, std = _nan_mean_std(x, axis)
         # Rounding leaves std ~ eps * |mean| for a constant column; treat that as zero.
         tiny = 10 * np.finfo(np.float64).eps * np.maximum(np.abs(mean), 1.0)
         std = np.where(std <= tiny, 1.0, std)

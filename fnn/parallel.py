@@ -201,7 +201,9 @@ def initialize(
     ``local_device_count`` splits this process's CPU into that many devices
     (``jax_num_cpu_devices``). Other keywords go to ``jax.distributed.initialize``
     (``local_device_ids``, ``initialization_timeout``...). On GPU/TPU clusters the arguments can
-    usually be left out: JAX detects them from the environment (SLURM, Cloud TPU...).
+    usually be left out: JAX detects them from the environment (SLURM, Cloud TPU...). What
+    ``jax.distributed.initialize`` raises passes through, the two JAX settings put back as they
+    were.
 
     Args:
         coordinator_address: ``host:port`` of process 0 (None: from the environment).
@@ -225,10 +227,21 @@ def initialize(
         integer("process_id", process_id, 0)
         if num_processes is not None and process_id >= num_processes:
             raise ValueError(f"process_id must be in [0, num_processes={num_processes}), got {process_id}")
-    jax.config.update("jax_cpu_collectives_implementation", cpu_collectives)
+    settings: dict[str, Any] = {"jax_cpu_collectives_implementation": cpu_collectives}
     if local_device_count is not None:
-        jax.config.update("jax_num_cpu_devices", local_device_count)
-    jax.distributed.initialize(coordinator_address, num_processes, process_id, **kwargs)
+        settings["jax_num_cpu_devices"] = local_device_count
+    previous = {name: getattr(jax.config, name) for name in settings}
+    try:
+        for name, value in settings.items():
+            jax.config.update(name, value)
+        jax.distributed.initialize(coordinator_address, num_processes, process_id, **kwargs)
+    except BaseException:
+        # The settings are made first (jax.distributed.initialize reads them), but a call that
+        # fails (a keyword it does not take, a coordinator that does not answer) must not leave
+        # them behind: the process's next computation would start on another device count.
+        for name, value in previous.items():
+            jax.config.update(name, value)
+        raise
 
 
 def process_shard(a: Any, *, index: int | None = None, count: int | None = None) -> Any:

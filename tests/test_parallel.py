@@ -400,6 +400,39 @@ def test_process_shard_and_initialize_bad_input():
         parallel.initialize("127.0.0.1:1", 2, 0, local_device_count=1.5)
 
 
+def test_a_failed_initialize_leaves_the_jax_settings_as_they_were():
+    """A keyword jax.distributed.initialize does not take: its TypeError, and the collectives
+    setting fnn made before the call put back (no distributed runtime is started)."""
+    before = jax.config.jax_cpu_collectives_implementation
+    with pytest.raises(TypeError, match="unexpected keyword argument 'bogus'"):
+        parallel.initialize("127.0.0.1:1", 1, 0, cpu_collectives="mpi" if before != "mpi" else "gloo", bogus=1)
+    assert jax.config.jax_cpu_collectives_implementation == before
+
+
+_FAILED_INITIALIZE = """
+import json, jax, fnn
+before = (jax.config.jax_cpu_collectives_implementation, jax.config.jax_num_cpu_devices)
+try:
+    fnn.parallel.initialize("127.0.0.1:1", 1, 0, local_device_count=3, cpu_collectives="mpi", bogus=1)
+except TypeError as e:
+    error = str(e)
+after = (jax.config.jax_cpu_collectives_implementation, jax.config.jax_num_cpu_devices)
+print(json.dumps({"before": before, "after": after, "error": error, "devices": len(jax.devices())}))
+"""
+
+
+@pytest.mark.slow
+def test_a_failed_initialize_leaves_the_device_count_as_it_was():
+    """In a fresh process (the device count can only be set before JAX starts): after the
+    TypeError, jax_num_cpu_devices is back as it was and JAX does not start on 3 devices."""
+    from conftest import run_python_json
+
+    got = run_python_json(_FAILED_INITIALIZE)
+    assert "unexpected keyword argument 'bogus'" in got["error"]
+    assert got["after"] == got["before"] and got["before"][1] != 3
+    assert got["devices"] != 3
+
+
 def test_sweep_s_learning_rate_is_the_first_group_s_and_the_others_keep_their_proportions():
     """chain(masked(sgd(0.1), w), masked(adam(0.01), b)) swept at 0.5 and 0.02 trains with
     (0.5, 0.05) and (0.02, 0.002), as LearningRateScheduler and scale_learning_rates keep the

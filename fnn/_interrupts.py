@@ -62,7 +62,8 @@ def ctrl_c_recorded(*, sigterm: bool = False) -> Iterator[None]:
     process) also makes SIGTERM raise :class:`Terminated`, recorded the same way. Main thread
     only; SIGINT only over Python's default handler and SIGTERM only over the OS default (a
     debugger's or a host application's handler, or an enclosing block's, is left alone, so
-    nested blocks do nothing). The handlers in place before are put back at the end."""
+    nested blocks do nothing). The handlers in place before are put back at the end, unless
+    another was set inside the block (a callback's own handler is kept)."""
     defaults = {signal.SIGINT: signal.default_int_handler, signal.SIGTERM: signal.SIG_DFL}
     previous = {s: signal.getsignal(s) for s in (_SIGNALS if sigterm else (signal.SIGINT,))}
     ours = [s for s, handler in previous.items() if handler == defaults[s]]
@@ -94,7 +95,10 @@ def ctrl_c_recorded(*, sigterm: bool = False) -> Iterator[None]:
         yield
     finally:
         for s in ours:
-            signal.signal(s, previous[s])
+            # as the hook below: a handler set since (a callback's own, for the rest of the
+            # user's program) is left in place; only ours is taken back
+            if signal.getsignal(s) is record:
+                signal.signal(s, previous[s])
         if sys.unraisablehook is hook:  # one set since (a debugger's, pytest's) is left in place
             sys.unraisablehook = python_hook
         dropped, _RECORDED[0] = _RECORDED[0], 0
@@ -130,7 +134,8 @@ def interrupts_held() -> Iterator[None]:
     ends, then calls the handler that was in place with it (Python's default raises
     ``KeyboardInterrupt`` there). A second signal inside the block goes to its handler at once,
     so a block that hangs (a user's callback) can still be interrupted. A block that raises
-    drops a held signal (the exception ends the run anyway).
+    drops a held signal (the exception ends the run anyway). A handler set inside the block (by a
+    callback) is kept at its end.
 
     It holds nothing outside the main thread of the main interpreter (where Python runs no
     signal handler and none can be set), and no signal whose handler was not set from Python
@@ -159,7 +164,8 @@ def interrupts_held() -> Iterator[None]:
         yield
     finally:
         for s, handler in handlers.items():
-            signal.signal(s, handler)
+            if signal.getsignal(s) is hold:  # one a callback set inside the block stays
+                signal.signal(s, handler)
     if held:
         handlers[held[0][0]](*held[0])
     raise_dropped()  # a signal raised and dropped (in a gc callback) before this section

@@ -327,3 +327,63 @@ def test_a_ctrl_c_the_caller_catches_is_gone_and_python_s_hook_gets_what_is_not_
         assert sys.unraisablehook == seen.append
     finally:
         sys.unraisablehook = before
+
+
+class _InstallsHandlers(Callback):
+    """Sets SIGINT's (and SIGTERM's) handler for the rest of the program in ``hook``, as a user's
+    callback might (to save on Ctrl-C)."""
+
+    def __init__(self, hook, sigterm=False):
+        self.hook, self.sigterm, self.calls = hook, sigterm, []
+
+    def _install(self):
+        mine = lambda signum, frame: self.calls.append(signum)
+        signal.signal(signal.SIGINT, mine)
+        if self.sigterm:
+            signal.signal(signal.SIGTERM, mine)
+        self.mine = mine
+
+    def on_train_begin(self, ctx):
+        if self.hook == "on_train_begin":
+            self._install()
+
+    def on_epoch_end(self, epoch, logs, ctx):  # within fit's held section
+        if self.hook == "on_epoch_end" and epoch == 0:
+            self._install()
+
+
+@pytest.mark.parametrize("hook", ["on_train_begin", "on_epoch_end"])
+def test_a_handler_a_callback_sets_during_fit_is_still_in_place_after_it(hook):
+    """fit takes back only its own handlers: one the user's callback set while it ran stays
+    (SIGTERM too, under the CLI's recording), and a Ctrl-C afterwards goes to it."""
+    sigterm = signal.getsignal(signal.SIGTERM)
+    try:
+        _fit(cb := _InstallsHandlers(hook), epochs=2)
+        assert signal.getsignal(signal.SIGINT) is cb.mine and signal.getsignal(signal.SIGTERM) == sigterm
+        signal.raise_signal(signal.SIGINT)
+        assert cb.calls == [signal.SIGINT]
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        with ctrl_c_recorded(sigterm=True):  # the CLI's
+            _fit(cb := _InstallsHandlers(hook, sigterm=True), epochs=2)
+        assert signal.getsignal(signal.SIGINT) is cb.mine and signal.getsignal(signal.SIGTERM) is cb.mine
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, sigterm)
+    _fit(Seen(), epochs=2)  # and without one: Python's default is back
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert signal.getsignal(signal.SIGTERM) == sigterm
+
+
+def test_a_handler_set_inside_a_block_stays_and_one_left_alone_is_put_back():
+    mine = lambda signum, frame: None
+    try:
+        with ctrl_c_recorded(), interrupts_held():
+            signal.signal(signal.SIGINT, mine)
+        assert signal.getsignal(signal.SIGINT) is mine
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    with ctrl_c_recorded():
+        with interrupts_held():
+            held = signal.getsignal(signal.SIGINT)
+        assert signal.getsignal(signal.SIGINT) is not held  # the section's own is taken back
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

@@ -1,6 +1,7 @@
 """fnn.datasets: shapes, dtypes, the fixed split, generators' formulas, local MNIST files."""
 
 import gzip
+import os
 import struct
 import subprocess
 import sys
@@ -74,9 +75,10 @@ def test_sklearn_sets(name):
     np.testing.assert_array_equal(y_te, y_te2)
 
 
-@pytest.mark.parametrize("loader", ["load_digits", "load_iris", "load_breast_cancer", "load_wine"])
+@pytest.mark.parametrize("loader", ["load_digits", "load_iris", "load_breast_cancer", "load_wine", "load_diabetes"])
 def test_bundled_files_read_directly_equal_sklearns_loaders(loader):
-    x, y = _sklearn._read_bundled_csv(loader)
+    """Bit for bit, diabetes's features too (scikit-learn scales them; fnn repeats its steps)."""
+    x, y = _sklearn._read_bundled(loader)
     x_ref, y_ref = getattr(skd, loader)(return_X_y=True)
     np.testing.assert_array_equal(x, x_ref)
     np.testing.assert_array_equal(y, y_ref)
@@ -84,10 +86,18 @@ def test_bundled_files_read_directly_equal_sklearns_loaders(loader):
 
 
 @pytest.mark.slow
-def test_loading_digits_does_not_import_sklearn():
-    code = "import sys, fnn; fnn.datasets.load('digits'); print('sklearn' in sys.modules)"
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
-    assert proc.stdout.strip() == "False"
+@pytest.mark.parametrize("name", ["digits", "diabetes"])
+def test_loading_a_bundled_set_does_not_import_sklearn(name):
+    """Nor does it get the KMP_* variables scikit-learn's import puts in os.environ."""
+    code = (
+        f"import os, sys, fnn; fnn.datasets.load({name!r}); "
+        "print('sklearn' in sys.modules, any(k.startswith('KMP_') for k in os.environ))"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KMP_")}
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True, env=env
+    )
+    assert proc.stdout.strip() == "False False"
 
 
 def test_train_part_is_shuffled_so_validation_split_sees_every_class():

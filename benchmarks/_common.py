@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import gc
-import importlib.metadata
 import json
 import math
 import os
@@ -18,6 +17,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import ml_dtypes
 import numpy as np
 
 DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16, "float16": jnp.float16}
@@ -116,12 +116,12 @@ def machine_info() -> dict[str, Any]:
         pass
     dev = jax.devices()[0]
     return {
-        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "nproc": os.cpu_count(),
         "cpu": cpu,
         "jax": jax.__version__,
         # ml_dtypes' import time moves every JAX process's start by up to ~1 s (pyproject.toml)
-        "ml_dtypes": importlib.metadata.version("ml_dtypes"),
+        "ml_dtypes": ml_dtypes.__version__,
         "backend": jax.default_backend(),
         "device": getattr(dev, "device_kind", str(dev)),
         "python": platform.python_version(),

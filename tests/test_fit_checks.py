@@ -100,8 +100,7 @@ def test_64bit_jax_arrays_made_before_x64_was_turned_off_are_refused_naming_the_
     state = O.adam(0.1).init(params)
     numpy32, stacked = jax.tree.map(lambda a: np.asarray(a, np.float32), params), _one_model(params)
     said = r"^params\[0\]\['b'\] is a float64 jax array, but jax_enable_x64 is off .* or cast its 64-bit leaves"
-    enable_x64 = jax.enable_x64
-    with enable_x64(False), warnings.catch_warnings():
+    with jax.enable_x64(False), warnings.catch_warnings():
         warnings.simplefilter("error")  # and no truncation warning before the error
         with compiles() as c:
             for call in (
@@ -381,8 +380,7 @@ def test_learning_rates_that_cannot_be_held_or_are_negative_are_refused():
         fnn.schedules.piecewise_constant([3], [0.1, -0.1])
     with pytest.raises(ValueError, match="must be finite"):
         fnn.schedules.exponential_decay(float("nan"), 10, 0.5)
-    enable_x64 = jax.enable_x64
-    with enable_x64(False):
+    with jax.enable_x64(False):
         state = O.adam(0.1).init(NET.init(KEY, (3,), jnp.float32))
         with pytest.raises(ValueError, match=r"learning_rate=1e\+39 is not finite in float32"):
             O.set_learning_rate(state, 1e39)  # the state holds float32: 1e39 would be stored as inf
@@ -670,9 +668,8 @@ def test_an_optimizer_state_holding_a_typed_key_resumes_with_x64_on_and_off():
 
     x, y = _problem()
     opt = optax.chain(optax.add_noise(0.01, 0.55, 0), optax.sgd(0.1))
-    enable_x64 = jax.enable_x64
     for on in (True, False):
-        with enable_x64(on):
+        with jax.enable_x64(on):
             params = NET.init(jax.random.key(0), (3,))
             first = fnn.fit(NET, params, opt, MSE, x, y, verbose=0, epochs=1)
             assert any(jax.dtypes.issubdtype(k.dtype, jax.dtypes.prng_key) for k in jax.tree.leaves(first.opt_state))

@@ -1254,8 +1254,7 @@ def test_a_schedule_s_values_are_state_so_other_values_share_the_program(x64, co
     functions and a compiled program serves them; each update evaluates the schedule from the
     state's arrays, giving the rates of the schedule called directly bit for bit (float64 and,
     x64 off, float32)."""
-    enable_x64 = jax.enable_x64
-    with enable_x64(x64):
+    with jax.enable_x64(x64):
         params = {"w": jax.device_put(np.ones(2, np.float32))}
         run = jax.jit(_scheduled_rates, static_argnums=0)
         first, second = ([O.sgd(s) for s in built] for built in zip(*SCHEDULE_PAIRS, strict=True))

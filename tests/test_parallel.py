@@ -450,8 +450,7 @@ def test_sweep_s_learning_rate_is_the_first_group_s_and_the_others_keep_their_pr
 
 def test_sweep_dtype_float64_without_x64_says_so_once():
     x, y = _data()
-    enable_x64 = jax.enable_x64
-    with enable_x64(False), pytest.warns(UserWarning) as seen:  # not jax's warning per leaf and cast
+    with jax.enable_x64(False), pytest.warns(UserWarning) as seen:  # not jax's warning per leaf and cast
         result = fnn.sweep(NET, OPT, LOSS, x, y, learning_rates=[0.1], dtype=jnp.float64, epochs=0, verbose=0)
     assert [str(w.message)[:58] for w in seen] == ["dtype=float64 is not available with jax_enable_x64 off: th"]
     assert {a.dtype for a in jax.tree.leaves(result.params)} == {np.dtype(np.float32)}

@@ -174,9 +174,9 @@ def test_schedules_take_steps_of_any_shape_under_rank_promotion_raise():
     boundaries), piecewise_constant's the boundaries' ``searchsorted`` index."""
     steps = np.arange(-3, 33).reshape(2, 18)
     every = jax.jit(lambda i, f: [(schedule(i), schedule(f)) for _, schedule, _ in CASES])
-    want = every(steps.astype(np.int32), steps.astype(np.float32))
     with jax.numpy_rank_promotion("raise"):
         got = every(steps.astype(np.int32), steps.astype(np.float32))
+    want = every(steps.astype(np.int32), steps.astype(np.float32))
     chex.assert_trees_all_equal(got, want)
     piecewise = got[[name for name, _, _ in CASES].index("piecewise")]
     for values in piecewise:

@@ -146,9 +146,8 @@ def test_epoch_orders_drawn_in_blocks_are_each_epochs_documented_order(impl, mon
             data.permutation(pk, 13) for pk in perm_keys
         ]
 
-    enable_x64 = jax.enable_x64
     for x64 in (True, False):
-        with enable_x64(x64):
+        with jax.enable_x64(x64):
             one = _loop.epoch_inputs(_epoch.epoch_keys, key, n=13, shuffle=True, needs_key=True, epochs=epochs)
             many = _loop.epoch_inputs(
                 fnn.train._many._split_keys, stacked, n=13, shuffle=True, needs_key=False, epochs=epochs
@@ -714,9 +713,8 @@ def test_unclear_errors_name_the_argument(compiles):
 def test_the_same_checkpointed_fit_twice_with_numpy_float64_params_and_x64_off(tmp_path):
     """Without x64, NumPy float64 params train as float32; the checkpoint written by the first
     call is read back by the second (which then has nothing left to train) with the same result."""
-    enable_x64 = jax.enable_x64
     x, y = _problem()
-    with enable_x64(False):
+    with jax.enable_x64(False):
         params = jax.tree.map(lambda a: np.asarray(a, np.float64), NET.init(KEY, (4,)))
         kw = dict(epochs=2, batch_size=5, verbose=0, unroll=1, checkpoint=tmp_path / "ck.npz")
         first = fnn.fit(NET, params, O.sgd(0.1), MSE, x, y, **kw)

@@ -16,6 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from fnn._dtypes import abstract_array
 from fnn._interrupts import ctrl_c_recorded
 from fnn._keys import is_typed_key
 from fnn._native import native, native_tree
@@ -171,7 +172,7 @@ def fit_many(
         check_params_dtypes(params)
         check_64bit_arrays(params)  # the stacked arrays: the checks on the network see one model's shapes
         k_models = _num_models(params)
-        one_model = jax.tree.map(lambda a: jax.ShapeDtypeStruct(np.shape(a)[1:], a.dtype), params)  # shapes only
+        one_model = jax.tree.map(lambda a: abstract_array(np.shape(a)[1:], a.dtype), params)  # shapes only
         if opt_state is not None:
             if _num_models(opt_state, "opt_state") != k_models:
                 raise ValueError(f"opt_state must be stacked over the same {k_models} models as params")

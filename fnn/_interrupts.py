@@ -29,7 +29,7 @@ import contextlib
 import signal
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 # Process-wide, as signals are: the signal of an interrupt ctrl_c_recorded's handler raised and
@@ -39,6 +39,41 @@ _RECORDED = [0]
 # hook tells a dropped one (reported as unraisable) by it, not by an id a freed one could pass on.
 _MARK = "_fnn_signal"
 _SIGNALS = (signal.SIGINT, signal.SIGTERM)
+# The attribute that marks a handler of fnn's (a block's ``record`` or ``hold``), holding the
+# handlers it was installed over; ``_LIVE`` holds ``[True]`` until its block ends.
+_BEFORE, _LIVE = "_fnn_before", "_fnn_live"
+
+
+def _ours(handler: Any, before: dict[int, Any]) -> None:
+    """Marks ``handler`` as fnn's, installed over ``before`` (signal -> handler), live; before
+    it is installed, as a signal can reach it at once."""
+    setattr(handler, _BEFORE, before)
+    setattr(handler, _LIVE, [True])
+
+
+def _standing_for(handler: Any, signum: int) -> Any:
+    """The handler ``handler`` stands for: itself, unless it is one of fnn's whose block has
+    ended, which stands for the one it was installed over (followed down, as those can be
+    ended too). A callback that saves the handler in place (``old = signal.signal(SIGINT,
+    mine)``, ``old`` being a held section's) and puts it back later puts back an ended one;
+    what it means is the handling that was in place, which this finds."""
+    while getattr(handler, _LIVE, None) == [False] and signum in getattr(handler, _BEFORE):
+        handler = getattr(handler, _BEFORE)[signum]
+    return handler
+
+
+def _take_back(mine: Any, signals: Iterable[int]) -> None:
+    """At a block's end: ends ``mine`` (None: a block that installed nothing) and puts in place,
+    for each signal, what the handler in place stands for (:func:`_standing_for`): the one
+    ``mine`` was installed over where the handler in place is ``mine`` or an ended one of fnn's
+    over it; a live one of fnn's (an enclosing block's), or a user's own (a callback's, for the
+    rest of the program), stays."""
+    if mine is not None:
+        getattr(mine, _LIVE)[0] = False
+    for s in signals:
+        now = signal.getsignal(s)
+        if (then := _standing_for(now, s)) is not now:
+            signal.signal(s, then)
 
 
 class Terminated(KeyboardInterrupt):
@@ -63,12 +98,19 @@ def ctrl_c_recorded(*, sigterm: bool = False) -> Iterator[None]:
     only; SIGINT only over Python's default handler and SIGTERM only over the OS default (a
     debugger's or a host application's handler, or an enclosing block's, is left alone, so
     nested blocks do nothing). The handlers in place before are put back at the end, unless
-    another was set inside the block (a callback's own handler is kept)."""
+    another was set inside the block (a callback's own handler is kept); one of fnn's own that a
+    callback saved and put back (an epoch's end section's, ended since) counts as this block's."""
     defaults = {signal.SIGINT: signal.default_int_handler, signal.SIGTERM: signal.SIG_DFL}
     previous = {s: signal.getsignal(s) for s in (_SIGNALS if sigterm else (signal.SIGINT,))}
     ours = [s for s, handler in previous.items() if handler == defaults[s]]
-    if threading.current_thread() is not threading.main_thread() or not ours:
+    if threading.current_thread() is not threading.main_thread():
         yield
+        return
+    if not ours:  # nested (fit in the CLI): an ended one of fnn's a callback put back goes too
+        try:
+            yield
+        finally:
+            _take_back(None, previous)
         return
 
     def record(signum: int, frame: Any) -> None:
@@ -88,17 +130,16 @@ def ctrl_c_recorded(*, sigterm: bool = False) -> Iterator[None]:
             return
         python_hook(unraisable)
 
+    _ours(record, {s: previous[s] for s in ours})
     try:  # installed inside: a Ctrl-C that lands between two installs still restores both
         sys.unraisablehook = hook
         for s in ours:
             signal.signal(s, record)
         yield
     finally:
-        for s in ours:
-            # as the hook below: a handler set since (a callback's own, for the rest of the
-            # user's program) is left in place; only ours is taken back
-            if signal.getsignal(s) is record:
-                signal.signal(s, previous[s])
+        # as the hook below: a handler set since (a callback's own, for the rest of the user's
+        # program) is left in place; ours, or an ended one of fnn's over it, is taken back
+        _take_back(record, ours)
         if sys.unraisablehook is hook:  # one set since (a debugger's, pytest's) is left in place
             sys.unraisablehook = python_hook
         dropped, _RECORDED[0] = _RECORDED[0], 0
@@ -131,11 +172,16 @@ def ignore_interrupts() -> None:
 @contextlib.contextmanager
 def interrupts_held() -> Iterator[None]:
     """Holds Ctrl-C (SIGINT), and SIGTERM where a Python handler takes it, until the block
-    ends, then calls the handler that was in place with it (Python's default raises
-    ``KeyboardInterrupt`` there). A second signal inside the block goes to its handler at once,
-    so a block that hangs (a user's callback) can still be interrupted. A block that raises
-    drops a held signal (the exception ends the run anyway). A handler set inside the block (by a
-    callback) is kept at its end.
+    ends, then delivers it as a signal arriving then would be: to the handler in place at the
+    block's end (Python's default raises ``KeyboardInterrupt`` there). That is the one in place
+    before the block, put back, unless a callback set another inside the block: that one stays,
+    and gets the held signal too, as it gets every later one (one the callback set to
+    ``SIG_IGN`` or ``SIG_DFL`` is raised again, to be ignored or to do what the OS does). A
+    second signal inside the block goes to the handler from before at once, so a block that
+    hangs (a user's callback) can still be interrupted; a signal after the block that reaches
+    this block's handler (a callback saved it and put it back) goes there at once too, as it
+    stands for that handler. A block that raises drops a held signal (the exception ends the
+    run anyway).
 
     It holds nothing outside the main thread of the main interpreter (where Python runs no
     signal handler and none can be set), and no signal whose handler was not set from Python
@@ -148,10 +194,13 @@ def interrupts_held() -> Iterator[None]:
     held: list[tuple[int, Any]] = []
 
     def hold(signum: int, frame: Any) -> None:
-        if held:  # the second signal: at once
+        # the second signal, or one after the block (a callback put this handler back): at once
+        if held or not getattr(hold, _LIVE)[0]:
             handlers[signum](signum, frame)
-        held.append((signum, frame))
+        else:
+            held.append((signum, frame))
 
+    _ours(hold, handlers)
     try:
         for s in handlers:
             signal.signal(s, hold)
@@ -163,9 +212,11 @@ def interrupts_held() -> Iterator[None]:
     try:
         yield
     finally:
-        for s, handler in handlers.items():
-            if signal.getsignal(s) is hold:  # one a callback set inside the block stays
-                signal.signal(s, handler)
-    if held:
-        handlers[held[0][0]](*held[0])
+        _take_back(hold, handlers)  # one a callback set inside the block stays
+    if held:  # to the handler in place now, as a signal that arrived now would go
+        signum, frame = held[0]
+        if callable(handler := signal.getsignal(signum)):
+            handler(signum, frame)
+        else:  # one a callback set: ignored (SIG_IGN) or the OS default (SIG_DFL)
+            signal.raise_signal(signum)
     raise_dropped()  # a signal raised and dropped (in a gc callback) before this section

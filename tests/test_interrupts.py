@@ -387,3 +387,89 @@ def test_a_handler_set_inside_a_block_stays_and_one_left_alone_is_put_back():
             held = signal.getsignal(signal.SIGINT)
         assert signal.getsignal(signal.SIGINT) is not held  # the section's own is taken back
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+class _SavesAndPutsBack(Callback):
+    """Sets its own SIGINT handler at epoch 0's end (inside fit's held section) and puts back
+    the one it replaced (``old = signal.signal(...)``; ``signal.signal(SIGINT, old)``) at
+    ``put_back`` (a later epoch's end, or the training's end), as a user's callback that saves
+    on Ctrl-C for a while might. The one it saves is fnn's, ended by the time it is put back."""
+
+    def __init__(self, put_back, save_at="on_epoch_end"):
+        self.put_back, self.save_at, self.calls, self.saved = put_back, save_at, [], None
+
+    def _save(self):
+        self.saved = signal.signal(signal.SIGINT, lambda signum, frame: self.calls.append(signum))
+
+    def on_train_begin(self, ctx):
+        if self.save_at == "on_train_begin":
+            self._save()
+
+    def on_epoch_end(self, epoch, logs, ctx):
+        if self.save_at == "on_epoch_end" and epoch == 0:
+            self._save()
+        if self.put_back == epoch:
+            signal.signal(signal.SIGINT, self.saved)
+
+    def on_train_end(self, ctx):
+        if self.put_back == "end":
+            signal.signal(signal.SIGINT, self.saved)
+
+
+@pytest.mark.parametrize("put_back, save_at", [("end", "on_epoch_end"), (1, "on_epoch_end"), (1, "on_train_begin")])
+@pytest.mark.parametrize("cli", [False, True])
+def test_a_callback_that_puts_back_the_handler_it_saved_leaves_python_s_default_after_fit(put_back, save_at, cli):
+    """The handler a callback saved was fnn's (epoch 0's held section's, or fit's own
+    recording's); put back after its block ended (at the training's end, or in a later
+    section), it stands for fnn's handling: fit ends with the handler from before it in place
+    (Python's default), and the first Ctrl-C after fit raises KeyboardInterrupt, none is
+    swallowed by a held section that is over. The callback's own handler got nothing."""
+    cb = _SavesAndPutsBack(put_back, save_at)
+    sigterm = signal.getsignal(signal.SIGTERM)
+    if cli:
+        with ctrl_c_recorded(sigterm=True):  # the CLI's: SIGTERM is fnn's too
+            cli_handlers = (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM))
+            _fit(cb, epochs=3)
+            assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == cli_handlers
+    else:
+        _fit(cb, epochs=3)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert signal.getsignal(signal.SIGTERM) == sigterm
+    with pytest.raises(KeyboardInterrupt):
+        signal.raise_signal(signal.SIGINT)
+    assert cb.calls == []
+
+
+def test_a_held_ctrl_c_goes_to_the_handler_a_callback_set_inside_the_block():
+    """Delivered at the block's end as one arriving then would be: to the handler in place
+    then, which is the one set inside the block (kept for the rest of the program); one set to
+    SIG_IGN ignores it. The handler from before the block gets nothing."""
+    before, mine = [], []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: before.append(signum))
+    try:
+        with interrupts_held():
+            signal.raise_signal(signal.SIGINT)  # held
+            signal.signal(signal.SIGINT, lambda signum, frame: mine.append(signum))
+            assert mine == []
+        assert before == [] and mine == [signal.SIGINT]
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        with interrupts_held():  # Python's default before it, SIG_IGN set inside: ignored
+            signal.raise_signal(signal.SIGINT)
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+        assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def test_a_section_s_handler_put_back_after_the_section_passes_a_ctrl_c_on_at_once():
+    """Nothing holds a signal once the section is over: its handler, put back by a caller that
+    saved it, hands a Ctrl-C to the handler from before at once (here Python's default)."""
+    with interrupts_held():
+        held = signal.getsignal(signal.SIGINT)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    try:
+        signal.signal(signal.SIGINT, held)
+        with pytest.raises(KeyboardInterrupt):
+            signal.raise_signal(signal.SIGINT)
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)

@@ -1135,6 +1135,15 @@ def _load_moons(path):
     return fnn.checkpoint.load(path, params=params, opt_state=opt_state)
 
 
+def _resaved(path, saved, extra):
+    """``saved`` (a moons checkpoint) written again to ``path``, recording ``extra`` as its
+    run's settings: the checkpoint of another run, as far as --resume reads it."""
+    fnn.checkpoint.save(
+        path, params=saved.params, opt_state=saved.opt_state, epoch=1, key=saved.key, history=saved.history, **extra
+    )
+    return path
+
+
 @pytest.mark.slow
 def test_resume_refuses_a_checkpoint_without_key_or_settings(moons_checkpoint, tmp_path, capsys):
     saved = _load_moons(moons_checkpoint)
@@ -1189,16 +1198,7 @@ def test_resume_takes_each_setting_not_given_from_the_checkpoint(moons_checkpoin
     )
 
     saved = _load_moons(moons_checkpoint)
-    odd = str(tmp_path / "odd.npz")  # a saved value that no --lr takes
-    fnn.checkpoint.save(
-        odd,
-        params=saved.params,
-        opt_state=saved.opt_state,
-        epoch=1,
-        key=saved.key,
-        history=saved.history,
-        **{**saved.extra, "learning_rate": -1.0},
-    )
+    odd = _resaved(str(tmp_path / "odd.npz"), saved, {**saved.extra, "learning_rate": -1.0})  # no --lr takes it
     assert main([*bare, "--resume", odd]) == 2
     assert capsys.readouterr().err == (
         f"fnn train: error: --resume {odd}: its saved --lr -1.0 is not one fnn train takes: "
@@ -1209,15 +1209,43 @@ def test_resume_takes_each_setting_not_given_from_the_checkpoint(moons_checkpoin
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize(
+    "saved_as, flags, named",
+    [
+        # digits' saved loss does not fit diabetes' targets: the flag given is what differs
+        (
+            {"dataset": "digits", "loss": "sparse_categorical_crossentropy"},
+            ["--dataset", "diabetes"],
+            "--dataset diabetes (saved: digits)",
+        ),
+        # without a validation split early stopping is refused: the split given is what differs
+        ({"early_stopping": 3}, ["--validation-split", "0"], "--validation-split 0 (saved: 0.2)"),
+    ],
+)
+def test_resume_names_the_given_flag_that_differs_before_what_its_value_would_break(
+    moons_checkpoint, tmp_path, capsys, saved_as, flags, named
+):
+    """A flag given with another value than the saved one is refused as such, before the data
+    set is loaded or the settings are checked against each other (which would blame the saved
+    loss, or --early-stopping, for the user's typo)."""
+    saved = _load_moons(moons_checkpoint)
+    path = _resaved(str(tmp_path / "other.npz"), saved, {**saved.extra, **saved_as})
+    assert main(["train", "--verbose", "0", "--resume", path, *flags]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err == (
+        f"fnn train: error: --resume {path} was saved with other settings: {named}; "
+        "give the saved values to continue it\n"
+    )
+
+
+@pytest.mark.slow
 def test_resume_of_a_checkpoint_without_its_target_epochs_runs_to_the_default(moons_checkpoint, tmp_path, capsys):
     """Checkpoints written before the target was saved: an omitted --epochs is the default (20)."""
     saved = _load_moons(moons_checkpoint)
     assert saved.extra["epochs"] == 1
     old, out = str(tmp_path / "old.npz"), str(tmp_path / "out.npz")
     kept = {k: v for k, v in saved.extra.items() if k != "epochs"}
-    fnn.checkpoint.save(
-        old, params=saved.params, opt_state=saved.opt_state, epoch=1, key=saved.key, history=saved.history, **kept
-    )
+    _resaved(old, saved, kept)
     assert main(["train", "--verbose", "0", "--resume", old, "--save", out]) == 0
     assert "final epoch 20: " in capsys.readouterr().out
     again = fnn.checkpoint.load(out)
@@ -1275,9 +1303,7 @@ def test_resume_compares_only_what_an_older_checkpoint_records(moons_checkpoint,
     saved = _load_moons(moons_checkpoint)
     old = str(tmp_path / "old.npz")
     kept = {k: saved.extra[k] for k in ("dataset", "hidden", "activation", "optimizer", "learning_rate")}
-    fnn.checkpoint.save(
-        old, params=saved.params, opt_state=saved.opt_state, epoch=1, key=saved.key, history=saved.history, **kept
-    )
+    _resaved(old, saved, kept)
     # a seed the old file does not record is not compared: the saved key carries the run on
     assert main([*RESUME_BASE, "--lr", "0.01", "--seed", "5", "--epochs", "2", "--resume", old]) == 0
     assert f"resumed from {old} at epoch 1" in capsys.readouterr().out

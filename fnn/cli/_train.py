@@ -101,15 +101,18 @@ _FLAG_TYPES = {
 _TAKEN = {**_RESUME_SETTINGS, "epochs": "--epochs"}
 
 
-def _train_settings(args, problem, lr: float) -> dict[str, Any]:
-    """The settings that define a run of fnn train, as its checkpoint stores them (JSON)."""
+def _train_settings(args) -> dict[str, Any]:
+    """The settings that define a run of fnn train, as its checkpoint stores them (JSON): the
+    flags' values, the defaults they stand for filled in (the data set's suggested loss, the
+    optimizer's learning rate) without loading the data set, so that ``--resume`` compares
+    them before anything can fail for a setting that is not the saved one."""
     return {
-        "dataset": problem.name,
-        "loss": problem.loss.name,
+        "dataset": args.dataset,
+        "loss": loss_name(args.loss or _datasets.info(args.dataset)["loss"]),  # the loss's own name
         "hidden": list(args.hidden),
         "activation": _activations.get(args.activation).name,
         "optimizer": args.optimizer,
-        "learning_rate": lr,
+        "learning_rate": default_learning_rate(args.optimizer, args.lr),
         "batch_size": "full" if args.batch_size is None else args.batch_size,
         "validation_split": args.validation_split,
         "seed": args.seed,
@@ -283,13 +286,17 @@ def cmd_train(args) -> int:
     saved_run = _read_resume(args.resume) if args.resume else None
     if saved_run is not None:
         _take_saved(args, args.resume, saved_run)
+    settings = _train_settings(args)
+    if saved_run is not None:
+        # before the data set is loaded and the settings checked against each other: a flag
+        # given with another value than the saved one is what the user is told, not what that
+        # value breaks further on (the saved loss on another data set, early stopping without
+        # a validation split); and before anything is compiled
+        _check_resume(args.resume, saved_run, settings)
     problem = load_problem(args.dataset, args.loss, args.path)
     if args.early_stopping is not None and args.validation_split == 0:
         raise UsageError("--early-stopping watches the validation loss: give --validation-split > 0")
-    lr = default_learning_rate(args.optimizer, args.lr)
-    settings = _train_settings(args, problem, lr)
-    if saved_run is not None:
-        _check_resume(args.resume, saved_run, settings)  # before anything is compiled
+    lr = settings["learning_rate"]
     (x_tr, y_tr), val = split_problem(problem, args.validation_split)
     net = mlp([*args.hidden, problem.output_size], activation=args.activation)
     opt = _optimizers.get(args.optimizer, learning_rate=lr)

@@ -1,7 +1,5 @@
 """fnn.data: Keras's batching and split rules, one-hot, scaling, and input validation."""
 
-import sys
-import threading
 import warnings
 
 import jax
@@ -281,32 +279,35 @@ def test_standardizer_statistics_are_numpy_s_nanmean_and_nanstd_bit_for_bit(axis
     assert np.isnan(s.mean).any() and (s.std == 1.0).any()
 
 
-def test_standardize_in_two_threads_leaves_the_warning_filters_as_they_were():
+def test_standardize_never_touches_the_warning_filters(monkeypatch):
     """fit used to silence numpy's empty-slice warning with warnings.catch_warnings, which is not
-    thread-safe: two threads could leave an "ignore RuntimeWarning" filter for good. It no longer
-    touches the filters, and an all-NaN feature still warns nothing (warnings are errors here)."""
-    x = np.random.default_rng(0).normal(size=(50, 4))
+    thread-safe: two threads could leave an "ignore RuntimeWarning" filter for good. With every
+    way to change the filters made to fail, Standardizer.fit and standardize still work on an
+    all-NaN feature and scattered NaN, warn nothing (warnings are errors here) and give the
+    statistics of the values present, computed here one feature at a time in plain Python."""
+    x = np.random.default_rng(0).normal(size=(50, 4)) * [1.0, 2.0, 3.0, 4.0] + [0.0, 1.0, -2.0, 5.0]
     x[:, 1] = np.nan
     x[::3, 2] = np.nan
-    want = data.standardize(x)[0]
+    columns = [[v for v in x[:, j].tolist() if v == v] for j in range(4)]  # v == v: not NaN
+    mean = [sum(c) / len(c) if c else np.nan for c in columns]
+    std = [(sum((v - m) ** 2 for v in c) / len(c)) ** 0.5 if c else np.nan for c, m in zip(columns, mean, strict=True)]
     before = list(warnings.filters)
-    results, switch = [], sys.getswitchinterval()
 
-    def work():
-        for _ in range(400):
-            results.append(data.standardize(x)[0])
+    def changes_the_filters(*args, **kwargs):
+        raise AssertionError("the warning filters were changed")
 
-    threads = [threading.Thread(target=work) for _ in range(2)]
-    sys.setswitchinterval(1e-6)  # switch threads as often as possible
-    try:
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(timeout=120)
-    finally:
-        sys.setswitchinterval(switch)
+    with monkeypatch.context() as m:
+        for name in ("catch_warnings", "simplefilter", "filterwarnings", "resetwarnings"):
+            m.setattr(warnings, name, changes_the_filters)
+        s = data.Standardizer.fit(x)
+        z_train, z_other = data.standardize(x, x[:5])
     assert list(warnings.filters) == before
-    assert len(results) == 800 and all(np.array_equal(r, want, equal_nan=True) for r in results)
+    np.testing.assert_allclose(s.mean, mean, rtol=1e-13)
+    np.testing.assert_allclose(s.std, std, rtol=1e-13)
+    want = (x - np.array(mean)) / np.array(std)  # NaN stay NaN, the all-NaN feature too
+    np.testing.assert_allclose(z_train, want, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(z_other, want[:5], rtol=1e-12, atol=1e-15)
+    assert np.isnan(z_train[:, 1]).all() and np.isnan(z_train[::3, 2]).all() and np.isnan(z_train).sum() == 67
 
 
 def test_standardizer_transforms_along_the_axis_it_was_fit_on():

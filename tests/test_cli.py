@@ -5,6 +5,7 @@ The runs that train (``compare``, ``train``, ``gradcheck``) and the subprocess a
 ``slow`` (``pytest -m "not slow"`` leaves them out); the argument checks stay in the fast tier.
 """
 
+import concurrent.futures
 import csv
 import errno
 import gc
@@ -16,6 +17,7 @@ import shlex
 import signal
 import subprocess
 import sys
+import threading
 
 import jax
 import jax.numpy as jnp
@@ -25,7 +27,8 @@ from conftest import run_python_json
 
 import fnn
 from fnn.cli import DEFAULT_LEARNING_RATES, main
-from fnn.cli._compare import load_problem, run_comparison  # the engine behind fnn compare
+from fnn.cli._common import PROCESS_ENDS
+from fnn.cli._compare import compile_concurrently, load_problem, run_comparison  # the engine behind fnn compare
 from fnn.cli._main import given_options
 from fnn.cli._problem import default_learning_rate, split_problem
 
@@ -1526,6 +1529,7 @@ def test_the_console_script_freezes_the_imports_objects_before_running(monkeypat
 
     def fake_main():
         seen["frozen"] = gc.get_freeze_count()
+        seen["process_ends"] = PROCESS_ENDS[0]  # the command knows it ends the process
         garbage = []
         garbage.append(garbage)  # a cycle the command makes: still collectable
         del garbage
@@ -1545,6 +1549,59 @@ def test_the_console_script_freezes_the_imports_objects_before_running(monkeypat
         gc.unfreeze()
     assert stop.value.code == 0
     assert seen["frozen"] > 10_000 and seen["collected"] >= 1
+    assert seen["process_ends"] and not PROCESS_ENDS[0]  # a main called later is in-process
+
+
+@pytest.mark.parametrize("wait", [True, False])
+def test_compile_concurrently_on_its_way_out_waits_for_the_compilations_running_if_asked(monkeypatch, wait):
+    """A job that raises (as Ctrl-C does) ends the call; with ``wait`` (main in-process, whose
+    cache settings are put back next) the job still running has finished when it returns, so
+    nothing compiles after the settings are restored; without (the console script) it returns
+    at once, the job still running. The running job is released when the pool's shutdown
+    begins, so neither case depends on timing."""
+    started, released, done = threading.Event(), threading.Event(), []
+    shutdown = concurrent.futures.ThreadPoolExecutor.shutdown
+
+    def shut_down(pool, *args, **kwargs):
+        if wait:  # the job can finish only once the way out has begun
+            released.set()
+        shutdown(pool, *args, **kwargs)
+        done.append("shut down")
+
+    def warm_up(job):
+        if job == "fails":
+            assert started.wait(timeout=60)  # the other job is running
+            raise ValueError("a compilation failed")
+        started.set()
+        assert released.wait(timeout=60)
+        done.append(job)
+
+    monkeypatch.setattr(concurrent.futures.ThreadPoolExecutor, "shutdown", shut_down)
+    with pytest.raises(ValueError, match="a compilation failed"):
+        compile_concurrently(warm_up, ["fails", "running"], threads=2, wait=wait)
+    assert done == (["running", "shut down"] if wait else ["shut down"])
+    released.set()  # (without wait: let the job end)
+
+
+def test_fnn_compare_in_process_waits_for_its_compilations_and_the_console_script_does_not(monkeypatch, tmp_path):
+    """What cmd_compare asks of run_comparison: to wait for the compilations running on Ctrl-C
+    when main runs in-process (its caller's cache settings are put back next), not in the
+    console script's process, which ends with the command."""
+    asked = []
+
+    def interrupted_run(problem, **kw):
+        asked.append(kw["wait_for_compiling"])
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("fnn.cli._commands.run_comparison", interrupted_run)
+    argv = ["compare", "--dataset", "xor", "--no-plots", "--no-cache", "--out", str(tmp_path)]
+    assert main(argv) == 130
+    PROCESS_ENDS[0] = True  # as console() sets it
+    try:
+        assert main(argv) == 130
+    finally:
+        PROCESS_ENDS[0] = False
+    assert asked == [True, False]
 
 
 _EXITING = """

@@ -18,6 +18,7 @@ from fnn._compat import float64
 from fnn.cli._args import SEED_MAX
 from fnn.cli._common import (
     EXIT_BROKEN_PIPE,
+    PROCESS_ENDS,
     UsageError,
     interrupted,
     log_line,
@@ -113,6 +114,7 @@ def cmd_compare(args) -> int:
             finished=runs,
             store=executable_store(args),
             after_compiling=None if importing is None else importing.join,
+            wait_for_compiling=not PROCESS_ENDS[0],  # in-process: the cache settings are put back after
         )
         config["wall_s"] = wall = time.perf_counter() - t0
         print()

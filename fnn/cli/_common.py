@@ -64,6 +64,12 @@ def csv_cell(value: Any) -> Any:
 
 EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE  # 141, as for a process SIGPIPE ended (`yes | head -1`)
 
+# True while the console script (``fnn``, ``python -m fnn``) runs its command: the process ends
+# with it, so no caller's settings are put back after it and a Ctrl-C's way out need not wait for
+# work still running (the exit waits for it, after the command's line). False for ``main`` run
+# in-process, where what is put back must not change under work still running.
+PROCESS_ENDS = [False]
+
 
 def stopped(err: KeyboardInterrupt | BrokenPipeError) -> str:
     """``"SIGINT"`` (Ctrl-C), ``"SIGTERM"`` (``kill``, ``timeout``: :class:`Terminated`) or

@@ -70,12 +70,21 @@ def _workers(threads: int | None, jobs: int) -> int:
 
 
 def compile_concurrently(
-    warm_up: Callable[[Any], None], jobs: Sequence[Any], threads: int | None = None
+    warm_up: Callable[[Any], None], jobs: Sequence[Any], threads: int | None = None, *, wait: bool = True
 ) -> list[float]:
     """Runs ``warm_up(job)`` for every job in a pool of ``threads`` threads (default one per
     core) and returns each one's wall seconds. XLA compiles with Python's GIL released, so the
     runs' programs compile side by side (tracing them still takes turns); each time includes
-    waiting for the others."""
+    waiting for the others.
+
+    On the way out of a Ctrl-C (or a job that raised) the jobs not started are dropped. With
+    ``wait`` (the default) it waits for those running, so that no compilation outlives the
+    call: ``main`` run in-process puts the caller's JAX cache settings back as it returns, and
+    a compilation still running then could write its program into the caller's folder. That
+    wait is one compilation's at most, seconds for the CLI's (1.6-5.2 s cold for ``fnn compare
+    --dataset digits``, two at a time on a 2-core machine), so the console script, whose
+    process ends with the command and puts nothing back, passes ``wait=False``: its Ctrl-C line
+    comes at once, and the exit waits for the compilations."""
 
     def timed(job: Any) -> float:
         t0 = time.perf_counter()
@@ -90,8 +99,9 @@ def compile_concurrently(
         return list(pool.map(timed, jobs))
     finally:
         # On Ctrl-C the compilations not yet started are dropped, not waited for (a `with`
-        # block would run every one of them before letting the interrupt through).
-        pool.shutdown(wait=False, cancel_futures=True)
+        # block would run every one of them before letting the interrupt through); those
+        # running are waited for if asked (see above).
+        pool.shutdown(wait=wait, cancel_futures=True)
 
 
 def run_comparison(
@@ -114,6 +124,7 @@ def run_comparison(
     finished: list[dict[str, Any]] | None = None,
     store: ExecutableStore | None = None,
     after_compiling: Callable[[], Any] | None = None,
+    wait_for_compiling: bool = True,
 ) -> list[dict[str, Any]]:
     """Trains one network per (optimizer, batch size, seed) and returns one record per run
     (optimizer x batch size; the module's docstring says what it holds).
@@ -135,7 +146,9 @@ def run_comparison(
     back (``fnn._executables.ExecutableStore``, its namespace the command's settings), or
     None. ``after_compiling``: called once every run is compiled, before the first timed training
     (the CLI waits there for work it started beside the compilations, which would otherwise
-    compete with the timed runs for Python's lock).
+    compete with the timed runs for Python's lock). ``wait_for_compiling``: on Ctrl-C, wait for
+    the compilations running (:func:`compile_concurrently`'s ``wait``; False for the console
+    script, whose process ends with the command).
     """
     (x_tr, y_tr), val = split_problem(problem, validation_split)
     net = mlp([*hidden, problem.output_size], activation=activation)
@@ -183,7 +196,7 @@ def run_comparison(
         else:
             fit(net, inits[0], opt, problem.loss, x_tr, y_tr, epochs=1, key=keys[0], **same)
 
-    compile_times = compile_concurrently(warm_up, configs, compile_threads)
+    compile_times = compile_concurrently(warm_up, configs, compile_threads, wait=wait_for_compiling)
     if after_compiling is not None:
         after_compiling()
 

@@ -93,7 +93,9 @@ def cache_settings_restored():
     later compilations in the program's own cache folder (or none), under its own thresholds,
     not in fnn's, whose prune may remove them. With the folder put back, JAX's cache is reset
     too: it would otherwise keep writing to the folder it opened, fnn's
-    (:func:`use_compilation_cache`)."""
+    (:func:`use_compilation_cache`). What compiles inside must have ended by then, or it could
+    land in the caller's folder: ``fnn compare`` waits for its compilations on Ctrl-C when
+    ``main`` runs in-process (``fnn.cli._compare.compile_concurrently``)."""
     before = {name: getattr(jax.config, name) for name in CACHE_SETTINGS}
     try:
         yield

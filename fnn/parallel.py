@@ -18,6 +18,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -203,7 +204,7 @@ def initialize(
     (``local_device_ids``, ``initialization_timeout``...). On GPU/TPU clusters the arguments can
     usually be left out: JAX detects them from the environment (SLURM, Cloud TPU...). What
     ``jax.distributed.initialize`` raises passes through, the two JAX settings put back as they
-    were.
+    were (the device count stays if the backends started on it in the failed call).
 
     Args:
         coordinator_address: ``host:port`` of process 0 (None: from the environment).
@@ -238,9 +239,14 @@ def initialize(
     except BaseException:
         # The settings are made first (jax.distributed.initialize reads them), but a call that
         # fails (a keyword it does not take, a coordinator that does not answer) must not leave
-        # them behind: the process's next computation would start on another device count.
+        # them behind: the process's next computation would start on another device count. Only
+        # those that changed are put back (as the CLI's cache_settings_restored does), and one
+        # JAX refuses to set now (the device count, once something in the failed call started
+        # the backends: they run on it) stays: the call's own error is the one that comes out.
         for name, value in previous.items():
-            jax.config.update(name, value)
+            if getattr(jax.config, name) != value:
+                with contextlib.suppress(RuntimeError):
+                    jax.config.update(name, value)
         raise
 
 

@@ -421,6 +421,60 @@ print(json.dumps({"before": before, "after": after, "error": error, "devices": l
 """
 
 
+def test_a_failed_initialize_puts_back_only_the_settings_it_changed(monkeypatch):
+    """A coordinator that does not answer (jax.distributed.initialize faked: no runtime is
+    started): its error comes out, and only a setting fnn changed is set again."""
+    updates, update = [], jax.config.update
+
+    def recorded(name, value):
+        updates.append((name, value))
+        update(name, value)
+
+    def no_answer(*args, **kwargs):
+        raise ConnectionError("the coordinator does not answer")
+
+    monkeypatch.setattr(jax.config, "update", recorded)
+    monkeypatch.setattr(jax.distributed, "initialize", no_answer)
+    name = "jax_cpu_collectives_implementation"
+    before = getattr(jax.config, name)
+    other = "mpi" if before != "mpi" else "gloo"
+    with pytest.raises(ConnectionError, match="does not answer"):
+        parallel.initialize("127.0.0.1:1", 1, 0, cpu_collectives=other)
+    assert updates == [(name, other), (name, before)] and getattr(jax.config, name) == before
+    updates.clear()
+    with pytest.raises(ConnectionError, match="does not answer"):
+        parallel.initialize("127.0.0.1:1", 1, 0, cpu_collectives=before)  # the setting in place
+    assert updates == [(name, before)]  # made, and nothing to put back
+
+
+_BACKENDS_STARTED_IN_THE_CALL = """
+import json, jax, jax.numpy as jnp, fnn
+def starts_then_fails(*args, **kwargs):  # a computation inside the call starts the backends
+    jnp.ones(3).block_until_ready()
+    raise ConnectionError("the coordinator does not answer")
+jax.distributed.initialize = starts_then_fails
+before = jax.config.jax_cpu_collectives_implementation
+try:
+    fnn.parallel.initialize("127.0.0.1:1", 1, 0, local_device_count=3, cpu_collectives="mpi")
+except Exception as e:
+    error = f"{type(e).__name__}: {e}"
+after = (jax.config.jax_cpu_collectives_implementation, jax.config.jax_num_cpu_devices)
+print(json.dumps({"before": before, "after": after, "error": error, "devices": len(jax.devices())}))
+"""
+
+
+@pytest.mark.slow
+def test_a_failed_initialize_whose_backends_started_raises_its_own_error():
+    """In a fresh process: the backends started on 3 devices inside the failed call, so the
+    device count cannot be put back (JAX refuses) and stays, as they run on it; the call's own
+    error comes out, not JAX's refusal, and the collectives are put back."""
+    from conftest import run_python_json
+
+    got = run_python_json(_BACKENDS_STARTED_IN_THE_CALL)
+    assert got["error"] == "ConnectionError: the coordinator does not answer"
+    assert got["after"] == [got["before"], 3] and got["devices"] == 3
+
+
 @pytest.mark.slow
 def test_a_failed_initialize_leaves_the_device_count_as_it_was():
     """In a fresh process (the device count can only be set before JAX starts): after the

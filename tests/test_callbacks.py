@@ -1144,15 +1144,18 @@ def test_the_progress_bar_leaves_no_tqdm_monitor_thread_and_the_user_s_tqdm_keep
     import tqdm.std
 
     intervals = (tqdm.std.tqdm.monitor_interval, tqdm.auto.tqdm.monitor_interval)
+    for cls in {tqdm.std.tqdm, tqdm.auto.tqdm}:  # one an earlier test left would be reused: stopped
+        if cls.monitor is not None:
+            cls.monitor.exit()
+            cls.monitor = None
     before = _tqdm_monitors()
+    assert not before
     res = _small_fit(epochs=2, verbose=1)
     err = capsys.readouterr().err
     # the bar: 2 epochs of 2 batches of 4 samples, the last epoch's loss as fit logs it
     assert "Epoch 2/2" in err and "4/4 [" in err and f"loss: {res.history['loss'][-1]:.4f}" in err
-    assert _tqdm_monitors() == before  # none started (or a user's one stopped)
+    assert not _tqdm_monitors()  # none started
     assert (tqdm.std.tqdm.monitor_interval, tqdm.auto.tqdm.monitor_interval) == intervals == (10, 10)
-    if before:  # a monitor of the user's already runs: it is the one a new bar of theirs uses
-        return
     bar = tqdm.auto.tqdm(total=1, file=io.StringIO())
     try:
         (monitor,) = _tqdm_monitors()

@@ -1260,12 +1260,25 @@ def test_resume_of_a_checkpoint_without_its_target_epochs_runs_to_the_default(mo
     assert again.history["history"]["loss"][0] == saved.history["history"]["loss"][0]
 
 
+def _ctrl_c_when_epoch_begins(monkeypatch, epoch: int) -> None:
+    """fnn train gets a Ctrl-C as epoch ``epoch`` (0-based) begins (undo: ``monkeypatch.undo()``)."""
+    from fnn.cli import _train
+
+    begin = _train._LastEpoch.on_epoch_begin
+
+    def ctrl_c(self, e, ctx):
+        begin(self, e, ctx)
+        if e == epoch:
+            signal.raise_signal(signal.SIGINT)
+
+    monkeypatch.setattr(_train._LastEpoch, "on_epoch_begin", ctrl_c)
+
+
 @pytest.mark.slow
 def test_the_line_printed_after_ctrl_c_continues_the_run_as_typed(tmp_path, capsys, monkeypatch):
     """``fnn train`` with settings other than the defaults, stopped by Ctrl-C after 3 of its 6
     epochs, prints ``continue with --resume PATH``; ``fnn train --resume PATH`` and nothing
     else ends with the history and weights of the run never stopped, EarlyStopping included."""
-    from fnn.cli import _train
 
     settings = ["--dataset", "iris", "--hidden", "8", "--optimizer", "sgd", "--lr", "0.3", "--batch-size", "16"]
     settings += ["--early-stopping", "3", "--epochs", "6", "--verbose", "0", "--seed", "2"]
@@ -1275,14 +1288,7 @@ def test_the_line_printed_after_ctrl_c_continues_the_run_as_typed(tmp_path, caps
     whole = fnn.checkpoint.load(straight)
     assert whole.epoch == 6 and whole.history["stop_reason"] == "epochs"  # early stopping never stops it
 
-    begin = _train._LastEpoch.on_epoch_begin
-
-    def ctrl_c_at_the_fourth_epoch(self, epoch, ctx):
-        begin(self, epoch, ctx)
-        if epoch == 3:
-            signal.raise_signal(signal.SIGINT)
-
-    monkeypatch.setattr(_train._LastEpoch, "on_epoch_begin", ctrl_c_at_the_fourth_epoch)
+    _ctrl_c_when_epoch_begins(monkeypatch, 3)
     capsys.readouterr()
     assert main(["train", *settings, "--save", cut]) == 130
     err = capsys.readouterr().err
@@ -1303,6 +1309,28 @@ def test_the_line_printed_after_ctrl_c_continues_the_run_as_typed(tmp_path, caps
         again.callbacks[0]["state"]["best_weights"], whole.callbacks[0]["state"]["best_weights"], strict=True
     ):
         np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.slow
+def test_the_line_printed_after_ctrl_c_names_the_data_file_a_file_data_set_needs(tmp_path, capsys, monkeypatch):
+    """A checkpoint does not keep ``--path`` (a place on this machine, not a setting of the run):
+    the line printed after Ctrl-C adds it, quoted, so that it still continues the run as typed."""
+
+    data = tmp_path / "my data" / "mnist.npz"
+    data.parent.mkdir()
+    _mnist_like(data)
+    cut, resumed = str(tmp_path / "cut.npz"), str(tmp_path / "resumed.npz")
+    settings = ["--dataset", "mnist", "--path", str(data), "--hidden", "4", "--epochs", "2", "--verbose", "0"]
+    _ctrl_c_when_epoch_begins(monkeypatch, 1)
+    assert main(["train", *settings, "--save", cut]) == 130
+    err = capsys.readouterr().err
+    assert err.endswith(f"; continue with --resume {cut} --path '{data}'\n")
+    monkeypatch.undo()
+    continued = shlex.split(err.split("; continue with ")[1])
+    assert main(["train", *continued, "--save", resumed]) == 0
+    assert f"resumed from {cut} at epoch 1" in capsys.readouterr().out
+    again = fnn.checkpoint.load(resumed)
+    assert again.epoch == 2 and again.extra["dataset"] == "mnist" and again.extra["hidden"] == [4]
 
 
 @pytest.mark.slow

@@ -96,6 +96,13 @@ def batch_sizes(text: str) -> list[int | None]:
     return sizes
 
 
+def dataset_name(text: str) -> str:
+    """A data set's name (``--dataset`` itself takes ``choices``; this reads a saved one back)."""
+    if text not in _datasets.names():
+        raise argparse.ArgumentTypeError(f"unknown data set {text!r}; known data sets: {', '.join(_datasets.names())}")
+    return text
+
+
 def optimizer_name(text: str) -> str:
     name = text.strip().lower()
     if name not in _optimizers.names():

@@ -14,7 +14,6 @@ import jax
 import numpy as np
 
 from fnn import datasets as _datasets
-from fnn._compat import float64
 from fnn.cli._args import SEED_MAX
 from fnn.cli._common import (
     EXIT_BROKEN_PIPE,
@@ -186,7 +185,7 @@ def cmd_gradcheck(args) -> int:
     net = mlp([*args.hidden, problem.output_size], activation=args.activation)
     n_in = problem.x_train.shape[1]
     x, y = problem.x_train[: args.samples], problem.y_train[: args.samples]
-    with float64():
+    with jax.enable_x64(True):
         params64 = net.init(jax.random.PRNGKey(args.seed), (n_in,), dtype=np.float64)
         report = gradcheck(net, problem.loss, params64, x.astype(np.float64), y)
     net_text = describe_net(n_in, args.hidden, problem.output_size, args.activation)

@@ -37,6 +37,7 @@ from fnn._interrupts import interrupts_held
 from fnn.cli._args import (
     activation_name,
     batch_size,
+    dataset_name,
     fraction,
     hidden_sizes,
     loss_name,
@@ -76,17 +77,11 @@ _RESUME_SETTINGS = {
 }
 
 
-def _dataset_name(text: str) -> str:
-    if text not in _datasets.names():
-        raise argparse.ArgumentTypeError(f"unknown data set {text!r}; known data sets: {', '.join(_datasets.names())}")
-    return text
-
-
 # Each flag's type, which reads a saved value back (as its text) the way the flag's text is read:
 # a file's values are checked as the command line's are. --epochs, the run's target, is saved
 # and taken too, but never compared: a resumed run may go on further.
 _FLAG_TYPES = {
-    "dataset": _dataset_name,
+    "dataset": dataset_name,
     "loss": loss_name,
     "hidden": hidden_sizes,
     "activation": activation_name,

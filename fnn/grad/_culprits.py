@@ -14,7 +14,6 @@ import jax.numpy as jnp
 import numpy as np
 
 from fnn._cache import structural_cache
-from fnn._compat import float64
 from fnn.layers import Layer, Network
 from fnn.losses._custom import autodiff_twin
 
@@ -146,7 +145,7 @@ def non_finite_start(net: Network, train: bool, args: tuple, loss_value: float) 
         return "input"
     if not isinstance(net, Network):  # a network of the user's own: no pieces to look into
         return None if _finite_tree((params, y)) else "params or y"
-    with float64():
+    with jax.enable_x64(True):
         finite = np.asarray(_finite_program(net, train)(params, x, key))
     pieces = _piece_names(net)
     if not finite.all():
@@ -174,7 +173,7 @@ def culprits(
     layers before it (and the input's), never a later layer's; the loss's, every row. None if
     a piece cannot be differentiated alone."""
     try:
-        with float64():
+        with jax.enable_x64(True):
             diffs, scales = (np.asarray(a, np.float64) for a in _local_program(net, loss, train)(*args))
     except Exception:  # a piece jax cannot differentiate alone: the report stands, no culprit named
         return None

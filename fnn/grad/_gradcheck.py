@@ -14,7 +14,6 @@ from jax.flatten_util import ravel_pytree
 
 from fnn import losses as _losses
 from fnn._cache import structural_cache
-from fnn._compat import float64
 from fnn._dtypes import check_params_dtypes
 from fnn._native import native_tree
 from fnn._validate import real
@@ -225,7 +224,7 @@ def gradcheck(
     _losses.check_targets(loss, targets, tuple(out.shape), name="y")
     both, shifted = _gradcheck_programs(net, loss, train)
     cast_from = _half_precision("params", params) + _half_precision("x", inputs)
-    with float64():
+    with jax.enable_x64(True):
         params64, x64 = _to_float64(params), _to_float64(inputs)
         y64 = _to_float64(targets)
         value, (g_manual, dx_manual), (g_auto, dx_auto) = both(params64, x64, y64, key)
@@ -338,7 +337,7 @@ def _not_float64(net: Any, train: bool, params64: Any, x64: Any, key: Any) -> tu
     no float64 check can tell from a wrong gradient. Traced, nothing runs."""
     if not isinstance(net, Network):
         return ()
-    with float64():
+    with jax.enable_x64(True):
         cache = jax.eval_shape(lambda p, xx: net.forward(p, xx, key=key, train=train)[1], params64, x64)
     dtypes = getattr(cache, "dtypes", ())[1:]
     return tuple(

@@ -6,9 +6,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import jax
 import numpy as np
-
-from fnn._compat import float64
 
 # The entries differenced per step of ``shifted``'s loop (``lax.map``'s batch).
 FD_BATCH = 128
@@ -71,7 +70,7 @@ def second_look(
         """``at(rows, h)``: the loss at ``out[rows]`` moved by ``+h`` and ``-h``, run at ``size``."""
 
         def at(rows: np.ndarray, h: float) -> np.ndarray:
-            with float64():
+            with jax.enable_x64(True):
                 return difference(np.resize(all_idx[out[rows]], size), h)[1][: rows.size]
 
         return at

@@ -159,13 +159,13 @@ def _piecewise_constant(step, boundaries: tuple[float, ...], values: tuple[float
         floors = [math.floor(b) for b in boundaries]
         passed = sum(f < info.min for f in floors)
         inside = np.asarray([f for f in floors if info.min <= f < info.max], s.dtype)
-        index = passed + jnp.sum(s[..., None] > _after(inside, s.ndim), axis=-1)
+        index = passed + jnp.sum(s[..., None] > _on_a_new_last_axis(inside, s.ndim), axis=-1)
     else:
-        index = jnp.sum(float_step(s)[..., None] > _after(np.asarray(boundaries), s.ndim), axis=-1)
+        index = jnp.sum(float_step(s)[..., None] > _on_a_new_last_axis(np.asarray(boundaries), s.ndim), axis=-1)
     return jnp.asarray(values, float_dtype())[index]
 
 
-def _after(points: np.ndarray, ndim: int) -> np.ndarray:
+def _on_a_new_last_axis(points: np.ndarray, ndim: int) -> np.ndarray:
     """``points`` ``(k,)`` as ``(1, ..., 1, k)``, to compare with steps of ``ndim`` axes, each
     with a new last one: the broadcast written out (jax_numpy_rank_promotion="raise" refuses
     ``(n, 1) > (k,)``)."""

@@ -13,6 +13,8 @@ its arguments' structure, shapes, dtypes and placements. A hit loads the seriali
 A miss whose compilation JAX's persistent cache answered is run but, as a rule, not written:
 XLA:CPU cannot serialize again an executable it deserialized (the copy loads, then fails on its
 first call: "Function ... not found"), so only executables compiled in this process are stored.
+So is one that JAX's in-memory cache gave back (a program this process ran by plain ``jit``
+before) once the process has read anything from JAX's cache: it may be such a copy.
 The exception is a program that this process compiled itself under another key and that lowers
 to the same text (two runs whose programs lower alike, each under its run's namespace): the
 executable compiled here is written under the new key too. Any other such program (the same one
@@ -55,29 +57,45 @@ _STORE: contextvars.ContextVar[ExecutableStore | None] = contextvars.ContextVar(
 # JAX settings that do not change a compiled program (where caches live, what gets logged).
 _IGNORED_CONFIG = ("cache", "log", "traceback", "pprint", "dump")
 _JAX_CACHE_HIT = "/jax/compilation_cache/cache_hits"
-_jax_cache_hits = threading.local()  # per thread: JAX records the event in the compiling thread
+_BACKEND_COMPILE = "/jax/core/compile/backend_compile_duration"
+# Per thread (JAX records both events in the compiling thread): ``hits``, executables read from
+# JAX's persistent cache; ``compiles``, executables XLA built or JAX's cache gave (each records
+# this once; one that JAX's in-memory cache gives back records neither). And whether any
+# executable of this process came from JAX's persistent cache: the listeners are registered
+# when fnn is imported, before the command line compiles anything.
+_jax_events = threading.local()
+_read_from_jax_cache = threading.Event()
 
 
 def _count_jax_cache_hit(event: str, **_: Any) -> None:
     if event == _JAX_CACHE_HIT:
-        _jax_cache_hits.n = getattr(_jax_cache_hits, "n", 0) + 1
+        _jax_events.hits = getattr(_jax_events, "hits", 0) + 1
+        _read_from_jax_cache.set()
 
 
-@functools.cache
-def _listen_for_jax_cache_hits() -> None:
-    # Registered once per process (two threads racing here would only count each hit twice).
-    jax.monitoring.register_event_listener(_count_jax_cache_hit)
+def _count_backend_compile(event: str, duration_secs: float, **_: str | int) -> None:
+    if event == _BACKEND_COMPILE:
+        _jax_events.compiles = getattr(_jax_events, "compiles", 0) + 1
+
+
+jax.monitoring.register_event_listener(_count_jax_cache_hit)
+jax.monitoring.register_event_duration_secs_listener(_count_backend_compile)
 
 
 def _compile_fresh(jitted: Any, args: tuple) -> tuple[Any, bool, Any]:
-    """``(jitted compiled for args, whether XLA compiled it here, the lowered program)``: False
-    where JAX's persistent cache answered, which makes an executable that cannot be serialized
-    again."""
-    _listen_for_jax_cache_hits()
+    """``(jitted compiled for args, whether XLA compiled it in this process, the lowered
+    program)``. False where JAX's persistent cache answered, which makes an executable that
+    cannot be serialized again; and where JAX's in-memory cache gave back an executable (the
+    same program run by plain ``jit`` before) in a process that has read from JAX's persistent
+    cache, as that one may have been: only the store's own records (``_compiled_here``) vouch
+    for it then."""
     lowered = jitted.lower(*args)  # tracing may compile (and read) small programs of its own
-    before = getattr(_jax_cache_hits, "n", 0)
+    hits, compiles = getattr(_jax_events, "hits", 0), getattr(_jax_events, "compiles", 0)
     compiled = lowered.compile()
-    return compiled, getattr(_jax_cache_hits, "n", 0) == before, lowered
+    if getattr(_jax_events, "hits", 0) != hits:
+        return compiled, False, lowered
+    built_now = getattr(_jax_events, "compiles", 0) != compiles
+    return compiled, built_now or not _read_from_jax_cache.is_set(), lowered
 
 
 def _program_digest(lowered: Any, args: tuple) -> tuple:

@@ -991,6 +991,43 @@ def test_main_in_process_puts_the_user_s_cache_settings_back_and_jax_s_cache_in_
         reset_cache()  # the rest of the tests compile without a persistent cache, as before
 
 
+def test_no_cache_turns_off_a_jax_cache_the_caller_set_up_for_the_run_only(tmp_path, capsys, compiles):
+    """``--no-cache`` neither reads nor writes a compilation cache, also JAX's own that the
+    caller (or ``$JAX_COMPILATION_CACHE_DIR``) set up: the run compiles and asks JAX's cache
+    nothing; afterwards the caller's cache is on again, in its folder."""
+    from jax.experimental.compilation_cache.compilation_cache import reset_cache
+
+    mine = tmp_path / "mine"
+    original = {name: getattr(jax.config, name) for name in _CACHE_SETTINGS}
+    asked, listening = [], [True]  # (a listener stays registered: it stops recording at the end)
+    jax.monitoring.register_event_listener(
+        lambda event, **_: asked.append(event) if listening[0] and event.startswith("/jax/compilation_cache/") else None
+    )
+    # a network of its own (2 units, tanh): its programs are compiled here, whatever ran before
+    train = ["train", "--dataset", "iris", "--hidden", "2", "--activation", "tanh", "--epochs", "1", "--verbose", "0"]
+    try:
+        for name, value in zip(_CACHE_SETTINGS, (str(mine), 0.0, 0), strict=True):
+            jax.config.update(name, value)
+        reset_cache()
+        with compiles() as c:
+            assert main([*train, "--no-cache"]) == 0
+        assert "test: loss" in capsys.readouterr().out
+        assert c.count > 0 and [e for e in asked if e.endswith(("requests_use_cache", "hits", "misses"))] == []
+        assert jax.config.jax_enable_compilation_cache and _entries(mine) == []
+
+        @jax.jit
+        def users_program_after_no_cache(a):
+            return jnp.cos(a) * 2.0 - 1.0
+
+        users_program_after_no_cache(jnp.arange(5.0)).block_until_ready()
+        assert len(_entries(mine, "users_program_after_no_cache")) == 1
+    finally:
+        listening[0] = False
+        for name, value in original.items():
+            jax.config.update(name, value)
+        reset_cache()
+
+
 # --------------------------------------------------------------------------------------------
 # Bad data files: exit 2 and one line naming the file and the problem, before anything compiles.
 # --------------------------------------------------------------------------------------------

@@ -39,7 +39,12 @@ def add_cache_args(p: argparse.ArgumentParser) -> None:
         f"turns the default off; executables unused for {CACHE_KEPT_DAYS} days, and JAX's caches of "
         "other versions of fnn unused as long, are removed; JAX's entries for this version are kept)",
     )
-    p.add_argument("--no-cache", action="store_true", help="neither read nor write the compilation cache")
+    p.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="neither read nor write a compilation cache: fnn's, or one of JAX's own "
+        "($JAX_COMPILATION_CACHE_DIR, which FNN_COMPILATION_CACHE=0 leaves on)",
+    )
 
 
 def cache_dir(args) -> str | None:
@@ -78,11 +83,13 @@ def default_cache_problem(args, path: str) -> str | None:
     return None
 
 
-# What use_compilation_cache sets: the folder, and no threshold of compile time or size.
+# What use_compilation_cache sets: the folder, and no threshold of compile time or size; and
+# what --no-cache sets (turn_off_compilation_cache).
 CACHE_SETTINGS = (
     "jax_compilation_cache_dir",
     "jax_persistent_cache_min_compile_time_secs",
     "jax_persistent_cache_min_entry_size_bytes",
+    "jax_enable_compilation_cache",
 )
 
 
@@ -100,11 +107,10 @@ def cache_settings_restored():
     try:
         yield
     finally:
-        folder = getattr(jax.config, CACHE_SETTINGS[0])
-        for name, value in before.items():
-            if getattr(jax.config, name) != value:
-                jax.config.update(name, value)
-        if folder != before[CACHE_SETTINGS[0]]:
+        changed = [name for name, value in before.items() if getattr(jax.config, name) != value]
+        for name in changed:
+            jax.config.update(name, before[name])
+        if CACHE_SETTINGS[0] in changed or CACHE_SETTINGS[3] in changed:
             reset_cache()
 
 
@@ -130,7 +136,7 @@ def use_compilation_cache(path: str, source: str) -> None:
             words = words.replace(f"{source} {path!r}", f"{source}={path!r}", 1)
         raise UsageError(f"{words}; give another or --no-cache") from None
     current = os.path.join(path, "jax-" + source_digest()[:16])
-    for name, value in zip(CACHE_SETTINGS, (current, 0.0, 0), strict=True):
+    for name, value in zip(CACHE_SETTINGS[:3], (current, 0.0, 0), strict=True):
         jax.config.update(name, value)
     reset_cache()
     # The folder's time is its last use (prune_cache reads it). A missing one is JAX's cache's to
@@ -138,6 +144,15 @@ def use_compilation_cache(path: str, source: str) -> None:
     with contextlib.suppress(OSError):
         os.utime(current)
     prune_cache(path, current)
+
+
+def turn_off_compilation_cache() -> None:
+    """``--no-cache``: no persistent compilation cache for the run, not even one of JAX's own
+    that the environment or the calling program set up (``$JAX_COMPILATION_CACHE_DIR``), so each
+    program is compiled as in a first run. :func:`cache_settings_restored` puts the setting back
+    and resets JAX's cache again."""
+    jax.config.update(CACHE_SETTINGS[3], False)
+    reset_cache()  # JAX decides once whether its cache is used, at the first compilation
 
 
 # What no run used for this long leaves the cache when a command starts: otherwise it only grows

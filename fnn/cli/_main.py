@@ -57,6 +57,7 @@ from fnn.cli._compile_cache import (
     cache_dir_source,
     cache_settings_restored,
     default_cache_problem,
+    turn_off_compilation_cache,
     use_compilation_cache,
 )
 from fnn.cli._train import cmd_train
@@ -261,9 +262,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     point JAX's persistent compilation cache at fnn's folder, with no threshold of compile time
     or size (``jax_compilation_cache_dir``, ``jax_persistent_cache_min_compile_time_secs``,
     ``jax_persistent_cache_min_entry_size_bytes``), and reset JAX's cache so that it opens that
-    folder. ``main`` puts the three settings back when it returns or raises, and resets JAX's
-    cache again, so a program calling it compiles afterwards into its own folder (or none),
-    never into fnn's, whose prune may remove what it finds there.
+    folder. With ``--no-cache`` they turn JAX's persistent cache off for the run
+    (``jax_enable_compilation_cache``), also one the caller set up. ``main`` puts the four
+    settings back when it returns or raises, and resets JAX's cache again, so a program calling
+    it compiles afterwards into its own folder (or none), never into fnn's, whose prune may
+    remove what it finds there.
 
     Args:
         argv: The arguments after ``fnn`` (``["datasets"]``); None reads ``sys.argv``.
@@ -303,6 +306,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     """The command, with its compilation cache; returns its exit status."""
+    if getattr(args, "no_cache", False):  # (the commands that compile have the option)
+        turn_off_compilation_cache()
     cache = cache_dir(args)
     if cache is not None and (problem := default_cache_problem(args, cache)):
         # The default folder is only a speed-up: a read-only home still runs, without it.

@@ -55,6 +55,13 @@ def key(name: str, value: Any) -> Any:
     raise TypeError(f"{name} must be a jax PRNG key (jax.random.key(seed) or jax.random.PRNGKey(seed)), got {value!r}")
 
 
+def seed_key(seed: int) -> Any:
+    """``jax.random.PRNGKey(seed)``, the same bits, its seed put on the device by
+    ``jax.device_put``: an explicit transfer, which a caller's ``jax.transfer_guard("disallow")``
+    allows (``PRNGKey`` of a Python int transfers it implicitly)."""
+    return jax.random.PRNGKey(jax.device_put(np.int64(seed)))  # PRNGKey's own conversion of an int
+
+
 def key_data(value: Any) -> Any:
     """The raw uint32 bits of a key or of stacked keys (typed keys unwrapped, raw ones as they are)."""
     return jax.random.key_data(value) if is_typed_key(value) else value

@@ -79,7 +79,7 @@ def threefry_bits(key: Any) -> np.ndarray | None:
         key = jax.random.key_data(key)
     elif _config("jax_default_prng_impl") != "threefry2x32":
         return None
-    bits = np.asarray(key)
+    bits = np.asarray(jax.device_get(key))
     return bits if bits.dtype == np.uint32 and bits.shape[-1:] == (2,) else None
 
 

@@ -20,6 +20,7 @@ import numpy as np
 
 from fnn import layers
 from fnn._dtypes import floating_dtype
+from fnn._keys import seed_key
 from fnn._validate import eval_shape_or_run
 from fnn._values import Static
 from fnn.layers._base import as_shape
@@ -258,7 +259,7 @@ def summary(net: Any, input_shape: int | Sequence[int], dtype: Any = jnp.float32
 
     def trace() -> Static:
         # The key is made inside the trace: even seeding a concrete key runs (and compiles) a program.
-        key = jax.random.PRNGKey(0)
+        key = seed_key(0)
         rows: list = []
         x = jnp.zeros((1, *shape), np_dtype)  # a tracer's worth: eval_shape allocates nothing
         # net.init and net.forward's own checks first: a layer that breaks the protocol is named

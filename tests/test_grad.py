@@ -1066,3 +1066,16 @@ def test_a_custom_loss_through_the_documented_door():
     assert fnn.evaluate(net, res.params, pinball, x, y)["loss"] == pytest.approx(res.history["loss"][-1], rel=0.1)
     with pytest.raises(TypeError, match="fn must be callable"):
         fnn.losses.custom("nope", 3)
+
+
+def test_gradcheck_under_a_disallowing_transfer_guard_reports_as_unguarded():
+    # the finite differences' indices and step go to the device by jax.device_put, the losses and
+    # gradients come back by jax.device_get: a caller's jax.transfer_guard("disallow") allows both
+    net = fnn.mlp([3, 2])
+    params = net.init(jax.random.PRNGKey(0), (4,))
+    x, y = jax.device_put((np.random.default_rng(0).normal(size=(5, 4)), np.arange(5) % 2))
+    loss = fnn.losses.get("sparse_categorical_crossentropy", from_logits=True)
+    expected = fnn.gradcheck(net, loss, params, x, y)
+    with jax.transfer_guard("disallow"):
+        report = fnn.gradcheck(net, loss, params, x, y)
+    assert report.passed and report.rows == expected.rows and report.loss_value == expected.loss_value

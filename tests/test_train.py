@@ -1249,3 +1249,31 @@ def test_training_inside_cancelled_by_stops_before_the_epoch_after_the_event_is_
         other = pool.submit(fnn.fit, NET, NET.init(KEY, (4,)), O.sgd(0.1), MSE, x, y, **kw).result()
         pool.shutdown()
     assert other.history.epochs_run == 5
+
+
+def test_under_a_disallowing_transfer_guard_every_entry_point_trains_as_unguarded():
+    # jax.transfer_guard("disallow") refuses implicit transfers only: fnn puts what it makes on the
+    # host (the epochs' orders and numbers, its default keys) on the device with jax.device_put and
+    # reads the logs back with jax.device_get, and converts NumPy data the caller gave it the same way
+    net = fnn.serial(fnn.Dense(4), fnn.Dropout(0.25), fnn.Dense(2))  # Dropout: a key drawn per epoch
+    params = net.init(jax.random.PRNGKey(0), (3,))
+    x_np, y_np = np.random.default_rng(0).normal(size=(10, 3)), np.arange(10) % 2
+    x, y = jax.device_put((x_np, y_np))
+    stacked = jax.tree.map(lambda a: jnp.stack([a, a]), params)
+    loss = fnn.losses.get("sparse_categorical_crossentropy", from_logits=True)
+    kw = dict(batch_size=4, epochs=2, verbose=0)
+    runs = {  # fit without a key: its default PRNGKey(0); sweep: the seeds' keys
+        "fit": lambda a, b: (
+            fnn.fit(net, params, "adam", loss, a, b, validation_split=0.2, metrics=["accuracy"], **kw).history.history
+        ),
+        "fit_many": lambda a, b: [h.history for h in fnn.fit_many(net, stacked, "adam", loss, a, b, **kw).histories],
+        "sweep": lambda a, b: [h.history for h in fnn.sweep(net, "sgd", loss, a, b, seeds=[0, 1], **kw).histories],
+        "evaluate": lambda a, b: fnn.evaluate(net, params, loss, a, b, metrics=["accuracy"]),
+        "predict": lambda a, b: np.asarray(jax.device_get(fnn.predict(net, params, a))).tolist(),
+    }
+    for name, run in runs.items():
+        expected = run(x, y)
+        with jax.transfer_guard("disallow"):
+            assert run(x, y) == expected, name
+            assert run(x_np, y_np) == expected, name
+    assert np.isfinite(expected).all()  # predict's outputs: real numbers compared

@@ -146,7 +146,7 @@ def non_finite_start(net: Network, train: bool, args: tuple, loss_value: float) 
     if not isinstance(net, Network):  # a network of the user's own: no pieces to look into
         return None if _finite_tree((params, y)) else "params or y"
     with jax.enable_x64(True):
-        finite = np.asarray(_finite_program(net, train)(params, x, key))
+        finite = np.asarray(jax.device_get(_finite_program(net, train)(params, x, key)))
     pieces = _piece_names(net)
     if not finite.all():
         # the last flag is the network's output: a network without layers passes x through
@@ -161,7 +161,8 @@ def non_finite_start(net: Network, train: bool, args: tuple, loss_value: float) 
 
 
 def _finite_tree(tree: Any) -> bool:
-    return all(np.all(np.isfinite(np.asarray(v))) for v in jax.tree.leaves(tree))
+    # read explicitly: a caller's jax.transfer_guard("disallow") refuses np.asarray of a device array
+    return all(np.all(np.isfinite(np.asarray(v))) for v in jax.tree.leaves(jax.device_get(tree)))
 
 
 def culprits(
@@ -174,7 +175,7 @@ def culprits(
     a piece cannot be differentiated alone."""
     try:
         with jax.enable_x64(True):
-            diffs, scales = (np.asarray(a, np.float64) for a in _local_program(net, loss, train)(*args))
+            diffs, scales = (np.asarray(a, np.float64) for a in jax.device_get(_local_program(net, loss, train)(*args)))
     except Exception:  # a piece jax cannot differentiate alone: the report stands, no culprit named
         return None
     floor = floor if np.isfinite(floor) else 0.0  # a NaN gradient makes the check's own floor NaN

@@ -56,7 +56,7 @@ def _to_float64(tree: Any) -> Any:
             devices = a.devices()
             if len(devices) != 1 or next(iter(devices)).platform != "cpu":  # an accelerator's, or sharded
                 return a.astype(jnp.float64)
-            return jax.device_put(np.asarray(a, np.float64), next(iter(devices)))
+            return jax.device_put(np.asarray(jax.device_get(a), np.float64), next(iter(devices)))
         a = np.asarray(a)
         return jax.device_put(a.astype(np.float64) if jnp.issubdtype(a.dtype, jnp.floating) else a)  # bfloat16 too
 
@@ -227,7 +227,8 @@ def gradcheck(
     with jax.enable_x64(True):
         params64, x64 = _to_float64(params), _to_float64(inputs)
         y64 = _to_float64(targets)
-        value, (g_manual, dx_manual), (g_auto, dx_auto) = both(params64, x64, y64, key)
+        # read to the host explicitly, once (a caller's jax.transfer_guard("disallow") refuses np.asarray)
+        value, (g_manual, dx_manual), (g_auto, dx_auto) = jax.device_get(both(params64, x64, y64, key))
         err = input_gradient_error(net, dx_manual, x64, "gradcheck")
         if err is not None:
             raise err
@@ -246,7 +247,8 @@ def gradcheck(
 
         def difference(idx: np.ndarray, h: float) -> tuple[np.float64, np.ndarray]:
             """The loss at ``(params, x)`` and, per flat index, moved by ``+h`` and ``-h``."""
-            f, f_pm = shifted(params64, x64, y64, key, padded(idx), h)
+            # the host's indices and step go in, and the losses come back, explicitly
+            f, f_pm = jax.device_get(shifted(params64, x64, y64, key, *jax.device_put((padded(idx), h))))
             return np.float64(f), np.asarray(f_pm, np.float64)[: idx.size]
 
         f0, f_h = difference(all_idx, eps) if all_idx.size else (np.float64(value), np.zeros((0, 2)))

@@ -24,6 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from fnn._keys import seed_key
 from fnn._validate import eval_shape_or_run, integer
 from fnn._values import Static
 
@@ -69,7 +70,7 @@ def output_shape_of(init: Callable[..., tuple[Shape, Params]], input_shape: int 
     """The output shape ``init`` gives for ``input_shape``, traced: nothing is allocated (an init
     that cannot be traced runs eagerly, as ``Network.init`` runs it)."""
     shape = as_shape(input_shape)
-    return eval_shape_or_run(lambda k: Static(tuple(init(k, shape)[0])), jax.random.PRNGKey(0)).value
+    return eval_shape_or_run(lambda k: Static(tuple(init(k, shape)[0])), seed_key(0)).value
 
 
 class Layer(NamedTuple):

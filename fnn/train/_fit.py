@@ -14,7 +14,7 @@ import jax
 
 from fnn import callbacks as callbacks_, parallel
 from fnn._interrupts import ctrl_c_recorded
-from fnn._keys import key as check_key
+from fnn._keys import key as check_key, seed_key
 from fnn._native import native_tree
 from fnn._validate import integer, path as check_path
 from fnn.train._callback_checks import (
@@ -360,7 +360,7 @@ def fit(
         start = resumed.opt_state if resumed is not None else opt_state
         check_schedules(opt, start, max(epochs - initial_epoch, 0) * run.iterations_per_epoch)
         if key is None:
-            key = jax.random.PRNGKey(0)
+            key = seed_key(0)
 
         # ---- working copies on the device -------------------------------------------------------
         params = copy_tree(params)

@@ -65,7 +65,10 @@ def fit_hooks(
         # arrays are put back on every device; a no-op otherwise)
         return place((ctx.params, ctx.opt_state))
 
-    draw = epoch_inputs(epoch_keys, key, n=run.n, shuffle=run.spec.shuffle, needs_key=net.needs_key, epochs=epochs)
+    draw = epoch_inputs(
+        epoch_keys, key, n=run.n, shuffle=run.spec.shuffle, needs_key=net.needs_key, epochs=epochs,
+        put=None if run.spec.mesh is None else place,
+    )  # fmt: skip
 
     def inputs(epoch):
         return place(draw(epoch))

@@ -84,13 +84,21 @@ def _key_block(keys_of: Callable) -> Callable:
     return jax.jit(block)
 
 
-def epoch_inputs(keys_of: Callable, key: Any, *, n: int, shuffle: bool, needs_key: bool, epochs: int) -> Callable:
+def epoch_inputs(
+    keys_of: Callable, key: Any, *, n: int, shuffle: bool, needs_key: bool, epochs: int, put: Callable | None = None
+) -> Callable:
     """``inputs(epoch) -> (perm, dropout key)`` for :func:`run_epochs`, from a module-level
     jitted ``keys_of(key, epoch) -> (permutation key, dropout key)`` that splits
     ``fold_in(key, epoch)`` for each key (fit's, or fit_many's for K stacked keys): ``perm`` the
     epoch's sample order drawn on the host from its permutation key (int32 ``(n,)``, or
-    ``(K, n)``), None without ``shuffle``; the dropout key (on the device) when ``needs_key``,
-    else None. Every program is kept once in an open executable store.
+    ``(K, n)``) and put on the device (by ``put``, where the epoch takes it: replicated on a
+    mesh; None: ``jax.device_put``, the default device), None without ``shuffle``; the dropout
+    key (on the device) when ``needs_key``, else None. Every program is kept once in an open
+    executable store.
+
+    What fnn makes on the host goes to the device by ``jax.device_put`` and comes back by
+    ``jax.device_get``: explicit transfers, which a caller's ``jax.transfer_guard("disallow")``
+    allows (an implicit one it refuses).
 
     The permutation keys come :data:`KEY_BLOCK` epochs at a time: for threefry keys (jax's
     default) derived on the host from the key's bits (:func:`fnn._random.epoch_perm_bits`, the
@@ -106,12 +114,13 @@ def epoch_inputs(keys_of: Callable, key: Any, *, n: int, shuffle: bool, needs_ke
             if host_key is not None:
                 blocks[start] = epoch_perm_bits(host_key, np.arange(start, start + KEY_BLOCK))
             else:
-                blocks[start] = call_through_store(program, program.__name__, (), key, start, shared=True)
+                first = jax.device_put(start)
+                blocks[start] = call_through_store(program, program.__name__, (), key, first, shared=True)
 
     def perm_bits(epoch: int) -> np.ndarray:
         start = epoch - epoch % KEY_BLOCK
         ask(start)
-        block = blocks[start] = np.asarray(blocks[start])
+        block = blocks[start] = np.asarray(jax.device_get(blocks[start]))
         blocks.pop(start - KEY_BLOCK, None)
         ask(start + KEY_BLOCK)
         return block[epoch - start]
@@ -119,8 +128,12 @@ def epoch_inputs(keys_of: Callable, key: Any, *, n: int, shuffle: bool, needs_ke
     def inputs(epoch: int) -> tuple[Any, Any]:
         perm = epoch_permutation(perm_bits(epoch), n) if shuffle else None
         if not needs_key:
-            return perm, None
-        _, drop_key = call_through_store(keys_of, keys_of.__name__, (), key, epoch, shared=True)  # a role per function
+            return (put or jax.device_put)(perm), None
+        if put is None:  # one transfer: the order and the epoch for keys_of
+            perm, at = jax.device_put((perm, epoch))
+        else:  # keys_of runs where the key is, the epoch takes the order where put puts it
+            perm, at = put(perm), jax.device_put(epoch)
+        _, drop_key = call_through_store(keys_of, keys_of.__name__, (), key, at, shared=True)  # a role per function
         return perm, drop_key
 
     return inputs

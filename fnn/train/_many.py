@@ -18,7 +18,7 @@ import numpy as np
 
 from fnn._dtypes import abstract_array
 from fnn._interrupts import ctrl_c_recorded
-from fnn._keys import is_typed_key
+from fnn._keys import is_typed_key, seed_key
 from fnn._native import native, native_tree
 from fnn.train._checks import check_opt_state, check_opt_update, check_params_dtypes, check_schedules, resolve_opt
 from fnn.train._epoch import epoch_keys, logs
@@ -58,7 +58,7 @@ def _num_models(tree, name: str = "params") -> int:
 def _stacked_keys(key: Any, k_models: int) -> Array:
     """K keys: one shared key broadcast (the same shuffles and masks), or K stacked keys."""
     if key is None:
-        key = jax.random.PRNGKey(0)
+        key = seed_key(0)
     key = key if isinstance(key, jax.Array) else jax.device_put(native(np.asarray(key), "key"))
     single = 0 if is_typed_key(key) else 1
     if key.ndim not in (single, single + 1) or (not is_typed_key(key) and key.dtype != np.uint32):

@@ -17,6 +17,7 @@ import numpy as np
 from fnn import losses
 from fnn._cache import structural_cache
 from fnn._dtypes import abstract_array, check_params_float
+from fnn._keys import seed_key
 from fnn._validate import eval_shape_or_run
 from fnn._values import Static
 from fnn.layers._base import check_net
@@ -117,7 +118,7 @@ def _layer_at_fault(net: Any, x_shape: tuple) -> str | None:
         return Static(None)
 
     try:
-        return eval_shape_or_run(walk, jax.random.PRNGKey(0)).value
+        return eval_shape_or_run(walk, seed_key(0)).value
     except Exception:  # the walk's own failure: no verdict
         return None
 
@@ -125,7 +126,7 @@ def _layer_at_fault(net: Any, x_shape: tuple) -> str | None:
 def _ranks_differ(net: Any, params: Any, input_shape: tuple) -> bool:
     """Whether a params leaf has another rank than the network builds for ``input_shape``."""
     try:
-        built = eval_shape_or_run(lambda k: net.init(k, input_shape), jax.random.PRNGKey(0))
+        built = eval_shape_or_run(lambda k: net.init(k, input_shape), seed_key(0))
         pairs = zip(jax.tree.leaves(params), jax.tree.leaves(built), strict=True)
         return any(np.ndim(p) != len(b.shape) for p, b in pairs)
     except (TypeError, ValueError):

@@ -90,4 +90,4 @@ def predict(net: Any, params: Any, x: Any, batch_size: int | None = 32) -> Any:
     if floating:  # a network without float params keeps x's dtype
         (x,) = to_device(floating[0], [x], ["x"], inputs=True)
     y = _compiled(net, min(batch_size, x.shape[0]))(params, x)
-    return y if is_jax else np.asarray(y)
+    return y if is_jax else np.asarray(jax.device_get(y))  # explicit: a transfer guard allows it

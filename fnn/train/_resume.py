@@ -14,7 +14,7 @@ import jax
 import numpy as np
 
 from fnn import checkpoint as checkpoint_
-from fnn._keys import key as check_key, key_data
+from fnn._keys import key as check_key, key_data, seed_key
 from fnn._per_key import key_impl
 from fnn.checkpoint._io import MissingTree
 from fnn.train._results import History, resumed_history
@@ -52,7 +52,7 @@ def resumed_key(path: str, stored_key: Any, stored_extra: Any, key: Any, spec: A
     the same with any key."""
     usable = _usable(stored_key)
     if key is None:
-        key = stored_key if usable else jax.random.PRNGKey(0)
+        key = stored_key if usable else seed_key(0)
     if not runs:
         return key
     differ = []

@@ -17,6 +17,7 @@ import numpy as np
 
 from fnn._dtypes import check_number_dtype, params_dtype
 from fnn._interrupts import ctrl_c_recorded
+from fnn._keys import seed_key
 from fnn._validate import eval_shape_or_run, is_real_number
 from fnn.optimizers import set_hyperparams
 from fnn.optimizers._learning_rates import set_learning_rate_in_proportion
@@ -183,7 +184,7 @@ def sweep(
             dtype = params_dtype("dtype", dtype)
         # Fail on a hyperparameter the state lacks, or a value out of its range, before anything runs
         # (traced: nothing compiles).
-        params_shape = eval_shape_or_run(lambda k: net.init(k, input_shape), jax.random.PRNGKey(0))
+        params_shape = eval_shape_or_run(lambda k: net.init(k, input_shape), seed_key(0))
         if dtype is not None:
             params_shape = jax.tree.map(
                 lambda a: jax.ShapeDtypeStruct(a.shape, dtype) if jnp.issubdtype(a.dtype, jnp.floating) else a,
@@ -202,7 +203,7 @@ def sweep(
                 raise ValueError(f"{arg}: sweep sets {name} in opt's state for each model, but {e}") from None
         inits, fit_keys = {}, {}
         for s in dict.fromkeys(axes["seed"]):
-            init_key, fit_keys[s] = jax.random.split(jax.random.PRNGKey(s))
+            init_key, fit_keys[s] = jax.random.split(seed_key(s))
             inits[s] = net.init(init_key, input_shape)
             if dtype is not None:
                 inits[s] = jax.tree.map(

@@ -357,6 +357,12 @@ def using(store: ExecutableStore | None) -> Iterator[ExecutableStore | None]:
         _STORE.reset(token)
 
 
+def debugging_nonfinite() -> bool:
+    """Whether ``jax_debug_nans`` or ``jax_debug_infs`` is on here (set, or by its context
+    manager): JAX then checks every program's outputs and re-runs one holding a NaN or inf."""
+    return bool(getattr(jax.config, "jax_debug_nans", False) or getattr(jax.config, "jax_debug_infs", False))
+
+
 def call(jitted: Callable, role: str, static: tuple, *args: Any, shared: bool = False, common: bool = False) -> Any:
     """``jitted(*args)``, through the open store if there is one. ``static``: the program's
     settings that are not arguments (compared by :func:`_describe_value`), besides what the
@@ -365,6 +371,9 @@ def call(jitted: Callable, role: str, static: tuple, *args: Any, shared: bool = 
     every namespace; ``common``: it depends on nothing a child store's namespace adds (one run's
     optimizer: the validation pass), so it is kept once for every run of a command."""
     store = _STORE.get()
-    if store is None or getattr(jax.config, "jax_disable_jit", False):
+    # Under JAX's NaN/inf debugging only jit re-runs a program whose output holds a NaN or inf,
+    # to name the operation (FloatingPointError); a stored executable called directly raises
+    # JAX's internal error, naming nothing.
+    if store is None or getattr(jax.config, "jax_disable_jit", False) or debugging_nonfinite():
         return jitted(*args)
     return store.call(jitted, role, static, args, shared, common)

@@ -395,6 +395,20 @@ def test_call_without_a_store_or_with_jit_disabled_is_the_plain_call(tmp_path, f
     assert (store.hits, store.misses) == (0, 1) and len(_files(tmp_path / "exe")) == 1
 
 
+@pytest.mark.parametrize("flag", ["debug_nans", "debug_infs"])
+def test_under_jax_nan_and_inf_debugging_programs_run_by_plain_jit(tmp_path, fp, flag, capsys):
+    # only jit re-runs a program whose output holds a NaN or inf, to raise FloatingPointError
+    # naming the operation; a stored executable called directly raised JAX's internal error
+    store = ExecutableStore(str(tmp_path / "exe"), "ns", fingerprint_=fp)
+    bad = jnp.array([0.0, np.nan if flag == "debug_nans" else np.inf])
+    with using(store), getattr(jax, flag)(True):
+        with pytest.raises(FloatingPointError, match=r"invalid value \((nan|inf)\) encountered in mul"):
+            call(_DOUBLE, "prog", (), bad)
+        np.testing.assert_array_equal(call(_DOUBLE, "prog", (), A), [0.0, 2.0, 4.0])
+    assert (store.hits, store.misses) == (0, 0) and _files(tmp_path / "exe") == []
+    assert "de-optimized" in capsys.readouterr().out
+
+
 def test_the_store_closes_even_when_the_block_raises(tmp_path, fp):
     store = ExecutableStore(str(tmp_path), "ns", fingerprint_=fp)
     with pytest.raises(RuntimeError, match="inside"), using(store):

@@ -7,8 +7,10 @@ the unrolling is not what a test is about. The run on a real data set is marked 
 """
 
 import concurrent.futures
+import contextlib
 import copy
 import gc
+import io
 import json
 import math
 import pickle
@@ -1277,3 +1279,29 @@ def test_under_a_disallowing_transfer_guard_every_entry_point_trains_as_unguarde
             assert run(x, y) == expected, name
             assert run(x_np, y_np) == expected, name
     assert np.isfinite(expected).all()  # predict's outputs: real numbers compared
+
+
+@pytest.mark.parametrize("flag, found", [("debug_infs", "inf"), ("debug_nans", "nan")])
+def test_jax_nan_and_inf_debugging_names_the_operation_of_a_diverging_fit(flag, found):
+    # JAX re-runs a program whose output holds an inf (a NaN) to name the operation: the epoch and
+    # the step donate nothing then, or the re-run reads a deleted buffer ("Array has been deleted")
+    net = fnn.mlp([8, 1])
+    params = net.init(jax.random.PRNGKey(0), (4,))
+    x = np.random.default_rng(0).normal(size=(30, 4)).astype(np.float32)
+    y = 3 * x[:, :1]
+    before = fnn.evaluate(net, params, "mse", x, y)
+    stacked = jax.tree.map(lambda a: jnp.stack([a, a]), params)
+    opt = O.sgd(1e3)
+    with getattr(jax, flag)(True), contextlib.redirect_stdout(io.StringIO()):  # JAX's note of the re-run
+        with pytest.raises(FloatingPointError, match=rf"invalid value \({found}\) encountered in scan"):
+            fnn.fit(net, params, opt, "mse", x, y, batch_size=8, epochs=3, verbose=0)
+        with pytest.raises(FloatingPointError, match=rf"invalid value \({found}\) encountered in scan"):
+            fnn.fit_many(net, stacked, opt, "mse", x, y, batch_size=8, epochs=3)
+        step = fnn.train_step(net, "mse", opt)
+        p, s = jax.tree.map(jnp.copy, params), opt.init(params)
+        with pytest.raises(FloatingPointError, match=rf"invalid value \({found}\)"):
+            for _ in range(5):
+                p, s, _ = step(p, s, x, y)
+        assert _epoch.donated() == ()
+    assert fnn.evaluate(net, params, "mse", x, y) == before  # the caller's params, untouched and usable
+    assert math.isfinite(before["loss"]) and _epoch.donated() == (0, 1)  # outside it, the programs donate

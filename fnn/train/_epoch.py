@@ -23,6 +23,7 @@ import numpy as np
 
 from fnn import parallel
 from fnn._cache import structural_cache
+from fnn._executables import debugging_nonfinite
 from fnn._native import natively
 from fnn._per_key import per_key
 from fnn._random import permutation_of_bits
@@ -244,19 +245,31 @@ def epoch_fn(spec: EpochSpec) -> Callable:
     return epoch
 
 
-@structural_cache(maxsize=32)
+def donated() -> tuple[int, ...]:
+    """The arguments a training program donates: params and optimizer state, ``(0, 1)``; none
+    while ``jax_debug_nans`` or ``jax_debug_infs`` is on (set here, or by their context
+    managers): JAX then re-runs a program whose output holds a NaN or inf on the same inputs, to
+    name the operation, and a donated input is deleted by then ("Array has been deleted")."""
+    return () if debugging_nonfinite() else (0, 1)
+
+
 def compiled_epoch(spec: EpochSpec) -> Callable:
-    """The jitted epoch for ``spec``, params and state donated; a second ``fit`` with an equal
-    spec (the same structure: equal network, loss, metrics and optimizer ``update``) reuses it,
-    and jit's own cache handles the shapes. ``spec.models``: vmapped over stacked models, the
-    data shared."""
+    """The jitted epoch for ``spec``, params and state donated (but under JAX's NaN/inf
+    debugging: :func:`donated`); a second ``fit`` with an equal spec (the same structure: equal
+    network, loss, metrics and optimizer ``update``) reuses it, and jit's own cache handles the
+    shapes. ``spec.models``: vmapped over stacked models, the data shared."""
+    return _compiled_epoch(spec, donated())
+
+
+@structural_cache(maxsize=32)
+def _compiled_epoch(spec: EpochSpec, donate: tuple[int, ...]) -> Callable:
     epoch = epoch_fn(spec)
     if spec.models:
         in_axes = (0, 0, None, None, None, 0 if spec.shuffle else None, 0 if spec.net.needs_key else None)
-        return jax.jit(jax.vmap(epoch, in_axes=in_axes), donate_argnums=(0, 1))
+        return jax.jit(jax.vmap(epoch, in_axes=in_axes), donate_argnums=donate)
     if spec.mesh is None:
-        return jax.jit(epoch, donate_argnums=(0, 1))
-    return parallel.jit_replicated(epoch, spec.mesh, donate_argnums=(0, 1))
+        return jax.jit(epoch, donate_argnums=donate)
+    return parallel.jit_replicated(epoch, spec.mesh, donate_argnums=donate)
 
 
 def default_unroll(batch_size: int, n: int) -> int:
@@ -348,17 +361,17 @@ def train_step(net: Any, loss: Any, opt: Any, grad: str = "manual") -> Callable:
         True
     """
     check_grad(grad)
-    return _compiled_step(net, resolve_loss(loss), resolve_opt(opt).update, grad)
+    return _compiled_step(net, resolve_loss(loss), resolve_opt(opt).update, grad, donated())
 
 
 @structural_cache(maxsize=32)
-def _compiled_step(net: Any, loss: Any, update: Callable, grad: str) -> Callable:
+def _compiled_step(net: Any, loss: Any, update: Callable, grad: str, donate: tuple[int, ...]) -> Callable:
     # Keyed on structure as compiled_epoch is: a step built again from equal pieces (a network
     # built again, a new adam(lr) of the same family) is this very jitted function, so jit's own
     # cache answers and nothing is traced or compiled again.
     inner = step_fn(net, loss, update, grad)
 
-    @functools.partial(jax.jit, donate_argnums=(0, 1))
+    @functools.partial(jax.jit, donate_argnums=donate)
     def step(params, opt_state, x, y, key=None):
         params, opt_state, value, _ = inner(params, opt_state, x, y, key)
         return params, opt_state, value

@@ -14,6 +14,23 @@ import jax.numpy as jnp
 import numpy as np
 
 
+def promoted(*args: Any) -> np.dtype:
+    """``jnp.result_type(*args)`` (dtypes or arrays) under JAX's standard promotion, whatever the
+    user's ``jax_numpy_dtype_promotion``: fnn's own dtype rules (statistics and buffers in
+    float32 at least, running sums as wide as their widest part) are no implicit promotion of
+    the user's, and "strict" refuses even float32 with float64. Cast to it explicitly, the
+    numbers are those standard promotion gives."""
+    with jax.numpy_dtype_promotion("standard"):
+        return np.dtype(jnp.result_type(*args))
+
+
+def at_least_float32(dtype: Any) -> np.dtype:
+    """``jnp.promote_types(dtype, jnp.float32)`` under standard promotion (as :func:`promoted`):
+    float16, bfloat16 and integers give float32, float64 stays (not canonicalized)."""
+    with jax.numpy_dtype_promotion("standard"):
+        return np.dtype(jnp.promote_types(dtype, jnp.float32))
+
+
 def is_real_dtype(dtype: Any) -> bool:
     """An integer or floating dtype, bool and time deltas not: NumPy's own and ml_dtypes'
     (bfloat16, float8...), whose NumPy kind is ``'V'``, so that ``kind in "iuf"`` or
@@ -128,3 +145,36 @@ def abstract_array(shape: tuple, dtype: Any) -> jax.ShapeDtypeStruct:
     if jax.dtypes.issubdtype(dtype, jax.dtypes.extended):
         return jax.ShapeDtypeStruct(shape, dtype)
     return jax.ShapeDtypeStruct(shape, jax.dtypes.canonicalize_dtype(np.dtype(dtype).newbyteorder("=")))
+
+
+def param_dtype(params: Any) -> Any:
+    """The dtype the data moves in for ``params``: its first floating leaf's; float32 without one."""
+    floating = [d for d in _leaf_dtypes(params) if jnp.issubdtype(d, jnp.floating)]
+    return floating[0] if floating else jnp.float32
+
+
+def _leaf_dtypes(tree: Any) -> list[np.dtype]:
+    return [np.dtype(a.dtype) if hasattr(a, "dtype") else np.asarray(a).dtype for a in jax.tree.leaves(tree)]
+
+
+def target_dtype(dtype: Any) -> Any:
+    """The dtype floating targets and sample weights are held in for params of ``dtype``: at
+    least float32. Half-precision params compute their outputs in their dtype, but the loss
+    takes them against float32 targets, as Keras's losses do (bfloat16 targets of 1001, 1002
+    and 1003 are 1000, 1000 and 1004)."""
+    return jnp.float32 if jnp.dtype(dtype).itemsize < 4 else dtype
+
+
+def input_dtype(params: Any, x_dtype: Any) -> np.dtype:
+    """The dtype a network meets inputs of ``x_dtype`` in: the first floating params leaf's, as
+    fit, evaluate and predict move x (integer and bool x too); ``x_dtype`` without floating
+    params (as predict keeps it). Canonical (NumPy float64 without x64 is float32)."""
+    floating = any(jnp.issubdtype(d, jnp.floating) for d in _leaf_dtypes(params))
+    return np.dtype(jax.dtypes.canonicalize_dtype(param_dtype(params) if floating else x_dtype))
+
+
+def held_dtype(params: Any, y_dtype: Any) -> np.dtype:
+    """The dtype targets (or weights) of ``y_dtype`` are held in for ``params``: floating ones in
+    :func:`target_dtype`, others as they are. Canonical."""
+    floating = jnp.issubdtype(y_dtype, jnp.floating)
+    return np.dtype(jax.dtypes.canonicalize_dtype(target_dtype(param_dtype(params)) if floating else y_dtype))

@@ -315,6 +315,22 @@ def test_a_layer_whose_init_and_forward_disagree_is_named_not_x():
         fnn.fit(net, _like_init(lambda: net.init(KEY, (3,))), "sgd", "mse", np.ones((8, 4)), y, verbose=0)
 
 
+def test_a_dtype_failure_in_the_network_s_trace_is_not_called_a_shape_misfit():
+    """The check traces x in the params' dtype; where the trace fails on dtypes (params of two
+    dtypes under jax_numpy_dtype_promotion="strict"), the message says so, not that x's shape
+    does not fit."""
+    net = fnn.mlp([3, 2])
+    p64 = net.init(KEY, (4,), jnp.float64)
+    mixed = [p64[0], jax.tree.map(lambda a: a.astype(jnp.float32), p64[1])]
+    x = np.ones((5, 4))
+    with jax.numpy_dtype_promotion("strict"):
+        assert fnn.predict(net, p64, x).dtype == np.float64  # float64 NumPy x against float64 params
+        with pytest.raises(jax.dtypes.TypePromotionError, match=r"^x held in float64 \(the params' dtype.*on a "
+                           r"dtype, not its shape: layer 1 \(dense_1\).*Input dtypes"):  # fmt: skip
+            fnn.predict(net, mixed, x)
+    assert fnn.predict(net, mixed, x).shape == (5, 2)  # standard promotion takes them
+
+
 def test_a_user_layer_s_mistake_is_named_where_the_next_layer_trips_over_it():
     def user(name, forward, backward=lambda p, c, dy: ((), dy)):
         return L.Layer(lambda key, shape, dtype=jnp.float32: (tuple(shape), ()), forward, backward, name)
@@ -1288,7 +1304,8 @@ def test_apply_names_a_shape_dtype_struct_and_an_object_array():
         net.apply([{"w": np.ones((3, 2), object), "b": np.zeros(2)}], np.ones((4, 3)))
 
 
-# ---- explicit broadcasting: fnn under jax_numpy_rank_promotion="raise" ---------------------
+# ---- explicit broadcasts and casts: fnn under jax_numpy_rank_promotion="raise" and
+# jax_numpy_dtype_promotion="strict" --------------------------------------------------------
 
 
 def _whole_workflow(net, params, loss, x, y, w, x_val, y_val, w_val, focal):
@@ -1328,11 +1345,13 @@ def _whole_workflow(net, params, loss, x, y, w, x_val, y_val, w_val, focal):
     return jax.tree.map(np.asarray, out)
 
 
-def test_every_entry_point_runs_under_rank_promotion_raise_with_the_default_s_numbers():
+def test_every_entry_point_runs_under_rank_promotion_raise_and_dtype_promotion_strict_with_the_default_s_numbers():
     """fnn broadcasts explicitly (a bias, LayerNorm's scale and offset, a per-class alpha, AUC's
-    thresholds...): a user who sets ``jax_numpy_rank_promotion="raise"`` to catch their own
-    implicit broadcasts gets no error from fnn's code, whose message would name their layer, and
-    the same numbers, bit for bit."""
+    thresholds...) and casts explicitly where it mixes dtypes: a user who sets
+    ``jax_numpy_rank_promotion="raise"`` and ``jax_numpy_dtype_promotion="strict"`` to catch their
+    own implicit broadcasts and promotions gets no error from fnn's code, whose message would
+    name their layer, and the same numbers, bit for bit. Here float64 params with float64 NumPy
+    data and int64 labels (x64 on): the checks trace x in the params' dtype, not float32."""
     net = fnn.serial(
         L.Flatten(), L.Dense(8, "tanh"), L.LayerNorm(), L.Dropout(0.25), L.Dense(6, "relu"), L.Activation("softplus"),
         L.Dense(3),
@@ -1351,8 +1370,60 @@ def test_every_entry_point_runs_under_rank_promotion_raise_with_the_default_s_nu
     ]
     args = (net, params, loss, x, y, w, x_val, y_val, w_val, focal)
     fnn.clear_caches()  # the shape checks fit caches are traced under "raise" too, not filled before
-    with jax.numpy_rank_promotion("raise"):
+    with jax.numpy_rank_promotion("raise"), jax.numpy_dtype_promotion("strict"):
         got = _whole_workflow(*args)
     want = _whole_workflow(*args)
     assert got["gradcheck"][0] and len(got["fit"][2]["val_loss"]) == 2
+    chex.assert_trees_all_equal(got, want)
+
+
+def test_layer_norm_in_half_precision_casts_its_params_to_its_float32_statistics_under_dtype_promotion_strict():
+    """float16 scale and offset meet LayerNorm's float32 statistics: cast, as standard promotion
+    would, so "strict" runs it with the same numbers (forward and backward)."""
+    layer = L.LayerNorm()
+    _, p = layer.init(KEY, (3,), jnp.float16)
+    p = {"scale": p["scale"] * jnp.float16(1.5), "offset": p["offset"] + jnp.float16(0.25)}
+    x = jnp.asarray(np.random.default_rng(0).normal(size=(4, 3)), jnp.float16)
+
+    def run():
+        y, cache = layer.forward(p, x)
+        return y, layer.backward(p, cache, jnp.ones_like(y))
+
+    with jax.numpy_dtype_promotion("strict"):
+        got = run()
+    assert got[0].dtype == jnp.float16
+    chex.assert_trees_all_equal(got, run())
+
+
+def test_float32_params_and_int32_labels_under_x64_run_under_dtype_promotion_strict_with_the_default_s_numbers():
+    """Under x64 with float32 params and int32 labels fnn mixed dtypes of its own: the epoch's
+    loss sum (float64) with a batch's (float32), argmax's int64 indices with int32 labels (the
+    accuracy), gradcheck's float64 pass with LayerNorm's float32 statistics floor. Cast
+    explicitly, they run under ``jax_numpy_dtype_promotion="strict"`` with the same numbers."""
+    net = fnn.serial(L.Dense(4, "tanh"), L.LayerNorm(), L.Dense(3))
+    rng = np.random.default_rng(1)
+    x, y = rng.normal(size=(12, 2)).astype(np.float32), rng.integers(0, 3, 12).astype(np.int32)
+    params = net.init(KEY, (2,))
+    loss = fnn.losses.get("sparse_categorical_crossentropy", from_logits=True)
+
+    def run():
+        fitted = fnn.fit(
+            net, params, "adam", loss, x[:10], y[:10], batch_size=4, epochs=1, verbose=0, metrics=["accuracy"],
+            validation_data=(x[10:], y[10:]),
+        )  # fmt: skip
+        report = fnn.gradcheck(net, loss, params, x[:4], y[:4])
+        return jax.tree.map(
+            np.asarray,
+            {
+                "fit": (fitted.params, dict(fitted.history)),
+                "evaluate": fnn.evaluate(net, fitted.params, loss, x, y, metrics=["accuracy"], batch_size=8),
+                "gradcheck": (report.passed, report.loss_value, [r.manual_vs_fd for r in report.rows]),
+            },
+        )
+
+    fnn.clear_caches()  # the checks traced under "strict", not found cached
+    with jax.numpy_dtype_promotion("strict"):
+        got = run()
+    want = run()
+    assert jax.config.jax_enable_x64 and got["gradcheck"][0] and got["fit"][0][0]["w"].dtype == np.float32
     chex.assert_trees_all_equal(got, want)

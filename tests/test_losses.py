@@ -15,6 +15,7 @@ import pytest
 from conftest import swapped
 from hypothesis import given, settings, strategies as st
 
+import fnn
 from fnn import losses as L
 
 EPS = 1e-7  # keras.backend.epsilon()
@@ -994,6 +995,21 @@ def test_shape_and_label_errors():
     with pytest.raises(ValueError, match=r"y_train: .*\(2, 3\) does not match y_pred shape \(2, 4\)"):
         L.check_targets(L.get("mse"), np.zeros((2, 3)), (2, 4), name="y_train")
     L.check_targets("sparse_categorical_crossentropy", np.array([[0], [3]]), (2, 4))
+
+
+def test_the_target_checks_trace_the_loss_in_the_run_s_dtypes_under_dtype_promotion_strict():
+    """check_targets traces predictions in floating targets' dtype, and fit's and evaluate's check
+    in the dtypes the run computes in (float32 targets are moved to float64 params' dtype): under
+    x64 a float32 y against float64 zeros was a mix of the check's own, which a custom loss
+    (``t - p``) refused under jax_numpy_dtype_promotion="strict" before anything ran."""
+    sq = L.custom("sq", lambda t, p: jnp.mean((t - p) ** 2, axis=-1), grad=lambda t, p: 2 * (p - t) / p.shape[-1])
+    net = fnn.mlp([2])
+    x, y = np.linspace(-1, 1, 12).reshape(4, 3), np.linspace(0, 1, 8, dtype=np.float32).reshape(4, 2)
+    p32, p64 = net.init(jax.random.PRNGKey(0), (3,)), net.init(jax.random.PRNGKey(0), (3,), jnp.float64)
+    with jax.numpy_dtype_promotion("strict"):
+        L.check_targets(sq, y, (4, 2))
+        got = [fnn.evaluate(net, p, sq, x, y) for p in (p32, p64)]
+    assert jax.config.jax_enable_x64 and got == [fnn.evaluate(net, p, sq, x, y) for p in (p32, p64)]
 
 
 @pytest.mark.parametrize("name", sorted(n for n in L.names() if callable(getattr(L, n, None))))  # aliases once

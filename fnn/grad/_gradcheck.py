@@ -14,7 +14,7 @@ from jax.flatten_util import ravel_pytree
 
 from fnn import losses as _losses
 from fnn._cache import structural_cache
-from fnn._dtypes import check_params_dtypes
+from fnn._dtypes import abstract_array, check_params_dtypes, input_dtype
 from fnn._native import native_tree
 from fnn._validate import real
 from fnn.data import check_arrays
@@ -220,7 +220,10 @@ def gradcheck(
     # The targets against the loss, as value_and_grad's loss checks concrete ones (sparse labels
     # integers in [0, C)): the programs below trace y, so out of range or fractional labels
     # would pass unseen (one_hot of 3 among 3 classes is a zero row) and the report say passed.
-    out = jax.eval_shape(lambda p, xx: net.apply(p, xx, key=key, train=train), params, inputs)
+    # x traced in the params' dtype (the check runs both in float64): float64 x against float32
+    # params would be a mix of gradcheck's own, which jax_numpy_dtype_promotion="strict" refuses
+    x_like = abstract_array(inputs.shape, input_dtype(params, inputs.dtype))
+    out = jax.eval_shape(lambda p, xx: net.apply(p, xx, key=key, train=train), params, x_like)
     _losses.check_targets(loss, targets, tuple(out.shape), name="y")
     both, shifted = _gradcheck_programs(net, loss, train)
     cast_from = _half_precision("params", params) + _half_precision("x", inputs)

@@ -17,6 +17,7 @@ import jax
 import jax.numpy as jnp
 
 from fnn import activations
+from fnn._dtypes import at_least_float32, promoted
 from fnn._keys import key as check_key
 from fnn._per_key import per_key
 from fnn._validate import real
@@ -147,22 +148,32 @@ def _layernorm_forward(epsilon, center, scale, params, x, *, key=None, train=Fal
     # statistics in float32 at least (as Keras): float16's (x - mu)^2 overflows at |x - mu| > 256
     out_dtype = jnp.result_type(x.dtype if jnp.issubdtype(x.dtype, jnp.inexact) else float, *params.values())
     # integer inputs in the params' dtype (int32 with float32 is float32, under float64 params)
-    x = x.astype(jnp.promote_types(x.dtype if jnp.issubdtype(x.dtype, jnp.inexact) else out_dtype, jnp.float32))
+    x = x.astype(at_least_float32(x.dtype if jnp.issubdtype(x.dtype, jnp.inexact) else out_dtype))
     mu = jnp.mean(x, axis=-1, keepdims=True)
     xc = x - mu
     r = jax.lax.rsqrt(jnp.mean(xc * xc, axis=-1, keepdims=True) + jnp.asarray(epsilon, x.dtype))
     xh = xc * r
     # broadcasts written out (jax_numpy_rank_promotion="raise" refuses (n, d) * (d,), as in Dense)
-    y = xh * jnp.broadcast_to(params["scale"], xh.shape) if scale else xh
+    y = _times(xh, params["scale"]) if scale else xh
     if center:
-        y = y + jnp.broadcast_to(params["offset"], y.shape)
+        offset = params["offset"]
+        t = promoted(y, offset)  # float16 params meet float32 statistics: cast, not promoted
+        y = y.astype(t) + jnp.broadcast_to(offset.astype(t), y.shape)
     return y.astype(out_dtype), (xh, r)
+
+
+def _times(a: Array, v: Array) -> Array:
+    """``a * v`` with ``v`` (d,) broadcast to ``a``'s (..., d) and both cast to the dtype standard
+    promotion gives (float16 params against float32 statistics: explicit, as
+    ``jax_numpy_dtype_promotion="strict"`` asks)."""
+    t = promoted(a, v)
+    return a.astype(t) * jnp.broadcast_to(v.astype(t), a.shape)
 
 
 def _layernorm_backward(center, scale, params, cache, dy):
     xh, r = cache  # in the forward's statistics dtype (float32 at least)
     check_dy(dy, xh.shape)
-    g = dy.astype(xh.dtype) * jnp.broadcast_to(params["scale"], xh.shape) if scale else dy.astype(xh.dtype)
+    g = _times(dy.astype(xh.dtype), params["scale"]) if scale else dy.astype(xh.dtype)
     dx = r * (g - jnp.mean(g, axis=-1, keepdims=True) - xh * jnp.mean(g * xh, axis=-1, keepdims=True))
     grads = {}
     if scale:

@@ -340,11 +340,30 @@ def check_targets(loss: str | Loss, y_true: Any, y_pred_shape: tuple, name: str 
         ...
         ValueError: y_true: sparse_categorical_crossentropy: labels must be in [0, 3) ...; got [3]
     """
+    check_targets_as_run(loss, y_true, y_pred_shape, name)
+
+
+def check_targets_as_run(
+    loss: str | Loss,
+    y_true: Any,
+    y_pred_shape: tuple,
+    name: str = "y_true",
+    y_dtype: Any = None,
+    y_pred_dtype: Any = None,
+) -> None:
+    """:func:`check_targets` with the loss traced in the dtypes the run computes in: the targets
+    in ``y_dtype`` (None: their own), the predictions in ``y_pred_dtype`` (None: floating
+    targets' dtype, else the default float: a float32 y against float64 predictions would be a
+    mix of the check's own, which ``jax_numpy_dtype_promotion="strict"`` refuses in the loss).
+    The label values checked are ``y_true``'s own."""
     loss = get(loss)
     shape = tuple(y_pred_shape)
     try:
-        dtype = y_true.dtype if hasattr(y_true, "dtype") else np.asarray(y_true).dtype
-        _check_target_shapes(loss, tuple(np.shape(y_true)), np.dtype(dtype), shape)
+        if y_dtype is None:
+            y_dtype = y_true.dtype if hasattr(y_true, "dtype") else np.asarray(y_true).dtype
+        if y_pred_dtype is None:
+            y_pred_dtype = y_dtype if jnp.issubdtype(y_dtype, jnp.floating) else jnp.result_type(float)
+        _check_target_shapes(loss, tuple(np.shape(y_true)), np.dtype(y_dtype), shape, np.dtype(y_pred_dtype))
         if loss.name == "sparse_categorical_crossentropy":
             opts = dict(loss.options)
             # the shapes were checked by eval_shape above; the values in NumPy, compiling nothing
@@ -360,6 +379,8 @@ def check_targets(loss: str | Loss, y_true: Any, y_pred_shape: tuple, name: str 
 
 
 @structural_cache(maxsize=256)
-def _check_target_shapes(loss: Loss, y_shape: tuple, y_dtype: np.dtype, y_pred_shape: tuple) -> None:
+def _check_target_shapes(
+    loss: Loss, y_shape: tuple, y_dtype: np.dtype, y_pred_shape: tuple, y_pred_dtype: np.dtype
+) -> None:
     # Traces the loss (nothing runs); cached because fit checks the same shapes on every call.
-    jax.eval_shape(lambda t: loss(t, jnp.zeros(y_pred_shape)), abstract_array(y_shape, y_dtype))
+    jax.eval_shape(loss, abstract_array(y_shape, y_dtype), abstract_array(y_pred_shape, y_pred_dtype))

@@ -82,7 +82,8 @@ def _sparse_categorical_matches(y_true: Any, y_pred: Any) -> Array:
     """``[y_true == argmax y_pred]`` per sample, labels of shape (N,) or (N, 1)."""
     y_true, y_pred = as_arrays(y_true, y_pred)
     labels = _sparse_labels(y_true, y_pred, "sparse_categorical_accuracy")
-    return (labels == jnp.argmax(y_pred, axis=-1)).astype(float_dtype(y_pred))
+    # argmax's indices are int64 under x64: cast, as jax_numpy_dtype_promotion="strict" asks
+    return (labels == jnp.argmax(y_pred, axis=-1).astype(labels.dtype)).astype(float_dtype(y_pred))
 
 
 def _in_top_k(labels: Array, y_pred: Array, k: int) -> Array:

@@ -13,6 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from fnn._dtypes import promoted
 from fnn._native import native
 
 Array = jax.Array
@@ -22,7 +23,7 @@ def float_dtype(*arrays: Any) -> Any:
     """At least float32, wider if an input is: running totals of 0/1 scores or squared errors
     must not be rounded by a bfloat16 or integer prediction."""
     dtypes = [a.dtype for a in arrays if jnp.issubdtype(a.dtype, jnp.floating)]
-    return jnp.result_type(jnp.float32, *dtypes)
+    return promoted(jnp.float32, *dtypes)
 
 
 def as_arrays(y_true: Any, y_pred: Any) -> tuple[Array, Array]:

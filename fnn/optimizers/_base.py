@@ -20,6 +20,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from fnn._dtypes import at_least_float32
 from fnn._native import native, native_tree
 from fnn._validate import unbindable
 from fnn._values import bound
@@ -243,7 +244,7 @@ def scalar_dtype() -> Any:
 
 def moment_dtype(dtype: Any) -> Any:
     """Optimizer buffers are kept in float32 or wider, whatever the parameters' dtype."""
-    return jnp.promote_types(dtype, jnp.float32)
+    return at_least_float32(dtype)
 
 
 def zeros_like_moments(tree: Params, fill: Any = 0.0) -> Params:

@@ -13,6 +13,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from fnn._dtypes import promoted
 from fnn._validate import boolean, hyper, is_traced
 from fnn._values import bound
 from fnn.optimizers._base import (
@@ -209,7 +210,7 @@ def global_norm(tree: Updates) -> Array:
     leaves = [as_array(x) for x in jax.tree.leaves(tree)]
     if not leaves:
         return jnp.zeros((), jnp.float32)
-    dt = moment_dtype(jnp.result_type(*leaves))
+    dt = moment_dtype(promoted(*leaves))  # leaves of several dtypes: a sum of fnn's own
     return jnp.sqrt(sum(jnp.sum(jnp.square(x.astype(dt))) for x in leaves))
 
 

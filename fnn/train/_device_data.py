@@ -12,21 +12,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from fnn._dtypes import at_least_float32, target_dtype
 from fnn.train._data_checks import check_held
-
-
-def param_dtype(params: Any) -> Any:
-    leaves = [leaf for leaf in jax.tree.leaves(params) if jnp.issubdtype(leaf.dtype, jnp.floating)]
-    return leaves[0].dtype if leaves else jnp.float32
-
-
-def target_dtype(dtype: Any) -> Any:
-    """The dtype floating targets and sample weights are held in for params of ``dtype``: at
-    least float32. Half-precision params compute their outputs in their dtype, but the loss
-    takes them against float32 targets, as Keras's losses do (bfloat16 targets of 1001, 1002
-    and 1003 are 1000, 1000 and 1004)."""
-    return jnp.float32 if jnp.dtype(dtype).itemsize < 4 else dtype
-
 
 # XLA:CPU adopts a NumPy array aligned to this many bytes as a device buffer without copying it
 # (jax.device_put); any other host array is copied.
@@ -51,7 +38,7 @@ def _narrowed(a: jax.Array, dtype: Any) -> tuple[jax.Array, jax.Array]:
     conversion alone was (NaN and inf propagate through the sum; a finite sum that overflowed
     is re-checked exactly on the host)."""
     held = a.astype(dtype)
-    return held, jnp.isfinite(jnp.sum(held, dtype=jnp.promote_types(dtype, jnp.float32)))
+    return held, jnp.isfinite(jnp.sum(held, dtype=at_least_float32(dtype)))
 
 
 def _narrows(source: Any, target: Any) -> bool:

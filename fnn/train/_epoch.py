@@ -23,6 +23,7 @@ import numpy as np
 
 from fnn import parallel
 from fnn._cache import structural_cache
+from fnn._dtypes import promoted
 from fnn._executables import debugging_nonfinite
 from fnn._native import natively
 from fnn._per_key import per_key
@@ -67,7 +68,15 @@ def all_finite(tree: Any) -> Array:
 
 
 def add_sums(a: Any, b: Any) -> Any:
-    return jax.tree.map(jnp.add, a, b)
+    """``a + b`` leaf by leaf, in the dtype standard promotion gives (the epoch's running loss
+    sum is float64 under x64 for float32 params: cast explicitly, as
+    ``jax_numpy_dtype_promotion="strict"`` asks)."""
+
+    def add(u: Any, v: Any) -> Any:
+        t = promoted(u, v)
+        return u.astype(t) + v.astype(t)
+
+    return jax.tree.map(add, a, b)
 
 
 def batch_sums(

@@ -11,6 +11,7 @@ import jax
 
 from fnn import metrics as metrics_
 from fnn._cache import structural_cache
+from fnn._dtypes import param_dtype
 from fnn._executables import call as call_through_store
 from fnn._native import native_tree, natively
 from fnn._validate import integer
@@ -18,7 +19,7 @@ from fnn.data._checks import check_batch
 from fnn.metrics._resolve import resolve_both
 from fnn.train._checks import resolve_loss
 from fnn.train._data_checks import check_loss_weighs, check_sample_weight, check_samples, sparse_labels
-from fnn.train._device_data import data_to_device, param_dtype
+from fnn.train._device_data import data_to_device
 from fnn.train._epoch import results
 from fnn.train._network_checks import check_against_network
 from fnn.train._validation import ValidationSpec, compiled_validation, eval_sums

@@ -20,6 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from fnn._cache import structural_cache
+from fnn._dtypes import param_dtype
 from fnn._executables import call as call_through_store
 from fnn._host_eval import evaluate_on_host
 from fnn._interrupts import raise_dropped
@@ -29,7 +30,7 @@ from fnn._validate import integer
 from fnn.callbacks._base import copy_tree as _copy_tree
 from fnn.train._checks import check_settings, check_shuffle
 from fnn.train._data_checks import prepare_data
-from fnn.train._device_data import data_to_device, param_dtype
+from fnn.train._device_data import data_to_device
 from fnn.train._epoch import (
     EpochSpec,
     can_pad_last,

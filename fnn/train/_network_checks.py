@@ -16,12 +16,13 @@ import numpy as np
 
 from fnn import losses
 from fnn._cache import structural_cache
-from fnn._dtypes import abstract_array, check_params_float
+from fnn._dtypes import abstract_array, check_params_float, held_dtype, input_dtype
 from fnn._keys import seed_key
 from fnn._validate import eval_shape_or_run
 from fnn._values import Static
 from fnn.layers._base import check_net
 from fnn.losses._custom import check_plain_loss_value
+from fnn.losses._loss import check_targets_as_run
 
 
 @structural_cache(maxsize=256)
@@ -80,11 +81,11 @@ def abstract(params_signature: tuple) -> Any:
 # Both cached: fit checks the same shapes on every call, and tracing a network costs
 # milliseconds. A check that raises is not cached, so it raises again on the next call.
 @structural_cache(maxsize=256)
-def network_output_shape(net: Any, params_signature: tuple, x_shape: tuple, x_dtype: Any = jnp.float32) -> tuple:
-    """``net.apply``'s output shape for params of ``params_signature`` and inputs of
-    ``x_shape`` (traced, nothing runs)."""
+def network_output(net: Any, params_signature: tuple, x_shape: tuple, x_dtype: Any) -> tuple[tuple, np.dtype]:
+    """``net.apply``'s output shape and dtype for params of ``params_signature`` and inputs of
+    ``x_shape`` in ``x_dtype`` (traced, nothing runs)."""
     out = jax.eval_shape(net.apply, abstract(params_signature), abstract_array(x_shape, x_dtype))
-    return tuple(out.shape)
+    return tuple(out.shape), np.dtype(out.dtype)
 
 
 @structural_cache(maxsize=256)
@@ -94,18 +95,19 @@ def _check_params_fit_network_cached(
     _check_params_fit_network(net, abstract(params_signature), input_shape, shapes)
 
 
-def _layer_at_fault(net: Any, x_shape: tuple) -> str | None:
+def _layer_at_fault(net: Any, x_shape: tuple, dtype: Any = jnp.float32) -> str | None:
     """The first layer of ``net`` whose forward disagrees with its own init (fails on the params
     that init builds, or gives another output shape than init declares), in words; None when
-    every layer agrees with itself (traced: nothing runs)."""
+    every layer agrees with itself (traced: nothing runs). ``dtype``: the inputs' and params'
+    (a float64 input against float32 params would be a mix of the walk's own)."""
     layers_, names = getattr(net, "layers", None), getattr(net, "names", None)
     if layers_ is None or names is None:
         return None
 
     def walk(key: Any) -> Static:
-        x = jnp.zeros(x_shape, jnp.float32)
+        x = jnp.zeros(x_shape, dtype)
         for i, (layer, name) in enumerate(zip(layers_, names, strict=True)):
-            declared, p = layer.init_with_shape(key, tuple(x.shape[1:]))
+            declared, p = layer.init_with_shape(key, tuple(x.shape[1:]), dtype)
             try:
                 y = layer.forward(p, x)[0]
             except Exception as err:  # whatever the layer raises: it is the layer's
@@ -163,38 +165,47 @@ def check_against_network(net: Any, params: Any, loss: Any, x: Any, y: Any, xnam
     sig = signature(params)
     if hasattr(net, "init"):  # missing or extra leaves named before the network trips over them
         _check_params_fit_network_cached(net, sig, tuple(x.shape[1:]), False)
+    x_dtype = input_dtype(params, x.dtype)
     try:
-        out_shape = network_output_shape(net, sig, tuple(x.shape))
+        out_shape, out_dtype = network_output(net, sig, tuple(x.shape), x_dtype)
     except ValueError as e:
         if str(e).startswith("params"):  # the params' own structure, whatever x is
             raise ValueError(str(e)) from None
         if hasattr(net, "init") and _ranks_differ(net, params, tuple(x.shape[1:])):
             # a leaf of another rank (params still stacked by fit_many...): the params are at fault
             _check_params_fit_network_cached(net, sig, tuple(x.shape[1:]))
-        blame = _layer_at_fault(net, tuple(x.shape))
+        floating = jnp.issubdtype(x_dtype, jnp.floating)
+        blame = _layer_at_fault(net, tuple(x.shape), x_dtype if floating else jnp.float32)
         if blame:  # a layer of the user's whose init and forward disagree: x is not at fault
             raise ValueError(blame) from None
+        if isinstance(e, jax.dtypes.TypePromotionError):  # dtypes, not x's shape (a layer of the user's)
+            raise type(e)(
+                f"{xname} held in {x_dtype} (the params' dtype, as fit, evaluate and predict move it) fails in "
+                f"the network on a dtype, not its shape: {e}"
+            ) from None
         raise ValueError(f"{xname} of shape {x.shape} does not fit the network: {e}") from None
     if hasattr(net, "init"):
         _check_params_fit_network_cached(net, sig, tuple(x.shape[1:]))
     if y.shape[0] != out_shape[0]:
         raise ValueError(f"{xname} and {yname} have different numbers of samples: {x.shape[0]} vs {y.shape[0]}")
+    # the loss traced in the dtypes the run computes in (y moved as fit and evaluate move it)
+    y_dtype = held_dtype(params, y.dtype)
     if isinstance(loss, losses.Loss):
-        losses.check_targets(loss, y, out_shape, name=yname)
+        check_targets_as_run(loss, y, out_shape, yname, y_dtype, out_dtype)
     elif loss is not None:
-        shape = _plain_loss_shape(loss, tuple(y.shape), np.dtype(y.dtype), tuple(out_shape))
+        shape = _plain_loss_shape(loss, tuple(y.shape), y_dtype, tuple(out_shape), out_dtype)
         if shape is not None:
             check_plain_loss_value(loss, shape)
     return out_shape
 
 
 @structural_cache(maxsize=256)
-def _plain_loss_shape(loss: Any, y_shape: tuple, y_dtype: Any, out_shape: tuple) -> tuple | None:
-    """The shape a plain callable ``loss`` returns for targets of ``y_shape`` and predictions of
-    ``out_shape`` (traced, nothing runs); None where it cannot be traced so (one that needs its
-    ``sample_weight=``): the run then says what it says."""
+def _plain_loss_shape(loss: Any, y_shape: tuple, y_dtype: Any, out_shape: tuple, out_dtype: Any) -> tuple | None:
+    """The shape a plain callable ``loss`` returns for targets of ``y_shape`` and ``y_dtype`` and
+    predictions of ``out_shape`` and ``out_dtype`` (traced, nothing runs); None where it cannot
+    be traced so (one that needs its ``sample_weight=``): the run then says what it says."""
     try:
-        out = jax.eval_shape(loss, abstract_array(y_shape, y_dtype), jax.ShapeDtypeStruct(out_shape, jnp.float32))
+        out = jax.eval_shape(loss, abstract_array(y_shape, y_dtype), abstract_array(out_shape, out_dtype))
     except Exception:
         return None
     return tuple(out.shape) if hasattr(out, "shape") else None

@@ -1421,7 +1421,7 @@ def test_float32_params_and_int32_labels_under_x64_run_under_dtype_promotion_str
             },
         )
 
-    fnn.clear_caches()  # the checks traced under "strict", not found cached
+    # a network of this test's own: its checks are traced under "strict" first, not found cached
     with jax.numpy_dtype_promotion("strict"):
         got = run()
     want = run()

@@ -1305,3 +1305,27 @@ def test_jax_nan_and_inf_debugging_names_the_operation_of_a_diverging_fit(flag, 
         assert _epoch.donated() == ()
     assert fnn.evaluate(net, params, "mse", x, y) == before  # the caller's params, untouched and usable
     assert math.isfinite(before["loss"]) and _epoch.donated() == (0, 1)  # outside it, the programs donate
+
+
+def test_half_precision_params_with_weights_and_a_padded_last_batch_run_under_dtype_promotion_strict():
+    # the padded last batch's row mask (in the outputs' bfloat16) meets float32 sample weights:
+    # cast to the dtype standard promotion gives, so "strict" trains with the same numbers
+    net = fnn.mlp([8, 2])
+    params = net.init(KEY, (5,), jnp.bfloat16)
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(40, 5)).astype(np.float32), rng.integers(0, 2, 40)  # 40 = 2 batches of 16 and 8
+    w = rng.uniform(0.5, 2.0, 40).astype(np.float32)
+    loss = fnn.losses.get("sparse_categorical_crossentropy", from_logits=True)
+
+    def run():
+        r = fnn.fit(
+            net, params, O.sgd(0.1), loss, x, y, sample_weight=w, batch_size=16, epochs=2, verbose=0,
+            weighted_metrics=["accuracy"], key=KEY,
+        )  # fmt: skip
+        return jax.tree.map(np.asarray, (r.params, dict(r.history.history)))
+
+    with jax.numpy_dtype_promotion("strict"):
+        got = run()
+    want = run()
+    assert got[0][0]["w"].dtype == jnp.bfloat16 and np.isfinite(want[1]["loss"]).all()
+    chex.assert_trees_all_equal(got, want)

@@ -99,7 +99,11 @@ def batch_sums(
     if rows is not None:
         n = jnp.sum(rows).astype(value.dtype)
         mask = rows.astype(y_pred.dtype)
-        w = mask if w is None else w * row_mask(mask, jnp.ndim(w))
+        if w is None:
+            w = mask
+        else:  # float32 weights of half-precision params: cast, as jax_numpy_dtype_promotion="strict" asks
+            t = promoted(w, mask)
+            w = w.astype(t) * row_mask(mask.astype(t), jnp.ndim(w))
         # padding rows weigh 0, and 0 * inf is NaN: a diverged batch's padding would turn the
         # metrics NaN where the unpadded step logs inf
         y_pred = jnp.where(row_mask(rows, y_pred.ndim), y_pred, jnp.zeros((), y_pred.dtype))

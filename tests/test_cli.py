@@ -991,6 +991,26 @@ def test_main_in_process_puts_the_user_s_cache_settings_back_and_jax_s_cache_in_
         reset_cache()  # the rest of the tests compile without a persistent cache, as before
 
 
+def test_the_commands_run_under_a_disallowing_transfer_guard_as_unguarded(tmp_path, capsys):
+    """JAX_TRANSFER_GUARD=disallow (here its context manager, in-process) refuses implicit
+    transfers only: the commands put what they make on the host (the seeds, the params of a
+    run read back for the test pass) on the device explicitly, and print the same numbers."""
+    compare = ["compare", "--dataset", "iris", "--epochs", "1", "--optimizers", "sgd", "--seeds", "2"]
+    compare += ["--no-cache", "--no-plots"]
+    gradcheck = ["gradcheck", "--dataset", "iris", "--hidden", "3", "--no-cache"]
+    rows = lambda out: [line.rsplit("|", 2)[0] for line in out.splitlines() if line.startswith("| sgd")]
+    seen = {}
+    for guard in ("allow", "disallow"):
+        with jax.transfer_guard(guard):
+            assert main([*compare, "--out", str(tmp_path / guard)]) == 0
+            table = capsys.readouterr().out
+            assert main(gradcheck) == 0
+            report = [line for line in capsys.readouterr().out.splitlines() if line.startswith("gradcheck ")]
+            seen[guard] = (rows(table), report)
+    assert seen["disallow"] == seen["allow"] and len(seen["allow"][0]) == 1
+    assert seen["allow"][1][0].startswith("gradcheck PASSED")
+
+
 def test_no_cache_turns_off_a_jax_cache_the_caller_set_up_for_the_run_only(tmp_path, capsys, compiles):
     """``--no-cache`` neither reads nor writes a compilation cache, also JAX's own that the
     caller (or ``$JAX_COMPILATION_CACHE_DIR``) set up: the run compiles and asks JAX's cache

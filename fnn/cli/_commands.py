@@ -14,6 +14,7 @@ import jax
 import numpy as np
 
 from fnn import datasets as _datasets
+from fnn._keys import seed_key
 from fnn.cli._args import SEED_MAX
 from fnn.cli._common import (
     EXIT_BROKEN_PIPE,
@@ -186,13 +187,13 @@ def cmd_gradcheck(args) -> int:
     n_in = problem.x_train.shape[1]
     x, y = problem.x_train[: args.samples], problem.y_train[: args.samples]
     with jax.enable_x64(True):
-        params64 = net.init(jax.random.PRNGKey(args.seed), (n_in,), dtype=np.float64)
+        params64 = net.init(seed_key(args.seed), (n_in,), dtype=np.float64)
         report = gradcheck(net, problem.loss, params64, x.astype(np.float64), y)
     net_text = describe_net(n_in, args.hidden, problem.output_size, args.activation)
     print(f"fnn gradcheck: {problem.name}, network {net_text}, loss {problem.loss.name}, {len(x)} samples, float64\n")
     print(report)
     # Speed: both gradients jitted, float32, on the whole training set.
-    params = net.init(jax.random.PRNGKey(args.seed), (n_in,))
+    params = net.init(seed_key(args.seed), (n_in,))
     xs, ys = jax.device_put(problem.x_train), jax.device_put(problem.y_train)
     seconds = {
         m: _median_seconds(jax.jit(value_and_grad(net, problem.loss, m)), params, xs, ys, repeats=args.repeats)

@@ -263,4 +263,5 @@ def initial_params(net: Any, n_in: int, seeds: Sequence[int]) -> tuple[Any, jax.
         values = np.asarray(seeds, np.int64)
     else:
         values = np.asarray([s % 2**32 for s in seeds], np.uint32)
-    return call(_initial_program(net, n_in), "initial", (n_in,), values)
+    # put on the device explicitly: a JAX_TRANSFER_GUARD=disallow refuses an implicit transfer
+    return call(_initial_program(net, n_in), "initial", (n_in,), jax.device_put(values))

@@ -114,7 +114,9 @@ def evaluate(
     # fit's validation pass: the same program (and the same one for equal settings)
     program = compiled_validation(ValidationSpec(net, loss, ms, batch_size, weighted_metrics=wms))
     # (the weighted metrics are not in the CLI's settings: they join the program's key)
-    sums = call_through_store(program, "evaluate", (batch_size, *wms), params, x, y, w)
+    # NumPy params (a host copy of trained weights) go in by an explicit transfer, as the data do:
+    # a caller's jax.transfer_guard("disallow") refuses an implicit one (device arrays stay put)
+    sums = call_through_store(program, "evaluate", (batch_size, *wms), jax.device_put(params), x, y, w)
     return {k: float(v) for k, v in results((*ms, *wms), jax.device_get(sums)).items()}
 
 

@@ -89,5 +89,5 @@ def predict(net: Any, params: Any, x: Any, batch_size: int | None = 32) -> Any:
     floating = [leaf.dtype for leaf in jax.tree.leaves(params) if jnp.issubdtype(leaf.dtype, jnp.floating)]
     if floating:  # a network without float params keeps x's dtype
         (x,) = to_device(floating[0], [x], ["x"], inputs=True)
-    y = _compiled(net, min(batch_size, x.shape[0]))(params, x)
+    y = _compiled(net, min(batch_size, x.shape[0]))(jax.device_put(params), x)  # explicit, as evaluate's
     return y if is_jax else np.asarray(jax.device_get(y))  # explicit: a transfer guard allows it

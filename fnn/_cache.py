@@ -41,6 +41,17 @@ def structural_cache(maxsize: int) -> Callable[[F], F]:
     return decorate
 
 
+# The settings a trace's shapes, dtypes and errors depend on beyond its arguments: a cache of
+# traced results keys on them too (JAX's own jit cache does), so a toggled setting retraces.
+_TRACE_SETTINGS = ("jax_enable_x64", "jax_default_prng_impl", "jax_numpy_dtype_promotion", "jax_numpy_rank_promotion")
+
+
+def trace_settings() -> tuple:
+    """The values of the JAX settings in force that a traced result depends on (context managers
+    included): part of the key of a cache of traced shapes."""
+    return tuple(getattr(jax.config, name) for name in _TRACE_SETTINGS)
+
+
 def clear_caches() -> None:
     """Empties fnn's caches of compiled programs and of the checks it ran, then JAX's
     (``jax.clear_caches()``).

@@ -132,6 +132,33 @@ def test_another_optimizers_state_is_named_in_fit_and_fit_many(compiles):
     assert c.count == 0
 
 
+def test_a_second_fit_from_a_state_traces_nothing_to_check_it():
+    """The state is checked against ``opt.init(params)`` traced once per optimizer, params'
+    shapes and dtypes and JAX settings: a second fit traces nothing; the state of another
+    optimizer, or of params of another dtype, is still refused."""
+    x, y = _problem()
+    params = NET.init(KEY, (3,), jnp.float64)
+    state = O.adam(0.1).init(params)
+    traced: list = []
+
+    def listener(event, duration, **kwargs):
+        if event == "/jax/core/compile/jaxpr_trace_duration":
+            traced.append(kwargs.get("fun_name"))
+
+    fit = lambda s, p=params: fnn.fit(NET, p, O.adam(0.1), MSE, x, y, verbose=0, opt_state=s, epochs=0)
+    fit(state)
+    jax.monitoring.register_event_duration_secs_listener(listener)
+    try:
+        fit(state)
+    finally:
+        jax.monitoring.unregister_event_duration_listener(listener)
+    assert traced == []
+    with pytest.raises(ValueError, match="another optimizer"):
+        fit(O.sgd(0.1, momentum=0.9).init(params))
+    with pytest.raises(ValueError, match=r"has dtype float64, opt.init\(params\) builds float32"):
+        fit(state, NET.init(KEY, (3,), jnp.float32))
+
+
 def test_a_float32_state_for_float64_params_is_named(compiles):
     x, y = _problem()
     params = NET.init(KEY, (3,), jnp.float64)

@@ -1551,6 +1551,31 @@ def test_set_hyperparams_refuses_the_combinations_the_constructor_refuses():
     assert float(jitted(state, 0.25)) == 0.25
 
 
+def test_set_hyperparams_traces_the_constructor_s_check_once_per_set_of_values():
+    """The constructor's check of the values set is cached on them (floats by their bits):
+    setting the same ones again, as a callback or a sweep does, traces nothing; a new value is
+    checked, and a refused one is refused again."""
+    state = O.sgd(0.1, momentum=0.9, nesterov=True).init({"w": jax.device_put(np.ones(2))})
+    traced: list = []
+
+    def listener(event, duration, **kwargs):
+        if event == "/jax/core/compile/jaxpr_trace_duration":
+            traced.append(kwargs.get("fun_name"))
+
+    O.set_hyperparams(state, momentum=0.5)
+    jax.monitoring.register_event_duration_secs_listener(listener)
+    try:
+        assert float(O.get_hyperparams(O.set_hyperparams(state, momentum=0.5))["momentum"]) == 0.5
+    finally:
+        jax.monitoring.unregister_event_duration_listener(listener)
+    assert traced == []
+    for _ in range(2):
+        with pytest.raises(ValueError, match="nesterov=True requires momentum > 0"):
+            O.set_hyperparams(state, momentum=0.0)
+    with pytest.raises(ValueError, match="nesterov=True requires momentum > 0"):
+        O.set_hyperparams(state, momentum=-0.0)
+
+
 def test_a_rate_given_as_an_int_is_held_as_a_float_and_an_int_is_never_truncated():
     """sgd(jnp.array(1)) or a recipe's learning_rate=1 held the rate as int32: set_learning_rate(0.5),
     as ReduceLROnPlateau does, truncated it to 0 and training stopped without a word."""

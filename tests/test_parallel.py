@@ -205,6 +205,35 @@ def test_sweep_again_with_other_values_compiles_nothing(swept, compiles):
     assert all(type(cfg["learning_rate"]) is float for cfg in again.configs)
 
 
+def test_a_second_sweep_of_the_same_structure_traces_nothing():
+    """The checks before anything runs (one model's params, the optimizer state, each swept
+    value set in it) are cached on the network, the optimizer, the shapes and the values: equal
+    ones built afresh trace nothing the second time; a new value is still checked."""
+    x, y = _data()
+    traced: list = []
+
+    def listener(event, duration, **kwargs):
+        if event == "/jax/core/compile/jaxpr_trace_duration":
+            traced.append(kwargs.get("fun_name"))
+
+    def run(rates):
+        net = fnn.serial(fnn.Dense(5, activation="tanh"), fnn.Dense(3))
+        return fnn.sweep(net, fnn.optimizers.adam(1e-3), LOSS, x, y, seeds=[0, 1], learning_rates=rates, epochs=0)
+
+    run([0.01, 0.1])
+    jax.monitoring.register_event_duration_secs_listener(listener)
+    try:
+        again = run([0.01, 0.1])
+    finally:
+        jax.monitoring.unregister_event_duration_listener(listener)
+    assert traced == []
+    assert [c["learning_rate"] for c in again.configs] == [0.01, 0.1, 0.01, 0.1]
+    with pytest.raises(ValueError, match="learning_rates must be >= 0"):
+        run([0.01, -0.1])
+    with pytest.raises(ValueError, match=r"b1 must be finite and in \[0, 1\), got 1.0"):  # the constructor's
+        fnn.sweep(fnn.mlp([3]), fnn.optimizers.adam(1e-3), LOSS, x, y, hparams={"b1": [0.9, 1.0]}, epochs=0)
+
+
 def _compiled_names(run):
     """The names of the programs XLA compiles while ``run()`` runs, and its result."""
     compiled: list = []

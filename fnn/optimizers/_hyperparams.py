@@ -18,8 +18,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from fnn._cache import structural_cache
 from fnn._dtypes import check_number_dtype
 from fnn._validate import interval, is_traced
+from fnn._values import Static
 from fnn.optimizers._base import Array, OptState
 
 
@@ -60,7 +62,15 @@ def _constructor_check(hp: dict[str, Any]) -> None:
         if concrete not in seen:
             seen.add(concrete)
             values = {str(n): v for n, v in zip(names, row, strict=True)}
-            jax.eval_shape(lambda values=values: (check(values), 0)[1])
+            if any(is_traced(v) for v in row):
+                jax.eval_shape(lambda values=values: (check(values), 0)[1])
+            else:  # by value (floats by their bits): setting the same values again traces nothing
+                _check_values(check, Static(values))
+
+
+@structural_cache(maxsize=256)  # a check that raises is not cached: it raises again
+def _check_values(check: Callable[[dict[str, Any]], Any], values: Static) -> None:
+    jax.eval_shape(lambda: (check(values.value), 0)[1])
 
 
 def hparams_field(node: Any) -> str | None:

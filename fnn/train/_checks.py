@@ -16,7 +16,7 @@ import jax
 import numpy as np
 
 from fnn import losses, optimizers
-from fnn._cache import structural_cache
+from fnn._cache import structural_cache, trace_settings
 from fnn._dtypes import check_params_dtypes as check_params_dtypes
 from fnn._validate import boolean, choice, integer, real, unbindable
 from fnn._values import bound
@@ -120,7 +120,7 @@ def check_opt_state(opt: Any, params: Any, opt_state: Any, name: str = "opt_stat
     """``opt_state`` must be what ``opt.init(params)`` builds: the same structure (another
     optimizer's state is named as such), shapes and dtypes. ``models``: stacked over that many
     models (fit_many)."""
-    want = jax.eval_shape(opt.init, params)
+    want = opt_state_shape(opt, params)
     structure, diffs = tree_differences(opt_state, want, name, "opt.init(params) builds", models)
     if structure:
         raise ValueError(
@@ -133,6 +133,23 @@ def check_opt_state(opt: Any, params: Any, opt_state: Any, name: str = "opt_stat
             f"{name} does not match opt.init(params) (a state built for params of other shapes or dtypes): "
             + listed(diffs)
         )
+
+
+def opt_state_shape(opt: Any, params: Any) -> Any:
+    """``jax.eval_shape(opt.init, params)``, cached on ``opt.init``, the params' abstract values
+    and the settings a trace reads: a second fit or sweep of the same shapes traces nothing."""
+    leaves, treedef = jax.tree.flatten(params)
+    try:
+        avals = tuple(jax.typeof(leaf) for leaf in leaves)
+    except TypeError:  # a leaf JAX holds no abstract value of: traced as given, to fail as it fails
+        return jax.eval_shape(opt.init, params)
+    return _opt_state_shape(opt.init, treedef, avals, trace_settings())
+
+
+@structural_cache(maxsize=64)
+def _opt_state_shape(init: Any, treedef: Any, avals: tuple, settings: tuple) -> Any:
+    like = [jax.ShapeDtypeStruct(a.shape, a.dtype, weak_type=a.weak_type) for a in avals]
+    return jax.eval_shape(init, jax.tree.unflatten(treedef, like))
 
 
 def _fnn_own(value: Any) -> bool:

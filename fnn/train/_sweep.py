@@ -5,6 +5,7 @@ weight decay, any ``hparams`` entry of the optimizer state), trained at once by
 
 from __future__ import annotations
 
+import functools
 import inspect
 import itertools
 import math
@@ -15,13 +16,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from fnn._cache import structural_cache, trace_settings
 from fnn._dtypes import check_number_dtype, params_dtype
 from fnn._interrupts import ctrl_c_recorded
 from fnn._keys import seed_key
 from fnn._validate import eval_shape_or_run, is_real_number
 from fnn.optimizers import set_hyperparams
 from fnn.optimizers._learning_rates import set_learning_rate_in_proportion
-from fnn.train._checks import check_opt_update, check_schedules, check_settings, resolve_opt
+from fnn.train._checks import check_opt_update, check_schedules, check_settings, opt_state_shape, resolve_opt
 from fnn.train._data_checks import prepare_data
 from fnn.train._loop import init_state
 from fnn.train._many import fit_many
@@ -148,7 +150,7 @@ def sweep(
                 raise TypeError(
                     f"sweep() sets {bad!r} itself from the seeds and hyperparameters; use fit_many to pass it"
                 )
-        taken = inspect.signature(fit_many).parameters
+        taken = _fit_many_parameters()
         for name in fit_kwargs:
             if name not in taken:  # named here, not as fit_many's unexpected keyword
                 extra = " (a sweep trains on one device: fit takes a mesh)" if name in ("mesh", "data_mesh") else ""
@@ -183,24 +185,16 @@ def sweep(
         if dtype is not None:  # canonical: float64 without x64 is float32, said once here
             dtype = params_dtype("dtype", dtype)
         # Fail on a hyperparameter the state lacks, or a value out of its range, before anything runs
-        # (traced: nothing compiles).
-        params_shape = eval_shape_or_run(lambda k: net.init(k, input_shape), seed_key(0))
-        if dtype is not None:
-            params_shape = jax.tree.map(
-                lambda a: jax.ShapeDtypeStruct(a.shape, dtype) if jnp.issubdtype(a.dtype, jnp.floating) else a,
-                params_shape,
-            )
+        # (traced: nothing compiles; a second sweep of the same structure and grid traces nothing).
+        params_shape = _one_model(net, input_shape, dtype, trace_settings())
         check_opt_update(opt, params_shape)  # the check fit_many makes, before the inits below compile
         _check_as_fit_many(net, params_shape, opt, loss, x, y, fit_kwargs)
-        state_shape = jax.eval_shape(opt.init, params_shape)
         for name in axes:
-            if name == "seed":
-                continue
-            try:
-                jax.eval_shape(lambda s, n=name: [_set_hparam(s, n, v) for v in axes[n]], state_shape)
-            except ValueError as e:  # the grid names a hyperparameter opt's state does not hold (settable)
-                arg = f"{name}s" if name in ("learning_rate", "weight_decay") else f"hparams[{name!r}]"
-                raise ValueError(f"{arg}: sweep sets {name} in opt's state for each model, but {e}") from None
+            if name != "seed":
+                # the values' reprs in the key: 1 and 1.0, 0.0 and -0.0 are checked apart
+                vals = tuple(axes[name])
+                leaves, treedef = jax.tree.flatten(params_shape)
+                _check_settable(opt, treedef, tuple(leaves), name, vals, tuple(map(repr, vals)), trace_settings())
         inits, fit_keys = {}, {}
         for s in dict.fromkeys(axes["seed"]):
             init_key, fit_keys[s] = jax.random.split(seed_key(s))
@@ -218,11 +212,47 @@ def sweep(
         return fit_many(net, params, opt, loss, x, y, key=key, opt_state=opt_state, configs=configs, **fit_kwargs)
 
 
+@structural_cache(maxsize=64)
+def _one_model(net: Any, input_shape: Any, dtype: Any, settings: tuple) -> Any:
+    """One model's params as ``net.init`` builds them for ``input_shape``, cast to ``dtype``
+    (None: as built), as shapes (traced; an init that cannot be traced runs eagerly, as
+    ``Network.init`` runs it)."""
+    params_shape = eval_shape_or_run(lambda k: net.init(k, input_shape), seed_key(0))
+    if dtype is None:
+        return params_shape
+    return jax.tree.map(
+        lambda a: jax.ShapeDtypeStruct(a.shape, dtype) if jnp.issubdtype(a.dtype, jnp.floating) else a,
+        params_shape,
+    )
+
+
+@structural_cache(maxsize=64)
+def _check_settable(
+    opt: Any, treedef: Any, leaves: tuple, name: str, values: tuple, reprs: tuple, settings: tuple
+) -> None:
+    """Each of ``values`` set as ``name`` in ``opt.init`` of the params ``treedef`` and ``leaves``
+    (shapes) build (traced): a ValueError naming the argument for a hyperparameter the state
+    does not hold or a value out of its range. Cached on the values' ``reprs`` too; a check
+    that raises is not cached."""
+    state_shape = opt_state_shape(opt, jax.tree.unflatten(treedef, leaves))
+    try:
+        jax.eval_shape(lambda s: [_set_hparam(s, name, v) for v in values], state_shape)
+    except ValueError as e:  # the grid names a hyperparameter opt's state does not hold (settable)
+        arg = f"{name}s" if name in ("learning_rate", "weight_decay") else f"hparams[{name!r}]"
+        raise ValueError(f"{arg}: sweep sets {name} in opt's state for each model, but {e}") from None
+
+
+@functools.cache
+def _fit_many_parameters() -> Any:
+    """fit_many's parameters (read once: a signature costs tens of microseconds)."""
+    return inspect.signature(fit_many).parameters
+
+
 def _check_as_fit_many(net: Any, params_shape: Any, opt: Any, loss: Any, x: Any, y: Any, fit_kwargs: dict) -> None:
     """fit_many's checks of its settings and data (the loss, sizes, shapes, non-finite values,
     metrics), on one model's abstract params: a bad argument fails before the seeds' inits
     compile, as it would fail in fit_many before its epoch does."""
-    defaults = {n: p.default for n, p in inspect.signature(fit_many).parameters.items() if p.default is not p.empty}
+    defaults = {n: p.default for n, p in _fit_many_parameters().items() if p.default is not p.empty}
     kw = {**defaults, **fit_kwargs}
     checked_loss, batch_size = check_settings(
         kw["grad"], loss, opt, kw["batch_size"], kw["epochs"], kw["unroll"], kw["validation_split"], kw["verbose"]

@@ -93,7 +93,7 @@ class bound:
     ``(fn, args, kwargs)``; ``functools.partial`` compares by identity. A copy or an unpickled
     one keys on its own arguments (its key is rebuilt, never copied)."""
 
-    __slots__ = ("__weakref__", "args", "fn", "key", "kwargs")
+    __slots__ = ("__weakref__", "args", "fn", "hashed", "key", "kwargs")
 
     def __init__(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
         self.fn, self.args, self.kwargs = fn, args, kwargs
@@ -109,7 +109,13 @@ class bound:
         return isinstance(other, bound) and self.key == other.key
 
     def __hash__(self) -> int:
-        return hash(self.key)
+        # kept: the key never changes, and a network's hash (every cache lookup) hashes every
+        # layer's bound functions, nested ones again for each that holds them
+        try:
+            return self.hashed
+        except AttributeError:
+            self.hashed: int = hash(self.key)
+            return self.hashed
 
     def __repr__(self) -> str:
         parts = [getattr(a, "__name__", repr(a)) for a in self.args]

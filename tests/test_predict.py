@@ -97,6 +97,30 @@ def test_a_second_call_with_the_same_shapes_compiles_nothing(compiles):
     np.testing.assert_allclose(y, _numpy_forward(p2, x2), rtol=1e-12, atol=1e-14)
 
 
+def test_a_second_call_with_the_same_shapes_checks_the_values_only(monkeypatch):
+    """The params' and x's checks against the network read their structure, shapes, dtypes
+    and kinds only: they run once for those (a second call of one sample spent most of its
+    time on them); the values are checked on every call, and other dtypes or shapes afresh."""
+    import fnn.train._network_checks as checks
+
+    calls: list = []
+    original = checks.check_64bit_arrays  # the first of them
+    monkeypatch.setattr(checks, "check_64bit_arrays", lambda *a: calls.append(a[1:]) or original(*a))
+    x = np.concatenate([X, X[:1]])  # a shape no other test predicts on
+    for _ in range(3):
+        fnn.predict(NET, PARAMS, x)
+    assert len(calls) == 1
+    nan_x = x.copy()
+    nan_x[2, 0] = np.inf
+    with pytest.raises(ValueError, match=r"x contains 1 NaN/inf value\(s\), the first at index \(2, 0\)"):
+        fnn.predict(NET, PARAMS, nan_x)
+    said = r"params\[0\]\['b'\] is a float64 jax array, but jax_enable_x64 is off"
+    with jax.enable_x64(False), pytest.raises(ValueError, match=said):
+        fnn.predict(NET, PARAMS, x)
+    fnn.predict(NET, jax.tree.map(lambda a: np.asarray(a, np.float32), PARAMS), x)  # NumPy float32: checked
+    assert len(calls) == 3
+
+
 def test_evaluation_mode_dropout_off_and_inputs_of_higher_rank():
     net = fnn.serial(fnn.Flatten(), fnn.Dense(3, "tanh"), fnn.Dropout(0.5), fnn.Dense(2))
     params = net.init(KEY, (2, 2), jnp.float64)

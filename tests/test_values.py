@@ -69,6 +69,26 @@ def test_a_copied_or_unpickled_bound_keys_on_its_own_arguments():
     assert copy.copy(held) == held  # the same object
 
 
+def test_a_bound_hashes_its_key_once():
+    """A network's hash hashes every layer's bound functions on every cache lookup: each keeps
+    its hash (its key never changes); a copy rebuilds its own."""
+
+    class Counted:
+        calls = 0
+
+        def __hash__(self):
+            Counted.calls += 1
+            return 7
+
+    held = Counted()
+    b = bound(_f, held, scale=2.0)
+    outer = bound(_f, b)
+    Counted.calls = 0
+    assert hash(b) == hash(b) == hash(bound(_f, held, scale=2.0)) and hash(outer) == hash(outer)
+    assert Counted.calls == 2  # b's, once, and the fresh bound's
+    assert copy.copy(b) == b and hash(copy.copy(b)) == hash(b)
+
+
 def test_traced_values_are_keyed_by_identity():
     @jax.jit
     def keys(x):

@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from fnn import losses
-from fnn._cache import structural_cache
+from fnn._cache import structural_cache, trace_settings
 from fnn._dtypes import abstract_array, check_params_float, held_dtype, input_dtype
 from fnn._keys import seed_key
 from fnn._validate import eval_shape_or_run
@@ -154,10 +154,49 @@ def check_64bit_arrays(tree: Any, name: str = "params") -> None:
             )
 
 
+def _kinds(params: Any) -> tuple | None:
+    """What the checks of params against the network read of them: the structure, and each
+    leaf's kind (a jax array or not), shape and dtype; None where a leaf is no array."""
+    leaves, treedef = jax.tree.flatten(params)
+    if not all(isinstance(leaf, (jax.Array, np.ndarray)) for leaf in leaves):
+        return None
+    return treedef, tuple((isinstance(leaf, jax.Array), leaf.shape, leaf.dtype) for leaf in leaves)
+
+
+@structural_cache(maxsize=256)
+def _passed(net: Any, kinds: tuple, x_shape: tuple, x_dtype: Any, settings: tuple) -> list:
+    """A record, empty until the checks of params of ``kinds`` and inputs of ``x_shape`` and
+    ``x_dtype`` against ``net`` pass, then holding their ``(output shape, output dtype)``."""
+    return []
+
+
 def check_against_network(net: Any, params: Any, loss: Any, x: Any, y: Any, xname: str, yname: str) -> tuple:
     """Shape-checks ``loss(y, net(params, x))`` by tracing (no compilation, no FLOPs); returns
     the output shape."""
     check_net(net)
+    # the checks of params and x against the network read only the record's key: once passed,
+    # they are not run again (a predict of one sample was mostly these checks)
+    kinds = _kinds(params)
+    passed = [] if kinds is None else _passed(net, kinds, tuple(x.shape), x.dtype, trace_settings())
+    if not passed:
+        passed.append(_check_params_and_x(net, params, x, xname))
+    out_shape, out_dtype = passed[0]
+    if y.shape[0] != out_shape[0]:
+        raise ValueError(f"{xname} and {yname} have different numbers of samples: {x.shape[0]} vs {y.shape[0]}")
+    # the loss traced in the dtypes the run computes in (y moved as fit and evaluate move it)
+    y_dtype = held_dtype(params, y.dtype)
+    if isinstance(loss, losses.Loss):
+        check_targets_as_run(loss, y, out_shape, yname, y_dtype, out_dtype)
+    elif loss is not None:
+        shape = _plain_loss_shape(loss, tuple(y.shape), y_dtype, tuple(out_shape), out_dtype)
+        if shape is not None:
+            check_plain_loss_value(loss, shape)
+    return out_shape
+
+
+def _check_params_and_x(net: Any, params: Any, x: Any, xname: str) -> tuple[tuple, np.dtype]:
+    """The params against the network (64-bit jax arrays, float dtypes, structure and shapes)
+    and ``x`` against both, by tracing; ``net``'s output shape and dtype."""
     check_64bit_arrays(params)  # a float64 jax array made before x64 was turned off
     for path, leaf in jax.tree_util.tree_flatten_with_path(params)[0]:
         if hasattr(leaf, "dtype"):  # float8 params: before jax's promotion error in the trace
@@ -186,17 +225,7 @@ def check_against_network(net: Any, params: Any, loss: Any, x: Any, y: Any, xnam
         raise ValueError(f"{xname} of shape {x.shape} does not fit the network: {e}") from None
     if hasattr(net, "init"):
         _check_params_fit_network_cached(net, sig, tuple(x.shape[1:]))
-    if y.shape[0] != out_shape[0]:
-        raise ValueError(f"{xname} and {yname} have different numbers of samples: {x.shape[0]} vs {y.shape[0]}")
-    # the loss traced in the dtypes the run computes in (y moved as fit and evaluate move it)
-    y_dtype = held_dtype(params, y.dtype)
-    if isinstance(loss, losses.Loss):
-        check_targets_as_run(loss, y, out_shape, yname, y_dtype, out_dtype)
-    elif loss is not None:
-        shape = _plain_loss_shape(loss, tuple(y.shape), y_dtype, tuple(out_shape), out_dtype)
-        if shape is not None:
-            check_plain_loss_value(loss, shape)
-    return out_shape
+    return out_shape, out_dtype
 
 
 @structural_cache(maxsize=256)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import runpy
 import socket
 import subprocess
 import sys
@@ -75,6 +76,8 @@ def worker(args) -> None:
         np.savez(
             args.out, *[np.asarray(a) for a in leaves], **{"history_" + k: np.asarray(v) for k, v in h.history.items()}
         )
+    if args.then:
+        runpy.run_path(args.then)["in_each_process"](args.out)
     jax.distributed.shutdown()
 
 
@@ -94,7 +97,8 @@ def launch(args) -> None:
         str(args.devices_per_process),
         "--out",
         out,
-    ] + (["--x64"] if args.x64 else [])
+    ]
+    cmd += (["--x64"] if args.x64 else []) + (["--then", args.then] if args.then else [])
     procs = [subprocess.Popen(cmd + ["--process-id", str(i)]) for i in range(args.processes)]
     try:
         codes = [p.wait(timeout=args.timeout) for p in procs]
@@ -137,6 +141,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="accepted for uniformity; the run is small already")
     parser.add_argument("--process-id", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    # tests: a file whose in_each_process(out) each worker runs after its fit
+    parser.add_argument("--then", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.processes < 1 or args.devices_per_process < 1:
         raise SystemExit("--processes and --devices-per-process must be >= 1")

@@ -1,20 +1,78 @@
-"""Run by tests/test_parallel.py in a subprocess: fit on one device and on an 8-device CPU mesh.
+"""Run by tests/test_parallel.py in subprocesses.
 
-The device count must be fixed before JAX initialises, hence a process of its own. Writes an
-npz with, per case, the params (flattened leaves) and the history of both runs; the test
-compares them. Usage: python tests/_parallel_worker.py OUT.npz
+As a script: fit on one device and on an 8-device CPU mesh. The device count must be fixed
+before JAX initialises, hence a process of its own. Writes an npz with, per case, the params
+(flattened leaves) and the history of both runs; the test compares them. Usage: python
+tests/_parallel_worker.py OUT.npz
+
+:func:`in_each_process`: run by each worker of examples/multiprocess_launcher.py (its ``--then``),
+after that worker's fit, in the same 2 processes: no process start of its own.
 """
 
 import os
 import sys
 
-os.environ["XLA_FLAGS"] = os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=8"
+if __name__ == "__main__":  # before JAX starts (not when the launcher's workers load this file)
+    os.environ["XLA_FLAGS"] = os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=8"
 
 import jax
 import numpy as np
 
 import fnn
 from fnn import parallel
+
+
+def weighted_problem():
+    """A run with sample weights and a weighted validation triple, on the whole arrays: the
+    network, params, optimizer, loss, ``(x, y, w)``, ``(x_val, y_val, w_val)`` and settings."""
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(31, 3))
+    y = (x[:, 0] + x[:, 1] > 0).astype(np.int32)
+    w = rng.uniform(0.1, 3.0, size=31)
+    net = fnn.mlp([5, 2], activation="tanh")
+    params = jax.tree.map(lambda a: np.asarray(a, np.float64), net.init(jax.random.PRNGKey(4), (3,)))
+    loss = fnn.losses.get("sparse_categorical_crossentropy", from_logits=True)
+    settings = dict(batch_size=6, epochs=2, key=jax.random.PRNGKey(5), verbose=0, unroll=1)
+    return net, params, fnn.optimizers.adam(1e-2), loss, (x[:23], y[:23], w[:23]), (x[23:], y[23:], w[23:]), settings
+
+
+# fit's keywords that some process passes otherwise than the others (process 0 passes none of
+# them, or adds 1 to params), each refused on every process alike
+REFUSED = ("params", "opt_state", "key", "batch_size shuffle", "whole sample_weight", "opt_state on one")
+
+
+def in_each_process(out: str) -> None:
+    """In each process of a 2-process run: fits whose arguments differ between the processes
+    (:data:`REFUSED`), then :func:`weighted_problem` with each process passing its shard of every
+    per-sample argument. Writes ``OUT.<process>.npz``: each refusal's message, the weighted
+    run's params and history."""
+    pid = jax.process_index()
+    net, params, opt, loss, (x, y, w), (xv, yv, wv), settings = weighted_problem()
+    shard = parallel.process_shard
+    mine = dict(mesh=parallel.data_mesh(), sample_weight=shard(w), validation_data=(shard(xv), shard(yv), shard(wv)))
+    state = opt.init(params)
+    other = {
+        "params": dict(params=jax.tree.map(lambda a: a + pid, params)),
+        "opt_state": dict(opt_state=fnn.optimizers.set_hyperparams(state, learning_rate=1e-2 * (1 + pid))),
+        "key": dict(key=jax.random.PRNGKey(5 + pid)),
+        "batch_size shuffle": dict(batch_size=6 + pid, shuffle=pid == 0),
+        "whole sample_weight": dict(sample_weight=w),
+        "opt_state on one": dict(opt_state=state if pid else None),
+    }
+    record = {}
+    for case in REFUSED:
+        try:
+            given = dict(net=net, params=params, opt=opt, loss=loss, x=shard(x), y=shard(y), **settings, **mine)
+            fnn.fit(**{**given, **other[case]})
+            record[f"refused/{case}"] = np.asarray("no error")
+        except ValueError as err:
+            record[f"refused/{case}"] = np.asarray(str(err))
+    r = fnn.fit(net, params, opt, loss, shard(x), shard(y), **{**settings, **mine})
+    for i, leaf in enumerate(jax.tree.leaves(r.params)):
+        record[f"param{i}"] = np.asarray(leaf)
+    for k, v in r.history.history.items():
+        record[f"history/{k}"] = np.asarray(v)
+    np.savez(f"{out}.{pid}.npz", **record)
 
 
 def main(out: str) -> None:

@@ -8,6 +8,7 @@ meshes, shards and bad input stay in the fast tier.
 
 import os
 import pathlib
+import runpy
 import subprocess
 import sys
 import warnings
@@ -64,6 +65,8 @@ def runs(tmp_path_factory):
                 "--no-check",
                 "--timeout",
                 str(TIMEOUT),
+                "--then",  # more runs in the same 2 processes
+                str(ROOT / "tests" / "_parallel_worker.py"),
                 "--out",
             ],
         ),
@@ -403,8 +406,9 @@ def test_fit_rejects_a_bad_mesh_before_compiling(compiles):
 
 def test_single_process_gather_is_the_identity():
     x, y = _data()
-    gx, gy, val = parallel.gather_process_data(x, y, (x[:3], y[:3]), mesh=parallel.data_mesh())
-    assert gx is x and gy is y and val[0] is not None
+    w, val = np.ones(len(x)), (x[:3], y[:3], np.ones(3))
+    got = parallel.gather_process_data(x, y, val, mesh=parallel.data_mesh(), sample_weight=w, same={"a": 1})
+    assert got[0] is x and got[1] is y and got[2] is val and got[3] is w
 
 
 @given(n=st.integers(0, 40), count=st.integers(1, 7))
@@ -673,3 +677,54 @@ def test_two_processes_equal_one_process(runs):
     for k, v in ref.history.history.items():
         np.testing.assert_allclose(d["history_" + k], v, rtol=1e-10, atol=1e-12)
     assert set(ref.history.keys()) == {"loss", "accuracy", "val_loss", "val_accuracy"}
+
+
+def _in_each_process(out):
+    """What :func:`_parallel_worker.in_each_process` wrote in each of the 2 processes, and the module."""
+    worker = runpy.run_path(str(ROOT / "tests" / "_parallel_worker.py"))
+    return [dict(np.load(f"{out}.{pid}.npz")) for pid in range(2)], worker
+
+
+@pytest.mark.slow
+def test_two_processes_take_their_shards_of_the_weights_and_of_a_weighted_validation_triple(runs):
+    """Each process passes its shard of x, y, sample_weight and of (x_val, y_val, w_val): the
+    params and history of one process on the whole arrays (float64)."""
+    _, out = runs["processes"]
+    _finish(runs["processes"])
+    (d0, d1), worker = _in_each_process(out)
+    net, params, opt, loss, (x, y, w), val, settings = worker["weighted_problem"]()
+    ref = fnn.fit(net, params, opt, loss, x, y, sample_weight=w, validation_data=val, **settings)
+    unweighted = fnn.fit(net, params, opt, loss, x, y, validation_data=val[:2], **settings)
+    for d in (d0, d1):
+        for i, leaf in enumerate(jax.tree.leaves(ref.params)):
+            np.testing.assert_allclose(d[f"param{i}"], leaf, rtol=1e-10, atol=1e-12)
+        assert sorted(k for k in d if k.startswith("history/")) == ["history/loss", "history/val_loss"]
+        for k, v in ref.history.history.items():
+            np.testing.assert_allclose(d[f"history/{k}"], v, rtol=1e-10, atol=1e-12)
+            # the weights count: the unweighted run's losses are others
+            assert not np.allclose(unweighted.history[k], v, rtol=1e-3)
+
+
+@pytest.mark.slow
+def test_two_processes_refuse_arguments_that_differ_alike_on_each(runs):
+    """params, opt_state (given on one process only, too), key and settings that differ between
+    the processes, and a sample_weight of the whole training set with each process's shard of x:
+    the same ValueError on both (neither waits for the other), naming what differs and where."""
+    _, out = runs["processes"]
+    _finish(runs["processes"])
+    (d0, d1), worker = _in_each_process(out)
+    same = (
+        "every process must pass the same arguments but for its own shard of the data; these differ from process 0's: "
+    )
+    expected = {
+        "params": same + "params (on process 1)",
+        "opt_state": same + "opt_state (on process 1)",
+        "key": same + "key (on process 1)",
+        "batch_size shuffle": same + "batch_size (on process 1), shuffle (on process 1)",
+        "opt_state on one": same + "opt_state (on process 1)",
+        "whole sample_weight": "sample_weight: each process must pass its own shard, one row per row of its x "
+        "(fnn.parallel.process_shard(sample_weight), as for x); got 23 rows for 12, 23 rows for 11 (process 0, 1, ...)",
+    }
+    assert set(expected) == set(worker["REFUSED"])
+    for case, message in expected.items():
+        assert str(d0[f"refused/{case}"]) == str(d1[f"refused/{case}"]) == message, case

@@ -40,6 +40,16 @@ from fnn.train._resume import continued_history, read_checkpoint, resumed_key, r
 Array = jax.Array
 
 
+def _callback_kinds(callbacks: Any) -> Any:
+    """The callbacks' kinds that must be the same on every process of a run over many: all but
+    those that only write files (a process may log alone); any other could stop or steer one
+    process alone, which leaves the others waiting."""
+    if not isinstance(callbacks, Sequence):
+        return callbacks  # refused after the comparison, alike on every process
+    writers = (callbacks_.CSVLogger, callbacks_.ModelCheckpoint)
+    return [type(cb).__qualname__ for cb in callbacks if not isinstance(cb, writers)]
+
+
 def fit(
     net: Any,
     params: Any,
@@ -91,8 +101,13 @@ def fit(
       are replicated on the mesh's devices, every batch is split along its ``"batch"`` axis
       (any batch size; uneven splits are fine) and the gradient is summed across devices, so
       the result equals one device's up to float rounding. After ``fnn.parallel.initialize``
-      (many processes) each process passes ITS OWN SHARD of ``x``/``y`` (and of
-      ``validation_data``); the data set is their concatenation in process order.
+      (many processes) each process passes ITS OWN SHARD of ``x``/``y``, of ``sample_weight``
+      (one weight per row of its ``x``) and of ``validation_data`` (each part); the data set is
+      their concatenation in process order. All other arguments (but ``verbose``,
+      ``checkpoint`` and callbacks that only write files) must be the same on every process:
+      params, ``opt_state`` and ``key`` are compared by value, the settings and the network,
+      loss and optimizer by their ``repr``, and a difference is the same ValueError on every
+      process.
     * ``opt`` is a GradientTransformation or an optimizer name (``"adam"``: its defaults). When
       ``opt_state`` (or a checkpoint) is given, its hyperparameters win over ``opt``'s (they are
       the run's, with any ReduceLROnPlateau reduction); a given ``opt_state`` or checkpoint
@@ -214,7 +229,9 @@ def fit(
             for one device.
         sample_weight: Per-sample weights ``(N,)`` (or ``(N, 1)``, or a scalar), finite and
             >= 0 (bools weigh 0 and 1), for the loss and the ``weighted_metrics``. With many
-            processes, the weights of the whole (concatenated) data set.
+            processes, this process's shard, one weight per row of its ``x`` (a scalar weighs
+            its rows); the whole data set's weights are refused: pass
+            ``fnn.parallel.process_shard(sample_weight)``, as for ``x``.
         class_weight: ``{class index: weight}`` (weights finite, >= 0; an index an int or a
             whole-number float such as ``np.float32(1.0)``, as Keras takes ``int(key)``): each
             training sample gets its class's weight, 1 for classes not named. Not with
@@ -256,7 +273,9 @@ def fit(
             the run; a plain callable loss that returns one value per sample (not a scalar);
             bad ``sample_weight`` (shape, negative, non-finite) or ``class_weight``
             keys, both of them given; a
-            ``validation_data`` that is not a pair or triple; no training samples left after
+            ``validation_data`` that is not a pair or triple; with many processes, arguments
+            that differ between the processes (but the data shards), weights or targets that
+            are not one per row of the process's ``x``; no training samples left after
             ``validation_split``; a ``checkpoint`` path that is a folder or cannot be written, or
             an existing checkpoint that is corrupt, does not match ``params``/``opt_state``, holds
             no optimizer state (saved with params only, as ``ModelCheckpoint(save_weights_only=True)``
@@ -310,13 +329,25 @@ def fit(
     # A Ctrl-C that Python drops (raised in JAX's gc callback) still ends the run: at the next
     # epoch's end, or here once the run is done.
     with ctrl_c_recorded():
-        initial_epoch = integer("initial_epoch", initial_epoch, 0)
-        if key is not None:
-            key = check_key("key", key)
         if mesh is not None:
             mesh = parallel.check_mesh(mesh)
             # Many processes: each passed its own shard; every one now holds the same global data.
-            x, y, validation_data = parallel.gather_process_data(x, y, validation_data, mesh=mesh)
+            # All else (but verbose and checkpoint) must be the same everywhere: a process that
+            # raises alone or runs another program leaves the others waiting in a collective, so
+            # it is compared here, before any other check could fail on one process only.
+            x, y, validation_data, sample_weight = parallel.gather_process_data(
+                x, y, validation_data, mesh=mesh, sample_weight=sample_weight,
+                same=dict(
+                    net=net, params=params, opt=opt, opt_state=opt_state, loss=loss, key=key, batch_size=batch_size,
+                    epochs=epochs, initial_epoch=initial_epoch, shuffle=shuffle, validation_split=validation_split,
+                    validation_batch_size=validation_batch_size, metrics=metrics, weighted_metrics=weighted_metrics,
+                    grad=grad, unroll=unroll, class_weight=class_weight, callbacks=_callback_kinds(callbacks),
+                    mesh=(mesh.axis_names, mesh.device_ids),
+                ),
+            )  # fmt: skip
+        initial_epoch = integer("initial_epoch", initial_epoch, 0)
+        if key is not None:
+            key = check_key("key", key)
         opt = resolve_opt(opt)
         params, opt_state = native_tree(params, "params"), native_tree(opt_state, "opt_state")
         check_params_dtypes(params)

@@ -82,10 +82,19 @@ def worker(args) -> None:
 
 
 def launch(args) -> None:
+    if args.out:
+        run_and_check(args, args.out)
+        return
+    with tempfile.TemporaryDirectory() as tmp:  # removed, with what the workers wrote there
+        run_and_check(args, os.path.join(tmp, "params.npz"))
+
+
+def run_and_check(args, out: str) -> None:
+    """Starts the workers (process 0 saves the trained params to ``out``), waits for them and,
+    unless ``--no-check``, compares those params with one process's."""
     with socket.socket() as s:  # a free port for the coordinator
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    out = args.out or os.path.join(tempfile.mkdtemp(), "params.npz")
     cmd = [
         sys.executable,
         os.path.abspath(__file__),
@@ -119,8 +128,8 @@ def launch(args) -> None:
         jax.config.update("jax_enable_x64", True)
     net, params, opt, loss, x, y, settings = problem()
     single = fnn.fit(net, params, opt, loss, x, y, **settings)
-    saved = np.load(out)
-    many = [saved[f"arr_{i}"] for i in range(len(jax.tree.leaves(single.params)))]
+    with np.load(out) as saved:
+        many = [saved[f"arr_{i}"] for i in range(len(jax.tree.leaves(single.params)))]
     diff = max(
         float(np.max(np.abs(a - np.asarray(b)))) for a, b in zip(many, jax.tree.leaves(single.params), strict=True)
     )

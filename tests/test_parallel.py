@@ -6,6 +6,7 @@ The subprocess runs and the whole-training comparisons (the sweep's) are marked 
 meshes, shards and bad input stay in the fast tier.
 """
 
+import argparse
 import os
 import pathlib
 import runpy
@@ -418,6 +419,33 @@ def test_process_shards_concatenate_to_the_whole(n, count):
     np.testing.assert_array_equal(np.concatenate(shards), a)
     sizes = [len(s) for s in shards]
     assert max(sizes) - min(sizes) <= 1 and sizes == sorted(sizes, reverse=True)
+
+
+def test_the_multiprocess_launcher_removes_its_folder_unless_given_out(monkeypatch, tmp_path):
+    """Without --out the workers' params go to a temporary folder that the launcher removes;
+    --out is where the user wants them, kept. (The workers are stand-ins that write the file.)"""
+    launcher = runpy.run_path(str(ROOT / "examples" / "multiprocess_launcher.py"))
+    written = []
+
+    class Worker:
+        def __init__(self, cmd, **_):
+            written.append(cmd[cmd.index("--out") + 1])
+            pathlib.Path(written[-1]).write_bytes(b"params")
+
+        def wait(self, timeout=None):
+            return 0
+
+        def poll(self):
+            return 0
+
+    monkeypatch.setattr(subprocess, "Popen", Worker)
+    args = dict(processes=2, devices_per_process=1, x64=False, then=None, no_check=True, timeout=5.0)
+    launcher["launch"](argparse.Namespace(out=None, **args))
+    assert len(written) == 2 and written[0] == written[1]
+    assert not os.path.exists(os.path.dirname(written[0]))
+    launcher["launch"](argparse.Namespace(out=str(tmp_path / "mine.npz"), **args))
+    assert written[2:] == [str(tmp_path / "mine.npz")] * 2
+    assert (tmp_path / "mine.npz").read_bytes() == b"params"
 
 
 def test_process_shard_and_initialize_bad_input():

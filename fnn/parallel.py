@@ -69,13 +69,19 @@ def data_mesh(devices: Sequence[jax.Device] | None = None) -> Mesh:
 
     Raises:
         ValueError: For an empty sequence of devices, or one that names a device twice.
-        TypeError: For ``devices`` that is not a sequence of jax devices (an int is not one).
+        TypeError: For ``devices`` that is not a sequence of jax devices (an int or a platform's
+            name is not one).
 
     Examples:
         >>> import fnn
         >>> fnn.parallel.data_mesh().axis_names
         ('batch',)
     """
+    if isinstance(devices, str):  # a sequence, of characters
+        raise TypeError(
+            f"devices must be a sequence of jax devices, got str {devices!r} "
+            f"(a platform's devices: data_mesh(jax.devices({devices!r})))"
+        )
     if devices is not None and not isinstance(devices, (Sequence, np.ndarray)):
         raise TypeError(f"devices must be a sequence of jax devices, got {type(devices).__name__}")
     devices = jax.devices() if devices is None else list(devices)

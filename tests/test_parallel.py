@@ -389,6 +389,9 @@ def test_data_mesh_and_check_mesh():
         parallel.data_mesh(device)
     with pytest.raises(TypeError, match=r"devices\[0\] must be a jax device .*got int 0"):
         parallel.data_mesh([0])
+    # a platform's name is a sequence too, of characters: named whole, with the call that was meant
+    with pytest.raises(TypeError, match=r"got str 'cpu' \(a platform's devices: data_mesh\(jax.devices\('cpu'\)\)\)$"):
+        parallel.data_mesh("cpu")
     with pytest.raises(ValueError, match=r"devices must be distinct; 1 repeat\(s\)"):
         parallel.data_mesh([device, device])
     assert parallel.data_mesh(jax.devices()).devices.size == jax.device_count()

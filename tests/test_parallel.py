@@ -593,6 +593,13 @@ def test_sweep_and_fit_many_bad_input(compiles):
             fnn.sweep(NET, OPT, LOSS, x, y, mesh=None)
         with pytest.raises(TypeError, match=r"^sweep\(\) got an unexpected keyword argument 'epoch'$"):
             fnn.sweep(NET, OPT, LOSS, x, y, epoch=3)
+        # fit_many names where a mesh goes too (Python's own message named no remedy)
+        with pytest.raises(
+            TypeError, match=r"^fit_many\(\) got an unexpected keyword argument 'mesh' \(fit_many trains on one"
+        ):
+            fnn.fit_many(NET, stacked, OPT, LOSS, x, y, mesh=parallel.data_mesh())
+        with pytest.raises(TypeError, match=r"^fit_many\(\) got an unexpected keyword argument 'epoch'$"):
+            fnn.fit_many(NET, stacked, OPT, LOSS, x, y, epoch=3)
         with pytest.raises(ValueError, match="learning_rates must be >= 0"):
             fnn.sweep(NET, OPT, LOSS, x, y, learning_rates=[0.1, -1.0])
         with pytest.raises(ValueError, match="momentum values must be finite"):

@@ -9,8 +9,9 @@ hyperparameters.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+import functools
+from collections.abc import Callable, Sequence
+from typing import Any, ParamSpec, TypeVar
 
 import jax
 import jax.numpy as jnp
@@ -33,6 +34,31 @@ Array = jax.Array
 def _split_keys(keys, epoch):
     """fit's per-epoch ``(permutation key, dropout key)`` for each of the K stacked ``keys``."""
     return jax.vmap(epoch_keys, in_axes=(0, None))(keys, epoch)
+
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def unexpected_keyword(function: str, name: str, who: str) -> TypeError:
+    """Python's error for a keyword ``function`` does not take; for a mesh, where one goes
+    (``who``, as the message names the caller, trains on one device)."""
+    hint = f" ({who} trains on one device: fit takes a mesh)" if name in ("mesh", "data_mesh") else ""
+    return TypeError(f"{function}() got an unexpected keyword argument {name!r}{hint}")
+
+
+def _takes_no_mesh(fn: Callable[_P, _R]) -> Callable[_P, _R]:
+    """``fn`` (its signature kept), a mesh keyword refused saying where one goes: Python's own
+    message names no remedy."""
+
+    @functools.wraps(fn)
+    def wrapped(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        for name in ("mesh", "data_mesh"):
+            if name in kwargs:
+                raise unexpected_keyword(fn.__name__, name, fn.__name__)
+        return fn(*args, **kwargs)
+
+    return wrapped
 
 
 def _model(tree, i: int):
@@ -69,6 +95,7 @@ def _stacked_keys(key: Any, k_models: int) -> Array:
     return jnp.broadcast_to(key, (k_models,) + key.shape[key.ndim - single :])
 
 
+@_takes_no_mesh
 def fit_many(
     net: Any,
     params: Any,
@@ -148,7 +175,8 @@ def fit_many(
 
     Raises:
         TypeError: For an argument of the wrong type, as :func:`fit` names it (``opt``,
-            ``loss``, non-floating params, non-int sizes, non-numeric data...).
+            ``loss``, non-floating params, non-int sizes, non-numeric data...); a ``mesh``
+            (the K models train on one device: :func:`fit` takes a mesh).
         ValueError: For the bad values :func:`fit` refuses; params that are not stacked (a
             leaf without the common leading axis, or no arrays at all); an ``opt_state`` not
             stacked over the same K models or not matching ``opt.init``; a ``key`` that is

@@ -26,7 +26,7 @@ from fnn.optimizers._learning_rates import set_learning_rate_in_proportion
 from fnn.train._checks import check_opt_update, check_schedules, check_settings, opt_state_shape, resolve_opt
 from fnn.train._data_checks import prepare_data
 from fnn.train._loop import init_state
-from fnn.train._many import fit_many
+from fnn.train._many import fit_many, unexpected_keyword
 from fnn.train._results import SweepResult
 
 
@@ -153,8 +153,7 @@ def sweep(
         taken = _fit_many_parameters()
         for name in fit_kwargs:
             if name not in taken:  # named here, not as fit_many's unexpected keyword
-                extra = " (a sweep trains on one device: fit takes a mesh)" if name in ("mesh", "data_mesh") else ""
-                raise TypeError(f"sweep() got an unexpected keyword argument {name!r}{extra}")
+                raise unexpected_keyword("sweep", name, "a sweep")
         opt = resolve_opt(opt)
         axes = {"seed": _values("seeds", seeds)}
         for s in axes["seed"]:

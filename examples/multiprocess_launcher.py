@@ -66,19 +66,49 @@ def worker(args) -> None:
     x_mine, y_mine = parallel.process_shard(x), parallel.process_shard(y)
     result = fnn.fit(net, params, opt, loss, x_mine, y_mine, mesh=parallel.data_mesh(), **settings)
     h = result.history
+    # The params come back replicated over every process's devices: each process holds them whole
+    # and evaluates and predicts on its own devices (fnn uses its local copy), no collective.
+    logs = fnn.evaluate(net, result.params, loss, x, y, metrics=settings["metrics"])
+    predicted = fnn.predict(net, result.params, x[:5])
     print(
         f"process {jax.process_index()}/{jax.process_count()}: {len(x_mine)} of {len(x)} rows, "
-        f"{jax.local_device_count()} of {jax.device_count()} devices, final loss {h['loss'][-1]:.6f}",
+        f"{jax.local_device_count()} of {jax.device_count()} devices, final loss {h['loss'][-1]:.6f}, "
+        f"loss on all rows {logs['loss']:.6f}",
         flush=True,
     )
     if args.out and jax.process_index() == 0:
         leaves = jax.tree.leaves(result.params)
         np.savez(
-            args.out, *[np.asarray(a) for a in leaves], **{"history_" + k: np.asarray(v) for k, v in h.history.items()}
+            args.out,
+            *[np.asarray(a) for a in leaves],
+            **{"history_" + k: np.asarray(v) for k, v in h.history.items()},
+            **{"evaluate_" + k: np.asarray(v) for k, v in logs.items()},
+            predict=predicted,
+            shard_error=_shard_error(net, x),
         )
     if args.then:
         runpy.run_path(args.then)["in_each_process"](args.out)
     jax.distributed.shutdown()
+
+
+def _shard_error(net, x) -> str:
+    """What fnn.predict says to params split over the processes (each holding part of a kernel):
+    recorded for the tests."""
+    import jax
+    from jax.sharding import NamedSharding, PartitionSpec
+
+    import fnn
+    from fnn import parallel
+
+    params = net.init(jax.random.PRNGKey(0), (x.shape[1],))
+    kernel = np.asarray(params[0]["w"])
+    columns = NamedSharding(parallel.data_mesh(), PartitionSpec(None, "batch"))  # a quarter on each device
+    params[0]["w"] = jax.make_array_from_callback(kernel.shape, columns, lambda index: kernel[index])
+    try:
+        fnn.predict(net, params, x[:2])
+    except ValueError as e:
+        return str(e)
+    return ""
 
 
 def launch(args) -> None:

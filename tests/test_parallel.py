@@ -7,6 +7,7 @@ meshes, shards and bad input stay in the fast tier.
 """
 
 import argparse
+import functools
 import os
 import pathlib
 import runpy
@@ -695,19 +696,42 @@ def test_sharded_fit_on_8_devices_equals_one_device(runs):
 
 
 @pytest.mark.slow
-def test_two_processes_equal_one_process(runs):
-    """2 processes x 2 CPU devices (gloo collectives), each feeding its shard of the rows, give
-    the params and history of one process on all the rows (float64)."""
-    d, log = _finish(runs["processes"])
-    assert "process 0/2: 102 of 203 rows, 2 of 4 devices" in log
-    assert "process 1/2: 101 of 203 rows, 2 of 4 devices" in log
+def test_arrays_placed_apart_compute_on_the_params_device(runs):
+    """fit (no mesh), predict, evaluate and gradcheck on one device, whatever device or mesh
+    the arrays were put on: params on device 3 and x on device 5 (the data follow the params);
+    params replicated on the data mesh and data split on another mesh, 5-row batches that do
+    not divide over it. The numbers are those of NumPy arrays, bit for bit."""
+    d, _ = _finish(runs["mesh"])
+    for what in ("fit", "predict", "evaluate"):
+        for placed in ("apart", "split"):
+            np.testing.assert_array_equal(d[f"placement/{what}/{placed}"], d[f"placement/{what}/numpy"], err_msg=placed)
+    assert int(d["placement/fit/apart_device"]) == 3
+    assert d["placement/predict/apart_devices"].tolist() == [3]
+    assert d["placement/predict/split_devices"].tolist() == [0]  # the replicated params' first copy
+    assert bool(d["placement/gradcheck_passed"])
+    assert float(d["placement/evaluate/numpy"]) > 0 and np.abs(d["placement/predict/numpy"]).min() > 0
+
+
+@functools.cache
+def _one_process():
+    """The 2-process example's problem and its fit in this one process (once for the tests)."""
     sys.path.insert(0, str(ROOT / "examples"))
     try:
         import multiprocess_launcher
     finally:
         sys.path.pop(0)
     net, params, opt, loss, x, y, settings = multiprocess_launcher.problem()
-    ref = fnn.fit(net, params, opt, loss, x, y, **settings)
+    return (net, params, opt, loss, x, y, settings), fnn.fit(net, params, opt, loss, x, y, **settings)
+
+
+@pytest.mark.slow
+def test_two_processes_equal_one_process(runs):
+    """2 processes x 2 CPU devices (gloo collectives), each feeding its shard of the rows, give
+    the params and history of one process on all the rows (float64)."""
+    d, log = _finish(runs["processes"])
+    assert "process 0/2: 102 of 203 rows, 2 of 4 devices" in log
+    assert "process 1/2: 101 of 203 rows, 2 of 4 devices" in log
+    _, ref = _one_process()
     leaves = jax.tree.leaves(ref.params)
     assert leaves[0].dtype == np.float64
     for i, leaf in enumerate(leaves):
@@ -766,3 +790,20 @@ def test_two_processes_refuse_arguments_that_differ_alike_on_each(runs):
     assert set(expected) == set(worker["REFUSED"])
     for case, message in expected.items():
         assert str(d0[f"refused/{case}"]) == str(d1[f"refused/{case}"]) == message, case
+
+
+@pytest.mark.slow
+def test_each_process_evaluates_and_predicts_on_its_own(runs):
+    """The params a 2-process fit returns are replicated over both processes' devices: evaluate
+    and predict take them in each process (its local copy), as one process's trained params; a
+    kernel split over the processes is refused, saying how to gather it."""
+    d, log = _finish(runs["processes"])
+    assert log.count("loss on all rows") == 2
+    (net, _, _, loss, x, y, settings), ref = _one_process()
+    logs = fnn.evaluate(net, ref.params, loss, x, y, metrics=settings["metrics"])
+    assert sorted(k for k in d if k.startswith("evaluate_")) == ["evaluate_accuracy", "evaluate_loss"]
+    for k, v in logs.items():
+        np.testing.assert_allclose(d["evaluate_" + k], v, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(d["predict"], fnn.predict(net, ref.params, x[:5]), rtol=1e-10, atol=1e-12)
+    assert str(d["shard_error"]).startswith("params[0]['w'] is split over processes (NamedSharding(")
+    assert "process_allgather(a, tiled=True) gives every process the whole value" in str(d["shard_error"])

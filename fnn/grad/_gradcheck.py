@@ -16,6 +16,7 @@ from fnn import losses as _losses
 from fnn._cache import structural_cache
 from fnn._dtypes import abstract_array, check_params_dtypes, input_dtype
 from fnn._native import native_tree
+from fnn._placement import on_one_device
 from fnn._validate import real
 from fnn.data import check_arrays
 from fnn.grad._culprits import culprits, non_finite_start
@@ -208,7 +209,7 @@ def gradcheck(
         (True, [('dense_0', 'b'), ('dense_0', 'w'), ('input', 'dx')])
     """
     check_net(net)
-    params = native_tree(params, "params")
+    params, x, y, key = on_one_device((native_tree(params, "params"), x, y, key), ("params", "x", "y", "key"))
     check_params_dtypes(params)  # an integer leaf has no gradient (jax.grad would refuse it, naming nothing)
     # arrays first, as fit takes them (nested lists too); NaN is welcome: the report says where it starts
     inputs, targets = check_arrays(x, y, x_ndim=None, allow_nonfinite=True)

@@ -14,6 +14,7 @@ from fnn._cache import structural_cache
 from fnn._dtypes import param_dtype
 from fnn._executables import call as call_through_store
 from fnn._native import native_tree, natively
+from fnn._placement import on_one_device
 from fnn._validate import integer
 from fnn.data._checks import check_batch
 from fnn.metrics._resolve import resolve_both
@@ -55,7 +56,9 @@ def evaluate(
 
     Args:
         net: The network (anything with ``apply(params, x)``, e.g. :func:`fnn.mlp`).
-        params: Its parameters (``net.init``'s structure and shapes).
+        params: Its parameters (``net.init``'s structure and shapes), on any device or
+            replicated over a mesh (as ``fit(mesh=...)`` returns them, over many processes too:
+            each uses its local copy); the data follow them to their device.
         loss: A loss name, an :class:`fnn.losses.Loss`, or any callable
             ``(y_true, y_pred) -> scalar`` (taking ``sample_weight=`` when weights are given;
             one returning a value per sample is refused: make it ``fnn.losses.custom(name, fn)``).
@@ -84,7 +87,8 @@ def evaluate(
             network or the loss; params of another structure or shapes than the network's, or
             holding a float64 jax array while ``jax_enable_x64`` is off (made while it was on); a
             metric that does not fit the targets (or labels it cannot take); ``sample_weight``
-            of the wrong shape, negative or non-finite.
+            of the wrong shape, negative or non-finite; an array split over processes (each
+            holding part of it: gather it first).
 
     Examples:
         >>> import fnn, jax, numpy as np
@@ -98,7 +102,9 @@ def evaluate(
         (['loss', 'mae'], True)
     """
     batch_size = integer("batch_size", 32 if batch_size is None else batch_size, 1)
-    params = native_tree(params, "params")
+    params, x, y, sample_weight = on_one_device(
+        (native_tree(params, "params"), x, y, sample_weight), ("params", "x", "y", "sample_weight")
+    )
     x, y = check_samples(x, y)
     loss = resolve_loss(loss)
     check_loss_weighs(loss, sample_weight=sample_weight)

@@ -16,6 +16,7 @@ from fnn import callbacks as callbacks_, parallel
 from fnn._interrupts import ctrl_c_recorded
 from fnn._keys import key as check_key, seed_key
 from fnn._native import native_tree
+from fnn._placement import on_one_device
 from fnn._validate import integer, path as check_path
 from fnn.train._callback_checks import (
     check_against_logs,
@@ -107,7 +108,9 @@ def fit(
       ``checkpoint`` and callbacks that only write files) must be the same on every process:
       params, ``opt_state`` and ``key`` are compared by value, the settings and the network,
       loss and optimizer by their ``repr``, and a difference is the same ValueError on every
-      process.
+      process. Without a mesh, fit trains on one device: the params' (their local copy where
+      they are replicated over a mesh, as a mesh fit returns them), the data following them
+      from any device or mesh.
     * ``opt`` is a GradientTransformation or an optimizer name (``"adam"``: its defaults). When
       ``opt_state`` (or a checkpoint) is given, its hyperparameters win over ``opt``'s (they are
       the run's, with any ReduceLROnPlateau reduction); a given ``opt_state`` or checkpoint
@@ -345,6 +348,11 @@ def fit(
                     mesh=(mesh.axis_names, mesh.device_ids),
                 ),
             )  # fmt: skip
+        else:  # one device: the params', the data following them
+            params, opt_state, x, y, sample_weight, validation_data, key = on_one_device(
+                (params, opt_state, x, y, sample_weight, validation_data, key),
+                ("params", "opt_state", "x", "y", "sample_weight", "validation_data", "key"),
+            )
         initial_epoch = integer("initial_epoch", initial_epoch, 0)
         if key is not None:
             key = check_key("key", key)

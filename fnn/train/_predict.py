@@ -12,6 +12,7 @@ import numpy as np
 
 from fnn._cache import structural_cache
 from fnn._native import native_tree
+from fnn._placement import on_one_device
 from fnn._validate import integer
 from fnn.train._data_checks import check_samples
 from fnn.train._device_data import to_device
@@ -51,8 +52,11 @@ def predict(net: Any, params: Any, x: Any, batch_size: int | None = 32) -> Any:
 
     Args:
         net: The network (anything with ``apply(params, x)``, e.g. :func:`fnn.mlp`).
-        params: Its parameters (``net.init``'s structure and shapes).
-        x: Inputs ``(samples, *input_shape)``: a jax array, a NumPy array or nested lists.
+        params: Its parameters (``net.init``'s structure and shapes), on any device or
+            replicated over a mesh (as ``fit(mesh=...)`` returns them, over many processes too:
+            each uses its local copy); ``x`` follows them to their device.
+        x: Inputs ``(samples, *input_shape)``: a jax array (on any device or mesh), a NumPy
+            array or nested lists.
         batch_size: Samples per batch, an int >= 1 (``None``: 32); more than the samples is one
             batch.
 
@@ -67,7 +71,8 @@ def predict(net: Any, params: Any, x: Any, batch_size: int | None = 32) -> Any:
         ValueError: ``x`` without a samples axis, empty, holding NaN/inf or finite values that
             overflow the params' dtype (1e39 for float32), or not fitting the network;
             ``params`` of another structure or shape than the network's, or holding a float64 jax
-            array while ``jax_enable_x64`` is off (made while it was on); ``batch_size < 1``.
+            array while ``jax_enable_x64`` is off (made while it was on); ``batch_size < 1``; an
+            array split over processes (each holding part of it: gather it first).
 
     Examples:
         >>> import fnn, jax, numpy as np
@@ -79,7 +84,7 @@ def predict(net: Any, params: Any, x: Any, batch_size: int | None = 32) -> Any:
     """
     batch_size = integer("batch_size", 32 if batch_size is None else batch_size, 1)
     is_jax = isinstance(x, jax.Array)
-    params = native_tree(params, "params")
+    params, x = on_one_device((native_tree(params, "params"), x), ("params", "x"))
     x, _ = check_samples(x)
     # The params-vs-network and x-vs-network checks fit and evaluate make; with no targets, x
     # stands in for y (only its sample count is read, and it matches by construction).

@@ -1,0 +1,83 @@
+"""One device for what fnn computes without a mesh (``fit`` without ``mesh=``, ``predict``,
+``evaluate``, ``gradcheck``): the params' device, the data following them.
+
+JAX refuses a program whose committed arguments sit on different devices ("incompatible
+devices"), on different meshes ("Mesh for all inputs should be equal"), or span processes
+(``device_put`` of a global array); and a batch sliced out of data sharded along its rows fails
+unless the split divides it. So every jax array goes to one device before the program runs:
+
+* a fully replicated array (the params ``fit(mesh=...)`` returns, global over many processes
+  or not) is its copy on one of this process's devices: that copy is the whole value, and
+  nothing is transferred;
+* the device is the first committed params leaf's (that copy's device for a replicated one),
+  else the data's first committed one's; a committed array elsewhere, or sharded over several
+  devices, is copied there (``jax.device_put``, as fit places NumPy data). Uncommitted arrays
+  stay: a program takes them where its committed arguments are.
+
+A part of an array split over processes holds only some of the values: a ValueError says how
+to gather it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import jax
+from jax.sharding import SingleDeviceSharding
+
+
+def _local(a: jax.Array, name: str) -> jax.Array:
+    """``a`` readable in this process: a global replicated array's local copy."""
+    if a.is_fully_addressable:
+        return a
+    if a.is_fully_replicated and a.addressable_shards:
+        return a.addressable_data(0)
+    raise ValueError(
+        f"{name} is split over processes ({a.sharding}): this process holds only part of its values. "
+        "Gather it first: jax.experimental.multihost_utils.process_allgather(a, tiled=True) gives every "
+        "process the whole value"
+    )
+
+
+def _on(a: jax.Array, device: jax.Device) -> jax.Array:
+    if a.sharding.device_set == {device}:
+        return a
+    for shard in a.addressable_shards if a.is_fully_replicated else ():
+        if shard.device == device:
+            return shard.data  # the copy already there
+    # (to a Device, JAX 0.10 keeps an Explicit mesh's split in the result's type: programs then refuse it)
+    return jax.device_put(a, SingleDeviceSharding(device))
+
+
+def _committed(a: Any) -> bool:
+    return isinstance(a, jax.Array) and not isinstance(a, jax.core.Tracer) and a.committed
+
+
+def on_one_device(trees: Sequence[Any], names: Sequence[str]) -> tuple:
+    """``trees`` (params first, then the data: each a pytree, array or anything else) with every
+    committed jax array on one device, as the module describes; other leaves as they are.
+
+    Args:
+        trees: The arguments, in the order their placement counts.
+        names: How messages name each (``"params"``, ``"x"``).
+
+    Returns:
+        The trees, in order (the very ``trees`` where every committed array is on one device).
+
+    Raises:
+        ValueError: For an array split over processes.
+    """
+    committed = [a for tree in trees for a in jax.tree.leaves(tree) if _committed(a)]
+    devices = {d for a in committed for d in a.sharding.device_set}
+    if len(devices) <= 1:  # the usual case: a look at each leaf, nothing rebuilt
+        return tuple(trees)
+    out = []
+    for tree, name in zip(trees, names, strict=True):
+        leaves, treedef = jax.tree_util.tree_flatten_with_path(tree)
+        out.append((treedef, [_local(a, name + jax.tree_util.keystr(p)) if _committed(a) else a for p, a in leaves]))
+    first = next(a for _, leaves in out for a in leaves if _committed(a))
+    device = first.addressable_shards[0].device
+    return tuple(
+        jax.tree.unflatten(treedef, [_on(a, device) if _committed(a) else a for a in leaves]) for treedef, leaves in out
+    )

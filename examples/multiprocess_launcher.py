@@ -84,31 +84,10 @@ def worker(args) -> None:
             **{"history_" + k: np.asarray(v) for k, v in h.history.items()},
             **{"evaluate_" + k: np.asarray(v) for k, v in logs.items()},
             predict=predicted,
-            shard_error=_shard_error(net, x),
         )
     if args.then:
         runpy.run_path(args.then)["in_each_process"](args.out)
     jax.distributed.shutdown()
-
-
-def _shard_error(net, x) -> str:
-    """What fnn.predict says to params split over the processes (each holding part of a kernel):
-    recorded for the tests."""
-    import jax
-    from jax.sharding import NamedSharding, PartitionSpec
-
-    import fnn
-    from fnn import parallel
-
-    params = net.init(jax.random.PRNGKey(0), (x.shape[1],))
-    kernel = np.asarray(params[0]["w"])
-    columns = NamedSharding(parallel.data_mesh(), PartitionSpec(None, "batch"))  # a quarter on each device
-    params[0]["w"] = jax.make_array_from_callback(kernel.shape, columns, lambda index: kernel[index])
-    try:
-        fnn.predict(net, params, x[:2])
-    except ValueError as e:
-        return str(e)
-    return ""
 
 
 def launch(args) -> None:

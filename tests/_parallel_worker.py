@@ -45,7 +45,7 @@ def in_each_process(out: str) -> None:
     """In each process of a 2-process run: fits whose arguments differ between the processes
     (:data:`REFUSED`), then :func:`weighted_problem` with each process passing its shard of every
     per-sample argument. Writes ``OUT.<process>.npz``: each refusal's message, the weighted
-    run's params and history."""
+    run's params and history, and what predict says to params split over the processes."""
     pid = jax.process_index()
     net, params, opt, loss, (x, y, w), (xv, yv, wv), settings = weighted_problem()
     shard = parallel.process_shard
@@ -72,7 +72,24 @@ def in_each_process(out: str) -> None:
         record[f"param{i}"] = np.asarray(leaf)
     for k, v in r.history.history.items():
         record[f"history/{k}"] = np.asarray(v)
+    record["shard_error"] = np.asarray(_shard_error(x))
     np.savez(f"{out}.{pid}.npz", **record)
+
+
+def _shard_error(x) -> str:
+    """What fnn.predict says to params split over the processes (each holding part of a kernel)."""
+    from jax.sharding import NamedSharding, PartitionSpec
+
+    net = fnn.mlp([8, 2])  # 8 columns: 2 on each of the 4 devices
+    params = net.init(jax.random.PRNGKey(0), (x.shape[1],))
+    kernel = np.asarray(params[0]["w"])
+    columns = NamedSharding(parallel.data_mesh(), PartitionSpec(None, "batch"))  # a part on each device
+    params[0]["w"] = jax.make_array_from_callback(kernel.shape, columns, lambda index: kernel[index])
+    try:
+        fnn.predict(net, params, x[:2])
+    except ValueError as e:
+        return str(e)
+    return ""
 
 
 def main(out: str) -> None:

@@ -805,5 +805,7 @@ def test_each_process_evaluates_and_predicts_on_its_own(runs):
     for k, v in logs.items():
         np.testing.assert_allclose(d["evaluate_" + k], v, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(d["predict"], fnn.predict(net, ref.params, x[:5]), rtol=1e-10, atol=1e-12)
-    assert str(d["shard_error"]).startswith("params[0]['w'] is split over processes (NamedSharding(")
-    assert "process_allgather(a, tiled=True) gives every process the whole value" in str(d["shard_error"])
+    (d0, d1), _ = _in_each_process(runs["processes"][1])
+    for message in (str(d0["shard_error"]), str(d1["shard_error"])):
+        assert message.startswith("params[0]['w'] is split over processes (NamedSharding(")
+        assert "process_allgather(a, tiled=True) gives every process the whole value" in message

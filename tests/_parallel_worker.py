@@ -142,8 +142,9 @@ def placements(record: dict) -> None:
 
     rng = np.random.default_rng(1)
     x = rng.normal(size=(12, 3)).astype(np.float32)
-    # int32 labels: int64 ones under gradcheck's x64 (off here) sometimes reach its program as int32 (JAX 0.10.2)
-    y = rng.integers(0, 2, size=12).astype(np.int32)
+    # int64 labels (NumPy's default), put on the devices by the fits with x64 off, then gradcheck's
+    # in float64 (its x64): they reached its program as int32 now and then before it copied them
+    y = rng.integers(0, 2, size=12)
     net = fnn.mlp([4, 2], activation="tanh")
     loss = fnn.losses.get("sparse_categorical_crossentropy", from_logits=True)
     params = jax.tree.map(np.asarray, net.init(jax.random.PRNGKey(0), (3,)))

@@ -59,7 +59,12 @@ def _to_float64(tree: Any) -> Any:
                 return a.astype(jnp.float64)
             return jax.device_put(np.asarray(jax.device_get(a), np.float64), next(iter(devices)))
         a = np.asarray(a)
-        return jax.device_put(a.astype(np.float64) if jnp.issubdtype(a.dtype, jnp.floating) else a)  # bfloat16 too
+        if jnp.issubdtype(a.dtype, jnp.floating):  # bfloat16 too
+            return jax.device_put(a.astype(np.float64))
+        # A fresh host copy: JAX 0.10.2 can give back, for this very array object (int64 labels
+        # fit or evaluate put on the device with x64 off), an int32 buffer typed int64, which
+        # the program then refuses ("expected s64[12] but got ... s32[12]"), now and then.
+        return jax.device_put(np.array(a, copy=True))
 
     return jax.tree.map(one, tree)
 

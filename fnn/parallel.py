@@ -21,17 +21,30 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import jax
 import numpy as np
-from jax.experimental import multihost_utils
 from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec as P
 
 from fnn._keys import is_typed_key
+from fnn._process_data import (
+    ABSENT,
+    DESC,
+    LOCAL,
+    NO_ROWS,
+    NOT_PAIR,
+    ROWS,
+    allgather_blocks,
+    assemble_rows,
+    check_rows,
+    check_same,
+    describe,
+    fingerprint,
+    process_mesh,
+    rows_of,
+)
 from fnn._validate import integer
 
 Array = jax.Array
@@ -293,162 +306,6 @@ def process_shard(a: Any, *, index: int | None = None, count: int | None = None)
     return a[bounds[index] : bounds[index + 1]]
 
 
-def _process_mesh() -> Mesh:
-    devices = sorted(jax.devices(), key=lambda d: (d.process_index, d.id))
-    grid = np.asarray(devices, dtype=object).reshape(jax.process_count(), -1)
-    return Mesh(grid, ("processes", "local"), axis_types=(AxisType.Auto, AxisType.Auto))
-
-
-def _allgather_blocks(local: np.ndarray, pmesh: Mesh) -> np.ndarray:
-    """Stack of every process's ``local`` (same shape everywhere): shape ``(processes, *local.shape)``."""
-    sharding = NamedSharding(pmesh, P("processes"))
-    global_ = jax.make_array_from_process_local_data(sharding, local[None])
-    full = jax.jit(lambda a: a, out_shardings=NamedSharding(pmesh, P()))(global_)
-    return np.asarray(full.addressable_data(0))
-
-
-# The per-sample arguments, in the order of their descriptions in the one all-gather.
-_ROWS = ("x", "y", "sample_weight", "validation_data[0]", "validation_data[1]", "validation_data[2]")
-# (row argument, the one whose rows it must match on every process)
-_ALIGNED = ((1, 0), (2, 0), (4, 3), (5, 3))
-# How a process passed a per-sample argument: the first entry of its description.
-_ABSENT, _LOCAL, _GLOBAL, _NO_ROWS, _NOT_PAIR = range(5)
-_DESC = 11  # form, rows, ndim, dtype, 7 dims
-
-
-def _rows(a: Any) -> tuple[int, Any]:
-    """``(form, value)``: this process's rows on the host, a global jax array as it is."""
-    if a is None:
-        return _ABSENT, None
-    if isinstance(a, jax.Array) and not a.is_fully_addressable:  # already one global array
-        return _GLOBAL, a
-    try:
-        local = np.asarray(jax.device_get(a))
-    except Exception:  # refused after the all-gather, by every process alike
-        return _NO_ROWS, None
-    return (_LOCAL, local) if local.ndim > 0 else (_NO_ROWS, None)
-
-
-def _describe(form: int, a: Any) -> np.ndarray:
-    desc = np.zeros(_DESC, np.int32)
-    desc[0] = form
-    if form in (_LOCAL, _GLOBAL):
-        desc[1], desc[2], desc[3] = a.shape[0], a.ndim, ord(np.dtype(a.dtype).char)
-        desc[4 : 4 + min(a.ndim - 1, 7)] = a.shape[1:8]
-    return desc
-
-
-_ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
-
-
-def _leaf_bytes(leaf: Any) -> bytes:
-    """A leaf as bytes equal across processes for equal values: an array's dtype, shape and
-    values (a key's implementation and bits); anything else its repr, without addresses."""
-    try:
-        if isinstance(leaf, (jax.Array, np.ndarray, np.generic)) and np.dtype(leaf.dtype).kind != "O":
-            if isinstance(leaf, jax.Array) and is_typed_key(leaf):
-                return str(jax.random.key_impl(leaf)).encode() + _leaf_bytes(jax.random.key_data(leaf))
-            if isinstance(leaf, jax.Array) and not leaf.is_fully_addressable:
-                if not leaf.is_fully_replicated:  # one global array, the same one on every process
-                    return f"global {leaf.shape} {leaf.dtype}".encode()
-                leaf = leaf.addressable_data(0)  # a replica: each process compares its own
-            host = np.asarray(jax.device_get(leaf))
-            host = host.astype(host.dtype.newbyteorder("="), copy=False)
-            return f"{host.dtype.str} {host.shape}".encode() + host.tobytes()
-    except Exception:
-        pass
-    try:
-        text = repr(leaf)
-    except Exception:
-        text = type(leaf).__qualname__
-    return _ADDRESS.sub("", text).encode()
-
-
-def _fingerprint(value: Any) -> np.ndarray:
-    """64 bits of ``value`` (a pytree; its leaves by :func:`_leaf_bytes`) as 2 int32: equal on
-    every process for equal values (Python's ``hash`` of a str is salted per process)."""
-    leaves, treedef = jax.tree.flatten(value)
-    digest = hashlib.blake2b(_ADDRESS.sub("", str(treedef)).encode(), digest_size=8)
-    for leaf in leaves:
-        data = _leaf_bytes(leaf)
-        digest.update(len(data).to_bytes(8, "little") + data)
-    return np.frombuffer(digest.digest(), np.int32)
-
-
-def _processes(ps: Any) -> str:
-    ps = [int(p) for p in ps]
-    return f"process {ps[0]}" if len(ps) == 1 else f"processes {ps}"
-
-
-def _check_same(names: Sequence[str], prints: np.ndarray) -> None:
-    """``prints``: ``(processes, names, 2)``; a ValueError naming each argument some process
-    passed otherwise than process 0."""
-    differ = [
-        f"{name} (on {_processes(np.flatnonzero((prints[:, i] != prints[0, i]).any(axis=1)))})"
-        for i, name in enumerate(names)
-        if (prints[:, i] != prints[0, i]).any()
-    ]
-    if differ:
-        raise ValueError(
-            "every process must pass the same arguments but for its own shard of the data; "
-            f"these differ from process 0's: {', '.join(differ)}"
-        )
-
-
-def _dtype_name(char: Any) -> str:
-    try:
-        return str(np.dtype(chr(char)))
-    except TypeError:  # ml_dtypes' (bfloat16 is 'E') are not NumPy's by their character
-        return f"dtype {chr(char)!r}"
-
-
-def _check_rows(descs: np.ndarray) -> None:
-    """``descs``: ``(processes, len(_ROWS), _DESC)``; the same ValueError on every process for
-    per-sample arguments that some process passes otherwise than the others."""
-    if (descs[:, 3, 0] == _NOT_PAIR).any():
-        raise ValueError(
-            "validation_data must be a pair (x_val, y_val) or a triple (x_val, y_val, sample_weight_val) "
-            f"on every process; not on {_processes(np.flatnonzero(descs[:, 3, 0] == _NOT_PAIR))}"
-        )
-    for i, name in enumerate(_ROWS):
-        forms = descs[:, i, 0]
-        if (forms == _NO_ROWS).any():
-            raise ValueError(
-                f"{name} must be an array with a leading samples axis on every process; "
-                f"not on {_processes(np.flatnonzero(forms == _NO_ROWS))}"
-            )
-        if len(set(forms.tolist())) > 1:
-            how = {_ABSENT: "None", _LOCAL: "its rows", _GLOBAL: "one global jax.Array"}
-            passed = [how[int(f)] for f in forms]
-            raise ValueError(
-                f"{name}: every process must pass it alike (its own rows, or None); got {passed} (process 0, 1, ...)"
-            )
-        if len({tuple(d[2:]) for d in descs[:, i]}) > 1:
-            got = [f"{tuple(int(s) for s in d[4 : 3 + d[2]])} {_dtype_name(d[3])}" for d in descs[:, i]]
-            raise ValueError(
-                f"{name}: every process must pass rows of the same shape and dtype; "
-                f"got per-row shape and dtype {got} (process 0, 1, ...)"
-            )
-    for i, of in _ALIGNED:
-        if descs[0, i, 0] == descs[0, of, 0] == _LOCAL and (descs[:, i, 1] != descs[:, of, 1]).any():
-            counts = ", ".join(f"{int(d[i, 1])} rows for {int(d[of, 1])}" for d in descs)
-            raise ValueError(
-                f"{_ROWS[i]}: each process must pass its own shard, one row per row of its {_ROWS[of]} "
-                f"(fnn.parallel.process_shard({_ROWS[i]}), as for {_ROWS[of]}); got {counts} (process 0, 1, ...)"
-            )
-
-
-def _gathered(form: int, a: Any, counts: np.ndarray, pmesh: Mesh) -> Any:
-    if form == _ABSENT:
-        return None
-    if form == _GLOBAL:
-        return np.asarray(multihost_utils.process_allgather(a, tiled=True))
-    padded = np.zeros((int(counts.max()),) + a.shape[1:], a.dtype)
-    padded[: len(a)] = a
-    blocks = _allgather_blocks(padded, pmesh)
-    return np.concatenate([blocks[p, : counts[p]] for p in range(len(counts))])
-
-
 def gather_process_data(
     x: Any,
     y: Any,
@@ -495,30 +352,30 @@ def gather_process_data(
     """
     if {d.process_index for d in mesh.devices.flat} == {jax.process_index()}:
         return x, y, validation_data, sample_weight
-    pmesh = _process_mesh()
+    pmesh = process_mesh()
     pair = isinstance(validation_data, (tuple, list)) and len(validation_data) in (2, 3)
     val = (*(validation_data or ()), None)[:3] if pair else (None, None, None)
-    rows = [_rows(a) for a in (x, y, sample_weight, *val)]
+    rows = [rows_of(a) for a in (x, y, sample_weight, *val)]
     if validation_data is not None and not pair:
-        rows[3] = (_NOT_PAIR, None)
+        rows[3] = (NOT_PAIR, None)
     # A scalar weight weighs its process's rows; with one global array of rows it is kept
     # as it is, the same on every process (a fingerprint of None where there is none).
     kept: list[Any] = [None, None]
     for k, (i, of) in enumerate(((2, 0), (5, 3))):
         w = (sample_weight, val[2])[k]
-        if w is not None and rows[i][0] == _NO_ROWS and np.ndim(w) == 0:
-            if rows[of][0] == _LOCAL:
-                rows[i] = (_LOCAL, np.broadcast_to(np.asarray(jax.device_get(w)), rows[of][1].shape[:1]))
+        if w is not None and rows[i][0] == NO_ROWS and np.ndim(w) == 0:
+            if rows[of][0] == LOCAL:
+                rows[i] = (LOCAL, np.broadcast_to(np.asarray(jax.device_get(w)), rows[of][1].shape[:1]))
             else:
-                rows[i], kept[k] = (_ABSENT, None), w
+                rows[i], kept[k] = (ABSENT, None), w
     values = {**(same or {}), "scalar sample_weight": kept[0], "scalar validation_data[2]": kept[1]}
-    head = np.concatenate([_describe(*r) for r in rows] + [_fingerprint(v) for v in values.values()])
-    heads = _allgather_blocks(head, pmesh)
-    split = len(_ROWS) * _DESC
-    _check_same(list(values), heads[:, split:].reshape(len(heads), len(values), 2))
-    descs = heads[:, :split].reshape(len(heads), len(_ROWS), _DESC)
-    _check_rows(descs)
-    x, y, w, *gathered = (_gathered(*r, descs[:, i, 1], pmesh) for i, r in enumerate(rows))
+    head = np.concatenate([describe(*r) for r in rows] + [fingerprint(v) for v in values.values()])
+    heads = allgather_blocks(head, pmesh)
+    split = len(ROWS) * DESC
+    check_same(list(values), heads[:, split:].reshape(len(heads), len(values), 2))
+    descs = heads[:, :split].reshape(len(heads), len(ROWS), DESC)
+    check_rows(descs)
+    x, y, w, *gathered = (assemble_rows(*r, descs[:, i, 1], pmesh) for i, r in enumerate(rows))
     if validation_data is not None:
         validation_data = tuple(gathered[: len(validation_data)])
         if len(validation_data) == 3 and kept[1] is not None:

@@ -41,7 +41,8 @@ def evaluate(
 
     Batches follow Keras (``batch_size`` default 32, the last partial batch kept, order kept);
     the whole pass is one compiled program (the full batches scanned, then the remainder),
-    cached on the network, loss, metrics and batch size. The loss is
+    cached on the network, loss, metrics and batch size (a new number of samples compiles it
+    for that number, as :func:`predict` does). The loss is
     ``sum_b n_b loss_b / N`` (the exact mean over samples for a batch-mean loss) and each
     metric is ``result(sum, count)`` of its summed partials.
 

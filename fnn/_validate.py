@@ -168,6 +168,10 @@ def hyper(
 
 def integer(name: str, value: Any, minimum: int | None = None, maximum: int | None = None) -> int:
     """``value`` as an int in ``[minimum, maximum]`` (NumPy integers welcome, floats and bools not)."""
+    if is_traced(value):  # a count sets shapes: it must be known while tracing
+        raise TypeError(
+            f"{name} must be an int, got a traced {value.dtype} (under jax.jit, pass it as a static argument)"
+        )
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Integral, np.integer)):
         raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
     v = int(value)

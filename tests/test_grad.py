@@ -187,6 +187,23 @@ def _wrong_dense(units):
     return good._replace(backward=backward)
 
 
+def test_under_jit_value_and_grad_runs_and_gradcheck_says_it_cannot():
+    """value_and_grad's function is jittable (the plain call's numbers); gradcheck differences in
+    float64 on concrete values, so under a trace it raises a TypeError saying so."""
+    net = fnn.mlp([3, 2], activation="tanh")
+    params = _params(net, (4,))
+    x, y = _data(5, 4, 2, kind="regression")
+    f = fnn.value_and_grad(net, "mse")
+    chex.assert_trees_all_close(jax.jit(lambda p, x: f(p, x, y))(params, x), f(params, x, y), rtol=1e-14, atol=0)
+    said = r"gradcheck cannot run under jax.jit, vmap or grad \((.+) traced\).*call it outside the transformation"
+    with pytest.raises(TypeError, match=said.replace("(.+)", "params, x")):
+        jax.jit(lambda p, x: fnn.gradcheck(net, "mse", p, x, y))(params, x)
+    with pytest.raises(TypeError, match=said.replace("(.+)", "params")):
+        jax.grad(lambda p: fnn.gradcheck(net, "mse", p, x, y).rows[0].manual_vs_autodiff)(params)
+    with pytest.raises(TypeError, match=said.replace("(.+)", "x")):
+        jax.vmap(lambda xb: fnn.gradcheck(net, "mse", params, xb, y))(jnp.stack([x, x]))
+
+
 def test_gradcheck_fails_on_a_wrong_backward_and_names_the_layer():
     net = fnn.serial(L.Dense(4, "tanh"), _wrong_dense(3), L.Dense(2))
     params = _params(net, (3,))

@@ -181,3 +181,139 @@ def test_apply_takes_numpy_arrays_and_nested_lists():
     np.testing.assert_allclose(np.asarray(y), ref[:2], rtol=1e-12, atol=1e-14)
     with pytest.raises(ValueError, match=r"layer 0 \(dense_0\).*expects 4 input features, got 3"):
         NET.apply(PARAMS, [[1.0, 2.0, 3.0]])
+
+
+# predict and evaluate inside the user's jax.jit, vmap, grad and lax.scan: the same numbers as
+# the plain call; the structural checks at trace time, the value checks for concrete arguments.
+
+SCE = fnn.losses.get("sparse_categorical_crossentropy", from_logits=True)
+LABELS = np.arange(N) % 2
+
+
+def _evaluate(p, x, y, w):
+    return fnn.evaluate(
+        NET, p, SCE, x, y, metrics=["accuracy"], batch_size=4, sample_weight=w, weighted_metrics=["accuracy"]
+    )
+
+
+@pytest.mark.parametrize("dtype", [jnp.float64, jnp.float32])
+def test_predict_under_jit_vmap_scan_and_grad_gives_the_plain_call_s_outputs(dtype):
+    p, x = jax.tree.map(lambda a: a.astype(dtype), PARAMS), X.astype(dtype)
+    ref = fnn.predict(NET, p, x, batch_size=4)
+    # the very pass, inlined in the caller's program: the same bits
+    np.testing.assert_array_equal(jax.jit(lambda p, x: fnn.predict(NET, p, x, batch_size=4))(p, jnp.asarray(x)), ref)
+    y = jax.jit(lambda p: fnn.predict(NET, p, x, batch_size=4))(p)  # params traced, NumPy x concrete
+    assert isinstance(y, jax.Array) and y.dtype == dtype  # traced: no host copy to return
+    np.testing.assert_array_equal(y, ref)
+    static = jax.jit(lambda p, x, b: fnn.predict(NET, p, x, batch_size=b), static_argnums=2)
+    np.testing.assert_array_equal(static(p, x, 3), fnn.predict(NET, p, x, batch_size=3))
+    xs = np.stack([x, x[::-1]])
+    refs = np.stack([ref, fnn.predict(NET, p, xs[1], batch_size=4)])
+    scanned = jax.lax.scan(lambda c, xb: (c, fnn.predict(NET, p, xb, batch_size=4)), 0, xs)[1]
+    np.testing.assert_array_equal(scanned, refs)
+    # vmap makes each matmul one with a batch axis, which XLA sums in its own order: a few ulp
+    ulp = float(jnp.finfo(dtype).eps)
+    vmapped = jax.vmap(lambda xb: fnn.predict(NET, p, xb, batch_size=4))(xs)
+    np.testing.assert_allclose(vmapped, refs, rtol=4 * ulp, atol=4 * ulp)
+    g = jax.grad(lambda p: fnn.predict(NET, p, x, batch_size=4).sum())(p)
+    chex.assert_trees_all_close(g, jax.grad(lambda p: NET.apply(p, x).sum())(p), rtol=4 * ulp, atol=4 * ulp)
+
+
+@pytest.mark.parametrize("dtype", [jnp.float64, jnp.float32])
+def test_evaluate_under_jit_vmap_and_grad_gives_the_plain_call_s_values(dtype, tmp_path):
+    from fnn._executables import ExecutableStore, using
+
+    p, x = jax.tree.map(lambda a: a.astype(dtype), PARAMS), X.astype(dtype)
+    w = np.linspace(0.0, 1.0, N)
+    ref = _evaluate(p, x, LABELS, w)
+    # In the caller's program XLA may fold the division by the sample count into a product by
+    # its reciprocal (0.3 as 3 * 0.1): 1 ulp apart, otherwise the same pass.
+    ulp = float(jnp.finfo(dtype).eps)
+
+    def assert_values(got, want):
+        assert sorted(got) == sorted(want) == ["accuracy", "loss", "weighted_accuracy"]
+        for k, v in got.items():
+            assert isinstance(v, jax.Array) and v.dtype == dtype
+            np.testing.assert_allclose(np.asarray(v), want[k], rtol=2 * ulp, atol=0)
+
+    assert_values(jax.jit(_evaluate)(p, jnp.asarray(x), jnp.asarray(LABELS), jnp.asarray(w)), ref)
+    assert_values(jax.jit(lambda p: _evaluate(p, x, LABELS, w))(p), ref)  # params traced, data concrete
+    with using(ExecutableStore(str(tmp_path), "ns")):  # the CLI's store: a traced pass is not stored
+        assert_values(jax.jit(lambda p: _evaluate(p, x, LABELS, w))(p), ref)
+    xs = np.stack([x, x[::-1]])
+    vmapped = jax.vmap(_evaluate, in_axes=(None, 0, None, None))(p, xs, LABELS, w)
+    for i, xi in enumerate(xs):  # batched matmuls: a few ulp (as predict's)
+        want = _evaluate(p, xi, LABELS, w)
+        for k, v in vmapped.items():
+            np.testing.assert_allclose(np.asarray(v[i]), want[k], rtol=4 * ulp, atol=4 * ulp)
+    # the gradient of the loss: that of the mean of the weighted per-sample losses (summed
+    # batch by batch, in another order: a few ulp of the largest entry)
+    g = jax.grad(lambda p: _evaluate(p, x, LABELS, w)["loss"])(p)
+    want = jax.grad(lambda p: SCE(LABELS, NET.apply(p, x), sample_weight=w.astype(dtype)))(p)
+    chex.assert_trees_all_close(g, want, rtol=16 * ulp, atol=16 * ulp)
+
+
+def test_under_jit_the_structural_checks_raise_at_trace_time():
+    def jitted(**kw):
+        return jax.jit(lambda p, x: fnn.predict(NET, p, x, **kw))
+
+    wide = fnn.mlp([5, 2]).init(KEY, (D,), jnp.float64)
+    with pytest.raises(ValueError, match=r"x of shape \(10, 5\) does not fit the network.*expects 4 input features"):
+        jitted()(PARAMS, jnp.ones((N, D + 1)))
+    with pytest.raises(ValueError, match="x is empty"):
+        jitted()(PARAMS, jnp.ones((0, D)))
+    with pytest.raises(ValueError, match=r"x must be \(samples, \*input_shape\).*shape \(4,\)"):
+        jitted()(PARAMS, jnp.ones(D))
+    with pytest.raises(TypeError, match="x must hold real numbers; got dtype complex128"):
+        jitted()(PARAMS, jnp.ones((N, D), complex))
+    with pytest.raises(ValueError, match=r"params\[0\]\['w'\] has shape \(4, 5\), the network builds \(4, 3\)"):
+        jitted()(wide, X)
+    with pytest.raises(ValueError, match="batch_size must be >= 1, got 0"):
+        jitted(batch_size=0)(PARAMS, X)
+    with pytest.raises(TypeError, match=r"batch_size must be an int, got a traced int.*static argument"):
+        jax.jit(lambda p, x, b: fnn.predict(NET, p, x, batch_size=b))(PARAMS, X, 4)
+    evaluate = jax.jit(_evaluate)
+    with pytest.raises(ValueError, match="x and y must hold the same number of samples; got 10 in x and 9 in y"):
+        evaluate(PARAMS, X, LABELS[:-1], None)
+    with pytest.raises(
+        ValueError, match=r"sample_weight must have one weight per sample, shape \(10,\); got shape \(9,\)"
+    ):
+        evaluate(PARAMS, X, LABELS, jnp.ones(N - 1))
+    with pytest.raises(TypeError, match="sample_weight must hold real numbers, got dtype complex128"):
+        evaluate(PARAMS, X, LABELS, jnp.ones(N, complex))
+    with pytest.raises(ValueError, match=r"y: sparse_categorical_crossentropy: y_true shape \(10, 3\) does not match"):
+        evaluate(PARAMS, X, jnp.zeros((N, 3), jnp.int32), None)
+
+
+def test_under_jit_concrete_arguments_keep_their_value_checks_and_traced_ones_skip_them():
+    nan_x = X.copy()
+    nan_x[2, 1] = np.nan
+    out_of_range = LABELS.copy()
+    out_of_range[3] = 2
+    with pytest.raises(ValueError, match=r"x contains 1 NaN/inf value\(s\), the first at index \(2, 1\)"):
+        jax.jit(lambda p: fnn.predict(NET, p, nan_x))(PARAMS)
+    with pytest.raises(ValueError, match=r"labels must be in \[0, 2\) .*got \[2\]"):
+        jax.jit(lambda p: _evaluate(p, X, out_of_range, None))(PARAMS)
+    with pytest.raises(ValueError, match=r"sample_weight must be finite and >= 0; sample_weight\[0\] is -1.0"):
+        jax.jit(lambda p: _evaluate(p, X, LABELS, -np.ones(N)))(PARAMS)
+    # traced values cannot be read: the pass computes on them what the network computes
+    y = np.asarray(jax.jit(lambda p, x: fnn.predict(NET, p, x))(PARAMS, nan_x))
+    assert np.isnan(y[2]).all() and np.isfinite(np.delete(y, 2, axis=0)).all()
+    logs = jax.jit(lambda y: _evaluate(PARAMS, X, y, None))(out_of_range)  # one_hot(2) of 2 classes: a zero row
+    assert np.isfinite(np.asarray(logs["loss"]))
+
+
+def test_a_traced_call_leaves_the_value_checks_of_later_plain_calls_in_place():
+    """The passes and the checks of shapes are cached on shapes; the values are not: NaN data
+    traced through first is still refused by a plain call of the same shapes."""
+    x = np.concatenate([X, X[:3]])  # shapes no other test uses
+    y = np.concatenate([LABELS, LABELS[:3]])
+    x[4, 0] = np.inf
+    jax.jit(lambda p, x: fnn.predict(NET, p, x))(PARAMS, jnp.asarray(x))
+    jax.jit(lambda p, x, y: _evaluate(p, x, y, None))(PARAMS, jnp.asarray(x), jnp.asarray(y))
+    said = r"x contains 1 NaN/inf value\(s\), the first at index \(4, 0\)"
+    for bad in (x, jax.device_put(x)):
+        with pytest.raises(ValueError, match=said):
+            fnn.predict(NET, PARAMS, bad)
+        with pytest.raises(ValueError, match=said):
+            _evaluate(PARAMS, bad, y, None)

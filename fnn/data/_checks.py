@@ -15,6 +15,7 @@ import numpy as np
 
 from fnn._dtypes import real_dtype
 from fnn._native import native
+from fnn._validate import is_traced
 
 
 def _as_array(a: Any, name: str) -> Any:
@@ -94,7 +95,8 @@ def _remember_finite(a: jax.Array) -> None:
 
 
 def _check_finite(a: Any, name: str) -> None:
-    if not jnp.issubdtype(a.dtype, jnp.inexact):
+    # a traced array (the caller under the user's jit or vmap) has no values to look at
+    if not jnp.issubdtype(a.dtype, jnp.inexact) or is_traced(a):
         return
     if isinstance(a, jax.Array):
         if _known_finite(a):
@@ -129,7 +131,8 @@ def check_arrays(
 
     Checks: numeric dtype (TypeError otherwise); x of rank ``x_ndim`` (samples, features) when
     given; ``n_features`` features when given; y of rank >= 1; at least one sample; the same
-    number of samples in x and y; no NaN/inf unless ``allow_nonfinite``. Errors are ValueErrors
+    number of samples in x and y; no NaN/inf unless ``allow_nonfinite`` (a traced array, under
+    ``jax.jit`` or ``vmap``, has no values: its shape and dtype are checked). Errors are ValueErrors
     that name the argument (``names``, e.g. ``("validation_data[0]", "validation_data[1]")``)
     and say what was expected. Lists become NumPy arrays; NumPy and jax arrays are kept (a NumPy
     array of non-native byte order, ``'>f8'``, as a native copy: JAX holds no other order).

@@ -17,7 +17,7 @@ from fnn._cache import structural_cache
 from fnn._dtypes import abstract_array, check_params_dtypes, input_dtype
 from fnn._native import native_tree
 from fnn._placement import on_one_device
-from fnn._validate import real
+from fnn._validate import is_traced, real
 from fnn.data import check_arrays
 from fnn.grad._culprits import culprits, non_finite_start
 from fnn.grad._judgement import FD_BATCH, autodiff_scale, judge_leaf, padded, second_look
@@ -202,7 +202,8 @@ def gradcheck(
             whose backward returns a ``dx`` that is None or not of ``x``'s shape (the message
             names the layer).
         TypeError: For a loss that is not a name or a Loss, ``x``, ``y`` that do not hold
-            real numbers, or params with a leaf that is not a floating array (the message names it).
+            real numbers, or params with a leaf that is not a floating array (the message names it);
+            for params, ``x``, ``y`` or ``key`` traced (gradcheck called under ``jax.jit``, ``vmap`` or ``grad``).
 
     Examples:
         >>> import fnn, jax, jax.numpy as jnp
@@ -214,6 +215,13 @@ def gradcheck(
         (True, [('dense_0', 'b'), ('dense_0', 'w'), ('input', 'dx')])
     """
     check_net(net)
+    given = (("params", params), ("x", x), ("y", y), ("key", key))
+    traced = [name for name, a in given if any(map(is_traced, jax.tree.leaves(a)))]
+    if traced:  # the float64 pass and the finite differences run on the host, on concrete values
+        raise TypeError(
+            f"gradcheck cannot run under jax.jit, vmap or grad ({', '.join(traced)} traced): it compares "
+            "against finite differences in float64 on concrete values; call it outside the transformation"
+        )
     params, x, y, key = on_one_device((native_tree(params, "params"), x, y, key), ("params", "x", "y", "key"))
     check_params_dtypes(params)  # an integer leaf has no gradient (jax.grad would refuse it, naming nothing)
     # arrays first, as fit takes them (nested lists too); NaN is welcome: the report says where it starts

@@ -16,7 +16,7 @@ import numpy as np
 from fnn._cache import structural_cache
 from fnn._dtypes import abstract_array
 from fnn._registry import Registry
-from fnn._validate import boolean, integer, real
+from fnn._validate import boolean, integer, is_traced, real
 from fnn.losses._kernels import (
     binary_crossentropy_terms,
     binary_focal_crossentropy_terms,
@@ -355,7 +355,7 @@ def check_targets_as_run(
     in ``y_dtype`` (None: their own), the predictions in ``y_pred_dtype`` (None: floating
     targets' dtype, else the default float: a float32 y against float64 predictions would be a
     mix of the check's own, which ``jax_numpy_dtype_promotion="strict"`` refuses in the loss).
-    The label values checked are ``y_true``'s own."""
+    The label values checked are ``y_true``'s own (none of a traced one: under the user's jit)."""
     loss = get(loss)
     shape = tuple(y_pred_shape)
     try:
@@ -364,7 +364,7 @@ def check_targets_as_run(
         if y_pred_dtype is None:
             y_pred_dtype = y_dtype if jnp.issubdtype(y_dtype, jnp.floating) else jnp.result_type(float)
         _check_target_shapes(loss, tuple(np.shape(y_true)), np.dtype(y_dtype), shape, np.dtype(y_pred_dtype))
-        if loss.name == "sparse_categorical_crossentropy":
+        if loss.name == "sparse_categorical_crossentropy" and not is_traced(y_true):
             opts = dict(loss.options)
             # the shapes were checked by eval_shape above; the values in NumPy, compiling nothing
             check_label_values(

@@ -33,8 +33,12 @@ def _label_shape(y_true_shape: tuple[int, ...], y_pred_shape: tuple[int, ...], m
 
 
 def check_labels(y_true: Any, y_pred_shape: tuple[int, ...], metric: str, ignore_class: Any = None) -> None:
-    """Concrete labels (NumPy, compiling nothing) against predictions of ``y_pred_shape``: one per
-    sample, integer class ids in ``[0, C)`` (or ``ignore_class``), as the sparse losses demand."""
+    """Labels against predictions of ``y_pred_shape``: one per sample, integer class ids in
+    ``[0, C)`` (or ``ignore_class``), as the sparse losses demand; the values are read in NumPy
+    (compiling nothing), a traced array's (under the user's jit) are not: its shape is checked."""
+    if is_traced(y_true):
+        _label_shape(tuple(y_true.shape), tuple(y_pred_shape), metric)
+        return
     host = np.asarray(y_true)
     shape = _label_shape(host.shape, tuple(y_pred_shape), metric)
     check_label_values(host.reshape(shape), int(y_pred_shape[-1]), ignore_class, metric)

@@ -164,7 +164,8 @@ def check_targets(
     metrics: Sequence[Metric], y_true: Any, y_pred_shape: Sequence[int], name: str = "y_true", *, loss: Any = None
 ) -> None:
     """Eager check of concrete target values against resolved metrics, before anything compiles
-    (under jit the labels are traced, so the metrics cannot look at them there).
+    (under jit the labels are traced, so the metrics cannot look at them there; traced
+    targets given here are checked for their shape only).
 
     The sparse metrics (sparse_categorical_accuracy, sparse_top_k_categorical_accuracy,
     sparse_categorical_crossentropy) need one integer class id in ``[0, C)`` per sample, the rule
@@ -174,7 +175,7 @@ def check_targets(
 
     Args:
         metrics: Resolved metrics (:func:`resolve`'s result); only the sparse ones look.
-        y_true: The targets (NumPy or jax array, concrete).
+        y_true: The targets (NumPy or jax array; a traced one: its shape only).
         y_pred_shape: The shape of the outputs, ``(N, C)``.
         name: How the message names the targets (``"y"``, ``"validation y"``).
         loss: The loss, for its ``ignore_class``.

@@ -18,7 +18,7 @@ import numpy as np
 
 from fnn import losses, metrics
 from fnn._dtypes import is_real_dtype
-from fnn._validate import is_real_scalar, real
+from fnn._validate import is_real_scalar, is_traced, real
 from fnn.data import check_arrays, train_val_split
 from fnn.metrics._resolve import resolve_both
 from fnn.train._network_checks import check_against_network
@@ -51,21 +51,25 @@ def check_loss_weighs(loss: Any, **weights: Any) -> None:
     )
 
 
-def check_sample_weight(sample_weight: Any, n: int, name: str = "sample_weight") -> np.ndarray:
+def check_sample_weight(sample_weight: Any, n: int, name: str = "sample_weight") -> Any:
     """Per-sample weights as a float64 NumPy ``(n,)`` array: real (bools as 0 and 1, as Keras
-    casts them), finite and >= 0 (``(n, 1)`` is squeezed, a scalar broadcast)."""
+    casts them), finite and >= 0 (``(n, 1)`` is squeezed, a scalar broadcast). Traced weights
+    (under the user's jit) stay traced, in the default float dtype: their values are not read."""
+    traced = is_traced(sample_weight)
     try:
-        w = np.asarray(jax.device_get(sample_weight))
+        w = sample_weight if traced else np.asarray(jax.device_get(sample_weight))
     except Exception as err:
         raise TypeError(f"{name} must be an array of per-sample weights, got {type(sample_weight).__name__}") from err
     if not (is_real_dtype(w.dtype) or w.dtype == np.bool_):  # bfloat16 too; bools weigh 0 and 1, as in Keras
         raise TypeError(f"{name} must hold real numbers, got dtype {w.dtype}")
     if w.ndim == 0:
-        w = np.broadcast_to(w, (n,))
+        w = (jnp if traced else np).broadcast_to(w, (n,))
     elif w.ndim == 2 and w.shape[1] == 1:
         w = w[:, 0]
     if w.shape != (n,):
         raise ValueError(f"{name} must have one weight per sample, shape ({n},); got shape {w.shape}")
+    if traced:
+        return w.astype(jnp.result_type(float))
     w = w.astype(np.float64)
     if not np.all(np.isfinite(w)) or np.any(w < 0):
         bad = int(np.argmax(~np.isfinite(w) | (w < 0)))

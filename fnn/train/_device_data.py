@@ -13,6 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from fnn._dtypes import at_least_float32, target_dtype
+from fnn._validate import is_traced
 from fnn.train._data_checks import check_held
 
 # XLA:CPU adopts a NumPy array aligned to this many bytes as a device buffer without copying it
@@ -80,7 +81,7 @@ def to_device(
         if isinstance(a, jax.Array):
             if not floating or a.dtype == target:
                 return a
-            if not _narrows(a.dtype, target):
+            if not _narrows(a.dtype, target) or is_traced(a):  # a tracer's values cannot be read
                 return a.astype(target)
             held, finite = _narrowed(a, target)
             if not bool(finite):

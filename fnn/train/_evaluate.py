@@ -15,7 +15,7 @@ from fnn._dtypes import param_dtype
 from fnn._executables import call as call_through_store
 from fnn._native import native_tree, natively
 from fnn._placement import on_one_device
-from fnn._validate import integer
+from fnn._validate import integer, is_traced
 from fnn.data._checks import check_batch
 from fnn.metrics._resolve import resolve_both
 from fnn.train._checks import resolve_loss
@@ -55,6 +55,13 @@ def evaluate(
     loss that returns one value per sample, not the batch's one number, is a ValueError naming
     it (``fnn.losses.custom(name, fn)`` averages such values, as Keras does).
 
+    ``evaluate`` runs inside ``jax.jit``, ``jax.vmap`` and ``jax.grad`` too, with the same
+    values (0-d jax arrays there, not Python floats): under jax.jit/vmap the value checks are
+    skipped for traced arguments; the structural checks run at trace time (shapes, dtypes, the
+    data against the network, the loss and the metrics, ``batch_size``, which must then be a
+    Python int). Concrete arguments keep their value checks (NumPy data with NaN, or sparse
+    labels outside ``[0, C)``, are refused under jit too).
+
     Args:
         net: The network (anything with ``apply(params, x)``, e.g. :func:`fnn.mlp`).
         params: Its parameters (``net.init``'s structure and shapes), on any device or
@@ -75,7 +82,8 @@ def evaluate(
             :func:`fit` names them (``weighted_<name>`` where ``metrics`` took the name).
 
     Returns:
-        ``{"loss": float, <metric name>: float, ...}``, Python floats.
+        ``{"loss": float, <metric name>: float, ...}``, Python floats (0-d jax arrays where the
+        arguments are traced).
 
     Raises:
         TypeError: For a non-int ``batch_size``, non-numeric data or weights, a ``loss`` that
@@ -124,6 +132,8 @@ def evaluate(
     # NumPy params (a host copy of trained weights) go in by an explicit transfer, as the data do:
     # a caller's jax.transfer_guard("disallow") refuses an implicit one (device arrays stay put)
     sums = call_through_store(program, "evaluate", (batch_size, *wms), jax.device_put(params), x, y, w)
+    if any(is_traced(s) for s in jax.tree.leaves(sums)):  # under the user's jit: no Python float
+        return results((*ms, *wms), sums)
     return {k: float(v) for k, v in results((*ms, *wms), jax.device_get(sums)).items()}
 
 

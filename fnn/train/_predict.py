@@ -13,7 +13,7 @@ import numpy as np
 from fnn._cache import structural_cache
 from fnn._native import native_tree
 from fnn._placement import on_one_device
-from fnn._validate import integer
+from fnn._validate import integer, is_traced
 from fnn.train._data_checks import check_samples
 from fnn.train._device_data import to_device
 from fnn.train._network_checks import check_against_network
@@ -52,6 +52,12 @@ def predict(net: Any, params: Any, x: Any, batch_size: int | None = 32) -> Any:
     to predict on many sizes, pad them to a few, or call ``jax.jit(net.apply)`` on batches of
     one size). Batching bounds the memory of the intermediate activations, not of ``x``.
 
+    ``predict`` runs inside ``jax.jit``, ``jax.vmap``, ``jax.grad`` and ``lax.scan`` too, with
+    the same outputs: under jax.jit/vmap the value checks are skipped for traced arguments; the
+    structural checks run at trace time (shapes, dtypes, the params against the network,
+    ``batch_size``, which must then be a Python int, e.g. a static argument). Concrete
+    arguments keep their value checks (a NumPy ``x`` with NaN is refused under jit too).
+
     Args:
         net: The network (anything with ``apply(params, x)``, e.g. :func:`fnn.mlp`).
         params: Its parameters (``net.init``'s structure and shapes), on any device or
@@ -63,9 +69,9 @@ def predict(net: Any, params: Any, x: Any, batch_size: int | None = 32) -> Any:
             batch.
 
     Returns:
-        ``(samples, *output_shape)``: a jax array for a jax ``x``, otherwise a NumPy array;
-        computed with floating ``x`` cast to the params' dtype, as :func:`fnn.fit` and
-        :func:`fnn.evaluate` do (and Keras's ``predict``: float32 outputs for float64 data);
+        ``(samples, *output_shape)``: a jax array for a jax ``x`` (or traced params), otherwise
+        a NumPy array; computed with floating ``x`` cast to the params' dtype, as :func:`fnn.fit`
+        and :func:`fnn.evaluate` do (and Keras's ``predict``: float32 outputs for float64 data);
         a network without float params computes in ``x``'s dtype.
 
     Raises:
@@ -83,6 +89,9 @@ def predict(net: Any, params: Any, x: Any, batch_size: int | None = 32) -> Any:
         >>> y = fnn.predict(net, params, np.ones((5, 3)), batch_size=2)  # batches of 2, 2 and 1
         >>> type(y).__name__, y.shape
         ('ndarray', (5, 2))
+        >>> y_jit = jax.jit(lambda p, x: fnn.predict(net, p, x, batch_size=2))(params, np.ones((5, 3)))
+        >>> bool(np.array_equal(y_jit, y))
+        True
     """
     batch_size = integer("batch_size", 32 if batch_size is None else batch_size, 1)
     is_jax = isinstance(x, jax.Array)
@@ -97,4 +106,6 @@ def predict(net: Any, params: Any, x: Any, batch_size: int | None = 32) -> Any:
     if floating:  # a network without float params keeps x's dtype
         (x,) = to_device(floating[0], [x], ["x"], inputs=True)
     y = _compiled(net, min(batch_size, x.shape[0]))(jax.device_put(params), x)  # explicit, as evaluate's
-    return y if is_jax else np.asarray(jax.device_get(y))  # explicit: a transfer guard allows it
+    if is_jax or is_traced(y):  # traced params and NumPy x (under the user's jit): no host copy yet
+        return y
+    return np.asarray(jax.device_get(y))  # explicit: a transfer guard allows it

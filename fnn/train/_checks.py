@@ -3,7 +3,7 @@ compiled: the settings, the loss and the optimizer, the params' dtypes, the opti
 against the optimizer and its schedules over the run. Every failure is a ValueError or
 TypeError naming the argument. The data's checks are ``fnn.train._data_checks``, the traced ones
 against the network ``fnn.train._network_checks``, fit's callbacks' against the run
-``fnn.train._callback_checks``.
+``fnn.train._callback_checks``; the order ``fit`` makes them all in, ``fnn.train._fit_checks``.
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """``fit``: Keras's ``Model.fit`` semantics over the compiled epoch, with callbacks, resumable
-checkpoints and data-parallel training on a mesh: its checks, in order, and the run they set up
-(what it returns, :class:`History` and :class:`FitResult`, is ``fnn.train._results``; what it
-takes from a checkpoint it resumes, ``fnn.train._resume``; what it does around each epoch,
-``fnn.train._fit_hooks``)."""
+checkpoints and data-parallel training on a mesh: where its arguments are placed (compared over
+a mesh's processes first) and the run its checks let start (its checks, in order, and what they
+settle are ``fnn.train._fit_checks``; what it returns, :class:`History` and :class:`FitResult`,
+``fnn.train._results``; what it takes from a checkpoint it resumes, ``fnn.train._resume``; what
+it does around each epoch, ``fnn.train._fit_hooks``)."""
 
 from __future__ import annotations
 
@@ -14,29 +15,14 @@ import jax
 
 from fnn import callbacks as callbacks_, parallel
 from fnn._interrupts import ctrl_c_recorded
-from fnn._keys import key as check_key, seed_key
-from fnn._native import native_tree
 from fnn._placement import on_one_device
-from fnn._validate import integer, path as check_path
-from fnn.train._callback_checks import (
-    check_against_logs,
-    check_learning_rate_held,
-    check_not_a_best_file,
-    replaced_state_check,
-    set_by_callbacks,
-)
-from fnn.train._checks import (
-    check_opt_state,
-    check_opt_update,
-    check_params_dtypes,
-    check_schedules,
-    resolve_opt,
-    warn_if_hyperparams_differ,
-)
+from fnn.train._callback_checks import set_by_callbacks
+from fnn.train._checks import warn_if_hyperparams_differ
+from fnn.train._fit_checks import check_fit
 from fnn.train._fit_hooks import fit_hooks
-from fnn.train._loop import copy_tree, init_state, prepare, run_epochs, run_epochs_queued
-from fnn.train._results import FitResult, History
-from fnn.train._resume import continued_history, read_checkpoint, resumed_key, resumed_opt_state
+from fnn.train._loop import copy_tree, init_state, run_epochs, run_epochs_queued
+from fnn.train._results import FitResult
+from fnn.train._resume import resumed_opt_state
 
 Array = jax.Array
 
@@ -353,53 +339,13 @@ def fit(
                 (params, opt_state, x, y, sample_weight, validation_data, key),
                 ("params", "opt_state", "x", "y", "sample_weight", "validation_data", "key"),
             )
-        initial_epoch = integer("initial_epoch", initial_epoch, 0)
-        if key is not None:
-            key = check_key("key", key)
-        opt = resolve_opt(opt)
-        params, opt_state = native_tree(params, "params"), native_tree(opt_state, "opt_state")
-        check_params_dtypes(params)
-        cbs = callbacks_.CallbackList(callbacks)
-        cbs.check_replaced = replaced_state_check(cbs.has(callbacks_.TerminateOnNaN))
-        run = prepare(
-            net, params, opt, loss, x, y, grad=grad, batch_size=batch_size, epochs=epochs, unroll=unroll,
+        opt, params, opt_state, cbs, run, resumed, history, checkpoint, initial_epoch, key = check_fit(
+            net, params, opt, loss, x, y, key=key, opt_state=opt_state, callbacks=callbacks, checkpoint=checkpoint,
+            initial_epoch=initial_epoch, epochs=epochs, grad=grad, batch_size=batch_size, unroll=unroll,
             shuffle=shuffle, verbose=verbose, validation_split=validation_split, validation_data=validation_data,
             validation_batch_size=validation_batch_size, metrics=metrics, weighted_metrics=weighted_metrics,
-            stop_on_nan=cbs.has(callbacks_.TerminateOnNaN), mesh=mesh, sample_weight=sample_weight,
-            class_weight=class_weight,
+            mesh=mesh, sample_weight=sample_weight, class_weight=class_weight,
         )  # fmt: skip
-        check_against_logs(cbs.items, run.metrics, validation=run.data[3] is not None)
-        if opt_state is not None:
-            check_opt_state(opt, params, opt_state)
-            remedy = "set them with fnn.optimizers.set_hyperparams(opt_state, ...), or pass opt_state=None"
-            warn_if_hyperparams_differ(opt, opt_state, "opt_state", "the state's", remedy)
-        check_opt_update(opt, params)  # a plain pair that breaks the protocol fails here, not in the compiled epoch
-        lr_setters = (callbacks_.ReduceLROnPlateau, callbacks_.LearningRateScheduler)
-        setters = [
-            f"callbacks[{i}] ({type(cb).__name__})" for i, cb in enumerate(cbs.items) if isinstance(cb, lr_setters)
-        ]
-        template: Any = None  # the optimizer state, abstract: nothing is compiled for the checks below
-        if setters or checkpoint is not None:
-            template = jax.eval_shape(opt.init, params) if opt_state is None else opt_state
-        if setters:  # a state holding no learning rate fails now, not after the first epoch
-            check_learning_rate_held(setters[0], template)
-        # The checkpoint is read before any work, against abstract templates: a bad file costs nothing.
-        resumed, history = None, History(run.iterations_per_epoch)
-        if checkpoint is not None:
-            # Where it will be written is checked too: a bad path fails now, not after training.
-            checkpoint = check_path("checkpoint", checkpoint, writable=True)
-            check_not_a_best_file(checkpoint, cbs.items)
-            resumed = read_checkpoint(checkpoint, params, template)
-            if resumed is not None:
-                history, initial_epoch = continued_history(resumed, checkpoint, run.iterations_per_epoch, epochs)
-                # no key given: the file's; a key or batches other than its are warned of
-                runs = int(resumed.epoch) < epochs and history.stop_reason == "epochs"
-                key = resumed_key(checkpoint, resumed.key, resumed.extra, key, run.spec, runs)
-        # the schedules at the steps this run's updates use: on from the (given or resumed) state's count
-        start = resumed.opt_state if resumed is not None else opt_state
-        check_schedules(opt, start, max(epochs - initial_epoch, 0) * run.iterations_per_epoch)
-        if key is None:
-            key = seed_key(0)
 
         # ---- working copies on the device -------------------------------------------------------
         params = copy_tree(params)

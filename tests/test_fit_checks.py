@@ -702,3 +702,95 @@ def test_an_optimizer_state_holding_a_typed_key_resumes_with_x64_on_and_off():
             assert any(jax.dtypes.issubdtype(k.dtype, jax.dtypes.prng_key) for k in jax.tree.leaves(first.opt_state))
             again = fnn.fit(NET, first.params, opt, MSE, x, y, verbose=0, epochs=1, opt_state=first.opt_state)
             assert np.isfinite(again.history["loss"][-1])
+
+
+def _scale(name="scale", only=None):
+    """A user layer ``x * s`` whose ``s`` follows the input's shape; ``only``: the one input shape
+    its init takes (an init that needs something unusual)."""
+
+    def init(key, shape, dtype=jnp.float32):
+        if only is not None and tuple(shape) != only:
+            raise ValueError(f"this layer takes inputs of shape {only} only")
+        return tuple(shape), {"s": jnp.ones(shape, dtype)}
+
+    def forward(p, x, key=None, train=False):
+        return x * p["s"], x
+
+    return fnn.Layer(init, forward, lambda p, x, dy: ({"s": jnp.sum(dy * x, 0)}, dy * p["s"]), name)
+
+
+def _wrong_args_calls(net, params, x, y):
+    """Every door that checks params and x against the network: fit, predict, evaluate,
+    gradcheck, value_and_grad (manual, autodiff, under jit)."""
+    return {
+        "fit": lambda: fnn.fit(net, params, "sgd", "mse", x, y, epochs=0, verbose=0),
+        "predict": lambda: fnn.predict(net, params, x),
+        "evaluate": lambda: fnn.evaluate(net, params, "mse", x, y),
+        "gradcheck": lambda: fnn.gradcheck(net, "mse", params, x, y),
+        "value_and_grad": lambda: fnn.value_and_grad(net, "mse")(params, x, y),
+        "value_and_grad autodiff": lambda: fnn.value_and_grad(net, "mse", mode="autodiff")(params, x, y),
+        "value_and_grad jit": lambda: jax.jit(fnn.value_and_grad(net, "mse"))(params, x, y),
+    }
+
+
+@pytest.mark.parametrize("door", list(_wrong_args_calls(None, None, None, None)))
+def test_params_whose_layers_disagree_are_named_not_x_that_fits_the_first_layer(door):
+    """x of the features the first layer takes; a later layer's kernel replaced by one of another
+    width (or params of another network): the params are at fault, named leaf by leaf, not x."""
+    net = fnn.mlp([4, 3])
+    params = net.init(KEY, (5,))
+    x, y = np.ones((10, 5), np.float32), np.zeros((10, 3), np.float32)
+    replaced = [params[0], {"w": np.zeros((6, 3), np.float32), "b": params[1]["b"]}]
+    message = r"^params do not fit the network for inputs of shape \(5,\): params\[1\]\['w'\] has shape \(6, 3\), "
+    with pytest.raises(ValueError, match=message + r"the network builds \(4, 3\)(\n|$)"):
+        _wrong_args_calls(net, replaced, x, y)[door]()
+    # a user layer first, its parameter following the input's shape: the Dense after it is named
+    user = fnn.serial(_scale(), fnn.Dense(4), fnn.Dense(3))
+    params = user.init(KEY, (5,))
+    replaced = [params[0], params[1], {"w": np.zeros((6, 3), np.float32), "b": params[2]["b"]}]
+    message = r"^params do not fit the network .*: params\[2\]\['w'\] has shape \(6, 3\), "
+    with pytest.raises(ValueError, match=message + r"the network builds \(4, 3\)(\n|$)"):
+        _wrong_args_calls(user, replaced, x, y)[door]()
+
+
+@pytest.mark.parametrize("door", ["fit", "predict", "evaluate"])
+def test_params_of_another_network_are_named_leaf_by_leaf(door):
+    net, other = fnn.mlp([4, 3]), fnn.mlp([8, 3]).init(KEY, (5,))
+    x, y = np.ones((10, 5), np.float32), np.zeros((10, 3), np.float32)
+    message = (
+        r"^params do not fit the network for inputs of shape \(5,\): params\[0\]\['b'\] has shape \(8,\), the "
+        r"network builds \(4,\); params\[0\]\['w'\] has shape \(5, 8\), the network builds \(5, 4\); "
+        r"params\[1\]\['w'\] has shape \(8, 3\), the network builds \(4, 3\)$"
+    )
+    with pytest.raises(ValueError, match=message):
+        _wrong_args_calls(net, other, x, y)[door]()
+
+
+@pytest.mark.parametrize("door", list(_wrong_args_calls(None, None, None, None)))
+def test_x_of_the_wrong_feature_count_is_still_named(door):
+    """The params fit each other: x's feature count is what is wrong, and x is named (the
+    network's own FeatureMismatchError where no door names x), with or without a user layer."""
+    x, y = np.ones((10, 6), np.float32), np.zeros((10, 3), np.float32)
+    for net in (fnn.mlp([4, 3]), fnn.serial(_scale(), fnn.Dense(4), fnn.Dense(3))):
+        params = net.init(KEY, (5,))
+        features = r"layer 0 \(dense_0\) expects 5 input features, got 6" if len(params) == 2 else "scale"
+        if door in ("fit", "predict", "evaluate"):
+            message = r"^x of shape \(10, 6\) does not fit the network: " + ("" if len(params) == 2 else ".*")
+        else:
+            message = "" if len(params) == 2 else ".*"
+        with pytest.raises(ValueError, match=message + features) as err:
+            _wrong_args_calls(net, params, x, y)[door]()
+        assert "params do not fit" not in str(err.value)
+
+
+def test_a_network_whose_init_takes_one_input_shape_only_keeps_the_network_s_message():
+    """No verdict on the params where the network cannot build params for other shapes: the
+    message is the network's own, as before."""
+    net = fnn.serial(_scale(only=(5,)), fnn.Dense(4), fnn.Dense(3))
+    params = net.init(KEY, (5,))
+    replaced = [params[0], params[1], {"w": np.zeros((6, 3), np.float32), "b": params[2]["b"]}]
+    x, y = np.ones((10, 5), np.float32), np.zeros((10, 3), np.float32)
+    with pytest.raises(ValueError, match=r"^x of shape \(10, 5\) does not fit the network: layer 2 \(dense_1\)"):
+        fnn.fit(net, replaced, "sgd", "mse", x, y, epochs=0, verbose=0)
+    with pytest.raises(fnn.layers.FeatureMismatchError, match=r"^layer 2 \(dense_1\) expects 6 input features, got 4"):
+        fnn.value_and_grad(net, "mse")(replaced, x, y)

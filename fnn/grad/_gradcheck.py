@@ -23,9 +23,9 @@ from fnn.grad._culprits import culprits, non_finite_start
 from fnn.grad._judgement import FD_BATCH, autodiff_scale, judge_leaf, padded, second_look
 from fnn.grad._report import GradcheckReport, GradcheckRow
 from fnn.grad._value_and_grad import resolve_loss
-from fnn.layers import Network
+from fnn.layers import FeatureMismatchError, Network
 from fnn.layers._base import check_net
-from fnn.layers._errors import input_gradient_error
+from fnn.layers._errors import input_gradient_error, params_misfit
 from fnn.losses._custom import has_own_gradient
 
 Array = jax.Array
@@ -237,7 +237,12 @@ def gradcheck(
     # x traced in the params' dtype (the check runs both in float64): float64 x against float32
     # params would be a mix of gradcheck's own, which jax_numpy_dtype_promotion="strict" refuses
     x_like = abstract_array(inputs.shape, input_dtype(params, inputs.dtype))
-    out = jax.eval_shape(lambda p, xx: net.apply(p, xx, key=key, train=train), params, x_like)
+    try:
+        out = jax.eval_shape(lambda p, xx: net.apply(p, xx, key=key, train=train), params, x_like)
+    except FeatureMismatchError:  # the params' fault where x fits the first layer
+        if misfit := params_misfit(net, params, inputs.shape[1:]):
+            raise ValueError(misfit) from None
+        raise
     _losses.check_targets(loss, targets, tuple(out.shape), name="y")
     both, shifted = _gradcheck_programs(net, loss, train)
     cast_from = _half_precision("params", params) + _half_precision("x", inputs)

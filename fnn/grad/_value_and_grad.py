@@ -15,8 +15,8 @@ from fnn import losses as _losses
 from fnn._native import native, native_tree, natively
 from fnn._validate import boolean
 from fnn.data._checks import check_batch
-from fnn.layers import Network
-from fnn.layers._errors import input_gradient_error
+from fnn.layers import FeatureMismatchError, Network
+from fnn.layers._errors import input_gradient_error, params_misfit
 from fnn.losses._custom import check_plain_loss_value
 
 Array = jax.Array
@@ -43,6 +43,18 @@ def resolve_loss(loss: Any, mode: str, autodiff_hint: str = "") -> Any:
     if not callable(loss):
         raise TypeError(f"loss must be a loss name, an fnn.losses.Loss or a callable, got {type(loss).__name__}")
     return loss
+
+
+def params_blamed(net: Any, params: Any, x: Any, run: Callable[[], Any]) -> Any:
+    """``run()`` (the network on ``params`` and ``x``), whose feature mismatch is the params' where
+    x fits the first layer and a later layer's params do not fit the ones before it (the
+    message names their leaves); else the network's own error."""
+    try:
+        return run()
+    except FeatureMismatchError:
+        if misfit := params_misfit(net, params, jnp.shape(x)[1:]):
+            raise ValueError(misfit) from None
+        raise
 
 
 def check_mode(mode: str) -> None:
@@ -113,7 +125,7 @@ def value_and_grad(
 
         def manual(params, x, y, *, key=None, sample_weight=None):
             check_batch(x)
-            y_pred, cache = net.forward(params, x, key=key, train=train)
+            y_pred, cache = params_blamed(net, params, x, lambda: net.forward(params, x, key=key, train=train))
             value, dy = loss_fn.value_and_grad(y, y_pred, sample_weight=sample_weight)
             grads, _ = net.backward(params, cache, dy)  # the input gradient is dead code under jit
             return (value, grads, y_pred) if return_output else (value, grads)
@@ -124,7 +136,7 @@ def value_and_grad(
         check_batch(x)
 
         def objective(p):
-            y_pred = net.apply(p, x, key=key, train=train)
+            y_pred = params_blamed(net, params, x, lambda: net.apply(p, x, key=key, train=train))
             if sample_weight is None:
                 value = loss_fn(y, y_pred)
             else:

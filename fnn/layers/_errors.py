@@ -1,17 +1,19 @@
 """What a network says when one of its layers breaks the Layer protocol: errors marked as
 attributed to a layer (an outer network prefixes its own), signatures the protocol's calls
-cannot bind, the layer a failed init, forward or backward is blamed on, and a backward's
-``dparams`` and ``dx`` checked against its params and its input."""
+cannot bind, the layer a failed init, forward or backward is blamed on, a backward's
+``dparams`` and ``dx`` checked against its params and its input, and params that do not fit
+the network whatever its inputs (a later layer's leaf of another width: named, not x)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, cast
 
 import jax
 import jax.numpy as jnp
 
-from fnn._validate import unbindable
+from fnn._keys import seed_key
+from fnn._validate import eval_shape_or_run, unbindable
 from fnn.layers._base import Layer, Shape, output_shape_of
 
 # What a layer's own init, forward or backward raises for an ordinary mistake, re-raised as the
@@ -119,6 +121,58 @@ def gradient_dtype_fits(dtype: Any, param_dtype: Any) -> bool:
     if jnp.issubdtype(param_dtype, jnp.floating):
         return bool(jnp.issubdtype(dtype, jnp.floating))
     return True
+
+
+def shape_differences(params: Any, built: Any) -> list[str]:
+    """Each leaf of ``params`` whose shape differs from ``built``'s (the same structure), in words."""
+    pairs = zip(jax.tree_util.tree_flatten_with_path(params)[0], jax.tree.leaves(built), strict=True)
+    return [
+        f"params{jax.tree_util.keystr(path)} has shape {tuple(jnp.shape(p))}, the network builds {tuple(b.shape)}"
+        for (path, p), b in pairs
+        if tuple(jnp.shape(p)) != tuple(b.shape)
+    ]
+
+
+def params_misfit(net: Any, params: Any, input_shape: tuple, build: Callable[[tuple], Any] | None = None) -> str | None:
+    """The message naming the leaves of ``params`` that do not fit ``net`` whatever its inputs
+    (:func:`misfit_params`) where x of ``input_shape`` (no batch axis) fails in it; None where
+    x may be what is wrong. ``build``: ``net.init`` for an input shape, abstract (default: traced
+    from a fixed key)."""
+    if build is None:
+        build = lambda shape: eval_shape_or_run(lambda key: net.init(key, shape), seed_key(0))
+    diffs = misfit_params(params, build, tuple(input_shape)) if hasattr(net, "init") else []
+    return misfit_message(input_shape, diffs) if diffs else None
+
+
+def misfit_message(input_shape: tuple, diffs: list[str]) -> str:
+    return f"params do not fit the network for inputs of shape {tuple(input_shape)}: " + "; ".join(diffs)
+
+
+def misfit_params(params: Any, build: Callable[[tuple], Any], input_shape: tuple) -> list[str]:
+    """Where ``params`` differ from what ``build(input_shape)`` (the network's init for inputs of
+    that shape, abstract) builds in a way inputs of another shape cannot explain, each leaf that
+    differs, in words (:func:`shape_differences`): the params do not fit the network (or each
+    other: a later layer's leaf replaced, params of another network), whatever the inputs. So
+    does a leaf of another rank, or of another size along an axis whose size does not follow
+    the input's (``build`` of the shape one larger in every dimension keeps it). Empty where
+    inputs of another shape could explain every difference (only the first Dense's kernel
+    differs, along its input axis: the inputs may be what is wrong), and where there is no
+    verdict: a network that cannot build params for these shapes, or params of another
+    structure."""
+    try:
+        built = build(tuple(input_shape))
+        grown = build(tuple(d + 1 for d in input_shape))
+        if cast(Any, jax.tree.structure(params)) != jax.tree.structure(built):
+            return []
+        triples = zip(jax.tree.leaves(params), jax.tree.leaves(built), jax.tree.leaves(grown), strict=True)
+    except Exception:  # an init that needs something unusual: no verdict
+        return []
+
+    def not_the_inputs(p: Any, b: Any, g: Any) -> bool:
+        p, b, g = tuple(jnp.shape(p)), tuple(b.shape), tuple(g.shape)
+        return len(p) != len(b) or any(pd != bd and bd == gd for pd, bd, gd in zip(p, b, g, strict=False))
+
+    return shape_differences(params, built) if any(not_the_inputs(*t) for t in triples) else []
 
 
 def init_error(net: Any, i: int, shape: tuple, err: Exception) -> Exception:

@@ -1,7 +1,8 @@
 """The params and the data against the network, by tracing (nothing compiles, nothing runs):
-the params' structure and shapes against what ``net.init`` builds, the inputs against the
-network, the targets against its output and the loss; where the network itself is at fault (a
-layer whose forward disagrees with its own init), that layer is named instead of the data.
+the params' structure and shapes against what ``net.init`` builds (params whose layers do not
+fit each other named, not inputs that fit the first layer), the inputs against the network, the
+targets against its output and the loss; where the network itself is at fault (a layer whose
+forward disagrees with its own init), that layer is named instead of the data.
 
 The traced checks are cached: a second ``fit`` with the same shapes costs no tracing.
 """
@@ -21,6 +22,7 @@ from fnn._keys import seed_key
 from fnn._validate import eval_shape_or_run
 from fnn._values import Static
 from fnn.layers._base import check_net
+from fnn.layers._errors import misfit_message, params_misfit, shape_differences
 from fnn.losses._custom import check_plain_loss_value
 from fnn.losses._loss import check_targets_as_run
 
@@ -56,13 +58,8 @@ def _check_params_fit_network(net: Any, params: Any, input_shape: tuple, shapes:
         return
     if not shapes:
         return
-    diffs = [
-        f"params{jax.tree_util.keystr(p)} has shape {tuple(a.shape)}, the network builds {tuple(w.shape)}"
-        for (p, a), (_, w) in zip(got, ref, strict=True)
-        if tuple(a.shape) != tuple(w.shape)
-    ]
-    if diffs:
-        raise ValueError(f"params do not fit the network for inputs of shape {tuple(input_shape)}: " + "; ".join(diffs))
+    if diffs := shape_differences(params, want):
+        raise ValueError(misfit_message(input_shape, diffs))
 
 
 def signature(tree: Any) -> tuple:
@@ -123,16 +120,6 @@ def _layer_at_fault(net: Any, x_shape: tuple, dtype: Any = jnp.float32) -> str |
         return eval_shape_or_run(walk, seed_key(0)).value
     except Exception:  # the walk's own failure: no verdict
         return None
-
-
-def _ranks_differ(net: Any, params: Any, input_shape: tuple) -> bool:
-    """Whether a params leaf has another rank than the network builds for ``input_shape``."""
-    try:
-        built = eval_shape_or_run(lambda k: net.init(k, input_shape), seed_key(0))
-        pairs = zip(jax.tree.leaves(params), jax.tree.leaves(built), strict=True)
-        return any(np.ndim(p) != len(b.shape) for p, b in pairs)
-    except (TypeError, ValueError):
-        return False  # structures that differ are named by the check that follows
 
 
 def check_64bit_arrays(tree: Any, name: str = "params") -> None:
@@ -210,9 +197,9 @@ def _check_params_and_x(net: Any, params: Any, x: Any, xname: str) -> tuple[tupl
     except ValueError as e:
         if str(e).startswith("params"):  # the params' own structure, whatever x is
             raise ValueError(str(e)) from None
-        if hasattr(net, "init") and _ranks_differ(net, params, tuple(x.shape[1:])):
-            # a leaf of another rank (params still stacked by fit_many...): the params are at fault
-            _check_params_fit_network_cached(net, sig, tuple(x.shape[1:]))
+        # whatever x is (a later layer's leaf replaced, params still stacked by fit_many...)
+        if misfit := params_misfit(net, params, x.shape[1:], lambda shape: _abstract_init(net, shape)):
+            raise ValueError(misfit) from None
         floating = jnp.issubdtype(x_dtype, jnp.floating)
         blame = _layer_at_fault(net, tuple(x.shape), x_dtype if floating else jnp.float32)
         if blame:  # a layer of the user's whose init and forward disagree: x is not at fault

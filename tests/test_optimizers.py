@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from conftest import swapped
 
+import fnn
 import fnn.optimizers as O
 import fnn.schedules as S
 from fnn.optimizers._learning_rates import set_learning_rate_in_proportion
@@ -879,6 +880,92 @@ def test_vmap_over_states_with_different_learning_rates():
             for g, b in zip(grads, batched, strict=True):
                 updates, state = opt.update(g, state, params)  # op by op, as the golden tests
                 chex.assert_trees_all_close(updates, jax.tree.map(lambda x: np.asarray(x)[i], b), rtol=1e-13)
+
+
+def _buffers(tree) -> list[int]:
+    return [leaf.unsafe_buffer_pointer() for leaf in jax.tree.leaves(tree) if isinstance(leaf, jax.Array)]
+
+
+def test_donating_a_state_vmapped_over_learning_rates_leaves_the_callers_rates():
+    """The README's sweep by hand: states vmapped over an array of rates, trained by a vmapped
+    ``fnn.train_step``, which donates them. Eager vmap hands a batched argument returned
+    unchanged back as the caller's own array, so the state held ``lrs`` itself and the first step
+    deleted it ("Array has been deleted"). Each state holds its own copy now (jitted building
+    always did), and each model trains as it does alone."""
+    net = fnn.mlp([4, 3])
+    p = net.init(jax.random.PRNGKey(0), (5,))
+    x = jax.device_put(np.linspace(-1, 1, 40, dtype=np.float32).reshape(8, 5))
+    y = jax.device_put(np.arange(8, dtype=np.int32) % 3)
+    # in the dtype the state holds rates in (a value of another dtype was converted, so copied)
+    values = np.array([1e-3, 1e-2, 1e-1], jax.dtypes.canonicalize_dtype(np.float64))
+    step = fnn.train_step(net, "sparse_categorical_crossentropy", O.adam(1e-3))
+    fresh = lambda tree: jax.tree.map(lambda a: jax.device_put(np.array(a)), tree)
+    alone = []
+    for lr in values:
+        q, s = fresh(p), O.adam(lr).init(p)
+        for _ in range(2):
+            q, s, _ = step(q, s, x, y)
+        alone.append(q)
+    set_rate = lambda lr: O.set_learning_rate(O.adam(1e-3).init(p), lr)
+    builds = {
+        "vmap(set_learning_rate)": jax.vmap(set_rate),
+        "jit(vmap(set_learning_rate))": jax.jit(jax.vmap(set_rate)),
+        "vmap(set_hyperparams)": jax.vmap(lambda lr: O.set_hyperparams(O.adam(1e-3).init(p), learning_rate=lr)),
+        "vmap(adam(lr).init)": jax.vmap(lambda lr: O.adam(lr).init(p)),
+    }
+    batched_step = jax.vmap(step, in_axes=(0, 0, None, None))
+    for name, build in builds.items():
+        lrs = jax.device_put(values)
+        states = build(lrs)
+        assert not set(_buffers(states)) & set(_buffers(lrs)), name
+        stacked = jax.tree.map(lambda a: jax.device_put(np.stack([a] * 3)), p)
+        for _ in range(2):
+            stacked, states, _ = batched_step(stacked, states, x, y)
+        np.testing.assert_array_equal(lrs, values, err_msg=name)  # readable: not donated
+        for i, q in enumerate(alone):
+            chex.assert_trees_all_close(jax.tree.map(lambda a, i=i: a[i], stacked), q, rtol=1e-6, atol=1e-7)
+
+
+def test_a_state_holds_a_buffer_of_its_own_for_every_leaf_so_it_can_be_donated():
+    """No state leaf is an array the caller holds, nor two leaves one buffer (XLA refuses to
+    donate a buffer twice): vmapped hyperparameters of any injected transform and an ``init``-only
+    value (adagrad's initial accumulator, filled into two 0-d leaves), a plain callable schedule
+    returning the caller's array, and a nested injection after an eager update (the outer values
+    written into the inner state)."""
+    params = {"s": jax.device_put(np.float32(1.0)), "t": jax.device_put(np.float32(2.0))}
+    grads = jax.tree.map(jnp.ones_like, params)
+    held_dtype = jax.dtypes.canonicalize_dtype(np.float64)  # the hyperparameters' (no conversion)
+    rates = jax.device_put(np.array([0.1, 0.2], held_dtype))
+    rate = jax.device_put(held_dtype.type(0.1))
+    nested = O.inject_hyperparams(O.adam)(learning_rate=0.1)
+    cases = {
+        "adagrad init": (O.adagrad(0.1), O.adagrad(0.1).init(params), ()),
+        "vmap initial_accumulator_value": (
+            O.adagrad(0.1),
+            jax.vmap(lambda v: O.adagrad(0.1, initial_accumulator_value=v).init(params))(rates),
+            rates,
+        ),
+        "vmap inject_hyperparams": (
+            O.scale_by_learning_rate(0.1),
+            jax.vmap(lambda v: O.inject_hyperparams(O.scale_by_learning_rate)(learning_rate=v).init(params))(rates),
+            rates,
+        ),
+        "vmap set_hyperparams(b1=)": (
+            O.adam(),
+            jax.vmap(lambda v: O.set_hyperparams(O.adam().init(params), b1=v))(rates),
+            rates,
+        ),
+        "callable schedule": (O.sgd(lambda step: rate), O.sgd(lambda step: rate).init(params), rate),
+        "nested, eagerly updated": (nested, nested.update(grads, nested.init(params), params)[1], ()),
+    }
+    for name, (opt, state, given) in cases.items():
+        held = _buffers(state)
+        assert len(set(held)) == len(held), name
+        assert not set(held) & set(_buffers(given)), name
+        batched = jnp.ndim(jax.tree.leaves(state)[0]) > 0
+        update = jax.vmap(opt.update, in_axes=(None, 0, None)) if batched else opt.update
+        jax.jit(update, donate_argnums=1)(grads, state, params)  # raised for a buffer held twice
+        np.testing.assert_array_equal(given, np.asarray(given))  # readable: not donated
 
 
 # ------------------------------------------------------------------------------------------------

@@ -247,9 +247,25 @@ def moment_dtype(dtype: Any) -> Any:
     return at_least_float32(dtype)
 
 
+def own_copy(value: Any, dtype: Any = None) -> Array:
+    """``value`` (in ``dtype``) in a buffer of its own, also when traced: what a state holds of a
+    value given to it. A no-op conversion returns the value itself, and ``vmap`` (eager) hands a
+    batched argument returned unchanged back as the caller's own array: a state holding it, then
+    donated (:func:`fnn.train_step`), would delete the caller's array, and two leaves holding one
+    buffer cannot be donated at all. ``copy=True`` emits XLA's copy, which vmap keeps (a fresh
+    buffer) and jit compiles to nothing (its outputs are its own)."""
+    return jnp.array(value, dtype, copy=True)
+
+
 def zeros_like_moments(tree: Params, fill: Any = 0.0) -> Params:
-    """A buffer per leaf of ``tree``, filled with ``fill``, in the leaf's moment dtype."""
-    return jax.tree.map(lambda p: jnp.full(jnp.shape(p), fill, moment_dtype(jnp.asarray(p).dtype)), tree)
+    """A buffer per leaf of ``tree``, filled with ``fill``, in the leaf's moment dtype; each
+    leaf's its own (``jnp.full`` of a 0-d array into a 0-d leaf is that array: :func:`own_copy`)."""
+
+    def filled(p: Any) -> Array:
+        out = jnp.full(jnp.shape(p), fill, moment_dtype(jnp.asarray(p).dtype))
+        return own_copy(out) if isinstance(fill, jax.Array) and out.ndim == 0 else out
+
+    return jax.tree.map(filled, tree)
 
 
 def count0() -> Array:

@@ -22,7 +22,7 @@ from fnn._cache import structural_cache
 from fnn._dtypes import check_number_dtype
 from fnn._validate import interval, is_traced
 from fnn._values import Static
-from fnn.optimizers._base import Array, OptState
+from fnn.optimizers._base import Array, OptState, own_copy
 
 
 class HeldName(str):
@@ -120,8 +120,9 @@ def map_hparam_nodes(
 
 
 def override_hparams(node: Any, values: dict[str, Array]) -> Any:
-    """``node`` with the hyperparameters named in ``values`` replaced, each kept in its own dtype."""
-    hp = {k: (jnp.asarray(values[k], jnp.asarray(v).dtype) if k in values else v) for k, v in hparams_of(node).items()}
+    """``node`` with the hyperparameters named in ``values`` replaced, each kept in its own dtype
+    and buffer (a state holding one buffer twice cannot be donated)."""
+    hp = {k: (own_copy(values[k], jnp.asarray(v).dtype) if k in values else v) for k, v in hparams_of(node).items()}
     return node._replace(**{hparams_field(node) or "hparams": hp})
 
 
@@ -175,7 +176,8 @@ def set_hyperparams(state: OptState, **values: Any) -> OptState:
         **values: ``name=value`` for each hyperparameter to set.
 
     Returns:
-        The new state (the one given is not changed).
+        The new state (the one given is not changed), holding its own copy of each value (also
+        under ``vmap``: donating the state never deletes the array you set from).
 
     Raises:
         ValueError: If the state holds no hyperparameter of a given name (the message lists the
@@ -222,7 +224,8 @@ def set_hyperparams(state: OptState, **values: Any) -> OptState:
             found[name] = True
             old = hp[name]
             if is_traced(value) or is_traced(old) or (name in scales and is_traced(scales[name])):
-                new = jnp.broadcast_to(jnp.asarray(value, old.dtype), jnp.shape(old))
+                # the state's own copy: a traced value is often the caller's array (vmap over rates)
+                new = own_copy(jnp.broadcast_to(jnp.asarray(value, old.dtype), jnp.shape(old)))
                 if name in scales:
                     # no factor turns a 0 into a nonzero rate; a traced value cannot raise, so
                     # the factor is NaN there and training says so (TerminateOnNaN stops it)

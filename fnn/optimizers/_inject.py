@@ -44,6 +44,7 @@ from fnn.optimizers._base import (
     check_like,
     count0,
     native_args,
+    own_copy,
     scalar_dtype,
     takes_extra_args,
 )
@@ -102,9 +103,10 @@ def without_schedule_values(tree: Any) -> Any:
 
 
 def _as_array(value: Any, dtype: Any) -> Array:
-    """Floats in the hyperparameter dtype (a positive value never rounds to 0), ints as ints."""
+    """Floats in the hyperparameter dtype (a positive value never rounds to 0), ints as ints; in
+    a buffer of the state's own, never the caller's array (a traced one included: :func:`own_copy`)."""
     if is_traced(value):
-        return value.astype(dtype) if jnp.issubdtype(value.dtype, jnp.floating) else value
+        return own_copy(value, dtype if jnp.issubdtype(value.dtype, jnp.floating) else None)
     v = np.asarray(value)
     if not jnp.issubdtype(v.dtype, jnp.floating) and not isinstance(value, float):
         return jax.device_put(v.astype(jax.dtypes.canonicalize_dtype(v.dtype)))
@@ -150,7 +152,8 @@ def _init_from_arrays(
     hp, values = dict(arrays[0]), arrays[1]
     scales = {}
     for name, rule in spec.schedules:
-        hp[name] = jnp.asarray(_scheduled(rule, count0(), values, name), dtype)
+        # a copy: a plain callable may return the caller's own array
+        hp[name] = own_copy(_scheduled(rule, count0(), values, name), dtype)
         scales[name] = jnp.ones((), dtype)
     inner_state = spec.build(hp).init(params)
     init_only = dict(spec.init_only)  # read by that init, held nowhere

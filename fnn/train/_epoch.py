@@ -317,7 +317,13 @@ def epoch_permutation(bits: np.ndarray, n: int) -> np.ndarray:
 def train_step(net: Any, loss: Any, opt: Any, grad: str = "manual") -> Callable:
     """A jitted ``step(params, opt_state, x, y, key=None) -> (params, opt_state, loss)``.
 
-    ``params`` and ``opt_state`` are donated: pass the returned ones to the next call.
+    ``params`` and ``opt_state`` are donated: do not reuse the arrays you pass in (pass the
+    returned ones to the next call, and a copy of params you still want, as the example does).
+    Arrays you gave to build the state are not affected: an optimizer state holds its own copy
+    of every value it was built or set from (a learning rate given to the constructor,
+    :func:`fnn.optimizers.set_learning_rate`, ``set_hyperparams``; vmapped over an array of
+    values too) and no leaf of the params ``opt.init`` was given.
+
     ``key`` feeds Dropout (train mode); networks without Dropout ignore it.
 
     One optimizer step on one batch, the step :func:`fit` scans over: forward in train mode,

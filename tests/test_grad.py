@@ -1051,6 +1051,26 @@ def test_with_manual_vjp_takes_key_and_train_per_call_and_names_forward_mode():
     np.testing.assert_allclose(hvp, hvp_auto, rtol=1e-10)
 
 
+def test_with_manual_vjp_under_linearize_transposes_and_refuses_only_the_tangent():
+    """jax.linearize cannot be told from reverse mode when apply runs (jax.vjp linearizes too),
+    so it succeeds; its linear function transposes into the hand-written backward, and only
+    evaluating it on a tangent (forward mode) raises, JAX's own TypeError, as documented."""
+    net = fnn.mlp([5, 3], activation="tanh")
+    params = net.init(jax.random.PRNGKey(0), (4,))
+    x = jax.device_put(np.linspace(-1, 1, 24).reshape(6, 4))
+    apply = fnn.with_manual_vjp(net)
+    y, f = jax.linearize(lambda q: apply(q, x), params)
+    np.testing.assert_allclose(y, _tanh_mlp_numpy(params, np.asarray(x)), rtol=1e-12)
+    (grads,) = jax.linear_transpose(f, params)(jnp.ones_like(y))
+    chex.assert_trees_all_close(grads, jax.grad(lambda q: jnp.sum(net.apply(q, x)))(params), rtol=1e-6)  # float32
+    tangent = jax.tree.map(jnp.ones_like, params)
+    for evaluate in (f, jax.jit(f)):
+        with pytest.raises(TypeError, match=r"^can't apply forward-mode autodiff \(jvp\) to a custom_vjp function"):
+            evaluate(tangent)
+    with pytest.raises(TypeError, match="fnn.with_manual_vjp: forward-mode.*jax.grad"):
+        jax.jacfwd(lambda q: apply(q, x))(params)  # fnn's own message, as for jax.jvp
+
+
 def _tanh_mlp_numpy(params, x):
     """``fnn.mlp([h, c], activation="tanh")``'s forward in float64 NumPy (no program to compile)."""
     (p0, p1) = jax.tree.map(lambda a: np.asarray(a, np.float64), params)

@@ -168,6 +168,13 @@ def with_manual_vjp(net: Network, *, train: bool = False) -> Callable:
     forward-over-reverse (``jax.jvp(jax.grad(f))``) and ``jax.hessian`` work; plain forward mode
     (``jax.jvp``, ``jax.jacfwd`` of the function itself) does not and says so.
 
+    ``jax.linearize`` of the function succeeds: it returns the output and a linear function
+    ``f`` that ``jax.linear_transpose`` turns into the hand-written backward (reverse mode
+    linearizes so too, which is why fnn cannot refuse it there). Evaluating ``f(tangent)`` is
+    forward mode: JAX's linear function raises its own ``TypeError: can't apply forward-mode
+    autodiff (jvp) to a custom_vjp function.``, from outside fnn, so it cannot name what works
+    instead (the answer is the same as for ``jax.jvp``).
+
     Args:
         net: The network.
         train: The default of the returned function's ``train`` keyword.
@@ -177,7 +184,9 @@ def with_manual_vjp(net: Network, *, train: bool = False) -> Callable:
 
     Raises:
         TypeError: When called with a ``train`` that is not a bool; under forward-mode
-            differentiation (the message says what works instead).
+            differentiation, ``jax.jvp`` and ``jax.jacfwd`` (the message says what works
+            instead). Not from ``jax.linearize``: its linear function raises JAX's own
+            ``TypeError`` when evaluated (above).
         ValueError: When differentiated with respect to ``x``, if the first layer's backward
             returns a ``dx`` that is None or not of ``x``'s shape (the message names the layer).
 

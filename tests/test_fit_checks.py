@@ -721,7 +721,14 @@ def _scale(name="scale", only=None):
 
 def _wrong_args_calls(net, params, x, y):
     """Every door that checks params and x against the network: fit, predict, evaluate,
-    gradcheck, value_and_grad (manual, autodiff, under jit)."""
+    gradcheck, value_and_grad (manual, autodiff, under jit), train_step (manual, autodiff),
+    eval_step and with_manual_vjp's function."""
+    sgd = O.sgd(0.1)
+
+    def step(grad):  # donated: a copy of the params each time
+        copied = jax.tree.map(jnp.array, params)
+        return fnn.train_step(net, "mse", sgd, grad=grad)(copied, sgd.init(copied), x, y)
+
     return {
         "fit": lambda: fnn.fit(net, params, "sgd", "mse", x, y, epochs=0, verbose=0),
         "predict": lambda: fnn.predict(net, params, x),
@@ -730,10 +737,17 @@ def _wrong_args_calls(net, params, x, y):
         "value_and_grad": lambda: fnn.value_and_grad(net, "mse")(params, x, y),
         "value_and_grad autodiff": lambda: fnn.value_and_grad(net, "mse", mode="autodiff")(params, x, y),
         "value_and_grad jit": lambda: jax.jit(fnn.value_and_grad(net, "mse"))(params, x, y),
+        "train_step": lambda: step("manual"),
+        "train_step autodiff": lambda: step("autodiff"),
+        "eval_step": lambda: fnn.eval_step(net, "mse")(params, x, y),
+        "with_manual_vjp": lambda: fnn.with_manual_vjp(net)(params, x),
     }
 
 
-@pytest.mark.parametrize("door", list(_wrong_args_calls(None, None, None, None)))
+DOORS = list(_wrong_args_calls(None, None, None, None))
+
+
+@pytest.mark.parametrize("door", DOORS)
 def test_params_whose_layers_disagree_are_named_not_x_that_fits_the_first_layer(door):
     """x of the features the first layer takes; a later layer's kernel replaced by one of another
     width (or params of another network): the params are at fault, named leaf by leaf, not x."""
@@ -753,31 +767,30 @@ def test_params_whose_layers_disagree_are_named_not_x_that_fits_the_first_layer(
         _wrong_args_calls(user, replaced, x, y)[door]()
 
 
-@pytest.mark.parametrize("door", ["fit", "predict", "evaluate"])
+@pytest.mark.parametrize("door", DOORS)
 def test_params_of_another_network_are_named_leaf_by_leaf(door):
+    """Params of another, self-consistent network: every door refuses them (value_and_grad,
+    train_step, eval_step and with_manual_vjp ran and trained the other network silently)."""
     net, other = fnn.mlp([4, 3]), fnn.mlp([8, 3]).init(KEY, (5,))
     x, y = np.ones((10, 5), np.float32), np.zeros((10, 3), np.float32)
     message = (
         r"^params do not fit the network for inputs of shape \(5,\): params\[0\]\['b'\] has shape \(8,\), the "
         r"network builds \(4,\); params\[0\]\['w'\] has shape \(5, 8\), the network builds \(5, 4\); "
-        r"params\[1\]\['w'\] has shape \(8, 3\), the network builds \(4, 3\)$"
+        r"params\[1\]\['w'\] has shape \(8, 3\), the network builds \(4, 3\)(\n|$)"
     )
     with pytest.raises(ValueError, match=message):
         _wrong_args_calls(net, other, x, y)[door]()
 
 
-@pytest.mark.parametrize("door", list(_wrong_args_calls(None, None, None, None)))
+@pytest.mark.parametrize("door", DOORS)
 def test_x_of_the_wrong_feature_count_is_still_named(door):
-    """The params fit each other: x's feature count is what is wrong, and x is named (the
-    network's own FeatureMismatchError where no door names x), with or without a user layer."""
+    """The params fit each other: x's feature count is what is wrong, and every door names x
+    in fit's words, with or without a user layer."""
     x, y = np.ones((10, 6), np.float32), np.zeros((10, 3), np.float32)
     for net in (fnn.mlp([4, 3]), fnn.serial(_scale(), fnn.Dense(4), fnn.Dense(3))):
         params = net.init(KEY, (5,))
         features = r"layer 0 \(dense_0\) expects 5 input features, got 6" if len(params) == 2 else "scale"
-        if door in ("fit", "predict", "evaluate"):
-            message = r"^x of shape \(10, 6\) does not fit the network: " + ("" if len(params) == 2 else ".*")
-        else:
-            message = "" if len(params) == 2 else ".*"
+        message = r"^x of shape \(10, 6\) does not fit the network: " + ("" if len(params) == 2 else ".*")
         with pytest.raises(ValueError, match=message + features) as err:
             _wrong_args_calls(net, params, x, y)[door]()
         assert "params do not fit" not in str(err.value)
@@ -785,12 +798,103 @@ def test_x_of_the_wrong_feature_count_is_still_named(door):
 
 def test_a_network_whose_init_takes_one_input_shape_only_keeps_the_network_s_message():
     """No verdict on the params where the network cannot build params for other shapes: the
-    message is the network's own, as before."""
+    message is the network's own, after fit's words, in value_and_grad's function too."""
     net = fnn.serial(_scale(only=(5,)), fnn.Dense(4), fnn.Dense(3))
     params = net.init(KEY, (5,))
     replaced = [params[0], params[1], {"w": np.zeros((6, 3), np.float32), "b": params[2]["b"]}]
     x, y = np.ones((10, 5), np.float32), np.zeros((10, 3), np.float32)
-    with pytest.raises(ValueError, match=r"^x of shape \(10, 5\) does not fit the network: layer 2 \(dense_1\)"):
+    said = r"^x of shape \(10, 5\) does not fit the network: layer 2 \(dense_1\) expects 6 input features, got 4"
+    with pytest.raises(ValueError, match=said):
         fnn.fit(net, replaced, "sgd", "mse", x, y, epochs=0, verbose=0)
-    with pytest.raises(fnn.layers.FeatureMismatchError, match=r"^layer 2 \(dense_1\) expects 6 input features, got 4"):
+    with pytest.raises(ValueError, match=said):
         fnn.value_and_grad(net, "mse")(replaced, x, y)
+
+
+def _replaced(params, i, leaf, value):
+    """``params`` with ``params[i][leaf]`` replaced (None: removed)."""
+    out = [dict(p) for p in params]
+    if value is None:
+        del out[i][leaf]
+    else:
+        out[i][leaf] = value
+    return out
+
+
+@pytest.mark.parametrize("door", DOORS)
+def test_every_door_names_the_params_leaf_that_predict_names(door):
+    """A bias of the wrong length (the layer's broadcasting error before), of length 1 (a shared
+    scalar bias jax.grad trained silently), a missing leaf (a KeyError) and an extra one (the
+    layer's backward blamed): every door says what predict says, naming the leaf."""
+    net = fnn.mlp([6, 4, 3])
+    params = net.init(KEY, (5,))
+    x, y = np.ones((8, 5), np.float32), np.zeros((8, 3), np.float32)
+    fits = r"^params do not fit the network for inputs of shape \(5,\): params\[1\]\['b'\] has shape "
+    structure = r"^params do not have the network's structure \(net.init\(key, \(5,\)\) builds it\): "
+    cases = [
+        (_replaced(params, 1, "b", np.zeros(5, np.float32)), fits + r"\(5,\), the network builds \(4,\)(\n|$)"),
+        (_replaced(params, 1, "b", np.zeros(1, np.float32)), fits + r"\(1,\), the network builds \(4,\)(\n|$)"),
+        (_replaced(params, 1, "b", None), structure + r"missing params\[1\]\['b'\](\n|$)"),
+        (
+            _replaced(params, 1, "extra", np.zeros(3, np.float32)),
+            structure + r"unexpected params\[1\]\['extra'\](\n|$)",
+        ),
+    ]
+    for wrong, message in cases:
+        with pytest.raises(ValueError, match=message):
+            _wrong_args_calls(net, wrong, x, y)[door]()
+
+
+def _docs_scale():
+    """The user layer of docs/guides/custom.md: ``x * s``, one learned scale per feature."""
+
+    def init(key, input_shape, dtype=jnp.float32):
+        return tuple(input_shape), {"s": jnp.ones(input_shape[-1:], dtype)}
+
+    def forward(params, x, *, key=None, train=False):
+        return x * params["s"], (x,)
+
+    def backward(params, cache, dy):
+        (x,) = cache
+        return {"s": jnp.sum(dy * x, axis=0)}, dy * params["s"]
+
+    return fnn.Layer(init, forward, backward, "scale")
+
+
+@pytest.mark.parametrize("door", DOORS)
+def test_a_first_layer_s_per_feature_leaf_that_disagrees_with_the_others_is_named_not_x(door):
+    """x fits the first layer's other leaves and the next kernel: a LayerNorm offset (or the
+    guide's scale) of 4 features where they take 5 is the params' fault, not x's."""
+    x, y = np.ones((8, 5), np.float32), np.zeros((8, 3), np.float32)
+    for first, leaf in ((fnn.LayerNorm(), "offset"), (_docs_scale(), "s")):
+        net = fnn.serial(first, fnn.Dense(3))
+        wrong = _replaced(net.init(KEY, (5,)), 0, leaf, np.ones(4, np.float32))
+        message = rf"^params do not fit the network for inputs of shape \(5,\): params\[0\]\['{leaf}'\] has shape "
+        with pytest.raises(ValueError, match=message + r"\(4,\), the network builds \(5,\)(\n|$)"):
+            _wrong_args_calls(net, wrong, x, y)[door]()
+
+
+@pytest.mark.parametrize("door", DOORS)
+def test_x_is_named_first_and_then_the_later_leaf_that_is_wrong_too(door):
+    """x of 4 features for params built for 5, and a later kernel of another width: x is named,
+    then the later leaf; not the first kernel, which fits the params around it."""
+    net = fnn.mlp([6, 4, 3])
+    wrong = _replaced(net.init(KEY, (5,)), 1, "w", np.zeros((7, 4), np.float32))
+    x, y = np.ones((8, 4), np.float32), np.zeros((8, 3), np.float32)
+    message = (
+        r"^x of shape \(8, 4\) does not fit the network: layer 0 \(dense_0\) expects 5 input features, got 4.*; "
+        r"and params do not fit the network whatever its inputs: params\[1\]\['w'\] has shape \(7, 4\), the "
+        r"network builds \(6, 4\)(\n|$)"
+    )
+    with pytest.raises(ValueError, match=message) as err:
+        _wrong_args_calls(net, wrong, x, y)[door]()
+    assert "params[0]" not in str(err.value)
+
+
+@pytest.mark.parametrize("door", DOORS)
+def test_x_without_a_samples_axis_is_named_by_every_door(door):
+    """x of rank 1: every door says what fit says (value_and_grad ran the network on it and
+    blamed y's shape; gradcheck counted its features as samples)."""
+    params = fnn.mlp([6, 4, 3]).init(KEY, (5,))
+    x, y = np.ones(5, np.float32), np.zeros((8, 3), np.float32)
+    with pytest.raises(ValueError, match=r"^x must be \(samples, \*input_shape\), samples first; got shape \(5,\)"):
+        _wrong_args_calls(fnn.mlp([6, 4, 3]), params, x, y)[door]()

@@ -346,13 +346,14 @@ def test_a_user_layer_s_mistake_is_named_where_the_next_layer_trips_over_it():
     )
     outer = fnn.serial(L.Dense(6), net)
     outer_params = [_like_init(lambda: outer.init(KEY, (6,))[0]), params]
-    for call in (
-        lambda: net.apply(params, x),
-        lambda: fnn.gradcheck(net, "mse", params, x, y),
-        lambda: outer.apply(outer_params, x),
-    ):
+    for call in (lambda: net.apply(params, x), lambda: outer.apply(outer_params, x)):
         with pytest.raises(L.FeatureMismatchError, match=message):
             call()
+    # gradcheck checks params and x as fit does: the layer named in fit's words
+    with pytest.raises(
+        ValueError, match=r"^layer 1 \(chop_0\): its init declares the output shape \(5,\), its forward"
+    ):
+        fnn.gradcheck(net, "mse", params, x, y)
     # a forward that fails of its own is named with the shape it got
     bug = user("bug", lambda p, x, key=None, train=False: (x @ jnp.ones((2, 2)), None))
     with pytest.raises(TypeError, match=r"^layer 1 \(bug_0\): forward fails on inputs of shape \(8, 5\): dot_general"):

@@ -101,7 +101,7 @@ def test_a_second_call_with_the_same_shapes_checks_the_values_only(monkeypatch):
     """The params' and x's checks against the network read their structure, shapes, dtypes
     and kinds only: they run once for those (a second call of one sample spent most of its
     time on them); the values are checked on every call, and other dtypes or shapes afresh."""
-    import fnn.train._network_checks as checks
+    import fnn._network_checks as checks
 
     calls: list = []
     original = checks.check_64bit_arrays  # the first of them

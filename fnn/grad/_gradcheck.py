@@ -16,6 +16,7 @@ from fnn import losses as _losses
 from fnn._cache import structural_cache
 from fnn._dtypes import abstract_array, check_params_dtypes, input_dtype
 from fnn._native import native_tree
+from fnn._network_checks import check_params_and_x, rank_error
 from fnn._placement import on_one_device
 from fnn._validate import is_traced, real
 from fnn.data import check_arrays
@@ -23,9 +24,9 @@ from fnn.grad._culprits import culprits, non_finite_start
 from fnn.grad._judgement import FD_BATCH, autodiff_scale, judge_leaf, padded, second_look
 from fnn.grad._report import GradcheckReport, GradcheckRow
 from fnn.grad._value_and_grad import resolve_loss
-from fnn.layers import FeatureMismatchError, Network
+from fnn.layers import Network
 from fnn.layers._base import check_net
-from fnn.layers._errors import input_gradient_error, params_misfit
+from fnn.layers._errors import input_gradient_error
 from fnn.losses._custom import has_own_gradient
 
 Array = jax.Array
@@ -225,6 +226,8 @@ def gradcheck(
     params, x, y, key = on_one_device((native_tree(params, "params"), x, y, key), ("params", "x", "y", "key"))
     check_params_dtypes(params)  # an integer leaf has no gradient (jax.grad would refuse it, naming nothing)
     # arrays first, as fit takes them (nested lists too); NaN is welcome: the report says where it starts
+    if getattr(x, "ndim", None) == 1:  # no samples axis: named before the sample counts, as fit names it
+        raise rank_error("x", np.shape(x))
     inputs, targets = check_arrays(x, y, x_ndim=None, allow_nonfinite=True)
     if not jnp.issubdtype(inputs.dtype, jnp.inexact):  # integer pixels are real inputs, as in fit
         inputs = np.asarray(inputs, np.float64)
@@ -237,12 +240,8 @@ def gradcheck(
     # x traced in the params' dtype (the check runs both in float64): float64 x against float32
     # params would be a mix of gradcheck's own, which jax_numpy_dtype_promotion="strict" refuses
     x_like = abstract_array(inputs.shape, input_dtype(params, inputs.dtype))
-    try:
-        out = jax.eval_shape(lambda p, xx: net.apply(p, xx, key=key, train=train), params, x_like)
-    except FeatureMismatchError:  # the params' fault where x fits the first layer
-        if misfit := params_misfit(net, params, inputs.shape[1:]):
-            raise ValueError(misfit) from None
-        raise
+    check_params_and_x(net, params, inputs)  # fit's checks: the params' leaves or x named
+    out = jax.eval_shape(lambda p, xx: net.apply(p, xx, key=key, train=train), params, x_like)
     _losses.check_targets(loss, targets, tuple(out.shape), name="y")
     both, shifted = _gradcheck_programs(net, loss, train)
     cast_from = _half_precision("params", params) + _half_precision("x", inputs)

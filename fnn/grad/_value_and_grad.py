@@ -13,10 +13,11 @@ from jax.custom_derivatives import SymbolicZero
 
 from fnn import losses as _losses
 from fnn._native import native, native_tree, natively
+from fnn._network_checks import check_params_and_x
 from fnn._validate import boolean
 from fnn.data._checks import check_batch
-from fnn.layers import FeatureMismatchError, Network
-from fnn.layers._errors import input_gradient_error, params_misfit
+from fnn.layers import Network
+from fnn.layers._errors import input_gradient_error
 from fnn.losses._custom import check_plain_loss_value
 
 Array = jax.Array
@@ -43,18 +44,6 @@ def resolve_loss(loss: Any, mode: str, autodiff_hint: str = "") -> Any:
     if not callable(loss):
         raise TypeError(f"loss must be a loss name, an fnn.losses.Loss or a callable, got {type(loss).__name__}")
     return loss
-
-
-def params_blamed(net: Any, params: Any, x: Any, run: Callable[[], Any]) -> Any:
-    """``run()`` (the network on ``params`` and ``x``), whose feature mismatch is the params' where
-    x fits the first layer and a later layer's params do not fit the ones before it (the
-    message names their leaves); else the network's own error."""
-    try:
-        return run()
-    except FeatureMismatchError:
-        if misfit := params_misfit(net, params, jnp.shape(x)[1:]):
-            raise ValueError(misfit) from None
-        raise
 
 
 def check_mode(mode: str) -> None:
@@ -95,14 +84,20 @@ def value_and_grad(
         ``(loss_value, grads, y_pred)`` with ``return_output``.
 
     ``f`` checks what the shapes and dtypes say, under ``jit`` too (while tracing: no value is
-    read, nothing waits for the device): ``x`` must hold real numbers and at least one sample.
+    read, nothing waits for the device): ``x`` must hold real numbers and at least one sample,
+    samples first, and the params and ``x`` must fit the network as :func:`fnn.fit` checks them
+    (the params' structure and each leaf's shape against what ``net.init`` builds for ``x``;
+    the leaves or ``x`` named, in fit's words). That check runs once per structure, shapes and
+    dtypes: a loop of calls looks its verdict up, and under ``jit`` it runs while tracing only.
     The loss checks concrete sparse labels (integers in ``[0, C)``) when ``f`` runs eagerly;
     under ``jit`` the labels are traced and their values are not checked (:func:`fnn.fit` and
     :func:`fnn.evaluate` check them first).
 
     Raises:
         ValueError: For an unknown ``mode`` or loss name; when ``f`` is called, for an ``x`` of
-            0 samples, or a plain callable loss that returns one value per sample (not a scalar).
+            0 samples or of rank 1, params or an ``x`` that do not fit the network (the message
+            names the params' leaves or ``x``), or a plain callable loss that returns one value
+            per sample (not a scalar).
         TypeError: For a loss that is not a name or a Loss with ``mode="manual"`` (it carries no
             hand-written gradient), or not callable with ``mode="autodiff"``; when ``f`` is
             called, for a complex ``x`` (its imaginary part would be dropped unseen).
@@ -125,7 +120,8 @@ def value_and_grad(
 
         def manual(params, x, y, *, key=None, sample_weight=None):
             check_batch(x)
-            y_pred, cache = params_blamed(net, params, x, lambda: net.forward(params, x, key=key, train=train))
+            check_params_and_x(net, params, x)
+            y_pred, cache = net.forward(params, x, key=key, train=train)
             value, dy = loss_fn.value_and_grad(y, y_pred, sample_weight=sample_weight)
             grads, _ = net.backward(params, cache, dy)  # the input gradient is dead code under jit
             return (value, grads, y_pred) if return_output else (value, grads)
@@ -134,9 +130,10 @@ def value_and_grad(
 
     def autodiff(params, x, y, *, key=None, sample_weight=None):
         check_batch(x)
+        check_params_and_x(net, params, x)
 
         def objective(p):
-            y_pred = params_blamed(net, params, x, lambda: net.apply(p, x, key=key, train=train))
+            y_pred = net.apply(p, x, key=key, train=train)
             if sample_weight is None:
                 value = loss_fn(y, y_pred)
             else:
@@ -187,7 +184,10 @@ def with_manual_vjp(net: Network, *, train: bool = False) -> Callable:
             differentiation, ``jax.jvp`` and ``jax.jacfwd`` (the message says what works
             instead). Not from ``jax.linearize``: its linear function raises JAX's own
             ``TypeError`` when evaluated (above).
-        ValueError: When differentiated with respect to ``x``, if the first layer's backward
+        ValueError: When called, for an ``x`` of rank 1, or params or an ``x`` (an array) that do
+            not fit the network, as :func:`fnn.fit` names them (checked once per structure,
+            shapes and dtypes; under ``jit`` while tracing only). When differentiated with
+            respect to ``x``, if the first layer's backward
             returns a ``dx`` that is None or not of ``x``'s shape (the message names the layer).
 
     Examples:
@@ -232,6 +232,7 @@ def with_manual_vjp(net: Network, *, train: bool = False) -> Callable:
         params = native_tree(params, "params")  # run's custom_vjp refuses other byte orders, naming nothing
         if not isinstance(x, jax.Array):  # tracers are jax Arrays: nothing changes under jit
             x = jnp.asarray(native(x, "x"))
+        check_params_and_x(net, params, x)
         try:
             return run(params, x, key, boolean("train", train))
         except TypeError as e:

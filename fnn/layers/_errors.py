@@ -1,19 +1,19 @@
 """What a network says when one of its layers breaks the Layer protocol: errors marked as
 attributed to a layer (an outer network prefixes its own), signatures the protocol's calls
 cannot bind, the layer a failed init, forward or backward is blamed on, a backward's
-``dparams`` and ``dx`` checked against its params and its input, and params that do not fit
-the network whatever its inputs (a later layer's leaf of another width: named, not x)."""
+``dparams`` and ``dx`` checked against its params and its input, and which of params and
+inputs that fail in the network is wrong (a later layer's leaf of another width, a first
+LayerNorm's offset of another length: named, not the inputs those around it fit)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 import jax
 import jax.numpy as jnp
 
-from fnn._keys import seed_key
-from fnn._validate import eval_shape_or_run, unbindable
+from fnn._validate import unbindable
 from fnn.layers._base import Layer, Shape, output_shape_of
 
 # What a layer's own init, forward or backward raises for an ordinary mistake, re-raised as the
@@ -127,52 +127,77 @@ def shape_differences(params: Any, built: Any) -> list[str]:
     """Each leaf of ``params`` whose shape differs from ``built``'s (the same structure), in words."""
     pairs = zip(jax.tree_util.tree_flatten_with_path(params)[0], jax.tree.leaves(built), strict=True)
     return [
-        f"params{jax.tree_util.keystr(path)} has shape {tuple(jnp.shape(p))}, the network builds {tuple(b.shape)}"
-        for (path, p), b in pairs
-        if tuple(jnp.shape(p)) != tuple(b.shape)
+        leaf_difference(path, jnp.shape(p), b.shape) for (path, p), b in pairs if tuple(jnp.shape(p)) != tuple(b.shape)
     ]
 
 
-def params_misfit(net: Any, params: Any, input_shape: tuple, build: Callable[[tuple], Any] | None = None) -> str | None:
-    """The message naming the leaves of ``params`` that do not fit ``net`` whatever its inputs
-    (:func:`misfit_params`) where x of ``input_shape`` (no batch axis) fails in it; None where
-    x may be what is wrong. ``build``: ``net.init`` for an input shape, abstract (default: traced
-    from a fixed key)."""
-    if build is None:
-        build = lambda shape: eval_shape_or_run(lambda key: net.init(key, shape), seed_key(0))
-    diffs = misfit_params(params, build, tuple(input_shape)) if hasattr(net, "init") else []
-    return misfit_message(input_shape, diffs) if diffs else None
+def leaf_difference(path: Any, got: Sequence[int], builds: Sequence[int]) -> str:
+    return f"params{jax.tree_util.keystr(path)} has shape {tuple(got)}, the network builds {tuple(builds)}"
 
 
 def misfit_message(input_shape: tuple, diffs: list[str]) -> str:
     return f"params do not fit the network for inputs of shape {tuple(input_shape)}: " + "; ".join(diffs)
 
 
-def misfit_params(params: Any, build: Callable[[tuple], Any], input_shape: tuple) -> list[str]:
-    """Where ``params`` differ from what ``build(input_shape)`` (the network's init for inputs of
-    that shape, abstract) builds in a way inputs of another shape cannot explain, each leaf that
-    differs, in words (:func:`shape_differences`): the params do not fit the network (or each
-    other: a later layer's leaf replaced, params of another network), whatever the inputs. So
-    does a leaf of another rank, or of another size along an axis whose size does not follow
-    the input's (``build`` of the shape one larger in every dimension keeps it). Empty where
-    inputs of another shape could explain every difference (only the first Dense's kernel
-    differs, along its input axis: the inputs may be what is wrong), and where there is no
-    verdict: a network that cannot build params for these shapes, or params of another
-    structure."""
+class Misfit(NamedTuple):
+    """:func:`misfit`'s verdict on params against the network for inputs of one shape."""
+
+    x_at_fault: bool
+    """Every axis of the params whose size follows the input disagrees with the inputs' shape
+    (and at least one does): the params fit other inputs, the inputs are what is wrong."""
+    diffs: list[str]
+    """The leaves whose shapes the inputs cannot explain, in words (a later layer's leaf
+    replaced, params of another network, a per-feature leaf that disagrees with the ones
+    beside it)."""
+
+
+def misfit(params: Any, build: Callable[[tuple], Any], input_shape: tuple) -> Misfit:
+    """Which of ``params`` and inputs of ``input_shape`` (no batch axis) are wrong, where they
+    fail in the network: the params are compared with ``build(input_shape)`` (the network's
+    init for inputs of that shape, abstract) and with ``build`` of the shape one larger in every
+    dimension, which tells the axes whose sizes follow the input. Where every such axis of the
+    params disagrees with the inputs, and a leaf differs along those axes only (the first
+    kernel's input axis: a transposed kernel, wrong anyway, says nothing of the inputs), the
+    inputs are at fault (the params were built for others). The leaves that differ otherwise
+    are named: another rank, another size along an axis that does not follow the input, or
+    along one that does while other such axes agree with the inputs (a first LayerNorm's offset
+    of 4 features where its scale and the next kernel take 5), with the shape the network
+    builds (along the axes that follow the input, the params' own size where the inputs are at
+    fault). No verdict (not at fault, nothing named) for a network that cannot build params for
+    these shapes, or params of another structure."""
     try:
         built = build(tuple(input_shape))
         grown = build(tuple(d + 1 for d in input_shape))
         if cast(Any, jax.tree.structure(params)) != jax.tree.structure(built):
-            return []
-        triples = zip(jax.tree.leaves(params), jax.tree.leaves(built), jax.tree.leaves(grown), strict=True)
+            return Misfit(False, [])
+        shapes = [
+            (path, tuple(jnp.shape(p)), tuple(b.shape), tuple(g.shape))
+            for (path, p), b, g in zip(
+                jax.tree_util.tree_flatten_with_path(params)[0], jax.tree.leaves(built), jax.tree.leaves(grown),
+                strict=True,
+            )
+        ]  # fmt: skip
     except Exception:  # an init that needs something unusual: no verdict
-        return []
-
-    def not_the_inputs(p: Any, b: Any, g: Any) -> bool:
-        p, b, g = tuple(jnp.shape(p)), tuple(b.shape), tuple(g.shape)
-        return len(p) != len(b) or any(pd != bd and bd == gd for pd, bd, gd in zip(p, b, g, strict=False))
-
-    return shape_differences(params, built) if any(not_the_inputs(*t) for t in triples) else []
+        return Misfit(False, [])
+    same_rank = [(p, b, g) for _, p, b, g in shapes if len(p) == len(b) == len(g)]
+    # x is at fault where no axis that follows the input agrees with it, and a leaf that differs
+    # along those axes only says so (a transposed kernel, wrong anyway, says nothing of x)
+    agrees = any(pd == bd for p, b, g in same_rank for pd, bd, gd in zip(p, b, g, strict=True) if bd != gd)
+    x_at_fault = not agrees and any(
+        p != b and all(pd == bd or bd != gd for pd, bd, gd in zip(p, b, g, strict=True)) for p, b, g in same_rank
+    )
+    diffs = []
+    for path, p, b, g in shapes:
+        if p == b:
+            continue
+        if len(p) != len(b) or len(b) != len(g):
+            diffs.append(leaf_difference(path, p, b))
+            continue
+        # along the axes that follow the input, wrong inputs explain the params' own size
+        builds = tuple(pd if x_at_fault and bd != gd else bd for pd, bd, gd in zip(p, b, g, strict=True))
+        if p != builds:
+            diffs.append(leaf_difference(path, p, builds))
+    return Misfit(x_at_fault, diffs)
 
 
 def init_error(net: Any, i: int, shape: tuple, err: Exception) -> Exception:

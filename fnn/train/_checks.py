@@ -2,7 +2,7 @@
 compiled: the settings, the loss and the optimizer, the params' dtypes, the optimizer state
 against the optimizer and its schedules over the run. Every failure is a ValueError or
 TypeError naming the argument. The data's checks are ``fnn.train._data_checks``, the traced ones
-against the network ``fnn.train._network_checks``, fit's callbacks' against the run
+against the network ``fnn._network_checks``, fit's callbacks' against the run
 ``fnn.train._callback_checks``; the order ``fit`` makes them all in, ``fnn.train._fit_checks``.
 """
 
@@ -18,6 +18,7 @@ import numpy as np
 from fnn import losses, optimizers
 from fnn._cache import structural_cache, trace_settings
 from fnn._dtypes import check_params_dtypes as check_params_dtypes
+from fnn._network_checks import abstract, check_64bit_arrays, signature
 from fnn._validate import boolean, choice, integer, real, unbindable
 from fnn._values import bound
 from fnn.grad import MODES
@@ -25,7 +26,6 @@ from fnn.layers._errors import gradient_dtype_fits
 from fnn.optimizers._alias import as_optimizer
 from fnn.optimizers._held import held_schedules
 from fnn.schedules._base import ScheduleFunction, ScheduleRule
-from fnn.train._network_checks import abstract, check_64bit_arrays, signature
 
 
 def check_grad(grad: Any) -> str:

@@ -18,10 +18,10 @@ import numpy as np
 
 from fnn import losses, metrics
 from fnn._dtypes import is_real_dtype
+from fnn._network_checks import check_against_network, rank_error
 from fnn._validate import is_real_scalar, is_traced, real
 from fnn.data import check_arrays, train_val_split
 from fnn.metrics._resolve import resolve_both
-from fnn.train._network_checks import check_against_network
 
 
 def _takes_sample_weight(fn: Any) -> bool:
@@ -108,10 +108,7 @@ def check_samples(x: Any, y: Any = None, names: tuple[str, str] = ("x", "y")) ->
 
     def rank(a: Any) -> None:
         if a.ndim == 1:  # a scalar is check_arrays's to name
-            raise ValueError(
-                f"{names[0]} must be (samples, *input_shape), samples first; got shape {tuple(a.shape)} "
-                f"(rank 1: one feature per sample is {names[0]}[:, None], one sample {names[0]}[None])"
-            )
+            raise rank_error(names[0], a.shape)
 
     if isinstance(x, (np.ndarray, jax.Array)):
         rank(x)  # before the sample counts, as the rank-2 check of check_arrays came first

@@ -351,19 +351,22 @@ def train_step(net: Any, loss: Any, opt: Any, grad: str = "manual") -> Callable:
 
     When the step is called it checks what the batch's shapes and dtypes say, while tracing
     (so for free, and inside your own jitted loop too): ``x`` must hold real numbers and at
-    least one sample, and the data must fit the network and the loss. The VALUES are not
-    checked: that would make every step wait for the device. Sparse labels outside ``[0, C)``
-    or fractional, and NaN/inf in the data, train on a wrong or NaN loss, unseen; check the
-    data once with :func:`fnn.evaluate` (or :func:`fnn.data.check_arrays` and
-    :func:`fnn.losses.check_targets`), or train with :func:`fit`, which refuse them.
+    least one sample, samples first; the params must fit the network as :func:`fit` checks them
+    (against what ``net.init`` builds: a wrong leaf or ``x`` named), and the data the network
+    and the loss. The VALUES are not checked: that would make every step wait for the device.
+    Sparse labels outside ``[0, C)`` or fractional, and NaN/inf in the data, train on a wrong or
+    NaN loss, unseen; check the data once with :func:`fnn.evaluate` (or
+    :func:`fnn.data.check_arrays` and :func:`fnn.losses.check_targets`), or train with
+    :func:`fit`, which refuse them.
 
     Raises:
         TypeError: For a ``grad`` that is not a string, a ``loss`` that is neither a name nor
             callable, or a plain callable loss with ``grad="manual"`` (it carries no
             hand-written gradient); when the step is called, for a complex ``x``.
         ValueError: For an unknown ``grad`` or loss name. When the step is called (traced,
-            before it compiles): for an ``x`` of 0 samples, shape errors of the data, and a
-            plain callable loss that returns one value per sample.
+            before it compiles): for an ``x`` of 0 samples or of rank 1, params that do not fit
+            the network, shape errors of the data, and a plain callable loss that returns one
+            value per sample.
 
     Examples:
         >>> import fnn, jax, numpy as np

@@ -14,6 +14,7 @@ from fnn._cache import structural_cache
 from fnn._dtypes import param_dtype
 from fnn._executables import call as call_through_store
 from fnn._native import native_tree, natively
+from fnn._network_checks import check_against_network, check_params_and_x
 from fnn._placement import on_one_device
 from fnn._validate import integer, is_traced
 from fnn.data._checks import check_batch
@@ -22,7 +23,6 @@ from fnn.train._checks import resolve_loss
 from fnn.train._data_checks import check_loss_weighs, check_sample_weight, check_samples, sparse_labels
 from fnn.train._device_data import data_to_device
 from fnn.train._epoch import results
-from fnn.train._network_checks import check_against_network
 from fnn.train._validation import ValidationSpec, compiled_validation, eval_sums
 
 
@@ -160,19 +160,20 @@ def eval_step(net: Any, loss: Any, metrics: Sequence[Any] = ()) -> Callable:
 
     When the step is called it checks what the batch's shapes and dtypes say, while tracing
     (so for free, and inside your own jitted loop too): ``x`` must hold real numbers and at
-    least one sample, and the data must fit the network and the loss. The VALUES are not
-    checked: that would make every step wait for the device. Sparse labels outside ``[0, C)``
-    or fractional, and NaN/inf in the data, give a wrong or NaN result, unseen; check the data
-    once with :func:`fnn.evaluate` (or :func:`fnn.data.check_arrays` and
-    :func:`fnn.losses.check_targets`), which refuse them.
+    least one sample, samples first; the params must fit the network as :func:`fit` checks them
+    (against what ``net.init`` builds: a wrong leaf or ``x`` named), and the data the network
+    and the loss. The VALUES are not checked: that would make every step wait for the device.
+    Sparse labels outside ``[0, C)`` or fractional, and NaN/inf in the data, give a wrong or NaN
+    result, unseen; check the data once with :func:`fnn.evaluate` (or
+    :func:`fnn.data.check_arrays` and :func:`fnn.losses.check_targets`), which refuse them.
 
     Raises:
         TypeError: For a ``loss`` that is neither a name nor callable, or metrics that are not
             names, Metrics or callables; when the step is called, for a complex ``x``.
         ValueError: For an unknown loss or metric name, an ``"accuracy"`` that neither the loss
             nor shapes can resolve, or a metric named ``loss`` or ``val_*``. When the step is
-            called: for an ``x`` of 0 samples, shape errors of the data, and a plain callable
-            loss returning one value per sample.
+            called: for an ``x`` of 0 samples or of rank 1, params that do not fit the network,
+            shape errors of the data, and a plain callable loss returning one value per sample.
 
     Examples:
         >>> import fnn, jax, numpy as np
@@ -196,6 +197,7 @@ def _compiled_eval_step(net: Any, loss: Any, ms: tuple) -> Callable:
     @jax.jit
     def step(params, x, y):
         check_batch(x)  # while tracing: 0 samples would divide by zero, complex lose its imaginary part
+        check_params_and_x(net, params, x)  # as evaluate checks them: the params' leaves or x named
         return results(ms, eval_sums(net, loss, ms, params, x, y, x.shape[0]))
 
     return natively(step, ("params", "x", "y"))

@@ -12,11 +12,11 @@ import numpy as np
 
 from fnn._cache import structural_cache
 from fnn._native import native_tree
+from fnn._network_checks import check_against_network
 from fnn._placement import on_one_device
 from fnn._validate import integer, is_traced
 from fnn.train._data_checks import check_samples
 from fnn.train._device_data import to_device
-from fnn.train._network_checks import check_against_network
 
 Array = jax.Array
 

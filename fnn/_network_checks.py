@@ -22,7 +22,7 @@ from fnn._keys import seed_key
 from fnn._validate import eval_shape_or_run
 from fnn._values import Static
 from fnn.layers._base import check_net
-from fnn.layers._errors import misfit_message, params_misfit, shape_differences
+from fnn.layers._errors import misfit, misfit_message, shape_differences
 from fnn.losses._custom import check_plain_loss_value
 from fnn.losses._loss import check_targets_as_run
 
@@ -161,13 +161,7 @@ def check_against_network(net: Any, params: Any, loss: Any, x: Any, y: Any, xnam
     """Shape-checks ``loss(y, net(params, x))`` by tracing (no compilation, no FLOPs); returns
     the output shape."""
     check_net(net)
-    # the checks of params and x against the network read only the record's key: once passed,
-    # they are not run again (a predict of one sample was mostly these checks)
-    kinds = _kinds(params)
-    passed = [] if kinds is None else _passed(net, kinds, tuple(x.shape), x.dtype, trace_settings())
-    if not passed:
-        passed.append(_check_params_and_x(net, params, x, xname))
-    out_shape, out_dtype = passed[0]
+    out_shape, out_dtype = _params_and_x(net, params, x, xname)
     if y.shape[0] != out_shape[0]:
         raise ValueError(f"{xname} and {yname} have different numbers of samples: {x.shape[0]} vs {y.shape[0]}")
     # the loss traced in the dtypes the run computes in (y moved as fit and evaluate move it)
@@ -181,6 +175,39 @@ def check_against_network(net: Any, params: Any, loss: Any, x: Any, y: Any, xnam
     return out_shape
 
 
+def rank_error(name: str, shape: tuple) -> ValueError:
+    """Inputs of rank 1: no samples axis beside the features."""
+    return ValueError(
+        f"{name} must be (samples, *input_shape), samples first; got shape {tuple(shape)} "
+        f"(rank 1: one feature per sample is {name}[:, None], one sample {name}[None])"
+    )
+
+
+def check_params_and_x(net: Any, params: Any, x: Any, xname: str = "x") -> None:
+    """``params`` and inputs ``x`` (an array or a tracer: under ``jit`` too) against ``net`` as
+    ``fit`` checks them (:func:`_check_params_and_x`), for the entry points that run the network
+    on them (``value_and_grad``'s function, ``train_step``, ``eval_step``...): a rank-1 ``x``
+    (no samples axis) refused, x that is no array (a pytree for a network of the user's) or a
+    scalar left to the network. A second call with params and x of the same structure, shapes
+    and dtypes (a hot loop) only looks the verdict up."""
+    if not hasattr(x, "shape") or not hasattr(x, "dtype") or not x.shape:
+        return
+    if len(x.shape) == 1:
+        raise rank_error(xname, x.shape)
+    _params_and_x(net, params, x, xname)
+
+
+def _params_and_x(net: Any, params: Any, x: Any, xname: str) -> tuple[tuple, np.dtype]:
+    """:func:`_check_params_and_x`, run once for params of one structure, shapes, dtypes and
+    kinds and x of one shape and dtype (the checks read only those: a predict of one sample was
+    mostly these checks); ``net``'s output shape and dtype."""
+    kinds = _kinds(params)
+    passed = [] if kinds is None else _passed(net, kinds, tuple(x.shape), x.dtype, trace_settings())
+    if not passed:
+        passed.append(_check_params_and_x(net, params, x, xname))
+    return passed[0]
+
+
 def _check_params_and_x(net: Any, params: Any, x: Any, xname: str) -> tuple[tuple, np.dtype]:
     """The params against the network (64-bit jax arrays, float dtypes, structure and shapes)
     and ``x`` against both, by tracing; ``net``'s output shape and dtype."""
@@ -189,17 +216,22 @@ def _check_params_and_x(net: Any, params: Any, x: Any, xname: str) -> tuple[tupl
         if hasattr(leaf, "dtype"):  # float8 params: before jax's promotion error in the trace
             check_params_float(f"params{jax.tree_util.keystr(path)}", leaf.dtype)
     sig = signature(params)
+    input_shape = tuple(x.shape[1:])
     if hasattr(net, "init"):  # missing or extra leaves named before the network trips over them
-        _check_params_fit_network_cached(net, sig, tuple(x.shape[1:]), False)
+        _check_params_fit_network_cached(net, sig, input_shape, False)
     x_dtype = input_dtype(params, x.dtype)
     try:
         out_shape, out_dtype = network_output(net, sig, tuple(x.shape), x_dtype)
     except ValueError as e:
         if str(e).startswith("params"):  # the params' own structure, whatever x is
             raise ValueError(str(e)) from None
-        # whatever x is (a later layer's leaf replaced, params still stacked by fit_many...)
-        if misfit := params_misfit(net, params, x.shape[1:], lambda shape: _abstract_init(net, shape)):
-            raise ValueError(misfit) from None
+        # the params' fault whatever x is (a later layer's leaf replaced, params still stacked
+        # by fit_many...), or x's (every params axis that follows the input disagrees with it)
+        verdict = (
+            misfit(params, lambda shape: _abstract_init(net, shape), input_shape) if hasattr(net, "init") else None
+        )
+        if verdict and verdict.diffs and not verdict.x_at_fault:
+            raise ValueError(misfit_message(input_shape, verdict.diffs)) from None
         floating = jnp.issubdtype(x_dtype, jnp.floating)
         blame = _layer_at_fault(net, tuple(x.shape), x_dtype if floating else jnp.float32)
         if blame:  # a layer of the user's whose init and forward disagree: x is not at fault
@@ -209,9 +241,12 @@ def _check_params_and_x(net: Any, params: Any, x: Any, xname: str) -> tuple[tupl
                 f"{xname} held in {x_dtype} (the params' dtype, as fit, evaluate and predict move it) fails in "
                 f"the network on a dtype, not its shape: {e}"
             ) from None
-        raise ValueError(f"{xname} of shape {x.shape} does not fit the network: {e}") from None
+        also = ""
+        if verdict and verdict.diffs:  # x is wrong, and so are params that no inputs explain
+            also = "; and params do not fit the network whatever its inputs: " + "; ".join(verdict.diffs)
+        raise ValueError(f"{xname} of shape {x.shape} does not fit the network: {e}{also}") from None
     if hasattr(net, "init"):
-        _check_params_fit_network_cached(net, sig, tuple(x.shape[1:]))
+        _check_params_fit_network_cached(net, sig, input_shape)
     return out_shape, out_dtype
 
 

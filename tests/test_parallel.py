@@ -809,3 +809,25 @@ def test_each_process_evaluates_and_predicts_on_its_own(runs):
     for message in (str(d0["shard_error"]), str(d1["shard_error"])):
         assert message.startswith("params[0]['w'] is split over processes (NamedSharding(")
         assert "process_allgather(a, tiled=True) gives every process the whole value" in message
+
+
+def test_fit_many_s_misfit_leaf_says_per_model_and_sweep_names_its_input_shape():
+    """fit_many checks one model's slice: the message says its shapes are per model (the user's
+    leaf is stacked); sweep's params are built for input_shape: x that does not fit them names
+    input_shape, whichever of the two is wrong."""
+    net = fnn.mlp([6, 3])
+    k0, k1 = jax.random.split(jax.random.PRNGKey(0))
+    stacked = jax.tree.map(lambda *a: jnp.stack(a), net.init(k0, (5,)), net.init(k1, (5,)))
+    stacked[1]["w"] = jnp.zeros((2, 7, 3))
+    x, y = np.ones((8, 5), np.float32), np.zeros((8, 3), np.float32)
+    with pytest.raises(
+        ValueError,
+        match=r"^params do not fit the network for inputs of shape \(5,\): params\[1\]\['w'\] has shape \(7, 3\), the "
+        r"network builds \(6, 3\) \(shapes per model: each stacked leaf holds the 2 models along its first axis\)$",
+    ):
+        fnn.fit_many(net, stacked, "sgd", "mse", x, y, epochs=1)
+    said = r"^x of shape \(8, 5\) does not fit the network built for input_shape=\(4,\) \(sweep inits each model with "
+    with pytest.raises(ValueError, match=said + r".*: layer 0 \(dense_0\) expects 4 input features, got 5"):
+        fnn.sweep(net, "sgd", "mse", x, y, input_shape=(4,), epochs=1)
+    with pytest.raises(ValueError, match=r"^x of shape \(8, 4\) does not fit the network built for input_shape=\(5,\)"):
+        fnn.sweep(net, "sgd", "mse", x[:, :4], y, input_shape=(5,), epochs=1)

@@ -206,12 +206,20 @@ def fit_many(
                 raise ValueError(f"opt_state must be stacked over the same {k_models} models as params")
             check_opt_state(opt, one_model, opt_state, models=k_models)
         check_opt_update(opt, one_model)
-        run = prepare(
-            net, one_model, opt, loss, x, y, grad=grad, batch_size=batch_size, epochs=epochs, unroll=unroll,
-            shuffle=shuffle, verbose=verbose, validation_split=validation_split, validation_data=validation_data,
-            validation_batch_size=validation_batch_size, metrics=metrics, weighted_metrics=weighted_metrics,
-            models=True,
-        )  # fmt: skip
+        try:
+            run = prepare(
+                net, one_model, opt, loss, x, y, grad=grad, batch_size=batch_size, epochs=epochs, unroll=unroll,
+                shuffle=shuffle, verbose=verbose, validation_split=validation_split, validation_data=validation_data,
+                validation_batch_size=validation_batch_size, metrics=metrics, weighted_metrics=weighted_metrics,
+                models=True,
+            )  # fmt: skip
+        except ValueError as e:
+            if "the network builds" not in str(e):
+                raise
+            # the checks saw one model's slice: the user's leaves have the models' axis too
+            raise ValueError(
+                f"{e} (shapes per model: each stacked leaf holds the {k_models} models along its first axis)"
+            ) from None
         check_schedules(opt, opt_state, epochs * run.iterations_per_epoch)  # every model's steps, as fit's
         keys = _stacked_keys(key, k_models)
         if configs is None:

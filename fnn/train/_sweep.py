@@ -179,6 +179,7 @@ def sweep(
             axes[name] = vals
         configs = [dict(zip(axes, point, strict=True)) for point in itertools.product(*axes.values())]
 
+        given_shape = input_shape is not None
         if input_shape is None:
             input_shape = tuple(np.shape(x)[1:])
         if dtype is not None:  # canonical: float64 without x64 is float32, said once here
@@ -187,7 +188,17 @@ def sweep(
         # (traced: nothing compiles; a second sweep of the same structure and grid traces nothing).
         params_shape = _one_model(net, input_shape, dtype, trace_settings())
         check_opt_update(opt, params_shape)  # the check fit_many makes, before the inits below compile
-        _check_as_fit_many(net, params_shape, opt, loss, x, y, fit_kwargs)
+        try:
+            _check_as_fit_many(net, params_shape, opt, loss, x, y, fit_kwargs)
+        except ValueError as e:
+            said = f"x of shape {tuple(np.shape(x))} does not fit the network"
+            if not (given_shape and str(e).startswith(said)):
+                raise
+            # the params are sweep's, built for input_shape: the two disagree, either may be wrong
+            raise ValueError(
+                f"{said} built for input_shape={tuple(input_shape)} (sweep inits each model with "
+                f"net.init(key, input_shape); without input_shape it builds for x.shape[1:]){str(e)[len(said) :]}"
+            ) from None
         for name in axes:
             if name != "seed":
                 # the values' reprs in the key: 1 and 1.0, 0.0 and -0.0 are checked apart

@@ -187,13 +187,13 @@ def check_params_and_x(net: Any, params: Any, x: Any, xname: str = "x") -> None:
     """``params`` and inputs ``x`` (an array or a tracer: under ``jit`` too) against ``net`` as
     ``fit`` checks them (:func:`_check_params_and_x`), for the entry points that run the network
     on them (``value_and_grad``'s function, ``train_step``, ``eval_step``...): a rank-1 ``x``
-    (no samples axis) refused, x that is no array (a pytree for a network of the user's) or a
-    scalar left to the network. A second call with params and x of the same structure, shapes
-    and dtypes (a hot loop) only looks the verdict up."""
+    checked as one sample (a batch of 1), x that is no array (a pytree for a network of the
+    user's) or a scalar left to the network. A second call with params and x of the same
+    structure, shapes and dtypes (a hot loop) only looks the verdict up."""
     if not hasattr(x, "shape") or not hasattr(x, "dtype") or not x.shape:
         return
-    if len(x.shape) == 1:
-        raise rank_error(xname, x.shape)
+    if len(x.shape) == 1:  # one sample without its batch axis: these functions are vmapped per example
+        x, xname = jax.ShapeDtypeStruct((1, *x.shape), x.dtype), f"{xname} (one sample of shape {tuple(x.shape)})"
     _params_and_x(net, params, x, xname)
 
 

@@ -890,11 +890,44 @@ def test_x_is_named_first_and_then_the_later_leaf_that_is_wrong_too(door):
     assert "params[0]" not in str(err.value)
 
 
-@pytest.mark.parametrize("door", DOORS)
-def test_x_without_a_samples_axis_is_named_by_every_door(door):
-    """x of rank 1: every door says what fit says (value_and_grad ran the network on it and
-    blamed y's shape; gradcheck counted its features as samples)."""
+DATA_DOORS = ["fit", "predict", "evaluate", "gradcheck"]  # take a data set: samples first
+
+
+@pytest.mark.parametrize("door", DATA_DOORS)
+def test_x_without_a_samples_axis_is_named_by_the_data_doors(door):
+    """x of rank 1 given for a data set: the doors that take one say what fit says (gradcheck
+    counted its features as samples)."""
     params = fnn.mlp([6, 4, 3]).init(KEY, (5,))
     x, y = np.ones(5, np.float32), np.zeros((8, 3), np.float32)
     with pytest.raises(ValueError, match=r"^x must be \(samples, \*input_shape\), samples first; got shape \(5,\)"):
         _wrong_args_calls(fnn.mlp([6, 4, 3]), params, x, y)[door]()
+
+
+@pytest.mark.parametrize("door", [d for d in DOORS if d not in DATA_DOORS])
+def test_x_of_one_sample_is_checked_as_a_batch_of_one(door):
+    """The pure functions run per example under jax.vmap, where x is one sample of rank 1: it is
+    checked as a batch of one (a wrong feature count named on x), and runs as the network does."""
+    net = fnn.mlp([6, 4, 3])
+    params = net.init(KEY, (5,))
+    one_sample = r"^x \(one sample of shape \(6,\)\) of shape \(1, 6\) does not fit the network"
+    with pytest.raises(ValueError, match=one_sample):
+        _wrong_args_calls(net, params, np.ones(6, np.float32), np.zeros(3, np.float32))[door]()
+    other = fnn.mlp([7, 4, 3]).init(KEY, (5,))  # params of another network, one sample
+    with pytest.raises(ValueError, match=r"^params do not fit the network for inputs of shape \(5,\)"):
+        _wrong_args_calls(net, other, np.ones(5, np.float32), np.zeros(3, np.float32))[door]()
+
+
+def test_value_and_grad_vmapped_per_example_equals_batches_of_one():
+    """Per-example gradients, the usual jax.vmap over samples: each equals the batch of one."""
+    net = fnn.mlp([6, 3], activation="tanh")
+    params = net.init(KEY, (5,))
+    x = np.random.default_rng(0).normal(size=(4, 5))
+    y = np.random.default_rng(1).normal(size=(4, 3))
+    f = fnn.value_and_grad(net, "mse")
+    values, grads = jax.vmap(f, in_axes=(None, 0, 0))(params, x, y)
+    for i in range(4):
+        value, grad = f(params, x[i : i + 1], y[i : i + 1])
+        np.testing.assert_allclose(values[i], value, rtol=1e-12)
+        chex.assert_trees_all_close(jax.tree.map(lambda a, i=i: a[i], grads), grad, rtol=1e-12, atol=1e-15)
+    outs = jax.vmap(fnn.with_manual_vjp(net), in_axes=(None, 0))(params, x)
+    np.testing.assert_allclose(outs, net.apply(params, x), rtol=1e-12)

@@ -364,9 +364,9 @@ def train_step(net: Any, loss: Any, opt: Any, grad: str = "manual") -> Callable:
             callable, or a plain callable loss with ``grad="manual"`` (it carries no
             hand-written gradient); when the step is called, for a complex ``x``.
         ValueError: For an unknown ``grad`` or loss name. When the step is called (traced,
-            before it compiles): for an ``x`` of 0 samples or of rank 1, params that do not fit
-            the network, shape errors of the data, and a plain callable loss that returns one
-            value per sample.
+            before it compiles): for an ``x`` of 0 samples, params that do not fit the network
+            (an ``x`` of rank 1 is one sample, checked as a batch of one), shape errors of the
+            data, and a plain callable loss that returns one value per sample.
 
     Examples:
         >>> import fnn, jax, numpy as np

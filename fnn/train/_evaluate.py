@@ -172,7 +172,8 @@ def eval_step(net: Any, loss: Any, metrics: Sequence[Any] = ()) -> Callable:
             names, Metrics or callables; when the step is called, for a complex ``x``.
         ValueError: For an unknown loss or metric name, an ``"accuracy"`` that neither the loss
             nor shapes can resolve, or a metric named ``loss`` or ``val_*``. When the step is
-            called: for an ``x`` of 0 samples or of rank 1, params that do not fit the network,
+            called: for an ``x`` of 0 samples, params that do not fit the network (an
+            ``x`` of rank 1 is one sample, checked as a batch of one),
             shape errors of the data, and a plain callable loss returning one value per sample.
 
     Examples:

@@ -444,6 +444,34 @@ def test_a_learning_rate_callback_needs_a_state_holding_the_rate_and_says_so_bef
         _small_fit(optax.inject_hyperparams(optax.sgd)(learning_rate=1), epochs=1, callbacks=[ReduceLROnPlateau()])
 
 
+def test_a_learning_rate_callback_on_an_optimizer_that_does_not_read_the_rate_is_warned_of_once():
+    """rprop's learning_rate only seeds its step sizes (as in PyTorch): a callback setting it
+    would log rates the run never used, params bit-identical to a run without it. fit probes
+    the optimizer's update (no name check) and says so once, before training, at its caller."""
+    plain = _small_fit(O.rprop(1e-2), epochs=3)
+    ignored = O.inject_hyperparams(lambda learning_rate: O.chain(O.scale_by_adam(), O.scale(-1e-2)))(learning_rate=0.1)
+    for opt in (O.rprop(1e-2), "rprop", ignored):
+        for cb in (
+            ReduceLROnPlateau(monitor="loss", min_delta=100.0, patience=0),
+            LearningRateScheduler(lambda e: 1e-9),
+        ):
+            who = rf"callbacks\[0\] \({type(cb).__name__}\)"
+            with pytest.warns(UserWarning, match=who + r" sets the learning rate, but the update of .*reads it only "
+                              r"at its first step or not at all .*changes nothing") as record:  # fmt: skip
+                res = _small_fit(opt, epochs=3, callbacks=[cb])
+            assert len(record) == 1 and record[0].filename == __file__  # at fit's caller
+            assert ("rprop(learning_rate=0.01" in str(record[0].message)) is (opt is not ignored)
+            if opt is not ignored and isinstance(cb, ReduceLROnPlateau):  # what it warns of: logged, not used
+                assert res.history["learning_rate"][-1] < 1e-2
+                chex.assert_trees_all_equal(res.params, plain.params)
+    # the optimizers that read the rate are not warned of (filterwarnings=error), a scheduled one
+    # (warming up from 0) included
+    for opt in (O.adam(1e-3), O.sgd(0.1, momentum=0.9), O.lion(1e-4), O.adam(fnn.schedules.linear(0.0, 0.1, 4))):
+        _small_fit(
+            opt, epochs=2, callbacks=[ReduceLROnPlateau(monitor="loss"), LearningRateScheduler(lambda e, lr: lr)]
+        )
+
+
 def test_reduce_lr_on_plateau_and_scheduler_drive_an_optax_inject_hyperparams_optimizer():
     """optax's recipe for a mutable rate works in fit: the callbacks set state.hyperparams, the
     run follows the rates they set (against full-batch gradient descent in NumPy)."""

@@ -548,7 +548,9 @@ def test_reduce_lr_on_plateau_changes_the_rate_without_recompiling(compiles):
     x, y = _problem(10)  # one unshuffled batch of 10: the program of test_fit_sgd_equals_numpy_keras_loop
     params = NET.init(KEY, (4,), jnp.float64)
     opt = O.sgd(0.8)
-    fnn.fit(NET, params, opt, MSE, x, y, batch_size=10, epochs=1, shuffle=False, verbose=0)  # compile once
+    # compile once (with a rate-setting callback: fit probes once, cached, whether opt's update reads the rate)
+    warm = ReduceLROnPlateau(monitor="loss")
+    fnn.fit(NET, params, opt, MSE, x, y, batch_size=10, epochs=1, shuffle=False, verbose=0, callbacks=[warm])
     # min_delta=10 means no epoch ever counts as an improvement: the rate halves every epoch after the first
     cb = ReduceLROnPlateau(monitor="loss", factor=0.5, patience=1, min_delta=10.0)
     with compiles() as c:

@@ -1,12 +1,15 @@
 """What ``fit`` checks of its callbacks before training, where a mistake would otherwise
 surface after the first epoch: the log names they watch or write against the logs the run
-will have, a learning rate they set against the optimizer state, and a best-only file against
+will have, a learning rate they set against the optimizer state (held, settable, and read by
+the optimizer's update after its first step), and a best-only file against
 fit's own checkpoint; and, while training, the params and optimizer state a callback puts
 into the run's context. An auto-mode callback also learns here which way its metric improves
 (Keras 3 learns it at the first epoch's end), or fails."""
 
 from __future__ import annotations
 
+import functools
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -15,7 +18,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from fnn import callbacks as callbacks_, optimizers
-from fnn._dtypes import check_params_dtypes
+from fnn._cache import structural_cache, trace_settings
+from fnn._dtypes import abstract_array, check_params_dtypes
+from fnn._network_checks import signature
 from fnn.callbacks._monitor import auto_mode
 from fnn.train._checks import listed, tree_differences
 
@@ -72,6 +77,56 @@ def check_learning_rate_held(who: str, template: Any) -> None:
         jax.eval_shape(lambda s: optimizers.set_learning_rate(s, optimizers.get_learning_rate(s)), template)
     except ValueError as e:
         raise ValueError(f"{who} sets the learning rate, but {e}") from None
+
+
+def warn_if_learning_rate_unread(who: str, opt: Any, params: Any) -> None:
+    """A UserWarning (at fit's caller) where a callback that sets the learning rate (``who``)
+    would change nothing: ``opt``'s update reads the rate only at its first step or not at all
+    (rprop's seeds its step sizes, as in PyTorch; a chain of the user's may not read it). The
+    history would log the rate set while the params stay those of a run without the callback.
+    Probed, not named: one compiled program on one-element arrays of the params' structure and
+    dtypes, cached on the optimizer and that structure; only fits with such a callback pay it."""
+    treedef, leaves = signature(params)
+    if _reads_learning_rate(opt, treedef, tuple((len(shape), dtype) for shape, dtype in leaves), trace_settings()):
+        return
+    shown = repr(opt)
+    name = shown if len(shown) <= 120 and "<" not in shown else "the optimizer"
+    warnings.warn(
+        f"fit: {who} sets the learning rate, but the update of {name} reads it only at its first step or "
+        "not at all (rprop's learning_rate only seeds its step sizes, read once after init, as in PyTorch): "
+        "setting it later changes nothing but the learning_rate logged in the history; give the optimizer "
+        "the rate it should use when building it, and drop the callback",
+        UserWarning,
+        stacklevel=4,
+    )
+
+
+# Cached: the probe compiles one small program (~0.2 s on 2 cores) per optimizer and structure.
+@structural_cache(maxsize=64)
+def _reads_learning_rate(opt: Any, treedef: Any, kinds: tuple, settings: tuple) -> bool:
+    """Whether ``opt``'s updates after its first step change with the learning rate set in its
+    state: two more steps at each of two rates, from params and gradients of ones (nonzero:
+    every rule moves them). Where the probe cannot run, or its results are not finite (a
+    schedule warming up from 0 cannot be set), the rate counts as read: no warning."""
+    shapes = jax.tree.unflatten(treedef, [abstract_array((1,) * ndim, dtype) for ndim, dtype in kinds])
+    try:
+        a, b = jax.jit(functools.partial(_probe, opt, shapes))()
+    except (TypeError, ValueError):  # (under jit nothing of set_learning_rate's checks raises)
+        return True
+    a, b = (np.concatenate([np.ravel(u) for u in jax.tree.leaves(t)]) for t in (a, b))
+    return not (np.isfinite(a).all() and np.array_equal(a, b))
+
+
+def _probe(opt: Any, shapes: Any) -> tuple[Any, Any]:
+    params = jax.tree.map(lambda s: jnp.ones(s.shape, s.dtype), shapes)
+    _, state = opt.update(params, opt.init(params), params)  # the first step, which may read the rate
+
+    def after(rate: float) -> Any:
+        u1, s = opt.update(params, optimizers.set_learning_rate(state, rate), params)
+        u2, _ = opt.update(params, s, params)  # a rate held in the state only for the next step, read
+        return u1, u2
+
+    return after(1e-3), after(2e-3)
 
 
 def check_not_a_best_file(checkpoint: str, callbacks: Sequence[Any]) -> None:

@@ -288,7 +288,10 @@ def fit(
             CSVLogger's or a ModelCheckpoint's, which only decide what those write).
         UserWarning: When resuming a checkpoint with another ``key`` (where the run draws from
             it: with ``shuffle`` or a network that draws randomness, such as Dropout), batch size
-            or ``shuffle`` than it records (see above).
+            or ``shuffle`` than it records (see above); once, before training, when a
+            ReduceLROnPlateau or LearningRateScheduler sets a learning rate that ``opt``'s update
+            does not read after its first step (``rprop``'s only seeds its step sizes, as in
+            PyTorch): the rate would be logged, the params unchanged by it.
 
     Examples:
         >>> import fnn, jax, numpy as np

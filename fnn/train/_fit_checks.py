@@ -22,6 +22,7 @@ from fnn.train._callback_checks import (
     check_learning_rate_held,
     check_not_a_best_file,
     replaced_state_check,
+    warn_if_learning_rate_unread,
 )
 from fnn.train._checks import (
     check_opt_state,
@@ -82,6 +83,7 @@ def check_fit(
         template = jax.eval_shape(opt.init, params) if opt_state is None else opt_state
     if setters:  # a state holding no learning rate fails now, not after the first epoch
         check_learning_rate_held(setters[0], template)
+        warn_if_learning_rate_unread(setters[0], opt, params)  # (rprop's: read at the first step only)
     # The checkpoint is read before any work, against abstract templates: a bad file costs nothing.
     resumed, history = None, History(run.iterations_per_epoch)
     if checkpoint is not None:

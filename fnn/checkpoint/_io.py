@@ -74,31 +74,43 @@ def save(
     callbacks: Any = None,
     **extra: Any,
 ) -> None:
-    """Write a checkpoint atomically to ``path`` (used exactly as given; parents are created; a
-    symlink is written through, the mode of a file replaced is kept).
+    """Write a checkpoint atomically to ``path``: a failed save leaves the previous file intact.
 
-    ``params``/``opt_state``/``key`` are pytrees of arrays (key: a raw uint32 key or a typed
-    key), each leaf an array of numbers (a string or object leaf is refused before anything is
-    written); ``history`` a dict name -> list of numbers, or a :class:`fnn.History` (stored as
-    its ``to_dict()`` record: epochs, times and why it stopped with the logs), or such a record
-    (``fit(checkpoint=path)`` continues any of them); ``callbacks`` a nested state (dicts with
-    string keys, lists, numbers, strings, None and arrays; what ``fit`` gathers from each
-    callback's ``get_state``); ``extra`` keywords are arrays (stored as entries) or JSON-like
-    values. ``epoch`` is the number of epochs done (``fit(checkpoint=path)`` goes on from
-    there); left out, it is what ``history`` covers: a History's last recorded epoch + 1, a plain
-    history's list length, 0 without one (so ``save(path, params=r.params,
-    opt_state=r.opt_state, history=r.history)`` after a ``fit`` from epoch 0 can be resumed).
+    Args:
+        path: The file to write (a str or ``os.PathLike``), used exactly as given: parents are
+            created, a symlink is written through, the mode of a file replaced is kept.
+        params: A pytree of arrays, each leaf an array of numbers (a string or object leaf is
+            refused before anything is written).
+        opt_state: The optimizer state, a pytree of arrays, or None (a params-only checkpoint,
+            which ``fit(checkpoint=path)`` cannot resume).
+        epoch: The number of epochs done (``fit(checkpoint=path)`` goes on from there), an
+            integer ``>= 0``. Left out, it is what ``history`` covers: a History's last recorded
+            epoch + 1, a plain history's list length, 0 without one (so ``save(path,
+            params=r.params, opt_state=r.opt_state, history=r.history)`` after a ``fit`` from
+            epoch 0 can be resumed).
+        key: A PRNG key (a raw uint32 key or a typed key), or None.
+        history: A dict name -> list of numbers, or a :class:`fnn.History` (stored as its
+            ``to_dict()`` record: epochs, times and why it stopped with the logs), or such a
+            record, or None (``fit(checkpoint=path)`` continues any of them).
+        callbacks: The callbacks' state, nested (dicts with string keys, lists, numbers,
+            strings, None and arrays; what ``fit`` gathers from each callback's ``get_state``),
+            or None.
+        **extra: Further entries: arrays (stored as entries) or JSON-like values, given back
+            by :func:`load` in ``Checkpoint.extra``.
 
     Raises:
         ValueError: For a ``path`` that is a folder, ends with a separator, has a file as a
-            parent or lies where nothing can be written; for a history that ``fit(checkpoint=)``
-            could not continue: a plain one whose lists disagree in length or hold more values
-            than ``epoch``, a History (record) with times and epochs of different lengths, or
-            that records epochs not increasing or not before ``epoch``. Before anything is
-            written.
-        TypeError: For a ``path`` that is not a str or ``os.PathLike``; for a leaf, history,
-            callbacks' state or extra of a kind that cannot be stored (a string or object
-            array, a value that is not JSON-like). Before anything is written.
+            parent or lies where nothing can be written; a negative ``epoch``; a history that
+            ``fit(checkpoint=)`` could not continue: a plain one whose lists disagree in length
+            or hold more values than ``epoch``, a History (record) with times and epochs of
+            different lengths, or that records epochs not increasing or not before ``epoch``.
+            Before anything is written.
+        TypeError: For a ``path`` that is not a str or ``os.PathLike``; an ``epoch`` that is not
+            an integer; a leaf, history, callbacks' state or extra of a kind that cannot be
+            stored (a string or object array, a value that is not JSON-like). Before anything
+            is written.
+        OSError: Where writing fails (a full disk, a lost mount), naming ``path``: the previous
+            checkpoint, if any, is left as it was.
     """
     path = check_path("path", path)  # its type now; where it may be written, once the payload is checked
     if epoch is not None:
@@ -278,20 +290,35 @@ def _is_float(dtype: str) -> bool:
 
 
 def load(path: str | os.PathLike, *, params: Any = None, opt_state: Any = None) -> Checkpoint:
-    """Read a checkpoint written by :func:`save`.
+    """Read a checkpoint written by :func:`save`, checked against its own metadata first.
 
-    ``params``/``opt_state`` are templates (e.g. freshly initialised ones) that give the tree
-    structure; the file must match them in paths, tree structure, shapes and dtypes, or a
-    ValueError says exactly what differs. One exception: a 0-d float (an injected
-    hyperparameter, float64 in a state made with ``jax_enable_x64`` on and float32 with it off)
-    held at another float width than the template's is cast to the template's dtype, so a run
-    saved in one mode resumes in the other. It resumes, but not as it would have gone on in the
-    mode it was saved in where it has Dropout: ``jax.random.bernoulli`` draws other masks from
-    the same key with x64 on (float64 uniforms) than off, as Keras on JAX does. Without a
-    template a tree comes back as a flat dict ``{keystr path: array}``. Missing file:
-    FileNotFoundError; a folder or a file that may not be read: the OS's IsADirectoryError or
-    PermissionError, as ``np.load`` raises; corrupt, truncated or foreign file, or one whose
-    arrays or metadata disagree with each other: ValueError naming the path and the field.
+    A 0-d float held at another float width than the template's (an injected hyperparameter,
+    float64 in a state made with ``jax_enable_x64`` on and float32 with it off) is cast to the
+    template's dtype, so a run saved in one mode resumes in the other. It resumes, but not as it
+    would have gone on in the mode it was saved in where it has Dropout: ``jax.random.bernoulli``
+    draws other masks from the same key with x64 on (float64 uniforms) than off, as Keras on
+    JAX does.
+
+    Args:
+        path: The checkpoint file (a str or ``os.PathLike``).
+        params: A template (e.g. freshly initialised params) giving the tree structure to
+            restore the params into; the file must match it in paths, tree structure, shapes
+            and dtypes. None: the params come back as a flat dict ``{keystr path: array}``.
+        opt_state: A template for the optimizer state (e.g. ``opt.init(params)``), as
+            ``params``; None: a flat dict, as for ``params``.
+
+    Returns:
+        A :class:`Checkpoint`: ``params``, ``opt_state``, ``epoch``, ``key``, ``history``,
+        ``extra`` and ``callbacks`` as saved (a tree the file does not hold is None).
+
+    Raises:
+        FileNotFoundError: If there is no file at ``path``.
+        IsADirectoryError: If ``path`` is a folder (as ``np.load`` raises).
+        PermissionError: If the file may not be read (as ``np.load`` raises).
+        ValueError: For a corrupt, truncated or foreign file, or one whose arrays or metadata
+            disagree with each other (naming the path and the field); for a file that does not
+            match a template given (saying exactly what differs), or holds no tree for one.
+        TypeError: For a ``path`` that is not a str or ``os.PathLike``.
     """
     path = os.fspath(path)
     meta, arrays = _read(path)
@@ -316,6 +343,20 @@ def resume(path: str | os.PathLike, *, params: Any = None, opt_state: Any = None
 
     A file that exists but does not load (corrupt, or another model's) is an error, never
     silently ignored.
+
+    Args:
+        path: The checkpoint file (a str or ``os.PathLike``); it need not exist.
+        params: A template for the params, as :func:`load` takes it, or None.
+        opt_state: A template for the optimizer state, as :func:`load` takes it, or None.
+
+    Returns:
+        The :class:`Checkpoint` :func:`load` reads, or None where nothing exists at ``path``.
+
+    Raises:
+        ValueError: As :func:`load` raises them, for a file that exists but does not load.
+        IsADirectoryError: If ``path`` is a folder.
+        PermissionError: If the file may not be read.
+        TypeError: For a ``path`` that is not a str or ``os.PathLike``.
     """
     if not os.path.exists(os.fspath(path)):
         return None

@@ -1,7 +1,9 @@
 """Weight initializers with Keras's formulas under Keras's names and PyTorch's under PyTorch's,
 in the jax.nn.initializers calling style.
 
-Each public factory returns an initializer ``init(key, shape, dtype=jnp.float32) -> Array``::
+Each public factory returns an initializer ``init(key, shape, dtype=jnp.float32) -> Array``
+(:data:`Initializer` is its type, an alias of ``Callable[..., Array]``: ``shape`` an int or a
+sequence of ints, ``key`` a PRNG key, ignored by the constant initializers)::
 
     init = glorot_uniform()
     w = init(key, (3, 4), jnp.float32)

@@ -327,8 +327,9 @@ class Network:
         return grads, dy
 
     def as_layer(self, name: str | None = None) -> Layer:
-        """This network as a :class:`Layer` tuple (a network already is one; kept for code
-        that wants the tuple).
+        """This network as a :class:`Layer` tuple, of ``init_with_shape``, ``forward`` and
+        ``backward`` (a network is no ``Layer`` instance, but nests in :func:`serial` as it is:
+        this is for code that wants the tuple).
 
         Args:
             name: The layer's name (None: the network's).

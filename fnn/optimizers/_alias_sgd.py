@@ -50,9 +50,9 @@ def sgd(
         state (:func:`inject_hyperparams`).
 
     Raises:
-        ValueError: For a value out of range (a negative learning rate, a beta outside [0, 1)...).
+        ValueError: For a value out of range (a negative learning rate, a momentum < 0...), or
+            ``nesterov=True`` without momentum or with dampening.
         TypeError: For a value of the wrong type.
-        ValueError: ``nesterov=True`` without momentum or with dampening.
 
     Examples:
         >>> import fnn, jax.numpy as jnp

@@ -45,9 +45,11 @@ def rprop(
         state (:func:`inject_hyperparams`).
 
     Raises:
-        ValueError: For a value out of range (a negative learning rate, a beta outside [0, 1)...).
-        TypeError: For a value of the wrong type.
-        ValueError: ``etas`` or ``step_sizes`` are not pairs (TypeError if not sequences).
+        ValueError: For a value out of range (a negative learning rate, ``etas`` not around 1,
+            ``step_sizes`` not increasing...), or ``etas`` or ``step_sizes`` of another length
+            than 2.
+        TypeError: For a value of the wrong type, or ``etas`` or ``step_sizes`` that are not a
+            tuple or list.
     """
     if not isinstance(etas, (tuple, list)) or not isinstance(step_sizes, (tuple, list)):
         raise TypeError(f"etas and step_sizes must be pairs, got etas={etas!r}, step_sizes={step_sizes!r}")

@@ -175,9 +175,9 @@ def scale_by_trust_ratio(
         The transform, a :class:`GradientTransformation`.
 
     Raises:
-        ValueError: For a hyperparameter out of range.
+        ValueError: For a hyperparameter out of range; at update, without ``params`` (this
+            transform reads them).
         TypeError: For a hyperparameter of the wrong type.
-        ValueError: At update, without ``params`` (this transform reads them).
     """
     return stateless(
         bound(
@@ -292,9 +292,9 @@ def add_decayed_weights(weight_decay: float | Array = 0.0, mask: Any = None) -> 
         The transform, a :class:`GradientTransformation`.
 
     Raises:
-        ValueError: For a hyperparameter out of range.
+        ValueError: For a hyperparameter out of range; at update, without ``params`` (this
+            transform reads them).
         TypeError: For a hyperparameter of the wrong type.
-        ValueError: At update, without ``params`` (this transform reads them).
 
     Examples:
         >>> import fnn, jax.numpy as jnp
@@ -368,9 +368,9 @@ def trace(decay: float | Array = 0.9, dampening: float | Array = 0.0, nesterov: 
         The transform, a :class:`GradientTransformation`.
 
     Raises:
-        ValueError: For a hyperparameter out of range.
+        ValueError: For a hyperparameter out of range, or ``nesterov=True`` with ``decay == 0``
+            or ``dampening != 0``.
         TypeError: For a hyperparameter of the wrong type.
-        ValueError: ``nesterov=True`` with ``decay == 0`` or ``dampening != 0``.
     """
     decay = hyper("decay", decay, lo=0.0)
     dampening = hyper("dampening", dampening, 0.0, 1.0)

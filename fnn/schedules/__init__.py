@@ -1,4 +1,5 @@
-"""Learning-rate schedules: functions ``step -> learning rate``.
+"""Learning-rate schedules: functions ``step -> learning rate`` (:data:`Schedule` is their type, an
+alias of ``Callable[[Array], Array]``).
 
 ``step`` counts optimizer updates from 0 (the first update uses ``schedule(0)``). Every schedule is
 a pure, jittable function of an integer (or integer array) step and returns an array in the default

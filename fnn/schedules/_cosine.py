@@ -127,9 +127,9 @@ def one_cycle(
         array of rates).
 
     Raises:
-        ValueError: For a value out of range or a step count that is not a whole number.
+        ValueError: For a value out of range or a step count that is not a whole number, or
+            if ``pct_start * total_steps`` does not lie in (1, total_steps).
         TypeError: For a value of the wrong type.
-        ValueError: If ``pct_start * total_steps`` does not lie in (1, total_steps).
     """
     n = check_steps("total_steps", total_steps, 2)
     peak = check_rate("peak_value", peak_value)

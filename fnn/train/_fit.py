@@ -69,8 +69,9 @@ def fit(
 
     * Iterations per epoch = ``ceil(N / batch_size)``; the last, partial batch is used as it is
       (``batch_size=N``: full-batch GD; ``batch_size=1``: SGD). ``None`` means 32.
-    * ``shuffle=True`` draws a new permutation each epoch from ``key`` (epoch ``e`` uses
-      ``fold_in(key, e)``, so resumed runs repeat the same order); ``False`` keeps the order.
+    * ``shuffle=True`` draws a new permutation each epoch from ``key`` (epoch ``e`` draws it from
+      the first key of ``split(fold_in(key, e))``, so resumed runs repeat the same order);
+      ``False`` keeps the order.
     * ``validation_split`` holds out the LAST fraction of the samples, before any shuffling;
       ``validation_data=(x_val, y_val)`` or ``(x_val, y_val, sample_weight_val)`` takes precedence.
     * ``sample_weight`` (``(N,)``, finite, >= 0) weighs each sample's loss as Keras does: a
@@ -178,7 +179,8 @@ def fit(
             counted from 0, whatever ``initial_epoch``), an int >= 0.
         shuffle: Draw a new sample order each epoch (from ``key``); False keeps the order.
         key: A PRNG key (``jax.random.key(s)`` or ``jax.random.PRNGKey(s)``) for the shuffles
-            and Dropout; epoch ``e`` uses ``split(fold_in(key, e))``. None: ``PRNGKey(0)``, or
+            and Dropout; epoch ``e`` uses ``split(fold_in(key, e))``, the first key for its
+            permutation, the second for its Dropout masks. None: ``PRNGKey(0)``, or
             when resuming a checkpoint, the key it holds.
         validation_split: The fraction in [0, 1) of the samples held out, the LAST ones (before
             any shuffling), with their ``sample_weight``; ignored when ``validation_data`` is

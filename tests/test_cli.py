@@ -13,6 +13,7 @@ import importlib.metadata
 import json
 import math
 import os
+import pathlib
 import shlex
 import signal
 import subprocess
@@ -1391,6 +1392,81 @@ def test_the_line_printed_after_ctrl_c_names_the_data_file_a_file_data_set_needs
 
 
 @pytest.mark.slow
+@pytest.mark.slow
+def test_resume_without_save_keeps_checkpointing_where_it_came_from(moons_checkpoint, tmp_path, capsys, monkeypatch):
+    """``--resume PATH`` alone (what the line printed after Ctrl-C says) saves the run back to
+    PATH, at its end and when stopped, with the write ``--save`` makes (atomic: a failed save
+    leaves PATH whole); a run that runs no epoch leaves PATH untouched; ``--save`` elsewhere
+    leaves it as it was; a PATH that could not be written back is refused before training."""
+    path = str(tmp_path / "run.npz")
+    read = lambda: pathlib.Path(path).read_bytes()
+    pathlib.Path(path).write_bytes(pathlib.Path(moons_checkpoint).read_bytes())
+
+    # run to the end: the file advances to the epochs run, its target and history with it
+    assert main([*RESUME_BASE, "--epochs", "3", "--resume", path]) == 0
+    assert capsys.readouterr().out.endswith(f"saved checkpoint (epoch 3) to {path}\n")
+    again = fnn.checkpoint.load(path)
+    assert again.epoch == 3 and again.extra["epochs"] == 3 and again.history["epochs"] == [0, 1, 2]
+
+    # --epochs not beyond the checkpoint's epoch: nothing runs, the file (its target too) stays
+    before = read()
+    assert main([*RESUME_BASE, "--epochs", "2", "--resume", path]) == 0
+    assert capsys.readouterr().out.endswith(f"no epoch ran: {path} is unchanged (epoch 3)\n")
+    assert read() == before
+
+    # --save elsewhere: that file gets the run, PATH stays as it was
+    other = str(tmp_path / "other.npz")
+    assert main([*RESUME_BASE, "--epochs", "4", "--resume", path, "--save", other]) == 0
+    assert read() == before and fnn.checkpoint.load(other).epoch == 4
+
+    # Ctrl-C: the finished epochs are saved back, and the line printed continues from there
+    _ctrl_c_when_epoch_begins(monkeypatch, 4)
+    capsys.readouterr()
+    assert main([*RESUME_BASE, "--epochs", "6", "--resume", path]) == 130
+    assert capsys.readouterr().err == (
+        f"fnn train: interrupted during epoch 5/6; saved checkpoint (epoch 4) to {path}; "
+        f"continue with --resume {path}\n"
+    )
+    again = fnn.checkpoint.load(path)
+    assert again.epoch == 4 and again.extra["epochs"] == 6 and again.history["epochs"] == [0, 1, 2, 3]
+    # ... and one before the resumed run's first epoch finishes leaves the file untouched
+    before = read()
+    assert main([*RESUME_BASE, "--resume", path]) == 130
+    assert capsys.readouterr().err == (
+        f"fnn train: interrupted during epoch 5/6; no epoch finished, {path} is unchanged (epoch 4); "
+        f"continue with --resume {path}\n"
+    )
+    assert read() == before
+    monkeypatch.undo()
+
+    # a save that fails says that nothing was lost: the file holds the checkpoint resumed
+    from fnn.cli import _train
+
+    def no_space(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(_train._checkpoint, "save", no_space)
+    assert main([*RESUME_BASE, "--resume", path]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("fnn train: error: the checkpoint (epoch 6) was not saved: ")
+    assert err.endswith(f"; {path} still holds the checkpoint it was resumed from (epoch 4)\n")
+    assert read() == before
+    monkeypatch.undo()
+
+    # a read-only checkpoint is refused before anything is trained, and stays as it is
+    os.chmod(path, 0o444)
+    assert main([*RESUME_BASE, "--resume", path]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err == (
+        f"fnn train: error: --resume {path}: the resumed run could not be saved back there (the file is "
+        f"read-only); nothing was trained and {path} is unchanged: give --save PATH to keep the resumed run "
+        "elsewhere\n"
+    )
+    assert read() == before
+    assert main([*RESUME_BASE, "--resume", path, "--save", other]) == 0  # elsewhere, it continues
+    assert read() == before and fnn.checkpoint.load(other).epoch == 6
+
+
 def test_resume_compares_only_what_an_older_checkpoint_records(moons_checkpoint, tmp_path, capsys):
     """Checkpoints of earlier versions record dataset, hidden, activation, optimizer and rate."""
     saved = _load_moons(moons_checkpoint)
@@ -1514,10 +1590,21 @@ def test_train_early_stopping_resumed_equals_the_uninterrupted_run(tmp_path, cap
         k: _keras_number(v[best]) for k, v in history.items()
     }
 
-    # A run that early stopping ended stays ended when resumed with more epochs.
+    # A run that early stopping ended stays ended when resumed with more epochs; its checkpoint,
+    # which a resumed run without --save writes back to, stays as it was (its target too).
+    before = pathlib.Path(resumed).read_bytes()
     assert main([*ES_TRAIN, "--epochs", "60", "--resume", resumed]) == 0
     out = capsys.readouterr().out
     assert "it had stopped (early stopping): no epoch to run" in out and lines(out) == lines(straight_out)
+    assert f"no epoch ran: {resumed} is unchanged (epoch {whole.epoch})" in out
+    assert pathlib.Path(resumed).read_bytes() == before
+
+    # Resumed without --save from the cut, the run is saved back there, stopped as the whole one.
+    assert main([*ES_TRAIN, "--epochs", "40", "--resume", cut]) == 0
+    out = capsys.readouterr().out
+    assert f"early stopping after epoch {stop + 1}" in out and f"saved checkpoint (epoch {whole.epoch}) to {cut}" in out
+    again = fnn.checkpoint.load(cut)
+    assert again.epoch == whole.epoch and untimed(again.history) == untimed(whole.history)
 
 
 def test_compare_trains_runs_side_by_side_with_the_numbers_of_one_at_a_time():

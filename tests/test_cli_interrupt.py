@@ -143,6 +143,29 @@ def test_ctrl_c_or_sigterm_during_train_saves_a_resumable_checkpoint_and_exits_1
     np.testing.assert_array_equal(resumed.history["history"]["loss"][:epoch], saved.history["history"]["loss"])
 
 
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_run_resumed_without_save_and_stopped_saves_back_to_its_checkpoint(tmp_path, sig):
+    """``--resume PATH`` alone, as the line printed after a stop says, keeps checkpointing the
+    run in PATH: stopped again, PATH holds the epochs the resumed run finished too."""
+    ck = str(tmp_path / "ck.npz")
+    proc = _start([*TRAIN, "--epochs", "100000", "--verbose", "2", "--save", ck])
+    rc, _, err = _interrupt_after(proc, "out", rb"Epoch [1-9]\d*/100000", signal.SIGTERM)
+    assert rc == 143, err.decode()
+    first = fnn.checkpoint.load(ck)
+    assert err.decode().endswith(f"saved checkpoint (epoch {first.epoch}) to {ck}; continue with --resume {ck}\n")
+
+    proc = _start(["train", "--resume", ck, "--verbose", "2"])  # the rest from the checkpoint
+    # an epoch the resumed run finished (its line comes after the epoch's end)
+    rc, out, err = _interrupt_after(proc, "out", rf"Epoch {first.epoch + 1}/100000".encode(), sig)
+    assert rc == 128 + sig and f"resumed from {ck} at epoch {first.epoch}".encode() in out, err.decode()
+    again = fnn.checkpoint.load(ck)
+    assert again.epoch > first.epoch, err.decode()
+    said = f"saved checkpoint (epoch {again.epoch}) to {ck}; continue with --resume {ck}\n"
+    assert err.decode().endswith(said) and err.count(b"\n") <= 2, err.decode()
+    assert again.history["epochs"] == list(range(again.epoch)) and again.extra["epochs"] == 100000
+    np.testing.assert_array_equal(again.history["history"]["loss"][: first.epoch], first.history["history"]["loss"])
+
+
 def test_ctrl_c_without_save_exits_130_with_one_line(tmp_path):
     proc = _start([*TRAIN, "--epochs", "100000", "--verbose", "2"])
     rc, _, err = _interrupt_after(proc, "out", rb"Epoch 1/100000")

@@ -6,7 +6,7 @@ everywhere, so train the same network from the same initial parameters with each
 compare losses, test metric, epochs, iterations per epoch and wall time.
 
 Every bad argument exits with status 2 and one line on stderr, as argparse's own errors do.
-Ctrl-C keeps what is done (``train --save``: the last finished epoch's checkpoint; ``compare``:
+Ctrl-C keeps what is done (``train --save``, or ``--resume`` alone: the last finished epoch's checkpoint; ``compare``:
 the finished runs, marked partial) and exits with status 130 after one line; SIGTERM (``kill``,
 ``timeout``, a job scheduler) does the same, its line naming it, with status 143 (128 +
 SIGTERM); a reader that goes away (``| head``) ends a run the same way but quietly, with status
@@ -190,7 +190,8 @@ def _build(parser_class: type[_Parser]) -> argparse.ArgumentParser:
         description="Trains one network with a progress bar (fnn.fit) and reports the final epoch, "
         "with --early-stopping the best epoch (whose weights are restored), and the test metrics of "
         "the weights it ends with. --save writes a checkpoint that --resume continues exactly, early "
-        "stopping included. Ctrl-C stops it at once, the epoch in progress dropped: with --save the "
+        "stopping included, and saves the continued run back to the same file unless --save names "
+        "another. Ctrl-C stops it at once, the epoch in progress dropped: with --save (or --resume) the "
         "finished epochs are saved (a save under way is finished first), and the exit status is 130. "
         "SIGTERM (kill, timeout, a job scheduler) stops it the same way, exit status 143. "
         "A closed output pipe (| head) stops it the same way, quietly (exit status 141).",
@@ -206,7 +207,8 @@ def _build(parser_class: type[_Parser]) -> argparse.ArgumentParser:
         metavar="PATH",
         help="write a checkpoint (.npz) at the end, or of the last finished epoch when interrupted (Ctrl-C, "
         "SIGTERM): the last epoch's weights and optimizer state, the history, and EarlyStopping's state "
-        "(its best weights included), which --resume continues",
+        "(its best weights included), which --resume continues (a --resume run without --save writes "
+        "back to the checkpoint it continues)",
     )
     p.add_argument(
         "--resume",
@@ -216,7 +218,10 @@ def _build(parser_class: type[_Parser]) -> argparse.ArgumentParser:
         "ended). The checkpoint records the run's settings (--dataset, --loss, --hidden, --activation, "
         "--optimizer, --lr, --batch-size, --validation-split, --seed, --early-stopping) and --epochs: "
         "each one not given is the saved one (fnn train --resume PATH alone continues the saved run "
-        "to its --epochs), and where a given one differs the resume is refused, exit 2",
+        "to its --epochs), and where a given one differs the resume is refused, exit 2. Without --save the "
+        "resumed run is saved back to PATH, at the end or when interrupted, atomically (a failed save "
+        "leaves the checkpoint as it was; a run that runs no epoch leaves it untouched); a PATH "
+        "that cannot be written back (a read-only file or folder) is refused before training",
     )
     p.add_argument(
         "--verbose",

@@ -6,11 +6,11 @@ and optimizer state, the epochs done, the PRNG key, the history and the callback
 layout ``fit`` writes, so ``fit(checkpoint=path, callbacks=[EarlyStopping(...)])`` continues it
 too) plus the run's settings and its target ``epochs`` as ``extra`` entries. ``--resume`` takes
 each saved setting the command line does not give, and compares those it gives (a differing one
-is refused), so ``fnn train --resume PATH`` alone continues the run it was saved from. It is
-written once, at the end or after Ctrl-C, from a copy of the last finished epoch kept in memory
-(no file per epoch). Resuming gives EarlyStopping back its wait, best value and best weights,
-after its ``on_train_begin`` as ``fit`` does, and a run that had stopped stays stopped: the
-resumed run is the uninterrupted one.
+is refused), so ``fnn train --resume PATH`` alone continues the run it was saved from, and
+saves it back to PATH (``--save`` names another file). It is written once, at the end or after
+Ctrl-C, from a copy of the last finished epoch kept in memory (no file per epoch). Resuming
+gives EarlyStopping back its wait, best value and best weights, after its ``on_train_begin`` as
+``fit`` does, and a run that had stopped stays stopped: the resumed run is the uninterrupted one.
 """
 
 from __future__ import annotations
@@ -18,7 +18,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import math
+import os
 import shlex
+import stat
 import sys
 import time
 from typing import Any
@@ -208,6 +210,25 @@ def _check_resume(path: str, saved: _checkpoint.Checkpoint, settings: dict[str, 
         )
 
 
+def _write_back_path(path: str) -> str:
+    """The checkpoint ``--resume`` names, as the path the resumed run saves to when no
+    ``--save`` is given; refused (UsageError) if it could not be written back there: its folder
+    cannot be written, or the file is read-only (whose owner meant it to stay as it is)."""
+    try:
+        output_path("--resume", path)
+        read_only = not os.stat(path).st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH)
+    except (UsageError, OSError) as err:
+        problem = str(err).removeprefix(f"--resume {path!r}: ")
+    else:
+        if not read_only:
+            return path
+        problem = "the file is read-only"
+    raise UsageError(
+        f"--resume {path}: the resumed run could not be saved back there ({problem}); nothing was "
+        f"trained and {path} is unchanged: give --save PATH to keep the resumed run elsewhere"
+    )
+
+
 def _merge_histories(old: History, new: History) -> History:
     """The resumed run's history: the checkpoint's epochs, then those run now. A run that ran
     no epoch keeps the checkpoint's reason for stopping."""
@@ -288,6 +309,11 @@ def cmd_train(args) -> int:
         # value breaks further on (the saved loss on another data set, early stopping without
         # a validation split); and before anything is compiled
         _check_resume(args.resume, saved_run, settings)
+    # --resume without --save keeps checkpointing the run where it came from: checked now, so
+    # that a checkpoint that cannot be written back is refused before anything is trained
+    write_back = saved_run is not None and args.save is None
+    if write_back:
+        args.save = _write_back_path(args.resume)
     problem = load_problem(args.dataset, args.loss, args.path)
     if args.early_stopping is not None and args.validation_split == 0:
         raise UsageError("--early-stopping watches the validation loss: give --validation-split > 0")
@@ -384,9 +410,9 @@ def cmd_train(args) -> int:
                 if last.last is not None and last.last[1] is not None:
                     epoch, kept = last.last[0], last.last[1]
                     done = (*kept, epoch + 1, returned.history if returned is not None else last.finished())
-                elif resumed is not None:
+                elif resumed is not None and not write_back:
                     done = (*resumed, History())
-                else:
+                else:  # no epoch ran: the checkpoint resumed stays as it is (its target too)
                     done = None
                 if done is not None:
                     p, state, cb_state, epochs_done, new_history = done
@@ -406,12 +432,18 @@ def cmd_train(args) -> int:
             stop = stop or stopped(err)
         except (OSError, ValueError) as err:  # the folder went away or became read-only meanwhile
             not_saved = f"the checkpoint (epoch {epochs_done}) was not saved: {err}"
+            if write_back and resumed is not None:  # the write is atomic: the old file is whole
+                not_saved += f"; {args.save} still holds the checkpoint it was resumed from (epoch {resumed[3]})"
+    # a resumed run that finished no epoch leaves the checkpoint it writes back to as it was
+    unchanged = resumed[3] if write_back and saved is None and not_saved is None and resumed is not None else None
     if stop is None:
         if not_saved is not None:
             print(f"fnn train: error: {not_saved}", file=sys.stderr)
             return 1
         if saved is not None:
             print(f"saved checkpoint (epoch {saved}) to {args.save}")
+        elif unchanged is not None:
+            print(f"no epoch ran: {args.save} is unchanged (epoch {unchanged})")
         return 0
     if stop == "pipe":
         return EXIT_BROKEN_PIPE
@@ -423,10 +455,12 @@ def cmd_train(args) -> int:
         if last.current is None
         else f" {'after' if finished_current else 'during'} epoch {(last.current or 0) + 1}/{args.epochs}"
     )
+    # the command that continues it, as it can be typed (the data files are not saved)
+    again = f"--resume {shlex.quote(str(args.save))}" + (f" --path {shlex.quote(args.path)}" if args.path else "")
     if saved is not None:
-        # the command that continues it, as it can be typed (the data files are not saved)
-        again = f"--resume {shlex.quote(str(args.save))}" + (f" --path {shlex.quote(args.path)}" if args.path else "")
         message = f"saved checkpoint (epoch {saved}) to {args.save}; continue with {again}"
+    elif unchanged is not None:
+        message = f"no epoch finished, {args.save} is unchanged (epoch {unchanged}); continue with {again}"
     elif not_saved is not None:
         message = not_saved
     elif args.save:

@@ -809,9 +809,30 @@ def test_a_cache_dir_that_cannot_be_written_is_refused_in_one_line_naming_who_ch
 
 def test_help_names_the_cache_folder_and_the_switches(capsys, monkeypatch):
     monkeypatch.setenv("FNN_CACHE_DIR", "/somewhere/fnn-cache")
-    assert main(["compare", "--help"]) == 0
-    out = " ".join(capsys.readouterr().out.split())
-    assert "/somewhere/fnn-cache" in out and "--no-cache" in out and "FNN_COMPILATION_CACHE=0" in out
+    monkeypatch.delenv("FNN_COMPILATION_CACHE", raising=False)  # (the suite's: no default cache)
+    for command in ("compare", "train"):
+        assert main([command, "--help"]) == 0
+        out = " ".join(capsys.readouterr().out.split())
+        assert "(default /somewhere/fnn-cache;" in out and "--no-cache" in out, command
+        assert "FNN_COMPILATION_CACHE=0 turns the default off" in out and "the cache is off" not in out, command
+
+
+@pytest.mark.parametrize("value", ["0", "off"])
+def test_help_says_the_cache_is_off_when_the_environment_turns_it_off(capsys, monkeypatch, value):
+    """``FNN_COMPILATION_CACHE=0`` turns the default folder off: --help says so and why, not
+    the folder as if it were in use."""
+    monkeypatch.setenv("FNN_COMPILATION_CACHE", value)
+    monkeypatch.setenv("FNN_CACHE_DIR", "/somewhere/fnn-cache")
+    for command in ("compare", "train"):
+        assert main([command, "--help"]) == 0
+        out = " ".join(capsys.readouterr().out.split())
+        cache = out.split("--cache-dir DIR ", 1)[1].split(" --no-cache ", 1)[0]
+        assert cache.startswith("the compilation cache"), command
+        assert (
+            f"(default none: the cache is off, as FNN_COMPILATION_CACHE={value} in the environment says "
+            "(unset, the folder would be /somewhere/fnn-cache); --cache-dir DIR still uses DIR;"
+        ) in cache, command
+        assert "(default /somewhere/fnn-cache" not in cache, command
 
 
 @pytest.mark.parametrize(

@@ -28,6 +28,24 @@ def default_cache_dir() -> str:
     return os.path.join(base, "fnn", "jax")
 
 
+def default_cache_off() -> str | None:
+    """``FNN_COMPILATION_CACHE=...`` as set in the environment where it turns the default cache
+    folder off (0, false, no, off), else None."""
+    value = os.environ.get("FNN_COMPILATION_CACHE", "")
+    return f"FNN_COMPILATION_CACHE={value}" if value.strip().lower() in ("0", "false", "no", "off") else None
+
+
+def _default_in_use() -> str:
+    """The default of ``--cache-dir`` as this environment makes it, for ``--help``."""
+    off = default_cache_off()
+    if off is not None:
+        return (
+            f"none: the cache is off, as {off} in the environment says (unset, the folder would be "
+            f"{default_cache_dir()}); --cache-dir DIR still uses DIR"
+        )
+    return f"{default_cache_dir()}; $FNN_CACHE_DIR sets it, FNN_COMPILATION_CACHE=0 turns the default off"
+
+
 def add_cache_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--cache-dir",
@@ -35,8 +53,7 @@ def add_cache_args(p: argparse.ArgumentParser) -> None:
         metavar="DIR",
         help="the compilation cache (JAX's persistent cache, and every program a run compiles in its "
         "executables folder): a second run compiles nothing the first compiled, and traces nothing "
-        f"(default {default_cache_dir()}; $FNN_CACHE_DIR sets it, FNN_COMPILATION_CACHE=0 "
-        f"turns the default off; executables unused for {CACHE_KEPT_DAYS} days, and JAX's caches of "
+        f"(default {_default_in_use()}; executables unused for {CACHE_KEPT_DAYS} days, and JAX's caches of "
         "other versions of fnn unused as long, are removed; JAX's entries for this version are kept)",
     )
     p.add_argument(
@@ -54,7 +71,7 @@ def cache_dir(args) -> str | None:
         return None
     if args.cache_dir is not None:
         return args.cache_dir
-    if os.environ.get("FNN_COMPILATION_CACHE", "").strip().lower() in ("0", "false", "no", "off"):
+    if default_cache_off() is not None:
         return None
     return default_cache_dir()
 

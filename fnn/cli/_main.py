@@ -16,7 +16,8 @@ The parts: ``_args.py`` (argument types, shared options), ``_compile_cache.py`` 
 compilation cache and its options), ``_common.py``
 (errors, stopping half-way, number formats), ``_problem.py`` (data, loss, metric),
 ``_compare.py`` (the comparison engine), ``_report.py`` (table, results files, plots),
-``_train.py`` (``fnn train``), ``_commands.py`` (``fnn compare``, ``gradcheck``, ``datasets``);
+``_train.py`` (``fnn train``), ``_resume.py`` (what its checkpoint records, ``--resume``),
+``_commands.py`` (``fnn compare``, ``gradcheck``, ``datasets``);
 this module holds the parser, ``main`` and the console script.
 """
 

@@ -222,8 +222,8 @@ def _check_params_and_x(net: Any, params: Any, x: Any, xname: str) -> tuple[tupl
     x_dtype = input_dtype(params, x.dtype)
     try:
         out_shape, out_dtype = network_output(net, sig, tuple(x.shape), x_dtype)
-    except ValueError as e:
-        if str(e).startswith("params"):  # the params' own structure, whatever x is
+    except (ValueError, TypeError) as e:
+        if isinstance(e, ValueError) and str(e).startswith("params"):  # the params' own structure
             raise ValueError(str(e)) from None
         # the params' fault whatever x is (a later layer's leaf replaced, params still stacked
         # by fit_many...), or x's (every params axis that follows the input disagrees with it)
@@ -232,8 +232,12 @@ def _check_params_and_x(net: Any, params: Any, x: Any, xname: str) -> tuple[tupl
         )
         if verdict and verdict.diffs and not verdict.x_at_fault:
             raise ValueError(misfit_message(input_shape, verdict.diffs)) from None
+        # a TypeError (a layer of the user's: dot_general on shapes) is x's only where the
+        # params say so; otherwise it is the layer's own error, as it raised it
+        if isinstance(e, TypeError) and not (verdict and verdict.x_at_fault):
+            raise
         floating = jnp.issubdtype(x_dtype, jnp.floating)
-        blame = _layer_at_fault(net, tuple(x.shape), x_dtype if floating else jnp.float32)
+        blame = isinstance(e, ValueError) and _layer_at_fault(net, tuple(x.shape), x_dtype if floating else jnp.float32)
         if blame:  # a layer of the user's whose init and forward disagree: x is not at fault
             raise ValueError(blame) from None
         if isinstance(e, jax.dtypes.TypePromotionError):  # dtypes, not x's shape (a layer of the user's)

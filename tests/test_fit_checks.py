@@ -931,3 +931,44 @@ def test_value_and_grad_vmapped_per_example_equals_batches_of_one():
         chex.assert_trees_all_close(jax.tree.map(lambda a, i=i: a[i], grads), grad, rtol=1e-12, atol=1e-15)
     outs = jax.vmap(fnn.with_manual_vjp(net), in_axes=(None, 0))(params, x)
     np.testing.assert_allclose(outs, net.apply(params, x), rtol=1e-12)
+
+
+def _tuple_dense(n, name="tup"):
+    """A user layer with tuple params whose forward fails with dot_general's TypeError on shapes."""
+
+    def init(key, input_shape, dtype=jnp.float32):
+        return (n,), (jax.random.normal(key, (input_shape[-1], n), dtype) * 0.1, jnp.zeros(n, dtype))
+
+    def forward(p, x, key=None, train=False):
+        return x @ p[0] + p[1], x
+
+    return fnn.Layer(init, forward, lambda p, x, dy: ((x.T @ dy, dy.sum(0)), dy @ p[0].T), name)
+
+
+@pytest.mark.parametrize("door", DOORS)
+def test_a_user_layers_type_error_on_shapes_names_the_params_or_x_that_cause_it(door):
+    """A layer of the user's fails with dot_general's TypeError, not the ValueError of a Dense:
+    params of another width are still named, and an x of the wrong feature count is a ValueError
+    naming x (it was the layer's raw TypeError in every door)."""
+    net = fnn.serial(_tuple_dense(6), _tuple_dense(3))
+    params = net.init(KEY, (5,))
+    y = np.zeros((8, 3), np.float32)
+    wrong = [params[0], (jnp.zeros((7, 3)), params[1][1])]
+    message = r"^params do not fit the network for inputs of shape \(5,\): params\[1\]\[0\] has shape \(7, 3\), the"
+    with pytest.raises(ValueError, match=message):
+        _wrong_args_calls(net, wrong, np.ones((8, 5), np.float32), y)[door]()
+    with pytest.raises(ValueError, match=r"^x of shape \(8, 4\) does not fit the network: layer 0 \(tup_0\)"):
+        _wrong_args_calls(net, params, np.ones((8, 4), np.float32), y)[door]()
+
+
+def test_a_user_layers_own_type_error_is_kept_as_it_raised_it():
+    """A TypeError the params and x do not explain (the layer's own) goes out as the layer raised it."""
+
+    def forward(p, x, key=None, train=False):
+        raise TypeError("my layer wants something else")
+
+    layer = fnn.Layer(lambda key, shape, dtype=jnp.float32: (shape, {}), forward, lambda p, x, dy: ({}, dy), "own")
+    net = fnn.serial(layer, fnn.Dense(3))
+    params = net.init(KEY, (5,))
+    with pytest.raises(TypeError, match="my layer wants something else"):
+        fnn.predict(net, params, np.ones((8, 5), np.float32))

@@ -49,7 +49,7 @@ import jax
 import numpy as np
 from jax.experimental import serialize_executable
 
-from fnn._validate import is_traced
+from fnn._validate import any_traced
 
 _FORMAT = b"fnn-executable-1"
 # jax.monitoring events, one per program looked up: read from the store, or compiled and written
@@ -378,6 +378,6 @@ def call(jitted: Callable, role: str, static: tuple, *args: Any, shared: bool = 
     # JAX's internal error, naming nothing.
     if store is None or getattr(jax.config, "jax_disable_jit", False) or debugging_nonfinite():
         return jitted(*args)
-    if any(map(is_traced, jax.tree.leaves(args))):
+    if any_traced(args):
         return jitted(*args)  # called under the user's jit: no executable, jit traces into it
     return store.call(jitted, role, static, args, shared, common)

@@ -35,6 +35,11 @@ def is_traced(value: Any) -> bool:
     return isinstance(value, jax.core.Tracer)
 
 
+def any_traced(tree: Any) -> bool:
+    """True where a leaf of ``tree`` is traced (:func:`is_traced`): a call under the user's jit."""
+    return any(map(is_traced, jax.tree.leaves(tree)))
+
+
 # What a function raises under jit that it would not raise eagerly (concrete values used as
 # Python numbers or bools): a layer's init that raises it runs eagerly; a schedule may not.
 UNTRACEABLE = (

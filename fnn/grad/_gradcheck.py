@@ -18,7 +18,7 @@ from fnn._dtypes import abstract_array, check_params_dtypes, input_dtype
 from fnn._native import native_tree
 from fnn._network_checks import check_params_and_x, rank_error
 from fnn._placement import on_one_device
-from fnn._validate import is_traced, real
+from fnn._validate import any_traced, real
 from fnn.data import check_arrays
 from fnn.grad._culprits import culprits, non_finite_start
 from fnn.grad._judgement import FD_BATCH, autodiff_scale, judge_leaf, padded, second_look
@@ -217,7 +217,7 @@ def gradcheck(
     """
     check_net(net)
     given = (("params", params), ("x", x), ("y", y), ("key", key))
-    traced = [name for name, a in given if any(map(is_traced, jax.tree.leaves(a)))]
+    traced = [name for name, a in given if any_traced(a)]
     if traced:  # the float64 pass and the finite differences run on the host, on concrete values
         raise TypeError(
             f"gradcheck cannot run under jax.jit, vmap or grad ({', '.join(traced)} traced): it compares "

@@ -97,8 +97,8 @@ def value_and_grad(
         ValueError: For an unknown ``mode`` or loss name; when ``f`` is called, for an ``x`` of
             0 samples, params or an ``x`` that do not fit the network (the message names the
             params' leaves or ``x``; an ``x`` of rank 1 is one sample, as under a per-example
-            ``jax.vmap``, checked as a batch of one), or a plain callable loss that returns one value
-            per sample (not a scalar).
+            ``jax.vmap``, checked as a batch of one), or a plain callable loss that returns one
+            value per sample (not a scalar).
         TypeError: For a loss that is not a name or a Loss with ``mode="manual"`` (it carries no
             hand-written gradient), or not callable with ``mode="autodiff"``; when ``f`` is
             called, for a complex ``x`` (its imaginary part would be dropped unseen).
@@ -187,9 +187,9 @@ def with_manual_vjp(net: Network, *, train: bool = False) -> Callable:
             ``TypeError`` when evaluated (above).
         ValueError: When called, for params or an ``x`` (an array; of rank 1: one sample, checked
             as a batch of one) that do not fit the network, as :func:`fnn.fit` names them
-            (checked once per structure, shapes and dtypes; under ``jit`` while tracing only). When differentiated with
-            respect to ``x``, if the first layer's backward
-            returns a ``dx`` that is None or not of ``x``'s shape (the message names the layer).
+            (checked once per structure, shapes and dtypes; under ``jit`` while tracing only).
+            When differentiated with respect to ``x``, if the first layer's backward returns a
+            ``dx`` that is None or not of ``x``'s shape (the message names the layer).
 
     Examples:
         >>> import fnn, jax, jax.numpy as jnp

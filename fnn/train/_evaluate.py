@@ -16,7 +16,7 @@ from fnn._executables import call as call_through_store
 from fnn._native import native_tree, natively
 from fnn._network_checks import check_against_network, check_params_and_x
 from fnn._placement import on_one_device
-from fnn._validate import integer, is_traced
+from fnn._validate import any_traced, integer
 from fnn.data._checks import check_batch
 from fnn.metrics._resolve import resolve_both
 from fnn.train._checks import resolve_loss
@@ -132,7 +132,7 @@ def evaluate(
     # NumPy params (a host copy of trained weights) go in by an explicit transfer, as the data do:
     # a caller's jax.transfer_guard("disallow") refuses an implicit one (device arrays stay put)
     sums = call_through_store(program, "evaluate", (batch_size, *wms), jax.device_put(params), x, y, w)
-    if any(is_traced(s) for s in jax.tree.leaves(sums)):  # under the user's jit: no Python float
+    if any_traced(sums):  # under the user's jit: no Python float
         return results((*ms, *wms), sums)
     return {k: float(v) for k, v in results((*ms, *wms), jax.device_get(sums)).items()}
 

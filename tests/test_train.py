@@ -27,7 +27,7 @@ from conftest import swapped
 import fnn
 from fnn import data, optimizers as O, schedules as S
 from fnn.callbacks import Callback, EarlyStopping, ReduceLROnPlateau, TerminateOnNaN
-from fnn.train import _epoch, _loop  # private: which epoch program fit took (the padded last batch)
+from fnn.train import _epoch, _loop, _sums  # private: which epoch program fit took (the padded last batch)
 
 KEY = jax.random.PRNGKey(0)
 NET = fnn.mlp([3, 2], activation="tanh")
@@ -1197,7 +1197,7 @@ def test_padding_rows_weigh_nothing_even_where_a_diverged_batch_predicts_inf():
     y = np.zeros((4, 1))
     rows = np.array([True, True, True, False])
     # as in the epoch program: traced, one program for both (eagerly, one per primitive)
-    sums = jax.jit(lambda pred, loss: _epoch.batch_sums(MSE, [mae], y, pred, loss, None, rows))
+    sums = jax.jit(lambda pred, loss: _sums.batch_sums(MSE, [mae], y, pred, loss, None, rows))
     diverged = sums(np.array([[1.0], [2.0], [np.inf], [np.inf]]), np.array(np.inf))
     assert diverged["mae"] == (np.inf, 3.0)
     finite = sums(np.array([[1.0], [2.0], [3.0], [np.inf]]), np.array(1.0))

@@ -22,7 +22,7 @@ from fnn.metrics._resolve import resolve_both
 from fnn.train._checks import resolve_loss
 from fnn.train._data_checks import check_loss_weighs, check_sample_weight, check_samples, sparse_labels
 from fnn.train._device_data import data_to_device
-from fnn.train._epoch import results
+from fnn.train._sums import results
 from fnn.train._validation import ValidationSpec, compiled_validation, eval_sums
 
 

@@ -12,10 +12,11 @@ from typing import Any, NamedTuple
 
 from fnn import callbacks as callbacks_
 from fnn._interrupts import interrupts_held
-from fnn.train._epoch import epoch_keys, logs
+from fnn.train._epoch import epoch_keys
 from fnn.train._loop import Prepared, epoch_inputs
 from fnn.train._results import History
 from fnn.train._resume import SETTINGS, run_settings
+from fnn.train._sums import logs
 
 
 class FitHooks(NamedTuple):

@@ -23,9 +23,10 @@ from fnn._keys import is_typed_key, seed_key
 from fnn._native import native, native_tree
 from fnn._network_checks import check_64bit_arrays
 from fnn.train._checks import check_opt_state, check_opt_update, check_params_dtypes, check_schedules, resolve_opt
-from fnn.train._epoch import epoch_keys, logs
+from fnn.train._epoch import epoch_keys
 from fnn.train._loop import copy_tree, epoch_inputs, init_state, prepare, run_epochs_queued
 from fnn.train._results import History, SweepResult
+from fnn.train._sums import logs
 
 Array = jax.Array
 

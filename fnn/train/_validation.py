@@ -24,7 +24,7 @@ from fnn import parallel
 from fnn._cache import structural_cache
 from fnn.losses._custom import check_plain_loss_value
 from fnn.metrics import Metric
-from fnn.train._epoch import Array, Sums, add_sums, batch_sums
+from fnn.train._sums import Array, Sums, add_sums, batch_sums
 
 
 def eval_sums(

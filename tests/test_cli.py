@@ -1458,6 +1458,13 @@ def test_resume_without_save_keeps_checkpointing_where_it_came_from(moons_checkp
         f"continue with --resume {path}\n"
     )
     assert read() == before
+    # ... also with a new target, which the untouched file does not hold: the line carries it
+    assert main([*RESUME_BASE, "--epochs", "8", "--resume", path]) == 130
+    assert capsys.readouterr().err == (
+        f"fnn train: interrupted during epoch 5/8; no epoch finished, {path} is unchanged (epoch 4); "
+        f"continue with --resume {path} --epochs 8\n"
+    )
+    assert read() == before
     monkeypatch.undo()
 
     # a save that fails says that nothing was lost: the file holds the checkpoint resumed

@@ -269,6 +269,8 @@ def cmd_train(args) -> int:
     )
     # the command that continues it, as it can be typed (the data files are not saved)
     again = f"--resume {shlex.quote(str(args.save))}" + (f" --path {shlex.quote(args.path)}" if args.path else "")
+    if unchanged is not None and saved_run is not None and saved_run.extra.get("epochs") != args.epochs:
+        again += f" --epochs {args.epochs}"  # the file still records its old target: this run's goes on the line
     if saved is not None:
         message = f"saved checkpoint (epoch {saved}) to {args.save}; continue with {again}"
     elif unchanged is not None:

@@ -22,7 +22,7 @@ from fnn._keys import seed_key
 from fnn._validate import eval_shape_or_run
 from fnn._values import Static
 from fnn.layers._base import check_net
-from fnn.layers._errors import misfit, misfit_message, shape_differences
+from fnn.layers._errors import misfit, misfit_error, misfit_message, shape_differences
 from fnn.losses._custom import check_plain_loss_value
 from fnn.losses._loss import check_targets_as_run
 
@@ -59,7 +59,7 @@ def _check_params_fit_network(net: Any, params: Any, input_shape: tuple, shapes:
     if not shapes:
         return
     if diffs := shape_differences(params, want):
-        raise ValueError(misfit_message(input_shape, diffs))
+        raise misfit_error(misfit_message(input_shape, diffs), params_named=True)
 
 
 def signature(tree: Any) -> tuple:
@@ -231,7 +231,7 @@ def _check_params_and_x(net: Any, params: Any, x: Any, xname: str) -> tuple[tupl
             misfit(params, lambda shape: _abstract_init(net, shape), input_shape) if hasattr(net, "init") else None
         )
         if verdict and verdict.diffs and not verdict.x_at_fault:
-            raise ValueError(misfit_message(input_shape, verdict.diffs)) from None
+            raise misfit_error(misfit_message(input_shape, verdict.diffs), params_named=True) from None
         # a TypeError (a layer of the user's: dot_general on shapes) is x's only where the
         # params say so; otherwise it is the layer's own error, as it raised it
         if isinstance(e, TypeError) and not (verdict and verdict.x_at_fault):
@@ -248,7 +248,8 @@ def _check_params_and_x(net: Any, params: Any, x: Any, xname: str) -> tuple[tupl
         also = ""
         if verdict and verdict.diffs:  # x is wrong, and so are params that no inputs explain
             also = "; and params do not fit the network whatever its inputs: " + "; ".join(verdict.diffs)
-        raise ValueError(f"{xname} of shape {x.shape} does not fit the network: {e}{also}") from None
+        said = f"{xname} of shape {x.shape} does not fit the network"
+        raise misfit_error(f"{said}: {e}{also}", params_named=bool(also), x_said=said) from None
     if hasattr(net, "init"):
         _check_params_fit_network_cached(net, sig, input_shape)
     return out_shape, out_dtype

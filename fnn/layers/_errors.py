@@ -139,6 +139,22 @@ def misfit_message(input_shape: tuple, diffs: list[str]) -> str:
     return f"params do not fit the network for inputs of shape {tuple(input_shape)}: " + "; ".join(diffs)
 
 
+def misfit_error(message: str, *, params_named: bool, x_said: str | None = None) -> ValueError:
+    """The ValueError for params or inputs that do not fit the network, marked for the entry
+    points that word it for their own arguments (``fit_many``: the leaves' shapes are per model;
+    ``sweep``: the params are built for its ``input_shape``): ``fnn_params_named`` when it
+    names params leaves against the shapes the network builds, ``fnn_x_said`` the words that
+    open it when it blames the inputs (read with :func:`misfit_marks`)."""
+    err = ValueError(message)
+    setattr(err, "fnn_misfit", (params_named, x_said))  # noqa: B010  (exceptions take attributes; mypy knows none)
+    return err
+
+
+def misfit_marks(err: BaseException) -> tuple[bool, str | None]:
+    """``(params_named, x_said)`` of an error :func:`misfit_error` made; ``(False, None)`` for any other."""
+    return getattr(err, "fnn_misfit", (False, None))
+
+
 class Misfit(NamedTuple):
     """:func:`misfit`'s verdict on params against the network for inputs of one shape."""
 

@@ -22,6 +22,7 @@ from fnn._interrupts import ctrl_c_recorded
 from fnn._keys import is_typed_key, seed_key
 from fnn._native import native, native_tree
 from fnn._network_checks import check_64bit_arrays
+from fnn.layers._errors import misfit_error, misfit_marks
 from fnn.train._checks import check_opt_state, check_opt_update, check_params_dtypes, check_schedules, resolve_opt
 from fnn.train._epoch import epoch_keys
 from fnn.train._loop import copy_tree, epoch_inputs, init_state, prepare, run_epochs_queued
@@ -215,11 +216,14 @@ def fit_many(
                 models=True,
             )  # fmt: skip
         except ValueError as e:
-            if "the network builds" not in str(e):
+            params_named, x_said = misfit_marks(e)
+            if not params_named:
                 raise
             # the checks saw one model's slice: the user's leaves have the models' axis too
-            raise ValueError(
-                f"{e} (shapes per model: each stacked leaf holds the {k_models} models along its first axis)"
+            raise misfit_error(
+                f"{e} (shapes per model: each stacked leaf holds the {k_models} models along its first axis)",
+                params_named=True,
+                x_said=x_said,
             ) from None
         check_schedules(opt, opt_state, epochs * run.iterations_per_epoch)  # every model's steps, as fit's
         keys = _stacked_keys(key, k_models)

@@ -21,6 +21,7 @@ from fnn._dtypes import check_number_dtype, params_dtype
 from fnn._interrupts import ctrl_c_recorded
 from fnn._keys import seed_key
 from fnn._validate import eval_shape_or_run, is_real_number
+from fnn.layers._errors import misfit_marks
 from fnn.optimizers import set_hyperparams
 from fnn.optimizers._learning_rates import set_learning_rate_in_proportion
 from fnn.train._checks import check_opt_update, check_schedules, check_settings, opt_state_shape, resolve_opt
@@ -191,8 +192,8 @@ def sweep(
         try:
             _check_as_fit_many(net, params_shape, opt, loss, x, y, fit_kwargs)
         except ValueError as e:
-            said = f"x of shape {tuple(np.shape(x))} does not fit the network"
-            if not (given_shape and str(e).startswith(said)):
+            said = misfit_marks(e)[1]
+            if not (given_shape and said):
                 raise
             # the params are sweep's, built for input_shape: the two disagree, either may be wrong
             raise ValueError(

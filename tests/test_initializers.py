@@ -389,3 +389,87 @@ def test_calculate_gain_is_torchs():
         I.kaiming_normal(mode="fan_avg")
     with pytest.raises(TypeError, match="a must be a real number"):
         I.kaiming_uniform(a="0.2")
+
+
+# ---------------------------------------------------------------------------------------------
+# orthogonal and identity: Keras's Orthogonal and Identity (PyTorch's orthogonal_ and eye_).
+
+# shape -> the (rows, cols) matrix Keras factors: rows = prod(shape[:-1]), cols = shape[-1]
+_ORTHOGONAL_SHAPES = {(6, 4): (6, 4), (4, 6): (4, 6), (2, 3, 4): (6, 4), (3, 2, 8): (6, 8), (5, 5): (5, 5)}
+
+
+def _ref_orthogonal(key, rows, cols, gain):
+    """Keras's formula in NumPy float64, from the same normal draw (fnn draws it flat)."""
+    a = np.asarray(jax.random.normal(key, (rows * cols,), jnp.float64)).reshape(max(rows, cols), min(rows, cols))
+    q, r = np.linalg.qr(a)
+    q = q * np.sign(np.diag(r))
+    return gain * (q.T if rows < cols else q)
+
+
+def test_orthogonal_is_keras_formula_with_orthonormal_rows_or_columns(compiles):
+    init, key = I.orthogonal(gain=1.5), jax.random.PRNGKey(7)
+    # every shape and dtype in one compiled program
+    draws = jax.jit(
+        lambda k: {
+            "f64": {s: init(k, s, jnp.float64) for s in _ORTHOGONAL_SHAPES},
+            "again": init(k, (6, 4), jnp.float64),
+            "other": init(jax.random.fold_in(k, 1), (6, 4), jnp.float64),
+            "f32": init(k, (6, 4)),
+            "bf16": init(k, (6, 4), jnp.bfloat16),
+        }
+    )(key)
+    for shape, (rows, cols) in _ORTHOGONAL_SHAPES.items():
+        w = np.asarray(draws["f64"][shape])
+        assert w.shape == shape and w.dtype == np.float64
+        m = w.reshape(rows, cols)
+        gram = m.T @ m if rows >= cols else m @ m.T  # orthonormal columns (tall) or rows (wide)
+        np.testing.assert_allclose(gram, 2.25 * np.eye(min(rows, cols)), atol=1e-12)
+        np.testing.assert_allclose(m, _ref_orthogonal(key, rows, cols, 1.5), rtol=1e-10, atol=1e-12)
+    np.testing.assert_array_equal(np.asarray(draws["again"]), np.asarray(draws["f64"][(6, 4)]))  # per key
+    assert not np.allclose(np.asarray(draws["other"]), np.asarray(draws["again"]))
+    assert draws["f32"].dtype == jnp.float32 and draws["bf16"].dtype == jnp.bfloat16
+    for low in ("f32", "bf16"):  # drawn and factored in float32, then rounded
+        m = np.asarray(draws[low], np.float64)
+        np.testing.assert_allclose(m.T @ m, 2.25 * np.eye(4), atol=1e-5 if low == "f32" else 5e-2)
+    # a Dense kernel by name: all the layers' initializers still in one compiled program
+    net = fnn.serial(fnn.Dense(3, kernel_initializer="orthogonal"), fnn.Dense(3, kernel_initializer="identity"))
+    with compiles() as c:
+        params = net.init(key, (5,), jnp.float64)
+    assert c.count == 1
+    w0 = np.asarray(params[0]["w"])
+    np.testing.assert_allclose(w0.T @ w0, np.eye(3), atol=1e-12)
+    np.testing.assert_array_equal(np.asarray(params[1]["w"]), np.eye(3))
+    assert repr(net.layers[0]) == "Dense(3, kernel_initializer=orthogonal)"
+
+
+def test_identity_values_dtypes_and_the_names_of_both():
+    eye = I.identity(gain=0.5)
+    np.testing.assert_array_equal(np.asarray(eye(KEY, (2, 3), jnp.float64)), 0.5 * np.eye(2, 3))
+    np.testing.assert_array_equal(np.asarray(eye(KEY, (3, 2))), 0.5 * np.eye(3, 2))
+    assert I.identity(3)(KEY, [2, 2], jnp.int32).tolist() == [[3, 0], [0, 3]]  # any dtype
+    assert I.identity()(KEY, (2, 2)).dtype == jnp.float32
+    for name in ["orthogonal", "identity", "eye", "orthogonal_initializer", "identity_initializer"]:
+        assert name in I.names()
+    assert I.get("Orthogonal", gain=2.0) == I.orthogonal(2.0) != I.orthogonal()
+    assert I.get("OrthogonalInitializer") == I.orthogonal() and hash(I.get("orthogonal")) == hash(I.orthogonal())
+    assert I.get("IdentityInitializer") == I.get("eye") == I.identity()  # Keras's alias, torch's eye_
+    assert repr(I.identity(2.0)) == "identity(gain=2.0)" and repr(I.orthogonal()) == "orthogonal(gain=1.0)"
+
+
+def test_orthogonal_and_identity_errors():
+    for shape in [(4,), 4, ()]:  # Keras: at least two dimensions
+        with pytest.raises(ValueError, match=r"orthogonal needs a shape of at least two dimensions"):
+            I.orthogonal()(KEY, shape)
+    for shape in [(3,), (2, 2, 2)]:  # Keras: 2-D only
+        with pytest.raises(ValueError, match=r"identity needs a 2-D shape \(rows, cols\), got"):
+            I.identity()(KEY, shape)
+    with pytest.raises(TypeError, match="dtype must be a floating dtype"):
+        I.orthogonal()(KEY, (3, 3), jnp.int32)
+    with pytest.raises(TypeError, match=r"key must be a jax PRNG key .*got 0"):
+        I.orthogonal()(0, (3, 4))
+    with pytest.raises(ValueError, match="gain must be finite"):
+        I.orthogonal(gain=float("inf"))
+    with pytest.raises(TypeError, match="gain must be a real number"):
+        I.identity(gain="1")
+    with pytest.raises(TypeError, match="'identity'.*unexpected keyword"):
+        I.get("identity", seed=1)

@@ -30,6 +30,13 @@ torch's ``(out, in)``, and both call ``in`` fan_in): ``xavier_uniform`` is ``U(Â
 So ``xavier_uniform() == glorot_uniform()`` and ``kaiming_uniform() == he_uniform()``, while
 ``xavier_normal``/``kaiming_normal`` draw the plain normal that glorot_normal/he_normal truncate.
 
+``orthogonal(gain)`` is ``gain`` times a uniformly random orthogonal matrix: with ``rows =
+prod(shape[:-1])`` and ``cols = shape[-1]``, the QR factor ``Q`` of a standard normal
+``(max(rows, cols), min(rows, cols))`` matrix times the signs of ``R``'s diagonal, transposed when
+``rows < cols`` (Keras's Orthogonal; PyTorch's ``orthogonal_``), so ``W^T W = gain^2 I`` for a tall
+kernel and ``W W^T = gain^2 I`` for a wide one. ``identity(gain)`` is ``gain * eye(rows, cols)`` for
+a 2-D shape (Keras's Identity; PyTorch's ``eye_``, named ``"eye"`` too).
+
 Initializers are frozen dataclasses: equal arguments give equal, equally hashed initializers.
 """
 
@@ -43,6 +50,7 @@ from fnn.initializers._fixed import (
     zeros as zeros,
 )
 from fnn.initializers._gain import calculate_gain as calculate_gain
+from fnn.initializers._matrix import identity as identity, orthogonal as orthogonal
 from fnn.initializers._registry import get as get, names as names
 from fnn.initializers._variance_scaling import (
     TRUNCATED_NORMAL_STD as TRUNCATED_NORMAL_STD,
@@ -75,6 +83,8 @@ __all__ = [
     "kaiming_uniform",
     "kaiming_normal",
     "calculate_gain",
+    "orthogonal",
+    "identity",
     "random_normal",
     "truncated_normal",
     "random_uniform",

@@ -10,6 +10,7 @@ from typing import Any
 from fnn._registry import Registry
 from fnn.initializers._base import Initializer
 from fnn.initializers._fixed import constant, ones, random_normal, random_uniform, truncated_normal, zeros
+from fnn.initializers._matrix import identity, orthogonal
 from fnn.initializers._variance_scaling import (
     glorot_normal,
     glorot_uniform,
@@ -39,15 +40,26 @@ _FACTORIES: dict[str, Callable[..., Initializer]] = {
     "truncated_normal": truncated_normal,
     "random_uniform": random_uniform,
     "variance_scaling": variance_scaling,
+    "orthogonal": orthogonal,
+    "identity": identity,
     "constant": constant,
     "zeros": zeros,
     "ones": ones,
 }
-# Keras's aliases. The PyTorch names are factories of their own: torch's normals are untruncated.
+# Keras's aliases, and torch's eye_. The PyTorch names are factories of their own: torch's normals
+# are untruncated (its orthogonal_ is Keras's orthogonal, under the same name).
 _NAMES = Registry(
     "initializer",
     _FACTORIES,
-    aliases={"normal": "random_normal", "uniform": "random_uniform", "zero": "zeros", "one": "ones"},
+    aliases={
+        "normal": "random_normal",
+        "uniform": "random_uniform",
+        "zero": "zeros",
+        "one": "ones",
+        "orthogonal_initializer": "orthogonal",
+        "identity_initializer": "identity",
+        "eye": "identity",
+    },
 )
 
 

@@ -317,17 +317,19 @@ def test_names_aliases_and_errors():
 
 def test_every_metric_has_keras_s_direction():
     """Keras 3.15's metric classes declare ``_direction`` "up" for the accuracies, AUC,
-    Precision, Recall, F1Score, R2Score and CosineSimilarity, "down" for the errors and the
-    other losses (read by callbacks' mode="auto"); a function of yours has none, one of fnn's
-    losses given as a metric falls (Keras's rule for its own losses)."""
+    Precision, Recall, F1Score, FBetaScore, R2Score and CosineSimilarity, "down" for the errors
+    and the other losses (read by callbacks' mode="auto"), none for the confusion counts; a
+    function of yours has none, one of fnn's losses given as a metric falls (Keras's rule for
+    its own losses)."""
     up = {
         "accuracy", "acc", "binary_accuracy", "categorical_accuracy", "sparse_categorical_accuracy",
         "top_k_categorical_accuracy", "sparse_top_k_categorical_accuracy", "auc", "precision", "recall",
-        "f1_score", "f1", "r2_score", "r2", "cosine_similarity",
+        "f1_score", "f1", "fbeta_score", "r2_score", "r2", "cosine_similarity",
     }  # fmt: skip
+    counts = {"true_positives", "false_positives", "true_negatives", "false_negatives"}
     for name in metrics.names():
         m = metrics.get(name, loss="binary_crossentropy")
-        assert direction(m) == ("up" if name in up else "down"), name
+        assert direction(m) == (None if name in counts else "up" if name in up else "down"), name
     assert direction(metrics.get(lambda t, p: t == p)) is None
     custom = fnn_losses.custom("sq", lambda t, p: ((p - t) ** 2).sum(-1))
     assert direction(metrics.get(custom)) is None  # a loss of yours: Keras knows none either
@@ -682,6 +684,14 @@ _THRESHOLD_METRICS = {
 _SHARED = {"recall": "precision", "recall_c1": "precision_c1", "f1_macro": "f1_micro", "f1_weighted": "f1_micro"}
 
 
+def _multi_label(seed, n=1000, c=3):
+    """0/1 targets of ``c`` columns (multi-label), scores in [0, 1] that rank them, sample weights."""
+    rng = np.random.default_rng(seed)
+    y = (rng.uniform(size=(n, c)) < [0.2, 0.5, 0.3]).astype(float)
+    p = np.clip(0.3 * y + rng.uniform(size=(n, c)) * 0.7, 0, 1)
+    return y, p, rng.uniform(0.0, 2.0, size=n)
+
+
 @jax.jit
 def _threshold_family(y, p, w):
     ms = {k: m for k, m in _THRESHOLD_METRICS.items() if k not in _SHARED}
@@ -691,11 +701,8 @@ def _threshold_family(y, p, w):
 def test_precision_recall_f1_match_sklearn_streamed():
     from sklearn.metrics import f1_score, precision_score, recall_score
 
-    rng = np.random.default_rng(3)
-    n, c = 1000, 3
-    y = (rng.uniform(size=(n, c)) < [0.2, 0.5, 0.3]).astype(float)  # multi-label 0/1 columns
-    p = np.clip(0.3 * y + rng.uniform(size=(n, c)) * 0.7, 0, 1)
-    w = rng.uniform(0.0, 2.0, size=n)
+    y, p, w = _multi_label(3)
+    c = y.shape[1]
     streamed = _stream(_threshold_family, y, p, w)  # sklearn sees the whole set at once
     pred = (p > 0.5).astype(int)
     argmax = np.eye(c, dtype=int)[p.argmax(1)]
@@ -852,7 +859,7 @@ def test_bad_shapes_name_the_arguments():
         metrics.auc(np.zeros(4), np.zeros((4, 2)))
     with pytest.raises(ValueError, match=r"class_id=3 needs y_pred of shape \(N, C\) with C > 3"):
         metrics.recall(np.zeros((4, 3)), np.zeros((4, 3)), class_id=3)
-    with pytest.raises(ValueError, match=r"f1_score expects .* \(N,\) or \(N, C\)"):
+    with pytest.raises(ValueError, match=r"f1_score and fbeta_score expect .* \(N,\) or \(N, C\)"):
         metrics.f1(np.zeros((2, 2, 2)), np.zeros((2, 2, 2)))
     with pytest.raises(ValueError, match=r"r2_score expects .* \(N,\) or \(N, k\)"):
         metrics.r2(np.zeros((2, 2, 2)), np.zeros((2, 2, 2)))
@@ -972,6 +979,151 @@ def test_a_mean_of_zero_total_weight_is_zero_as_keras_but_r2_stays_nan():
         assert float(values[name]) == 0.0, name  # Keras: divide_no_nan
     assert float(metrics.get("rmse").result(np.float64(0), np.float64(0))) == 0.0  # on the host too
     assert math.isnan(float(values["r2"]))  # Keras's R2Score: 0 / 0 as well
+
+
+# ---------------------------------------------------------------- confusion counts and F-beta
+
+_COUNT_NAMES = ("true_positives", "false_positives", "true_negatives", "false_negatives")
+AVERAGES = ("micro", "macro", "weighted")
+_COUNTS_AND_FBETA = {
+    "counts": metrics.get("TruePositives"),  # the four share their update: one for all
+    "counts_03": metrics.get("true_positives", threshold=0.3),
+    **{f"f2_{a}": metrics.get("fbeta_score", average=a, beta=2.0, threshold=0.5) for a in AVERAGES},
+    "f05_argmax": metrics.get("FBetaScore", beta=0.5),  # Keras's default threshold None: argmax
+}
+
+
+def ref_counts_at(y, p, w, threshold):
+    """``(tp, fp, tn, fn)`` of all elements in float64, ``w`` per sample (or None)."""
+    pos, pred = y != 0, p > threshold
+    w = np.ones(len(y)) if w is None else w
+    return tuple(float(np.sum(w[:, None] * (pos == a) * (pred == b))) for a, b in ((1, 1), (0, 1), (0, 0), (1, 0)))
+
+
+def ref_fbeta(y, p, w, beta, average, threshold):
+    """Keras's FBetaScore.result in float64, from its update's per-column counts."""
+    pred = (p >= p.max(1, keepdims=True)) & (np.abs(p) > 1e-9) if threshold is None else p > threshold
+    w = (np.ones(len(y)) if w is None else w)[:, None]
+    tp, fp, fn = (np.sum(w * a * b, 0) for a, b in ((pred, y), (pred, 1 - y), (~pred, y)))
+    support = np.sum(w * y, 0)
+    if average == "micro":
+        tp, fp, fn = tp.sum(), fp.sum(), fn.sum()
+    precision, recall, b2 = tp / (tp + fp + EPS), tp / (tp + fn + EPS), beta * beta
+    f = precision * recall / (b2 * precision + recall + EPS) * (1 + b2)
+    return np.sum(f * support / (support.sum() + EPS)) if average == "weighted" else np.mean(f)
+
+
+@jax.jit
+def _counts_family(y, p, w):
+    return {k: (m.update(y, p), m.update(y, p, w)) for k, m in _COUNTS_AND_FBETA.items()}
+
+
+def test_counts_and_fbeta_match_numpy_streamed_over_uneven_batches():
+    y, p, w = _multi_label(4)
+    (n, c), p[:40] = y.shape, np.round(p[:40], 1)  # some on the thresholds: not above them
+    streamed = _stream(_counts_family, y, p, w)  # 256 + 256 + 256 + 232
+    for i, sw in enumerate((None, w)):
+        for key, threshold in (("counts", 0.5), ("counts_03", 0.3)):
+            want = ref_counts_at(y, p, sw, threshold)
+            for name, value in zip(_COUNT_NAMES, want, strict=True):
+                m = metrics.get(name, threshold=threshold)
+                assert float(m.result(*streamed[key][i])) == pytest.approx(value, rel=1e-12), (name, threshold)
+            assert sum(want) == pytest.approx(c * (n if sw is None else sw.sum()), rel=1e-12)
+        for a in AVERAGES:
+            got = float(_COUNTS_AND_FBETA[f"f2_{a}"].result(*streamed["f2_micro"][i]))
+            assert got == pytest.approx(ref_fbeta(y, p, sw, 2.0, a, 0.5), rel=1e-12), a
+        got = float(_COUNTS_AND_FBETA["f05_argmax"].result(*streamed["f05_argmax"][i]))
+        assert got == pytest.approx(ref_fbeta(y, p, sw, 0.5, "macro", None), rel=1e-12)
+    # beta = 1 is F1 to the bit, and the one-batch forms are the streamed metric on one batch
+    one_batch = jax.jit(
+        lambda y, p: (
+            metrics.fbeta_score(y, p, threshold=0.5),
+            metrics.f1_score(y, p, threshold=0.5),
+            metrics.fbeta_score(y, p, "weighted", 2.0, 0.5),
+            [f(y, p) for f in (metrics.true_positives, metrics.false_positives, metrics.true_negatives)],
+            metrics.false_negatives(y, p, threshold=0.3),
+        )
+    )(y, p)
+    assert float(one_batch[0]) == float(one_batch[1])
+    assert float(one_batch[2]) == pytest.approx(ref_fbeta(y, p, None, 2.0, "weighted", 0.5), rel=1e-12)
+    assert [float(v) for v in one_batch[3]] == list(ref_counts_at(y, p, None, 0.5)[:3])
+    assert float(one_batch[4]) == ref_counts_at(y, p, None, 0.3)[3]
+
+
+def test_counts_and_fbeta_options_names_and_errors():
+    bce = fnn_losses.get("binary_crossentropy", from_logits=True)
+    assert dict(metrics.get("FalseNegatives").options) == {"threshold": 0.5, "from_logits": False}
+    assert dict(metrics.get("true_negatives", loss=bce).options)["from_logits"]  # logits, as precision's
+    assert dict(metrics.get("FBetaScore").options) == {
+        "average": "macro", "beta": 1.0, "threshold": None, "from_logits": False
+    }  # fmt: skip
+    assert metrics.get("true_positives") != metrics.get("false_positives")  # same counts, another result
+    assert metrics.get("fbeta_score", beta=2) == metrics.get("fbeta_score", beta=2.0)
+    assert {*_COUNT_NAMES, "fbeta_score"} <= set(metrics.names())
+    for name, options, error, said in [
+        (
+            "true_positives",
+            {"thresholds": 0.3},
+            TypeError,
+            r"unknown option.*'thresholds'.*\['from_logits', 'threshold'\]",
+        ),
+        ("true_positives", {"threshold": 1.5}, ValueError, r"threshold must be in \[0, 1\]"),
+        ("false_positives", {"class_id": 0}, TypeError, "unknown option"),
+        ("fbeta_score", {"beta": 0.0}, ValueError, "beta must be > 0"),
+        ("fbeta_score", {"beta": "2"}, TypeError, "beta must be a real number"),
+        ("fbeta_score", {"average": None}, TypeError, "average must be one of"),
+        ("f1_score", {"beta": 2.0}, TypeError, r"unknown option.*'beta'"),
+    ]:
+        with pytest.raises(error, match=said):
+            metrics.get(name, **options)
+    with pytest.raises(ValueError, match="beta must be > 0"):
+        metrics.fbeta_score(np.ones((2, 2)), np.ones((2, 2)), beta=-1.0)
+    with pytest.raises(ValueError, match=r"metrics\[0\] = 'fbeta_score' does not fit.*\(N,\) or \(N, C\)"):
+        metrics.resolve(["fbeta_score"], y_true_shape=(4, 2, 2), y_pred_shape=(4, 2, 2))
+
+
+def test_fit_and_evaluate_stream_the_counts_and_fbeta_past_a_padded_last_batch():
+    """Learning rate 0: the training entries are the metrics of the initial params over the 50
+    training samples (3 batches of 16 and one of 2, padded into the scan: the padding counts
+    for nothing), the validation ones over the other 20 with their weights."""
+    x, _, params = _data(n=70, c=2)
+    rng = np.random.default_rng(8)
+    y = (x @ params["w"] + rng.normal(size=(70, 2)) > 0).astype(float)  # two sigmoid columns
+    w = rng.uniform(0.5, 2.0, 70)
+    bce = fnn_losses.get("binary_crossentropy", from_logits=True)
+    net = fnn.mlp([2])
+    p0 = net.init(jax.random.key(0), (3,), jnp.float64)
+    names = [*_COUNT_NAMES, metrics.get("fbeta_score", beta=2.0, threshold=0.5, loss=bce)]  # reads logits
+    stop = fnn.callbacks.EarlyStopping(monitor="val_true_positives")
+    with pytest.raises(ValueError, match=r"mode='auto' cannot tell .*'true_positives' is a count"):
+        fnn.fit(net, p0, "sgd", bce, x, y, metrics=names, callbacks=[stop], verbose=0)
+    res = fnn.fit(
+        net, p0, fnn.optimizers.sgd(0.0), bce, x[:50], y[:50], batch_size=16, epochs=1, shuffle=False,
+        validation_data=(x[50:], y[50:], w[50:]), sample_weight=w[:50], metrics=names,
+        weighted_metrics=["true_positives", "FBetaScore"], verbose=0,
+    )  # fmt: skip
+    out = fnn.evaluate(net, p0, bce, x, y, names, batch_size=16, sample_weight=w, weighted_metrics=["FalsePositives"])
+    z = x @ np.asarray(p0[0]["w"]) + np.asarray(p0[0]["b"])
+    prob = 1 / (1 + np.exp(-z))  # the loss's from_logits reaches the metrics: the sigmoid is applied
+
+    def want(rows, sw):
+        counts = ref_counts_at(y[rows], prob[rows], None, 0.5)
+        out = dict(
+            zip(_COUNT_NAMES, counts, strict=True), fbeta_score=ref_fbeta(y[rows], prob[rows], None, 2.0, "macro", 0.5)
+        )
+        out["weighted_true_positives"] = ref_counts_at(y[rows], prob[rows], sw[rows], 0.5)[0]
+        out["FBetaScore"] = ref_fbeta(y[rows], prob[rows], sw[rows], 1.0, "macro", None)
+        out["FalsePositives"] = ref_counts_at(y[rows], prob[rows], sw[rows], 0.5)[1]
+        return out
+
+    history = res.history.history
+    train, val, every = want(slice(0, 50), w), want(slice(50, 70), w), want(slice(0, 70), w)
+    assert sum(history[k][0] for k in _COUNT_NAMES) == 100.0  # 50 samples x 2 columns, no padding
+    for k in (*_COUNT_NAMES, "fbeta_score", "weighted_true_positives", "FBetaScore"):
+        assert history[k][0] == pytest.approx(train[k], rel=1e-10), k
+        assert history["val_" + k][0] == pytest.approx(val[k], rel=1e-10), k
+    for k in (*_COUNT_NAMES, "fbeta_score", "FalsePositives"):
+        assert out[k] == pytest.approx(every[k], rel=1e-10), k
 
 
 # ---------------------------------------------------------------- Keras's metrics that are losses

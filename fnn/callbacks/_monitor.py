@@ -13,7 +13,7 @@ import jax
 from fnn._registry import normalize
 from fnn._validate import boolean, integer, real
 from fnn.callbacks._base import Callback, FitContext
-from fnn.metrics._registry import direction
+from fnn.metrics._registry import direction, is_builtin
 
 
 def monitor_mode(monitor: str, mode: str) -> str:
@@ -51,6 +51,8 @@ def auto_mode(who: str, monitor: str, metrics: Sequence[Any] | None) -> str:
         return "max" if way == "up" else "min"
     if metrics is None:
         why = "outside fit, no metric is known"
+    elif watched and is_builtin(watched[0]):
+        why = f"{name!r} is a count, for which Keras declares no direction"
     elif watched:
         why = f"{name!r} is a metric of yours"
     else:
@@ -143,11 +145,12 @@ class EarlyStopping(MonitorCallback):
         patience: Epochs without improvement before stopping, an int >= 0.
         mode: ``"min"``, ``"max"``, or ``"auto"``, Keras 3's rule: min for ``loss`` and
             ``val_loss``, else the direction of the run's metric logged under that name (without
-            ``val_``): max for the accuracies, auc, precision, recall, f1_score, r2_score and
-            cosine_similarity, min for the errors and the other metrics that are losses (and
-            fnn's losses given as metrics). Any other monitor, a metric of your own
-            (``val_hit_rate``), a value a callback logs or a name not logged, needs ``"min"``
-            or ``"max"``: no name can tell which way it improves.
+            ``val_``): max for the accuracies, auc, precision, recall, f1_score, fbeta_score,
+            r2_score and cosine_similarity, min for the errors and the other metrics that are
+            losses (and fnn's losses given as metrics). Any other monitor, a metric of your own
+            (``val_hit_rate``), a confusion count (``true_positives``...), a value a callback
+            logs or a name not logged, needs ``"min"`` or ``"max"``: no name can tell which way
+            it improves.
         baseline: A value the monitored one must beat for the wait to be reset, or None.
         restore_best_weights: Return the best epoch's weights instead of the last ones.
         start_from_epoch: The first epoch (counted from 0) that is monitored.

@@ -17,8 +17,10 @@ value::
 Means (accuracies, ``mae``, ``mse``, ``rmse``, and Keras's metrics that are losses: ``mape``,
 ``binary_crossentropy``, ``cosine_similarity``... :func:`get` lists them) sum per-element or
 per-sample scores and their count (a count of 0 gives 0, as in Keras); ``auc``,
-``precision``, ``recall`` and ``f1_score`` sum confusion counts; ``r2_score`` sums ``y``,
-``y^2``, the squared residuals and the count. Every ``update`` takes an optional
+``precision``, ``recall``, ``f1_score`` and ``fbeta_score`` sum confusion counts, and
+``true_positives``, ``false_positives``, ``true_negatives`` and ``false_negatives`` are those
+counts over the epoch (at ``threshold=0.5``; weighted, the sum of the weights); ``r2_score``
+sums ``y``, ``y^2``, the squared residuals and the count. Every ``update`` takes an optional
 ``sample_weight`` (Keras's semantics: weighted sums over weighted counts; None is unweighted).
 As in Keras 3, :func:`fnn.fit` and :func:`fnn.evaluate` weigh only their ``weighted_metrics``
 by the sample or class weights; their ``metrics`` stay unweighted.
@@ -39,13 +41,17 @@ from fnn.metrics._accuracy import (
     sparse_top_k_categorical_accuracy as sparse_top_k_categorical_accuracy,
     top_k_categorical_accuracy as top_k_categorical_accuracy,
 )
+from fnn.metrics._auc import auc as auc
 from fnn.metrics._base import Metric as Metric
 from fnn.metrics._confusion import (
-    auc as auc,
-    f1_score as f1_score,
+    false_negatives as false_negatives,
+    false_positives as false_positives,
     precision as precision,
     recall as recall,
+    true_negatives as true_negatives,
+    true_positives as true_positives,
 )
+from fnn.metrics._fscore import f1_score as f1_score, fbeta_score as fbeta_score
 from fnn.metrics._registry import get as get, names as names
 from fnn.metrics._regression import (
     mae as mae,
@@ -86,6 +92,11 @@ __all__ = [
     "recall",
     "f1_score",
     "f1",
+    "fbeta_score",
+    "true_positives",
+    "false_positives",
+    "true_negatives",
+    "false_negatives",
     "get",
     "resolve",
     "check_targets",

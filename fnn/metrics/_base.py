@@ -82,7 +82,8 @@ class Entry(NamedTuple):
     ``check`` validates the options (naming the bad one) and returns them normalised, so equal
     configurations give equal (hashable) metrics. ``direction`` is Keras's ``_direction`` of the
     same metric: ``"up"`` where a higher value is better, ``"down"`` where a lower one is (what
-    callbacks with ``mode="auto"`` read).
+    callbacks with ``mode="auto"`` read); None where Keras's metric declares none (the
+    confusion counts), which ``mode="auto"`` refuses as Keras 3 does.
     """
 
     scores: Callable[..., Any]
@@ -90,7 +91,7 @@ class Entry(NamedTuple):
     root: bool = False
     finish: Callable[..., Any] | None = None
     check: Callable[[dict[str, Any]], dict[str, Any]] | None = None
-    direction: str = "down"
+    direction: str | None = "down"
 
 
 @dataclasses.dataclass(frozen=True)

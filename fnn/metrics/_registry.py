@@ -10,12 +10,14 @@ from typing import Any
 from fnn import losses
 from fnn._registry import Registry
 from fnn.metrics._accuracy import ENTRIES as ACCURACY
+from fnn.metrics._auc import ENTRIES as AUC
 from fnn.metrics._base import Entry, Metric
 from fnn.metrics._confusion import ENTRIES as CONFUSION
 from fnn.metrics._from_loss import ALIASES as LOSS_ALIASES, ENTRIES as FROM_LOSS
+from fnn.metrics._fscore import ENTRIES as FSCORE
 from fnn.metrics._regression import ENTRIES as REGRESSION
 
-_REGISTRY: dict[str, Entry] = {**ACCURACY, **REGRESSION, **CONFUSION, **FROM_LOSS}
+_REGISTRY: dict[str, Entry] = {**ACCURACY, **REGRESSION, **AUC, **CONFUSION, **FSCORE, **FROM_LOSS}
 _BUILTIN = {e.scores for e in _REGISTRY.values()}
 _DIRECTIONS = {e.scores: e.direction for e in _REGISTRY.values()}
 # fnn's loss functions given as metrics (mse's scores are shared with rmse and need no entry here)
@@ -30,9 +32,10 @@ def is_builtin(metric: Metric) -> bool:
 
 def direction(metric: Metric) -> str | None:
     """Which way ``metric`` improves, as Keras's metrics declare it (their ``_direction``):
-    ``"up"`` for the accuracies, auc, precision, recall, f1_score, r2_score and
+    ``"up"`` for the accuracies, auc, precision, recall, f1_score, fbeta_score, r2_score and
     cosine_similarity; ``"down"`` for the errors, the other metrics that are losses, and one of
     fnn's built-in losses given as a metric (Keras's rule for a Keras loss given as one); None
+    for the confusion counts (true_positives...), which Keras's declare no direction for, and
     for a metric of your own, which no name can speak for."""
     if metric.scores in _DIRECTIONS:
         return _DIRECTIONS[metric.scores]
@@ -195,18 +198,20 @@ def get(
     (:mod:`fnn.losses`).
 
     A loss with ``from_logits=True`` makes the threshold metrics (binary_accuracy, auc,
-    precision, recall, f1_score) and the crossentropy metrics read logits unless
+    precision, recall, the confusion counts, f1_score, fbeta_score) and the crossentropy metrics read logits unless
     ``from_logits`` is given here (Keras would read the logits as probabilities); a sparse
     loss's ``ignore_class`` likewise reaches ``sparse_categorical_crossentropy``.
 
-    Options (equal options give equal, hashable metrics; auc's, precision's, recall's,
-    f1_score's and r2_score's are validated here, binary_accuracy's and the top-k metrics' when
+    Options (equal options give equal, hashable metrics; auc's, precision's, recall's, the
+    counts', the F-scores' and r2_score's are validated here, binary_accuracy's and the top-k metrics' when
     the metric is first traced, which :func:`resolve` with shapes does before any compilation):
     binary_accuracy ``threshold``, ``from_logits``; the top-k metrics ``k``; auc ``curve``
     (``"ROC"``/``"PR"``), ``num_thresholds`` (>= 2), ``summation_method``, ``from_logits``;
-    precision and recall ``threshold``, ``class_id``, ``from_logits``; f1_score ``average``
-    (``"micro"``/``"macro"``/``"weighted"``), ``threshold`` (None, the default: argmax),
-    ``from_logits``; r2_score ``class_aggregation``; binary_crossentropy ``from_logits``,
+    precision and recall ``threshold``, ``class_id``, ``from_logits``; true_positives,
+    false_positives, true_negatives and false_negatives ``threshold`` (Keras's ``thresholds``,
+    one value), ``from_logits``; f1_score ``average`` (``"micro"``/``"macro"``/``"weighted"``),
+    ``threshold`` (None, the default: argmax), ``from_logits``; fbeta_score the same and
+    ``beta`` (> 0); r2_score ``class_aggregation``; binary_crossentropy ``from_logits``,
     ``label_smoothing``; categorical_crossentropy ``from_logits``, ``label_smoothing``,
     ``axis``; sparse_categorical_crossentropy ``from_logits``, ``ignore_class``, ``axis``;
     cosine_similarity ``axis`` (the options of Keras's metric classes, validated as the

@@ -393,6 +393,7 @@ def test_datasets_lists_names_tasks_and_shapes(tmp_path, capsys):
         (["compare", "--seeds", "two"], ["--seeds", "positive integer"]),
         (["compare", "--validation-split", "1.5"], ["--validation-split", "[0, 1)"]),
         (["train", "--activation", "rellu"], ["rellu", "relu", "tanh"]),
+        (["train", "--activation", "threshold"], ["'threshold' needs threshold and default_value", "cannot give"]),
         (["compare", "--grad", "numeric"], ["--grad", "manual", "autodiff"]),
         (["train", "--dataset", "mnist"], ["mnist", "--path"]),
         (["train", "--dataset", "diabetes", "--loss", "sparse_categorical_crossentropy"], ["does not fit", "diabetes"]),

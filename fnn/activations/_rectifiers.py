@@ -1,6 +1,6 @@
 """The rectifiers and the other piecewise-linear activations: linear, relu, relu6, leaky_relu,
-elu and selu (rectifiers whose negative branch is exponential), and hard_sigmoid (relu6 shifted
-and scaled), each beside its derivative ``f_grad(x, y=None)``.
+elu, celu and selu (rectifiers whose negative branch is exponential), and hard_sigmoid (relu6
+shifted and scaled), each beside its derivative ``f_grad(x, y=None)``.
 """
 
 from __future__ import annotations
@@ -174,6 +174,42 @@ def elu_grad(x: Array, y: Array | None = None, alpha: float = 1.0) -> Array:
     return jnp.where(x > 0, 1, alpha * jnp.exp(jnp.where(x > 0, 0, x))).astype(x.dtype)
 
 
+def celu(x: Array, alpha: float = 1.0) -> Array:
+    """``f(x) = x if x > 0 else alpha (exp(x / alpha) - 1)``: elu with its negative branch
+    stretched by alpha, so that f'(0) = 1 from both sides for every alpha (no kink).
+
+    Args:
+        x: Input array, any shape (integers become the default float dtype).
+        alpha: The scale of the negative branch, > 0 (Keras's default 1.0: elu).
+
+    Returns:
+        ``f(x)``, of the shape of ``x``.
+
+    Examples:
+        >>> import fnn
+        >>> fnn.activations.celu([2.0, 0.0]).tolist()
+        [2.0, 0.0]
+    """
+    x = as_float(x)
+    # exp only sees x <= 0, as in elu
+    return jnp.where(x > 0, x, alpha * jnp.expm1(jnp.where(x > 0, 0, x) / alpha))
+
+
+def celu_grad(x: Array, y: Array | None = None, alpha: float = 1.0) -> Array:
+    """``f'(x) = 1 if x > 0 else exp(x / alpha)`` (1 at 0 from both sides).
+
+    Args:
+        x: The forward's input, any shape.
+        y: ``f(x)`` if the caller already has it; not needed here.
+        alpha: The scale of the negative branch, > 0.
+
+    Returns:
+        ``f'(x)`` elementwise, of the shape and float dtype of ``x``.
+    """
+    x = as_float(x)
+    return jnp.where(x > 0, 1, jnp.exp(jnp.where(x > 0, 0, x) / alpha)).astype(x.dtype)
+
+
 def selu(x: Array) -> Array:
     """``f(x) = scale * elu(x, alpha)`` with the SELU constants :data:`SELU_SCALE`, :data:`SELU_ALPHA`.
 
@@ -236,5 +272,6 @@ relu = with_derivative(relu, elementwise_jvp(relu_grad))
 relu6 = with_derivative(relu6, elementwise_jvp(relu6_grad))
 leaky_relu = with_derivative(leaky_relu, elementwise_jvp(leaky_relu_grad))
 elu = with_derivative(elu, elementwise_jvp(elu_grad))
+celu = with_derivative(celu, elementwise_jvp(celu_grad))
 selu = with_derivative(selu, elementwise_jvp(selu_grad))
 hard_sigmoid = with_derivative(hard_sigmoid, elementwise_jvp(hard_sigmoid_grad))

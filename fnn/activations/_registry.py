@@ -16,6 +16,8 @@ from fnn._validate import boolean, integer, real, unbindable
 from fnn._values import bound
 from fnn.activations._base import as_float
 from fnn.activations._rectifiers import (
+    celu,
+    celu_grad,
     elu,
     elu_grad,
     hard_sigmoid,
@@ -31,11 +33,25 @@ from fnn.activations._rectifiers import (
     selu,
     selu_grad,
 )
+from fnn.activations._shrink import (
+    hard_shrink,
+    hard_shrink_grad,
+    soft_shrink,
+    soft_shrink_grad,
+    tanh_shrink,
+    tanh_shrink_grad,
+    threshold,
+    threshold_grad,
+)
 from fnn.activations._smooth import (
+    exponential,
+    exponential_grad,
     gelu,
     gelu_grad,
     gelu_tanh,
     gelu_tanh_grad,
+    log_sigmoid,
+    log_sigmoid_grad,
     mish,
     mish_grad,
     sigmoid,
@@ -49,7 +65,19 @@ from fnn.activations._smooth import (
     tanh,
     tanh_grad,
 )
-from fnn.activations._softmax import log_softmax, log_softmax_vjp, softmax, softmax_vjp
+from fnn.activations._softmax import log_softmax, log_softmax_vjp, softmax, softmax_vjp, sparsemax, sparsemax_vjp
+from fnn.activations._surrogates import (
+    hard_silu,
+    hard_silu_grad,
+    hard_tanh,
+    hard_tanh_grad,
+    sparse_plus,
+    sparse_plus_grad,
+    sparse_sigmoid,
+    sparse_sigmoid_grad,
+    squareplus,
+    squareplus_grad,
+)
 
 
 class Activation(NamedTuple):
@@ -95,7 +123,7 @@ class _Spec(NamedTuple):
     fn: Callable
     grad: Callable | None  # elementwise derivative (x, y=None, **params)
     vjp: Callable | None  # along-an-axis (x, y, dy, **params)
-    defaults: dict
+    defaults: dict  # a default of None: the option must be given (threshold's, as in Keras)
 
 
 _REGISTRY: dict[str, _Spec] = {
@@ -106,6 +134,7 @@ _REGISTRY: dict[str, _Spec] = {
     "relu6": _Spec(relu6, relu6_grad, None, {}),
     "leaky_relu": _Spec(leaky_relu, leaky_relu_grad, None, {"negative_slope": 0.2}),
     "elu": _Spec(elu, elu_grad, None, {"alpha": 1.0}),
+    "celu": _Spec(celu, celu_grad, None, {"alpha": 1.0}),
     "selu": _Spec(selu, selu_grad, None, {}),
     "gelu": _Spec(gelu, gelu_grad, None, {}),
     "gelu_tanh": _Spec(gelu_tanh, gelu_tanh_grad, None, {}),
@@ -114,10 +143,31 @@ _REGISTRY: dict[str, _Spec] = {
     "softsign": _Spec(softsign, softsign_grad, None, {}),
     "hard_sigmoid": _Spec(hard_sigmoid, hard_sigmoid_grad, None, {}),
     "mish": _Spec(mish, mish_grad, None, {}),
+    "exponential": _Spec(exponential, exponential_grad, None, {}),
+    "log_sigmoid": _Spec(log_sigmoid, log_sigmoid_grad, None, {}),
+    "hard_tanh": _Spec(hard_tanh, hard_tanh_grad, None, {}),
+    "hard_silu": _Spec(hard_silu, hard_silu_grad, None, {}),
+    "sparse_sigmoid": _Spec(sparse_sigmoid, sparse_sigmoid_grad, None, {}),
+    "sparse_plus": _Spec(sparse_plus, sparse_plus_grad, None, {}),
+    "squareplus": _Spec(squareplus, squareplus_grad, None, {"b": 4.0}),
+    "hard_shrink": _Spec(hard_shrink, hard_shrink_grad, None, {"threshold": 0.5}),
+    "soft_shrink": _Spec(soft_shrink, soft_shrink_grad, None, {"threshold": 0.5}),
+    "tanh_shrink": _Spec(tanh_shrink, tanh_shrink_grad, None, {}),
+    "threshold": _Spec(threshold, threshold_grad, None, {"threshold": None, "default_value": None}),
     "softmax": _Spec(softmax, None, softmax_vjp, {"axis": -1}),
     "log_softmax": _Spec(log_softmax, None, log_softmax_vjp, {"axis": -1}),
+    "sparsemax": _Spec(sparsemax, None, sparsemax_vjp, {"axis": -1}),
 }
-_NAMES = Registry("activation", _REGISTRY, aliases={"swish": "silu", "gelu_approximate": "gelu_tanh"})
+_NAMES = Registry(
+    "activation", _REGISTRY, aliases={"swish": "silu", "gelu_approximate": "gelu_tanh", "hard_swish": "hard_silu"}
+)
+# The options with a range beyond finiteness: the interval keywords of fnn._validate.real.
+_BOUNDS: dict[tuple[str, str], dict[str, Any]] = {
+    ("celu", "alpha"): {"lo": 0.0, "lo_open": True},  # divides x; a negative one flips the branch
+    ("squareplus", "b"): {"lo": 0.0, "lo_open": True},  # b = 0 is relu, with f'(0) = 0/0
+    ("hard_shrink", "threshold"): {"lo": 0.0},
+    ("soft_shrink", "threshold"): {"lo": 0.0},
+}
 # Keyword spellings other libraries use for the same hyperparameter (Keras 2 / tf.nn: alpha).
 _KWARG_ALIASES = {"leaky_relu": {"alpha": "negative_slope"}}
 
@@ -141,10 +191,16 @@ def _check_params(name: str, defaults: dict, kwargs: dict) -> dict:
     if unknown:
         allowed = ", ".join(defaults) or "none"
         raise TypeError(f"activation {name!r} got unexpected keyword(s) {unknown}; allowed: {allowed}")
+    missing = [key for key, value in defaults.items() if value is None and key not in kwargs]
+    if missing:
+        raise TypeError(f"activation {name!r} needs {' and '.join(missing)} (no defaults, as in Keras)")
     params = dict(defaults)
     for key, value in kwargs.items():
         where = f"activation {name!r}: {key}"
-        params[key] = integer(where, value) if isinstance(defaults[key], int) else real(where, value)
+        if isinstance(defaults[key], int):
+            params[key] = integer(where, value)
+        else:
+            params[key] = real(where, value, **_BOUNDS.get((name, key), {}))
     return params
 
 
@@ -172,17 +228,20 @@ def get(identifier: str | Activation | None = None, **kwargs: Any) -> Activation
 
     Args:
         identifier: A name (``"relu"``, ``"leaky_relu"``...), an :class:`Activation`, or None.
-        **kwargs: The activation's hyperparameters: ``negative_slope`` (leaky_relu; Keras 2's
-            ``alpha`` too), ``alpha`` (elu), ``approximate`` (gelu: True gives gelu_tanh),
-            ``axis`` (softmax, log_softmax).
+        **kwargs: The activation's hyperparameters, with Keras's names and defaults:
+            ``negative_slope`` (leaky_relu; Keras 2's ``alpha`` too), ``alpha`` (elu; celu,
+            > 0), ``approximate`` (gelu: True gives gelu_tanh), ``b`` (squareplus, > 0),
+            ``threshold`` (hard_shrink, soft_shrink, >= 0), ``threshold`` and ``default_value``
+            (threshold: both required), ``axis`` (softmax, log_softmax, sparsemax).
 
     Returns:
         The :class:`Activation`, with its hand-written ``vjp``.
 
     Raises:
-        ValueError: For an unknown name (the message lists the known ones).
-        TypeError: For anything that is not a name, an Activation or None, for unexpected
-            or ill-typed keywords, and for an Activation whose ``fn`` cannot be called as
+        ValueError: For an unknown name (the message lists the known ones), and for an option
+            out of its range (non-finite, or outside the bounds above).
+        TypeError: For anything that is not a name, an Activation or None, for unexpected,
+            missing or ill-typed keywords, and for an Activation whose ``fn`` cannot be called as
             ``fn(x)`` or ``vjp`` as ``vjp(x, y, dy)``.
 
     Examples:
@@ -224,8 +283,8 @@ _ALONG_AXIS = {spec.fn: spec.vjp for spec in _REGISTRY.values() if spec.grad is 
 
 def acts_per_sample(act: Any) -> bool:
     """Whether ``act`` computes each sample's output, and its derivative, from that sample
-    alone: the built-in activations do (softmax and log_softmax along the last axis, their
-    default); an Activation of your own is not assumed to.
+    alone: the built-in activations do (softmax, log_softmax and sparsemax along the last
+    axis, their default); an Activation of your own is not assumed to.
 
     Args:
         act: An :class:`Activation` (anything else gives False).
@@ -271,7 +330,7 @@ def derivative(identifier: str | Activation | None, x: Array, **kwargs: Any) -> 
         ``f'(x)`` elementwise, of the shape of ``x``.
 
     Raises:
-        ValueError: For softmax and log_softmax, whose Jacobian is not diagonal (use their
+        ValueError: For softmax, log_softmax and sparsemax, whose Jacobian is not diagonal (use their
             ``vjp``), and for an unknown name.
         TypeError: As :func:`get`.
 
@@ -281,7 +340,7 @@ def derivative(identifier: str | Activation | None, x: Array, **kwargs: Any) -> 
         [0.0, 1.0]
     """
     act = get(identifier, **kwargs)
-    if act.name in ("softmax", "log_softmax"):
+    if act.name in _REGISTRY and _REGISTRY[act.name].grad is None:
         raise ValueError(f"activation {act.name!r} is not elementwise; use get({act.name!r}).vjp")
     x = as_float(x)
     return act.vjp(x, act.fn(x), jnp.ones_like(x))

@@ -1,5 +1,5 @@
-"""The smooth activations: sigmoid, tanh, gelu and its tanh approximation, silu (swish),
-softplus, softsign and mish, each beside its derivative ``f_grad(x, y=None)``.
+"""The smooth activations: sigmoid and log_sigmoid, tanh, gelu and its tanh approximation, silu
+(swish), softplus, softsign, mish and exponential, each beside its derivative ``f_grad(x, y=None)``.
 """
 
 from __future__ import annotations
@@ -54,6 +54,31 @@ def sigmoid_grad(x: Array, y: Array | None = None) -> Array:
     """
     y = sigmoid(x) if y is None else y
     return y * (1 - y)
+
+
+def log_sigmoid(x: Array) -> Array:
+    """``f(x) = log sigmoid(x) = -softplus(-x)`` (no overflow at either tail).
+
+    Args:
+        x: Input array, any shape (integers become the default float dtype).
+
+    Returns:
+        ``f(x)``, of the shape of ``x``.
+    """
+    return -jnp.logaddexp(-as_float(x), 0)
+
+
+def log_sigmoid_grad(x: Array, y: Array | None = None) -> Array:
+    """``f'(x) = sigmoid(-x) = 1 - sigmoid(x)``.
+
+    Args:
+        x: The forward's input, any shape.
+        y: ``f(x)`` if the caller already has it; not needed here.
+
+    Returns:
+        ``f'(x)`` elementwise, of the shape and float dtype of ``x``.
+    """
+    return lax.logistic(-as_float(x))
 
 
 def tanh(x: Array) -> Array:
@@ -268,8 +293,34 @@ def mish_grad(x: Array, y: Array | None = None) -> Array:
     return t + x * (1 - t * t) * lax.logistic(x)
 
 
+def exponential(x: Array) -> Array:
+    """``f(x) = exp(x)`` (overflows to inf beyond log of the dtype's largest number, as Keras's).
+
+    Args:
+        x: Input array, any shape (integers become the default float dtype).
+
+    Returns:
+        ``f(x)``, of the shape of ``x``.
+    """
+    return jnp.exp(as_float(x))
+
+
+def exponential_grad(x: Array, y: Array | None = None) -> Array:
+    """``f'(x) = exp(x) = f(x)``.
+
+    Args:
+        x: The forward's input, any shape.
+        y: ``f(x)`` if the caller already has it (reused instead of recomputed), else None.
+
+    Returns:
+        ``f'(x)`` elementwise, of the shape and float dtype of ``x``.
+    """
+    return exponential(x) if y is None else y
+
+
 # jax's derivative of each forward above is its hand-written one (see _base.py).
 sigmoid = with_derivative(sigmoid, elementwise_jvp(sigmoid_grad))
+log_sigmoid = with_derivative(log_sigmoid, elementwise_jvp(log_sigmoid_grad))
 tanh = with_derivative(tanh, elementwise_jvp(tanh_grad))
 gelu = with_derivative(gelu, elementwise_jvp(gelu_grad))
 gelu_tanh = with_derivative(gelu_tanh, elementwise_jvp(gelu_tanh_grad))
@@ -277,3 +328,4 @@ silu = swish = with_derivative(silu, elementwise_jvp(silu_grad))
 softplus = with_derivative(softplus, elementwise_jvp(softplus_grad))
 softsign = with_derivative(softsign, elementwise_jvp(softsign_grad))
 mish = with_derivative(mish, elementwise_jvp(mish_grad))
+exponential = with_derivative(exponential, elementwise_jvp(exponential_grad))

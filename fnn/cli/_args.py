@@ -128,6 +128,8 @@ def activation_name(text: str) -> str:
         raise argparse.ArgumentTypeError(
             f"unknown activation {text!r}; known activations: {', '.join(_activations.names())}"
         ) from None
+    except TypeError as err:  # threshold: its options have no defaults, and no flag gives them
+        raise argparse.ArgumentTypeError(f"{err}, which --activation cannot give") from None
     return text
 
 

@@ -19,6 +19,8 @@ import fnn
 from fnn import losses as L
 
 EPS = 1e-7  # keras.backend.epsilon()
+# The losses of integer labels, (N,) or (N, 1), rather than targets shaped like y_pred.
+LABEL_LOSSES = {"sparse_categorical_crossentropy", "categorical_generalized_cross_entropy"}
 N, D, C = 6, 4, 4
 
 
@@ -129,6 +131,29 @@ def ref_cosine(t, p, axis=-1):
     return -np.sum(t * p, axis=axis) / (nt * npred)
 
 
+def ref_cfce(t, p, alpha=0.25, gamma=2.0, from_logits=False, label_smoothing=0.0):
+    t = t * (1 - label_smoothing) + label_smoothing / p.shape[-1]
+    if from_logits:  # fnn's documented form: log-softmax, unclipped (Keras clips softmax(z))
+        logq = _log_softmax(p)
+    else:
+        logq = np.log(np.clip(p / np.sum(p, axis=-1, keepdims=True), EPS, 1 - EPS))
+    return np.sum(alpha * t * (1 - np.exp(logq)) ** gamma * -logq, axis=-1)
+
+
+def ref_gce(labels, p, q=0.5):
+    p_y = np.take_along_axis(p, np.asarray(labels).reshape(-1, 1), axis=-1)[:, 0]
+    return (1 - p_y**q) / q
+
+
+def ref_dice(t, p, axis=-1):  # axis=None: one value for the whole batch
+    return 1 - 2 * np.sum(t * p, axis=axis) / (np.sum(t, axis=axis) + np.sum(p, axis=axis) + EPS)
+
+
+def ref_tversky(t, p, alpha=0.5, beta=0.5, axis=-1):
+    tp, fp, fn = (np.sum(a, axis=axis) for a in (t * p, (1 - p) * t, p * (1 - t)))
+    return 1 - tp / (tp + alpha * fp + beta * fn + EPS)
+
+
 # ---------------------------------------------------------------------------------------------
 # Cases: (id, loss name, options, y_true, y_pred, reference per-sample function).
 # ---------------------------------------------------------------------------------------------
@@ -237,6 +262,32 @@ def _cases():
         ("squared_hinge", "squared_hinge", {}, bits, normal(N, D), ref_squared_hinge),
         ("categorical_hinge", "categorical_hinge", {}, onehot, normal(N, C), ref_categorical_hinge),
         ("cosine", "cosine_similarity", {}, normal(N, D), normal(N, D), ref_cosine),
+        ("cfce", "categorical_focal_crossentropy", {}, onehot, unnormalised, ref_cfce),
+        (
+            "cfce_logits_ls",
+            "categorical_focal_crossentropy",
+            {"from_logits": True, "alpha": 1.5, "gamma": 0.5, "label_smoothing": 0.1},
+            onehot,
+            3 * normal(N, C),
+            lambda t, p: ref_cfce(t, p, 1.5, 0.5, True, 0.1),
+        ),
+        (
+            "gce",
+            "categorical_generalized_cross_entropy",
+            {"q": 0.7},
+            labels,
+            unnormalised,
+            lambda t, p: ref_gce(t, p, 0.7),
+        ),
+        ("dice_rows", "dice", {"axis": -1}, bits, probs, ref_dice),
+        (
+            "tversky_rows",
+            "tversky",
+            {"alpha": 0.7, "beta": 0.3, "axis": -1},
+            bits,
+            probs,
+            lambda t, p: ref_tversky(t, p, 0.7, 0.3),
+        ),
     ]
 
 
@@ -393,8 +444,15 @@ Z_HUGE = np.tile([[-1e4, 1e4, 1e4, -1e4], [1e4, -1e4, 0.3, 1e4]], (N // 2, 1))
             lambda t, p: ref_cce(t, p, True, 0.1),
         ),
         ("kl_divergence", {}, P_EDGE, ref_kld),
+        ("categorical_focal_crossentropy", {}, P_EDGE, ref_cfce),
+        (
+            "categorical_focal_crossentropy",
+            {"from_logits": True, "gamma": 0.5, "label_smoothing": 0.1},
+            Z_HUGE,
+            lambda t, p: ref_cfce(t, p, gamma=0.5, from_logits=True, label_smoothing=0.1),
+        ),
     ],
-    ids=["bce", "bce_logits", "focal", "focal_logits", "cce", "cce_logits", "kld"],
+    ids=["bce", "bce_logits", "focal", "focal_logits", "cce", "cce_logits", "kld", "cfce", "cfce_logits"],
 )
 def test_extreme_inputs_are_finite_and_exact(name, opts, p, ref):
     expected = ref(T_BIN, p)
@@ -518,6 +576,8 @@ BIN_T = [[0, 1], [0, 0]]
 BIN_P = [[0.6, 0.4], [0.4, 0.6]]
 LOGITS_T = np.array([[0, 1], [0, 0]])
 LOGITS_P = np.array([[-18.6, 0.51], [2.94, -12.8]])
+DICE_T = np.array([[[[1.0], [1.0]], [[0.0], [0.0]]], [[[1.0], [1.0]], [[0.0], [0.0]]]])
+DICE_P = np.array([[[[0.0], [1.0]], [[0.0], [1.0]]], [[[0.4], [0.0]], [[0.0], [0.9]]]])
 
 
 KERAS_EXAMPLES = [
@@ -601,6 +661,19 @@ KERAS_EXAMPLES = [
         [0.0004, 0.8670],
         1e-4,
     ),
+    # CategoricalFocalCrossentropy: 0.23315276, sample_weight [0.3, 0.7]: 0.1632, reduction=None:
+    # [3.2058331e-05, 4.6627346e-01]; categorical_focal_crossentropy: [2.63401289e-04, 6.75912094e-01]
+    (lambda: L.categorical_focal_crossentropy(CCE_T, CCE_P), 0.23315276, 1e-7),
+    (lambda: L.categorical_focal_crossentropy(CCE_T, CCE_P, sample_weight=[0.3, 0.7]), 0.1632, 1e-4),
+    (lambda: L.get("categorical_focal_crossentropy").per_sample(CCE_T, CCE_P), [3.2058331e-05, 4.6627346e-01], 1e-7),
+    (
+        lambda: L.get("categorical_focal_crossentropy").per_sample(CCE_T, [[0.05, 0.9, 0.05], [0.1, 0.85, 0.05]]),
+        [2.63401289e-04, 6.75912094e-01],
+        1e-8,
+    ),
+    # Dice: axis=(1, 2, 3), reduction=None: [0.5, 0.75757575]; default (axis=None): 0.6164384
+    (lambda: L.get("dice", axis=(1, 2, 3)).per_sample(DICE_T, DICE_P), [0.5, 0.75757575], 1e-7),
+    (lambda: L.dice(DICE_T, DICE_P), 0.6164384, 1e-7),
     # huber: 0.155; log_cosh: 0.108
     (lambda: L.huber([[0, 1], [0, 0]], [[0.6, 0.4], [0.4, 0.6]]), 0.155, 1e-6),
     (lambda: L.log_cosh([[0.0, 1.0], [0.0, 0.0]], [[1.0, 1.0], [0.0, 0.0]]), 0.108, 1e-3),
@@ -858,6 +931,10 @@ def test_sparse_ce_grad_property(seed, ignore, from_logits, scale):
         ("huber_loss", "huber"),
         ("logcosh", "log_cosh"),
         ("SparseCategoricalCrossentropy", "sparse_categorical_crossentropy"),
+        ("CategoricalFocalCrossentropy", "categorical_focal_crossentropy"),
+        ("CategoricalGeneralizedCrossEntropy", "categorical_generalized_cross_entropy"),
+        ("Dice", "dice"),
+        ("Tversky", "tversky"),
     ],
 )
 def test_aliases_resolve_to_canonical_names(alias, name):
@@ -888,6 +965,10 @@ def test_names_cover_the_spec():
         "squared_hinge",
         "categorical_hinge",
         "cosine_similarity",
+        "categorical_focal_crossentropy",
+        "categorical_generalized_cross_entropy",
+        "dice",
+        "tversky",
     ]
     assert set(spec) <= set(L.names())
     for name in L.names():
@@ -932,14 +1013,21 @@ def test_get_errors():
         ("binary_focal_crossentropy", "gamma", -1.0, ">= 0"),
         ("binary_focal_crossentropy", "alpha", 2.0, r"in \[0, 1\]"),
         ("binary_focal_crossentropy", "alpha", -0.5, r"in \[0, 1\]"),
+        ("categorical_focal_crossentropy", "alpha", -0.5, ">= 0"),
+        ("categorical_focal_crossentropy", "gamma", -1.0, ">= 0"),
+        ("tversky", "alpha", -0.1, ">= 0"),
+        ("tversky", "beta", -2.0, ">= 0"),
+        ("categorical_generalized_cross_entropy", "q", 0.0, r"in \(0, 1\)"),
+        ("categorical_generalized_cross_entropy", "q", 1.0, r"in \(0, 1\)"),
     ):
         message = rf"{name}: {option} must be {expected}, got {bad}"
+        labels = np.array([0, 2]) if name in LABEL_LOSSES else t
         with pytest.raises(ValueError, match=message):
             L.get(name, **{option: bad})
         with pytest.raises(ValueError, match=message):
-            getattr(L, name)(t, p, **{option: bad})
+            getattr(L, name)(labels, p, **{option: bad})
         with pytest.raises(ValueError, match=message):
-            getattr(L, f"{name}_grad")(t, p, **{option: bad})
+            getattr(L, f"{name}_grad")(labels, p, **{option: bad})
     # an option per output (alpha of each class) is checked entry by entry
     focal = lambda a, t=t, p=p: L.binary_focal_crossentropy(t, p, apply_class_balancing=True, alpha=a)
 
@@ -1018,7 +1106,7 @@ def test_inputs_and_options_of_the_wrong_type_are_named(name):
     ``from_logits="yes"`` be taken as True: each is a TypeError naming what is wrong."""
     fn = getattr(L, name)
     t, p = np.array([[0.0, 1.0], [1.0, 0.0]]), np.array([[0.3, 0.7], [0.6, 0.4]])
-    if name == "sparse_categorical_crossentropy":
+    if name in LABEL_LOSSES:
         t = np.array([1, 0])
     with pytest.raises(TypeError, match=r"^y_true must hold numbers; got dtype <U\d+$"):
         fn(t.astype(str), p)
@@ -1031,7 +1119,7 @@ def test_inputs_and_options_of_the_wrong_type_are_named(name):
         if option in params:
             with pytest.raises(TypeError, match=rf"^{name}: {option} must be a bool, got str 'yes'$"):
                 fn(t, p, **{option: "yes"})
-    for option in ("label_smoothing", "alpha", "gamma", "delta"):
+    for option in ("label_smoothing", "alpha", "gamma", "delta", "beta", "q"):
         if option in params:
             with pytest.raises(TypeError, match=rf"^{name}: {option} must be a real number, got str '0.1'$"):
                 fn(t, p, **{option: "0.1"})
@@ -1076,6 +1164,19 @@ _KINKS = {
     "squared_hinge": ({}, _T01, 2 * _T01 - 1),
     "categorical_hinge": ({}, _T01 / 2, np.array([[1.0, 1.0, 1.0, 0.0], [2.0, 2.0, 0.0, 2.0]])),  # ties in the max
     "cosine_similarity": ({}, _T01, np.array([[0.0, 0.0, 0.0, 0.0], [1.0, 0.0, 1.0, 0.0]])),  # a zero vector
+    # a true class at q = 1 exactly (1 - q = 0, gamma < 1), others at q = 0 (log q = -1e4)
+    "categorical_focal_crossentropy": (
+        {"from_logits": True, "gamma": 0.5},
+        _T01 / 2,
+        np.array([[1e4, -1e4, 0.0, 0.0], [0.0, 0.0, 1e4, 0.0]]),
+    ),
+    "categorical_generalized_cross_entropy": (
+        {},
+        np.array([1, 2]),
+        np.array([[0.0, 1.0, 0.0, 0.0], [0.5, 0.0, 0.5, 0.0]]),
+    ),
+    "dice": ({}, np.zeros((2, 4)), np.zeros((2, 4))),  # empty masks: 1 - 0 / eps
+    "tversky": ({}, _T01, _T01),  # a perfect prediction
 }
 
 
@@ -1366,7 +1467,7 @@ def test_a_nan_prediction_gives_a_nan_loss_for_every_builtin_loss():
 
     @jax.jit
     def values(p):
-        return [L.get(n)(labels if n.startswith("sparse") else t, p) for n in names]
+        return [L.get(n)(labels if L.get(n).name in LABEL_LOSSES else t, p) for n in names]
 
     assert [n for n, v in zip(names, values(p_nan), strict=True) if not np.isnan(v)] == []
     # margins 1 - t p with t in {-1, 1}: 1.2, 0.1, 1.3 (their mean, the mean of their squares);
@@ -1389,3 +1490,127 @@ def test_swapped_byte_order_targets_predictions_and_weights_are_used_by_their_va
     value, grad = sce.value_and_grad(swapped(labels), swapped(logits), sample_weight=swapped(w))
     np.testing.assert_allclose(value, np.sum(w * -logp[np.arange(3), labels]) / 3, rtol=1e-12)
     np.testing.assert_allclose(grad, (np.exp(logp) - np.eye(3)[labels]) * w[:, None] / 3, rtol=1e-12)
+
+
+# ---------------------------------------------------------------------------------------------
+# Dice and Tversky over the whole batch, generalized CE's labels, focal CE's smoothing, and the
+# four training a network.
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name,opts", [("dice", {}), ("tversky", {"alpha": 0.7, "beta": 0.3})])
+def test_overlap_losses_over_the_whole_batch(name, opts):
+    """Keras's default axis=None: ONE ratio of the batch's sums (not a mean of per-sample values);
+    sample weights scale it by their mean (Keras's reduction of a scalar); the hand-written
+    gradient equals jax.grad and central differences; rows_value_and_grad (fit's padded last
+    batch) is the loss of the selected rows alone, NaN in the others left out."""
+    t, p = CASES[IDS.index(name + "_rows")][3:5]
+    ref = lambda t, p: ref_dice(t, p, None) if name == "dice" else ref_tversky(t, p, axis=None, **opts)
+    out = evaluate(name, opts, t, p, W_GRAD, keys=ALL)  # every call below shares this one program
+    assert np.shape(out["per_sample"]) == ()
+    np.testing.assert_allclose([out["value"], out["per_sample"]], ref(t, p), rtol=1e-12)
+    assert not np.isclose(ref(t, p), np.mean(ref_dice(t, p) if name == "dice" else ref_tversky(t, p, **opts)))
+    np.testing.assert_allclose(out["loss_w"], W_GRAD.mean() * ref(t, p), rtol=1e-12)
+    for got, expected in ((out["grad"], out["jax_grad"]), (out["grad_w"], out["jax_grad_w"])):
+        np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-16)
+    np.testing.assert_allclose(out["grad_w"], W_GRAD.mean() * np.asarray(out["grad"]), rtol=1e-12)
+    fd, smooth = _differences(lambda q: evaluate(name, opts, t, q, W_GRAD, keys=ALL)["value"], p)
+    assert smooth.all()
+    np.testing.assert_allclose(out["grad"], fd, rtol=1e-6, atol=1e-9)
+    bad = p.copy()
+    bad[~ROWS] = np.nan  # padding that diverged adds nothing
+    loss = L.get(name, **opts)
+    for q in (p, bad):
+        (out,) = _rows_and_alone((loss,), [t], [q], W_GRAD, ROWS)
+        expected = {"rows": ref(t[ROWS], p[ROWS]), "rows_w": W_GRAD[ROWS].mean() * ref(t[ROWS], p[ROWS])}
+        for key in ("rows", "rows_w"):
+            _assert_rows_result(*out[key], *out[key.replace("rows", "alone")], expected[key], p.shape)
+
+
+def test_overlap_axes_and_generalized_ce_labels():
+    """Dice's axis: a tuple of each sample's axes equals their flattening; the batch axis, a
+    repeated axis or a non-integer one is refused (by the functions and by get). Generalized CE:
+    (N, 1) labels equal (N,) ones (Keras would broadcast them into an (N, N) matrix); labels
+    outside [0, C), fractional or of another length are refused, eagerly by check_targets too."""
+    rng = np.random.default_rng(5)
+    t3, p3 = rng.integers(0, 2, (N, 2, 3)).astype(float), rng.uniform(0.05, 0.95, (N, 2, 3))
+    _, _, opts, labels, p, ref = CASES[IDS.index("gce")]
+
+    @jax.jit
+    def run(t3, p3, labels, p):
+        return (
+            L.dice(t3, p3, axis=(1, 2)),
+            L.get("dice", axis=-1).value_and_grad(t3.reshape(N, 6), p3.reshape(N, 6)),
+            L.get("dice", axis=[-1, 1]).value_and_grad(t3, p3),
+            L.get("categorical_generalized_cross_entropy", **opts).value_and_grad(labels[:, None], p),
+        )
+
+    tuple_axes, (flat, flat_grad), (value, grad), (gce, gce_grad) = run(t3, p3, labels, p)
+    np.testing.assert_allclose([tuple_axes, value], flat, rtol=1e-13)
+    np.testing.assert_allclose(grad, np.reshape(flat_grad, (N, 2, 3)), rtol=1e-13)
+    np.testing.assert_allclose(gce, ref(labels, p).mean(), rtol=1e-13)
+    np.testing.assert_allclose(gce_grad, evaluate("categorical_generalized_cross_entropy", opts, labels, p)["grad"])
+    t, q = np.zeros((2, 3)), np.full((2, 3), 0.5)
+    for axis, error, message in (
+        (0, ValueError, "includes the batch axis 0"),
+        ((1, 0), ValueError, "includes the batch axis 0"),
+        ((1, -1), ValueError, "distinct axes"),
+        (2, ValueError, "axis 2 is out of range"),
+        (1.0, TypeError, "axis must be an int"),
+    ):
+        with pytest.raises(error, match=message):
+            L.dice_grad(t, q, axis=axis)
+    with pytest.raises(TypeError, match=r"loss 'tversky': axis must be None, an int or a tuple of ints, got 'a'"):
+        L.get("tversky", axis="a")
+    with pytest.raises(ValueError, match=r"dice: y_true shape \(2, 4\) does not match y_pred shape \(2, 3\)"):
+        L.dice(np.zeros((2, 4)), q)
+    gce = L.categorical_generalized_cross_entropy
+    with pytest.raises(ValueError, match=r"labels must be in \[0, 3\).*got \[-1, 3\]"):
+        gce(np.array([3, -1]), q)
+    with pytest.raises(ValueError, match="integer class ids"):
+        gce(np.array([0.5, 1.0]), q)
+    with pytest.raises(
+        ValueError, match=r"y_true shape \(2, 3\) does not match y_pred shape \(2, 3\).*labels of shape"
+    ):
+        gce(t, q)
+    with pytest.raises(ValueError, match="y_train: .*labels must be in"):
+        L.check_targets("CategoricalGeneralizedCrossEntropy", np.array([0, 3]), (2, 3), name="y_train")
+
+
+def test_focal_label_smoothing_is_target_smoothing_and_gamma_0_alpha_1_is_cce():
+    _, _, _, t, z, _ = CASES[IDS.index("cfce_logits_ls")]
+    opts = {"from_logits": True, "alpha": 1.5, "gamma": 0.5}
+    smoothed = evaluate("categorical_focal_crossentropy", opts, t * 0.9 + 0.1 / C, z, keys=("value_and_grad",))
+    chex.assert_trees_all_close(
+        evaluate("categorical_focal_crossentropy", {**opts, "label_smoothing": 0.1}, t, z)["value_and_grad"],
+        smoothed["value_and_grad"],
+        rtol=1e-13,
+    )
+    _, _, _, t, p, _ = CASES[IDS.index("cfce")]
+    cce = evaluate("categorical_crossentropy", {}, t, p)["value_and_grad"]
+    plain = evaluate("categorical_focal_crossentropy", {"alpha": 1.0, "gamma": 0.0}, t, p, keys=("value_and_grad",))
+    chex.assert_trees_all_close(plain["value_and_grad"], cce, rtol=1e-13)
+
+
+@pytest.mark.parametrize(
+    "name,targets,output_activation,opts",
+    [
+        ("categorical_focal_crossentropy", "onehot", None, {"from_logits": True}),
+        ("categorical_generalized_cross_entropy", "labels", "softmax", {}),
+        ("dice", "bits", "sigmoid", {}),
+        ("tversky", "bits", "sigmoid", {}),
+    ],
+)
+def test_fit_trains_with_the_loss_by_name(name, targets, output_activation, opts):
+    """A tiny network learns with each loss from fnn.losses.get: 14 samples in batches of 4 (the
+    last one padded, so dice's and tversky's whole-batch sums leave the padding out)."""
+    rng = np.random.default_rng(6)
+    x = rng.normal(size=(14, 3))
+    labels = (x[:, 0] > 0).astype(int) + (x[:, 1] > 0).astype(int)
+    y = {"onehot": np.eye(3)[labels], "labels": labels, "bits": (x[:, :2] > 0).astype(float)}[targets]
+    net = fnn.mlp([8, 2 if targets == "bits" else 3], output_activation=output_activation)
+    params = net.init(jax.random.PRNGKey(0), (3,), jnp.float64)
+    opt = fnn.optimizers.adam(0.05)
+    res = fnn.fit(net, params, opt, L.get(name, **opts), x, y, batch_size=4, epochs=15, verbose=0)
+    history = res.history["loss"]
+    assert np.all(np.isfinite(history)) and history[-1] < 0.6 * history[0], history

@@ -24,6 +24,7 @@ from fnn import (
 from fnn._cache import structural_cache
 from fnn._executables import call
 from fnn.cli._common import UsageError
+from fnn.losses._loss import LABEL_LOSSES
 
 # Rates that train the default digits network well in a few dozen epochs with batch size 32.
 DEFAULT_LEARNING_RATES: dict[str, float] = {
@@ -200,7 +201,7 @@ def load_problem(dataset: str, loss_name: str | None = None, path: str | None = 
     out = info["output_size"]
     if info["task"] == "classification":
         out = int(max(y_tr.max(), y_te.max())) + 1
-        if loss.name != "sparse_categorical_crossentropy":
+        if loss.name not in LABEL_LOSSES:  # the losses of integer labels take them as they are
             y_tr, y_te = _data.one_hot(y_tr, out), _data.one_hot(y_te, out)
     try:
         _losses.check_targets(loss, y_tr, (y_tr.shape[0], out), name=f"{dataset} targets")

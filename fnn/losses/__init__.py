@@ -3,30 +3,47 @@
 Every loss ``name(y_true, y_pred, ..., sample_weight=None) -> scalar`` sits beside its
 hand-written gradient ``name_grad(...)`` with respect to ``y_pred`` (same shape as ``y_pred``).
 No gradient here uses jax's autodiff. The kernels that compute both (each per-sample loss
-beside its derivative) are in ``_kernels.py``, the reduction they share in ``_reduction.py``.
+beside its derivative) are in ``_kernels.py`` (``_focal.py``: categorical focal and generalized
+CE; ``_overlap.py``: Dice and Tversky), the checks of their inputs in ``_checks.py``, the
+reduction they share in ``_reduction.py``.
 
 Reduction (Keras's ``"sum_over_batch_size"``): the elementwise loss is first reduced over the
 feature/class axis to per-sample values ``l_i`` (shape ``y_pred.shape`` without that axis), then
 ``loss = sum_i w_i l_i / n`` with ``n`` the number of per-sample values and ``w`` the optional
 ``sample_weight`` (default 1; shape ``(N,)``, scalar, or the per-sample shape). A rank-1
 ``y_pred`` of shape ``(N,)`` is N samples of one output each for the elementwise losses (the
-value equals Keras's); for the class-axis losses (categorical CE, sparse CE, KL divergence,
-categorical hinge, cosine similarity) it is one sample. ``y_true`` of shape ``(N,)`` pairs with
-``y_pred`` of shape ``(N, 1)`` and vice versa (Keras's ``squeeze_or_expand_to_same_rank``).
+value equals Keras's); for the class-axis losses (categorical CE and focal CE, sparse CE,
+generalized CE, KL divergence, categorical hinge, cosine similarity) it is one sample.
+``y_true`` of shape ``(N,)`` pairs with ``y_pred`` of shape ``(N, 1)`` and vice versa (Keras's
+``squeeze_or_expand_to_same_rank``).
 (Keras reduces a rank-1 batch to one scalar first, so it would scale a weighted one by mean(w).)
+Dice and Tversky, with Keras's default ``axis=None``, are ONE ratio of sums over the whole batch
+(``Loss.per_sample`` gives that one value); sample weights scale it by their mean (Keras's
+reduction of a scalar), and fit's padded last batch leaves the padding out of the sums. With
+``axis`` naming axes of each sample (``-1``) they are per-sample values like the others.
 
 Numerics follow Keras 3 (``keras/src/losses/losses.py`` and the JAX backend's ``nn.py``):
 ``EPSILON = 1e-7``; probabilities are clipped to ``[EPSILON, 1 - EPSILON]``; categorical CE
 renormalises ``y_pred`` to sum 1 along the class axis before clipping; logits go through
 log-sigmoid / log-softmax. Documented departures: binary focal CE with ``from_logits=True``
 takes the log-sigmoid form (Keras clips ``sigmoid(z)``, so the two differ only for |z| > ~16,
-where Keras's gradient vanishes); sparse CE's ignored samples get their label replaced by 0
+where Keras's gradient vanishes), and so does categorical focal CE (log-softmax; Keras clips
+``softmax(z)`` to ``[1e-7, 1 - 1e-7]``: the two differ only where a class's probability is
+outside that range); sparse CE's ignored samples get their label replaced by 0
 instead of Keras's ``y_pred * mask`` (same value, but no NaN in the gradient); categorical and
 sparse CE from logits leave out the classes of target 0, so a logit of -inf there costs nothing
 (``[-inf, 1, 2]`` with label 1: 1.3133, as torch and optax give; Keras: NaN from 0 * -inf);
 log_cosh is ``|e| + softplus(-2|e|) - log 2`` (Keras's ``e + softplus(-2e) - log 2`` is inf
 for e < -1.7e38 in float32 and NaN at e = -inf; equal elsewhere up to rounding). MSLE uses
-``log1p(x)`` for Keras's ``log(x + 1)`` (equal up to rounding, exact for small x).
+``log1p(x)`` for Keras's ``log(x + 1)`` (equal up to rounding, exact for small x). Generalized CE
+takes labels of shape ``(N, 1)`` as ``(N,)`` (Keras one-hots them to ``(N, 1, C)`` and
+broadcasts an ``(N, N)`` matrix of values), refuses labels outside ``[0, C)`` (Keras's one-hot
+of them is 0, a loss of ``1/q``), and its function has the class's default ``q=0.5`` (Keras's
+function has none); like Keras's it neither clips nor renormalises ``y_pred``, so a true class's
+probability of 0 has an infinite gradient. Dice and Tversky refuse an ``axis`` that includes the
+batch axis 0 (Keras would sum over it but not over the others: ``axis=None`` is the whole batch).
+Categorical focal CE's ``alpha`` and Tversky's ``alpha``/``beta`` must be >= 0, generalized CE's
+``q`` in (0, 1) (Keras checks only ``q``, in its class).
 
 At a kink any slope between the two one-sided derivatives is a valid derivative, and fnn's
 choices (below) depart from Keras's (``jax.grad`` of its formulas: whatever jax's primitives
@@ -43,7 +60,7 @@ and your own ``jax.grad`` agree with it at every point: clips pass the gradient 
 interval (``x == bound`` counts as inside) and give 0 outside; ``|y_pred - y_true|`` has
 derivative +1 at 0; hinge terms ``max(m, 0)`` have derivative 0 at ``m = 0``; the max in
 categorical hinge splits its gradient evenly among ties; binary CE from logits has
-``sigmoid(z) - t`` at ``z = 0``; focal CE stays finite at saturated logits for every gamma.
+``sigmoid(z) - t`` at ``z = 0``; the focal CEs stay finite at saturated logits for every gamma.
 The gradients are checked against finite differences and NumPy references.
 
 Softmax or sigmoid then cross-entropy: with ``from_logits=True`` the loss takes the logits
@@ -75,6 +92,12 @@ from fnn.losses._crossentropy import (
     sparse_categorical_crossentropy_grad as sparse_categorical_crossentropy_grad,
 )
 from fnn.losses._custom import custom as custom
+from fnn.losses._focal import (
+    categorical_focal_crossentropy as categorical_focal_crossentropy,
+    categorical_focal_crossentropy_grad as categorical_focal_crossentropy_grad,
+    categorical_generalized_cross_entropy as categorical_generalized_cross_entropy,
+    categorical_generalized_cross_entropy_grad as categorical_generalized_cross_entropy_grad,
+)
 from fnn.losses._hinge import (
     categorical_hinge as categorical_hinge,
     categorical_hinge_grad as categorical_hinge_grad,
@@ -89,6 +112,12 @@ from fnn.losses._loss import (
     check_targets as check_targets,
     get as get,
     names as names,
+)
+from fnn.losses._overlap import (
+    dice as dice,
+    dice_grad as dice_grad,
+    tversky as tversky,
+    tversky_grad as tversky_grad,
 )
 from fnn.losses._probabilistic import (
     kl_divergence as kl_divergence,
@@ -125,10 +154,14 @@ __all__ = [
     "binary_focal_crossentropy", "binary_focal_crossentropy_grad",
     "categorical_crossentropy", "categorical_crossentropy_grad",
     "sparse_categorical_crossentropy", "sparse_categorical_crossentropy_grad",
+    "categorical_focal_crossentropy", "categorical_focal_crossentropy_grad",
+    "categorical_generalized_cross_entropy", "categorical_generalized_cross_entropy_grad",
     "kl_divergence", "kl_divergence_grad",
     "poisson", "poisson_grad",
     "hinge", "hinge_grad",
     "squared_hinge", "squared_hinge_grad",
     "categorical_hinge", "categorical_hinge_grad",
     "cosine_similarity", "cosine_similarity_grad",
+    "dice", "dice_grad",
+    "tversky", "tversky_grad",
 ]  # fmt: skip

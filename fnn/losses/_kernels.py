@@ -1,5 +1,5 @@
 """The numerics of :mod:`fnn.losses`: each loss's per-sample value beside its hand-written
-derivative with respect to ``y_pred`` (a "kernel"), and the checks of their inputs.
+derivative with respect to ``y_pred`` (a "kernel"); the checks of their inputs are in ``_checks.py``.
 
 A kernel returns ``Terms`` ``(l_i, dl_i/dy_pred, axis, valid)``; the one reduction they all
 share (``apply_kernel``, in ``_reduction.py``) turns them into Keras's
@@ -11,14 +11,17 @@ Keras departures) are in :mod:`fnn.losses`'s docstring; the public functions, ``
 from __future__ import annotations
 
 import math
-import numbers
-from typing import Any
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
-from fnn._validate import is_real_scalar, real
+from fnn.losses._checks import (
+    check_option_range,
+    elementwise,
+    label_inputs,
+    norm_axis,
+    pair,
+)
 from fnn.losses._reduction import Terms
 
 Array = jax.Array
@@ -30,71 +33,8 @@ _LOG2 = math.log(2.0)
 
 
 # ---------------------------------------------------------------------------------------------
-# Shared helpers: argument checks, clipping, the per-sample mean.
+# Shared helpers: clipping, the per-sample mean.
 # ---------------------------------------------------------------------------------------------
-
-
-def _as_float(x: Any) -> Array:
-    x = jnp.asarray(x)
-    if not jnp.issubdtype(x.dtype, jnp.floating):
-        x = x.astype(float)  # the default float dtype (float32 unless x64 is enabled)
-    return x
-
-
-def _concrete(x: Any) -> np.ndarray | None:
-    """Host copy of ``x``'s values, or None for a tracer (value checks are skipped under jit)."""
-    if isinstance(x, jax.core.Tracer):
-        return None
-    return np.asarray(x)
-
-
-def norm_axis(axis: Any, ndim: int, loss: str) -> int:
-    if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
-        raise TypeError(f"{loss}: axis must be an int, got {axis!r}")
-    if not -ndim <= axis < ndim:
-        raise ValueError(f"{loss}: axis {axis} is out of range for y_pred of rank {ndim}")
-    return int(axis) % ndim
-
-
-def _pair(y_true: Any, y_pred: Any, loss: str) -> tuple[Array, Array]:
-    """``(y_true, y_pred)`` as floats of y_pred's dtype and of y_pred's shape."""
-    p = _as_float(y_pred)
-    t = jnp.asarray(y_true)
-    if p.ndim == 0:
-        raise ValueError(f"{loss}: y_pred must have at least one axis (the batch), got a scalar")
-    if t.shape != p.shape:
-        trailing_one = (t.shape + (1,) == p.shape) or (t.shape == p.shape + (1,))
-        if not trailing_one:
-            raise ValueError(f"{loss}: y_true shape {t.shape} does not match y_pred shape {p.shape}")
-        t = t.reshape(p.shape)
-    return t.astype(p.dtype), p
-
-
-def _elementwise(y_true: Any, y_pred: Any, loss: str, axis: int = -1):
-    """``(t, p, axis)``: axis is None for rank-1 inputs (each entry is a sample)."""
-    t, p = _pair(y_true, y_pred, loss)
-    return t, p, (None if p.ndim == 1 else norm_axis(axis, p.ndim, loss))
-
-
-# A loss option's valid values: (low, high, low excluded, high excluded).
-OPTION_RANGES = {
-    "label_smoothing": (0.0, 1.0, False, False),
-    "alpha": (0.0, 1.0, False, False),
-    "gamma": (0.0, math.inf, False, False),
-    "delta": (0.0, math.inf, True, False),
-}
-
-
-def check_option_range(value: Any, option: str, loss: str) -> None:
-    """A concrete value of ``option`` outside :data:`OPTION_RANGES` is a ValueError naming it (a
-    traced one is the caller's: it cannot be checked before running)."""
-    host = isinstance(value, (numbers.Real, np.ndarray)) or is_real_scalar(value)  # bfloat16 too
-    if option in OPTION_RANGES and not (host or isinstance(value, jax.Array)):
-        raise TypeError(f"{loss}: {option} must be a real number, got {type(value).__name__} {value!r}")
-    if option in OPTION_RANGES and host:
-        lo, hi, lo_open, hi_open = OPTION_RANGES[option]
-        for v in np.asarray(value, dtype=float).reshape(-1):  # one per output, or one for all
-            real(f"{loss}: {option}", float(v), lo, hi, lo_open=lo_open, hi_open=hi_open)
 
 
 def _clip(x: Array, lo: float, hi: float) -> tuple[Array, Array]:
@@ -116,21 +56,21 @@ def _mean_terms(e: Array, de: Array, axis: int | None) -> Terms:
 
 def mse_terms(y_true, y_pred) -> Terms:
     """``l = mean_j (p - t)^2``;  ``dl/dp = 2 (p - t) / D``."""
-    t, p, axis = _elementwise(y_true, y_pred, "mean_squared_error")
+    t, p, axis = elementwise(y_true, y_pred, "mean_squared_error")
     d = p - t
     return _mean_terms(d * d, 2 * d, axis)
 
 
 def mae_terms(y_true, y_pred) -> Terms:
     """``l = mean_j |p - t|``;  ``dl/dp = sign(p - t) / D`` (+1 at p == t)."""
-    t, p, axis = _elementwise(y_true, y_pred, "mean_absolute_error")
+    t, p, axis = elementwise(y_true, y_pred, "mean_absolute_error")
     d = p - t
     return _mean_terms(jnp.abs(d), jnp.where(d >= 0, 1.0, -1.0).astype(p.dtype), axis)
 
 
 def mape_terms(y_true, y_pred) -> Terms:
     """``l = 100 mean_j |p - t| / max(|t|, eps)``;  ``dl/dp = 100 sign(p - t) / (max(|t|, eps) D)``."""
-    t, p, axis = _elementwise(y_true, y_pred, "mean_absolute_percentage_error")
+    t, p, axis = elementwise(y_true, y_pred, "mean_absolute_percentage_error")
     d, scale = p - t, 100.0 / jnp.maximum(jnp.abs(t), EPSILON)
     return _mean_terms(scale * jnp.abs(d), scale * jnp.where(d >= 0, 1.0, -1.0), axis)
 
@@ -138,7 +78,7 @@ def mape_terms(y_true, y_pred) -> Terms:
 def msle_terms(y_true, y_pred) -> Terms:
     """``l = mean_j (log(1 + max(p, eps)) - log(1 + max(t, eps)))^2``;
     ``dl/dp = 2 r / ((1 + p) D)`` where p >= eps, else 0 (r is the log ratio)."""
-    t, p, axis = _elementwise(y_true, y_pred, "mean_squared_logarithmic_error")
+    t, p, axis = elementwise(y_true, y_pred, "mean_squared_logarithmic_error")
     pc, inside = _clip(p, EPSILON, jnp.inf)
     r = jnp.log1p(pc) - jnp.log1p(jnp.maximum(t, EPSILON))
     return _mean_terms(r * r, jnp.where(inside, 2 * r / (1 + pc), 0.0), axis)
@@ -148,7 +88,7 @@ def huber_terms(y_true, y_pred, delta) -> Terms:
     """``e = p - t``; ``l = mean_j (e^2/2 if |e| <= delta else delta |e| - delta^2/2)``;
     ``dl/dp = (e if |e| <= delta else delta sign(e)) / D``."""
     check_option_range(delta, "delta", "huber")
-    t, p, axis = _elementwise(y_true, y_pred, "huber")
+    t, p, axis = elementwise(y_true, y_pred, "huber")
     e = p - t
     a = jnp.abs(e)
     quad = a <= delta
@@ -160,7 +100,7 @@ def log_cosh_terms(y_true, y_pred) -> Terms:
     """``l = mean_j log cosh(e)``, ``e = p - t``, as ``|e| + softplus(-2|e|) - log 2`` (Keras's
     ``e + softplus(-2e) - log 2`` overflows for e < 0 once -2e does, and is NaN at -inf);
     ``dl/dp = tanh(e) / D``."""
-    t, p, axis = _elementwise(y_true, y_pred, "log_cosh")
+    t, p, axis = elementwise(y_true, y_pred, "log_cosh")
     e = p - t
     a = jnp.abs(e)
     return _mean_terms(a + jax.nn.softplus(-2.0 * a) - _LOG2, jnp.tanh(e), axis)
@@ -168,7 +108,7 @@ def log_cosh_terms(y_true, y_pred) -> Terms:
 
 def poisson_terms(y_true, y_pred) -> Terms:
     """``l = mean_j (p - t log(p + eps))``;  ``dl/dp = (1 - t / (p + eps)) / D``."""
-    t, p, axis = _elementwise(y_true, y_pred, "poisson")
+    t, p, axis = elementwise(y_true, y_pred, "poisson")
     return _mean_terms(p - t * jnp.log(p + EPSILON), 1 - t / (p + EPSILON), axis)
 
 
@@ -187,14 +127,14 @@ def _positive_part(m: Array, d: Array) -> tuple[Array, Array]:
 
 def hinge_terms(y_true, y_pred) -> Terms:
     """``m = 1 - t p``; ``l = mean_j max(m, 0)``;  ``dl/dp = -t [m > 0] / D`` (t in {-1, 1})."""
-    t, p, axis = _elementwise(y_true, y_pred, "hinge")
+    t, p, axis = elementwise(y_true, y_pred, "hinge")
     t = _hinge_labels(t)
     return _mean_terms(*_positive_part(1 - t * p, -t), axis)
 
 
 def squared_hinge_terms(y_true, y_pred) -> Terms:
     """``l = mean_j max(1 - t p, 0)^2``;  ``dl/dp = -2 t max(1 - t p, 0) / D`` (t in {-1, 1})."""
-    t, p, axis = _elementwise(y_true, y_pred, "squared_hinge")
+    t, p, axis = elementwise(y_true, y_pred, "squared_hinge")
     t = _hinge_labels(t)
     h = jnp.maximum(1 - t * p, 0.0)  # NaN kept (see _positive_part)
     return _mean_terms(h * h, -2 * t * h, axis)
@@ -220,13 +160,13 @@ def binary_crossentropy_terms(y_true, y_pred, from_logits, label_smoothing, axis
     """``t' = t (1 - ls) + ls / 2``; ``l = mean_j e(t', p)`` with ``e`` from ``_bce_probs``
     or ``_bce_logits`` (then ``dl/dz = (sigmoid(z) - t') / D``)."""
     check_option_range(label_smoothing, "label_smoothing", "binary_crossentropy")
-    t, p, ax = _elementwise(y_true, y_pred, "binary_crossentropy", axis)
+    t, p, ax = elementwise(y_true, y_pred, "binary_crossentropy", axis)
     t = t * (1 - label_smoothing) + 0.5 * label_smoothing
     e, de = _bce_logits(t, p)[:2] if from_logits else _bce_probs(t, p)
     return _mean_terms(e, de, ax)
 
 
-def _focal_factor(q: Array, gamma) -> tuple[Array, Array]:
+def focal_factor(q: Array, gamma) -> tuple[Array, Array]:
     """``(q^gamma, gamma q^(gamma-1))``; at q = 0 the derivative is 1 for gamma = 1, else 0
     (q = 0 only where sigmoid has saturated, so for gamma < 1 this is the limit, not inf)."""
     nonzero = q != 0
@@ -244,7 +184,7 @@ def binary_focal_crossentropy_terms(
     with ``s' = 1`` (probabilities) or ``s (1 - s)`` (logits)."""
     for option, value in (("label_smoothing", label_smoothing), ("alpha", alpha), ("gamma", gamma)):
         check_option_range(value, option, "binary_focal_crossentropy")
-    t, p, ax = _elementwise(y_true, y_pred, "binary_focal_crossentropy", axis)
+    t, p, ax = elementwise(y_true, y_pred, "binary_focal_crossentropy", axis)
     t = t * (1 - label_smoothing) + 0.5 * label_smoothing
     if from_logits:
         bce, dbce, s = _bce_logits(t, p)
@@ -252,7 +192,7 @@ def binary_focal_crossentropy_terms(
     else:
         (bce, dbce), s, ds = _bce_probs(t, p), p, jnp.ones((), p.dtype)
     q = 1 - (t * s + (1 - t) * (1 - s))
-    f, df = _focal_factor(q, gamma)
+    f, df = focal_factor(q, gamma)
     e, de = f * bce, f * dbce - df * (2 * t - 1) * ds * bce
     if apply_class_balancing:
         # alpha may be one per output, (C,) against (N, C): broadcast written out, as
@@ -276,65 +216,42 @@ def _cross_entropy(t: Array, p: Array, from_logits: bool, axis: int) -> tuple[Ar
         # and optax give the finite value too)
         per = -jnp.sum(jnp.where(t == 0, 0.0, t * logq), axis=axis)
         return per, jnp.sum(t, axis=axis, keepdims=True) * jnp.exp(logq) - t
+    total, r, q, inside = renormalised(p, axis)
+    per = -jnp.sum(t * jnp.log(q), axis=axis)
+    return per, through_renormalisation(jnp.where(inside, -t / q, 0.0), total, r, axis)
+
+
+def renormalised(p: Array, axis: int) -> tuple[Array, Array, Array, Array]:
+    """Keras's probabilities of a categorical loss: ``(S, r, q, inside)`` with ``S = sum_j p_j``,
+    ``r = p / S`` and ``q = clip(r, eps, 1-eps)`` (``inside``: where r is not clipped)."""
     total = jnp.sum(p, axis=axis, keepdims=True)
     r = p / total
-    q, inside = _clip(r, EPSILON, 1.0 - EPSILON)
-    per = -jnp.sum(t * jnp.log(q), axis=axis)
-    u = jnp.where(inside, -t / q, 0.0)
-    return per, (u - jnp.sum(u * r, axis=axis, keepdims=True)) / total
+    return (total, r, *_clip(r, EPSILON, 1.0 - EPSILON))
+
+
+def through_renormalisation(u: Array, total: Array, r: Array, axis: int) -> Array:
+    """``dl/dp`` from ``u = dl/dq`` (0 where clipped) through ``q = p / S``: ``(u - sum_j u_j r_j) / S``."""
+    return (u - jnp.sum(u * r, axis=axis, keepdims=True)) / total
 
 
 def categorical_crossentropy_terms(y_true, y_pred, from_logits, label_smoothing, axis) -> Terms:
     """``t' = t (1 - ls) + ls / C``; ``l = -sum_j t'_j log q_j`` (see ``_cross_entropy``)."""
-    check_option_range(label_smoothing, "label_smoothing", "categorical_crossentropy")
-    t, p = _pair(y_true, y_pred, "categorical_crossentropy")
-    ax = norm_axis(axis, p.ndim, "categorical_crossentropy")
-    t = t * (1 - label_smoothing) + label_smoothing / p.shape[ax]
+    t, p, ax = smoothed_classes(y_true, y_pred, label_smoothing, axis, "categorical_crossentropy")
     per, dper = _cross_entropy(t, p, from_logits, ax)
     return Terms(per, dper, ax)
 
 
-def _sparse_labels(y_true: Any, p: Array, ax: int, ignore_class, loss: str) -> Array:
-    """Integer labels of the per-sample shape; value checks when concrete."""
-    labels = jnp.asarray(y_true)
-    per_shape = p.shape[:ax] + p.shape[ax + 1 :]
-    if labels.ndim == p.ndim and labels.shape[-1] == 1:
-        labels = labels.reshape(labels.shape[:-1])
-    if labels.shape != per_shape:
-        raise ValueError(
-            f"{loss}: y_true shape {jnp.shape(y_true)} does not match y_pred shape {p.shape} "
-            f"(expected integer labels of shape {per_shape} or {per_shape + (1,)})"
-        )
-    host = _concrete(y_true)
-    if host is not None:
-        check_label_values(host.reshape(per_shape), p.shape[ax], ignore_class, loss)
-    return labels.astype(jnp.int32)
-
-
-def check_label_values(host: np.ndarray, n_classes: int, ignore_class, loss: str) -> None:
-    """Integer class ids in [0, n_classes) (or ignore_class), checked in NumPy."""
-    if not np.issubdtype(host.dtype, np.integer) and not np.all(host == np.round(host)):
-        raise ValueError(f"{loss}: y_true must hold integer class ids, got non-integer values")
-    bad = (host < 0) | (host >= n_classes)
-    if ignore_class is not None:
-        bad &= host != ignore_class
-    if np.any(bad):
-        raise ValueError(
-            f"{loss}: labels must be in [0, {n_classes}) (the number of classes in y_pred)"
-            f"{'' if ignore_class is None else f' or equal ignore_class={ignore_class}'}; "
-            f"got {np.unique(host[bad])[:5].tolist()}"
-        )
+def smoothed_classes(y_true, y_pred, label_smoothing, axis, loss: str) -> tuple[Array, Array, int]:
+    """``(t', p, class axis)`` of a categorical loss, ``t' = t (1 - ls) + ls / C``."""
+    check_option_range(label_smoothing, "label_smoothing", loss)
+    t, p, ax = _class_axis(y_true, y_pred, loss, axis)
+    return t * (1 - label_smoothing) + label_smoothing / p.shape[ax], p, ax
 
 
 def sparse_categorical_crossentropy_terms(y_true, y_pred, from_logits, ignore_class, axis) -> Terms:
     """``l_i = -log q_{i, y_i}`` (``q`` as in ``_cross_entropy``); with ``ignore_class``, samples
     labelled so give ``l_i = 0``, zero gradient, and the mean runs over the other samples."""
-    loss = "sparse_categorical_crossentropy"
-    p = _as_float(y_pred)
-    if p.ndim == 0:
-        raise ValueError(f"{loss}: y_pred must have a class axis, got a scalar")
-    ax = norm_axis(axis, p.ndim, loss)
-    labels = _sparse_labels(y_true, p, ax, ignore_class, loss)
+    labels, p, ax = label_inputs(y_true, y_pred, axis, ignore_class, "sparse_categorical_crossentropy")
     valid = None if ignore_class is None else labels != ignore_class
     if valid is not None:
         labels = jnp.where(valid, labels, 0)
@@ -347,7 +264,7 @@ def sparse_categorical_crossentropy_terms(y_true, y_pred, from_logits, ignore_cl
 
 
 def _class_axis(y_true, y_pred, loss: str, axis: int = -1):
-    t, p = _pair(y_true, y_pred, loss)
+    t, p = pair(y_true, y_pred, loss)
     return t, p, norm_axis(axis, p.ndim, loss)
 
 

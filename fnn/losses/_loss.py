@@ -17,13 +17,13 @@ from fnn._cache import structural_cache
 from fnn._dtypes import abstract_array
 from fnn._registry import Registry
 from fnn._validate import boolean, integer, is_traced, real
+from fnn.losses._checks import check_label_values, check_option_range, norm_axis
+from fnn.losses._focal import categorical_focal_crossentropy_terms, categorical_generalized_cross_entropy_terms
 from fnn.losses._kernels import (
     binary_crossentropy_terms,
     binary_focal_crossentropy_terms,
     categorical_crossentropy_terms,
     categorical_hinge_terms,
-    check_label_values,
-    check_option_range,
     cosine_similarity_terms,
     hinge_terms,
     huber_terms,
@@ -33,11 +33,11 @@ from fnn.losses._kernels import (
     mape_terms,
     mse_terms,
     msle_terms,
-    norm_axis,
     poisson_terms,
     sparse_categorical_crossentropy_terms,
     squared_hinge_terms,
 )
+from fnn.losses._overlap import check_axis_option, dice_terms, tversky_terms
 from fnn.losses._reduction import Terms, apply_kernel, rows_value_and_grad
 
 Array = jax.Array
@@ -78,13 +78,22 @@ _REGISTRY: dict[str, _Spec] = {
     "sparse_categorical_crossentropy": _Spec(
         sparse_categorical_crossentropy_terms, {"from_logits": False, "ignore_class": None, "axis": -1}
     ),
+    "categorical_focal_crossentropy": _Spec(
+        categorical_focal_crossentropy_terms,
+        {"alpha": 0.25, "gamma": 2.0, "from_logits": False, "label_smoothing": 0.0, "axis": -1},
+    ),
+    "categorical_generalized_cross_entropy": _Spec(categorical_generalized_cross_entropy_terms, {"q": 0.5}),
     "kl_divergence": _Spec(kl_divergence_terms, {}),
     "poisson": _Spec(poisson_terms, {}),
     "hinge": _Spec(hinge_terms, {}),
     "squared_hinge": _Spec(squared_hinge_terms, {}),
     "categorical_hinge": _Spec(categorical_hinge_terms, {}),
     "cosine_similarity": _Spec(cosine_similarity_terms, {"axis": -1}),
+    "dice": _Spec(dice_terms, {"axis": None}),
+    "tversky": _Spec(tversky_terms, {"alpha": 0.5, "beta": 0.5, "axis": None}),
 }
+# The losses of integer class labels (shape (N,) or (N, 1)) rather than rows shaped like y_pred.
+LABEL_LOSSES = frozenset({"sparse_categorical_crossentropy", "categorical_generalized_cross_entropy"})
 
 _NAMES = Registry(
     "loss",
@@ -116,6 +125,8 @@ def _check_option(name: str, key: str, value: Any, default: Any) -> Any:
     where = f"loss {name!r}: {key}"
     if isinstance(default, bool):
         return boolean(where, value)
+    if key == "axis" and default is None:  # dice, tversky: None, an int or a tuple of ints
+        return check_axis_option(value, name)
     if key == "ignore_class" or isinstance(default, int):
         return None if value is None and key == "ignore_class" else integer(where, value)
     value = real(where, value)
@@ -364,13 +375,13 @@ def check_targets_as_run(
         if y_pred_dtype is None:
             y_pred_dtype = y_dtype if jnp.issubdtype(y_dtype, jnp.floating) else jnp.result_type(float)
         _check_target_shapes(loss, tuple(np.shape(y_true)), np.dtype(y_dtype), shape, np.dtype(y_pred_dtype))
-        if loss.name == "sparse_categorical_crossentropy" and not is_traced(y_true):
+        if loss.name in LABEL_LOSSES and not is_traced(y_true):
             opts = dict(loss.options)
             # the shapes were checked by eval_shape above; the values in NumPy, compiling nothing
             check_label_values(
                 np.asarray(y_true),
-                shape[norm_axis(opts["axis"], len(shape), loss.name)],
-                opts["ignore_class"],
+                shape[norm_axis(opts.get("axis", -1), len(shape), loss.name)],
+                opts.get("ignore_class"),
                 loss.name,
             )
     except ValueError as e:

@@ -25,10 +25,19 @@ Array = jax.Array
 
 
 class Terms(NamedTuple):
-    per: Array  # per-sample losses l_i
+    per: Array  # per-sample losses l_i; shape (): one value for the whole batch (see whole_batch)
     dper: Array  # d l_i / d y_pred, shape of y_pred (l_i depends on its row only)
-    axis: int | None  # the axis of y_pred reduced into l_i; None: elementwise
+    axis: int | tuple[int, ...] | None  # the axes of y_pred reduced into l_i; None: elementwise
     valid: Array | None = None  # sparse CE's ignore_class mask (per-sample shape)
+
+
+def whole_batch(kernel: Callable[..., Terms]) -> Callable[..., Terms]:
+    """Marks a kernel that may reduce over the batch too (dice and tversky with ``axis=None``, as
+    Keras's): its ``Terms.per`` is then one value of shape (), which sample weights scale by their
+    mean (Keras multiplies the value by each weight and takes the mean). It takes ``rows=``, the
+    mask of the samples that count (fit's padded last batch), and leaves the others out of its sums."""
+    setattr(kernel, "takes_rows", True)  # noqa: B010  (mypy knows no attributes of a Callable)
+    return kernel
 
 
 def _sample_weight(sample_weight: Any, shape: tuple, dtype) -> Array:
@@ -79,27 +88,44 @@ def _reduce(
         j = jnp.argmax(rows)
         y_true, y_pred = jnp.asarray(y_true), jnp.asarray(y_pred)
         y_true, y_pred = (jnp.where(row_mask(rows, a.ndim), a, a[j]) for a in (y_true, y_pred))
+    if rows is not None and getattr(kernel, "takes_rows", False):
+        options = {**options, "rows": rows}
     terms = kernel(y_true, y_pred, **options)
     if want == "per_sample":
         return terms.per
-    if rows is not None:
+    whole = terms.per.ndim == 0  # one value for the whole batch
+    if rows is not None and not whole:
         # Only the samples in ``rows`` count, as if the batch held them alone: they join the
         # valid mask, whose mean is over the valid samples (ignore_class's rule).
         inside = jnp.broadcast_to(row_mask(rows, terms.per.ndim), terms.per.shape)
         inside = inside if terms.valid is None else inside & terms.valid
         terms = terms._replace(valid=inside, per=jnp.where(inside, terms.per, 0))  # 0 * inf is NaN
-    coef = _coefficients(terms, sample_weight)
+    if whole:
+        coef = _batch_coefficient(sample_weight, jnp.shape(y_pred)[:1], terms.per.dtype, rows)
+    else:
+        coef = _coefficients(terms, sample_weight)
     value = jnp.sum(coef * terms.per)
     if want == "value":
         return value
-    if not isinstance(coef, float) and terms.axis is not None:
+    if not isinstance(coef, float) and terms.axis is not None:  # (None for a whole-batch value)
         coef = jnp.expand_dims(coef, terms.axis)
     grad = terms.dper * coef
     if rows is not None:
-        grad = jnp.where(coef != 0, grad, 0)
+        grad = jnp.where(row_mask(rows, grad.ndim) if whole else coef != 0, grad, 0)
     if grad_dtype is not None:
         grad = grad.astype(grad_dtype)
     return grad if want == "grad" else (value, grad)
+
+
+def _batch_coefficient(sample_weight: Any, batch: tuple, dtype, rows: Any):
+    """``d loss / d l`` of a whole-batch value ``l``: the mean of the weights (Keras's scalar
+    loss times each weight, then the mean), over the ``rows`` that count; 1 without weights."""
+    if sample_weight is None and rows is None:
+        return 1.0
+    w = jnp.ones(batch, dtype) if sample_weight is None else _sample_weight(sample_weight, batch, dtype)
+    if rows is None:
+        return jnp.mean(w)
+    return jnp.sum(jnp.where(rows, w, 0)) / jnp.maximum(jnp.sum(rows), 1).astype(dtype)
 
 
 def _at_least_float32(a: Any) -> tuple[Any, Any]:

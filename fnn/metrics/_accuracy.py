@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from fnn._validate import integer, is_traced
-from fnn.losses._kernels import check_label_values
+from fnn.losses._checks import check_label_values
 from fnn.metrics._base import Entry, as_arrays, float_dtype, same_rank
 
 Array = jax.Array

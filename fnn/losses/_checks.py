@@ -1,0 +1,131 @@
+"""The checks of a loss's inputs, shared by its kernels (``_kernels.py``, ``_focal.py``,
+``_overlap.py``) and by :func:`fnn.losses.get`: ``y_true`` against ``y_pred`` (shapes, integer
+class labels and their values when concrete), class axes, and the ranges of the options.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from fnn._validate import is_real_scalar, real
+
+Array = jax.Array
+
+
+def _as_float(x: Any) -> Array:
+    x = jnp.asarray(x)
+    if not jnp.issubdtype(x.dtype, jnp.floating):
+        x = x.astype(float)  # the default float dtype (float32 unless x64 is enabled)
+    return x
+
+
+def _concrete(x: Any) -> np.ndarray | None:
+    """Host copy of ``x``'s values, or None for a tracer (value checks are skipped under jit)."""
+    if isinstance(x, jax.core.Tracer):
+        return None
+    return np.asarray(x)
+
+
+def norm_axis(axis: Any, ndim: int, loss: str) -> int:
+    if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
+        raise TypeError(f"{loss}: axis must be an int, got {axis!r}")
+    if not -ndim <= axis < ndim:
+        raise ValueError(f"{loss}: axis {axis} is out of range for y_pred of rank {ndim}")
+    return int(axis) % ndim
+
+
+def pair(y_true: Any, y_pred: Any, loss: str) -> tuple[Array, Array]:
+    """``(y_true, y_pred)`` as floats of y_pred's dtype and of y_pred's shape."""
+    p = _as_float(y_pred)
+    t = jnp.asarray(y_true)
+    if p.ndim == 0:
+        raise ValueError(f"{loss}: y_pred must have at least one axis (the batch), got a scalar")
+    if t.shape != p.shape:
+        trailing_one = (t.shape + (1,) == p.shape) or (t.shape == p.shape + (1,))
+        if not trailing_one:
+            raise ValueError(f"{loss}: y_true shape {t.shape} does not match y_pred shape {p.shape}")
+        t = t.reshape(p.shape)
+    return t.astype(p.dtype), p
+
+
+def elementwise(y_true: Any, y_pred: Any, loss: str, axis: int = -1):
+    """``(t, p, axis)``: axis is None for rank-1 inputs (each entry is a sample)."""
+    t, p = pair(y_true, y_pred, loss)
+    return t, p, (None if p.ndim == 1 else norm_axis(axis, p.ndim, loss))
+
+
+# A loss option's valid values: (low, high, low excluded, high excluded).
+OPTION_RANGES = {
+    "label_smoothing": (0.0, 1.0, False, False),
+    "alpha": (0.0, 1.0, False, False),
+    "gamma": (0.0, math.inf, False, False),
+    "delta": (0.0, math.inf, True, False),
+    "q": (0.0, 1.0, True, True),
+}
+# Where a loss's option has a range of its own: weights that need not sum to 1.
+LOSS_OPTION_RANGES = {
+    ("categorical_focal_crossentropy", "alpha"): (0.0, math.inf, False, False),
+    ("tversky", "alpha"): (0.0, math.inf, False, False),
+    ("tversky", "beta"): (0.0, math.inf, False, False),
+}
+
+
+def check_option_range(value: Any, option: str, loss: str) -> None:
+    """A concrete value of ``option`` outside its range (:data:`LOSS_OPTION_RANGES`, else
+    :data:`OPTION_RANGES`) is a ValueError naming it (a traced one is the caller's: it cannot be
+    checked before running)."""
+    bounds = LOSS_OPTION_RANGES.get((loss, option), OPTION_RANGES.get(option))
+    host = isinstance(value, (numbers.Real, np.ndarray)) or is_real_scalar(value)  # bfloat16 too
+    if bounds is not None and not (host or isinstance(value, jax.Array)):
+        raise TypeError(f"{loss}: {option} must be a real number, got {type(value).__name__} {value!r}")
+    if bounds is not None and host:
+        lo, hi, lo_open, hi_open = bounds
+        for v in np.asarray(value, dtype=float).reshape(-1):  # one per output, or one for all
+            real(f"{loss}: {option}", float(v), lo, hi, lo_open=lo_open, hi_open=hi_open)
+
+
+def _sparse_labels(y_true: Any, p: Array, ax: int, ignore_class, loss: str) -> Array:
+    """Integer labels of the per-sample shape; value checks when concrete."""
+    labels = jnp.asarray(y_true)
+    per_shape = p.shape[:ax] + p.shape[ax + 1 :]
+    if labels.ndim == p.ndim and labels.shape[-1] == 1:
+        labels = labels.reshape(labels.shape[:-1])
+    if labels.shape != per_shape:
+        raise ValueError(
+            f"{loss}: y_true shape {jnp.shape(y_true)} does not match y_pred shape {p.shape} "
+            f"(expected integer labels of shape {per_shape} or {per_shape + (1,)})"
+        )
+    host = _concrete(y_true)
+    if host is not None:
+        check_label_values(host.reshape(per_shape), p.shape[ax], ignore_class, loss)
+    return labels.astype(jnp.int32)
+
+
+def label_inputs(y_true, y_pred, axis, ignore_class, loss: str) -> tuple[Array, Array, int]:
+    """``(labels, p, class axis)`` of a loss of integer labels (checked when concrete)."""
+    p = _as_float(y_pred)
+    if p.ndim == 0:
+        raise ValueError(f"{loss}: y_pred must have a class axis, got a scalar")
+    ax = norm_axis(axis, p.ndim, loss)
+    return _sparse_labels(y_true, p, ax, ignore_class, loss), p, ax
+
+
+def check_label_values(host: np.ndarray, n_classes: int, ignore_class, loss: str) -> None:
+    """Integer class ids in [0, n_classes) (or ignore_class), checked in NumPy."""
+    if not np.issubdtype(host.dtype, np.integer) and not np.all(host == np.round(host)):
+        raise ValueError(f"{loss}: y_true must hold integer class ids, got non-integer values")
+    bad = (host < 0) | (host >= n_classes)
+    if ignore_class is not None:
+        bad &= host != ignore_class
+    if np.any(bad):
+        raise ValueError(
+            f"{loss}: labels must be in [0, {n_classes}) (the number of classes in y_pred)"
+            f"{'' if ignore_class is None else f' or equal ignore_class={ignore_class}'}; "
+            f"got {np.unique(host[bad])[:5].tolist()}"
+        )

@@ -31,7 +31,7 @@ from fnn.cli import DEFAULT_LEARNING_RATES, main
 from fnn.cli._common import PROCESS_ENDS
 from fnn.cli._compare import compile_concurrently, load_problem, run_comparison  # the engine behind fnn compare
 from fnn.cli._main import given_options
-from fnn.cli._problem import default_learning_rate, split_problem
+from fnn.cli._problem import default_learning_rate, describe_net, network, split_problem
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -1518,6 +1518,48 @@ def test_a_regression_loss_on_classes_reports_the_accuracy_it_means(capsys):
     assert rc == 0 and "loss mean_squared_error" in out and "test: loss" in out
     test = dict(part.split() for part in out.split("test: ")[1].splitlines()[0].split(", "))
     assert 0.0 <= float(test["categorical_accuracy"]) <= 1.0
+
+
+@pytest.mark.parametrize(
+    ("dataset", "loss", "output"),
+    [
+        ("iris", "kl_divergence", "softmax"),
+        ("iris", "poisson", "softmax"),
+        ("iris", "dice", "softmax"),
+        ("iris", "tversky", "softmax"),
+        ("iris", "categorical_generalized_cross_entropy", "softmax"),
+        ("diabetes", "poisson", "softplus"),
+        ("iris", "categorical_crossentropy", None),
+        ("iris", "mse", None),
+        ("diabetes", "kl_divergence", None),
+    ],
+)
+def test_a_loss_of_probabilities_gets_an_output_layer_that_gives_them(dataset, loss, output):
+    """The commands' last layer is linear for every loss that takes logits or any real output;
+    the losses that read probabilities (or a Poisson rate) and take no logits get a softmax over
+    the classes (softplus for a rate on regression targets): on a linear output they trained to
+    NaN (poisson, generalized CE: the log or power of a negative output) or to chance level."""
+    problem = load_problem(dataset, loss)
+    assert problem.output_activation == output
+    net = network(problem, [4], "relu")
+    x = problem.x_train[:5].astype(np.float32)
+    params = net.init(jax.random.PRNGKey(0), x.shape[1:])
+    y_pred = np.asarray(net.apply(params, x))
+    if output == "softmax":
+        np.testing.assert_allclose(y_pred.sum(axis=1), 1.0, rtol=1e-6)
+    elif output == "softplus":
+        assert (y_pred > 0).all()
+    shown = describe_net(x.shape[1], [4], problem.output_size, "relu", problem.output_activation)
+    assert shown.endswith(f"(relu; {output} output)" if output else "(relu)")
+
+
+@pytest.mark.slow
+def test_fnn_train_learns_with_a_loss_of_probabilities(capsys):
+    rc = main(["train", "--dataset", "iris", "--loss", "kl_divergence", "--epochs", "60", "--verbose", "0"])
+    out = capsys.readouterr().out
+    assert rc == 0 and "(relu; softmax output)" in out
+    test = dict(part.split() for part in out.split("test: ")[1].splitlines()[0].split(", "))
+    assert math.isfinite(float(test["loss"])) and float(test["accuracy"]) > 0.8  # chance is 1/3
 
 
 def test_help_says_what_resume_compares_and_what_ctrl_c_does(capsys):

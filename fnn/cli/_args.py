@@ -13,7 +13,7 @@ from fnn import (
     losses as _losses,
     optimizers as _optimizers,
 )
-from fnn.cli._problem import DEFAULT_LEARNING_RATES
+from fnn.cli._problem import DEFAULT_LEARNING_RATES, PROBABILITY_LOSSES
 from fnn.grad import MODES
 
 # --------------------------------------------------------------------------------------------
@@ -175,7 +175,9 @@ def add_model_args(p: argparse.ArgumentParser, hidden: str, seed_help: str = "in
         "--loss",
         type=loss_name,
         default=None,
-        help="loss name (default: the data set's suggestion, e.g. sparse_categorical_crossentropy for digits)",
+        help="loss name (default: the data set's suggestion, e.g. sparse_categorical_crossentropy for digits); "
+        "the output layer is linear (losses that can take logits are given them), but a softmax on "
+        f"classes for {', '.join(sorted(PROBABILITY_LOSSES))} (softplus for poisson on regression targets)",
     )
     p.add_argument("--seed", type=seed, default=0, help=f"{seed_help} (default 0)")
 

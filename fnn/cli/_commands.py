@@ -28,7 +28,7 @@ from fnn.cli._common import (
 )
 from fnn.cli._compare import run_comparison
 from fnn.cli._compile_cache import executable_store
-from fnn.cli._problem import FILE_DATASETS, describe_net, load_problem, split_problem
+from fnn.cli._problem import FILE_DATASETS, describe_net, load_problem, network, split_problem
 from fnn.cli._report import (
     PLOT_FILES,
     RESULT_FILES,
@@ -40,7 +40,6 @@ from fnn.cli._report import (
     write_results,
 )
 from fnn.grad import MODES, gradcheck, value_and_grad
-from fnn.layers import mlp
 
 # --------------------------------------------------------------------------------------------
 # fnn compare
@@ -70,7 +69,9 @@ def cmd_compare(args) -> int:
         raise UsageError("--early-stopping watches the validation loss: give --validation-split > 0")
     n_val = 0 if args.validation_split == 0 else len(split_problem(problem, args.validation_split)[1][0])
     n_tr = len(problem.x_train) - n_val
-    net_text = describe_net(problem.x_train.shape[1], args.hidden, problem.output_size, args.activation)
+    net_text = describe_net(
+        problem.x_train.shape[1], args.hidden, problem.output_size, args.activation, problem.output_activation
+    )
     metric_name = problem.metric.name
     config = {k: v for k, v in vars(args).items() if k != "func"}
     config.update(
@@ -183,13 +184,13 @@ def _median_seconds(fn, *args, repeats: int) -> float:
 
 def cmd_gradcheck(args) -> int:
     problem = load_problem(args.dataset, args.loss, args.path)
-    net = mlp([*args.hidden, problem.output_size], activation=args.activation)
+    net = network(problem, args.hidden, args.activation)
     n_in = problem.x_train.shape[1]
     x, y = problem.x_train[: args.samples], problem.y_train[: args.samples]
     with jax.enable_x64(True):
         params64 = net.init(seed_key(args.seed), (n_in,), dtype=np.float64)
         report = gradcheck(net, problem.loss, params64, x.astype(np.float64), y)
-    net_text = describe_net(n_in, args.hidden, problem.output_size, args.activation)
+    net_text = describe_net(n_in, args.hidden, problem.output_size, args.activation, problem.output_activation)
     print(f"fnn gradcheck: {problem.name}, network {net_text}, loss {problem.loss.name}, {len(x)} samples, float64\n")
     print(report)
     # Speed: both gradients jitted, float32, on the whole training set.

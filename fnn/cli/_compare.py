@@ -44,9 +44,9 @@ from fnn.cli._problem import (  # load_problem: scripts and notes import it from
     default_learning_rate,
     initial_params,
     load_problem as load_problem,
+    network,
     split_problem,
 )
-from fnn.layers import mlp
 from fnn.train import evaluate, fit, fit_many
 from fnn.train._loop import cancelled_by
 
@@ -151,7 +151,7 @@ def run_comparison(
     script, whose process ends with the command).
     """
     (x_tr, y_tr), val = split_problem(problem, validation_split)
-    net = mlp([*hidden, problem.output_size], activation=activation)
+    net = network(problem, hidden, activation)
     n_in = x_tr.shape[1]
     # every seed's initial params and shuffling key in one program (read back from the store on
     # a warm run): init with split(PRNGKey(seed))[0], shuffle with [1], as fit would be given

@@ -24,6 +24,7 @@ from fnn import (
 from fnn._cache import structural_cache
 from fnn._executables import call
 from fnn.cli._common import UsageError
+from fnn.layers import mlp
 from fnn.losses._loss import LABEL_LOSSES
 
 # Rates that train the default digits network well in a few dozen epochs with batch size 32.
@@ -60,10 +61,37 @@ class Problem(NamedTuple):
     output_size: int
     loss: _losses.Loss
     metric: _metrics.Metric
+    output_activation: str | None = None  # the last layer's (:func:`output_activation`); None: linear
+
+
+# The losses that read y_pred as probabilities (or, for poisson, a positive rate) and take no
+# logits: a linear last layer would feed them values they are not defined on (NaN from the
+# log of a negative output, a KL divergence or Dice ratio of clipped scores that never trains).
+PROBABILITY_LOSSES = frozenset({"kl_divergence", "poisson", "dice", "tversky", "categorical_generalized_cross_entropy"})
+
+
+def output_activation(loss_name: str, task: str) -> str | None:
+    """The last layer's activation for ``loss_name`` on a ``task`` ("classification",
+    "binary" or "regression"): None (linear) for every loss that takes logits or any real
+    output; for :data:`PROBABILITY_LOSSES` a softmax over the classes (the one-hot rows they
+    are given), and softplus for a Poisson rate on regression targets (others stay linear
+    there: their targets are not distributions)."""
+    if loss_name not in PROBABILITY_LOSSES:
+        return None
+    if task == "regression":
+        return "softplus" if loss_name == "poisson" else None
+    return "softmax"
+
+
+def network(problem: Problem, hidden: Sequence[int], activation: str) -> Any:
+    """The command's MLP for ``problem``: ``hidden`` layers of ``activation``, then the output
+    layer, linear or with the problem's :attr:`Problem.output_activation`."""
+    return mlp([*hidden, problem.output_size], activation=activation, output_activation=problem.output_activation)
 
 
 def _make_loss(name: str) -> _losses.Loss:
-    # The network's last layer is linear, so every loss that can take logits is told so.
+    # The network's last layer is linear (but for PROBABILITY_LOSSES), so every loss that can
+    # take logits is told so.
     try:
         return _losses.get(name, from_logits=True)
     except TypeError:
@@ -217,7 +245,9 @@ def load_problem(dataset: str, loss_name: str | None = None, path: str | None = 
         # lesson's example) needs the accuracy named
         metric_name = "binary_accuracy" if info["task"] == "binary" else "categorical_accuracy"
         metric = _metrics.get(metric_name, loss=loss, y_true_shape=y_tr.shape, y_pred_shape=(1, out))
-    return Problem(dataset, info["task"], x_tr, y_tr, x_te, y_te, out, loss, metric)
+    return Problem(
+        dataset, info["task"], x_tr, y_tr, x_te, y_te, out, loss, metric, output_activation(loss.name, info["task"])
+    )
 
 
 def split_problem(problem: Problem, validation_split: float):
@@ -230,11 +260,12 @@ def split_problem(problem: Problem, validation_split: float):
         raise UsageError(str(err)) from None
 
 
-def describe_net(n_in: int, hidden: Sequence[int], n_out: int, activation: str) -> str:
+def describe_net(n_in: int, hidden: Sequence[int], n_out: int, activation: str, output: str | None = None) -> str:
     """The layer sizes and the hidden layers' activation, e.g. ``64-64-64-10 (relu)``; a network
-    without a hidden layer is a linear model, whose activation is never used: ``2-1 (linear)``."""
+    without a hidden layer is a linear model, whose activation is never used: ``2-1 (linear)``;
+    an ``output`` activation is said after it: ``64-64-64-10 (relu; softmax output)``."""
     kind = _activations.get(activation).name if hidden else "linear"
-    return "-".join(map(str, (n_in, *hidden, n_out))) + f" ({kind})"
+    return "-".join(map(str, (n_in, *hidden, n_out))) + f" ({kind}{f'; {output} output' if output else ''})"
 
 
 def default_learning_rate(name: str, override: float | None) -> float:

@@ -38,7 +38,7 @@ from fnn.cli._common import (
     stopped,
 )
 from fnn.cli._compile_cache import executable_store
-from fnn.cli._problem import describe_net, initial_params, load_problem, split_problem
+from fnn.cli._problem import describe_net, initial_params, load_problem, network, split_problem
 from fnn.cli._resume import (
     check_resume,
     merge_histories,
@@ -48,7 +48,6 @@ from fnn.cli._resume import (
     train_settings,
     write_back_path,
 )
-from fnn.layers import mlp
 from fnn.train import History, evaluate, fit
 from fnn.train._results import resumed_history
 
@@ -131,7 +130,7 @@ def cmd_train(args) -> int:
         raise UsageError("--early-stopping watches the validation loss: give --validation-split > 0")
     lr = settings["learning_rate"]
     (x_tr, y_tr), val = split_problem(problem, args.validation_split)
-    net = mlp([*args.hidden, problem.output_size], activation=args.activation)
+    net = network(problem, args.hidden, args.activation)
     opt = _optimizers.get(args.optimizer, learning_rate=lr)
     store = executable_store(args)  # a warm run loads its programs instead of tracing them
     with using(store):  # init with split(PRNGKey(seed))[0], shuffle with [1]
@@ -154,7 +153,7 @@ def cmd_train(args) -> int:
             print(f"it had stopped ({old_history.stop_reason.replace('_', ' ')}): no epoch to run", flush=True)
             initial_epoch = max(initial_epoch, args.epochs)
     batch = x_tr.shape[0] if args.batch_size is None else args.batch_size
-    net_text = describe_net(x_tr.shape[1], args.hidden, problem.output_size, args.activation)
+    net_text = describe_net(x_tr.shape[1], args.hidden, problem.output_size, args.activation, problem.output_activation)
     print(
         f"fnn train: {problem.name}, network {net_text}, "
         f"{args.optimizer}(lr={lr:g}), batch {batch} ({math.ceil(len(x_tr) / batch)} it/epoch), "

@@ -379,6 +379,18 @@ def _at_extremes(x):
     return elementwise, along_axis, limits
 
 
+@pytest.mark.parametrize(
+    ("name", "want"), [("hard_silu", [0.0, 1.0]), ("hard_swish", [0.0, 1.0]), ("squareplus", [0.0, 1.0])]
+)
+def test_slopes_at_infinities_are_their_limits(name, want):
+    """hard_silu's x * hard_sigmoid'(x) and squareplus's x / sqrt(x^2 + b) were inf * 0 and
+    inf / inf at x = +-inf (NaN); the slopes there are their flat limits, as jax.grad of
+    jax.nn.hard_silu and torch's hardswish give."""
+    x = jnp.array([-jnp.inf, jnp.inf])
+    np.testing.assert_array_equal(np.asarray(A.derivative(name, x)), want)
+    np.testing.assert_array_equal(np.asarray(jax.vmap(jax.grad(A.get(name)))(x)), want)
+
+
 @pytest.mark.parametrize("dtype", [jnp.float32, jnp.float64])
 def test_finite_at_extreme_inputs(dtype):
     x = np.asarray([-1e4, -100.0, -1.0, 0.0, 1.0, 100.0, 1e4], dtype=dtype)

@@ -1562,6 +1562,18 @@ def test_fnn_train_learns_with_a_loss_of_probabilities(capsys):
     assert math.isfinite(float(test["loss"])) and float(test["accuracy"]) > 0.8  # chance is 1/3
 
 
+@pytest.mark.parametrize("command", ["train", "compare", "gradcheck"])
+def test_help_lists_the_activations_the_flag_takes(command, capsys):
+    assert main([command, "--help"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    said = out.split("hidden-layer activation (default relu; one of ")[1].split(")")[0]
+    names = [n.strip() for n in said.replace("- ", "-").split(",")]
+    assert "relu" in names and "sparsemax" in names and "threshold" not in names  # threshold needs options
+    for name in names:  # each one the flag takes
+        assert main([command, "--activation", name, "--help"]) == 0
+    capsys.readouterr()
+
+
 def test_help_says_what_resume_compares_and_what_ctrl_c_does(capsys):
     assert main(["train", "--help"]) == 0
     out = " ".join(capsys.readouterr().out.split())

@@ -970,6 +970,24 @@ def test_f1_default_is_keras_argmax_and_one_column_needs_a_threshold():
     assert float(at_half) == pytest.approx(2 / 3, rel=1e-6)
 
 
+@pytest.mark.parametrize("name", ["f1_score", "fbeta_score"])
+def test_f_scores_from_logits_take_the_argmax_of_the_logits(name):
+    """With ``from_logits`` and no threshold the prediction is the logits' argmax, as on the
+    softmax's probabilities: the sigmoid first rounded every logit past ~17 to 1 (all tied,
+    all predicted) and put rows whose largest logit is below ~-21 under the zero cut."""
+    y = np.array([[0, 1, 0], [1, 0, 0]], np.float32)
+    z = np.array([[18.0, 25.0, -3.0], [-25.0, -30.0, -40.0]], np.float32)  # both rows' argmax right
+    loss = fnn_losses.get("categorical_crossentropy", from_logits=True)
+    for average in ("macro", "micro", "weighted"):
+        from_loss = metrics.get(name, loss=loss, average=average)  # from_logits read off the loss
+        assert dict(from_loss.options)["from_logits"] is True
+        want = metrics.get(name, average=average)(y, jax.nn.softmax(z))
+        assert float(from_loss(y, z)) == pytest.approx(float(want), rel=1e-6), average
+    # a threshold still cuts the sigmoid's probabilities
+    at = metrics.get(name, from_logits=True, threshold=0.5, average="micro")(y, z)
+    assert float(at) == pytest.approx(float(metrics.get(name, threshold=0.5, average="micro")(y, jax.nn.sigmoid(z))))
+
+
 def test_a_mean_of_zero_total_weight_is_zero_as_keras_but_r2_stays_nan():
     y, p, w = np.array([[0.0], [1.0], [1.0]]), np.array([[0.2], [0.7], [0.4]]), np.zeros(3)
     names = ("mae", "mse", "rmse", "binary_accuracy", "mape", "binary_crossentropy", "AUC", "precision", "r2")

@@ -5,6 +5,11 @@ tanh_shrink, and threshold (small inputs replaced by a constant), each beside it
 Kinks take the value ``jax.grad`` gives of Keras 3's JAX forward (a select whose branch at the
 kink is the small-input one): hard_shrink and soft_shrink have f'(±threshold) = 0, threshold has
 f'(threshold) = 0. tanh_shrink is smooth.
+
+NaN inputs: a NaN fails every comparison, so hard_shrink and soft_shrink give 0 for it and
+threshold its ``default_value``, as Keras 3's JAX forwards do (torch's give NaN). A layer that
+diverged to NaN before one of them is hidden behind it: the loss stays finite, but fit's
+TerminateOnNaN, which checks the params after every step too, still stops the run.
 """
 
 from __future__ import annotations

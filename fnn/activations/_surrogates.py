@@ -80,7 +80,8 @@ def hard_silu_grad(x: Array, y: Array | None = None) -> Array:
     Returns:
         ``f'(x)`` elementwise, of the shape and float dtype of ``x``.
     """
-    x = as_float(x)
+    # clipped past the kinks, where the slope is flat: x * 0 would be NaN at x = +-inf
+    x = jnp.clip(as_float(x), -4, 4)
     return hard_sigmoid(x) + x * hard_sigmoid_grad(x)
 
 
@@ -175,8 +176,11 @@ def squareplus_grad(x: Array, y: Array | None = None, b: float = 4.0) -> Array:
     Returns:
         ``f'(x)`` elementwise, of the shape and float dtype of ``x``.
     """
-    x, h = _squareplus_root(x, b)
-    return jnp.where(x >= 0, 0.5 + 0.5 * x / h, 0.25 * b / (h * (0.5 * h - 0.5 * x)))
+    x = as_float(x)
+    top = jnp.isposinf(x)  # x / h is inf / inf there; the slope tends to 1
+    x, h = _squareplus_root(jnp.where(top, jnp.zeros((), x.dtype), x), b)
+    slope = jnp.where(x >= 0, 0.5 + 0.5 * x / h, 0.25 * b / (h * (0.5 * h - 0.5 * x)))
+    return jnp.where(top, jnp.ones((), x.dtype), slope)
 
 
 def _squareplus_root(x: Array, b: float) -> tuple[Array, Array]:

@@ -121,6 +121,18 @@ def optimizer_list(text: str) -> list[str]:
     return names
 
 
+def flag_activations() -> list[str]:
+    """The activations --activation takes: every name but those whose options have no defaults."""
+    names = []
+    for name in _activations.names():
+        try:
+            _activations.get(name)
+        except TypeError:
+            continue
+        names.append(name)
+    return names
+
+
 def activation_name(text: str) -> str:
     try:
         _activations.get(text)
@@ -170,7 +182,12 @@ def add_model_args(p: argparse.ArgumentParser, hidden: str, seed_help: str = "in
         metavar="SIZES",
         help=f"hidden layer sizes, comma-separated (default {hidden}; 'none' for a linear model)",
     )
-    p.add_argument("--activation", type=activation_name, default="relu", help="hidden-layer activation (default relu)")
+    p.add_argument(
+        "--activation",
+        type=activation_name,
+        default="relu",
+        help=f"hidden-layer activation (default relu; one of {', '.join(flag_activations())})",
+    )
     p.add_argument(
         "--loss",
         type=loss_name,

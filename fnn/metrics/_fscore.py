@@ -38,12 +38,13 @@ def _f_counts(
             f"f1_score and fbeta_score expect y_true and y_pred of shape (N,) or (N, C); got y_pred {jnp.shape(y_pred)}"
         )
     t, p = t.astype(dtype), p.astype(dtype)
-    if from_logits:
-        p = jax.nn.sigmoid(p)
     if threshold is None:  # the row's largest score is the prediction (ties all count; zeros never)
-        predicted = (p >= jnp.max(p, axis=-1, keepdims=True)) & (jnp.abs(p) > 1e-9)
+        top = p >= jnp.max(p, axis=-1, keepdims=True)
+        # logits are compared as they are: the sigmoid keeps their order but rounds every logit
+        # past ~17 to 1 (all tied) and every one below ~-21 under Keras's zero cut (none left)
+        predicted = top & (p > -jnp.inf) if from_logits else top & (jnp.abs(p) > 1e-9)
     else:
-        predicted = p > threshold
+        predicted = (jax.nn.sigmoid(p) if from_logits else p) > threshold
     predicted = predicted.astype(dtype)
     w = jnp.ones((), dtype) if sample_weight is None else sample_weights(sample_weight, p.shape, dtype)
     return (

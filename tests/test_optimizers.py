@@ -200,6 +200,55 @@ def ref_lion(theta, grads, lr=1e-4, betas=(0.9, 0.99), weight_decay=0.0):
     return out
 
 
+def ref_asgd(theta, grads, lr=1e-2, lambd=1e-4, alpha=0.75, t0=1e6, weight_decay=0.0, averages=None):
+    """torch.optim.ASGD (its documentation has no pseudo-code: the rule its docstring cites,
+    as torch's step writes it); the averaged parameters ``ax`` of each step go to ``averages``."""
+    out, eta, mu, ax = [], _lr(lr, 1), 1.0, np.zeros_like(theta)
+    for t, g in enumerate(grads, 1):
+        g = g + weight_decay * theta
+        theta = theta * (1 - lambd * eta) - eta * g
+        ax = theta.copy() if mu == 1 else ax + mu * (theta - ax)
+        eta = _lr(lr, t) / (1 + lambd * _lr(lr, t) * t) ** alpha
+        mu = 1 / max(1, t - t0)
+        out.append(theta)
+        if averages is not None:
+            averages.append(ax)
+    return out
+
+
+def ref_adafactor(
+    theta, grads, lr=1e-2, beta2_decay=-0.8, eps=(None, 1e-3), d=1.0, weight_decay=0.0, maximize=False, shapes=None
+):
+    """torch.optim.Adafactor's pseudo-code, leaf by leaf: the flat vectors are cut into leaves of
+    ``shapes`` (the fixed problem's by default); leaves of 2 or more dimensions are factored."""
+    shapes = shapes or [(4,), (3, 4)]
+    ends = np.cumsum([int(np.prod(s)) for s in shapes])[:-1]
+    cut = lambda v: [x.reshape(s) for x, s in zip(np.split(v, ends), shapes, strict=True)]
+    eps1 = np.finfo(np.float64).eps if eps[0] is None else eps[0]
+    leaves = cut(theta)
+    row = [np.zeros((*s[:-1], 1)) for s in shapes]  # used for the factored leaves only
+    col = [np.zeros((*s[:-2], 1, s[-1])) if len(s) > 1 else None for s in shapes]
+    var = [np.zeros(s) for s in shapes]
+    rms = lambda x: np.sqrt(np.mean(x**2))
+    out = []
+    for t, g in enumerate(grads, 1):
+        gamma, beta2 = _lr(lr, t), 1 - t**beta2_decay
+        rho = min(gamma, 1 / np.sqrt(t))
+        for i, (th, G) in enumerate(zip(leaves, cut(g), strict=True)):
+            G = -G if maximize else G
+            alpha = max(eps[1], rms(th)) * rho
+            if G.ndim > 1:
+                row[i] = beta2 * row[i] + (1 - beta2) * np.mean(G**2, axis=-1, keepdims=True)
+                col[i] = beta2 * col[i] + (1 - beta2) * np.mean(G**2, axis=-2, keepdims=True)
+                v = row[i] * col[i] / np.maximum(np.mean(row[i], axis=-2, keepdims=True), eps1)
+            else:
+                v = var[i] = beta2 * var[i] + (1 - beta2) * G**2
+            U = G / np.maximum(np.sqrt(v), eps1)
+            leaves[i] = th - gamma * weight_decay * th - alpha * U / max(1.0, rms(U) / d)
+        out.append(np.concatenate([x.ravel() for x in leaves]))
+    return out
+
+
 # ------------------------------------------------------------------------------------------------
 # Fixed problem: a two-leaf pytree and a fixed sequence of gradients. "b" always has a positive
 # gradient (Rprop's step sizes grow), "w" changes sign at random, and a few entries are exactly 0.
@@ -363,6 +412,32 @@ GOLDEN = [
         lambda th, g: ref_lion(th, g, 0.1, betas=(0.5, 0.7), weight_decay=0.3),
         6,
     ),
+    ("asgd", O.asgd(), ref_asgd, 6),
+    (  # averaging from the start, and a step size that decays fast
+        "asgd-all",
+        O.asgd(0.05, lambd=0.5, alpha=0.6, t0=0, weight_decay=0.1),
+        lambda th, g: ref_asgd(th, g, 0.05, lambd=0.5, alpha=0.6, t0=0, weight_decay=0.1),
+        6,
+    ),
+    (
+        "asgd-schedule",
+        O.asgd(S.exponential_decay(0.1, 2, 0.5), lambd=0.5),
+        lambda th, g: ref_asgd(th, g, _decay_lr, lambd=0.5),
+        6,
+    ),
+    ("adafactor", O.adafactor(), ref_adafactor, 6),
+    (
+        "adafactor-all",
+        O.adafactor(0.05, beta2_decay=-0.5, eps=(1e-3, 1.5), d=1.05, weight_decay=0.1, maximize=True),
+        lambda th, g: ref_adafactor(th, g, 0.05, -0.5, (1e-3, 1.5), 1.05, weight_decay=0.1, maximize=True),
+        6,
+    ),
+    (
+        "adafactor-schedule",
+        O.adafactor(S.exponential_decay(0.1, 2, 0.5), weight_decay=0.2),
+        lambda th, g: ref_adafactor(th, g, _decay_lr, weight_decay=0.2),
+        6,
+    ),
 ]
 
 
@@ -389,6 +464,100 @@ def test_golden_options_are_exercised():
     rp = ref_rprop(th, gs[:6], 0.1, etas=(0.3, 1.5), step_sizes=(1e-2, 0.2))
     moves = np.abs(np.diff(np.stack([th] + rp), axis=0))
     assert np.any(np.isclose(moves, 0.2)) and np.any(np.isclose(moves, 1e-2)) and np.any(moves == 0)
+    # ASGD's averaged parameters part from the parameters (asgd-all averages from the start)
+    averages = []
+    asgd_all = ref_asgd(th, gs[:6], 0.05, lambd=0.5, alpha=0.6, t0=0, weight_decay=0.1, averages=averages)
+    assert np.max(np.abs(averages[-1] - asgd_all[-1])) > 1e-3
+    # Adafactor's clipping (d = 1.05) and its floor of the parameters' RMS (eps2 = 1.5) bind
+    b, w = th[:4], th[4:]
+    assert max(np.sqrt(np.mean(b**2)), np.sqrt(np.mean(w**2))) < 1.5
+    clipped, unclipped = (ref_adafactor(th, gs[:6], 0.05, -0.5, (1e-3, 1.5), d) for d in (1.05, 1e9))
+    assert diff(clipped, unclipped)
+
+
+def test_adafactor_factors_the_last_two_axes_of_a_3d_leaf_and_keeps_scalars_whole():
+    """A (2, 3, 4) leaf is a batch of two 3x4 matrices, each with its own row (2, 3, 1) and column
+    (2, 1, 4) factors; a 0-d leaf keeps a full second moment, as torch's."""
+    rng = np.random.default_rng(5)
+    params = {"k": rng.normal(size=(2, 3, 4)), "s": np.float64(0.7)}
+    grads = [{"k": rng.normal(size=(2, 3, 4)) * (1 + t), "s": np.float64(rng.normal())} for t in range(8)]
+    shapes = [(2, 3, 4), ()]
+    flat = _flat(params), [_flat(g) for g in grads]
+    options = [({}, {}), (dict(learning_rate=0.3, d=1.1, weight_decay=0.1), dict(lr=0.3, d=1.1, weight_decay=0.1))]
+    for ours, kw in options:
+        opt = O.adafactor(**ours)
+        want = ref_adafactor(*flat, shapes=shapes, **kw)
+        for t, (a, b) in enumerate(zip(_trajectory(opt, params, grads), want, strict=True), 1):
+            np.testing.assert_allclose(a, b, rtol=GOLDEN_RTOL, atol=0, err_msg=f"{kw}, step {t}")
+    inner = O.adafactor().init(jax.tree.map(jax.device_put, params)).inner_state[0]
+    assert isinstance(inner, O.ScaleByAdafactorState)
+    shapes = {k: [None if x[k] is None else x[k].shape for x in inner[1:]] for k in params}
+    assert shapes == {"k": [(2, 3, 1), (2, 1, 4), None], "s": [None, None, ()]}  # row_var, col_var, variance
+
+
+def test_asgd_averaged_params_are_torchs_ax():
+    """``averaged_params`` reads ASGD's ``ax`` from the state: the parameters until step t0 + 1,
+    then their running mean (t0 = 2.5: weights 1/1.5, 1/2.5, ...)."""
+    params, grads = _problem(8)
+    opt = O.asgd(0.05, lambd=0.1, t0=2.5, weight_decay=0.1)
+    averages = []
+    flat = _flat(params), [_flat(g) for g in grads]
+    want = ref_asgd(*flat, 0.05, lambd=0.1, t0=2.5, weight_decay=0.1, averages=averages)
+    p = jax.tree.map(jax.device_put, params)
+    state = opt.init(p)
+    for t, g in enumerate(grads):
+        updates, state = opt.update(g, state, p)
+        p = O.apply_updates(p, updates)
+        np.testing.assert_allclose(_flat(p), want[t], rtol=GOLDEN_RTOL, atol=0)
+        np.testing.assert_allclose(_flat(O.averaged_params(state)), averages[t], rtol=GOLDEN_RTOL, atol=0)
+    assert not np.allclose(averages[-1], want[-1])  # the average has started
+    batched = jax.vmap(opt.init)(jax.tree.map(lambda x: np.stack([x, x]), params))
+    assert O.averaged_params(batched)["w"].shape == (2, 3, 4)
+    for other in (O.adam().init(p), O.chain(O.asgd(), O.asgd()).init(p)):
+        with pytest.raises(ValueError, match="averaged_params: the optimizer state holds (no|2) ASGD state"):
+            O.averaged_params(other)
+
+
+@pytest.mark.parametrize(
+    "name,first,second,changes,built",
+    [
+        (
+            "asgd",
+            dict(learning_rate=0.1, t0=20, weight_decay=1e-4),
+            dict(learning_rate=0.05, lambd=0.01, alpha=0.5, t0=3, weight_decay=1e-3),
+            dict(learning_rate=0.02, lambd=0.1, alpha=1.0, t0=0.0, weight_decay=0.01),
+            dict(learning_rate=0.02, lambd=0.1, alpha=1.0, t0=0.0, weight_decay=0.01),
+        ),
+        (
+            "adafactor",
+            dict(learning_rate=0.1),
+            dict(learning_rate=0.05, beta2_decay=-0.5, eps=(None, 1e-2), d=2.0),
+            dict(learning_rate=0.02, beta2_decay=-1.0, eps2=0.1, d=1.5),
+            dict(learning_rate=0.02, beta2_decay=-1.0, eps=(None, 0.1), d=1.5),  # the same, as built
+        ),
+    ],
+)
+def test_asgd_and_adafactor_train_in_fit_and_new_values_compile_nothing(name, first, second, changes, built, compiles):
+    """Each trains a small regression; an optimizer of other values, and values set into a
+    state (for an optimizer built with them), reuse fit's compiled programs."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(32, 3))
+    y = x @ np.array([[1.0], [-2.0], [0.5]]) + 0.5
+    net = fnn.mlp([8, 1])
+    params = net.init(jax.random.PRNGKey(0), (3,), jnp.float64)
+    fit = lambda opt, **kw: fnn.fit(net, params, opt, "mse", x, y, batch_size=8, verbose=0, **kw)
+    trained = fit(O.get(name, **first), epochs=40)
+    losses = trained.history["loss"]
+    assert losses[-1] < 0.02 * losses[0], losses
+    fit(O.get(name, **first), epochs=1, opt_state=trained.opt_state)  # fit's copy of a state given compiles once
+    with compiles() as c:
+        other = fit(O.get(name, **second), epochs=2)
+        state = O.set_hyperparams(other.opt_state, **changes)
+        fit(O.get(name, **built), epochs=1, opt_state=state)
+    assert c.count == 0
+    assert {k: float(v) for k, v in O.get_hyperparams(state).items() if k in changes} == changes
+    if name == "asgd":
+        chex.assert_trees_all_equal_shapes(O.averaged_params(trained.opt_state), params)
 
 
 def test_rprop_returns_this_steps_update():
@@ -436,6 +605,9 @@ CONVERGENCE = [
     ("radam", dict(learning_rate=3e-3), 5e-3),
     ("rprop", dict(learning_rate=1e-2), 5e-3),
     ("lion", dict(learning_rate=1e-3), 5e-3),
+    ("asgd", dict(learning_rate=2e-3), 5e-3),
+    # Adafactor's step is relative to the parameters' RMS and never below it times γ: it circles too.
+    ("adafactor", dict(learning_rate=3e-3), 2e-2),
 ]
 
 
@@ -513,7 +685,7 @@ def test_structure_dtype_and_low_precision_zero_gradients():
         moments = [x for x in jax.tree.leaves(state) if x.ndim == 2]  # buffers of the (2, 3) leaf
         assert all(m.dtype == jnp.float32 for m in moments) and (moments or name == "sgd"), name
         chex.assert_trees_all_equal_shapes_and_dtypes(new, params)
-        if name not in ("adamw",):  # adamw's default decoupled decay moves params even at g = 0
+        if name not in ("adamw", "asgd"):  # their default decays (adamw's, asgd's λ) move params at g = 0
             # the first step is update(zeros, init(params), params): a fresh state's update at g = 0
             fresh = jax.tree.map(lambda x: np.asarray(np.asarray(x)[0]), updates_per_step)
             chex.assert_trees_all_equal(fresh, zeros)
@@ -567,7 +739,7 @@ def test_python_number_leaves_update_as_optax_computes():
         return out, _updates(O.adam(0.1), single, [single])[0]
 
     results, float32 = run({"w": np.ones(2, np.float32)})
-    assert sorted(results) == O.names() and len(twins) == len(O.names()) - 2
+    assert sorted(results) == O.names() and len(twins) == len(O.names()) - 4
     for name, (numbers, ref) in results.items():
         if name not in twins:
             chex.assert_trees_all_equal(numbers, ref)
@@ -584,7 +756,7 @@ def test_python_number_leaves_through_every_transform():
     direction = [
         O.scale_by_adam(amsgrad=True), O.scale_by_adamax(), O.scale_by_nadam(), O.scale_by_radam(),
         O.scale_by_rms(centered=True), O.scale_by_adagrad(), O.scale_by_adadelta(), O.scale_by_rprop(),
-        O.scale_by_lion(), O.trace(0.9, nesterov=True),
+        O.scale_by_lion(), O.trace(0.9, nesterov=True), O.scale_by_asgd(), O.scale_by_adafactor(),
     ]  # fmt: skip
     generic = [
         O.add_decayed_weights(0.1), O.add_decayed_weights(0.1, mask={"w": True, "b": False}), O.scale(-0.5),
@@ -646,7 +818,8 @@ def test_apply_updates_keeps_each_leaf_dtype():
 
 def test_weight_decay_needs_params():
     params = {"x": np.ones(2)}
-    for opt in (O.sgd(weight_decay=0.1), O.adamw(), O.lion(weight_decay=0.1), O.add_decayed_weights(0.1)):
+    decaying = (O.sgd(weight_decay=0.1), O.adamw(), O.lion(weight_decay=0.1), O.add_decayed_weights(0.1))
+    for opt in (*decaying, O.asgd(), O.adafactor()):  # asgd's λθ, adafactor's RMS(θ)
         with pytest.raises(ValueError, match="params"):
             jax.jit(lambda p: opt.update(p, opt.init(p)))(params)  # raised while tracing: nothing compiles
 
@@ -1157,6 +1330,14 @@ AS_CHAINS = [
         O.lion(0.1, weight_decay=0.5),
         O.chain(O.scale_by_lion(), O.add_decayed_weights(0.5), O.scale_by_learning_rate(0.1)),
     ),
+    (
+        O.asgd(0.1, t0=2, weight_decay=0.2),
+        O.chain(O.add_decayed_weights(0.2), O.scale_by_asgd(0.1, t0=2), O.scale(-1.0)),
+    ),
+    (
+        O.adafactor(0.1, weight_decay=0.5, maximize=True),
+        O.chain(O.scale(-1.0), O.scale_by_adafactor(0.1), O.add_decayed_weights(0.05), O.scale(-1.0)),
+    ),
 ]
 
 
@@ -1457,12 +1638,16 @@ _HELD = {
     "radam": dict(weight_decay=0.1),
     "rprop": dict(step_sizes=(0.0, 50.0)),
     "lion": dict(weight_decay=0.1),
+    "asgd": dict(weight_decay=0.1),
+    "adafactor": dict(eps=(1e-30, 1e-3), weight_decay=0.1),
 }
-_AS_ARGUMENT = {  # rprop takes pairs
+_AS_ARGUMENT = {  # rprop and adafactor take pairs
     "eta_minus": lambda v: {"etas": (v, 1.2)},
     "eta_plus": lambda v: {"etas": (0.5, v)},
     "step_size_min": lambda v: {"step_sizes": (v, 50.0)},
     "step_size_max": lambda v: {"step_sizes": (0.0, v)},
+    "eps1": lambda v: {"eps": (v, 1e-3)},
+    "eps2": lambda v: {"eps": (1e-30, v)},
 }
 
 
@@ -1831,6 +2016,18 @@ INVALID = [
     (O.rprop, dict(step_sizes=(-1.0, 0.5)), "step_sizes"),
     (O.lion, dict(b2=1.0), "b2"),
     (O.lion, dict(learning_rate=-1e-4), "learning_rate"),
+    (O.asgd, dict(learning_rate=-1e-2), "learning_rate"),
+    (O.asgd, dict(lambd=-1e-4), "lambd"),
+    (O.asgd, dict(alpha=-0.75), "alpha"),
+    (O.asgd, dict(t0=-1.0), "t0"),
+    (O.asgd, dict(weight_decay=-1.0), "weight_decay"),
+    (O.adafactor, dict(beta2_decay=0.8), "beta2_decay"),
+    (O.adafactor, dict(eps=(-1e-3, 1e-3)), "eps1"),
+    (O.adafactor, dict(eps=(None, float("nan"))), "eps2"),
+    (O.adafactor, dict(eps=(None,)), "eps"),
+    (O.adafactor, dict(d=0.5), "d"),
+    (O.adafactor, dict(weight_decay=-0.1), "weight_decay"),
+    (O.adafactor, dict(learning_rate=-0.1), "learning_rate"),
 ]
 
 
@@ -1845,6 +2042,10 @@ def test_non_numeric_hyperparameters_raise_type_error():
         O.adam(learning_rate="0.1")
     with pytest.raises(TypeError, match="b1"):
         O.adam(b1=None)
+    with pytest.raises(TypeError, match=r"eps must be a pair \(eps1, eps2\)"):
+        O.adafactor(eps=1e-3)
+    with pytest.raises(TypeError, match="maximize"):
+        O.adafactor(maximize="yes")
 
 
 def test_registry():
@@ -1863,6 +2064,8 @@ def test_registry():
             "radam",
             "rprop",
             "lion",
+            "asgd",
+            "adafactor",
         ]
     )
     opt = O.get("Adam", learning_rate=0.5)

@@ -42,6 +42,8 @@ DEFAULT_LEARNING_RATES: dict[str, float] = {
     "radam": 2e-3,
     "rprop": 1e-2,
     "lion": 3e-4,
+    "asgd": 0.1,
+    "adafactor": 3e-2,
 }
 FILE_DATASETS = ("mnist", "fashion_mnist")
 

@@ -7,8 +7,9 @@ that differ only in values share compiled programs. The rules live once, in the 
 
 * direction transforms: :func:`scale_by_adam`, :func:`scale_by_adamax`, :func:`scale_by_nadam`,
   :func:`scale_by_radam`, :func:`scale_by_rms`, :func:`scale_by_adagrad`,
-  :func:`scale_by_adadelta`, :func:`scale_by_rprop`, :func:`scale_by_lion`, and :func:`trace`
-  (momentum, Nesterov, dampening);
+  :func:`scale_by_adadelta`, :func:`scale_by_adafactor`, :func:`scale_by_rprop`,
+  :func:`scale_by_lion`, :func:`scale_by_asgd` (with :func:`averaged_params`, ASGD's average of
+  the parameters), and :func:`trace` (momentum, Nesterov, dampening);
 * :func:`add_decayed_weights` (coupled L2 before the direction, decoupled AdamW decay after it),
   :func:`scale_by_learning_rate`, :func:`scale`, :func:`scale_by_schedule`,
   :func:`scale_by_trust_ratio`, :func:`clip_by_global_norm`, :func:`clip_by_value`;
@@ -24,6 +25,10 @@ LAMB::
                  scale_by_learning_rate(1e-3))
 """
 
+from fnn.optimizers._adafactor import (
+    ScaleByAdafactorState as ScaleByAdafactorState,
+    scale_by_adafactor as scale_by_adafactor,
+)
 from fnn.optimizers._adam import (
     ScaleByAdamaxState as ScaleByAdamaxState,
     ScaleByAdamState as ScaleByAdamState,
@@ -55,10 +60,12 @@ from fnn.optimizers._alias_adam import (
 )
 from fnn.optimizers._alias_adaptive import (
     adadelta as adadelta,
+    adafactor as adafactor,
     adagrad as adagrad,
     rmsprop as rmsprop,
 )
 from fnn.optimizers._alias_sgd import (
+    asgd as asgd,
     momentum as momentum,
     nesterov as nesterov,
     sgd as sgd,
@@ -66,6 +73,11 @@ from fnn.optimizers._alias_sgd import (
 from fnn.optimizers._alias_sign import (
     lion as lion,
     rprop as rprop,
+)
+from fnn.optimizers._asgd import (
+    ScaleByAsgdState as ScaleByAsgdState,
+    averaged_params as averaged_params,
+    scale_by_asgd as scale_by_asgd,
 )
 from fnn.optimizers._base import (
     EmptyState as EmptyState,
@@ -122,13 +134,14 @@ __all__ = [
     "GradientTransformation", "EmptyState", "apply_updates",
     # named optimizers
     "sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adadelta", "adam", "adamw", "adamax",
-    "nadam", "radam", "rprop", "lion", "get", "names",
+    "nadam", "radam", "rprop", "lion", "asgd", "adafactor", "get", "names", "averaged_params",
     # direction transforms and their states
     "scale_by_adam", "scale_by_adamax", "scale_by_nadam", "scale_by_radam", "scale_by_rms",
-    "scale_by_adagrad", "scale_by_adadelta", "scale_by_rprop", "scale_by_lion", "trace",
+    "scale_by_adagrad", "scale_by_adadelta", "scale_by_rprop", "scale_by_lion", "scale_by_asgd",
+    "scale_by_adafactor", "trace",
     "ScaleByAdamState", "ScaleByAdamaxState", "ScaleByNadamState", "ScaleByRadamState",
     "ScaleByRmsState", "ScaleByAdagradState", "ScaleByAdadeltaState", "ScaleByRpropState",
-    "ScaleByLionState", "TraceState",
+    "ScaleByLionState", "ScaleByAsgdState", "ScaleByAdafactorState", "TraceState",
     # generic transforms
     "add_decayed_weights", "scale_by_learning_rate", "scale", "scale_by_schedule",
     "scale_by_trust_ratio", "clip_by_global_norm", "clip_by_value", "global_norm",

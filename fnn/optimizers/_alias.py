@@ -21,8 +21,8 @@ from typing import Any
 
 from fnn._registry import Registry
 from fnn.optimizers._alias_adam import adam, adamax, adamw, nadam, radam
-from fnn.optimizers._alias_adaptive import adadelta, adagrad, rmsprop
-from fnn.optimizers._alias_sgd import momentum, nesterov, sgd
+from fnn.optimizers._alias_adaptive import adadelta, adafactor, adagrad, rmsprop
+from fnn.optimizers._alias_sgd import asgd, momentum, nesterov, sgd
 from fnn.optimizers._alias_sign import lion, rprop
 from fnn.optimizers._base import GradientTransformation
 
@@ -43,6 +43,8 @@ _REGISTRY: Registry[Callable[..., GradientTransformation]] = Registry(
         "radam": radam,
         "rprop": rprop,
         "lion": lion,
+        "asgd": asgd,
+        "adafactor": adafactor,
     },
     known="optimizers",
 )

@@ -29,6 +29,11 @@ def check_eps(value: Any) -> Any:
     return hyper("eps", value, lo=0.0)
 
 
+def nonnegative(**values: Any) -> tuple[Any, ...]:
+    """Each of ``values`` checked ``>= 0``, in the order given."""
+    return tuple(hyper(name, value, lo=0.0) for name, value in values.items())
+
+
 def bound_transform(init, update, *config: Any) -> GradientTransformation:
     """``(init, update)`` with the hyperparameters ``config`` bound as their first arguments."""
     return GradientTransformation(bound(init, *config), bound(update, *config))

@@ -309,6 +309,11 @@ RANGES: dict[str, tuple[float, float, bool, bool]] = {
     "eta_plus": (1.0, math.inf, True, False),
     "step_size_min": (0.0, math.inf, False, False),
     "step_size_max": (0.0, math.inf, False, False),
+    "lambd": (0.0, math.inf, False, False),
+    "t0": (0.0, math.inf, False, False),
+    "beta2_decay": (-math.inf, 0.0, False, False),
+    "eps1": (0.0, math.inf, False, False),
+    "eps2": (0.0, math.inf, False, False),
 }
 
 

@@ -1529,16 +1529,22 @@ def test_a_regression_loss_on_classes_reports_the_accuracy_it_means(capsys):
         ("iris", "tversky", "softmax"),
         ("iris", "categorical_generalized_cross_entropy", "softmax"),
         ("diabetes", "poisson", "softplus"),
+        ("moons", "dice", "sigmoid"),
+        ("moons", "poisson", "sigmoid"),
+        ("moons", "kl_divergence", "softmax"),
+        ("moons", "categorical_generalized_cross_entropy", "softmax"),
         ("iris", "categorical_crossentropy", None),
+        ("moons", "categorical_crossentropy", None),
+        ("moons", "binary_crossentropy", None),
         ("iris", "mse", None),
-        ("diabetes", "kl_divergence", None),
     ],
 )
 def test_a_loss_of_probabilities_gets_an_output_layer_that_gives_them(dataset, loss, output):
     """The commands' last layer is linear for every loss that takes logits or any real output;
     the losses that read probabilities (or a Poisson rate) and take no logits get a softmax over
-    the classes (softplus for a rate on regression targets): on a linear output they trained to
-    NaN (poisson, generalized CE: the log or power of a negative output) or to chance level."""
+    the classes, a sigmoid on a binary data set's one output, softplus for a rate on regression
+    targets: on a linear output they trained to NaN (poisson, generalized CE: the log or power of
+    a negative output) or to chance level (and a softmax of one output is always 1)."""
     problem = load_problem(dataset, loss)
     assert problem.output_activation == output
     net = network(problem, [4], "relu")
@@ -1547,10 +1553,45 @@ def test_a_loss_of_probabilities_gets_an_output_layer_that_gives_them(dataset, l
     y_pred = np.asarray(net.apply(params, x))
     if output == "softmax":
         np.testing.assert_allclose(y_pred.sum(axis=1), 1.0, rtol=1e-6)
-    elif output == "softplus":
-        assert (y_pred > 0).all()
+    elif output in ("softplus", "sigmoid"):
+        assert (y_pred > 0).all() and (output == "softplus" or (y_pred < 1).all())
     shown = describe_net(x.shape[1], [4], problem.output_size, "relu", problem.output_activation)
     assert shown.endswith(f"(relu; {output} output)" if output else "(relu)")
+
+
+@pytest.mark.parametrize("dataset", ["moons", "breast_cancer"])
+@pytest.mark.parametrize("loss", ["categorical_crossentropy", "sparse_categorical_crossentropy", "kl_divergence"])
+def test_the_categorical_losses_see_a_binary_data_set_as_two_classes(dataset, loss):
+    """On a binary data set's one 0/1 output a softmax is 1 and a categorical cross-entropy 0
+    (the run reported accuracy 1.0 and learned nothing; sparse CE was refused): the losses that
+    compare class rows get its two classes, as labels or one-hot rows, and their accuracy."""
+    problem = load_problem(dataset, loss)
+    (_, y), _ = fnn.datasets.load(dataset)
+    labels = np.rint(y).astype(int).reshape(-1)
+    assert problem.output_size == 2
+    if loss == "sparse_categorical_crossentropy":
+        np.testing.assert_array_equal(problem.y_train, labels)
+    else:
+        np.testing.assert_array_equal(problem.y_train, np.eye(2)[labels])
+    assert problem.metric.name in ("accuracy", "categorical_accuracy", "sparse_categorical_accuracy")
+    rows = np.eye(2, dtype=np.float32)[[1, 0, 0]]
+    picked = np.asarray(problem.metric(problem.y_train[:3], rows))
+    assert picked == pytest.approx(np.mean(labels[:3] == [1, 0, 0]))  # the class row's argmax
+
+
+@pytest.mark.parametrize(
+    ("dataset", "loss", "said"),
+    [
+        ("sine", "dice", "its targets are real values, and dice compares classes or masks"),
+        ("diabetes", "kl_divergence", "its targets are real values"),
+        ("diabetes", "categorical_crossentropy", "its targets are real values"),
+        ("sine", "poisson", "it takes counts or rates >= 0, and the targets go down to -1.2"),
+    ],
+)
+def test_a_loss_that_cannot_mean_anything_on_the_targets_is_refused(dataset, loss, said, capsys):
+    assert main(["train", "--dataset", dataset, "--loss", loss, "--epochs", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"fnn train: error: loss {loss!r} does not fit data set {dataset!r}: ") and said in err
 
 
 @pytest.mark.slow

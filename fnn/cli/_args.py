@@ -194,7 +194,9 @@ def add_model_args(p: argparse.ArgumentParser, hidden: str, seed_help: str = "in
         default=None,
         help="loss name (default: the data set's suggestion, e.g. sparse_categorical_crossentropy for digits); "
         "the output layer is linear (losses that can take logits are given them), but a softmax on "
-        f"classes for {', '.join(sorted(PROBABILITY_LOSSES))} (softplus for poisson on regression targets)",
+        f"classes for {', '.join(sorted(PROBABILITY_LOSSES))} (a sigmoid on a binary data set's one "
+        "output, softplus for poisson on regression targets); the categorical losses see a binary "
+        "data set as two classes",
     )
     p.add_argument("--seed", type=seed, default=0, help=f"{seed_help} (default 0)")
 

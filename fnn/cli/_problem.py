@@ -72,17 +72,46 @@ class Problem(NamedTuple):
 PROBABILITY_LOSSES = frozenset({"kl_divergence", "poisson", "dice", "tversky", "categorical_generalized_cross_entropy"})
 
 
-def output_activation(loss_name: str, task: str) -> str | None:
+# The losses that compare a row of class scores, one output per class: a binary data set gives
+# them its two classes (on its one output column a softmax is 1, its cross-entropy 0, and the
+# categorical accuracy 1 whatever the network does).
+CLASS_ROW_LOSSES = LABEL_LOSSES | {
+    "categorical_crossentropy",
+    "categorical_focal_crossentropy",
+    "categorical_hinge",
+    "kl_divergence",
+    "cosine_similarity",
+}
+# The losses of classes or masks: real-valued targets (sine, diabetes) mean nothing to them.
+CLASS_LOSSES = CLASS_ROW_LOSSES | {"dice", "tversky"}
+
+
+def output_activation(loss_name: str, task: str, outputs: int) -> str | None:
     """The last layer's activation for ``loss_name`` on a ``task`` ("classification",
-    "binary" or "regression"): None (linear) for every loss that takes logits or any real
-    output; for :data:`PROBABILITY_LOSSES` a softmax over the classes (the one-hot rows they
-    are given), and softplus for a Poisson rate on regression targets (others stay linear
-    there: their targets are not distributions)."""
+    "binary" or "regression") with ``outputs`` units: None (linear) for every loss that takes
+    logits or any real output; for :data:`PROBABILITY_LOSSES` a softmax over the classes (the
+    one-hot rows they are given), a sigmoid on a single output (a binary data set's 0/1
+    targets), and softplus for a Poisson rate on regression targets."""
     if loss_name not in PROBABILITY_LOSSES:
         return None
     if task == "regression":
-        return "softplus" if loss_name == "poisson" else None
-    return "softmax"
+        return "softplus"  # poisson: the others of PROBABILITY_LOSSES are refused there
+    return "sigmoid" if outputs == 1 else "softmax"
+
+
+def _check_loss_fits_task(loss: _losses.Loss, task: str, where: str, y: np.ndarray) -> None:
+    """Refuses (UsageError) a loss that cannot mean anything on the data set's targets: one of
+    classes or masks on real values, poisson on negative ones."""
+    if task == "regression" and loss.name in CLASS_LOSSES:
+        raise UsageError(
+            f"loss {loss.name!r} does not fit {where}: its targets are real values, and {loss.name} "
+            "compares classes or masks (use it on a classification data set, or a regression loss here)"
+        )
+    if loss.name == "poisson" and float(np.min(y)) < 0:
+        raise UsageError(
+            f"loss 'poisson' does not fit {where}: it takes counts or rates >= 0, and the targets go "
+            f"down to {float(np.min(y)):g}"
+        )
 
 
 def network(problem: Problem, hidden: Sequence[int], activation: str) -> Any:
@@ -198,10 +227,12 @@ def _check_arrays(where: str, task: str, x_tr, y_tr, x_te, y_te) -> None:
 def load_problem(dataset: str, loss_name: str | None = None, path: str | None = None) -> Problem:
     """Loads ``dataset`` and shapes its targets for ``loss_name`` (default: the suggested loss).
 
-    Classification labels stay integers for sparse categorical crossentropy and become one-hot
-    rows for every other loss. Raises UsageError, naming the file for local data, when the data
-    cannot be had or cannot be trained on (no samples, NaN, labels that are not whole numbers
-    >= 0, parts of other shapes) or do not fit the loss.
+    Classification labels stay integers for the losses of labels (sparse categorical and
+    generalized cross-entropy) and become one-hot rows for every other loss; a binary data set's
+    0/1 column is two classes for the losses that compare class rows (:data:`CLASS_ROW_LOSSES`).
+    Raises UsageError, naming the file for local data, when the data cannot be had or cannot be
+    trained on (no samples, NaN, labels that are not whole numbers >= 0, parts of other shapes)
+    or do not fit the loss (a loss of classes on real-valued targets, poisson on negative ones).
     """
     info = _datasets.info(dataset)
     if path is not None and dataset not in FILE_DATASETS:
@@ -228,9 +259,13 @@ def load_problem(dataset: str, loss_name: str | None = None, path: str | None = 
         raise UsageError(message if where in message else f"{where}: {message}") from None
     _check_arrays(where, info["task"], x_tr, y_tr, x_te, y_te)
     loss = _make_loss(loss_name or info["loss"])
+    _check_loss_fits_task(loss, info["task"], where, y_tr)
     out = info["output_size"]
-    if info["task"] == "classification":
+    if info["task"] == "classification" or (info["task"] == "binary" and loss.name in CLASS_ROW_LOSSES):
         out = int(max(y_tr.max(), y_te.max())) + 1
+        if info["task"] == "binary":  # 0/1 in one column: the two classes' labels
+            out = 2
+            y_tr, y_te = (np.rint(y).astype(np.int32).reshape(-1) for y in (y_tr, y_te))
         if loss.name not in LABEL_LOSSES:  # the losses of integer labels take them as they are
             y_tr, y_te = _data.one_hot(y_tr, out), _data.one_hot(y_te, out)
     try:
@@ -245,10 +280,19 @@ def load_problem(dataset: str, loss_name: str | None = None, path: str | None = 
             raise UsageError(f"loss {loss.name!r} does not fit {where}: {err}") from None
         # "accuracy" is read off the loss; a regression loss on classes (mse on one-hot rows, the
         # lesson's example) needs the accuracy named
-        metric_name = "binary_accuracy" if info["task"] == "binary" else "categorical_accuracy"
+        metric_name = "binary_accuracy" if out == 1 else "categorical_accuracy"
         metric = _metrics.get(metric_name, loss=loss, y_true_shape=y_tr.shape, y_pred_shape=(1, out))
     return Problem(
-        dataset, info["task"], x_tr, y_tr, x_te, y_te, out, loss, metric, output_activation(loss.name, info["task"])
+        dataset,
+        info["task"],
+        x_tr,
+        y_tr,
+        x_te,
+        y_te,
+        out,
+        loss,
+        metric,
+        output_activation(loss.name, info["task"], out),
     )
 
 

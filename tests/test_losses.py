@@ -1046,6 +1046,49 @@ def test_get_errors():
     )
 
 
+def test_categorical_focal_alpha_per_class_as_a_list_tuple_or_array():
+    """Keras's alpha "can be a list of floats": get() and the functions take a list, tuple or
+    1-D array (held as a tuple of floats: equal Loss objects, one compiled epoch), checked
+    against the classes of y_pred with a message naming alpha and both lengths."""
+    name = "categorical_focal_crossentropy"
+    t, p = np.eye(3)[[0, 1, 2, 1]], np.array([[0.5, 0.3, 0.2], [0.1, 0.6, 0.3], [0.2, 0.2, 0.6], [0.4, 0.4, 0.2]])
+    alpha = [0.1, 0.2, 0.7]
+    expected = np.mean(ref_cfce(t, p, np.array(alpha)))
+    losses = [L.get(name, alpha=a) for a in (alpha, tuple(alpha), np.array(alpha), jnp.array(alpha, jnp.float32))]
+    assert losses[0] == losses[1] == losses[2] and hash(losses[0]) == hash(losses[2])
+    assert dict(losses[0].options)["alpha"] == (0.1, 0.2, 0.7)
+    for loss in losses:
+        np.testing.assert_allclose(loss(t, p), expected, rtol=1e-6)
+    for a in (alpha, tuple(alpha), np.array(alpha)):
+        np.testing.assert_allclose(L.categorical_focal_crossentropy(t, p, alpha=a), expected, rtol=1e-6)
+        np.testing.assert_allclose(L.categorical_focal_crossentropy_grad(t, p, alpha=a), losses[0].grad(t, p))
+        # traced inputs go through the custom_jvp, whose static options must hash
+        traced = jax.jit(lambda t, p, a=a: L.categorical_focal_crossentropy(t, p, alpha=a))(t, p)
+        np.testing.assert_allclose(traced, expected, rtol=1e-6)
+    np.testing.assert_allclose(L.get(name, alpha=[0.3])(t, p), L.get(name, alpha=0.3)(t, p), rtol=1e-7)
+    # the wrong length, named when y_pred is seen (the loss's mistake in fit's target check)
+    for a in ([0.1, 0.2], np.array([0.1, 0.2, 0.3, 0.4])):
+        n = len(a)
+        message = rf"{name}: alpha has {n} values \(one per class\), but y_pred has 3 classes"
+        with pytest.raises(ValueError, match=message):
+            L.get(name, alpha=a)(t, p)
+        with pytest.raises(ValueError, match=message):
+            L.categorical_focal_crossentropy_grad(t, p, alpha=a)
+        with pytest.raises(ValueError, match="^loss: " + message):
+            L.check_targets(L.get(name, alpha=a), t, p.shape)
+    for bad, error, message in (
+        ([[0.1, 0.2, 0.7]], ValueError, r"alpha must be a float or a non-empty 1-D sequence .*shape \(1, 3\)"),
+        ([], ValueError, r"alpha must be a float or a non-empty 1-D sequence .*shape \(0,\)"),
+        ([0.1, -0.2, 0.7], ValueError, r"alpha must be >= 0, got -0.2"),
+        ([0.1, np.inf, 0.7], ValueError, r"alpha must be finite, got inf"),
+        ([0.1, "a", 0.7], TypeError, r"alpha must be a real number"),
+    ):
+        with pytest.raises(error, match=f"{name}: {message}"):
+            L.get(name, alpha=bad)
+        with pytest.raises(error, match=f"{name}: {message}"):
+            L.categorical_focal_crossentropy(t, p, alpha=bad)
+
+
 def test_a_custom_loss_returning_tuples_is_named():
     bad = L.custom("pairs", lambda t, p: jnp.mean((p - t) ** 2, axis=-1), lambda t, p: (2 * (p - t) / p.shape[-1], 0.0))
     with pytest.raises(

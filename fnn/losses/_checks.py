@@ -90,6 +90,57 @@ def check_option_range(value: Any, option: str, loss: str) -> None:
             real(f"{loss}: {option}", float(v), lo, hi, lo_open=lo_open, hi_open=hi_open)
 
 
+def contract_error(message: str) -> ValueError:
+    """The loss's own mistake (a custom loss that breaks its contract, what ``fn`` and ``grad``
+    return; an option that does not fit ``y_pred``), marked so that
+    :func:`fnn.losses.check_targets` does not blame the targets (:func:`breaks_contract`)."""
+    err = ValueError(message)
+    setattr(err, "fnn_loss_contract", True)  # noqa: B010  (exceptions take attributes; mypy knows none)
+    return err
+
+
+def breaks_contract(err: BaseException) -> bool:
+    return getattr(err, "fnn_loss_contract", False)
+
+
+def per_class_option(value: Any, option: str, loss: str) -> Any:
+    """An option that is a float or one value per class (categorical focal CE's ``alpha``, which
+    Keras's takes as a list too): a float, or a non-empty 1-D sequence or array of values in the
+    option's range (:data:`LOSS_OPTION_RANGES`), held as a tuple of floats: hashable, so that a
+    Loss holding it keeps its equality and the caches keyed on it (fit's epoch). A traced jax
+    array passes as it is (its values cannot be read before running; its rank is checked)."""
+    if isinstance(value, jax.core.Tracer):
+        if value.ndim > 1:
+            raise ValueError(f"{loss}: {option} must be a float or one per class (1-D), got shape {value.shape}")
+        return value
+    if not isinstance(value, (list, tuple)) and np.ndim(value) == 0:
+        return _in_range(value, option, loss)
+    try:
+        host = np.asarray(value)
+    except ValueError:  # ragged
+        host = None
+    if host is None or host.ndim != 1 or host.size == 0:
+        shape = "a ragged sequence" if host is None else f"shape {host.shape}"
+        raise ValueError(f"{loss}: {option} must be a float or a non-empty 1-D sequence (one per class), got {shape}")
+    return tuple(_in_range(v, option, loss) for v in host.tolist())
+
+
+def _in_range(value: Any, option: str, loss: str) -> float:
+    if not isinstance(value, (bool, np.bool_)):  # real() refuses them; this names a wrong type
+        check_option_range(value, option, loss)
+    lo, hi, lo_open, hi_open = LOSS_OPTION_RANGES.get((loss, option), OPTION_RANGES[option])
+    return real(f"{loss}: {option}", value, lo, hi, lo_open=lo_open, hi_open=hi_open)
+
+
+def check_class_count(value: Any, option: str, loss: str, n: int, axis_is_last: bool) -> None:
+    """A per-class ``value`` (:func:`per_class_option`) holds one value per class of y_pred's
+    last axis (``n``), against which it is broadcast (or one value for all)."""
+    count = len(value) if isinstance(value, tuple) else (jnp.shape(value)[0] if jnp.ndim(value) == 1 else 1)
+    if count not in (1, n):
+        where = "classes" if axis_is_last else "entries along its last axis, against which it is broadcast"
+        raise contract_error(f"{loss}: {option} has {count} values (one per class), but y_pred has {n} {where}")
+
+
 def _sparse_labels(y_true: Any, p: Array, ax: int, ignore_class, loss: str) -> Array:
     """Integer labels of the per-sample shape; value checks when concrete."""
     labels = jnp.asarray(y_true)

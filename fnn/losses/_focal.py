@@ -7,10 +7,12 @@ share.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import jax
 import jax.numpy as jnp
 
-from fnn.losses._checks import check_option_range, label_inputs
+from fnn.losses._checks import check_class_count, check_option_range, label_inputs, per_class_option
 from fnn.losses._kernels import (
     focal_factor,
     renormalised,
@@ -33,12 +35,13 @@ def categorical_focal_crossentropy_terms(y_true, y_pred, alpha, gamma, from_logi
     finite at saturated logits for every gamma (``-h`` is ``t' - q``'s focal form: gamma = 0,
     alpha = 1 gives categorical CE's ``sum(t') q - t'``)."""
     loss = "categorical_focal_crossentropy"
-    for option, value in (("alpha", alpha), ("gamma", gamma)):
-        check_option_range(value, option, loss)
+    alpha = per_class_option(alpha, "alpha", loss)
+    check_option_range(gamma, "gamma", loss)
     t, p, ax = smoothed_classes(y_true, y_pred, label_smoothing, axis, loss)
+    check_class_count(alpha, "alpha", loss, p.shape[-1], ax == p.ndim - 1)
     # alpha may be one per class, (C,) against (N, C) (Keras broadcasts it against the last axis):
     # written out, as jax_numpy_rank_promotion="raise" requires
-    a = t * jnp.broadcast_to(alpha, t.shape)
+    a = t * jnp.broadcast_to(jnp.asarray(alpha, t.dtype) if isinstance(alpha, tuple) else alpha, t.shape)
     if from_logits:
         logq = jax.nn.log_softmax(p, axis=ax)
         q = jnp.exp(logq)
@@ -69,7 +72,7 @@ def categorical_generalized_cross_entropy_terms(y_true, y_pred, q) -> Terms:
 def categorical_focal_crossentropy(
     y_true: ArrayLike,
     y_pred: ArrayLike,
-    alpha: ArrayLike = 0.25,
+    alpha: ArrayLike | Sequence[float] = 0.25,
     gamma: float = 2.0,
     from_logits: bool = False,
     label_smoothing: float = 0.0,
@@ -83,8 +86,8 @@ def categorical_focal_crossentropy(
     Args:
         y_true: Targets (one-hot or probability rows), of the shape of ``y_pred``.
         y_pred: Predictions ``(N, C)``, the classes along ``axis``.
-        alpha: The weight of every class, >= 0: a float, or one per class (shape ``(C,)``, against
-            the last axis, as Keras broadcasts it).
+        alpha: The weight of every class, >= 0: a float, or one per class (a list, tuple or 1-D
+            array of ``C`` values, against the last axis, as Keras broadcasts it).
         gamma: The focusing parameter (>= 0); 0 with ``alpha=1`` gives categorical cross-entropy.
         from_logits: True if ``y_pred`` holds logits, False if it holds probabilities.
         label_smoothing: ``ls`` in [0, 1]: targets are smoothed as in the formula above.
@@ -97,7 +100,8 @@ def categorical_focal_crossentropy(
 
     Raises:
         ValueError: If the shapes of ``y_true`` and ``y_pred`` (or ``sample_weight``) do not
-            match; if ``alpha`` or ``gamma`` is negative or ``label_smoothing`` outside [0, 1].
+            match; if ``alpha`` or ``gamma`` is negative or ``label_smoothing`` outside [0, 1]; if
+            ``alpha`` is not 1-D or holds neither one value nor one per class.
         TypeError: For inputs that do not hold real numbers, or an option of the wrong type (e.g.
             a non-integer ``axis``).
 
@@ -107,6 +111,7 @@ def categorical_focal_crossentropy(
         >>> round(float(fnn.losses.categorical_focal_crossentropy(t, p)), 6)  # Keras: 0.23315276
         0.233153
     """
+    alpha = per_class_option(alpha, "alpha", "categorical_focal_crossentropy")  # a list: hashable
     opts = {"alpha": alpha, "gamma": gamma, "from_logits": from_logits, "label_smoothing": label_smoothing}
     return apply_kernel(
         categorical_focal_crossentropy_terms, y_true, y_pred, sample_weight, {**opts, "axis": axis}, "value"
@@ -116,7 +121,7 @@ def categorical_focal_crossentropy(
 def categorical_focal_crossentropy_grad(
     y_true: ArrayLike,
     y_pred: ArrayLike,
-    alpha: ArrayLike = 0.25,
+    alpha: ArrayLike | Sequence[float] = 0.25,
     gamma: float = 2.0,
     from_logits: bool = False,
     label_smoothing: float = 0.0,
@@ -134,6 +139,7 @@ def categorical_focal_crossentropy_grad(
     Returns:
         ``d loss / d y_pred``, of the shape of ``y_pred``.
     """
+    alpha = per_class_option(alpha, "alpha", "categorical_focal_crossentropy")  # a list: hashable
     opts = {"alpha": alpha, "gamma": gamma, "from_logits": from_logits, "label_smoothing": label_smoothing}
     return apply_kernel(
         categorical_focal_crossentropy_terms, y_true, y_pred, sample_weight, {**opts, "axis": axis}, "grad"

@@ -17,7 +17,14 @@ from fnn._cache import structural_cache
 from fnn._dtypes import abstract_array
 from fnn._registry import Registry
 from fnn._validate import boolean, integer, is_traced, real
-from fnn.losses._checks import check_label_values, check_option_range, norm_axis
+from fnn.losses._checks import (
+    breaks_contract,
+    check_label_values,
+    check_option_range,
+    contract_error as contract_error,
+    norm_axis,
+    per_class_option,
+)
 from fnn.losses._focal import categorical_focal_crossentropy_terms, categorical_generalized_cross_entropy_terms
 from fnn.losses._kernels import (
     binary_crossentropy_terms,
@@ -127,6 +134,8 @@ def _check_option(name: str, key: str, value: Any, default: Any) -> Any:
         return boolean(where, value)
     if key == "axis" and default is None:  # dice, tversky: None, an int or a tuple of ints
         return check_axis_option(value, name)
+    if (name, key) == ("categorical_focal_crossentropy", "alpha"):  # a float or one per class
+        return per_class_option(value, key, name)
     if key == "ignore_class" or isinstance(default, int):
         return None if value is None and key == "ignore_class" else integer(where, value)
     value = real(where, value)
@@ -314,18 +323,6 @@ def get(identifier: str | Loss, **options: Any) -> Loss:
         )
     values = {k: _check_option(name, k, merged.get(k, d), d) for k, d in defaults.items()}
     return Loss(name, tuple(sorted(values.items())))
-
-
-def contract_error(message: str) -> ValueError:
-    """A custom loss that breaks its contract (what ``fn`` and ``grad`` return): the loss's
-    mistake, marked so that :func:`check_targets` does not blame the targets (:func:`breaks_contract`)."""
-    err = ValueError(message)
-    setattr(err, "fnn_loss_contract", True)  # noqa: B010  (exceptions take attributes; mypy knows none)
-    return err
-
-
-def breaks_contract(err: BaseException) -> bool:
-    return getattr(err, "fnn_loss_contract", False)
 
 
 def check_targets(loss: str | Loss, y_true: Any, y_pred_shape: tuple, name: str = "y_true") -> None:

@@ -1331,3 +1331,36 @@ def test_half_precision_params_with_weights_and_a_padded_last_batch_run_under_dt
     want = run()
     assert got[0][0]["w"].dtype == jnp.bfloat16 and np.isfinite(want[1]["loss"]).all()
     chex.assert_trees_all_equal(got, want)
+
+
+def test_a_whole_batch_loss_validates_in_keras_batches_by_default():
+    """Dice (axis=None) is one ratio per batch, so val_loss depends on the validation batches:
+    by default they are Keras's, ``batch_size`` (not fit's faster 1024), in fit, fit_many and
+    sweep alike; val_loss is then Keras's batch-size-weighted mean of the batches' values."""
+    net = fnn.mlp([3, 3], activation="tanh", output_activation="sigmoid")  # (softmax rows: a mean)
+    rng = np.random.default_rng(3)
+    x, y = rng.normal(size=(16, 4)), rng.integers(0, 2, (16, 3)).astype(float)
+    x_val, y_val = rng.normal(size=(10, 4)), rng.integers(0, 2, (10, 3)).astype(float)
+    y_val[8:] = 0.0  # the last batch's dice is 1, far from its share of the whole batch's
+    dice = fnn.losses.get("dice")
+    assert dice.whole_batch and not fnn.losses.get("dice", axis=-1).whole_batch and not MSE.whole_batch
+
+    def keras(params):  # Keras's val_loss: batches of 8, weighted by their sizes
+        pred = np.asarray(net.apply(params, x_val), np.float64)
+        return sum(n * float(fnn.losses.dice(y_val[s], pred[s])) for n, s in ((8, slice(0, 8)), (2, slice(8, 10)))) / 10
+
+    params = net.init(KEY, (4,), jnp.float64)
+    kw = dict(batch_size=8, epochs=1, verbose=0, validation_data=(x_val, y_val))
+    run = fnn.fit(net, params, O.sgd(0.1), dice, x, y, key=KEY, **kw)
+    whole = float(fnn.losses.dice(y_val, net.apply(run.params, x_val)))
+    assert abs(keras(run.params) - whole) > 0.02  # one batch of 10 differs
+    np.testing.assert_allclose(run.history["val_loss"][-1], keras(run.params), rtol=1e-6)
+    explicit = fnn.fit(net, params, O.sgd(0.1), dice, x, y, key=KEY, validation_batch_size=8, **kw)
+    assert explicit.history["val_loss"] == run.history["val_loss"]
+    # fit_many and sweep: a learning rate of 0 keeps the params, whose val_loss is known
+    stacked = jax.tree.map(lambda a: a[None], params)
+    keep = fnn.fit_many(net, stacked, O.sgd(0.0), dice, x, y, key=KEY[None], **kw)
+    swept = fnn.sweep(net, O.sgd(0.1), dice, x, y, learning_rates=[0.0], input_shape=(4,), **kw)
+    for result in (keep, swept):
+        first = jax.tree.map(lambda a: a[0], result.params)
+        np.testing.assert_allclose(result.histories[0]["val_loss"][-1], keras(first), rtol=1e-6)

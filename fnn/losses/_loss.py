@@ -269,6 +269,17 @@ class Loss:
         return self._run(y_true, y_pred, None, "per_sample")
 
     @property
+    def whole_batch(self) -> bool:
+        """Whether the loss's value is one ratio over its whole batch (dice and tversky with
+        ``axis=None``, as Keras's), not a mean of per-sample values: its value then depends on
+        how the samples are batched (``fit``'s validation batches are then Keras's, ``batch_size``).
+
+        Returns:
+            True for a whole-batch loss.
+        """
+        return bool(getattr(self._kernel(), "takes_rows", False)) and dict(self.options).get("axis", 0) is None
+
+    @property
     def from_logits(self) -> bool:
         """Whether the loss takes logits (its ``from_logits`` option; False if it has none).
 

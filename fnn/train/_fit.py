@@ -189,8 +189,11 @@ def fit(
             after each epoch (eval mode) and logged as ``val_loss`` and ``val_<metric>``.
             ``class_weight`` does not apply to it.
         validation_batch_size: Samples per batch of the validation pass, an int >= 1 (None:
-            ``max(batch_size, 1024)``); it changes memory use and the summation order, not
-            the values beyond float rounding.
+            ``max(batch_size, 1024)``, or ``batch_size``, Keras's default, for a loss whose value
+            is one ratio over its batch: dice and tversky with ``axis=None``, see
+            :attr:`fnn.losses.Loss.whole_batch`); it changes memory use and the summation order,
+            not the values beyond float rounding, except for such a loss, whose ``val_loss``
+            is the batch-size-weighted mean of its batches' values, as Keras's.
         metrics: Metric names (``"accuracy"`` resolved from the loss and shapes:
             :func:`fnn.metrics.get`; ``"mae"``, ``"AUC"``...), :class:`fnn.metrics.Metric`
             objects, or callables ``(y_true, y_pred) -> scores``; each is logged under its name

@@ -236,7 +236,10 @@ def prepare(
     )
     validation = None
     if x_val is not None:
-        val_batch = min(validation_batch_size or max(batch_size, VALIDATION_BATCH), x_val.shape[0])
+        # a whole-batch loss (dice, tversky with axis=None) is one ratio per batch: Keras's
+        # default batches (batch_size), whose values differ from larger ones'
+        default = batch_size if getattr(loss, "whole_batch", False) else max(batch_size, VALIDATION_BATCH)
+        val_batch = min(validation_batch_size or default, x_val.shape[0])
         val_spec = ValidationSpec(net, loss, ms, val_batch, mesh, models, weighted_metrics=wms)
         validation = val_spec, compiled_validation(val_spec)
     dtype = param_dtype(params)

@@ -518,6 +518,37 @@ def test_asgd_averaged_params_are_torchs_ax():
             O.averaged_params(other)
 
 
+@pytest.mark.parametrize("dtype", [jnp.bfloat16, jnp.float16])
+def test_asgd_averages_half_precision_params_as_apply_updates_rounds_them(dtype):
+    """``ax`` averages the parameters the steps reach (apply_updates rounds them to their dtype),
+    bit for bit, not the unrounded ``p - step``: bfloat16 [1, 2] that steps of 1e-3 leave
+    unchanged keep an ``ax`` of [1, 2], as torch's."""
+    opt = O.asgd(0.001, lambd=0.0)
+    p = jnp.array([1.0, 2.0], dtype)
+    state = opt.init(p)
+    for _ in range(100):
+        updates, state = opt.update(jnp.ones(2, dtype), state, p)
+        p = O.apply_updates(p, updates)
+    if dtype == jnp.bfloat16:
+        assert p.tolist() == [1.0, 2.0]
+    np.testing.assert_array_equal(O.averaged_params(state), np.asarray(p, np.float32))
+    # varied steps, float32 gradients too, and the average from t0 on: the mean of the rounded params
+    rng = np.random.default_rng(0)
+    for grad_dtype in (dtype, jnp.float32):
+        for t0 in (1e6, 0):
+            opt = O.asgd(0.03, lambd=0.1, t0=t0, weight_decay=0.01)
+            p = jnp.asarray(rng.normal(size=(3, 5)), dtype)
+            state, reached = opt.init(p), []
+            for _ in range(12):
+                updates, state = opt.update(jnp.asarray(rng.normal(size=(3, 5)), grad_dtype), state, p)
+                p = O.apply_updates(p, updates)
+                reached.append(np.asarray(p, np.float64))
+                if t0 == 1e6:  # the params themselves
+                    np.testing.assert_array_equal(O.averaged_params(state), np.asarray(p, np.float32))
+            if t0 == 0:  # the mean of the params since step t0 + 2
+                np.testing.assert_allclose(O.averaged_params(state), np.mean(reached[1:], 0), rtol=1e-5, atol=1e-6)
+
+
 @pytest.mark.parametrize(
     "name,first,second,changes,built",
     [

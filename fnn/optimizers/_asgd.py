@@ -24,6 +24,7 @@ from fnn.optimizers._base import (
     leafwise,
     need_params,
     scalar_dtype,
+    updated,
     zeros_like_moments,
 )
 from fnn.optimizers._direction import bound_transform, nonnegative
@@ -60,13 +61,18 @@ def _asgd_update(learning_rate, lambd, alpha, t0, updates, state, params=None):
     # torch sets eta to the rate at the first step; later steps use the one the last step computed
     eta = jnp.where(state.count == 0, lr, state.eta)
 
-    def leaf(u, p, ax):
+    def leaf(u, p, ax, dtypes):
         e, lam_, mu = cast(u.dtype, eta, lam, state.mu)
         step = e * (u + lam_ * p)
-        new = p - step  # the parameters this step reaches
+        # the parameters this step reaches, as apply_updates gives them: the step leaves in the
+        # update's dtype, negated (scale(-1), exact), added and rounded to the params' dtype
+        # (bfloat16 params a step of 1e-3 leaves unchanged are averaged unchanged, as torch's)
+        u_dtype, p_dtype = dtypes
+        with jax.numpy_dtype_promotion("standard"):  # mixed grads and params: apply_updates's promotion
+            new = updated(p.astype(p_dtype), -step.astype(u_dtype)).astype(ax.dtype)
         return step, jnp.where(mu == 1, new, ax + mu * (new - ax))
 
-    out, ax = leafwise(leaf, 2, updates, params, state.ax)
+    out, ax = leafwise(leaf, 2, updates, params, state.ax, dtypes=True)
     t = (state.count + 1).astype(dt)
     next_eta = lr / (1 + lam * lr * t) ** a
     next_mu = 1 / jnp.maximum(1, t - start)
@@ -117,6 +123,8 @@ def averaged_params(state: OptState) -> Params:
     They are the parameters themselves up to step ``t0 + 1`` (torch's default ``t0=1e6`` is
     rarely reached); from then on their running average, step ``t``'s parameters weighted
     ``1 / (t - 1 - t0)``: for an integer ``t0``, the mean of the parameters since step ``t0 + 2``.
+    The parameters are those :func:`apply_updates` gives, rounded to their dtype (half-precision
+    params that a step leaves unchanged are averaged unchanged).
 
     Args:
         state: An optimizer state holding one :func:`scale_by_asgd` state (an :func:`asgd`

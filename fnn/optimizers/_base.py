@@ -75,7 +75,13 @@ def apply_updates(params: Params, updates: Updates) -> Params:
     """
     check_like(updates, params, "params", what="updates")
     params, updates = native_tree(params, "params"), native_tree(updates, "updates")
-    return jax.tree.map(lambda p, u: (p + u).astype(jnp.asarray(p).dtype), params, updates)
+    return jax.tree.map(updated, params, updates)
+
+
+def updated(p: Any, u: Any) -> Array:
+    """One leaf of :func:`apply_updates`: ``p + u`` rounded to ``p``'s dtype (what an optimizer
+    that tracks the parameters it reaches, ASGD's average, must compute bit for bit)."""
+    return (p + u).astype(jnp.asarray(p).dtype)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -309,11 +315,14 @@ def need_params(params: Params | None, who: str, why: str) -> None:
         raise ValueError(f"{who}.update needs params (for {why}); call update(updates, state, params)")
 
 
-def leafwise(fn: Callable, n_out: int, updates: Updates, params: Params | None, *buffers: Params) -> tuple:
+def leafwise(
+    fn: Callable, n_out: int, updates: Updates, params: Params | None, *buffers: Params, dtypes: bool = False
+) -> tuple:
     """Trees ``(updates, *new_buffers)`` from ``fn(u, p, *b) -> (update, *new_b)`` applied per leaf.
 
     ``u`` and ``p`` arrive in the moments' dtype (float32 or wider); the update goes back to
-    the dtype of ``updates``' leaf, the buffers stay in theirs.
+    the dtype of ``updates``' leaf, the buffers stay in theirs. ``dtypes``: ``fn`` also gets
+    ``(u's dtype, p's dtype)``, their own (p's None without params), as its last argument.
     """
     check_like(updates, params, "params", what="updates")
     for b in buffers:
@@ -322,7 +331,9 @@ def leafwise(fn: Callable, n_out: int, updates: Updates, params: Params | None, 
     def leaf(u, p, *b):
         u = as_array(u)
         dt = moment_dtype(u.dtype)
-        out = fn(u.astype(dt), None if p is None else as_array(p, "params").astype(dt), *b)
+        p = None if p is None else as_array(p, "params")
+        own = ((u.dtype, None if p is None else p.dtype),) if dtypes else ()
+        out = fn(u.astype(dt), None if p is None else p.astype(dt), *b, *own)
         return (out[0].astype(u.dtype), *out[1:])
 
     treedef = tree_structure(updates)

@@ -1582,9 +1582,13 @@ def test_the_categorical_losses_see_a_binary_data_set_as_two_classes(dataset, lo
 @pytest.mark.parametrize(
     ("dataset", "loss", "said"),
     [
-        ("sine", "dice", "its targets are real values, and dice compares classes or masks"),
+        ("sine", "dice", "its targets are real values, which a loss of classes, masks or directions does not take"),
         ("diabetes", "kl_divergence", "its targets are real values"),
         ("diabetes", "categorical_crossentropy", "its targets are real values"),
+        ("sine", "binary_crossentropy", "its targets are real values"),
+        ("diabetes", "binary_focal_crossentropy", "its targets are real values"),
+        ("sine", "hinge", "its targets are real values"),
+        ("sine", "cosine_similarity", "its targets are real values"),
         ("sine", "poisson", "it takes counts or rates >= 0, and the targets go down to -1.2"),
     ],
 )

@@ -505,6 +505,7 @@ def test_asgd_averaged_params_are_torchs_ax():
     want = ref_asgd(*flat, 0.05, lambd=0.1, t0=2.5, weight_decay=0.1, averages=averages)
     p = jax.tree.map(jax.device_put, params)
     state = opt.init(p)
+    np.testing.assert_array_equal(_flat(O.averaged_params(state)), _flat(params))  # before a step: the params
     for t, g in enumerate(grads):
         updates, state = opt.update(g, state, p)
         p = O.apply_updates(p, updates)

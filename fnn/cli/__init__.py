@@ -11,3 +11,8 @@ from fnn.cli._main import (
 from fnn.cli._problem import DEFAULT_LEARNING_RATES as DEFAULT_LEARNING_RATES
 
 __all__ = ["DEFAULT_LEARNING_RATES", "DEFAULT_OPTIMIZERS", "build_parser", "main"]
+
+
+def __dir__() -> list[str]:
+    """The public API only (implementation modules stay out of ``dir``)."""
+    return sorted(__all__)

@@ -138,7 +138,7 @@ def activation_name(text: str) -> str:
         _activations.get(text)
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"unknown activation {text!r}; known activations: {', '.join(_activations.names())}"
+            f"unknown activation {text!r}; known activations: {', '.join(flag_activations())}"
         ) from None
     except TypeError as err:  # threshold: its options have no defaults, and no flag gives them
         raise argparse.ArgumentTypeError(f"{err}, which --activation cannot give") from None

@@ -219,7 +219,8 @@ def _build(parser_class: type[_Parser]) -> argparse.ArgumentParser:
         "ended). The checkpoint records the run's settings (--dataset, --loss, --hidden, --activation, "
         "--optimizer, --lr, --batch-size, --validation-split, --seed, --early-stopping) and --epochs: "
         "each one not given is the saved one (fnn train --resume PATH alone continues the saved run "
-        "to its --epochs), and where a given one differs the resume is refused, exit 2. Without --save the "
+        "to its --epochs; a given --epochs sets a new target), and where a given setting differs "
+        "the resume is refused, exit 2. Without --save the "
         "resumed run is saved back to PATH, at the end or when interrupted, atomically (a failed save "
         "leaves the checkpoint as it was; a run that runs no epoch leaves it untouched); a PATH "
         "that cannot be written back (a read-only file or folder) is refused before training",

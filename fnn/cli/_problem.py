@@ -82,8 +82,16 @@ CLASS_ROW_LOSSES = LABEL_LOSSES | {
     "kl_divergence",
     "cosine_similarity",
 }
-# The losses of classes or masks: real-valued targets (sine, diabetes) mean nothing to them.
-CLASS_LOSSES = CLASS_ROW_LOSSES | {"dice", "tversky"}
+# The losses of classes, masks or directions: real-valued targets of one output (sine,
+# diabetes) mean nothing to them.
+CLASS_LOSSES = CLASS_ROW_LOSSES | {
+    "binary_crossentropy",
+    "binary_focal_crossentropy",
+    "hinge",
+    "squared_hinge",
+    "dice",
+    "tversky",
+}
 
 
 def output_activation(loss_name: str, task: str, outputs: int) -> str | None:
@@ -104,8 +112,9 @@ def _check_loss_fits_task(loss: _losses.Loss, task: str, where: str, y: np.ndarr
     classes or masks on real values, poisson on negative ones."""
     if task == "regression" and loss.name in CLASS_LOSSES:
         raise UsageError(
-            f"loss {loss.name!r} does not fit {where}: its targets are real values, and {loss.name} "
-            "compares classes or masks (use it on a classification data set, or a regression loss here)"
+            f"loss {loss.name!r} does not fit {where}: its targets are real values, which a loss of "
+            "classes, masks or directions does not take (use a regression loss here, e.g. "
+            "mean_squared_error, or this loss on a classification data set)"
         )
     if loss.name == "poisson" and float(np.min(y)) < 0:
         raise UsageError(

@@ -25,3 +25,8 @@ __all__ = [
     "Layer", "Network", "Dense", "Activation", "Dropout", "LayerNorm", "Flatten", "serial", "mlp",
     "FeatureMismatchError",
 ]  # fmt: skip
+
+
+def __dir__() -> list[str]:
+    """The public API only (implementation imports stay out of ``dir``)."""
+    return sorted(__all__)

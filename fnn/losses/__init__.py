@@ -165,3 +165,8 @@ __all__ = [
     "dice", "dice_grad",
     "tversky", "tversky_grad",
 ]  # fmt: skip
+
+
+def __dir__() -> list[str]:
+    """The public API only (implementation imports stay out of ``dir``)."""
+    return sorted(__all__)

@@ -152,3 +152,8 @@ __all__ = [
     "inject_hyperparams", "InjectHyperparamsState", "set_learning_rate", "get_learning_rate",
     "set_hyperparams", "get_hyperparams", "get_learning_rates", "set_learning_rates", "scale_learning_rates",
 ]  # fmt: skip
+
+
+def __dir__() -> list[str]:
+    """The public API only (implementation imports stay out of ``dir``)."""
+    return sorted(__all__)

@@ -22,10 +22,10 @@ from fnn.optimizers._base import (
     cast,
     count0,
     leafwise,
+    moment_dtype,
     need_params,
     scalar_dtype,
     updated,
-    zeros_like_moments,
 )
 from fnn.optimizers._direction import bound_transform, nonnegative
 
@@ -49,9 +49,10 @@ class ScaleByAsgdState(NamedTuple):
 
 def _asgd_init(learning_rate, lambd, alpha, t0, params) -> ScaleByAsgdState:
     dt = scalar_dtype()
-    return ScaleByAsgdState(
-        count0(), jnp.array(learning_rate, dt, copy=True), jnp.ones((), dt), zeros_like_moments(params)
-    )
+    # ax starts as the params (in the moments' dtype): averaged_params before the first step is
+    # the params themselves, as after it until t0 (the first step sets it to them anyway, mu = 1)
+    ax = jax.tree.map(lambda p: jnp.array(p, moment_dtype(jnp.asarray(p).dtype), copy=True), params)
+    return ScaleByAsgdState(count0(), jnp.array(learning_rate, dt, copy=True), jnp.ones((), dt), ax)
 
 
 def _asgd_update(learning_rate, lambd, alpha, t0, updates, state, params=None):
@@ -120,7 +121,8 @@ def scale_by_asgd(
 def averaged_params(state: OptState) -> Params:
     """The averaged parameters ``ax`` of the ASGD in ``state`` (torch's ``state['ax']``).
 
-    They are the parameters themselves up to step ``t0 + 1`` (torch's default ``t0=1e6`` is
+    They are the parameters themselves up to step ``t0 + 1`` (before the first step too: the
+    initial params; torch has no ``ax`` then) (torch's default ``t0=1e6`` is
     rarely reached); from then on their running average, step ``t``'s parameters weighted
     ``1 / (t - 1 - t0)``: for an integer ``t0``, the mean of the parameters since step ``t0 + 2``.
     The parameters are those :func:`apply_updates` gives, rounded to their dtype (half-precision

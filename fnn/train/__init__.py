@@ -32,3 +32,8 @@ from fnn.train._sweep import sweep as sweep
 __all__ = [
     "fit", "FitResult", "History", "fit_many", "sweep", "SweepResult", "train_step", "eval_step", "evaluate", "predict",
 ]  # fmt: skip
+
+
+def __dir__() -> list[str]:
+    """The public API only (implementation imports stay out of ``dir``)."""
+    return sorted(__all__)

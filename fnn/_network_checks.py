@@ -24,7 +24,7 @@ from fnn._values import Static
 from fnn.layers._base import check_net
 from fnn.layers._errors import misfit, misfit_error, misfit_message, shape_differences
 from fnn.losses._custom import check_plain_loss_value
-from fnn.losses._loss import check_targets_as_run
+from fnn.losses._targets import check_targets_as_run
 
 
 @structural_cache(maxsize=256)

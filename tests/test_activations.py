@@ -391,6 +391,21 @@ def test_slopes_at_infinities_are_their_limits(name, want):
     np.testing.assert_array_equal(np.asarray(jax.vmap(jax.grad(A.get(name)))(x)), want)
 
 
+def test_squareplus_takes_an_array_b_with_half_precision_inputs_under_strict_promotion():
+    x = jnp.array([1.0, -2.0], jnp.float16)
+    with jax.numpy_dtype_promotion("strict"):
+        y = A.squareplus(x, b=jnp.float32(4.0))
+        d = jax.grad(lambda b: A.squareplus(x, b=b).astype(jnp.float32).sum())(jnp.float32(4.0))
+    np.testing.assert_allclose(np.asarray(y, np.float64), (np.array([1.0, -2.0]) + np.sqrt([5.0, 8.0])) / 2, rtol=1e-3)
+    assert y.dtype == jnp.float16 and np.isfinite(float(d))
+
+
+def test_hard_tanh_passes_a_nan_s_gradient_on_as_jax_nn_does():
+    x = jnp.array([jnp.nan, -1.0, 1.0, 2.0])
+    want = jax.vmap(jax.grad(jax.nn.hard_tanh))(x)
+    np.testing.assert_array_equal(np.asarray(A.derivative("hard_tanh", x)), np.asarray(want))
+
+
 @pytest.mark.parametrize("dtype", [jnp.float32, jnp.float64])
 def test_finite_at_extreme_inputs(dtype):
     x = np.asarray([-1e4, -100.0, -1.0, 0.0, 1.0, 100.0, 1e4], dtype=dtype)

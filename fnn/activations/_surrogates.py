@@ -11,6 +11,8 @@ each kink in halves). sparse_plus and squareplus have a continuous derivative: n
 
 from __future__ import annotations
 
+from typing import Any
+
 import jax.numpy as jnp
 from jax import Array
 
@@ -47,7 +49,7 @@ def hard_tanh_grad(x: Array, y: Array | None = None) -> Array:
         ``f'(x)`` elementwise, of the shape and float dtype of ``x``.
     """
     x = as_float(x)
-    return ((x >= -1) & (x <= 1)).astype(x.dtype)
+    return (~(jnp.abs(x) > 1)).astype(x.dtype)  # NaN passes its gradient on, as jax.nn.hard_tanh's
 
 
 def hard_silu(x: Array) -> Array:
@@ -161,8 +163,8 @@ def squareplus(x: Array, b: float = 4.0) -> Array:
         >>> fnn.activations.squareplus([0.0, 1.5]).tolist()
         [1.0, 2.0]
     """
-    x, h = _squareplus_root(x, b)
-    return jnp.where(x >= 0, 0.5 * x + 0.5 * h, 0.25 * b / (0.5 * h - 0.5 * x))
+    x, h, bx = _squareplus_root(x, b)
+    return jnp.where(x >= 0, 0.5 * x + 0.5 * h, 0.25 * bx / (0.5 * h - 0.5 * x))
 
 
 def squareplus_grad(x: Array, y: Array | None = None, b: float = 4.0) -> Array:
@@ -178,15 +180,17 @@ def squareplus_grad(x: Array, y: Array | None = None, b: float = 4.0) -> Array:
     """
     x = as_float(x)
     top = jnp.isposinf(x)  # x / h is inf / inf there; the slope tends to 1
-    x, h = _squareplus_root(jnp.where(top, jnp.zeros((), x.dtype), x), b)
-    slope = jnp.where(x >= 0, 0.5 + 0.5 * x / h, 0.25 * b / (h * (0.5 * h - 0.5 * x)))
+    x, h, bx = _squareplus_root(jnp.where(top, jnp.zeros((), x.dtype), x), b)
+    slope = jnp.where(x >= 0, 0.5 + 0.5 * x / h, 0.25 * bx / (h * (0.5 * h - 0.5 * x)))
     return jnp.where(top, jnp.ones((), x.dtype), slope)
 
 
-def _squareplus_root(x: Array, b: float) -> tuple[Array, Array]:
-    """``x`` as a float array and ``sqrt(x^2 + b)`` in its dtype."""
+def _squareplus_root(x: Array, b: Any) -> tuple[Array, Array, Array]:
+    """``x`` as a float array, ``sqrt(x^2 + b)`` and ``b`` in its dtype (an array ``b`` of
+    another float dtype would not mix with half-precision ``x`` under strict promotion)."""
     x = as_float(x)
-    return x, jnp.hypot(x, jnp.sqrt(jnp.asarray(b, x.dtype)))
+    b = jnp.asarray(b).astype(x.dtype)
+    return x, jnp.hypot(x, jnp.sqrt(b)), b
 
 
 # jax's derivative of each forward above is its hand-written one (see _base.py).

@@ -109,7 +109,6 @@ from fnn.losses._hinge import (
 from fnn.losses._kernels import EPSILON as EPSILON
 from fnn.losses._loss import (
     Loss as Loss,
-    check_targets as check_targets,
     get as get,
     names as names,
 )
@@ -141,6 +140,7 @@ from fnn.losses._regression import (
     mean_squared_logarithmic_error as mean_squared_logarithmic_error,
     mean_squared_logarithmic_error_grad as mean_squared_logarithmic_error_grad,
 )
+from fnn.losses._targets import check_targets as check_targets
 
 __all__ = [
     "EPSILON", "Loss", "get", "custom", "names", "check_targets",

@@ -113,7 +113,8 @@ def f1_score(
             labels).
         threshold: The cut in [0, 1], or None (the default) for the row's argmax (ties all
             count; a zero score never does).
-        from_logits: Apply the sigmoid to ``y_pred`` first.
+        from_logits: ``y_pred`` holds logits: the sigmoid is applied before a ``threshold``;
+            without one the logits' argmax is the prediction (the sigmoid keeps the order).
 
     Returns:
         The scalar F1.
@@ -164,7 +165,8 @@ def fbeta_score(
             recall, 0.5 precision).
         threshold: The cut in [0, 1], or None (the default) for the row's argmax (ties all
             count; a zero score never does).
-        from_logits: Apply the sigmoid to ``y_pred`` first.
+        from_logits: ``y_pred`` holds logits: the sigmoid is applied before a ``threshold``;
+            without one the logits' argmax is the prediction (the sigmoid keeps the order).
 
     Returns:
         The scalar F-beta score.

@@ -327,8 +327,9 @@ def test_every_metric_has_keras_s_direction():
         "f1_score", "f1", "fbeta_score", "r2_score", "r2", "cosine_similarity",
     }  # fmt: skip
     counts = {"true_positives", "false_positives", "true_negatives", "false_negatives"}
+    up |= set(_AT)  # Keras's SensitivitySpecificityBase
     for name in metrics.names():
-        m = metrics.get(name, loss="binary_crossentropy")
+        m = metrics.get(name, loss="binary_crossentropy", **({_AT[name]: 0.5} if name in _AT else {}))
         assert direction(m) == (None if name in counts else "up" if name in up else "down"), name
     assert direction(metrics.get(lambda t, p: t == p)) is None
     custom = fnn_losses.custom("sq", lambda t, p: ((p - t) ** 2).sum(-1))
@@ -1335,3 +1336,126 @@ def test_swapped_byte_order_targets_predictions_and_weights_are_used_by_their_va
     t, p, w = np.array([1.0, -2.0, 0.5]), np.array([0.0, 1.0, 0.5]), np.array([2.0, 1.0, 4.0])
     total, count = metrics.get("mae").update(swapped(t), swapped(p), sample_weight=swapped(w))
     assert (float(total), float(count)) == (np.sum(w * np.abs(p - t)), np.sum(w))
+
+
+# ---------------------------------------------------------------- threshold searches (precision_at_recall...)
+
+# each metric and the option its floor is given by (Keras's required argument)
+_AT = {
+    "precision_at_recall": "recall",
+    "recall_at_precision": "precision",
+    "sensitivity_at_specificity": "specificity",
+    "specificity_at_sensitivity": "sensitivity",
+}
+# keras 3.15.1 (KERAS_BACKEND=jax): keras.metrics.PrecisionAtRecall(value, **options) (likewise
+# RecallAtPrecision, SensitivityAtSpecificity, SpecificityAtSensitivity), update_state on each
+# batch, then result(), for the five cases of the test below (data made there)
+_KERAS_AT = {
+    "precision_at_recall": [0.8615384697914124, 1.0, 0.5, 0.0, 0.8211364150047302],
+    "recall_at_precision": [0.9871794581413269, 0.9912668466567993, 0.8999999761581421, 0.0, 0.7166932821273804],
+    "sensitivity_at_specificity": [0.807692289352417, 0.9912668466567993, 0.4000000059604645, 0.0, 0.7166932821273804],
+    "specificity_at_sensitivity": [0.875, 1.0, 0.4166666567325592, 0.0, 0.8144078850746155],
+}
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _at_updates(ms, y, p, w):
+    return [m.update(y, p, w) for m in ms]
+
+
+def _at_values(value, batches, **options):
+    """The four metrics streamed over ``batches`` of ``(y, p, w)`` (one program per batch shape),
+    their results taken from the totals on the host; ``value``: one floor for all, or one each."""
+    values = value if isinstance(value, tuple) else (value,) * 4
+    ms = tuple(metrics.get(name, **{held: v}, **options) for (name, held), v in zip(_AT.items(), values, strict=True))
+    parts = [_at_updates(ms, *batch) for batch in batches]
+    totals = jax.tree.map(lambda *xs: sum(np.asarray(x) for x in xs), *parts)
+    return [float(m.result(*t)) for m, t in zip(ms, totals, strict=True)], totals[0]
+
+
+def test_threshold_searches_match_keras():
+    """Pooled; class_id with weights over batches of 7, 20 and 23; predictions exactly on the
+    thresholds j / 10 in float32 (Keras's buckets: float32(0.3) * 10 rounds up, so 0.3 counts
+    above t = 0.3; p = 0 counts above none of the grid 0..1, unlike the AUC's -1e-7 end); a
+    floor no threshold reaches (0); Keras's single threshold 0.5 for num_thresholds=1."""
+    rng = np.random.default_rng(7)  # the same data was given to Keras
+    y = rng.integers(0, 2, (50, 3)).astype("float32")
+    p = np.clip(0.35 * y + rng.uniform(size=(50, 3)) * 0.65, 0, 1).astype("float32")
+    w = rng.uniform(0.0, 2.0, 50).astype("float32")
+    pt = (np.arange(11, dtype="float32") / 10).repeat(2)[:, None]
+    yt = np.tile([0.0, 1.0], 11).astype("float32")
+    yt[[3, 8, 15]] = 1 - yt[[3, 8, 15]]
+    yi, pi = np.array([1, 0, 1, 0, 1.0], "float32"), np.array([0.0, 0.9, 0.8, 0.1, 0.6], "float32")
+    got = [
+        _at_values(0.7, [(y, p, None)])[0],
+        _at_values(0.6, [(y[a:b], p[a:b], w[a:b]) for a, b in ((0, 7), (7, 27), (27, 50))], class_id=1)[0],
+    ]
+    on_grid, counts = _at_values(0.5, [(yt[:, None], pt, None)], num_thresholds=11)
+    # Keras's true_positives, false_positives, true_negatives, false_negatives variables there
+    assert np.asarray(counts).tolist() == [
+        [9, 9, 8, 7, 5, 4, 3, 3, 2, 1, 0], [11, 9, 8, 7, 7, 6, 5, 3, 2, 1, 0],
+        [1, 3, 4, 5, 5, 6, 7, 9, 10, 11, 12], [1, 1, 2, 3, 5, 6, 7, 7, 8, 9, 10],
+    ]  # fmt: skip
+    got += [
+        on_grid,
+        _at_values((1.0, 0.9, 1.0, 1.0), [(yi, pi, None)])[0],
+        _at_values(0.4, [(y[:, 2], p[:, 2], w)], num_thresholds=1)[0],
+    ]
+    for i, name in enumerate(_AT):
+        assert [case[i] for case in got] == pytest.approx(_KERAS_AT[name], rel=1e-6), name
+    # the one-batch functions and logits (fnn's from_logits, as precision's)
+    z = np.log(p) - np.log1p(-p)
+    one = jax.jit(lambda y, p, z: [getattr(metrics, n)(y, p, 0.7) for n in _AT] + [metrics.recall_at_precision(
+        y, z, 0.7, from_logits=True)])(y, p, z)  # fmt: skip
+    assert [float(v) for v in one] == pytest.approx([*got[0], got[0][1]], rel=1e-6)
+
+
+def test_fit_and_evaluate_log_the_threshold_searches_under_keras_s_names():
+    """Keras's default names (snake case of the class): precision_at_recall, val_...; a class
+    name asked for is kept (RecallAtPrecision); the loss's from_logits reaches them."""
+    x, _, params = _data(n=40, c=1)
+    y = (x @ params["w"][:, 0] + np.random.default_rng(6).normal(size=40) > 0).astype(float)
+    bce = fnn_losses.get("binary_crossentropy", from_logits=True)
+    net = fnn.mlp([1])
+    p0 = net.init(jax.random.key(0), (3,), jnp.float64)
+    ms = [metrics.get("precision_at_recall", recall=0.6, loss=bce), metrics.get("RecallAtPrecision", precision=0.7)]
+    assert ms[0].name == "precision_at_recall" and ms[1].name == "RecallAtPrecision"
+    res = fnn.fit(
+        net, p0, fnn.optimizers.sgd(0.0), bce, x[:30], y[:30], batch_size=8, epochs=1, shuffle=False,
+        validation_data=(x[30:], y[30:]), metrics=ms, verbose=0,
+    )  # fmt: skip
+    z = np.asarray(net.apply(p0, x))
+    want = jax.jit(
+        lambda y, z: [
+            (metrics.precision_at_recall(y, z, 0.6, from_logits=True), metrics.recall_at_precision(y, z, 0.7))
+            for y, z in ((y[:30], z[:30]), (y[30:], z[30:]))
+        ]
+    )(y, z)
+    h = res.history.history
+    for key, (i, j) in {"precision_at_recall": (0, 0), "RecallAtPrecision": (0, 1)}.items():
+        assert h[key][0] == pytest.approx(float(want[i][j]), rel=1e-10), key
+        assert h[f"val_{key}"][0] == pytest.approx(float(want[1][j]), rel=1e-10), key
+    with pytest.raises(TypeError, match=r"PrecisionAtRecall needs recall="):
+        fnn.evaluate(net, p0, bce, x, y, ["PrecisionAtRecall"])
+
+
+def test_threshold_searches_refuse_bad_options():
+    for bad, error, match in [
+        (dict(recall=1.5), ValueError, r"recall must be in \[0, 1\], got 1.5"),
+        (dict(recall=-0.1), ValueError, "recall must be in"),
+        (dict(recall="0.5"), TypeError, "recall must be a real number"),
+        (dict(recall=0.5, num_thresholds=0), ValueError, "num_thresholds must be >= 1, got 0"),
+        (dict(recall=0.5, num_thresholds=2.5), TypeError, "num_thresholds must be an int"),
+        (dict(recall=0.5, class_id=-1), ValueError, "class_id must be >= 0"),
+        (dict(), TypeError, r"PrecisionAtRecall needs recall=.*get\('PrecisionAtRecall', recall=0.8\)"),
+        (dict(precision=0.5), TypeError, r"unknown option\(s\) \['precision'\]"),
+    ]:
+        with pytest.raises(error, match=match):
+            metrics.get("PrecisionAtRecall", **bad)
+    with pytest.raises(ValueError, match="specificity must be in"):
+        metrics.sensitivity_at_specificity([0, 1], [0.2, 0.7], specificity=2.0)
+    with pytest.raises(ValueError, match=r"class_id=3 needs y_pred of shape \(N, C\) with C > 3; got y_pred \(8, 3\)"):
+        metrics.resolve([metrics.get("recall_at_precision", precision=0.5, class_id=3)], y_true_shape=(8, 3),
+                        y_pred_shape=(8, 3))  # fmt: skip
+    with pytest.raises(ValueError, match="class_id=0 needs y_pred of shape"):
+        metrics.specificity_at_sensitivity([0, 1], [0.2, 0.7], 0.5, class_id=0)

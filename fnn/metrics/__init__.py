@@ -19,7 +19,11 @@ Means (accuracies, ``mae``, ``mse``, ``rmse``, and Keras's metrics that are loss
 per-sample scores and their count (a count of 0 gives 0, as in Keras); ``auc``,
 ``precision``, ``recall``, ``f1_score`` and ``fbeta_score`` sum confusion counts, and
 ``true_positives``, ``false_positives``, ``true_negatives`` and ``false_negatives`` are those
-counts over the epoch (at ``threshold=0.5``; weighted, the sum of the weights); ``r2_score``
+counts over the epoch (at ``threshold=0.5``; weighted, the sum of the weights);
+``precision_at_recall``, ``recall_at_precision``, ``sensitivity_at_specificity`` and
+``specificity_at_sensitivity`` sum those counts at ``num_thresholds`` thresholds and take the
+best of one ratio where the other reaches its floor (``get("PrecisionAtRecall", recall=0.8)``,
+logged as the name asked for); ``r2_score``
 sums ``y``, ``y^2``, the squared residuals and the count. Every ``update`` takes an optional
 ``sample_weight`` (Keras's semantics: weighted sums over weighted counts; None is unweighted).
 As in Keras 3, :func:`fnn.fit` and :func:`fnn.evaluate` weigh only their ``weighted_metrics``
@@ -40,6 +44,12 @@ from fnn.metrics._accuracy import (
     sparse_categorical_accuracy as sparse_categorical_accuracy,
     sparse_top_k_categorical_accuracy as sparse_top_k_categorical_accuracy,
     top_k_categorical_accuracy as top_k_categorical_accuracy,
+)
+from fnn.metrics._at_threshold import (
+    precision_at_recall as precision_at_recall,
+    recall_at_precision as recall_at_precision,
+    sensitivity_at_specificity as sensitivity_at_specificity,
+    specificity_at_sensitivity as specificity_at_sensitivity,
 )
 from fnn.metrics._auc import auc as auc
 from fnn.metrics._base import Metric as Metric
@@ -97,6 +107,10 @@ __all__ = [
     "false_positives",
     "true_negatives",
     "false_negatives",
+    "precision_at_recall",
+    "recall_at_precision",
+    "sensitivity_at_specificity",
+    "specificity_at_sensitivity",
     "get",
     "resolve",
     "check_targets",

@@ -19,22 +19,41 @@ CURVES = ("ROC", "PR")
 SUMMATION_METHODS = ("interpolation", "minoring", "majoring")
 
 
+def grid_counts(
+    pos: Array, p: Array, w: Array, num_thresholds: int, epsilon_ends: bool = True
+) -> tuple[Array, Array, Array, Array]:
+    """Weighted ``(tp, fp, tn, fn)`` at Keras's ``num_thresholds`` evenly spaced thresholds ``t_j``,
+    each of shape ``(num_thresholds,)``; ``pos``, ``p``, ``w`` (labels as 0/1, probabilities,
+    weights) of one shape are pooled (Keras's ``multi_label=False``).
+
+    ``epsilon_ends``: AUC's grid ``-1e-7, 1/(T-1), ..., 1 + 1e-7``, where ``p = 0`` counts above
+    the first threshold; without, SensitivitySpecificityBase's ``0, 1/(T-1), ..., 1``, where it
+    counts above none. ``num_thresholds=1`` is the latter's single threshold 0.5 (``p > 0.5``).
+    """
+    if num_thresholds == 1:
+        above = (p.reshape(-1, 1) > 0.5).astype(p.dtype)
+    else:
+        # Keras's bucketed update: p clipped into [0, 1] falls in bucket ceil(p (T - 1)) - 1 (at
+        # least 0 with epsilon ends; -1, below every threshold, for p = 0 without), computed in
+        # p's dtype, and counts above every threshold j <= its bucket. That is p > t_j but where
+        # p (T - 1) rounds: float32(0.6) * 100 is 60.000004, so 0.6 counts above t = 0.6. The
+        # comparison with every threshold is fused into the sums (nothing of size N x T is
+        # stored) and, unlike a scatter-add of buckets, sums in a fixed order.
+        bucket = jnp.ceil(jnp.clip(p, 0.0, 1.0) * (num_thresholds - 1)) - 1
+        if epsilon_ends:
+            bucket = jnp.maximum(bucket, 0)
+        above = (bucket.reshape(-1, 1) >= jnp.arange(num_thresholds, dtype=p.dtype)[None, :]).astype(p.dtype)
+    wp, wn = (w * pos).reshape(-1, 1), (w * (1 - pos)).reshape(-1, 1)
+    tp, fp = jnp.sum(wp * above, axis=0), jnp.sum(wn * above, axis=0)
+    return tp, fp, jnp.sum(wn) - fp, jnp.sum(wp) - tp
+
+
 def _auc_counts(
     y_true: Any, y_pred: Any, sample_weight: Any, num_thresholds: int, from_logits: bool, **_: Any
 ) -> tuple[Array, ...]:
     """Weighted ``(tp, fp, tn, fn)`` at each threshold, each of shape ``(num_thresholds,)``; all
     elements are pooled (Keras's ``multi_label=False``)."""
-    pos, p, w = binary(y_true, y_pred, sample_weight, from_logits)
-    # Keras's bucketed update: p clipped into [0, 1] falls in bucket max(ceil(p (T - 1)) - 1, 0),
-    # computed in p's dtype, and counts above every threshold j <= its bucket. That is p > t_j
-    # but where p (T - 1) rounds: float32(0.6) * 100 is 60.000004, so 0.6 counts above t = 0.6.
-    # The comparison with every threshold is fused into the sums (nothing of size N x T is
-    # stored) and, unlike a scatter-add of buckets, sums in a fixed order.
-    bucket = jnp.maximum(jnp.ceil(jnp.clip(p, 0.0, 1.0) * (num_thresholds - 1)) - 1, 0)
-    above = (bucket.reshape(-1, 1) >= jnp.arange(num_thresholds, dtype=p.dtype)[None, :]).astype(p.dtype)
-    wp, wn = (w * pos).reshape(-1, 1), (w * (1 - pos)).reshape(-1, 1)
-    tp, fp = jnp.sum(wp * above, axis=0), jnp.sum(wn * above, axis=0)
-    return tp, fp, jnp.sum(wn) - fp, jnp.sum(wp) - tp
+    return grid_counts(*binary(y_true, y_pred, sample_weight, from_logits), num_thresholds)
 
 
 def _interpolated_pr_auc(xp: Any, tp: Any, fp: Any, fn: Any) -> Any:

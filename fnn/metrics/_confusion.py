@@ -16,6 +16,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from fnn._validate import boolean, integer, real
 from fnn.metrics._base import Entry, as_arrays, divide_no_nan, float_dtype, namespace, same_rank, sample_weights
@@ -47,13 +48,13 @@ def _cut(pos: Array, p: Array, w: Array, threshold: float) -> tuple[Array, Array
     )
 
 
-def _threshold_counts(
-    y_true: Any, y_pred: Any, sample_weight: Any, threshold: float, class_id: int | None, from_logits: bool
+def columns(
+    y_true: Any, y_pred: Any, sample_weight: Any, class_id: int | None, from_logits: bool
 ) -> tuple[Array, Array, Array]:
-    """Weighted ``(tp, fp, fn)`` scalars at ``threshold`` over all elements (or column
-    ``class_id`` of an (N, C) output)."""
+    """:func:`binary`'s ``(positive labels, probabilities, weights)`` of all elements, or of column
+    ``class_id`` of an (N, C) output alone (Keras's ``class_id``)."""
     if class_id is not None:
-        shape = jnp.shape(y_pred)
+        shape = np.shape(y_pred)  # lists too (jnp.shape warns on them)
         if len(shape) < 2 or not class_id < shape[-1]:
             raise ValueError(
                 f"class_id={class_id} needs y_pred of shape (N, C) with C > {class_id}; got y_pred {shape}"
@@ -61,7 +62,15 @@ def _threshold_counts(
     pos, p, w = binary(y_true, y_pred, sample_weight, from_logits)
     if class_id is not None:
         pos, p, w = pos[..., class_id], p[..., class_id], w[..., class_id]
-    tp, fp, _, fn = _cut(pos, p, w, threshold)
+    return pos, p, w
+
+
+def _threshold_counts(
+    y_true: Any, y_pred: Any, sample_weight: Any, threshold: float, class_id: int | None, from_logits: bool
+) -> tuple[Array, Array, Array]:
+    """Weighted ``(tp, fp, fn)`` scalars at ``threshold`` over all elements (or column
+    ``class_id`` of an (N, C) output)."""
+    tp, fp, _, fn = _cut(*columns(y_true, y_pred, sample_weight, class_id, from_logits), threshold)
     return tp, fp, fn
 
 

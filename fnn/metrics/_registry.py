@@ -10,6 +10,7 @@ from typing import Any
 from fnn import losses
 from fnn._registry import Registry
 from fnn.metrics._accuracy import ENTRIES as ACCURACY
+from fnn.metrics._at_threshold import ENTRIES as AT_THRESHOLD
 from fnn.metrics._auc import ENTRIES as AUC
 from fnn.metrics._base import Entry, Metric
 from fnn.metrics._confusion import ENTRIES as CONFUSION
@@ -17,7 +18,7 @@ from fnn.metrics._from_loss import ALIASES as LOSS_ALIASES, ENTRIES as FROM_LOSS
 from fnn.metrics._fscore import ENTRIES as FSCORE
 from fnn.metrics._regression import ENTRIES as REGRESSION
 
-_REGISTRY: dict[str, Entry] = {**ACCURACY, **REGRESSION, **AUC, **CONFUSION, **FSCORE, **FROM_LOSS}
+_REGISTRY: dict[str, Entry] = {**ACCURACY, **REGRESSION, **AUC, **CONFUSION, **FSCORE, **FROM_LOSS, **AT_THRESHOLD}
 _BUILTIN = {e.scores for e in _REGISTRY.values()}
 _DIRECTIONS = {e.scores: e.direction for e in _REGISTRY.values()}
 # fnn's loss functions given as metrics (mse's scores are shared with rmse and need no entry here)
@@ -32,11 +33,12 @@ def is_builtin(metric: Metric) -> bool:
 
 def direction(metric: Metric) -> str | None:
     """Which way ``metric`` improves, as Keras's metrics declare it (their ``_direction``):
-    ``"up"`` for the accuracies, auc, precision, recall, f1_score, fbeta_score, r2_score and
-    cosine_similarity; ``"down"`` for the errors, the other metrics that are losses, and one of
-    fnn's built-in losses given as a metric (Keras's rule for a Keras loss given as one); None
-    for the confusion counts (true_positives...), which Keras's declare no direction for, and
-    for a metric of your own, which no name can speak for."""
+    ``"up"`` for the accuracies, auc, precision, recall, f1_score, fbeta_score, r2_score,
+    cosine_similarity and the threshold searches (precision_at_recall...); ``"down"`` for the
+    errors, the other metrics that are losses, and one of fnn's built-in losses given as a
+    metric (Keras's rule for a Keras loss given as one); None for the confusion counts
+    (true_positives...), which Keras's declare no direction for, and for a metric of your own,
+    which no name can speak for."""
     if metric.scores in _DIRECTIONS:
         return _DIRECTIONS[metric.scores]
     builtin_loss = isinstance(metric.scores, losses.Loss) and metric.scores.kernel is None
@@ -207,7 +209,10 @@ def get(
     the metric is first traced, which :func:`resolve` with shapes does before any compilation):
     binary_accuracy ``threshold``, ``from_logits``; the top-k metrics ``k``; auc ``curve``
     (``"ROC"``/``"PR"``), ``num_thresholds`` (>= 2), ``summation_method``, ``from_logits``;
-    precision and recall ``threshold``, ``class_id``, ``from_logits``; true_positives,
+    precision and recall ``threshold``, ``class_id``, ``from_logits``; precision_at_recall,
+    recall_at_precision, sensitivity_at_specificity and specificity_at_sensitivity their floor
+    (``recall``, ``precision``, ``specificity``, ``sensitivity``: required, as in Keras),
+    ``num_thresholds`` (>= 1), ``class_id``, ``from_logits``; true_positives,
     false_positives, true_negatives and false_negatives ``threshold`` (Keras's ``thresholds``,
     one value), ``from_logits``; f1_score ``average`` (``"micro"``/``"macro"``/``"weighted"``),
     ``threshold`` (None, the default: argmax), ``from_logits``; fbeta_score the same and

@@ -935,6 +935,7 @@ def test_sparse_ce_grad_property(seed, ignore, from_logits, scale):
         ("CategoricalGeneralizedCrossEntropy", "categorical_generalized_cross_entropy"),
         ("Dice", "dice"),
         ("Tversky", "tversky"),
+        ("Circle", "circle"),
     ],
 )
 def test_aliases_resolve_to_canonical_names(alias, name):
@@ -969,6 +970,7 @@ def test_names_cover_the_spec():
         "categorical_generalized_cross_entropy",
         "dice",
         "tversky",
+        "circle",
     ]
     assert set(spec) <= set(L.names())
     for name in L.names():
@@ -1149,7 +1151,7 @@ def test_inputs_and_options_of_the_wrong_type_are_named(name):
     ``from_logits="yes"`` be taken as True: each is a TypeError naming what is wrong."""
     fn = getattr(L, name)
     t, p = np.array([[0.0, 1.0], [1.0, 0.0]]), np.array([[0.3, 0.7], [0.6, 0.4]])
-    if name in LABEL_LOSSES:
+    if name in LABEL_LOSSES | {"circle"}:
         t = np.array([1, 0])
     with pytest.raises(TypeError, match=r"^y_true must hold numbers; got dtype <U\d+$"):
         fn(t.astype(str), p)
@@ -1220,6 +1222,9 @@ _KINKS = {
     ),
     "dice": ({}, np.zeros((2, 4)), np.zeros((2, 4))),  # empty masks: 1 - 0 / eps
     "tversky": ({}, _T01, _T01),  # a perfect prediction
+    # similarities exactly 1 (d = max(1 - s, 0) at its kink): the diagonal kept, and two rows of
+    # other labels on one point
+    "circle": ({"remove_diagonal": False, "gamma": 2.0}, np.array([0, 1]), np.array([[0.6, 0.8], [0.6, 0.8]])),
 }
 
 
@@ -1299,7 +1304,8 @@ ROWS_CASES = _rows_cases()
 
 def test_rows_cases_cover_every_builtin_loss():
     canonical = {n for n in L.names() if n == L.get(n).name}
-    assert {L.get(case[1]).name for case in ROWS_CASES} == canonical | {"my_mse"}
+    # circle's per-sample values depend on the batch: its rows are tested with its own reference
+    assert {L.get(case[1]).name for case in ROWS_CASES} == canonical - {"circle"} | {"my_mse"}
 
 
 def _assert_rows_result(value, grad, alone_value, alone_grad, expected, shape):
@@ -1508,9 +1514,14 @@ def test_a_nan_prediction_gives_a_nan_loss_for_every_builtin_loss():
     t, labels = np.array([[0.0, 1.0, 0.0]]), np.array([1])
     p_nan, p = np.array([[0.2, np.nan, 0.3]]), np.array([[0.2, 0.9, 0.3]])
 
+    def inputs(name, p):  # circle: rows with a positive and a negative pair (a lone row has none: 0)
+        if L.get(name).name == "circle":
+            return np.array([1, 1, 0]), jnp.concatenate([p, p, p])
+        return (labels if L.get(name).name in LABEL_LOSSES else t), p
+
     @jax.jit
     def values(p):
-        return [L.get(n)(labels if L.get(n).name in LABEL_LOSSES else t, p) for n in names]
+        return [L.get(n)(*inputs(n, p)) for n in names]
 
     assert [n for n, v in zip(names, values(p_nan), strict=True) if not np.isnan(v)] == []
     # margins 1 - t p with t in {-1, 1}: 1.2, 0.1, 1.3 (their mean, the mean of their squares);
@@ -1618,6 +1629,165 @@ def test_overlap_axes_and_generalized_ce_labels():
         gce(t, q)
     with pytest.raises(ValueError, match="y_train: .*labels must be in"):
         L.check_targets("CategoricalGeneralizedCrossEntropy", np.array([0, 3]), (2, 3), name="y_train")
+
+
+# Circle: Keras 3.15.1's own numbers (JAX backend, float32), from
+#   keras.losses.Circle(**opts)(CIRCLE_Y, CIRCLE_P, sample_weight=w)   (the class: its mean
+#   leaves out the zero losses) and keras.losses.circle(CIRCLE_Y, CIRCLE_P, ref_labels=...,
+#   ref_embeddings=CIRCLE_REF, remove_diagonal=False, gamma=4.0, margin=0.25) (per sample).
+CIRCLE_P = np.array([
+    [0.003, 0.7368, -0.6761], [-0.6324, -0.3229, -0.7042], [0.0421, 0.9379, -0.3444],
+    [-0.7154, 0.5648, 0.4115], [0.1125, -0.9932, -0.0312], [0.4398, -0.8502, -0.2894],
+])  # fmt: skip
+CIRCLE_Y = np.array([0, 1, 0, 2, 1, 0])  # class 2 has one member: no positive pair, a loss of 0
+CIRCLE_W = np.array([0.5, 2.0, 1.0, 1.5, 0.25, 1.0])
+CIRCLE_REF = np.array([
+    [-1.9012, -1.2895, -1.8417], [-0.2351, -1.2674, 0.2713], [0.1568, -0.1869, -2.5168], [-0.5387, -0.0485, 0.1133],
+])  # fmt: skip
+CIRCLE_REF_Y = np.array([0, 1, 1, 2])
+CIRCLE_KERAS = [  # (options, sample weights?, Keras's value)
+    ({}, False, 146.47926330566406),
+    ({}, True, 123.42049407958984),
+    ({"remove_diagonal": False}, False, 122.0660400390625),
+    ({"gamma": 4.0, "margin": 0.25}, False, 8.69629955291748),
+    ({"gamma": 4.0, "margin": 0.25}, True, 7.6783928871154785),
+]
+CIRCLE_KERAS_PER = [
+    150.66519165039062, 21.59528350830078, 212.85671997070312, 0.0, 82.07538604736328, 265.2037048339844,
+]  # fmt: skip
+CIRCLE_KERAS_REF_PER = [
+    5.5657548904418945, 5.316226482391357, 12.694422721862793, 2.3124420642852783, 5.704380512237549, 3.862727165222168,
+]  # fmt: skip
+
+
+def ref_circle(y, p, w=None, ref_y=None, ref=None, remove_diagonal=True, gamma=80.0, margin=0.4):
+    """Keras's circle written again in plain jnp (float64, differentiated by jax.grad), then its
+    Circle class's mean over the samples of a loss > 0."""
+    ref, ref_y = (p, y) if ref is None else (ref, ref_y)
+    d = jnp.maximum(1 - p @ ref.T, 0.0)
+    pos = y[:, None] == ref_y[None, :]
+    neg = ~pos
+    if remove_diagonal:
+        pos = pos & ~np.eye(len(y), len(ref_y), dtype=bool)
+    a = -gamma * jnp.maximum(margin + d, 0) * (margin - d)
+    b = gamma * jnp.maximum(1 + margin - d, 0) * (1 - margin - d)
+    lse = lambda x, m: jax.scipy.special.logsumexp(jnp.where(m, x, -jnp.inf), axis=1)
+    per = jax.nn.softplus(lse(a, pos) + lse(b, neg))
+    w = jnp.ones(len(y)) if w is None else w
+    return jnp.sum(w * per) / jnp.sum(per > 0), per
+
+
+def test_circle_matches_keras_and_its_gradient_jax_grad_of_a_plain_formula_and_differences():
+    """Values against Keras's (float32: rtol 1e-6), per-sample values too; the hand-written
+    gradient against jax.grad of ``ref_circle`` (float64) and central differences; jax.grad of
+    fnn's loss is the hand-written one. One compiled program for all of them."""
+    cases = [(opts, CIRCLE_W if weighted else None) for opts, weighted, _ in CIRCLE_KERAS]
+    ref_opts = {"remove_diagonal": False, "gamma": 4.0, "margin": 0.25}
+    with_ref = L.get("circle", ref_labels=CIRCLE_REF_Y, ref_embeddings=CIRCLE_REF, **ref_opts)
+
+    @jax.jit
+    def run(y, p, w):
+        out = []
+        for opts, cw in cases:
+            loss, cw = L.get("circle", **opts), None if cw is None else w
+            value, grad = loss.value_and_grad(y, p, sample_weight=cw)
+            expected, expected_grad = jax.value_and_grad(lambda q: ref_circle(y, q, cw, **opts)[0])(p)
+            auto = jax.grad(lambda q: loss(y, q, sample_weight=cw))(p)
+            out.append((value, grad, expected, expected_grad, auto))
+        ref_value, ref_grad = with_ref.value_and_grad(y, p, sample_weight=w)
+        ref_expected = jax.value_and_grad(lambda q: ref_circle(y, q, w, CIRCLE_REF_Y, CIRCLE_REF, **ref_opts)[0])(p)
+        per = (L.get("circle").per_sample(y, p), with_ref.per_sample(y, p))
+        return out, (ref_value, ref_grad, *ref_expected), per
+
+    out, (ref_value, ref_grad, ref_expected, ref_expected_grad), per = run(CIRCLE_Y, CIRCLE_P, CIRCLE_W)
+    for (value, grad, expected, expected_grad, auto), (_, _, keras) in zip(out, CIRCLE_KERAS, strict=True):
+        np.testing.assert_allclose(value, keras, rtol=1e-6)
+        np.testing.assert_allclose(value, expected, rtol=1e-13)
+        np.testing.assert_allclose(grad, expected_grad, rtol=1e-10, atol=1e-12)
+        np.testing.assert_array_equal(auto, grad)
+    np.testing.assert_allclose(per[0], CIRCLE_KERAS_PER, rtol=1e-6)
+    np.testing.assert_allclose(per[1], CIRCLE_KERAS_REF_PER, rtol=1e-6)
+    np.testing.assert_allclose(ref_value, ref_expected, rtol=1e-13)
+    np.testing.assert_allclose(ref_grad, ref_expected_grad, rtol=1e-10, atol=1e-12)
+    # the weighted mean of the Keras's ref case (its class's mask: every loss > 0 here)
+    np.testing.assert_allclose(ref_value, np.mean(CIRCLE_W * np.array(CIRCLE_KERAS_REF_PER)), rtol=1e-6)
+    assert L.get("circle").whole_batch and not with_ref.whole_batch
+    # central differences of the weighted, non-default case (one more compiled program)
+    value_of = jax.jit(lambda q: L.circle(CIRCLE_Y, q, gamma=4.0, margin=0.25, sample_weight=CIRCLE_W))
+    fd, smooth = _differences(value_of, CIRCLE_P)
+    assert smooth.all()
+    np.testing.assert_allclose(out[4][1], fd, rtol=1e-6, atol=1e-8)
+
+
+def test_circle_rows_leave_the_padding_out_of_every_pair():
+    """rows_value_and_grad (fit's padded last batch) is the loss of the selected rows alone: the
+    padding (a copy of a selected row, or NaN) is in no pair and gets a gradient of exactly 0."""
+    loss = L.get("circle", gamma=4.0, margin=0.25)
+    rows = np.array([True, True, False, True, True, False])  # rows 0, 1, 3, 4 (labels 0, 1, 2, 1)
+    bad = CIRCLE_P.copy()
+    bad[~rows] = np.nan
+
+    @jax.jit
+    def run(y, p, bad, w):
+        alone = (y[rows], p[rows])
+        return (
+            [loss.rows_value_and_grad(y, q, c, rows) for q in (p, bad) for c in (None, w)],
+            [loss.value_and_grad(*alone, sample_weight=c) for c in (None, w[rows])],
+        )
+
+    got, alone = run(CIRCLE_Y, CIRCLE_P, bad, CIRCLE_W)
+    for i, (value, grad) in enumerate(got):
+        alone_value, alone_grad = alone[i % 2]
+        np.testing.assert_allclose(value, alone_value, rtol=1e-13)
+        np.testing.assert_allclose(np.asarray(grad)[rows], alone_grad, rtol=1e-12, atol=1e-15)
+        assert np.all(np.asarray(grad)[~rows] == 0)
+    # row 0 (label 0) has no positive pair once row 2 is left out: a loss of 0, out of the mean
+    per = np.asarray(ref_circle(CIRCLE_Y[rows], CIRCLE_P[rows], gamma=4.0, margin=0.25)[1])
+    assert per[0] == 0 and per[1] > 0
+    np.testing.assert_allclose(got[0][0], per[per > 0].mean(), rtol=1e-12)
+
+
+def test_circle_bad_inputs_and_options_are_refused():
+    y, p = CIRCLE_Y, CIRCLE_P
+    for kwargs, error, message in (
+        ({"gamma": 0.0}, ValueError, r"circle: gamma must be > 0, got 0.0"),
+        ({"gamma": -1.0}, ValueError, r"circle: gamma must be > 0"),
+        ({"margin": np.inf}, ValueError, r"circle'?: margin must be finite"),
+        ({"margin": "0.4"}, TypeError, r"circle'?: margin must be a real number"),
+        ({"ref_labels": CIRCLE_REF_Y}, ValueError, "give ref_labels and ref_embeddings together"),
+        ({"ref_labels": CIRCLE_REF_Y, "ref_embeddings": CIRCLE_REF}, ValueError, "pass remove_diagonal=False"),
+        (
+            {"ref_labels": CIRCLE_REF_Y[:3], "ref_embeddings": CIRCLE_REF, "remove_diagonal": False},
+            ValueError,
+            r"ref_labels must have shape \(4,\)",
+        ),
+        (
+            {"ref_labels": CIRCLE_REF_Y + 0.5, "ref_embeddings": CIRCLE_REF, "remove_diagonal": False},
+            ValueError,
+            "ref_labels must hold integer class ids",
+        ),
+    ):
+        with pytest.raises(error, match=message):
+            L.get("Circle", **kwargs)
+        with pytest.raises(error, match=message):
+            L.circle(y, p, **kwargs)
+    refs = {"ref_labels": CIRCLE_REF_Y, "ref_embeddings": CIRCLE_REF[:, :2], "remove_diagonal": False}
+    for t, q, error, message in (
+        (y, p[:, :, None], ValueError, r"circle: y_pred must be embeddings of shape \(N, D\), got shape \(6, 3, 1\)"),
+        (y[:5], p, ValueError, r"circle: y_true must be integer labels of shape \(6,\) or \(6, 1\), got \(5,\)"),
+        (y + 0.5, p, ValueError, "circle: y_true must hold integer class ids"),
+    ):
+        with pytest.raises(error, match=message):
+            L.circle_grad(t, q)
+    with pytest.raises(ValueError, match="ref_embeddings have 2 features, but y_pred has 3"):
+        L.circle(y, p, **refs)
+    with pytest.raises(ValueError, match="y_train: circle: y_true must hold integer class ids"):
+        L.check_targets("circle", y + 0.5, p.shape, name="y_train")
+    # (N, 1) labels are (N,) ones; a Loss holding references is a hashable value
+    np.testing.assert_allclose(L.circle(y[:, None], p, gamma=4.0), L.circle(y, p, gamma=4.0), rtol=1e-14)
+    a = L.get("circle", **{**refs, "ref_embeddings": CIRCLE_REF})
+    b = L.get("circle", ref_labels=list(CIRCLE_REF_Y), ref_embeddings=CIRCLE_REF.tolist(), remove_diagonal=False)
+    assert a == b and hash(a) == hash(b)
 
 
 def test_focal_label_smoothing_is_target_smoothing_and_gamma_0_alpha_1_is_cce():

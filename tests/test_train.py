@@ -995,6 +995,13 @@ PAD_CASES = {
     ),
     # mse with no weights at all (the mask alone weighs the metrics)
     "mse-in_order": lambda x, y, labels, w: (MSE, y, dict(shuffle=False, metrics=["mae"])),
+    # circle (each sample's loss depends on the batch's pairs: the padding must be in none), in
+    # order, sample weights, validation_split (7 training rows: batches of 4 and 3)
+    "circle-in_order-sample_weight-validation_split": lambda x, y, labels, w: (
+        fnn.losses.get("circle", gamma=4.0, margin=0.25),
+        labels,
+        dict(shuffle=False, sample_weight=w, validation_split=0.4),
+    ),
 }
 
 
@@ -1017,7 +1024,7 @@ def test_padded_last_batch_fit_equals_the_unpadded_fit(case, epoch_specs):
     chex.assert_trees_all_close(padded.params, unpadded.params, rtol=1e-12, atol=1e-14)
     chex.assert_trees_all_close(padded.opt_state, unpadded.opt_state, rtol=1e-12, atol=1e-14)
     assert set(padded.history.history) == set(unpadded.history.history)
-    if case != "mse-in_order":
+    if "weighted_metrics" in kw:
         assert {"loss", "val_loss"} <= set(padded.history.history)
         name = kw["weighted_metrics"][0]  # in metrics too: logged as weighted_<name>, and weighted
         assert not np.allclose(padded.history["weighted_" + name], padded.history[name])

@@ -21,6 +21,9 @@ Dice and Tversky, with Keras's default ``axis=None``, are ONE ratio of sums over
 (``Loss.per_sample`` gives that one value); sample weights scale it by their mean (Keras's
 reduction of a scalar), and fit's padded last batch leaves the padding out of the sums. With
 ``axis`` naming axes of each sample (``-1``) they are per-sample values like the others.
+Circle's per-sample values each depend on the whole batch (the pairs of its rows, in
+``_circle.py``): its kernel's derivative takes the reduction's coefficients, fit's padding is in
+no pair, and its mean is Keras's ``Circle`` class's, over the samples of a loss > 0.
 
 Numerics follow Keras 3 (``keras/src/losses/losses.py`` and the JAX backend's ``nn.py``):
 ``EPSILON = 1e-7``; probabilities are clipped to ``[EPSILON, 1 - EPSILON]``; categorical CE
@@ -81,6 +84,10 @@ half precision ``1 - 1e-7`` rounds to 1 and the clip would not keep ``log`` fini
 float32 and the gradient comes back in the predictions' dtype.
 """
 
+from fnn.losses._circle import (
+    circle as circle,
+    circle_grad as circle_grad,
+)
 from fnn.losses._crossentropy import (
     binary_crossentropy as binary_crossentropy,
     binary_crossentropy_grad as binary_crossentropy_grad,
@@ -164,6 +171,7 @@ __all__ = [
     "cosine_similarity", "cosine_similarity_grad",
     "dice", "dice_grad",
     "tversky", "tversky_grad",
+    "circle", "circle_grad",
 ]  # fmt: skip
 
 

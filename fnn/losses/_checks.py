@@ -18,14 +18,14 @@ from fnn._validate import is_real_scalar, real
 Array = jax.Array
 
 
-def _as_float(x: Any) -> Array:
+def as_float(x: Any) -> Array:
     x = jnp.asarray(x)
     if not jnp.issubdtype(x.dtype, jnp.floating):
         x = x.astype(float)  # the default float dtype (float32 unless x64 is enabled)
     return x
 
 
-def _concrete(x: Any) -> np.ndarray | None:
+def concrete(x: Any) -> np.ndarray | None:
     """Host copy of ``x``'s values, or None for a tracer (value checks are skipped under jit)."""
     if isinstance(x, jax.core.Tracer):
         return None
@@ -42,7 +42,7 @@ def norm_axis(axis: Any, ndim: int, loss: str) -> int:
 
 def pair(y_true: Any, y_pred: Any, loss: str) -> tuple[Array, Array]:
     """``(y_true, y_pred)`` as floats of y_pred's dtype and of y_pred's shape."""
-    p = _as_float(y_pred)
+    p = as_float(y_pred)
     t = jnp.asarray(y_true)
     if p.ndim == 0:
         raise ValueError(f"{loss}: y_pred must have at least one axis (the batch), got a scalar")
@@ -73,6 +73,8 @@ LOSS_OPTION_RANGES = {
     ("categorical_focal_crossentropy", "alpha"): (0.0, math.inf, False, False),
     ("tversky", "alpha"): (0.0, math.inf, False, False),
     ("tversky", "beta"): (0.0, math.inf, False, False),
+    ("circle", "gamma"): (0.0, math.inf, True, False),
+    ("circle", "margin"): (-math.inf, math.inf, False, False),  # finite
 }
 
 
@@ -152,7 +154,7 @@ def _sparse_labels(y_true: Any, p: Array, ax: int, ignore_class, loss: str) -> A
             f"{loss}: y_true shape {jnp.shape(y_true)} does not match y_pred shape {p.shape} "
             f"(expected integer labels of shape {per_shape} or {per_shape + (1,)})"
         )
-    host = _concrete(y_true)
+    host = concrete(y_true)
     if host is not None:
         check_label_values(host.reshape(per_shape), p.shape[ax], ignore_class, loss)
     return labels.astype(jnp.int32)
@@ -160,17 +162,22 @@ def _sparse_labels(y_true: Any, p: Array, ax: int, ignore_class, loss: str) -> A
 
 def label_inputs(y_true, y_pred, axis, ignore_class, loss: str) -> tuple[Array, Array, int]:
     """``(labels, p, class axis)`` of a loss of integer labels (checked when concrete)."""
-    p = _as_float(y_pred)
+    p = as_float(y_pred)
     if p.ndim == 0:
         raise ValueError(f"{loss}: y_pred must have a class axis, got a scalar")
     ax = norm_axis(axis, p.ndim, loss)
     return _sparse_labels(y_true, p, ax, ignore_class, loss), p, ax
 
 
+def check_integer_values(host: np.ndarray, loss: str, name: str = "y_true") -> None:
+    """Labels that are integers (of an integer dtype, or floats of integer values), in NumPy."""
+    if not np.issubdtype(host.dtype, np.integer) and not np.all(host == np.round(host)):
+        raise ValueError(f"{loss}: {name} must hold integer class ids, got non-integer values")
+
+
 def check_label_values(host: np.ndarray, n_classes: int, ignore_class, loss: str) -> None:
     """Integer class ids in [0, n_classes) (or ignore_class), checked in NumPy."""
-    if not np.issubdtype(host.dtype, np.integer) and not np.all(host == np.round(host)):
-        raise ValueError(f"{loss}: y_true must hold integer class ids, got non-integer values")
+    check_integer_values(host, loss)
     bad = (host < 0) | (host >= n_classes)
     if ignore_class is not None:
         bad &= host != ignore_class

@@ -18,6 +18,7 @@ from fnn.losses._checks import (
     contract_error as contract_error,
     per_class_option,
 )
+from fnn.losses._circle import check_references, circle_terms
 from fnn.losses._focal import categorical_focal_crossentropy_terms, categorical_generalized_cross_entropy_terms
 from fnn.losses._kernels import (
     binary_crossentropy_terms,
@@ -51,6 +52,7 @@ ArrayLike = jax.typing.ArrayLike
 class _Spec(NamedTuple):
     kernel: Callable[..., Terms]
     defaults: dict
+    check: Callable[[dict], dict] | None = None  # of the options together, after each alone
 
 
 _REGISTRY: dict[str, _Spec] = {
@@ -91,9 +93,17 @@ _REGISTRY: dict[str, _Spec] = {
     "cosine_similarity": _Spec(cosine_similarity_terms, {"axis": -1}),
     "dice": _Spec(dice_terms, {"axis": None}),
     "tversky": _Spec(tversky_terms, {"alpha": 0.5, "beta": 0.5, "axis": None}),
+    "circle": _Spec(
+        circle_terms,
+        {"gamma": 80.0, "margin": 0.4, "remove_diagonal": True, "ref_labels": None, "ref_embeddings": None},
+        check_references,
+    ),
 }
 # The losses of integer class labels (shape (N,) or (N, 1)) rather than rows shaped like y_pred.
 LABEL_LOSSES = frozenset({"sparse_categorical_crossentropy", "categorical_generalized_cross_entropy"})
+# The losses of integer labels that are not indices into y_pred's classes (circle's: any integers,
+# compared for equality); held as int32 by fit like LABEL_LOSSES'.
+PAIR_LABEL_LOSSES = frozenset({"circle"})
 
 _NAMES = Registry(
     "loss",
@@ -125,6 +135,8 @@ def _check_option(name: str, key: str, value: Any, default: Any) -> Any:
     where = f"loss {name!r}: {key}"
     if isinstance(default, bool):
         return boolean(where, value)
+    if key in ("ref_labels", "ref_embeddings"):  # circle's, checked together by its _Spec.check
+        return value
     if key == "axis" and default is None:  # dice, tversky: None, an int or a tuple of ints
         return check_axis_option(value, name)
     if (name, key) == ("categorical_focal_crossentropy", "alpha"):  # a float or one per class
@@ -264,13 +276,16 @@ class Loss:
     @property
     def whole_batch(self) -> bool:
         """Whether the loss's value is one ratio over its whole batch (dice and tversky with
-        ``axis=None``, as Keras's), not a mean of per-sample values: its value then depends on
-        how the samples are batched (``fit``'s validation batches are then Keras's, ``batch_size``).
+        ``axis=None``, as Keras's), or a mean of per-sample values that each depend on the whole
+        batch (circle without ``ref_embeddings``: the pairs of the batch's rows), not a mean of
+        per-sample values of their own rows: its value then depends on how the samples are batched
+        (``fit``'s validation batches are then Keras's, ``batch_size``).
 
         Returns:
             True for a whole-batch loss.
         """
-        return bool(getattr(self._kernel(), "takes_rows", False)) and dict(self.options).get("axis", 0) is None
+        when = getattr(self._kernel(), "whole_batch_if", None)
+        return when is not None and bool(when(dict(self.options)))
 
     @property
     def from_logits(self) -> bool:
@@ -326,4 +341,7 @@ def get(identifier: str | Loss, **options: Any) -> Loss:
             f"loss {name!r} got unexpected option(s) {unknown}; it takes: {', '.join(defaults) or 'no options'}"
         )
     values = {k: _check_option(name, k, merged.get(k, d), d) for k, d in defaults.items()}
+    check = _REGISTRY[name].check
+    if check is not None:
+        values = check(values)
     return Loss(name, tuple(sorted(values.items())))

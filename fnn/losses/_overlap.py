@@ -63,7 +63,7 @@ def _one_minus_ratio(num: Array, den: Array, dnum: Array, dden: Any, axes: tuple
     return Terms(per.reshape(()) if axes is None else jnp.squeeze(per, axes), (ratio * dden - dnum) / den, axes)
 
 
-@whole_batch
+@whole_batch(lambda options: options["axis"] is None)
 def dice_terms(y_true, y_pred, axis, rows=None) -> Terms:
     """``l = 1 - 2 sum(t p) / (sum t + sum p + eps)`` over ``axis``;
     ``dl/dp = (1 - l - 2 t) / (sum t + sum p + eps)``."""
@@ -71,7 +71,7 @@ def dice_terms(y_true, y_pred, axis, rows=None) -> Terms:
     return _one_minus_ratio(2 * s(t * p), s(t) + s(p) + EPSILON, 2 * t, 1.0, axes)
 
 
-@whole_batch
+@whole_batch(lambda options: options["axis"] is None)
 def tversky_terms(y_true, y_pred, alpha, beta, axis, rows=None) -> Terms:
     """``tp = sum(t p)``, ``fp = sum((1 - p) t)``, ``fn = sum(p (1 - t))`` over ``axis``;
     ``l = 1 - tp / (tp + alpha fp + beta fn + eps)``;

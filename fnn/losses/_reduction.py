@@ -26,18 +26,29 @@ Array = jax.Array
 
 class Terms(NamedTuple):
     per: Array  # per-sample losses l_i; shape (): one value for the whole batch (see whole_batch)
-    dper: Array  # d l_i / d y_pred, shape of y_pred (l_i depends on its row only)
+    # d l_i / d y_pred, shape of y_pred (l_i depends on its row only); or, where each l_i depends
+    # on every row (circle's pairs, see whole_batch), the map c -> d(sum_i c_i l_i)/d y_pred
+    dper: Array | Callable[[Array], Array]
     axis: int | tuple[int, ...] | None  # the axes of y_pred reduced into l_i; None: elementwise
-    valid: Array | None = None  # sparse CE's ignore_class mask (per-sample shape)
+    valid: Array | None = None  # the samples that count (sparse CE's ignore_class, circle's l_i > 0)
 
 
-def whole_batch(kernel: Callable[..., Terms]) -> Callable[..., Terms]:
-    """Marks a kernel that may reduce over the batch too (dice and tversky with ``axis=None``, as
-    Keras's): its ``Terms.per`` is then one value of shape (), which sample weights scale by their
-    mean (Keras multiplies the value by each weight and takes the mean). It takes ``rows=``, the
-    mask of the samples that count (fit's padded last batch), and leaves the others out of its sums."""
-    setattr(kernel, "takes_rows", True)  # noqa: B010  (mypy knows no attributes of a Callable)
-    return kernel
+def whole_batch(when: Callable[[dict], bool]) -> Callable[[Callable[..., Terms]], Callable[..., Terms]]:
+    """Marks a kernel whose value may depend on the whole batch when its options pass ``when``
+    (:attr:`fnn.losses.Loss.whole_batch`): dice and tversky with ``axis=None``, as Keras's, whose
+    ``Terms.per`` is then one value of shape () that sample weights scale by their mean (Keras
+    multiplies the value by each weight and takes the mean), and circle, whose per-sample values
+    ``l_i`` each depend on the other rows (its pairs): its ``Terms.dper`` is the function
+    ``c -> d(sum_i c_i l_i)/d y_pred`` of the reduction's coefficients ``c_i = d loss / d l_i``
+    (shape of ``per``), as no derivative of one row times ``c_i`` can be the gradient. It takes
+    ``rows=``, the mask of the samples that count (fit's padded last batch), and leaves the others
+    out of its sums (and circle's pairs)."""
+
+    def mark(kernel: Callable[..., Terms]) -> Callable[..., Terms]:
+        setattr(kernel, "whole_batch_if", when)  # noqa: B010  (mypy knows no attributes of a Callable)
+        return kernel
+
+    return mark
 
 
 def _sample_weight(sample_weight: Any, shape: tuple, dtype) -> Array:
@@ -88,7 +99,7 @@ def _reduce(
         j = jnp.argmax(rows)
         y_true, y_pred = jnp.asarray(y_true), jnp.asarray(y_pred)
         y_true, y_pred = (jnp.where(row_mask(rows, a.ndim), a, a[j]) for a in (y_true, y_pred))
-    if rows is not None and getattr(kernel, "takes_rows", False):
+    if rows is not None and hasattr(kernel, "whole_batch_if"):
         options = {**options, "rows": rows}
     terms = kernel(y_true, y_pred, **options)
     if want == "per_sample":
@@ -107,11 +118,16 @@ def _reduce(
     value = jnp.sum(coef * terms.per)
     if want == "value":
         return value
-    if not isinstance(coef, float) and terms.axis is not None:  # (None for a whole-batch value)
-        coef = jnp.expand_dims(coef, terms.axis)
-    grad = terms.dper * coef
+    coupled = callable(terms.dper)
+    if callable(terms.dper):
+        grad = terms.dper(jnp.broadcast_to(jnp.asarray(coef, terms.per.dtype), terms.per.shape))
+    else:
+        if not isinstance(coef, float) and terms.axis is not None:  # (None for a whole-batch value)
+            coef = jnp.expand_dims(coef, terms.axis)
+        grad = terms.dper * coef
     if rows is not None:
-        grad = jnp.where(row_mask(rows, grad.ndim) if whole else coef != 0, grad, 0)
+        # a coupled row of weight 0 still moves the others' losses: only the rows left out get 0
+        grad = jnp.where(row_mask(rows, grad.ndim) if whole or coupled else coef != 0, grad, 0)
     if grad_dtype is not None:
         grad = grad.astype(grad_dtype)
     return grad if want == "grad" else (value, grad)

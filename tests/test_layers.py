@@ -144,10 +144,12 @@ def test_activation_layernorm_flatten_backward(dtype, rtol):
             (L.LayerNorm(center=False), (6,)),
             (L.LayerNorm(scale=False), (6,)),
             (L.Flatten(), (2, 3)),
+            (L.UnitNormalization(), (4,)),
+            (L.UnitNormalization(axis=(1, 2)), (2, 3)),
         ],
         dtype,
     )
-    for result in cases:  # one program for the six layers
+    for result in cases:  # one program for the eight layers
         _assert_vjp(result, dtype, rtol)
 
 
@@ -170,6 +172,80 @@ def test_layernorm_with_nontrivial_params_matches_numpy():
     ) + np.linspace(-1, 1, 5)
     np.testing.assert_allclose(y, ref, rtol=1e-12)
     chex.assert_trees_all_close(backward, reference, rtol=1e-10)
+
+
+def test_unit_normalization_matches_keras_and_its_clip_keeps_a_zero_sample_finite():
+    """Keras 3.15.1's ``UnitNormalization()(x)`` (float32) for the rows below, a zero row and one
+    of norm 1e-13 (r clipped at 1e12) included; over two axes too. The backward: the projection
+    ``r (dy - y sum(y dy))``, and ``r dy`` where r is clipped (``jax.grad`` of Keras's formula
+    is NaN there: rsqrt's derivative at 0 times the minimum's zero)."""
+    x = np.array([[3.0, 4.0, 0.0], [1.0, -2.0, 2.0], [0.0, 0.0, 0.0], [1e-13, 0.0, 0.0]])
+    dy = np.array([[1.0, 2.0, -1.0], [0.5, 0.0, 1.0], [1.0, -1.0, 2.0], [3.0, 1.0, 1.0]])
+    x3 = np.arange(12.0).reshape(2, 2, 3) - 5
+    layers = (L.UnitNormalization(), L.UnitNormalization(axis=(1, 2)))
+
+    @jax.jit
+    def run(x, dy, x3):
+        (y, cache), (y3, _) = layers[0].forward({}, x), layers[1].forward({}, x3)
+        return y, layers[0].backward({}, cache, dy)[1], y3
+
+    y, dx, y3 = run(jnp.asarray(x, jnp.float32), jnp.asarray(dy, jnp.float32), jnp.asarray(x3, jnp.float32))
+    keras_y = [[0.6, 0.8, 0.0], [1 / 3, -2 / 3, 2 / 3], [0.0, 0.0, 0.0], [0.1, 0.0, 0.0]]
+    np.testing.assert_allclose(y, keras_y, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(y3, x3 / np.sqrt(np.sum(x3**2, axis=(1, 2), keepdims=True)), rtol=1e-6)
+    np.testing.assert_allclose(y3[0, 0], [-0.6741998195648193, -0.5393598675727844, -0.4045199155807495], rtol=1e-6)
+    # float64 references: the projection for the normalised rows (Keras's jax.grad: -0.064, 0.048, -0.2),
+    # 1e12 dy for the clipped ones
+    n = np.linalg.norm(x[:2], axis=1, keepdims=True)
+    u = x[:2] / n
+    want = np.concatenate([(dy[:2] - u * np.sum(u * dy[:2], axis=1, keepdims=True)) / n, 1e12 * dy[2:]])
+    np.testing.assert_allclose(dx, want, rtol=1e-6)
+    assert np.all(np.isfinite(dx))
+
+
+@pytest.mark.parametrize("dtype", [jnp.float16, jnp.bfloat16])
+def test_unit_normalization_in_half_precision_and_of_integers(dtype):
+    """A float16 row (300, 400) squares past float16's 65504: computed in float32, it is (0.6,
+    0.8) in the input's dtype, and so is the backward. Integers give the default float dtype."""
+    layer = L.UnitNormalization()
+    y, cache = layer.forward({}, jnp.asarray([[300.0, 400.0]], dtype))
+    _, dx = layer.backward({}, cache, jnp.asarray([[1.0, 0.0]], dtype))
+    assert y.dtype == dx.dtype == dtype
+    np.testing.assert_allclose(np.asarray(y, np.float64), [[0.6, 0.8]], rtol=float(jnp.finfo(dtype).eps))
+    np.testing.assert_allclose(
+        np.asarray(dx, np.float64), [[0.64 / 500, -0.48 / 500]], rtol=4 * float(jnp.finfo(dtype).eps)
+    )
+    yi, _ = layer.forward({}, np.array([[3, 4]], np.int32))
+    assert yi.dtype == jnp.result_type(float) and np.allclose(yi, [[0.6, 0.8]])
+
+
+def test_unit_normalization_refuses_the_batch_axis_and_axes_it_does_not_have():
+    for axis, error in ((0, ValueError), ((), ValueError), ((1, 1), ValueError), (-1.0, TypeError), (True, TypeError)):
+        with pytest.raises(error, match="UnitNormalization axis"):
+            L.UnitNormalization(axis=axis)
+    with pytest.raises(ValueError, match=r"sample's axes 1\.\.1"):
+        L.UnitNormalization(axis=2).init(KEY, (3,))
+    with pytest.raises(ValueError, match="not the batch axis"):
+        L.UnitNormalization(axis=-2).forward({}, jnp.ones((2, 3)))
+    assert repr(L.UnitNormalization(axis=[1, 2])) == "UnitNormalization(axis=(1, 2))"
+    assert L.UnitNormalization(axis=1) == L.UnitNormalization(axis=1) != L.UnitNormalization()
+
+
+def test_circle_loss_trains_unit_normalised_embeddings_and_passes_gradcheck():
+    """Keras's Circle workflow (a Dense embedding, UnitNormalization, ``loss="circle"``): the
+    network's hand-written gradient through the coupled loss passes gradcheck, and a short
+    fit lowers the loss."""
+    rng = np.random.default_rng(0)
+    y = np.repeat(np.arange(3), 6)
+    x = rng.normal(size=(18, 4)) + 2.0 * np.eye(4)[y]
+    net = fnn.serial(L.Dense(6, "tanh"), L.Dense(3), L.UnitNormalization())
+    params = net.init(KEY, (4,), jnp.float64)
+    loss = fnn.losses.get("circle", gamma=4.0)
+    report = fnn.gradcheck(net, loss, params, x, y)
+    assert report.passed and report.max_error_autodiff < 1e-10, str(report)
+    result = fnn.fit(net, params, fnn.optimizers.adam(0.05), loss, x, y, epochs=15, batch_size=18, verbose=0)
+    history = result.history["loss"]
+    assert history[-1] < 0.5 * history[0], history
 
 
 def test_layernorm_takes_integer_inputs_in_its_params_dtype():

@@ -1,5 +1,5 @@
-"""The built-in layers besides Dense, each forward beside its hand-written backward:
-Activation, Dropout, LayerNorm, Flatten; and :func:`rows_independent`, whether a network
+"""The built-in layers besides Dense and the normalizations (``_normalization.py``), each
+forward beside its hand-written backward: Activation, Dropout, Flatten; and :func:`rows_independent`, whether a network
 computes each sample from that sample alone.
 
 Each layer's functions are module-level rules bound to the layer's configuration by value
@@ -17,15 +17,15 @@ import jax
 import jax.numpy as jnp
 
 from fnn import activations
-from fnn._dtypes import at_least_float32, promoted
 from fnn._keys import key as check_key
 from fnn._per_key import per_key
 from fnn._validate import real
 from fnn._values import bound
 from fnn.activations._registry import activation_repr, acts_per_sample
-from fnn.layers._base import LAYER_REPRS, Array, Layer, Shape, as_shape, check_dy, check_features
-from fnn.layers._dense import DENSE_RULES, activation_output, activation_vjp, sum_leading
+from fnn.layers._base import LAYER_REPRS, Array, Layer, Shape, as_shape, check_dy
+from fnn.layers._dense import DENSE_RULES, activation_output, activation_vjp
 from fnn.layers._network import Network
+from fnn.layers._normalization import NORMALIZATION_ROW_RULES
 
 
 def _same_shape_init(key: Array, input_shape: Any, dtype: Any = jnp.float32) -> tuple[Shape, dict]:
@@ -127,95 +127,6 @@ def Dropout(rate: float, *, name: str = "dropout") -> Layer:
 
 
 # --------------------------------------------------------------------------------------------
-# LayerNorm: y = (x - mean) / sqrt(var + eps) * scale + offset, over the last axis
-# --------------------------------------------------------------------------------------------
-
-
-def _layernorm_init(center, scale, key, input_shape, dtype=jnp.float32):
-    check_key("key", key)
-    shape = as_shape(input_shape)
-    params = {}
-    if scale:
-        params["scale"] = jnp.ones((shape[-1],), dtype)
-    if center:
-        params["offset"] = jnp.zeros((shape[-1],), dtype)
-    return shape, params
-
-
-def _layernorm_forward(epsilon, center, scale, params, x, *, key=None, train=False):
-    if "scale" in params or "offset" in params:
-        check_features(x, (params.get("scale", params.get("offset"))).shape[0])
-    # statistics in float32 at least (as Keras): float16's (x - mu)^2 overflows at |x - mu| > 256
-    out_dtype = jnp.result_type(x.dtype if jnp.issubdtype(x.dtype, jnp.inexact) else float, *params.values())
-    # integer inputs in the params' dtype (int32 with float32 is float32, under float64 params)
-    x = x.astype(at_least_float32(x.dtype if jnp.issubdtype(x.dtype, jnp.inexact) else out_dtype))
-    mu = jnp.mean(x, axis=-1, keepdims=True)
-    xc = x - mu
-    r = jax.lax.rsqrt(jnp.mean(xc * xc, axis=-1, keepdims=True) + jnp.asarray(epsilon, x.dtype))
-    xh = xc * r
-    # broadcasts written out (jax_numpy_rank_promotion="raise" refuses (n, d) * (d,), as in Dense)
-    y = _times(xh, params["scale"]) if scale else xh
-    if center:
-        offset = params["offset"]
-        t = promoted(y, offset)  # float16 params meet float32 statistics: cast, not promoted
-        y = y.astype(t) + jnp.broadcast_to(offset.astype(t), y.shape)
-    return y.astype(out_dtype), (xh, r)
-
-
-def _times(a: Array, v: Array) -> Array:
-    """``a * v`` with ``v`` (d,) broadcast to ``a``'s (..., d) and both cast to the dtype standard
-    promotion gives (float16 params against float32 statistics: explicit, as
-    ``jax_numpy_dtype_promotion="strict"`` asks)."""
-    t = promoted(a, v)
-    return a.astype(t) * jnp.broadcast_to(v.astype(t), a.shape)
-
-
-def _layernorm_backward(center, scale, params, cache, dy):
-    xh, r = cache  # in the forward's statistics dtype (float32 at least)
-    check_dy(dy, xh.shape)
-    g = _times(dy.astype(xh.dtype), params["scale"]) if scale else dy.astype(xh.dtype)
-    dx = r * (g - jnp.mean(g, axis=-1, keepdims=True) - xh * jnp.mean(g * xh, axis=-1, keepdims=True))
-    grads = {}
-    if scale:
-        grads["scale"] = sum_leading(dy.astype(xh.dtype) * xh).astype(params["scale"].dtype)
-    if center:
-        grads["offset"] = sum_leading(dy).astype(params["offset"].dtype)
-    return grads, dx.astype(dy.dtype)
-
-
-def LayerNorm(*, epsilon: float = 1e-3, center: bool = True, scale: bool = True, name: str = "layer_norm") -> Layer:
-    """Layer normalisation over the last axis (Keras defaults: ``epsilon=1e-3``, learned
-    ``scale`` (ones) and ``offset`` (zeros)).
-
-    With ``xh = (x - mu) * r``, ``r = 1/sqrt(var + eps)`` and ``g = dy * scale``, the backward is::
-
-        dx = r * (g - mean(g) - xh * mean(g * xh))        dscale = sum_batch dy * xh
-        doffset = sum_batch dy
-
-    Args:
-        epsilon: Added to the variance (> 0).
-        center: Learn the offset.
-        scale: Learn the scale.
-        name: The layer's name.
-
-    Returns:
-        The :class:`Layer`.
-
-    Raises:
-        ValueError: For ``epsilon <= 0``.
-        TypeError: For an ``epsilon`` that is not a number.
-    """
-    epsilon = real("LayerNorm epsilon", epsilon, lo=0.0, lo_open=True)
-    center, scale = bool(center), bool(scale)
-    return Layer(
-        bound(_layernorm_init, center, scale),
-        bound(_layernorm_forward, epsilon, center, scale),
-        bound(_layernorm_backward, center, scale),
-        name,
-    )
-
-
-# --------------------------------------------------------------------------------------------
 # Flatten: (N, d1, d2, ...) -> (N, d1*d2*...)
 # --------------------------------------------------------------------------------------------
 
@@ -250,12 +161,6 @@ def Flatten(*, name: str = "flatten") -> Layer:
     return Layer(_flatten_init, _flatten_forward, _flatten_backward, name)
 
 
-def _layernorm_repr(layer: Layer) -> str:
-    epsilon, center, scale = cast(bound, layer.forward).args
-    options = {"epsilon": (epsilon, 1e-3), "center": (center, True), "scale": (scale, True)}
-    return f"LayerNorm({', '.join(f'{k}={v}' for k, (v, default) in options.items() if v != default)})"
-
-
 def _bound_first(layer: Layer) -> Any:
     """The first argument the layer's forward binds (the Activation layer's activation, Dropout's keep)."""
     return cast(bound, layer.forward).args[0]
@@ -268,16 +173,12 @@ LAYER_REPRS.update({
     ),
     # the rate as given (the layer keeps 1 - rate, which 0.1 does not survive exactly)
     _dropout_forward: (lambda layer: f"Dropout({round(1.0 - _bound_first(layer), 12)})", lambda layer: "dropout"),
-    _layernorm_forward: (_layernorm_repr, lambda layer: "layer_norm"),
     _flatten_forward: (lambda layer: "Flatten()", lambda layer: "flatten"),
 })  # fmt: skip
 
 # The built-in layers whose output row i depends on input row i alone, given a per-sample
 # activation (the first bound argument of Dense's and Activation's rules).
-_ROW_RULES = {
-    _dropout_forward: _dropout_backward,
-    _layernorm_forward: _layernorm_backward,
-}
+_ROW_RULES = {_dropout_forward: _dropout_backward, **NORMALIZATION_ROW_RULES}
 _ACT_RULES: dict[Callable, Callable] = {**DENSE_RULES, _activation_forward: _activation_backward}
 
 
@@ -304,7 +205,7 @@ def rows_independent(net: Any) -> bool:
 
     Returns:
         True if every layer (nested networks included) is a built-in Dense, Activation,
-        Dropout, LayerNorm or Flatten, with activations acting within each sample.
+        Dropout, LayerNorm, UnitNormalization or Flatten, with activations acting within each sample.
     """
     if not isinstance(net, Network):
         return False

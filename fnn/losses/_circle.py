@@ -168,8 +168,9 @@ def circle(
     log-sum-exp of its positive pairs' and its negative pairs' weighted similarities, then the
     mean over the samples of a loss > 0.
 
-    With ``s = y_pred @ ref^T`` (cosine similarities: ``y_pred`` holds L2-normalised rows, as
-    Keras's expects: it does not normalise them either), ``d = max(1 - s, 0)``, ``m = margin``:
+    With ``s = y_pred @ ref^T`` (cosine similarities: ``y_pred`` holds L2-normalised rows, a
+    last :func:`fnn.UnitNormalization` layer's, as Keras's expects: it does not normalise them
+    either), ``d = max(1 - s, 0)``, ``m = margin``:
     ``l_i = softplus(logsumexp_{j in P_i} -gamma max(m + d_ij, 0) (m - d_ij) +
     logsumexp_{j in N_i} gamma max(1 + m - d_ij, 0) (1 - m - d_ij))``, where ``P_i`` are the
     reference rows of ``y_true[i]``'s label (but ``j = i`` if ``remove_diagonal``) and ``N_i``

@@ -328,8 +328,10 @@ def test_every_metric_has_keras_s_direction():
     }  # fmt: skip
     counts = {"true_positives", "false_positives", "true_negatives", "false_negatives"}
     up |= set(_AT)  # Keras's SensitivitySpecificityBase
+    up |= {*_IOU_NAMES, "pearson_correlation", "concordance_correlation"}
     for name in metrics.names():
-        m = metrics.get(name, loss="binary_crossentropy", **({_AT[name]: 0.5} if name in _AT else {}))
+        floor = {_AT[name]: 0.5} if name in _AT else {}
+        m = metrics.get(name, loss="binary_crossentropy", **floor, **_REQUIRED.get(name, {}))
         assert direction(m) == (None if name in counts else "up" if name in up else "down"), name
     assert direction(metrics.get(lambda t, p: t == p)) is None
     custom = fnn_losses.custom("sq", lambda t, p: ((p - t) ** 2).sum(-1))
@@ -1459,3 +1461,143 @@ def test_threshold_searches_refuse_bad_options():
                         y_pred_shape=(8, 3))  # fmt: skip
     with pytest.raises(ValueError, match="class_id=0 needs y_pred of shape"):
         metrics.specificity_at_sensitivity([0, 1], [0.2, 0.7], 0.5, class_id=0)
+
+
+# ---------------------------------------------------------------- IoU and the correlations
+_IOU_NAMES = ("iou", "mean_iou", "binary_iou", "one_hot_iou", "one_hot_mean_iou")
+# options without a default (Keras's required arguments), for the tests that walk every name
+_REQUIRED = {
+    "iou": {"num_classes": 2, "target_class_ids": [0]},
+    "mean_iou": {"num_classes": 2},
+    "one_hot_iou": {"num_classes": 2, "target_class_ids": [0]},
+    "one_hot_mean_iou": {"num_classes": 2},
+}
+# 10 samples of 5 classes: class 2 absent on both sides, class 4 the ignored one in some cases
+_IOU_T = np.array([0, 1, 3, 4, 0, 1, 1, 3, 4, 0])
+_IOU_P = np.array([0, 1, 1, 3, 4, 1, 0, 3, 0, 3])
+_IOU_S = np.eye(5)[_IOU_P] * 0.6 + 0.1  # scores whose argmax is _IOU_P
+_BIN_T = np.array([0, 1, 1, 0, 1, 0, 1, 1, 0, 0])
+_BIN_P = np.array([0.1, 0.8, 0.3, 0.5, 0.2, 0.6, 0.9, 0.4, 0.05, 0.3])
+_W = np.array([1.0, 0.5, 2.0, 1.0, 1.5, 0.25, 1.0, 3.0, 1.0, 0.75])
+_CORR_T = np.array([[0.1, 0.5, 0.9], [1.0, 0.2, 0.4], [0.3, 0.3, 0.8], [0.9, 0.1, 0.2], [0.5, 0.6, 0.7],
+                    [0.2, 0.9, 0.4], [0.7, 0.7, 0.1], [0.4, 0.8, 0.6], [0.6, 0.2, 0.9], [0.8, 0.4, 0.3]])  # fmt: skip
+_CORR_P = np.array([[0.2, 0.4, 0.8], [0.9, 0.3, 0.3], [0.1, 0.5, 0.6], [0.7, 0.2, 0.4], [0.4, 0.4, 0.9],
+                    [0.3, 0.8, 0.2], [0.5, 0.9, 0.2], [0.6, 0.6, 0.5], [0.5, 0.1, 0.7], [0.9, 0.5, 0.1]])  # fmt: skip
+
+
+def _streamed(m, y_true, y_pred, w=None):
+    """``m``'s partial sums over batches of 5, 3 and 2 samples, and the value of their totals,
+    as Keras's stateful metric after three ``update_state`` calls (jittable)."""
+    cuts = ((0, 5), (5, 8), (8, 10))
+    parts = [m.update(y_true[a:b], y_pred[a:b], None if w is None else w[a:b]) for a, b in cuts]
+    return m.result(*[sum(p) for p in zip(*parts, strict=True)])
+
+
+# Keras 3.15.1 (KERAS_BACKEND=jax), the class on the same data streamed over the same three
+# batches: e.g. keras.metrics.MeanIoU(5, ignore_class=4, dtype="float32") then update_state per
+# batch and result(). Weighted cases use dtype="float32": Keras's default int dtype truncates
+# fractional weights.
+_KERAS_STREAMED = [
+        ("MeanIoU", {"num_classes": 5, "ignore_class": 4}, _IOU_T, _IOU_P, _W, 0.2392583191394806),
+        ("IoU", {"num_classes": 5, "target_class_ids": [1, 3]}, _IOU_T, _IOU_P, _W, 0.3222222328186035),
+        ("iou", {"num_classes": 5, "target_class_ids": [2]}, _IOU_T, _IOU_P, None, 0.0),  # absent: 0
+        ("iou", {"num_classes": 5, "target_class_ids": [0, 4], "sparse_y_pred": False}, _IOU_T, _IOU_S, None, 0.1),
+        ("OneHotMeanIoU", {"num_classes": 5}, np.eye(5)[_IOU_T], _IOU_S, _W, 0.20873016119003296),
+        ("OneHotIoU", {"num_classes": 5, "target_class_ids": [0, 1], "ignore_class": 4}, np.eye(5)[_IOU_T], _IOU_S,
+         None, 0.375),
+        ("BinaryIoU", {}, _BIN_T, _BIN_P, None, 0.3303571343421936),
+        ("BinaryIoU", {"target_class_ids": [1], "threshold": 0.3}, _BIN_T, _BIN_P, _W, 0.6499999165534973),
+        ("PearsonCorrelation", {}, _CORR_T, _CORR_P, None, 0.8097604513168335),
+        ("PearsonCorrelation", {}, _CORR_T, _CORR_P, _W, 0.6486856937408447),
+        ("pearson_correlation", {}, _CORR_T[:, 0], _CORR_P[:, 0], None, 0.8382470011711121),  # per batch, plain mean
+        ("ConcordanceCorrelation", {}, _CORR_T, _CORR_P, _W, 0.5702260732650757),
+        ("concordance_correlation", {"axis": 0}, _CORR_T, _CORR_P, None, 0.6113799214363098),
+]  # fmt: skip
+
+
+def test_iou_and_correlations_streamed_match_keras():
+    """Every case in one compiled function (one compilation, where eager dispatch would compile
+    each operation for each batch shape)."""
+    ms = [metrics.get(name, **options) for name, options, *_ in _KERAS_STREAMED]
+    data = [case[2:5] for case in _KERAS_STREAMED]
+    got = jax.jit(lambda data: [_streamed(m, *d) for m, d in zip(ms, data, strict=True)])(data)
+    for case, value in zip(_KERAS_STREAMED, got, strict=True):
+        assert float(value) == pytest.approx(case[-1], rel=1e-6, abs=1e-7), case[:2]
+
+
+def test_iou_and_correlation_one_batch_forms_and_keras_edge_cases():
+    @jax.jit
+    def values():
+        return (
+            # Keras's docstring example (keras/src/metrics/iou_metrics.py, 3.15.1: 0.23809525)
+            metrics.get("MeanIoU", num_classes=2)([0, 0, 1, 1], [0, 1, 0, 1], sample_weight=[0.3, 0.3, 0.3, 0.1]),
+            # Keras 3.15.1 MeanIoU(3): labels outside [0, 3) dropped, float predictions truncated (1.7 -> 1)
+            metrics.mean_iou(np.array([0, 1, 2, 5, -1]), np.array([0.9, 1.7, 2, 1, 1]), num_classes=3),
+            metrics.get("mean_iou", num_classes=3).result(jnp.zeros((3, 3))),  # nothing seen: 0
+            # Keras 3.15.1 PearsonCorrelation: (N,) against (N, 1) is N rows of one value each, NaN
+            metrics.pearson_correlation(np.array([[1.0], [2.0], [3.0]]), np.array([1.0, 2.0, 2.0])),
+            metrics.concordance_correlation(_CORR_T, _CORR_T),  # 1 but for the 1e-7 Keras adds
+        )
+
+    docstring, truncated, empty, rows_of_one, same = (float(v) for v in values())
+    assert (docstring, truncated, same) == pytest.approx((0.23809525, 1.0, 1.0), rel=1e-5)
+    assert empty == 0.0 and np.isnan(rows_of_one)
+
+
+def test_iou_and_correlation_names_options_and_errors():
+    assert {*_IOU_NAMES, "pearson_correlation", "concordance_correlation"} <= set(metrics.names())
+    a, b = metrics.get("MeanIoU", num_classes=3), metrics.get("mean_iou", num_classes=np.int64(3))
+    assert (a.name, a.scores, a.options) == ("MeanIoU", b.scores, b.options)
+    assert dict(metrics.get("BinaryIoU").options) == {"target_class_ids": (0, 1), "threshold": 0.5}
+    assert dict(metrics.get("OneHotIoU", num_classes=3, target_class_ids=[2]).options)["target_class_ids"] == (2,)
+    for name, options, error, said in [
+        ("MeanIoU", {}, TypeError, "needs num_classes="),
+        ("IoU", {"num_classes": 3}, TypeError, "needs target_class_ids="),
+        ("iou", {"num_classes": 0, "target_class_ids": [0]}, ValueError, "num_classes must be >= 1"),
+        ("iou", {"num_classes": 2.0, "target_class_ids": [0]}, TypeError, "num_classes must be an int"),
+        ("iou", {"num_classes": 3, "target_class_ids": [3]}, ValueError, r"class id 3 is out of range.*\[0, 3\)"),
+        ("iou", {"num_classes": 3, "target_class_ids": []}, ValueError, "at least one class"),
+        ("BinaryIoU", {"target_class_ids": [2]}, ValueError, "out of range"),
+        ("BinaryIoU", {"num_classes": 2}, TypeError, "unknown option"),
+        ("mean_iou", {"num_classes": 3, "ignore_class": 1.5}, TypeError, "ignore_class must be an int"),
+        ("one_hot_iou", {"num_classes": 3, "target_class_ids": [0], "sparse_y_true": True}, TypeError, "unknown"),
+        ("pearson_correlation", {"axis": "last"}, TypeError, "axis must be an int"),
+    ]:
+        with pytest.raises(error, match=said):
+            metrics.get(name, **options)
+    with pytest.raises(ValueError, match=r"one predicted class per label.*pass sparse_y_pred=False"):
+        metrics.mean_iou(_IOU_T, _IOU_S, num_classes=5)  # scores given as labels
+    with pytest.raises(ValueError, match=r"metrics\[0\] = 'MeanIoU' does not fit"):
+        metrics.resolve([metrics.get("MeanIoU", num_classes=3)], y_true_shape=(8,), y_pred_shape=(8, 3))
+    with pytest.raises(ValueError, match="y_true and y_pred must have the same shape"):
+        metrics.pearson_correlation(np.zeros((4, 3)), np.zeros((4, 2)))
+    with pytest.raises(ValueError, match="a batch's single correlation takes no weights"):
+        metrics.get("pearson_correlation").update(_CORR_T[:, 0], _CORR_P[:, 0], _W)  # Keras refuses too
+
+
+def test_fit_and_evaluate_log_iou_and_correlation_as_keras_names_them():
+    """Learning rate 0 over 50 samples in batches of 16 (a padded last batch, whose padding
+    counts for nothing): the entries are the metrics of the initial params over the training
+    and validation rows, named as asked."""
+    x, labels, _ = _data(n=70, c=3)
+    y = np.eye(3)[labels]
+    net = fnn.mlp([3])
+    p0 = net.init(jax.random.key(0), (3,), jnp.float64)
+    loss = fnn_losses.get("categorical_crossentropy", from_logits=True)
+    asked = [metrics.get("OneHotMeanIoU", num_classes=3), "PearsonCorrelation"]
+    res = fnn.fit(
+        net, p0, fnn.optimizers.sgd(0.0), loss, x[:50], y[:50], batch_size=16, epochs=1, shuffle=False,
+        validation_data=(x[50:], y[50:]), metrics=asked, verbose=0,
+    )  # fmt: skip
+    z = x @ np.asarray(p0[0]["w"]) + np.asarray(p0[0]["b"])
+    history = res.history.history
+    for prefix, rows in (("", slice(0, 50)), ("val_", slice(50, 70))):
+        cm = np.zeros((3, 3))
+        np.add.at(cm, (labels[rows], z[rows].argmax(1)), 1.0)
+        tp, den = np.diag(cm), cm.sum(0) + cm.sum(1) - np.diag(cm)
+        want_iou = np.sum(tp[den > 0] / (den[den > 0] + 1e-7)) / (np.sum(den > 0) + 1e-7)
+        want_r = np.mean([np.corrcoef(a, b)[0, 1] for a, b in zip(y[rows], z[rows], strict=True)])
+        assert history[prefix + "OneHotMeanIoU"][0] == pytest.approx(want_iou, rel=1e-12)
+        assert history[prefix + "PearsonCorrelation"][0] == pytest.approx(want_r, rel=1e-12)
+    out = fnn.evaluate(net, p0, loss, x[50:], y[50:], asked, batch_size=16)
+    assert out["OneHotMeanIoU"] == pytest.approx(history["val_OneHotMeanIoU"][0], rel=1e-12)

@@ -24,7 +24,10 @@ counts over the epoch (at ``threshold=0.5``; weighted, the sum of the weights);
 ``specificity_at_sensitivity`` sum those counts at ``num_thresholds`` thresholds and take the
 best of one ratio where the other reaches its floor (``get("PrecisionAtRecall", recall=0.8)``,
 logged as the name asked for); ``r2_score``
-sums ``y``, ``y^2``, the squared residuals and the count. Every ``update`` takes an optional
+sums ``y``, ``y^2``, the squared residuals and the count; ``iou``, ``mean_iou``, ``binary_iou``,
+``one_hot_iou`` and ``one_hot_mean_iou`` sum a confusion matrix. ``pearson_correlation`` and
+``concordance_correlation`` are, as in Keras, the mean over the samples of one correlation per
+sample (along the last axis), not the correlation of the data set. Every ``update`` takes an optional
 ``sample_weight`` (Keras's semantics: weighted sums over weighted counts; None is unweighted).
 As in Keras 3, :func:`fnn.fit` and :func:`fnn.evaluate` weigh only their ``weighted_metrics``
 by the sample or class weights; their ``metrics`` stay unweighted.
@@ -61,7 +64,18 @@ from fnn.metrics._confusion import (
     true_negatives as true_negatives,
     true_positives as true_positives,
 )
+from fnn.metrics._correlation import (
+    concordance_correlation as concordance_correlation,
+    pearson_correlation as pearson_correlation,
+)
 from fnn.metrics._fscore import f1_score as f1_score, fbeta_score as fbeta_score
+from fnn.metrics._iou import (
+    binary_iou as binary_iou,
+    iou as iou,
+    mean_iou as mean_iou,
+    one_hot_iou as one_hot_iou,
+    one_hot_mean_iou as one_hot_mean_iou,
+)
 from fnn.metrics._registry import get as get, names as names
 from fnn.metrics._regression import (
     mae as mae,
@@ -111,6 +125,13 @@ __all__ = [
     "recall_at_precision",
     "sensitivity_at_specificity",
     "specificity_at_sensitivity",
+    "iou",
+    "mean_iou",
+    "binary_iou",
+    "one_hot_iou",
+    "one_hot_mean_iou",
+    "pearson_correlation",
+    "concordance_correlation",
     "get",
     "resolve",
     "check_targets",

@@ -14,11 +14,14 @@ from fnn.metrics._at_threshold import ENTRIES as AT_THRESHOLD
 from fnn.metrics._auc import ENTRIES as AUC
 from fnn.metrics._base import Entry, Metric
 from fnn.metrics._confusion import ENTRIES as CONFUSION
+from fnn.metrics._correlation import ENTRIES as CORRELATION
 from fnn.metrics._from_loss import ALIASES as LOSS_ALIASES, ENTRIES as FROM_LOSS
 from fnn.metrics._fscore import ENTRIES as FSCORE
+from fnn.metrics._iou import ENTRIES as IOU
 from fnn.metrics._regression import ENTRIES as REGRESSION
 
 _REGISTRY: dict[str, Entry] = {**ACCURACY, **REGRESSION, **AUC, **CONFUSION, **FSCORE, **FROM_LOSS, **AT_THRESHOLD}
+_REGISTRY.update({**IOU, **CORRELATION})
 _BUILTIN = {e.scores for e in _REGISTRY.values()}
 _DIRECTIONS = {e.scores: e.direction for e in _REGISTRY.values()}
 # fnn's loss functions given as metrics (mse's scores are shared with rmse and need no entry here)
@@ -220,7 +223,15 @@ def get(
     ``label_smoothing``; categorical_crossentropy ``from_logits``, ``label_smoothing``,
     ``axis``; sparse_categorical_crossentropy ``from_logits``, ``ignore_class``, ``axis``;
     cosine_similarity ``axis`` (the options of Keras's metric classes, validated as the
-    losses validate them). E.g. ``get("auc", curve="PR", num_thresholds=500)``.
+    losses validate them); iou ``num_classes`` and ``target_class_ids`` (both required),
+    ``ignore_class``, ``sparse_y_true``, ``sparse_y_pred``, ``axis``; mean_iou the same but
+    ``target_class_ids``; one_hot_iou and one_hot_mean_iou the same but ``sparse_y_true``;
+    binary_iou ``target_class_ids``, ``threshold``; pearson_correlation and
+    concordance_correlation ``axis``. E.g. ``get("auc", curve="PR", num_thresholds=500)``,
+    ``get("MeanIoU", num_classes=21, ignore_class=255)``.
+
+    Keras's ``Accuracy`` (exact equality) has no name here: Keras 3's compile resolves the
+    string ``"Accuracy"``, in any case, by the shapes as ``"accuracy"``, and so does this.
 
     A callable ``identifier`` becomes a mean metric named after it (its ``name``, a loss's
     included, as Keras 3 names a metric object; else its ``__name__``): its per-element (or

@@ -1590,6 +1590,7 @@ def test_the_categorical_losses_see_a_binary_data_set_as_two_classes(dataset, lo
         ("sine", "hinge", "its targets are real values"),
         ("sine", "cosine_similarity", "its targets are real values"),
         ("sine", "poisson", "it takes counts or rates >= 0, and the targets go down to -1.2"),
+        ("digits", "circle", "it trains embeddings (metric learning)"),
     ],
 )
 def test_a_loss_that_cannot_mean_anything_on_the_targets_is_refused(dataset, loss, said, capsys):

@@ -25,7 +25,7 @@ from fnn._cache import structural_cache
 from fnn._executables import call
 from fnn.cli._common import UsageError
 from fnn.layers import mlp
-from fnn.losses._loss import LABEL_LOSSES
+from fnn.losses._loss import LABEL_LOSSES, PAIR_LABEL_LOSSES
 
 # Rates that train the default digits network well in a few dozen epochs with batch size 32.
 DEFAULT_LEARNING_RATES: dict[str, float] = {
@@ -109,7 +109,14 @@ def output_activation(loss_name: str, task: str, outputs: int) -> str | None:
 
 def _check_loss_fits_task(loss: _losses.Loss, task: str, where: str, y: np.ndarray) -> None:
     """Refuses (UsageError) a loss that cannot mean anything on the data set's targets: one of
-    classes or masks on real values, poisson on negative ones."""
+    classes or masks on real values, poisson on negative ones; and circle, whose embeddings
+    have no accuracy to report."""
+    if loss.name in PAIR_LABEL_LOSSES:
+        raise UsageError(
+            f"loss {loss.name!r} does not fit {where}: it trains embeddings (metric learning), and the "
+            "command's networks end in class scores whose accuracy it reports; train it from Python, on "
+            "a network whose last layer is fnn.UnitNormalization()"
+        )
     if task == "regression" and loss.name in CLASS_LOSSES:
         raise UsageError(
             f"loss {loss.name!r} does not fit {where}: its targets are real values, which a loss of "

@@ -112,8 +112,9 @@ def _as_real(name: str, value: Any, what: str = "a real number") -> float:
     if is_traced(value):  # a setting fixed when its object is built: jit/vmap/grad cannot reach it
         raise TypeError(
             f"{name} must be {what} known when it is set, got a traced value (inside jit, vmap or grad): "
-            "build the object outside the transform (to try several values at once, fnn.sweep vmaps over "
-            "them: learning_rates=, weight_decays=, hparams=)"
+            "give it as a Python number, outside the transform or as a static argument (functools.partial, "
+            "jax.jit's static_argnames); to try several optimizer settings at once, fnn.sweep vmaps over "
+            "them: learning_rates=, weight_decays=, hparams="
         )
     if is_real_scalar(value, (np.ndarray, np.generic, jax.Array)):
         check_number_dtype(name, value)

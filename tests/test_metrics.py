@@ -1573,6 +1573,12 @@ def test_iou_and_correlation_names_options_and_errors():
         metrics.pearson_correlation(np.zeros((4, 3)), np.zeros((4, 2)))
     with pytest.raises(ValueError, match="a batch's single correlation takes no weights"):
         metrics.get("pearson_correlation").update(_CORR_T[:, 0], _CORR_P[:, 0], _W)  # Keras refuses too
+    with pytest.raises(ValueError, match=r"axis 5 is out of range for inputs of shape \(4, 3\)"):
+        metrics.get("pearson_correlation", axis=5).update(np.ones((4, 3)), np.ones((4, 3)))
+    with pytest.raises(ValueError, match=r"one-hot targets of y_pred's shape \(4, 3\), got y_true \(4,\)"):
+        metrics.one_hot_mean_iou(np.zeros(4, int), np.ones((4, 3)), num_classes=3)  # labels, not one-hot rows
+    with pytest.raises(TypeError, match=r"known when it is set, got a traced value.*static argument"):
+        jax.jit(metrics.precision_at_recall)(np.array([0, 1]), np.array([0.2, 0.7]), 0.5)
 
 
 def test_fit_and_evaluate_log_iou_and_correlation_as_keras_names_them():

@@ -148,7 +148,7 @@ def auc(
     Examples:
         >>> import fnn, jax, numpy as np
         >>> y, p = np.array([0, 0, 1, 1]), np.array([0.1, 0.4, 0.35, 0.8])
-        >>> auc = jax.jit(fnn.metrics.auc)  # jittable, as every metric
+        >>> auc = jax.jit(fnn.metrics.auc)  # jittable, as every metric (options as static arguments)
         >>> round(float(auc(y, p)), 4)  # 3 of the 4 (positive, negative) pairs ranked right
         0.75
     """

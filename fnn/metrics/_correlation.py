@@ -92,7 +92,11 @@ def _mean_sums(values: Array, sample_weight: Any) -> tuple[Array, Array]:
 
 def _sums(kernel: Callable[[Array, Array, Axis], Array]) -> Callable[..., tuple[Array, Array]]:
     def sums(y_true: Any, y_pred: Any, sample_weight: Any, axis: Axis) -> tuple[Array, Array]:
-        return _mean_sums(kernel(*_inputs(y_true, y_pred), axis), sample_weight)
+        t, p = _inputs(y_true, y_pred)
+        for a in axis if isinstance(axis, tuple) else (axis,):
+            if not -t.ndim <= a < t.ndim:
+                raise ValueError(f"axis {a} is out of range for inputs of shape {t.shape} ({t.ndim} axes)")
+        return _mean_sums(kernel(t, p, axis), sample_weight)
 
     sums.__name__ = sums.__qualname__ = f"{kernel.__name__}_sums"
     return sums

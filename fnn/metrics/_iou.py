@@ -78,6 +78,11 @@ def _binary_confusion(y_true: Any, y_pred: Any, sample_weight: Any, threshold: f
 
 def _one_hot_confusion(y_true: Any, y_pred: Any, sample_weight: Any, **options: Any) -> tuple[Array]:
     """:func:`_confusion` of one-hot targets (their argmax along ``axis``)."""
+    if jnp.shape(y_true) != jnp.shape(y_pred):
+        raise ValueError(
+            f"one-hot IoU needs one-hot targets of y_pred's shape {jnp.shape(y_pred)}, got y_true "
+            f"{jnp.shape(y_true)} (for integer labels: iou or mean_iou, with sparse_y_pred=False for scores)"
+        )
     return _confusion(y_true, y_pred, sample_weight, **options, sparse_y_true=False)
 
 

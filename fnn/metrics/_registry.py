@@ -203,9 +203,12 @@ def get(
     (:mod:`fnn.losses`).
 
     A loss with ``from_logits=True`` makes the threshold metrics (binary_accuracy, auc,
-    precision, recall, the confusion counts, f1_score, fbeta_score) and the crossentropy metrics read logits unless
-    ``from_logits`` is given here (Keras would read the logits as probabilities); a sparse
-    loss's ``ignore_class`` likewise reaches ``sparse_categorical_crossentropy``.
+    precision, recall, the confusion counts, f1_score, fbeta_score, precision_at_recall and its
+    kin) and the crossentropy metrics read logits unless ``from_logits`` is given here (Keras
+    would read the logits as probabilities; binary_iou takes no ``from_logits``: its
+    ``threshold`` applies to the outputs as they are, as in Keras); a sparse loss's
+    ``ignore_class`` likewise reaches ``sparse_categorical_crossentropy`` and the IoU metrics
+    unless given here.
 
     Options (equal options give equal, hashable metrics; auc's, precision's, recall's, the
     counts', the F-scores' and r2_score's are validated here, binary_accuracy's and the top-k metrics' when

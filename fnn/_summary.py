@@ -68,15 +68,15 @@ class LayerSummary(NamedTuple):
 
     ``name`` is the layer's path in the network (``"dense_1"``; inside a nested network
     ``"serial_0/dense_1"``), ``kind`` its type (``"Dense"``, ``"Activation"``, ``"Dropout"``,
-    ``"LayerNorm"``, ``"Flatten"``, ``"Network"`` for a nested network, ``"Layer"`` for one of
-    your own), ``output_shape`` its output with ``None`` for the batch axis, ``params`` the
+    ``"LayerNorm"``, ``"UnitNormalization"``, ``"Flatten"``, ``"Network"`` for a nested
+    network, ``"Layer"`` for one of your own), ``output_shape`` its output with ``None`` for the batch axis, ``params`` the
     number of scalars in its params (a nested network: all of its layers') and ``depth`` 0 for
     the network's own layers, one more per level of nesting.
 
     Attributes:
         name: The layer's path in the network, ``"/"``-separated.
         kind: Its type: ``"Dense"``, ``"Activation"``, ``"Dropout"``, ``"LayerNorm"``,
-            ``"Flatten"``, ``"Network"`` or ``"Layer"``.
+            ``"UnitNormalization"``, ``"Flatten"``, ``"Network"`` or ``"Layer"``.
         output_shape: Its output shape, ``None`` for the batch axis.
         params: The number of scalars in its params.
         depth: Its nesting level, 0 for the network's own layers.
@@ -168,6 +168,7 @@ def _builtin_kinds() -> dict[Any, str]:
         "Activation": layers.Activation("linear"),
         "Dropout": layers.Dropout(0.5),
         "LayerNorm": layers.LayerNorm(),
+        "UnitNormalization": layers.UnitNormalization(),
         "Flatten": layers.Flatten(),
     }
     return {_rule(layer.forward): kind for kind, layer in probes.items()}

@@ -227,8 +227,24 @@ def test_unit_normalization_refuses_the_batch_axis_and_axes_it_does_not_have():
         L.UnitNormalization(axis=2).init(KEY, (3,))
     with pytest.raises(ValueError, match="not the batch axis"):
         L.UnitNormalization(axis=-2).forward({}, jnp.ones((2, 3)))
+    with pytest.raises(ValueError, match="needs inputs \\(N, ...\\) with a sample's axis, got 1 axis"):
+        L.UnitNormalization().forward({}, jnp.ones(3))
     assert repr(L.UnitNormalization(axis=[1, 2])) == "UnitNormalization(axis=(1, 2))"
     assert L.UnitNormalization(axis=1) == L.UnitNormalization(axis=1) != L.UnitNormalization()
+
+
+def test_unit_normalization_autodiff_equals_its_backward_at_a_zero_sample():
+    """A zero sample (zero params: every output row 0) is where jax.grad of Keras's formula is
+    NaN; fnn's forward clips the squared norm instead, so ``grad="autodiff"``, gradcheck's
+    reference and the hand-written backward agree (``r dy``, r = 1e12)."""
+    net = fnn.serial(L.Dense(3), L.UnitNormalization())
+    zeros = jax.tree.map(jnp.zeros_like, net.init(KEY, (3,), jnp.float64))
+    x, t = np.random.default_rng(0).normal(size=(4, 3)), np.random.default_rng(1).normal(size=(4, 3))
+    manual, auto = (fnn.value_and_grad(net, "mse", mode=mode)(zeros, x, t) for mode in ("manual", "autodiff"))
+    chex.assert_trees_all_close(manual, auto, rtol=1e-12)
+    assert np.all(np.isfinite(jax.tree.leaves(auto)[0]))
+    assert fnn.gradcheck(net, "mse", zeros, x, t).passed
+    assert fnn.summary(net, (3,)).rows[1].kind == "UnitNormalization"
 
 
 def test_circle_loss_trains_unit_normalised_embeddings_and_passes_gradcheck():

@@ -1783,6 +1783,16 @@ def test_circle_bad_inputs_and_options_are_refused():
         L.circle(y, p, **refs)
     with pytest.raises(ValueError, match="y_train: circle: y_true must hold integer class ids"):
         L.check_targets("circle", y + 0.5, p.shape, name="y_train")
+    # labels are held as int32: 2**32 would wrap onto 0, so it is refused, not merged with class 0
+    big = np.where(y == 1, 2**32, y)
+    for call in (lambda: L.circle(big, p), lambda: L.check_targets("circle", big, p.shape)):
+        with pytest.raises(ValueError, match=r"circle: y_true must fit int32 .* up to 4294967296"):
+            call()
+    with pytest.raises(ValueError, match="circle: ref_labels must fit int32"):
+        L.get("circle", ref_labels=[0, 1, 2, -(2**40)], ref_embeddings=CIRCLE_REF, remove_diagonal=False)
+    # an empty batch: a loss of 0 and an empty gradient, as the other losses (Keras: an empty array)
+    assert float(L.circle(np.zeros(0, int), np.zeros((0, 3)))) == 0.0
+    assert L.circle_grad(np.zeros(0, int), np.zeros((0, 3))).shape == (0, 3)
     # (N, 1) labels are (N,) ones; a Loss holding references is a hashable value
     np.testing.assert_allclose(L.circle(y[:, None], p, gamma=4.0), L.circle(y, p, gamma=4.0), rtol=1e-14)
     a = L.get("circle", **{**refs, "ref_embeddings": CIRCLE_REF})

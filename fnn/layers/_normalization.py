@@ -118,6 +118,8 @@ def _unit_axes(axis: tuple[int, ...], ndim: int) -> tuple[int, ...]:
     """``axis`` as non-negative axes of an input of ``ndim`` axes (the batch axis included),
     refusing the batch axis and axes out of range at trace time."""
     axes = tuple(a + ndim if a < 0 else a for a in axis)
+    if ndim < 2:
+        raise ValueError(f"UnitNormalization needs inputs (N, ...) with a sample's axis, got {ndim} axis")
     if any(not 1 <= a < ndim for a in axes) or len(set(axes)) != len(axes):
         raise ValueError(
             f"UnitNormalization axis {axis}: each must name one of the sample's axes 1..{ndim - 1} "
@@ -139,18 +141,21 @@ def _unitnorm_forward(axis, params, x, *, key=None, train=False):
     # integer inputs in the default float dtype, as LayerNorm's without params
     out_dtype = x.dtype if jnp.issubdtype(x.dtype, jnp.inexact) else jnp.result_type(float)
     x = x.astype(at_least_float32(out_dtype))
-    r = jnp.minimum(jax.lax.rsqrt(jnp.sum(x * x, axis=axes, keepdims=True)), jnp.asarray(1 / _UNIT_EPSILON, x.dtype))
+    # min(1/||x||, 1/eps) as 1/sqrt(max(||x||^2, eps^2)): the same r, and jax.vjp of this
+    # forward is finite at a zero sample (rsqrt's derivative at 0 is not), so autodiff agrees
+    # with the backward below
+    s = jnp.sum(x * x, axis=axes, keepdims=True)
+    r = jax.lax.rsqrt(jnp.maximum(s, jnp.asarray(_UNIT_EPSILON**2, x.dtype)))
     y = x * r
-    return y.astype(out_dtype), (y, r)
+    return y.astype(out_dtype), (y, r, s >= _UNIT_EPSILON**2)
 
 
 def _unitnorm_backward(axis, params, cache, dy):
-    y, r = cache  # float32 at least
+    y, r, normalised = cache  # float32 at least
     check_dy(dy, y.shape)
     axes = _unit_axes(axis, y.ndim)
     g = dy.astype(y.dtype)
     # where the norm is below eps, r is the constant 1/eps and only dx = r dy is left
-    normalised = r < 1 / _UNIT_EPSILON
     dx = r * (g - jnp.where(normalised, y, 0) * jnp.sum(g * y, axis=axes, keepdims=True))
     return {}, dx.astype(dy.dtype)
 
@@ -162,7 +167,9 @@ def UnitNormalization(axis: int | tuple[int, ...] = -1, *, name: str = "unit_nor
 
     The backward, with the sums over ``axis``::
 
-        dx = r (dy - y sum(y dy))        (dx = r dy where ||x|| < 1e-12: r is then constant)
+        dx = r (dy - y sum(y dy))        (dx = r dy where ||x|| < 1e-12: r is then constant;
+                                          jax.grad of the forward gives the same, where that
+                                          of Keras's formula is NaN)
 
     Computed in float32 at least (float16 / bfloat16 inputs come back in their dtype); integer
     inputs give floats of the default dtype.

@@ -55,7 +55,8 @@ choose) and torch's, on exact ties only: MAE and MAPE at ``y_pred == y_true`` ta
 to ``y_true - y_pred``; torch 0); hinge and categorical hinge at a margin of exactly 1 take 0
 (Keras half the slope, ``jnp.maximum`` splitting the tie; torch 0); a probability exactly at a
 clip bound (1e-7 or 1 - 1e-7) passes the whole gradient (Keras half, ``jnp.clip`` splitting
-the tie; torch 0).
+the tie; torch 0); circle at a similarity of exactly 1 between two samples (duplicated
+embeddings) passes the whole slope of its distance ``max(1 - s, 0)`` (Keras half).
 
 Kinks and clips: ``jax.grad`` of every loss value (with respect to ``y_pred``) IS the
 hand-written gradient, attached with ``jax.custom_jvp``, so autodiff, ``gradcheck``'s reference

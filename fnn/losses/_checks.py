@@ -175,6 +175,18 @@ def check_integer_values(host: np.ndarray, loss: str, name: str = "y_true") -> N
         raise ValueError(f"{loss}: {name} must hold integer class ids, got non-integer values")
 
 
+def check_pair_labels(host: np.ndarray, loss: str, name: str = "y_true") -> None:
+    """Integer labels compared for equality only, held as int32 (as fit holds labels): a value
+    past int32 would wrap onto another label, so it is refused."""
+    check_integer_values(host, loss, name)
+    if host.size and (np.min(host) < -(2**31) or np.max(host) >= 2**31):
+        raise ValueError(
+            f"{loss}: {name} must fit int32 (labels are held as int32), got values up to "
+            f"{max(abs(int(np.min(host))), abs(int(np.max(host))))}; number the classes first "
+            "(np.unique(labels, return_inverse=True)[1])"
+        )
+
+
 def check_label_values(host: np.ndarray, n_classes: int, ignore_class, loss: str) -> None:
     """Integer class ids in [0, n_classes) (or ignore_class), checked in NumPy."""
     check_integer_values(host, loss)

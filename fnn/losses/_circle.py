@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from fnn.losses._checks import as_float, check_integer_values, check_option_range, concrete, contract_error
+from fnn.losses._checks import as_float, check_option_range, check_pair_labels, concrete, contract_error
 from fnn.losses._reduction import Terms, apply_kernel, whole_batch
 
 Array = jax.Array
@@ -36,14 +36,14 @@ def _labels(y_true: Any, n: int, name: str = "y_true") -> Array:
         raise ValueError(f"{_LOSS}: {name} must be integer labels of shape ({n},) or ({n}, 1), got {jnp.shape(y_true)}")
     host = concrete(y_true)
     if host is not None:
-        check_integer_values(host, _LOSS, name)
+        check_pair_labels(host, _LOSS, name)
     return labels.astype(jnp.int32)
 
 
 def _masked_logsumexp(x: Array, mask: Array) -> tuple[Array, Array]:
     """``log sum_{j in mask} exp(x_ij)`` per row (-inf for a row with an empty mask) and its
     derivatives ``softmax`` over the mask (0 off it, and in an empty row)."""
-    top = jnp.max(jnp.where(mask, x, -jnp.inf), axis=1, keepdims=True)
+    top = jnp.max(jnp.where(mask, x, -jnp.inf), axis=1, keepdims=True, initial=-jnp.inf)  # an empty batch too
     top = jnp.where(jnp.isfinite(top), top, 0.0)
     e = jnp.where(mask, jnp.exp(jnp.where(mask, x, top) - top), 0.0)
     total = jnp.sum(e, axis=1, keepdims=True)
@@ -136,7 +136,7 @@ def check_references(options: dict) -> dict:
         )
     if ids.shape not in ((emb.shape[0],), (emb.shape[0], 1)):
         raise ValueError(f"{_LOSS}: ref_labels must have shape ({emb.shape[0]},) (one per reference), got {ids.shape}")
-    check_integer_values(ids, _LOSS, "ref_labels")
+    check_pair_labels(ids, _LOSS, "ref_labels")
     if options["remove_diagonal"]:
         raise ValueError(
             f"{_LOSS}: remove_diagonal=True with ref_embeddings would leave out the pair of the batch's i-th row "

@@ -12,7 +12,7 @@ import numpy as np
 from fnn._cache import structural_cache
 from fnn._dtypes import abstract_array
 from fnn._validate import is_traced
-from fnn.losses._checks import breaks_contract, check_integer_values, check_label_values, norm_axis
+from fnn.losses._checks import breaks_contract, check_label_values, check_pair_labels, norm_axis
 from fnn.losses._loss import LABEL_LOSSES, PAIR_LABEL_LOSSES, Loss, get
 
 
@@ -73,7 +73,7 @@ def check_targets_as_run(
                 loss.name,
             )
         elif loss.name in PAIR_LABEL_LOSSES and not is_traced(y_true):
-            check_integer_values(np.asarray(y_true), loss.name)
+            check_pair_labels(np.asarray(y_true), loss.name)
     except ValueError as e:
         # a custom loss's own contract broken (fn returned one number) is the loss's mistake, not the targets'
         raise ValueError(f"{'loss' if breaks_contract(e) else name}: {e}") from None

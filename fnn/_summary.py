@@ -69,9 +69,9 @@ class LayerSummary(NamedTuple):
     ``name`` is the layer's path in the network (``"dense_1"``; inside a nested network
     ``"serial_0/dense_1"``), ``kind`` its type (``"Dense"``, ``"Activation"``, ``"Dropout"``,
     ``"LayerNorm"``, ``"UnitNormalization"``, ``"Flatten"``, ``"Network"`` for a nested
-    network, ``"Layer"`` for one of your own), ``output_shape`` its output with ``None`` for the batch axis, ``params`` the
-    number of scalars in its params (a nested network: all of its layers') and ``depth`` 0 for
-    the network's own layers, one more per level of nesting.
+    network, ``"Layer"`` for one of your own), ``output_shape`` its output with ``None`` for the
+    batch axis, ``params`` the number of scalars in its params (a nested network: all of its
+    layers') and ``depth`` 0 for the network's own layers, one more per level of nesting.
 
     Attributes:
         name: The layer's path in the network, ``"/"``-separated.

@@ -33,7 +33,7 @@ def _labels(y_true: Any, n: int, name: str = "y_true") -> Array:
     if labels.shape == (n, 1):
         labels = labels.reshape(n)
     if labels.shape != (n,):
-        raise ValueError(f"{_LOSS}: {name} must be integer labels of shape ({n},) or ({n}, 1), got {jnp.shape(y_true)}")
+        raise ValueError(f"{_LOSS}: {name} must be integer labels of shape ({n},) or ({n}, 1), got {np.shape(y_true)}")
     host = concrete(y_true)
     if host is not None:
         check_pair_labels(host, _LOSS, name)

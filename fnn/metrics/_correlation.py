@@ -16,6 +16,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from fnn._validate import integer
 from fnn.metrics._base import Entry, as_arrays, divide_no_nan, float_dtype, namespace
@@ -80,7 +81,7 @@ def _mean_sums(values: Array, sample_weight: Any) -> tuple[Array, Array]:
         w = jnp.broadcast_to(w, v.shape)
     except ValueError:
         raise ValueError(
-            f"sample_weight of shape {jnp.shape(sample_weight)} does not fit the correlations of shape "
+            f"sample_weight of shape {np.shape(sample_weight)} does not fit the correlations of shape "
             f"{values.shape} (one per sample along the other axes; a batch's single correlation takes no "
             "weights, as in Keras)"
         ) from None

@@ -15,6 +15,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from fnn._validate import boolean, integer, real
 from fnn.metrics._base import Entry, as_arrays, float_dtype, namespace, sample_weights
@@ -55,8 +56,8 @@ def _confusion(
     if t.size != p.size:
         hint = "" if sparse_y_pred is False else " (pass sparse_y_pred=False for scores per class)"
         raise ValueError(
-            f"IoU needs one predicted class per label: y_true gives {t.size} labels {jnp.shape(y_true)} and y_pred "
-            f"{p.size} {jnp.shape(y_pred)}{hint}"
+            f"IoU needs one predicted class per label: y_true gives {t.size} labels {np.shape(y_true)} and y_pred "
+            f"{p.size} {np.shape(y_pred)}{hint}"
         )
     w = jnp.ones(t.shape, dtype) if sample_weight is None else sample_weights(sample_weight, t.shape, dtype)
     t, p, w = t.reshape(-1), p.reshape(-1), w.reshape(-1)
@@ -78,10 +79,10 @@ def _binary_confusion(y_true: Any, y_pred: Any, sample_weight: Any, threshold: f
 
 def _one_hot_confusion(y_true: Any, y_pred: Any, sample_weight: Any, **options: Any) -> tuple[Array]:
     """:func:`_confusion` of one-hot targets (their argmax along ``axis``)."""
-    if jnp.shape(y_true) != jnp.shape(y_pred):
+    if np.shape(y_true) != np.shape(y_pred):  # np: jnp.shape warns on lists
         raise ValueError(
-            f"one-hot IoU needs one-hot targets of y_pred's shape {jnp.shape(y_pred)}, got y_true "
-            f"{jnp.shape(y_true)} (for integer labels: iou or mean_iou, with sparse_y_pred=False for scores)"
+            f"one-hot IoU needs one-hot targets of y_pred's shape {np.shape(y_pred)}, got y_true "
+            f"{np.shape(y_true)} (for integer labels: iou or mean_iou, with sparse_y_pred=False for scores)"
         )
     return _confusion(y_true, y_pred, sample_weight, **options, sparse_y_true=False)
 

@@ -567,9 +567,26 @@ def test_asgd_averages_half_precision_params_as_apply_updates_rounds_them(dtype)
             dict(learning_rate=0.02, beta2_decay=-1.0, eps2=0.1, d=1.5),
             dict(learning_rate=0.02, beta2_decay=-1.0, eps=(None, 0.1), d=1.5),  # the same, as built
         ),
+        (
+            "muon",
+            dict(learning_rate=0.05),
+            dict(learning_rate=0.02, momentum=0.9, adam_beta_1=0.8, muon_a=3.0, rms_rate=0.3, adam_lr_ratio=0.5),
+            dict(learning_rate=0.01, momentum=0.5, epsilon=1e-6, weight_decay=0.01, muon_c=2.0),
+            dict(
+                learning_rate=0.01,
+                momentum=0.5,
+                epsilon=1e-6,
+                weight_decay=0.01,
+                muon_c=2.0,
+                adam_beta_1=0.8,
+                muon_a=3.0,
+                rms_rate=0.3,
+                adam_lr_ratio=0.5,
+            ),  # the same, as built
+        ),
     ],
 )
-def test_asgd_and_adafactor_train_in_fit_and_new_values_compile_nothing(name, first, second, changes, built, compiles):
+def test_asgd_adafactor_muon_train_in_fit_and_new_values_compile_nothing(name, first, second, changes, built, compiles):
     """Each trains a small regression; an optimizer of other values, and values set into a
     state (for an optimizer built with them), reuse fit's compiled programs."""
     rng = np.random.default_rng(0)
@@ -590,6 +607,146 @@ def test_asgd_and_adafactor_train_in_fit_and_new_values_compile_nothing(name, fi
     assert {k: float(v) for k, v in O.get_hyperparams(state).items() if k in changes} == changes
     if name == "asgd":
         chex.assert_trees_all_equal_shapes(O.averaged_params(trained.opt_state), params)
+
+
+def ref_newton_schulz(x, steps=5, abc=(3.4445, -4.7750, 2.0315)):
+    """Keras's zeropower_via_newtonschulz5 in float64."""
+    a, b, c = abc
+    tall = x.shape[0] > x.shape[1]
+    x = x.T if tall else x
+    x = x / (np.linalg.norm(x) + 1e-7)
+    for _ in range(steps):
+        A = x @ x.T
+        x = a * x + (b * A + c * A @ A) @ x
+    return x.T if tall else x
+
+
+def ref_muon(leaves, grads, learning_rate=1e-3, adam_beta_1=0.9, adam_beta_2=0.999, adam_weight_decay=0.004,
+             epsilon=1e-7, weight_decay=0.004, adam_lr_ratio=1.0, momentum=0.95, ns_steps=5, nesterov=True,
+             rms_rate=0.2):  # fmt: skip
+    """keras.optimizers.Muon's update_step and _apply_weight_decay (Keras 3.15.1), in float64, on a
+    list of leaves: 2-D ones take the Muon step, the others Adam's."""
+    theta, m = [np.array(x, np.float64) for x in leaves], [np.zeros(np.shape(x)) for x in leaves]
+    v, out = [np.zeros(np.shape(x)) for x in leaves], []
+    for t, gs in enumerate(grads, 1):
+        for i, g in enumerate(gs):
+            matrix = theta[i].ndim == 2
+            theta[i] = theta[i] - theta[i] * (weight_decay if matrix else adam_weight_decay) * learning_rate
+            if matrix:
+                m[i] = momentum * m[i] + g
+                o = ref_newton_schulz(g + momentum * m[i] if nesterov else m[i], ns_steps)
+                scale = 1.0 if rms_rate is None else np.sqrt(max(g.shape)) * rms_rate
+                theta[i] = theta[i] - learning_rate * scale * o
+            else:
+                m[i] = m[i] + (g - m[i]) * (1 - adam_beta_1)
+                v[i] = v[i] + (g * g - v[i]) * (1 - adam_beta_2)
+                alpha = learning_rate * adam_lr_ratio * np.sqrt(1 - adam_beta_2**t) / (1 - adam_beta_1**t)
+                theta[i] = theta[i] - m[i] * alpha / (np.sqrt(v[i]) + epsilon)
+        out.append(np.concatenate([x.ravel() for x in theta]))
+    return out
+
+
+def _muon_problem():
+    """A 3-4-2 MLP's params ([{"w", "b"}] per Dense; w1 wide, w2 tall) and 3 steps' gradients, from
+    formulas (the Keras script that made the numbers below computes the same ones)."""
+    leaves = [0.5 * np.sin(np.arange(12.0) + 1).reshape(3, 4), 0.1 * np.cos(np.arange(4.0)),
+              0.5 * np.sin(0.7 * np.arange(8.0) + 2).reshape(4, 2), np.array([0.05, -0.05])]  # fmt: skip
+    grads = [
+        [0.2 * np.sin(1.3 * np.arange(x.size) + 0.9 * t + k).reshape(x.shape) for k, x in enumerate(leaves)]
+        for t in range(3)
+    ]
+    return leaves, grads
+
+
+@functools.cache
+def _muon_trajectories():
+    """Each _KERAS_MUON case's muon over _muon_problem, in float32 and float64: params after each
+    step, flat as (w1, b1, w2, b2); all in ONE compiled program."""
+    leaves, grads = _muon_problem()
+    tree = lambda xs: [{"w": xs[0], "b": xs[1]}, {"w": xs[2], "b": xs[3]}]
+    runs = [(case, dtype) for case in sorted(_KERAS_MUON) for dtype in (np.float32, np.float64)]
+    cast = lambda dtype, xs: [jax.device_put(np.asarray(x, dtype)) for x in xs]
+    inputs = [(cast(dtype, leaves), cast(dtype, [np.stack(g) for g in zip(*grads, strict=True)])) for _, dtype in runs]
+
+    @jax.jit
+    def run(inputs):
+        out = []
+        for (case, _), (xs, gs) in zip(runs, inputs, strict=True):
+            opt = O.muon(**_KERAS_MUON[case][0])
+
+            def step(carry, g, opt=opt):  # the steps scanned: a program a third the size
+                params, state = carry
+                updates, state = opt.update(tree(g), state, params)
+                params = O.apply_updates(params, updates)
+                flat = jnp.concatenate([jnp.ravel(params[i][k]) for i in (0, 1) for k in ("w", "b")])
+                return (params, state), flat
+
+            out.append(jax.lax.scan(step, (tree(xs), opt.init(tree(xs))), gs)[1])
+        return out
+
+    return {run: np.asarray(steps, np.float64) for run, steps in zip(runs, run(inputs), strict=True)}
+
+
+# Keras 3.15.1, KERAS_BACKEND=jax, float32: the params after the 3 steps of _muon_problem by
+# opt = keras.optimizers.Muon(**kw); opt.build(vs); opt.apply(grads_t, vs) for t = 0, 1, 2, with vs
+# the four keras.Variable leaves (w1, b1, w2, b2) and kw each case's options.
+_KERAS_MUON = {
+    "defaults-nesterov": (
+        dict(learning_rate=0.1),
+        [0.38455653, 0.39976948, 0.077080406, -0.32007858, -0.45389193, -0.17924318, 0.2818638, 0.50905174,
+         0.26490736, -0.25455192, -0.5493256, -0.31180835, -0.19130152, -0.09153672, 0.25091517, 0.13799326,
+         0.41975483, 0.28287593, -0.073055275, -0.439623, -0.5566435, -0.36870474, 0.005327797, 0.34788162,
+         0.0881228, 0.23531464],
+    ),
+    "all-options-no-nesterov": (
+        dict(learning_rate=0.02, nesterov=False, momentum=0.9, rms_rate=None, adam_lr_ratio=0.5, weight_decay=0.01,
+             adam_weight_decay=0.02, epsilon=1e-6, adam_beta_1=0.8, adam_beta_2=0.99, ns_steps=3),
+        [0.40579838, 0.4241591, 0.06903647, -0.34874985, -0.46170643, -0.15901253, 0.3004553, 0.49887612,
+         0.23698854, -0.2597983, -0.52430177, -0.29333913, 0.07099646, 0.040790923, -0.011989622, -0.07618133,
+         0.43175355, 0.24428384, -0.097544886, -0.41942042, -0.5268298, -0.36523914, -0.021889936, 0.3213054,
+         0.054819636, -0.021808952],
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", sorted(_KERAS_MUON))
+def test_muon_follows_keras_trajectory_and_a_float64_reference(case):
+    """fnn's muon in float32 reaches Keras's params (float32 rounding: 5 iterations of a quintic
+    with coefficients near 5 grow it to about 2e-6 here); in float64 it follows the NumPy
+    reference of Keras's rule step by step, and that reference reaches Keras's numbers too."""
+    kw, keras_final = _KERAS_MUON[case]
+    leaves, grads = _muon_problem()
+    want = ref_muon(leaves, grads, **kw)
+    np.testing.assert_allclose(want[-1], keras_final, rtol=0, atol=1e-5)
+    np.testing.assert_allclose(_muon_trajectories()[case, np.float32][-1], keras_final, rtol=0, atol=1e-5)
+    for t, (a, b) in enumerate(zip(_muon_trajectories()[case, np.float64], want, strict=True)):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-15, err_msg=f"step {t + 1}")
+
+
+def test_muon_newton_schulz_against_numpy_and_near_the_polar_factor():
+    """One step of scale_by_muon without momentum or scaling is the Newton-Schulz iteration of
+    the gradient (wide, tall and square, in float64), close to U V^T; a 1-D or masked-out leaf
+    takes Adam's step, whose first is sign(g) at ε = 0 (a velocity kept for it alone)."""
+    rng = np.random.default_rng(3)
+    grads = {"wide": rng.normal(size=(3, 5)), "tall": rng.normal(size=(6, 2)), "sq": rng.normal(size=(4, 4)),
+             "b": rng.normal(size=(4,)), "out": rng.normal(size=(2, 3))}  # fmt: skip
+    mask = {"wide": True, "tall": True, "sq": True, "b": True, "out": False}
+    transforms = [
+        O.scale_by_muon(momentum=0.0, nesterov=False, ns_steps=steps, rms_rate=None, epsilon=0.0, mask=mask)
+        for steps in (0, 5)
+    ]
+    # both in one program
+    runs = jax.jit(lambda g: [t.update(g, t.init(g)) for t in transforms])(jax.device_put(grads))
+    for steps, (out, _) in zip((0, 5), runs, strict=True):
+        for k in ("wide", "tall", "sq"):
+            np.testing.assert_allclose(out[k], ref_newton_schulz(grads[k], steps), rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(out["b"], np.sign(grads["b"]), rtol=1e-6)
+        np.testing.assert_allclose(out["out"], np.sign(grads["out"]), rtol=1e-6)
+    adam_leaves = {k for k, v in runs[-1][1].velocity.items() if v is not None}
+    assert adam_leaves == {"b", "out"}
+    for k in ("wide", "tall", "sq"):  # singular values pushed from (0, 1] into about [0.7, 1.2]
+        s = np.linalg.svd(np.asarray(out[k]), compute_uv=False)
+        assert np.all((s > 0.6) & (s < 1.25)), (k, s)
 
 
 def test_rprop_returns_this_steps_update():
@@ -717,7 +874,7 @@ def test_structure_dtype_and_low_precision_zero_gradients():
         moments = [x for x in jax.tree.leaves(state) if x.ndim == 2]  # buffers of the (2, 3) leaf
         assert all(m.dtype == jnp.float32 for m in moments) and (moments or name == "sgd"), name
         chex.assert_trees_all_equal_shapes_and_dtypes(new, params)
-        if name not in ("adamw", "asgd"):  # their default decays (adamw's, asgd's λ) move params at g = 0
+        if name not in ("adamw", "asgd", "muon"):  # their default decays (adamw's, asgd's λ...) move params
             # the first step is update(zeros, init(params), params): a fresh state's update at g = 0
             fresh = jax.tree.map(lambda x: np.asarray(np.asarray(x)[0]), updates_per_step)
             chex.assert_trees_all_equal(fresh, zeros)
@@ -771,7 +928,7 @@ def test_python_number_leaves_update_as_optax_computes():
         return out, _updates(O.adam(0.1), single, [single])[0]
 
     results, float32 = run({"w": np.ones(2, np.float32)})
-    assert sorted(results) == O.names() and len(twins) == len(O.names()) - 4
+    assert sorted(results) == O.names() and len(twins) == len(O.names()) - 5
     for name, (numbers, ref) in results.items():
         if name not in twins:
             chex.assert_trees_all_equal(numbers, ref)
@@ -1672,6 +1829,7 @@ _HELD = {
     "lion": dict(weight_decay=0.1),
     "asgd": dict(weight_decay=0.1),
     "adafactor": dict(eps=(1e-30, 1e-3), weight_decay=0.1),
+    "muon": dict(),
 }
 _AS_ARGUMENT = {  # rprop and adafactor take pairs
     "eta_minus": lambda v: {"etas": (v, 1.2)},
@@ -2060,6 +2218,18 @@ INVALID = [
     (O.adafactor, dict(d=0.5), "d"),
     (O.adafactor, dict(weight_decay=-0.1), "weight_decay"),
     (O.adafactor, dict(learning_rate=-0.1), "learning_rate"),
+    (O.muon, dict(learning_rate=-1e-3), "learning_rate"),
+    (O.muon, dict(adam_beta_1=1.0), "adam_beta_1"),
+    (O.muon, dict(adam_beta_2=-0.1), "adam_beta_2"),
+    (O.muon, dict(epsilon=-1e-7), "epsilon"),
+    (O.muon, dict(weight_decay=-0.1), "weight_decay"),
+    (O.muon, dict(adam_weight_decay=float("nan")), "adam_weight_decay"),
+    (O.muon, dict(momentum=-0.5), "momentum"),
+    (O.muon, dict(ns_steps=-1), "ns_steps"),
+    (O.muon, dict(ns_steps=100), "ns_steps"),
+    (O.muon, dict(rms_rate=-0.2), "rms_rate"),
+    (O.muon, dict(adam_lr_ratio=-1.0), "adam_lr_ratio"),
+    (O.muon, dict(muon_b=float("inf")), "muon_b"),
 ]
 
 
@@ -2078,6 +2248,16 @@ def test_non_numeric_hyperparameters_raise_type_error():
         O.adafactor(eps=1e-3)
     with pytest.raises(TypeError, match="maximize"):
         O.adafactor(maximize="yes")
+    with pytest.raises(TypeError, match="ns_steps must be an int, got float 5.0"):
+        O.muon(ns_steps=5.0)
+    with pytest.raises(TypeError, match="nesterov must be a bool"):
+        O.muon(nesterov=1)
+    with pytest.raises(TypeError, match="rms_rate"):
+        O.muon(rms_rate="0.2")
+    with pytest.raises(TypeError, match="mask leaves must be Python bools"):
+        O.muon(mask={"w": 1}).init({"w": np.ones((2, 2))})
+    with pytest.raises(ValueError, match="mask must have the structure of params"):
+        O.muon(mask={"v": True}).init({"w": np.ones((2, 2))})
 
 
 def test_registry():
@@ -2098,6 +2278,7 @@ def test_registry():
             "lion",
             "asgd",
             "adafactor",
+            "muon",
         ]
     )
     opt = O.get("Adam", learning_rate=0.5)
@@ -2126,6 +2307,7 @@ def test_registry():
         (lambda: O.get("SGD", lr=0.1), r"sgd\(\) takes learning_rate=, not lr="),
         (lambda: O.rmsprop(epsilon=1e-7), r"rmsprop\(\) takes eps=, not epsilon="),
         (lambda: O.adamw(betas=(0.9, 0.99)), r"adamw\(\) takes b1= and b2=, not betas="),
+        (lambda: O.muon(lr=0.1), r"muon\(\) takes learning_rate=, not lr="),  # epsilon= is muon's own: Keras's
     ],
 )
 def test_other_libraries_argument_names_say_which_is_meant(call, message):

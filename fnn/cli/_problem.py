@@ -44,6 +44,7 @@ DEFAULT_LEARNING_RATES: dict[str, float] = {
     "lion": 3e-4,
     "asgd": 0.1,
     "adafactor": 3e-2,
+    "muon": 2e-2,
 }
 FILE_DATASETS = ("mnist", "fashion_mnist")
 

@@ -9,7 +9,8 @@ that differ only in values share compiled programs. The rules live once, in the 
   :func:`scale_by_radam`, :func:`scale_by_rms`, :func:`scale_by_adagrad`,
   :func:`scale_by_adadelta`, :func:`scale_by_adafactor`, :func:`scale_by_rprop`,
   :func:`scale_by_lion`, :func:`scale_by_asgd` (with :func:`averaged_params`, ASGD's average of
-  the parameters), and :func:`trace` (momentum, Nesterov, dampening);
+  the parameters), :func:`scale_by_muon` (Newton-Schulz-orthogonalised momentum for matrices,
+  Keras's Adam for the other leaves) and :func:`trace` (momentum, Nesterov, dampening);
 * :func:`add_decayed_weights` (coupled L2 before the direction, decoupled AdamW decay after it),
   :func:`scale_by_learning_rate`, :func:`scale`, :func:`scale_by_schedule`,
   :func:`scale_by_trust_ratio`, :func:`clip_by_global_norm`, :func:`clip_by_value`;
@@ -64,6 +65,7 @@ from fnn.optimizers._alias_adaptive import (
     adagrad as adagrad,
     rmsprop as rmsprop,
 )
+from fnn.optimizers._alias_muon import muon as muon
 from fnn.optimizers._alias_sgd import (
     asgd as asgd,
     momentum as momentum,
@@ -109,6 +111,10 @@ from fnn.optimizers._masking import (
     freeze as freeze,
     masked as masked,
 )
+from fnn.optimizers._muon import (
+    ScaleByMuonState as ScaleByMuonState,
+    scale_by_muon as scale_by_muon,
+)
 from fnn.optimizers._sign import (
     ScaleByLionState as ScaleByLionState,
     ScaleByRpropState as ScaleByRpropState,
@@ -134,14 +140,14 @@ __all__ = [
     "GradientTransformation", "EmptyState", "apply_updates",
     # named optimizers
     "sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adadelta", "adam", "adamw", "adamax",
-    "nadam", "radam", "rprop", "lion", "asgd", "adafactor", "get", "names", "averaged_params",
+    "nadam", "radam", "rprop", "lion", "asgd", "adafactor", "muon", "get", "names", "averaged_params",
     # direction transforms and their states
     "scale_by_adam", "scale_by_adamax", "scale_by_nadam", "scale_by_radam", "scale_by_rms",
     "scale_by_adagrad", "scale_by_adadelta", "scale_by_rprop", "scale_by_lion", "scale_by_asgd",
-    "scale_by_adafactor", "trace",
+    "scale_by_adafactor", "scale_by_muon", "trace",
     "ScaleByAdamState", "ScaleByAdamaxState", "ScaleByNadamState", "ScaleByRadamState",
     "ScaleByRmsState", "ScaleByAdagradState", "ScaleByAdadeltaState", "ScaleByRpropState",
-    "ScaleByLionState", "ScaleByAsgdState", "ScaleByAdafactorState", "TraceState",
+    "ScaleByLionState", "ScaleByAsgdState", "ScaleByAdafactorState", "ScaleByMuonState", "TraceState",
     # generic transforms
     "add_decayed_weights", "scale_by_learning_rate", "scale", "scale_by_schedule",
     "scale_by_trust_ratio", "clip_by_global_norm", "clip_by_value", "global_norm",

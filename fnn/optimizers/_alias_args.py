@@ -62,7 +62,7 @@ def other_names(fn: F) -> F:
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> GradientTransformation:
         for name, ours in OTHER_NAMES.items():
-            if name in kwargs:
+            if name in kwargs and name not in signature.parameters:  # muon takes Keras's epsilon=
                 raise TypeError(f"{fn.__name__}() takes {ours}, not {name}= (Keras's or PyTorch's name for it)")
         opt = NamedOptimizer(*fn(*args, **kwargs))
         arguments = signature.bind(*args, **kwargs)  # fn took them

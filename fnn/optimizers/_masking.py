@@ -51,7 +51,7 @@ def _static_bool(value: Any, where: str) -> bool:
     return bool(value)
 
 
-def _resolve(mask: Mask | Callable[[Params], Mask], tree: Params) -> Params:
+def resolve_mask(mask: Mask | Callable[[Params], Mask], tree: Params) -> Params:
     """The mask as a full tree of Python bools with ``tree``'s structure."""
     m = mask(tree) if callable(mask) else mask
     try:
@@ -65,7 +65,7 @@ def _keep(tree: Params, m: Params) -> Params:
 
 
 def _masked_init(init: Callable, mask: Mask, params: Params) -> MaskedState:
-    return MaskedState(init(_keep(params, _resolve(mask, params))))
+    return MaskedState(init(_keep(params, resolve_mask(mask, params))))
 
 
 def _masked_update(
@@ -77,7 +77,7 @@ def _masked_update(
     params: Params = None,
     **extra_args: Any,
 ) -> tuple[Updates, MaskedState]:
-    m = _resolve(mask, params if params is not None else updates)
+    m = resolve_mask(mask, params if params is not None else updates)
     # optax.masked's rule: the extra arguments go to the inner transform, unmasked, if it takes them
     inner_updates, inner_state = update(
         _keep(updates, m),

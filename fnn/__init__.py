@@ -60,6 +60,7 @@ from fnn.layers import (
     Layer as Layer,
     LayerNorm as LayerNorm,
     Network as Network,
+    Reshape as Reshape,
     UnitNormalization as UnitNormalization,
     mlp as mlp,
     serial as serial,
@@ -84,7 +85,8 @@ except _PackageNotFoundError:  # a source tree that was never installed
 
 __all__ = [
     # layers and networks
-    "Layer", "Network", "Dense", "Activation", "Dropout", "LayerNorm", "UnitNormalization", "Flatten", "serial", "mlp",
+    "Layer", "Network", "Dense", "Activation", "Dropout", "LayerNorm", "UnitNormalization", "Flatten", "Reshape",
+    "serial", "mlp",
     "summary", "Summary", "LayerSummary", "count_params",
     # gradients
     "value_and_grad", "gradcheck", "GradcheckReport", "with_manual_vjp",

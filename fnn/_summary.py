@@ -68,15 +68,15 @@ class LayerSummary(NamedTuple):
 
     ``name`` is the layer's path in the network (``"dense_1"``; inside a nested network
     ``"serial_0/dense_1"``), ``kind`` its type (``"Dense"``, ``"Activation"``, ``"Dropout"``,
-    ``"LayerNorm"``, ``"UnitNormalization"``, ``"Flatten"``, ``"Network"`` for a nested
-    network, ``"Layer"`` for one of your own), ``output_shape`` its output with ``None`` for the
-    batch axis, ``params`` the number of scalars in its params (a nested network: all of its
-    layers') and ``depth`` 0 for the network's own layers, one more per level of nesting.
+    ``"LayerNorm"``, ``"UnitNormalization"``, ``"Flatten"``, ``"Reshape"``, ``"Network"`` for a
+    nested network, ``"Layer"`` for one of your own), ``output_shape`` its output with ``None``
+    for the batch axis, ``params`` the number of scalars in its params (a nested network: all of
+    its layers') and ``depth`` 0 for the network's own layers, one more per level of nesting.
 
     Attributes:
         name: The layer's path in the network, ``"/"``-separated.
         kind: Its type: ``"Dense"``, ``"Activation"``, ``"Dropout"``, ``"LayerNorm"``,
-            ``"UnitNormalization"``, ``"Flatten"``, ``"Network"`` or ``"Layer"``.
+            ``"UnitNormalization"``, ``"Flatten"``, ``"Reshape"``, ``"Network"`` or ``"Layer"``.
         output_shape: Its output shape, ``None`` for the batch axis.
         params: The number of scalars in its params.
         depth: Its nesting level, 0 for the network's own layers.
@@ -170,6 +170,7 @@ def _builtin_kinds() -> dict[Any, str]:
         "LayerNorm": layers.LayerNorm(),
         "UnitNormalization": layers.UnitNormalization(),
         "Flatten": layers.Flatten(),
+        "Reshape": layers.Reshape(1),
     }
     return {_rule(layer.forward): kind for kind, layer in probes.items()}
 
@@ -212,7 +213,7 @@ def summary(net: Any, input_shape: int | Sequence[int], dtype: Any = jnp.float32
     ``print(fnn.summary(fnn.mlp([32, 10]), (20,)))`` shows two Dense rows, ``(None, 32)`` with
     ``20*32 + 32 = 672`` params and ``(None, 10)`` with ``32*10 + 10 = 330``, and 1,002 in total.
     Nested networks get a row of their own (their layers' total) followed by their layers,
-    indented; Activation, Dropout and Flatten rows count 0. Everything is traced with
+    indented; Activation, Dropout, Flatten and Reshape rows count 0. Everything is traced with
     ``jax.eval_shape``: nothing is allocated or compiled.
 
     Args:

@@ -146,10 +146,11 @@ def test_activation_layernorm_flatten_backward(dtype, rtol):
             (L.Flatten(), (2, 3)),
             (L.UnitNormalization(), (4,)),
             (L.UnitNormalization(axis=(1, 2)), (2, 3)),
+            (L.Reshape((3, -1)), (2, 2, 3)),
         ],
         dtype,
     )
-    for result in cases:  # one program for the eight layers
+    for result in cases:  # one program for the nine layers
         _assert_vjp(result, dtype, rtol)
 
 
@@ -262,6 +263,63 @@ def test_circle_loss_trains_unit_normalised_embeddings_and_passes_gradcheck():
     result = fnn.fit(net, params, fnn.optimizers.adam(0.05), loss, x, y, epochs=15, batch_size=18, verbose=0)
     history = result.history["loss"]
     assert history[-1] < 0.5 * history[0], history
+
+
+def test_reshape_is_keras_s_reshape_and_trains_between_dense_layers():
+    """Keras's Reshape: each sample's values in row-major order under ``target_shape`` (one -1
+    inferred), backward the reshape back (also at an empty batch); repr, equality and summary
+    know it (rows_independent: ROW_NETS); a Dense -> Reshape -> Dense -> Flatten -> Dense network passes
+    gradcheck and trains."""
+    layer = L.Reshape((3, -1))
+    assert layer == L.Reshape([3, -1]) and hash(layer) == hash(L.Reshape((3, -1))) and layer != L.Reshape((-1, 3))
+    assert repr(layer) == "Reshape((3, -1))" and repr(L.Reshape(6, name="r")) == "Reshape((6,), name='r')"
+    assert layer.output_shape((2, 6)) == (3, 4) and L.Reshape((2, 6)).output_shape(12) == (2, 6)
+    x = np.arange(24.0).reshape(2, 12)
+    y, cache = layer.forward({}, x)
+    np.testing.assert_array_equal(y, x.reshape(2, 3, 4))  # as keras.layers.Reshape((3, -1)) gives it
+    np.testing.assert_array_equal(layer.backward({}, cache, y + 1)[1], x + 1)
+    y0, cache0 = layer.forward({}, np.ones((0, 12)))
+    assert y0.shape == (0, 3, 4) and layer.backward({}, cache0, y0)[1].shape == (0, 12)
+    with pytest.raises(ValueError, match=r"dy of shape \(2, 4, 3\) for outputs of shape \(2, 3, 4\)"):
+        layer.backward({}, cache, np.ones((2, 4, 3)))
+
+    net = fnn.serial(L.Dense(12, "tanh"), L.Reshape((3, 4)), L.Dense(2, "tanh"), L.Flatten(), L.Dense(1))
+    rows = fnn.summary(net, (5,)).rows
+    shown = [(r.kind, r.output_shape, r.params) for r in rows[1:3]]
+    assert shown == [("Reshape", (None, 3, 4), 0), ("Dense", (None, 3, 2), 10)]
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(32, 5))
+    target = np.sin(x[:, :1] + x[:, 1:2])
+    params = net.init(KEY, (5,), jnp.float64)
+    report = fnn.gradcheck(net, "mse", params, x[:8], target[:8])
+    assert report.passed and report.max_error_autodiff < 1e-10, str(report)
+    result = fnn.fit(net, params, fnn.optimizers.adam(0.02), "mse", x, target, epochs=20, batch_size=32, verbose=0)
+    history = result.history["loss"]
+    assert history[-1] < 0.5 * history[0], history
+
+
+def test_reshape_refuses_target_shapes_it_cannot_take():
+    for bad, error, match in [
+        ((3, -1, -1), ValueError, r"Reshape: target_shape may have one -1 \(the size inferred\), got \(3, -1, -1\)"),
+        ((0, 3), ValueError, r"sizes must be >= 1 \(or one -1, inferred\), got \(0, 3\)"),
+        ((-2, 3), ValueError, r"sizes must be >= 1 \(or one -1, inferred\), got \(-2, 3\)"),
+        ((), ValueError, r"target_shape must name at least one axis"),
+        ((2.0, 3), TypeError, r"Reshape: target_shape\[0\] must be an int, got float 2.0"),
+        ((True,), TypeError, r"target_shape\[0\] must be an int, got bool"),
+        ("34", TypeError, r"target_shape must be a tuple of ints \(without the batch axis\), got '34'"),
+        (None, TypeError, r"target_shape must be a tuple of ints"),
+    ]:
+        with pytest.raises(error, match=match):
+            L.Reshape(bad)
+    assert L.Reshape((np.int64(2), 3)) == L.Reshape((2, 3))  # NumPy integers are ints
+    with pytest.raises(ValueError, match=r"Reshape\(\(5,\)\): samples of shape \(2, 3\) have 6 values, target_shape"):
+        fnn.serial(L.Reshape((5,))).init(KEY, (2, 3))
+    with pytest.raises(ValueError, match=r"samples of shape \(6,\) \(6 values\) do not divide into \(4, -1\)"):
+        L.Reshape((4, -1)).output_shape(6)
+    with pytest.raises(ValueError, match=r"samples of shape \(7,\) have 7 values"):
+        L.Reshape((2, 3)).forward({}, np.ones((2, 7)))
+    with pytest.raises(ValueError, match=r"expects a batch of samples \(at least 2 axes\), got shape \(6,\)"):
+        L.Reshape((2, 3)).forward({}, np.ones(6))
 
 
 def test_layernorm_takes_integer_inputs_in_its_params_dtype():
@@ -1315,7 +1373,7 @@ ROW_NETS = [
     ),
     (  # nested networks of built-in layers, two deep
         fnn.serial(
-            fnn.serial(L.Flatten(), fnn.serial(L.Dense(4, "tanh"), L.LayerNorm())),
+            fnn.serial(L.Flatten(), fnn.serial(L.Dense(4, "tanh"), L.Reshape((2, 2)), L.LayerNorm())),
             L.Dropout(0.1),
             fnn.mlp([3, 2], activation="gelu", output_activation="log_softmax"),
         ),

@@ -12,14 +12,19 @@ are); :func:`mlp` builds the usual stack of Dense layers. A layer of your own is
 """
 
 from fnn.layers._base import FeatureMismatchError as FeatureMismatchError, Layer as Layer
-from fnn.layers._core import Activation as Activation, Dropout as Dropout, Flatten as Flatten
+from fnn.layers._core import (
+    Activation as Activation,
+    Dropout as Dropout,
+    Flatten as Flatten,
+    Reshape as Reshape,
+)
 from fnn.layers._dense import Dense as Dense, mlp as mlp
 from fnn.layers._network import Network as Network, serial as serial
 from fnn.layers._normalization import LayerNorm as LayerNorm, UnitNormalization as UnitNormalization
 
 __all__ = [
-    "Layer", "Network", "Dense", "Activation", "Dropout", "LayerNorm", "UnitNormalization", "Flatten", "serial",
-    "mlp",
+    "Layer", "Network", "Dense", "Activation", "Dropout", "LayerNorm", "UnitNormalization", "Flatten", "Reshape",
+    "serial", "mlp",
     "FeatureMismatchError",
 ]  # fmt: skip
 

@@ -1,6 +1,6 @@
 """The built-in layers besides Dense and the normalizations (``_normalization.py``), each
-forward beside its hand-written backward: Activation, Dropout, Flatten; and :func:`rows_independent`, whether a network
-computes each sample from that sample alone.
+forward beside its hand-written backward: Activation, Dropout, Flatten, Reshape; and
+:func:`rows_independent`, whether a network computes each sample from that sample alone.
 
 Each layer's functions are module-level rules bound to the layer's configuration by value
 (:func:`fnn._values.bound`), so ``Dropout(0.1) == Dropout(0.1)`` and networks built from the
@@ -10,16 +10,18 @@ same description compare equal.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+import numbers
+from collections.abc import Callable, Sequence
 from typing import Any, cast
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from fnn import activations
 from fnn._keys import key as check_key
 from fnn._per_key import per_key
-from fnn._validate import real
+from fnn._validate import integer, real
 from fnn._values import bound
 from fnn.activations._registry import activation_repr, acts_per_sample
 from fnn.layers._base import LAYER_REPRS, Array, Layer, Shape, as_shape, check_dy
@@ -161,6 +163,97 @@ def Flatten(*, name: str = "flatten") -> Layer:
     return Layer(_flatten_init, _flatten_forward, _flatten_backward, name)
 
 
+# --------------------------------------------------------------------------------------------
+# Reshape: (N, *input_shape) -> (N, *target_shape), the same elements in the same (C) order
+# --------------------------------------------------------------------------------------------
+
+
+def _target_shape(target_shape: Any) -> Shape:
+    """Reshape's ``target_shape`` checked: ints >= 1 and at most one -1 (inferred)."""
+    dims: Any = target_shape
+    if isinstance(dims, (numbers.Integral, np.integer)) and not isinstance(dims, (bool, np.bool_)):
+        dims = (dims,)
+    if not isinstance(dims, Sequence) or isinstance(dims, (str, bytes)):
+        raise TypeError(f"Reshape: target_shape must be a tuple of ints (without the batch axis), got {dims!r}")
+    if not dims:
+        raise ValueError("Reshape: target_shape must name at least one axis (without the batch axis), got ()")
+    shape = tuple(integer(f"Reshape: target_shape[{i}]", d) for i, d in enumerate(dims))
+    bad = [d for d in shape if d < 1 and d != -1]
+    if bad:
+        raise ValueError(f"Reshape: target_shape's sizes must be >= 1 (or one -1, inferred), got {shape}")
+    if shape.count(-1) > 1:
+        raise ValueError(f"Reshape: target_shape may have one -1 (the size inferred), got {shape}")
+    return shape
+
+
+def _resolved(target: Shape, sample_shape: Shape) -> Shape:
+    """``target`` with its -1 inferred for samples of ``sample_shape``; a ValueError where the
+    sizes cannot match (Keras's ``compute_reshape_output_shape``)."""
+    size, known = math.prod(sample_shape), math.prod(d for d in target if d != -1)
+    if -1 in target:
+        if size % known:
+            raise ValueError(
+                f"Reshape({target}): samples of shape {sample_shape} ({size} values) do not divide into "
+                f"{target} ({known} values besides the -1)"
+            )
+        return tuple(size // known if d == -1 else d for d in target)
+    if size != known:
+        raise ValueError(
+            f"Reshape({target}): samples of shape {sample_shape} have {size} values, target_shape {target} has {known}"
+        )
+    return target
+
+
+def _reshape_init(target, key, input_shape, dtype=jnp.float32):
+    check_key("key", key)
+    return _resolved(target, as_shape(input_shape)), {}
+
+
+def _reshape_forward(target, params, x, *, key=None, train=False):
+    if x.ndim < 2:
+        raise ValueError(f"Reshape({target}): expects a batch of samples (at least 2 axes), got shape {x.shape}")
+    # sizes, not -1 for the batch: an empty batch has no size to infer it from; the input's shape
+    # kept in a zero-size array, as Flatten keeps it
+    return x.reshape(x.shape[0], *_resolved(target, x.shape[1:])), (jnp.zeros((0, *x.shape), x.dtype),)
+
+
+def _reshape_backward(target, params, cache, dy):
+    (like,) = cache  # (0, *input shape)
+    check_dy(dy, (like.shape[1], *_resolved(target, like.shape[2:])))
+    return {}, dy.reshape(like.shape[1:])
+
+
+def Reshape(target_shape: int | Sequence[int], *, name: str = "reshape") -> Layer:
+    """Keras's ``Reshape``: each sample reshaped to ``target_shape`` (the batch axis excluded),
+    its values in the same (row-major) order; one size may be -1, inferred from the sample's.
+
+    The forward moves no value (``y`` is ``x``'s values under another shape), so the backward
+    reshapes ``dy`` back: ``dx = reshape(dy, x.shape)``.
+
+    Args:
+        target_shape: The shape of each output sample, a tuple of ints >= 1 with at most one
+            -1 (an int for a single axis).
+        name: The layer's name.
+
+    Returns:
+        The :class:`Layer`.
+
+    Raises:
+        TypeError: For a ``target_shape`` that is not an int or a tuple of ints.
+        ValueError: For a size 0 or below -1, two -1s, or (at init or forward) samples whose
+            size does not match ``target_shape``'s.
+
+    Examples:
+        >>> import fnn, jax, jax.numpy as jnp
+        >>> net = fnn.serial(fnn.Dense(12), fnn.Reshape((3, -1)))
+        >>> params = net.init(jax.random.PRNGKey(0), (5,))
+        >>> net.apply(params, jnp.ones((2, 5))).shape, net.layers[1]
+        ((2, 3, 4), Reshape((3, -1)))
+    """
+    target = _target_shape(target_shape)
+    return Layer(bound(_reshape_init, target), bound(_reshape_forward, target), bound(_reshape_backward, target), name)
+
+
 def _bound_first(layer: Layer) -> Any:
     """The first argument the layer's forward binds (the Activation layer's activation, Dropout's keep)."""
     return cast(bound, layer.forward).args[0]
@@ -174,11 +267,12 @@ LAYER_REPRS.update({
     # the rate as given (the layer keeps 1 - rate, which 0.1 does not survive exactly)
     _dropout_forward: (lambda layer: f"Dropout({round(1.0 - _bound_first(layer), 12)})", lambda layer: "dropout"),
     _flatten_forward: (lambda layer: "Flatten()", lambda layer: "flatten"),
+    _reshape_forward: (lambda layer: f"Reshape({_bound_first(layer)})", lambda layer: "reshape"),
 })  # fmt: skip
 
 # The built-in layers whose output row i depends on input row i alone, given a per-sample
 # activation (the first bound argument of Dense's and Activation's rules).
-_ROW_RULES = {_dropout_forward: _dropout_backward, **NORMALIZATION_ROW_RULES}
+_ROW_RULES = {_dropout_forward: _dropout_backward, _reshape_forward: _reshape_backward, **NORMALIZATION_ROW_RULES}
 _ACT_RULES: dict[Callable, Callable] = {**DENSE_RULES, _activation_forward: _activation_backward}
 
 
@@ -205,7 +299,8 @@ def rows_independent(net: Any) -> bool:
 
     Returns:
         True if every layer (nested networks included) is a built-in Dense, Activation,
-        Dropout, LayerNorm, UnitNormalization or Flatten, with activations acting within each sample.
+        Dropout, LayerNorm, UnitNormalization, Flatten or Reshape, with activations acting within
+        each sample.
     """
     if not isinstance(net, Network):
         return False

@@ -1591,6 +1591,8 @@ def test_the_categorical_losses_see_a_binary_data_set_as_two_classes(dataset, lo
         ("sine", "cosine_similarity", "its targets are real values"),
         ("sine", "poisson", "it takes counts or rates >= 0, and the targets go down to -1.2"),
         ("digits", "circle", "it trains embeddings (metric learning)"),
+        ("iris", "ctc", "it scores label sequences (N, L) against per-time-step class scores (N, T, C)"),
+        ("sine", "ctc", "the command's data sets hold one target per sample"),
     ],
 )
 def test_a_loss_that_cannot_mean_anything_on_the_targets_is_refused(dataset, loss, said, capsys):

@@ -154,6 +154,42 @@ def ref_tversky(t, p, alpha=0.5, beta=0.5, axis=-1):
     return 1 - tp / (tp + alpha * fp + beta * fn + EPS)
 
 
+def ref_ctc(labels, z):
+    """Graves's CTC forward recursion over the blank-extended labels ``l'``, in probability space
+    with plain jnp (differentiable by jax.grad; independent of fnn's log-space kernel and its
+    scans): ``a_t(s) = (a_{t-1}(s) + a_{t-1}(s-1) + [l'_s != 0, l'_s != l'_{s-2}] a_{t-1}(s-2))
+    y_t(l'_s)``, ``p = a_{T-1}(2n) + a_{T-1}(2n-1)``; 0 pads the labels and is the blank."""
+    labels = np.asarray(labels).astype(int)
+    rows = [[c for c in row if c] for row in labels.tolist()]
+    ext = np.zeros((len(rows), 2 * labels.shape[1] + 1), int)
+    for i, row in enumerate(rows):
+        ext[i, 1 : 2 * len(row) : 2] = row
+    skip = np.zeros(ext.shape, bool)
+    skip[:, 2:] = (ext[:, 2:] != 0) & (ext[:, 2:] != ext[:, :-2])
+    return _ref_ctc(ext, skip, np.array([2 * len(row) for row in rows]), z)
+
+
+@jax.jit
+def _ref_ctc(ext, skip, ends, z):
+    e = jnp.exp(z - jnp.max(z, axis=-1, keepdims=True))
+    probs = e / jnp.sum(e, axis=-1, keepdims=True)
+    y = jnp.take_along_axis(probs, jnp.broadcast_to(ext[:, None, :], (*z.shape[:2], ext.shape[1])), axis=2)
+    a = jnp.where(jnp.arange(ext.shape[1]) < 2, y[:, 0], 0.0)
+    for t in range(1, z.shape[1]):
+        one = jnp.pad(a, ((0, 0), (1, 0)))[:, :-1]
+        two = jnp.pad(a, ((0, 0), (2, 0)))[:, :-2]
+        a = (a + one + jnp.where(skip, two, 0.0)) * y[:, t]
+    last = jnp.take_along_axis(a, ends[:, None], axis=1)[:, 0]
+    before = jnp.where(ends > 0, jnp.take_along_axis(a, jnp.maximum(ends - 1, 0)[:, None], axis=1)[:, 0], 0.0)
+    return -jnp.log(last + before)
+
+
+# labels (N, 3) of 5 classes: two labels, a repeat (a blank between), three equal ones (5 of the
+# 6 steps), the empty sequence, three different ones, and a repeated class 4
+CTC_Y = np.array([[1, 2, 0], [1, 1, 0], [3, 3, 3], [0, 0, 0], [2, 1, 3], [4, 4, 0]])
+CTC_Z = np.random.default_rng(11).normal(size=(6, 6, 5))
+
+
 # ---------------------------------------------------------------------------------------------
 # Cases: (id, loss name, options, y_true, y_pred, reference per-sample function).
 # ---------------------------------------------------------------------------------------------
@@ -936,6 +972,7 @@ def test_sparse_ce_grad_property(seed, ignore, from_logits, scale):
         ("Dice", "dice"),
         ("Tversky", "tversky"),
         ("Circle", "circle"),
+        ("CTC", "ctc"),
     ],
 )
 def test_aliases_resolve_to_canonical_names(alias, name):
@@ -971,6 +1008,7 @@ def test_names_cover_the_spec():
         "dice",
         "tversky",
         "circle",
+        "ctc",
     ]
     assert set(spec) <= set(L.names())
     for name in L.names():
@@ -1153,6 +1191,8 @@ def test_inputs_and_options_of_the_wrong_type_are_named(name):
     t, p = np.array([[0.0, 1.0], [1.0, 0.0]]), np.array([[0.3, 0.7], [0.6, 0.4]])
     if name in LABEL_LOSSES | {"circle"}:
         t = np.array([1, 0])
+    if name == "ctc":  # label sequences (N, L), logits (N, T, C)
+        t, p = np.array([[1], [0]]), p[:, None, :]
     with pytest.raises(TypeError, match=r"^y_true must hold numbers; got dtype <U\d+$"):
         fn(t.astype(str), p)
     with pytest.raises(TypeError, match=r"^y_pred must hold real numbers; got dtype complex128$"):
@@ -1225,6 +1265,9 @@ _KINKS = {
     # similarities exactly 1 (d = max(1 - s, 0) at its kink): the diagonal kept, and two rows of
     # other labels on one point
     "circle": ({"remove_diagonal": False, "gamma": 2.0}, np.array([0, 1]), np.array([[0.6, 0.8], [0.6, 0.8]])),
+    # no kink; the edges: a repeat that fills every step (one alignment), saturated logits, an
+    # empty sequence
+    "ctc": ({}, np.array([[2, 2], [0, 0]]), np.array([[[0.0, 0.0, 1e4], [1e4, 0.0, 0.0], [0.0, -1e4, 0.0]]] * 2)),
 }
 
 
@@ -1304,8 +1347,9 @@ ROWS_CASES = _rows_cases()
 
 def test_rows_cases_cover_every_builtin_loss():
     canonical = {n for n in L.names() if n == L.get(n).name}
-    # circle's per-sample values depend on the batch: its rows are tested with its own reference
-    assert {L.get(case[1]).name for case in ROWS_CASES} == canonical - {"circle"} | {"my_mse"}
+    # circle's per-sample values depend on the batch: its rows are tested with its own reference;
+    # ctc's (a scan per program: seconds of compilation) by a fit with a padded last batch
+    assert {L.get(case[1]).name for case in ROWS_CASES} == canonical - {"circle", "ctc"} | {"my_mse"}
 
 
 def _assert_rows_result(value, grad, alone_value, alone_grad, expected, shape):
@@ -1517,6 +1561,8 @@ def test_a_nan_prediction_gives_a_nan_loss_for_every_builtin_loss():
     def inputs(name, p):  # circle: rows with a positive and a negative pair (a lone row has none: 0)
         if L.get(name).name == "circle":
             return np.array([1, 1, 0]), jnp.concatenate([p, p, p])
+        if L.get(name).name == "ctc":  # one step of logits
+            return labels[:, None], p[:, None, :]
         return (labels if L.get(name).name in LABEL_LOSSES else t), p
 
     @jax.jit
@@ -1798,6 +1844,110 @@ def test_circle_bad_inputs_and_options_are_refused():
     a = L.get("circle", **{**refs, "ref_embeddings": CIRCLE_REF})
     b = L.get("circle", ref_labels=list(CIRCLE_REF_Y), ref_embeddings=CIRCLE_REF.tolist(), remove_diagonal=False)
     assert a == b and hash(a) == hash(b)
+
+
+# Keras 3.15.1 (KERAS_BACKEND=jax): keras.losses.ctc(KERAS_CTC_Y, KERAS_CTC_Z) per sample, then
+# keras.losses.CTC()(y, z) and CTC()(y, z, sample_weight=KERAS_CTC_W); float32
+KERAS_CTC_Z = np.random.default_rng(0).normal(size=(6, 5, 4)).astype(np.float32)
+KERAS_CTC_Y = np.array([[1, 2, 0], [1, 1, 0], [3, 3, 3], [0, 0, 0], [2, 1, 3], [1, 2, 1]])
+KERAS_CTC_W = np.array([1.0, 2.0, 0.0, 0.5, 1.0, 3.0])
+KERAS_CTC_PER = [5.029120922088623, 3.9911370277404785, 11.272073745727539, 9.824983596801758, 2.964118719100952,
+                 3.655409574508667]  # fmt: skip
+KERAS_CTC_MEAN, KERAS_CTC_WEIGHTED = 6.122807025909424, 5.3090386390686035
+# [2, 2] in 3 steps (2, blank, 2: one alignment): CTC()(y, z) and jax.grad of it, Keras 3.15.1
+KERAS_CTC_SMALL_Z = np.array([[[0.5, -1.0, 2.0], [0.0, 1.5, -0.5], [1.0, 0.2, 0.3]]], np.float32)
+KERAS_CTC_SMALL = (3.4133992195129395, [[[0.17529039084911346, 0.03911257162690163, -0.214402973651886],
+                                         [-0.8357483744621277, 0.7361246943473816, 0.09962364286184311],
+                                         [0.5138972401618958, 0.23090891540050507, -0.744806170463562]]])  # fmt: skip
+
+
+def test_ctc_matches_keras_in_float32():
+    """Keras 3's CTC (logits, blank 0, labels padded with 0; a label repeated needs a blank
+    between; the empty sequence; every step used by [3, 3, 3]), per sample and weighted, and
+    its gradient at the one alignment of [2, 2] in 3 steps, float32 as Keras computes."""
+    loss = L.get("CTC")
+
+    @jax.jit
+    def run(y, z, w, y_small, z_small):
+        return loss.per_sample(y, z), loss(y, z, sample_weight=w), loss.value_and_grad(y_small, z_small)
+
+    per, weighted, (small, small_grad) = run(
+        KERAS_CTC_Y, KERAS_CTC_Z, KERAS_CTC_W.astype(np.float32), np.array([[2, 2]]), KERAS_CTC_SMALL_Z
+    )
+    assert per.dtype == small_grad.dtype == np.float32
+    np.testing.assert_allclose(per, KERAS_CTC_PER, rtol=2e-6)
+    assert float(np.mean(per)) == pytest.approx(KERAS_CTC_MEAN, rel=2e-6)
+    np.testing.assert_allclose([weighted, small], [KERAS_CTC_WEIGHTED, KERAS_CTC_SMALL[0]], rtol=2e-6)
+    np.testing.assert_allclose(small_grad, KERAS_CTC_SMALL[1], rtol=1e-5, atol=1e-6)
+    q = np.exp(_log_softmax(KERAS_CTC_SMALL_Z[0].astype(np.float64)))  # 2, blank, 2
+    assert small == pytest.approx(-np.log(q[0, 2] * q[1, 0] * q[2, 2]), rel=1e-6)
+
+
+def test_ctc_gradient_is_jax_grad_of_a_plain_formula_and_central_differences():
+    """float64: the value against the plain probability-space recursion (``ref_ctc``), the
+    hand-written gradient (weighted) against jax.grad of it and against central differences, and
+    jax.grad of the loss (a custom_jvp) against the hand-written gradient."""
+    loss = L.get("ctc")
+    f = jax.jit(lambda z: loss.value_and_grad(CTC_Y, z, sample_weight=W_GRAD))
+    value, grad = f(CTC_Z)
+    reference = jax.jit(jax.value_and_grad(lambda z: jnp.sum(W_GRAD * ref_ctc(CTC_Y, z)) / N))
+    ref_value, ref_grad = reference(CTC_Z)
+    np.testing.assert_allclose(value, ref_value, rtol=1e-13)
+    np.testing.assert_allclose(grad, ref_grad, rtol=1e-10, atol=1e-14)
+    fd, smooth = _differences(lambda z: f(z)[0], CTC_Z)
+    assert smooth.all()
+    np.testing.assert_allclose(grad, fd, rtol=1e-6, atol=1e-8)
+    # each step's gradient sums to 0 over the classes (softmax and the alignments' occupancy both sum to w_i / N)
+    np.testing.assert_allclose(np.sum(grad, axis=-1), 0.0, atol=1e-15)
+
+
+def test_ctc_refuses_labels_it_cannot_score_and_gives_inf_for_them_under_jit():
+    """Clear errors for wrong ranks, non-integer labels, labels out of [0, C), the blank 0 inside
+    a sequence and a row too long for the time steps (Keras: about 1e5 from its -1e5 for log 0;
+    the exact -log 0 is inf, what such a row gets under jit, where labels cannot be checked, with
+    a gradient of 0); check_targets (fit's) names them."""
+    z = np.zeros((2, 3, 4))
+    y = np.array([[1, 2], [3, 0]])
+    for t, p, match in [
+        (y, z[:, 0], r"ctc: y_pred must be logits of shape \(N, T, C\) \(batch, time steps >= 1, classes\), got"),
+        (y, z[:, :0], r"y_pred must be logits of shape \(N, T, C\) .*got shape \(2, 0, 4\)"),
+        (y[:, 0], z, r"ctc: y_true must be integer labels of shape \(2, L\) \(padded with 0, the blank\), got"),
+        (y[:1], z, r"y_true must be integer labels of shape \(2, L\)"),
+        (y + 0.5, z, "ctc: y_true must hold integer class ids, got non-integer values"),
+        (np.array([[1, 4], [3, 0]]), z, r"ctc: y_true labels must be in \[1, 4\) \(the classes of y_pred but 0.*\[4\]"),
+        (np.array([[1, -1], [3, 0]]), z, r"labels must be in \[1, 4\).*got \[-1\]"),
+        (np.array([[1, 2], [0, 3]]), z, r"ctc: y_true holds the blank 0 inside a label sequence \(row 1: \[0, 3\]\)"),
+        (np.array([[1, 2], [3, 3]]), z[:, :2],
+         r"ctc: y_true row 1 \(\[3, 3\]\) needs at least 3 time steps .* but y_pred has 2: no alignment exists"),
+    ]:  # fmt: skip
+        for fn in (L.ctc, L.ctc_grad):
+            with pytest.raises(ValueError, match=match):
+                fn(t, p)
+    with pytest.raises(ValueError, match=r"y_train: ctc: y_true row 0 \(\[1, 2, 3\]\) needs at least 3 time steps"):
+        L.check_targets("ctc", [[1, 2, 3]], (1, 2, 4), name="y_train")
+    with pytest.raises(ValueError, match=r"y_train: ctc: y_true holds the blank 0 inside"):
+        L.check_targets("ctc", np.array([[0.0, 1.0]]), (1, 2, 4), name="y_train")
+    L.check_targets("ctc", np.array([[2.0, 2.0, 0.0]]), (1, 3, 4))  # floats of integers pad as ints
+    # under jit: an impossible row ([1, 1] in 2 steps) is inf with a zero gradient, the other finite
+    value, grad = jax.jit(L.get("ctc").value_and_grad)(np.array([[1, 1], [1, 2]]), CTC_Z[:2, :2])
+    assert value == np.inf and np.all(np.asarray(grad)[0] == 0) and np.all(np.isfinite(grad))
+    np.testing.assert_allclose(np.sum(grad[1], axis=-1), 0.0, atol=1e-15)
+    assert np.abs(np.asarray(grad)[1]).max() > 0.01
+
+
+def test_ctc_trains_a_dense_reshape_network_on_label_sequences():
+    """Keras's CTC workflow in small: per-step logits from ``Dense(T * C)`` and ``Reshape((T, C))``,
+    float labels of integer values (held as int32 by fit), a padded last batch; the loss falls."""
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(14, 3))
+    patterns = np.array([[1, 2, 0], [2, 2, 1], [3, 0, 0]], float)
+    y = patterns[(x[:, 0] > 0).astype(int) + (x[:, 1] > 0.5).astype(int)]
+    steps, classes = 5, 4
+    net = fnn.serial(fnn.Dense(steps * classes), fnn.Reshape((steps, classes)))
+    params = net.init(jax.random.PRNGKey(0), (3,))
+    res = fnn.fit(net, params, fnn.optimizers.adam(0.1), "ctc", x, y, batch_size=4, epochs=10, verbose=0)
+    history = res.history["loss"]
+    assert np.all(np.isfinite(history)) and history[-1] < 0.5 * history[0], history
 
 
 def test_focal_label_smoothing_is_target_smoothing_and_gamma_0_alpha_1_is_cce():

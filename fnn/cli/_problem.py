@@ -25,7 +25,7 @@ from fnn._cache import structural_cache
 from fnn._executables import call
 from fnn.cli._common import UsageError
 from fnn.layers import mlp
-from fnn.losses._loss import LABEL_LOSSES, PAIR_LABEL_LOSSES
+from fnn.losses._loss import LABEL_LOSSES, PAIR_LABEL_LOSSES, SEQUENCE_LABEL_LOSSES
 
 # Rates that train the default digits network well in a few dozen epochs with batch size 32.
 DEFAULT_LEARNING_RATES: dict[str, float] = {
@@ -110,13 +110,19 @@ def output_activation(loss_name: str, task: str, outputs: int) -> str | None:
 
 def _check_loss_fits_task(loss: _losses.Loss, task: str, where: str, y: np.ndarray) -> None:
     """Refuses (UsageError) a loss that cannot mean anything on the data set's targets: one of
-    classes or masks on real values, poisson on negative ones; and circle, whose embeddings
-    have no accuracy to report."""
+    classes or masks on real values, poisson on negative ones; circle, whose embeddings
+    have no accuracy to report; and ctc, whose label sequences no data set here has."""
     if loss.name in PAIR_LABEL_LOSSES:
         raise UsageError(
             f"loss {loss.name!r} does not fit {where}: it trains embeddings (metric learning), and the "
             "command's networks end in class scores whose accuracy it reports; train it from Python, on "
             "a network whose last layer is fnn.UnitNormalization()"
+        )
+    if loss.name in SEQUENCE_LABEL_LOSSES:
+        raise UsageError(
+            f"loss {loss.name!r} does not fit {where}: it scores label sequences (N, L) against per-time-step "
+            "class scores (N, T, C), and the command's data sets hold one target per sample; train it from "
+            "Python, on a network that ends in fnn.Reshape((T, C))"
         )
     if task == "regression" and loss.name in CLASS_LOSSES:
         raise UsageError(

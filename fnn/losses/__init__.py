@@ -24,6 +24,8 @@ reduction of a scalar), and fit's padded last batch leaves the padding out of th
 Circle's per-sample values each depend on the whole batch (the pairs of its rows, in
 ``_circle.py``): its kernel's derivative takes the reduction's coefficients, fit's padding is in
 no pair, and its mean is Keras's ``Circle`` class's, over the samples of a loss > 0.
+CTC (``_ctc.py``) scores padded integer label sequences ``(N, L)`` against logits ``(N, T, C)``
+(class 0 the blank): one value per sample, its gradient from the forward-backward recursion.
 
 Numerics follow Keras 3 (``keras/src/losses/losses.py`` and the JAX backend's ``nn.py``):
 ``EPSILON = 1e-7``; probabilities are clipped to ``[EPSILON, 1 - EPSILON]``; categorical CE
@@ -99,6 +101,7 @@ from fnn.losses._crossentropy import (
     sparse_categorical_crossentropy as sparse_categorical_crossentropy,
     sparse_categorical_crossentropy_grad as sparse_categorical_crossentropy_grad,
 )
+from fnn.losses._ctc import ctc as ctc, ctc_grad as ctc_grad
 from fnn.losses._custom import custom as custom
 from fnn.losses._focal import (
     categorical_focal_crossentropy as categorical_focal_crossentropy,
@@ -173,6 +176,7 @@ __all__ = [
     "dice", "dice_grad",
     "tversky", "tversky_grad",
     "circle", "circle_grad",
+    "ctc", "ctc_grad",
 ]  # fmt: skip
 
 

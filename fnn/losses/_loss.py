@@ -19,6 +19,7 @@ from fnn.losses._checks import (
     per_class_option,
 )
 from fnn.losses._circle import check_references, circle_terms
+from fnn.losses._ctc import ctc_terms
 from fnn.losses._focal import categorical_focal_crossentropy_terms, categorical_generalized_cross_entropy_terms
 from fnn.losses._kernels import (
     binary_crossentropy_terms,
@@ -98,12 +99,16 @@ _REGISTRY: dict[str, _Spec] = {
         {"gamma": 80.0, "margin": 0.4, "remove_diagonal": True, "ref_labels": None, "ref_embeddings": None},
         check_references,
     ),
+    "ctc": _Spec(ctc_terms, {}),
 }
 # The losses of integer class labels (shape (N,) or (N, 1)) rather than rows shaped like y_pred.
 LABEL_LOSSES = frozenset({"sparse_categorical_crossentropy", "categorical_generalized_cross_entropy"})
 # The losses of integer labels that are not indices into y_pred's classes (circle's: any integers,
 # compared for equality); held as int32 by fit like LABEL_LOSSES'.
 PAIR_LABEL_LOSSES = frozenset({"circle"})
+# The losses of padded integer label sequences (N, L) scored against per-step class scores
+# (N, T, C) (ctc's: 0, the blank, pads them); held as int32 by fit like LABEL_LOSSES'.
+SEQUENCE_LABEL_LOSSES = frozenset({"ctc"})
 
 _NAMES = Registry(
     "loss",

@@ -13,12 +13,14 @@ from fnn._cache import structural_cache
 from fnn._dtypes import abstract_array
 from fnn._validate import is_traced
 from fnn.losses._checks import breaks_contract, check_label_values, check_pair_labels, norm_axis
-from fnn.losses._loss import LABEL_LOSSES, PAIR_LABEL_LOSSES, Loss, get
+from fnn.losses._ctc import check_ctc_labels
+from fnn.losses._loss import LABEL_LOSSES, PAIR_LABEL_LOSSES, SEQUENCE_LABEL_LOSSES, Loss, get
 
 
 def check_targets(loss: str | Loss, y_true: Any, y_pred_shape: tuple, name: str = "y_true") -> None:
     """Eager check (before any compiled code runs) that ``y_true`` fits ``loss`` and predictions
-    of shape ``y_pred_shape``: matching shapes, and for sparse CE integer labels in [0, C).
+    of shape ``y_pred_shape``: matching shapes, and for sparse CE integer labels in [0, C) (for
+    ctc, label sequences padded with the blank 0 that fit the time steps).
 
     Args:
         loss: A loss name or :class:`Loss`.
@@ -28,8 +30,9 @@ def check_targets(loss: str | Loss, y_true: Any, y_pred_shape: tuple, name: str 
 
     Raises:
         ValueError: If the shapes do not fit the loss, or sparse CE labels are not integers in
-            ``[0, C)``; the message starts with ``name`` (with ``loss`` where a custom loss's
-            ``fn`` or ``grad`` returns the wrong shape: the loss's mistake, not the targets').
+            ``[0, C)`` (ctc's: as :func:`fnn.losses.ctc` checks them); the message starts with
+            ``name`` (with ``loss`` where a custom loss's ``fn`` or ``grad`` returns the wrong
+            shape: the loss's mistake, not the targets').
         TypeError: If ``loss`` is not a name or a Loss.
 
     Examples:
@@ -74,6 +77,8 @@ def check_targets_as_run(
             )
         elif loss.name in PAIR_LABEL_LOSSES and not is_traced(y_true):
             check_pair_labels(np.asarray(y_true), loss.name)
+        elif loss.name in SEQUENCE_LABEL_LOSSES and not is_traced(y_true):
+            check_ctc_labels(np.asarray(y_true), shape[2], shape[1])
     except ValueError as e:
         # a custom loss's own contract broken (fn returned one number) is the loss's mistake, not the targets'
         raise ValueError(f"{'loss' if breaks_contract(e) else name}: {e}") from None

@@ -21,7 +21,7 @@ from fnn._dtypes import is_real_dtype
 from fnn._network_checks import check_against_network, rank_error
 from fnn._validate import is_real_scalar, is_traced, real
 from fnn.data import check_arrays, train_val_split
-from fnn.losses._loss import LABEL_LOSSES, PAIR_LABEL_LOSSES
+from fnn.losses._loss import LABEL_LOSSES, PAIR_LABEL_LOSSES, SEQUENCE_LABEL_LOSSES
 from fnn.metrics._resolve import resolve_both
 
 
@@ -228,7 +228,7 @@ def sparse_labels(loss: Any, y: Any) -> Any:
     if (
         y is None
         or not isinstance(loss, losses.Loss)
-        or loss.name not in LABEL_LOSSES | PAIR_LABEL_LOSSES
+        or loss.name not in LABEL_LOSSES | PAIR_LABEL_LOSSES | SEQUENCE_LABEL_LOSSES
         or not jnp.issubdtype(y.dtype, jnp.floating)
     ):
         return y

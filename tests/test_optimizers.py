@@ -216,14 +216,56 @@ def ref_asgd(theta, grads, lr=1e-2, lambd=1e-4, alpha=0.75, t0=1e6, weight_decay
     return out
 
 
+_SHAPES = [(4,), (3, 4)]  # the fixed problem's leaves, flattened in this order
+
+
+def _cut(v, shapes=None):
+    """The flat vector ``v`` as leaves of ``shapes`` (the fixed problem's by default)."""
+    shapes = shapes or _SHAPES
+    ends = np.cumsum([int(np.prod(s)) for s in shapes])[:-1]
+    return [x.reshape(s) for x, s in zip(np.split(v, ends), shapes, strict=True)]
+
+
+def ref_keras_lamb(theta, grads, lr=1e-3, b1=0.9, b2=0.999, eps=1e-7, weight_decay=0.0, shapes=None):
+    """keras.optimizers.Lamb's update_step (Keras 3), leaf by leaf (the trust ratio is per
+    variable), after the base class's decay of the weights theta <- theta - theta * wd * lr."""
+    leaves = _cut(theta, shapes)
+    m, v = [np.zeros_like(x) for x in leaves], [np.zeros_like(x) for x in leaves]
+    out = []
+    for t, g in enumerate(grads, 1):
+        for i, G in enumerate(_cut(g, shapes)):
+            w = leaves[i] - leaves[i] * weight_decay * _lr(lr, t)
+            m[i] = m[i] + (G - m[i]) * (1 - b1)
+            v[i] = v[i] + (G**2 - v[i]) * (1 - b2)
+            update = (m[i] / (1 - b1**t)) / (np.sqrt(v[i] / (1 - b2**t)) + eps)
+            w_norm, g_norm = np.sqrt(np.sum(w**2)), np.sqrt(np.sum(update**2))
+            ratio = w_norm / g_norm if w_norm > 0 and g_norm > 0 else 1.0
+            leaves[i] = w - ratio * _lr(lr, t) * update
+        out.append(np.concatenate([x.ravel() for x in leaves]))
+    return out
+
+
+def ref_ftrl(theta, grads, lr=1e-3, power=-0.5, acc0=0.1, l1=0.0, l2=0.0, shrinkage=0.0, beta=0.0, weight_decay=0.0):
+    """keras.optimizers.Ftrl's update_step (Keras 3), after the base class's weight decay."""
+    n, z, out = np.full_like(theta, acc0), np.zeros_like(theta), []
+    for t, g in enumerate(grads, 1):
+        gamma = _lr(lr, t)
+        theta = theta - theta * weight_decay * gamma
+        new_n = n + g**2
+        z = z + (g + 2 * shrinkage * theta) - (new_n**-power - n**-power) / gamma * theta
+        quadratic = new_n**-power / gamma + 2 * (l2 + beta / (2 * gamma))
+        theta, n = (np.clip(z, -l1, l1) - z) / quadratic, new_n
+        out.append(theta)
+    return out
+
+
 def ref_adafactor(
     theta, grads, lr=1e-2, beta2_decay=-0.8, eps=(None, 1e-3), d=1.0, weight_decay=0.0, maximize=False, shapes=None
 ):
     """torch.optim.Adafactor's pseudo-code, leaf by leaf: the flat vectors are cut into leaves of
     ``shapes`` (the fixed problem's by default); leaves of 2 or more dimensions are factored."""
-    shapes = shapes or [(4,), (3, 4)]
-    ends = np.cumsum([int(np.prod(s)) for s in shapes])[:-1]
-    cut = lambda v: [x.reshape(s) for x, s in zip(np.split(v, ends), shapes, strict=True)]
+    shapes = shapes or _SHAPES
+    cut = functools.partial(_cut, shapes=shapes)
     eps1 = np.finfo(np.float64).eps if eps[0] is None else eps[0]
     leaves = cut(theta)
     row = [np.zeros((*s[:-1], 1)) for s in shapes]  # used for the factored leaves only
@@ -438,6 +480,39 @@ GOLDEN = [
         lambda th, g: ref_adafactor(th, g, _decay_lr, weight_decay=0.2),
         6,
     ),
+    # Keras's Lamb and Ftrl (torch.optim has neither): their update_step, as keras/src/optimizers has it
+    ("lamb", O.lamb(), ref_keras_lamb, 6),
+    (
+        "lamb-all",
+        O.lamb(0.05, b1=0.8, b2=0.99, eps=1e-3, weight_decay=0.1),
+        lambda th, g: ref_keras_lamb(th, g, 0.05, 0.8, 0.99, 1e-3, weight_decay=0.1),
+        6,
+    ),
+    (
+        "lamb-schedule",
+        O.lamb(S.exponential_decay(0.1, 2, 0.5), weight_decay=0.2),
+        lambda th, g: ref_keras_lamb(th, g, _decay_lr, weight_decay=0.2),
+        6,
+    ),
+    ("ftrl", O.ftrl(), ref_ftrl, 6),
+    (
+        "ftrl-all",
+        O.ftrl(0.1, -0.7, 0.5, 0.5, 0.1, 0.2, 0.3, weight_decay=0.1),
+        lambda th, g: ref_ftrl(th, g, 0.1, -0.7, 0.5, 0.5, 0.1, 0.2, 0.3, weight_decay=0.1),
+        6,
+    ),
+    (  # a fixed rate: sigma is 0, the initial weights are forgotten at once
+        "ftrl-power0",
+        O.ftrl(0.1, learning_rate_power=0.0, l1_regularization_strength=0.3),
+        lambda th, g: ref_ftrl(th, g, 0.1, power=0.0, l1=0.3),
+        6,
+    ),
+    (
+        "ftrl-schedule",
+        O.ftrl(S.exponential_decay(0.1, 2, 0.5), initial_accumulator_value=0.2, weight_decay=0.2),
+        lambda th, g: ref_ftrl(th, g, _decay_lr, acc0=0.2, weight_decay=0.2),
+        6,
+    ),
 ]
 
 
@@ -473,6 +548,98 @@ def test_golden_options_are_exercised():
     assert max(np.sqrt(np.mean(b**2)), np.sqrt(np.mean(w**2))) < 1.5
     clipped, unclipped = (ref_adafactor(th, gs[:6], 0.05, -0.5, (1e-3, 1.5), d) for d in (1.05, 1e9))
     assert diff(clipped, unclipped)
+    # LAMB's decay changes the trust ratio; the L1 of ftrl-all and ftrl-power0 zeroes some
+    # parameters (only some) at some steps; a fixed rate forgets the initial weights at once
+    assert diff(ref_keras_lamb(th, gs[:6], 0.05, weight_decay=0.1), ref_keras_lamb(th, gs[:6], 0.05))
+    for ftrl in (ref_ftrl(th, gs[:6], 0.1, -0.7, 0.5, 0.5, 0.1, 0.2, 0.3, 0.1), ref_ftrl(th, gs[:6], 0.1, 0.0, l1=0.3)):
+        zeros = [np.mean(x == 0) for x in ftrl]
+        assert max(zeros) < 1 and sum(z > 0 for z in zeros) >= 2
+    assert np.all(ref_ftrl(th, gs[:1], 0.1, power=0.0)[0][gs[0] == 0] == 0) and np.any(gs[0] == 0)
+
+
+# Keras 3.15.1's own trajectories (KERAS_BACKEND=jax, float32), pasted: the keras.optimizers call
+# in each comment, then opt.apply(grads, variables) with _keras_grads(k) for k = 1..5 on
+# variables b, w, x, y (below); the variables after the 5th call, in that order. x starts at 0
+# (LAMB's trust ratio of a zero-norm leaf is 1) and y never gets a gradient (a zero direction:
+# ratio 1 again, not 0/0; FTRL solves it to 0 or, with shrinkage and decay, to a clipped z).
+_KERAS_PARAMS = {
+    "b": np.array([0.5, -1.0, 2.0, 0.25]),
+    "w": np.array([[0.3, -0.2, 0.1, 0.8], [1.5, -0.7, 0.0, -1.2], [0.05, 0.6, -0.4, 1.0]]),
+    "x": np.zeros(4),
+    "y": np.array([1.0, -2.0, 0.5, 3.0]),
+}
+_KERAS_SHAPES = [*_SHAPES, (4,), (4,)]  # the fixed problem's shapes: its kernels serve
+_FTRL_ALL = dict(
+    learning_rate_power=-0.7,
+    initial_accumulator_value=0.5,
+    l1_regularization_strength=0.5,
+    l2_regularization_strength=0.1,
+    l2_shrinkage_regularization_strength=0.2,
+    beta=0.3,
+    weight_decay=0.1,
+)
+KERAS = {
+    "lamb": (  # Lamb(learning_rate=0.05)
+        O.lamb(0.05),
+        lambda th, g: ref_keras_lamb(th, g, 0.05, shapes=_KERAS_SHAPES),
+        [0.629985213, -0.683170617, 2.15138268, 0.15848203, 0.107020549, -0.328652591, 0.155901313, 1.0414387,
+         1.6484766, -0.726884961, -0.246428117, -1.36649084, 0.0486273021, 0.847453535, -0.217152148, 1.02916622,
+         -0.0607748963, 0.0607748888, -0.0607749037, 0, 1, -2, 0.5, 3],
+    ),
+    "lamb-all": (  # Lamb(learning_rate=0.05, beta_1=0.8, beta_2=0.99, epsilon=1e-3, weight_decay=0.1)
+        O.lamb(0.05, b1=0.8, b2=0.99, eps=1e-3, weight_decay=0.1),
+        lambda th, g: ref_keras_lamb(th, g, 0.05, 0.8, 0.99, 1e-3, 0.1, shapes=_KERAS_SHAPES),
+        [0.620375037, -0.702369273, 2.05789137, 0.141943678, 0.113990307, -0.299620837, 0.167614579, 1.00780392,
+         1.58755243, -0.7265715, -0.235474348, -1.31354833, 0.0668163598, 0.825007319, -0.229684845, 0.983070493,
+         -0.0594480038, 0.0593414754, -0.0595014133, 0, 0.975248754, -1.95049751, 0.487624377, 2.92574596],
+    ),
+    "ftrl": (  # Ftrl(learning_rate=0.1)
+        O.ftrl(0.1),
+        lambda th, g: ref_ftrl(th, g, 0.1),
+        [0.322877049, -0.256491214, 1.41385019, 0.0750671104, 0.0672207847, -0.209030464, 0.186796233, 0.812541962,
+         1.33079648, -0.606991112, -0.26734665, -1.09980202, 0.117896743, 0.588118911, -0.221177623, 0.739063621,
+         -0.389362454, 0.353439718, -0.404068351, 0, 0, 0, 0, 0],
+    ),
+    "ftrl-all": (  # Ftrl(learning_rate=0.1, **_FTRL_ALL), Keras's names
+        O.ftrl(0.1, **_FTRL_ALL),
+        lambda th, g: ref_ftrl(th, g, 0.1, -0.7, 0.5, 0.5, 0.1, 0.2, 0.3, weight_decay=0.1),
+        [0.0910121724, 0, 0.719068766, 0, 0.0236479733, -0.140988708, 0.0967854559, 0.445569336, 1.00949252,
+         -0.330076396, -0.127782136, -0.823117793, 0.0633217171, 0.221191749, -0.17078732, 0.49815014, -0.183178559,
+         0.154149041, -0.191340134, 0, 0, 0.0262527261, 0, -0.0618557334],
+    ),
+    "ftrl-power0": (  # Ftrl(learning_rate=0.1, learning_rate_power=0.0, l1_regularization_strength=0.3)
+        O.ftrl(0.1, learning_rate_power=0.0, l1_regularization_strength=0.3),
+        lambda th, g: ref_ftrl(th, g, 0.1, power=0.0, l1=0.3),
+        [0.0935818478, 0.0515950508, -0.00540986052, -0.0898591131, -0.234827563, 0, 0.314458072, 0.359726578,
+         0.0466822572, -0.276863396, -0.378280222, -0.104326151, 0.233126804, 0.388662159, 0.159281448, -0.184123725,
+         -0.719999969, 0.344999999, -1.47000003, 0, 0, 0, 0, 0],
+    ),
+}  # fmt: skip
+
+
+def _keras_grads(k):
+    w = np.sin(0.7 * k + np.arange(12.0)).reshape(3, 4) * (1 + k % 2)
+    if k == 2:
+        w[0, 0] = 0.0
+    return {"b": np.cos(k + np.arange(4.0)), "w": w, "x": np.array([0.5, -0.25, 1.0, 0.0]) * k, "y": np.zeros(4)}
+
+
+@pytest.mark.parametrize("name", KERAS)
+def test_lamb_and_ftrl_match_keras(name):
+    """fnn against Keras's float32 trajectory, to float32 tolerance: Keras takes 1 - beta_2 in
+    float64 for its second moment but beta_2**t in float32 for the bias correction, which moves
+    its LAMB steps by 6.6e-6 relative each (1.3e-5 after 5 steps of the zero-norm leaf, the
+    largest difference), where fnn's corrections are consistent. The NumPy
+    references of the golden tests (rtol 1e-12) are Keras's rule: they give its numbers too."""
+    opt, ref, want = KERAS[name]
+    # Keras's float32 inputs, computed on in float64 (the golden tests' kernels serve)
+    as32 = lambda tree: jax.tree.map(lambda x: np.asarray(x, np.float32).astype(np.float64), tree)
+    params, grads = as32(_KERAS_PARAMS), [as32(_keras_grads(k)) for k in range(1, 6)]
+    ours = _trajectory(opt, params, grads)[-1]
+    np.testing.assert_allclose(ours, want, rtol=2e-5, atol=1e-7)
+    np.testing.assert_array_equal(ours[np.equal(want, 0)], 0.0)  # FTRL's L1 zeros are exact, as Keras's
+    mine = ref(_flat(params), [_flat(g) for g in grads])[-1]
+    np.testing.assert_allclose(mine, want, rtol=2e-5, atol=1e-7)
 
 
 def test_adafactor_factors_the_last_two_axes_of_a_3d_leaf_and_keeps_scalars_whole():
@@ -550,6 +717,16 @@ def test_asgd_averages_half_precision_params_as_apply_updates_rounds_them(dtype)
                 np.testing.assert_allclose(O.averaged_params(state), np.mean(reached[1:], 0), rtol=1e-5, atol=1e-6)
 
 
+_FTRL_SET = dict(
+    learning_rate=0.2,
+    learning_rate_power=0.0,
+    l1_regularization_strength=1e-3,
+    l2_regularization_strength=1e-2,
+    l2_shrinkage_regularization_strength=1e-3,
+    beta=0.1,
+)
+
+
 @pytest.mark.parametrize(
     "name,first,second,changes,built",
     [
@@ -584,9 +761,23 @@ def test_asgd_averages_half_precision_params_as_apply_updates_rounds_them(dtype)
                 adam_lr_ratio=0.5,
             ),  # the same, as built
         ),
+        (
+            "lamb",
+            dict(learning_rate=0.02, weight_decay=1e-4),
+            dict(learning_rate=0.01, b1=0.8, b2=0.99, eps=1e-6, weight_decay=1e-3),
+            dict(learning_rate=0.005, b1=0.5, b2=0.9, eps=1e-5, weight_decay=0.01),
+            dict(learning_rate=0.005, b1=0.5, b2=0.9, eps=1e-5, weight_decay=0.01),
+        ),
+        (  # initial_accumulator_value is init's alone: another one shares the programs too
+            "ftrl",
+            dict(learning_rate=0.5),
+            dict(learning_rate=0.3, learning_rate_power=-0.7, initial_accumulator_value=0.5, beta=0.2),
+            _FTRL_SET,
+            _FTRL_SET,  # Keras's names, as built
+        ),
     ],
 )
-def test_asgd_adafactor_muon_train_in_fit_and_new_values_compile_nothing(name, first, second, changes, built, compiles):
+def test_recent_families_train_in_fit_and_new_values_compile_nothing(name, first, second, changes, built, compiles):
     """Each trains a small regression; an optimizer of other values, and values set into a
     state (for an optimizer built with them), reuse fit's compiled programs."""
     rng = np.random.default_rng(0)
@@ -874,7 +1065,8 @@ def test_structure_dtype_and_low_precision_zero_gradients():
         moments = [x for x in jax.tree.leaves(state) if x.ndim == 2]  # buffers of the (2, 3) leaf
         assert all(m.dtype == jnp.float32 for m in moments) and (moments or name == "sgd"), name
         chex.assert_trees_all_equal_shapes_and_dtypes(new, params)
-        if name not in ("adamw", "asgd", "muon"):  # their default decays (adamw's, asgd's λ...) move params
+        # their default decays (adamw's, asgd's λ, muon's) move params at g = 0; ftrl solves them from z = 0: to 0
+        if name not in ("adamw", "asgd", "ftrl", "muon"):
             # the first step is update(zeros, init(params), params): a fresh state's update at g = 0
             fresh = jax.tree.map(lambda x: np.asarray(np.asarray(x)[0]), updates_per_step)
             chex.assert_trees_all_equal(fresh, zeros)
@@ -908,6 +1100,7 @@ def _optax_twins(optax):
         "adamax": optax.adamax(0.1),
         "radam": optax.radam(0.1),
         "lion": optax.lion(0.1, weight_decay=0.0),
+        "lamb": optax.lamb(0.1, eps=1e-7),  # Keras's lamb without weight decay is optax's
     }
 
 
@@ -946,6 +1139,7 @@ def test_python_number_leaves_through_every_transform():
         O.scale_by_adam(amsgrad=True), O.scale_by_adamax(), O.scale_by_nadam(), O.scale_by_radam(),
         O.scale_by_rms(centered=True), O.scale_by_adagrad(), O.scale_by_adadelta(), O.scale_by_rprop(),
         O.scale_by_lion(), O.trace(0.9, nesterov=True), O.scale_by_asgd(), O.scale_by_adafactor(),
+        O.scale_by_ftrl(0.1),
     ]  # fmt: skip
     generic = [
         O.add_decayed_weights(0.1), O.add_decayed_weights(0.1, mask={"w": True, "b": False}), O.scale(-0.5),
@@ -1008,7 +1202,8 @@ def test_apply_updates_keeps_each_leaf_dtype():
 def test_weight_decay_needs_params():
     params = {"x": np.ones(2)}
     decaying = (O.sgd(weight_decay=0.1), O.adamw(), O.lion(weight_decay=0.1), O.add_decayed_weights(0.1))
-    for opt in (*decaying, O.asgd(), O.adafactor()):  # asgd's λθ, adafactor's RMS(θ)
+    # asgd's λθ, adafactor's RMS(θ), lamb's trust ratio, ftrl's σθ
+    for opt in (*decaying, O.asgd(), O.adafactor(), O.lamb(), O.ftrl(), O.lamb(weight_decay=0.1)):
         with pytest.raises(ValueError, match="params"):
             jax.jit(lambda p: opt.update(p, opt.init(p)))(params)  # raised while tracing: nothing compiles
 
@@ -1527,6 +1722,8 @@ AS_CHAINS = [
         O.adafactor(0.1, weight_decay=0.5, maximize=True),
         O.chain(O.scale(-1.0), O.scale_by_adafactor(0.1), O.add_decayed_weights(0.05), O.scale(-1.0)),
     ),
+    (O.lamb(0.1), O.chain(O.scale_by_adam(eps=1e-7), O.scale_by_trust_ratio(), O.scale_by_learning_rate(0.1))),
+    (O.ftrl(0.1, -0.7, 0.5, 0.2, 0.1, 0.3, 0.4), O.scale_by_ftrl(0.1, -0.7, 0.5, 0.2, 0.1, 0.3, 0.4)),
 ]
 
 
@@ -1830,6 +2027,8 @@ _HELD = {
     "asgd": dict(weight_decay=0.1),
     "adafactor": dict(eps=(1e-30, 1e-3), weight_decay=0.1),
     "muon": dict(),
+    "lamb": dict(weight_decay=0.1),
+    "ftrl": dict(weight_decay=0.1),
 }
 _AS_ARGUMENT = {  # rprop and adafactor take pairs
     "eta_minus": lambda v: {"etas": (v, 1.2)},
@@ -2230,6 +2429,19 @@ INVALID = [
     (O.muon, dict(rms_rate=-0.2), "rms_rate"),
     (O.muon, dict(adam_lr_ratio=-1.0), "adam_lr_ratio"),
     (O.muon, dict(muon_b=float("inf")), "muon_b"),
+    (O.lamb, dict(learning_rate=-1e-3), "learning_rate"),
+    (O.lamb, dict(b1=1.0), "b1"),
+    (O.lamb, dict(b2=-0.1), "b2"),
+    (O.lamb, dict(eps=-1e-7), "eps"),
+    (O.lamb, dict(weight_decay=-0.1), "weight_decay"),
+    (O.ftrl, dict(learning_rate=0.0), "learning_rate must be > 0, got 0.0"),  # it divides
+    (O.ftrl, dict(learning_rate_power=0.5), "learning_rate_power must be <= 0, got 0.5"),
+    (O.ftrl, dict(initial_accumulator_value=-0.1), "initial_accumulator_value"),
+    (O.ftrl, dict(l1_regularization_strength=-0.1), "l1_regularization_strength"),
+    (O.ftrl, dict(l2_regularization_strength=-0.1), "l2_regularization_strength"),
+    (O.ftrl, dict(l2_shrinkage_regularization_strength=-0.1), "l2_shrinkage_regularization_strength"),
+    (O.ftrl, dict(beta=-0.1), "beta"),
+    (O.ftrl, dict(weight_decay=float("nan")), "weight_decay"),
 ]
 
 
@@ -2279,6 +2491,8 @@ def test_registry():
             "asgd",
             "adafactor",
             "muon",
+            "lamb",
+            "ftrl",
         ]
     )
     opt = O.get("Adam", learning_rate=0.5)
@@ -2308,6 +2522,7 @@ def test_registry():
         (lambda: O.rmsprop(epsilon=1e-7), r"rmsprop\(\) takes eps=, not epsilon="),
         (lambda: O.adamw(betas=(0.9, 0.99)), r"adamw\(\) takes b1= and b2=, not betas="),
         (lambda: O.muon(lr=0.1), r"muon\(\) takes learning_rate=, not lr="),  # epsilon= is muon's own: Keras's
+        (lambda: O.lamb(beta_1=0.9), r"lamb\(\) takes b1=, not beta_1="),  # Keras's names, adam's here
     ],
 )
 def test_other_libraries_argument_names_say_which_is_meant(call, message):

@@ -9,8 +9,9 @@ that differ only in values share compiled programs. The rules live once, in the 
   :func:`scale_by_radam`, :func:`scale_by_rms`, :func:`scale_by_adagrad`,
   :func:`scale_by_adadelta`, :func:`scale_by_adafactor`, :func:`scale_by_rprop`,
   :func:`scale_by_lion`, :func:`scale_by_asgd` (with :func:`averaged_params`, ASGD's average of
-  the parameters), :func:`scale_by_muon` (Newton-Schulz-orthogonalised momentum for matrices,
-  Keras's Adam for the other leaves) and :func:`trace` (momentum, Nesterov, dampening);
+  the parameters), :func:`scale_by_ftrl` (Keras's FTRL, the whole update), :func:`scale_by_muon`
+  (Newton-Schulz-orthogonalised momentum for matrices, Keras's Adam for the other leaves) and
+  :func:`trace` (momentum, Nesterov, dampening);
 * :func:`add_decayed_weights` (coupled L2 before the direction, decoupled AdamW decay after it),
   :func:`scale_by_learning_rate`, :func:`scale`, :func:`scale_by_schedule`,
   :func:`scale_by_trust_ratio`, :func:`clip_by_global_norm`, :func:`clip_by_value`;
@@ -20,7 +21,7 @@ that differ only in values share compiled programs. The rules live once, in the 
 ``update(grads, state, params=None)`` returns ``(updates, state)``; :func:`apply_updates` adds
 them, keeping each leaf's dtype. Moments are kept in float32 or wider (bfloat16/float16
 parameters included) and ``eps`` never rounds to zero. A new optimizer is a few lines, e.g.
-LAMB::
+the paper's LAMB, its decay inside the trust ratio (:func:`lamb` is Keras's, decay first)::
 
     lamb = chain(scale_by_adam(), add_decayed_weights(0.01), scale_by_trust_ratio(),
                  scale_by_learning_rate(1e-3))
@@ -65,6 +66,10 @@ from fnn.optimizers._alias_adaptive import (
     adagrad as adagrad,
     rmsprop as rmsprop,
 )
+from fnn.optimizers._alias_keras import (
+    ftrl as ftrl,
+    lamb as lamb,
+)
 from fnn.optimizers._alias_muon import muon as muon
 from fnn.optimizers._alias_sgd import (
     asgd as asgd,
@@ -89,6 +94,10 @@ from fnn.optimizers._base import (
     identity as identity,
     set_to_zero as set_to_zero,
     stateless as stateless,
+)
+from fnn.optimizers._ftrl import (
+    ScaleByFtrlState as ScaleByFtrlState,
+    scale_by_ftrl as scale_by_ftrl,
 )
 from fnn.optimizers._hyperparams import (
     get_hyperparams as get_hyperparams,
@@ -141,10 +150,11 @@ __all__ = [
     # named optimizers
     "sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adadelta", "adam", "adamw", "adamax",
     "nadam", "radam", "rprop", "lion", "asgd", "adafactor", "muon", "get", "names", "averaged_params",
+    "lamb", "ftrl",
     # direction transforms and their states
     "scale_by_adam", "scale_by_adamax", "scale_by_nadam", "scale_by_radam", "scale_by_rms",
     "scale_by_adagrad", "scale_by_adadelta", "scale_by_rprop", "scale_by_lion", "scale_by_asgd",
-    "scale_by_adafactor", "scale_by_muon", "trace",
+    "scale_by_adafactor", "scale_by_muon", "trace", "scale_by_ftrl", "ScaleByFtrlState",
     "ScaleByAdamState", "ScaleByAdamaxState", "ScaleByNadamState", "ScaleByRadamState",
     "ScaleByRmsState", "ScaleByAdagradState", "ScaleByAdadeltaState", "ScaleByRpropState",
     "ScaleByLionState", "ScaleByAsgdState", "ScaleByAdafactorState", "ScaleByMuonState", "TraceState",

@@ -10,8 +10,8 @@ construction (``momentum=0``, ``weight_decay=0``) is left out of the chain and o
 it costs nothing and cannot be switched on later.
 
 They live by family in ``_alias_sgd.py``, ``_alias_adaptive.py``, ``_alias_adam.py``,
-``_alias_sign.py`` and ``_alias_muon.py`` (what they share: ``_alias_args.py``); this module
-looks them up by name (:func:`get`, :func:`names`).
+``_alias_sign.py``, ``_alias_muon.py`` and ``_alias_keras.py`` (Keras's own; what they share:
+``_alias_args.py``); this module looks them up by name (:func:`get`, :func:`names`).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from typing import Any
 from fnn._registry import Registry
 from fnn.optimizers._alias_adam import adam, adamax, adamw, nadam, radam
 from fnn.optimizers._alias_adaptive import adadelta, adafactor, adagrad, rmsprop
+from fnn.optimizers._alias_keras import ftrl, lamb
 from fnn.optimizers._alias_muon import muon
 from fnn.optimizers._alias_sgd import asgd, momentum, nesterov, sgd
 from fnn.optimizers._alias_sign import lion, rprop
@@ -47,6 +48,8 @@ _REGISTRY: Registry[Callable[..., GradientTransformation]] = Registry(
         "asgd": asgd,
         "adafactor": adafactor,
         "muon": muon,
+        "lamb": lamb,
+        "ftrl": ftrl,
     },
     known="optimizers",
 )

@@ -314,6 +314,11 @@ RANGES: dict[str, tuple[float, float, bool, bool]] = {
     "beta2_decay": (-math.inf, 0.0, False, False),
     "eps1": (0.0, math.inf, False, False),
     "eps2": (0.0, math.inf, False, False),
+    "learning_rate_power": (-math.inf, 0.0, False, False),
+    "l1_regularization_strength": (0.0, math.inf, False, False),
+    "l2_regularization_strength": (0.0, math.inf, False, False),
+    "l2_shrinkage_regularization_strength": (0.0, math.inf, False, False),
+    "beta": (0.0, math.inf, False, False),
 }
 
 

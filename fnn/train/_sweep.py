@@ -107,7 +107,9 @@ def sweep(
         seeds: The seeds, ints: each gives a model's initial params and its training key.
         learning_rates: The learning rates to try (finite, >= 0), or None to keep ``opt``'s; with
             several parameter groups, the first group's (the others keep their proportions).
-        weight_decays: The weight decays to try (finite), or None.
+        weight_decays: The weight decays to try (finite), or None: the optimizer's
+            ``weight_decay`` hyperparameter (muon's decays its matrices only: sweep its
+            ``adam_weight_decay`` through ``hparams``).
         hparams: ``{name: values}`` for further hyperparameters held in the optimizer state
             (``{"momentum": [0.0, 0.9]}``); ``learning_rate``/``weight_decay`` may be given here
             instead of by keyword, not both.

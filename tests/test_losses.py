@@ -1935,6 +1935,23 @@ def test_ctc_refuses_labels_it_cannot_score_and_gives_inf_for_them_under_jit():
     assert np.abs(np.asarray(grad)[1]).max() > 0.01
 
 
+def test_ctc_in_float32_keeps_its_gradient_where_the_loss_is_large():
+    """Confidently wrong logits (scale 1e3, a loss ~2e3) and a long sequence (T = 200): the
+    recursions are rescaled per step, so float32's gradient stays within 1e-5 of float64's (the
+    unscaled log-space products lost ~1e-3 against a log p of -2e4, as Keras's recursion does);
+    each step's gradient sums to 0 over the classes, and a certain alignment's loss is +0."""
+    rng = np.random.default_rng(3)
+    y = np.array([[1, 2, 3, 0], [2, 2, 0, 0], [3, 1, 2, 1]])
+    for z in (rng.normal(size=(3, 8, 4)) * 1e3, rng.normal(size=(3, 200, 4)) * 3):
+        g32, g64 = (np.asarray(L.ctc_grad(y, z.astype(dtype)), np.float64) for dtype in (np.float32, np.float64))
+        np.testing.assert_allclose(g32, g64, atol=1e-5)
+        np.testing.assert_allclose(g32.sum(axis=-1), 0.0, atol=1e-5)
+    certain = np.full((1, 2, 3), -1e4)
+    certain[0, 0, 1] = certain[0, 1, 2] = 1e4
+    loss = np.asarray(L.ctc([[1, 2]], certain.astype(np.float32)))
+    assert loss == 0 and not np.signbit(loss)
+
+
 def test_ctc_trains_a_dense_reshape_network_on_label_sequences():
     """Keras's CTC workflow in small: per-step logits from ``Dense(T * C)`` and ``Reshape((T, C))``,
     float labels of integer values (held as int32 by fit), a padded last batch; the loss falls."""

@@ -132,33 +132,53 @@ def _forward_backward(labels: Array, z: Array) -> tuple[Array, Array]:
     skip_ahead = _shift(skip, -2, False)  # k_{s+2}
     s = jnp.arange(states)
     end = (s == 2 * length[:, None]) | (s == 2 * length[:, None] - 1)
-    # e_t(s), time first for the scans: (T, N, S); labels out of range (unchecked under jit) clipped
-    emit = jnp.take_along_axis(q, jnp.broadcast_to(ext[:, None, :], (n, steps, states)), axis=2, mode="clip")
+    # e_t(s), time first for the scans: (T, N, S); labels out of range (unchecked under jit) clipped into [0, C)
+    emit = jnp.take_along_axis(
+        q, jnp.broadcast_to(jnp.clip(ext, 0, classes - 1)[:, None, :], (n, steps, states)), axis=2
+    )
     emit = jnp.moveaxis(emit, 1, 0)
     neg = jnp.asarray(-jnp.inf, q.dtype)
 
-    def forward(prev: Array, e: Array) -> tuple[Array, Array]:
-        a = _logadd3(prev, _shift(prev, 1, -jnp.inf), jnp.where(skip, _shift(prev, 2, -jnp.inf), neg)) + e
-        return a, a
+    def rescaled(a: Array) -> tuple[Array, Array]:
+        """``a`` less its largest finite entry per row, and that entry (0 where none is finite):
+        the recursions carry values near 0, so float32 keeps the small differences between
+        states that the occupancies are made of (log p itself reaches -1e4 for confident wrong
+        logits, where float32's spacing is 1e-3)."""
+        top = jnp.max(a, axis=-1, keepdims=True)
+        top = jnp.where(jnp.isfinite(top), top, jnp.zeros((), a.dtype))
+        return a - top, top[..., 0]
 
-    alpha0 = jnp.where(s < 2, emit[0], neg)
-    _, alphas = jax.lax.scan(forward, alpha0, emit[1:])
-    alpha = jnp.concatenate([alpha0[None], alphas])  # (T, N, S)
+    def forward(carry: tuple[Array, Array], e: Array) -> tuple[tuple[Array, Array], Array]:
+        prev, scale = carry
+        a, top = rescaled(
+            _logadd3(prev, _shift(prev, 1, -jnp.inf), jnp.where(skip, _shift(prev, 2, -jnp.inf), neg)) + e
+        )
+        return (a, scale + top), a
+
+    alpha0, scale0 = rescaled(jnp.where(s < 2, emit[0], neg))
+    (alpha_last, scale), alphas = jax.lax.scan(forward, (alpha0, scale0), emit[1:])
+    alpha = jnp.concatenate([alpha0[None], alphas])  # (T, N, S), each step's rescaled
 
     def backward(nxt: Array, e: Array) -> tuple[Array, Array]:
         b = nxt + e  # beta_{t+1} + e_{t+1}
         beta = _logadd3(b, _shift(b, -1, -jnp.inf), jnp.where(skip_ahead, _shift(b, -2, -jnp.inf), neg))
+        beta = rescaled(beta)[0]
         return beta, beta
 
     beta_last = jnp.where(end, jnp.zeros((), q.dtype), neg)
     _, betas = jax.lax.scan(backward, beta_last, emit[1:], reverse=True)
-    beta = jnp.concatenate([betas, beta_last[None]])  # (T, N, S)
+    beta = jnp.concatenate([betas, beta_last[None]])  # (T, N, S), each step's rescaled
 
-    log_p = jax.nn.logsumexp(jnp.where(end, alpha[-1], neg), axis=-1)  # (N,)
+    log_p = scale + jax.nn.logsumexp(jnp.where(end, alpha_last, neg), axis=-1)  # (N,)
     possible = jnp.isfinite(log_p)
-    occupancy = jnp.exp(alpha + beta - jnp.where(possible, log_p, 0.0)[:, None])  # (T, N, S)
+    # sum_s alpha_t(s) beta_t(s) = p at every t: normalising each step's products by their own
+    # sum divides by p without the scales the rescaling took out
+    joint = alpha + beta
+    total = jax.nn.logsumexp(joint, axis=-1, keepdims=True)
+    occupancy = jnp.exp(joint - jnp.where(jnp.isfinite(total), total, jnp.zeros((), q.dtype)))  # (T, N, S)
     per_class = jnp.einsum("tns,nsc->ntc", occupancy, jax.nn.one_hot(ext, classes, dtype=q.dtype))
-    return -log_p, jnp.where(possible[:, None, None], jnp.exp(q) - per_class, 0.0)
+    # 0 - log p: a certain alignment's loss is 0, not -0
+    return 0 - log_p, jnp.where(possible[:, None, None], jnp.exp(q) - per_class, 0.0)
 
 
 def ctc(y_true: ArrayLike, y_pred: ArrayLike, sample_weight: ArrayLike | None = None) -> Array:

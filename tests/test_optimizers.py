@@ -640,6 +640,8 @@ def test_lamb_and_ftrl_match_keras(name):
     np.testing.assert_array_equal(ours[np.equal(want, 0)], 0.0)  # FTRL's L1 zeros are exact, as Keras's
     mine = ref(_flat(params), [_flat(g) for g in grads])[-1]
     np.testing.assert_allclose(mine, want, rtol=2e-5, atol=1e-7)
+    # Keras's default weight_decay=None is no decay, as 0 is: the same optimizer
+    assert getattr(O, name)(weight_decay=None) == getattr(O, name)() != getattr(O, name)(weight_decay=0.1)
 
 
 def test_adafactor_factors_the_last_two_axes_of_a_3d_leaf_and_keeps_scalars_whole():

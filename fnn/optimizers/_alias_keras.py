@@ -73,7 +73,7 @@ def lamb(
     b1: float = 0.9,
     b2: float = 0.999,
     eps: float = 1e-7,
-    weight_decay: float = 0.0,
+    weight_decay: float | None = 0.0,
 ) -> GradientTransformation:
     r"""LAMB, ``keras.optimizers.Lamb`` (You et al. 2020): Adam's bias-corrected direction,
     scaled per leaf by the trust ratio ‖θ‖ / ‖direction‖.
@@ -87,7 +87,8 @@ def lamb(
         \theta_t \leftarrow \theta' - \gamma\,\frac{\|\theta'\|}{\|r_t\|}\, r_t
 
     per leaf (Keras's variable), the ratio 1 where either norm is 0 (zero weights or a zero
-    direction: the step is Adam's, or nothing). :math:`\lambda` = weight_decay is Keras's
+    direction: the step is Adam's, or nothing; with ``eps=0`` a leaf whose gradients have all
+    been 0 is 0/0, NaN, as in Keras). :math:`\lambda` = weight_decay is Keras's
     base-class decay, before the step, whose norm the ratio then takes (0: no decay; see the
     module). ``= chain(scale_by_adam(β1, β2, ε), scale_by_trust_ratio(), scale_by_learning_rate(γ))``
     on the decayed weights. Keras's ``beta_1``, ``beta_2`` and ``epsilon`` are ``b1``, ``b2``
@@ -99,7 +100,8 @@ def lamb(
         b1: β1, the decay of the first moment, in [0, 1).
         b2: β2, the decay of the second moment, in [0, 1).
         eps: ε, added to the denominator for numerical stability (>= 0; Keras's 1e-7).
-        weight_decay: λ, Keras's decoupled decay times γ, before the step (0: left out).
+        weight_decay: λ, Keras's decoupled decay times γ, before the step (0 or None, Keras's
+            default: left out).
 
     Returns:
         The optimizer, a :class:`GradientTransformation` with its hyperparameters held in the
@@ -121,7 +123,7 @@ def lamb(
         [-0.3535, 0.3536]
     """
     b1, b2 = check_betas(b1, b2)
-    e, wd = hyper("eps", eps, lo=0.0), hyper("weight_decay", weight_decay, lo=0.0)
+    e, wd = hyper("eps", eps, lo=0.0), hyper("weight_decay", 0.0 if weight_decay is None else weight_decay, lo=0.0)
     return injected(_lamb)(check_learning_rate(learning_rate), b1, b2, e, active(wd))
 
 
@@ -156,7 +158,7 @@ def ftrl(
     l2_regularization_strength: float = 0.0,
     l2_shrinkage_regularization_strength: float = 0.0,
     beta: float = 0.0,
-    weight_decay: float = 0.0,
+    weight_decay: float | None = 0.0,
 ) -> GradientTransformation:
     r"""FTRL-Proximal, ``keras.optimizers.Ftrl`` (McMahan et al. 2013), Keras's keywords: the
     parameters solved afresh each step from a linear term ``z`` and an accumulator ``n``.
@@ -187,7 +189,8 @@ def ftrl(
         l2_regularization_strength: λ2 >= 0, the paper's stabilising L2.
         l2_shrinkage_regularization_strength: λ_s >= 0, a penalty λ_s‖θ‖² on the loss.
         beta: β >= 0, the paper's β.
-        weight_decay: λ, Keras's decoupled decay times γ, before the step (0: left out).
+        weight_decay: λ, Keras's decoupled decay times γ, before the step (0 or None, Keras's
+            default: left out).
 
     Returns:
         The optimizer, a :class:`GradientTransformation` with its hyperparameters held in the
@@ -209,7 +212,7 @@ def ftrl(
         [0.0, 0.7204]
     """
     acc0 = hyper("initial_accumulator_value", initial_accumulator_value, lo=0.0)
-    wd = hyper("weight_decay", weight_decay, lo=0.0)
+    wd = hyper("weight_decay", 0.0 if weight_decay is None else weight_decay, lo=0.0)
     rate = learning_rate if callable(learning_rate) else check_ftrl_rate(learning_rate)
     checked = check_ftrl(
         learning_rate_power,

@@ -641,7 +641,8 @@ def test_lamb_and_ftrl_match_keras(name):
     mine = ref(_flat(params), [_flat(g) for g in grads])[-1]
     np.testing.assert_allclose(mine, want, rtol=2e-5, atol=1e-7)
     # Keras's default weight_decay=None is no decay, as 0 is: the same optimizer
-    assert getattr(O, name)(weight_decay=None) == getattr(O, name)() != getattr(O, name)(weight_decay=0.1)
+    family = getattr(O, name.split("-")[0])
+    assert family(weight_decay=None) == family() != family(weight_decay=0.1)
 
 
 def test_adafactor_factors_the_last_two_axes_of_a_3d_leaf_and_keeps_scalars_whole():

@@ -1836,6 +1836,11 @@ def test_circle_bad_inputs_and_options_are_refused():
             call()
     with pytest.raises(ValueError, match="circle: ref_labels must fit int32"):
         L.get("circle", ref_labels=[0, 1, 2, -(2**40)], ref_embeddings=CIRCLE_REF, remove_diagonal=False)
+    # float labels are read as integers on the host: 2**24 and 2**24 + 1 stay two classes (float32 would merge them)
+    far = np.array([2**24, 2**24 + 1, 5, 5, 6, 7], float)
+    with jax.enable_x64(False):  # where jnp.asarray of float64 labels is float32
+        got, want = (float(L.circle(t, CIRCLE_P, gamma=2.0)) for t in (far, [0, 1, 5, 5, 6, 7]))
+    assert got == want
     # an empty batch: a loss of 0 and an empty gradient, as the other losses (Keras: an empty array)
     assert float(L.circle(np.zeros(0, int), np.zeros((0, 3)))) == 0.0
     assert L.circle_grad(np.zeros(0, int), np.zeros((0, 3))).shape == (0, 3)

@@ -146,8 +146,9 @@ class EarlyStopping(MonitorCallback):
         mode: ``"min"``, ``"max"``, or ``"auto"``, Keras 3's rule: min for ``loss`` and
             ``val_loss``, else the direction of the run's metric logged under that name (without
             ``val_``): max for the accuracies, auc, precision, recall, f1_score, fbeta_score,
-            r2_score, cosine_similarity and precision_at_recall (and its kin), min for the
-            errors and the other metrics that are losses (and fnn's losses given as metrics).
+            r2_score, cosine_similarity, precision_at_recall (and its kin), the IoU family and
+            the correlations, min for the errors and the other metrics that are losses (and
+            fnn's losses given as metrics).
             Any other monitor, a metric of your own (``val_hit_rate``), a confusion count
             (``true_positives``...), a value a callback logs or a name not logged, needs
             ``"min"`` or ``"max"``: no name can tell which way it improves.

@@ -37,6 +37,8 @@ def _labels(y_true: Any, n: int, name: str = "y_true") -> Array:
     host = concrete(y_true)
     if host is not None:
         check_pair_labels(host, _LOSS, name)
+        # from the host copy: float labels past 2**24 would round together in float32 first
+        return jnp.asarray(host.reshape(n).astype(np.int32))
     return labels.astype(jnp.int32)
 
 

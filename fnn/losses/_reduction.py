@@ -119,7 +119,7 @@ def _reduce(
     if want == "value":
         return value
     coupled = callable(terms.dper)
-    if callable(terms.dper):
+    if callable(terms.dper):  # not `if coupled`: mypy narrows dper's type on callable() only
         grad = terms.dper(jnp.broadcast_to(jnp.asarray(coef, terms.per.dtype), terms.per.shape))
     else:
         if not isinstance(coef, float) and terms.axis is not None:  # (None for a whole-batch value)

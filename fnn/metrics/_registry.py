@@ -37,7 +37,8 @@ def is_builtin(metric: Metric) -> bool:
 def direction(metric: Metric) -> str | None:
     """Which way ``metric`` improves, as Keras's metrics declare it (their ``_direction``):
     ``"up"`` for the accuracies, auc, precision, recall, f1_score, fbeta_score, r2_score,
-    cosine_similarity and the threshold searches (precision_at_recall...); ``"down"`` for the
+    cosine_similarity, the threshold searches (precision_at_recall...), the IoU family and the
+    correlations; ``"down"`` for the
     errors, the other metrics that are losses, and one of fnn's built-in losses given as a
     metric (Keras's rule for a Keras loss given as one); None for the confusion counts
     (true_positives...), which Keras's declare no direction for, and for a metric of your own,

@@ -4,10 +4,37 @@ Tests that want float32 ask for it explicitly (``dtype=jnp.float32``).
 """
 
 import os
+import subprocess
+import sys
 
-import jax
-import numpy as np
-from hypothesis import settings
+# Compile fast, run slower. The suite's programs are small and most run once, so XLA's
+# optimisation passes cost more than they save: with these two settings test_grad.py and
+# test_losses.py took 67 s against 152 s (one process, backend compile 31 s against 110 s). They
+# reach the processes the tests start (the CLI's, the examples'), so a test comparing their
+# results with an in-process fit compares the same programs. What they change is only how a
+# program is optimised (float results may round differently), never what it computes; a test
+# of a bit-for-bit promise compares two programs compiled alike. FNN_TEST_XLA=default runs the
+# suite with XLA's default settings, as users get them.
+FAST_COMPILE_FLAG = "--xla_cpu_use_fusion_emitters=false"
+
+
+def _xla_accepts(flag: str) -> bool:
+    """XLA ends the process on an unknown flag in XLA_FLAGS (a jaxlib may retire this one)."""
+    env = {**os.environ, "XLA_FLAGS": flag, "JAX_PLATFORMS": "cpu"}
+    probe = "import jax; jax.devices()"
+    return subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True).returncode == 0
+
+
+if os.environ.get("FNN_TEST_XLA", "fast") != "default":
+    os.environ["JAX_DISABLE_MOST_OPTIMIZATIONS"] = "1"
+    _flags = os.environ.get("XLA_FLAGS", "")
+    # xdist's workers inherit the controller's environment: the probe runs once per session
+    if FAST_COMPILE_FLAG not in _flags.split() and _xla_accepts(FAST_COMPILE_FLAG):
+        os.environ["XLA_FLAGS"] = f"{_flags} {FAST_COMPILE_FLAG}".strip()
+
+import jax  # noqa: E402
+import numpy as np  # noqa: E402
+from hypothesis import settings  # noqa: E402
 
 # The CLI's persistent compilation cache stays off in the tests (and the processes they start):
 # no files in the user's cache folder, and each test compiles what it measures. The test of the
@@ -15,6 +42,8 @@ from hypothesis import settings
 os.environ["FNN_COMPILATION_CACHE"] = "0"
 
 jax.config.update("jax_enable_x64", True)
+# the environment variable above is read when jax is first imported, which a plugin may do first
+jax.config.update("jax_disable_most_optimizations", os.environ.get("JAX_DISABLE_MOST_OPTIMIZATIONS") == "1")
 
 # CI must be reproducible: hypothesis draws the same examples on every run (XLA on CPU also
 # flushes subnormals to zero, so strategies over floats exclude them where it matters).

@@ -971,9 +971,10 @@ def _ones_init(key, shape, dtype=jnp.float32):
     return jnp.ones(shape, dtype)
 
 
-def test_init_draws_what_init_with_shape_draws_uniform_and_truncated_bit_for_bit_normals_to_rounding():
+def test_init_draws_what_init_with_shape_draws_uniform_bit_for_bit_normals_to_rounding():
     """Network.init's one compiled program and the eager init_with_shape draw from the same keys;
-    only an untruncated normal's transform may round differently (a few float32 ulps)."""
+    a normal's transform, truncated or not, may round differently (a few float32 ulps: how
+    depends on XLA's optimisation settings)."""
     key = jax.random.PRNGKey(5)
     net = fnn.serial(
         L.Dense(5, kernel_initializer="glorot_uniform", bias_initializer="random_uniform"),
@@ -981,10 +982,16 @@ def test_init_draws_what_init_with_shape_draws_uniform_and_truncated_bit_for_bit
         L.Dense(3, kernel_initializer="random_normal", bias_initializer="ones"),
     )
     compiled, (_, eager) = net.init(key, (6,)), net.init_with_shape(key, (6,))
-    chex.assert_trees_all_equal(compiled[:2], eager[:2])
+    chex.assert_trees_all_equal(compiled[0], eager[0])
     chex.assert_trees_all_equal(compiled[2]["b"], eager[2]["b"])
-    w, want = np.asarray(compiled[2]["w"]), np.asarray(eager[2]["w"])
-    assert np.all(np.abs(w - want) <= 4 * np.spacing(np.abs(want)))
+    for got, want in (
+        (compiled[1]["w"], eager[1]["w"]),
+        (compiled[1]["b"], eager[1]["b"]),
+        (compiled[2]["w"], eager[2]["w"]),
+    ):
+        got, want = np.asarray(got), np.asarray(want)
+        assert got.dtype == want.dtype == np.float32 and np.all(np.abs(want) > 0)
+        assert np.all(np.abs(got - want) <= 4 * np.spacing(np.abs(want)))
 
 
 def test_input_shape_must_be_ints_never_coerced():

@@ -20,6 +20,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from conftest import FAST_COMPILE_FLAG
 from hypothesis import given, strategies as st
 from jax.sharding import AxisType, Mesh
 
@@ -48,7 +49,10 @@ def _start_runs_early(request):
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("parallel")
-    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    # a device count of the caller's own would clash with the worker's; the suite's compile
+    # settings (conftest) stay
+    flags = [f for f in os.environ.get("XLA_FLAGS", "").split() if f == FAST_COMPILE_FLAG]
+    env = {**{k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}, "XLA_FLAGS": " ".join(flags)}
     env["JAX_PLATFORMS"] = "cpu"
     # The workers import this checkout's fnn, installed or not.
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))

@@ -110,11 +110,10 @@ class Network:
 
         All the layers' initializers run as ONE compiled program, shared by equal networks (drawn
         eagerly, each initializer shape would compile programs of its own). It draws what
-        :meth:`init_with_shape` draws, from the same keys: uniform and truncated-normal draws
-        and constants are equal bit for bit; untruncated normal draws (``random_normal``,
-        ``xavier_normal``, ``kaiming_normal``) agree to float rounding, a few units in the last
-        place, as the compiled program rounds the normal's transform its own way. A layer
-        whose init cannot be traced runs eagerly instead.
+        :meth:`init_with_shape` draws, from the same keys: uniform draws and constants are
+        equal bit for bit; normal draws, truncated or not, agree to float rounding, a few units
+        in the last place, as the compiled program may round the normal's transform (an inverse
+        error function) its own way. A layer whose init cannot be traced runs eagerly instead.
 
         Args:
             key: One PRNG key (``jax.random.key(seed)`` or ``jax.random.PRNGKey(seed)``; traced

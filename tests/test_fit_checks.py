@@ -654,7 +654,7 @@ def test_an_object_with_init_and_update_methods_is_an_optimizer(compiles):
     assert c.count == 0
     chex.assert_trees_all_equal(again.params, got.params)
     many = fnn.fit_many(NET, jax.tree.map(lambda a: np.stack([a, a]), params), multi, MSE, x, y, **kw)
-    chex.assert_trees_all_close(jax.tree.map(lambda a: a[1], many.params), got.params, rtol=1e-13)
+    chex.assert_trees_all_close(jax.tree.map(lambda a: np.asarray(a)[1], many.params), got.params, rtol=1e-13)
 
 
 def test_an_optimizer_that_needs_optaxs_value_argument_is_refused_naming_what_fit_offers(compiles):
@@ -726,7 +726,7 @@ def _wrong_args_calls(net, params, x, y):
     sgd = O.sgd(0.1)
 
     def step(grad):  # donated: a copy of the params each time
-        copied = jax.tree.map(jnp.array, params)
+        copied = jax.tree.map(lambda a: jax.device_put(np.array(a)), params)  # a NumPy copy: no program
         return fnn.train_step(net, "mse", sgd, grad=grad)(copied, sgd.init(copied), x, y)
 
     return {
@@ -924,13 +924,19 @@ def test_value_and_grad_vmapped_per_example_equals_batches_of_one():
     x = np.random.default_rng(0).normal(size=(4, 5))
     y = np.random.default_rng(1).normal(size=(4, 3))
     f = fnn.value_and_grad(net, "mse")
-    values, grads = jax.vmap(f, in_axes=(None, 0, 0))(params, x, y)
-    for i in range(4):
-        value, grad = f(params, x[i : i + 1], y[i : i + 1])
+
+    @jax.jit  # one program for all of it (eagerly, every primitive compiled on its own)
+    def per_example(params, x, y):
+        vmapped = jax.vmap(f, in_axes=(None, 0, 0))(params, x, y)
+        ones = [f(params, x[i : i + 1], y[i : i + 1]) for i in range(4)]
+        outs = jax.vmap(fnn.with_manual_vjp(net), in_axes=(None, 0))(params, x)
+        return vmapped, ones, outs, net.apply(params, x)
+
+    (values, grads), ones, outs, applied = jax.tree.map(np.asarray, per_example(params, x, y))  # NumPy indexing
+    for i, (value, grad) in enumerate(ones):
         np.testing.assert_allclose(values[i], value, rtol=1e-12)
         chex.assert_trees_all_close(jax.tree.map(lambda a, i=i: a[i], grads), grad, rtol=1e-12, atol=1e-15)
-    outs = jax.vmap(fnn.with_manual_vjp(net), in_axes=(None, 0))(params, x)
-    np.testing.assert_allclose(outs, net.apply(params, x), rtol=1e-12)
+    np.testing.assert_allclose(outs, applied, rtol=1e-12)
 
 
 def _tuple_dense(n, name="tup"):

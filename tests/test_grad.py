@@ -102,10 +102,17 @@ def test_swapped_byte_order_arrays_are_used_by_their_values(linear_mse_by_mode):
     x, y, params, by_mode = linear_mse_by_mode
     net = fnn.mlp([3], activation="linear")
     big, bx, by = jax.tree.map(swapped, params), swapped(x), swapped(y)
+
+    @jax.jit  # the swapped NumPy arrays reach the calls as they are (constants of one program)
+    def calls():
+        modes = {mode: fnn.value_and_grad(net, "mse", mode)(big, bx, by) for mode in ("manual", "autodiff")}
+        return modes, fnn.with_manual_vjp(net)(big, bx)
+
+    got, applied = calls()
     for mode in ("manual", "autodiff"):
-        chex.assert_trees_all_close(fnn.value_and_grad(net, "mse", mode)(big, bx, by), by_mode[mode], rtol=1e-12)
+        chex.assert_trees_all_close(got[mode], by_mode[mode], rtol=1e-12)
     w, b = np.asarray(params[0]["w"]), np.asarray(params[0]["b"])
-    np.testing.assert_allclose(fnn.with_manual_vjp(net)(big, bx), np.asarray(x) @ w + b, rtol=1e-12)
+    np.testing.assert_allclose(applied, np.asarray(x) @ w + b, rtol=1e-12)
     report, native = fnn.gradcheck(net, "mse", big, bx, by), fnn.gradcheck(net, "mse", params, x, y)
     assert report.passed and report.max_error_autodiff == native.max_error_autodiff
 
@@ -201,7 +208,7 @@ def test_under_jit_value_and_grad_runs_and_gradcheck_says_it_cannot():
     with pytest.raises(TypeError, match=said.replace("(.+)", "params")):
         jax.grad(lambda p: fnn.gradcheck(net, "mse", p, x, y).rows[0].manual_vs_autodiff)(params)
     with pytest.raises(TypeError, match=said.replace("(.+)", "x")):
-        jax.vmap(lambda xb: fnn.gradcheck(net, "mse", params, xb, y))(jnp.stack([x, x]))
+        jax.vmap(lambda xb: fnn.gradcheck(net, "mse", params, xb, y))(np.stack([x, x]))
 
 
 def test_gradcheck_fails_on_a_wrong_backward_and_names_the_layer():
@@ -423,7 +430,7 @@ def test_gradcheck_casts_float32_inputs_to_float64(compiles):
     assert ints.passed and ints.loss_value == floats.loss_value and ints.rows == floats.rows
     assert ints.loss_value != report.loss_value
     with pytest.raises(ValueError, match=r"^x and y must hold the same number of samples; got 5 in x and 4 in y"):
-        fnn.gradcheck(net, loss, params64, x, y[:4])
+        fnn.gradcheck(net, loss, params64, x, np.asarray(y)[:4])
     with pytest.raises(TypeError, match=r"^x must be an array of numbers; got list"):
         fnn.gradcheck(net, loss, params64, [[1.0, 2.0], [3.0]], y)
 
@@ -1040,7 +1047,7 @@ def test_with_manual_vjp_takes_key_and_train_per_call_and_names_forward_mode():
     np.testing.assert_allclose(a, a_ref)
     np.testing.assert_array_equal(ev, ev_ref)  # eval mode by default
     with pytest.raises(TypeError, match="forward-mode.*jax.grad.*jax.hessian"):
-        jax.jvp(lambda xx: apply(params, xx), (x,), (jnp.ones_like(x),))
+        jax.jvp(lambda xx: apply(params, xx), (x,), (np.ones(x.shape, x.dtype),))
 
     @jax.jit  # both Hessian-vector products in one program
     def hvps(xx):
@@ -1056,14 +1063,15 @@ def test_with_manual_vjp_under_linearize_transposes_and_refuses_only_the_tangent
     so it succeeds; its linear function transposes into the hand-written backward, and only
     evaluating it on a tangent (forward mode) raises, JAX's own TypeError, as documented."""
     net = fnn.mlp([5, 3], activation="tanh")
-    params = net.init(jax.random.PRNGKey(0), (4,))
+    params = _params(net, (4,), jnp.float32)
     x = jax.device_put(np.linspace(-1, 1, 24).reshape(6, 4))
     apply = fnn.with_manual_vjp(net)
     y, f = jax.linearize(lambda q: apply(q, x), params)
     np.testing.assert_allclose(y, _tanh_mlp_numpy(params, np.asarray(x)), rtol=1e-12)
-    (grads,) = jax.linear_transpose(f, params)(jnp.ones_like(y))
-    chex.assert_trees_all_close(grads, jax.grad(lambda q: jnp.sum(net.apply(q, x)))(params), rtol=1e-6)  # float32
-    tangent = jax.tree.map(jnp.ones_like, params)
+    (grads,) = jax.linear_transpose(f, params)(np.ones(y.shape, y.dtype))
+    want = jax.jit(jax.grad(lambda q: jnp.sum(net.apply(q, x))))(params)  # the reference: one program
+    chex.assert_trees_all_close(grads, want, rtol=1e-6)  # float32
+    tangent = jax.tree.map(lambda a: np.ones(a.shape, a.dtype), params)
     for evaluate in (f, jax.jit(f)):
         with pytest.raises(TypeError, match=r"^can't apply forward-mode autodiff \(jvp\) to a custom_vjp function"):
             evaluate(tangent)

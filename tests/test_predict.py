@@ -190,6 +190,11 @@ SCE = fnn.losses.get("sparse_categorical_crossentropy", from_logits=True)
 LABELS = np.arange(N) % 2
 
 
+def _params_in(dtype):
+    """PARAMS in ``dtype``, converted by NumPy (an eager ``astype`` compiles a program per shape)."""
+    return jax.tree.map(lambda a: jax.device_put(np.asarray(a).astype(dtype)), PARAMS)
+
+
 def _evaluate(p, x, y, w):
     return fnn.evaluate(
         NET, p, SCE, x, y, metrics=["accuracy"], batch_size=4, sample_weight=w, weighted_metrics=["accuracy"]
@@ -198,10 +203,10 @@ def _evaluate(p, x, y, w):
 
 @pytest.mark.parametrize("dtype", [jnp.float64, jnp.float32])
 def test_predict_under_jit_vmap_scan_and_grad_gives_the_plain_call_s_outputs(dtype):
-    p, x = jax.tree.map(lambda a: a.astype(dtype), PARAMS), X.astype(dtype)
+    p, x = _params_in(dtype), X.astype(dtype)
     ref = fnn.predict(NET, p, x, batch_size=4)
     # the very pass, inlined in the caller's program: the same bits
-    np.testing.assert_array_equal(jax.jit(lambda p, x: fnn.predict(NET, p, x, batch_size=4))(p, jnp.asarray(x)), ref)
+    np.testing.assert_array_equal(jax.jit(lambda p, x: fnn.predict(NET, p, x, batch_size=4))(p, jax.device_put(x)), ref)
     y = jax.jit(lambda p: fnn.predict(NET, p, x, batch_size=4))(p)  # params traced, NumPy x concrete
     assert isinstance(y, jax.Array) and y.dtype == dtype  # traced: no host copy to return
     np.testing.assert_array_equal(y, ref)
@@ -216,14 +221,15 @@ def test_predict_under_jit_vmap_scan_and_grad_gives_the_plain_call_s_outputs(dty
     vmapped = jax.vmap(lambda xb: fnn.predict(NET, p, xb, batch_size=4))(xs)
     np.testing.assert_allclose(vmapped, refs, rtol=4 * ulp, atol=4 * ulp)
     g = jax.grad(lambda p: fnn.predict(NET, p, x, batch_size=4).sum())(p)
-    chex.assert_trees_all_close(g, jax.grad(lambda p: NET.apply(p, x).sum())(p), rtol=4 * ulp, atol=4 * ulp)
+    want = jax.jit(jax.grad(lambda p: NET.apply(p, x).sum()))(p)  # the reference: one program
+    chex.assert_trees_all_close(g, want, rtol=4 * ulp, atol=4 * ulp)
 
 
 @pytest.mark.parametrize("dtype", [jnp.float64, jnp.float32])
 def test_evaluate_under_jit_vmap_and_grad_gives_the_plain_call_s_values(dtype, tmp_path):
     from fnn._executables import ExecutableStore, using
 
-    p, x = jax.tree.map(lambda a: a.astype(dtype), PARAMS), X.astype(dtype)
+    p, x = _params_in(dtype), X.astype(dtype)
     w = np.linspace(0.0, 1.0, N)
     ref = _evaluate(p, x, LABELS, w)
     # In the caller's program XLA may fold the division by the sample count into a product by
@@ -236,7 +242,7 @@ def test_evaluate_under_jit_vmap_and_grad_gives_the_plain_call_s_values(dtype, t
             assert isinstance(v, jax.Array) and v.dtype == dtype
             np.testing.assert_allclose(np.asarray(v), want[k], rtol=2 * ulp, atol=0)
 
-    assert_values(jax.jit(_evaluate)(p, jnp.asarray(x), jnp.asarray(LABELS), jnp.asarray(w)), ref)
+    assert_values(jax.jit(_evaluate)(p, *jax.device_put((x, LABELS, w))), ref)
     assert_values(jax.jit(lambda p: _evaluate(p, x, LABELS, w))(p), ref)  # params traced, data concrete
     with using(ExecutableStore(str(tmp_path), "ns")):  # the CLI's store: a traced pass is not stored
         assert_values(jax.jit(lambda p: _evaluate(p, x, LABELS, w))(p), ref)
@@ -245,11 +251,11 @@ def test_evaluate_under_jit_vmap_and_grad_gives_the_plain_call_s_values(dtype, t
     for i, xi in enumerate(xs):  # batched matmuls: a few ulp (as predict's)
         want = _evaluate(p, xi, LABELS, w)
         for k, v in vmapped.items():
-            np.testing.assert_allclose(np.asarray(v[i]), want[k], rtol=4 * ulp, atol=4 * ulp)
+            np.testing.assert_allclose(np.asarray(v)[i], want[k], rtol=4 * ulp, atol=4 * ulp)
     # the gradient of the loss: that of the mean of the weighted per-sample losses (summed
     # batch by batch, in another order: a few ulp of the largest entry)
     g = jax.grad(lambda p: _evaluate(p, x, LABELS, w)["loss"])(p)
-    want = jax.grad(lambda p: SCE(LABELS, NET.apply(p, x), sample_weight=w.astype(dtype)))(p)
+    want = jax.jit(jax.grad(lambda p: SCE(LABELS, NET.apply(p, x), sample_weight=w.astype(dtype))))(p)
     chex.assert_trees_all_close(g, want, rtol=16 * ulp, atol=16 * ulp)
 
 
@@ -259,13 +265,13 @@ def test_under_jit_the_structural_checks_raise_at_trace_time():
 
     wide = fnn.mlp([5, 2]).init(KEY, (D,), jnp.float64)
     with pytest.raises(ValueError, match=r"x of shape \(10, 5\) does not fit the network.*expects 4 input features"):
-        jitted()(PARAMS, jnp.ones((N, D + 1)))
+        jitted()(PARAMS, np.ones((N, D + 1)))
     with pytest.raises(ValueError, match="x is empty"):
-        jitted()(PARAMS, jnp.ones((0, D)))
+        jitted()(PARAMS, np.ones((0, D)))
     with pytest.raises(ValueError, match=r"x must be \(samples, \*input_shape\).*shape \(4,\)"):
-        jitted()(PARAMS, jnp.ones(D))
+        jitted()(PARAMS, np.ones(D))
     with pytest.raises(TypeError, match="x must hold real numbers; got dtype complex128"):
-        jitted()(PARAMS, jnp.ones((N, D), complex))
+        jitted()(PARAMS, np.ones((N, D), complex))
     with pytest.raises(ValueError, match=r"params\[0\]\['w'\] has shape \(4, 5\), the network builds \(4, 3\)"):
         jitted()(wide, X)
     with pytest.raises(ValueError, match="batch_size must be >= 1, got 0"):
@@ -278,11 +284,11 @@ def test_under_jit_the_structural_checks_raise_at_trace_time():
     with pytest.raises(
         ValueError, match=r"sample_weight must have one weight per sample, shape \(10,\); got shape \(9,\)"
     ):
-        evaluate(PARAMS, X, LABELS, jnp.ones(N - 1))
+        evaluate(PARAMS, X, LABELS, np.ones(N - 1))
     with pytest.raises(TypeError, match="sample_weight must hold real numbers, got dtype complex128"):
-        evaluate(PARAMS, X, LABELS, jnp.ones(N, complex))
+        evaluate(PARAMS, X, LABELS, np.ones(N, complex))
     with pytest.raises(ValueError, match=r"y: sparse_categorical_crossentropy: y_true shape \(10, 3\) does not match"):
-        evaluate(PARAMS, X, jnp.zeros((N, 3), jnp.int32), None)
+        evaluate(PARAMS, X, np.zeros((N, 3), np.int32), None)
 
 
 def test_under_jit_concrete_arguments_keep_their_value_checks_and_traced_ones_skip_them():
@@ -309,8 +315,8 @@ def test_a_traced_call_leaves_the_value_checks_of_later_plain_calls_in_place():
     x = np.concatenate([X, X[:3]])  # shapes no other test uses
     y = np.concatenate([LABELS, LABELS[:3]])
     x[4, 0] = np.inf
-    jax.jit(lambda p, x: fnn.predict(NET, p, x))(PARAMS, jnp.asarray(x))
-    jax.jit(lambda p, x, y: _evaluate(p, x, y, None))(PARAMS, jnp.asarray(x), jnp.asarray(y))
+    jax.jit(lambda p, x: fnn.predict(NET, p, x))(PARAMS, jax.device_put(x))
+    jax.jit(lambda p, x, y: _evaluate(p, x, y, None))(PARAMS, *jax.device_put((x, y)))
     said = r"x contains 1 NaN/inf value\(s\), the first at index \(4, 0\)"
     for bad in (x, jax.device_put(x)):
         with pytest.raises(ValueError, match=said):

@@ -331,6 +331,13 @@ CASES = _cases()
 IDS = [c[0] for c in CASES]
 
 
+def staged(fn):
+    """``fn()`` as ONE compiled program. fn's inputs are constants of the trace (concrete NumPy
+    values), so the losses take the path of concrete inputs (their label and value checks on the
+    host), but their operations are staged into one program rather than compiled one by one."""
+    return jax.jit(fn)()
+
+
 def _fn(name):
     return getattr(L, name), getattr(L, name + "_grad")
 
@@ -1097,15 +1104,25 @@ def test_categorical_focal_alpha_per_class_as_a_list_tuple_or_array():
     losses = [L.get(name, alpha=a) for a in (alpha, tuple(alpha), np.array(alpha), jnp.array(alpha, jnp.float32))]
     assert losses[0] == losses[1] == losses[2] and hash(losses[0]) == hash(losses[2])
     assert dict(losses[0].options)["alpha"] == (0.1, 0.2, 0.7)
-    for loss in losses:
-        np.testing.assert_allclose(loss(t, p), expected, rtol=1e-6)
-    for a in (alpha, tuple(alpha), np.array(alpha)):
-        np.testing.assert_allclose(L.categorical_focal_crossentropy(t, p, alpha=a), expected, rtol=1e-6)
-        np.testing.assert_allclose(L.categorical_focal_crossentropy_grad(t, p, alpha=a), losses[0].grad(t, p))
-        # traced inputs go through the custom_jvp, whose static options must hash
-        traced = jax.jit(lambda t, p, a=a: L.categorical_focal_crossentropy(t, p, alpha=a))(t, p)
-        np.testing.assert_allclose(traced, expected, rtol=1e-6)
-    np.testing.assert_allclose(L.get(name, alpha=[0.3])(t, p), L.get(name, alpha=0.3)(t, p), rtol=1e-7)
+    alphas = (alpha, tuple(alpha), np.array(alpha))
+    # concrete inputs (the eager path), every call in one compiled program
+    by_loss, by_function, grads, grad, (one, scalar) = staged(
+        lambda: (
+            [loss(t, p) for loss in losses],
+            [L.categorical_focal_crossentropy(t, p, alpha=a) for a in alphas],
+            [L.categorical_focal_crossentropy_grad(t, p, alpha=a) for a in alphas],
+            losses[0].grad(t, p),
+            (L.get(name, alpha=[0.3])(t, p), L.get(name, alpha=0.3)(t, p)),
+        )
+    )
+    for value in by_loss + by_function:
+        np.testing.assert_allclose(value, expected, rtol=1e-6)
+    for g in grads:
+        np.testing.assert_allclose(g, grad)
+    # traced inputs go through the custom_jvp, whose static options must hash
+    traced = jax.jit(lambda t, p: [L.categorical_focal_crossentropy(t, p, alpha=a) for a in alphas])(t, p)
+    np.testing.assert_allclose(traced, [expected] * 3, rtol=1e-6)
+    np.testing.assert_allclose(one, scalar, rtol=1e-7)
     # the wrong length, named when y_pred is seen (the loss's mistake in fit's target check)
     for a in ([0.1, 0.2], np.array([0.1, 0.2, 0.3, 0.4])):
         n = len(a)
@@ -1208,7 +1225,7 @@ def test_inputs_and_options_of_the_wrong_type_are_named(name):
         if option in params:
             with pytest.raises(TypeError, match=rf"^{name}: {option} must be a real number, got str '0.1'$"):
                 fn(t, p, **{option: "0.1"})
-    np.testing.assert_allclose(fn(t.astype(np.float32), p), fn(t, p), rtol=1e-6)  # real dtypes pass
+    np.testing.assert_allclose(*staged(lambda: (fn(t.astype(np.float32), p), fn(t, p))), rtol=1e-6)  # real dtypes pass
 
 
 def test_jit_with_loss_as_static_argument():
@@ -1512,7 +1529,7 @@ def test_list_targets_and_weights_under_grad_jacfwd_and_vmap():
 
     ts, ps = [c[3] for c in ROWS_CASES], [c[4] for c in ROWS_CASES]
     for case, (grad, jac, values, grads, hand) in zip(ROWS_CASES, run(ts, ps, W_GRAD), strict=True):
-        t, p, ref = case[3], case[4], case[5]
+        t, p, ref, hand = case[3], case[4], case[5], np.asarray(hand)  # indexed on the host: no program
         w = W_GRAD.reshape((N,) + (1,) * (np.ndim(ref(t, p)) - 1))
         expected = [np.sum(w * ref(t, q)) / np.size(ref(t, q)) for q in (p, p[::-1])]
         np.testing.assert_allclose(values, expected, rtol=1e-12, err_msg=case[0])
@@ -1587,7 +1604,7 @@ def test_swapped_byte_order_targets_predictions_and_weights_are_used_by_their_va
     logits = np.array([[1.0, 2.0, 0.5], [0.1, -1.0, 3.0], [0.0, 0.0, 0.0]])
     logp = logits - np.log(np.sum(np.exp(logits), axis=1, keepdims=True))
     sce = L.get("sparse_categorical_crossentropy", from_logits=True)
-    value, grad = sce.value_and_grad(swapped(labels), swapped(logits), sample_weight=swapped(w))
+    value, grad = staged(lambda: sce.value_and_grad(swapped(labels), swapped(logits), sample_weight=swapped(w)))
     np.testing.assert_allclose(value, np.sum(w * -logp[np.arange(3), labels]) / 3, rtol=1e-12)
     np.testing.assert_allclose(grad, (np.exp(logp) - np.eye(3)[labels]) * w[:, None] / 3, rtol=1e-12)
 
@@ -1779,16 +1796,17 @@ def test_circle_rows_leave_the_padding_out_of_every_pair():
         return (
             [loss.rows_value_and_grad(y, q, c, rows) for q in (p, bad) for c in (None, w)],
             [loss.value_and_grad(*alone, sample_weight=c) for c in (None, w[rows])],
+            ref_circle(*alone, gamma=4.0, margin=0.25)[1],
         )
 
-    got, alone = run(CIRCLE_Y, CIRCLE_P, bad, CIRCLE_W)
+    got, alone, per = run(CIRCLE_Y, CIRCLE_P, bad, CIRCLE_W)
     for i, (value, grad) in enumerate(got):
         alone_value, alone_grad = alone[i % 2]
         np.testing.assert_allclose(value, alone_value, rtol=1e-13)
         np.testing.assert_allclose(np.asarray(grad)[rows], alone_grad, rtol=1e-12, atol=1e-15)
         assert np.all(np.asarray(grad)[~rows] == 0)
     # row 0 (label 0) has no positive pair once row 2 is left out: a loss of 0, out of the mean
-    per = np.asarray(ref_circle(CIRCLE_Y[rows], CIRCLE_P[rows], gamma=4.0, margin=0.25)[1])
+    per = np.asarray(per)
     assert per[0] == 0 and per[1] > 0
     np.testing.assert_allclose(got[0][0], per[per > 0].mean(), rtol=1e-12)
 
@@ -1839,13 +1857,22 @@ def test_circle_bad_inputs_and_options_are_refused():
     # float labels are read as integers on the host: 2**24 and 2**24 + 1 stay two classes (float32 would merge them)
     far = np.array([2**24, 2**24 + 1, 5, 5, 6, 7], float)
     with jax.enable_x64(False):  # where jnp.asarray of float64 labels is float32
-        got, want = (float(L.circle(t, CIRCLE_P, gamma=2.0)) for t in (far, [0, 1, 5, 5, 6, 7]))
-    assert got == want
-    # an empty batch: a loss of 0 and an empty gradient, as the other losses (Keras: an empty array)
-    assert float(L.circle(np.zeros(0, int), np.zeros((0, 3)))) == 0.0
-    assert L.circle_grad(np.zeros(0, int), np.zeros((0, 3))).shape == (0, 3)
-    # (N, 1) labels are (N,) ones; a Loss holding references is a hashable value
-    np.testing.assert_allclose(L.circle(y[:, None], p, gamma=4.0), L.circle(y, p, gamma=4.0), rtol=1e-14)
+        got, want = staged(lambda: [L.circle(t, CIRCLE_P, gamma=2.0) for t in (far, [0, 1, 5, 5, 6, 7])])
+    assert got.dtype == np.float32 and float(got) == float(want)
+    # an empty batch: a loss of 0 and an empty gradient, as the other losses (Keras: an empty array);
+    # (N, 1) labels are (N,) ones
+    empty, empty_grad, column, flat = staged(
+        lambda: (
+            L.circle(np.zeros(0, int), np.zeros((0, 3))),
+            L.circle_grad(np.zeros(0, int), np.zeros((0, 3))),
+            L.circle(y[:, None], p, gamma=4.0),
+            L.circle(y, p, gamma=4.0),
+        )
+    )
+    assert float(empty) == 0.0
+    assert empty_grad.shape == (0, 3)
+    np.testing.assert_allclose(column, flat, rtol=1e-14)
+    # a Loss holding references is a hashable value
     a = L.get("circle", **{**refs, "ref_embeddings": CIRCLE_REF})
     b = L.get("circle", ref_labels=list(CIRCLE_REF_Y), ref_embeddings=CIRCLE_REF.tolist(), remove_diagonal=False)
     assert a == b and hash(a) == hash(b)
@@ -1934,10 +1961,10 @@ def test_ctc_refuses_labels_it_cannot_score_and_gives_inf_for_them_under_jit():
         L.check_targets("ctc", np.array([[0.0, 1.0]]), (1, 2, 4), name="y_train")
     L.check_targets("ctc", np.array([[2.0, 2.0, 0.0]]), (1, 3, 4))  # floats of integers pad as ints
     # under jit: an impossible row ([1, 1] in 2 steps) is inf with a zero gradient, the other finite
-    value, grad = jax.jit(L.get("ctc").value_and_grad)(np.array([[1, 1], [1, 2]]), CTC_Z[:2, :2])
-    assert value == np.inf and np.all(np.asarray(grad)[0] == 0) and np.all(np.isfinite(grad))
+    value, grad = map(np.asarray, jax.jit(L.get("ctc").value_and_grad)(np.array([[1, 1], [1, 2]]), CTC_Z[:2, :2]))
+    assert value == np.inf and np.all(grad[0] == 0) and np.all(np.isfinite(grad))
     np.testing.assert_allclose(np.sum(grad[1], axis=-1), 0.0, atol=1e-15)
-    assert np.abs(np.asarray(grad)[1]).max() > 0.01
+    assert np.abs(grad[1]).max() > 0.01
 
 
 def test_ctc_in_float32_keeps_its_gradient_where_the_loss_is_large():
@@ -1947,13 +1974,20 @@ def test_ctc_in_float32_keeps_its_gradient_where_the_loss_is_large():
     each step's gradient sums to 0 over the classes, and a certain alignment's loss is +0."""
     rng = np.random.default_rng(3)
     y = np.array([[1, 2, 3, 0], [2, 2, 0, 0], [3, 1, 2, 1]])
-    for z in (rng.normal(size=(3, 8, 4)) * 1e3, rng.normal(size=(3, 200, 4)) * 3):
-        g32, g64 = (np.asarray(L.ctc_grad(y, z.astype(dtype)), np.float64) for dtype in (np.float32, np.float64))
-        np.testing.assert_allclose(g32, g64, atol=1e-5)
-        np.testing.assert_allclose(g32.sum(axis=-1), 0.0, atol=1e-5)
+    zs = [z.astype(dtype) for z in (rng.normal(size=(3, 8, 4)) * 1e3, rng.normal(size=(3, 200, 4)) * 3)
+          for dtype in (np.float32, np.float64)]  # fmt: skip
     certain = np.full((1, 2, 3), -1e4)
     certain[0, 0, 1] = certain[0, 1, 2] = 1e4
-    loss = np.asarray(L.ctc([[1, 2]], certain.astype(np.float32)))
+    # the labels concrete (checked on the host), every loss in one compiled program
+    grads, loss = jax.jit(lambda zs, c: ([L.ctc_grad(y, z) for z in zs], L.ctc([[1, 2]], c)))(
+        zs, certain.astype(np.float32)
+    )
+    for g32, g64 in zip(grads[::2], grads[1::2], strict=True):
+        assert g32.dtype == np.float32
+        g32, g64 = np.asarray(g32, np.float64), np.asarray(g64, np.float64)
+        np.testing.assert_allclose(g32, g64, atol=1e-5)
+        np.testing.assert_allclose(g32.sum(axis=-1), 0.0, atol=1e-5)
+    loss = np.asarray(loss)
     assert loss == 0 and not np.signbit(loss)
 
 

@@ -24,6 +24,13 @@ RNG = np.random.default_rng(0)
 # ---------------------------------------------------------------- NumPy references (float64)
 
 
+def staged(fn):
+    """``fn()`` as ONE compiled program. fn's inputs are constants of the trace (concrete NumPy
+    values), so the metrics take the path of concrete inputs (their checks on the host), but
+    their operations are staged into one program rather than compiled one by one."""
+    return jax.jit(fn)()
+
+
 def ref_binary(y_true, y_pred, threshold=0.5):
     return np.mean(np.asarray(y_true, float).reshape(-1) == (np.asarray(y_pred).reshape(-1) > threshold))
 
@@ -643,7 +650,7 @@ def test_auc_buckets_a_prediction_on_a_threshold_as_keras_does():
     scores rounded to 2 decimals, where p > float32(0.6) gave 0.903382); 0.55 * 100 is 55.0."""
     y = np.array([1.0, 1.0, 0.0, 0.0], np.float32)
     p = np.array([0.6, 0.55, 0.6, 0.0], np.float32)
-    tp, fp, tn, fn = (np.asarray(c) for c in metrics.get("auc", num_thresholds=101).update(y, p))
+    tp, fp, tn, fn = (np.asarray(c) for c in staged(lambda: metrics.get("auc", num_thresholds=101).update(y, p)))
     assert (tp[54], tp[55], tp[60], tp[61]) == (2, 1, 1, 0)
     assert (fp[0], fp[1], fp[60], fp[61]) == (2, 1, 1, 0)  # 0.0 is above t_0 = -1e-7 alone
     np.testing.assert_array_equal(tp + fn, 2.0)
@@ -981,14 +988,23 @@ def test_f_scores_from_logits_take_the_argmax_of_the_logits(name):
     y = np.array([[0, 1, 0], [1, 0, 0]], np.float32)
     z = np.array([[18.0, 25.0, -3.0], [-25.0, -30.0, -40.0]], np.float32)  # both rows' argmax right
     loss = fnn_losses.get("categorical_crossentropy", from_logits=True)
-    for average in ("macro", "micro", "weighted"):
-        from_loss = metrics.get(name, loss=loss, average=average)  # from_logits read off the loss
-        assert dict(from_loss.options)["from_logits"] is True
-        want = metrics.get(name, average=average)(y, jax.nn.softmax(z))
-        assert float(from_loss(y, z)) == pytest.approx(float(want), rel=1e-6), average
-    # a threshold still cuts the sigmoid's probabilities
-    at = metrics.get(name, from_logits=True, threshold=0.5, average="micro")(y, z)
-    assert float(at) == pytest.approx(float(metrics.get(name, threshold=0.5, average="micro")(y, jax.nn.sigmoid(z))))
+    averages = ("macro", "micro", "weighted")
+    from_loss = [metrics.get(name, loss=loss, average=average) for average in averages]  # from_logits off the loss
+    for m in from_loss:
+        assert dict(m.options)["from_logits"] is True
+    at_half = metrics.get(name, from_logits=True, threshold=0.5, average="micro")
+    # the inputs concrete (as eager calls see them), every value in one compiled program
+    got, wants, at, at_want = staged(
+        lambda: (
+            [m(y, z) for m in from_loss],
+            [metrics.get(name, average=average)(y, jax.nn.softmax(z)) for average in averages],
+            at_half(y, z),  # a threshold still cuts the sigmoid's probabilities
+            metrics.get(name, threshold=0.5, average="micro")(y, jax.nn.sigmoid(z)),
+        )
+    )
+    for average, value, want in zip(averages, got, wants, strict=True):
+        assert float(value) == pytest.approx(float(want), rel=1e-6), average
+    assert float(at) == pytest.approx(float(at_want))
 
 
 def test_a_mean_of_zero_total_weight_is_zero_as_keras_but_r2_stays_nan():

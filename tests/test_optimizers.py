@@ -325,6 +325,24 @@ def _trajectory(opt, params, grads):
     return out
 
 
+def _scanned_trajectory(opt, params, grads):
+    """:func:`_trajectory` as ONE compiled program (a scan over the steps): for leaf shapes that
+    no other test runs op by op, where every operation would compile a program of its own."""
+
+    @jax.jit
+    def run(params, grads):
+        def step(carry, g):
+            params, state = carry
+            updates, state = opt.update(g, state, params)
+            params = O.apply_updates(params, updates)
+            return (params, state), params
+
+        return jax.lax.scan(step, (params, opt.init(params)), grads)[1]
+
+    out = run(params, jax.tree.map(lambda *g: np.stack(g), *grads))
+    return [_flat(jax.tree.map(lambda x, t=t: np.asarray(x)[t], out)) for t in range(len(grads))]
+
+
 def _decay_lr(k):
     return 0.1 * 0.5 ** (k / 2)
 
@@ -657,9 +675,9 @@ def test_adafactor_factors_the_last_two_axes_of_a_3d_leaf_and_keeps_scalars_whol
     for ours, kw in options:
         opt = O.adafactor(**ours)
         want = ref_adafactor(*flat, shapes=shapes, **kw)
-        for t, (a, b) in enumerate(zip(_trajectory(opt, params, grads), want, strict=True), 1):
+        for t, (a, b) in enumerate(zip(_scanned_trajectory(opt, params, grads), want, strict=True), 1):
             np.testing.assert_allclose(a, b, rtol=GOLDEN_RTOL, atol=0, err_msg=f"{kw}, step {t}")
-    inner = O.adafactor().init(jax.tree.map(jax.device_put, params)).inner_state[0]
+    inner = jax.eval_shape(O.adafactor().init, params).inner_state[0]  # its structure and shapes
     assert isinstance(inner, O.ScaleByAdafactorState)
     shapes = {k: [None if x[k] is None else x[k].shape for x in inner[1:]] for k in params}
     assert shapes == {"k": [(2, 3, 1), (2, 1, 4), None], "s": [None, None, ()]}  # row_var, col_var, variance
@@ -1483,7 +1501,7 @@ def test_donating_a_state_vmapped_over_learning_rates_leaves_the_callers_rates()
             stacked, states, _ = batched_step(stacked, states, x, y)
         np.testing.assert_array_equal(lrs, values, err_msg=name)  # readable: not donated
         for i, q in enumerate(alone):
-            chex.assert_trees_all_close(jax.tree.map(lambda a, i=i: a[i], stacked), q, rtol=1e-6, atol=1e-7)
+            chex.assert_trees_all_close(jax.tree.map(lambda a, i=i: np.asarray(a)[i], stacked), q, rtol=1e-6, atol=1e-7)
 
 
 def test_a_state_holds_a_buffer_of_its_own_for_every_leaf_so_it_can_be_donated():
@@ -1966,9 +1984,9 @@ def test_scheduled_states_vmap_over_schedule_values_and_rescale():
     ref_a, ref_b = S.cosine_decay(3e-3, 10), S.cosine_decay(1e-2, 10, alpha=0.2)
     for k in range(3):
         u, stacked = update(g, stacked, params)
-        np.testing.assert_allclose(u["w"][:, 0], [-float(ref_a(k)), -float(ref_b(k))], rtol=1e-14)
+        np.testing.assert_allclose(np.asarray(u["w"])[:, 0], [-float(ref_a(k)), -float(ref_b(k))], rtol=1e-14)
     # one model alone, its rate halved: the rest of ITS schedule (1e-2, alpha=0.2) is halved
-    state = jax.tree.map(lambda x: x[1], stacked)
+    state = jax.tree.map(lambda x: jax.device_put(np.asarray(x)[1]), stacked)  # sliced on the host: no program
     state = O.set_learning_rate(state, 0.5 * O.get_learning_rate(state))
     for k in range(3, 6):
         u, state = b.update(g, state, params)

@@ -190,7 +190,7 @@ def test_unit_normalization_matches_keras_and_its_clip_keeps_a_zero_sample_finit
         (y, cache), (y3, _) = layers[0].forward({}, x), layers[1].forward({}, x3)
         return y, layers[0].backward({}, cache, dy)[1], y3
 
-    y, dx, y3 = run(jnp.asarray(x, jnp.float32), jnp.asarray(dy, jnp.float32), jnp.asarray(x3, jnp.float32))
+    y, dx, y3 = (np.asarray(a) for a in run(*(np.asarray(a, np.float32) for a in (x, dy, x3))))
     keras_y = [[0.6, 0.8, 0.0], [1 / 3, -2 / 3, 2 / 3], [0.0, 0.0, 0.0], [0.1, 0.0, 0.0]]
     np.testing.assert_allclose(y, keras_y, rtol=1e-6, atol=1e-7)
     np.testing.assert_allclose(y3, x3 / np.sqrt(np.sum(x3**2, axis=(1, 2), keepdims=True)), rtol=1e-6)
@@ -209,14 +209,18 @@ def test_unit_normalization_in_half_precision_and_of_integers(dtype):
     """A float16 row (300, 400) squares past float16's 65504: computed in float32, it is (0.6,
     0.8) in the input's dtype, and so is the backward. Integers give the default float dtype."""
     layer = L.UnitNormalization()
-    y, cache = layer.forward({}, jnp.asarray([[300.0, 400.0]], dtype))
-    _, dx = layer.backward({}, cache, jnp.asarray([[1.0, 0.0]], dtype))
+
+    @jax.jit  # one program, not one per eager primitive
+    def run(x, dy, xi):
+        y, cache = layer.forward({}, x)
+        return y, layer.backward({}, cache, dy)[1], layer.forward({}, xi)[0]
+
+    y, dx, yi = run(np.asarray([[300.0, 400.0]], dtype), np.asarray([[1.0, 0.0]], dtype), np.array([[3, 4]], np.int32))
     assert y.dtype == dx.dtype == dtype
     np.testing.assert_allclose(np.asarray(y, np.float64), [[0.6, 0.8]], rtol=float(jnp.finfo(dtype).eps))
     np.testing.assert_allclose(
         np.asarray(dx, np.float64), [[0.64 / 500, -0.48 / 500]], rtol=4 * float(jnp.finfo(dtype).eps)
     )
-    yi, _ = layer.forward({}, np.array([[3, 4]], np.int32))
     assert yi.dtype == jnp.result_type(float) and np.allclose(yi, [[0.6, 0.8]])
 
 
@@ -227,9 +231,9 @@ def test_unit_normalization_refuses_the_batch_axis_and_axes_it_does_not_have():
     with pytest.raises(ValueError, match=r"sample's axes 1\.\.1"):
         L.UnitNormalization(axis=2).init(KEY, (3,))
     with pytest.raises(ValueError, match="not the batch axis"):
-        L.UnitNormalization(axis=-2).forward({}, jnp.ones((2, 3)))
+        L.UnitNormalization(axis=-2).forward({}, np.ones((2, 3)))
     with pytest.raises(ValueError, match="needs inputs \\(N, ...\\) with a sample's axis, got 1 axis"):
-        L.UnitNormalization().forward({}, jnp.ones(3))
+        L.UnitNormalization().forward({}, np.ones(3))
     assert repr(L.UnitNormalization(axis=[1, 2])) == "UnitNormalization(axis=(1, 2))"
     assert L.UnitNormalization(axis=1) == L.UnitNormalization(axis=1) != L.UnitNormalization()
 
@@ -239,9 +243,10 @@ def test_unit_normalization_autodiff_equals_its_backward_at_a_zero_sample():
     NaN; fnn's forward clips the squared norm instead, so ``grad="autodiff"``, gradcheck's
     reference and the hand-written backward agree (``r dy``, r = 1e12)."""
     net = fnn.serial(L.Dense(3), L.UnitNormalization())
-    zeros = jax.tree.map(jnp.zeros_like, net.init(KEY, (3,), jnp.float64))
+    zeros = jax.tree.map(lambda a: np.zeros(a.shape, a.dtype), jax.eval_shape(lambda: net.init(KEY, (3,), jnp.float64)))
     x, t = np.random.default_rng(0).normal(size=(4, 3)), np.random.default_rng(1).normal(size=(4, 3))
-    manual, auto = (fnn.value_and_grad(net, "mse", mode=mode)(zeros, x, t) for mode in ("manual", "autodiff"))
+    both = jax.jit(lambda *a: [fnn.value_and_grad(net, "mse", mode=m)(*a) for m in ("manual", "autodiff")])
+    manual, auto = both(zeros, x, t)  # one program, not one per eager primitive
     chex.assert_trees_all_close(manual, auto, rtol=1e-12)
     assert np.all(np.isfinite(jax.tree.leaves(auto)[0]))
     assert fnn.gradcheck(net, "mse", zeros, x, t).passed
@@ -329,10 +334,15 @@ def test_layernorm_takes_integer_inputs_in_its_params_dtype():
     params = {"scale": np.arange(1.0, 5.0), "offset": np.linspace(-1, 1, 4)}
     xi = np.array([[3, 1, 4, 1], [5, 9, 2, 6]], np.int32)
     dy = np.random.default_rng(1).normal(size=(2, 4))
-    (yi, ci), (yf, cf) = (layer.forward(params, x) for x in (xi, xi.astype(np.float64)))
+
+    @jax.jit  # one program for both inputs, not one per eager primitive
+    def run(params, xs, dy):
+        return [(lambda yc: (yc[0], layer.backward(params, yc[1], dy)))(layer.forward(params, x)) for x in xs]
+
+    (yi, gi), (yf, gf) = run(params, (xi, xi.astype(np.float64)), dy)
     assert yi.dtype == jnp.float64
     np.testing.assert_array_equal(yi, yf)
-    chex.assert_trees_all_equal(layer.backward(params, ci, dy), layer.backward(params, cf, dy))
+    chex.assert_trees_all_equal(gi, gf)
 
 
 @functools.partial(jax.jit, static_argnums=0)
@@ -1031,13 +1041,16 @@ def test_dropout_vmapped_over_keys_draws_each_keys_own_mask(impl):
     first key; a network's Dropout masks, vmapped over models' keys (fit_many), are each key's
     own, as when each model runs alone."""
     net = fnn.serial(L.Dropout(0.5), L.Dense(3), L.Dropout(0.5))
-    params = jax.tree.map(np.zeros_like, net.init(jax.random.PRNGKey(0), (4,)))  # zeros: only the masks show
+    shapes = jax.eval_shape(lambda: net.init(jax.random.PRNGKey(0), (4,)))
+    params = jax.tree.map(lambda a: np.zeros(a.shape, a.dtype), shapes)  # zeros: only the masks show
     x = np.ones((2, 4))
-    keys = jax.random.split(jax.random.key(1, impl=impl), 3)
-    masks = jax.jit(lambda k: net.forward(params, x, key=k, train=True)[1])  # one program, vmapped or not
-    stacked = jax.vmap(masks)(keys)
+    keys = jax.jit(lambda k: jax.random.split(k, 3))(jax.random.key(1, impl=impl))  # one program, not eager ones
+    masks = lambda k: net.forward(params, x, key=k, train=True)[1]
+    # vmapped, and each key's alone: one program
+    stacked, alone = jax.jit(lambda ks: (jax.vmap(masks)(ks), [masks(ks[i]) for i in range(3)]))(keys)
+    stacked = jax.tree.map(np.asarray, stacked)
     for i in range(3):
-        chex.assert_trees_all_equal(jax.tree.map(lambda a, i=i: a[i], stacked), masks(keys[i]))
+        chex.assert_trees_all_equal(jax.tree.map(lambda a, i=i: a[i], stacked), alone[i])
 
 
 def test_dropout_eval_is_identity_and_train_needs_key():
@@ -1241,11 +1254,15 @@ def test_output_shape_is_traced_without_side_effects():
 def test_dense_skips_the_identity_by_its_function_not_its_name():
     square = fnn.activations.Activation("linear", lambda x: x * x, lambda x, y, dy: 2 * x * dy)
     layer = L.Dense(2, activation=square)
-    params = {"w": jnp.asarray([[1.0, -2.0]]), "b": jnp.asarray([0.5, 0.0])}
-    x = jnp.asarray([[3.0]])
-    y, cache = layer.forward(params, x)
+    params = {"w": np.asarray([[1.0, -2.0]]), "b": np.asarray([0.5, 0.0])}
+
+    @jax.jit  # one program, not one per eager primitive
+    def run(params, x):
+        y, cache = layer.forward(params, x)
+        return y, layer.backward(params, cache, jnp.ones_like(y))
+
+    y, (grads, dx) = run(params, np.asarray([[3.0]]))
     np.testing.assert_array_equal(y, [[12.25, 36.0]])  # (3 + 0.5)^2, (-6)^2: squared, not skipped
-    grads, dx = layer.backward(params, cache, jnp.ones_like(y))
     np.testing.assert_array_equal(grads["b"], [7.0, -12.0])
     np.testing.assert_array_equal(dx, [[7.0 * 1.0 - 12.0 * -2.0]])
     assert L.Dense(2, activation="linear") == L.Dense(2)  # the real identity is still skipped
@@ -1350,7 +1367,7 @@ def test_a_layer_whose_init_needs_numpy_trains_evaluates_and_predicts_as_a_trace
     losses = [[h["loss"][0] for h in s.histories] for s in sweeps]
     assert losses[0] == pytest.approx(losses[1], rel=1e-6) and losses[0][0] != losses[0][1]
     # params of another width are still named against the eager init
-    wide = [{"w": jnp.zeros((3, 5))}, {"w": jnp.zeros((5, 1)), "b": jnp.zeros(1)}]
+    wide = [{"w": np.zeros((3, 5))}, {"w": np.zeros((5, 1)), "b": np.zeros(1)}]
     with pytest.raises(ValueError, match=r"params\[0\]\['w'\] has shape \(3, 5\), the network builds \(3, 4\)"):
         fnn.predict(numpy_net, wide, x)
 
@@ -1539,18 +1556,19 @@ def test_layer_norm_in_half_precision_casts_its_params_to_its_float32_statistics
     """float16 scale and offset meet LayerNorm's float32 statistics: cast, as standard promotion
     would, so "strict" runs it with the same numbers (forward and backward)."""
     layer = L.LayerNorm()
-    _, p = layer.init(KEY, (3,), jnp.float16)
-    p = {"scale": p["scale"] * jnp.float16(1.5), "offset": p["offset"] + jnp.float16(0.25)}
-    x = jnp.asarray(np.random.default_rng(0).normal(size=(4, 3)), jnp.float16)
+    p = _like_init(lambda: layer.init(KEY, (3,), jnp.float16)[1])  # init's ones and zeros
+    p = {"scale": np.asarray(p["scale"]) * np.float16(1.5), "offset": np.asarray(p["offset"]) + np.float16(0.25)}
+    x = np.asarray(np.random.default_rng(0).normal(size=(4, 3)), np.float16)
 
-    def run():
+    @jax.jit  # one program (traced again under the other setting: it is part of jit's cache key)
+    def run(p, x):
         y, cache = layer.forward(p, x)
         return y, layer.backward(p, cache, jnp.ones_like(y))
 
     with jax.numpy_dtype_promotion("strict"):
-        got = run()
+        got = run(p, x)
     assert got[0].dtype == jnp.float16
-    chex.assert_trees_all_equal(got, run())
+    chex.assert_trees_all_equal(got, run(p, x))
 
 
 def test_float32_params_and_int32_labels_under_x64_run_under_dtype_promotion_strict_with_the_default_s_numbers():

@@ -77,9 +77,14 @@ def _keras_sgd_reference(p, x, y, *, lr, batch_size, epochs, orders):
     return p, losses
 
 
+@jax.jit  # one program per kind of key (every epoch's), not an eager one per primitive
+def _perm_key(key, epoch):
+    return jax.random.split(jax.random.fold_in(key, epoch))[0]
+
+
 def _perm(key, epoch, n):
     """The permutation fit draws for ``epoch`` (documented: fold_in(key, epoch), first split)."""
-    return data.permutation(jax.random.split(jax.random.fold_in(key, epoch))[0], n)
+    return data.permutation(_perm_key(key, epoch), n)
 
 
 @pytest.mark.parametrize("batch_size,shuffle", [(3, False), (3, True), (10, False), (1, True)])
@@ -129,7 +134,7 @@ def test_epoch_orders_drawn_in_blocks_are_each_epochs_documented_order(impl, mon
     past the last epoch is asked for, and without Dropout no per-epoch key program runs."""
     block = _loop.KEY_BLOCK
     key = jax.random.PRNGKey(7) if impl == "raw" else jax.random.key(7, impl=impl)
-    stacked = jax.random.split(key, 3)
+    stacked = jax.jit(lambda k: jax.random.split(k, 3))(key)  # one program, not eager ones
     epochs = 2 * block + 5
     asked = []
     plain_call = _loop.call_through_store
@@ -140,7 +145,8 @@ def test_epoch_orders_drawn_in_blocks_are_each_epochs_documented_order(impl, mon
     @jax.jit  # the documented keys of one epoch, the key's and the stacked keys': one program, not eager ones
     def documented_keys(k, ks, epoch):
         split = lambda k: jax.random.split(jax.random.fold_in(k, epoch))
-        return split(k), [split(ks[i])[0] for i in range(len(ks))]
+        perm_key, drop_key = split(k)  # unstacked in the program, not by an eager one
+        return (perm_key, drop_key), [split(ks[i])[0] for i in range(len(ks))]
 
     def expected(k, ks, epoch):
         (perm_key, drop_key), perm_keys = documented_keys(k, ks, epoch)
@@ -163,7 +169,7 @@ def test_epoch_orders_drawn_in_blocks_are_each_epochs_documented_order(impl, mon
                 perms, none = many(epoch)
                 assert none is None and perms.shape == (3, 13) and perms.dtype == np.int32
                 for i in range(3):
-                    np.testing.assert_array_equal(perms[i], want_many[i])
+                    np.testing.assert_array_equal(np.asarray(perms)[i], want_many[i])
     blocks = [r for r in asked if r.endswith("_block")]
     if impl in ("rbg", "unsafe_rbg"):
         # three blocks cover the epochs, each asked for once per source and x64 setting (the
@@ -446,8 +452,10 @@ def test_a_schedule_with_other_values_compiles_nothing_and_resumes_from_a_checkp
     with compiles() as c:
         second = fnn.fit(NET, params, O.adam(S.cosine_decay(1e-2, 100)), MSE, x, y, epochs=2, **kw)
     assert c.count == 0
-    for run, rate in ((first, 3e-3), (second, 1e-2)):
-        rates = np.asarray(jax.jit(S.cosine_decay(rate, 100))(np.arange(6)))  # one program, not one per op
+    # both schedules' rates: one program, not one per schedule or per op
+    both_rates = jax.jit(lambda steps: [S.cosine_decay(rate, 100)(steps) for rate in (3e-3, 1e-2)])(np.arange(6))
+    for run, rates in zip((first, second), both_rates, strict=True):
+        rates = np.asarray(rates)
         want = _numpy_scheduled_adam(params, x, y, rates, batch_size=4, epochs=2)
         chex.assert_trees_all_close(run.params, want, rtol=1e-12, atol=1e-15)
     path = str(tmp_path / "run.npz")
@@ -1045,7 +1053,7 @@ def test_padded_last_batch_fit_many_equals_the_unpadded_fit_many(case, epoch_spe
     kw = {k: v for k, v in kw.items() if k not in ("sample_weight", "class_weight")}  # fit only
     if "validation_data" in kw:
         kw["validation_data"] = kw["validation_data"][:2]
-    k0, k1 = jax.random.split(KEY)
+    k0, k1 = jax.device_put(tuple(np.asarray(jax.random.split(KEY))))  # unstacked by NumPy: no programs
     stacked = jax.device_put(  # stacked by NumPy: no stack program
         jax.tree.map(lambda *a: np.stack(a), PAD_NET.init(k0, (4,), jnp.float64), PAD_NET.init(k1, (4,), jnp.float64))
     )
@@ -1262,6 +1270,12 @@ def test_training_inside_cancelled_by_stops_before_the_epoch_after_the_event_is_
     assert other.history.epochs_run == 5
 
 
+def _two_models(params):
+    """Two copies of ``params`` stacked for fit_many, on the device: stacked by NumPy (an eager
+    jnp.stack compiles a program per leaf's shape)."""
+    return jax.device_put(jax.tree.map(lambda a: np.stack([a, a]), params))
+
+
 def test_under_a_disallowing_transfer_guard_every_entry_point_trains_as_unguarded():
     # jax.transfer_guard("disallow") refuses implicit transfers only: fnn puts what it makes on the
     # host (the epochs' orders and numbers, its default keys) on the device with jax.device_put and
@@ -1270,7 +1284,7 @@ def test_under_a_disallowing_transfer_guard_every_entry_point_trains_as_unguarde
     params = net.init(jax.random.PRNGKey(0), (3,))
     x_np, y_np = np.random.default_rng(0).normal(size=(10, 3)), np.arange(10) % 2
     x, y = jax.device_put((x_np, y_np))
-    stacked = jax.tree.map(lambda a: jnp.stack([a, a]), params)
+    stacked = _two_models(params)
     loss = fnn.losses.get("sparse_categorical_crossentropy", from_logits=True)
     kw = dict(batch_size=4, epochs=2, verbose=0)
     runs = {  # fit without a key: its default PRNGKey(0); sweep: the seeds' keys
@@ -1299,7 +1313,7 @@ def test_jax_nan_and_inf_debugging_names_the_operation_of_a_diverging_fit(flag, 
     x = np.random.default_rng(0).normal(size=(30, 4)).astype(np.float32)
     y = 3 * x[:, :1]
     before = fnn.evaluate(net, params, "mse", x, y)
-    stacked = jax.tree.map(lambda a: jnp.stack([a, a]), params)
+    stacked = _two_models(params)
     opt = O.sgd(1e3)
     with getattr(jax, flag)(True), contextlib.redirect_stdout(io.StringIO()):  # JAX's note of the re-run
         with pytest.raises(FloatingPointError, match=rf"invalid value \({found}\) encountered in scan"):
@@ -1307,7 +1321,7 @@ def test_jax_nan_and_inf_debugging_names_the_operation_of_a_diverging_fit(flag, 
         with pytest.raises(FloatingPointError, match=rf"invalid value \({found}\) encountered in scan"):
             fnn.fit_many(net, stacked, opt, "mse", x, y, batch_size=8, epochs=3)
         step = fnn.train_step(net, "mse", opt)
-        p, s = jax.tree.map(jnp.copy, params), opt.init(params)
+        p, s = jax.tree.map(lambda a: jax.device_put(np.array(a)), params), opt.init(params)  # a copy
         with pytest.raises(FloatingPointError, match=rf"invalid value \({found}\)"):
             for _ in range(5):
                 p, s, _ = step(p, s, x, y)
@@ -1352,22 +1366,27 @@ def test_a_whole_batch_loss_validates_in_keras_batches_by_default():
     dice = fnn.losses.get("dice")
     assert dice.whole_batch and not fnn.losses.get("dice", axis=-1).whole_batch and not MSE.whole_batch
 
+    @jax.jit  # dice of the two validation batches and of the whole: one program, not one per primitive
+    def dices(params):
+        pred = net.apply(params, x_val).astype(jnp.float64)  # float64, whatever the params' dtype
+        return [fnn.losses.dice(y_val[s], pred[s]) for s in (slice(0, 8), slice(8, 10), slice(0, 10))]
+
     def keras(params):  # Keras's val_loss: batches of 8, weighted by their sizes
-        pred = np.asarray(net.apply(params, x_val), np.float64)
-        return sum(n * float(fnn.losses.dice(y_val[s], pred[s])) for n, s in ((8, slice(0, 8)), (2, slice(8, 10)))) / 10
+        first, last, _ = dices(params)
+        return (8 * float(first) + 2 * float(last)) / 10
 
     params = net.init(KEY, (4,), jnp.float64)
     kw = dict(batch_size=8, epochs=1, verbose=0, validation_data=(x_val, y_val))
     run = fnn.fit(net, params, O.sgd(0.1), dice, x, y, key=KEY, **kw)
-    whole = float(fnn.losses.dice(y_val, net.apply(run.params, x_val)))
+    whole = float(dices(run.params)[2])
     assert abs(keras(run.params) - whole) > 0.02  # one batch of 10 differs
     np.testing.assert_allclose(run.history["val_loss"][-1], keras(run.params), rtol=1e-6)
     explicit = fnn.fit(net, params, O.sgd(0.1), dice, x, y, key=KEY, validation_batch_size=8, **kw)
     assert explicit.history["val_loss"] == run.history["val_loss"]
     # fit_many and sweep: a learning rate of 0 keeps the params, whose val_loss is known
-    stacked = jax.tree.map(lambda a: a[None], params)
+    stacked = jax.tree.map(lambda a: np.asarray(a)[None], params)
     keep = fnn.fit_many(net, stacked, O.sgd(0.0), dice, x, y, key=KEY[None], **kw)
     swept = fnn.sweep(net, O.sgd(0.1), dice, x, y, learning_rates=[0.0], input_shape=(4,), **kw)
     for result in (keep, swept):
-        first = jax.tree.map(lambda a: a[0], result.params)
+        first = jax.tree.map(lambda a: np.asarray(a)[0], result.params)
         np.testing.assert_allclose(result.histories[0]["val_loss"][-1], keras(first), rtol=1e-6)

@@ -83,6 +83,14 @@ def compiles():
     return CompileCounter
 
 
+def staged(fn):
+    """``fn()`` as ONE compiled program. fn's inputs are constants of the trace (concrete NumPy
+    values), so losses and metrics take the path of concrete inputs (their label and value checks
+    on the host), but their operations are staged into one program rather than compiled one by
+    one, as an eager call's are."""
+    return jax.jit(fn)()
+
+
 def run_python_json(code: str, *args: str, timeout: float = 300) -> dict:
     """Runs ``python -c code args...`` in a fresh process on the CPU and returns the JSON object
     its last line of output prints (a fresh process: JAX's persistent cache is set up at start)."""

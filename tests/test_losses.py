@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import swapped
+from conftest import staged, swapped
 from hypothesis import given, settings, strategies as st
 
 import fnn
@@ -329,13 +329,6 @@ def _cases():
 
 CASES = _cases()
 IDS = [c[0] for c in CASES]
-
-
-def staged(fn):
-    """``fn()`` as ONE compiled program. fn's inputs are constants of the trace (concrete NumPy
-    values), so the losses take the path of concrete inputs (their label and value checks on the
-    host), but their operations are staged into one program rather than compiled one by one."""
-    return jax.jit(fn)()
 
 
 def _fn(name):

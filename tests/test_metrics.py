@@ -10,7 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import swapped
+from conftest import staged, swapped
 from hypothesis import given, settings, strategies as st
 
 import fnn
@@ -22,13 +22,6 @@ RNG = np.random.default_rng(0)
 
 
 # ---------------------------------------------------------------- NumPy references (float64)
-
-
-def staged(fn):
-    """``fn()`` as ONE compiled program. fn's inputs are constants of the trace (concrete NumPy
-    values), so the metrics take the path of concrete inputs (their checks on the host), but
-    their operations are staged into one program rather than compiled one by one."""
-    return jax.jit(fn)()
 
 
 def ref_binary(y_true, y_pred, threshold=0.5):

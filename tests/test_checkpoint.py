@@ -697,7 +697,7 @@ def test_save_refuses_leaves_load_could_not_read_and_keeps_the_previous_file(tmp
     checkpoint.save(path, params=_params(), epoch=3)
     before = path.read_bytes()
     for kw, where in (
-        (dict(params={"w": jax.device_put(np.ones(2)), "name": "dense"}), r"params\['name'\]: .*got str of dtype <U5"),
+        (dict(params={"w": jnp.ones(2), "name": "dense"}), r"params\['name'\]: .*got str of dtype <U5"),
         (dict(params=_params(), opt_state=[np.array([None, 1], dtype=object)]), r"opt_state\[0\]: .*dtype object"),
         (dict(params=_params(), mask=np.array(["a", "b"])), r"extra 'mask': .*dtype <U1"),
     ):

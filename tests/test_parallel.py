@@ -128,13 +128,6 @@ def _zero_params():
     )
 
 
-def _model(res, i):
-    """Model ``i`` of a sweep or fit_many ``res``: its params, opt_state and history, indexed on
-    the host."""
-    take = lambda tree: jax.tree.map(lambda a: np.asarray(a)[i], tree)
-    return argparse.Namespace(params=take(res.params), opt_state=take(res.opt_state), history=res.histories[i])
-
-
 def _with_hparams(state, **values):
     return state._replace(
         hparams={
@@ -180,9 +173,7 @@ def test_sweep_equals_separate_fits(swept):
         with warnings.catch_warnings():  # the state's swept values win over OPT's, as fit warns
             warnings.filterwarnings("ignore", "fit: opt_state holds", RuntimeWarning)
             ref = fnn.fit(NET, p0, OPT, LOSS, x, y, key=fit_key, opt_state=state, verbose=0, **SETTINGS)
-        # model i taken out on the host (res.result's eager index compiles a program per leaf
-        # shape; result() itself is tested below)
-        got = _model(res, i)
+        got = res.result(i)
         # the swept values sit in the state where a freshly built optimizer puts them
         built = fnn.optimizers.sgd(c["learning_rate"], momentum=0.9, weight_decay=c["weight_decay"] or 1.0)
         want = {**built.init(p0).hparams, "weight_decay": c["weight_decay"]}
@@ -286,9 +277,8 @@ def test_fit_many_fills_the_models_optimizer_states_on_the_host():
 
     compiled, (first, second) = _compiled_names(both)
     assert compiled == []
-    init_alone = jax.jit(fnn.optimizers.adamax(0.01).init)  # one program (eagerly, zeros per leaf shape)
     for i in (0, 4):
-        alone = init_alone(inits[i])
+        alone = fnn.optimizers.adamax(0.01).init(inits[i])
         chex.assert_trees_all_equal(jax.tree.map(lambda a, i=i: np.asarray(a)[i], first.opt_state), alone)
     for name, value in {"learning_rate": 0.05, "b1": 0.8, "b2": 0.999}.items():
         got = second.opt_state.hparams[name]
@@ -313,10 +303,9 @@ def test_fit_many_builds_a_computed_optimizer_state_in_one_program():
     compiled, first = _compiled_names(run)
     assert compiled.count("jit(opt_init)") == 1 and "jit(broadcast_in_dim)" not in compiled
     assert "jit(opt_init)" not in _compiled_names(run)[0]
-    init_alone = jax.jit(halves.init)  # one program (eagerly, a multiply per leaf shape)
     for i in (0, 2):
         chex.assert_trees_all_equal(
-            jax.tree.map(lambda a, i=i: np.asarray(a)[i], first.opt_state), init_alone(inits[i])
+            jax.tree.map(lambda a, i=i: np.asarray(a)[i], first.opt_state), halves.init(inits[i])
         )
 
 
@@ -333,7 +322,7 @@ def test_fit_many_with_one_shared_key(swept, compiles):
     assert c.count <= 2  # the per-epoch key helpers for one key's shape; no epoch program
     for i in (0, 5):
         ref = fnn.fit(NET, inits[i], OPT, LOSS, x, y, key=key, verbose=0, **SETTINGS)
-        chex.assert_trees_all_close(_model(res, i).params, ref.params, rtol=1e-12, atol=1e-14)
+        chex.assert_trees_all_close(res.result(i).params, ref.params, rtol=1e-12, atol=1e-14)
         np.testing.assert_allclose(res.histories[i]["val_loss"], ref.history["val_loss"], rtol=1e-12)
     assert res.configs == [{}] * 8
 
@@ -344,15 +333,14 @@ def test_fit_many_equals_fit_with_any_kind_of_key(impl):
     the first key; fit_many's models still each shuffle and drop out as fit does with their own
     key (Dropout's masks, the network's and the epochs' keys drawn one model at a time)."""
     x, y = _data()
-    # the keys and each model's own, split and indexed in one program (eagerly, one per operation)
-    keys, each = jax.jit(lambda: (ks := jax.random.split(jax.random.key(5, impl=impl), 2), [ks[0], ks[1]]))()
+    keys = jax.random.split(jax.random.key(5, impl=impl), 2)
     inits = [NET.init(jax.random.PRNGKey(s), (4,)) for s in (0, 1)]
     stacked = jax.device_put(jax.tree.map(lambda *a: np.stack(a), *inits))  # NumPy: no stack program
     settings = dict(batch_size=7, epochs=2, unroll=1)  # no validation pass: not what is tested
     res = fnn.fit_many(NET, stacked, OPT, LOSS, x, y, key=keys, **settings)
     for i in (0, 1):
-        ref = fnn.fit(NET, inits[i], OPT, LOSS, x, y, key=each[i], verbose=0, **settings)
-        chex.assert_trees_all_close(_model(res, i).params, ref.params, rtol=1e-5, atol=1e-6)
+        ref = fnn.fit(NET, inits[i], OPT, LOSS, x, y, key=keys[i], verbose=0, **settings)
+        chex.assert_trees_all_close(res.result(i).params, ref.params, rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(res.histories[i]["loss"], ref.history["loss"], rtol=1e-5)
 
 
@@ -597,9 +585,6 @@ def test_sweep_and_fit_many_bad_input(compiles):
     stacked = jax.tree.map(lambda a: np.stack([a, a]), p)
     unstacked = jax.device_put([{"w": np.zeros((2, 4, 8)), "b": np.zeros((3, 8))}, {}, {}])  # NumPy: no program
     three_keys = jax.random.split(jax.random.PRNGKey(0), 3)
-    # one model's optimizer state (zeros of its shapes, as the params): opt.init's eager zeros
-    # would compile a program per leaf shape
-    one_state = jax.tree.map(lambda s: np.zeros(s.shape, s.dtype), jax.eval_shape(OPT.init, p))
     with compiles() as c:
         with pytest.raises(ValueError, match="no hyperparameter 'weight_decay'.*learning_rate.*weight_decay=0"):
             fnn.sweep(NET, fnn.optimizers.sgd(0.1), LOSS, x, y, weight_decays=[0.0, 0.1])
@@ -679,15 +664,15 @@ def test_sweep_and_fit_many_bad_input(compiles):
     with pytest.raises(ValueError, match="same number of samples"):
         fnn.fit_many(NET, stacked, OPT, LOSS, x, y[:-1])
     with pytest.raises(ValueError, match="opt_state must be stacked"):
-        fnn.fit_many(NET, stacked, OPT, LOSS, x, y, opt_state=one_state)
+        fnn.fit_many(NET, stacked, OPT, LOSS, x, y, opt_state=OPT.init(p))
     # combinations are checked on the initial states' values (after their init, before training)
     nesterov = fnn.optimizers.sgd(0.1, momentum=0.9, nesterov=True)
     with pytest.raises(ValueError, match="nesterov=True requires momentum > 0 and dampening == 0"):
-        fnn.sweep(NET, nesterov, LOSS, x, y, hparams={"momentum": [0.5, 0.0]}, dtype=jnp.float64)
+        fnn.sweep(NET, nesterov, LOSS, x, y, hparams={"momentum": [0.5, 0.0]})
     # a warmup from 0: no factor of the schedule makes the first update use the swept rate
     warmup = fnn.optimizers.sgd(fnn.schedules.warmup_cosine_decay(0.0, 1e-2, 4, 40))
     with pytest.raises(ValueError, match="learning_rate=0.1: learning_rate follows a schedule that gives 0"):
-        fnn.sweep(NET, warmup, LOSS, x, y, learning_rates=[0.1], dtype=jnp.float64)
+        fnn.sweep(NET, warmup, LOSS, x, y, learning_rates=[0.1])
 
 
 # --------------------------------------------------------------------------------------------
@@ -836,9 +821,8 @@ def test_fit_many_s_misfit_leaf_says_per_model_and_sweep_names_its_input_shape()
     input_shape, whichever of the two is wrong."""
     net = fnn.mlp([6, 3])
     k0, k1 = jax.random.split(jax.random.PRNGKey(0))
-    # stacked by NumPy: an eager stack compiles a program per leaf shape
-    stacked = jax.device_put(jax.tree.map(lambda *a: np.stack(a), net.init(k0, (5,)), net.init(k1, (5,))))
-    stacked[1]["w"] = jax.device_put(np.zeros((2, 7, 3)))
+    stacked = jax.tree.map(lambda *a: jnp.stack(a), net.init(k0, (5,)), net.init(k1, (5,)))
+    stacked[1]["w"] = jnp.zeros((2, 7, 3))
     x, y = np.ones((8, 5), np.float32), np.zeros((8, 3), np.float32)
     with pytest.raises(
         ValueError,

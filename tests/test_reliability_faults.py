@@ -220,15 +220,11 @@ def test_shuffle_order_and_dropout_each_follow_the_key():
 RELU = fnn.mlp([3, 2], activation="relu")
 
 
-# epoch 0's shuffle key, as fit draws it, in one program (eagerly, a program per operation)
-_epoch0_key = jax.jit(lambda key: jax.random.split(jax.random.fold_in(key, 0))[0])
-
-
 def _overflowing(position, key):
     """Finite data (it passes the NaN check) with one sample of 1e200 whose loss overflows to inf;
     returns the data, the epoch-0 order fit uses, and the row of the bad sample."""
     x, y = _problem(11, seed=1)
-    order = data.permutation(_epoch0_key(key), 11)
+    order = data.permutation(jax.random.split(jax.random.fold_in(key, 0))[0], 11)
     bad = int(order[0] if position == "first batch" else order[-1])
     x[bad] = 1e200
     return x, y, order
@@ -259,7 +255,7 @@ def test_terminate_on_nan_stops_at_the_first_bad_batch_with_last_finite_state(tm
     assert res.history.epochs_run == 1 and not np.isfinite(res.history["loss"][0])
     # Replay with the single-step API in fit's order (batches of 4, 4, 3).
     step = fnn.train_step(RELU, MSE, OPT)
-    p, s = _fresh(params), jax.jit(OPT.init)(params)  # one program (eagerly, zeros per leaf shape)
+    p, s = _fresh(params), OPT.init(params)
     good = 0
     for start in (0, 4, 8):
         idx = order[start : start + 4]
@@ -296,17 +292,9 @@ def test_without_terminate_on_nan_fit_warns_once_pointing_at_the_caller():
 
 def _both(net, loss, params, x, y):
     """(manual, autodiff) (value, grads), jitted together: one compilation per call."""
-    return _all_both([(net, loss, params, x, y)])[0]
-
-
-def _all_both(cases):
-    """:func:`_both` of each ``(net, loss, params, x, y)`` in ``cases``, all jitted together: one
-    compilation for them all."""
-    grads = [
-        (fnn.value_and_grad(net, loss, "manual"), fnn.value_and_grad(net, loss, "autodiff")) for net, loss, *_ in cases
-    ]
-    args = [tuple(case[2:]) for case in cases]
-    return jax.jit(lambda args: [(manual(*a), auto(*a)) for (manual, auto), a in zip(grads, args, strict=True)])(args)
+    manual = fnn.value_and_grad(net, loss, "manual")
+    auto = fnn.value_and_grad(net, loss, "autodiff")
+    return jax.jit(lambda p, a, b: (manual(p, a, b), auto(p, a, b)))(params, x, y)
 
 
 def _finite(tree):
@@ -333,12 +321,11 @@ def test_mae_at_zero_residual_is_finite_and_matches_autodiff():
     rng = np.random.default_rng(1)
     params = net.init(KEY, (3,), jnp.float64)
     x = rng.normal(size=(6, 3))
-    out = np.asarray(jax.jit(net.apply)(params, x))  # one program (eagerly, one per operation)
-    y = out.copy()
+    y = np.asarray(net.apply(params, x)).copy()
     y[::2] += rng.normal(size=(3, 2))  # half the residuals exactly 0
     mae = fnn.losses.get("mae")
     (value, g), (value_a, g_a) = _both(net, mae, params, x, y)
-    r = out - y
+    r = np.asarray(net.apply(params, x)) - y
     d = np.where(r >= 0, 1.0, -1.0) / r.size  # the documented +1 at r == 0
     np.testing.assert_allclose([value, value_a], np.abs(r).mean(), rtol=1e-12)
     np.testing.assert_allclose(g[0]["w"], x.T @ d, rtol=1e-12)
@@ -366,18 +353,10 @@ def test_saturated_outputs_and_huge_logits_give_finite_exact_gradients(dtype):
     log_q -= np.log(np.exp(log_q).sum(1, keepdims=True))
     with np.errstate(over="ignore"):
         sigmoid = 1 / (1 + np.exp(-z))  # exp(1e4) = inf -> exactly 0
-    # probabilities exactly 0 and 1 through a sigmoid output and the clipped binary CE (below)
-    sig = fnn.mlp([3], output_activation="sigmoid")
-    bce = fnn.losses.get("binary_crossentropy")
-    # the four cases' gradients in one program
-    *each, sig_grads = _all_both(
-        [
-            (net, loss, params, x, jax.device_put(np.asarray(y, dtype if y.dtype.kind == "f" else None)))
-            for loss, y in cases.values()
-        ]
-        + [(sig, bce, params, x, jax.device_put(np.asarray(onehot, dtype)))]
-    )
-    for name, ((value, g), (value_a, g_a)) in zip(cases, each, strict=True):
+    for name, (loss, y) in cases.items():
+        (value, g), (value_a, g_a) = _both(
+            net, loss, params, x, jax.device_put(np.asarray(y, dtype if y.dtype.kind == "f" else None))
+        )
         assert _finite((value, g)), name
         if name == "binary_ce_logits":
             dz = (sigmoid - onehot) / z.size
@@ -388,7 +367,10 @@ def test_saturated_outputs_and_huge_logits_give_finite_exact_gradients(dtype):
         np.testing.assert_allclose([value, value_a], want, **tol, err_msg=name)
         np.testing.assert_allclose(g[0]["w"], np.asarray(x, np.float64).T @ dz, **tol, err_msg=name)
         chex.assert_trees_all_close(g, g_a, **tol)
-    (value, g), (value_a, g_a) = sig_grads
+    # probabilities exactly 0 and 1 through a sigmoid output and the clipped binary CE
+    sig = fnn.mlp([3], output_activation="sigmoid")
+    bce = fnn.losses.get("binary_crossentropy")
+    (value, g), (value_a, g_a) = _both(sig, bce, params, x, jax.device_put(np.asarray(onehot, dtype)))
     assert _finite((value, g)) and _finite(g_a)
     npdt = np.dtype(dtype)
     eps = npdt.type(1e-7)  # the clip bounds live in the data's dtype
@@ -503,8 +485,8 @@ def test_bfloat16_params_train_with_float32_moments(tmp_path):
     # float32 rounding -- which bfloat16 moments (8-bit mantissa) could not.
     one = fnn.fit(net, params, OPT, MSE, x, y, batch_size=12, epochs=1, shuffle=False, verbose=0)
     # (fit holds x in bfloat16 and the targets in float32, as Keras's losses take them)
-    _, g = jax.jit(fnn.value_and_grad(net, MSE, "manual"))(  # cast by NumPy: no convert programs
-        params, jax.device_put(x.astype(ml_dtypes.bfloat16)), jax.device_put(y.astype(np.float32))
+    _, g = jax.jit(fnn.value_and_grad(net, MSE, "manual"))(
+        params, jnp.asarray(x, jnp.bfloat16), jnp.asarray(y, jnp.float32)
     )
     one_b1, one_b2 = np.float32(1) - np.float32(0.9), np.float32(1) - np.float32(0.999)
     for leaf, mu, nu, grad in zip(

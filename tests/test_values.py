@@ -21,18 +21,13 @@ class _Unhashable:
     __hash__ = None  # type: ignore[assignment]  # compared by identity, as a user's object would be
 
 
-def _put(value, dtype=None):
-    """A concrete jax array placed from NumPy (an eager jnp.asarray compiles a program per dtype)."""
-    return jax.device_put(np.asarray(value, dtype))
-
-
 def test_concrete_arrays_are_keyed_by_dtype_shape_and_bytes():
-    a = _put(0.9, np.float32)
-    assert bound(_f, a) == bound(_f, _put(0.9, np.float32))
-    assert hash(bound(_f, a)) == hash(bound(_f, _put(0.9, np.float32)))
-    assert bound(_f, a) != bound(_f, _put(0.5, np.float32))
-    assert bound(_f, a) != bound(_f, _put(0.9, np.float16))  # another dtype: another constant
-    assert bound(_f, _put(np.ones((2, 1)))) != bound(_f, _put(np.ones((1, 2))))  # same bytes, another shape
+    a = jnp.asarray(0.9, jnp.float32)
+    assert bound(_f, a) == bound(_f, jnp.asarray(0.9, jnp.float32))
+    assert hash(bound(_f, a)) == hash(bound(_f, jnp.asarray(0.9, jnp.float32)))
+    assert bound(_f, a) != bound(_f, jnp.asarray(0.5, jnp.float32))
+    assert bound(_f, a) != bound(_f, jnp.asarray(0.9, jnp.float16))  # another dtype: another constant
+    assert bound(_f, jnp.ones((2, 1))) != bound(_f, jnp.ones((1, 2)))  # same bytes, another shape
     assert bound(_f, jnp.asarray(0.9)) != bound(_f, jnp.asarray(0.9, jnp.asarray(0.9).dtype))  # weak type
     assert bound(_f, b1=np.array([1.0, 2.0])) == bound(_f, b1=np.array([1.0, 2.0]))
     assert bound(_f, np.array([1.0, 2.0])) != bound(_f, np.array([1.0, 3.0]))

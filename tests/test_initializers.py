@@ -9,7 +9,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import staged
 
 import fnn
 from fnn import initializers as I
@@ -89,21 +88,12 @@ def test_plain_random_initializers():
 
 
 def test_constant_initializers():
-    # every fill in one compiled program
-    zeros, ones, constant, z, scalar = staged(
-        lambda: (
-            I.zeros()(KEY, (2, 3)),
-            I.ones()(KEY, (4,)),
-            I.constant(2.5)(KEY, (2, 2)),
-            I.zeros()(KEY, (3,), jnp.int32),
-            I.zeros()(KEY, ()),
-        )
-    )
-    np.testing.assert_array_equal(np.asarray(zeros), np.zeros((2, 3)))
-    np.testing.assert_array_equal(np.asarray(ones), np.ones(4))
-    np.testing.assert_array_equal(np.asarray(constant), np.full((2, 2), 2.5))
+    np.testing.assert_array_equal(np.asarray(I.zeros()(KEY, (2, 3))), np.zeros((2, 3)))
+    np.testing.assert_array_equal(np.asarray(I.ones()(KEY, (4,))), np.ones(4))
+    np.testing.assert_array_equal(np.asarray(I.constant(2.5)(KEY, (2, 2))), np.full((2, 2), 2.5))
+    z = I.zeros()(KEY, (3,), jnp.int32)
     assert z.dtype == jnp.int32
-    assert scalar.shape == ()  # constants need no fans
+    assert I.zeros()(KEY, ()).shape == ()  # constants need no fans
 
 
 def test_compute_fans():
@@ -408,9 +398,9 @@ def test_calculate_gain_is_torchs():
 _ORTHOGONAL_SHAPES = {(6, 4): (6, 4), (4, 6): (4, 6), (2, 3, 4): (6, 4), (3, 2, 8): (6, 8), (5, 5): (5, 5)}
 
 
-def _ref_orthogonal(draw, rows, cols, gain):
+def _ref_orthogonal(key, rows, cols, gain):
     """Keras's formula in NumPy float64, from the same normal draw (fnn draws it flat)."""
-    a = np.asarray(draw).reshape(max(rows, cols), min(rows, cols))
+    a = np.asarray(jax.random.normal(key, (rows * cols,), jnp.float64)).reshape(max(rows, cols), min(rows, cols))
     q, r = np.linalg.qr(a)
     q = q * np.sign(np.diag(r))
     return gain * (q.T if rows < cols else q)
@@ -426,10 +416,6 @@ def test_orthogonal_is_keras_formula_with_orthonormal_rows_or_columns(compiles):
             "other": init(jax.random.fold_in(k, 1), (6, 4), jnp.float64),
             "f32": init(k, (6, 4)),
             "bf16": init(k, (6, 4), jnp.bfloat16),
-            # the references' normal draws, one per size
-            "normal": {
-                n: jax.random.normal(k, (n,), jnp.float64) for n in {r * c for r, c in _ORTHOGONAL_SHAPES.values()}
-            },
         }
     )(key)
     for shape, (rows, cols) in _ORTHOGONAL_SHAPES.items():
@@ -438,9 +424,7 @@ def test_orthogonal_is_keras_formula_with_orthonormal_rows_or_columns(compiles):
         m = w.reshape(rows, cols)
         gram = m.T @ m if rows >= cols else m @ m.T  # orthonormal columns (tall) or rows (wide)
         np.testing.assert_allclose(gram, 2.25 * np.eye(min(rows, cols)), atol=1e-12)
-        np.testing.assert_allclose(
-            m, _ref_orthogonal(draws["normal"][rows * cols], rows, cols, 1.5), rtol=1e-10, atol=1e-12
-        )
+        np.testing.assert_allclose(m, _ref_orthogonal(key, rows, cols, 1.5), rtol=1e-10, atol=1e-12)
     np.testing.assert_array_equal(np.asarray(draws["again"]), np.asarray(draws["f64"][(6, 4)]))  # per key
     assert not np.allclose(np.asarray(draws["other"]), np.asarray(draws["again"]))
     assert draws["f32"].dtype == jnp.float32 and draws["bf16"].dtype == jnp.bfloat16
@@ -460,19 +444,10 @@ def test_orthogonal_is_keras_formula_with_orthonormal_rows_or_columns(compiles):
 
 def test_identity_values_dtypes_and_the_names_of_both():
     eye = I.identity(gain=0.5)
-    # every draw in one compiled program
-    wide, tall, ints, default = staged(
-        lambda: (
-            eye(KEY, (2, 3), jnp.float64),
-            eye(KEY, (3, 2)),
-            I.identity(3)(KEY, [2, 2], jnp.int32),
-            I.identity()(KEY, (2, 2)),
-        )
-    )
-    np.testing.assert_array_equal(np.asarray(wide), 0.5 * np.eye(2, 3))
-    np.testing.assert_array_equal(np.asarray(tall), 0.5 * np.eye(3, 2))
-    assert ints.tolist() == [[3, 0], [0, 3]]  # any dtype
-    assert default.dtype == jnp.float32
+    np.testing.assert_array_equal(np.asarray(eye(KEY, (2, 3), jnp.float64)), 0.5 * np.eye(2, 3))
+    np.testing.assert_array_equal(np.asarray(eye(KEY, (3, 2))), 0.5 * np.eye(3, 2))
+    assert I.identity(3)(KEY, [2, 2], jnp.int32).tolist() == [[3, 0], [0, 3]]  # any dtype
+    assert I.identity()(KEY, (2, 2)).dtype == jnp.float32
     for name in ["orthogonal", "identity", "eye", "orthogonal_initializer", "identity_initializer"]:
         assert name in I.names()
     assert I.get("Orthogonal", gain=2.0) == I.orthogonal(2.0) != I.orthogonal()

@@ -712,14 +712,11 @@ def test_asgd_averages_half_precision_params_as_apply_updates_rounds_them(dtype)
     """``ax`` averages the parameters the steps reach (apply_updates rounds them to their dtype),
     bit for bit, not the unrounded ``p - step``: bfloat16 [1, 2] that steps of 1e-3 leave
     unchanged keep an ``ax`` of [1, 2], as torch's."""
-    # inputs cast on the host (NumPy knows bfloat16 and float16): no conversion compiled per shape
-    host = lambda a, to: jax.device_put(np.asarray(a).astype(to))
     opt = O.asgd(0.001, lambd=0.0)
-    p = host([1.0, 2.0], dtype)
+    p = jnp.array([1.0, 2.0], dtype)
     state = opt.init(p)
-    ones = host(np.ones(2), dtype)
     for _ in range(100):
-        updates, state = opt.update(ones, state, p)
+        updates, state = opt.update(jnp.ones(2, dtype), state, p)
         p = O.apply_updates(p, updates)
     if dtype == jnp.bfloat16:
         assert p.tolist() == [1.0, 2.0]
@@ -729,10 +726,10 @@ def test_asgd_averages_half_precision_params_as_apply_updates_rounds_them(dtype)
     for grad_dtype in (dtype, jnp.float32):
         for t0 in (1e6, 0):
             opt = O.asgd(0.03, lambd=0.1, t0=t0, weight_decay=0.01)
-            p = host(rng.normal(size=(3, 5)), dtype)
+            p = jnp.asarray(rng.normal(size=(3, 5)), dtype)
             state, reached = opt.init(p), []
             for _ in range(12):
-                updates, state = opt.update(host(rng.normal(size=(3, 5)), grad_dtype), state, p)
+                updates, state = opt.update(jnp.asarray(rng.normal(size=(3, 5)), grad_dtype), state, p)
                 p = O.apply_updates(p, updates)
                 reached.append(np.asarray(p, np.float64))
                 if t0 == 1e6:  # the params themselves
@@ -1436,7 +1433,7 @@ def test_optax_inject_hyperparams_state_read_and_set_as_optax_users_do_by_hand()
     np.testing.assert_array_equal(O.get_learning_rate(batched), np.float32(lrs))
     # a scheduled rate is recomputed by optax at every update: setting it would not hold
     scheduled = optax.inject_hyperparams(optax.sgd)(learning_rate=optax.linear_schedule(1.0, 0.0, 4))
-    sstate = jax.jit(scheduled.init)(params)  # the schedule's first value in one program, not op by op
+    sstate = scheduled.init(params)
     assert float(O.get_learning_rate(sstate)) == 1.0
     with pytest.raises(ValueError, match="learning_rate follows a schedule in this optax"):
         O.set_learning_rate(sstate, 0.1)
@@ -1862,8 +1859,8 @@ def test_a_copied_or_unpickled_array_hyperparameter_compares_by_its_value(name):
 def test_a_restored_scale_by_adam_updates_with_its_own_b1():
     """The probe's case: scale_by_adam(b1=0.9) copied, the original freed, updates as b1=0.9
     (Adam's first step is the gradient's sign; its second tells b1 apart), not as a b1=0.5 one."""
-    g = {"w": jax.device_put(np.array([0.5, -2.0], np.float32))}
-    g2 = {"w": jax.device_put(np.array([-1.0, 3.0], np.float32))}
+    g = {"w": jnp.asarray([0.5, -2.0], jnp.float32)}
+    g2 = {"w": jnp.asarray([-1.0, 3.0], jnp.float32)}
 
     def second_step(t):
         s = t.init(g)
@@ -1937,20 +1934,16 @@ def test_a_schedule_s_values_are_state_so_other_values_share_the_program(x64, co
         run = jax.jit(_scheduled_rates, static_argnums=0)
         first, second = ([O.sgd(s) for s in built] for built in zip(*SCHEDULE_PAIRS, strict=True))
         assert [o.update for o in first] == [o.update for o in second]
-        # both lists' states in one program (eagerly: a program per op)
-        both_states = jax.jit(lambda p: [[o.init(p) for o in opts] for opts in (first, second)])(params)
-        # the schedules called directly on each step, as the update does (one step at a time):
-        # both lists' in one program
-        both_schedules = [[s[k] for s in SCHEDULE_PAIRS] for k in (0, 1)]
-        both_want = jax.jit(lambda steps: [[jax.lax.map(s, steps) for s in ss] for ss in both_schedules])(
-            np.arange(STEPS, dtype=np.int32)
-        )
         for k, opts in enumerate((first, second)):
-            states = both_states[k]
+            states = jax.jit(lambda p, opts=opts: [o.init(p) for o in opts])(params)  # eagerly: a program per op
             with compiles() as c:
                 got = run(tuple(o.update for o in opts), states, params)
             assert k == 0 or c.count == 0
-            schedules, want = both_schedules[k], both_want[k]
+            schedules = [s[k] for s in SCHEDULE_PAIRS]
+            # called directly on each step, as the update does (one step at a time)
+            want = jax.jit(lambda steps, ss=schedules: [jax.lax.map(s, steps) for s in ss])(
+                np.arange(STEPS, dtype=np.int32)
+            )
             for schedule, rates, direct in zip(schedules, got, want, strict=True):
                 assert rates.dtype == (np.float64 if x64 else np.float32)
                 np.testing.assert_array_equal(np.asarray(rates), np.asarray(direct), err_msg=repr(schedule))

@@ -8,7 +8,6 @@ import chex
 import jax
 import numpy as np
 import pytest
-from conftest import staged
 from hypothesis import given, settings, strategies as st
 
 import fnn.schedules as S
@@ -16,19 +15,17 @@ import fnn.schedules as S
 STEPS = np.arange(0, 40)
 
 
-def _values_of_all(schedules, steps=STEPS, extra=()) -> tuple[list[np.ndarray], list]:
-    """Each schedule on a vector of steps; the same values one scalar step at a time; all of them
-    (and ``extra``'s functions of the steps) in one compiled program: op by op, each schedule
-    would compile a program per operation."""
+def _values(schedule, steps=STEPS) -> np.ndarray:
+    """The schedule on a vector of steps; the same values one scalar step at a time (both in one
+    compiled program: op by op, each schedule would compile a program per operation)."""
     picked = (0, int(steps[len(steps) // 2]), int(steps[-1]))
-    vectors, scalars, others = jax.jit(
-        lambda v, ss: ([s_(v) for s_ in schedules], [[s_(s) for s in ss] for s_ in schedules], [f(v) for f in extra])
-    )(np.asarray(steps, np.int32), [np.int32(s) for s in picked])
-    vectors = [np.asarray(vector) for vector in vectors]
-    for vector, at in zip(vectors, scalars, strict=True):
-        for s, value in zip(picked, at, strict=True):
-            np.testing.assert_allclose(value, vector[list(steps).index(s)], rtol=1e-13, atol=1e-16)
-    return vectors, others
+    vector, scalars = jax.jit(lambda v, ss: (schedule(v), [schedule(s) for s in ss]))(
+        np.asarray(steps, np.int32), [np.int32(s) for s in picked]
+    )
+    vector = np.asarray(vector)
+    for s, value in zip(picked, scalars, strict=True):
+        np.testing.assert_allclose(value, vector[list(steps).index(s)], rtol=1e-13, atol=1e-16)
+    return vector
 
 
 def _one_cycle_torch(step, total, peak, pct_start, div, final_div):
@@ -91,15 +88,9 @@ CASES = [
 ]
 
 
-@pytest.fixture(scope="module")
-def case_values():
-    """Every case's values on STEPS, from one compiled program (the tests below only read them)."""
-    return dict(zip([c[0] for c in CASES], _values_of_all([c[1] for c in CASES])[0], strict=True))
-
-
 @pytest.mark.parametrize("name,schedule,closed_form", CASES, ids=[c[0] for c in CASES])
-def test_schedule_matches_closed_form(name, schedule, closed_form, case_values):
-    np.testing.assert_allclose(case_values[name], [closed_form(int(k)) for k in STEPS], rtol=1e-12, atol=1e-15)
+def test_schedule_matches_closed_form(name, schedule, closed_form):
+    np.testing.assert_allclose(_values(schedule), [closed_form(int(k)) for k in STEPS], rtol=1e-12, atol=1e-15)
 
 
 def test_one_cycle_endpoints():
@@ -116,16 +107,11 @@ def test_steps_before_0_give_what_optax_s_schedules_give():
     holds peak / div_factor, the rate of torch's first step (it climbed toward the peak)."""
     optax = pytest.importorskip("optax")
     steps = np.arange(-20, 20)
-    cases = [(0.0, 1.0, 5, 25, 0.05), (0.3, 1.0, 0, 20), (0.2, 1.0, 5, 30)]
-    # fnn's schedules and optax's in one compiled program
-    (*warmups, got), optaxs = _values_of_all(
-        [*(S.warmup_cosine_decay(*args) for args in cases), S.one_cycle(30, 0.5)],
-        steps,
-        [optax.warmup_cosine_decay_schedule(*args) for args in cases],
-    )
-    for args, warmup, theirs in zip(cases, warmups, optaxs, strict=True):
-        np.testing.assert_allclose(warmup, np.asarray(theirs), rtol=1e-6)
-        np.testing.assert_array_equal(warmup[steps < 0], args[0])
+    for args in [(0.0, 1.0, 5, 25, 0.05), (0.3, 1.0, 0, 20), (0.2, 1.0, 5, 30)]:
+        got = _values(S.warmup_cosine_decay(*args), steps)
+        np.testing.assert_allclose(got, np.asarray(optax.warmup_cosine_decay_schedule(*args)(steps)), rtol=1e-6)
+        np.testing.assert_array_equal(got[steps < 0], args[0])
+    got = _values(S.one_cycle(30, 0.5), steps)
     want = [_one_cycle_torch(min(max(int(k), 0), 29), 30, 0.5, 0.3, 25.0, 1e4) for k in steps]
     np.testing.assert_allclose(got, want, rtol=1e-12)
     np.testing.assert_array_equal(got[steps < 0], got[steps == 0][0])
@@ -245,16 +231,12 @@ def test_schedules_compare_hash_and_pickle_by_value():
         lambda: S.one_cycle(30, 0.5),
     ]
     steps = np.arange(0, 45, 3)
-    pairs = []
     for build in builds:
         a, b = build(), build()
         assert a == b and hash(a) == hash(b)
         c = pickle.loads(pickle.dumps(a))
         assert c == a
-        pairs.append((c, a))
-    # the unpickled and the built schedule's values, all in one compiled program
-    for got, want in staged(lambda: [(c(steps), a(steps)) for c, a in pairs]):
-        np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
+        np.testing.assert_array_equal(np.asarray(c(steps)), np.asarray(a(steps)))
     assert S.exponential_decay(0.1, 10, 0.5) != S.exponential_decay(0.2, 10, 0.5)
     assert S.linear(1.0, 0.0, 4) == S.polynomial(1.0, 0.0, 1.0, 4)  # the same schedule
     assert repr(S.exponential_decay(0.1, 10, 0.5)) == (

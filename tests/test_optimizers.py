@@ -683,6 +683,59 @@ def test_adafactor_factors_the_last_two_axes_of_a_3d_leaf_and_keeps_scalars_whol
     assert shapes == {"k": [(2, 3, 1), (2, 1, 4), None], "s": [None, None, ()]}  # row_var, col_var, variance
 
 
+def test_adafactor_with_beta2_decay_0_keeps_the_last_squared_gradient_exactly():
+    """``beta2_decay=0`` weighs the new squared gradient by ``t**0 = 1``: the second moment is the
+    last step's, as torch's ``lerp`` gives it, however large the one before. ``v + 1 * (g^2 - v)``
+    lost a small ``g^2`` against a large ``v`` (0, then the floor eps1^2: a step 10x too big)."""
+    params = {"b": np.ones(2), "k": np.ones((2, 3))}
+    big, tiny = ({"b": np.array([1e3, s]), "k": np.full((2, 3), 1e3) * s} for s in (1e-3, 1e-6))
+    grads = [big, tiny, tiny]
+    opt = O.adafactor(0.1, beta2_decay=0.0)
+    want = ref_adafactor(_flat(params), [_flat(g) for g in grads], 0.1, 0.0, shapes=[(2,), (2, 3)])
+    for t, (a, b) in enumerate(zip(_scanned_trajectory(opt, params, grads), want, strict=True), 1):
+        np.testing.assert_allclose(a, b, rtol=GOLDEN_RTOL, atol=0, err_msg=f"step {t}")
+    state = opt.init(params)
+    for g in grads[:2]:
+        _, state = opt.update(g, state, params)
+    inner = state.inner_state[0]
+    assert np.array_equal(inner.variance["b"], tiny["b"] ** 2)  # 1e-6^2 and 1e-12^2, not 0
+    assert np.array_equal(inner.row_var["k"], np.mean(tiny["k"] ** 2, axis=-1, keepdims=True))
+
+
+def test_radam_rectifies_at_torchs_steps_in_float32():
+    """In float32 (x64 off) RAdam's rho_t, the difference of two terms of about 2 / (1 - b2),
+    computed as written lost its digits: at b2 = 0.99992 the 3rd step rectified (torch's does not:
+    rho_3 is 3) and at 0.999 the 6th step's r_t was 2e-3 off. With a gradient of 1 every step the
+    update is -lr r_t once rho_t > 5 and -lr before; the reference is float64, with b2 as float32
+    holds it (torch, in double, agrees to that rounding of b2)."""
+    betas, steps, lr = (0.999, 0.9986, 0.9999, 0.99992, 0.99999), 48, 1e-3
+    with jax.enable_x64(False):
+
+        @jax.jit
+        def run():
+            out = []
+            for b2 in betas:
+                opt, p = O.radam(lr, b2=b2, eps=0.0), jnp.zeros(1, jnp.float32)
+
+                def step(carry, _, opt=opt):
+                    u, state = opt.update(jnp.ones(1, jnp.float32), carry, p)
+                    return state, u[0]
+
+                out.append(jax.lax.scan(step, opt.init(p), None, length=steps)[1])
+            return jnp.stack(out)
+
+        ours = np.asarray(run(), np.float64)
+    t = np.arange(1, steps + 1, dtype=np.float64)
+    for b2, row in zip(betas, ours, strict=True):
+        b2 = float(np.float32(b2))
+        rho_inf = 2 / (1 - b2) - 1
+        rho = rho_inf - 2 * t * b2**t / (1 - b2**t)
+        r = np.sqrt(np.abs((rho - 4) * (rho - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho)))
+        want = -lr * np.where(rho > 5, r, 1.0)
+        assert np.array_equal(rho > 5, t > 5), b2  # the threshold is crossed inside the run
+        np.testing.assert_allclose(row, want, rtol=2e-5, atol=0, err_msg=f"b2={b2}")
+
+
 def test_asgd_averaged_params_are_torchs_ax():
     """``averaged_params`` reads ASGD's ``ax`` from the state: the parameters until step t0 + 1,
     then their running mean (t0 = 2.5: weights 1/1.5, 1/2.5, ...)."""

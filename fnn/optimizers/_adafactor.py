@@ -73,6 +73,14 @@ def _adafactor_init(learning_rate, beta2_decay, eps1, eps2, d, params) -> ScaleB
     return ScaleByAdafactorState(count0(), row, col, var)
 
 
+def _lerp(start: Array, end: Array, weight: Array) -> Array:
+    """``start + weight (end - start)`` as torch's ``lerp`` evaluates it: from ``end``'s side for a
+    weight of 1/2 or more, so a weight of 1 gives ``end`` exactly (``beta2_decay=0``), where the
+    other form cancels a large ``start`` against itself and loses ``end``."""
+    diff = end - start
+    return jnp.where(jnp.abs(weight) < 0.5, start + weight * diff, end - diff * (1 - weight))
+
+
 def _rms(x: Array) -> Array:
     return jnp.sqrt(jnp.mean(x * x))
 
@@ -96,11 +104,11 @@ def _adafactor_update(learning_rate, beta2_decay, eps1, eps2, d, updates, state,
             return u, row, col, var
         alpha = jnp.maximum(e2, _rms(theta)) * r
         if _factored(g):
-            row = row + w * (jnp.mean(g * g, axis=-1, keepdims=True) - row)
-            col = col + w * (jnp.mean(g * g, axis=-2, keepdims=True) - col)
+            row = _lerp(row, jnp.mean(g * g, axis=-1, keepdims=True), w)
+            col = _lerp(col, jnp.mean(g * g, axis=-2, keepdims=True), w)
             v = row * col / jnp.maximum(jnp.mean(row, axis=-2, keepdims=True), e1)
         else:
-            var = v = var + w * (g * g - var)
+            var = v = _lerp(var, g * g, w)
         step = g / jnp.sqrt(jnp.maximum(v, e1 * e1))
         out = alpha / jnp.maximum(1, _rms(step) / d_) * step
         return out.astype(u.dtype), row, col, var

@@ -235,12 +235,50 @@ def _radam_init(b1, b2, eps, params) -> ScaleByRadamState:
     return _two_moments(ScaleByRadamState, params)
 
 
+# The Taylor coefficients of 2/d - 1 + 2/log(1 - d) = d/6 + d^2/12 + 19 d^3/360 + ... (d = 1 - β2).
+_RHO_GAP = (
+    0.16666666666666667, 0.083333333333333333, 0.052777777777777778, 0.0375, 0.028538359788359788,
+    0.02273478835978836, 0.018713073192239859, 0.015785108024691358, 0.013571699969269414, 0.011848112824675325,
+)  # fmt: skip
+
+
+def _radam_rho(t: Array, b2: Array) -> tuple[Array, Array, Array]:
+    r"""RAdam's :math:`\rho_\infty`, :math:`\rho_t` and :math:`1 - \beta_2^t`, in ``t``'s dtype.
+
+    In float64 they are torch's expressions, which torch evaluates in double. In float32 the two
+    terms of :math:`\rho_t`, each about :math:`2/(1-\beta_2)`, cancel: at :math:`\beta_2` = 0.9999
+    the difference would keep no correct digit and flip the rectification on and off at the wrong
+    steps. There, with :math:`d = 1-\beta_2`, :math:`\nu = -\log\beta_2` and :math:`x = t\nu`,
+
+    .. math::
+        \rho_t = \Big(\frac{2}{d} - 1 - \frac{2}{\nu}\Big) + \frac{2}{\nu}\Big(1 - \frac{x}{e^x - 1}\Big),
+
+    the first term by its Taylor series for :math:`d < 1/4`, the second by its own for
+    :math:`x < 1/2` (:math:`t(1 - x/6 + x^3/360 - \dots)`, from the Bernoulli numbers), and
+    :math:`1 - \beta_2^t = -\mathrm{expm1}(-x)`: a few ulps from the exact values, where the
+    plain expressions lose up to all of their digits.
+    """
+    rho_inf = 2 / (1 - b2) - 1
+    if t.dtype == jnp.float64:
+        return rho_inf, rho_inf - 2 * t * b2**t / (1 - b2**t), 1 - b2**t
+    d = 1 - b2
+    nu = -jnp.log1p(-d)  # inf at β2 = 0, where ρ_t = ρ_∞ = 1
+    x = t * nu
+    series = jnp.zeros_like(d)
+    for c in reversed(_RHO_GAP):
+        series = (series + c) * d
+    gap = jnp.where(d < 0.25, series, rho_inf - 2 / nu)
+    xs = jnp.minimum(x, 0.5)
+    x2 = xs * xs
+    near = t * (1 - xs / 6 * (1 - x2 / 60 * (1 - x2 / 42 * (1 - x2 / 40 * (1 - x2 / 39.6)))))
+    xf = jnp.where(jnp.isinf(x) | (x < 0.5), 1.0, x)  # keeps the discarded branches finite
+    far = jnp.where(jnp.isinf(x), 0.0, 2 / nu * (1 - xf / jnp.expm1(xf)))
+    return rho_inf, gap + jnp.where(x < 0.5, near, far), -jnp.expm1(-x)
+
+
 def _radam_update(b1, b2, eps, updates, state, params=None):
     t = _step(state.count)
-    b2s = jnp.asarray(b2, t.dtype)
-    bc2 = 1 - b2s**t
-    rho_inf = 2 / (1 - b2s) - 1
-    rho_t = rho_inf - 2 * t * b2s**t / bc2
+    rho_inf, rho_t, bc2 = _radam_rho(t, jnp.asarray(b2, t.dtype))
     rectify = rho_t > 5
     # The guard keeps the (discarded) unrectified branch free of sqrt of a negative number.
     rho = jnp.where(rectify, rho_t, 5.0)

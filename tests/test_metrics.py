@@ -1514,6 +1514,11 @@ _KERAS_STREAMED = [
         ("OneHotMeanIoU", {"num_classes": 5}, np.eye(5)[_IOU_T], _IOU_S, _W, 0.20873016119003296),
         ("OneHotIoU", {"num_classes": 5, "target_class_ids": [0, 1], "ignore_class": 4}, np.eye(5)[_IOU_T], _IOU_S,
          None, 0.375),
+        # class ids as y_pred (sparse_y_pred=True): one-hot rows against ids of their shape less the class axis
+        ("OneHotIoU", {"num_classes": 5, "target_class_ids": [0, 1], "ignore_class": 4, "sparse_y_pred": True},
+         np.eye(5)[_IOU_T], _IOU_P, None, 0.375),
+        ("OneHotMeanIoU", {"num_classes": 5, "sparse_y_pred": True}, np.eye(5)[_IOU_T], _IOU_P, _W,
+         0.20873016119003296),
         ("BinaryIoU", {}, _BIN_T, _BIN_P, None, 0.3303571343421936),
         ("BinaryIoU", {"target_class_ids": [1], "threshold": 0.3}, _BIN_T, _BIN_P, _W, 0.6499999165534973),
         ("PearsonCorrelation", {}, _CORR_T, _CORR_P, None, 0.8097604513168335),
@@ -1586,6 +1591,12 @@ def test_iou_and_correlation_names_options_and_errors():
         metrics.get("pearson_correlation", axis=5).update(np.ones((4, 3)), np.ones((4, 3)))
     with pytest.raises(ValueError, match=r"one-hot targets of y_pred's shape \(4, 3\), got y_true \(4,\)"):
         metrics.one_hot_mean_iou(np.zeros(4, int), np.ones((4, 3)), num_classes=3)  # labels, not one-hot rows
+    with pytest.raises(ValueError, match=r"sparse_y_pred=True needs class ids of y_true's shape \(4, 3\) without its "
+                       r"class axis, \(4,\); got y_pred \(4, 3\)"):  # fmt: skip
+        metrics.one_hot_mean_iou(np.eye(3)[[0, 1, 2, 0]], np.ones((4, 3)), num_classes=3, sparse_y_pred=True)
+    assert float(metrics.one_hot_iou(np.eye(3)[[0, 1, 2]], [0, 1, 1], 3, [0, 1], sparse_y_pred=True)) == pytest.approx(
+        0.75, rel=1e-6
+    )  # Keras 3.15.1's OneHotIoU(3, [0, 1], sparse_y_pred=True): 0.75
     with pytest.raises(TypeError, match=r"known when it is set, got a traced value.*static argument"):
         jax.jit(metrics.precision_at_recall)(np.array([0, 1]), np.array([0.2, 0.7]), 0.5)
 

@@ -78,11 +78,25 @@ def _binary_confusion(y_true: Any, y_pred: Any, sample_weight: Any, threshold: f
 
 
 def _one_hot_confusion(y_true: Any, y_pred: Any, sample_weight: Any, **options: Any) -> tuple[Array]:
-    """:func:`_confusion` of one-hot targets (their argmax along ``axis``)."""
-    if np.shape(y_true) != np.shape(y_pred):  # np: jnp.shape warns on lists
+    """:func:`_confusion` of one-hot targets (their argmax along ``axis``); ``y_pred`` scores of
+    their shape, or with ``sparse_y_pred`` class ids of their shape without the class axis."""
+    t_shape, p_shape = np.shape(y_true), np.shape(y_pred)  # np: jnp.shape warns on lists
+    if options.get("sparse_y_pred"):
+        axis = options.get("axis", -1)
+        if not -len(t_shape) <= axis < len(t_shape):
+            raise ValueError(f"one-hot IoU needs one-hot targets along axis={axis}, got y_true {t_shape}")
+        axis %= len(t_shape)
+        want = t_shape[:axis] + t_shape[axis + 1 :]
+        if p_shape != want:
+            raise ValueError(
+                f"one-hot IoU with sparse_y_pred=True needs class ids of y_true's shape {t_shape} without "
+                f"its class axis, {want}; got y_pred {p_shape}"
+            )
+    elif t_shape != p_shape:
         raise ValueError(
-            f"one-hot IoU needs one-hot targets of y_pred's shape {np.shape(y_pred)}, got y_true "
-            f"{np.shape(y_true)} (for integer labels: iou or mean_iou, with sparse_y_pred=False for scores)"
+            f"one-hot IoU needs one-hot targets of y_pred's shape {p_shape}, got y_true "
+            f"{t_shape} (for integer labels: iou or mean_iou, with sparse_y_pred=False for scores; "
+            "for class ids as y_pred: sparse_y_pred=True)"
         )
     return _confusion(y_true, y_pred, sample_weight, **options, sparse_y_true=False)
 
@@ -258,7 +272,7 @@ def one_hot_iou(
     ``axis`` is the true class, that of ``y_pred`` the predicted one.
 
     Arguments, result and errors as in :func:`iou` (``y_true`` one-hot, ``y_pred`` scores of the
-    same shape unless ``sparse_y_pred``).
+    same shape, or with ``sparse_y_pred`` class ids of that shape without the class axis).
 
     Examples:
         >>> import fnn

@@ -653,6 +653,10 @@ def test_sweep_and_fit_many_bad_input(compiles):
             fnn.sweep(NET, OPT, lambda t, p: jnp.mean(jnp.square(p - t[:, None]), axis=-1), x, y, grad="autodiff")
         with pytest.raises(ValueError, match="params must be stacked"):
             fnn.fit_many(NET, unstacked, OPT, LOSS, x, y)
+        empty = jax.tree.map(lambda a: a[:0], stacked)  # K = 0: refused whether or not it shuffles
+        for shuffle in (True, False):
+            with pytest.raises(ValueError, match=r"params stacks no model: .* K >= 1 is needed"):
+                fnn.fit_many(NET, empty, OPT, LOSS, x, y, shuffle=shuffle)
         with pytest.raises(ValueError, match="batch_size must be >= 1"):
             fnn.fit_many(NET, stacked, OPT, LOSS, x, y, batch_size=0)
     assert c.count == 0

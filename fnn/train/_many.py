@@ -80,6 +80,8 @@ def _num_models(tree, name: str = "params") -> int:
         )
     size = sizes.pop()
     assert size is not None
+    if size == 0:
+        raise ValueError(f"{name} stacks no model: its leaves' leading axis (K, the models) is 0; K >= 1 is needed")
     return int(size)
 
 

@@ -327,22 +327,29 @@ def test_reshape_refuses_target_shapes_it_cannot_take():
         L.Reshape((2, 3)).forward({}, np.ones(6))
 
 
-def test_layernorm_takes_integer_inputs_in_its_params_dtype():
+def test_layernorm_computes_in_its_input_dtype_promoted_with_its_params():
     """int32 x with float64 params: the statistics in float64, as for the same values as
-    floats (int32 promotes with float32 to float32, 1e-9 off), forward and backward."""
+    floats (int32 promotes with float32 to float32, 1e-9 off), forward and backward. float32 x
+    with float64 params too, as Dense computes: in float32 the statistics of values near 1e4
+    were 2e-3 off the float64 ones of the same inputs."""
     layer = L.LayerNorm()
     params = {"scale": np.arange(1.0, 5.0), "offset": np.linspace(-1, 1, 4)}
     xi = np.array([[3, 1, 4, 1], [5, 9, 2, 6]], np.int32)
+    x32 = (1e4 + 0.5 * np.random.default_rng(2).normal(size=(2, 4))).astype(np.float32)
     dy = np.random.default_rng(1).normal(size=(2, 4))
 
-    @jax.jit  # one program for both inputs, not one per eager primitive
+    @jax.jit  # one program for every input, not one per eager primitive
     def run(params, xs, dy):
         return [(lambda yc: (yc[0], layer.backward(params, yc[1], dy)))(layer.forward(params, x)) for x in xs]
 
-    (yi, gi), (yf, gf) = run(params, (xi, xi.astype(np.float64)), dy)
-    assert yi.dtype == jnp.float64
+    (yi, gi), (yf, gf), (y32, g32), (y64, g64) = run(
+        params, (xi, xi.astype(np.float64), x32, x32.astype(np.float64)), dy
+    )
+    assert yi.dtype == y32.dtype == jnp.float64
     np.testing.assert_array_equal(yi, yf)
     chex.assert_trees_all_equal(gi, gf)
+    np.testing.assert_array_equal(y32, y64)
+    chex.assert_trees_all_equal(g32, g64)
 
 
 @functools.partial(jax.jit, static_argnums=0)
@@ -1061,11 +1068,35 @@ def test_dropout_eval_is_identity_and_train_needs_key():
     np.testing.assert_array_equal(layer.backward({}, cache, x)[1], x)
     with pytest.raises(ValueError, match="key"):
         layer.forward({}, x, train=True)
-    for bad in (-0.1, 1.0, 1.5):
-        with pytest.raises(ValueError, match="rate"):
+    for bad in (-0.1, 1.0001, 1.5):
+        with pytest.raises(ValueError, match=r"rate must be in \[0, 1\]"):
             L.Dropout(bad)
     with pytest.raises(TypeError, match="rate"):  # a wrong type is a TypeError, as everywhere
         L.Dropout("0.5")
+
+
+def test_dropout_rate_1_zeroes_every_unit_and_every_gradient():
+    """Keras's and torch's rate 1: in training nothing is kept (outputs, the hand-written dx and
+    jax.grad all 0, none NaN: x / (1 - rate) is never formed); evaluation stays the identity."""
+    net = fnn.serial(L.Dense(3), L.Dropout(1.0), L.Dense(2))
+    params = jax.tree.map(np.asarray, net.init(KEY, (2,), jnp.float64))
+    x, key = np.array([[1.0, -2.0], [0.5, 3.0]]), jax.random.PRNGKey(1)
+
+    @jax.jit
+    def run(params):
+        y, cache = net.forward(params, x, key=key, train=True)
+        return (
+            y,
+            net.backward(params, cache, jnp.ones_like(y)),
+            jax.grad(lambda p: net.apply(p, x, key=key, train=True).sum())(params),
+        )
+
+    y, (grads, dx), auto = run(params)
+    np.testing.assert_array_equal(y, np.broadcast_to(params[2]["b"], (2, 2)))  # only the last bias is left
+    chex.assert_trees_all_equal(grads, auto)
+    np.testing.assert_array_equal(dx, np.zeros((2, 2)))
+    assert not np.any(grads[0]["w"]) and not np.any(grads[0]["b"]) and not np.any(grads[2]["w"])
+    np.testing.assert_array_equal(net.apply(params, x), net.apply(params[:1] + [{}, params[2]], x))  # eval: identity
 
 
 def test_dense_defaults_keras_glorot_uniform_and_zero_bias():

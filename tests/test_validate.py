@@ -155,7 +155,7 @@ SAME_RULE = [
     ("Dense units float", lambda: fnn.Dense(2.0), TypeError),
     ("Dense units 0", lambda: fnn.Dense(0), ValueError),
     ("Dropout rate string", lambda: fnn.Dropout("0.5"), TypeError),
-    ("Dropout rate 1", lambda: fnn.Dropout(1.0), ValueError),
+    ("Dropout rate above 1", lambda: fnn.Dropout(1.5), ValueError),
     ("schedule value string", lambda: fnn.schedules.constant("1"), TypeError),
     ("initializer stddev negative", lambda: fnn.initializers.random_normal(stddev=-1.0), ValueError),
     ("loss option type", lambda: fnn.losses.get("huber", delta="1"), TypeError),

@@ -82,6 +82,8 @@ def _dropout_forward(keep, name, params, x, *, key=None, train=False):
         raise ValueError(f"{name}: train=True needs a PRNG key (pass key=...)")
     if not jnp.issubdtype(x.dtype, jnp.inexact):  # integer data (pixels): scaled, it is real
         x = x.astype(jnp.result_type(float))
+    if keep == 0.0:  # rate 1: no unit kept (x / 0 in the unselected branch would make jax.grad NaN)
+        return jnp.zeros_like(x), (jnp.zeros(x.shape, bool),)
     # per_key: under fit_many's vmap over models each model's mask is its own key's, as in fit
     mask = per_key(lambda k: jax.random.bernoulli(k, keep, x.shape), key)
     return jnp.where(mask, x / jnp.asarray(keep, x.dtype), jnp.zeros((), x.dtype)), (mask,)
@@ -92,6 +94,8 @@ def _dropout_backward(keep, params, cache, dy):
         return {}, dy
     (mask,) = cache
     check_dy(dy, mask.shape)
+    if keep == 0.0:
+        return {}, jnp.zeros_like(dy)
     return {}, jnp.where(mask, dy / jnp.asarray(keep, dy.dtype), jnp.zeros((), dy.dtype))
 
 
@@ -99,17 +103,18 @@ def Dropout(rate: float, *, name: str = "dropout") -> Layer:
     """Inverted dropout: in training each unit is zeroed with probability ``rate`` and the
     survivors scaled by ``1/(1-rate)``, so evaluation (``train=False``) is the identity.
 
-    Backward uses the same mask: ``dx = dy * m / (1 - rate)``. Training needs ``key=``.
+    Backward uses the same mask: ``dx = dy * m / (1 - rate)``. Training needs ``key=``. A rate of
+    1 zeroes every unit in training, outputs and gradients alike (Keras's and torch's rate 1).
 
     Args:
-        rate: The probability of zeroing a unit, in [0, 1).
+        rate: The probability of zeroing a unit, in [0, 1].
         name: The layer's name.
 
     Returns:
         The :class:`Layer` (``needs_key``).
 
     Raises:
-        ValueError: For a rate outside [0, 1); at forward, training without ``key``.
+        ValueError: For a rate outside [0, 1]; at forward, training without ``key``.
         TypeError: For a rate that is not a number.
 
     Examples:
@@ -122,7 +127,7 @@ def Dropout(rate: float, *, name: str = "dropout") -> Layer:
         >>> set(y[0].tolist()) <= {0.0, 2.0}
         True
     """
-    keep = 1.0 - real("Dropout rate", rate, 0.0, 1.0, hi_open=True)
+    keep = 1.0 - real("Dropout rate", rate, 0.0, 1.0)
     return Layer(
         _same_shape_init, bound(_dropout_forward, keep, name), bound(_dropout_backward, keep), name, needs_key=True
     )

@@ -37,10 +37,11 @@ def _layernorm_init(center, scale, key, input_shape, dtype=jnp.float32):
 def _layernorm_forward(epsilon, center, scale, params, x, *, key=None, train=False):
     if "scale" in params or "offset" in params:
         check_features(x, (params.get("scale", params.get("offset"))).shape[0])
-    # statistics in float32 at least (as Keras): float16's (x - mu)^2 overflows at |x - mu| > 256
+    # statistics in the output's dtype (the input's promoted with the params', as Dense computes:
+    # float32 inputs of float64 params in float64; integer inputs in the params' dtype), and in
+    # float32 at least (as Keras): float16's (x - mu)^2 overflows at |x - mu| > 256
     out_dtype = jnp.result_type(x.dtype if jnp.issubdtype(x.dtype, jnp.inexact) else float, *params.values())
-    # integer inputs in the params' dtype (int32 with float32 is float32, under float64 params)
-    x = x.astype(at_least_float32(x.dtype if jnp.issubdtype(x.dtype, jnp.inexact) else out_dtype))
+    x = x.astype(at_least_float32(out_dtype))
     mu = jnp.mean(x, axis=-1, keepdims=True)
     xc = x - mu
     r = jax.lax.rsqrt(jnp.mean(xc * xc, axis=-1, keepdims=True) + jnp.asarray(epsilon, x.dtype))

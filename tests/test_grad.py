@@ -271,6 +271,20 @@ def _tweaked(layer, name, dx=lambda d: d, dparams=lambda g: g):
 
 def test_gradcheck_s_culprit_is_one_that_can_explain_the_failed_rows():
     x, y = _data(4, 3, 2, kind="regression")
+    # a param's gradient 1 % off where the input's is ~1e6 times larger (inputs of ~1e-7): each
+    # output of a piece is judged on its own scale, so the layer is named (the input's scale hid it)
+    scale = _custom(
+        "scale",
+        lambda key, shape, dtype=jnp.float32: (shape, {"s": jnp.linspace(0.5, 1.5, shape[-1], dtype=dtype)}),
+        lambda p, x, key=None, train=False: (x * p["s"], x),
+        lambda p, c, dy: ({"s": 1.01 * jnp.sum(dy * c, 0)}, dy * p["s"]),
+    )
+    net = fnn.serial(scale, L.Dense(4, "tanh"), L.Dense(2))
+    tiny, targets = jax.jit(
+        lambda: (1e-7 * jax.random.normal(KEY, (6, 3)), jax.random.normal(jax.random.PRNGKey(1), (6, 2)))
+    )()
+    report = fnn.gradcheck(net, "mse", net.init(KEY, (3,)), tiny, targets)
+    assert report.failed_layers == ["scale_0"] and [name for name, _ in report.at_fault] == ["scale_0"], str(report)
     # a NaN in a middle layer's dx (a hand-written 0/0): named, with an infinite error
     nan_dx = _tweaked(L.Dense(4, "tanh"), "nan", dx=lambda d: d.at[0, 0].set(jnp.nan))
     net = fnn.serial(L.Dense(4, "tanh"), nan_dx, L.Dense(2))
@@ -847,6 +861,19 @@ def test_sigmoid_crossentropy_at_large_logits_passes_and_a_wrong_gradient_fails(
             assert report.passed == passes, (k, logit, str(report))
             if not passes:
                 assert report.max_error_fd == pytest.approx(1e-5, rel=0.1)
+    # logits spread over 13.8-16.8 (a Dense of random x, no target 1): rounding in whole float
+    # steps can make two small steps of one side agree on a wrong slope (-0.031984 for -0.031933);
+    # such an entry too is judged at larger steps (it failed the input's row at 2.5e-3)
+    x = np.array([[1.622642159461975, 2.0252647399902344, -0.4335944354534149],
+                  [-0.07861734926700592, 0.17609089612960815, -0.9720892310142517],
+                  [-0.49529874324798584, 0.49437859654426575, 0.6643493175506592],
+                  [-0.9501634836196899, 2.179530382156372, -1.9551506042480469],
+                  [0.35857072472572327, 0.15779513120651245, 1.2770847082138062]])  # fmt: skip
+    w = 0.3 * np.array([[-0.5322252511978149], [0.7056913375854492], [-0.25086820125579834]])
+    net = fnn.serial(L.Dense(1, "sigmoid"))
+    for b in (14.0, 15.5, 16.0):
+        report = fnn.gradcheck(net, "binary_crossentropy", [{"w": w, "b": np.array([b])}], x, np.zeros((5, 1)))
+        assert report.passed, (b, str(report))
 
 
 def _custom_mse_plus(name, extra, grad_extra):

@@ -39,33 +39,38 @@ def _recording(layer: Any) -> Layer:
     return Layer(inner.init_with_shape, forward, backward, layer.name, layer.needs_key)
 
 
-def _disagreement(a: Any, b: Any) -> tuple[Array, Array]:
-    """``(max|a - b|, max(|a|, |b|))`` over two trees of one structure; a NaN or inf where the
-    other has none is an infinite difference (a hand-written 0/0 is a common mistake)."""
-    diffs, scales = [jnp.zeros(())], [jnp.zeros(())]
+def _disagreement(a: Any, b: Any, floor: Array) -> Array:
+    """The largest relative difference of two trees of one structure, each leaf's
+    ``max|a - b|`` against its own scale ``max(|a|, |b|, floor)`` (a param's gradient thousands of
+    times smaller than the input's is judged on its own: the input's scale hid it); a NaN or inf
+    where the other has none is an infinite difference (a hand-written 0/0 is a common mistake)."""
+    errors = [jnp.zeros(())]
     for m, r in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
         same = (m == r) | (jnp.isnan(m) & jnp.isnan(r))
         d = jnp.where(same, 0.0, jnp.abs(m - r))
-        diffs.append(jnp.max(jnp.where(jnp.isnan(d), jnp.inf, d), initial=0.0))
+        d = jnp.max(jnp.where(jnp.isnan(d), jnp.inf, d), initial=0.0)
         finite = lambda v: jnp.where(jnp.isfinite(v), jnp.abs(v), 0.0)
-        scales.append(jnp.maximum(jnp.max(finite(m), initial=0.0), jnp.max(finite(r), initial=0.0)))
-    return jnp.max(jnp.stack(diffs)), jnp.max(jnp.stack(scales))
+        scale = jnp.maximum(jnp.maximum(jnp.max(finite(m), initial=0.0), jnp.max(finite(r), initial=0.0)), floor)
+        errors.append(jnp.where(d == 0, 0.0, d / scale))
+    return jnp.max(jnp.stack(errors))
 
 
-def _local_pieces(net: Network, params: Any, records: Any, dy: Array, train: bool, prefix: str) -> tuple[list, Array]:
-    """Each layer's ``(name, difference, scale)`` against ``jax.vjp`` of its own forward, from the
-    last layer down (inside nested networks too), each given autodiff's cotangent; and the
+def _local_pieces(
+    net: Network, params: Any, records: Any, dy: Array, train: bool, prefix: str, floor: Array
+) -> tuple[list, Array]:
+    """Each layer's ``(name, relative difference)`` against ``jax.vjp`` of its own forward, from
+    the last layer down (inside nested networks too), each given autodiff's cotangent; and the
     cotangent of the network's input."""
     found: list = []
     for layer, name, p, (cache, x_in, k) in reversed(list(zip(net.layers, net.names, params, records, strict=True))):
         if isinstance(layer, Network):
-            inner, dy = _local_pieces(layer, p, cache, dy, train, f"{prefix}{name}/")
+            inner, dy = _local_pieces(layer, p, cache, dy, train, f"{prefix}{name}/", floor)
             found = inner + found
             continue
         manual = layer.backward(p, cache, dy)
         forward = lambda pp, xx, layer=layer, k=k: layer.forward(pp, xx, key=k, train=train)[0]
         auto = jax.vjp(forward, p, x_in)[1](dy)
-        found.insert(0, (f"{prefix}{name}", *_disagreement(tuple(manual), auto)))
+        found.insert(0, (f"{prefix}{name}", _disagreement(tuple(manual), auto, floor)))
         dy = auto[1]
     return found, dy
 
@@ -90,18 +95,19 @@ def _local_program(net: Network, loss: Any, train: bool) -> Callable:
     """Each piece's own derivative against ``jax.vjp`` of its own forward, alone: every layer at
     its input and given autodiff's cotangent of its output (from the loss down, so no piece's
     mistake reaches another), and the loss's gradient against ``jax.grad`` of its function;
-    ``(differences, scales)`` in the order of :func:`_piece_names`, then the loss's. Compiled
-    only when a check fails: it says where the wrong gradient starts."""
+    the relative differences (each output against its own scale, at least ``floor``) in the order
+    of :func:`_piece_names`, then the loss's. Compiled only when a check fails: it says where the
+    wrong gradient starts."""
     probe = _probe(net)
     reference = autodiff_twin(loss)
 
     @jax.jit
-    def local(params: Any, x: Array, y: Array, key: Array | None) -> tuple[Array, Array]:
+    def local(params: Any, x: Array, y: Array, key: Array | None, floor: Array) -> Array:
         y_pred, records = probe.forward(params, x, key=key, train=train)
         dy = jax.grad(lambda yp: reference(y, yp))(y_pred)
-        pieces, _ = _local_pieces(net, params, records, dy, train, "")
-        pieces.append(("loss", *_disagreement(loss.value_and_grad(y, y_pred)[1], dy)))
-        return jnp.stack([d for _, d, _ in pieces]), jnp.stack([c for *_, c in pieces])
+        pieces, _ = _local_pieces(net, params, records, dy, train, "", floor)
+        pieces.append(("loss", _disagreement(loss.value_and_grad(y, y_pred)[1], dy, floor)))
+        return jnp.stack([e for _, e in pieces])
 
     return local
 
@@ -168,19 +174,19 @@ def _finite_tree(tree: Any) -> bool:
 def culprits(
     net: Network, loss: Any, train: bool, args: tuple, failed: list[int], floor: float, rtol: float
 ) -> tuple[tuple[str, float], ...] | None:
-    """The pieces whose own derivative is off (relative to their scale, with the check's floor)
+    """The pieces whose own derivative is off (each output relative to its own scale, at least the
+    check's floor)
     and that can explain a failed row (``failed``: the failed rows' layer indices, -1 for the
     input's; ``args``: the checked ``(params, x, y, key)``): a layer's mistake spoils its own rows and those of the
     layers before it (and the input's), never a later layer's; the loss's, every row. None if
     a piece cannot be differentiated alone."""
+    floor = floor if np.isfinite(floor) else 0.0  # a NaN gradient makes the check's own floor NaN
     try:
         with jax.enable_x64(True):
-            diffs, scales = (np.asarray(a, np.float64) for a in jax.device_get(_local_program(net, loss, train)(*args)))
+            program = _local_program(net, loss, train)
+            errors = np.asarray(jax.device_get(program(*args, jax.device_put(np.float64(floor)))), np.float64)
     except Exception:  # a piece jax cannot differentiate alone: the report stands, no culprit named
         return None
-    floor = floor if np.isfinite(floor) else 0.0  # a NaN gradient makes the check's own floor NaN
-    with np.errstate(divide="ignore", invalid="ignore"):
-        errors = np.where(diffs == 0, 0.0, diffs / np.maximum(scales, floor))
     pieces = [*_pieces_with_layer(net), ("loss", len(net.layers))]
     return tuple(
         (name, float(e))

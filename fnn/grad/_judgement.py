@@ -107,10 +107,13 @@ def second_look(
     value, scatter = _one_sided(later(rows), rows, eps, f0, (half[rows], sides[rows]), t[rows], m[out[rows]], looked)
     _record(fd, slopes, out[rows], value, m[out[rows]], t[rows])
     # Both sides resolved and alike: a smooth loss, trusted (a wrong gradient fails). Neither side
-    # settled, or both alike but the differences grew or stalled as the step shrank (1 - c of a
-    # saturated sigmoid stays put below a step of ~1e-9): the loss's own rounding, judged at
-    # larger steps.
-    unsettled = np.isnan(value).all(axis=1) | (scatter & (np.abs(value[:, 1] - value[:, 0]) <= t[rows]))
+    # settled, or both alike, or one alone, but the differences grew or stalled as the step shrank
+    # (1 - c of a saturated sigmoid stays put below a step of ~1e-9; rounding in whole float steps
+    # can make two steps of one side agree by chance, on a wrong slope): the loss's own rounding,
+    # judged at larger steps.
+    one = np.isnan(value).any(axis=1) & ~np.isnan(value).all(axis=1)
+    alike = np.abs(value[:, 1] - value[:, 0]) <= t[rows]
+    unsettled = np.isnan(value).all(axis=1) | (scatter & (alike | one))
     still = ~_passes(m[out[rows]], fd[out[rows]], slopes[out[rows]], t[rows], agrees[out[rows]])
     noisy = np.flatnonzero(unsettled & still & ~kink[rows])
     # The entries likeliest to be the loss's rounding (nearest m) first: if none of them passes

@@ -12,6 +12,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.flatten_util import ravel_pytree
 
 from fnn._cache import structural_cache
 from fnn.layers import Layer, Network
@@ -55,12 +56,36 @@ def _disagreement(a: Any, b: Any, floor: Array) -> Array:
     return jnp.max(jnp.stack(errors))
 
 
+def _off_where_smooth(phi: Callable[[Array], Array], z: Any, manual: Any, auto: Any) -> Array:
+    """Whether a piece's hand-written ``manual`` VJP is off ``jax.vjp``'s ``auto`` where its forward
+    is smooth: ``phi(t)``, the cotangent's product with the forward at ``z + t d`` (``d = manual -
+    auto``), has one slope ``s`` on both sides of 0 (one-sided differences at ``h`` and ``h / 2``,
+    each extrapolated), and ``<manual, d>`` is off it by about ``|d|^2`` (``<auto, d>`` is ``s``
+    where the forward is differentiable). At a kink of the piece along ``d`` the sides part and
+    both choices stand, so only a derivative that no kink can explain is flagged; a difference
+    too small for the steps to resolve is not flagged either."""
+    fz, unravel = ravel_pytree(z)
+    fm, fa = ravel_pytree(manual)[0], ravel_pytree(auto)[0]
+    if fz.size == 0 or fm.size != fz.size or not jnp.issubdtype(fz.dtype, jnp.floating):
+        return jnp.bool_(False)
+    d = fm - fa
+    dd, big = jnp.vdot(d, d), jnp.max(jnp.abs(d), initial=0.0)
+    h = 1e-6 * jnp.maximum(1.0, jnp.max(jnp.abs(fz), initial=0.0)) / jnp.where(big > 0, big, 1.0)
+    f = [phi(unravel(fz + t * d)) for t in (0.0, h, -h, h / 2, -h / 2)]
+    right = 2 * (f[3] - f[0]) / (h / 2) - (f[1] - f[0]) / h
+    left = 2 * (f[0] - f[4]) / (h / 2) - (f[0] - f[2]) / h
+    smooth = jnp.abs(right - left) <= 0.01 * dd
+    off = jnp.abs(jnp.vdot(fm, d) - (right + left) / 2) >= 0.5 * dd
+    return (big > 0) & smooth & off & jnp.isfinite(right) & jnp.isfinite(left)
+
+
 def _local_pieces(
     net: Network, params: Any, records: Any, dy: Array, train: bool, prefix: str, floor: Array
 ) -> tuple[list, Array]:
-    """Each layer's ``(name, relative difference)`` against ``jax.vjp`` of its own forward, from
-    the last layer down (inside nested networks too), each given autodiff's cotangent; and the
-    cotangent of the network's input."""
+    """Each layer's ``(name, relative difference, (params' off, dx off) where smooth)`` against
+    ``jax.vjp`` of its own forward (:func:`_disagreement`, :func:`_off_where_smooth`), from the last layer down
+    (inside nested networks too), each given autodiff's cotangent; and the cotangent of the
+    network's input."""
     found: list = []
     for layer, name, p, (cache, x_in, k) in reversed(list(zip(net.layers, net.names, params, records, strict=True))):
         if isinstance(layer, Network):
@@ -70,7 +95,10 @@ def _local_pieces(
         manual = layer.backward(p, cache, dy)
         forward = lambda pp, xx, layer=layer, k=k: layer.forward(pp, xx, key=k, train=train)[0]
         auto = jax.vjp(forward, p, x_in)[1](dy)
-        found.insert(0, (f"{prefix}{name}", _disagreement(tuple(manual), auto, floor)))
+        phi = lambda z, forward=forward, dy=dy: jnp.vdot(dy, forward(*z))
+        # the params' gradient and dx apart: a wrong dparams spoils this layer's rows alone
+        off = [_off_where_smooth(phi, (p, x_in), mixed, auto) for mixed in ((manual[0], auto[1]), (auto[0], manual[1]))]
+        found.insert(0, (f"{prefix}{name}", _disagreement(tuple(manual), auto, floor), jnp.stack(off)))
         dy = auto[1]
     return found, dy
 
@@ -96,18 +124,22 @@ def _local_program(net: Network, loss: Any, train: bool) -> Callable:
     its input and given autodiff's cotangent of its output (from the loss down, so no piece's
     mistake reaches another), and the loss's gradient against ``jax.grad`` of its function;
     the relative differences (each output against its own scale, at least ``floor``) in the order
-    of :func:`_piece_names`, then the loss's. Compiled only when a check fails: it says where the
-    wrong gradient starts."""
+    of :func:`_piece_names`, then the loss's, and where each one's params' gradient and its input
+    gradient (the loss's: its gradient) are off where its forward is smooth.
+    Compiled only when a check fails or passes on kinks alone: it says where the wrong gradient
+    starts."""
     probe = _probe(net)
     reference = autodiff_twin(loss)
 
     @jax.jit
-    def local(params: Any, x: Array, y: Array, key: Array | None, floor: Array) -> Array:
+    def local(params: Any, x: Array, y: Array, key: Array | None, floor: Array) -> tuple[Array, Array]:
         y_pred, records = probe.forward(params, x, key=key, train=train)
         dy = jax.grad(lambda yp: reference(y, yp))(y_pred)
         pieces, _ = _local_pieces(net, params, records, dy, train, "", floor)
-        pieces.append(("loss", _disagreement(loss.value_and_grad(y, y_pred)[1], dy, floor)))
-        return jnp.stack([e for _, e in pieces])
+        grad = loss.value_and_grad(y, y_pred)[1]
+        off = _off_where_smooth(lambda yp: reference(y, yp), y_pred, grad, dy)
+        pieces.append(("loss", _disagreement(grad, dy, floor), jnp.stack([jnp.bool_(False), off])))
+        return jnp.stack([e for _, e, _ in pieces]), jnp.stack([o for *_, o in pieces])
 
     return local
 
@@ -171,22 +203,49 @@ def _finite_tree(tree: Any) -> bool:
     return all(np.all(np.isfinite(np.asarray(v))) for v in jax.tree.leaves(jax.device_get(tree)))
 
 
-def culprits(
-    net: Network, loss: Any, train: bool, args: tuple, failed: list[int], floor: float, rtol: float
-) -> tuple[tuple[str, float], ...] | None:
-    """The pieces whose own derivative is off (each output relative to its own scale, at least the
-    check's floor)
-    and that can explain a failed row (``failed``: the failed rows' layer indices, -1 for the
-    input's; ``args``: the checked ``(params, x, y, key)``): a layer's mistake spoils its own rows and those of the
-    layers before it (and the input's), never a later layer's; the loss's, every row. None if
-    a piece cannot be differentiated alone."""
+def _local(net: Network, loss: Any, train: bool, args: tuple, floor: float) -> tuple[np.ndarray, np.ndarray] | None:
+    """:func:`_local_program`'s results on the checked ``args``; None if a piece cannot be
+    differentiated alone."""
     floor = floor if np.isfinite(floor) else 0.0  # a NaN gradient makes the check's own floor NaN
     try:
         with jax.enable_x64(True):
             program = _local_program(net, loss, train)
-            errors = np.asarray(jax.device_get(program(*args, jax.device_put(np.float64(floor)))), np.float64)
+            errors, off = jax.device_get(program(*args, jax.device_put(np.float64(floor))))
     except Exception:  # a piece jax cannot differentiate alone: the report stands, no culprit named
         return None
+    return np.asarray(errors, np.float64), np.asarray(off, bool)
+
+
+def spoiled_where_smooth(net: Network, loss: Any, train: bool, args: tuple, floor: float, rtol: float) -> set[int]:
+    """The top-level layer indices (-1 the input's) of the rows a piece spoils whose derivative
+    is off ``jax.vjp`` of its own forward beyond ``rtol`` where that forward is smooth along
+    their difference, wrong whatever the kinks elsewhere: its params' gradient its own rows, its
+    input gradient (the loss's gradient) every row before it too (for entries that pass between
+    the loss's one-sided slopes, which the error of a smooth piece can land between)."""
+    local = _local(net, loss, train, args, floor)
+    if local is None:
+        return set()
+    spoiled: set[int] = set()
+    for (_, i), e, (params_off, input_off) in zip(
+        [*_pieces_with_layer(net), ("loss", len(net.layers))], *local, strict=True
+    ):
+        if e > rtol:
+            spoiled |= ({i} if params_off else set()) | (set(range(-1, i + 1)) if input_off else set())
+    return spoiled
+
+
+def culprits(
+    net: Network, loss: Any, train: bool, args: tuple, failed: list[int], floor: float, rtol: float
+) -> tuple[tuple[str, float], ...] | None:
+    """The pieces whose own derivative is off (each output relative to its own scale, at least the
+    check's floor) and that can explain a failed row (``failed``: the failed rows' layer indices,
+    -1 for the input's; ``args``: the checked ``(params, x, y, key)``): a layer's mistake spoils
+    its own rows and those of the layers before it (and the input's), never a later layer's; the
+    loss's, every row. None if a piece cannot be differentiated alone."""
+    local = _local(net, loss, train, args, floor)
+    if local is None:
+        return None
+    errors = local[0]
     pieces = [*_pieces_with_layer(net), ("loss", len(net.layers))]
     return tuple(
         (name, float(e))

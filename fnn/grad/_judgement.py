@@ -246,6 +246,11 @@ def _larger(
     return best, agreed
 
 
+def between_slopes(m: np.ndarray, slopes: np.ndarray, tol: np.ndarray) -> np.ndarray:
+    """The entries at a kink whose ``m`` lies between its one-sided slopes (within ``tol``)."""
+    return ~np.isnan(slopes[:, 0]) & (np.where(np.isnan(slopes[:, 0]), np.inf, _off_hull(m, slopes)) <= tol)
+
+
 def autodiff_scale(manual: np.ndarray, auto: np.ndarray, floor_autodiff: float) -> float:
     """The scale of a leaf's error against autodiff: its largest entry of either, or the floor."""
     return max(np.max(np.abs(manual), initial=0.0), np.max(np.abs(auto), initial=0.0), floor_autodiff)
@@ -263,6 +268,7 @@ def judge_leaf(
     rtol_autodiff: float,
     rtol_fd: float,
     agrees: np.ndarray,
+    exempt: np.ndarray | None = None,
 ) -> tuple[float, float, int, bool]:
     """A leaf's ``(error vs autodiff, error vs finite differences, entries at kinks, whether
     it fails on entries at kinks alone)``.
@@ -274,8 +280,9 @@ def judge_leaf(
     lies between them (within ``tol``) or equals autodiff's where autodiff is independent of the
     hand-written derivatives (``agrees``, per entry of ``idx``, as gradcheck judged it: several
     units kinked at once can sum their choices outside the two slopes); where it lies between
-    them it is left out of the autodiff error, where it equals an independent autodiff's out of
-    the finite-difference error, and otherwise it counts in both.
+    them it is left out of the autodiff error (unless not ``exempt``, per entry of ``idx``: a
+    piece's derivative is off where that piece is smooth), where it equals an independent
+    autodiff's out of the finite-difference error, and otherwise it counts in both.
     """
     m = manual[idx]
     kink = ~np.isnan(slopes[:, 0])
@@ -283,7 +290,7 @@ def judge_leaf(
     in_hull = kink & (off_hull <= tol)
     auto_scale = autodiff_scale(manual, auto, floor_autodiff)
     auto_diff = np.abs(manual - auto)
-    auto_diff[idx[in_hull]] = 0.0
+    auto_diff[idx[in_hull & (True if exempt is None else exempt)]] = 0.0
     e_auto = float(np.max(auto_diff, initial=0.0) / auto_scale) if auto_scale else 0.0
     fd_diff = np.where(kink, np.where(agrees, 0.0, off_hull), np.abs(m - fd))
     # the scale ``tol`` was taken at (the first pass's differences) too, so that an entry within

@@ -221,7 +221,8 @@ class GradcheckReport:
         if any(r.fd_kinks for r in self.rows):
             lines.append(
                 "(entries at kinks: the loss's one-sided slopes differ there; such an entry passes "
-                "between them or equal to autodiff's)"
+                "between them or equal to autodiff's, unless a piece that feeds it is off jax.vjp where "
+                "its forward is smooth)"
             )
         return "\n".join(lines)
 

@@ -60,7 +60,7 @@ def _off_where_smooth(phi: Callable[[Array], Array], z: Any, manual: Any, auto: 
     """Whether a piece's hand-written ``manual`` VJP is off ``jax.vjp``'s ``auto`` where its forward
     is smooth: ``phi(t)``, the cotangent's product with the forward at ``z + t d`` (``d = manual -
     auto``), has one slope ``s`` on both sides of 0 (one-sided differences at ``h`` and ``h / 2``,
-    each extrapolated), and ``<manual, d>`` is off it by about ``|d|^2`` (``<auto, d>`` is ``s``
+    each extrapolated), and ``<manual, d>`` is off it by ``|d|^2`` (``<auto, d>`` is ``s``
     where the forward is differentiable). At a kink of the piece along ``d`` the sides part and
     both choices stand, so only a derivative that no kink can explain is flagged; a difference
     too small for the steps to resolve is not flagged either."""
@@ -75,7 +75,9 @@ def _off_where_smooth(phi: Callable[[Array], Array], z: Any, manual: Any, auto: 
     right = 2 * (f[3] - f[0]) / (h / 2) - (f[1] - f[0]) / h
     left = 2 * (f[0] - f[4]) / (h / 2) - (f[0] - f[2]) / h
     smooth = jnp.abs(right - left) <= 0.01 * dd
-    off = jnp.abs(jnp.vdot(fm, d) - (right + left) / 2) >= 0.5 * dd
+    # off by dd where smooth; a valid choice at kinks that cancel along d (relu's 1 against
+    # jax's 0 on two units of opposite cotangents) is off by dd / 2: a margin between
+    off = jnp.abs(jnp.vdot(fm, d) - (right + left) / 2) >= 0.75 * dd
     return (big > 0) & smooth & off & jnp.isfinite(right) & jnp.isfinite(left)
 
 

@@ -283,6 +283,23 @@ def test_a_smooth_piece_s_error_between_a_kinked_loss_s_slopes_fails():
             assert report.passed, str(report)
 
 
+def test_a_valid_choice_at_kinks_that_cancel_along_its_difference_still_passes():
+    """Two relu units of equal weights on one kink (an all-zero row through a zero bias) with
+    cotangents of opposite sign (w2 = 0.8, -0.8): along the difference d between the
+    hand-written choice (0 at 0, as jax.nn.relu) and jax.grad's of jnp.maximum (1/2) their kinks
+    cancel, so the loss looks smooth along d and the choice looks off it; but each unit's own
+    coordinates (its bias, its weights) kink, and the choice passes, as the built-in relu does."""
+    myrelu = fnn.activations.Activation("myrelu", lambda x: jnp.maximum(x, 0.0), lambda x, y, dy: dy * (x > 0))
+    w1 = np.array([[-0.5], [0.3], [0.9]]) * np.ones((1, 2))
+    x = np.array([[0.0, 0.0, 0.0], [0.5, -0.3, 1.0], [1.2, 0.4, -0.7]])
+    y = np.array([[-1.0], [0.7], [0.2]])
+    for act in (myrelu, "relu"):
+        net = fnn.serial(L.Dense(2, act), L.Dense(1))
+        params = [{"w": w1, "b": np.zeros(2)}, {"w": np.array([[0.8], [-0.8]]), "b": np.array([0.1])}]
+        report = fnn.gradcheck(net, "mse", params, x, y)
+        assert report.passed and report.rows[0].fd_kinks == 2, str(report)
+
+
 def _zero_first_row(x):
     """``x`` with its first sample all 0, in NumPy (an eager ``.at[].set`` compiles a scatter)."""
     x = np.array(x)

@@ -56,29 +56,45 @@ def _disagreement(a: Any, b: Any, floor: Array) -> Array:
     return jnp.max(jnp.stack(errors))
 
 
+# The coordinates of d (the largest) whose own one-sided slopes must agree too: units kinked at
+# once with cotangents of opposite sign can cancel along d while each kinks along its own.
+_COORDINATES = 32
+
+
+def _one_sided(phi: Callable[[Array], Array], unravel: Callable, fz: Array, d: Array, h: Array, f0: Array) -> tuple:
+    """``phi``'s one-sided slopes ``(right, left)`` at ``fz`` along ``d``, each from steps ``h``
+    and ``h / 2``, extrapolated (Richardson)."""
+    f = [phi(unravel(fz + t * d)) for t in (h, -h, h / 2, -h / 2)]
+    right = 2 * (f[2] - f0) / (h / 2) - (f[0] - f0) / h
+    left = 2 * (f0 - f[3]) / (h / 2) - (f0 - f[1]) / h
+    return right, left
+
+
 def _off_where_smooth(phi: Callable[[Array], Array], z: Any, manual: Any, auto: Any) -> Array:
     """Whether a piece's hand-written ``manual`` VJP is off ``jax.vjp``'s ``auto`` where its forward
     is smooth: ``phi(t)``, the cotangent's product with the forward at ``z + t d`` (``d = manual -
-    auto``), has one slope ``s`` on both sides of 0 (one-sided differences at ``h`` and ``h / 2``,
-    each extrapolated), and ``<manual, d>`` is off it by ``|d|^2`` (``<auto, d>`` is ``s``
-    where the forward is differentiable). At a kink of the piece along ``d`` the sides part and
-    both choices stand, so only a derivative that no kink can explain is flagged; a difference
-    too small for the steps to resolve is not flagged either."""
+    auto``), has one slope ``s`` on both sides of 0, and so has ``phi`` along each of the
+    coordinates where ``d`` is largest, and ``<manual, d>`` is off ``s`` by ``|d|^2`` (``<auto,
+    d>`` is ``s`` where the forward is differentiable). At a kink of the piece, along ``d`` or
+    along one of those coordinates (two kinked units of opposite cotangents cancel along ``d``),
+    the sides part and both choices stand, so only a derivative that no kink can explain is
+    flagged; a difference too small for the steps to resolve is not flagged either."""
     fz, unravel = ravel_pytree(z)
     fm, fa = ravel_pytree(manual)[0], ravel_pytree(auto)[0]
     if fz.size == 0 or fm.size != fz.size or not jnp.issubdtype(fz.dtype, jnp.floating):
         return jnp.bool_(False)
     d = fm - fa
     dd, big = jnp.vdot(d, d), jnp.max(jnp.abs(d), initial=0.0)
-    h = 1e-6 * jnp.maximum(1.0, jnp.max(jnp.abs(fz), initial=0.0)) / jnp.where(big > 0, big, 1.0)
-    f = [phi(unravel(fz + t * d)) for t in (0.0, h, -h, h / 2, -h / 2)]
-    right = 2 * (f[3] - f[0]) / (h / 2) - (f[1] - f[0]) / h
-    left = 2 * (f[0] - f[4]) / (h / 2) - (f[0] - f[2]) / h
+    scale = jnp.maximum(1.0, jnp.max(jnp.abs(fz), initial=0.0))
+    f0 = phi(unravel(fz))
+    right, left = _one_sided(phi, unravel, fz, d, 1e-6 * scale / jnp.where(big > 0, big, 1.0), f0)
     smooth = jnp.abs(right - left) <= 0.01 * dd
-    # off by dd where smooth; a valid choice at kinks that cancel along d (relu's 1 against
-    # jax's 0 on two units of opposite cotangents) is off by dd / 2: a margin between
     off = jnp.abs(jnp.vdot(fm, d) - (right + left) / 2) >= 0.75 * dd
-    return (big > 0) & smooth & off & jnp.isfinite(right) & jnp.isfinite(left)
+    top = jnp.argsort(-jnp.abs(d))[: min(_COORDINATES, fz.size)]
+    unit = jax.vmap(lambda i: jnp.zeros_like(fz).at[i].set(1.0))(top)
+    r, lft = jax.vmap(lambda e: _one_sided(phi, unravel, fz, e, 1e-6 * scale, f0))(unit)
+    kinked = jnp.any((jnp.abs(r - lft) > 0.1 * jnp.abs(d[top])) & (d[top] != 0))
+    return (big > 0) & smooth & off & ~kinked & jnp.isfinite(right) & jnp.isfinite(left)
 
 
 def _local_pieces(

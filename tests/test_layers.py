@@ -1068,6 +1068,8 @@ def test_dropout_eval_is_identity_and_train_needs_key():
     np.testing.assert_array_equal(layer.backward({}, cache, x)[1], x)
     with pytest.raises(ValueError, match="key"):
         layer.forward({}, x, train=True)
+    with pytest.raises(TypeError, match=r"dropout: key must be a jax PRNG key .*got 0"):  # a seed, as through a network
+        layer.forward({}, x, key=0, train=True)
     for bad in (-0.1, 1.0001, 1.5):
         with pytest.raises(ValueError, match=r"rate must be in \[0, 1\]"):
             L.Dropout(bad)

@@ -80,6 +80,10 @@ def _dropout_forward(keep, name, params, x, *, key=None, train=False):
         return x, ()
     if key is None:
         raise ValueError(f"{name}: train=True needs a PRNG key (pass key=...)")
+    if not isinstance(key, jax.Array | np.ndarray):  # a seed (0), not a key: as Network.forward says it
+        raise TypeError(
+            f"{name}: key must be a jax PRNG key (jax.random.key(seed) or jax.random.PRNGKey(seed)), got {key!r}"
+        )
     if not jnp.issubdtype(x.dtype, jnp.inexact):  # integer data (pixels): scaled, it is real
         x = x.astype(jnp.result_type(float))
     if keep == 0.0:  # rate 1: no unit kept (x / 0 in the unselected branch would make jax.grad NaN)

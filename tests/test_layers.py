@@ -327,6 +327,25 @@ def test_reshape_refuses_target_shapes_it_cannot_take():
         L.Reshape((2, 3)).forward({}, np.ones(6))
 
 
+def test_layernorm_params_of_the_wrong_shape_are_named_not_the_input():
+    """A scale or offset of another length than the other (or not a vector) is the params'
+    fault: said so, where the input's feature count was blamed (or an IndexError raised)."""
+    layer = L.LayerNorm()
+    x = np.ones((2, 4))
+    for params, said in (
+        ({"scale": np.ones(3), "offset": np.zeros(4)}, r"\{'scale': \(3,\), 'offset': \(4,\)\}"),
+        ({"scale": np.ones(4), "offset": np.zeros(3)}, r"'offset': \(3,\)"),
+        ({"scale": np.ones((1, 4)), "offset": np.zeros(4)}, r"'scale': \(1, 4\)"),
+        ({"scale": np.float64(1.0), "offset": np.zeros(4)}, r"'scale': \(\)"),
+    ):
+        with pytest.raises(
+            ValueError, match="LayerNorm's params must be vectors of one entry per feature, got shapes .*" + said
+        ):
+            layer.forward(params, x)
+    with pytest.raises(ValueError, match="expects 4 input features, got 3"):  # consistent params: the input's fault
+        layer.forward({"scale": np.ones(4), "offset": np.zeros(4)}, np.ones((2, 3)))
+
+
 def test_layernorm_computes_in_its_input_dtype_promoted_with_its_params():
     """int32 x with float64 params: the statistics in float64, as for the same values as
     floats (int32 promotes with float32 to float32, 1e-9 off), forward and backward. float32 x

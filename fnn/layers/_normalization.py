@@ -35,8 +35,11 @@ def _layernorm_init(center, scale, key, input_shape, dtype=jnp.float32):
 
 
 def _layernorm_forward(epsilon, center, scale, params, x, *, key=None, train=False):
-    if "scale" in params or "offset" in params:
-        check_features(x, (params.get("scale", params.get("offset"))).shape[0])
+    sizes = {k: tuple(np.shape(v)) for k, v in params.items() if k in ("scale", "offset")}
+    if len(set(sizes.values())) > 1 or any(len(n) != 1 for n in sizes.values()):  # the params, not x, are off
+        raise ValueError(f"LayerNorm's params must be vectors of one entry per feature, got shapes {sizes}")
+    if sizes:
+        check_features(x, next(iter(sizes.values()))[0])
     # statistics in the output's dtype (the input's promoted with the params', as Dense computes:
     # float32 inputs of float64 params in float64; integer inputs in the params' dtype), and in
     # float32 at least (as Keras): float16's (x - mu)^2 overflows at |x - mu| > 256

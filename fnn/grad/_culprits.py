@@ -61,7 +61,7 @@ def _disagreement(a: Any, b: Any, floor: Array) -> Array:
 _COORDINATES = 32
 
 
-def _one_sided(phi: Callable[[Array], Array], unravel: Callable, fz: Array, d: Array, h: Array, f0: Array) -> tuple:
+def _slopes_along(phi: Callable[[Array], Array], unravel: Callable, fz: Array, d: Array, h: Array, f0: Array) -> tuple:
     """``phi``'s one-sided slopes ``(right, left)`` at ``fz`` along ``d``, each from steps ``h``
     and ``h / 2``, extrapolated (Richardson)."""
     f = [phi(unravel(fz + t * d)) for t in (h, -h, h / 2, -h / 2)]
@@ -87,12 +87,12 @@ def _off_where_smooth(phi: Callable[[Array], Array], z: Any, manual: Any, auto: 
     dd, big = jnp.vdot(d, d), jnp.max(jnp.abs(d), initial=0.0)
     scale = jnp.maximum(1.0, jnp.max(jnp.abs(fz), initial=0.0))
     f0 = phi(unravel(fz))
-    right, left = _one_sided(phi, unravel, fz, d, 1e-6 * scale / jnp.where(big > 0, big, 1.0), f0)
+    right, left = _slopes_along(phi, unravel, fz, d, 1e-6 * scale / jnp.where(big > 0, big, 1.0), f0)
     smooth = jnp.abs(right - left) <= 0.01 * dd
     off = jnp.abs(jnp.vdot(fm, d) - (right + left) / 2) >= 0.75 * dd
     top = jnp.argsort(-jnp.abs(d))[: min(_COORDINATES, fz.size)]
-    unit = jax.vmap(lambda i: jnp.zeros_like(fz).at[i].set(1.0))(top)
-    r, lft = jax.vmap(lambda e: _one_sided(phi, unravel, fz, e, 1e-6 * scale, f0))(unit)
+    unit = jax.nn.one_hot(top, fz.size, dtype=fz.dtype)
+    r, lft = jax.vmap(lambda e: _slopes_along(phi, unravel, fz, e, 1e-6 * scale, f0))(unit)
     kinked = jnp.any((jnp.abs(r - lft) > 0.1 * jnp.abs(d[top])) & (d[top] != 0))
     return (big > 0) & smooth & off & ~kinked & jnp.isfinite(right) & jnp.isfinite(left)
 
@@ -221,9 +221,11 @@ def _finite_tree(tree: Any) -> bool:
     return all(np.all(np.isfinite(np.asarray(v))) for v in jax.tree.leaves(jax.device_get(tree)))
 
 
-def _local(net: Network, loss: Any, train: bool, args: tuple, floor: float) -> tuple[np.ndarray, np.ndarray] | None:
-    """:func:`_local_program`'s results on the checked ``args``; None if a piece cannot be
-    differentiated alone."""
+def local_checks(net: Network, loss: Any, train: bool, args: tuple, floor: float) -> tuple | None:
+    """:func:`_local_program`'s results on the checked ``args`` (``(params, x, y, key)``), run
+    once for :func:`spoiled_where_smooth` and :func:`culprits` alike: each piece's relative
+    error and whether its params' and input gradients are off where it is smooth. None if a
+    piece cannot be differentiated alone."""
     floor = floor if np.isfinite(floor) else 0.0  # a NaN gradient makes the check's own floor NaN
     try:
         with jax.enable_x64(True):
@@ -234,18 +236,18 @@ def _local(net: Network, loss: Any, train: bool, args: tuple, floor: float) -> t
     return np.asarray(errors, np.float64), np.asarray(off, bool)
 
 
-def spoiled_where_smooth(net: Network, loss: Any, train: bool, args: tuple, floor: float, rtol: float) -> set[int]:
+def spoiled_where_smooth(net: Network, checks: tuple | None, rtol: float) -> set[int]:
     """The top-level layer indices (-1 the input's) of the rows a piece spoils whose derivative
     is off ``jax.vjp`` of its own forward beyond ``rtol`` where that forward is smooth along
-    their difference, wrong whatever the kinks elsewhere: its params' gradient its own rows, its
-    input gradient (the loss's gradient) every row before it too (for entries that pass between
-    the loss's one-sided slopes, which the error of a smooth piece can land between)."""
-    local = _local(net, loss, train, args, floor)
-    if local is None:
+    their difference (``checks``: :func:`local_checks`), wrong whatever the kinks elsewhere: its
+    params' gradient its own rows, its input gradient (the loss's gradient) every row before it
+    too (for entries that pass between the loss's one-sided slopes, which the error of a smooth
+    piece can land between)."""
+    if checks is None:
         return set()
     spoiled: set[int] = set()
     for (_, i), e, (params_off, input_off) in zip(
-        [*_pieces_with_layer(net), ("loss", len(net.layers))], *local, strict=True
+        [*_pieces_with_layer(net), ("loss", len(net.layers))], *checks, strict=True
     ):
         if e > rtol:
             spoiled |= ({i} if params_off else set()) | (set(range(-1, i + 1)) if input_off else set())
@@ -253,20 +255,18 @@ def spoiled_where_smooth(net: Network, loss: Any, train: bool, args: tuple, floo
 
 
 def culprits(
-    net: Network, loss: Any, train: bool, args: tuple, failed: list[int], floor: float, rtol: float
+    net: Network, checks: tuple | None, failed: list[int], rtol: float
 ) -> tuple[tuple[str, float], ...] | None:
-    """The pieces whose own derivative is off (each output relative to its own scale, at least the
-    check's floor) and that can explain a failed row (``failed``: the failed rows' layer indices,
-    -1 for the input's; ``args``: the checked ``(params, x, y, key)``): a layer's mistake spoils
+    """The pieces whose own derivative is off (``checks``: :func:`local_checks`, each output
+    relative to its own scale, at least the check's floor) and that can explain a failed row
+    (``failed``: the failed rows' layer indices, -1 for the input's): a layer's mistake spoils
     its own rows and those of the layers before it (and the input's), never a later layer's; the
     loss's, every row. None if a piece cannot be differentiated alone."""
-    local = _local(net, loss, train, args, floor)
-    if local is None:
+    if checks is None:
         return None
-    errors = local[0]
     pieces = [*_pieces_with_layer(net), ("loss", len(net.layers))]
     return tuple(
         (name, float(e))
-        for (name, i), e in zip(pieces, errors, strict=True)
+        for (name, i), e in zip(pieces, checks[0], strict=True)
         if e > rtol and any(j <= i for j in failed)
     )

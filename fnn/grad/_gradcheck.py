@@ -20,7 +20,7 @@ from fnn._network_checks import check_params_and_x, rank_error
 from fnn._placement import on_one_device
 from fnn._validate import any_traced, real
 from fnn.data import check_arrays
-from fnn.grad._culprits import culprits, non_finite_start, spoiled_where_smooth
+from fnn.grad._culprits import culprits, local_checks, non_finite_start, spoiled_where_smooth
 from fnn.grad._judgement import FD_BATCH, autodiff_scale, between_slopes, judge_leaf, padded, second_look
 from fnn.grad._report import GradcheckReport, GradcheckRow
 from fnn.grad._value_and_grad import resolve_loss
@@ -31,6 +31,10 @@ from fnn.losses._custom import has_own_gradient
 
 Array = jax.Array
 ArrayLike = jax.typing.ArrayLike
+
+
+# local_checks's result before it has run (None is its answer for a piece jax cannot differentiate)
+_NOT_RUN: Any = object()
 
 
 def _path_name(path: Any) -> str:
@@ -323,10 +327,11 @@ def gradcheck(
         # sample (a target met exactly) makes them wide enough to hold the error of a piece that is
         # smooth there. Such an entry keeps its autodiff error where a piece that can spoil its row
         # is off jax.vjp of its own forward where that forward is smooth (no kink explains it).
-        exempt = np.ones(fd.size, bool)
+        exempt, checks = np.ones(fd.size, bool), _NOT_RUN
         hull_only = between_slopes(manual_fd, slopes, tol) & (np.abs(manual_fd - auto_fd) > auto_tol)
         if hull_only.any():
-            spoiled = spoiled_where_smooth(net, loss, train, (params64, x64, y64, key), floor_autodiff, rtol_autodiff)
+            checks = local_checks(net, loss, train, (params64, x64, y64, key), floor_autodiff)
+            spoiled = spoiled_where_smooth(net, checks, rtol_autodiff)
             layer_of = np.repeat([e[0] for e in entries], [idx.size for idx in chosen])
             exempt = ~(hull_only & np.isin(layer_of, list(spoiled)))
 
@@ -361,7 +366,9 @@ def gradcheck(
         at_fault = None  # NaN against NaN: no piece's derivative can be judged
     elif not all(r.passed for r in rows):
         failed = [r.layer for r in rows if not r.passed]
-        at_fault = culprits(net, loss, train, args, failed, floor_autodiff, rtol_autodiff)
+        if checks is _NOT_RUN:  # the pieces' own check runs once, for both uses
+            checks = local_checks(net, loss, train, args, floor_autodiff)
+        at_fault = culprits(net, checks, failed, rtol_autodiff)
     passed = all(r.passed for r in rows)
     return GradcheckReport(
         tuple(rows), float(value), rtol_autodiff, rtol_fd, float(floor_autodiff), float(floor_fd), at_fault,

@@ -1559,6 +1559,60 @@ def test_donating_a_state_vmapped_over_learning_rates_leaves_the_callers_rates()
             chex.assert_trees_all_close(jax.tree.map(lambda a, i=i: np.asarray(a)[i], stacked), q, rtol=1e-6, atol=1e-7)
 
 
+def test_inject_hyperparams_passes_its_values_to_the_named_optimizers_its_factory_builds():
+    """A factory that builds named (themselves injected) optimizers gets the outer values at
+    every update, as optax's ``inject_hyperparams`` passes them to its factory: a schedule
+    under another name, a rate derived per group, a constant of the factory's own, a value set
+    into the outer state, a schedule's peak. The nested states held their first values (or took
+    the outer ones raw, by name) before."""
+    optax = pytest.importorskip("optax")
+    params = {"w": jax.device_put(np.array([1.0, 2.0])), "b": jax.device_put(np.array([3.0]))}
+    grads = {"w": jax.device_put(np.array([1.0, -2.0])), "b": jax.device_put(np.array([0.5]))}
+    m1, m2 = {"w": True, "b": False}, {"w": False, "b": True}
+    decay = lambda c: 0.1 / (c + 1.0)
+
+    def groups(lib, sgd, rate, other):
+        return lib.chain(lib.masked(sgd(rate), m1), lib.masked(sgd(other), m2))
+
+    cases = {  # name: (fnn's optimizer, optax's, a value set into both states before the first step)
+        "schedule, another name": (
+            O.inject_hyperparams(lambda lr: O.sgd(lr))(decay),
+            optax.inject_hyperparams(lambda lr: optax.sgd(lr))(decay),
+            None,
+        ),
+        "a rate per group": (
+            O.inject_hyperparams(lambda learning_rate: groups(O, O.sgd, learning_rate, learning_rate * 0.1))(1.0),
+            optax.inject_hyperparams(lambda lr: groups(optax, optax.sgd, lr, lr * 0.1))(1.0),
+            None,
+        ),
+        "a constant of the factory": (
+            O.inject_hyperparams(lambda learning_rate: groups(O, O.sgd, learning_rate, 0.5))(0.01),
+            optax.inject_hyperparams(lambda learning_rate: groups(optax, optax.sgd, learning_rate, 0.5))(0.01),
+            None,
+        ),
+        "set into the outer state": (
+            O.inject_hyperparams(lambda lr, mu: O.sgd(lr, momentum=mu))(0.1, 0.5),
+            optax.inject_hyperparams(lambda lr, mu: optax.sgd(lr, momentum=mu))(0.1, 0.5),
+            {"lr": 0.25, "mu": 0.75},
+        ),
+        "a schedule's peak": (
+            O.inject_hyperparams(lambda peak: O.sgd(lambda c: peak / (c + 1.0)))(0.2),
+            optax.inject_hyperparams(lambda peak: optax.sgd(lambda c: peak / (c + 1.0)))(0.2),
+            None,
+        ),
+    }
+    for name, (mine, ref, values) in cases.items():
+        for run in (lambda f: f, jax.jit):
+            got, want = mine.init(params), ref.init(params)
+            if values:
+                got = O.set_hyperparams(got, **values)
+                want.hyperparams.update({k: jnp.asarray(v, want.hyperparams[k].dtype) for k, v in values.items()})
+            for step in range(4):
+                u, got = run(mine.update)(grads, got, params)
+                v, want = ref.update(grads, want, params)
+                chex.assert_trees_all_close(u, v, rtol=1e-6, atol=1e-12, custom_message=f"{name}, step {step}")
+
+
 def test_a_state_holds_a_buffer_of_its_own_for_every_leaf_so_it_can_be_donated():
     """No state leaf is an array the caller holds, nor two leaves one buffer (XLA refuses to
     donate a buffer twice): vmapped hyperparameters of any injected transform and an ``init``-only
@@ -2274,18 +2328,53 @@ def test_set_hyperparams_refuses_the_combinations_the_constructor_refuses():
     params = {"w": jax.device_put(np.ones(2))}
     state = O.sgd(0.1, momentum=0.9, nesterov=True).init(params)
     batched = jax.tree.map(lambda a: np.stack([a, a]), state)  # two models' states, as vmap stacks them
-    for s, values in ((state, {"dampening": 0.5}), (state, {"momentum": 0.0}), (batched, {"momentum": [0.5, 0.0]})):
+    unpickled = pickle.loads(pickle.dumps(state))  # kept the names, lost the checks before
+    cases = [(state, {"dampening": 0.5}), (state, {"momentum": 0.0}), (batched, {"momentum": [0.5, 0.0]})]
+    for s, values in [*cases, (unpickled, {"momentum": 0.0}), (copy.deepcopy(state), {"dampening": 0.5})]:
         with pytest.raises(ValueError, match="nesterov=True requires momentum > 0 and dampening == 0"):
             O.set_hyperparams(s, **values)
     assert float(O.get_hyperparams(O.set_hyperparams(state, momentum=0.5))["momentum"]) == 0.5
-    with pytest.raises(ValueError, match=r"decay must be in \[0, 1\], got 1.5"):
-        O.set_hyperparams(O.rmsprop(0.1).init(params), decay=1.5)
+    for s in (O.rmsprop(0.1).init(params), pickle.loads(pickle.dumps(O.rmsprop(0.1).init(params)))):
+        with pytest.raises(ValueError, match=r"decay must be in \[0, 1\], got 1.5"):
+            O.set_hyperparams(s, decay=1.5)
+    # a factory of your own that cannot be pickled: its state still pickles (the names plain)
+    local = O.inject_hyperparams(lambda decay: O.trace(decay))(decay=0.5).init(params)
+    assert float(O.get_hyperparams(O.set_hyperparams(pickle.loads(pickle.dumps(local)), decay=0.75))["decay"]) == 0.75
     # a directly injected momentum trace takes its own range (decay >= 0), not rmsprop's
     mine = O.inject_hyperparams(O.trace)(decay=0.9).init(params)
     assert float(O.get_hyperparams(O.set_hyperparams(mine, decay=1.5))["decay"]) == 1.5
     # traced values pass through (a constructor lets them), so set_hyperparams still runs under jit
     jitted = jax.jit(lambda s, m: O.get_hyperparams(O.set_hyperparams(s, momentum=m))["momentum"])
     assert float(jitted(state, 0.25)) == 0.25
+
+
+def test_set_hyperparams_keeps_a_positive_value_positive_and_names_a_value_of_the_wrong_shape():
+    """A positive value below the held dtype's range is held as its smallest normal, as the
+    constructor holds it (set, ``eps=1e-46`` became 0 in float32 and a zero gradient gave 0/0 =
+    NaN); a value that is neither a scalar nor one per model is refused by name (NumPy's
+    "cannot broadcast" before)."""
+    params = {"w": jax.device_put(np.zeros(2, np.float32))}
+    zero = jax.tree.map(jnp.zeros_like, params)
+    tiny = np.finfo(np.float32).tiny  # held in float32 (the default without x64): 1e-46 rounds to 0
+    adam = O.inject_hyperparams(O.scale_by_adam, hyperparam_dtype=jnp.float32)
+    assert np.asarray(O.get_hyperparams(adam(eps=1e-46).init(params))["eps"]) == tiny  # as built
+    adam = adam()
+    for run in (lambda f: f, jax.jit):
+        state = run(lambda s, v: O.set_hyperparams(s, eps=v))(adam.init(params), 1e-46)
+        assert np.asarray(O.get_hyperparams(state)["eps"]) == tiny
+        np.testing.assert_array_equal(adam.update(zero, state, params)[0]["w"], np.zeros(2))
+    rate = O.inject_hyperparams(O.scale_by_learning_rate, hyperparam_dtype=jnp.float32)(0.1).init(params)
+    assert np.asarray(O.get_learning_rate(O.set_learning_rate(rate, 1e-46))) == tiny
+    opt = O.adam(0.1)
+    batched = jax.vmap(lambda lr: O.set_learning_rate(opt.init(params), lr))(jnp.array([0.1, 0.2, 0.3]))
+    scalar = r"learning_rate must be a scalar or hold one value per model"
+    for s, value, match in (
+        (opt.init(params), [0.2], scalar + r" \(this state is not vmapped\), got shape \(1,\)"),
+        (batched, np.array([0.1, 0.2]), scalar + r" \(one per model .* shape \(3,\)\), got shape \(2,\)"),
+    ):  # fmt: skip
+        with pytest.raises(ValueError, match=match):
+            O.set_learning_rate(s, value)
+    np.testing.assert_allclose(O.get_learning_rate(O.set_learning_rate(batched, np.array([1.0, 2.0, 3.0]))), [1, 2, 3])
 
 
 def test_set_hyperparams_traces_the_constructor_s_check_once_per_set_of_values():

@@ -11,6 +11,7 @@ checked by the constructor that holds them (:class:`HeldName`), combinations inc
 from __future__ import annotations
 
 import math
+import pickle
 from collections.abc import Callable
 from typing import Any
 
@@ -30,8 +31,10 @@ class HeldName(str):
     the constructor's own check of a full set of values (:func:`inject_hyperparams` builds its
     factory with them), so that :func:`set_hyperparams`, which sees the state alone, refuses
     what the optimizer's constructor refuses (its ranges and combinations: rmsprop's ``decay``
-    in [0, 1], Nesterov's ``momentum > 0`` and ``dampening == 0``). It equals, hashes, prints and
-    pickles as the plain name, so the state's structure (jit caches, checkpoints) is unchanged."""
+    in [0, 1], Nesterov's ``momentum > 0`` and ``dampening == 0``). It equals, hashes and prints
+    as the plain name, so the state's structure (jit caches, checkpoints) is unchanged. A copy or
+    a pickle keeps the check where the check pickles (every named optimizer's does; a factory of
+    your own defined in a function does not, and is then the plain name)."""
 
     check: Callable[[dict[str, Any]], None] | None
 
@@ -40,8 +43,14 @@ class HeldName(str):
         held.check = check
         return held
 
-    def __reduce__(self) -> tuple[type, tuple[str]]:
-        return (str, (str(self),))
+    def __reduce__(self) -> tuple[Any, ...]:
+        check = self.check
+        if check is not None:
+            try:
+                pickle.dumps(check)
+            except Exception:  # pickle raises several kinds for a local function or a lambda
+                check = None
+        return (str, (str(self),)) if check is None else (HeldName, (str(self), check))
 
 
 def _constructor_check(hp: dict[str, Any]) -> None:
@@ -117,13 +126,6 @@ def map_hparam_nodes(
         return node._replace(**rest)
 
     return jax.tree.map(visit, state, is_leaf=holds_hparams)
-
-
-def override_hparams(node: Any, values: dict[str, Array]) -> Any:
-    """``node`` with the hyperparameters named in ``values`` replaced, each kept in its own dtype
-    and buffer (a state holding one buffer twice cannot be donated)."""
-    hp = {k: (own_copy(values[k], jnp.asarray(v).dtype) if k in values else v) for k, v in hparams_of(node).items()}
-    return node._replace(**{hparams_field(node) or "hparams": hp})
 
 
 def get_hyperparams(state: OptState) -> dict[str, Array]:
@@ -225,7 +227,8 @@ def set_hyperparams(state: OptState, **values: Any) -> OptState:
             old = hp[name]
             if is_traced(value) or is_traced(old) or (name in scales and is_traced(scales[name])):
                 # the state's own copy: a traced value is often the caller's array (vmap over rates)
-                new = own_copy(jnp.broadcast_to(jnp.asarray(value, old.dtype), jnp.shape(old)))
+                shape = jnp.shape(_shaped(name, value, old))
+                new = own_copy(jnp.broadcast_to(_held(jnp.asarray(value), old.dtype), shape))
                 if name in scales:
                     # no factor turns a 0 into a nonzero rate; a traced value cannot raise, so
                     # the factor is NaN there and training says so (TerminateOnNaN stops it)
@@ -241,7 +244,7 @@ def set_hyperparams(state: OptState, **values: Any) -> OptState:
                         f"with an integer {name}); build it with a float, e.g. {name}={float(old_h.flat[0])}"
                     )
                 with np.errstate(over="ignore"):
-                    new_h = np.broadcast_to(np.asarray(value, old_h.dtype), old_h.shape)
+                    new_h = np.broadcast_to(_held(np.asarray(value), old_h.dtype), _shaped(name, value, old_h).shape)
                 if jnp.issubdtype(new_h.dtype, jnp.floating) and not np.all(np.isfinite(new_h)):
                     raise ValueError(
                         f"{name}={value!r} is not finite in {old_h.dtype}, the dtype the state holds it in "
@@ -267,6 +270,27 @@ def set_hyperparams(state: OptState, **values: Any) -> OptState:
             "weight_decay=0, cannot be set later: build the optimizer with a nonzero value)"
         )
     return new_state
+
+
+def _held(value: Any, dtype: Any) -> Any:
+    """``value`` in the state's ``dtype``, where a positive float never rounds to 0 (it becomes
+    the dtype's smallest normal, as the constructors hold it: an ``eps`` of 1e-46 in float32
+    made 0 / 0 of a zero gradient)."""
+    xp = jnp if is_traced(value) else np
+    out = value.astype(dtype)
+    if not jnp.issubdtype(dtype, jnp.floating):
+        return out
+    return xp.where((value > 0) & (out == 0), xp.asarray(jnp.finfo(dtype).tiny, dtype), out)
+
+
+def _shaped(name: str, value: Any, old: Any) -> Any:
+    """``old``, after checking that ``value`` fits its shape: a scalar, or (a vmapped state) one
+    value per model; the message names the hyperparameter (NumPy's says "broadcast")."""
+    shape, held = np.shape(value), np.shape(old)
+    if shape and shape != held[len(held) - len(shape) :]:
+        models = f"one per model of this vmapped state, shape {held}" if held else "this state is not vmapped"
+        raise ValueError(f"{name} must be a scalar or hold one value per model ({models}), got shape {shape}")
+    return old
 
 
 def _rescaled(name: str, scale: np.ndarray, old: np.ndarray, new: np.ndarray, node: Any) -> Array:

@@ -48,7 +48,7 @@ from fnn.optimizers._base import (
     scalar_dtype,
     takes_extra_args,
 )
-from fnn.optimizers._hyperparams import RANGES, HeldName, map_hparam_nodes, override_hparams
+from fnn.optimizers._hyperparams import RANGES, HeldName, hparams_field, hparams_of, map_hparam_nodes
 from fnn.schedules._base import ScheduleFunction, ScheduleRule
 
 
@@ -228,9 +228,8 @@ def _inject_update(
 ) -> tuple[Updates, InjectHyperparamsState]:
     check_like(updates, params, "params")  # the optimizer's entry: name the user's grads
     updates, state, params = native_args(updates, state, params)
-    # A factory that injects its own (a named optimizer) keeps values in its own state: ours rule.
-    inner_state = map_hparam_nodes(lambda node: override_hparams(node, state.hparams), state.inner_state)
     inner = spec.build(state.hparams)
+    inner_state = _with_factory_values(inner, state.inner_state, updates if params is None else params)
     # optax's rule: extra arguments (value=...) reach the transform if it takes them
     extra = extra_args if extra_args and takes_extra_args(inner) else {}
     updates, inner_state = inner.update(updates, inner_state, params, **extra)
@@ -240,6 +239,48 @@ def _inject_update(
         value = _scheduled(rule, count, state.schedule_values, name)
         hp[name] = jnp.asarray(value, hp[name].dtype) * state.scales[name]
     return updates, state._replace(count=count, hparams=hp, inner_state=inner_state)
+
+
+def _held_nodes(state: OptState) -> list[Any]:
+    """The state nodes holding hyperparameters, nested ones included, in :func:`map_hparam_nodes`'s order."""
+    found: list[Any] = []
+
+    def keep(node: Any) -> Any:
+        found.append(node)
+        return node
+
+    map_hparam_nodes(keep, state)
+    return found
+
+
+def _with_factory_values(inner: GradientTransformation, inner_state: OptState, like: Params) -> OptState:
+    """``inner_state`` with each injected state nested in it (a named optimizer the factory
+    builds is one; optax's too) holding the values the factory gave it now, as optax passes its
+    values: ``lambda lr: O.sgd(lr)``, ``lr * 0.1`` for one group, a constant for another. They are
+    read from a fresh ``inner.init(like)``, of which XLA keeps only those values under ``jit``.
+    A nested value that follows the nested state's own schedule keeps its place in it (the
+    schedule's numbers, which the factory may compute, are taken)."""
+    if not _held_nodes(inner_state):  # plain transforms (every named optimizer's factory builds those)
+        return inner_state
+    given = iter(_held_nodes(inner.init(like)))
+
+    def take(node: Any) -> Any:
+        new, field = next(given), hparams_field(node) or "hparams"
+        # fnn's scheduled values are advanced by the nested update (scales); optax recomputes its own
+        scheduled = getattr(node, "scales" if field == "hparams" else "hyperparams_states", None) or {}
+        hp_new = hparams_of(new)
+        hp = {
+            k: v if k in scheduled or k not in hp_new else own_copy(hp_new[k], jnp.asarray(v).dtype)
+            for k, v in hparams_of(node).items()
+        }
+        changes: dict[str, Any] = {field: hp}
+        if field == "hparams" and "schedule_values" in node._fields:
+            changes["schedule_values"] = jax.tree.map(
+                lambda old, v: own_copy(v, jnp.asarray(old).dtype), node.schedule_values, new.schedule_values
+            )
+        return node._replace(**changes)
+
+    return map_hparam_nodes(take, inner_state)
 
 
 def _traced(name: str, schedule: Callable) -> Any:

@@ -216,14 +216,16 @@ def choice(name: str, value: T, options: Iterable[T]) -> T:
 # Paths.
 
 
-def path(name: str, value: Any, *, writable: bool = False, folder: bool = False) -> str:
+def path(name: str, value: Any, *, writable: bool = False, folder: bool = False, replaced: bool = False) -> str:
     """``value`` as a path string (str or ``os.PathLike``).
 
     With ``writable``, a run that will write there fails now rather than after training: the
     path must not be a folder (or, with ``folder``, must be one or not exist yet), and the
     nearest part of it that exists must be a folder, in which a file can be written now. The
     check creates nothing (a call refused later, for another argument, leaves no folder behind):
-    the missing folders are the writer's to create when it writes."""
+    the missing folders are the writer's to create when it writes. With ``replaced`` (a
+    checkpoint, written to a temporary file renamed over it) it must not be a device, pipe or
+    socket either, which the rename would replace (``/dev/full`` trained, then failed to save)."""
     if not isinstance(value, (str, os.PathLike)):
         raise TypeError(f"{name} must be a path (str or os.PathLike), got {type(value).__name__} {value!r}")
     p = os.fspath(value)
@@ -245,6 +247,8 @@ def path(name: str, value: Any, *, writable: bool = False, folder: bool = False)
             raise ValueError(f"{name} {p!r} is a file; it must name a folder")
         if not folder and os.path.isdir(full):
             raise ValueError(f"{name} {p!r} is a folder; it must name a file")
+        if replaced and os.path.exists(full) and not os.path.isfile(full):
+            raise ValueError(f"{name} {p!r} is not a regular file (a device, pipe or socket): a checkpoint replaces it")
         existing = full if folder else os.path.dirname(full)
         while not os.path.lexists(existing):
             existing = os.path.dirname(existing)

@@ -412,6 +412,18 @@ def test_datasets_lists_names_tasks_and_shapes(tmp_path, capsys):
         (["train", "--seed", str(2**32)], ["--seed", "[0, 4294967295]", "4294967296"]),
         (["compare", "--seed", str(2**32 - 2), "--seeds", "3"], ["--seed 4294967294 with --seeds 3", "4294967295"]),
         (["compare", "--batch-sizes", "16,full,16"], ["--batch-sizes", "listed twice"]),
+        # an empty --hidden (an unset "$HIDDEN") trained a linear model; 'none' still asks for one
+        (["train", "--hidden", ""], ["--hidden", "(or 'none')", "got ''"]),
+        # a command's unknown option is the command's error (it was "fnn: error:")
+        (
+            ["train", "--dataset", "iris", "--bogus"],
+            ["fnn train: error: unrecognized arguments: --bogus", "fnn train --help"],
+        ),
+        # params that outgrow any machine: XLA waited for the allocation forever, deaf to Ctrl-C
+        (
+            ["train", "--dataset", "iris", "--hidden", "99999999999"],
+            ["argument --hidden: a network 4-99999999999-3 holds 799,999,999,995 parameters", "machine's memory"],
+        ),
     ],
 )
 def test_bad_arguments_exit_2_with_one_line(argv, expected, capsys):
@@ -423,6 +435,18 @@ def test_bad_arguments_exit_2_with_one_line(argv, expected, capsys):
     assert "error:" in captured.err and "Traceback" not in captured.err
     for fragment in expected:
         assert fragment in captured.err, (fragment, captured.err)
+
+
+def test_a_learning_rate_the_state_cannot_hold_exits_2_with_one_line(capsys):
+    """--lr 1e39 passed the flag's check and ended in a traceback when the optimizer was built:
+    float32 (x64 off, JAX's default) cannot hold it."""
+    with jax.enable_x64(False):
+        for command in ("train", "compare"):
+            assert main([command, "--dataset", "iris", "--lr", "1e39"]) == 2
+            err = capsys.readouterr().err
+            assert err.count("\n") == 1 and "Traceback" not in err
+            assert f"fnn {command}: error: argument --lr: expected a positive number that float32" in err
+            assert "at most 3.403e+38; got '1e39'" in err
 
 
 def test_help_documents_default_learning_rates(capsys):
@@ -843,6 +867,8 @@ def test_help_says_the_cache_is_off_when_the_environment_turns_it_off(capsys, mo
         (["compare", "--out", "{file}/sub"], ["--out", "is a file, not a folder"]),
         (["train", "--save", "{folder}"], ["--save", "is a folder; it must name a file"]),
         (["train", "--save", "{file}/ck.npz"], ["--save", "is a file, not a folder"]),
+        # a device: the checkpoint's rename would replace it (it trained, then failed to save)
+        (["train", "--save", "/dev/full"], ["--save '/dev/full' is not a regular file", "a checkpoint replaces it"]),
     ],
 )
 def test_bad_output_paths_exit_2_before_anything_is_compiled(tmp_path, capsys, compiles, argv, words):

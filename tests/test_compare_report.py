@@ -16,6 +16,7 @@ of the histories in ``results.json``.
 
 import contextlib
 import csv
+import errno
 import io
 import json
 
@@ -300,6 +301,23 @@ def _records(names, batches, seeds=3, stopping=None, val=True):
                 }
             )
     return runs
+
+
+def test_a_plot_that_cannot_be_written_names_its_file(tmp_path, monkeypatch):
+    """A full disk while the PNG is written: the error names the file, as the results' writes
+    do (it said "[Errno 28] No space left on device" alone)."""
+    from fnn.cli._report import plot_runs
+
+    def full(fig, path, *args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", full)
+    with pytest.raises(OSError) as caught:
+        plot_runs(_records(["sgd"], [16]), str(tmp_path), "iris")
+    assert caught.value.errno == errno.ENOSPC and caught.value.filename == str(tmp_path / "loss_vs_epoch.png")
+    assert str(caught.value).endswith(
+        f"No space left on device while writing the plot: {str(tmp_path / 'loss_vs_epoch.png')!r}"
+    )
 
 
 @pytest.mark.parametrize(

@@ -152,7 +152,7 @@ class ModelCheckpoint(MonitorCallback):
         templated = "{" in os.path.dirname(text)
         super().__init__(monitor, mode, 0.0)
         self.best = self.initial_value_threshold = threshold
-        self.filepath = check_path("filepath", filepath, writable=not templated)
+        self.filepath = check_path("filepath", filepath, writable=not templated, replaced=not templated)
         self.save_best_only, self.verbose, self.save_freq = save_best_only, verbose, save_freq
 
     def check_monitor(self, names: set[str]) -> None:
@@ -233,7 +233,7 @@ class ModelCheckpoint(MonitorCallback):
             if not math.isfinite(current) or not self.improved(current, self.best):
                 return
             self.best = current
-        path = check_path("filepath", path, writable=True)
+        path = check_path("filepath", path, writable=True, replaced=True)
         if self.save_weights_only:  # the params alone, now: there is no run state to wait for
             checkpoint_.save(path, params=ctx.params, epoch=epoch + 1)
         else:

@@ -7,6 +7,9 @@ from __future__ import annotations
 import argparse
 import math
 
+import jax
+import numpy as np
+
 from fnn import (
     activations as _activations,
     datasets as _datasets,
@@ -57,6 +60,19 @@ def positive_float(text: str) -> float:
     return value
 
 
+def learning_rate(text: str) -> float:
+    """A positive rate that the optimizer state's dtype holds (float32 unless x64 is on): 1e39
+    passed :func:`positive_float` and failed later with a traceback."""
+    value = positive_float(text)
+    held = np.finfo(jax.dtypes.canonicalize_dtype(np.float64))
+    if value > float(held.max):
+        raise argparse.ArgumentTypeError(
+            f"expected a positive number that {held.dtype} (the optimizer's state) holds, at most {held.max:.4g}; "
+            f"got {text!r}"
+        )
+    return value
+
+
 def fraction(text: str) -> float:
     try:
         value = float(text)
@@ -68,8 +84,9 @@ def fraction(text: str) -> float:
 
 
 def hidden_sizes(text: str) -> tuple[int, ...]:
-    """``"64,64"`` -> (64, 64); ``""`` or ``"none"`` -> () (no hidden layer: a linear model)."""
-    if text.strip().lower() in ("", "none"):
+    """``"64,64"`` -> (64, 64); ``"none"`` -> () (no hidden layer: a linear model). An empty
+    text is refused, as every other flag's: an unset ``"$HIDDEN"`` must not train a linear model."""
+    if text.strip().lower() == "none":
         return ()
     parts = [p.strip() for p in text.split(",")]
     if not all(p.isdigit() and int(p) > 0 for p in parts):
@@ -203,7 +220,7 @@ def add_model_args(p: argparse.ArgumentParser, hidden: str, seed_help: str = "in
 
 def add_training_args(p: argparse.ArgumentParser, command: str) -> None:
     p.add_argument("--epochs", type=positive_int, default=None, help="epochs (default %(default)s)")
-    p.add_argument("--lr", type=positive_float, default=None, metavar="LR", help=lr_help(command))
+    p.add_argument("--lr", type=learning_rate, default=None, metavar="LR", help=lr_help(command))
     p.add_argument(
         "--grad", choices=MODES, default="manual", help="hand-written backprop (manual, default) or jax.grad (autodiff)"
     )

@@ -26,10 +26,11 @@ class UsageError(Exception):
     """A bad argument found after parsing (a data set, checkpoint or loss that does not fit)."""
 
 
-def output_path(option: str, value: str, *, folder: bool = False) -> str:
-    """``value`` checked before any work: the run writes there at its end."""
+def output_path(option: str, value: str, *, folder: bool = False, replaced: bool = False) -> str:
+    """``value`` checked before any work: the run writes there at its end (``replaced``: a
+    checkpoint, which a rename puts in place)."""
     try:
-        return check_path(option, value, writable=True, folder=folder)
+        return check_path(option, value, writable=True, folder=folder, replaced=replaced)
     except ValueError as err:
         raise UsageError(str(err)) from None
 

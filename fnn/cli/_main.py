@@ -107,6 +107,15 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str):
         self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
+    def parse_args(self, args=None, namespace=None):
+        # argparse reports a command's unknown option as the top parser's ("fnn: error:"); the
+        # command's own parser says it, as for every other bad argument of the command
+        ns, extras = self.parse_known_args(args, namespace)
+        if extras:
+            commands = getattr(self, "commands", {})
+            commands.get(getattr(ns, "command", None), self).error(f"unrecognized arguments: {' '.join(extras)}")
+        return ns
+
 
 class _GivenOnly(_Parser):
     """The same parser with no defaults: its namespace holds only the options the command line
@@ -140,6 +149,7 @@ def _build(parser_class: type[_Parser]) -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=parser_class)
     sub.required = True
+    parser.commands = sub.choices  # type: ignore[attr-defined]  # each command's parser, by name
 
     p = sub.add_parser(
         "compare",

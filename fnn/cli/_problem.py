@@ -5,6 +5,7 @@ description and its initial parameters per seed."""
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import zipfile
@@ -141,8 +142,26 @@ def _check_loss_fits_task(loss: _losses.Loss, task: str, where: str, y: np.ndarr
 
 def network(problem: Problem, hidden: Sequence[int], activation: str) -> Any:
     """The command's MLP for ``problem``: ``hidden`` layers of ``activation``, then the output
-    layer, linear or with the problem's :attr:`Problem.output_activation`."""
+    layer, linear or with the problem's :attr:`Problem.output_activation`. A network whose
+    float32 params alone outgrow the machine's memory is refused (UsageError naming --hidden):
+    XLA:CPU waited for such an allocation forever, deaf to Ctrl-C."""
+    sizes = [int(np.prod(problem.x_train.shape[1:])), *hidden, problem.output_size]
+    count = sum((a + 1) * b for a, b in itertools.pairwise(sizes))
+    memory = _memory_bytes()
+    if memory and 4 * count > memory:
+        raise UsageError(
+            f"argument --hidden: a network {'-'.join(map(str, sizes))} holds {count:,} parameters, "
+            f"{4 * count / 2**30:,.1f} GiB in float32, more than this machine's memory ({memory / 2**30:,.1f} GiB)"
+        )
     return mlp([*hidden, problem.output_size], activation=activation, output_activation=problem.output_activation)
+
+
+def _memory_bytes() -> int:
+    """The machine's physical memory in bytes (0 where the system does not say)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):  # not POSIX, or a name the system lacks
+        return 0
 
 
 def _make_loss(name: str) -> _losses.Loss:

@@ -363,6 +363,7 @@ def plot_runs(runs: Sequence[dict[str, Any]], out_dir: str, title: str) -> list[
         )
         fig.suptitle(title, fontsize="medium", y=1 - 0.12 / height, va="top")
         path = os.path.join(out_dir, PLOT_FILES[0 if x_name == "epoch" else 1])
-        fig.savefig(path, dpi=110)  # (no pyplot, no figure to close: it goes with its last reference)
+        with writing(path, "the plot"):  # a full disk names the file, as the results' writes do
+            fig.savefig(path, dpi=110)  # (no pyplot, no figure to close: it goes with its last reference)
         paths.append(path)
     return paths

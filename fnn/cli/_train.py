@@ -107,7 +107,7 @@ def cmd_train(args) -> int:
     """``fnn train``: returns the exit status (0, or 130 / 143 / 141 when stopped half-way by
     Ctrl-C, SIGTERM or a closed pipe)."""
     if args.save is not None:  # "" too: a --save "$UNSET" must not lose the checkpoint quietly
-        args.save = output_path("--save", args.save)
+        args.save = output_path("--save", args.save, replaced=True)
     if args.resume == "":
         raise UsageError("--resume must be a non-empty path (the checkpoint to continue)")
     saved_run = read_resume(args.resume) if args.resume else None

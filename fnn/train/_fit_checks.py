@@ -88,7 +88,7 @@ def check_fit(
     resumed, history = None, History(run.iterations_per_epoch)
     if checkpoint is not None:
         # Where it will be written is checked too: a bad path fails now, not after training.
-        checkpoint = check_path("checkpoint", checkpoint, writable=True)
+        checkpoint = check_path("checkpoint", checkpoint, writable=True, replaced=True)
         check_not_a_best_file(checkpoint, cbs.items)
         resumed = read_checkpoint(checkpoint, params, template)
         if resumed is not None:

@@ -917,26 +917,41 @@ def test_x_of_one_sample_is_checked_as_a_batch_of_one(door):
         _wrong_args_calls(net, other, np.ones(5, np.float32), np.zeros(3, np.float32))[door]()
 
 
-def test_value_and_grad_vmapped_per_example_equals_batches_of_one():
-    """Per-example gradients, the usual jax.vmap over samples: each equals the batch of one."""
-    net = fnn.mlp([6, 3], activation="tanh")
+@pytest.mark.parametrize(
+    "layers",
+    [
+        [fnn.Dense(6, "tanh"), fnn.Dense(3)],
+        # these read axis 0 as the samples': a rank-1 sample went in as 5 samples (Flatten: "expects
+        # 5 input features, got 1") or was refused ("expects a batch of samples")
+        [fnn.Flatten(), fnn.Dense(3)],
+        [fnn.Reshape((5, 1)), fnn.Flatten(), fnn.Dense(3)],
+        [fnn.UnitNormalization(), fnn.Dense(3)],
+    ],
+    ids=["dense", "flatten", "reshape", "unit_normalization"],
+)
+def test_value_and_grad_vmapped_per_example_equals_batches_of_one(layers):
+    """Per-example gradients and outputs, the usual jax.vmap over samples (each x of rank 1): each
+    equals the batch of one, in both modes, through with_manual_vjp and Network.apply."""
+    net = fnn.serial(*layers)
     params = net.init(KEY, (5,))
     x = np.random.default_rng(0).normal(size=(4, 5))
     y = np.random.default_rng(1).normal(size=(4, 3))
-    f = fnn.value_and_grad(net, "mse")
+    fs = [fnn.value_and_grad(net, "mse", mode) for mode in ("manual", "autodiff")]
 
     @jax.jit  # one program for all of it (eagerly, every primitive compiled on its own)
     def per_example(params, x, y):
-        vmapped = jax.vmap(f, in_axes=(None, 0, 0))(params, x, y)
-        ones = [f(params, x[i : i + 1], y[i : i + 1]) for i in range(4)]
-        outs = jax.vmap(fnn.with_manual_vjp(net), in_axes=(None, 0))(params, x)
+        vmapped = [jax.vmap(f, in_axes=(None, 0, 0))(params, x, y) for f in fs]
+        ones = [[f(params, x[i : i + 1], y[i : i + 1]) for i in range(4)] for f in fs]
+        outs = [jax.vmap(apply, in_axes=(None, 0))(params, x) for apply in (fnn.with_manual_vjp(net), net.apply)]
         return vmapped, ones, outs, net.apply(params, x)
 
-    (values, grads), ones, outs, applied = jax.tree.map(np.asarray, per_example(params, x, y))  # NumPy indexing
-    for i, (value, grad) in enumerate(ones):
-        np.testing.assert_allclose(values[i], value, rtol=1e-12)
-        chex.assert_trees_all_close(jax.tree.map(lambda a, i=i: a[i], grads), grad, rtol=1e-12, atol=1e-15)
-    np.testing.assert_allclose(outs, applied, rtol=1e-12)
+    vmapped, ones, outs, applied = jax.tree.map(np.asarray, per_example(params, x, y))  # NumPy indexing
+    for (values, grads), batches in zip(vmapped, ones, strict=True):
+        for i, (value, grad) in enumerate(batches):
+            np.testing.assert_allclose(values[i], value, rtol=1e-12)
+            chex.assert_trees_all_close(jax.tree.map(lambda a, i=i: a[i], grads), grad, rtol=1e-12, atol=1e-15)
+    for out in outs:
+        np.testing.assert_allclose(out, applied, rtol=1e-12)
 
 
 def _tuple_dense(n, name="tup"):

@@ -1354,6 +1354,29 @@ def test_half_precision_params_with_weights_and_a_padded_last_batch_run_under_dt
     chex.assert_trees_all_equal(got, want)
 
 
+def test_a_sparse_cross_entropy_with_ignore_class_validates_in_keras_batches_by_default():
+    """With ``ignore_class`` a batch's value is the mean over its samples not ignored, a ratio
+    whose count each batch has its own: val_loss depends on the batches, so they are Keras's
+    (``batch_size``) by default. It was one batch of all (1024's default), 1.875 against
+    Keras's 1.250 in the probe that found it."""
+    net = fnn.mlp([3])
+    x = np.random.default_rng(0).normal(size=(5, 4))
+    y = np.array([2, 0, 1, 2, 2])  # batches of 2: [2, 0], [1, 2], [2]: 1, 1 and 0 samples count
+    loss = fnn.losses.get("sparse_categorical_crossentropy", from_logits=True, ignore_class=2)
+    assert loss.whole_batch and not fnn.losses.get("sparse_categorical_crossentropy").whole_batch
+    params = net.init(KEY, (4,), jnp.float64)
+    kw = dict(batch_size=2, epochs=1, verbose=0, shuffle=False, validation_data=(x, y))
+    run = fnn.fit(net, params, O.sgd(0.0), loss, x, y, **kw)
+    logits = np.asarray(net.apply(params, x), np.float64)
+    per = -(logits - np.log(np.exp(logits).sum(1, keepdims=True)))[np.arange(5), np.where(y == 2, 0, y)]
+    batches = [slice(0, 2), slice(2, 4), slice(4, 5)]
+    means = [per[b][y[b] != 2].sum() / max((y[b] != 2).sum(), 1) for b in batches]  # Keras: 0 for none
+    keras = sum(m * (b.stop - b.start) for m, b in zip(means, batches, strict=True)) / 5
+    assert abs(keras - per[y != 2].mean()) > 0.1  # one batch of all differs
+    np.testing.assert_allclose(run.history["val_loss"][-1], keras, rtol=1e-12)
+    np.testing.assert_allclose(run.history["loss"][-1], keras, rtol=1e-12)  # the same batches, unshuffled
+
+
 def test_a_whole_batch_loss_validates_in_keras_batches_by_default():
     """Dice (axis=None) is one ratio per batch, so val_loss depends on the validation batches:
     by default they are Keras's, ``batch_size`` (not fit's faster 1024), in fit, fit_many and

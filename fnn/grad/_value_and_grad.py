@@ -122,9 +122,11 @@ def value_and_grad(
         def manual(params, x, y, *, key=None, sample_weight=None):
             check_batch(x)
             check_params_and_x(net, params, x)
+            single, (x, y, sample_weight) = _batch_of_one(x, y, sample_weight)
             y_pred, cache = net.forward(params, x, key=key, train=train)
             value, dy = loss_fn.value_and_grad(y, y_pred, sample_weight=sample_weight)
             grads, _ = net.backward(params, cache, dy)  # the input gradient is dead code under jit
+            y_pred = y_pred[0] if single else y_pred
             return (value, grads, y_pred) if return_output else (value, grads)
 
         return natively(manual, _ARGS)
@@ -132,6 +134,7 @@ def value_and_grad(
     def autodiff(params, x, y, *, key=None, sample_weight=None):
         check_batch(x)
         check_params_and_x(net, params, x)
+        single, (x, y, sample_weight) = _batch_of_one(x, y, sample_weight)
 
         def objective(p):
             y_pred = net.apply(p, x, key=key, train=train)
@@ -143,9 +146,25 @@ def value_and_grad(
             return value, y_pred
 
         (value, y_pred), grads = jax.value_and_grad(objective, has_aux=True)(params)
+        y_pred = y_pred[0] if single else y_pred
         return (value, grads, y_pred) if return_output else (value, grads)
 
     return natively(autodiff, _ARGS)
+
+
+def _one_sample(x: Any) -> bool:
+    """Whether ``x`` is one sample without its batch axis (rank 1), as a per-example ``jax.vmap``
+    hands it: the layers read axis 0 as the samples' (Flatten made 4 samples of 1 feature)."""
+    return len(getattr(x, "shape", ())) == 1
+
+
+def _batch_of_one(x: Any, y: Any, sample_weight: Any) -> tuple[bool, tuple[Any, Any, Any]]:
+    """``(single, (x, y, sample_weight))``: a rank-1 ``x`` as a batch of one, its target and
+    weight with it (the loss then sees one sample's row, as in a batch)."""
+    if not _one_sample(x):
+        return False, (x, y, sample_weight)
+    one = lambda tree: None if tree is None else jax.tree.map(lambda a: jnp.asarray(a)[None], tree)
+    return True, (x[None], one(y), one(sample_weight))
 
 
 _FORWARD_MODE = (
@@ -235,6 +254,8 @@ def with_manual_vjp(net: Network, *, train: bool = False) -> Callable:
             x = jnp.asarray(native(x, "x"))
         check_params_and_x(net, params, x)
         try:
+            if _one_sample(x):  # one sample (a per-example vmap): run as a batch of one
+                return run(params, x[None], key, boolean("train", train))[0]
             return run(params, x, key, boolean("train", train))
         except TypeError as e:
             if "custom_vjp" in str(e) and "forward-mode" in str(e):

@@ -18,6 +18,7 @@ from typing import Any, cast
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from fnn._dtypes import params_dtype
 from fnn._keys import key as check_key
@@ -244,7 +245,9 @@ class Network:
 
     def apply(self, params: list, x: ArrayLike, *, key: Array | None = None, train: bool = False) -> Array:
         """The network's output ``y`` for a batch ``x`` (a jax array, a NumPy array or nested
-        lists); pure, jittable and vmappable.
+        lists); pure, jittable and vmappable. An ``x`` of rank 1 is one sample (as a per-example
+        ``jax.vmap`` hands it; a batch has at least 2 axes): run as a batch of one, its output
+        without the batch axis.
 
         ``x`` is used in its own dtype, by JAX's type promotion: float32 ``x`` through float16
         params computes (and returns) float32. :func:`fnn.predict`, :func:`fnn.fit` and
@@ -253,7 +256,7 @@ class Network:
 
         Args:
             params: The network's params.
-            x: A batch of inputs.
+            x: A batch of inputs, or one sample of rank 1.
             key: A PRNG key for the layers that draw randomness in training (Dropout).
             train: Training mode (Dropout active).
 
@@ -264,6 +267,9 @@ class Network:
             ValueError: As :meth:`forward`.
             FeatureMismatchError: If ``x`` has the wrong number of features.
         """
+        if np.ndim(x) == 1:  # Flatten, Reshape... read axis 0 as the samples'
+            one = x[None] if isinstance(x, jax.Array) else np.asarray(x)[None]  # (forward checks the byte order)
+            return self.forward(params, one, key=key, train=train)[0][0]
         return self.forward(params, x, key=key, train=train)[0]
 
     __call__ = apply

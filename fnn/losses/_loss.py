@@ -281,16 +281,20 @@ class Loss:
     @property
     def whole_batch(self) -> bool:
         """Whether the loss's value is one ratio over its whole batch (dice and tversky with
-        ``axis=None``, as Keras's), or a mean of per-sample values that each depend on the whole
-        batch (circle without ``ref_embeddings``: the pairs of the batch's rows), not a mean of
-        per-sample values of their own rows: its value then depends on how the samples are batched
-        (``fit``'s validation batches are then Keras's, ``batch_size``).
+        ``axis=None``, as Keras's; a mean over the samples whose label is not ``ignore_class``,
+        whose count each batch has its own), or a mean of per-sample values that each depend on
+        the whole batch (circle without ``ref_embeddings``: the pairs of the batch's rows), not a
+        mean of per-sample values of their own rows: its value then depends on how the samples
+        are batched (``fit``'s validation batches are then Keras's, ``batch_size``).
 
         Returns:
             True for a whole-batch loss.
         """
+        options = dict(self.options)
+        if options.get("ignore_class") is not None:
+            return True
         when = getattr(self._kernel(), "whole_batch_if", None)
-        return when is not None and bool(when(dict(self.options)))
+        return when is not None and bool(when(options))
 
     @property
     def from_logits(self) -> bool:

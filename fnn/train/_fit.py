@@ -190,8 +190,9 @@ def fit(
             ``class_weight`` does not apply to it.
         validation_batch_size: Samples per batch of the validation pass, an int >= 1 (None:
             ``max(batch_size, 1024)``, or ``batch_size``, Keras's default, for a loss whose value
-            is one ratio over its batch: dice and tversky with ``axis=None``, see
-            :attr:`fnn.losses.Loss.whole_batch`); it changes memory use and the summation order,
+            is one ratio over its batch: dice and tversky with ``axis=None``, a sparse
+            cross-entropy with ``ignore_class``, see :attr:`fnn.losses.Loss.whole_batch`); it
+            changes memory use and the summation order,
             not the values beyond float rounding, except for such a loss, whose ``val_loss``
             is the batch-size-weighted mean of its batches' values, as Keras's.
         metrics: Metric names (``"accuracy"`` resolved from the loss and shapes:

@@ -236,7 +236,7 @@ def prepare(
     )
     validation = None
     if x_val is not None:
-        # a whole-batch loss (dice, tversky with axis=None) is one ratio per batch: Keras's
+        # a whole-batch loss (dice, tversky with axis=None, ignore_class) is one ratio per batch: Keras's
         # default batches (batch_size), whose values differ from larger ones'
         default = batch_size if getattr(loss, "whole_batch", False) else max(batch_size, VALIDATION_BATCH)
         val_batch = min(validation_batch_size or default, x_val.shape[0])

@@ -1281,6 +1281,22 @@ def test_resume_refuses_a_checkpoint_without_key_or_settings(moons_checkpoint, t
     assert err.count("\n") == 1 and f"--resume: {tmp_path}: Is a directory" in err
 
 
+def test_a_diverged_train_run_says_so_in_one_line_and_its_checkpoint_is_not_resumed(tmp_path, capsys):
+    """A loss that turns NaN: one line of the command's (fit's RuntimeWarning named fnn's own
+    source line and a Python callback no flag gives), and a checkpoint of NaN params is refused
+    by --resume (it trained on and saved NaN back)."""
+    ck = str(tmp_path / "nan.npz")
+    argv = ["train", "--dataset", "iris", "--hidden", "4", "--optimizer", "sgd", "--verbose", "0"]
+    assert main([*argv, "--lr", "1e30", "--epochs", "2", "--save", ck]) == 0
+    err = capsys.readouterr().err
+    assert (
+        err == "fnn train: warning: the loss is not finite from epoch 1: the run diverged (a smaller --lr may train)\n"
+    )
+    assert main([*argv, "--epochs", "3", "--resume", ck]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"--resume {ck}: its params hold NaN or inf" in err
+
+
 @pytest.mark.slow
 def test_resume_takes_each_setting_not_given_from_the_checkpoint(moons_checkpoint, tmp_path, capsys):
     """An omitted --lr is the saved rate (not the optimizer's default), whichever it was; a

@@ -21,9 +21,11 @@ import math
 import shlex
 import sys
 import time
+import warnings
 from typing import Any
 
 import jax
+import numpy as np
 
 from fnn import callbacks as _callbacks, checkpoint as _checkpoint, optimizers as _optimizers
 from fnn._executables import using
@@ -32,6 +34,7 @@ from fnn.cli._common import (
     EXIT_BROKEN_PIPE,
     UsageError,
     interrupted,
+    log_line,
     number,
     output_path,
     silence_broken_streams,
@@ -144,6 +147,11 @@ def cmd_train(args) -> int:
             old_history = resumed_history(ckpt.history, ckpt.epoch, args.resume)
         except (OSError, ValueError) as err:
             raise resume_error(err) from None
+        if not all(bool(np.all(np.isfinite(leaf))) for leaf in jax.tree.leaves(jax.device_get(ckpt.params))):
+            raise UsageError(
+                f"--resume {args.resume}: its params hold NaN or inf (the run it saved had diverged), from which "
+                "no epoch can train: resume an earlier checkpoint, or train anew (a smaller --lr may train)"
+            )
         params, opt_state, initial_epoch, key = ckpt.params, ckpt.opt_state, ckpt.epoch, ckpt.key
         restore = ckpt.callbacks if ckpt.callbacks is not None else []  # older files: none
         resumed = (ckpt.params, ckpt.opt_state, ckpt.callbacks, ckpt.epoch)
@@ -169,7 +177,11 @@ def cmd_train(args) -> int:
     last = _LastEpoch(keep=bool(args.save), others=others, restore=restore, where=f"fnn train: --resume {args.resume}")
     returned = None  # fit's result, once it has returned
     try:
-        with using(store):
+        # fit's RuntimeWarning names fnn's line and a Python callback: the command says it below
+        with using(store), warnings.catch_warnings():
+            warnings.filterwarnings(
+                "ignore", message=r"fit: epoch \d+ loss is .* \(non-finite\)", category=RuntimeWarning
+            )
             returned = fit(
                 net,
                 params,
@@ -189,6 +201,15 @@ def cmd_train(args) -> int:
                 opt_state=opt_state,
             )
         history = merge_histories(old_history, returned.history)
+        losses = returned.history.history.get("loss", [])  # (none where no epoch ran)
+        diverged = next(
+            (e for e, v in zip(returned.history.epochs, losses, strict=False) if not math.isfinite(v)), None
+        )
+        if diverged is not None:
+            log_line(
+                f"fnn train: warning: the loss is not finite from epoch {diverged + 1}: the run diverged "
+                "(a smaller --lr may train)"
+            )
         if history.stop_reason == "early_stopping" and history.stopped_epoch is not None:
             print(f"early stopping after epoch {history.stopped_epoch + 1}")
         final = {k: v[-1] for k, v in history.history.items() if v}

@@ -763,6 +763,26 @@ def test_the_cache_prune_never_removes_a_file_fnn_or_jax_did_not_write(tmp_path)
     assert not (cache / ours).exists()  # JAX's own entry goes; the folder stays, not empty
 
 
+def test_the_cache_prune_removes_the_empty_entries_a_full_disk_left_in_the_current_folder(tmp_path):
+    """A full disk cut JAX's writes short, leaving empty ``-cache`` entries that JAX warned of
+    (8 lines) at every later run: they go at the next command's start; a written entry, an empty
+    file of another name and a link stay."""
+    from fnn.cli._compile_cache import prune_cache
+
+    current = tmp_path / "cache" / "jax-0123456789abcdef"
+    current.mkdir(parents=True)
+    empty, full = ("jit_f-" + d * 64 + "-cache" for d in "01")
+    (current / empty).write_bytes(b"")
+    (current / full).write_bytes(b"x")
+    (current / "notes-cache").write_bytes(b"")  # not JAX's name
+    (current / ("jit_g-" + "2" * 64 + "-atime")).write_bytes(b"")  # JAX's, not an executable
+    (current / ("jit_h-" + "3" * 64 + "-cache")).symlink_to(current / "notes-cache")
+    assert prune_cache(str(tmp_path / "cache"), str(current)) == [str(current / empty)]
+    assert sorted(p.name for p in current.iterdir()) == sorted(
+        [full, "notes-cache", "jit_g-" + "2" * 64 + "-atime", "jit_h-" + "3" * 64 + "-cache"]
+    )
+
+
 def test_the_cache_prune_removes_xla_s_autotune_results_in_an_old_jax_folder(tmp_path):
     """On a GPU, JAX has XLA keep its per-fusion autotune results in the JAX folder's
     ``xla_gpu_per_fusion_autotune_cache_dir`` (``<base64 sha256>.textproto``, written through

@@ -9,6 +9,7 @@ import argparse
 import contextlib
 import os
 import re
+import stat
 import time
 
 import jax
@@ -202,7 +203,8 @@ def prune_cache(path: str, current: str, now: float | None = None) -> list[str]:
     each dated by its last use; only JAX's entries in it go, and XLA's autotune results in its
     ``xla_gpu_per_fusion_autotune_cache_dir`` (each old too), and each folder only once empty)
     and executables (``executables/<64 hex digits>.exe``, dated by their last write or load),
-    and after a day the temporary files of a write that was interrupted. Nothing whose name
+    after a day the temporary files of a write that was interrupted, and at once the empty
+    entries of ``current`` (writes a full disk cut short). Nothing whose name
     fnn or JAX would not write is removed. Returns what was removed; anything that cannot be
     read or removed stays (it costs only space)."""
     now = time.time() if now is None else now
@@ -243,6 +245,13 @@ def prune_cache(path: str, current: str, now: float | None = None) -> list[str]:
                 with contextlib.suppress(OSError):
                     os.rmdir(p)  # only if nothing else is in it
                     removed.append(p)
+    # An empty entry of this version's folder is a write that a full disk cut short (JAX writes
+    # none: an entry is a compressed executable); left, JAX warned of it at every later run.
+    with contextlib.suppress(OSError):
+        for name in os.listdir(current):
+            p = os.path.join(current, name)
+            if name.endswith("-cache") and _empty(p) and remove(p, _JAX_ENTRY):
+                removed.append(p)
     store = os.path.join(path, "executables")
     with contextlib.suppress(OSError):
         for name in os.listdir(store):
@@ -251,6 +260,15 @@ def prune_cache(path: str, current: str, now: float | None = None) -> list[str]:
             if older(p, 1.0 if temp else CACHE_KEPT_DAYS) and remove(p, _EXECUTABLE_TEMP if temp else _EXECUTABLE):
                 removed.append(p)
     return removed
+
+
+def _empty(p: str) -> bool:
+    """Whether ``p`` is a regular file of 0 bytes (not a link)."""
+    try:
+        st = os.stat(p, follow_symlinks=False)
+    except OSError:
+        return False
+    return stat.S_ISREG(st.st_mode) and st.st_size == 0
 
 
 # What does not change a compiled program: where the outputs, plots and caches go, how many

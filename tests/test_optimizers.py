@@ -1611,6 +1611,18 @@ def test_inject_hyperparams_passes_its_values_to_the_named_optimizers_its_factor
                 u, got = run(mine.update)(grads, got, params)
                 v, want = ref.update(grads, want, params)
                 chex.assert_trees_all_close(u, v, rtol=1e-6, atol=1e-12, custom_message=f"{name}, step {step}")
+    # a value the factory gives as a constant (a default, a literal) stays the nested state's own:
+    # set there, it holds (optax's has no state to set it in); one computed from the outer follows it
+    mine = O.inject_hyperparams(lambda lr: groups(O, O.adam, lr, 0.5))(0.1)
+    state = O.set_hyperparams(mine.init(params), b1=0.0)  # both nested adams' (the outer has lr alone)
+    ref = groups(optax, lambda rate: optax.adam(rate, b1=0.0), 0.1, 0.5)
+    want = ref.init(params)
+    for step in range(3):
+        g = jax.tree.map(lambda a, step=step: a * (1.0 - step), grads)  # (a constant gradient hides b1)
+        u, state = jax.jit(mine.update)(g, state, params)
+        v, want = ref.update(g, want, params)
+        chex.assert_trees_all_close(u, v, rtol=1e-6, atol=1e-12, custom_message=f"b1 set, step {step}")
+    assert [float(r) for r in O.get_learning_rates(state)] == pytest.approx([0.1, 0.5])
 
 
 def test_a_state_holds_a_buffer_of_its_own_for_every_leaf_so_it_can_be_donated():

@@ -229,7 +229,7 @@ def _inject_update(
     check_like(updates, params, "params")  # the optimizer's entry: name the user's grads
     updates, state, params = native_args(updates, state, params)
     inner = spec.build(state.hparams)
-    inner_state = _with_factory_values(inner, state.inner_state, updates if params is None else params)
+    inner_state = _with_factory_values(spec, state.hparams, state.inner_state, updates if params is None else params)
     # optax's rule: extra arguments (value=...) reach the transform if it takes them
     extra = extra_args if extra_args and takes_extra_args(inner) else {}
     updates, inner_state = inner.update(updates, inner_state, params, **extra)
@@ -253,34 +253,56 @@ def _held_nodes(state: OptState) -> list[Any]:
     return found
 
 
-def _with_factory_values(inner: GradientTransformation, inner_state: OptState, like: Params) -> OptState:
+def _with_factory_values(spec: _Spec, hparams: dict[str, Array], inner_state: OptState, like: Params) -> OptState:
     """``inner_state`` with each injected state nested in it (a named optimizer the factory
-    builds is one; optax's too) holding the values the factory gave it now, as optax passes its
-    values: ``lambda lr: O.sgd(lr)``, ``lr * 0.1`` for one group, a constant for another. They are
-    read from a fresh ``inner.init(like)``, of which XLA keeps only those values under ``jit``.
-    A nested value that follows the nested state's own schedule keeps its place in it (the
-    schedule's numbers, which the factory may compute, are taken)."""
+    builds is one; optax's too) holding the values the factory computes from ``hparams`` now, as
+    optax passes its values: ``lambda lr: O.sgd(lr)``, ``lr * 0.1`` for one group. A value the
+    factory gives as a constant (``O.sgd(0.5)``, a default) stays the nested state's own, so a
+    value set there holds; a nested value that follows the nested state's own schedule keeps its
+    place in it. The values are read from a fresh ``init`` of the factory's transform (XLA keeps
+    only them under ``jit``), which ones ``hparams`` reach from its trace."""
     if not _held_nodes(inner_state):  # plain transforms (every named optimizer's factory builds those)
         return inner_state
-    given = iter(_held_nodes(inner.init(like)))
+
+    def given(hp: dict[str, Array], like: Params) -> list[tuple[dict, dict]]:
+        nodes = _held_nodes(spec.build(hp).init(like))
+        return [(dict(hparams_of(n)), dict(getattr(n, "schedule_values", None) or {})) for n in nodes]
+
+    fresh = given(hparams, like)
+    reached = jax.tree.unflatten(jax.tree.structure(fresh), _reached(jax.make_jaxpr(given)(hparams, like), hparams))
+    nodes = iter(zip(fresh, reached, strict=True))
 
     def take(node: Any) -> Any:
-        new, field = next(given), hparams_field(node) or "hparams"
+        ((hp_new, values_new), (hp_reached, values_reached)), field = next(nodes), hparams_field(node) or "hparams"
         # fnn's scheduled values are advanced by the nested update (scales); optax recomputes its own
         scheduled = getattr(node, "scales" if field == "hparams" else "hyperparams_states", None) or {}
-        hp_new = hparams_of(new)
         hp = {
-            k: v if k in scheduled or k not in hp_new else own_copy(hp_new[k], jnp.asarray(v).dtype)
+            k: own_copy(hp_new[k], jnp.asarray(v).dtype) if hp_reached.get(k) and k not in scheduled else v
             for k, v in hparams_of(node).items()
         }
         changes: dict[str, Any] = {field: hp}
         if field == "hparams" and "schedule_values" in node._fields:
             changes["schedule_values"] = jax.tree.map(
-                lambda old, v: own_copy(v, jnp.asarray(old).dtype), node.schedule_values, new.schedule_values
+                lambda old, v, r: own_copy(v, jnp.asarray(old).dtype) if r else old,
+                node.schedule_values,
+                values_new,
+                values_reached,
             )
         return node._replace(**changes)
 
     return map_hparam_nodes(take, inner_state)
+
+
+def _reached(closed: Any, hparams: dict[str, Array]) -> list[bool]:
+    """For each output of the traced ``closed`` (a ClosedJaxpr of ``(hparams, ...)``), whether
+    it is computed from ``hparams`` (the first inputs): their data flow, every output of an
+    equation reached from any of its inputs."""
+    jaxpr = closed.jaxpr
+    reached = {id(v) for v in jaxpr.invars[: len(jax.tree.leaves(hparams))]}
+    for eqn in jaxpr.eqns:
+        if any(id(v) in reached for v in eqn.invars):
+            reached.update(id(v) for v in eqn.outvars)
+    return [id(v) in reached for v in jaxpr.outvars]
 
 
 def _traced(name: str, schedule: Callable) -> Any:

@@ -19,6 +19,7 @@ import signal
 import subprocess
 import sys
 import threading
+import warnings
 
 import jax
 import jax.numpy as jnp
@@ -781,6 +782,35 @@ def test_the_cache_prune_removes_the_empty_entries_a_full_disk_left_in_the_curre
     assert sorted(p.name for p in current.iterdir()) == sorted(
         [full, "notes-cache", "jit_g-" + "2" * 64 + "-atime", "jit_h-" + "3" * 64 + "-cache"]
     )
+
+
+def test_jax_s_cache_warnings_are_one_line_of_the_command_s_and_an_unreadable_entry_goes(tmp_path, monkeypatch, capsys):
+    """On a full disk JAX warned of every entry it could not write or read, two lines each with
+    its own source line, at every run (a truncated entry is never replaced): one line per kind
+    now, and the unreadable entry is removed for a later run to store again. Other warnings
+    are shown as before."""
+    from fnn.cli._compile_cache import cache_warnings_in_one_line
+
+    read = jax.config.read
+    folder = lambda name: str(tmp_path) if name == "jax_compilation_cache_dir" else read(name)
+    monkeypatch.setattr(jax.config, "read", folder)
+    keys = ["jit_f-" + d * 64 for d in "012"]
+    for key in keys:
+        (tmp_path / (key + "-cache")).write_bytes(b"cut short")
+    full, entry = "OSError: [Errno 28] No space left on device", "persistent compilation cache entry for"
+    with warnings.catch_warnings(record=True) as shown, cache_warnings_in_one_line("train"):
+        warnings.simplefilter("always")
+        for key in keys[:2]:
+            warnings.warn(f"Error writing {entry} '{key}': {full}", stacklevel=1)
+            warnings.warn(f"Error reading {entry} '{key}': error: truncated", stacklevel=1)
+        warnings.warn("something else", UserWarning, stacklevel=1)
+    said = "fnn train: warning: could not {} the compilation cache ({}); the run {}"
+    assert capsys.readouterr().err.splitlines() == [
+        said.format("store a program in", full, "goes on without storing it"),
+        said.format("read a program from", "error: truncated", "compiles it"),
+    ]
+    assert [str(w.message) for w in shown] == ["something else"]  # as Python shows it
+    assert sorted(p.name for p in tmp_path.iterdir()) == [keys[2] + "-cache"]
 
 
 def test_the_cache_prune_removes_xla_s_autotune_results_in_an_old_jax_folder(tmp_path):

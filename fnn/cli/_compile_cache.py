@@ -11,13 +11,16 @@ import os
 import re
 import stat
 import time
+import warnings
+from collections.abc import Iterator
+from typing import Any
 
 import jax
 from jax.experimental.compilation_cache.compilation_cache import reset_cache
 
 from fnn._executables import ExecutableStore, source_digest
 from fnn._validate import path as check_path
-from fnn.cli._common import UsageError
+from fnn.cli._common import UsageError, log_line
 
 
 def default_cache_dir() -> str:
@@ -162,6 +165,41 @@ def use_compilation_cache(path: str, source: str) -> None:
     with contextlib.suppress(OSError):
         os.utime(current)
     prune_cache(path, current)
+
+
+_CACHE_WARNING = re.compile(r"Error (reading|writing) persistent compilation cache entry for '([^']*)': (.*)", re.S)
+
+
+@contextlib.contextmanager
+def cache_warnings_in_one_line(command: str) -> Iterator[None]:
+    """JAX's warnings of a cache entry it could not read or write (a full disk: one per program,
+    each two lines with JAX's source line) as one line of the command's, once per kind; every
+    other warning as Python shows it. An entry that cannot be read (cut short by a full disk) is
+    removed, so that a later run compiles and stores it again (JAX never replaces it)."""
+    shown: set[str] = set()
+    previous = warnings.showwarning
+
+    def show(message: Any, category: Any, filename: Any, lineno: Any, file: Any = None, line: Any = None) -> None:
+        found = _CACHE_WARNING.match(str(message))
+        if found is None:
+            previous(message, category, filename, lineno, file, line)
+            return
+        kind, key, cause = found.groups()
+        folder = jax.config.read("jax_compilation_cache_dir")
+        if kind == "reading" and folder and _JAX_ENTRY.fullmatch(key + "-cache"):
+            with contextlib.suppress(OSError):
+                os.remove(os.path.join(folder, key + "-cache"))
+        if kind not in shown:
+            shown.add(kind)
+            what = "read a program from" if kind == "reading" else "store a program in"
+            then = "compiles it" if kind == "reading" else "goes on without storing it"
+            log_line(f"fnn {command}: warning: could not {what} the compilation cache ({cause}); the run {then}")
+
+    warnings.showwarning = show
+    try:
+        yield
+    finally:
+        warnings.showwarning = previous
 
 
 def turn_off_compilation_cache() -> None:

@@ -57,6 +57,7 @@ from fnn.cli._compile_cache import (
     cache_dir,
     cache_dir_source,
     cache_settings_restored,
+    cache_warnings_in_one_line,
     default_cache_problem,
     turn_off_compilation_cache,
     use_compilation_cache,
@@ -301,7 +302,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         # A Ctrl-C that Python drops (in a gc callback) still ends the run; SIGTERM ends it as
         # Ctrl-C does (the finished work kept), instead of killing the process on the spot.
-        with ctrl_c_recorded(sigterm=True), cache_settings_restored():
+        with ctrl_c_recorded(sigterm=True), cache_settings_restored(), cache_warnings_in_one_line(args.command):
             return _run(args)
     except UsageError as err:
         print(f"fnn {args.command}: error: {err}", file=sys.stderr)

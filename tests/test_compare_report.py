@@ -426,6 +426,25 @@ def _record(name, loss):
     }
 
 
+def test_results_written_through_symbolic_links_keep_the_links(tmp_path):
+    """results.json and results.csv that are links (to a shared folder) are written through, as
+    ``fnn train --save`` writes a checkpoint; the rename replaced each link with a file."""
+    from fnn.cli._report import write_results
+
+    out, shared = tmp_path / "out", tmp_path / "shared"
+    out.mkdir()
+    shared.mkdir()
+    for name in ("results.json", "results.csv"):
+        (shared / name).write_text("old")
+        (out / name).symlink_to(shared / name)
+    write_results(str(out), {"lr": None, "seed": 0}, [_record("adam", 0.25)], "accuracy")
+    for name in ("results.json", "results.csv"):
+        assert (out / name).is_symlink() and (out / name).resolve() == shared / name
+        assert (shared / name).read_text() != "old"
+    assert _strict_json((shared / "results.json").read_text())["runs"][0]["optimizer"] == "adam"
+    assert sorted(p.name for p in shared.iterdir()) == ["results.csv", "results.json"]  # no temporary left
+
+
 def test_a_diverged_run_is_strict_json_null_and_reads_back_as_nan(tmp_path):
     """results.json is RFC 8259 JSON (null for NaN and inf: Python's bare NaN tokens break strict
     parsers); results.csv keeps writing nan / inf; the report's functions read null as NaN."""

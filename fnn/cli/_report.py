@@ -157,8 +157,10 @@ def best_line(runs: Sequence[dict[str, Any]]) -> str | None:
 @contextlib.contextmanager
 def _replacing(path: str, newline: str | None = None):
     """A text file that replaces ``path`` only once it is complete (a temporary file in the same
-    folder, then ``os.replace``): interrupted half-way, the old file is left as it was."""
+    folder, then ``os.replace``): interrupted half-way, the old file is left as it was. A
+    symbolic link is written through (as ``fnn train --save`` writes), not replaced by a file."""
     # (not tempfile.mkstemp: its files are private, 0600, where results are shared like any file)
+    path = os.path.realpath(path)
     tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.{secrets.token_hex(4)}.tmp")
     try:
         with open(tmp, "x", newline=newline) as f:

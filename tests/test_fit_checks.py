@@ -954,6 +954,29 @@ def test_value_and_grad_vmapped_per_example_equals_batches_of_one(layers):
         np.testing.assert_allclose(out, applied, rtol=1e-12)
 
 
+def test_one_sample_given_as_lists_and_eval_step_per_example_are_batches_of_one():
+    """A rank-1 x given as a Python list was not one sample in mode="manual" (Reshape: "expects
+    a batch of samples"), and a list target was split into scalars ("y_true shape (3, 1)");
+    eval_step under a per-example vmap failed inside ("Too many indices"). Each is a batch of one."""
+    net = fnn.serial(fnn.Reshape((2, 3)), fnn.Flatten(), fnn.Dense(3))
+    params = net.init(KEY, (6,))
+    x = np.random.default_rng(0).normal(size=(4, 6))
+    onehot = np.eye(3)[[0, 2, 1, 0]]
+    loss = fnn.losses.get("categorical_crossentropy", from_logits=True)
+    for mode in ("manual", "autodiff"):
+        f = fnn.value_and_grad(net, loss, mode)
+        value, grads = f(params, x[0].tolist(), onehot[0].tolist())
+        want_value, want_grads = f(params, x[:1], onehot[:1])
+        np.testing.assert_allclose(value, want_value, rtol=1e-12)
+        chex.assert_trees_all_close(grads, want_grads, rtol=1e-12, atol=1e-15)
+    step = fnn.eval_step(net, loss, metrics=["categorical_accuracy"])
+    per_example = jax.vmap(step, in_axes=(None, 0, 0))(params, x, onehot)
+    for i in range(4):
+        one = step(params, x[i : i + 1], onehot[i : i + 1])
+        for name, value in one.items():
+            np.testing.assert_allclose(per_example[name][i], value, rtol=1e-12, err_msg=name)
+
+
 def _tuple_dense(n, name="tup"):
     """A user layer with tuple params whose forward fails with dot_general's TypeError on shapes."""
 

@@ -1623,6 +1623,11 @@ def test_inject_hyperparams_passes_its_values_to_the_named_optimizers_its_factor
         v, want = ref.update(g, want, params)
         chex.assert_trees_all_close(u, v, rtol=1e-6, atol=1e-12, custom_message=f"b1 set, step {step}")
     assert [float(r) for r in O.get_learning_rates(state)] == pytest.approx([0.1, 0.5])
+    # an fnn schedule takes Python numbers: built from an outer value it is refused at the first
+    # update, saying why (it said "inside jit, vmap or grad" of an update that ran eagerly)
+    bad = O.inject_hyperparams(lambda lr: O.sgd(S.cosine_decay(lr, 4)))(0.1)
+    with pytest.raises(TypeError, match=r"built again at each update with its hyperparameters as traced arrays"):
+        bad.update(grads, bad.init(params), params)
 
 
 def test_a_state_holds_a_buffer_of_its_own_for_every_leaf_so_it_can_be_donated():

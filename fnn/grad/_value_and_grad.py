@@ -18,6 +18,7 @@ from fnn._validate import boolean
 from fnn.data._checks import check_batch
 from fnn.layers import Network
 from fnn.layers._errors import input_gradient_error
+from fnn.layers._network import batch_of_one, one_sample
 from fnn.losses._custom import check_plain_loss_value
 
 Array = jax.Array
@@ -152,19 +153,12 @@ def value_and_grad(
     return natively(autodiff, _ARGS)
 
 
-def _one_sample(x: Any) -> bool:
-    """Whether ``x`` is one sample without its batch axis (rank 1), as a per-example ``jax.vmap``
-    hands it: the layers read axis 0 as the samples' (Flatten made 4 samples of 1 feature)."""
-    return len(getattr(x, "shape", ())) == 1
-
-
 def _batch_of_one(x: Any, y: Any, sample_weight: Any) -> tuple[bool, tuple[Any, Any, Any]]:
-    """``(single, (x, y, sample_weight))``: a rank-1 ``x`` as a batch of one, its target and
-    weight with it (the loss then sees one sample's row, as in a batch)."""
-    if not _one_sample(x):
+    """``(single, (x, y, sample_weight))``: a rank-1 ``x`` (:func:`one_sample`) as a batch of
+    one, its target and weight with it (the loss then sees one sample's row, as in a batch)."""
+    if not one_sample(x):
         return False, (x, y, sample_weight)
-    one = lambda tree: None if tree is None else jax.tree.map(lambda a: jnp.asarray(a)[None], tree)
-    return True, (x[None], one(y), one(sample_weight))
+    return True, (batch_of_one(x), batch_of_one(y), None if sample_weight is None else batch_of_one(sample_weight))
 
 
 _FORWARD_MODE = (
@@ -254,7 +248,7 @@ def with_manual_vjp(net: Network, *, train: bool = False) -> Callable:
             x = jnp.asarray(native(x, "x"))
         check_params_and_x(net, params, x)
         try:
-            if _one_sample(x):  # one sample (a per-example vmap): run as a batch of one
+            if one_sample(x):  # one sample (a per-example vmap): run as a batch of one
                 return run(params, x[None], key, boolean("train", train))[0]
             return run(params, x, key, boolean("train", train))
         except TypeError as e:

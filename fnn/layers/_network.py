@@ -267,9 +267,8 @@ class Network:
             ValueError: As :meth:`forward`.
             FeatureMismatchError: If ``x`` has the wrong number of features.
         """
-        if np.ndim(x) == 1:  # Flatten, Reshape... read axis 0 as the samples'
-            one = x[None] if isinstance(x, jax.Array) else np.asarray(x)[None]  # (forward checks the byte order)
-            return self.forward(params, one, key=key, train=train)[0][0]
+        if one_sample(x):  # Flatten, Reshape... read axis 0 as the samples'
+            return self.forward(params, batch_of_one(x), key=key, train=train)[0][0]
         return self.forward(params, x, key=key, train=train)[0]
 
     __call__ = apply
@@ -379,6 +378,25 @@ class Network:
         shown = (repr(layer) if isinstance(layer, Network) else layer_repr(layer) for layer in self.layers)
         parts = [f"{n}={s}" for n, s in zip(self.names, shown, strict=True)]
         return f"Network({', '.join(parts + ([f'name={self.name!r}'] if self.name != 'serial' else []))})"
+
+
+def one_sample(x: Any) -> bool:
+    """Whether ``x`` (an array, or nested lists of numbers) is one sample without its batch
+    axis: rank 1, as a per-example ``jax.vmap`` hands it (a batch has at least 2 axes, as no
+    input shape is empty). Other inputs (a pytree of the user's network) are not."""
+    shape = getattr(x, "shape", None)
+    if shape is None and isinstance(x, (list, tuple)):
+        try:
+            shape = np.shape(x)
+        except ValueError:  # ragged: a pytree, not an array
+            return False
+    return shape is not None and len(shape) == 1
+
+
+def batch_of_one(a: Any) -> Any:
+    """``a`` with a batch axis of 1 in front; a NumPy array where it was not a jax array (the
+    entry points check its byte order)."""
+    return a[None] if isinstance(a, jax.Array) else np.asarray(a)[None]
 
 
 def _unique_names(layers: Sequence[Layer | Network]) -> tuple[str, ...]:

@@ -268,8 +268,16 @@ def _with_factory_values(spec: _Spec, hparams: dict[str, Array], inner_state: Op
         nodes = _held_nodes(spec.build(hp).init(like))
         return [(dict(hparams_of(n)), dict(getattr(n, "schedule_values", None) or {})) for n in nodes]
 
+    try:
+        traced = jax.make_jaxpr(given)(hparams, like)
+    except TypeError as e:  # the factory refuses traced values (an fnn schedule of an outer value)
+        raise TypeError(
+            f"inject_hyperparams({getattr(spec.factory, '__name__', 'factory')}): the factory is built again at each "
+            f"update with its hyperparameters as traced arrays, and refused them: {e}. An fnn.schedules schedule "
+            "takes Python numbers: pass the schedule itself as the hyperparameter, or a callable of the step"
+        ) from e
     fresh = given(hparams, like)
-    reached = jax.tree.unflatten(jax.tree.structure(fresh), _reached(jax.make_jaxpr(given)(hparams, like), hparams))
+    reached = jax.tree.unflatten(jax.tree.structure(fresh), _reached(traced, hparams))
     nodes = iter(zip(fresh, reached, strict=True))
 
     def take(node: Any) -> Any:

@@ -18,6 +18,7 @@ from fnn._network_checks import check_against_network, check_params_and_x
 from fnn._placement import on_one_device
 from fnn._validate import any_traced, integer
 from fnn.data._checks import check_batch
+from fnn.layers._network import batch_of_one, one_sample
 from fnn.metrics._resolve import resolve_both
 from fnn.train._checks import resolve_loss
 from fnn.train._data_checks import check_loss_weighs, check_sample_weight, check_samples, sparse_labels
@@ -199,6 +200,8 @@ def _compiled_eval_step(net: Any, loss: Any, ms: tuple) -> Callable:
     def step(params, x, y):
         check_batch(x)  # while tracing: 0 samples would divide by zero, complex lose its imaginary part
         check_params_and_x(net, params, x)  # as evaluate checks them: the params' leaves or x named
+        if one_sample(x):  # one sample (a per-example vmap): a batch of one, as train_step's
+            x, y = batch_of_one(x), batch_of_one(y)
         return results(ms, eval_sums(net, loss, ms, params, x, y, x.shape[0]))
 
     return natively(step, ("params", "x", "y"))

@@ -158,7 +158,8 @@ def _batch_of_one(x: Any, y: Any, sample_weight: Any) -> tuple[bool, tuple[Any, 
     one, its target and weight with it (the loss then sees one sample's row, as in a batch)."""
     if not one_sample(x):
         return False, (x, y, sample_weight)
-    return True, (batch_of_one(x), batch_of_one(y), None if sample_weight is None else batch_of_one(sample_weight))
+    one = lambda a: None if a is None else batch_of_one(a)
+    return True, (batch_of_one(x), one(y), one(sample_weight))
 
 
 _FORWARD_MODE = (
@@ -249,7 +250,7 @@ def with_manual_vjp(net: Network, *, train: bool = False) -> Callable:
         check_params_and_x(net, params, x)
         try:
             if one_sample(x):  # one sample (a per-example vmap): run as a batch of one
-                return run(params, x[None], key, boolean("train", train))[0]
+                return run(params, batch_of_one(x), key, boolean("train", train))[0]
             return run(params, x, key, boolean("train", train))
         except TypeError as e:
             if "custom_vjp" in str(e) and "forward-mode" in str(e):

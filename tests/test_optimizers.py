@@ -7,6 +7,7 @@ import functools
 import gc
 import math
 import pickle
+from typing import Any
 
 import chex
 import jax
@@ -1449,6 +1450,78 @@ def test_learning_rates_per_parameter_group_are_read_set_and_scaled_each_its_own
     for call in (O.get_learning_rates, O.set_learning_rates, O.scale_learning_rates):
         with pytest.raises(ValueError, match="the optimizer state holds no learning rate"):
             call(stateless, *([] if call is O.get_learning_rates else [[0.1] if call is O.set_learning_rates else 0.5]))
+
+
+def test_a_nested_constant_learning_rate_is_a_group_of_its_own_scaled_by_its_own_value():
+    """inject_hyperparams(lambda lr: chain(masked(sgd(lr), w), masked(sgd(0.01), b))): b's rate
+    is the factory's constant, not the outer one's; scaled by 0.5 (ReduceLROnPlateau) it halves
+    to 0.005 (it became 0.05, the outer rate halved: a fivefold rise). A nested rate computed
+    from the outer one follows it, deeper ones their own enclosing injection."""
+    params = {"b": jax.device_put(np.ones(2)), "w": jax.device_put(np.ones(3))}
+    g = jax.tree.map(jnp.ones_like, params)
+    w, b = {"b": False, "w": True}, {"b": True, "w": False}
+    opt = O.inject_hyperparams(
+        lambda learning_rate: O.chain(O.masked(O.sgd(learning_rate), w), O.masked(O.sgd(0.01), b))
+    )
+    opt = opt(learning_rate=0.1)
+    rates = lambda s: [float(lr) for lr in O.get_learning_rates(s)]
+
+    def step(state: Any) -> dict:
+        return opt.update(g, state, params)[0]
+
+    for init in (opt.init, jax.jit(opt.init)):
+        state = init(params)
+        assert rates(state) == [0.1, 0.01]
+        assert rates(jax.jit(opt.update)(g, state, params)[1]) == [0.1, 0.01]  # kept through a compiled update
+        assert rates(pickle.loads(pickle.dumps(state))) == [0.1, 0.01]
+    half = O.scale_learning_rates(state, 0.5)
+    assert rates(half) == [0.05, 0.005]
+    chex.assert_trees_all_close(step(half), {"b": -0.005 * np.ones(2), "w": -0.05 * np.ones(3)}, rtol=1e-15)
+    both = O.set_learning_rates(state, [0.2, 0.04])
+    chex.assert_trees_all_close(step(both), {"b": -0.04 * np.ones(2), "w": -0.2 * np.ones(3)}, rtol=1e-15)
+    led = set_learning_rate_in_proportion(state, 0.3)  # LearningRateScheduler's and sweep's rule
+    assert rates(led) == [0.3, pytest.approx(0.03, rel=1e-15)]
+    assert rates(O.set_learning_rate(state, 0.3)) == [0.3, 0.3]  # every group one value, as documented
+    # deeper: the middle injection's rate is the outer factory's constant 0.01; the innermost sgd
+    # follows the middle one (2x it), so scaling the middle scales it, once
+    inner = O.inject_hyperparams(lambda learning_rate: O.sgd(2 * learning_rate))
+    deep = O.inject_hyperparams(
+        lambda learning_rate: O.chain(O.masked(O.sgd(learning_rate), w), O.masked(inner(learning_rate=0.01), b))
+    )(learning_rate=0.1)
+    state = O.scale_learning_rates(deep.init(params), 0.5)
+    assert rates(state) == [0.05, 0.005]
+    chex.assert_trees_all_close(deep.update(g, state, params)[0], {"b": -0.01 * np.ones(2), "w": -0.05 * np.ones(3)})
+    # an outer injection holding no learning rate: its nested rates are the groups
+    outer = O.inject_hyperparams(
+        lambda momentum: O.chain(O.masked(O.sgd(0.1, momentum=momentum), w), O.masked(O.sgd(0.01), b))
+    )
+    assert rates(O.scale_learning_rates(outer(momentum=0.5).init(params), 0.5)) == [0.05, 0.005]
+
+
+def test_a_schedule_the_factory_builds_from_the_outer_rate_follows_a_rate_set_there_at_once_and_once():
+    """lambda learning_rate: sgd(lambda c: learning_rate * 0.5**c): the outer rate set (or scaled)
+    to 0.2 after 2 updates gives 0.2 * 0.5**c from the next update on, as optax's
+    inject_hyperparams does. The nested schedule was rescaled too (0.2 / 0.1 times the outer's
+    doubling: 0.2, 0.2, 0.1) and, without that, took the new rate one update late (0.025, 0.025)."""
+    optax = pytest.importorskip("optax")
+    params, g = {"w": jax.device_put(np.zeros(2))}, {"w": jax.device_put(np.ones(2))}
+    mine = O.inject_hyperparams(lambda learning_rate: O.sgd(lambda c: learning_rate * 0.5**c))(learning_rate=0.1)
+    ref = optax.inject_hyperparams(lambda learning_rate: optax.sgd(lambda c: learning_rate * 0.5**c))(learning_rate=0.1)
+    for change in (
+        lambda s: O.set_learning_rate(s, 0.2),
+        lambda s: O.scale_learning_rates(s, 2.0),
+        lambda s: O.set_hyperparams(s, learning_rate=0.2),
+    ):
+        for run in (lambda f: f, jax.jit):
+            state, want = mine.init(params), ref.init(params)
+            for step in range(5):
+                if step == 2:
+                    state = change(state)
+                    want.hyperparams["learning_rate"] = jnp.asarray(0.2, want.hyperparams["learning_rate"].dtype)
+                u, state = run(mine.update)(g, state, params)
+                v, want = ref.update(g, want, params)
+                chex.assert_trees_all_close(u, v, rtol=1e-15, custom_message=f"step {step}")
+            np.testing.assert_allclose(u["w"], -0.2 * 0.5**4, rtol=1e-15)
 
 
 def test_optax_inject_hyperparams_state_read_and_set_as_optax_users_do_by_hand():

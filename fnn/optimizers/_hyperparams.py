@@ -34,13 +34,20 @@ class HeldName(str):
     in [0, 1], Nesterov's ``momentum > 0`` and ``dampening == 0``). It equals, hashes and prints
     as the plain name, so the state's structure (jit caches, checkpoints) is unchanged. A copy or
     a pickle keeps the check where the check pickles (every named optimizer's does; a factory of
-    your own defined in a function does not, and is then the plain name)."""
+    your own defined in a function does not, and is then the plain name).
+
+    ``own``, in a state nested in an injected one (None elsewhere): True where the value is the
+    nested state's own (the enclosing factory gives it as a constant: ``sgd(0.01)`` inside
+    ``lambda lr: chain(...)``), its learning rate then a parameter group of its own
+    (``get_learning_rates``); False where the enclosing factory computes it from its values at
+    each update (``sgd(lr)`` there), so it follows them."""
 
     check: Callable[[dict[str, Any]], None] | None
+    own: bool | None
 
-    def __new__(cls, name: str, check: Callable[[dict[str, Any]], None] | None) -> HeldName:
+    def __new__(cls, name: str, check: Callable[[dict[str, Any]], None] | None, own: bool | None = None) -> HeldName:
         held = super().__new__(cls, name)
-        held.check = check
+        held.check, held.own = check, own
         return held
 
     def __reduce__(self) -> tuple[Any, ...]:
@@ -50,7 +57,21 @@ class HeldName(str):
                 pickle.dumps(check)
             except Exception:  # pickle raises several kinds for a local function or a lambda
                 check = None
-        return (str, (str(self),)) if check is None else (HeldName, (str(self), check))
+        if check is None and self.own is None:
+            return (str, (str(self),))
+        return (HeldName, (str(self), check, self.own))
+
+
+def is_own(name: str) -> bool:
+    """Whether a nested state's hyperparameter ``name`` (a key of its ``hparams``) is its own
+    value (:class:`HeldName`'s ``own``), not computed from the enclosing injection's."""
+    return getattr(name, "own", None) is True
+
+
+def follows(name: str) -> bool:
+    """Whether a nested state's hyperparameter ``name`` is computed from the enclosing
+    injection's values at each update."""
+    return getattr(name, "own", None) is False
 
 
 def _constructor_check(hp: dict[str, Any]) -> None:
@@ -163,7 +184,9 @@ def set_hyperparams(state: OptState, **values: Any) -> OptState:
     ``hyperparams`` entry is replaced, as optax's documentation does by hand).
 
     A new value takes the old one's dtype and shape (a scalar broadcasts over a vmapped batch
-    of states), so jitted updates do not recompile.
+    of states), so jitted updates do not recompile. In a state nested in an injected one that is
+    set too, a value the enclosing factory computes from the enclosing values is left to it: the
+    next update computes it from the values set (a schedule it builds from them included).
 
     A scheduled hyperparameter (an optimizer built with ``learning_rate=schedule``) is set for
     the next update and the whole schedule is scaled by the same factor, ``new / current``:
@@ -207,15 +230,21 @@ def set_hyperparams(state: OptState, **values: Any) -> OptState:
     found = dict.fromkeys(values, False)
     known: set[str] = set()
 
-    def replace(node: Any) -> Any:
+    def replace(node: Any, enclosing_set: bool) -> tuple[Any, bool]:
         own = hparams_field(node) or "hparams"
         hp = dict(getattr(node, own))
         known.update(hp)
         scales = dict(getattr(node, "scales", None) or {})
         # optax's state: a scheduled value is recomputed from its schedule at every update
         scheduled = getattr(node, "hyperparams_states", None) if own == "hyperparams" else None
+        keys = {str(k): k for k in hp}
         for name, value in values.items():
             if name not in hp:
+                continue
+            if enclosing_set and follows(keys[name]):
+                # the enclosing factory computes it from the values just set there, at the next
+                # update (a scheduled one's schedule anew): set here too, it would scale twice
+                found[name] = True
                 continue
             if isinstance(scheduled, dict) and name in scheduled:
                 raise ValueError(
@@ -259,9 +288,18 @@ def set_hyperparams(state: OptState, **values: Any) -> OptState:
             # a concrete value set into a traced state (sweep's check) is checked as given
             _constructor_check({k: v if is_traced(values.get(k, v)) else values.get(k, v) for k, v in hp.items()})
         changes = {own: hp, **({"scales": scales} if "scales" in node._fields else {})}
-        return node._replace(**changes)
+        return node._replace(**changes), any(name in hp for name in values)
 
-    new_state = map_hparam_nodes(replace, state)
+    def visit(node: Any, enclosing_set: bool) -> Any:
+        if not holds_hparams(node):
+            return node
+        node, was_set = replace(node, enclosing_set)
+        own = hparams_field(node)
+        inner = lambda n: visit(n, was_set)
+        rest = {f: jax.tree.map(inner, getattr(node, f), is_leaf=holds_hparams) for f in node._fields if f != own}
+        return node._replace(**rest)
+
+    new_state = jax.tree.map(lambda n: visit(n, False), state, is_leaf=holds_hparams)
     missing = [name for name, ok in found.items() if not ok]
     if missing:
         raise ValueError(

@@ -5,7 +5,10 @@
 A group is an outermost state node holding a learning rate (fnn's or optax's
 ``inject_hyperparams`` state): ``chain(masked(sgd(0.1), w_mask), masked(sgd(0.01), b_mask))``
 has two, in the order of the state's leaves. A node nested inside a group (a named optimizer
-wrapped in another injection) takes the group's value at every update, so it is set with it.
+built by the factory of another injection) whose rate the factory computes from the group's
+values (``lambda learning_rate: sgd(learning_rate)``) takes the group's value at every update,
+so it is set with it; one whose rate the factory gives as a constant (``sgd(0.01)`` there) is a
+group of its own, after the enclosing one.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import numpy as np
 
 from fnn._validate import is_traced, real
 from fnn.optimizers._base import Array, OptState
-from fnn.optimizers._hyperparams import hparams_of, map_hparam_nodes, set_hyperparams
+from fnn.optimizers._hyperparams import hparams_field, hparams_of, is_own, map_hparam_nodes, set_hyperparams
 
 _NO_RATE = (
     "the optimizer state holds no learning rate (no state built by fnn.optimizers.inject_hyperparams, "
@@ -28,13 +31,38 @@ _NO_RATE = (
 )
 
 
+def _own_rate(node: Any) -> bool:
+    """Whether ``node``, nested in a group, holds a learning rate of its own (a group too)."""
+    return any(k == "learning_rate" and is_own(k) for k in hparams_of(node))
+
+
+def _in_group(fn: Callable[[Any], Any], node: Any) -> Any:
+    """``node`` with ``fn`` applied to the outermost groups nested in it (not to ``node``)."""
+    own = hparams_field(node)
+    return node._replace(
+        **{f: map_hparam_nodes(fn, getattr(node, f), where=_own_rate) for f in node._fields if f != own}
+    )
+
+
 def _map_groups(fn: Callable[[int, Any], Any], state: OptState) -> OptState:
     """``fn(index, node)`` for each group's node, in the order of the state's leaves; a node
-    holding other hyperparameters only is looked into."""
+    holding other hyperparameters only is looked into. A group nested in another is given to
+    ``fn`` as it was before ``fn`` set the enclosing one (which sets its nested states too)."""
     index = itertools.count()
-    return map_hparam_nodes(
-        lambda node: fn(next(index), node), state, where=lambda node: "learning_rate" in hparams_of(node)
-    )
+
+    def group(node: Any) -> Any:
+        nested: list[Any] = []
+
+        def keep(n: Any) -> Any:
+            nested.append(n)
+            return n
+
+        _in_group(keep, node)
+        new = fn(next(index), node)
+        originals = iter(nested)
+        return _in_group(lambda n: group(next(originals)), new)
+
+    return map_hparam_nodes(group, state, where=lambda node: "learning_rate" in hparams_of(node))
 
 
 def get_learning_rates(state: OptState) -> list[Array]:

@@ -18,7 +18,7 @@ from fnn._validate import boolean
 from fnn.data._checks import check_batch
 from fnn.layers import Network
 from fnn.layers._errors import input_gradient_error
-from fnn.layers._network import batch_of_one, one_sample
+from fnn.layers._samples import batch_of_one, one_sample
 from fnn.losses._custom import check_plain_loss_value
 
 Array = jax.Array

@@ -18,7 +18,6 @@ from typing import Any, cast
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from fnn._dtypes import params_dtype
 from fnn._keys import key as check_key
@@ -49,6 +48,7 @@ from fnn.layers._errors import (
 )
 from fnn.layers._gradients import in_containers_of, in_dtype_of
 from fnn.layers._network_init import init_layer, init_program
+from fnn.layers._samples import batch_of_one, one_sample
 
 
 @dataclass(frozen=True)
@@ -378,25 +378,6 @@ class Network:
         shown = (repr(layer) if isinstance(layer, Network) else layer_repr(layer) for layer in self.layers)
         parts = [f"{n}={s}" for n, s in zip(self.names, shown, strict=True)]
         return f"Network({', '.join(parts + ([f'name={self.name!r}'] if self.name != 'serial' else []))})"
-
-
-def one_sample(x: Any) -> bool:
-    """Whether ``x`` (an array, or nested lists of numbers) is one sample without its batch
-    axis: rank 1, as a per-example ``jax.vmap`` hands it (a batch has at least 2 axes, as no
-    input shape is empty). Other inputs (a pytree of the user's network) are not."""
-    shape = getattr(x, "shape", None)
-    if shape is None and isinstance(x, (list, tuple)):
-        try:
-            shape = np.shape(x)
-        except ValueError:  # ragged: a pytree, not an array
-            return False
-    return shape is not None and len(shape) == 1
-
-
-def batch_of_one(a: Any) -> Any:
-    """``a`` with a batch axis of 1 in front; a NumPy array where it was not a jax array (the
-    entry points check its byte order)."""
-    return a[None] if isinstance(a, jax.Array) else np.asarray(a)[None]
 
 
 def _unique_names(layers: Sequence[Layer | Network]) -> tuple[str, ...]:

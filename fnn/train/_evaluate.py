@@ -18,7 +18,7 @@ from fnn._network_checks import check_against_network, check_params_and_x
 from fnn._placement import on_one_device
 from fnn._validate import any_traced, integer
 from fnn.data._checks import check_batch
-from fnn.layers._network import batch_of_one, one_sample
+from fnn.layers._samples import batch_of_one, one_sample
 from fnn.metrics._resolve import resolve_both
 from fnn.train._checks import resolve_loss
 from fnn.train._data_checks import check_loss_weighs, check_sample_weight, check_samples, sparse_labels

@@ -1496,6 +1496,26 @@ def test_a_nested_constant_learning_rate_is_a_group_of_its_own_scaled_by_its_own
         lambda momentum: O.chain(O.masked(O.sgd(0.1, momentum=momentum), w), O.masked(O.sgd(0.01), b))
     )
     assert rates(O.scale_learning_rates(outer(momentum=0.5).init(params), 0.5)) == [0.05, 0.005]
+    # a nested group is set alone, as a flat one is: a warmup from 0 there takes no outer value
+    warm = O.inject_hyperparams(
+        lambda learning_rate: O.chain(O.masked(O.sgd(learning_rate), w), O.masked(O.sgd(S.linear(0.0, 0.04, 4)), b))
+    )(learning_rate=0.1)
+    state = warm.init(params)
+    assert rates(O.set_learning_rates(state, [0.2, 0.0])) == [pytest.approx(0.2), 0.0]
+    assert rates(O.scale_learning_rates(state, 0.5)) == [0.05, 0.0]
+    assert rates(set_learning_rate_in_proportion(state, 0.2)) == [pytest.approx(0.2), 0.0]
+    # a rate the factory computes from an argument of another name cannot be set there: said
+    # (it was set, and computed again from lr at the next update: ReduceLROnPlateau did nothing)
+    named = O.inject_hyperparams(lambda lr: O.chain(O.masked(O.sgd(lr), w), O.masked(O.sgd(0.01), b)))(lr=0.1)
+    state = named.init(params)
+    assert rates(state) == [0.1, 0.01]
+    for call in (lambda s: O.scale_learning_rates(s, 0.5), lambda s: O.set_learning_rate(s, 0.05)):
+        with pytest.raises(ValueError, match=r"factory computes it at every update from its own values"):
+            call(state)
+    assert rates(named.update(g, O.set_hyperparams(state, lr=0.05), params)[1]) == [0.05, 0.01]
+    for bad in ("0.1", None, b"0.1"):
+        with pytest.raises(TypeError, match="learning_rate must be a real number"):
+            O.set_learning_rate(state, bad)
 
 
 def test_a_schedule_the_factory_builds_from_the_outer_rate_follows_a_rate_set_there_at_once_and_once():

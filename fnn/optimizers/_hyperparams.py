@@ -225,12 +225,18 @@ def set_hyperparams(state: OptState, **values: Any) -> OptState:
         >>> float(fnn.optimizers.get_hyperparams(state)["momentum"])
         0.75
     """
+    return set_values(state, values)
+
+
+def set_values(state: OptState, values: dict[str, Any], *, leave: Callable[[Any], bool] | None = None) -> OptState:
+    """:func:`set_hyperparams`'s work: ``values`` set in ``state``; a node nested in another
+    that ``leave`` accepts (a parameter group of its own, set by itself) is left as it is."""
     for name, value in values.items():
         _check_value(name, value)
     found = dict.fromkeys(values, False)
     known: set[str] = set()
 
-    def replace(node: Any, enclosing_set: bool) -> tuple[Any, bool]:
+    def replace(node: Any, enclosing_set: bool, enclosing: tuple[str, ...]) -> tuple[Any, bool]:
         own = hparams_field(node) or "hparams"
         hp = dict(getattr(node, own))
         known.update(hp)
@@ -241,7 +247,14 @@ def set_hyperparams(state: OptState, **values: Any) -> OptState:
         for name, value in values.items():
             if name not in hp:
                 continue
-            if enclosing_set and follows(keys[name]):
+            if follows(keys[name]):
+                if not enclosing_set:
+                    given = f" ({', '.join(enclosing)})" if enclosing else ""
+                    raise ValueError(
+                        f"{name} is held in an optimizer state nested in an inject_hyperparams state, whose "
+                        f"factory computes it at every update from its own values{given}: a value set here "
+                        f"would not hold. Set those (set_hyperparams), or name the factory's argument {name}"
+                    )
                 # the enclosing factory computes it from the values just set there, at the next
                 # update (a scheduled one's schedule anew): set here too, it would scale twice
                 found[name] = True
@@ -290,16 +303,17 @@ def set_hyperparams(state: OptState, **values: Any) -> OptState:
         changes = {own: hp, **({"scales": scales} if "scales" in node._fields else {})}
         return node._replace(**changes), any(name in hp for name in values)
 
-    def visit(node: Any, enclosing_set: bool) -> Any:
-        if not holds_hparams(node):
+    def visit(node: Any, enclosing_set: bool, enclosing: tuple[str, ...]) -> Any:
+        if not holds_hparams(node) or (enclosing and leave is not None and leave(node)):
             return node
-        node, was_set = replace(node, enclosing_set)
+        node, was_set = replace(node, enclosing_set, enclosing)
         own = hparams_field(node)
-        inner = lambda n: visit(n, was_set)
+        names = tuple(str(k) for k in getattr(node, own or "hparams"))
+        inner = lambda n: visit(n, was_set, names)
         rest = {f: jax.tree.map(inner, getattr(node, f), is_leaf=holds_hparams) for f in node._fields if f != own}
         return node._replace(**rest)
 
-    new_state = jax.tree.map(lambda n: visit(n, False), state, is_leaf=holds_hparams)
+    new_state = jax.tree.map(lambda n: visit(n, False, ()), state, is_leaf=holds_hparams)
     missing = [name for name, ok in found.items() if not ok]
     if missing:
         raise ValueError(
@@ -400,6 +414,8 @@ def _check_value(name: str, value: Any) -> None:
     if is_traced(value):
         return
     check_number_dtype(name, value)
+    if value is None or isinstance(value, (str, bytes)) or np.asarray(value).dtype.kind in "USO":
+        raise TypeError(f"{name} must be a real number (or an array of them), got {value!r}")
     try:
         a = np.asarray(value, dtype=float)
     except (TypeError, ValueError):

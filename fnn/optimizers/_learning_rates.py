@@ -23,7 +23,7 @@ import numpy as np
 
 from fnn._validate import is_traced, real
 from fnn.optimizers._base import Array, OptState
-from fnn.optimizers._hyperparams import hparams_field, hparams_of, is_own, map_hparam_nodes, set_hyperparams
+from fnn.optimizers._hyperparams import hparams_field, hparams_of, is_own, map_hparam_nodes, set_hyperparams, set_values
 
 _NO_RATE = (
     "the optimizer state holds no learning rate (no state built by fnn.optimizers.inject_hyperparams, "
@@ -47,20 +47,11 @@ def _in_group(fn: Callable[[Any], Any], node: Any) -> Any:
 def _map_groups(fn: Callable[[int, Any], Any], state: OptState) -> OptState:
     """``fn(index, node)`` for each group's node, in the order of the state's leaves; a node
     holding other hyperparameters only is looked into. A group nested in another is given to
-    ``fn`` as it was before ``fn`` set the enclosing one (which sets its nested states too)."""
+    ``fn`` after the enclosing one, which ``fn`` sets alone (:func:`_set`)."""
     index = itertools.count()
 
     def group(node: Any) -> Any:
-        nested: list[Any] = []
-
-        def keep(n: Any) -> Any:
-            nested.append(n)
-            return n
-
-        _in_group(keep, node)
-        new = fn(next(index), node)
-        originals = iter(nested)
-        return _in_group(lambda n: group(next(originals)), new)
+        return _in_group(group, fn(next(index), node))
 
     return map_hparam_nodes(group, state, where=lambda node: "learning_rate" in hparams_of(node))
 
@@ -195,7 +186,7 @@ def set_learning_rates(state: OptState, learning_rates: Sequence[Any]) -> OptSta
         new, old = learning_rates[i], held[i]
         if not (is_traced(new) or is_traced(old)) and _same(new, old):
             return node  # nothing to write: no array, no check, no rescaling
-        return set_hyperparams(node, learning_rate=new)
+        return _set(node, new)
 
     return _map_groups(set_group, state)
 
@@ -255,9 +246,13 @@ def set_learning_rate_in_proportion(state: OptState, learning_rate: Any) -> OptS
         return set_learning_rate(state, learning_rate)
     factor = np.asarray(learning_rate, np.float64) / np.asarray(first, np.float64)
     # the first group gets the rate itself, not first * factor rounded in its dtype
-    return _map_groups(
-        lambda i, node: set_hyperparams(node, learning_rate=learning_rate) if i == 0 else _scaled(node, factor), state
-    )
+    return _map_groups(lambda i, node: _set(node, learning_rate) if i == 0 else _scaled(node, factor), state)
+
+
+def _set(group: Any, learning_rate: Any) -> Any:
+    """``group``'s node with its learning rate set (:func:`set_hyperparams`), and those of the
+    states nested in it that follow it, but not those of the groups nested in it."""
+    return set_values(group, {"learning_rate": learning_rate}, leave=_own_rate)
 
 
 def _scaled(node: Any, factor: Any) -> Any:
@@ -265,7 +260,7 @@ def _scaled(node: Any, factor: Any) -> Any:
     of a vmapped state); a schedule giving 0 now is scaled as a whole too."""
     old = hparams_of(node)["learning_rate"]
     # in float64 on the host: the next update uses lr * factor rounded once, in the state's dtype
-    node = set_hyperparams(node, learning_rate=(old if is_traced(old) else np.asarray(old, np.float64)) * factor)
+    node = _set(node, (old if is_traced(old) else np.asarray(old, np.float64)) * factor)
     scales = dict(getattr(node, "scales", None) or {})
     if "learning_rate" in scales:  # a schedule at 0 (kept as it was by set_hyperparams) is scaled too
         scale = scales["learning_rate"]

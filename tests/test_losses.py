@@ -1158,6 +1158,29 @@ def test_a_custom_loss_returning_tuples_is_named():
         L.check_targets(scalar, np.zeros((4, 2)), (4, 2), name="y")
 
 
+def test_a_custom_loss_gets_targets_of_y_pred_s_rank_as_keras_s_wrapper_gives_them():
+    """Targets (N,) against outputs (N, 1): Keras's LossFunctionWrapper expands them (its
+    squeeze_or_expand_to_same_rank), so fn sees N pairs; fnn passed them as they were and
+    mean(square(t - p), axis=-1) broadcast to (N, N), the mean over all pairs (3.43 against
+    2.57 in the probe), and a hand-written grad was refused as of shape (N, N)."""
+    rng = np.random.default_rng(0)
+    p, t = rng.normal(size=(5, 1)), rng.normal(size=5)
+    want = np.mean((p[:, 0] - t) ** 2)  # NumPy float64: the mean of the 5 pairs
+    mse = lambda t, p: jnp.mean(jnp.square(t - p), axis=-1)
+    mse_grad = lambda t, p: 2 * (p - t) / p.shape[-1]
+    for loss in (L.custom("mse_vjp", mse), L.custom("mse_hand", mse, mse_grad)):
+        for y_true, y_pred in ((t, p), (t[:, None], p[:, 0])):  # and (N, 1) targets for (N,) outputs
+            value, grad = loss.value_and_grad(y_true, y_pred)
+            np.testing.assert_allclose(value, want, rtol=1e-14)
+            assert grad.shape == y_pred.shape
+            np.testing.assert_allclose(np.ravel(grad), 2 * (p[:, 0] - t) / 5, rtol=1e-14)
+            np.testing.assert_allclose(
+                jax.grad(lambda q, loss=loss, y_true=y_true: loss(y_true, q))(y_pred), grad, rtol=1e-14
+            )
+        # a longer target's trailing 1 is squeezed (Keras's rule for ranks above 1)
+        np.testing.assert_allclose(loss(np.stack([t, t], 1)[..., None], np.repeat(p, 2, 1)), want, rtol=1e-14)
+
+
 def test_shape_and_label_errors():
     with pytest.raises(ValueError, match=r"y_true shape \(5, 4\) does not match y_pred shape \(6, 4\)"):
         L.mean_squared_error(np.zeros((5, 4)), np.zeros((6, 4)))

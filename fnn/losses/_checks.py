@@ -54,6 +54,17 @@ def pair(y_true: Any, y_pred: Any, loss: str) -> tuple[Array, Array]:
     return t.astype(p.dtype), p
 
 
+def same_rank(x1: Array, x2: Array) -> tuple[Array, Array]:
+    """Keras's ``squeeze_or_expand_to_same_rank``: where the ranks differ by one and the longer
+    ends in 1, a rank-1 partner gains a trailing 1 (N against (N, 1) is N rows of one value),
+    otherwise the trailing 1 is squeezed."""
+    if x1.ndim == x2.ndim + 1 and x1.shape[-1] == 1:
+        x1, x2 = (x1, x2[..., None]) if x2.ndim == 1 else (jnp.squeeze(x1, -1), x2)
+    elif x2.ndim == x1.ndim + 1 and x2.shape[-1] == 1:
+        x1, x2 = (x1[..., None], x2) if x1.ndim == 1 else (x1, jnp.squeeze(x2, -1))
+    return x1, x2
+
+
 def elementwise(y_true: Any, y_pred: Any, loss: str, axis: int = -1):
     """``(t, p, axis)``: axis is None for rank-1 inputs (each entry is a sample)."""
     t, p = pair(y_true, y_pred, loss)

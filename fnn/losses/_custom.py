@@ -11,6 +11,7 @@ import jax
 import jax.numpy as jnp
 
 from fnn._values import bound
+from fnn.losses._checks import same_rank
 from fnn.losses._loss import Loss, contract_error
 from fnn.losses._reduction import Terms
 
@@ -44,14 +45,19 @@ def _custom_terms(
     t, p = jnp.asarray(y_true), jnp.asarray(y_pred)
     if not jnp.issubdtype(p.dtype, jnp.floating):
         p = p.astype(float)
+    # as Keras's LossFunctionWrapper calls fn: targets (N,) against outputs (N, 1) are N pairs,
+    # not an (N, N) broadcast; the derivative is then given back in y_pred's own shape
+    t_fn, p_fn = same_rank(t, p)
     if grad is None:  # the derivative of each sample's loss with respect to its own row
-        per, pullback = jax.vjp(lambda q: fn(t, q), p)
+        per, pullback = jax.vjp(lambda q: fn(t_fn, q), p_fn)
         _check_one_array(name, per)  # before the pullback, which would fail on a tuple in jax's words
         dper = pullback(jnp.ones_like(per))[0]
     else:
-        per, dper = fn(t, p), grad(t, p)
+        per, dper = fn(t_fn, p_fn), grad(t_fn, p_fn)
         _check_one_array(name, per, dper)
     per, dper = jnp.asarray(per), jnp.asarray(dper)
+    if p_fn.shape != p.shape and dper.shape == p_fn.shape:
+        dper = dper.reshape(p.shape)
     if per.ndim == 0 or dper.shape != p.shape or per.shape not in (p.shape, p.shape[:-1]):
         raise contract_error(
             f"custom loss {name!r}: fn must return one loss per sample, shape {p.shape[:-1]} (or "
@@ -103,7 +109,10 @@ def custom(
     or ``y_pred.shape`` for one loss per element); ``grad(y_true, y_pred)`` returns its
     hand-written derivative ``dl_i / dy_pred`` (shape of ``y_pred``; when it is omitted it is
     taken from ``jax.vjp`` of ``fn``). fnn adds the reduction every loss shares: the mean over
-    samples, with ``sample_weight``. ``jax.grad`` of the loss is ``grad``.
+    samples, with ``sample_weight``. ``jax.grad`` of the loss is ``grad``. As Keras's
+    ``LossFunctionWrapper`` does, ``y_true`` and ``y_pred`` whose ranks differ by a trailing axis of
+    1 are brought to one rank first (targets (N,) against outputs (N, 1) reach ``fn`` both as
+    (N, 1), not broadcast to (N, N)); ``grad``'s result is then taken back to ``y_pred``'s shape.
 
     The loss compares by ``(name, fn, grad)``: build it once and reuse it, so that compiled
     programs keyed on it are reused too.

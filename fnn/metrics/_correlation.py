@@ -19,6 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from fnn._validate import integer
+from fnn.losses._checks import same_rank
 from fnn.metrics._base import Entry, as_arrays, divide_no_nan, float_dtype, namespace
 
 Array = jax.Array
@@ -27,21 +28,10 @@ Axis = int | tuple[int, ...]
 EPSILON = 1e-7  # Keras's backend.epsilon()
 
 
-def _keras_same_rank(x1: Array, x2: Array) -> tuple[Array, Array]:
-    """Keras's ``squeeze_or_expand_to_same_rank``: where the ranks differ by one and the longer
-    ends in 1, a rank-1 partner gains a trailing 1 (N against (N, 1) is N rows of one value),
-    otherwise the trailing 1 is squeezed."""
-    if x1.ndim == x2.ndim + 1 and x1.shape[-1] == 1:
-        x1, x2 = (x1, x2[..., None]) if x2.ndim == 1 else (jnp.squeeze(x1, -1), x2)
-    elif x2.ndim == x1.ndim + 1 and x2.shape[-1] == 1:
-        x1, x2 = (x1[..., None], x2) if x1.ndim == 1 else (x1, jnp.squeeze(x2, -1))
-    return x1, x2
-
-
 def _inputs(y_true: Any, y_pred: Any) -> tuple[Array, Array]:
     t, p = as_arrays(y_true, y_pred)
     dtype = float_dtype(t, p)
-    t, p = _keras_same_rank(t.astype(dtype), p.astype(dtype))
+    t, p = same_rank(t.astype(dtype), p.astype(dtype))
     if t.shape != p.shape:
         raise ValueError(f"y_true and y_pred must have the same shape; got y_true {t.shape} and y_pred {p.shape}")
     return t, p
@@ -74,7 +64,7 @@ def _mean_sums(values: Array, sample_weight: Any) -> tuple[Array, Array]:
         if values.ndim > 1:
             values = jnp.mean(values, axis=tuple(range(1, values.ndim)))
         return jnp.sum(values), jnp.asarray(values.shape[0] if values.ndim else 1, values.dtype)
-    v, w = _keras_same_rank(values, jnp.asarray(sample_weight, values.dtype))
+    v, w = same_rank(values, jnp.asarray(sample_weight, values.dtype))
     if v.ndim > w.ndim:
         v = jnp.mean(v, axis=tuple(range(w.ndim, v.ndim)))
     try:

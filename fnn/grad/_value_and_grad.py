@@ -12,6 +12,7 @@ import jax.numpy as jnp
 from jax.custom_derivatives import SymbolicZero
 
 from fnn import losses as _losses
+from fnn._dtypes import check_params_dtypes
 from fnn._native import native, native_tree, natively
 from fnn._network_checks import check_params_and_x
 from fnn._validate import boolean
@@ -122,6 +123,7 @@ def value_and_grad(
 
         def manual(params, x, y, *, key=None, sample_weight=None):
             check_batch(x)
+            check_params_dtypes(params)  # an integer leaf's gradient was truncated to 0
             check_params_and_x(net, params, x)
             single, (x, y, sample_weight) = _batch_of_one(x, y, sample_weight)
             y_pred, cache = net.forward(params, x, key=key, train=train)
@@ -134,6 +136,7 @@ def value_and_grad(
 
     def autodiff(params, x, y, *, key=None, sample_weight=None):
         check_batch(x)
+        check_params_dtypes(params)  # jax.grad refuses an integer leaf, naming none
         check_params_and_x(net, params, x)
         single, (x, y, sample_weight) = _batch_of_one(x, y, sample_weight)
 

@@ -1544,6 +1544,29 @@ def test_a_schedule_the_factory_builds_from_the_outer_rate_follows_a_rate_set_th
             np.testing.assert_allclose(u["w"], -0.2 * 0.5**4, rtol=1e-15)
 
 
+def test_fnn_optimizers_built_by_an_optax_injection_are_refused_when_set():
+    """optax.inject_hyperparams(lambda learning_rate: chain(masked(sgd(learning_rate)), masked(sgd(0.01)))):
+    the fnn sgd states ignore optax's values; set through optax's node, both were set to the outer
+    rate (scaled by 0.5, the 0.01 group trained at 0.05). Refused, saying why."""
+    optax = pytest.importorskip("optax")
+    params = {"b": jax.device_put(np.ones(2)), "w": jax.device_put(np.ones(3))}
+    w, b = {"b": False, "w": True}, {"b": True, "w": False}
+    opt = optax.inject_hyperparams(
+        lambda learning_rate: optax.chain(O.masked(O.sgd(learning_rate), w), O.masked(O.sgd(0.01), b))
+    )
+    state = opt(learning_rate=0.1).init(params)
+    for call in (
+        lambda s: O.scale_learning_rates(s, 0.5),
+        lambda s: O.set_learning_rate(s, 0.05),
+        lambda s: O.set_hyperparams(s, learning_rate=0.05),
+    ):
+        with pytest.raises(ValueError, match="fnn optimizers built by an optax.inject_hyperparams factory"):
+            call(state)
+    # optax's own optimizers there are set as optax's documentation sets them
+    plain = optax.inject_hyperparams(optax.sgd)(learning_rate=0.1).init(params)
+    assert float(O.get_learning_rate(O.set_learning_rate(plain, 0.05))) == pytest.approx(0.05)
+
+
 def test_optax_inject_hyperparams_state_read_and_set_as_optax_users_do_by_hand():
     """optax's own recipe for a mutable rate, optax.inject_hyperparams(optax.adam)(...), holds it in
     state.hyperparams: found and set there (same dtype and shape, no recompile), chained too."""

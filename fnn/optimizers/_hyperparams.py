@@ -149,6 +149,24 @@ def map_hparam_nodes(
     return jax.tree.map(visit, state, is_leaf=holds_hparams)
 
 
+def held_nodes(state: OptState) -> list[Any]:
+    """The state nodes holding hyperparameters, nested ones included, in :func:`map_hparam_nodes`'s order."""
+    found: list[Any] = []
+
+    def keep(node: Any) -> Any:
+        found.append(node)
+        return node
+
+    map_hparam_nodes(keep, state)
+    return found
+
+
+def _nested(node: Any) -> list[Any]:
+    """The state nodes holding hyperparameters nested in ``node`` (not ``node`` itself)."""
+    own = hparams_field(node)
+    return [n for f in node._fields if f != own for n in held_nodes(getattr(node, f))]
+
+
 def get_hyperparams(state: OptState) -> dict[str, Array]:
     """The hyperparameters the next update uses (of the first injected state found: fnn's
     :func:`inject_hyperparams` or optax's ``inject_hyperparams``).
@@ -306,6 +324,13 @@ def set_values(state: OptState, values: dict[str, Any], *, leave: Callable[[Any]
     def visit(node: Any, enclosing_set: bool, enclosing: tuple[str, ...]) -> Any:
         if not holds_hparams(node) or (enclosing and leave is not None and leave(node)):
             return node
+        if hparams_field(node) == "hyperparams" and any(hparams_field(n) == "hparams" for n in _nested(node)):
+            raise ValueError(
+                "the optimizer state holds fnn optimizers built by an optax.inject_hyperparams factory: they hold "
+                "their own values and ignore optax's, so values set there would not reach them (nor could each "
+                "be set alone). Build the outer injection with fnn.optimizers.inject_hyperparams, which passes "
+                "its values to the fnn optimizers its factory builds"
+            )
         node, was_set = replace(node, enclosing_set, enclosing)
         own = hparams_field(node)
         names = tuple(str(k) for k in getattr(node, own or "hparams"))

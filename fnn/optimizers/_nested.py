@@ -20,7 +20,7 @@ import jax
 import jax.numpy as jnp
 
 from fnn.optimizers._base import Array, GradientTransformation, OptState, Params, own_copy
-from fnn.optimizers._hyperparams import HeldName, hparams_field, hparams_of, map_hparam_nodes
+from fnn.optimizers._hyperparams import HeldName, held_nodes, hparams_field, hparams_of, map_hparam_nodes
 
 
 class Factory(Protocol):
@@ -43,18 +43,6 @@ def init_step() -> Array | None:
     return _AT_STEP.get()
 
 
-def _held_nodes(state: OptState) -> list[Any]:
-    """The state nodes holding hyperparameters, nested ones included, in :func:`map_hparam_nodes`'s order."""
-    found: list[Any] = []
-
-    def keep(node: Any) -> Any:
-        found.append(node)
-        return node
-
-    map_hparam_nodes(keep, state)
-    return found
-
-
 def with_factory_values(
     spec: Factory, hparams: dict[str, Array], inner_state: OptState, like: Params, step: Array
 ) -> OptState:
@@ -65,7 +53,7 @@ def with_factory_values(
     value set there holds; a nested value that follows the nested state's own schedule keeps its
     place in it. The values are read from a fresh ``init`` of the factory's transform (XLA keeps
     only them under ``jit``), which ones ``hparams`` reach from its trace."""
-    if not _held_nodes(inner_state):  # plain transforms (every named optimizer's factory builds those)
+    if not held_nodes(inner_state):  # plain transforms (every named optimizer's factory builds those)
         return inner_state
     fresh, reached = _factory_values(spec, hparams, like, step)
     nodes = iter(zip(fresh, reached, strict=True))
@@ -99,14 +87,14 @@ def _factory_values(
     spec: Factory, hparams: dict[str, Array], like: Params, step: Array | None = None
 ) -> tuple[list[tuple[dict, dict]], list[tuple[dict, dict]]]:
     """For each injected state nested in a fresh ``init`` of the factory's transform built from
-    ``hparams`` (in :func:`_held_nodes`'s order): its ``(hparams, schedule_values)``, its
+    ``hparams`` (in :func:`held_nodes`'s order): its ``(hparams, schedule_values)``, its
     schedules evaluated at ``step`` (None: 0), and the same tree of bools saying which of them
     ``hparams`` reach."""
 
     def given(hp: dict[str, Array], like: Params) -> list[tuple[dict, dict]]:
         token = _AT_STEP.set(step)
         try:
-            nodes = _held_nodes(spec.build(hp).init(like))
+            nodes = held_nodes(spec.build(hp).init(like))
         finally:
             _AT_STEP.reset(token)
         return [(dict(hparams_of(n)), dict(getattr(n, "schedule_values", None) or {})) for n in nodes]
@@ -129,13 +117,13 @@ def marked_own(spec: Factory, hparams: dict[str, Array], inner_state: OptState, 
     they do (:class:`HeldName`'s ``own``): a nested learning rate of its own is a parameter group
     (``get_learning_rates``); one that follows is not set with the values it follows
     (``set_hyperparams``), but computed from them at the next update."""
-    if not _held_nodes(inner_state):
+    if not held_nodes(inner_state):
         return inner_state
     marks = iter(_factory_values(spec, hparams, like)[1])
 
     def mark(node: Any) -> Any:
         reached, field = next(marks)[0], hparams_field(node) or "hparams"
-        for _ in _held_nodes(node)[1:]:
+        for _ in held_nodes(node)[1:]:
             next(marks)  # deeper ones are the nested injection's to mark (at its own init)
         hp = {
             HeldName(str(k), getattr(k, "check", None), own=not reached.get(k)): v for k, v in hparams_of(node).items()

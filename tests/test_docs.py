@@ -153,3 +153,22 @@ def test_a_broken_cross_reference_fails_the_build(tmp_path):
     run = _mkdocs("--config-file", str(tmp_path / "mkdocs.yml"))
     assert run.returncode != 0
     assert "fnn.schedules.no_such_name" in run.stderr and "fnn.schedules.constant'" not in run.stderr
+
+
+@pytest.mark.slow
+def test_the_guides_code_runs_as_written(tmp_path):
+    """Every Python block of the custom-pieces and optimizers guides, in order, in one fresh
+    process (x64 off, as a user's): what a reader copies runs. (compare.md's one block is the
+    CLI run the command-line tests make.)"""
+    blocks = []
+    for guide in ("custom", "optimizers"):
+        text = (ROOT / "docs" / "guides" / f"{guide}.md").read_text()
+        found = re.findall(r"```python\n(.*?)```", text, flags=re.S)
+        assert found, f"{guide}.md has no Python block"
+        blocks += found
+    script = tmp_path / "guides.py"
+    script.write_text("\n".join(blocks) + "\nprint('guides ran')\n")
+    env = {k: v for k, v in os.environ.items() if k != "JAX_ENABLE_X64"}
+    run = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert run.stdout.rstrip().endswith("guides ran")

@@ -58,7 +58,11 @@ def _map_groups(fn: Callable[[int, Any], Any], state: OptState) -> OptState:
 
 def get_learning_rates(state: OptState) -> list[Array]:
     """The learning rate each parameter group's next update uses, in the order of the state's
-    leaves (the first is :func:`get_learning_rate`'s).
+    leaves (the first is :func:`get_learning_rate`'s). A group is an outermost state holding a
+    learning rate (each ``masked(sgd(...))`` of a chain), or a state nested in an
+    :func:`inject_hyperparams` factory whose rate the factory gives as a constant (``sgd(0.01)``
+    in ``lambda learning_rate: chain(masked(sgd(learning_rate), m1), masked(sgd(0.01), m2))``:
+    the groups ``[learning_rate, 0.01]``), listed after the state it is nested in.
 
     Args:
         state: An optimizer state (nested, chained, masked or vmapped).

@@ -741,6 +741,7 @@ def test_integer_gradients_of_a_user_layer_or_activation_are_refused_naming_it(c
     )
     int_dx = _scale("intx", backward=lambda p, c, dy: ({"s": jnp.sum(dy * c[0], 0)}, (dy * p["s"]).astype(jnp.int32)))
     int_vjp = fnn.activations.Activation("intv", jnp.tanh, lambda x, y, dy: (dy * (1 - y**2)).astype(jnp.int32))
+    int_param = _scale("ints", init=lambda k, s, dtype=jnp.float32: (tuple(s), {"s": jnp.ones(s[-1:], jnp.int32)}))
     cases = (
         (
             fnn.serial(L.Dense(3), int_dparams, L.Dense(1)),
@@ -756,6 +757,11 @@ def test_integer_gradients_of_a_user_layer_or_activation_are_refused_naming_it(c
             fnn.serial(L.Dense(3, int_vjp), L.Dense(1)),
             r"^layer 0 \(dense_0\): backward fails on dy of shape \(4, 3\): activation 'intv': vjp\(x, y, dy\) "
             r"must return a floating array for x of dtype float32, got int32",
+        ),
+        (  # an integer parameter given a real gradient (it came back truncated to int32 zeros)
+            fnn.serial(L.Dense(3), int_param, L.Dense(1)),
+            r"^layer 1 \(ints_0\): backward returned a float32 gradient dparams\['s'\] for an integer parameter "
+            r"\(int32\), which cannot take it .*return np.zeros\(shape, jax.dtypes.float0\) for it",
         ),
     )
     with compiles() as c:
@@ -778,6 +784,11 @@ def test_integer_gradients_of_a_user_layer_or_activation_are_refused_naming_it(c
         net = fnn.serial(mask, L.Dense(1))
         _, grads = jax.eval_shape(
             fnn.value_and_grad(net, "mse"), jax.eval_shape(lambda k: net.init(k, (3,)), KEY), x, y
+        )
+        assert grads[0]["m"].dtype == jax.dtypes.float0 and grads[0]["s"].dtype == jnp.float32
+        # mode="autodiff" alike (jax.grad's allow_int; it failed naming neither leaf nor layer)
+        _, grads = jax.eval_shape(
+            fnn.value_and_grad(net, "mse", mode="autodiff"), jax.eval_shape(lambda k: net.init(k, (3,)), KEY), x, y
         )
         assert grads[0]["m"].dtype == jax.dtypes.float0 and grads[0]["s"].dtype == jnp.float32
     assert c.count == 0

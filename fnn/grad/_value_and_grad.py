@@ -12,7 +12,6 @@ import jax.numpy as jnp
 from jax.custom_derivatives import SymbolicZero
 
 from fnn import losses as _losses
-from fnn._dtypes import check_params_dtypes
 from fnn._native import native, native_tree, natively
 from fnn._network_checks import check_params_and_x
 from fnn._validate import boolean
@@ -123,7 +122,6 @@ def value_and_grad(
 
         def manual(params, x, y, *, key=None, sample_weight=None):
             check_batch(x)
-            check_params_dtypes(params)  # an integer leaf's gradient was truncated to 0
             check_params_and_x(net, params, x)
             single, (x, y, sample_weight) = _batch_of_one(x, y, sample_weight)
             y_pred, cache = net.forward(params, x, key=key, train=train)
@@ -136,7 +134,6 @@ def value_and_grad(
 
     def autodiff(params, x, y, *, key=None, sample_weight=None):
         check_batch(x)
-        check_params_dtypes(params)  # jax.grad refuses an integer leaf, naming none
         check_params_and_x(net, params, x)
         single, (x, y, sample_weight) = _batch_of_one(x, y, sample_weight)
 
@@ -149,7 +146,9 @@ def value_and_grad(
             check_plain_loss_value(loss_fn, jnp.shape(value))
             return value, y_pred
 
-        (value, y_pred), grads = jax.value_and_grad(objective, has_aux=True)(params)
+        (value, y_pred), grads = jax.value_and_grad(objective, has_aux=True, allow_int=True)(
+            params
+        )  # a mask: float0, as manual
         y_pred = y_pred[0] if single else y_pred
         return (value, grads, y_pred) if return_output else (value, grads)
 

@@ -99,11 +99,28 @@ def check_dparams(i: int, name: str, params: Any, dparams: Any) -> None:
                 f"layer {i} ({name}): backward returned dparams{jax.tree_util.keystr(path)} of shape "
                 f"{jnp.shape(g)} for a parameter of shape {jnp.shape(p)}"
             )
+        if (
+            hasattr(g, "dtype")
+            and hasattr(p, "dtype")
+            and not jnp.issubdtype(p.dtype, jnp.inexact)
+            and jnp.issubdtype(g.dtype, jnp.inexact)
+        ):
+            raise TypeError(
+                f"layer {i} ({name}): backward returned a {g.dtype} gradient dparams{jax.tree_util.keystr(path)} "
+                f"for an integer parameter ({p.dtype}), which cannot take it (it was truncated to an integer): a "
+                "parameter to train must be a floating array (init returns it in the dtype it is given); an "
+                "integer one such as a mask has no gradient: return np.zeros(shape, jax.dtypes.float0) for it, "
+                "JAX's zero cotangent of an integer"
+            )
         if hasattr(g, "dtype") and hasattr(p, "dtype") and not gradient_dtype_fits(g.dtype, p.dtype):
+            why = (
+                "a complex one for a real parameter keeps a part the parameter cannot take"
+                if jnp.issubdtype(g.dtype, jnp.complexfloating)
+                else "an integer one has truncated the gradient: compute it without astype(int)"
+            )
             raise TypeError(
                 f"layer {i} ({name}): backward returned dparams{jax.tree_util.keystr(path)} of dtype {g.dtype} "
-                f"for a parameter of dtype {p.dtype}; a gradient must be a {_inexact(p.dtype)} array (an integer "
-                "one has truncated the gradient: compute it without astype(int))"
+                f"for a parameter of dtype {p.dtype}; a gradient must be a {_inexact(p.dtype)} array ({why})"
             )
 
 

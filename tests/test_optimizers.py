@@ -1510,12 +1510,29 @@ def test_a_nested_constant_learning_rate_is_a_group_of_its_own_scaled_by_its_own
     state = named.init(params)
     assert rates(state) == [0.1, 0.01]
     for call in (lambda s: O.scale_learning_rates(s, 0.5), lambda s: O.set_learning_rate(s, 0.05)):
-        with pytest.raises(ValueError, match=r"factory computes it at every update from its own values"):
+        with pytest.raises(
+            ValueError, match=r"factory computes it at every update from its own lr: .* Set lr \(set_hyperparams\)"
+        ):
             call(state)
     assert rates(named.update(g, O.set_hyperparams(state, lr=0.05), params)[1]) == [0.05, 0.01]
     for bad in ("0.1", None, b"0.1"):
         with pytest.raises(TypeError, match="learning_rate must be a real number"):
             O.set_learning_rate(state, bad)
+    assert O.set_learning_rates(state, [0.1, 0.01]) is not None  # the values held (float32's 0.1): nothing set
+    # ...also where the outer state holds the name set: sgd(lr) follows lr, not the learning_rate set
+    mixed = O.inject_hyperparams(
+        lambda learning_rate, lr: O.chain(O.masked(O.sgd(learning_rate), w), O.masked(O.sgd(lr), b))
+    )(learning_rate=0.1, lr=0.01)
+    with pytest.raises(
+        ValueError, match="computes it at every update from its own lr: a value set here would not hold"
+    ):
+        O.scale_learning_rates(mixed.init(params), 0.5)
+    # a middle injection renaming the value follows the outer one: the innermost follows it in turn
+    renamed = O.inject_hyperparams(lambda learning_rate: O.inject_hyperparams(lambda lr: O.sgd(lr))(lr=learning_rate))
+    state = O.set_learning_rate(renamed(learning_rate=0.1).init(params), 0.5)
+    chex.assert_trees_all_close(
+        renamed(learning_rate=0.1).update(g, state, params)[0], jax.tree.map(lambda a: -0.5 * a, g)
+    )
 
 
 def test_a_schedule_the_factory_builds_from_the_outer_rate_follows_a_rate_set_there_at_once_and_once():

@@ -36,18 +36,20 @@ class HeldName(str):
     a pickle keeps the check where the check pickles (every named optimizer's does; a factory of
     your own defined in a function does not, and is then the plain name).
 
-    ``own``, in a state nested in an injected one (None elsewhere): True where the value is the
-    nested state's own (the enclosing factory gives it as a constant: ``sgd(0.01)`` inside
-    ``lambda lr: chain(...)``), its learning rate then a parameter group of its own
-    (``get_learning_rates``); False where the enclosing factory computes it from its values at
-    each update (``sgd(lr)`` there), so it follows them."""
+    ``follows``, in a state nested in an injected one (None elsewhere): the names of the
+    enclosing values the enclosing factory computes it from at each update (``("lr",)`` for
+    ``sgd(lr)`` inside ``lambda lr: chain(...)``), so it follows them; ``()`` where the value is
+    the nested state's own (the factory gives it as a constant: ``sgd(0.01)`` there), its
+    learning rate then a parameter group of its own (``get_learning_rates``)."""
 
     check: Callable[[dict[str, Any]], None] | None
-    own: bool | None
+    follows: tuple[str, ...] | None
 
-    def __new__(cls, name: str, check: Callable[[dict[str, Any]], None] | None, own: bool | None = None) -> HeldName:
+    def __new__(
+        cls, name: str, check: Callable[[dict[str, Any]], None] | None, follows: tuple[str, ...] | None = None
+    ) -> HeldName:
         held = super().__new__(cls, name)
-        held.check, held.own = check, own
+        held.check, held.follows = check, follows
         return held
 
     def __reduce__(self) -> tuple[Any, ...]:
@@ -57,21 +59,21 @@ class HeldName(str):
                 pickle.dumps(check)
             except Exception:  # pickle raises several kinds for a local function or a lambda
                 check = None
-        if check is None and self.own is None:
+        if check is None and self.follows is None:
             return (str, (str(self),))
-        return (HeldName, (str(self), check, self.own))
+        return (HeldName, (str(self), check, self.follows))
 
 
 def is_own(name: str) -> bool:
     """Whether a nested state's hyperparameter ``name`` (a key of its ``hparams``) is its own
-    value (:class:`HeldName`'s ``own``), not computed from the enclosing injection's."""
-    return getattr(name, "own", None) is True
+    value (:class:`HeldName`'s ``follows`` empty), not computed from the enclosing injection's."""
+    return getattr(name, "follows", None) == ()
 
 
-def follows(name: str) -> bool:
-    """Whether a nested state's hyperparameter ``name`` is computed from the enclosing
-    injection's values at each update."""
-    return getattr(name, "own", None) is False
+def followed(name: str) -> tuple[str, ...]:
+    """The enclosing injection's values a nested state's hyperparameter ``name`` is computed
+    from at each update (empty: none, or not a nested state's)."""
+    return getattr(name, "follows", None) or ()
 
 
 def _constructor_check(hp: dict[str, Any]) -> None:
@@ -254,7 +256,7 @@ def set_values(state: OptState, values: dict[str, Any], *, leave: Callable[[Any]
     found = dict.fromkeys(values, False)
     known: set[str] = set()
 
-    def replace(node: Any, enclosing_set: bool, enclosing: tuple[str, ...]) -> tuple[Any, bool]:
+    def replace(node: Any, changed: frozenset[str]) -> tuple[Any, frozenset[str]]:
         own = hparams_field(node) or "hparams"
         hp = dict(getattr(node, own))
         known.update(hp)
@@ -265,13 +267,13 @@ def set_values(state: OptState, values: dict[str, Any], *, leave: Callable[[Any]
         for name, value in values.items():
             if name not in hp:
                 continue
-            if follows(keys[name]):
-                if not enclosing_set:
-                    given = f" ({', '.join(enclosing)})" if enclosing else ""
+            if source := followed(keys[name]):
+                if not changed & set(source):
                     raise ValueError(
                         f"{name} is held in an optimizer state nested in an inject_hyperparams state, whose "
-                        f"factory computes it at every update from its own values{given}: a value set here "
-                        f"would not hold. Set those (set_hyperparams), or name the factory's argument {name}"
+                        f"factory computes it at every update from its own {', '.join(source)}: a value set "
+                        f"here would not hold. Set {' or '.join(source)} (set_hyperparams), or name the "
+                        f"factory's argument {name}"
                     )
                 # the enclosing factory computes it from the values just set there, at the next
                 # update (a scheduled one's schedule anew): set here too, it would scale twice
@@ -319,10 +321,12 @@ def set_values(state: OptState, values: dict[str, Any], *, leave: Callable[[Any]
             # a concrete value set into a traced state (sweep's check) is checked as given
             _constructor_check({k: v if is_traced(values.get(k, v)) else values.get(k, v) for k, v in hp.items()})
         changes = {own: hp, **({"scales": scales} if "scales" in node._fields else {})}
-        return node._replace(**changes), any(name in hp for name in values)
+        # what the states nested here follow that changes: the values set, and those computed
+        # from changed enclosing ones (at the next update)
+        return node._replace(**changes), frozenset(str(k) for k in hp if k in values or changed & set(followed(k)))
 
-    def visit(node: Any, enclosing_set: bool, enclosing: tuple[str, ...]) -> Any:
-        if not holds_hparams(node) or (enclosing and leave is not None and leave(node)):
+    def visit(node: Any, changed: frozenset[str], nested: bool) -> Any:
+        if not holds_hparams(node) or (nested and leave is not None and leave(node)):
             return node
         if hparams_field(node) == "hyperparams" and any(hparams_field(n) == "hparams" for n in _nested(node)):
             raise ValueError(
@@ -331,14 +335,13 @@ def set_values(state: OptState, values: dict[str, Any], *, leave: Callable[[Any]
                 "be set alone). Build the outer injection with fnn.optimizers.inject_hyperparams, which passes "
                 "its values to the fnn optimizers its factory builds"
             )
-        node, was_set = replace(node, enclosing_set, enclosing)
+        node, now = replace(node, changed)
         own = hparams_field(node)
-        names = tuple(str(k) for k in getattr(node, own or "hparams"))
-        inner = lambda n: visit(n, was_set, names)
+        inner = lambda n: visit(n, now, True)
         rest = {f: jax.tree.map(inner, getattr(node, f), is_leaf=holds_hparams) for f in node._fields if f != own}
         return node._replace(**rest)
 
-    new_state = jax.tree.map(lambda n: visit(n, False, ()), state, is_leaf=holds_hparams)
+    new_state = jax.tree.map(lambda n: visit(n, frozenset(), False), state, is_leaf=holds_hparams)
     missing = [name for name, ok in found.items() if not ok]
     if missing:
         raise ValueError(

@@ -196,9 +196,11 @@ def set_learning_rates(state: OptState, learning_rates: Sequence[Any]) -> OptSta
 
 
 def _same(new: Any, old: Any) -> bool:
-    """Whether ``new`` is the value held (``old``), compared in float64."""
+    """Whether ``new`` is the value held (``old``), compared in the dtype it is held in (the
+    literal 0.1 is the float32 0.1 held, as LearningRateScheduler compares them)."""
     try:
-        return bool(np.all(np.asarray(new, np.float64) == np.asarray(old, np.float64)))
+        held = np.asarray(old)
+        return bool(np.all(np.asarray(new, np.float64).astype(held.dtype) == held))
     except (TypeError, ValueError):
         return False  # not a number: set_hyperparams says so
 

@@ -88,8 +88,8 @@ def _factory_values(
 ) -> tuple[list[tuple[dict, dict]], list[tuple[dict, dict]]]:
     """For each injected state nested in a fresh ``init`` of the factory's transform built from
     ``hparams`` (in :func:`held_nodes`'s order): its ``(hparams, schedule_values)``, its
-    schedules evaluated at ``step`` (None: 0), and the same tree of bools saying which of them
-    ``hparams`` reach."""
+    schedules evaluated at ``step`` (None: 0), and the same tree of the names of ``hparams``
+    each is computed from (empty where none reach it)."""
 
     def given(hp: dict[str, Array], like: Params) -> list[tuple[dict, dict]]:
         token = _AT_STEP.set(step)
@@ -112,9 +112,9 @@ def _factory_values(
 
 
 def marked_own(spec: Factory, hparams: dict[str, Array], inner_state: OptState, like: Params) -> OptState:
-    """``inner_state`` with each nested injected state's hyperparameters named as its own where
-    ``hparams`` do not reach them (the factory gives them as constants), as following them where
-    they do (:class:`HeldName`'s ``own``): a nested learning rate of its own is a parameter group
+    """``inner_state`` with each nested injected state's hyperparameters marked with the names of
+    ``hparams`` they are computed from (:class:`HeldName`'s ``follows``; none: the factory gives
+    them as constants): a nested learning rate of its own is a parameter group
     (``get_learning_rates``); one that follows is not set with the values it follows
     (``set_hyperparams``), but computed from them at the next update."""
     if not held_nodes(inner_state):
@@ -126,20 +126,25 @@ def marked_own(spec: Factory, hparams: dict[str, Array], inner_state: OptState, 
         for _ in held_nodes(node)[1:]:
             next(marks)  # deeper ones are the nested injection's to mark (at its own init)
         hp = {
-            HeldName(str(k), getattr(k, "check", None), own=not reached.get(k)): v for k, v in hparams_of(node).items()
+            HeldName(str(k), getattr(k, "check", None), follows=tuple(sorted(reached.get(k, ())))): v
+            for k, v in hparams_of(node).items()
         }
         return node._replace(**{field: hp})
 
     return map_hparam_nodes(mark, inner_state, where=lambda node: True)
 
 
-def _reached(closed: Any, hparams: dict[str, Array]) -> list[bool]:
-    """For each output of the traced ``closed`` (a ClosedJaxpr of ``(hparams, ...)``), whether
-    it is computed from ``hparams`` (the first inputs): their data flow, every output of an
-    equation reached from any of its inputs."""
+def _reached(closed: Any, hparams: dict[str, Array]) -> list[frozenset[str]]:
+    """For each output of the traced ``closed`` (a ClosedJaxpr of ``(hparams, ...)``), the names
+    of the ``hparams`` (the first inputs) it is computed from (empty: none): their data flow,
+    every output of an equation reached from each of its inputs' names."""
     jaxpr = closed.jaxpr
-    reached = {id(v) for v in jaxpr.invars[: len(jax.tree.leaves(hparams))]}
+    paths = jax.tree_util.tree_flatten_with_path(hparams)[0]
+    names = [str(getattr(path[0], "key", "")) if path else "" for path, _ in paths]
+    reached: dict[int, frozenset[str]] = {id(v): frozenset([n]) for v, n in zip(jaxpr.invars, names, strict=False)}
+    none: frozenset[str] = frozenset()
     for eqn in jaxpr.eqns:
-        if any(id(v) in reached for v in eqn.invars):
-            reached.update(id(v) for v in eqn.outvars)
-    return [id(v) in reached for v in jaxpr.outvars]
+        sources = none.union(*(reached.get(id(v), none) for v in eqn.invars))
+        if sources:
+            reached.update((id(v), sources) for v in eqn.outvars)
+    return [reached.get(id(v), none) for v in jaxpr.outvars]

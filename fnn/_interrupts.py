@@ -42,6 +42,9 @@ _SIGNALS = (signal.SIGINT, signal.SIGTERM)
 # The attribute that marks a handler of fnn's (a block's ``record`` or ``hold``), holding the
 # handlers it was installed over; ``_LIVE`` holds ``[True]`` until its block ends.
 _BEFORE, _LIVE = "_fnn_before", "_fnn_live"
+# Whether an interrupts_held section holds a signal now, to be delivered at its end: within
+# ctrl_c_recorded(once=True) the run is ending, and a later signal is ignored.
+_HELD = [False]
 
 
 def _ours(handler: Any, before: dict[int, Any]) -> None:
@@ -87,7 +90,7 @@ def _interrupt(signum: int) -> KeyboardInterrupt:
 
 
 @contextlib.contextmanager
-def ctrl_c_recorded(*, sigterm: bool = False) -> Iterator[None]:
+def ctrl_c_recorded(*, sigterm: bool = False, once: bool = False) -> Iterator[None]:
     """SIGINT raises ``KeyboardInterrupt`` as Python's default handler does; one raised where
     Python drops it (a gc callback, ``__del__``: reported to ``sys.unraisablehook``, which this
     block wraps) is recorded until :func:`caught` says the caller has it, so it still ends the
@@ -99,7 +102,13 @@ def ctrl_c_recorded(*, sigterm: bool = False) -> Iterator[None]:
     debugger's or a host application's handler, or an enclosing block's, is left alone, so
     nested blocks do nothing). The handlers in place before are put back at the end, unless
     another was set inside the block (a callback's own handler is kept); one of fnn's own that a
-    callback saved and put back (an epoch's end section's, ended since) counts as this block's."""
+    callback saved and put back (an epoch's end section's, ended since) counts as this block's.
+
+    ``once=True`` (the CLI's): the first signal ends the run, and one after it, while the run
+    keeps its work and says so (a user pressing Ctrl-C again, a burst of SIGTERMs), is ignored,
+    where it would cut that short (the final checkpoint, a command's partial results) and lose
+    the finished epochs; a first one Python dropped does not count, nor one an
+    :func:`interrupts_held` section holds until it is delivered."""
     defaults = {signal.SIGINT: signal.default_int_handler, signal.SIGTERM: signal.SIG_DFL}
     previous = {s: signal.getsignal(s) for s in (_SIGNALS if sigterm else (signal.SIGINT,))}
     ours = [s for s, handler in previous.items() if handler == defaults[s]]
@@ -113,7 +122,12 @@ def ctrl_c_recorded(*, sigterm: bool = False) -> Iterator[None]:
             _take_back(None, previous)
         return
 
+    raised = [False]
+
     def record(signum: int, frame: Any) -> None:
+        if once and (raised[0] or _HELD[0]):
+            return  # the run is already ending, keeping its work: let it
+        raised[0] = True
         err = _interrupt(signum)
         setattr(err, _MARK, signum)
         raise err
@@ -127,6 +141,7 @@ def ctrl_c_recorded(*, sigterm: bool = False) -> Iterator[None]:
         # Python's own Ctrl-C would be.
         if signum := getattr(unraisable.exc_value, _MARK, 0):
             _RECORDED[0] = signum
+            raised[0] = False  # it reached no one: the next signal still ends the run at once
             return
         python_hook(unraisable)
 
@@ -142,7 +157,7 @@ def ctrl_c_recorded(*, sigterm: bool = False) -> Iterator[None]:
         _take_back(record, ours)
         if sys.unraisablehook is hook:  # one set since (a debugger's, pytest's) is left in place
             sys.unraisablehook = python_hook
-        dropped, _RECORDED[0] = _RECORDED[0], 0
+        dropped, _RECORDED[0], _HELD[0] = _RECORDED[0], 0, False
     if dropped:  # dropped, and no section's end came to raise it
         raise _interrupt(dropped)
 
@@ -199,6 +214,7 @@ def interrupts_held() -> Iterator[None]:
             handlers[signum](signum, frame)
         else:
             held.append((signum, frame))
+            _HELD[0] = True
 
     _ours(hold, handlers)
     try:
@@ -213,6 +229,7 @@ def interrupts_held() -> Iterator[None]:
         yield
     finally:
         _take_back(hold, handlers)  # one a callback set inside the block stays
+        _HELD[0] = False  # delivered below, or dropped with the block's exception
     if held:  # to the handler in place now, as a signal that arrived now would go
         signum, frame = held[0]
         if callable(handler := signal.getsignal(signum)):

@@ -146,6 +146,45 @@ def test_sigterm_under_ctrl_c_recorded_is_a_ctrl_c_that_names_itself():
         signal.signal(signal.SIGTERM, outside)
 
 
+def test_with_once_the_first_signal_ends_the_run_and_later_ones_leave_its_keeping_alone():
+    """The CLI's recording (once=True): a user pressing Ctrl-C three times, or a burst of SIGTERMs,
+    cut the final checkpoint or the partial results short with the second signal, losing every
+    finished epoch. The first raises; later ones, and any while a section holds one, are
+    ignored; a first one Python dropped does not count; without once, each raises as before."""
+    outside = signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    try:
+        kept = []
+        with ctrl_c_recorded(sigterm=True, once=True):
+            with pytest.raises(KeyboardInterrupt):
+                signal.raise_signal(signal.SIGINT)
+            caught()
+            for s in (signal.SIGINT, signal.SIGTERM, signal.SIGINT):  # the run keeps its work
+                signal.raise_signal(s)
+            kept.append("saved")
+        assert kept == ["saved"] and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        with ctrl_c_recorded(sigterm=True, once=True):  # a section holding the first: the rest ignored
+            with pytest.raises(KeyboardInterrupt), interrupts_held():
+                for _ in range(3):
+                    signal.raise_signal(signal.SIGINT)
+                kept.append("section ran to its end")
+            caught()
+        with ctrl_c_recorded(sigterm=True, once=True):  # a dropped first one: the next still raises
+            _dropped(signal.SIGINT)
+            with pytest.raises(KeyboardInterrupt):
+                signal.raise_signal(signal.SIGINT)
+            caught()
+        with ctrl_c_recorded(sigterm=True), pytest.raises(KeyboardInterrupt):  # the library's: each raises
+            try:
+                signal.raise_signal(signal.SIGINT)
+            except KeyboardInterrupt:
+                caught()
+            signal.raise_signal(signal.SIGINT)
+        assert kept == ["saved", "section ran to its end"]
+        assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+    finally:
+        signal.signal(signal.SIGTERM, outside)
+
+
 def test_a_block_that_ends_with_a_dropped_ctrl_c_raises_it_and_one_that_propagated_is_forgotten():
     """The library's recording (SIGINT only): a Ctrl-C dropped after the last section's end is
     raised when the block ends rather than lost; one that propagated out of the block leaves

@@ -301,8 +301,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.given = given_options(argv)
     try:
         # A Ctrl-C that Python drops (in a gc callback) still ends the run; SIGTERM ends it as
-        # Ctrl-C does (the finished work kept), instead of killing the process on the spot.
-        with ctrl_c_recorded(sigterm=True), cache_settings_restored(), cache_warnings_in_one_line(args.command):
+        # Ctrl-C does (the finished work kept), instead of killing the process on the spot; a
+        # second one while the run keeps its work is ignored.
+        with (
+            ctrl_c_recorded(sigterm=True, once=True),
+            cache_settings_restored(),
+            cache_warnings_in_one_line(args.command),
+        ):
             return _run(args)
     except UsageError as err:
         print(f"fnn {args.command}: error: {err}", file=sys.stderr)

@@ -447,6 +447,15 @@ def test_a_checkpoint_s_hyperparameters_that_differ_from_opt_s_are_named_in_a_wa
     fnn.fit(NET, params, O.adam(0.05), MSE, x, y, epochs=3, checkpoint=path, callbacks=plateau(), **RUN)
     res = fnn.fit(NET, params, O.adam(0.05), MSE, x, y, epochs=4, checkpoint=path, callbacks=plateau(), **RUN)
     assert float(O.get_learning_rate(res.opt_state)) < 0.05
+    # saved with x64 off (float32 values), resumed with it on (float64): the same values, no
+    # warning (it named all four of adam's, "learning_rate=0.01 (opt says 0.01)")
+    path = tmp_path / "x64.npz"
+    with jax.enable_x64(False):
+        small = jax.tree.map(lambda a: np.asarray(a, np.float32), params)
+        fnn.fit(NET, small, O.adam(0.01), MSE, x, y, epochs=1, checkpoint=path, **RUN)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        fnn.fit(NET, small, O.adam(0.01), MSE, x, y, epochs=2, checkpoint=path, **RUN)
 
 
 class _UserCallback(Callback):

@@ -344,7 +344,9 @@ def hyperparams_differ(opt: Any, opt_state: Any, ignore: Collection[str] = ()) -
     for k, v in built.items():
         if k in held and k not in ignore and np.ndim(held[k]) == 0 and not isinstance(v, bool):
             mine = np.asarray(v, np.asarray(held[k]).dtype)
-            if float(held[k]) != float(mine):
+            # a checkpoint saved with x64 off holds float32 values, read into float64 with it on
+            # (and back): the same value, rounded once in float32
+            if float(held[k]) != float(mine) and np.float32(held[k]) != np.float32(v):
                 out.append(f"{k}={float(held[k]):.6g} (opt says {float(mine):.6g})")
     return out + _schedule_values_differ(opt, opt_state, ignore)
 

@@ -146,9 +146,8 @@ def value_and_grad(
             check_plain_loss_value(loss_fn, jnp.shape(value))
             return value, y_pred
 
-        (value, y_pred), grads = jax.value_and_grad(objective, has_aux=True, allow_int=True)(
-            params
-        )  # a mask: float0, as manual
+        # an integer leaf (a mask) gets JAX's float0 zero cotangent, as the manual mode gives it
+        (value, y_pred), grads = jax.value_and_grad(objective, has_aux=True, allow_int=True)(params)
         y_pred = y_pred[0] if single else y_pred
         return (value, grads, y_pred) if return_output else (value, grads)
 

@@ -697,6 +697,13 @@ def test_unclear_errors_name_the_argument(compiles):
     with compiles() as c:
         with pytest.raises(ValueError, match="y is required; got None"):
             fit(y=None)
+        # these were AttributeErrors naming nothing, and a dict's keys were read as metric names
+        with pytest.raises(ValueError, match=r"^validation_data\[1\] \(y_val\) is required; got None"):
+            fit(validation_data=(x[:3], None))
+        with pytest.raises(ValueError, match="^y is required; got None"):
+            fnn.evaluate(NET, params, MSE, x, None)
+        with pytest.raises(TypeError, match=r"^metrics must be a list .*got a dict .*an fnn network has one output"):
+            fit(metrics={"out": ["mae"]})
         with pytest.raises(TypeError, match=r"callbacks\[0\] is the class EarlyStopping.*EarlyStopping\(\.\.\.\)"):
             fit(callbacks=[EarlyStopping])
         for call in (

@@ -6,7 +6,7 @@ compiles nothing), ``resolve_both`` for ``metrics`` beside ``weighted_metrics``,
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import jax
@@ -60,6 +60,11 @@ def _each(
         return []
     if isinstance(metrics, (str, Metric)) or callable(metrics):
         metrics = [metrics]
+    if isinstance(metrics, Mapping):  # its keys were taken for metric names ("unknown metric 'out'")
+        raise TypeError(
+            f"{argument} must be a list of names, Metrics or callables; got a dict {metrics!r} (Keras's form for "
+            "a model with several named outputs: an fnn network has one output, so list its metrics)"
+        )
     if not isinstance(metrics, Iterable):
         raise TypeError(f"{argument} must be a list of names, Metrics or callables; got {metrics!r}")
     out: list[Metric] = []

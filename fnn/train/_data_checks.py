@@ -166,6 +166,9 @@ def split_data(
                 "validation_data must be a pair (x_val, y_val) or a triple (x_val, y_val, sample_weight_val)"
             )
         names = ("validation_data[0]", "validation_data[1]")
+        for name, given in zip(names, validation_data, strict=False):
+            if given is None:  # (x_val, None) went on to fail as an AttributeError
+                raise ValueError(f"{name} ({'x_val' if name.endswith('[0]') else 'y_val'}) is required; got None")
         x_val, y_val = check_samples(validation_data[0], validation_data[1], names=names)
         w_val = None
         if len(validation_data) == 3 and validation_data[2] is not None:

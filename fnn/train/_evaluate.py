@@ -115,6 +115,8 @@ def evaluate(
     params, x, y, sample_weight = on_one_device(
         (native_tree(params, "params"), x, y, sample_weight), ("params", "x", "y", "sample_weight")
     )
+    if y is None:  # (it went on to fail as an AttributeError)
+        raise ValueError("y is required; got None")
     x, y = check_samples(x, y)
     loss = resolve_loss(loss)
     check_loss_weighs(loss, sample_weight=sample_weight)

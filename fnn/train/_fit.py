@@ -250,13 +250,16 @@ def fit(
             callback hook that cannot take fnn's arguments (a Keras-style ``on_epoch_end(self,
             epoch, logs=None)``), a Keras per-batch hook (``on_train_batch_end``...: fnn's
             epochs are compiled, with none), or a callable that cannot take ``(epoch, logs)``, a
-            ``checkpoint`` that is not a path, a ``mesh`` that is not a Mesh.
+            ``checkpoint`` that is not a path, a ``mesh`` that is not a Mesh, a ``verbose`` that
+            is not an int (Keras's ``"auto"``: give 1), ``metrics`` given as a dict (Keras's
+            per-output form).
         ValueError: For a bad value, named in the message: an unknown optimizer, loss or metric
-            name; ``grad`` not ``"manual"``/``"autodiff"``, ``verbose`` not 0/1/2,
+            name; ``grad`` not ``"manual"``/``"autodiff"``, an int ``verbose`` not 0/1/2,
             ``batch_size``/``unroll``/``validation_batch_size`` < 1, ``epochs``/``initial_epoch``
             < 0, ``validation_split`` outside [0, 1); a ``key`` holding several keys; ``y``
-            None; ``x`` not ``(N, *input_shape)``, empty or non-finite, data or weights with finite
-            values that overflow the dtype they are held in (``x`` in the params' dtype, ``y`` and
+            or either part of ``validation_data`` None; ``x`` not ``(N, *input_shape)``, empty
+            or non-finite, data or weights with finite values that overflow the dtype they are
+            held in (``x`` in the params' dtype, ``y`` and
             weights in at least float32), ``x`` and ``y`` of different lengths, data that does not
             fit the network or the loss (labels out of range...), a metric that does not fit the
             targets; params or ``opt_state`` that do not match the network or

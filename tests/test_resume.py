@@ -189,7 +189,9 @@ def test_a_resume_without_a_key_takes_the_file_s_and_other_settings_are_warned_o
     )  # fmt: skip
     full = fit(None, 3)
     fit(tmp_path / "run.npz", 2)
-    assert checkpoint.load(tmp_path / "run.npz").extra["fit_settings"] == {"batch_size": 3, "shuffle": True}
+    settings = checkpoint.load(tmp_path / "run.npz").extra["fit_settings"]
+    assert {k: settings[k] for k in ("batch_size", "shuffle")} == {"batch_size": 3, "shuffle": True}
+    assert settings["optimizer"].startswith("_inject_update(_Spec(factory=<function _adam>")  # no address
     before = (tmp_path / "run.npz").read_bytes()
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -456,6 +458,17 @@ def test_a_checkpoint_s_hyperparameters_that_differ_from_opt_s_are_named_in_a_wa
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)
         fnn.fit(NET, small, O.adam(0.01), MSE, x, y, epochs=2, checkpoint=path, **RUN)
+    # what is not a value held in the state is opt's: a schedule of other step counts took the
+    # checkpoint's values (the rate rose again mid-run), and nothing said so
+    path = tmp_path / "steps.npz"
+    decay = lambda steps: O.adam(fnn.schedules.exponential_decay(0.05, steps, 0.7))
+    fnn.fit(NET, params, decay(3), MSE, x, y, epochs=1, checkpoint=path, **RUN)
+    said = r"optimizer built otherwise .*'transition_steps', 6\).* where the checkpoint's had .*'transition_steps', 3"
+    with pytest.warns(UserWarning, match=said):
+        fnn.fit(NET, params, decay(6), MSE, x, y, epochs=2, checkpoint=path, **RUN)
+    with warnings.catch_warnings():  # the same program again: nothing to say
+        warnings.simplefilter("error")
+        fnn.fit(NET, params, decay(6), MSE, x, y, epochs=3, checkpoint=path, **RUN)
 
 
 class _UserCallback(Callback):

@@ -129,7 +129,9 @@ def fit(
     None takes the file's. A ``key``, batch size or ``shuffle`` other than the ones the file
     records is named in a UserWarning (the run goes on with them, but will not repeat the
     uninterrupted one); another key only where the run draws from it (``shuffle``, or a network
-    that draws randomness in training: without either, any key gives the same run). A run that
+    that draws randomness in training: without either, any key gives the same run), and so is
+    an ``opt`` built otherwise than the file's run in what its state does not hold (a schedule's
+    step counts, a clipping norm: the file's values go on under this ``opt``'s rule). A run that
     stopped (early stopping, NaN, a callback: its ``history.stop_reason`` is not ``"epochs"``)
     stays stopped whatever ``epochs`` says: no epoch runs and the stored result comes back. One
     that ran out of epochs runs only the epochs beyond those it holds: none for the same
@@ -297,7 +299,8 @@ def fit(
             CSVLogger's or a ModelCheckpoint's, which only decide what those write).
         UserWarning: When resuming a checkpoint with another ``key`` (where the run draws from
             it: with ``shuffle`` or a network that draws randomness, such as Dropout), batch size
-            or ``shuffle`` than it records (see above); once, before training, when a
+            or ``shuffle`` than it records, or an ``opt`` built otherwise (see above); once,
+            before training, when a
             ReduceLROnPlateau or LearningRateScheduler sets a learning rate that ``opt``'s update
             does not read after its first step (``rprop``'s only seeds its step sizes, as in
             PyTorch): the rate would be logged, the params unchanged by it.

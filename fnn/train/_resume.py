@@ -1,12 +1,14 @@
 """What a resumed ``fit`` takes from its checkpoint and compares with it: the file read against
 the run's templates before any work (:func:`read_checkpoint`), the history it continues and the
 epoch it starts at (:func:`continued_history`), its optimizer state (:func:`resumed_opt_state`),
-and the settings that decide the batches (the key, the batch size, shuffling), recorded in every
-checkpoint ``fit`` writes. One that differs is named in a warning (a changed batch size may be
-meant); a key not given is the file's, so the run goes on as the one that wrote it did."""
+and the settings that decide the batches (the key, the batch size, shuffling) and the
+optimizer's program, recorded in every checkpoint ``fit`` writes. One that differs is named in a
+warning (a changed batch size may be meant); a key not given is the file's, so the run goes on
+as the one that wrote it did."""
 
 from __future__ import annotations
 
+import re
 import warnings
 from typing import Any
 
@@ -25,8 +27,18 @@ SETTINGS = "fit_settings"
 
 def run_settings(spec: Any) -> dict[str, Any]:
     """The settings of the compiled epoch ``spec`` that a resumed run must repeat: the batch
-    size in effect (at most the number of samples) and shuffling."""
-    return {"batch_size": int(spec.batch_size), "shuffle": bool(spec.shuffle)}
+    size in effect (at most the number of samples), shuffling, and the optimizer's program
+    (:func:`_program`)."""
+    return {"batch_size": int(spec.batch_size), "shuffle": bool(spec.shuffle), "optimizer": _program(spec.update)}
+
+
+def _program(update: Any) -> str:
+    """What an optimizer's update computes beyond the values its state holds, as text that is
+    the same in every process: fnn's transforms print their structure (a schedule's step counts
+    and rule, a clipping norm, the options), the functions in it without their addresses (an
+    optax optimizer's closures print alike whatever they close over, so they are never told
+    apart)."""
+    return re.sub(r" at 0x[0-9a-fA-F]+", "", repr(update))
 
 
 def _key_text(key: Any) -> tuple[str, str]:
@@ -67,7 +79,7 @@ def resumed_key(path: str, stored_key: Any, stored_extra: Any, key: Any, spec: A
     saved = stored_extra.get(SETTINGS) if isinstance(stored_extra, dict) else None
     if isinstance(saved, dict):
         for name, value in run_settings(spec).items():
-            if name in saved and saved[name] != value:
+            if name in saved and saved[name] != value and name != "optimizer":
                 differ.append(f"{name} {value} (the checkpoint's: {saved[name]})")
     if differ:
         warnings.warn(
@@ -77,7 +89,30 @@ def resumed_key(path: str, stored_key: Any, stored_extra: Any, key: Any, spec: A
             UserWarning,
             stacklevel=3,
         )
+    if isinstance(saved, dict) and isinstance(old := saved.get("optimizer"), str) and old != _program(spec.update):
+        # the checkpoint's values win over opt's, but its program is opt's: a schedule of other
+        # step counts took the file's values (a decay's rate rose again mid-run), silently
+        mine, theirs = _where_differ(_program(spec.update), old)
+        warnings.warn(
+            f"fit: resuming {path!r} with an optimizer built otherwise than the run that wrote it (its "
+            "schedules' step counts or rules, a clipping norm, or another option that is not a value held "
+            f"in its state): this run's has {mine} where the checkpoint's had {theirs}; the run goes on "
+            "with this one's (build opt as that run did to continue it exactly)",
+            UserWarning,
+            stacklevel=3,
+        )
+
     return key
+
+
+def _where_differ(a: str, b: str, width: int = 40) -> tuple[str, str]:
+    """The parts of ``a`` and ``b`` around where they first differ, ``width`` characters each side."""
+    i = next((k for k, (p, q) in enumerate(zip(a, b, strict=False)) if p != q), min(len(a), len(b)))
+
+    def part(s: str) -> str:
+        return ("..." if i > width else "") + s[max(0, i - width) : i + width] + ("..." if len(s) > i + width else "")
+
+    return part(a), part(b)
 
 
 def read_checkpoint(path: str, params: Any, opt_state: Any) -> Any:

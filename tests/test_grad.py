@@ -654,6 +654,23 @@ def _same_shape(key, input_shape, dtype=jnp.float32):
     return tuple(input_shape), {}
 
 
+def test_gradcheck_passes_a_right_backward_where_jax_grad_itself_is_wrong_and_fails_a_wrong_one():
+    """y = where(x == 0, 0, x) is the identity, smooth everywhere; jax.grad routes its derivative
+    to the constant branch at exactly 0 (an all-zero input row through a zero bias). The right
+    backward dy failed against autodiff there and was named the culprit; the finite
+    differences, which agree with it (both one-sided slopes), now judge it. A backward 10 % off
+    still fails."""
+    forward = lambda p, x, key=None, train=False: (jnp.where(x == 0, 0.0, x), ())
+    net_of = lambda backward: fnn.serial(L.Dense(2), _custom("ident", _same_shape, forward, backward), L.Dense(1))
+    params = _params(net_of(None), (2,))
+    params[0]["b"] = jnp.zeros(2)
+    x, y = np.array([[0.0, 0.0], [1.0, -0.5]]), np.array([[1.0], [0.5]])
+    right = fnn.gradcheck(net_of(lambda p, c, dy: ({}, dy)), "mse", params, x, y)
+    assert right.passed and right.at_fault == ()
+    wrong = fnn.gradcheck(net_of(lambda p, c, dy: ({}, 1.1 * dy)), "mse", params, x, y)
+    assert not wrong.passed and wrong.at_fault[0][0] == "ident_0"
+
+
 def test_gradcheck_fails_a_wrong_input_gradient():
     """A first layer y = 3x whose backward returns dx = 0: every parameter gradient is right,
     the input gradient 100 % wrong, and gradcheck says so in its own row."""

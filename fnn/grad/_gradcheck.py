@@ -151,7 +151,10 @@ def gradcheck(
     equal to the smooth side's slope (counted in ``fd_kinks``); where both sides agree and
     differ, they judge it as above; where both agree alike and stay put as the step shrinks,
     the loss is smooth and resolved there (``|r|^1.5`` at ``r = 1e-6``, a fast ``sin(w p)``),
-    and the entry passes only equal to their slope. Where no side agrees with itself, or the
+    and the entry passes only equal to their slope. Where the loss is smooth and the differences
+    agree with the manual entry but not with ``jax.grad``'s, ``jax.grad`` is the one that is
+    wrong (a forward's ``where(x == 0, 0, x)``, the identity, is differentiated through its
+    constant branch at exactly 0): the entry is not counted against autodiff. Where no side agrees with itself, or the
     slopes move or stall as the step shrinks (their error growing as 1 / h), the loss's own
     rounding swamps the difference (``log(1 - c)`` of a saturated sigmoid, whose error ~1e-9 is
     a slope error of ~1e-3 at ``eps``): it is differenced with larger steps, up to

@@ -442,12 +442,14 @@ def _check_value(name: str, value: Any) -> None:
     if is_traced(value):
         return
     check_number_dtype(name, value)
-    if value is None or isinstance(value, (str, bytes)) or np.asarray(value).dtype.kind in "USO":
-        raise TypeError(f"{name} must be a real number (or an array of them), got {value!r}")
+    not_a_number = TypeError(f"{name} must be a real number (or an array of them), got {value!r}")
     try:
-        a = np.asarray(value, dtype=float)
+        raw = np.asarray(value)
+        if raw.dtype.kind in "USO":  # text ("0.1" would convert, and fail later in NumPy's words), None
+            raise not_a_number
+        a = raw.astype(float)
     except (TypeError, ValueError):
-        raise TypeError(f"{name} must be a real number (or an array of them), got {value!r}") from None
+        raise not_a_number from None
     lo, hi, lo_open, hi_open = RANGES.get(name, (-math.inf, math.inf, False, False))
     low_ok = a > lo if lo_open else a >= lo
     high_ok = a < hi if hi_open else a <= hi

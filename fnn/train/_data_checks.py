@@ -143,6 +143,13 @@ def check_held(name: str, source: Any, held: Any, first_row: int = 0) -> None:
     )
 
 
+def check_required(name: str, value: Any) -> None:
+    """A ValueError naming ``name`` for data given as None (it went on to fail as an
+    AttributeError in the network's shape check)."""
+    if value is None:
+        raise ValueError(f"{name} is required; got None")
+
+
 def split_data(
     x: Any, y: Any, validation_split: float, validation_data: Any, sample_weight: Any = None, class_weight: Any = None
 ) -> tuple[Any, Any, Any, Any, Any, Any]:
@@ -150,8 +157,7 @@ def split_data(
     validation; the ``w``'s are float64 NumPy sample weights or None). ``validation_data`` is
     ``(x_val, y_val)`` or ``(x_val, y_val, sample_weight_val)``; ``validation_split`` splits
     ``sample_weight`` with the samples; ``class_weight`` weighs the training samples only."""
-    if y is None:
-        raise ValueError("y is required; got None")
+    check_required("y", y)
     x, y = check_samples(x, y)
     if sample_weight is not None and class_weight is not None:
         raise ValueError("pass sample_weight or class_weight, not both (Keras refuses both too)")
@@ -166,9 +172,8 @@ def split_data(
                 "validation_data must be a pair (x_val, y_val) or a triple (x_val, y_val, sample_weight_val)"
             )
         names = ("validation_data[0]", "validation_data[1]")
-        for name, given in zip(names, validation_data, strict=False):
-            if given is None:  # (x_val, None) went on to fail as an AttributeError
-                raise ValueError(f"{name} ({'x_val' if name.endswith('[0]') else 'y_val'}) is required; got None")
+        check_required("validation_data[0] (x_val)", validation_data[0])
+        check_required("validation_data[1] (y_val)", validation_data[1])
         x_val, y_val = check_samples(validation_data[0], validation_data[1], names=names)
         w_val = None
         if len(validation_data) == 3 and validation_data[2] is not None:

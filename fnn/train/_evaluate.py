@@ -21,7 +21,13 @@ from fnn.data._checks import check_batch
 from fnn.layers._samples import batch_of_one, one_sample
 from fnn.metrics._resolve import resolve_both
 from fnn.train._checks import resolve_loss
-from fnn.train._data_checks import check_loss_weighs, check_sample_weight, check_samples, sparse_labels
+from fnn.train._data_checks import (
+    check_loss_weighs,
+    check_required,
+    check_sample_weight,
+    check_samples,
+    sparse_labels,
+)
 from fnn.train._device_data import data_to_device
 from fnn.train._sums import results
 from fnn.train._validation import ValidationSpec, compiled_validation, eval_sums
@@ -115,8 +121,7 @@ def evaluate(
     params, x, y, sample_weight = on_one_device(
         (native_tree(params, "params"), x, y, sample_weight), ("params", "x", "y", "sample_weight")
     )
-    if y is None:  # (it went on to fail as an AttributeError)
-        raise ValueError("y is required; got None")
+    check_required("y", y)
     x, y = check_samples(x, y)
     loss = resolve_loss(loss)
     check_loss_weighs(loss, sample_weight=sample_weight)

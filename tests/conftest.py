@@ -4,6 +4,7 @@ Tests that want float32 ask for it explicitly (``dtype=jnp.float32``).
 """
 
 import os
+import signal
 import subprocess
 import sys
 
@@ -42,6 +43,13 @@ from hypothesis import settings  # noqa: E402
 os.environ["FNN_COMPILATION_CACHE"] = "0"
 
 jax.config.update("jax_enable_x64", True)
+
+# The tests of Ctrl-C and SIGTERM send the signals to this process and to the commands they
+# start. A shell without job control starts a background job (`pytest &`, a CI script's `cmd &`)
+# with SIGINT ignored, and Python then installs no handler for it (nor do the processes the tests
+# start, which inherit the ignoring): Python's default is put in place, as an interactive run has it.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 # the environment variable above is read when jax is first imported, which a plugin may do first
 jax.config.update("jax_disable_most_optimizations", os.environ.get("JAX_DISABLE_MOST_OPTIMIZATIONS") == "1")
 

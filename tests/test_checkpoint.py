@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import signal
 import stat
 import subprocess
@@ -112,6 +113,24 @@ def test_round_trip_is_bit_exact(tmp_path):
         } <= set(z.files)
         assert z["params[2]['w']"].dtype == np.uint16  # bfloat16 stored as its bits
     assert os.listdir(tmp_path) == ["ckpt.npz"]
+
+
+def test_a_file_of_another_format_version_is_refused_with_the_version_it_holds(tmp_path):
+    """The version as the file holds it (a string "1" read as the number 1 was "version 1 is not
+    supported (this fnn reads version 1)")."""
+    path = tmp_path / "ck.npz"
+    checkpoint.save(path, params={"w": np.ones(2)})
+    for version, shown in ((checkpoint.FORMAT_VERSION + 1, str(checkpoint.FORMAT_VERSION + 1)), ("1", "'1'")):
+        with np.load(path) as z:
+            arrays = dict(z)
+        meta = json.loads(str(arrays["__fnn_checkpoint__"]))
+        meta["version"] = version
+        arrays["__fnn_checkpoint__"] = np.asarray(json.dumps(meta))
+        np.savez(path, **arrays)
+        reads = checkpoint.FORMAT_VERSION
+        want = f"checkpoint format version {shown} is not supported (this fnn reads version {reads})"
+        with pytest.raises(ValueError, match=re.escape(want) + "$"):
+            checkpoint.load(path)
 
 
 @pytest.mark.parametrize("impl", ["threefry2x32", "rbg"])

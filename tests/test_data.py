@@ -141,6 +141,11 @@ def test_batches_and_split_take_nested_lists_as_arrays_and_refuse_a_scalar():
         list(data.batches(3.0, None, 2))
     with pytest.raises(ValueError, match="y must hold samples .*got a scalar"):
         data.train_val_split(x, 1, 0.5)
+    # not data at all: named by its type (it was "got a scalar": NumPy makes a 0-d object array of it)
+    with pytest.raises(TypeError, match=r"^x must be an array or nested lists of numbers, got dict$"):
+        data.train_val_split({"a": np.arange(10)}, None, 0.3)
+    with pytest.raises(TypeError, match=r"^y must be an array or nested lists of numbers, got set$"):
+        list(data.batches(x, {0, 1, 2}, 2))
 
 
 def test_train_val_split_without_targets():
@@ -199,6 +204,17 @@ def test_one_hot_names_the_fractional_label_and_empty_labels_without_num_classes
     ):
         data.one_hot([])
     assert data.one_hot([], 3).shape == (0, 3)
+
+
+def test_one_hot_names_the_labels_it_was_given_when_they_are_out_of_range():
+    """The range is read before the labels become int64 (a float past it wrapped to -2**63 and was
+    named), and negative labels are named as such before num_classes is inferred from them (which
+    blamed num_classes, an argument never given)."""
+    with pytest.raises(ValueError, match=r"^labels must lie in \[0, 3\); got values from 0 to 100000000000000000000$"):
+        data.one_hot(np.array([0.0, 1e20]), 3)
+    for labels in ([-1], [-1.0, -2.0], np.array([[2], [-3]])):
+        with pytest.raises(ValueError, match=r"^labels must be class indices >= 0; got values from -\d to -?\d$"):
+            data.one_hot(labels)
 
 
 # ---------------------------------------------------------------- standardisation
@@ -331,6 +347,35 @@ def test_standardizer_transforms_along_the_axis_it_was_fit_on():
     np.testing.assert_allclose(column.inverse_transform(z[:, None])[:, 0], z * y.std() + y.mean(), rtol=1e-12)
     with pytest.raises(ValueError, match=r"x of shape \(7, 3\) does not fit .* samples along axis 1"):
         s.transform(cols.T)
+
+
+def test_standardizer_never_stretches_its_features_over_others():
+    """Statistics of one feature scaled 5 columns (NumPy broadcasting): refused, as scikit-learn's
+    StandardScaler refuses a feature count it was not fit on. More leading axes before the
+    features (a batch of sequences) and one feature's samples given flat are still welcome."""
+    one = data.Standardizer.fit(np.arange(10.0).reshape(10, 1))
+    for wrong in (np.ones((4, 5)), np.ones((4, 5, 2))):
+        with pytest.raises(ValueError, match=r"does not fit the Standardizer: it was fit on features of shape \(1,\)"):
+            one.transform(wrong)
+        with pytest.raises(ValueError, match=r"^z of shape .* does not fit"):
+            one.inverse_transform(wrong)
+    with pytest.raises(ValueError, match=r"features of shape \(1,\)"):
+        data.standardize(np.arange(10.0).reshape(10, 1), np.ones((4, 5)))
+    three = data.Standardizer.fit(np.arange(12.0).reshape(4, 3) ** 2)
+    seq = np.arange(24.0).reshape(2, 4, 3)
+    np.testing.assert_array_equal(three.transform(seq), (seq - three.mean) / three.std)
+    with pytest.raises(ValueError, match=r"x of shape \(4, 1\) does not fit"):
+        three.transform(np.ones((4, 1)))
+    np.testing.assert_array_equal(one.transform(np.arange(3.0)), (np.arange(3.0) - 4.5) / np.arange(10.0).std())
+
+
+def test_standardizer_names_an_axis_out_of_range_or_not_an_int():
+    with pytest.raises(ValueError, match=r"^axis 2 is out of range for x of shape \(3, 2\) \(rank 2\)$"):
+        data.Standardizer.fit(np.ones((3, 2)), axis=2)
+    with pytest.raises(ValueError, match=r"^axis -3 is out of range"):
+        data.Standardizer.fit(np.ones((3, 2)), axis=-3)
+    with pytest.raises(TypeError, match=r"^axis must be an int, got float 1\.0$"):
+        data.Standardizer.fit(np.ones((3, 2)), axis=1.0)
 
 
 def test_standardize_function_and_dtypes():

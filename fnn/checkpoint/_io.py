@@ -193,7 +193,7 @@ def _read(path: str) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         ) from None
     if meta.get("version") != FORMAT_VERSION:
         raise ValueError(
-            f"{path}: checkpoint format version {meta.get('version')} is not "
+            f"{path}: checkpoint format version {meta.get('version')!r} is not "
             f"supported (this fnn reads version {FORMAT_VERSION})"
         )
     return meta, arrays

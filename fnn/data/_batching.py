@@ -72,9 +72,13 @@ def _samples_first(a: Any, name: str) -> Any:
     """``a`` as an array of samples: nested lists become NumPy arrays; a scalar is refused."""
     if a is None:
         return None
+    given = a
     if not hasattr(a, "shape"):
         a = np.asarray(a)
     if len(a.shape) == 0:
+        # a dict, a set, None...: not data at all (NumPy holds it in a 0-d object array)
+        if np.dtype(getattr(a, "dtype", np.float64)) == np.dtype(object):
+            raise TypeError(f"{name} must be an array or nested lists of numbers, got {type(given).__name__}")
         raise ValueError(f"{name} must hold samples (an array of rank >= 1), got a scalar")
     return a
 

@@ -52,15 +52,17 @@ def one_hot(labels: Any, num_classes: int | None = None, dtype: Any = np.float32
                 f"labels must be integer class indices; labels[{', '.join(map(str, at))}] is "
                 f"{labels[at].item()!r}, not a whole number"
             )
-    labels = labels.astype(np.int64)
-    if num_classes is None:
-        if not labels.size:
-            raise ValueError("labels are empty, so num_classes (max(labels) + 1) cannot be inferred: pass num_classes")
-        num_classes = int(labels.max()) + 1
-    num_classes = integer("num_classes", num_classes, 1)
-    if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
-        raise ValueError(f"labels must lie in [0, {num_classes}); got values from {labels.min()} to {labels.max()}")
-    return (labels[..., None] == np.arange(num_classes)).astype(dtype)
+    if num_classes is None and not labels.size:
+        raise ValueError("labels are empty, so num_classes (max(labels) + 1) cannot be inferred: pass num_classes")
+    # the range is read before the cast to int64, which would wrap a float label past its range
+    # (1e20 became -2**63) and name a value the labels do not hold
+    lo, hi = (int(labels.min()), int(labels.max())) if labels.size else (0, 0)
+    if lo < 0:  # before num_classes is inferred: max(labels) + 1 would blame an argument not given
+        raise ValueError(f"labels must be class indices >= 0; got values from {lo} to {hi}")
+    num_classes = integer("num_classes", hi + 1 if num_classes is None else num_classes, 1)
+    if hi >= num_classes:
+        raise ValueError(f"labels must lie in [0, {num_classes}); got values from {lo} to {hi}")
+    return (labels.astype(np.int64)[..., None] == np.arange(num_classes)).astype(dtype)
 
 
 def _nan_mean_std(x: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
@@ -130,11 +132,15 @@ class Standardizer:
             The fitted Standardizer.
 
         Raises:
+            TypeError: For an ``axis`` that is not an int.
             ValueError: If ``x`` holds no sample, or an infinite value (scikit-learn's
                 StandardScaler refuses it too: it would make its feature's mean infinite and
-                every other value of it 0 or NaN).
+                every other value of it 0 or NaN); for an ``axis`` out of range.
         """
         x = np.asarray(x, dtype=np.float64)
+        axis = integer("axis", axis)
+        if x.ndim and not -x.ndim <= axis < x.ndim:
+            raise ValueError(f"axis {axis} is out of range for x of shape {x.shape} (rank {x.ndim})")
         if x.ndim == 0 or x.shape[axis] == 0:
             raise ValueError(f"x must hold at least one sample to fit; got shape {x.shape}")
         if np.isinf(x).any():
@@ -159,7 +165,8 @@ class Standardizer:
 
         Args:
             x: Data with the features the Standardizer was fit on: samples along its ``axis``,
-                or one sample (or anything the statistics broadcast over).
+                or one sample; fit with samples first, also more leading axes before the
+                features (``(batch, time, features)``), and for one feature a flat ``(m,)``.
             dtype: The result's dtype (None: x's float dtype, else float32).
 
         Returns:
@@ -196,14 +203,15 @@ class Standardizer:
             dtype = a.dtype if jnp.issubdtype(a.dtype, jnp.floating) else np.float32
         if a.ndim == self.mean.ndim + 1 and np.delete(a.shape, self.axis).tolist() == list(self.mean.shape):
             return a, dtype, np.expand_dims(self.mean, self.axis), np.expand_dims(self.std, self.axis)
-        # one sample; or, samples first, data the statistics broadcast over (predictions (m,)
-        # undone by a scaler fit on (n, 1) targets)
-        fits = a.shape == self.mean.shape
-        if self.axis == 0 and not fits:
-            try:
-                fits = np.broadcast_shapes(a.shape, self.mean.shape) == a.shape
-            except ValueError:
-                fits = False
+        # one sample; or, samples first, more leading axes before the features (a batch of
+        # sequences), or one feature's samples given flat (predictions (m,) undone by a scaler
+        # fit on (n, 1) targets). The features themselves are never broadcast: 5 columns scaled
+        # by statistics of 1 is a mistake (scikit-learn refuses it too).
+        k = self.mean.ndim
+        fits = a.shape == self.mean.shape or (
+            self.axis == 0
+            and ((a.ndim > k and a.shape[a.ndim - k :] == self.mean.shape) or (self.mean.size == 1 and a.ndim == 1))
+        )
         if not fits:
             raise ValueError(
                 f"{name} of shape {a.shape} does not fit the Standardizer: it was fit on features of "

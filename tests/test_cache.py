@@ -44,6 +44,57 @@ def test_a_new_equal_network_and_optimizer_compile_nothing(compiles):
     assert c.count == 0
 
 
+def test_networks_that_differ_only_in_their_initializers_share_every_program_but_init(compiles):
+    """An initializer study: the programs that run the layers on given params (the epoch, the
+    validation pass, evaluate, predict, train and eval steps, gradcheck's) are keyed without the
+    initializers, so a second network drawn otherwise compiles none of them again; its params
+    are still drawn its own way, and it trains exactly as the first network does from them."""
+    x = np.random.default_rng(1).normal(size=(10, 3))
+    y = np.arange(10) % 2
+    loss = fnn.losses.get("sparse_categorical_crossentropy", from_logits=True)
+    opt = fnn.optimizers.sgd(0.1)
+
+    def everything(net, params):
+        result = fnn.fit(net, params, opt, loss, x, y, batch_size=4, epochs=2, validation_data=(x, y), verbose=0)
+        fnn.evaluate(net, params, loss, x, y)
+        fnn.predict(net, params, x)
+        fnn.train_step(net, loss, opt)(jax.tree.map(jax.numpy.copy, params), opt.init(params), x, y)
+        fnn.eval_step(net, loss)(params, x, y)
+        fnn.gradcheck(net, loss, params, x[:3], y[:3])
+        return result
+
+    default = fnn.serial(fnn.Dense(4, "tanh"), fnn.serial(fnn.Dense(2)))
+    drawn = fnn.serial(
+        fnn.Dense(4, "tanh", kernel_initializer="he_normal", bias_initializer="ones"),
+        fnn.serial(fnn.Dense(2, kernel_initializer="orthogonal")),
+    )
+    params = drawn.init(jax.random.PRNGKey(0), (3,))
+    assert params[0]["b"].tolist() == [1.0] * 4  # drawn its own way
+    first = everything(default, params)
+    with compiles() as c:
+        second = everything(drawn, params)
+    assert c.count == 0
+    chex.assert_trees_all_equal(second.params, first.params)
+    assert second.history.history == first.history.history
+
+
+def test_a_callback_setting_the_rate_probes_each_optimizer_family_once(compiles):
+    """fit checks that the optimizer's update reads the rate such a callback sets (one small
+    program): keyed on the update and the state's structure, not on the optimizer's values."""
+    x, y = np.ones((4, 2)), np.zeros((4, 1))
+    net = fnn.mlp([1])
+    params = net.init(jax.random.PRNGKey(0), (2,))
+
+    def run(lr):
+        cb = fnn.callbacks.ReduceLROnPlateau(monitor="loss", patience=0)
+        return fnn.fit(net, params, fnn.optimizers.adam(lr), "mse", x, y, epochs=2, callbacks=[cb], verbose=0)
+
+    run(1e-3)
+    with compiles() as c:
+        run(2e-3)
+    assert c.count == 0
+
+
 def test_structural_cache_is_bounded_and_lets_old_keys_go():
     calls = []
 

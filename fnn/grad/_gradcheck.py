@@ -27,6 +27,7 @@ from fnn.grad._value_and_grad import resolve_loss
 from fnn.layers import Network
 from fnn.layers._base import check_net
 from fnn.layers._errors import input_gradient_error
+from fnn.layers._programs import for_programs
 from fnn.losses._custom import has_own_gradient
 
 Array = jax.Array
@@ -255,7 +256,7 @@ def gradcheck(
     check_params_and_x(net, params, inputs)  # fit's checks: the params' leaves or x named
     out = jax.eval_shape(lambda p, xx: net.apply(p, xx, key=key, train=train), params, x_like)
     _losses.check_targets(loss, targets, tuple(out.shape), name="y")
-    both, shifted = _gradcheck_programs(net, loss, train)
+    both, shifted = _gradcheck_programs(for_programs(net), loss, train)
     cast_from = _half_precision("params", params) + _half_precision("x", inputs)
     with jax.enable_x64(True):
         params64, x64 = _to_float64(params), _to_float64(inputs)

@@ -8,6 +8,7 @@ from the same description compare equal.
 
 from __future__ import annotations
 
+import functools
 import numbers
 from collections.abc import Callable, Sequence
 from typing import Any, cast
@@ -36,7 +37,7 @@ def sum_leading(a: Array) -> Array:
 # --------------------------------------------------------------------------------------------
 
 
-def _dense_init(units, kernel_init, bias_init, use_bias, key, input_shape, dtype=jnp.float32):
+def dense_init(units, kernel_init, bias_init, use_bias, key, input_shape, dtype=jnp.float32):
     key = check_key("key", key)  # its shape and dtype only: a traced key (jit, vmap) passes
     shape = as_shape(input_shape)
     kw, kb = jax.random.split(key)
@@ -60,6 +61,12 @@ def _draw(init: Callable, arg: str, key: Array, shape: Shape, dtype: Any) -> Arr
         )
     want = jax.dtypes.canonicalize_dtype(dtype)
     return value if value.dtype == want else jnp.asarray(value, want)
+
+
+@functools.cache
+def default_initializers() -> tuple[Callable, Callable]:
+    """Keras's (and :func:`Dense`'s) default ``(kernel, bias)`` initializers, as Dense holds them."""
+    return _initializer("kernel_initializer", "glorot_uniform"), _initializer("bias_initializer", "zeros")
 
 
 def _initializer(arg: str, identifier: Any) -> Callable:
@@ -184,7 +191,7 @@ def Dense(
     bias_init = _initializer("bias_initializer", bias_initializer)
     use_bias = bool(use_bias)
     return Layer(
-        bound(_dense_init, units, kernel_init, bias_init, use_bias),
+        bound(dense_init, units, kernel_init, bias_init, use_bias),
         bound(_dense_forward, fwd_act, use_bias),
         bound(_dense_backward, fwd_act, use_bias),
         name,

@@ -85,9 +85,17 @@ def warn_if_learning_rate_unread(who: str, opt: Any, params: Any) -> None:
     (rprop's seeds its step sizes, as in PyTorch; a chain of the user's may not read it). The
     history would log the rate set while the params stay those of a run without the callback.
     Probed, not named: one compiled program on one-element arrays of the params' structure and
-    dtypes, cached on the optimizer and that structure; only fits with such a callback pay it."""
+    dtypes, cached on the optimizer's update and state structure (an optimizer of the same
+    family with other values reads the rate as this one does); only fits with such a callback
+    pay it."""
     treedef, leaves = signature(params)
-    if _reads_learning_rate(opt, treedef, tuple((len(shape), dtype) for shape, dtype in leaves), trace_settings()):
+    kinds = tuple((len(shape), dtype) for shape, dtype in leaves)
+    shapes = jax.tree.unflatten(treedef, [abstract_array((1,) * ndim, dtype) for ndim, dtype in kinds])
+    try:
+        state = signature(jax.eval_shape(opt.init, shapes))
+    except (TypeError, ValueError):  # as the probe's own failure below: the rate counts as read
+        return
+    if _reads_learning_rate(_ByUpdate(opt), state, treedef, kinds, trace_settings()):
         return
     shown = repr(opt)
     name = shown if len(shown) <= 120 and "<" not in shown else "the optimizer"
@@ -101,13 +109,32 @@ def warn_if_learning_rate_unread(who: str, opt: Any, params: Any) -> None:
     )
 
 
-# Cached: the probe compiles one small program (~0.2 s on 2 cores) per optimizer and structure.
+class _ByUpdate:
+    """An optimizer compared by its ``update`` alone: whether the update reads the rate it is
+    set is the update's (and its state structure's) doing, not its values' (an ``adam(2e-3)``
+    answers as ``adam(1e-3)`` does, and is not probed again)."""
+
+    __slots__ = ("opt",)
+
+    def __init__(self, opt: Any) -> None:
+        self.opt = opt
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _ByUpdate) and self.opt.update == other.opt.update
+
+    def __hash__(self) -> int:
+        return hash(self.opt.update)
+
+
+# Cached: the probe compiles one small program (~0.2 s on 2 cores) per update and structure.
 @structural_cache(maxsize=64)
-def _reads_learning_rate(opt: Any, treedef: Any, kinds: tuple, settings: tuple) -> bool:
+def _reads_learning_rate(probed: _ByUpdate, state: Any, treedef: Any, kinds: tuple, settings: tuple) -> bool:
     """Whether ``opt``'s updates after its first step change with the learning rate set in its
     state: two more steps at each of two rates, from params and gradients of ones (nonzero:
     every rule moves them). Where the probe cannot run, or its results are not finite (a
-    schedule warming up from 0 cannot be set), the rate counts as read: no warning."""
+    schedule warming up from 0 cannot be set), the rate counts as read: no warning. ``state``:
+    the structure of the state ``opt.init`` builds, part of the key only."""
+    opt = probed.opt
     shapes = jax.tree.unflatten(treedef, [abstract_array((1,) * ndim, dtype) for ndim, dtype in kinds])
     try:
         a, b = jax.jit(functools.partial(_probe, opt, shapes))()

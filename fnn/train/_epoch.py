@@ -29,6 +29,7 @@ from fnn._per_key import per_key
 from fnn._random import permutation_of_bits
 from fnn.grad import value_and_grad
 from fnn.layers._core import rows_independent
+from fnn.layers._programs import for_programs
 from fnn.losses import Loss
 from fnn.losses._reduction import row_mask
 from fnn.metrics import Metric
@@ -301,7 +302,7 @@ def train_step(net: Any, loss: Any, opt: Any, grad: str = "manual") -> Callable:
         True
     """
     check_grad(grad)
-    return _compiled_step(net, resolve_loss(loss), resolve_opt(opt).update, grad, donated())
+    return _compiled_step(for_programs(net), resolve_loss(loss), resolve_opt(opt).update, grad, donated())
 
 
 @structural_cache(maxsize=32)

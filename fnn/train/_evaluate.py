@@ -18,6 +18,7 @@ from fnn._network_checks import check_against_network, check_params_and_x
 from fnn._placement import on_one_device
 from fnn._validate import any_traced, integer
 from fnn.data._checks import check_batch
+from fnn.layers._programs import for_programs
 from fnn.layers._samples import batch_of_one, one_sample
 from fnn.metrics._resolve import resolve_both
 from fnn.train._checks import resolve_loss
@@ -135,7 +136,7 @@ def evaluate(
     batch_size = min(batch_size, x.shape[0])
     # an open executable store (the CLI, whose settings describe net, loss and metrics) skips tracing
     # fit's validation pass: the same program (and the same one for equal settings)
-    program = compiled_validation(ValidationSpec(net, loss, ms, batch_size, weighted_metrics=wms))
+    program = compiled_validation(ValidationSpec(for_programs(net), loss, ms, batch_size, weighted_metrics=wms))
     # (the weighted metrics are not in the CLI's settings: they join the program's key)
     # NumPy params (a host copy of trained weights) go in by an explicit transfer, as the data do:
     # a caller's jax.transfer_guard("disallow") refuses an implicit one (device arrays stay put)
@@ -196,7 +197,7 @@ def eval_step(net: Any, loss: Any, metrics: Sequence[Any] = ()) -> Callable:
         (['loss', 'mae'], ())
     """
     loss = resolve_loss(loss)
-    return _compiled_eval_step(net, loss, metrics_.resolve(metrics, loss=loss))
+    return _compiled_eval_step(for_programs(net), loss, metrics_.resolve(metrics, loss=loss))
 
 
 @structural_cache(maxsize=32)

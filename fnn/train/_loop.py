@@ -28,6 +28,7 @@ from fnn._keys import key_data
 from fnn._random import epoch_perm_bits, threefry_bits
 from fnn._validate import integer
 from fnn.callbacks._base import copy_tree as _copy_tree
+from fnn.layers._programs import for_programs
 from fnn.train._checks import check_settings, check_shuffle
 from fnn.train._data_checks import prepare_data
 from fnn.train._device_data import data_to_device
@@ -219,6 +220,7 @@ def prepare(
         weighted_metrics,
     )  # fmt: skip
     n = x_tr.shape[0]
+    net = for_programs(net)  # the programs below never draw params: initializers left out of their key
     spec = EpochSpec(
         net=net,
         loss=loss,

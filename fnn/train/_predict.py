@@ -15,6 +15,7 @@ from fnn._native import native_tree
 from fnn._network_checks import check_against_network
 from fnn._placement import on_one_device
 from fnn._validate import integer, is_traced
+from fnn.layers._programs import for_programs
 from fnn.train._data_checks import check_samples
 from fnn.train._device_data import to_device
 
@@ -105,7 +106,7 @@ def predict(net: Any, params: Any, x: Any, batch_size: int | None = 32) -> Any:
     floating = [leaf.dtype for leaf in jax.tree.leaves(params) if jnp.issubdtype(leaf.dtype, jnp.floating)]
     if floating:  # a network without float params keeps x's dtype
         (x,) = to_device(floating[0], [x], ["x"], inputs=True)
-    y = _compiled(net, min(batch_size, x.shape[0]))(jax.device_put(params), x)  # explicit, as evaluate's
+    y = _compiled(for_programs(net), min(batch_size, x.shape[0]))(jax.device_put(params), x)  # explicit, as evaluate's
     if is_jax or is_traced(y):  # traced params and NumPy x (under the user's jit): no host copy yet
         return y
     return np.asarray(jax.device_get(y))  # explicit: a transfer guard allows it

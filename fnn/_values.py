@@ -17,6 +17,10 @@ arguments, so a copy holding new arrays is keyed on them.
 
 from __future__ import annotations
 
+import functools
+import inspect
+import threading
+import types
 from collections.abc import Callable, Hashable
 from typing import Any
 
@@ -77,6 +81,8 @@ def freeze(value: Any) -> Hashable:
         return (type(value), value.hex())
     if isinstance(value, (int, complex)):  # bool is an int
         return (type(value), value)
+    if isinstance(value, (types.FunctionType, functools.partial)):
+        return _function_key(value)
     try:
         hash(value)
     except TypeError:
@@ -84,16 +90,81 @@ def freeze(value: Any) -> Hashable:
     return value
 
 
+# The functions being keyed on this thread (by id): a closure that holds itself (a recursive
+# inner function) is keyed by identity where it recurs.
+_KEYING = threading.local()
+# An empty closure cell (a name assigned later in the enclosing function)
+_EMPTY_CELL = ("empty cell",)
+
+
+def _function_key(fn: Any) -> Hashable:
+    """A function by what it computes: its code, the module globals it reads names from, its
+    defaults, attributes and the values its closure holds (each frozen: numbers by value, arrays
+    by bytes, functions again); a ``functools.partial`` by its function and arguments. Two
+    closures made by one ``def`` or ``lambda`` from equal values (``optax.adam(1e-3)`` twice, a
+    factory written inline in a loop) then key alike, as two ``bound`` of equal arguments do;
+    identity decided it before, so each new closure compiled its programs anew."""
+    keying = getattr(_KEYING, "ids", None)
+    if keying is None:
+        keying = _KEYING.ids = set()
+    if id(fn) in keying:
+        return _Ref(fn)
+    keying.add(id(fn))
+    try:
+        if isinstance(fn, functools.partial):
+            return ("partial", freeze(fn.func), freeze(fn.args), freeze(fn.keywords))
+        cells = tuple(_cell_key(c) for c in fn.__closure__ or ())
+        return (
+            "function",
+            fn.__code__,
+            _Ref(fn.__globals__),
+            freeze(fn.__defaults__),
+            freeze(fn.__kwdefaults__),
+            freeze(fn.__dict__),
+            cells,
+        )
+    finally:
+        keying.discard(id(fn))
+
+
+def _cell_key(cell: Any) -> Hashable:
+    try:
+        contents = cell.cell_contents
+    except ValueError:
+        return _EMPTY_CELL
+    return freeze(contents)
+
+
 def _rebuild(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> bound:
     return bound(fn, *args, **kwargs)
 
 
-class bound:
+class _Keyed:
+    """Equality and hashing by ``self.key``, among objects of one class."""
+
+    __slots__ = ("__weakref__", "hashed", "key")
+    key: Any
+    hashed: int
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and self.key == other.key
+
+    def __hash__(self) -> int:
+        # kept: the key never changes, and a network's hash (every cache lookup) hashes every
+        # layer's bound functions, nested ones again for each that holds them
+        try:
+            return self.hashed
+        except AttributeError:
+            self.hashed = hash(self.key)
+            return self.hashed
+
+
+class bound(_Keyed):
     """``fn(*args, *more, **kwargs, **more_kwargs)`` with equality and hashing by
     ``(fn, args, kwargs)``; ``functools.partial`` compares by identity. A copy or an unpickled
     one keys on its own arguments (its key is rebuilt, never copied)."""
 
-    __slots__ = ("__weakref__", "args", "fn", "hashed", "key", "kwargs")
+    __slots__ = ("args", "fn", "kwargs")
 
     def __init__(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
         self.fn, self.args, self.kwargs = fn, args, kwargs
@@ -105,22 +176,48 @@ class bound:
     def __call__(self, *more: Any, **more_kwargs: Any) -> Any:
         return self.fn(*self.args, *more, **self.kwargs, **more_kwargs)
 
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, bound) and self.key == other.key
-
-    def __hash__(self) -> int:
-        # kept: the key never changes, and a network's hash (every cache lookup) hashes every
-        # layer's bound functions, nested ones again for each that holds them
-        try:
-            return self.hashed
-        except AttributeError:
-            self.hashed: int = hash(self.key)
-            return self.hashed
-
     def __repr__(self) -> str:
         parts = [getattr(a, "__name__", repr(a)) for a in self.args]
         parts += [f"{k}={v!r}" for k, v in self.kwargs.items()]
         return f"{getattr(self.fn, '__name__', repr(self.fn))}({', '.join(parts)})"
+
+
+class by_value(_Keyed):
+    """``fn`` called as itself, compared and hashed by what it computes (:func:`freeze`: a
+    closure by its code and the values it holds, a partial by its function and arguments) where
+    ``fn`` itself compares by identity: a cache of programs keyed on it serves every equal one."""
+
+    __slots__ = ("__wrapped__", "fn")
+
+    def __init__(self, fn: Callable[..., Any]) -> None:
+        self.fn = self.__wrapped__ = fn  # __wrapped__: inspect.signature reads fn's
+        self.key = freeze(fn)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.fn(*args, **kwargs)
+
+    @property
+    def __signature__(self) -> inspect.Signature | None:
+        """``fn``'s own (a protocol check reads it without following ``__wrapped__``)."""
+        try:
+            return inspect.signature(self.fn, follow_wrapped=False)
+        except (TypeError, ValueError):  # unreadable (a builtin): the wrapper's, which binds anything
+            return None
+
+    def __repr__(self) -> str:
+        return repr(self.fn)
+
+
+def keyed(fn: Any) -> Any:
+    """``fn`` as a key of compiled programs: a plain function or ``functools.partial`` that is not
+    fnn's own (an optax ``update``, a custom layer's ``forward`` made by a factory) wrapped in
+    :class:`by_value`, anything else as it is (fnn's own compare by value already, or are one
+    module-level function)."""
+    if not isinstance(fn, (types.FunctionType, functools.partial)):
+        return fn
+    if (getattr(fn, "__module__", None) or "").startswith("fnn.") and not isinstance(fn, functools.partial):
+        return fn
+    return by_value(fn)
 
 
 @jax.tree_util.register_static

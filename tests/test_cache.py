@@ -95,6 +95,73 @@ def test_a_callback_setting_the_rate_probes_each_optimizer_family_once(compiles)
     assert c.count == 0
 
 
+def test_optax_optimizers_and_inline_factories_are_keyed_by_what_they_compute(compiles):
+    """An optax optimizer is closures made anew by every call: keyed by their code and the values
+    they hold, ``optax.adam(1e-3)`` twice shares one epoch, as does optax's injected adam at
+    another rate (the rate is state there); ``optax.sgd`` at another rate holds it in the
+    program, compiles it, and trains with it. A factory written inline for fnn's
+    inject_hyperparams (a new lambda each time) shares the epoch across its values too."""
+    import optax
+
+    x, y = np.random.default_rng(2).normal(size=(8, 3)), np.random.default_rng(3).normal(size=(8, 1))
+    net = fnn.mlp([1])
+    params = net.init(jax.random.PRNGKey(0), (3,))
+    fit = lambda opt: fnn.fit(net, params, opt, "mse", x, y, batch_size=4, epochs=1, shuffle=False, verbose=0)
+    fit(optax.adam(1e-3))
+    fit(optax.inject_hyperparams(optax.adam)(learning_rate=1e-3))
+    slow = fit(optax.sgd(0.1))
+    clipped = lambda lr, c: fnn.optimizers.inject_hyperparams(
+        lambda learning_rate, max_norm: fnn.optimizers.chain(
+            fnn.optimizers.clip_by_global_norm(max_norm), fnn.optimizers.sgd(learning_rate)
+        )
+    )(lr, c)
+    fit(clipped(0.1, 1.0))
+    with compiles() as c:
+        fit(optax.adam(1e-3))
+        fit(optax.inject_hyperparams(optax.adam)(learning_rate=5e-2))
+        fit(clipped(0.2, 0.5))
+    assert c.count == 0
+    with compiles() as c:
+        fast = fit(optax.sgd(0.3))
+    assert c.count == 1
+    # one epoch of 2 full-batch sgd steps from the same params: the other rate was used
+    assert not np.allclose(np.asarray(fast.params[0]["w"]), np.asarray(slow.params[0]["w"]))
+
+
+def _scale_layer(c):
+    """A custom layer made by a factory: new closures at every call, ``y = c * x``."""
+
+    def init(key, input_shape, dtype=jax.numpy.float32):
+        return tuple(input_shape), {}
+
+    def forward(params, x, *, key=None, train=False):
+        return c * x, ()
+
+    def backward(params, cache, dy):
+        return {}, c * dy
+
+    return fnn.Layer(init, forward, backward, "scale")
+
+
+def test_custom_layers_made_anew_by_a_factory_share_programs_for_equal_values(compiles):
+    x, y = np.ones((4, 2)), np.zeros((4, 1))
+
+    def run(c):
+        net = fnn.serial(_scale_layer(c), fnn.Dense(1))
+        params = net.init(jax.random.PRNGKey(0), (2,))
+        return fnn.fit(net, params, fnn.optimizers.sgd(0.1), "mse", x, y, epochs=1, verbose=0)
+
+    two = run(2.0)
+    with compiles() as c:
+        again = run(2.0)
+    assert c.count == 0
+    chex.assert_trees_all_equal(again.params, two.params)
+    with compiles() as c:
+        three = run(3.0)
+    assert c.count == 2  # another value held: another network, its init and epoch compiled, computing with it
+    assert not np.allclose(np.asarray(three.params[1]["w"]), np.asarray(two.params[1]["w"]))
+
+
 def test_structural_cache_is_bounded_and_lets_old_keys_go():
     calls = []
 

@@ -2,7 +2,9 @@
 by identity is held by its key, and a copy or an unpickled ``bound`` keys on its own arguments."""
 
 import copy
+import functools
 import gc
+import inspect
 import pickle
 import weakref
 
@@ -10,7 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from fnn._values import Static, bound, freeze
+from fnn._values import Static, bound, by_value, freeze, keyed
 
 
 def _f(*args, **kwargs):
@@ -101,3 +103,65 @@ def test_traced_values_are_keyed_by_identity():
 def test_static_compares_its_value_as_freeze_does():
     assert Static({"a": [1, 2]}) == Static({"a": [1, 2]}) and hash(Static((3,))) == hash(Static((3,)))
     assert Static((3,)) != Static((3.0,))
+
+
+def _scaled(c):
+    def forward(x):
+        return x * c
+
+    return forward
+
+
+def test_closures_and_partials_are_keyed_by_what_they_compute():
+    """A closure by its code, its module's globals, defaults, attributes and the values its cells
+    hold; a partial by its function and arguments. Two made alike key alike; any difference in a
+    held value (its type, a float's bits, an array's bytes) keys apart."""
+    assert freeze(_scaled(2.0)) == freeze(_scaled(2.0)) and hash(freeze(_scaled(2.0))) == hash(freeze(_scaled(2.0)))
+    for other in (3.0, 2, np.float32(2.0), np.array(2.0)):
+        assert freeze(_scaled(2.0)) != freeze(_scaled(other))
+    assert freeze(_scaled(np.arange(3.0))) == freeze(_scaled(np.arange(3.0))) != freeze(_scaled(np.arange(4.0)))
+    assert freeze(_scaled([1, 2])) == freeze(_scaled([1, 2])) != freeze(_scaled([1, 3]))
+    power = lambda x, p=2: x**p
+    assert freeze(power) == freeze(power)
+    twin = lambda x, p=2: x**p  # another line: other code
+    assert freeze(twin) != freeze(power)
+    made = [lambda x, p=p: x**p for p in (2, 2, 3)]  # one code, other defaults
+    assert freeze(made[0]) == freeze(made[1]) != freeze(made[2])
+    assert freeze(functools.partial(pow, 2)) == freeze(functools.partial(pow, 2)) != freeze(functools.partial(pow, 3))
+    assert freeze(functools.partial(_scaled(1.0), 4.0)) == freeze(functools.partial(_scaled(1.0), 4.0))
+    marked = _scaled(1.0)
+    marked.tag = "a"
+    assert freeze(marked) != freeze(_scaled(1.0))
+
+
+def test_a_closure_that_holds_itself_or_an_empty_cell_is_keyed_without_recursing():
+    def recursive():
+        def f(n):
+            return 0 if n == 0 else f(n - 1)
+
+        return f
+
+    f = recursive()
+    assert freeze(f) == freeze(f) and freeze(recursive()) != freeze(f)  # held: keyed by identity there
+
+    def late():
+        def g():
+            return h  # assigned after g is keyed
+
+        key = freeze(g)
+        h = 1
+        return key, g
+
+    key, g = late()
+    assert key != freeze(g)  # the cell filled since
+
+
+def test_by_value_calls_its_function_and_keyed_wraps_only_what_compares_by_identity():
+    a, b = by_value(_scaled(2.0)), by_value(_scaled(2.0))
+    assert a == b and hash(a) == hash(b) and a != by_value(_scaled(3.0))
+    assert a(3.0) == 6.0 and repr(a) == repr(a.fn)
+    assert list(inspect.signature(a).parameters) == ["x"]
+    assert keyed(pow) is pow and keyed(freeze) is freeze  # a builtin, fnn's own function
+    one = bound(pow, 2)
+    assert keyed(one) is one
+    assert isinstance(keyed(_scaled(1.0)), by_value) and isinstance(keyed(functools.partial(freeze, 1)), by_value)

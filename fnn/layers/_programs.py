@@ -4,7 +4,8 @@ Programs other than init (the epoch, the evaluation pass, predict's, a train or 
 gradcheck's) run the layers' ``forward`` and ``backward`` on params they are given: how those
 params were drawn does not enter them. Networks that differ only in their Dense layers'
 initializers (an initializer study: ``kernel_initializer="he_normal"`` against the default)
-compute the same programs, and key them alike through this view, so they share one.
+compute the same programs, and key them alike through this view, so they share one; so do
+custom layers whose functions a factory makes anew each time, with equal values.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 from fnn._values import bound
 from fnn.layers._base import Layer
 from fnn.layers._dense import default_initializers, dense_init
-from fnn.layers._network import Network
+from fnn.layers._network import Network, by_value_layers
 
 
 def _drawn_alike(layer: Layer) -> Layer:
@@ -31,14 +32,21 @@ def _drawn_alike(layer: Layer) -> Layer:
     return layer._replace(init=bound(dense_init, units, *default_initializers(), use_bias))
 
 
-def for_programs(net: Any) -> Any:
-    """``net`` as compiled programs key on it: an :class:`fnn.Network` whose Dense layers (nested
-    ones too) hold the default initializers, its names and everything else kept (the names enter
-    the messages a program's trace raises); ``net`` itself where nothing changes, and any other
-    network object as it is."""
-    if not isinstance(net, Network):
-        return net
-    layers = tuple(for_programs(layer) if isinstance(layer, Network) else _drawn_alike(layer) for layer in net.layers)
+def _drawn_alike_net(net: Network) -> Network:
+    layers = tuple(
+        _drawn_alike_net(layer) if isinstance(layer, Network) else _drawn_alike(layer) for layer in net.layers
+    )
     if all(a is b for a, b in zip(layers, net.layers, strict=True)):
         return net
     return Network(layers, net.names, net.name)
+
+
+def for_programs(net: Any) -> Any:
+    """``net`` as compiled programs key on it: an :class:`fnn.Network` whose Dense layers (nested
+    ones too) hold the default initializers and whose layers of the user's have their functions
+    compared by what they compute (:func:`fnn.layers._network.by_value_layers`), its names and
+    everything else kept (the names enter the messages a program's trace raises); ``net``
+    itself where nothing changes, and any other network object as it is."""
+    if not isinstance(net, Network):
+        return net
+    return _drawn_alike_net(by_value_layers(net))

@@ -25,6 +25,14 @@ the paper's LAMB, its decay inside the trust ratio (:func:`lamb` is Keras's, dec
 
     lamb = chain(scale_by_adam(), add_decayed_weights(0.01), scale_by_trust_ratio(),
                  scale_by_learning_rate(1e-3))
+
+The transforms hold their values in the program, as optax's do: that LAMB with another decay
+compiles ``fit``'s epoch again. Written as a factory of its values and injected, its values are
+state, and every value shares one program::
+
+    lamb = inject_hyperparams(lambda weight_decay, learning_rate: chain(
+        scale_by_adam(), add_decayed_weights(weight_decay), scale_by_trust_ratio(),
+        scale_by_learning_rate(learning_rate)))(0.01, 1e-3)
 """
 
 from fnn.optimizers._adafactor import (

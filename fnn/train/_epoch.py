@@ -27,6 +27,7 @@ from fnn._executables import debugging_nonfinite
 from fnn._native import natively
 from fnn._per_key import per_key
 from fnn._random import permutation_of_bits
+from fnn._values import keyed
 from fnn.grad import value_and_grad
 from fnn.layers._core import rows_independent
 from fnn.layers._programs import for_programs
@@ -302,7 +303,8 @@ def train_step(net: Any, loss: Any, opt: Any, grad: str = "manual") -> Callable:
         True
     """
     check_grad(grad)
-    return _compiled_step(for_programs(net), resolve_loss(loss), resolve_opt(opt).update, grad, donated())
+    update = keyed(resolve_opt(opt).update)
+    return _compiled_step(for_programs(net), resolve_loss(loss), update, grad, donated())
 
 
 @structural_cache(maxsize=32)

@@ -113,7 +113,16 @@ def fit(
     compiled program (the batches in a ``lax.scan``), then the validation pass (a program of the
     network, loss and metrics alone, which fits with other optimizers or batch sizes share), with
     one host sync; a second ``fit`` with the same structure (network, loss, metrics, optimizer
-    family, batch size, data shapes, validation or not) compiles nothing.
+    family, batch size, data shapes, validation or not) compiles nothing. Structure means what
+    the programs compute: a network built again, or drawn with other initializers; a named
+    optimizer (``adam``, ``sgd``...) with other values, which its state holds; functions made
+    anew with equal values (a layer factory's closures, ``optax.adam(1e-3)`` called again).
+    A value held in a function rather than a state is structure: ``optax.sgd(0.2)`` after
+    ``optax.sgd(0.1)``, or a chain of fnn's building blocks (``clip_by_global_norm``,
+    ``add_decayed_weights``, ``scale``...: they hold their values, as optax's do) with other
+    values, compiles the epoch again; make such values state with
+    ``fnn.optimizers.inject_hyperparams(lambda max_norm, learning_rate: chain(
+    clip_by_global_norm(max_norm), adam(learning_rate)))(1.0, 1e-3)``.
 
     **Resuming** (``checkpoint=path``). The file is written atomically after every epoch, once
     every callback has run: params, optimizer state, the epochs done, ``key``, the batch size

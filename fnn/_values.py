@@ -76,6 +76,8 @@ def freeze(value: Any) -> Hashable:
     if isinstance(value, (set, frozenset)):
         return ("set", tuple(sorted((freeze(v) for v in value), key=repr)))
     if isinstance(value, (np.ndarray, np.generic, jax.Array)):
+        if getattr(_KEYING, "ids", None) and _nbytes(value) > CLOSED_OVER_BYTES:
+            return _Ref(value)  # data a function closes over (a loss's class weights, a data set)
         return _array_key(value)
     if isinstance(value, float):  # by bits: NaN equals NaN, -0.0 is not 0.0
         return (type(value), value.hex())
@@ -88,6 +90,15 @@ def freeze(value: Any) -> Hashable:
     except TypeError:
         return _Ref(value)
     return value
+
+
+# A function's key holds the bytes of the arrays it closes over up to this size; a larger one (data a
+# loss closes over) is keyed by identity, as the function was before, not copied into every key.
+CLOSED_OVER_BYTES = 1 << 16
+
+
+def _nbytes(value: Any) -> int:
+    return int(np.prod(np.shape(value), dtype=np.int64)) * np.dtype(value.dtype).itemsize
 
 
 # The functions being keyed on this thread (by id): a closure that holds itself (a recursive

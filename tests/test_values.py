@@ -165,3 +165,20 @@ def test_by_value_calls_its_function_and_keyed_wraps_only_what_compares_by_ident
     one = bound(pow, 2)
     assert keyed(one) is one
     assert isinstance(keyed(_scaled(1.0)), by_value) and isinstance(keyed(functools.partial(freeze, 1)), by_value)
+
+
+def test_a_function_closing_over_large_data_keys_it_by_identity_not_by_a_copy():
+    small, large = np.ones(8), np.ones(1 << 14)  # 64 B and 128 KiB
+    assert freeze(_scaled(small)) == freeze(_scaled(np.ones(8)))
+    key = freeze(_scaled(large))
+    assert key == freeze(_scaled(large)) and key != freeze(_scaled(np.ones(1 << 14)))
+    assert not any(isinstance(part, bytes) and len(part) > 1 << 16 for part in _flat(key))
+    assert freeze(large) == freeze(np.ones(1 << 14))  # a value held as a bound's argument: by its bytes
+
+
+def _flat(key):
+    if isinstance(key, tuple):
+        for part in key:
+            yield from _flat(part)
+    else:
+        yield key

@@ -98,6 +98,10 @@ CLOSED_OVER_BYTES = 1 << 16
 
 
 def _nbytes(value: Any) -> int:
+    """An array's size in bytes; 0 where it has none to read (a typed PRNG key, a tracer: both
+    keyed by identity anyway)."""
+    if is_traced(value) or jax.dtypes.issubdtype(value.dtype, jax.dtypes.extended):
+        return 0
     return int(np.prod(np.shape(value), dtype=np.int64)) * np.dtype(value.dtype).itemsize
 
 

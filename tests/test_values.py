@@ -182,3 +182,14 @@ def _flat(key):
             yield from _flat(part)
     else:
         yield key
+
+
+def test_a_function_closing_over_a_typed_key_or_a_tracer_keys_it_by_identity():
+    key = jax.random.key(0)
+    assert freeze(_scaled(key)) == freeze(_scaled(key)) != freeze(_scaled(jax.random.key(0)))
+
+    def traced(x):
+        assert freeze(_scaled(x)) == freeze(_scaled(x))
+        return x
+
+    jax.jit(traced)(jnp.ones(3))

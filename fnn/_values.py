@@ -9,10 +9,13 @@ without a side effect.
 
 Equal keys must mean equal programs: numbers are keyed with their type (``1``, ``1.0`` and
 ``True`` trace differently under x64 or integer inputs), concrete arrays by dtype, shape and
-bytes (an array hyperparameter is a constant of the program), and anything else unhashable by
-identity through :class:`_Ref`, which holds the object so that its address cannot be reused
-while the key lives. Keys are never copied or pickled: ``bound`` rebuilds its key from its
-arguments, so a copy holding new arrays is keyed on them.
+bytes (an array hyperparameter is a constant of the program), a function made anew (a closure,
+a lambda, a ``functools.partial``) by its code and the values it holds, and anything else
+unhashable by identity through :class:`_Ref`, which holds the object so that its address cannot
+be reused while the key lives. Keys are never copied or pickled: ``bound`` rebuilds its key from
+its arguments, so a copy holding new arrays is keyed on them. ``by_value(fn)`` gives such a
+function value equality where it is a key itself (an optax ``update``, a custom layer's
+``forward``).
 """
 
 from __future__ import annotations
@@ -83,13 +86,24 @@ def freeze(value: Any) -> Hashable:
         return (type(value), value.hex())
     if isinstance(value, (int, complex)):  # bool is an int
         return (type(value), value)
-    if isinstance(value, (types.FunctionType, functools.partial)):
+    if made_anew(value):
         return _function_key(value)
     try:
         hash(value)
     except TypeError:
         return _Ref(value)
     return value
+
+
+def made_anew(fn: Any) -> bool:
+    """Whether ``fn`` is a function made anew where its definition runs again (a closure, a
+    lambda or a function defined inside another: ``__qualname__`` ``<lambda>``, ``f.<locals>.g``)
+    or a ``functools.partial``: keyed by what it computes (:func:`_function_key`). A function
+    defined once at a module's top level is one object, keyed by identity as before (a key that
+    costs nothing to hash and compare, as every built-in layer's and optimizer's functions are)."""
+    if isinstance(fn, functools.partial):
+        return True
+    return isinstance(fn, types.FunctionType) and bool(fn.__closure__ or "<" in fn.__qualname__)
 
 
 # A function's key holds the bytes of the arrays it closes over up to this size; a larger one (data a
@@ -224,15 +238,11 @@ class by_value(_Keyed):
 
 
 def keyed(fn: Any) -> Any:
-    """``fn`` as a key of compiled programs: a plain function or ``functools.partial`` that is not
-    fnn's own (an optax ``update``, a custom layer's ``forward`` made by a factory) wrapped in
-    :class:`by_value`, anything else as it is (fnn's own compare by value already, or are one
-    module-level function)."""
-    if not isinstance(fn, (types.FunctionType, functools.partial)):
-        return fn
-    if (getattr(fn, "__module__", None) or "").startswith("fnn.") and not isinstance(fn, functools.partial):
-        return fn
-    return by_value(fn)
+    """``fn`` as a key of compiled programs: a function made anew (:func:`made_anew`: an optax
+    ``update``, a custom layer's ``forward`` made by a factory) wrapped in :class:`by_value`,
+    anything else as it is (fnn's own compare by value already, a module-level function is one
+    object)."""
+    return by_value(fn) if made_anew(fn) and not isinstance(fn, by_value) else fn
 
 
 @jax.tree_util.register_static

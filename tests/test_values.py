@@ -162,6 +162,7 @@ def test_by_value_calls_its_function_and_keyed_wraps_only_what_compares_by_ident
     assert a(3.0) == 6.0 and repr(a) == repr(a.fn)
     assert list(inspect.signature(a).parameters) == ["x"]
     assert keyed(pow) is pow and keyed(freeze) is freeze  # a builtin, fnn's own function
+    assert freeze(_scaled) is _scaled and keyed(_scaled) is _scaled  # defined once: by identity, as before
     one = bound(pow, 2)
     assert keyed(one) is one
     assert isinstance(keyed(_scaled(1.0)), by_value) and isinstance(keyed(functools.partial(freeze, 1)), by_value)

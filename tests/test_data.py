@@ -367,6 +367,10 @@ def test_standardizer_never_stretches_its_features_over_others():
     with pytest.raises(ValueError, match=r"x of shape \(4, 1\) does not fit"):
         three.transform(np.ones((4, 1)))
     np.testing.assert_array_equal(one.transform(np.arange(3.0)), (np.arange(3.0) - 4.5) / np.arange(10.0).std())
+    cube = data.Standardizer.fit(np.arange(10.0).reshape(10, 1, 1))  # one feature, shaped (1, 1)
+    with pytest.raises(ValueError, match=r"x of shape \(3,\) does not fit"):
+        cube.transform(np.arange(3.0))  # it would broadcast to (1, 3)
+    assert cube.transform(np.ones((3, 1, 1))).shape == (3, 1, 1)
 
 
 def test_standardizer_names_an_axis_out_of_range_or_not_an_int():

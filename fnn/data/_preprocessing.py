@@ -210,7 +210,7 @@ class Standardizer:
         k = self.mean.ndim
         fits = a.shape == self.mean.shape or (
             self.axis == 0
-            and ((a.ndim > k and a.shape[a.ndim - k :] == self.mean.shape) or (self.mean.size == 1 and a.ndim == 1))
+            and ((a.ndim > k and a.shape[a.ndim - k :] == self.mean.shape) or (self.mean.shape == (1,) and a.ndim == 1))
         )
         if not fits:
             raise ValueError(

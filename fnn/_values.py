@@ -72,6 +72,21 @@ def freeze(value: Any) -> Hashable:
     """A hashable stand-in for ``value``, equal for values that trace to the same program: dicts,
     lists and sets become sorted tuples, numbers carry their type, arrays their bytes; anything
     unhashable that remains is compared by identity."""
+    if getattr(_KEYING, "ids", None) and isinstance(value, _MUTABLE):
+        # What a function closes over and can be changed in place is keyed by identity as well
+        # as by value: jit traces a cached program again (other shapes) through the function it
+        # was made with, which reads that object as it is then, so another function holding an
+        # equal copy must not share the program (a shared object changed later keys anew).
+        return ("mutable", _Ref(value), _freeze_value(value))
+    return _freeze_value(value)
+
+
+# The containers a function can hold and have changed in place (a read-only NumPy view too:
+# its base can change).
+_MUTABLE = (list, dict, set, bytearray, np.ndarray)
+
+
+def _freeze_value(value: Any) -> Hashable:
     if isinstance(value, dict):
         return ("dict", tuple(sorted(((k, freeze(v)) for k, v in value.items()), key=lambda kv: repr(kv[0]))))
     if isinstance(value, (list, tuple)):
@@ -141,19 +156,26 @@ def _function_key(fn: Any) -> Hashable:
     keying.add(id(fn))
     try:
         if isinstance(fn, functools.partial):
-            return ("partial", freeze(fn.func), freeze(fn.args), freeze(fn.keywords))
+            return ("partial", freeze(fn.func), freeze(fn.args), _own_dict(fn.keywords))
         cells = tuple(_cell_key(c) for c in fn.__closure__ or ())
         return (
             "function",
             fn.__code__,
             _Ref(fn.__globals__),
             freeze(fn.__defaults__),
-            freeze(fn.__kwdefaults__),
-            freeze(fn.__dict__),
+            _own_dict(fn.__kwdefaults__),
+            _own_dict(fn.__dict__),
             cells,
         )
     finally:
         keying.discard(id(fn))
+
+
+def _own_dict(d: dict | None) -> Hashable:
+    """A dict the function itself holds (its keyword defaults, its attributes; a partial's
+    keywords), by its items: a new one comes with every new function, so it is no mutable
+    object shared with another."""
+    return None if d is None else tuple(sorted(((k, freeze(v)) for k, v in d.items()), key=lambda kv: kv[0]))
 
 
 def _cell_key(cell: Any) -> Hashable:

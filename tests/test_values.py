@@ -119,8 +119,9 @@ def test_closures_and_partials_are_keyed_by_what_they_compute():
     assert freeze(_scaled(2.0)) == freeze(_scaled(2.0)) and hash(freeze(_scaled(2.0))) == hash(freeze(_scaled(2.0)))
     for other in (3.0, 2, np.float32(2.0), np.array(2.0)):
         assert freeze(_scaled(2.0)) != freeze(_scaled(other))
-    assert freeze(_scaled(np.arange(3.0))) == freeze(_scaled(np.arange(3.0))) != freeze(_scaled(np.arange(4.0)))
-    assert freeze(_scaled([1, 2])) == freeze(_scaled([1, 2])) != freeze(_scaled([1, 3]))
+    held = jnp.arange(3.0)  # immutable: by its bytes
+    assert freeze(_scaled(held)) == freeze(_scaled(jnp.arange(3.0))) != freeze(_scaled(jnp.arange(4.0)))
+    assert freeze(_scaled((1, 2))) == freeze(_scaled((1, 2))) != freeze(_scaled((1, 3)))
     power = lambda x, p=2: x**p
     assert freeze(power) == freeze(power)
     twin = lambda x, p=2: x**p  # another line: other code
@@ -168,13 +169,27 @@ def test_by_value_calls_its_function_and_keyed_wraps_only_what_compares_by_ident
     assert isinstance(keyed(_scaled(1.0)), by_value) and isinstance(keyed(functools.partial(freeze, 1)), by_value)
 
 
+def test_what_a_function_holds_and_can_change_in_place_is_keyed_by_identity_and_value():
+    """A list, dict, set or NumPy array a closure holds: jit traces a cached program again (new
+    shapes) through the function it was made with, reading that object as it is then, so a
+    function holding an equal copy must not share it; the same object changed keys anew."""
+    for make in (lambda: [1, 2], lambda: {"a": 1}, lambda: {1, 2}, lambda: np.arange(3.0)):
+        shared = make()
+        assert freeze(_scaled(shared)) == freeze(_scaled(shared)) != freeze(_scaled(make()))
+    shared = [1, 2]
+    before = freeze(_scaled(shared))
+    shared.append(3)
+    assert freeze(_scaled(shared)) != before
+    assert freeze(np.arange(3.0)) == freeze(np.arange(3.0))  # a value held as a bound's argument: by value
+
+
 def test_a_function_closing_over_large_data_keys_it_by_identity_not_by_a_copy():
-    small, large = np.ones(8), np.ones(1 << 14)  # 64 B and 128 KiB
-    assert freeze(_scaled(small)) == freeze(_scaled(np.ones(8)))
+    small, large = jnp.ones(8), jnp.ones((1 << 14) + 1)  # float32: 32 B and just over 64 KiB
+    assert freeze(_scaled(small)) == freeze(_scaled(jnp.ones(8)))
     key = freeze(_scaled(large))
-    assert key == freeze(_scaled(large)) and key != freeze(_scaled(np.ones(1 << 14)))
+    assert key == freeze(_scaled(large)) and key != freeze(_scaled(jnp.ones((1 << 14) + 1)))
     assert not any(isinstance(part, bytes) and len(part) > 1 << 16 for part in _flat(key))
-    assert freeze(large) == freeze(np.ones(1 << 14))  # a value held as a bound's argument: by its bytes
+    assert freeze(large) == freeze(jnp.ones((1 << 14) + 1))  # a value held as a bound's argument: by its bytes
 
 
 def _flat(key):

@@ -23,23 +23,14 @@ from fnn._validate import eval_shape_or_run
 from fnn._values import Static
 from fnn.layers._base import check_net
 from fnn.layers._errors import misfit, misfit_error, misfit_message, shape_differences
-from fnn.layers._network import Network, by_value_layers
 from fnn.losses._custom import check_plain_loss_value
 from fnn.losses._targets import check_targets_as_run
 
 
+@structural_cache(maxsize=256)
 def _abstract_init(net: Any, input_shape: tuple) -> Any:
     """The params ``net.init`` builds for inputs of ``input_shape``, as shapes (traced once for
-    both checks below); an init that cannot be traced runs eagerly, as ``net.init`` runs it.
-    Cached on the network as programs key it (:func:`fnn.layers._network.by_value_layers`), so
-    that a program's own check of its params while it is traced (the network it closes over,
-    its layers' functions compared by value) finds the result of the eager check before it: an
-    init that cannot be traced cannot run there."""
-    return _abstract_init_cached(by_value_layers(net) if isinstance(net, Network) else net, input_shape)
-
-
-@structural_cache(maxsize=256)
-def _abstract_init_cached(net: Any, input_shape: tuple) -> Any:
+    both checks below); an init that cannot be traced runs eagerly, as ``net.init`` runs it."""
     # the key traced too: an eager PRNGKey(0) would compile (or look up) two small programs
     return eval_shape_or_run(lambda: net.init(jax.random.PRNGKey(0), input_shape))
 

@@ -10,6 +10,7 @@ import weakref
 import chex
 import jax
 import numpy as np
+import pytest
 
 import fnn
 from fnn._cache import structural_cache
@@ -95,90 +96,36 @@ def test_a_callback_setting_the_rate_probes_each_optimizer_family_once(compiles)
     assert c.count == 0
 
 
-def test_optax_optimizers_and_inline_factories_are_keyed_by_what_they_compute(compiles):
-    """An optax optimizer is closures made anew by every call: keyed by their code and the values
-    they hold, ``optax.adam(1e-3)`` twice shares one epoch; ``optax.sgd`` at another rate holds
-    it in the program, compiles it, and trains with it; optax's injected adam holds dicts,
-    which could be changed in place: keyed by identity, it compiles again. A factory written
-    inline for fnn's inject_hyperparams (a new lambda each time) shares the epoch across its
-    values."""
-    import optax
+# A loop's variable at a module's top level, read by functions made anew in the loop
+# (test_functions_made_anew_are_keyed_by_identity_never_by_what_they_seem_to_hold).
+SCALE = 1.0
 
-    x, y = np.random.default_rng(2).normal(size=(8, 3)), np.random.default_rng(3).normal(size=(8, 1))
-    net = fnn.mlp([1])
-    params = net.init(jax.random.PRNGKey(0), (3,))
-    fit = lambda opt: fnn.fit(net, params, opt, "mse", x, y, batch_size=4, epochs=1, shuffle=False, verbose=0)
-    fit(optax.adam(1e-3))
-    slow = fit(optax.sgd(0.1))
-    clipped = lambda lr, c: fnn.optimizers.inject_hyperparams(
-        lambda learning_rate, max_norm: fnn.optimizers.chain(
-            fnn.optimizers.clip_by_global_norm(max_norm), fnn.optimizers.sgd(learning_rate)
+
+def test_functions_made_anew_are_keyed_by_identity_never_by_what_they_seem_to_hold():
+    """Lambdas made in a loop at a module's top level are alike in code and hold nothing, but read
+    the loop's variable as a global when a program is traced: keyed by identity, as Python
+    compares them, each computes with its own value (keyed by code, the second lambda got the
+    first's program and its numbers). The same for an optimizer's schedule and a loss."""
+    global SCALE
+    x = np.ones((4, 2))
+    outputs, losses, params = [], [], []
+    net0 = fnn.mlp([1])
+    p0 = net0.init(jax.random.PRNGKey(0), (2,))
+    for SCALE in (1.0, 10.0):
+        layer = fnn.Layer(
+            lambda key, shape, dtype=None: (tuple(shape), {}),
+            lambda p, x, *, key=None, train=False: (SCALE * x, ()),
+            lambda p, c, dy: ({}, SCALE * dy),
+            "scale",
         )
-    )(lr, c)
-    fit(clipped(0.1, 1.0))
-    with compiles() as c:
-        fit(optax.adam(1e-3))
-        fit(clipped(0.2, 0.5))
-    assert c.count == 0
-    with compiles() as c:
-        fast = fit(optax.sgd(0.3))
-    assert c.count == 1
-    # one epoch of 2 full-batch sgd steps from the same params: the other rate was used
-    assert not np.allclose(np.asarray(fast.params[0]["w"]), np.asarray(slow.params[0]["w"]))
-
-
-def _scale_layer(c):
-    """A custom layer made by a factory: new closures at every call, ``y = c * x``."""
-
-    def init(key, input_shape, dtype=jax.numpy.float32):
-        return tuple(input_shape), {}
-
-    def forward(params, x, *, key=None, train=False):
-        return c * x, ()
-
-    def backward(params, cache, dy):
-        return {}, c * dy
-
-    return fnn.Layer(init, forward, backward, "scale")
-
-
-def test_custom_layers_made_anew_by_a_factory_share_programs_for_equal_values(compiles):
-    x, y = np.ones((4, 2)), np.zeros((4, 1))
-
-    def run(c):
-        net = fnn.serial(_scale_layer(c), fnn.Dense(1))
-        params = net.init(jax.random.PRNGKey(0), (2,))
-        return fnn.fit(net, params, fnn.optimizers.sgd(0.1), "mse", x, y, epochs=1, verbose=0)
-
-    two = run(2.0)
-    with compiles() as c:
-        again = run(2.0)
-    assert c.count == 0
-    chex.assert_trees_all_equal(again.params, two.params)
-    with compiles() as c:
-        three = run(3.0)
-    assert c.count == 2  # another value held: another network, its init and epoch compiled, computing with it
-    assert not np.allclose(np.asarray(three.params[1]["w"]), np.asarray(two.params[1]["w"]))
-
-
-def test_a_layer_reading_a_list_changed_in_place_never_lends_its_program_to_an_equal_copy():
-    """A factory's layer scaling by ``held[0]``: the first network's list is changed after its fit,
-    and a second network holding an equal copy of the list's old contents is predicted on data
-    of another size (a program traced again through the function it was made with). Keyed by
-    value alone, that trace read the changed list; the copy's own numbers come out."""
-
-    def scaled_by(held):
-        def forward(params, x, *, key=None, train=False):
-            return held[0] * x, ()
-
-        return fnn.Layer(lambda key, shape, dtype=None: (tuple(shape), {}), forward, lambda p, c, dy: ({}, dy), "s")
-
-    first = [2.0]
-    net = fnn.serial(scaled_by(first))
-    fnn.predict(net, [{}], np.ones((4, 1)), batch_size=2)
-    first[0] = 5.0
-    copy = fnn.serial(scaled_by([2.0]))
-    np.testing.assert_array_equal(fnn.predict(copy, [{}], np.ones((6, 1)), batch_size=2), 2.0 * np.ones((6, 1)))
+        outputs.append(fnn.predict(fnn.serial(layer), [{}], x))
+        loss = fnn.losses.custom("scaled", lambda t, q: SCALE * jax.numpy.mean((t - q) ** 2, axis=-1))
+        losses.append(fnn.evaluate(net0, p0, loss, x, np.zeros((4, 1)))["loss"])
+        opt = fnn.optimizers.sgd(lambda step: SCALE * 0.01)
+        params.append(fnn.fit(net0, p0, opt, "mse", x, np.ones((4, 1)), epochs=1, verbose=0).params)
+    np.testing.assert_array_equal(outputs[1], 10.0 * outputs[0])
+    assert losses[1] == pytest.approx(10.0 * losses[0], rel=1e-6)
+    assert not np.allclose(np.asarray(params[0][0]["w"]), np.asarray(params[1][0]["w"]))
 
 
 def test_structural_cache_is_bounded_and_lets_old_keys_go():

@@ -24,7 +24,6 @@ from fnn._keys import key as check_key
 from fnn._native import native, native_tree
 from fnn._per_key import per_key
 from fnn._validate import UNTRACEABLE
-from fnn._values import keyed
 from fnn.layers._base import (
     Array,
     ArrayLike,
@@ -142,7 +141,7 @@ class Network:
         key = check_key("key", key)
         shape = as_shape(input_shape)
         dtype = params_dtype("dtype", dtype)
-        cache_key = (by_value_layers(self), shape, dtype)  # a factory's layers, made anew, share it
+        cache_key = (self, shape, dtype)
         try:
             hash(cache_key)
         except TypeError:  # not cacheable: a program compiled on every call would cost more than eager
@@ -379,24 +378,6 @@ class Network:
         shown = (repr(layer) if isinstance(layer, Network) else layer_repr(layer) for layer in self.layers)
         parts = [f"{n}={s}" for n, s in zip(self.names, shown, strict=True)]
         return f"Network({', '.join(parts + ([f'name={self.name!r}'] if self.name != 'serial' else []))})"
-
-
-def by_value_layers(net: Network) -> Network:
-    """``net`` with the functions of the user's layers (nested ones too) compared by what they
-    compute, not by identity (:func:`fnn._values.keyed`): a layer factory's closures or partials,
-    made anew at every call, key the programs of equal layers alike. ``net`` itself where
-    nothing changes (every built-in layer: fnn's own compare by value already)."""
-    layers: list[Layer | Network] = []
-    for layer in net.layers:
-        if isinstance(layer, Network):
-            layers.append(by_value_layers(layer))
-            continue
-        init, forward, backward = (keyed(f) for f in (layer.init, layer.forward, layer.backward))
-        same = init is layer.init and forward is layer.forward and backward is layer.backward
-        layers.append(layer if same else layer._replace(init=init, forward=forward, backward=backward))
-    if all(a is b for a, b in zip(layers, net.layers, strict=True)):
-        return net
-    return Network(tuple(layers), net.names, net.name)
 
 
 def _unique_names(layers: Sequence[Layer | Network]) -> tuple[str, ...]:

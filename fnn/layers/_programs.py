@@ -4,8 +4,12 @@ Programs other than init (the epoch, the evaluation pass, predict's, a train or 
 gradcheck's) run the layers' ``forward`` and ``backward`` on params they are given: how those
 params were drawn does not enter them. Networks that differ only in their Dense layers'
 initializers (an initializer study: ``kernel_initializer="he_normal"`` against the default)
-compute the same programs, and key them alike through this view, so they share one; so do
-custom layers whose functions a factory makes anew each time, with equal values.
+compute the same programs, and key them alike through this view, so they share one.
+
+Functions are compared as Python compares them, by identity, and never by what they hold: a
+closure or lambda made anew reads its module's globals and the objects it holds as they are
+when a cached program is traced again, so two made alike can compute differently (a lambda
+reading a loop's variable at a module's top level; an object changed between calls).
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from typing import Any
 from fnn._values import bound
 from fnn.layers._base import Layer
 from fnn.layers._dense import default_initializers, dense_init
-from fnn.layers._network import Network, by_value_layers
+from fnn.layers._network import Network
 
 
 def _drawn_alike(layer: Layer) -> Layer:
@@ -43,10 +47,9 @@ def _drawn_alike_net(net: Network) -> Network:
 
 def for_programs(net: Any) -> Any:
     """``net`` as compiled programs key on it: an :class:`fnn.Network` whose Dense layers (nested
-    ones too) hold the default initializers and whose layers of the user's have their functions
-    compared by what they compute (:func:`fnn.layers._network.by_value_layers`), its names and
-    everything else kept (the names enter the messages a program's trace raises); ``net``
-    itself where nothing changes, and any other network object as it is."""
+    ones too) hold the default initializers, its names and everything else kept (the names
+    enter the messages a program's trace raises); ``net`` itself where nothing changes, and any
+    other network object as it is."""
     if not isinstance(net, Network):
         return net
-    return _drawn_alike_net(by_value_layers(net))
+    return _drawn_alike_net(net)

@@ -28,11 +28,14 @@ the paper's LAMB, its decay inside the trust ratio (:func:`lamb` is Keras's, dec
 
 The transforms hold their values in the program, as optax's do: that LAMB with another decay
 compiles ``fit``'s epoch again. Written as a factory of its values and injected, its values are
-state, and every value shares one program::
+state, and every value shares one program (the factory made once: functions compare by identity)::
 
-    lamb = inject_hyperparams(lambda weight_decay, learning_rate: chain(
-        scale_by_adam(), add_decayed_weights(weight_decay), scale_by_trust_ratio(),
-        scale_by_learning_rate(learning_rate)))(0.01, 1e-3)
+    def lamb_of(weight_decay, learning_rate):
+        return chain(scale_by_adam(), add_decayed_weights(weight_decay), scale_by_trust_ratio(),
+                     scale_by_learning_rate(learning_rate))
+
+    lamb = inject_hyperparams(lamb_of)
+    lamb(0.01, 1e-3), lamb(0.1, 3e-3)  # one compiled epoch for both
 """
 
 from fnn.optimizers._adafactor import (

@@ -21,7 +21,6 @@ from fnn import callbacks as callbacks_, optimizers
 from fnn._cache import structural_cache, trace_settings
 from fnn._dtypes import abstract_array, check_params_dtypes
 from fnn._network_checks import signature
-from fnn._values import keyed
 from fnn.callbacks._monitor import auto_mode
 from fnn.train._checks import listed, tree_differences
 
@@ -121,10 +120,10 @@ class _ByUpdate:
         self.opt = opt
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, _ByUpdate) and keyed(self.opt.update) == keyed(other.opt.update)
+        return isinstance(other, _ByUpdate) and self.opt.update == other.opt.update
 
     def __hash__(self) -> int:
-        return hash(keyed(self.opt.update))
+        return hash(self.opt.update)
 
 
 # Cached: the probe compiles one small program (~0.2 s on 2 cores) per update and structure.

@@ -27,7 +27,6 @@ from fnn._executables import debugging_nonfinite
 from fnn._native import natively
 from fnn._per_key import per_key
 from fnn._random import permutation_of_bits
-from fnn._values import keyed
 from fnn.grad import value_and_grad
 from fnn.layers._core import rows_independent
 from fnn.layers._programs import for_programs
@@ -303,8 +302,7 @@ def train_step(net: Any, loss: Any, opt: Any, grad: str = "manual") -> Callable:
         True
     """
     check_grad(grad)
-    update = keyed(resolve_opt(opt).update)
-    return _compiled_step(for_programs(net), resolve_loss(loss), update, grad, donated())
+    return _compiled_step(for_programs(net), resolve_loss(loss), resolve_opt(opt).update, grad, donated())
 
 
 @structural_cache(maxsize=32)

@@ -115,14 +115,17 @@ def fit(
     one host sync; a second ``fit`` with the same structure (network, loss, metrics, optimizer
     family, batch size, data shapes, validation or not) compiles nothing. Structure means what
     the programs compute: a network built again, or drawn with other initializers; a named
-    optimizer (``adam``, ``sgd``...) with other values, which its state holds; functions made
-    anew with equal values (a layer factory's closures, ``optax.adam(1e-3)`` called again).
-    A value held in a function rather than a state is structure: ``optax.sgd(0.2)`` after
-    ``optax.sgd(0.1)``, or a chain of fnn's building blocks (``clip_by_global_norm``,
+    optimizer (``adam``, ``sgd``...) with other values, which its state holds. Functions
+    compare as Python compares them, by identity (a closure or lambda made anew may read other
+    values than one alike, from its module's globals or an object since changed): a custom
+    layer's or loss's functions made anew, an optax optimizer built again (``optax.adam(1e-3)``
+    twice) compile the epoch again. A value held in a function rather than a state is
+    structure: a chain of fnn's building blocks (``clip_by_global_norm``,
     ``add_decayed_weights``, ``scale``...: they hold their values, as optax's do) with other
-    values, compiles the epoch again; make such values state with
-    ``fnn.optimizers.inject_hyperparams(lambda max_norm, learning_rate: chain(
-    clip_by_global_norm(max_norm), adam(learning_rate)))(1.0, 1e-3)``.
+    values compiles the epoch again; make such values state with a factory made once, injected:
+    ``clipped = fnn.optimizers.inject_hyperparams(my_factory)``, then ``clipped(1.0, 1e-3)``,
+    ``clipped(0.5, 1e-3)``... share one epoch (``my_factory(max_norm, learning_rate)`` returning
+    ``chain(clip_by_global_norm(max_norm), adam(learning_rate))``).
 
     **Resuming** (``checkpoint=path``). The file is written atomically after every epoch, once
     every callback has run: params, optimizer state, the epochs done, ``key``, the batch size

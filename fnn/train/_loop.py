@@ -27,7 +27,6 @@ from fnn._interrupts import raise_dropped
 from fnn._keys import key_data
 from fnn._random import epoch_perm_bits, threefry_bits
 from fnn._validate import integer
-from fnn._values import keyed
 from fnn.callbacks._base import copy_tree as _copy_tree
 from fnn.layers._programs import for_programs
 from fnn.train._checks import check_settings, check_shuffle
@@ -175,7 +174,7 @@ def init_state(opt: Any, params: Any, models: bool = False) -> Any:
     init = opt.init
     template = getattr(init, "template", None)
     fn, values = (init, ()) if template is None else (template, (init.arrays(),))
-    program = _init_program(keyed(fn), models, bool(values))
+    program = _init_program(fn, models, bool(values))
     # a state of zeros and copied values (every built-in optimizer's) is filled on the host: no
     # program to compile, or to load on a warm run
     state = evaluate_on_host(program, params, *values)
@@ -225,7 +224,7 @@ def prepare(
     spec = EpochSpec(
         net=net,
         loss=loss,
-        update=keyed(opt.update),  # an optax update too: by what it computes, not its identity
+        update=opt.update,
         grad=grad,
         metrics=ms,
         batch_size=min(batch_size, n),

@@ -243,6 +243,13 @@ def test_mnist_from_npz(tmp_path):
     np.savez(tmp_path / "mnist.npz", **arrays)
     (_x_tr, _y_tr), (x_te, y_te) = datasets.load("mnist", path=tmp_path / "mnist.npz")
     np.testing.assert_array_equal(x_te, arrays["x_test"].reshape(2, -1) / np.float32(255))
+    # float images saved already in [0, 1] are taken as they are (divided again, every pixel was
+    # below 0.004); float grey levels 0-255 are divided as the integers are
+    for scale in (1.0, 255.0):
+        scaled = {**arrays, **{k: arrays[k] / np.float32(255) * scale for k in ("x_train", "x_test")}}
+        np.savez(tmp_path / "scaled.npz", **scaled)
+        got = datasets.load("mnist", path=tmp_path / "scaled.npz")[1][0]
+        np.testing.assert_allclose(got, arrays["x_test"].reshape(2, -1) / 255.0, rtol=1e-6)
     np.testing.assert_array_equal(y_te, [9, 8])
     np.savez(tmp_path / "partial.npz", x_train=arrays["x_train"])
     with pytest.raises(ValueError, match=r"lacks \['y_train', 'x_test', 'y_test'\]"):

@@ -14,7 +14,8 @@ are float32 0/1 of shape (N, 1), matching a one-unit output; regression targets 
 classification, drawn with ``numpy.random.default_rng(0)`` and shuffled within each part
 (mnist / fashion_mnist keep their published 60k/10k split). Features are standardised with
 the training part's mean and std (``fnn.data.Standardizer``), except digits (pixels / 16),
-MNIST-like images (pixels / 255) and the synthetic sets (already of unit scale).
+MNIST-like images (pixels / 255; float images already in [0, 1] as they are) and the synthetic
+sets (already of unit scale).
 """
 
 from fnn.datasets._images import read_idx as read_idx

@@ -83,6 +83,16 @@ def _read_npz(path: str) -> dict[str, np.ndarray]:
 _PIXELS, _CLASSES = 28 * 28, 10
 
 
+def _pixel_scale(*images: np.ndarray) -> float:
+    """What the pixels are divided by: 255 (Keras's and the IDX files' 0-255 grey levels), or 1
+    for float images that already lie in [0, 1] (a copy saved after dividing by 255: dividing
+    again left every pixel below 0.004, unseen)."""
+    floats = all(np.issubdtype(x.dtype, np.floating) for x in images)
+    if floats and all(x.size == 0 or (np.nanmin(x) >= 0 and np.nanmax(x) <= 1) for x in images):
+        return 1.0
+    return 255.0
+
+
 def image_loader(name: str) -> Callable[..., Split]:
     def load_(path: str | os.PathLike | None = None, *, flatten: bool = True) -> Split:
         if path is None:
@@ -100,6 +110,7 @@ def image_loader(name: str) -> Callable[..., Split]:
             arrays = _read_npz(path)
         if not isinstance(flatten, (bool, np.bool_)):
             raise TypeError(f"flatten must be True or False, got {flatten!r}")
+        scale = _pixel_scale(arrays["x_train"], arrays["x_test"])
         out = []
         for part in ("train", "test"):
             x, y = arrays[f"x_{part}"], arrays[f"y_{part}"]
@@ -127,7 +138,7 @@ def image_loader(name: str) -> Callable[..., Split]:
                 raise ValueError(
                     f"{path}: y_{part} must hold class indices (whole numbers 0 to {_CLASSES - 1}), not {labels[:3]}..."
                 )
-            x = x.astype(np.float32) / 255.0
+            x = x.astype(np.float32) / scale
             out.append((x.reshape(x.shape[0], -1) if flatten else x, labels.astype(np.int32)))
         return out[0], out[1]
 

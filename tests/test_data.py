@@ -373,6 +373,16 @@ def test_standardizer_never_stretches_its_features_over_others():
     assert cube.transform(np.ones((3, 1, 1))).shape == (3, 1, 1)
 
 
+def test_standardizer_refuses_finite_data_whose_variance_overflows():
+    """Values of ~1e154 square past float64's range: the std was inf and every value scaled to 0
+    with only NumPy's warning."""
+    x = np.array([[1.0, 1e155], [2.0, -1e155], [3.0, 5e154]])
+    with pytest.raises(ValueError, match=r"^the variance of x's feature \(1,\) overflows float64"):
+        data.Standardizer.fit(x)
+    fine = data.Standardizer.fit(x / 1e150)
+    assert np.isfinite(fine.std).all()
+
+
 def test_standardizer_names_an_axis_out_of_range_or_not_an_int():
     with pytest.raises(ValueError, match=r"^axis 2 is out of range for x of shape \(3, 2\) \(rank 2\)$"):
         data.Standardizer.fit(np.ones((3, 2)), axis=2)

@@ -85,7 +85,8 @@ def _nan_mean_std(x: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
     mean = np.where(present, np.sum(filled, axis=axis, keepdims=True) / per, np.nan)
     deviation = np.subtract(filled, mean, out=filled)
     np.copyto(deviation, 0.0, where=missing)
-    var = np.where(present, np.sum(deviation * deviation, axis=axis, keepdims=True) / per, np.nan)
+    with np.errstate(over="ignore"):  # an inf variance is named by Standardizer.fit (errstate: per thread)
+        var = np.where(present, np.sum(deviation * deviation, axis=axis, keepdims=True) / per, np.nan)
     return np.squeeze(mean, axis), np.squeeze(np.sqrt(var), axis)
 
 
@@ -135,7 +136,8 @@ class Standardizer:
             TypeError: For an ``axis`` that is not an int.
             ValueError: If ``x`` holds no sample, or an infinite value (scikit-learn's
                 StandardScaler refuses it too: it would make its feature's mean infinite and
-                every other value of it 0 or NaN); for an ``axis`` out of range.
+                every other value of it 0 or NaN), or finite values whose variance overflows
+                float64 (~1e154: every value would scale to 0); for an ``axis`` out of range.
         """
         x = np.asarray(x, dtype=np.float64)
         axis = integer("axis", axis)
@@ -155,6 +157,12 @@ class Standardizer:
         # it instead of the one the data has. A feature with no value at all keeps NaN
         # statistics, so its NaN stay where they are.
         mean, std = _nan_mean_std(x, axis)
+        if np.isinf(std).any():  # finite data whose squares overflow: every value would scale to 0
+            where = tuple(int(i) for i in np.argwhere(np.isinf(std))[0])
+            raise ValueError(
+                f"the variance of x's feature {where} overflows float64 (values of ~1e154 or more): "
+                "scale x down first (divide it by a power of ten)"
+            )
         # Rounding leaves std ~ eps * |mean| for a constant column; treat that as zero.
         tiny = 10 * np.finfo(np.float64).eps * np.maximum(np.abs(mean), 1.0)
         std = np.where(std <= tiny, 1.0, std)

@@ -844,6 +844,25 @@ def _off_kink(act, off, middle=()):
     return net, "mse", [*params, {"w": np.array([[1.5]]), "b": np.array([0.0])}]
 
 
+def test_a_loss_that_bends_within_the_step_is_resolved_by_smaller_steps_not_called_a_kink():
+    """LayerNorm(epsilon=1e-12) at constant rows bends within sqrt(1e-12) = 1e-6, the default
+    step: its one-sided slopes differ there as a kink's do. Smaller steps, down to eps / 16384,
+    resolve the smooth slope: the right input gradient passes (it failed, "at kinks"), and one 0.1 %
+    off still fails."""
+    ln = fnn.LayerNorm(epsilon=1e-12)
+    off = L.Layer(ln.init, ln.forward, lambda p, c, dy: (lambda g, dx: (g, 1.001 * dx))(*ln.backward(p, c, dy)), "off")
+    x = np.array([[3.0] * 5, [0.0] * 5, [1.0, 2, 3, 4, 5]])
+    y = np.full((3, 2), 0.3)
+    rng = np.random.default_rng(0)
+    for first, passes in ((ln, True), (off, False)):
+        net = fnn.serial(first, fnn.Flatten(), fnn.Dense(2, activation="tanh"))
+        params = net.init(jax.random.PRNGKey(0), (5,), dtype=jnp.float64)
+        params[0] = {"scale": 1 + 0.3 * rng.standard_normal(5), "offset": 0.2 * rng.standard_normal(5)}
+        report = fnn.gradcheck(net, "mse", params, x, y)
+        assert report.passed is passes, str(report)
+        assert [r.passed for r in report.rows if r.layer_name == "input"] == [passes]
+
+
 def test_a_kink_within_the_step_on_one_side_passes_judged_by_the_other_side():
     """relu's input 3e-7..1.2e-6 (or -4e-7) from 0, eps 1e-6: the central difference steps over
     the kink and Richardson's value is neither slope; the side without the kink keeps its

@@ -145,7 +145,7 @@ def gradcheck(
     and the slopes alone judge (an :class:`fnn.activations.Activation` of yours is different:
     ``jax.grad`` differentiates its ``fn``, not its ``vjp``, so it is an independent check; at a
     kink it makes its own choice, ``jnp.maximum`` 1/2 at 0, and the vjp's passes between the
-    slopes). An entry still off is differenced with smaller steps, down to ``eps / 1024``, each
+    slopes). An entry still off is differenced with smaller steps, down to ``eps / 16384``, each
     side's one-sided differences extrapolated (Richardson): where one side's slopes agree from
     step to step while the other's move, a kink lies within the step on that other side (a relu
     unit's input 3e-7 from 0, a float32 tie of ``mae`` seen in float64) and the entry passes

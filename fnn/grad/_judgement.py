@@ -13,10 +13,11 @@ import numpy as np
 FD_BATCH = 128
 # The second look runs at the first pass's shape (no other compile) up to this many entries.
 SHARE_UP_TO = 8 * FD_BATCH
-# The one-sided look's steps, eps / k: down to ~1e-9 for eps 1e-6, below the residual of a
-# float32 tie of mae seen in float64 (~1e-8), where the rounding of O(1) terms (~1e-16) still
-# moves a slope by only ~1e-7.
-_SMALLER = (4, 16, 64, 256, 1024)
+# The one-sided look's steps, eps / k: down to ~6e-11 for eps 1e-6, below the residual of a
+# float32 tie of mae seen in float64 (~1e-8) and well inside a bend of width ~1e-6 (LayerNorm's
+# sqrt(epsilon) at constant rows for epsilon 1e-12, whose one-sided slopes at eps look like a
+# kink's), where the rounding of O(1) terms (~1e-16) still moves a slope by only ~2e-6.
+_SMALLER = (4, 16, 64, 256, 1024, 4096, 16384)
 # The noise look's steps, eps * k: the rounding of log(1 - c) at a saturated sigmoid (~1e-9
 # at c = 1 - 1e-7) needs a step of ~1e-2 to judge a slope to 1e-6.
 _LARGER = (4, 16, 64, 256, 1024, 4096, 16384, 65536)

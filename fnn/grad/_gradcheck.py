@@ -155,8 +155,8 @@ def gradcheck(
     and the entry passes only equal to their slope. Where the loss is smooth and the differences
     agree with the manual entry but not with ``jax.grad``'s, ``jax.grad`` is the one that is
     wrong (a forward's ``where(x == 0, 0, x)``, the identity, is differentiated through its
-    constant branch at exactly 0): the entry is not counted against autodiff. Where no side agrees with itself, or the
-    slopes move or stall as the step shrinks (their error growing as 1 / h), the loss's own
+    constant branch at exactly 0): the entry is not counted against autodiff. Where no side
+    agrees with itself, or the slopes move or stall as the step shrinks (their error growing as 1 / h), the loss's own
     rounding swamps the difference (``log(1 - c)`` of a saturated sigmoid, whose error ~1e-9 is
     a slope error of ~1e-3 at ``eps``): it is differenced with larger steps, up to
     ``65536 eps``, and passes equal to a Richardson value that agrees with the next smaller

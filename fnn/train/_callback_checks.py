@@ -90,7 +90,7 @@ def warn_if_learning_rate_unread(who: str, opt: Any, params: Any) -> None:
     pay it."""
     treedef, leaves = signature(params)
     kinds = tuple((len(shape), dtype) for shape, dtype in leaves)
-    shapes = jax.tree.unflatten(treedef, [abstract_array((1,) * ndim, dtype) for ndim, dtype in kinds])
+    shapes = _one_element_arrays(treedef, kinds)
     try:
         state = signature(jax.eval_shape(opt.init, shapes))
     except (TypeError, ValueError):  # as the probe's own failure below: the rate counts as read
@@ -107,6 +107,11 @@ def warn_if_learning_rate_unread(who: str, opt: Any, params: Any) -> None:
         UserWarning,
         stacklevel=4,
     )
+
+
+def _one_element_arrays(treedef: Any, kinds: tuple) -> Any:
+    """The params' structure as abstract arrays of one element, of each leaf's rank and dtype."""
+    return jax.tree.unflatten(treedef, [abstract_array((1,) * ndim, dtype) for ndim, dtype in kinds])
 
 
 class _ByUpdate:
@@ -135,7 +140,7 @@ def _reads_learning_rate(probed: _ByUpdate, state: Any, treedef: Any, kinds: tup
     schedule warming up from 0 cannot be set), the rate counts as read: no warning. ``state``:
     the structure of the state ``opt.init`` builds, part of the key only."""
     opt = probed.opt
-    shapes = jax.tree.unflatten(treedef, [abstract_array((1,) * ndim, dtype) for ndim, dtype in kinds])
+    shapes = _one_element_arrays(treedef, kinds)
     try:
         a, b = jax.jit(functools.partial(_probe, opt, shapes))()
     except (TypeError, ValueError):  # (under jit nothing of set_learning_rate's checks raises)

@@ -77,8 +77,9 @@ def resumed_key(path: str, stored_key: Any, stored_extra: Any, key: Any, spec: A
             bits, stored_bits = f"{bits} ({kind})", f"{stored_bits} ({stored_kind})"
         differ.append(f"key {bits} (the checkpoint's: {stored_bits})")
     saved = stored_extra.get(SETTINGS) if isinstance(stored_extra, dict) else None
+    settings = run_settings(spec)  # the optimizer's program printed once
     if isinstance(saved, dict):
-        for name, value in run_settings(spec).items():
+        for name, value in settings.items():
             if name in saved and saved[name] != value and name != "optimizer":
                 differ.append(f"{name} {value} (the checkpoint's: {saved[name]})")
     if differ:
@@ -89,10 +90,10 @@ def resumed_key(path: str, stored_key: Any, stored_extra: Any, key: Any, spec: A
             UserWarning,
             stacklevel=3,
         )
-    if isinstance(saved, dict) and isinstance(old := saved.get("optimizer"), str) and old != _program(spec.update):
+    if isinstance(saved, dict) and isinstance(old := saved.get("optimizer"), str) and old != settings["optimizer"]:
         # the checkpoint's values win over opt's, but its program is opt's: a schedule of other
         # step counts took the file's values (a decay's rate rose again mid-run), silently
-        mine, theirs = _where_differ(_program(spec.update), old)
+        mine, theirs = _where_differ(settings["optimizer"], old)
         warnings.warn(
             f"fit: resuming {path!r} with an optimizer built otherwise than the run that wrote it (its "
             "schedules' step counts or rules, a clipping norm, or another option that is not a value held "

@@ -784,21 +784,25 @@ def test_the_cache_prune_removes_the_empty_entries_a_full_disk_left_in_the_curre
     )
 
 
-def test_jax_s_cache_warnings_are_one_line_of_the_command_s_and_an_unreadable_entry_goes(tmp_path, monkeypatch, capsys):
+def test_jax_s_cache_warnings_are_one_line_of_the_command_s_and_an_unreadable_entry_goes(tmp_path, capsys):
     """On a full disk JAX warned of every entry it could not write or read, two lines each with
     its own source line, at every run (a truncated entry is never replaced): one line per kind
     now, and the unreadable entry is removed for a later run to store again. Other warnings
     are shown as before."""
-    from fnn.cli._compile_cache import cache_warnings_in_one_line
+    from fnn.cli._compile_cache import cache_settings_restored, cache_warnings_in_one_line
 
-    read = jax.config.read
-    folder = lambda name: str(tmp_path) if name == "jax_compilation_cache_dir" else read(name)
-    monkeypatch.setattr(jax.config, "read", folder)
     keys = ["jit_f-" + d * 64 for d in "012"]
     for key in keys:
         (tmp_path / (key + "-cache")).write_bytes(b"cut short")
     full, entry = "OSError: [Errno 28] No space left on device", "persistent compilation cache entry for"
-    with warnings.catch_warnings(record=True) as shown, cache_warnings_in_one_line("train"):
+    # JAX's own setting, as the commands set it (reading it with jax.config.read raised in the
+    # handler: a garbled entry ended `fnn train` with an AttributeError)
+    with (
+        cache_settings_restored(),
+        warnings.catch_warnings(record=True) as shown,
+        cache_warnings_in_one_line("train"),
+    ):
+        jax.config.update("jax_compilation_cache_dir", str(tmp_path))
         warnings.simplefilter("always")
         for key in keys[:2]:
             warnings.warn(f"Error writing {entry} '{key}': {full}", stacklevel=1)

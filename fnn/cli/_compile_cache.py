@@ -185,7 +185,8 @@ def cache_warnings_in_one_line(command: str) -> Iterator[None]:
             previous(message, category, filename, lineno, file, line)
             return
         kind, key, cause = found.groups()
-        folder = jax.config.read("jax_compilation_cache_dir")
+        # read as an attribute: JAX refuses config.read of a flag that has a context manager
+        folder = getattr(jax.config, CACHE_SETTINGS[0])
         if kind == "reading" and folder and _JAX_ENTRY.fullmatch(key + "-cache"):
             with contextlib.suppress(OSError):
                 os.remove(os.path.join(folder, key + "-cache"))

@@ -787,6 +787,42 @@ def test_csv_logger_appended_to_by_a_resumed_run_keeps_the_rows_of_runs_before_i
         CSVLogger(tmp_path / "x.csv", append="yes")
 
 
+def test_csv_logger_writes_through_a_link_and_into_a_pipe_never_replacing_them(tmp_path):
+    """Keras's CSVLogger opens the log with mode "w": a symbolic link's target gets the rows and
+    a pipe or device (``/dev/stdout``) is written to, the header once. The log was removed and
+    made anew before: the link and the pipe became plain files (as root, ``CSVLogger("/dev/null")``
+    removed the system's ``/dev/null``), and the link's target kept its old text."""
+    import contextlib
+    import stat
+    import threading
+
+    target, link = tmp_path / "real.csv", tmp_path / "link.csv"
+    target.write_text("an old log\n")
+    link.symlink_to(target)
+    _small_fit(epochs=2, callbacks=[CSVLogger(link)])
+    assert link.is_symlink() and [r[0] for r in csv.reader(target.read_text().splitlines())] == ["epoch", "0", "1"]
+    _small_fit(epochs=0, callbacks=[CSVLogger(link)])  # a fresh run that trains no epoch empties it
+    assert link.is_symlink() and target.read_text() == ""
+
+    pipe, got, done = tmp_path / "pipe", [], threading.Event()
+    os.mkfifo(pipe)
+
+    def read():  # each epoch's row is written by its own open: read until told to stop
+        while not done.is_set():
+            with open(pipe) as f:
+                got.append(f.read())
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    _small_fit(epochs=3, callbacks=[CSVLogger(pipe)])
+    done.set()
+    with contextlib.suppress(OSError):  # lets the reader's last open return, if it waits in one
+        os.close(os.open(pipe, os.O_WRONLY | os.O_NONBLOCK))
+    reader.join(10)
+    assert stat.S_ISFIFO(os.lstat(pipe).st_mode)
+    assert [r[0] for r in csv.reader("".join(got).splitlines())] == ["epoch", "0", "1", "2"]
+
+
 def test_csv_logger_and_model_checkpoint_best_only(tmp_path):
     log = tmp_path / "logs" / "log.csv"
     ckpt = tmp_path / "ck" / "best.npz"

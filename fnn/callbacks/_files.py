@@ -286,6 +286,13 @@ def _rows_before(rows: list[list[str]], epoch: int) -> list[list[str]]:
     return rows[:start] + own
 
 
+def _empty(path: str) -> None:
+    """Truncates ``path`` in place (Keras opens the log with mode "w"): a symbolic link's
+    target is emptied, not the link removed, and a device is left a device."""
+    with open(path, "w"):
+        pass
+
+
 class CSVLogger(Callback):
     """Writes one CSV row per epoch (``epoch`` then the log names, sorted) to ``filename``.
 
@@ -303,7 +310,9 @@ class CSVLogger(Callback):
     the runs appended before it and its own rows of the epochs before the first one it runs
     (its own: the last block of increasing epochs), drops its later rows (written after the
     checkpoint, by the interrupted run) and keeps the columns the checkpoint recorded; a fresh run with
-    ``append=False`` that trains no epoch removes the old file.
+    ``append=False`` that trains no epoch empties the old file. The file is written in place, as
+    Keras writes it: a symbolic link is written through, and a device or pipe (``/dev/stdout``)
+    is written to, never replaced by a file.
 
     Args:
         filename: The CSV file, a str or ``os.PathLike``; its folder must be writable (missing
@@ -346,7 +355,7 @@ class CSVLogger(Callback):
 
     def on_train_begin(self, ctx: FitContext) -> None:
         """Starts afresh (a resumed run's state, restored after, marks the run as resumed)."""
-        self._keys, self._resumed, self._started = None, False, False
+        self._keys, self._resumed, self._started, self._header = None, False, False, False
 
     def _start(self, epoch: int) -> None:
         """The file as this run continues it: rows of earlier epochs only when resumed (or
@@ -362,13 +371,14 @@ class CSVLogger(Callback):
                 with open(self.filename, "w", newline="") as f:
                     csv.writer(f, delimiter=self.separator).writerows(keep)
             elif not self.append and not self._resumed and os.path.exists(self.filename):
-                os.remove(self.filename)
+                _empty(self.filename)
+            # decided once: a device or pipe (/dev/stdout) reads as empty at every epoch
+            self._header = not os.path.exists(self.filename) or os.path.getsize(self.filename) == 0
 
     def on_epoch_end(self, epoch: int, logs: dict, ctx: FitContext) -> None:
         """Writes the epoch's row (at the first epoch, prepares the file first)."""
         if not self._started:
             self._start(epoch)
-        new_file = not os.path.exists(self.filename) or os.path.getsize(self.filename) == 0
         if self._keys is None:
             self._keys = sorted(logs)
             if self._keys and not any(k.startswith("val_") for k in self._keys):
@@ -377,14 +387,16 @@ class CSVLogger(Callback):
                 self._keys += [f"val_{k}" for k in self._keys]
         with writing(self.filename, "the CSV log"), open(self.filename, "a", newline="") as f:
             w = csv.writer(f, delimiter=self.separator)
-            if new_file:
+            if self._header:
                 w.writerow(["epoch"] + self._keys)
+                self._header = False
             w.writerow([epoch] + [csv_number(logs.get(k, "NA")) for k in self._keys])
 
     def on_train_end(self, ctx: FitContext) -> None:
-        """Removes the old file of a fresh run that trained no epoch (``append=False``)."""
+        """Empties the old file of a fresh run that trained no epoch (``append=False``)."""
         if not self._started and not self._resumed and not self.append and os.path.exists(self.filename):
-            os.remove(self.filename)  # a fresh run that trained no epoch leaves no old rows behind
+            with writing(self.filename, "the CSV log"):
+                _empty(self.filename)  # a fresh run that trained no epoch leaves no old rows behind
 
     def get_state(self) -> dict[str, Any]:
         """``{"keys": ...}``, the columns after ``epoch`` (None before the first row)."""

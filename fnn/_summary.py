@@ -102,10 +102,13 @@ def _readable_bytes(n: float) -> str:
 class Summary:
     """What :func:`summary` found; ``str()`` (and ``repr()``, so a REPL shows it) is the table.
 
-    ``rows`` lists every layer in order (nested networks expanded after their own row);
-    ``total_params == trainable_params`` (fnn has no frozen weights: freeze with
-    :func:`fnn.optimizers.masked`), ``non_trainable_params == 0``; ``param_bytes`` is their size
-    in ``dtype``. Shapes carry ``None`` for the batch axis.
+    ``rows`` lists every layer in order (nested networks expanded after their own row). Every
+    floating parameter trains (fnn has no frozen weights: freeze with
+    :func:`fnn.optimizers.masked`), so ``total_params == trainable_params`` and
+    ``non_trainable_params == 0`` unless a layer of your own keeps a non-floating array in its
+    params (an integer mask: :func:`fnn.value_and_grad` gives it a ``float0`` gradient, and
+    :func:`fnn.fit` refuses it), which counts as non-trainable, as Keras counts a weight that
+    does not train. Shapes carry ``None`` for the batch axis.
 
     Attributes:
         name: The network's name.
@@ -113,9 +116,10 @@ class Summary:
         output_shape: The network's output shape, ``(None, ...)``.
         rows: One :class:`LayerSummary` per layer, nested networks expanded.
         total_params: The number of scalars in the params.
-        trainable_params: The same number (every parameter trains).
-        non_trainable_params: 0.
-        param_bytes: ``total_params`` times the itemsize of ``dtype``.
+        trainable_params: The scalars of the floating leaves (every one trains).
+        non_trainable_params: The scalars of the other leaves (0 for fnn's own layers).
+        param_bytes: The params' size in bytes, each leaf in its own dtype (``total_params``
+            times the itemsize of ``dtype`` for fnn's own layers).
         dtype: The params' dtype, as a string (``"float32"``).
     """
 
@@ -131,7 +135,7 @@ class Summary:
 
     def __str__(self) -> str:
         """The table, as Keras prints it."""
-        itemsize = self.param_bytes / self.total_params if self.total_params else 0
+        trainable_bytes = self.trainable_params * np.dtype(self.dtype).itemsize
         head = ("Layer (type)", "Output shape", "Params")
         cells = [
             ("  " * r.depth + f"{r.name.rsplit('/', 1)[-1]} ({r.kind})", str(r.output_shape), f"{r.params:,}")
@@ -141,7 +145,6 @@ class Summary:
         line = lambda c: f"{c[0]:<{widths[0]}}   {c[1]:<{widths[1]}}   {c[2]:>{widths[2]}}"
         rule = "=" * (sum(widths) + 6)
         body = [line(c) for c in cells]
-        sizes = lambda n: f"{n:,} ({_readable_bytes(n * itemsize)})"
         return "\n".join(
             [
                 f'Network: "{self.name}"   input shape: {self.input_shape}   dtype: {self.dtype}',
@@ -150,9 +153,10 @@ class Summary:
                 rule,
                 *body,
                 rule,
-                f"Total params: {sizes(self.total_params)}",
-                f"Trainable params: {sizes(self.trainable_params)}",
-                f"Non-trainable params: {sizes(self.non_trainable_params)}",
+                f"Total params: {self.total_params:,} ({_readable_bytes(self.param_bytes)})",
+                f"Trainable params: {self.trainable_params:,} ({_readable_bytes(trainable_bytes)})",
+                f"Non-trainable params: {self.non_trainable_params:,} "
+                f"({_readable_bytes(self.param_bytes - trainable_bytes)})",
             ]
         )
 
@@ -269,18 +273,22 @@ def summary(net: Any, input_shape: int | Sequence[int], dtype: Any = jnp.float32
         params = net.init_with_shape(key, shape, np_dtype)[1]
         net.forward(params, x)
         y, total = _walk(net, params, x, "", 0, rows)
-        return Static((tuple(rows), (None, *y.shape[1:]), total))
+        # as net.init makes them: a Python number is a weakly typed array (1.5: float32)
+        leaves = [(np.size(leaf), jnp.result_type(leaf)) for leaf in jax.tree.leaves(params)]
+        trainable = sum(n for n, dt in leaves if jnp.issubdtype(dt, jnp.floating))
+        nbytes = sum(n * dt.itemsize for n, dt in leaves)
+        return Static((tuple(rows), (None, *y.shape[1:]), total, trainable, nbytes))
 
     # a layer's init that needs concrete values runs eagerly, as Network.init runs it
-    rows, out_shape, total = eval_shape_or_run(trace).value
+    rows, out_shape, total, trainable, nbytes = eval_shape_or_run(trace).value
     return Summary(
         name=net.name,
         input_shape=(None, *shape),
         output_shape=out_shape,
         rows=rows,
         total_params=total,
-        trainable_params=total,
-        non_trainable_params=0,
-        param_bytes=total * np_dtype.itemsize,
+        trainable_params=trainable,
+        non_trainable_params=total - trainable,
+        param_bytes=nbytes,
         dtype=str(np_dtype),
     )

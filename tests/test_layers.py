@@ -761,7 +761,9 @@ def test_integer_gradients_of_a_user_layer_or_activation_are_refused_naming_it(c
         (  # an integer parameter given a real gradient (it came back truncated to int32 zeros)
             fnn.serial(L.Dense(3), int_param, L.Dense(1)),
             r"^layer 1 \(ints_0\): backward returned a float32 gradient dparams\['s'\] for an integer parameter "
-            r"\(int32\), which cannot take it .*return np.zeros\(shape, jax.dtypes.float0\) for it",
+            r"\(int32\), which cannot take it .*return np.zeros\(shape, jax.dtypes.float0\) for it, .*fnn.fit "
+            r"and fnn.gradcheck take floating params only: to train with fit, keep a fixed mask in the layer's "
+            r"forward",
         ),
     )
     with compiles() as c:
@@ -792,6 +794,13 @@ def test_integer_gradients_of_a_user_layer_or_activation_are_refused_naming_it(c
         )
         assert grads[0]["m"].dtype == jax.dtypes.float0 and grads[0]["s"].dtype == jnp.float32
     assert c.count == 0
+    # what fit refuses, as the message says; summary counts the mask as Keras counts a weight
+    # that does not train (it counted it as trainable, its bytes as float32's)
+    with pytest.raises(TypeError, match=r"params\[0\]\['m'\] has dtype int32: params must be floating arrays"):
+        fnn.fit(net, net.init(KEY, (3,)), "sgd", "mse", x, y, verbose=0)
+    s = fnn.summary(net, (3,), jnp.float64)
+    assert (s.total_params, s.trainable_params, s.non_trainable_params) == (3 + 3 + 4, 3 + 4, 3)
+    assert s.param_bytes == 8 * (3 + 4) + 4 * 3 and str(s).endswith("Non-trainable params: 3 (12.00 B)")
 
 
 def test_an_init_s_non_array_leaf_an_activation_changing_the_shape_and_a_missing_needs_key_are_named():

@@ -110,7 +110,9 @@ def check_dparams(i: int, name: str, params: Any, dparams: Any) -> None:
                 f"for an integer parameter ({p.dtype}), which cannot take it (it was truncated to an integer): a "
                 "parameter to train must be a floating array (init returns it in the dtype it is given); an "
                 "integer one such as a mask has no gradient: return np.zeros(shape, jax.dtypes.float0) for it, "
-                "JAX's zero cotangent of an integer"
+                "JAX's zero cotangent of an integer, which fnn.value_and_grad and jax.grad take (fnn.fit and "
+                "fnn.gradcheck take floating params only: to train with fit, keep a fixed mask in the layer's "
+                "forward, not in its params)"
             )
         if hasattr(g, "dtype") and hasattr(p, "dtype") and not gradient_dtype_fits(g.dtype, p.dtype):
             why = (

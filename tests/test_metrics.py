@@ -773,6 +773,31 @@ def test_r2_streamed_equals_sklearn():
     assert math.isnan(float(_R2S[0].result(*np.zeros((4, 3)))))  # nothing counted
 
 
+def test_r2_of_constant_targets_whose_sums_round_is_0_or_1_not_a_rounding_residue_s_ratio():
+    """Constant targets give 0 (1 if predicted exactly), as the docstring and scikit-learn's
+    force_finite say, also where their sums round: SS_tot was a residue of ~1e-8 and R2 came out
+    -1.6e7 for 0.1 six times, +44740 (above 1) for 0.1 ten times against 0.11. A spread that
+    float32 resolves is still scored as scikit-learn scores it."""
+    from sklearn.metrics import r2_score
+
+    m, constants = metrics.get("r2"), np.array([0.1, 0.3, 0.7, 1.1, 3.3, 1234.5, 1 / 3])
+    r2_of = jax.jit(lambda y, p: (m.update(y, p), m.update(y[: len(y) // 3], p[: len(y) // 3])))
+    for dtype in (np.float32, np.float64):
+        for n in (3, 6, 10, 1000):
+            # a column per constant, predicted 0.01 off (R2 0) then exactly (R2 1): their mean 0.5
+            y = np.tile(constants.astype(dtype), (n, 2))
+            p = y + np.repeat(np.asarray([0.01, 0.0], dtype), len(constants))
+            whole, first = jax.device_get(r2_of(y, p))
+            rest = [a - b for a, b in zip(whole, first, strict=True)]  # streamed: two batches' sums
+            cols = [m.result(*(t[..., j] for t in whole)) for j in range(2 * len(constants))]
+            assert [float(v) for v in cols] == [0.0] * len(constants) + [1.0] * len(constants), (dtype, n)
+            assert float(m.result(*[a + b for a, b in zip(first, rest, strict=True)])) == 0.5, (dtype, n)
+    rng = np.random.default_rng(7)
+    y = (1.0 + 1e-2 * rng.normal(size=200)).astype(np.float32)  # spread/mean 1e-2: resolved
+    p = y + (3e-3 * rng.normal(size=200)).astype(np.float32)
+    assert float(metrics.r2(y, p)) == pytest.approx(r2_score(y.astype(float), p.astype(float)), abs=1e-3)
+
+
 def test_sample_weight_of_mean_metrics_matches_numpy():
     rng = np.random.default_rng(5)
     y, p = rng.normal(size=(6, 2)), rng.normal(size=(6, 2))

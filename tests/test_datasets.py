@@ -2,6 +2,7 @@
 
 import gzip
 import os
+import re
 import struct
 import subprocess
 import sys
@@ -260,10 +261,21 @@ def test_mnist_from_npz(tmp_path):
     # float labels that are class indices load; fractional ones are refused, never truncated
     np.savez(tmp_path / "floats.npz", **{**arrays, "y_test": np.array([9.0, 8.0])})
     np.testing.assert_array_equal(datasets.load("mnist", path=tmp_path / "floats.npz")[1][1], [9, 8])
-    for bad in ([9.5, 8.0], [np.nan, 1.0], [-1.0, 2.0], [10, 2], [42, 0]):
+    # the first wrong label and its sample are named (the first three labels were, right or not)
+    for bad, named in (
+        ([9.5, 8.0], "9.5 (sample 0)"),
+        ([1.0, np.nan], "nan (sample 1)"),
+        ([2.0, -1.0], "-1.0 (sample 1)"),
+        ([2, 10], "10 (sample 1)"),
+        ([42, 0], "42 (sample 0)"),
+    ):
         np.savez(tmp_path / "bad.npz", **{**arrays, "y_test": np.array(bad)})
-        with pytest.raises(ValueError, match=r"bad.npz: y_test must hold class indices \(whole numbers 0 to 9\)"):
+        said = r"bad.npz: y_test must hold class indices \(whole numbers 0 to 9\), not "
+        with pytest.raises(ValueError, match=said + re.escape(named) + "$"):
             datasets.load("mnist", path=tmp_path / "bad.npz")
+    np.savez(tmp_path / "bad.npz", **{**arrays, "y_test": np.array(["9", "8"])})
+    with pytest.raises(ValueError, match=r"class indices \(whole numbers 0 to 9\), not <U1 values$"):
+        datasets.load("mnist", path=tmp_path / "bad.npz")
     # labels (N, 1) load; one-hot rows (Keras's to_categorical) would ravel into 10 labels an image
     np.savez(tmp_path / "column.npz", **{**arrays, "y_test": np.array([[9], [8]])})
     np.testing.assert_array_equal(datasets.load("mnist", path=tmp_path / "column.npz")[1][1], [9, 8])

@@ -128,16 +128,14 @@ def image_loader(name: str) -> Callable[..., Split]:
                     f"({y.shape[0]},) (one-hot rows: take their argmax)"
                 )
             labels = np.asarray(y).ravel()
-            if labels.size and (
-                not np.issubdtype(labels.dtype, np.number)
-                or not np.all(np.isfinite(labels))
-                or np.any(labels != np.round(labels))
-                or np.any(labels < 0)
-                or np.any(labels >= _CLASSES)
-            ):
-                raise ValueError(
-                    f"{path}: y_{part} must hold class indices (whole numbers 0 to {_CLASSES - 1}), not {labels[:3]}..."
-                )
+            said = f"{path}: y_{part} must hold class indices (whole numbers 0 to {_CLASSES - 1})"
+            if labels.size and not np.issubdtype(labels.dtype, np.number):
+                raise ValueError(f"{said}, not {labels.dtype} values")
+            with np.errstate(invalid="ignore"):  # NaN compares false: flagged by isfinite
+                wrong = ~np.isfinite(labels) | (labels != np.round(labels)) | (labels < 0) | (labels >= _CLASSES)
+            if wrong.any():
+                i = int(np.flatnonzero(wrong)[0])  # the first wrong one, where it is
+                raise ValueError(f"{said}, not {labels[i].item()!r} (sample {i})")
             x = x.astype(np.float32) / scale
             out.append((x.reshape(x.shape[0], -1) if flatten else x, labels.astype(np.int32)))
         return out[0], out[1]

@@ -12,7 +12,6 @@ import zipfile
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
-import jax
 import numpy as np
 
 from fnn import (
@@ -22,11 +21,10 @@ from fnn import (
     losses as _losses,
     metrics as _metrics,
 )
-from fnn._cache import structural_cache
-from fnn._executables import call
 from fnn.cli._common import UsageError
 from fnn.layers import mlp
 from fnn.losses._loss import LABEL_LOSSES, PAIR_LABEL_LOSSES, SEQUENCE_LABEL_LOSSES
+from fnn.train._initial import initial_params as initial_params  # the commands' seeds' params
 
 # Rates that train the default digits network well in a few dozen epochs with batch size 32.
 DEFAULT_LEARNING_RATES: dict[str, float] = {
@@ -362,28 +360,3 @@ def default_learning_rate(name: str, override: float | None) -> float:
     """``override`` when given, else the optimizer's rate in :data:`DEFAULT_LEARNING_RATES`
     (1e-3 for one not listed)."""
     return override if override is not None else DEFAULT_LEARNING_RATES.get(name, 1e-3)
-
-
-@structural_cache(maxsize=8)
-def _initial_program(net: Any, n_in: int) -> Any:
-    """``seeds (S,) -> (params stacked (S, ...), shuffling keys (S, 2))`` in one program."""
-
-    def one(seed):
-        init_key, shuffle_key = jax.random.split(jax.random.PRNGKey(seed))
-        return net.init(init_key, (n_in,)), shuffle_key
-
-    return jax.jit(jax.vmap(one))
-
-
-def initial_params(net: Any, n_in: int, seeds: Sequence[int]) -> tuple[Any, jax.Array]:
-    """Each seed's initial params and shuffling key, stacked over the seeds: seed s's are
-    ``net.init(split(PRNGKey(s))[0], (n_in,))`` and ``split(PRNGKey(s))[1]``, bit for bit, from
-    ONE compiled program (read back from the open executable store on a warm run) instead of
-    a program per step. Seeds go in as ``PRNGKey`` takes a Python int: its low 32 bits, or with
-    ``jax_enable_x64`` as an int64."""
-    if jax.config.read("jax_enable_x64"):
-        values = np.asarray(seeds, np.int64)
-    else:
-        values = np.asarray([s % 2**32 for s in seeds], np.uint32)
-    # put on the device explicitly: a JAX_TRANSFER_GUARD=disallow refuses an implicit transfer
-    return call(_initial_program(net, n_in), "initial", (n_in,), jax.device_put(values))

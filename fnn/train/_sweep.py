@@ -26,6 +26,7 @@ from fnn.optimizers import set_hyperparams
 from fnn.optimizers._learning_rates import set_learning_rate_in_proportion
 from fnn.train._checks import check_opt_update, check_schedules, check_settings, opt_state_shape, resolve_opt
 from fnn.train._data_checks import prepare_data
+from fnn.train._initial import initial_params
 from fnn.train._loop import init_state
 from fnn.train._many import fit_many, unexpected_keyword
 from fnn.train._results import SweepResult
@@ -208,16 +209,7 @@ def sweep(
                 vals = tuple(axes[name])
                 leaves, treedef = jax.tree.flatten(params_shape)
                 _check_settable(opt, treedef, tuple(leaves), name, vals, tuple(map(repr, vals)), trace_settings())
-        inits, fit_keys = {}, {}
-        for s in dict.fromkeys(axes["seed"]):
-            init_key, fit_keys[s] = jax.random.split(seed_key(s))
-            inits[s] = net.init(init_key, input_shape)
-            if dtype is not None:
-                inits[s] = jax.tree.map(
-                    lambda a: a.astype(dtype) if jnp.issubdtype(a.dtype, jnp.floating) else a, inits[s]
-                )
-        params = jax.tree.map(lambda *a: jnp.stack(a), *[inits[c["seed"]] for c in configs])
-        key = jnp.stack([fit_keys[c["seed"]] for c in configs])
+        params, key = initial_params(net, input_shape, [c["seed"] for c in configs], dtype)
         opt_state = init_state(opt, params, models=True)
         for name in axes:
             if name != "seed":

@@ -559,9 +559,10 @@ def test_a_failed_initialize_leaves_the_device_count_as_it_was():
 @pytest.mark.parametrize("impl", ["threefry2x32", "rbg"])
 def test_the_seeds_params_and_keys_are_drawn_by_one_program_as_each_seed_draws_them(impl, compiles):
     """sweep's (and the commands') set-up: seed s gives net.init(split(PRNGKey(s))[0]) and
-    split(PRNGKey(s))[1], bit for bit, from ONE program for all the seeds. Drawn seed by seed,
-    the seeding, splitting and the stacking of each leaf compiled 8 small programs (~0.4 s on a
-    2-core CPU) before a first sweep trained. rbg keys draw otherwise under vmap: seed by seed."""
+    split(PRNGKey(s))[1], bit for bit, from ONE program for the distinct seeds, which a grid of
+    another size over as many seeds shares. Drawn seed by seed, the seeding, splitting and the
+    stacking of each leaf compiled 8 small programs before a first sweep trained, and the
+    stacking again for each grid size. rbg keys draw otherwise under vmap: seed by seed."""
     from fnn.train._initial import initial_params
 
     net = fnn.serial(fnn.Dense(7, kernel_initializer="he_normal"), fnn.Dense(2))  # a structure of its own
@@ -575,9 +576,9 @@ def test_the_seeds_params_and_keys_are_drawn_by_one_program_as_each_seed_draws_t
             one = jax.tree.map(lambda a: a.astype(jnp.float32), net.init(init_key, (3,)))
             chex.assert_trees_all_equal(jax.tree.map(lambda a, i=i: a[i], params), one)
             np.testing.assert_array_equal(keys[i], fit_key)
-        with compiles() as c:
-            initial_params(net, (3,), [9, 8, 7, 6, 5], jnp.float32)  # other seeds: the same program
-        assert c.count == 0
+        with compiles() as c:  # other seeds, as many, in a grid of another size: the same program
+            again, _ = initial_params(net, (3,), [9, 8, 7, 6, 9, 8], jnp.float32)
+        assert c.count == 0 and jax.tree.leaves(again)[0].shape[0] == 6
 
 
 def test_sweep_s_learning_rate_is_the_first_group_s_and_the_others_keep_their_proportions():

@@ -55,18 +55,27 @@ def initial_params(
     net: Any, input_shape: int | Sequence[int], seeds: Sequence[int], dtype: Any = None
 ) -> tuple[Any, Any]:
     """Each seed's initial params and training key, stacked over the seeds in their order (a
-    seed given twice is drawn twice): seed ``s``'s are ``net.init(split(PRNGKey(s))[0],
-    input_shape)`` (cast to ``dtype`` unless None) and ``split(PRNGKey(s))[1]``, bit for bit,
-    from one program (read back from the open executable store on a warm run). A network whose
-    init cannot be traced draws seed by seed, as ``net.init`` then does, and so do keys of
-    another implementation than threefry (``jax_default_prng_impl="rbg"``), whose draws under
-    ``vmap`` differ from one key's."""
+    sweep's grid repeats a seed for each other value): seed ``s``'s are
+    ``net.init(split(PRNGKey(s))[0], input_shape)`` (cast to ``dtype`` unless None) and
+    ``split(PRNGKey(s))[1]``, bit for bit, from one program for the distinct seeds (read back
+    from the open executable store on a warm run), compiled once for a number of them: a grid
+    of other values over the same seeds compiles nothing here. A network whose init cannot be
+    traced draws seed by seed, as ``net.init`` then does, and so do keys of another
+    implementation than threefry (``jax_default_prng_impl="rbg"``), whose draws under ``vmap``
+    differ from one key's."""
     shape, seeds = as_shape(input_shape), list(seeds)
+    distinct = list(dict.fromkeys(seeds))
+    drawn = None
     if getattr(jax.config, "jax_default_prng_impl", "threefry2x32") == "threefry2x32":
         # put on the device explicitly: a JAX_TRANSFER_GUARD=disallow refuses an implicit transfer
-        values = jax.device_put(_seed_values(seeds))
+        values = jax.device_put(_seed_values(distinct))
         with contextlib.suppress(*UNTRACEABLE):
-            return call(_program(net, shape, dtype), "initial", (shape, dtype), values)
-    drawn = {s: _one(net, shape, dtype, seed_key(s)) for s in dict.fromkeys(seeds)}
-    params = jax.tree.map(lambda *a: jnp.stack(a), *[drawn[s][0] for s in seeds])
-    return params, jnp.stack([drawn[s][1] for s in seeds])
+            drawn = call(_program(net, shape, dtype), "initial", (shape, dtype), values)
+    if drawn is None:
+        each = [_one(net, shape, dtype, seed_key(s)) for s in distinct]
+        drawn = jax.tree.map(lambda *a: jnp.stack(a), *each)
+    if distinct == seeds:
+        return drawn
+    # each grid point's copy, taken on the host: a program for it would compile per grid size
+    at = [distinct.index(s) for s in seeds]
+    return jax.device_put(jax.tree.map(lambda a: np.take(a, at, axis=0), jax.device_get(drawn)))

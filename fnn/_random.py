@@ -83,6 +83,13 @@ def threefry_bits(key: Any) -> np.ndarray | None:
     return bits if bits.dtype == np.uint32 and bits.shape[-1:] == (2,) else None
 
 
+def epoch_dropout_bits(key: np.ndarray, epoch: int) -> np.ndarray:
+    """fit's dropout key of ``epoch``, the second of ``split(fold_in(key, epoch))``, from
+    threefry key bits ``(..., 2)``: ``(..., 2)``."""
+    # (the hash takes its counters 1-d at least: one key's comes back (1, 2))
+    return split_bits(fold_in_bits(key, np.uint32(epoch)))[..., 1, :].reshape(np.shape(key))
+
+
 def epoch_perm_bits(key: np.ndarray, epochs: np.ndarray) -> np.ndarray:
     """fit's permutation keys of ``epochs`` (``(E,)``), the first of
     ``split(fold_in(key, epoch))``, from threefry key bits ``(..., 2)``: ``(E, ..., 2)``."""

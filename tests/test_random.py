@@ -60,8 +60,9 @@ def test_split_equals_jax_under_either_partitionable_setting(partitionable, num)
 
 
 @pytest.mark.parametrize("partitionable", [True, False])
-def test_epoch_perm_bits_are_fits_documented_keys(partitionable):
-    """The first of split(fold_in(key, epoch)) for every epoch, for one key and K stacked keys."""
+def test_epoch_perm_and_dropout_bits_are_fits_documented_keys(partitionable):
+    """The first of split(fold_in(key, epoch)) for every epoch, for one key and K stacked keys;
+    the second, the dropout key, too."""
     epochs = np.array([0, 1, 31, 32, 69, 2**31 - 1])
     with jax.threefry_partitionable(partitionable):
         key = jax.random.PRNGKey(42)
@@ -77,6 +78,9 @@ def test_epoch_perm_bits_are_fits_documented_keys(partitionable):
             np.testing.assert_array_equal(one[j], want(key, e))
             for i in range(3):
                 np.testing.assert_array_equal(many[j, i], want(stacked[i], e))
+                # the second of the same split: the epoch's dropout key
+                dropout = np.asarray(jax.random.split(jax.random.fold_in(stacked[i], int(e)))[1])
+                np.testing.assert_array_equal(R.epoch_dropout_bits(np.asarray(stacked), e)[i], dropout)
 
 
 def test_threefry_bits_takes_threefry_keys_only():

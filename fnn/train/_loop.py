@@ -24,8 +24,8 @@ from fnn._dtypes import param_dtype
 from fnn._executables import call as call_through_store
 from fnn._host_eval import evaluate_on_host
 from fnn._interrupts import raise_dropped
-from fnn._keys import key_data
-from fnn._random import epoch_perm_bits, threefry_bits
+from fnn._keys import is_typed_key, key_data
+from fnn._random import epoch_dropout_bits, epoch_perm_bits, threefry_bits
 from fnn._validate import integer
 from fnn.callbacks._base import copy_tree as _copy_tree
 from fnn.layers._programs import for_programs
@@ -106,8 +106,10 @@ def epoch_inputs(
     default) derived on the host from the key's bits (:func:`fnn._random.epoch_perm_bits`, the
     same bits; no program to compile); for any other implementation, read from a program on
     the device, the next block asked for as soon as one is read. Either way drawing an order
-    never waits for a running epoch."""
-    host_key = threefry_bits(key) if shuffle else None
+    never waits for a running epoch. A threefry key's dropout keys are derived on the host too
+    (:func:`fnn._random.epoch_dropout_bits`) and go with the order in one transfer, on one
+    device; any other's come from ``keys_of``."""
+    host_key = threefry_bits(key) if shuffle or needs_key else None
     program = _key_block(keys_of)
     blocks: dict[int, Any] = {}  # first epoch -> the block (its host copy once read)
 
@@ -131,6 +133,11 @@ def epoch_inputs(
         perm = epoch_permutation(perm_bits(epoch), n) if shuffle else None
         if not needs_key:
             return (put or jax.device_put)(perm), None
+        if put is None and host_key is not None:  # a threefry key's, derived on the host as perm's
+            perm, drop_key = jax.device_put((perm, epoch_dropout_bits(host_key, epoch)))
+            if is_typed_key(key):  # the epoch takes a key of the kind it was given
+                drop_key = jax.random.wrap_key_data(drop_key, impl="threefry2x32")
+            return perm, drop_key
         if put is None:  # one transfer: the order and the epoch for keys_of
             perm, at = jax.device_put((perm, epoch))
         else:  # keys_of runs where the key is, the epoch takes the order where put puts it

@@ -570,7 +570,8 @@ def test_the_seeds_params_and_keys_are_drawn_by_one_program_as_each_seed_draws_t
     with jax.default_prng_impl(impl):
         with compiles() as c:
             params, keys = initial_params(net, 3, seeds, jnp.float32)
-        assert c.count == (1 if impl == "threefry2x32" else c.count)
+        if impl == "threefry2x32":  # rbg's eager draws compile what net.init and the splits do
+            assert c.count == 1
         for i, s in enumerate(seeds):
             init_key, fit_key = jax.random.split(jax.random.PRNGKey(s))
             one = jax.tree.map(lambda a: a.astype(jnp.float32), net.init(init_key, (3,)))

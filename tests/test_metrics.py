@@ -770,7 +770,7 @@ def test_r2_streamed_equals_sklearn():
     got = one_col(y[:, 0], p[:, :1], np.full(1000, 2.0))
     assert float(got[0]) == pytest.approx(r2_score(y[:, 0], p[:, 0]), abs=1e-6)
     assert (float(got[1]), float(got[2])) == (1.0, 0.0)
-    assert math.isnan(float(_R2S[0].result(*np.zeros((4, 3)))))  # nothing counted
+    assert math.isnan(float(_R2S[0].result(*np.zeros((5, 3)))))  # nothing counted
 
 
 def test_r2_of_constant_targets_whose_sums_round_is_0_or_1_not_a_rounding_residue_s_ratio():
@@ -796,6 +796,13 @@ def test_r2_of_constant_targets_whose_sums_round_is_0_or_1_not_a_rounding_residu
     y = (1.0 + 1e-2 * rng.normal(size=200)).astype(np.float32)  # spread/mean 1e-2: resolved
     p = y + (3e-3 * rng.normal(size=200)).astype(np.float32)
     assert float(metrics.r2(y, p)) == pytest.approx(r2_score(y.astype(float), p.astype(float)), abs=1e-3)
+    # a spread of 1e-3 on 1 in float32 (SS_tot ~8 epsilons of sum y^2) keeps its digits, a
+    # NaN or inf target stays NaN: only batches of one value count as constant
+    y = (1.0 + 1e-3 * rng.normal(size=1000)).astype(np.float32)
+    p = y + (3e-4 * rng.normal(size=1000)).astype(np.float32)
+    assert float(metrics.r2(y, p)) == pytest.approx(r2_score(y.astype(float), p.astype(float)), abs=0.05)
+    for bad in (np.nan, np.inf):
+        assert math.isnan(float(metrics.r2(np.array([1.0, bad, 3.0]), np.array([1.0, 2.0, 3.0]))))
 
 
 def test_sample_weight_of_mean_metrics_matches_numpy():

@@ -99,7 +99,9 @@ def rmse(y_true: jax.typing.ArrayLike, y_pred: jax.typing.ArrayLike) -> Array:
 
 
 def _r2_sums(y_true: Any, y_pred: Any, sample_weight: Any, class_aggregation: str) -> tuple[Array, ...]:
-    """Per output column: ``(sum w y, sum w y^2, sum w (y - y_pred)^2, sum w)``."""
+    """Per output column: ``(sum w y, sum w y^2, sum w (y - y_pred)^2, sum w, spread)``, the
+    last the number of the batch's weighted samples where they hold more than one value (0 for
+    a batch of one value: summed, 0 where every batch held one)."""
     del class_aggregation  # used by the result only
     t, p = as_arrays(y_true, y_pred)
     dtype = float_dtype(p, t)
@@ -114,29 +116,38 @@ def _r2_sums(y_true: Any, y_pred: Any, sample_weight: Any, class_aggregation: st
     if sample_weight is None:
         w = jnp.ones((), dtype)
         count = jnp.full(t.shape[1:], t.shape[0], dtype)
+        present = jnp.ones(t.shape, bool)
     else:
         w = sample_weights(sample_weight, t.shape, dtype)
         count = jnp.sum(w, axis=0)
+        present = w != 0
     wt = w * t
-    return jnp.sum(wt, axis=0), jnp.sum(wt * t, axis=0), jnp.sum(w * jnp.square(t - p), axis=0), count
+    # exact, unlike SS_tot's sums: one value (0.1 six times) is told from a spread, however small
+    high = jnp.max(jnp.where(present, t, -jnp.inf), axis=0)
+    low = jnp.min(jnp.where(present, t, jnp.inf), axis=0)
+    spread = jnp.where(high != low, jnp.sum(present, axis=0), 0).astype(dtype)
+    return jnp.sum(wt, axis=0), jnp.sum(wt * t, axis=0), jnp.sum(w * jnp.square(t - p), axis=0), count, spread
 
 
 # the width, in epsilons of sum w y^2, of SS_tot's band that counts as 0 (constant targets)
 _CONSTANT_EPS = 32
 
 
-def _r2_value(total: Any, squares: Any, residual: Any, count: Any, class_aggregation: str) -> Any:
+def _r2_value(total: Any, squares: Any, residual: Any, count: Any, spread: Any, class_aggregation: str) -> Any:
     """``1 - SS_res / SS_tot`` per column with ``SS_tot = sum w y^2 - (sum w y)^2 / sum w``;
     constant targets give 0, or 1 if predicted exactly (scikit-learn's ``force_finite``).
 
     Constant targets whose sums round (0.1 six times) leave ``SS_tot`` a rounding residue, of
     either sign, up to ~12 epsilons of ``sum w y^2`` measured over 1e5 samples streamed: a
-    column whose ``SS_tot`` is within :data:`_CONSTANT_EPS` epsilons of it counts as constant (its
-    one-pass ``SS_tot`` has no digit left there to tell a spread from rounding)."""
+    column counts as constant where every batch held one value (``spread`` 0, exact) and
+    ``SS_tot`` is within :data:`_CONSTANT_EPS` epsilons of ``sum w y^2`` (the batches' values
+    equal to rounding). A spread within a batch, however small, is scored by the formula, and
+    NaN stays NaN."""
     xp = namespace(total, squares, residual, count)
     counted = count != 0
     ss_tot = squares - total * (total / xp.where(counted, count, 1))
-    varies = ss_tot > _CONSTANT_EPS * xp.finfo(xp.asarray(squares).dtype).eps * squares
+    rounding = _CONSTANT_EPS * xp.finfo(xp.asarray(squares).dtype).eps * squares
+    varies = ~((spread == 0) & (ss_tot <= rounding))  # a NaN SS_tot varies: NaN out
     raw = xp.where(varies, 1 - residual / xp.where(varies, ss_tot, 1), xp.where(residual == 0, 1.0, 0.0))
     value = xp.mean(raw)
     if class_aggregation == "variance_weighted_average":
@@ -160,9 +171,9 @@ def r2_score(
     ``SS_tot = sum (y - mean(y))^2``; streamed, the sums run over the whole data set (kept as
     ``sum y``, ``sum y^2``, ``SS_res`` and the count), so the value equals the one-batch value.
     Constant targets give 0 (1 if predicted exactly), also where their sums round (0.1, not
-    only 2.0): ``SS_tot`` within 32 epsilons of ``sum y^2`` counts as 0. With float32 targets
-    whose mean is large against their spread, ``sum y^2 - (sum y)^2 / n`` loses digits (below
-    those 32 epsilons, every one): use float64 there.
+    only 2.0): where every batch held one value and ``SS_tot`` is within 32 epsilons of
+    ``sum y^2``. With float32 targets whose mean is large against their spread,
+    ``sum y^2 - (sum y)^2 / n`` loses digits: use float64 there.
 
     Args:
         y_true: Targets of shape (N,) or (N, k) (a trailing 1 on either side is squeezed).
@@ -185,8 +196,8 @@ def r2_score(
         0.8
     """
     _r2_options({"class_aggregation": class_aggregation})
-    total, squares, residual, count = _r2_sums(y_true, y_pred, None, class_aggregation)
-    return _r2_value(total, squares, residual, count, class_aggregation)
+    total, squares, residual, count, spread = _r2_sums(y_true, y_pred, None, class_aggregation)
+    return _r2_value(total, squares, residual, count, spread, class_aggregation)
 
 
 ENTRIES = {

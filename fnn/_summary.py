@@ -120,6 +120,7 @@ class Summary:
         non_trainable_params: The scalars of the other leaves (0 for fnn's own layers).
         param_bytes: The params' size in bytes, each leaf in its own dtype (``total_params``
             times the itemsize of ``dtype`` for fnn's own layers).
+        trainable_bytes: The floating leaves' part of ``param_bytes``.
         dtype: The params' dtype, as a string (``"float32"``).
     """
 
@@ -131,11 +132,11 @@ class Summary:
     trainable_params: int
     non_trainable_params: int
     param_bytes: int
+    trainable_bytes: int
     dtype: str
 
     def __str__(self) -> str:
         """The table, as Keras prints it."""
-        trainable_bytes = self.trainable_params * np.dtype(self.dtype).itemsize
         head = ("Layer (type)", "Output shape", "Params")
         cells = [
             ("  " * r.depth + f"{r.name.rsplit('/', 1)[-1]} ({r.kind})", str(r.output_shape), f"{r.params:,}")
@@ -154,9 +155,9 @@ class Summary:
                 *body,
                 rule,
                 f"Total params: {self.total_params:,} ({_readable_bytes(self.param_bytes)})",
-                f"Trainable params: {self.trainable_params:,} ({_readable_bytes(trainable_bytes)})",
+                f"Trainable params: {self.trainable_params:,} ({_readable_bytes(self.trainable_bytes)})",
                 f"Non-trainable params: {self.non_trainable_params:,} "
-                f"({_readable_bytes(self.param_bytes - trainable_bytes)})",
+                f"({_readable_bytes(self.param_bytes - self.trainable_bytes)})",
             ]
         )
 
@@ -275,12 +276,13 @@ def summary(net: Any, input_shape: int | Sequence[int], dtype: Any = jnp.float32
         y, total = _walk(net, params, x, "", 0, rows)
         # as net.init makes them: a Python number is a weakly typed array (1.5: float32)
         leaves = [(np.size(leaf), jnp.result_type(leaf)) for leaf in jax.tree.leaves(params)]
-        trainable = sum(n for n, dt in leaves if jnp.issubdtype(dt, jnp.floating))
+        floating = [(n, dt) for n, dt in leaves if jnp.issubdtype(dt, jnp.floating)]
+        trainable, trainable_bytes = sum(n for n, _ in floating), sum(n * dt.itemsize for n, dt in floating)
         nbytes = sum(n * dt.itemsize for n, dt in leaves)
-        return Static((tuple(rows), (None, *y.shape[1:]), total, trainable, nbytes))
+        return Static((tuple(rows), (None, *y.shape[1:]), total, trainable, nbytes, trainable_bytes))
 
     # a layer's init that needs concrete values runs eagerly, as Network.init runs it
-    rows, out_shape, total, trainable, nbytes = eval_shape_or_run(trace).value
+    rows, out_shape, total, trainable, nbytes, trainable_bytes = eval_shape_or_run(trace).value
     return Summary(
         name=net.name,
         input_shape=(None, *shape),
@@ -290,5 +292,6 @@ def summary(net: Any, input_shape: int | Sequence[int], dtype: Any = jnp.float32
         trainable_params=trainable,
         non_trainable_params=total - trainable,
         param_bytes=nbytes,
+        trainable_bytes=trainable_bytes,
         dtype=str(np_dtype),
     )

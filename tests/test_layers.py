@@ -800,7 +800,13 @@ def test_integer_gradients_of_a_user_layer_or_activation_are_refused_naming_it(c
         fnn.fit(net, net.init(KEY, (3,)), "sgd", "mse", x, y, verbose=0)
     s = fnn.summary(net, (3,), jnp.float64)
     assert (s.total_params, s.trainable_params, s.non_trainable_params) == (3 + 3 + 4, 3 + 4, 3)
-    assert s.param_bytes == 8 * (3 + 4) + 4 * 3 and str(s).endswith("Non-trainable params: 3 (12.00 B)")
+    assert s.param_bytes == 8 * (3 + 4) + 4 * 3 and s.trainable_bytes == 8 * (3 + 4)
+    assert str(s).endswith("Trainable params: 7 (56.00 B)\nNon-trainable params: 3 (12.00 B)")
+    # a floating leaf of your own kept in another dtype than the network's counts in its own
+    half = _scale("half", init=lambda k, sh, dtype=jnp.float32: (tuple(sh), {"s": jnp.ones(sh[-1:], jnp.float16)}))
+    s = fnn.summary(fnn.serial(half, L.Dense(1)), (3,), jnp.float32)
+    assert (s.param_bytes, s.trainable_bytes) == (2 * 3 + 4 * 4, 2 * 3 + 4 * 4)
+    assert str(s).endswith("Trainable params: 7 (22.00 B)\nNon-trainable params: 0 (0.00 B)")
 
 
 def test_an_init_s_non_array_leaf_an_activation_changing_the_shape_and_a_missing_needs_key_are_named():

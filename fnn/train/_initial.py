@@ -47,7 +47,7 @@ def _seed_values(seeds: Sequence[int]) -> np.ndarray:
     """The seeds as ``PRNGKey`` takes a Python int: with ``jax_enable_x64`` an int64, else its
     low 32 bits."""
     if jax.config.read("jax_enable_x64"):
-        return np.asarray(seeds, np.int64)
+        return np.asarray([np.int64(s) for s in seeds], np.int64)  # a NumPy uint64 wraps, as seed_key's
     return np.asarray([int(s) % 2**32 for s in seeds], np.uint32)
 
 

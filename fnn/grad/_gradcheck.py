@@ -156,14 +156,14 @@ def gradcheck(
     agree with the manual entry but not with ``jax.grad``'s, ``jax.grad`` is the one that is
     wrong (a forward's ``where(x == 0, 0, x)``, the identity, is differentiated through its
     constant branch at exactly 0): the entry is not counted against autodiff. Where no side
-    agrees with itself, or the slopes move or stall as the step shrinks (their error growing as 1 / h), the loss's own
-    rounding swamps the difference (``log(1 - c)`` of a saturated sigmoid, whose error ~1e-9 is
-    a slope error of ~1e-3 at ``eps``): it is differenced with larger steps, up to
-    ``65536 eps``, and passes equal to a Richardson value that agrees with the next smaller
-    step's and that the small steps scatter about as rounding does (their distance from it
-    shrinking as 1 / h). A wrong gradient equals neither side's slope of a smooth loss, so it
-    fails whatever the step; such an entry's error is taken against the best-agreeing
-    difference. The tolerance has an absolute floor of the loss's own rounding at ``eps``,
+    agrees with itself, or the slopes move or stall as the step shrinks (their error growing as
+    1 / h), the loss's own rounding swamps the difference (``log(1 - c)`` of a saturated
+    sigmoid, whose error ~1e-9 is a slope error of ~1e-3 at ``eps``): it is differenced with
+    larger steps, up to ``65536 eps``, and passes equal to a Richardson value that agrees with
+    the next smaller step's and that the small steps scatter about as rounding does (their
+    distance from it shrinking as 1 / h). A wrong gradient equals neither side's slope of a
+    smooth loss, so it fails whatever the step; such an entry's error is taken against the
+    best-agreeing difference. The tolerance has an absolute floor of the loss's own rounding at ``eps``,
     ``10 * 2.2e-16 * max(|loss|, 1) / (eps * rtol_fd)`` (``floor_fd`` in the report): a large
     loss value (``1e6``: a floor of ``2.2e3``) hides gradient errors below it, so subtract a
     constant offset from such a loss before checking it. Leaves (and inputs) with

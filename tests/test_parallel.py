@@ -267,12 +267,14 @@ def test_fit_many_fills_the_models_optimizer_states_on_the_host():
     x = np.concatenate([x, x[:, :2]], axis=1)  # 6 features, 5 models: shapes no other test builds
     inits = [NET.init(jax.random.PRNGKey(s), (6,)) for s in range(5)]
     stacked = jax.device_put(jax.tree.map(lambda *a: np.stack(a), *inits))  # NumPy: no stack program
-    keys = jax.random.split(jax.random.PRNGKey(3), 5)  # (one key would be broadcast: a program)
+    keys = jax.random.split(jax.random.PRNGKey(3), 5)
     fnn.fit_many(NET, stacked, fnn.optimizers.sgd(0.1), LOSS, x, y, key=keys, epochs=0)  # the programs besides the init
 
     def both():
         first = fnn.fit_many(NET, stacked, fnn.optimizers.adamax(0.01), LOSS, x, y, key=keys, epochs=0)
         second = fnn.fit_many(NET, stacked, fnn.optimizers.adamax(0.05, b1=0.8), LOSS, x, y, key=keys, epochs=0)
+        for shared in (jax.random.PRNGKey(3), jax.random.key(3)):  # one key for all: copied on the host
+            fnn.fit_many(NET, stacked, fnn.optimizers.adamax(0.01), LOSS, x, y, key=shared, epochs=0)
         return first, second
 
     compiled, (first, second) = _compiled_names(both)
@@ -317,9 +319,8 @@ def test_fit_many_with_one_shared_key(swept, compiles):
     key = jax.random.PRNGKey(7)
     inits = [_f64(NET.init(jax.random.PRNGKey(s), (4,))) for s in range(10, 18)]
     stacked = jax.device_put(jax.tree.map(lambda *a: np.stack(a), *inits))  # NumPy: no stack program
-    with compiles() as c:
-        res = fnn.fit_many(NET, stacked, OPT, LOSS, x, y, key=key, **SETTINGS)
-    assert c.count <= 2  # the per-epoch key helpers for one key's shape; no epoch program
+    compiled, res = _compiled_names(lambda: fnn.fit_many(NET, stacked, OPT, LOSS, x, y, key=key, **SETTINGS))
+    assert compiled == []  # the key's copies and the epochs' keys made on the host; the sweep's epoch
     for i in (0, 5):
         ref = fnn.fit(NET, inits[i], OPT, LOSS, x, y, key=key, verbose=0, **SETTINGS)
         chex.assert_trees_all_close(res.result(i).params, ref.params, rtol=1e-12, atol=1e-14)

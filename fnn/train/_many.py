@@ -19,7 +19,7 @@ import numpy as np
 
 from fnn._dtypes import abstract_array
 from fnn._interrupts import ctrl_c_recorded
-from fnn._keys import is_typed_key, seed_key
+from fnn._keys import is_typed_key, key_data, seed_key
 from fnn._native import native, native_tree
 from fnn._network_checks import check_64bit_arrays
 from fnn.layers._errors import misfit_error, misfit_marks
@@ -95,8 +95,17 @@ def _stacked_keys(key: Any, k_models: int) -> Array:
         raise ValueError(f"key must be one PRNG key or K={k_models} stacked keys, got shape {key.shape}")
     if key.ndim == single + 1 and key.shape[0] != k_models:
         raise ValueError(f"key holds {key.shape[0]} keys for {k_models} models")
-    # One key for all: K copies of it, so that both cases run the same compiled program.
-    return jnp.broadcast_to(key, (k_models,) + key.shape[key.ndim - single :])
+    if key.ndim == single + 1:
+        return key
+    # One key for all: K copies of it, so that both cases run the same compiled program; copied
+    # on the host (an eager broadcast compiles a program), put where the key was.
+    bits = key_data(key)
+    if bits.committed and len(bits.devices()) > 1:  # spread over devices: jax places the copies
+        return jnp.broadcast_to(key, (k_models,) + key.shape)
+    impl = jax.random.key_impl(key) if single == 0 else None
+    copies = np.broadcast_to(np.asarray(jax.device_get(bits)), (k_models,) + bits.shape)
+    copies = jax.device_put(copies, next(iter(bits.devices())) if bits.committed else None)
+    return copies if impl is None else jax.random.wrap_key_data(copies, impl=impl)
 
 
 @_takes_no_mesh

@@ -372,6 +372,24 @@ def test_torch_names_in_the_registry_and_their_equalities():
     assert d == fnn.Dense(4, kernel_initializer=I.kaiming_normal())
 
 
+def test_torch_in_place_normal_and_uniform_take_torchs_defaults_where_keras_s_names_take_keras_s():
+    """torch.nn.init.normal_ draws N(0, 1) and uniform_ U(0, 1), with keywords std, a, b; Keras's
+    "normal" and "uniform" are RandomNormal(stddev=0.05) and RandomUniform(-0.05, 0.05)."""
+    assert I.get("normal_") == I.random_normal(0.0, 1.0) and I.get("Normal_") == I.random_normal(0.0, 1.0)
+    assert I.get("uniform_") == I.random_uniform(0.0, 1.0)
+    assert I.get("normal") == I.random_normal() == I.random_normal(0.0, 0.05)
+    assert I.get("uniform") == I.random_uniform() == I.random_uniform(-0.05, 0.05)
+    assert I.get("normal_", mean=1.0, std=0.5) == I.random_normal(1.0, 0.5)
+    assert I.get("uniform_", a=-2.0, b=3.0) == I.random_uniform(-2.0, 3.0)
+    assert I.get("kaiming_uniform_") == I.kaiming_uniform() and I.get("xavier_normal_") == I.xavier_normal()
+    assert {"normal_", "uniform_"} <= set(I.names())
+    assert fnn.Dense(4, kernel_initializer="normal_") == fnn.Dense(4, kernel_initializer=I.random_normal(0.0, 1.0))
+    with pytest.raises(TypeError, match=r"initializer 'normal_': \['std', 'stddev'\] name the same argument twice"):
+        I.get("normal_", std=1.0, stddev=2.0)
+    with pytest.raises(TypeError, match="initializer 'uniform_'.*unexpected keyword argument 'std'"):
+        I.get("uniform_", std=1.0)
+
+
 def test_calculate_gain_is_torchs():
     assert I.calculate_gain("linear") == I.calculate_gain("sigmoid") == I.calculate_gain("conv2d") == 1.0
     assert I.calculate_gain("tanh") == pytest.approx(5 / 3, rel=1e-15)

@@ -62,6 +62,28 @@ _NAMES = Registry(
     },
 )
 
+# PyTorch's in-place names whose plain form is Keras's: the trailing underscore asks for torch's
+# defaults (N(0, 1), U(0, 1)) and keywords (std; a, b), where "normal" and "uniform" are Keras's
+# 0.05-scaled ones. (The other torch names draw alike with or without it.)
+_TORCH_IN_PLACE: dict[str, tuple[Callable[..., Initializer], dict[str, float], dict[str, str]]] = {
+    "normal_": (random_normal, {"mean": 0.0, "stddev": 1.0}, {"std": "stddev"}),
+    "uniform_": (random_uniform, {"minval": 0.0, "maxval": 1.0}, {"a": "minval", "b": "maxval"}),
+}
+
+
+def _torch_in_place(name: str, kwargs: dict[str, Any]) -> Initializer | None:
+    found = _TORCH_IN_PLACE.get(name.strip().lower())
+    if found is None:
+        return None
+    factory, defaults, keywords = found
+    given = {keywords.get(k, k): v for k, v in kwargs.items()}
+    if len(given) < len(kwargs):
+        raise TypeError(f"initializer {name!r}: {sorted(kwargs)} name the same argument twice")
+    try:
+        return factory(**{**defaults, **given})
+    except TypeError as e:
+        raise TypeError(f"initializer {name!r}: {e}") from None
+
 
 def name_of(init: Any) -> str | None:
     """The name that gives ``init`` (``get(name) == init``: ``"he_normal"``), or None for an
@@ -92,7 +114,7 @@ def names() -> list[str]:
         >>> "glorot_uniform" in fnn.initializers.names(), "zero" in fnn.initializers.names()
         (True, True)
     """
-    return _NAMES.names()
+    return sorted([*_NAMES.names(), *_TORCH_IN_PLACE])
 
 
 def get(identifier: str | Initializer, **kwargs: Any) -> Initializer:
@@ -102,8 +124,11 @@ def get(identifier: str | Initializer, **kwargs: Any) -> Initializer:
     (listing the known ones); TypeError for anything that is neither a name nor a callable.
 
     Args:
-        identifier: An initializer name (:func:`names`; case and underscores ignored), or an
-            initializer (any callable), returned as it is.
+        identifier: An initializer name (:func:`names`; case and underscores ignored, except
+            in PyTorch's ``"normal_"`` and ``"uniform_"``, which take torch's defaults, ``N(0, 1)``
+            and ``U(0, 1)``, and its keywords ``std``, ``a`` and ``b``, where Keras's ``"normal"``
+            and ``"uniform"`` draw ``N(0, 0.05^2)`` and ``U(-0.05, 0.05)``), or an initializer (any
+            callable), returned as it is.
         **kwargs: The named initializer's arguments (``stddev``, ``gain``...).
 
     Returns:
@@ -123,6 +148,9 @@ def get(identifier: str | Initializer, **kwargs: Any) -> Initializer:
         True
     """
     if isinstance(identifier, str):
+        torch_init = _torch_in_place(identifier, kwargs)
+        if torch_init is not None:
+            return torch_init
         factory = _NAMES.lookup(identifier)
         try:
             return factory(**kwargs)

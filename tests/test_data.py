@@ -3,6 +3,7 @@
 import warnings
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 from conftest import swapped
@@ -90,6 +91,31 @@ def test_train_val_split_takes_the_last_samples(n, split, split_at):
     np.testing.assert_array_equal(y_tr, np.arange(split_at))
     np.testing.assert_array_equal(y_val, np.arange(split_at, n))
     np.testing.assert_array_equal(np.concatenate([x_tr, x_val]), x)
+
+
+# Keras's rule as NumPy computes it with the fraction's own dtype (keras.src.trainers.data_adapters.
+# array_slicing.train_validation_split, keras 3): np.float32(0.2) = 0.20000000298 holds out 20 % of
+# 10, where the fraction read as a Python float would hold out 3.
+@pytest.mark.parametrize(
+    "n,split,held_out",
+    [
+        (10, np.float32(0.2), 2),
+        (5, np.float32(0.2), 1),
+        (1000, np.float32(0.1), 100),
+        (10, np.float32(0.3), 3),  # 1 - 0.3f = 0.69999999 and 10 x that rounds to 7 in float32
+        (5, np.float32(0.3), 2),  # 3.4999999 in float32 as in float64
+        (100, np.array(0.2, np.float32), 20),
+        (100, jnp.float32(0.2), 20),
+        (10, np.float16(0.2), 2),  # float16's product: 7.998 rounds to 8
+        (100000, np.float16(0.2), 20020),  # float16 would round 100000 itself (to inf): float32's product
+        (10, 0.2, 2),
+        (10, 0.3, 3),
+    ],
+)
+def test_a_numpy_or_jax_fraction_splits_in_its_own_precision_as_keras_does(n, split, held_out):
+    (_, y_tr), (_, y_val) = data.train_val_split(np.zeros((n, 1)), np.arange(n), split)
+    assert y_val.shape == (held_out,) and y_tr.shape == (n - held_out,)
+    np.testing.assert_array_equal(y_val, np.arange(n - held_out, n))
 
 
 @pytest.mark.parametrize(

@@ -136,12 +136,30 @@ def _batches(x: Any, y: Any, n: int, batch_size: int, order: Any) -> Iterator[tu
             yield x[start:stop], (None if y is None else y[start:stop])
 
 
+def _split_at(n: int, fraction: float, given: Any) -> int:
+    """``floor(n * (1 - fraction))`` as NumPy computes Keras's rule with a Python int ``n`` where
+    ``given`` (the user's value) has a float dtype narrower than float64: in that dtype (Keras's
+    bits), or in float32 where that dtype would round ``n`` or overflow (a 16-bit float's)."""
+    dtype = getattr(given, "dtype", None)
+    if dtype is None or not jax.dtypes.issubdtype(dtype, np.floating) or np.dtype(dtype).itemsize >= 8:
+        return math.floor(n * (1.0 - fraction))
+    t = np.dtype(dtype).type
+    with np.errstate(over="ignore"):
+        n_here = t(n)
+        kept = n_here * (t(1) - t(fraction))
+    if float(n_here) != n or not np.isfinite(kept):
+        kept = np.float32(n) * np.float32(t(1) - t(fraction))
+    return math.floor(kept)
+
+
 def train_val_split(
     x: Any, y: Any, validation_split: float, *, name: str = "validation_split"
 ) -> tuple[tuple[Any, Any], tuple[Any, Any]]:
     """Keras's ``validation_split``: the LAST fraction of the samples, in order, no shuffle.
 
-    ``split_at = floor(N * (1 - validation_split))``; returns
+    ``split_at = floor(N * (1 - validation_split))``, computed as Keras computes it: in the
+    fraction's own precision when it is a NumPy or jax float (``np.float32(0.2)`` holds out 2 of
+    10 samples, where its float64 value, 0.20000000298, would hold out 3), else in float64; returns
     ``((x[:split_at], y[:split_at]), (x[split_at:], y[split_at:]))``. A split that leaves either
     part empty is a ValueError, as in Keras. The parts share the input's memory where they can
     (NumPy views; a jax array on a CPU device); a jax array on an accelerator is copied.
@@ -167,12 +185,13 @@ def train_val_split(
         >>> x_tr.tolist(), x_val.tolist()
         ([0, 1, 2, 3, 4, 5, 6, 7], [8, 9])
     """
+    given = validation_split
     validation_split = real(name, validation_split, 0.0, 1.0, lo_open=True, hi_open=True, what="a float in (0, 1)")
     x, y = _samples_first(x, "x"), _samples_first(y, "y")
     n = x.shape[0]
     if y is not None and y.shape[0] != n:
         raise ValueError(f"x and y must hold the same number of samples; got {n} and {y.shape[0]}")
-    split_at = math.floor(n * (1.0 - validation_split))
+    split_at = _split_at(n, validation_split, given)
     if split_at == 0 or split_at == n:
         raise ValueError(
             f"{name}={validation_split} leaves no training or no "

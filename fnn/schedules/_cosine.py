@@ -66,7 +66,8 @@ def warmup_cosine_decay(
     ``init_value``, as optax's.
 
     Args:
-        init_value: The rate at step 0.
+        init_value: The rate at step 0, where the warmup starts (with ``warmup_steps=0`` there is
+            none: step 0 gives ``peak_value``, as optax's, and ``init_value`` only steps before 0).
         peak_value: The rate at the end of the warmup.
         warmup_steps: W, the warmup's length (>= 0).
         decay_steps: D, the total length, warmup included (> W).

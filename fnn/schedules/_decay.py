@@ -49,7 +49,8 @@ def exponential_decay(
     ceiling when growing.
 
     Args:
-        init_value: The rate at ``transition_begin``.
+        init_value: The rate at ``transition_begin``, bounded by ``end_value`` as every rate is (as
+            optax's: an ``end_value`` above it while decaying is the rate at every step).
         transition_steps: Steps per factor of ``decay_rate`` (>= 1).
         decay_rate: The factor per ``transition_steps`` (> 0; > 1 grows).
         transition_begin: Steps held at ``init_value`` first (>= 0).

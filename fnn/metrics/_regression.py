@@ -8,6 +8,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from fnn._validate import choice
 from fnn.metrics._base import Entry, as_arrays, float_dtype, namespace, same_rank, sample_weights
@@ -98,10 +99,21 @@ def rmse(y_true: jax.typing.ArrayLike, y_pred: jax.typing.ArrayLike) -> Array:
     return jnp.sqrt(jnp.mean(_squared_errors(y_true, y_pred)))
 
 
+def _value_bits(t: Array) -> Array:
+    """Each value's bits as a uint32 (a float64's two words folded, with an odd multiplier), -0.0
+    taken as 0.0: equal values, equal bits."""
+    t = jnp.where(t == 0, jnp.zeros((), t.dtype), t)
+    if t.dtype.itemsize == 2:
+        return jax.lax.bitcast_convert_type(t, jnp.uint16).astype(jnp.uint32)
+    words = jax.lax.bitcast_convert_type(t, jnp.uint32)
+    return words if t.dtype.itemsize == 4 else words[..., 0] * jnp.uint32(0x9E3779B1) + words[..., 1]
+
+
 def _r2_sums(y_true: Any, y_pred: Any, sample_weight: Any, class_aggregation: str) -> tuple[Array, ...]:
-    """Per output column: ``(sum w y, sum w y^2, sum w (y - y_pred)^2, sum w, spread)``, the
-    last the number of the batch's weighted samples where they hold more than one value (0 for
-    a batch of one value: summed, 0 where every batch held one)."""
+    """Per output column: ``(sum w y, sum w y^2, sum w (y - y_pred)^2, sum w, n, sum b, sum b^2)``,
+    the last three over the weighted samples, in uint32 arithmetic (wrapping) of each value's
+    bits ``b``: ``n sum b^2 - (sum b)^2 = sum_{i<j} (b_i - b_j)^2`` is 0 for one value, however
+    its sums round, and summed over batches it stays exact (modulo 2^32)."""
     del class_aggregation  # used by the result only
     t, p = as_arrays(y_true, y_pred)
     dtype = float_dtype(p, t)
@@ -122,32 +134,35 @@ def _r2_sums(y_true: Any, y_pred: Any, sample_weight: Any, class_aggregation: st
         count = jnp.sum(w, axis=0)
         present = w != 0
     wt = w * t
-    # exact, unlike SS_tot's sums: one value (0.1 six times) is told from a spread, however small
-    high = jnp.max(jnp.where(present, t, -jnp.inf), axis=0)
-    low = jnp.min(jnp.where(present, t, jnp.inf), axis=0)
-    spread = jnp.where(high != low, jnp.sum(present, axis=0), 0).astype(dtype)
-    return jnp.sum(wt, axis=0), jnp.sum(wt * t, axis=0), jnp.sum(w * jnp.square(t - p), axis=0), count, spread
+    bits = jnp.where(present, _value_bits(t), jnp.uint32(0))
+    hashed = (jnp.sum(present, axis=0, dtype=jnp.uint32), jnp.sum(bits, axis=0), jnp.sum(bits * bits, axis=0))
+    return jnp.sum(wt, axis=0), jnp.sum(wt * t, axis=0), jnp.sum(w * jnp.square(t - p), axis=0), count, *hashed
 
 
 # the width, in epsilons of sum w y^2, of SS_tot's band that counts as 0 (constant targets)
 _CONSTANT_EPS = 32
 
 
-def _r2_value(total: Any, squares: Any, residual: Any, count: Any, spread: Any, class_aggregation: str) -> Any:
+def _r2_value(
+    total: Any, squares: Any, residual: Any, count: Any, n: Any, bits: Any, bits2: Any, class_aggregation: str
+) -> Any:
     """``1 - SS_res / SS_tot`` per column with ``SS_tot = sum w y^2 - (sum w y)^2 / sum w``;
     constant targets give 0, or 1 if predicted exactly (scikit-learn's ``force_finite``).
 
     Constant targets whose sums round (0.1 six times) leave ``SS_tot`` a rounding residue, of
     either sign, up to ~12 epsilons of ``sum w y^2`` measured over 1e5 samples streamed: a
-    column counts as constant where every batch held one value (``spread`` 0, exact) and
-    ``SS_tot`` is within :data:`_CONSTANT_EPS` epsilons of ``sum w y^2`` (the batches' values
-    equal to rounding). A spread within a batch, however small, is scored by the formula, and
-    NaN stays NaN."""
+    column counts as constant where its values' bits say one value (``n sum b^2 - (sum b)^2``
+    0, modulo 2^32) and ``SS_tot`` is within :data:`_CONSTANT_EPS` epsilons of ``sum w y^2``.
+    Any other spread, however small, and however batched (one value per batch), is scored by
+    the formula; NaN stays NaN."""
     xp = namespace(total, squares, residual, count)
     counted = count != 0
     ss_tot = squares - total * (total / xp.where(counted, count, 1))
     rounding = _CONSTANT_EPS * xp.finfo(xp.asarray(squares).dtype).eps * squares
-    varies = ~((spread == 0) & (ss_tot <= rounding))  # a NaN SS_tot varies: NaN out
+    with np.errstate(over="ignore"):  # uint32 arithmetic wraps, on the host as on a device
+        n, bits, bits2 = (xp.asarray(a, xp.uint32) for a in (n, bits, bits2))
+        one_value = n * bits2 - bits * bits == 0
+    varies = ~(one_value & (ss_tot <= rounding))  # a NaN SS_tot varies: NaN out
     raw = xp.where(varies, 1 - residual / xp.where(varies, ss_tot, 1), xp.where(residual == 0, 1.0, 0.0))
     value = xp.mean(raw)
     if class_aggregation == "variance_weighted_average":
@@ -171,8 +186,9 @@ def r2_score(
     ``SS_tot = sum (y - mean(y))^2``; streamed, the sums run over the whole data set (kept as
     ``sum y``, ``sum y^2``, ``SS_res`` and the count), so the value equals the one-batch value.
     Constant targets give 0 (1 if predicted exactly), also where their sums round (0.1, not
-    only 2.0): where every batch held one value and ``SS_tot`` is within 32 epsilons of
-    ``sum y^2``. With float32 targets whose mean is large against their spread,
+    only 2.0): where the values' bits say one value (their sum and sum of squares as uint32
+    kept with the count: exact, however the data is batched) and ``SS_tot`` is within 32
+    epsilons of ``sum y^2``. With float32 targets whose mean is large against their spread,
     ``sum y^2 - (sum y)^2 / n`` loses digits: use float64 there.
 
     Args:
@@ -196,8 +212,8 @@ def r2_score(
         0.8
     """
     _r2_options({"class_aggregation": class_aggregation})
-    total, squares, residual, count, spread = _r2_sums(y_true, y_pred, None, class_aggregation)
-    return _r2_value(total, squares, residual, count, spread, class_aggregation)
+    total, squares, residual, count, n, bits, bits2 = _r2_sums(y_true, y_pred, None, class_aggregation)
+    return _r2_value(total, squares, residual, count, n, bits, bits2, class_aggregation)
 
 
 ENTRIES = {

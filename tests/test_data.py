@@ -409,6 +409,17 @@ def test_standardizer_refuses_finite_data_whose_variance_overflows():
     assert np.isfinite(fine.std).all()
 
 
+def test_standardizer_refuses_complex_data_as_scikit_learn_does():
+    """NumPy's conversion to float would drop the imaginary part, warning only."""
+    with pytest.raises(TypeError, match="x must hold real numbers; got dtype complex128"):
+        data.Standardizer.fit(np.array([[1 + 1j], [2 + 0j]]))
+    scaler = data.Standardizer.fit(np.array([[1.0], [2.0]]))
+    with pytest.raises(TypeError, match="x must hold real numbers; got dtype complex64"):
+        scaler.transform(np.ones((2, 1), np.complex64))
+    with pytest.raises(TypeError, match="must hold real numbers"):
+        data.standardize(np.array([[1.0], [2.0]]), np.array([[1j], [2.0]]))
+
+
 def test_standardizer_names_an_axis_out_of_range_or_not_an_int():
     with pytest.raises(ValueError, match=r"^axis 2 is out of range for x of shape \(3, 2\) \(rank 2\)$"):
         data.Standardizer.fit(np.ones((3, 2)), axis=2)

@@ -174,6 +174,11 @@ def test_generator_argument_errors():
             datasets.load(name, seed=-1)
     with pytest.raises(ValueError, match="n_classes"):
         datasets.load("spirals", n_classes=1)
+    # an arm of one point is the origin alone, and classes past n_samples are empty
+    with pytest.raises(ValueError, match=r"n_samples=10 gives the 20 arms fewer than 5 points each: .* >= 100 for"):
+        datasets.load("spirals", n_samples=10, n_classes=20)
+    (_, y), (_, yt) = datasets.load("spirals", n_samples=15, n_classes=3)  # 5 per arm: every arm in both parts
+    assert set(y.tolist()) == set(yt.tolist()) == {0, 1, 2}
     with pytest.raises(TypeError, match=r"'moons' does not take \['n_classes'\]; it accepts"):
         datasets.load("moons", n_classes=3)
     with pytest.raises(TypeError, match="does not take"):

@@ -90,6 +90,14 @@ def _nan_mean_std(x: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
     return np.squeeze(mean, axis), np.squeeze(np.sqrt(var), axis)
 
 
+def _not_complex(name: str, a: np.ndarray) -> np.ndarray:
+    """A complex ``a`` is a TypeError (NumPy's conversion would drop the imaginary part with a
+    warning only; scikit-learn's StandardScaler refuses it too)."""
+    if jnp.issubdtype(a.dtype, jnp.complexfloating):
+        raise TypeError(f"{name} must hold real numbers; got dtype {a.dtype}")
+    return a
+
+
 @dataclasses.dataclass(frozen=True)
 class Standardizer:
     """Feature scaling ``(x - mean) / std`` with statistics of the training data only.
@@ -133,13 +141,13 @@ class Standardizer:
             The fitted Standardizer.
 
         Raises:
-            TypeError: For an ``axis`` that is not an int.
+            TypeError: For an ``axis`` that is not an int, or complex ``x``.
             ValueError: If ``x`` holds no sample, or an infinite value (scikit-learn's
                 StandardScaler refuses it too: it would make its feature's mean infinite and
                 every other value of it 0 or NaN), or finite values whose variance overflows
                 float64 (~1e154: every value would scale to 0); for an ``axis`` out of range.
         """
-        x = np.asarray(x, dtype=np.float64)
+        x = np.asarray(_not_complex("x", np.asarray(x)), dtype=np.float64)
         axis = integer("axis", axis)
         if x.ndim and not -x.ndim <= axis < x.ndim:
             raise ValueError(f"axis {axis} is out of range for x of shape {x.shape} (rank {x.ndim})")
@@ -182,6 +190,7 @@ class Standardizer:
 
         Raises:
             ValueError: For data whose features differ from the fit's.
+            TypeError: For complex data.
         """
         x, dtype, mean, std = self._features("x", x, dtype)
         return ((x - mean) / std).astype(dtype)
@@ -206,7 +215,7 @@ class Standardizer:
         """``a`` as an array, the result dtype (None: a's float dtype, else float32), and the
         mean and std shaped to broadcast against it: samples along ``axis`` as in the fit, or
         one sample of ``mean``'s shape."""
-        a = np.asarray(a)
+        a = _not_complex(name, np.asarray(a))
         if dtype is None:
             dtype = a.dtype if jnp.issubdtype(a.dtype, jnp.floating) else np.float32
         if a.ndim == self.mean.ndim + 1 and np.delete(a.shape, self.axis).tolist() == list(self.mean.shape):
@@ -245,6 +254,7 @@ def standardize(x_train: Any, *others: Any) -> tuple[np.ndarray, ...]:
     Raises:
         ValueError: If ``x_train`` holds no sample or an infinite value, or an array's feature
             count differs.
+        TypeError: For complex data.
 
     Examples:
         >>> import fnn

@@ -31,6 +31,9 @@ def _check_noise(noise: Any) -> float:
     return real("noise", noise, lo=0.0)
 
 
+_PER_ARM = 5  # the stratified 80/20 split gives each arm one test point from 5 on
+
+
 def spirals(
     n_samples: int = 900,
     *,
@@ -40,9 +43,15 @@ def spirals(
     key: jax.Array | None = None,
 ) -> Split:
     """``n_classes`` interleaved spiral arms in 2-D (CS231n): for arm j and r in [0, 1],
-    ``t = 4 (j + r) + noise * N(0, 1)``, ``x = r (sin t, cos t)``; labels j (int32)."""
+    ``t = 4 (j + r) + noise * N(0, 1)``, ``x = r (sin t, cos t)``; labels j (int32). At least 5
+    points per arm (``n_samples >= 5 n_classes``), so that every arm is in both parts."""
     n = _check_n(n_samples, 10)
     n_classes = integer("n_classes", n_classes, 2)
+    if n < _PER_ARM * n_classes:  # fewer, and an arm would miss the test part, or be one point at the origin
+        raise ValueError(
+            f"n_samples={n} gives the {n_classes} arms fewer than {_PER_ARM} points each: "
+            f"n_samples must be >= {_PER_ARM * n_classes} for n_classes={n_classes}"
+        )
     noise, rng = _check_noise(noise), _rng(seed, key)
     sizes = [n // n_classes + (j < n % n_classes) for j in range(n_classes)]
     xs, ys = [], []

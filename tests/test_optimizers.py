@@ -1274,6 +1274,95 @@ def test_apply_updates_keeps_each_leaf_dtype():
     np.testing.assert_array_equal(new["b"], [1.5, 1.5])
 
 
+def test_apply_updates_of_python_numbers_gives_arrays_as_optax_s():
+    import optax
+
+    for params, updates in [({"w": 1.0}, {"w": 0.5}), ([1.0, 2.0], [0.5, 0.5]), ({"w": 1}, {"w": 0.5})]:
+        got, want = O.apply_updates(params, updates), optax.apply_updates(params, updates)
+        chex.assert_trees_all_equal(got, want)
+        chex.assert_trees_all_equal_dtypes(got, want)
+
+
+def test_integer_gradients_update_as_their_float_values_do_and_complex_ones_are_refused():
+    """optax computes lr * g in float for an integer g; an update cast back to the gradient's
+    integer dtype would round to 0 (a silent no-op)."""
+    import optax
+
+    params = {"w": np.array([1.0, 2.0], np.float32)}
+    opts = {"sgd": O.sgd(0.1, momentum=0.9), "adam": O.adam(0.1), "rmsprop": O.rmsprop(0.1), "lion": O.lion(0.1)}
+    opts |= {"rprop": O.rprop(0.1), "adafactor": O.adafactor(0.1), "clip": O.clip_by_value(1.5), "scale": O.scale(-0.1)}
+    refs = {"sgd": optax.sgd(0.1, momentum=0.9), "adam": optax.adam(0.1)}
+
+    def run(grads):
+        out = {n: o.update(grads, o.init(params), params)[0]["w"] for n, o in opts.items()}
+        return out | {f"optax {n}": o.update(grads, o.init(params), params)[0]["w"] for n, o in refs.items()}
+
+    ints, floats = jax.jit(
+        lambda: (run({"w": jnp.array([1, -2], jnp.int32)}), run({"w": jnp.array([1, -2], jnp.float32)}))
+    )()
+    for name, got in ints.items():
+        assert got.dtype == np.float32, name
+        np.testing.assert_array_equal(got, floats[name], err_msg=name)
+        assert np.all(got != 0), name
+    np.testing.assert_allclose(ints["sgd"], ints["optax sgd"], rtol=1e-6)
+    np.testing.assert_allclose(ints["adam"], ints["optax adam"], rtol=1e-6)
+    with pytest.raises(TypeError, match=r"updates \(the gradients\) must be real, got a complex64 leaf"):
+        jax.eval_shape(lambda: O.adam().update({"w": jnp.ones(2, jnp.complex64)}, O.adam().init(params), params))
+
+
+def test_float32_params_under_x64_follow_the_float64_trajectory_to_float32_rounding():
+    """Under x64 the hyperparameters are float64 and the moments float32: ``1 - b2`` is taken in
+    float64 and then rounded, as torch takes it in Python's double (taken in float32, 1 -
+    float32(0.999) was 1.3e-5 off, and Adam's, NAdam's and RAdam's steps 6.6e-6 off)."""
+    assert jax.config.jax_enable_x64  # conftest's
+    grads = np.random.RandomState(0).randn(10, 2, 3)
+    opts = {"adam": O.adam(0.1), "nadam": O.nadam(0.1), "radam": O.radam(0.1), "adamax": O.adamax(0.1)}
+    opts |= {"rmsprop": O.rmsprop(0.1, centered=True), "adadelta": O.adadelta(1.0), "lion": O.lion(0.1)}
+
+    def steps(dtype):
+        def run(opt):
+            p = {"w": jnp.ones((2, 3), dtype)}
+
+            def step(state, g):
+                u, state = opt.update({"w": g.astype(dtype)}, state, p)
+                return state, u["w"].astype(jnp.float64)
+
+            return jax.lax.scan(step, opt.init(p), jnp.asarray(grads))[1]
+
+        return {name: run(opt) for name, opt in opts.items()}
+
+    low, high = jax.jit(lambda: (steps(jnp.float32), steps(jnp.float64)))()
+    for name in opts:
+        err = np.abs(low[name] - high[name]).max(axis=(1, 2)) / np.abs(high[name]).max(axis=(1, 2))
+        assert err.max() < 1e-6, (name, err.max())
+
+
+@pytest.mark.parametrize(
+    "opt,other,match",
+    [
+        (O.sgd(0.1, momentum=0.9), O.sgd(0.1), r"state holds the hyperparameters \['learning_rate'\], this optimizer "),
+        (O.adam(0.1), O.adamw(0.1), r"hyperparameters \['b1', 'b2', 'eps', 'learning_rate', 'weight_decay'\], th"),
+        (O.adam(0.1, weight_decay=0.1), O.adamw(0.1), "the state's inner_state is not the one this optimizer's init"),
+        (
+            O.adam(S.cosine_decay(0.1, 10)),
+            O.adam(0.1),
+            "learning_rate follows a schedule here, and the state holds none",
+        ),
+        (O.adam(0.1), "optax", r"must be what this optimizer's init builds \(an InjectHyperparamsState\), got tuple"),
+        (O.masked(O.adam(0.1), {"w": True}), O.adam(0.1), r"masked: the state must be .* got InjectHyperparamsState"),
+    ],
+)
+def test_another_optimizer_s_state_is_named_as_such(opt, other, match):
+    """Options changed (momentum added, adamw for adam) and the old state kept: a ValueError
+    saying so, not a TypeError from deep inside the factory."""
+    import optax
+
+    params = {"w": np.ones(3, np.float32)}
+    other = optax.adam(0.1) if other == "optax" else other
+    with pytest.raises(ValueError, match=match):
+        jax.eval_shape(lambda: opt.update(params, other.init(params), params))
+
+
 def test_weight_decay_needs_params():
     params = {"x": np.ones(2)}
     decaying = (O.sgd(weight_decay=0.1), O.adamw(), O.lion(weight_decay=0.1), O.add_decayed_weights(0.1))

@@ -15,6 +15,7 @@ from fnn.optimizers._base import (
     GradientTransformation,
     Params,
     cast,
+    complements,
     count0,
     leafwise,
     safe_eps,
@@ -55,8 +56,9 @@ def _adam_update(b1, b2, eps, amsgrad, updates, state, params=None):
 
     def leaf(u, _, m, v, *vmax):
         b1_, b2_, c1, c2 = cast(u.dtype, b1, b2, inv_bc1, inv_bc2_sqrt)
-        m = b1_ * m + (1 - b1_) * u
-        v = b2_ * v + (1 - b2_) * u * u
+        d1, d2 = complements(u.dtype, b1, b2)
+        m = b1_ * m + d1 * u
+        v = b2_ * v + d2 * u * u
         out = [m, v]
         if amsgrad:
             v = jnp.maximum(vmax[0], v)
@@ -124,7 +126,8 @@ def _adamax_update(b1, b2, eps, updates, state, params=None):
 
     def leaf(u, _, m, n):
         b1_, b2_, c1 = cast(u.dtype, b1, b2, inv_bc1)
-        m = b1_ * m + (1 - b1_) * u
+        (d1,) = complements(u.dtype, b1)
+        m = b1_ * m + d1 * u
         n = jnp.maximum(b2_ * n, jnp.abs(u) + safe_eps(eps, u.dtype))
         return c1 * m / n, m, n
 
@@ -183,8 +186,9 @@ def _nadam_update(b1, b2, eps, momentum_decay, updates, state, params=None):
 
     def leaf(u, _, m, v):
         b1_, b2_, cu, cm, c2 = cast(u.dtype, b1, b2, coef_u, coef_m, inv_bc2_sqrt)
-        m = b1_ * m + (1 - b1_) * u
-        v = b2_ * v + (1 - b2_) * u * u
+        d1, d2 = complements(u.dtype, b1, b2)
+        m = b1_ * m + d1 * u
+        v = b2_ * v + d2 * u * u
         return (cu * u + cm * m) / (jnp.sqrt(v) * c2 + safe_eps(eps, u.dtype)), m, v
 
     out, mu, nu = leafwise(leaf, 3, updates, None, state.mu, state.nu)
@@ -287,8 +291,9 @@ def _radam_update(b1, b2, eps, updates, state, params=None):
 
     def leaf(u, _, m, v):
         b1_, b2_, c1, r, c2 = cast(u.dtype, b1, b2, inv_bc1, r_t, jnp.sqrt(bc2))
-        m = b1_ * m + (1 - b1_) * u
-        v = b2_ * v + (1 - b2_) * u * u
+        d1, d2 = complements(u.dtype, b1, b2)
+        m = b1_ * m + d1 * u
+        v = b2_ * v + d2 * u * u
         adaptive = jnp.where(rectify, r * c2 / (jnp.sqrt(v) + safe_eps(eps, u.dtype)), 1.0)
         return c1 * m * adaptive, m, v
 

@@ -15,6 +15,7 @@ from fnn.optimizers._base import (
     GradientTransformation,
     Params,
     cast,
+    complements,
     count0,
     leafwise,
     safe_eps,
@@ -38,10 +39,11 @@ def _rms_init(decay, eps, centered, params) -> ScaleByRmsState:
 def _rms_update(decay, eps, centered, updates, state, params=None):
     def leaf(u, _, v, *gbar):
         (a,) = cast(u.dtype, decay)
-        v = a * v + (1 - a) * u * u
+        (d,) = complements(u.dtype, decay)
+        v = a * v + d * u * u
         out = [v]
         if centered:
-            g = a * gbar[0] + (1 - a) * u
+            g = a * gbar[0] + d * u
             out.append(g)
             v = v - g * g
         return (u / (jnp.sqrt(v) + safe_eps(eps, u.dtype)), *out)
@@ -144,10 +146,11 @@ def _adadelta_init(rho, eps, params) -> ScaleByAdadeltaState:
 def _adadelta_update(rho, eps, updates, state, params=None):
     def leaf(u, _, v, d):
         (r,) = cast(u.dtype, rho)
+        (c,) = complements(u.dtype, rho)
         e = safe_eps(eps, u.dtype)
-        v = r * v + (1 - r) * u * u
+        v = r * v + c * u * u
         dx = jnp.sqrt(d + e) / jnp.sqrt(v + e) * u
-        return dx, v, r * d + (1 - r) * dx * dx
+        return dx, v, r * d + c * dx * dx
 
     out, nu, delta = leafwise(leaf, 3, updates, None, state.nu, state.delta)
     return out, ScaleByAdadeltaState(nu, delta)

@@ -80,8 +80,10 @@ def apply_updates(params: Params, updates: Updates) -> Params:
 
 def updated(p: Any, u: Any) -> Array:
     """One leaf of :func:`apply_updates`: ``p + u`` rounded to ``p``'s dtype (what an optimizer
-    that tracks the parameters it reaches, ASGD's average, must compute bit for bit)."""
-    return (p + u).astype(jnp.asarray(p).dtype)
+    that tracks the parameters it reaches, ASGD's average, must compute bit for bit). Python
+    numbers give an array, as optax's."""
+    total = p + u
+    return (total if hasattr(total, "astype") else jnp.asarray(total)).astype(jnp.asarray(p).dtype)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -239,8 +241,20 @@ def native_args(updates: Updates, state: OptState, params: Params) -> tuple[Upda
 def as_array(leaf: Any, name: str = "updates") -> Array:
     """A leaf that is no JAX array (a Python number, a NumPy array, in native byte order first:
     JAX refuses ``'>f8'``) as one, as optax computes with them; a JAX array (a tracer under
-    ``jit`` included) as it is, so that a compiled update converts and dispatches nothing."""
-    return leaf if isinstance(leaf, jax.Array) else jnp.asarray(native(leaf, name))
+    ``jit`` included) as it is, so that a compiled update converts and dispatches nothing.
+
+    An integer or bool update (gradient) leaf is computed with, and gives an update, in the
+    moments' float dtype, as optax's ``lr * g`` does (cast back to its own dtype, every update
+    would round to 0); a complex one is refused (the rules square real gradients: ``g * g``
+    where ``|g|^2`` is meant)."""
+    a = leaf if isinstance(leaf, jax.Array) else jnp.asarray(native(leaf, name))
+    if name != "updates":
+        return a
+    if jnp.issubdtype(a.dtype, jnp.complexfloating):
+        raise TypeError(f"{name} (the gradients) must be real, got a {a.dtype} leaf: fnn's optimizers take real ones")
+    if jnp.issubdtype(a.dtype, jnp.integer) or a.dtype == jnp.bool_:
+        return a.astype(moment_dtype(a.dtype))
+    return a
 
 
 def scalar_dtype() -> Any:
@@ -280,6 +294,14 @@ def count0() -> Array:
 
 def cast(dtype: Any, *scalars: Any) -> tuple[Array, ...]:
     return tuple(jnp.asarray(s).astype(dtype) for s in scalars)
+
+
+def complements(dtype: Any, *scalars: Any) -> tuple[Array, ...]:
+    """``1 - s`` for each scalar (a decay rate), computed in the scalar's own dtype (float64 under
+    x64) and then cast to ``dtype``, as torch computes ``1 - beta2`` in Python's double before a
+    float32 buffer's update: in float32 first, ``1 - float32(0.999)`` is 1.3e-5 off, and Adam's
+    first step ``sqrt(1 - b2) / sqrt(1 - b2^t)`` 6.4e-6."""
+    return tuple((1 - jnp.asarray(s)).astype(dtype) for s in scalars)
 
 
 def safe_eps(eps: Any, dtype: Any) -> Array:

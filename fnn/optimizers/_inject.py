@@ -47,6 +47,7 @@ from fnn.optimizers._base import (
     own_copy,
     scalar_dtype,
     takes_extra_args,
+    tree_structure,
 )
 from fnn.optimizers._hyperparams import RANGES, HeldName
 from fnn.optimizers._nested import init_step, marked_own, with_factory_values
@@ -230,18 +231,59 @@ def _inject_update(
 ) -> tuple[Updates, InjectHyperparamsState]:
     check_like(updates, params, "params")  # the optimizer's entry: name the user's grads
     updates, state, params = native_args(updates, state, params)
+    _check_state(spec, state)
     inner = spec.build(state.hparams)
     like = updates if params is None else params
     inner_state = with_factory_values(spec, state.hparams, state.inner_state, like, state.count)
     # optax's rule: extra arguments (value=...) reach the transform if it takes them
     extra = extra_args if extra_args and takes_extra_args(inner) else {}
-    updates, inner_state = inner.update(updates, inner_state, params, **extra)
+    try:
+        updates, inner_state = inner.update(updates, inner_state, params, **extra)
+    except (TypeError, AttributeError, ValueError) as e:
+        # another optimizer's state of the same hyperparameters (adamw's for adam), which fails
+        # deep inside: named as such (a state of the right structure fails as it fails)
+        if _same_structure(inner, like, inner_state):
+            raise
+        raise ValueError(
+            f"update: the state's inner_state is not the one this optimizer's init builds: {_REBUILD}"
+        ) from e
     count = state.count + 1
     hp = dict(state.hparams)
     for name, rule in spec.schedules:
         value = _scheduled(rule, count, state.schedule_values, name)
         hp[name] = jnp.asarray(value, hp[name].dtype) * state.scales[name]
     return updates, state._replace(count=count, hparams=hp, inner_state=inner_state)
+
+
+_REBUILD = "another optimizer's state, or one of other options? build it with opt.init(params)"
+
+
+def _same_structure(inner: GradientTransformation, like: Any, inner_state: Any) -> bool:
+    try:
+        return bool(tree_structure(jax.eval_shape(inner.init, like)) == tree_structure(inner_state))
+    except Exception:  # no structure to compare with: the update's own error stands
+        return True
+
+
+def _check_state(spec: _Spec, state: Any) -> None:
+    """``state`` must be this optimizer's (another one's fails deep inside the factory): an
+    :class:`InjectHyperparamsState` holding its hyperparameters, no more, no fewer, and its
+    schedules' factors and values."""
+    if not isinstance(state, InjectHyperparamsState):
+        raise ValueError(
+            f"update: the state must be what this optimizer's init builds (an InjectHyperparamsState), got "
+            f"{type(state).__name__}: {_REBUILD}"
+        )
+    init_only = {n for n, _ in spec.init_only}
+    want = (set(spec.numeric) | {n for n, _ in spec.schedules}) - init_only
+    got = set(map(str, state.hparams))
+    if got != want:
+        raise ValueError(
+            f"update: the state holds the hyperparameters {sorted(got)}, this optimizer {sorted(want)}: {_REBUILD}"
+        )
+    for name, rule in spec.schedules:
+        if name not in state.scales or (isinstance(rule, ScheduleRule) and name not in state.schedule_values):
+            raise ValueError(f"update: {name} follows a schedule here, and the state holds none for it: {_REBUILD}")
 
 
 def _traced(name: str, schedule: Callable) -> Any:

@@ -77,6 +77,11 @@ def _masked_update(
     params: Params = None,
     **extra_args: Any,
 ) -> tuple[Updates, MaskedState]:
+    if not isinstance(state, MaskedState):
+        raise ValueError(
+            f"masked: the state must be what masked(...).init builds (a MaskedState), got {type(state).__name__}: "
+            "another optimizer's state? build it with opt.init(params)"
+        )
     m = resolve_mask(mask, params if params is not None else updates)
     # optax.masked's rule: the extra arguments go to the inner transform, unmasked, if it takes them
     inner_updates, inner_state = update(

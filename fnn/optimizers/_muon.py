@@ -23,6 +23,7 @@ from fnn.optimizers._base import (
     as_array,
     cast,
     check_like,
+    complements,
     count0,
     moment_dtype,
     safe_eps,
@@ -120,9 +121,10 @@ def _muon_update(
             if rms_rate is not None:  # Moonlight's rule: the update's RMS near Adam's
                 out = out * jnp.sqrt(jnp.asarray(max(g.shape), dt)) * jnp.asarray(rms_rate).astype(dt)
             return out.astype(u.dtype), m, v
-        b1, b2, al = cast(dt, beta1, beta2, alpha)
-        m = m + (g - m) * (1 - b1)
-        v = v + (g * g - v) * (1 - b2)
+        (al,) = cast(dt, alpha)
+        d1, d2 = complements(dt, beta1, beta2)
+        m = m + (g - m) * d1
+        v = v + (g * g - v) * d2
         return (m * al / (jnp.sqrt(v) + safe_eps(epsilon, dt))).astype(u.dtype), m, v
 
     treedef = tree_structure(updates)

@@ -15,6 +15,7 @@ from fnn.optimizers._base import (
     GradientTransformation,
     Params,
     cast,
+    complements,
     count0,
     leafwise,
     zeros_like_moments,
@@ -106,7 +107,8 @@ def _lion_init(b1, b2, params) -> ScaleByLionState:
 def _lion_update(b1, b2, updates, state, params=None):
     def leaf(u, _, m):
         b1_, b2_ = cast(u.dtype, b1, b2)
-        return jnp.sign(b1_ * m + (1 - b1_) * u), b2_ * m + (1 - b2_) * u
+        d1, d2 = complements(u.dtype, b1, b2)
+        return jnp.sign(b1_ * m + d1 * u), b2_ * m + d2 * u
 
     out, mu = leafwise(leaf, 2, updates, None, state.mu)
     return out, ScaleByLionState(mu)

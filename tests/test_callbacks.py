@@ -568,6 +568,18 @@ def test_a_per_batch_hook_is_refused_before_anything_compiles_as_lambda_callback
     assert c.count == 0 and ran == []
 
 
+@pytest.mark.parametrize("hook", ["on_test_begin", "on_test_end", "on_predict_begin", "on_predict_end"])
+def test_keras_s_validation_and_predict_pass_hooks_are_refused_as_never_called(hook, compiles):
+    """fit's validation pass runs in the compiled epoch: a Keras on_test_end would never run."""
+    with pytest.raises(TypeError, match=f"LambdaCallback got {hook}= .fit's validation pass runs inside the compiled"):
+        fnn.callbacks.LambdaCallback(**{hook: lambda logs: None})
+    cb = type("Ported", (Callback,), {hook: lambda self, logs=None: None})()
+    params, x = [{"w": np.full((2, 1), 0.5), "b": np.zeros(1)}], np.ones((8, 2))
+    with compiles() as c, pytest.raises(TypeError, match=f"callbacks\\[0\\]: Ported.{hook} .fit's validation pass"):
+        fnn.fit(fnn.mlp([1]), params, "sgd", "mse", x, x[:, :1], epochs=1, verbose=0, callbacks=[cb])
+    assert c.count == 0
+
+
 def test_hooks_that_take_fnns_arguments_are_accepted_and_a_callable_must_take_epoch_and_logs():
     class Loose(Callback):
         def __init__(self):

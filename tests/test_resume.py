@@ -12,6 +12,7 @@ import pathlib
 import re
 import warnings
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -342,6 +343,86 @@ def test_fit_refuses_its_own_best_only_checkpoint_file_as_the_run_s_checkpoint(t
     copy.write_bytes(before)
     res = fnn.fit(NET, params, "sgd", MSE, x, y, epochs=3, checkpoint=copy, callbacks=[ModelCheckpoint(best)], **RUN)
     assert res.history.epochs == [0, 1, 2]
+
+
+def test_a_save_asked_for_in_on_train_end_is_written_with_the_run_as_it_ends(tmp_path):
+    """No epoch end follows on_train_end to write it: written when the hooks return, with the
+    params EarlyStopping restored and the epochs done (also for a resumed run that trains none)."""
+    x, y = _problem()
+    params = NET.init(KEY, (4,), jnp.float64)
+
+    class SaveFinal(Callback):
+        def __init__(self, path):
+            self.path = path
+
+        def on_train_end(self, ctx):
+            ctx.save(self.path, ctx.epoch)
+
+    stop = EarlyStopping(monitor="loss", patience=0, restore_best_weights=True, min_delta=1e9)  # stops at once
+    res = fnn.fit(
+        NET, params, O.adam(0.05), MSE, x, y, epochs=3, callbacks=[stop, SaveFinal(tmp_path / "a.npz")], **RUN
+    )
+    saved = fnn.checkpoint.load(tmp_path / "a.npz", params=params)
+    assert saved.epoch == 2 and res.history.epochs == [0, 1]
+    chex.assert_trees_all_equal(saved.params, res.params)  # the restored (best) epoch's
+    run = tmp_path / "run.npz"
+    fnn.fit(NET, params, O.adam(0.05), MSE, x, y, epochs=2, checkpoint=run, **RUN)
+    again = fnn.fit(
+        NET, params, O.adam(0.05), MSE, x, y, epochs=2, checkpoint=run, callbacks=[SaveFinal(tmp_path / "b.npz")], **RUN
+    )
+    saved = fnn.checkpoint.load(tmp_path / "b.npz", params=params)
+    assert saved.epoch == 2
+    chex.assert_trees_all_equal(saved.params, again.params)
+
+
+def test_a_callback_state_that_is_no_dict_is_refused_and_a_falsy_one_comes_back_as_saved(tmp_path):
+    x, y = _problem()
+    params = NET.init(KEY, (4,), jnp.float64)
+
+    class Counter(Callback):
+        def __init__(self, state):
+            self.state, self.got = state, "nothing"
+
+        def get_state(self):
+            return self.state
+
+        def set_state(self, state):
+            self.got = state
+
+    with pytest.raises(TypeError, match=r"callbacks\[0\] \(Counter\).get_state\(\) must return a dict, got int 0"):
+        fnn.fit(NET, params, "sgd", MSE, x, y, epochs=1, checkpoint=tmp_path / "a.npz", callbacks=[Counter(0)], **RUN)
+    fnn.fit(
+        NET, params, "sgd", MSE, x, y, epochs=1, checkpoint=tmp_path / "b.npz", callbacks=[Counter({"n": 0})], **RUN
+    )
+    resumed = Counter({"n": 5})
+    fnn.fit(NET, params, "sgd", MSE, x, y, epochs=1, checkpoint=tmp_path / "b.npz", callbacks=[resumed], **RUN)
+    assert resumed.got == {"n": 0}
+
+
+def test_an_array_logged_with_a_checkpoint_is_refused_with_advice_that_works(tmp_path):
+    """A history holds one number, string or None per epoch: the message says so, not to log
+    a list (x.tolist()), which the history refuses as well."""
+    x, y = _problem()
+    params = NET.init(KEY, (4,), jnp.float64)
+
+    class Log(Callback):
+        def __init__(self, value):
+            self.value = value
+
+        def on_epoch_end(self, epoch, logs, ctx):
+            logs["norms"] = self.value
+
+    with pytest.raises(TypeError, match=r"\(2,\) \(log a number with float\(x\): a history holds one number, string"):
+        fnn.fit(
+            NET, params, "sgd", MSE, x, y, epochs=1, checkpoint=tmp_path / "a.npz", callbacks=[Log(np.ones(2))], **RUN
+        )
+    with pytest.raises(
+        TypeError, match=r"\['norms'\]\[0\] must be a number, a string or None \(one per epoch\), got list"
+    ):
+        fnn.fit(
+            NET, params, "sgd", MSE, x, y, epochs=1, checkpoint=tmp_path / "b.npz", callbacks=[Log([1.0, 2.0])], **RUN
+        )
+    fnn.fit(NET, params, "sgd", MSE, x, y, epochs=1, checkpoint=tmp_path / "c.npz", callbacks=[Log(2.0)], **RUN)
 
 
 def test_callbacks_without_saved_state_are_named_in_a_warning(tmp_path):

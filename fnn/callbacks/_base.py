@@ -93,8 +93,9 @@ class FitContext:
     def save(self, path: str, epoch: int) -> None:
         """A checkpoint of the run after ``epoch`` at ``path``. Under ``fit`` it is resumable
         (params, optimizer state, epoch, key, history and callbacks' state) and written at the
-        end of the epoch, after every callback has run; otherwise now, without the key and the
-        callbacks' state.
+        end of the epoch, after every callback has run (asked for in ``on_train_end``: once every
+        callback's ``on_train_end`` has run, of the run as it ends); otherwise now, without the
+        key and the callbacks' state.
 
         Args:
             path: The file to write (atomically; its folders are created).
@@ -261,7 +262,7 @@ class LambdaCallback(Callback):
     def __init__(self, fn: Callable[[int, dict], Any] | None = None, **hooks: Callable[..., Any]):
         for name in hooks:
             if name not in _KERAS_HOOK_ARGS:
-                why = NO_BATCH_HOOKS if name in BATCH_HOOKS else "unknown hook"
+                why = refused_hook(name) or "unknown hook"
                 raise TypeError(f"LambdaCallback got {name}= ({why}); it takes {', '.join(_KERAS_HOOK_ARGS)}")
         self.fn = fn  # its signature: fit's callback check names it with its place in the list
         self.hooks = {k: v for k, v in hooks.items() if v is not None}
@@ -306,6 +307,16 @@ class LambdaCallback(Callback):
 # fit would never call them, and a callback silently never running is worse than an error.
 BATCH_HOOKS = tuple(f"on_{run}batch_{when}" for run in ("", "train_", "test_", "predict_") for when in ("begin", "end"))
 NO_BATCH_HOOKS = "fnn's epochs are compiled programs: there are no per-batch hooks"
+# Keras's hooks around evaluate's and predict's loops (fit's validation pass calls on_test_*):
+# fit's validation runs inside the compiled epoch, so they would never be called either.
+PASS_HOOKS = tuple(f"on_{run}_{when}" for run in ("test", "predict") for when in ("begin", "end"))
+NO_PASS_HOOKS = "fit's validation pass runs inside the compiled epoch: read its val_* entries in on_epoch_end's logs"
+
+
+def refused_hook(name: str) -> str | None:
+    """Why fit refuses a Keras hook named ``name`` (it would never call it), or None."""
+    return NO_BATCH_HOOKS if name in BATCH_HOOKS else NO_PASS_HOOKS if name in PASS_HOOKS else None
+
 
 # Keras's LambdaCallback hooks fnn runs, and the arguments each takes.
 _KERAS_HOOK_ARGS = {

@@ -13,7 +13,15 @@ import jax
 
 from fnn import checkpoint as checkpoint_
 from fnn._native import native_tree
-from fnn.callbacks._base import BATCH_HOOKS, NO_BATCH_HOOKS, Callback, FitContext, LambdaCallback, hook_mismatch
+from fnn.callbacks._base import (
+    BATCH_HOOKS,
+    PASS_HOOKS,
+    Callback,
+    FitContext,
+    LambdaCallback,
+    hook_mismatch,
+    refused_hook,
+)
 from fnn.callbacks._files import CSVLogger, ModelCheckpoint
 
 HOOKS = ("on_train_begin", "on_epoch_begin", "on_epoch_end", "on_train_end")
@@ -31,10 +39,11 @@ def check_hooks(cb: Any, where: str) -> None:
     """Every hook ``cb`` defines takes what fit passes it, checked before training: a
     Keras-style hook would otherwise fail (or get the ctx as its ``logs``) after an epoch, and
     a per-batch one would never be called."""
-    for hook in BATCH_HOOKS:
+    for hook in (*BATCH_HOOKS, *PASS_HOOKS):
         if callable(getattr(cb, hook, None)):
             raise TypeError(
-                f"{where}: {type(cb).__name__}.{hook} ({NO_BATCH_HOOKS}); fit calls {', '.join(HOOKS)}, between epochs"
+                f"{where}: {type(cb).__name__}.{hook} ({refused_hook(hook)}); fit calls {', '.join(HOOKS)}, "
+                "between epochs"
             )
     if isinstance(cb, LambdaCallback):
         shown = hook_mismatch(cb.fn, ("epoch", "logs"))
@@ -126,9 +135,15 @@ class CallbackList:
     def get_state(self) -> list[dict[str, Any]]:
         """Each callback's class name and state, in order (what a checkpoint stores)."""
         out = []
-        for cb in self.items:
+        for i, cb in enumerate(self.items):
             get = getattr(cb, "get_state", None)
-            out.append({"class": type(cb).__name__, "state": get() if callable(get) else {}})
+            state = get() if callable(get) else {}
+            if not isinstance(state, dict):
+                raise TypeError(
+                    f"callbacks[{i}] ({type(cb).__name__}).get_state() must return a dict, got {type(state).__name__} "
+                    f"{state!r:.60}: return {{'name': value, ...}} and read it back in set_state"
+                )
+            out.append({"class": type(cb).__name__, "state": state})
         return out
 
     def set_state(self, saved: Any, where: str) -> None:
@@ -143,7 +158,8 @@ class CallbackList:
             if entry is not None and entry.get("class") == type(cb).__name__:
                 taken.add(i)
                 if callable(put):
-                    put(entry.get("state") or {})
+                    state = entry.get("state")
+                    put({} if state is None else state)
             elif callable(getattr(cb, "get_state", None)) and cb.get_state():
                 lost.append(f"callbacks[{i}] ({type(cb).__name__})")
         if lost:
@@ -196,10 +212,14 @@ def _dropped(saved: list, taken: set[int]) -> list[str]:
     return out
 
 
-def write_checkpoint(path: str, ctx: FitContext, callbacks: CallbackList, key: Any = None, **extra: Any) -> None:
-    """The one way a run's checkpoint is written (fit's own and ModelCheckpoint's); ``extra``:
+def write_checkpoint(
+    path: str, ctx: FitContext, callbacks: CallbackList, key: Any = None, epochs_done: int | None = None, **extra: Any
+) -> None:
+    """The one way a run's checkpoint is written (fit's own and ModelCheckpoint's), of
+    ``epochs_done`` epochs (None: the context's epoch and those before); ``extra``:
     :func:`fnn.checkpoint.save`'s (fit records its run's settings there)."""
     checkpoint_.save(
-        path, params=ctx.params, opt_state=ctx.opt_state, epoch=ctx.epoch + 1, key=key,
+        path, params=ctx.params, opt_state=ctx.opt_state, epoch=ctx.epoch + 1 if epochs_done is None else epochs_done,
+        key=key,
         history=ctx.history.to_dict(), callbacks=callbacks.get_state(), **extra,
     )  # fmt: skip

@@ -94,7 +94,9 @@ def _check_logs(where: str, logs: Mapping[str, Any], epochs: int | None) -> None
             raise TypeError(f"{where}[{name!r}] must be a list, got {type(values).__name__}")
         for i, v in enumerate(values):
             if not isinstance(v, _SCALAR):
-                raise TypeError(f"{where}[{name!r}][{i}] must be a number, a string or None, got {type(v).__name__}")
+                raise TypeError(
+                    f"{where}[{name!r}][{i}] must be a number, a string or None (one per epoch), got {type(v).__name__}"
+                )
         if epochs is not None and len(values) > epochs:
             raise ValueError(f"{where}[{name!r}] has {len(values)} values for {epochs} epochs")
 

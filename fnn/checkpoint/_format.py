@@ -104,7 +104,10 @@ def jsonable(value: Any, where: str) -> Any:
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
     if isinstance(value, (np.ndarray, jax.Array)):  # a logged array of several values
-        got = f"an array of shape {tuple(np.shape(value))} (log a number with float(x), several with x.tolist())"
+        got = (
+            f"an array of shape {tuple(np.shape(value))} (log a number with float(x): a history holds one number, "
+            "string or None per epoch; a callback's state may hold lists, x.tolist())"
+        )
     else:
         got = type(value).__name__
     raise TypeError(f"{where} must be JSON-like (numbers, strings, lists, dicts) or a 0-d array (a scalar); got {got}")

@@ -409,6 +409,7 @@ def fit(
                     end=hooks.queued_end,
                 )  # fmt: skip
             cbs.on_train_end(ctx)
+            hooks.finish()
         finally:  # an interrupted run ends its progress line before whatever is printed next
             hooks.progress.close()
         return FitResult(ctx.params, ctx.opt_state, history)

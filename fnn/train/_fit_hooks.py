@@ -29,6 +29,7 @@ class FitHooks(NamedTuple):
     inputs: Callable
     end: Callable
     queued_end: Callable
+    finish: Callable  # after on_train_end: writes the checkpoints the callbacks asked for there
 
 
 def fit_hooks(
@@ -58,8 +59,11 @@ def fit_hooks(
     progress = callbacks_.Progress(verbose, epochs, initial_epoch, history.iterations_per_epoch)
     warned: list[int] = []
 
+    started: list[int] = []  # the epochs begun
+
     def begin(epoch, params, opt_state):
         ctx.epoch = epoch
+        started.append(epoch)
         progress.begin(epoch)
         cbs.on_epoch_begin(epoch, ctx)
         # callbacks may have changed hyperparameters held in the state (with a mesh, their new
@@ -110,9 +114,19 @@ def fit_hooks(
             progress.update(epoch, entries, seconds)
             # Every checkpoint of the epoch is written now, with the whole epoch and the
             # callbacks' state: resuming from any of them continues exactly as the uninterrupted run.
-            for path in [*ctx.pending_saves, *([checkpoint] if checkpoint is not None else [])]:
-                callbacks_.write_checkpoint(path, ctx, cbs, key, **{SETTINGS: run_settings(run.spec)})
-            ctx.pending_saves.clear()
+            write([*ctx.pending_saves, *([checkpoint] if checkpoint is not None else [])])
         return ctx.params, ctx.opt_state, ctx.stop_training
 
-    return FitHooks(ctx, progress, begin, inputs, end, queued_end)
+    def write(paths, epochs_done=None):
+        for path in paths:
+            callbacks_.write_checkpoint(path, ctx, cbs, key, epochs_done, **{SETTINGS: run_settings(run.spec)})
+        ctx.pending_saves.clear()
+
+    def finish():
+        """The saves asked for in on_train_end (no epoch end follows to write them): the run as
+        it ends, its params restored by EarlyStopping or replaced by a callback included."""
+        if ctx.pending_saves:
+            with interrupts_held():
+                write(list(ctx.pending_saves), started[-1] + 1 if started else initial_epoch)
+
+    return FitHooks(ctx, progress, begin, inputs, end, queued_end, finish)

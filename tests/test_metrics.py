@@ -770,7 +770,7 @@ def test_r2_streamed_equals_sklearn():
     got = one_col(y[:, 0], p[:, :1], np.full(1000, 2.0))
     assert float(got[0]) == pytest.approx(r2_score(y[:, 0], p[:, 0]), abs=1e-6)
     assert (float(got[1]), float(got[2])) == (1.0, 0.0)
-    assert math.isnan(float(_R2S[0].result(*np.zeros((7, 3)))))  # nothing counted
+    assert math.isnan(float(_R2S[0].result(*np.zeros((9, 3)))))  # nothing counted
 
 
 def test_r2_of_constant_targets_whose_sums_round_is_0_or_1_not_a_rounding_residue_s_ratio():
@@ -818,19 +818,21 @@ def test_r2_streamed_one_value_per_batch_is_scored_not_taken_for_constant():
     grouped = np.repeat(np.array([299.7, 300.0, 300.3, 300.6], np.float32), 8)[:, None]
     constant = np.full((12, 1), 0.1, np.float32)
     zeros = np.array([[0.0], [-0.0], [0.0]], np.float32)  # one value, two bit patterns
-    cases = [(y, p, 1), (grouped, grouped + 0.01, 8), (constant, constant + 0.01, 1), (constant, constant, 1)]
-    cases.append((zeros, zeros, 1))
+    small = np.array([[200.0]] * 6 + [[201.0]], np.float32)  # bits 2^16 apart: (b_i - b_j)^2 = 0 mod 2^32
+    dyadic = np.array([[1.0]] * 15 + [[1.0078125]], np.float32)
+    cases = [(y, p, 1), (grouped, grouped + 0.01, 8), (small, small + 0.01, 7), (dyadic, dyadic + 1e-3, 16)]
+    cases += [(constant, constant + 0.01, 1), (constant, constant, 1), (zeros, zeros, 1)]
 
     def streamed(y, p, size):  # the batches' sums added, as fit and evaluate add them
         sums = [m.update(y[i : i + size], p[i : i + size]) for i in range(0, len(y), size)]
         return [sum(parts[1:], parts[0]) for parts in zip(*sums, strict=True)]
 
     got = jax.device_get(jax.jit(lambda: [(m.result(*streamed(*c)), m.update(c[0], c[1])) for c in cases])())
-    for (y_, p_, _), (value, whole) in zip(cases[:2], got[:2], strict=True):
+    for (y_, p_, _), (value, whole) in zip(cases[:4], got[:4], strict=True):
         # float32 sums of a large mean keep ~3 digits of SS_tot (the docstring's float64 advice)
         for r2 in (float(value), float(m.result(*whole))):
             assert r2 == pytest.approx(r2_score(y_.astype(float), p_.astype(float)), abs=5e-3)
-    assert [float(v) for v, _ in got[2:]] == [0.0, 1.0, 1.0]
+    assert [float(v) for v, _ in got[4:]] == [0.0, 1.0, 1.0]
 
 
 def test_sample_weight_of_mean_metrics_matches_numpy():

@@ -109,11 +109,25 @@ def _value_bits(t: Array) -> Array:
     return words if t.dtype.itemsize == 4 else words[..., 0] * jnp.uint32(0x9E3779B1) + words[..., 1]
 
 
+# Two bijective mixers of uint32 (MurmurHash3's finalizer and Wellons's lowbias32): values whose
+# bits differ by a multiple of 2^16 (small integers in float32: 200 and 201) differ in every bit
+# once mixed, and a sum of squared differences vanishes modulo 2^32 for both by chance ~2^-32.
+_MIXERS = ((16, 0x85EBCA6B, 13, 0xC2B2AE35, 16), (16, 0x7FEB352D, 15, 0x846CA68B, 16))
+
+
+def _mixed(h: Array, mixer: tuple[int, ...]) -> Array:
+    s1, k1, s2, k2, s3 = mixer
+    h = (h ^ (h >> s1)) * jnp.uint32(k1)
+    h = (h ^ (h >> s2)) * jnp.uint32(k2)
+    return h ^ (h >> s3)
+
+
 def _r2_sums(y_true: Any, y_pred: Any, sample_weight: Any, class_aggregation: str) -> tuple[Array, ...]:
-    """Per output column: ``(sum w y, sum w y^2, sum w (y - y_pred)^2, sum w, n, sum b, sum b^2)``,
-    the last three over the weighted samples, in uint32 arithmetic (wrapping) of each value's
-    bits ``b``: ``n sum b^2 - (sum b)^2 = sum_{i<j} (b_i - b_j)^2`` is 0 for one value, however
-    its sums round, and summed over batches it stays exact (modulo 2^32)."""
+    """Per output column: ``(sum w y, sum w y^2, sum w (y - y_pred)^2, sum w, n, sum h, sum h^2,
+    sum g, sum g^2)``, the last five over the weighted samples, in uint32 arithmetic (wrapping)
+    of two hashes ``h``, ``g`` of each value's bits: ``n sum h^2 - (sum h)^2 = sum_{i<j} (h_i -
+    h_j)^2`` is 0 for one value, however its sums round, and summed over batches it stays exact
+    (modulo 2^32)."""
     del class_aggregation  # used by the result only
     t, p = as_arrays(y_true, y_pred)
     dtype = float_dtype(p, t)
@@ -134,8 +148,11 @@ def _r2_sums(y_true: Any, y_pred: Any, sample_weight: Any, class_aggregation: st
         count = jnp.sum(w, axis=0)
         present = w != 0
     wt = w * t
-    bits = jnp.where(present, _value_bits(t), jnp.uint32(0))
-    hashed = (jnp.sum(present, axis=0, dtype=jnp.uint32), jnp.sum(bits, axis=0), jnp.sum(bits * bits, axis=0))
+    bits = _value_bits(t)
+    hashed = [jnp.sum(present, axis=0, dtype=jnp.uint32)]
+    for mixer in _MIXERS:
+        h = jnp.where(present, _mixed(bits, mixer), jnp.uint32(0))
+        hashed += [jnp.sum(h, axis=0), jnp.sum(h * h, axis=0)]
     return jnp.sum(wt, axis=0), jnp.sum(wt * t, axis=0), jnp.sum(w * jnp.square(t - p), axis=0), count, *hashed
 
 
@@ -144,15 +161,24 @@ _CONSTANT_EPS = 32
 
 
 def _r2_value(
-    total: Any, squares: Any, residual: Any, count: Any, n: Any, bits: Any, bits2: Any, class_aggregation: str
+    total: Any,
+    squares: Any,
+    residual: Any,
+    count: Any,
+    n: Any,
+    h: Any,
+    h2: Any,
+    g: Any,
+    g2: Any,
+    class_aggregation: str,
 ) -> Any:
     """``1 - SS_res / SS_tot`` per column with ``SS_tot = sum w y^2 - (sum w y)^2 / sum w``;
     constant targets give 0, or 1 if predicted exactly (scikit-learn's ``force_finite``).
 
     Constant targets whose sums round (0.1 six times) leave ``SS_tot`` a rounding residue, of
     either sign, up to ~12 epsilons of ``sum w y^2`` measured over 1e5 samples streamed: a
-    column counts as constant where its values' bits say one value (``n sum b^2 - (sum b)^2``
-    0, modulo 2^32) and ``SS_tot`` is within :data:`_CONSTANT_EPS` epsilons of ``sum w y^2``.
+    column counts as constant where its values' hashes say one value (``n sum h^2 - (sum h)^2``
+    0 modulo 2^32, for both hashes) and ``SS_tot`` is within :data:`_CONSTANT_EPS` epsilons of ``sum w y^2``.
     Any other spread, however small, and however batched (one value per batch), is scored by
     the formula; NaN stays NaN."""
     xp = namespace(total, squares, residual, count)
@@ -160,8 +186,8 @@ def _r2_value(
     ss_tot = squares - total * (total / xp.where(counted, count, 1))
     rounding = _CONSTANT_EPS * xp.finfo(xp.asarray(squares).dtype).eps * squares
     with np.errstate(over="ignore"):  # uint32 arithmetic wraps, on the host as on a device
-        n, bits, bits2 = (xp.asarray(a, xp.uint32) for a in (n, bits, bits2))
-        one_value = n * bits2 - bits * bits == 0
+        n, h, h2, g, g2 = (xp.asarray(a, xp.uint32) for a in (n, h, h2, g, g2))
+        one_value = (n * h2 - h * h == 0) & (n * g2 - g * g == 0)
     varies = ~(one_value & (ss_tot <= rounding))  # a NaN SS_tot varies: NaN out
     raw = xp.where(varies, 1 - residual / xp.where(varies, ss_tot, 1), xp.where(residual == 0, 1.0, 0.0))
     value = xp.mean(raw)
@@ -186,8 +212,8 @@ def r2_score(
     ``SS_tot = sum (y - mean(y))^2``; streamed, the sums run over the whole data set (kept as
     ``sum y``, ``sum y^2``, ``SS_res`` and the count), so the value equals the one-batch value.
     Constant targets give 0 (1 if predicted exactly), also where their sums round (0.1, not
-    only 2.0): where the values' bits say one value (their sum and sum of squares as uint32
-    kept with the count: exact, however the data is batched) and ``SS_tot`` is within 32
+    only 2.0): where the values' bits say one value (two hashes of them, summed and squared
+    as uint32 and kept with the count: exact, however the data is batched) and ``SS_tot`` is within 32
     epsilons of ``sum y^2``. With float32 targets whose mean is large against their spread,
     ``sum y^2 - (sum y)^2 / n`` loses digits: use float64 there.
 
@@ -212,8 +238,8 @@ def r2_score(
         0.8
     """
     _r2_options({"class_aggregation": class_aggregation})
-    total, squares, residual, count, n, bits, bits2 = _r2_sums(y_true, y_pred, None, class_aggregation)
-    return _r2_value(total, squares, residual, count, n, bits, bits2, class_aggregation)
+    total, squares, residual, count, n, h, h2, g, g2 = _r2_sums(y_true, y_pred, None, class_aggregation)
+    return _r2_value(total, squares, residual, count, n, h, h2, g, g2, class_aggregation)
 
 
 ENTRIES = {

@@ -1277,10 +1277,12 @@ def test_apply_updates_keeps_each_leaf_dtype():
 def test_apply_updates_of_python_numbers_gives_arrays_as_optax_s():
     import optax
 
-    for params, updates in [({"w": 1.0}, {"w": 0.5}), ([1.0, 2.0], [0.5, 0.5]), ({"w": 1}, {"w": 0.5})]:
+    numpy = ([np.float32(1)], [np.float32(0.5)]), ([np.ones(2, np.float32)], [np.full(2, 0.5, np.float32)])
+    for params, updates in [({"w": 1.0}, {"w": 0.5}), ([1.0, 2.0], [0.5, 0.5]), ({"w": 1}, {"w": 0.5}), *numpy]:
         got, want = O.apply_updates(params, updates), optax.apply_updates(params, updates)
         chex.assert_trees_all_equal(got, want)
         chex.assert_trees_all_equal_dtypes(got, want)
+        assert all(isinstance(leaf, jax.Array) for leaf in jax.tree.leaves(got))
 
 
 def test_integer_gradients_update_as_their_float_values_do_and_complex_ones_are_refused():
@@ -1361,6 +1363,23 @@ def test_another_optimizer_s_state_is_named_as_such(opt, other, match):
     other = optax.adam(0.1) if other == "optax" else other
     with pytest.raises(ValueError, match=match):
         jax.eval_shape(lambda: opt.update(params, other.init(params), params))
+
+
+def test_updates_of_another_structure_without_params_are_named_not_the_state():
+    params = [np.ones((2, 2), np.float32), np.ones(2, np.float32)]
+    opt = O.adam(1e-2)
+    with pytest.raises(ValueError, match=r"updates and state have different tree structures"):
+        jax.eval_shape(lambda: opt.update([jnp.ones((2, 2))], opt.init(params)))
+
+
+def test_a_nested_injection_s_state_read_back_to_numpy_updates_as_its_jax_arrays_do():
+    """jax.device_get of a state is a state: inject_hyperparams(adam) built its factory from the
+    NumPy values into another tree ("Too many leaves for PyTreeDef")."""
+    params = [jnp.ones(2)]
+    opt = O.inject_hyperparams(O.adam)(learning_rate=1e-2)
+    state = opt.init(params)
+    run = jax.jit(lambda s: opt.update([jnp.ones(2)], s, params))
+    chex.assert_trees_all_equal(opt.update([jnp.ones(2)], jax.device_get(state), params), run(state))
 
 
 def test_weight_decay_needs_params():

@@ -81,9 +81,8 @@ def apply_updates(params: Params, updates: Updates) -> Params:
 def updated(p: Any, u: Any) -> Array:
     """One leaf of :func:`apply_updates`: ``p + u`` rounded to ``p``'s dtype (what an optimizer
     that tracks the parameters it reaches, ASGD's average, must compute bit for bit). Python
-    numbers give an array, as optax's."""
-    total = p + u
-    return (total if hasattr(total, "astype") else jnp.asarray(total)).astype(jnp.asarray(p).dtype)
+    numbers and NumPy arrays give a jax array, as optax's."""
+    return jnp.asarray(p + u).astype(p.dtype if isinstance(p, jax.Array) else jnp.asarray(p).dtype)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -232,6 +232,12 @@ def _inject_update(
     check_like(updates, params, "params")  # the optimizer's entry: name the user's grads
     updates, state, params = native_args(updates, state, params)
     _check_state(spec, state)
+    if not all(isinstance(v, jax.Array) for v in state.hparams.values()):
+        # NumPy values (a state read back with jax.device_get) as jax arrays: a factory given
+        # them builds what it builds from the arrays of init's state (a nested injection's tree)
+        state = state._replace(
+            hparams={k: v if isinstance(v, jax.Array) else jnp.asarray(v) for k, v in state.hparams.items()}
+        )
     inner = spec.build(state.hparams)
     like = updates if params is None else params
     inner_state = with_factory_values(spec, state.hparams, state.inner_state, like, state.count)
@@ -239,13 +245,15 @@ def _inject_update(
     extra = extra_args if extra_args and takes_extra_args(inner) else {}
     try:
         updates, inner_state = inner.update(updates, inner_state, params, **extra)
-    except (TypeError, AttributeError, ValueError) as e:
+    except (TypeError, AttributeError) as e:
         # another optimizer's state of the same hyperparameters (adamw's for adam), which fails
-        # deep inside: named as such (a state of the right structure fails as it fails)
+        # deep inside: named as such (a state of the right structure fails as it fails; fnn's
+        # own ValueErrors, updates of another structure than the state's, name what they found)
         if _same_structure(inner, like, inner_state):
             raise
         raise ValueError(
-            f"update: the state's inner_state is not the one this optimizer's init builds: {_REBUILD}"
+            "update: the state's inner_state is not the one this optimizer's init builds"
+            f"{'' if params is not None else ' for updates of this structure'}: {_REBUILD}"
         ) from e
     count = state.count + 1
     hp = dict(state.hparams)

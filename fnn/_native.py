@@ -95,6 +95,22 @@ def native_tree(tree: Any, name: str) -> Any:
     return jax.tree.unflatten(treedef, [native(a, name + jax.tree_util.keystr(p)) for p, a in leaves])
 
 
+def _as_array_if_numbers(a: Any, name: str) -> Any:
+    """The data (``x``, ``y``) given as nested lists of Python numbers as the NumPy array they
+    spell, as :func:`fnn.predict` and :func:`fnn.evaluate` take them: under ``jit`` a list is a
+    pytree of scalars, which the network cannot read as a batch. Anything else as it is (a
+    list of arrays: the inputs of a network of the user's that takes several)."""
+    if name not in ("x", "y") or type(a) is not list:
+        return a
+    leaves = jax.tree.leaves(a)
+    if not leaves or not all(type(v) in (int, float, bool) for v in leaves):
+        return a
+    try:
+        return np.asarray(a)
+    except ValueError as e:  # ragged: as the checks of fit and evaluate name it
+        raise TypeError(f"{name} must be an array of numbers; got list ({e})") from None
+
+
 class Natively:
     """``fn`` with its arguments through :func:`native_tree` first, each positional one named by
     ``names`` in order, a keyword one by its keyword: how fnn hands out a function that users
@@ -113,6 +129,9 @@ class Natively:
         self._structure = jax.tree.structure([])  # of the last call's pytree arguments
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if any(type(a) is list for a in args):
+            names = self._names
+            args = tuple(_as_array_if_numbers(a, names[i] if i < len(names) else "") for i, a in enumerate(args))
         if self._foreign_args(args) or (kwargs and _any_foreign(kwargs)):
             names = self._names
             args = tuple(native_tree(a, names[i] if i < len(names) else f"argument {i}") for i, a in enumerate(args))

@@ -810,6 +810,22 @@ def test_train_step_and_eval_step():
     assert set(out) == {"loss", "mae"}
 
 
+def test_train_step_eval_step_and_value_and_grad_take_nested_lists_as_evaluate_does():
+    """Under jit a list is a pytree of scalars the network cannot read as a batch (a
+    TracerArrayConversionError): lists of numbers are the arrays they spell, as evaluate takes them."""
+    net = fnn.mlp([1])
+    params = net.init(KEY, (3,))
+    x, y = [[0.0, 1.0, 2.0], [1.0, 2.0, 3.0]], [[1.0], [2.0]]
+    want = fnn.evaluate(net, params, "mse", x, y)["loss"]
+    assert float(fnn.eval_step(net, "mse")(params, x, y)["loss"]) == pytest.approx(want, rel=1e-6)
+    assert float(fnn.value_and_grad(net, "mse")(params, x, y)[0]) == pytest.approx(want, rel=1e-6)
+    opt = O.sgd(0.1)
+    _, _, loss = fnn.train_step(net, "mse", opt)(jax.tree.map(jnp.copy, params), opt.init(params), x, y)
+    assert float(loss) == pytest.approx(want, rel=1e-6)
+    with pytest.raises(TypeError, match=r"x must be an array of numbers; got list \(setting an array element"):
+        fnn.eval_step(net, "mse")(params, [[0.0, 1.0], [1.0, 2.0, 3.0]], y)
+
+
 def test_train_step_and_eval_step_are_jitted_functions_to_lower_and_to_call_in_a_jit():
     """What the steps return reads as the jitted step (benchmarks' recipe
     ``fnn.train_step(...).lower(...).compile().as_text()``, eval_shape, the same object from

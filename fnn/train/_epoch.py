@@ -256,8 +256,9 @@ def train_step(net: Any, loss: Any, opt: Any, grad: str = "manual") -> Callable:
         loss: A loss name, an :class:`fnn.losses.Loss`, or with ``grad="autodiff"`` any
             callable ``(y_true, y_pred) -> scalar`` (one value per sample is refused, as in
             :func:`fit`: make such a function ``fnn.losses.custom(name, fn)``).
-        opt: The optimizer, a GradientTransformation (an optimizer name is not taken here:
-            build it with :func:`fnn.optimizers.get`); ``opt_state`` is ``opt.init(params)``.
+        opt: The optimizer, a GradientTransformation, or its name (:func:`fnn.optimizers.get`'s,
+            with its defaults); ``opt_state`` is ``opt.init(params)`` (for a name,
+            ``fnn.optimizers.get(name).init(params)``).
         grad: ``"manual"`` (the hand-written backward pass) or ``"autodiff"`` (``jax.grad``).
 
     Returns:

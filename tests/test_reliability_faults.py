@@ -488,7 +488,9 @@ def test_bfloat16_params_train_with_float32_moments(tmp_path):
     _, g = jax.jit(fnn.value_and_grad(net, MSE, "manual"))(
         params, jnp.asarray(x, jnp.bfloat16), jnp.asarray(y, jnp.float32)
     )
-    one_b1, one_b2 = np.float32(1) - np.float32(0.9), np.float32(1) - np.float32(0.999)
+    # 1 - beta in the hyperparameters' float64 (x64 is on here), rounded to the moments' float32,
+    # as torch takes 1 - beta2 in Python's double
+    one_b1, one_b2 = np.float32(1 - 0.9), np.float32(1 - 0.999)
     for leaf, mu, nu, grad in zip(
         jax.tree.leaves(one.params),
         jax.tree.leaves(one.opt_state.inner_state[0].mu),

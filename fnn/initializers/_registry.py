@@ -151,7 +151,10 @@ def get(identifier: str | Initializer, **kwargs: Any) -> Initializer:
         torch_init = _torch_in_place(identifier, kwargs)
         if torch_init is not None:
             return torch_init
-        factory = _NAMES.lookup(identifier)
+        try:
+            factory = _NAMES.lookup(identifier)
+        except ValueError:  # the known names with torch's in-place ones, as names() lists them
+            raise ValueError(f"unknown initializer {identifier!r}; known names: {', '.join(names())}") from None
         try:
             return factory(**kwargs)
         except TypeError as e:  # e.g. an unexpected keyword: say which initializer got it

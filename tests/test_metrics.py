@@ -797,7 +797,7 @@ def test_r2_of_constant_targets_whose_sums_round_is_0_or_1_not_a_rounding_residu
     p = y + (3e-3 * rng.normal(size=200)).astype(np.float32)
     assert float(metrics.r2(y, p)) == pytest.approx(r2_score(y.astype(float), p.astype(float)), abs=1e-3)
     # a spread of 1e-3 on 1 in float32 (SS_tot ~8 epsilons of sum y^2) keeps its digits, a
-    # NaN or inf target stays NaN: only batches of one value count as constant
+    # NaN or inf target stays NaN: only one value counts as constant
     y = (1.0 + 1e-3 * rng.normal(size=1000)).astype(np.float32)
     p = y + (3e-4 * rng.normal(size=1000)).astype(np.float32)
     assert float(metrics.r2(y, p)) == pytest.approx(r2_score(y.astype(float), p.astype(float)), abs=0.05)
@@ -833,6 +833,11 @@ def test_r2_streamed_one_value_per_batch_is_scored_not_taken_for_constant():
         for r2 in (float(value), float(m.result(*whole))):
             assert r2 == pytest.approx(r2_score(y_.astype(float), p_.astype(float)), abs=5e-3)
     assert [float(v) for v, _ in got[4:]] == [0.0, 1.0, 1.0]
+    # constant targets streamed in many batches: SS_tot's residue grew past any band (R2 -307)
+    net = fnn.serial(fnn.Activation("linear"))
+    t = np.full((1000, 1), 0.1, np.float32)
+    for pred, want in ((t + np.float32(0.01), 0.0), (t, 1.0)):
+        assert fnn.evaluate(net, [{}], "mse", pred, t, metrics=["r2"], batch_size=1)["r2"] == want
 
 
 def test_sample_weight_of_mean_metrics_matches_numpy():

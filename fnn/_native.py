@@ -96,14 +96,14 @@ def native_tree(tree: Any, name: str) -> Any:
 
 
 def _as_array_if_numbers(a: Any, name: str) -> Any:
-    """The data (``x``, ``y``) given as nested lists of Python numbers as the NumPy array they
+    """The data (``x``, ``y``) given as nested lists (or tuples) of numbers as the NumPy array they
     spell, as :func:`fnn.predict` and :func:`fnn.evaluate` take them: under ``jit`` a list is a
     pytree of scalars, which the network cannot read as a batch. Anything else as it is (a
-    list of arrays: the inputs of a network of the user's that takes several)."""
-    if name not in ("x", "y") or type(a) is not list:
+    list of arrays: a pytree of the user's)."""
+    if name not in ("x", "y") or type(a) not in (list, tuple):
         return a
     leaves = jax.tree.leaves(a)
-    if not leaves or not all(type(v) in (int, float, bool) for v in leaves):
+    if not leaves or not all(type(v) in (int, float, bool) or isinstance(v, np.generic) for v in leaves):
         return a
     try:
         return np.asarray(a)
@@ -129,9 +129,10 @@ class Natively:
         self._structure = jax.tree.structure([])  # of the last call's pytree arguments
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        if any(type(a) is list for a in args):
+        if any(type(a) in (list, tuple) for a in (*args, *kwargs.values())):
             names = self._names
             args = tuple(_as_array_if_numbers(a, names[i] if i < len(names) else "") for i, a in enumerate(args))
+            kwargs = {k: _as_array_if_numbers(v, k) for k, v in kwargs.items()}
         if self._foreign_args(args) or (kwargs and _any_foreign(kwargs)):
             names = self._names
             args = tuple(native_tree(a, names[i] if i < len(names) else f"argument {i}") for i, a in enumerate(args))

@@ -373,6 +373,14 @@ def test_a_save_asked_for_in_on_train_end_is_written_with_the_run_as_it_ends(tmp
     saved = fnn.checkpoint.load(tmp_path / "b.npz", params=params)
     assert saved.epoch == 2
     chex.assert_trees_all_equal(saved.params, again.params)
+    # an early-stopped run resumed with more epochs trains none: its 2 epochs, not the 5 asked for
+    stopped = tmp_path / "stopped.npz"
+    for epochs in (3, 5):
+        res = fnn.fit(
+            NET, params, O.adam(0.05), MSE, x, y, epochs=epochs, checkpoint=stopped,
+            callbacks=[EarlyStopping(monitor="loss", patience=0, min_delta=1e9), SaveFinal(tmp_path / "c.npz")], **RUN,
+        )  # fmt: skip
+        assert res.history.epochs == [0, 1] and fnn.checkpoint.load(tmp_path / "c.npz", params=params).epoch == 2
 
 
 def test_a_callback_state_that_is_no_dict_is_refused_and_a_falsy_one_comes_back_as_saved(tmp_path):

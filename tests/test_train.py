@@ -822,6 +822,11 @@ def test_train_step_eval_step_and_value_and_grad_take_nested_lists_as_evaluate_d
     opt = O.sgd(0.1)
     _, _, loss = fnn.train_step(net, "mse", opt)(jax.tree.map(jnp.copy, params), opt.init(params), x, y)
     assert float(loss) == pytest.approx(want, rel=1e-6)
+    as_tuples = tuple(map(tuple, x)), tuple(map(tuple, y))
+    assert float(fnn.eval_step(net, "mse")(params, *as_tuples)["loss"]) == pytest.approx(want, rel=1e-6)
+    assert float(fnn.eval_step(net, "mse")(params, x=x, y=[[np.float32(1)], [np.float32(2)]])["loss"]) == pytest.approx(
+        want, rel=1e-6
+    )
     with pytest.raises(TypeError, match=r"x must be an array of numbers; got list \(setting an array element"):
         fnn.eval_step(net, "mse")(params, [[0.0, 1.0], [1.0, 2.0, 3.0]], y)
 

@@ -59,11 +59,8 @@ def fit_hooks(
     progress = callbacks_.Progress(verbose, epochs, initial_epoch, history.iterations_per_epoch)
     warned: list[int] = []
 
-    started: list[int] = []  # the epochs begun
-
     def begin(epoch, params, opt_state):
         ctx.epoch = epoch
-        started.append(epoch)
         progress.begin(epoch)
         cbs.on_epoch_begin(epoch, ctx)
         # callbacks may have changed hyperparameters held in the state (with a mesh, their new
@@ -127,6 +124,7 @@ def fit_hooks(
         it ends, its params restored by EarlyStopping or replaced by a callback included."""
         if ctx.pending_saves:
             with interrupts_held():
-                write(list(ctx.pending_saves), started[-1] + 1 if started else initial_epoch)
+                # the epochs done: the history's (a resumed run's included), else initial_epoch's
+                write(list(ctx.pending_saves), history.epochs[-1] + 1 if history.epochs else initial_epoch)
 
     return FitHooks(ctx, progress, begin, inputs, end, queued_end, finish)

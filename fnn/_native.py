@@ -108,7 +108,7 @@ def _as_array_if_numbers(a: Any, name: str) -> Any:
     try:
         return np.asarray(a)
     except ValueError as e:  # ragged: as the checks of fit and evaluate name it
-        raise TypeError(f"{name} must be an array of numbers; got list ({e})") from None
+        raise TypeError(f"{name} must be an array of numbers; got {type(a).__name__} ({e})") from None
 
 
 class Natively:

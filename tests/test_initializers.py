@@ -390,6 +390,16 @@ def test_torch_in_place_normal_and_uniform_take_torchs_defaults_where_keras_s_na
         I.get("uniform_", std=1.0)
 
 
+def test_constant_minus_zero_is_its_own_initializer_and_init_program():
+    """-0.0 == 0.0 in Python: the two compared equal and the second network took the first
+    one's compiled init, filling +0.0 (Keras's Constant(-0.0) fills -0.0)."""
+    assert I.constant(-0.0) != I.constant(0.0) and I.constant(1) == I.constant(1.0) == I.ones()
+    nets = [fnn.serial(fnn.Dense(2, bias_initializer=I.constant(v))) for v in (0.0, -0.0)]
+    assert nets[0] != nets[1]
+    signs = [np.signbit(np.asarray(n.init(KEY, (3,))[0]["b"])).tolist() for n in nets]
+    assert signs == [[False, False], [True, True]]
+
+
 def test_calculate_gain_is_torchs():
     assert I.calculate_gain("linear") == I.calculate_gain("sigmoid") == I.calculate_gain("conv2d") == 1.0
     assert I.calculate_gain("tanh") == pytest.approx(5 / 3, rel=1e-15)

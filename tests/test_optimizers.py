@@ -1382,6 +1382,32 @@ def test_a_nested_injection_s_state_read_back_to_numpy_updates_as_its_jax_arrays
     chex.assert_trees_all_equal(opt.update([jnp.ones(2)], jax.device_get(state), params), run(state))
 
 
+def test_a_mask_edited_after_the_transform_is_built_changes_nothing_not_even_an_equal_one_s_program():
+    """The transform is compared by the mask's contents when built: trained with the caller's
+    dict edited since, its program was cached under the first contents and served to a fresh,
+    equal transform (which then trained the leaf it freezes)."""
+    x = np.random.default_rng(0).normal(size=(16, 3)).astype(np.float32)
+    net = fnn.mlp([1])
+    p0 = net.init(jax.random.PRNGKey(0), (3,))
+
+    def moved(opt):
+        r = fnn.fit(net, p0, opt, "mse", x, x.sum(1, keepdims=True), batch_size=16, epochs=1, verbose=0)
+        return float(np.abs(np.asarray(r.params[0]["w"]) - np.asarray(p0[0]["w"])).max())
+
+    mask = [{"w": True, "b": False}]  # w frozen
+    first = O.chain(O.sgd(0.1), O.freeze(mask))
+    mask[0]["w"] = False
+    again = O.chain(O.sgd(0.1), O.freeze([{"w": True, "b": False}]))
+    assert again.update == first.update
+    assert moved(first) == 0.0 and moved(again) == 0.0
+    from fnn.optimizers._muon import muon_leaves  # muon's masks are copied alike
+
+    mask = [{"w": True, "b": False}]
+    is_muon = muon_leaves(mask)[0]
+    mask[0]["w"] = False
+    assert is_muon(p0) == [{"w": True, "b": False}]  # the 2-D w, as the mask said when built
+
+
 def test_weight_decay_needs_params():
     params = {"x": np.ones(2)}
     decaying = (O.sgd(weight_decay=0.1), O.adamw(), O.lion(weight_decay=0.1), O.add_decayed_weights(0.1))

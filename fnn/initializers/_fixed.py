@@ -43,6 +43,14 @@ class _Random:
 class _Constant:
     value: float
 
+    # by the value's bits: constant(-0.0) fills -0.0, and compared equal to constant(0.0) it
+    # would take that one's compiled init program (equal keys must mean equal programs)
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Constant) and self.value.hex() == other.value.hex()
+
+    def __hash__(self) -> int:
+        return hash((_Constant, self.value.hex()))
+
     def __call__(self, key: Array, shape: int | Sequence[int], dtype: Any = jnp.float32) -> Array:
         # key is unused; taken so every initializer has one signature.
         return jnp.full(canonical_shape(shape), self.value, dtype)

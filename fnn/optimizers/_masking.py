@@ -51,6 +51,14 @@ def _static_bool(value: Any, where: str) -> bool:
     return bool(value)
 
 
+def own_mask(mask: Any) -> Any:
+    """A mask tree in containers of the transform's own (a function as it is): the transform is
+    compared by the mask's contents when built, and the caller's dict edited afterwards would
+    train with other contents under that key (a program compiled for them served to an
+    optimizer built from the first contents)."""
+    return mask if callable(mask) else jax.tree.map(lambda m: m, mask)
+
+
 def resolve_mask(mask: Mask | Callable[[Params], Mask], tree: Params) -> Params:
     """The mask as a full tree of Python bools with ``tree``'s structure."""
     m = mask(tree) if callable(mask) else mask
@@ -107,7 +115,8 @@ def masked(inner: GradientTransformation, mask: Mask | Callable[[Params], Mask])
     Args:
         inner: The transform for the selected leaves.
         mask: A pytree of Python bools with the structure of params (or a prefix of it), or a
-            function ``params -> mask``.
+            function ``params -> mask``. A tree is read when the transform is built (it keeps
+            a copy: your dict edited afterwards changes nothing; build another transform).
 
     Returns:
         The masked transform; its state is a :class:`MaskedState`.
@@ -128,6 +137,7 @@ def masked(inner: GradientTransformation, mask: Mask | Callable[[Params], Mask])
         >>> updates["w"].tolist(), updates["b"].tolist()
         ([-2.0], [-1.0])
     """
+    mask = own_mask(mask)
     return GradientTransformation(
         bound(_masked_init, inner.init, mask), bound(_masked_update, inner.update, takes_extra_args(inner), mask)
     )

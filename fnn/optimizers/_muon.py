@@ -31,7 +31,7 @@ from fnn.optimizers._base import (
     tree_structure,
 )
 from fnn.optimizers._direction import check_beta, nonnegative
-from fnn.optimizers._masking import resolve_mask
+from fnn.optimizers._masking import own_mask, resolve_mask
 
 # Keras's (and torch's) constants: the quintic's coefficients, and the floor of the norm the
 # iteration starts by dividing by (hard-coded in Keras; torch's ``eps``).
@@ -72,6 +72,7 @@ def muon_leaves(mask: Any = None) -> tuple[Any, Any]:
     """The masks (functions ``params -> tree of bools``) of the leaves that take the Muon step
     and of those that take the Adam step, as values (equal for equal ``mask``): a leaf takes the
     Muon step where it is 2-D and ``mask`` (None: every leaf) is True."""
+    mask = own_mask(mask)
     return bound(_is_muon, mask), bound(_is_adam, mask)
 
 

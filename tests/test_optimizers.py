@@ -1408,6 +1408,18 @@ def test_a_mask_edited_after_the_transform_is_built_changes_nothing_not_even_an_
     assert is_muon(p0) == [{"w": True, "b": False}]  # the 2-D w, as the mask said when built
 
 
+def test_float8_params_are_named_by_init_and_apply_updates_as_by_fit():
+    """JAX refuses to promote float8 with the moments' float32 (a TypePromotionError that names
+    no argument): the optimizers name the leaf as every other entry point does."""
+    params = {"w": jnp.ones((2, 2), jnp.float8_e4m3fn)}
+    match = r"params\['w'\] has dtype float8_e4m3fn; params must be float16, bfloat16, float32 or float64"
+    for opt in (O.adam(), O.rmsprop(), O.lion()):
+        with pytest.raises(TypeError, match=match):
+            jax.eval_shape(opt.init, params)
+    with pytest.raises(TypeError, match=match):
+        O.apply_updates(params, {"w": jnp.ones((2, 2), jnp.float32)})
+
+
 def test_weight_decay_needs_params():
     params = {"x": np.ones(2)}
     decaying = (O.sgd(weight_decay=0.1), O.adamw(), O.lion(weight_decay=0.1), O.add_decayed_weights(0.1))

@@ -20,7 +20,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from fnn._dtypes import at_least_float32
+from fnn._dtypes import at_least_float32, check_params_float
 from fnn._native import native, native_tree
 from fnn._validate import unbindable
 from fnn._values import bound
@@ -75,6 +75,7 @@ def apply_updates(params: Params, updates: Updates) -> Params:
     """
     check_like(updates, params, "params", what="updates")
     params, updates = native_tree(params, "params"), native_tree(updates, "updates")
+    check_params_floats(params)
     return jax.tree.map(updated, params, updates)
 
 
@@ -276,9 +277,20 @@ def own_copy(value: Any, dtype: Any = None) -> Array:
     return jnp.array(value, dtype, copy=True)
 
 
+def check_params_floats(params: Params) -> None:
+    """A TypeError naming the leaf for params in a float no optimizer computes in (float8: JAX
+    has no promotion of it with the moments' float32, and would say only that)."""
+    for path, leaf in jax.tree_util.tree_flatten_with_path(params)[0]:
+        dtype = getattr(leaf, "dtype", None)
+        if dtype is not None:
+            check_params_float(f"params{jax.tree_util.keystr(path)}", dtype)
+
+
 def zeros_like_moments(tree: Params, fill: Any = 0.0) -> Params:
     """A buffer per leaf of ``tree``, filled with ``fill``, in the leaf's moment dtype; each
     leaf's its own (``jnp.full`` of a 0-d array into a 0-d leaf is that array: :func:`own_copy`)."""
+
+    check_params_floats(tree)
 
     def filled(p: Any) -> Array:
         out = jnp.full(jnp.shape(p), fill, moment_dtype(jnp.asarray(p).dtype))

@@ -21,11 +21,17 @@ class Registry(Generic[T]):
     """Entries by canonical name, with aliases; lookups normalise the name asked for."""
 
     def __init__(
-        self, kind: str, entries: Mapping[str, T], aliases: Mapping[str, str] | None = None, known: str = "names"
+        self,
+        kind: str,
+        entries: Mapping[str, T],
+        aliases: Mapping[str, str] | None = None,
+        known: str = "names",
+        listed: tuple[str, ...] = (),
     ) -> None:
         self.kind, self.known = kind, known
         self.entries = dict(entries)
         self.aliases = dict(aliases or {})
+        self.listed = listed  # names the registry's owner resolves itself (listed, never looked up)
         self._index = {normalize(n): n for n in self.entries}
         for alias, target in self.aliases.items():
             if target not in self.entries:
@@ -33,8 +39,8 @@ class Registry(Generic[T]):
             self._index.setdefault(normalize(alias), target)
 
     def names(self) -> list[str]:
-        """Canonical names and aliases, sorted."""
-        return sorted([*self.entries, *self.aliases])
+        """Canonical names, aliases and the owner's own listed names, sorted."""
+        return sorted([*self.entries, *self.aliases, *self.listed])
 
     def canonical(self, name: object) -> str:
         """The canonical name for ``name``; TypeError for a non-string, ValueError if unknown."""

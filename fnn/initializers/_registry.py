@@ -46,6 +46,15 @@ _FACTORIES: dict[str, Callable[..., Initializer]] = {
     "zeros": zeros,
     "ones": ones,
 }
+# PyTorch's in-place names whose plain form is Keras's: the trailing underscore asks for torch's
+# defaults (N(0, 1), U(0, 1)) and keywords (std; a, b), where "normal" and "uniform" are Keras's
+# 0.05-scaled ones. (The other torch names draw alike with or without it.)
+_TORCH_IN_PLACE: dict[str, tuple[Callable[..., Initializer], dict[str, float], dict[str, str]]] = {
+    "normal_": (random_normal, {"mean": 0.0, "stddev": 1.0}, {"std": "stddev"}),
+    "uniform_": (random_uniform, {"minval": 0.0, "maxval": 1.0}, {"a": "minval", "b": "maxval"}),
+}
+
+
 # Keras's aliases, and torch's eye_. The PyTorch names are factories of their own: torch's normals
 # are untruncated (its orthogonal_ is Keras's orthogonal, under the same name).
 _NAMES = Registry(
@@ -60,15 +69,8 @@ _NAMES = Registry(
         "identity_initializer": "identity",
         "eye": "identity",
     },
+    listed=tuple(_TORCH_IN_PLACE),
 )
-
-# PyTorch's in-place names whose plain form is Keras's: the trailing underscore asks for torch's
-# defaults (N(0, 1), U(0, 1)) and keywords (std; a, b), where "normal" and "uniform" are Keras's
-# 0.05-scaled ones. (The other torch names draw alike with or without it.)
-_TORCH_IN_PLACE: dict[str, tuple[Callable[..., Initializer], dict[str, float], dict[str, str]]] = {
-    "normal_": (random_normal, {"mean": 0.0, "stddev": 1.0}, {"std": "stddev"}),
-    "uniform_": (random_uniform, {"minval": 0.0, "maxval": 1.0}, {"a": "minval", "b": "maxval"}),
-}
 
 
 def _torch_in_place(name: str, kwargs: dict[str, Any]) -> Initializer | None:
@@ -114,7 +116,7 @@ def names() -> list[str]:
         >>> "glorot_uniform" in fnn.initializers.names(), "zero" in fnn.initializers.names()
         (True, True)
     """
-    return sorted([*_NAMES.names(), *_TORCH_IN_PLACE])
+    return _NAMES.names()
 
 
 def get(identifier: str | Initializer, **kwargs: Any) -> Initializer:
@@ -151,10 +153,7 @@ def get(identifier: str | Initializer, **kwargs: Any) -> Initializer:
         torch_init = _torch_in_place(identifier, kwargs)
         if torch_init is not None:
             return torch_init
-        try:
-            factory = _NAMES.lookup(identifier)
-        except ValueError:  # the known names with torch's in-place ones, as names() lists them
-            raise ValueError(f"unknown initializer {identifier!r}; known names: {', '.join(names())}") from None
+        factory = _NAMES.lookup(identifier)
         try:
             return factory(**kwargs)
         except TypeError as e:  # e.g. an unexpected keyword: say which initializer got it

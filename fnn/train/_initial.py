@@ -46,7 +46,8 @@ def _program(net: Any, input_shape: tuple, dtype: Any) -> Any:
 def _seed_values(seeds: Sequence[int]) -> np.ndarray:
     """The seeds as ``PRNGKey`` takes a Python int: with ``jax_enable_x64`` an int64, else its
     low 32 bits."""
-    if jax.config.read("jax_enable_x64"):
+    # x64 as in force here (an enable_x64 context's included), as PRNGKey reads it
+    if jax.dtypes.canonicalize_dtype(np.int64) == np.int64:
         return np.asarray([np.int64(s) for s in seeds], np.int64)  # a NumPy uint64 wraps, as seed_key's
     return np.asarray([int(s) % 2**32 for s in seeds], np.uint32)
 

@@ -17,6 +17,7 @@ arguments, so a copy holding new arrays is keyed on them.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Hashable
 from typing import Any
 
@@ -123,6 +124,15 @@ class bound:
         parts = [getattr(a, "__name__", repr(a)) for a in self.args]
         parts += [f"{k}={v!r}" for k, v in self.kwargs.items()]
         return f"{getattr(self.fn, '__name__', repr(self.fn))}({', '.join(parts)})"
+
+
+_ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
+
+
+def without_addresses(text: str) -> str:
+    """``text`` (a repr, a treedef's string) without the objects' addresses in it (``<function f
+    at 0x7f...>``), which differ in every process: what is compared across processes."""
+    return _ADDRESS.sub("", text)
 
 
 @jax.tree_util.register_static

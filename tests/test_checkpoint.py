@@ -289,6 +289,57 @@ def test_resume_returns_none_only_when_there_is_no_file(tmp_path):
         checkpoint.resume(tmp_path / "bad.npz", params=_params())
 
 
+def test_a_file_behind_a_folder_that_may_not_be_searched_is_not_taken_for_missing(tmp_path, monkeypatch):
+    # os.path.exists says False where stat fails with EACCES (a folder without x for this user;
+    # root searches every folder, so the OS's answer is stood in for): resume would start afresh
+    # over a file that exists, load would call it missing
+    path = tmp_path / "locked" / "a.npz"
+    checkpoint.save(path, params=_params(), epoch=2)
+    real_stat = os.stat
+
+    def stat_(p, *args, **kwargs):
+        if os.fspath(p) == os.fspath(path):
+            raise PermissionError(13, "Permission denied", os.fspath(p))
+        return real_stat(p, *args, **kwargs)
+
+    monkeypatch.setattr(os, "stat", stat_)
+    for call in (checkpoint.resume, checkpoint.load):
+        with pytest.raises(PermissionError, match="Permission denied"):
+            call(path, params=_params())
+    monkeypatch.undo()
+    assert checkpoint.resume(path, params=_params()).epoch == 2
+    assert checkpoint.resume(tmp_path / "locked" / "b.npz") is None
+    assert checkpoint.resume(tmp_path / "locked" / "a.npz" / "c.npz") is None  # a file as a folder: nothing there
+
+
+def test_a_tree_with_a_function_in_its_static_data_loads_in_another_process(tmp_path):
+    # a treedef prints such a function with its address, another in every process
+    script = (
+        "import dataclasses, functools, sys, jax, jax.numpy as jnp\n"
+        "from fnn import checkpoint\n"
+        "def act(x):\n    return x\n"
+        "@functools.partial(jax.tree_util.register_dataclass, data_fields=['w'], meta_fields=['fn'])\n"
+        "@dataclasses.dataclass\n"
+        "class Mod:\n    w: jax.Array\n    fn: object\n"
+        "if sys.argv[2] == 'save':\n"
+        "    checkpoint.save(sys.argv[1], params=Mod(jnp.arange(2.0), act))\n"
+        "else:\n"
+        "    print(checkpoint.load(sys.argv[1], params=Mod(jnp.zeros(2), act)).params.w.tolist())\n"
+        "    try:\n"
+        "        checkpoint.load(sys.argv[1], params=Mod(jnp.zeros(2), print))\n"
+        "    except ValueError as err:\n"
+        "        print('refused', 'tree structure differs' in str(err))\n"
+    )
+    path = str(tmp_path / "m.npz")
+    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
+    for step in ("save", "load"):
+        out = subprocess.run(
+            [sys.executable, "-c", script, path, step], capture_output=True, text=True, env=env, timeout=120
+        )
+        assert out.returncode == 0, out.stderr
+    assert out.stdout.split("\n")[:2] == ["[0.0, 1.0]", "refused True"]
+
+
 # ---------------------------------------------------------------- template mismatches
 
 
@@ -374,6 +425,16 @@ def test_a_0d_float_of_another_width_loads_cast_to_the_template_s_other_mismatch
     wide_moments = {**state(np.float32), "mu": np.full(2, 0.5, np.float64)}  # not a 0-d leaf
     with pytest.raises(ValueError, match=r"opt_state\['mu'\]: dtype float32 in the file vs float64 in the template"):
         checkpoint.load(path, opt_state=wide_moments)
+    # only the two widths of a hyperparameter are cast, and never to inf
+    half_rate = state(np.float32)
+    half_rate["hparams"]["learning_rate"] = np.asarray(0.1, np.float16)
+    with pytest.raises(ValueError, match=r"\['learning_rate'\]: dtype float32 in the file vs float16 in the template"):
+        checkpoint.load(path, opt_state=half_rate)
+    huge = state(np.float64)
+    huge["hparams"]["b1"] = np.asarray(1e300, np.float64)
+    checkpoint.save(tmp_path / "huge.npz", params=None, opt_state=huge)
+    with pytest.raises(ValueError, match=r"opt_state\['hparams'\]\['b1'\] is 1e\+300 in the file, beyond .* float32"):
+        checkpoint.load(tmp_path / "huge.npz", opt_state=state(np.float32))
 
 
 def test_save_argument_errors(tmp_path):
@@ -386,6 +447,23 @@ def test_save_argument_errors(tmp_path):
     message = r"history\['arr'\]\[0\] must be JSON-like .* or a 0-d array \(a scalar\); got an array of shape \(3,\)"
     with pytest.raises(TypeError, match=message):  # a callback's logged array: one value of it, or its list
         checkpoint.save(tmp_path / "x.npz", params=_params(), history={"arr": [np.ones(3)]})
+    # JSON's keys are strings: 1 and '1' would come back as one key
+    for kw, where in (
+        (dict(meta={1: "a", "1": "b"}), r"extra 'meta': .*got 1 \(int\), which would come back as '1'"),
+        (dict(history={"loss": [1.0], 2: [3.0]}), r"history: .*got 2 \(int\)"),
+        (dict(callbacks=[{(1, 2): 0.5}]), r"callbacks\[0\]: .*got \(1, 2\) \(tuple\)"),
+    ):
+        with pytest.raises(TypeError, match=where):
+            checkpoint.save(tmp_path / "x.npz", params=_params(), **kw)
+    # a leaf that cannot be stored is named: an int beyond int32 (x64 off), a donated array
+    big = r"params\['big'\]: Python integer 1099511627776 out of bounds for int32"
+    with jax.enable_x64(False), pytest.raises(ValueError, match=big):
+        checkpoint.save(tmp_path / "x.npz", params={"big": 2**40})
+    gone = jnp.ones(3)
+    jax.jit(lambda a: a + 1, donate_argnums=0)(gone)
+    if gone.is_deleted():  # (a backend that ignores donation keeps it)
+        with pytest.raises(ValueError, match=r"params\[0\]: the array has been deleted \(donated"):
+            checkpoint.save(tmp_path / "x.npz", params=[gone])
     assert not (tmp_path / "x.npz").exists()
 
 

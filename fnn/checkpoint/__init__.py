@@ -14,7 +14,9 @@ Layout of the file (plain ``numpy.savez``, readable without fnn):
 
 Dtypes NumPy cannot store (bfloat16, float8, ...) are stored as an unsigned-int view of the same
 width and viewed back on load; typed PRNG keys are stored as ``jax.random.key_data`` and
-rewrapped with their implementation, so every leaf round-trips bit for bit.
+rewrapped with their implementation, so every leaf round-trips bit for bit (its bits, dtype and
+shape: a weakly typed scalar such as ``jnp.asarray(1.0)`` comes back strongly typed, and a Python
+number as a 0-d array of jax's default dtype).
 
 Writes go to a temporary file ``.<name>.<12 random hex digits>.tmp`` beside the target, are flushed
 to disk and then ``os.replace``d over it: a failure at any point leaves the previous checkpoint

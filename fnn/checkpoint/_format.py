@@ -32,6 +32,20 @@ def _as_numpy(leaf: Any) -> np.ndarray:
     return np.asarray(leaf, dtype=jax.dtypes.canonicalize_dtype(np.asarray(leaf).dtype))
 
 
+def _storable(leaf: Any, where: str) -> np.ndarray:
+    """:func:`_as_numpy`, its failures named by ``where``: an int beyond jax's default int dtype,
+    an array deleted (donated to a jitted call, which consumed its buffer)."""
+    if isinstance(leaf, jax.Array) and leaf.is_deleted():
+        raise ValueError(
+            f"{where}: the array has been deleted (donated to a jitted call, e.g. fnn.train_step's params "
+            "and opt_state): save the arrays that call returned"
+        )
+    try:
+        return _as_numpy(leaf)
+    except OverflowError as err:
+        raise ValueError(f"{where}: {err} (jax's default int dtype; jax_enable_x64 makes it int64)") from None
+
+
 def leaf_dtype(leaf: Any) -> str:
     """The dtype a leaf is checked and restored with (``key<fry>`` style for typed keys).
 
@@ -63,7 +77,7 @@ def encode(leaf: Any, where: str) -> tuple[np.ndarray, dict[str, Any]]:
     if is_typed_key(leaf):
         data = np.asarray(jax.random.key_data(leaf))
         return data, {"dtype": str(leaf.dtype), "shape": list(leaf.shape), "impl": str(jax.random.key_impl(leaf))}
-    arr = _as_numpy(leaf)
+    arr = _storable(leaf, where)
     if arr.dtype.kind not in "biufc" and arr.dtype.type.__module__ == "numpy":
         raise TypeError(
             f"{where}: a checkpoint stores arrays of numbers (bool, int, float, complex, bfloat16...); "
@@ -96,7 +110,9 @@ def decode(stored: np.ndarray, meta: Mapping[str, Any]) -> Any:
 
 def jsonable(value: Any, where: str) -> Any:
     if isinstance(value, Mapping):
-        return {str(k): jsonable(v, f"{where}[{k!r}]") for k, v in value.items()}
+        # JSON's keys are strings: 1 would come back as '1', and {1: a, '1': b} as one of them
+        _check_keys(value, where)
+        return {k: jsonable(v, f"{where}[{k!r}]") for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [jsonable(v, f"{where}[{i}]") for i, v in enumerate(value)]
     if isinstance(value, (np.ndarray, jax.Array, np.generic)) and np.ndim(value) == 0:
@@ -111,6 +127,15 @@ def jsonable(value: Any, where: str) -> Any:
     else:
         got = type(value).__name__
     raise TypeError(f"{where} must be JSON-like (numbers, strings, lists, dicts) or a 0-d array (a scalar); got {got}")
+
+
+def _check_keys(value: Mapping, where: str) -> None:
+    bad = [k for k in value if not isinstance(k, str)]
+    if bad:
+        raise TypeError(
+            f"{where}: a checkpoint's dict keys must be strings (JSON's); got {bad[0]!r} "
+            f"({type(bad[0]).__name__}), which would come back as {str(bad[0])!r}"
+        )
 
 
 def history_dict(history: Any) -> Any:
@@ -142,8 +167,9 @@ def encode_state(value: Any, where: str, arrays: dict[str, np.ndarray], metas: d
         arrays[where], metas[where] = stored, meta
         return {ARRAY: where}
     if isinstance(value, Mapping):
-        if any(not isinstance(k, str) for k in value) or ARRAY in value:
-            raise TypeError(f"{where}: a state's dict keys must be strings (and not {ARRAY!r})")
+        _check_keys(value, where)
+        if ARRAY in value:
+            raise TypeError(f"{where}: a state's dict keys must not be {ARRAY!r} (it marks an array entry)")
         return {k: encode_state(v, f"{where}[{k!r}]", arrays, metas) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [encode_state(v, f"{where}[{i}]", arrays, metas) for i, v in enumerate(value)]

@@ -15,6 +15,7 @@ import numpy as np
 
 from fnn._native import native
 from fnn._validate import integer, npz_reason, path as check_path
+from fnn._values import without_addresses
 from fnn.checkpoint._atomic import write
 from fnn.checkpoint._checks import check_file, check_history, check_history_fits, epochs_covered
 from fnn.checkpoint._format import (
@@ -103,12 +104,13 @@ def save(
             parent or lies where nothing can be written; a negative ``epoch``; a history that
             ``fit(checkpoint=)`` could not continue: a plain one whose lists disagree in length
             or hold more values than ``epoch``, a History (record) with times and epochs of
-            different lengths, or that records epochs not increasing or not before ``epoch``.
-            Before anything is written.
+            different lengths, or that records epochs not increasing or not before ``epoch``; a
+            leaf that is a Python int beyond jax's default int dtype, or an array deleted
+            (donated to a jitted call). Before anything is written.
         TypeError: For a ``path`` that is not a str or ``os.PathLike``; an ``epoch`` that is not
             an integer; a leaf, history, callbacks' state or extra of a kind that cannot be
-            stored (a string or object array, a value that is not JSON-like). Before anything
-            is written.
+            stored (a string or object array, a value that is not JSON-like, a dict key that is
+            not a string). Before anything is written.
         OSError: Where writing fails (a full disk, a lost mount), naming ``path``: the previous
             checkpoint, if any, is left as it was.
     """
@@ -166,8 +168,19 @@ def save(
     write(check_path("path", path, writable=True), arrays)
 
 
+def _exists(path: str) -> bool:
+    """Whether something is at ``path``; a folder on the way that may not be searched is the
+    OS's PermissionError (``os.path.exists`` says False there: a file that exists would read as
+    a fresh start, or as missing)."""
+    try:
+        os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    return True
+
+
 def _read(path: str) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    if not os.path.exists(path):
+    if not _exists(path):
         raise FileNotFoundError(f"no checkpoint at {path}")
     # Our own handle: np.load(path) leaks its file when the zip directory is unreadable. Opening
     # it is outside the try: a folder or a file we may not read is the OS's error, not "corrupt".
@@ -227,7 +240,7 @@ def _restore(
         if unexpected:
             parts.append(f"in the file but not in the template: {', '.join(tree_name + p for p in unexpected)}")
         raise ValueError(f"{path}: {tree_name} structure differs from the template; " + "; ".join(parts))
-    if str(treedef) != record["treedef"] and from_template is None:
+    if not same_structure(str(treedef), record["treedef"]) and from_template is None:
         raise ValueError(
             f"{path}: {tree_name} tree structure differs from the template: file "
             f"{record['treedef']} vs template {treedef}"
@@ -243,7 +256,7 @@ def _restore(
             diffs.append(f"{tree_name}{p}: shape {tuple(m['shape'])} in the file vs {shape} in the template")
         dtype = leaf_dtype(leaf)
         if m["dtype"] != dtype:
-            if shape == () and _is_float(m["dtype"]) and _is_float(dtype):
+            if shape == () and {m["dtype"], dtype} == _HYPERPARAM_DTYPES:
                 recast[p] = dtype
             else:
                 diffs.append(f"{tree_name}{p}: dtype {m['dtype']} in the file vs {dtype} in the template")
@@ -260,7 +273,14 @@ def _restore(
             # jax_enable_x64 on and float32 with it off, while params and moments are the same
             # in both: a run saved in one mode resumes in the other, the scalar cast to the
             # template's width (float32 is what that mode would have held anyway).
-            held = arrays[tree_name + p].view(jnp.dtype(m["dtype"])).astype(jnp.dtype(recast[p]))
+            stored_value = arrays[tree_name + p].view(jnp.dtype(m["dtype"]))
+            with np.errstate(over="ignore"):
+                held = stored_value.astype(jnp.dtype(recast[p]))
+            if np.isfinite(stored_value) and not np.isfinite(held):
+                raise ValueError(
+                    f"{path}: {tree_name}{p} is {stored_value.item()!r} in the file, beyond the range of the "
+                    f"template's {recast[p]}"
+                )
             m = {**m, "dtype": recast[p]}
             leaves.append(decode(held, m))
         else:
@@ -275,26 +295,34 @@ def _older_injected_state(
     state written before injected states held their schedules' values (``schedule_values``: the
     field, and its leaves, missing; nothing else different): the values then came from the
     optimizer, as the template's do. None for any other file."""
-    if str(treedef) == file_treedef or unexpected or not all(".schedule_values" in p for p in missing):
+    if same_structure(str(treedef), file_treedef) or unexpected or not all(".schedule_values" in p for p in missing):
         return None
     # imported here: fnn.optimizers is not needed to read a checkpoint, only to recognise this
     from fnn.optimizers._inject import without_schedule_values
 
-    if str(jax.tree.structure(without_schedule_values(template))) != file_treedef:
+    if not same_structure(str(jax.tree.structure(without_schedule_values(template))), file_treedef):
         return None
     return set(missing)
 
 
-def _is_float(dtype: str) -> bool:
-    return bool(jnp.issubdtype(jnp.dtype(dtype), jnp.floating))
+# An injected hyperparameter's dtypes with jax_enable_x64 on and off: the only recast on load.
+_HYPERPARAM_DTYPES = {"float32", "float64"}
+
+
+def same_structure(treedef: str, file_treedef: str) -> bool:
+    """Whether two treedef strings describe the same structure, the addresses in them aside (a
+    function held as a pytree node's static data prints ``<function f at 0x7f...>``, at another
+    address in every process)."""
+    return treedef == file_treedef or without_addresses(treedef) == without_addresses(file_treedef)
 
 
 def load(path: str | os.PathLike, *, params: Any = None, opt_state: Any = None) -> Checkpoint:
     """Read a checkpoint written by :func:`save`, checked against its own metadata first.
 
-    A 0-d float held at another float width than the template's (an injected hyperparameter,
-    float64 in a state made with ``jax_enable_x64`` on and float32 with it off) is cast to the
-    template's dtype, so a run saved in one mode resumes in the other. It resumes, but not as it
+    A 0-d float64 where the template has a float32, or the other way round (an injected
+    hyperparameter: float64 in a state made with ``jax_enable_x64`` on, float32 with it off), is
+    cast to the template's dtype, so a run saved in one mode resumes in the other (a value beyond
+    float32's range is a ValueError); any other difference of dtype is one too. It resumes, but not as it
     would have gone on in the mode it was saved in where it has Dropout: ``jax.random.bernoulli``
     draws other masks from the same key with x64 on (float64 uniforms) than off, as Keras on
     JAX does.
@@ -314,7 +342,8 @@ def load(path: str | os.PathLike, *, params: Any = None, opt_state: Any = None) 
     Raises:
         FileNotFoundError: If there is no file at ``path``.
         IsADirectoryError: If ``path`` is a folder (as ``np.load`` raises).
-        PermissionError: If the file may not be read (as ``np.load`` raises).
+        PermissionError: If the file may not be read (as ``np.load`` raises), or a folder on
+            its way may not be searched.
         ValueError: For a corrupt, truncated or foreign file, or one whose arrays or metadata
             disagree with each other (naming the path and the field); for a file that does not
             match a template given (saying exactly what differs), or holds no tree for one.
@@ -355,9 +384,10 @@ def resume(path: str | os.PathLike, *, params: Any = None, opt_state: Any = None
     Raises:
         ValueError: As :func:`load` raises them, for a file that exists but does not load.
         IsADirectoryError: If ``path`` is a folder.
-        PermissionError: If the file may not be read.
+        PermissionError: If the file may not be read, or a folder on its way may not be searched
+            (whether it exists cannot be told: never taken as a fresh start).
         TypeError: For a ``path`` that is not a str or ``os.PathLike``.
     """
-    if not os.path.exists(os.fspath(path)):
+    if not _exists(os.fspath(path)):
         return None
     return load(path, params=params, opt_state=opt_state)

@@ -8,7 +8,6 @@ as the one that wrote it did."""
 
 from __future__ import annotations
 
-import re
 import warnings
 from typing import Any
 
@@ -18,6 +17,7 @@ import numpy as np
 from fnn import checkpoint as checkpoint_
 from fnn._keys import key as check_key, key_data, seed_key
 from fnn._per_key import key_impl
+from fnn._values import without_addresses
 from fnn.checkpoint._io import MissingTree
 from fnn.train._results import History, resumed_history
 
@@ -38,7 +38,7 @@ def _program(update: Any) -> str:
     and rule, a clipping norm, the options), the functions in it without their addresses (an
     optax optimizer's closures print alike whatever they close over, so they are never told
     apart)."""
-    return re.sub(r" at 0x[0-9a-fA-F]+", "", repr(update))
+    return without_addresses(repr(update))
 
 
 def _key_text(key: Any) -> tuple[str, str]:

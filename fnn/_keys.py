@@ -27,7 +27,7 @@ def is_key(value: Any) -> bool:
     return value.dtype == np.uint32 and value.ndim == 1 and value.shape[0] >= 2
 
 
-def _raw_key_shape() -> tuple[int, ...]:
+def raw_key_shape() -> tuple[int, ...]:
     """The shape of a raw key of the default PRNG implementation ((2,) for threefry)."""
     return _raw_key_shape_of(str(getattr(jax.config, "jax_default_prng_impl", "threefry2x32")))
 
@@ -42,9 +42,9 @@ def key(name: str, value: Any) -> Any:
     ``'>u4'``, as its native copy: use what this returns); TypeError otherwise."""
     value = native(value, name) if isinstance(value, np.ndarray) else value
     if is_key(value):
-        if not is_typed_key(value) and tuple(value.shape) != _raw_key_shape():
+        if not is_typed_key(value) and tuple(value.shape) != raw_key_shape():
             raise ValueError(
-                f"{name} must be a PRNG key: a raw key is uint32 of shape {_raw_key_shape()} "
+                f"{name} must be a PRNG key: a raw key is uint32 of shape {raw_key_shape()} "
                 f"(jax.random.PRNGKey(seed)), got shape {tuple(value.shape)}"
             )
         return value

@@ -8,7 +8,9 @@ only a point to evaluate at they are drawn by NumPy in init's structure (``_like
 """
 
 import collections
+import copy
 import functools
+import pickle
 import re
 import warnings
 
@@ -983,6 +985,18 @@ def test_network_built_directly_checks_what_serial_checks():
         L.Network((dense,), name=3)
     with pytest.raises(TypeError, match=r"^serial: name must be a str, got NoneType$"):
         fnn.serial(dense, name=None)
+    # summary joins nested names with "/" (Keras refuses it in names too); names= are used as given
+    slash = r"must not contain '/' \(fnn.summary joins the names of nested layers with it\)$"
+    with pytest.raises(ValueError, match=r"^Network: names\[1\] 'enc/proj' " + slash):
+        L.Network((dense, dense), names=("a", "enc/proj"))
+    with pytest.raises(ValueError, match=r"^Network: names\[0\] '' must not be empty$"):
+        L.Network((dense,), names=("",))
+    with pytest.raises(ValueError, match=r"^serial: name 'a/b' " + slash):
+        fnn.serial(dense, name="a/b")
+    with pytest.raises(ValueError, match=r"^serial: argument 1's name 'x/' " + slash):
+        fnn.serial(dense, L.Dense(2, name="x/"))
+    with pytest.raises(ValueError, match=r"^serial: argument 0's name 'h/' " + slash):
+        fnn.mlp([3, 2], name="h/")
     listed = L.Network([L.Dense(4, "relu"), L.Dense(1)])
     assert listed.layers == (L.Dense(4, "relu"), L.Dense(1)) and listed.names == ("dense_0", "dense_1")
     assert listed == fnn.serial(L.Dense(4, "relu"), L.Dense(1)) and hash(listed) == hash(fnn.mlp([4, 1]))
@@ -1204,6 +1218,35 @@ def test_feature_mismatch_names_layer_and_sizes():
         net.apply(params[:1], jax.device_put(np.ones((2, 3))))
 
 
+def test_apply_refuses_another_dense_s_params_that_the_matmul_would_run():
+    """fit, predict and evaluate refuse params of another network; apply ran them: a wider
+    layer's (a Dense(8) computing 16 units), a bias of one value broadcast, a stray entry."""
+    net = fnn.mlp([8, 3])
+    mine, wide = net.init(KEY, (4,)), fnn.mlp([16, 3]).init(KEY, (4,))
+    x = jax.device_put(np.ones((5, 4), np.float32))
+    first = r"^layer 0 \(dense_0\): forward fails on inputs of shape \(5, 4\): Dense\(8\)'s params must be "
+    shaped = first + re.escape("{'w': (in, 8), 'b': (8,)}, got ")
+    cases = [
+        (wide, shaped + re.escape("{'w': (4, 16), 'b': (16,)}")),
+        ([{"w": mine[0]["w"], "b": jnp.zeros(1)}, mine[1]], shaped + re.escape("{'w': (4, 8), 'b': (1,)}")),
+        ([{"w": mine[0]["w"], "b": jnp.zeros((1, 8))}, mine[1]], shaped + re.escape("{'w': (4, 8), 'b': (1, 8)}")),
+        ([{**mine[0], "extra": jnp.zeros(3)}, mine[1]], shaped + re.escape("entries ['b', 'extra', 'w']")),
+        ([{"w": mine[0]["w"]}, mine[1]], shaped + re.escape("entries ['w']")),
+        ([[mine[0]["w"]], mine[1]], shaped + "list"),
+    ]
+    for params, said in cases:
+        with pytest.raises(ValueError, match=said):
+            net.apply(params, x)
+        with pytest.raises(ValueError, match=said):
+            jax.jit(net.apply)(params, x)
+    unbiased = fnn.serial(L.Dense(3, use_bias=False))
+    p = unbiased.init(KEY, (4,))
+    assert unbiased.apply(p, x).shape == (5, 3)
+    with pytest.raises(ValueError, match=re.escape("Dense(3)'s params must be {'w': (in, 3)}, got entries ['b', 'w']")):
+        unbiased.apply([{**p[0], "b": jnp.zeros(3)}], x)
+    assert net.apply(mine, x).shape == (5, 3)
+
+
 def test_bad_constructor_arguments():
     assert fnn.mlp(np.int64(3)) == fnn.mlp(3) == fnn.mlp(np.array([3]))
     for bad in ("64", 3.0, None, True):
@@ -1295,6 +1338,16 @@ def test_a_network_is_a_layer_and_nests_as_it_is():
     def tuple_view_init(key):
         shapes["view"], params = net.as_layer().init(key, (3,))
         return params
+
+    # the tuple view compares by the network's value, as the network does: equal networks give
+    # equal layers (one compiled program for both), pickled and copied ones too
+    twin = fnn.serial(fnn.serial(L.Dense(5, "tanh"), L.Dense(4)), L.Activation("relu"), L.Dense(3), name="outer")
+    view = net.as_layer()
+    assert view == twin.as_layer() and hash(view) == hash(twin.as_layer())
+    assert view != fnn.serial(inner, L.Dense(3)).as_layer() and view.name == "outer"
+    assert pickle.loads(pickle.dumps(view)) == view and copy.deepcopy(view) == view
+    wrapped = fnn.serial(view, L.Dense(1))
+    assert pickle.loads(pickle.dumps(wrapped)) == wrapped == fnn.serial(twin.as_layer(), L.Dense(1))
 
     params = jax.jit(protocol_init)(KEY)
     assert shapes["inner"] == (4,) and len(params) == 2

@@ -177,6 +177,12 @@ def layer_repr(layer: Layer, *, with_name: bool = False) -> str:
     return text
 
 
+# fnn.summary's rows name each layer by its path, the names of the networks above it and its
+# own joined by "/" (as Keras's, which refuses the character in names too)
+SEPARATOR = "/"
+_NO_SEPARATOR = f"must not contain {SEPARATOR!r} (fnn.summary joins the names of nested layers with it)"
+
+
 def check_layers(who: str, layers: Sequence[Any], argument: str, name: Any, network: type) -> None:
     """At least one layer, each a Layer or a ``network``, and a str ``name``; ``who`` (the
     function) and ``argument`` (a layer's argument, ``{}`` its index) name them in errors."""
@@ -185,8 +191,13 @@ def check_layers(who: str, layers: Sequence[Any], argument: str, name: Any, netw
     for i, layer in enumerate(layers):
         if not isinstance(layer, (Layer, network)):
             raise TypeError(f"{who}: {argument.format(i)} must be a Layer or Network, got {type(layer).__name__}")
+        own = getattr(layer, "name", None)
+        if isinstance(own, str) and SEPARATOR in own:
+            raise ValueError(f"{who}: {argument.format(i)}'s name {own!r} {_NO_SEPARATOR}")
     if not isinstance(name, str):
         raise TypeError(f"{who}: name must be a str, got {type(name).__name__}")
+    if SEPARATOR in name:
+        raise ValueError(f"{who}: name {name!r} {_NO_SEPARATOR}")
 
 
 def network_args(layers: Any, names: Any, name: Any, network: type) -> tuple[tuple, tuple[str, ...] | None]:
@@ -206,6 +217,9 @@ def network_args(layers: Any, names: Any, name: Any, network: type) -> tuple[tup
     for i, n in enumerate(names):
         if not isinstance(n, str):
             raise TypeError(f"Network: names[{i}] must be a str, got {type(n).__name__}")
+        if not n or SEPARATOR in n:
+            problem = "must not be empty" if not n else _NO_SEPARATOR
+            raise ValueError(f"Network: names[{i}] {n!r} {problem}")
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:
         raise ValueError(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import numbers
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, cast
 
 import jax
@@ -77,7 +77,28 @@ def _initializer(arg: str, identifier: Any) -> Callable:
         raise type(e)(f"{arg}: {e}") from None
 
 
-def _dense_forward(act, use_bias, params, x, *, key=None, train=False):
+def _check_dense_params(use_bias: bool, units: int, params: Any) -> None:
+    """A Dense's params as its init builds them, ``{"w": (in, units), "b": (units,)}``: another
+    width, a bias that would broadcast (``(1,)``, ``(1, units)``) or a stray entry is another
+    network's params, which the matmul alone would run without a word."""
+    want = {"w": f"(in, {units})", "b": f"({units},)"} if use_bias else {"w": f"(in, {units})"}
+    shapes = {k: tuple(np.shape(v)) for k, v in params.items()} if isinstance(params, Mapping) else None
+    if shapes is not None and set(shapes) == set(want):
+        w = shapes["w"]
+        if len(w) == 2 and w[1] == units and (not use_bias or shapes["b"] == (units,)):
+            return
+    if shapes is None:
+        got = type(params).__name__
+    elif set(shapes) != set(want):
+        got = f"entries {sorted(shapes, key=str)}"
+    else:  # w, then b (a dict under jit has its keys sorted)
+        got = "{" + ", ".join(f"{k!r}: {shapes[k]}" for k in want) + "}"
+    shown = "{" + ", ".join(f"{k!r}: {v}" for k, v in want.items()) + "}"
+    raise ValueError(f"Dense({units})'s params must be {shown}, got {got}")
+
+
+def _dense_forward(act, use_bias, units, params, x, *, key=None, train=False):
+    _check_dense_params(use_bias, units, params)
     check_features(x, params["w"].shape[0])
     z = x @ params["w"]
     if use_bias:
@@ -192,7 +213,7 @@ def Dense(
     use_bias = bool(use_bias)
     return Layer(
         bound(dense_init, units, kernel_init, bias_init, use_bias),
-        bound(_dense_forward, fwd_act, use_bias),
+        bound(_dense_forward, fwd_act, use_bias, units),
         bound(_dense_backward, fwd_act, use_bias),
         name,
     )

@@ -24,6 +24,7 @@ from fnn._keys import key as check_key
 from fnn._native import native, native_tree
 from fnn._per_key import per_key
 from fnn._validate import UNTRACEABLE
+from fnn._values import bound
 from fnn.layers._base import (
     Array,
     ArrayLike,
@@ -70,7 +71,9 @@ class Network:
     Raises:
         TypeError: For ``layers`` that are not a tuple or list of Layers and Networks, ``names``
             not of str, or a ``name`` that is not a str.
-        ValueError: For no layers, or ``names`` not one per layer or repeated.
+        ValueError: For no layers, or ``names`` not one per layer, repeated or empty; for a
+            name (``names``', ``name``, a layer's) holding ``"/"``, which :func:`fnn.summary`
+            joins nested layers' names with (Keras refuses it too).
 
     Examples:
         >>> import fnn, jax, jax.numpy as jnp
@@ -341,7 +344,11 @@ class Network:
         Returns:
             A :class:`Layer` of the network's functions.
         """
-        return Layer(self.init_with_shape, self.forward, self.backward, name or self.name, self.needs_key)
+        # bound to the network by value, not as bound methods (equal only for the same object):
+        # equal networks give equal layers, which share compiled programs, pickled or copied too
+        cls = type(self)
+        funcs = (bound(cls.init_with_shape, self), bound(cls.forward, self), bound(cls.backward, self))
+        return Layer(*funcs, name or self.name, self.needs_key)
 
     def _layer_keys(self, key: Array | None, train: bool) -> list:
         if key is None or not train:
@@ -402,7 +409,8 @@ def serial(*layers: Layer | Network, name: str = "serial") -> Network:
         The :class:`Network`.
 
     Raises:
-        ValueError: Without layers.
+        ValueError: Without layers; for a ``name`` or a layer's name holding ``"/"`` (which
+            :func:`fnn.summary` joins nested layers' names with).
         TypeError: For an argument that is not a Layer or a Network, or a ``name`` that is not a str.
 
     Examples:

@@ -770,7 +770,7 @@ def test_r2_streamed_equals_sklearn():
     got = one_col(y[:, 0], p[:, :1], np.full(1000, 2.0))
     assert float(got[0]) == pytest.approx(r2_score(y[:, 0], p[:, 0]), abs=1e-6)
     assert (float(got[1]), float(got[2])) == (1.0, 0.0)
-    assert math.isnan(float(_R2S[0].result(*np.zeros((9, 3)))))  # nothing counted
+    assert math.isnan(float(_R2S[0].result(*np.zeros((len(plain), 3)))))  # nothing counted
 
 
 def test_r2_of_constant_targets_whose_sums_round_is_0_or_1_not_a_rounding_residue_s_ratio():
@@ -838,6 +838,39 @@ def test_r2_streamed_one_value_per_batch_is_scored_not_taken_for_constant():
     t = np.full((1000, 1), 0.1, np.float32)
     for pred, want in ((t + np.float32(0.01), 0.0), (t, 1.0)):
         assert fnn.evaluate(net, [{}], "mse", pred, t, metrics=["r2"], batch_size=1)["r2"] == want
+
+
+def test_r2_of_values_repeated_a_power_of_two_times_is_scored_not_taken_for_constant(monkeypatch):
+    """Two values 2^16 times each: with the hashes' sums kept modulo 2^32, ``n sum h^2 - (sum
+    h)^2 = c_a c_b (h_a - h_b)^2`` vanished for ANY hashes (c_a c_b = 2^32), and balanced 0/1
+    targets scored 0 (scikit-learn: 0.75). Counts are no zero divisors modulo a prime; the
+    residues' sums stay exact however many rows a batch has (summed in chunks)."""
+    from sklearn.metrics import r2_score
+
+    from fnn.metrics import _regression
+
+    m = metrics.get("r2")
+    many = 1 << 16
+    two = np.r_[np.zeros(many), np.ones(many)].astype(np.float32)
+    far = np.r_[np.full(many // 4, 1.0), np.full(many // 4, 100.0)].astype(np.float32)
+    tilt = (far + 0.3 * np.sign(np.arange(len(far)) % 2 - 0.5)).astype(np.float32)
+    for y, p in ((two, two * 0.5 + 0.25), (far, tilt), (two[: many // 2 + 1], two[: many // 2 + 1] + 0.5)):
+        assert float(metrics.r2(y, p)) == pytest.approx(r2_score(y, p), abs=1e-5)
+    # a prime dividing a count: another prime tells the values apart
+    for count in (251, 251 * 241, 229 * 233 * 239):
+        y = np.r_[np.zeros(count), np.ones(count)].astype(np.float32)
+        assert float(metrics.r2(y, y * 0.5 + 0.25)) == pytest.approx(0.75, abs=1e-6), count
+    # batches of more rows than one uint32 sum holds are summed in chunks: the same totals
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 3, size=(50, 2)).astype(np.float32)
+    y[:, 1] = 2.5  # a constant column beside a varying one
+    p = y + rng.normal(scale=0.1, size=y.shape).astype(np.float32)
+    whole = jax.device_get(m.update(y, p))
+    monkeypatch.setattr(_regression, "_BATCH_CHUNK", 7)  # read when traced: this call traces anew
+    chunked = jax.device_get(jax.jit(m.update)(y, p))
+    for a, b in zip(whole, chunked, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert float(m.result(*chunked)) == pytest.approx((r2_score(y[:, 0], p[:, 0]) + 0.0) / 2, abs=1e-5)
 
 
 def test_sample_weight_of_mean_metrics_matches_numpy():

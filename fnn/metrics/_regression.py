@@ -8,7 +8,6 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from fnn._validate import choice
 from fnn.metrics._base import Entry, as_arrays, float_dtype, namespace, same_rank, sample_weights
@@ -109,25 +108,43 @@ def _value_bits(t: Array) -> Array:
     return words if t.dtype.itemsize == 4 else words[..., 0] * jnp.uint32(0x9E3779B1) + words[..., 1]
 
 
-# Two bijective mixers of uint32 (MurmurHash3's finalizer and Wellons's lowbias32): values whose
-# bits differ by a multiple of 2^16 (small integers in float32: 200 and 201) differ in every bit
-# once mixed, and a sum of squared differences vanishes modulo 2^32 for both by chance ~2^-32.
-_MIXERS = ((16, 0x85EBCA6B, 13, 0xC2B2AE35, 16), (16, 0x7FEB352D, 15, 0x846CA68B, 16))
+# A bijective mixer of uint32 (MurmurHash3's finalizer): values whose bits differ by a multiple
+# of 2^16 (small integers in float32: 200 and 201) differ in every bit once mixed.
+_MIXER = (16, 0x85EBCA6B, 13, 0xC2B2AE35, 16)
+
+# The constancy test's moduli: primes, so that no count of samples is a zero divisor (modulo 2^32,
+# 65,536 zeros and 65,536 ones would read as one value), whose product exceeds 2^32 (two distinct
+# hashes differ modulo one of them at least), and small enough that a batch's residues, and the
+# batches' sums of them, stay exact in uint32 (up to 2^32 / 251, ~17 million batches).
+_PRIMES = (251, 241, 239, 233, 229)
+_BATCH_CHUNK = 1 << 24  # samples summed in uint32 at once: 2^24 residues below 256 stay below 2^32
 
 
-def _mixed(h: Array, mixer: tuple[int, ...]) -> Array:
-    s1, k1, s2, k2, s3 = mixer
+def _mixed(h: Array) -> Array:
+    s1, k1, s2, k2, s3 = _MIXER
     h = (h ^ (h >> s1)) * jnp.uint32(k1)
     h = (h ^ (h >> s2)) * jnp.uint32(k2)
     return h ^ (h >> s3)
 
 
+def _sum_mod(r: Array, p: int) -> Array:
+    """``sum(r, axis=0) mod p`` for residues ``r`` below ``p``, exact in uint32 for any number of
+    rows (summed in chunks of ``_BATCH_CHUNK`` rows, each chunk's sum reduced first)."""
+    n = r.shape[0]
+    if n > _BATCH_CHUNK:
+        chunks = -(-n // _BATCH_CHUNK)
+        r = jnp.pad(r, ((0, chunks * _BATCH_CHUNK - n), (0, 0))).reshape(chunks, _BATCH_CHUNK, -1)
+        r = jnp.sum(r, axis=1, dtype=jnp.uint32) % jnp.uint32(p)
+    return jnp.sum(r, axis=0, dtype=jnp.uint32) % jnp.uint32(p)  # (a plain sum is uint64 under x64)
+
+
 def _r2_sums(y_true: Any, y_pred: Any, sample_weight: Any, class_aggregation: str) -> tuple[Array, ...]:
-    """Per output column: ``(sum w y, sum w y^2, sum w (y - y_pred)^2, sum w, n, sum h, sum h^2,
-    sum g, sum g^2)``, the last five over the weighted samples, in uint32 arithmetic (wrapping)
-    of two hashes ``h``, ``g`` of each value's bits: ``n sum h^2 - (sum h)^2 = sum_{i<j} (h_i -
-    h_j)^2`` is 0 for one value, however its sums round, and summed over batches it stays exact
-    (modulo 2^32)."""
+    """Per output column: ``(sum w y, sum w y^2, sum w (y - y_pred)^2, sum w, n, s_1, q_1, ...,
+    s_5, q_5)``: ``n`` the weighted samples' count (uint32), and for each prime ``p`` of
+    ``_PRIMES`` the sums of ``r = h mod p`` and of ``r^2 mod p`` over them, each reduced modulo
+    ``p`` (uint32), ``h`` a hash of each value's bits: ``n sum r^2 - (sum r)^2 = sum_{i<j} (r_i -
+    r_j)^2`` is 0 modulo ``p`` for one value, however its sums round, and summed over batches
+    it stays exact."""
     del class_aggregation  # used by the result only
     t, p = as_arrays(y_true, y_pred)
     dtype = float_dtype(p, t)
@@ -148,25 +165,16 @@ def _r2_sums(y_true: Any, y_pred: Any, sample_weight: Any, class_aggregation: st
         count = jnp.sum(w, axis=0)
         present = w != 0
     wt = w * t
-    bits = _value_bits(t)
-    hashed = [jnp.sum(present, axis=0, dtype=jnp.uint32)]
-    for mixer in _MIXERS:
-        h = jnp.where(present, _mixed(bits, mixer), jnp.uint32(0))
-        hashed += [jnp.sum(h, axis=0), jnp.sum(h * h, axis=0)]
-    return jnp.sum(wt, axis=0), jnp.sum(wt * t, axis=0), jnp.sum(w * jnp.square(t - p), axis=0), count, *hashed
+    h = _mixed(_value_bits(t))
+    residues = [jnp.sum(present, axis=0, dtype=jnp.uint32)]
+    for prime in _PRIMES:
+        r = jnp.where(present, h % jnp.uint32(prime), jnp.uint32(0))
+        residues += [_sum_mod(r, prime), _sum_mod(r * r % jnp.uint32(prime), prime)]
+    return jnp.sum(wt, axis=0), jnp.sum(wt * t, axis=0), jnp.sum(w * jnp.square(t - p), axis=0), count, *residues
 
 
 def _r2_value(
-    total: Any,
-    squares: Any,
-    residual: Any,
-    count: Any,
-    n: Any,
-    h: Any,
-    h2: Any,
-    g: Any,
-    g2: Any,
-    class_aggregation: str,
+    total: Any, squares: Any, residual: Any, count: Any, n: Any, *residues: Any, class_aggregation: str
 ) -> Any:
     """``1 - SS_res / SS_tot`` per column with ``SS_tot = sum w y^2 - (sum w y)^2 / sum w``;
     constant targets give 0, or 1 if predicted exactly (scikit-learn's ``force_finite``).
@@ -174,15 +182,19 @@ def _r2_value(
     Constant targets whose sums round (0.1 six times) leave ``SS_tot`` a rounding residue of
     either sign, which grows with the batches streamed (R2 -307 for 0.1 a thousand times, one
     per batch): a column counts as constant where its values' hashes say one value (``n sum
-    h^2 - (sum h)^2`` 0 modulo 2^32, for both hashes: exact for one value, ~2^-32 by chance for
-    several). Any other spread, however small, and however batched (one value per batch), is
-    scored by the formula; NaN and inf targets give NaN."""
+    r^2 - (sum r)^2`` 0 modulo every prime: exact for one value; for several, ~2^-39 by chance
+    and never for how many times each occurs). Any other spread, however small, and however
+    batched (one value per batch), is scored by the formula; NaN and inf targets give NaN."""
     xp = namespace(total, squares, residual, count)
     counted = count != 0
     ss_tot = squares - total * (total / xp.where(counted, count, 1))
-    with np.errstate(over="ignore"):  # uint32 arithmetic wraps, on the host as on a device
-        n, h, h2, g, g2 = (xp.asarray(a, xp.uint32) for a in (n, h, h2, g, g2))
-        one_value = (n * h2 - h * h == 0) & (n * g2 - g * g == 0)
+    n = xp.asarray(n, xp.uint32)
+    one_value = xp.ones(xp.shape(n), bool)
+    for i, prime in enumerate(_PRIMES):
+        # the batches' sums of residues below p, each reduced modulo p again: products below p^2
+        q = xp.uint32(prime)
+        s, sq = (xp.asarray(a, xp.uint32) % q for a in residues[2 * i : 2 * i + 2])
+        one_value = one_value & ((n % q) * sq % q == s * s % q)
     varies = ~(one_value & xp.isfinite(ss_tot))  # NaN or inf targets: a NaN SS_tot, NaN out
     raw = xp.where(varies, 1 - residual / xp.where(varies, ss_tot, 1), xp.where(residual == 0, 1.0, 0.0))
     value = xp.mean(raw)
@@ -207,8 +219,9 @@ def r2_score(
     ``SS_tot = sum (y - mean(y))^2``; streamed, the sums run over the whole data set (kept as
     ``sum y``, ``sum y^2``, ``SS_res`` and the count), so the value equals the one-batch value.
     Constant targets give 0 (1 if predicted exactly), also where their sums round (0.1, not
-    only 2.0, and however the data is batched): where the values' bits say one value (two
-    hashes of them, summed and squared as uint32 and kept with the count). With float32
+    only 2.0, and however the data is batched): where the values' bits say one value (a hash of
+    them, its residues modulo five small primes summed and squared in uint32, kept with the
+    count; exact up to ~17 million batches streamed). With float32
     targets whose mean is large against their spread, ``sum y^2 - (sum y)^2 / n`` loses
     digits: use float64 there.
 
@@ -233,8 +246,7 @@ def r2_score(
         0.8
     """
     _r2_options({"class_aggregation": class_aggregation})
-    total, squares, residual, count, n, h, h2, g, g2 = _r2_sums(y_true, y_pred, None, class_aggregation)
-    return _r2_value(total, squares, residual, count, n, h, h2, g, g2, class_aggregation)
+    return _r2_value(*_r2_sums(y_true, y_pred, None, class_aggregation), class_aggregation=class_aggregation)
 
 
 ENTRIES = {

@@ -1406,6 +1406,11 @@ def test_a_mask_edited_after_the_transform_is_built_changes_nothing_not_even_an_
     is_muon = muon_leaves(mask)[0]
     mask[0]["w"] = False
     assert is_muon(p0) == [{"w": True, "b": False}]  # the 2-D w, as the mask said when built
+    # the copy keeps the caller's key order: the transform's repr (what a checkpoint records of
+    # the optimizer, compared on resume) is the one an uncopied mask printed
+    for build in (O.freeze, lambda m: O.masked(O.adam(), m), lambda m: O.muon(mask=m)):
+        text = repr(build([{"w": True, "b": False}, ({"z": True, "a": False},)]).update)
+        assert "[{'w': True, 'b': False}, ({'z': True, 'a': False},)]" in text, text
 
 
 def test_float8_params_are_named_by_init_and_apply_updates_as_by_fit():

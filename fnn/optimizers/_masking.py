@@ -56,7 +56,18 @@ def own_mask(mask: Any) -> Any:
     compared by the mask's contents when built, and the caller's dict edited afterwards would
     train with other contents under that key (a program compiled for them served to an
     optimizer built from the first contents)."""
-    return mask if callable(mask) else jax.tree.map(lambda m: m, mask)
+    return mask if callable(mask) else _copied(mask)
+
+
+def _copied(mask: Any) -> Any:
+    """``mask`` in new containers, a dict's keys in the caller's order (``jax.tree.map`` sorts
+    them, and the transform's repr, which a checkpoint records, would change); the containers of
+    other kinds (namedtuples, pytree nodes of the user's) rebuilt by ``jax.tree.map``."""
+    if type(mask) is dict:
+        return {k: _copied(v) for k, v in mask.items()}
+    if type(mask) in (list, tuple):
+        return type(mask)(_copied(v) for v in mask)
+    return jax.tree.map(lambda m: m, mask)
 
 
 def resolve_mask(mask: Mask | Callable[[Params], Mask], tree: Params) -> Params:

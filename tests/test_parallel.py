@@ -10,6 +10,7 @@ import argparse
 import functools
 import os
 import pathlib
+import re
 import runpy
 import subprocess
 import sys
@@ -357,6 +358,28 @@ def test_best_picks_the_lowest_last_monitor(swept):
         swept.best(mode="lowest")
 
 
+def test_best_ranks_a_model_whose_loss_diverged_last_whatever_the_monitor():
+    """A diverged model's NaN outputs all fall in one class, which still scores a finite
+    accuracy (the share of that class): ranked by it, best() chose the diverged model."""
+
+    def history(**logs):
+        h = fnn.History()
+        h.append(0, logs, seconds=0.0)
+        return h
+
+    diverged = history(loss=float("nan"), val_loss=float("nan"), val_accuracy=0.80)
+    fine = history(loss=0.59, val_loss=0.61, val_accuracy=0.76)
+    worse = history(loss=0.70, val_loss=0.75, val_accuracy=0.70)
+    result = fnn.SweepResult(None, None, [diverged, fine, worse], [{}, {}, {}])
+    assert result.best("val_accuracy", mode="max") == 1 and result.best() == 1
+    assert result.best("loss") == 1 and result.best("val_accuracy") == 2
+    runs = [history(loss=float("inf"), acc=0.9), history(loss=1.0, acc=0.5)]
+    train_only = fnn.SweepResult(None, None, runs, [{}, {}])
+    assert train_only.best("acc", mode="max") == 1
+    all_diverged = fnn.SweepResult(None, None, [diverged, diverged], [{}, {}])
+    assert all_diverged.best("val_accuracy", mode="max") == 0  # none usable: the first
+
+
 @pytest.mark.slow
 def test_result_takes_python_and_numpy_indices_and_refuses_others(swept):
     last, first = swept.result(-1), swept.result(np.int64(0))
@@ -692,6 +715,18 @@ def test_sweep_and_fit_many_bad_input(compiles):
         fnn.fit_many(NET, stacked, OPT, LOSS, x, y, key=three_keys)
     with pytest.raises(ValueError, match="configs must have one entry per model"):
         fnn.fit_many(NET, stacked, OPT, LOSS, x, y, configs=[{}])
+    # (each before anything trains: a result lost to a mistake found on the way out)
+    for configs, said in (
+        (["lr=0.1", "lr=0.2"], r"configs\[0\] must be a dict \(model 0's settings\), got str"),
+        ([{}, 2], r"configs\[1\] must be a dict \(model 1's settings\), got int"),
+        ((c for c in [{}, {}]), r"configs must be a list of K=2 dicts, got generator"),
+    ):
+        with pytest.raises(TypeError, match=said):
+            fnn.fit_many(NET, stacked, OPT, LOSS, x, y, configs=configs)
+    raw = r"key must be one PRNG key or K=2 stacked keys: a raw key is uint32 of shape \(2,\) .* got shape "
+    for key in (np.zeros((2, 3), np.uint32), np.zeros(4, np.uint32)):  # rbg's key data is 4 words
+        with pytest.raises(ValueError, match=raw + re.escape(str(key.shape))):
+            fnn.fit_many(NET, stacked, OPT, LOSS, x, y, key=key)
     with pytest.raises(ValueError, match="same number of samples"):
         fnn.fit_many(NET, stacked, OPT, LOSS, x, y[:-1])
     with pytest.raises(ValueError, match="opt_state must be stacked"):

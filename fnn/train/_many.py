@@ -10,7 +10,7 @@ hyperparameters.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ParamSpec, TypeVar
 
 import jax
@@ -19,7 +19,7 @@ import numpy as np
 
 from fnn._dtypes import abstract_array
 from fnn._interrupts import ctrl_c_recorded
-from fnn._keys import is_typed_key, key_data, seed_key
+from fnn._keys import is_typed_key, key_data, raw_key_shape, seed_key
 from fnn._native import native, native_tree
 from fnn._network_checks import check_64bit_arrays
 from fnn.layers._errors import misfit_error, misfit_marks
@@ -95,6 +95,11 @@ def _stacked_keys(key: Any, k_models: int) -> Array:
         raise ValueError(f"key must be one PRNG key or K={k_models} stacked keys, got shape {key.shape}")
     if key.ndim == single + 1 and key.shape[0] != k_models:
         raise ValueError(f"key holds {key.shape[0]} keys for {k_models} models")
+    if not is_typed_key(key) and key.shape[-1:] != raw_key_shape():
+        raise ValueError(
+            f"key must be one PRNG key or K={k_models} stacked keys: a raw key is uint32 of shape "
+            f"{raw_key_shape()} (jax.random.PRNGKey(seed)), got shape {key.shape}"
+        )
     if key.ndim == single + 1:
         return key
     # One key for all: K copies of it, so that both cases run the same compiled program; copied
@@ -106,6 +111,21 @@ def _stacked_keys(key: Any, k_models: int) -> Array:
     copies = np.broadcast_to(np.asarray(jax.device_get(bits)), (k_models,) + bits.shape)
     copies = jax.device_put(copies, next(iter(bits.devices())) if bits.committed else None)
     return copies if impl is None else jax.random.wrap_key_data(copies, impl=impl)
+
+
+def _checked_configs(configs: Any, k_models: int) -> list[dict]:
+    """K copies of the ``configs`` dicts (K empty ones for None), refused before anything
+    trains: the result would be lost to a mistake found when it is returned."""
+    if configs is None:
+        return [{} for _ in range(k_models)]
+    if not isinstance(configs, Sequence) or isinstance(configs, (str, bytes)):
+        raise TypeError(f"configs must be a list of K={k_models} dicts, got {type(configs).__name__}")
+    if len(configs) != k_models:
+        raise ValueError(f"configs must have one entry per model ({k_models}), got {len(configs)}")
+    for i, c in enumerate(configs):
+        if not isinstance(c, Mapping):
+            raise TypeError(f"configs[{i}] must be a dict (model {i}'s settings), got {type(c).__name__}")
+    return [dict(c) for c in configs]
 
 
 @_takes_no_mesh
@@ -189,11 +209,13 @@ def fit_many(
     Raises:
         TypeError: For an argument of the wrong type, as :func:`fit` names it (``opt``,
             ``loss``, non-floating params, non-int sizes, non-numeric data...); a ``mesh``
-            (the K models train on one device: :func:`fit` takes a mesh).
+            (the K models train on one device: :func:`fit` takes a mesh); ``configs`` that are
+            not a list of dicts.
         ValueError: For the bad values :func:`fit` refuses; params that are not stacked (a
             leaf without the common leading axis, or no arrays at all); an ``opt_state`` not
             stacked over the same K models or not matching ``opt.init``; a ``key`` that is
-            neither one key nor K keys; ``configs`` not of length K.
+            neither one key nor K keys (a raw key of another shape than the default kind's);
+            ``configs`` not of length K. Each before anything trains.
 
     Examples:
         >>> import fnn, jax, jax.numpy as jnp, numpy as np
@@ -238,10 +260,7 @@ def fit_many(
             ) from None
         check_schedules(opt, opt_state, epochs * run.iterations_per_epoch)  # every model's steps, as fit's
         keys = _stacked_keys(key, k_models)
-        if configs is None:
-            configs = [{} for _ in range(k_models)]
-        elif len(configs) != k_models:
-            raise ValueError(f"configs must have one entry per model ({k_models}), got {len(configs)}")
+        configs = _checked_configs(configs, k_models)
 
         params = copy_tree(params)
         opt_state = init_state(opt, params, models=True) if opt_state is None else copy_tree(opt_state)
@@ -269,4 +288,4 @@ def fit_many(
         # nothing between epochs reads or changes the state (no callbacks): each epoch is queued
         # before the previous one is recorded
         params, opt_state = run_epochs_queued(run, params, opt_state, epochs=epochs, inputs=inputs, end=end)
-        return SweepResult(params, opt_state, histories, [dict(c) for c in configs])
+        return SweepResult(params, opt_state, histories, configs)

@@ -289,7 +289,9 @@ class SweepResult(NamedTuple):
 
     def best(self, monitor: str | None = None, mode: str = "min") -> int:
         """Index of the model with the best last-epoch ``monitor`` (default ``val_loss`` when
-        recorded, else ``loss``); non-finite values rank last.
+        recorded, else ``loss``); non-finite values rank last, and so does a model whose last
+        ``loss`` or ``val_loss`` is non-finite (a diverged model's NaN outputs can still score
+        a finite accuracy: the share of the class they all fall in).
 
         Args:
             monitor: A logged name (``"val_accuracy"``...), or None for ``val_loss`` when
@@ -309,8 +311,16 @@ class SweepResult(NamedTuple):
         monitor = monitor or ("val_loss" if "val_loss" in h0 else "loss")
         if monitor not in h0:
             raise ValueError(f"monitor {monitor!r} was not recorded; recorded: {sorted(h0.keys())}")
-        last = np.array([h[monitor][-1] if h[monitor] else np.nan for h in self.histories], float)
-        last = np.where(np.isfinite(last), last if mode == "min" else -last, np.inf)
+
+        def lasts(name: str) -> np.ndarray:
+            return np.array([h[name][-1] if h.get(name) else np.nan for h in self.histories], float)
+
+        last = lasts(monitor)
+        usable = np.isfinite(last)
+        for name in ("loss", "val_loss"):
+            if name in h0:  # a model that diverged is not ranked by what its NaN outputs score
+                usable &= np.isfinite(lasts(name))
+        last = np.where(usable, last if mode == "min" else -last, np.inf)
         return int(np.argmin(last))
 
 

@@ -1856,6 +1856,22 @@ def test_compare_trains_runs_side_by_side_with_the_numbers_of_one_at_a_time():
     assert len(logged) == 6 and all("trained in" in line for line in logged)  # one line per run, as it ends
 
 
+def test_compare_s_threads_compute_under_the_caller_s_jax_settings():
+    """JAX's context managers set a setting for their own thread: a caller's ``with
+    jax.enable_x64(False):`` around an in-process compare held in the main thread only, and the
+    runs compiled and trained two at a time in the pool's threads computed in x64 (conftest's
+    global setting) while one at a time they did not. Every thread now runs under the caller's."""
+    problem = load_problem("iris")
+    kw = dict(optimizers=["sgd", "adam"], batch_sizes=[16], epochs=2, hidden=[4], seeds=1)
+    with jax.enable_x64(False):
+        alone = run_comparison(problem, compile_threads=1, train_threads=1, **kw)
+        side = run_comparison(problem, compile_threads=2, train_threads=2, **kw)
+    losses = lambda runs: [r["seeds"][0]["history"]["loss"] for r in runs]
+    assert losses(side) == losses(alone)
+    # float32 numbers, as the caller asked: a float64 run's losses are other numbers
+    assert all(float(np.float32(v)) == v for run in losses(side) for v in run)
+
+
 def test_compare_seed_is_the_first_of_the_runs_seeds():
     """``--seed S`` (run_comparison's ``seed``): a run trains seeds S, S+1, ...; each seed's
     record is the fit from ``split(PRNGKey(seed))`` (init with [0], shuffle with [1]), and

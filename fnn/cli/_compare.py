@@ -28,6 +28,9 @@ What a record reports, and from which weights:
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
+import enum
+import functools
 import os
 import threading
 import time
@@ -64,6 +67,45 @@ def _held_mean(series: Sequence[Sequence[float]]) -> list[float]:
     return [float(np.mean([s[min(i, len(s) - 1)] for s in series])) for i in range(longest)]
 
 
+# JAX's settings that a context manager sets for its own thread only (the caller's `with
+# jax.enable_x64(True):` around fnn.cli.main): each pool thread runs under the caller's values, so
+# that --jobs never changes what is computed (x64 silently off, debug_nans skipped in a worker).
+_THREAD_SETTINGS = (
+    ("jax_enable_x64", "enable_x64"),
+    ("jax_debug_nans", "debug_nans"),
+    ("jax_debug_infs", "debug_infs"),
+    ("jax_disable_jit", "disable_jit"),
+    ("jax_default_matmul_precision", "default_matmul_precision"),
+    ("jax_numpy_rank_promotion", "numpy_rank_promotion"),
+    ("jax_numpy_dtype_promotion", "numpy_dtype_promotion"),
+    ("jax_default_prng_impl", "default_prng_impl"),
+    ("jax_default_device", "default_device"),
+    ("jax_transfer_guard_host_to_device", "transfer_guard_host_to_device"),
+    ("jax_transfer_guard_device_to_host", "transfer_guard_device_to_host"),
+    ("jax_transfer_guard_device_to_device", "transfer_guard_device_to_device"),
+    ("jax_log_compiles", "log_compiles"),
+)
+
+
+def in_callers_settings(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``fn`` run, in whatever thread calls it, under the JAX settings in force in the thread that
+    wraps it (:data:`_THREAD_SETTINGS`: those a context manager sets per thread)."""
+    entered = []
+    for name, manager in _THREAD_SETTINGS:
+        if hasattr(jax, manager) and hasattr(jax.config, name):
+            value = getattr(jax.config, name)
+            entered.append((getattr(jax, manager), value.value if isinstance(value, enum.Enum) else value))
+
+    @functools.wraps(fn)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        with contextlib.ExitStack() as stack:
+            for manager, value in entered:
+                stack.enter_context(manager(value))
+            return fn(*args, **kwargs)
+
+    return run
+
+
 def _workers(threads: int | None, jobs: int) -> int:
     """Threads for ``jobs`` jobs: ``threads``, or one per core when None, at most one per job."""
     return max(1, min(jobs, threads or os.cpu_count() or 1))
@@ -96,7 +138,7 @@ def compile_concurrently(
         return [timed(job) for job in jobs]
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=workers)
     try:
-        return list(pool.map(timed, jobs))
+        return list(pool.map(in_callers_settings(timed), jobs))
     finally:
         # On Ctrl-C the compilations not yet started are dropped, not waited for (a `with`
         # block would run every one of them before letting the interrupt through); those
@@ -298,7 +340,8 @@ def run_comparison(
             record(i, train_one(i))
         return runs
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=workers)
-    futures = {pool.submit(train_one, i): i for i in range(len(configs))}
+    train_in_pool = in_callers_settings(train_one)
+    futures = {pool.submit(train_in_pool, i): i for i in range(len(configs))}
     try:
         for future in concurrent.futures.as_completed(futures):
             record(futures[future], future.result())

@@ -498,16 +498,18 @@ def test_gradcheck_casts_float32_inputs_to_float64(compiles):
         fnn.gradcheck(net, loss, params64, [[1.0, 2.0], [3.0]], y)
 
 
-def test_gradcheck_of_half_precision_params_passes_with_a_note_that_it_checked_float64():
-    """float16 params are checked in float64 (the programs of the float32 test above): a pass
-    there says nothing of float16 arithmetic, which the report's note says (as torch warns)."""
+def test_gradcheck_of_narrower_params_passes_with_a_note_that_it_checked_float64():
+    """float16 and float32 params are checked in float64 (the programs of the float32 test
+    above): a pass there says nothing of their arithmetic (a backward of yours that overflows in
+    float32 alone gives NaN in training), which the report's note says (as torch warns)."""
     net = fnn.mlp([4, 2], activation="tanh")
     x, y = _data(5, 3, 2)
     loss = fnn.losses.get("sparse_categorical_crossentropy", from_logits=True)
     for dtype, x_dtype, cast_from in (
         (jnp.float16, np.float64, ("params float16",)),
         (jnp.bfloat16, np.float16, ("params bfloat16", "x float16")),
-        (jnp.float32, np.float32, ()),
+        (jnp.float32, np.float32, ("params float32", "x float32")),
+        (jnp.float64, np.float64, ()),
     ):
         params = jax.tree.map(lambda a, d=dtype: np.asarray(a, d), _params(net, (3,), jnp.float32))
         report = fnn.gradcheck(net, loss, params, np.asarray(x, x_dtype), y)
@@ -516,7 +518,7 @@ def test_gradcheck_of_half_precision_params_passes_with_a_note_that_it_checked_f
         if cast_from:
             assert note == [
                 f"(note: {' and '.join(cast_from)} cast to float64 for this check, which judges the derivatives, "
-                "not half-precision arithmetic: an overflow there (a NaN gradient) does not show; compare "
+                "not that dtype's arithmetic: an overflow there (a NaN gradient) does not show; compare "
                 "fnn.value_and_grad in the params' own dtype)"
             ]
             assert str(report).splitlines()[-3].startswith("gradcheck PASSED")

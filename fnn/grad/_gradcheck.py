@@ -43,12 +43,13 @@ def _path_name(path: Any) -> str:
     return ".".join(parts) or "-"
 
 
-def _half_precision(name: str, tree: Any) -> tuple[str, ...]:
-    """``("params float16",)`` where ``tree`` holds float16 or bfloat16 leaves (named by
-    ``name``), their dtypes sorted: what the float64 check cannot speak for."""
+def _narrower(name: str, tree: Any) -> tuple[str, ...]:
+    """``("params float32",)`` where ``tree`` holds float32, float16 or bfloat16 leaves (named by
+    ``name``), their dtypes sorted: what the float64 check cannot speak for (a backward that
+    overflows in float32 alone, as torch's gradcheck warns of inputs that are not double)."""
     dtypes = {np.dtype(leaf.dtype).name for leaf in jax.tree.leaves(tree) if hasattr(leaf, "dtype")}
-    half = sorted(d for d in dtypes if d in ("float16", "bfloat16"))
-    return (f"{name} {' and '.join(half)}",) if half else ()
+    narrow = sorted(d for d in dtypes if d in ("float32", "float16", "bfloat16"))
+    return (f"{name} {' and '.join(narrow)}",) if narrow else ()
 
 
 def _to_float64(tree: Any) -> Any:
@@ -192,8 +193,8 @@ def gradcheck(
     Args:
         net: The network.
         loss: A loss name or an :class:`fnn.losses.Loss` (it must carry its hand-written gradient).
-        params: The network's params (cast to float64 for the check; float16 or bfloat16
-            ones are named in the report's note, :attr:`GradcheckReport.cast_from`).
+        params: The network's params (cast to float64 for the check; float32, float16 or
+            bfloat16 ones are named in the report's note, :attr:`GradcheckReport.cast_from`).
         x: A (small) batch of inputs: an array or nested lists, samples first (integers are
             taken as real numbers, as ``fit`` takes them).
         y: Its targets, as ``x``.
@@ -257,7 +258,7 @@ def gradcheck(
     out = jax.eval_shape(lambda p, xx: net.apply(p, xx, key=key, train=train), params, x_like)
     _losses.check_targets(loss, targets, tuple(out.shape), name="y")
     both, shifted = _gradcheck_programs(for_programs(net), loss, train)
-    cast_from = _half_precision("params", params) + _half_precision("x", inputs)
+    cast_from = _narrower("params", params) + _narrower("x", inputs)
     with jax.enable_x64(True):
         params64, x64 = _to_float64(params), _to_float64(inputs)
         y64 = _to_float64(targets)

@@ -84,11 +84,12 @@ class GradcheckReport:
             weight: finite outputs, 0 * inf gradients). None where all of them are finite (a
             NaN or inf in a gradient alone is then a backward's, named in ``at_fault``). A
             network that is not an :class:`fnn.Network` is not looked into: ``"params or y"``.
-        cast_from: The half-precision dtypes (``float16``, ``bfloat16``) of the params and
-            ``x`` that the check cast to float64, as ``("params float16",)``; empty where none
-            was. It judges the derivatives' formulas, not that dtype's arithmetic: an overflow
-            there (a NaN gradient from :func:`value_and_grad` in float16) does not show, and the
-            report says so in a note (not a failure).
+        cast_from: The dtypes narrower than float64 (``float32``, ``float16``, ``bfloat16``)
+            of the params and ``x`` that the check cast to float64, as ``("params float32",)``;
+            empty where none was. It judges the derivatives' formulas, not that dtype's
+            arithmetic: an overflow there (a NaN gradient from :func:`value_and_grad` in
+            float32, an ``exp`` of a large input in a backward of yours) does not show, and the
+            report says so in a note (not a failure; torch's gradcheck warns alike).
         not_float64: Where the check failed, the layers whose output at the checked point is
             floating but not float64 (``"f32_0 (float32)"``), as a forward that casts to a fixed
             ``float32`` gives: finite differences through it carry float32's rounding, which can
@@ -215,7 +216,7 @@ class GradcheckReport:
             what = " and ".join(self.cast_from)
             lines.append(
                 f"(note: {what} cast to float64 for this check, which judges the derivatives, not "
-                "half-precision arithmetic: an overflow there (a NaN gradient) does not show; compare "
+                "that dtype's arithmetic: an overflow there (a NaN gradient) does not show; compare "
                 "fnn.value_and_grad in the params' own dtype)"
             )
         if any(r.fd_kinks for r in self.rows):

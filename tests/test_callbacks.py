@@ -234,6 +234,30 @@ def test_stop_at_threshold():
     assert ran == 2
 
 
+def test_monitors_compare_in_float32_as_keras_3(tmp_path):
+    """Keras's ops.less / ops.greater take both sides as float32 after the min_delta's Python
+    arithmetic (Keras 3.15 run on these sequences): a float32 loss of 0.9 plus min_delta 0.1
+    ties with 1.0, and values 1e-9 apart are one float32. In float64 each counted as an
+    improvement: EarlyStopping never stopped, ReduceLROnPlateau never reduced."""
+    f9 = float(np.float32(0.9))  # 0.8999999761581421, as a float32 loss is logged
+    for kwargs, values, ran in (
+        (dict(min_delta=0.1), [1.0, f9, f9], 2),
+        ({}, [1.0, 1 - 1e-9, 1 - 2e-9], 2),
+        (dict(mode="max"), [1.0, 1 + 1e-9, 1 + 2e-9], 2),
+        ({}, [1e8, 1e8 - 1, 1e8 - 2], 2),
+        ({}, [1.0, 1 - 1e-7, 1 - 2e-7], 3),  # float32 resolves 1e-7: improvements
+    ):
+        stop = EarlyStopping(monitor="loss", patience=0, **kwargs)
+        assert _run(stop, values)[0] == ran, (kwargs, values)
+    state = O.sgd(0.1).init({"w": np.zeros(2)})
+    plateau = ReduceLROnPlateau(monitor="loss", patience=0, factor=0.5)
+    _, ctx = _run(plateau, [1.0, 1 - 1e-9, 1 - 2e-9], opt_state=state)
+    assert float(O.get_learning_rate(ctx.opt_state)) == pytest.approx(0.025)  # reduced twice, as Keras
+    best_only = ModelCheckpoint(tmp_path / "e{epoch}.npz", "loss", save_best_only=True)
+    _drive_checkpoint(best_only, [{"loss": v} for v in (1.0, 1 - 1e-9, 1 - 2e-9)])
+    assert _saved(tmp_path) == ["e1.npz"]
+
+
 def test_reduce_lr_on_plateau_scripted_with_cooldown_and_min_lr():
     state = O.sgd(1.0).init({"w": np.zeros(2)})
     cb = ReduceLROnPlateau(monitor="loss", factor=0.5, patience=1, cooldown=1, min_lr=0.3, min_delta=0.0)

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import jax
+import numpy as np
 
 from fnn._registry import normalize
 from fnn._validate import boolean, integer, real
@@ -77,7 +78,9 @@ class MonitorCallback(Callback):
     """Keras 3's ``MonitorCallback``: ``best`` starts unset (the first value is always an
     improvement), ``min_delta`` is taken as its absolute value, and a value improves on the
     reference when ``value - min_delta > reference`` (mode max) or ``value + min_delta <
-    reference`` (mode min). ``mode="auto"`` is settled as Keras 3 settles it (:func:`auto_mode`):
+    reference`` (mode min), both sides taken as float32 after the sum (as Keras's ``ops.less``
+    and ``ops.greater`` take them: a float32 loss of 0.9 plus a ``min_delta`` of 0.1 ties with
+    1.0). ``mode="auto"`` is settled as Keras 3 settles it (:func:`auto_mode`):
     ``fit`` does it before training, from the run's metrics."""
 
     def __init__(self, monitor: str, mode: str, min_delta: float):
@@ -115,9 +118,11 @@ class MonitorCallback(Callback):
             self.mode = auto_mode(type(self).__name__, self.monitor, None)
         if reference is None:
             return True
+        # Keras's ops.less / ops.greater take both sides as float32 tensors, after the
+        # min_delta's Python arithmetic: 0.9 (float32) + 0.1 against 1.0 is a tie there
         if self.mode == "max":
-            return value - self.min_delta > reference
-        return value + self.min_delta < reference
+            return bool(np.float32(value - self.min_delta) > np.float32(reference))
+        return bool(np.float32(value + self.min_delta) < np.float32(reference))
 
 
 class EarlyStopping(MonitorCallback):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import functools
 import gc
+import inspect
 import math
 import pickle
 from typing import Any
@@ -1884,6 +1885,13 @@ def test_inject_hyperparams_passes_its_values_to_the_named_optimizers_its_factor
             optax.inject_hyperparams(lambda peak: optax.sgd(lambda c: peak / (c + 1.0)))(0.2),
             None,
         ),
+        # an injection of an injection takes the inner factory's arguments (its signature was
+        # (*args, **kwargs): "adam: got an unexpected keyword argument 'args'")
+        "an injection of an injection": (
+            O.inject_hyperparams(O.inject_hyperparams(O.adam))(learning_rate=0.1, b1=0.8),
+            optax.inject_hyperparams(optax.inject_hyperparams(optax.adam))(learning_rate=0.1, b1=0.8),
+            None,
+        ),
     }
     for name, (mine, ref, values) in cases.items():
         for run in (lambda f: f, jax.jit):
@@ -1895,6 +1903,7 @@ def test_inject_hyperparams_passes_its_values_to_the_named_optimizers_its_factor
                 u, got = run(mine.update)(grads, got, params)
                 v, want = ref.update(grads, want, params)
                 chex.assert_trees_all_close(u, v, rtol=1e-6, atol=1e-12, custom_message=f"{name}, step {step}")
+    assert inspect.signature(O.inject_hyperparams(O.adam)) == inspect.signature(O.adam)  # what help() shows
     # a value the factory gives as a constant (a default, a literal) stays the nested state's own:
     # set there, it holds (optax's has no state to set it in); one computed from the outer follows it
     mine = O.inject_hyperparams(lambda lr: groups(O, O.adam, lr, 0.5))(0.1)

@@ -405,4 +405,7 @@ def injected(
 
     build.__name__ = f"inject_hyperparams({getattr(factory, '__name__', 'factory')})"
     build.__doc__ = factory.__doc__
+    # factory's own arguments, as help() and an injection of this injection read them (optax's
+    # inject_hyperparams(inject_hyperparams(adam)) builds; (*args, **kwargs) bound none)
+    setattr(build, "__signature__", signature)  # noqa: B010  (mypy knows no __signature__ on functions)
     return build

@@ -192,6 +192,9 @@ def test_one_hot_matches_identity_rows(shape):
     wide = data.one_hot(labels, num_classes=7, dtype=np.float64)
     assert wide.shape == (6, 7) and wide.dtype == np.float64
     np.testing.assert_array_equal(wide[:, 5:], 0)
+    # labels of another shape S give S + (C,), as Keras's to_categorical (the docstring says so)
+    pairs = np.array([[0, 1], [1, 0], [2, 2]])
+    np.testing.assert_array_equal(data.one_hot(pairs, 3), np.eye(3)[pairs])
 
 
 def test_one_hot_accepts_integral_floats_and_rejects_the_rest():

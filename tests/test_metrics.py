@@ -950,6 +950,13 @@ def test_new_metrics_by_name_are_hashable_by_value():
         ("f1", {"threshold": -0.1}, ValueError, "threshold must be in"),
         ("r2", {"class_aggregation": None}, TypeError, "class_aggregation must be one of"),
         ("auc", {"multi_label": True}, TypeError, r"unknown option.*'multi_label'"),
+        # checked when built, not when first traced (a string threshold failed as a comparison
+        # of the outputs, named as the shapes of y and the outputs)
+        ("binary_accuracy", {"threshold": "x"}, TypeError, r"^threshold must be a real number, got 'x'$"),
+        ("binary_accuracy", {"threshold": 1.5, "from_logits": True}, ValueError, r"^threshold must be in \(0, 1\)"),
+        ("binary_accuracy", {"from_logits": 1}, TypeError, r"^from_logits must be a bool"),
+        ("top_k_categorical_accuracy", {"k": "a"}, TypeError, r"^k must be an int, got str 'a'$"),
+        ("sparse_top_k_categorical_accuracy", {"k": 0}, ValueError, r"^k must be >= 1, got 0$"),
     ],
 )
 def test_bad_options_name_the_argument(name, options, error, match):

@@ -18,15 +18,17 @@ def one_hot(labels: Any, num_classes: int | None = None, dtype: Any = np.float32
     """One-hot rows ``out[i, labels[i]] = 1`` of shape (N, C) from int labels (N,) or (N, 1).
 
     ``num_classes`` defaults to ``max(labels) + 1`` (Keras's ``to_categorical``). Labels must be
-    integers (integral floats are accepted) in ``[0, num_classes)``.
+    integers (integral floats are accepted) in ``[0, num_classes)``. Labels of another shape
+    ``S`` (a trailing 1 dropped) give ``S + (C,)``, as ``to_categorical`` gives them: ``(N, 2)``
+    labels, ``(N, 2, C)``.
 
     Args:
-        labels: Integer class ids, shape ``(N,)`` or ``(N, 1)``.
+        labels: Integer class ids, shape ``(N,)`` or ``(N, 1)`` (or any shape, above).
         num_classes: C (None: ``max(labels) + 1``).
         dtype: The dtype of the result.
 
     Returns:
-        The one-hot rows, shape ``(N, C)``.
+        The one-hot rows, shape ``(N, C)`` (``S + (C,)`` for labels of shape ``S``).
 
     Raises:
         ValueError: For labels that are not integers (the message names the first that is not

@@ -11,7 +11,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from fnn._validate import integer, is_traced
+from fnn._validate import boolean, integer, is_traced, real
 from fnn.losses._checks import check_label_values
 from fnn.metrics._base import Entry, as_arrays, float_dtype, same_rank
 
@@ -251,12 +251,30 @@ def sparse_top_k_categorical_accuracy(y_true: jax.typing.ArrayLike, y_pred: jax.
     return _mean(_sparse_top_k_matches, y_true, y_pred, k=k)
 
 
+def _binary_options(options: dict[str, Any]) -> dict[str, Any]:
+    """binary_accuracy's options checked when it is built (traced, a string threshold failed as
+    a comparison of the outputs, named as their shapes'); returned as given."""
+    boolean("from_logits", options["from_logits"])
+    if options["from_logits"]:
+        real("threshold", options["threshold"], 0.0, 1.0, lo_open=True, hi_open=True, what="a probability in (0, 1)")
+    else:
+        real("threshold", options["threshold"])
+    return options
+
+
+def _top_k_options(options: dict[str, Any]) -> dict[str, Any]:
+    integer("k", options["k"], 1)
+    return options
+
+
 ENTRIES = {
-    "binary_accuracy": Entry(_binary_matches, {"threshold": 0.5, "from_logits": False}, direction="up"),
+    "binary_accuracy": Entry(
+        _binary_matches, {"threshold": 0.5, "from_logits": False}, check=_binary_options, direction="up"
+    ),
     "categorical_accuracy": Entry(_categorical_matches, {}, direction="up"),
     "sparse_categorical_accuracy": Entry(_sparse_categorical_matches, {}, direction="up"),
-    "top_k_categorical_accuracy": Entry(_top_k_matches, {"k": 5}, direction="up"),
-    "sparse_top_k_categorical_accuracy": Entry(_sparse_top_k_matches, {"k": 5}, direction="up"),
+    "top_k_categorical_accuracy": Entry(_top_k_matches, {"k": 5}, check=_top_k_options, direction="up"),
+    "sparse_top_k_categorical_accuracy": Entry(_sparse_top_k_matches, {"k": 5}, check=_top_k_options, direction="up"),
 }
 # The scores that read integer labels: their values are checked on the host before fitting.
 SPARSE_LABEL_SCORES = {_sparse_categorical_matches, _sparse_top_k_matches}

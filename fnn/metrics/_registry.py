@@ -211,9 +211,9 @@ def get(
     ``ignore_class`` likewise reaches ``sparse_categorical_crossentropy`` and the IoU metrics
     unless given here.
 
-    Options (equal options give equal, hashable metrics; auc's, precision's, recall's, the
-    counts', the F-scores' and r2_score's are validated here, binary_accuracy's and the top-k metrics' when
-    the metric is first traced, which :func:`resolve` with shapes does before any compilation):
+    Options (equal options give equal, hashable metrics; each metric's are validated here,
+    those of a function of yours when it is first traced, which :func:`resolve` with shapes
+    does before any compilation):
     binary_accuracy ``threshold``, ``from_logits``; the top-k metrics ``k``; auc ``curve``
     (``"ROC"``/``"PR"``), ``num_thresholds`` (>= 2), ``summation_method``, ``from_logits``;
     precision and recall ``threshold``, ``class_id``, ``from_logits``; precision_at_recall,

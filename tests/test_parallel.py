@@ -661,6 +661,9 @@ def test_sweep_and_fit_many_bad_input(compiles):
             fnn.sweep(NET, OPT, LOSS, x, y, hparams={"momentum": [0.5, float("nan")]})
         with pytest.raises(TypeError, match="seeds must be ints"):
             fnn.sweep(NET, OPT, LOSS, x, y, seeds=[0.5])
+        for seed in (2**64 - 1, 2**70, -(2**63) - 1):  # PRNGKey(seed) overflows: they were reduced mod 2^32
+            with pytest.raises(ValueError, match=rf"seeds must be in int64's range, .* got {seed}$"):
+                fnn.sweep(NET, OPT, LOSS, x, y, seeds=[0, seed])
         with pytest.raises(ValueError, match=r"b1 must be finite and in \[0, 1\), got 1.0"):
             fnn.sweep(NET, fnn.optimizers.adam(1e-3), LOSS, x, y, hparams={"b1": [0.9, 1.0]})
         with pytest.raises(ValueError, match=r"decay must be in \[0, 1\], got 1.5"):  # rmsprop's own range

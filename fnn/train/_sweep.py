@@ -131,7 +131,8 @@ def sweep(
             not an int; a grid that is not a sequence (a string, a number), or that holds a value
             that is not a real number (a string, None, a bool, a float8 value); a ``dtype`` that is not one of
             those four (an integer dtype, float8); and the type errors of :func:`fit_many`.
-        ValueError: For an empty grid; a hyperparameter given both by keyword and in
+        ValueError: For an empty grid; a seed beyond int64's range (``PRNGKey`` overflows
+            there); a hyperparameter given both by keyword and in
             ``hparams``; values that are not finite (NaN, inf), or a negative learning rate; a
             hyperparameter the optimizer state does not hold (a term switched off in ``opt``);
             and the value errors of :func:`fit_many`.
@@ -163,6 +164,8 @@ def sweep(
         for s in axes["seed"]:
             if isinstance(s, bool) or not isinstance(s, (int, np.integer)):
                 raise TypeError(f"seeds must be ints, got {s!r}")
+            if not -(2**63) <= int(s) < 2**63:  # beyond, PRNGKey(s) overflows: no key to equal
+                raise ValueError(f"seeds must be in int64's range, as jax.random.PRNGKey takes a seed; got {s!r}")
         swept = dict(hparams or {})
         for name, vals in (("learning_rate", learning_rates), ("weight_decay", weight_decays)):
             if vals is not None:

@@ -883,6 +883,18 @@ def test_csv_logger_and_model_checkpoint_best_only(tmp_path):
     assert float(loaded.params["w"]) == 1.0 and loaded.epoch == 2  # best epoch (index 1) saved, not the last
 
 
+def test_csv_logger_writes_a_float32_value_as_the_shortest_text_that_reads_back_to_it():
+    """As its docstring says: 1e-08, not 0.00000001 (and a 42-digit string for 1e-40); the
+    positional form where it is as short (0.001, 100)."""
+    from fnn.callbacks._files import csv_number
+
+    values = [1e-8, 1e-40, 0.001, 100.0, 0.1, 123456789.0, 3e38, 1e6, 2.5]
+    texts = [csv_number(float(np.float32(v))) for v in values]
+    assert texts == ["1e-08", "1e-40", "0.001", "100", "0.1", "123456790", "3e+38", "1e+06", "2.5"]
+    assert [float(np.float32(float(t))) for t in texts] == [float(np.float32(v)) for v in values]
+    assert csv_number(0.1 + 1e-12) == 0.1 + 1e-12  # not a float32 value: exact, as Python writes it
+
+
 class _KerasReduceLROnPlateau:
     """Keras 3.15's ReduceLROnPlateau, line for line (keras/src/callbacks/reduce_lr_on_plateau.py
     and monitor_callback.py), on a plain learning rate: the reference the callback must follow."""

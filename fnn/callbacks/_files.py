@@ -268,7 +268,10 @@ def csv_number(value: Any) -> Any:
     """A float as the shortest text that reads back as the same float32 when it is one (logs
     come from float32 sums: ``0.001``, not ``0.0010000000474974513``); otherwise exact."""
     if isinstance(value, float) and math.isfinite(value) and float(np.float32(value)) == value:
-        return np.format_float_positional(np.float32(value), unique=True, trim="-")
+        single = np.float32(value)
+        positional = np.format_float_positional(single, unique=True, trim="-")
+        scientific = np.format_float_scientific(single, unique=True, trim="-")  # 1e-08, not 0.00000001
+        return min(positional, scientific, key=len)  # (a tie keeps the positional 0.001)
     return value
 
 

@@ -860,6 +860,11 @@ def test_r2_of_values_repeated_a_power_of_two_times_is_scored_not_taken_for_cons
     for count in (251, 251 * 241, 229 * 233 * 239):
         y = np.r_[np.zeros(count), np.ones(count)].astype(np.float32)
         assert float(metrics.r2(y, y * 0.5 + 0.25)) == pytest.approx(0.75, abs=1e-6), count
+    # counts of two primes, and hashes equal modulo the three others (found by a search of the
+    # float32 integers): the primes alone took them for one value; modulo 2^32 they differ
+    y = np.array([9100.0] * 229 + [15792.0] * 233, np.float32)
+    p = (y + np.random.default_rng(0).normal(0, 1000, y.shape)).astype(np.float32)
+    assert float(metrics.r2(y, p)) == pytest.approx(r2_score(y, p), abs=1e-5)
     # batches of more rows than one uint32 sum holds are summed in chunks: the same totals
     rng = np.random.default_rng(3)
     y = rng.integers(0, 3, size=(50, 2)).astype(np.float32)

@@ -8,6 +8,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from fnn._validate import choice
 from fnn.metrics._base import Entry, as_arrays, float_dtype, namespace, same_rank, sample_weights
@@ -108,20 +109,24 @@ def _value_bits(t: Array) -> Array:
     return words if t.dtype.itemsize == 4 else words[..., 0] * jnp.uint32(0x9E3779B1) + words[..., 1]
 
 
-# A bijective mixer of uint32 (MurmurHash3's finalizer): values whose bits differ by a multiple
-# of 2^16 (small integers in float32: 200 and 201) differ in every bit once mixed.
-_MIXER = (16, 0x85EBCA6B, 13, 0xC2B2AE35, 16)
+# Two bijective mixers of uint32 (MurmurHash3's finalizer and Wellons's lowbias32): values whose
+# bits differ by a multiple of 2^16 (small integers in float32: 200 and 201) differ in every bit
+# once mixed.
+_MIXERS = ((16, 0x85EBCA6B, 13, 0xC2B2AE35, 16), (16, 0x7FEB352D, 15, 0x846CA68B, 16))
 
-# The constancy test's moduli: primes, so that no count of samples is a zero divisor (modulo 2^32,
-# 65,536 zeros and 65,536 ones would read as one value), whose product exceeds 2^32 (two distinct
-# hashes differ modulo one of them at least), and small enough that a batch's residues, and the
-# batches' sums of them, stay exact in uint32 (up to 2^32 / 251, ~17 million batches).
+# Two tests of "one value", each blind where the other sees. For two values of counts c_a, c_b,
+# ``n sum h^2 - (sum h)^2 = c_a c_b (h_a - h_b)^2``: modulo 2^32 (wrapping uint32 sums of two
+# hashes) it vanishes when c_a c_b is a multiple of 2^32 (65,536 zeros and 65,536 ones), modulo a
+# prime p when p divides a count (229 and 233 of two values). The primes' product exceeds 2^32,
+# so two distinct hashes differ modulo one of them at least; small enough that a batch's
+# residues, and the batches' sums of them, stay exact in uint32 (up to 2^32 / 251, ~17 million
+# batches). Both fooled takes counts that are multiples of 2^16 and of the primes at once.
 _PRIMES = (251, 241, 239, 233, 229)
 _BATCH_CHUNK = 1 << 24  # samples summed in uint32 at once: 2^24 residues below 256 stay below 2^32
 
 
-def _mixed(h: Array) -> Array:
-    s1, k1, s2, k2, s3 = _MIXER
+def _mixed(h: Array, mixer: tuple[int, ...]) -> Array:
+    s1, k1, s2, k2, s3 = mixer
     h = (h ^ (h >> s1)) * jnp.uint32(k1)
     h = (h ^ (h >> s2)) * jnp.uint32(k2)
     return h ^ (h >> s3)
@@ -139,12 +144,13 @@ def _sum_mod(r: Array, p: int) -> Array:
 
 
 def _r2_sums(y_true: Any, y_pred: Any, sample_weight: Any, class_aggregation: str) -> tuple[Array, ...]:
-    """Per output column: ``(sum w y, sum w y^2, sum w (y - y_pred)^2, sum w, n, s_1, q_1, ...,
-    s_5, q_5)``: ``n`` the weighted samples' count (uint32), and for each prime ``p`` of
-    ``_PRIMES`` the sums of ``r = h mod p`` and of ``r^2 mod p`` over them, each reduced modulo
-    ``p`` (uint32), ``h`` a hash of each value's bits: ``n sum r^2 - (sum r)^2 = sum_{i<j} (r_i -
-    r_j)^2`` is 0 modulo ``p`` for one value, however its sums round, and summed over batches
-    it stays exact."""
+    """Per output column: ``(sum w y, sum w y^2, sum w (y - y_pred)^2, sum w, n, sum h, sum h^2,
+    sum g, sum g^2, s_1, q_1, ..., s_5, q_5)``: ``n`` the weighted samples' count, ``h`` and ``g``
+    two hashes of each value's bits summed in wrapping uint32, and for each prime ``p`` of
+    ``_PRIMES`` the sums of ``r = h mod p`` and of ``r^2 mod p``, each reduced modulo ``p``:
+    ``n sum h^2 - (sum h)^2 = sum_{i<j} (h_i - h_j)^2`` is 0 modulo 2^32, and its residues' 0
+    modulo each ``p``, for one value, however its sums round, and summed over batches they stay
+    exact."""
     del class_aggregation  # used by the result only
     t, p = as_arrays(y_true, y_pred)
     dtype = float_dtype(p, t)
@@ -165,8 +171,12 @@ def _r2_sums(y_true: Any, y_pred: Any, sample_weight: Any, class_aggregation: st
         count = jnp.sum(w, axis=0)
         present = w != 0
     wt = w * t
-    h = _mixed(_value_bits(t))
+    bits = _value_bits(t)
     residues = [jnp.sum(present, axis=0, dtype=jnp.uint32)]
+    for mixer in _MIXERS:  # (a plain sum of uint32 is uint64 under x64)
+        h = jnp.where(present, _mixed(bits, mixer), jnp.uint32(0))
+        residues += [jnp.sum(h, axis=0, dtype=jnp.uint32), jnp.sum(h * h, axis=0, dtype=jnp.uint32)]
+    h = _mixed(bits, _MIXERS[0])
     for prime in _PRIMES:
         r = jnp.where(present, h % jnp.uint32(prime), jnp.uint32(0))
         residues += [_sum_mod(r, prime), _sum_mod(r * r % jnp.uint32(prime), prime)]
@@ -182,18 +192,25 @@ def _r2_value(
     Constant targets whose sums round (0.1 six times) leave ``SS_tot`` a rounding residue of
     either sign, which grows with the batches streamed (R2 -307 for 0.1 a thousand times, one
     per batch): a column counts as constant where its values' hashes say one value (``n sum
-    r^2 - (sum r)^2`` 0 modulo every prime: exact for one value; for several, ~2^-39 by chance
-    and never for how many times each occurs). Any other spread, however small, and however
-    batched (one value per batch), is scored by the formula; NaN and inf targets give NaN."""
+    h^2 - (sum h)^2`` 0 modulo 2^32 for both hashes and modulo every prime: exact for one value;
+    for several, by chance ~2^-32, or for counts that are multiples of 2^16 and of the primes at
+    once, tens of millions of samples of two values). Any other spread, however small, and
+    however batched (one value per batch), is scored by the formula; NaN and inf targets give
+    NaN."""
     xp = namespace(total, squares, residual, count)
     counted = count != 0
     ss_tot = squares - total * (total / xp.where(counted, count, 1))
     n = xp.asarray(n, xp.uint32)
     one_value = xp.ones(xp.shape(n), bool)
+    hashes, primes = residues[:4], residues[4:]
+    with np.errstate(over="ignore"):  # uint32 arithmetic wraps, on the host as on a device
+        for i in range(2):
+            h, h2 = (xp.asarray(a, xp.uint32) for a in hashes[2 * i : 2 * i + 2])
+            one_value = one_value & (n * h2 - h * h == 0)
     for i, prime in enumerate(_PRIMES):
         # the batches' sums of residues below p, each reduced modulo p again: products below p^2
         q = xp.uint32(prime)
-        s, sq = (xp.asarray(a, xp.uint32) % q for a in residues[2 * i : 2 * i + 2])
+        s, sq = (xp.asarray(a, xp.uint32) % q for a in primes[2 * i : 2 * i + 2])
         one_value = one_value & ((n % q) * sq % q == s * s % q)
     varies = ~(one_value & xp.isfinite(ss_tot))  # NaN or inf targets: a NaN SS_tot, NaN out
     raw = xp.where(varies, 1 - residual / xp.where(varies, ss_tot, 1), xp.where(residual == 0, 1.0, 0.0))
@@ -219,9 +236,9 @@ def r2_score(
     ``SS_tot = sum (y - mean(y))^2``; streamed, the sums run over the whole data set (kept as
     ``sum y``, ``sum y^2``, ``SS_res`` and the count), so the value equals the one-batch value.
     Constant targets give 0 (1 if predicted exactly), also where their sums round (0.1, not
-    only 2.0, and however the data is batched): where the values' bits say one value (a hash of
-    them, its residues modulo five small primes summed and squared in uint32, kept with the
-    count; exact up to ~17 million batches streamed). With float32
+    only 2.0, and however the data is batched): where the values' bits say one value (two
+    hashes of them summed and squared in wrapping uint32, and one's residues modulo five small
+    primes, kept with the count; exact up to ~17 million batches streamed). With float32
     targets whose mean is large against their spread, ``sum y^2 - (sum y)^2 / n`` loses
     digits: use float64 there.
 

@@ -558,6 +558,18 @@ def test_a_checkpoint_s_hyperparameters_that_differ_from_opt_s_are_named_in_a_wa
     with warnings.catch_warnings():  # the same program again: nothing to say
         warnings.simplefilter("error")
         fnn.fit(NET, params, decay(6), MSE, x, y, epochs=3, checkpoint=path, **RUN)
+    # a dict's order is no part of the program (JAX flattens dicts by sorted keys): a mask written
+    # in another order (session 31's copies sorted it, this one's keep the caller's) says nothing
+    path = tmp_path / "mask.npz"
+    mask = lambda *order: O.masked(O.adam(0.01), [{k: k == "w" for k in order}, {}, {"w": True, "b": True}])
+    fnn.fit(NET, params, mask("w", "b"), MSE, x, y, epochs=1, checkpoint=path, **RUN)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fnn.fit(NET, params, mask("b", "w"), MSE, x, y, epochs=2, checkpoint=path, **RUN)
+    from fnn.train._resume import _sorted_dicts
+
+    nested = "f([{'w': True, 'b': {'z': 1, 'a': (2, 3)}}, 'x, {y}'], {})"
+    assert _sorted_dicts(nested) == "f([{'b': {'a': (2, 3), 'z': 1}, 'w': True}, 'x, {y}'], {})"
 
 
 class _UserCallback(Callback):

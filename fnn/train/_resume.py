@@ -90,7 +90,11 @@ def resumed_key(path: str, stored_key: Any, stored_extra: Any, key: Any, spec: A
             UserWarning,
             stacklevel=3,
         )
-    if isinstance(saved, dict) and isinstance(old := saved.get("optimizer"), str) and old != settings["optimizer"]:
+    if (
+        isinstance(saved, dict)
+        and isinstance(old := saved.get("optimizer"), str)
+        and _sorted_dicts(old) != _sorted_dicts(settings["optimizer"])
+    ):
         # the checkpoint's values win over opt's, but its program is opt's: a schedule of other
         # step counts took the file's values (a decay's rate rose again mid-run), silently
         mine, theirs = _where_differ(settings["optimizer"], old)
@@ -104,6 +108,78 @@ def resumed_key(path: str, stored_key: Any, stored_extra: Any, key: Any, spec: A
         )
 
     return key
+
+
+def _sorted_dicts(text: str) -> str:
+    """``text`` (a repr) with the entries of every ``{...}`` in it sorted: a dict's order is no
+    part of a program (JAX flattens a dict by its sorted keys), and a mask printed in its
+    caller's order (this version) or sorted (session 31's copies) is the same optimizer."""
+    out, i = [], 0
+    while i < len(text):
+        if text[i] != "{":
+            out.append(text[i])
+            i += 1
+            continue
+        end = _closing(text, i)
+        if end < 0:  # unbalanced: as it is
+            out.append(text[i:])
+            break
+        entries = [_sorted_dicts(e) for e in _top_level_parts(text[i + 1 : end])]
+        out.append("{" + ", ".join(sorted(entries)) + "}")
+        i = end + 1
+    return "".join(out)
+
+
+def _closing(text: str, start: int) -> int:
+    """The index of the bracket closing the one at ``start`` (quotes skipped), or -1."""
+    depth, quote, i = 0, None, start
+    while i < len(text):
+        c = text[i]
+        if quote:
+            if c == "\\":
+                i += 1
+            elif c == quote:
+                quote = None
+        elif c in "'\"":
+            quote = c
+        elif c in "([{":
+            depth += 1
+        elif c in ")]}":
+            depth -= 1
+            if depth == 0:
+                return i
+        i += 1
+    return -1
+
+
+def _top_level_parts(body: str) -> list[str]:
+    """``body`` split at its top-level ``", "`` (not inside brackets or quotes)."""
+    parts, start, i = [], 0, 0
+    while i < len(body):
+        c = body[i]
+        if c in "([{'\"":
+            end = _closing(body, i) if c in "([{" else _quote_end(body, i)
+            i = len(body) if end < 0 else end + 1
+            continue
+        if body.startswith(", ", i):
+            parts.append(body[start:i])
+            start = i = i + 2
+            continue
+        i += 1
+    parts.append(body[start:])
+    return [p for p in parts if p]
+
+
+def _quote_end(text: str, start: int) -> int:
+    i = start + 1
+    while i < len(text):
+        if text[i] == "\\":
+            i += 2
+            continue
+        if text[i] == text[start]:
+            return i
+        i += 1
+    return -1
 
 
 def _where_differ(a: str, b: str, width: int = 40) -> tuple[str, str]:

@@ -5,6 +5,7 @@ import functools
 import math
 import os
 import re
+import warnings
 
 import chex
 import jax
@@ -256,6 +257,15 @@ def test_monitors_compare_in_float32_as_keras_3(tmp_path):
     best_only = ModelCheckpoint(tmp_path / "e{epoch}.npz", "loss", save_best_only=True)
     _drive_checkpoint(best_only, [{"loss": v} for v in (1.0, 1 - 1e-9, 1 - 2e-9)])
     assert _saved(tmp_path) == ["e1.npz"]
+    # integers compare exactly, as Keras's int tensors (16777216 and 16777217 are one float32);
+    # values beyond float32's range are inf there, without NumPy's overflow warning
+    exact = EarlyStopping(monitor="loss", mode="min", min_delta=0)
+    assert exact.improved(16777216, 16777217) and not exact.improved(16777217, 16777217)
+    assert EarlyStopping(monitor="acc", mode="max").improved(16777217, 16777216)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert EarlyStopping(monitor="loss", mode="min").improved(1e38, 1e39)
+        assert not EarlyStopping(monitor="loss", mode="min").improved(1e39, 1e40)  # inf and inf
 
 
 def test_reduce_lr_on_plateau_scripted_with_cooldown_and_min_lr():

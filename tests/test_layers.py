@@ -1245,6 +1245,34 @@ def test_apply_refuses_another_dense_s_params_that_the_matmul_would_run():
     with pytest.raises(ValueError, match=re.escape("Dense(3)'s params must be {'w': (in, 3)}, got entries ['b', 'w']")):
         unbiased.apply([{**p[0], "b": jnp.zeros(3)}], x)
     assert net.apply(mine, x).shape == (5, 3)
+    # a dict-like pytree node of the user's (keys and items, no Mapping) is read as a dict is
+    views = [_DictLike(p) for p in mine]
+    np.testing.assert_array_equal(net.apply(views, x), net.apply(mine, x))
+
+
+@jax.tree_util.register_pytree_node_class
+class _DictLike:
+    """A params container of a user's: dict-like (keys, items, []), not a Mapping."""
+
+    def __init__(self, entries):
+        self._entries = dict(entries)
+
+    def keys(self):
+        return self._entries.keys()
+
+    def items(self):
+        return self._entries.items()
+
+    def __getitem__(self, key):
+        return self._entries[key]
+
+    def tree_flatten(self):
+        keys = sorted(self._entries)
+        return [self._entries[k] for k in keys], keys
+
+    @classmethod
+    def tree_unflatten(cls, keys, leaves):
+        return cls(zip(keys, leaves, strict=True))
 
 
 def test_bad_constructor_arguments():

@@ -74,6 +74,10 @@ def monitored(logs: dict, monitor: str, who: str) -> Any:
     return logs[monitor]
 
 
+def _integer(value: Any) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
 class MonitorCallback(Callback):
     """Keras 3's ``MonitorCallback``: ``best`` starts unset (the first value is always an
     improvement), ``min_delta`` is taken as its absolute value, and a value improves on the
@@ -118,11 +122,16 @@ class MonitorCallback(Callback):
             self.mode = auto_mode(type(self).__name__, self.monitor, None)
         if reference is None:
             return True
-        # Keras's ops.less / ops.greater take both sides as float32 tensors, after the
-        # min_delta's Python arithmetic: 0.9 (float32) + 0.1 against 1.0 is a tie there
-        if self.mode == "max":
-            return bool(np.float32(value - self.min_delta) > np.float32(reference))
-        return bool(np.float32(value + self.min_delta) < np.float32(reference))
+        # Keras's ops.less / ops.greater take both sides as tensors after the min_delta's Python
+        # arithmetic: floats as float32 (0.9 in float32 plus 0.1 ties with 1.0 there), integers
+        # exactly (16777216 < 16777217, one float32)
+        delta = -self.min_delta if self.mode == "max" else self.min_delta
+        if _integer(value) and _integer(reference) and float(delta).is_integer():
+            left: Any = int(value) + int(delta)
+            return left > int(reference) if self.mode == "max" else left < int(reference)
+        with np.errstate(over="ignore"):  # beyond float32's range: inf, as the tensor holds it
+            left, right = np.float32(value + delta), np.float32(reference)
+        return bool(left > right) if self.mode == "max" else bool(left < right)
 
 
 class EarlyStopping(MonitorCallback):

@@ -82,7 +82,9 @@ def _check_dense_params(use_bias: bool, units: int, params: Any) -> None:
     width, a bias that would broadcast (``(1,)``, ``(1, units)``) or a stray entry is another
     network's params, which the matmul alone would run without a word."""
     want = {"w": f"(in, {units})", "b": f"({units},)"} if use_bias else {"w": f"(in, {units})"}
-    shapes = {k: tuple(np.shape(v)) for k, v in params.items()} if isinstance(params, Mapping) else None
+    # any dict-like pytree node (a Mapping, or a class of the user's with keys and items)
+    dict_like = isinstance(params, Mapping) or (hasattr(params, "keys") and hasattr(params, "__getitem__"))
+    shapes = {k: tuple(np.shape(params[k])) for k in params.keys()} if dict_like else None  # noqa: SIM118
     if shapes is not None and set(shapes) == set(want):
         w = shapes["w"]
         if len(w) == 2 and w[1] == units and (not use_bias or shapes["b"] == (units,)):

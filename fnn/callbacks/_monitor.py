@@ -82,9 +82,9 @@ class MonitorCallback(Callback):
     """Keras 3's ``MonitorCallback``: ``best`` starts unset (the first value is always an
     improvement), ``min_delta`` is taken as its absolute value, and a value improves on the
     reference when ``value - min_delta > reference`` (mode max) or ``value + min_delta <
-    reference`` (mode min), both sides taken as float32 after the sum (as Keras's ``ops.less``
-    and ``ops.greater`` take them: a float32 loss of 0.9 plus a ``min_delta`` of 0.1 ties with
-    1.0). ``mode="auto"`` is settled as Keras 3 settles it (:func:`auto_mode`):
+    reference`` (mode min), both sides taken as float32 after the sum, integers exactly (as
+    Keras's ``ops.less`` and ``ops.greater`` take them: a float32 loss of 0.9 plus a
+    ``min_delta`` of 0.1 ties with 1.0). ``mode="auto"`` is settled as Keras 3 settles it (:func:`auto_mode`):
     ``fit`` does it before training, from the run's metrics."""
 
     def __init__(self, monitor: str, mode: str, min_delta: float):

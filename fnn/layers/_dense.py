@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import numbers
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, cast
 
 import jax
@@ -82,8 +82,8 @@ def _check_dense_params(use_bias: bool, units: int, params: Any) -> None:
     width, a bias that would broadcast (``(1,)``, ``(1, units)``) or a stray entry is another
     network's params, which the matmul alone would run without a word."""
     want = {"w": f"(in, {units})", "b": f"({units},)"} if use_bias else {"w": f"(in, {units})"}
-    # any dict-like pytree node (a Mapping, or a class of the user's with keys and items)
-    dict_like = isinstance(params, Mapping) or (hasattr(params, "keys") and hasattr(params, "__getitem__"))
+    # any dict-like pytree node (a Mapping, or a class of the user's with keys and [], maybe not iterable)
+    dict_like = hasattr(params, "keys") and hasattr(params, "__getitem__")
     shapes = {k: tuple(np.shape(params[k])) for k in params.keys()} if dict_like else None  # noqa: SIM118
     if shapes is not None and set(shapes) == set(want):
         w = shapes["w"]

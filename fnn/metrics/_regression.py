@@ -173,12 +173,11 @@ def _r2_sums(y_true: Any, y_pred: Any, sample_weight: Any, class_aggregation: st
     wt = w * t
     bits = _value_bits(t)
     residues = [jnp.sum(present, axis=0, dtype=jnp.uint32)]
-    for mixer in _MIXERS:  # (a plain sum of uint32 is uint64 under x64)
-        h = jnp.where(present, _mixed(bits, mixer), jnp.uint32(0))
-        residues += [jnp.sum(h, axis=0, dtype=jnp.uint32), jnp.sum(h * h, axis=0, dtype=jnp.uint32)]
-    h = _mixed(bits, _MIXERS[0])
-    for prime in _PRIMES:
-        r = jnp.where(present, h % jnp.uint32(prime), jnp.uint32(0))
+    h, g = (jnp.where(present, _mixed(bits, mixer), jnp.uint32(0)) for mixer in _MIXERS)
+    for k in (h, g):  # (a plain sum of uint32 is uint64 under x64)
+        residues += [jnp.sum(k, axis=0, dtype=jnp.uint32), jnp.sum(k * k, axis=0, dtype=jnp.uint32)]
+    for prime in _PRIMES:  # (h is 0 where no sample is weighted: its residue too)
+        r = h % jnp.uint32(prime)
         residues += [_sum_mod(r, prime), _sum_mod(r * r % jnp.uint32(prime), prime)]
     return jnp.sum(wt, axis=0), jnp.sum(wt * t, axis=0), jnp.sum(w * jnp.square(t - p), axis=0), count, *residues
 

@@ -116,38 +116,38 @@ def _sorted_dicts(text: str) -> str:
     caller's order (this version) or sorted (session 31's copies) is the same optimizer."""
     out, i = [], 0
     while i < len(text):
-        if text[i] != "{":
+        end = _end_of(text, i) if text[i] in "{'\"" else -1
+        if end < 0:  # a plain character (or an unbalanced opener: as it is)
             out.append(text[i])
             i += 1
             continue
-        end = _closing(text, i)
-        if end < 0:  # unbalanced: as it is
-            out.append(text[i:])
-            break
-        entries = [_sorted_dicts(e) for e in _top_level_parts(text[i + 1 : end])]
-        out.append("{" + ", ".join(sorted(entries)) + "}")
+        if text[i] == "{":
+            entries = [_sorted_dicts(e) for e in _top_level_parts(text[i + 1 : end])]
+            out.append("{" + ", ".join(sorted(entries)) + "}")
+        else:  # a quoted string, whose braces are text
+            out.append(text[i : end + 1])
         i = end + 1
     return "".join(out)
 
 
-def _closing(text: str, start: int) -> int:
-    """The index of the bracket closing the one at ``start`` (quotes skipped), or -1."""
-    depth, quote, i = 0, None, start
+def _end_of(text: str, start: int) -> int:
+    """The index of the quote or bracket closing the one opened at ``start`` (quoted text skipped
+    inside brackets), or -1."""
+    opener = text[start]
+    i = start + 1
     while i < len(text):
         c = text[i]
-        if quote:
+        if opener in "'\"":
             if c == "\\":
                 i += 1
-            elif c == quote:
-                quote = None
-        elif c in "'\"":
-            quote = c
-        elif c in "([{":
-            depth += 1
-        elif c in ")]}":
-            depth -= 1
-            if depth == 0:
+            elif c == opener:
                 return i
+        elif c in "'\"([{":
+            i = _end_of(text, i)
+            if i < 0:
+                return -1
+        elif c in ")]}":
+            return i
         i += 1
     return -1
 
@@ -156,30 +156,16 @@ def _top_level_parts(body: str) -> list[str]:
     """``body`` split at its top-level ``", "`` (not inside brackets or quotes)."""
     parts, start, i = [], 0, 0
     while i < len(body):
-        c = body[i]
-        if c in "([{'\"":
-            end = _closing(body, i) if c in "([{" else _quote_end(body, i)
+        if body[i] in "([{'\"":
+            end = _end_of(body, i)
             i = len(body) if end < 0 else end + 1
-            continue
-        if body.startswith(", ", i):
+        elif body.startswith(", ", i):
             parts.append(body[start:i])
             start = i = i + 2
-            continue
-        i += 1
+        else:
+            i += 1
     parts.append(body[start:])
     return [p for p in parts if p]
-
-
-def _quote_end(text: str, start: int) -> int:
-    i = start + 1
-    while i < len(text):
-        if text[i] == "\\":
-            i += 2
-            continue
-        if text[i] == text[start]:
-            return i
-        i += 1
-    return -1
 
 
 def _where_differ(a: str, b: str, width: int = 40) -> tuple[str, str]:

@@ -24,7 +24,25 @@ from collections.abc import Sequence
 from typing import Any
 
 import jax
+import numpy as np
 from jax.sharding import SingleDeviceSharding
+
+
+def cpu_view(a: jax.Array) -> np.ndarray | None:
+    """A read-only NumPy view of the buffer of a jax array held by one CPU device (None for any
+    other array, or a deleted one), read without a transfer or a compile. Through DLPack:
+    ``np.asarray`` would cache the view on ``a`` for good."""
+    try:
+        devices = a.devices()
+    except RuntimeError:  # deleted (donated): the caller's own use of it says so
+        return None
+    if not a.is_fully_addressable or len(devices) != 1 or next(iter(devices)).platform != "cpu":
+        return None
+    exporter: Any = a  # (numpy's stubs type __dlpack__'s stream keyword narrower than jax's)
+    try:
+        return np.from_dlpack(exporter)
+    except (BufferError, TypeError, ValueError, RuntimeError):  # a dtype DLPack lacks (bfloat16)
+        return None
 
 
 def _local(a: jax.Array, name: str) -> jax.Array:

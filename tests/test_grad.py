@@ -1241,3 +1241,49 @@ def test_gradcheck_under_a_disallowing_transfer_guard_reports_as_unguarded():
     with jax.transfer_guard("disallow"):
         report = fnn.gradcheck(net, loss, params, x, y)
     assert report.passed and report.rows == expected.rows and report.loss_value == expected.loss_value
+
+
+def test_a_batch_of_other_sample_counts_is_refused_naming_x_and_y_before_the_forward_runs(compiles):
+    """value_and_grad's function, train_step and eval_step read the sample counts from the
+    shapes (while tracing, under jit too): x and y named, in fit's words, nothing compiled. A
+    plain callable loss in autodiff mode may take targets of its own shape (one target vector)."""
+    net = fnn.mlp([5, 3])
+    params = net.init(jax.random.PRNGKey(0), (4,))
+    x, y = np.ones((6, 4)), np.zeros((5, 3))
+    words = r"^x and y must hold the same number of samples; got 6 in x and 5 in y"
+    sgd = fnn.optimizers.sgd(0.1)
+    state, step_params = sgd.init(params), jax.tree.map(jnp.array, params)  # (the step donates them)
+    calls = {
+        "manual": lambda: fnn.value_and_grad(net, "mse")(params, x, y),
+        "autodiff": lambda: fnn.value_and_grad(net, "mse", mode="autodiff")(params, x, y),
+        "jit": lambda: jax.jit(fnn.value_and_grad(net, "mse"))(params, x, y),
+        "train_step": lambda: fnn.train_step(net, "mse", sgd)(step_params, state, x, y),
+        "eval_step": lambda: fnn.eval_step(net, "mse")(params, x, y),
+    }
+    for name, call in calls.items():
+        with compiles() as c, pytest.raises(ValueError, match=words):
+            call()
+        assert c.count == 0, name
+    target = jnp.array([1.0, -1.0, 0.5])  # one vector every sample's output is pulled toward
+    plain = lambda t, p: jnp.mean((p - t) ** 2)
+    value, _ = fnn.value_and_grad(net, plain, mode="autodiff")(params, x, target)
+    assert float(value) == pytest.approx(float(plain(target, net.apply(params, x))), rel=1e-12)
+
+
+def test_gradcheck_refuses_bad_tolerances_entry_counts_and_seeds_naming_them(compiles):
+    net = fnn.mlp([2])
+    params = net.init(jax.random.PRNGKey(0), (3,))
+    x, y = np.ones((4, 3)), np.zeros((4, 2))
+    for kwargs, error, words in (
+        ({"fd_max_entries": -1}, ValueError, r"^fd_max_entries must be >= 0, got -1$"),
+        ({"fd_max_entries": 2.5}, TypeError, r"^fd_max_entries must be an int, got float 2.5$"),
+        ({"rtol_fd": -1.0}, ValueError, r"^rtol_fd must be"),
+        ({"rtol_fd": float("nan")}, ValueError, r"^rtol_fd must be"),
+        ({"rtol_autodiff": float("inf")}, ValueError, r"^rtol_autodiff must be"),
+        ({"rtol_autodiff": "1e-8"}, TypeError, r"^rtol_autodiff must be"),
+        ({"seed": -3}, ValueError, r"^seed must be >= 0, got -3$"),
+    ):
+        with compiles() as c, pytest.raises(error, match=words):
+            fnn.gradcheck(net, "mse", params, x, y, **kwargs)
+        assert c.count == 0, kwargs
+    assert fnn.gradcheck(net, "mse", params, x, y, fd_max_entries=0, rtol_fd=0.0).passed  # nothing differenced

@@ -1762,3 +1762,30 @@ def test_float32_params_and_int32_labels_under_x64_run_under_dtype_promotion_str
     want = run()
     assert jax.config.jax_enable_x64 and got["gradcheck"][0] and got["fit"][0][0]["w"].dtype == np.float32
     chex.assert_trees_all_equal(got, want)
+
+
+def test_bad_inputs_switches_and_caches_are_refused_naming_them_before_a_layer_runs(compiles):
+    """Section 5 of the contract: x None or not numbers, a train switch that is not a bool, a
+    cache that is not forward's (one entry per layer) are named, with nothing compiled; a train
+    switch traced by the user's jit stays welcome where no layer reads it."""
+    net = fnn.mlp([5, 3])
+    params = net.init(jax.random.PRNGKey(0), (4,))
+    x = np.ones((2, 4), np.float32)
+    y, cache = net.forward(params, x)
+    dy = np.ones((2, 3), np.float32)
+    for call, error, words in (
+        (lambda: net.apply(params, None), ValueError, r"^x is required; got None$"),
+        (lambda: net.apply(params, "abc"), TypeError, r"^x must hold numbers; got dtype <U3$"),
+        (lambda: net.forward(params, [["a", "b", "c", "d"]]), TypeError, r"^x must hold numbers"),
+        (lambda: net.apply(params, x, train="yes"), TypeError, r"^train must be a bool, got str 'yes'$"),
+        (lambda: net.apply(params, x, train=None), TypeError, r"^train must be a bool, got NoneType None$"),
+        (lambda: net.backward(params, list(cache)[:1], dy), ValueError, r"one cache per layer \(2\); got 1$"),
+        (lambda: net.backward(params, None, dy), TypeError, r"^cache must be the list forward returned"),
+    ):
+        with compiles() as c, pytest.raises(error, match=words):
+            call()
+        assert c.count == 0, words
+    out = jax.jit(net.apply)(params, x, train=True)  # train traced: no layer here reads it
+    np.testing.assert_allclose(out, y, rtol=1e-6)
+    grads, dx = net.backward(params, tuple(cache), dy)  # a tuple of the caches is one too
+    assert dx.shape == x.shape and grads[1]["w"].shape == (5, 3)

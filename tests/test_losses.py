@@ -2059,3 +2059,14 @@ def test_fit_trains_with_the_loss_by_name(name, targets, output_activation, opts
     res = fnn.fit(net, params, opt, L.get(name, **opts), x, y, batch_size=4, epochs=15, verbose=0)
     history = res.history["loss"]
     assert np.all(np.isfinite(history)) and history[-1] < 0.6 * history[0], history
+
+
+def test_check_targets_takes_the_output_s_shape_and_refuses_anything_else_naming_it():
+    labels = np.array([0, 2])
+    L.check_targets("sparse_categorical_crossentropy", labels, (2, 3))
+    L.check_targets("sparse_categorical_crossentropy", labels, [2, np.int64(3)])  # a list, NumPy ints
+    for bad in (np.zeros((2, 3)), jnp.zeros((2, 3)), (2.0, 3), (2, -3), (True, 3), "2,3", None):
+        with pytest.raises(TypeError, match=r"^y_pred_shape must be a tuple of ints \(the shape of the network"):
+            L.check_targets("sparse_categorical_crossentropy", labels, bad)
+    with pytest.raises(ValueError, match=r"labels must be in \[0, 2\)"):
+        L.check_targets("sparse_categorical_crossentropy", labels, (2, 2))

@@ -3017,3 +3017,17 @@ def test_swapped_byte_order_grads_state_and_params_are_used_by_their_values():
     np.testing.assert_allclose(got["w"], -0.1 * g["w"], rtol=1e-12)
     chex.assert_trees_all_equal((got, got_state), (updates, new_state))
     np.testing.assert_allclose(O.apply_updates(big(params), big(got))["w"], params["w"] - 0.1 * g["w"], rtol=1e-12)
+
+
+def test_masked_and_chain_refuse_what_is_no_transform_naming_it():
+    for bad in (3, None, "adam", O.sgd):
+        with pytest.raises(TypeError, match=r"^masked: inner must have init and update, got "):
+            O.masked(bad, {"w": True})
+        with pytest.raises(TypeError, match=r"^chain: transforms\[1\] must have init and update, got "):
+            O.chain(O.sgd(0.1), bad)
+    import optax  # an optax transform is one (the test extra's reference)
+
+    opt = O.masked(optax.sgd(0.5), {"w": True, "b": False})
+    params = {"w": jnp.array([1.0]), "b": jnp.array([1.0])}
+    updates, _ = opt.update({"w": jnp.array([2.0]), "b": jnp.array([2.0])}, opt.init(params), params)
+    assert updates["w"].tolist() == [-1.0] and updates["b"].tolist() == [2.0]

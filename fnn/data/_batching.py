@@ -13,6 +13,7 @@ import jax
 import numpy as np
 
 from fnn._keys import key as check_key, key_data
+from fnn._placement import cpu_view
 from fnn._random import permutation_of_bits as _permutation_of_bits
 from fnn._validate import boolean, integer, real
 
@@ -202,30 +203,13 @@ def train_val_split(
     return (x_tr, y_tr), (x_val, y_val)
 
 
-def _cpu_view(a: jax.Array) -> np.ndarray | None:
-    """A read-only NumPy view of the buffer of a jax array held by one CPU device (None for any
-    other array). Through DLPack: ``np.asarray`` would cache the view on ``a`` for good."""
-    devices = a.devices()
-    if (
-        getattr(a, "weak_type", False)
-        or not a.is_fully_addressable
-        or len(devices) != 1
-        or next(iter(devices)).platform != "cpu"
-    ):
-        return None
-    exporter: Any = a  # (numpy's stubs type __dlpack__'s stream keyword narrower than jax's)
-    try:
-        return np.from_dlpack(exporter)
-    except (BufferError, TypeError, ValueError, RuntimeError):  # a dtype DLPack lacks (bfloat16)
-        return None
-
-
 def _split_rows(a: Any, at: int) -> tuple[Any, Any]:
     """``(a[:at], a[at:])`` sharing ``a``'s memory where it can: NumPy views; for a jax array
     on a CPU device, arrays over its buffer (XLA:CPU adopts host memory aligned to 64 bytes
     without copying, so only a part that starts off that alignment is copied). Slicing a jax
     array anywhere else copies it: both parts together, the whole array again."""
-    view = _cpu_view(a) if isinstance(a, jax.Array) else None
+    # a weakly typed array put back from a view would come back strongly typed
+    view = cpu_view(a) if isinstance(a, jax.Array) and not getattr(a, "weak_type", False) else None
     if view is None:
         return a[:at], a[at:]
     where = a.sharding if getattr(a, "committed", True) else None  # a slice keeps its placement

@@ -15,6 +15,7 @@ import numpy as np
 
 from fnn._dtypes import real_dtype
 from fnn._native import native
+from fnn._placement import cpu_view
 from fnn._validate import is_traced
 
 
@@ -67,6 +68,24 @@ def check_batch(x: Any, name: str = "x") -> None:
             _check_not_empty(shape, name)
 
 
+def check_sample_counts(x: Any, y: Any, names: tuple[str, str] = ("x", "y")) -> None:
+    """That ``x`` and ``y`` hold the same number of samples (their leading axes), read from their
+    shapes alone (so tracers too, while tracing); anything without a leading axis (a pytree of
+    a network of yours, a scalar) is not looked at.
+
+    Raises:
+        ValueError: For different sample counts, naming both (``names``).
+    """
+    x_shape: tuple = tuple(getattr(x, "shape", ()))
+    y_shape: tuple = tuple(getattr(y, "shape", ()))
+    if len(x_shape) and len(y_shape) and x_shape[0] != y_shape[0]:
+        x_name, y_name = names
+        raise ValueError(
+            f"{x_name} and {y_name} must hold the same number of samples; got "
+            f"{x_shape[0]} in {x_name} and {y_shape[0]} in {y_name}"
+        )
+
+
 @jax.jit
 def _finite_sum(a: jax.Array) -> jax.Array:
     # NaN and inf propagate through a sum, which XLA forms in one fused pass (all(isfinite(a))
@@ -94,23 +113,30 @@ def _remember_finite(a: jax.Array) -> None:
     _FINITE[key] = weakref.ref(a, forget)
 
 
+def _host_finite(a: np.ndarray) -> bool:
+    # NaN and inf propagate through a sum, which NumPy forms with a small cast buffer; only if
+    # it is not finite (or a finite sum overflowed) is an elementwise check needed.
+    with np.errstate(over="ignore", invalid="ignore"):
+        return math.isfinite(float(np.sum(a, dtype=np.float64))) or bool(np.isfinite(a).all())
+
+
 def _check_finite(a: Any, name: str) -> None:
     # a traced array (the caller under the user's jit or vmap) has no values to look at
     if not jnp.issubdtype(a.dtype, jnp.inexact) or is_traced(a):
         return
+    host = a
     if isinstance(a, jax.Array):
         if _known_finite(a):
             return
-        ok = bool(_finite_sum(a)) or bool(jnp.all(jnp.isfinite(a)))
+        # on one CPU device its buffer is read where it lies: no program compiled per data shape
+        host = cpu_view(a)
+        ok = _host_finite(host) if host is not None else bool(_finite_sum(a)) or bool(jnp.all(jnp.isfinite(a)))
         if ok:
             _remember_finite(a)
     else:
-        # NaN and inf propagate through a sum, which NumPy forms with a small cast buffer; only if
-        # it is not finite (or a finite sum overflowed) is an elementwise check needed.
-        with np.errstate(over="ignore", invalid="ignore"):
-            ok = math.isfinite(float(np.sum(a, dtype=np.float64))) or bool(np.isfinite(a).all())
+        ok = _host_finite(a)
     if not ok:
-        bad = ~np.isfinite(np.asarray(a))
+        bad = ~np.isfinite(host if host is not None else jax.device_get(a))
         count = int(bad.sum())
         first = tuple(int(i) for i in np.argwhere(np.asarray(bad))[0])
         raise ValueError(
@@ -180,11 +206,7 @@ def check_arrays(
     y = _as_array(y, y_name)
     if y.ndim < 1:
         raise ValueError(f"{y_name} must have a leading samples axis; got a scalar")
-    if y.shape[0] != x.shape[0]:
-        raise ValueError(
-            f"{x_name} and {y_name} must hold the same number of samples; got "
-            f"{x.shape[0]} in {x_name} and {y.shape[0]} in {y_name}"
-        )
+    check_sample_counts(x, y, names)
     if not allow_nonfinite:
         _check_finite(y, y_name)
     return x, y

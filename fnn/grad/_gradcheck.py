@@ -18,7 +18,7 @@ from fnn._dtypes import abstract_array, check_params_dtypes, input_dtype
 from fnn._native import native_tree
 from fnn._network_checks import check_params_and_x, rank_error
 from fnn._placement import on_one_device
-from fnn._validate import any_traced, real
+from fnn._validate import any_traced, integer, real
 from fnn.data import check_arrays
 from fnn.grad._culprits import culprits, local_checks, non_finite_start, spoiled_where_smooth
 from fnn.grad._judgement import FD_BATCH, autodiff_scale, between_slopes, judge_leaf, padded, second_look
@@ -210,15 +210,18 @@ def gradcheck(
         in ``passed``, and a table as ``str(report)``.
 
     Raises:
-        ValueError: For a ``eps`` that is not positive, an unknown loss name, params that do
+        ValueError: For a ``eps`` that is not positive, a tolerance that is negative or not
+            finite, an ``fd_max_entries`` or ``seed`` below 0, an unknown loss name, params that do
             not fit the network, ``x`` and ``y`` of different sample counts, targets that do
             not fit the loss (sparse labels outside ``[0, C)`` or not whole numbers, as
             :func:`value_and_grad` refuses them), or a first layer
             whose backward returns a ``dx`` that is None or not of ``x``'s shape (the message
             names the layer).
-        TypeError: For a loss that is not a name or a Loss, ``x``, ``y`` that do not hold
-            real numbers, or params with a leaf that is not a floating array (the message names it);
-            for params, ``x``, ``y`` or ``key`` traced (gradcheck called under ``jax.jit``, ``vmap`` or ``grad``).
+        TypeError: For a loss that is not a name or a Loss, ``eps``, a tolerance,
+            ``fd_max_entries`` or ``seed`` of the wrong type, ``x``, ``y`` that do not hold
+            real numbers, or params with a leaf that is not a floating array (the message names
+            it); for params, ``x``, ``y`` or ``key`` traced (gradcheck called under
+            ``jax.jit``, ``vmap`` or ``grad``).
 
     Examples:
         >>> import fnn, jax, jax.numpy as jnp
@@ -247,6 +250,10 @@ def gradcheck(
         inputs = np.asarray(inputs, np.float64)
     loss = resolve_loss(loss, "manual")
     eps = real("eps", eps, lo=0.0, lo_open=True)
+    rtol_autodiff, rtol_fd = real("rtol_autodiff", rtol_autodiff, lo=0.0), real("rtol_fd", rtol_fd, lo=0.0)
+    if fd_max_entries is not None:
+        fd_max_entries = integer("fd_max_entries", fd_max_entries, minimum=0)
+    seed = integer("seed", seed, minimum=0)
     train = key is not None
     # The targets against the loss, as value_and_grad's loss checks concrete ones (sparse labels
     # integers in [0, C)): the programs below trace y, so out of range or fractional labels

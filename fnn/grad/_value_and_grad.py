@@ -15,7 +15,7 @@ from fnn import losses as _losses
 from fnn._native import native, native_tree, natively
 from fnn._network_checks import check_params_and_x
 from fnn._validate import boolean
-from fnn.data._checks import check_batch
+from fnn.data._checks import check_batch, check_sample_counts
 from fnn.layers import Network
 from fnn.layers._errors import input_gradient_error
 from fnn.layers._samples import batch_of_one, one_sample
@@ -124,6 +124,7 @@ def value_and_grad(
             check_batch(x)
             check_params_and_x(net, params, x)
             single, (x, y, sample_weight) = _batch_of_one(x, y, sample_weight)
+            check_sample_counts(x, y)  # a loss takes one target per sample
             y_pred, cache = net.forward(params, x, key=key, train=train)
             value, dy = loss_fn.value_and_grad(y, y_pred, sample_weight=sample_weight)
             grads, _ = net.backward(params, cache, dy)  # the input gradient is dead code under jit
@@ -136,6 +137,8 @@ def value_and_grad(
         check_batch(x)
         check_params_and_x(net, params, x)
         single, (x, y, sample_weight) = _batch_of_one(x, y, sample_weight)
+        if isinstance(loss_fn, _losses.Loss):  # (a plain callable may take targets of its own shape)
+            check_sample_counts(x, y)
 
         def objective(p):
             y_pred = net.apply(p, x, key=key, train=train)

@@ -18,8 +18,9 @@ from typing import Any, cast
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
-from fnn._dtypes import params_dtype
+from fnn._dtypes import params_dtype, real_dtype
 from fnn._keys import key as check_key
 from fnn._native import native, native_tree
 from fnn._per_key import per_key
@@ -50,6 +51,17 @@ from fnn.layers._errors import (
 from fnn.layers._gradients import in_containers_of, in_dtype_of
 from fnn.layers._network_init import init_layer, init_program
 from fnn.layers._samples import batch_of_one, one_sample
+
+
+def _input_array(x: Any) -> Any:
+    """A network's input given as a NumPy array or nested lists, checked: numbers, native order."""
+    if x is None:
+        raise ValueError("x is required; got None")
+    a = native(x, "x")  # a ShapeDtypeStruct or an object array named in words of their own
+    if not isinstance(a, np.ndarray):
+        a = native(np.asarray(a), "x")
+    real_dtype("x", a.dtype)
+    return a
 
 
 @dataclass(frozen=True)
@@ -212,17 +224,21 @@ class Network:
             the shapes the forward saw, for :meth:`backward`'s checks).
 
         Raises:
-            ValueError: If ``params`` does not hold one entry per layer, or Dropout trains without
-                ``key``.
+            ValueError: If ``params`` does not hold one entry per layer, ``x`` is None, or Dropout
+                trains without ``key``.
             FeatureMismatchError: If ``x`` has the wrong number of features (a ValueError naming
                 the layer).
-            TypeError: For a layer whose forward breaks the protocol (the message names it). A
+            TypeError: For an ``x`` that does not hold real numbers, a ``train`` that is not a
+                bool, or a layer whose forward breaks the protocol (the message names it). A
                 TypeError, ValueError, KeyError, IndexError or AttributeError raised in a layer's
                 own code is raised again as the same class, naming the layer.
         """
         params = self._checked_params(params)
+        # a traced switch (jax.jit(net.apply)(..., train=True)) stays welcome where no layer reads it
+        if not isinstance(train, (bool, np.bool_, jax.Array)):
+            raise TypeError(f"train must be a bool, got {type(train).__name__} {train!r}")
         if not isinstance(x, jax.Array):  # tracers are jax Arrays: nothing changes under jit
-            x = jnp.asarray(native(x, "x"))
+            x = jnp.asarray(_input_array(x))
         keys = self._layer_keys(key, train)
         caches, shapes, dtypes = [], [tuple(x.shape)], [x.dtype]
         for i, (layer, p) in enumerate(zip(self.layers, params, strict=True)):
@@ -290,14 +306,22 @@ class Network:
             ``jax.grad`` keeps them), and of the input.
 
         Raises:
-            ValueError: If ``params`` does not hold one entry per layer, a layer's ``dparams``
-                does not have its params' structure and shapes, or a layer after the first
-                returns a ``dx`` that is None or (where ``cache`` records the forward's shapes)
-                not of its input's shape (the message names the layer).
-            TypeError: For a layer whose backward breaks the protocol. Errors raised in a
-                layer's own code are raised again as in :meth:`forward`, naming the layer.
+            ValueError: If ``params`` or ``cache`` does not hold one entry per layer, a layer's
+                ``dparams`` does not have its params' structure and shapes, or a layer after the
+                first returns a ``dx`` that is None or (where ``cache`` records the forward's
+                shapes) not of its input's shape (the message names the layer).
+            TypeError: For a ``cache`` that is not a list (or tuple), or a layer whose backward
+                breaks the protocol. Errors raised in a layer's own code are raised again as in
+                :meth:`forward`, naming the layer.
         """
         params = self._checked_params(params)
+        if not isinstance(cache, (list, tuple)):
+            raise TypeError(f"cache must be the list forward returned (one cache per layer); got {describe(cache)}")
+        if len(cache) != len(self.layers):
+            raise ValueError(
+                f"cache must be what this network's forward returned, one cache per layer ({len(self.layers)}); "
+                f"got {len(cache)}"
+            )
         grads, dx = self._backward_layers(params, cache, native(dy, "dy"))
         return in_containers_of(params, grads), dx
 

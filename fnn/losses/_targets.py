@@ -33,7 +33,8 @@ def check_targets(loss: str | Loss, y_true: Any, y_pred_shape: tuple, name: str 
             ``[0, C)`` (ctc's: as :func:`fnn.losses.ctc` checks them); the message starts with
             ``name`` (with ``loss`` where a custom loss's ``fn`` or ``grad`` returns the wrong
             shape: the loss's mistake, not the targets').
-        TypeError: If ``loss`` is not a name or a Loss.
+        TypeError: If ``loss`` is not a name or a Loss, or ``y_pred_shape`` not a tuple (or
+            list) of ints.
 
     Examples:
         >>> import fnn
@@ -42,6 +43,13 @@ def check_targets(loss: str | Loss, y_true: Any, y_pred_shape: tuple, name: str 
         ...
         ValueError: y_true: sparse_categorical_crossentropy: labels must be in [0, 3) ...; got [3]
     """
+    if not isinstance(y_pred_shape, (tuple, list)) or not all(
+        isinstance(d, (int, np.integer)) and not isinstance(d, (bool, np.bool_)) and d >= 0 for d in y_pred_shape
+    ):
+        raise TypeError(
+            "y_pred_shape must be a tuple of ints (the shape of the network's output, samples first, e.g. "
+            f"y_pred.shape); got {type(y_pred_shape).__name__} {y_pred_shape!r}"
+        )
     check_targets_as_run(loss, y_true, y_pred_shape, name)
 
 

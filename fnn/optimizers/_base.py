@@ -158,8 +158,7 @@ def chain(*transforms: GradientTransformation) -> GradientTransformation:
         [-0.5, 0.25]
     """
     for i, t in enumerate(transforms):
-        if not (callable(getattr(t, "init", None)) and callable(getattr(t, "update", None))):
-            raise TypeError(f"chain: transforms[{i}] must have init and update, got {t!r}")
+        check_transform(t, f"chain: transforms[{i}]")
     # The update depends on the parts' updates (and which of them take extra arguments) only:
     # chains of equal structure share programs.
     updates_fns = tuple(t.update for t in transforms)
@@ -167,6 +166,13 @@ def chain(*transforms: GradientTransformation) -> GradientTransformation:
     return GradientTransformation(
         bound(_chain_init, tuple(t.init for t in transforms)), bound(_chain_update, updates_fns, extra)
     )
+
+
+def check_transform(t: Any, name: str) -> None:
+    """That ``t`` is a transform (callable ``init`` and ``update``, as optax's are too); the
+    TypeError names it as ``name``."""
+    if not (callable(getattr(t, "init", None)) and callable(getattr(t, "update", None))):
+        raise TypeError(f"{name} must have init and update, got {t!r}")
 
 
 def _empty_init(params: Params) -> EmptyState:

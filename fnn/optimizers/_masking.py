@@ -21,6 +21,7 @@ from fnn.optimizers._base import (
     OptState,
     Params,
     Updates,
+    check_transform,
     set_to_zero,
     takes_extra_args,
     tree_structure,
@@ -133,7 +134,8 @@ def masked(inner: GradientTransformation, mask: Mask | Callable[[Params], Mask])
         The masked transform; its state is a :class:`MaskedState`.
 
     Raises:
-        TypeError: At init/update, for mask leaves that are not Python bools.
+        TypeError: For an ``inner`` without ``init`` and ``update``; at init/update, for mask
+            leaves that are not Python bools.
         ValueError: At init/update, for a mask whose structure does not fit the params.
 
     Examples:
@@ -148,6 +150,7 @@ def masked(inner: GradientTransformation, mask: Mask | Callable[[Params], Mask])
         >>> updates["w"].tolist(), updates["b"].tolist()
         ([-2.0], [-1.0])
     """
+    check_transform(inner, "masked: inner")
     mask = own_mask(mask)
     return GradientTransformation(
         bound(_masked_init, inner.init, mask), bound(_masked_update, inner.update, takes_extra_args(inner), mask)

@@ -17,7 +17,7 @@ from fnn._native import native_tree, natively
 from fnn._network_checks import check_against_network, check_params_and_x
 from fnn._placement import on_one_device
 from fnn._validate import any_traced, integer
-from fnn.data._checks import check_batch
+from fnn.data._checks import check_batch, check_sample_counts
 from fnn.layers._programs import for_programs
 from fnn.layers._samples import batch_of_one, one_sample
 from fnn.metrics._resolve import resolve_both
@@ -210,6 +210,7 @@ def _compiled_eval_step(net: Any, loss: Any, ms: tuple) -> Callable:
         check_params_and_x(net, params, x)  # as evaluate checks them: the params' leaves or x named
         if one_sample(x):  # one sample (a per-example vmap): a batch of one, as train_step's
             x, y = batch_of_one(x), batch_of_one(y)
+        check_sample_counts(x, y)
         return results(ms, eval_sums(net, loss, ms, params, x, y, x.shape[0]))
 
     return natively(step, ("params", "x", "y"))

@@ -580,3 +580,25 @@ def test_device_arrays_on_the_cpu_are_checked_where_they_lie_compiling_nothing(c
     data.check_arrays(big, None)
     with pytest.raises(ValueError, match=r"^y contains 1 NaN/inf value\(s\), the first at index \(1,\)"):
         data.check_arrays(np.ones((2, 3)), jax.device_put(jnp.array([0.0, jnp.nan], jnp.bfloat16)))
+
+
+def test_a_failed_check_keeps_no_hold_on_the_array_and_a_donated_one_is_named():
+    """The host's view of a device array goes before the error: a traceback kept (IPython keeps
+    the last) does not stop the array's donation. A donated array is named, not XLA's words."""
+    import sys
+
+    bad = np.ones((4, 3), np.float32)
+    bad[1, 1] = np.nan
+    x = jax.device_put(bad)
+    try:
+        data.check_arrays(x, None)
+    except ValueError:
+        kept = sys.exc_info()
+    assert kept[0] is ValueError
+    donate = jax.jit(lambda v: v + 1, donate_argnums=0)
+    donate(x)
+    assert x.is_deleted()
+    y = jax.device_put(np.ones((4, 3), np.float32))
+    donate(y)
+    with pytest.raises(ValueError, match=r"^x is a deleted jax array \(donated to a compiled program"):
+        data.check_arrays(y, None)

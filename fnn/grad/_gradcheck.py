@@ -4,6 +4,7 @@ report it returns is in ``_report``."""
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable
 from typing import Any
 
@@ -18,7 +19,7 @@ from fnn._dtypes import abstract_array, check_params_dtypes, input_dtype
 from fnn._native import native_tree
 from fnn._network_checks import check_params_and_x, rank_error
 from fnn._placement import on_one_device
-from fnn._validate import any_traced, integer, real
+from fnn._validate import any_traced, real
 from fnn.data import check_arrays
 from fnn.grad._culprits import culprits, local_checks, non_finite_start, spoiled_where_smooth
 from fnn.grad._judgement import FD_BATCH, autodiff_scale, between_slopes, judge_leaf, padded, second_look
@@ -36,6 +37,34 @@ ArrayLike = jax.typing.ArrayLike
 
 # local_checks's result before it has run (None is its answer for a piece jax cannot differentiate)
 _NOT_RUN: Any = object()
+
+
+def _tolerance(name: str, value: Any) -> float:
+    """A relative tolerance: a number >= 0 (inf passes everything)."""
+    if isinstance(value, (str, bytes, bool, np.bool_)):
+        raise TypeError(f"{name} must be a number >= 0, got {type(value).__name__} {value!r}")
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a number >= 0, got {type(value).__name__} {value!r}") from None
+    if not v >= 0:  # NaN too
+        raise ValueError(f"{name} must be >= 0, got {v}")
+    return v
+
+
+def _count(name: str, value: Any) -> int:
+    """A count >= 0: an int (NumPy's, a 0-d integer array) or a float of a whole number (4096.0)."""
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        value = int(value)
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
+    try:
+        v = operator.index(value)
+    except TypeError:
+        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}") from None
+    if v < 0:
+        raise ValueError(f"{name} must be >= 0, got {v}")
+    return v
 
 
 def _path_name(path: Any) -> str:
@@ -203,15 +232,16 @@ def gradcheck(
         rtol_autodiff: The largest relative error of manual vs autodiff that passes.
         rtol_fd: The largest relative error of manual vs finite differences that passes.
         fd_max_entries: Finite-difference at most this many entries per leaf (None: all).
-        seed: Draws the subset of entries of a large leaf.
+        seed: Draws the subset of entries of a large leaf (anything
+            ``numpy.random.default_rng`` takes).
 
     Returns:
         A :class:`GradcheckReport`: one row per parameter leaf and one for the input, the verdict
         in ``passed``, and a table as ``str(report)``.
 
     Raises:
-        ValueError: For a ``eps`` that is not positive, a tolerance that is negative or not
-            finite, an ``fd_max_entries`` or ``seed`` below 0, an unknown loss name, params that do
+        ValueError: For a ``eps`` that is not positive, a tolerance that is negative or
+            NaN, an ``fd_max_entries`` or ``seed`` below 0, an unknown loss name, params that do
             not fit the network, ``x`` and ``y`` of different sample counts, targets that do
             not fit the loss (sparse labels outside ``[0, C)`` or not whole numbers, as
             :func:`value_and_grad` refuses them), or a first layer
@@ -250,10 +280,13 @@ def gradcheck(
         inputs = np.asarray(inputs, np.float64)
     loss = resolve_loss(loss, "manual")
     eps = real("eps", eps, lo=0.0, lo_open=True)
-    rtol_autodiff, rtol_fd = real("rtol_autodiff", rtol_autodiff, lo=0.0), real("rtol_fd", rtol_fd, lo=0.0)
+    rtol_autodiff, rtol_fd = _tolerance("rtol_autodiff", rtol_autodiff), _tolerance("rtol_fd", rtol_fd)
     if fd_max_entries is not None:
-        fd_max_entries = integer("fd_max_entries", fd_max_entries, minimum=0)
-    seed = integer("seed", seed, minimum=0)
+        fd_max_entries = _count("fd_max_entries", fd_max_entries)
+    try:  # anything NumPy seeds a generator with: an int, a SeedSequence, a Generator, None
+        rng = np.random.default_rng(seed)
+    except (TypeError, ValueError) as bad_seed:
+        raise type(bad_seed)(f"seed must be what numpy.random.default_rng takes (an int >= 0); got {seed!r}") from None
     train = key is not None
     # The targets against the loss, as value_and_grad's loss checks concrete ones (sparse labels
     # integers in [0, C)): the programs below trace y, so out of range or fractional labels
@@ -276,7 +309,6 @@ def gradcheck(
             raise err
 
         # Which flat entries to difference: all of a small leaf, a random subset of a large one.
-        rng = np.random.default_rng(seed)
         leaves = [*jax.tree.leaves(params64), x64]
         offsets = np.cumsum([0] + [leaf.size for leaf in leaves])
         chosen = []

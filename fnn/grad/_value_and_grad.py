@@ -19,7 +19,7 @@ from fnn.data._checks import check_batch, check_sample_counts
 from fnn.layers import Network
 from fnn.layers._errors import input_gradient_error
 from fnn.layers._samples import batch_of_one, one_sample
-from fnn.losses._custom import check_plain_loss_value
+from fnn.losses._custom import check_plain_loss_value, is_custom
 
 Array = jax.Array
 ArrayLike = jax.typing.ArrayLike
@@ -45,6 +45,14 @@ def resolve_loss(loss: Any, mode: str, autodiff_hint: str = "") -> Any:
     if not callable(loss):
         raise TypeError(f"loss must be a loss name, an fnn.losses.Loss or a callable, got {type(loss).__name__}")
     return loss
+
+
+def takes_one_target_per_sample(net: Any, loss: Any) -> bool:
+    """Whether ``x`` and ``y`` must hold as many samples as each other before the forward runs:
+    a built-in loss (one target per output row) of an :class:`fnn.Network` (its ``x`` samples
+    first). A plain callable or a :func:`fnn.losses.custom` loss may read targets of any shape
+    (one vector for every sample), a network of the user's own its ``x`` in any layout."""
+    return isinstance(net, Network) and isinstance(loss, _losses.Loss) and not is_custom(loss)
 
 
 def check_mode(mode: str) -> None:
@@ -117,6 +125,7 @@ def value_and_grad(
     """
     check_mode(mode)
     loss_fn = resolve_loss(loss, mode, ", or use mode='autodiff'")
+    per_sample_targets = takes_one_target_per_sample(net, loss_fn)
 
     if mode == "manual":
 
@@ -124,7 +133,8 @@ def value_and_grad(
             check_batch(x)
             check_params_and_x(net, params, x)
             single, (x, y, sample_weight) = _batch_of_one(x, y, sample_weight)
-            check_sample_counts(x, y)  # a loss takes one target per sample
+            if per_sample_targets:
+                check_sample_counts(x, y)
             y_pred, cache = net.forward(params, x, key=key, train=train)
             value, dy = loss_fn.value_and_grad(y, y_pred, sample_weight=sample_weight)
             grads, _ = net.backward(params, cache, dy)  # the input gradient is dead code under jit
@@ -137,7 +147,7 @@ def value_and_grad(
         check_batch(x)
         check_params_and_x(net, params, x)
         single, (x, y, sample_weight) = _batch_of_one(x, y, sample_weight)
-        if isinstance(loss_fn, _losses.Loss):  # (a plain callable may take targets of its own shape)
+        if per_sample_targets:
             check_sample_counts(x, y)
 
         def objective(p):

@@ -53,15 +53,16 @@ from fnn.layers._network_init import init_layer, init_program
 from fnn.layers._samples import batch_of_one, one_sample
 
 
-def _input_array(x: Any) -> Any:
-    """A network's input given as a NumPy array or nested lists, checked: numbers, native order."""
+def _input_array(x: Any) -> Array:
+    """A network's input given as a NumPy array or nested lists, as JAX takes it (weak types,
+    promotion and ``__jax_array__`` its own); None, words and arrays of them named first."""
     if x is None:
         raise ValueError("x is required; got None")
-    a = native(x, "x")  # a ShapeDtypeStruct or an object array named in words of their own
-    if not isinstance(a, np.ndarray):
-        a = native(np.asarray(a), "x")
-    real_dtype("x", a.dtype)
-    return a
+    if isinstance(x, (str, bytes)):
+        raise TypeError(f"x must hold numbers; got {type(x).__name__} {x!r}")
+    if isinstance(x, np.ndarray) and x.dtype.kind != "O":  # (an object array is native's to name)
+        real_dtype("x", x.dtype)
+    return jnp.asarray(native(x, "x"))
 
 
 @dataclass(frozen=True)
@@ -228,17 +229,18 @@ class Network:
                 trains without ``key``.
             FeatureMismatchError: If ``x`` has the wrong number of features (a ValueError naming
                 the layer).
-            TypeError: For an ``x`` that does not hold real numbers, a ``train`` that is not a
-                bool, or a layer whose forward breaks the protocol (the message names it). A
+            TypeError: For an ``x`` that does not hold real numbers, a ``train`` given as a
+                string, or a layer whose forward breaks the protocol (the message names it). A
                 TypeError, ValueError, KeyError, IndexError or AttributeError raised in a layer's
                 own code is raised again as the same class, naming the layer.
         """
         params = self._checked_params(params)
-        # a traced switch (jax.jit(net.apply)(..., train=True)) stays welcome where no layer reads it
-        if not isinstance(train, (bool, np.bool_, jax.Array)):
+        # a word is always true: "no" would train (a switch read for its truth, 1 or a traced
+        # bool under the user's jit, stays welcome)
+        if isinstance(train, (str, bytes)):
             raise TypeError(f"train must be a bool, got {type(train).__name__} {train!r}")
         if not isinstance(x, jax.Array):  # tracers are jax Arrays: nothing changes under jit
-            x = jnp.asarray(_input_array(x))
+            x = _input_array(x)
         keys = self._layer_keys(key, train)
         caches, shapes, dtypes = [], [tuple(x.shape)], [x.dtype]
         for i, (layer, p) in enumerate(zip(self.layers, params, strict=True)):
@@ -306,18 +308,18 @@ class Network:
             ``jax.grad`` keeps them), and of the input.
 
         Raises:
-            ValueError: If ``params`` or ``cache`` does not hold one entry per layer, a layer's
+            ValueError: If ``params`` does not hold one entry per layer (or ``cache`` fewer), a layer's
                 ``dparams`` does not have its params' structure and shapes, or a layer after the
                 first returns a ``dx`` that is None or (where ``cache`` records the forward's
                 shapes) not of its input's shape (the message names the layer).
-            TypeError: For a ``cache`` that is not a list (or tuple), or a layer whose backward
+            TypeError: For a ``cache`` that is no sequence (None), or a layer whose backward
                 breaks the protocol. Errors raised in a layer's own code are raised again as in
                 :meth:`forward`, naming the layer.
         """
         params = self._checked_params(params)
-        if not isinstance(cache, (list, tuple)):
+        if not (hasattr(cache, "__getitem__") and hasattr(cache, "__len__")):
             raise TypeError(f"cache must be the list forward returned (one cache per layer); got {describe(cache)}")
-        if len(cache) != len(self.layers):
+        if len(cache) < len(self.layers):
             raise ValueError(
                 f"cache must be what this network's forward returned, one cache per layer ({len(self.layers)}); "
                 f"got {len(cache)}"

@@ -18,11 +18,16 @@ from fnn.losses._reduction import Terms
 Array = jax.Array
 
 
+def is_custom(loss: Any) -> bool:
+    """Whether ``loss`` is a :func:`custom` loss (whose ``fn`` may read targets of any shape)."""
+    kernel = getattr(loss, "kernel", None)
+    return isinstance(kernel, bound) and kernel.fn is _custom_terms
+
+
 def has_own_gradient(loss: Any) -> bool:
     """Whether ``loss`` is a :func:`custom` loss given its own ``grad``: ``jax.grad`` of it then
     runs that code, so it is no independent check of it."""
-    kernel = getattr(loss, "kernel", None)
-    return isinstance(kernel, bound) and kernel.fn is _custom_terms and kernel.args[2] is not None
+    return is_custom(loss) and cast(Any, loss.kernel).args[2] is not None
 
 
 def autodiff_twin(loss: Loss) -> Loss:

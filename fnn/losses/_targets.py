@@ -43,14 +43,22 @@ def check_targets(loss: str | Loss, y_true: Any, y_pred_shape: tuple, name: str 
         ...
         ValueError: y_true: sparse_categorical_crossentropy: labels must be in [0, 3) ...; got [3]
     """
-    if not isinstance(y_pred_shape, (tuple, list)) or not all(
-        isinstance(d, (int, np.integer)) and not isinstance(d, (bool, np.bool_)) and d >= 0 for d in y_pred_shape
-    ):
+    check_targets_as_run(loss, y_true, _shape("y_pred_shape", y_pred_shape), name)
+
+
+def _shape(name: str, shape: Any) -> tuple[int, ...]:
+    """``shape`` as a tuple of ints: a sequence (or 1-d array) of whole numbers >= 0."""
+    try:
+        dims = np.asarray(shape)
+        whole = dims.ndim == 1 and dims.dtype.kind in "iuf" and bool(np.all((dims >= 0) & (dims == np.round(dims))))
+    except (TypeError, ValueError):
+        whole = False
+    if not whole:
         raise TypeError(
-            "y_pred_shape must be a tuple of ints (the shape of the network's output, samples first, e.g. "
-            f"y_pred.shape); got {type(y_pred_shape).__name__} {y_pred_shape!r}"
+            f"{name} must be a tuple of ints (the shape of the network's output, samples first, e.g. "
+            f"y_pred.shape); got {type(shape).__name__} {shape!r}"
         )
-    check_targets_as_run(loss, y_true, y_pred_shape, name)
+    return tuple(int(d) for d in dims)
 
 
 def check_targets_as_run(

@@ -18,6 +18,7 @@ from fnn._network_checks import check_against_network, check_params_and_x
 from fnn._placement import on_one_device
 from fnn._validate import any_traced, integer
 from fnn.data._checks import check_batch, check_sample_counts
+from fnn.grad._value_and_grad import takes_one_target_per_sample
 from fnn.layers._programs import for_programs
 from fnn.layers._samples import batch_of_one, one_sample
 from fnn.metrics._resolve import resolve_both
@@ -204,13 +205,16 @@ def eval_step(net: Any, loss: Any, metrics: Sequence[Any] = ()) -> Callable:
 def _compiled_eval_step(net: Any, loss: Any, ms: tuple) -> Callable:
     # Keyed on structure (as fit's validation pass): a step built again from equal pieces is this
     # very jitted function, so nothing is traced or compiled again.
+    per_sample_targets = takes_one_target_per_sample(net, loss)
+
     @jax.jit
     def step(params, x, y):
         check_batch(x)  # while tracing: 0 samples would divide by zero, complex lose its imaginary part
         check_params_and_x(net, params, x)  # as evaluate checks them: the params' leaves or x named
         if one_sample(x):  # one sample (a per-example vmap): a batch of one, as train_step's
             x, y = batch_of_one(x), batch_of_one(y)
-        check_sample_counts(x, y)
+        if per_sample_targets:
+            check_sample_counts(x, y)
         return results(ms, eval_sums(net, loss, ms, params, x, y, x.shape[0]))
 
     return natively(step, ("params", "x", "y"))

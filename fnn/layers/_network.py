@@ -20,7 +20,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from fnn._dtypes import params_dtype, real_dtype
+from fnn._dtypes import params_dtype
 from fnn._keys import key as check_key
 from fnn._native import native, native_tree
 from fnn._per_key import per_key
@@ -60,8 +60,8 @@ def _input_array(x: Any) -> Array:
         raise ValueError("x is required; got None")
     if isinstance(x, (str, bytes)):
         raise TypeError(f"x must hold numbers; got {type(x).__name__} {x!r}")
-    if isinstance(x, np.ndarray) and x.dtype.kind != "O":  # (an object array is native's to name)
-        real_dtype("x", x.dtype)
+    if isinstance(x, np.ndarray) and x.dtype.kind in "USVmM":  # (an object array is native's to name)
+        raise TypeError(f"x must hold numbers; got dtype {x.dtype}")
     return jnp.asarray(native(x, "x"))
 
 
@@ -229,7 +229,7 @@ class Network:
                 trains without ``key``.
             FeatureMismatchError: If ``x`` has the wrong number of features (a ValueError naming
                 the layer).
-            TypeError: For an ``x`` that does not hold real numbers, a ``train`` given as a
+            TypeError: For an ``x`` that does not hold numbers, a ``train`` given as a
                 string, or a layer whose forward breaks the protocol (the message names it). A
                 TypeError, ValueError, KeyError, IndexError or AttributeError raised in a layer's
                 own code is raised again as the same class, naming the layer.

@@ -422,7 +422,7 @@ def test_big_endian_params_a_callback_puts_into_ctx_train_as_their_values():
 
 def test_lambda_callback_takes_keras_s_hooks_by_keyword(tmp_path):
     """Keras's LambdaCallback(on_epoch_end=lambda epoch, logs: ...): each hook with Keras's
-    arguments (a copy of the logs; {} at the begin hooks, the last epoch's at the end), return
+    arguments (the epoch's logs; {} at the begin hooks, the last epoch's at the end), return
     values ignored; per-batch hooks, unknown names and wrong signatures refused at construction."""
     seen = []
     cb = fnn.callbacks.LambdaCallback(
@@ -659,7 +659,12 @@ def test_a_monitor_that_differs_from_a_logged_name_in_case_is_refused_before_tra
     best = ModelCheckpoint(tmp_path / "best.npz", monitor="lo_ss", save_best_only=True)
     for cb in (EarlyStopping(monitor="Loss"), ReduceLROnPlateau(monitor="LOSS"), best):
         with pytest.raises(ValueError, match=rf"{type(cb).__name__}: monitor '.*' is not logged, 'loss' is"):
-            _small_fit(epochs=1, callbacks=[lambda epoch, logs: ran.append(epoch), cb])
+            _small_fit(epochs=1, callbacks=[cb, lambda epoch, logs: ran.append(epoch)])
+    assert ran == []
+    # after a callable that may log its own names (as Keras's LambdaCallback may), the monitor's
+    # direction is the user's to say: still refused before training, for mode="auto"
+    with pytest.raises(ValueError, match=r"EarlyStopping: mode='auto' cannot tell whether monitor 'Loss'"):
+        _small_fit(epochs=1, callbacks=[lambda epoch, logs: ran.append(epoch), EarlyStopping(monitor="Loss")])
     assert ran == []
     with pytest.warns(RuntimeWarning, match="val_loss"):  # a name not logged at all warns, as in Keras
         _small_fit(epochs=1, callbacks=[EarlyStopping(monitor="val_loss")])
@@ -1287,3 +1292,18 @@ def test_the_progress_bar_leaves_no_tqdm_monitor_thread_and_the_user_s_tqdm_keep
         type(bar).monitor.exit()  # the process as this test found it: no monitor
         type(bar).monitor = None
     assert not _tqdm_monitors()
+
+
+def test_what_a_lambda_callback_or_a_plain_callable_adds_to_the_logs_is_recorded_as_in_keras(tmp_path):
+    """Keras's History records what a LambdaCallback writes into the epoch's logs (Keras 3.15:
+    ``{'loss': [...], 'lam': [1.0, 1.0]}``); so does fnn, for a plain callable and both forms
+    of LambdaCallback, and a later callback can monitor the new entry."""
+
+    def plain(epoch, logs):
+        logs["custom"] = 1.5 * (epoch + 1)
+
+    keras_style = fnn.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: logs.__setitem__("lam", 1.0))
+    best = fnn.callbacks.ModelCheckpoint(str(tmp_path / "best.npz"), monitor="custom", mode="max", save_best_only=True)
+    h = _small_fit(epochs=2, callbacks=[plain, keras_style, best]).history
+    assert h["custom"] == [1.5, 3.0] and h["lam"] == [1.0, 1.0] and len(h["loss"]) == 2
+    assert best.best == 3.0 and (tmp_path / "best.npz").exists()

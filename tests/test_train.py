@@ -1450,3 +1450,25 @@ def test_a_whole_batch_loss_validates_in_keras_batches_by_default():
     for result in (keep, swept):
         first = jax.tree.map(lambda a: np.asarray(a)[0], result.params)
         np.testing.assert_allclose(result.histories[0]["val_loss"][-1], keras(first), rtol=1e-6)
+
+
+def test_history_from_keras_s_plain_logs_and_to_dict_s_copies():
+    """``History.from_dict`` takes a plain ``{name: [value per epoch]}`` (Keras's
+    ``History.history``, ``json.loads(json.dumps(h))``): it returned an empty History. And
+    ``to_dict`` hands out copies: appending to its epochs grew the History's own."""
+    import json
+
+    h = fnn.History.from_dict({"loss": [1.0, 0.5], "val_loss": [1.2, 0.7]})
+    assert dict(h) == {"loss": [1.0, 0.5], "val_loss": [1.2, 0.7]} and h.epochs == [0, 1]
+    assert len(h.times) == 2 and all(np.isnan(h.times))
+    again = fnn.History.from_dict(json.loads(json.dumps(h)))
+    assert dict(again) == dict(h) and again.epochs == [0, 1]
+    with pytest.raises(ValueError, match=r"one value per epoch for every name; got lengths"):
+        fnn.History.from_dict({"loss": [1.0, 0.5], "val_loss": [1.2]})
+    assert fnn.History.from_dict({}).epochs == []
+    d = h.to_dict()
+    d["epochs"].append(7)
+    d["times"].append(1.0)
+    d["history"]["loss"].append(0.1)
+    assert h.epochs == [0, 1] and len(h.times) == 2 and h["loss"] == [1.0, 0.5]
+    assert fnn.History.from_dict(h.to_dict()).epochs == [0, 1]

@@ -223,7 +223,9 @@ class LambdaCallback(Callback):
     given by keyword, their return values ignored.
 
     ``fit`` wraps a plain callable in its ``callbacks`` list in one. Training then stops with
-    ``history.stop_reason == "callback <fn's name>"``. Each function gets a copy of the logs.
+    ``history.stop_reason == "callback <fn's name>"``. Each function gets the epoch's logs
+    themselves: what it adds there (``logs["custom"] = ...``) is recorded in the History, as
+    Keras's LambdaCallback records it and as a :class:`Callback`'s additions are.
 
     Keras's keywords take Keras's signatures: ``on_epoch_begin(epoch, logs)``,
     ``on_epoch_end(epoch, logs)``, ``on_train_begin(logs)`` and ``on_train_end(logs)`` (the
@@ -289,11 +291,11 @@ class LambdaCallback(Callback):
     def on_epoch_end(self, epoch: int, logs: dict, ctx: FitContext) -> None:
         """Calls ``fn(epoch, logs)`` and stops training if it returns a truthy value; then
         Keras's ``on_epoch_end(epoch, logs)``."""
-        self._last = dict(logs)
-        if self.fn is not None and self.fn(epoch, dict(logs)):
+        if self.fn is not None and self.fn(epoch, logs):
             ctx.stop(f"callback {getattr(self.fn, '__name__', 'fn')}")
         if "on_epoch_end" in self.hooks:
-            self.hooks["on_epoch_end"](epoch, dict(logs))
+            self.hooks["on_epoch_end"](epoch, logs)
+        self._last = dict(logs)
 
     def on_train_end(self, ctx: FitContext) -> None:
         """Calls Keras's ``on_train_end(logs)`` with the last epoch's logs (a resumed run that

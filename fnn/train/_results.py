@@ -147,8 +147,8 @@ class History(dict[str, list[float]]):
         """
         return {
             "history": {k: list(v) for k, v in self.items()},
-            "epochs": self.epochs,
-            "times": self.times,
+            "epochs": list(self.epochs),  # copies: editing the dict leaves the History as it is
+            "times": list(self.times),
             "iterations_per_epoch": self.iterations_per_epoch,
             "stop_reason": self.stop_reason,
             "stopped_epoch": self.stopped_epoch,
@@ -156,14 +156,28 @@ class History(dict[str, list[float]]):
 
     @classmethod
     def from_dict(cls, d: dict) -> History:
-        """A History from :meth:`to_dict`'s dict (missing entries take their defaults).
+        """A History from :meth:`to_dict`'s dict (missing entries take their defaults), or from
+        a plain ``{name: [value per epoch]}`` (Keras's ``History.history``, or ``json.dumps`` of
+        a History): its epochs counted from 0, their times unknown (NaN).
 
         Args:
-            d: The dict, as :meth:`to_dict` wrote it.
+            d: The dict, as :meth:`to_dict` wrote it, or the logs alone.
 
         Returns:
             The History.
+
+        Raises:
+            ValueError: For plain logs of different lengths (no epoch numbering fits them).
         """
+        if "history" not in d and d and all(isinstance(v, (list, tuple)) for v in d.values()):
+            lengths = {len(v) for v in d.values()}
+            if len(lengths) != 1:
+                raise ValueError(
+                    "History.from_dict: plain logs must hold one value per epoch for every name; got lengths "
+                    f"{ {k: len(v) for k, v in d.items()} }"
+                )
+            (n,) = lengths
+            d = {"history": d, "epochs": list(range(n)), "times": [math.nan] * n}
         h = cls(int(d.get("iterations_per_epoch", 0)))
         h.update({k: list(v) for k, v in d.get("history", {}).items()})
         h.epochs = list(d.get("epochs", []))

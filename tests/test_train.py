@@ -1463,9 +1463,20 @@ def test_history_from_keras_s_plain_logs_and_to_dict_s_copies():
     assert len(h.times) == 2 and all(np.isnan(h.times))
     again = fnn.History.from_dict(json.loads(json.dumps(h)))
     assert dict(again) == dict(h) and again.epochs == [0, 1]
-    with pytest.raises(ValueError, match=r"one value per epoch for every name; got lengths"):
-        fnn.History.from_dict({"loss": [1.0, 0.5], "val_loss": [1.2]})
+    late = fnn.History.from_dict({"loss": [1.0, 0.5, 0.25], "learning_rate": [0.1]})  # logged from epoch 2 on
+    assert late.epochs == [0, 1, 2] and late["learning_rate"] == [0.1]
     assert fnn.History.from_dict({}).epochs == []
+    assert fnn.History.from_dict({"epochs": [3, 4]}).epochs == [3, 4]  # a record missing its logs
+    resumed = fnn.History(iterations_per_epoch=4)
+    resumed.append(2, {"loss": 0.5}, seconds=0.1)
+    resumed.stop_reason, resumed.stopped_epoch = "early_stopping", 2
+    copied = fnn.History.from_dict(resumed)
+    assert (copied.epochs, copied.stop_reason, copied.iterations_per_epoch, dict(copied)) == (
+        [2],
+        "early_stopping",
+        4,
+        {"loss": [0.5]},
+    )
     d = h.to_dict()
     d["epochs"].append(7)
     d["times"].append(1.0)

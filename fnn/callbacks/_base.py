@@ -4,12 +4,14 @@
 from __future__ import annotations
 
 import inspect
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from fnn import checkpoint as checkpoint_
 from fnn._executables import call as call_through_store
@@ -223,9 +225,13 @@ class LambdaCallback(Callback):
     given by keyword, their return values ignored.
 
     ``fit`` wraps a plain callable in its ``callbacks`` list in one. Training then stops with
-    ``history.stop_reason == "callback <fn's name>"``. Each function gets the epoch's logs
-    themselves: what it adds there (``logs["custom"] = ...``) is recorded in the History, as
-    Keras's LambdaCallback records it and as a :class:`Callback`'s additions are.
+    ``history.stop_reason == "callback <fn's name>"``. Each function gets a copy of the logs;
+    the new names it adds there (``logs["custom"] = 1.5``: a number, a string, None) are
+    recorded in the History, as Keras's LambdaCallback records them (an array of more than one
+    value is not, with a warning: a checkpoint holds the history as JSON). What it changes or
+    deletes of the epoch's own entries changes nothing: the callbacks after it and the History
+    see fit's values (fit checks the monitors of the callbacks after it against those names
+    before training).
 
     Keras's keywords take Keras's signatures: ``on_epoch_begin(epoch, logs)``,
     ``on_epoch_end(epoch, logs)``, ``on_train_begin(logs)`` and ``on_train_end(logs)`` (the
@@ -291,10 +297,15 @@ class LambdaCallback(Callback):
     def on_epoch_end(self, epoch: int, logs: dict, ctx: FitContext) -> None:
         """Calls ``fn(epoch, logs)`` and stops training if it returns a truthy value; then
         Keras's ``on_epoch_end(epoch, logs)``."""
-        if self.fn is not None and self.fn(epoch, logs):
-            ctx.stop(f"callback {getattr(self.fn, '__name__', 'fn')}")
+        if self.fn is not None:
+            mine = dict(logs)
+            if self.fn(epoch, mine):
+                ctx.stop(f"callback {getattr(self.fn, '__name__', 'fn')}")
+            _take_new(logs, mine)
         if "on_epoch_end" in self.hooks:
-            self.hooks["on_epoch_end"](epoch, logs)
+            mine = dict(logs)
+            self.hooks["on_epoch_end"](epoch, mine)
+            _take_new(logs, mine)
         self._last = dict(logs)
 
     def on_train_end(self, ctx: FitContext) -> None:
@@ -303,6 +314,27 @@ class LambdaCallback(Callback):
         if "on_train_end" in self.hooks:
             last = self._last or {k: v[-1] for k, v in ctx.history.history.items() if v}
             self.hooks["on_train_end"](dict(last))
+
+
+def _take_new(logs: dict, mine: dict) -> None:
+    """The names a LambdaCallback's function added to its copy ``mine`` of the epoch's ``logs``,
+    into ``logs``: numbers (a NumPy or 0-d jax one as its Python number), strings and None;
+    anything else (an array of more values, a list) is left out with a warning: a checkpoint
+    holds the history as JSON, one value per epoch."""
+    for name, value in mine.items():
+        if name in logs:
+            continue
+        if hasattr(value, "shape") and hasattr(value, "dtype") and tuple(value.shape) == ():
+            value = np.asarray(jax.device_get(value)).item()
+        if value is not None and not isinstance(value, (int, float, str)):
+            warnings.warn(
+                f"LambdaCallback: logs[{name!r}] is {type(value).__name__} {getattr(value, 'shape', '')}: only "
+                "single values (a number, a string, None) are recorded in the History; log a number, e.g. its mean",
+                RuntimeWarning,
+                stacklevel=4,
+            )
+            continue
+        logs[name] = value
 
 
 # Keras's per-batch hooks, refused by name (LambdaCallback's keywords, a subclass's methods):

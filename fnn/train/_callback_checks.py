@@ -50,7 +50,7 @@ def check_against_logs(callbacks: Sequence[Any], metrics: Sequence[Any], validat
             cb.mode = auto_mode(type(cb).__name__, cb.monitor, metrics)
         if isinstance(cb, (callbacks_.ReduceLROnPlateau, callbacks_.LearningRateScheduler)):
             log_names = log_names | {"learning_rate"}  # logged from here on, for the callbacks after it
-        elif isinstance(cb, callbacks_.LambdaCallback) or not type(cb).__module__.startswith("fnn."):
+        elif not type(cb).__module__.startswith("fnn."):  # (a LambdaCallback adds new names alone)
             known = False  # a callback of the user's may log anything: its names show at the epoch's end
 
 

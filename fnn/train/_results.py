@@ -47,6 +47,10 @@ def _arrays(tree: Any) -> str:
     return f"<{len(leaves)} arrays, {size:,} values>"
 
 
+# The keys of History.to_dict's record.
+_RECORD_KEYS = frozenset({"history", "epochs", "times", "iterations_per_epoch", "stop_reason", "stopped_epoch"})
+
+
 class History(dict[str, list[float]]):
     """What ``fit`` recorded, epoch by epoch (Keras's ``History``).
 
@@ -156,27 +160,23 @@ class History(dict[str, list[float]]):
 
     @classmethod
     def from_dict(cls, d: dict) -> History:
-        """A History from :meth:`to_dict`'s dict (missing entries take their defaults), or from
-        a plain ``{name: [value per epoch]}`` (Keras's ``History.history``, or ``json.dumps`` of
-        a History): its epochs counted from 0, their times unknown (NaN).
+        """A History from :meth:`to_dict`'s dict (missing entries take their defaults), from a
+        History (a copy, its bookkeeping kept), or from plain logs ``{name: [value per epoch]}``
+        (Keras's ``History.history``, or ``json.dumps`` of a History; a dict holding none of
+        :meth:`to_dict`'s keys and only lists): its epochs counted from 0 up to its longest list
+        (a name logged from a later epoch on keeps its shorter list, as in Keras), their times
+        unknown (NaN).
 
         Args:
-            d: The dict, as :meth:`to_dict` wrote it, or the logs alone.
+            d: The dict, as :meth:`to_dict` wrote it, a History, or the logs alone.
 
         Returns:
             The History.
-
-        Raises:
-            ValueError: For plain logs of different lengths (no epoch numbering fits them).
         """
-        if "history" not in d and d and all(isinstance(v, (list, tuple)) for v in d.values()):
-            lengths = {len(v) for v in d.values()}
-            if len(lengths) != 1:
-                raise ValueError(
-                    "History.from_dict: plain logs must hold one value per epoch for every name; got lengths "
-                    f"{ {k: len(v) for k, v in d.items()} }"
-                )
-            (n,) = lengths
+        if isinstance(d, History):
+            d = d.to_dict()
+        elif d and _RECORD_KEYS.isdisjoint(d) and all(isinstance(v, (list, tuple)) for v in d.values()):
+            n = max(len(v) for v in d.values())
             d = {"history": d, "epochs": list(range(n)), "times": [math.nan] * n}
         h = cls(int(d.get("iterations_per_epoch", 0)))
         h.update({k: list(v) for k, v in d.get("history", {}).items()})

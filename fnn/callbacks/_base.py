@@ -297,15 +297,10 @@ class LambdaCallback(Callback):
     def on_epoch_end(self, epoch: int, logs: dict, ctx: FitContext) -> None:
         """Calls ``fn(epoch, logs)`` and stops training if it returns a truthy value; then
         Keras's ``on_epoch_end(epoch, logs)``."""
-        if self.fn is not None:
-            mine = dict(logs)
-            if self.fn(epoch, mine):
-                ctx.stop(f"callback {getattr(self.fn, '__name__', 'fn')}")
-            _take_new(logs, mine)
+        if self.fn is not None and _on_a_copy(self.fn, epoch, logs):
+            ctx.stop(f"callback {getattr(self.fn, '__name__', 'fn')}")
         if "on_epoch_end" in self.hooks:
-            mine = dict(logs)
-            self.hooks["on_epoch_end"](epoch, mine)
-            _take_new(logs, mine)
+            _on_a_copy(self.hooks["on_epoch_end"], epoch, logs)
         self._last = dict(logs)
 
     def on_train_end(self, ctx: FitContext) -> None:
@@ -316,11 +311,13 @@ class LambdaCallback(Callback):
             self.hooks["on_train_end"](dict(last))
 
 
-def _take_new(logs: dict, mine: dict) -> None:
-    """The names a LambdaCallback's function added to its copy ``mine`` of the epoch's ``logs``,
-    into ``logs``: numbers (a NumPy or 0-d jax one as its Python number), strings and None;
-    anything else (an array of more values, a list) is left out with a warning: a checkpoint
-    holds the history as JSON, one value per epoch."""
+def _on_a_copy(fn: Callable[[int, dict], Any], epoch: int, logs: dict) -> Any:
+    """``fn(epoch, copy of logs)``'s result; the names it added to its copy join ``logs``:
+    numbers (a NumPy or 0-d jax one as its Python number), strings and None; anything else (an
+    array of more values, a list) is left out with a warning: a checkpoint holds the history as
+    JSON, one value per epoch."""
+    mine = dict(logs)
+    out = fn(epoch, mine)
     for name, value in mine.items():
         if name in logs:
             continue
@@ -335,6 +332,7 @@ def _take_new(logs: dict, mine: dict) -> None:
             )
             continue
         logs[name] = value
+    return out
 
 
 # Keras's per-batch hooks, refused by name (LambdaCallback's keywords, a subclass's methods):

@@ -138,7 +138,10 @@ def _check_finite(a: Any, name: str) -> None:
             )
         # on one CPU device its buffer is read where it lies: no program compiled per data shape
         host = cpu_view(a)
-        ok = _host_finite(host) if host is not None else bool(_finite_sum(a)) or bool(jnp.all(jnp.isfinite(a)))
+        if host is not None:
+            ok = _host_finite(host)
+        else:  # an accelerator's, or sharded: one fused sum on the device
+            ok = bool(_finite_sum(a)) or bool(jnp.all(jnp.isfinite(a)))
         if ok:
             _remember_finite(a)
     else:

@@ -340,14 +340,17 @@ def hyperparams_differ(opt: Any, opt_state: Any, ignore: Collection[str] = ()) -
         held = optimizers.get_hyperparams(opt_state)
     except ValueError:
         return []
+    names = [k for k, v in built.items() if k in held and k not in ignore and np.ndim(held[k]) == 0]
+    names = [k for k in names if not isinstance(built[k], bool)]
+    # read in one transfer: on an accelerator each value read alone is a round trip to the device
+    host = jax.device_get({k: held[k] for k in names})
     out = []
-    for k, v in built.items():
-        if k in held and k not in ignore and np.ndim(held[k]) == 0 and not isinstance(v, bool):
-            mine = np.asarray(v, np.asarray(held[k]).dtype)
-            # a checkpoint saved with x64 off holds float32 values, read into float64 with it on
-            # (and back): the same value, rounded once in float32
-            if float(held[k]) != float(mine) and np.float32(held[k]) != np.float32(v):
-                out.append(f"{k}={float(held[k]):.6g} (opt says {float(mine):.6g})")
+    for k in names:
+        value, mine = np.asarray(host[k]), np.asarray(built[k], np.asarray(host[k]).dtype)
+        # a checkpoint saved with x64 off holds float32 values, read into float64 with it on
+        # (and back): the same value, rounded once in float32
+        if float(value) != float(mine) and np.float32(value) != np.float32(built[k]):
+            out.append(f"{k}={float(value):.6g} (opt says {float(mine):.6g})")
     return out + _schedule_values_differ(opt, opt_state, ignore)
 
 
@@ -360,7 +363,7 @@ def _schedule_values_differ(opt: Any, opt_state: Any, ignore: Collection[str] = 
         held = node.schedule_values.get(name) if node is not None else None
         if held is None or name in ignore or not hasattr(schedule, "as_data"):
             continue
-        held = {k: np.asarray(v) for k, v in held.items()}
+        held = {k: np.asarray(v) for k, v in jax.device_get(held).items()}  # one transfer
         built = {k: np.asarray(v, held[k].dtype) for k, v in schedule.as_data()[1].items()}
         same_shapes = all(held[k].shape == v.shape for k, v in built.items())  # not a vmapped state's
         if same_shapes and not all(np.array_equal(held[k], v) for k, v in built.items()):

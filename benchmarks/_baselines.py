@@ -160,6 +160,11 @@ def torch_runner(pb: Problem, batch_size: int, max_iters: int, adam_impl: str, t
     torch.manual_seed(pb.seed)
     dt = {jnp.float32: torch.float32, jnp.bfloat16: torch.bfloat16, jnp.float16: torch.float16}[pb.dtype]
     dev = "cuda" if jax.default_backend() == "gpu" and torch.cuda.is_available() else "cpu"
+    tf32 = dev == "cuda" and dt == torch.float32
+    if tf32:
+        # XLA's default precision lets float32 matmuls use TF32 on the GPU (in fnn's runs and in
+        # the peak measurement alike); PyTorch's default does not. Same arithmetic for both.
+        torch.backends.cuda.matmul.allow_tf32 = True
     layers = []
     for i, (fi, fo) in enumerate(zip(pb.sizes[:-1], pb.sizes[1:], strict=True)):
         layers.append(torch.nn.Linear(fi, fo))
@@ -186,7 +191,9 @@ def torch_runner(pb: Problem, batch_size: int, max_iters: int, adam_impl: str, t
         value.item()  # synchronises (CUDA) like the other runners' loss read-back
 
     note = f"{iters} of {math.ceil(n / B)} iterations" if iters < math.ceil(n / B) else ""
-    return Runner(run, samples, iters, note, detail=f"{adam_impl} Adam, {torch.get_num_threads()} threads")
+    where = ("cuda, TF32" if tf32 else "cuda") if dev == "cuda" else f"{torch.get_num_threads()} threads"
+    detail = f"{adam_impl} Adam, {where}"
+    return Runner(run, samples, iters, note, detail=detail)
 
 
 def keras_runner(pb: Problem, batch_size: int, max_iters: int) -> Runner:

@@ -29,10 +29,15 @@ print("devices:", jax.devices(), file=sys.stderr)
 EOF
 command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total,clocks.max.sm --format=csv | tee "$OUT/gpu.txt"
 
+FAILED=()
 run() {  # run NAME ARGS...: one benchmark, its table to the terminal and OUTDIR/NAME.md, JSON beside it
   local name="$1"; shift
   echo "== $name: python -m $*" >&2
-  python -m "$@" --json "$OUT/$name.json" | tee "$OUT/$name.md"
+  # One benchmark's failure is reported and the others still run: a lease on a GPU is short.
+  if ! python -m "$@" --json "$OUT/$name.json" | tee "$OUT/$name.md"; then
+    echo "gpu.sh: $name failed" >&2
+    FAILED+=("$name")
+  fi
   echo
 }
 
@@ -70,10 +75,18 @@ python - "$OUT" "$W" "$B" <<'EOF'
 import json, sys
 out, width, batch = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 for dtype in ("float32", "bfloat16"):
-    d = json.load(open(f"{out}/train_throughput_{width}_{dtype}.json"))
+    try:
+        d = json.load(open(f"{out}/train_throughput_{width}_{dtype}.json"))
+    except (OSError, ValueError) as e:
+        print(f"{dtype}: no result ({e})")
+        continue
     for r in d["results"]:
         if r["runner"] == "fnn_manual" and r["batch_size"] == batch:
             ok = "met" if r["pct_peak"] >= 50 else "NOT met"
             print(f"{dtype}: width-{width} MLP at batch {batch}: {r['pct_peak']:.1f}% of the measured "
                   f"{d['peak_flops'] / 1e12:.1f} TFLOP/s matmul peak (target >= 50%: {ok})")
 EOF
+if (( ${#FAILED[@]} )); then
+  echo "gpu.sh: failed: ${FAILED[*]}" >&2
+  exit 1
+fi

@@ -375,14 +375,11 @@ def fit(
         )  # fmt: skip
 
         # ---- working copies on the device -------------------------------------------------------
-        if opt_state is None:
-            params = copy_tree(params)
-            opt_state = init_state(opt, params)
-        else:  # one program copies both
-            params, opt_state = copy_tree((params, opt_state))
+        params = copy_tree(params)
+        opt_state = init_state(opt, params) if opt_state is None else copy_tree(opt_state)
         if resumed is not None:
             kept = resumed_opt_state(resumed.opt_state, opt_state)
-            params, opt_state = copy_tree((resumed.params, kept))
+            params, opt_state = copy_tree(resumed.params), copy_tree(kept)
             # named as a given opt_state's are (but a rate the run's ReduceLROnPlateau set)
             remedy = "to change them, set them in its opt_state with fnn.optimizers.set_hyperparams and save it again"
             ignore = set_by_callbacks(cbs.items, resumed.callbacks)

@@ -262,11 +262,8 @@ def fit_many(
         keys = _stacked_keys(key, k_models)
         configs = _checked_configs(configs, k_models)
 
-        if opt_state is None:
-            params = copy_tree(params)
-            opt_state = init_state(opt, params, models=True)
-        else:  # one program copies both
-            params, opt_state = copy_tree((params, opt_state))
+        params = copy_tree(params)
+        opt_state = init_state(opt, params, models=True) if opt_state is None else copy_tree(opt_state)
         histories = [History(run.iterations_per_epoch) for _ in range(k_models)]
 
         # fit's per-epoch (perm, dropout key) for each model: the (K, n) orders drawn on the host as

@@ -182,6 +182,22 @@ def test_an_opt_state_with_other_hyperparameters_wins_and_is_named():
         fnn.fit(NET, params, O.adam(1e-4), MSE, x, y, verbose=0, opt_state=state, epochs=1)
 
 
+def test_a_held_schedule_s_values_are_named_in_the_schedule_s_order_and_the_opt_s_values_as_given():
+    """The state's schedule values are read to the host in one transfer (a dict it gives back
+    sorted); the warning lists them in the schedule's own order. A value of another dtype in
+    the state is compared with opt's own, and opt's is shown as opt holds it."""
+    from fnn.train._checks import hyperparams_differ
+
+    x, y = _problem()
+    params = NET.init(KEY, (3,), jnp.float64)
+    decay = lambda rate: O.adam(fnn.schedules.exponential_decay(rate, 5, 0.5))
+    said = r"learning_rate schedule values init_value=0\.01, decay_rate=0\.5 \(opt says"
+    with pytest.warns(RuntimeWarning, match=said):
+        fnn.fit(NET, params, decay(1e-3), MSE, x, y, verbose=0, opt_state=decay(1e-2).init(params), epochs=1)
+    whole = O.set_hyperparams(O.adam(1e-2).init(params), learning_rate=jnp.asarray(1, jnp.int32))
+    assert hyperparams_differ(O.adam(1e-2), whole) == ["learning_rate=1 (opt says 0.01)"]
+
+
 @pytest.mark.parametrize(
     "dtype,labels", [(jnp.bfloat16, [257.0, 259.0, 271.0, 299.0]), (jnp.float16, [2049.0, 2051.0, 3001.0, 2999.0])]
 )

@@ -547,6 +547,14 @@ def test_a_checkpoint_s_hyperparameters_that_differ_from_opt_s_are_named_in_a_wa
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)
         fnn.fit(NET, small, O.adam(0.01), MSE, x, y, epochs=2, checkpoint=path, **RUN)
+    # a schedule's values likewise (rounded once in float32, they are the same values)
+    path = tmp_path / "x64_schedule.npz"
+    cosine = lambda: O.adam(fnn.schedules.cosine_decay(0.01, 100))
+    with jax.enable_x64(False):
+        fnn.fit(NET, small, cosine(), MSE, x, y, epochs=1, checkpoint=path, **RUN)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        fnn.fit(NET, small, cosine(), MSE, x, y, epochs=2, checkpoint=path, **RUN)
     # what is not a value held in the state is opt's: a schedule of other step counts took the
     # checkpoint's values (the rate rose again mid-run), and nothing said so
     path = tmp_path / "steps.npz"

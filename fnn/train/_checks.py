@@ -350,7 +350,7 @@ def hyperparams_differ(opt: Any, opt_state: Any, ignore: Collection[str] = ()) -
         # a checkpoint saved with x64 off holds float32 values, read into float64 with it on
         # (and back): the same value, rounded once in float32
         if float(value) != float(mine) and np.float32(value) != np.float32(built[k]):
-            out.append(f"{k}={float(value):.6g} (opt says {float(mine):.6g})")
+            out.append(f"{k}={float(value):.6g} (opt says {float(built[k]):.6g})")
     return out + _schedule_values_differ(opt, opt_state, ignore)
 
 
@@ -363,10 +363,17 @@ def _schedule_values_differ(opt: Any, opt_state: Any, ignore: Collection[str] = 
         held = node.schedule_values.get(name) if node is not None else None
         if held is None or name in ignore or not hasattr(schedule, "as_data"):
             continue
-        held = {k: np.asarray(v) for k, v in jax.device_get(held).items()}  # one transfer
-        built = {k: np.asarray(v, held[k].dtype) for k, v in schedule.as_data()[1].items()}
+        host = jax.device_get(held)  # one transfer (its dict sorted: the schedule's order kept below)
+        held = {k: np.asarray(host[k]) for k in held}
+        given = schedule.as_data()[1]
+        built = {k: np.asarray(v, held[k].dtype) for k, v in given.items()}
         same_shapes = all(held[k].shape == v.shape for k, v in built.items())  # not a vmapped state's
-        if same_shapes and not all(np.array_equal(held[k], v) for k, v in built.items()):
+        # the same value rounded once in float32 (a checkpoint saved with x64 off), as for scalars
+        same = all(
+            np.array_equal(held[k], v) or np.array_equal(held[k].astype(np.float32), np.asarray(given[k], np.float32))
+            for k, v in built.items()
+        )
+        if same_shapes and not same:
             shown = ", ".join(f"{k}={np.array2string(v, precision=6, separator=', ')}" for k, v in held.items())
             out.append(f"{name} schedule values {shown} (opt says {schedule!r})")
     return out

@@ -582,6 +582,20 @@ def test_device_arrays_on_the_cpu_are_checked_where_they_lie_compiling_nothing(c
         data.check_arrays(np.ones((2, 3)), jax.device_put(jnp.array([0.0, jnp.nan], jnp.bfloat16)))
 
 
+def test_an_accelerator_s_arrays_are_checked_by_one_sum_on_the_device(monkeypatch):
+    """Where the data lies on a GPU or TPU (here: the CPU's view refused, as there), the check is
+    one fused sum on the device: NaN/inf named as on the host, a finite overflow of the sum
+    re-checked exactly, a finite array remembered (a second fit reads it no more)."""
+    monkeypatch.setattr(_checks, "cpu_view", lambda a: None)
+    bad = np.ones((3, 2))
+    bad[2, 1] = np.nan
+    with pytest.raises(ValueError, match=r"^x contains 1 NaN/inf value\(s\), the first at index \(2, 1\); clean"):
+        data.check_arrays(jax.device_put(bad), None)
+    big = jax.device_put(np.full((3, 2), 1e308))  # the sum overflows, the values do not
+    x, _ = data.check_arrays(big, None)
+    assert x is big and _checks._known_finite(big)
+
+
 def test_a_failed_check_keeps_no_hold_on_the_array_and_a_donated_one_is_named():
     """The host's view of a device array goes before the error: a traceback kept (IPython keeps
     the last) does not stop the array's donation. A donated array is named, not XLA's words."""

@@ -346,7 +346,8 @@ def hyperparams_differ(opt: Any, opt_state: Any, ignore: Collection[str] = ()) -
     host = jax.device_get({k: held[k] for k in names})
     out = []
     for k in names:
-        value, mine = np.asarray(host[k]), np.asarray(built[k], np.asarray(host[k]).dtype)
+        value = np.asarray(host[k])
+        mine = np.asarray(built[k], value.dtype)
         # a checkpoint saved with x64 off holds float32 values, read into float64 with it on
         # (and back): the same value, rounded once in float32
         if float(value) != float(mine) and np.float32(value) != np.float32(built[k]):

@@ -41,7 +41,7 @@ def cpu_view(a: jax.Array) -> np.ndarray | None:
     exporter: Any = a  # (numpy's stubs type __dlpack__'s stream keyword narrower than jax's)
     try:
         return np.from_dlpack(exporter)
-    except (BufferError, TypeError, ValueError, RuntimeError):  # a dtype DLPack lacks (bfloat16)
+    except (BufferError, TypeError, ValueError, RuntimeError, AttributeError):  # bfloat16; a typed key
         return None
 
 

@@ -91,6 +91,41 @@ def compiles():
     return CompileCounter
 
 
+@pytest.fixture
+def accelerator(monkeypatch):
+    """The CPU made to behave as a GPU does where fnn looks: no in-place view of a device array's
+    buffer (``cpu_view`` gives None), and an implicit read of an array's value to the host
+    refused, as a GPU's device-to-host transfer guard refuses it (XLA does not apply the guard
+    to a CPU buffer it can read without copying); ``jax.device_get``, an explicit transfer, is
+    allowed. Use with ``jax.transfer_guard("disallow")``."""
+    import threading
+
+    import jax.numpy as jnp
+
+    from fnn import _placement
+    from fnn.data import _batching, _checks
+
+    for module in (_placement, _batching, _checks):
+        monkeypatch.setattr(module, "cpu_view", lambda a: None)
+    array_type, explicit = type(jnp.zeros(())), threading.local()
+    value, device_get = array_type._value, jax.device_get
+
+    def read(self):
+        if not getattr(explicit, "on", False) and jax.config.jax_transfer_guard_device_to_host == "disallow":
+            raise RuntimeError(f"disallowed device-to-host transfer (implicit read of {self.dtype}{list(self.shape)})")
+        return value.fget(self)
+
+    def get(x):
+        explicit.on = True
+        try:
+            return device_get(x)
+        finally:
+            explicit.on = False
+
+    monkeypatch.setattr(array_type, "_value", property(read))
+    monkeypatch.setattr(jax, "device_get", get)
+
+
 def staged(fn):
     """``fn()`` as ONE compiled program. fn's inputs are constants of the trace (concrete NumPy
     values), so losses and metrics take the path of concrete inputs (their label and value checks

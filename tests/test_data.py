@@ -596,6 +596,30 @@ def test_an_accelerator_s_arrays_are_checked_by_one_sum_on_the_device(monkeypatc
     assert x is big and _checks._known_finite(big)
 
 
+def test_an_accelerator_s_arrays_are_checked_and_split_under_a_disallowing_transfer_guard(accelerator):
+    """Where the data lies on a GPU (the fixture makes the CPU behave so) and the caller refuses
+    implicit transfers: the finiteness check reads its verdict explicitly and names a NaN as on
+    the host; validation_split slices without putting an index on the device."""
+    bad = np.ones((5, 2))
+    bad[3, 1] = -np.inf
+    bad, x = jax.device_put(bad), jax.device_put(np.arange(10.0).reshape(5, 2))
+    with jax.transfer_guard("disallow"):
+        with pytest.raises(ValueError, match=r"^x contains 1 NaN/inf value\(s\), the first at index \(3, 1\); clean"):
+            data.check_arrays(bad, None)
+        data.check_arrays(x, None)
+        (x_tr, _), (x_val, _) = data.train_val_split(x, None, 0.4)
+    np.testing.assert_array_equal(x_tr, np.arange(6.0).reshape(3, 2))
+    np.testing.assert_array_equal(x_val, np.arange(6.0, 10.0).reshape(2, 2))
+
+
+def test_typed_keys_are_split_as_any_array():
+    """A typed PRNG key array lends no buffer (DLPack has no key dtype): split as any array."""
+    keys = jax.random.split(jax.random.key(0), 5)
+    (first, _), (last, _) = data.train_val_split(keys, None, 0.4)
+    np.testing.assert_array_equal(jax.random.key_data(first), jax.random.key_data(keys[:3]))
+    np.testing.assert_array_equal(jax.random.key_data(last), jax.random.key_data(keys[3:]))
+
+
 def test_a_failed_check_keeps_no_hold_on_the_array_and_a_donated_one_is_named():
     """The host's view of a device array goes before the error: a traceback kept (IPython keeps
     the last) does not stop the array's donation. A donated array is named, not XLA's words."""

@@ -182,6 +182,24 @@ def test_an_opt_state_with_other_hyperparameters_wins_and_is_named():
         fnn.fit(NET, params, O.adam(1e-4), MSE, x, y, verbose=0, opt_state=state, epochs=1)
 
 
+def test_data_narrowed_to_the_params_dtype_on_an_accelerator_under_a_disallowing_transfer_guard(accelerator):
+    """float64 jax data for float32 params, on a GPU (the fixture makes the CPU behave so) with
+    implicit transfers refused: the narrowing's finiteness verdict is read explicitly, and a
+    value that overflows float32 is named as on the host."""
+    params = NET.init(KEY, (3,), jnp.float32)
+    x = np.random.default_rng(0).normal(size=(6, 3))
+    big = x.copy()
+    big[4, 2] = 1e39
+    x, big = jax.device_put(x), jax.device_put(big)
+    want = fnn.predict(NET, params, np.asarray(x, np.float32))
+    with jax.transfer_guard("disallow"):
+        got = fnn.predict(NET, params, x)
+        said = r"^x contains 1 value\(s\) that overflow float32 .* first at index \(4, 2\)"
+        with pytest.raises(ValueError, match=said):
+            fnn.predict(NET, params, big)
+    np.testing.assert_array_equal(got, want)
+
+
 def test_a_held_schedule_s_values_are_named_in_the_schedule_s_order_and_the_opt_s_values_as_given():
     """The state's schedule values are read to the host in one transfer (a dict it gives back
     sorted); the warning lists them in the schedule's own order. A value of another dtype in

@@ -1313,10 +1313,14 @@ def _two_models(params):
     return jax.device_put(jax.tree.map(lambda a: np.stack([a, a]), params))
 
 
-def test_under_a_disallowing_transfer_guard_every_entry_point_trains_as_unguarded():
+@pytest.mark.parametrize("on_accelerator", [False, True], ids=["cpu", "as-on-a-gpu"])
+def test_under_a_disallowing_transfer_guard_every_entry_point_trains_as_unguarded(on_accelerator, request):
     # jax.transfer_guard("disallow") refuses implicit transfers only: fnn puts what it makes on the
     # host (the epochs' orders and numbers, its default keys) on the device with jax.device_put and
-    # reads the logs back with jax.device_get, and converts NumPy data the caller gave it the same way
+    # reads the logs back with jax.device_get, and converts NumPy data the caller gave it the same way;
+    # on a GPU (the accelerator fixture makes the CPU behave so) it also reads its checks' verdicts so
+    if on_accelerator:
+        request.getfixturevalue("accelerator")
     net = fnn.serial(fnn.Dense(4), fnn.Dropout(0.25), fnn.Dense(2))  # Dropout: a key drawn per epoch
     params = net.init(jax.random.PRNGKey(0), (3,))
     x_np, y_np = np.random.default_rng(0).normal(size=(10, 3)), np.arange(10) % 2
@@ -1335,9 +1339,11 @@ def test_under_a_disallowing_transfer_guard_every_entry_point_trains_as_unguarde
     }
     for name, run in runs.items():
         expected = run(x, y)
+        fresh = jax.device_put((x_np, y_np))  # arrays not yet checked
         with jax.transfer_guard("disallow"):
             assert run(x, y) == expected, name
             assert run(x_np, y_np) == expected, name
+            assert run(*fresh) == expected, name
     assert np.isfinite(expected).all()  # predict's outputs: real numbers compared
 
 

@@ -208,9 +208,11 @@ def _split_rows(a: Any, at: int) -> tuple[Any, Any]:
     on a CPU device, arrays over its buffer (XLA:CPU adopts host memory aligned to 64 bytes
     without copying, so only a part that starts off that alignment is copied). Slicing a jax
     array anywhere else copies it: both parts together, the whole array again."""
-    # a weakly typed array put back from a view would come back strongly typed
-    view = cpu_view(a) if isinstance(a, jax.Array) and not getattr(a, "weak_type", False) else None
-    if view is None:
+    if not isinstance(a, jax.Array):
         return a[:at], a[at:]
+    # a weakly typed array put back from a view would come back strongly typed
+    view = None if getattr(a, "weak_type", False) else cpu_view(a)
+    if view is None:  # static slices: a[:at] would put the index on the device (a transfer guard refuses)
+        return jax.lax.slice_in_dim(a, 0, at), jax.lax.slice_in_dim(a, at, a.shape[0])
     where = a.sharding if getattr(a, "committed", True) else None  # a slice keeps its placement
     return jax.device_put(view[:at], where), jax.device_put(view[at:], where)

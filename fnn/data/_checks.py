@@ -141,7 +141,8 @@ def _check_finite(a: Any, name: str) -> None:
         if host is not None:
             ok = _host_finite(host)
         else:  # an accelerator's, or sharded: one fused sum on the device
-            ok = bool(_finite_sum(a)) or bool(jnp.all(jnp.isfinite(a)))
+            # read explicitly (jax.device_get): a caller's transfer guard allows it
+            ok = bool(jax.device_get(_finite_sum(a))) or bool(jax.device_get(jnp.all(jnp.isfinite(a))))
         if ok:
             _remember_finite(a)
     else:

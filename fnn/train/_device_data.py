@@ -84,7 +84,7 @@ def to_device(
             if not _narrows(a.dtype, target) or is_traced(a):  # a tracer's values cannot be read
                 return a.astype(target)
             held, finite = _narrowed(a, target)
-            if not bool(finite):
+            if not bool(jax.device_get(finite)):  # explicit: a transfer guard allows it
                 check_held(name, a, held, first_row)
             return held
         a = np.asarray(a)

@@ -620,6 +620,13 @@ def test_typed_keys_are_split_as_any_array():
     np.testing.assert_array_equal(jax.random.key_data(last), jax.random.key_data(keys[3:]))
 
 
+def test_a_split_under_jit_slices_the_traced_array():
+    split = jax.jit(lambda a: data.train_val_split(a, None, 0.4))
+    (first, _), (last, _) = split(jnp.arange(5.0))
+    np.testing.assert_array_equal(first, [0.0, 1.0, 2.0])
+    np.testing.assert_array_equal(last, [3.0, 4.0])
+
+
 def test_a_failed_check_keeps_no_hold_on_the_array_and_a_donated_one_is_named():
     """The host's view of a device array goes before the error: a traceback kept (IPython keeps
     the last) does not stop the array's donation. A donated array is named, not XLA's words."""

@@ -211,6 +211,21 @@ def test_under_jit_value_and_grad_runs_and_gradcheck_says_it_cannot():
         jax.vmap(lambda xb: fnn.gradcheck(net, "mse", params, xb, y))(np.stack([x, x]))
 
 
+def test_gradcheck_names_a_donated_input_as_fit_does():
+    """gradcheck's inputs may hold NaN (it checks their gradients where they are finite), but a
+    deleted (donated) x or y is named, as fit names one, not left to JAX's words."""
+    net = fnn.mlp([3, 2], activation="tanh")
+    params = _params(net, (4,))
+    x, y = _data(5, 4, 2, kind="regression")
+    donate = jax.jit(lambda a: a + 1, donate_argnums=0)
+    gone_x, gone_y = jnp.array(x, copy=True), jax.device_put(np.arange(5))
+    donate(gone_x), donate(gone_y)
+    with pytest.raises(ValueError, match=r"^x is a deleted jax array \(donated to a compiled program"):
+        fnn.gradcheck(net, "mse", params, gone_x, y)
+    with pytest.raises(ValueError, match=r"^y is a deleted jax array \(donated to a compiled program"):
+        fnn.data.check_arrays(x, gone_y)  # integer labels: no finiteness pass reads them, yet named
+
+
 def test_gradcheck_fails_on_a_wrong_backward_and_names_the_layer():
     net = fnn.serial(L.Dense(4, "tanh"), _wrong_dense(3), L.Dense(2))
     params = _params(net, (3,))

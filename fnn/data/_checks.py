@@ -22,6 +22,7 @@ from fnn._validate import is_traced
 def _as_array(a: Any, name: str) -> Any:
     if a is None:
         raise ValueError(f"{name} is required; got None")
+    _refuse_deleted(a, name)  # with NaN allowed too (gradcheck's inputs): not in JAX's words later
     if isinstance(a, (np.ndarray, jax.Array, jax.ShapeDtypeStruct)):
         arr = native(a, name)  # a ShapeDtypeStruct or an object array refused, in words of its own
     else:
@@ -31,6 +32,14 @@ def _as_array(a: Any, name: str) -> Any:
             raise TypeError(f"{name} must be an array of numbers; got {type(a).__name__} ({err})") from None
     real_dtype(name, arr.dtype)
     return arr
+
+
+def _refuse_deleted(a: Any, name: str) -> None:
+    if isinstance(a, jax.Array) and not is_traced(a) and a.is_deleted():
+        raise ValueError(
+            f"{name} is a deleted jax array (donated to a compiled program, which took its buffer): pass "
+            "one that is alive, e.g. a copy made before the call that donated it"
+        )
 
 
 def _check_not_empty(shape: tuple, name: str) -> None:
@@ -131,11 +140,6 @@ def _check_finite(a: Any, name: str) -> None:
     if isinstance(a, jax.Array):
         if _known_finite(a):
             return
-        if a.is_deleted():
-            raise ValueError(
-                f"{name} is a deleted jax array (donated to a compiled program, which took its buffer): pass "
-                "one that is alive, e.g. a copy made before the call that donated it"
-            )
         # on one CPU device its buffer is read where it lies: no program compiled per data shape
         host = cpu_view(a)
         if host is not None:

@@ -30,7 +30,7 @@ from jax.sharding import SingleDeviceSharding
 
 def cpu_view(a: jax.Array) -> np.ndarray | None:
     """A read-only NumPy view of the buffer of a jax array held by one CPU device (None for any
-    other array, or a deleted one), read without a transfer or a compile. Through DLPack:
+    other array, a traced or a deleted one), read without a transfer or a compile. Through DLPack:
     ``np.asarray`` would cache the view on ``a`` for good."""
     if isinstance(a, jax.core.Tracer):  # under the caller's jit or vmap: no buffer
         return None

@@ -152,7 +152,8 @@ def _check_finite(a: Any, name: str) -> None:
     else:
         ok = _host_finite(a)
     if not ok:
-        bad = ~np.isfinite(host if host is not None else jax.device_get(a))
+        # on the device, the mask alone comes back: a host copy of the data would stay cached on the array
+        bad = ~np.isfinite(host) if host is not None else ~np.asarray(jax.device_get(jnp.isfinite(a)))
         # the view let go: a traceback kept (as IPython keeps it) must not keep the buffer from donation
         del host
         count = int(bad.sum())

@@ -340,6 +340,7 @@ def hyperparams_differ(opt: Any, opt_state: Any, ignore: Collection[str] = ()) -
         held = optimizers.get_hyperparams(opt_state)
     except ValueError:
         return []
+    # the scalars held of those opt was built with (a bool, e.g. nesterov, is structure: not held as a value)
     names = [k for k, v in built.items() if k in held and k not in ignore and np.ndim(held[k]) == 0]
     names = [k for k in names if not isinstance(built[k], bool)]
     # read in one transfer: on an accelerator each value read alone is a round trip to the device

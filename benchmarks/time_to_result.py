@@ -133,6 +133,18 @@ def _process(cmd: list[str], env: dict | None = None, cwd: str | None = None):
     return run
 
 
+def _announced(name: str, run):
+    """``run``, each call's seconds also printed to stderr as it ends: a run stopped part-way (a
+    lease's time limit) still leaves the figures it measured."""
+
+    def go() -> None:
+        t0 = time.perf_counter()
+        run()
+        print(f"time_to_result: {name} {time.perf_counter() - t0:.1f} s", file=sys.stderr, flush=True)
+
+    return go
+
+
 def _write_data(path: str) -> dict:
     (x_tr, y_tr), (x_te, y_te) = fnn.datasets.load("digits")
     (x_t, y_t), (x_v, y_v) = fnn.data.train_val_split(x_tr, y_tr, 0.2)  # as fnn compare splits
@@ -252,7 +264,7 @@ def main(argv: list[str] | None = None) -> dict:
             runners[name] = _process([args.baseline_python, "-c", job, data, *common], env)
         if not args.quick:
             runners["fnn warm"]()  # fills the warm cache (untimed)
-        times = C.interleaved(runners, n_rounds)
+        times = C.interleaved({k: _announced(k, run) for k, run in runners.items()}, n_rounds)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     med = {k: C.median(v) for k, v in times.items()}

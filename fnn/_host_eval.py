@@ -100,10 +100,11 @@ def _run(closed: Any, args: list, needed: set) -> list | None:
     """The values of ``closed``'s outputs, computed on the host, or None where a rule is
     missing or declines. Only the ``needed`` equations run."""
     jaxpr = closed.jaxpr
-    env: dict = {}
-    for var, value in [*zip(jaxpr.constvars, closed.consts, strict=True), *zip(jaxpr.invars, args, strict=True)]:
-        if var in needed:
-            env[var] = np.asarray(value)  # an input a result needs: one small transfer
+    pairs = [*zip(jaxpr.constvars, closed.consts, strict=True), *zip(jaxpr.invars, args, strict=True)]
+    used = [(var, value) for var, value in pairs if var in needed]
+    # the inputs the results need, read in one explicit transfer (a caller's transfer guard allows it)
+    hosts = jax.device_get([value for _, value in used])
+    env: dict = {var: np.asarray(host) for (var, _), host in zip(used, hosts, strict=True)}
 
     def read(v: Any) -> np.ndarray:
         if isinstance(v, jex_core.Literal):

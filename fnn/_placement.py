@@ -28,6 +28,13 @@ import numpy as np
 from jax.sharding import SingleDeviceSharding
 
 
+def to_host(a: Any) -> np.ndarray:
+    """``a``'s values as a NumPy array, a jax array's read with ``jax.device_get``: an explicit
+    transfer, which a caller's ``jax.transfer_guard("disallow")`` allows (``np.asarray`` of an
+    array on a GPU is an implicit one, which it refuses)."""
+    return np.asarray(jax.device_get(a))
+
+
 def cpu_view(a: jax.Array) -> np.ndarray | None:
     """A read-only NumPy view of the buffer of a jax array held by one CPU device (None for any
     other array, a traced or a deleted one), read without a transfer or a compile. Through DLPack:

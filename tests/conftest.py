@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import types
 
 # Compile fast, run slower. The suite's programs are small and most run once, so XLA's
 # optimisation passes cost more than they save: with these two settings test_grad.py and
@@ -43,6 +44,11 @@ from hypothesis import settings  # noqa: E402
 os.environ["FNN_COMPILATION_CACHE"] = "0"
 
 jax.config.update("jax_enable_x64", True)
+# On a GPU, XLA's default float32 matmul is TF32's (a 10-bit mantissa: ~1e-3 relative): the
+# tests' references are float32 and float64 arithmetic, so the suite asks for full float32 there
+# (users keep the default, as Keras on JAX does). A CPU computes float32 matmuls in full anyway.
+if jax.default_backend() != "cpu":
+    jax.config.update("jax_default_matmul_precision", "highest")
 
 # The tests of Ctrl-C and SIGTERM send the signals to this process and to the commands they
 # start. A shell without job control starts a background job (`pytest &`, a CI script's `cmd &`)
@@ -124,6 +130,52 @@ def accelerator(monkeypatch):
 
     monkeypatch.setattr(array_type, "_value", property(read))
     monkeypatch.setattr(jax, "device_get", get)
+    # NumPy reads a CPU array through its buffer protocol, not through _value: fnn's modules see
+    # a NumPy whose functions refuse a jax array under the guard, as the GPU's transfer does
+    guarded = _GuardedNumPy(lambda: not getattr(explicit, "on", False))
+    for name, module in list(sys.modules.items()):
+        if (name == "fnn" or name.startswith("fnn.")) and getattr(module, "np", None) is np:
+            monkeypatch.setattr(module, "np", guarded)
+
+
+class _GuardedNumPy:
+    """NumPy, each function (ufuncs too) refusing a concrete jax array among its arguments while
+    ``implicit()`` and ``jax.transfer_guard("disallow")`` hold; types, modules and constants as
+    they are."""
+
+    def __init__(self, implicit):
+        self._implicit = implicit
+
+    # these read an array's shape or dtype alone, never its values
+    _METADATA = frozenset({"shape", "ndim", "size", "result_type", "can_cast", "isscalar", "iscomplexobj", "isrealobj"})
+
+    def _refuse(self, name, args, kwargs):
+        if name in self._METADATA or not self._implicit():
+            return
+        if jax.config.jax_transfer_guard_device_to_host != "disallow":
+            return
+        for a in (*args, *kwargs.values()):
+            if isinstance(a, jax.Array) and not isinstance(a, jax.core.Tracer):
+                raise RuntimeError(f"disallowed device-to-host transfer (numpy.{name} of {a.dtype}{list(a.shape)})")
+
+    def __getattr__(self, name):
+        attr = getattr(np, name)
+        if isinstance(attr, type | types.ModuleType) or not callable(attr):
+            return attr
+        return _GuardedFunction(self, name, attr)
+
+
+class _GuardedFunction:
+    def __init__(self, owner, name, fn):
+        self._owner, self._name, self._fn = owner, name, fn
+
+    def __call__(self, *args, **kwargs):
+        self._owner._refuse(self._name, args, kwargs)
+        return self._fn(*args, **kwargs)
+
+    def __getattr__(self, name):  # a ufunc's reduce, at, ...: guarded alike
+        attr = getattr(self._fn, name)
+        return _GuardedFunction(self._owner, f"{self._name}.{name}", attr) if callable(attr) else attr
 
 
 def staged(fn):

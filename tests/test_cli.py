@@ -1094,10 +1094,14 @@ def test_main_in_process_puts_the_user_s_cache_settings_back_and_jax_s_cache_in_
         reset_cache()  # the rest of the tests compile without a persistent cache, as before
 
 
-def test_the_commands_run_under_a_disallowing_transfer_guard_as_unguarded(tmp_path, capsys):
+@pytest.mark.parametrize("on_accelerator", [False, True], ids=["cpu", "as-on-a-gpu"])
+def test_the_commands_run_under_a_disallowing_transfer_guard_as_unguarded(on_accelerator, request, tmp_path, capsys):
     """JAX_TRANSFER_GUARD=disallow (here its context manager, in-process) refuses implicit
     transfers only: the commands put what they make on the host (the seeds, the params of a
-    run read back for the test pass) on the device explicitly, and print the same numbers."""
+    run read back for the test pass) on the device explicitly, and print the same numbers; on a
+    GPU (the accelerator fixture makes the CPU behave so) they also read what they check so."""
+    if on_accelerator:
+        request.getfixturevalue("accelerator")
     compare = ["compare", "--dataset", "iris", "--epochs", "1", "--optimizers", "sgd", "--seeds", "2"]
     compare += ["--no-cache", "--no-plots"]
     gradcheck = ["gradcheck", "--dataset", "iris", "--hidden", "3", "--no-cache"]

@@ -565,21 +565,21 @@ def test_device_arrays_on_the_cpu_are_checked_where_they_lie_compiling_nothing(c
     """A jax array held by one CPU device is read in place (no program per data shape, none
     before the error SPEC's section 5 asks for): NaN and inf named as in a NumPy array's check,
     float16 and float32 alike; a bfloat16 one (which DLPack cannot lend) is checked on the device."""
-    rng = np.random.default_rng(0)
+    rng, cpu = np.random.default_rng(0), jax.devices("cpu")[0]  # the CPU's also where a GPU is the default
     for dtype in (np.float16, np.float32, np.float64):
         bad = rng.normal(size=(7, 5)).astype(dtype)
         bad[4, 3], bad[6, 0] = np.nan, -np.inf
-        good = jax.device_put(np.abs(bad[:4]))
+        good = jax.device_put(np.abs(bad[:4]), cpu)
         with compiles() as c:
             with pytest.raises(ValueError, match=r"^x contains 2 NaN/inf value\(s\), the first at index \(4, 3\)"):
-                data.check_arrays(jax.device_put(bad), None)
+                data.check_arrays(jax.device_put(bad, cpu), None)
             x, _ = data.check_arrays(good, None)
         assert c.count == 0, dtype
         assert x is good and _checks._known_finite(good)
-    big = jax.device_put(np.full((3, 2), 6e4, np.float16))  # a float16 sum overflows: the values do not
+    big = jax.device_put(np.full((3, 2), 6e4, np.float16), cpu)  # a float16 sum overflows: the values do not
     data.check_arrays(big, None)
     with pytest.raises(ValueError, match=r"^y contains 1 NaN/inf value\(s\), the first at index \(1,\)"):
-        data.check_arrays(np.ones((2, 3)), jax.device_put(jnp.array([0.0, jnp.nan], jnp.bfloat16)))
+        data.check_arrays(np.ones((2, 3)), jax.device_put(np.array([0.0, np.nan], jnp.bfloat16), cpu))
 
 
 def test_an_accelerator_s_arrays_are_checked_by_one_sum_on_the_device(monkeypatch):

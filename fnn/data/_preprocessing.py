@@ -11,6 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from fnn._dtypes import is_real_dtype
+from fnn._placement import to_host
 from fnn._validate import integer
 
 
@@ -40,7 +41,7 @@ def one_hot(labels: Any, num_classes: int | None = None, dtype: Any = np.float32
         >>> fnn.data.one_hot([0, 2], 3).tolist()
         [[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]]
     """
-    labels = np.asarray(labels)
+    labels = to_host(labels)
     if labels.ndim > 1 and labels.shape[-1] == 1:
         labels = labels.reshape(labels.shape[:-1])
     if labels.size and not is_real_dtype(labels.dtype):
@@ -149,7 +150,7 @@ class Standardizer:
                 every other value of it 0 or NaN), or finite values whose variance overflows
                 float64 (~1e154: every value would scale to 0); for an ``axis`` out of range.
         """
-        x = np.asarray(_not_complex("x", np.asarray(x)), dtype=np.float64)
+        x = np.asarray(_not_complex("x", to_host(x)), dtype=np.float64)
         axis = integer("axis", axis)
         if x.ndim and not -x.ndim <= axis < x.ndim:
             raise ValueError(f"axis {axis} is out of range for x of shape {x.shape} (rank {x.ndim})")

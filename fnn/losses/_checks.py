@@ -13,6 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from fnn._placement import to_host
 from fnn._validate import is_real_scalar, real
 
 Array = jax.Array
@@ -29,7 +30,7 @@ def concrete(x: Any) -> np.ndarray | None:
     """Host copy of ``x``'s values, or None for a tracer (value checks are skipped under jit)."""
     if isinstance(x, jax.core.Tracer):
         return None
-    return np.asarray(x)
+    return to_host(x)
 
 
 def norm_axis(axis: Any, ndim: int, loss: str) -> int:

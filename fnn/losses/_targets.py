@@ -11,6 +11,7 @@ import numpy as np
 
 from fnn._cache import structural_cache
 from fnn._dtypes import abstract_array
+from fnn._placement import to_host
 from fnn._validate import is_traced
 from fnn.losses._checks import breaks_contract, check_label_values, check_pair_labels, norm_axis
 from fnn.losses._ctc import check_ctc_labels
@@ -86,15 +87,15 @@ def check_targets_as_run(
             opts = dict(loss.options)
             # the shapes were checked by eval_shape above; the values in NumPy, compiling nothing
             check_label_values(
-                np.asarray(y_true),
+                to_host(y_true),
                 shape[norm_axis(opts.get("axis", -1), len(shape), loss.name)],
                 opts.get("ignore_class"),
                 loss.name,
             )
         elif loss.name in PAIR_LABEL_LOSSES and not is_traced(y_true):
-            check_pair_labels(np.asarray(y_true), loss.name)
+            check_pair_labels(to_host(y_true), loss.name)
         elif loss.name in SEQUENCE_LABEL_LOSSES and not is_traced(y_true):
-            check_ctc_labels(np.asarray(y_true), shape[2], shape[1])
+            check_ctc_labels(to_host(y_true), shape[2], shape[1])
     except ValueError as e:
         # a custom loss's own contract broken (fn returned one number) is the loss's mistake, not the targets'
         raise ValueError(f"{'loss' if breaks_contract(e) else name}: {e}") from None

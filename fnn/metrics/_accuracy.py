@@ -9,8 +9,8 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
+from fnn._placement import to_host
 from fnn._validate import boolean, integer, is_traced, real
 from fnn.losses._checks import check_label_values
 from fnn.metrics._base import Entry, as_arrays, float_dtype, same_rank
@@ -39,7 +39,7 @@ def check_labels(y_true: Any, y_pred_shape: tuple[int, ...], metric: str, ignore
     if is_traced(y_true):
         _label_shape(tuple(y_true.shape), tuple(y_pred_shape), metric)
         return
-    host = np.asarray(y_true)
+    host = to_host(y_true)
     shape = _label_shape(host.shape, tuple(y_pred_shape), metric)
     check_label_values(host.reshape(shape), int(y_pred_shape[-1]), ignore_class, metric)
 

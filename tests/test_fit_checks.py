@@ -292,8 +292,8 @@ def test_finite_data_that_overflows_the_dtype_it_is_held_in_is_refused_before_co
     x32, prices = x.astype(np.float32), (7e4 + y).astype(np.float32)
     want = np.mean((np.asarray(fnn.predict(net, p16, x32), np.float64) - prices) ** 2)
     np.testing.assert_allclose(fnn.evaluate(net, p16, MSE, x32, prices)["loss"], want, rtol=1e-6)
-    # jax arrays, converted on the device: the same message; a float32 sum that overflows
-    # (values near float32's max) is re-checked exactly, not refused
+    # jax arrays, converted on the device: the same message; values near float32's max, held
+    # finite, are not refused (their sum would overflow: the check reads each value's bits)
     with pytest.raises(ValueError, match=r"^x contains 1 value\(s\) that overflow float16 .*index \(5, 1\)"):
         fnn.predict(net, p16, jax.device_put(np.where(big > 1e30, 7e4, x).astype(np.float32)))
     out = fnn.predict(net, p32, jax.device_put(np.full((2, 3), 3e38)))

@@ -121,7 +121,7 @@ def check_samples(x: Any, y: Any = None, names: tuple[str, str] = ("x", "y")) ->
 def check_held(name: str, source: Any, held: Any, first_row: int = 0) -> None:
     """``source``'s finite values converted to ``held``'s narrower dtype must stay finite:
     1e39 in float32 or 70000 in float16 would train on inf (SPEC: no NaN/inf in data). Called
-    once a cheap check flagged an overflow (the cast's, a jax array's sum of held values);
+    once a cheap check flagged an overflow (the cast's, a jax array's held bits);
     ``first_row``: the index in ``name`` of the arrays' first row (a validation split's)."""
     # jax arrays read explicitly (jax.device_get): a caller's transfer guard allows it
     held = np.asarray(jax.device_get(held))

@@ -77,7 +77,7 @@ def to_device(
     only copy; one already in its dtype is transferred as it is (one device copy, none where
     XLA:CPU can adopt it); a jax array already in its dtype is used as it is. A host array's
     overflow is flagged by its cast (into bfloat16, whose cast flags none, by a pass over the
-    result); a jax array's narrowing sums the converted values in the same program."""
+    result); a jax array's narrowing reads the converted values' bits in the same program."""
 
     def one(a: Any, name: str) -> Any:
         if a is None:

@@ -97,6 +97,26 @@ def compiles():
     return CompileCounter
 
 
+def _fnn_modules():
+    return [m for name, m in list(sys.modules.items()) if name == "fnn" or name.startswith("fnn.")]
+
+
+def _no_cpu_views(monkeypatch):
+    """No in-place view of a device array's buffer anywhere in fnn, as on a GPU."""
+    import fnn  # noqa: F401  (its modules loaded)
+
+    for module in _fnn_modules():
+        if hasattr(module, "cpu_view"):
+            monkeypatch.setattr(module, "cpu_view", lambda a: None)
+
+
+@pytest.fixture(autouse=os.environ.get("FNN_TEST_AS_ON_A_GPU") == "1")
+def _as_on_a_gpu(monkeypatch):
+    """FNN_TEST_AS_ON_A_GPU=1: every test takes a GPU's code paths (no in-place views of CPU
+    buffers); the tests of CPU zero-copy then fail, as a GPU does not promise it."""
+    _no_cpu_views(monkeypatch)
+
+
 @pytest.fixture
 def accelerator(monkeypatch):
     """The CPU made to behave as a GPU does where fnn looks: no in-place view of a device array's
@@ -108,11 +128,7 @@ def accelerator(monkeypatch):
 
     import jax.numpy as jnp
 
-    from fnn import _placement
-    from fnn.data import _batching, _checks
-
-    for module in (_placement, _batching, _checks):
-        monkeypatch.setattr(module, "cpu_view", lambda a: None)
+    _no_cpu_views(monkeypatch)
     array_type, explicit = type(jnp.zeros(())), threading.local()
     value, device_get = array_type._value, jax.device_get
 
@@ -133,8 +149,8 @@ def accelerator(monkeypatch):
     # NumPy reads a CPU array through its buffer protocol, not through _value: fnn's modules see
     # a NumPy whose functions refuse a jax array under the guard, as the GPU's transfer does
     guarded = _GuardedNumPy(lambda: not getattr(explicit, "on", False))
-    for name, module in list(sys.modules.items()):
-        if (name == "fnn" or name.startswith("fnn.")) and getattr(module, "np", None) is np:
+    for module in _fnn_modules():
+        if getattr(module, "np", None) is np:
             monkeypatch.setattr(module, "np", guarded)
 
 

@@ -26,6 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from fnn._dtypes import check_number_dtype, is_real_dtype
+from fnn._placement import to_host
 
 T = TypeVar("T")
 
@@ -118,7 +119,7 @@ def _as_real(name: str, value: Any, what: str = "a real number") -> float:
         )
     if is_real_scalar(value, (np.ndarray, np.generic, jax.Array)):
         check_number_dtype(name, value)
-        return float(np.asarray(value))
+        return float(to_host(value))  # a jax array's read explicitly: a caller's transfer guard allows it
     raise TypeError(f"{name} must be {what}, got {value!r}")
 
 
@@ -159,7 +160,7 @@ def hyper(
         if np.ndim(value) != 0 or not jnp.issubdtype(value.dtype, jnp.number):
             raise TypeError(f"{name} must be a scalar, got an array of shape {np.shape(value)} and dtype {value.dtype}")
         if not is_traced(value):  # real() refuses an 8-bit float too
-            real(name, np.asarray(value), lo, hi, lo_open=lo_open, hi_open=hi_open)
+            real(name, to_host(value), lo, hi, lo_open=lo_open, hi_open=hi_open)
         return value
     v = real(name, value, lo, hi, lo_open=lo_open, hi_open=hi_open)
     # Held in the state as the default float (float32 without x64): 1e39 would be stored as inf.

@@ -1105,7 +1105,10 @@ def test_the_commands_run_under_a_disallowing_transfer_guard_as_unguarded(on_acc
     compare = ["compare", "--dataset", "iris", "--epochs", "1", "--optimizers", "sgd", "--seeds", "2"]
     compare += ["--no-cache", "--no-plots"]
     gradcheck = ["gradcheck", "--dataset", "iris", "--hidden", "3", "--no-cache"]
+    train = ["train", "--dataset", "iris", "--hidden", "4", "--no-cache"]
     rows = lambda out: [line.rsplit("|", 2)[0] for line in out.splitlines() if line.startswith("| sgd")]
+    # a checkpoint written, then a run resumed from it: their numbers (not their paths)
+    numbers = lambda out: [line for line in out.splitlines() if line.startswith(("final epoch", "test:"))]
     seen = {}
     for guard in ("allow", "disallow"):
         with jax.transfer_guard(guard):
@@ -1113,8 +1116,11 @@ def test_the_commands_run_under_a_disallowing_transfer_guard_as_unguarded(on_acc
             table = capsys.readouterr().out
             assert main(gradcheck) == 0
             report = [line for line in capsys.readouterr().out.splitlines() if line.startswith("gradcheck ")]
-            seen[guard] = (rows(table), report)
-    assert seen["disallow"] == seen["allow"] and len(seen["allow"][0]) == 1
+            saved = str(tmp_path / f"{guard}.ckpt")
+            assert main([*train, "--epochs", "2", "--save", saved]) == 0
+            assert main([*train, "--epochs", "3", "--resume", saved]) == 0
+            seen[guard] = (rows(table), report, numbers(capsys.readouterr().out))
+    assert seen["disallow"] == seen["allow"] and len(seen["allow"][0]) == 1 and len(seen["allow"][2]) == 4
     assert seen["allow"][1][0].startswith("gradcheck PASSED")
 
 

@@ -1347,6 +1347,57 @@ def test_under_a_disallowing_transfer_guard_every_entry_point_trains_as_unguarde
     assert np.isfinite(expected).all()  # predict's outputs: real numbers compared
 
 
+def test_under_a_disallowing_transfer_guard_on_a_gpu_checkpoints_callbacks_sweeps_and_data_helpers_work(
+    accelerator, tmp_path
+):
+    """Beyond the entry points' plain calls, what reads device values on the host reads them
+    with jax.device_get on a GPU (the fixture makes the CPU behave so): a checkpoint saved (a
+    typed key in it) and loaded against device params, a run resumed from its checkpoint, the
+    learning-rate callbacks, sweeps over rates and weight decays, hyperparameters given as jax
+    scalars, fnn.data's standardizer and shuffled batches. Each gives what it gives unguarded."""
+    net = fnn.mlp([4, 3])
+    params = net.init(jax.random.PRNGKey(0), (3,))
+    x_np, y_np = np.random.default_rng(0).normal(size=(10, 3)), np.arange(10) % 3
+    x, y, p = jax.device_put((x_np, y_np, params))
+    loss = fnn.losses.get("sparse_categorical_crossentropy", from_logits=True)
+    kw = dict(epochs=2, batch_size=4, verbose=0)
+    lr_callbacks = lambda: [
+        fnn.callbacks.LearningRateScheduler(lambda epoch: 0.01 / (1 + epoch)),
+        fnn.callbacks.ReduceLROnPlateau(monitor="loss", patience=0, min_delta=10.0),
+    ]
+    fit = lambda a, b, **more: fnn.fit(net, p, "adam", loss, a, b, **kw, **more)
+    scaler = fnn.data.Standardizer.fit(x_np)
+    # made before the guard, as the data are
+    typed_key, batches_key, rate = jax.random.key(1), jax.random.PRNGKey(2), jnp.asarray(0.01)
+
+    def checkpoint(i):
+        fnn.checkpoint.save(tmp_path / f"c{i}.npz", params=p, key=typed_key)
+        loaded = fnn.checkpoint.load(tmp_path / f"c{i}.npz", params=p)
+        return loaded.params, jax.random.key_data(loaded.key)
+
+    def resumed(path):  # one epoch, then resumed from its checkpoint for the second
+        fnn.fit(net, p, "adam", loss, x, y, **{**kw, "epochs": 1}, checkpoint=path)
+        return fit(x, y, checkpoint=path).history.history
+
+    histories = lambda result: [h.history for h in result.histories]
+    shuffled = lambda: fnn.data.batches(x, y, batch_size=4, shuffle=True, key=batches_key)
+    runs = {
+        "checkpoint": checkpoint,
+        "resume": lambda i: resumed(str(tmp_path / f"run{i}.ckpt")),
+        "callbacks": lambda i: fit(x, y, callbacks=lr_callbacks()).history.history,
+        "sweep rates": lambda i: histories(fnn.sweep(net, "adam", loss, x, y, learning_rates=[0.01, 0.1], **kw)),
+        "sweep decays": lambda i: histories(fnn.sweep(net, "adamw", loss, x, y, weight_decays=[0.0, 0.1], **kw)),
+        "jax hyperparameters": lambda i: fnn.fit(net, p, O.adam(rate), loss, x, y, **kw).history.history,
+        "standardize": lambda i: [fnn.data.standardize(x), scaler.transform(x)],
+        "batches": lambda i: list(shuffled()),
+    }
+    for name, run in runs.items():
+        expected = jax.device_get(run(0))
+        with jax.transfer_guard("disallow"):
+            got = jax.device_get(run(1))  # the test's own read: explicit
+        chex.assert_trees_all_equal(got, expected, custom_message=name)
+
+
 @pytest.mark.parametrize("flag, found", [("debug_infs", "inf"), ("debug_nans", "nan")])
 def test_jax_nan_and_inf_debugging_names_the_operation_of_a_diverging_fit(flag, found):
     # JAX re-runs a program whose output holds an inf (a NaN) to name the operation: the epoch and

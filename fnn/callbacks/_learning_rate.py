@@ -11,6 +11,7 @@ import jax
 import numpy as np
 
 from fnn import optimizers as optimizers_
+from fnn._placement import to_host
 from fnn._validate import integer, real
 from fnn.callbacks._base import Callback, FitContext
 from fnn.callbacks._monitor import MonitorCallback, monitored
@@ -218,7 +219,7 @@ class LearningRateScheduler(Callback):
     def on_epoch_begin(self, epoch: int, ctx: FitContext) -> None:
         """Sets the rate in ``ctx.opt_state`` to ``schedule(epoch, lr)`` (every group's in
         proportion)."""
-        held = np.asarray(optimizers_.get_learning_rate(ctx.opt_state))
+        held = to_host(optimizers_.get_learning_rate(ctx.opt_state))
         lr = float(held)
         returned = self.schedule(epoch, lr) if self._takes_lr else self.schedule(epoch)  # type: ignore[call-arg]
         new_lr = _scheduled_rate(returned, epoch)
@@ -233,4 +234,4 @@ class LearningRateScheduler(Callback):
     def on_epoch_end(self, epoch: int, logs: dict, ctx: FitContext) -> None:
         """Logs ``learning_rate``: the rate the optimizer state holds now (the next step's),
         in its dtype, as Keras logs ``float(optimizer.learning_rate)``."""
-        logs["learning_rate"] = float(optimizers_.get_learning_rate(ctx.opt_state))
+        logs["learning_rate"] = float(to_host(optimizers_.get_learning_rate(ctx.opt_state)))

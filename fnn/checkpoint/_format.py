@@ -15,6 +15,7 @@ import numpy as np
 
 from fnn._keys import is_typed_key
 from fnn._native import native
+from fnn._placement import to_host
 
 FORMAT_VERSION = 1
 META = "__fnn_checkpoint__"  # the entry holding the JSON metadata
@@ -28,7 +29,7 @@ TREES = ("params", "opt_state", "key")
 def _as_numpy(leaf: Any) -> np.ndarray:
     """A leaf as the NumPy array it stands for (Python scalars take jax's default dtype)."""
     if isinstance(leaf, (np.ndarray, jax.Array, np.generic)):
-        return np.asarray(leaf)
+        return to_host(leaf)  # a jax array's read explicitly: a caller's transfer guard allows it
     return np.asarray(leaf, dtype=jax.dtypes.canonicalize_dtype(np.asarray(leaf).dtype))
 
 
@@ -53,6 +54,8 @@ def leaf_dtype(leaf: Any) -> str:
     """
     if is_typed_key(leaf) or isinstance(leaf, jax.ShapeDtypeStruct):
         return str(leaf.dtype)
+    if isinstance(leaf, (np.ndarray, jax.Array, np.generic)):  # its dtype, not a copy of its values
+        return native_dtype(str(np.dtype(leaf.dtype)))
     return native_dtype(str(_as_numpy(leaf).dtype))
 
 
@@ -75,7 +78,7 @@ def encode(leaf: Any, where: str) -> tuple[np.ndarray, dict[str, Any]]:
     """(array to store, metadata to restore it); a leaf that is not numbers (a string, an object
     array) is a TypeError naming ``where``: load could not read it back."""
     if is_typed_key(leaf):
-        data = np.asarray(jax.random.key_data(leaf))
+        data = to_host(jax.random.key_data(leaf))
         return data, {"dtype": str(leaf.dtype), "shape": list(leaf.shape), "impl": str(jax.random.key_impl(leaf))}
     arr = _storable(leaf, where)
     if arr.dtype.kind not in "biufc" and arr.dtype.type.__module__ == "numpy":

@@ -13,7 +13,7 @@ import jax
 import numpy as np
 
 from fnn._keys import key as check_key, key_data
-from fnn._placement import cpu_view
+from fnn._placement import cpu_view, to_host
 from fnn._random import permutation_of_bits as _permutation_of_bits
 from fnn._validate import boolean, integer, real
 
@@ -66,7 +66,7 @@ def permutation(key: jax.Array, n: int) -> np.ndarray:
         [0, 1, 2, 3, 4]
     """
     n = integer("n", n, 0)
-    return _permutation_of_bits(np.asarray(key_data(check_key("key", key))), n)
+    return _permutation_of_bits(to_host(key_data(check_key("key", key))), n)
 
 
 def _samples_first(a: Any, name: str) -> Any:
@@ -127,14 +127,28 @@ def batches(
     return _batches(x, y, n, batch_size, order if shuffle else None)
 
 
+# jitted: eager indexing puts its own constants on the device implicitly
+_gather = jax.jit(lambda a, idx: a[idx])
+_slice = jax.jit(lambda a, start, size: jax.lax.dynamic_slice_in_dim(a, start, size), static_argnums=2)
+
+
 def _batches(x: Any, y: Any, n: int, batch_size: int, order: Any) -> Iterator[tuple[Any, Any]]:
-    for start in range(0, n, batch_size):
-        if order is not None:
-            idx = order[start : start + batch_size]
-            yield x[idx], (None if y is None else y[idx])
-        else:
-            stop = start + batch_size
-            yield x[start:stop], (None if y is None else y[start:stop])
+    starts = range(0, n, batch_size)
+    sizes = [min(batch_size, n - s) for s in starts]
+    host = [order[s : s + k] if order is not None else np.int32(s) for s, k in zip(starts, sizes, strict=True)]
+    # what indexes a jax array goes to its device explicitly, in one transfer (an index from the
+    # host would be an implicit transfer per batch, which a caller's transfer guard refuses)
+    device: Any = jax.device_put(host) if any(isinstance(a, jax.Array) for a in (x, y)) else None
+
+    def take(a: Any, i: int) -> Any:
+        if a is None:
+            return None
+        if not isinstance(a, jax.Array):
+            return a[host[i]] if order is not None else a[starts[i] : starts[i] + sizes[i]]
+        return _gather(a, device[i]) if order is not None else _slice(a, device[i], sizes[i])
+
+    for i in range(len(starts)):
+        yield take(x, i), take(y, i)
 
 
 def _split_at(n: int, fraction: float, given: Any) -> int:

@@ -218,7 +218,7 @@ class Standardizer:
         """``a`` as an array, the result dtype (None: a's float dtype, else float32), and the
         mean and std shaped to broadcast against it: samples along ``axis`` as in the fit, or
         one sample of ``mean``'s shape."""
-        a = _not_complex(name, np.asarray(a))
+        a = _not_complex(name, to_host(a))
         if dtype is None:
             dtype = a.dtype if jnp.issubdtype(a.dtype, jnp.floating) else np.float32
         if a.ndim == self.mean.ndim + 1 and np.delete(a.shape, self.axis).tolist() == list(self.mean.shape):

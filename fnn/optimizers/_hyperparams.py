@@ -21,6 +21,7 @@ import numpy as np
 
 from fnn._cache import structural_cache
 from fnn._dtypes import check_number_dtype
+from fnn._placement import to_host
 from fnn._validate import interval, is_traced
 from fnn._values import Static
 from fnn.optimizers._base import Array, OptState, own_copy
@@ -84,7 +85,10 @@ def _constructor_check(hp: dict[str, Any]) -> None:
     if check is None:
         return
     names = list(hp)
-    host = [v if is_traced(v) else np.asarray(v) for v in hp.values()]
+    given = list(hp.values())
+    # the concrete values read in one explicit transfer (a caller's transfer guard allows it)
+    fetched = iter(jax.device_get([v for v in given if not is_traced(v)]))
+    host = [v if is_traced(v) else np.asarray(next(fetched)) for v in given]
     models = max([np.shape(h)[0] for h in host if np.ndim(h) > 0], default=0)
     seen = set()
     for k in range(max(models, 1)):
@@ -299,8 +303,8 @@ def set_values(state: OptState, values: dict[str, Any], *, leave: Callable[[Any]
                     # 0 onto a held 0 is the value already held: the schedule keeps its factor
                     scales[name] = jnp.where(nonzero, ratio, jnp.where(new == 0, 1.0, jnp.nan)) * scales[name]
             else:  # between epochs, on the host: no device program for a scalar
-                old_h = np.asarray(old)
-                if old_h.dtype.kind in "iu" and not np.all(np.mod(np.asarray(value, float), 1) == 0):
+                old_h = to_host(old)
+                if old_h.dtype.kind in "iu" and not np.all(np.mod(np.asarray(to_host(value), float), 1) == 0):
                     raise ValueError(
                         f"{name}={value!r}: the state holds {name} as {old_h.dtype} (the optimizer was built "
                         f"with an integer {name}); build it with a float, e.g. {name}={float(old_h.flat[0])}"

@@ -33,6 +33,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from fnn._dtypes import check_number_dtype
+from fnn._placement import to_host
 from fnn._validate import UNTRACEABLE, is_real_number, is_traced
 from fnn._values import bound, freeze
 from fnn.optimizers._base import (
@@ -109,7 +110,7 @@ def _as_array(value: Any, dtype: Any) -> Array:
     a buffer of the state's own, never the caller's array (a traced one included: :func:`own_copy`)."""
     if is_traced(value):
         return own_copy(value, dtype if jnp.issubdtype(value.dtype, jnp.floating) else None)
-    v = np.asarray(value)
+    v = to_host(value)
     if not jnp.issubdtype(v.dtype, jnp.floating) and not isinstance(value, float):
         return jax.device_put(v.astype(jax.dtypes.canonicalize_dtype(v.dtype)))
     out = v.astype(dtype)
@@ -383,8 +384,9 @@ def injected(
                     check_number_dtype(name, value)
                 # fnn's own hyperparameters are real numbers: learning_rate=1 (or jnp.array(1))
                 # is held as a float, so that a rate set later (0.5) is not truncated to 0
-                real = name in RANGES and not is_traced(value) and np.dtype(np.asarray(value).dtype).kind in "iu"
-                numeric[name] = float(value) if real else value
+                dtype = value.dtype if hasattr(value, "dtype") else np.asarray(value).dtype  # not a jax array's values
+                real = name in RANGES and not is_traced(value) and np.dtype(dtype).kind in "iu"
+                numeric[name] = float(to_host(value)) if real else value
             elif callable(value):
                 schedules[name] = value
             else:

@@ -21,6 +21,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from fnn._placement import to_host
 from fnn._validate import is_traced, real
 from fnn.optimizers._base import Array, OptState
 from fnn.optimizers._hyperparams import hparams_field, hparams_of, is_own, map_hparam_nodes, set_hyperparams, set_values
@@ -199,8 +200,8 @@ def _same(new: Any, old: Any) -> bool:
     """Whether ``new`` is the value held (``old``), compared in the dtype it is held in (the
     literal 0.1 is the float32 0.1 held, as LearningRateScheduler compares them)."""
     try:
-        held = np.asarray(old)
-        return bool(np.all(np.asarray(new, np.float64).astype(held.dtype) == held))
+        held = to_host(old)
+        return bool(np.all(np.asarray(to_host(new), np.float64).astype(held.dtype) == held))
     except (TypeError, ValueError):
         return False  # not a number: set_hyperparams says so
 
@@ -248,9 +249,9 @@ def set_learning_rate_in_proportion(state: OptState, learning_rate: Any) -> OptS
     vmapped state; a traced state or rate (sweep's abstract check) is set as
     :func:`set_learning_rate` sets it."""
     first = get_learning_rate(state)
-    if is_traced(first) or is_traced(learning_rate) or np.any(np.asarray(first) == 0):
+    if is_traced(first) or is_traced(learning_rate) or np.any(to_host(first) == 0):
         return set_learning_rate(state, learning_rate)
-    factor = np.asarray(learning_rate, np.float64) / np.asarray(first, np.float64)
+    factor = np.asarray(to_host(learning_rate), np.float64) / np.asarray(to_host(first), np.float64)
     # the first group gets the rate itself, not first * factor rounded in its dtype
     return _map_groups(lambda i, node: _set(node, learning_rate) if i == 0 else _scaled(node, factor), state)
 

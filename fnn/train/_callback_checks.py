@@ -145,6 +145,7 @@ def _reads_learning_rate(probed: _ByUpdate, state: Any, treedef: Any, kinds: tup
         a, b = jax.jit(functools.partial(_probe, opt, shapes))()
     except (TypeError, ValueError):  # (under jit nothing of set_learning_rate's checks raises)
         return True
+    a, b = jax.device_get((a, b))  # one explicit transfer: a caller's transfer guard allows it
     a, b = (np.concatenate([np.ravel(u) for u in jax.tree.leaves(t)]) for t in (a, b))
     return not (np.isfinite(a).all() and np.array_equal(a, b))
 

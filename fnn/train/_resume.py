@@ -17,6 +17,7 @@ import numpy as np
 from fnn import checkpoint as checkpoint_
 from fnn._keys import key as check_key, key_data, seed_key
 from fnn._per_key import key_impl
+from fnn._placement import to_host
 from fnn._values import without_addresses
 from fnn.checkpoint._io import MissingTree
 from fnn.train._results import History, resumed_history
@@ -43,7 +44,7 @@ def _program(update: Any) -> str:
 
 def _key_text(key: Any) -> tuple[str, str]:
     """A key's kind and bits, as compared and shown (a raw key is of the default kind)."""
-    return key_impl(key), str(np.asarray(key_data(key)).tolist())
+    return key_impl(key), str(to_host(key_data(key)).tolist())
 
 
 def _usable(stored: Any) -> bool:

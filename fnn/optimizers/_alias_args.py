@@ -49,13 +49,8 @@ class NamedOptimizer(GradientTransformation):
     ``adam(learning_rate=0.001, b1=0.9, ...)``, where the tuple would show its functions."""
 
     def __repr__(self) -> str:
-        # set by other_names; a copy JAX rebuilds from the tuple's fields has none. Shown when
-        # asked for: the repr of a jax array argument reads its value (a transfer from a GPU)
-        call = self.__dict__.get("call")
-        if call is None:
-            return super().__repr__()
-        name, arguments = call
-        return f"{name}({', '.join(f'{k}={v!r}' for k, v in arguments.items())})"
+        # set by other_names; a copy JAX rebuilds from the tuple's fields has none
+        return self.__dict__.get("call") or super().__repr__()
 
 
 def other_names(fn: F) -> F:
@@ -72,7 +67,11 @@ def other_names(fn: F) -> F:
         opt = NamedOptimizer(*fn(*args, **kwargs))
         arguments = signature.bind(*args, **kwargs)  # fn took them
         arguments.apply_defaults()
-        opt.__dict__["call"] = (fn.__name__, dict(arguments.arguments))
+        # the values as given (a jax array's read to show it: a transfer fnn makes on purpose,
+        # which a caller's transfer guard does not refuse)
+        with jax.transfer_guard_device_to_host("allow"):
+            shown = ", ".join(f"{k}={v!r}" for k, v in arguments.arguments.items())
+        opt.__dict__["call"] = f"{fn.__name__}({shown})"
         return opt
 
     return wrapper  # type: ignore[return-value]

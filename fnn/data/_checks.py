@@ -15,7 +15,7 @@ import numpy as np
 
 from fnn._dtypes import real_dtype
 from fnn._native import native
-from fnn._placement import cpu_view
+from fnn._placement import cpu_view, to_host
 from fnn._validate import is_traced
 
 
@@ -153,7 +153,7 @@ def _check_finite(a: Any, name: str) -> None:
         ok = _host_finite(a)
     if not ok:
         # on the device, the mask alone comes back: a host copy of the data would stay cached on the array
-        bad = ~np.isfinite(host) if host is not None else ~np.asarray(jax.device_get(jnp.isfinite(a)))
+        bad = ~np.isfinite(host) if host is not None else ~to_host(jnp.isfinite(a))
         # the view let go: a traceback kept (as IPython keeps it) must not keep the buffer from donation
         del host
         count = int(bad.sum())

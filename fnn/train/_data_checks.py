@@ -19,6 +19,7 @@ import numpy as np
 from fnn import losses, metrics
 from fnn._dtypes import is_real_dtype
 from fnn._network_checks import check_against_network, rank_error
+from fnn._placement import to_host
 from fnn._validate import is_real_scalar, is_traced, real
 from fnn.data import check_arrays, train_val_split
 from fnn.losses._loss import LABEL_LOSSES, PAIR_LABEL_LOSSES, SEQUENCE_LABEL_LOSSES
@@ -123,8 +124,7 @@ def check_held(name: str, source: Any, held: Any, first_row: int = 0) -> None:
     1e39 in float32 or 70000 in float16 would train on inf (SPEC: no NaN/inf in data). Called
     once a cheap check flagged an overflow (the cast's, a jax array's held bits);
     ``first_row``: the index in ``name`` of the arrays' first row (a validation split's)."""
-    # jax arrays read explicitly (jax.device_get): a caller's transfer guard allows it
-    held = np.asarray(jax.device_get(held))
+    held = to_host(held)  # a jax array's read explicitly: a caller's transfer guard allows it
     with np.errstate(over="ignore", invalid="ignore"):
         # NaN and inf propagate through the sum; in float64 a sum of float32 (or narrower)
         # values cannot overflow, so a finite sum is the whole check
@@ -135,7 +135,7 @@ def check_held(name: str, source: Any, held: Any, first_row: int = 0) -> None:
         return
     first = tuple(int(i) for i in np.argwhere(bad)[0])
     first = (first[0] + first_row, *first[1:])
-    largest = float(np.max(np.abs(np.asarray(jax.device_get(source))[bad])))
+    largest = float(np.max(np.abs(to_host(source)[bad])))
     dtype, most = held.dtype, float(jnp.finfo(held.dtype).max)
     raise ValueError(
         f"{name} contains {int(bad.sum())} value(s) that overflow {dtype} (the dtype it is held in), the first "

@@ -659,7 +659,7 @@ def test_a_monitor_that_differs_from_a_logged_name_in_case_is_refused_before_tra
     best = ModelCheckpoint(tmp_path / "best.npz", monitor="lo_ss", save_best_only=True)
     for cb in (EarlyStopping(monitor="Loss"), ReduceLROnPlateau(monitor="LOSS"), best):
         with pytest.raises(ValueError, match=rf"{type(cb).__name__}: monitor '.*' is not logged, 'loss' is"):
-            _small_fit(epochs=1, callbacks=[lambda epoch, logs: ran.append(epoch), cb])
+            _small_fit(epochs=1, callbacks=[cb, lambda epoch, logs: ran.append(epoch)])
     assert ran == []
     with pytest.warns(RuntimeWarning, match="val_loss"):  # a name not logged at all warns, as in Keras
         _small_fit(epochs=1, callbacks=[EarlyStopping(monitor="val_loss")])
@@ -708,6 +708,21 @@ def test_a_callback_of_yours_may_log_what_a_checkpoint_path_names_and_logs_are_p
         _small_fit(epochs=1, callbacks=[ModelCheckpoint(template), Score()])
     with pytest.raises(ValueError, match=r"names 'nothing', which the logs do not have"):
         _small_fit(epochs=1, callbacks=[Score(), ModelCheckpoint(str(tmp_path / "{nothing}.npz"))])
+    # a LambdaCallback (or a plain function, which fit wraps in one) logs new names as Keras's
+    # does: a checkpoint after it names them (it was refused before training)
+    for i, logs_it in enumerate(
+        [
+            fnn.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: logs.update(score=0.5 * (epoch + 1))),
+            lambda epoch, logs: logs.update(score=0.5 * (epoch + 1)),
+        ]
+    ):
+        h = _small_fit(epochs=2, callbacks=[logs_it, ModelCheckpoint(str(tmp_path / f"l{i}-{{score:.1f}}.npz"))])
+        assert h.history["score"] == [0.5, 1.0], h.history
+        assert sorted(p.name for p in tmp_path.glob(f"l{i}-*")) == [f"l{i}-0.5.npz", f"l{i}-1.0.npz"]
+    # one with no function for the epoch's end logs nothing: the names after it are still checked
+    ends = fnn.callbacks.LambdaCallback(on_train_end=lambda logs: None)
+    with pytest.raises(ValueError, match=r"names \{score\}, which the logs will not have"):
+        _small_fit(epochs=1, callbacks=[ends, ModelCheckpoint(template)])
 
 
 @pytest.mark.parametrize(

@@ -372,12 +372,37 @@ def test_best_ranks_a_model_whose_loss_diverged_last_whatever_the_monitor():
     worse = history(loss=0.70, val_loss=0.75, val_accuracy=0.70)
     result = fnn.SweepResult(None, None, [diverged, fine, worse], [{}, {}, {}])
     assert result.best("val_accuracy", mode="max") == 1 and result.best() == 1
-    assert result.best("loss") == 1 and result.best("val_accuracy") == 2
+    assert result.best("loss") == 1 and result.best("val_accuracy", mode="min") == 2
     runs = [history(loss=float("inf"), acc=0.9), history(loss=1.0, acc=0.5)]
     train_only = fnn.SweepResult(None, None, runs, [{}, {}])
     assert train_only.best("acc", mode="max") == 1
     all_diverged = fnn.SweepResult(None, None, [diverged, diverged], [{}, {}])
     assert all_diverged.best("val_accuracy", mode="max") == 0  # none usable: the first
+
+
+def test_best_s_auto_mode_reads_the_direction_of_the_built_in_metric_named_and_refuses_others():
+    """mode="auto" (the default), as Keras 3's callbacks settle it: the highest accuracy, auc or
+    r2, the lowest loss or error, whatever the alias or case; a name no built-in metric has a
+    direction for needs mode (a lowest-accuracy default picked the worst model)."""
+
+    def history(**logs):
+        h = fnn.History()
+        h.append(0, logs, seconds=0.0)
+        return h
+
+    logs = [
+        dict(loss=0.5, val_loss=0.7, val_acc=0.6, val_auc=0.9, R2_score=0.3, val_mae=0.2, lr=0.1, true_positives=4.0),
+        dict(loss=0.6, val_loss=0.6, val_acc=0.8, val_auc=0.7, R2_score=0.5, val_mae=0.4, lr=0.2, true_positives=9.0),
+        dict(loss=0.4, val_loss=0.8, val_acc=0.7, val_auc=0.8, R2_score=0.1, val_mae=0.3, lr=0.3, true_positives=1.0),
+    ]
+    result = fnn.SweepResult(None, None, [history(**d) for d in logs], [{}, {}, {}])
+    expected = {"loss": 2, "val_loss": 1, "val_acc": 1, "val_auc": 0, "R2_score": 1, "val_mae": 0}
+    assert {m: result.best(m) for m in expected} == expected
+    assert result.best() == 1  # val_loss
+    for name in ("lr", "true_positives"):
+        with pytest.raises(ValueError, match=f"monitor '{name}' should be maximized or minimized.*mode='max'"):
+            result.best(name)
+        assert (result.best(name, mode="min"), result.best(name, mode="max")) == ((0, 2) if name == "lr" else (2, 1))
 
 
 @pytest.mark.slow

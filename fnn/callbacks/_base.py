@@ -230,8 +230,8 @@ class LambdaCallback(Callback):
     recorded in the History, as Keras's LambdaCallback records them (an array of more than one
     value is not, with a warning: a checkpoint holds the history as JSON). What it changes or
     deletes of the epoch's own entries changes nothing: the callbacks after it and the History
-    see fit's values (fit checks the monitors of the callbacks after it against those names
-    before training).
+    see fit's values. The callbacks after one with a function for the epoch's end may monitor
+    the names it adds, or name them in a ModelCheckpoint's ``filepath``.
 
     Keras's keywords take Keras's signatures: ``on_epoch_begin(epoch, logs)``,
     ``on_epoch_end(epoch, logs)``, ``on_train_begin(logs)`` and ``on_train_end(logs)`` (the

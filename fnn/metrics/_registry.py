@@ -64,6 +64,18 @@ NAMES = Registry(
     known="metrics",
 )
 
+
+def direction_of_name(name: str) -> str | None:
+    """Which way the built-in metric logged as ``name`` (``"accuracy"``, ``"acc"``, ``"mae"``...,
+    any case, without ``val_``) improves: ``"up"``, ``"down"``, or None where the name is not a
+    built-in metric's or is one Keras declares no direction for (the confusion counts). Only a
+    name to go by, so a metric of your own that took a built-in one's name is read as that one."""
+    if name not in NAMES:
+        return None
+    entry = NAMES.lookup(name)
+    return "up" if entry is None else entry.direction  # None: "accuracy", settled by the loss, always "up"
+
+
 # Losses that decide what "accuracy" means, whatever the shapes (Keras 2's rule); any other loss
 # leaves the decision to the shapes (Keras 3's rule).
 _BINARY_LOSSES = {"binary_crossentropy", "binary_focal_crossentropy", "bce"}

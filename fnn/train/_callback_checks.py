@@ -30,7 +30,8 @@ def check_against_logs(callbacks: Sequence[Any], metrics: Sequence[Any], validat
     the logs the run will have at its place in the list (``metrics``: the run's, ``validation``:
     whether ``val_*`` entries are logged); an auto-mode monitor takes the direction of its
     metric, or is a ValueError where none is known (``auto_mode``).
-    A callback of the user's may log anything: the names after it are not checked."""
+    A callback of the user's, or a LambdaCallback, may log anything: the names after it are not
+    checked."""
     log_names = {"loss", *(m.name for m in metrics)}
     if validation:
         log_names |= {"val_" + name for name in log_names}
@@ -50,8 +51,16 @@ def check_against_logs(callbacks: Sequence[Any], metrics: Sequence[Any], validat
             cb.mode = auto_mode(type(cb).__name__, cb.monitor, metrics)
         if isinstance(cb, (callbacks_.ReduceLROnPlateau, callbacks_.LearningRateScheduler)):
             log_names = log_names | {"learning_rate"}  # logged from here on, for the callbacks after it
-        elif not type(cb).__module__.startswith("fnn."):  # (a LambdaCallback adds new names alone)
+        elif _may_log(cb):
             known = False  # a callback of the user's may log anything: its names show at the epoch's end
+
+
+def _may_log(cb: Any) -> bool:
+    """Whether ``cb`` may add names to an epoch's logs: a callback of the user's, or a
+    LambdaCallback with a function for the epoch's end (the names it adds are logged)."""
+    if isinstance(cb, callbacks_.LambdaCallback):
+        return cb.fn is not None or "on_epoch_end" in cb.hooks
+    return not type(cb).__module__.startswith("fnn.")
 
 
 def check_learning_rate_held(who: str, template: Any) -> None:

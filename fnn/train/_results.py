@@ -12,6 +12,7 @@ import jax
 import numpy as np
 
 from fnn.checkpoint._checks import check_history_fits
+from fnn.metrics._registry import direction_of_name
 
 
 def _plain(value: Any) -> Any:
@@ -301,7 +302,7 @@ class SweepResult(NamedTuple):
         params, opt_state = _take_model((self.params, self.opt_state), int(i) % k)
         return FitResult(params, opt_state, self.histories[i])
 
-    def best(self, monitor: str | None = None, mode: str = "min") -> int:
+    def best(self, monitor: str | None = None, mode: str = "auto") -> int:
         """Index of the model with the best last-epoch ``monitor`` (default ``val_loss`` when
         recorded, else ``loss``); non-finite values rank last, and so does a model whose last
         ``loss`` or ``val_loss`` is non-finite (a diverged model's NaN outputs can still score
@@ -310,21 +311,29 @@ class SweepResult(NamedTuple):
         Args:
             monitor: A logged name (``"val_accuracy"``...), or None for ``val_loss`` when
                 recorded, else ``loss``.
-            mode: ``"min"`` (lowest is best) or ``"max"`` (highest is best).
+            mode: ``"min"`` (lowest is best), ``"max"`` (highest is best), or ``"auto"``, the
+                rule of Keras 3's callbacks read off the name: lowest for ``loss`` and
+                ``val_loss``, else the way the built-in metric of that name improves (highest
+                accuracy, lowest ``mae``...). A name that is no built-in metric's (a metric of
+                your own, a logged learning rate) or one without a direction (the confusion
+                counts) needs ``"min"`` or ``"max"``.
 
         Returns:
             The index of the best model (the first one on ties).
 
         Raises:
-            ValueError: For a ``mode`` other than ``"min"``/``"max"``, or a ``monitor`` that was
-                not recorded (the message lists those that were).
+            ValueError: For a ``mode`` other than ``"auto"``/``"min"``/``"max"``, a ``monitor``
+                that was not recorded (the message lists those that were), or ``mode="auto"``
+                with a monitor whose direction is not known.
         """
-        if mode not in ("min", "max"):
-            raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
+        if mode not in ("auto", "min", "max"):
+            raise ValueError(f"mode must be 'auto', 'min' or 'max', got {mode!r}")
         h0 = self.histories[0]
         monitor = monitor or ("val_loss" if "val_loss" in h0 else "loss")
         if monitor not in h0:
             raise ValueError(f"monitor {monitor!r} was not recorded; recorded: {sorted(h0.keys())}")
+        if mode == "auto":
+            mode = _auto_mode(monitor)
 
         def lasts(name: str) -> np.ndarray:
             return np.array([h[name][-1] if h.get(name) else np.nan for h in self.histories], float)
@@ -336,6 +345,19 @@ class SweepResult(NamedTuple):
                 usable &= np.isfinite(lasts(name))
         last = np.where(usable, last if mode == "min" else -last, np.inf)
         return int(np.argmin(last))
+
+
+def _auto_mode(monitor: str) -> str:
+    """``best``'s ``mode="auto"``: "min" for the loss, else the built-in metric's direction."""
+    name = monitor.removeprefix("val_")
+    way = "down" if name == "loss" else direction_of_name(name)
+    if way is None:
+        raise ValueError(
+            f"best: mode='auto' cannot tell whether monitor {monitor!r} should be maximized or minimized (it is "
+            "not the loss or a built-in metric with a direction); pass mode='max' for its highest value or "
+            "mode='min' for its lowest"
+        )
+    return "max" if way == "up" else "min"
 
 
 @jax.jit

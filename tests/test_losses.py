@@ -1188,6 +1188,8 @@ def test_shape_and_label_errors():
         L.get("categorical_crossentropy").grad(np.zeros((6, 3)), np.ones((6, 4)))
     with pytest.raises(ValueError, match=r"y_true shape \(5,\) does not match y_pred shape \(6, 4\)"):
         L.sparse_categorical_crossentropy(np.zeros(5, int), np.ones((6, 4)))
+    with pytest.raises(ValueError, match=r"y_true has y_pred's shape \(6, 4\), as one-hot targets do"):
+        L.sparse_categorical_crossentropy(np.eye(4)[[0, 1, 2, 3, 0, 1]], np.ones((6, 4)))
     with pytest.raises(ValueError, match=r"labels must be in \[0, 4\).*got \[-1, 4\]"):
         L.sparse_categorical_crossentropy(np.array([0, 4, -1, 1]), np.ones((4, 4)))
     with pytest.raises(ValueError, match=r"labels must be in \[0, 4\) .*ignore_class=-1.*got \[7\]"):
@@ -1703,7 +1705,9 @@ def test_overlap_axes_and_generalized_ce_labels():
     with pytest.raises(ValueError, match="integer class ids"):
         gce(np.array([0.5, 1.0]), q)
     with pytest.raises(
-        ValueError, match=r"y_true shape \(2, 3\) does not match y_pred shape \(2, 3\).*labels of shape"
+        ValueError,
+        match=r"y_true has y_pred's shape \(2, 3\), as one-hot targets do; it takes integer labels of shape \(2,\) "
+        r"or \(2, 1\) \(for one-hot targets use categorical_crossentropy",
     ):
         gce(t, q)
     with pytest.raises(ValueError, match="y_train: .*labels must be in"):

@@ -929,3 +929,69 @@ def test_fit_many_s_misfit_leaf_says_per_model_and_sweep_names_its_input_shape()
         fnn.sweep(net, "sgd", "mse", x, y, input_shape=(4,), epochs=1)
     with pytest.raises(ValueError, match=r"^x of shape \(8, 4\) does not fit the network built for input_shape=\(5,\)"):
         fnn.sweep(net, "sgd", "mse", x[:, :4], y, input_shape=(5,), epochs=1)
+
+
+def test_a_sweep_continued_by_fit_many_from_initial_epoch_equals_the_sweep_run_without_a_stop(compiles):
+    """Epoch e draws its order and Dropout keys from fold_in(key, e): a sweep of 1 epoch then
+    fit_many(initial_epoch=1, epochs=3) from its params, states and keys equals a sweep of 3
+    epochs (a second call without initial_epoch drew epoch 0's orders again), with the histories
+    counting from 1; initial_epoch >= epochs trains nothing. The same epoch program throughout."""
+    x, y = _data()
+    settings = dict(batch_size=7, validation_split=0.2, unroll=1, dtype=jnp.float64)
+    grid = dict(seeds=[0, 1], learning_rates=[0.05, 0.2])
+    whole = fnn.sweep(NET, OPT, LOSS, x, y, epochs=3, **grid, **settings)
+    first = fnn.sweep(NET, OPT, LOSS, x, y, epochs=1, **grid, **settings)
+    keys = jnp.stack([jax.random.split(jax.random.PRNGKey(c["seed"]))[1] for c in first.configs])
+    fit_settings = {k: v for k, v in settings.items() if k != "dtype"}
+    with compiles() as c:
+        rest = fnn.fit_many(
+            NET, first.params, OPT, LOSS, x, y, key=keys, opt_state=first.opt_state, epochs=3, initial_epoch=1,
+            **fit_settings,
+        )  # fmt: skip
+    assert c.count == 0, c.count
+    chex.assert_trees_all_close(rest.params, whole.params, rtol=1e-12, atol=1e-14)
+    chex.assert_trees_all_close(rest.opt_state, whole.opt_state, rtol=1e-12, atol=1e-14)
+    for h, w in zip(rest.histories, whole.histories, strict=True):
+        assert h.epochs == [1, 2] and w.epochs == [0, 1, 2]
+        for name in w:
+            np.testing.assert_allclose(h[name], w[name][1:], rtol=1e-12, atol=1e-14)
+    again = fnn.fit_many(
+        NET, first.params, OPT, LOSS, x, y, key=keys, opt_state=first.opt_state, epochs=2, **fit_settings
+    )
+    assert not np.allclose(again.histories[0]["loss"], whole.histories[0]["loss"][1:], rtol=1e-9)
+    done = fnn.fit_many(
+        NET, rest.params, OPT, LOSS, x, y, key=keys, opt_state=rest.opt_state, epochs=3, initial_epoch=3
+    )
+    assert [h.epochs for h in done.histories] == [[]] * 4
+    chex.assert_trees_all_equal(done.params, rest.params)
+    for bad, error in ((-1, ValueError), (1.0, TypeError), (True, TypeError)):
+        with pytest.raises(error, match="initial_epoch must be"):
+            fnn.fit_many(NET, first.params, OPT, LOSS, x, y, epochs=3, initial_epoch=bad)
+
+
+def test_result_takes_a_jax_integer_index_and_stacked_params_given_as_one_model_s_are_named_so():
+    """res.result(jnp.argmin(...)) takes the 0-d jax integer (as a list does); the stacked params
+    of a sweep handed to predict/evaluate/fit get a note saying what they are."""
+    h0, h1 = fnn.History(), fnn.History()
+    h0.append(0, {"loss": 0.5}, seconds=0.0)
+    h1.append(0, {"loss": 0.25}, seconds=0.0)
+    net = fnn.mlp([3, 2])
+    p0, p1 = net.init(jax.random.PRNGKey(0), (4,)), net.init(jax.random.PRNGKey(1), (4,))
+    stacked = jax.tree.map(lambda *a: np.stack(a), p0, p1)
+    result = fnn.SweepResult(stacked, None, [h0, h1], [{}, {}])
+    i = jnp.argmin(jnp.array([h["loss"][-1] for h in result.histories]))
+    assert result.result(i).history is h1 and result.result(np.array(-2)).history is h0
+    chex.assert_trees_all_equal(result.result(i).params, p1)
+    for bad in (jnp.float32(1.0), jnp.array(True), jnp.array([1])):
+        with pytest.raises(IndexError, match="model index must be an int"):
+            result.result(bad)
+    note = r"every leaf has a leading axis of 2 before the network's shape: these are stacked models' params"
+    x = np.ones((3, 4), np.float32)
+    with pytest.raises(ValueError, match=r"^params do not fit the network .*" + note):
+        fnn.predict(net, stacked, x)
+    with pytest.raises(ValueError, match=note):
+        fnn.evaluate(net, stacked, "mse", x, np.zeros((3, 2), np.float32))
+    p0[1]["w"] = np.zeros((3, 3), np.float32)  # a wrong leaf, not a stacking: no note
+    with pytest.raises(ValueError, match=r"params\[1\]\['w'\] has shape \(3, 3\)") as e:
+        fnn.predict(net, p0, x)
+    assert "stacked" not in str(e.value)

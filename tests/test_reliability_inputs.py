@@ -170,7 +170,8 @@ FIT_CASES = [
         lambda x, y, l, n: ((x, np.eye(C)[l]), {"loss": SCE}),
         ValueError,
         r"^y: ",
-        r"expected integer labels of shape \({n},\) or \({n}, 1\)",
+        r"y_true has y_pred's shape \({n}, 3\), as one-hot targets do; it takes integer labels of shape \({n},\) "
+        r"or \({n}, 1\) \(for one-hot targets use categorical_crossentropy",
     ),
     _fit_case(
         "categorical_given_labels",

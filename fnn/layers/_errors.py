@@ -143,10 +143,27 @@ def gradient_dtype_fits(dtype: Any, param_dtype: Any) -> bool:
 
 
 def shape_differences(params: Any, built: Any) -> list[str]:
-    """Each leaf of ``params`` whose shape differs from ``built``'s (the same structure), in words."""
+    """Each leaf of ``params`` whose shape differs from ``built``'s (the same structure), in
+    words; then :func:`stacked_note`'s."""
     pairs = zip(jax.tree_util.tree_flatten_with_path(params)[0], jax.tree.leaves(built), strict=True)
     return [
         leaf_difference(path, jnp.shape(p), b.shape) for (path, p), b in pairs if tuple(jnp.shape(p)) != tuple(b.shape)
+    ] + stacked_note(params, built)
+
+
+def stacked_note(params: Any, built: Any) -> list[str]:
+    """Where every leaf of ``params`` is ``built``'s shape behind one common leading axis of K,
+    the params of K models stacked (what fit_many and sweep return): a note saying so and how to
+    take one model's, else nothing."""
+    got, want = [tuple(jnp.shape(p)) for p in jax.tree.leaves(params)], [tuple(b.shape) for b in jax.tree.leaves(built)]
+    if not got or len(got) != len(want) or any(g[1:] != w for g, w in zip(got, want, strict=True)):
+        return []
+    k = {g[0] for g in got}
+    if len(k) != 1:
+        return []
+    return [
+        f"every leaf has a leading axis of {k.pop()} before the network's shape: these are stacked models' params, "
+        "as fit_many and sweep return them; take one model's with result.result(i).params, or jax.vmap over them"
     ]
 
 
@@ -232,7 +249,7 @@ def misfit(params: Any, build: Callable[[tuple], Any], input_shape: tuple) -> Mi
         builds = tuple(pd if x_at_fault and bd != gd else bd for pd, bd, gd in zip(p, b, g, strict=True))
         if p != builds:
             diffs.append(leaf_difference(path, p, builds))
-    return Misfit(x_at_fault, diffs)
+    return Misfit(x_at_fault, diffs + stacked_note(params, built) if diffs else diffs)
 
 
 def init_error(net: Any, i: int, shape: tuple, err: Exception) -> Exception:

@@ -161,6 +161,12 @@ def _sparse_labels(y_true: Any, p: Array, ax: int, ignore_class, loss: str) -> A
     per_shape = p.shape[:ax] + p.shape[ax + 1 :]
     if labels.ndim == p.ndim and labels.shape[-1] == 1:
         labels = labels.reshape(labels.shape[:-1])
+    if labels.shape == p.shape:  # one-hot (or probability) targets, a categorical loss's
+        raise ValueError(
+            f"{loss}: y_true has y_pred's shape {p.shape}, as one-hot targets do; it takes integer labels of "
+            f"shape {per_shape} or {per_shape + (1,)} (for one-hot targets use categorical_crossentropy, or "
+            "y_true.argmax(-1))"
+        )
     if labels.shape != per_shape:
         raise ValueError(
             f"{loss}: y_true shape {jnp.shape(y_true)} does not match y_pred shape {p.shape} "

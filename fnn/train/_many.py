@@ -22,6 +22,7 @@ from fnn._interrupts import ctrl_c_recorded
 from fnn._keys import is_typed_key, key_data, raw_key_shape, seed_key
 from fnn._native import native, native_tree
 from fnn._network_checks import check_64bit_arrays
+from fnn._validate import integer
 from fnn.layers._errors import misfit_error, misfit_marks
 from fnn.train._checks import check_opt_state, check_opt_update, check_params_dtypes, check_schedules, resolve_opt
 from fnn.train._epoch import epoch_keys
@@ -141,6 +142,7 @@ def fit_many(
     opt_state: Any = None,
     batch_size: int | None = 32,
     epochs: int = 1,
+    initial_epoch: int = 0,
     shuffle: bool = True,
     validation_split: float = 0.0,
     validation_data: tuple | None = None,
@@ -160,13 +162,18 @@ def fit_many(
     differ in learning rate, weight decay... (see :func:`sweep`). ``key`` is one PRNG key shared
     by all models (the same shuffles and dropout masks) or K stacked keys. Model i's params and
     history equal ``fit(net, params[i], opt, loss, x, y, key=key[i], opt_state=opt_state[i],
-    ...)`` with the same settings (no callbacks) up to float rounding, for every kind of JAX key
-    (threefry, JAX's default, and ``rbg`` / ``unsafe_rbg``, typed or raw): fnn's own draws
-    (shuffles, Dropout, the epochs' and layers' keys) take each model's from its own key. A
-    layer of your own that draws with ``jax.random`` follows JAX's ``vmap`` there: per key for
+    ...)`` with the same settings (no callbacks; ``initial_epoch`` too) up to float rounding,
+    for every kind of JAX key (threefry, JAX's default, and ``rbg`` / ``unsafe_rbg``, typed or
+    raw): fnn's own draws (shuffles, Dropout, the epochs' and layers' keys) take each model's
+    from its own key. A layer of your own that draws with ``jax.random`` follows JAX's ``vmap`` there: per key for
     threefry keys, but for rbg and unsafe_rbg keys JAX draws all K models' values from the first
     model's key, so such a model differs from its fit. ``verbose=1`` prints one line per epoch
     (the spread of the models' losses).
+
+    To continue a run (a :func:`sweep`'s too), pass its result's ``params`` and ``opt_state``,
+    the same keys, and ``initial_epoch`` = the epochs done: epoch ``e`` draws its sample order
+    and Dropout keys from ``fold_in(key, e)``, so the continued models equal those trained
+    without a stop (a second call without ``initial_epoch`` would draw epoch 0's orders again).
 
     Every model trains for all ``epochs`` (there are no callbacks, checkpoints, sample weights
     or meshes here: use :func:`fit` for those); a model whose loss turns non-finite keeps
@@ -187,7 +194,10 @@ def fit_many(
         opt_state: The K optimizer states, stacked, each what ``opt.init`` builds for one
             model (None: ``vmap(opt.init)(params)``, every model with ``opt``'s values).
         batch_size: As in :func:`fit` (None: 32).
-        epochs: The number of epochs, an int >= 0.
+        epochs: The epoch to end at, an int >= 0 (as in :func:`fit`: the epochs run are
+            ``initial_epoch`` to ``epochs - 1``).
+        initial_epoch: The epoch to start at, an int >= 0 (epochs before it are not run; the
+            histories count from it).
         shuffle: Draw a new sample order each epoch (per model, from its key).
         validation_split: As in :func:`fit`: the last fraction of the samples held out.
         validation_data: ``(x_val, y_val)`` (or with ``sample_weight_val``), as in :func:`fit`.
@@ -230,6 +240,7 @@ def fit_many(
     """
     # a Ctrl-C that Python drops (in JAX's gc callback) still ends the run, as in fit
     with ctrl_c_recorded():
+        initial_epoch = integer("initial_epoch", initial_epoch, 0)
         opt = resolve_opt(opt)
         params, opt_state = native_tree(params, "params"), native_tree(opt_state, "opt_state")
         check_params_dtypes(params)
@@ -258,7 +269,8 @@ def fit_many(
                 params_named=True,
                 x_said=x_said,
             ) from None
-        check_schedules(opt, opt_state, epochs * run.iterations_per_epoch)  # every model's steps, as fit's
+        # every model's steps, as fit's
+        check_schedules(opt, opt_state, max(epochs - initial_epoch, 0) * run.iterations_per_epoch)
         keys = _stacked_keys(key, k_models)
         configs = _checked_configs(configs, k_models)
 
@@ -287,5 +299,7 @@ def fit_many(
 
         # nothing between epochs reads or changes the state (no callbacks): each epoch is queued
         # before the previous one is recorded
-        params, opt_state = run_epochs_queued(run, params, opt_state, epochs=epochs, inputs=inputs, end=end)
+        params, opt_state = run_epochs_queued(
+            run, params, opt_state, epochs=epochs, initial_epoch=initial_epoch, inputs=inputs, end=end
+        )
         return SweepResult(params, opt_state, histories, configs)

@@ -11,6 +11,8 @@ from typing import Any, NamedTuple
 import jax
 import numpy as np
 
+from fnn._placement import to_host
+from fnn._validate import is_traced
 from fnn.checkpoint._checks import check_history_fits
 from fnn.metrics._registry import direction_of_name
 
@@ -285,18 +287,18 @@ class SweepResult(NamedTuple):
         """Model ``i`` as a ``FitResult``, as ``fit`` would have returned it.
 
         Args:
-            i: The model's index, an int in ``[-K, K)`` (negative counts from the end).
+            i: The model's index, an int in ``[-K, K)`` (negative counts from the end): a
+                Python or NumPy integer, or a 0-d integer array (``jnp.argmin``'s).
 
         Returns:
             ``FitResult(params, opt_state, history)`` of model ``i``, its arrays sliced off the
             stacked ones.
 
         Raises:
-            IndexError: For an index out of range or not an int.
+            IndexError: For an index out of range or not an integer (a bool, a float).
         """
         k = len(self.histories)
-        if not isinstance(i, (int, np.integer)) or isinstance(i, bool):
-            raise IndexError(f"model index must be an int, got {type(i).__name__} {i!r}")
+        i = _model_index(i)
         if not -k <= i < k:
             raise IndexError(f"model index {i!r} out of range for {k} models")
         params, opt_state = _take_model((self.params, self.opt_state), int(i) % k)
@@ -345,6 +347,16 @@ class SweepResult(NamedTuple):
                 usable &= np.isfinite(lasts(name))
         last = np.where(usable, last if mode == "min" else -last, np.inf)
         return int(np.argmin(last))
+
+
+def _model_index(i: Any) -> int:
+    """``i`` as an int: a Python or NumPy integer, or a 0-d integer array (NumPy's or jax's, as
+    ``jnp.argmin`` gives it), not a bool or a float."""
+    dtype = getattr(i, "dtype", None)
+    integral = isinstance(i, (int, np.integer)) or (np.ndim(i) == 0 and dtype is not None and dtype.kind in "iu")
+    if isinstance(i, (bool, np.bool_)) or not integral or is_traced(i):
+        raise IndexError(f"model index must be an int, got {type(i).__name__} {i!r}")
+    return int(to_host(i))
 
 
 def _auto_mode(monitor: str) -> str:

@@ -51,7 +51,29 @@ from jax.experimental import serialize_executable
 
 from fnn._validate import any_traced
 
-_FORMAT = b"fnn-executable-1"
+_FORMAT = b"fnn-executable-2"
+# A file is _FORMAT, the SHA-256 of its body, and the body (the pickled executable and output
+# tree): XLA loads a damaged executable without a check and runs it into SIGILL or SIGSEGV, so a
+# file whose body does not match its digest is compiled again instead.
+_DIGEST_SIZE = hashlib.sha256().digest_size
+
+
+def pack(body: bytes) -> bytes:
+    """A file's bytes for ``body``: the format, the body's digest, the body."""
+    return _FORMAT + hashlib.sha256(body).digest() + body
+
+
+def unpack(blob: bytes) -> bytes:
+    """The body of a file :func:`pack` wrote; ValueError for another format or a body that is
+    not the one its digest was taken of (a damaged file)."""
+    if not blob.startswith(_FORMAT):
+        raise ValueError("not an fnn executable")
+    digest, body = blob[len(_FORMAT) : len(_FORMAT) + _DIGEST_SIZE], blob[len(_FORMAT) + _DIGEST_SIZE :]
+    if hashlib.sha256(body).digest() != digest:
+        raise ValueError("damaged: its contents do not match its digest")
+    return body
+
+
 # jax.monitoring events, one per program looked up: read from the store, or compiled and written
 HIT_EVENT = "/fnn/executable_store/hits"
 MISS_EVENT = "/fnn/executable_store/misses"
@@ -307,9 +329,7 @@ class ExecutableStore:
         with contextlib.suppress(OSError):  # a file's time is its last use: the CLI prunes unused ones
             os.utime(path)
         try:
-            if not blob.startswith(_FORMAT):
-                raise ValueError("not an fnn executable")
-            payload, out_tree = pickle.loads(blob[len(_FORMAT) :])
+            payload, out_tree = pickle.loads(unpack(blob))
             in_tree = jax.tree.structure((args, {}))
             return serialize_executable.deserialize_and_load(payload, in_tree, out_tree)
         except Exception:  # any unreadable file: compile again and replace it
@@ -329,7 +349,7 @@ class ExecutableStore:
 
     def _write(self, key: str, payload: bytes, out_tree: Any) -> None:
         try:
-            blob = _FORMAT + pickle.dumps((payload, out_tree))
+            blob = pack(pickle.dumps((payload, out_tree)))
             os.makedirs(self.folder, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=".tmp-", suffix=".exe")
             try:

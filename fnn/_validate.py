@@ -17,6 +17,9 @@ import inspect
 import math
 import numbers
 import os
+import stat
+import struct
+import sys
 import tempfile
 from collections.abc import Iterable
 from typing import Any, TypeVar
@@ -217,6 +220,54 @@ def choice(name: str, value: T, options: Iterable[T]) -> T:
 # Paths.
 
 
+# Linux's FS_IOC_GETFLAGS (the flags chattr sets) and the two that refuse a rename over the file.
+_FS_IOC_GETFLAGS, _IMMUTABLE, _APPEND_ONLY = 0x80086601, 0x10, 0x20
+_CAP_FOWNER = 3  # the capability that lets a process remove another user's file from a sticky folder
+
+
+def _has_capability(bit: int) -> bool:
+    """Whether this process holds capability ``bit`` (Linux's ``CapEff``); elsewhere, whether it
+    runs as root."""
+    try:
+        with open("/proc/self/status") as f:
+            effective = next(line.split()[1] for line in f if line.startswith("CapEff:"))
+        return bool(int(effective, 16) >> bit & 1)
+    except (OSError, StopIteration, ValueError, IndexError):
+        return hasattr(os, "geteuid") and os.geteuid() == 0
+
+
+def _unreplaceable(file: str) -> str | None:
+    """Why a file written elsewhere and renamed over ``file`` (an existing regular file, symlinks
+    resolved) would fail where its folder takes new files, or None: the file is immutable or
+    append-only (``chattr +i``, ``+a``), or belongs to another user in a sticky folder (as
+    ``/tmp`` is), from which only its owner, the folder's or a privileged process removes it."""
+    if sys.platform.startswith("linux"):
+        import fcntl  # (POSIX only)
+
+        try:
+            fd = os.open(file, os.O_RDONLY | os.O_NONBLOCK)
+        except OSError:
+            fd = None
+        if fd is not None:
+            try:
+                flags = struct.unpack("l", fcntl.ioctl(fd, _FS_IOC_GETFLAGS, struct.pack("l", 0)))[0]
+            except OSError:  # a file system without these flags
+                flags = 0
+            finally:
+                os.close(fd)
+            if flags & _IMMUTABLE:
+                return "it is immutable (chattr +i)"
+            if flags & _APPEND_ONLY:
+                return "it is append-only (chattr +a)"
+    if not hasattr(os, "geteuid"):
+        return None
+    folder = os.stat(os.path.dirname(file))
+    owners = (os.stat(file).st_uid, folder.st_uid)
+    if folder.st_mode & stat.S_ISVTX and os.geteuid() not in owners and not _has_capability(_CAP_FOWNER):
+        return "it is another user's, in a folder with the sticky bit (as /tmp has): only its owner may replace it"
+    return None
+
+
 def path(name: str, value: Any, *, writable: bool = False, folder: bool = False, replaced: bool = False) -> str:
     """``value`` as a path string (str or ``os.PathLike``).
 
@@ -250,9 +301,16 @@ def path(name: str, value: Any, *, writable: bool = False, folder: bool = False,
             raise ValueError(f"{name} {p!r} is a folder; it must name a file")
         if replaced and os.path.exists(full) and not os.path.isfile(full):
             raise ValueError(f"{name} {p!r} is not a regular file (a device, pipe or socket): a checkpoint replaces it")
+        if replaced and os.path.isfile(full) and (why := _unreplaceable(os.path.realpath(full))):
+            raise ValueError(f"{name} {p!r}: the file cannot be replaced, {why}")
         existing = full if folder else os.path.dirname(full)
         while not os.path.lexists(existing):
             existing = os.path.dirname(existing)
+        if os.path.islink(existing) and not os.path.exists(existing):
+            raise ValueError(
+                f"{name} {p!r}: {existing!r} is a broken symbolic link (to {os.readlink(existing)!r}, which does not "
+                "exist): create what it points to, or give another path"
+            )
         if not os.path.isdir(existing):
             raise ValueError(f"{name} {p!r}: {existing!r} is a file, not a folder")
         where = full if folder else os.path.dirname(full)

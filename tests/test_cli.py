@@ -457,6 +457,34 @@ def test_help_documents_default_learning_rates(capsys):
         assert f"{name} {lr:g}" in out
 
 
+def test_out_of_memory_is_one_line_naming_the_flags_that_size_it_and_other_runtime_errors_are_raised(
+    monkeypatch, capsys
+):
+    """A --hidden too large for the device ended in JAX's traceback."""
+    from fnn.cli import _main
+
+    def failing(message):
+        def run(args):
+            raise jax.errors.JaxRuntimeError(message)
+
+        return run
+
+    monkeypatch.setattr(_main, "_run", failing("RESOURCE_EXHAUSTED: Out of memory allocating 39600001832 bytes.\nat"))
+    assert main(["train", "--dataset", "iris"]) == 1
+    assert capsys.readouterr().err == (
+        "fnn train: error: out of memory (RESOURCE_EXHAUSTED: Out of memory allocating 39600001832 bytes.); a "
+        "smaller --hidden or --batch-size may fit\n"
+    )
+    monkeypatch.setattr(_main, "_run", failing("INTERNAL: something else"))
+    with pytest.raises(jax.errors.JaxRuntimeError, match="INTERNAL: something else"):
+        main(["train", "--dataset", "iris"])
+
+
+def test_version_prints_fnn_s_version_as_the_package_has_it(capsys):
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out == f"fnn {fnn.__version__}\n"
+
+
 @pytest.mark.slow
 def test_python_dash_m_fnn_reports_errors_as_a_process():
     proc = subprocess.run(
@@ -1272,6 +1300,7 @@ def moons_checkpoint(tmp_path_factory):
         (["--lr", "0.5"], ["--lr 0.5 (saved: 0.01)"]),
         (["--lr=0.5"], ["--lr 0.5 (saved: 0.01)"]),  # given in any form argparse takes
         (["--lr", "0.002"], ["--lr 0.002 (saved: 0.01)"]),  # adam's default rate, given, is not the saved one
+        (["--lr", "0.0100000001"], ["--lr 0.0100000001 (saved: 0.01)"]),  # the digits that tell them apart
         (["--hid", "8"], ["--hidden 8 (saved: 4)"]),  # an abbreviation is the flag given
         (["--lr", "0.01", "--activation", "tanh"], ["--activation tanh (saved: relu)"]),
         (["--lr", "0.01", "--optimizer", "adamw"], ["--optimizer adamw (saved: adam)"]),
@@ -1359,6 +1388,16 @@ def test_a_diverged_train_run_says_so_in_one_line_and_its_checkpoint_is_not_resu
     assert main([*argv, "--epochs", "3", "--resume", ck]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and f"--resume {ck}: its params hold NaN or inf" in err
+
+
+def test_a_diverged_compare_run_is_diverged_in_the_table_without_fit_s_warning(tmp_path, capsys):
+    """One seed trains by fit (several by fit_many, which does not warn): its RuntimeWarning named
+    fnn's source line and a callback no flag gives, twice per run; the table says "diverged"."""
+    argv = ["compare", "--dataset", "iris", "--hidden", "4", "--optimizers", "sgd", "--seeds", "1", "--epochs", "1"]
+    assert main([*argv, "--lr", "1e30", "--no-plots", "--out", str(tmp_path)]) == 0
+    captured = capsys.readouterr()
+    assert captured.err.count("\n") == 1 and captured.err.endswith(", final loss nan\n")  # the run's line alone
+    assert "| sgd       | 1e+30 | 32    | 3        | 1      | diverged   |" in captured.out
 
 
 @pytest.mark.slow
@@ -1520,7 +1559,6 @@ def test_the_line_printed_after_ctrl_c_names_the_data_file_a_file_data_set_needs
 
 
 @pytest.mark.slow
-@pytest.mark.slow
 def test_resume_without_save_keeps_checkpointing_where_it_came_from(moons_checkpoint, tmp_path, capsys, monkeypatch):
     """``--resume PATH`` alone (what the line printed after Ctrl-C says) saves the run back to
     PATH, at its end and when stopped, with the write ``--save`` makes (atomic: a failed save
@@ -1600,6 +1638,23 @@ def test_resume_without_save_keeps_checkpointing_where_it_came_from(moons_checkp
     assert read() == before
     assert main([*RESUME_BASE, "--resume", path, "--save", other]) == 0  # elsewhere, it continues
     assert read() == before and fnn.checkpoint.load(other).epoch == 6
+
+    # a file a rename cannot replace (chattr +i; another user's in a sticky folder): refused
+    # before anything is trained too, as --resume's write-back and as --save (it trained, then failed)
+    from fnn import _validate
+
+    os.chmod(path, 0o644)
+    monkeypatch.setattr(_validate, "_unreplaceable", lambda file: "it is immutable (chattr +i)")
+    assert main([*RESUME_BASE, "--resume", path]) == 2
+    assert (
+        f"--resume {path}: the resumed run could not be saved back there (the file cannot be replaced, it is "
+        "immutable (chattr +i)); nothing was trained"
+    ) in capsys.readouterr().err
+    assert main([*RESUME_BASE, "--epochs", "1", "--save", path]) == 2
+    assert capsys.readouterr().err == (
+        f"fnn train: error: --save {path!r}: the file cannot be replaced, it is immutable (chattr +i)\n"
+    )
+    assert read() == before
 
 
 def test_resume_compares_only_what_an_older_checkpoint_records(moons_checkpoint, tmp_path, capsys):

@@ -323,20 +323,29 @@ def test_fingerprint_is_stable_and_follows_what_changes_programs(monkeypatch):
 
 
 def _damage(kind, good):
-    payload, out_tree = pickle.loads(good[len(E._FORMAT) :])
+    payload, out_tree = pickle.loads(E.unpack(good))
+    flipped = bytearray(good)
+    at = len(good) * 6 // 10  # inside the machine code: XLA ran such a file into SIGILL
+    flipped[at : at + 256] = bytes(b ^ 0xFF for b in flipped[at : at + 256])
     return {
         "truncated": good[: len(good) // 2],
         "empty": b"",
         "garbage": bytes(range(256)) * 4,
-        "not-a-pickle": E._FORMAT + b"junk",
-        "not-an-executable": E._FORMAT + pickle.dumps((b"not xla", out_tree)),
-        "truncated-executable": E._FORMAT + pickle.dumps((payload[: len(payload) // 2], out_tree)),
+        "not-a-pickle": E.pack(b"junk"),
+        "not-an-executable": E.pack(pickle.dumps((b"not xla", out_tree))),
+        "truncated-executable": E.pack(pickle.dumps((payload[: len(payload) // 2], out_tree))),
+        "bytes-flipped": bytes(flipped),
+        "older-format": b"fnn-executable-1" + pickle.dumps((payload, out_tree)),
     }[kind]
 
 
 @pytest.mark.parametrize(
-    "kind", ["truncated", "empty", "garbage", "not-a-pickle", "not-an-executable", "truncated-executable"]
-)
+    "kind",
+    [
+        "truncated", "empty", "garbage", "not-a-pickle", "not-an-executable", "truncated-executable",
+        "bytes-flipped", "older-format",
+    ],
+)  # fmt: skip
 def test_an_unreadable_file_is_compiled_again_and_replaced(kind, tmp_path, fp):
     with using(ExecutableStore(str(tmp_path), "ns", fingerprint_=fp)):
         reference = _train()

@@ -182,6 +182,29 @@ def test_an_opt_state_with_other_hyperparameters_wins_and_is_named():
         fnn.fit(NET, params, O.adam(1e-4), MSE, x, y, verbose=0, opt_state=state, epochs=1)
 
 
+def test_an_opt_state_or_checkpoint_holding_a_value_no_optimizer_takes_is_refused_before_compiling(tmp_path, compiles):
+    """A state put together by hand, or a checkpoint edited outside fnn, holding a negative or
+    NaN learning rate (or b1 = 1) trained with a warning: set_hyperparams refuses them, and so
+    does fit now, before anything is compiled."""
+    x, y = _problem()
+    params = NET.init(KEY, (3,), jnp.float64)
+    state = O.adam(1e-3).init(params)
+    for name, bad in (("learning_rate", -1.0), ("learning_rate", np.nan), ("b1", 1.0)):
+        held = state._replace(hparams={**state.hparams, name: jnp.asarray(bad, state.hparams[name].dtype)})
+        said = rf"^fit: opt_state holds a {name} no optimizer takes \({name} must be finite and "
+        with compiles() as c, pytest.raises(ValueError, match=said):
+            fnn.fit(NET, params, O.adam(1e-3), MSE, x, y, verbose=0, opt_state=held, epochs=1)
+        assert c.count == 0
+        path = str(tmp_path / f"{name}-{bad}.npz")
+        fnn.checkpoint.save(path, params=params, opt_state=held, epoch=1)
+        with (
+            compiles() as c,
+            pytest.raises(ValueError, match=rf"^fit: checkpoint '{path}' holds a {name} no optimizer"),
+        ):
+            fnn.fit(NET, params, O.adam(1e-3), MSE, x, y, verbose=0, checkpoint=path, epochs=2)
+        assert c.count == 0
+
+
 def test_data_narrowed_to_the_params_dtype_on_an_accelerator_under_a_disallowing_transfer_guard(accelerator):
     """float64 jax data for float32 params, on a GPU (the fixture makes the CPU behave so) with
     implicit transfers refused: the narrowing's finiteness verdict is read explicitly, and a

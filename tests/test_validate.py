@@ -128,12 +128,66 @@ def test_a_loop_of_symlinks_is_refused_as_a_place_to_write(tmp_path):
         with pytest.raises(ValueError, match="is a loop of symbolic links"):
             V.path("out", p, writable=True, folder=True)
     assert V.path("out", tmp_path / "a") == str(tmp_path / "a")  # only where it would be written
+    # a link to nothing is named so (it was called a file), as a folder or on the way to one
+    os.symlink(tmp_path / "gone", tmp_path / "dangling")
+    for p, folder in ((tmp_path / "dangling", True), (tmp_path / "dangling" / "f.npz", False)):
+        with pytest.raises(
+            ValueError, match=r"'[^']*dangling' is a broken symbolic link \(to '[^']*gone', which does not"
+        ):
+            V.path("out", p, writable=True, folder=folder)
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="/proc is Linux's")
 def test_path_where_nothing_can_be_written():
     with pytest.raises(ValueError, match=r"cannot write in '/proc/fnn-no-such-folder'"):
         V.path("out", "/proc/fnn-no-such-folder/f.npz", writable=True)
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="chattr's flags and /proc are Linux's")
+def test_a_file_a_rename_cannot_replace_is_refused_as_a_checkpoint(tmp_path, monkeypatch):
+    """A checkpoint is written beside its path and renamed over it: an immutable or append-only
+    file (chattr +i, +a), or another user's in a sticky folder (/tmp), refuses the rename, which
+    failed only after training; a folder that takes new files said nothing of it."""
+    import fcntl
+    import struct
+
+    target = tmp_path / "ck.npz"
+    target.write_bytes(b"old")
+    assert V.path("checkpoint", target, writable=True, replaced=True) == str(target)
+    assert V.path("out", target, writable=True) == str(target)  # a file written in place: not asked
+    real_ioctl = fcntl.ioctl
+    for flag, said in ((0x10, r"it is immutable \(chattr \+i\)"), (0x20, r"it is append-only \(chattr \+a\)")):
+
+        def ioctl(fd, request, arg, flag=flag):
+            return struct.pack("l", flag) if request == V._FS_IOC_GETFLAGS else real_ioctl(fd, request, arg)
+
+        monkeypatch.setattr(fcntl, "ioctl", ioctl)
+        with pytest.raises(ValueError, match=f"^checkpoint '{target}': the file cannot be replaced, {said}$"):
+            V.path("checkpoint", target, writable=True, replaced=True)
+        link = tmp_path / "link.npz"  # through a symlink, the file it names is what is replaced
+        link.unlink(missing_ok=True)
+        link.symlink_to(target)
+        with pytest.raises(ValueError, match=said):
+            V.path("checkpoint", link, writable=True, replaced=True)
+        monkeypatch.undo()
+    # another user's file in a sticky folder: refused unless the process may remove it anyway
+    sticky = tmp_path / "shared"
+    sticky.mkdir()
+    os.chmod(sticky, 0o1777)
+    (sticky / "ck.npz").write_bytes(b"old")
+    monkeypatch.setattr(os, "geteuid", lambda: os.stat(sticky).st_uid + 4321)  # neither owner
+    for privileged, refused in ((False, True), (True, False)):
+        monkeypatch.setattr(V, "_has_capability", lambda bit, p=privileged: p)
+        if refused:
+            with pytest.raises(ValueError, match="it is another user's, in a folder with the sticky bit"):
+                V.path("checkpoint", sticky / "ck.npz", writable=True, replaced=True)
+        else:
+            assert V.path("checkpoint", sticky / "ck.npz", writable=True, replaced=True)
+    assert V.path("checkpoint", sticky / "new.npz", writable=True, replaced=True)  # a new file: nothing to replace
+    os.chmod(sticky, 0o777)  # not sticky: anyone who may write in it may rename over the file
+    assert V.path("checkpoint", sticky / "ck.npz", writable=True, replaced=True)
+    assert isinstance(V._has_capability(V._CAP_FOWNER), bool)
+    assert target.read_bytes() == b"old"
 
 
 # The same argument, checked the same way wherever it appears in the public API.

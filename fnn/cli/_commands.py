@@ -22,6 +22,7 @@ from fnn.cli._common import (
     UsageError,
     interrupted,
     log_line,
+    nonfinite_loss_unwarned,
     output_path,
     silence_broken_streams,
     stopped,
@@ -96,27 +97,28 @@ def cmd_compare(args) -> int:
             + (f"; early stopping (patience {args.early_stopping})" if args.early_stopping is not None else ""),
             flush=True,
         )
-        run_comparison(
-            problem,
-            optimizers=args.optimizers,
-            batch_sizes=args.batch_sizes,
-            epochs=args.epochs,
-            hidden=args.hidden,
-            activation=args.activation,
-            seeds=args.seeds,
-            seed=args.seed,
-            learning_rate=args.lr,
-            grad=args.grad,
-            validation_split=args.validation_split,
-            early_stopping=args.early_stopping,
-            compile_threads=args.jobs,
-            train_threads=args.jobs,
-            log=log_line,
-            finished=runs,
-            store=executable_store(args),
-            after_compiling=None if importing is None else importing.join,
-            wait_for_compiling=not PROCESS_ENDS[0],  # in-process: the cache settings are put back after
-        )
+        with nonfinite_loss_unwarned():
+            run_comparison(
+                problem,
+                optimizers=args.optimizers,
+                batch_sizes=args.batch_sizes,
+                epochs=args.epochs,
+                hidden=args.hidden,
+                activation=args.activation,
+                seeds=args.seeds,
+                seed=args.seed,
+                learning_rate=args.lr,
+                grad=args.grad,
+                validation_split=args.validation_split,
+                early_stopping=args.early_stopping,
+                compile_threads=args.jobs,
+                train_threads=args.jobs,
+                log=log_line,
+                finished=runs,
+                store=executable_store(args),
+                after_compiling=None if importing is None else importing.join,
+                wait_for_compiling=not PROCESS_ENDS[0],  # in-process: the cache settings are put back after
+            )
         config["wall_s"] = wall = time.perf_counter() - t0
         print()
         print(format_table(runs, metric_name))

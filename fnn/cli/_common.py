@@ -12,6 +12,8 @@ import os
 import select
 import signal
 import sys
+import warnings
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -24,6 +26,17 @@ from fnn.callbacks._progress import format_value
 
 class UsageError(Exception):
     """A bad argument found after parsing (a data set, checkpoint or loss that does not fit)."""
+
+
+@contextlib.contextmanager
+def nonfinite_loss_unwarned() -> Iterator[None]:
+    """fit's RuntimeWarning for an epoch whose loss is not finite names fnn's source line and a
+    callback to add: a command says that a run diverged its own way (fnn train's line, fnn
+    compare's "diverged" in the table). Warnings filters are the process's: set in the main
+    thread, they cover the runs training in threads too."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"fit: epoch \d+ loss is .* \(non-finite\)", category=RuntimeWarning)
+        yield
 
 
 def output_path(option: str, value: str, *, folder: bool = False, replaced: bool = False) -> str:

@@ -33,6 +33,9 @@ import threading
 from collections.abc import Sequence
 from typing import NoReturn
 
+import jax
+
+import fnn
 from fnn._interrupts import ctrl_c_recorded, ignore_interrupts
 from fnn.cli._args import (
     add_model_args,
@@ -148,6 +151,7 @@ def _build(parser_class: type[_Parser]) -> argparse.ArgumentParser:
         description="Fully-connected neural networks in JAX with hand-written "
         "backpropagation: compare optimizers and batch sizes, train, check gradients.",
     )
+    parser.add_argument("--version", action="version", version=f"fnn {fnn.__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=parser_class)
     sub.required = True
     parser.commands = sub.choices  # type: ignore[attr-defined]  # each command's parser, by name
@@ -324,6 +328,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_BROKEN_PIPE
     except OSError as err:  # a full disk, a folder gone: the system's words, in one line
         print(f"fnn {args.command}: error: {err}", file=sys.stderr)
+        return 1
+    except jax.errors.JaxRuntimeError as err:
+        if "RESOURCE_EXHAUSTED" not in str(err):
+            raise
+        # the device's memory, for a network or batch the flags made too large: XLA's first line
+        said = str(err).strip().splitlines()[0]
+        print(
+            f"fnn {args.command}: error: out of memory ({said}); a smaller --hidden or --batch-size may fit",
+            file=sys.stderr,
+        )
         return 1
 
 

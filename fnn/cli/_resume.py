@@ -93,7 +93,9 @@ def _shown(value: Any) -> str:
         return "none"
     if isinstance(value, (list, tuple)):
         return ",".join(map(str, value)) or "none"
-    return f"{value:g}" if isinstance(value, float) else str(value)
+    if isinstance(value, float):  # 6 digits where they say it all, else as many as tell it apart
+        return f"{value:g}" if float(f"{value:g}") == value else repr(value)
+    return str(value)
 
 
 def _same(name: str, given: Any, saved: Any) -> bool:
@@ -186,7 +188,7 @@ def write_back_path(path: str) -> str:
     ``--save`` is given; refused (UsageError) if it could not be written back there: its folder
     cannot be written, or the file is read-only (whose owner meant it to stay as it is)."""
     try:
-        output_path("--resume", path)
+        output_path("--resume", path, replaced=True)
         read_only = not os.stat(path).st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH)
     except (UsageError, OSError) as err:
         problem = str(err).removeprefix(f"--resume {path!r}: ")

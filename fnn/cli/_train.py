@@ -21,7 +21,6 @@ import math
 import shlex
 import sys
 import time
-import warnings
 from typing import Any
 
 import jax
@@ -35,6 +34,7 @@ from fnn.cli._common import (
     UsageError,
     interrupted,
     log_line,
+    nonfinite_loss_unwarned,
     number,
     output_path,
     silence_broken_streams,
@@ -178,10 +178,7 @@ def cmd_train(args) -> int:
     returned = None  # fit's result, once it has returned
     try:
         # fit's RuntimeWarning names fnn's line and a Python callback: the command says it below
-        with using(store), warnings.catch_warnings():
-            warnings.filterwarnings(
-                "ignore", message=r"fit: epoch \d+ loss is .* \(non-finite\)", category=RuntimeWarning
-            )
+        with using(store), nonfinite_loss_unwarned():
             returned = fit(
                 net,
                 params,

@@ -256,7 +256,7 @@ def set_values(state: OptState, values: dict[str, Any], *, leave: Callable[[Any]
     """:func:`set_hyperparams`'s work: ``values`` set in ``state``; a node nested in another
     that ``leave`` accepts (a parameter group of its own, set by itself) is left as it is."""
     for name, value in values.items():
-        _check_value(name, value)
+        check_value(name, value)
     found = dict.fromkeys(values, False)
     known: set[str] = set()
 
@@ -440,7 +440,7 @@ def _check_step_sizes(hp: dict[str, Any], values: dict[str, Any]) -> None:
         raise ValueError(f"step_size_max must be >= step_size_min ({lo.tolist()}), got {hi.tolist()}")
 
 
-def _check_value(name: str, value: Any) -> None:
+def check_value(name: str, value: Any) -> None:
     """A concrete new value (a scalar, or one per vmapped state) is finite and in its range; a
     traced one is the caller's to check."""
     if is_traced(value):

@@ -19,12 +19,13 @@ from fnn import losses, optimizers
 from fnn._cache import structural_cache, trace_settings
 from fnn._dtypes import check_params_dtypes as check_params_dtypes
 from fnn._network_checks import abstract, check_64bit_arrays, signature
-from fnn._validate import boolean, choice, integer, real, unbindable
+from fnn._validate import boolean, choice, integer, is_traced, real, unbindable
 from fnn._values import bound
 from fnn.grad import MODES
 from fnn.layers._errors import gradient_dtype_fits
 from fnn.optimizers._alias import as_optimizer
 from fnn.optimizers._held import held_schedules
+from fnn.optimizers._hyperparams import check_value
 from fnn.schedules._base import ScheduleFunction, ScheduleRule
 
 
@@ -313,6 +314,28 @@ def _rule_over_steps(rule: ScheduleRule) -> Any:
         return rule(steps, values)
 
     return jax.jit(schedule_over_steps)
+
+
+def check_held_hyperparams(opt_state: Any, holder: str) -> None:
+    """The hyperparameters ``opt_state`` holds (``holder``: fit's ``opt_state``, a checkpoint)
+    are values the optimizers take, as :func:`fnn.optimizers.set_hyperparams` checks a new one:
+    a state put together by hand, or a file edited outside fnn, could hold a negative or NaN
+    learning rate, which ascends the loss or turns the params into NaN."""
+    try:
+        held = optimizers.get_hyperparams(opt_state)
+    except ValueError:  # (a state of no named optimizer: nothing held to check)
+        return
+    host = jax.device_get({k: v for k, v in held.items() if not is_traced(v) and not isinstance(v, bool)})
+    for name, value in host.items():
+        try:
+            check_value(name, value)
+        except TypeError:  # not a number: a value of the optimizer's own, not ours to range-check
+            continue
+        except ValueError as err:
+            raise ValueError(
+                f"fit: {holder} holds a {name} no optimizer takes ({err}): set it with "
+                "fnn.optimizers.set_hyperparams(opt_state, ...), or start from opt_state=None"
+            ) from None
 
 
 def warn_if_hyperparams_differ(

@@ -195,6 +195,8 @@ def test_an_opt_state_or_checkpoint_holding_a_value_no_optimizer_takes_is_refuse
         with compiles() as c, pytest.raises(ValueError, match=said):
             fnn.fit(NET, params, O.adam(1e-3), MSE, x, y, verbose=0, opt_state=held, epochs=1)
         assert c.count == 0
+        with pytest.raises(ValueError, match=f"^fit_many: opt_state holds a {name} no optimizer takes"):
+            fnn.fit_many(NET, _one_model(params), O.adam(1e-3), MSE, x, y, opt_state=_one_model(held))
         path = str(tmp_path / f"{name}-{bad}.npz")
         fnn.checkpoint.save(path, params=params, opt_state=held, epoch=1)
         with (

@@ -333,7 +333,7 @@ def check_held_hyperparams(opt_state: Any, holder: str) -> None:
             continue
         except ValueError as err:
             raise ValueError(
-                f"fit: {holder} holds a {name} no optimizer takes ({err}): set it with "
+                f"{holder} holds a {name} no optimizer takes ({err}): set it with "
                 "fnn.optimizers.set_hyperparams(opt_state, ...), or start from opt_state=None"
             ) from None
 

@@ -75,7 +75,7 @@ def check_fit(
     if opt_state is not None:
         check_opt_state(opt, params, opt_state)
         remedy = "set them with fnn.optimizers.set_hyperparams(opt_state, ...), or pass opt_state=None"
-        check_held_hyperparams(opt_state, "opt_state")
+        check_held_hyperparams(opt_state, "fit: opt_state")
         warn_if_hyperparams_differ(opt, opt_state, "opt_state", "the state's", remedy)
     check_opt_update(opt, params)  # a plain pair that breaks the protocol fails here, not in the compiled epoch
     lr_setters = (callbacks_.ReduceLROnPlateau, callbacks_.LearningRateScheduler)
@@ -94,7 +94,7 @@ def check_fit(
         check_not_a_best_file(checkpoint, cbs.items)
         resumed = read_checkpoint(checkpoint, params, template)
         if resumed is not None:
-            check_held_hyperparams(resumed.opt_state, f"checkpoint {checkpoint!r}")
+            check_held_hyperparams(resumed.opt_state, f"fit: checkpoint {checkpoint!r}")
             history, initial_epoch = continued_history(resumed, checkpoint, run.iterations_per_epoch, epochs)
             # no key given: the file's; a key or batches other than its are warned of
             runs = int(resumed.epoch) < epochs and history.stop_reason == "epochs"

@@ -24,7 +24,14 @@ from fnn._native import native, native_tree
 from fnn._network_checks import check_64bit_arrays
 from fnn._validate import integer
 from fnn.layers._errors import misfit_error, misfit_marks
-from fnn.train._checks import check_opt_state, check_opt_update, check_params_dtypes, check_schedules, resolve_opt
+from fnn.train._checks import (
+    check_held_hyperparams,
+    check_opt_state,
+    check_opt_update,
+    check_params_dtypes,
+    check_schedules,
+    resolve_opt,
+)
 from fnn.train._epoch import epoch_keys
 from fnn.train._loop import copy_tree, epoch_inputs, init_state, prepare, run_epochs_queued
 from fnn.train._results import History, SweepResult
@@ -165,9 +172,9 @@ def fit_many(
     ...)`` with the same settings (no callbacks; ``initial_epoch`` too) up to float rounding,
     for every kind of JAX key (threefry, JAX's default, and ``rbg`` / ``unsafe_rbg``, typed or
     raw): fnn's own draws (shuffles, Dropout, the epochs' and layers' keys) take each model's
-    from its own key. A layer of your own that draws with ``jax.random`` follows JAX's ``vmap`` there: per key for
-    threefry keys, but for rbg and unsafe_rbg keys JAX draws all K models' values from the first
-    model's key, so such a model differs from its fit. ``verbose=1`` prints one line per epoch
+    from its own key. A layer of your own that draws with ``jax.random`` follows JAX's ``vmap``
+    there: per key for threefry keys, but for rbg and unsafe_rbg keys JAX draws all K models'
+    values from the first model's key, so such a model differs from its fit. ``verbose=1`` prints one line per epoch
     (the spread of the models' losses).
 
     To continue a run (a :func:`sweep`'s too), pass its result's ``params`` and ``opt_state``,
@@ -251,6 +258,7 @@ def fit_many(
             if _num_models(opt_state, "opt_state") != k_models:
                 raise ValueError(f"opt_state must be stacked over the same {k_models} models as params")
             check_opt_state(opt, one_model, opt_state, models=k_models)
+            check_held_hyperparams(opt_state, "fit_many: opt_state")
         check_opt_update(opt, one_model)
         try:
             run = prepare(

@@ -199,6 +199,21 @@ def test_failed_rename_and_interrupt_leave_no_temp_files(tmp_path, monkeypatch):
     monkeypatch.undo()
     assert checkpoint.load(path).epoch == 1
     assert os.listdir(tmp_path) == ["run.npz"]
+    # a rename the system refuses (an immutable file, another user's in a sticky folder) is named
+    # as the checkpoint's replacement, not as the hidden temporary file the rename moved
+
+    def refused(src, dst):
+        raise PermissionError(1, "Operation not permitted", src, dst)
+
+    monkeypatch.setattr(os, "replace", refused)
+    with pytest.raises(PermissionError) as e:
+        checkpoint.save(path, params=_params(1), epoch=2)
+    monkeypatch.undo()
+    assert str(e.value) == (
+        f"[Errno 1] Operation not permitted (replacing the file with the new one) while writing the checkpoint: "
+        f"{str(path)!r}"
+    )
+    assert checkpoint.load(path).epoch == 1 and os.listdir(tmp_path) == ["run.npz"]
 
 
 def test_save_overwrites_and_creates_parent_folders(tmp_path):

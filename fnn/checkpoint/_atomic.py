@@ -57,7 +57,10 @@ def _write(path: str, arrays: Mapping[str, np.ndarray]) -> None:
                 os.chmod(tmp, mode)
             if fcntl is None:
                 f.close()  # Windows cannot rename an open file
-            os.replace(tmp, target)
+            try:
+                os.replace(tmp, target)
+            except OSError as err:  # the rename's error names the temporary file: say what failed
+                raise type(err)(err.errno, f"{err.strerror} (replacing the file with the new one)", target) from err
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)

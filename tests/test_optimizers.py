@@ -3031,3 +3031,23 @@ def test_masked_and_chain_refuse_what_is_no_transform_naming_it():
     params = {"w": jnp.array([1.0]), "b": jnp.array([1.0])}
     updates, _ = opt.update({"w": jnp.array([2.0]), "b": jnp.array([2.0])}, opt.init(params), params)
     assert updates["w"].tolist() == [-1.0] and updates["b"].tolist() == [2.0]
+
+
+def test_get_learning_rate_is_the_next_update_s_for_a_schedule_and_optax_s_scheduled_state_holds_the_last():
+    """fnn's state holds the rate its next update uses, scheduled or not; optax's
+    inject_hyperparams state given a schedule holds the one its last update used (the schedule
+    is not in its state), as get_learning_rate's docstring says."""
+    optax = pytest.importorskip("optax")
+    p, g = {"w": jnp.ones(1, jnp.float64)}, {"w": jnp.ones(1, jnp.float64)}
+    cases = {
+        "fnn": O.sgd(S.exponential_decay(0.1, 1, 0.5)),
+        "optax": optax.inject_hyperparams(optax.sgd)(learning_rate=optax.exponential_decay(0.1, 1, 0.5)),
+    }
+    for name, opt in cases.items():
+        state, read, used = opt.init(p), [], []
+        for _ in range(3):
+            read.append(float(O.get_learning_rate(state)))
+            u, state = opt.update(g, state, p)
+            used.append(-float(u["w"][0]))
+        np.testing.assert_allclose(used, [0.1, 0.05, 0.025], rtol=1e-6)
+        np.testing.assert_allclose(read, used if name == "fnn" else [0.1, 0.1, 0.05], rtol=1e-6)

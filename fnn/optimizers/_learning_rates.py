@@ -99,7 +99,12 @@ def get_learning_rate(state: OptState) -> Array:
 
     The rate is held by the states of :func:`inject_hyperparams` (every named optimizer is
     built with it) and of optax's ``inject_hyperparams``: ``optax.adam(1e-3)`` or
-    ``fnn.optimizers.chain(scale_by_adam(), scale_by_learning_rate(1e-3))`` hold none.
+    ``fnn.optimizers.chain(scale_by_adam(), scale_by_learning_rate(1e-3))`` hold none. One
+    exception: where optax's ``inject_hyperparams`` is given a *schedule* for the rate, its
+    state holds the rate its last update used (optax computes each update's rate from the
+    schedule as the update runs, and the schedule is not in the state), so after the first
+    update this is one step behind; the next update's is ``schedule(count)``. fnn's
+    :func:`inject_hyperparams` (and every named optimizer given a schedule) holds the next one.
 
     Args:
         state: An optimizer state (nested, chained, masked or vmapped).

@@ -257,7 +257,8 @@ def test_train_save_resume_continues_exactly(tmp_path, capsys, monkeypatch):
     monkeypatch.undo()
 
     # A Ctrl-C (a real SIGINT) that lands while the last checkpoint is written waits for the file,
-    # then ends the run: status 130, the trained epochs saved and said so.
+    # then ends the run: status 130, the trained epochs saved and said so; the test pass, which
+    # comes after the checkpoint, is not run.
     save = fnn.checkpoint.save
 
     def save_under_ctrl_c(*args, **kwargs):
@@ -268,7 +269,7 @@ def test_train_save_resume_continues_exactly(tmp_path, capsys, monkeypatch):
     d = str(tmp_path / "d.npz")
     assert main(common + ["--epochs", "4", "--save", d]) == 130
     captured = capsys.readouterr()
-    assert "test: loss" in captured.out and "saved checkpoint" not in captured.out
+    assert "test: loss" not in captured.out and "saved checkpoint" not in captured.out
     assert (
         captured.err
         == f"fnn train: interrupted after training; saved checkpoint (epoch 4) to {d}; continue with --resume {d}\n"
@@ -277,6 +278,19 @@ def test_train_save_resume_continues_exactly(tmp_path, capsys, monkeypatch):
     assert saved.epoch == 4 and saved.history["history"] == straight.history["history"]
     for k, v in straight.params.items():
         np.testing.assert_array_equal(saved.params[k], v)
+    monkeypatch.undo()
+
+    # The checkpoint is written before the test pass: a test pass that fails (it crashed on a
+    # damaged cached program, after the epochs) loses no epoch.
+    def test_pass_fails(*args, **kwargs):
+        raise RuntimeError("the test pass failed")
+
+    monkeypatch.setattr("fnn.cli._train.evaluate", test_pass_fails)
+    e = str(tmp_path / "e.npz")
+    with pytest.raises(RuntimeError, match="the test pass failed"):
+        main(common + ["--epochs", "4", "--save", e])
+    capsys.readouterr()
+    assert fnn.checkpoint.load(e).epoch == 4
     monkeypatch.undo()
 
     # The default cache folder is only a speed-up: where it cannot be written (here under a

@@ -7,8 +7,9 @@ layout ``fit`` writes, so ``fit(checkpoint=path, callbacks=[EarlyStopping(...)])
 too) plus the run's settings and its target ``epochs`` as ``extra`` entries. ``--resume`` takes
 each saved setting the command line does not give, and compares those it gives (a differing one
 is refused), so ``fnn train --resume PATH`` alone continues the run it was saved from, and
-saves it back to PATH (``--save`` names another file). It is written once, at the end or after
-Ctrl-C, from a copy of the last finished epoch kept in memory (no file per epoch). Resuming
+saves it back to PATH (``--save`` names another file). It is written once, after the last epoch
+(before the test pass, so that a test pass that fails loses no epoch) or after Ctrl-C, from a
+copy of the last finished epoch kept in memory (no file per epoch). Resuming
 gives EarlyStopping back its wait, best value and best weights, after its ``on_train_begin`` as
 ``fit`` does, and a run that had stopped stays stopped: the resumed run is the uninterrupted one.
 What the checkpoint records of the run, and how ``--resume`` reads, takes and checks it, is in
@@ -216,10 +217,6 @@ def cmd_train(args) -> int:
             i = history.epochs.index(stopper.best_epoch)
             best = {k: v[i] for k, v in history.history.items() if i < len(v)}
             print(f"best epoch {stopper.best_epoch + 1} by val_loss (weights restored, tested below): {_values(best)}")
-        x_te, y_te = problem.x_test, problem.y_test
-        with using(store):
-            test = evaluate(net, returned.params, problem.loss, x_te, y_te, metrics=[problem.metric], batch_size=1024)
-        print("test: " + _values(test))
         stop = None
     except (KeyboardInterrupt, BrokenPipeError) as err:
         stop = stopped(err)
@@ -263,6 +260,18 @@ def cmd_train(args) -> int:
             not_saved = f"the checkpoint (epoch {epochs_done}) was not saved: {err}"
             if write_back and resumed is not None:  # the write is atomic: the old file is whole
                 not_saved += f"; {args.save} still holds the checkpoint it was resumed from (epoch {resumed[3]})"
+    # The test pass runs once the checkpoint is written: a run whose test pass fails (a crash, a
+    # Ctrl-C) keeps its epochs.
+    if stop is None and returned is not None:
+        try:
+            x_te, y_te, metrics = problem.x_test, problem.y_test, [problem.metric]
+            with using(store):
+                test = evaluate(net, returned.params, problem.loss, x_te, y_te, metrics=metrics, batch_size=1024)
+            print("test: " + _values(test))
+        except (KeyboardInterrupt, BrokenPipeError) as err:
+            stop = stopped(err)
+            if stop == "pipe":
+                silence_broken_streams()
     # a resumed run that finished no epoch leaves the checkpoint it writes back to as it was
     unchanged = resumed[3] if write_back and saved is None and not_saved is None and resumed is not None else None
     if stop is None:

@@ -1091,6 +1091,30 @@ def test_with_manual_vjp_with_respect_to_params_alone_needs_no_dx():
         jax.eval_shape(jax.grad(lambda p: jnp.sum(fnn.with_manual_vjp(outer)(p, x))), outer_params)
 
 
+def test_with_manual_vjp_takes_a_cache_holding_python_values_as_net_backward_does():
+    """A forward may keep a string, a Python int (a size its backward builds from) or float in
+    its cache: net.backward, gradcheck and fit took them, with_manual_vjp made them residuals,
+    which must be arrays (JAX's "not a valid JAX type", naming nothing), or tracers (no size)."""
+
+    def init(key, input_shape, dtype=jnp.float32):
+        return tuple(input_shape), {}
+
+    def forward(params, x, key=None, train=False):
+        return 2.0 * x, {"mode": "double", "n": x.shape[-1], "scale": 2.0, "x": x}
+
+    def backward(params, cache, dy):
+        assert cache["mode"] == "double" and type(cache["n"]) is int and type(cache["scale"]) is float
+        return {}, dy * jnp.full(cache["n"], cache["scale"], dy.dtype)
+
+    net = fnn.serial(L.Dense(3), _custom("keeps", init, forward, backward))
+    params, (x, _y) = _params(net, (2,)), _data(4, 2, 3, kind="regression")
+    apply = fnn.with_manual_vjp(net)
+    f = lambda a: lambda p, x: jnp.sum(jnp.sin(a(p, x)))
+    want = jax.grad(f(net.apply), argnums=(0, 1))(params, x)
+    for got in (jax.grad(f(apply), argnums=(0, 1))(params, x), jax.jit(jax.grad(f(apply), argnums=(0, 1)))(params, x)):
+        chex.assert_trees_all_close(got, want, rtol=1e-12)
+
+
 def _two_leaf_layer(backward_leaves):
     def init(key, input_shape, dtype=jnp.float32):
         return tuple(input_shape), {"s": jnp.ones(input_shape[-1:], dtype), "t": jnp.zeros(input_shape[-1:], dtype)}

@@ -9,6 +9,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.custom_derivatives import SymbolicZero
 
 from fnn import losses as _losses
@@ -184,6 +185,46 @@ _FORWARD_MODE = (
 )
 
 
+@jax.tree_util.register_pytree_node_class
+class _Static:
+    """A cache leaf that is no array (a string, a Python number, as a layer's forward may keep
+    for its backward): carried in the residuals' structure, not as a residual, which must be
+    an array; the backward gets it as the forward made it, as ``net.backward`` does anywhere."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def tree_flatten(self) -> tuple[tuple, Any]:
+        return (), self.value
+
+    @classmethod
+    def tree_unflatten(cls, value: Any, children: tuple) -> _Static:
+        return cls(value)
+
+
+def _static_leaves(cache: Any) -> Any:
+    """``cache`` with each hashable leaf that is not an array wrapped in :class:`_Static`."""
+
+    def wrap(leaf: Any) -> Any:
+        if isinstance(leaf, (jax.Array, np.ndarray, np.generic)):
+            return leaf
+        try:
+            hash(leaf)
+        except TypeError:  # (a structure's aux data must hash): left to JAX's own error
+            return leaf
+        return _Static(leaf)
+
+    return jax.tree.map(wrap, cache)
+
+
+def _unwrapped(cache: Any) -> Any:
+    """:func:`_static_leaves` undone: the cache as the forward made it."""
+    static = lambda a: isinstance(a, _Static)
+    return jax.tree.map(lambda a: a.value if static(a) else a, cache, is_leaf=static)
+
+
 def with_manual_vjp(net: Network, *, train: bool = False) -> Callable:
     """``apply(params, x, *, key=None, train=train) -> y``, as ``net.apply``, whose derivative under
     ``jax.grad``/``jax.vjp`` (reverse mode) is the network's hand-written backward, registered
@@ -240,10 +281,11 @@ def with_manual_vjp(net: Network, *, train: bool = False) -> Callable:
         # is asked for; x rides in the residuals only then (the structure carries the answer)
         params, key = jax.tree.map(lambda a: a.value, (params, key))
         y, cache = net.forward(params, x.value, key=key, train=train)
-        return y, (params, cache, x.value if x.perturbed else None)
+        return y, (params, _static_leaves(cache), x.value if x.perturbed else None)
 
     def bwd(train, res, dy):
         params, cache, x = res
+        cache = _unwrapped(cache)
         if isinstance(dy, SymbolicZero):
             dy = jnp.zeros(dy.shape, dy.dtype)
         dparams, dx = net.backward(params, cache, dy)

@@ -1049,6 +1049,46 @@ def test_evaluate_streams_the_new_metrics_and_reads_logits_from_the_loss():
         assert out[k] == pytest.approx(float(v), rel=1e-10), k
 
 
+def test_a_metric_built_without_the_loss_takes_its_from_logits_and_ignore_class_as_a_name_does():
+    """get("auc", curve="PR") is how options are given; built without loss=, it read a logits
+    loss's outputs as probabilities (clipped into [0, 1]) where the name "auc" beside it took the
+    sigmoid. Given explicitly, from_logits=False still reads them so (Keras's reading)."""
+    x, _, params = _data(n=70, c=1)
+    z = x @ params["w"] + params["b"]
+    y = (z[:, 0] + np.random.default_rng(6).normal(size=70) > 0).astype(float)
+    bce = fnn_losses.get("binary_crossentropy", from_logits=True)
+    given = [
+        "auc",
+        metrics.get("auc", num_thresholds=200),
+        metrics.get("auc", curve="PR"),
+        metrics.get("precision_at_recall", recall=0.5),
+        metrics.get("auc", from_logits=False),
+    ]
+    out = fnn.evaluate(LINEAR, params, bce, x, y, given, batch_size=16)
+    want = jax.jit(
+        lambda y, z: {
+            "auc": metrics.auc(y, z, from_logits=True),
+            "auc_1": metrics.auc(y, z, from_logits=True),
+            "auc_2": metrics.auc(y, z, curve="PR", from_logits=True),
+            "precision_at_recall": metrics.precision_at_recall(y, z, recall=0.5, from_logits=True),
+            "auc_3": metrics.auc(y, z),
+        }
+    )(y, z)
+    assert out.keys() == {"loss", *want}
+    for k, v in want.items():
+        assert out[k] == pytest.approx(float(v), rel=1e-10), k
+    assert out["auc_3"] != pytest.approx(out["auc"], rel=1e-3)
+    # a sparse loss's ignore_class reaches a crossentropy metric built without it, as by name
+    sce = fnn_losses.get("sparse_categorical_crossentropy", from_logits=True, ignore_class=2)
+    by_name = metrics.resolve(["sparse_categorical_crossentropy"], loss=sce)[0]
+    built = metrics.resolve([metrics.get("sparse_categorical_crossentropy")], loss=sce)[0]
+    assert dict(built.options) == dict(by_name.options) and dict(built.options)["ignore_class"] == 2
+    # until a loss settles it, such a metric is not the one given from_logits=False; then it is
+    assert metrics.get("auc") != metrics.get("auc", from_logits=False)
+    plain = fnn_losses.get("binary_crossentropy")
+    assert metrics.resolve([metrics.get("auc")], loss=plain) == metrics.resolve(["auc"], loss=plain)
+
+
 @pytest.mark.slow
 def test_fit_logs_a_streamed_auc_for_training_and_validation():
     x, _, params = _data(n=70, c=1)
@@ -1553,7 +1593,11 @@ def test_fit_and_evaluate_log_the_threshold_searches_under_keras_s_names():
     z = np.asarray(net.apply(p0, x))
     want = jax.jit(
         lambda y, z: [
-            (metrics.precision_at_recall(y, z, 0.6, from_logits=True), metrics.recall_at_precision(y, z, 0.7))
+            # the second built without loss=: the run's loss settles its from_logits too
+            (
+                metrics.precision_at_recall(y, z, 0.6, from_logits=True),
+                metrics.recall_at_precision(y, z, 0.7, from_logits=True),
+            )
             for y, z in ((y[:30], z[:30]), (y[30:], z[30:]))
         ]
     )(y, z)

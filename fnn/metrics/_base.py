@@ -144,6 +144,10 @@ class Metric:
     options: tuple[tuple[str, Any], ...] = ()
     root: bool = False
     finish: Callable[..., Any] | None = None
+    # The options get() left at their defaults for want of a loss (from_logits, ignore_class):
+    # fit and evaluate settle them from the run's loss, as for a metric given by name. Compared
+    # too: such a metric is not yet the one whose from_logits=False was given.
+    follows_loss: tuple[str, ...] = dataclasses.field(default=(), repr=False)
 
     def update(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> tuple[Any, ...]:
         """One batch's partial sums, a tuple of float arrays (jittable); add them up across

@@ -4,6 +4,7 @@ loss, then the shapes, and reads a loss's ``from_logits`` and ``ignore_class`` f
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -221,7 +222,9 @@ def get(
     would read the logits as probabilities; binary_iou takes no ``from_logits``: its
     ``threshold`` applies to the outputs as they are, as in Keras); a sparse loss's
     ``ignore_class`` likewise reaches ``sparse_categorical_crossentropy`` and the IoU metrics
-    unless given here.
+    unless given here. A metric built here without ``loss`` (the way to give options:
+    ``get("auc", curve="PR")``) leaves those two to the loss of the ``fit`` or ``evaluate`` it
+    is handed to, as a name does; given here, ``from_logits=False`` keeps Keras's reading.
 
     Options (equal options give equal, hashable metrics; each metric's are validated here,
     those of a function of yours when it is first traced, which :func:`resolve` with shapes
@@ -256,8 +259,9 @@ def get(
     averages the batches' numbers plainly (see :class:`Metric`).
 
     Args:
-        identifier: A metric name (:func:`names`), a :class:`Metric` (returned as it is), or a
-            function ``(y_true, y_pred, **options) -> scores``.
+        identifier: A metric name (:func:`names`), a :class:`Metric` (returned as it is, but
+            for the options it left to a loss), or a function ``(y_true, y_pred, **options)
+            -> scores``.
         loss: The loss the metric goes with (a name or a Loss): resolves ``"accuracy"`` and
             gives its ``from_logits`` to the threshold metrics.
         y_true_shape: The targets' shape, to resolve ``"accuracy"``.
@@ -294,7 +298,11 @@ def get(
                 f"options {sorted(options)} cannot be applied to a Metric instance "
                 f"({identifier.name!r}); build it with them instead"
             )
-        return identifier
+        if loss is None or not identifier.follows_loss:
+            return identifier
+        # built without a loss: the options it left to one are the loss's, as for a name
+        settled = dict(identifier.options) | _loss_settles(identifier.follows_loss, loss)
+        return dataclasses.replace(identifier, options=tuple(sorted(settled.items())), follows_loss=())
     if isinstance(identifier, str):
         key = NAMES.canonical(identifier)
         name = identifier  # Keras 3 logs a metric under the very string asked for ("AUC", "ACC")
@@ -309,18 +317,28 @@ def get(
                 f"metric {identifier!r} got unknown option(s) {sorted(unknown)}; "
                 f"it accepts {sorted(entry.defaults) or 'none'}"
             )
-        if loss is not None:  # what the loss says of the outputs (logits) and targets (ignored class)
-            if "from_logits" in entry.defaults and "from_logits" not in options:
-                options["from_logits"] = bool(loss_option(loss, "from_logits"))
-            if "ignore_class" in entry.defaults and "ignore_class" not in options:
-                options["ignore_class"] = loss_option(loss, "ignore_class")
+        # what the loss says of the outputs (logits) and targets (ignored class), where not given
+        open_ = tuple(k for k in _LOSS_SETTLES if k in entry.defaults and k not in options)
+        if loss is not None:
+            options.update(_loss_settles(open_, loss))
         settings = {**entry.defaults, **options}
         if entry.check is not None:
             settings = entry.check(settings)
-        return Metric(name, entry.scores, tuple(sorted(settings.items())), entry.root, entry.finish)
+        follows = () if loss is not None else open_
+        return Metric(name, entry.scores, tuple(sorted(settings.items())), entry.root, entry.finish, follows)
     if callable(identifier):
         return Metric(_callable_name(identifier), identifier, tuple(sorted(options.items())))
     raise TypeError(f"metric must be a name, a Metric or a callable; got {identifier!r}")
+
+
+# The options of a metric that the loss settles where they are not given.
+_LOSS_SETTLES = ("from_logits", "ignore_class")
+
+
+def _loss_settles(names: Sequence[str], loss: Any) -> dict[str, Any]:
+    """The values ``loss`` gives the metric options ``names`` (``from_logits`` a bool)."""
+    said = {k: loss_option(loss, k) for k in names}
+    return {k: bool(v) if k == "from_logits" else v for k, v in said.items()}
 
 
 def _callable_name(fn: Any) -> str:

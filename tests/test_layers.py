@@ -1794,3 +1794,27 @@ def test_bad_inputs_switches_and_caches_are_refused_naming_them_before_a_layer_r
     np.testing.assert_array_equal(drop.apply(p, x, key=k, train=None), drop.apply(p, x))
     grads, dx = net.backward(params, tuple(cache), dy)  # a tuple of the caches is one too
     assert dx.shape == x.shape and grads[1]["w"].shape == (5, 3)
+
+
+def test_dense_s_use_bias_must_be_a_bool():
+    """bool("no") is True: use_bias="no" silently added the bias; a word is refused, as train's."""
+    for bad in ("no", "False", 0, None):
+        with pytest.raises(TypeError, match="use_bias must be a bool, got"):
+            fnn.Dense(2, use_bias=bad)
+    assert set(fnn.Dense(2, use_bias=np.bool_(False)).init(jax.random.PRNGKey(0), (3,))[1]) == {"w"}
+
+
+def test_a_layer_without_params_refuses_another_network_s_shifted_onto_it():
+    """Dense(4), Dropout, Dense(2) given an mlp([4, 4, 2])'s params ran (Dropout ignored its
+    kernel, whose gradient came out 0 under jax.grad); each param-less layer refuses them now."""
+    x = jnp.ones((5, 3))
+    other = fnn.mlp([4, 4, 2]).init(jax.random.PRNGKey(0), (3,))
+    for middle in (fnn.Dropout(0.1), fnn.Activation("relu"), fnn.Flatten(), fnn.Reshape((4,)), fnn.UnitNormalization()):
+        net = fnn.serial(fnn.Dense(4), middle, fnn.Dense(2))
+        said = rf"^layer 1 \({net.names[1]}\): .*takes no params \(init builds \{{\}}\), got "
+        said += r"\{'b': \(4,\), 'w': \(4, 4\)\}"
+        for run in (lambda p: net.apply(p, x), jax.grad(lambda p: net.apply(p, x).sum())):
+            with pytest.raises(ValueError, match=said):
+                run(other)
+        own = net.init(jax.random.PRNGKey(0), (3,))
+        assert net.apply(own, x).shape == (5, 2) and jax.tree.leaves(own[1]) == []

@@ -72,15 +72,37 @@ def compute_fans(shape: int | Sequence[int]) -> tuple[int, int]:
     return fan_in, fan_out
 
 
-def flat(draw: Callable[..., Array], key: Array, shape: tuple[int, ...], dtype: Any, *bounds: float) -> Array:
+def flat(
+    draw: Callable[..., Array],
+    key: Array,
+    shape: tuple[int, ...],
+    dtype: Any,
+    *bounds: float,
+    affine: Callable[[Array], Array] | None = None,
+) -> Array:
     """``draw`` over ``shape``, drawn as one flat vector and reshaped: the same bits (threefry
     fills in row-major order), and XLA:CPU compiles a 1-D draw several times faster than an N-D
-    one (figures: benchmarks/RESULTS.md, "initializers")."""
+    one (figures: benchmarks/RESULTS.md, "initializers"). ``affine`` (``z -> mean + std * z``)
+    is applied in the dtype drawn in (:func:`_drawn_in`), before the one rounding to ``dtype``."""
     # A Keras-style int seed named here, not deep inside jax.random ("invalid PRNG key data")
     key = check_key("key", key)
     size = math.prod(shape)
+    drawn_in = _drawn_in(dtype)
     if draw is jax.random.truncated_normal:
-        return draw(key, *bounds, (size,), dtype).reshape(shape)
-    if draw is jax.random.uniform:
-        return draw(key, (size,), dtype, *bounds).reshape(shape)
-    return draw(key, (size,), dtype).reshape(shape)
+        out = draw(key, *bounds, (size,), drawn_in)
+    elif draw is jax.random.uniform:
+        out = draw(key, (size,), drawn_in, *bounds)
+    else:
+        out = draw(key, (size,), drawn_in)
+    if affine is not None:
+        out = affine(out)
+    return out.astype(dtype).reshape(shape)
+
+
+def _drawn_in(dtype: Any) -> Any:
+    """The dtype a draw for ``dtype`` is made in: float32 for the 16-bit floats, rounded to them
+    after. Drawn in its own 8 bits, a bfloat16 uniform is floored onto 128 values (mean 0.5 -
+    2**-8: every kernel's mean a seventh of its std below 0), and the normals inherit the grid and
+    the bias (float16: 1,024 values); Keras's initializers draw in float32 and cast too."""
+    d = jnp.dtype(dtype)
+    return jnp.dtype(jnp.float32) if jnp.issubdtype(d, jnp.floating) and d.itemsize < 4 else d

@@ -25,11 +25,10 @@ class _Random:
         dtype, shape = float_dtype(dtype), canonical_shape(shape)
         if self.distribution == "uniform":
             return flat(jax.random.uniform, key, shape, dtype, self.a, self.b)
+        affine = lambda z: self.a + self.b * z  # in float32 for a 16-bit dtype, then rounded
         if self.distribution == "normal":
-            z = flat(jax.random.normal, key, shape, dtype)
-        else:
-            z = flat(jax.random.truncated_normal, key, shape, dtype, -2.0, 2.0)
-        return self.a + self.b * z
+            return flat(jax.random.normal, key, shape, dtype, affine=affine)
+        return flat(jax.random.truncated_normal, key, shape, dtype, -2.0, 2.0, affine=affine)
 
     def __repr__(self) -> str:
         """The public call that builds an equal initializer: ``random_normal(mean=0.0, stddev=0.1)``."""

@@ -42,8 +42,9 @@ class _VarianceScaling:
             return flat(jax.random.uniform, key, shape, dtype, -limit, limit)
         if self.distribution == "truncated_normal":
             std = math.sqrt(variance) / TRUNCATED_NORMAL_STD
-            return std * flat(jax.random.truncated_normal, key, shape, dtype, -2.0, 2.0)
-        return math.sqrt(variance) * flat(jax.random.normal, key, shape, dtype)
+            return flat(jax.random.truncated_normal, key, shape, dtype, -2.0, 2.0, affine=lambda z: std * z)
+        std = math.sqrt(variance)
+        return flat(jax.random.normal, key, shape, dtype, affine=lambda z: std * z)
 
     def __repr__(self) -> str:
         """The public call that builds an equal initializer:

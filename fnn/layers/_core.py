@@ -26,6 +26,7 @@ from fnn._values import bound
 from fnn.activations._registry import activation_repr, acts_per_sample
 from fnn.layers._base import LAYER_REPRS, Array, Layer, Shape, as_shape, check_dy
 from fnn.layers._dense import DENSE_RULES, activation_output, activation_vjp
+from fnn.layers._errors import check_no_params
 from fnn.layers._network import Network
 from fnn.layers._normalization import NORMALIZATION_ROW_RULES
 
@@ -41,6 +42,7 @@ def _same_shape_init(key: Array, input_shape: Any, dtype: Any = jnp.float32) -> 
 
 
 def _activation_forward(act, params, x, *, key=None, train=False):
+    check_no_params(params)
     y = activation_output(act, x)
     return y, (x, y)
 
@@ -76,6 +78,7 @@ def Activation(activation: str | activations.Activation, *, name: str | None = N
 
 
 def _dropout_forward(keep, name, params, x, *, key=None, train=False):
+    check_no_params(params)
     if not train or keep == 1.0:
         return x, ()
     if key is None:
@@ -148,6 +151,7 @@ def _flatten_init(key, input_shape, dtype=jnp.float32):
 
 
 def _flatten_forward(params, x, *, key=None, train=False):
+    check_no_params(params)
     # A zero-size array remembers the input's shape inside the cache pytree without holding any
     # data, so the cache stays a pytree of arrays (jit/scan friendly).
     # the size, not -1: an empty batch has no size to infer it from
@@ -219,6 +223,7 @@ def _reshape_init(target, key, input_shape, dtype=jnp.float32):
 
 
 def _reshape_forward(target, params, x, *, key=None, train=False):
+    check_no_params(params)
     if x.ndim < 2:
         raise ValueError(f"Reshape({target}): expects a batch of samples (at least 2 axes), got shape {x.shape}")
     # sizes, not -1 for the batch: an empty batch has no size to infer it from; the input's shape

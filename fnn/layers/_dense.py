@@ -19,7 +19,7 @@ import numpy as np
 
 from fnn import activations, initializers
 from fnn._keys import key as check_key
-from fnn._validate import integer
+from fnn._validate import boolean, integer
 from fnn._values import bound
 from fnn.activations._registry import activation_repr
 from fnn.initializers._registry import name_of as initializer_name
@@ -194,7 +194,8 @@ def Dense(
 
     Raises:
         ValueError: For ``units < 1`` or an unknown activation or initializer name.
-        TypeError: For a ``units`` that is not an integer, an activation or initializer of
+        TypeError: For a ``units`` that is not an integer, a ``use_bias`` that is not a bool,
+            an activation or initializer of
             the wrong type, an initializer that does not take ``(key, shape, dtype)``, or an
             Activation whose ``fn`` or ``vjp`` cannot be called as ``fn(x)``, ``vjp(x, y, dy)``.
 
@@ -212,7 +213,7 @@ def Dense(
     fwd_act = None if act == activations.get("linear") else act
     kernel_init = _initializer("kernel_initializer", kernel_initializer)
     bias_init = _initializer("bias_initializer", bias_initializer)
-    use_bias = bool(use_bias)
+    use_bias = boolean("use_bias", use_bias)  # (bool("no") is True: a word would add the bias)
     return Layer(
         bound(dense_init, units, kernel_init, bias_init, use_bias),
         bound(_dense_forward, fwd_act, use_bias, units),

@@ -142,6 +142,16 @@ def gradient_dtype_fits(dtype: Any, param_dtype: Any) -> bool:
     return True
 
 
+def check_no_params(params: Any) -> None:
+    """A layer without params given some (another network's, shifted onto it: Dense(4), Dropout,
+    Dense(2) given an mlp([4, 4, 2])'s) refuses them, as Dense refuses a kernel of another shape:
+    the layer alone would run without a word, and the gradient of what it ignores is 0."""
+    leaves = jax.tree.leaves(params)
+    if leaves:
+        shapes = jax.tree.map(lambda a: tuple(jnp.shape(a)), params)
+        raise ValueError(f"takes no params (init builds {{}}), got {shapes}: params of another network?")
+
+
 def shape_differences(params: Any, built: Any) -> list[str]:
     """Each leaf of ``params`` whose shape differs from ``built``'s (the same structure), in
     words; then :func:`stacked_note`'s."""

@@ -17,6 +17,7 @@ from fnn._validate import real
 from fnn._values import bound
 from fnn.layers._base import LAYER_REPRS, Array, Layer, as_shape, check_dy, check_features
 from fnn.layers._dense import sum_leading
+from fnn.layers._errors import check_no_params
 
 # --------------------------------------------------------------------------------------------
 # LayerNorm: y = (x - mean) / sqrt(var + eps) * scale + offset, over the last axis
@@ -140,6 +141,7 @@ def _unitnorm_init(axis, key, input_shape, dtype=jnp.float32):
 
 
 def _unitnorm_forward(axis, params, x, *, key=None, train=False):
+    check_no_params(params)
     axes = _unit_axes(axis, x.ndim)
     # in float32 at least (float16's sum of squares overflows past |x| ~ 256, and 1e12 does too);
     # integer inputs in the default float dtype, as LayerNorm's without params

@@ -1818,3 +1818,9 @@ def test_a_layer_without_params_refuses_another_network_s_shifted_onto_it():
                 run(other)
         own = net.init(jax.random.PRNGKey(0), (3,))
         assert net.apply(own, x).shape == (5, 2) and jax.tree.leaves(own[1]) == []
+    # LayerNorm given a Dense's w and b said KeyError 'scale'; it names what it takes
+    net = fnn.serial(fnn.Dense(4), fnn.LayerNorm(), fnn.Dense(2))
+    said = r"^layer 1 \(layer_norm_0\): .*LayerNorm's params must be "
+    said += r"\{'scale': \(features,\), 'offset': \(features,\)\}, "
+    with pytest.raises(ValueError, match=said + r"got entries \['b', 'w'\]: params of another network\?$"):
+        net.apply(other, x)

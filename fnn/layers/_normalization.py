@@ -36,6 +36,12 @@ def _layernorm_init(center, scale, key, input_shape, dtype=jnp.float32):
 
 
 def _layernorm_forward(epsilon, center, scale, params, x, *, key=None, train=False):
+    want = [k for k, on in (("scale", scale), ("offset", center)) if on]
+    keys = sorted(params.keys(), key=str) if hasattr(params, "keys") else None
+    if keys != sorted(want):  # another layer's params (a Dense's w and b): said, not a KeyError
+        shown = "{" + ", ".join(f"{k!r}: (features,)" for k in want) + "}"
+        got = type(params).__name__ if keys is None else f"entries {keys}"
+        raise ValueError(f"LayerNorm's params must be {shown}, got {got}: params of another network?")
     sizes = {k: tuple(np.shape(v)) for k, v in params.items() if k in ("scale", "offset")}
     if len(set(sizes.values())) > 1 or any(len(n) != 1 for n in sizes.values()):  # the params, not x, are off
         raise ValueError(f"LayerNorm's params must be vectors of one entry per feature, got shapes {sizes}")

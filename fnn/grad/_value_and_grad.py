@@ -16,6 +16,7 @@ from fnn import losses as _losses
 from fnn._native import native, native_tree, natively
 from fnn._network_checks import check_params_and_x
 from fnn._validate import boolean
+from fnn._values import Static
 from fnn.data._checks import check_batch, check_sample_counts
 from fnn.layers import Network
 from fnn.layers._errors import input_gradient_error
@@ -185,43 +186,18 @@ _FORWARD_MODE = (
 )
 
 
-@jax.tree_util.register_pytree_node_class
-class _Static:
-    """A cache leaf that is no array (a string, a Python number, as a layer's forward may keep
-    for its backward): carried in the residuals' structure, not as a residual, which must be
-    an array; the backward gets it as the forward made it, as ``net.backward`` does anywhere."""
-
-    __slots__ = ("value",)
-
-    def __init__(self, value: Any) -> None:
-        self.value = value
-
-    def tree_flatten(self) -> tuple[tuple, Any]:
-        return (), self.value
-
-    @classmethod
-    def tree_unflatten(cls, value: Any, children: tuple) -> _Static:
-        return cls(value)
-
-
 def _static_leaves(cache: Any) -> Any:
-    """``cache`` with each hashable leaf that is not an array wrapped in :class:`_Static`."""
-
-    def wrap(leaf: Any) -> Any:
-        if isinstance(leaf, (jax.Array, np.ndarray, np.generic)):
-            return leaf
-        try:
-            hash(leaf)
-        except TypeError:  # (a structure's aux data must hash): left to JAX's own error
-            return leaf
-        return _Static(leaf)
-
-    return jax.tree.map(wrap, cache)
+    """``cache`` with each leaf that is no array (a string, a Python number, as a layer's forward
+    may keep for its backward) made a :class:`fnn._values.Static`: carried in the residuals'
+    structure, not as a residual (which must be an array), so the backward gets it as the
+    forward made it, as ``net.backward`` does anywhere."""
+    array = lambda a: isinstance(a, (jax.Array, np.ndarray, np.generic))
+    return jax.tree.map(lambda a: a if array(a) else Static(a), cache)
 
 
 def _unwrapped(cache: Any) -> Any:
     """:func:`_static_leaves` undone: the cache as the forward made it."""
-    static = lambda a: isinstance(a, _Static)
+    static = lambda a: isinstance(a, Static)
     return jax.tree.map(lambda a: a.value if static(a) else a, cache, is_leaf=static)
 
 

@@ -316,15 +316,16 @@ def _rule_over_steps(rule: ScheduleRule) -> Any:
     return jax.jit(schedule_over_steps)
 
 
-def check_held_hyperparams(opt_state: Any, holder: str) -> None:
+def check_held_hyperparams(opt_state: Any, holder: str) -> dict[str, Any] | None:
     """The hyperparameters ``opt_state`` holds (``holder``: fit's ``opt_state``, a checkpoint)
     are values the optimizers take, as :func:`fnn.optimizers.set_hyperparams` checks a new one:
     a state put together by hand, or a file edited outside fnn, could hold a negative or NaN
-    learning rate, which ascends the loss or turns the params into NaN."""
+    learning rate, which ascends the loss or turns the params into NaN. Returns the values read
+    (one transfer), for :func:`warn_if_hyperparams_differ`; None where the state holds none."""
     try:
         held = optimizers.get_hyperparams(opt_state)
     except ValueError:  # (a state of no named optimizer: nothing held to check)
-        return
+        return None
     host = jax.device_get({k: v for k, v in held.items() if not is_traced(v) and not isinstance(v, bool)})
     for name, value in host.items():
         try:
@@ -336,16 +337,23 @@ def check_held_hyperparams(opt_state: Any, holder: str) -> None:
                 f"{holder} holds a {name} no optimizer takes ({err}): set it with "
                 "fnn.optimizers.set_hyperparams(opt_state, ...), or start from opt_state=None"
             ) from None
+    return host
 
 
 def warn_if_hyperparams_differ(
-    opt: Any, opt_state: Any, holder: str, whose: str, remedy: str, ignore: Collection[str] = ()
+    opt: Any,
+    opt_state: Any,
+    holder: str,
+    whose: str,
+    remedy: str,
+    ignore: Collection[str] = (),
+    read: dict[str, Any] | None = None,
 ) -> None:
     """A RuntimeWarning (at fit's caller) naming the hyperparameters ``opt`` was built with that
     ``opt_state`` (what ``holder`` holds: fit's ``opt_state``, a checkpoint, ``whose`` values
     are used) holds other values of, but those in ``ignore``; ``remedy`` says how to change
-    them."""
-    differ = hyperparams_differ(opt, opt_state, ignore)
+    them. ``read``: the held values already on the host (:func:`check_held_hyperparams`'s)."""
+    differ = hyperparams_differ(opt, opt_state, ignore, read)
     if differ:
         warnings.warn(
             f"fit: {holder} holds {', '.join(differ)}; training continues with {whose} values ({remedy})",
@@ -354,7 +362,9 @@ def warn_if_hyperparams_differ(
         )
 
 
-def hyperparams_differ(opt: Any, opt_state: Any, ignore: Collection[str] = ()) -> list[str]:
+def hyperparams_differ(
+    opt: Any, opt_state: Any, ignore: Collection[str] = (), read: dict[str, Any] | None = None
+) -> list[str]:
     """The hyperparameters ``opt`` was built with that ``opt_state`` holds other values of, and
     its schedules whose values it holds others of (the state's win: they are the run's,
     ReduceLROnPlateau's reductions included), but those named in ``ignore``."""
@@ -367,7 +377,10 @@ def hyperparams_differ(opt: Any, opt_state: Any, ignore: Collection[str] = ()) -
     names = [k for k, v in built.items() if k in held and k not in ignore and np.ndim(held[k]) == 0]
     names = [k for k in names if not isinstance(built[k], bool)]
     # read in one transfer: on an accelerator each value read alone is a round trip to the device
-    host = jax.device_get({k: held[k] for k in names})
+    if read is not None and all(k in read for k in names):
+        host = read  # read already, by the range check
+    else:
+        host = jax.device_get({k: held[k] for k in names})
     out = []
     for k in names:
         value = np.asarray(host[k])

@@ -75,8 +75,8 @@ def check_fit(
     if opt_state is not None:
         check_opt_state(opt, params, opt_state)
         remedy = "set them with fnn.optimizers.set_hyperparams(opt_state, ...), or pass opt_state=None"
-        check_held_hyperparams(opt_state, "fit: opt_state")
-        warn_if_hyperparams_differ(opt, opt_state, "opt_state", "the state's", remedy)
+        read = check_held_hyperparams(opt_state, "fit: opt_state")
+        warn_if_hyperparams_differ(opt, opt_state, "opt_state", "the state's", remedy, read=read)
     check_opt_update(opt, params)  # a plain pair that breaks the protocol fails here, not in the compiled epoch
     lr_setters = (callbacks_.ReduceLROnPlateau, callbacks_.LearningRateScheduler)
     setters = [f"callbacks[{i}] ({type(cb).__name__})" for i, cb in enumerate(cbs.items) if isinstance(cb, lr_setters)]

@@ -144,6 +144,16 @@ def check_mesh(mesh: Any) -> Mesh:
     return mesh
 
 
+def in_force(mesh: Mesh) -> contextlib.AbstractContextManager:
+    """Where another context mesh is in force (``with jax.set_mesh(m)``, ``m`` with JAX's
+    default ``Explicit`` axes), ``jax.set_mesh`` of the run's ``Auto`` mesh: a program traced
+    under one mesh cannot take arrays placed on another. Else nothing (no context is set)."""
+    current = jax.sharding.get_abstract_mesh()
+    if current.empty or current == mesh.abstract_mesh:
+        return contextlib.nullcontext()
+    return jax.set_mesh(mesh)
+
+
 def shard_batch(*arrays: Array, mesh: Mesh) -> tuple[Array, ...]:
     """Inside jit: each array's leading (sample) axis split along the mesh axis ``"batch"``.
 
@@ -164,13 +174,20 @@ def _put_replicated(a, sharding: NamedSharding):
     if isinstance(a, jax.Array) and is_typed_key(a):
         data = _put_replicated(jax.random.key_data(a), sharding)
         return jax.random.wrap_key_data(data, impl=jax.random.key_impl(a))
-    if isinstance(a, jax.Array) and a.sharding.is_equivalent_to(sharding, a.ndim):
+    # equivalence ignores axis types: an array on jax.make_mesh's Explicit mesh is put again on
+    # the run's Auto copy of it (a program cannot take both)
+    if isinstance(a, jax.Array) and a.sharding.is_equivalent_to(sharding, a.ndim) and _axis_types_match(a, sharding):
         return a
     if sharding.is_fully_addressable:
         return jax.device_put(a, sharding)
     # Many processes: every process holds the same value; each fills its own devices.
     host = np.asarray(a)
     return jax.make_array_from_callback(host.shape, sharding, lambda index: host[index])
+
+
+def _axis_types_match(a: jax.Array, sharding: NamedSharding) -> bool:
+    mine = a.sharding.mesh.axis_types if isinstance(a.sharding, NamedSharding) else None
+    return mine is None or mine == sharding.mesh.axis_types
 
 
 def replicate(tree: Any, mesh: Mesh) -> Any:

@@ -7,6 +7,7 @@ meshes, shards and bad input stay in the fast tier.
 """
 
 import argparse
+import contextlib
 import functools
 import os
 import pathlib
@@ -460,6 +461,27 @@ def test_fit_rejects_a_bad_mesh_before_compiling(compiles):
         with pytest.raises(ValueError, match="axis named 'batch'"):
             fnn.fit(NET, params, OPT, LOSS, x, y, mesh=Mesh(np.array(jax.devices()[:1]), ("model",)), verbose=0)
     assert c.count == 0
+
+
+def test_fit_on_jax_s_explicit_mesh_takes_arrays_placed_on_it_and_runs_under_it_as_on_its_auto_copy():
+    """``jax.make_mesh``'s axes are Explicit (JAX's default): params, optimizer state and data
+    already replicated on such a mesh, and a run inside ``with jax.set_mesh(mesh)``, train as
+    on the Auto mesh over the same devices (both failed while tracing, blaming layer 0)."""
+    explicit = jax.make_mesh((1,), ("batch",), axis_types=(AxisType.Explicit,))
+    x, y = _data()
+    params = _f64(NET.init(jax.random.PRNGKey(0), (4,)))
+    state = OPT.init(params)
+    settings = dict(batch_size=7, epochs=1, key=jax.random.PRNGKey(1), verbose=0, unroll=1)
+    auto = parallel.data_mesh(jax.devices()[:1])
+    want = fnn.fit(NET, params, OPT, LOSS, x, y, opt_state=state, mesh=auto, **settings)
+    on_it = jax.device_put((params, state, x), jax.sharding.NamedSharding(explicit, jax.sharding.PartitionSpec()))
+    assert on_it[0][0]["w"].sharding.mesh.axis_types == (AxisType.Explicit,)
+    for placed in (on_it, (params, state, x)):
+        for context in (contextlib.nullcontext(), jax.set_mesh(explicit)):
+            with context:
+                got = fnn.fit(NET, placed[0], OPT, LOSS, placed[2], y, opt_state=placed[1], mesh=explicit, **settings)
+            chex.assert_trees_all_close(got.params, want.params, rtol=1e-12, atol=1e-14)
+            assert got.history.history["loss"] == pytest.approx(want.history.history["loss"], rel=1e-12)
 
 
 def test_single_process_gather_is_the_identity():

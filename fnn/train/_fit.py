@@ -7,6 +7,7 @@ it does around each epoch, ``fnn.train._fit_hooks``)."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from collections.abc import Sequence
 from typing import Any
@@ -344,9 +345,10 @@ def fit(
     """
     # A Ctrl-C that Python drops (raised in JAX's gc callback) still ends the run: at the next
     # epoch's end, or here once the run is done.
-    with ctrl_c_recorded():
+    with ctrl_c_recorded(), contextlib.ExitStack() as stack:
         if mesh is not None:
             mesh = parallel.check_mesh(mesh)
+            stack.enter_context(parallel.in_force(mesh))
             # Many processes: each passed its own shard; every one now holds the same global data.
             # All else (but verbose and checkpoint) must be the same everywhere: a process that
             # raises alone or runs another program leaves the others waiting in a collective, so

@@ -920,6 +920,24 @@ def test_csv_logger_writes_a_float32_value_as_the_shortest_text_that_reads_back_
     assert csv_number(0.1 + 1e-12) == 0.1 + 1e-12  # not a float32 value: exact, as Python writes it
 
 
+def test_csv_logger_writes_an_array_or_list_a_callback_logged_as_keras_does(tmp_path):
+    """Keras 3.15's CSVLogger writes an iterable as ``"[a, b]"`` with its quotes, which the CSV
+    quoting doubles; fnn wrote NumPy's ``[1.5 -2. ]``."""
+    log = tmp_path / "log.csv"
+    cb = CSVLogger(str(log))
+    ctx = FitContext(
+        net=None, params={"w": jnp.asarray(0.0)}, opt_state=None, history=History(1), epochs=1, iterations_per_epoch=1
+    )
+    cb.on_train_begin(ctx)
+    logs = {"loss": 0.5, "norms": np.array([1.5, -2.0], np.float32), "ids": [1, 2], "w": jnp.asarray([0.25, 3.0])}
+    cb.on_epoch_end(0, logs, ctx)
+    cb.on_train_end(ctx)
+    assert log.read_text().splitlines() == [
+        "epoch,ids,loss,norms,w,val_ids,val_loss,val_norms,val_w",
+        '0,"""[1, 2]""",0.5,"""[1.5, -2.0]""","""[0.25, 3.0]""",NA,NA,NA,NA',
+    ]
+
+
 class _KerasReduceLROnPlateau:
     """Keras 3.15's ReduceLROnPlateau, line for line (keras/src/callbacks/reduce_lr_on_plateau.py
     and monitor_callback.py), on a plain learning rate: the reference the callback must follow."""
@@ -990,6 +1008,7 @@ def test_reduce_lr_on_plateau_follows_keras_step_by_step(mode, min_delta, patien
     [
         (lambda: EarlyStopping(patience=-1), ValueError, "patience must be >= 0"),
         (lambda: EarlyStopping(patience=1.5), TypeError, "patience must be an int"),
+        (lambda: EarlyStopping(restore_best_weights="no"), TypeError, "restore_best_weights must be a bool, got str"),
         (lambda: EarlyStopping(baseline="low"), TypeError, "baseline"),
         (lambda: EarlyStopping(monitor=None), TypeError, "monitor must be a log name"),
         (lambda: ReduceLROnPlateau(factor=1.0), ValueError, r"factor must be in \(0, 1\)"),

@@ -459,9 +459,12 @@ def test_save_argument_errors(tmp_path):
         checkpoint.save(tmp_path / "x.npz", params=_params(), fn=print)
     with pytest.raises(TypeError, match=r"history\['loss'\]\[0\] must be JSON-like"):
         checkpoint.save(tmp_path / "x.npz", params=_params(), history={"loss": [object()]})
-    message = r"history\['arr'\]\[0\] must be JSON-like .* or a 0-d array \(a scalar\); got an array of shape \(3,\)"
-    with pytest.raises(TypeError, match=message):  # a callback's logged array: one value of it, or its list
-        checkpoint.save(tmp_path / "x.npz", params=_params(), history={"arr": [np.ones(3)]})
+    # a callback's logged array is stored as an entry, as Keras's History keeps it; a 0-d one is its number
+    checkpoint.save(tmp_path / "arr.npz", params=_params(), history={"arr": [np.arange(3)], "n": [np.float32(2.5)]})
+    back = checkpoint.load(tmp_path / "arr.npz").history
+    assert back["arr"][0].tolist() == [0, 1, 2] and back["n"] == [2.5]
+    with pytest.raises(TypeError, match=r"history\['arr'\]\[0\] must be a number, a string, None or an array"):
+        checkpoint.save(tmp_path / "x.npz", params=_params(), history={"arr": [[1.0, 2.0]]})
     # JSON's keys are strings: 1 and '1' would come back as one key
     for kw, where in (
         (dict(meta={1: "a", "1": "b"}), r"extra 'meta': .*got 1 \(int\), which would come back as '1'"),
@@ -661,6 +664,12 @@ _CORRUPT = [
         lambda m, a: _set(m, "callbacks", 0, "weights", "w", 1.0),
         r"callbacks\[0\]\['weights'\]\['w'\].*not used",
     ),
+    ("history-arrays-not-dict", lambda m, a: m.update(history_arrays=[]), r"history_arrays"),
+    (
+        "history-marker-unknown",
+        lambda m, a: _set(m, "history", "history", "loss", [1.5, {"__array__": "history[9]"}]),
+        r"history\['history'\]\['loss'\]\[1\]: entry history\[9\] is not in history_arrays",
+    ),
     (
         "callbacks-array-meta-shape",
         lambda m, a: m["callbacks_arrays"]["callbacks[0]['weights']['w']"].update(shape=[3]),
@@ -767,7 +776,7 @@ def test_older_files_and_every_documented_encoding_still_load(tmp_path):
 def test_save_refuses_a_history_load_would_refuse(tmp_path):
     with pytest.raises(TypeError, match=r"history\['loss'\] must be a list"):
         checkpoint.save(tmp_path / "x.npz", params=_params(), history={"loss": 1.0})
-    with pytest.raises(TypeError, match=r"history\['loss'\]\[0\] must be a number, a string or None"):
+    with pytest.raises(TypeError, match=r"history\['loss'\]\[0\] must be a number, a string, None or an array"):
         checkpoint.save(tmp_path / "x.npz", params=_params(), history={"loss": [[1.0]]})
     with pytest.raises(ValueError, match=r"history\['epochs'\]\[0\] must be >= 0"):
         checkpoint.save(tmp_path / "x.npz", params=_params(), history={**_FIT_HISTORY, "epochs": [-1, 0]})

@@ -407,9 +407,11 @@ def test_a_callback_state_that_is_no_dict_is_refused_and_a_falsy_one_comes_back_
     assert resumed.got == {"n": 0}
 
 
-def test_an_array_logged_with_a_checkpoint_is_refused_with_advice_that_works(tmp_path):
-    """A history holds one number, string or None per epoch: the message says so, not to log
-    a list (x.tolist()), which the history refuses as well."""
+def test_an_array_a_callback_logs_is_checkpointed_and_resumed_as_keras_s_history_keeps_it(tmp_path):
+    """A callback that logs an array of several values (Keras's History keeps it) no longer ends
+    the run at the first checkpoint (a TypeError after the epoch had trained, nothing written):
+    the array is stored as an entry, and the resumed run's History holds it again, dtype and all.
+    A list is refused (it would come back as another kind of value), naming the array instead."""
     x, y = _problem()
     params = NET.init(KEY, (4,), jnp.float64)
 
@@ -418,19 +420,21 @@ def test_an_array_logged_with_a_checkpoint_is_refused_with_advice_that_works(tmp
             self.value = value
 
         def on_epoch_end(self, epoch, logs, ctx):
-            logs["norms"] = self.value
+            logs["norms"] = self.value * (epoch + 1)
 
-    with pytest.raises(TypeError, match=r"\(2,\) \(log a number with float\(x\): a history holds one number, string"):
-        fnn.fit(
-            NET, params, "sgd", MSE, x, y, epochs=1, checkpoint=tmp_path / "a.npz", callbacks=[Log(np.ones(2))], **RUN
-        )
+    norms = np.array([1.5, -2.0], np.float32)
+    path = tmp_path / "a.npz"
+    first = fnn.fit(NET, params, "sgd", MSE, x, y, epochs=1, checkpoint=path, callbacks=[Log(norms)], **RUN)
+    saved = fnn.checkpoint.load(path).history["history"]["norms"]
+    assert len(saved) == 1 and saved[0].dtype == np.float32 and saved[0].tolist() == [1.5, -2.0]
+    resumed = fnn.fit(NET, params, "sgd", MSE, x, y, epochs=2, checkpoint=path, callbacks=[Log(norms)], **RUN)
+    got = resumed.history.history["norms"]
+    assert [np.asarray(v).tolist() for v in got] == [[1.5, -2.0], [3.0, -4.0]]
+    assert first.history.history["loss"] == resumed.history.history["loss"][:1]
     with pytest.raises(
-        TypeError, match=r"\['norms'\]\[0\] must be a number, a string or None \(one per epoch\), got list"
+        TypeError, match=r"\['norms'\]\[0\] must be a number, a string, None or an array \(one per epoch\), got list"
     ):
-        fnn.fit(
-            NET, params, "sgd", MSE, x, y, epochs=1, checkpoint=tmp_path / "b.npz", callbacks=[Log([1.0, 2.0])], **RUN
-        )
-    fnn.fit(NET, params, "sgd", MSE, x, y, epochs=1, checkpoint=tmp_path / "c.npz", callbacks=[Log(2.0)], **RUN)
+        fnn.fit(NET, params, "sgd", MSE, x, y, epochs=1, checkpoint=tmp_path / "b.npz", callbacks=[Log([1.0])], **RUN)
 
 
 def test_callbacks_without_saved_state_are_named_in_a_warning(tmp_path):

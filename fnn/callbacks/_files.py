@@ -266,7 +266,10 @@ def _check_save_freq(save_freq: Any) -> None:
 
 def csv_number(value: Any) -> Any:
     """A float as the shortest text that reads back as the same float32 when it is one (logs
-    come from float32 sums: ``0.001``, not ``0.0010000000474974513``); otherwise exact."""
+    come from float32 sums: ``0.001``, not ``0.0010000000474974513``); otherwise exact. An
+    array or list a callback logged as Keras writes it: ``"[1.0, 2.0]"``, quotes included."""
+    if isinstance(value, (list, tuple)) or (hasattr(value, "__array__") and np.ndim(value) > 0):
+        return f'"[{", ".join(map(str, np.asarray(value) if hasattr(value, "__array__") else value))}]"'
     if isinstance(value, float) and math.isfinite(value) and float(np.float32(value)) == value:
         single = np.float32(value)
         positional = np.format_float_positional(single, unique=True, trim="-")
@@ -307,7 +310,9 @@ class CSVLogger(Callback):
 
     The columns are fixed by the first epoch's logs (a name missing later is written ``NA``);
     floats are written as the shortest text that reads back as the same float32 (``0.001``,
-    not ``0.0010000000474974513``). The header is written when the file is new or empty.
+    not ``0.0010000000474974513``), an array a callback logged as Keras writes it
+    (``"[1.0, 2.0]"``, quotes included, which the CSV quoting doubles). The header is written
+    when the file is new or empty.
     ``append=True`` adds the rows to an existing file. A run resumed by ``fit`` from a
     checkpoint continues the file whatever ``append`` says: it keeps the header, the rows of
     the runs appended before it and its own rows of the epochs before the first one it runs

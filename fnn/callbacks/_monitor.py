@@ -181,6 +181,7 @@ class EarlyStopping(MonitorCallback):
         stopped_epoch: The epoch training stopped at (0 if it did not stop).
 
     Raises:
+        TypeError: For a ``restore_best_weights`` that is not a bool.
         ValueError: For ``patience < 0`` or a ``mode`` other than ``"auto"``, ``"min"``,
             ``"max"``; from ``fit``, before training, for ``mode="auto"`` with a monitor whose
             direction is not known (above), where Keras 3 raises after the first epoch.
@@ -226,7 +227,9 @@ class EarlyStopping(MonitorCallback):
         start_from_epoch = integer("start_from_epoch", start_from_epoch, 0)
         super().__init__(monitor, mode, min_delta)
         self.patience, self.baseline = patience, None if baseline is None else real("baseline", baseline)
-        self.restore_best_weights, self.start_from_epoch, self.verbose = restore_best_weights, start_from_epoch, verbose
+        # checked as CSVLogger's append is: "no" would restore the best weights
+        self.restore_best_weights = boolean("restore_best_weights", restore_best_weights)
+        self.start_from_epoch, self.verbose = start_from_epoch, verbose
         self.on_train_begin(None)
 
     def on_train_begin(self, ctx: FitContext | None) -> None:
@@ -305,7 +308,9 @@ class TerminateOnNaN(Callback):
     not applied, no further update is, and the epoch reports it.
 
     Training then ends with ``history.stop_reason == "nan"`` and ``history.stopped_epoch`` the
-    epoch of the bad batch; that epoch's logs count its batches up to the bad one included. A
+    epoch of the bad batch, and, as Keras's, it prints a line saying so whatever fit's
+    ``verbose`` (``Epoch 3: Invalid loss, terminating training``); that epoch's logs count its
+    batches up to the bad one included. A
     checkpoint written at that epoch holds the last finite params, and resuming it stays
     stopped. Without this callback a non-finite epoch loss only warns (RuntimeWarning) and
     training goes on. It has no state.
@@ -332,6 +337,7 @@ class TerminateOnNaN(Callback):
         >>> huge = fnn.optimizers.sgd(1e30)  # the second step's loss overflows float32
         >>> run = dict(batch_size=4, epochs=3, verbose=0)
         >>> h = fnn.fit(net, params, huge, "mse", x, y, callbacks=[fnn.callbacks.TerminateOnNaN()], **run).history
+        Epoch 1: Invalid loss, terminating training
         >>> h.epochs, h.stop_reason
         ([0], 'nan')
         >>> fnn.fit(net, params, huge, "mse", x, y, callbacks=[fnn.callbacks.TerminateOnNaN(raise_error=True)], **run)
@@ -356,6 +362,8 @@ class TerminateOnNaN(Callback):
                 f"TerminateOnNaN: NaN or Inf loss encountered in epoch {epoch + 1} (loss {loss}). Terminating "
                 "training immediately (raise_error=True: no further callback, checkpoint or on_train_end runs)"
             )
+        # Keras prints its line whatever fit's verbose (its batch; fnn's guard ends the epoch)
+        print(f"Epoch {epoch + 1}: Invalid loss, terminating training", flush=True)
         ctx.stop("nan")
 
 

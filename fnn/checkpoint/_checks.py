@@ -93,9 +93,11 @@ def _check_logs(where: str, logs: Mapping[str, Any], epochs: int | None) -> None
         if not isinstance(values, list):
             raise TypeError(f"{where}[{name!r}] must be a list, got {type(values).__name__}")
         for i, v in enumerate(values):
-            if not isinstance(v, _SCALAR):
+            # an array a callback logged is stored as an entry, marked here (a dict of one key)
+            if not isinstance(v, _SCALAR) and not (isinstance(v, dict) and ARRAY in v):
                 raise TypeError(
-                    f"{where}[{name!r}][{i}] must be a number, a string or None (one per epoch), got {type(v).__name__}"
+                    f"{where}[{name!r}][{i}] must be a number, a string, None or an array (one per epoch), got "
+                    f"{type(v).__name__}"
                 )
         if epochs is not None and len(values) > epochs:
             raise ValueError(f"{where}[{name!r}] has {len(values)} values for {epochs} epochs")
@@ -155,21 +157,22 @@ def _check_leaf(where: str, meta: Any, stored: np.ndarray | None) -> None:
         raise ValueError(f"{where}: stored with shape {stored.shape}, but the metadata says {tuple(shape)}")
 
 
-def _check_markers(value: Any, where: str, listed: Mapping[str, Any], used: set[str]) -> None:
-    """The array markers of a state's JSON: each ``{"__array__": entry}`` alone, entry listed."""
+def _check_markers(value: Any, where: str, field: str, listed: Mapping[str, Any], used: set[str]) -> None:
+    """The array markers of ``field``'s JSON (the callbacks' state, the history): each
+    ``{"__array__": entry}`` alone, entry listed in ``{field}_arrays``."""
     if isinstance(value, dict) and ARRAY in value:
         entry = value[ARRAY]
         if len(value) != 1 or not isinstance(entry, str):
             raise ValueError(f"{where}: an array marker must be {{{ARRAY!r}: entry name}} alone, got {value!r}")
         if entry not in listed:
-            raise ValueError(f"{where}: entry {entry} is not in callbacks_arrays")
+            raise ValueError(f"{where}: entry {entry} is not in {field}_arrays")
         used.add(entry)
     elif isinstance(value, dict):
         for k, v in value.items():
-            _check_markers(v, f"{where}[{k!r}]", listed, used)
+            _check_markers(v, f"{where}[{k!r}]", field, listed, used)
     elif isinstance(value, list):
         for i, v in enumerate(value):
-            _check_markers(v, f"{where}[{i}]", listed, used)
+            _check_markers(v, f"{where}[{i}]", field, listed, used)
 
 
 def check_file(meta: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> None:
@@ -205,14 +208,16 @@ def check_file(meta: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> Non
         if name in extra:
             raise ValueError(f"extra: {name!r} listed twice (as a JSON value and as an array)")
         claim(f"extra[{name!r}]", leaf)
-    listed = _mapping("callbacks_arrays", meta.get("callbacks_arrays", {}))
-    for entry, leaf in listed.items():
-        claim(entry, leaf)
-    used: set[str] = set()
-    _check_markers(meta.get("callbacks"), "callbacks", listed, used)
-    for entry in listed:
-        if entry not in used:
-            raise ValueError(f"{entry}: listed in callbacks_arrays but not used by the callbacks' state")
+    # the arrays of the callbacks' state, and those callbacks logged in the history
+    for field in ("callbacks", "history"):
+        listed = _mapping(f"{field}_arrays", meta.get(f"{field}_arrays", {}))
+        for entry, leaf in listed.items():
+            claim(entry, leaf)
+        used: set[str] = set()
+        _check_markers(meta.get(field), field, field, listed, used)
+        for entry in listed:
+            if entry not in used:
+                raise ValueError(f"{entry}: listed in {field}_arrays but not used by the {field}")
     unlisted = sorted(set(arrays) - claimed)
     if unlisted:
         raise ValueError(f"{', '.join(unlisted)}: in the file but not described by the metadata")

@@ -122,10 +122,10 @@ def jsonable(value: Any, where: str) -> Any:
         return np.asarray(value).item()
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
-    if isinstance(value, (np.ndarray, jax.Array)):  # a logged array of several values
+    if isinstance(value, (np.ndarray, jax.Array)):  # inside an extra's dict or list
         got = (
-            f"an array of shape {tuple(np.shape(value))} (log a number with float(x): a history holds one number, "
-            "string or None per epoch; a callback's state may hold lists, x.tolist())"
+            f"an array of shape {tuple(np.shape(value))} (an array is stored as an entry where it is an extra's "
+            "whole value: save(..., name=array))"
         )
     else:
         got = type(value).__name__
@@ -177,6 +177,24 @@ def encode_state(value: Any, where: str, arrays: dict[str, np.ndarray], metas: d
     if isinstance(value, (list, tuple)):
         return [encode_state(v, f"{where}[{i}]", arrays, metas) for i, v in enumerate(value)]
     return jsonable(value, where)
+
+
+def encode_history(history: Any, arrays: dict[str, np.ndarray], metas: dict[str, Any]) -> Any:
+    """A history (a dict, or :func:`history_dict`'s record) as JSON: what a callback logged as an
+    array of several values (Keras's History keeps those) stored as an entry, as a state's
+    arrays are; a 0-d one as its number, what a History records of it."""
+    return encode_state(_scalars_as_numbers(history), "history", arrays, metas)
+
+
+def _scalars_as_numbers(value: Any) -> Any:
+    """``value`` with each 0-d array as its Python number (dicts keep their keys and order)."""
+    if isinstance(value, (np.ndarray, np.generic, jax.Array)) and np.ndim(value) == 0:
+        return np.asarray(value).item()
+    if isinstance(value, Mapping):
+        return {k: _scalars_as_numbers(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_scalars_as_numbers(v) for v in value]
+    return value
 
 
 def decode_state(value: Any, arrays: Mapping[str, np.ndarray], metas: Mapping[str, Any]) -> Any:

@@ -24,6 +24,7 @@ from fnn.checkpoint._format import (
     decode,
     decode_state,
     encode,
+    encode_history,
     encode_state,
     history_dict,
     jsonable,
@@ -90,9 +91,11 @@ def save(
             params=r.params, opt_state=r.opt_state, history=r.history)`` after a ``fit`` from
             epoch 0 can be resumed).
         key: A PRNG key (a raw uint32 key or a typed key), or None.
-        history: A dict name -> list of numbers, or a :class:`fnn.History` (stored as its
-            ``to_dict()`` record: epochs, times and why it stopped with the logs), or such a
-            record, or None (``fit(checkpoint=path)`` continues any of them).
+        history: A dict name -> list of values, one per epoch: a number, a string, None, or an
+            array a callback logged (stored as an entry, given back as an array); or a
+            :class:`fnn.History` (stored as its ``to_dict()`` record: epochs, times and why it
+            stopped with the logs), or such a record; or None (``fit(checkpoint=path)``
+            continues any of them).
         callbacks: The callbacks' state, nested (dicts with string keys, lists, numbers,
             strings, None and arrays; what ``fit`` gathers from each callback's ``get_state``),
             or None.
@@ -141,7 +144,8 @@ def save(
             extra_json[name] = jsonable(value, f"extra {name!r}")
     callbacks_meta: dict[str, Any] = {}
     callbacks_json = encode_state(callbacks, "callbacks", arrays, callbacks_meta)
-    history = jsonable(history_dict(history), "history")
+    history_meta: dict[str, Any] = {}
+    history = encode_history(history_dict(history), arrays, history_meta)
     check_history(history)  # what load would refuse is refused now
     if epoch is None:
         epoch = epochs_covered(history)
@@ -156,6 +160,7 @@ def save(
         "version": FORMAT_VERSION,
         "epoch": int(epoch),
         "history": history,
+        "history_arrays": history_meta,
         "extra": extra_json,
         "extra_arrays": extra_arrays,
         "callbacks": callbacks_json,
@@ -364,7 +369,8 @@ def load(path: str | os.PathLike, *, params: Any = None, opt_state: Any = None) 
     for name, m in meta["extra_arrays"].items():
         extra[name] = decode(arrays[f"extra[{name!r}]"], m)
     callbacks = decode_state(meta.get("callbacks"), arrays, meta.get("callbacks_arrays", {}))
-    return Checkpoint(out["params"], out["opt_state"], meta["epoch"], out["key"], meta["history"], extra, callbacks)
+    history = decode_state(meta["history"], arrays, meta.get("history_arrays", {}))
+    return Checkpoint(out["params"], out["opt_state"], meta["epoch"], out["key"], history, extra, callbacks)
 
 
 def resume(path: str | os.PathLike, *, params: Any = None, opt_state: Any = None) -> Checkpoint | None:

@@ -161,7 +161,8 @@ def hyper(
     unchecked. Numbers come back as floats."""
     if isinstance(value, jax.Array):
         if np.ndim(value) != 0 or not jnp.issubdtype(value.dtype, jnp.number):
-            raise TypeError(f"{name} must be a scalar, got an array of shape {np.shape(value)} and dtype {value.dtype}")
+            kind = "a scalar" if np.ndim(value) != 0 else "a real number"  # a bool: a schedule's step < n
+            raise TypeError(f"{name} must be {kind}, got an array of shape {np.shape(value)} and dtype {value.dtype}")
         if not is_traced(value):  # real() refuses an 8-bit float too
             real(name, to_host(value), lo, hi, lo_open=lo_open, hi_open=hi_open)
         return value

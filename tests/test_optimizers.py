@@ -2451,6 +2451,27 @@ def test_a_schedule_with_python_control_flow_is_named_at_construction(compiles):
     assert float(O.get_learning_rate(opt.init({"w": np.ones(2)}))) == pytest.approx(0.1)
 
 
+def test_a_schedule_factory_a_wrong_signature_or_a_bool_rate_is_named_at_construction(compiles):
+    """``adam(fnn.schedules.cosine_decay)`` said "cosine_decay() missing 1 required positional
+    argument", ``adam(fnn.schedules.constant)`` spoke of a traced value, a function of no step a
+    bare Python TypeError, ``step < 3`` "must be a scalar" (it is one): each now says what it is."""
+    with compiles() as c:
+        for factory in ("cosine_decay", "constant", "piecewise_constant"):
+            message = rf"^learning_rate: fnn.schedules.{factory} builds a schedule; call it with its arguments"
+            with pytest.raises(TypeError, match=message):
+                O.adam(getattr(fnn.schedules, factory))
+        for fn, takes in ((lambda: 0.1, r"\(\)"), (lambda step, scale: 0.1 * scale, r"\(step, scale\)")):
+            with pytest.raises(TypeError, match=rf"^learning_rate: a schedule is called with the step.*takes {takes}"):
+                O.sgd(fn)
+        with pytest.raises(
+            TypeError, match=r"^learning_rate must be a real number, got an array of shape \(\) .* bool"
+        ):
+            O.sgd(lambda step: step < 3)
+    assert c.count == 0
+    # a step with defaults after it, or a partial, is called with the step alone and runs
+    assert float(O.get_learning_rate(O.sgd(lambda step, scale=0.5: 0.2 * scale).init({"w": np.ones(2)}))) == 0.1
+
+
 # Every hyperparameter each named optimizer holds (all switched on), and how its constructor takes it.
 _HELD = {
     "sgd": dict(momentum=0.9, dampening=0.1, weight_decay=0.1),

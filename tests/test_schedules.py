@@ -117,6 +117,43 @@ def test_steps_before_0_give_what_optax_s_schedules_give():
     np.testing.assert_array_equal(got[steps < 0], got[steps == 0][0])
 
 
+def test_piecewise_constant_takes_jax_arrays_as_numpy_s_and_refuses_other_ranks():
+    """Keras's PiecewiseConstantDecay takes tensors; fnn took NumPy arrays and refused jax's."""
+    from_jax = S.piecewise_constant(jax.numpy.array([5, 10]), jax.numpy.array([0.5, 0.25, 0.125]))
+    assert (
+        from_jax
+        == S.piecewise_constant([5, 10], [0.5, 0.25, 0.125])
+        == S.piecewise_constant(np.array([5, 10]), np.array([0.5, 0.25, 0.125]))
+    )
+    for bad in (np.array(3), jax.numpy.ones((2, 2)), "510"):
+        with pytest.raises(TypeError, match=r"boundaries must be a sequence of numbers \(a list, a 1-D array\)"):
+            S.piecewise_constant(bad, [1.0, 2.0])
+
+
+@pytest.mark.parametrize("big", [2**31, 2**40])
+def test_step_counts_beyond_int32_give_the_closed_form_s_rates_without_x64(big):
+    """A step count of 2**31 or more was accepted and then every call overflowed without x64 (a
+    Python int beyond int32 as jnp's operand); optax's cosine and Keras's schedules take it."""
+    steps = np.array([0, 5, 2**30, 2**31 - 1], np.int32)
+    s = steps.astype(np.float64)
+    t = np.clip(s - 3, 0, big)
+    cases = [
+        (S.cosine_decay(0.1, big, alpha=0.1), 0.1 * (0.9 * 0.5 * (1 + np.cos(np.pi * s / big)) + 0.1)),
+        (
+            S.exponential_decay(0.1, big, 0.5, transition_begin=big // 4),
+            0.1 * 0.5 ** (np.maximum(s - big // 4, 0) / big),
+        ),
+        (S.warmup_cosine_decay(0.0, 0.1, big, 2 * big), 0.1 * s / big),
+        (S.polynomial(0.1, 0.01, 2.0, big, 3), 0.09 * ((big - t) / big) ** 2 + 0.01),
+        (S.linear(0.1, 0.01, big, 3), 0.1 - 0.09 * t / big),
+    ]
+    with jax.enable_x64(False):
+        got = jax.jit(lambda v: [schedule(v) for schedule, _ in cases])(steps)
+    for (schedule, want), rates in zip(cases, got, strict=True):
+        assert rates.dtype == np.float32
+        np.testing.assert_allclose(np.asarray(rates, np.float64), want, rtol=2e-6, err_msg=repr(schedule))
+
+
 @settings(max_examples=25, deadline=None)
 @given(
     init=st.floats(1e-4, 10.0),
@@ -159,9 +196,9 @@ def test_invalid_arguments_raise_naming_them(build, argname):
 def test_non_numeric_argument_is_a_type_error():
     with pytest.raises(TypeError, match="init_value"):
         S.cosine_decay("0.1", 10)
-    with pytest.raises(TypeError, match="boundaries must be a sequence of numbers, got None"):
+    with pytest.raises(TypeError, match="boundaries must be a sequence of numbers \\(a list, a 1-D array\\), got None"):
         S.piecewise_constant(None, [1.0])
-    with pytest.raises(TypeError, match="values must be a sequence of numbers, got 1.0"):
+    with pytest.raises(TypeError, match="values must be a sequence of numbers \\(a list, a 1-D array\\), got 1.0"):
         S.piecewise_constant([1], 1.0)
     # any truthy value used to switch staircase on ("False" included)
     with pytest.raises(TypeError, match="staircase must be True or False, got 'False'"):

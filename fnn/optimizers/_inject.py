@@ -15,7 +15,10 @@ hyperparameter held in the optimizer state (``state.hparams``) as a 0-d array an
   are data too, held in ``state.schedule_values``: its rule and step structure (step counts,
   boundaries, ``staircase``) are the program, so ``adam(cosine_decay(3e-3, 100))`` and
   ``adam(cosine_decay(1e-2, 100))`` have equal ``update`` functions, and the schedule is
-  evaluated from those arrays, giving the bits the schedule called directly gives. A schedule
+  evaluated from those arrays by the schedule's own rule: the rate the schedule called directly
+  gives, to float rounding (the same operations; a compiled update may fuse a multiply-add that
+  op-by-op eager calls round twice, a few units in the last place, more where the rule's terms
+  cancel, as ``polynomial(3e-4, 0.7, ...)``'s do in float32). A schedule
   that is a plain callable is program structure, compared by identity.
 
 Everything that is not a number or a callable (bools, None, strings, tuples) is passed through
@@ -298,6 +301,22 @@ def _check_state(spec: _Spec, state: Any) -> None:
 def _traced(name: str, schedule: Callable) -> Any:
     """``schedule`` at step 0, traced: each update evaluates it under jit with the step count an
     abstract array, so Python control flow on the step cannot run there."""
+    shown = getattr(schedule, "__name__", schedule)
+    if inspect.isfunction(schedule) and schedule.__module__.startswith("fnn.schedules"):
+        # the factory itself (adam(fnn.schedules.cosine_decay)): it would fail on its own arguments
+        raise TypeError(
+            f"{name}: fnn.schedules.{shown} builds a schedule; call it with its arguments "
+            f"({name}=fnn.schedules.{shown}(...)) and give the schedule it returns"
+        )
+    try:
+        inspect.signature(schedule).bind(0)
+    except TypeError:
+        raise TypeError(
+            f"{name}: a schedule is called with the step count alone, schedule(step); {shown!r} takes "
+            f"{inspect.signature(schedule)}"
+        ) from None
+    except ValueError:  # no signature to read (a builtin): its call says
+        pass
     try:
         return schedule(count0())
     except UNTRACEABLE as e:

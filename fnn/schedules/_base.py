@@ -56,8 +56,10 @@ class ScheduleFunction:
 
     def as_data(self) -> tuple[ScheduleRule, dict[str, Any]]:
         """The schedule split into its program and its values: ``rule(step, values)`` equals
-        ``self(step)`` bit for bit, with ``values`` as given here (floats, a tuple of floats for
-        ``piecewise_constant``) or as arrays of them in the default float dtype."""
+        ``self(step)`` bit for bit in the same program (eager, or under one ``jit``), with
+        ``values`` as given here (floats, a tuple of floats for ``piecewise_constant``) or as
+        arrays of them in the default float dtype. (Across programs, op-by-op eager against a
+        fused ``jit``, a multiply-add may round once or twice.)"""
         return ScheduleRule(self.name, self.rule, self.structure, tuple(k for k, _ in self.values)), dict(self.values)
 
 
@@ -78,7 +80,10 @@ class ScheduleRule:
         # called directly) and as an optimizer state's arrays run the same program, bit for bit:
         # constants would be folded ((a * s) / w into s * (a / w)), rounding otherwise.
         arrays = jax.lax.optimization_barrier({k: jnp.asarray(values[k], dtype) for k in self.names})
-        return self.rule(step, **dict(self.structure), **arrays)
+        # step counts as floats: a Python int beyond int32 (decay_steps=2**31) would overflow as
+        # jnp's weak int32 operand; the float of a count below 2**53 is exact
+        structure = {k: float(v) if type(v) is int else v for k, v in self.structure}
+        return self.rule(step, **structure, **arrays)
 
 
 def schedule_function(

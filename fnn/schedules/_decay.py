@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -133,8 +134,13 @@ def piecewise_constant(boundaries: Sequence[int], values: Sequence[float]) -> Sc
         [1.0, 1.0, 0.5, 0.25]
     """
     for name, seq in (("boundaries", boundaries), ("values", values)):
-        if not isinstance(seq, (Sequence, np.ndarray)) or isinstance(seq, (str, bytes)):
-            raise TypeError(f"{name} must be a sequence of numbers, got {seq!r}")
+        is_array = isinstance(seq, (np.ndarray, jax.Array))  # NumPy's or jax's, as Keras takes tensors
+        if (
+            not (isinstance(seq, Sequence) or is_array)
+            or isinstance(seq, (str, bytes))
+            or (is_array and np.ndim(seq) != 1)
+        ):
+            raise TypeError(f"{name} must be a sequence of numbers (a list, a 1-D array), got {seq!r}")
     bs = [real(f"boundaries[{i}]", b) for i, b in enumerate(boundaries)]
     vs = [check_rate(f"values[{i}]", v) for i, v in enumerate(values)]
     if len(vs) != len(bs) + 1:

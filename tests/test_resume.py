@@ -644,7 +644,7 @@ def test_terminate_on_nan_never_keeps_nan_params(tmp_path, opt):
     assert _bits(saved.params) == _bits(res.params)
 
 
-def test_terminate_on_nan_guards_an_overflowing_step_in_float32():
+def test_terminate_on_nan_guards_an_overflowing_step_in_float32(capsys):
     x, y = _problem(12)
     params = NET.init(KEY, (4,), jnp.float32)
     kw = dict(batch_size=4, key=jax.random.PRNGKey(3), verbose=0, unroll=1, shuffle=False)
@@ -653,6 +653,8 @@ def test_terminate_on_nan_guards_an_overflowing_step_in_float32():
     assert res.history.stop_reason == "nan" and res.history.epochs == [0]
     # the first step already overflows: the params are the initial ones, untouched
     assert _bits(res.params) == _bits(params)
+    # Keras's TerminateOnNaN says so whatever verbose ("Batch 0: Invalid loss, terminating training")
+    assert capsys.readouterr().out == "Epoch 1: Invalid loss, terminating training\n"
 
 
 def test_a_real_ctrl_c_at_an_epochs_end_lands_after_its_line_and_checkpoint(tmp_path, capsys):

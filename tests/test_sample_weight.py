@@ -112,6 +112,20 @@ def test_class_weight_equals_the_corresponding_sample_weight():
     assert a.history.history == b.history.history
 
 
+def test_class_weight_names_a_hinge_loss_s_negative_class_as_keras_does():
+    """Keras looks each label up as ``class_weight.get(int(label), 1.0)``: -1 and 1, a hinge
+    loss's labels, are classes; fnn refused -1 as not a class index."""
+    x, _, _ = _problem()
+    y = np.where(x[:, :1] > 0, 1.0, -1.0)
+    net = fnn.mlp([1])
+    params = net.init(KEY, (4,), jnp.float64)
+    kw = dict(batch_size=5, epochs=2, shuffle=False, verbose=0)
+    by_class = fnn.fit(net, params, O.sgd(0.1), "hinge", x, y, class_weight={-1: 2.0, 1: 0.5}, **kw)
+    by_sample = fnn.fit(net, params, O.sgd(0.1), "hinge", x, y, sample_weight=np.where(y[:, 0] < 0, 2.0, 0.5), **kw)
+    assert by_class.history.history == by_sample.history.history
+    assert by_class.history.history != fnn.fit(net, params, O.sgd(0.1), "hinge", x, y, **kw).history.history
+
+
 def test_class_weight_is_refused_for_several_predictions_per_sample():
     """Per-timestep outputs (N, T, C) with labels (N, T): one class per sample does not exist
     (the labels were argmax'ed across time); Keras refuses class_weight there too."""
@@ -210,8 +224,8 @@ def test_fit_weighs_weighted_metrics_only_as_keras_3_does():
         (dict(sample_weight=["a"] * 12), TypeError, "sample_weight must hold real numbers"),
         (dict(class_weight=[1.0, 2.0]), TypeError, r"class_weight must be a dict"),
         (dict(class_weight={0: -1.0}), ValueError, r"class_weight\[0\] must be >= 0"),
-        (dict(class_weight={"a": 1.0}), ValueError, "class_weight keys must be class indices"),
-        (dict(class_weight={0.5: 1.0}), ValueError, r"class indices \(whole numbers >= 0\), got 0.5"),
+        (dict(class_weight={"a": 1.0}), ValueError, "class_weight keys must be class labels"),
+        (dict(class_weight={0.5: 1.0}), ValueError, r"class labels \(whole numbers\), got 0.5"),
         (dict(class_weight={0: 1.0}, sample_weight=np.ones(12)), ValueError, "not both"),
         (dict(validation_data=(np.ones((2, 4)), np.zeros(2), np.ones(3))), ValueError, r"validation_data\[2\]"),
         (dict(weighted_metrics=3), TypeError, "^weighted_metrics must be a list of names"),

@@ -90,8 +90,9 @@ def class_weights(class_weight: Any, y: Any) -> np.ndarray:
         # Keras looks labels up as int(label): whole-number float keys (np.unique of float
         # binary labels, 0.0 and 1.0) name the classes too.
         whole = (isinstance(k, float) or is_real_scalar(k)) and float(k).is_integer()
-        if isinstance(k, (bool, np.bool_)) or not (isinstance(k, (int, np.integer)) or whole) or k < 0:
-            raise ValueError(f"class_weight keys must be class indices (whole numbers >= 0), got {k!r}")
+        # negative labels too: a hinge loss's classes are -1 and 1 (Keras looks any int up)
+        if isinstance(k, (bool, np.bool_)) or not (isinstance(k, (int, np.integer)) or whole):
+            raise ValueError(f"class_weight keys must be class labels (whole numbers), got {k!r}")
         table[int(k)] = real(f"class_weight[{k}]", v, lo=0.0)
     labels = np.asarray(jax.device_get(y))
     if labels.ndim > 1:

@@ -242,10 +242,11 @@ def fit(
             processes, this process's shard, one weight per row of its ``x`` (a scalar weighs
             its rows); the whole data set's weights are refused: pass
             ``fnn.parallel.process_shard(sample_weight)``, as for ``x``.
-        class_weight: ``{class index: weight}`` (weights finite, >= 0; an index an int or a
-            whole-number float such as ``np.float32(1.0)``, as Keras takes ``int(key)``): each
-            training sample gets its class's weight, 1 for classes not named. Not with
-            ``sample_weight``.
+        class_weight: ``{class: weight}`` (weights finite, >= 0; a class an int, negative too
+            (a hinge loss's -1 and 1), or a whole-number float such as ``np.float32(1.0)``, as
+            Keras takes ``int(key)``): each training sample gets its class's weight, 1 for
+            classes not named; the class is the rounded label, or the argmax of a one-hot or
+            probability row. Not with ``sample_weight``.
 
     Returns:
         ``FitResult(params, opt_state, history)`` (:class:`FitResult`): the trained parameters,

@@ -23,60 +23,65 @@ Everything public is listed in ``__all__``; the namespaces (``fnn.layers``, ``fn
 
 from importlib.metadata import PackageNotFoundError as _PackageNotFoundError, version as _version
 
-from fnn import (
-    activations as activations,
-    callbacks as callbacks,
-    checkpoint as checkpoint,
-    data as data,
-    datasets as datasets,
-    grad as grad,
-    initializers as initializers,
-    layers as layers,
-    losses as losses,
-    metrics as metrics,
-    optimizers as optimizers,
-    parallel as parallel,
-    schedules as schedules,
-    train as train,
-)
-from fnn._cache import clear_caches as clear_caches
-from fnn._summary import (
-    LayerSummary as LayerSummary,
-    Summary as Summary,
-    count_params as count_params,
-    summary as summary,
-)
-from fnn.grad import (
-    GradcheckReport as GradcheckReport,
-    gradcheck as gradcheck,
-    value_and_grad as value_and_grad,
-    with_manual_vjp as with_manual_vjp,
-)
-from fnn.layers import (
-    Activation as Activation,
-    Dense as Dense,
-    Dropout as Dropout,
-    Flatten as Flatten,
-    Layer as Layer,
-    LayerNorm as LayerNorm,
-    Network as Network,
-    Reshape as Reshape,
-    UnitNormalization as UnitNormalization,
-    mlp as mlp,
-    serial as serial,
-)
-from fnn.train import (
-    FitResult as FitResult,
-    History as History,
-    SweepResult as SweepResult,
-    eval_step as eval_step,
-    evaluate as evaluate,
-    fit as fit,
-    fit_many as fit_many,
-    predict as predict,
-    sweep as sweep,
-    train_step as train_step,
-)
+from fnn._import_guard import ctrl_c_kept as _ctrl_c_kept
+
+# A Ctrl-C that lands in JAX's gc callback while these import is raised once they are done
+# (Python would print it as ignored and go on).
+with _ctrl_c_kept():
+    from fnn import (
+        activations as activations,
+        callbacks as callbacks,
+        checkpoint as checkpoint,
+        data as data,
+        datasets as datasets,
+        grad as grad,
+        initializers as initializers,
+        layers as layers,
+        losses as losses,
+        metrics as metrics,
+        optimizers as optimizers,
+        parallel as parallel,
+        schedules as schedules,
+        train as train,
+    )
+    from fnn._cache import clear_caches as clear_caches
+    from fnn._summary import (
+        LayerSummary as LayerSummary,
+        Summary as Summary,
+        count_params as count_params,
+        summary as summary,
+    )
+    from fnn.grad import (
+        GradcheckReport as GradcheckReport,
+        gradcheck as gradcheck,
+        value_and_grad as value_and_grad,
+        with_manual_vjp as with_manual_vjp,
+    )
+    from fnn.layers import (
+        Activation as Activation,
+        Dense as Dense,
+        Dropout as Dropout,
+        Flatten as Flatten,
+        Layer as Layer,
+        LayerNorm as LayerNorm,
+        Network as Network,
+        Reshape as Reshape,
+        UnitNormalization as UnitNormalization,
+        mlp as mlp,
+        serial as serial,
+    )
+    from fnn.train import (
+        FitResult as FitResult,
+        History as History,
+        SweepResult as SweepResult,
+        eval_step as eval_step,
+        evaluate as evaluate,
+        fit as fit,
+        fit_many as fit_many,
+        predict as predict,
+        sweep as sweep,
+        train_step as train_step,
+    )
 
 try:  # the version lives in one place: pyproject.toml
     __version__ = _version("fnn")

@@ -36,36 +36,40 @@ from typing import NoReturn
 import jax
 
 import fnn
-from fnn._interrupts import ctrl_c_recorded, ignore_interrupts
-from fnn.cli._args import (
-    add_model_args,
-    add_training_args,
-    batch_size,
-    batch_sizes,
-    optimizer_list,
-    optimizer_name,
-    positive_int,
-)
-from fnn.cli._commands import cmd_compare, cmd_datasets, cmd_gradcheck
-from fnn.cli._common import (
-    EXIT_BROKEN_PIPE,
-    PROCESS_ENDS,
-    UsageError,
-    interrupted,
-    silence_broken_streams,
-    stopped,
-)
-from fnn.cli._compile_cache import (
-    add_cache_args,
-    cache_dir,
-    cache_dir_source,
-    cache_settings_restored,
-    cache_warnings_in_one_line,
-    default_cache_problem,
-    turn_off_compilation_cache,
-    use_compilation_cache,
-)
-from fnn.cli._train import cmd_train
+from fnn._import_guard import ctrl_c_kept
+
+# the command's modules, as fnn's own (fnn/__init__.py): a Ctrl-C Python drops while they import
+with ctrl_c_kept():
+    from fnn._interrupts import ctrl_c_recorded, ignore_interrupts
+    from fnn.cli._args import (
+        add_model_args,
+        add_training_args,
+        batch_size,
+        batch_sizes,
+        optimizer_list,
+        optimizer_name,
+        positive_int,
+    )
+    from fnn.cli._commands import cmd_compare, cmd_datasets, cmd_gradcheck
+    from fnn.cli._common import (
+        EXIT_BROKEN_PIPE,
+        PROCESS_ENDS,
+        UsageError,
+        interrupted,
+        silence_broken_streams,
+        stopped,
+    )
+    from fnn.cli._compile_cache import (
+        add_cache_args,
+        cache_dir,
+        cache_dir_source,
+        cache_settings_restored,
+        cache_warnings_in_one_line,
+        default_cache_problem,
+        turn_off_compilation_cache,
+        use_compilation_cache,
+    )
+    from fnn.cli._train import cmd_train
 
 DEFAULT_OPTIMIZERS = (
     "sgd",

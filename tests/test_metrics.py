@@ -1412,6 +1412,37 @@ def test_keras_loss_metrics_match_numpy_streamed_over_uneven_batches():
         assert float(m.result(*streamed[name][1])) == pytest.approx(np.sum(w * per) / np.sum(w), rel=1e-10), name
 
 
+def test_a_metric_of_several_numbers_is_named_before_anything_compiles_and_statistics_may_be_python_numbers(compiles):
+    """A user's metric whose value is an array (per class) ended fit after its first epoch with
+    "Only scalar arrays can be converted", naming nothing; a statistics metric returning a
+    Python int (a count) ended it with an AttributeError from the epoch's sums."""
+    x = np.linspace(-1, 1, 40).reshape(10, 4)
+    y = np.arange(10) % 3
+    net = fnn.mlp([3])
+    params = net.init(jax.random.PRNGKey(0), (4,), jnp.float64)
+    loss = fnn.losses.get("sparse_categorical_crossentropy", from_logits=True)
+
+    def per_class(t, p, sample_weight=None):
+        hit = jax.nn.one_hot(jnp.argmax(p, -1), 3) * jax.nn.one_hot(t, 3)
+        return jnp.sum(hit, 0), jnp.sum(jax.nn.one_hot(t, 3), 0)
+
+    vector = fnn.metrics.Metric("per_class_recall", per_class, finish=lambda hits, n: hits / n)
+    message = r"^metrics\[0\] = 'per_class_recall' gives an array of shape \(3,\) on targets of shape \(10,\)"
+    with compiles() as c:
+        with pytest.raises(TypeError, match=message):
+            fnn.fit(net, params, "sgd", loss, x, y, metrics=[vector], epochs=1, verbose=0)
+        with pytest.raises(TypeError, match=message):
+            fnn.evaluate(net, params, loss, x, y, metrics=[vector])
+    assert c.count == 0
+    counted = fnn.metrics.Metric(
+        "hits",
+        lambda t, p, sample_weight=None: (jnp.sum(jnp.argmax(p, -1) == t), t.shape[0]),
+        finish=lambda a, n: a / n,
+    )
+    got = fnn.evaluate(net, params, loss, x, y, metrics=[counted, "accuracy"], batch_size=4)
+    assert got["hits"] == pytest.approx(got["accuracy"], abs=1e-12)
+
+
 def test_keras_loss_metric_names_options_and_errors():
     keras_names = {
         "mape": "mape", "MAPE": "mape", "mean_absolute_percentage_error": "mape", "MeanAbsolutePercentageError": "mape",

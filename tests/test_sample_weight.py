@@ -126,6 +126,31 @@ def test_class_weight_names_a_hinge_loss_s_negative_class_as_keras_does():
     assert by_class.history.history != fnn.fit(net, params, O.sgd(0.1), "hinge", x, y, **kw).history.history
 
 
+def test_a_loss_object_or_function_as_a_weighted_metric_is_the_weighted_mean_of_its_per_sample_values():
+    """``weighted_metrics=[fnn.losses.get("log_cosh")]`` (or a custom loss, or the function
+    ``fnn.losses.log_cosh``) gave the unweighted mean at one batch and another number at
+    another: the loss's call is its batch's mean, weighed as one number. Each is now the
+    name's, ``sum(w * l) / sum(w)``, whatever the batching; a loss of its whole batch (dice) is
+    still its batches' mean."""
+    x, _, w = _problem(13)
+    y = np.stack([np.sin(x[:, 0]), x[:, 1] * x[:, 2]], axis=1)
+    net = fnn.mlp([2])
+    params = net.init(KEY, (4,), jnp.float64)
+    per = np.mean(np.log(np.cosh(np.asarray(net.apply(params, x)) - y)), axis=-1)
+    weighted, plain = np.sum(w * per) / np.sum(w), np.mean(per)
+    mine = fnn.losses.custom("my_log_cosh", lambda t, p: jnp.mean(jnp.log(jnp.cosh(p - t)), axis=-1))
+    for metric in ("log_cosh", fnn.losses.get("log_cosh"), fnn.losses.log_cosh, mine):
+        for batch_size in (13, 4):
+            got = fnn.evaluate(
+                net, params, "mse", x, y, metrics=[metric], weighted_metrics=[metric], sample_weight=w,
+                batch_size=batch_size,
+            )  # fmt: skip
+            name = "my_log_cosh" if metric is mine else "log_cosh"
+            assert got[name] == pytest.approx(plain, rel=1e-12), (metric, batch_size)
+            assert got[f"weighted_{name}"] == pytest.approx(weighted, rel=1e-12), (metric, batch_size)
+    assert fnn.metrics.get(fnn.losses.get("mse")) == fnn.metrics.get(fnn.losses.get("mse"))  # cached on value
+
+
 def test_class_weight_is_refused_for_several_predictions_per_sample():
     """Per-timestep outputs (N, T, C) with labels (N, T): one class per sample does not exist
     (the labels were argmax'ed across time); Keras refuses class_weight there too."""

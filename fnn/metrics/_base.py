@@ -171,7 +171,8 @@ class Metric:
                 ``sample_weight`` that does not broadcast to the scores.
         """
         if self.finish is not None:
-            return tuple(self.scores(y_true, y_pred, sample_weight, **dict(self.options)))
+            # a Python number among the statistics (a count, y.shape[0]) as the array it stands for
+            return tuple(jnp.asarray(t) for t in self.scores(y_true, y_pred, sample_weight, **dict(self.options)))
         y_true, y_pred = native(y_true, "y_true"), jnp.asarray(native(y_pred, "y_pred"))
         raw = self.scores(y_true, y_pred, **dict(self.options))
         try:

@@ -22,8 +22,17 @@ def _loss_sums(
 ) -> tuple[Array, Array]:
     """``(sum w * sign * l, sum w)`` over the loss's per-sample values ``l`` (``w``: 1 without
     weights); samples of ``ignore_class`` weigh 0."""
+    return loss_object_sums(losses.get(loss_name, **options), y_true, y_pred, sample_weight, sign=sign)
+
+
+def loss_object_sums(
+    loss: losses.Loss, y_true: Any, y_pred: Any, sample_weight: Any = None, *, sign: float = 1.0
+) -> tuple[Array, Array]:
+    """:func:`_loss_sums` of a :class:`fnn.losses.Loss` (a built-in one with its options, or a
+    custom one) given as a metric: the streamed, weighted mean of its per-sample values."""
+    options = dict(loss.options)
     y_true, y_pred = as_arrays(y_true, y_pred)
-    per = jnp.asarray(losses.get(loss_name, **options).per_sample(y_true, y_pred))
+    per = jnp.asarray(loss.per_sample(y_true, y_pred))
     dtype = float_dtype(per, y_pred)
     per = sign * per.astype(dtype)
     w = jnp.ones(per.shape, dtype) if sample_weight is None else sample_weights(sample_weight, per.shape, dtype)
@@ -36,7 +45,7 @@ def _loss_sums(
     return jnp.sum(jnp.where(w != 0, w * per, 0)), jnp.sum(w)
 
 
-def _mean(total: Any, count: Any, **_: Any) -> Any:
+def mean(total: Any, count: Any, **_: Any) -> Any:
     """``total / count``, 0 for a count of 0 (Keras's ``Mean``)."""
     xp = namespace(total, count)
     return divide_no_nan(xp, xp.asarray(total), xp.asarray(count))
@@ -55,7 +64,7 @@ def _entry(loss_name: str, keys: tuple[str, ...] = (), sign: float = 1.0) -> Ent
     return Entry(
         bound(_loss_sums, loss_name, sign),
         {k: defaults[k] for k in keys},
-        finish=_mean,
+        finish=mean,
         check=bound(_loss_options, loss_name, keys),
         direction="up" if sign < 0 else "down",  # a loss falls as predictions improve, its negative grows
     )

@@ -5,18 +5,20 @@ loss, then the shapes, and reads a loss's ``from_logits`` and ``ignore_class`` f
 from __future__ import annotations
 
 import dataclasses
+import types
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from fnn import losses
 from fnn._registry import Registry
+from fnn._values import bound
 from fnn.metrics._accuracy import ENTRIES as ACCURACY
 from fnn.metrics._at_threshold import ENTRIES as AT_THRESHOLD
 from fnn.metrics._auc import ENTRIES as AUC
 from fnn.metrics._base import Entry, Metric
 from fnn.metrics._confusion import ENTRIES as CONFUSION
 from fnn.metrics._correlation import ENTRIES as CORRELATION
-from fnn.metrics._from_loss import ALIASES as LOSS_ALIASES, ENTRIES as FROM_LOSS
+from fnn.metrics._from_loss import ALIASES as LOSS_ALIASES, ENTRIES as FROM_LOSS, loss_object_sums, mean
 from fnn.metrics._fscore import ENTRIES as FSCORE
 from fnn.metrics._iou import ENTRIES as IOU
 from fnn.metrics._regression import ENTRIES as REGRESSION
@@ -26,7 +28,7 @@ _REGISTRY.update({**IOU, **CORRELATION})
 _BUILTIN = {e.scores for e in _REGISTRY.values()}
 _DIRECTIONS = {e.scores: e.direction for e in _REGISTRY.values()}
 # fnn's loss functions given as metrics (mse's scores are shared with rmse and need no entry here)
-_LOSS_FUNCTIONS = {f for f in (getattr(losses, n, None) for n in losses.names()) if callable(f)}
+_LOSS_FUNCTIONS = {f: n for n in losses.names() if callable(f := getattr(losses, n, None))}
 
 
 def is_builtin(metric: Metric) -> bool:
@@ -46,8 +48,17 @@ def direction(metric: Metric) -> str | None:
     which no name can speak for."""
     if metric.scores in _DIRECTIONS:
         return _DIRECTIONS[metric.scores]
-    builtin_loss = isinstance(metric.scores, losses.Loss) and metric.scores.kernel is None
+    loss = loss_of(metric)
+    builtin_loss = loss is not None and loss.kernel is None
     return "down" if builtin_loss or metric.scores in _LOSS_FUNCTIONS else None
+
+
+def loss_of(metric: Metric) -> losses.Loss | None:
+    """The :class:`fnn.losses.Loss` a metric was made of (given as a metric), else None."""
+    scores = metric.scores
+    if isinstance(scores, bound) and scores.fn is loss_object_sums:
+        return scores.args[0]
+    return scores if isinstance(scores, losses.Loss) else None  # a whole-batch one, called as it is
 
 
 NAMES = Registry(
@@ -326,9 +337,24 @@ def get(
             settings = entry.check(settings)
         follows = () if loss is not None else open_
         return Metric(name, entry.scores, tuple(sorted(settings.items())), entry.root, entry.finish, follows)
+    # A Loss, or one of fnn.losses' functions: its per-sample values, weighted where weights are
+    # given, as a name's; called, it gives the batch's mean, which a metric would weigh as one
+    # number (the unweighted mean, whatever the weights).
+    loss = identifier if isinstance(identifier, losses.Loss) and not options else None
+    if isinstance(identifier, types.FunctionType) and identifier in _LOSS_FUNCTIONS:
+        loss = losses.get(_LOSS_FUNCTIONS[identifier], **options)
+    if loss is not None and not _batch_ratio(loss):
+        return Metric(_callable_name(identifier), bound(loss_object_sums, loss), finish=mean)
     if callable(identifier):
         return Metric(_callable_name(identifier), identifier, tuple(sorted(options.items())))
     raise TypeError(f"metric must be a name, a Metric or a callable; got {identifier!r}")
+
+
+def _batch_ratio(loss: losses.Loss) -> bool:
+    """Whether ``loss`` is one value of its whole batch (dice, tversky with ``axis=None``; circle),
+    which has no per-sample values to weigh: such a metric is the mean of its batches' values.
+    (A mean over the samples not of ``ignore_class`` has them: that class weighs 0.)"""
+    return loss.whole_batch and dict(loss.options).get("ignore_class") is None
 
 
 # The options of a metric that the loss settles where they are not given.

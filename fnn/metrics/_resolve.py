@@ -31,9 +31,36 @@ def _trace(metric: Metric, y_true_shape: tuple, y_pred_shape: tuple) -> None:
 _ACCURACY_KEY = {e.scores: k for k, e in ACCURACY.items()}
 
 
-def _check_shapes(where: str, identifier: Any, m: Metric, y_true_shape: tuple, y_pred_shape: tuple) -> None:
+@structural_cache(maxsize=256)
+def _result_shape(metric: Metric, y_true: jax.ShapeDtypeStruct, y_pred_shape: tuple) -> tuple:
+    """The shape of a metric's value on abstract batches (traced, nothing compiled)."""
+    out = jax.eval_shape(
+        lambda t, p: metric.result(*metric.update(t, p)), y_true, jax.ShapeDtypeStruct(y_pred_shape, jnp.float32)
+    )
+    return tuple(getattr(out, "shape", ()))
+
+
+def _check_shapes(
+    where: str, identifier: Any, m: Metric, y_true_shape: tuple, y_pred_shape: tuple, y_true_dtype: Any
+) -> None:
     if not is_builtin(m):
-        return  # a user's function may need the real dtype of y: it meets its data when compiled
+        # A user's function, traced on the targets' dtype (None: not known, nothing traced): one
+        # that fails here is left to meet its data when compiled; one that gives several numbers
+        # is named now, before the epoch is compiled and run (a history holds one number per
+        # epoch, as Keras's).
+        if y_true_dtype is None:
+            return
+        try:
+            shape = _result_shape(m, jax.ShapeDtypeStruct(y_true_shape, y_true_dtype), y_pred_shape)
+        except Exception:
+            return
+        if shape != ():
+            raise TypeError(
+                f"{where} = {m.name!r} gives an array of shape {shape} on targets of shape {y_true_shape} and "
+                f"outputs of shape {y_pred_shape}; a metric gives one number (reduce it, e.g. its mean, or log "
+                "each value as a metric of its own)"
+            )
+        return
     try:
         _trace(m, y_true_shape, y_pred_shape)
     except (ValueError, TypeError) as e:
@@ -52,7 +79,12 @@ def _check_shapes(where: str, identifier: Any, m: Metric, y_true_shape: tuple, y
 
 
 def _each(
-    metrics: Any, argument: str, loss: Any, y_true_shape: Sequence[int] | None, y_pred_shape: Sequence[int] | None
+    metrics: Any,
+    argument: str,
+    loss: Any,
+    y_true_shape: Sequence[int] | None,
+    y_pred_shape: Sequence[int] | None,
+    y_true_dtype: Any = None,
 ) -> list[Metric]:
     """:func:`get` over ``metrics`` (None or one identifier allowed), each checked against the
     shapes when both are given; ``argument`` names the list in messages."""
@@ -76,7 +108,7 @@ def _each(
                 "validation entries)"
             )
         if y_true_shape is not None and y_pred_shape is not None:
-            _check_shapes(f"{argument}[{i}]", identifier, m, tuple(y_true_shape), tuple(y_pred_shape))
+            _check_shapes(f"{argument}[{i}]", identifier, m, tuple(y_true_shape), tuple(y_pred_shape), y_true_dtype)
         out.append(m)
     return out
 
@@ -106,14 +138,17 @@ def resolve_both(
     loss: Any = None,
     y_true_shape: Sequence[int] | None = None,
     y_pred_shape: Sequence[int] | None = None,
+    y_true_dtype: Any = None,
 ) -> tuple[tuple[Metric, ...], tuple[Metric, ...]]:
     """``(metrics, weighted_metrics)`` resolved as :func:`resolve` resolves one list, with
     distinct names across both, as Keras 3's ``CompileMetrics`` names its results: ``metrics``
     first (repeats get ``_1``, ``_2``), then each weighted metric keeps its name unless it is
     taken, in which case it becomes ``weighted_<name>`` (then ``weighted_<name>_1``...).
-    Messages name ``metrics[i]`` or ``weighted_metrics[i]``."""
+    Messages name ``metrics[i]`` or ``weighted_metrics[i]``. With ``y_true_dtype`` (the targets'
+    dtype as the metrics get them), a metric of your own is traced too: one whose value is not a
+    single number is refused."""
     taken: dict[str, int] = {}
-    shapes = (loss, y_true_shape, y_pred_shape)
+    shapes = (loss, y_true_shape, y_pred_shape, y_true_dtype)
     plain = tuple(_named(m, _unique(m.name, taken)) for m in _each(metrics, "metrics", *shapes))
     weighted = tuple(
         _named(m, _unique(m.name if m.name not in taken else f"weighted_{m.name}", taken))

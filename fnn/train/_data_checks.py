@@ -223,7 +223,10 @@ def prepare_data(
         )
     if x_val is not None:
         val_shape = check_against_network(net, params, loss, x_val, y_val, "validation x", "validation y")
-    ms, wms = resolve_both(metric_ids, weighted_ids, loss=loss, y_true_shape=y_tr.shape, y_pred_shape=out_shape)
+    ms, wms = resolve_both(
+        metric_ids, weighted_ids, loss=loss, y_true_shape=y_tr.shape, y_pred_shape=out_shape,
+        y_true_dtype=label_dtype(loss, y_tr),
+    )  # fmt: skip
     # the metrics' label values, concretely (under jit a float label would be truncated)
     metrics.check_targets((*ms, *wms), y_tr, out_shape, name="y", loss=loss)
     if x_val is not None:
@@ -235,11 +238,17 @@ def sparse_labels(loss: Any, y: Any) -> Any:
     """Class indices held as floats become int32 (already checked to be integers): the data is
     moved in the params' float dtype, and bfloat16 or float16 would round labels above 256 or
     2048 to other classes. Labels are never cast to a lower-precision float."""
+    if y is None or label_dtype(loss, y) == y.dtype:
+        return y
+    return y.astype(jnp.int32) if isinstance(y, jax.Array) else np.asarray(y).astype(np.int32)
+
+
+def label_dtype(loss: Any, y: Any) -> Any:
+    """The dtype :func:`sparse_labels` gives ``y`` (nothing converted)."""
     if (
-        y is None
-        or not isinstance(loss, losses.Loss)
+        not isinstance(loss, losses.Loss)
         or loss.name not in LABEL_LOSSES | PAIR_LABEL_LOSSES | SEQUENCE_LABEL_LOSSES
         or not jnp.issubdtype(y.dtype, jnp.floating)
     ):
-        return y
-    return y.astype(jnp.int32) if isinstance(y, jax.Array) else np.asarray(y).astype(np.int32)
+        return y.dtype
+    return np.dtype(np.int32)

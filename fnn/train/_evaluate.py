@@ -28,6 +28,7 @@ from fnn.train._data_checks import (
     check_required,
     check_sample_weight,
     check_samples,
+    label_dtype,
     sparse_labels,
 )
 from fnn.train._device_data import data_to_device
@@ -128,7 +129,8 @@ def evaluate(
     loss = resolve_loss(loss)
     check_loss_weighs(loss, sample_weight=sample_weight)
     out_shape = check_against_network(net, params, loss, x, y, "x", "y")
-    ms, wms = resolve_both(metrics, weighted_metrics, loss=loss, y_true_shape=y.shape, y_pred_shape=out_shape)
+    shapes = dict(y_true_shape=y.shape, y_pred_shape=out_shape, y_true_dtype=label_dtype(loss, y))
+    ms, wms = resolve_both(metrics, weighted_metrics, loss=loss, **shapes)
     metrics_.check_targets((*ms, *wms), y, out_shape, name="y", loss=loss)
     w = None if sample_weight is None else check_sample_weight(sample_weight, x.shape[0])
     # The data moves as fit moves it: x in the params' dtype, targets and weights in at least

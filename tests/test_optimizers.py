@@ -2472,6 +2472,17 @@ def test_a_schedule_factory_a_wrong_signature_or_a_bool_rate_is_named_at_constru
     assert float(O.get_learning_rate(O.sgd(lambda step, scale=0.5: 0.2 * scale).init({"w": np.ones(2)}))) == 0.1
 
 
+def test_setting_an_option_of_the_program_says_so_and_a_switched_off_term_says_its_own():
+    """``set_hyperparams(state, nesterov=True)`` said "a term switched off at construction, e.g.
+    weight_decay=0", which is not what nesterov is."""
+    state = O.sgd(0.1, momentum=0.9).init({"w": np.ones(2)})
+    for name, value in (("nesterov", True), ("amsgrad", np.True_)):
+        with pytest.raises(ValueError, match=rf"'{name}'.*\({name}=True is an option of the optimizer"):
+            O.set_hyperparams(state, **{name: value})
+    with pytest.raises(ValueError, match=r"no hyperparameter 'weight_decay'.*\(a term switched off at construction"):
+        O.set_hyperparams(state, weight_decay=0.1)
+
+
 # Every hyperparameter each named optimizer holds (all switched on), and how its constructor takes it.
 _HELD = {
     "sgd": dict(momentum=0.9, dampening=0.1, weight_decay=0.1),

@@ -348,10 +348,19 @@ def set_values(state: OptState, values: dict[str, Any], *, leave: Callable[[Any]
     new_state = jax.tree.map(lambda n: visit(n, frozenset(), False), state, is_leaf=holds_hparams)
     missing = [name for name, ok in found.items() if not ok]
     if missing:
+        name = missing[0]
+        shown = bool(values[name]) if isinstance(values[name], np.bool_) else values[name]
+        why = (
+            # nesterov=True, amsgrad=True: an option that is the program's, not a number it holds
+            f"{name}={shown!r} is an option of the optimizer's program, fixed when it is built: build it "
+            f"again with {name}={shown!r}"
+            if isinstance(values[name], (bool, np.bool_, str)) or values[name] is None
+            else "a term switched off at construction, e.g. weight_decay=0, cannot be set later: build the "
+            "optimizer with a nonzero value"
+        )
         raise ValueError(
-            f"the optimizer state holds no hyperparameter {missing[0]!r}; it holds: "
-            f"{', '.join(sorted(known)) or 'none'} (a term switched off at construction, e.g. "
-            "weight_decay=0, cannot be set later: build the optimizer with a nonzero value)"
+            f"the optimizer state holds no hyperparameter {name!r}; it holds: {', '.join(sorted(known)) or 'none'} "
+            f"({why})"
         )
     return new_state
 

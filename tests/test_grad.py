@@ -1316,6 +1316,56 @@ def test_a_batch_of_other_sample_counts_is_refused_naming_x_and_y_before_the_for
     assert float(value) == pytest.approx(float(plain(target, net.apply(params, x))), rel=1e-12)
 
 
+def _relu_dense(mask_db: bool) -> fnn.Layer:
+    """A relu Dense of one unit, its bias gradient right (``mask_db``) or missing the relu's mask."""
+
+    def init(key, s, dtype=jnp.float32):
+        return (1,), {"w": jnp.ones((s[-1], 1), dtype), "b": jnp.zeros((1,), dtype)}
+
+    def forward(p, x, *, key=None, train=False):
+        z = x @ p["w"] + p["b"]
+        return jax.nn.relu(z), (x, z)
+
+    def backward(p, cache, dy):
+        x, z = cache
+        dz = dy * (z > 0)
+        return {"w": x.T @ dz, "b": (dz if mask_db else dy).sum(0)}, dz @ p["w"].T
+
+    return fnn.Layer(init, forward, backward, "relu_dense")
+
+
+def test_a_kink_of_one_sample_does_not_hide_a_wrong_gradient_made_on_another():
+    """Sample 0 sits on the relu's kink (a blank input row, a zero bias), so the loss's one-sided
+    slopes along the bias are 2/3 and 4/3; a bias gradient that forgets the mask (1, from sample
+    2's z = -1, which is smooth) lies between them and passed, its error against jax.grad shown
+    as 0. Each piece is now also checked with one sample's cotangent at a time."""
+    y = jnp.array([[-1.0], [1.0], [0.5]])
+    x = jnp.array([[0.0], [2.0], [-1.0]])
+    for mask_db, passes in ((False, False), (True, True)):
+        net = fnn.serial(_relu_dense(mask_db))
+        params = net.init(jax.random.PRNGKey(0), (1,), jnp.float64)
+        report = fnn.gradcheck(net, "mse", params, x, y)
+        assert report.passed is passes, str(report)
+        if not passes:
+            assert [r.leaf for r in report.rows if not r.passed] == ["b"]
+            assert report.at_fault[0][0] == "relu_dense_0" and report.rows[0].manual_vs_autodiff > 0.3
+
+
+def test_rtol_fd_of_0_asks_for_equality_and_does_not_switch_the_check_off():
+    """Its floor, the loss's rounding over ``h rtol_fd``, was inf: every error against finite
+    differences read 0, and a custom loss whose own gradient is 1.5x the true one passed (jax.grad
+    runs that gradient too, so finite differences are its only independent check)."""
+    sq = lambda t, p: jnp.mean((p - t) ** 2, axis=-1)
+    wrong = fnn.losses.custom("three_halves", sq, lambda t, p: 3.0 * (p - t) / p.shape[-1])
+    net = fnn.mlp([2])
+    params = net.init(jax.random.PRNGKey(0), (3,), jnp.float64)
+    x, y = jax.random.normal(jax.random.PRNGKey(1), (4, 3)), jax.random.normal(jax.random.PRNGKey(2), (4, 2))
+    for rtol_fd in (1e-6, 0.0):
+        report = fnn.gradcheck(net, wrong, params, x, y, rtol_fd=rtol_fd)
+        assert not report.passed and report.max_error_fd > 0.3, str(report)
+        assert np.isfinite(report.floor_fd)
+
+
 def test_gradcheck_refuses_bad_tolerances_entry_counts_and_seeds_naming_them(compiles):
     net = fnn.mlp([2])
     params = net.init(jax.random.PRNGKey(0), (3,))

@@ -112,13 +112,35 @@ def _local_pieces(
             continue
         manual = layer.backward(p, cache, dy)
         forward = lambda pp, xx, layer=layer, k=k: layer.forward(pp, xx, key=k, train=train)[0]
-        auto = jax.vjp(forward, p, x_in)[1](dy)
-        phi = lambda z, forward=forward, dy=dy: jnp.vdot(dy, forward(*z))
-        # the params' gradient and dx apart: a wrong dparams spoils this layer's rows alone
-        off = [_off_where_smooth(phi, (p, x_in), mixed, auto) for mixed in ((manual[0], auto[1]), (auto[0], manual[1]))]
-        found.insert(0, (f"{prefix}{name}", _disagreement(tuple(manual), auto, floor), jnp.stack(off)))
+        vjp = jax.vjp(forward, p, x_in)[1]
+        auto = vjp(dy)
+        off = _off_for(layer, forward, vjp, p, x_in, cache, dy, manual, auto)
+        # and sample by sample (the cotangent of one sample's output alone: a backward is the VJP
+        # for any cotangent): a kink of one sample (a blank input row, a zero bias) parts the
+        # slopes along the whole difference, which hid a mistake made on another, smooth sample
+        n = dy.shape[0] if dy.ndim else 0
+        if n > 1:
+            rows = jnp.arange(n).reshape((n,) + (1,) * (dy.ndim - 1))
+
+            def one_sample(i, layer=layer, forward=forward, vjp=vjp, p=p, x_in=x_in, cache=cache, dy=dy, rows=rows):
+                dy_i = jnp.where(rows == i, dy, jnp.zeros_like(dy))
+                return _off_for(layer, forward, vjp, p, x_in, cache, dy_i, layer.backward(p, cache, dy_i), vjp(dy_i))
+
+            off = off | jnp.any(jax.lax.map(one_sample, jnp.arange(n)), axis=0)
+        found.insert(0, (f"{prefix}{name}", _disagreement(tuple(manual), auto, floor), off))
         dy = auto[1]
     return found, dy
+
+
+def _off_for(
+    layer: Any, forward: Callable, vjp: Callable, p: Any, x_in: Array, cache: Any, dy: Array, manual: Any, auto: Any
+) -> Array:
+    """A layer's ``(params' gradient off, dx off)`` where its forward is smooth, for the cotangent
+    ``dy`` (:func:`_off_where_smooth` of ``<dy, forward>``), each judged apart: a wrong dparams
+    spoils this layer's rows alone."""
+    phi = lambda z: jnp.vdot(dy, forward(*z))
+    mixed = ((manual[0], auto[1]), (auto[0], manual[1]))
+    return jnp.stack([_off_where_smooth(phi, (p, x_in), m, auto) for m in mixed])
 
 
 def _piece_names(net: Network, prefix: str = "") -> list[str]:

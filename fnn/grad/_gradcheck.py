@@ -344,7 +344,10 @@ def gradcheck(
             (max(np.max(np.abs(m), initial=0.0), np.max(np.abs(a), initial=0.0)) for m, a in as_np), default=0.0
         )
         floor_autodiff = 1e-3 * scale
-        floor_fd = max(1e-3 * scale, 10 * np.finfo(np.float64).eps * max(abs(float(value)), 1.0) / (eps * rtol_fd))
+        # finite differences' own rounding, relative to rtol_fd; rtol_fd = 0 asks for equality (an
+        # inf floor, 0 / 0, would have passed every entry)
+        rounding = 10 * np.finfo(np.float64).eps * max(abs(float(value)), 1.0) / eps
+        floor_fd = max(1e-3 * scale, rounding / rtol_fd if rtol_fd > 0 else 0.0)
 
         manual_fd = np.concatenate([m.reshape(-1)[idx] for (m, _), idx in zip(as_np, chosen, strict=True)])
         fd = (f_h[:, 0] - f_h[:, 1]) / (2 * eps)

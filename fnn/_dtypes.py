@@ -173,6 +173,17 @@ def input_dtype(params: Any, x_dtype: Any) -> np.dtype:
     return np.dtype(jax.dtypes.canonicalize_dtype(param_dtype(params) if floating else x_dtype))
 
 
+def moved_as_fit_moves(params: Any, x: Any, y: Any) -> tuple[Any, Any]:
+    """``x`` in :func:`input_dtype` and ``y`` in :func:`held_dtype`, as ``fit`` and ``evaluate``
+    hold the data (traced too: the casts of ``train_step`` and ``eval_step``); anything that is
+    not an array (a pytree for a network of the user's, None) as it is."""
+    if hasattr(x, "dtype") and not isinstance(x, (list, tuple, dict)):
+        x = x.astype(input_dtype(params, x.dtype))
+    if hasattr(y, "dtype") and not isinstance(y, (list, tuple, dict)):
+        y = y.astype(held_dtype(params, y.dtype))
+    return x, y
+
+
 def held_dtype(params: Any, y_dtype: Any) -> np.dtype:
     """The dtype targets (or weights) of ``y_dtype`` are held in for ``params``: floating ones in
     :func:`target_dtype`, others as they are. Canonical."""

@@ -810,6 +810,32 @@ def test_train_step_and_eval_step():
     assert set(out) == {"loss", "mae"}
 
 
+def test_train_step_and_eval_step_hold_the_batch_as_fit_and_evaluate_do():
+    """With bfloat16 params and float32 data the steps computed the whole network in float32
+    (fit, evaluate and predict move x into the params' dtype): eval_step's loss was not
+    evaluate's, train_step's params not fit's. And the mistakes a loop makes are named."""
+    net = fnn.mlp([6, 3], activation="tanh")
+    params = net.init(KEY, (4,), jnp.bfloat16)
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(16, 4)).astype(np.float32), rng.integers(0, 3, 16)
+    loss = fnn.losses.get("sparse_categorical_crossentropy", from_logits=True)
+    assert float(fnn.eval_step(net, loss)(params, x, y)["loss"]) == fnn.evaluate(net, params, loss, x, y)["loss"]
+    opt = O.sgd(0.5)
+    fitted = fnn.fit(net, params, opt, loss, x, y, batch_size=16, epochs=2, shuffle=False, verbose=0)
+    step = fnn.train_step(net, loss, opt)
+    p, s = jax.tree.map(jnp.copy, params), opt.init(params)
+    for _ in range(2):
+        p, s, _ = step(p, s, x, y)
+    chex.assert_trees_all_equal(p, fitted.params)
+    with pytest.raises(ValueError, match=r"^y is required; got None"):
+        fnn.eval_step(net, loss)(params, x, None)
+    with pytest.raises(ValueError, match=r"^y is required; got None"):
+        step(p, s, x, None)
+    for build in (lambda: fnn.train_step([fnn.Dense(3)], loss, opt), lambda: fnn.eval_step([fnn.Dense(3)], loss)):
+        with pytest.raises(TypeError, match=r"^net must be a network with apply\(params, x\) .*got list$"):
+            build()
+
+
 def test_train_step_eval_step_and_value_and_grad_take_nested_lists_as_evaluate_does():
     """Under jit a list is a pytree of scalars the network cannot read as a batch (a
     TracerArrayConversionError): lists of numbers are the arrays they spell, as evaluate takes them."""

@@ -23,11 +23,14 @@ import numpy as np
 
 from fnn import parallel
 from fnn._cache import structural_cache
+from fnn._dtypes import moved_as_fit_moves
 from fnn._executables import debugging_nonfinite
 from fnn._native import natively
 from fnn._per_key import per_key
 from fnn._random import permutation_of_bits
+from fnn.data._checks import check_batch
 from fnn.grad import value_and_grad
+from fnn.layers._base import check_net
 from fnn.layers._core import rows_independent
 from fnn.layers._programs import for_programs
 from fnn.losses import Loss
@@ -36,6 +39,7 @@ from fnn.metrics import Metric
 from fnn.metrics._registry import is_builtin
 from fnn.optimizers import apply_updates
 from fnn.train._checks import check_grad, resolve_loss, resolve_opt
+from fnn.train._data_checks import check_required
 from fnn.train._sums import add_sums, batch_sums
 
 Array = jax.Array
@@ -247,8 +251,9 @@ def train_step(net: Any, loss: Any, opt: Any, grad: str = "manual") -> Callable:
 
     One optimizer step on one batch, the step :func:`fit` scans over: forward in train mode,
     ``loss(y, y_pred)``, the gradient (hand-written or ``jax.grad``), ``opt.update``, then
-    ``params + updates``. The returned loss is the batch's, computed with the weights before
-    the update. For your own training loop; :func:`fit` adds batching, shuffling, metrics,
+    ``params + updates``, on the batch as ``fit`` holds it (``x`` in the params' dtype, float
+    targets in at least float32). The returned loss is the batch's, computed with the weights
+    before the update. For your own training loop; :func:`fit` adds batching, shuffling, metrics,
     validation and callbacks.
 
     Args:
@@ -303,6 +308,7 @@ def train_step(net: Any, loss: Any, opt: Any, grad: str = "manual") -> Callable:
         True
     """
     check_grad(grad)
+    check_net(net)
     return _compiled_step(for_programs(net), resolve_loss(loss), resolve_opt(opt).update, grad, donated())
 
 
@@ -315,6 +321,9 @@ def _compiled_step(net: Any, loss: Any, update: Callable, grad: str, donate: tup
 
     @functools.partial(jax.jit, donate_argnums=donate)
     def step(params, opt_state, x, y, key=None):
+        check_required("y", y)
+        check_batch(x)  # before the cast: a complex x is named, not cast with a warning
+        x, y = moved_as_fit_moves(params, x, y)  # fit's data, in the params' dtype (bfloat16 x for bf16 params)
         params, opt_state, value, _ = inner(params, opt_state, x, y, key)
         return params, opt_state, value
 

@@ -11,7 +11,7 @@ import jax
 
 from fnn import metrics as metrics_
 from fnn._cache import structural_cache
-from fnn._dtypes import param_dtype
+from fnn._dtypes import moved_as_fit_moves, param_dtype
 from fnn._executables import call as call_through_store
 from fnn._native import native_tree, natively
 from fnn._network_checks import check_against_network, check_params_and_x
@@ -19,6 +19,7 @@ from fnn._placement import on_one_device
 from fnn._validate import any_traced, integer
 from fnn.data._checks import check_batch, check_sample_counts
 from fnn.grad._value_and_grad import takes_one_target_per_sample
+from fnn.layers._base import check_net
 from fnn.layers._programs import for_programs
 from fnn.layers._samples import batch_of_one, one_sample
 from fnn.metrics._resolve import resolve_both
@@ -153,7 +154,7 @@ def eval_step(net: Any, loss: Any, metrics: Sequence[Any] = ()) -> Callable:
     """A jitted ``(params, x, y) -> {"loss": ..., metric: ...}`` on one batch (eval mode).
 
     The values are those :func:`evaluate` gives for the batch (the same pass, with the whole
-    batch as one); they are 0-d jax arrays, so the step can run inside your own jitted loop.
+    batch as one, held as evaluate holds it: ``x`` in the params' dtype); they are 0-d jax arrays, so the step can run inside your own jitted loop.
     Metrics are resolved without the shapes: ``"accuracy"`` needs a crossentropy loss here (or
     name the accuracy you mean).
 
@@ -199,6 +200,7 @@ def eval_step(net: Any, loss: Any, metrics: Sequence[Any] = ()) -> Callable:
         >>> sorted(out), out["loss"].shape
         (['loss', 'mae'], ())
     """
+    check_net(net)
     loss = resolve_loss(loss)
     return _compiled_eval_step(for_programs(net), loss, metrics_.resolve(metrics, loss=loss))
 
@@ -211,12 +213,14 @@ def _compiled_eval_step(net: Any, loss: Any, ms: tuple) -> Callable:
 
     @jax.jit
     def step(params, x, y):
+        check_required("y", y)
         check_batch(x)  # while tracing: 0 samples would divide by zero, complex lose its imaginary part
         check_params_and_x(net, params, x)  # as evaluate checks them: the params' leaves or x named
         if one_sample(x):  # one sample (a per-example vmap): a batch of one, as train_step's
             x, y = batch_of_one(x), batch_of_one(y)
         if per_sample_targets:
             check_sample_counts(x, y)
+        x, y = moved_as_fit_moves(params, x, y)  # as evaluate holds the batch (its values are evaluate's)
         return results(ms, eval_sums(net, loss, ms, params, x, y, x.shape[0]))
 
     return natively(step, ("params", "x", "y"))

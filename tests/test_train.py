@@ -836,6 +836,26 @@ def test_train_step_and_eval_step_hold_the_batch_as_fit_and_evaluate_do():
             build()
 
 
+def test_a_train_step_loop_with_fit_s_documented_orders_and_keys_is_fit_bit_for_bit():
+    """fit's key doc: epoch e's ``split(fold_in(key, e))``, the first key's
+    ``fnn.data.permutation`` for its order, ``fold_in(second, i)`` for batch i's Dropout."""
+    net = fnn.serial(fnn.Dense(6, activation="tanh"), fnn.Dropout(0.3), fnn.Dense(2))
+    params = net.init(KEY, (4,), jnp.float64)
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(10, 4)), rng.normal(size=(10, 2))
+    key, opt = jax.random.PRNGKey(5), O.sgd(0.1)
+    fitted = fnn.fit(net, params, opt, "mse", x, y, batch_size=4, epochs=2, key=key, verbose=0, unroll=1)
+    step = fnn.train_step(net, "mse", opt)
+    p, s = jax.tree.map(jnp.copy, params), opt.init(params)
+    for e in range(2):
+        first, second = jax.random.split(jax.random.fold_in(key, e))
+        order = fnn.data.permutation(first, 10)
+        for i in range(3):  # ceil(10 / 4), the last batch of 2
+            rows = order[4 * i : 4 * (i + 1)]
+            p, s, _ = step(p, s, x[rows], y[rows], jax.random.fold_in(second, i))
+    chex.assert_trees_all_equal(p, fitted.params)
+
+
 def test_train_step_eval_step_and_value_and_grad_take_nested_lists_as_evaluate_does():
     """Under jit a list is a pytree of scalars the network cannot read as a batch (a
     TracerArrayConversionError): lists of numbers are the arrays they spell, as evaluate takes them."""

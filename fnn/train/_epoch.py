@@ -242,6 +242,9 @@ def train_step(net: Any, loss: Any, opt: Any, grad: str = "manual") -> Callable:
 
     ``params`` and ``opt_state`` are donated: do not reuse the arrays you pass in (pass the
     returned ones to the next call, and a copy of params you still want, as the example does).
+    Differentiating through the step (meta-learning) works inside ``jax.jit``; ``jax.grad`` run
+    eagerly hands the step arrays it reads again afterwards ("Array has been deleted"), as with
+    any jitted function that donates.
     Arrays you gave to build the state are not affected: an optimizer state holds its own copy
     of every value it was built or set from (a learning rate given to the constructor,
     :func:`fnn.optimizers.set_learning_rate`, ``set_hyperparams``; vmapped over an array of

@@ -195,8 +195,10 @@ def fit(
         shuffle: Draw a new sample order each epoch (from ``key``); False keeps the order.
         key: A PRNG key (``jax.random.key(s)`` or ``jax.random.PRNGKey(s)``) for the shuffles
             and Dropout; epoch ``e`` uses ``split(fold_in(key, e))``, the first key for its
-            permutation, the second for its Dropout masks. None: ``PRNGKey(0)``, or
-            when resuming a checkpoint, the key it holds.
+            permutation (``fnn.data.permutation(first, N)``), the second for its Dropout masks
+            (batch ``i`` of the epoch: ``fold_in(second, i)``, the key its step gets, as
+            :func:`fnn.train_step`'s ``key``). None: ``PRNGKey(0)``, or when resuming a
+            checkpoint, the key it holds.
         validation_split: The fraction in [0, 1) of the samples held out, the LAST ones (before
             any shuffling), with their ``sample_weight``; ignored when ``validation_data`` is
             given.

@@ -1290,6 +1290,11 @@ def test_bad_constructor_arguments():
         fnn.serial("dense")
     with pytest.raises(ValueError, match="input_shape"):
         fnn.mlp([2]).init(KEY, ())
+    # a string is no bool: "False" switched the learned offset on (Dense's use_bias refuses it alike)
+    for kwargs in ({"center": "False"}, {"scale": "no"}, {"center": 1}):
+        with pytest.raises(TypeError, match=r"^LayerNorm (center|scale) must be a bool, got "):
+            L.LayerNorm(**kwargs)
+    assert L.LayerNorm(center=np.False_) == L.LayerNorm(center=False)
 
 
 class TestJit(chex.TestCase):

@@ -13,7 +13,7 @@ import numpy as np
 
 from fnn._dtypes import at_least_float32, promoted
 from fnn._keys import key as check_key
-from fnn._validate import real
+from fnn._validate import boolean, real
 from fnn._values import bound
 from fnn.layers._base import LAYER_REPRS, Array, Layer, as_shape, check_dy, check_features
 from fnn.layers._dense import sum_leading
@@ -106,10 +106,11 @@ def LayerNorm(*, epsilon: float = 1e-3, center: bool = True, scale: bool = True,
 
     Raises:
         ValueError: For ``epsilon <= 0``.
-        TypeError: For an ``epsilon`` that is not a number.
+        TypeError: For an ``epsilon`` that is not a number, a ``center`` or ``scale`` that is not
+            a bool (``"False"`` would switch it on).
     """
     epsilon = real("LayerNorm epsilon", epsilon, lo=0.0, lo_open=True)
-    center, scale = bool(center), bool(scale)
+    center, scale = boolean("LayerNorm center", center), boolean("LayerNorm scale", scale)
     return Layer(
         bound(_layernorm_init, center, scale),
         bound(_layernorm_forward, epsilon, center, scale),

@@ -154,9 +154,9 @@ def eval_step(net: Any, loss: Any, metrics: Sequence[Any] = ()) -> Callable:
     """A jitted ``(params, x, y) -> {"loss": ..., metric: ...}`` on one batch (eval mode).
 
     The values are those :func:`evaluate` gives for the batch (the same pass, with the whole
-    batch as one, held as evaluate holds it: ``x`` in the params' dtype); they are 0-d jax arrays, so the step can run inside your own jitted loop.
-    Metrics are resolved without the shapes: ``"accuracy"`` needs a crossentropy loss here (or
-    name the accuracy you mean).
+    batch as one, held as evaluate holds it: ``x`` in the params' dtype); they are 0-d jax
+    arrays, so the step can run inside your own jitted loop. Metrics are resolved without the
+    shapes: ``"accuracy"`` needs a crossentropy loss here (or name the accuracy you mean).
 
     Args:
         net: The network (anything with ``apply(params, x)``).

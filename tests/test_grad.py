@@ -1351,6 +1351,30 @@ def test_a_kink_of_one_sample_does_not_hide_a_wrong_gradient_made_on_another():
             assert report.at_fault[0][0] == "relu_dense_0" and report.rows[0].manual_vs_autodiff > 0.3
 
 
+def test_a_custom_loss_s_own_grad_is_checked_against_autodiff_of_its_fn_even_with_kinks_on_every_sample():
+    """jax.grad of a custom loss given ``grad`` runs that grad, so autodiff was no check of it and
+    only the slopes judged: with one output of each sample exactly at |p - t|'s kink, the
+    slopes of every entry parted and a grad 5 % off on the smooth outputs passed; with
+    ``fd_max_entries=0`` a grad 50 % off passed. Autodiff now differentiates the loss's fn."""
+    fn = lambda t, p: jnp.sum(jnp.abs(p - t) + 0.5 * p**2, -1)
+    net = fnn.serial(fnn.Dense(4, activation="tanh"), fnn.Dense(2))
+    params = net.init(jax.random.PRNGKey(10), (3,), jnp.float64)
+    x = jax.random.normal(jax.random.PRNGKey(0), (2, 3), jnp.float64)
+    y = net.apply(params, x) + jnp.array([[0.0, 0.3], [-0.4, 0.0]])  # a kink on each sample and output
+    for k, passes in ((1.05, False), (1.0, True)):
+        loss = fnn.losses.custom("abs_sq", fn, lambda t, p, k=k: jnp.sign(p - t) + k * p)
+        report = fnn.gradcheck(net, loss, params, x, y)
+        assert report.passed is passes, str(report)
+    sq = lambda t, p: jnp.mean((p - t) ** 2, -1)
+    for k, passes in ((3.0, False), (2.0, True)):
+        loss = fnn.losses.custom("sq", sq, lambda t, p, k=k: k * (p - t) / p.shape[-1])
+        assert fnn.gradcheck(net, loss, params, x, y, fd_max_entries=0).passed is passes
+    # a fn jax differentiates wrongly (stop_gradient) beside a right grad: finite differences side with it
+    halved = lambda t, p: jnp.mean(jax.lax.stop_gradient(p - t) * (p - t), -1)
+    half = fnn.losses.custom("half", halved, lambda t, p: 2 * (p - t) / p.shape[-1])
+    assert fnn.gradcheck(net, half, params, x, y).passed
+
+
 def test_rtol_fd_of_0_asks_for_equality_and_does_not_switch_the_check_off():
     """Its floor, the loss's rounding over ``h rtol_fd``, was inf: every error against finite
     differences read 0, and a custom loss whose own gradient is 1.5x the true one passed (jax.grad

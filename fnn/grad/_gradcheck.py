@@ -29,7 +29,7 @@ from fnn.layers import Network
 from fnn.layers._base import check_net
 from fnn.layers._errors import input_gradient_error
 from fnn.layers._programs import for_programs
-from fnn.losses._custom import has_own_gradient
+from fnn.losses._custom import autodiff_twin
 
 Array = jax.Array
 ArrayLike = jax.typing.ArrayLike
@@ -109,18 +109,20 @@ def _to_float64(tree: Any) -> Any:
 
 
 @structural_cache(maxsize=32)
-def _gradcheck_programs(net: Network, loss: Any, train: bool) -> tuple[Callable, Callable]:
+def _gradcheck_programs(net: Network, loss: Any, train: bool, reference: Any = None) -> tuple[Callable, Callable]:
     """gradcheck's two compiled programs for a network and loss, kept (keyed on structure) so
     that checking the same network again compiles nothing: the manual and autodiff gradients
-    with respect to params AND the input, and the loss at ``(params, x)`` and at each flat
-    index of it moved by ``+eps`` and ``-eps``."""
+    with respect to params AND the input (autodiff of ``reference``: the loss, or its autodiff
+    twin), and the loss at ``(params, x)`` and at each flat index of it moved by ``+eps`` and
+    ``-eps``."""
+    reference = loss if reference is None else reference
 
     @jax.jit
     def both(params, x, y, key):
         y_pred, cache = net.forward(params, x, key=key, train=train)
         value, dy = loss.value_and_grad(y, y_pred)
         g_manual, dx_manual = net.backward(params, cache, dy)
-        objective = lambda p, xx: loss(y, net.apply(p, xx, key=key, train=train))
+        objective = lambda p, xx: reference(y, net.apply(p, xx, key=key, train=train))
         g_auto, dx_auto = jax.grad(objective, argnums=(0, 1))(params, x)
         return value, (g_manual, dx_manual), (g_auto, dx_auto)
 
@@ -171,11 +173,16 @@ def gradcheck(
     found off, and is counted in the row's ``fd_kinks``; but an entry off ``jax.grad``'s that
     lies between the slopes alone keeps its error against autodiff where a piece that can spoil
     its row (a layer at or after it, or the loss) is off ``jax.vjp`` of its own forward where
-    that forward is smooth along their difference, so that no kink explains it (one sample
+    that forward is smooth along their difference (for the whole batch's cotangent, and for
+    each sample's alone: a kink of one sample does not hide a mistake made on another), so
+    that no kink explains it (one sample
     whose prediction meets its target exactly puts ``mae`` at a kink whose slopes hold a
-    smooth layer's 90 % error). Where ``jax.grad`` runs your own
-    derivative (a :func:`fnn.losses.custom` loss given ``grad``) it is no independent check,
-    and the slopes alone judge (an :class:`fnn.activations.Activation` of yours is different:
+    smooth layer's 90 % error; the loss's gradient is also checked one output element at a
+    time, so kinks met on several samples and outputs do not hide it). For a
+    :func:`fnn.losses.custom` loss given ``grad``, autodiff differentiates its ``fn``, not its
+    ``grad`` (which ``jax.grad`` of the loss would run), an independent check of it; where jax
+    cannot differentiate ``fn`` (a host callback) the slopes alone judge that ``grad`` (an
+    :class:`fnn.activations.Activation` of yours is alike:
     ``jax.grad`` differentiates its ``fn``, not its ``vjp``, so it is an independent check; at a
     kink it makes its own choice, ``jnp.maximum`` 1/2 at 0, and the vjp's passes between the
     slopes). An entry still off is differenced with smaller steps, down to ``eps / 16384``, each
@@ -300,13 +307,29 @@ def gradcheck(
     check_params_and_x(net, params, inputs)  # fit's checks: the params' leaves or x named
     out = jax.eval_shape(lambda p, xx: net.apply(p, xx, key=key, train=train), params, x_like)
     _losses.check_targets(loss, targets, tuple(out.shape), name="y")
-    both, shifted = _gradcheck_programs(for_programs(net), loss, train)
+    # A custom loss given its own grad: jax.grad of the loss would run that very grad, so autodiff
+    # differentiates its fn instead (its twin), an independent check of it, where jax can.
+    twin = autodiff_twin(loss) if isinstance(loss, _losses.Loss) else loss
+    programs = [_gradcheck_programs(for_programs(net), loss, train, twin)]
+    if twin is not loss:
+        programs.append(_gradcheck_programs(for_programs(net), loss, train))
     cast_from = _narrower("params", params) + _narrower("x", inputs)
     with jax.enable_x64(True):
         params64, x64 = _to_float64(params), _to_float64(inputs)
         y64 = _to_float64(targets)
         # read to the host explicitly, once (a caller's jax.transfer_guard("disallow") refuses np.asarray)
-        value, (g_manual, dx_manual), (g_auto, dx_auto) = jax.device_get(both(params64, x64, y64, key))
+        independent = True
+        try:
+            both, shifted = programs[0]
+            value, (g_manual, dx_manual), (g_auto, dx_auto) = jax.device_get(both(params64, x64, y64, key))
+        except Exception:
+            if len(programs) == 1:
+                raise
+            # its fn is not one jax can differentiate (a callback, an integer step): the slopes
+            # alone judge its grad, as the docstring says
+            independent = False
+            both, shifted = programs[1]
+            value, (g_manual, dx_manual), (g_auto, dx_auto) = jax.device_get(both(params64, x64, y64, key))
         err = input_gradient_error(net, dx_manual, x64, "gradcheck")
         if err is not None:
             raise err
@@ -369,8 +392,8 @@ def gradcheck(
         # the central difference (0) agrees with sign(x)'s 0 and only jax.grad's 1 differs; both
         # are valid choices between the one-sided slopes -1 and 1.
         out = np.flatnonzero((np.abs(manual_fd - fd) > tol) | (np.abs(manual_fd - auto_fd) > auto_tol))
-        # a loss's own grad is what jax.grad of it runs: at its kinks only the slopes judge it
-        independent = not has_own_gradient(loss)
+        # (a loss's own grad that jax.grad of it runs, its fn not differentiable: only the slopes
+        # judge it at its kinks)
         agrees = independent & (np.abs(manual_fd - auto_fd) <= auto_tol)
         slopes = second_look(difference, all_idx, out, eps, f0, f_h, fd, tol, manual_fd, agrees)
         # Entries off autodiff that pass between the loss's one-sided slopes alone: a kink of one

@@ -117,6 +117,24 @@ def test_steps_before_0_give_what_optax_s_schedules_give():
     np.testing.assert_array_equal(got[steps < 0], got[steps == 0][0])
 
 
+def test_host_integer_steps_beyond_int32_are_not_wrapped_round_without_x64():
+    """A NumPy int64 of a long run's steps (np.arange to plot a rate) went into jax as int32
+    without x64: 2**31 wrapped to -2**31 and the rates came back wrong, silently; a Python int of
+    2**31 overflowed."""
+    steps = np.array([0, 2**31, 3 * 2**30, 2**32])
+    with jax.enable_x64(False):
+        cosine = np.asarray(S.cosine_decay(0.1, 2**32)(steps), np.float64)
+        line = np.asarray(S.linear(1.0, 0.0, 2**32)(steps), np.float64)
+        piecewise = np.asarray(
+            S.piecewise_constant([2**31, 2**33], [1.0, 0.5, 0.25])(steps + np.array([0, 0, 0, 2**33]))
+        )
+        one = float(S.linear(1.0, 0.0, 2**32)(2**31))
+    np.testing.assert_allclose(cosine, 0.1 * 0.5 * (1 + np.cos(np.pi * steps / 2**32)), rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(line, [1.0, 0.5, 0.25, 0.0], atol=1e-7)
+    np.testing.assert_array_equal(piecewise, [1.0, 1.0, 0.5, 0.25])
+    assert one == 0.5
+
+
 def test_piecewise_constant_takes_jax_arrays_as_numpy_s_and_refuses_other_ranks():
     """Keras's PiecewiseConstantDecay takes tensors; fnn took NumPy arrays and refused jax's."""
     from_jax = S.piecewise_constant(jax.numpy.array([5, 10]), jax.numpy.array([0.5, 0.25, 0.125]))

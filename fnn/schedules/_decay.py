@@ -157,6 +157,12 @@ def piecewise_constant(boundaries: Sequence[int], values: Sequence[float]) -> Sc
 
 
 def _piecewise_constant(step, boundaries: tuple[float, ...], values: tuple[float, ...] | Array) -> Array:
+    if isinstance(step, (int, np.integer, np.ndarray)) and np.issubdtype(np.asarray(step).dtype, np.integer):
+        # host integers compared on the host, exactly (jax would hold a NumPy int64 as int32
+        # without x64, wrapping a long run's steps round)
+        host = np.asarray(step, np.int64)
+        index = np.sum(host[..., None] > np.floor(np.asarray(boundaries, np.float64)), axis=-1)
+        return jnp.asarray(values, float_dtype())[index]
     s = jnp.asarray(step)
     if jnp.issubdtype(s.dtype, jnp.integer):
         # Integer steps compare exactly (as float32, step 2**24 + 1 rounds onto a boundary):

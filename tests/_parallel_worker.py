@@ -170,6 +170,15 @@ def placements(record: dict) -> None:
             record[f"placement/predict/{name}_devices"] = np.asarray(sorted(d.id for d in out.devices()))
     report = fnn.gradcheck(net, loss, replicated, x5, y)
     record["placement/gradcheck_passed"] = np.asarray(report.passed)
+    # jax.make_mesh's mesh (Explicit axes), the data on it, the run inside jax.set_mesh, with a split
+    explicit = jax.make_mesh((8,), ("batch",), axis_types=(jax.sharding.AxisType.Explicit,))
+    on_it = jax.device_put((params, x, y), NamedSharding(explicit, P()))
+    split_kw = dict(kw, validation_split=0.25)
+    with jax.set_mesh(explicit):
+        inside = fnn.fit(net, on_it[0], "sgd", loss, on_it[1], on_it[2], mesh=explicit, **split_kw)
+    plain = fnn.fit(net, params, "sgd", loss, x, y, **split_kw)
+    for name, r in (("explicit", inside), ("plain", plain)):
+        record[f"placement/set_mesh/{name}"] = np.asarray(r.history.history["loss"] + r.history.history["val_loss"])
 
 
 if __name__ == "__main__":

@@ -471,7 +471,7 @@ def test_fit_on_jax_s_explicit_mesh_takes_arrays_placed_on_it_and_runs_under_it_
     x, y = _data()
     params = _f64(NET.init(jax.random.PRNGKey(0), (4,)))
     state = OPT.init(params)
-    settings = dict(batch_size=7, epochs=1, key=jax.random.PRNGKey(1), verbose=0, unroll=1)
+    settings = dict(batch_size=7, epochs=1, key=jax.random.PRNGKey(1), verbose=0, unroll=1, validation_split=0.25)
     auto = parallel.data_mesh(jax.devices()[:1])
     want = fnn.fit(NET, params, OPT, LOSS, x, y, opt_state=state, mesh=auto, **settings)
     on_it = jax.device_put((params, state, x), jax.sharding.NamedSharding(explicit, jax.sharding.PartitionSpec()))
@@ -481,7 +481,8 @@ def test_fit_on_jax_s_explicit_mesh_takes_arrays_placed_on_it_and_runs_under_it_
             with context:
                 got = fnn.fit(NET, placed[0], OPT, LOSS, placed[2], y, opt_state=placed[1], mesh=explicit, **settings)
             chex.assert_trees_all_close(got.params, want.params, rtol=1e-12, atol=1e-14)
-            assert got.history.history["loss"] == pytest.approx(want.history.history["loss"], rel=1e-12)
+            for name in ("loss", "val_loss"):  # the split's checks ran on the arrays on that mesh
+                assert got.history.history[name] == pytest.approx(want.history.history[name], rel=1e-12)
 
 
 def test_single_process_gather_is_the_identity():
@@ -829,6 +830,9 @@ def test_arrays_placed_apart_compute_on_the_params_device(runs):
     assert d["placement/predict/apart_devices"].tolist() == [3]
     assert d["placement/predict/split_devices"].tolist() == [0]  # the replicated params' first copy
     assert bool(d["placement/gradcheck_passed"])
+    # a run inside jax.set_mesh of jax.make_mesh's Explicit mesh, its data on it and a validation
+    # split (checked under the caller's mesh, trained under its Auto copy): the plain run's numbers
+    np.testing.assert_allclose(d["placement/set_mesh/explicit"], d["placement/set_mesh/plain"], rtol=1e-5)
     assert float(d["placement/evaluate/numpy"]) > 0 and np.abs(d["placement/predict/numpy"]).min() > 0
 
 

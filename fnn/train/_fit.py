@@ -351,7 +351,6 @@ def fit(
     with ctrl_c_recorded(), contextlib.ExitStack() as stack:
         if mesh is not None:
             mesh = parallel.check_mesh(mesh)
-            stack.enter_context(parallel.in_force(mesh))
             # Many processes: each passed its own shard; every one now holds the same global data.
             # All else (but verbose and checkpoint) must be the same everywhere: a process that
             # raises alone or runs another program leaves the others waiting in a collective, so
@@ -380,6 +379,8 @@ def fit(
         )  # fmt: skip
 
         # ---- working copies on the device -------------------------------------------------------
+        if mesh is not None:  # the run's Auto mesh in force from here (the checks ran under the caller's)
+            stack.enter_context(parallel.in_force(mesh))
         params = copy_tree(params)
         opt_state = init_state(opt, params) if opt_state is None else copy_tree(opt_state)
         if resumed is not None:

@@ -463,8 +463,8 @@ def test_save_argument_errors(tmp_path):
     checkpoint.save(tmp_path / "arr.npz", params=_params(), history={"arr": [np.arange(3)], "n": [np.float32(2.5)]})
     back = checkpoint.load(tmp_path / "arr.npz").history
     assert back["arr"][0].tolist() == [0, 1, 2] and back["n"] == [2.5]
-    with pytest.raises(TypeError, match=r"history\['arr'\]\[0\] must be a number, a string, None or an array"):
-        checkpoint.save(tmp_path / "x.npz", params=_params(), history={"arr": [[1.0, 2.0]]})
+    with pytest.raises(TypeError, match=r"history\['arr'\]\[0\] must be a number, a string, None, an array or a"):
+        checkpoint.save(tmp_path / "x.npz", params=_params(), history={"arr": [{"a": 1.0}]})
     # JSON's keys are strings: 1 and '1' would come back as one key
     for kw, where in (
         (dict(meta={1: "a", "1": "b"}), r"extra 'meta': .*got 1 \(int\), which would come back as '1'"),
@@ -621,7 +621,7 @@ _CORRUPT = [
     ),
     (
         "history-nested",
-        lambda m, a: _set(m, "history", "history", "loss", [[1.5]]),
+        lambda m, a: _set(m, "history", "history", "loss", [{"a": 1.5}, 0.5]),
         r"history\['history'\]\['loss'\]\[0\] must be a number",
     ),
     (
@@ -776,8 +776,8 @@ def test_older_files_and_every_documented_encoding_still_load(tmp_path):
 def test_save_refuses_a_history_load_would_refuse(tmp_path):
     with pytest.raises(TypeError, match=r"history\['loss'\] must be a list"):
         checkpoint.save(tmp_path / "x.npz", params=_params(), history={"loss": 1.0})
-    with pytest.raises(TypeError, match=r"history\['loss'\]\[0\] must be a number, a string, None or an array"):
-        checkpoint.save(tmp_path / "x.npz", params=_params(), history={"loss": [[1.0]]})
+    with pytest.raises(TypeError, match=r"history\['loss'\]\[0\] must be a number, a string, None, an array or"):
+        checkpoint.save(tmp_path / "x.npz", params=_params(), history={"loss": [[1.0, {"a": 2}]]})
     with pytest.raises(ValueError, match=r"history\['epochs'\]\[0\] must be >= 0"):
         checkpoint.save(tmp_path / "x.npz", params=_params(), history={**_FIT_HISTORY, "epochs": [-1, 0]})
     assert not (tmp_path / "x.npz").exists()

@@ -93,14 +93,22 @@ def _check_logs(where: str, logs: Mapping[str, Any], epochs: int | None) -> None
         if not isinstance(values, list):
             raise TypeError(f"{where}[{name!r}] must be a list, got {type(values).__name__}")
         for i, v in enumerate(values):
-            # an array a callback logged is stored as an entry, marked here (a dict of one key)
-            if not isinstance(v, _SCALAR) and not (isinstance(v, dict) and ARRAY in v):
+            if not _logged(v):
                 raise TypeError(
-                    f"{where}[{name!r}][{i}] must be a number, a string, None or an array (one per epoch), got "
-                    f"{type(v).__name__}"
+                    f"{where}[{name!r}][{i}] must be a number, a string, None, an array or a list of them (one per "
+                    f"epoch), got {type(v).__name__}"
                 )
         if epochs is not None and len(values) > epochs:
             raise ValueError(f"{where}[{name!r}] has {len(values)} values for {epochs} epochs")
+
+
+def _logged(value: Any) -> bool:
+    """A value a history holds for one epoch: a number, a string, None, an array a callback
+    logged (stored as an entry, marked here by a dict of one key), or a list of them (Keras's
+    History keeps whatever a callback logs)."""
+    if isinstance(value, list):
+        return all(_logged(v) for v in value)
+    return isinstance(value, _SCALAR) or (isinstance(value, dict) and ARRAY in value)
 
 
 def _mapping(where: str, value: Any) -> Mapping[str, Any]:

@@ -173,6 +173,17 @@ def save(
     write(check_path("path", path, writable=True), arrays)
 
 
+def _on_host(value: Any) -> Any:
+    """``value`` with each jax array as a NumPy one (dicts keep their keys and order)."""
+    if isinstance(value, jax.Array):
+        return np.asarray(jax.device_get(value))
+    if isinstance(value, dict):
+        return {k: _on_host(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_on_host(v) for v in value]
+    return value
+
+
 def _exists(path: str) -> bool:
     """Whether something is at ``path``; a folder on the way that may not be searched is the
     OS's PermissionError (``os.path.exists`` says False there: a file that exists would read as
@@ -369,7 +380,8 @@ def load(path: str | os.PathLike, *, params: Any = None, opt_state: Any = None) 
     for name, m in meta["extra_arrays"].items():
         extra[name] = decode(arrays[f"extra[{name!r}]"], m)
     callbacks = decode_state(meta.get("callbacks"), arrays, meta.get("callbacks_arrays", {}))
-    history = decode_state(meta["history"], arrays, meta.get("history_arrays", {}))
+    # a callback's arrays as the NumPy arrays a History holds (the later epochs' logs are NumPy)
+    history = _on_host(decode_state(meta["history"], arrays, meta.get("history_arrays", {})))
     return Checkpoint(out["params"], out["opt_state"], meta["epoch"], out["key"], history, extra, callbacks)
 
 

@@ -60,8 +60,10 @@ def _disagreement(a: Any, b: Any, floor: Array) -> Array:
 # once with cotangents of opposite sign can cancel along d while each kinks along its own.
 _COORDINATES = 32
 # The loss's gradient checked one output element at a time, at most this many (the largest
-# differences from autodiff's first).
+# differences from autodiff's first); each layer's with one sample's cotangent at a time, at
+# most this many samples (the largest cotangents first).
 _ELEMENTS = 256
+_SAMPLES = 64
 
 
 def _slopes_along(phi: Callable[[Array], Array], unravel: Callable, fz: Array, d: Array, h: Array, f0: Array) -> tuple:
@@ -101,7 +103,7 @@ def _off_where_smooth(phi: Callable[[Array], Array], z: Any, manual: Any, auto: 
 
 
 def _local_pieces(
-    net: Network, params: Any, records: Any, dy: Array, train: bool, prefix: str, floor: Array
+    net: Network, params: Any, records: Any, dy: Array, train: bool, prefix: str, floor: Array, apart: bool
 ) -> tuple[list, Array]:
     """Each layer's ``(name, relative difference, (params' off, dx off) where smooth)`` against
     ``jax.vjp`` of its own forward (:func:`_disagreement`, :func:`_off_where_smooth`), from the last layer down
@@ -110,7 +112,7 @@ def _local_pieces(
     found: list = []
     for layer, name, p, (cache, x_in, k) in reversed(list(zip(net.layers, net.names, params, records, strict=True))):
         if isinstance(layer, Network):
-            inner, dy = _local_pieces(layer, p, cache, dy, train, f"{prefix}{name}/", floor)
+            inner, dy = _local_pieces(layer, p, cache, dy, train, f"{prefix}{name}/", floor, apart)
             found = inner + found
             continue
         manual = layer.backward(p, cache, dy)
@@ -121,15 +123,18 @@ def _local_pieces(
         # and sample by sample (the cotangent of one sample's output alone: a backward is the VJP
         # for any cotangent): a kink of one sample (a blank input row, a zero bias) parts the
         # slopes along the whole difference, which hid a mistake made on another, smooth sample
+        # (``apart``: where an entry passes between the slopes alone; at most _SAMPLES samples,
+        # those of the largest cotangents, each one a pass over the batch)
         n = dy.shape[0] if dy.ndim else 0
-        if n > 1:
+        if apart and n > 1:
             rows = jnp.arange(n).reshape((n,) + (1,) * (dy.ndim - 1))
+            largest = jnp.argsort(-jnp.sum(jnp.abs(dy).reshape(n, -1), axis=1))[: min(n, _SAMPLES)]
 
             def one_sample(i, layer=layer, forward=forward, vjp=vjp, p=p, x_in=x_in, cache=cache, dy=dy, rows=rows):
                 dy_i = jnp.where(rows == i, dy, jnp.zeros_like(dy))
                 return _off_for(layer, forward, vjp, p, x_in, cache, dy_i, layer.backward(p, cache, dy_i), vjp(dy_i))
 
-            off = off | jnp.any(jax.lax.map(one_sample, jnp.arange(n)), axis=0)
+            off = off | jnp.any(jax.lax.map(one_sample, largest), axis=0)
         found.insert(0, (f"{prefix}{name}", _disagreement(tuple(manual), auto, floor), off))
         dy = auto[1]
     return found, dy
@@ -162,7 +167,7 @@ def _pieces_with_layer(net: Network, prefix: str = "") -> list[tuple[str, int]]:
 
 
 @structural_cache(maxsize=32)
-def _local_program(net: Network, loss: Any, train: bool) -> Callable:
+def _local_program(net: Network, loss: Any, train: bool, apart: bool) -> Callable:
     """Each piece's own derivative against ``jax.vjp`` of its own forward, alone: every layer at
     its input and given autodiff's cotangent of its output (from the loss down, so no piece's
     mistake reaches another), and the loss's gradient against ``jax.grad`` of its function;
@@ -178,7 +183,7 @@ def _local_program(net: Network, loss: Any, train: bool) -> Callable:
     def local(params: Any, x: Array, y: Array, key: Array | None, floor: Array) -> tuple[Array, Array]:
         y_pred, records = probe.forward(params, x, key=key, train=train)
         dy = jax.grad(lambda yp: reference(y, yp))(y_pred)
-        pieces, _ = _local_pieces(net, params, records, dy, train, "", floor)
+        pieces, _ = _local_pieces(net, params, records, dy, train, "", floor, apart)
         grad = loss.value_and_grad(y, y_pred)[1]
         phi = lambda yp: reference(y, yp)
         off = _off_where_smooth(phi, y_pred, grad, dy)
@@ -186,7 +191,7 @@ def _local_program(net: Network, loss: Any, train: bool) -> Callable:
         # and outputs (a target met exactly on each) part the slopes along the whole difference,
         # which hid a grad off on the smooth elements
         size = y_pred.size
-        if size > 1:
+        if apart and size > 1:
             flat_index = jnp.arange(size).reshape(y_pred.shape)
             largest = jnp.argsort(-jnp.abs(grad - dy).reshape(-1))[: min(size, _ELEMENTS)]
 
@@ -259,15 +264,17 @@ def _finite_tree(tree: Any) -> bool:
     return all(np.all(np.isfinite(np.asarray(v))) for v in jax.tree.leaves(jax.device_get(tree)))
 
 
-def local_checks(net: Network, loss: Any, train: bool, args: tuple, floor: float) -> tuple | None:
+def local_checks(net: Network, loss: Any, train: bool, args: tuple, floor: float, apart: bool = False) -> tuple | None:
     """:func:`_local_program`'s results on the checked ``args`` (``(params, x, y, key)``), run
     once for :func:`spoiled_where_smooth` and :func:`culprits` alike: each piece's relative
-    error and whether its params' and input gradients are off where it is smooth. None if a
-    piece cannot be differentiated alone."""
+    error and whether its params' and input gradients are off where it is smooth (``apart``:
+    also with each sample's cotangent alone, and the loss's gradient element by element, which
+    :func:`spoiled_where_smooth` reads; ``culprits`` reads the errors alone). None if a piece
+    cannot be differentiated alone."""
     floor = floor if np.isfinite(floor) else 0.0  # a NaN gradient makes the check's own floor NaN
     try:
         with jax.enable_x64(True):
-            program = _local_program(net, loss, train)
+            program = _local_program(net, loss, train, apart)
             errors, off = jax.device_get(program(*args, jax.device_put(np.float64(floor))))
     except Exception:  # a piece jax cannot differentiate alone: the report stands, no culprit named
         return None

@@ -827,7 +827,7 @@ def test_at_a_kink_a_slope_off_autodiff_s_alone_is_judged_by_the_one_sided_ones(
         # gradcheck's two programs, and the pieces' own check against jax.vjp: sample by sample
         # for the choices off autodiff's that pass between the one-sided slopes alone, on the
         # whole batch for the failing choices' culprit search (which reads the errors alone)
-        assert c.count == 4, c.count
+        assert c.count == 3 + any(not passes for *_, passes in choices), (name, c.count)
 
 
 def test_a_custom_loss_gradient_wrong_only_at_its_kink_fails():

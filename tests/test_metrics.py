@@ -1433,6 +1433,8 @@ def test_a_metric_of_several_numbers_is_named_before_anything_compiles_and_stati
             fnn.fit(net, params, "sgd", loss, x, y, metrics=[vector], epochs=1, verbose=0)
         with pytest.raises(TypeError, match=message):
             fnn.evaluate(net, params, loss, x, y, metrics=[vector])
+        with pytest.raises(TypeError, match=r"^metrics\[0\] = 'per_class_recall' gives an array of shape \(3,\)"):
+            fnn.eval_step(net, loss, [vector])(params, x, y)  # named while tracing, as well
     assert c.count == 0
     counted = fnn.metrics.Metric(
         "hits",

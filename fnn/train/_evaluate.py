@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 
 from fnn import metrics as metrics_
 from fnn._cache import structural_cache
@@ -221,6 +222,13 @@ def _compiled_eval_step(net: Any, loss: Any, ms: tuple) -> Callable:
         if per_sample_targets:
             check_sample_counts(x, y)
         x, y = moved_as_fit_moves(params, x, y)  # as evaluate holds the batch (its values are evaluate's)
-        return results(ms, eval_sums(net, loss, ms, params, x, y, x.shape[0]))
+        out = results(ms, eval_sums(net, loss, ms, params, x, y, x.shape[0]))
+        for i, m in enumerate(ms):  # while tracing: evaluate and fit refuse such a metric before compiling
+            if jnp.ndim(out[m.name]) != 0:
+                raise TypeError(
+                    f"metrics[{i}] = {m.name!r} gives an array of shape {jnp.shape(out[m.name])}; a metric gives one "
+                    "number (reduce it, e.g. its mean, or log each value as a metric of its own)"
+                )
+        return out
 
     return natively(step, ("params", "x", "y"))

@@ -407,6 +407,32 @@ def test_best_s_auto_mode_reads_the_direction_of_the_built_in_metric_named_and_r
 
 
 @pytest.mark.slow
+def test_best_reads_the_run_s_metrics_not_their_names():
+    """A loss given as a metric (fnn.losses.cosine_similarity: lower is better) was ranked as the
+    built-in metric of its name (the cosine: higher is better), picking the worst model; a metric
+    of yours named "accuracy" took the built-in accuracy's direction (EarlyStopping refuses it)."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(16, 3))
+    y = x @ rng.normal(size=(3, 2))
+    settings = dict(input_shape=(3,), batch_size=8, epochs=3, verbose=0, unroll=1)
+    cosine = [fnn.losses.cosine_similarity]
+    sgd = fnn.optimizers.sgd()
+    r = fnn.sweep(fnn.mlp([2]), sgd, "mse", x, y, learning_rates=[0.0, 0.1], metrics=cosine, **settings)
+    last = [h["cosine_similarity"][-1] for h in r.histories]
+    assert last[1] < last[0] and r.best("cosine_similarity") == 1
+
+    def accuracy(t, p):  # an error, named as the accuracy
+        return jnp.mean(jnp.abs(t - p), axis=-1)
+
+    net = fnn.mlp([2])
+    stacked = jax.vmap(lambda k: net.init(k, (3,), jnp.float64))(jax.random.split(jax.random.PRNGKey(0), 2))
+    del settings["input_shape"]
+    r = fnn.fit_many(net, stacked, fnn.optimizers.sgd(0.1), "mse", x, y, metrics=[accuracy], **settings)
+    with pytest.raises(ValueError, match=r"cannot tell whether monitor 'accuracy'.*a metric of yours"):
+        r.best("accuracy")
+    assert r.best("accuracy", mode="min") in (0, 1)
+
+
 def test_result_takes_python_and_numpy_indices_and_refuses_others(swept):
     last, first = swept.result(-1), swept.result(np.int64(0))
     # models taken out by NumPy: an eager index compiles a program per leaf shape

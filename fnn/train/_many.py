@@ -24,6 +24,7 @@ from fnn._native import native, native_tree
 from fnn._network_checks import check_64bit_arrays
 from fnn._validate import integer
 from fnn.layers._errors import misfit_error, misfit_marks
+from fnn.metrics._registry import direction as metric_direction
 from fnn.train._checks import (
     check_held_hyperparams,
     check_opt_state,
@@ -285,6 +286,8 @@ def fit_many(
         params = copy_tree(params)
         opt_state = init_state(opt, params, models=True) if opt_state is None else copy_tree(opt_state)
         histories = [History(run.iterations_per_epoch) for _ in range(k_models)]
+        for h in histories:  # what best(mode="auto") reads: the metrics' own ways, not their names
+            h.directions = {m.name: metric_direction(m) for m in run.metrics}
 
         # fit's per-epoch (perm, dropout key) for each model: the (K, n) orders drawn on the host as
         # fit draws them, and the (K,) dropout keys

@@ -102,6 +102,10 @@ class History(dict[str, list[float]]):
         self.stop_reason: str = "epochs"
         self.stopped_epoch: int | None = None
         self.times: list[float] = []
+        # Which way each metric of the run improves (fit_many's, from the metrics themselves: a
+        # loss given as a metric, a metric of yours named as a built-in one), for SweepResult.best;
+        # empty where no run filled it in (then the names tell). Not part of the record.
+        self.directions: dict[str, str | None] = {}
 
     @property
     def history(self) -> dict[str, list[float]]:
@@ -314,9 +318,11 @@ class SweepResult(NamedTuple):
             monitor: A logged name (``"val_accuracy"``...), or None for ``val_loss`` when
                 recorded, else ``loss``.
             mode: ``"min"`` (lowest is best), ``"max"`` (highest is best), or ``"auto"``, the
-                rule of Keras 3's callbacks read off the name: lowest for ``loss`` and
-                ``val_loss``, else the way the built-in metric of that name improves (highest
-                accuracy, lowest ``mae``...). A name that is no built-in metric's (a metric of
+                rule of Keras 3's callbacks: lowest for ``loss`` and ``val_loss``, else the way
+                the run's metric of that name improves, as :func:`fit_many` and :func:`sweep`
+                record it (a loss given as a metric falls; a metric of your own named
+                ``"accuracy"`` has none), else that of the built-in metric of that name
+                (highest accuracy, lowest ``mae``...). A name that is no built-in metric's (a metric of
                 your own, a logged learning rate) or one without a direction (the confusion
                 counts) needs ``"min"`` or ``"max"``.
 
@@ -335,7 +341,7 @@ class SweepResult(NamedTuple):
         if monitor not in h0:
             raise ValueError(f"monitor {monitor!r} was not recorded; recorded: {sorted(h0.keys())}")
         if mode == "auto":
-            mode = _auto_mode(monitor)
+            mode = _auto_mode(monitor, getattr(h0, "directions", {}))
 
         def lasts(name: str) -> np.ndarray:
             return np.array([h[name][-1] if h.get(name) else np.nan for h in self.histories], float)
@@ -359,15 +365,17 @@ def _model_index(i: Any) -> int:
     return int(to_host(i))
 
 
-def _auto_mode(monitor: str) -> str:
-    """``best``'s ``mode="auto"``: "min" for the loss, else the built-in metric's direction."""
+def _auto_mode(monitor: str, directions: Mapping[str, str | None]) -> str:
+    """``best``'s ``mode="auto"``: "min" for the loss, else the direction of the run's metric of
+    that name (``directions``: which way each improves, read off the metrics the run had), else
+    the built-in metric's of that name."""
     name = monitor.removeprefix("val_")
-    way = "down" if name == "loss" else direction_of_name(name)
+    way = "down" if name == "loss" else directions[name] if name in directions else direction_of_name(name)
     if way is None:
         raise ValueError(
             f"best: mode='auto' cannot tell whether monitor {monitor!r} should be maximized or minimized (it is "
-            "not the loss or a built-in metric with a direction); pass mode='max' for its highest value or "
-            "mode='min' for its lowest"
+            "not the loss, nor a built-in metric with a direction: a metric of yours, or a count); pass "
+            "mode='max' for its highest value or mode='min' for its lowest"
         )
     return "max" if way == "up" else "min"
 

@@ -21,8 +21,9 @@ _SCALAR = (type(None), bool, int, float, str)
 
 
 def check_history(history: Any) -> None:
-    """None, a dict name -> list of numbers / strings / None, or ``fit``'s ``History.to_dict()``
-    (told apart by its ``history`` dict): its listed fields typed, one time per epoch."""
+    """None, a dict name -> list of values (numbers, strings, None, arrays stored as entries, lists
+    of them), or ``fit``'s ``History.to_dict()`` (told apart by its ``history`` dict): its listed
+    fields typed, one time per epoch."""
     if history is None:
         return
     if not isinstance(history, Mapping):

@@ -119,7 +119,7 @@ def _local_pieces(
         forward = lambda pp, xx, layer=layer, k=k: layer.forward(pp, xx, key=k, train=train)[0]
         vjp = jax.vjp(forward, p, x_in)[1]
         auto = vjp(dy)
-        off = _off_for(layer, forward, vjp, p, x_in, cache, dy, manual, auto)
+        off = _off_for(forward, p, x_in, dy, manual, auto)
         # and sample by sample (the cotangent of one sample's output alone: a backward is the VJP
         # for any cotangent): a kink of one sample (a blank input row, a zero bias) parts the
         # slopes along the whole difference, which hid a mistake made on another, smooth sample
@@ -132,7 +132,7 @@ def _local_pieces(
 
             def one_sample(i, layer=layer, forward=forward, vjp=vjp, p=p, x_in=x_in, cache=cache, dy=dy, rows=rows):
                 dy_i = jnp.where(rows == i, dy, jnp.zeros_like(dy))
-                return _off_for(layer, forward, vjp, p, x_in, cache, dy_i, layer.backward(p, cache, dy_i), vjp(dy_i))
+                return _off_for(forward, p, x_in, dy_i, layer.backward(p, cache, dy_i), vjp(dy_i))
 
             off = off | jnp.any(jax.lax.map(one_sample, largest), axis=0)
         found.insert(0, (f"{prefix}{name}", _disagreement(tuple(manual), auto, floor), off))
@@ -140,9 +140,7 @@ def _local_pieces(
     return found, dy
 
 
-def _off_for(
-    layer: Any, forward: Callable, vjp: Callable, p: Any, x_in: Array, cache: Any, dy: Array, manual: Any, auto: Any
-) -> Array:
+def _off_for(forward: Callable, p: Any, x_in: Array, dy: Array, manual: Any, auto: Any) -> Array:
     """A layer's ``(params' gradient off, dx off)`` where its forward is smooth, for the cotangent
     ``dy`` (:func:`_off_where_smooth` of ``<dy, forward>``), each judged apart: a wrong dparams
     spoils this layer's rows alone."""

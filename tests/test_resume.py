@@ -438,6 +438,40 @@ def test_an_array_a_callback_logs_is_checkpointed_and_resumed_as_keras_s_history
     assert resumed.history.history["norms"] == [[0.5, "a"], [0.5, "a", 0.5, "a"]]
 
 
+def test_what_a_callback_logs_is_recorded_alike_in_a_run_and_in_its_resumed_twin(tmp_path):
+    """Typed keys (their checkpoint could not be loaded), a live param (deleted under the History
+    when the next epoch donated it), a dict and a tuple (refused at the first checkpoint, after
+    the epoch had trained), a large array with a CSVLogger (its 240,000-character field stopped the
+    resume): the resumed run's History holds what the uninterrupted one does, types included."""
+    x, y = _problem()
+    params = NET.init(KEY, (4,), jnp.float64)
+
+    class Log(Callback):
+        def on_epoch_end(self, epoch, logs, ctx):
+            logs.update(
+                keys=jax.random.split(jax.random.key(epoch), 2), bias=ctx.params[0]["b"], per_class={"a": 0.5 * epoch},
+                pair=(epoch, 2.5), big=np.linspace(0, 1, 20_000, dtype=np.float32) * epoch,
+            )  # fmt: skip
+
+    def run(folder, epochs):
+        cbs = [Log(), fnn.callbacks.CSVLogger(str(folder / "log.csv"))]
+        return fnn.fit(NET, params, "sgd", MSE, x, y, epochs=epochs, checkpoint=folder / "ck.npz", callbacks=cbs, **RUN)
+
+    (tmp_path / "whole").mkdir(), (tmp_path / "parts").mkdir()
+    whole = run(tmp_path / "whole", 2).history
+    run(tmp_path / "parts", 1)
+    resumed = run(tmp_path / "parts", 2).history
+    for name in ("bias", "per_class", "pair", "big"):
+        assert [type(v) for v in resumed[name]] == [type(v) for v in whole[name]], name
+        for a, b in zip(resumed[name], whole[name], strict=True):
+            np.testing.assert_equal(a, b)
+    assert [jax.random.key_data(k).tolist() for k in resumed["keys"]] == [
+        jax.random.key_data(k).tolist() for k in whole["keys"]
+    ]
+    assert resumed["pair"] == [[0, 2.5], [1, 2.5]] and isinstance(whole["bias"][0], np.ndarray)
+    assert (tmp_path / "parts" / "log.csv").read_text() == (tmp_path / "whole" / "log.csv").read_text()
+
+
 def test_callbacks_without_saved_state_are_named_in_a_warning(tmp_path):
     x, y = _problem()
     params = NET.init(KEY, (4,), jnp.float64)

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import inspect
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,6 +14,7 @@ import numpy as np
 
 from fnn import checkpoint as checkpoint_
 from fnn._executables import call as call_through_store
+from fnn._keys import is_typed_key
 
 
 @jax.jit
@@ -226,9 +226,8 @@ class LambdaCallback(Callback):
 
     ``fit`` wraps a plain callable in its ``callbacks`` list in one. Training then stops with
     ``history.stop_reason == "callback <fn's name>"``. Each function gets a copy of the logs;
-    the new names it adds there (``logs["custom"] = 1.5``: a number, a string, None) are
-    recorded in the History, as Keras's LambdaCallback records them (an array of more than one
-    value is not, with a warning: a checkpoint holds the history as JSON). What it changes or
+    the new names it adds there (``logs["custom"] = 1.5``: a number, a string, None, an array,
+    a list) are recorded in the History, as Keras's LambdaCallback records them. What it changes or
     deletes of the epoch's own entries changes nothing: the callbacks after it and the History
     see fit's values. The callbacks after one with a function for the epoch's end may monitor
     the names it adds, or name them in a ModelCheckpoint's ``filepath``.
@@ -312,25 +311,16 @@ class LambdaCallback(Callback):
 
 
 def _on_a_copy(fn: Callable[[int, dict], Any], epoch: int, logs: dict) -> Any:
-    """``fn(epoch, copy of logs)``'s result; the names it added to its copy join ``logs``:
-    numbers (a NumPy or 0-d jax one as its Python number), strings and None; anything else (an
-    array of more values, a list) is left out with a warning: a checkpoint holds the history as
-    JSON, one value per epoch."""
+    """``fn(epoch, copy of logs)``'s result; the names it added to its copy join ``logs``, as a
+    callback's own additions do (the History records them as it records any: a 0-d array as its
+    number, an array on the host)."""
     mine = dict(logs)
     out = fn(epoch, mine)
     for name, value in mine.items():
         if name in logs:
             continue
-        if hasattr(value, "shape") and hasattr(value, "dtype") and tuple(value.shape) == ():
-            value = np.asarray(jax.device_get(value)).item()
-        if value is not None and not isinstance(value, (int, float, str)):
-            warnings.warn(
-                f"LambdaCallback: logs[{name!r}] is {type(value).__name__} {getattr(value, 'shape', '')}: only "
-                "single values (a number, a string, None) are recorded in the History; log a number, e.g. its mean",
-                RuntimeWarning,
-                stacklevel=4,
-            )
-            continue
+        if hasattr(value, "shape") and hasattr(value, "dtype") and tuple(value.shape) == () and not is_typed_key(value):
+            value = np.asarray(jax.device_get(value)).item()  # the later callbacks see the number the History holds
         logs[name] = value
     return out
 

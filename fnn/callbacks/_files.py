@@ -3,15 +3,20 @@ value so far and the rows already written survive the interruption."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import math
 import os
+import sys
 import warnings
+from collections.abc import Iterator
 from typing import Any
 
+import jax
 import numpy as np
 
 from fnn import checkpoint as checkpoint_
+from fnn._keys import is_typed_key
 from fnn._oserrors import writing
 from fnn._validate import boolean, path as check_path, real
 from fnn.callbacks._base import NO_BATCH_HOOKS, Callback, FitContext
@@ -267,7 +272,10 @@ def _check_save_freq(save_freq: Any) -> None:
 def csv_number(value: Any) -> Any:
     """A float as the shortest text that reads back as the same float32 when it is one (logs
     come from float32 sums: ``0.001``, not ``0.0010000000474974513``); otherwise exact. An
-    array or list a callback logged as Keras writes it: ``"[1.0, 2.0]"``, quotes included."""
+    array or list a callback logged as Keras writes it: ``"[1.0, 2.0]"``, quotes included (PRNG
+    keys as their data)."""
+    if is_typed_key(value):
+        value = jax.random.key_data(value)
     if isinstance(value, (list, tuple)) or (hasattr(value, "__array__") and np.ndim(value) > 0):
         return f'"[{", ".join(map(str, np.asarray(value) if hasattr(value, "__array__") else value))}]"'
     if isinstance(value, float) and math.isfinite(value) and float(np.float32(value)) == value:
@@ -290,6 +298,18 @@ def _rows_before(rows: list[list[str]], epoch: int) -> list[list[str]]:
         start, after = start - 1, e
     own = [r for r, e in zip(rows[start:], epochs[start:], strict=True) if e is not None and e < epoch]
     return rows[:start] + own
+
+
+@contextlib.contextmanager
+def _any_field_size() -> Iterator[None]:
+    """csv's reader without its field size limit (131,072 characters: a logged array of ~10k
+    values written as Keras writes it), put back after: a resumed run reads its rows back."""
+    before = csv.field_size_limit()
+    csv.field_size_limit(sys.maxsize)
+    try:
+        yield
+    finally:
+        csv.field_size_limit(before)
 
 
 def _empty(path: str) -> None:
@@ -373,7 +393,7 @@ class CSVLogger(Callback):
             # the constructor checked the folder can be made, and made nothing
             os.makedirs(os.path.dirname(os.path.abspath(self.filename)), exist_ok=True)
             if self._resumed and os.path.exists(self.filename):
-                with open(self.filename, newline="") as f:
+                with open(self.filename, newline="") as f, _any_field_size():
                     rows = list(csv.reader(f, delimiter=self.separator))
                 keep = rows[:1] + _rows_before(rows[1:], epoch)
                 with open(self.filename, "w", newline="") as f:

@@ -96,8 +96,8 @@ def _check_logs(where: str, logs: Mapping[str, Any], epochs: int | None) -> None
         for i, v in enumerate(values):
             if not _logged(v):
                 raise TypeError(
-                    f"{where}[{name!r}][{i}] must be a number, a string, None, an array or a list of them (one per "
-                    f"epoch), got {type(v).__name__}"
+                    f"{where}[{name!r}][{i}] must be a number, a string, None, an array, or a list or dict of them "
+                    f"(one per epoch), got {type(v).__name__}"
                 )
         if epochs is not None and len(values) > epochs:
             raise ValueError(f"{where}[{name!r}] has {len(values)} values for {epochs} epochs")
@@ -109,6 +109,8 @@ def _logged(value: Any) -> bool:
     History keeps whatever a callback logs)."""
     if isinstance(value, list):
         return all(_logged(v) for v in value)
+    if isinstance(value, dict) and ARRAY not in value:  # a dict a callback logged (string keys)
+        return all(isinstance(k, str) and _logged(v) for k, v in value.items())
     return isinstance(value, _SCALAR) or (isinstance(value, dict) and ARRAY in value)
 
 

@@ -17,7 +17,10 @@ from fnn._keys import is_typed_key
 from fnn._native import native
 from fnn._placement import to_host
 
-FORMAT_VERSION = 1
+# 2: a history may hold what callbacks log beside numbers (arrays as entries, lists, dicts); a
+# file without them is written as version 1, which every fnn reads
+FORMAT_VERSION = 2
+READS = (1, 2)
 META = "__fnn_checkpoint__"  # the entry holding the JSON metadata
 TREES = ("params", "opt_state", "key")
 
@@ -187,7 +190,10 @@ def encode_history(history: Any, arrays: dict[str, np.ndarray], metas: dict[str,
 
 
 def _scalars_as_numbers(value: Any) -> Any:
-    """``value`` with each 0-d array as its Python number (dicts keep their keys and order)."""
+    """``value`` with each 0-d array as its Python number (dicts keep their keys and order; a
+    PRNG key stays a key)."""
+    if is_typed_key(value):
+        return value
     if isinstance(value, (np.ndarray, np.generic, jax.Array)) and np.ndim(value) == 0:
         return np.asarray(value).item()
     if isinstance(value, Mapping):

@@ -13,6 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from fnn._keys import is_typed_key
 from fnn._native import native
 from fnn._validate import integer, npz_reason, path as check_path
 from fnn._values import without_addresses
@@ -21,6 +22,7 @@ from fnn.checkpoint._checks import check_file, check_history, check_history_fits
 from fnn.checkpoint._format import (
     FORMAT_VERSION,
     META,
+    READS,
     decode,
     decode_state,
     encode,
@@ -157,7 +159,8 @@ def save(
         raise ValueError(f"{err} (epoch= is the number of epochs done, which the history covers)") from None
     meta = {
         "format": "fnn.checkpoint",
-        "version": FORMAT_VERSION,
+        # version 1 where nothing needs 2: every fnn reads it
+        "version": FORMAT_VERSION if history_meta or _holds_containers(history) else 1,
         "epoch": int(epoch),
         "history": history,
         "history_arrays": history_meta,
@@ -173,9 +176,18 @@ def save(
     write(check_path("path", path, writable=True), arrays)
 
 
+def _holds_containers(history: Any) -> bool:
+    """Whether a history's logs hold a list or dict for an epoch (arrays are entries, marked by
+    dicts): what only version 2 reads."""
+    if not isinstance(history, Mapping):
+        return False
+    logs = history["history"] if isinstance(history.get("history"), Mapping) else history
+    return any(isinstance(v, (list, dict)) for values in logs.values() if isinstance(values, list) for v in values)
+
+
 def _on_host(value: Any) -> Any:
     """``value`` with each jax array as a NumPy one (dicts keep their keys and order)."""
-    if isinstance(value, jax.Array):
+    if isinstance(value, jax.Array) and not is_typed_key(value):  # a key stays a key
         return np.asarray(jax.device_get(value))
     if isinstance(value, dict):
         return {k: _on_host(v) for k, v in value.items()}
@@ -220,10 +232,10 @@ def _read(path: str) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         raise ValueError(
             f"{path}: not a readable fnn checkpoint (corrupt, truncated or foreign file): {npz_reason(err)}"
         ) from None
-    if meta.get("version") != FORMAT_VERSION:
+    if meta.get("version") not in READS or isinstance(meta.get("version"), bool):
         raise ValueError(
             f"{path}: checkpoint format version {meta.get('version')!r} is not "
-            f"supported (this fnn reads version {FORMAT_VERSION})"
+            f"supported (this fnn reads versions {', '.join(map(str, READS))}; a newer fnn wrote it?)"
         )
     return meta, arrays
 

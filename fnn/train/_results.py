@@ -11,6 +11,7 @@ from typing import Any, NamedTuple
 import jax
 import numpy as np
 
+from fnn._keys import is_typed_key
 from fnn._placement import to_host
 from fnn._validate import is_traced
 from fnn.checkpoint._checks import check_history_fits
@@ -18,10 +19,20 @@ from fnn.metrics._registry import direction_of_name
 
 
 def _plain(value: Any) -> Any:
-    """A 0-d array a callback logged (a jax or NumPy scalar) as the Python number a resumed
-    run's history reads back; anything else as it is."""
+    """A value a callback logged as a History records it, and a resumed run's history reads it
+    back: a 0-d array (a jax or NumPy scalar) as its Python number, a jax array as a NumPy copy
+    on the host (a live buffer, a param the next epoch donates, would be deleted under it), a
+    tuple as a list, inside lists and dicts too; a PRNG key as it is."""
+    if is_typed_key(value):
+        return value
     if isinstance(value, (np.ndarray, np.generic, jax.Array)) and np.ndim(value) == 0:
         return value.item()
+    if isinstance(value, jax.Array):
+        return np.asarray(jax.device_get(value))
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
     return value
 
 

@@ -174,20 +174,22 @@ def _put_replicated(a, sharding: NamedSharding):
     if isinstance(a, jax.Array) and is_typed_key(a):
         data = _put_replicated(jax.random.key_data(a), sharding)
         return jax.random.wrap_key_data(data, impl=jax.random.key_impl(a))
-    # equivalence ignores axis types: an array on jax.make_mesh's Explicit mesh is put again on
-    # the run's Auto copy of it (a program cannot take both)
-    if isinstance(a, jax.Array) and a.sharding.is_equivalent_to(sharding, a.ndim) and _axis_types_match(a, sharding):
+    # Kept only on this very mesh: equivalence ignores axis types (an array on jax.make_mesh's
+    # Explicit mesh is put again on the run's Auto copy, as a program cannot take both) and the
+    # sharding's kind (one device's array is put again as the mesh's, which the epoch returns:
+    # the next epoch would otherwise compile a second time)
+    if (
+        isinstance(a, jax.Array)
+        and isinstance(a.sharding, NamedSharding)
+        and a.sharding.mesh == sharding.mesh
+        and a.sharding.is_equivalent_to(sharding, a.ndim)
+    ):
         return a
     if sharding.is_fully_addressable:
         return jax.device_put(a, sharding)
     # Many processes: every process holds the same value; each fills its own devices.
     host = np.asarray(a)
     return jax.make_array_from_callback(host.shape, sharding, lambda index: host[index])
-
-
-def _axis_types_match(a: jax.Array, sharding: NamedSharding) -> bool:
-    mine = a.sharding.mesh.axis_types if isinstance(a.sharding, NamedSharding) else None
-    return mine is None or mine == sharding.mesh.axis_types
 
 
 def replicate(tree: Any, mesh: Mesh) -> Any:

@@ -511,6 +511,19 @@ def test_fit_on_jax_s_explicit_mesh_takes_arrays_placed_on_it_and_runs_under_it_
                 assert got.history.history[name] == pytest.approx(want.history.history[name], rel=1e-12)
 
 
+def test_a_mesh_fit_compiles_its_epoch_once_whatever_the_number_of_epochs(compiles):
+    """Epoch 1's inputs were put on a one-device mesh as that device's arrays (their sharding
+    equivalent), epoch 2's were the mesh's that epoch 1 returned: the epoch compiled twice."""
+    x, y = _data()
+    params = _f64(NET.init(jax.random.PRNGKey(0), (4,)))
+    mesh = parallel.data_mesh(jax.devices()[:1])
+    settings = dict(batch_size=7, key=jax.random.PRNGKey(1), verbose=0, unroll=1, mesh=mesh)
+    fnn.fit(NET, params, OPT, LOSS, x, y, epochs=1, **settings)
+    with compiles() as c:
+        fnn.fit(NET, params, OPT, LOSS, x, y, epochs=3, **settings)
+    assert c.count == 0
+
+
 def test_single_process_gather_is_the_identity():
     x, y = _data()
     w, val = np.ones(len(x)), (x[:3], y[:3], np.ones(3))

@@ -9,6 +9,7 @@ meshes, shards and bad input stay in the fast tier.
 import argparse
 import contextlib
 import functools
+import json
 import os
 import pathlib
 import re
@@ -431,6 +432,18 @@ def test_best_reads_the_run_s_metrics_not_their_names():
     with pytest.raises(ValueError, match=r"cannot tell whether monitor 'accuracy'.*a metric of yours"):
         r.best("accuracy")
     assert r.best("accuracy", mode="min") in (0, 1)
+    # the ways survive a History's copy and its to_dict record (its JSON): best picked the worst
+    # model again after a round trip
+    again = [fnn.History.from_dict(json.loads(json.dumps(h.to_dict()))) for h in r.histories]
+    copies = fnn.SweepResult(r.params, r.opt_state, [fnn.History.from_dict(h) for h in again], r.configs)
+    with pytest.raises(ValueError, match=r"cannot tell whether monitor 'accuracy'"):
+        copies.best("accuracy")
+    # a monitor of arrays ranks nothing (argmin counted the cells: model 4 of 2)
+    arrays = [fnn.History() for _ in range(2)]
+    for h, v in zip(arrays, ([5.0, 1.0], [9.0, 0.0]), strict=True):
+        h.append(0, {"arr": np.array(v)}, 0.0)
+    with pytest.raises(ValueError, match=r"monitor 'arr' must hold one number per epoch.*ndarray"):
+        fnn.SweepResult(None, None, arrays, [{}, {}]).best("arr", "min")
 
 
 def test_result_takes_python_and_numpy_indices_and_refuses_others(swept):

@@ -1555,6 +1555,24 @@ def test_a_whole_batch_loss_validates_in_keras_batches_by_default():
         np.testing.assert_allclose(result.histories[0]["val_loss"][-1], keras(first), rtol=1e-6)
 
 
+def test_update_last_overwrites_a_name_first_logged_after_epoch_0_and_arrays_are_copied():
+    """update_last's second call of one epoch appended where a name was first logged after
+    epoch 0 (its list shorter than the epochs); on an empty History it was an IndexError. A
+    NumPy array a callback updates in place rewrote every epoch recorded before."""
+    h = fnn.History()
+    h.append(0, {"loss": 1.0}, 0.0)
+    h.append(1, {"loss": 0.5}, 0.0)
+    h.update_last({"lr": 0.1})
+    h.update_last({"lr": 0.2})
+    assert dict(h) == {"loss": [1.0, 0.5], "lr": [0.2]}
+    buffer = np.zeros(2)
+    h.append(2, {"loss": 0.25, "w": buffer}, 0.0)
+    buffer[:] = 7.0
+    assert h["w"][0].tolist() == [0.0, 0.0]
+    with pytest.raises(ValueError, match=r"^update_last: no epoch recorded yet"):
+        fnn.History().update_last({"lr": 0.1})
+
+
 def test_history_from_keras_s_plain_logs_and_to_dict_s_copies():
     """``History.from_dict`` takes a plain ``{name: [value per epoch]}`` (Keras's
     ``History.history``, ``json.loads(json.dumps(h))``): it returned an empty History. And

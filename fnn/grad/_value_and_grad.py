@@ -179,8 +179,9 @@ def _batch_of_one(x: Any, y: Any, sample_weight: Any) -> tuple[bool, tuple[Any, 
 
 
 _FORWARD_MODE = (
-    "fnn.with_manual_vjp: forward-mode differentiation (jax.jvp, jax.jacfwd, jax.linearize of the "
-    "function itself) cannot run a hand-written backward pass, which is reverse mode. What works: "
+    "fnn.with_manual_vjp: forward-mode differentiation (jax.jvp, jax.jacfwd of the function itself, "
+    "the linear function jax.linearize returns) cannot run a hand-written backward pass, which is reverse mode. "
+    "What works: "
     "jax.grad, jax.vjp, jax.jacrev, forward-over-reverse such as jax.jvp(jax.grad(f)) for "
     "Hessian-vector products, and jax.hessian. For forward mode differentiate net.apply instead."
 )

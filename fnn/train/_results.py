@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
@@ -29,6 +30,8 @@ def _plain(value: Any) -> Any:
         return value.item()
     if isinstance(value, jax.Array):
         return np.asarray(jax.device_get(value))
+    if isinstance(value, np.ndarray):  # a copy: a buffer the callback updates in place would rewrite the past
+        return value.copy()
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
     if isinstance(value, dict):
@@ -70,7 +73,8 @@ class History(dict[str, list[float]]):
 
     A History IS the dict of what was logged: it maps each name (``loss``, metrics, ``val_*``,
     and what callbacks log, such as ``learning_rate``) to one value per epoch, so ``h["loss"]``,
-    ``h.items()``, ``dict(h)`` and ``json.dumps(h)`` work as on any dict, and ``h.history`` (the
+    ``h.items()``, ``dict(h)`` and ``json.dumps(h)`` (of numbers, strings and None: arrays a
+    callback logged are NumPy's) work as on any dict, and ``h.history`` (the
     Keras spelling) is ``h`` itself. Beside the dict it keeps the run's bookkeeping: ``epochs``
     lists the epoch indices run (counted from 0; a resumed run's history starts with the epochs
     its checkpoint holds).
@@ -117,6 +121,7 @@ class History(dict[str, list[float]]):
         # loss given as a metric, a metric of yours named as a built-in one), for SweepResult.best;
         # empty where no run filled it in (then the names tell). Not part of the record.
         self.directions: dict[str, str | None] = {}
+        self._last: set[str] = set()  # the names recorded for the last epoch (update_last's)
 
     @property
     def history(self) -> dict[str, list[float]]:
@@ -145,6 +150,7 @@ class History(dict[str, list[float]]):
         self.times.append(seconds)
         for k, v in logs.items():
             self.setdefault(k, []).append(_plain(v))
+        self._last = set(logs)
 
     def update_last(self, logs: dict[str, float]) -> None:
         """Entries added to the last epoch's logs after it was appended (by callbacks).
@@ -152,13 +158,23 @@ class History(dict[str, list[float]]):
         Args:
             logs: The last epoch's logs: a name already recorded for that epoch is overwritten,
                 a new one (``learning_rate``) appended.
+
+        Raises:
+            ValueError: For a History that has recorded no epoch yet.
         """
+        if not self.epochs:
+            raise ValueError("update_last: no epoch recorded yet (append one first)")
+        last: set[str] = getattr(self, "_last", set())
         for k, v in logs.items():
             values = self.setdefault(k, [])
-            if len(values) == len(self.epochs):
+            # recorded for the last epoch: by append or an earlier update of it, or (a History
+            # read back) a name logged at every epoch
+            if k in last or len(values) == len(self.epochs):
                 values[-1] = _plain(v)
             else:
                 values.append(_plain(v))
+                last.add(k)
+        self._last = last
 
     def to_dict(self) -> dict:
         """Everything recorded as a JSON-like dict (what a checkpoint stores).
@@ -174,6 +190,8 @@ class History(dict[str, list[float]]):
             "iterations_per_epoch": self.iterations_per_epoch,
             "stop_reason": self.stop_reason,
             "stopped_epoch": self.stopped_epoch,
+            # which way the run's metrics improve (fit_many's, for SweepResult.best), where known
+            **({"directions": dict(self.directions)} if self.directions else {}),
         }
 
     @classmethod
@@ -192,7 +210,7 @@ class History(dict[str, list[float]]):
             The History.
         """
         if isinstance(d, History):
-            d = d.to_dict()
+            d = {**d.to_dict(), "directions": dict(d.directions)}
         elif d and _RECORD_KEYS.isdisjoint(d) and all(isinstance(v, (list, tuple)) for v in d.values()):
             n = max(len(v) for v in d.values())
             d = {"history": d, "epochs": list(range(n)), "times": [math.nan] * n}
@@ -202,6 +220,7 @@ class History(dict[str, list[float]]):
         h.times = list(d.get("times", []))
         h.stop_reason = d.get("stop_reason", "epochs")
         h.stopped_epoch = d.get("stopped_epoch")
+        h.directions = dict(d.get("directions") or {})
         return h
 
     def __repr__(self) -> str:
@@ -357,6 +376,12 @@ class SweepResult(NamedTuple):
         def lasts(name: str) -> np.ndarray:
             return np.array([h[name][-1] if h.get(name) else np.nan for h in self.histories], float)
 
+        values = [h[monitor][-1] for h in self.histories if h.get(monitor)]
+        if any(not isinstance(v, numbers.Real) or isinstance(v, (bool, np.bool_)) for v in values):
+            raise ValueError(
+                f"monitor {monitor!r} must hold one number per epoch to rank the models by; its last values are "
+                f"{sorted({type(v).__name__ for v in values})}"
+            )
         last = lasts(monitor)
         usable = np.isfinite(last)
         for name in ("loss", "val_loss"):

@@ -112,10 +112,16 @@ def float_dtype() -> Any:
     return jax.dtypes.canonicalize_dtype(np.float64)
 
 
+def host_integers(step: Any) -> bool:
+    """Whether ``step`` is integers on the host (a Python int, a NumPy integer or integer array),
+    which jax would hold as int32 without x64."""
+    return isinstance(step, (int, np.integer, np.ndarray)) and np.issubdtype(np.asarray(step).dtype, np.integer)
+
+
 def float_step(step) -> Array:
     """The step as the schedule computes with it, in the default float dtype; a host integer
     (a NumPy int64 of a long run, a Python int) through float64 first, which jax would take as
     int32 without x64 (2**31 overflowing, or wrapping round to a negative step)."""
-    if isinstance(step, (int, np.integer, np.ndarray)) and np.issubdtype(np.asarray(step).dtype, np.integer):
+    if host_integers(step):
         step = np.asarray(step, np.float64)
     return jnp.asarray(step).astype(float_dtype())

@@ -10,7 +10,16 @@ import jax.numpy as jnp
 import numpy as np
 
 from fnn._validate import real
-from fnn.schedules._base import Array, Schedule, check_rate, check_steps, float_dtype, float_step, schedule_function
+from fnn.schedules._base import (
+    Array,
+    Schedule,
+    check_rate,
+    check_steps,
+    float_dtype,
+    float_step,
+    host_integers,
+    schedule_function,
+)
 
 
 def constant(value: float) -> Schedule:
@@ -157,7 +166,7 @@ def piecewise_constant(boundaries: Sequence[int], values: Sequence[float]) -> Sc
 
 
 def _piecewise_constant(step, boundaries: tuple[float, ...], values: tuple[float, ...] | Array) -> Array:
-    if isinstance(step, (int, np.integer, np.ndarray)) and np.issubdtype(np.asarray(step).dtype, np.integer):
+    if host_integers(step):
         # host integers compared on the host, exactly (jax would hold a NumPy int64 as int32
         # without x64, wrapping a long run's steps round)
         host = np.asarray(step, np.int64)

@@ -92,6 +92,9 @@ class History(dict[str, list[float]]):
             :meth:`fnn.callbacks.FitContext.stop`. A resumed run whose reason is not
             ``"epochs"`` stays stopped.
         stopped_epoch: The epoch training stopped at (None when the epochs ran out).
+        directions: Which way each metric of the run improves (``"up"``, ``"down"``, None for
+            one of yours), as :func:`fit_many` and :func:`sweep` record it for
+            :meth:`SweepResult.best`; empty where nothing recorded it (``fit``'s).
         times: The seconds each epoch took (on the host, device work included); they add up to
             the training loop's time. Without callbacks or a checkpoint, fit queues each epoch on
             the device before recording the one before, and an epoch's time runs from the

@@ -106,6 +106,12 @@ jax.monitoring.register_event_listener(_count_jax_cache_hit)
 jax.monitoring.register_event_duration_secs_listener(_count_backend_compile)
 
 
+# Programs are traced and lowered one at a time (compiled side by side): tracing holds Python's
+# lock, so two traces interleaved both end late, and the first program's compilation, which
+# releases it, could have started at half the wait.
+_TRACING = threading.Lock()
+
+
 def _compile_fresh(jitted: Any, args: tuple) -> tuple[Any, bool, Any]:
     """``(jitted compiled for args, whether XLA compiled it in this process, the lowered
     program)``. False where JAX's persistent cache answered, which makes an executable that
@@ -113,7 +119,8 @@ def _compile_fresh(jitted: Any, args: tuple) -> tuple[Any, bool, Any]:
     same program run by plain ``jit`` before) in a process that has read from JAX's persistent
     cache, as that one may have been: only the store's own records (``_compiled_here``) vouch
     for it then."""
-    lowered = jitted.lower(*args)  # tracing may compile (and read) small programs of its own
+    with _TRACING:
+        lowered = jitted.lower(*args)  # tracing may compile (and read) small programs of its own
     hits, compiles = getattr(_jax_events, "hits", 0), getattr(_jax_events, "compiles", 0)
     compiled = lowered.compile()
     if getattr(_jax_events, "hits", 0) != hits:

@@ -15,12 +15,16 @@ fills faster) answers None and is compiled as before.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import numpy as np
 from jax.extend import core as jex_core
+
+from fnn._executables import call
+from fnn._host_keys import KEY_RULES, HostKeys, fits
 
 # Results up to this size are filled on the host. Filling and transferring costs ~1 ms per MiB
 # on CPU (an Adam state of 16 MiB: 16-20 ms; of 61 MiB: 31-150 ms), compiling and running the
@@ -59,6 +63,84 @@ def _convert_element_type(x: np.ndarray, *, new_dtype: Any, weak_type: bool, sha
     return x.astype(dst)
 
 
+def _shift_right_logical(x: np.ndarray, y: np.ndarray) -> Any:
+    if x.dtype.kind not in "iu" or x.dtype != y.dtype:
+        return None
+    unsigned = np.dtype(f"u{x.dtype.itemsize}")
+    shift = y.astype(unsigned)
+    wide = shift >= 8 * x.dtype.itemsize  # XLA gives 0; NumPy's shift is undefined there
+    out = x.view(unsigned) >> np.where(wide, 0, shift).astype(unsigned)
+    return np.where(wide, 0, out).astype(unsigned).view(x.dtype)
+
+
+def _bitwise(op: Callable[..., Any]) -> Callable[..., Any]:
+    def rule(x: np.ndarray, y: np.ndarray) -> Any:
+        return op(x, y) if x.dtype == y.dtype and x.dtype.kind in "iub" else None
+
+    return rule
+
+
+def _bitcast(x: np.ndarray, *, new_dtype: Any) -> Any:
+    dst = np.dtype(new_dtype)
+    return x.view(dst) if x.ndim and dst.itemsize == x.dtype.itemsize else None
+
+
+def _slice(x: np.ndarray, *, start_indices: tuple, limit_indices: tuple, strides: tuple | None) -> Any:
+    steps = strides or (1,) * x.ndim
+    return x[tuple(slice(a, b, c) for a, b, c in zip(start_indices, limit_indices, steps, strict=True))]
+
+
+# Arithmetic is left to a compiled tail (evaluate_on_host's ``tail``): XLA:CPU fuses a multiply
+# and the add after it into one FMA, rounded once, which NumPy's two roundings do not equal.
+_ARITHMETIC = frozenset({"add", "sub", "mul", "div", "max", "min"})
+# What a tail may hold: arithmetic, and the shape and type changes of values it computed.
+_TAIL = _ARITHMETIC | {"neg", "broadcast_in_dim", "reshape", "squeeze", "convert_element_type", "slice", "concatenate"}
+
+
+class _Deferred(NamedTuple):
+    """A value the compiled tail computes: its ``index``-th equation's result."""
+
+    position: int
+
+
+class _Tail:
+    """The equations left to a compiled program, in order: each one's primitive, params and
+    inputs (a :class:`_Deferred`, or ``("host", k)``: the k-th of ``inputs``, host arrays)."""
+
+    def __init__(self) -> None:
+        self.inputs: list[np.ndarray] = []
+        self.eqns: list[tuple[Any, tuple, tuple]] = []
+
+    def add(self, primitive: Any, params: dict, values: list) -> _Deferred | None:
+        try:
+            frozen = tuple(sorted(params.items()))
+            hash(frozen)
+        except TypeError:
+            return None
+        refs = []
+        for v in values:
+            if not isinstance(v, _Deferred):
+                self.inputs.append(v)
+                v = ("host", len(self.inputs) - 1)
+            refs.append(v)
+        self.eqns.append((primitive, frozen, tuple(refs)))
+        return _Deferred(len(self.eqns) - 1)
+
+
+@functools.lru_cache(maxsize=64)
+def _tail_program(eqns: tuple, wanted: tuple[int, ...]) -> Callable:
+    """The jitted ``(*inputs) -> values of the equations wanted`` replaying ``eqns``."""
+
+    def tail(*inputs: Any) -> tuple:
+        values: list = []
+        for primitive, params, refs in eqns:
+            args = [inputs[r[1]] if r[0] == "host" else values[r.position] for r in refs]
+            values.append(primitive.bind(*args, **dict(params)))
+        return tuple(values[i] for i in wanted)
+
+    return jax.jit(tail)
+
+
 _RULES: dict[str, Callable[..., Any]] = {
     "broadcast_in_dim": _broadcast_in_dim,
     "reshape": _reshape,
@@ -67,6 +149,14 @@ _RULES: dict[str, Callable[..., Any]] = {
     "copy": lambda x: x,
     "copy_p": lambda x: x,
     "neg": np.negative,
+    "slice": _slice,
+    "concatenate": lambda *xs, dimension: np.concatenate(xs, axis=dimension),
+    "shift_right_logical": _shift_right_logical,
+    "or": _bitwise(np.bitwise_or),
+    "and": _bitwise(np.bitwise_and),
+    "xor": _bitwise(np.bitwise_xor),
+    "bitcast_convert_type": _bitcast,
+    **KEY_RULES,
 }
 
 
@@ -96,17 +186,19 @@ def _placement(used: list) -> Any:
     return next(iter(devices)) if committed else None
 
 
-def _run(closed: Any, args: list, needed: set) -> list | None:
-    """The values of ``closed``'s outputs, computed on the host, or None where a rule is
-    missing or declines. Only the ``needed`` equations run."""
+def _run(closed: Any, args: list, needed: set, tail: _Tail | None) -> list | None:
+    """The values of ``closed``'s outputs, computed on the host (or, with a ``tail``, the
+    arithmetic and what reads its results left to it: :class:`_Deferred` values), or None
+    where a rule is missing or declines. Only the ``needed`` equations run; ``args`` are
+    device arrays, read in one transfer, or (in a nested program) host values."""
     jaxpr = closed.jaxpr
     pairs = [*zip(jaxpr.constvars, closed.consts, strict=True), *zip(jaxpr.invars, args, strict=True)]
     used = [(var, value) for var, value in pairs if var in needed]
     # the inputs the results need, read in one explicit transfer (a caller's transfer guard allows it)
-    hosts = jax.device_get([value for _, value in used])
-    env: dict = {var: np.asarray(host) for (var, _), host in zip(used, hosts, strict=True)}
+    hosts = iter(jax.device_get([value for _, value in used if isinstance(value, jax.Array)]))
+    env: dict = {var: np.asarray(next(hosts)) if isinstance(v, jax.Array) else v for var, v in used}
 
-    def read(v: Any) -> np.ndarray:
+    def read(v: Any) -> Any:
         if isinstance(v, jex_core.Literal):
             aval: Any = v.aval
             return np.asarray(v.val, dtype=aval.dtype)
@@ -115,23 +207,39 @@ def _run(closed: Any, args: list, needed: set) -> list | None:
     for eqn in jaxpr.eqns:
         if not any(v in needed for v in eqn.outvars):
             continue
-        rule = _RULES.get(eqn.primitive.name)
-        if rule is None or len(eqn.outvars) != 1:
+        inputs, name = [read(v) for v in eqn.invars], eqn.primitive.name
+        keys_in = any(isinstance(x, HostKeys) for x in inputs)
+        if name in ("jit", "pjit"):  # a nested program: its equations, here
+            inner = eqn.params["jaxpr"]
+            outs = _run(inner, inputs, set(inner.jaxpr.invars) | _needed(inner.jaxpr), tail)
+        elif tail is not None and (name in _ARITHMETIC or any(isinstance(x, _Deferred) for x in inputs)):
+            ok = name in _TAIL and not keys_in and len(eqn.outvars) == 1
+            deferred = tail.add(eqn.primitive, eqn.params, inputs) if ok else None
+            outs = None if deferred is None else [deferred]
+        else:
+            rule = _RULES.get(name)
+            if rule is None or len(eqn.outvars) != 1 or (keys_in and name not in KEY_RULES):
+                return None
+            out = rule(*inputs, **eqn.params)
+            outs = None if out is None else [out if isinstance(out, HostKeys) else np.asarray(out)]
+        if outs is None:
             return None
-        out = rule(*[read(v) for v in eqn.invars], **eqn.params)
-        aval: Any = eqn.outvars[0].aval
-        if out is None:
-            return None
-        out = np.asarray(out)  # a ufunc of a 0-d array answers a NumPy scalar
-        if out.shape != aval.shape or out.dtype != aval.dtype:
-            return None
-        env[eqn.outvars[0]] = out
+        for var, out in zip(eqn.outvars, outs, strict=True):
+            # (a ufunc of a 0-d array answers a NumPy scalar: made 0-d above)
+            if not isinstance(out, _Deferred) and not fits(out, var.aval):
+                return None
+            env[var] = out
     return [read(v) for v in jaxpr.outvars]
 
 
-def evaluate_on_host(jitted: Any, *args: Any) -> Any:
+def evaluate_on_host(jitted: Any, *args: Any, tail: bool = False) -> Any:
     """``jitted(*args)`` computed on the host and transferred, without compiling, where the
     program only fills constants (the module's docstring says which); otherwise None.
+
+    ``tail``: also take programs that do arithmetic (a network's init: random bits, then
+    ``bits -> [0, 1) -> [minval, maxval)``): everything else on the host, the arithmetic and
+    what reads its results in a small compiled program of their own (kept in the open
+    executable store), whose results are the full program's bit for bit, as XLA computes them.
 
     ``jitted``: a ``jax.jit`` function (traced here; the trace is the one its compilation
     would reuse). Every leaf is a fresh device buffer (the results may be donated)."""
@@ -153,9 +261,20 @@ def evaluate_on_host(jitted: Any, *args: Any) -> Any:
     if sum(v.aval.size * v.aval.dtype.itemsize for v in jaxpr.outvars) > MAX_BYTES:
         return None
     device = _placement([leaf for var, leaf in zip(jaxpr.invars, leaves, strict=True) if var in needed])
-    values = None if device is False else _run(traced.jaxpr, leaves, needed)
+    rest = _Tail() if tail else None
+    values = None if device is False else _run(traced.jaxpr, leaves, needed, rest)
     if values is None:
         return None
+    deferred = [v.position for v in values if isinstance(v, _Deferred)]
+    computed = iter(())
+    if rest is not None and deferred:
+        program = _tail_program(tuple(rest.eqns), tuple(deferred))
+        described = tuple((p.name, params, refs) for p, params, refs in rest.eqns)
+        inputs = jax.device_put([np.array(x, order="C") for x in rest.inputs], device)
+        computed = iter(call(program, "tail", (described, tuple(deferred)), *inputs, shared=True))
     # C-ordered copies: a broadcast is a view, and no two leaves may share (or alias) a buffer
-    host = [np.array(v, order="C") for v in values]
-    return jax.tree.unflatten(traced.out_tree, jax.device_put(host, device, may_alias=False))
+    host = [None if isinstance(v, _Deferred) else np.array(v, order="C") for v in values]
+    placed = jax.device_put([h for h in host if h is not None], device, may_alias=False)
+    ordered = iter(placed)
+    out = [next(computed) if h is None else next(ordered) for h in host]
+    return jax.tree.unflatten(traced.out_tree, out)

@@ -587,13 +587,15 @@ def test_compare_twice_with_the_persistent_cache_compiles_nothing_the_second_tim
     even asked) and prints the same table."""
     tmp_path = compare_cached["tmp_path"]
     n_optimizers = 2
-    n_runs = n_optimizers * 2  # optimizers x batch sizes: one epoch program each
-    # each run's epoch, the seeds' params; and one program for every run: the params' copy, the
-    # validation pass (the runs differ only in what it does not hold: optimizer, batch size), the
-    # test pass (the epochs' keys come from the host, and the optimizers' states, zeros and
-    # hyperparameter values, are filled on the host)
-    shared = 3
-    stored = through_store = n_runs + 1 + shared
+    n_runs = n_optimizers * 2  # optimizers x batch sizes
+    # one epoch program per batch size, holding both optimizers' epochs (--jobs 1: one program
+    # trains at a time); the arithmetic of the seeds' params (their random bits are drawn on the
+    # host); and one program for every run: the params' copy, the validation pass (the runs
+    # differ only in what it does not hold: optimizer, batch size), the test pass (the epochs'
+    # keys come from the host, and the optimizers' states, zeros and hyperparameter values, are
+    # filled on the host)
+    n_programs, shared = 2, 3
+    stored = through_store = n_programs + 1 + shared
 
     (first, out1), (second, out2) = compare_cached["first"], compare_cached["second"]
     assert first["rc"] == second["rc"] == 0
@@ -1814,7 +1816,8 @@ def test_every_command_has_a_description_and_train_lr_is_its_optimizers(capsys):
         descriptions[command] = " ".join(text.split("\n\n")[1].split())
         assert not descriptions[command].startswith("options:") and len(descriptions[command]) > 100, command
     assert "early stopping included" in descriptions["train"] and "best epoch" in descriptions["train"]
-    assert "vmapped program" in descriptions["compare"] and "restored best" in descriptions["compare"]
+    assert "ONE compiled program" in descriptions["compare"] and "--apart" in descriptions["compare"]
+    assert "seeds vmapped" in descriptions["compare"] and "restored best" in descriptions["compare"]
     assert main(["train", "--help"]) == 0
     train = " ".join(capsys.readouterr().out.split())
     lr = train.split("--lr LR ", 1)[1].split(" --grad ", 1)[0]
@@ -1915,23 +1918,29 @@ def test_train_early_stopping_resumed_equals_the_uninterrupted_run(tmp_path, cap
 
 def test_compare_trains_runs_side_by_side_with_the_numbers_of_one_at_a_time():
     """``train_threads`` (the CLI's --jobs) changes when runs train, not what they compute: the
-    same records in the order asked for, bit for bit, but for the times and ``train_jobs``."""
+    same records in the order asked for, bit for bit, but for the times, ``train_jobs`` and
+    ``runs_together``; and so does ``apart`` (a program per run, fit_many's, where by default a
+    batch size's runs share ONE program, in as many parts as train at a time)."""
     problem = load_problem("iris")
     kw = dict(optimizers=["sgd", "adam", "rmsprop"], batch_sizes=[16, None], epochs=3, hidden=[4], seeds=2)
     logged: list[str] = []
     alone = run_comparison(problem, compile_threads=1, train_threads=1, **kw)
     side = run_comparison(problem, compile_threads=1, train_threads=3, log=logged.append, **kw)
+    apart = run_comparison(problem, compile_threads=1, train_threads=2, apart=True, **kw)
 
     def numbers(record):
-        timed = ("compile_s", "train_jobs", "summary", "curves", "seeds")
+        timed = ("compile_s", "train_jobs", "runs_together", "summary", "curves", "seeds")
         untimed = {k: v for k, v in record.items() if k not in timed}
         summary = {k: v for k, v in record["summary"].items() if k != "train_s"}
         seeds = [{k: v for k, v in s.items() if k not in ("epoch_times", "train_s")} for s in record["seeds"]]
         return untimed, summary, seeds, record["curves"]["loss"], record["curves"]["val_loss"]
 
     assert [(r["optimizer"], r["batch"]) for r in side] == [(o, b) for o in kw["optimizers"] for b in ("16", "full")]
-    assert [numbers(r) for r in side] == [numbers(r) for r in alone]
+    assert [numbers(r) for r in side] == [numbers(r) for r in alone] == [numbers(r) for r in apart]
     assert {r["train_jobs"] for r in alone} == {1} and {r["train_jobs"] for r in side} == {3}
+    # one program per batch size of all three runs; one per run when three train at a time, or apart
+    assert {r["runs_together"] for r in alone} == {3} and {r["runs_together"] for r in side + apart} == {1}
+    assert len({r["compile_s"] for r in alone}) == 2  # a batch size's runs share their program's time
     assert len(logged) == 6 and all("trained in" in line for line in logged)  # one line per run, as it ends
 
 
@@ -1985,7 +1994,8 @@ def test_compare_seed_is_the_first_of_the_runs_seeds():
 
 def test_compare_interrupted_stops_the_runs_training_beside_it(monkeypatch):
     """Ctrl-C reaches the main thread only: the runs training in the others stop before their
-    next epoch (Cancelled), the ones not started never start, and the finished run is kept."""
+    next epoch (Cancelled), the ones not started never start, and the finished run is kept
+    (``apart``: a program per run, so that one finishes before the others)."""
     import fnn.train._fit as fit_module  # one seed: a fit per run
 
     cancelled = []
@@ -2012,7 +2022,9 @@ def test_compare_interrupted_stops_the_runs_training_beside_it(monkeypatch):
     # (batch 16: sgd's and adam's programs are fnn train's above, compiled already)
     kw = dict(optimizers=["sgd", "adam", "rmsprop", "adagrad"], batch_sizes=[16], hidden=[4], seeds=1)
     with pytest.raises(KeyboardInterrupt):
-        run_comparison(load_problem("iris"), epochs=2000, train_threads=2, log=interrupt, finished=finished, **kw)
+        run_comparison(
+            load_problem("iris"), epochs=2000, train_threads=2, log=interrupt, finished=finished, apart=True, **kw
+        )
     assert len(finished) == 1 and finished[0]["seeds"][0]["epochs_run"] == 2000
     assert 1 <= len(cancelled) <= 2  # the run beside it, and the next one if its thread had taken it
 

@@ -206,13 +206,14 @@ def _stale_outputs(out: pathlib.Path) -> None:
 
 @pytest.mark.parametrize("jobs", ["1", "2"])
 def test_ctrl_c_during_compare_writes_the_finished_runs_marked_partial(tmp_path, jobs):
-    """With --jobs 2 the runs train two at a time in threads: those still training when the
-    signal lands stop before their next epoch and are left out; the finished ones keep the
-    order asked for."""
+    """--apart (a program per run): with --jobs 2 the runs train two at a time in threads: those
+    still training when the signal lands stop before their next epoch and are left out; the
+    finished ones keep the order asked for."""
     out = tmp_path / "cmp"
     _stale_outputs(out)
     names = ["sgd", "adam", "rmsprop", "adagrad"]
     args = [*COMPARE, "--jobs", jobs, "--optimizers", ",".join(names), "--epochs", "2000", "--out", str(out)]
+    args.append("--apart")
     proc = _start(args)
     # each finished run logs one line on stderr: interrupt once the first one has
     rc, _, err = _interrupt_after(proc, "err", rb"sgd batch +full: compiled[^\n]*\n")

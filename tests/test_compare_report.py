@@ -235,9 +235,17 @@ def test_the_time_column_is_the_time_in_results_and_in_the_plot(run):
             (x, y) = next((x, y) for name, x, y in panel if name == label)
             np.testing.assert_array_equal(x, curve)
             np.testing.assert_array_equal(y, r["curves"][key])
+        assert int(csv_row["runs_together"]) == r["runs_together"] >= 1
+    # the rows of one program (a batch size's runs, as many programs as train at a time) share its
+    # compile and training times
+    programs = {(r["batch"], r["compile_s"]) for r in runs}
+    for batch, compile_s in programs:
+        sharing = [r for r in runs if (r["batch"], r["compile_s"]) == (batch, compile_s)]
+        assert len(sharing) == sharing[0]["runs_together"] and len({r["summary"]["train_s"][0] for r in sharing}) == 1
     note = next(line for line in run["out"].splitlines() if line.startswith("time (s):"))
     if run["name"] == "together":
-        assert "ONE vmapped program" in note and "2 seeds" in note and "no spread" in note
+        assert max(r["runs_together"] for r in runs) > 1
+        assert "ONE compiled program" in note and "2 seeds vmapped" in note and "no spread" in note
     else:
         assert "each seed's own training time" in note
 

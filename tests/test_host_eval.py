@@ -124,6 +124,7 @@ def _zeros_like(p):
         pytest.param(lambda p: jnp.squeeze(jnp.zeros((1, 4, 1))), id="squeeze"),
         pytest.param(lambda p: (jnp.float32(2) * p[0]["w"], jnp.zeros(3))[1], id="dead-arithmetic"),
         pytest.param(lambda p: jnp.full((2,), jnp.nan, jnp.float32), id="nan"),
+        pytest.param(lambda p: jax.jit(_zeros_like)(p), id="nested-jit"),
     ],
 )
 def test_fills_copies_and_exact_conversions_run_on_the_host(fn, compiles):
@@ -145,7 +146,6 @@ def test_fills_copies_and_exact_conversions_run_on_the_host(fn, compiles):
         pytest.param(lambda p: jnp.full((3,), 2.7).astype(jnp.int32), id="float-to-int"),
         pytest.param(lambda p: {"w": jnp.asarray(0.0)}, id="weakly-typed-result"),
         pytest.param(lambda p: jnp.full((2, 3), 1.5), id="weakly-typed-fill"),
-        pytest.param(lambda p: jax.jit(_zeros_like)(p), id="nested-jit"),
         pytest.param(lambda p: (jax.debug.print("{}", p[0]["b"]), _zeros_like(p))[1], id="effect"),
     ],
 )
@@ -201,3 +201,54 @@ def test_a_large_state_is_left_to_the_compiler(monkeypatch):
     assert evaluate_on_host(program, params, opt.init.arrays()) is not None  # up to it: the host
     monkeypatch.setattr(host_eval, "MAX_BYTES", nbytes - 1)
     assert evaluate_on_host(program, params, opt.init.arrays()) is None
+
+
+def _seeds_program(net, x64, dtype=None):
+    from fnn.train._initial import _program, _seed_values
+
+    seeds = [0, 7, -1, 2**31 + 3] + ([2**40 + 5, -(2**35)] if x64 else [])
+    return _program(net, (5,), dtype), jax.device_put(_seed_values(seeds))
+
+
+@pytest.mark.parametrize("x64", [False, True])
+@pytest.mark.parametrize(
+    "init", ["glorot_uniform", "he_uniform", "lecun_uniform", "random_uniform", "zeros", "ones", "uniform"]
+)
+def test_a_uniform_init_draws_its_bits_on_the_host_and_compiles_its_arithmetic_alone(init, x64, compiles):
+    """The seeds' init program of a network whose initializers draw uniform values: the keys,
+    splits and random bits computed on the host (threefry, as jax hashes them), the arithmetic
+    (bits -> [0, 1) -> [minval, maxval), which XLA:CPU rounds once where it fuses a multiply
+    and an add) in a small program of its own; the results the whole program's, every bit, for
+    32- and 64-bit seeds (negative, and past 2**32), odd sizes, params cast to float64."""
+    first = fnn.Dense(7, kernel_initializer=init, bias_initializer=init)
+    net = fnn.serial(first, fnn.Dense(3, kernel_initializer=init))
+    with jax.enable_x64(x64):
+        program, values = _seeds_program(net, x64, jnp.float64 if x64 else None)
+        want = program(values)
+        with compiles() as c:
+            got = evaluate_on_host(program, values, tail=True)
+        # at most the tail (compiled once for every init whose arithmetic has these shapes)
+        assert got is not None and c.count <= (0 if init in ("zeros", "ones") else 1)
+        _same_arrays(got, want)
+
+
+@pytest.mark.parametrize(
+    ("setting", "activation"),
+    [
+        pytest.param(lambda: jax.threefry_partitionable(False), "tanh", id="threefry-not-partitionable"),
+        pytest.param(lambda: jax.default_prng_impl("rbg"), "sigmoid", id="rbg-keys"),
+    ],
+)
+def test_other_key_rules_are_left_to_the_compiler(setting, activation):
+    """Keys hashed otherwise than jax's default threefry (the setting off, another
+    implementation): None, and the caller compiles; a normal draw (erf_inv) too."""
+    with setting():  # (a network of its own: jit's cache of another trace would answer)
+        program, values = _seeds_program(fnn.mlp([4, 2], activation=activation), False)
+        assert evaluate_on_host(program, values, tail=True) is None
+    program, values = _seeds_program(fnn.mlp([4, 2]), False)
+    normal, values = _seeds_program(fnn.serial(fnn.Dense(3, kernel_initializer="he_normal")), False)
+    assert evaluate_on_host(normal, values, tail=True) is None
+    wide = lambda key, shape, dtype=None: fnn.initializers.get("glorot_uniform")(key, shape, jnp.float64)
+    draws64, values = _seeds_program(fnn.serial(fnn.Dense(3, kernel_initializer=wide)), False)
+    assert evaluate_on_host(draws64, values, tail=True) is None  # float64 draws: 64 random bits each
+    assert evaluate_on_host(program, values) is None  # arithmetic without a tail: compiled whole

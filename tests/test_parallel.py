@@ -706,6 +706,28 @@ def test_the_seeds_params_and_keys_are_drawn_by_one_program_as_each_seed_draws_t
         assert c.count == 0 and jax.tree.leaves(again)[0].shape[0] == 7
 
 
+def test_uniform_inits_draw_the_seeds_params_on_the_host_as_each_seed_draws_them(compiles):
+    """fnn compare's and sweep's set-up for a network of uniform initializers (glorot_uniform,
+    the default): the keys and random bits drawn on the host, the arithmetic in a small
+    program of its own (fnn._host_keys), and every seed's params still ``net.init``'s from
+    ``split(PRNGKey(s))[0]``, bit for bit; the zeros a program compiles on while they are
+    drawn have their shapes and dtypes."""
+    from fnn.train._initial import initial_params, initial_zeros
+
+    net = fnn.serial(fnn.Dense(9, kernel_initializer="he_uniform"), fnn.Dense(2, bias_initializer="ones"))
+    seeds = [3, 0, -7, 2**33 + 1]
+    with compiles() as c:
+        params, keys = initial_params(net, 4, seeds)
+    assert c.count <= 1  # the arithmetic alone (none if another network's had these shapes)
+    for i, s in enumerate(seeds):
+        init_key, fit_key = jax.random.split(jax.random.PRNGKey(np.int64(s)))
+        chex.assert_trees_all_equal(jax.tree.map(lambda a, i=i: a[i], params), net.init(init_key, (4,)))
+        np.testing.assert_array_equal(keys[i], fit_key)
+    zeros, zero_keys = initial_zeros(net, 4, len(seeds))
+    chex.assert_trees_all_equal_shapes_and_dtypes((zeros, zero_keys), (params, keys))
+    assert all(not np.any(np.asarray(a)) for a in jax.tree.leaves(zeros))
+
+
 def test_sweep_s_learning_rate_is_the_first_group_s_and_the_others_keep_their_proportions():
     """chain(masked(sgd(0.1), w), masked(adam(0.01), b)) swept at 0.5 and 0.02 trains with
     (0.5, 0.05) and (0.02, 0.002), as LearningRateScheduler and scale_learning_rates keep the

@@ -111,6 +111,7 @@ def cmd_compare(args) -> int:
                 grad=args.grad,
                 validation_split=args.validation_split,
                 early_stopping=args.early_stopping,
+                apart=args.apart,
                 compile_threads=args.jobs,
                 train_threads=args.jobs,
                 log=log_line,

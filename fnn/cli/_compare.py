@@ -16,7 +16,11 @@ What a record reports, and from which weights:
   vmapped program (``fnn.fit_many``) unless early stopping needs a ``fit`` per seed
   (``seeds_together``): the time is then that program's, shared by its seeds, and has no
   spread over seeds (``summary["train_s"] == [time, None]``); with a ``fit`` per seed it is
-  each seed's own, summarised as mean and standard deviation. Runs that train side by side
+  each seed's own, summarised as mean and standard deviation. By default (not ``apart``, no
+  early stopping) a batch size's runs share one program too (``fnn.train._together``: each
+  run's fit_many epoch, one after the other; ``runs_together`` says how many), whose
+  ``compile_s`` and ``train_s`` they share: a program per run compiled the network's kernels
+  once per run, ~3x the compile time of the default job. Programs that train side by side
   (``train_threads``; the record's ``train_jobs`` says how many at a time) share the machine,
   and each one's time includes that sharing.
 * ``curves``: what the plots draw, per epoch (counted from 1): the mean over seeds of the
@@ -51,7 +55,9 @@ from fnn.cli._problem import (  # load_problem: scripts and notes import it from
     split_problem,
 )
 from fnn.train import evaluate, fit, fit_many
+from fnn.train._initial import initial_zeros
 from fnn.train._loop import cancelled_by
+from fnn.train._together import fit_together
 
 
 def _mean_std(values: Sequence[float]) -> tuple[float, float]:
@@ -160,6 +166,7 @@ def run_comparison(
     grad: str = "manual",
     validation_split: float = 0.2,
     early_stopping: int | None = None,
+    apart: bool = False,
     log=None,
     compile_threads: int | None = None,
     train_threads: int | None = 1,
@@ -178,13 +185,18 @@ def run_comparison(
     from the same initial parameters and sees the batches in the same order. The seeds of a run
     train together, vmapped in one program (``fnn.fit_many``), unless early stopping
     (``early_stopping`` = its patience, on the validation loss, best weights restored) needs a
-    ``fit`` per seed. Every run is first warmed up for one epoch,
-    which compiles its programs, the runs side by side in threads (``compile_threads``, default
-    one per core; :func:`compile_concurrently`; each run's ``compile_s``), so ``train_s`` is
-    the training time proper. The runs then train ``train_threads`` at a time (None: one per
-    core; default 1, each alone), in threads, XLA's programs running with Python's GIL released;
-    ``finished`` keeps the order asked for, and on Ctrl-C the runs still training stop before
-    their next epoch. ``store``: where the runs' compiled epochs are kept and read
+    ``fit`` per seed. Unless ``apart`` (or early stopping), a batch size's runs train in ONE
+    program (:func:`fnn.train._together.fit_together`), split into as many parts as train at a
+    time, each part's runs in the order of their names (one program whatever order they were
+    asked in), each run equal to its own fit_many up to float rounding. Every program is first
+    warmed up for one epoch, which compiles it, the programs side by side in threads
+    (``compile_threads``, default one per core; :func:`compile_concurrently`; ``compile_s``),
+    so ``train_s`` is the training time proper; in one-program mode they compile on zeros of
+    the params' shapes, all at once, beside the seeds' initial params and the test pass. The
+    programs then train ``train_threads`` at a time (None: one per core; default 1, each
+    alone), in threads, XLA's programs running with Python's GIL released; ``finished`` keeps
+    the order asked for, and on Ctrl-C the runs still training stop before their next epoch
+    (a program's runs finish together). ``store``: where the runs' compiled epochs are kept and read
     back (``fnn._executables.ExecutableStore``, its namespace the command's settings), or
     None. ``after_compiling``: called once every run is compiled, before the first timed training
     (the CLI waits there for work it started beside the compilations, which would otherwise
@@ -195,15 +207,28 @@ def run_comparison(
     (x_tr, y_tr), val = split_problem(problem, validation_split)
     net = network(problem, hidden, activation)
     n_in = x_tr.shape[1]
-    # every seed's initial params and shuffling key in one program (read back from the store on
-    # a warm run): init with split(PRNGKey(seed))[0], shuffle with [1], as fit would be given
-    with using(store):
-        stacked, stacked_keys = initial_params(net, n_in, range(seed, seed + seeds))
     stopping = early_stopping is not None and val is not None
     # Seeds train together in one compiled program unless per-seed early stopping needs fit's callbacks.
     together = seeds > 1 and not stopping
+    # Every optimizer of a batch size in ONE program (fnn.train._together), which compiles the
+    # network's kernels once for all of them, unless asked apart or early stopping needs a fit per seed.
+    one_program = not stopping and not apart
+    drawn = []
+
+    def draw() -> None:
+        # every seed's initial params and shuffling key in one program (read back from the store
+        # on a warm run): init with split(PRNGKey(seed))[0], shuffle with [1], as fit would be given
+        with using(store):
+            drawn.append(initial_params(net, n_in, range(seed, seed + seeds)))
+
+    # one_program: the programs compile (and warm up) on zeros of the params' shapes, so the
+    # initial params' own program compiles beside them, not before them
+    zeros = initial_zeros(net, n_in, seeds) if one_program else None
+    if zeros is None:
+        draw()
+        stacked, stacked_keys = drawn[0]
     inits, keys = [], []  # each seed's own, for a fit per seed
-    if not together:
+    if not together and not one_program:
         host = jax.device_get(stacked)
         inits = [jax.device_put(jax.tree.map(lambda a, i=i: a[i], host)) for i in range(seeds)]
         keys = [jax.device_put(k) for k in np.asarray(stacked_keys)]
@@ -223,14 +248,56 @@ def run_comparison(
             }
             configs.append((name, lr, opt, bs, batch, same))
 
-    def run_store(name: str, bs: int | None) -> Any:
+    # A job is what one program trains: a share of a batch size's runs (one_program), or one
+    # run. A batch size's runs are split into as many programs as runs train at a time: a
+    # program runs its epochs one after the other, and two programs train side by side.
+    if one_program:
+        by_batch: dict[int | None, list[int]] = {}
+        for i, config in enumerate(configs):
+            by_batch.setdefault(config[3], []).append(i)
+        jobs = []
+        for group in by_batch.values():
+            # the runs in the order of their names: one program whatever order they were asked in
+            group = sorted(group, key=lambda i: configs[i][0])
+            parts = _workers(train_threads, len(group))
+            jobs += [part.tolist() for part in np.array_split(np.asarray(group), parts)]
+    else:
+        jobs = [[i] for i in range(len(configs))]
+
+    def job_store(job: list[int]) -> Any:
+        name, bs = configs[job[0]][0], configs[job[0]][3]
+        if one_program:  # the program holds every optimizer of the job: the namespace names them all
+            name = "together:" + ",".join(configs[i][0] for i in job)
         return using(None if store is None else store.child(f"{name}|{bs}"))
 
-    def warm_up(config) -> None:
-        # One epoch compiles every program the run needs (and the runs of equal settings share them).
-        name, _, opt, bs, _, same = config
-        with run_store(name, bs):
-            warm_up_run(opt, same)
+    def train_job(job: list[int], epochs: int, start: tuple[Any, Any]) -> list[Any]:
+        """The job's runs trained for ``epochs`` from ``start`` (stacked params and keys): their
+        fit_many results (one_program, in the job's order), or None for a run that trains as
+        train_run says."""
+        if not one_program:
+            return [None]
+        same = {k: v for k, v in configs[job[0]][5].items() if k != "verbose"}
+        opts = [configs[i][2] for i in job]
+        return fit_together(net, start[0], opts, problem.loss, x_tr, y_tr, epochs=epochs, key=start[1], **same)
+
+    def warm_up(job: list[int] | str) -> None:
+        if job == "initial":
+            draw()
+        elif job == "test":  # the test pass's program, compiled on zeros
+            assert zeros is not None
+            one = jax.tree.map(lambda a: np.zeros(a.shape[1:], a.dtype), zeros[0])
+            with using(store):
+                evaluate(
+                    net, one, problem.loss, problem.x_test, problem.y_test, metrics=[problem.metric], batch_size=1024
+                )
+        elif not isinstance(job, str):
+            # One epoch compiles every program the job needs (and the runs of equal settings share them).
+            with job_store(job):
+                if one_program:
+                    train_job(job, 1, zeros if zeros is not None else drawn[0])
+                else:
+                    _, _, opt, _, _, same = configs[job[0]]
+                    warm_up_run(opt, same)
 
     def warm_up_run(opt, same) -> None:
         if together:
@@ -238,14 +305,19 @@ def run_comparison(
         else:
             fit(net, inits[0], opt, problem.loss, x_tr, y_tr, epochs=1, key=keys[0], **same)
 
-    compile_times = compile_concurrently(warm_up, configs, compile_threads, wait=wait_for_compiling)
+    tasks: list[Any] = list(jobs) if zeros is None else ["initial", *jobs, "test"]
+    threads = compile_threads if zeros is None else compile_threads or len(tasks)
+    times = compile_concurrently(warm_up, tasks, threads, wait=wait_for_compiling)
+    compile_times = times if zeros is None else times[1:-1]
+    stacked, stacked_keys = drawn[0]
     if after_compiling is not None:
         after_compiling()
 
-    def train_run(name, lr, opt, bs, batch, same, compile_s) -> dict[str, Any]:
-        if together:
+    def train_run(name, lr, opt, bs, batch, same, compile_s, many=None, runs_together=1) -> dict[str, Any]:
+        if together and many is None:
             # All seeds in one vmapped program (fnn.fit_many); each equals its own fit.
             many = fit_many(net, stacked, opt, problem.loss, x_tr, y_tr, epochs=epochs, key=stacked_keys, **same)
+        if many is not None:
             # each seed's params sliced on the host, in one transfer: a slice on the device is a
             # small program per leaf shape, and only the test pass needs them
             host = jax.device_get(many.params)
@@ -253,7 +325,7 @@ def run_comparison(
         per_seed: list[dict[str, Any]] = []
         for i in range(seeds):
             stopper = None
-            if together:
+            if many is not None:
                 result = results[i]
             else:
                 if early_stopping is not None and val is not None:
@@ -307,41 +379,45 @@ def run_comparison(
             per_seed,
             problem.metric.name,
             together=together,
+            runs_together=runs_together,
             early_stopping=early_stopping if stopping else None,
         )
 
-    workers = _workers(train_threads, len(configs))
+    workers = _workers(train_threads, len(jobs))
     stop = threading.Event()
 
-    def train_one(i: int) -> dict[str, Any]:
-        name, lr, opt, bs, batch, same = configs[i]
-        with run_store(name, bs), cancelled_by(stop):
-            run = train_run(name, lr, opt, bs, batch, same, compile_times[i])
-        run["train_jobs"] = workers
-        return run
+    def train_one(j: int) -> list[dict[str, Any]]:
+        job = jobs[j]
+        with job_store(job), cancelled_by(stop):
+            manies = train_job(job, epochs, (stacked, stacked_keys))
+            shared = len(job) if one_program else 1
+            runs = []
+            for i, many in zip(job, manies, strict=True):
+                name, lr, opt, bs, batch, same = configs[i]
+                runs.append(train_run(name, lr, opt, bs, batch, same, compile_times[j], many, shared))
+        for run in runs:
+            run["train_jobs"] = workers
+        return runs
 
     runs = [] if finished is None else finished
     first, done = len(runs), {}  # index asked for -> finished run
 
-    def record(i: int, run: dict[str, Any]) -> None:
+    def record(j: int, job_runs: list[dict[str, Any]]) -> None:
         # the finished runs in the order asked for, also while others still train
-        done[i] = run
-        runs[first:] = [done[j] for j in sorted(done)]
+        for i, run in zip(jobs[j], job_runs, strict=True):
+            done[i] = run
+        runs[first:] = [done[i] for i in sorted(done)]
         if log is not None:
-            trained = run["summary"]["train_s"][0] * (1 if together else seeds)
-            log(
-                f"{run['optimizer']:>9} batch {run['batch']:>5}: compiled in {run['compile_s']:5.1f} s, {seeds} "
-                f"seed(s) trained in {trained:6.2f} s{' (together, one vmapped program)' if together else ''}, "
-                f"final loss {run['summary']['loss'][0]:.4g}"
-            )
+            for run in job_runs:
+                log(_log_line(run, seeds))
 
     if workers == 1:
-        for i in range(len(configs)):
-            record(i, train_one(i))
+        for j in range(len(jobs)):
+            record(j, train_one(j))
         return runs
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=workers)
     train_in_pool = in_callers_settings(train_one)
-    futures = {pool.submit(train_in_pool, i): i for i in range(len(configs))}
+    futures = {pool.submit(train_in_pool, j): j for j in range(len(jobs))}
     try:
         for future in concurrent.futures.as_completed(futures):
             record(futures[future], future.result())
@@ -351,6 +427,22 @@ def run_comparison(
         stop.set()
         pool.shutdown(wait=True, cancel_futures=True)
     return runs
+
+
+def _log_line(run: dict[str, Any], seeds: int) -> str:
+    """The line printed as a run finishes: its compile and training times, its final loss."""
+    shared, together = run["runs_together"], run["seeds_together"]
+    trained = run["summary"]["train_s"][0] * (1 if together or shared > 1 else seeds)
+    if shared > 1:
+        compiled = f"compiled in {run['compile_s']:5.1f} s (one program, {shared} runs)"
+        how = f" (in that program, {shared} runs together)"
+    else:
+        compiled = f"compiled in {run['compile_s']:5.1f} s"
+        how = " (together, one vmapped program)" if together else ""
+    return (
+        f"{run['optimizer']:>9} batch {run['batch']:>5}: {compiled}, {seeds} seed(s) trained in {trained:6.2f} s"
+        f"{how}, final loss {run['summary']['loss'][0]:.4g}"
+    )
 
 
 def _summarise(
@@ -364,6 +456,7 @@ def _summarise(
     metric_name: str,
     *,
     together: bool,
+    runs_together: int = 1,
     early_stopping: int | None,
 ) -> dict[str, Any]:
     """The run's record: its settings, the summary over seeds (each value ``[mean, std]``,
@@ -372,11 +465,13 @@ def _summarise(
     def at_reported(key: str) -> list[float]:
         return [s["history"][key][s["reported_epoch"]] for s in per_seed]
 
+    # one program trained all the seeds (and maybe other runs): its time is the run's, and no
+    # spread was measured
+    shared = together or runs_together > 1
     summary: dict[str, Any] = {
         "epochs": _mean_std([s["epochs_run"] for s in per_seed]),
         "loss": _mean_std(at_reported("loss")),
-        # one program trained all the seeds: its time is the run's, and no spread was measured
-        "train_s": (per_seed[0]["train_s"], None) if together else _mean_std([s["train_s"] for s in per_seed]),
+        "train_s": (per_seed[0]["train_s"], None) if shared else _mean_std([s["train_s"] for s in per_seed]),
         "test_" + metric_name: _mean_std([s["test"][metric_name] for s in per_seed]),
         "test_loss": _mean_std([s["test"]["loss"] for s in per_seed]),
     }
@@ -388,8 +483,8 @@ def _summarise(
     cumulative = [np.cumsum(s["epoch_times"]).tolist() or [0.0] for s in per_seed]
     curves = {
         "epoch": list(range(1, max(s["epochs_run"] for s in per_seed) + 1)),
-        # (together: the seeds' times are the one program's, the same list for each)
-        "time_s": cumulative[0] if together else _held_mean(cumulative),
+        # (shared: the seeds' times are the one program's, the same list for each)
+        "time_s": cumulative[0] if shared else _held_mean(cumulative),
         "loss": _held_mean([s["history"]["loss"] for s in per_seed]),
     }
     if has_val:
@@ -402,6 +497,7 @@ def _summarise(
         "iterations_per_epoch": iterations,
         "compile_s": compile_s,
         "seeds_together": together,
+        "runs_together": runs_together,
         "early_stopping": early_stopping,
         "summary": summary,
         "curves": curves,

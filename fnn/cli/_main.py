@@ -168,8 +168,9 @@ def _build(parser_class: type[_Parser]) -> argparse.ArgumentParser:
         "each optimizer and each batch size, then prints a table of losses, test metric, epochs, "
         "iterations per epoch and training time (mean ± std over seeds) with notes saying which "
         "weights the numbers describe (the last epoch's, or with --early-stopping the restored best "
-        "epoch's) and what the time is (a row's seeds train together in one vmapped program whose "
-        "time they share; with --early-stopping each seed trains alone). Ctrl-C stops it: the runs "
+        "epoch's) and what the time is (a batch size's runs train together in ONE compiled program, "
+        "each row's seeds vmapped, whose time they share; with --apart a program per row; with "
+        "--early-stopping each seed trains alone). Ctrl-C stops it: the runs "
         'finished so far go to results.json and results.csv, marked "partial": true, and the exit '
         "status is 130. SIGTERM (kill, timeout, a job scheduler) stops it the same way, exit status 143.",
     )
@@ -198,8 +199,14 @@ def _build(parser_class: type[_Parser]) -> argparse.ArgumentParser:
         type=positive_int,
         default=None,
         metavar="N",
-        help=f"runs compiled, then trained, side by side (default: one per core, here {os.cpu_count() or 1}); "
-        "1 times each run's training alone",
+        help=f"programs compiled, then trained, side by side (default: one per core, here {os.cpu_count() or 1}): "
+        "a batch size's runs share one program, split into N parts; with --apart, runs; 1 trains one at a time",
+    )
+    p.add_argument(
+        "--apart",
+        action="store_true",
+        help="a program per run (optimizer x batch size): a compilation each, about 3x the time to "
+        "compile, but each row's time its own and each run finished (and kept on Ctrl-C) alone",
     )
     add_cache_args(p)
     p.set_defaults(func=cmd_compare)

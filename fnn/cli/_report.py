@@ -117,7 +117,15 @@ def table_notes(runs: Sequence[dict[str, Any]], metric_name: str) -> list[str]:
         f"{'val loss, ' if val else ''}test {metric_name}: of {weights}; train loss: that epoch's mean of its "
         f"batch losses, each before its update (Keras's){', so it can exceed val loss' if val else ''}",
     ]
-    if runs[0].get("seeds_together"):
+    shared = max(r.get("runs_together", 1) for r in runs)
+    if shared > 1:
+        seeds = f", each row's {n} seeds vmapped" if runs[0].get("seeds_together") else ""
+        notes.append(
+            f"time (s): training time (compilation excluded) of the ONE compiled program that trains up to {shared} "
+            f"rows of a batch size together{seeds} (fnn.fit_many's epochs, one after the other); the rows of a "
+            "program share its time, so it has no spread (--apart: a program per row)"
+        )
+    elif runs[0].get("seeds_together"):
         notes.append(
             f"time (s): training time (compilation excluded) of the ONE vmapped program that trains a row's {n} "
             "seeds together (fnn.fit_many); the seeds share it, so it has no spread over seeds"
@@ -223,6 +231,7 @@ def write_results(
                 "iterations_per_epoch",
                 "seeds",
                 "seeds_together",
+                "runs_together",
                 "compile_s",
                 "train_jobs",
             ]
@@ -239,6 +248,7 @@ def write_results(
                     r["iterations_per_epoch"],
                     len(r["seeds"]),
                     r["seeds_together"],
+                    r.get("runs_together", 1),
                     csv_cell(r["compile_s"]),
                     r.get("train_jobs", 1),
                 ]
@@ -309,6 +319,7 @@ def plot_runs(runs: Sequence[dict[str, Any]], out_dir: str, title: str) -> list[
     panels = ["loss"] + (["val_loss"] if "val_loss" in runs[0]["curves"] else [])
     note = curve_note(runs)
     together = bool(runs[0].get("seeds_together"))
+    shared = max(r.get("runs_together", 1) for r in runs) > 1
     title += f"\n{note}" if note else ""
     columns = 1 + len(runs) // 16
     width, height = 6.5 * len(panels) + _LEGEND_COLUMN * columns, 4.8
@@ -347,6 +358,7 @@ def plot_runs(runs: Sequence[dict[str, Any]], out_dir: str, title: str) -> list[
             if x_name == "time":
                 ax.set_xscale("log")
                 program = "the seeds' one vmapped program, " if together else ""
+                program = "the rows' shared program, " if shared else program
                 ax.set_xlabel(f"training time ({program}compilation excluded), s")
             else:
                 ax.xaxis.set_major_locator(MaxNLocator(integer=True))

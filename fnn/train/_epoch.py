@@ -197,12 +197,18 @@ def compiled_epoch(spec: EpochSpec) -> Callable:
     return _compiled_epoch(spec, donated())
 
 
+def models_epoch_fn(spec: EpochSpec) -> Callable:
+    """:func:`epoch_fn` vmapped over K stacked models (``spec.models``): params, optimizer
+    states, sample orders and dropout keys stacked, the data shared."""
+    in_axes = (0, 0, None, None, None, 0 if spec.shuffle else None, 0 if spec.net.needs_key else None)
+    return jax.vmap(epoch_fn(spec), in_axes=in_axes)
+
+
 @structural_cache(maxsize=32)
 def _compiled_epoch(spec: EpochSpec, donate: tuple[int, ...]) -> Callable:
-    epoch = epoch_fn(spec)
     if spec.models:
-        in_axes = (0, 0, None, None, None, 0 if spec.shuffle else None, 0 if spec.net.needs_key else None)
-        return jax.jit(jax.vmap(epoch, in_axes=in_axes), donate_argnums=donate)
+        return jax.jit(models_epoch_fn(spec), donate_argnums=donate)
+    epoch = epoch_fn(spec)
     if spec.mesh is None:
         return jax.jit(epoch, donate_argnums=donate)
     return parallel.jit_replicated(epoch, spec.mesh, donate_argnums=donate)

@@ -19,6 +19,7 @@ import numpy as np
 
 from fnn._cache import structural_cache
 from fnn._executables import call
+from fnn._host_eval import evaluate_on_host
 from fnn._keys import seed_key
 from fnn._validate import UNTRACEABLE
 from fnn.layers._base import as_shape
@@ -71,7 +72,12 @@ def initial_params(
         # put on the device explicitly: a JAX_TRANSFER_GUARD=disallow refuses an implicit transfer
         values = jax.device_put(_seed_values(distinct))
         with contextlib.suppress(*UNTRACEABLE):
-            drawn = call(_program(net, shape, dtype), "initial", (shape, dtype), values)
+            program = _program(net, shape, dtype)
+            # drawn on the host where the init only draws uniform values and fills constants
+            # (fnn._host_keys): no program to compile
+            drawn = evaluate_on_host(program, values, tail=True)
+            if drawn is None:
+                drawn = call(program, "initial", (shape, dtype), values)
     if drawn is None:
         each = [_one(net, shape, dtype, seed_key(s)) for s in distinct]
         drawn = jax.tree.map(lambda *a: jnp.stack(a), *each)
@@ -80,3 +86,19 @@ def initial_params(
     # each grid point's copy, taken on the host: a program for it would compile per grid size
     at = [distinct.index(s) for s in seeds]
     return jax.device_put(jax.tree.map(lambda a: np.take(a, at, axis=0), jax.device_get(drawn)))
+
+
+def initial_zeros(net: Any, input_shape: int | Sequence[int], count: int) -> tuple[Any, Any] | None:
+    """Zeros shaped as :func:`initial_params` of ``count`` seeds returns them (params and raw
+    training keys), made on the host and traced, not compiled: what a program can be compiled
+    on while the initial params' own program compiles beside it. None where the shapes cannot
+    be traced (an init that reads values), or the keys are typed."""
+    shape = as_shape(input_shape)
+    try:
+        one = jax.eval_shape(lambda: _one(net, shape, None, jax.random.PRNGKey(0)))
+    except UNTRACEABLE:
+        return None
+    leaves = jax.tree.leaves(one)
+    if any(not isinstance(a.dtype, np.dtype) for a in leaves):
+        return None
+    return jax.tree.map(lambda a: jax.device_put(np.zeros((count, *a.shape), a.dtype)), one)

@@ -55,6 +55,9 @@ class Prepared(NamedTuple):
     spec: EpochSpec
     epoch: Callable
     validation: tuple[ValidationSpec, Callable] | None  # the compiled pass and its spec; None without validation data
+    # 0: one run; R: R runs' epochs in one program (fnn.train._together), params, states and
+    # its outputs tuples over the runs, and the validation pass run once per run
+    runs: int = 0
 
 
 def copy_tree(tree: Any) -> Any:
@@ -296,11 +299,16 @@ def _run_epoch(run: Prepared, params: Any, opt_state: Any, perm: Any, drop_key: 
     val = None
     if run.validation is not None:
         val_spec, validation = run.validation
-        val_args = (params, x_val, y_val, w_val)
-        if stored:  # the same for every run of a command: one file (the command's namespace)
-            val = call_through_store(validation, "validation", tuple(val_spec), *val_args, common=True)
-        else:
-            val = validation(*val_args)
+
+        def validate(params: Any) -> Any:
+            val_args = (params, x_val, y_val, w_val)
+            if stored:  # the same for every run of a command: one file (the command's namespace)
+                return call_through_store(validation, "validation", tuple(val_spec), *val_args, common=True)
+            return validation(*val_args)
+
+        # several runs' epochs in one program: one validation program for them all, run per run
+        # (inside the epochs' program it would compile again with each run's epoch)
+        val = tuple(validate(p) for p in params) if run.runs else validate(params)
     return params, opt_state, bad, sums, val
 
 

@@ -94,7 +94,7 @@ def _num_models(tree, name: str = "params") -> int:
     return int(size)
 
 
-def _stacked_keys(key: Any, k_models: int) -> Array:
+def stacked_keys(key: Any, k_models: int) -> Array:
     """K keys: one shared key broadcast (the same shuffles and masks), or K stacked keys."""
     if key is None:
         key = seed_key(0)
@@ -248,56 +248,25 @@ def fit_many(
     """
     # a Ctrl-C that Python drops (in JAX's gc callback) still ends the run, as in fit
     with ctrl_c_recorded():
+        settings = dict(
+            grad=grad, batch_size=batch_size, unroll=unroll, shuffle=shuffle, validation_split=validation_split,
+            validation_data=validation_data, validation_batch_size=validation_batch_size, metrics=metrics,
+            weighted_metrics=weighted_metrics,
+        )  # fmt: skip
         initial_epoch = integer("initial_epoch", initial_epoch, 0)
-        opt = resolve_opt(opt)
-        params, opt_state = native_tree(params, "params"), native_tree(opt_state, "opt_state")
-        check_params_dtypes(params)
-        check_64bit_arrays(params)  # the stacked arrays: the checks on the network see one model's shapes
-        k_models = _num_models(params)
-        one_model = jax.tree.map(lambda a: abstract_array(np.shape(a)[1:], a.dtype), params)  # shapes only
-        if opt_state is not None:
-            if _num_models(opt_state, "opt_state") != k_models:
-                raise ValueError(f"opt_state must be stacked over the same {k_models} models as params")
-            check_opt_state(opt, one_model, opt_state, models=k_models)
-            check_held_hyperparams(opt_state, "fit_many: opt_state")
-        check_opt_update(opt, one_model)
-        try:
-            run = prepare(
-                net, one_model, opt, loss, x, y, grad=grad, batch_size=batch_size, epochs=epochs, unroll=unroll,
-                shuffle=shuffle, verbose=verbose, validation_split=validation_split, validation_data=validation_data,
-                validation_batch_size=validation_batch_size, metrics=metrics, weighted_metrics=weighted_metrics,
-                models=True,
-            )  # fmt: skip
-        except ValueError as e:
-            params_named, x_said = misfit_marks(e)
-            if not params_named:
-                raise
-            # the checks saw one model's slice: the user's leaves have the models' axis too
-            raise misfit_error(
-                f"{e} (shapes per model: each stacked leaf holds the {k_models} models along its first axis)",
-                params_named=True,
-                x_said=x_said,
-            ) from None
-        # every model's steps, as fit's
-        check_schedules(opt, opt_state, max(epochs - initial_epoch, 0) * run.iterations_per_epoch)
-        keys = _stacked_keys(key, k_models)
+        run, opt, params, opt_state, k_models = prepare_models(
+            net, params, opt, loss, x, y, opt_state, epochs, initial_epoch, verbose, settings
+        )
+        keys = stacked_keys(key, k_models)
         configs = _checked_configs(configs, k_models)
 
         params = copy_tree(params)
         opt_state = init_state(opt, params, models=True) if opt_state is None else copy_tree(opt_state)
-        histories = [History(run.iterations_per_epoch) for _ in range(k_models)]
-        for h in histories:  # what best(mode="auto") reads: the metrics' own ways, not their names
-            h.directions = {m.name: metric_direction(m) for m in run.metrics}
-
-        # fit's per-epoch (perm, dropout key) for each model: the (K, n) orders drawn on the host as
-        # fit draws them, and the (K,) dropout keys
-        inputs = epoch_inputs(
-            _split_keys, keys, n=run.n, shuffle=run.spec.shuffle, needs_key=net.needs_key, epochs=epochs
-        )
+        histories = new_histories(run, k_models)
+        inputs = models_inputs(run, net, keys, epochs)
 
         def end(epoch, bad, sums, val, seconds):
-            for i, h in enumerate(histories):
-                h.append(epoch, logs(run.metrics, _model(sums, i), _model(val, i)), seconds)
+            record(histories, run, epoch, sums, val, seconds)
             if verbose:
                 last = np.array([h["loss"][-1] for h in histories])
                 ok = last[np.isfinite(last)]
@@ -314,3 +283,68 @@ def fit_many(
             run, params, opt_state, epochs=epochs, initial_epoch=initial_epoch, inputs=inputs, end=end
         )
         return SweepResult(params, opt_state, histories, configs)
+
+
+def prepare_models(
+    net: Any,
+    params: Any,
+    opt: Any,
+    loss: Any,
+    x: Any,
+    y: Any,
+    opt_state: Any,
+    epochs: Any,
+    initial_epoch: int,
+    verbose: Any,
+    settings: dict,
+) -> tuple[Any, Any, Any, Any, int]:
+    """fit_many's checks and preparation, everything refused before anything compiles: ``(run,
+    opt, params, opt_state, K)``, ``run`` the prepared epoch vmapped over the K stacked models,
+    ``opt`` resolved, params and state as native arrays."""
+    opt = resolve_opt(opt)
+    params, opt_state = native_tree(params, "params"), native_tree(opt_state, "opt_state")
+    check_params_dtypes(params)
+    check_64bit_arrays(params)  # the stacked arrays: the checks on the network see one model's shapes
+    k_models = _num_models(params)
+    one_model = jax.tree.map(lambda a: abstract_array(np.shape(a)[1:], a.dtype), params)  # shapes only
+    if opt_state is not None:
+        if _num_models(opt_state, "opt_state") != k_models:
+            raise ValueError(f"opt_state must be stacked over the same {k_models} models as params")
+        check_opt_state(opt, one_model, opt_state, models=k_models)
+        check_held_hyperparams(opt_state, "fit_many: opt_state")
+    check_opt_update(opt, one_model)
+    try:
+        run = prepare(net, one_model, opt, loss, x, y, epochs=epochs, verbose=verbose, models=True, **settings)
+    except ValueError as e:
+        params_named, x_said = misfit_marks(e)
+        if not params_named:
+            raise
+        # the checks saw one model's slice: the user's leaves have the models' axis too
+        raise misfit_error(
+            f"{e} (shapes per model: each stacked leaf holds the {k_models} models along its first axis)",
+            params_named=True,
+            x_said=x_said,
+        ) from None
+    # every model's steps, as fit's
+    check_schedules(opt, opt_state, max(epochs - initial_epoch, 0) * run.iterations_per_epoch)
+    return run, opt, params, opt_state, k_models
+
+
+def new_histories(run: Any, k_models: int) -> list[History]:
+    """K empty histories of ``run``'s iterations, knowing its metrics' directions."""
+    histories = [History(run.iterations_per_epoch) for _ in range(k_models)]
+    for h in histories:  # what best(mode="auto") reads: the metrics' own ways, not their names
+        h.directions = {m.name: metric_direction(m) for m in run.metrics}
+    return histories
+
+
+def models_inputs(run: Any, net: Any, keys: Array, epochs: int) -> Callable:
+    """fit's per-epoch (perm, dropout key) for each of K models: the (K, n) orders drawn on the
+    host as fit draws them, and the (K,) dropout keys."""
+    return epoch_inputs(_split_keys, keys, n=run.n, shuffle=run.spec.shuffle, needs_key=net.needs_key, epochs=epochs)
+
+
+def record(histories: list[History], run: Any, epoch: int, sums: Any, val: Any, seconds: float) -> None:
+    """An epoch's entries in each model's history, from the K models' sums on the host."""
+    for i, h in enumerate(histories):
+        h.append(epoch, logs(run.metrics, _model(sums, i), _model(val, i)), seconds)

@@ -86,20 +86,23 @@ class ValidationSpec(NamedTuple):
     weighted_metrics: tuple = ()  # weighted by the sample weights; ``metrics`` are not (Keras 3)
 
 
-@structural_cache(maxsize=32)
-def compiled_validation(spec: ValidationSpec) -> Callable:
-    """The jitted evaluation pass ``(params, x_val, y_val, w_val) -> sums`` (:func:`eval_sums`
-    in batches of ``spec.batch_size``): fit runs it after each epoch on the epoch's params (not
-    donated: the next epoch takes them), :func:`fnn.evaluate` once; ``spec.models``: vmapped
-    over stacked models, the data shared."""
+def validation_fn(spec: ValidationSpec) -> Callable:
+    """The pure evaluation pass ``(params, x_val, y_val, w_val) -> sums`` (:func:`eval_sums` in
+    batches of ``spec.batch_size``); ``spec.models``: vmapped over stacked models, the data shared."""
     net, loss, ms, wms, B = spec.net, spec.loss, spec.metrics, spec.weighted_metrics, spec.batch_size
     shard = None if spec.mesh is None else functools.partial(parallel.shard_batch, mesh=spec.mesh)
 
     def validation(params, x_val, y_val, w_val):
         return eval_sums(net, loss, ms, params, x_val, y_val, B, shard, w_val, wms)
 
-    if spec.models:
-        return jax.jit(jax.vmap(validation, in_axes=(0, None, None, None)))
-    if spec.mesh is None:
+    return jax.vmap(validation, in_axes=(0, None, None, None)) if spec.models else validation
+
+
+@structural_cache(maxsize=32)
+def compiled_validation(spec: ValidationSpec) -> Callable:
+    """:func:`validation_fn` jitted: fit runs it after each epoch on the epoch's params (not
+    donated: the next epoch takes them), :func:`fnn.evaluate` once."""
+    validation = validation_fn(spec)
+    if spec.mesh is None or spec.models:
         return jax.jit(validation)
     return parallel.jit_replicated(validation, spec.mesh)

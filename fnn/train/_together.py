@@ -1,0 +1,114 @@
+"""Several optimizers' runs in ONE compiled program: what ``fnn compare`` trains.
+
+:func:`fit_together` trains the same K stacked models (the same initial params and keys) once
+per optimizer, each run :func:`fnn.fit_many`'s (up to float rounding), but all runs' epochs in
+one program per epoch (their validation pass is the runs' common program, run per run).
+
+The point is compile time: XLA:CPU compiles a program's kernels once however often it holds
+them, so the runs share the network's forward and backward kernels and only each optimizer's
+own update is compiled per run. On ``fnn compare``'s
+digits job (11 optimizers, 3 seeds, 2-core EPYC, 2026-12-05) the 11 epoch programs compiled in
+6.55 s one after another; the same 11 epochs in one program in 2.59 s (tracing included), where
+the program of one epoch takes 0.37 s and each further epoch adds 0.14-0.15 s
+(benchmarks/RESULTS.md). The validation pass stays a program of its own: inside, it added
+~0.6 s to that compile. Training runs the epochs one after the other inside the program, the
+work fit_many's runs would do, with one dispatch and one host sync per epoch for all of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
+
+import jax
+
+from fnn._cache import structural_cache
+from fnn._interrupts import ctrl_c_recorded
+from fnn.train._epoch import EpochSpec, donated, models_epoch_fn
+from fnn.train._loop import copy_tree, init_state, run_epochs_queued
+from fnn.train._many import models_inputs, new_histories, prepare_models, record, stacked_keys
+from fnn.train._results import SweepResult
+
+
+class TogetherSpec(NamedTuple):
+    """Everything static about a program of several runs' epochs; its cache key."""
+
+    specs: tuple[EpochSpec, ...]  # each run's epoch (the runs differ in their optimizer's update)
+    mesh: None = None  # on one device (the epoch loop reads a spec's mesh)
+
+
+@structural_cache(maxsize=8)
+def _compiled_together(spec: TogetherSpec, donate: tuple[int, ...]) -> Callable:
+    """The jitted ``(params, opt_states, x, y, w, perms, keys) -> (params, opt_states, bad,
+    sums)``: each a tuple over the runs, each run's epoch vmapped over its models (the data,
+    sample orders and keys shared); params and states donated. The validation pass is the
+    runs' common program, run per run (``Prepared.runs``)."""
+    epochs = [models_epoch_fn(s) for s in spec.specs]
+
+    def together(params, opt_states, x, y, w, perm, key):
+        out = [epoch(p, s, x, y, w, perm, key) for epoch, p, s in zip(epochs, params, opt_states, strict=True)]
+        return tuple(tuple(o[i] for o in out) for i in range(4))
+
+    return jax.jit(together, donate_argnums=donate)
+
+
+def fit_together(
+    net: Any,
+    params: Any,
+    opts: Sequence[Any],
+    loss: Any,
+    x: Any,
+    y: Any,
+    *,
+    key: Any = None,
+    batch_size: int | None = 32,
+    epochs: int = 1,
+    shuffle: bool = True,
+    validation_split: float = 0.0,
+    validation_data: tuple | None = None,
+    validation_batch_size: int | None = None,
+    metrics: Sequence = (),
+    weighted_metrics: Sequence = (),
+    grad: str = "manual",
+    unroll: int | None = None,
+) -> list[SweepResult]:
+    """One :func:`fnn.fit_many` per optimizer of ``opts``, from the same stacked ``params`` and
+    ``key``, all of them in ONE compiled program per epoch; returns their results in the order
+    of ``opts``. Run ``r`` equals ``fit_many(net, params, opts[r], loss, x, y, key=key, ...)``
+    with the same settings (its sample orders and dropout keys are the same too), up to float
+    rounding (XLA may fuse a run's arithmetic otherwise in the larger program): every
+    argument means what it does there, and is checked as there, every run's before anything
+    compiles. Each history's ``times`` are the shared program's: the runs' time together."""
+    # a Ctrl-C that Python drops (in JAX's gc callback) still ends the run, as in fit
+    with ctrl_c_recorded():
+        if not opts:
+            raise ValueError("fit_together needs at least one optimizer")
+        settings = dict(
+            grad=grad, batch_size=batch_size, unroll=unroll, shuffle=shuffle, validation_split=validation_split,
+            validation_data=validation_data, validation_batch_size=validation_batch_size, metrics=metrics,
+            weighted_metrics=weighted_metrics,
+        )  # fmt: skip
+        runs: list[Any] = []
+        checked: list[Any] = []
+        for opt in opts:
+            run, opt, stacked, _, k_models = prepare_models(net, params, opt, loss, x, y, None, epochs, 0, 0, settings)
+            # one copy of the data is enough: the runs train on the first one's
+            runs.append(run if not runs else run._replace(data=None))
+            checked.append(opt)
+        first = runs[0]
+        spec = TogetherSpec(tuple(r.spec for r in runs))
+        program = first._replace(spec=spec, epoch=_compiled_together(spec, donated()), runs=len(runs))
+        keys = stacked_keys(key, k_models)
+        params_t = tuple(copy_tree(stacked) for _ in runs)
+        states_t = tuple(init_state(opt, p, models=True) for opt, p in zip(checked, params_t, strict=True))
+        histories = [new_histories(r, k_models) for r in runs]
+
+        def end(epoch, bad, sums, val, seconds):
+            for r, run in enumerate(runs):
+                record(histories[r], run, epoch, sums[r], None if val is None else val[r], seconds)
+
+        params_t, states_t = run_epochs_queued(
+            program, params_t, states_t, epochs=epochs, inputs=models_inputs(first, net, keys, epochs), end=end
+        )
+        results = zip(params_t, states_t, histories, strict=True)
+        return [SweepResult(p, s, h, [{} for _ in range(k_models)]) for p, s, h in results]

@@ -109,7 +109,7 @@ jax.monitoring.register_event_duration_secs_listener(_count_backend_compile)
 # Programs are traced and lowered one at a time (compiled side by side): tracing holds Python's
 # lock, so two traces interleaved both end late, and the first program's compilation, which
 # releases it, could have started at half the wait.
-_TRACING = threading.Lock()
+_TRACING = threading.RLock()  # re-entered where a trace runs a stored program of its own
 
 
 def _compile_fresh(jitted: Any, args: tuple) -> tuple[Any, bool, Any]:

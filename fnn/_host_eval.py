@@ -23,7 +23,7 @@ import jax
 import numpy as np
 from jax.extend import core as jex_core
 
-from fnn._executables import call
+from fnn._executables import call, debugging_nonfinite
 from fnn._host_keys import KEY_RULES, HostKeys, fits
 
 # Results up to this size are filled on the host. Filling and transferring costs ~1 ms per MiB
@@ -105,24 +105,32 @@ class _Deferred(NamedTuple):
 
 class _Tail:
     """The equations left to a compiled program, in order: each one's primitive, params and
-    inputs (a :class:`_Deferred`, or ``("host", k)``: the k-th of ``inputs``, host arrays)."""
+    inputs: a :class:`_Deferred`; ``("host", k)``, the k-th of ``inputs``, a host array the
+    program takes as an argument (a value that depends on the program's inputs, as in the whole
+    program); or ``("const", dtype, shape, bytes)``, a value of constants alone (literals, and
+    what the host computed from them), a constant of the tail as of the whole program, which
+    XLA folds and simplifies around (``x * 1.0`` dropped, ``(x + a) + b`` as ``x + (a + b)``):
+    the tail must see what the whole program saw to round as it does."""
 
     def __init__(self) -> None:
         self.inputs: list[np.ndarray] = []
         self.eqns: list[tuple[Any, tuple, tuple]] = []
 
-    def add(self, primitive: Any, params: dict, values: list) -> _Deferred | None:
+    def add(self, primitive: Any, params: dict, values: list, constant: list[bool]) -> _Deferred | None:
         try:
             frozen = tuple(sorted(params.items()))
             hash(frozen)
         except TypeError:
             return None
-        refs = []
-        for v in values:
-            if not isinstance(v, _Deferred):
+        refs: list[Any] = []
+        for v, fixed in zip(values, constant, strict=True):
+            if isinstance(v, _Deferred):
+                refs.append(v)
+            elif fixed:
+                refs.append(("const", v.dtype.str, v.shape, np.ascontiguousarray(v).tobytes()))
+            else:
                 self.inputs.append(v)
-                v = ("host", len(self.inputs) - 1)
-            refs.append(v)
+                refs.append(("host", len(self.inputs) - 1))
         self.eqns.append((primitive, frozen, tuple(refs)))
         return _Deferred(len(self.eqns) - 1)
 
@@ -131,11 +139,18 @@ class _Tail:
 def _tail_program(eqns: tuple, wanted: tuple[int, ...]) -> Callable:
     """The jitted ``(*inputs) -> values of the equations wanted`` replaying ``eqns``."""
 
+    def arg(ref: Any, inputs: tuple, values: list) -> Any:
+        if isinstance(ref, _Deferred):
+            return values[ref.position]
+        if ref[0] == "host":
+            return inputs[ref[1]]
+        _, dtype, shape, data = ref
+        return np.frombuffer(data, np.dtype(dtype)).reshape(shape)  # a constant of the program
+
     def tail(*inputs: Any) -> tuple:
         values: list = []
         for primitive, params, refs in eqns:
-            args = [inputs[r[1]] if r[0] == "host" else values[r.position] for r in refs]
-            values.append(primitive.bind(*args, **dict(params)))
+            values.append(primitive.bind(*[arg(r, inputs, values) for r in refs], **dict(params)))
         return tuple(values[i] for i in wanted)
 
     return jax.jit(tail)
@@ -186,17 +201,20 @@ def _placement(used: list) -> Any:
     return next(iter(devices)) if committed else None
 
 
-def _run(closed: Any, args: list, needed: set, tail: _Tail | None) -> list | None:
-    """The values of ``closed``'s outputs, computed on the host (or, with a ``tail``, the
-    arithmetic and what reads its results left to it: :class:`_Deferred` values), or None
-    where a rule is missing or declines. Only the ``needed`` equations run; ``args`` are
-    device arrays, read in one transfer, or (in a nested program) host values."""
+def _run(closed: Any, args: list, needed: set, tail: _Tail | None, constant: list[bool] | None = None) -> Any:
+    """``(values, constant)``: the values of ``closed``'s outputs, computed on the host (or,
+    with a ``tail``, the arithmetic and what reads its results left to it: :class:`_Deferred`
+    values), and whether each is of constants alone; None where a rule is missing or declines.
+    Only the ``needed`` equations run; ``args`` are device arrays, read in one transfer, or (in
+    a nested program) host values, ``constant`` saying which are of constants (None: none)."""
     jaxpr = closed.jaxpr
+    fixed = [*([True] * len(jaxpr.constvars)), *(constant or [False] * len(jaxpr.invars))]
     pairs = [*zip(jaxpr.constvars, closed.consts, strict=True), *zip(jaxpr.invars, args, strict=True)]
-    used = [(var, value) for var, value in pairs if var in needed]
+    used = [(var, value, c) for (var, value), c in zip(pairs, fixed, strict=True) if var in needed]
     # the inputs the results need, read in one explicit transfer (a caller's transfer guard allows it)
-    hosts = iter(jax.device_get([value for _, value in used if isinstance(value, jax.Array)]))
-    env: dict = {var: np.asarray(next(hosts)) if isinstance(v, jax.Array) else v for var, v in used}
+    hosts = iter(jax.device_get([value for _, value, _ in used if isinstance(value, jax.Array)]))
+    env: dict = {var: np.asarray(next(hosts)) if isinstance(v, jax.Array) else v for var, v, _ in used}
+    consts: set = {var for var, _, c in used if c}  # the variables of constants alone
 
     def read(v: Any) -> Any:
         if isinstance(v, jex_core.Literal):
@@ -204,32 +222,40 @@ def _run(closed: Any, args: list, needed: set, tail: _Tail | None) -> list | Non
             return np.asarray(v.val, dtype=aval.dtype)
         return env[v]
 
+    def is_constant(v: Any) -> bool:
+        return isinstance(v, jex_core.Literal) or v in consts
+
     for eqn in jaxpr.eqns:
         if not any(v in needed for v in eqn.outvars):
             continue
         inputs, name = [read(v) for v in eqn.invars], eqn.primitive.name
+        flags = [is_constant(v) for v in eqn.invars]
         keys_in = any(isinstance(x, HostKeys) for x in inputs)
         if name in ("jit", "pjit"):  # a nested program: its equations, here
             inner = eqn.params["jaxpr"]
-            outs = _run(inner, inputs, set(inner.jaxpr.invars) | _needed(inner.jaxpr), tail)
+            ran = _run(inner, inputs, set(inner.jaxpr.invars) | _needed(inner.jaxpr), tail, flags)
+            outs, out_flags = (None, None) if ran is None else ran
         elif tail is not None and (name in _ARITHMETIC or any(isinstance(x, _Deferred) for x in inputs)):
             ok = name in _TAIL and not keys_in and len(eqn.outvars) == 1
-            deferred = tail.add(eqn.primitive, eqn.params, inputs) if ok else None
-            outs = None if deferred is None else [deferred]
+            deferred = tail.add(eqn.primitive, eqn.params, inputs, flags) if ok else None
+            outs, out_flags = (None, None) if deferred is None else ([deferred], [all(flags)])
         else:
             rule = _RULES.get(name)
             if rule is None or len(eqn.outvars) != 1 or (keys_in and name not in KEY_RULES):
                 return None
             out = rule(*inputs, **eqn.params)
             outs = None if out is None else [out if isinstance(out, HostKeys) else np.asarray(out)]
-        if outs is None:
+            out_flags = [all(flags)]
+        if outs is None or out_flags is None:
             return None
-        for var, out in zip(eqn.outvars, outs, strict=True):
+        for var, out, c in zip(eqn.outvars, outs, out_flags, strict=True):
             # (a ufunc of a 0-d array answers a NumPy scalar: made 0-d above)
             if not isinstance(out, _Deferred) and not fits(out, var.aval):
                 return None
             env[var] = out
-    return [read(v) for v in jaxpr.outvars]
+            if c:
+                consts.add(var)
+    return [read(v) for v in jaxpr.outvars], [is_constant(v) for v in jaxpr.outvars]
 
 
 def evaluate_on_host(jitted: Any, *args: Any, tail: bool = False) -> Any:
@@ -243,7 +269,8 @@ def evaluate_on_host(jitted: Any, *args: Any, tail: bool = False) -> Any:
 
     ``jitted``: a ``jax.jit`` function (traced here; the trace is the one its compilation
     would reuse). Every leaf is a fresh device buffer (the results may be donated)."""
-    if getattr(jax.config, "jax_disable_jit", False):
+    # (under JAX's NaN/inf checks a compiled program's NaN raises, a value of the host's would not)
+    if getattr(jax.config, "jax_disable_jit", False) or debugging_nonfinite():
         return None
     leaves = jax.tree.leaves(args)
     if not all(isinstance(leaf, jax.Array) and len(leaf.sharding.device_set) == 1 for leaf in leaves):
@@ -262,14 +289,17 @@ def evaluate_on_host(jitted: Any, *args: Any, tail: bool = False) -> Any:
         return None
     device = _placement([leaf for var, leaf in zip(jaxpr.invars, leaves, strict=True) if var in needed])
     rest = _Tail() if tail else None
-    values = None if device is False else _run(traced.jaxpr, leaves, needed, rest)
-    if values is None:
+    ran = None if device is False else _run(traced.jaxpr, leaves, needed, rest)
+    if ran is None:
         return None
+    values = ran[0]
     deferred = [v.position for v in values if isinstance(v, _Deferred)]
     computed = iter(())
     if rest is not None and deferred:
         program = _tail_program(tuple(rest.eqns), tuple(deferred))
-        described = tuple((p.name, params, refs) for p, params, refs in rest.eqns)
+        # (a constant by its bytes in hex: the store describes a value by its repr, bytes' may not do)
+        hexed = lambda r: (*r[:3], r[3].hex()) if isinstance(r, tuple) and r[0] == "const" else r
+        described = tuple((p.name, params, tuple(map(hexed, refs))) for p, params, refs in rest.eqns)
         inputs = jax.device_put([np.array(x, order="C") for x in rest.inputs], device)
         computed = iter(call(program, "tail", (described, tuple(deferred)), *inputs, shared=True))
     # C-ordered copies: a broadcast is a view, and no two leaves may share (or alias) a buffer

@@ -252,3 +252,36 @@ def test_other_key_rules_are_left_to_the_compiler(setting, activation):
     draws64, values = _seeds_program(fnn.serial(fnn.Dense(3, kernel_initializer=wide)), False)
     assert evaluate_on_host(draws64, values, tail=True) is None  # float64 draws: 64 random bits each
     assert evaluate_on_host(program, values) is None  # arithmetic without a tail: compiled whole
+
+
+def _chained(key, shape, dtype=jnp.float32):
+    return jax.random.uniform(key, shape, dtype, -1, 1) * 1.7 * 0.3 + 0.1 + 0.2
+
+
+@pytest.mark.parametrize(
+    "init",
+    [
+        pytest.param(fnn.initializers.random_uniform(-0.3, 0.7), id="width-1"),
+        pytest.param(fnn.initializers.random_uniform(0.1, 1.1), id="width-1-shifted"),
+        pytest.param(_chained, id="constants-chained"),
+    ],
+)
+def test_the_tail_keeps_the_constants_xla_folds_around(init):
+    """Constants (literals, and what the host computed from them alone) are constants of the
+    tail too, not its arguments: XLA drops ``x * 1.0`` and folds ``(x + a) + b`` into
+    ``x + (a + b)`` around a constant, and the tail must round as the whole program does (a
+    width of 1 and chained constants gave other bits when they were arguments)."""
+    program, values = _seeds_program(fnn.serial(fnn.Dense(13, kernel_initializer=init)), False)
+    got = evaluate_on_host(program, values, tail=True)
+    assert got is not None
+    _same_arrays(got, program(values))
+
+
+def test_under_nan_checks_the_program_is_compiled_and_raises():
+    """Under ``jax.debug_nans`` a compiled program's NaN raises (FloatingPointError); a value
+    filled on the host would not: None, and the caller compiles."""
+    nan = lambda key, shape, dtype=jnp.float32: jnp.full(shape, jnp.nan, dtype)
+    program, values = _seeds_program(fnn.serial(fnn.Dense(2, kernel_initializer=nan)), False)
+    assert evaluate_on_host(program, values, tail=True) is not None
+    with jax.debug_nans(True):
+        assert evaluate_on_host(program, values, tail=True) is None

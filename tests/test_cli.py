@@ -1929,7 +1929,7 @@ def test_compare_trains_runs_side_by_side_with_the_numbers_of_one_at_a_time():
     apart = run_comparison(problem, compile_threads=1, train_threads=2, apart=True, **kw)
 
     def numbers(record):
-        timed = ("compile_s", "train_jobs", "runs_together", "summary", "curves", "seeds")
+        timed = ("compile_s", "train_jobs", "runs_together", "program", "summary", "curves", "seeds")
         untimed = {k: v for k, v in record.items() if k not in timed}
         summary = {k: v for k, v in record["summary"].items() if k != "train_s"}
         seeds = [{k: v for k, v in s.items() if k not in ("epoch_times", "train_s")} for s in record["seeds"]]
@@ -1942,6 +1942,18 @@ def test_compare_trains_runs_side_by_side_with_the_numbers_of_one_at_a_time():
     assert {r["runs_together"] for r in alone} == {3} and {r["runs_together"] for r in side + apart} == {1}
     assert len({r["compile_s"] for r in alone}) == 2  # a batch size's runs share their program's time
     assert len(logged) == 6 and all("trained in" in line for line in logged)  # one line per run, as it ends
+
+
+def test_compare_s_one_seed_rows_all_report_a_program_s_time_without_spread():
+    """With one seed, the rows of a shared program and a row alone in its program alike report
+    the program's time, no spread measured (``[time, None]``, an empty CSV cell); with --apart
+    (a fit per seed) a row's one seed's time, std 0."""
+    problem = load_problem("iris")
+    kw = dict(optimizers=["adam", "sgd", "rmsprop"], batch_sizes=[16], epochs=2, hidden=[4], seeds=1)
+    runs = run_comparison(problem, train_threads=2, **kw)
+    assert sorted(r["runs_together"] for r in runs) == [1, 2, 2] and len({r["program"] for r in runs}) == 2
+    assert all(r["summary"]["train_s"][1] is None and not r["seeds_together"] for r in runs)
+    assert all(r["summary"]["train_s"][1] == 0.0 for r in run_comparison(problem, apart=True, **kw))
 
 
 def test_compare_s_threads_compute_under_the_caller_s_jax_settings():

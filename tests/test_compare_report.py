@@ -238,14 +238,15 @@ def test_the_time_column_is_the_time_in_results_and_in_the_plot(run):
         assert int(csv_row["runs_together"]) == r["runs_together"] >= 1
     # the rows of one program (a batch size's runs, as many programs as train at a time) share its
     # compile and training times
-    programs = {(r["batch"], r["compile_s"]) for r in runs}
-    for batch, compile_s in programs:
-        sharing = [r for r in runs if (r["batch"], r["compile_s"]) == (batch, compile_s)]
+    for program in {r["program"] for r in runs}:
+        sharing = [r for r in runs if r["program"] == program]
         assert len(sharing) == sharing[0]["runs_together"] and len({r["summary"]["train_s"][0] for r in sharing}) == 1
+        assert len({(r["batch"], r["compile_s"]) for r in sharing}) == 1
     note = next(line for line in run["out"].splitlines() if line.startswith("time (s):"))
     if run["name"] == "together":
         assert max(r["runs_together"] for r in runs) > 1
         assert "ONE compiled program" in note and "2 seeds vmapped" in note and "no spread" in note
+        assert note.endswith("not comparable by it (--apart: a program per row); the programs: sgd + adam (16)")
     else:
         assert "each seed's own training time" in note
 

@@ -382,6 +382,7 @@ def run_comparison(
             problem.metric.name,
             together=together,
             runs_together=runs_together,
+            one_program=many is not None,
             early_stopping=early_stopping if stopping else None,
         )
 
@@ -399,6 +400,7 @@ def run_comparison(
                 runs.append(train_run(name, lr, opt, bs, batch, same, compile_times[j], many, shared))
         for run in runs:
             run["train_jobs"] = workers
+            run["program"] = j  # which rows share a program (and its times): the same number
         return runs
 
     runs = [] if finished is None else finished
@@ -459,6 +461,7 @@ def _summarise(
     *,
     together: bool,
     runs_together: int = 1,
+    one_program: bool = False,
     early_stopping: int | None,
 ) -> dict[str, Any]:
     """The run's record: its settings, the summary over seeds (each value ``[mean, std]``,
@@ -467,9 +470,9 @@ def _summarise(
     def at_reported(key: str) -> list[float]:
         return [s["history"][key][s["reported_epoch"]] for s in per_seed]
 
-    # one program trained all the seeds (and maybe other runs): its time is the run's, and no
-    # spread was measured
-    shared = together or runs_together > 1
+    # one program trained all the seeds (a fit_many's, or fit_together's with maybe other runs):
+    # its time is the run's, and no spread was measured
+    shared = together or one_program
     summary: dict[str, Any] = {
         "epochs": _mean_std([s["epochs_run"] for s in per_seed]),
         "loss": _mean_std(at_reported("loss")),

@@ -123,7 +123,8 @@ def table_notes(runs: Sequence[dict[str, Any]], metric_name: str) -> list[str]:
         notes.append(
             f"time (s): training time (compilation excluded) of the ONE compiled program that trains up to {shared} "
             f"rows of a batch size together{seeds} (fnn.fit_many's epochs, one after the other); the rows of a "
-            "program share its time, so it has no spread (--apart: a program per row)"
+            "program share its time, so it has no spread, and rows of other programs are not comparable by it "
+            f"(--apart: a program per row); the programs: {_programs(runs)}"
         )
     elif runs[0].get("seeds_together"):
         notes.append(
@@ -140,6 +141,14 @@ def table_notes(runs: Sequence[dict[str, Any]], metric_name: str) -> list[str]:
     if n > 1:
         notes.append(f"plots: {curve_note(runs)}")
     return notes
+
+
+def _programs(runs: Sequence[dict[str, Any]]) -> str:
+    """Which rows share a program: ``adam + sgd (32), rmsprop (32)``, in the table's order."""
+    groups: dict[Any, list[dict[str, Any]]] = {}
+    for r in runs:
+        groups.setdefault(r.get("program", id(r)), []).append(r)
+    return ", ".join(" + ".join(r["optimizer"] for r in g) + f" ({g[0]['batch']})" for g in groups.values())
 
 
 def best_line(runs: Sequence[dict[str, Any]]) -> str | None:
@@ -358,7 +367,7 @@ def plot_runs(runs: Sequence[dict[str, Any]], out_dir: str, title: str) -> list[
             if x_name == "time":
                 ax.set_xscale("log")
                 program = "the seeds' one vmapped program, " if together else ""
-                program = "the rows' shared program, " if shared else program
+                program = "each row's program, which its rows share, " if shared else program
                 ax.set_xlabel(f"training time ({program}compilation excluded), s")
             else:
                 ax.xaxis.set_major_locator(MaxNLocator(integer=True))

@@ -137,7 +137,8 @@ def table_notes(runs: Sequence[dict[str, Any]], metric_name: str) -> list[str]:
         notes.append("time (s): training time, compilation excluded")
     jobs = runs[0].get("train_jobs", 1)
     if jobs > 1:
-        notes[-1] += f"; runs trained {jobs} at a time (--jobs), each time includes sharing the machine"
+        what = "programs" if shared > 1 else "runs"
+        notes[-1] += f"; {what} trained {jobs} at a time (--jobs), each time includes sharing the machine"
     if n > 1:
         notes.append(f"plots: {curve_note(runs)}")
     return notes

@@ -104,6 +104,33 @@ def test_bad_arguments_are_refused_before_anything_compiles(compiles):
             fit_together(net, params, [O.sgd(0.1), 3], "sparse_categorical_crossentropy", x, y)
         with pytest.raises(ValueError, match="batch_size"):
             fit_together(net, params, [O.sgd(0.1)], "sparse_categorical_crossentropy", x, y, batch_size=0)
+        with pytest.raises(TypeError, match=r"fit_together\(\) got an unexpected keyword argument 'batch_sise'"):
+            fit_together(net, params, [O.sgd(0.1)], "sparse_categorical_crossentropy", x, y, batch_sise=2)
         with pytest.raises(ValueError, match="stacked"):
             fit_together(net, net.init(jax.random.PRNGKey(0), (5,)), [O.sgd(0.1)], "mse", x, y)
     assert c.count == 0
+
+
+def test_the_shared_validation_pass_compiles_alone_beforehand(compiles):
+    """compile_validation compiles the validation pass fit_together's runs share (fnn compare
+    compiles it beside the runs' programs), and nothing without validation data; fit_together
+    then compiles its epochs' program and nothing else, its validation numbers fit_many's."""
+    from fnn.train._together import compile_validation
+
+    x, y = _data(n=20)
+    net = fnn.mlp([7, 3])
+    zeros = jax.tree.map(jnp.zeros_like, _stacked(net, 5, [0, 1]))
+    kw = dict(batch_size=5, validation_split=0.2, metrics=["accuracy"])
+    loss = "sparse_categorical_crossentropy"
+    with compiles() as c:
+        compile_validation(net, zeros, O.sgd(0.1), loss, x, y, batch_size=5)  # no validation data
+    assert c.count == 0
+    with compiles() as c:
+        compile_validation(net, zeros, O.sgd(0.1), loss, x, y, **kw)
+    assert c.count == 1
+    params, key = _stacked(net, 5, [0, 1]), jax.random.PRNGKey(4)
+    jax.block_until_ready(fnn.train._loop.copy_tree(params))  # (the params' copy: a program of its own)
+    with compiles() as c:
+        (got,) = fit_together(net, params, [O.rmsprop(0.01)], loss, x, y, key=key, epochs=2, **kw)
+    assert c.count == 1
+    _same_run(got, fnn.fit_many(net, params, O.rmsprop(0.01), loss, x, y, key=key, epochs=2, **kw))

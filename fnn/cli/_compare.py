@@ -57,7 +57,7 @@ from fnn.cli._problem import (  # load_problem: scripts and notes import it from
 from fnn.train import evaluate, fit, fit_many
 from fnn.train._initial import initial_zeros
 from fnn.train._loop import cancelled_by
-from fnn.train._together import fit_together
+from fnn.train._together import compile_validation, fit_together
 
 
 def _mean_std(values: Sequence[float]) -> tuple[float, float]:
@@ -285,6 +285,12 @@ def run_comparison(
     def warm_up(job: list[int] | str) -> None:
         if job == "initial":
             draw()
+        elif job == "validation":  # the runs' validation pass, compiled on zeros beside their programs
+            assert zeros is not None
+            _, _, opt, _, _, same = configs[0]
+            same = {k: v for k, v in same.items() if k != "verbose"}
+            with using(store):
+                compile_validation(net, zeros[0], opt, problem.loss, x_tr, y_tr, **same)
         elif job == "test":  # the test pass's program, compiled on zeros
             assert zeros is not None
             one = jax.tree.map(lambda a: np.zeros(a.shape[1:], a.dtype), zeros[0])
@@ -307,10 +313,12 @@ def run_comparison(
         else:
             fit(net, inits[0], opt, problem.loss, x_tr, y_tr, epochs=1, key=keys[0], **same)
 
-    tasks: list[Any] = list(jobs) if zeros is None else ["initial", *jobs, "test"]
+    # (the validation pass would otherwise compile after the first program, beside the others)
+    extra = ["validation"] if val is not None else []
+    tasks: list[Any] = list(jobs) if zeros is None else ["initial", *extra, *jobs, "test"]
     threads = compile_threads if zeros is None else compile_threads or len(tasks)
     times = compile_concurrently(warm_up, tasks, threads, wait=wait_for_compiling)
-    compile_times = times if zeros is None else times[1:-1]
+    compile_times = times if zeros is None else times[1 + len(extra) : -1]
     stacked, stacked_keys = drawn[0]
     if after_compiling is not None:
         after_compiling()

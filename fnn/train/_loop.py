@@ -288,7 +288,7 @@ def cancelled_by(event: threading.Event) -> Iterator[None]:
 def _run_epoch(run: Prepared, params: Any, opt_state: Any, perm: Any, drop_key: Any) -> tuple:
     """The compiled epoch and then its validation pass, queued on the device: ``(params,
     opt_state, bad, sums, val)``, ``val`` None without validation data."""
-    x, y, w, x_val, y_val, w_val = run.data
+    x, y, w = run.data[:3]
     args = (params, opt_state, x, y, w, perm, drop_key)
     # an open executable store (the CLI) skips tracing on a warm run
     stored = run.spec.mesh is None
@@ -298,18 +298,21 @@ def _run_epoch(run: Prepared, params: Any, opt_state: Any, perm: Any, drop_key: 
         params, opt_state, bad, sums = run.epoch(*args)
     val = None
     if run.validation is not None:
-        val_spec, validation = run.validation
-
-        def validate(params: Any) -> Any:
-            val_args = (params, x_val, y_val, w_val)
-            if stored:  # the same for every run of a command: one file (the command's namespace)
-                return call_through_store(validation, "validation", tuple(val_spec), *val_args, common=True)
-            return validation(*val_args)
-
         # several runs' epochs in one program: one validation program for them all, run per run
         # (inside the epochs' program it would compile again with each run's epoch)
-        val = tuple(validate(p) for p in params) if run.runs else validate(params)
+        val = tuple(validate(run, p) for p in params) if run.runs else validate(run, params)
     return params, opt_state, bad, sums, val
+
+
+def validate(run: Prepared, params: Any) -> Any:
+    """``run``'s validation pass on ``params`` (one run's), queued on the device: the sums."""
+    assert run.validation is not None
+    _, _, _, x_val, y_val, w_val = run.data
+    val_spec, validation = run.validation
+    val_args = (params, x_val, y_val, w_val)
+    if run.spec.mesh is None:  # the same for every run of a command: one file (the command's namespace)
+        return call_through_store(validation, "validation", tuple(val_spec), *val_args, common=True)
+    return validation(*val_args)
 
 
 def _cancelled(cancel: threading.Event | None, epoch: int) -> None:

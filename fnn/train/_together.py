@@ -25,7 +25,7 @@ import jax
 from fnn._cache import structural_cache
 from fnn._interrupts import ctrl_c_recorded
 from fnn.train._epoch import EpochSpec, donated, models_epoch_fn
-from fnn.train._loop import copy_tree, init_state, run_epochs_queued
+from fnn.train._loop import copy_tree, init_state, run_epochs_queued, validate
 from fnn.train._many import models_inputs, new_histories, prepare_models, record, stacked_keys
 from fnn.train._results import SweepResult
 
@@ -52,17 +52,9 @@ def _compiled_together(spec: TogetherSpec, donate: tuple[int, ...]) -> Callable:
     return jax.jit(together, donate_argnums=donate)
 
 
-def fit_together(
-    net: Any,
-    params: Any,
-    opts: Sequence[Any],
-    loss: Any,
-    x: Any,
-    y: Any,
+def _settings(
     *,
-    key: Any = None,
     batch_size: int | None = 32,
-    epochs: int = 1,
     shuffle: bool = True,
     validation_split: float = 0.0,
     validation_data: tuple | None = None,
@@ -71,23 +63,37 @@ def fit_together(
     weighted_metrics: Sequence = (),
     grad: str = "manual",
     unroll: int | None = None,
-) -> list[SweepResult]:
+) -> dict:
+    """fit_together's settings (fit_many's keywords, a wrong name refused as Python refuses
+    it) for fnn.train._many.prepare_models, with fit_many's defaults."""
+    return dict(
+        grad=grad, batch_size=batch_size, unroll=unroll, shuffle=shuffle, validation_split=validation_split,
+        validation_data=validation_data, validation_batch_size=validation_batch_size, metrics=metrics,
+        weighted_metrics=weighted_metrics,
+    )  # fmt: skip
+
+
+def fit_together(
+    net: Any, params: Any, opts: Sequence[Any], loss: Any, x: Any, y: Any, *, key: Any = None, epochs: int = 1,
+    **settings: Any,
+) -> list[SweepResult]:  # fmt: skip
     """One :func:`fnn.fit_many` per optimizer of ``opts``, from the same stacked ``params`` and
     ``key``, all of them in ONE compiled program per epoch; returns their results in the order
     of ``opts``. Run ``r`` equals ``fit_many(net, params, opts[r], loss, x, y, key=key, ...)``
     with the same settings (its sample orders and dropout keys are the same too), up to float
     rounding (XLA may fuse a run's arithmetic otherwise in the larger program): every
     argument means what it does there, and is checked as there, every run's before anything
-    compiles. Each history's ``times`` are the shared program's: the runs' time together."""
+    compiles. ``settings``: fit_many's ``batch_size``, ``shuffle``, ``validation_split``,
+    ``validation_data``, ``validation_batch_size``, ``metrics``, ``weighted_metrics``, ``grad``
+    and ``unroll``. Each history's ``times`` are the shared program's: the runs' time together."""
     # a Ctrl-C that Python drops (in JAX's gc callback) still ends the run, as in fit
     with ctrl_c_recorded():
         if not opts:
             raise ValueError("fit_together needs at least one optimizer")
-        settings = dict(
-            grad=grad, batch_size=batch_size, unroll=unroll, shuffle=shuffle, validation_split=validation_split,
-            validation_data=validation_data, validation_batch_size=validation_batch_size, metrics=metrics,
-            weighted_metrics=weighted_metrics,
-        )  # fmt: skip
+        try:
+            settings = _settings(**settings)
+        except TypeError as e:  # a keyword fit_many does not take, named as Python names it
+            raise TypeError(str(e).replace("_settings()", "fit_together()")) from None
         runs: list[Any] = []
         checked: list[Any] = []
         for opt in opts:
@@ -112,3 +118,14 @@ def fit_together(
         )
         results = zip(params_t, states_t, histories, strict=True)
         return [SweepResult(p, s, h, [{} for _ in range(k_models)]) for p, s, h in results]
+
+
+def compile_validation(net: Any, params: Any, opt: Any, loss: Any, x: Any, y: Any, **settings: Any) -> None:
+    """Runs once (so compiles, through the open executable store) the validation pass that
+    :func:`fit_together` with these arguments runs: a caller can compile it beside the runs'
+    own program (``fnn compare``), where it would otherwise compile after the first program,
+    beside the others. ``params``: stacked, zeros will do; ``settings``: fit_together's
+    keywords (no ``key``); nothing without validation data."""
+    run, _, stacked, _, _ = prepare_models(net, params, opt, loss, x, y, None, 1, 0, 0, _settings(**settings))
+    if run.validation is not None:
+        jax.block_until_ready(validate(run, stacked))

@@ -1,4 +1,5 @@
-"""Programs that only fill constants, evaluated on the host instead of compiled.
+"""Programs that only fill constants or draw random bits, evaluated on the host instead of
+compiled.
 
 An optimizer's ``init`` (``zeros_like`` per leaf, a step count of 0, the hyperparameter values
 copied or broadcast over models) is a program of fills and copies. Compiled, it costs XLA a
@@ -6,11 +7,16 @@ whole compilation to write zeros, for every optimizer family (on a 2-core machin
 ~0.16 s beside the epochs' compilations of a cold ``fnn compare``; on a warm run an executable
 to load). :func:`evaluate_on_host` runs such a program's jaxpr
 with NumPy, with rules only for the primitives whose result NumPy computes bit for bit
-(broadcasts, reshapes, copies, negation, exact conversions), and transfers the leaves: the
-arrays equal the compiled program's in shape, dtype, weak type, bits and placement. Any
-other program (arithmetic, random numbers or typed keys, effects, nested calls, a weakly typed
-result, inputs on several devices, or results over ``MAX_BYTES``, which a compiled program
-fills faster) answers None and is compiled as before.
+(broadcasts, reshapes, slices, copies, negation, exact conversions, bit operations, nested
+programs, and jax's default threefry keys: seeding, splitting and random bits,
+:mod:`fnn._host_keys`), and transfers the leaves: the arrays equal the compiled program's in
+shape, dtype, weak type, bits and placement. A network's init draws random bits and then does
+arithmetic on them (``bits -> [0, 1) -> [minval, maxval)``), which XLA:CPU rounds otherwise than
+NumPy (a multiply and the add after it fused into one FMA): with ``tail=True`` that arithmetic,
+and what reads its results, runs in a small compiled program of its own, on the host's values.
+Any other program (arithmetic without a tail, other random draws, typed keys, effects, a weakly
+typed result, inputs on several devices, results over ``MAX_BYTES``, which a compiled program
+fills faster, or JAX's NaN checks on) answers None and is compiled as before.
 """
 
 from __future__ import annotations
@@ -98,7 +104,7 @@ _TAIL = _ARITHMETIC | {"neg", "broadcast_in_dim", "reshape", "squeeze", "convert
 
 
 class _Deferred(NamedTuple):
-    """A value the compiled tail computes: its ``index``-th equation's result."""
+    """A value the compiled tail computes: the result of its equation at ``position``."""
 
     position: int
 

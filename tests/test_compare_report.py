@@ -74,6 +74,7 @@ def _compare(name, tmp_path_factory):
             "axes_legends": [ax.get_legend() for ax in fig.axes],
             "legends": [[t.get_text() for t in legend.get_texts()] for legend in fig.legends],
             "title": fig.get_suptitle(),
+            "xlabels": [ax.get_xlabel() for ax in fig.axes],
             "lines": [
                 [(line.get_label(), np.asarray(line.get_xdata()), np.asarray(line.get_ydata())) for line in ax.lines]
                 for ax in fig.axes
@@ -244,6 +245,9 @@ def test_the_time_column_is_the_time_in_results_and_in_the_plot(run):
         assert len({(r["batch"], r["compile_s"]) for r in sharing}) == 1
     note = next(line for line in run["out"].splitlines() if line.startswith("time (s):"))
     if run["name"] == "together":
+        # the time axis says whose time it is: the program each row shares with the others in it
+        axis = "training time (of each row's program, shared by the rows in it; compilation excluded), s"
+        assert time_plot["xlabels"] == [axis, axis]
         assert max(r["runs_together"] for r in runs) > 1
         assert "ONE compiled program" in note and "2 seeds vmapped" in note and "no spread" in note
         assert note.endswith("not comparable by it (--apart: a program per row); the programs: sgd + adam (16)")

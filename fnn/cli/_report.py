@@ -368,7 +368,7 @@ def plot_runs(runs: Sequence[dict[str, Any]], out_dir: str, title: str) -> list[
             if x_name == "time":
                 ax.set_xscale("log")
                 program = "the seeds' one vmapped program, " if together else ""
-                program = "each row's program, which its rows share, " if shared else program
+                program = "of each row's program, shared by the rows in it; " if shared else program
                 ax.set_xlabel(f"training time ({program}compilation excluded), s")
             else:
                 ax.xaxis.set_major_locator(MaxNLocator(integer=True))

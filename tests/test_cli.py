@@ -1956,6 +1956,30 @@ def test_compare_s_one_seed_rows_all_report_a_program_s_time_without_spread():
     assert all(r["summary"]["train_s"][1] == 0.0 for r in run_comparison(problem, apart=True, **kw))
 
 
+def test_a_compare_whose_run_raises_writes_the_finished_runs_marked_partial(tmp_path, monkeypatch, capsys):
+    """A run that raises (here the second's summary; in use ``jax.debug_nans``' error): the run
+    finished before it is written to results.json and results.csv, marked partial, and the
+    error reaches the caller as it was."""
+    import fnn.cli._compare as compare_module
+
+    made = compare_module.summarise
+
+    def summarise(name, *args, **kwargs):
+        if name == "adam":
+            raise FloatingPointError("invalid value (nan) encountered")
+        return made(name, *args, **kwargs)
+
+    monkeypatch.setattr(compare_module, "summarise", summarise)
+    out = tmp_path / "cmp"
+    args = ["compare", "--dataset", "iris", "--hidden", "4", "--epochs", "2", "--seeds", "2", "--no-plots"]
+    with pytest.raises(FloatingPointError, match="nan"):
+        main([*args, "--optimizers", "sgd,adam", "--apart", "--jobs", "1", "--out", str(out)])
+    results = json.loads((out / "results.json").read_text())
+    assert results["partial"] is True and [r["optimizer"] for r in results["runs"]] == ["sgd"]
+    assert len((out / "results.csv").read_text().splitlines()) == 2
+    assert "a run failed after 1 of 2 runs" in capsys.readouterr().err
+
+
 def test_compare_s_threads_compute_under_the_caller_s_jax_settings():
     """JAX's context managers set a setting for their own thread: a caller's ``with
     jax.enable_x64(False):`` around an in-process compare held in the main thread only, and the

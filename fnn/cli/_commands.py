@@ -146,6 +146,20 @@ def cmd_compare(args) -> int:
         return 0
     except (KeyboardInterrupt, BrokenPipeError) as err:
         stop = stopped(err)
+    except Exception:
+        # A run that raised (jax.debug_nans' FloatingPointError, memory): the runs finished
+        # before it are written, marked partial, and then the error is reported as any is.
+        if runs and not written:
+            config.setdefault("wall_s", time.perf_counter() - t0)
+            with contextlib.suppress(Exception):  # the error being raised is the one to report
+                write_results(args.out, config, runs, metric_name, planned=planned)
+                path = os.path.join(args.out, "results.json")
+                print(
+                    f"fnn compare: a run failed after {len(runs)} of {planned} runs; wrote the finished ones "
+                    f"to {path} and results.csv, marked partial",
+                    file=sys.stderr,
+                )
+        raise
     # Stopped half-way: the finished runs replace the results of any earlier run in --out,
     # marked partial when some are missing; no plot of another run stays beside them.
     if stop == "pipe":

@@ -23,7 +23,9 @@ from typing import Any, NamedTuple
 import jax
 
 from fnn._cache import structural_cache
+from fnn._dtypes import abstract_array
 from fnn._interrupts import ctrl_c_recorded
+from fnn.train._checks import check_opt_update, check_schedules, resolve_opt
 from fnn.train._epoch import EpochSpec, donated, models_epoch_fn
 from fnn.train._loop import copy_tree, init_state, run_epochs_queued, validate
 from fnn.train._many import models_inputs, new_histories, prepare_models, record, stacked_keys
@@ -94,14 +96,18 @@ def fit_together(
             settings = _settings(**settings)
         except TypeError as e:  # a keyword fit_many does not take, named as Python names it
             raise TypeError(str(e).replace("_settings()", "fit_together()")) from None
-        runs: list[Any] = []
-        checked: list[Any] = []
-        for opt in opts:
-            run, opt, stacked, _, k_models = prepare_models(net, params, opt, loss, x, y, None, epochs, 0, 0, settings)
-            # one copy of the data is enough: the runs train on the first one's
-            runs.append(run if not runs else run._replace(data=None))
-            checked.append(opt)
-        first = runs[0]
+        checked = [resolve_opt(opt) for opt in opts]
+        # the data and network checked, and the data moved, once, with the first optimizer; the
+        # others checked on their own and given its epoch with their update
+        first, _, stacked, _, k_models = prepare_models(
+            net, params, checked[0], loss, x, y, None, epochs, 0, 0, settings
+        )
+        one_model = jax.tree.map(lambda a: abstract_array(a.shape[1:], a.dtype), stacked)  # shapes only
+        runs = [first]
+        for opt in checked[1:]:
+            check_opt_update(opt, one_model)
+            check_schedules(opt, None, max(epochs, 0) * first.iterations_per_epoch)
+            runs.append(first._replace(spec=first.spec._replace(update=opt.update)))
         spec = TogetherSpec(tuple(r.spec for r in runs))
         program = first._replace(spec=spec, epoch=_compiled_together(spec, donated()), runs=len(runs))
         keys = stacked_keys(key, k_models)

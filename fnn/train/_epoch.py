@@ -40,6 +40,7 @@ from fnn.metrics._registry import is_builtin
 from fnn.optimizers import apply_updates
 from fnn.train._checks import check_grad, resolve_loss, resolve_opt
 from fnn.train._data_checks import check_required
+from fnn.train._flat import flat_plan
 from fnn.train._sums import add_sums, batch_sums
 
 Array = jax.Array
@@ -87,6 +88,7 @@ class EpochSpec(NamedTuple):
     models: bool = False  # K models stacked along axis 0 (fit_many): the epoch under vmap
     pad_last: bool = False  # the last partial batch padded into the scan (pad_worth, can_pad_last)
     weighted_metrics: tuple = ()  # weighted by the sample weights; ``metrics`` are not (Keras 3)
+    flat: bool = False  # the update on one vector of the leaves where that is the same (fnn.train._flat)
 
 
 def pad_worth(batch_size: int, n: int) -> bool:
@@ -118,10 +120,9 @@ def epoch_fn(spec: EpochSpec) -> Callable:
     """The pure epoch ``(params, opt_state, x, y, w, perm, key) -> (params, opt_state, bad,
     sums)`` for ONE model (``w``: sample weights or None)."""
     net, loss, ms, wms, B = spec.net, spec.loss, spec.metrics, spec.weighted_metrics, spec.batch_size
-    step = step_fn(net, loss, spec.update, spec.grad)
     shard = None if spec.mesh is None else functools.partial(parallel.shard_batch, mesh=spec.mesh)
 
-    def guarded_step(carry, xb, yb, wb, key, rows=None):
+    def guarded_step(step, carry, xb, yb, wb, key, rows=None):
         params, opt_state, bad, sums = carry
         new_params, new_state, value, y_pred = step(params, opt_state, xb, yb, key, wb, rows)
         s = batch_sums(loss, ms, yb, y_pred, value, wb, rows, wms)
@@ -146,7 +147,11 @@ def epoch_fn(spec: EpochSpec) -> Callable:
         all_rows = jnp.ones((B,), bool) if padded else None
         first = (y[:B], net.apply(params, x[:B]), jnp.zeros((), jnp.result_type(float)), None if w is None else w[:B])
         zero_sums = jax.tree.map(jnp.zeros_like, jax.eval_shape(lambda: batch_sums(loss, ms, *first, all_rows, wms)))
-        carry = (params, opt_state, jnp.zeros((), bool), zero_sums)
+        # the update on one vector of the leaves where that computes the same (fewer kernels to
+        # compile), its state's params-shaped parts held as vectors through the epoch
+        plan = flat_plan(spec.update, params, opt_state) if spec.flat and spec.mesh is None else None
+        step = step_fn(net, loss, spec.update if plan is None else plan.update, spec.grad)
+        carry = (params, opt_state if plan is None else plan.collapse(opt_state), jnp.zeros((), bool), zero_sums)
         arrays = (x, y) if w is None else (x, y, w)
 
         def take(start, size):
@@ -162,12 +167,12 @@ def epoch_fn(spec: EpochSpec) -> Callable:
             k = None if key is None else jax.random.fold_in(key, i)
             if not padded:
                 xb, yb, wb = take(i * B, B)
-                return guarded_step(carry, xb, yb, wb, k)
+                return guarded_step(step, carry, xb, yb, wb, k)
             # iteration nb: the last B samples, of which the first B - rem were in batch nb - 1
             xb, yb, wb = take(jnp.minimum(i * B, n - B), B)
             rows = (i < nb) | (jnp.arange(B) >= B - rem)
             xb = jnp.where(row_mask(rows, xb.ndim), xb, jnp.zeros((), xb.dtype))
-            return guarded_step(carry, xb, yb, wb, k, rows)
+            return guarded_step(step, carry, xb, yb, wb, k, rows)
 
         steps = nb + 1 if padded else nb
         if steps:
@@ -175,8 +180,8 @@ def epoch_fn(spec: EpochSpec) -> Callable:
         if rem and not padded:
             xb, yb, wb = take(nb * B, rem)
             k = None if key is None else jax.random.fold_in(key, nb)
-            carry, _ = guarded_step(carry, xb, yb, wb, k)
-        return carry
+            carry, _ = guarded_step(step, carry, xb, yb, wb, k)
+        return carry if plan is None else (carry[0], plan.expand(carry[1]), *carry[2:])
 
     return epoch
 

@@ -154,7 +154,7 @@ def test_a_rule_the_vector_would_read_otherwise_keeps_the_leaves():
 
 
 def test_elementwise_updates_with_nested_calls_run_flat():
-    update = _sgd_like(lambda g, p: jnp.where(g > 0, jnp.clip(g, -1, 1), jax.nn.relu(g)) - 1e-3 * p)
+    update = _sgd_like(lambda g, p: jnp.where(g > 0, jnp.clip(g, -1, 1), jnp.maximum(g, -0.5)) - 1e-3 * p)
     params = _params()
     plan = flat_plan(update, params, ())
     assert plan is not None
@@ -229,3 +229,60 @@ def test_fit_together_trains_the_same_bits_as_with_the_leaves_apart(monkeypatch)
         verbose=0,
     )
     assert plans == []
+
+
+def test_a_stateless_optimizer_trains_together_as_in_fit_many():
+    net = fnn.mlp([8, 3], activation="tanh")
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((70, 4)), rng.integers(0, 3, 70)
+    params = jax.vmap(lambda k: net.init(k, (4,)))(jax.random.split(jax.random.PRNGKey(1), 2))
+    descent = O.stateless(lambda u, p: jax.tree.map(lambda g: -0.1 * g, u))
+    assert jax.tree.leaves(descent.init(params)) == []  # a state without arrays, mapped over no leaf
+    keys = jax.random.split(jax.random.PRNGKey(2), 2)
+    args = (net, params, descent, "sparse_categorical_crossentropy", x, y)
+    (together,) = fit_together(*args[:2], [descent], *args[3:], epochs=2, batch_size=32, key=keys)
+    many = fnn.fit_many(*args, epochs=2, batch_size=32, key=keys)
+    chex.assert_trees_all_close(together.params, many.params, rtol=1e-12, atol=1e-12)
+
+
+def test_keys_closed_over_are_constants_and_traced_values_no_plan():
+    params = _params()
+    key = jax.random.key(0)
+    noisy = _sgd_like(lambda g, p: -g * jax.random.normal(key, ()))
+    plan = flat_plan(noisy, params, ())
+    assert plan is not None
+    g = _grads(params, 0)
+    with jax.disable_jit():
+        chex.assert_trees_all_equal(plan.update(g, (), params), noisy(g, (), params))
+    # a value of an outer trace, closed over, is no constant a plan could keep
+    assert jax.jit(lambda lr: flat_plan(_sgd_like(lambda g, p: -lr * g), params, ()) is None)(0.1)
+
+
+def test_a_custom_derivative_keeps_the_leaves():
+    @jax.custom_jvp
+    def same(x):
+        return x * 1.0
+
+    same.defjvp(lambda primals, tangents: (same(primals[0]), tangents[0] * jnp.mean(primals[0])))
+    assert flat_plan(_sgd_like(lambda g, p: -same(g)), _params(), ()) is None
+
+
+def test_params_of_another_dtype_or_none_are_updated_leaf_by_leaf():
+    params = _params()
+    opt = O.sgd(0.1, momentum=0.9)
+    state = opt.init(params)
+    plan = flat_plan(opt.update, params, state)
+    g = _grads(params, 0)
+    for p in (jax.tree.map(lambda a: a.astype(jnp.float64), params), None):
+        u1, s1 = opt.update(g, state, p)
+        u2, s2 = plan.update(g, plan.collapse(state), p)
+        chex.assert_trees_all_equal((u1, s1), (u2, plan.expand(s2)))
+
+
+def test_low_precision_params_keep_their_leaves():
+    """XLA:CPU computes a bfloat16 chain in float32 within a kernel and rounds where kernels end:
+    another split into kernels moves a bfloat16 result by whole bits."""
+    for dtype in (jnp.bfloat16, jnp.float16):
+        params = jax.tree.map(lambda a: a.astype(dtype), _params())
+        opt = O.sgd(0.05, momentum=0.9)
+        assert flat_plan(opt.update, params, opt.init(params)) is None

@@ -163,14 +163,17 @@ def epoch_fn(spec: EpochSpec, models: bool = False) -> Callable:
             value = jnp.zeros((), jnp.result_type(float))
             return batch_sums(loss, ms, y[:B], y_pred, value, None if w is None else w[:B], all_rows, wms)
 
-        k_models = (jax.tree.leaves(params)[0].shape[0],) if models else ()
+        n_models = jax.tree.leaves(params)[0].shape[0] if models else 0
+        k_models: tuple[int, ...] = (n_models,) if models else ()
         stacked = lambda s: jax.ShapeDtypeStruct(k_models + s.shape, s.dtype, weak_type=s.weak_type)
         zero_sums = jax.tree.map(lambda s: jnp.zeros_like(stacked(s)), jax.eval_shape(first_sums, one_params))
         # the update on one vector of the leaves where that computes the same (fewer kernels to
         # compile), its state's params-shaped parts held as vectors through the epoch
         plan = flat_plan(spec.update, one_params, one_state) if spec.flat and spec.mesh is None else None
         step = step_fn(net, loss, spec.update if plan is None else plan.update, spec.grad)
-        state = opt_state if plan is None else (jax.vmap(plan.collapse) if models else plan.collapse)(opt_state)
+        # (axis_size: a state without arrays, a stateless optimizer's, still maps over the models)
+        over_models = lambda f: jax.vmap(f, axis_size=n_models) if models else f
+        state = opt_state if plan is None else over_models(plan.collapse)(opt_state)
         carry = (params, state, jnp.zeros(k_models, bool), zero_sums)
         arrays = (x, y) if w is None else (x, y, w)
 
@@ -207,7 +210,7 @@ def epoch_fn(spec: EpochSpec, models: bool = False) -> Callable:
         if rem and not padded:
             carry, _ = last_step(carry, nb, perm, key)
         if plan is not None:
-            carry = (carry[0], (jax.vmap(plan.expand) if models else plan.expand)(carry[1]), *carry[2:])
+            carry = (carry[0], over_models(plan.expand)(carry[1]), *carry[2:])
         return carry
 
     return epoch

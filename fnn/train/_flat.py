@@ -1,11 +1,12 @@
 """An optimizer's update run on all of a model's parameters as ONE vector, where that provably
 computes what it computes leaf by leaf.
 
-XLA:CPU compiles a kernel per fusion and leaf shape: Adam's update of an ``mlp``'s six leaves
-(four shapes) is a dozen kernels, of one vector three or four. The 11 updates of ``fnn
-compare``'s default job, each compiled alone over its network's leaves (3 models vmapped),
-took 1.87 s, over one vector 0.79 s; its programs of five and six optimizers' epochs compile
-in a fifth less time, to the same bits, and train as fast (benchmarks/RESULTS.md, session 39).
+XLA:CPU compiles a kernel per fusion and leaf shape: Adam's update of the 64-64-64-10 ``mlp``'s
+six leaves (four shapes, 3 models vmapped) compiles to 22 fused kernels, of one vector to 7. The
+11 updates of ``fnn compare``'s default job, each compiled alone that way, took 1.87 s over the
+leaves and 0.79 s over one vector; its programs of five and six optimizers' epochs (106 kernels
+against 85 for six) compile in a fifth less time, to the same bits there, and train as fast
+(benchmarks/RESULTS.md, session 39).
 Where it does not pay (small batches, large networks): :func:`flat_pays`.
 
 :func:`flat_plan` decides from the update's jaxpr, traced on the parameters' leaves and on one
@@ -20,10 +21,15 @@ vector of them all, and takes the vector only where both say the same thing:
   own inputs and of the same scalars, for every leaf and in the vector's trace; and the scalar
   parts of the new state (the count) are the same expressions in both.
 
-So the vector's update is, element by element, the one each leaf gets: a per-leaf norm or
-reduction, a leaf's size or shape read as a number, a mask or a branch that treats leaves
-differently (by rank, by shape, by position), a leaf reading another leaf, control flow or
-effects over leaves, mixed dtypes: any of them and the leaves are updated as they are.
+So the vector's update is, element by element, the arithmetic each leaf gets: a per-leaf norm
+or reduction, a leaf's size or shape read as a number, a mask or a branch that treats leaves
+differently (by rank, by shape, by position), a leaf reading another leaf, control flow,
+effects or custom derivative rules over leaves, mixed dtypes, dtypes other than float32 and
+float64: any of them and the leaves are updated as they are. XLA may still round that
+arithmetic otherwise in the vector's program, as it may in any two programs: a multiply and an
+add in one kernel of one program can become an FMA that the other's two kernels do not (a
+probe: Adam with Dropout in float32, some elements one bit apart; the default job and every
+float64 case tried, bit for bit), which ``fit_together``'s "up to float rounding" allows.
 """
 
 from __future__ import annotations
@@ -53,7 +59,12 @@ _ELEMENTWISE = frozenset({
 })
 # fmt: on
 # Calls whose body is followed: their result is their jaxpr's.
-_CALLS = {"jit": "jaxpr", "pjit": "jaxpr", "closed_call": "call_jaxpr", "custom_jvp_call": "call_jaxpr"}
+# (Not a custom_jvp_call: its derivative rule may read a leaf whole, and a plan promises the
+# update's derivatives too.)
+_CALLS = {"jit": "jaxpr", "pjit": "jaxpr", "closed_call": "call_jaxpr"}
+
+
+_EXACT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 class _NotFlat(Exception):
@@ -89,6 +100,10 @@ def _param_key(value: Any) -> Any:
 
 
 def _array_key(kind: str, value: Any) -> tuple:
+    if isinstance(value, jax.core.Tracer):  # an outer trace's value, closed over: no plan holds it
+        raise _NotFlat("the update closes over a traced value")
+    if jnp.issubdtype(getattr(value, "dtype", np.float32), jax.dtypes.prng_key):
+        return _array_key(f"{kind} {value.dtype}", jax.random.key_data(value))
     a = np.asarray(value)
     return kind, str(a.dtype), a.shape, hashlib.sha256(a.tobytes()).hexdigest()
 
@@ -188,8 +203,11 @@ class FlatPlan(NamedTuple):
 
     def update(self, grads: Any, flat_state: Any, params: Any) -> tuple[Any, Any]:
         """``(updates, new flat state)``: the update of the leaves as one vector, split back into
-        leaves; gradients of other shapes or dtypes than the params' are updated as leaves."""
-        if tuple(_aval(g) for g in jax.tree.leaves(grads)) != self.grad_avals:
+        leaves; gradients or params of other shapes or dtypes than planned (no params) are
+        updated as leaves."""
+        planned = self.grad_avals
+        given = [tuple(_aval(x) for x in jax.tree.leaves(tree)) for tree in (grads, params)]
+        if given != [planned, planned]:
             updates, state = self.update_fn(grads, self.expand(flat_state), params)
             return updates, self.collapse(state)
         args = jax.tree.leaves((_concat(grads), flat_state, _concat(params)))
@@ -239,7 +257,10 @@ def flat_plan(update: Callable, params: Any, state: Any) -> FlatPlan | None:
 def _plan(update: Callable, p_tree: Any, s_tree: Any, avals: tuple, _settings: tuple) -> FlatPlan | None:
     p_avals, s_avals = avals
     dtype = p_avals[0][1]
-    if any(a[1] != dtype or a[2] or not jnp.issubdtype(a[1], jnp.floating) for a in p_avals):
+    # Only float32 and float64: XLA:CPU computes a bfloat16 or float16 elementwise chain in
+    # float32 inside a kernel and rounds where kernels end, so the vector's other kernels round
+    # otherwise, at the first bit of a bfloat16 (a probe: Adam's params 0.4 % apart after an epoch).
+    if any(a[1] != dtype or a[2] or a[1] not in _EXACT_DTYPES for a in p_avals):
         return None
     params = jax.tree.unflatten(p_tree, [_struct(a) for a in p_avals])
     state = jax.tree.unflatten(s_tree, [_struct(a) for a in s_avals])
@@ -253,6 +274,8 @@ def _plan(update: Callable, p_tree: Any, s_tree: Any, avals: tuple, _settings: t
 
     items, outer = jax.tree.flatten(state, is_leaf=is_group)
     groups = tuple(is_group(x) for x in items)
+    if any(g and jax.tree.leaves(x)[0].dtype not in _EXACT_DTYPES for x, g in zip(items, groups, strict=True)):
+        return None
     size = sum(int(np.prod(s)) for s in shapes)
     flat_items = [
         jax.ShapeDtypeStruct((size,), jax.tree.leaves(x)[0].dtype) if g else x

@@ -74,7 +74,7 @@ def test_float32_and_an_optimizer_of_options_update_alike():
     assert jax.tree.leaves(vector)[0].dtype == jnp.float32
 
 
-@settings(max_examples=6, deadline=None)
+@settings(max_examples=4, deadline=None)
 @given(
     sizes=st.lists(st.integers(1, 5), min_size=1, max_size=3),
     n_in=st.integers(1, 4),

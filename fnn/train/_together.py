@@ -86,7 +86,8 @@ def fit_together(
     ``key``, all of them in ONE compiled program per epoch; returns their results in the order
     of ``opts``. Run ``r`` equals ``fit_many(net, params, opts[r], loss, x, y, key=key, ...)``
     with the same settings (its sample orders and dropout keys are the same too), up to float
-    rounding (XLA may fuse a run's arithmetic otherwise in the larger program): every
+    rounding (XLA may fuse a run's arithmetic otherwise in the larger program, where an update
+    may run on one vector of the leaves: :mod:`fnn.train._flat`): every
     argument means what it does there, and is checked as there, every run's before anything
     compiles. ``settings``: fit_many's ``batch_size``, ``shuffle``, ``validation_split``,
     ``validation_data``, ``validation_batch_size``, ``metrics``, ``weighted_metrics``, ``grad``

@@ -301,18 +301,16 @@ def _plan(update: Callable, p_tree: Any, s_tree: Any, avals: tuple, _settings: t
         return None
     intern = _Interner()
     try:
-        tree_res = _walk(
-            tree_jaxpr.jaxpr, tree_jaxpr.consts, _inputs(len(p_avals), items, groups, True, intern), intern
-        )
-        flat_res = _walk(flat_jaxpr.jaxpr, flat_jaxpr.consts, _inputs(1, items, groups, False, intern), intern)
+        tree_res = _walk(tree_jaxpr.jaxpr, tree_jaxpr.consts, _inputs(len(p_avals), groups, True, intern), intern)
+        flat_res = _walk(flat_jaxpr.jaxpr, flat_jaxpr.consts, _inputs(1, groups, False, intern), intern)
     except _NotFlat:
         return None
-    if not _same(tree_res, flat_res, len(p_avals), outer, groups, items):
+    if not _same(tree_res, flat_res, len(p_avals), groups):
         return None
     return FlatPlan(update, p_tree, shapes, p_avals, outer, groups, flat_jaxpr, jax.tree.structure(flat_out))
 
 
-def _inputs(n_leaves: int, items: list, groups: tuple, per_leaf: bool, intern: _Interner) -> list[_Value]:
+def _inputs(n_leaves: int, groups: tuple, per_leaf: bool, intern: _Interner) -> list[_Value]:
     """What the update's inputs ``(grads, state, params)`` hold, flattened as its jaxpr takes
     them: per leaf (``per_leaf``) or as one vector (leaf 0)."""
 
@@ -320,15 +318,12 @@ def _inputs(n_leaves: int, items: list, groups: tuple, per_leaf: bool, intern: _
         return [_Value(i if per_leaf else 0, intern(("input", role))) for i in range(n_leaves)]
 
     values = leaf_values("grads")
-    for k, (item, group) in enumerate(zip(items, groups, strict=True)):
-        if group:
-            values += leaf_values(("state", k))
-        else:
-            values += [_Value(None, intern(("input", "state", k, j))) for j in range(len(jax.tree.leaves(item)))]
+    for k, group in enumerate(groups):  # a group: an input per leaf (one, the vector); else one shared array
+        values += leaf_values(("state", k)) if group else [_Value(None, intern(("input", "state", k)))]
     return values + leaf_values("params")
 
 
-def _same(tree_res: list[_Value], flat_res: list[_Value], n: int, outer: Any, groups: tuple, items: list) -> bool:
+def _same(tree_res: list[_Value], flat_res: list[_Value], n: int, groups: tuple) -> bool:
     """Whether each leaf's results are the vector's, and the scalar results the same."""
 
     def per_leaf(res: list[_Value], flat: _Value) -> bool:
@@ -341,15 +336,15 @@ def _same(tree_res: list[_Value], flat_res: list[_Value], n: int, outer: Any, gr
     if not per_leaf(tree_res[:n], flat_res[0]):
         return False
     t, f = n, 1
-    for item, group in zip(items, groups, strict=True):
+    for group in groups:
         if group:
             if not per_leaf(tree_res[t : t + n], flat_res[f]):
                 return False
-            t, f = t + n, f + 1
+            t += n
         else:
-            k = len(jax.tree.leaves(item))
-            for a, b in zip(tree_res[t : t + k], flat_res[f : f + k], strict=True):
-                if a.leaf is not None or b.leaf is not None or a.splat or b.splat or a.expr != b.expr:
-                    return False
-            t, f = t + k, f + k
+            a, b = tree_res[t], flat_res[f]
+            if a.leaf is not None or b.leaf is not None or a.splat or b.splat or a.expr != b.expr:
+                return False
+            t += 1
+        f += 1
     return t == len(tree_res) and f == len(flat_res)
